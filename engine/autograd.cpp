@@ -1,0 +1,143 @@
+// defines: Tape::run_backward, grad mode, record_node, backward, recompute
+#include "engine/autograd.h"
+
+#include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/ops.h"
+
+namespace llm {
+
+namespace {
+thread_local Tape default_tape;
+thread_local Tape* active_tape = &default_tape;
+thread_local bool grad_mode = true;
+}  // namespace
+
+Tape& current_tape() { return *active_tape; }
+TapeScope::TapeScope(Tape& tape) : previous_(active_tape) { active_tape = &tape; }
+TapeScope::~TapeScope() { active_tape = previous_; }
+
+bool grad_enabled() { return grad_mode; }
+GradModeGuard::GradModeGuard(bool enabled) : previous_(grad_mode) { grad_mode = enabled; }
+GradModeGuard::~GradModeGuard() { grad_mode = previous_; }
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!grad_mode) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record_node(const char* name, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor*>& outputs, BackwardFn backward) {
+  auto node = std::make_unique<Node>();
+  node->name = name;
+  for (const Tensor& t : inputs) {
+    node->inputs.push_back(t.defined() && t.requires_grad() ? t.autograd_meta() : nullptr);
+    node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
+  }
+  for (Tensor* out : outputs) {
+    auto meta = std::make_shared<AutogradMeta>();
+    meta->requires_grad = true;
+    meta->is_leaf = false;
+    out->set_autograd_meta(meta);
+    node->outputs.push_back(meta);
+    node->output_specs.push_back({out->shape(), out->dtype(), out->device()});
+  }
+  node->backward = std::move(backward);
+  current_tape().record(std::move(node));
+}
+
+void accumulate_grad(AutogradMeta& meta, const Tensor& grad) {
+  if (!meta.grad.defined()) {
+    // A leaf's buffer is accumulated into in place later, so it must not alias anything.
+    meta.grad = meta.is_leaf ? grad.clone() : grad;
+    return;
+  }
+  LLM_CHECK(meta.grad.shape() == grad.shape(),
+            "gradient " + grad.str() + " does not match " + meta.grad.str());
+  if (meta.is_leaf) {
+    backend(meta.grad.device()).axpby(1.0f, meta.grad, 1.0f, grad.contiguous(), meta.grad);
+  } else {
+    NoGradGuard no_grad;
+    meta.grad = add(meta.grad, grad);
+  }
+}
+
+void Tape::run_backward() {
+  NoGradGuard no_grad;  // backward functions are not themselves recorded
+  while (!nodes_.empty()) {
+    std::unique_ptr<Node> node = std::move(nodes_.back());
+    nodes_.pop_back();
+    bool any = false;
+    Grads grad_outputs;
+    for (auto& meta : node->outputs) {
+      grad_outputs.push_back(meta->grad);
+      any = any || meta->grad.defined();
+    }
+    if (any) {
+      for (size_t i = 0; i < grad_outputs.size(); i++) {
+        if (grad_outputs[i].defined()) continue;
+        const TensorSpec& spec = node->output_specs[i];
+        grad_outputs[i] = Tensor::zeros(spec.shape, spec.dtype, spec.device);
+      }
+      Grads grad_inputs = node->backward(grad_outputs);
+      LLM_CHECK(grad_inputs.size() == node->inputs.size(),
+                std::string(node->name) + " backward returned the wrong number of gradients");
+      for (size_t i = 0; i < grad_inputs.size(); i++) {
+        if (!node->inputs[i] || !grad_inputs[i].defined()) continue;
+        LLM_CHECK(grad_inputs[i].shape() == node->input_shapes[i],
+                  std::string(node->name) + " backward: gradient " + grad_inputs[i].str() +
+                      " for an input of shape " + shape_str(node->input_shapes[i]));
+        accumulate_grad(*node->inputs[i], grad_inputs[i]);
+      }
+    }
+    for (auto& meta : node->outputs) meta->grad = Tensor();  // consumed
+  }
+}
+
+
+void backward(const Tensor& root, const Tensor& seed) {
+  LLM_CHECK(root.requires_grad(), "backward of " + root.str() + " that does not require grad");
+  Tensor grad = seed.defined() ? seed : Tensor::full(root.shape(), 1.0f, root.dtype(), root.device());
+  LLM_CHECK(grad.shape() == root.shape(), "backward seed " + grad.str() + " for " + root.str());
+  accumulate_grad(*root.autograd_meta(), grad);
+  current_tape().run_backward();
+}
+
+std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> detached;
+  for (const Tensor& t : inputs) detached.push_back(t.detach());
+  std::vector<Tensor> outputs;
+  {
+    NoGradGuard no_grad;  // nothing inside is recorded, so its activations die as it goes
+    outputs = segment(detached);
+  }
+  if (!grad_enabled()) return outputs;
+  std::vector<Tensor*> output_ptrs;
+  for (Tensor& t : outputs) output_ptrs.push_back(&t);
+  std::vector<bool> wants_grad;
+  for (const Tensor& t : inputs) wants_grad.push_back(t.requires_grad());
+  record_node("recompute", inputs, output_ptrs, [segment, detached, wants_grad](const Grads& grad_outputs) {
+    Tape tape;
+    TapeScope scope(tape);
+    GradModeGuard grad_on(true);
+    std::vector<Tensor> leaves;
+    for (size_t i = 0; i < detached.size(); i++) {
+      Tensor leaf = detached[i].detach();
+      if (wants_grad[i]) leaf.set_requires_grad(true);
+      leaves.push_back(leaf);
+    }
+    std::vector<Tensor> outputs = segment(leaves);
+    LLM_CHECK(outputs.size() == grad_outputs.size(), "recompute: the segment's outputs changed");
+    for (size_t i = 0; i < outputs.size(); i++)
+      if (outputs[i].requires_grad()) accumulate_grad(*outputs[i].autograd_meta(), grad_outputs[i]);
+    tape.run_backward();
+    Grads grad_inputs;
+    for (const Tensor& leaf : leaves) grad_inputs.push_back(leaf.grad());
+    return grad_inputs;
+  });
+  return outputs;
+}
+
+}  // namespace llm

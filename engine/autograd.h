@@ -1,0 +1,93 @@
+// Reverse-mode autograd on a tape. Ops record one Node each during forward (when grad mode is on
+// and an input requires grad); backward() walks the tape in reverse, hands each node the
+// gradients of its outputs and accumulates what it returns into its inputs. Parameters (leaves)
+// keep accumulating across micro-batches until zero_grad(); intermediate gradients are freed as
+// soon as the node that consumes them has run, and each node (with the activations its backward
+// saved) is freed right after it runs.
+#pragma once
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace llm {
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool is_leaf = true;  // false for tensors produced by a recorded op
+  Tensor grad;
+};
+
+using Grads = std::vector<Tensor>;
+// Receives one gradient per output (zeros where an output got none), returns one per input
+// (undefined where an input needs none).
+using BackwardFn = std::function<Grads(const Grads& grad_outputs)>;
+
+struct TensorSpec {  // what a zero gradient for an output must look like
+  Shape shape;
+  DType dtype;
+  Device device;
+};
+
+struct Node {
+  const char* name = "";
+  std::vector<std::shared_ptr<AutogradMeta>> inputs;  // null where that input needs no grad
+  std::vector<Shape> input_shapes;
+  std::vector<std::shared_ptr<AutogradMeta>> outputs;
+  std::vector<TensorSpec> output_specs;
+  BackwardFn backward;
+};
+
+class Tape {
+ public:
+  void record(std::unique_ptr<Node> node) { nodes_.push_back(std::move(node)); }
+  void run_backward();  // consumes every node, newest first
+  void clear() { nodes_.clear(); }
+  size_t size() const { return nodes_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+// The tape ops record into: a per-thread default, or the one a TapeScope installs.
+Tape& current_tape();
+class TapeScope {
+ public:
+  explicit TapeScope(Tape& tape);
+  ~TapeScope();
+
+ private:
+  Tape* previous_;
+};
+
+bool grad_enabled();
+class GradModeGuard {  // sets grad mode for a scope; NoGradGuard is the common case
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+
+ private:
+  bool previous_;
+};
+struct NoGradGuard : GradModeGuard {
+  NoGradGuard() : GradModeGuard(false) {}
+};
+
+// For ops: whether to record, and the recording itself (gives each output a fresh meta).
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+void record_node(const char* name, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor*>& outputs, BackwardFn backward);
+
+// Seeds root's gradient (ones unless given) and runs the current tape backward.
+void backward(const Tensor& root, const Tensor& seed = Tensor());
+
+void accumulate_grad(AutogradMeta& meta, const Tensor& grad);
+
+// Runs `segment` without keeping its inner activations; records one node whose backward re-runs
+// the segment with recording on and backprops through it. Parameters used inside the segment
+// receive their gradients during that re-run. The segment must be deterministic.
+using Segment = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>& inputs);
+
+}  // namespace llm

@@ -1,0 +1,59 @@
+// defines: the backend registry (register_backend, device_count, backend)
+#include "engine/backend.h"
+
+#include <map>
+#include <mutex>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+
+namespace llm {
+
+namespace {
+struct Registered {
+  BackendFactory factory = nullptr;
+  DeviceCounter counter = nullptr;
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::map<DeviceType, Registered> types;
+  std::map<std::pair<DeviceType, int>, std::unique_ptr<Backend>> instances;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+}  // namespace
+
+void register_backend(DeviceType type, BackendFactory factory, DeviceCounter counter) {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().types[type] = {factory, counter};
+}
+
+int device_count(DeviceType type) {
+  if (type == DeviceType::cpu) return 1;
+  Registered r;
+  {
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    auto it = registry().types.find(type);
+    if (it == registry().types.end()) return 0;
+    r = it->second;
+  }
+  return r.counter ? r.counter() : 0;
+}
+
+Backend& backend(Device device) {
+  if (device.is_cpu()) return cpu_backend();
+  int count = device_count(device.type);
+  LLM_CHECK(device.index >= 0 && device.index < count,
+            "device " + device.str() + " does not exist (" + std::to_string(count) +
+                " visible)");
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  auto& slot = registry().instances[{device.type, device.index}];
+  if (!slot) slot = registry().types.at(device.type).factory(device.index);
+  return *slot;
+}
+
+}  // namespace llm

@@ -1,0 +1,84 @@
+// The backend interface: every op's kernels, per device. The CPU backend (engine/cpu/) is the
+// reference and implements everything; the CUDA backend (cuda/) registers itself at start-up.
+// Kernels receive contiguous tensors (ops.cpp makes them so) and allocated outputs.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/allocator.h"
+#include "engine/tensor.h"
+
+namespace llm {
+
+// C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for b < batch, all row-major; op = transpose
+// when the flag is set. Leading dimensions and batch strides are in elements; a batch stride of
+// 0 broadcasts that operand.
+struct GemmArgs {
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* c = nullptr;
+  DType dtype = DType::f32;  // of A, B and C; accumulation is always f32
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  float alpha = 1.0f, beta = 0.0f;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual CachingAllocator& allocator() = 0;
+
+  // Memory movement.
+  virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_strided(const Tensor& src, Tensor& dst) = 0;  // dst contiguous, same dtype
+  virtual void synchronize() {}
+
+  // Elementwise and reductions.
+  virtual void cast(const Tensor& src, Tensor& dst) = 0;  // same shape, dtypes differ
+  virtual void fill(Tensor& dst, float value) = 0;
+  virtual void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) = 0;
+  virtual void mul(const Tensor& x, const Tensor& y, Tensor& out) = 0;
+  virtual void scale(Tensor& x, float s) = 0;                    // in place
+  virtual void sum(const Tensor& x, Tensor& out) = 0;            // out: f32[1]
+  virtual double sum_squares(const Tensor& x) = 0;               // f64 on the host
+
+  virtual void gemm(const GemmArgs& args) = 0;
+
+  // Llama ops; shapes are documented in engine/ops.h.
+  virtual void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
+  virtual void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;
+  virtual void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y,
+                               Tensor& rstd) = 0;
+  virtual void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd,
+                                const Tensor& dy, Tensor& dx, Tensor& dw) = 0;
+  // Rotates x by angle position * inv_freq[i] (the inverse rotation when inverse is set).
+  virtual void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
+                    bool inverse, Tensor& y) = 0;
+  virtual void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
+  virtual void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout,
+                               Tensor& dgate, Tensor& dup) = 0;
+  virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                 Tensor& out, Tensor& probs) = 0;
+  virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& probs, const Tensor& dout, bool causal,
+                                  Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets,
+                                     int ignore_index, Tensor& loss, Tensor& lse) = 0;
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets,
+                                      const Tensor& lse, const Tensor& dloss, int ignore_index,
+                                      Tensor& dlogits) = 0;
+};
+
+// Registry. The CPU backend is always there; another device type is there when its backend was
+// linked in and found a device (device_count > 0).
+using BackendFactory = std::unique_ptr<Backend> (*)(int device_index);
+using DeviceCounter = int (*)();
+void register_backend(DeviceType type, BackendFactory factory, DeviceCounter counter);
+int device_count(DeviceType type);
+Backend& backend(Device device);  // created on first use; throws if the device does not exist
+
+}  // namespace llm

@@ -1,0 +1,54 @@
+// The CPU backend: the reference implementation of every op. Plain loops (OpenMP across rows),
+// f32 arithmetic, GEMM through OpenBLAS. One file per op family in engine/cpu/.
+#pragma once
+#include "engine/backend.h"
+
+namespace llm {
+
+class CpuBackend : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  CachingAllocator& allocator() override;
+
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void copy_strided(const Tensor& src, Tensor& dst) override;
+
+  void cast(const Tensor& src, Tensor& dst) override;
+  void fill(Tensor& dst, float value) override;
+  void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) override;
+  void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
+  void scale(Tensor& x, float s) override;
+  void sum(const Tensor& x, Tensor& out) override;
+  double sum_squares(const Tensor& x) override;
+
+  void gemm(const GemmArgs& args) override;
+
+  void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) override;
+  void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
+  void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y,
+                       Tensor& rstd) override;
+  void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy,
+                        Tensor& dx, Tensor& dw) override;
+  void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inverse,
+            Tensor& y) override;
+  void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
+  void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout, Tensor& dgate,
+                       Tensor& dup) override;
+  void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                         Tensor& out, Tensor& probs) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+                          const Tensor& dout, bool causal, Tensor& dq, Tensor& dk,
+                          Tensor& dv) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index,
+                             Tensor& loss, Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                              const Tensor& dloss, int ignore_index, Tensor& dlogits) override;
+};
+
+CpuBackend& cpu_backend();
+
+// Compute kernels on the CPU work in f32; this names the op and the tensor when they do not.
+void require_f32(const char* op, const Tensor& t);
+
+}  // namespace llm

@@ -1,0 +1,76 @@
+// defines: CPU softmax cross-entropy (forward: per-row logsumexp and the mean loss; backward)
+#include <algorithm>
+#include <cmath>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/op_timer.h"
+
+namespace llm {
+
+namespace {
+int64_t count_targets(const Tensor& targets, int ignore_index, int64_t vocab) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < targets.numel(); i++) {
+    int32_t t = targets.data<int32_t>()[i];
+    if (t == ignore_index) continue;
+    LLM_CHECK(t >= 0 && t < vocab, "cross_entropy: target " + std::to_string(t) +
+                                       " outside the vocabulary of " + std::to_string(vocab));
+    count++;
+  }
+  return count;
+}
+}  // namespace
+
+// A batch whose targets are all ignored has loss 0 and zero gradients (not 0/0).
+void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets,
+                                       int ignore_index, Tensor& loss, Tensor& lse) {
+  require_f32("cross_entropy", logits);
+  OpTimer timer("cross_entropy");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const int64_t count = count_targets(targets, ignore_index, V);
+  const float* x = logits.data<float>();
+  float* plse = lse.data<float>();
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    const float* row = x + i * V;
+    float mx = row[0];
+    for (int64_t j = 1; j < V; j++) mx = std::max(mx, row[j]);
+    double s = 0.0;
+    for (int64_t j = 0; j < V; j++) s += std::exp(row[j] - mx);
+    plse[i] = mx + static_cast<float>(std::log(s));
+  }
+  double total = 0.0;  // serial: the same sum whatever the thread count
+  for (int64_t i = 0; i < N; i++) {
+    int32_t t = targets.data<int32_t>()[i];
+    if (t != ignore_index) total += plse[i] - x[i * V + t];
+  }
+  loss.data<float>()[0] = count ? static_cast<float>(total / count) : 0.0f;
+}
+
+// dlogits = (softmax - onehot(target)) * dloss / count on counted rows, 0 on ignored ones.
+void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets,
+                                        const Tensor& lse, const Tensor& dloss, int ignore_index,
+                                        Tensor& dlogits) {
+  require_f32("cross_entropy_backward", logits);
+  OpTimer timer("cross_entropy");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const int64_t count = count_targets(targets, ignore_index, V);
+  const float g = count ? dloss.data<float>()[0] / static_cast<float>(count) : 0.0f;
+  const float* x = logits.data<float>();
+  const float* plse = lse.data<float>();
+  float* dx = dlogits.data<float>();
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    int32_t t = targets.data<int32_t>()[i];
+    float* drow = dx + i * V;
+    if (t == ignore_index) {
+      std::fill_n(drow, V, 0.0f);
+      continue;
+    }
+    for (int64_t j = 0; j < V; j++) drow[j] = g * std::exp(x[i * V + j] - plse[i]);
+    drow[t] -= g;
+  }
+}
+
+}  // namespace llm

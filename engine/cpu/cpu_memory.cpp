@@ -1,0 +1,101 @@
+// defines: the CPU allocator, host copies, strided copies, casts and fill
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+
+namespace llm {
+
+namespace {
+class CpuAllocator : public CachingAllocator {
+ public:
+  ~CpuAllocator() override { release_all(); }
+
+ protected:
+  // 64-byte alignment: whole cache lines, and what AVX-512 loads like.
+  void* system_alloc(size_t bytes) override { return std::aligned_alloc(64, bytes); }
+  void system_free(void* ptr) override { std::free(ptr); }
+};
+}  // namespace
+
+CpuBackend& cpu_backend() {
+  static CpuBackend instance;
+  return instance;
+}
+
+CachingAllocator& CpuBackend::allocator() {
+  static CpuAllocator instance;
+  return instance;
+}
+
+void require_f32(const char* op, const Tensor& t) {
+  LLM_CHECK(t.dtype() == DType::f32,
+            std::string(op) + " on the CPU computes in f32; got " + t.str() + " (cast it first)");
+}
+
+void CpuBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+
+void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+
+void CpuBackend::copy_strided(const Tensor& src, Tensor& dst) {
+  LLM_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype() && dst.is_contiguous(),
+            "copy_strided " + src.str() + " into " + dst.str());
+  const size_t elem = dtype_size(src.dtype());
+  const char* in = static_cast<const char*>(src.data_ptr());
+  char* out = static_cast<char*>(dst.data_ptr());
+  const int n = src.dim();
+  const int64_t total = src.numel();
+  if (src.is_contiguous() || n == 0) {
+    std::memcpy(out, in, total * elem);
+    return;
+  }
+  // Walk the destination in order; keep a multi-index into the source.
+  std::vector<int64_t> index(n, 0);
+  int64_t src_offset = 0;
+  for (int64_t i = 0; i < total; i++) {
+    std::memcpy(out + i * elem, in + src_offset * elem, elem);
+    for (int d = n - 1; d >= 0; d--) {
+      src_offset += src.strides()[d];
+      if (++index[d] < src.shape()[d]) break;
+      src_offset -= src.strides()[d] * src.shape()[d];
+      index[d] = 0;
+    }
+  }
+}
+
+void CpuBackend::cast(const Tensor& src, Tensor& dst) {
+  const int64_t n = src.numel();
+  auto load = [&](int64_t i) -> float {
+    switch (src.dtype()) {
+      case DType::f32: return src.data<float>()[i];
+      case DType::bf16: return bf16_to_f32(src.data<uint16_t>()[i]);
+      case DType::i32: return static_cast<float>(src.data<int32_t>()[i]);
+    }
+    return 0.0f;
+  };
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) {
+    float v = load(i);
+    switch (dst.dtype()) {
+      case DType::f32: dst.data<float>()[i] = v; break;
+      case DType::bf16: dst.data<uint16_t>()[i] = f32_to_bf16(v); break;
+      case DType::i32: dst.data<int32_t>()[i] = static_cast<int32_t>(v); break;
+    }
+  }
+}
+
+void CpuBackend::fill(Tensor& dst, float value) {
+  const int64_t n = dst.numel();
+  switch (dst.dtype()) {
+    case DType::f32: std::fill_n(dst.data<float>(), n, value); break;
+    case DType::bf16: std::fill_n(dst.data<uint16_t>(), n, f32_to_bf16(value)); break;
+    case DType::i32: std::fill_n(dst.data<int32_t>(), n, static_cast<int32_t>(value)); break;
+  }
+}
+
+}  // namespace llm

@@ -1,0 +1,238 @@
+// defines: Storage, Tensor (construction, views, copies, host transfer)
+#include "engine/tensor.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/check.h"
+
+namespace llm {
+
+Storage::Storage(size_t bytes_, Device device_) : bytes(bytes_), device(device_) {
+  allocator = &backend(device).allocator();
+  data = allocator->allocate(bytes);
+}
+
+Storage::~Storage() { allocator->deallocate(data); }
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); i++) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t s = 1;
+  for (int i = static_cast<int>(shape.size()) - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t d : shape) LLM_CHECK(d >= 0, "negative dimension in shape " + shape_str(shape));
+  Tensor t;
+  t.storage_ = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), device);
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, float value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  backend(device).fill(t, value);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 0.0f, dtype, device);
+}
+
+Tensor Tensor::from_floats(const std::vector<float>& values, const Shape& shape, Device device) {
+  LLM_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
+            "from_floats: " + std::to_string(values.size()) + " values for shape " +
+                shape_str(shape));
+  Tensor t = empty(shape, DType::f32, device);
+  backend(device).copy_from_host(t.data_ptr(), values.data(), t.nbytes());
+  return t;
+}
+
+Tensor Tensor::from_ints(const std::vector<int32_t>& values, const Shape& shape, Device device) {
+  LLM_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
+            "from_ints: " + std::to_string(values.size()) + " values for shape " +
+                shape_str(shape));
+  Tensor t = empty(shape, DType::i32, device);
+  backend(device).copy_from_host(t.data_ptr(), values.data(), t.nbytes());
+  return t;
+}
+
+int64_t Tensor::size(int d) const {
+  int n = dim();
+  if (d < 0) d += n;
+  LLM_CHECK(d >= 0 && d < n, "dimension " + std::to_string(d) + " out of range for " + str());
+  return shape_[d];
+}
+
+bool Tensor::is_contiguous() const { return strides_ == contiguous_strides(shape_); }
+
+void* Tensor::data_ptr() const {
+  LLM_CHECK(defined(), "data_ptr of an undefined tensor");
+  return static_cast<char*>(storage_->data) + offset_ * dtype_size(dtype_);
+}
+
+Tensor Tensor::reshape(Shape shape) const {
+  LLM_CHECK(is_contiguous(), "reshape of a non-contiguous " + str() + ": call contiguous() first");
+  int infer = -1;
+  int64_t known = 1;
+  for (size_t i = 0; i < shape.size(); i++) {
+    if (shape[i] == -1) {
+      LLM_CHECK(infer < 0, "reshape: more than one -1 in " + shape_str(shape));
+      infer = static_cast<int>(i);
+    } else {
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0) {
+    LLM_CHECK(known > 0 && numel() % known == 0,
+              "reshape: cannot infer -1 in " + shape_str(shape) + " for " + str());
+    shape[infer] = numel() / known;
+  }
+  LLM_CHECK(shape_numel(shape) == numel(), "reshape " + str() + " to " + shape_str(shape));
+  Tensor t = *this;
+  t.meta_.reset();
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  return t;
+}
+
+Tensor Tensor::transpose(int d0, int d1) const {
+  int n = dim();
+  if (d0 < 0) d0 += n;
+  if (d1 < 0) d1 += n;
+  LLM_CHECK(d0 >= 0 && d0 < n && d1 >= 0 && d1 < n, "transpose dims out of range for " + str());
+  Tensor t = *this;
+  t.meta_.reset();
+  std::swap(t.shape_[d0], t.shape_[d1]);
+  std::swap(t.strides_[d0], t.strides_[d1]);
+  return t;
+}
+
+Tensor Tensor::narrow(int d, int64_t start, int64_t length) const {
+  int n = dim();
+  if (d < 0) d += n;
+  LLM_CHECK(d >= 0 && d < n, "narrow: dim out of range for " + str());
+  LLM_CHECK(start >= 0 && length >= 0 && start + length <= shape_[d],
+            "narrow: [" + std::to_string(start) + ", " + std::to_string(start + length) +
+                ") out of range for dim " + std::to_string(d) + " of " + str());
+  Tensor t = *this;
+  t.meta_.reset();
+  t.offset_ += start * strides_[d];
+  t.shape_[d] = length;
+  return t;
+}
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device());
+  backend(device()).copy_strided(*this, t);
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == dtype_) return *this;
+  Tensor src = contiguous();
+  Tensor t = empty(shape_, dtype, device());
+  backend(device()).cast(src, t);
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == this->device()) return *this;
+  Tensor src = contiguous();
+  Tensor t = empty(shape_, dtype_, device);
+  if (src.device().is_cpu()) {
+    backend(device).copy_from_host(t.data_ptr(), src.data_ptr(), src.nbytes());
+  } else if (device.is_cpu()) {
+    backend(src.device()).copy_to_host(t.data_ptr(), src.data_ptr(), src.nbytes());
+  } else {  // between two devices: through the host
+    t.copy_from(src.to(Device::cpu()));
+  }
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  LLM_CHECK(src.shape() == shape_, "copy_from: " + src.str() + " into " + str());
+  LLM_CHECK(is_contiguous(), "copy_from into a non-contiguous " + str());
+  Tensor converted = src.to(device()).to(dtype_).contiguous();
+  backend(device()).copy_strided(converted, *this);
+}
+
+std::vector<float> Tensor::to_floats() const {
+  Tensor host = to(Device::cpu()).contiguous();
+  std::vector<float> out(numel());
+  if (dtype_ == DType::f32) {
+    std::copy_n(host.data<float>(), out.size(), out.data());
+  } else if (dtype_ == DType::bf16) {
+    const uint16_t* p = host.data<uint16_t>();
+    for (size_t i = 0; i < out.size(); i++) out[i] = bf16_to_f32(p[i]);
+  } else {
+    const int32_t* p = host.data<int32_t>();
+    for (size_t i = 0; i < out.size(); i++) out[i] = static_cast<float>(p[i]);
+  }
+  return out;
+}
+
+std::vector<int32_t> Tensor::to_ints() const {
+  LLM_CHECK(dtype_ == DType::i32, "to_ints of " + str());
+  Tensor host = to(Device::cpu()).contiguous();
+  return std::vector<int32_t>(host.data<int32_t>(), host.data<int32_t>() + numel());
+}
+
+float Tensor::item() const {
+  LLM_CHECK(numel() == 1, "item() of " + str() + ": expected one element");
+  return to_floats()[0];
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "undefined tensor";
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " + device().str();
+}
+
+// Autograd accessors: the state itself lives in AutogradMeta (engine/autograd.h).
+bool Tensor::requires_grad() const { return meta_ && meta_->requires_grad; }
+
+Tensor& Tensor::set_requires_grad(bool value) {
+  if (!meta_) meta_ = std::make_shared<AutogradMeta>();
+  LLM_CHECK(meta_->is_leaf, "set_requires_grad on a tensor produced by an op");
+  meta_->requires_grad = value;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return meta_ ? meta_->grad : Tensor(); }
+
+void Tensor::zero_grad() {
+  if (meta_) meta_->grad = Tensor();
+}
+
+Tensor Tensor::detach() const {
+  Tensor t = *this;
+  t.meta_.reset();
+  return t;
+}
+
+}  // namespace llm

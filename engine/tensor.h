@@ -1,0 +1,96 @@
+// Tensor: shared storage + shape + strides + dtype + device. Views (reshape, transpose, narrow,
+// slice) share storage and never copy; contiguous(), to() and clone() are the explicit copies.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/dtype.h"
+
+namespace llm {
+
+using Shape = std::vector<int64_t>;
+class CachingAllocator;
+struct AutogradMeta;  // engine/autograd.h
+
+// One allocation, owned by every tensor that views it; returned to its allocator at the end.
+struct Storage {
+  void* data = nullptr;
+  size_t bytes = 0;
+  Device device;
+  CachingAllocator* allocator = nullptr;
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+std::string shape_str(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: no storage
+  static Tensor empty(const Shape& shape, DType dtype, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, float value, DType dtype, Device device = Device::cpu());
+  static Tensor from_floats(const std::vector<float>& values, const Shape& shape,
+                            Device device = Device::cpu());
+  static Tensor from_ints(const std::vector<int32_t>& values, const Shape& shape,
+                          Device device = Device::cpu());
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  const Shape& strides() const { return strides_; }
+  int dim() const { return static_cast<int>(shape_.size()); }
+  int64_t size(int d) const;  // negative d counts from the end
+  int64_t numel() const { return shape_numel(shape_); }
+  size_t nbytes() const { return numel() * dtype_size(dtype_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return storage_ ? storage_->device : Device::cpu(); }
+  bool is_contiguous() const;
+  bool shares_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  void* data_ptr() const;
+  template <class T>
+  T* data() const { return static_cast<T*>(data_ptr()); }
+
+  // Views: same storage, no autograd (the differentiable reshape lives in ops.h).
+  Tensor reshape(Shape shape) const;  // needs a contiguous tensor; one -1 is inferred
+  Tensor transpose(int d0, int d1) const;
+  Tensor narrow(int d, int64_t start, int64_t length) const;
+  Tensor slice(int d, int64_t begin, int64_t end) const { return narrow(d, begin, end - begin); }
+
+  // Copies.
+  Tensor contiguous() const;  // itself when already contiguous
+  Tensor clone() const;       // always a fresh contiguous copy
+  Tensor to(Device device) const;
+  Tensor to(DType dtype) const;
+  void copy_from(const Tensor& src);  // same shape; any device, dtype converted
+  std::vector<float> to_floats() const;  // host copy, converted to f32
+  std::vector<int32_t> to_ints() const;
+  float item() const;
+
+  // Autograd state (engine/autograd.h).
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool value);
+  Tensor grad() const;
+  void zero_grad();  // drops the accumulated gradient
+  const std::shared_ptr<AutogradMeta>& autograd_meta() const { return meta_; }
+  void set_autograd_meta(std::shared_ptr<AutogradMeta> meta) { meta_ = std::move(meta); }
+  Tensor detach() const;  // same data, no autograd history
+
+  std::string str() const;  // "f32[2, 3] cpu"
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  Shape shape_, strides_;  // strides in elements
+  int64_t offset_ = 0;     // in elements
+  DType dtype_ = DType::f32;
+  std::shared_ptr<AutogradMeta> meta_;
+};
+
+Shape contiguous_strides(const Shape& shape);
+
+}  // namespace llm

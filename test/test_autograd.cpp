@@ -1,0 +1,57 @@
+// The tape: recording rules, gradient accumulation across micro-batches, no-grad scopes.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "engine/ops.h"
+#include "test/test_util.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+TEST_CASE("no-grad scope records nothing; ops on non-grad inputs record nothing") {
+  current_tape().clear();
+  Tensor w = randn({4, 3});
+  w.set_requires_grad(true);
+  Tensor x = randn({2, 4});
+  {
+    NoGradGuard no_grad;
+    Tensor y = matmul(x, w);
+    CHECK_FALSE(y.requires_grad());
+  }
+  CHECK(current_tape().size() == 0);
+  Tensor z = add(x, x);
+  CHECK_FALSE(z.requires_grad());
+  CHECK(current_tape().size() == 0);
+  Tensor y = matmul(x, w);
+  CHECK(y.requires_grad());
+  CHECK(current_tape().size() == 1);
+  current_tape().clear();
+}
+
+TEST_CASE("parameter gradients accumulate across backward calls until zero_grad") {
+  Tensor w = randn({5, 3});
+  w.set_requires_grad(true);
+  Tensor x = randn({2, 5});
+  backward(sum(matmul(x, w)));
+  std::vector<float> once = w.grad().to_floats();
+  backward(sum(matmul(x, w)));
+  std::vector<float> twice = w.grad().to_floats();
+  for (size_t i = 0; i < once.size(); i++) CHECK(twice[i] == doctest::Approx(2 * once[i]));
+  w.zero_grad();
+  CHECK_FALSE(w.grad().defined());
+  CHECK(current_tape().size() == 0);  // backward consumed the tape
+}
+
+TEST_CASE("a tensor used twice gets the sum of both gradients") {
+  Tensor a = randn({3, 3});
+  a.set_requires_grad(true);
+  backward(sum(mul(a, a)));  // d/da sum(a*a) = 2a
+  std::vector<float> g = a.grad().to_floats(), v = a.to_floats();
+  for (size_t i = 0; i < g.size(); i++) CHECK(g[i] == doctest::Approx(2 * v[i]));
+}
+
+TEST_CASE("a gradient with the wrong shape is refused, naming the op") {
+  Tensor a = randn({2, 3});
+  a.set_requires_grad(true);
+  Tensor y = reshape(a, {3, 2});
+  CHECK_THROWS_WITH(backward(y, randn({2, 3})), doctest::Contains("backward seed"));
+  current_tape().clear();
+}

@@ -1,0 +1,241 @@
+// Every op on the CPU backend: forward against a naive reference, backward against central
+// finite differences (tolerances in test_util.h: |err| <= 2e-3 + 2e-2 |numeric|, eps 1e-2).
+// Sizes like 7, 13 and 33 are deliberately not multiples of any block or vector width.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cmath>
+
+#include "engine/ops.h"
+#include "test/test_util.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+// Naive reference: out[b] = op(a[b]) @ op(b[b]) with a batch of `batch` matrices (b shared if 2D).
+std::vector<float> naive_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  std::vector<float> A = a.to_floats(), Bv = b.to_floats();
+  int64_t ar = a.size(-2), ac = a.size(-1), br = b.size(-2), bc = b.size(-1);
+  int64_t batch = a.numel() / (ar * ac);
+  int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
+  std::vector<float> out(batch * m * n);
+  for (int64_t x = 0; x < batch; x++) {
+    const float* pa = A.data() + x * ar * ac;
+    const float* pb = Bv.data() + (b.dim() == 2 ? 0 : x * br * bc);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double acc = 0.0;
+        for (int64_t p = 0; p < k; p++)
+          acc += double(ta ? pa[p * ac + i] : pa[i * ac + p]) * (tb ? pb[j * bc + p] : pb[p * bc + j]);
+        out[(x * m + i) * n + j] = static_cast<float>(acc);
+      }
+  }
+  return out;
+}
+
+void check_close(const std::vector<float>& got, const std::vector<float>& want, float tol) {
+  REQUIRE(got.size() == want.size());
+  float worst = 0.0f;
+  for (size_t i = 0; i < got.size(); i++) worst = std::max(worst, std::fabs(got[i] - want[i]));
+  CHECK(worst <= tol);
+}
+}  // namespace
+
+TEST_CASE("matmul: every transpose combination, batched and shared B, against a naive loop") {
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (int batched_b = 0; batched_b < 2; batched_b++) {
+        CAPTURE(ta);
+        CAPTURE(tb);
+        CAPTURE(batched_b);
+        const int64_t B = 3, M = 7, K = 13, N = 5;
+        Shape sa = ta ? Shape{B, K, M} : Shape{B, M, K};
+        Shape sb = tb ? Shape{N, K} : Shape{K, N};
+        if (batched_b) sb.insert(sb.begin(), B);
+        Tensor a = randn(sa), b = randn(sb);
+        check_close(matmul(a, b, ta, tb).to_floats(), naive_matmul(a, b, ta, tb), 1e-4f);
+        check_gradients([&](const std::vector<Tensor>& in) { return matmul(in[0], in[1], ta, tb); },
+                        {a, b});
+      }
+}
+
+TEST_CASE("matmul: mismatched inner dimensions are refused") {
+  CHECK_THROWS(matmul(randn({3, 4}), randn({5, 6})));
+}
+
+TEST_CASE("add and mul: values and gradients") {
+  Tensor a = randn({7, 13}), b = randn({7, 13});
+  std::vector<float> x = a.to_floats(), y = b.to_floats(), s(x.size()), p(x.size());
+  for (size_t i = 0; i < x.size(); i++) s[i] = x[i] + y[i], p[i] = x[i] * y[i];
+  check_close(add(a, b).to_floats(), s, 0.0f);
+  check_close(mul(a, b).to_floats(), p, 0.0f);
+  check_gradients([](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, {a, b});
+  check_gradients([](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, {a, b});
+}
+
+TEST_CASE("sum, sum_squares and scale_") {
+  Tensor a = randn({33});
+  std::vector<float> x = a.to_floats();
+  double s = 0, ss = 0;
+  for (float v : x) s += v, ss += double(v) * v;
+  CHECK(sum(a).item() == doctest::Approx(s).epsilon(1e-6));
+  CHECK(sum_squares(a) == doctest::Approx(ss).epsilon(1e-12));
+  check_gradients([](const std::vector<Tensor>& in) { return sum(in[0]); }, {a});
+  Tensor c = a.clone();
+  scale_(c, 0.5f);
+  CHECK(c.to_floats()[3] == x[3] * 0.5f);
+}
+
+TEST_CASE("reshape and cast: differentiable, and a bf16 round trip keeps 8 bits of mantissa") {
+  Tensor a = randn({6, 7});
+  check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {7, 3, 2}); }, {a});
+  // Rounding to bf16 is piecewise constant, so finite differences say nothing: the backward of a
+  // cast is the cast of the incoming gradient back to the input's dtype.
+  Tensor leaf = a.clone();
+  leaf.set_requires_grad(true);
+  Tensor seed = randn({6, 7}).to(DType::bf16);
+  backward(cast(leaf, DType::bf16), seed);
+  CHECK(max_abs_diff(leaf.grad(), seed.to(DType::f32)) == 0.0f);
+  std::vector<float> x = a.to_floats(), y = cast(a, DType::bf16).to_floats();
+  for (size_t i = 0; i < x.size(); i++) CHECK(std::fabs(x[i] - y[i]) <= std::fabs(x[i]) / 256.0f);
+}
+
+TEST_CASE("embedding: gathers rows; backward adds repeated ids") {
+  Tensor table = randn({11, 5});
+  Tensor ids = Tensor::from_ints({3, 0, 3, 10, 7, 3}, {2, 3});
+  Tensor out = embedding(ids, table);
+  CHECK(out.shape() == Shape{2, 3, 5});
+  std::vector<float> t = table.to_floats(), o = out.to_floats();
+  for (int c = 0; c < 5; c++) CHECK(o[3 * 5 + c] == t[10 * 5 + c]);
+  check_gradients([&](const std::vector<Tensor>& in) { return embedding(in[0], in[1]); }, {ids, table});
+  CHECK_THROWS(embedding(Tensor::from_ints({11}, {1}), table));
+}
+
+TEST_CASE("rmsnorm: matches the formula; gradients for x and weight") {
+  const float eps = 1e-5f;
+  Tensor x = randn({2, 7, 33}), w = randn({33});
+  std::vector<float> xv = x.to_floats(), wv = w.to_floats(), want(xv.size());
+  for (int r = 0; r < 14; r++) {
+    double ss = 0;
+    for (int c = 0; c < 33; c++) ss += double(xv[r * 33 + c]) * xv[r * 33 + c];
+    double inv = 1.0 / std::sqrt(ss / 33 + eps);
+    for (int c = 0; c < 33; c++) want[r * 33 + c] = float(xv[r * 33 + c] * inv * wv[c]);
+  }
+  check_close(rmsnorm(x, w, eps).to_floats(), want, 1e-5f);
+  check_gradients([&](const std::vector<Tensor>& in) { return rmsnorm(in[0], in[1], eps); }, {x, w});
+}
+
+TEST_CASE("rope_inv_freq: Llama 3.1 scaling (factor 8, low 1, high 4, original 8192)") {
+  RopeConfig c{500000.0f, 8.0f, 1.0f, 4.0f, 8192};
+  std::vector<float> plain = rope_inv_freq({500000.0f}, 128), scaled = rope_inv_freq(c, 128);
+  REQUIRE(scaled.size() == 64);
+  for (int i = 0; i < 64; i++) {
+    double base = 1.0 / std::pow(500000.0, 2.0 * i / 128.0);
+    CHECK(plain[i] == doctest::Approx(base).epsilon(1e-6));
+    double wavelen = 2 * M_PI / base, want = base;
+    if (wavelen > 8192.0) want = base / 8;  // long wavelengths: slowed by the factor
+    else if (wavelen >= 2048.0) {         // the band between: smooth interpolation
+      double smooth = (8192.0 / wavelen - 1.0) / 3.0;
+      want = (1 - smooth) * base / 8 + smooth * base;
+    }
+    CHECK(scaled[i] == doctest::Approx(want).epsilon(1e-5));
+  }
+  CHECK(scaled[0] == plain[0]);            // the fastest frequency is untouched
+  CHECK(scaled[63] == plain[63] / 8.0f);  // the slowest is divided by the factor
+}
+
+TEST_CASE("rope: HF rotate_half layout, positions per token, llama3 scaling; gradients") {
+  RopeConfig c{10000.0f, 8.0f, 1.0f, 4.0f, 32};
+  const int64_t B = 2, S = 5, H = 3, D = 8;
+  Tensor x = randn({B, S, H, D});
+  Tensor pos = Tensor::from_ints({0, 1, 2, 3, 4, 7, 0, 1, 2, 3}, {B, S});
+  std::vector<float> f = rope_inv_freq(c, D), xv = x.to_floats(), want(xv.size());
+  std::vector<int32_t> p = pos.to_ints();
+  for (int64_t bs = 0; bs < B * S; bs++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t i = 0; i < D / 2; i++) {
+        const float* in = xv.data() + (bs * H + h) * D;
+        double a = double(float(p[bs]) * f[i]);
+        want[(bs * H + h) * D + i] = float(in[i] * std::cos(a) - in[i + D / 2] * std::sin(a));
+        want[(bs * H + h) * D + i + D / 2] = float(in[i + D / 2] * std::cos(a) + in[i] * std::sin(a));
+      }
+  check_close(rope(x, pos, c).to_floats(), want, 1e-5f);
+  check_gradients([&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); }, {x, pos});
+}
+
+TEST_CASE("swiglu: silu(gate) * up; gradients") {
+  Tensor g = randn({7, 13}), u = randn({7, 13});
+  std::vector<float> gv = g.to_floats(), uv = u.to_floats(), want(gv.size());
+  for (size_t i = 0; i < gv.size(); i++) want[i] = float(gv[i] / (1 + std::exp(-double(gv[i]))) * uv[i]);
+  check_close(swiglu(g, u).to_floats(), want, 1e-5f);
+  check_gradients([](const std::vector<Tensor>& in) { return swiglu(in[0], in[1]); }, {g, u});
+}
+
+// Naive attention in f64 for the forward check.
+std::vector<float> naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+  int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3), Hkv = k.size(2);
+  std::vector<float> Q = q.to_floats(), K = k.to_floats(), V = v.to_floats(), O(Q.size());
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t i = 0; i < S; i++) {
+        int64_t kh = h / (H / Hkv);
+        std::vector<double> s(S, -INFINITY);
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < S; j++) {
+          if (causal && j > i) continue;
+          double acc = 0;
+          for (int64_t d = 0; d < D; d++)
+            acc += double(Q[((b * S + i) * H + h) * D + d]) * K[((b * S + j) * Hkv + kh) * D + d];
+          s[j] = acc / std::sqrt(double(D));
+          mx = std::max(mx, s[j]);
+        }
+        double denom = 0;
+        for (int64_t j = 0; j < S; j++) denom += std::exp(s[j] - mx);
+        for (int64_t d = 0; d < D; d++) {
+          double acc = 0;
+          for (int64_t j = 0; j < S; j++) acc += std::exp(s[j] - mx) / denom * V[((b * S + j) * Hkv + kh) * D + d];
+          O[((b * S + i) * H + h) * D + d] = float(acc);
+        }
+      }
+  return O;
+}
+
+TEST_CASE("attention (eager): GQA ratios 1, 2 and 4, causal and not; gradients for q, k, v") {
+  for (int64_t ratio : {1, 2, 4})
+    for (bool causal : {false, true}) {
+      CAPTURE(ratio);
+      CAPTURE(causal);
+      const int64_t B = 2, S = 7, Hkv = 2, H = Hkv * ratio, D = 6;
+      Tensor q = randn({B, S, H, D}), k = randn({B, S, Hkv, D}), v = randn({B, S, Hkv, D});
+      check_close(attention(q, k, v, causal).to_floats(), naive_attention(q, k, v, causal), 1e-5f);
+      check_gradients([&](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], causal); },
+                      {q, k, v});
+    }
+}
+
+TEST_CASE("cross_entropy: mean over non-ignored targets; -100 rows get no gradient") {
+  const int64_t N = 7, V = 13;
+  Tensor logits = randn({N, V}, 2.0f);
+  Tensor targets = Tensor::from_ints({3, -100, 12, 0, 5, -100, 7}, {N});
+  std::vector<float> x = logits.to_floats();
+  std::vector<int32_t> t = targets.to_ints();
+  double total = 0;
+  int count = 0;
+  for (int64_t i = 0; i < N; i++) {
+    if (t[i] == -100) continue;
+    double mx = -INFINITY, s = 0;
+    for (int64_t j = 0; j < V; j++) mx = std::max(mx, double(x[i * V + j]));
+    for (int64_t j = 0; j < V; j++) s += std::exp(x[i * V + j] - mx);
+    total += mx + std::log(s) - x[i * V + t[i]];
+    count++;
+  }
+  CHECK(cross_entropy(logits, targets).item() == doctest::Approx(total / count).epsilon(1e-6));
+  logits.set_requires_grad(true);  // shares its autograd state with the copy check_gradients makes
+  check_gradients([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+                  {logits, targets});
+  std::vector<float> g = logits.grad().to_floats();
+  for (int64_t j = 0; j < V; j++) CHECK(g[1 * V + j] == 0.0f);
+
+  Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
+  CHECK(cross_entropy(logits.detach(), all_ignored).item() == 0.0f);
+  CHECK_THROWS(cross_entropy(logits.detach(), Tensor::from_ints(std::vector<int32_t>(N, V), {N})));
+}
