@@ -1,0 +1,90 @@
+// TrainConfig: an Axolotl-style YAML training config, resolved and validated. Keys keep
+// Axolotl's names and meanings (see shared/reference/axolotl-llama3.md); load_config() reports
+// bad input as a UserError naming the file, line, key and what was expected.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/llama_config.h"
+
+namespace llm {
+
+struct DatasetSpec {
+  std::string path;                // a file or a directory of files
+  std::string type = "completion";  // completion | alpaca
+};
+
+struct TrainConfig {
+  std::string source;  // the YAML file this came from ("<embedded tiny>" for the default)
+
+  // Model.
+  std::string base_model = "tiny";  // a preset name (an HF directory once HF interop lands)
+  LlamaConfig model;                 // the preset, then any HF field given directly
+
+  // Data.
+  std::vector<DatasetSpec> datasets;
+  std::string dataset_prepared_path;  // token cache directory; empty: output_dir/prepared
+  double val_set_size = 0.0;          // < 1: a fraction of the windows; >= 1: a count
+  bool sample_packing = false;
+
+  // Training.
+  int64_t sequence_len = 256;
+  int64_t micro_batch_size = 1;
+  int64_t gradient_accumulation_steps = 1;
+  int64_t num_epochs = 1;
+  int64_t max_steps = -1;  // > 0 overrides num_epochs
+  double learning_rate = 3e-4;
+  std::string lr_scheduler = "cosine";  // cosine | linear | constant
+  int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default
+  double warmup_ratio = -1.0;
+  double cosine_min_lr_ratio = 0.0;
+  std::string optimizer = "adamw_torch";  // adamw_torch | adamw (the same AdamW here)
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  double weight_decay = 0.0;
+  double max_grad_norm = 1.0;
+  uint64_t seed = 42;
+  std::string bf16 = "auto";  // auto | true | false
+  bool tf32 = false;
+  std::string device = "auto";  // auto | cpu | cuda
+
+  // Evaluation and early stopping.
+  int64_t eval_steps = -1;  // -1: from evals_per_epoch, or no periodic eval
+  int64_t evals_per_epoch = -1;
+  int64_t early_stopping_patience = -1;  // -1: off
+  double early_stopping_threshold = 0.0;
+
+  // Checkpoints.
+  std::string output_dir = "./out";
+  int64_t save_steps = -1;  // -1: from saves_per_epoch, or only at the end
+  int64_t saves_per_epoch = -1;
+  int64_t save_total_limit = 4;
+  std::string resume_from_checkpoint;  // a checkpoint directory
+  bool auto_resume_from_checkpoints = false;
+
+  // Logging.
+  int64_t logging_steps = -1;  // -1: Axolotl's default max(min(int(0.005 * total), 10), 1)
+
+  // Optimisations: attention implementation and activation recompute.
+  bool gradient_checkpointing = false;
+  int64_t gradient_checkpointing_every_n_layers = 1;  // gradient_checkpointing_kwargs (ours)
+  bool flash_attention = false, xformers_attention = false, s2_attention = false;
+  bool sdp_attention = false;
+  double s2_group_size_ratio = 0.25;
+  int local_rank = -1;  // -1: from MPI / the environment
+
+  std::vector<std::string> unknown_keys;  // warned about once, never an error
+};
+
+// Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from
+// `--key value` on the command line). Throws UserError on bad input.
+TrainConfig load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});
+// The same from YAML text; `source` names it in messages.
+TrainConfig parse_config(const std::string& yaml_text, const std::string& source,
+                         const std::map<std::string, std::string>& overrides = {});
+// The resolved config as YAML (written into every checkpoint; parse_config reads it back).
+std::string config_to_yaml(const TrainConfig& config);
+
+}  // namespace llm

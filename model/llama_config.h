@@ -1,0 +1,35 @@
+// LlamaConfig: the shape of a Llama 3 model, with HF config.json's field names, and the presets.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace llm {
+
+struct LlamaConfig {
+  int64_t hidden_size = 256;
+  int64_t intermediate_size = 768;
+  int64_t num_hidden_layers = 4;
+  int64_t num_attention_heads = 8;
+  int64_t num_key_value_heads = 4;
+  int64_t vocab_size = 259;
+  int64_t max_position_embeddings = 2048;
+  float rms_norm_eps = 1e-5f;
+  RopeConfig rope;  // rope_theta and rope_scaling (factor 0: none)
+  bool tie_word_embeddings = true;
+  float initializer_range = 0.02f;
+
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t num_parameters() const;
+  std::string validate() const;  // empty when consistent, else what is wrong
+};
+
+// tiny (CPU default, byte vocabulary), llama3-1b (Llama-3.2-1B shapes), llama3-3b (Llama-3.2-3B),
+// llama3-8b (Llama-3.1-8B). nullopt for an unknown name.
+std::optional<LlamaConfig> llama_preset(const std::string& name);
+std::vector<std::string> llama_preset_names();
+
+}  // namespace llm
