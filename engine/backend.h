@@ -48,6 +48,12 @@ class Backend {
 
   virtual void gemm(const GemmArgs& args) = 0;
 
+  // One fused AdamW update (PyTorch's semantics: decoupled decay, bias correction) of f32 param,
+  // m and v from grad; step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t).
+  virtual void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr,
+                     float beta1, float beta2, float eps, float weight_decay, float step_size,
+                     float bias2_sqrt) = 0;
+
   // Llama ops; shapes are documented in engine/ops.h.
   virtual void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
   virtual void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;

@@ -1,1 +1,26 @@
-int main() { return 0; }
+// llm_bench: the benchmark harness. Benchmarks print tables (and JSON on request); they never
+// gate CI. Subcommands: step (a training step split by kernel).
+#include <fmt/core.h>
+
+#include <string>
+
+namespace llm {
+int bench_step(int argc, char** argv);
+}
+
+int main(int argc, char** argv) {
+  const std::string usage =
+      "usage: llm_bench step [--preset tiny] [--layers 4] [--dim 256] [--seq 256] [--batch 4]\n"
+      "                      [--steps 5] [--recompute 0] [--json FILE]\n";
+  if (argc < 2 || std::string(argv[1]) == "--help") {
+    fmt::print("{}", usage);
+    return argc < 2 ? 2 : 0;
+  }
+  try {
+    if (std::string(argv[1]) == "step") return llm::bench_step(argc, argv);
+    fmt::print(stderr, "llm_bench: unknown benchmark '{}'\n{}", argv[1], usage);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "llm_bench: {}\n", e.what());
+  }
+  return 2;
+}

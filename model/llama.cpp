@@ -1,0 +1,131 @@
+// defines: LlamaModel (parameters, HF initialisation, forward with optional recompute segments)
+#include "model/llama.h"
+
+#include <random>
+
+#include "engine/autograd.h"
+#include "engine/check.h"
+#include "engine/ops.h"
+
+namespace llm {
+
+namespace {
+Tensor normal_param(const Shape& shape, float stddev, std::mt19937_64& rng, Device device) {
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> v(shape_numel(shape));
+  for (float& x : v) x = dist(rng);
+  Tensor t = Tensor::from_floats(v, shape, device);
+  t.set_requires_grad(true);
+  return t;
+}
+
+Tensor ones_param(int64_t n, Device device) {
+  Tensor t = Tensor::full({n}, 1.0f, DType::f32, device);
+  t.set_requires_grad(true);
+  return t;
+}
+}  // namespace
+
+LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed)
+    : config_(config), device_(device) {
+  std::string problem = config.validate();
+  LLM_CHECK(problem.empty(), "invalid model config: " + problem);
+  std::mt19937_64 rng(seed);
+  const int64_t C = config.hidden_size, F = config.intermediate_size, D = config.head_dim();
+  const int64_t H = config.num_attention_heads, Hkv = config.num_key_value_heads;
+  const float std = config.initializer_range;
+  embed_tokens_ = normal_param({config.vocab_size, C}, std, rng, device);
+  for (int64_t i = 0; i < config.num_hidden_layers; i++) {
+    LlamaLayer l;
+    l.input_layernorm = ones_param(C, device);
+    l.q_proj = normal_param({H * D, C}, std, rng, device);
+    l.k_proj = normal_param({Hkv * D, C}, std, rng, device);
+    l.v_proj = normal_param({Hkv * D, C}, std, rng, device);
+    l.o_proj = normal_param({C, H * D}, std, rng, device);
+    l.post_attention_layernorm = ones_param(C, device);
+    l.gate_proj = normal_param({F, C}, std, rng, device);
+    l.up_proj = normal_param({F, C}, std, rng, device);
+    l.down_proj = normal_param({C, F}, std, rng, device);
+    layers_.push_back(std::move(l));
+  }
+  norm_ = ones_param(C, device);
+  if (!config.tie_word_embeddings) lm_head_ = normal_param({config.vocab_size, C}, std, rng, device);
+}
+
+std::vector<NamedTensor> LlamaModel::parameters() {
+  std::vector<NamedTensor> out{{"model.embed_tokens.weight", &embed_tokens_}};
+  for (size_t i = 0; i < layers_.size(); i++) {
+    LlamaLayer& l = layers_[i];
+    std::string p = "model.layers." + std::to_string(i) + ".";
+    out.push_back({p + "input_layernorm.weight", &l.input_layernorm});
+    out.push_back({p + "self_attn.q_proj.weight", &l.q_proj});
+    out.push_back({p + "self_attn.k_proj.weight", &l.k_proj});
+    out.push_back({p + "self_attn.v_proj.weight", &l.v_proj});
+    out.push_back({p + "self_attn.o_proj.weight", &l.o_proj});
+    out.push_back({p + "post_attention_layernorm.weight", &l.post_attention_layernorm});
+    out.push_back({p + "mlp.gate_proj.weight", &l.gate_proj});
+    out.push_back({p + "mlp.up_proj.weight", &l.up_proj});
+    out.push_back({p + "mlp.down_proj.weight", &l.down_proj});
+  }
+  out.push_back({"model.norm.weight", &norm_});
+  if (!config_.tie_word_embeddings) out.push_back({"lm_head.weight", &lm_head_});
+  return out;
+}
+
+bool LlamaModel::is_norm_weight(const std::string& name) {
+  return name.find("norm.weight") != std::string::npos;
+}
+
+Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Tensor& positions) const {
+  const int64_t B = positions.size(0), S = positions.size(1);
+  const int64_t H = config_.num_attention_heads, Hkv = config_.num_key_value_heads;
+  const int64_t D = config_.head_dim();
+  const float eps = config_.rms_norm_eps;
+  // x (B*S, C): attention block.
+  Tensor h = rmsnorm(x, l.input_layernorm, eps);
+  Tensor q = rope(reshape(linear(h, l.q_proj), {B, S, H, D}), positions, config_.rope);
+  Tensor k = rope(reshape(linear(h, l.k_proj), {B, S, Hkv, D}), positions, config_.rope);
+  Tensor v = reshape(linear(h, l.v_proj), {B, S, Hkv, D});
+  Tensor attn = reshape(attention(q, k, v, /*causal=*/true), {B * S, H * D});
+  Tensor x1 = add(x, linear(attn, l.o_proj));
+  // MLP block.
+  Tensor h2 = rmsnorm(x1, l.post_attention_layernorm, eps);
+  Tensor mlp = linear(swiglu(linear(h2, l.gate_proj), linear(h2, l.up_proj)), l.down_proj);
+  return add(x1, mlp);
+}
+
+Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
+  LLM_CHECK(ids.dim() == 2 && positions.shape() == ids.shape(),
+            "model input: ids " + ids.str() + " and positions " + positions.str() + " must be (B, S)");
+  Tensor x = reshape(embedding(ids, embed_tokens_), {ids.numel(), config_.hidden_size});
+  const int64_t n = static_cast<int64_t>(layers_.size());
+  const int64_t group = opt.recompute_every_n_layers > 0 ? opt.recompute_every_n_layers : n;
+  for (int64_t first = 0; first < n; first += group) {
+    const int64_t last = std::min(n, first + group);
+    auto segment = [this, first, last](const std::vector<Tensor>& in) {
+      Tensor h = in[0];
+      for (int64_t i = first; i < last; i++) h = layer_forward(layers_[i], h, in[1]);
+      return std::vector<Tensor>{h};
+    };
+    x = opt.recompute_every_n_layers > 0 ? recompute(segment, {x, positions})[0]
+                                         : segment({x, positions})[0];
+  }
+  return rmsnorm(x, norm_, config_.rms_norm_eps);
+}
+
+Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
+  return linear(hidden_states(ids, positions, opt), lm_head_weight());
+}
+
+Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
+                        const ForwardOptions& opt) {
+  return cross_entropy(logits(ids, positions, opt), targets);
+}
+
+double LlamaModel::training_flops_per_token(int64_t seq_len) const {
+  const LlamaConfig& c = config_;
+  return 6.0 * static_cast<double>(c.num_parameters()) +
+         12.0 * static_cast<double>(c.num_hidden_layers * c.hidden_size * seq_len);
+}
+
+}  // namespace llm

@@ -1,0 +1,69 @@
+// Llama 3 as HF's LlamaForCausalLM: embedding, N x [RMSNorm, GQA attention with RoPE, residual,
+// RMSNorm, SwiGLU MLP, residual], final RMSNorm, lm_head (tied or not). Parameters carry HF's
+// names so HF interop maps names, not shapes. The forward is written with engine ops only.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "model/llama_config.h"
+
+namespace llm {
+
+struct LlamaLayer {
+  Tensor input_layernorm;           // (C)
+  Tensor q_proj, k_proj, v_proj;    // (H*D, C), (Hkv*D, C), (Hkv*D, C)
+  Tensor o_proj;                    // (C, H*D)
+  Tensor post_attention_layernorm;  // (C)
+  Tensor gate_proj, up_proj;        // (F, C)
+  Tensor down_proj;                 // (C, F)
+};
+
+struct NamedTensor {
+  std::string name;
+  Tensor* tensor;
+};
+
+struct ForwardOptions {
+  int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers
+};
+
+class LlamaModel {
+ public:
+  // Weights drawn as HF initialises them: normal(0, initializer_range), norms at 1.
+  LlamaModel(const LlamaConfig& config, Device device, uint64_t seed);
+  LlamaModel(const LlamaModel&) = delete;
+  LlamaModel& operator=(const LlamaModel&) = delete;
+
+  const LlamaConfig& config() const { return config_; }
+  Device device() const { return device_; }
+  // Every trainable tensor with its HF name, in HF's order.
+  std::vector<NamedTensor> parameters();
+  static bool is_norm_weight(const std::string& name);  // excluded from weight decay
+
+  // ids, positions i32 (B, S) -> final hidden states (B*S, C).
+  Tensor hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
+  // -> logits (B*S, V).
+  Tensor logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
+  // Mean next-token cross-entropy; targets i32 (B*S) with -100 for positions without loss.
+  Tensor loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
+              const ForwardOptions& opt = {});
+
+  // Model FLOPs per token for one training step (forward + backward): 6 x parameters plus
+  // attention's 12 x layers x hidden x seq (the PaLM / llm.c convention, used for MFU).
+  double training_flops_per_token(int64_t seq_len) const;
+
+ private:
+  Tensor layer_forward(const LlamaLayer& layer, const Tensor& x, const Tensor& positions) const;
+  const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
+
+  LlamaConfig config_;
+  Device device_;
+  Tensor embed_tokens_;  // (V, C)
+  std::vector<LlamaLayer> layers_;
+  Tensor norm_;     // (C)
+  Tensor lm_head_;  // (V, C); undefined when tied to embed_tokens_
+};
+
+}  // namespace llm
