@@ -1,0 +1,226 @@
+// defines: dataset_source_files, load_documents, alpaca_prompt
+#include "io/documents.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/user_error.h"
+
+namespace llm {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct JsonRecord {
+  json value;
+  int64_t line;  // 1-based, where the record starts in its file
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": cannot read dataset file: " + std::strerror(errno));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+// nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: what";
+// the file and line are ours to print, so keep only "what".
+std::string parse_error_detail(const json::parse_error& e) {
+  std::string msg = e.what();
+  size_t column = msg.find("column ");
+  size_t colon = column == std::string::npos ? column : msg.find(": ", column);
+  return colon == std::string::npos ? msg : msg.substr(colon + 2);
+}
+
+int64_t line_at(const std::string& text, size_t offset) {
+  offset = std::min(offset, text.size());
+  return 1 + std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(offset), '\n');
+}
+
+// Start line of each element of the top-level array in `text`, which already parsed as JSON;
+// nlohmann keeps no positions, and a bad record should be reported at its own line.
+std::vector<int64_t> array_element_lines(const std::string& text) {
+  std::vector<int64_t> lines;
+  int64_t line = 1;
+  int depth = 0;
+  bool in_string = false, escaped = false, element_next = false;
+  for (char c : text) {
+    if (c == '\n') line++;
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    if (element_next && c != ']') lines.push_back(line);
+    element_next = false;
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      element_next = ++depth == 1;
+    } else if (c == ']' || c == '}') {
+      depth--;
+    } else if (c == ',' && depth == 1) {
+      element_next = true;
+    }
+  }
+  return lines;
+}
+
+std::vector<JsonRecord> read_json_lines(const std::string& path, const std::string& text) {
+  std::vector<JsonRecord> records;
+  std::istringstream in(text);
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); number++) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      records.push_back({json::parse(line), number});
+    } catch (const json::parse_error& e) {
+      throw UserError(path + ":" + std::to_string(number) +
+                      ": invalid JSON: " + parse_error_detail(e));
+    }
+  }
+  return records;
+}
+
+std::vector<JsonRecord> read_json_array(const std::string& path, const std::string& text) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.byte is 1-based: the position of the character that failed.
+    throw UserError(path + ":" + std::to_string(line_at(text, e.byte == 0 ? 0 : e.byte - 1)) +
+                    ": invalid JSON: " + parse_error_detail(e));
+  }
+  if (!doc.is_array())
+    throw UserError(path + ":1: expected a JSON array of records, got a JSON " + doc.type_name());
+  std::vector<int64_t> lines = array_element_lines(text);
+  std::vector<JsonRecord> records;
+  for (size_t i = 0; i < doc.size(); i++) records.push_back({std::move(doc[i]), lines.at(i)});
+  return records;
+}
+
+std::vector<JsonRecord> read_json_records(const std::string& path, const std::string& text) {
+  return ends_with(path, ".jsonl") ? read_json_lines(path, text) : read_json_array(path, text);
+}
+
+// A string field of a record; `required` false: a missing or null field reads as "".
+std::string string_field(const std::string& path, const JsonRecord& r, const char* key,
+                         bool required, const char* expected) {
+  std::string where = path + ":" + std::to_string(r.line) + ": ";
+  if (!r.value.is_object())
+    throw UserError(where + "expected a JSON object " + expected + ", got a JSON " +
+                    r.value.type_name());
+  auto it = r.value.find(key);
+  if (it == r.value.end() || (!required && it->is_null())) {
+    if (!required) return "";
+    throw UserError(where + "missing field \"" + key + "\"; expected a JSON object " + expected);
+  }
+  if (!it->is_string())
+    throw UserError(where + "field \"" + key + "\" is a " + it->type_name() +
+                    ", expected a string");
+  return it->get<std::string>();
+}
+
+// Lines holding only "%" separate documents; a file without them is a single document.
+void split_on_percent_lines(const std::string& text, std::vector<Document>& docs) {
+  std::string doc;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    end = end == std::string::npos ? text.size() : end + 1;
+    std::string line = text.substr(pos, end - pos);
+    if (line == "%\n" || line == "%\r\n" || line == "%") {
+      if (!doc.empty()) docs.push_back({"", std::move(doc)});
+      doc.clear();
+    } else {
+      doc += line;
+    }
+    pos = end;
+  }
+  if (!doc.empty()) docs.push_back({"", std::move(doc)});
+}
+
+bool is_json_file(const std::string& path) {
+  return ends_with(path, ".jsonl") || ends_with(path, ".json");
+}
+
+void load_completion_file(const std::string& path, std::vector<Document>& docs) {
+  std::string text = read_file(path);
+  if (!is_json_file(path)) return split_on_percent_lines(text, docs);
+  for (const JsonRecord& r : read_json_records(path, text)) {
+    std::string body = string_field(path, r, "text", true, "with a \"text\" string");
+    if (!body.empty()) docs.push_back({"", std::move(body)});
+  }
+}
+
+void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
+  if (!is_json_file(path))
+    throw UserError(path + ": an alpaca dataset file must be .json or .jsonl");
+  const char* expected = "with \"instruction\", \"input\" and \"output\" strings";
+  for (const JsonRecord& r : read_json_records(path, read_file(path))) {
+    std::string instruction = string_field(path, r, "instruction", true, expected);
+    std::string input = string_field(path, r, "input", false, expected);
+    std::string output = string_field(path, r, "output", true, expected);
+    docs.push_back({alpaca_prompt(instruction, input), std::move(output)});
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
+  std::error_code ec;
+  if (fs::is_regular_file(spec.path, ec)) return {spec.path};
+  if (!fs::is_directory(spec.path, ec))
+    throw UserError(spec.path +
+                    ": dataset path is neither a file nor a directory (datasets: path)");
+  fs::directory_iterator dir(spec.path, ec);
+  if (ec) throw UserError(spec.path + ": cannot list dataset directory: " + ec.message());
+  std::vector<std::string> files;
+  for (const fs::directory_entry& entry : dir) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_symlink() || !entry.is_regular_file() || name[0] == '.') continue;
+    if (ends_with(name, ".dat") || ends_with(name, ".u8")) continue;
+    files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<Document> load_documents(const DatasetSpec& spec) {
+  if (spec.type != "completion" && spec.type != "alpaca")
+    throw UserError(spec.path + ": unknown dataset type \"" + spec.type +
+                    "\" (expected completion or alpaca)");
+  std::vector<Document> docs;
+  for (const std::string& file : dataset_source_files(spec)) {
+    if (spec.type == "alpaca") load_alpaca_file(file, docs);
+    else load_completion_file(file, docs);
+  }
+  if (docs.empty())
+    throw UserError(spec.path + ": the " + spec.type + " dataset holds no documents");
+  return docs;
+}
+
+std::string alpaca_prompt(const std::string& instruction, const std::string& input) {
+  if (input.empty())
+    return "Below is an instruction that describes a task. Write a response that appropriately "
+           "completes the request.\n\n### Instruction:\n" + instruction + "\n\n### Response:\n";
+  return "Below is an instruction that describes a task, paired with an input that provides "
+         "further context. Write a response that appropriately completes the request.\n\n"
+         "### Instruction:\n" + instruction + "\n\n### Input:\n" + input + "\n\n### Response:\n";
+}
+
+}  // namespace llm

@@ -1,0 +1,374 @@
+// defines: crc32, write_tensor_file, read_tensor_file, verify_tensor_file, TensorFile lookups
+#include "io/tensor_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "engine/check.h"
+#include "io/user_error.h"
+
+namespace llm {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "tensor files are little-endian");
+
+constexpr char kMagic[8] = {'L', 'L', 'M', 'C', 'K', 'P', 'T', '\0'};
+constexpr uint64_t kPreambleBytes = 20;  // magic, version, header length, header CRC
+
+uint64_t align_up(uint64_t x) {
+  return (x + kTensorFileAlignment - 1) / kTensorFileAlignment * kTensorFileAlignment;
+}
+
+// Slicing-by-8: eight bytes per step through eight tables, several GB/s, so checksumming a
+// multi-GB optimizer state costs less than writing it.
+struct Crc32Tables {
+  uint32_t t[8][256];
+  Crc32Tables() {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+      for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+  }
+};
+
+const Crc32Tables& crc_tables() {
+  static const Crc32Tables tables;
+  return tables;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Owns a file descriptor; close() reports errors where the caller needs them (writes).
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+void pwrite_all(int fd, const void* data, uint64_t bytes, uint64_t offset,
+                const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t n = ::pwrite(fd, p, std::min<uint64_t>(bytes, 1u << 30), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw UserError(path + ": cannot write: " + errno_text());
+    p += n;
+    bytes -= n;
+    offset += n;
+  }
+}
+
+// The file's size was checked against every range before reading, so a short read means the file
+// shrank underneath us: report it the same way as a truncated file.
+void pread_all(int fd, void* data, uint64_t bytes, uint64_t offset, const std::string& path) {
+  char* p = static_cast<char*>(data);
+  while (bytes > 0) {
+    ssize_t n = ::pread(fd, p, std::min<uint64_t>(bytes, 1u << 30), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw UserError(path + ": cannot read: " + errno_text());
+    if (n == 0)
+      throw UserError(path + ": unexpected end of file at byte " + std::to_string(offset) +
+                      " (truncated?)");
+    p += n;
+    bytes -= n;
+    offset += n;
+  }
+}
+
+struct TableEntry {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+  uint64_t offset = 0, bytes = 0;
+  uint32_t crc = 0;
+};
+
+std::string crc_hex(uint32_t crc) {
+  char buf[9];
+  std::snprintf(buf, sizeof(buf), "%08x", crc);
+  return buf;
+}
+
+std::string header_json(const std::map<std::string, std::string>& metadata,
+                        const std::vector<TableEntry>& table) {
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+  for (const TableEntry& e : table)
+    tensors.push_back({{"name", e.name}, {"dtype", dtype_name(e.dtype)}, {"shape", e.shape},
+                       {"offset", e.offset}, {"bytes", e.bytes}, {"crc32", crc_hex(e.crc)}});
+  nlohmann::ordered_json header = {{"metadata", metadata}, {"tensors", tensors}};
+  return header.dump();
+}
+
+struct Header {
+  std::map<std::string, std::string> metadata;
+  std::vector<TableEntry> table;
+};
+
+std::string printable(const char* bytes, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      s += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      s += buf;
+    }
+  }
+  return s;
+}
+
+// Parses the table and checks each entry's own consistency and its bounds against the file size.
+std::vector<TableEntry> parse_table(const nlohmann::json& tensors, uint64_t data_start,
+                                    uint64_t file_bytes, const std::string& path) {
+  auto corrupt = [&](const std::string& name, const std::string& what) {
+    return UserError(path + ": header corrupt: tensor " + name + ": " + what);
+  };
+  std::vector<TableEntry> table;
+  std::set<std::string> names;
+  for (const nlohmann::json& t : tensors) {
+    TableEntry e;
+    e.name = t.at("name").get<std::string>();
+    if (!names.insert(e.name).second) throw corrupt(e.name, "appears twice");
+    std::string dtype = t.at("dtype").get<std::string>();
+    if (dtype == "f32") {
+      e.dtype = DType::f32;
+    } else if (dtype == "bf16") {
+      e.dtype = DType::bf16;
+    } else if (dtype == "i32") {
+      e.dtype = DType::i32;
+    } else {
+      throw corrupt(e.name, "unknown dtype \"" + dtype + "\" (expected f32, bf16 or i32)");
+    }
+    e.shape = t.at("shape").get<Shape>();
+    e.offset = t.at("offset").get<uint64_t>();
+    e.bytes = t.at("bytes").get<uint64_t>();
+    std::string crc = t.at("crc32").get<std::string>();
+    char* end = nullptr;
+    e.crc = static_cast<uint32_t>(std::strtoul(crc.c_str(), &end, 16));
+    if (crc.size() != 8 || *end != '\0') throw corrupt(e.name, "crc32 is not 8 hex digits");
+
+    uint64_t expected = dtype_size(e.dtype);
+    for (int64_t d : e.shape)
+      if (d < 0 || __builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected))
+        throw corrupt(e.name, "bad shape " + shape_str(e.shape));
+    if (e.bytes != expected)
+      throw corrupt(e.name, std::to_string(e.bytes) + " bytes for " + dtype + shape_str(e.shape) +
+                                " (expected " + std::to_string(expected) + ")");
+    if (e.offset % kTensorFileAlignment != 0 || e.offset < data_start)
+      throw corrupt(e.name, "data offset " + std::to_string(e.offset) +
+                                " is not a 4096-aligned offset past the header");
+    if (e.offset + e.bytes > file_bytes || e.offset + e.bytes < e.offset)
+      throw UserError(path + ": tensor " + e.name + " needs bytes [" + std::to_string(e.offset) +
+                      ", " + std::to_string(e.offset + e.bytes) + ") but the file has " +
+                      std::to_string(file_bytes) + " bytes (truncated?)");
+    table.push_back(std::move(e));
+  }
+  return table;
+}
+
+// Validates everything up to the tensor data: magic, version, header bounds,
+// header checksum, and each table entry.
+Header read_header(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) throw UserError(path + ": cannot stat: " + errno_text());
+  uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
+  auto too_short = [&](uint64_t need, const std::string& what) {
+    return UserError(path + ": " + what + " needs bytes [0, " + std::to_string(need) +
+                     ") but the file has " + std::to_string(file_bytes) + " bytes (truncated?)");
+  };
+  if (file_bytes < sizeof(kMagic)) throw too_short(sizeof(kMagic), "the magic");
+  char pre[kPreambleBytes] = {};
+  pread_all(fd, pre, std::min<uint64_t>(file_bytes, kPreambleBytes), 0, path);
+  if (std::memcmp(pre, kMagic, sizeof(kMagic)) != 0)
+    throw UserError(path + ": not an llm_train checkpoint file (magic \"" +
+                    printable(pre, sizeof(kMagic)) + "\", expected \"" +
+                    printable(kMagic, sizeof(kMagic)) + "\")");
+  if (file_bytes < kPreambleBytes) throw too_short(kPreambleBytes, "the preamble");
+  uint32_t version, header_bytes, header_crc;
+  std::memcpy(&version, pre + 8, 4);
+  std::memcpy(&header_bytes, pre + 12, 4);
+  std::memcpy(&header_crc, pre + 16, 4);
+  if (version != kTensorFileVersion)
+    throw UserError(path + ": format version " + std::to_string(version) +
+                    " is not supported (this build reads version " +
+                    std::to_string(kTensorFileVersion) + ")");
+  uint64_t header_end = kPreambleBytes + header_bytes;
+  if (header_end > file_bytes)
+    throw UserError(path + ": header needs bytes [" + std::to_string(kPreambleBytes) + ", " +
+                    std::to_string(header_end) + ") but the file has " +
+                    std::to_string(file_bytes) + " bytes (truncated?)");
+  std::string text(header_bytes, '\0');
+  pread_all(fd, text.data(), header_bytes, kPreambleBytes, path);
+  if (crc32(text.data(), text.size()) != header_crc)
+    throw UserError(path + ": header checksum mismatch (file corrupt)");
+
+  Header header;
+  try {
+    nlohmann::json json = nlohmann::json::parse(text);
+    header.metadata = json.at("metadata").get<std::map<std::string, std::string>>();
+    header.table = parse_table(json.at("tensors"), header_end, file_bytes, path);
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(path + ": header corrupt: " + e.what());
+  }
+  return header;
+}
+
+Fd open_for_reading(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) throw UserError(path + ": cannot open: " + errno_text());
+  return fd;
+}
+
+void check_crc(const TableEntry& e, uint32_t actual, const std::string& path) {
+  if (actual != e.crc)
+    throw UserError(path + ": tensor " + e.name + ": checksum mismatch (file corrupt)");
+}
+
+}  // namespace
+
+uint32_t crc32(const void* data, size_t bytes, uint32_t crc) {
+  const auto& t = crc_tables().t;
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  crc = ~crc;
+  for (; bytes >= 8; bytes -= 8, p += 8) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + 4, 4);
+    lo ^= crc;
+    crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+          t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+  }
+  for (; bytes > 0; bytes--, p++) crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+const Tensor* TensorFile::find(const std::string& name) const {
+  for (const NamedTensor& t : tensors)
+    if (t.name == name) return &t.tensor;
+  return nullptr;
+}
+
+const Tensor& TensorFile::require(const std::string& name, const Shape& shape,
+                                  DType dtype) const {
+  const Tensor* t = find(name);
+  if (!t) throw UserError(path + ": tensor " + name + " is missing");
+  if (t->shape() != shape || t->dtype() != dtype)
+    throw UserError(path + ": tensor " + name + " is " + dtype_name(t->dtype()) +
+                    shape_str(t->shape()) + " but " + dtype_name(dtype) + shape_str(shape) +
+                    " was expected (checkpoint does not match the config)");
+  return *t;
+}
+
+const std::string& TensorFile::require_metadata(const std::string& key) const {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) throw UserError(path + ": metadata key \"" + key + "\" is missing");
+  return it->second;
+}
+
+void write_tensor_file(const std::string& path, const TensorFile& file) {
+  std::vector<TableEntry> table;
+  std::set<std::string> names;
+  for (const NamedTensor& t : file.tensors) {
+    LLM_CHECK(t.tensor.defined(), path + ": tensor " + t.name + " is undefined");
+    LLM_CHECK(names.insert(t.name).second, path + ": tensor name " + t.name + " appears twice");
+    table.push_back({t.name, t.tensor.dtype(), t.tensor.shape(), 0, t.tensor.nbytes(), 0});
+  }
+  // The header holds the offsets and the offsets start after the header: grow the data start
+  // until the header fits in front of it. Checksums are fixed-width hex, so filling them in
+  // after the data is written leaves the header's length unchanged.
+  uint64_t data_start = kTensorFileAlignment;
+  std::string header;
+  for (;;) {
+    uint64_t cursor = data_start;
+    for (TableEntry& e : table) {
+      e.offset = cursor;
+      cursor = align_up(cursor + e.bytes);
+    }
+    header = header_json(file.metadata, table);
+    if (kPreambleBytes + header.size() <= data_start) break;
+    data_start = align_up(kPreambleBytes + header.size());
+  }
+  // Empty tensors still point at an offset inside the file, so readers can bounds-check uniformly.
+  uint64_t file_end = kPreambleBytes + header.size();
+  for (const TableEntry& e : table) file_end = std::max(file_end, e.offset + e.bytes);
+
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) throw UserError(path + ": cannot create: " + errno_text());
+  for (size_t i = 0; i < table.size(); i++) {
+    Tensor host = file.tensors[i].tensor.to(Device::cpu()).contiguous();  // one copy at a time
+    table[i].crc = crc32(host.data_ptr(), table[i].bytes);
+    pwrite_all(fd.get(), host.data_ptr(), table[i].bytes, table[i].offset, path);
+  }
+  std::string final_header = header_json(file.metadata, table);
+  LLM_CHECK(final_header.size() == header.size(), path + ": header length changed while writing");
+  char pre[kPreambleBytes];
+  uint32_t version = kTensorFileVersion, header_bytes = static_cast<uint32_t>(header.size());
+  uint32_t header_crc = crc32(final_header.data(), final_header.size());
+  std::memcpy(pre, kMagic, 8);
+  std::memcpy(pre + 8, &version, 4);
+  std::memcpy(pre + 12, &header_bytes, 4);
+  std::memcpy(pre + 16, &header_crc, 4);
+  pwrite_all(fd.get(), pre, kPreambleBytes, 0, path);
+  pwrite_all(fd.get(), final_header.data(), final_header.size(), kPreambleBytes, path);
+  if (::ftruncate(fd.get(), static_cast<off_t>(file_end)) != 0)
+    throw UserError(path + ": cannot set the file size: " + errno_text());
+  if (::fsync(fd.get()) != 0) throw UserError(path + ": fsync failed: " + errno_text());
+  if (::close(fd.release()) != 0) throw UserError(path + ": close failed: " + errno_text());
+}
+
+TensorFile read_tensor_file(const std::string& path) {
+  Fd fd = open_for_reading(path);
+  Header header = read_header(fd.get(), path);
+  TensorFile file;
+  file.path = path;
+  file.metadata = std::move(header.metadata);
+  for (const TableEntry& e : header.table) {
+    Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
+    pread_all(fd.get(), t.data_ptr(), e.bytes, e.offset, path);
+    check_crc(e, crc32(t.data_ptr(), e.bytes), path);
+    file.tensors.push_back({e.name, std::move(t)});
+  }
+  return file;
+}
+
+void verify_tensor_file(const std::string& path) {
+  Fd fd = open_for_reading(path);
+  Header header = read_header(fd.get(), path);
+  std::vector<char> buffer(8u << 20);
+  for (const TableEntry& e : header.table) {
+    uint32_t crc = 0;
+    for (uint64_t done = 0; done < e.bytes;) {
+      uint64_t n = std::min<uint64_t>(buffer.size(), e.bytes - done);
+      pread_all(fd.get(), buffer.data(), n, e.offset + done, path);
+      crc = crc32(buffer.data(), n, crc);
+      done += n;
+    }
+    check_crc(e, crc, path);
+  }
+}
+
+}  // namespace llm

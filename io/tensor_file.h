@@ -1,0 +1,62 @@
+// Tensor file: the binary container behind model.bin, optimizer.bin and trainer.bin. An ordered
+// list of named tensors plus string metadata, every byte covered by a CRC-32; reading refuses a
+// damaged file with a one-line UserError naming the file and the tensor.
+//
+// Layout (little-endian):
+//   [0, 8)    magic "LLMCKPT\0"
+//   [8, 12)   u32 format version (kTensorFileVersion)
+//   [12, 16)  u32 header length H
+//   [16, 20)  u32 CRC-32 of the header bytes
+//   [20, 20+H) header: JSON {"metadata": {key: value}, "tensors": [{"name", "dtype", "shape",
+//             "offset", "bytes", "crc32"}]}; offsets count from the start of the file
+//   then each tensor's bytes, contiguous row-major, at a 4096-byte-aligned offset.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace llm {
+
+constexpr uint32_t kTensorFileVersion = 1;
+// Page-aligned data can be mmap'd or read with O_DIRECT straight into pinned buffers.
+constexpr uint64_t kTensorFileAlignment = 4096;
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+struct TensorFile {
+  std::vector<NamedTensor> tensors;  // in file order; names are unique
+  std::map<std::string, std::string> metadata;  // UTF-8 text (JSON strings)
+  std::string path;  // set by read_tensor_file; names the file in error messages
+
+  void add(const std::string& name, const Tensor& tensor) { tensors.push_back({name, tensor}); }
+  const Tensor* find(const std::string& name) const;  // nullptr when absent
+  // The tensor `name`, checked against what the caller's model expects; a missing tensor or a
+  // different shape or dtype is a UserError naming the file and the tensor.
+  const Tensor& require(const std::string& name, const Shape& shape, DType dtype) const;
+  // The metadata value for `key`; a missing key is a UserError naming the file.
+  const std::string& require_metadata(const std::string& key) const;
+};
+
+// CRC-32 (IEEE 802.3 polynomial, as zlib.crc32), continuing from `crc` (0 to start).
+uint32_t crc32(const void* data, size_t bytes, uint32_t crc = 0);
+
+// Writes `file` to `path` (replacing it) and fsyncs it before returning. Tensors on any device,
+// contiguous or not, are copied to the host one at a time. Atomicity is the caller's: checkpoints
+// write into a .tmp directory and rename it.
+void write_tensor_file(const std::string& path, const TensorFile& file);
+
+// Reads and validates every byte (magic, version, header checksum, each tensor's bounds and
+// checksum); tensors land on the CPU. Any damage is a UserError naming `path`.
+TensorFile read_tensor_file(const std::string& path);
+
+// The same validation as read_tensor_file, streaming the data through a small buffer so a large
+// file is checked without holding its tensors in memory.
+void verify_tensor_file(const std::string& path);
+
+}  // namespace llm

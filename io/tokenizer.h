@@ -1,0 +1,36 @@
+// Tokenizer: text <-> token ids. ByteTokenizer is the default when the model has no tokenizer
+// file: one token per byte plus BOS, EOS and PAD (vocab 259, the `tiny` preset's vocab_size).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace llm {
+
+// The interface the data pipeline sees, so the Llama 3 BPE tokenizer can stand behind it later.
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::string name() const = 0;  // identifies the vocabulary in the token cache checksum
+  virtual int32_t vocab_size() const = 0;
+  virtual int32_t bos() const = 0;
+  virtual int32_t eos() const = 0;
+  virtual int32_t pad() const = 0;
+  virtual std::vector<int32_t> encode(const std::string& text) const = 0;  // no BOS/EOS added
+  virtual std::string decode(const std::vector<int32_t>& ids) const = 0;   // specials skipped
+};
+
+class ByteTokenizer final : public Tokenizer {
+ public:
+  static constexpr int32_t kBos = 256, kEos = 257, kPad = 258, kVocabSize = 259;
+
+  std::string name() const override { return "byte"; }
+  int32_t vocab_size() const override { return kVocabSize; }
+  int32_t bos() const override { return kBos; }
+  int32_t eos() const override { return kEos; }
+  int32_t pad() const override { return kPad; }
+  std::vector<int32_t> encode(const std::string& text) const override;  // id = byte value
+  std::string decode(const std::vector<int32_t>& ids) const override;
+};
+
+}  // namespace llm
