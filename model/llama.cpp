@@ -52,8 +52,8 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed)
   if (!config.tie_word_embeddings) lm_head_ = normal_param({config.vocab_size, C}, std, rng, device);
 }
 
-std::vector<NamedTensor> LlamaModel::parameters() {
-  std::vector<NamedTensor> out{{"model.embed_tokens.weight", &embed_tokens_}};
+std::vector<ParamRef> LlamaModel::parameters() {
+  std::vector<ParamRef> out{{"model.embed_tokens.weight", &embed_tokens_}};
   for (size_t i = 0; i < layers_.size(); i++) {
     LlamaLayer& l = layers_[i];
     std::string p = "model.layers." + std::to_string(i) + ".";
@@ -113,8 +113,12 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   return rmsnorm(x, norm_, config_.rms_norm_eps);
 }
 
+Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
+  return linear(hidden, lm_head_weight());
+}
+
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
-  return linear(hidden_states(ids, positions, opt), lm_head_weight());
+  return logits_from_hidden(hidden_states(ids, positions, opt));
 }
 
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,

@@ -20,7 +20,7 @@ struct LlamaLayer {
   Tensor down_proj;                 // (C, F)
 };
 
-struct NamedTensor {
+struct ParamRef {
   std::string name;
   Tensor* tensor;
 };
@@ -39,11 +39,13 @@ class LlamaModel {
   const LlamaConfig& config() const { return config_; }
   Device device() const { return device_; }
   // Every trainable tensor with its HF name, in HF's order.
-  std::vector<NamedTensor> parameters();
+  std::vector<ParamRef> parameters();
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).
   Tensor hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
+  // hidden (N, C) -> logits (N, V) through lm_head.
+  Tensor logits_from_hidden(const Tensor& hidden) const;
   // -> logits (B*S, V).
   Tensor logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
   // Mean next-token cross-entropy; targets i32 (B*S) with -100 for positions without loss.

@@ -1,0 +1,269 @@
+// defines: Trainer (set-up, the step loop, evaluation, early stopping), stop-signal handling
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/trainer_impl.h"
+#include "io/user_error.h"
+#include "model/generate.h"
+
+namespace llm {
+
+namespace {
+std::atomic<int> stop_signals{0};
+
+void on_stop_signal(int) {
+  if (stop_signals.fetch_add(1) >= 1) _exit(130);  // a second signal: leave now
+}
+
+constexpr int64_t kMaxBadSteps = 5;  // consecutive non-finite steps before giving up
+
+Device choose_device(const std::string& wanted) {
+  const int gpus = device_count(DeviceType::cuda);
+  if (wanted == "cuda" && gpus == 0)
+    throw UserError("device: cuda was asked for, but this build sees no usable CUDA device");
+  if (wanted == "auto" && gpus == 0)
+    fmt::print("device: no usable CUDA device (none visible, or no CUDA backend in this build): "
+               "training on the CPU\n");
+  return wanted == "cpu" || gpus == 0 ? Device::cpu() : Device::cuda(0);
+}
+
+std::string format_duration(double seconds) {
+  int64_t s = static_cast<int64_t>(seconds);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+// When eval/save counts per epoch are given instead of steps, their step interval.
+int64_t per_epoch_interval(int64_t steps, int64_t per_epoch, int64_t updates_per_epoch) {
+  if (steps > 0) return steps;
+  if (per_epoch > 0) return std::max<int64_t>(1, updates_per_epoch / per_epoch);
+  return 0;
+}
+}  // namespace
+
+void install_stop_signal_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)) {
+  const TrainConfig& c = config;
+  if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
+    auto found = find_latest_valid_checkpoint(
+        c.output_dir, [](const std::string& why) { fmt::print("warning: {}\n", why); });
+    if (found) resumed_from = *found;
+  } else {
+    resumed_from = c.resume_from_checkpoint;
+  }
+  device = choose_device(c.device);
+  if (c.model.vocab_size < tokenizer.vocab_size())
+    throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
+                    " is smaller than the tokenizer's " + std::to_string(tokenizer.vocab_size()));
+  model = std::make_unique<LlamaModel>(c.model, device, c.seed);
+  params = model->parameters();
+  std::vector<OptimParam> opt_params;
+  for (const ParamRef& p : params) {
+    param_tensors.push_back(p.tensor);
+    opt_params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
+  }
+  optimizer = std::make_unique<AdamW>(
+      opt_params, AdamWConfig{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
+                              float(c.weight_decay)});
+
+  data = load_training_data(c, tokenizer);
+  loader = std::make_unique<DataLoader>(data.packed, data.split.train, c.micro_batch_size, c.seed);
+  val_batches = eval_batches(*data.packed, data.split.val, c.micro_batch_size);
+  updates_per_epoch = loader->num_batches_per_epoch() / c.gradient_accumulation_steps;
+  if (updates_per_epoch == 0)
+    throw UserError(c.source + ": the training data holds " +
+                    std::to_string(loader->num_batches_per_epoch()) +
+                    " micro-batches, fewer than gradient_accumulation_steps (" +
+                    std::to_string(c.gradient_accumulation_steps) + "): add data or lower it");
+  total_steps = c.max_steps > 0 ? c.max_steps : c.num_epochs * updates_per_epoch;
+  logging_steps = c.logging_steps > 0 ? c.logging_steps
+                                      : std::max<int64_t>(std::min<int64_t>(total_steps / 200, 10), 1);
+  eval_steps = data.split.val.empty() ? 0 : per_epoch_interval(c.eval_steps, c.evals_per_epoch, updates_per_epoch);
+  save_steps = per_epoch_interval(c.save_steps, c.saves_per_epoch, updates_per_epoch);
+  int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
+                   : c.warmup_ratio >= 0 ? static_cast<int64_t>(std::ceil(c.warmup_ratio * total_steps))
+                                         : std::min<int64_t>(total_steps * 3 / 100, 100);
+  schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio};
+  forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
+
+  if (!resumed_from.empty()) restore(resumed_from);
+  std::filesystem::create_directories(c.output_dir);
+  metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step);
+
+  // The start-up summary.
+  const LlamaConfig& m = c.model;
+  fmt::print("config: {}\n", c.source);
+  if (!c.unknown_keys.empty()) {
+    std::string keys;
+    for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
+    fmt::print("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
+  }
+  fmt::print("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
+             c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
+             m.num_key_value_heads, m.intermediate_size, m.vocab_size,
+             m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
+  fmt::print("device: {} | precision: f32 (bf16: {}{})\n", device.str(), c.bf16,
+             device.is_cpu() ? "; bf16 compute needs the CUDA backend" : "");
+  std::string attention = "eager";
+  for (auto [on, name] : {std::pair{c.flash_attention, "flash_attention"}, {c.xformers_attention, "xformers_attention"},
+                          {c.s2_attention, "s2_attention"}, {c.sdp_attention, "sdp_attention"}})
+    if (on) fmt::print("warning: {}: {} is not built yet; using eager attention (the same maths)\n", c.source, name);
+  fmt::print("attention: {} | gradient_checkpointing: {}\n", attention,
+             c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
+  fmt::print("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
+             data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
+             c.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
+  fmt::print("batch: {} micro x {} accumulation x 1 rank = {} sequences ({} tokens) per step\n",
+             c.micro_batch_size, c.gradient_accumulation_steps,
+             c.micro_batch_size * c.gradient_accumulation_steps,
+             c.micro_batch_size * c.gradient_accumulation_steps * c.sequence_len);
+  fmt::print("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
+             total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, warmup,
+             eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
+             logging_steps);
+  if (!resumed_from.empty()) fmt::print("resumed from {} at step {}\n", resumed_from, state.step);
+}
+
+float Trainer::Impl::evaluate() {
+  NoGradGuard no_grad;
+  double total = 0.0;
+  int64_t count = 0;
+  for (const Batch& b : val_batches) {
+    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward).item();
+    total += static_cast<double>(loss) * b.num_targets;
+    count += b.num_targets;
+  }
+  return count ? static_cast<float>(total / count) : 0.0f;
+}
+
+TrainResult Trainer::Impl::run() {
+  TrainResult result;
+  const TrainConfig& c = config;
+  const bool tty = isatty(fileno(stdout));
+  const int64_t tokens_per_step = c.micro_batch_size * c.gradient_accumulation_steps * c.sequence_len;
+  const Tensor loss_seed = Tensor::full({}, 1.0f / c.gradient_accumulation_steps, DType::f32, device);
+  auto start = std::chrono::steady_clock::now(), last_log = start;
+  const int64_t first_step = state.step;
+  float loss_to_log = 0.0f;
+  while (state.step < total_steps) {
+    for (Tensor* p : param_tensors) p->zero_grad();
+    double step_loss = 0.0;
+    for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
+      Batch b = loader->next();
+      Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward);
+      backward(loss, loss_seed);  // the mean over micro-batches, as HF accumulates
+      step_loss += loss.item() / static_cast<double>(c.gradient_accumulation_steps);
+    }
+    const double grad_norm = clip_grad_norm(param_tensors, c.max_grad_norm);
+    const double lr = schedule.lr(state.step);
+    if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
+      optimizer->step(static_cast<float>(lr));
+      state.bad_steps = 0;
+    } else if (++state.bad_steps >= kMaxBadSteps) {
+      throw std::runtime_error(fmt::format("{} steps in a row had a non-finite loss or gradient norm "
+                                           "(last: step {}); stopping. Lower learning_rate or check the data",
+                                           kMaxBadSteps, state.step + 1));
+    } else {
+      fmt::print("step {}: non-finite loss ({}) or grad norm ({}): update skipped\n", state.step + 1,
+                 step_loss, grad_norm);
+    }
+    state.step++;
+    loss_to_log = static_cast<float>(step_loss);
+    result.last_loss = loss_to_log;
+    const double epoch = static_cast<double>(state.step) / updates_per_epoch;
+
+    if (state.step % logging_steps == 0 || state.step == total_steps) {
+      auto now = std::chrono::steady_clock::now();
+      double since = std::chrono::duration<double>(now - last_log).count();
+      double elapsed = std::chrono::duration<double>(now - start).count();
+      int64_t steps_since = std::min<int64_t>(logging_steps, state.step - first_step);
+      double tokens_per_s = since > 0 ? steps_since * tokens_per_step / since : 0.0;
+      double eta = elapsed / std::max<int64_t>(1, state.step - first_step) * (total_steps - state.step);
+      AllocatorStats mem = backend(device).allocator().stats();
+      fmt::print("{}step {}/{} | epoch {:.2f} | loss {:.6f} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
+                 "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f})\n",
+                 tty ? "\r\033[K" : "", state.step, total_steps, epoch, loss_to_log, lr, grad_norm,
+                 tokens_per_s, format_duration(elapsed), format_duration(eta),
+                 mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0);
+      metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s);
+      last_log = now;
+    } else if (tty) {
+      const int width = 30, done = static_cast<int>(width * state.step / total_steps);
+      fmt::print("\r[{}{}] {}/{}", std::string(done, '='), std::string(width - done, ' '), state.step, total_steps);
+      std::fflush(stdout);
+    }
+
+    bool improved = false;
+    if (eval_steps > 0 && (state.step % eval_steps == 0 || state.step == total_steps)) {
+      float eval_loss = evaluate();
+      metrics->eval(state.step, eval_loss);
+      // As HF's EarlyStoppingCallback: better means lower by more than the threshold.
+      improved = !state.best_eval_loss ||
+                 (eval_loss < *state.best_eval_loss &&
+                  *state.best_eval_loss - eval_loss > c.early_stopping_threshold);
+      if (improved) {
+        state.best_eval_loss = eval_loss;
+        state.best_step = state.step;
+        state.patience_counter = 0;
+      } else {
+        state.patience_counter++;
+      }
+      fmt::print("{}eval step {} | eval_loss {:.6f} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
+                 state.step, eval_loss, *state.best_eval_loss, state.best_step);
+    }
+    const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
+    const bool stop_signal = stop_signals.load() > 0;
+    // With early stopping, every new best is saved so the best checkpoint always exists.
+    const bool best_save = improved && c.early_stopping_patience > 0;
+    if ((save_steps > 0 && state.step % save_steps == 0) || state.step == total_steps || best_save ||
+        early_stop || stop_signal) {
+      result.last_checkpoint = save();
+    }
+    if (early_stop) {
+      fmt::print("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {} ({})\n",
+                 state.patience_counter, *state.best_eval_loss, state.best_step,
+                 config.output_dir + "/" + checkpoint_dir_name(state.best_step));
+      result.stopped_early = true;
+      break;
+    }
+    if (stop_signal) {
+      fmt::print("\nstopped by signal: checkpoint written to {}; continue with ./llm_train --resume {}\n",
+                 result.last_checkpoint, result.last_checkpoint);
+      result.interrupted = true;
+      break;
+    }
+  }
+  result.steps = state.step;
+  result.best_eval_loss = state.best_eval_loss;
+  result.best_step = state.best_step;
+  return result;
+}
+
+Trainer::Trainer(TrainConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Trainer::~Trainer() = default;
+TrainResult Trainer::run() { return impl_->run(); }
+
+std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
+  std::string out;
+  const ByteTokenizer& tok = impl_->tokenizer;
+  for (int i = 0; i < lines; i++) {
+    SampleOptions opt{max_new_tokens, impl_->config.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i};
+    std::vector<int32_t> ids = sample(*impl_->model, {tok.bos()}, opt);
+    out += "  > " + tok.decode(ids) + "\n";
+  }
+  return out;
+}
+
+}  // namespace llm

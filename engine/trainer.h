@@ -1,0 +1,54 @@
+// The training loop: micro-batches with gradient accumulation, clipping, AdamW on the LR
+// schedule, evaluation and early stopping, checkpoints on a cadence with exact resume,
+// metrics.jsonl, and a clean stop on SIGINT/SIGTERM.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "io/config.h"
+
+namespace llm {
+
+struct TrainResult {
+  int64_t steps = 0;  // optimizer steps done, counting those before a resume
+  float last_loss = 0.0f;
+  std::optional<float> best_eval_loss;
+  int64_t best_step = -1;
+  std::string last_checkpoint;  // empty when none was written
+  bool stopped_early = false;   // early_stopping_patience ran out
+  bool interrupted = false;     // SIGINT/SIGTERM: a checkpoint was written and the loop left
+};
+
+// Everything a checkpoint's trainer.bin holds besides the model and optimizer.
+struct TrainerState {
+  int64_t step = 0;
+  int64_t data_epoch = 0, data_batch = 0;  // the data cursor
+  std::optional<float> best_eval_loss;
+  int64_t best_step = -1;
+  int64_t patience_counter = 0;
+  int64_t bad_steps = 0;  // consecutive non-finite losses or gradient norms
+};
+
+class Trainer {
+ public:
+  // `config` is resolved (io/config.h); a resume_from_checkpoint in it, or auto-resume, is
+  // honoured by run(). Bad input surfaces as UserError.
+  explicit Trainer(TrainConfig config);
+  ~Trainer();
+  TrainResult run();
+  // After run(): a few lines sampled from the trained model, for a person to look at.
+  std::string sample_text(int lines, int64_t max_new_tokens);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Installs SIGINT/SIGTERM handlers: the first asks the loop to stop after the current step (it
+// writes a checkpoint and returns), a second exits at once.
+void install_stop_signal_handlers();
+
+}  // namespace llm

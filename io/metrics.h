@@ -1,0 +1,26 @@
+// output_dir/metrics.jsonl: one JSON object per line, train and eval records, losses with
+// full float precision (%.9g) so two runs can be compared exactly.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace llm {
+
+class MetricsLog {
+ public:
+  // Opens `path` for appending. keep_up_to_step >= 0 first drops records of later steps (a
+  // resumed run rewrites what the interrupted one logged after its checkpoint).
+  MetricsLog(const std::string& path, int64_t keep_up_to_step);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+
+  void train(int64_t step, double epoch, float loss, double lr, double grad_norm, double tokens_per_s);
+  void eval(int64_t step, float eval_loss);
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace llm

@@ -1,0 +1,22 @@
+// Sampling text from a model: the end of `make train` shows what the model learned.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace llm {
+
+struct SampleOptions {
+  int64_t max_new_tokens = 100;
+  int64_t context = 256;     // the model sees at most this many trailing tokens
+  float temperature = 0.8f;  // 0: greedy
+  int32_t stop_token = -1;   // stop after emitting it (e.g. EOS); -1: never
+  uint64_t seed = 0;
+};
+
+// Appends sampled tokens to `prompt` and returns only the new ones. No KV cache: each token
+// re-runs the (short) context, which is plenty for the small CPU models this is used on.
+std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> prompt, const SampleOptions& opt);
+
+}  // namespace llm

@@ -1,0 +1,481 @@
+// Tests for io/config: Axolotl-style YAML -> TrainConfig (defaults, presets, HF fields,
+// rope_scaling, overrides), each error class as one line naming file, line and key, and the
+// config_to_yaml round trip.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "io/config.h"
+#include "io/user_error.h"
+
+using namespace llm;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Overrides = std::map<std::string, std::string>;
+
+// A scratch directory with one small dataset file; removed when the test binary exits.
+struct Scratch {
+  fs::path dir;
+  std::string data;  // an existing dataset file, absolute
+  Scratch() {
+    dir = fs::temp_directory_path() / ("llm_test_config_" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "sub");
+    data = write("data.txt", "hello\n");
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  }
+};
+const Scratch& scratch() {
+  static Scratch s;
+  return s;
+}
+
+// Two lines naming the dataset, so the keys a test adds start on line 3.
+std::string base() { return "datasets:\n  - path: " + scratch().data + "\n"; }
+
+TrainConfig parse(const std::string& extra, const Overrides& overrides = {}) {
+  return parse_config(base() + extra, "cfg.yaml", overrides);
+}
+
+// The UserError message of parsing `yaml` (checked to be one line), or "(no error)".
+std::string error_of(const std::string& yaml, const Overrides& overrides = {}) {
+  try {
+    parse_config(yaml, "cfg.yaml", overrides);
+  } catch (const UserError& e) {
+    std::string message = e.what();
+    CHECK(message.find('\n') == std::string::npos);
+    return message;
+  }
+  return "(no error)";
+}
+std::string error_with(const std::string& extra, const Overrides& overrides = {}) {
+  return error_of(base() + extra, overrides);
+}
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+// Every field but unknown_keys, which config_to_yaml does not carry.
+void check_same(const TrainConfig& a, const TrainConfig& b) {
+#define SAME(field) CHECK_MESSAGE(a.field == b.field, #field)
+  SAME(source); SAME(base_model); SAME(model.hidden_size); SAME(model.intermediate_size);
+  SAME(model.num_hidden_layers); SAME(model.num_attention_heads); SAME(model.num_key_value_heads);
+  SAME(model.vocab_size); SAME(model.max_position_embeddings); SAME(model.rms_norm_eps);
+  SAME(model.rope.theta); SAME(model.rope.factor); SAME(model.rope.low_freq_factor);
+  SAME(model.rope.high_freq_factor); SAME(model.rope.original_max_position_embeddings);
+  SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(datasets.size());
+  SAME(dataset_prepared_path); SAME(val_set_size); SAME(sample_packing); SAME(sequence_len);
+  SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
+  SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
+  SAME(cosine_min_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
+  SAME(adam_epsilon); SAME(weight_decay); SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
+  SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
+  SAME(early_stopping_threshold); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
+  SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints);
+  SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
+  SAME(flash_attention); SAME(xformers_attention); SAME(s2_attention); SAME(sdp_attention);
+  SAME(s2_group_size_ratio); SAME(local_rank);
+#undef SAME
+  for (size_t i = 0; i < std::min(a.datasets.size(), b.datasets.size()); i++) {
+    CHECK(a.datasets[i].path == b.datasets[i].path);
+    CHECK(a.datasets[i].type == b.datasets[i].type);
+  }
+}
+
+void check_round_trip(const TrainConfig& c) {
+  const std::string yaml = config_to_yaml(c);
+  CAPTURE(yaml);
+  TrainConfig back = parse_config(yaml, c.source);
+  check_same(c, back);
+  CHECK(back.unknown_keys.empty());
+  CHECK(config_to_yaml(back) == yaml);
+}
+
+}  // namespace
+
+TEST_CASE("defaults: a config naming only its dataset is TrainConfig's defaults on tiny") {
+  TrainConfig c = parse("");
+  TrainConfig defaults;
+  defaults.source = "cfg.yaml";
+  defaults.datasets = {{scratch().data, "completion"}};
+  check_same(c, defaults);
+  CHECK(c.unknown_keys.empty());
+  CHECK(c.base_model == "tiny");
+  CHECK(c.bf16 == "auto");
+  CHECK(c.model.num_parameters() == llama_preset("tiny")->num_parameters());
+}
+
+TEST_CASE("presets: base_model picks each preset's shape") {
+  for (const std::string& name : llama_preset_names()) {
+    CAPTURE(name);
+    TrainConfig c = parse("base_model: " + name + "\n");
+    LlamaConfig p = *llama_preset(name);
+    CHECK(c.base_model == name);
+    CHECK(c.model.hidden_size == p.hidden_size);
+    CHECK(c.model.num_hidden_layers == p.num_hidden_layers);
+    CHECK(c.model.num_key_value_heads == p.num_key_value_heads);
+    CHECK(c.model.vocab_size == p.vocab_size);
+    CHECK(c.model.rope.factor == p.rope.factor);
+    CHECK(c.model.tie_word_embeddings == p.tie_word_embeddings);
+  }
+  std::string e = error_with("base_model: meta-llama/Meta-Llama-3-8B\n");
+  CHECK(starts_with(e, "cfg.yaml:3: base_model: expected a preset: one of tiny, llama3-1b"));
+  CHECK(e.find("llama3-8b") != std::string::npos);
+  CHECK(e.find("got 'meta-llama/Meta-Llama-3-8B'") != std::string::npos);
+}
+
+TEST_CASE("HF fields override the preset wherever they stand in the file") {
+  TrainConfig c = parse(
+      "num_hidden_layers: 2\nbase_model: llama3-1b\nhidden_size: 512\nintermediate_size: 1024\n"
+      "num_attention_heads: 8\nnum_key_value_heads: 2\nvocab_size: 1000\n"
+      "max_position_embeddings: 4096\nrope_theta: 10000\nrms_norm_eps: 1e-6\n"
+      "tie_word_embeddings: false\ninitializer_range: 0.01\n");
+  const LlamaConfig& m = c.model;
+  CHECK(m.num_hidden_layers == 2);
+  CHECK(m.hidden_size == 512);
+  CHECK(m.intermediate_size == 1024);
+  CHECK(m.num_attention_heads == 8);
+  CHECK(m.num_key_value_heads == 2);
+  CHECK(m.vocab_size == 1000);
+  CHECK(m.max_position_embeddings == 4096);
+  CHECK(m.rope.theta == 10000.0f);
+  CHECK(m.rope.factor == 32.0f);  // llama3-1b's scaling stays
+  CHECK(m.rms_norm_eps == 1e-6f);
+  CHECK(!m.tie_word_embeddings);
+  CHECK(m.initializer_range == 0.01f);
+  CHECK(c.unknown_keys.empty());
+  // LlamaConfig::validate() runs on the result.
+  std::string e = error_with("num_attention_heads: 5\n");
+  CHECK(starts_with(e, "cfg.yaml: model: hidden_size must be a multiple of num_attention_heads"));
+}
+
+TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none") {
+  TrainConfig c = parse(
+      "rope_scaling:\n  rope_type: llama3\n  factor: 8\n  low_freq_factor: 2\n"
+      "  high_freq_factor: 8\n  original_max_position_embeddings: 1024\n");
+  CHECK(c.model.rope.factor == 8.0f);
+  CHECK(c.model.rope.low_freq_factor == 2.0f);
+  CHECK(c.model.rope.high_freq_factor == 8.0f);
+  CHECK(c.model.rope.original_max_position_embeddings == 1024);
+  c = parse("rope_scaling: {type: llama3, factor: 16}\n");
+  CHECK(c.model.rope.factor == 16.0f);
+  CHECK(c.model.rope.low_freq_factor == 1.0f);  // Llama 3's defaults
+  CHECK(c.model.rope.high_freq_factor == 4.0f);
+  CHECK(c.model.rope.original_max_position_embeddings == 8192);
+  c = parse("base_model: llama3-1b\nrope_scaling:\n");
+  CHECK(c.model.rope.factor == 0.0f);
+  CHECK(c.model.rope.theta == 500000.0f);
+
+  CHECK(error_with("rope_scaling: {rope_type: yarn, factor: 4}\n") ==
+        "cfg.yaml:3: rope_scaling.rope_type: expected one of llama3, got 'yarn'");
+  CHECK(error_with("rope_scaling: {factor: 4}\n") ==
+        "cfg.yaml:3: rope_scaling.rope_type: expected llama3, got none");
+  CHECK(error_with("rope_scaling:\n  rope_type: llama3\n  factor: 0.5\n") ==
+        "cfg.yaml:5: rope_scaling.factor: expected a number >= 1, got 0.5");
+  CHECK(error_with("rope_scaling: 8\n") ==
+        "cfg.yaml:3: rope_scaling: expected a map {rope_type: llama3, factor, ...} or null, got 8");
+  CHECK(
+      starts_with(error_with("rope_scaling: {rope_type: llama3, factor: 8, low_freq_factor: 4}\n"),
+                  "cfg.yaml:3: rope_scaling: expected low_freq_factor < high_freq_factor"));
+}
+
+TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got") {
+  CHECK(error_with("max_steps: many\n") ==
+        "cfg.yaml:3: max_steps: expected an integer >= 1, got 'many'");
+  CHECK(error_with("seed: 1\nmax_steps: [1, 2]\n") ==
+        "cfg.yaml:4: max_steps: expected an integer >= 1, got a list");
+  CHECK(error_with("learning_rate: {a: 1}\n") ==
+        "cfg.yaml:3: learning_rate: expected a number > 0, got a map");
+  CHECK(error_with("adam_beta2: 1\n") ==
+        "cfg.yaml:3: adam_beta2: expected a number in [0, 1), got 1");
+  CHECK(error_with("optimizer: sgd\n") ==
+        "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, got 'sgd'");
+  // Each line alone on line 3: the message names its key (the text before the first ':').
+  for (const std::string line : {"sequence_len: 0",
+                                 "micro_batch_size: -1",
+                                 "gradient_accumulation_steps: 0",
+                                 "num_epochs: 0",
+                                 "learning_rate: 0",
+                                 "learning_rate: fast",
+                                 "adam_beta1: -0.1",
+                                 "adam_epsilon: -1",
+                                 "weight_decay: -0.01",
+                                 "max_grad_norm: -1",
+                                 "val_set_size: -0.5",
+                                 "val_set_size: 2.5",
+                                 "save_total_limit: 0",
+                                 "logging_steps: 0",
+                                 "warmup_ratio: 1.5",
+                                 "warmup_steps: -2",
+                                 "eval_steps: 0.5",
+                                 "early_stopping_patience: 0",
+                                 "cosine_min_lr_ratio: 2",
+                                 "seed: -3",
+                                 "local_rank: -2",
+                                 "tf32: maybe",
+                                 "sample_packing: [true]",
+                                 "output_dir: [a, b]",
+                                 "lr_scheduler: cosine_with_restarts",
+                                 "device: tpu",
+                                 "bf16: sometimes",
+                                 "attn_implementation: flex",
+                                 "s2_group_size_ratio: 0",
+                                 "s2_group_size_ratio: 1.5",
+                                 "hidden_size: wide",
+                                 "max_position_embeddings: 0",
+                                 "rms_norm_eps: 0",
+                                 "tie_word_embeddings: 2",
+                                 "gradient_checkpointing_kwargs: 5",
+                                 "resume_from_checkpoint: /no/such/checkpoint"}) {
+    CAPTURE(line);
+    std::string e = error_with(line + "\n");
+    CHECK(starts_with(e, "cfg.yaml:3: " + line.substr(0, line.find(':')) + ": expected "));
+    CHECK(e.find(", got ") != std::string::npos);
+  }
+  CHECK(
+      error_with("gradient_checkpointing_kwargs: {every_n_layers: 0}\n") ==
+      "cfg.yaml:3: gradient_checkpointing_kwargs.every_n_layers: expected an integer >= 1, got 0");
+  CHECK(error_with("gradient_checkpointing_kwargs:\n  use_reentrant: maybe\n") ==
+        "cfg.yaml:4: gradient_checkpointing_kwargs.use_reentrant: expected true or false, got "
+        "'maybe'");
+  CHECK(error_with("bf16: sometimes\n") ==
+        "cfg.yaml:3: bf16: expected true or false or auto, got 'sometimes'");
+  CHECK(error_with("gradient_checkpointing: offload\n") ==
+        "cfg.yaml:3: gradient_checkpointing: expected true or false (activation offload is not "
+        "supported), got 'offload'");
+}
+
+TEST_CASE("datasets: a list of {path, type}; paths must exist") {
+  const std::string data = scratch().data;
+  TrainConfig c = parse_config("datasets:\n  - path: " + data +
+                                   "\n    type: alpaca\n  - path: " + scratch().dir.string() + "\n",
+                               "cfg.yaml");
+  REQUIRE(c.datasets.size() == 2);
+  CHECK(c.datasets[0].type == "alpaca");
+  CHECK(c.datasets[1].type == "completion");
+  CHECK(error_of("datasets:\n  - path: " + data + "\n    type: sharegpt\n") ==
+        "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, got 'sharegpt'");
+  CHECK(
+      error_of("datasets:\n  - path: /no/such/data\n") ==
+      "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");
+  CHECK(error_of("datasets:\n  - type: completion\n") ==
+        "cfg.yaml:2: datasets[0]: expected a path in the dataset entry, got none");
+  CHECK(error_of("datasets:\n  path: " + data + "\n") ==
+        "cfg.yaml:1: datasets: expected a list of {path, type} entries, got a map");
+  CHECK(error_of("datasets: []\n") ==
+        "cfg.yaml:1: datasets: expected a list of {path, type} entries, got an empty list");
+  CHECK(error_of("learning_rate: 0.1\n") ==
+        "cfg.yaml: datasets: expected a list of {path, type} entries, got none");
+}
+
+TEST_CASE("relative dataset paths: beside the config file, else relative to the CWD") {
+  const Scratch& s = scratch();
+  s.write("sub/near.txt", "x");
+  s.write("far.txt", "x");
+  std::string cfg = s.write("sub/cfg.yaml", "datasets:\n  - path: near.txt\n  - path: far.txt\n");
+  const fs::path cwd = fs::current_path();
+  fs::current_path(s.dir);
+  TrainConfig c = load_config(cfg);
+  fs::current_path(cwd);
+  REQUIRE(c.datasets.size() == 2);
+  CHECK(c.datasets[0].path == (s.dir / "sub" / "near.txt").string());
+  CHECK(c.datasets[1].path == "far.txt");
+  CHECK(c.source == cfg);
+}
+
+TEST_CASE("attention: one implementation, either spelling; s2 without sample_packing") {
+  CHECK(parse("attn_implementation: flash_attention_2\n").flash_attention);
+  CHECK(parse("attn_implementation: sdpa\n").sdp_attention);
+  CHECK(parse("attn_implementation: xformers\n").xformers_attention);
+  CHECK(parse("attn_implementation: s2\n").s2_attention);
+  TrainConfig eager = parse("attn_implementation: eager\nflash_attention: false\n");
+  CHECK(!(eager.flash_attention || eager.xformers_attention || eager.s2_attention ||
+          eager.sdp_attention));
+  CHECK(parse("attn_implementation: flash_attention_2\nflash_attention: true\n").flash_attention);
+
+  CHECK(error_with("flash_attention: true\nxformers_attention: true\n") ==
+        "cfg.yaml:4: xformers_attention: expected one attention implementation, got "
+        "flash_attention: true and xformers_attention: true");
+  CHECK(error_with("attn_implementation: sdpa\nflash_attention: true\n") ==
+        "cfg.yaml:3: attn_implementation: expected one attention implementation, got "
+        "flash_attention: true and attn_implementation: sdpa");
+  CHECK(starts_with(error_with("attn_implementation: eager\ns2_attention: true\n"),
+                    "cfg.yaml:3: attn_implementation: expected one attention implementation"));
+  CHECK(error_with("s2_attention: true\nsample_packing: true\n") ==
+        "cfg.yaml:4: sample_packing: expected false with s2_attention (its groups would span "
+        "documents), got true");
+  CHECK(starts_with(error_with("sample_packing: true\nattn_implementation: s2\n"),
+                    "cfg.yaml:3: sample_packing: expected false with s2_attention"));
+  CHECK(starts_with(error_with("s2_attention: true\nsequence_len: 100\ns2_group_size_ratio: 0.3\n"),
+                    "cfg.yaml:5: s2_group_size_ratio: expected a ratio whose group size divides"));
+  CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
+}
+
+TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
+  CHECK(error_with("early_stopping_patience: 3\n") ==
+        "cfg.yaml:3: early_stopping_patience: expected an eval set (val_set_size > 0), got "
+        "val_set_size 0");
+  const std::string early = "early_stopping_patience: 3\nval_set_size: 0.1\neval_steps: 4\n";
+  CHECK(
+      error_with(early + "save_steps: 10\n") ==
+      "cfg.yaml:6: save_steps: expected a multiple of eval_steps, 4, with early stopping, got 10");
+  CHECK(parse(early + "save_steps: 8\n").early_stopping_patience == 3);
+  CHECK(parse("eval_steps: 4\nsave_steps: 10\n").save_steps == 10);  // no early stopping: fine
+
+  CHECK(error_with("warmup_steps: 10\nwarmup_ratio: 0.1\n") ==
+        "cfg.yaml:4: warmup_ratio: expected warmup_steps or warmup_ratio, not both, got both");
+  CHECK(starts_with(error_with("evals_per_epoch: 2\neval_steps: 5\n"),
+                    "cfg.yaml:3: evals_per_epoch:"));
+  CHECK(starts_with(error_with("saves_per_epoch: 2\nsave_steps: 5\n"),
+                    "cfg.yaml:3: saves_per_epoch:"));
+  CHECK(parse("warmup_steps: 0\n").warmup_steps == 0);
+
+  CHECK(error_with("sequence_len: 4096\n") ==
+        "cfg.yaml:3: sequence_len: expected at most max_position_embeddings, 2048, got 4096");
+  CHECK(parse("sequence_len: 4096\nmax_position_embeddings: 8192\n").sequence_len == 4096);
+}
+
+TEST_CASE("YAML syntax, structure and file errors") {
+  std::string e = error_of("a: [1, 2\nb: 3\n");
+  CHECK(starts_with(e, "cfg.yaml:"));
+  CHECK(e.find("YAML syntax error") != std::string::npos);
+  CHECK(error_of("- a\n- b\n") == "cfg.yaml: expected a map of keys at the top level, got a list");
+  const std::string missing = (scratch().dir / "nope.yaml").string();
+  try {
+    load_config(missing);
+    FAIL("no error");
+  } catch (const UserError& err) {
+    CHECK(std::string(err.what()) == missing + ": expected a YAML config file, got no such file");
+  }
+}
+
+TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error") {
+  TrainConfig c = parse(
+      "wandb_project:\nmax_steps:\nlearning_rate: ~\nadapter: lora\nlora_r: 8\n"
+      "special_tokens:\n  pad_token: \"<pad>\"\ngradient_checkpointing_kwargs:\n"
+      "  use_reentrant: false\n  every_n_layers: 2\n  preserve_rng_state: true\n");
+  CHECK(c.max_steps == -1);
+  CHECK(c.learning_rate == TrainConfig().learning_rate);
+  CHECK(c.gradient_checkpointing_every_n_layers == 2);
+  CHECK(parse("seed: 1\nseed: 2\n").seed == 2);  // a repeated key: the last wins, as in PyYAML
+  CHECK(c.unknown_keys ==
+        std::vector<std::string>{"adapter", "gradient_checkpointing_kwargs.preserve_rng_state",
+                                 "lora_r", "special_tokens", "wandb_project"});
+  c = parse_config("datasets:\n  - path: " + scratch().data + "\n    split: train\n", "cfg.yaml");
+  CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].split"});
+  CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
+            .datasets.size() == 1);  // an empty file is a map with every key unset
+}
+
+TEST_CASE("command-line overrides: applied as top-level keys before validation") {
+  TrainConfig c = parse("base_model: llama3-1b\nmax_steps: 5\n", {{"max_steps", "10"},
+                                                                  {"learning_rate", "2e-4"},
+                                                                  {"output_dir", "/tmp/a b"},
+                                                                  {"num_hidden_layers", "2"},
+                                                                  {"bf16", "false"},
+                                                                  {"logging_steps", ""}});
+  CHECK(c.max_steps == 10);
+  CHECK(c.learning_rate == 2e-4);
+  CHECK(c.output_dir == "/tmp/a b");
+  CHECK(c.model.num_hidden_layers == 2);  // onto the preset, whatever the order
+  CHECK(c.model.hidden_size == 2048);
+  CHECK(c.bf16 == "false");
+  CHECK(c.logging_steps == -1);
+
+  CHECK(error_with("", {{"no_such_key", "3"}}) ==
+        "cfg.yaml: --no_such_key: expected a config key llm_train knows, got an unknown key");
+  CHECK(error_with("", {{"max_steps", "many"}}) ==
+        "cfg.yaml: --max_steps: expected an integer >= 1, got 'many'");
+  CHECK(starts_with(error_with("", {{"max_steps", "[1"}}),
+                    "cfg.yaml: --max_steps: expected a YAML value"));
+  CHECK(error_with("flash_attention: true\n", {{"sdp_attention", "true"}}) ==
+        "cfg.yaml: --sdp_attention: expected one attention implementation, got flash_attention: "
+        "true and sdp_attention: true");
+  CHECK(starts_with(
+      error_with("early_stopping_patience: 2\nval_set_size: 0.1\n", {{"val_set_size", "0"}}),
+      "cfg.yaml:3: early_stopping_patience: expected an eval set"));
+}
+
+TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
+  const Scratch& s = scratch();
+  const std::string odd = s.write("odd \"name\": #1.txt", "x");
+  const std::string datasets =
+      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n";
+  TrainConfig a = parse_config(
+      "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
+      "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
+      "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
+      " original_max_position_embeddings: 4000}\n" + datasets +
+      "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 512\n"
+      "micro_batch_size: 3\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
+      "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\n"
+      "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
+      "weight_decay: 0.3\nmax_grad_norm: 0\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
+      "device: cpu\nevals_per_epoch: 3\nearly_stopping_patience: 2\n"
+      "early_stopping_threshold: 0.001\noutput_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
+      "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
+      "auto_resume_from_checkpoints: true\nlogging_steps: 3\ngradient_checkpointing: true\n"
+      "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
+      "s2_group_size_ratio: 0.5\nlocal_rank: 1\n",
+      "cfg.yaml");
+  CHECK(a.datasets[0].path == odd);
+  CHECK(a.output_dir == "out dir: #1");
+  check_round_trip(a);
+  TrainConfig b = parse(
+      "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
+      "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
+      "learning_rate: 3e-4\nbf16: false\n");
+  check_round_trip(b);
+  check_round_trip(parse(""));
+  check_round_trip(parse("xformers_attention: true\n"));
+  check_round_trip(parse("attn_implementation: sdpa\n"));
+  // The form test_train edits in a saved config.
+  const std::string small = config_to_yaml(parse("hidden_size: 32\nnum_attention_heads: 4\n"));
+  CHECK(small.find("\nhidden_size: 32\n") != std::string::npos);
+}
+
+TEST_CASE("configs/tiny.yaml, the embedded default, loads as written") {
+  const std::string path =
+      (fs::path(__FILE__).parent_path() / ".." / "configs" / "tiny.yaml").string();
+  Overrides overrides;  // without Debian's fortunes installed, still check every other key
+  if (!fs::exists("/usr/share/games/fortunes/"))
+    overrides["datasets"] = "[{path: " + scratch().data + "}]";
+  TrainConfig c = load_config(path, overrides);
+  CHECK(c.unknown_keys.empty());
+  CHECK(c.base_model == "tiny");
+  REQUIRE(c.datasets.size() == 1);
+  if (overrides.empty()) CHECK(c.datasets[0].path == "/usr/share/games/fortunes/");
+  CHECK(c.datasets[0].type == "completion");
+  CHECK(c.sequence_len == 256);
+  CHECK(c.micro_batch_size == 8);
+  CHECK(c.gradient_accumulation_steps == 1);
+  CHECK(c.max_steps == 200);
+  CHECK(c.learning_rate == 1e-3);
+  CHECK(c.lr_scheduler == "cosine");
+  CHECK(c.warmup_steps == 20);
+  CHECK(c.optimizer == "adamw_torch");
+  CHECK(c.weight_decay == 0.1);
+  CHECK(c.max_grad_norm == 1.0);
+  CHECK(c.val_set_size == 0.02);
+  CHECK(c.eval_steps == 50);
+  CHECK(c.save_steps == 100);
+  CHECK(c.save_total_limit == 2);
+  CHECK(c.logging_steps == 10);
+  CHECK(c.output_dir == "./out/tiny");
+  CHECK(c.seed == 42);
+  CHECK(c.bf16 == "auto");
+  CHECK(!c.gradient_checkpointing);
+  check_round_trip(c);
+}

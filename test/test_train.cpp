@@ -1,0 +1,234 @@
+// The training loop end to end on a small model: exact resume, early stopping, signals, and the
+// process-level errors (message and exit code 2) for bad configs and damaged checkpoints.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "engine/trainer.h"
+#include "io/checkpoint.h"
+#include "io/config.h"
+#include "io/tensor_file.h"
+
+using namespace llm;
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kTrainBin = LLM_TRAIN_BIN;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// A fresh directory with a small corpus and a config for a model far smaller than tiny. The LR
+// schedule is constant after warmup so that runs with different max_steps share it (a resumed
+// run with a new --max_steps recomputes a cosine schedule over its new total).
+struct Workspace {
+  fs::path dir;
+  explicit Workspace(const std::string& name) {
+    dir = fs::temp_directory_path() / ("llm_train_test_" + name + "_" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::string text;
+    for (int i = 0; i < 400; i++)
+      text += "line " + std::to_string(i % 37) + ": the quick brown fox jumps over the lazy dog.\n";
+    write_file((dir / "corpus.txt").string(), text);
+  }
+  ~Workspace() { fs::remove_all(dir); }
+  std::string config(const std::string& extra = "") const {
+    std::string path = (dir / "config.yaml").string();
+    write_file(path, "base_model: tiny\nhidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\n"
+                     "num_attention_heads: 4\nnum_key_value_heads: 2\n"
+                     "datasets:\n  - path: " + (dir / "corpus.txt").string() + "\n    type: completion\n"
+                     "dataset_prepared_path: " + (dir / "prepared").string() + "\n"
+                     "output_dir: " + (dir / "out").string() + "\n"
+                     "sequence_len: 32\nmicro_batch_size: 2\ngradient_accumulation_steps: 2\n"
+                     "learning_rate: 0.003\nlr_scheduler: constant\nwarmup_steps: 2\nlogging_steps: 1\nseed: 7\n"
+                     "val_set_size: 0.1\nsave_total_limit: 10\n" + extra);
+    return path;
+  }
+  std::string out(const std::string& sub = "") const { return (dir / "out" / sub).string(); }
+};
+
+struct Run {
+  int exit_code;
+  std::string output;
+};
+
+Run run_train(const std::string& args) {
+  std::string log = (fs::temp_directory_path() / ("llm_train_log_" + std::to_string(getpid()))).string();
+  int status = std::system((kTrainBin + " " + args + " > " + log + " 2>&1").c_str());
+  Run r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(log)};
+  fs::remove(log);
+  return r;
+}
+
+// The train-loss lines of metrics.jsonl (their text holds every loss at %.9g).
+std::vector<std::string> train_records(const std::string& metrics_path) {
+  std::vector<std::string> lines;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"loss\"") != std::string::npos) lines.push_back(line.substr(0, line.find(", \"tokens_per_s\"")));
+  return lines;
+}
+
+void check_same_model(const std::string& ckpt_a, const std::string& ckpt_b) {
+  TensorFile a = read_tensor_file(ckpt_a + "/model.bin"), b = read_tensor_file(ckpt_b + "/model.bin");
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); i++) {
+    CAPTURE(a.tensors[i].name);
+    const Tensor &x = a.tensors[i].tensor, &y = b.tensors[i].tensor;
+    REQUIRE(x.nbytes() == y.nbytes());
+    CHECK(std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0);
+  }
+}
+}  // namespace
+
+TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
+  Workspace straight("straight"), resumed("resumed");
+  Run a = run_train(straight.config("max_steps: 8\nsave_steps: 4\neval_steps: 4\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b1 = run_train(resumed.config("max_steps: 4\nsave_steps: 4\neval_steps: 4\n"));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  CHECK(b2.output.find("resumed from") != std::string::npos);
+  std::vector<std::string> la = train_records(straight.out("metrics.jsonl"));
+  std::vector<std::string> lb = train_records(resumed.out("metrics.jsonl"));
+  REQUIRE(la.size() == 8);
+  CHECK(la == lb);
+  check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
+}
+
+TEST_CASE("early stopping: stops after exactly `patience` evaluations without improvement") {
+  Workspace ws("early");
+  // A threshold no step can beat: only the first evaluation counts as an improvement.
+  Run r = run_train(ws.config("max_steps: 50\neval_steps: 1\nsave_steps: 5\n"
+                              "early_stopping_patience: 3\nearly_stopping_threshold: 100\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("early stopping: 3 evaluations without improvement") != std::string::npos);
+  CHECK(r.output.find("at step 1") != std::string::npos);
+  CHECK(fs::exists(ws.out("step_000001/model.bin")));  // the best checkpoint is kept
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 4);
+}
+
+TEST_CASE("SIGTERM finishes the step, writes a checkpoint that resumes exactly, exits 0") {
+  Workspace ws("sigterm"), ref("sigterm_ref");
+  std::string cfg = ws.config("max_steps: 100000\n");
+  const std::string log = (ws.dir / "run.log").string();
+  pid_t pid = fork();
+  if (pid == 0) {  // the child becomes llm_train itself, output into the log
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(kTrainBin.c_str(), kTrainBin.c_str(), cfg.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  // Wait for a few logged steps, then ask it to stop.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (train_records(ws.out("metrics.jsonl")).size() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  std::vector<std::string> ckpts = list_checkpoints(ws.out());
+  REQUIRE(ckpts.size() == 1);
+  int64_t k = *checkpoint_step(ckpts[0]);
+  CHECK(read_file(log).find("stopped by signal") != std::string::npos);
+
+  Run resumed = run_train("--resume " + ckpts[0] + " --max_steps " + std::to_string(k + 3));
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  Run straight = run_train(ref.config("max_steps: " + std::to_string(k + 3) + "\n"));
+  REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
+  std::vector<std::string> a = train_records(ws.out("metrics.jsonl")), b = train_records(ref.out("metrics.jsonl"));
+  CHECK(a == b);
+}
+
+TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
+  Workspace ws("badcfg");
+  struct Case {
+    std::string extra, expect;
+  };
+  for (const Case& c : {Case{"max_steps: many\n", "max_steps"},
+                        Case{"flash_attention: true\nxformers_attention: true\n", "attention"},
+                        Case{"s2_attention: true\nsample_packing: true\n", "sample_packing"},
+                        Case{"early_stopping_patience: 2\nval_set_size: 0\n", "early_stopping_patience"},
+                        Case{"optimizer: sgd\n", "optimizer"}}) {
+    CAPTURE(c.extra);
+    Run r = run_train(ws.config(c.extra));
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("config.yaml") != std::string::npos);
+    CHECK(r.output.find(c.expect) != std::string::npos);
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  }
+  Run missing = run_train((ws.dir / "nope.yaml").string());
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.output.find("nope.yaml") != std::string::npos);
+  Run cli = run_train(ws.config() + " --no_such_key 3");
+  CHECK(cli.exit_code == 2);
+  CHECK(cli.output.find("no_such_key") != std::string::npos);
+}
+
+TEST_CASE("damaged checkpoints are refused on --resume, naming the file and tensor, exit 2") {
+  Workspace ws("badckpt");
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 1\n")).exit_code == 0);
+  std::string ckpt = ws.out("step_000002");
+  std::string model = ckpt + "/model.bin";
+  std::string pristine = read_file(model);
+
+  fs::resize_file(model, pristine.size() / 2);  // truncated
+  Run r = run_train("--resume " + ckpt);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("model.bin") != std::string::npos);
+  CHECK(r.output.find("truncated") != std::string::npos);
+
+  std::string flipped = pristine;  // one flipped byte in the last tensor's data
+  flipped[flipped.size() - 7] ^= 0x10;
+  write_file(model, flipped);
+  r = run_train("--resume " + ckpt);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("checksum") != std::string::npos);
+  CHECK(r.output.find("model.norm.weight") != std::string::npos);
+
+  std::string bad_magic = pristine;
+  bad_magic[0] = 'X';
+  write_file(model, bad_magic);
+  r = run_train("--resume " + ckpt);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("magic") != std::string::npos);
+
+  write_file(model, pristine);  // a checkpoint of another model shape
+  r = run_train("--resume " + ckpt + " --output_dir " + ws.out("other"));
+  CHECK(r.exit_code == 0);
+  std::string cfg_path = ckpt + "/config.yaml";
+  std::string cfg = read_file(cfg_path);
+  auto at = cfg.find("hidden_size: 32");
+  REQUIRE(at != std::string::npos);
+  cfg.replace(at, 15, "hidden_size: 64");
+  write_file(cfg_path, cfg);
+  r = run_train("--resume " + ckpt);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("model.embed_tokens.weight") != std::string::npos);
+
+  // auto-resume falls back past the damaged newest checkpoint to the previous one.
+  write_file(cfg_path, read_file(ws.out("step_000001/config.yaml")));
+  write_file(model, bad_magic);
+  r = run_train(ws.config("max_steps: 3\nsave_steps: 1\nauto_resume_from_checkpoints: true\n"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("resumed from " + ws.out("step_000001")) != std::string::npos);
+}

@@ -1,0 +1,96 @@
+// llm_train: trains a Llama 3 model from an Axolotl-style YAML config, or continues a checkpoint.
+// Bad input (config, data, checkpoint, command line) prints one line and exits 2.
+#include <fmt/core.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "engine/trainer.h"
+#include "io/config.h"
+#include "io/user_error.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: llm_train CONFIG.yaml [--key value]...   train; any top-level config key can be overridden\n"
+    "       llm_train --resume DIR [--max_steps N] [--output_dir DIR] [--logging_steps N]\n"
+    "                                                continue a checkpoint with the config saved in it\n"
+    "       llm_train --help\n";
+
+std::map<std::string, std::string> parse_overrides(int argc, char** argv, int first) {
+  std::map<std::string, std::string> overrides;
+  for (int i = first; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0 || arg.size() == 2)
+      throw llm::UserError("command line: expected --key value, got '" + arg + "'");
+    std::string key = arg.substr(2), value;
+    auto eq = key.find('=');
+    if (eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      throw llm::UserError("command line: --" + key + " needs a value");
+    }
+    overrides[key] = value;
+  }
+  return overrides;
+}
+
+llm::TrainConfig resume_config(const std::string& dir, const std::map<std::string, std::string>& overrides) {
+  static const std::set<std::string> allowed{"max_steps", "output_dir", "logging_steps"};
+  for (const auto& [key, value] : overrides)
+    if (!allowed.count(key))
+      throw llm::UserError("command line: --" + key +
+                           " cannot change on --resume (allowed: --max_steps, --output_dir, --logging_steps)");
+  const std::string path = dir + "/config.yaml";
+  std::ifstream in(path);
+  if (!in) throw llm::UserError(path + ": cannot read the checkpoint's config (is " + dir + " a checkpoint directory?)");
+  std::stringstream text;
+  text << in.rdbuf();
+  llm::TrainConfig config = llm::parse_config(text.str(), path, overrides);
+  config.resume_from_checkpoint = dir;
+  return config;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fmt::print(stderr, "{}", kUsage);
+    return llm::kUserErrorExitCode;
+  }
+  const std::string first = argv[1];
+  if (first == "--help" || first == "-h") {
+    fmt::print("{}", kUsage);
+    return 0;
+  }
+  try {
+    llm::TrainConfig config;
+    if (first == "--resume") {
+      if (argc < 3) throw llm::UserError("command line: --resume needs a checkpoint directory");
+      config = resume_config(argv[2], parse_overrides(argc, argv, 3));
+    } else {
+      config = llm::load_config(first, parse_overrides(argc, argv, 2));
+    }
+    llm::install_stop_signal_handlers();
+    llm::Trainer trainer(config);
+    llm::TrainResult result = trainer.run();
+    fmt::print("done: {} steps, last loss {:.6f}", result.steps, result.last_loss);
+    if (result.best_eval_loss)
+      fmt::print(", best eval_loss {:.6f} at step {}", *result.best_eval_loss, result.best_step);
+    fmt::print("{}\n", result.last_checkpoint.empty() ? "" : ", checkpoint " + result.last_checkpoint);
+    if (!result.interrupted) fmt::print("samples:\n{}", trainer.sample_text(3, 120));
+    return 0;
+  } catch (const llm::UserError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return llm::kUserErrorExitCode;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fatal: {}\n", e.what());
+    return 1;
+  }
+}
