@@ -2,6 +2,7 @@
 // Bad input (config, data, checkpoint, command line) prints one line and exits 2.
 #include <fmt/core.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -60,6 +61,7 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // log lines reach a file or pipe as they happen
   if (argc < 2) {
     fmt::print(stderr, "{}", kUsage);
     return llm::kUserErrorExitCode;
