@@ -1,6 +1,8 @@
 // defines: Tape::run_backward, grad mode, record_node, backward, recompute
 #include "engine/autograd.h"
 
+#include <unordered_map>
+
 #include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/ops.h"
@@ -11,7 +13,31 @@ namespace {
 thread_local Tape default_tape;
 thread_local Tape* active_tape = &default_tape;
 thread_local bool grad_mode = true;
+thread_local LeafReadyHook leaf_ready_hook;
+thread_local int backward_depth = 0;  // > 1 inside a recompute segment's own backward
+// While a recompute segment runs its forward, the leaves its ops touch (see any_requires_grad).
+thread_local std::vector<std::shared_ptr<AutogradMeta>>* segment_leaves = nullptr;
+
+// For each leaf that needs a gradient: the index of the first (oldest) node that uses it. Walking
+// the tape backwards, the leaf is complete once that node has run.
+std::vector<std::vector<AutogradMeta*>> leaves_completed_by_node(
+    const std::vector<std::unique_ptr<Node>>& nodes) {
+  std::unordered_map<AutogradMeta*, size_t> first_use;
+  for (size_t i = nodes.size(); i-- > 0;) {
+    for (auto& meta : nodes[i]->inputs)
+      if (meta && meta->is_leaf) first_use[meta.get()] = i;
+    for (auto& meta : nodes[i]->inner_leaves) first_use[meta.get()] = i;
+  }
+  std::vector<std::vector<AutogradMeta*>> completed(nodes.size());
+  for (auto& [meta, index] : first_use) completed[index].push_back(meta);
+  return completed;
+}
 }  // namespace
+
+LeafReadyHookScope::LeafReadyHookScope(LeafReadyHook hook) : previous_(std::move(leaf_ready_hook)) {
+  leaf_ready_hook = std::move(hook);
+}
+LeafReadyHookScope::~LeafReadyHookScope() { leaf_ready_hook = std::move(previous_); }
 
 Tape& current_tape() { return *active_tape; }
 TapeScope::TapeScope(Tape& tape) : previous_(active_tape) { active_tape = &tape; }
@@ -22,6 +48,11 @@ GradModeGuard::GradModeGuard(bool enabled) : previous_(grad_mode) { grad_mode = 
 GradModeGuard::~GradModeGuard() { grad_mode = previous_; }
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (segment_leaves) {
+    for (const Tensor& t : inputs)
+      if (t.defined() && t.requires_grad() && t.autograd_meta()->is_leaf)
+        segment_leaves->push_back(t.autograd_meta());
+  }
   if (!grad_mode) return false;
   for (const Tensor& t : inputs)
     if (t.defined() && t.requires_grad()) return true;
@@ -66,6 +97,12 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& grad) {
 
 void Tape::run_backward() {
   NoGradGuard no_grad;  // backward functions are not themselves recorded
+  struct Depth {
+    Depth() { backward_depth++; }
+    ~Depth() { backward_depth--; }
+  } depth;
+  std::vector<std::vector<AutogradMeta*>> completed;
+  if (leaf_ready_hook && backward_depth == 1) completed = leaves_completed_by_node(nodes_);
   while (!nodes_.empty()) {
     std::unique_ptr<Node> node = std::move(nodes_.back());
     nodes_.pop_back();
@@ -93,6 +130,8 @@ void Tape::run_backward() {
       }
     }
     for (auto& meta : node->outputs) meta->grad = Tensor();  // consumed
+    if (!completed.empty())
+      for (AutogradMeta* leaf : completed[nodes_.size()]) leaf_ready_hook(*leaf);
   }
 }
 
@@ -109,9 +148,19 @@ std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>&
   std::vector<Tensor> detached;
   for (const Tensor& t : inputs) detached.push_back(t.detach());
   std::vector<Tensor> outputs;
+  std::vector<std::shared_ptr<AutogradMeta>> leaves;
   {
     NoGradGuard no_grad;  // nothing inside is recorded, so its activations die as it goes
-    outputs = segment(detached);
+    auto* outer = segment_leaves;
+    segment_leaves = &leaves;
+    try {
+      outputs = segment(detached);
+    } catch (...) {
+      segment_leaves = outer;
+      throw;
+    }
+    segment_leaves = outer;
+    if (outer) outer->insert(outer->end(), leaves.begin(), leaves.end());
   }
   if (!grad_enabled()) return outputs;
   std::vector<Tensor*> output_ptrs;
@@ -137,6 +186,7 @@ std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>&
     for (const Tensor& leaf : leaves) grad_inputs.push_back(leaf.grad());
     return grad_inputs;
   });
+  current_tape().last_node().inner_leaves = std::move(leaves);
   return outputs;
 }
 

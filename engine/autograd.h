@@ -36,6 +36,8 @@ struct Node {
   std::vector<Shape> input_shapes;
   std::vector<std::shared_ptr<AutogradMeta>> outputs;
   std::vector<TensorSpec> output_specs;
+  // Parameters a recompute segment uses inside: they receive gradients when this node runs.
+  std::vector<std::shared_ptr<AutogradMeta>> inner_leaves;
   BackwardFn backward;
 };
 
@@ -45,6 +47,7 @@ class Tape {
   void run_backward();  // consumes every node, newest first
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
+  Node& last_node() { return *nodes_.back(); }
 
  private:
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -78,6 +81,19 @@ struct NoGradGuard : GradModeGuard {
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 void record_node(const char* name, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor*>& outputs, BackwardFn backward);
+
+// Called during backward when a leaf's gradient is complete for this backward pass (the last
+// node that uses it has run): the moment data-parallel training can start reducing it. Only the
+// outermost tape reports; a recompute segment's leaves are reported when its node has run.
+using LeafReadyHook = std::function<void(AutogradMeta& leaf)>;
+class LeafReadyHookScope {
+ public:
+  explicit LeafReadyHookScope(LeafReadyHook hook);
+  ~LeafReadyHookScope();
+
+ private:
+  LeafReadyHook previous_;
+};
 
 // Seeds root's gradient (ones unless given) and runs the current tape backward.
 void backward(const Tensor& root, const Tensor& seed = Tensor());

@@ -25,14 +25,32 @@ void on_stop_signal(int) {
 
 constexpr int64_t kMaxBadSteps = 5;  // consecutive non-finite steps before giving up
 
-Device choose_device(const std::string& wanted) {
+// One GPU per local rank; the CPU when none is usable (said once, by rank 0).
+Device choose_device(const TrainConfig& c, const Communicator& comm) {
   const int gpus = device_count(DeviceType::cuda);
-  if (wanted == "cuda" && gpus == 0)
-    throw UserError("device: cuda was asked for, but this build sees no usable CUDA device");
-  if (wanted == "auto" && gpus == 0)
-    fmt::print("device: no usable CUDA device (none visible, or no CUDA backend in this build): "
-               "training on the CPU\n");
-  return wanted == "cpu" || gpus == 0 ? Device::cpu() : Device::cuda(0);
+  const int local_rank = c.local_rank >= 0 ? c.local_rank : comm.local_rank();
+  if (c.device == "cuda" && gpus == 0)
+    throw UserError(c.source + ": device: cuda was asked for, but this build sees no usable CUDA device");
+  if (c.device == "cpu" || gpus == 0) {
+    if (c.device == "auto" && comm.is_main())
+      fmt::print("device: no usable CUDA device (none visible, or no CUDA backend in this build): "
+                 "training on the CPU\n");
+    return Device::cpu();
+  }
+  if (local_rank >= gpus)
+    throw UserError(c.source + ": local_rank " + std::to_string(local_rank) + " needs GPU " +
+                    std::to_string(local_rank) + ", but only " + std::to_string(gpus) + " are visible");
+  return Device::cuda(local_rank);
+}
+
+// Test hook: LLM_TRAIN_FAIL_RANK=r and LLM_TRAIN_FAIL_STEP=s make rank r fail at step s, so the
+// tests can check that one rank's error ends the whole job.
+void maybe_inject_failure(const Communicator& comm, int64_t step) {
+  const char* rank = std::getenv("LLM_TRAIN_FAIL_RANK");
+  const char* at = std::getenv("LLM_TRAIN_FAIL_STEP");
+  if (rank && at && std::atoi(rank) == comm.rank() && std::atoll(at) == step)
+    throw std::runtime_error(fmt::format("rank {}: injected failure at step {} (LLM_TRAIN_FAIL_RANK)",
+                                         comm.rank(), step));
 }
 
 std::string format_duration(double seconds) {
@@ -54,16 +72,16 @@ void install_stop_signal_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)) {
+Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator::get()) {
   const TrainConfig& c = config;
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
-        c.output_dir, [](const std::string& why) { fmt::print("warning: {}\n", why); });
+        c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
     if (found) resumed_from = *found;
   } else {
     resumed_from = c.resume_from_checkpoint;
   }
-  device = choose_device(c.device);
+  device = choose_device(c, comm);
   if (c.model.vocab_size < tokenizer.vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer.vocab_size()));
@@ -74,13 +92,22 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)) {
     param_tensors.push_back(p.tensor);
     opt_params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
   }
-  optimizer = std::make_unique<AdamW>(
-      opt_params, AdamWConfig{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
-                              float(c.weight_decay)});
+  const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
+                          float(c.weight_decay)};
+  if (comm.distributed())
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage == 1);
+  if (c.zero_stage == 1 && comm.distributed())
+    sharded_optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
+  else
+    optimizer = std::make_unique<AdamW>(opt_params, adamw);
 
-  data = load_training_data(c, tokenizer);
-  loader = std::make_unique<DataLoader>(data.packed, data.split.train, c.micro_batch_size, c.seed);
-  val_batches = eval_batches(*data.packed, data.split.val, c.micro_batch_size);
+  // Rank 0 builds the token cache; the others wait, then read it.
+  if (!comm.is_main()) comm.barrier();
+  data = load_training_data(c, tokenizer, [this](const std::string& line) { say("{}\n", line); });
+  if (comm.is_main()) comm.barrier();
+  loader = std::make_unique<DataLoader>(data.packed, data.split.train, c.micro_batch_size, c.seed,
+                                        comm.rank(), comm.world_size());
+  val_batches = eval_batches(*data.packed, data.split.val, c.micro_batch_size, comm.rank(), comm.world_size());
   updates_per_epoch = loader->num_batches_per_epoch() / c.gradient_accumulation_steps;
   if (updates_per_epoch == 0)
     throw UserError(c.source + ": the training data holds " +
@@ -100,84 +127,119 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)) {
 
   if (!resumed_from.empty()) restore(resumed_from);
   std::filesystem::create_directories(c.output_dir);
-  metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step);
+  if (comm.is_main()) metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step);
 
   // The start-up summary.
   const LlamaConfig& m = c.model;
-  fmt::print("config: {}\n", c.source);
+  say("config: {}\n", c.source);
   if (!c.unknown_keys.empty()) {
     std::string keys;
     for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
-    fmt::print("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
+    say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
   }
-  fmt::print("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
+  say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
              m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
-  fmt::print("device: {} | precision: f32 (bf16: {}{})\n", device.str(), c.bf16,
+  say("device: {} | precision: f32 (bf16: {}{})\n", device.str(), c.bf16,
              device.is_cpu() ? "; bf16 compute needs the CUDA backend" : "");
   std::string attention = "eager";
   for (auto [on, name] : {std::pair{c.flash_attention, "flash_attention"}, {c.xformers_attention, "xformers_attention"},
                           {c.s2_attention, "s2_attention"}, {c.sdp_attention, "sdp_attention"}})
-    if (on) fmt::print("warning: {}: {} is not built yet; using eager attention (the same maths)\n", c.source, name);
-  fmt::print("attention: {} | gradient_checkpointing: {}\n", attention,
+    if (on) say("warning: {}: {} is not built yet; using eager attention (the same maths)\n", c.source, name);
+  say("attention: {} | gradient_checkpointing: {}\n", attention,
              c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
-  fmt::print("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
+  say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
              data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
              c.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
-  fmt::print("batch: {} micro x {} accumulation x 1 rank = {} sequences ({} tokens) per step\n",
-             c.micro_batch_size, c.gradient_accumulation_steps,
-             c.micro_batch_size * c.gradient_accumulation_steps,
-             c.micro_batch_size * c.gradient_accumulation_steps * c.sequence_len);
-  fmt::print("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
+  const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
+  say("batch: {} micro x {} accumulation x {} rank(s) = {} sequences ({} tokens) per step\n",
+      c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
+      global_batch * c.sequence_len);
+  if (buckets)
+    say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
+        buckets->buckets().size(), c.ddp_bucket_cap_mb, sharded_optimizer ? 1 : 0);
+  const double full_state_mib = 8.0 * m.num_parameters() / 1048576.0;
+  if (sharded_optimizer)
+    say("zero_stage 1: AdamW state {:.3f} MiB per rank instead of {:.3f} MiB (saves {:.3f} MiB)\n",
+        sharded_optimizer->state_bytes() / 1048576.0, full_state_mib,
+        full_state_mib - sharded_optimizer->state_bytes() / 1048576.0);
+  else
+    say("optimizer: AdamW state {:.3f} MiB per rank\n", optimizer->state_bytes() / 1048576.0);
+  say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, warmup,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
              logging_steps);
-  if (!resumed_from.empty()) fmt::print("resumed from {} at step {}\n", resumed_from, state.step);
+  if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);
 }
 
 float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
-  double total = 0.0;
-  int64_t count = 0;
+  double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
   for (const Batch& b : val_batches) {
     float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward).item();
-    total += static_cast<double>(loss) * b.num_targets;
-    count += b.num_targets;
+    sums[0] += static_cast<double>(loss) * b.num_targets;
+    sums[1] += static_cast<double>(b.num_targets);
   }
-  return count ? static_cast<float>(total / count) : 0.0f;
+  comm.allreduce_sum(sums, 2);
+  return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
+}
+
+double Trainer::Impl::accumulate_gradients() {
+  const TrainConfig& c = config;
+  for (Tensor* p : param_tensors) p->zero_grad();
+  const Tensor seed = Tensor::full({}, 1.0f / c.gradient_accumulation_steps, DType::f32, device);
+  double loss_sum = 0.0;
+  for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
+    Batch b = loader->next();
+    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward);
+    // Only the last micro-batch's backward completes the gradients: reduce while it runs.
+    const bool last = micro + 1 == c.gradient_accumulation_steps;
+    LeafReadyHookScope hook(buckets && last ? buckets->start_pass() : LeafReadyHook());
+    backward(loss, seed);  // the mean over micro-batches, as HF accumulates
+    loss_sum += loss.item();
+  }
+  if (buckets) buckets->finish();
+  double mean_loss = loss_sum / static_cast<double>(c.gradient_accumulation_steps);
+  comm.allreduce_sum(&mean_loss, 1);
+  return mean_loss / comm.world_size();
+}
+
+double Trainer::Impl::clip_and_step(double lr, bool apply) {
+  if (sharded_optimizer) {
+    const double norm = sharded_optimizer->clip_grad_norm(config.max_grad_norm);
+    if (apply && std::isfinite(norm)) sharded_optimizer->step(static_cast<float>(lr));
+    return norm;
+  }
+  const double norm = clip_grad_norm(param_tensors, config.max_grad_norm);
+  if (apply && std::isfinite(norm)) optimizer->step(static_cast<float>(lr));
+  return norm;
 }
 
 TrainResult Trainer::Impl::run() {
   TrainResult result;
   const TrainConfig& c = config;
-  const bool tty = isatty(fileno(stdout));
-  const int64_t tokens_per_step = c.micro_batch_size * c.gradient_accumulation_steps * c.sequence_len;
-  const Tensor loss_seed = Tensor::full({}, 1.0f / c.gradient_accumulation_steps, DType::f32, device);
+  // mpirun hands ranks a pseudo-terminal even when its own output goes to a file: no bar there.
+  const bool tty = !comm.distributed() && isatty(fileno(stdout));
+  const int64_t tokens_per_step =
+      c.micro_batch_size * c.gradient_accumulation_steps * c.sequence_len * comm.world_size();
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
   float loss_to_log = 0.0f;
   while (state.step < total_steps) {
-    for (Tensor* p : param_tensors) p->zero_grad();
-    double step_loss = 0.0;
-    for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
-      Batch b = loader->next();
-      Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward);
-      backward(loss, loss_seed);  // the mean over micro-batches, as HF accumulates
-      step_loss += loss.item() / static_cast<double>(c.gradient_accumulation_steps);
-    }
-    const double grad_norm = clip_grad_norm(param_tensors, c.max_grad_norm);
+    maybe_inject_failure(comm, state.step + 1);
+    const double step_loss = accumulate_gradients();
     const double lr = schedule.lr(state.step);
+    const double grad_norm = clip_and_step(lr, std::isfinite(step_loss));
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
-      optimizer->step(static_cast<float>(lr));
       state.bad_steps = 0;
     } else if (++state.bad_steps >= kMaxBadSteps) {
       throw std::runtime_error(fmt::format("{} steps in a row had a non-finite loss or gradient norm "
                                            "(last: step {}); stopping. Lower learning_rate or check the data",
                                            kMaxBadSteps, state.step + 1));
     } else {
-      fmt::print("step {}: non-finite loss ({}) or grad norm ({}): update skipped\n", state.step + 1,
-                 step_loss, grad_norm);
+      say("step {}: non-finite loss ({}) or grad norm ({}): update skipped\n", state.step + 1, step_loss,
+          grad_norm);
     }
     state.step++;
     loss_to_log = static_cast<float>(step_loss);
@@ -192,23 +254,23 @@ TrainResult Trainer::Impl::run() {
       double tokens_per_s = since > 0 ? steps_since * tokens_per_step / since : 0.0;
       double eta = elapsed / std::max<int64_t>(1, state.step - first_step) * (total_steps - state.step);
       AllocatorStats mem = backend(device).allocator().stats();
-      fmt::print("{}step {}/{} | epoch {:.2f} | loss {:.6f} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
+      say("{}step {}/{} | epoch {:.2f} | loss {:.6f} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f})\n",
                  tty ? "\r\033[K" : "", state.step, total_steps, epoch, loss_to_log, lr, grad_norm,
                  tokens_per_s, format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0);
-      metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s);
+      if (metrics) metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s);
       last_log = now;
     } else if (tty) {
       const int width = 30, done = static_cast<int>(width * state.step / total_steps);
-      fmt::print("\r[{}{}] {}/{}", std::string(done, '='), std::string(width - done, ' '), state.step, total_steps);
+      say("\r[{}{}] {}/{}", std::string(done, '='), std::string(width - done, ' '), state.step, total_steps);
       std::fflush(stdout);
     }
 
     bool improved = false;
     if (eval_steps > 0 && (state.step % eval_steps == 0 || state.step == total_steps)) {
       float eval_loss = evaluate();
-      metrics->eval(state.step, eval_loss);
+      if (metrics) metrics->eval(state.step, eval_loss);
       // As HF's EarlyStoppingCallback: better means lower by more than the threshold.
       improved = !state.best_eval_loss ||
                  (eval_loss < *state.best_eval_loss &&
@@ -220,11 +282,14 @@ TrainResult Trainer::Impl::run() {
       } else {
         state.patience_counter++;
       }
-      fmt::print("{}eval step {} | eval_loss {:.6f} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
+      say("{}eval step {} | eval_loss {:.6f} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
                  state.step, eval_loss, *state.best_eval_loss, state.best_step);
     }
     const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
-    const bool stop_signal = stop_signals.load() > 0;
+    // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
+    int64_t stop_flag = stop_signals.load() > 0 ? 1 : 0;
+    comm.allreduce_max(&stop_flag, 1);
+    const bool stop_signal = stop_flag > 0;
     // With early stopping, every new best is saved so the best checkpoint always exists.
     const bool best_save = improved && c.early_stopping_patience > 0;
     if ((save_steps > 0 && state.step % save_steps == 0) || state.step == total_steps || best_save ||
@@ -232,14 +297,14 @@ TrainResult Trainer::Impl::run() {
       result.last_checkpoint = save();
     }
     if (early_stop) {
-      fmt::print("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {} ({})\n",
+      say("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {} ({})\n",
                  state.patience_counter, *state.best_eval_loss, state.best_step,
                  config.output_dir + "/" + checkpoint_dir_name(state.best_step));
       result.stopped_early = true;
       break;
     }
     if (stop_signal) {
-      fmt::print("\nstopped by signal: checkpoint written to {}; continue with ./llm_train --resume {}\n",
+      say("\nstopped by signal: checkpoint written to {}; continue with ./llm_train --resume {}\n",
                  result.last_checkpoint, result.last_checkpoint);
       result.interrupted = true;
       break;

@@ -26,8 +26,13 @@ std::string Trainer::Impl::save() {
   saved.auto_resume_from_checkpoints = false;
   c.config_yaml = config_to_yaml(saved);
   for (const ParamRef& p : params) c.model.add(p.name, *p.tensor);
-  for (auto& [name, tensor] : optimizer->state()) c.optimizer.add(name, *tensor);
-  c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
+  if (sharded_optimizer) {
+    for (auto& [name, tensor] : sharded_optimizer->gather_state()) c.optimizer.add(name, tensor);
+    c.optimizer.metadata["steps_taken"] = std::to_string(sharded_optimizer->steps_taken());
+  } else {
+    for (auto& [name, tensor] : optimizer->state()) c.optimizer.add(name, *tensor);
+    c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
+  }
   DataCursor cursor = loader->cursor();
   auto& m = c.trainer.metadata;
   m["step"] = std::to_string(state.step);
@@ -37,11 +42,16 @@ std::string Trainer::Impl::save() {
   m["best_step"] = std::to_string(state.best_step);
   m["patience_counter"] = std::to_string(state.patience_counter);
   m["bad_steps"] = std::to_string(state.bad_steps);
-  m["world_size"] = "1";
-  std::string dir = save_checkpoint(config.output_dir, state.step, c);
-  std::optional<int64_t> keep;
-  if (config.early_stopping_patience > 0 && state.best_step >= 0) keep = state.best_step;
-  prune_checkpoints(config.output_dir, config.save_total_limit, keep);
+  m["world_size"] = std::to_string(comm.world_size());
+  // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
+  std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.step);
+  if (comm.is_main()) {
+    dir = save_checkpoint(config.output_dir, state.step, c);
+    std::optional<int64_t> keep;
+    if (config.early_stopping_patience > 0 && state.best_step >= 0) keep = state.best_step;
+    prune_checkpoints(config.output_dir, config.save_total_limit, keep);
+  }
+  comm.barrier();  // nobody runs ahead of a checkpoint that a failure might need
   return dir;
 }
 
@@ -49,13 +59,24 @@ void Trainer::Impl::restore(const std::string& dir) {
   CheckpointContents c = load_checkpoint(dir);
   for (const ParamRef& p : params)
     p.tensor->copy_from(c.model.require(p.name, p.tensor->shape(), DType::f32));
-  for (auto& [name, tensor] : optimizer->state())
-    tensor->copy_from(c.optimizer.require(name, tensor->shape(), DType::f32));
-  optimizer->set_steps_taken(metadata_int(c.optimizer, "steps_taken"));
+  const int64_t steps_taken = metadata_int(c.optimizer, "steps_taken");
+  if (sharded_optimizer) {
+    sharded_optimizer->load_state([&c](const std::string& name, const Shape& shape) -> const Tensor& {
+      return c.optimizer.require(name, shape, DType::f32);
+    });
+    sharded_optimizer->set_steps_taken(steps_taken);
+  } else {
+    for (auto& [name, tensor] : optimizer->state())
+      tensor->copy_from(c.optimizer.require(name, tensor->shape(), DType::f32));
+    optimizer->set_steps_taken(steps_taken);
+  }
   const TensorFile& t = c.trainer;
-  if (metadata_int(t, "world_size") != 1)
-    throw UserError(t.path + ": written by " + t.require_metadata("world_size") +
-                    " ranks; resuming needs the same world size (1 here)");
+  // The data shards and the order of the gradient sums depend on the world size, so resuming is
+  // exact only with the same one; a different one is refused rather than silently inexact.
+  if (metadata_int(t, "world_size") != comm.world_size())
+    throw UserError(t.path + ": written by a run of " + t.require_metadata("world_size") +
+                    " rank(s); resuming needs the same world size, this run has " +
+                    std::to_string(comm.world_size()));
   state.step = metadata_int(t, "step");
   state.best_step = metadata_int(t, "best_step");
   state.patience_counter = metadata_int(t, "patience_counter");

@@ -1,10 +1,15 @@
 // Trainer internals shared by engine/trainer.cpp (set-up and loop) and
 // engine/trainer_checkpoint.cpp (what a checkpoint holds and how it is restored).
 #pragma once
+#include <fmt/core.h>
+
 #include <memory>
 #include <vector>
 
+#include "engine/communicator.h"
+#include "engine/grad_buckets.h"
 #include "engine/optimizer.h"
+#include "engine/sharded_adamw.h"
 #include "engine/trainer.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
@@ -16,12 +21,15 @@ namespace llm {
 
 struct Trainer::Impl {
   TrainConfig config;
+  Communicator& comm;
   Device device;
   ByteTokenizer tokenizer;
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;
   std::vector<Tensor*> param_tensors;
-  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<AdamW> optimizer;               // world size 1, or ZeRO stage 0
+  std::unique_ptr<GradBuckets> buckets;           // world size > 1
+  std::unique_ptr<ShardedAdamW> sharded_optimizer;  // ZeRO stage 1
   TrainingData data;
   std::unique_ptr<DataLoader> loader;
   std::vector<Batch> val_batches;
@@ -36,6 +44,15 @@ struct Trainer::Impl {
   explicit Impl(TrainConfig config);
   TrainResult run();
   float evaluate();
+  // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
+  // reduction. Returns the mean loss over micro-batches and ranks.
+  double accumulate_gradients();
+  double clip_and_step(double lr, bool apply);  // returns the gradient norm before clipping
+  // Prints on rank 0 only.
+  template <class... Args>
+  void say(fmt::format_string<Args...> format, Args&&... args) const {
+    if (comm.is_main()) fmt::print(format, std::forward<Args>(args)...);
+  }
 
   // engine/trainer_checkpoint.cpp
   std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones

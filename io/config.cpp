@@ -365,6 +365,11 @@ void Parser::register_keys() {
       {"local_rank", [&c](const YAML::Node& n, const Where& w) {
          c.local_rank = static_cast<int>(read_int(n, w, 0));
        }},
+      {"ddp_bucket_cap_mb", number(c.ddp_bucket_cap_mb, kPositive)},
+      {"zero_stage", [&c](const YAML::Node& n, const Where& w) {
+         c.zero_stage = read_int(n, w, 0);
+         if (c.zero_stage > 1) fail(w, "0 or 1 (ZeRO stages 2 and 3 are not implemented)", describe(n));
+       }},
   };
 }
 

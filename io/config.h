@@ -75,6 +75,11 @@ struct TrainConfig {
   double s2_group_size_ratio = 0.25;
   int local_rank = -1;  // -1: from MPI / the environment
 
+  // Distributed data parallel (mpirun): gradient bucket size, and ZeRO stage 1 (AdamW state
+  // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).
+  double ddp_bucket_cap_mb = 25.0;
+  int64_t zero_stage = 0;  // 0 | 1
+
   std::vector<std::string> unknown_keys;  // warned about once, never an error
 };
 

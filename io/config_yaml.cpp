@@ -139,6 +139,8 @@ std::string config_to_yaml(const TrainConfig& c) {
   key("sdp_attention", flag(c.sdp_attention));
   key("s2_group_size_ratio", num(c.s2_group_size_ratio));
   key("local_rank", opt(c.local_rank));
+  key("ddp_bucket_cap_mb", num(c.ddp_bucket_cap_mb));
+  key("zero_stage", num(c.zero_stage));
   return y;
 }
 

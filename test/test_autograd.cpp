@@ -55,3 +55,36 @@ TEST_CASE("a gradient with the wrong shape is refused, naming the op") {
   CHECK_THROWS_WITH(backward(y, randn({2, 3})), doctest::Contains("backward seed"));
   current_tape().clear();
 }
+
+TEST_CASE("leaf-ready hook: each parameter reported once, with its final gradient, recompute too") {
+  Tensor w1 = randn({4, 4}), w2 = randn({4, 4}), w3 = randn({4, 4});
+  for (Tensor* w : {&w1, &w2, &w3}) w->set_requires_grad(true);
+  Tensor x = randn({3, 4});
+  auto forward = [&] {
+    Tensor h = matmul(x, w1);
+    h = recompute([&](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{matmul(matmul(in[0], w2), w2)};  // w2 used twice inside
+    }, {h})[0];
+    return sum(matmul(h, w3));
+  };
+  backward(forward());
+  std::vector<std::vector<float>> final_grads{w1.grad().to_floats(), w2.grad().to_floats(), w3.grad().to_floats()};
+  for (Tensor* w : {&w1, &w2, &w3}) w->zero_grad();
+
+  std::vector<AutogradMeta*> order;
+  std::vector<std::vector<float>> at_report;
+  {
+    LeafReadyHookScope hook([&](AutogradMeta& leaf) {
+      order.push_back(&leaf);
+      at_report.push_back(leaf.grad.to_floats());
+    });
+    backward(forward());
+  }
+  REQUIRE(order.size() == 3);
+  CHECK(order[0] == w3.autograd_meta().get());  // backward reaches the last layer first
+  CHECK(order[1] == w2.autograd_meta().get());
+  CHECK(order[2] == w1.autograd_meta().get());
+  CHECK(at_report[0] == final_grads[2]);
+  CHECK(at_report[1] == final_grads[1]);
+  CHECK(at_report[2] == final_grads[0]);
+}

@@ -13,89 +13,12 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/trainer.h"
 #include "io/checkpoint.h"
-#include "io/config.h"
-#include "io/tensor_file.h"
+#include "test/train_fixture.h"
 
 using namespace llm;
-namespace fs = std::filesystem;
+using namespace llm::testing;
 
-namespace {
-const std::string kTrainBin = LLM_TRAIN_BIN;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-// A fresh directory with a small corpus and a config for a model far smaller than tiny. The LR
-// schedule is constant after warmup so that runs with different max_steps share it (a resumed
-// run with a new --max_steps recomputes a cosine schedule over its new total).
-struct Workspace {
-  fs::path dir;
-  explicit Workspace(const std::string& name) {
-    dir = fs::temp_directory_path() / ("llm_train_test_" + name + "_" + std::to_string(getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    std::string text;
-    for (int i = 0; i < 400; i++)
-      text += "line " + std::to_string(i % 37) + ": the quick brown fox jumps over the lazy dog.\n";
-    write_file((dir / "corpus.txt").string(), text);
-  }
-  ~Workspace() { fs::remove_all(dir); }
-  std::string config(const std::string& extra = "") const {
-    std::string path = (dir / "config.yaml").string();
-    write_file(path, "base_model: tiny\nhidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\n"
-                     "num_attention_heads: 4\nnum_key_value_heads: 2\n"
-                     "datasets:\n  - path: " + (dir / "corpus.txt").string() + "\n    type: completion\n"
-                     "dataset_prepared_path: " + (dir / "prepared").string() + "\n"
-                     "output_dir: " + (dir / "out").string() + "\n"
-                     "sequence_len: 32\nmicro_batch_size: 2\ngradient_accumulation_steps: 2\n"
-                     "learning_rate: 0.003\nlr_scheduler: constant\nwarmup_steps: 2\nlogging_steps: 1\nseed: 7\n"
-                     "val_set_size: 0.1\nsave_total_limit: 10\n" + extra);
-    return path;
-  }
-  std::string out(const std::string& sub = "") const { return (dir / "out" / sub).string(); }
-};
-
-struct Run {
-  int exit_code;
-  std::string output;
-};
-
-Run run_train(const std::string& args) {
-  std::string log = (fs::temp_directory_path() / ("llm_train_log_" + std::to_string(getpid()))).string();
-  int status = std::system((kTrainBin + " " + args + " > " + log + " 2>&1").c_str());
-  Run r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(log)};
-  fs::remove(log);
-  return r;
-}
-
-// The train-loss lines of metrics.jsonl (their text holds every loss at %.9g).
-std::vector<std::string> train_records(const std::string& metrics_path) {
-  std::vector<std::string> lines;
-  std::ifstream in(metrics_path);
-  for (std::string line; std::getline(in, line);)
-    if (line.find("\"loss\"") != std::string::npos) lines.push_back(line.substr(0, line.find(", \"tokens_per_s\"")));
-  return lines;
-}
-
-void check_same_model(const std::string& ckpt_a, const std::string& ckpt_b) {
-  TensorFile a = read_tensor_file(ckpt_a + "/model.bin"), b = read_tensor_file(ckpt_b + "/model.bin");
-  REQUIRE(a.tensors.size() == b.tensors.size());
-  for (size_t i = 0; i < a.tensors.size(); i++) {
-    CAPTURE(a.tensors[i].name);
-    const Tensor &x = a.tensors[i].tensor, &y = b.tensors[i].tensor;
-    REQUIRE(x.nbytes() == y.nbytes());
-    CHECK(std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0);
-  }
-}
-}  // namespace
 
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
   Workspace straight("straight"), resumed("resumed");

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/communicator.h"
 #include "engine/trainer.h"
 #include "io/config.h"
 #include "io/user_error.h"
@@ -19,7 +20,8 @@ const char* kUsage =
     "usage: llm_train CONFIG.yaml [--key value]...   train; any top-level config key can be overridden\n"
     "       llm_train --resume DIR [--max_steps N] [--output_dir DIR] [--logging_steps N]\n"
     "                                                continue a checkpoint with the config saved in it\n"
-    "       llm_train --help\n";
+    "       llm_train --help\n"
+    "Several ranks: mpirun -np N ./llm_train CONFIG.yaml (one GPU per local rank; --local_rank overrides)\n";
 
 std::map<std::string, std::string> parse_overrides(int argc, char** argv, int first) {
   std::map<std::string, std::string> overrides;
@@ -71,6 +73,18 @@ int main(int argc, char** argv) {
     fmt::print("{}", kUsage);
     return 0;
   }
+  llm::Communicator& comm = llm::Communicator::init(&argc, &argv);
+  // In a job of several ranks, one rank's error ends them all (MPI_Abort) instead of leaving the
+  // others blocked in a collective; the message says which rank failed.
+  auto fail = [&comm](const char* kind, const std::exception& e, int code) {
+    if (comm.distributed()) {
+      fmt::print(stderr, "{}: rank {}: {}\n", kind, comm.rank(), e.what());
+      std::fflush(stderr);
+      comm.abort(code);
+    }
+    fmt::print(stderr, "{}: {}\n", kind, e.what());
+    return code;
+  };
   try {
     llm::TrainConfig config;
     if (first == "--resume") {
@@ -82,17 +96,17 @@ int main(int argc, char** argv) {
     llm::install_stop_signal_handlers();
     llm::Trainer trainer(config);
     llm::TrainResult result = trainer.run();
-    fmt::print("done: {} steps, last loss {:.6f}", result.steps, result.last_loss);
-    if (result.best_eval_loss)
-      fmt::print(", best eval_loss {:.6f} at step {}", *result.best_eval_loss, result.best_step);
-    fmt::print("{}\n", result.last_checkpoint.empty() ? "" : ", checkpoint " + result.last_checkpoint);
-    if (!result.interrupted) fmt::print("samples:\n{}", trainer.sample_text(3, 120));
+    if (comm.is_main()) {
+      fmt::print("done: {} steps, last loss {:.6f}", result.steps, result.last_loss);
+      if (result.best_eval_loss)
+        fmt::print(", best eval_loss {:.6f} at step {}", *result.best_eval_loss, result.best_step);
+      fmt::print("{}\n", result.last_checkpoint.empty() ? "" : ", checkpoint " + result.last_checkpoint);
+    }
+    if (!result.interrupted && comm.is_main()) fmt::print("samples:\n{}", trainer.sample_text(3, 120));
     return 0;
   } catch (const llm::UserError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return llm::kUserErrorExitCode;
+    return fail("error", e, llm::kUserErrorExitCode);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "fatal: {}\n", e.what());
-    return 1;
+    return fail("fatal", e, 1);
   }
 }

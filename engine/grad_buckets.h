@@ -1,0 +1,53 @@
+// Data-parallel gradient averaging in buckets (as PyTorch DDP): parameters are grouped, in
+// reverse order of use, into buckets of about ddp_bucket_cap_mb; during the last micro-batch's
+// backward, a bucket's collective starts as soon as every gradient in it is complete, so
+// communication overlaps the rest of backward. ZeRO-1 reduce-scatters instead of all-reducing:
+// each rank ends up with the mean of its own slice of every bucket.
+#pragma once
+#include <unordered_map>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/communicator.h"
+
+namespace llm {
+
+struct GradBucket {
+  std::vector<Tensor*> params;   // in the order they sit in `flat`
+  std::vector<int64_t> offsets;  // element offset of each param in `flat`
+  int64_t numel = 0;
+  Tensor flat;                   // f32 (numel): packed gradients, then their sum / mean
+  std::vector<int> counts;       // ZeRO-1: elements of `flat` each rank owns, in rank order
+  int64_t slice_begin = 0;       // ZeRO-1: where this rank's slice starts in `flat`
+  Tensor slice;                  // ZeRO-1: f32 (counts[rank]): the mean of this rank's slice
+  size_t pending = 0;            // gradients not complete yet in this pass
+  bool launched = false;
+  Communicator::Request request;
+};
+
+class GradBuckets {
+ public:
+  // `params` in model order; `scatter`: ZeRO-1 (reduce-scatter) instead of all-reduce.
+  GradBuckets(Communicator& comm, const std::vector<Tensor*>& params, double cap_mb, bool scatter);
+
+  // Arms one backward pass: returns the hook to install for it (LeafReadyHookScope).
+  LeafReadyHook start_pass();
+  // Launches what the pass did not (unused parameters count as zero gradients), waits for every
+  // bucket and divides by the world size. All-reduce: each parameter's grad now holds the mean.
+  // Reduce-scatter: each bucket's `slice` holds the mean of this rank's part.
+  void finish();
+
+  std::vector<GradBucket>& buckets() { return buckets_; }
+  double launched_during_backward() const { return launched_in_pass_; }  // share of buckets
+
+ private:
+  void launch(GradBucket& bucket);
+
+  Communicator& comm_;
+  bool scatter_;
+  std::vector<GradBucket> buckets_;
+  std::unordered_map<AutogradMeta*, size_t> bucket_of_;
+  double launched_in_pass_ = 0.0;
+};
+
+}  // namespace llm

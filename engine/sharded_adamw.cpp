@@ -1,0 +1,106 @@
+// defines: ShardedAdamW (ZeRO-1: AdamW moments sharded across ranks)
+#include "engine/sharded_adamw.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/ops.h"
+
+namespace llm {
+
+ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
+                           const std::vector<OptimParam>& params, AdamWConfig config)
+    : comm_(comm), buckets_(buckets), config_(config) {
+  std::unordered_map<const Tensor*, bool> decay;
+  for (const OptimParam& p : params) {
+    decay[p.param] = p.decay;
+    names_[p.param] = p.name;
+  }
+  for (GradBucket& b : buckets_.buckets()) {
+    Shard s;
+    const int64_t begin = b.slice_begin, end = begin + b.slice.numel();
+    for (size_t i = 0; i < b.params.size(); i++) {
+      const int64_t p_begin = b.offsets[i], p_end = p_begin + b.params[i]->numel();
+      const int64_t lo = std::max(begin, p_begin), hi = std::min(end, p_end);
+      if (lo < hi) s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], decay.at(b.params[i])});
+    }
+    s.m = Tensor::zeros({b.slice.numel()}, DType::f32);
+    s.v = Tensor::zeros({b.slice.numel()}, DType::f32);
+    s.param_slice = Tensor::empty({b.slice.numel()}, DType::f32);
+    shards_.push_back(std::move(s));
+  }
+}
+
+double ShardedAdamW::clip_grad_norm(double max_norm) {
+  double total = 0.0;
+  for (GradBucket& b : buckets_.buckets()) total += sum_squares(b.slice);
+  comm_.allreduce_sum(&total, 1);
+  const double norm = std::sqrt(total);
+  if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm)
+    for (GradBucket& b : buckets_.buckets()) scale_(b.slice, static_cast<float>(max_norm / (norm + 1e-6)));
+  return norm;
+}
+
+void ShardedAdamW::step(float lr) {
+  t_++;
+  const float step_size = lr / (1.0f - std::pow(config_.beta1, static_cast<float>(t_)));
+  const float bias2_sqrt = std::sqrt(1.0f - std::pow(config_.beta2, static_cast<float>(t_)));
+  Backend& be = backend(Device::cpu());
+  for (size_t i = 0; i < shards_.size(); i++) {
+    Shard& s = shards_[i];
+    GradBucket& b = buckets_.buckets()[i];
+    for (const Segment& seg : s.segments) {
+      auto part = [&](const Tensor& t) { return t.narrow(0, seg.slice_offset, seg.length); };
+      Tensor p = part(s.param_slice), g = part(b.slice), m = part(s.m), v = part(s.v);
+      std::copy_n(seg.param->data<float>() + seg.param_offset, seg.length, p.data<float>());
+      be.adamw(p, g, m, v, lr, config_.beta1, config_.beta2, config_.eps,
+               seg.decay ? config_.weight_decay : 0.0f, step_size, bias2_sqrt);
+    }
+    // Every rank's updated slice into the bucket's flat buffer, then out to the parameters.
+    float* flat = b.flat.data<float>();
+    std::copy_n(s.param_slice.data<float>(), s.param_slice.numel(), flat + b.slice_begin);
+    comm_.allgather_inplace(flat, b.counts);
+    for (size_t j = 0; j < b.params.size(); j++)
+      std::copy_n(flat + b.offsets[j], b.params[j]->numel(), b.params[j]->data<float>());
+  }
+}
+
+size_t ShardedAdamW::state_bytes() const {
+  size_t bytes = 0;
+  for (const Shard& s : shards_) bytes += s.m.nbytes() + s.v.nbytes();
+  return bytes;
+}
+
+std::vector<std::pair<std::string, Tensor>> ShardedAdamW::gather_state() {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (size_t i = 0; i < shards_.size(); i++) {
+    GradBucket& b = buckets_.buckets()[i];
+    for (const auto& [moment, suffix] : {std::pair{&shards_[i].m, ".exp_avg"}, {&shards_[i].v, ".exp_avg_sq"}}) {
+      Tensor whole = Tensor::zeros({b.numel}, DType::f32);
+      std::copy_n(moment->data<float>(), moment->numel(), whole.data<float>() + b.slice_begin);
+      comm_.gather_inplace(whole.data<float>(), b.counts, 0);
+      for (size_t j = 0; j < b.params.size(); j++)
+        out.emplace_back(names_.at(b.params[j]) + suffix,
+                         whole.narrow(0, b.offsets[j], b.params[j]->numel()).reshape(b.params[j]->shape()));
+    }
+  }
+  return out;
+}
+
+void ShardedAdamW::load_state(
+    const std::function<const Tensor&(const std::string& name, const Shape& shape)>& find) {
+  for (size_t i = 0; i < shards_.size(); i++) {
+    Shard& s = shards_[i];
+    for (const Segment& seg : s.segments) {
+      const std::string& name = names_.at(seg.param);
+      for (const auto& [moment, suffix] : {std::pair{&s.m, ".exp_avg"}, {&s.v, ".exp_avg_sq"}}) {
+        const Tensor& whole = find(name + suffix, seg.param->shape());
+        std::copy_n(whole.data<float>() + seg.param_offset, seg.length,
+                    moment->data<float>() + seg.slice_offset);
+      }
+    }
+  }
+}
+
+}  // namespace llm

@@ -1,0 +1,103 @@
+// Data-parallel training on the CPU through mpirun (Open MPI, 2 ranks on this 2-core machine):
+// the same global batch gives the same losses as one rank, resume is exact, one failing rank ends
+// the job, and ZeRO-1 matches ZeRO-0 with less optimizer memory per rank.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <chrono>
+#include <cmath>
+#include <regex>
+
+#include "test/train_fixture.h"
+
+using namespace llm::testing;
+
+namespace {
+// One thread per rank: two ranks share the two cores. Root needs Open MPI's explicit consent.
+std::string mpirun(int ranks, const std::string& env = "") {
+  std::string cmd = "mpirun --oversubscribe -np " + std::to_string(ranks) + " -x OMP_NUM_THREADS=1 ";
+  if (geteuid() == 0) cmd += "--allow-run-as-root ";
+  return env + " " + cmd;
+}
+
+// Bucket cap small enough that the tiny test model spans several buckets.
+const std::string kDdp = "max_steps: 6\neval_steps: 3\nsave_steps: 3\nddp_bucket_cap_mb: 0.01\n";
+
+double number_after(const std::string& text, const std::string& key) {
+  std::smatch m;
+  REQUIRE(std::regex_search(text, m, std::regex(key + "\\s*([0-9.eE+-]+)")));
+  return std::stod(m[1]);
+}
+
+// Every loss of two metrics logs agrees within `rel` (fp32 sums in a different order).
+void check_losses_close(const std::string& a_path, const std::string& b_path, double rel) {
+  std::vector<std::string> a = train_records(a_path), b = train_records(b_path);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(!a.empty());
+  for (size_t i = 0; i < a.size(); i++) {
+    CAPTURE(a[i]);
+    CAPTURE(b[i]);
+    double x = number_after(a[i], "\"loss\":"), y = number_after(b[i], "\"loss\":");
+    CHECK(std::fabs(x - y) <= rel * std::fabs(x));
+  }
+}
+}  // namespace
+
+TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights") {
+  Workspace one("dp_one"), two("dp_two");
+  Run a = run_train(one.config(kDdp + "micro_batch_size: 4\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b = run_train(two.config(kDdp), mpirun(2));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(b.output.find("x 2 rank(s) = 8 sequences") != std::string::npos);
+  // Tolerance: fp32 gradient sums over 2 ranks vs one batch differ in the last bits, and six
+  // AdamW steps carry that forward; 1e-5 relative is far below any real difference.
+  check_losses_close(one.out("metrics.jsonl"), two.out("metrics.jsonl"), 1e-5);
+  llm::TensorFile x = llm::read_tensor_file(one.out("step_000006/model.bin"));
+  llm::TensorFile y = llm::read_tensor_file(two.out("step_000006/model.bin"));
+  for (size_t i = 0; i < x.tensors.size(); i++) {
+    std::vector<float> u = x.tensors[i].tensor.to_floats(), v = y.tensors[i].tensor.to_floats();
+    float worst = 0.0f;
+    for (size_t j = 0; j < u.size(); j++) worst = std::max(worst, std::fabs(u[j] - v[j]));
+    CAPTURE(x.tensors[i].name);
+    CHECK(worst <= 1e-5f);
+  }
+}
+
+TEST_CASE("resume under 2 ranks (ZeRO-1) is exact; a different world size is refused") {
+  Workspace straight("dp_straight"), resumed("dp_resumed");
+  const std::string cfg = kDdp + "zero_stage: 1\n";
+  Run a = run_train(straight.config(cfg), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b1 = run_train(resumed.config(cfg) + " --max_steps 3", mpirun(2));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6", mpirun(2));
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
+  check_same_model(straight.out("step_000006"), resumed.out("step_000006"));
+
+  Run single = run_train("--resume " + resumed.out("step_000003"));
+  CHECK(single.exit_code == 2);
+  CHECK(single.output.find("same world size") != std::string::npos);
+}
+
+TEST_CASE("a rank that fails ends the whole job, non-zero, within 10 seconds") {
+  Workspace ws("dp_fail");
+  auto start = std::chrono::steady_clock::now();
+  Run r = run_train(ws.config("max_steps: 100000\n"), mpirun(2, "LLM_TRAIN_FAIL_RANK=1 LLM_TRAIN_FAIL_STEP=3"));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("rank 1: injected failure at step 3") != std::string::npos);
+  CHECK(seconds < 10.0);
+}
+
+TEST_CASE("ZeRO-1 gives ZeRO-0's losses with less optimizer memory per rank") {
+  Workspace zero0("dp_zero0"), zero1("dp_zero1");
+  Run a = run_train(zero0.config(kDdp), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b = run_train(zero1.config(kDdp + "zero_stage: 1\n"), mpirun(2));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  check_losses_close(zero0.out("metrics.jsonl"), zero1.out("metrics.jsonl"), 1e-6);
+  double full = number_after(a.output, "AdamW state");
+  double sharded = number_after(b.output, "AdamW state");
+  MESSAGE("optimizer state per rank: ZeRO-0 " << full << " MiB, ZeRO-1 " << sharded << " MiB");
+  CHECK(sharded < 0.51 * full);
+}
