@@ -25,6 +25,22 @@ struct GemmArgs {
   float alpha = 1.0f, beta = 0.0f;
 };
 
+// Tiled attention (flash_attention, s2_attention, mem_efficient_attention in engine/ops.h): every
+// backend follows FlashAttention-2's tiling, so the CPU version tests the CUDA kernels' logic. A
+// tile is kAttnBlockM query rows (one thread block's rows) by kAttnBlockN key columns.
+constexpr int64_t kAttnBlockM = 64;
+constexpr int64_t kAttnBlockN = 64;
+
+// Which keys a query of the tiled attention sees; every field narrows the set.
+struct AttentionMask {
+  bool causal = false;
+  // S2 group size G (0: none). Query heads h < H/2 see keys of their group [nG, nG + G); heads
+  // h >= H/2 see keys of groups shifted by G/2: [0, G/2), [G/2, 3G/2), ..., [S - G/2, S).
+  int64_t s2_group = 0;
+  Tensor bias;     // f32 (B or 1, H or 1, S, S) added to the scaled scores, or undefined
+  Tensor doc_ids;  // i32 (B, S), non-decreasing: keys of the query's own document; or undefined
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -72,6 +88,25 @@ class Backend {
   virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& probs, const Tensor& dout, bool causal,
                                   Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+  // Tiled attention. lse f32 (B, H, S): each query row's logsumexp of its scaled scores, +inf
+  // for a row that sees no key (its output and gradients are 0). The backward recomputes the
+  // probabilities from q, k and lse. flash reads mask.causal and mask.s2_group.
+  virtual void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const AttentionMask& mask, Tensor& out, Tensor& lse) = 0;
+  virtual void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                        const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                        Tensor& dv) = 0;
+  // Memory-efficient attention reads mask.causal, mask.bias and mask.doc_ids; dbias (the bias's
+  // shape, summed over its broadcast dims) is written when defined.
+  virtual void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                               const AttentionMask& mask, Tensor& out,
+                                               Tensor& lse) = 0;
+  virtual void mem_efficient_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                const Tensor& out, const Tensor& lse,
+                                                const Tensor& dout, const AttentionMask& mask,
+                                                Tensor& dq, Tensor& dk, Tensor& dv,
+                                                Tensor& dbias) = 0;
   virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets,
                                      int ignore_index, Tensor& loss, Tensor& lse) = 0;
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets,

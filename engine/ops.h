@@ -49,6 +49,29 @@ Tensor swiglu(const Tensor& gate, const Tensor& up);
 // softmax(q k^T / sqrt(D)) v, causal masks keys after the query.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
 
+// The tiled attentions: FlashAttention-2's algorithm (query tiles, online softmax over key tiles,
+// the row logsumexp saved; the backward recomputes the probabilities tile by tile). Shapes and
+// GQA as `attention`; memory O(S), nothing O(S^2). A query row that sees no key gives output 0
+// and zero gradients. The backward is deterministic.
+Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
+
+// LongLoRA's shifted sparse attention (S2-Attn), always causal, groups of group_size G tokens
+// (S % G == 0): query heads h < H/2 see the keys of their group [nG, nG + G); heads h >= H/2
+// see groups shifted by G/2: [0, G/2), [G/2, 3G/2), ..., [S - G/2, S). Nothing wraps around (the
+// roll-based formulation lets the first group see the last tokens). Heads split by query head,
+// so with GQA one kv head may serve shifted and unshifted query heads alike; K/V are not copied.
+Tensor s2_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t group_size);
+
+// Memory-efficient attention (Rabe & Staats chunking, the same tiles as flash_attention) with
+// optional masks, each narrowing which keys a query sees:
+//   bias: f32 (B or 1, H or 1, S, S) added to the scaled scores (-inf masks); it gets a gradient
+//     (summed over its broadcast dims) when it requires one. Being materialised, it is O(S^2).
+//   doc_ids: i32 (B, S), non-decreasing along S: sample packing's block-diagonal mask, a query
+//     sees only keys of its own document. Cumulative lengths [0, 3, 5] of two documents are
+//     doc_ids [0, 0, 0, 1, 1].
+Tensor mem_efficient_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                               const Tensor& bias = Tensor(), const Tensor& doc_ids = Tensor());
+
 // Cross-entropy: logits (N, V), targets i32 (N) -> f32 scalar: mean of -log softmax(logits)[target]
 // over rows whose target is not ignore_index.
 constexpr int kIgnoreIndex = -100;

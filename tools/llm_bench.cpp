@@ -1,23 +1,30 @@
 // llm_bench: the benchmark harness. Benchmarks print tables (and JSON on request); they never
-// gate CI. Subcommands: step (a training step split by kernel).
+// gate CI. Subcommands: step (a training step split by kernel), attention (the attention kernels).
 #include <fmt/core.h>
 
 #include <string>
 
 namespace llm {
 int bench_step(int argc, char** argv);
+int bench_attention(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: llm_bench step [--preset tiny] [--layers 4] [--dim 256] [--seq 256] [--batch 4]\n"
-      "                      [--steps 5] [--recompute 0] [--json FILE]\n";
+      "                      [--steps 5] [--recompute 0] [--json FILE]\n"
+      "       llm_bench attention [--impl flash,mem_efficient,s2,cudnn,eager] [--seq 256,1024]\n"
+      "                      [--head-dim 64,128] [--causal 0,1] [--pass fwd,fwd_bwd] [--batch 1]\n"
+      "                      [--heads 16] [--kv-heads 16] [--repeats 5] [--json FILE]\n"
+      "                      (s2 runs causal only, groups of seq/4; --seq defaults to\n"
+      "                      512,...,16384 on a GPU)\n";
   if (argc < 2 || std::string(argv[1]) == "--help") {
     fmt::print("{}", usage);
     return argc < 2 ? 2 : 0;
   }
   try {
     if (std::string(argv[1]) == "step") return llm::bench_step(argc, argv);
+    if (std::string(argv[1]) == "attention") return llm::bench_attention(argc, argv);
     fmt::print(stderr, "llm_bench: unknown benchmark '{}'\n{}", argv[1], usage);
   } catch (const std::exception& e) {
     fmt::print(stderr, "llm_bench: {}\n", e.what());

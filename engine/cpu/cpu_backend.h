@@ -43,6 +43,19 @@ class CpuBackend : public Backend {
   void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
                           const Tensor& dout, bool causal, Tensor& dq, Tensor& dk,
                           Tensor& dv) override;
+  void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                               const AttentionMask& mask, Tensor& out, Tensor& lse) override;
+  void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                Tensor& dv) override;
+  void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const AttentionMask& mask, Tensor& out,
+                                       Tensor& lse) override;
+  void mem_efficient_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                        const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                        Tensor& dv, Tensor& dbias) override;
   void cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index,
                              Tensor& loss, Tensor& lse) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,

@@ -1,0 +1,312 @@
+// defines: CPU tiled attention (FlashAttention-2 tiling and online softmax) behind
+// flash_attention, s2_attention and mem_efficient_attention, forward and backward
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/op_timer.h"
+
+namespace llm {
+
+namespace {
+
+constexpr int64_t kM = kAttnBlockM, kN = kAttnBlockN;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+// Below this many multiply-adds (B H S^2 D, about a millisecond on one core) a call runs on one
+// thread: waking a team costs more, and finite-difference tests make thousands of such calls.
+constexpr int64_t kMinParallelWork = int64_t(1) << 22;
+
+// C (m x n, row stride ldc) = alpha * op(A) op(B) + beta * C: the tile products, a CUDA kernel's
+// mma. Called inside OpenMP regions, where OpenBLAS's OpenMP build runs single-threaded.
+void tile_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+              k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+struct KeySpan {  // the keys [lo, hi) one query sees
+  int64_t lo, hi;
+};
+
+// The mask of one (batch, query head). Every mask here lets a query see one interval of keys
+// whose ends never move left as the query moves right, so a query tile needs the key tiles from
+// its first row's lo to its last row's hi: those outside are skipped, those straddling an end are
+// masked element by element. A bias can mask more (-inf) inside the interval.
+struct HeadMask {
+  int64_t S = 0;
+  bool causal = false;
+  int64_t group = 0, shift = 0;  // S2: token t is in group (t + shift) / group
+  const int32_t* doc = nullptr;  // (S) document ids, or null
+  const float* bias = nullptr;   // (S, S), or null
+
+  KeySpan keys(int64_t i) const {
+    KeySpan s{0, causal ? i + 1 : S};
+    if (group > 0) {
+      const int64_t start = (i + shift) / group * group - shift;  // shifted groups start at -G/2
+      s.lo = std::max<int64_t>(start, 0);
+      s.hi = std::min(s.hi, start + group);
+    }
+    if (doc) {
+      s.lo = std::max<int64_t>(s.lo, std::lower_bound(doc, doc + S, doc[i]) - doc);
+      s.hi = std::min<int64_t>(s.hi, std::upper_bound(doc, doc + S, doc[i]) - doc);
+    }
+    return s;
+  }
+};
+
+// One call's problem: q, out, dout (B, S, H, D); k, v (B, S, Hkv, D); all contiguous f32. A head's
+// rows are H*D (or Hkv*D) floats apart, so tiles are strided views and nothing is copied.
+struct Problem {
+  int64_t B, S, H, Hkv, D, heads_per_kv;
+  float scale;
+  const float *q, *k, *v;
+  const AttentionMask* mask;
+
+  Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const AttentionMask& m)
+      : B(q_.size(0)), S(q_.size(1)), H(q_.size(2)), Hkv(k_.size(2)), D(q_.size(3)),
+        heads_per_kv(H / Hkv), scale(1.0f / std::sqrt(static_cast<float>(D))),
+        q(q_.data<float>()), k(k_.data<float>()), v(v_.data<float>()), mask(&m) {}
+
+  bool parallel() const { return B * H * S * S * D >= kMinParallelWork; }
+
+  int64_t q_offset(int64_t b, int64_t i, int64_t h) const { return ((b * S + i) * H + h) * D; }
+  int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
+    return ((b * S + j) * Hkv + h / heads_per_kv) * D;
+  }
+  // Offset of the (S, S) slice of a bias-shaped (Bb, Hb, S, S) tensor that (b, h) reads.
+  int64_t bias_offset(const Tensor& t, int64_t b, int64_t h) const {
+    return ((t.size(0) == 1 ? 0 : b) * t.size(1) + (t.size(1) == 1 ? 0 : h)) * S * S;
+  }
+  HeadMask head_mask(int64_t b, int64_t h) const {
+    HeadMask m;
+    m.S = S;
+    m.causal = mask->causal;
+    m.group = mask->s2_group;
+    m.shift = h >= H / 2 ? mask->s2_group / 2 : 0;
+    if (mask->doc_ids.defined()) m.doc = mask->doc_ids.data<int32_t>() + b * S;
+    if (mask->bias.defined()) m.bias = mask->bias.data<float>() + bias_offset(mask->bias, b, h);
+    return m;
+  }
+
+  // s (m x n, row stride kN) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T + bias, -inf where masked.
+  // m and n stop at S, so edge tiles never read past the sequence.
+  void scores(const HeadMask& hm, const KeySpan* spans, int64_t b, int64_t h, int64_t i0,
+              int64_t m, int64_t j0, int64_t n, float* s) const {
+    tile_gemm(false, true, m, n, D, scale, q + q_offset(b, i0, h), H * D, k + kv_offset(b, j0, h),
+              Hkv * D, 0.0f, s, kN);
+    for (int64_t r = 0; r < m; r++) {
+      const float* bias_row = hm.bias ? hm.bias + (i0 + r) * S + j0 : nullptr;
+      for (int64_t c = 0; c < n; c++) {
+        const bool seen = j0 + c >= spans[r].lo && j0 + c < spans[r].hi;
+        s[r * kN + c] = !seen ? -kInf : bias_row ? s[r * kN + c] + bias_row[c] : s[r * kN + c];
+      }
+    }
+  }
+};
+
+// Forward of one query tile [i0, i0 + m) of (b, h): for each key tile, scores, then the online
+// softmax keeps each row's running max and sum (f32) and rescales the output accumulator, so the
+// probabilities of the whole row never exist at once. work: kM * kN + kM * D floats.
+void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* work, float* out,
+                  float* lse) {
+  const int64_t m = std::min(kM, p.S - i0), D = p.D;
+  const HeadMask hm = p.head_mask(b, h);
+  KeySpan spans[kM];
+  for (int64_t r = 0; r < m; r++) spans[r] = hm.keys(i0 + r);
+  float* s = work;           // (kM, kN) scores, then unnormalised probabilities
+  float* acc = s + kM * kN;  // (kM, D) unnormalised output
+  float row_max[kM], row_sum[kM];
+  std::fill(acc, acc + m * D, 0.0f);
+  std::fill(row_max, row_max + m, -kInf);
+  std::fill(row_sum, row_sum + m, 0.0f);
+  for (int64_t j0 = spans[0].lo / kN * kN; j0 < spans[m - 1].hi; j0 += kN) {
+    const int64_t n = std::min(kN, p.S - j0);
+    p.scores(hm, spans, b, h, i0, m, j0, n, s);
+    for (int64_t r = 0; r < m; r++) {
+      float* sr = s + r * kN;
+      float mx = row_max[r];
+      for (int64_t c = 0; c < n; c++) mx = std::max(mx, sr[c]);
+      // A row masked so far keeps max -inf; subtracting 0 instead gives exp(-inf) = 0, not NaN.
+      const float base = mx == -kInf ? 0.0f : mx;
+      const float rescale = std::exp(row_max[r] - base);
+      float sum = 0.0f;
+      for (int64_t c = 0; c < n; c++) sum += (sr[c] = std::exp(sr[c] - base));
+      row_sum[r] = row_sum[r] * rescale + sum;
+      row_max[r] = mx;
+      for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
+    }
+    tile_gemm(false, false, m, D, n, 1.0f, s, kN, p.v + p.kv_offset(b, j0, h), p.Hkv * D, 1.0f,
+              acc, D);
+  }
+  for (int64_t r = 0; r < m; r++) {
+    const bool sees_any = row_sum[r] > 0.0f;
+    const float inv = sees_any ? 1.0f / row_sum[r] : 0.0f;
+    float* o = out + p.q_offset(b, i0 + r, h);
+    for (int64_t d = 0; d < D; d++) o[d] = acc[r * D + d] * inv;
+    // +inf makes the backward's exp(s - lse) 0 on a row that saw nothing.
+    lse[(b * p.H + h) * p.S + i0 + r] = sees_any ? row_max[r] + std::log(row_sum[r]) : kInf;
+  }
+}
+
+// Parallel over (batch, head, query tile); dynamic, since causal tiles differ in work.
+void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask,
+                   Tensor& out, Tensor& lse) {
+  require_f32("flash attention", q);
+  const Problem p(q, k, v, mask);
+  const int64_t tiles = (p.S + kM - 1) / kM, per_thread = kM * kN + kM * p.D;
+  // Per-thread tile scratch from the allocator, so its peak shows every buffer the kernel uses.
+  Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
+#pragma omp parallel for collapse(3) schedule(dynamic) if (p.parallel())
+  for (int64_t b = 0; b < p.B; b++)
+    for (int64_t h = 0; h < p.H; h++)
+      for (int64_t t = 0; t < tiles; t++)
+        forward_tile(p, b, h, t * kM, scratch.data<float>() + omp_get_thread_num() * per_thread,
+                     out.data<float>(), lse.data<float>());
+}
+
+// Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null) and
+// delta = rowsum(dO * O), (B, H, S).
+struct BackwardBuffers {
+  float *dq, *dk, *dv, *dbias;
+  const float *dout, *lse, *delta;
+};
+
+// Backward of key tile [j0, j0 + n) of kv head kvh in batch b, FlashAttention-2's loop: dK and dV
+// of the tile accumulate over every query head of the GQA group and every query tile that sees
+// it, in a fixed order; P is recomputed from the saved lse, one tile at a time:
+//   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P * (dP - delta),
+//   dQ += scale dS K, dK += scale dS^T Q, dbias += dS.
+// dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one thread, in
+// order. work: 2 * kM * kN + 2 * kN * D floats.
+void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
+                       int64_t j0, float* work) {
+  const int64_t n = std::min(kN, p.S - j0), D = p.D, S = p.S;
+  float* pt = work;          // (kM, kN) P
+  float* ds = pt + kM * kN;  // (kM, kN) dP, then dS
+  float* dk = ds + kM * kN;  // (kN, D)
+  float* dv = dk + kN * D;   // (kN, D)
+  std::fill(dk, dk + 2 * kN * D, 0.0f);
+  for (int64_t h = kvh * p.heads_per_kv; h < (kvh + 1) * p.heads_per_kv; h++) {
+    const HeadMask hm = p.head_mask(b, h);
+    const float* lse = g.lse + (b * p.H + h) * S;
+    const float* delta = g.delta + (b * p.H + h) * S;
+    float* dbias = g.dbias ? g.dbias + p.bias_offset(p.mask->bias, b, h) : nullptr;
+    for (int64_t i0 = 0; i0 < S; i0 += kM) {
+      const int64_t m = std::min(kM, S - i0);
+      if (hm.keys(i0).lo >= j0 + n || hm.keys(i0 + m - 1).hi <= j0) continue;  // sees no key here
+      KeySpan spans[kM];
+      for (int64_t r = 0; r < m; r++) spans[r] = hm.keys(i0 + r);
+      p.scores(hm, spans, b, h, i0, m, j0, n, pt);
+      for (int64_t r = 0; r < m; r++)
+        for (int64_t c = 0; c < n; c++) pt[r * kN + c] = std::exp(pt[r * kN + c] - lse[i0 + r]);
+      const float* dout = g.dout + p.q_offset(b, i0, h);
+      tile_gemm(true, false, n, D, m, 1.0f, pt, kN, dout, p.H * D, 1.0f, dv, D);
+      tile_gemm(false, true, m, n, D, 1.0f, dout, p.H * D, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
+                0.0f, ds, kN);
+      for (int64_t r = 0; r < m; r++)
+        for (int64_t c = 0; c < n; c++)
+          ds[r * kN + c] = pt[r * kN + c] * (ds[r * kN + c] - delta[i0 + r]);
+      if (dbias)
+        for (int64_t r = 0; r < m; r++)
+          for (int64_t c = 0; c < n; c++) dbias[(i0 + r) * S + j0 + c] += ds[r * kN + c];
+      tile_gemm(false, false, m, D, n, p.scale, ds, kN, p.k + p.kv_offset(b, j0, h), p.Hkv * D,
+                1.0f, g.dq + p.q_offset(b, i0, h), p.H * D);
+      tile_gemm(true, false, n, D, m, p.scale, ds, kN, p.q + p.q_offset(b, i0, h), p.H * D, 1.0f,
+                dk, D);
+    }
+  }
+  const int64_t kv0 = ((b * S + j0) * p.Hkv + kvh) * D;
+  for (int64_t c = 0; c < n; c++)
+    for (int64_t d = 0; d < D; d++) {
+      g.dk[kv0 + c * p.Hkv * D + d] = dk[c * D + d];
+      g.dv[kv0 + c * p.Hkv * D + d] = dv[c * D + d];
+    }
+}
+
+// Parallel over (batch, kv head): each task owns its dK, dV and dQ rows, so nothing is summed
+// across threads and the result does not depend on the thread count. A bias broadcast over
+// batches or heads has its gradient summed over them, so those tasks merge into one. (A GPU runs
+// key tiles in parallel too; dQ then needs a deterministic reduction, the per-tile math is this.)
+void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                    const Tensor& lse, const Tensor& dout, const AttentionMask& mask, Tensor& dq,
+                    Tensor& dk, Tensor& dv, Tensor* dbias) {
+  require_f32("flash attention backward", q);
+  const Problem p(q, k, v, mask);
+  const int64_t S = p.S, D = p.D, rows = p.B * S * p.H;
+  Tensor delta = Tensor::empty({p.B, p.H, S}, DType::f32);  // rowsum(dO * O), the softmax term
+#pragma omp parallel for if (p.parallel())
+  for (int64_t row = 0; row < rows; row++) {  // row = (b * S + i) * H + h
+    const float* o = out.data<float>() + row * D;
+    const float* d_o = dout.data<float>() + row * D;
+    float acc = 0.0f;
+    for (int64_t d = 0; d < D; d++) acc += o[d] * d_o[d];
+    const int64_t b = row / (S * p.H), i = row / p.H % S, h = row % p.H;
+    delta.data<float>()[(b * p.H + h) * S + i] = acc;
+  }
+  std::fill(dq.data<float>(), dq.data<float>() + dq.numel(), 0.0f);
+  if (dbias) std::fill(dbias->data<float>(), dbias->data<float>() + dbias->numel(), 0.0f);
+  const BackwardBuffers g{dq.data<float>(),   dk.data<float>(),
+                          dv.data<float>(),   dbias ? dbias->data<float>() : nullptr,
+                          dout.data<float>(), lse.data<float>(),
+                          delta.data<float>()};
+  const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
+  const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
+  const int64_t per_thread = 2 * kM * kN + 2 * kN * D;
+  Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
+#pragma omp parallel for collapse(2) schedule(dynamic) if (p.parallel())
+  for (int64_t bt = 0; bt < b_tasks; bt++)
+    for (int64_t ht = 0; ht < h_tasks; ht++) {
+      float* work = scratch.data<float>() + omp_get_thread_num() * per_thread;
+      for (int64_t b = merge_b ? 0 : bt; b < (merge_b ? p.B : bt + 1); b++)
+        for (int64_t kvh = merge_h ? 0 : ht; kvh < (merge_h ? p.Hkv : ht + 1); kvh++)
+          for (int64_t j0 = 0; j0 < S; j0 += kN) backward_key_tile(p, g, b, kvh, j0, work);
+    }
+}
+
+}  // namespace
+
+void CpuBackend::flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                         const AttentionMask& mask, Tensor& out, Tensor& lse) {
+  OpTimer timer("flash_attention");
+  tiled_forward(q, k, v, mask, out, lse);
+}
+
+void CpuBackend::flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                          const Tensor& out, const Tensor& lse,
+                                          const Tensor& dout, const AttentionMask& mask,
+                                          Tensor& dq, Tensor& dk, Tensor& dv) {
+  OpTimer timer("flash_attention");
+  tiled_backward(q, k, v, out, lse, dout, mask, dq, dk, dv, nullptr);
+}
+
+// The same tiles as flash attention; the bias and document masks are what this path adds.
+void CpuBackend::mem_efficient_attention_forward(const Tensor& q, const Tensor& k,
+                                                 const Tensor& v, const AttentionMask& mask,
+                                                 Tensor& out, Tensor& lse) {
+  OpTimer timer("mem_efficient_attention");
+  if (mask.doc_ids.defined()) {  // the key spans rely on documents being contiguous runs
+    const int32_t* doc = mask.doc_ids.data<int32_t>();
+    for (int64_t t = 1; t < mask.doc_ids.numel(); t++)
+      LLM_CHECK(t % q.size(1) == 0 || doc[t] >= doc[t - 1],
+                "mem_efficient_attention: doc_ids must not decrease along the sequence (documents "
+                "are contiguous runs); row " + std::to_string(t / q.size(1)) + " goes from " +
+                    std::to_string(doc[t - 1]) + " to " + std::to_string(doc[t]));
+  }
+  tiled_forward(q, k, v, mask, out, lse);
+}
+
+void CpuBackend::mem_efficient_attention_backward(const Tensor& q, const Tensor& k,
+                                                  const Tensor& v, const Tensor& out,
+                                                  const Tensor& lse, const Tensor& dout,
+                                                  const AttentionMask& mask, Tensor& dq,
+                                                  Tensor& dk, Tensor& dv, Tensor& dbias) {
+  OpTimer timer("mem_efficient_attention");
+  tiled_backward(q, k, v, out, lse, dout, mask, dq, dk, dv, dbias.defined() ? &dbias : nullptr);
+}
+
+}  // namespace llm

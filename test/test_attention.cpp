@@ -1,0 +1,352 @@
+// The tiled attentions on the CPU: flash, S2 and memory-efficient against eager attention and a
+// double-precision masked reference, forward and gradients; finite differences; edge tiles
+// (S = 1, 63, 65, 130 with 64-wide tiles), GQA 1/4/8, rows that see no key, S2's causality and
+// shifted group edges, the allocator's peak at S = 4096, and deterministic backward.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <omp.h>
+
+#include <cmath>
+#include <functional>
+
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "test/test_util.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+using AttnFn = std::function<Tensor(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& bias)>;
+
+struct Result {
+  Tensor out, dq, dk, dv, dbias;
+};
+
+// Runs fn on fresh leaves (the bias too, when given) and backpropagates dout.
+Result run(const AttnFn& fn, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
+           const Tensor& bias = Tensor()) {
+  Tensor lq = q.clone(), lk = k.clone(), lv = v.clone(), lb;
+  for (Tensor* t : {&lq, &lk, &lv}) t->set_requires_grad(true);
+  if (bias.defined()) lb = bias.clone().set_requires_grad(true);
+  Tensor out = fn(lq, lk, lv, lb);
+  backward(out, dout);
+  return {out.detach(), lq.grad(), lk.grad(), lv.grad(), lb.defined() ? lb.grad() : Tensor()};
+}
+
+// Double-precision attention under an arbitrary mask, with an optional bias (Bb, Hb, S, S), and
+// its gradients for dout: the reference for what eager attention cannot express.
+using Allowed = std::function<bool(int64_t b, int64_t h, int64_t i, int64_t j)>;
+struct Reference {
+  std::vector<double> out, dq, dk, dv, dbias;
+};
+
+Reference reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
+                    const Allowed& allowed, const Tensor& bias = Tensor()) {
+  const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3), Hkv = k.size(2);
+  std::vector<float> Q = q.to_floats(), K = k.to_floats(), V = v.to_floats(), dO = dout.to_floats();
+  std::vector<float> bias_v = bias.defined() ? bias.to_floats() : std::vector<float>();
+  Reference r{std::vector<double>(Q.size()), std::vector<double>(Q.size()),
+              std::vector<double>(K.size()), std::vector<double>(K.size()),
+              std::vector<double>(bias_v.size())};
+  const double scale = 1.0 / std::sqrt(double(D));
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t i = 0; i < S; i++) {
+        const int64_t qi = ((b * S + i) * H + h) * D;
+        auto kv = [&](int64_t j) { return ((b * S + j) * Hkv + h / (H / Hkv)) * D; };
+        const int64_t bias_b = bias.defined() && bias.size(0) > 1 ? b : 0;
+        const int64_t bias_h = bias.defined() && bias.size(1) > 1 ? h : 0;
+        const int64_t bias_row = bias.defined() ? ((bias_b * bias.size(1) + bias_h) * S + i) * S
+                                                : 0;
+        std::vector<double> p(S, -INFINITY);
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < S; j++) {
+          if (!allowed(b, h, i, j)) continue;
+          double s = 0;
+          for (int64_t d = 0; d < D; d++) s += double(Q[qi + d]) * K[kv(j) + d];
+          p[j] = s * scale + (bias.defined() ? bias_v[bias_row + j] : 0.0);
+          mx = std::max(mx, p[j]);
+        }
+        if (mx == -INFINITY) continue;  // sees no key: output and gradients 0
+        for (int64_t j = 0; j < S; j++) sum += (p[j] = std::exp(p[j] - mx));
+        std::vector<double> dp(S);
+        double delta = 0;
+        for (int64_t j = 0; j < S; j++) {
+          if ((p[j] /= sum) == 0) continue;  // masked: contributes nothing
+          for (int64_t d = 0; d < D; d++) {
+            r.out[qi + d] += p[j] * V[kv(j) + d];
+            dp[j] += double(dO[qi + d]) * V[kv(j) + d];
+          }
+          delta += p[j] * dp[j];
+        }
+        for (int64_t j = 0; j < S; j++) {
+          if (p[j] == 0) continue;
+          const double ds = p[j] * (dp[j] - delta);
+          for (int64_t d = 0; d < D; d++) {
+            r.dq[qi + d] += scale * ds * K[kv(j) + d];
+            r.dk[kv(j) + d] += scale * ds * Q[qi + d];
+            r.dv[kv(j) + d] += p[j] * dO[qi + d];
+          }
+          if (bias.defined()) r.dbias[bias_row + j] += ds;
+        }
+      }
+  return r;
+}
+
+void check_close(const Tensor& got, const std::vector<double>& want, double tol) {
+  std::vector<float> g = got.to_floats();
+  REQUIRE(g.size() == want.size());
+  double worst = 0;
+  for (size_t i = 0; i < g.size(); i++) worst = std::max(worst, std::fabs(g[i] - want[i]));
+  CHECK(worst <= tol);
+}
+
+void check_result(const Result& got, const Reference& want) {
+  check_close(got.out, want.out, 2e-5);
+  check_close(got.dq, want.dq, 1e-4);
+  check_close(got.dk, want.dk, 1e-4);
+  check_close(got.dv, want.dv, 1e-4);
+  if (got.dbias.defined()) check_close(got.dbias, want.dbias, 1e-4);
+}
+
+bool s2_allowed(int64_t H, int64_t G, int64_t h, int64_t i, int64_t j) {
+  const int64_t shift = h < H / 2 ? 0 : G / 2;
+  return j <= i && (i + shift) / G == (j + shift) / G;
+}
+
+AttnFn eager_fn(bool causal) {
+  return [=](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&) {
+    return attention(q, k, v, causal);
+  };
+}
+AttnFn flash_fn(bool causal) {
+  return [=](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&) {
+    return flash_attention(q, k, v, causal);
+  };
+}
+AttnFn mem_efficient_fn(bool causal, const Tensor& doc_ids = Tensor()) {
+  return [=](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias) {
+    return mem_efficient_attention(q, k, v, causal, bias, doc_ids);
+  };
+}
+AttnFn s2_fn(int64_t group) {
+  return [=](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&) {
+    return s2_attention(q, k, v, group);
+  };
+}
+
+}  // namespace
+
+TEST_CASE("flash and mem-efficient match eager: causal or not, GQA 1/4/8, edge tiles, D 64/128") {
+  for (bool causal : {false, true})
+    for (int64_t ratio : {1, 4, 8})
+      for (int64_t S : {1, 63, 65, 130})
+        for (int64_t D : {64, 128}) {
+          CAPTURE(causal);
+          CAPTURE(ratio);
+          CAPTURE(S);
+          CAPTURE(D);
+          const int64_t Hkv = ratio == 1 ? 2 : 1, H = Hkv * ratio;
+          Tensor q = randn({1, S, H, D}), k = randn({1, S, Hkv, D}), v = randn({1, S, Hkv, D});
+          Tensor dout = randn({1, S, H, D});
+          Result want = run(eager_fn(causal), q, k, v, dout);
+          for (const AttnFn& fn : {flash_fn(causal), mem_efficient_fn(causal)}) {
+            Result got = run(fn, q, k, v, dout);
+            CHECK(max_abs_diff(got.out, want.out) <= 2e-5f);
+            CHECK(max_abs_diff(got.dq, want.dq) <= 1e-4f);
+            CHECK(max_abs_diff(got.dk, want.dk) <= 1e-4f);
+            CHECK(max_abs_diff(got.dv, want.dv) <= 1e-4f);
+          }
+        }
+}
+
+TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups across tiles") {
+  struct Case {
+    int64_t S, G;
+  };
+  for (int64_t ratio : {1, 4, 8})
+    for (Case c : {Case{12, 4}, Case{130, 26}, Case{192, 96}, Case{256, 64}})
+      for (int64_t D : {64, 128}) {
+        CAPTURE(ratio);
+        CAPTURE(c.S);
+        CAPTURE(c.G);
+        CAPTURE(D);
+        // Hkv = 1 with ratio 4 or 8: one kv head serves plain and shifted query heads.
+        const int64_t Hkv = ratio == 1 ? 2 : 1, H = Hkv * ratio, S = c.S, G = c.G;
+        Tensor q = randn({1, S, H, D}), k = randn({1, S, Hkv, D}), v = randn({1, S, Hkv, D});
+        Tensor dout = randn({1, S, H, D});
+        Reference want = reference(q, k, v, dout, [&](int64_t, int64_t h, int64_t i, int64_t j) {
+          return s2_allowed(H, G, h, i, j);
+        });
+        check_result(run(s2_fn(G), q, k, v, dout), want);
+      }
+}
+
+TEST_CASE("mem-efficient: bias broadcast over batch and heads, document masks, bias gradient") {
+  const int64_t B = 2, S = 70, H = 4, Hkv = 2, D = 64;
+  // Documents of lengths 5, 60, 5 in row 0 and 30, 1, 39 in row 1 (a one-token document too).
+  std::vector<int32_t> docs(B * S);
+  for (int64_t i = 0; i < S; i++) {
+    docs[i] = i < 5 ? 0 : i < 65 ? 1 : 2;
+    docs[S + i] = i < 30 ? 0 : i < 31 ? 1 : 2;
+  }
+  Tensor doc_ids = Tensor::from_ints(docs, {B, S});
+  for (bool causal : {false, true})
+    for (Shape bias_shape : {Shape{}, Shape{1, 1, S, S}, Shape{B, 1, S, S}, Shape{1, H, S, S},
+                             Shape{B, H, S, S}}) {
+      CAPTURE(causal);
+      CAPTURE(shape_str(bias_shape));
+      Tensor q = randn({B, S, H, D}), k = randn({B, S, Hkv, D}), v = randn({B, S, Hkv, D});
+      Tensor dout = randn({B, S, H, D}), bias = bias_shape.empty() ? Tensor() : randn(bias_shape);
+      Reference want = reference(q, k, v, dout, [&](int64_t b, int64_t, int64_t i, int64_t j) {
+        return docs[b * S + i] == docs[b * S + j] && (!causal || j <= i);
+      }, bias);
+      Result got = run(mem_efficient_fn(causal, doc_ids), q, k, v, dout, bias);
+      check_result(got, want);
+      CHECK(got.dbias.defined() == bias.defined());
+    }
+  Tensor q = randn({B, S, H, D}), k = randn({B, S, Hkv, D});
+  CHECK_THROWS(mem_efficient_attention(q, k, k, true, randn({1, 3, S, S})));
+  CHECK_THROWS(mem_efficient_attention(q, k, k, true, Tensor(), Tensor::from_ints(
+      std::vector<int32_t>(S, 0), {1, S})));
+  docs[3] = 1;
+  docs[4] = 0;  // decreasing: documents must be contiguous runs
+  CHECK_THROWS(mem_efficient_attention(q, k, k, true, Tensor(), Tensor::from_ints(docs, {B, S})));
+}
+
+TEST_CASE("finite differences: flash, s2, mem-efficient with bias and documents, tile edges") {
+  const int64_t S = 72, H = 2, Hkv = 1, D = 8;
+  Tensor q = randn({2, S, H, D}), k = randn({2, S, Hkv, D}), v = randn({2, S, Hkv, D});
+  using In = std::vector<Tensor>;
+  for (bool causal : {false, true})
+    check_gradients([&](const In& in) { return flash_attention(in[0], in[1], in[2], causal); },
+                    {q, k, v});
+  check_gradients([](const In& in) { return s2_attention(in[0], in[1], in[2], 24); }, {q, k, v});
+  std::vector<int32_t> docs(2 * S);
+  for (int64_t i = 0; i < 2 * S; i++) docs[i] = i % S < 40 ? 0 : 1;
+  check_gradients([](const In& in) {
+    return mem_efficient_attention(in[0], in[1], in[2], true, in[3], in[4]);
+  }, {q, k, v, randn({1, H, S, S}), Tensor::from_ints(docs, {2, S})});
+}
+
+TEST_CASE("a row that sees no key gives zero output and zero gradients, never NaN") {
+  const int64_t S = 70, H = 2, D = 64, dead = 66;  // row 66 masked by the bias in every head
+  std::vector<float> bias_v = randn({1, 1, S, S}).to_floats();
+  for (int64_t j = 0; j < S; j++) bias_v[dead * S + j] = -INFINITY;
+  Tensor bias = Tensor::from_floats(bias_v, {1, 1, S, S});
+  Tensor q = randn({1, S, H, D}), k = randn({1, S, H, D}), v = randn({1, S, H, D});
+  Tensor dout = randn({1, S, H, D});
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    Result got = run(mem_efficient_fn(causal), q, k, v, dout, bias);
+    for (const Tensor& t : {got.out, got.dq, got.dk, got.dv, got.dbias})
+      for (float x : t.to_floats()) REQUIRE(std::isfinite(x));
+    std::vector<float> out = got.out.to_floats(), dq = got.dq.to_floats();
+    std::vector<float> db = got.dbias.to_floats();
+    for (int64_t c = dead * H * D; c < (dead + 1) * H * D; c++)
+      CHECK((out[c] == 0.0f && dq[c] == 0.0f));
+    for (int64_t j = 0; j < S; j++) CHECK(db[dead * S + j] == 0.0f);
+    check_result(got, reference(q, k, v, dout, [&](int64_t, int64_t, int64_t i, int64_t j) {
+      return !causal || j <= i;
+    }, bias));
+  }
+}
+
+TEST_CASE("s2: causal in every head (no wrap-around) and the shifted groups' edges") {
+  const int64_t S = 64, G = 16, H = 4, Hkv = 2, D = 16;
+  Tensor q = randn({1, S, H, D}), k = randn({1, S, Hkv, D}), v = randn({1, S, Hkv, D});
+  std::vector<float> base = s2_attention(q, k, v, G).to_floats();
+  // Output of s2 with the keys and values of tokens [t0, t1) replaced by new random ones.
+  auto perturbed = [&](int64_t t0, int64_t t1) {
+    std::vector<float> kv = k.to_floats(), vv = v.to_floats();
+    std::vector<float> noise = randn({S * Hkv * D}).to_floats();
+    for (int64_t x = t0 * Hkv * D; x < t1 * Hkv * D; x++) kv[x] += noise[x], vv[x] -= noise[x];
+    Tensor k2 = Tensor::from_floats(kv, k.shape()), v2 = Tensor::from_floats(vv, v.shape());
+    return s2_attention(q, k2, v2, G).to_floats();
+  };
+  // Whether output (i, h) moved.
+  auto moved = [&](const std::vector<float>& out, int64_t i, int64_t h) {
+    for (int64_t d = 0; d < D; d++)
+      if (out[(i * H + h) * D + d] != base[(i * H + h) * D + d]) return true;
+    return false;
+  };
+  for (int64_t t : {1, 8, 20, 40, 56, 63}) {  // the roll-based S2 lets tokens < G/2 see S - G/2..
+    CAPTURE(t);
+    std::vector<float> out = perturbed(t, t + 1);
+    for (int64_t i = 0; i < t; i++)
+      for (int64_t h = 0; h < H; h++) CHECK_FALSE(moved(out, i, h));
+  }
+  // The first shifted group is [0, G/2): later shifted queries never see it, plain ones do.
+  std::vector<float> out = perturbed(0, G / 2);
+  for (int64_t i = G / 2; i < S; i++) CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
+  for (int64_t i = G / 2; i < G; i++) CHECK((moved(out, i, 0) && moved(out, i, 1)));
+  // The last shifted group is the half group [S - G/2, S).
+  out = perturbed(0, S - G / 2);
+  for (int64_t i = S - G / 2; i < S; i++) {
+    CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
+    CHECK((moved(out, i, 0) && moved(out, i, 1)));  // plain heads' last group is [S - G, S)
+  }
+}
+
+TEST_CASE("s2: a sequence length that is not a multiple of the group size is refused") {
+  Tensor q = randn({1, 10, 2, 8}), k = randn({1, 10, 1, 8});
+  CHECK_THROWS_WITH(s2_attention(q, k, k, 4), doctest::Contains("s2_group_size_ratio"));
+  CHECK_THROWS(s2_attention(q, k, k, 0));
+}
+
+TEST_CASE("memory at S = 4096: the tiled attentions stay O(S); eager holds (H, S, S)") {
+  const int64_t S = 4096, H = 2, D = 64;
+  const size_t scores = size_t(S) * S * 4;  // one head's f32 score matrix: 64 MiB
+  Tensor q = randn({1, S, H, D}, 0.5f), k = randn({1, S, H, D}, 0.5f), v = randn({1, S, H, D});
+  Tensor dout = randn({1, S, H, D});
+  CachingAllocator& alloc = backend(Device::cpu()).allocator();
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);  // per-thread tile scratch (under 0.1 MiB a thread) counts in the peak
+  // Peak bytes above what was in use before: forward, then backward when grad is on.
+  auto peak = [&](const AttnFn& fn, bool grad) {
+    Tensor lq = q.clone(), lk = k.clone(), lv = v.clone();
+    if (grad)
+      for (Tensor* t : {&lq, &lk, &lv}) t->set_requires_grad(true);
+    const size_t before = alloc.stats().in_use_bytes;
+    alloc.reset_peak();
+    {
+      Tensor out = fn(lq, lk, lv, Tensor());
+      if (grad) backward(out, dout);
+    }
+    return alloc.stats().peak_bytes - before;
+  };
+  const size_t flash = peak(flash_fn(true), true), s2 = peak(s2_fn(S / 4), true);
+  const size_t mem_efficient = peak(mem_efficient_fn(true), true);
+  const size_t eager = peak(eager_fn(true), false);
+  omp_set_num_threads(threads);
+  MESSAGE("peak MiB at S = 4096, H = 2, D = 64: flash fwd+bwd " << flash / 1048576.0 << ", s2 "
+          << s2 / 1048576.0 << ", mem-efficient " << mem_efficient / 1048576.0
+          << ", eager forward " << eager / 1048576.0);
+  // q, k, v, out and their gradients are 2 MiB each here; nothing else may be large.
+  CHECK(flash < scores / 4);
+  CHECK(s2 < scores / 4);
+  CHECK(mem_efficient < scores / 4);
+  CHECK(eager >= scores * H);
+}
+
+TEST_CASE("backward is deterministic: bit-identical gradients on 1 thread and on all") {
+  const int64_t B = 2, S = 130, H = 8, Hkv = 2, D = 64;
+  Tensor q = randn({B, S, H, D}), k = randn({B, S, Hkv, D}), v = randn({B, S, Hkv, D});
+  Tensor dout = randn({B, S, H, D}), bias = randn({B, 1, S, S});  // dbias sums over heads
+  const int threads = omp_get_max_threads();
+  for (const AttnFn& fn : {flash_fn(true), s2_fn(26), mem_efficient_fn(false)}) {
+    omp_set_num_threads(1);
+    Result one = run(fn, q, k, v, dout, bias);
+    omp_set_num_threads(threads);
+    Result all = run(fn, q, k, v, dout, bias), again = run(fn, q, k, v, dout, bias);
+    for (const Result* r : {&all, &again}) {
+      CHECK(max_abs_diff(r->out, one.out) == 0.0f);
+      CHECK(max_abs_diff(r->dq, one.dq) == 0.0f);
+      CHECK(max_abs_diff(r->dk, one.dk) == 0.0f);
+      CHECK(max_abs_diff(r->dv, one.dv) == 0.0f);
+      if (one.dbias.defined()) CHECK(max_abs_diff(r->dbias, one.dbias) == 0.0f);
+    }
+  }
+}

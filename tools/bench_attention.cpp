@@ -1,0 +1,299 @@
+// defines: llm_bench attention — times each attention implementation per shape and pass (median
+// of --repeats after a warm-up), FLOPs by FlashAttention's convention, the error against eager.
+#include <fmt/core.h>
+#include <fmt/os.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "tools/bench_args.h"
+
+namespace llm {
+
+namespace {
+
+constexpr double kPeakTflops = 989.0;         // H100 SXM dense bf16: the %peak denominator
+constexpr int64_t kS2GroupDivisor = 4;        // LongLoRA's default s2_group_size_ratio 1/4
+constexpr double kEagerLimitBytes = 1 << 30;  // eager's probabilities above this: not run
+const char* const kImpls[] = {"flash", "mem_efficient", "s2", "cudnn", "eager"};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> items;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+std::vector<int64_t> int_list(const BenchArgs& args, const std::string& key, int64_t min) {
+  std::vector<int64_t> values;
+  for (const std::string& item : split_list(args.str(key))) {
+    char* end = nullptr;
+    const long long x = std::strtoll(item.c_str(), &end, 10);
+    if (*end != '\0' || x < min)
+      throw std::invalid_argument("--" + key + " expects integers of at least " +
+                                  std::to_string(min) + " like 512,1024; got '" + item + "'");
+    values.push_back(x);
+  }
+  return values;
+}
+
+Tensor randn(const Shape& shape, float stddev, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> x(shape_numel(shape));
+  for (float& e : x) e = dist(rng);
+  return Tensor::from_floats(x, shape);
+}
+
+float max_abs_diff(const Tensor& got, const Tensor& want) {
+  std::vector<float> a = got.to_floats(), b = want.to_floats();
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); i++) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+struct Problem {
+  int64_t B, S, H, Hkv, D;
+  bool causal, backward;
+};
+
+// FlashAttention's convention: forward 4 B H S^2 D (two GEMMs), backward 2.5x the forward, causal
+// half of each. S2 counts what it computes: a query sees at most its group of G = S / 4 tokens,
+// so the causal count times G / S, a quarter.
+double flops(const Problem& p, const std::string& impl) {
+  double f = 4.0 * p.B * p.H * p.S * p.S * p.D * (p.backward ? 3.5 : 1.0);
+  if (p.causal) f /= 2;
+  return impl == "s2" ? f / kS2GroupDivisor : f;
+}
+
+struct Inputs {
+  Tensor q, k, v, dout;
+};
+struct Outputs {
+  Tensor out, dq, dk, dv;
+};
+
+// Eager attention over tokens [t0, t0 + len) cut into groups of `group` tokens (a reshape of the
+// contiguous (B, S, H, D) layout; each group an independent attention), keeping the output of
+// query heads [h0, h1). Gradients flow from those heads only, so pieces add up: S2 is four pieces
+// (plain heads in groups; shifted heads in a half group, groups, a half group), the rest one.
+struct Piece {
+  int64_t t0, len, group, h0, h1;
+};
+
+Outputs eager_reference(const Inputs& in, const std::vector<Piece>& pieces, const Problem& p) {
+  std::vector<float> out(in.q.numel()), dq(in.q.numel()), dk(in.k.numel()), dv(in.k.numel());
+  // dst (B, S, heads, D) += src (B, len, heads, D) at tokens from t0, heads [h0, h1).
+  auto add = [&](const Tensor& src, std::vector<float>& dst, const Piece& c, int64_t heads,
+                 int64_t h0, int64_t h1) {
+    std::vector<float> s = src.to_floats();
+    for (int64_t b = 0; b < p.B; b++)
+      for (int64_t t = 0; t < c.len; t++)
+        for (int64_t h = h0; h < h1; h++)
+          for (int64_t d = 0; d < p.D; d++)
+            dst[((b * p.S + c.t0 + t) * heads + h) * p.D + d] +=
+                s[((b * c.len + t) * heads + h) * p.D + d];
+  };
+  for (const Piece& c : pieces) {
+    if (c.len == 0) continue;
+    auto cut = [&](const Tensor& t) {
+      return t.narrow(1, c.t0, c.len).contiguous().reshape({p.B * c.len / c.group, c.group,
+                                                            t.size(2), p.D});
+    };
+    Tensor q = cut(in.q), k = cut(in.k), v = cut(in.v);
+    std::vector<float> seed = cut(in.dout).to_floats();
+    for (size_t e = 0; e < seed.size(); e++) {
+      const int64_t h = static_cast<int64_t>(e) / p.D % p.H;
+      if (h < c.h0 || h >= c.h1) seed[e] = 0.0f;
+    }
+    GradModeGuard grad(p.backward);
+    for (Tensor* t : {&q, &k, &v}) t->set_requires_grad(p.backward);
+    Tensor o = attention(q, k, v, p.causal);
+    add(o, out, c, p.H, c.h0, c.h1);
+    if (!p.backward) continue;
+    backward(o, Tensor::from_floats(seed, o.shape()).to(o.device()).to(o.dtype()));
+    add(q.grad(), dq, c, p.H, 0, p.H);
+    add(k.grad(), dk, c, p.Hkv, 0, p.Hkv);
+    add(v.grad(), dv, c, p.Hkv, 0, p.Hkv);
+  }
+  auto host = [](const std::vector<float>& x, const Tensor& like) {
+    return Tensor::from_floats(x, like.shape());
+  };
+  return {host(out, in.q), host(dq, in.q), host(dk, in.k), host(dv, in.k)};
+}
+
+std::vector<Piece> pieces_for(const std::string& impl, const Problem& p) {
+  if (impl != "s2") return {{0, p.S, p.S, 0, p.H}};
+  const int64_t G = p.S / kS2GroupDivisor, half = G / 2, H2 = p.H / 2;
+  return {{0, p.S, G, 0, H2},
+          {0, half, half, H2, p.H},
+          {half, p.S - G, G, H2, p.H},
+          {p.S - G + half, G - half, G - half, H2, p.H}};
+}
+
+// The biggest eager probability tensor the pieces materialise.
+double eager_bytes(const std::vector<Piece>& pieces, const Problem& p) {
+  double most = 0;
+  for (const Piece& c : pieces) most = std::max(most, 4.0 * p.B * p.H * c.len * c.group);
+  return most;
+}
+
+float max_error(const Outputs& got, const Outputs& want, bool backward) {
+  const float e = max_abs_diff(got.out, want.out);
+  if (!backward) return e;
+  return std::max({e, max_abs_diff(got.dq, want.dq), max_abs_diff(got.dk, want.dk),
+                   max_abs_diff(got.dv, want.dv)});
+}
+
+using AttnFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
+
+AttnFn impl_fn(const std::string& impl, const Problem& p) {
+  const bool causal = p.causal;
+  if (impl == "flash")
+    return [=](auto& q, auto& k, auto& v) { return flash_attention(q, k, v, causal); };
+  if (impl == "mem_efficient")
+    return [=](auto& q, auto& k, auto& v) { return mem_efficient_attention(q, k, v, causal); };
+  if (impl == "s2") {
+    const int64_t G = p.S / kS2GroupDivisor;
+    return [=](auto& q, auto& k, auto& v) { return s2_attention(q, k, v, G); };
+  }
+  return [=](auto& q, auto& k, auto& v) { return attention(q, k, v, causal); };
+}
+
+// Why impl cannot run this problem here, or "" when it can.
+std::string unavailable(const std::string& impl, const Problem& p, Device device) {
+  if (impl == "cudnn") return "n/a on " + device.str();
+  if (impl == "s2" && p.S % kS2GroupDivisor != 0) return "n/a: seq not a multiple of 4";
+  if (impl == "eager" && 4.0 * p.B * p.H * p.S * p.S >= kEagerLimitBytes)
+    return fmt::format("skipped: scores need {:.1f} GiB", 4.0 * p.B * p.H * p.S * p.S / (1 << 30));
+  return "";
+}
+
+struct Timing {
+  double ms, peak_mib;
+  Outputs outputs;  // of the last run
+};
+
+// Warm-up, then `repeats` timed runs (wall clock around a device synchronize); the median.
+Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t repeats) {
+  Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();
+  for (Tensor* t : {&q, &k, &v}) t->set_requires_grad(p.backward);
+  Backend& be = backend(q.device());
+  Tensor out;
+  auto run = [&] {
+    GradModeGuard grad(p.backward);
+    for (Tensor* t : {&q, &k, &v}) t->zero_grad();
+    out = fn(q, k, v);
+    if (p.backward) backward(out, in.dout);
+    be.synchronize();
+  };
+  run();
+  out = Tensor();
+  const size_t before = be.allocator().stats().in_use_bytes;
+  be.allocator().reset_peak();
+  std::vector<double> ms;
+  for (int64_t r = 0; r < repeats; r++) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    const auto t1 = std::chrono::steady_clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double peak = (be.allocator().stats().peak_bytes - before) / 1048576.0;
+  return {ms[ms.size() / 2], peak, {out.detach(), q.grad(), k.grad(), v.grad()}};
+}
+
+}  // namespace
+
+int bench_attention(int argc, char** argv) {
+  const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
+  BenchArgs args(argc, argv, 2,
+                 {{"impl", "flash,mem_efficient,s2,cudnn,eager"},
+                  {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
+                  {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
+                  {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
+                  {"json", ""}});
+  const std::vector<std::string> impls = split_list(args.str("impl")),
+                                 passes = split_list(args.str("pass"));
+  for (const std::string& impl : impls)
+    if (std::find(std::begin(kImpls), std::end(kImpls), impl) == std::end(kImpls))
+      throw std::invalid_argument("unknown --impl '" + impl +
+                                  "' (flash, mem_efficient, s2, cudnn, eager)");
+  for (const std::string& pass : passes)
+    if (pass != "fwd" && pass != "fwd_bwd")
+      throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
+  const int64_t B = args.num("batch"), H = args.num("heads"), Hkv = args.num("kv-heads");
+  const int64_t repeats = args.num("repeats");
+  if (B < 1 || Hkv < 1 || H % Hkv != 0 || repeats < 1)
+    throw std::invalid_argument("--heads must be a multiple of --kv-heads, and --batch and "
+                                "--repeats at least 1");
+  const DType dtype = device.is_cpu() ? DType::f32 : DType::bf16;
+  const std::vector<int64_t> seqs = int_list(args, "seq", 1), dims = int_list(args, "head-dim", 1);
+  const std::vector<int64_t> causals = int_list(args, "causal", 0);
+
+  fmt::print("llm_bench attention: {} {}, batch {}, heads {}, kv heads {}, median of {}\n",
+             device.str(), dtype_name(dtype), B, H, Hkv, repeats);
+  fmt::print("{:<14} {:>6} {:>4} {:>6} {:<8} {:>10} {:>9} {:>6} {:>9} {:>9}\n", "impl", "seq", "d",
+             "causal", "pass", "ms", "TFLOP/s", "%peak", "max_err", "peak_MiB");
+  std::string json;
+  std::mt19937 rng(1);
+  for (int64_t S : seqs)
+    for (int64_t D : dims)
+      for (int64_t causal : causals)
+        for (const std::string& pass : passes) {
+          const Problem p{B, S, H, Hkv, D, causal != 0, pass == "fwd_bwd"};
+          Inputs in{randn({B, S, H, D}, 0.5f, rng).to(device).to(dtype),
+                    randn({B, S, Hkv, D}, 0.5f, rng).to(device).to(dtype),
+                    randn({B, S, Hkv, D}, 1.0f, rng).to(device).to(dtype),
+                    randn({B, S, H, D}, 1.0f, rng).to(device).to(dtype)};
+          std::map<bool, Outputs> references;  // eager's, by whether it is S2's
+          for (const std::string& impl : impls) {
+            if (impl == "s2" && !p.causal) continue;  // S2 is causal only
+            const std::string row = fmt::format("{:<14} {:>6} {:>4} {:>6} {:<8}", impl, S, D,
+                                                causal, pass);
+            const std::string why = unavailable(impl, p, device);
+            std::string entry = fmt::format(
+                "{{\"impl\": \"{}\", \"seq\": {}, \"head_dim\": {}, \"causal\": {}, "
+                "\"pass\": \"{}\", \"batch\": {}, \"heads\": {}, \"kv_heads\": {}, ", impl, S, D,
+                causal, pass, B, H, Hkv);
+            if (!why.empty()) {
+              fmt::print("{} {}\n", row, why);
+              json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + why + "\"}";
+              continue;
+            }
+            Timing t = time_impl(impl_fn(impl, p), in, p, repeats);
+            const double tflops = flops(p, impl) / (t.ms * 1e-3) / 1e12;
+            const std::vector<Piece> pieces = pieces_for(impl, p);
+            std::string err = "-";  // eager is the reference; a too-large one is not run
+            if (impl != "eager" && eager_bytes(pieces, p) < kEagerLimitBytes) {
+              auto ref = references.find(impl == "s2");
+              if (ref == references.end())
+                ref = references.emplace(impl == "s2", eager_reference(in, pieces, p)).first;
+              err = fmt::format("{:.2e}", max_error(t.outputs, ref->second, p.backward));
+            }
+            fmt::print("{} {:>10.3f} {:>9.4f} {:>6.2f} {:>9} {:>9.1f}\n", row, t.ms, tflops,
+                       100 * tflops / kPeakTflops, err, t.peak_mib);
+            json += (json.empty() ? "" : ",\n ") + entry +
+                    fmt::format("\"ms\": {:.4f}, \"tflops\": {:.5f}, \"max_abs_error\": {}, "
+                                "\"peak_mib\": {:.2f}}}",
+                                t.ms, tflops, err == "-" ? "null" : err, t.peak_mib);
+          }
+        }
+  if (!args.str("json").empty()) {
+    auto out = fmt::output_file(args.str("json"));
+    out.print("{{\"device\": \"{}\", \"peak_tflops\": {}, \"rows\": [\n {}\n]}}\n", device.str(),
+              kPeakTflops, json);
+  }
+  return 0;
+}
+
+}  // namespace llm
