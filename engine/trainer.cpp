@@ -53,6 +53,13 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
                                          comm.rank(), step));
 }
 
+std::string attention_name(const TrainConfig& c) {
+  if (c.s2_attention) return fmt::format("s2 (groups of {} tokens; full causal in eval)", int64_t(c.sequence_len * c.s2_group_size_ratio));
+  if (c.xformers_attention) return "memory-efficient (xformers_attention)";
+  if (c.flash_attention || c.sdp_attention) return "flash (tiled, FlashAttention-2 algorithm)";
+  return "eager";
+}
+
 std::string format_duration(double seconds) {
   int64_t s = static_cast<int64_t>(seconds);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -124,6 +131,11 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                          : std::min<int64_t>(total_steps * 3 / 100, 100);
   schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio};
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
+  forward.attention = c.s2_attention ? AttentionKind::s2
+                      : c.xformers_attention ? AttentionKind::mem_efficient
+                      : c.flash_attention || c.sdp_attention ? AttentionKind::flash
+                                                             : AttentionKind::eager;
+  forward.s2_group_size = static_cast<int64_t>(c.sequence_len * c.s2_group_size_ratio);
 
   if (!resumed_from.empty()) restore(resumed_from);
   std::filesystem::create_directories(c.output_dir);
@@ -143,12 +155,11 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
              m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
   say("device: {} | precision: f32 (bf16: {}{})\n", device.str(), c.bf16,
              device.is_cpu() ? "; bf16 compute needs the CUDA backend" : "");
-  std::string attention = "eager";
-  for (auto [on, name] : {std::pair{c.flash_attention, "flash_attention"}, {c.xformers_attention, "xformers_attention"},
-                          {c.s2_attention, "s2_attention"}, {c.sdp_attention, "sdp_attention"}})
-    if (on) say("warning: {}: {} is not built yet; using eager attention (the same maths)\n", c.source, name);
-  say("attention: {} | gradient_checkpointing: {}\n", attention,
-             c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
+  say("attention: {}{} | gradient_checkpointing: {}\n", attention_name(c),
+      c.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
+      c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
+  if (c.sdp_attention)
+    say("warning: {}: sdp_attention (cuDNN fused attention) is not built yet; using our flash kernel\n", c.source);
   say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
              data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
              c.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
@@ -176,13 +187,23 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
 float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
   double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
-  for (const Batch& b : val_batches) {
-    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward).item();
+  for (Batch& b : val_batches) {
+    const ForwardOptions opt = options_for(b);  // first: packing rewrites the positions
+    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
     sums[0] += static_cast<double>(loss) * b.num_targets;
     sums[1] += static_cast<double>(b.num_targets);
   }
   comm.allreduce_sum(sums, 2);
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
+}
+
+ForwardOptions Trainer::Impl::options_for(Batch& batch) const {
+  ForwardOptions opt = forward;
+  if (config.sample_packing) {
+    if (!batch.doc_ids.defined()) restart_per_document(batch, tokenizer.bos());
+    opt.doc_ids = batch.doc_ids.to(device);
+  }
+  return opt;
 }
 
 double Trainer::Impl::accumulate_gradients() {
@@ -192,7 +213,8 @@ double Trainer::Impl::accumulate_gradients() {
   double loss_sum = 0.0;
   for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
     Batch b = loader->next();
-    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), forward);
+    const ForwardOptions opt = options_for(b);  // first: packing rewrites the positions
+    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt);
     // Only the last micro-batch's backward completes the gradients: reduce while it runs.
     const bool last = micro + 1 == c.gradient_accumulation_steps;
     LeafReadyHookScope hook(buckets && last ? buckets->start_pass() : LeafReadyHook());

@@ -47,6 +47,7 @@ struct Trainer::Impl {
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
+  ForwardOptions options_for(Batch& batch) const;  // the batch's document mask when packing
   double clip_and_step(double lr, bool apply);  // returns the gradient norm before clipping
   // Prints on rank 0 only.
   template <class... Args>

@@ -510,6 +510,10 @@ void Parser::validate() {
       fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
   if (!chosen.empty() && chosen[0].impl) c.*chosen[0].impl = true;
 
+  if (c.sample_packing && !c.flash_attention && !c.xformers_attention && !c.s2_attention)
+    fail(at("sample_packing"),
+         "flash_attention or xformers_attention with it (their kernels mask across documents)",
+         "true with " + std::string(c.sdp_attention ? "sdp_attention" : "eager attention"));
   if (c.s2_attention) {
     if (c.sample_packing)
       fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",

@@ -47,6 +47,21 @@ Batch make_batch(const PackedDataset& data, const int64_t* windows, int64_t coun
 
 }  // namespace
 
+void restart_per_document(Batch& batch, int32_t bos) {
+  const int64_t B = batch.inputs.size(0), S = batch.inputs.size(1);
+  std::vector<int32_t> ids = batch.inputs.to_ints(), doc(B * S), pos(B * S);
+  for (int64_t b = 0; b < B; b++) {
+    int32_t d = 0, p = 0;
+    for (int64_t i = 0; i < S; i++) {
+      if (i > 0 && ids[b * S + i] == bos) d++, p = 0;
+      doc[b * S + i] = d;
+      pos[b * S + i] = p++;
+    }
+  }
+  batch.doc_ids = Tensor::from_ints(doc, {B, S});
+  batch.positions = Tensor::from_ints(pos, {B, S});
+}
+
 int64_t PackedDataset::num_windows() const {
   return (static_cast<int64_t>(tokens.size()) - 1) / sequence_len;
 }

@@ -52,6 +52,7 @@ struct Batch {
   Tensor inputs;     // i32 (B, S)
   Tensor targets;    // i32 (B*S): the next token, or kIgnoreIndex where no loss is taken
   Tensor positions;  // i32 (B, S): 0..S-1 in every row
+  Tensor doc_ids;    // i32 (B, S) with sample_packing (see restart_per_document), else undefined
   int64_t num_targets = 0;       // targets that are not kIgnoreIndex
   int64_t epoch = 0, index = 0;  // the cursor that produced it
 };
@@ -84,6 +85,12 @@ class DataLoader {
   int64_t order_epoch_ = -1;  // the epoch order_ holds
   std::vector<int64_t> order_;
 };
+
+// sample_packing: a window holds several documents (each starts with BOS). Gives every token its
+// document's index within the row (doc_ids, for a block-diagonal attention mask) and restarts
+// positions at 0 at each document, so no token attends across documents or sees a position it
+// would not have had alone.
+void restart_per_document(Batch& batch, int32_t bos);
 
 // Validation batches: `windows` in order, micro_batch_size each (the last one may be smaller);
 // rank r of `world_size` takes batches g % world_size == r.

@@ -76,7 +76,27 @@ bool LlamaModel::is_norm_weight(const std::string& name) {
   return name.find("norm.weight") != std::string::npos;
 }
 
-Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Tensor& positions) const {
+namespace {
+// q (B, S, H, D), k and v (B, S, Hkv, D) -> (B, S, H, D), always causal.
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_ids,
+              AttentionKind kind, int64_t s2_group) {
+  switch (kind) {
+    case AttentionKind::flash:
+      // Packed documents need the document mask, which the same tiled kernel takes through
+      // its memory-efficient entry point.
+      return doc_ids.defined() ? mem_efficient_attention(q, k, v, true, Tensor(), doc_ids)
+                               : flash_attention(q, k, v, true);
+    case AttentionKind::mem_efficient: return mem_efficient_attention(q, k, v, true, Tensor(), doc_ids);
+    case AttentionKind::s2: return s2_attention(q, k, v, s2_group);
+    case AttentionKind::eager: break;
+  }
+  LLM_CHECK(!doc_ids.defined(), "eager attention has no document mask (sample packing)");
+  return attention(q, k, v, /*causal=*/true);
+}
+}  // namespace
+
+Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Tensor& positions,
+                                 const Tensor& doc_ids, AttentionKind kind, int64_t s2_group) const {
   const int64_t B = positions.size(0), S = positions.size(1);
   const int64_t H = config_.num_attention_heads, Hkv = config_.num_key_value_heads;
   const int64_t D = config_.head_dim();
@@ -86,7 +106,7 @@ Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Ten
   Tensor q = rope(reshape(linear(h, l.q_proj), {B, S, H, D}), positions, config_.rope);
   Tensor k = rope(reshape(linear(h, l.k_proj), {B, S, Hkv, D}), positions, config_.rope);
   Tensor v = reshape(linear(h, l.v_proj), {B, S, Hkv, D});
-  Tensor attn = reshape(attention(q, k, v, /*causal=*/true), {B * S, H * D});
+  Tensor attn = reshape(attend(q, k, v, doc_ids, kind, s2_group), {B * S, H * D});
   Tensor x1 = add(x, linear(attn, l.o_proj));
   // MLP block.
   Tensor h2 = rmsnorm(x1, l.post_attention_layernorm, eps);
@@ -100,15 +120,20 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   Tensor x = reshape(embedding(ids, embed_tokens_), {ids.numel(), config_.hidden_size});
   const int64_t n = static_cast<int64_t>(layers_.size());
   const int64_t group = opt.recompute_every_n_layers > 0 ? opt.recompute_every_n_layers : n;
+  // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.
+  const AttentionKind kind =
+      opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention;
+  const int64_t s2_group = opt.s2_group_size;
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
-    auto segment = [this, first, last](const std::vector<Tensor>& in) {
+    // Segment inputs: hidden state, positions, document ids (undefined without packing).
+    auto segment = [this, first, last, kind, s2_group](const std::vector<Tensor>& in) {
       Tensor h = in[0];
-      for (int64_t i = first; i < last; i++) h = layer_forward(layers_[i], h, in[1]);
+      for (int64_t i = first; i < last; i++) h = layer_forward(layers_[i], h, in[1], in[2], kind, s2_group);
       return std::vector<Tensor>{h};
     };
-    x = opt.recompute_every_n_layers > 0 ? recompute(segment, {x, positions})[0]
-                                         : segment({x, positions})[0];
+    const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
+    x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs)[0] : segment(inputs)[0];
   }
   return rmsnorm(x, norm_, config_.rms_norm_eps);
 }

@@ -25,8 +25,16 @@ struct ParamRef {
   Tensor* tensor;
 };
 
+// Which attention the layers use (config keys: none, flash_attention, xformers_attention,
+// s2_attention). Evaluation and sampling use full causal attention whatever S2 trained with,
+// as LongLoRA does.
+enum class AttentionKind { eager, flash, mem_efficient, s2 };
+
 struct ForwardOptions {
   int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers
+  AttentionKind attention = AttentionKind::eager;
+  int64_t s2_group_size = 0;  // with AttentionKind::s2
+  Tensor doc_ids;             // i32 (B, S): sample packing's document mask (flash / mem_efficient)
 };
 
 class LlamaModel {
@@ -57,7 +65,8 @@ class LlamaModel {
   double training_flops_per_token(int64_t seq_len) const;
 
  private:
-  Tensor layer_forward(const LlamaLayer& layer, const Tensor& x, const Tensor& positions) const;
+  Tensor layer_forward(const LlamaLayer& layer, const Tensor& x, const Tensor& positions,
+                       const Tensor& doc_ids, AttentionKind attention, int64_t s2_group) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
 
   LlamaConfig config_;

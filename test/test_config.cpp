@@ -321,6 +321,9 @@ TEST_CASE("attention: one implementation, either spelling; s2 without sample_pac
   CHECK(starts_with(error_with("s2_attention: true\nsequence_len: 100\ns2_group_size_ratio: 0.3\n"),
                     "cfg.yaml:5: s2_group_size_ratio: expected a ratio whose group size divides"));
   CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
+  CHECK(starts_with(error_with("sample_packing: true\n"),
+                    "cfg.yaml:3: sample_packing: expected flash_attention or xformers_attention"));
+  CHECK(parse("sample_packing: true\nflash_attention: true\n").sample_packing);
 }
 
 TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {

@@ -441,3 +441,11 @@ TEST_CASE("the fortunes corpus: many documents, byte entropy between 3 and 5 nat
   CHECK(entropy > 3.0);
   CHECK(entropy < 5.0);
 }
+
+TEST_CASE("restart_per_document: document ids and positions restart at each BOS") {
+  Batch b;
+  b.inputs = Tensor::from_ints({256, 1, 2, 256, 3, 7, 8, 256}, {2, 4});
+  restart_per_document(b, 256);
+  CHECK(b.doc_ids.to_ints() == std::vector<int32_t>{0, 0, 0, 1, 0, 0, 0, 1});
+  CHECK(b.positions.to_ints() == std::vector<int32_t>{0, 1, 2, 0, 0, 1, 2, 0});
+}

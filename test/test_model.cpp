@@ -123,3 +123,39 @@ TEST_CASE("a few AdamW steps memorise a fixed batch") {
   CHECK(first == doctest::Approx(std::log(19.0)).epsilon(0.05));  // uniform at init
   CHECK(last < 0.3f * first);
 }
+
+TEST_CASE("every attention kind matches eager; S2 trains with groups but evaluates full causal") {
+  LlamaModel model(small_config(true), Device::cpu(), 5);
+  Batch b = make_batch(2, 16, 19);
+  Tensor eager = model.logits(b.ids, b.positions);
+  for (AttentionKind kind : {AttentionKind::flash, AttentionKind::mem_efficient}) {
+    ForwardOptions opt;
+    opt.attention = kind;
+    CHECK(max_abs_diff(model.logits(b.ids, b.positions, opt), eager) < 1e-5f);
+  }
+  ForwardOptions s2;
+  s2.attention = AttentionKind::s2;
+  s2.s2_group_size = 4;
+  CHECK(max_abs_diff(model.logits(b.ids, b.positions, s2), eager) > 1e-3f);  // grouped while training
+  NoGradGuard no_grad;
+  CHECK(max_abs_diff(model.logits(b.ids, b.positions, s2), eager) < 1e-5f);  // full causal in eval
+}
+
+TEST_CASE("sample packing: a packed row gives each document the logits it has alone") {
+  LlamaModel model(small_config(true), Device::cpu(), 6);
+  const std::vector<int32_t> doc_a{18, 3, 4, 5, 6}, doc_b{18, 7, 8, 9};  // 18 plays BOS
+  std::vector<int32_t> row(doc_a);
+  row.insert(row.end(), doc_b.begin(), doc_b.end());
+  const int64_t S = static_cast<int64_t>(row.size());
+  Tensor ids = Tensor::from_ints(row, {1, S});
+  Tensor doc_ids = Tensor::from_ints({0, 0, 0, 0, 0, 1, 1, 1, 1}, {1, S});
+  Tensor positions = Tensor::from_ints({0, 1, 2, 3, 4, 0, 1, 2, 3}, {1, S});
+  ForwardOptions packed;
+  packed.attention = AttentionKind::mem_efficient;
+  packed.doc_ids = doc_ids;
+  std::vector<float> together = model.logits(ids, positions, packed).to_floats();
+  std::vector<float> alone = model.logits(Tensor::from_ints(doc_b, {1, 4}),
+                                          Tensor::from_ints({0, 1, 2, 3}, {1, 4})).to_floats();
+  const int64_t V = 19;
+  for (int64_t i = 0; i < 4 * V; i++) CHECK(together[5 * V + i] == doctest::Approx(alone[i]).epsilon(1e-5));
+}
