@@ -77,6 +77,13 @@ Tensor mem_efficient_attention(const Tensor& q, const Tensor& k, const Tensor& v
 constexpr int kIgnoreIndex = -100;
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_index = kIgnoreIndex);
 
+// cross_entropy(linear(hidden, weight), targets) without ever holding all the logits: hidden
+// (N, C), weight (V, C) as HF's lm_head, chunk_rows rows of logits at a time (<= 0: about
+// 256 MiB of f32 logits per chunk). Gradients are computed in the forward pass, chunk by chunk.
+Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                            int ignore_index = kIgnoreIndex, int64_t chunk_rows = 0);
+int64_t default_cross_entropy_chunk_rows(int64_t vocab);
+
 // Not differentiable: the reductions and updates the optimizer needs.
 double sum_squares(const Tensor& x);
 void scale_(Tensor& x, float s);  // in place

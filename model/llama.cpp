@@ -148,7 +148,8 @@ Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const Forw
 
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                         const ForwardOptions& opt) {
-  return cross_entropy(logits(ids, positions, opt), targets);
+  // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
+  return linear_cross_entropy(hidden_states(ids, positions, opt), lm_head_weight(), targets);
 }
 
 double LlamaModel::training_flops_per_token(int64_t seq_len) const {

@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "test/test_util.h"
 
@@ -238,4 +239,43 @@ TEST_CASE("cross_entropy: mean over non-ignored targets; -100 rows get no gradie
   Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
   CHECK(cross_entropy(logits.detach(), all_ignored).item() == 0.0f);
   CHECK_THROWS(cross_entropy(logits.detach(), Tensor::from_ints(std::vector<int32_t>(N, V), {N})));
+}
+
+TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; gradients") {
+  const int64_t N = 13, C = 7, V = 11;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
+  const float reference = cross_entropy(linear(h, w), targets).item();
+  for (int64_t chunk : {1, 4, 13, 0}) {
+    CAPTURE(chunk);
+    CHECK(linear_cross_entropy(h, w, targets, kIgnoreIndex, chunk).item() ==
+          doctest::Approx(reference).epsilon(1e-6));
+    check_gradients([&](const std::vector<Tensor>& in) {
+      return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, chunk);
+    }, {h, w, targets});
+  }
+  Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
+  CHECK(linear_cross_entropy(h, w, all_ignored, kIgnoreIndex, 4).item() == 0.0f);
+}
+
+TEST_CASE("linear_cross_entropy never holds more than one chunk of logits") {
+  const int64_t N = 256, C = 16, V = 4096, chunk = 32;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  h.set_requires_grad(true);
+  w.set_requires_grad(true);
+  Tensor targets = randint({N}, 0, int(V));
+  CachingAllocator& alloc = backend(Device::cpu()).allocator();
+  alloc.reset_peak();
+  size_t base = alloc.stats().in_use_bytes;
+  backward(linear_cross_entropy(h, w, targets, kIgnoreIndex, chunk));
+  size_t fused = alloc.stats().peak_bytes - base;
+  h.zero_grad();
+  w.zero_grad();
+  alloc.reset_peak();
+  base = alloc.stats().in_use_bytes;
+  backward(cross_entropy(linear(h, w), targets));
+  size_t plain = alloc.stats().peak_bytes - base;
+  MESSAGE("peak bytes: fused " << fused << ", unfused " << plain);
+  CHECK(fused < plain / 2);
+  CHECK(fused < size_t(N * V * 4));  // less than one full f32 logits matrix
 }

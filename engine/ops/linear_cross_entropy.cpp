@@ -1,0 +1,109 @@
+// defines: linear_cross_entropy (lm_head GEMM fused with cross-entropy, chunk by chunk of rows)
+//
+// The [tokens x vocab] logits are the largest activation of a Llama step (2048 x 128256 f32 is
+// 1 GiB, and its gradient another). Here they exist one chunk of rows at a time: each chunk's
+// logits give its loss and, at once, its gradient, which is folded into d(hidden) and d(weight)
+// before the next chunk (as Liger's fused linear cross-entropy). Backward only scales the two
+// stored gradients by the incoming one.
+#include <algorithm>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/ops.h"
+
+namespace llm {
+
+namespace {
+// C (m x n) = alpha * op(A) op(B) + beta * C on one device, all row-major and contiguous.
+void gemm2d(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float beta) {
+  GemmArgs g;
+  g.a = a.data_ptr();
+  g.b = b.data_ptr();
+  g.c = c.data_ptr();
+  g.dtype = c.dtype();
+  g.m = ta ? a.size(1) : a.size(0);
+  g.k = ta ? a.size(0) : a.size(1);
+  g.n = tb ? b.size(0) : b.size(1);
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.lda = a.size(1);
+  g.ldb = b.size(1);
+  g.ldc = c.size(1);
+  g.beta = beta;
+  backend(c.device()).gemm(g);
+}
+}  // namespace
+
+int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
+  // About 64 Mi logits (256 MiB in f32) per chunk.
+  return std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, vocab));
+}
+
+Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
+                            int ignore_index, int64_t chunk_rows) {
+  LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
+            "linear_cross_entropy: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() +
+                " and " + weight_in.str());
+  LLM_CHECK(targets_in.dtype() == DType::i32 && targets_in.dim() == 1 && targets_in.size(0) == hidden_in.size(0),
+            "linear_cross_entropy targets must be i32 (N), got " + targets_in.str());
+  Tensor hidden = hidden_in.contiguous(), weight = weight_in.contiguous(), targets = targets_in.contiguous();
+  const int64_t N = hidden.size(0), V = weight.size(0);
+  if (chunk_rows <= 0) chunk_rows = default_cross_entropy_chunk_rows(V);
+  chunk_rows = std::min(chunk_rows, std::max<int64_t>(N, 1));
+  Backend& be = backend(hidden.device());
+
+  // The mean is over every counted row of all chunks, so each chunk's mean is re-weighted.
+  std::vector<int32_t> t = targets.to_ints();
+  const int64_t total = std::count_if(t.begin(), t.end(), [&](int32_t x) { return x != ignore_index; });
+  const bool need_grad = any_requires_grad({hidden_in, weight_in});
+  Tensor dhidden, dweight;
+  if (need_grad) {
+    dhidden = Tensor::empty(hidden.shape(), hidden.dtype(), hidden.device());
+    dweight = Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
+  }
+  double loss_sum = 0.0;
+  Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
+  Tensor dlogits = need_grad ? Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device()) : Tensor();
+  Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
+  Tensor lse = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
+  for (int64_t row = 0; row < N; row += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, N - row);
+    Tensor h = hidden.narrow(0, row, rows), tc = targets.narrow(0, row, rows);
+    Tensor lg = logits.narrow(0, 0, rows), ls = lse.narrow(0, 0, rows);
+    gemm2d(h, false, weight, true, lg, 0.0f);
+    be.cross_entropy_forward(lg, tc, ignore_index, chunk_loss, ls);
+    const int64_t count = std::count_if(t.begin() + row, t.begin() + row + rows,
+                                        [&](int32_t x) { return x != ignore_index; });
+    loss_sum += static_cast<double>(chunk_loss.item()) * count;
+    if (!need_grad) continue;
+    Tensor dh = dhidden.narrow(0, row, rows);
+    if (count == 0) {  // every target ignored: no gradient from these rows
+      be.fill(dh, 0.0f);
+      continue;
+    }
+    // d(chunk mean) scaled to d(global mean): count / total.
+    Tensor scale = Tensor::full({}, static_cast<float>(count) / static_cast<float>(total), DType::f32,
+                                hidden.device());
+    Tensor dl = dlogits.narrow(0, 0, rows);
+    be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
+    gemm2d(dl, false, weight, false, dh, 0.0f);    // d(hidden) = dlogits @ W
+    gemm2d(dl, true, h, false, dweight, 1.0f);     // d(W) += dlogits^T @ hidden
+  }
+  Tensor loss = Tensor::full({}, total ? static_cast<float>(loss_sum / total) : 0.0f, DType::f32,
+                             hidden.device());
+  if (need_grad) {
+    record_node("linear_cross_entropy", {hidden_in, weight_in, targets_in}, {&loss},
+                [dhidden, dweight](const Grads& g) -> Grads {
+      // The node runs once (the tape is consumed), so the stored gradients are scaled in place.
+      const float upstream = g[0].item();
+      Tensor dh = dhidden, dw = dweight;
+      scale_(dh, upstream);
+      scale_(dw, upstream);
+      return {dh, dw, Tensor()};
+    });
+  }
+  return loss;
+}
+
+}  // namespace llm
