@@ -482,3 +482,21 @@ TEST_CASE("configs/tiny.yaml, the embedded default, loads as written") {
   CHECK(!c.gradient_checkpointing);
   check_round_trip(c);
 }
+
+TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written") {
+  const std::string path =
+      (fs::path(__FILE__).parent_path() / ".." / "configs" / "llama3.yaml").string();
+  TrainConfig c = load_config(path);
+  CHECK(c.base_model == "llama3-8b");
+  CHECK(c.model.num_parameters() == 8030261248);
+  CHECK(c.sequence_len == 8192);
+  CHECK(c.flash_attention);
+  CHECK(c.gradient_checkpointing);
+  CHECK(c.zero_stage == 1);
+  CHECK(c.bf16 == "auto");
+  CHECK(c.early_stopping_patience == 3);
+  REQUIRE(c.datasets.size() == 1);
+  CHECK(c.datasets[0].type == "alpaca");
+  CHECK(fs::exists(c.datasets[0].path));  // resolved relative to the config file
+  CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "special_tokens", "wandb_project"});
+}
