@@ -91,7 +91,9 @@ TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
                         Case{"flash_attention: true\nxformers_attention: true\n", "attention"},
                         Case{"s2_attention: true\nsample_packing: true\n", "sample_packing"},
                         Case{"early_stopping_patience: 2\nval_set_size: 0\n", "early_stopping_patience"},
-                        Case{"optimizer: sgd\n", "optimizer"}}) {
+                        Case{"optimizer: sgd\n", "optimizer"},
+                        Case{"learning_rate: -1\n", "learning_rate"},
+                        Case{"datasets:\n  - path: /no/such/dir\n    type: completion\n", "/no/such/dir"}}) {
     CAPTURE(c.extra);
     Run r = run_train(ws.config(c.extra));
     CHECK(r.exit_code == 2);
@@ -128,6 +130,13 @@ TEST_CASE("damaged checkpoints are refused on --resume, naming the file and tens
   CHECK(r.output.find("checksum") != std::string::npos);
   CHECK(r.output.find("model.norm.weight") != std::string::npos);
 
+  std::string bad_version = pristine;  // bytes [8, 12): the format version, little-endian
+  bad_version[8] = 2;
+  write_file(model, bad_version);
+  r = run_train("--resume " + ckpt);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("version") != std::string::npos);
+
   std::string bad_magic = pristine;
   bad_magic[0] = 'X';
   write_file(model, bad_magic);
@@ -154,4 +163,12 @@ TEST_CASE("damaged checkpoints are refused on --resume, naming the file and tens
   r = run_train(ws.config("max_steps: 3\nsave_steps: 1\nauto_resume_from_checkpoints: true\n"));
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("resumed from " + ws.out("step_000001")) != std::string::npos);
+}
+
+TEST_CASE("non-finite losses: updates are skipped, and 5 in a row stop the run with a clear message") {
+  Workspace ws("nonfinite");
+  Run r = run_train(ws.config("max_steps: 50\nlearning_rate: 1.0e+30\nmax_grad_norm: 0\nwarmup_steps: 0\n"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("update skipped") != std::string::npos);
+  CHECK(r.output.find("5 steps in a row had a non-finite loss or gradient norm") != std::string::npos);
 }

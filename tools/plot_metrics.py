@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots output_dir/metrics.jsonl: train and eval loss against step, and the learning rate.
 
 usage: tools/plot_metrics.py OUTPUT_DIR/metrics.jsonl [-o loss.png]
-Needs Debian's python3-matplotlib (installed by `make deps`).
+Runs on Debian's python3 with python3-matplotlib (installed by `make deps`).
 """
 import argparse
 import json
