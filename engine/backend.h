@@ -46,6 +46,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual CachingAllocator& allocator() = 0;
+  // Whether bf16 compute is worth using here (`bf16: auto`): sm_80 and newer. The CPU computes
+  // in f32 only.
+  virtual bool fast_bf16() const { return false; }
 
   // Memory movement.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;

@@ -136,6 +136,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                       : c.flash_attention || c.sdp_attention ? AttentionKind::flash
                                                              : AttentionKind::eager;
   forward.s2_group_size = static_cast<int64_t>(c.sequence_len * c.s2_group_size_ratio);
+  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
+  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
 
   if (!resumed_from.empty()) restore(resumed_from);
   std::filesystem::create_directories(c.output_dir);
@@ -153,8 +155,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
              m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
-  say("device: {} | precision: f32 (bf16: {}{})\n", device.str(), c.bf16,
-             device.is_cpu() ? "; bf16 compute needs the CUDA backend" : "");
+  say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
+      bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
+      device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
   say("attention: {}{} | gradient_checkpointing: {}\n", attention_name(c),
       c.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
       c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");

@@ -93,53 +93,57 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& d
   LLM_CHECK(!doc_ids.defined(), "eager attention has no document mask (sample packing)");
   return attention(q, k, v, /*causal=*/true);
 }
+// A parameter in the compute dtype (a differentiable cast when it differs).
+Tensor in_dtype(const Tensor& p, DType dtype) { return p.dtype() == dtype ? p : cast(p, dtype); }
 }  // namespace
 
 Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Tensor& positions,
-                                 const Tensor& doc_ids, AttentionKind kind, int64_t s2_group) const {
+                                 const Tensor& doc_ids, const LayerOptions& opt) const {
+  auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
   const int64_t B = positions.size(0), S = positions.size(1);
   const int64_t H = config_.num_attention_heads, Hkv = config_.num_key_value_heads;
   const int64_t D = config_.head_dim();
   const float eps = config_.rms_norm_eps;
   // x (B*S, C): attention block.
-  Tensor h = rmsnorm(x, l.input_layernorm, eps);
-  Tensor q = rope(reshape(linear(h, l.q_proj), {B, S, H, D}), positions, config_.rope);
-  Tensor k = rope(reshape(linear(h, l.k_proj), {B, S, Hkv, D}), positions, config_.rope);
-  Tensor v = reshape(linear(h, l.v_proj), {B, S, Hkv, D});
-  Tensor attn = reshape(attend(q, k, v, doc_ids, kind, s2_group), {B * S, H * D});
-  Tensor x1 = add(x, linear(attn, l.o_proj));
+  Tensor h = rmsnorm(x, w(l.input_layernorm), eps);
+  Tensor q = rope(reshape(linear(h, w(l.q_proj)), {B, S, H, D}), positions, config_.rope);
+  Tensor k = rope(reshape(linear(h, w(l.k_proj)), {B, S, Hkv, D}), positions, config_.rope);
+  Tensor v = reshape(linear(h, w(l.v_proj)), {B, S, Hkv, D});
+  Tensor attn = reshape(attend(q, k, v, doc_ids, opt.attention, opt.s2_group), {B * S, H * D});
+  Tensor x1 = add(x, linear(attn, w(l.o_proj)));
   // MLP block.
-  Tensor h2 = rmsnorm(x1, l.post_attention_layernorm, eps);
-  Tensor mlp = linear(swiglu(linear(h2, l.gate_proj), linear(h2, l.up_proj)), l.down_proj);
+  Tensor h2 = rmsnorm(x1, w(l.post_attention_layernorm), eps);
+  Tensor mlp = linear(swiglu(linear(h2, w(l.gate_proj)), linear(h2, w(l.up_proj))), w(l.down_proj));
   return add(x1, mlp);
 }
 
 Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
   LLM_CHECK(ids.dim() == 2 && positions.shape() == ids.shape(),
             "model input: ids " + ids.str() + " and positions " + positions.str() + " must be (B, S)");
-  Tensor x = reshape(embedding(ids, embed_tokens_), {ids.numel(), config_.hidden_size});
+  const DType dtype = opt.compute_dtype;
+  Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
   const int64_t n = static_cast<int64_t>(layers_.size());
   const int64_t group = opt.recompute_every_n_layers > 0 ? opt.recompute_every_n_layers : n;
   // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.
-  const AttentionKind kind =
-      opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention;
-  const int64_t s2_group = opt.s2_group_size;
+  const LayerOptions layer_opt{
+      opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
+      opt.s2_group_size, dtype};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
-    auto segment = [this, first, last, kind, s2_group](const std::vector<Tensor>& in) {
+    auto segment = [this, first, last, layer_opt](const std::vector<Tensor>& in) {
       Tensor h = in[0];
-      for (int64_t i = first; i < last; i++) h = layer_forward(layers_[i], h, in[1], in[2], kind, s2_group);
+      for (int64_t i = first; i < last; i++) h = layer_forward(layers_[i], h, in[1], in[2], layer_opt);
       return std::vector<Tensor>{h};
     };
     const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
     x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs)[0] : segment(inputs)[0];
   }
-  return rmsnorm(x, norm_, config_.rms_norm_eps);
+  return rmsnorm(x, in_dtype(norm_, dtype), config_.rms_norm_eps);
 }
 
 Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
-  return linear(hidden, lm_head_weight());
+  return linear(hidden, in_dtype(lm_head_weight(), hidden.dtype()));
 }
 
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
@@ -149,7 +153,8 @@ Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const Forw
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                         const ForwardOptions& opt) {
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
-  return linear_cross_entropy(hidden_states(ids, positions, opt), lm_head_weight(), targets);
+  Tensor hidden = hidden_states(ids, positions, opt);
+  return linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets);
 }
 
 double LlamaModel::training_flops_per_token(int64_t seq_len) const {

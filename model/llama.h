@@ -35,6 +35,9 @@ struct ForwardOptions {
   AttentionKind attention = AttentionKind::eager;
   int64_t s2_group_size = 0;  // with AttentionKind::s2
   Tensor doc_ids;             // i32 (B, S): sample packing's document mask (flash / mem_efficient)
+  // bf16: mixed precision. Parameters stay f32 (the master weights the optimizer updates); each
+  // use casts them, so activations are bf16 and gradients flow back to f32 through the casts.
+  DType compute_dtype = DType::f32;
 };
 
 class LlamaModel {
@@ -65,8 +68,13 @@ class LlamaModel {
   double training_flops_per_token(int64_t seq_len) const;
 
  private:
+  struct LayerOptions {
+    AttentionKind attention;
+    int64_t s2_group;
+    DType dtype;
+  };
   Tensor layer_forward(const LlamaLayer& layer, const Tensor& x, const Tensor& positions,
-                       const Tensor& doc_ids, AttentionKind attention, int64_t s2_group) const;
+                       const Tensor& doc_ids, const LayerOptions& opt) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
 
   LlamaConfig config_;
