@@ -59,22 +59,24 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0f, dtype, device);
 }
 
-Tensor Tensor::from_floats(const std::vector<float>& values, const Shape& shape, Device device) {
+namespace {
+// A tensor on `device` holding a copy of host `values` (4-byte elements of `dtype`).
+template <class T>
+Tensor from_host(const std::vector<T>& values, const Shape& shape, DType dtype, Device device) {
   LLM_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
-            "from_floats: " + std::to_string(values.size()) + " values for shape " +
-                shape_str(shape));
-  Tensor t = empty(shape, DType::f32, device);
+            std::to_string(values.size()) + " values for shape " + shape_str(shape));
+  Tensor t = Tensor::empty(shape, dtype, device);
   backend(device).copy_from_host(t.data_ptr(), values.data(), t.nbytes());
   return t;
 }
+}  // namespace
+
+Tensor Tensor::from_floats(const std::vector<float>& values, const Shape& shape, Device device) {
+  return from_host(values, shape, DType::f32, device);
+}
 
 Tensor Tensor::from_ints(const std::vector<int32_t>& values, const Shape& shape, Device device) {
-  LLM_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
-            "from_ints: " + std::to_string(values.size()) + " values for shape " +
-                shape_str(shape));
-  Tensor t = empty(shape, DType::i32, device);
-  backend(device).copy_from_host(t.data_ptr(), values.data(), t.nbytes());
-  return t;
+  return from_host(values, shape, DType::i32, device);
 }
 
 int64_t Tensor::size(int d) const {
