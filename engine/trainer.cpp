@@ -143,7 +143,12 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   std::filesystem::create_directories(c.output_dir);
   if (comm.is_main()) metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step);
 
-  // The start-up summary.
+  print_summary();
+}
+
+// What this run will do, in a few lines (rank 0).
+void Trainer::Impl::print_summary() const {
+  const TrainConfig& c = config;
   const LlamaConfig& m = c.model;
   say("config: {}\n", c.source);
   if (!c.unknown_keys.empty()) {
@@ -156,7 +161,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
              m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
   say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
-      bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
+      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
   say("attention: {}{} | gradient_checkpointing: {}\n", attention_name(c),
       c.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
@@ -181,7 +186,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   else
     say("optimizer: AdamW state {:.3f} MiB per rank\n", optimizer->state_bytes() / 1048576.0);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
-             total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, warmup,
+             total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
              logging_steps);
   if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);

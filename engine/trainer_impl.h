@@ -42,6 +42,7 @@ struct Trainer::Impl {
   std::unique_ptr<MetricsLog> metrics;
 
   explicit Impl(TrainConfig config);
+  void print_summary() const;
   TrainResult run();
   float evaluate();
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
