@@ -1,4 +1,5 @@
-// defines: Communicator (MPI when launched by mpirun, a group of one otherwise), split_counts
+// defines: Communicator (MPI when launched by mpirun, a group of one otherwise), the registry of
+// device collectives
 #include "engine/communicator.h"
 
 // The C API only: Open MPI's deprecated C++ bindings would need their own library.
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <memory>
 
 #include "engine/check.h"
@@ -24,10 +26,9 @@ bool launched_by_mpirun() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_SIZE");
 }
 
-std::vector<int> displacements(const std::vector<int>& counts) {
-  std::vector<int> displ(counts.size(), 0);
-  for (size_t i = 1; i < counts.size(); i++) displ[i] = displ[i - 1] + counts[i - 1];
-  return displ;
+std::map<DeviceType, DeviceCollectivesFactory>& collectives_registry() {
+  static std::map<DeviceType, DeviceCollectivesFactory> registry;
+  return registry;
 }
 }  // namespace
 
@@ -73,25 +74,66 @@ void Communicator::barrier() {
   if (mpi_) MPI_Barrier(MPI_COMM_WORLD);
 }
 
-Communicator::Request Communicator::iallreduce_sum(float* data, int64_t count) {
-  if (!mpi_) return {};
-  auto* request = new MPI_Request;
-  MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, request);
-  return {request};
+DeviceCollectives& Communicator::device_collectives(Device device) {
+  if (device_collectives_) {
+    LLM_CHECK(device == collectives_device_, "collectives on " + device.str() + " and " +
+                                                 collectives_device_.str() + " in one process");
+    return *device_collectives_;
+  }
+  auto it = collectives_registry().find(device.type);
+  LLM_CHECK(it != collectives_registry().end(),
+            "no collectives for " + device.str() + " in this build (data parallel needs them)");
+  // Rank 0 makes the group's id; MPI hands it to every rank (NCCL's recipe).
+  std::vector<char> id = rank_ == 0 ? it->second.make_id() : std::vector<char>();
+  uint64_t size = id.size();
+  broadcast(&size, sizeof size, 0);
+  id.resize(size);
+  broadcast(id.data(), size, 0);
+  device_collectives_ = it->second.create(device, rank_, world_size_, id);
+  collectives_device_ = device;
+  return *device_collectives_;
 }
 
-Communicator::Request Communicator::ireduce_scatter_sum(const float* data, float* slice,
-                                                        const std::vector<int>& counts) {
-  if (!mpi_) {
-    std::copy_n(data, counts[0], slice);
-    return {};
+Communicator::Request Communicator::iallreduce_sum(Tensor& data) {
+  LLM_CHECK(data.dtype() == DType::f32 && data.is_contiguous(), "iallreduce_sum of " + data.str());
+  Request request{nullptr, data.device()};
+  if (!distributed()) return request;
+  if (!data.device().is_cpu()) {
+    device_collectives(data.device()).allreduce_sum(data);
+    return request;
   }
-  auto* request = new MPI_Request;
-  MPI_Ireduce_scatter(data, slice, counts.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, request);
-  return {request};
+  auto* r = new MPI_Request;
+  MPI_Iallreduce(MPI_IN_PLACE, data.data_ptr(), static_cast<int>(data.numel()), MPI_FLOAT, MPI_SUM,
+                 MPI_COMM_WORLD, r);
+  request.handle = r;
+  return request;
+}
+
+Communicator::Request Communicator::ireduce_scatter_sum(const Tensor& data, Tensor& slice) {
+  LLM_CHECK(data.numel() == slice.numel() * world_size_ && data.dtype() == DType::f32,
+            "ireduce_scatter_sum: " + data.str() + " into parts of " + slice.str());
+  Request request{nullptr, data.device()};
+  if (!distributed()) {
+    slice.copy_from(data);
+    return request;
+  }
+  if (!data.device().is_cpu()) {
+    device_collectives(data.device()).reduce_scatter_sum(data, slice);
+    return request;
+  }
+  auto* r = new MPI_Request;
+  MPI_Ireduce_scatter_block(data.data_ptr(), slice.data_ptr(), static_cast<int>(slice.numel()),
+                            MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, r);
+  request.handle = r;
+  return request;
 }
 
 void Communicator::wait(Request& request) {
+  if (!distributed()) return;
+  if (!request.device.is_cpu()) {
+    device_collectives(request.device).wait();
+    return;
+  }
   if (!request.handle) return;
   auto* r = static_cast<MPI_Request*>(request.handle);
   MPI_Wait(r, MPI_STATUS_IGNORE);
@@ -99,21 +141,17 @@ void Communicator::wait(Request& request) {
   request.handle = nullptr;
 }
 
-void Communicator::allgather_inplace(float* data, const std::vector<int>& counts) {
-  if (!mpi_) return;
-  std::vector<int> displ = displacements(counts);
-  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displ.data(), MPI_FLOAT,
-                 MPI_COMM_WORLD);
-}
-
-void Communicator::gather_inplace(float* data, const std::vector<int>& counts, int root) {
-  if (!mpi_) return;
-  std::vector<int> displ = displacements(counts);
-  if (rank_ == root)
-    MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, data, counts.data(), displ.data(), MPI_FLOAT, root, MPI_COMM_WORLD);
-  else
-    MPI_Gatherv(data + displ[rank_], counts[rank_], MPI_FLOAT, nullptr, nullptr, nullptr, MPI_FLOAT, root,
-                MPI_COMM_WORLD);
+void Communicator::allgather(Tensor& data) {
+  LLM_CHECK(data.numel() % world_size_ == 0 && data.dtype() == DType::f32,
+            "allgather of " + data.str() + " in " + std::to_string(world_size_) + " equal parts");
+  if (!distributed()) return;
+  if (!data.device().is_cpu()) {
+    device_collectives(data.device()).allgather(data);
+    device_collectives(data.device()).wait();
+    return;
+  }
+  MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data_ptr(),
+                static_cast<int>(data.numel() / world_size_), MPI_FLOAT, MPI_COMM_WORLD);
 }
 
 void Communicator::abort(int code) {
@@ -121,10 +159,8 @@ void Communicator::abort(int code) {
   std::exit(code);
 }
 
-std::vector<int> split_counts(int64_t total, int parts) {
-  std::vector<int> counts(parts);
-  for (int r = 0; r < parts; r++) counts[r] = static_cast<int>(total / parts + (r < total % parts ? 1 : 0));
-  return counts;
+void register_device_collectives(DeviceType type, DeviceCollectivesFactory factory) {
+  collectives_registry()[type] = factory;
 }
 
 }  // namespace llm

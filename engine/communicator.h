@@ -1,13 +1,34 @@
 // The process group: rank, world size and local rank from MPI when launched by mpirun (world
-// size 1 otherwise), and the collectives data-parallel training needs on host buffers. GPU
-// buffers will go through NCCL (cuda/) with the same shape of calls.
+// size 1 otherwise), and the collectives data-parallel training needs: MPI on host tensors, the
+// device's registered collectives (NCCL for CUDA) on device tensors.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/tensor.h"
+
 namespace llm {
+
+// Collectives on device memory, for a device type whose backend provides them (cuda/ registers
+// NCCL). Work is queued on the device's communication stream, ordered after the compute done so
+// far; wait() orders later compute after it.
+class DeviceCollectives {
+ public:
+  virtual ~DeviceCollectives() = default;
+  virtual void allreduce_sum(Tensor& data) = 0;
+  virtual void reduce_scatter_sum(const Tensor& data, Tensor& slice) = 0;
+  virtual void allgather(Tensor& data) = 0;
+  virtual void wait() = 0;
+};
+// make_id: a fresh unique id (called on rank 0, broadcast by MPI); create: joins the group.
+struct DeviceCollectivesFactory {
+  std::vector<char> (*make_id)() = nullptr;
+  std::unique_ptr<DeviceCollectives> (*create)(Device device, int rank, int world_size,
+                                               const std::vector<char>& id) = nullptr;
+};
 
 class Communicator {
  public:
@@ -29,19 +50,18 @@ class Communicator {
   void broadcast(void* data, size_t bytes, int root);
   void barrier();
 
-  // Non-blocking collectives on f32 host buffers: start now, complete in wait().
+  // Collectives on f32 tensors, host (MPI) or device (the device's registered collectives, NCCL
+  // for CUDA). Non-blocking ones start now and complete in wait().
   struct Request {
-    void* handle = nullptr;  // an MPI_Request, or null when nothing is in flight
+    void* handle = nullptr;  // an MPI_Request, or null when nothing is in flight on the host
+    Device device;
   };
-  Request iallreduce_sum(float* data, int64_t count);
-  // Sums `data` (equal length on every rank) and leaves rank r's `counts[r]`-long slice,
-  // starting at the sum of the counts before it, in `slice`.
-  Request ireduce_scatter_sum(const float* data, float* slice, const std::vector<int>& counts);
+  Request iallreduce_sum(Tensor& data);
+  // data's numel is a multiple of the world size; rank r receives the sum of part r in `slice`.
+  Request ireduce_scatter_sum(const Tensor& data, Tensor& slice);
   void wait(Request& request);
-  // Every rank contributes data[displ[rank], +counts[rank]); all ranks receive the whole vector.
-  void allgather_inplace(float* data, const std::vector<int>& counts);
-  // Rank r's slice data[displ[r], +counts[r]) arrives on `root`.
-  void gather_inplace(float* data, const std::vector<int>& counts, int root);
+  // In place: every rank contributes its part r of `data` (equal parts), all receive all parts.
+  void allgather(Tensor& data);
 
   // Ends every rank of the job with `code` (MPI_Abort), so one rank's fatal error never leaves
   // the others waiting in a collective.
@@ -49,11 +69,13 @@ class Communicator {
 
  private:
   Communicator() = default;
+  DeviceCollectives& device_collectives(Device device);  // created on first use (collective)
   bool mpi_ = false;
+  std::unique_ptr<DeviceCollectives> device_collectives_;
+  Device collectives_device_;
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;
 };
 
-// An even split of `total` elements into `parts` contiguous counts (the first ones larger).
-std::vector<int> split_counts(int64_t total, int parts);
+void register_device_collectives(DeviceType type, DeviceCollectivesFactory factory);
 
 }  // namespace llm

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/ops.h"
 
@@ -15,8 +16,8 @@ GradBuckets::GradBuckets(Communicator& comm, const std::vector<Tensor*>& params,
   // Backward produces the last layers' gradients first, so buckets follow reverse model order.
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
     Tensor* p = *it;
-    LLM_CHECK(p->dtype() == DType::f32 && p->device().is_cpu(),
-              "data-parallel buckets hold f32 CPU gradients; got " + p->str());
+    LLM_CHECK(p->dtype() == DType::f32 && p->device() == params.front()->device(),
+              "data-parallel buckets hold f32 gradients of one device; got " + p->str());
     if (buckets_.empty() || buckets_.back().numel + p->numel() > cap) buckets_.emplace_back();
     GradBucket& b = buckets_.back();
     b.params.push_back(p);
@@ -24,12 +25,15 @@ GradBuckets::GradBuckets(Communicator& comm, const std::vector<Tensor*>& params,
     b.numel += p->numel();
     bucket_of_[p->autograd_meta().get()] = buckets_.size() - 1;
   }
+  const Device device = params.empty() ? Device::cpu() : params.front()->device();
+  const int64_t world = comm_.world_size();
   for (GradBucket& b : buckets_) {
-    b.flat = Tensor::empty({b.numel}, DType::f32);
+    // Reduce-scatter and all-gather want equal parts: pad with zeros no parameter owns.
+    const int64_t part = (b.numel + world - 1) / world;
+    b.flat = Tensor::zeros({scatter_ ? part * world : b.numel}, DType::f32, device);
     if (!scatter_) continue;
-    b.counts = split_counts(b.numel, comm_.world_size());
-    for (int r = 0; r < comm_.rank(); r++) b.slice_begin += b.counts[r];
-    b.slice = Tensor::empty({b.counts[comm_.rank()]}, DType::f32);
+    b.slice_begin = part * comm_.rank();
+    b.slice = Tensor::empty({part}, DType::f32, device);
   }
 }
 
@@ -50,16 +54,18 @@ LeafReadyHook GradBuckets::start_pass() {
   };
 }
 
-void GradBuckets::launch(GradBucket& b) {
-  float* flat = b.flat.data<float>();
-  for (size_t i = 0; i < b.params.size(); i++) {
-    Tensor grad = b.params[i]->grad();
-    float* dst = flat + b.offsets[i];
-    if (grad.defined()) std::copy_n(grad.contiguous().data<float>(), grad.numel(), dst);
-    else std::fill_n(dst, b.params[i]->numel(), 0.0f);
+void GradBucket::pack() {
+  for (size_t i = 0; i < params.size(); i++) {
+    Tensor grad = params[i]->grad();
+    Tensor dst = part(i);
+    if (grad.defined()) dst.copy_from(grad.contiguous().reshape({grad.numel()}));
+    else backend(dst.device()).fill(dst, 0.0f);
   }
-  b.request = scatter_ ? comm_.ireduce_scatter_sum(flat, b.slice.data<float>(), b.counts)
-                       : comm_.iallreduce_sum(flat, b.numel);
+}
+
+void GradBuckets::launch(GradBucket& b) {
+  b.pack();
+  b.request = scatter_ ? comm_.ireduce_scatter_sum(b.flat, b.slice) : comm_.iallreduce_sum(b.flat);
   b.launched = true;
 }
 
@@ -75,8 +81,10 @@ void GradBuckets::finish() {
     scale_(b.flat, inv_world);
     for (size_t i = 0; i < b.params.size(); i++) {
       Tensor* p = b.params[i];
-      if (!p->grad().defined()) accumulate_grad(*p->autograd_meta(), Tensor::zeros(p->shape(), DType::f32));
-      std::copy_n(b.flat.data<float>() + b.offsets[i], p->numel(), p->grad().data<float>());
+      if (!p->grad().defined())
+        accumulate_grad(*p->autograd_meta(), Tensor::zeros(p->shape(), DType::f32, p->device()));
+      Tensor grad = p->grad().reshape({p->numel()});
+      grad.copy_from(b.part(i));
     }
   }
 }

@@ -16,18 +16,21 @@ struct GradBucket {
   std::vector<Tensor*> params;   // in the order they sit in `flat`
   std::vector<int64_t> offsets;  // element offset of each param in `flat`
   int64_t numel = 0;
-  Tensor flat;                   // f32 (numel): packed gradients, then their sum / mean
-  std::vector<int> counts;       // ZeRO-1: elements of `flat` each rank owns, in rank order
-  int64_t slice_begin = 0;       // ZeRO-1: where this rank's slice starts in `flat`
-  Tensor slice;                  // ZeRO-1: f32 (counts[rank]): the mean of this rank's slice
+  Tensor flat;                   // f32 (numel, padded to equal parts): packed gradients, then their mean
+  int64_t slice_begin = 0;       // ZeRO-1: where this rank's part starts in `flat`
+  Tensor slice;                  // ZeRO-1: f32 (padded numel / world): the mean of this rank's part
   size_t pending = 0;            // gradients not complete yet in this pass
   bool launched = false;
   Communicator::Request request;
+
+  Tensor part(size_t i) const { return flat.narrow(0, offsets[i], params[i]->numel()); }  // param i's
+  void pack();  // the params' gradients into `flat` (zeros where a param got none)
 };
 
 class GradBuckets {
  public:
-  // `params` in model order; `scatter`: ZeRO-1 (reduce-scatter) instead of all-reduce.
+  // `params` in model order, all on one device; `scatter`: ZeRO-1 (reduce-scatter) instead of
+  // all-reduce.
   GradBuckets(Communicator& comm, const std::vector<Tensor*>& params, double cap_mb, bool scatter);
 
   // Arms one backward pass: returns the hook to install for it (LeafReadyHookScope).

@@ -9,6 +9,10 @@
 
 namespace llm {
 
+namespace {
+Tensor flat_view(const Tensor& t) { return t.reshape({t.numel()}); }  // same storage, 1-D
+}  // namespace
+
 ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
                            const std::vector<OptimParam>& params, AdamWConfig config)
     : comm_(comm), buckets_(buckets), config_(config) {
@@ -25,9 +29,10 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
       const int64_t lo = std::max(begin, p_begin), hi = std::min(end, p_end);
       if (lo < hi) s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], decay.at(b.params[i])});
     }
-    s.m = Tensor::zeros({b.slice.numel()}, DType::f32);
-    s.v = Tensor::zeros({b.slice.numel()}, DType::f32);
-    s.param_slice = Tensor::empty({b.slice.numel()}, DType::f32);
+    const Device device = b.flat.device();
+    s.m = Tensor::zeros({b.slice.numel()}, DType::f32, device);
+    s.v = Tensor::zeros({b.slice.numel()}, DType::f32, device);
+    s.param_slice = Tensor::zeros({b.slice.numel()}, DType::f32, device);
     shards_.push_back(std::move(s));
   }
 }
@@ -46,23 +51,25 @@ void ShardedAdamW::step(float lr) {
   t_++;
   const float step_size = lr / (1.0f - std::pow(config_.beta1, static_cast<float>(t_)));
   const float bias2_sqrt = std::sqrt(1.0f - std::pow(config_.beta2, static_cast<float>(t_)));
-  Backend& be = backend(Device::cpu());
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     GradBucket& b = buckets_.buckets()[i];
+    Backend& be = backend(b.flat.device());
     for (const Segment& seg : s.segments) {
       auto part = [&](const Tensor& t) { return t.narrow(0, seg.slice_offset, seg.length); };
       Tensor p = part(s.param_slice), g = part(b.slice), m = part(s.m), v = part(s.v);
-      std::copy_n(seg.param->data<float>() + seg.param_offset, seg.length, p.data<float>());
+      p.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
       be.adamw(p, g, m, v, lr, config_.beta1, config_.beta2, config_.eps,
                seg.decay ? config_.weight_decay : 0.0f, step_size, bias2_sqrt);
     }
-    // Every rank's updated slice into the bucket's flat buffer, then out to the parameters.
-    float* flat = b.flat.data<float>();
-    std::copy_n(s.param_slice.data<float>(), s.param_slice.numel(), flat + b.slice_begin);
-    comm_.allgather_inplace(flat, b.counts);
-    for (size_t j = 0; j < b.params.size(); j++)
-      std::copy_n(flat + b.offsets[j], b.params[j]->numel(), b.params[j]->data<float>());
+    // Every rank's updated part into the bucket's flat buffer, then out to the parameters.
+    Tensor mine = b.flat.narrow(0, b.slice_begin, s.param_slice.numel());
+    mine.copy_from(s.param_slice);
+    comm_.allgather(b.flat);
+    for (size_t j = 0; j < b.params.size(); j++) {
+      Tensor param = flat_view(*b.params[j]);
+      param.copy_from(b.part(j));
+    }
   }
 }
 
@@ -77,9 +84,10 @@ std::vector<std::pair<std::string, Tensor>> ShardedAdamW::gather_state() {
   for (size_t i = 0; i < shards_.size(); i++) {
     GradBucket& b = buckets_.buckets()[i];
     for (const auto& [moment, suffix] : {std::pair{&shards_[i].m, ".exp_avg"}, {&shards_[i].v, ".exp_avg_sq"}}) {
-      Tensor whole = Tensor::zeros({b.numel}, DType::f32);
-      std::copy_n(moment->data<float>(), moment->numel(), whole.data<float>() + b.slice_begin);
-      comm_.gather_inplace(whole.data<float>(), b.counts, 0);
+      Tensor whole = Tensor::zeros(b.flat.shape(), DType::f32, b.flat.device());
+      Tensor mine = whole.narrow(0, b.slice_begin, moment->numel());
+      mine.copy_from(*moment);
+      comm_.allgather(whole);
       for (size_t j = 0; j < b.params.size(); j++)
         out.emplace_back(names_.at(b.params[j]) + suffix,
                          whole.narrow(0, b.offsets[j], b.params[j]->numel()).reshape(b.params[j]->shape()));
@@ -96,8 +104,8 @@ void ShardedAdamW::load_state(
       const std::string& name = names_.at(seg.param);
       for (const auto& [moment, suffix] : {std::pair{&s.m, ".exp_avg"}, {&s.v, ".exp_avg_sq"}}) {
         const Tensor& whole = find(name + suffix, seg.param->shape());
-        std::copy_n(whole.data<float>() + seg.param_offset, seg.length,
-                    moment->data<float>() + seg.slice_offset);
+        Tensor mine = moment->narrow(0, seg.slice_offset, seg.length);
+        mine.copy_from(whole.contiguous().reshape({whole.numel()}).narrow(0, seg.param_offset, seg.length));
       }
     }
   }

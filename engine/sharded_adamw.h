@@ -27,8 +27,8 @@ class ShardedAdamW {
   void set_steps_taken(int64_t t) { t_ = t; }
   size_t state_bytes() const;  // this rank's moments
 
-  // The whole state as AdamW::state() names it ("<param>.exp_avg", "<param>.exp_avg_sq"),
-  // complete on rank 0 only (other ranks get views of partial buffers). Collective.
+  // The whole state as AdamW::state() names it ("<param>.exp_avg", "<param>.exp_avg_sq"), on
+  // every rank (all-gathered). Collective.
   std::vector<std::pair<std::string, Tensor>> gather_state();
   // Takes this rank's slices from whole per-parameter moments (found by name).
   void load_state(const std::function<const Tensor&(const std::string& name, const Shape& shape)>& find);
