@@ -13,7 +13,14 @@ int cuda_device_count() {
   return count;
 }
 
-CudaDeviceAllocator::~CudaDeviceAllocator() { release_all(); }
+// A backend held by a static registry is destroyed after the CUDA runtime has unloaded itself at
+// exit, when cudaFree can only fail; a destructor must not throw, so those failures are dropped.
+CudaDeviceAllocator::~CudaDeviceAllocator() {
+  try {
+    release_all();
+  } catch (const std::exception&) {
+  }
+}
 
 void* CudaDeviceAllocator::system_alloc(size_t bytes) {
   CUDA_CHECK(cudaSetDevice(device_));

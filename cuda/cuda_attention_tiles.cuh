@@ -1,0 +1,183 @@
+// Tile machinery of the tiled attention kernels (cuda/cuda_flash_attention.cu): the kernel-side
+// mask (which keys a query sees), tile loads into shared memory, and the three 64 x 64 tile
+// products on CUDA cores in f32. The layout follows the CPU reference (engine/cpu/
+// cpu_flash_attention.cpp): a query tile of kAttnBlockM rows against key tiles of kAttnBlockN.
+#pragma once
+#include "cuda/cuda_common.cuh"
+
+namespace llm {
+namespace tiles {
+
+constexpr int kM = static_cast<int>(kAttnBlockM), kN = static_cast<int>(kAttnBlockN);
+// 16 x 16 threads. Thread (ty, tx) = (threadIdx.x / 16, threadIdx.x % 16) owns the tile rows
+// 4 ty .. 4 ty + 3 and the columns tx + 16 j: a 4 x 4 piece of a 64 x 64 score tile, or 4 rows
+// x D/16 columns of a 64 x D output tile. A row's 16 owners are one half-warp, so row maxima and
+// sums are shuffles within it.
+constexpr int kTileThreads = 256;
+static_assert(kM == 64 && kN == 64, "the thread layout assumes 64 x 64 tiles");
+constexpr int kPLd = kN + 1;  // row stride of a score tile in shared memory
+
+// Shared-memory tiles of D columns are stored with row stride D + 1: for D = 32, 64 and 128 that
+// is 1 modulo 32 banks, so the 16 different rows a half-warp reads land in 16 different banks.
+template <int D>
+__host__ __device__ constexpr int ld() { return D + 1; }
+
+struct KeySpan {  // the keys [lo, hi) one query sees
+  int64_t lo, hi;
+};
+
+__device__ inline int64_t lower_bound_i32(const int32_t* a, int64_t n, int32_t x) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+__device__ inline int64_t upper_bound_i32(const int32_t* a, int64_t n, int32_t x) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (a[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// AttentionMask on the device. Every mask lets a query see one interval of keys whose ends never
+// move left as the query moves right (see HeadMask in the CPU reference), so a query tile needs
+// the key tiles from its first row's lo to its last row's hi; a bias may mask more inside.
+struct Mask {
+  int64_t S = 0, H = 0;
+  bool causal = false;
+  int64_t s2_group = 0;          // 0: none; heads h >= H/2 use groups shifted by s2_group / 2
+  const int32_t* doc = nullptr;  // (B, S) non-decreasing document ids, or null
+  const float* bias = nullptr;   // (Bb, Hb, S, S), or null
+  int64_t bias_b_stride = 0, bias_h_stride = 0;  // 0 on a broadcast dim
+
+  // Rows past the sequence (an edge tile's padding) see nothing.
+  __device__ KeySpan keys(int64_t b, int64_t h, int64_t i) const {
+    if (i >= S) return {0, 0};
+    KeySpan s{0, causal ? i + 1 : S};
+    if (s2_group > 0) {
+      const int64_t shift = h >= H / 2 ? s2_group / 2 : 0;
+      const int64_t start = (i + shift) / s2_group * s2_group - shift;  // may start at -G/2
+      s.lo = max(start, int64_t(0));
+      s.hi = min(s.hi, start + s2_group);
+    }
+    if (doc) {
+      const int32_t* d = doc + b * S;
+      s.lo = max(s.lo, lower_bound_i32(d, S, d[i]));
+      s.hi = min(s.hi, upper_bound_i32(d, S, d[i]));
+    }
+    return s;
+  }
+  // The (S, S) slice that (b, h) reads of a bias-shaped tensor (the bias or its gradient).
+  template <class P>
+  __device__ P* head_slice(P* base, int64_t b, int64_t h) const {
+    return base ? base + b * bias_b_stride + h * bias_h_stride : nullptr;
+  }
+};
+
+// Rows [0, rows) of a head matrix (row stride `stride` elements) into a 64 x D f32 tile; the
+// rows after them are zero, so padding contributes nothing (and never NaN) to the products.
+template <class T, int D>
+__device__ void load_tile(float* tile, const T* src, int64_t stride, int64_t rows) {
+  for (int e = threadIdx.x; e < 64 * D; e += kTileThreads) {
+    const int r = e / D, c = e % D;
+    tile[r * ld<D>() + c] = r < rows ? to_f32(src[r * stride + c]) : 0.0f;
+  }
+}
+
+// s[i][j] = A[4 ty + i] . B[tx + 16 j] over D: a score tile Q K^T (or dO V^T).
+template <int D>
+__device__ void tile_abt(const float* a, const float* b, float s[4][4]) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) s[i][j] = 0.0f;
+#pragma unroll 4
+  for (int d = 0; d < D; d++) {
+    float av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) av[i] = a[(4 * ty + i) * ld<D>() + d];
+#pragma unroll
+    for (int j = 0; j < 4; j++) bv[j] = b[(tx + 16 * j) * ld<D>() + d];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) s[i][j] = fmaf(av[i], bv[j], s[i][j]);
+  }
+}
+
+// acc[i][c] += sum_j P[4 ty + i][j] X[j][tx + 16 c]: P V (or dS K) into a 64 x D output tile.
+template <int D>
+__device__ void tile_ab(const float* p, const float* x, float acc[4][D / 16]) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll 4
+  for (int j = 0; j < kN; j++) {
+    float pv[4], xv[D / 16];
+#pragma unroll
+    for (int i = 0; i < 4; i++) pv[i] = p[(4 * ty + i) * kPLd + j];
+#pragma unroll
+    for (int c = 0; c < D / 16; c++) xv[c] = x[j * ld<D>() + tx + 16 * c];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int c = 0; c < D / 16; c++) acc[i][c] = fmaf(pv[i], xv[c], acc[i][c]);
+  }
+}
+
+// acc[i][c] += sum_r P[r][4 ty + i] X[r][tx + 16 c]: P^T dO (or dS^T Q) into a key-row tile.
+template <int D>
+__device__ void tile_atb(const float* p, const float* x, float acc[4][D / 16]) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll 4
+  for (int r = 0; r < kM; r++) {
+    float pv[4], xv[D / 16];
+#pragma unroll
+    for (int i = 0; i < 4; i++) pv[i] = p[r * kPLd + 4 * ty + i];
+#pragma unroll
+    for (int c = 0; c < D / 16; c++) xv[c] = x[r * ld<D>() + tx + 16 * c];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int c = 0; c < D / 16; c++) acc[i][c] = fmaf(pv[i], xv[c], acc[i][c]);
+  }
+}
+
+// Scaled, biased and masked scores of the tile rows [i0, i0 + 64) x keys [j0, j0 + 64): -inf
+// where the key is outside the row's span (lo, hi in shared memory), which also covers rows and
+// keys past the sequence. bias is the head's (S, S) slice or null.
+__device__ inline void mask_scores(const Mask& mask, const float* bias, float scale, int64_t i0,
+                                   int64_t j0, const int64_t* lo, const int64_t* hi,
+                                   float s[4][4]) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int r = 4 * ty + i;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int64_t key = j0 + tx + 16 * j;
+      const bool seen = key >= lo[r] && key < hi[r];
+      const float b = seen && bias ? bias[(i0 + r) * mask.S + key] : 0.0f;
+      s[i][j] = seen ? s[i][j] * scale + b : -INFINITY;
+    }
+  }
+}
+
+// Max and sum over a row's 16 owners (one half-warp: xor offsets below 16 stay inside it).
+__device__ __forceinline__ float row_max16(float v) {
+  for (int off = 8; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+  return v;
+}
+__device__ __forceinline__ float row_sum16(float v) {
+  for (int off = 8; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+}  // namespace tiles
+}  // namespace llm

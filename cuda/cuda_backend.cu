@@ -1,0 +1,95 @@
+// defines: CudaBackend (streams, cuBLASLt handle, host copies), check_op, and the registration
+// that makes DeviceType::cuda available to backend() when a device exists
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
+
+namespace llm {
+
+namespace {
+// cuBLASLt's recommended workspace on Hopper; more than enough for Ampere.
+constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  return std::make_unique<CudaBackend>(device);
+}
+
+// The device count cannot change while the process runs; ask the driver once. Called lazily by
+// device_count(), never at static-initialisation time, so a machine without a driver is fine.
+int cached_cuda_device_count() {
+  static const int count = cuda_device_count();
+  return count;
+}
+
+// Registration only records two function pointers: it makes no CUDA call.
+const bool registered = [] {
+  register_backend(DeviceType::cuda, &make_cuda_backend, &cached_cuda_device_count);
+  return true;
+}();
+}  // namespace
+
+void check_op(cudaError_t err, const char* op,
+              std::initializer_list<std::reference_wrapper<const Tensor>> tensors,
+              const char* file, int line) {
+  if (err == cudaSuccess) return;
+  std::string what = std::string(op) + " on";
+  bool first = true;
+  for (const Tensor& t : tensors) {
+    what += (first ? " " : ", ") + t.str();
+    first = false;
+  }
+  throw std::runtime_error(what + ": " + cudaGetErrorString(err) + " (" + file + ":" +
+                           std::to_string(line) + ")");
+}
+
+CudaBackend::CudaBackend(int device) : device_(device), allocator_(device) {
+  activate();
+  int major = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+  fast_bf16_ = major >= 8;  // Ampere's tensor cores are the first with bf16
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
+  CUBLAS_CHECK(cublasLtCreate(&lt_));
+  workspace_bytes_ = kGemmWorkspaceBytes;
+  CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+}
+
+// Errors are dropped here: at process exit the CUDA runtime may already be gone (see
+// CudaDeviceAllocator's destructor), and a destructor must not throw.
+CudaBackend::~CudaBackend() {
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);
+  cudaFree(workspace_);
+  cublasLtDestroy(lt_);
+  cudaStreamDestroy(comm_stream_);
+  cudaStreamDestroy(stream_);
+  cudaGetLastError();
+}
+
+void CudaBackend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
+Tensor CudaBackend::scratch(const Shape& shape, DType dtype) const {
+  return Tensor::empty(shape, dtype, Device::cuda(device_));
+}
+
+// Pageable host memory: the copy is staged, and the sync makes the host buffer free to reuse
+// (and, for copy_to_host, filled) when the call returns.
+void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::synchronize() {
+  activate();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+}  // namespace llm

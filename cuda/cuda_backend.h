@@ -1,0 +1,114 @@
+// The CUDA backend: one per device. Every kernel runs on the backend's compute stream in order, so
+// a block the caching allocator hands out again is never still in use by an earlier kernel. Its
+// kernels live one op family per file in cuda/; they take f32 or bf16 tensors and do all
+// accumulation, softmax and norm statistics in f32.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+
+#include "cuda/device_allocator.h"
+#include "engine/backend.h"
+
+namespace llm {
+
+class CudaBackend : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  std::string name() const override { return "cuda:" + std::to_string(device_); }
+  CachingAllocator& allocator() override { return allocator_; }
+  bool fast_bf16() const override { return fast_bf16_; }  // sm_80 and newer
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
+  // Reserved for NCCL: collectives overlap compute on a stream of their own.
+  cudaStream_t comm_stream() const { return comm_stream_; }
+
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void copy_strided(const Tensor& src, Tensor& dst) override;
+  void synchronize() override;
+
+  void cast(const Tensor& src, Tensor& dst) override;
+  void fill(Tensor& dst, float value) override;
+  void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) override;
+  void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
+  void scale(Tensor& x, float s) override;
+  void sum(const Tensor& x, Tensor& out) override;
+  double sum_squares(const Tensor& x) override;
+
+  void gemm(const GemmArgs& args) override;
+  void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr, float beta1,
+             float beta2, float eps, float weight_decay, float step_size,
+             float bias2_sqrt) override;
+
+  void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) override;
+  void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
+  void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y,
+                       Tensor& rstd) override;
+  void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy,
+                        Tensor& dx, Tensor& dw) override;
+  void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inverse,
+            Tensor& y) override;
+  void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
+  void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout, Tensor& dgate,
+                       Tensor& dup) override;
+  void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                         Tensor& out, Tensor& probs) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+                          const Tensor& dout, bool causal, Tensor& dq, Tensor& dk,
+                          Tensor& dv) override;
+  void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                               const AttentionMask& mask, Tensor& out, Tensor& lse) override;
+  void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                Tensor& dv) override;
+  void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const AttentionMask& mask, Tensor& out,
+                                       Tensor& lse) override;
+  void mem_efficient_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                        const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                        Tensor& dv, Tensor& dbias) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, int ignore_index,
+                             Tensor& loss, Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                              const Tensor& dloss, int ignore_index, Tensor& dlogits) override;
+
+ private:
+  void activate() const;  // cudaSetDevice(device_): every entry point runs on its own device
+  // A scratch buffer on this device, from the caching allocator (its peak shows scratch too).
+  Tensor scratch(const Shape& shape, DType dtype) const;
+  // The eager attention's f32 core; the public entry points cast bf16 around it.
+  void attention_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                             Tensor& out, Tensor& probs);
+  void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& probs, const Tensor& dout, Tensor& dq, Tensor& dk,
+                              Tensor& dv);
+  // Integer ids (embedding tokens, cross-entropy targets) checked on the device: how many are not
+  // `ignore` (kNoIgnore: none is), and the first outside [0, limit). The three i32 results stay
+  // on the device in info.
+  static constexpr int64_t kNoIgnore = INT64_MIN;
+  void check_ids(const Tensor& ids, int64_t limit, int64_t ignore, Tensor& info);
+  void check_doc_ids(const Tensor& doc_ids, int64_t seq);  // non-decreasing along each row
+
+  int device_;
+  bool fast_bf16_ = false;
+  cudaStream_t stream_ = nullptr;
+  cudaStream_t comm_stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;  // cuBLASLt's, allocated once with the backend
+  size_t workspace_bytes_ = 0;
+  // cuBLASLt's heuristic per GEMM shape: asked once, reused for every later call of that shape.
+  std::map<std::array<int64_t, 16>, cublasLtMatmulAlgo_t> gemm_algos_;
+  CudaDeviceAllocator allocator_;
+};
+
+}  // namespace llm

@@ -1,0 +1,108 @@
+// defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32, deterministic mean over
+// counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss / count)
+#include <algorithm>
+
+#include "cuda/cuda_common.cuh"
+
+namespace llm {
+
+namespace {
+
+// One block per row: lse = max + log(sum(exp(x - max))); row_loss = lse - x[target], 0 when the
+// target is ignored.
+template <class T>
+__global__ void cross_entropy_rows_kernel(const T* logits, const int32_t* targets, int64_t V,
+                                          int ignore_index, float* lse, float* row_loss) {
+  __shared__ float shared[32];
+  const T* row = logits + blockIdx.x * V;
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) mx = fmaxf(mx, to_f32(row[j]));
+  mx = block_max(mx, shared);
+  float s = 0.0f;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) s += expf(to_f32(row[j]) - mx);
+  s = block_sum(s, shared);
+  if (threadIdx.x == 0) {
+    const float l = mx + logf(s);
+    lse[blockIdx.x] = l;
+    const int32_t t = targets[blockIdx.x];
+    row_loss[blockIdx.x] = t == ignore_index ? 0.0f : l - to_f32(row[t]);
+  }
+}
+
+// One block: loss = sum(row_loss) / count in a fixed order (f64), 0 when every row is ignored.
+__global__ void cross_entropy_mean_kernel(const float* row_loss, int64_t N, const int32_t* info,
+                                          float* loss) {
+  __shared__ double shared[32];
+  double acc = 0.0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) acc += row_loss[i];
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) *loss = info[0] > 0 ? static_cast<float>(acc / info[0]) : 0.0f;
+}
+
+// dlogits = (softmax - onehot(target)) * dloss / count on counted rows, 0 on ignored ones.
+// grid: (rows, column blocks).
+template <class T>
+__global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* targets,
+                                              const float* lse, const float* dloss,
+                                              const int32_t* info, int64_t V, int ignore_index,
+                                              T* dlogits) {
+  const int64_t i = blockIdx.x, j = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
+  if (j >= V) return;
+  const int32_t t = targets[i];
+  const float g = info[0] > 0 ? dloss[0] / static_cast<float>(info[0]) : 0.0f;
+  float d = 0.0f;
+  if (t != ignore_index) {
+    d = g * expf(to_f32(logits[i * V + j]) - lse[i]);
+    if (j == t) d -= g;
+  }
+  dlogits[i * V + j] = from_f32<T>(d);
+}
+
+}  // namespace
+
+void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets,
+                                        int ignore_index, Tensor& loss, Tensor& lse) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  activate();
+  Tensor info = scratch({3}, DType::i32);
+  check_ids(targets, V, ignore_index, info);
+  int32_t host[3];
+  copy_to_host(host, info.data_ptr(), sizeof(host));
+  LLM_CHECK(host[1] < 0, "cross_entropy: target " + std::to_string(host[2]) +
+                             " outside the vocabulary of " + std::to_string(V));
+  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
+  dispatch_float("cross_entropy", logits, [&](auto tag) {
+    using T = decltype(tag);
+    if (N > 0)
+      cross_entropy_rows_kernel<<<N, kThreads, 0, stream_>>>(
+          logits.data<T>(), targets.data<int32_t>(), V, ignore_index, lse.data<float>(),
+          row_loss.data<float>());
+  });
+  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N,
+                                                         info.data<int32_t>(), loss.data<float>());
+  CUDA_CHECK_OP("cross_entropy", logits, targets, loss, lse);
+}
+
+// The count of counted rows is recomputed on the device: no host round trip in backward. The
+// targets were checked by the forward; the kernel reads logits[target] only on counted rows.
+void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets,
+                                         const Tensor& lse, const Tensor& dloss,
+                                         int ignore_index, Tensor& dlogits) {
+  require_same_dtype("cross_entropy_backward", logits, dlogits);
+  LLM_CHECK(dloss.dtype() == DType::f32, "cross_entropy_backward: dloss " + dloss.str());
+  const int64_t N = logits.size(0), V = logits.size(1);
+  if (N == 0 || V == 0) return;
+  activate();
+  Tensor info = scratch({3}, DType::i32);
+  check_ids(targets, V, ignore_index, info);
+  const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((V + kThreads - 1) / kThreads));
+  dispatch_float("cross_entropy_backward", logits, [&](auto tag) {
+    using T = decltype(tag);
+    cross_entropy_backward_kernel<<<grid, kThreads, 0, stream_>>>(
+        logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), dloss.data<float>(),
+        info.data<int32_t>(), V, ignore_index, dlogits.data<T>());
+  });
+  CUDA_CHECK_OP("cross_entropy_backward", logits, targets, lse, dloss, dlogits);
+}
+
+}  // namespace llm

@@ -1,0 +1,102 @@
+// defines: CudaBackend::embedding_forward (gather rows), embedding_backward (deterministic: token
+// positions sorted by id, each id's rows summed in token order in f32; no atomics)
+#include <cub/device/device_radix_sort.cuh>
+
+#include "cuda/cuda_common.cuh"
+
+namespace llm {
+
+namespace {
+
+// out[i, c] = table[ids[i], c]; one block per token row.
+template <class T>
+__global__ void embedding_forward_kernel(const int32_t* ids, const T* table, T* out, int64_t C) {
+  const int64_t i = blockIdx.x;
+  const T* row = table + static_cast<int64_t>(ids[i]) * C;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) out[i * C + c] = row[c];
+}
+
+__global__ void iota_kernel(int32_t* x, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) x[i] = static_cast<int32_t>(i);
+}
+
+// After a stable sort, the positions of one id form a run, in token order. The block at the
+// first position of a run (grid.x: sorted positions, grid.y: channel chunks) walks the run and
+// adds its rows in f32, then adds the total to the table's row once. Every other block exits.
+template <class T>
+__global__ void embedding_backward_kernel(const int32_t* sorted_ids, const int32_t* sorted_pos,
+                                          const T* dout, T* dtable, int64_t n, int64_t C) {
+  const int64_t p = blockIdx.x;
+  const int32_t id = sorted_ids[p];
+  if (p > 0 && sorted_ids[p - 1] == id) return;
+  const int64_t c = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= C) return;
+  float acc = 0.0f;
+  for (int64_t r = p; r < n && sorted_ids[r] == id; r++) acc += to_f32(dout[sorted_pos[r] * C + c]);
+  T* slot = dtable + static_cast<int64_t>(id) * C + c;
+  *slot = from_f32<T>(to_f32(*slot) + acc);
+}
+
+// Bits the radix sort needs for ids in [0, vocab).
+int id_bits(int64_t vocab) {
+  int bits = 1;
+  while ((int64_t(1) << bits) < vocab) bits++;
+  return bits;
+}
+
+}  // namespace
+
+void CudaBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+  require_same_dtype("embedding", table, out);
+  const int64_t n = ids.numel(), V = table.size(0), C = table.size(1);
+  if (n == 0) return;
+  activate();
+  // A bad id is a data error the user must see, not a silent out-of-bounds read.
+  Tensor info = scratch({3}, DType::i32);
+  check_ids(ids, V, kNoIgnore, info);
+  int32_t host[3];
+  copy_to_host(host, info.data_ptr(), sizeof(host));
+  LLM_CHECK(host[1] < 0, "embedding: token id " + std::to_string(host[2]) +
+                             " outside the vocabulary of " + std::to_string(V));
+  dispatch_float("embedding", table, [&](auto tag) {
+    using T = decltype(tag);
+    embedding_forward_kernel<<<n, kThreads, 0, stream_>>>(ids.data<int32_t>(), table.data<T>(),
+                                                          out.data<T>(), C);
+  });
+  CUDA_CHECK_OP("embedding", ids, table, out);
+}
+
+// dtable += scatter of dout by ids (dtable arrives zeroed from the op). Ids were checked by the
+// forward. The radix sort is stable, so equal ids keep token order and the sums never depend on
+// scheduling: the same ids and gradients give the same bits every run.
+void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  require_same_dtype("embedding_backward", dout, dtable);
+  const int64_t n = ids.numel(), V = dtable.size(0), C = dtable.size(1);
+  if (n == 0) return;
+  LLM_CHECK(n < INT32_MAX, "embedding_backward on CUDA: too many tokens: " + ids.str());
+  activate();
+  Tensor positions = scratch({n}, DType::i32);
+  Tensor sorted_ids = scratch({n}, DType::i32), sorted_pos = scratch({n}, DType::i32);
+  iota_kernel<<<grid_for(n), kThreads, 0, stream_>>>(positions.data<int32_t>(), n);
+  const int bits = id_bits(V);
+  size_t temp_bytes = 0;
+  CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+      nullptr, temp_bytes, ids.data<int32_t>(), sorted_ids.data<int32_t>(),
+      positions.data<int32_t>(), sorted_pos.data<int32_t>(), static_cast<int>(n), 0, bits,
+      stream_));
+  Tensor temp = scratch({static_cast<int64_t>(temp_bytes / 4 + 1)}, DType::i32);
+  CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+      temp.data_ptr(), temp_bytes, ids.data<int32_t>(), sorted_ids.data<int32_t>(),
+      positions.data<int32_t>(), sorted_pos.data<int32_t>(), static_cast<int>(n), 0, bits,
+      stream_));
+  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>((C + kThreads - 1) / kThreads));
+  dispatch_float("embedding_backward", dout, [&](auto tag) {
+    using T = decltype(tag);
+    embedding_backward_kernel<<<grid, kThreads, 0, stream_>>>(
+        sorted_ids.data<int32_t>(), sorted_pos.data<int32_t>(), dout.data<T>(), dtable.data<T>(),
+        n, C);
+  });
+  CUDA_CHECK_OP("embedding_backward", ids, dout, dtable);
+}
+
+}  // namespace llm

@@ -1,0 +1,130 @@
+// defines: CudaBackend::gemm (row-major strided batched GEMM on cuBLASLt; f32 accumulation)
+#include "cuda/cuda_common.cuh"
+
+namespace llm {
+
+namespace {
+
+// Owns the descriptors of one cublasLtMatmul call, so a throw in between leaks nothing.
+struct LtCall {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~LtCall() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+// A column-major rows x cols layout with leading dimension ld, batched when batch > 1.
+cublasLtMatrixLayout_t layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
+                              int64_t batch, int64_t stride) {
+  cublasLtMatrixLayout_t l;
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, type, rows, cols, ld));
+  if (batch > 1) {
+    const int32_t count = static_cast<int32_t>(batch);
+    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                  sizeof(count)));
+    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                  &stride, sizeof(stride)));
+  }
+  return l;
+}
+
+// The alignment cuBLASLt may assume for an operand: the largest power of two (up to 256 bytes)
+// dividing its address and, when batched, its batch stride. Narrowed views are not 16-byte
+// aligned in general, and an algorithm chosen for aligned data would fail on them.
+uint32_t alignment(const void* ptr, int64_t stride_bytes) {
+  uint64_t bits = reinterpret_cast<uint64_t>(ptr) | static_cast<uint64_t>(stride_bytes) | 256u;
+  return static_cast<uint32_t>(bits & (~bits + 1));
+}
+
+// C = beta * C when k == 0 (cuBLASLt refuses an empty inner dimension); beta 0 writes zeros.
+template <class T>
+__global__ void scale_matrix_kernel(T* c, int64_t m, int64_t n, int64_t ldc, int64_t stride,
+                                    int64_t batch, float beta) {
+  GRID_STRIDE_LOOP(i, batch * m * n) {
+    T* p = c + (i / (m * n)) * stride + (i % (m * n)) / n * ldc + i % n;
+    *p = from_f32<T>(beta == 0.0f ? 0.0f : beta * to_f32(*p));
+  }
+}
+
+}  // namespace
+
+// Row-major C = A B is column-major C^T = B^T A^T: cuBLASLt gets B as its first operand and A as
+// its second, each with its own transpose flag, and nothing is copied.
+void CudaBackend::gemm(const GemmArgs& g) {
+  LLM_CHECK(g.dtype == DType::f32 || g.dtype == DType::bf16,
+            std::string("gemm on CUDA takes f32 or bf16; got ") + dtype_name(g.dtype));
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
+  activate();
+  const std::string shapes = std::string(dtype_name(g.dtype)) + " batch " +
+                             std::to_string(g.batch) + ", m " + std::to_string(g.m) + ", n " +
+                             std::to_string(g.n) + ", k " + std::to_string(g.k) +
+                             (g.trans_a ? ", A^T" : "") + (g.trans_b ? ", B^T" : "");
+  if (g.k == 0) {
+    auto launch = [&](auto tag) {
+      using T = decltype(tag);
+      scale_matrix_kernel<<<grid_for(g.batch * g.m * g.n), kThreads, 0, stream_>>>(
+          static_cast<T*>(g.c), g.m, g.n, g.ldc, g.stride_c, g.batch, g.beta);
+    };
+    if (g.dtype == DType::f32) launch(float{});
+    else launch(bf16{});
+    CUDA_CHECK(cudaGetLastError());
+    return;
+  }
+  const cudaDataType_t type = g.dtype == DType::f32 ? CUDA_R_32F : CUDA_R_16BF;
+  const int64_t elem = static_cast<int64_t>(dtype_size(g.dtype));
+  const uint32_t align_a = alignment(g.b, g.batch > 1 ? g.stride_b * elem : 0);
+  const uint32_t align_b = alignment(g.a, g.batch > 1 ? g.stride_a * elem : 0);
+  const uint32_t align_c = alignment(g.c, g.batch > 1 ? g.stride_c * elem : 0);
+
+  LtCall call;
+  // f32 stays f32 (no TF32), so CUDA matches the CPU reference to f32 rounding.
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&call.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
+                                              sizeof(op_a)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
+                                              sizeof(op_b)));
+  // Stored (column-major) shapes: the first operand is row-major B, the second row-major A.
+  call.a = layout(type, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, g.batch, g.stride_b);
+  call.b = layout(type, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a);
+  call.c = layout(type, g.n, g.m, g.ldc, g.batch, g.stride_c);
+
+  const std::array<int64_t, 16> key{int64_t(g.dtype), g.trans_a, g.trans_b, g.m, g.n, g.k,
+                                    g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b,
+                                    g.stride_c, align_a, align_b, align_c};
+  auto found = gemm_algos_.find(key);
+  if (found == gemm_algos_.end()) {
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&call.pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        call.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
+        sizeof(workspace_bytes_)));
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c}};
+    for (const auto& [attr, value] : aligns)
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(call.pref, attr, &value, sizeof(value)));
+    cublasLtMatmulHeuristicResult_t result;
+    int found_count = 0;
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_, call.desc, call.a, call.b, call.c, call.c,
+                                                call.pref, 1, &result, &found_count));
+    LLM_CHECK(found_count > 0, "gemm on CUDA: cuBLASLt has no algorithm for " + shapes);
+    found = gemm_algos_.emplace(key, result.algo).first;
+  }
+  const cublasStatus_t status =
+      cublasLtMatmul(lt_, call.desc, &g.alpha, g.b, call.a, g.a, call.b, &g.beta, g.c, call.c,
+                     g.c, call.c, &found->second, workspace_, workspace_bytes_, stream_);
+  LLM_CHECK(status == CUBLAS_STATUS_SUCCESS,
+            std::string("gemm on CUDA (") + shapes + "): cublasLtMatmul failed: " +
+                cublasLtGetStatusName(status));
+}
+
+}  // namespace llm

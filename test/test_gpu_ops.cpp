@@ -1,0 +1,290 @@
+// GPU (ctest label gpu): every CUDA op against the CPU reference, forward and gradients through
+// the autograd ops, on odd shapes (7, 13, 33, 65: no multiple of a block or vector width).
+// Tolerances, relative to the largest magnitude of the reference tensor:
+//   f32:  max |cuda - cpu| <= 1e-4 * max |cpu|  (f32 GEMMs without TF32; only the summation
+//         order differs);
+//   bf16: inputs and upstream gradients rounded to bf16 first, the CUDA result in bf16 compared
+//         with the CPU's f32 result on the same rounded values: <= 2e-2 * max |cpu| (a bf16
+//         output alone is off by up to 2^-9 relative).
+// Determinism: embedding backward and rmsnorm's dweight are bit-identical run to run.
+// Without a CUDA device it says so and exits 77, which ctest reports as skipped.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "test/test_util.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+const Device kGpu = Device::cuda(0);
+constexpr float kTolF32 = 1e-4f, kTolBf16 = 2e-2f;
+
+float tolerance(DType dtype) { return dtype == DType::f32 ? kTolF32 : kTolBf16; }
+
+// max |got - want| <= tol * max |want|, and nothing non-finite where the reference is finite.
+void check_close(const std::string& what, const Tensor& got, const Tensor& want, float tol) {
+  REQUIRE_MESSAGE(got.shape() == want.shape(), what << ": " << got.str() << " vs " << want.str());
+  std::vector<float> g = got.to_floats(), w = want.to_floats();
+  float err = 0.0f, scale = 0.0f;
+  bool finite = true;
+  for (size_t i = 0; i < g.size(); i++) {
+    finite = finite && (std::isfinite(g[i]) || !std::isfinite(w[i]));
+    err = std::max(err, std::fabs(g[i] - w[i]));
+    scale = std::max(scale, std::fabs(w[i]));
+  }
+  INFO(what << ": max |cuda - cpu| = " << err << ", max |cpu| = " << scale);
+  CHECK(finite);
+  CHECK(err <= tol * std::max(scale, 1e-6f));
+}
+
+bool bit_identical(const Tensor& a, const Tensor& b) {
+  Tensor x = a.to(Device::cpu()), y = b.to(Device::cpu());
+  return x.shape() == y.shape() && x.dtype() == y.dtype() &&
+         std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0;
+}
+
+// Runs f on the CPU in f32 and on cuda:0 in `dtype` on the same values (float inputs rounded to
+// dtype first; i32 inputs as they are), backpropagates the same upstream gradient through both,
+// and compares the output and the gradient of every float input.
+void compare_op(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs,
+                DType dtype) {
+  CAPTURE(name);
+  CAPTURE(dtype_name(dtype));
+  std::vector<Tensor> cpu_in, gpu_in;
+  for (const Tensor& t : inputs) {
+    if (t.dtype() == DType::i32) {
+      cpu_in.push_back(t);
+      gpu_in.push_back(t.to(kGpu));
+      continue;
+    }
+    Tensor rounded = t.to(dtype).to(DType::f32);
+    Tensor c = rounded.clone(), g = rounded.to(kGpu).to(dtype);
+    c.set_requires_grad(true);
+    g.set_requires_grad(true);
+    cpu_in.push_back(c);
+    gpu_in.push_back(g);
+  }
+  Tensor out_c = f(cpu_in), out_g = f(gpu_in);
+  REQUIRE(out_g.device() == kGpu);
+  Tensor seed_c = randn(out_c.shape()).to(out_g.dtype()).to(DType::f32);
+  Tensor seed_g = seed_c.to(kGpu).to(out_g.dtype());
+  backward(out_c, seed_c);
+  backward(out_g, seed_g);
+  const float tol = tolerance(dtype);
+  check_close(name + " output", out_g, out_c, tol);
+  for (size_t i = 0; i < inputs.size(); i++) {
+    if (inputs[i].dtype() == DType::i32) continue;
+    REQUIRE_MESSAGE(gpu_in[i].grad().defined(), name << ": input " << i << " got no gradient");
+    REQUIRE(gpu_in[i].grad().device() == kGpu);
+    check_close(name + " grad of input " + std::to_string(i), gpu_in[i].grad(),
+                cpu_in[i].grad(), tol);
+  }
+}
+
+const DType kDtypes[] = {DType::f32, DType::bf16};
+
+}  // namespace
+
+TEST_CASE("fill, strided copies and casts match the CPU bit for bit") {
+  for (DType t : {DType::f32, DType::bf16, DType::i32}) {
+    std::vector<float> v = Tensor::full({7, 13}, -2.75f, t, kGpu).to_floats();
+    CHECK(v == Tensor::full({7, 13}, -2.75f, t).to_floats());
+  }
+  Tensor x = randn({3, 7, 5, 13, 2});
+  // A transpose, a narrowed view (offset storage) and both at once, in f32 and bf16.
+  for (DType t : {DType::f32, DType::bf16}) {
+    Tensor xc = x.to(t), xg = xc.to(kGpu);
+    CHECK(bit_identical(xg.transpose(1, 3).contiguous(), xc.transpose(1, 3).contiguous()));
+    CHECK(bit_identical(xg.narrow(2, 1, 3).contiguous(), xc.narrow(2, 1, 3).contiguous()));
+    CHECK(bit_identical(xg.narrow(3, 2, 9).transpose(0, 4).transpose(1, 2).contiguous(),
+                        xc.narrow(3, 2, 9).transpose(0, 4).transpose(1, 2).contiguous()));
+  }
+  Tensor mixed = Tensor::from_floats({2.7f, -2.7f, 0.5f, 1e9f, -3.0f, 1.0f / 3.0f}, {6});
+  for (DType from : {DType::f32, DType::bf16, DType::i32})
+    for (DType to : {DType::f32, DType::bf16, DType::i32}) {
+      if (from == to) continue;
+      CAPTURE(dtype_name(from));
+      CAPTURE(dtype_name(to));
+      Tensor src = mixed.to(from);
+      CHECK(bit_identical(src.to(kGpu).to(to), src.to(to)));
+    }
+}
+
+TEST_CASE("add, mul, sum, sum_squares and scale_") {
+  Tensor a = randn({7, 13}), b = randn({7, 13});
+  for (DType t : kDtypes) {
+    compare_op("add", [](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, {a, b}, t);
+    compare_op("mul", [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, {a, b}, t);
+    compare_op("sum", [](const std::vector<Tensor>& in) { return sum(in[0]); }, {a}, t);
+  }
+  Tensor big = randn({65, 1031});  // more elements than one block's share: two-pass reduction
+  CHECK(sum_squares(big.to(kGpu)) == doctest::Approx(sum_squares(big)).epsilon(1e-10));
+  CHECK(sum(big.to(kGpu)).item() == doctest::Approx(sum(big).item()).epsilon(1e-6));
+  CHECK(sum_squares(big.to(DType::bf16).to(kGpu)) ==
+        doctest::Approx(sum_squares(big.to(DType::bf16).to(DType::f32))).epsilon(1e-10));
+  Tensor g = big.to(kGpu), c = big.clone();
+  scale_(g, 0.37f);
+  scale_(c, 0.37f);
+  CHECK(bit_identical(g, c));
+}
+
+TEST_CASE("matmul: every transpose combination, batched and shared B") {
+  for (DType t : kDtypes)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++)
+        for (int batched_b = 0; batched_b < 2; batched_b++) {
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(batched_b);
+          const int64_t B = 3, M = 33, K = 65, N = 13;
+          Shape sa = ta ? Shape{B, K, M} : Shape{B, M, K};
+          Shape sb = tb ? Shape{N, K} : Shape{K, N};
+          if (batched_b) sb.insert(sb.begin(), B);
+          compare_op("matmul",
+                     [&](const std::vector<Tensor>& in) { return matmul(in[0], in[1], ta, tb); },
+                     {randn(sa), randn(sb)}, t);
+        }
+}
+
+TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
+  const int64_t V = 37, C = 65;
+  Tensor table = randn({V, C});
+  Tensor ids = randint({3, 13}, 0, 11);  // ids below 11 of 37: many repeats, many unused rows
+  for (DType t : kDtypes)
+    compare_op("embedding",
+               [](const std::vector<Tensor>& in) { return embedding(in[0], in[1]); },
+               {ids, table}, t);
+  Tensor bad = Tensor::from_ints({3, 37}, {2}).to(kGpu);
+  CHECK_THROWS(embedding(bad, table.to(kGpu)));
+
+  // The same gradients twice: bit-identical tables (no atomics, sorted by id, token order kept).
+  Tensor many = randint({4, 257}, 0, 5).to(kGpu);
+  Tensor dout = randn({4, 257, C}).to(kGpu);
+  for (DType t : kDtypes) {
+    Tensor first, second;
+    for (Tensor* result : {&first, &second}) {
+      Tensor leaf = table.to(kGpu).to(t);
+      leaf.set_requires_grad(true);
+      backward(embedding(many, leaf), dout.to(t));
+      *result = leaf.grad();
+    }
+    CHECK(bit_identical(first, second));
+  }
+}
+
+TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
+  Tensor x = randn({3, 7, 65}), w = randn({65});
+  for (DType t : kDtypes)
+    compare_op("rmsnorm",
+               [](const std::vector<Tensor>& in) { return rmsnorm(in[0], in[1], 1e-5f); },
+               {x, w}, t);
+  Tensor big = randn({515, 33}).to(kGpu), dy = randn({515, 33}).to(kGpu);  // > 128 row chunks
+  Tensor first, second;
+  for (Tensor* result : {&first, &second}) {
+    Tensor leaf = w.narrow(0, 0, 33).clone().to(kGpu);
+    leaf.set_requires_grad(true);
+    backward(rmsnorm(big, leaf, 1e-5f), dy);
+    *result = leaf.grad();
+  }
+  CHECK(bit_identical(first, second));
+}
+
+TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
+  const RopeConfig c{500000.0f, 8.0f, 1.0f, 4.0f, 8192};
+  Tensor x = randn({2, 13, 3, 64});
+  std::vector<int32_t> p;
+  for (int b = 0; b < 2; b++)
+    for (int s = 0; s < 13; s++) p.push_back(b == 0 ? s : 70000 + 37 * s);  // large angles too
+  Tensor pos = Tensor::from_ints(p, {2, 13});
+  for (DType t : kDtypes)
+    compare_op("rope", [&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); },
+               {x, pos}, t);
+}
+
+TEST_CASE("swiglu") {
+  Tensor g = randn({7, 33}, 2.0f), u = randn({7, 33});
+  for (DType t : kDtypes)
+    compare_op("swiglu", [](const std::vector<Tensor>& in) { return swiglu(in[0], in[1]); },
+               {g, u}, t);
+}
+
+TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
+  for (DType t : kDtypes)
+    for (int64_t ratio : {1, 2, 4})
+      for (bool causal : {false, true}) {
+        CAPTURE(ratio);
+        CAPTURE(causal);
+        const int64_t B = 2, S = 13, Hkv = 2, H = Hkv * ratio, D = 16;
+        compare_op("attention",
+                   [&](const std::vector<Tensor>& in) {
+                     return attention(in[0], in[1], in[2], causal);
+                   },
+                   {randn({B, S, H, D}), randn({B, S, Hkv, D}), randn({B, S, Hkv, D})}, t);
+      }
+}
+
+TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
+  const int64_t N = 13, V = 1031;
+  Tensor logits = randn({N, V}, 3.0f);
+  Tensor targets = Tensor::from_ints({3, -100, 1030, 0, 5, -100, 7, 1, 999, 2, 500, 64, 65}, {N});
+  for (DType t : kDtypes)
+    compare_op("cross_entropy",
+               [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+               {logits, targets}, t);
+  Tensor none = Tensor::from_ints(std::vector<int32_t>(N, -100), {N}).to(kGpu);
+  CHECK(cross_entropy(logits.to(kGpu), none).item() == 0.0f);
+  Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N}).to(kGpu);
+  CHECK_THROWS(cross_entropy(logits.to(kGpu), bad));
+}
+
+TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {
+  const int64_t N = 13, C = 33, V = 65;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
+  for (DType t : kDtypes)
+    compare_op("linear_cross_entropy",
+               [](const std::vector<Tensor>& in) {
+                 return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4);
+               },
+               {h, w, targets}, t);
+}
+
+TEST_CASE("adamw: the fused update matches the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32),
+           vc = Tensor::zeros({n}, DType::f32);
+    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu),
+           vg = Tensor::zeros({n}, DType::f32, kGpu);
+    for (int step = 1; step <= 3; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f;
+      const float step_size = lr / (1.0f - std::pow(b1, float(step)));
+      const float bias2_sqrt = std::sqrt(1.0f - std::pow(b2, float(step)));
+      backend(Device::cpu()).adamw(pc, grad.to(DType::f32), mc, vc, lr, b1, b2, 1e-8f, 0.1f,
+                                   step_size, bias2_sqrt);
+      backend(kGpu).adamw(pg, grad.to(kGpu), mg, vg, lr, b1, b2, 1e-8f, 0.1f, step_size,
+                          bias2_sqrt);
+    }
+    check_close("adamw param", pg, pc, kTolF32);
+    check_close("adamw m", mg, mc, kTolF32);
+    check_close("adamw v", vg, vc, kTolF32);
+  }
+}
+
+int main(int argc, char** argv) {
+  if (device_count(DeviceType::cuda) == 0) {
+    std::printf("skipped: no CUDA device visible\n");
+    return 77;
+  }
+  return doctest::Context(argc, argv).run();
+}
