@@ -80,16 +80,15 @@ DeviceCollectives& Communicator::device_collectives(Device device) {
                                                  collectives_device_.str() + " in one process");
     return *device_collectives_;
   }
-  auto it = collectives_registry().find(device.type);
-  LLM_CHECK(it != collectives_registry().end(),
-            "no collectives for " + device.str() + " in this build (data parallel needs them)");
+  const DeviceCollectivesFactory* factory = find_device_collectives(device.type);
+  LLM_CHECK(factory, "no collectives for " + device.str() + " in this build (data parallel needs them)");
   // Rank 0 makes the group's id; MPI hands it to every rank (NCCL's recipe).
-  std::vector<char> id = rank_ == 0 ? it->second.make_id() : std::vector<char>();
+  std::vector<char> id = rank_ == 0 ? factory->make_id() : std::vector<char>();
   uint64_t size = id.size();
   broadcast(&size, sizeof size, 0);
   id.resize(size);
   broadcast(id.data(), size, 0);
-  device_collectives_ = it->second.create(device, rank_, world_size_, id);
+  device_collectives_ = factory->create(device, rank_, world_size_, id);
   collectives_device_ = device;
   return *device_collectives_;
 }
@@ -161,6 +160,11 @@ void Communicator::abort(int code) {
 
 void register_device_collectives(DeviceType type, DeviceCollectivesFactory factory) {
   collectives_registry()[type] = factory;
+}
+
+const DeviceCollectivesFactory* find_device_collectives(DeviceType type) {
+  auto it = collectives_registry().find(type);
+  return it == collectives_registry().end() ? nullptr : &it->second;
 }
 
 }  // namespace llm

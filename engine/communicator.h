@@ -77,5 +77,6 @@ class Communicator {
 };
 
 void register_device_collectives(DeviceType type, DeviceCollectivesFactory factory);
+const DeviceCollectivesFactory* find_device_collectives(DeviceType type);  // null when none
 
 }  // namespace llm
