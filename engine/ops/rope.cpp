@@ -1,5 +1,8 @@
 // defines: rope_inv_freq (with Llama 3 frequency scaling), rope (backward = inverse rotation)
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -32,14 +35,32 @@ std::vector<float> rope_inv_freq(const RopeConfig& c, int head_dim) {
   return inv_freq;
 }
 
+namespace {
+// The inverse frequencies on a device, uploaded once per (device, config, head_dim): an upload
+// per call would wait for the device twice per layer.
+Tensor cached_inv_freq(const RopeConfig& c, int head_dim, Device device) {
+  using Key = std::tuple<int, int, float, float, float, float, int, int>;
+  static std::mutex mutex;
+  static std::map<Key, Tensor> cache;
+  const Key key{static_cast<int>(device.type), device.index, c.theta, c.factor, c.low_freq_factor,
+                c.high_freq_factor, c.original_max_position_embeddings, head_dim};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  std::vector<float> freqs = rope_inv_freq(c, head_dim);
+  Tensor t = Tensor::from_floats(freqs, {static_cast<int64_t>(freqs.size())}, device);
+  cache.emplace(key, t);
+  return t;
+}
+}  // namespace
+
 Tensor rope(const Tensor& x_in, const Tensor& positions, const RopeConfig& config) {
   LLM_CHECK(x_in.dim() == 4, "rope expects x (B, S, H, D), got " + x_in.str());
   LLM_CHECK(positions.dtype() == DType::i32 && positions.dim() == 2 &&
                 positions.size(0) == x_in.size(0) && positions.size(1) == x_in.size(1),
             "rope positions must be i32 (B, S) for " + x_in.str() + ", got " + positions.str());
   Tensor x = x_in.contiguous(), pos = positions.contiguous();
-  std::vector<float> freqs = rope_inv_freq(config, static_cast<int>(x.size(3)));
-  Tensor inv_freq = Tensor::from_floats(freqs, {static_cast<int64_t>(freqs.size())}, x.device());
+  Tensor inv_freq = cached_inv_freq(config, static_cast<int>(x.size(3)), x.device());
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).rope(x, pos, inv_freq, false, y);
   if (any_requires_grad({x_in})) {
