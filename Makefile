@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test train bench clean
+.PHONY: all build deps test train bench bench-attention bench-gpu clean
 
 all: build
 
@@ -21,8 +21,22 @@ test: deps build
 train: deps build
 	./llm_train configs/tiny.yaml
 
+# Benchmarks print tables; they never gate anything. On a GPU machine, bench-gpu runs the
+# training-step comparison with HF transformers (torch needed) at the llama3-1b shape.
 bench: build
 	./llm_bench step
+	./llm_bench attention
+
+bench-attention: build
+	./llm_bench attention --impl flash,s2,eager --head-dim 64,128 --pass fwd,fwd_bwd
+	@python3 -c "import torch" 2>/dev/null && tools/bench_torch_sdpa.py --head-dim 64,128 \
+	  || echo "torch not importable: no torch SDPA column"
+
+bench-gpu: build
+	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash
+	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash --recompute 1
+	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1
+	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --gradient-checkpointing 1
 
 clean:
 	rm -rf $(BUILD_DIR) llm_train llm_bench

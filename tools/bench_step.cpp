@@ -1,9 +1,11 @@
-// defines: llm_bench step — times training steps of a Llama model and splits the time by kernel
-// (the GEMM share of a CPU step, for one). Prints a table; --json writes the numbers.
+// defines: llm_bench step — times training steps of a Llama model (forward, backward, clipping,
+// AdamW) on the CPU or a GPU. On the CPU it also splits the step by kernel (the GEMM share); on a
+// GPU kernels run asynchronously, so it reports the step, tokens/s and MFU instead.
 #include <fmt/core.h>
 #include <fmt/os.h>
 
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include "engine/autograd.h"
@@ -15,18 +17,33 @@
 
 namespace llm {
 
+namespace {
+constexpr double kH100Bf16DenseFlops = 989e12;  // H100 SXM, bf16 dense: the MFU denominator
+
+AttentionKind attention_kind(const std::string& name) {
+  if (name == "eager") return AttentionKind::eager;
+  if (name == "flash") return AttentionKind::flash;
+  if (name == "mem_efficient") return AttentionKind::mem_efficient;
+  throw std::invalid_argument("--attention expects eager, flash or mem_efficient, got '" + name + "'");
+}
+}  // namespace
+
 int bench_step(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
-                 {{"preset", "tiny"}, {"layers", "4"}, {"dim", "256"}, {"seq", "256"},
-                  {"batch", "4"}, {"steps", "5"}, {"recompute", "0"}, {"json", ""}});
-  LlamaConfig c = *llama_preset(args.str("preset"));
-  c.num_hidden_layers = args.num("layers");
-  if (c.hidden_size != args.num("dim")) {
+                 {{"preset", "tiny"}, {"layers", "0"}, {"dim", "0"}, {"seq", "256"}, {"batch", "4"},
+                  {"steps", "5"}, {"recompute", "0"}, {"device", "cpu"}, {"bf16", "0"},
+                  {"attention", "eager"}, {"json", ""}});
+  std::optional<LlamaConfig> preset = llama_preset(args.str("preset"));
+  if (!preset) throw std::invalid_argument("--preset: unknown preset '" + args.str("preset") + "'");
+  LlamaConfig c = *preset;
+  if (args.num("layers") > 0) c.num_hidden_layers = args.num("layers");
+  if (args.num("dim") > 0 && args.num("dim") != c.hidden_size) {
     c.hidden_size = args.num("dim");
     c.intermediate_size = 3 * c.hidden_size;
   }
+  const Device device = args.str("device") == "cuda" ? Device::cuda(0) : Device::cpu();
   const int64_t B = args.num("batch"), S = args.num("seq"), steps = args.num("steps");
-  LlamaModel model(c, Device::cpu(), 1);
+  LlamaModel model(c, device, 1);
   std::vector<OptimParam> params;
   std::vector<Tensor*> tensors;
   for (auto& p : model.parameters()) {
@@ -40,12 +57,16 @@ int bench_step(int argc, char** argv) {
     ids[i] = static_cast<int32_t>(rng() % c.vocab_size);
     pos[i] = static_cast<int32_t>(i % S);
   }
-  Tensor x = Tensor::from_ints(ids, {B, S}), p = Tensor::from_ints(pos, {B, S});
+  Tensor x = Tensor::from_ints(ids, {B, S}, device), p = Tensor::from_ints(pos, {B, S}, device);
   std::vector<int32_t> next(ids.begin() + 1, ids.end());
   next.push_back(0);
-  Tensor y = Tensor::from_ints(next, {B * S});
-  ForwardOptions fwd{args.num("recompute")};
+  Tensor y = Tensor::from_ints(next, {B * S}, device);
+  ForwardOptions fwd;
+  fwd.recompute_every_n_layers = args.num("recompute");
+  fwd.attention = attention_kind(args.str("attention"));
+  fwd.compute_dtype = args.num("bf16") ? DType::bf16 : DType::f32;
 
+  Backend& be = backend(device);
   auto step = [&] {
     for (Tensor* t : tensors) t->zero_grad();
     Tensor loss = model.loss(x, y, p, fwd);
@@ -54,35 +75,42 @@ int bench_step(int argc, char** argv) {
     opt.step(1e-4f);
   };
   step();  // warm-up: fills the allocator's cache
-  backend(Device::cpu()).allocator().reset_peak();
+  be.synchronize();
+  be.allocator().reset_peak();
   OpTimer::totals().clear();
-  OpTimer::enable(true);
+  OpTimer::enable(device.is_cpu());
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; i++) step();
+  be.synchronize();
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
   OpTimer::enable(false);
 
-  double flops = model.training_flops_per_token(S) * B * S;
-  fmt::print("llm_bench step: {} layers, dim {}, seq {}, batch {}, {} parameters, cpu\n",
-             c.num_hidden_layers, c.hidden_size, S, B, c.num_parameters());
-  fmt::print("{:<16} {:>12} {:>8}\n", "kernel", "ms/step", "share");
-  double accounted = 0;
-  for (auto& [name, seconds] : OpTimer::totals()) {
-    double per_step = seconds / steps;
-    accounted += per_step;
-    fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", name, per_step * 1e3, 100 * per_step / total);
+  const double flops = model.training_flops_per_token(S) * B * S;
+  fmt::print("llm_bench step: {} layers, dim {}, seq {}, batch {}, {:.1f}M parameters, {}, {}, {} attention\n",
+             c.num_hidden_layers, c.hidden_size, S, B, c.num_parameters() / 1e6, device.str(),
+             args.num("bf16") ? "bf16" : "f32", args.str("attention"));
+  if (device.is_cpu()) {
+    fmt::print("{:<16} {:>12} {:>8}\n", "kernel", "ms/step", "share");
+    double accounted = 0;
+    for (auto& [name, seconds] : OpTimer::totals()) {
+      double per_step = seconds / steps;
+      accounted += per_step;
+      fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", name, per_step * 1e3, 100 * per_step / total);
+    }
+    fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", "other", (total - accounted) * 1e3,
+               100 * (total - accounted) / total);
   }
-  fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", "other", (total - accounted) * 1e3,
-             100 * (total - accounted) / total);
-  fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", "step", total * 1e3, 100.0);
-  double peak = backend(Device::cpu()).allocator().stats().peak_bytes / 1048576.0;
-  fmt::print("tokens/s {:.0f}, model GFLOP/s {:.1f}, peak memory {:.1f} MiB\n", B * S / total,
-             flops / total / 1e9, peak);
+  fmt::print("{:<16} {:>12.2f} ms\n", "step", total * 1e3);
+  const double peak = be.allocator().stats().peak_bytes / 1048576.0;
+  const double mfu = device.is_cpu() ? 0.0 : 100.0 * flops / total / kH100Bf16DenseFlops;
+  fmt::print("tokens/s {:.0f}, model TFLOP/s {:.3f}{}, peak memory {:.1f} MiB\n", B * S / total,
+             flops / total / 1e12, device.is_cpu() ? "" : fmt::format(", MFU {:.1f}% of 989", mfu), peak);
   if (!args.str("json").empty()) {
     auto out = fmt::output_file(args.str("json"));
-    out.print("{{\"layers\": {}, \"dim\": {}, \"seq\": {}, \"batch\": {}, \"step_ms\": {:.4f}, "
-              "\"tokens_per_s\": {:.1f}, \"peak_mib\": {:.2f}, \"kernels_ms\": {{",
-              c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, peak);
+    out.print("{{\"device\": \"{}\", \"layers\": {}, \"dim\": {}, \"seq\": {}, \"batch\": {}, "
+              "\"step_ms\": {:.4f}, \"tokens_per_s\": {:.1f}, \"mfu_percent\": {:.2f}, "
+              "\"peak_mib\": {:.2f}, \"kernels_ms\": {{",
+              device.str(), c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, mfu, peak);
     const char* sep = "";
     for (auto& [name, seconds] : OpTimer::totals()) {
       out.print("{}\"{}\": {:.4f}", sep, name, seconds / steps * 1e3);
