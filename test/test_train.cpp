@@ -101,6 +101,12 @@ TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
     CHECK(r.output.find(c.expect) != std::string::npos);
     CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
   }
+  Run no_gpu = run_train(ws.config() + " --device cuda");  // this test runs where no GPU is usable
+  if (no_gpu.output.find("no usable CUDA device") != std::string::npos ||
+      no_gpu.output.find("sees no usable CUDA device") != std::string::npos) {
+    CHECK(no_gpu.exit_code == 2);
+    CHECK(no_gpu.output.find("device: cuda") != std::string::npos);
+  }
   Run missing = run_train((ws.dir / "nope.yaml").string());
   CHECK(missing.exit_code == 2);
   CHECK(missing.output.find("nope.yaml") != std::string::npos);
