@@ -368,7 +368,7 @@ void Parser::register_keys() {
       {"ddp_bucket_cap_mb", number(c.ddp_bucket_cap_mb, kPositive)},
       {"zero_stage", [&c](const YAML::Node& n, const Where& w) {
          c.zero_stage = read_int(n, w, 0);
-         if (c.zero_stage > 1) fail(w, "0 or 1 (ZeRO stages 2 and 3 are not implemented)", describe(n));
+         if (c.zero_stage > 1) fail(w, "0 or 1 (stage 1 shards the AdamW state; 2 and 3 are not offered)", describe(n));
        }},
   };
 }
