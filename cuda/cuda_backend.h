@@ -97,6 +97,9 @@ class CudaBackend : public Backend {
   // on the device in info.
   static constexpr int64_t kNoIgnore = INT64_MIN;
   void check_ids(const Tensor& ids, int64_t limit, int64_t ignore, Tensor& info);
+  // check_ids, then waits for the result and throws when an id is outside [0, limit): the
+  // message is `what` + " <id> outside the vocabulary of <limit>". Returns the info tensor.
+  Tensor require_ids_in_range(const Tensor& ids, int64_t limit, int64_t ignore, const std::string& what);
   void check_doc_ids(const Tensor& doc_ids, int64_t seq);  // non-decreasing along each row
 
   int device_;

@@ -68,6 +68,17 @@ void CudaBackend::check_ids(const Tensor& ids, int64_t limit, int64_t ignore, Te
   CUDA_CHECK_OP("check_ids", ids, info);
 }
 
+Tensor CudaBackend::require_ids_in_range(const Tensor& ids, int64_t limit, int64_t ignore,
+                                         const std::string& what) {
+  Tensor info = scratch({3}, DType::i32);
+  check_ids(ids, limit, ignore, info);
+  int32_t host[3];
+  copy_to_host(host, info.data_ptr(), sizeof(host));
+  LLM_CHECK(host[1] < 0, what + " " + std::to_string(host[2]) + " outside the vocabulary of " +
+                             std::to_string(limit));
+  return info;
+}
+
 void CudaBackend::check_doc_ids(const Tensor& doc_ids, int64_t seq) {
   LLM_CHECK(doc_ids.dtype() == DType::i32 && doc_ids.device() == Device::cuda(device_),
             "mem_efficient_attention: doc_ids must be i32 on cuda:" + std::to_string(device_) +

@@ -11,29 +11,9 @@
 #include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/ops/gemm_call.h"
 
 namespace llm {
-
-namespace {
-// C (m x n) = alpha * op(A) op(B) + beta * C on one device, all row-major and contiguous.
-void gemm2d(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, float beta) {
-  GemmArgs g;
-  g.a = a.data_ptr();
-  g.b = b.data_ptr();
-  g.c = c.data_ptr();
-  g.dtype = c.dtype();
-  g.m = ta ? a.size(1) : a.size(0);
-  g.k = ta ? a.size(0) : a.size(1);
-  g.n = tb ? b.size(0) : b.size(1);
-  g.trans_a = ta;
-  g.trans_b = tb;
-  g.lda = a.size(1);
-  g.ldb = b.size(1);
-  g.ldc = c.size(1);
-  g.beta = beta;
-  backend(c.device()).gemm(g);
-}
-}  // namespace
 
 int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
   // About 64 Mi logits (256 MiB in f32) per chunk.
@@ -71,7 +51,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     const int64_t rows = std::min(chunk_rows, N - row);
     Tensor h = hidden.narrow(0, row, rows), tc = targets.narrow(0, row, rows);
     Tensor lg = logits.narrow(0, 0, rows), ls = lse.narrow(0, 0, rows);
-    gemm2d(h, false, weight, true, lg, 0.0f);
+    gemm(matrices(h), false, matrices(weight), true, lg, 1, 0.0f);
     be.cross_entropy_forward(lg, tc, ignore_index, chunk_loss, ls);
     const int64_t count = std::count_if(t.begin() + row, t.begin() + row + rows,
                                         [&](int32_t x) { return x != ignore_index; });
@@ -87,8 +67,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
                                 hidden.device());
     Tensor dl = dlogits.narrow(0, 0, rows);
     be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
-    gemm2d(dl, false, weight, false, dh, 0.0f);    // d(hidden) = dlogits @ W
-    gemm2d(dl, true, h, false, dweight, 1.0f);     // d(W) += dlogits^T @ hidden
+    gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);  // d(hidden) = dlogits @ W
+    gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);   // d(W) += dlogits^T @ hidden
   }
   Tensor loss = Tensor::full({}, total ? static_cast<float>(loss_sum / total) : 0.0f, DType::f32,
                              hidden.device());

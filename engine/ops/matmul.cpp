@@ -3,48 +3,11 @@
 #include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/ops/gemm_call.h"
 
 namespace llm {
 
 namespace {
-
-// A stack of row-major matrices inside a contiguous tensor: `batch` matrices of rows x cols,
-// `stride` elements apart (0: one matrix shared by every batch entry).
-struct Matrices {
-  const Tensor* t;
-  int64_t batch, rows, cols, stride;
-};
-
-Matrices matrices(const Tensor& t) {
-  int64_t rows = t.size(-2), cols = t.size(-1);
-  int64_t batch = t.numel() / std::max<int64_t>(rows * cols, 1);
-  return {&t, batch, rows, cols, t.dim() == 2 ? 0 : rows * cols};
-}
-
-// out (batch, m, n) = op(x) @ op(y) + beta * out.
-void gemm(const Matrices& x, bool tx, const Matrices& y, bool ty, Tensor& out, int64_t batch,
-          float beta) {
-  GemmArgs g;
-  g.a = x.t->data_ptr();
-  g.b = y.t->data_ptr();
-  g.c = out.data_ptr();
-  g.dtype = out.dtype();
-  g.batch = batch;
-  g.m = tx ? x.cols : x.rows;
-  g.k = tx ? x.rows : x.cols;
-  g.n = ty ? y.rows : y.cols;
-  LLM_CHECK((ty ? y.cols : y.rows) == g.k, "matmul: inner dimensions differ");
-  g.trans_a = tx;
-  g.trans_b = ty;
-  g.lda = x.cols;
-  g.ldb = y.cols;
-  g.ldc = g.n;
-  g.stride_a = x.stride;
-  g.stride_b = y.stride;
-  g.stride_c = g.m * g.n;
-  g.beta = beta;
-  backend(out.device()).gemm(g);
-}
 
 // When b is one matrix shared by the batch and a is not transposed, the batch folds into rows:
 // one large GEMM instead of many small ones.
