@@ -28,9 +28,11 @@ bench: build
 	./llm_bench attention
 
 bench-attention: build
-	./llm_bench attention --impl flash,s2,eager --head-dim 64,128 --pass fwd,fwd_bwd
-	@python3 -c "import torch" 2>/dev/null && tools/bench_torch_sdpa.py --head-dim 64,128 \
-	  || echo "torch not importable: no torch SDPA column"
+	./llm_bench attention --impl flash,s2,cudnn,eager --head-dim 64,128 --pass fwd,fwd_bwd --json bench_attention.json
+	@if python3 -c "import torch" 2>/dev/null; then \
+	  tools/bench_torch_sdpa.py --head-dim 64,128 --json bench_torch_sdpa.json && \
+	  tools/bench_compare.py bench_attention.json bench_torch_sdpa.json; \
+	else echo "torch not importable: no torch SDPA column"; fi
 
 bench-gpu: build
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash

@@ -59,6 +59,7 @@ CudaBackend::~CudaBackend() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
   cudaFree(workspace_);
+  cudaFree(l2_flush_);
   cublasLtDestroy(lt_);
   cudaStreamDestroy(comm_stream_);
   cudaStreamDestroy(stream_);

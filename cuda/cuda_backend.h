@@ -34,6 +34,8 @@ class CudaBackend : public Backend {
   void copy_to_host(void* dst, const void* src, size_t bytes) override;
   void copy_strided(const Tensor& src, Tensor& dst) override;
   void synchronize() override;
+  std::unique_ptr<DeviceTimer> make_timer() override;  // CUDA events (cuda/cuda_timer.cu)
+  void flush_caches() override;
 
   void cast(const Tensor& src, Tensor& dst) override;
   void fill(Tensor& dst, float value) override;
@@ -111,6 +113,10 @@ class CudaBackend : public Backend {
   size_t workspace_bytes_ = 0;
   // cuBLASLt's heuristic per GEMM shape: asked once, reused for every later call of that shape.
   std::map<std::array<int64_t, 16>, cublasLtMatmulAlgo_t> gemm_algos_;
+  // flush_caches' buffer: cudaMalloc'd on first use (outside the caching allocator, so the
+  // benchmarks' peak memory does not count it), freed with the backend.
+  void* l2_flush_ = nullptr;
+  size_t l2_flush_bytes_ = 0;
   CudaDeviceAllocator allocator_;
 };
 

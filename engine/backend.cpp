@@ -1,6 +1,8 @@
-// defines: the backend registry (register_backend, device_count, backend)
+// defines: the backend registry (register_backend, device_count, backend) and the wall-clock
+// DeviceTimer that backends without device events use
 #include "engine/backend.h"
 
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -25,7 +27,25 @@ Registry& registry() {
   static Registry r;
   return r;
 }
+class WallClockTimer final : public DeviceTimer {
+ public:
+  explicit WallClockTimer(Backend& backend) : backend_(backend) {}
+  void start() override {
+    backend_.synchronize();
+    start_ = std::chrono::steady_clock::now();
+  }
+  double stop_ms() override {
+    backend_.synchronize();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  Backend& backend_;
+  std::chrono::steady_clock::time_point start_;
+};
 }  // namespace
+
+std::unique_ptr<DeviceTimer> Backend::make_timer() { return std::make_unique<WallClockTimer>(*this); }
 
 void register_backend(DeviceType type, BackendFactory factory, DeviceCounter counter) {
   std::lock_guard<std::mutex> lock(registry().mutex);

@@ -41,6 +41,13 @@ struct AttentionMask {
   Tensor doc_ids;  // i32 (B, S), non-decreasing: keys of the query's own document; or undefined
 };
 
+class DeviceTimer {
+ public:
+  virtual ~DeviceTimer() = default;
+  virtual void start() = 0;
+  virtual double stop_ms() = 0;  // waits for the timed work; its milliseconds
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -55,6 +62,14 @@ class Backend {
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_strided(const Tensor& src, Tensor& dst) = 0;  // dst contiguous, same dtype
   virtual void synchronize() {}
+
+  // Benchmarking (llm_bench). A timer measures the work queued between start() and stop_ms()
+  // where it runs: CUDA events on the GPU's stream; the wall clock around a synchronize here.
+  virtual std::unique_ptr<DeviceTimer> make_timer();
+  // Evicts the inputs of the next timed run from the last-level cache, as a training step finds
+  // them: the GPU writes a buffer twice its L2's size. The CPU does nothing: the tensors we time
+  // there are far larger than its caches.
+  virtual void flush_caches() {}
 
   // Elementwise and reductions.
   virtual void cast(const Tensor& src, Tensor& dst) = 0;  // same shape, dtypes differ

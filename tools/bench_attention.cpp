@@ -4,7 +4,6 @@
 #include <fmt/os.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -183,30 +182,29 @@ struct Timing {
   Outputs outputs;  // of the last run
 };
 
-// Warm-up, then `repeats` timed runs (wall clock around a device synchronize); the median.
+// Warm-up, then `repeats` timed runs; the median. Each run starts with cold caches (the backend
+// evicts its L2) and is timed where it runs (CUDA events on a GPU), as kernel benchmarks do.
 Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t repeats) {
   Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();
   for (Tensor* t : {&q, &k, &v}) t->set_requires_grad(p.backward);
   Backend& be = backend(q.device());
+  std::unique_ptr<DeviceTimer> timer = be.make_timer();
   Tensor out;
   auto run = [&] {
     GradModeGuard grad(p.backward);
     for (Tensor* t : {&q, &k, &v}) t->zero_grad();
+    be.flush_caches();
+    timer->start();
     out = fn(q, k, v);
     if (p.backward) backward(out, in.dout);
-    be.synchronize();
+    return timer->stop_ms();
   };
   run();
   out = Tensor();
   const size_t before = be.allocator().stats().in_use_bytes;
   be.allocator().reset_peak();
   std::vector<double> ms;
-  for (int64_t r = 0; r < repeats; r++) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
+  for (int64_t r = 0; r < repeats; r++) ms.push_back(run());
   std::sort(ms.begin(), ms.end());
   const double peak = (be.allocator().stats().peak_bytes - before) / 1048576.0;
   return {ms[ms.size() / 2], peak, {out.detach(), q.grad(), k.grad(), v.grad()}};

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Times torch's scaled_dot_product_attention (flash backend) on the shapes `llm_bench attention`
-uses, with the same FLOP convention (4*b*h*s^2*d forward, 2.5x that for backward, half when
-causal), so `make bench-attention` can print both side by side. Needs torch with CUDA.
+uses, the same way: an L2 flush before each run, CUDA events around it, the median; FLOPs by the
+same convention (4*b*h*s^2*d forward, 2.5x that for backward, half when causal). `--json FILE`
+writes rows that tools/bench_compare.py joins with llm_bench's JSON. Needs torch with CUDA.
 
 usage: tools/bench_torch_sdpa.py [--seq 512,...] [--head-dim 64,128] [--causal 0,1]
-                                 [--pass fwd,fwd_bwd] [--batch 1] [--heads 16] [--repeats 20]
+                                 [--pass fwd,fwd_bwd] [--batch 1] [--heads 16] [--kv-heads 16]
+                                 [--repeats 20] [--json FILE]
 """
 import argparse
+import json
 import statistics
 
 
@@ -22,44 +25,56 @@ def main():
     parser.add_argument("--pass", dest="passes", default="fwd,fwd_bwd")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--heads", type=int, default=16)
+    parser.add_argument("--kv-heads", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", default="")
     args = parser.parse_args()
 
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    l2_bytes = torch.cuda.get_device_properties(0).L2_cache_size
+    flush = torch.empty(2 * l2_bytes, dtype=torch.uint8, device="cuda")
+    gqa = {"enable_gqa": True} if args.kv_heads != args.heads else {}
+    rows = []
     print(f"{'impl':<14}{'seq':>7}{'d':>5}{'causal':>7} {'pass':<9}{'ms':>10}{'TFLOP/s':>10}")
-    for d in args.head_dim:
-        for causal in args.causal:
-            for seq in args.seq:
-                shape = (args.batch, args.heads, seq, d)
-                q, k, v = (torch.randn(shape, device="cuda", dtype=torch.bfloat16,
-                                       requires_grad=True) for _ in range(3))
-                dout = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+    for seq in args.seq:
+        for d in args.head_dim:
+            for causal in args.causal:
+                def tensor(heads, grad):
+                    return torch.randn((args.batch, heads, seq, d), device="cuda",
+                                       dtype=torch.bfloat16, requires_grad=grad)
+                q, k, v = tensor(args.heads, True), tensor(args.kv_heads, True), tensor(args.kv_heads, True)
+                dout = tensor(args.heads, False)
                 for name in args.passes.split(","):
                     def run():
-                        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                            out = F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal))
-                        if name == "fwd_bwd":
-                            out.backward(dout)
-                    for _ in range(3):
-                        run()
-                    times = []
-                    for _ in range(args.repeats):
+                        q.grad = k.grad = v.grad = None
+                        flush.zero_()
                         start = torch.cuda.Event(enable_timing=True)
                         end = torch.cuda.Event(enable_timing=True)
                         start.record()
-                        run()
+                        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                            out = F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal), **gqa)
+                        if name == "fwd_bwd":
+                            out.backward(dout)
                         end.record()
                         torch.cuda.synchronize()
-                        times.append(start.elapsed_time(end))
-                    ms = statistics.median(times)
+                        return start.elapsed_time(end)
+                    run()
+                    ms = statistics.median(run() for _ in range(args.repeats))
                     flops = 4 * args.batch * args.heads * seq * seq * d
                     flops *= 3.5 if name == "fwd_bwd" else 1.0
                     flops /= 2 if causal else 1
-                    print(f"{'torch_sdpa':<14}{seq:>7}{d:>5}{causal:>7} {name:<9}{ms:>10.3f}"
-                          f"{flops / ms / 1e9:>10.1f}")
+                    tflops = flops / ms / 1e9
+                    print(f"{'torch_sdpa':<14}{seq:>7}{d:>5}{causal:>7} {name:<9}{ms:>10.3f}{tflops:>10.1f}")
+                    rows.append({"impl": "torch_sdpa", "seq": seq, "head_dim": d, "causal": causal,
+                                 "pass": name, "batch": args.batch, "heads": args.heads,
+                                 "kv_heads": args.kv_heads, "ms": ms, "tflops": tflops})
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                       "rows": rows}, out, indent=1)
 
 
 if __name__ == "__main__":
