@@ -13,6 +13,7 @@
 #include "engine/trainer_impl.h"
 #include "io/user_error.h"
 #include "model/generate.h"
+#include "model/hf_checkpoint.h"
 
 namespace llm {
 
@@ -93,6 +94,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer.vocab_size()));
   model = std::make_unique<LlamaModel>(c.model, device, c.seed);
+  if (resumed_from.empty() && !c.base_model_is_preset()) {  // a resume brings its own weights
+    const int64_t loaded = load_hf_weights(*model, c.base_model);
+    say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
+  }
   params = model->parameters();
   std::vector<OptimParam> opt_params;
   for (const ParamRef& p : params) {
@@ -339,6 +344,12 @@ TrainResult Trainer::Impl::run() {
       result.interrupted = true;
       break;
     }
+  }
+  // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
+  if (!result.interrupted && comm.is_main()) {
+    save_hf_model(*model, c.output_dir, forward.compute_dtype, {tokenizer.bos(), tokenizer.eos()});
+    say("exported the final model to {} (config.json, {} safetensors)\n", c.output_dir,
+        dtype_name(forward.compute_dtype));
   }
   result.steps = state.step;
   result.best_eval_loss = state.best_eval_loss;

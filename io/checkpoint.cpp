@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "engine/check.h"
+#include "io/durable_file.h"
 #include "io/user_error.h"
 
 namespace llm {
@@ -37,29 +38,6 @@ std::string join(const std::string& dir, const std::string& name) {
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// A rename or a new file is durable only once its directory's entry is on disk.
-void fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw UserError(dir + ": cannot open directory: " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) throw UserError(dir + ": fsync failed: " + std::strerror(err));
-}
-
-void write_text_durably(const std::string& path, const std::string& text) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw UserError(path + ": cannot create: " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
-            ::fsync(::fileno(f)) == 0;
-  int err = errno;
-  if (std::fclose(f) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) throw UserError(path + ": cannot write: " + std::strerror(err));
 }
 
 void remove_tree(const fs::path& path) {
@@ -172,10 +150,7 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
   install_dir(tmp, final_dir, output_dir);
 
   // `latest` is replaced atomically too, so a reader sees the old or the new name, never half.
-  std::string latest = join(output_dir, kLatestFile);
-  write_text_durably(latest + kTmpSuffix, name + "\n");
-  rename_path(latest + kTmpSuffix, latest);
-  fsync_dir(output_dir);
+  write_text_atomically(join(output_dir, kLatestFile), name + "\n");
   return final_dir.string();
 }
 

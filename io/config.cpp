@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "io/user_error.h"
+#include "model/hf_checkpoint.h"
 
 namespace llm {
 namespace {
@@ -231,6 +232,16 @@ class Parser {
     return it != entries_.end() ? it->second.where : Where{source_, key};
   }
 
+  // A relative path names a file beside the config when one is there (as Axolotl's users expect
+  // of a config kept with its data), else one relative to the working directory.
+  std::string beside_config(const std::string& path) const {
+    const fs::path config_dir = fs::path(source_).parent_path(), beside = config_dir / path;
+    std::error_code ec;
+    if (fs::path(path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
+      return beside.lexically_normal().string();
+    return path;
+  }
+
   void register_keys();
   void read_base_model(const YAML::Node& n, const Where& w);
   void read_datasets(const YAML::Node& n, const Where& w);
@@ -374,30 +385,32 @@ void Parser::register_keys() {
 }
 
 void Parser::read_base_model(const YAML::Node& n, const Where& w) {
-  const std::string expected = "a preset: one of " + join(llama_preset_names()) +
-                               " (HF model directories are not supported yet)";
-  std::optional<LlamaConfig> preset = n.IsScalar() ? llama_preset(n.Scalar()) : std::nullopt;
-  if (!preset) fail(w, expected, describe(n));
-  c_.base_model = n.Scalar();
-  c_.model = *preset;
+  const std::string expected = "a preset (" + join(llama_preset_names()) +
+                               ") or an HF model directory holding config.json"
+                               " (hub ids are not downloaded)";
+  if (!n.IsScalar() || n.Scalar().empty()) fail(w, expected, describe(n));
+  if (std::optional<LlamaConfig> preset = llama_preset(n.Scalar())) {
+    c_.base_model = n.Scalar();
+    c_.model = *preset;
+    return;
+  }
+  const std::string dir = beside_config(n.Scalar());
+  if (!is_hf_model_dir(dir)) fail(w, expected, describe(n));
+  c_.base_model = dir;
+  c_.model = read_hf_config((fs::path(dir) / "config.json").string());
 }
 
 void Parser::read_datasets(const YAML::Node& n, const Where& w) {
   const std::string expected = "a list of {path, type} entries";
   if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
-  const fs::path config_dir = fs::path(source_).parent_path();
   std::vector<DatasetSpec> specs;
   for (size_t i = 0; i < n.size(); i++) {
     const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
     DatasetSpec spec;
     auto field = [&](const std::string& key, const YAML::Node& v, const Where& wk) {
       if (key == "path") {
-        spec.path = read_string(v, wk);
-        // As Axolotl's users expect of a config kept beside its data; else relative to the CWD.
-        fs::path beside = config_dir / spec.path;
+        spec.path = beside_config(read_string(v, wk));
         std::error_code ec;
-        if (fs::path(spec.path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
-          spec.path = beside.lexically_normal().string();
         if (!fs::exists(spec.path, ec)) fail(wk, "an existing file or directory", describe(v));
       } else if (key == "type") {
         spec.type = read_choice(v, wk, {"completion", "alpaca"});

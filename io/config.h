@@ -21,8 +21,11 @@ struct TrainConfig {
   std::string source;  // the YAML file this came from ("<embedded tiny>" for the default)
 
   // Model.
-  std::string base_model = "tiny";  // a preset name (an HF directory once HF interop lands)
-  LlamaConfig model;                 // the preset, then any HF field given directly
+  // A preset name, or an HF model directory (config.json + *.safetensors) whose weights the run
+  // starts from.
+  std::string base_model = "tiny";
+  LlamaConfig model;  // the preset or config.json, then any HF field given directly
+  bool base_model_is_preset() const { return llama_preset(base_model).has_value(); }
 
   // Data.
   std::vector<DatasetSpec> datasets;

@@ -131,7 +131,8 @@ TEST_CASE("presets: base_model picks each preset's shape") {
     CHECK(c.model.tie_word_embeddings == p.tie_word_embeddings);
   }
   std::string e = error_with("base_model: meta-llama/Meta-Llama-3-8B\n");
-  CHECK(starts_with(e, "cfg.yaml:3: base_model: expected a preset: one of tiny, llama3-1b"));
+  CHECK(starts_with(e, "cfg.yaml:3: base_model: expected a preset (tiny, llama3-1b"));
+  CHECK(e.find("or an HF model directory holding config.json") != std::string::npos);
   CHECK(e.find("llama3-8b") != std::string::npos);
   CHECK(e.find("got 'meta-llama/Meta-Llama-3-8B'") != std::string::npos);
 }

@@ -1,0 +1,292 @@
+// HF interop: config.json both ways (llama3 rope_scaling, tied embeddings, a real Llama-3.2
+// config), model export -> load with identical logits, weight mismatches refused by name,
+// base_model as a directory in the YAML config, and a training run that starts from an exported
+// directory and exports its own final model.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/user_error.h"
+#include "model/hf_checkpoint.h"
+#include "test/test_util.h"
+#include "test/train_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+LlamaConfig small_config(bool tied) {
+  LlamaConfig c;
+  c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
+  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 19;
+  c.max_position_embeddings = 64, c.rms_norm_eps = 1e-5f;
+  c.rope = {500000.0f, 8.0f, 1.0f, 4.0f, 16};
+  c.tie_word_embeddings = tied;
+  c.initializer_range = 0.2f;
+  return c;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+void check_same_config(const LlamaConfig& a, const LlamaConfig& b) {
+  CHECK(a.hidden_size == b.hidden_size);
+  CHECK(a.intermediate_size == b.intermediate_size);
+  CHECK(a.num_hidden_layers == b.num_hidden_layers);
+  CHECK(a.num_attention_heads == b.num_attention_heads);
+  CHECK(a.num_key_value_heads == b.num_key_value_heads);
+  CHECK(a.vocab_size == b.vocab_size);
+  CHECK(a.max_position_embeddings == b.max_position_embeddings);
+  CHECK(a.rms_norm_eps == b.rms_norm_eps);
+  CHECK(a.rope.theta == b.rope.theta);
+  CHECK(a.rope.factor == b.rope.factor);
+  CHECK(a.rope.low_freq_factor == b.rope.low_freq_factor);
+  CHECK(a.rope.high_freq_factor == b.rope.high_freq_factor);
+  CHECK(a.rope.original_max_position_embeddings == b.rope.original_max_position_embeddings);
+  CHECK(a.tie_word_embeddings == b.tie_word_embeddings);
+  CHECK(a.initializer_range == b.initializer_range);
+}
+
+// Llama-3.2-1B's config.json as published.
+const char* kLlama32Config = R"({
+  "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+  "bos_token_id": 128000, "eos_token_id": 128001, "head_dim": 64, "hidden_act": "silu",
+  "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 8192,
+  "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+  "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8, "pretraining_tp": 1,
+  "rms_norm_eps": 1e-05,
+  "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                   "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+  "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+  "transformers_version": "4.45.0.dev0", "use_cache": true, "vocab_size": 128256
+})";
+
+struct ModelInputs {
+  Tensor ids, positions;  // i32 (B, S)
+};
+
+ModelInputs make_inputs(int64_t B, int64_t S, int64_t V) {
+  std::vector<int32_t> pos(B * S);
+  for (int64_t i = 0; i < B * S; i++) pos[i] = static_cast<int32_t>(i % S);
+  return {randint({B, S}, 0, int(V)), Tensor::from_ints(pos, {B, S})};
+}
+
+}  // namespace
+
+TEST_CASE("config.json round trip: llama3 rope_scaling, tied and untied, HF's field names") {
+  Workspace ws("hf_config");
+  for (bool tied : {true, false}) {
+    const LlamaConfig c = small_config(tied);
+    const std::string text = hf_config_json(c, DType::bf16, {5, 6});
+    const std::string path = (ws.dir / "config.json").string();
+    write_file(path, text);
+    check_same_config(read_hf_config(path), c);
+    nlohmann::json j = nlohmann::json::parse(text);
+    CHECK(j["model_type"] == "llama");
+    CHECK(j["architectures"] == nlohmann::json{"LlamaForCausalLM"});
+    CHECK(j["torch_dtype"] == "bfloat16");
+    CHECK(j["bos_token_id"] == 5);
+    CHECK(j["eos_token_id"] == 6);
+    CHECK(j["head_dim"] == 4);
+    CHECK(j["tie_word_embeddings"] == tied);
+    CHECK(j["rope_scaling"]["rope_type"] == "llama3");
+    CHECK(j["rope_scaling"]["original_max_position_embeddings"] == 16);
+    CHECK(contains(text, "\"rms_norm_eps\": 1e-05"));  // the decimal, not the f32's nearest double
+  }
+  LlamaConfig plain = small_config(true);
+  plain.rope.factor = 0.0f;
+  nlohmann::json j =
+      nlohmann::json::parse(hf_config_json(plain, DType::f32, default_token_ids(plain)));
+  CHECK(j["rope_scaling"].is_null());
+  CHECK(j["torch_dtype"] == "float32");
+  CHECK(j["bos_token_id"] == 256);
+  CHECK(default_token_ids(*llama_preset("llama3-8b")).bos == 128000);
+  CHECK(default_token_ids(*llama_preset("llama3-8b")).eos == 128001);
+}
+
+TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; defaults are HF's") {
+  Workspace ws("hf_real");
+  const std::string path = (ws.dir / "config.json").string();
+  write_file(path, kLlama32Config);
+  check_same_config(read_hf_config(path), *llama_preset("llama3-1b"));
+
+  write_file(path, R"({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": null})");
+  LlamaConfig c = read_hf_config(path);
+  CHECK(c.num_key_value_heads == 4);  // as many as the query heads
+  CHECK(c.rope.theta == 10000.0f);
+  CHECK(c.rope.factor == 0.0f);
+  CHECK(c.rms_norm_eps == 1e-6f);
+  CHECK(c.max_position_embeddings == 2048);
+  CHECK_FALSE(c.tie_word_embeddings);
+}
+
+TEST_CASE("config.json that llm_train cannot honour: one line naming the file and the key") {
+  Workspace ws("hf_bad_config");
+  const std::string path = (ws.dir / "config.json").string();
+  const nlohmann::json real = nlohmann::json::parse(kLlama32Config);
+  struct Case {
+    nlohmann::json patch;
+    std::string expect;
+  };
+  for (const Case& c :
+       {Case{{{"head_dim", 128}}, "head_dim: expected hidden_size / num_attention_heads"},
+        Case{{{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}}},
+             "rope_scaling.rope_type: expected llama3"},
+        Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
+             "rope_scaling.factor: expected a number >= 1"},
+        Case{{{"model_type", "mistral"}}, "model_type: expected llama"},
+        Case{{{"hidden_act", "gelu"}}, "hidden_act: expected silu"},
+        Case{{{"attention_bias", true}}, "attention_bias: expected false"},
+        Case{{{"hidden_size", nullptr}}, "hidden_size: expected an integer >= 1, got none"},
+        Case{{{"num_hidden_layers", "16"}},
+             "num_hidden_layers: expected an integer >= 1, got \"16\""},
+        Case{{{"num_key_value_heads", 7}}, "multiple of num_key_value_heads"},
+        Case{{{"rms_norm_eps", -1}}, "rms_norm_eps: expected a number > 0"}}) {
+    nlohmann::json j = real;
+    j.update(c.patch);
+    write_file(path, j.dump());
+    const std::string e = error_of([&] { read_hf_config(path); });
+    CAPTURE(e);
+    CHECK(contains(e, path + ": "));
+    CHECK(contains(e, c.expect));
+    CHECK(e.find('\n') == std::string::npos);
+  }
+  write_file(path, "{\"hidden_size\": ");
+  CHECK(contains(error_of([&] { read_hf_config(path); }), "not valid JSON"));
+}
+
+TEST_CASE("export then load: identical parameters and logits (f32), bf16-rounded weights (bf16)") {
+  Workspace ws("hf_model");
+  for (bool tied : {true, false}) {
+    LlamaModel a(small_config(tied), Device::cpu(), 1), b(small_config(tied), Device::cpu(), 2);
+    const std::string dir = (ws.dir / (tied ? "tied" : "untied")).string();
+    save_hf_model(a, dir, DType::f32, default_token_ids(a.config()));
+    check_same_config(read_hf_config(dir + "/config.json"), a.config());
+    CHECK(load_hf_weights(b, dir) == static_cast<int64_t>(a.parameters().size()));
+    ModelInputs in = make_inputs(2, 6, 19);
+    NoGradGuard no_grad;
+    Tensor la = a.logits(in.ids, in.positions), lb = b.logits(in.ids, in.positions);
+    CHECK(la.to_floats() == lb.to_floats());
+
+    // Sharded, and in bf16: each weight comes back as its bf16 rounding.
+    save_hf_model(a, dir, DType::bf16, default_token_ids(a.config()), 2000);
+    CHECK(fs::exists(dir + "/model.safetensors.index.json"));
+    CHECK(nlohmann::json::parse(read_file(dir + "/config.json"))["torch_dtype"] == "bfloat16");
+    load_hf_weights(b, dir);
+    std::vector<ParamRef> pa = a.parameters(), pb = b.parameters();
+    for (size_t i = 0; i < pa.size(); i++) {
+      CAPTURE(pa[i].name);
+      CHECK(pb[i].tensor->to_floats() == pa[i].tensor->to(DType::bf16).to_floats());
+    }
+  }
+}
+
+TEST_CASE("weights that do not fit the model are refused before any is copied, naming the tensor") {
+  Workspace ws("hf_mismatch");
+  LlamaModel model(small_config(false), Device::cpu(), 1);
+  std::vector<NamedTensor> tensors;
+  for (const ParamRef& p : model.parameters()) tensors.push_back({p.name, *p.tensor});
+  const std::string dir = (ws.dir / "m").string();
+  auto load_error = [&](const std::vector<NamedTensor>& t) {
+    write_safetensors_dir(dir, t, DType::f32);
+    return error_of([&] { load_hf_weights(model, dir); });
+  };
+
+  std::vector<NamedTensor> missing(tensors.begin(), tensors.end() - 1);
+  CHECK(contains(load_error(missing), "tensor lm_head.weight is missing"));
+  std::vector<NamedTensor> extra = tensors;
+  extra.push_back({"model.layers.2.mlp.up_proj.weight", randn({24, 16})});
+  std::string e = load_error(extra);
+  CHECK(contains(e,
+                 "model.safetensors: tensor model.layers.2.mlp.up_proj.weight is not a parameter"));
+  std::vector<NamedTensor> wrong = tensors;
+  wrong[3].tensor = randn({4, 16});  // k_proj with 4 kv heads' rows instead of 2
+  e = load_error(wrong);
+  CHECK(contains(e, "tensor model.layers.0.self_attn.k_proj.weight is [4, 16] but"));
+  CHECK(contains(e, "needs [8, 16]"));
+
+  // A tied model ignores an lm_head.weight in the files, as transformers does.
+  LlamaModel tied(small_config(true), Device::cpu(), 3);
+  write_safetensors_dir(dir, tensors, DType::f32);
+  CHECK(load_hf_weights(tied, dir) == static_cast<int64_t>(tied.parameters().size()));
+  CHECK(tied.parameters()[0].tensor->to_floats() == tensors[0].tensor.to_floats());
+}
+
+TEST_CASE("base_model as an HF directory: config.json gives the model, YAML fields still win") {
+  Workspace ws("hf_yaml");
+  LlamaModel model(small_config(false), Device::cpu(), 1);
+  const std::string dir = (ws.dir / "base").string();
+  save_hf_model(model, dir, DType::f32, default_token_ids(model.config()));
+  const std::string data =
+      "sequence_len: 32\ndatasets:\n  - path: " + (ws.dir / "corpus.txt").string() + "\n";
+
+  TrainConfig c =
+      parse_config("base_model: " + dir + "\nnum_hidden_layers: 1\n" + data, "cfg.yaml");
+  CHECK(c.base_model == dir);
+  CHECK_FALSE(c.base_model_is_preset());
+  CHECK(c.model.hidden_size == 16);
+  CHECK(c.model.rope.factor == 8.0f);
+  CHECK(c.model.num_hidden_layers == 1);
+  // The resolved YAML reads back the same, from the directory and the spelled-out fields.
+  TrainConfig again = parse_config(config_to_yaml(c), "saved.yaml");
+  CHECK(again.base_model == dir);
+  check_same_config(again.model, c.model);
+
+  // A relative directory is found beside the config file.
+  write_file((ws.dir / "cfg.yaml").string(), "base_model: base\n" + data);
+  CHECK(load_config((ws.dir / "cfg.yaml").string()).base_model == (ws.dir / "base").string());
+
+  std::string e =
+      error_of([&] { parse_config("base_model: " + ws.dir.string() + "\n" + data, "cfg.yaml"); });
+  CHECK(contains(e, "cfg.yaml:1: base_model: expected a preset (tiny, "));
+  CHECK(contains(e, "or an HF model directory holding config.json"));
+  write_file(dir + "/config.json", "{\"hidden_size\": 16}");
+  e = error_of([&] { parse_config("base_model: " + dir + "\n" + data, "cfg.yaml"); });
+  CHECK(contains(e, dir + "/config.json: intermediate_size: expected an integer >= 1, got none"));
+}
+
+TEST_CASE("llm_train starts from an exported directory and exports its final model to output_dir") {
+  Workspace ws("hf_train");
+  // The workspace config's model: width 32, 2 layers, 4/2 heads, byte vocabulary, tied.
+  LlamaConfig shape = *llama_preset("tiny");
+  shape.hidden_size = 32, shape.intermediate_size = 64, shape.num_hidden_layers = 2;
+  shape.num_attention_heads = 4, shape.num_key_value_heads = 2;
+  LlamaModel base(shape, Device::cpu(), 123);
+  const std::string dir = (ws.dir / "base").string();
+  save_hf_model(base, dir, DType::f32, default_token_ids(shape));
+
+  // Warmup starts from lr 0, so one step leaves the weights as loaded: the export at the end
+  // must then hold exactly the base model's weights (a seed-7 init would differ everywhere).
+  Run r = run_train(ws.config("max_steps: 1\nwarmup_steps: 2\n") + " --base_model " + dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "base_model: loaded 20 tensors from " + dir));
+  CHECK(contains(r.output, "exported the final model to " + (ws.dir / "out").string()));
+  check_same_config(read_hf_config(ws.out("config.json")), shape);
+  SafetensorsDir exported(ws.out());
+  for (const ParamRef& p : base.parameters()) {
+    CAPTURE(p.name);
+    CHECK(exported.read(p.name, DType::f32).to_floats() == p.tensor->to_floats());
+  }
+
+  // A model shape that contradicts the files is refused at start, naming the tensor.
+  r = run_train(ws.config("max_steps: 1\n") + " --base_model " + dir + " --intermediate_size 48");
+  CHECK(r.exit_code == 2);
+  CHECK(contains(r.output, "tensor model.layers.0.mlp.gate_proj.weight is [64, 32] but"));
+}
