@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/bpe_tokenizer.h"
 #include "io/user_error.h"
 
 namespace llm {
@@ -233,6 +234,8 @@ class Parser {
 
   void register_keys();
   void read_base_model(const YAML::Node& n, const Where& w);
+  void read_tokenizer_config(const YAML::Node& n, const Where& w);
+  std::string beside_config(const std::string& path) const;
   void read_datasets(const YAML::Node& n, const Where& w);
   void read_rope_scaling(const YAML::Node& n, const Where& w);
   void read_checkpointing_kwargs(const YAML::Node& n, const Where& w);
@@ -292,6 +295,7 @@ void Parser::register_keys() {
       {"rms_norm_eps", number_f(m.rms_norm_eps, kPositive)},
       {"tie_word_embeddings", flag(m.tie_word_embeddings)},
       {"initializer_range", number_f(m.initializer_range, kPositive)},
+      {"tokenizer_config", method(&Parser::read_tokenizer_config)},
       // Data.
       {"datasets", method(&Parser::read_datasets)},
       {"dataset_prepared_path", text(c.dataset_prepared_path)},
@@ -382,22 +386,36 @@ void Parser::read_base_model(const YAML::Node& n, const Where& w) {
   c_.model = *preset;
 }
 
+// As Axolotl's users expect of a config kept beside its files: a relative path that exists
+// beside the config is taken from there, else it stays relative to the CWD.
+std::string Parser::beside_config(const std::string& path) const {
+  const fs::path config_dir = fs::path(source_).parent_path();
+  const fs::path beside = config_dir / path;
+  std::error_code ec;
+  if (fs::path(path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
+    return beside.lexically_normal().string();
+  return path;
+}
+
+void Parser::read_tokenizer_config(const YAML::Node& n, const Where& w) {
+  std::optional<std::string> model = find_tiktoken_model(beside_config(read_string(n, w)));
+  if (!model)
+    fail(w, "a tiktoken tokenizer.model file, or a directory holding tokenizer.model or "
+            "original/tokenizer.model", describe(n));
+  c_.tokenizer_config = *model;
+}
+
 void Parser::read_datasets(const YAML::Node& n, const Where& w) {
   const std::string expected = "a list of {path, type} entries";
   if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
-  const fs::path config_dir = fs::path(source_).parent_path();
   std::vector<DatasetSpec> specs;
   for (size_t i = 0; i < n.size(); i++) {
     const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
     DatasetSpec spec;
     auto field = [&](const std::string& key, const YAML::Node& v, const Where& wk) {
       if (key == "path") {
-        spec.path = read_string(v, wk);
-        // As Axolotl's users expect of a config kept beside its data; else relative to the CWD.
-        fs::path beside = config_dir / spec.path;
+        spec.path = beside_config(read_string(v, wk));
         std::error_code ec;
-        if (fs::path(spec.path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
-          spec.path = beside.lexically_normal().string();
         if (!fs::exists(spec.path, ec)) fail(wk, "an existing file or directory", describe(v));
       } else if (key == "type") {
         spec.type = read_choice(v, wk, {"completion", "alpaca"});
@@ -473,6 +491,9 @@ void Parser::validate() {
          std::to_string(c.sequence_len));
   if (c.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
   std::error_code ec;
+  // With no tokenizer_config, an HF model directory's own ranks file, when it ships one.
+  if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
+    c.tokenizer_config = find_tiktoken_model(c.base_model).value_or("");
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
          "'" + c.resume_from_checkpoint + "'");

@@ -23,6 +23,9 @@ struct TrainConfig {
   // Model.
   std::string base_model = "tiny";  // a preset name (an HF directory once HF interop lands)
   LlamaConfig model;                 // the preset, then any HF field given directly
+  // Axolotl's tokenizer_config: a tiktoken ranks file, resolved from the path given (or from
+  // base_model when that is a directory holding one). Empty: the byte tokenizer.
+  std::string tokenizer_config;
 
   // Data.
   std::vector<DatasetSpec> datasets;
