@@ -90,9 +90,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     resumed_from = c.resume_from_checkpoint;
   }
   device = choose_device(c, comm);
-  if (c.model.vocab_size < tokenizer.vocab_size())
+  tokenizer = make_tokenizer(c);
+  if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
-                    " is smaller than the tokenizer's " + std::to_string(tokenizer.vocab_size()));
+                    " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
   model = std::make_unique<LlamaModel>(c.model, device, c.seed);
   if (resumed_from.empty() && !c.base_model_is_preset()) {  // a resume brings its own weights
     const int64_t loaded = load_hf_weights(*model, c.base_model);
@@ -115,7 +116,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
 
   // Rank 0 builds the token cache; the others wait, then read it.
   if (!comm.is_main()) comm.barrier();
-  data = load_training_data(c, tokenizer, [this](const std::string& line) { say("{}\n", line); });
+  data = load_training_data(c, *tokenizer, [this](const std::string& line) { say("{}\n", line); });
   if (comm.is_main()) comm.barrier();
   loader = std::make_unique<DataLoader>(data.packed, data.split.train, c.micro_batch_size, c.seed,
                                         comm.rank(), comm.world_size());
@@ -165,6 +166,8 @@ void Trainer::Impl::print_summary() const {
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
              m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
+  say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
+      tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
   say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
       forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
@@ -213,7 +216,7 @@ float Trainer::Impl::evaluate() {
 ForwardOptions Trainer::Impl::options_for(Batch& batch) const {
   ForwardOptions opt = forward;
   if (config.sample_packing) {
-    if (!batch.doc_ids.defined()) restart_per_document(batch, tokenizer.bos());
+    if (!batch.doc_ids.defined()) restart_per_document(batch, tokenizer->bos());
     opt.doc_ids = batch.doc_ids.to(device);
   }
   return opt;
@@ -347,7 +350,7 @@ TrainResult Trainer::Impl::run() {
   }
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
   if (!result.interrupted && comm.is_main()) {
-    save_hf_model(*model, c.output_dir, forward.compute_dtype, {tokenizer.bos(), tokenizer.eos()});
+    save_hf_model(*model, c.output_dir, forward.compute_dtype, {tokenizer->bos(), tokenizer->eos()});
     say("exported the final model to {} (config.json, {} safetensors)\n", c.output_dir,
         dtype_name(forward.compute_dtype));
   }
@@ -363,7 +366,7 @@ TrainResult Trainer::run() { return impl_->run(); }
 
 std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   std::string out;
-  const ByteTokenizer& tok = impl_->tokenizer;
+  const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {
     SampleOptions opt{max_new_tokens, impl_->config.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i};
     std::vector<int32_t> ids = sample(*impl_->model, {tok.bos()}, opt);

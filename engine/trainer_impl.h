@@ -23,7 +23,7 @@ struct Trainer::Impl {
   TrainConfig config;
   Communicator& comm;
   Device device;
-  ByteTokenizer tokenizer;
+  std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config)
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;
   std::vector<Tensor*> param_tensors;

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/bpe_tokenizer.h"
 #include "io/user_error.h"
 #include "model/hf_checkpoint.h"
 
@@ -244,6 +245,8 @@ class Parser {
 
   void register_keys();
   void read_base_model(const YAML::Node& n, const Where& w);
+  void read_tokenizer_config(const YAML::Node& n, const Where& w);
+  std::string beside_config(const std::string& path) const;
   void read_datasets(const YAML::Node& n, const Where& w);
   void read_rope_scaling(const YAML::Node& n, const Where& w);
   void read_checkpointing_kwargs(const YAML::Node& n, const Where& w);
@@ -303,6 +306,7 @@ void Parser::register_keys() {
       {"rms_norm_eps", number_f(m.rms_norm_eps, kPositive)},
       {"tie_word_embeddings", flag(m.tie_word_embeddings)},
       {"initializer_range", number_f(m.initializer_range, kPositive)},
+      {"tokenizer_config", method(&Parser::read_tokenizer_config)},
       // Data.
       {"datasets", method(&Parser::read_datasets)},
       {"dataset_prepared_path", text(c.dataset_prepared_path)},
@@ -400,6 +404,25 @@ void Parser::read_base_model(const YAML::Node& n, const Where& w) {
   c_.model = read_hf_config((fs::path(dir) / "config.json").string());
 }
 
+// As Axolotl's users expect of a config kept beside its files: a relative path that exists
+// beside the config is taken from there, else it stays relative to the CWD.
+std::string Parser::beside_config(const std::string& path) const {
+  const fs::path config_dir = fs::path(source_).parent_path();
+  const fs::path beside = config_dir / path;
+  std::error_code ec;
+  if (fs::path(path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
+    return beside.lexically_normal().string();
+  return path;
+}
+
+void Parser::read_tokenizer_config(const YAML::Node& n, const Where& w) {
+  std::optional<std::string> model = find_tiktoken_model(beside_config(read_string(n, w)));
+  if (!model)
+    fail(w, "a tiktoken tokenizer.model file, or a directory holding tokenizer.model or "
+            "original/tokenizer.model", describe(n));
+  c_.tokenizer_config = *model;
+}
+
 void Parser::read_datasets(const YAML::Node& n, const Where& w) {
   const std::string expected = "a list of {path, type} entries";
   if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
@@ -486,6 +509,9 @@ void Parser::validate() {
          std::to_string(c.sequence_len));
   if (c.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
   std::error_code ec;
+  // With no tokenizer_config, an HF model directory's own ranks file, when it ships one.
+  if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
+    c.tokenizer_config = find_tiktoken_model(c.base_model).value_or("");
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
          "'" + c.resume_from_checkpoint + "'");

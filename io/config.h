@@ -26,6 +26,9 @@ struct TrainConfig {
   std::string base_model = "tiny";
   LlamaConfig model;  // the preset or config.json, then any HF field given directly
   bool base_model_is_preset() const { return llama_preset(base_model).has_value(); }
+  // Axolotl's tokenizer_config: a tiktoken ranks file, resolved from the path given (or from
+  // base_model when that is a directory holding one). Empty: the byte tokenizer.
+  std::string tokenizer_config;
 
   // Data.
   std::vector<DatasetSpec> datasets;

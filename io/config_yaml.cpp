@@ -84,6 +84,7 @@ std::string config_to_yaml(const TrainConfig& c) {
   key("rms_norm_eps", num(m.rms_norm_eps));
   key("tie_word_embeddings", flag(m.tie_word_embeddings));
   key("initializer_range", num(m.initializer_range));
+  key("tokenizer_config", yaml_string(c.tokenizer_config));
 
   y += "\n# Data\ndatasets:\n";
   for (const DatasetSpec& d : c.datasets)

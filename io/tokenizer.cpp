@@ -1,5 +1,8 @@
-// defines: ByteTokenizer::encode, ByteTokenizer::decode
+// defines: ByteTokenizer::encode, ByteTokenizer::decode, make_tokenizer
 #include "io/tokenizer.h"
+
+#include "io/bpe_tokenizer.h"
+#include "io/config.h"
 
 namespace llm {
 
@@ -15,6 +18,11 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
   for (int32_t id : ids)
     if (id >= 0 && id < 256) text.push_back(static_cast<char>(id));
   return text;
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& config) {
+  if (config.tokenizer_config.empty()) return std::make_unique<ByteTokenizer>();
+  return std::make_unique<BpeTokenizer>(config.tokenizer_config);
 }
 
 }  // namespace llm

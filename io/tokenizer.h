@@ -1,13 +1,15 @@
 // Tokenizer: text <-> token ids. ByteTokenizer is the default when the model has no tokenizer
 // file: one token per byte plus BOS, EOS and PAD (vocab 259, the `tiny` preset's vocab_size).
+// Llama 3's BPE tokenizer is io/bpe_tokenizer.h.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace llm {
 
-// The interface the data pipeline sees, so the Llama 3 BPE tokenizer can stand behind it later.
+// The interface the data pipeline sees: ByteTokenizer or Llama 3's BpeTokenizer stand behind it.
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -32,5 +34,9 @@ class ByteTokenizer final : public Tokenizer {
   std::vector<int32_t> encode(const std::string& text) const override;  // id = byte value
   std::string decode(const std::vector<int32_t>& ids) const override;
 };
+
+struct TrainConfig;
+// The config's tokenizer: BpeTokenizer on its tokenizer_config file when set, else ByteTokenizer.
+std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& config);
 
 }  // namespace llm

@@ -86,7 +86,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints);
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
   SAME(flash_attention); SAME(xformers_attention); SAME(s2_attention); SAME(sdp_attention);
-  SAME(s2_group_size_ratio); SAME(local_rank);
+  SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
 #undef SAME
   for (size_t i = 0; i < std::min(a.datasets.size(), b.datasets.size()); i++) {
     CHECK(a.datasets[i].path == b.datasets[i].path);
@@ -296,6 +296,29 @@ TEST_CASE("relative dataset paths: beside the config file, else relative to the 
   CHECK(c.source == cfg);
 }
 
+TEST_CASE("tokenizer_config: a ranks file, or a directory holding one, resolved to the file") {
+  const Scratch& s = scratch();
+  fs::create_directories(s.dir / "tok" / "original");
+  fs::create_directories(s.dir / "hf" / "original");
+  const std::string direct = s.write("tok/tokenizer.model", "x");
+  const std::string original = s.write("hf/original/tokenizer.model", "x");
+  CHECK(parse("").tokenizer_config.empty());
+  CHECK(parse("tokenizer_config: " + direct + "\n").tokenizer_config == direct);
+  CHECK(parse("tokenizer_config: " + (s.dir / "tok").string() + "\n").tokenizer_config == direct);
+  CHECK(parse("tokenizer_config: " + (s.dir / "hf").string() + "\n").tokenizer_config == original);
+  // Relative: beside the config file first, as dataset paths.
+  const std::string cfg = s.write("sub/tok.yaml", base() + "tokenizer_config: ../hf\n");
+  CHECK(load_config(cfg).tokenizer_config == original);
+  const std::string expected =
+      "expected a tiktoken tokenizer.model file, or a directory holding tokenizer.model or "
+      "original/tokenizer.model, got ";
+  CHECK(error_with("tokenizer_config: " + (s.dir / "sub").string() + "\n") ==
+        "cfg.yaml:3: tokenizer_config: " + expected + "'" + (s.dir / "sub").string() + "'");
+  CHECK(error_with("tokenizer_config: [a]\n") == "cfg.yaml:3: tokenizer_config: expected a non-empty string, got a list");
+  CHECK(error_with("tokenizer_config: /no/such\n", {{"tokenizer_config", "/no/where"}}) ==
+        "cfg.yaml: --tokenizer_config: " + expected + "'/no/where'");
+}
+
 TEST_CASE("attention: one implementation, either spelling; s2 without sample_packing") {
   CHECK(parse("attn_implementation: flash_attention_2\n").flash_attention);
   CHECK(parse("attn_implementation: sdpa\n").sdp_attention);
@@ -437,6 +460,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(a.datasets[0].path == odd);
   CHECK(a.output_dir == "out dir: #1");
   check_round_trip(a);
+  fs::create_directories(s.dir / "tokenizer dir: #2");
+  const std::string model = s.write("tokenizer dir: #2/tokenizer.model", "x");
+  TrainConfig t = parse("tokenizer_config: '" + (s.dir / "tokenizer dir: #2").string() + "'\n");
+  CHECK(t.tokenizer_config == model);
+  check_round_trip(t);
   TrainConfig b = parse(
       "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"

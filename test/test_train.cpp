@@ -15,6 +15,7 @@
 
 #include "engine/backend.h"
 #include "io/checkpoint.h"
+#include "test/tokenizer_fixture.h"
 #include "test/train_fixture.h"
 
 using namespace llm;
@@ -35,6 +36,19 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   REQUIRE(la.size() == 8);
   CHECK(la == lb);
   check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
+}
+
+TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file; vocab_size must hold its ids") {
+  Workspace ws("bpe");
+  write_file((ws.dir / "tokenizer.model").string(), small_ranks_text());
+  const std::string tokenizer = "tokenizer_config: " + ws.dir.string() + "\n";
+  Run r = run_train(ws.config(tokenizer + "vocab_size: " + std::to_string(kRanks + 256) + "\nmax_steps: 2\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("tokenizer: tiktoken 268+256 #") != std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+  Run small_vocab = run_train(ws.config(tokenizer + "max_steps: 2\n"));
+  CHECK(small_vocab.exit_code == 2);
+  CHECK(small_vocab.output.find("vocab_size 259 is smaller than the tokenizer's 524") != std::string::npos);
 }
 
 TEST_CASE("early stopping: stops after exactly `patience` evaluations without improvement") {

@@ -1,0 +1,64 @@
+// BpeTokenizer: Llama 3's byte-level BPE, read from a tiktoken ranks file (Meta's
+// original/tokenizer.model: one "base64(token bytes) rank" per line). Text is cut into pieces by
+// Llama 3's pre-tokenizer regex, then each piece is merged byte pair by byte pair, lowest rank
+// first, exactly as tiktoken does. The 256 special tokens follow the ranks (128000.. for Llama 3).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "io/tokenizer.h"
+
+namespace llm {
+
+// Llama 3's pre-tokenizer: contractions, letter runs with one leading non-letter, numbers in
+// groups of 1-3, punctuation runs, newline runs and whitespace. Returns views into `text` that
+// cover it end to end.
+std::vector<std::string_view> llama3_pre_tokenize(std::string_view text);
+
+// The ranks file a tokenizer path names: the file itself, or DIR/tokenizer.model, or
+// DIR/original/tokenizer.model (where Meta's HF repos keep it); nullopt when none exists.
+std::optional<std::string> find_tiktoken_model(const std::string& path);
+
+class BpeTokenizer final : public Tokenizer {
+ public:
+  // Reads the ranks at `model_path` and the special tokens from special_tokens.json beside it (a
+  // JSON list of names, in id order), else Llama 3.1's 256 names. Throws UserError on a bad file.
+  explicit BpeTokenizer(const std::string& model_path);
+  BpeTokenizer(const BpeTokenizer&) = delete;  // ranks_ views the strings of tokens_
+  BpeTokenizer& operator=(const BpeTokenizer&) = delete;
+
+  std::string name() const override { return name_; }
+  int32_t vocab_size() const override;
+  int32_t bos() const override { return bos_; }
+  int32_t eos() const override { return eos_; }
+  int32_t pad() const override { return pad_; }
+  std::vector<int32_t> encode(const std::string& text) const override;  // specials are text
+  std::string decode(const std::vector<int32_t>& ids) const override;
+  // As encode, but a special token's name in the text ("<|eot_id|>") becomes its id: for chat
+  // templates, never for user data (which could then forge control tokens).
+  std::vector<int32_t> encode_with_specials(const std::string& text) const;
+
+ private:
+  void read_ranks(const std::string& path);
+  void read_specials(const std::string& model_path);
+  int32_t special(const std::string& token, const std::string& source) const;
+  int32_t rank_of(std::string_view bytes) const;  // the largest int32 when not a token
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+  void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const;
+
+  std::vector<std::string> tokens_;                         // (ranks) bytes of token id = rank
+  std::unordered_map<std::string_view, int32_t> ranks_;     // views into tokens_
+  std::vector<std::string> specials_;                       // (256) names of ids ranks.. on
+  std::unordered_map<std::string, int32_t> special_ids_;
+  std::array<std::vector<int32_t>, 256> specials_by_first_byte_;  // longest name first
+  uint64_t ranks_hash_ = 0;  // FNV-1a 64 of the ranks file
+  std::string name_;         // "tiktoken RANKS+SPECIALS #hash of the file and the special names"
+  int32_t bos_ = 0, eos_ = 0, pad_ = 0;
+};
+
+}  // namespace llm

@@ -1,0 +1,285 @@
+// Llama 3's BPE tokenizer (io/bpe_tokenizer): the pre-tokenizer regex, byte-pair merges, special
+// tokens and every bad ranks / special_tokens.json file, on a small ranks file built here; then
+// Meta's real ranks file (vectors from tiktoken on the same file), skipped when it is absent.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/bpe_tokenizer.h"
+#include "io/config.h"
+#include "io/user_error.h"
+#include "test/tokenizer_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+using Ids = std::vector<int32_t>;
+using Pieces = std::vector<std::string>;
+
+namespace {
+
+// A fresh directory per test case, removed with everything in it.
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    static int n = 0;
+    dir = fs::temp_directory_path() / ("llm_test_tokenizer_" + std::to_string(getpid()) + "_" + std::to_string(n++));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return (dir / name).string();
+  }
+};
+
+const BpeTokenizer& small() {
+  static Scratch scratch;
+  static BpeTokenizer tok(scratch.write("tokenizer.model", small_ranks_text()));
+  return tok;
+}
+
+Pieces split(const std::string& text) {
+  Pieces out;
+  for (std::string_view p : llama3_pre_tokenize(text)) out.emplace_back(p);
+  return out;
+}
+
+// The UserError message of loading `model_path` (checked to be one line), or "(no error)".
+std::string load_error(const std::string& model_path) {
+  try {
+    BpeTokenizer tok(model_path);
+  } catch (const UserError& e) {
+    std::string message = e.what();
+    CHECK(message.find('\n') == std::string::npos);
+    return message;
+  }
+  return "(no error)";
+}
+
+int32_t id(char byte) { return static_cast<unsigned char>(byte); }
+int32_t merge(const std::string& token) {
+  for (size_t i = 0; i < kMerges.size(); i++)
+    if (kMerges[i] == token) return int32_t(256 + i);
+  FAIL("no merge " << token);
+  return -1;
+}
+
+const std::string kMixedText =
+    "Llama 3's tokenizer: naïve café, Ωmega-3 (x²+1) = 42!\n\n  Indented\tcode();\r\n"
+    "中文字符和日本語のテキスト, 한국어도. Emoji: 🎉👍🏽🇫🇷 and ZWJ 👩‍💻.\n"
+    "Numbers 1234567 and 3.14159, URLs https://example.com/a?b=c#d, trailing spaces   \n";
+
+}  // namespace
+
+TEST_CASE("pre-tokenizer: Llama 3's regex splits (expected lists from Python's regex module)") {
+  CHECK(split("I'm don't WE'LL they've") ==
+        Pieces{"I", "'m", " don", "'t", " WE", "'LL", " they", "'ve"});
+  CHECK(split("12345678 x1234") == Pieces{"123", "456", "78", " x", "123", "4"});
+  CHECK(split(" 42") == Pieces{" ", "42"});
+  CHECK(split("a  b   c") == Pieces{"a", " ", " b", "  ", " c"});
+  CHECK(split("hi  ") == Pieces{"hi", "  "});
+  CHECK(split("hello\n\nworld") == Pieces{"hello", "\n\n", "world"});
+  CHECK(split("  \n\n  x") == Pieces{"  \n\n", " ", " x"});
+  CHECK(split("line 1\r\nline 2") == Pieces{"line", " ", "1", "\r\n", "line", " ", "2"});
+  CHECK(split("x!!!\n\ny") == Pieces{"x", "!!!\n\n", "y"});
+  CHECK(split("tab\there") == Pieces{"tab", "\there"});
+  CHECK(split("(x) = \"y\";") == Pieces{"(x", ")", " =", " \"", "y", "\";"});
+  CHECK(split("héllo wörld Ωmega") == Pieces{"héllo", " wörld", " Ωmega"});
+  CHECK(split("你好，世界") == Pieces{"你好", "，世界"});
+  CHECK(split("\u00a0\u00a0a") == Pieces{"\u00a0", "\u00a0a"});  // no-break spaces are \s
+  CHECK(split("").empty());
+}
+
+TEST_CASE("pre-tokenizer: pieces cover the text, malformed UTF-8 included") {
+  for (const std::string& text : {kMixedText, std::string("ab\xff\xfe cd \xc3"), std::string("\x80\x80x")}) {
+    std::string joined;
+    for (std::string_view p : llama3_pre_tokenize(text)) {
+      CHECK(!p.empty());
+      joined += p;
+    }
+    CHECK(joined == text);
+  }
+}
+
+TEST_CASE("BPE: whole-piece lookup, then the lowest-rank pair first, not left to right") {
+  const BpeTokenizer& tok = small();
+  CHECK(tok.encode("hello") == Ids{merge("hello")});
+  CHECK(tok.encode("hell") == Ids{merge("hell")});
+  CHECK(tok.encode("xhello") == Ids{id('x'), merge("hello")});  // ll, he, hell, hello
+  CHECK(tok.encode("help") == Ids{merge("he"), id('l'), id('p')});
+  // "el" ranks after "ll": e+ll, where a left-to-right merge would give el+l.
+  CHECK(tok.encode("ell") == Ids{id('e'), merge("ll")});
+  CHECK(tok.encode("hellohello") == Ids{merge("hello"), merge("hello")});
+  CHECK(tok.encode("hello world") == Ids{merge("hello"), merge(" world")});
+  CHECK(tok.encode("world") == Ids{id('w'), merge("or"), merge("ld")});
+  CHECK(tok.encode("12345") == Ids{merge("123"), id('4'), id('5')});
+  CHECK(tok.encode("").empty());
+}
+
+TEST_CASE("decode(encode(x)) == x on UTF-8 text with emoji, CJK and malformed bytes") {
+  const BpeTokenizer& tok = small();
+  for (const std::string& text : {kMixedText, std::string("\xff\xfe\x80 hello \xc3"), std::string(1000, ' ')})
+    CHECK(tok.decode(tok.encode(text)) == text);
+}
+
+TEST_CASE("special tokens: ids after the ranks, recognised only by encode_with_specials") {
+  const BpeTokenizer& tok = small();
+  CHECK(tok.vocab_size() == kRanks + 256);
+  CHECK(tok.bos() == kRanks);
+  CHECK(tok.eos() == kRanks + 1);
+  CHECK(tok.pad() == kRanks + 4);  // <|finetune_right_pad_id|>
+  const std::string chat = "<|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|>";
+  for (int32_t t : tok.encode(chat)) CHECK(t < kRanks);  // plain text: the names are text
+  CHECK(tok.encode_with_specials(chat) == Ids{kRanks + 6, id('u'), id('s'), id('e'), id('r'), kRanks + 7,
+                                               id('\n'), id('\n'), merge("hello"), kRanks + 9});
+  // The longest name wins where one prefixes another; a half name stays text.
+  CHECK(tok.encode_with_specials("<|reserved_special_token_10|><|eot") ==
+        Ids{kRanks + 18, id('<'), id('|'), id('e'), id('o'), id('t')});
+  CHECK(tok.decode({tok.bos(), merge("hello"), tok.eos(), tok.pad(), -1, 1 << 30}) == "hello");
+  CHECK(tok.name().rfind("tiktoken 268+256 #", 0) == 0);
+}
+
+TEST_CASE("special_tokens.json beside the ranks file names the specials") {
+  Scratch s;
+  const std::string model = s.write("tokenizer.model", small_ranks_text());
+  s.write("special_tokens.json",
+          R"(["<|end_of_text|>", "<|begin_of_text|>", "<|finetune_right_pad_id|>", "<|x|>"])");
+  BpeTokenizer tok(model);
+  CHECK(tok.vocab_size() == kRanks + 4);
+  CHECK(tok.bos() == kRanks + 1);
+  CHECK(tok.eos() == kRanks);
+  CHECK(tok.pad() == kRanks + 2);
+  CHECK(tok.encode_with_specials("<|x|>") == Ids{kRanks + 3});
+  CHECK(tok.name() != small().name());  // the names take part in the cache checksum
+}
+
+TEST_CASE("bad ranks files: one line naming the file, the line and what was expected") {
+  Scratch s;
+  const std::string good = small_ranks_text();
+  const std::string p = (s.dir / "tokenizer.model").string();
+  auto with = [&](const std::string& text) { return s.write("tokenizer.model", text); };
+  CHECK(load_error((s.dir / "none.model").string()) ==
+        (s.dir / "none.model").string() + ": expected a tiktoken ranks file ('base64 rank' per line), got no such file");
+  CHECK(load_error(with("")) == p + ": expected tiktoken ranks ('base64 rank' per line), got none");
+  CHECK(load_error(with("AA== 0\nAQ==\n")) == p + ":2: expected 'base64 rank', got 'AQ=='");
+  CHECK(load_error(with("AA== 0\nAQ== x1\n")) == p + ":2: expected 'base64 rank', got 'AQ== x1'");
+  CHECK(load_error(with("AA== 0\nA*== 1\n")) == p + ":2: expected base64 token bytes, got 'A*=='");
+  CHECK(load_error(with("AA== 0\nAQ= 1\n")) == p + ":2: expected base64 token bytes, got 'AQ='");
+  CHECK(load_error(with("AA== 0\n\nAQ== 5\n")) ==
+        p + ":3: expected a rank below 2 (ranks are 0..N-1 for N lines), got 5");
+  CHECK(load_error(with("AA== 0\nAQ== 0\n")) == p + ":2: expected a rank not used before, got 0 again (line 1)");
+  CHECK(load_error(with("AA== 0\nAA== 1\n")) ==
+        p + ":2: expected token bytes not ranked before, got the bytes of rank 0 again");
+  std::string no_byte_a;  // "AA" where "A" should be
+  for (int b = 0; b < 256; b++)
+    no_byte_a += base64(b == 'A' ? "AA" : std::string(1, char(b))) + " " + std::to_string(b) + "\n";
+  CHECK(load_error(with(no_byte_a)) ==
+        p + ": expected a token for each of the 256 single bytes, got none for byte 0x41");
+}
+
+TEST_CASE("bad special_tokens.json: one line naming the file and what was expected") {
+  Scratch s;
+  const std::string model = s.write("tokenizer.model", small_ranks_text());
+  const std::string json = (s.dir / "special_tokens.json").string();
+  auto with = [&](const std::string& text) {
+    s.write("special_tokens.json", text);
+    return load_error(model);
+  };
+  CHECK(with("[\"<|begin_of_text|>\",") ==
+        json + ": expected a JSON list of special token names, in id order, got invalid JSON (byte 22)");
+  CHECK(with("{\"bos\": 1}") == json + ": expected a JSON list of special token names, in id order, got a JSON object");
+  CHECK(with("[\"<|begin_of_text|>\", 7]") == json + ": [1]: expected a non-empty string, got 7");
+  CHECK(with("[\"<|a|>\", \"<|a|>\"]") == json + ": [1]: expected a name not listed before, got <|a|> again");
+  CHECK(with("[\"<|begin_of_text|>\", \"<|finetune_right_pad_id|>\"]") ==
+        json + ": expected <|end_of_text|> among the special tokens, got none");
+}
+
+TEST_CASE("make_tokenizer: the byte tokenizer by default, BpeTokenizer from tokenizer_config") {
+  Scratch s;
+  const std::string data = s.write("data.txt", "hello\n");
+  const std::string model = s.write("tokenizer.model", small_ranks_text());
+  const std::string datasets = "datasets:\n  - path: " + data + "\n";
+  CHECK(make_tokenizer(parse_config(datasets, "cfg.yaml"))->name() == "byte");
+  std::unique_ptr<Tokenizer> tok = make_tokenizer(parse_config(datasets + "tokenizer_config: " + s.dir.string(), "cfg.yaml"));
+  CHECK(tok->name() == small().name());
+  CHECK(tok->encode("hello world") == Ids{merge("hello"), merge(" world")});
+}
+
+// Meta's Llama 3 ranks file: LLM_LLAMA3_TOKENIZER, else the project's shared copy. Expected ids
+// come from tiktoken on the same file with the same regex and special tokens.
+namespace {
+
+const std::string kSkipped = "skipped: no Llama 3 tokenizer.model (LLM_LLAMA3_TOKENIZER names one)";
+
+std::string llama3_path() {  // empty when the file is absent
+  const char* env = std::getenv("LLM_LLAMA3_TOKENIZER");
+  const std::string path = env ? env : LLM_LLAMA3_TOKENIZER_DEFAULT;
+  return fs::exists(path) ? path : "";
+}
+
+const BpeTokenizer* llama3() {
+  static const std::string path = llama3_path();
+  static const std::unique_ptr<BpeTokenizer> tok = path.empty() ? nullptr : std::make_unique<BpeTokenizer>(path);
+  if (!tok) MESSAGE(kSkipped);
+  return tok.get();
+}
+
+}  // namespace
+
+TEST_CASE("Llama 3: loads in well under a second") {
+  const std::string path = llama3_path();
+  if (path.empty()) {
+    MESSAGE(kSkipped);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  BpeTokenizer tok(path);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("loaded " << path << " in " << seconds << " s");
+  CHECK(seconds < 2.0);  // about 0.1 s; generous for a busy CI machine
+  CHECK(tok.vocab_size() == 128256);
+}
+
+TEST_CASE("Llama 3: the known vector, and vectors from tiktoken") {
+  const BpeTokenizer* tok = llama3();
+  if (!tok) return;
+  CHECK(tok->bos() == 128000);
+  CHECK(tok->eos() == 128001);
+  CHECK(tok->pad() == 128004);
+  Ids ids = {tok->bos()};
+  for (int32_t t : tok->encode("This is a test sentence.")) ids.push_back(t);
+  ids.push_back(tok->eos());
+  CHECK(ids == Ids{128000, 2028, 374, 264, 1296, 11914, 13, 128001});
+  CHECK(tok->encode(" hello") == Ids{24748});
+  CHECK(tok->encode("I'm don't WE'LL they've") == Ids{40, 2846, 1541, 956, 20255, 6, 4178, 814, 3077});
+  CHECK(tok->encode("你好，世界 🎉👍🏽") ==
+        Ids{57668, 53901, 3922, 102616, 11410, 236, 231, 9468, 239, 235, 9468, 237, 121});
+  CHECK(tok->encode("héllo wörld") == Ids{71, 19010, 385, 289, 9603, 509});
+  CHECK(tok->encode("   leading and trailing   ") == Ids{256, 6522, 323, 28848, 262});
+  CHECK(tok->encode("def f(x):\n    return x**2\n") == Ids{755, 282, 2120, 997, 262, 471, 865, 334, 17, 198});
+  CHECK(tok->encode(kMixedText).size() == 98);
+}
+
+TEST_CASE("Llama 3: the chat format's special tokens, and round trips of mixed text") {
+  const BpeTokenizer* tok = llama3();
+  if (!tok) return;
+  const std::string chat = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>";
+  CHECK(tok->encode_with_specials(chat) == Ids{128000, 128006, 882, 128007, 271, 13347, 0, 128009});
+  CHECK(tok->encode(chat).size() == 29);  // the names as text
+  CHECK(tok->decode(tok->encode_with_specials(chat)) == "user\n\nHi!");
+  std::string long_text;
+  for (int i = 0; i < 200; i++) long_text += kMixedText;
+  const Ids ids = tok->encode(long_text);
+  CHECK(ids.size() == 200 * 98);  // the text repeats on a newline boundary
+  CHECK(tok->decode(ids) == long_text);
+}
