@@ -179,5 +179,12 @@ __device__ __forceinline__ float row_sum16(float v) {
   return v;
 }
 
+// Lets `kernel` take `bytes` of dynamic shared memory (above 48 KiB needs the opt-in).
+template <class K>
+void allow_smem(K kernel, size_t bytes) {
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(bytes)));
+}
+
 }  // namespace tiles
 }  // namespace llm

@@ -1,11 +1,13 @@
 // defines: CudaBackend::flash_attention_forward/backward and mem_efficient_attention_forward/
 // backward: one family of FlashAttention-2 kernels (CUDA cores, f32 tiles) whose mask options
 // (causal, S2 groups, bias, document ids) are runtime fields, so flash, S2 and memory-efficient
-// attention are the same code
+// attention are the same code. bf16 calls at head_dim 64 and 128 without a bias go to the
+// tensor-core kernels instead (cuda/cuda_flash_attention_mma.cu), with the same mask.
 #include <cmath>
 #include <type_traits>
 
 #include "cuda/cuda_attention_tiles.cuh"
+#include "cuda/cuda_flash_attention_mma.h"
 
 namespace llm {
 
@@ -288,6 +290,31 @@ __global__ void __launch_bounds__(kTileThreads)
 constexpr size_t forward_smem(int D) { return (3 * size_t(64) * (D + 1) + 64 * kPLd) * 4; }
 constexpr size_t backward_smem(int D) { return (4 * size_t(64) * (D + 1) + 64 * kPLd) * 4; }
 
+// The kernels' view of the mask for q (B, S, H, D).
+Mask make_mask(const Tensor& q, const AttentionMask& mask) {
+  Mask m;
+  m.S = q.size(1);
+  m.H = q.size(2);
+  m.causal = mask.causal;
+  m.s2_group = mask.s2_group;
+  if (mask.doc_ids.defined()) {
+    LLM_CHECK(mask.doc_ids.device() == q.device() && mask.doc_ids.dtype() == DType::i32,
+              "tiled attention doc_ids must be i32 on " + q.device().str() + ", got " +
+                  mask.doc_ids.str());
+    m.doc = mask.doc_ids.data<int32_t>();
+  }
+  if (mask.bias.defined()) {
+    const Tensor& bias = mask.bias;
+    LLM_CHECK(bias.dtype() == DType::f32 && bias.is_contiguous() && bias.device() == q.device(),
+              "tiled attention bias must be contiguous f32 on " + q.device().str() + ", got " +
+                  bias.str());
+    m.bias = bias.data<float>();
+    m.bias_b_stride = bias.size(0) == 1 ? 0 : bias.size(1) * m.S * m.S;
+    m.bias_h_stride = bias.size(1) == 1 ? 0 : m.S * m.S;
+  }
+  return m;
+}
+
 template <class T>
 Args<T> make_args(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask) {
   Args<T> a;
@@ -299,25 +326,7 @@ Args<T> make_args(const Tensor& q, const Tensor& k, const Tensor& v, const Atten
   a.Hkv = k.size(2);
   a.heads_per_kv = a.H / a.Hkv;
   a.scale = 1.0f / std::sqrt(static_cast<float>(q.size(3)));
-  a.mask.S = a.S;
-  a.mask.H = a.H;
-  a.mask.causal = mask.causal;
-  a.mask.s2_group = mask.s2_group;
-  if (mask.doc_ids.defined()) {
-    LLM_CHECK(mask.doc_ids.device() == q.device() && mask.doc_ids.dtype() == DType::i32,
-              "tiled attention doc_ids must be i32 on " + q.device().str() + ", got " +
-                  mask.doc_ids.str());
-    a.mask.doc = mask.doc_ids.data<int32_t>();
-  }
-  if (mask.bias.defined()) {
-    const Tensor& bias = mask.bias;
-    LLM_CHECK(bias.dtype() == DType::f32 && bias.is_contiguous() && bias.device() == q.device(),
-              "tiled attention bias must be contiguous f32 on " + q.device().str() + ", got " +
-                  bias.str());
-    a.mask.bias = bias.data<float>();
-    a.mask.bias_b_stride = bias.size(0) == 1 ? 0 : bias.size(1) * a.S * a.S;
-    a.mask.bias_h_stride = bias.size(1) == 1 ? 0 : a.S * a.S;
-  }
+  a.mask = make_mask(q, mask);
   return a;
 }
 
@@ -344,12 +353,6 @@ void check_tiled_inputs(const char* op, const Tensor& q, const Tensor& k, const 
             std::string(op) + ": q " + q.str() + ", k " + k.str());
 }
 
-template <class K>
-void allow_smem(K kernel, size_t bytes) {
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(bytes)));
-}
-
 // The shared implementation behind the four entry points (the mask decides what each computes).
 struct Tiled {
   CudaBackend& be;
@@ -360,6 +363,11 @@ struct Tiled {
     check_tiled_inputs(op, q, k, v);
     const int64_t B = q.size(0), S = q.size(1), H = q.size(2);
     if (B * S * H == 0) return;
+    if (mma_attention_takes(mask, {q, k, v, out})) {
+      mma_attention_forward(stream, q, k, v, make_mask(q, mask), out, lse);
+      CUDA_CHECK_OP(op, q, k, v, out, lse);
+      return;
+    }
     dispatch_tiled(op, q, [&](auto tag, auto dim) {
       using T = decltype(tag);
       constexpr int D = decltype(dim)::value;
@@ -382,12 +390,17 @@ struct Tiled {
     Tensor delta = Tensor::empty({B, H, S}, DType::f32, dq.device());
     if (dbias) be.fill(*dbias, 0.0f);
     const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
+    const bool tensor_cores = mma_attention_takes(mask, {q, k, v, dout, dq, dk, dv});
     dispatch_tiled(op, q, [&](auto tag, auto dim) {
       using T = decltype(tag);
       constexpr int Dc = decltype(dim)::value;
       const int64_t rows = B * S * H;
       delta_kernel<T><<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(
           out.data<T>(), dout.data<T>(), delta.data<float>(), rows, S, H, D);
+      if (tensor_cores) {
+        mma_attention_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
+        return;
+      }
       const Args<T> a = make_args<T>(q, k, v, mask);
       const unsigned tiles = static_cast<unsigned>((S + kM - 1) / kM);
       allow_smem(backward_dkdv_kernel<T, Dc>, backward_smem(Dc));

@@ -6,12 +6,16 @@
 //         bf16-valued inputs, max |ours - ref32| <= 2 * max |baseline - ref32| + 1e-5, where the
 //         baseline is eager attention on CUDA in bf16; for masks eager has not got (S2, bias,
 //         documents) it is ref32 rounded to bf16, the least error any bf16 output can have.
-// Also: a query row that sees no key gives output 0, zero dq and no NaN anywhere; the backward
-// is bit-identical run to run; flash forward + backward at seq 16384 allocates far less than
-// one S x S f32 matrix. Without a CUDA device it says so and exits 77 (ctest: skipped).
+// bf16 at head_dim 64 and 128 without a bias runs on the tensor-core kernels; a test case of its
+// own covers every key-span mask there and compares it with the CUDA-core kernels
+// (LLM_ATTENTION_SIMT=1). Also: a query row that sees no key gives output 0, zero dq and no NaN
+// anywhere; the backward is bit-identical run to run; flash forward + backward at seq 16384
+// allocates far less than one S x S f32 matrix. Without a CUDA device it says so and exits 77
+// (ctest: skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -154,6 +158,22 @@ Attn s2(int64_t group) {
   };
 }
 
+// Holds the tiled attentions on the CUDA-core kernels while it lives.
+struct SimtKernels {
+  SimtKernels() { setenv("LLM_ATTENTION_SIMT", "1", 1); }
+  ~SimtKernels() { unsetenv("LLM_ATTENTION_SIMT"); }
+};
+
+// Document ids (B, S): batch 0 in three documents that start inside 64-row tiles, batch 1 in
+// documents of 9 tokens, so whole key tiles are masked for some rows of a query tile.
+Tensor documents(int64_t B, int64_t S) {
+  std::vector<int32_t> docs;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t i = 0; i < S; i++)
+      docs.push_back(b % 2 == 0 ? (i < 50 ? 0 : i < 110 ? 1 : 2) : int32_t(7 + i / 9));
+  return Tensor::from_ints(docs, {B, S});
+}
+
 }  // namespace
 
 TEST_CASE("flash and memory-efficient attention: vs eager on CUDA and vs the CPU") {
@@ -222,6 +242,50 @@ TEST_CASE("memory-efficient attention: bias (broadcast, with gradient) and docum
   Inputs bad = make_inputs(1, 8, 2, 2, 64);
   bad.doc = Tensor::from_ints({0, 0, 1, 1, 0, 2, 2, 2}, {1, 8});  // decreases at 4
   CHECK_THROWS(run(mem_efficient(false), bad, kGpu, DType::f32));
+}
+
+TEST_CASE("tensor-core kernels: bf16 at head_dim 64 and 128, every key-span mask, GQA, edges") {
+  for (int64_t D : {64, 128})
+    for (int64_t ratio : {1, 4})
+      for (int64_t S : {37, 129, 200}) {
+        const Inputs plain = make_inputs(2, S, 2 * ratio, 2, D);
+        Inputs with_docs = plain;
+        with_docs.doc = documents(2, S);
+        struct Case {
+          std::string name;
+          Attn f;
+          const Inputs& in;
+          bool eager_has_mask;  // else the baseline is the reference rounded to bf16
+          bool causal;
+        };
+        std::vector<Case> cases;
+        for (bool causal : {false, true}) {
+          cases.push_back({"flash", flash(causal), plain, true, causal});
+          cases.push_back({"mem_efficient+docs", mem_efficient(causal), with_docs, false, causal});
+        }
+        if (S % 4 == 0) cases.push_back({"s2", s2(S / 4), plain, false, true});
+        for (const Case& c : cases) {
+          CAPTURE(c.name);
+          CAPTURE(c.causal);
+          CAPTURE(D);
+          CAPTURE(ratio);
+          CAPTURE(S);
+          const Outputs ref = run(c.f, c.in, Device::cpu(), DType::f32);
+          const Outputs ours = run(c.f, c.in, kGpu, DType::bf16);
+          const Outputs baseline =
+              c.eager_has_mask ? run(eager(c.causal), c.in, kGpu, DType::bf16) : rounded(ref);
+          check_bf16(c.name + " tensor cores", ours, baseline, ref);
+          CHECK(bit_identical(ours, run(c.f, c.in, kGpu, DType::bf16)));
+          Outputs simt;
+          {
+            SimtKernels hold;
+            simt = run(c.f, c.in, kGpu, DType::bf16);
+          }
+          check_bf16(c.name + " cuda cores", simt, baseline, ref);
+          // The two kernels round differently, so equal bits would mean one ran twice.
+          CHECK_FALSE(bit_identical(ours, simt));
+        }
+      }
 }
 
 TEST_CASE("a query row that sees no key: output 0, zero dq, no NaN") {

@@ -23,7 +23,19 @@ namespace {
 constexpr double kPeakTflops = 989.0;         // H100 SXM dense bf16: the %peak denominator
 constexpr int64_t kS2GroupDivisor = 4;        // LongLoRA's default s2_group_size_ratio 1/4
 constexpr double kEagerLimitBytes = 1 << 30;  // eager's probabilities above this: not run
-const char* const kImpls[] = {"flash", "mem_efficient", "s2", "cudnn", "eager"};
+const char* const kImpls[] = {"flash", "flash_simt", "mem_efficient", "s2", "cudnn", "eager"};
+
+// flash_simt: flash attention held on the CUDA-core kernels (LLM_ATTENTION_SIMT=1) while it runs,
+// to compare them with the tensor-core kernels that bf16 flash gets on a GPU.
+struct SimtKernels {
+  explicit SimtKernels(bool on) : on(on) {
+    if (on) setenv("LLM_ATTENTION_SIMT", "1", 1);
+  }
+  ~SimtKernels() {
+    if (on) unsetenv("LLM_ATTENTION_SIMT");
+  }
+  bool on;
+};
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> items;
@@ -157,7 +169,7 @@ using AttnFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)
 
 AttnFn impl_fn(const std::string& impl, const Problem& p) {
   const bool causal = p.causal;
-  if (impl == "flash")
+  if (impl == "flash" || impl == "flash_simt")
     return [=](auto& q, auto& k, auto& v) { return flash_attention(q, k, v, causal); };
   if (impl == "mem_efficient")
     return [=](auto& q, auto& k, auto& v) { return mem_efficient_attention(q, k, v, causal); };
@@ -215,7 +227,7 @@ Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t r
 int bench_attention(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
   BenchArgs args(argc, argv, 2,
-                 {{"impl", "flash,mem_efficient,s2,cudnn,eager"},
+                 {{"impl", "flash,flash_simt,mem_efficient,s2,cudnn,eager"},
                   {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
                   {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
                   {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
@@ -225,7 +237,7 @@ int bench_attention(int argc, char** argv) {
   for (const std::string& impl : impls)
     if (std::find(std::begin(kImpls), std::end(kImpls), impl) == std::end(kImpls))
       throw std::invalid_argument("unknown --impl '" + impl +
-                                  "' (flash, mem_efficient, s2, cudnn, eager)");
+                                  "' (flash, flash_simt, mem_efficient, s2, cudnn, eager)");
   for (const std::string& pass : passes)
     if (pass != "fwd" && pass != "fwd_bwd")
       throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
@@ -268,7 +280,11 @@ int bench_attention(int argc, char** argv) {
               json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + why + "\"}";
               continue;
             }
-            Timing t = time_impl(impl_fn(impl, p), in, p, repeats);
+            Timing t;
+            {
+              SimtKernels simt(impl == "flash_simt");
+              t = time_impl(impl_fn(impl, p), in, p, repeats);
+            }
             const double tflops = flops(p, impl) / (t.ms * 1e-3) / 1e12;
             const std::vector<Piece> pieces = pieces_for(impl, p);
             std::string err = "-";  // eager is the reference; a too-large one is not run
