@@ -28,7 +28,7 @@ bench: build
 	./llm_bench attention
 
 bench-attention: build
-	./llm_bench attention --impl flash,s2,eager --head-dim 64,128 --pass fwd,fwd_bwd
+	./llm_bench attention --impl flash,s2,cudnn,eager --head-dim 64,128 --pass fwd,fwd_bwd
 	@python3 -c "import torch" 2>/dev/null && tools/bench_torch_sdpa.py --head-dim 64,128 \
 	  || echo "torch not importable: no torch SDPA column"
 

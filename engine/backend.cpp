@@ -1,4 +1,4 @@
-// defines: the backend registry (register_backend, device_count, backend)
+// defines: the backend registry (register_backend, device_count, backend) and require_cudnn_mask
 #include "engine/backend.h"
 
 #include <map>
@@ -26,6 +26,13 @@ Registry& registry() {
   return r;
 }
 }  // namespace
+
+void require_cudnn_mask(const AttentionMask& mask) {
+  LLM_CHECK(!mask.bias.defined() && !mask.doc_ids.defined(),
+            "cudnn_attention takes no bias or document mask; mem_efficient_attention "
+            "(xformers_attention) does");
+  LLM_CHECK(mask.s2_group == 0, "cudnn_attention has no S2 groups; s2_attention has");
+}
 
 void register_backend(DeviceType type, BackendFactory factory, DeviceCounter counter) {
   std::lock_guard<std::mutex> lock(registry().mutex);
