@@ -2,6 +2,7 @@
 // that makes DeviceType::cuda available to backend() when a device exists
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cudnn_attention.h"
 
 namespace llm {
 
@@ -58,6 +59,7 @@ CudaBackend::CudaBackend(int device) : device_(device), allocator_(device) {
 CudaBackend::~CudaBackend() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
+  cudnn_.reset();  // before the stream its handle runs on
   cudaFree(workspace_);
   cudaFree(l2_flush_);
   cublasLtDestroy(lt_);

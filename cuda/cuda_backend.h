@@ -9,11 +9,14 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 
 #include "cuda/device_allocator.h"
 #include "engine/backend.h"
 
 namespace llm {
+
+class CudnnAttention;  // cuda/cudnn_attention.h: cuDNN stays out of this header
 
 class CudaBackend : public Backend {
  public:
@@ -72,6 +75,12 @@ class CudaBackend : public Backend {
                                 const Tensor& out, const Tensor& lse, const Tensor& dout,
                                 const AttentionMask& mask, Tensor& dq, Tensor& dk,
                                 Tensor& dv) override;
+  void cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                               const AttentionMask& mask, Tensor& out, Tensor& lse) override;
+  void cudnn_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                Tensor& dv) override;
   void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                        const AttentionMask& mask, Tensor& out,
                                        Tensor& lse) override;
@@ -103,6 +112,7 @@ class CudaBackend : public Backend {
   // message is `what` + " <id> outside the vocabulary of <limit>". Returns the info tensor.
   Tensor require_ids_in_range(const Tensor& ids, int64_t limit, int64_t ignore, const std::string& what);
   void check_doc_ids(const Tensor& doc_ids, int64_t seq);  // non-decreasing along each row
+  CudnnAttention& cudnn();  // created on first use: a run without sdp_attention never loads cuDNN
 
   int device_;
   bool fast_bf16_ = false;
@@ -117,6 +127,7 @@ class CudaBackend : public Backend {
   // benchmarks' peak memory does not count it), freed with the backend.
   void* l2_flush_ = nullptr;
   size_t l2_flush_bytes_ = 0;
+  std::unique_ptr<CudnnAttention> cudnn_;  // its handle runs on stream_
   CudaDeviceAllocator allocator_;
 };
 

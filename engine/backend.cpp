@@ -1,5 +1,5 @@
-// defines: the backend registry (register_backend, device_count, backend) and the wall-clock
-// DeviceTimer that backends without device events use
+// defines: the backend registry (register_backend, device_count, backend), the wall-clock
+// DeviceTimer that backends without device events use, and require_cudnn_mask
 #include "engine/backend.h"
 
 #include <chrono>
@@ -46,6 +46,13 @@ class WallClockTimer final : public DeviceTimer {
 }  // namespace
 
 std::unique_ptr<DeviceTimer> Backend::make_timer() { return std::make_unique<WallClockTimer>(*this); }
+
+void require_cudnn_mask(const AttentionMask& mask) {
+  LLM_CHECK(!mask.bias.defined() && !mask.doc_ids.defined(),
+            "cudnn_attention takes no bias or document mask; mem_efficient_attention "
+            "(xformers_attention) does");
+  LLM_CHECK(mask.s2_group == 0, "cudnn_attention has no S2 groups; s2_attention has");
+}
 
 void register_backend(DeviceType type, BackendFactory factory, DeviceCounter counter) {
   std::lock_guard<std::mutex> lock(registry().mutex);

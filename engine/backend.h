@@ -115,6 +115,15 @@ class Backend {
                                         const Tensor& out, const Tensor& lse, const Tensor& dout,
                                         const AttentionMask& mask, Tensor& dq, Tensor& dk,
                                         Tensor& dv) = 0;
+  // cuDNN's fused attention (sdp_attention): the flash contract above, mask.causal only (see
+  // require_cudnn_mask). The CPU runs its flash tiles for it; CUDA runs cuDNN's graph, whose
+  // softmax "stats" (row max + log of the row sum of exp) is this lse.
+  virtual void cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const AttentionMask& mask, Tensor& out, Tensor& lse) = 0;
+  virtual void cudnn_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                        const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                        Tensor& dv) = 0;
   // Memory-efficient attention reads mask.causal, mask.bias and mask.doc_ids; dbias (the bias's
   // shape, summed over its broadcast dims) is written when defined.
   virtual void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -131,6 +140,10 @@ class Backend {
                                       const Tensor& lse, const Tensor& dloss, int ignore_index,
                                       Tensor& dlogits) = 0;
 };
+
+// Throws unless cuDNN attention can run the mask (causal or not; no bias, documents or S2 groups),
+// naming the op that can.
+void require_cudnn_mask(const AttentionMask& mask);
 
 // Registry. The CPU backend is always there; another device type is there when its backend was
 // linked in and found a device (device_count > 0).

@@ -55,6 +55,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal)
 // and zero gradients. The backward is deterministic.
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
 
+// cuDNN's fused flash attention (sdp_attention): flash_attention's contract, bf16 on CUDA (f32 is
+// flash_attention's). The CPU, which has no cuDNN, runs flash_attention's tiles for it.
+Tensor cudnn_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
+
 // LongLoRA's shifted sparse attention (S2-Attn), always causal, groups of group_size G tokens
 // (S % G == 0): query heads h < H/2 see the keys of their group [nG, nG + G); heads h >= H/2
 // see groups shifted by G/2: [0, G/2), [G/2, 3G/2), ..., [S - G/2, S). Nothing wraps around (the

@@ -57,7 +57,8 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
 std::string attention_name(const TrainConfig& c) {
   if (c.s2_attention) return fmt::format("s2 (groups of {} tokens; full causal in eval)", int64_t(c.sequence_len * c.s2_group_size_ratio));
   if (c.xformers_attention) return "memory-efficient (xformers_attention)";
-  if (c.flash_attention || c.sdp_attention) return "flash (tiled, FlashAttention-2 algorithm)";
+  if (c.flash_attention) return "flash (tiled, FlashAttention-2 algorithm)";
+  if (c.sdp_attention) return "cuDNN fused attention (sdp_attention)";
   return "eager";
 }
 
@@ -139,11 +140,15 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.attention = c.s2_attention ? AttentionKind::s2
                       : c.xformers_attention ? AttentionKind::mem_efficient
-                      : c.flash_attention || c.sdp_attention ? AttentionKind::flash
-                                                             : AttentionKind::eager;
+                      : c.sdp_attention ? AttentionKind::cudnn
+                      : c.flash_attention ? AttentionKind::flash
+                                          : AttentionKind::eager;
   forward.s2_group_size = static_cast<int64_t>(c.sequence_len * c.s2_group_size_ratio);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
+  if (c.sdp_attention && !device.is_cpu() && !bf16)
+    throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
+                    "on sm_80+), or use flash_attention for f32");
 
   if (!resumed_from.empty()) restore(resumed_from);
   std::filesystem::create_directories(c.output_dir);
@@ -174,8 +179,8 @@ void Trainer::Impl::print_summary() const {
   say("attention: {}{} | gradient_checkpointing: {}\n", attention_name(c),
       c.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
       c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
-  if (c.sdp_attention)
-    say("warning: {}: sdp_attention (cuDNN fused attention) is not built yet; using our flash kernel\n", c.source);
+  if (c.sdp_attention && device.is_cpu())
+    say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
   say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
              data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
              c.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");

@@ -26,9 +26,9 @@ struct ParamRef {
 };
 
 // Which attention the layers use (config keys: none, flash_attention, xformers_attention,
-// s2_attention). Evaluation and sampling use full causal attention whatever S2 trained with,
-// as LongLoRA does.
-enum class AttentionKind { eager, flash, mem_efficient, s2 };
+// s2_attention, sdp_attention). Evaluation and sampling use full causal attention whatever S2
+// trained with, as LongLoRA does.
+enum class AttentionKind { eager, flash, mem_efficient, s2, cudnn };
 
 struct ForwardOptions {
   int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers

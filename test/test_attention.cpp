@@ -1,7 +1,8 @@
 // The tiled attentions on the CPU: flash, S2 and memory-efficient against eager attention and a
 // double-precision masked reference, forward and gradients; finite differences; edge tiles
 // (S = 1, 63, 65, 130 with 64-wide tiles), GQA 1/4/8, rows that see no key, S2's causality and
-// shifted group edges, the allocator's peak at S = 4096, and deterministic backward.
+// shifted group edges, the allocator's peak at S = 4096, and deterministic backward. cuDNN
+// attention on the CPU is the flash tiles, bit for bit; masks it has not got are refused.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <omp.h>
 
@@ -124,6 +125,11 @@ AttnFn eager_fn(bool causal) {
 AttnFn flash_fn(bool causal) {
   return [=](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&) {
     return flash_attention(q, k, v, causal);
+  };
+}
+AttnFn cudnn_fn(bool causal) {
+  return [=](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&) {
+    return cudnn_attention(q, k, v, causal);
   };
 }
 AttnFn mem_efficient_fn(bool causal, const Tensor& doc_ids = Tensor()) {
@@ -288,6 +294,35 @@ TEST_CASE("s2: causal in every head (no wrap-around) and the shifted groups' edg
     CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
     CHECK((moved(out, i, 0) && moved(out, i, 1)));  // plain heads' last group is [S - G, S)
   }
+}
+
+TEST_CASE("cudnn attention on the CPU runs the flash tiles: the same bits; other masks refused") {
+  for (bool causal : {false, true})
+    for (int64_t ratio : {1, 4}) {
+      CAPTURE(causal);
+      CAPTURE(ratio);
+      const int64_t S = 70, Hkv = 2, H = Hkv * ratio, D = 64;
+      Tensor q = randn({2, S, H, D}), k = randn({2, S, Hkv, D}), v = randn({2, S, Hkv, D});
+      Tensor dout = randn({2, S, H, D});
+      Result want = run(flash_fn(causal), q, k, v, dout);
+      Result got = run(cudnn_fn(causal), q, k, v, dout);
+      CHECK(max_abs_diff(got.out, want.out) == 0.0f);
+      CHECK(max_abs_diff(got.dq, want.dq) == 0.0f);
+      CHECK(max_abs_diff(got.dk, want.dk) == 0.0f);
+      CHECK(max_abs_diff(got.dv, want.dv) == 0.0f);
+    }
+  Tensor q = randn({1, 8, 2, 16}), k = randn({1, 8, 2, 16});
+  Tensor out = Tensor::empty(q.shape(), DType::f32, Device::cpu());
+  Tensor lse = Tensor::empty({1, 2, 8}, DType::f32, Device::cpu());
+  Backend& cpu = backend(Device::cpu());
+  AttentionMask s2;
+  s2.s2_group = 4;
+  CHECK_THROWS_WITH(cpu.cudnn_attention_forward(q, k, k, s2, out, lse),
+                    doctest::Contains("s2_attention"));
+  AttentionMask docs;
+  docs.doc_ids = Tensor::from_ints({0, 0, 0, 1, 1, 1, 1, 1}, {1, 8});
+  CHECK_THROWS_WITH(cpu.cudnn_attention_forward(q, k, k, docs, out, lse),
+                    doctest::Contains("mem_efficient_attention"));
 }
 
 TEST_CASE("s2: a sequence length that is not a multiple of the group size is refused") {

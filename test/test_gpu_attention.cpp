@@ -10,8 +10,10 @@
 // own covers every key-span mask there and compares it with the CUDA-core kernels
 // (LLM_ATTENTION_SIMT=1). Also: a query row that sees no key gives output 0, zero dq and no NaN
 // anywhere; the backward is bit-identical run to run; flash forward + backward at seq 16384
-// allocates far less than one S x S f32 matrix. Without a CUDA device it says so and exits 77
-// (ctest: skipped).
+// allocates far less than one S x S f32 matrix. cuDNN attention (sdp_attention, bf16 only)
+// against eager at S up to 4096 with the bf16 criterion, ref32 being eager in f32 on CUDA; its
+// stats equal flash's lse; f32 and masks it has not got are refused. Without a CUDA device it
+// says so and exits 77 (ctest: skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdio>
@@ -147,6 +149,11 @@ Attn eager(bool causal) {
     return attention(in[0], in[1], in[2], causal);
   };
 }
+Attn cudnn(bool causal) {
+  return [causal](const std::vector<Tensor>& in) {
+    return cudnn_attention(in[0], in[1], in[2], causal);
+  };
+}
 Attn mem_efficient(bool causal) {
   return [causal](const std::vector<Tensor>& in) {
     return mem_efficient_attention(in[0], in[1], in[2], causal, in[3], in[4]);
@@ -198,6 +205,56 @@ TEST_CASE("flash and memory-efficient attention: vs eager on CUDA and vs the CPU
             check_bf16(name, run(f, in, kGpu, DType::bf16), eager16, ref);
           }
         }
+}
+
+TEST_CASE("cuDNN attention (sdp_attention) vs eager: causal or not, GQA 1/4/8, S up to 4096") {
+  for (int64_t D : {64, 128})
+    for (int64_t ratio : {1, 4, 8})
+      for (bool causal : {false, true})
+        for (int64_t S : {128, 1000, 4096}) {
+          CAPTURE(D);
+          CAPTURE(ratio);
+          CAPTURE(causal);
+          CAPTURE(S);
+          const Inputs in = make_inputs(S == 4096 ? 1 : 2, S, 2 * ratio, 2, D);
+          const Outputs ref32 = run(eager(causal), in, kGpu, DType::f32);
+          check_bf16("cudnn", run(cudnn(causal), in, kGpu, DType::bf16),
+                     run(eager(causal), in, kGpu, DType::bf16), ref32);
+        }
+}
+
+TEST_CASE("cuDNN attention's stats are flash attention's lse; f32 and other masks are refused") {
+  Backend& gpu = backend(kGpu);
+  for (bool causal : {false, true})
+    for (int64_t ratio : {1, 8})
+      for (int64_t S : {128, 1000}) {
+        CAPTURE(causal);
+        CAPTURE(ratio);
+        CAPTURE(S);
+        const int64_t B = 2, Hkv = 2, H = Hkv * ratio, D = 128;
+        auto make = [&](int64_t heads) { return randn({B, S, heads, D}).to(kGpu).to(DType::bf16); };
+        Tensor q = make(H), k = make(Hkv), v = make(Hkv);
+        AttentionMask mask;
+        mask.causal = causal;
+        Tensor out = Tensor::empty(q.shape(), DType::bf16, kGpu);
+        Tensor flash_lse = Tensor::empty({B, H, S}, DType::f32, kGpu);
+        Tensor cudnn_lse = Tensor::empty({B, H, S}, DType::f32, kGpu);
+        gpu.flash_attention_forward(q, k, v, mask, out, flash_lse);
+        gpu.cudnn_attention_forward(q, k, v, mask, out, cudnn_lse);
+        const Tensor want = flash_lse.to(Device::cpu()), got = cudnn_lse.to(Device::cpu());
+        INFO("max |lse| " << max_abs(want) << ", max |cudnn - flash| " << max_abs_diff(got, want));
+        CHECK(all_finite(got));
+        CHECK(max_abs_diff(got, want) <= 1e-4f * std::max(1.0f, max_abs(want)));
+      }
+  Tensor q = randn({1, 64, 2, 64}).to(kGpu);
+  CHECK_THROWS_WITH(cudnn_attention(q, q, q, true), doctest::Contains("bf16"));
+  Tensor q16 = q.to(DType::bf16);
+  Tensor out = Tensor::empty(q16.shape(), DType::bf16, kGpu);
+  Tensor lse = Tensor::empty({1, 2, 64}, DType::f32, kGpu);
+  AttentionMask s2;
+  s2.s2_group = 16;
+  CHECK_THROWS_WITH(gpu.cudnn_attention_forward(q16, q16, q16, s2, out, lse),
+                    doctest::Contains("s2_attention"));
 }
 
 TEST_CASE("S2 attention: shifted groups without wrap-around, GQA, vs the CPU") {

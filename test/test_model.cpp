@@ -128,11 +128,27 @@ TEST_CASE("every attention kind matches eager; S2 trains with groups but evaluat
   LlamaModel model(small_config(true), Device::cpu(), 5);
   Batch b = make_batch(2, 16, 19);
   Tensor eager = model.logits(b.ids, b.positions);
-  for (AttentionKind kind : {AttentionKind::flash, AttentionKind::mem_efficient}) {
+  for (AttentionKind kind : {AttentionKind::flash, AttentionKind::mem_efficient, AttentionKind::cudnn}) {
     ForwardOptions opt;
     opt.attention = kind;
     CHECK(max_abs_diff(model.logits(b.ids, b.positions, opt), eager) < 1e-5f);
   }
+  // sdp_attention on the CPU is the flash tiles: the same logits and gradients, bit for bit.
+  ForwardOptions flash, cudnn;
+  flash.attention = AttentionKind::flash;
+  cudnn.attention = AttentionKind::cudnn;
+  auto loss_and_grad = [&](const ForwardOptions& opt) {
+    for (const ParamRef& p : model.parameters()) p.tensor->zero_grad();
+    Tensor loss = model.loss(b.ids, b.targets, b.positions, opt);
+    backward(loss);
+    std::vector<float> all{loss.item()};
+    for (const ParamRef& p : model.parameters()) {
+      std::vector<float> g = p.tensor->grad().to_floats();
+      all.insert(all.end(), g.begin(), g.end());
+    }
+    return all;
+  };
+  CHECK(loss_and_grad(cudnn) == loss_and_grad(flash));
   ForwardOptions s2;
   s2.attention = AttentionKind::s2;
   s2.s2_group_size = 4;

@@ -24,7 +24,8 @@ AttentionKind attention_kind(const std::string& name) {
   if (name == "eager") return AttentionKind::eager;
   if (name == "flash") return AttentionKind::flash;
   if (name == "mem_efficient") return AttentionKind::mem_efficient;
-  throw std::invalid_argument("--attention expects eager, flash or mem_efficient, got '" + name + "'");
+  if (name == "cudnn") return AttentionKind::cudnn;
+  throw std::invalid_argument("--attention expects eager, flash, mem_efficient or cudnn, got '" + name + "'");
 }
 }  // namespace
 

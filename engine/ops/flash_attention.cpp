@@ -1,5 +1,6 @@
-// defines: flash_attention, s2_attention, mem_efficient_attention (the tiled attentions: forward
-// saves the row logsumexp, backward recomputes the probabilities from it)
+// defines: flash_attention, s2_attention, mem_efficient_attention, cudnn_attention (the tiled
+// attentions and cuDNN's: forward saves the row logsumexp, backward recomputes the probabilities
+// from it)
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -9,7 +10,7 @@ namespace llm {
 
 namespace {
 
-enum class Kernel { flash, mem_efficient };  // which backend kernel pair runs the mask
+enum class Kernel { flash, mem_efficient, cudnn };  // which backend kernel pair runs the mask
 
 Tensor tiled_attention(const char* op, Kernel kernel, const Tensor& q_in, const Tensor& k_in,
                        const Tensor& v_in, AttentionMask mask, const Tensor& bias_in) {
@@ -26,8 +27,11 @@ Tensor tiled_attention(const char* op, Kernel kernel, const Tensor& q_in, const 
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, S}, DType::f32, q.device());
   Backend& be = backend(q.device());
-  if (kernel == Kernel::flash) be.flash_attention_forward(q, k, v, mask, out, lse);
-  else be.mem_efficient_attention_forward(q, k, v, mask, out, lse);
+  switch (kernel) {
+    case Kernel::flash: be.flash_attention_forward(q, k, v, mask, out, lse); break;
+    case Kernel::mem_efficient: be.mem_efficient_attention_forward(q, k, v, mask, out, lse); break;
+    case Kernel::cudnn: be.cudnn_attention_forward(q, k, v, mask, out, lse); break;
+  }
   if (!any_requires_grad({q_in, k_in, v_in, bias_in})) return out;
   const bool wants_dbias = bias_in.defined() && bias_in.requires_grad();
   record_node(op, {q_in, k_in, v_in, bias_in}, {&out},
@@ -39,11 +43,18 @@ Tensor tiled_attention(const char* op, Kernel kernel, const Tensor& q_in, const 
                 Tensor dbias;
                 if (wants_dbias) dbias = Tensor::empty(mask.bias.shape(), DType::f32, q.device());
                 Backend& be = backend(q.device());
-                if (kernel == Kernel::flash)
-                  be.flash_attention_backward(q, k, v, out, lse, dout, mask, dq, dk, dv);
-                else
-                  be.mem_efficient_attention_backward(q, k, v, out, lse, dout, mask, dq, dk, dv,
-                                                      dbias);
+                switch (kernel) {
+                  case Kernel::flash:
+                    be.flash_attention_backward(q, k, v, out, lse, dout, mask, dq, dk, dv);
+                    break;
+                  case Kernel::mem_efficient:
+                    be.mem_efficient_attention_backward(q, k, v, out, lse, dout, mask, dq, dk,
+                                                        dv, dbias);
+                    break;
+                  case Kernel::cudnn:
+                    be.cudnn_attention_backward(q, k, v, out, lse, dout, mask, dq, dk, dv);
+                    break;
+                }
                 return {dq, dk, dv, dbias};
               });
   return out;
@@ -55,6 +66,12 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool c
   AttentionMask mask;
   mask.causal = causal;
   return tiled_attention("flash_attention", Kernel::flash, q, k, v, mask, Tensor());
+}
+
+Tensor cudnn_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+  AttentionMask mask;
+  mask.causal = causal;
+  return tiled_attention("cudnn_attention", Kernel::cudnn, q, k, v, mask, Tensor());
 }
 
 Tensor s2_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t group_size) {
