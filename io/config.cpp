@@ -233,16 +233,6 @@ class Parser {
     return it != entries_.end() ? it->second.where : Where{source_, key};
   }
 
-  // A relative path names a file beside the config when one is there (as Axolotl's users expect
-  // of a config kept with its data), else one relative to the working directory.
-  std::string beside_config(const std::string& path) const {
-    const fs::path config_dir = fs::path(source_).parent_path(), beside = config_dir / path;
-    std::error_code ec;
-    if (fs::path(path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
-      return beside.lexically_normal().string();
-    return path;
-  }
-
   void register_keys();
   void read_base_model(const YAML::Node& n, const Where& w);
   void read_tokenizer_config(const YAML::Node& n, const Where& w);
