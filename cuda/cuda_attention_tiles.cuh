@@ -179,6 +179,38 @@ __device__ __forceinline__ float row_sum16(float v) {
   return v;
 }
 
+// One call's problem: q (B, S, H, D); k, v (B, S, Hkv, D); contiguous, so a head's rows are
+// H*D (or Hkv*D) elements apart and tiles are strided reads, never copies.
+template <class T>
+struct Problem {
+  const T *q, *k, *v;
+  int64_t S, H, Hkv, heads_per_kv;
+  float scale;
+  Mask mask;
+
+  __device__ int64_t q_row(int64_t b, int64_t i, int64_t h, int D) const {
+    return ((b * S + i) * H + h) * D;
+  }
+  __device__ int64_t kv_row(int64_t b, int64_t j, int64_t kvh, int D) const {
+    return ((b * S + j) * Hkv + kvh) * D;
+  }
+};
+
+template <class T>
+Problem<T> make_problem(const Tensor& q, const Tensor& k, const Tensor& v, const Mask& mask) {
+  Problem<T> p;
+  p.q = q.data<T>();
+  p.k = k.data<T>();
+  p.v = v.data<T>();
+  p.S = q.size(1);
+  p.H = q.size(2);
+  p.Hkv = k.size(2);
+  p.heads_per_kv = p.H / p.Hkv;
+  p.scale = 1.0f / sqrtf(static_cast<float>(q.size(3)));
+  p.mask = mask;
+  return p;
+}
+
 // Lets `kernel` take `bytes` of dynamic shared memory (above 48 KiB needs the opt-in).
 template <class K>
 void allow_smem(K kernel, size_t bytes) {

@@ -15,30 +15,13 @@ namespace {
 
 using namespace tiles;
 
-// One call's problem: q (B, S, H, D); k, v (B, S, Hkv, D); contiguous, so a head's rows are
-// H*D (or Hkv*D) elements apart and tiles are strided reads, never copies.
-template <class T>
-struct Args {
-  const T *q, *k, *v;
-  int64_t S, H, Hkv, heads_per_kv;
-  float scale;
-  Mask mask;
-
-  __device__ int64_t q_row(int64_t b, int64_t i, int64_t h, int D) const {
-    return ((b * S + i) * H + h) * D;
-  }
-  __device__ int64_t kv_row(int64_t b, int64_t j, int64_t kvh, int D) const {
-    return ((b * S + j) * Hkv + kvh) * D;
-  }
-};
-
 // Forward of one query tile of (b, h) (grid: query tiles, H, B). For each key tile in the band,
 // the online softmax keeps each row's running max and sum in registers and rescales the output
 // accumulator; the probabilities of a whole row never exist. lse = max + log(sum), +inf for a
 // row that saw no key (its output is 0).
 template <class T, int D>
 __global__ void __launch_bounds__(kTileThreads)
-    forward_kernel(Args<T> a, T* out, float* lse) {
+    forward_kernel(Problem<T> a, T* out, float* lse) {
   extern __shared__ float smem[];
   float* q_s = smem;                // (64, D + 1)
   float* k_s = q_s + kM * ld<D>();  // (64, D + 1)
@@ -132,7 +115,7 @@ struct RowData {
 };
 
 template <class T>
-__device__ void load_row_data(const Args<T>& a, RowData& rd, const float* lse,
+__device__ void load_row_data(const Problem<T>& a, RowData& rd, const float* lse,
                               const float* delta, int64_t b, int64_t h, int64_t i0, int64_t m) {
   const int r = threadIdx.x;
   if (r >= kM) return;
@@ -169,7 +152,7 @@ __device__ void probs_and_dscores(const Mask& mask, const float* bias, float sca
 //   dV += P^T dO, dK += scale dS^T Q.
 template <class T, int D>
 __global__ void __launch_bounds__(kTileThreads)
-    backward_dkdv_kernel(Args<T> a, const T* dout, const float* lse, const float* delta, T* dk,
+    backward_dkdv_kernel(Problem<T> a, const T* dout, const float* lse, const float* delta, T* dk,
                          T* dv) {
   extern __shared__ float smem[];
   float* k_s = smem;
@@ -232,7 +215,7 @@ __global__ void __launch_bounds__(kTileThreads)
 // a fixed order, as the CPU reference does.
 template <class T, int D>
 __global__ void __launch_bounds__(kTileThreads)
-    backward_dq_kernel(Args<T> a, const T* dout, const float* lse, const float* delta, T* dq,
+    backward_dq_kernel(Problem<T> a, const T* dout, const float* lse, const float* delta, T* dq,
                        float* dbias, int64_t B, bool merge_b, bool merge_h) {
   extern __shared__ float smem[];
   float* q_s = smem;
@@ -315,21 +298,6 @@ Mask make_mask(const Tensor& q, const AttentionMask& mask) {
   return m;
 }
 
-template <class T>
-Args<T> make_args(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask) {
-  Args<T> a;
-  a.q = q.data<T>();
-  a.k = k.data<T>();
-  a.v = v.data<T>();
-  a.S = q.size(1);
-  a.H = q.size(2);
-  a.Hkv = k.size(2);
-  a.heads_per_kv = a.H / a.Hkv;
-  a.scale = 1.0f / std::sqrt(static_cast<float>(q.size(3)));
-  a.mask = make_mask(q, mask);
-  return a;
-}
-
 // Calls f(T{}, std::integral_constant<int, D>{}) for the tensors' dtype and head_dim; the
 // kernels exist for head_dim 32 (the tiny preset), 64 and 128 (Llama 3).
 template <class F>
@@ -375,7 +343,7 @@ struct Tiled {
                       static_cast<unsigned>(B));
       allow_smem(forward_kernel<T, D>, forward_smem(D));
       forward_kernel<T, D><<<grid, kTileThreads, forward_smem(D), stream>>>(
-          make_args<T>(q, k, v, mask), out.data<T>(), lse.data<float>());
+          make_problem<T>(q, k, v, make_mask(q, mask)), out.data<T>(), lse.data<float>());
     });
     CUDA_CHECK_OP(op, q, k, v, out, lse);
   }
@@ -401,7 +369,7 @@ struct Tiled {
         mma_attention_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
         return;
       }
-      const Args<T> a = make_args<T>(q, k, v, mask);
+      const Problem<T> a = make_problem<T>(q, k, v, make_mask(q, mask));
       const unsigned tiles = static_cast<unsigned>((S + kM - 1) / kM);
       allow_smem(backward_dkdv_kernel<T, Dc>, backward_smem(Dc));
       const dim3 dkdv_grid(tiles, static_cast<unsigned>(Hkv), static_cast<unsigned>(B));

@@ -34,22 +34,6 @@ constexpr int kPad = 8;
 // fragments (rows / 4 floats each) in registers; 32 rows at head_dim 128 keep that near 160.
 __host__ __device__ constexpr int dkdv_query_rows(int D) { return D <= 64 ? 64 : 32; }
 
-// One call: q (B, S, H, D); k, v (B, S, Hkv, D); contiguous bf16, so a head's rows are H * D (or
-// Hkv * D) elements apart and every row starts 16-byte aligned (mma_attention_takes checks).
-struct Problem {
-  const bf16 *q, *k, *v;
-  int64_t S, H, Hkv, heads_per_kv;
-  float scale;
-  Mask mask;
-
-  __device__ int64_t q_row(int64_t b, int64_t i, int64_t h, int D) const {
-    return ((b * S + i) * H + h) * D;
-  }
-  __device__ int64_t kv_row(int64_t b, int64_t j, int64_t kvh, int D) const {
-    return ((b * S + j) * Hkv + kvh) * D;
-  }
-};
-
 // Rows [0, rows) of a head matrix (rows `stride` elements apart) into the R x C tile dst (row
 // stride C + kPad); the rows after them are zero, so an edge tile adds nothing to the products.
 // 16 bytes per thread and step, a row's pieces in neighbouring threads.
@@ -142,7 +126,7 @@ struct QueryRows {
 };
 
 template <int R>
-__device__ void load_query_rows(const Problem& p, QueryRows<R>& rows, const float* lse,
+__device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, const float* lse,
                                 const float* delta, int64_t b, int64_t h, int64_t i0, int64_t m) {
   const int r = threadIdx.x;
   if (r >= R) return;
@@ -165,7 +149,7 @@ __device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.lo[0] 
 // score registers. lse = max + log(sum), +inf for a row that saw no key (its output is 0).
 template <int D>
 __global__ void __launch_bounds__(kBlockThreads)
-    forward_kernel(Problem p, bf16* out, float* lse) {
+    forward_kernel(Problem<bf16> p, bf16* out, float* lse) {
   constexpr int LD = D + kPad, LDV = kN + kPad;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* q_s = reinterpret_cast<bf16*>(smem);  // (64, LD)
@@ -259,7 +243,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 // in a fixed order, in registers.
 template <int D>
 __global__ void __launch_bounds__(kBlockThreads)
-    backward_dkdv_kernel(Problem p, const bf16* dout, const float* lse, const float* delta,
+    backward_dkdv_kernel(Problem<bf16> p, const bf16* dout, const float* lse, const float* delta,
                          bf16* dk, bf16* dv) {
   constexpr int QT = dkdv_query_rows(D), LD = D + kPad, LDT = QT + kPad;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -327,7 +311,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 // order, dQ += dS K in registers and written once, so dQ needs no atomics and is deterministic.
 template <int D>
 __global__ void __launch_bounds__(kBlockThreads)
-    backward_dq_kernel(Problem p, const bf16* dout, const float* lse, const float* delta,
+    backward_dq_kernel(Problem<bf16> p, const bf16* dout, const float* lse, const float* delta,
                        bf16* dq) {
   constexpr int LD = D + kPad, LDT = kN + kPad;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -391,20 +375,6 @@ constexpr size_t dq_smem(int D) {
   return (size_t(kRows + kN) * 2 * (D + kPad) + size_t(D) * (kN + kPad)) * sizeof(bf16);
 }
 
-Problem make_problem(const Tensor& q, const Tensor& k, const Tensor& v, const Mask& mask) {
-  Problem p;
-  p.q = q.data<bf16>();
-  p.k = k.data<bf16>();
-  p.v = v.data<bf16>();
-  p.S = q.size(1);
-  p.H = q.size(2);
-  p.Hkv = k.size(2);
-  p.heads_per_kv = p.H / p.Hkv;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(q.size(3)));
-  p.mask = mask;
-  return p;
-}
-
 // f(std::integral_constant<int, D>{}) for head_dim 64 or 128 (mma_attention_takes checked).
 template <class F>
 void dispatch_head_dim(int64_t D, F&& f) {
@@ -427,7 +397,7 @@ bool mma_attention_takes(const AttentionMask& mask,
 
 void mma_attention_forward(cudaStream_t stream, const Tensor& q, const Tensor& k,
                            const Tensor& v, const Mask& mask, Tensor& out, Tensor& lse) {
-  const Problem p = make_problem(q, k, v, mask);
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const dim3 grid(static_cast<unsigned>((p.S + kRows - 1) / kRows), static_cast<unsigned>(p.H),
                   static_cast<unsigned>(q.size(0)));
   dispatch_head_dim(q.size(3), [&](auto dim) {
@@ -444,7 +414,7 @@ void mma_attention_backward(cudaStream_t stream, const Tensor& q, const Tensor& 
                             const Tensor& v, const Tensor& dout, const Tensor& lse,
                             const Tensor& delta, const Mask& mask, Tensor& dq, Tensor& dk,
                             Tensor& dv) {
-  const Problem p = make_problem(q, k, v, mask);
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
   const unsigned B = static_cast<unsigned>(q.size(0));
   dispatch_head_dim(q.size(3), [&](auto dim) {

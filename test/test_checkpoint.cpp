@@ -19,39 +19,13 @@
 #include "io/checkpoint.h"
 #include "io/tensor_file.h"
 #include "io/user_error.h"
+#include "test/test_files.h"
 
 using namespace llm;
+using namespace llm::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "llm_ckpt_test_XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-// The UserError message `f` throws ("" when it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 std::vector<char> raw_bytes(const Tensor& t) {
   Tensor c = t.contiguous();
@@ -135,7 +109,7 @@ TEST_CASE("crc32 matches the IEEE check value") {
 
 TEST_CASE("tensor file round trip keeps order, dtypes, shapes, bytes and metadata") {
   TempDir tmp;
-  std::string path = tmp.path + "/t.bin";
+  std::string path = tmp.file("t.bin");
   TensorFile in = sample_file();
   write_tensor_file(path, in);
   TensorFile out = read_tensor_file(path);
@@ -168,7 +142,7 @@ TEST_CASE("tensor file round trip keeps order, dtypes, shapes, bytes and metadat
 
 TEST_CASE("a header longer than 4096 bytes pushes the data start to the next aligned offset") {
   TempDir tmp;
-  std::string path = tmp.path + "/many.bin";
+  std::string path = tmp.file("many.bin");
   TensorFile in;
   for (int i = 0; i < 200; i++)
     in.add("model.layers." + std::to_string(i) + ".self_attn.q_proj.weight",
@@ -186,7 +160,7 @@ TEST_CASE("a header longer than 4096 bytes pushes the data start to the next ali
 
 TEST_CASE("require() names the file and the tensor when the checkpoint does not match") {
   TempDir tmp;
-  std::string path = tmp.path + "/t.bin";
+  std::string path = tmp.file("t.bin");
   write_tensor_file(path, sample_file());
   TensorFile file = read_tensor_file(path);
   CHECK(file.require("i32", {3, 1}, DType::i32).to_ints()[1] == -8);
@@ -202,7 +176,7 @@ TEST_CASE("require() names the file and the tensor when the checkpoint does not 
 
 TEST_CASE("damaged tensor files are refused with one line naming the file and the tensor") {
   TempDir tmp;
-  std::string path = tmp.path + "/t.bin";
+  std::string path = tmp.file("t.bin");
   auto fresh = [&] { write_tensor_file(path, sample_file()); };
   // Both readers must refuse, with the same message.
   auto refusal = [&] {
@@ -261,7 +235,7 @@ TEST_CASE("damaged tensor files are refused with one line naming the file and th
 
 TEST_CASE("save, list, latest and load of checkpoint directories") {
   TempDir tmp;
-  std::string out = tmp.path + "/out";
+  std::string out = tmp.file("out");
   CHECK(list_checkpoints(out).empty());
   CHECK(checkpoint_dir_name(7) == "step_000007");
   CHECK(checkpoint_dir_name(12345678) == "step_12345678");
@@ -303,7 +277,7 @@ TEST_CASE("save, list, latest and load of checkpoint directories") {
 
 TEST_CASE("leftover .tmp directories are never listed and are removed by the next save") {
   TempDir tmp;
-  std::string out = tmp.path + "/out";
+  std::string out = tmp.file("out");
   save_checkpoint(out, 1, small_contents(1.0f));
   fs::create_directories(out + "/step_000002.tmp");
   std::ofstream(out + "/step_000002.tmp/model.bin") << "partial";
@@ -315,7 +289,7 @@ TEST_CASE("leftover .tmp directories are never listed and are removed by the nex
 
 TEST_CASE("prune keeps the newest save_total_limit, the kept step and latest's target") {
   TempDir tmp;
-  std::string out = tmp.path + "/out";
+  std::string out = tmp.file("out");
   for (int step = 1; step <= 5; step++) save_checkpoint(out, step, small_contents(float(step)));
 
   SUBCASE("limit only") {
@@ -344,7 +318,7 @@ TEST_CASE("prune keeps the newest save_total_limit, the kept step and latest's t
 
 TEST_CASE("auto-resume skips damaged checkpoints with a warning and takes the previous one") {
   TempDir tmp;
-  std::string out = tmp.path + "/out";
+  std::string out = tmp.file("out");
   std::vector<std::string> warnings;
   auto warn = [&](const std::string& w) { warnings.push_back(w); };
   CHECK(find_latest_valid_checkpoint(out, warn) == std::nullopt);
@@ -365,7 +339,7 @@ TEST_CASE("auto-resume skips damaged checkpoints with a warning and takes the pr
 
 TEST_CASE("a process killed with SIGKILL mid-save leaves the previous checkpoint loadable") {
   TempDir tmp;
-  std::string out = tmp.path + "/out";
+  std::string out = tmp.file("out");
   save_checkpoint(out, 1, small_contents(1.0f));
   CheckpointContents big = small_contents(2.0f);
   for (int i = 0; i < 8; i++)  // 64 MB: tens of milliseconds to checksum, write and fsync

@@ -12,37 +12,13 @@
 #include "io/dataset.h"
 #include "io/token_cache.h"
 #include "io/user_error.h"
+#include "test/test_files.h"
 
 using namespace llm;
+using namespace llm::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory per test, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("llm_test_data_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::vector<int32_t> ids(const Tensor& t) { return t.to_ints(); }
 

@@ -13,6 +13,7 @@
 #include "io/safetensors.h"
 #include "io/user_error.h"
 #include "model/hf_checkpoint.h"
+#include "test/test_files.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
 
@@ -30,19 +31,6 @@ LlamaConfig small_config(bool tied) {
   c.tie_word_embeddings = tied;
   c.initializer_range = 0.2f;
   return c;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
 }
 
 void check_same_config(const LlamaConfig& a, const LlamaConfig& b) {

@@ -16,6 +16,7 @@
 
 #include "io/safetensors.h"
 #include "io/user_error.h"
+#include "test/test_files.h"
 #include "test/test_util.h"
 
 using namespace llm;
@@ -23,33 +24,6 @@ using namespace llm::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "llm_safetensors_test_XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (fs::path(path) / name).string(); }
-};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 std::string bytes_of(const void* p, size_t n) {
   return std::string(static_cast<const char*>(p), n);

@@ -16,6 +16,7 @@
 #include "io/bpe_tokenizer.h"
 #include "io/config.h"
 #include "io/user_error.h"
+#include "test/test_files.h"
 #include "test/tokenizer_fixture.h"
 
 using namespace llm;
@@ -26,24 +27,8 @@ using Pieces = std::vector<std::string>;
 
 namespace {
 
-// A fresh directory per test case, removed with everything in it.
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    static int n = 0;
-    dir = fs::temp_directory_path() / ("llm_test_tokenizer_" + std::to_string(getpid()) + "_" + std::to_string(n++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir / name, std::ios::binary) << text;
-    return (dir / name).string();
-  }
-};
-
 const BpeTokenizer& small() {
-  static Scratch scratch;
+  static TempDir scratch;
   static BpeTokenizer tok(scratch.write("tokenizer.model", small_ranks_text()));
   return tok;
 }
@@ -150,7 +135,7 @@ TEST_CASE("special tokens: ids after the ranks, recognised only by encode_with_s
 }
 
 TEST_CASE("special_tokens.json beside the ranks file names the specials") {
-  Scratch s;
+  TempDir s;
   const std::string model = s.write("tokenizer.model", small_ranks_text());
   s.write("special_tokens.json",
           R"(["<|end_of_text|>", "<|begin_of_text|>", "<|finetune_right_pad_id|>", "<|x|>"])");
@@ -164,12 +149,12 @@ TEST_CASE("special_tokens.json beside the ranks file names the specials") {
 }
 
 TEST_CASE("bad ranks files: one line naming the file, the line and what was expected") {
-  Scratch s;
+  TempDir s;
   const std::string good = small_ranks_text();
-  const std::string p = (s.dir / "tokenizer.model").string();
+  const std::string p = (s.path / "tokenizer.model").string();
   auto with = [&](const std::string& text) { return s.write("tokenizer.model", text); };
-  CHECK(load_error((s.dir / "none.model").string()) ==
-        (s.dir / "none.model").string() + ": expected a tiktoken ranks file ('base64 rank' per line), got no such file");
+  CHECK(load_error((s.path / "none.model").string()) ==
+        (s.path / "none.model").string() + ": expected a tiktoken ranks file ('base64 rank' per line), got no such file");
   CHECK(load_error(with("")) == p + ": expected tiktoken ranks ('base64 rank' per line), got none");
   CHECK(load_error(with("AA== 0\nAQ==\n")) == p + ":2: expected 'base64 rank', got 'AQ=='");
   CHECK(load_error(with("AA== 0\nAQ== x1\n")) == p + ":2: expected 'base64 rank', got 'AQ== x1'");
@@ -188,9 +173,9 @@ TEST_CASE("bad ranks files: one line naming the file, the line and what was expe
 }
 
 TEST_CASE("bad special_tokens.json: one line naming the file and what was expected") {
-  Scratch s;
+  TempDir s;
   const std::string model = s.write("tokenizer.model", small_ranks_text());
-  const std::string json = (s.dir / "special_tokens.json").string();
+  const std::string json = (s.path / "special_tokens.json").string();
   auto with = [&](const std::string& text) {
     s.write("special_tokens.json", text);
     return load_error(model);
@@ -205,12 +190,12 @@ TEST_CASE("bad special_tokens.json: one line naming the file and what was expect
 }
 
 TEST_CASE("make_tokenizer: the byte tokenizer by default, BpeTokenizer from tokenizer_config") {
-  Scratch s;
+  TempDir s;
   const std::string data = s.write("data.txt", "hello\n");
   const std::string model = s.write("tokenizer.model", small_ranks_text());
   const std::string datasets = "datasets:\n  - path: " + data + "\n";
   CHECK(make_tokenizer(parse_config(datasets, "cfg.yaml"))->name() == "byte");
-  std::unique_ptr<Tokenizer> tok = make_tokenizer(parse_config(datasets + "tokenizer_config: " + s.dir.string(), "cfg.yaml"));
+  std::unique_ptr<Tokenizer> tok = make_tokenizer(parse_config(datasets + "tokenizer_config: " + s.path.string(), "cfg.yaml"));
   CHECK(tok->name() == small().name());
   CHECK(tok->encode("hello world") == Ids{merge("hello"), merge(" world")});
 }
