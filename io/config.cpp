@@ -18,7 +18,7 @@
 
 #include "io/bpe_tokenizer.h"
 #include "io/user_error.h"
-#include "model/hf_checkpoint.h"
+#include "model/hf_config.h"
 
 namespace llm {
 namespace {
@@ -391,7 +391,7 @@ void Parser::read_base_model(const YAML::Node& n, const Where& w) {
   const std::string dir = beside_config(n.Scalar());
   if (!is_hf_model_dir(dir)) fail(w, expected, describe(n));
   c_.base_model = dir;
-  c_.model = read_hf_config((fs::path(dir) / "config.json").string());
+  c_.model = read_hf_config((fs::path(dir) / kHfConfigFile).string());
 }
 
 // As Axolotl's users expect of a config kept beside its files: a relative path that exists

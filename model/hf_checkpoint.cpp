@@ -1,191 +1,16 @@
-// defines: read_hf_config, hf_config_json, load_hf_weights, save_hf_model
+// defines: load_hf_weights, save_hf_model
 #include "model/hf_checkpoint.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <set>
 
 #include "io/durable_file.h"
 #include "io/user_error.h"
+#include "model/hf_config.h"
 
 namespace llm {
-namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
-
-constexpr const char* kConfigFile = "config.json";
-
-// Typed access to config.json's fields; a JSON null counts as absent, as transformers reads it.
-class ConfigFields {
- public:
-  // prefix: where j sits in the file ("rope_scaling." for its fields), for messages.
-  ConfigFields(const json& j, const std::string& path, const std::string& prefix = "")
-      : j_(j), path_(path), prefix_(prefix) {}
-
-  const json* get(const std::string& key) const {
-    auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? nullptr : &*it;
-  }
-  [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
-    const json* v = get(key);
-    throw UserError(path_ + ": " + prefix_ + key + ": expected " + expected + ", got " +
-                    (v ? v->dump() : "none"));
-  }
-  int64_t integer(const std::string& key, std::optional<int64_t> fallback = std::nullopt) const {
-    const json* v = get(key);
-    if (!v && fallback) return *fallback;
-    if (!v || !v->is_number_integer() || v->get<int64_t>() < 1) fail(key, "an integer >= 1");
-    return v->get<int64_t>();
-  }
-  float positive(const std::string& key, float fallback) const {
-    const json* v = get(key);
-    if (!v) return fallback;
-    if (!v->is_number() || v->get<double>() <= 0) fail(key, "a number > 0");
-    return v->get<float>();
-  }
-  bool flag(const std::string& key, bool fallback) const {
-    const json* v = get(key);
-    if (!v) return fallback;
-    if (!v->is_boolean()) fail(key, "true or false");
-    return v->get<bool>();
-  }
-  // A string field this engine supports only one value of (absent is fine).
-  void require_text(const std::string& key, const std::string& value,
-                    const std::string& why) const {
-    const json* v = get(key);
-    if (v && !(v->is_string() && v->get<std::string>() == value))
-      fail(key, value + " (" + why + ")");
-  }
-
- private:
-  const json& j_;
-  std::string path_, prefix_;
-};
-
-RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
-  RopeConfig rope;
-  rope.theta = f.positive("rope_theta", 10000.0f);  // HF LlamaConfig's default
-  const json* scaling = f.get("rope_scaling");
-  if (!scaling) return rope;  // factor 0: no scaling
-  if (!scaling->is_object())
-    f.fail("rope_scaling", "an object {rope_type: llama3, factor, ...} or null");
-  ConfigFields s(*scaling, path, "rope_scaling.");
-  const char* type_key = s.get("type") && !s.get("rope_type") ? "type" : "rope_type";  // older
-  const json* type = s.get(type_key);
-  if (!type || *type != "llama3") s.fail(type_key, "llama3 (the only scaling implemented)");
-  const json* factor = s.get("factor");
-  if (!factor || !factor->is_number() || factor->get<double>() < 1)
-    s.fail("factor", "a number >= 1");
-  rope.factor = factor->get<float>();
-  rope.low_freq_factor = s.positive("low_freq_factor", rope.low_freq_factor);
-  rope.high_freq_factor = s.positive("high_freq_factor", rope.high_freq_factor);
-  rope.original_max_position_embeddings = static_cast<int>(
-      s.integer("original_max_position_embeddings", rope.original_max_position_embeddings));
-  if (rope.low_freq_factor >= rope.high_freq_factor)
-    throw UserError(path + ": rope_scaling: expected low_freq_factor < high_freq_factor");
-  return rope;
-}
-
-// The float's shortest decimal as a double, so config.json says 1e-05 rather than the nearest
-// double to the f32, 9.999999747378752e-06.
-double decimal(float v) {
-  char buf[32];
-  for (int precision = 1; precision <= 9; precision++) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, static_cast<double>(v));
-    if (std::strtof(buf, nullptr) == v) break;
-  }
-  return std::strtod(buf, nullptr);
-}
-
-}  // namespace
-
-bool is_hf_model_dir(const std::string& dir) {
-  std::error_code ec;
-  return fs::is_directory(dir, ec) && fs::is_regular_file(fs::path(dir) / kConfigFile, ec);
-}
-
-LlamaConfig read_hf_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UserError(path + ": cannot read");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw UserError(path + ": not valid JSON: " + e.what());
-  }
-  if (!j.is_object()) throw UserError(path + ": expected a JSON object, got " + j.type_name());
-  const ConfigFields f(j, path);
-  f.require_text("model_type", "llama", "llm_train trains Llama models");
-  f.require_text("hidden_act", "silu", "the SwiGLU MLP of Llama");
-  if (f.flag("attention_bias", false)) f.fail("attention_bias", "false (the model has no biases)");
-  if (f.flag("mlp_bias", false)) f.fail("mlp_bias", "false (the model has no biases)");
-
-  LlamaConfig c;
-  c.hidden_size = f.integer("hidden_size");
-  c.intermediate_size = f.integer("intermediate_size");
-  c.num_hidden_layers = f.integer("num_hidden_layers");
-  c.num_attention_heads = f.integer("num_attention_heads");
-  c.num_key_value_heads = f.integer("num_key_value_heads", c.num_attention_heads);
-  c.vocab_size = f.integer("vocab_size");
-  c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
-  c.rms_norm_eps = f.positive("rms_norm_eps", 1e-6f);
-  c.rope = read_rope(f, path);
-  c.tie_word_embeddings = f.flag("tie_word_embeddings", false);
-  c.initializer_range = f.positive("initializer_range", 0.02f);
-  if (f.get("head_dim") && f.integer("head_dim") * c.num_attention_heads != c.hidden_size)
-    f.fail("head_dim", "hidden_size / num_attention_heads = " + std::to_string(c.hidden_size) +
-                           " / " + std::to_string(c.num_attention_heads) +
-                           " (the only head size implemented)");
-  if (std::string why = c.validate(); !why.empty()) throw UserError(path + ": " + why);
-  return c;
-}
-
-std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
-  const RopeConfig& r = c.rope;
-  json rope_scaling = nullptr;
-  if (r.factor > 0.0f)
-    rope_scaling = {{"rope_type", "llama3"},
-                    {"factor", decimal(r.factor)},
-                    {"low_freq_factor", decimal(r.low_freq_factor)},
-                    {"high_freq_factor", decimal(r.high_freq_factor)},
-                    {"original_max_position_embeddings", r.original_max_position_embeddings}};
-  nlohmann::ordered_json j = {
-      {"architectures", {"LlamaForCausalLM"}},
-      {"model_type", "llama"},
-      {"torch_dtype", dtype == DType::bf16 ? "bfloat16" : "float32"},
-      {"bos_token_id", ids.bos},
-      {"eos_token_id", ids.eos},
-      {"hidden_size", c.hidden_size},
-      {"intermediate_size", c.intermediate_size},
-      {"num_hidden_layers", c.num_hidden_layers},
-      {"num_attention_heads", c.num_attention_heads},
-      {"num_key_value_heads", c.num_key_value_heads},
-      {"head_dim", c.head_dim()},
-      {"vocab_size", c.vocab_size},
-      {"max_position_embeddings", c.max_position_embeddings},
-      {"rms_norm_eps", decimal(c.rms_norm_eps)},
-      {"rope_theta", decimal(r.theta)},
-      {"rope_scaling", rope_scaling},
-      {"tie_word_embeddings", c.tie_word_embeddings},
-      {"initializer_range", decimal(c.initializer_range)},
-      {"hidden_act", "silu"},
-      {"attention_bias", false},
-      {"mlp_bias", false},
-      {"attention_dropout", 0.0},
-      {"use_cache", true},
-  };
-  return j.dump(2) + "\n";
-}
-
-HfTokenIds default_token_ids(const LlamaConfig& config) {
-  if (config.vocab_size >= 128256) return {128000, 128001};
-  return {256, 257};  // ByteTokenizer::kBos, kEos
-}
 
 int64_t load_hf_weights(LlamaModel& model, const std::string& dir) {
   const SafetensorsDir files(dir);
@@ -214,7 +39,7 @@ void save_hf_model(LlamaModel& model, const std::string& dir, DType dtype, HfTok
   std::vector<NamedTensor> tensors;
   for (const ParamRef& p : model.parameters()) tensors.push_back({p.name, *p.tensor});
   write_safetensors_dir(dir, tensors, dtype, max_shard_bytes);
-  write_text_atomically((fs::path(dir) / kConfigFile).string(),
+  write_text_atomically((fs::path(dir) / kHfConfigFile).string(),
                         hf_config_json(model.config(), dtype, ids));
 }
 

@@ -1,0 +1,29 @@
+// HF's config.json for a Llama model: LlamaConfig read from it and written to it, as
+// transformers' LlamaConfig reads and writes the file (model/hf_checkpoint.h adds the weights).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "engine/dtype.h"
+#include "model/llama_config.h"
+
+namespace llm {
+
+constexpr const char* kHfConfigFile = "config.json";
+
+struct HfTokenIds {
+  int32_t bos, eos;
+};
+
+// A directory holding config.json.
+bool is_hf_model_dir(const std::string& dir);
+
+// config.json -> LlamaConfig. Shape fields are required; the others take HF LlamaConfig's
+// defaults. A bad value, or a model this engine cannot represent (biases, another activation,
+// head_dim other than hidden_size / num_attention_heads), is a UserError naming file and key.
+LlamaConfig read_hf_config(const std::string& path);
+
+// LlamaConfig -> config.json text, with the weights' dtype (f32 or bf16) and the token ids.
+std::string hf_config_json(const LlamaConfig& config, DType dtype, HfTokenIds ids);
+
+}  // namespace llm
