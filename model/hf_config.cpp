@@ -63,17 +63,23 @@ class ConfigFields {
   std::string path_, prefix_;
 };
 
+// rope_scaling (transformers 4) or rope_parameters (transformers 5, where rope_theta moved in):
+// llama3's frequency rule, or "default", which is no scaling.
 RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   RopeConfig rope;
   rope.theta = f.positive("rope_theta", 10000.0f);  // HF LlamaConfig's default
-  const json* scaling = f.get("rope_scaling");
+  const char* key = f.get("rope_parameters") ? "rope_parameters" : "rope_scaling";
+  const json* scaling = f.get(key);
   if (!scaling) return rope;  // factor 0: no scaling
-  if (!scaling->is_object())
-    f.fail("rope_scaling", "an object {rope_type: llama3, factor, ...} or null");
-  ConfigFields s(*scaling, path, "rope_scaling.");
+  const std::string prefix = std::string(key) + ".";
+  if (!scaling->is_object()) f.fail(key, "an object {rope_type: llama3 or default, ...} or null");
+  ConfigFields s(*scaling, path, prefix);
+  rope.theta = s.positive("rope_theta", rope.theta);
   const char* type_key = s.get("type") && !s.get("rope_type") ? "type" : "rope_type";  // older
   const json* type = s.get(type_key);
-  if (!type || *type != "llama3") s.fail(type_key, "llama3 (the only scaling implemented)");
+  if (type && *type == "default") return rope;
+  if (!type || *type != "llama3")
+    s.fail(type_key, "llama3 or default (the scalings implemented)");
   const json* factor = s.get("factor");
   if (!factor || !factor->is_number() || factor->get<double>() < 1)
     s.fail("factor", "a number >= 1");
@@ -83,7 +89,7 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   rope.original_max_position_embeddings = static_cast<int>(
       s.integer("original_max_position_embeddings", rope.original_max_position_embeddings));
   if (rope.low_freq_factor >= rope.high_freq_factor)
-    throw UserError(path + ": rope_scaling: expected low_freq_factor < high_freq_factor");
+    throw UserError(path + ": " + key + ": expected low_freq_factor < high_freq_factor");
   return rope;
 }
 

@@ -81,12 +81,6 @@ Outputs run(const Attn& f, const Inputs& in, Device device, DType dtype, bool bi
           bias_grad ? host(bias.grad()) : Tensor()};
 }
 
-float max_abs(const Tensor& t) {
-  float m = 0.0f;
-  for (float x : t.to_floats()) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 bool all_finite(const Tensor& t) {
   for (float x : t.to_floats())
     if (!std::isfinite(x)) return false;

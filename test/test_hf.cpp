@@ -1,7 +1,8 @@
-// HF interop: config.json both ways (llama3 rope_scaling, tied embeddings, a real Llama-3.2
-// config), model export -> load with identical logits, weight mismatches refused by name,
-// base_model as a directory in the YAML config, and a training run that starts from an exported
-// directory and exports its own final model.
+// HF interop: config.json both ways (llama3 rope_scaling, transformers 5's rope_parameters, tied
+// embeddings, a real Llama-3.2 config), logits, loss and gradients equal to transformers' own
+// LlamaForCausalLM (test/data/hf_reference), model export -> load with identical logits, weight
+// mismatches refused by name, base_model as a directory in the YAML config, and a training run
+// that starts from an exported directory and exports its own final model.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -123,6 +124,56 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   CHECK(c.rms_norm_eps == 1e-6f);
   CHECK(c.max_position_embeddings == 2048);
   CHECK_FALSE(c.tie_word_embeddings);
+
+  // transformers 5 writes rope_parameters, rope_theta inside; "default" is no scaling.
+  write_file(path, R"({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300,
+                       "rope_parameters": {"rope_type": "default", "rope_theta": 250000.0}})");
+  c = read_hf_config(path);
+  CHECK(c.rope.theta == 250000.0f);
+  CHECK(c.rope.factor == 0.0f);
+}
+
+// transformers' own LlamaForCausalLM in f32 (tools/make_hf_reference.py wrote its save_pretrained
+// files, logits, loss and gradients): loaded from those files, our model must give the same
+// numbers, which pins RMSNorm, llama3 RoPE scaling, GQA, SwiGLU and tied embeddings to HF's.
+TEST_CASE("matches transformers' LlamaForCausalLM: logits, loss and every gradient, tied and untied") {
+  for (const std::string name : {"untied_gqa2", "tied_gqa4"}) {
+    CAPTURE(name);
+    const std::string dir = LLM_HF_REFERENCE_DIR "/" + name;
+    LlamaModel model(read_hf_config(dir + "/config.json"), Device::cpu(), 0);
+    load_hf_weights(model, dir);
+    const nlohmann::json ref = nlohmann::json::parse(read_file(dir + "/reference.json"));
+    const auto rows = ref["ids"].get<std::vector<std::vector<int32_t>>>();
+    const int64_t B = static_cast<int64_t>(rows.size()), S = static_cast<int64_t>(rows[0].size());
+    std::vector<int32_t> ids, positions, targets;
+    for (const std::vector<int32_t>& row : rows)
+      for (int64_t i = 0; i < S; i++) {
+        ids.push_back(row[i]);
+        positions.push_back(static_cast<int32_t>(i));
+        targets.push_back(i + 1 < S ? row[i + 1] : kIgnoreIndex);  // HF shifts labels the same way
+      }
+    const Tensor id_tensor = Tensor::from_ints(ids, {B, S});
+    const Tensor pos_tensor = Tensor::from_ints(positions, {B, S});
+    const SafetensorsFile want(dir + "/reference.safetensors");
+
+    // Tolerance: both sides are f32 with different summation orders.
+    auto check_close = [](const Tensor& got, const Tensor& expected) {
+      const float scale = std::max(1.0f, max_abs(expected));
+      INFO("max |ours - HF| " << max_abs_diff(got, expected) << ", max |HF| " << scale);
+      CHECK(max_abs_diff(got, expected) <= 2e-5f * scale);
+    };
+    const Tensor expected_logits = want.read("logits", DType::f32);
+    check_close(model.logits(id_tensor, pos_tensor).reshape(expected_logits.shape()),
+                expected_logits);
+    Tensor loss = model.loss(id_tensor, Tensor::from_ints(targets, {B * S}), pos_tensor);
+    CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
+    backward(loss);
+    for (const ParamRef& p : model.parameters()) {
+      CAPTURE(p.name);
+      check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32));
+    }
+  }
 }
 
 TEST_CASE("config.json that llm_train cannot honour: one line naming the file and the key") {
@@ -136,7 +187,9 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
   for (const Case& c :
        {Case{{{"head_dim", 128}}, "head_dim: expected hidden_size / num_attention_heads"},
         Case{{{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}}},
-             "rope_scaling.rope_type: expected llama3"},
+             "rope_scaling.rope_type: expected llama3 or default"},
+        Case{{{"rope_parameters", {{"rope_type", "yarn"}, {"rope_theta", 1e4}}}},
+             "rope_parameters.rope_type: expected llama3 or default"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
              "rope_scaling.factor: expected a number >= 1"},
         Case{{{"model_type", "mistral"}}, "model_type: expected llama"},

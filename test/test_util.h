@@ -32,6 +32,12 @@ inline Tensor randint(const Shape& shape, int lo, int hi) {  // [lo, hi)
   return Tensor::from_ints(v, shape);
 }
 
+inline float max_abs(const Tensor& t) {
+  float m = 0.0f;
+  for (float x : t.to_floats()) m = std::max(m, std::fabs(x));
+  return m;
+}
+
 inline float max_abs_diff(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
   std::vector<float> x = a.to_floats(), y = b.to_floats();
