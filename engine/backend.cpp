@@ -1,5 +1,6 @@
 // defines: the backend registry (register_backend, device_count, backend), the wall-clock
-// DeviceTimer that backends without device events use, and require_cudnn_mask
+// DeviceTimer that backends without device events use, require_cudnn_mask, and the flash
+// kernels standing in for cuDNN attention on backends without cuDNN
 #include "engine/backend.h"
 
 #include <chrono>
@@ -52,6 +53,20 @@ void require_cudnn_mask(const AttentionMask& mask) {
             "cudnn_attention takes no bias or document mask; mem_efficient_attention "
             "(xformers_attention) does");
   LLM_CHECK(mask.s2_group == 0, "cudnn_attention has no S2 groups; s2_attention has");
+}
+
+void Backend::cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                      const AttentionMask& mask, Tensor& out, Tensor& lse) {
+  require_cudnn_mask(mask);
+  flash_attention_forward(q, k, v, mask, out, lse);
+}
+
+void Backend::cudnn_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                       const AttentionMask& mask, Tensor& dq, Tensor& dk,
+                                       Tensor& dv) {
+  require_cudnn_mask(mask);
+  flash_attention_backward(q, k, v, out, lse, dout, mask, dq, dk, dv);
 }
 
 void register_backend(DeviceType type, BackendFactory factory, DeviceCounter counter) {

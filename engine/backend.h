@@ -116,14 +116,14 @@ class Backend {
                                         const AttentionMask& mask, Tensor& dq, Tensor& dk,
                                         Tensor& dv) = 0;
   // cuDNN's fused attention (sdp_attention): the flash contract above, mask.causal only (see
-  // require_cudnn_mask). The CPU runs its flash tiles for it; CUDA runs cuDNN's graph, whose
-  // softmax "stats" (row max + log of the row sum of exp) is this lse.
+  // require_cudnn_mask). CUDA runs cuDNN's graph, whose softmax "stats" (row max + log of the
+  // row sum of exp) is this lse; a backend without cuDNN (the CPU) runs its flash kernels.
   virtual void cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                       const AttentionMask& mask, Tensor& out, Tensor& lse) = 0;
+                                       const AttentionMask& mask, Tensor& out, Tensor& lse);
   virtual void cudnn_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Tensor& out, const Tensor& lse, const Tensor& dout,
                                         const AttentionMask& mask, Tensor& dq, Tensor& dk,
-                                        Tensor& dv) = 0;
+                                        Tensor& dv);
   // Memory-efficient attention reads mask.causal, mask.bias and mask.doc_ids; dbias (the bias's
   // shape, summed over its broadcast dims) is written when defined.
   virtual void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,

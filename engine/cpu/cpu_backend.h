@@ -49,12 +49,6 @@ class CpuBackend : public Backend {
                                 const Tensor& out, const Tensor& lse, const Tensor& dout,
                                 const AttentionMask& mask, Tensor& dq, Tensor& dk,
                                 Tensor& dv) override;
-  void cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
-                               const AttentionMask& mask, Tensor& out, Tensor& lse) override;
-  void cudnn_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                const Tensor& out, const Tensor& lse, const Tensor& dout,
-                                const AttentionMask& mask, Tensor& dq, Tensor& dk,
-                                Tensor& dv) override;
   void mem_efficient_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                        const AttentionMask& mask, Tensor& out,
                                        Tensor& lse) override;

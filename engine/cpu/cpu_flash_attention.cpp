@@ -1,6 +1,6 @@
 // defines: CPU tiled attention (FlashAttention-2 tiling and online softmax) behind
-// flash_attention, s2_attention, mem_efficient_attention and (on the CPU) cudnn_attention, forward
-// and backward
+// flash_attention, s2_attention and mem_efficient_attention (and, on the CPU, cudnn_attention),
+// forward and backward
 #include <cblas.h>
 #include <omp.h>
 
@@ -282,24 +282,6 @@ void CpuBackend::flash_attention_backward(const Tensor& q, const Tensor& k, cons
                                           const Tensor& dout, const AttentionMask& mask,
                                           Tensor& dq, Tensor& dk, Tensor& dv) {
   OpTimer timer("flash_attention");
-  tiled_backward(q, k, v, out, lse, dout, mask, dq, dk, dv, nullptr);
-}
-
-// cuDNN is GPU-only: the CPU computes what cuDNN's graph does (the same softmax and lse) with the
-// flash tiles, so sdp_attention runs, and is tested, without a GPU.
-void CpuBackend::cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                         const AttentionMask& mask, Tensor& out, Tensor& lse) {
-  require_cudnn_mask(mask);
-  OpTimer timer("cudnn_attention");
-  tiled_forward(q, k, v, mask, out, lse);
-}
-
-void CpuBackend::cudnn_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                          const Tensor& out, const Tensor& lse,
-                                          const Tensor& dout, const AttentionMask& mask,
-                                          Tensor& dq, Tensor& dk, Tensor& dv) {
-  require_cudnn_mask(mask);
-  OpTimer timer("cudnn_attention");
   tiled_backward(q, k, v, out, lse, dout, mask, dq, dk, dv, nullptr);
 }
 
