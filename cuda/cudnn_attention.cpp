@@ -63,11 +63,10 @@ CudnnPlan build_forward(cudnnHandle_t handle, int64_t B, int64_t S, int64_t H, i
   const CudnnTensor& o = g.tensor(kO, "O", heads_view(B, S, H, D), io);
   const CudnnTensor& stats = g.tensor(kStats, "stats", packed({B, H, S, 1}), CUDNN_DATA_FLOAT);
   const CudnnTensor& scale = g.scalar(kScale, "scale");
-  const CudnnTensor& neg_inf = g.scalar(kNegInf, "-inf");
 
   const CudnnTensor& scores = g.matmul(q, kt, packed({B, H, S, S}), "Q K^T");
   const CudnnTensor* s = &g.pointwise(CUDNN_POINTWISE_MUL, scores, &scale, "scale scores");
-  if (causal) s = &g.causal_mask(*s, neg_inf);
+  if (causal) s = &g.causal_mask(*s, g.scalar(kNegInf, "-inf"));
   const CudnnTensor& max = g.row_reduction(CUDNN_REDUCE_TENSOR_MAX, *s, "row max");
   const CudnnTensor& shifted = g.pointwise(CUDNN_POINTWISE_SUB, *s, &max, "scores - max");
   const CudnnTensor& e = g.pointwise(CUDNN_POINTWISE_EXP, shifted, nullptr, "exp");
@@ -99,7 +98,6 @@ CudnnPlan build_backward(cudnnHandle_t handle, int64_t B, int64_t S, int64_t H, 
   const CudnnTensor& dq_accum = g.tensor(kDQAccum, "dQ f32", packed({B, H, S, D}), CUDNN_DATA_FLOAT);
   const CudnnTensor& scale = g.scalar(kScale, "scale");
   const CudnnTensor& one = g.scalar(kOne, "1");
-  const CudnnTensor& neg_inf = g.scalar(kNegInf, "-inf");
 
   // rowsum(dO * O): the softmax backward's per-row term. The multiply by 1 stands where the
   // pattern has its dropout scale.
@@ -111,7 +109,7 @@ CudnnPlan build_backward(cudnnHandle_t handle, int64_t B, int64_t S, int64_t H, 
   const CudnnTensor& scores = g.matmul(q, kt, packed({B, H, S, S}), "Q K^T");
   const CudnnTensor& scaled = g.pointwise(CUDNN_POINTWISE_MUL, scores, &scale, "scale scores");
   const CudnnTensor* s = &g.pointwise(CUDNN_POINTWISE_SUB, scaled, &stats, "scores - stats");
-  if (causal) s = &g.causal_mask(*s, neg_inf);
+  if (causal) s = &g.causal_mask(*s, g.scalar(kNegInf, "-inf"));
   const CudnnTensor& p = g.pointwise(CUDNN_POINTWISE_EXP, *s, nullptr, "P");
 
   // dK or dV = X^T Y per query head; with GQA summed over the heads of each kv group.
@@ -153,6 +151,13 @@ void* bind(const Tensor& t) {
 }  // namespace
 
 CudnnAttention::CudnnAttention(cudaStream_t stream) {
+  // Before 9.6 the backward engines expect the f32 dQ accumulator zeroed by the caller; we hand
+  // them uninitialised memory, so an older runtime is refused rather than giving wrong dQ.
+  const size_t version = cudnnGetVersion();
+  LLM_CHECK(version >= 90600, "sdp_attention needs cuDNN 9.6 or newer at run time; found " +
+                                  std::to_string(version / 10000) + "." +
+                                  std::to_string(version / 100 % 100) +
+                                  " (set CUDNN_ROOT or LD_LIBRARY_PATH to a newer libcudnn)");
   cudnn_check(cudnnCreate(&handle_), "creating the handle");
   cudnn_check(cudnnSetStream(handle_, stream), "setting the stream");
 }
@@ -181,10 +186,14 @@ void CudnnAttention::execute(const Plan& plan, Device device,
   std::vector<int64_t> uids;
   std::vector<void*> pointers;
   for (const auto& [uid, pointer] : bound) uids.push_back(uid), pointers.push_back(pointer);
-  // By-value scalars: host pointers, read when the plan runs.
-  for (auto [uid, value] : {std::pair{kScale, &plan.scale}, std::pair{kOne, &plan.one},
-                            std::pair{kNegInf, &plan.neg_inf}})
+  // By-value scalars: host pointers, read when the plan runs. Only those the graph declares are
+  // bound, as the cudnn-frontend does (a forward has no 1, a non-causal graph no -inf).
+  for (int64_t uid : plan.built.by_value_uids) {
+    LLM_CHECK(uid == kScale || uid == kOne || uid == kNegInf,
+              "cudnn_attention: no host value for scalar uid " + std::to_string(uid));
+    const float* value = uid == kScale ? &plan.scale : uid == kOne ? &plan.one : &plan.neg_inf;
     uids.push_back(uid), pointers.push_back(const_cast<float*>(value));
+  }
   // Freed when this returns: the caching allocator hands the block out again only to later work
   // on the same stream, so cuDNN's kernels are done with it by then.
   Tensor workspace = Tensor::empty({std::max<int64_t>(1, (plan.built.workspace_bytes + 3) / 4)},

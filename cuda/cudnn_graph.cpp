@@ -181,7 +181,7 @@ CudnnPlan CudnnGraph::build(cudnnHandle_t handle) {
     cudnn_check(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                          CUDNN_TYPE_INT64, 1, &n, &workspace_bytes),
                 what_ + ": reading the workspace size");
-    return {std::move(plan), workspace_bytes};
+    return {std::move(plan), workspace_bytes, by_value_uids_};
   }
   throw std::runtime_error("cuDNN attention: no engine runs " + what_ + " on this device (" +
                            std::to_string(count) + " engine configs tried; last: " + last + ")");
@@ -198,6 +198,7 @@ const CudnnTensor& CudnnGraph::make(int64_t uid, const char* name, CudnnLayout l
       .set(CUDNN_ATTR(CUDNN_ATTR_TENSOR_IS_VIRTUAL), is_virtual)
       .set(CUDNN_ATTR(CUDNN_ATTR_TENSOR_IS_BY_VALUE), by_value)
       .finalize();
+  if (by_value) by_value_uids_.push_back(uid);
   tensors_.push_back({std::move(d), std::move(layout)});
   return tensors_.back();
 }

@@ -101,6 +101,8 @@ struct CudnnTensor {
 struct CudnnPlan {
   CudnnDescriptor plan;
   int64_t workspace_bytes = 0;
+  // The by-value scalars the graph declares: exactly these are bound at execution.
+  std::vector<int64_t> by_value_uids;
 };
 
 // The tensors and operations of one graph, kept alive until its plan is built. Every operation
@@ -155,6 +157,7 @@ class CudnnGraph {
 
   std::string what_;
   int64_t next_virtual_;
+  std::vector<int64_t> by_value_uids_;
   std::deque<CudnnTensor> tensors_;  // deques: references stay valid as they grow
   std::deque<CudnnDescriptor> parts_, ops_;
 };
