@@ -11,6 +11,7 @@
 
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "test/attention_reference.h"
 #include "test/test_util.h"
 
 using namespace llm;
@@ -36,66 +37,6 @@ Result run(const AttnFn& fn, const Tensor& q, const Tensor& k, const Tensor& v, 
   return {out.detach(), lq.grad(), lk.grad(), lv.grad(), lb.defined() ? lb.grad() : Tensor()};
 }
 
-// Double-precision attention under an arbitrary mask, with an optional bias (Bb, Hb, S, S), and
-// its gradients for dout: the reference for what eager attention cannot express.
-using Allowed = std::function<bool(int64_t b, int64_t h, int64_t i, int64_t j)>;
-struct Reference {
-  std::vector<double> out, dq, dk, dv, dbias;
-};
-
-Reference reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
-                    const Allowed& allowed, const Tensor& bias = Tensor()) {
-  const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3), Hkv = k.size(2);
-  std::vector<float> Q = q.to_floats(), K = k.to_floats(), V = v.to_floats(), dO = dout.to_floats();
-  std::vector<float> bias_v = bias.defined() ? bias.to_floats() : std::vector<float>();
-  Reference r{std::vector<double>(Q.size()), std::vector<double>(Q.size()),
-              std::vector<double>(K.size()), std::vector<double>(K.size()),
-              std::vector<double>(bias_v.size())};
-  const double scale = 1.0 / std::sqrt(double(D));
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t h = 0; h < H; h++)
-      for (int64_t i = 0; i < S; i++) {
-        const int64_t qi = ((b * S + i) * H + h) * D;
-        auto kv = [&](int64_t j) { return ((b * S + j) * Hkv + h / (H / Hkv)) * D; };
-        const int64_t bias_b = bias.defined() && bias.size(0) > 1 ? b : 0;
-        const int64_t bias_h = bias.defined() && bias.size(1) > 1 ? h : 0;
-        const int64_t bias_row = bias.defined() ? ((bias_b * bias.size(1) + bias_h) * S + i) * S
-                                                : 0;
-        std::vector<double> p(S, -INFINITY);
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < S; j++) {
-          if (!allowed(b, h, i, j)) continue;
-          double s = 0;
-          for (int64_t d = 0; d < D; d++) s += double(Q[qi + d]) * K[kv(j) + d];
-          p[j] = s * scale + (bias.defined() ? bias_v[bias_row + j] : 0.0);
-          mx = std::max(mx, p[j]);
-        }
-        if (mx == -INFINITY) continue;  // sees no key: output and gradients 0
-        for (int64_t j = 0; j < S; j++) sum += (p[j] = std::exp(p[j] - mx));
-        std::vector<double> dp(S);
-        double delta = 0;
-        for (int64_t j = 0; j < S; j++) {
-          if ((p[j] /= sum) == 0) continue;  // masked: contributes nothing
-          for (int64_t d = 0; d < D; d++) {
-            r.out[qi + d] += p[j] * V[kv(j) + d];
-            dp[j] += double(dO[qi + d]) * V[kv(j) + d];
-          }
-          delta += p[j] * dp[j];
-        }
-        for (int64_t j = 0; j < S; j++) {
-          if (p[j] == 0) continue;
-          const double ds = p[j] * (dp[j] - delta);
-          for (int64_t d = 0; d < D; d++) {
-            r.dq[qi + d] += scale * ds * K[kv(j) + d];
-            r.dk[kv(j) + d] += scale * ds * Q[qi + d];
-            r.dv[kv(j) + d] += p[j] * dO[qi + d];
-          }
-          if (bias.defined()) r.dbias[bias_row + j] += ds;
-        }
-      }
-  return r;
-}
-
 void check_close(const Tensor& got, const std::vector<double>& want, double tol) {
   std::vector<float> g = got.to_floats();
   REQUIRE(g.size() == want.size());
@@ -110,11 +51,6 @@ void check_result(const Result& got, const Reference& want) {
   check_close(got.dk, want.dk, 1e-4);
   check_close(got.dv, want.dv, 1e-4);
   if (got.dbias.defined()) check_close(got.dbias, want.dbias, 1e-4);
-}
-
-bool s2_allowed(int64_t H, int64_t G, int64_t h, int64_t i, int64_t j) {
-  const int64_t shift = h < H / 2 ? 0 : G / 2;
-  return j <= i && (i + shift) / G == (j + shift) / G;
 }
 
 AttnFn eager_fn(bool causal) {
@@ -183,9 +119,10 @@ TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups acr
         const int64_t Hkv = ratio == 1 ? 2 : 1, H = Hkv * ratio, S = c.S, G = c.G;
         Tensor q = randn({1, S, H, D}), k = randn({1, S, Hkv, D}), v = randn({1, S, Hkv, D});
         Tensor dout = randn({1, S, H, D});
-        Reference want = reference(q, k, v, dout, [&](int64_t, int64_t h, int64_t i, int64_t j) {
+        auto allowed = [&](int64_t, int64_t h, int64_t i, int64_t j) {
           return s2_allowed(H, G, h, i, j);
-        });
+        };
+        Reference want = attention_reference(q, k, v, dout, allowed);
         check_result(run(s2_fn(G), q, k, v, dout), want);
       }
 }
@@ -206,9 +143,10 @@ TEST_CASE("mem-efficient: bias broadcast over batch and heads, document masks, b
       CAPTURE(shape_str(bias_shape));
       Tensor q = randn({B, S, H, D}), k = randn({B, S, Hkv, D}), v = randn({B, S, Hkv, D});
       Tensor dout = randn({B, S, H, D}), bias = bias_shape.empty() ? Tensor() : randn(bias_shape);
-      Reference want = reference(q, k, v, dout, [&](int64_t b, int64_t, int64_t i, int64_t j) {
+      auto allowed = [&](int64_t b, int64_t, int64_t i, int64_t j) {
         return docs[b * S + i] == docs[b * S + j] && (!causal || j <= i);
-      }, bias);
+      };
+      Reference want = attention_reference(q, k, v, dout, allowed, bias);
       Result got = run(mem_efficient_fn(causal, doc_ids), q, k, v, dout, bias);
       check_result(got, want);
       CHECK(got.dbias.defined() == bias.defined());
@@ -220,6 +158,38 @@ TEST_CASE("mem-efficient: bias broadcast over batch and heads, document masks, b
   docs[3] = 1;
   docs[4] = 0;  // decreasing: documents must be contiguous runs
   CHECK_THROWS(mem_efficient_attention(q, k, k, true, Tensor(), Tensor::from_ints(docs, {B, S})));
+}
+
+TEST_CASE("the bf16 eager baseline: the exact reference with every op's output rounded") {
+  // The GPU tests judge bf16 kernels against this baseline; here it must be the same function
+  // as the exact reference, off by bf16 rounding: more than f32 noise, less than a few percent.
+  const int64_t B = 2, S = 70, H = 4, Hkv = 1, D = 64;
+  auto bf16_valued = [](const Shape& shape) { return randn(shape).to(DType::bf16).to(DType::f32); };
+  Tensor q = bf16_valued({B, S, H, D}), k = bf16_valued({B, S, Hkv, D});
+  Tensor v = bf16_valued({B, S, Hkv, D}), dout = bf16_valued({B, S, H, D});
+  Tensor bias = randn({1, H, S, S});
+  auto causal = [](int64_t, int64_t, int64_t i, int64_t j) { return j <= i; };
+  const Reference exact = attention_reference(q, k, v, dout, causal, bias);
+  const Reference ops = attention_reference(q, k, v, dout, causal, bias, RefMode::bf16_ops);
+  auto fields = [](const Reference& r) {
+    return std::vector<const std::vector<double>*>{&r.out, &r.dq, &r.dk, &r.dv, &r.dbias};
+  };
+  for (size_t f = 0; f < 5; f++) {
+    CAPTURE(f);
+    const std::vector<double>& x = *fields(exact)[f];
+    const std::vector<double>& y = *fields(ops)[f];
+    double err = 0, scale = 0;
+    bool bf16_values = true;
+    for (size_t i = 0; i < x.size(); i++) {
+      err = std::max(err, std::fabs(x[i] - y[i]));
+      scale = std::max(scale, std::fabs(x[i]));
+      bf16_values &= float(y[i]) == bf16_to_f32(f32_to_bf16(float(y[i])));
+    }
+    INFO("field " << f << ": max |bf16 ops - exact| " << err << ", max |exact| " << scale);
+    CHECK(bf16_values);
+    CHECK(err > 1e-4 * scale);
+    CHECK(err < 3e-2 * scale);
+  }
 }
 
 TEST_CASE("finite differences: flash, s2, mem-efficient with bias and documents, tile edges") {
@@ -254,9 +224,8 @@ TEST_CASE("a row that sees no key gives zero output and zero gradients, never Na
     for (int64_t c = dead * H * D; c < (dead + 1) * H * D; c++)
       CHECK((out[c] == 0.0f && dq[c] == 0.0f));
     for (int64_t j = 0; j < S; j++) CHECK(db[dead * S + j] == 0.0f);
-    check_result(got, reference(q, k, v, dout, [&](int64_t, int64_t, int64_t i, int64_t j) {
-      return !causal || j <= i;
-    }, bias));
+    auto allowed = [&](int64_t, int64_t, int64_t i, int64_t j) { return !causal || j <= i; };
+    check_result(got, attention_reference(q, k, v, dout, allowed, bias));
   }
 }
 
