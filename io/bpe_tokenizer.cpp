@@ -15,7 +15,7 @@
 
 #include "engine/check.h"
 #include "io/token_cache.h"  // fnv1a64
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {

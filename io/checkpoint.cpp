@@ -17,7 +17,7 @@
 
 #include "engine/check.h"
 #include "io/durable_file.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {

@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "io/token_cache.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {
@@ -207,18 +207,14 @@ double unigram_entropy(const PackedDataset& data, const std::vector<int64_t>& wi
 
 void log_to_stderr(const std::string& line) { fmt::print(stderr, "{}\n", line); }
 
-TrainingData load_training_data(const TrainConfig& config, const Tokenizer& tokenizer,
+TrainingData load_training_data(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer,
                                 const LogFn& log) {
   if (config.datasets.empty())
     throw UserError(config.source + ": datasets: expected at least one {path, type} entry");
-  if (config.model.vocab_size < tokenizer.vocab_size())
-    throw UserError(config.source + ": vocab_size: " + std::to_string(config.model.vocab_size) +
-                    " is smaller than the " + tokenizer.name() + " tokenizer's " +
-                    std::to_string(tokenizer.vocab_size()) + " tokens");
   CachedTokens cached = load_or_build_token_cache(config, tokenizer, log);
   TrainingData out;
   try {
-    out.split = split_windows(cached.data.num_windows(), config.val_set_size, config.seed);
+    out.split = split_windows(cached.data.num_windows(), config.val_set_size, seed);
   } catch (const UserError& e) {
     throw UserError(config.source + ": " + e.what());
   }

@@ -11,7 +11,7 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
-#include "io/config.h"
+#include "io/data_config.h"
 #include "io/documents.h"
 #include "io/tokenizer.h"
 
@@ -112,9 +112,9 @@ struct TrainingData {
 };
 
 // The front door: the packed tokens of config.datasets from the token cache in
-// dataset_prepared_path (built when missing, stale or corrupt), split by val_set_size and seed.
+// dataset_prepared_path (built when missing, stale or corrupt), split by val_set_size and `seed`.
 // Throws UserError on bad data or settings.
-TrainingData load_training_data(const TrainConfig& config, const Tokenizer& tokenizer,
+TrainingData load_training_data(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer,
                                 const LogFn& log = log_to_stderr);
 
 }  // namespace llm

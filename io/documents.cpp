@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "io/config.h"
+#include "io/data_config.h"
 
 namespace llm {
 

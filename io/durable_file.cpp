@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 

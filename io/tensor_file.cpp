@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "engine/check.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {

@@ -7,7 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "io/user_error.h"
+#include "engine/check.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {
@@ -117,7 +118,7 @@ uint64_t fnv1a64(const void* data, size_t bytes, uint64_t hash) {
   return hash;
 }
 
-uint64_t token_cache_checksum(const TrainConfig& config, const Tokenizer& tokenizer) {
+uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokenizer) {
   Fnv fnv;
   fnv.str(tokenizer.name());
   fnv.u64(static_cast<uint64_t>(config.sequence_len));
@@ -136,14 +137,12 @@ uint64_t token_cache_checksum(const TrainConfig& config, const Tokenizer& tokeni
   return fnv.hash;
 }
 
-std::string token_cache_path(const TrainConfig& config) {
-  fs::path dir = config.dataset_prepared_path.empty()
-                     ? fs::path(config.output_dir) / "prepared"
-                     : fs::path(config.dataset_prepared_path);
-  return (dir / "tokens.bin").string();
+std::string token_cache_path(const DataConfig& config) {
+  LLM_CHECK(!config.dataset_prepared_path.empty(), "token_cache_path: dataset_prepared_path unset");
+  return (fs::path(config.dataset_prepared_path) / "tokens.bin").string();
 }
 
-CachedTokens load_or_build_token_cache(const TrainConfig& config, const Tokenizer& tokenizer,
+CachedTokens load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
                                        const LogFn& log) {
   CachedTokens result;
   result.path = token_cache_path(config);

@@ -19,9 +19,9 @@ namespace llm {
 constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ull;
 uint64_t fnv1a64(const void* data, size_t bytes, uint64_t hash = kFnvOffsetBasis);
 
-uint64_t token_cache_checksum(const TrainConfig& config, const Tokenizer& tokenizer);
-// dataset_prepared_path/tokens.bin (output_dir/prepared/tokens.bin when that is empty).
-std::string token_cache_path(const TrainConfig& config);
+uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokenizer);
+// dataset_prepared_path/tokens.bin.
+std::string token_cache_path(const DataConfig& config);
 
 struct CachedTokens {
   PackedDataset data;
@@ -31,7 +31,7 @@ struct CachedTokens {
 
 // Reads the cache when valid, else loads, tokenizes and packs the datasets and writes it. `log`
 // gets "reusing token cache <path>", "wrote token cache <path> (N tokens)" and warnings.
-CachedTokens load_or_build_token_cache(const TrainConfig& config, const Tokenizer& tokenizer,
+CachedTokens load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
                                        const LogFn& log);
 
 }  // namespace llm

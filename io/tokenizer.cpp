@@ -2,7 +2,6 @@
 #include "io/tokenizer.h"
 
 #include "io/bpe_tokenizer.h"
-#include "io/config.h"
 
 namespace llm {
 
@@ -20,9 +19,9 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
-std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& config) {
-  if (config.tokenizer_config.empty()) return std::make_unique<ByteTokenizer>();
-  return std::make_unique<BpeTokenizer>(config.tokenizer_config);
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tiktoken_file) {
+  if (tiktoken_file.empty()) return std::make_unique<ByteTokenizer>();
+  return std::make_unique<BpeTokenizer>(tiktoken_file);
 }
 
 }  // namespace llm

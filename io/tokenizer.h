@@ -35,8 +35,8 @@ class ByteTokenizer final : public Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const override;
 };
 
-struct TrainConfig;
-// The config's tokenizer: BpeTokenizer on its tokenizer_config file when set, else ByteTokenizer.
-std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& config);
+// BpeTokenizer on a tiktoken ranks file (a config's tokenizer_config) when one is given, else
+// ByteTokenizer.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tiktoken_file);
 
 }  // namespace llm

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "io/durable_file.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 #include "model/hf_config.h"
 
 namespace llm {

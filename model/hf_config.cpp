@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 namespace {

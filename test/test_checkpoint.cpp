@@ -18,7 +18,7 @@
 
 #include "io/checkpoint.h"
 #include "io/tensor_file.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 #include "test/test_files.h"
 
 using namespace llm;

@@ -11,8 +11,8 @@
 #include <map>
 #include <string>
 
-#include "io/config.h"
-#include "io/user_error.h"
+#include "train/config.h"
+#include "engine/user_error.h"
 
 using namespace llm;
 namespace fs = std::filesystem;
@@ -75,8 +75,9 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(model.vocab_size); SAME(model.max_position_embeddings); SAME(model.rms_norm_eps);
   SAME(model.rope.theta); SAME(model.rope.factor); SAME(model.rope.low_freq_factor);
   SAME(model.rope.high_freq_factor); SAME(model.rope.original_max_position_embeddings);
-  SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(datasets.size());
-  SAME(dataset_prepared_path); SAME(val_set_size); SAME(sample_packing); SAME(sequence_len);
+  SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(data.datasets.size());
+  SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
+  SAME(data.sample_packing); SAME(data.sequence_len);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
@@ -88,9 +89,9 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(flash_attention); SAME(xformers_attention); SAME(s2_attention); SAME(sdp_attention);
   SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
 #undef SAME
-  for (size_t i = 0; i < std::min(a.datasets.size(), b.datasets.size()); i++) {
-    CHECK(a.datasets[i].path == b.datasets[i].path);
-    CHECK(a.datasets[i].type == b.datasets[i].type);
+  for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
+    CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
+    CHECK(a.data.datasets[i].type == b.data.datasets[i].type);
   }
 }
 
@@ -108,8 +109,8 @@ void check_round_trip(const TrainConfig& c) {
 TEST_CASE("defaults: a config naming only its dataset is TrainConfig's defaults on tiny") {
   TrainConfig c = parse("");
   TrainConfig defaults;
-  defaults.source = "cfg.yaml";
-  defaults.datasets = {{scratch().data, "completion"}};
+  defaults.source = defaults.data.source = "cfg.yaml";
+  defaults.data.datasets = {{scratch().data, "completion"}};
   check_same(c, defaults);
   CHECK(c.unknown_keys.empty());
   CHECK(c.base_model == "tiny");
@@ -263,9 +264,9 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
   TrainConfig c = parse_config("datasets:\n  - path: " + data +
                                    "\n    type: alpaca\n  - path: " + scratch().dir.string() + "\n",
                                "cfg.yaml");
-  REQUIRE(c.datasets.size() == 2);
-  CHECK(c.datasets[0].type == "alpaca");
-  CHECK(c.datasets[1].type == "completion");
+  REQUIRE(c.data.datasets.size() == 2);
+  CHECK(c.data.datasets[0].type == "alpaca");
+  CHECK(c.data.datasets[1].type == "completion");
   CHECK(error_of("datasets:\n  - path: " + data + "\n    type: sharegpt\n") ==
         "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, got 'sharegpt'");
   CHECK(
@@ -290,9 +291,9 @@ TEST_CASE("relative dataset paths: beside the config file, else relative to the 
   fs::current_path(s.dir);
   TrainConfig c = load_config(cfg);
   fs::current_path(cwd);
-  REQUIRE(c.datasets.size() == 2);
-  CHECK(c.datasets[0].path == (s.dir / "sub" / "near.txt").string());
-  CHECK(c.datasets[1].path == "far.txt");
+  REQUIRE(c.data.datasets.size() == 2);
+  CHECK(c.data.datasets[0].path == (s.dir / "sub" / "near.txt").string());
+  CHECK(c.data.datasets[1].path == "far.txt");
   CHECK(c.source == cfg);
 }
 
@@ -347,7 +348,7 @@ TEST_CASE("attention: one implementation, either spelling; s2 without sample_pac
   CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
   CHECK(starts_with(error_with("sample_packing: true\n"),
                     "cfg.yaml:3: sample_packing: expected flash_attention or xformers_attention"));
-  CHECK(parse("sample_packing: true\nflash_attention: true\n").sample_packing);
+  CHECK(parse("sample_packing: true\nflash_attention: true\n").data.sample_packing);
 }
 
 TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
@@ -371,7 +372,7 @@ TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
 
   CHECK(error_with("sequence_len: 4096\n") ==
         "cfg.yaml:3: sequence_len: expected at most max_position_embeddings, 2048, got 4096");
-  CHECK(parse("sequence_len: 4096\nmax_position_embeddings: 8192\n").sequence_len == 4096);
+  CHECK(parse("sequence_len: 4096\nmax_position_embeddings: 8192\n").data.sequence_len == 4096);
 }
 
 TEST_CASE("YAML syntax, structure and file errors") {
@@ -403,7 +404,7 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    split: train\n", "cfg.yaml");
   CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].split"});
   CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
-            .datasets.size() == 1);  // an empty file is a map with every key unset
+            .data.datasets.size() == 1);  // an empty file is a map with every key unset
 }
 
 TEST_CASE("command-line overrides: applied as top-level keys before validation") {
@@ -457,7 +458,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
       "s2_group_size_ratio: 0.5\nlocal_rank: 1\n",
       "cfg.yaml");
-  CHECK(a.datasets[0].path == odd);
+  CHECK(a.data.datasets[0].path == odd);
   CHECK(a.output_dir == "out dir: #1");
   check_round_trip(a);
   fs::create_directories(s.dir / "tokenizer dir: #2");
@@ -487,10 +488,10 @@ TEST_CASE("configs/tiny.yaml, the embedded default, loads as written") {
   TrainConfig c = load_config(path, overrides);
   CHECK(c.unknown_keys.empty());
   CHECK(c.base_model == "tiny");
-  REQUIRE(c.datasets.size() == 1);
-  if (overrides.empty()) CHECK(c.datasets[0].path == "/usr/share/games/fortunes/");
-  CHECK(c.datasets[0].type == "completion");
-  CHECK(c.sequence_len == 256);
+  REQUIRE(c.data.datasets.size() == 1);
+  if (overrides.empty()) CHECK(c.data.datasets[0].path == "/usr/share/games/fortunes/");
+  CHECK(c.data.datasets[0].type == "completion");
+  CHECK(c.data.sequence_len == 256);
   CHECK(c.micro_batch_size == 8);
   CHECK(c.gradient_accumulation_steps == 1);
   CHECK(c.max_steps == 200);
@@ -500,7 +501,7 @@ TEST_CASE("configs/tiny.yaml, the embedded default, loads as written") {
   CHECK(c.optimizer == "adamw_torch");
   CHECK(c.weight_decay == 0.1);
   CHECK(c.max_grad_norm == 1.0);
-  CHECK(c.val_set_size == 0.02);
+  CHECK(c.data.val_set_size == 0.02);
   CHECK(c.eval_steps == 50);
   CHECK(c.save_steps == 100);
   CHECK(c.save_total_limit == 2);
@@ -518,14 +519,14 @@ TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written")
   TrainConfig c = load_config(path);
   CHECK(c.base_model == "llama3-8b");
   CHECK(c.model.num_parameters() == 8030261248);
-  CHECK(c.sequence_len == 8192);
+  CHECK(c.data.sequence_len == 8192);
   CHECK(c.flash_attention);
   CHECK(c.gradient_checkpointing);
   CHECK(c.zero_stage == 1);
   CHECK(c.bf16 == "auto");
   CHECK(c.early_stopping_patience == 3);
-  REQUIRE(c.datasets.size() == 1);
-  CHECK(c.datasets[0].type == "alpaca");
-  CHECK(fs::exists(c.datasets[0].path));  // resolved relative to the config file
+  REQUIRE(c.data.datasets.size() == 1);
+  CHECK(c.data.datasets[0].type == "alpaca");
+  CHECK(fs::exists(c.data.datasets[0].path));  // resolved relative to the config file
   CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "special_tokens", "wandb_project"});
 }

@@ -11,7 +11,7 @@
 
 #include "io/dataset.h"
 #include "io/token_cache.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 #include "test/test_files.h"
 
 using namespace llm;
@@ -47,8 +47,8 @@ std::vector<int64_t> rows_of(const Batch& b, int64_t sequence_len) {
   return rows;
 }
 
-TrainConfig config_for(const TempDir& dir, const std::string& data_path) {
-  TrainConfig c;
+DataConfig config_for(const TempDir& dir, const std::string& data_path) {
+  DataConfig c;
   c.source = "test.yaml";
   c.datasets = {{data_path, "completion"}};
   c.dataset_prepared_path = (dir.path / "prepared").string();
@@ -276,13 +276,13 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
 TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   TempDir dir;
   std::string src = dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy dog\n");
-  TrainConfig config = config_for(dir, src);
+  DataConfig config = config_for(dir, src);
   config.val_set_size = 0.25;
   std::vector<std::string> log;
   auto logger = [&](const std::string& line) { log.push_back(line); };
   ByteTokenizer tok;
 
-  TrainingData first = load_training_data(config, tok, logger);
+  TrainingData first = load_training_data(config, 42, tok, logger);
   CHECK_FALSE(first.cache_reused);
   CHECK(fs::exists(first.cache_path));
   CHECK(log.back() == "wrote token cache " + first.cache_path + " (48 tokens)");
@@ -290,7 +290,7 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   CHECK(first.split.val.size() == 2);  // ceil(0.25 * 5)
   CHECK(first.split.train.size() == 3);
 
-  TrainingData second = load_training_data(config, tok, logger);
+  TrainingData second = load_training_data(config, 42, tok, logger);
   CHECK(second.cache_reused);
   CHECK(log.back() == "reusing token cache " + second.cache_path);
   CHECK(second.packed->tokens == first.packed->tokens);
@@ -298,13 +298,13 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   CHECK(second.split.val == first.split.val);
 
   dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy cat\n");
-  TrainingData changed = load_training_data(config, tok, logger);
+  TrainingData changed = load_training_data(config, 42, tok, logger);
   CHECK_FALSE(changed.cache_reused);
   CHECK(changed.packed->tokens != first.packed->tokens);
-  CHECK(load_training_data(config, tok, logger).cache_reused);
+  CHECK(load_training_data(config, 42, tok, logger).cache_reused);
 
   config.sequence_len = 16;  // a setting that changes the windows invalidates it too
-  CHECK_FALSE(load_training_data(config, tok, logger).cache_reused);
+  CHECK_FALSE(load_training_data(config, 42, tok, logger).cache_reused);
   int other_files = 0;  // no temporary file is left behind
   for (const auto& e : fs::directory_iterator(dir.path / "prepared"))
     other_files += e.path().filename() != "tokens.bin";
@@ -314,11 +314,11 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
 TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") {
   TempDir dir;
   std::string src = dir.write("text.txt", "some text to cache\n");
-  TrainConfig config = config_for(dir, src);
+  DataConfig config = config_for(dir, src);
   std::vector<std::string> log;
   auto logger = [&](const std::string& line) { log.push_back(line); };
   ByteTokenizer tok;
-  TrainingData good = load_training_data(config, tok, logger);
+  TrainingData good = load_training_data(config, 42, tok, logger);
 
   auto rebuilt_after = [&](const std::function<void(std::fstream&)>& damage, const char* why) {
     {
@@ -326,13 +326,13 @@ TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") 
       damage(f);
     }
     log.clear();
-    TrainingData again = load_training_data(config, tok, logger);
+    TrainingData again = load_training_data(config, 42, tok, logger);
     CHECK_FALSE(again.cache_reused);
     CHECK(again.packed->tokens == good.packed->tokens);
     REQUIRE(log.size() == 2);
     CHECK(log[0].find("warning: token cache " + good.cache_path + " is corrupt") == 0);
     CHECK(log[0].find(why) != std::string::npos);
-    CHECK(load_training_data(config, tok, logger).cache_reused);
+    CHECK(load_training_data(config, 42, tok, logger).cache_reused);
   };
   rebuilt_after([](std::fstream& f) { f.seekp(45), f.put('\x7f'); }, "payload checksum");
   rebuilt_after([](std::fstream& f) { f.seekp(0), f.put('X'); }, "bad magic");
@@ -386,15 +386,11 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   p = (dir.path / "nowhere").string();
   CHECK(error_of(completion(p)).find(p + ": dataset path is neither a file nor a directory") == 0);
 
-  TrainConfig config = config_for(dir, dir.write("one.txt", "tiny"));
+  DataConfig config = config_for(dir, dir.write("one.txt", "tiny"));
   config.val_set_size = 1;
   ByteTokenizer tok;
-  CHECK(error_of([&] { load_training_data(config, tok, [](const std::string&) {}); })
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
             .find("test.yaml: val_set_size: 1 takes 1 of the 1 windows") == 0);
-  config.val_set_size = 0;
-  config.model.vocab_size = 100;
-  CHECK(error_of([&] { load_training_data(config, tok, [](const std::string&) {}); })
-            .find("test.yaml: vocab_size: 100 is smaller than the byte tokenizer's 259") == 0);
   auto data = counting_data(3 * 8 + 1, 8);
   CHECK(error_of([&] { DataLoader(data, iota_windows(3), 4, 1); })
             .find("3 training windows of sequence_len 8, fewer than micro_batch_size 4") !=

@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm::testing {
 

@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "io/config.h"
+#include "train/config.h"
 #include "io/safetensors.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
 #include "test/test_files.h"
 #include "test/test_util.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "io/safetensors.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 #include "test/test_files.h"
 #include "test/test_util.h"
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "io/bpe_tokenizer.h"
-#include "io/config.h"
-#include "io/user_error.h"
+#include "train/config.h"
+#include "engine/user_error.h"
 #include "test/test_files.h"
 #include "test/tokenizer_fixture.h"
 
@@ -194,8 +194,8 @@ TEST_CASE("make_tokenizer: the byte tokenizer by default, BpeTokenizer from toke
   const std::string data = s.write("data.txt", "hello\n");
   const std::string model = s.write("tokenizer.model", small_ranks_text());
   const std::string datasets = "datasets:\n  - path: " + data + "\n";
-  CHECK(make_tokenizer(parse_config(datasets, "cfg.yaml"))->name() == "byte");
-  std::unique_ptr<Tokenizer> tok = make_tokenizer(parse_config(datasets + "tokenizer_config: " + s.path.string(), "cfg.yaml"));
+  CHECK(make_tokenizer(parse_config(datasets, "cfg.yaml").tokenizer_config)->name() == "byte");
+  std::unique_ptr<Tokenizer> tok = make_tokenizer(parse_config(datasets + "tokenizer_config: " + s.path.string(), "cfg.yaml").tokenizer_config);
   CHECK(tok->name() == small().name());
   CHECK(tok->encode("hello world") == Ids{merge("hello"), merge(" world")});
 }

@@ -10,9 +10,9 @@
 #include <string>
 
 #include "engine/communicator.h"
-#include "engine/trainer.h"
-#include "io/config.h"
-#include "io/user_error.h"
+#include "train/trainer.h"
+#include "train/config.h"
+#include "engine/user_error.h"
 
 namespace {
 

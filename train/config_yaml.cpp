@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "io/config.h"
+#include "train/config.h"
 
 namespace llm {
 namespace {
@@ -87,14 +87,14 @@ std::string config_to_yaml(const TrainConfig& c) {
   key("tokenizer_config", yaml_string(c.tokenizer_config));
 
   y += "\n# Data\ndatasets:\n";
-  for (const DatasetSpec& d : c.datasets)
+  for (const DatasetSpec& d : c.data.datasets)
     y += "  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type) + "\n";
-  key("dataset_prepared_path", yaml_string(c.dataset_prepared_path));
-  key("val_set_size", num(c.val_set_size));
-  key("sample_packing", flag(c.sample_packing));
+  key("dataset_prepared_path", yaml_string(c.data.dataset_prepared_path));
+  key("val_set_size", num(c.data.val_set_size));
+  key("sample_packing", flag(c.data.sample_packing));
 
   y += "\n# Training\n";
-  key("sequence_len", num(c.sequence_len));
+  key("sequence_len", num(c.data.sequence_len));
   key("micro_batch_size", num(c.micro_batch_size));
   key("gradient_accumulation_steps", num(c.gradient_accumulation_steps));
   key("num_epochs", num(c.num_epochs));

@@ -10,10 +10,10 @@
 #include "engine/grad_buckets.h"
 #include "engine/optimizer.h"
 #include "engine/sharded_adamw.h"
-#include "engine/trainer.h"
+#include "train/trainer.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
-#include "io/metrics.h"
+#include "train/metrics.h"
 #include "io/tokenizer.h"
 #include "model/llama.h"
 

@@ -1,8 +1,8 @@
 // defines: Trainer::Impl::save and ::restore (the contents of a checkpoint, both ways)
 #include <fmt/core.h>
 
-#include "engine/trainer_impl.h"
-#include "io/user_error.h"
+#include "train/trainer_impl.h"
+#include "engine/user_error.h"
 
 namespace llm {
 

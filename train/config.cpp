@@ -1,5 +1,5 @@
 // defines: load_config, parse_config (Axolotl-style YAML -> a validated TrainConfig)
-#include "io/config.h"
+#include "train/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "io/bpe_tokenizer.h"
-#include "io/user_error.h"
+#include "engine/user_error.h"
 #include "model/hf_config.h"
 
 namespace llm {
@@ -181,6 +181,7 @@ class Parser {
  public:
   explicit Parser(const std::string& source) : source_(source) {
     c_.source = source;
+    c_.data.source = source;
     register_keys();
   }
 
@@ -299,16 +300,16 @@ void Parser::register_keys() {
       {"tokenizer_config", method(&Parser::read_tokenizer_config)},
       // Data.
       {"datasets", method(&Parser::read_datasets)},
-      {"dataset_prepared_path", text(c.dataset_prepared_path)},
+      {"dataset_prepared_path", text(c.data.dataset_prepared_path)},
       {"val_set_size",
        [&c](const YAML::Node& n, const Where& w) {
          double v = read_double(n, w, kNonNegative);
          if (v >= 1 && v != std::floor(v)) fail(w, "a fraction < 1 or a whole count", describe(n));
-         c.val_set_size = v;
+         c.data.val_set_size = v;
        }},
-      {"sample_packing", flag(c.sample_packing)},
+      {"sample_packing", flag(c.data.sample_packing)},
       // Training.
-      {"sequence_len", integer(c.sequence_len, 1)},
+      {"sequence_len", integer(c.data.sequence_len, 1)},
       {"micro_batch_size", integer(c.micro_batch_size, 1)},
       {"gradient_accumulation_steps", integer(c.gradient_accumulation_steps, 1)},
       {"num_epochs", integer(c.num_epochs, 1)},
@@ -435,7 +436,7 @@ void Parser::read_datasets(const YAML::Node& n, const Where& w) {
     if (spec.path.empty()) fail(wi, "a path in the dataset entry", "none");
     specs.push_back(spec);
   }
-  c_.datasets = specs;
+  c_.data.datasets = specs;
 }
 
 void Parser::read_rope_scaling(const YAML::Node& n, const Where& w) {
@@ -493,11 +494,11 @@ void Parser::validate() {
   if (std::string why = c.model.validate(); !why.empty())
     throw UserError(source_ + ": model: " + why + " (base_model " + c.base_model +
                     " with the HF fields given)");
-  if (c.sequence_len > c.model.max_position_embeddings)
+  if (c.data.sequence_len > c.model.max_position_embeddings)
     fail(at("sequence_len"),
          "at most max_position_embeddings, " + std::to_string(c.model.max_position_embeddings),
-         std::to_string(c.sequence_len));
-  if (c.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
+         std::to_string(c.data.sequence_len));
+  if (c.data.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
   std::error_code ec;
   // With no tokenizer_config, an HF model directory's own ranks file, when it ships one.
   if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
@@ -511,7 +512,7 @@ void Parser::validate() {
   check_exclusive("save_steps", c.save_steps > 0, "saves_per_epoch", c.saves_per_epoch > 0);
 
   if (c.early_stopping_patience > 0) {
-    if (c.val_set_size == 0)
+    if (c.data.val_set_size == 0)
       fail(at("early_stopping_patience"), "an eval set (val_set_size > 0)", "val_set_size 0");
     // Axolotl's rule: the checkpoint of the best evaluation must be one that gets saved.
     if (c.eval_steps > 0 && c.save_steps > 0 && c.save_steps % c.eval_steps != 0)
@@ -539,18 +540,18 @@ void Parser::validate() {
       fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
   if (!chosen.empty() && chosen[0].impl) c.*chosen[0].impl = true;
 
-  if (c.sample_packing && !c.flash_attention && !c.xformers_attention && !c.s2_attention)
+  if (c.data.sample_packing && !c.flash_attention && !c.xformers_attention && !c.s2_attention)
     fail(at("sample_packing"),
          "flash_attention or xformers_attention with it (their kernels mask across documents)",
          "true with " + std::string(c.sdp_attention ? "sdp_attention" : "eager attention"));
   if (c.s2_attention) {
-    if (c.sample_packing)
+    if (c.data.sample_packing)
       fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",
            "true");
-    const auto group = static_cast<int64_t>(c.sequence_len * c.s2_group_size_ratio);
-    if (group < 1 || c.sequence_len % group != 0)
+    const auto group = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
+    if (group < 1 || c.data.sequence_len % group != 0)
       fail(at("s2_group_size_ratio"),
-           "a ratio whose group size divides sequence_len (" + std::to_string(c.sequence_len) + ")",
+           "a ratio whose group size divides sequence_len (" + std::to_string(c.data.sequence_len) + ")",
            num(c.s2_group_size_ratio) + " (group size " + std::to_string(group) + ")");
   }
 }

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "io/config.h"
+#include "train/config.h"
 
 namespace llm {
 

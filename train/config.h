@@ -8,14 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "io/data_config.h"
 #include "model/llama_config.h"
 
 namespace llm {
-
-struct DatasetSpec {
-  std::string path;                // a file or a directory of files
-  std::string type = "completion";  // completion | alpaca
-};
 
 struct TrainConfig {
   std::string source;  // the YAML file this came from ("<embedded tiny>" for the default)
@@ -30,14 +26,10 @@ struct TrainConfig {
   // base_model when that is a directory holding one). Empty: the byte tokenizer.
   std::string tokenizer_config;
 
-  // Data.
-  std::vector<DatasetSpec> datasets;
-  std::string dataset_prepared_path;  // token cache directory; empty: output_dir/prepared
-  double val_set_size = 0.0;          // < 1: a fraction of the windows; >= 1: a count
-  bool sample_packing = false;
+  // Data: datasets, dataset_prepared_path, val_set_size, sample_packing, sequence_len.
+  DataConfig data;
 
   // Training.
-  int64_t sequence_len = 256;
   int64_t micro_batch_size = 1;
   int64_t gradient_accumulation_steps = 1;
   int64_t num_epochs = 1;

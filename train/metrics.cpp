@@ -1,11 +1,11 @@
 // defines: MetricsLog (metrics.jsonl writer)
-#include "io/metrics.h"
+#include "train/metrics.h"
 
 #include <fstream>
 #include <sstream>
 #include <vector>
 
-#include "io/user_error.h"
+#include "engine/user_error.h"
 
 namespace llm {
 

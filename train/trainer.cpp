@@ -10,8 +10,8 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
-#include "engine/trainer_impl.h"
-#include "io/user_error.h"
+#include "train/trainer_impl.h"
+#include "engine/user_error.h"
 #include "model/generate.h"
 #include "model/hf_checkpoint.h"
 
@@ -55,7 +55,7 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
 }
 
 std::string attention_name(const TrainConfig& c) {
-  if (c.s2_attention) return fmt::format("s2 (groups of {} tokens; full causal in eval)", int64_t(c.sequence_len * c.s2_group_size_ratio));
+  if (c.s2_attention) return fmt::format("s2 (groups of {} tokens; full causal in eval)", int64_t(c.data.sequence_len * c.s2_group_size_ratio));
   if (c.xformers_attention) return "memory-efficient (xformers_attention)";
   if (c.flash_attention) return "flash (tiled, FlashAttention-2 algorithm)";
   if (c.sdp_attention) return "cuDNN fused attention (sdp_attention)";
@@ -91,7 +91,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     resumed_from = c.resume_from_checkpoint;
   }
   device = choose_device(c, comm);
-  tokenizer = make_tokenizer(c);
+  tokenizer = make_tokenizer(c.tokenizer_config);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
@@ -117,7 +117,11 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
 
   // Rank 0 builds the token cache; the others wait, then read it.
   if (!comm.is_main()) comm.barrier();
-  data = load_training_data(c, *tokenizer, [this](const std::string& line) { say("{}\n", line); });
+  DataConfig data_config = c.data;
+  if (data_config.dataset_prepared_path.empty())
+    data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
+  data = load_training_data(data_config, c.seed, *tokenizer,
+                            [this](const std::string& line) { say("{}\n", line); });
   if (comm.is_main()) comm.barrier();
   loader = std::make_unique<DataLoader>(data.packed, data.split.train, c.micro_batch_size, c.seed,
                                         comm.rank(), comm.world_size());
@@ -143,7 +147,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                       : c.sdp_attention ? AttentionKind::cudnn
                       : c.flash_attention ? AttentionKind::flash
                                           : AttentionKind::eager;
-  forward.s2_group_size = static_cast<int64_t>(c.sequence_len * c.s2_group_size_ratio);
+  forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
   if (c.sdp_attention && !device.is_cpu() && !bf16)
@@ -177,17 +181,17 @@ void Trainer::Impl::print_summary() const {
       forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
   say("attention: {}{} | gradient_checkpointing: {}\n", attention_name(c),
-      c.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
+      c.data.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
       c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
   if (c.sdp_attention && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
   say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
              data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
-             c.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
+             c.data.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
   say("batch: {} micro x {} accumulation x {} rank(s) = {} sequences ({} tokens) per step\n",
       c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
-      global_batch * c.sequence_len);
+      global_batch * c.data.sequence_len);
   if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, sharded_optimizer ? 1 : 0);
@@ -220,7 +224,7 @@ float Trainer::Impl::evaluate() {
 
 ForwardOptions Trainer::Impl::options_for(Batch& batch) const {
   ForwardOptions opt = forward;
-  if (config.sample_packing) {
+  if (config.data.sample_packing) {
     if (!batch.doc_ids.defined()) restart_per_document(batch, tokenizer->bos());
     opt.doc_ids = batch.doc_ids.to(device);
   }
@@ -265,7 +269,7 @@ TrainResult Trainer::Impl::run() {
   // mpirun hands ranks a pseudo-terminal even when its own output goes to a file: no bar there.
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   const int64_t tokens_per_step =
-      c.micro_batch_size * c.gradient_accumulation_steps * c.sequence_len * comm.world_size();
+      c.micro_batch_size * c.gradient_accumulation_steps * c.data.sequence_len * comm.world_size();
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
   float loss_to_log = 0.0f;
@@ -373,7 +377,7 @@ std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {
-    SampleOptions opt{max_new_tokens, impl_->config.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i};
+    SampleOptions opt{max_new_tokens, impl_->config.data.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i};
     std::vector<int32_t> ids = sample(*impl_->model, {tok.bos()}, opt);
     out += "  > " + tok.decode(ids) + "\n";
   }
