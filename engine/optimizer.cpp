@@ -1,4 +1,4 @@
-// defines: AdamW, clip_grad_norm, LrSchedule
+// defines: AdamW, AdamWBiasCorrection, clip_grad_norm, LrSchedule
 #include "engine/optimizer.h"
 
 #include <cmath>
@@ -16,27 +16,39 @@ AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config)
   }
 }
 
-void AdamW::step(float lr) {
+AdamWBiasCorrection::AdamWBiasCorrection(const AdamWConfig& config, float lr, int64_t t)
+    : step_size(lr / (1.0f - std::pow(config.beta1, static_cast<float>(t)))),
+      bias2_sqrt(std::sqrt(1.0f - std::pow(config.beta2, static_cast<float>(t)))) {}
+
+double AdamW::step(float lr, double max_norm, bool update) {
+  std::vector<Tensor*> tensors;
+  for (const OptimParam& p : params_) tensors.push_back(p.param);
+  const double norm = clip_grad_norm(tensors, max_norm);
+  if (!update || !std::isfinite(norm)) return norm;
   t_++;
-  const float step_size = lr / (1.0f - std::pow(config_.beta1, static_cast<float>(t_)));
-  const float bias2_sqrt = std::sqrt(1.0f - std::pow(config_.beta2, static_cast<float>(t_)));
+  const AdamWBiasCorrection bias(config_, lr, t_);
   for (size_t i = 0; i < params_.size(); i++) {
     Tensor& p = *params_[i].param;
     Tensor grad = p.grad();
     if (!grad.defined()) continue;
     float wd = params_[i].decay ? config_.weight_decay : 0.0f;
     backend(p.device()).adamw(p, grad, m_[i], v_[i], lr, config_.beta1, config_.beta2,
-                              config_.eps, wd, step_size, bias2_sqrt);
+                              config_.eps, wd, bias.step_size, bias.bias2_sqrt);
   }
+  return norm;
 }
 
-std::vector<std::pair<std::string, Tensor*>> AdamW::state() {
-  std::vector<std::pair<std::string, Tensor*>> out;
+std::vector<std::pair<std::string, Tensor>> AdamW::export_state() {
+  std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params_.size(); i++) {
-    out.emplace_back(params_[i].name + ".exp_avg", &m_[i]);
-    out.emplace_back(params_[i].name + ".exp_avg_sq", &v_[i]);
+    out.emplace_back(params_[i].name + ".exp_avg", m_[i]);
+    out.emplace_back(params_[i].name + ".exp_avg_sq", v_[i]);
   }
   return out;
+}
+
+void AdamW::import_state(const StateLookup& find) {
+  for (auto& [name, tensor] : export_state()) tensor.copy_from(find(name, tensor.shape()));
 }
 
 size_t AdamW::state_bytes() const {

@@ -1,7 +1,11 @@
-// AdamW with f32 state, global gradient-norm clipping, and the learning-rate schedules
-// (HF's cosine / linear / constant with linear warmup; Axolotl's cosine_min_lr_ratio).
+// The Optimizer interface (the trainer holds one and never asks which), AdamW with f32 state,
+// global gradient-norm clipping, and the learning-rate schedules (HF's cosine / linear / constant
+// with linear warmup; Axolotl's cosine_min_lr_ratio). ZeRO-1's sharded AdamW is
+// engine/sharded_adamw.h.
 #pragma once
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -19,23 +23,56 @@ struct OptimParam {
   bool decay = true;  // false for norm weights
 };
 
-class AdamW {
+// A restored checkpoint's tensor of that name, which must have that shape (it throws otherwise).
+using StateLookup = std::function<const Tensor&(const std::string& name, const Shape& shape)>;
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // The global norm of the gradients before clipping. When max_norm > 0 and the norm exceeds it,
+  // the gradients are scaled to max_norm first (as torch.nn.utils.clip_grad_norm_); then, when
+  // `update` is set and the norm is finite, one update at `lr` (params without a gradient are
+  // skipped). Collective when the optimizer is sharded.
+  virtual double step(float lr, double max_norm = 0.0, bool update = true) = 0;
+  // This rank's optimizer state in bytes, and what it would be unsharded.
+  virtual size_t state_bytes() const = 0;
+  virtual size_t unsharded_state_bytes() const = 0;
+  virtual std::string describe() const = 0;  // for the start-up summary
+  // The whole state by name ("<param>.exp_avg", "<param>.exp_avg_sq"), on every rank, so a
+  // checkpoint can save it exactly. Collective when sharded.
+  virtual std::vector<std::pair<std::string, Tensor>> export_state() = 0;
+  // Takes the state back from whole per-parameter tensors (this rank's part when sharded).
+  virtual void import_state(const StateLookup& find) = 0;
+
+  int64_t steps_taken() const { return t_; }
+  void set_steps_taken(int64_t t) { t_ = t; }
+
+ protected:
+  int64_t t_ = 0;  // updates done: the bias corrections' exponent
+};
+
+// PyTorch's AdamW bias corrections for update number t (1-based), as Backend::adamw takes them.
+struct AdamWBiasCorrection {
+  float step_size;   // lr / (1 - beta1^t)
+  float bias2_sqrt;  // sqrt(1 - beta2^t)
+  AdamWBiasCorrection(const AdamWConfig& config, float lr, int64_t t);
+};
+
+// Every parameter's moments on its own device: world size 1, or data parallel without ZeRO.
+class AdamW final : public Optimizer {
  public:
   AdamW(std::vector<OptimParam> params, AdamWConfig config);
-  // One update from the params' accumulated gradients (params without a gradient are skipped).
-  void step(float lr);
-  int64_t steps_taken() const { return t_; }
-  // Moments by name ("<param>.exp_avg", "<param>.exp_avg_sq") and the step count, so a
-  // checkpoint can save and restore them exactly.
-  std::vector<std::pair<std::string, Tensor*>> state();
-  void set_steps_taken(int64_t t) { t_ = t; }
-  size_t state_bytes() const;
+  double step(float lr, double max_norm = 0.0, bool update = true) override;
+  size_t state_bytes() const override;
+  size_t unsharded_state_bytes() const override { return state_bytes(); }
+  std::string describe() const override { return "AdamW"; }
+  std::vector<std::pair<std::string, Tensor>> export_state() override;
+  void import_state(const StateLookup& find) override;
 
  private:
   std::vector<OptimParam> params_;
   std::vector<Tensor> m_, v_;
   AdamWConfig config_;
-  int64_t t_ = 0;
 };
 
 // sqrt(sum of squares) over every gradient; when max_norm > 0 and the norm exceeds it, scales

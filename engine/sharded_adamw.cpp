@@ -37,20 +37,16 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
   }
 }
 
-double ShardedAdamW::clip_grad_norm(double max_norm) {
+double ShardedAdamW::step(float lr, double max_norm, bool update) {
   double total = 0.0;
   for (GradBucket& b : buckets_.buckets()) total += sum_squares(b.slice);
   comm_.allreduce_sum(&total, 1);
   const double norm = std::sqrt(total);
   if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm)
     for (GradBucket& b : buckets_.buckets()) scale_(b.slice, static_cast<float>(max_norm / (norm + 1e-6)));
-  return norm;
-}
-
-void ShardedAdamW::step(float lr) {
+  if (!update || !std::isfinite(norm)) return norm;
   t_++;
-  const float step_size = lr / (1.0f - std::pow(config_.beta1, static_cast<float>(t_)));
-  const float bias2_sqrt = std::sqrt(1.0f - std::pow(config_.beta2, static_cast<float>(t_)));
+  const AdamWBiasCorrection bias(config_, lr, t_);
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     GradBucket& b = buckets_.buckets()[i];
@@ -60,7 +56,7 @@ void ShardedAdamW::step(float lr) {
       Tensor p = part(s.param_slice), g = part(b.slice), m = part(s.m), v = part(s.v);
       p.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
       be.adamw(p, g, m, v, lr, config_.beta1, config_.beta2, config_.eps,
-               seg.decay ? config_.weight_decay : 0.0f, step_size, bias2_sqrt);
+               seg.decay ? config_.weight_decay : 0.0f, bias.step_size, bias.bias2_sqrt);
     }
     // Every rank's updated part into the bucket's flat buffer, then out to the parameters.
     Tensor mine = b.flat.narrow(0, b.slice_begin, s.param_slice.numel());
@@ -71,6 +67,7 @@ void ShardedAdamW::step(float lr) {
       param.copy_from(b.part(j));
     }
   }
+  return norm;
 }
 
 size_t ShardedAdamW::state_bytes() const {
@@ -79,7 +76,17 @@ size_t ShardedAdamW::state_bytes() const {
   return bytes;
 }
 
-std::vector<std::pair<std::string, Tensor>> ShardedAdamW::gather_state() {
+size_t ShardedAdamW::unsharded_state_bytes() const {
+  size_t bytes = 0;
+  for (const GradBucket& b : buckets_.buckets()) bytes += 2 * sizeof(float) * b.flat.numel();
+  return bytes;
+}
+
+std::string ShardedAdamW::describe() const {
+  return "AdamW, ZeRO stage 1 (moments sharded over " + std::to_string(comm_.world_size()) + " ranks)";
+}
+
+std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < shards_.size(); i++) {
     GradBucket& b = buckets_.buckets()[i];
@@ -96,8 +103,7 @@ std::vector<std::pair<std::string, Tensor>> ShardedAdamW::gather_state() {
   return out;
 }
 
-void ShardedAdamW::load_state(
-    const std::function<const Tensor&(const std::string& name, const Shape& shape)>& find) {
+void ShardedAdamW::import_state(const StateLookup& find) {
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     for (const Segment& seg : s.segments) {

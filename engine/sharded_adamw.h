@@ -12,26 +12,21 @@
 
 namespace llm {
 
-class ShardedAdamW {
+class ShardedAdamW final : public Optimizer {
  public:
   ShardedAdamW(Communicator& comm, GradBuckets& buckets, const std::vector<OptimParam>& params,
                AdamWConfig config);
 
-  // The global norm of the mean gradients (from every rank's slices), clipped as
-  // clip_grad_norm does. Collective.
-  double clip_grad_norm(double max_norm);
-  // Updates this rank's slices and all-gathers the parameters. Collective.
-  void step(float lr);
-
-  int64_t steps_taken() const { return t_; }
-  void set_steps_taken(int64_t t) { t_ = t; }
-  size_t state_bytes() const;  // this rank's moments
-
-  // The whole state as AdamW::state() names it ("<param>.exp_avg", "<param>.exp_avg_sq"), on
-  // every rank (all-gathered). Collective.
-  std::vector<std::pair<std::string, Tensor>> gather_state();
-  // Takes this rank's slices from whole per-parameter moments (found by name).
-  void load_state(const std::function<const Tensor&(const std::string& name, const Shape& shape)>& find);
+  // The global norm of the mean gradients from every rank's slices, clipped as clip_grad_norm
+  // does; the update covers this rank's slices, then an all-gather brings every rank the whole
+  // updated parameters. Collective.
+  double step(float lr, double max_norm = 0.0, bool update = true) override;
+  size_t state_bytes() const override;  // this rank's moments
+  size_t unsharded_state_bytes() const override;
+  std::string describe() const override;
+  // All-gathered from every rank's slices. Collective.
+  std::vector<std::pair<std::string, Tensor>> export_state() override;
+  void import_state(const StateLookup& find) override;
 
  private:
   // A run of this rank's slice that lies inside one parameter.
@@ -51,7 +46,6 @@ class ShardedAdamW {
   std::vector<Shard> shards_;  // one per bucket
   std::unordered_map<const Tensor*, std::string> names_;
   AdamWConfig config_;
-  int64_t t_ = 0;
 };
 
 }  // namespace llm

@@ -1,4 +1,4 @@
-// Tests for io/config: Axolotl-style YAML -> TrainConfig (defaults, presets, HF fields,
+// Tests for train/config: Axolotl-style YAML -> TrainConfig (defaults, presets, HF fields,
 // rope_scaling, overrides), each error class as one line naming file, line and key, and the
 // config_to_yaml round trip.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN

@@ -33,7 +33,7 @@ TEST_CASE("AdamW: three steps match PyTorch's update rule computed in f64") {
   std::vector<float> got = p.to_floats();
   for (int i = 0; i < 7; i++) CHECK(got[i] == doctest::Approx(ref[i]).epsilon(1e-5));
   CHECK(opt.steps_taken() == 3);
-  CHECK(opt.state().size() == 2);
+  CHECK(opt.export_state().size() == 2);
 }
 
 TEST_CASE("AdamW: no decay for parameters marked decay=false; params without grad untouched") {

@@ -72,8 +72,7 @@ int bench_step(int argc, char** argv) {
     for (Tensor* t : tensors) t->zero_grad();
     Tensor loss = model.loss(x, y, p, fwd);
     backward(loss);
-    clip_grad_norm(tensors, 1.0);
-    opt.step(1e-4f);
+    opt.step(1e-4f, 1.0);
   };
   step();  // warm-up: fills the allocator's cache
   be.synchronize();

@@ -111,7 +111,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (comm.distributed())
     buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage == 1);
   if (c.zero_stage == 1 && comm.distributed())
-    sharded_optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
+    optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
   else
     optimizer = std::make_unique<AdamW>(opt_params, adamw);
 
@@ -194,14 +194,9 @@ void Trainer::Impl::print_summary() const {
       global_batch * c.data.sequence_len);
   if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
-        buckets->buckets().size(), c.ddp_bucket_cap_mb, sharded_optimizer ? 1 : 0);
-  const double full_state_mib = 8.0 * m.num_parameters() / 1048576.0;
-  if (sharded_optimizer)
-    say("zero_stage 1: AdamW state {:.3f} MiB per rank instead of {:.3f} MiB (saves {:.3f} MiB)\n",
-        sharded_optimizer->state_bytes() / 1048576.0, full_state_mib,
-        full_state_mib - sharded_optimizer->state_bytes() / 1048576.0);
-  else
-    say("optimizer: AdamW state {:.3f} MiB per rank\n", optimizer->state_bytes() / 1048576.0);
+        buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
+  say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
+      optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
@@ -252,17 +247,6 @@ double Trainer::Impl::accumulate_gradients() {
   return mean_loss / comm.world_size();
 }
 
-double Trainer::Impl::clip_and_step(double lr, bool apply) {
-  if (sharded_optimizer) {
-    const double norm = sharded_optimizer->clip_grad_norm(config.max_grad_norm);
-    if (apply && std::isfinite(norm)) sharded_optimizer->step(static_cast<float>(lr));
-    return norm;
-  }
-  const double norm = clip_grad_norm(param_tensors, config.max_grad_norm);
-  if (apply && std::isfinite(norm)) optimizer->step(static_cast<float>(lr));
-  return norm;
-}
-
 TrainResult Trainer::Impl::run() {
   TrainResult result;
   const TrainConfig& c = config;
@@ -277,7 +261,7 @@ TrainResult Trainer::Impl::run() {
     maybe_inject_failure(comm, state.step + 1);
     const double step_loss = accumulate_gradients();
     const double lr = schedule.lr(state.step);
-    const double grad_norm = clip_and_step(lr, std::isfinite(step_loss));
+    const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
       state.bad_steps = 0;
     } else if (++state.bad_steps >= kMaxBadSteps) {

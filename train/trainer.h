@@ -34,7 +34,7 @@ struct TrainerState {
 
 class Trainer {
  public:
-  // `config` is resolved (io/config.h); a resume_from_checkpoint in it, or auto-resume, is
+  // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is
   // honoured by run(). Bad input surfaces as UserError.
   explicit Trainer(TrainConfig config);
   ~Trainer();

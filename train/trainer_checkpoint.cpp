@@ -26,13 +26,8 @@ std::string Trainer::Impl::save() {
   saved.auto_resume_from_checkpoints = false;
   c.config_yaml = config_to_yaml(saved);
   for (const ParamRef& p : params) c.model.add(p.name, *p.tensor);
-  if (sharded_optimizer) {
-    for (auto& [name, tensor] : sharded_optimizer->gather_state()) c.optimizer.add(name, tensor);
-    c.optimizer.metadata["steps_taken"] = std::to_string(sharded_optimizer->steps_taken());
-  } else {
-    for (auto& [name, tensor] : optimizer->state()) c.optimizer.add(name, *tensor);
-    c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
-  }
+  for (auto& [name, tensor] : optimizer->export_state()) c.optimizer.add(name, tensor);
+  c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
   DataCursor cursor = loader->cursor();
   auto& m = c.trainer.metadata;
   m["step"] = std::to_string(state.step);
@@ -59,17 +54,10 @@ void Trainer::Impl::restore(const std::string& dir) {
   CheckpointContents c = load_checkpoint(dir);
   for (const ParamRef& p : params)
     p.tensor->copy_from(c.model.require(p.name, p.tensor->shape(), DType::f32));
-  const int64_t steps_taken = metadata_int(c.optimizer, "steps_taken");
-  if (sharded_optimizer) {
-    sharded_optimizer->load_state([&c](const std::string& name, const Shape& shape) -> const Tensor& {
-      return c.optimizer.require(name, shape, DType::f32);
-    });
-    sharded_optimizer->set_steps_taken(steps_taken);
-  } else {
-    for (auto& [name, tensor] : optimizer->state())
-      tensor->copy_from(c.optimizer.require(name, tensor->shape(), DType::f32));
-    optimizer->set_steps_taken(steps_taken);
-  }
+  optimizer->import_state([&c](const std::string& name, const Shape& shape) -> const Tensor& {
+    return c.optimizer.require(name, shape, DType::f32);
+  });
+  optimizer->set_steps_taken(metadata_int(c.optimizer, "steps_taken"));
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one; a different one is refused rather than silently inexact.

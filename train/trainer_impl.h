@@ -1,5 +1,5 @@
-// Trainer internals shared by engine/trainer.cpp (set-up and loop) and
-// engine/trainer_checkpoint.cpp (what a checkpoint holds and how it is restored).
+// Trainer internals shared by train/trainer.cpp (set-up and loop) and
+// train/trainer_checkpoint.cpp (what a checkpoint holds and how it is restored).
 #pragma once
 #include <fmt/core.h>
 
@@ -10,12 +10,12 @@
 #include "engine/grad_buckets.h"
 #include "engine/optimizer.h"
 #include "engine/sharded_adamw.h"
-#include "train/trainer.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
-#include "train/metrics.h"
 #include "io/tokenizer.h"
 #include "model/llama.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
 
 namespace llm {
 
@@ -27,9 +27,8 @@ struct Trainer::Impl {
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;
   std::vector<Tensor*> param_tensors;
-  std::unique_ptr<AdamW> optimizer;               // world size 1, or ZeRO stage 0
-  std::unique_ptr<GradBuckets> buckets;           // world size > 1
-  std::unique_ptr<ShardedAdamW> sharded_optimizer;  // ZeRO stage 1
+  std::unique_ptr<GradBuckets> buckets;  // world size > 1
+  std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1
   TrainingData data;
   std::unique_ptr<DataLoader> loader;
   std::vector<Batch> val_batches;
@@ -49,14 +48,13 @@ struct Trainer::Impl {
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
   ForwardOptions options_for(Batch& batch) const;  // the batch's document mask when packing
-  double clip_and_step(double lr, bool apply);  // returns the gradient norm before clipping
   // Prints on rank 0 only.
   template <class... Args>
   void say(fmt::format_string<Args...> format, Args&&... args) const {
     if (comm.is_main()) fmt::print(format, std::forward<Args>(args)...);
   }
 
-  // engine/trainer_checkpoint.cpp
+  // train/trainer_checkpoint.cpp
   std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones
   void restore(const std::string& dir);      // model, optimizer, state and data cursor
 };
