@@ -204,40 +204,33 @@ TEST_CASE("make_tokenizer: the byte tokenizer by default, BpeTokenizer from toke
 // come from tiktoken on the same file with the same regex and special tokens.
 namespace {
 
-const std::string kSkipped = "skipped: no Llama 3 tokenizer.model (LLM_LLAMA3_TOKENIZER names one)";
-
 std::string llama3_path() {  // empty when the file is absent
   const char* env = std::getenv("LLM_LLAMA3_TOKENIZER");
   const std::string path = env ? env : LLM_LLAMA3_TOKENIZER_DEFAULT;
   return fs::exists(path) ? path : "";
 }
 
-const BpeTokenizer* llama3() {
-  static const std::string path = llama3_path();
-  static const std::unique_ptr<BpeTokenizer> tok = path.empty() ? nullptr : std::make_unique<BpeTokenizer>(path);
-  if (!tok) MESSAGE(kSkipped);
-  return tok.get();
+// Without the file these cases report "skipped" (doctest's skip, decided when the suite starts).
+const bool kNoLlama3 = llama3_path().empty();
+
+const BpeTokenizer& llama3() {
+  static const BpeTokenizer tok(llama3_path());
+  return tok;
 }
 
 }  // namespace
 
-TEST_CASE("Llama 3: loads in well under a second") {
+TEST_CASE("Llama 3: loads Meta's ranks file" * doctest::skip(kNoLlama3)) {
   const std::string path = llama3_path();
-  if (path.empty()) {
-    MESSAGE(kSkipped);
-    return;
-  }
   const auto start = std::chrono::steady_clock::now();
   BpeTokenizer tok(path);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  MESSAGE("loaded " << path << " in " << seconds << " s");
-  CHECK(seconds < 2.0);  // about 0.1 s; generous for a busy CI machine
+  MESSAGE("loaded " << path << " in " << seconds << " s");  // about 0.1 s; a benchmark, not a gate
   CHECK(tok.vocab_size() == 128256);
 }
 
-TEST_CASE("Llama 3: the known vector, and vectors from tiktoken") {
-  const BpeTokenizer* tok = llama3();
-  if (!tok) return;
+TEST_CASE("Llama 3: the known vector, and vectors from tiktoken" * doctest::skip(kNoLlama3)) {
+  const BpeTokenizer* tok = &llama3();
   CHECK(tok->bos() == 128000);
   CHECK(tok->eos() == 128001);
   CHECK(tok->pad() == 128004);
@@ -255,9 +248,9 @@ TEST_CASE("Llama 3: the known vector, and vectors from tiktoken") {
   CHECK(tok->encode(kMixedText).size() == 98);
 }
 
-TEST_CASE("Llama 3: the chat format's special tokens, and round trips of mixed text") {
-  const BpeTokenizer* tok = llama3();
-  if (!tok) return;
+TEST_CASE("Llama 3: the chat format's special tokens, and round trips of mixed text" *
+          doctest::skip(kNoLlama3)) {
+  const BpeTokenizer* tok = &llama3();
   const std::string chat = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>";
   CHECK(tok->encode_with_specials(chat) == Ids{128000, 128006, 882, 128007, 271, 13347, 0, 128009});
   CHECK(tok->encode(chat).size() == 29);  // the names as text
