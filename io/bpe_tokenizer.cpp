@@ -334,4 +334,10 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
+std::optional<int32_t> BpeTokenizer::special_id(const std::string& name) const {
+  auto it = special_ids_.find(name);
+  if (it == special_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace llm

@@ -39,6 +39,7 @@ class BpeTokenizer final : public Tokenizer {
   int32_t pad() const override { return pad_; }
   std::vector<int32_t> encode(const std::string& text) const override;  // specials are text
   std::string decode(const std::vector<int32_t>& ids) const override;
+  std::optional<int32_t> special_id(const std::string& name) const override;
   // As encode, but a special token's name in the text ("<|eot_id|>") becomes its id: for chat
   // templates, never for user data (which could then forge control tokens).
   std::vector<int32_t> encode_with_specials(const std::string& text) const;

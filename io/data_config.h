@@ -3,14 +3,27 @@
 // train/config.h holds one as TrainConfig::data; the YAML keys keep Axolotl's names.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 namespace llm {
 
 struct DatasetSpec {
-  std::string path;                 // a file or a directory of files
-  std::string type = "completion";  // completion | alpaca
+  std::string path;  // a file or a directory of files
+  // completion | alpaca | chat_template | input_output | pretokenized (rows of input_ids, labels,
+  // attention_mask; Axolotl takes such rows when `type` is left out)
+  std::string type = "completion";
+
+  // type chat_template (Axolotl's keys, per dataset).
+  std::string chat_template = "llama3";          // llama3 (Meta's Instruct format) | chatml
+  std::string field_messages = "messages";       // the row's list of messages
+  std::map<std::string, std::string> message_property_mappings = {{"role", "role"},
+                                                                    {"content", "content"}};
+  // Our role -> the names a dataset uses for it (e.g. assistant: [gpt, model]); empty: as given.
+  std::map<std::string, std::vector<std::string>> roles;
+  std::vector<std::string> roles_to_train = {"assistant"};
+  std::string train_on_eos = "turn";  // turn | last | all | none: which turns' end token trains
 };
 
 struct DataConfig {
@@ -19,9 +32,18 @@ struct DataConfig {
   // Token cache directory. Empty in a config: output_dir/prepared, which the trainer fills in
   // before it calls io/ (io/ itself needs it set).
   std::string dataset_prepared_path;
-  double val_set_size = 0.0;  // < 1: a fraction of the windows; >= 1: a count
-  bool sample_packing = false;
+  double val_set_size = 0.0;  // < 1: a fraction of the examples; >= 1: a count
   int64_t sequence_len = 256;
+  // Whether prompt tokens (alpaca's instruction, input_output's unlabelled text) take loss.
+  bool train_on_inputs = false;
+  // Examples longer than sequence_len: drop (Axolotl's default) | truncate. Completion rows are
+  // split into sequence_len chunks instead, as Axolotl does.
+  std::string excess_length_strategy = "drop";
+  // Whole examples bin-packed into rows of sequence_len (multipack, first-fit decreasing), each
+  // attending only within itself with positions restarting; else one example per row.
+  bool sample_packing = false;
+  bool eval_sample_packing = true;  // the same for the eval rows (with sample_packing)
+  bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
 };
 
 }  // namespace llm

@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "io/examples.h"
 #include "io/token_cache.h"
 #include "engine/user_error.h"
 
@@ -76,11 +77,8 @@ PackedDataset pack_documents(const std::vector<Document>& docs, const Tokenizer&
     packed.labels.push_back(label);
   };
   for (const Document& doc : docs) {
-    const bool has_prompt = !doc.prompt.empty();
-    push(tokenizer.bos(), has_prompt ? kIgnoreIndex : tokenizer.bos());
-    for (int32_t t : tokenizer.encode(doc.prompt)) push(t, kIgnoreIndex);
-    for (int32_t t : tokenizer.encode(doc.text)) push(t, t);
-    push(tokenizer.eos(), tokenizer.eos());
+    Example ex = tokenize_document(doc, tokenizer, false, "");
+    for (size_t i = 0; i < ex.tokens.size(); i++) push(ex.tokens[i], ex.labels[i]);
   }
   while (static_cast<int64_t>(packed.tokens.size()) < sequence_len + 1)
     push(tokenizer.pad(), kIgnoreIndex);

@@ -1,4 +1,5 @@
-// defines: dataset_source_files, load_documents, alpaca_prompt
+// defines: text_document, prompt_response_document, dataset_source_files, load_documents,
+// alpaca_prompt
 #include "io/documents.h"
 
 #include <algorithm>
@@ -144,14 +145,14 @@ void split_on_percent_lines(const std::string& text, std::vector<Document>& docs
     end = end == std::string::npos ? text.size() : end + 1;
     std::string line = text.substr(pos, end - pos);
     if (line == "%\n" || line == "%\r\n" || line == "%") {
-      if (!doc.empty()) docs.push_back({"", std::move(doc)});
+      if (!doc.empty()) docs.push_back(text_document(std::move(doc)));
       doc.clear();
     } else {
       doc += line;
     }
     pos = end;
   }
-  if (!doc.empty()) docs.push_back({"", std::move(doc)});
+  if (!doc.empty()) docs.push_back(text_document(std::move(doc)));
 }
 
 bool is_json_file(const std::string& path) {
@@ -163,7 +164,7 @@ void load_completion_file(const std::string& path, std::vector<Document>& docs) 
   if (!is_json_file(path)) return split_on_percent_lines(text, docs);
   for (const JsonRecord& r : read_json_records(path, text)) {
     std::string body = string_field(path, r, "text", true, "with a \"text\" string");
-    if (!body.empty()) docs.push_back({"", std::move(body)});
+    if (!body.empty()) docs.push_back(text_document(std::move(body)));
   }
 }
 
@@ -175,11 +176,24 @@ void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
     std::string instruction = string_field(path, r, "instruction", true, expected);
     std::string input = string_field(path, r, "input", false, expected);
     std::string output = string_field(path, r, "output", true, expected);
-    docs.push_back({alpaca_prompt(instruction, input), std::move(output)});
+    docs.push_back(prompt_response_document(alpaca_prompt(instruction, input), std::move(output)));
   }
 }
 
 }  // namespace
+
+Document text_document(std::string text) {
+  Document doc;
+  doc.pieces.push_back({Piece::Kind::text, std::move(text), {}, Loss::trained});
+  return doc;
+}
+
+Document prompt_response_document(std::string prompt, std::string response) {
+  Document doc;
+  doc.pieces.push_back({Piece::Kind::text, std::move(prompt), {}, Loss::prompt});
+  doc.pieces.push_back({Piece::Kind::text, std::move(response), {}, Loss::trained});
+  return doc;
+}
 
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
   std::error_code ec;

@@ -14,10 +14,31 @@
 
 namespace llm {
 
-struct Document {
-  std::string prompt;  // context the model sees but is not trained to produce (may be empty)
-  std::string text;    // what the model learns to produce
+// Which tokens of a segment take loss.
+enum class Loss {
+  none,     // context only: chat headers, other roles' turns
+  prompt,   // an instruction prompt: trained only with train_on_inputs (Axolotl's key)
+  trained,  // what the model learns to produce
 };
+
+// A piece of a document, in order: text for the tokenizer, the name of one special token (a chat
+// template's markers, never read from user text), or token ids as given (pre-tokenized rows).
+struct Piece {
+  enum class Kind { text, special, ids } kind = Kind::text;
+  std::string text;                // Kind::text: the text; Kind::special: the token's name
+  std::vector<int32_t> token_ids;  // Kind::ids
+  Loss loss = Loss::trained;
+};
+
+struct Document {
+  std::vector<Piece> pieces;
+  bool add_bos = true;  // BOS first; chat templates that render their own set both false
+  bool add_eos = true;  // EOS last, with the loss of the last piece
+};
+
+// The common shapes: all text trained (completion), or a prompt then its response (alpaca).
+Document text_document(std::string text);
+Document prompt_response_document(std::string prompt, std::string response);
 
 // The files `spec` reads, in reading order. Throws UserError when the path does not exist.
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ class Tokenizer {
   virtual int32_t pad() const = 0;
   virtual std::vector<int32_t> encode(const std::string& text) const = 0;  // no BOS/EOS added
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;   // specials skipped
+  // The id of a special token by name ("<|eot_id|>"), for chat templates; nullopt when the
+  // vocabulary has no such token.
+  virtual std::optional<int32_t> special_id(const std::string& name) const = 0;
 };
 
 class ByteTokenizer final : public Tokenizer {
@@ -33,6 +37,7 @@ class ByteTokenizer final : public Tokenizer {
   int32_t pad() const override { return kPad; }
   std::vector<int32_t> encode(const std::string& text) const override;  // id = byte value
   std::string decode(const std::vector<int32_t>& ids) const override;
+  std::optional<int32_t> special_id(const std::string&) const override { return std::nullopt; }
 };
 
 // BpeTokenizer on a tiktoken ranks file (a config's tokenizer_config) when one is given, else

@@ -58,6 +58,14 @@ DataConfig config_for(const TempDir& dir, const std::string& data_path) {
 
 }  // namespace
 
+// The text of a document's pieces with this loss (completion: all trained; alpaca: prompt first).
+std::string text_of(const Document& d, Loss loss) {
+  std::string out;
+  for (const Piece& p : d.pieces)
+    if (p.loss == loss) out += p.text;
+  return out;
+}
+
 TEST_CASE("byte tokenizer round trip") {
   ByteTokenizer tok;
   CHECK(tok.vocab_size() == 259);
@@ -87,11 +95,11 @@ TEST_CASE("fortune files split on % lines; a directory skips .dat, .u8 and symli
   CHECK(fs::path(files[0]).filename() == "a_plain");
   std::vector<Document> docs = load_documents(spec);
   REQUIRE(docs.size() == 4);
-  CHECK(docs[0].text == "one whole document\n");
-  CHECK(docs[1].text == "first\nline two\n");
-  CHECK(docs[2].text == "second\n");
-  CHECK(docs[3].text == "third");
-  for (const Document& d : docs) CHECK(d.prompt.empty());
+  CHECK(text_of(docs[0], Loss::trained) == "one whole document\n");
+  CHECK(text_of(docs[1], Loss::trained) == "first\nline two\n");
+  CHECK(text_of(docs[2], Loss::trained) == "second\n");
+  CHECK(text_of(docs[3], Loss::trained) == "third");
+  for (const Document& d : docs) CHECK(text_of(d, Loss::prompt).empty());
 }
 
 TEST_CASE("jsonl completion reads the text field") {
@@ -100,8 +108,8 @@ TEST_CASE("jsonl completion reads the text field") {
       dir.write("c.jsonl", "{\"text\": \"alpha\"}\n\n{\"text\": \"b\\n\", \"id\": 3}\n");
   std::vector<Document> docs = load_documents({path, "completion"});
   REQUIRE(docs.size() == 2);
-  CHECK(docs[0].text == "alpha");
-  CHECK(docs[1].text == "b\n");
+  CHECK(text_of(docs[0], Loss::trained) == "alpha");
+  CHECK(text_of(docs[1], Loss::trained) == "b\n");
 }
 
 TEST_CASE("alpaca: loss only on the output and EOS, shifted by one") {
@@ -112,16 +120,16 @@ TEST_CASE("alpaca: loss only on the output and EOS, shifted by one") {
       "  {\"instruction\": \"Greet\", \"input\": \"\", \"output\": \"hi\"}\n]\n");
   std::vector<Document> docs = load_documents({path, "alpaca"});
   REQUIRE(docs.size() == 2);
-  CHECK(docs[0].prompt == alpaca_prompt("Add", "1 2"));
-  CHECK(docs[0].prompt.find("paired with an input") != std::string::npos);
-  CHECK(docs[0].prompt.find("### Input:\n1 2\n\n### Response:\n") != std::string::npos);
-  CHECK(docs[1].prompt.find("### Input:") == std::string::npos);
-  CHECK(docs[1].text == "hi");
+  CHECK(text_of(docs[0], Loss::prompt) == alpaca_prompt("Add", "1 2"));
+  CHECK(text_of(docs[0], Loss::prompt).find("paired with an input") != std::string::npos);
+  CHECK(text_of(docs[0], Loss::prompt).find("### Input:\n1 2\n\n### Response:\n") != std::string::npos);
+  CHECK(text_of(docs[1], Loss::prompt).find("### Input:") == std::string::npos);
+  CHECK(text_of(docs[1], Loss::trained) == "hi");
 
   ByteTokenizer tok;
-  const int64_t L = static_cast<int64_t>(docs[0].prompt.size()) + 2;  // window 0 holds output
+  const int64_t L = static_cast<int64_t>(text_of(docs[0], Loss::prompt).size()) + 2;  // window 0 holds output
   PackedDataset p = pack_documents(docs, tok, L);
-  const size_t p0 = docs[0].prompt.size(), p1 = docs[1].prompt.size();
+  const size_t p0 = text_of(docs[0], Loss::prompt).size(), p1 = text_of(docs[1], Loss::prompt).size();
   REQUIRE(p.tokens.size() == (1 + p0 + 1 + 1) + (1 + p1 + 2 + 1));
   for (size_t i = 0; i < p.tokens.size(); i++) {
     const bool doc0_prompt = i <= p0;                                   // BOS + prompt

@@ -1,0 +1,86 @@
+// defines: tokenize_document, append_examples
+#include "io/examples.h"
+
+#include "engine/ops.h"
+#include "engine/user_error.h"
+
+namespace llm {
+
+Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool train_on_inputs,
+                          const std::string& where) {
+  Example ex;
+  auto push = [&ex](int32_t token, bool trained) {
+    ex.tokens.push_back(token);
+    ex.labels.push_back(trained ? token : kIgnoreIndex);
+  };
+  // BOS is never a target (nothing precedes it in its row), so its label does not matter.
+  if (doc.add_bos) push(tokenizer.bos(), false);
+  bool last_trained = false;
+  for (const Piece& seg : doc.pieces) {
+    const bool trained = seg.loss == Loss::trained || (seg.loss == Loss::prompt && train_on_inputs);
+    switch (seg.kind) {
+      case Piece::Kind::text:
+        for (int32_t t : tokenizer.encode(seg.text)) push(t, trained);
+        break;
+      case Piece::Kind::special: {
+        std::optional<int32_t> id = tokenizer.special_id(seg.text);
+        if (!id)
+          throw UserError(where + ": the chat template needs the special token " + seg.text +
+                          ", which the " + tokenizer.name() +
+                          " tokenizer lacks; expected a tokenizer_config that has it");
+        push(*id, trained);
+        break;
+      }
+      case Piece::Kind::ids:
+        for (int32_t t : seg.token_ids) push(t, trained);
+        break;
+    }
+    last_trained = trained;
+  }
+  if (doc.add_eos) push(tokenizer.eos(), last_trained);
+  return ex;
+}
+
+namespace {
+bool has_target(const Example& ex) {
+  for (size_t i = 1; i < ex.labels.size(); i++)  // labels[0] is never a target
+    if (ex.labels[i] != kIgnoreIndex) return true;
+  return false;
+}
+}  // namespace
+
+void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
+                     const Tokenizer& tokenizer, const DataConfig& config,
+                     std::vector<Example>& out, ExampleStats& stats) {
+  const size_t L = static_cast<size_t>(config.sequence_len);
+  for (const Document& doc : docs) {
+    stats.documents++;
+    Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path);
+    if (ex.tokens.size() > L && spec.type == "completion") {
+      stats.chunked++;
+      for (size_t begin = 0; begin < ex.tokens.size(); begin += L) {
+        const size_t end = std::min(ex.tokens.size(), begin + L);
+        Example chunk{{ex.tokens.begin() + begin, ex.tokens.begin() + end},
+                      {ex.labels.begin() + begin, ex.labels.begin() + end}};
+        if (chunk.tokens.size() >= 2) out.push_back(std::move(chunk));  // one token: no target
+      }
+      continue;
+    }
+    if (ex.tokens.size() > L) {
+      if (config.excess_length_strategy != "truncate") {
+        stats.dropped++;
+        continue;
+      }
+      stats.truncated++;
+      ex.tokens.resize(L);
+      ex.labels.resize(L);
+    }
+    if (!has_target(ex)) {
+      stats.no_targets++;
+      continue;
+    }
+    out.push_back(std::move(ex));
+  }
+}
+
+}  // namespace llm

@@ -1,0 +1,43 @@
+// Examples: tokenized documents, one training example each, as Axolotl keeps SFT data (never
+// split across rows; completion text longer than sequence_len split into chunks, as Axolotl's
+// completion strategy does; other long examples dropped or truncated by excess_length_strategy).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/data_config.h"
+#include "io/documents.h"
+#include "io/tokenizer.h"
+
+namespace llm {
+
+// kIgnoreIndex (engine/ops.h): a label that takes no loss, as HF's -100.
+
+// HF's (input_ids, labels): labels[i] is tokens[i] where that token takes loss, else
+// kIgnoreIndex. Batches apply the next-token shift (the target at i is labels[i + 1]).
+struct Example {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> labels;
+};
+
+// BOS, the pieces, EOS (as the document asks). A special segment whose name the tokenizer
+// lacks is a UserError naming it; `where` names the dataset in that message.
+Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool train_on_inputs,
+                          const std::string& where);
+
+// What make_examples did, for the start-up summary.
+struct ExampleStats {
+  int64_t documents = 0;  // read from the datasets
+  int64_t chunked = 0;    // completion documents split into sequence_len chunks
+  int64_t dropped = 0;    // longer than sequence_len, excess_length_strategy drop
+  int64_t truncated = 0;  // longer than sequence_len, excess_length_strategy truncate
+  int64_t no_targets = 0;  // dropped because no token takes loss
+};
+
+// Every document of `spec` tokenized and fitted to config.sequence_len, appended to `out`.
+void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
+                     const Tokenizer& tokenizer, const DataConfig& config,
+                     std::vector<Example>& out, ExampleStats& stats);
+
+}  // namespace llm
