@@ -1,4 +1,4 @@
-// Tile machinery of the tiled attention kernels (cuda/cuda_flash_attention.cu): the kernel-side
+// Tile machinery of the tiled attention kernels (cuda/attention/cuda_flash_attention.cu): the kernel-side
 // mask (which keys a query sees), tile loads into shared memory, and the three 64 x 64 tile
 // products on CUDA cores in f32. The layout follows the CPU reference (engine/cpu/
 // cpu_flash_attention.cpp): a query tile of kAttnBlockM rows against key tiles of kAttnBlockN.

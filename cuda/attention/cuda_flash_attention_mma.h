@@ -1,11 +1,11 @@
 // The tensor-core (mma.sync, bf16 in, f32 accumulate) FlashAttention-2 kernels of
-// cuda/cuda_flash_attention_mma.cu, called by the tiled attention's entry points in
-// cuda/cuda_flash_attention.cu for the calls they take.
+// cuda/attention/cuda_flash_attention_mma.cu, called by the tiled attention's entry points in
+// cuda/attention/cuda_flash_attention.cu for the calls they take.
 #pragma once
 #include <functional>
 #include <initializer_list>
 
-#include "cuda/cuda_attention_tiles.cuh"
+#include "cuda/attention/cuda_attention_tiles.cuh"
 
 namespace llm {
 

@@ -2,12 +2,12 @@
 // backward: one family of FlashAttention-2 kernels (CUDA cores, f32 tiles) whose mask options
 // (causal, S2 groups, bias, document ids) are runtime fields, so flash, S2 and memory-efficient
 // attention are the same code. bf16 calls at head_dim 64 and 128 without a bias go to the
-// tensor-core kernels instead (cuda/cuda_flash_attention_mma.cu), with the same mask.
+// tensor-core kernels instead (cuda/attention/cuda_flash_attention_mma.cu), with the same mask.
 #include <cmath>
 #include <type_traits>
 
-#include "cuda/cuda_attention_tiles.cuh"
-#include "cuda/cuda_flash_attention_mma.h"
+#include "cuda/attention/cuda_attention_tiles.cuh"
+#include "cuda/attention/cuda_flash_attention_mma.h"
 
 namespace llm {
 
