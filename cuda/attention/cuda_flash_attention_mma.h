@@ -18,12 +18,12 @@ bool mma_attention_takes(const AttentionMask& mask,
 
 // q, out (B, S, H, D); k, v (B, S, Hkv, D); lse f32 (B, H, S); contiguous bf16 on the device.
 void mma_attention_forward(cudaStream_t stream, const Tensor& q, const Tensor& k,
-                           const Tensor& v, const tiles::Mask& mask, Tensor& out, Tensor& lse);
+                           const Tensor& v, const MaskView& mask, Tensor& out, Tensor& lse);
 
 // delta f32 (B, H, S) = rowsum(dout * out), computed by the caller.
 void mma_attention_backward(cudaStream_t stream, const Tensor& q, const Tensor& k,
                             const Tensor& v, const Tensor& dout, const Tensor& lse,
-                            const Tensor& delta, const tiles::Mask& mask, Tensor& dq, Tensor& dk,
+                            const Tensor& delta, const MaskView& mask, Tensor& dq, Tensor& dk,
                             Tensor& dv);
 
 }  // namespace llm

@@ -10,10 +10,9 @@
 
 #ifdef __CUDACC__
 #include <cuda_bf16.h>
-#define LLM_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define LLM_HOST_DEVICE inline
 #endif
+
+#include "engine/host_device.h"
 
 namespace llm {
 namespace mma {
