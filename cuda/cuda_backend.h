@@ -16,7 +16,7 @@
 
 namespace llm {
 
-class CudnnAttention;  // cuda/cudnn_attention.h: cuDNN stays out of this header
+class CudnnAttention;  // cuda/attention/cudnn_attention.h: cuDNN stays out of this header
 
 class CudaBackend : public Backend {
  public:

@@ -1,4 +1,5 @@
-// defines: CudaBackend::gemm (row-major strided batched GEMM on cuBLASLt; f32 accumulation)
+// defines: CudaBackend::gemm, the backend call behind matmul (row-major strided batched GEMM on
+// cuBLASLt; f32 accumulation)
 #include "cuda/cuda_common.cuh"
 
 namespace llm {
