@@ -138,6 +138,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
+  backend(device).set_tf32(c.tf32);
   if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
                     "on sm_80+), or use flash_attention for f32");
@@ -176,6 +177,7 @@ void Trainer::Impl::print_summary() const {
       c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
   if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
+  if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
   say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
              data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
              c.data.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
