@@ -23,7 +23,7 @@ inline constexpr AttentionInfo kAttentionKinds[] = {
      "flash (tiled, FlashAttention-2 algorithm)", true},
     {AttentionKind::mem_efficient, "xformers_attention", "xformers", "mem_efficient",
      "memory-efficient (xformers_attention)", true},
-    {AttentionKind::s2, "s2_attention", "s2", "s2", "s2", false},
+    {AttentionKind::s2, "s2_attention", "s2", "s2", "s2 (LongLoRA shifted sparse)", false},
     {AttentionKind::cudnn, "sdp_attention", "sdpa", "cudnn",
      "cuDNN fused attention (sdp_attention)", false},
 };

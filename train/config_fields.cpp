@@ -235,7 +235,7 @@ std::vector<ConfigField> attention_rows(const char* section) {
     if (!info.config_key) continue;
     const std::string key = info.config_key;
     const AttentionKind kind = info.kind;
-    rows.push_back({key, section, "true or false", info.label,
+    rows.push_back({key, section, "true or false", std::string("attention: ") + info.label,
                     [key, kind](ReadContext& ctx, const YAML::Node& n, const Where& w) {
                       if (read_bool(n, w)) ctx.attention[key] = {kind, w, key + ": true"};
                     },

@@ -92,7 +92,7 @@ struct ConfigField {
   std::string name;
   const char* section;   // config_to_yaml's heading comment; rows of a section stand together
   std::string expected;  // the value it takes, as messages say it ("an integer >= 1")
-  const char* meaning;   // one line
+  std::string meaning;   // one line
   std::function<void(ReadContext&, const YAML::Node&, const Where&)> read;
   // The value as YAML ("" is null: unset; a text starting with a newline is a block);
   // empty function: not written (another row carries the value).

@@ -171,7 +171,7 @@ void Trainer::Impl::print_summary() const {
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
   say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
       c.attention == AttentionKind::s2
-          ? fmt::format(" (groups of {} tokens; full causal in eval)", forward.s2_group_size)
+          ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
           : "",
       c.data.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
       c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
