@@ -2,7 +2,7 @@
 // that makes DeviceType::cuda available to backend() when a device exists
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
-#include "cuda/cudnn_attention.h"
+#include "cuda/attention/cudnn_attention.h"
 
 namespace llm {
 

@@ -16,7 +16,7 @@
 
 namespace llm {
 
-class CudnnAttention;  // cuda/cudnn_attention.h: cuDNN stays out of this header
+class CudnnAttention;  // cuda/attention/cudnn_attention.h: cuDNN stays out of this header
 
 class CudaBackend : public Backend {
  public:
@@ -28,6 +28,7 @@ class CudaBackend : public Backend {
   std::string name() const override { return "cuda:" + std::to_string(device_); }
   CachingAllocator& allocator() override { return allocator_; }
   bool fast_bf16() const override { return fast_bf16_; }  // sm_80 and newer
+  void set_tf32(bool on) override { tf32_ = on; }  // f32 GEMMs on TF32 tensor cores
   int device() const { return device_; }
   cudaStream_t stream() const { return stream_; }
   // Reserved for NCCL: collectives overlap compute on a stream of their own.
@@ -116,13 +117,14 @@ class CudaBackend : public Backend {
 
   int device_;
   bool fast_bf16_ = false;
+  bool tf32_ = false;
   cudaStream_t stream_ = nullptr;
   cudaStream_t comm_stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // cuBLASLt's, allocated once with the backend
   size_t workspace_bytes_ = 0;
   // cuBLASLt's heuristic per GEMM shape: asked once, reused for every later call of that shape.
-  std::map<std::array<int64_t, 16>, cublasLtMatmulAlgo_t> gemm_algos_;
+  std::map<std::array<int64_t, 17>, cublasLtMatmulAlgo_t> gemm_algos_;
   // flush_caches' buffer: cudaMalloc'd on first use (outside the caching allocator, so the
   // benchmarks' peak memory does not count it), freed with the backend.
   void* l2_flush_ = nullptr;

@@ -56,6 +56,9 @@ class Backend {
   // Whether bf16 compute is worth using here (`bf16: auto`): sm_80 and newer. The CPU computes
   // in f32 only.
   virtual bool fast_bf16() const { return false; }
+  // `tf32: true`: f32 GEMMs may round their inputs to TF32 on tensor cores (CUDA). Off by
+  // default so f32 results match the CPU reference; a backend without TF32 ignores it.
+  virtual void set_tf32(bool) {}
 
   // Memory movement.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -15,6 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+
+std::string shortest(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 // Typed access to config.json's fields; a JSON null counts as absent, as transformers reads it.
 class ConfigFields {
@@ -32,16 +39,22 @@ class ConfigFields {
     throw UserError(path_ + ": " + prefix_ + key + ": expected " + expected + ", got " +
                     (v ? v->dump() : "none"));
   }
-  int64_t integer(const std::string& key, std::optional<int64_t> fallback = std::nullopt) const {
+  // An integer in [1, max] (the bounds of model/llama_config.h).
+  int64_t integer(const std::string& key, int64_t max,
+                  std::optional<int64_t> fallback = std::nullopt) const {
     const json* v = get(key);
     if (!v && fallback) return *fallback;
-    if (!v || !v->is_number_integer() || v->get<int64_t>() < 1) fail(key, "an integer >= 1");
+    if (!v || !v->is_number_integer() || v->get<int64_t>() < 1 || v->get<int64_t>() > max)
+      fail(key, "an integer in [1, " + std::to_string(max) + "]");
     return v->get<int64_t>();
   }
+  // A number > 0 that is finite as a float, where it lands.
   float positive(const std::string& key, float fallback) const {
     const json* v = get(key);
     if (!v) return fallback;
-    if (!v->is_number() || v->get<double>() <= 0) fail(key, "a number > 0");
+    constexpr double kMax = std::numeric_limits<float>::max();
+    if (!v->is_number() || v->get<double>() <= 0 || v->get<double>() > kMax)
+      fail(key, "a number in (0, " + shortest(kMax) + "]");
     return v->get<float>();
   }
   bool flag(const std::string& key, bool fallback) const {
@@ -86,8 +99,8 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   rope.factor = factor->get<float>();
   rope.low_freq_factor = s.positive("low_freq_factor", rope.low_freq_factor);
   rope.high_freq_factor = s.positive("high_freq_factor", rope.high_freq_factor);
-  rope.original_max_position_embeddings = static_cast<int>(
-      s.integer("original_max_position_embeddings", rope.original_max_position_embeddings));
+  rope.original_max_position_embeddings = static_cast<int>(s.integer(
+      "original_max_position_embeddings", kMaxPositions, rope.original_max_position_embeddings));
   if (rope.low_freq_factor >= rope.high_freq_factor)
     throw UserError(path + ": " + key + ": expected low_freq_factor < high_freq_factor");
   return rope;
@@ -128,18 +141,18 @@ LlamaConfig read_hf_config(const std::string& path) {
   if (f.flag("mlp_bias", false)) f.fail("mlp_bias", "false (the model has no biases)");
 
   LlamaConfig c;
-  c.hidden_size = f.integer("hidden_size");
-  c.intermediate_size = f.integer("intermediate_size");
-  c.num_hidden_layers = f.integer("num_hidden_layers");
-  c.num_attention_heads = f.integer("num_attention_heads");
-  c.num_key_value_heads = f.integer("num_key_value_heads", c.num_attention_heads);
-  c.vocab_size = f.integer("vocab_size");
-  c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
+  c.hidden_size = f.integer("hidden_size", kMaxWidth);
+  c.intermediate_size = f.integer("intermediate_size", kMaxWidth);
+  c.num_hidden_layers = f.integer("num_hidden_layers", kMaxLayers);
+  c.num_attention_heads = f.integer("num_attention_heads", kMaxHeads);
+  c.num_key_value_heads = f.integer("num_key_value_heads", kMaxHeads, c.num_attention_heads);
+  c.vocab_size = f.integer("vocab_size", kMaxVocabSize);
+  c.max_position_embeddings = f.integer("max_position_embeddings", kMaxPositions, 2048);
   c.rms_norm_eps = f.positive("rms_norm_eps", 1e-6f);
   c.rope = read_rope(f, path);
   c.tie_word_embeddings = f.flag("tie_word_embeddings", false);
   c.initializer_range = f.positive("initializer_range", 0.02f);
-  if (f.get("head_dim") && f.integer("head_dim") * c.num_attention_heads != c.hidden_size)
+  if (f.get("head_dim") && f.integer("head_dim", kMaxWidth) * c.num_attention_heads != c.hidden_size)
     f.fail("head_dim", "hidden_size / num_attention_heads = " + std::to_string(c.hidden_size) +
                            " / " + std::to_string(c.num_attention_heads) +
                            " (the only head size implemented)");

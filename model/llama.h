@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "model/attention_kind.h"
 #include "model/llama_config.h"
 
 namespace llm {
@@ -24,11 +25,6 @@ struct ParamRef {
   std::string name;
   Tensor* tensor;
 };
-
-// Which attention the layers use (config keys: none, flash_attention, xformers_attention,
-// s2_attention, sdp_attention). Evaluation and sampling use full causal attention whatever S2
-// trained with, as LongLoRA does.
-enum class AttentionKind { eager, flash, mem_efficient, s2, cudnn };
 
 struct ForwardOptions {
   int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers

@@ -9,6 +9,15 @@
 
 namespace llm {
 
+// Largest sizes a model may state, in the YAML config and in config.json alike: far above any
+// Llama 3, yet small enough that products of them (parameter counts, byte sizes) stay inside
+// int64 and token ids inside int32, so a typo is refused instead of overflowing.
+constexpr int64_t kMaxWidth = int64_t(1) << 20;      // hidden_size, intermediate_size
+constexpr int64_t kMaxLayers = 1024;                 // num_hidden_layers
+constexpr int64_t kMaxHeads = 1024;                  // num_attention_heads, num_key_value_heads
+constexpr int64_t kMaxVocabSize = int64_t(1) << 24;  // token ids are i32
+constexpr int64_t kMaxPositions = int64_t(1) << 20;  // max_position_embeddings, sequence_len
+
 struct LlamaConfig {
   int64_t hidden_size = 256;
   int64_t intermediate_size = 768;

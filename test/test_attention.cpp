@@ -1,14 +1,17 @@
 // The tiled attentions on the CPU: flash, S2 and memory-efficient against eager attention and a
 // double-precision masked reference, forward and gradients; finite differences; edge tiles
 // (S = 1, 63, 65, 130 with 64-wide tiles), GQA 1/4/8, rows that see no key, S2's causality and
-// shifted group edges, the allocator's peak at S = 4096, and deterministic backward. cuDNN
-// attention on the CPU is the flash tiles, bit for bit; masks it has not got are refused.
+// shifted group edges, the allocator's peak at S = 4096, and deterministic backward; the shared
+// key spans of engine/attention_mask.h against the reference masks. cuDNN attention on the CPU is
+// the flash tiles, bit for bit; masks it has not got are refused.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
+#include "engine/attention_mask.h"
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "test/attention_reference.h"
@@ -125,6 +128,58 @@ TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups acr
         Reference want = attention_reference(q, k, v, dout, allowed);
         check_result(run(s2_fn(G), q, k, v, dout), want);
       }
+}
+
+// The span arithmetic itself (engine/attention_mask.h, which the CUDA kernels run too): for every
+// query, keys() must be exactly the keys the reference mask allows, and tiles_meet() must skip
+// exactly the (query tile, key tile) pairs with no allowed key, at sizes with edge tiles.
+TEST_CASE("key spans equal the reference masks: causal, S2 groups, documents, edge tiles") {
+  const int64_t B = 2, H = 4;
+  for (int64_t S : {1, 8, 63, 64, 65, 128, 192}) {
+    // Row 0: documents of 3, then 5, ... tokens; row 1: one document of the whole row.
+    std::vector<int32_t> docs(B * S, 0);
+    for (int64_t i = 0, doc = 0, len = 3, left = 3; i < S; i++, left--) {
+      if (left == 0) doc++, len += 2, left = len;
+      docs[i] = static_cast<int32_t>(doc);
+    }
+    const Tensor doc_ids = Tensor::from_ints(docs, {B, S});
+    for (int kind = 0; kind < 5; kind++) {  // full, causal, S2, documents, causal documents
+      AttentionMask mask;
+      mask.causal = kind == 1 || kind == 2 || kind == 4;
+      const int64_t G = S % 4 == 0 ? S / 4 : 0;
+      if (kind == 2) {
+        if (G == 0) continue;  // s2_attention refuses such lengths
+        mask.s2_group = G;
+      }
+      if (kind >= 3) mask.doc_ids = doc_ids;
+      const MaskView view = mask_view(mask, S, H);
+      auto allowed = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+        if (kind == 2) return s2_allowed(H, G, h, i, j);
+        const bool same_doc = kind < 3 || docs[b * S + i] == docs[b * S + j];
+        return same_doc && (!mask.causal || j <= i);
+      };
+      CAPTURE(S);
+      CAPTURE(kind);
+      int64_t wrong_keys = 0, wrong_tiles = 0;
+      for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++) {
+          for (int64_t i = 0; i < S; i++)
+            for (int64_t j = 0; j < S; j++)
+              wrong_keys += view.keys(b, h, i).contains(j) != allowed(b, h, i, j);
+          CHECK(view.keys(b, h, S).lo == view.keys(b, h, S).hi);  // padding rows see nothing
+          for (int64_t i0 = 0; i0 < S; i0 += kAttnBlockM)
+            for (int64_t j0 = 0; j0 < S; j0 += kAttnBlockN) {
+              const int64_t m = std::min(kAttnBlockM, S - i0), n = std::min(kAttnBlockN, S - j0);
+              bool any = false;
+              for (int64_t i = i0; i < i0 + m; i++)
+                for (int64_t j = j0; j < j0 + n; j++) any = any || allowed(b, h, i, j);
+              wrong_tiles += view.tiles_meet(b, h, i0, m, j0, n) != any;
+            }
+        }
+      CHECK(wrong_keys == 0);
+      CHECK(wrong_tiles == 0);
+    }
+  }
 }
 
 TEST_CASE("mem-efficient: bias broadcast over batch and heads, document masks, bias gradient") {

@@ -1,122 +1,15 @@
-// Tests for train/config: Axolotl-style YAML -> TrainConfig (defaults, presets, HF fields,
-// rope_scaling, overrides), each error class as one line naming file, line and key, and the
-// config_to_yaml round trip.
+// Tests for train/config: Axolotl-style YAML -> TrainConfig (presets, HF fields, rope_scaling,
+// attention, overrides, size bounds), each error class as one line naming file, line and key.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-#include <algorithm>
-#include <map>
 #include <string>
+#include <vector>
 
-#include "train/config.h"
-#include "engine/user_error.h"
+#include "test/config_fixture.h"
 
 using namespace llm;
-namespace fs = std::filesystem;
-
-namespace {
-
-using Overrides = std::map<std::string, std::string>;
-
-// A scratch directory with one small dataset file; removed when the test binary exits.
-struct Scratch {
-  fs::path dir;
-  std::string data;  // an existing dataset file, absolute
-  Scratch() {
-    dir = fs::temp_directory_path() / ("llm_test_config_" + std::to_string(getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir / "sub");
-    data = write("data.txt", "hello\n");
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir / name) << text;
-    return (dir / name).string();
-  }
-};
-const Scratch& scratch() {
-  static Scratch s;
-  return s;
-}
-
-// Two lines naming the dataset, so the keys a test adds start on line 3.
-std::string base() { return "datasets:\n  - path: " + scratch().data + "\n"; }
-
-TrainConfig parse(const std::string& extra, const Overrides& overrides = {}) {
-  return parse_config(base() + extra, "cfg.yaml", overrides);
-}
-
-// The UserError message of parsing `yaml` (checked to be one line), or "(no error)".
-std::string error_of(const std::string& yaml, const Overrides& overrides = {}) {
-  try {
-    parse_config(yaml, "cfg.yaml", overrides);
-  } catch (const UserError& e) {
-    std::string message = e.what();
-    CHECK(message.find('\n') == std::string::npos);
-    return message;
-  }
-  return "(no error)";
-}
-std::string error_with(const std::string& extra, const Overrides& overrides = {}) {
-  return error_of(base() + extra, overrides);
-}
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-// Every field but unknown_keys, which config_to_yaml does not carry.
-void check_same(const TrainConfig& a, const TrainConfig& b) {
-#define SAME(field) CHECK_MESSAGE(a.field == b.field, #field)
-  SAME(source); SAME(base_model); SAME(model.hidden_size); SAME(model.intermediate_size);
-  SAME(model.num_hidden_layers); SAME(model.num_attention_heads); SAME(model.num_key_value_heads);
-  SAME(model.vocab_size); SAME(model.max_position_embeddings); SAME(model.rms_norm_eps);
-  SAME(model.rope.theta); SAME(model.rope.factor); SAME(model.rope.low_freq_factor);
-  SAME(model.rope.high_freq_factor); SAME(model.rope.original_max_position_embeddings);
-  SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(data.datasets.size());
-  SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
-  SAME(data.sample_packing); SAME(data.sequence_len);
-  SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
-  SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
-  SAME(cosine_min_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
-  SAME(adam_epsilon); SAME(weight_decay); SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
-  SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
-  SAME(early_stopping_threshold); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
-  SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints);
-  SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
-  SAME(flash_attention); SAME(xformers_attention); SAME(s2_attention); SAME(sdp_attention);
-  SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
-#undef SAME
-  for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
-    CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
-    CHECK(a.data.datasets[i].type == b.data.datasets[i].type);
-  }
-}
-
-void check_round_trip(const TrainConfig& c) {
-  const std::string yaml = config_to_yaml(c);
-  CAPTURE(yaml);
-  TrainConfig back = parse_config(yaml, c.source);
-  check_same(c, back);
-  CHECK(back.unknown_keys.empty());
-  CHECK(config_to_yaml(back) == yaml);
-}
-
-}  // namespace
-
-TEST_CASE("defaults: a config naming only its dataset is TrainConfig's defaults on tiny") {
-  TrainConfig c = parse("");
-  TrainConfig defaults;
-  defaults.source = defaults.data.source = "cfg.yaml";
-  defaults.data.datasets = {{scratch().data, "completion"}};
-  check_same(c, defaults);
-  CHECK(c.unknown_keys.empty());
-  CHECK(c.base_model == "tiny");
-  CHECK(c.bf16 == "auto");
-  CHECK(c.model.num_parameters() == llama_preset("tiny")->num_parameters());
-}
+using namespace llm::config_test;
 
 TEST_CASE("presets: base_model picks each preset's shape") {
   for (const std::string& name : llama_preset_names()) {
@@ -321,14 +214,21 @@ TEST_CASE("tokenizer_config: a ranks file, or a directory holding one, resolved 
 }
 
 TEST_CASE("attention: one implementation, either spelling; s2 without sample_packing") {
-  CHECK(parse("attn_implementation: flash_attention_2\n").flash_attention);
-  CHECK(parse("attn_implementation: sdpa\n").sdp_attention);
-  CHECK(parse("attn_implementation: xformers\n").xformers_attention);
-  CHECK(parse("attn_implementation: s2\n").s2_attention);
-  TrainConfig eager = parse("attn_implementation: eager\nflash_attention: false\n");
-  CHECK(!(eager.flash_attention || eager.xformers_attention || eager.s2_attention ||
-          eager.sdp_attention));
-  CHECK(parse("attn_implementation: flash_attention_2\nflash_attention: true\n").flash_attention);
+  for (const AttentionInfo& info : kAttentionKinds) {
+    CAPTURE(info.implementation);
+    CHECK(parse(std::string("attn_implementation: ") + info.implementation + "\n").attention ==
+          info.kind);
+    if (info.config_key)
+      CHECK(parse(std::string(info.config_key) + ": true\n").attention == info.kind);
+  }
+  CHECK(parse("").attention == AttentionKind::eager);
+  CHECK(parse("attn_implementation: eager\nflash_attention: false\n").attention ==
+        AttentionKind::eager);
+  CHECK(parse("flash_attention: false\n").attention == AttentionKind::eager);
+  CHECK(parse("attn_implementation: flash_attention_2\nflash_attention: true\n").attention ==
+        AttentionKind::flash);
+  CHECK(parse("xformers_attention: true\n", {{"xformers_attention", "false"}}).attention ==
+        AttentionKind::eager);
 
   CHECK(error_with("flash_attention: true\nxformers_attention: true\n") ==
         "cfg.yaml:4: xformers_attention: expected one attention implementation, got "
@@ -436,97 +336,45 @@ TEST_CASE("command-line overrides: applied as top-level keys before validation")
       "cfg.yaml:3: early_stopping_patience: expected an eval set"));
 }
 
-TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
-  const Scratch& s = scratch();
-  const std::string odd = s.write("odd \"name\": #1.txt", "x");
-  const std::string datasets =
-      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n";
-  TrainConfig a = parse_config(
-      "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
-      "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
-      "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
-      " original_max_position_embeddings: 4000}\n" + datasets +
-      "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 512\n"
-      "micro_batch_size: 3\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
-      "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\n"
-      "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
-      "weight_decay: 0.3\nmax_grad_norm: 0\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
-      "device: cpu\nevals_per_epoch: 3\nearly_stopping_patience: 2\n"
-      "early_stopping_threshold: 0.001\noutput_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
-      "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
-      "auto_resume_from_checkpoints: true\nlogging_steps: 3\ngradient_checkpointing: true\n"
-      "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
-      "s2_group_size_ratio: 0.5\nlocal_rank: 1\n",
-      "cfg.yaml");
-  CHECK(a.data.datasets[0].path == odd);
-  CHECK(a.output_dir == "out dir: #1");
-  check_round_trip(a);
-  fs::create_directories(s.dir / "tokenizer dir: #2");
-  const std::string model = s.write("tokenizer dir: #2/tokenizer.model", "x");
-  TrainConfig t = parse("tokenizer_config: '" + (s.dir / "tokenizer dir: #2").string() + "'\n");
-  CHECK(t.tokenizer_config == model);
-  check_round_trip(t);
-  TrainConfig b = parse(
-      "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
-      "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
-      "learning_rate: 3e-4\nbf16: false\n");
-  check_round_trip(b);
-  check_round_trip(parse(""));
-  check_round_trip(parse("xformers_attention: true\n"));
-  check_round_trip(parse("attn_implementation: sdpa\n"));
-  // The form test_train edits in a saved config.
-  const std::string small = config_to_yaml(parse("hidden_size: 32\nnum_attention_heads: 4\n"));
-  CHECK(small.find("\nhidden_size: 32\n") != std::string::npos);
+
+TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be finite as floats") {
+  // Once a crash: the size overflowed the parameter count.
+  CHECK(error_with("", {{"intermediate_size", "72057594037927937"}}) ==
+        "cfg.yaml: --intermediate_size: expected an integer in [1, 1048576], got "
+        "72057594037927937");
+  CHECK(error_with("rope_theta: 1e300\n") ==
+        "cfg.yaml:3: rope_theta: expected a number in (0, 3.40282e+38], got 1e300");
+  CHECK(error_with("rms_norm_eps: 1e300\n") ==
+        "cfg.yaml:3: rms_norm_eps: expected a number in (0, 3.40282e+38], got 1e300");
+  for (const std::string line : {"hidden_size: 1048577",
+                                 "intermediate_size: 1048577",
+                                 "num_hidden_layers: 1025",
+                                 "num_attention_heads: 1025",
+                                 "num_key_value_heads: 1025",
+                                 "vocab_size: 16777217",
+                                 "max_position_embeddings: 1048577",
+                                 "sequence_len: 1048577",
+                                 "micro_batch_size: 1048577",
+                                 "gradient_accumulation_steps: 1048577",
+                                 "num_epochs: 1048577",
+                                 "local_rank: 65536",
+                                 "seed: 99999999999999999999",
+                                 "initializer_range: 1e39",
+                                 "adam_epsilon: 1e39",
+                                 "weight_decay: 1e300",
+                                 "rope_scaling: {rope_type: llama3, factor: 8, "
+                                 "original_max_position_embeddings: 1048577}"}) {
+    CAPTURE(line);
+    std::string e = error_with(line + "\n");
+    CHECK(starts_with(e, "cfg.yaml:3: " + line.substr(0, line.find(':'))));
+    CHECK(e.find(": expected ") != std::string::npos);
+    CHECK(e.find(", got ") != std::string::npos);
+  }
+  // The bounds themselves are fine.
+  TrainConfig c = parse(
+      "num_hidden_layers: 1024\nvocab_size: 16777216\nlocal_rank: 65535\nnum_epochs: 1048576\n"
+      "micro_batch_size: 1048576\nmax_position_embeddings: 1048576\nsequence_len: 1048576\n");
+  CHECK(c.model.vocab_size == 16777216);
+  CHECK(c.data.sequence_len == 1048576);
 }
 
-TEST_CASE("configs/tiny.yaml, the embedded default, loads as written") {
-  const std::string path =
-      (fs::path(__FILE__).parent_path() / ".." / "configs" / "tiny.yaml").string();
-  Overrides overrides;  // without Debian's fortunes installed, still check every other key
-  if (!fs::exists("/usr/share/games/fortunes/"))
-    overrides["datasets"] = "[{path: " + scratch().data + "}]";
-  TrainConfig c = load_config(path, overrides);
-  CHECK(c.unknown_keys.empty());
-  CHECK(c.base_model == "tiny");
-  REQUIRE(c.data.datasets.size() == 1);
-  if (overrides.empty()) CHECK(c.data.datasets[0].path == "/usr/share/games/fortunes/");
-  CHECK(c.data.datasets[0].type == "completion");
-  CHECK(c.data.sequence_len == 256);
-  CHECK(c.micro_batch_size == 8);
-  CHECK(c.gradient_accumulation_steps == 1);
-  CHECK(c.max_steps == 200);
-  CHECK(c.learning_rate == 1e-3);
-  CHECK(c.lr_scheduler == "cosine");
-  CHECK(c.warmup_steps == 20);
-  CHECK(c.optimizer == "adamw_torch");
-  CHECK(c.weight_decay == 0.1);
-  CHECK(c.max_grad_norm == 1.0);
-  CHECK(c.data.val_set_size == 0.02);
-  CHECK(c.eval_steps == 50);
-  CHECK(c.save_steps == 100);
-  CHECK(c.save_total_limit == 2);
-  CHECK(c.logging_steps == 10);
-  CHECK(c.output_dir == "./out/tiny");
-  CHECK(c.seed == 42);
-  CHECK(c.bf16 == "auto");
-  CHECK(!c.gradient_checkpointing);
-  check_round_trip(c);
-}
-
-TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written") {
-  const std::string path =
-      (fs::path(__FILE__).parent_path() / ".." / "configs" / "llama3.yaml").string();
-  TrainConfig c = load_config(path);
-  CHECK(c.base_model == "llama3-8b");
-  CHECK(c.model.num_parameters() == 8030261248);
-  CHECK(c.data.sequence_len == 8192);
-  CHECK(c.flash_attention);
-  CHECK(c.gradient_checkpointing);
-  CHECK(c.zero_stage == 1);
-  CHECK(c.bf16 == "auto");
-  CHECK(c.early_stopping_patience == 3);
-  REQUIRE(c.data.datasets.size() == 1);
-  CHECK(c.data.datasets[0].type == "alpaca");
-  CHECK(fs::exists(c.data.datasets[0].path));  // resolved relative to the config file
-  CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "special_tokens", "wandb_project"});
-}

@@ -195,11 +195,16 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
         Case{{{"model_type", "mistral"}}, "model_type: expected llama"},
         Case{{{"hidden_act", "gelu"}}, "hidden_act: expected silu"},
         Case{{{"attention_bias", true}}, "attention_bias: expected false"},
-        Case{{{"hidden_size", nullptr}}, "hidden_size: expected an integer >= 1, got none"},
+        Case{{{"hidden_size", nullptr}},
+             "hidden_size: expected an integer in [1, 1048576], got none"},
+        Case{{{"intermediate_size", 72057594037927937}},
+             "intermediate_size: expected an integer in [1, 1048576], got 72057594037927937"},
+        Case{{{"vocab_size", 16777217}}, "vocab_size: expected an integer in [1, 16777216]"},
+        Case{{{"rope_theta", 1e300}}, "rope_theta: expected a number in (0, 3.40282e+38]"},
         Case{{{"num_hidden_layers", "16"}},
-             "num_hidden_layers: expected an integer >= 1, got \"16\""},
+             "num_hidden_layers: expected an integer in [1, 1024], got \"16\""},
         Case{{{"num_key_value_heads", 7}}, "multiple of num_key_value_heads"},
-        Case{{{"rms_norm_eps", -1}}, "rms_norm_eps: expected a number > 0"}}) {
+        Case{{{"rms_norm_eps", -1}}, "rms_norm_eps: expected a number in (0, 3.40282e+38]"}}) {
     nlohmann::json j = real;
     j.update(c.patch);
     write_file(path, j.dump());
@@ -300,7 +305,7 @@ TEST_CASE("base_model as an HF directory: config.json gives the model, YAML fiel
   CHECK(contains(e, "or an HF model directory holding config.json"));
   write_file(dir + "/config.json", "{\"hidden_size\": 16}");
   e = error_of([&] { parse_config("base_model: " + dir + "\n" + data, "cfg.yaml"); });
-  CHECK(contains(e, dir + "/config.json: intermediate_size: expected an integer >= 1, got none"));
+  CHECK(contains(e, dir + "/config.json: intermediate_size: expected an integer in [1, 1048576], got none"));
 }
 
 TEST_CASE("llm_train starts from an exported directory and exports its final model to output_dir") {

@@ -1,8 +1,8 @@
-// The tensor-core fragment index math of cuda/mma_fragments.cuh, checked on the CPU without a
-// GPU: a simulated 32-lane warp gathers its fragments with the header's loaders, a simulated
-// mma.m16n8k16 multiplies them with the PTX ISA's documented semantics (transcribed here
-// separately, as the ISA states them), and the C fragments scattered back must equal the exact
-// product. Also the C -> A register re-use of the attention kernels (P V after Q K^T) and the
+// The tensor-core fragment index math of cuda/attention/mma_fragments.cuh, checked on the CPU
+// without a GPU: a simulated 32-lane warp gathers its fragments with the header's loaders, a
+// simulated mma.m16n8k16 multiplies them with the PTX ISA's documented semantics (transcribed
+// here separately, as the ISA states them), and the C fragments scattered back must equal the
+// exact product. Also the C -> A register re-use of the attention kernels (P V after Q K^T) and the
 // hi + lo bf16 split of the backward.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "cuda/mma_fragments.cuh"
+#include "cuda/attention/mma_fragments.cuh"
 
 using namespace llm::mma;
 

@@ -51,6 +51,15 @@ TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file; vocab_size m
   CHECK(small_vocab.output.find("vocab_size 259 is smaller than the tokenizer's 524") != std::string::npos);
 }
 
+TEST_CASE("tf32 on the CPU: the run says once that it has no effect") {
+  Workspace ws("tf32");
+  Run r = run_train(ws.config("tf32: true\nmax_steps: 1\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const std::string note = "tf32: no effect on the CPU";
+  REQUIRE(r.output.find(note) != std::string::npos);
+  CHECK(r.output.find(note) == r.output.rfind(note));
+}
+
 TEST_CASE("early stopping: stops after exactly `patience` evaluations without improvement") {
   Workspace ws("early");
   // A threshold no step can beat: only the first evaluation counts as an improvement.

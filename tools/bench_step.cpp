@@ -21,11 +21,12 @@ namespace {
 constexpr double kH100Bf16DenseFlops = 989e12;  // H100 SXM, bf16 dense: the MFU denominator
 
 AttentionKind attention_kind(const std::string& name) {
-  if (name == "eager") return AttentionKind::eager;
-  if (name == "flash") return AttentionKind::flash;
-  if (name == "mem_efficient") return AttentionKind::mem_efficient;
-  if (name == "cudnn") return AttentionKind::cudnn;
-  throw std::invalid_argument("--attention expects eager, flash, mem_efficient or cudnn, got '" + name + "'");
+  std::string names;
+  for (const AttentionInfo& info : kAttentionKinds) {
+    if (name == info.bench_name) return info.kind;
+    names += (names.empty() ? "" : ", ") + std::string(info.bench_name);
+  }
+  throw std::invalid_argument("--attention expects one of " + names + ", got '" + name + "'");
 }
 }  // namespace
 
@@ -65,6 +66,7 @@ int bench_step(int argc, char** argv) {
   ForwardOptions fwd;
   fwd.recompute_every_n_layers = args.num("recompute");
   fwd.attention = attention_kind(args.str("attention"));
+  fwd.s2_group_size = S / 4;  // LongLoRA's ratio, with --attention s2
   fwd.compute_dtype = args.num("bf16") ? DType::bf16 : DType::f32;
 
   Backend& be = backend(device);

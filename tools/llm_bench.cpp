@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   const std::string usage =
       "usage: llm_bench step [--preset tiny] [--layers N] [--dim N] [--seq 256] [--batch 4]\n"
       "                      [--steps 5] [--recompute 0] [--device cpu|cuda] [--bf16 0|1]\n"
-      "                      [--attention eager|flash|mem_efficient] [--json FILE]\n"
+      "                      [--attention eager|flash|mem_efficient|s2|cudnn] [--json FILE]\n"
       "       llm_bench attention [--impl flash,mem_efficient,s2,cudnn,eager] [--seq 256,1024]\n"
       "                      [--head-dim 64,128] [--causal 0,1] [--pass fwd,fwd_bwd] [--batch 1]\n"
       "                      [--heads 16] [--kv-heads 16] [--repeats 5] [--json FILE]\n"

@@ -20,6 +20,7 @@ const char* kUsage =
     "usage: llm_train CONFIG.yaml [--key value]...   train; any top-level config key can be overridden\n"
     "       llm_train --resume DIR [--max_steps N] [--output_dir DIR] [--logging_steps N]\n"
     "                                                continue a checkpoint with the config saved in it\n"
+    "       llm_train --keys                          every config key: type, default, meaning\n"
     "       llm_train --help\n"
     "Several ranks: mpirun -np N ./llm_train CONFIG.yaml (one GPU per local rank; --local_rank overrides)\n";
 
@@ -71,6 +72,11 @@ int main(int argc, char** argv) {
   const std::string first = argv[1];
   if (first == "--help" || first == "-h") {
     fmt::print("{}", kUsage);
+    return 0;
+  }
+  if (first == "--keys") {
+    for (const llm::ConfigKey& key : llm::config_keys())
+      fmt::print("{:<30} {:<50} {:<12} {}\n", key.name, key.type, key.default_value, key.meaning);
     return 0;
   }
   llm::Communicator& comm = llm::Communicator::init(&argc, &argv);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/data_config.h"
+#include "model/attention_kind.h"
 #include "model/llama_config.h"
 
 namespace llm {
@@ -68,8 +69,8 @@ struct TrainConfig {
   // Optimisations: attention implementation and activation recompute.
   bool gradient_checkpointing = false;
   int64_t gradient_checkpointing_every_n_layers = 1;  // gradient_checkpointing_kwargs (ours)
-  bool flash_attention = false, xformers_attention = false, s2_attention = false;
-  bool sdp_attention = false;
+  // flash_attention, xformers_attention, s2_attention, sdp_attention or attn_implementation.
+  AttentionKind attention = AttentionKind::eager;
   double s2_group_size_ratio = 0.25;
   int local_rank = -1;  // -1: from MPI / the environment
 
@@ -89,5 +90,14 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
                          const std::map<std::string, std::string>& overrides = {});
 // The resolved config as YAML (written into every checkpoint; parse_config reads it back).
 std::string config_to_yaml(const TrainConfig& config);
+
+// Every top-level key the parser knows, in config_to_yaml's order, for documentation and help.
+struct ConfigKey {
+  std::string name;
+  std::string type;           // the value it takes, as error messages say it
+  std::string default_value;  // as YAML; "unset" when it has none
+  std::string meaning;        // one line
+};
+std::vector<ConfigKey> config_keys();
 
 }  // namespace llm

@@ -54,14 +54,6 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
                                          comm.rank(), step));
 }
 
-std::string attention_name(const TrainConfig& c) {
-  if (c.s2_attention) return fmt::format("s2 (groups of {} tokens; full causal in eval)", int64_t(c.data.sequence_len * c.s2_group_size_ratio));
-  if (c.xformers_attention) return "memory-efficient (xformers_attention)";
-  if (c.flash_attention) return "flash (tiled, FlashAttention-2 algorithm)";
-  if (c.sdp_attention) return "cuDNN fused attention (sdp_attention)";
-  return "eager";
-}
-
 std::string format_duration(double seconds) {
   int64_t s = static_cast<int64_t>(seconds);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -142,15 +134,12 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                          : std::min<int64_t>(total_steps * 3 / 100, 100);
   schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio};
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
-  forward.attention = c.s2_attention ? AttentionKind::s2
-                      : c.xformers_attention ? AttentionKind::mem_efficient
-                      : c.sdp_attention ? AttentionKind::cudnn
-                      : c.flash_attention ? AttentionKind::flash
-                                          : AttentionKind::eager;
+  forward.attention = c.attention;
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
-  if (c.sdp_attention && !device.is_cpu() && !bf16)
+  backend(device).set_tf32(c.tf32);
+  if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
                     "on sm_80+), or use flash_attention for f32");
 
@@ -180,11 +169,15 @@ void Trainer::Impl::print_summary() const {
   say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
       forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
-  say("attention: {}{} | gradient_checkpointing: {}\n", attention_name(c),
+  say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
+      c.attention == AttentionKind::s2
+          ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
+          : "",
       c.data.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
       c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
-  if (c.sdp_attention && device.is_cpu())
+  if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
+  if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
   say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
              data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
              c.data.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");

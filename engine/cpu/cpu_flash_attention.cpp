@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/attention_mask.h"
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/op_timer.h"
@@ -30,48 +31,18 @@ void tile_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
               k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-struct KeySpan {  // the keys [lo, hi) one query sees
-  int64_t lo, hi;
-};
-
-// The mask of one (batch, query head). Every mask here lets a query see one interval of keys
-// whose ends never move left as the query moves right, so a query tile needs the key tiles from
-// its first row's lo to its last row's hi: those outside are skipped, those straddling an end are
-// masked element by element. A bias can mask more (-inf) inside the interval.
-struct HeadMask {
-  int64_t S = 0;
-  bool causal = false;
-  int64_t group = 0, shift = 0;  // S2: token t is in group (t + shift) / group
-  const int32_t* doc = nullptr;  // (S) document ids, or null
-  const float* bias = nullptr;   // (S, S), or null
-
-  KeySpan keys(int64_t i) const {
-    KeySpan s{0, causal ? i + 1 : S};
-    if (group > 0) {
-      const int64_t start = (i + shift) / group * group - shift;  // shifted groups start at -G/2
-      s.lo = std::max<int64_t>(start, 0);
-      s.hi = std::min(s.hi, start + group);
-    }
-    if (doc) {
-      s.lo = std::max<int64_t>(s.lo, std::lower_bound(doc, doc + S, doc[i]) - doc);
-      s.hi = std::min<int64_t>(s.hi, std::upper_bound(doc, doc + S, doc[i]) - doc);
-    }
-    return s;
-  }
-};
-
 // One call's problem: q, out, dout (B, S, H, D); k, v (B, S, Hkv, D); all contiguous f32. A head's
 // rows are H*D (or Hkv*D) floats apart, so tiles are strided views and nothing is copied.
 struct Problem {
   int64_t B, S, H, Hkv, D, heads_per_kv;
   float scale;
   const float *q, *k, *v;
-  const AttentionMask* mask;
+  MaskView mask;
 
   Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const AttentionMask& m)
       : B(q_.size(0)), S(q_.size(1)), H(q_.size(2)), Hkv(k_.size(2)), D(q_.size(3)),
         heads_per_kv(H / Hkv), scale(1.0f / std::sqrt(static_cast<float>(D))),
-        q(q_.data<float>()), k(k_.data<float>()), v(v_.data<float>()), mask(&m) {}
+        q(q_.data<float>()), k(k_.data<float>()), v(v_.data<float>()), mask(mask_view(m, S, H)) {}
 
   bool parallel() const { return B * H * S * S * D >= kMinParallelWork; }
 
@@ -79,31 +50,17 @@ struct Problem {
   int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
     return ((b * S + j) * Hkv + h / heads_per_kv) * D;
   }
-  // Offset of the (S, S) slice of a bias-shaped (Bb, Hb, S, S) tensor that (b, h) reads.
-  int64_t bias_offset(const Tensor& t, int64_t b, int64_t h) const {
-    return ((t.size(0) == 1 ? 0 : b) * t.size(1) + (t.size(1) == 1 ? 0 : h)) * S * S;
-  }
-  HeadMask head_mask(int64_t b, int64_t h) const {
-    HeadMask m;
-    m.S = S;
-    m.causal = mask->causal;
-    m.group = mask->s2_group;
-    m.shift = h >= H / 2 ? mask->s2_group / 2 : 0;
-    if (mask->doc_ids.defined()) m.doc = mask->doc_ids.data<int32_t>() + b * S;
-    if (mask->bias.defined()) m.bias = mask->bias.data<float>() + bias_offset(mask->bias, b, h);
-    return m;
-  }
-
   // s (m x n, row stride kN) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T + bias, -inf where masked.
   // m and n stop at S, so edge tiles never read past the sequence.
-  void scores(const HeadMask& hm, const KeySpan* spans, int64_t b, int64_t h, int64_t i0,
-              int64_t m, int64_t j0, int64_t n, float* s) const {
+  void scores(const KeySpan* spans, int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0,
+              int64_t n, float* s) const {
     tile_gemm(false, true, m, n, D, scale, q + q_offset(b, i0, h), H * D, k + kv_offset(b, j0, h),
               Hkv * D, 0.0f, s, kN);
+    const float* bias = mask.head_slice(mask.bias, b, h);
     for (int64_t r = 0; r < m; r++) {
-      const float* bias_row = hm.bias ? hm.bias + (i0 + r) * S + j0 : nullptr;
+      const float* bias_row = bias ? bias + (i0 + r) * S + j0 : nullptr;
       for (int64_t c = 0; c < n; c++) {
-        const bool seen = j0 + c >= spans[r].lo && j0 + c < spans[r].hi;
+        const bool seen = spans[r].contains(j0 + c);
         s[r * kN + c] = !seen ? -kInf : bias_row ? s[r * kN + c] + bias_row[c] : s[r * kN + c];
       }
     }
@@ -116,9 +73,8 @@ struct Problem {
 void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* work, float* out,
                   float* lse) {
   const int64_t m = std::min(kM, p.S - i0), D = p.D;
-  const HeadMask hm = p.head_mask(b, h);
   KeySpan spans[kM];
-  for (int64_t r = 0; r < m; r++) spans[r] = hm.keys(i0 + r);
+  for (int64_t r = 0; r < m; r++) spans[r] = p.mask.keys(b, h, i0 + r);
   float* s = work;           // (kM, kN) scores, then unnormalised probabilities
   float* acc = s + kM * kN;  // (kM, D) unnormalised output
   float row_max[kM], row_sum[kM];
@@ -127,7 +83,7 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* wor
   std::fill(row_sum, row_sum + m, 0.0f);
   for (int64_t j0 = spans[0].lo / kN * kN; j0 < spans[m - 1].hi; j0 += kN) {
     const int64_t n = std::min(kN, p.S - j0);
-    p.scores(hm, spans, b, h, i0, m, j0, n, s);
+    p.scores(spans, b, h, i0, m, j0, n, s);
     for (int64_t r = 0; r < m; r++) {
       float* sr = s + r * kN;
       float mx = row_max[r];
@@ -193,16 +149,15 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
   float* dv = dk + kN * D;   // (kN, D)
   std::fill(dk, dk + 2 * kN * D, 0.0f);
   for (int64_t h = kvh * p.heads_per_kv; h < (kvh + 1) * p.heads_per_kv; h++) {
-    const HeadMask hm = p.head_mask(b, h);
     const float* lse = g.lse + (b * p.H + h) * S;
     const float* delta = g.delta + (b * p.H + h) * S;
-    float* dbias = g.dbias ? g.dbias + p.bias_offset(p.mask->bias, b, h) : nullptr;
+    float* dbias = p.mask.head_slice(g.dbias, b, h);
     for (int64_t i0 = 0; i0 < S; i0 += kM) {
       const int64_t m = std::min(kM, S - i0);
-      if (hm.keys(i0).lo >= j0 + n || hm.keys(i0 + m - 1).hi <= j0) continue;  // sees no key here
+      if (!p.mask.tiles_meet(b, h, i0, m, j0, n)) continue;
       KeySpan spans[kM];
-      for (int64_t r = 0; r < m; r++) spans[r] = hm.keys(i0 + r);
-      p.scores(hm, spans, b, h, i0, m, j0, n, pt);
+      for (int64_t r = 0; r < m; r++) spans[r] = p.mask.keys(b, h, i0 + r);
+      p.scores(spans, b, h, i0, m, j0, n, pt);
       for (int64_t r = 0; r < m; r++)
         for (int64_t c = 0; c < n; c++) pt[r * kN + c] = std::exp(pt[r * kN + c] - lse[i0 + r]);
       const float* dout = g.dout + p.q_offset(b, i0, h);

@@ -1,4 +1,4 @@
-// defines: add, mul, sum, sum_squares, scale_ (forward and backward side by side)
+// defines: add, mul, scale_ (forward and backward side by side)
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -44,22 +44,6 @@ Tensor mul(const Tensor& a_in, const Tensor& b_in) {
   }
   return out;
 }
-
-Tensor sum(const Tensor& x_in) {
-  Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty({}, DType::f32, x.device());
-  backend(x.device()).sum(x, out);
-  if (any_requires_grad({x_in})) {
-    Shape shape = x.shape();
-    DType dtype = x.dtype();
-    record_node("sum", {x_in}, {&out}, [shape, dtype](const Grads& g) -> Grads {
-      return {Tensor::full(shape, g[0].item(), dtype, g[0].device())};
-    });
-  }
-  return out;
-}
-
-double sum_squares(const Tensor& x) { return backend(x.device()).sum_squares(x.contiguous()); }
 
 void scale_(Tensor& x, float s) {
   LLM_CHECK(x.is_contiguous(), "scale_ of a non-contiguous " + x.str());

@@ -1,11 +1,11 @@
 // The tensor-core (mma.sync, bf16 in, f32 accumulate) FlashAttention-2 kernels of
-// cuda/cuda_flash_attention_mma.cu, called by the tiled attention's entry points in
-// cuda/cuda_flash_attention.cu for the calls they take.
+// cuda/attention/cuda_flash_attention_mma.cu, called by the tiled attention's entry points in
+// cuda/attention/cuda_flash_attention.cu for the calls they take.
 #pragma once
 #include <functional>
 #include <initializer_list>
 
-#include "cuda/cuda_attention_tiles.cuh"
+#include "cuda/attention/cuda_attention_tiles.cuh"
 
 namespace llm {
 
@@ -18,12 +18,12 @@ bool mma_attention_takes(const AttentionMask& mask,
 
 // q, out (B, S, H, D); k, v (B, S, Hkv, D); lse f32 (B, H, S); contiguous bf16 on the device.
 void mma_attention_forward(cudaStream_t stream, const Tensor& q, const Tensor& k,
-                           const Tensor& v, const tiles::Mask& mask, Tensor& out, Tensor& lse);
+                           const Tensor& v, const MaskView& mask, Tensor& out, Tensor& lse);
 
 // delta f32 (B, H, S) = rowsum(dout * out), computed by the caller.
 void mma_attention_backward(cudaStream_t stream, const Tensor& q, const Tensor& k,
                             const Tensor& v, const Tensor& dout, const Tensor& lse,
-                            const Tensor& delta, const tiles::Mask& mask, Tensor& dq, Tensor& dk,
+                            const Tensor& delta, const MaskView& mask, Tensor& dq, Tensor& dk,
                             Tensor& dv);
 
 }  // namespace llm

@@ -2,12 +2,12 @@
 // backward: one family of FlashAttention-2 kernels (CUDA cores, f32 tiles) whose mask options
 // (causal, S2 groups, bias, document ids) are runtime fields, so flash, S2 and memory-efficient
 // attention are the same code. bf16 calls at head_dim 64 and 128 without a bias go to the
-// tensor-core kernels instead (cuda/cuda_flash_attention_mma.cu), with the same mask.
+// tensor-core kernels instead (cuda/attention/cuda_flash_attention_mma.cu), with the same mask.
 #include <cmath>
 #include <type_traits>
 
-#include "cuda/cuda_attention_tiles.cuh"
-#include "cuda/cuda_flash_attention_mma.h"
+#include "cuda/attention/cuda_attention_tiles.cuh"
+#include "cuda/attention/cuda_flash_attention_mma.h"
 
 namespace llm {
 
@@ -27,19 +27,15 @@ __global__ void __launch_bounds__(kTileThreads)
   float* k_s = q_s + kM * ld<D>();  // (64, D + 1)
   float* v_s = k_s + kN * ld<D>();  // (64, D + 1)
   float* p_s = v_s + kN * ld<D>();  // (64, 65) unnormalised probabilities
-  __shared__ int64_t lo_s[kM], hi_s[kM];
+  __shared__ KeySpan span_s[kM];
   const int64_t b = blockIdx.z, h = blockIdx.y, i0 = int64_t(blockIdx.x) * kM;
   const int64_t m = min(int64_t(kM), a.S - i0), kvh = h / a.heads_per_kv;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  if (threadIdx.x < kM) {
-    const KeySpan s = a.mask.keys(b, h, i0 + threadIdx.x);
-    lo_s[threadIdx.x] = s.lo;
-    hi_s[threadIdx.x] = s.hi;
-  }
+  if (threadIdx.x < kM) span_s[threadIdx.x] = a.mask.keys(b, h, i0 + threadIdx.x);
   load_tile<T, D>(q_s, a.q + a.q_row(b, i0, h, D), a.H * D, m);
   __syncthreads();
   const float* bias = a.mask.head_slice(a.mask.bias, b, h);
-  const int64_t j_begin = lo_s[0] / kN * kN, j_end = hi_s[m - 1];
+  const int64_t j_begin = span_s[0].lo / kN * kN, j_end = span_s[m - 1].hi;
   float acc[4][D / 16] = {}, row_max[4], row_sum[4];
 #pragma unroll
   for (int i = 0; i < 4; i++) row_max[i] = -INFINITY, row_sum[i] = 0.0f;
@@ -50,7 +46,7 @@ __global__ void __launch_bounds__(kTileThreads)
     __syncthreads();
     float s[4][4];
     tile_abt<D>(q_s, k_s, s);
-    mask_scores(a.mask, bias, a.scale, i0, j0, lo_s, hi_s, s);
+    mask_scores(a.mask, bias, a.scale, i0, j0, span_s, s);
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       float mx = row_max[i];
@@ -110,7 +106,7 @@ __global__ void delta_kernel(const T* out, const T* dout, float* delta, int64_t 
 // Per-row data of one query tile in shared memory: key spans, lse (+inf past the sequence, so
 // P = 0 there) and delta.
 struct RowData {
-  int64_t lo[kM], hi[kM];
+  KeySpan span[kM];
   float lse[kM], delta[kM];
 };
 
@@ -119,22 +115,20 @@ __device__ void load_row_data(const Problem<T>& a, RowData& rd, const float* lse
                               const float* delta, int64_t b, int64_t h, int64_t i0, int64_t m) {
   const int r = threadIdx.x;
   if (r >= kM) return;
-  const KeySpan s = a.mask.keys(b, h, i0 + r);
-  rd.lo[r] = s.lo;
-  rd.hi[r] = s.hi;
+  rd.span[r] = a.mask.keys(b, h, i0 + r);
   rd.lse[r] = r < m ? lse[(b * a.H + h) * a.S + i0 + r] : INFINITY;
   rd.delta[r] = r < m ? delta[(b * a.H + h) * a.S + i0 + r] : 0.0f;
 }
 
 // P = exp(scores - lse) and dS = P * (dO V^T - delta) of one (query tile, key tile), in registers.
 template <int D>
-__device__ void probs_and_dscores(const Mask& mask, const float* bias, float scale, int64_t i0,
+__device__ void probs_and_dscores(const MaskView& mask, const float* bias, float scale, int64_t i0,
                                   int64_t j0, const RowData& rd, const float* q_s,
                                   const float* k_s, const float* do_s, const float* v_s,
                                   float p[4][4], float ds[4][4]) {
   const int ty = threadIdx.x / 16;
   tile_abt<D>(q_s, k_s, p);
-  mask_scores(mask, bias, scale, i0, j0, rd.lo, rd.hi, p);
+  mask_scores(mask, bias, scale, i0, j0, rd.span, p);
   tile_abt<D>(do_s, v_s, ds);
 #pragma unroll
   for (int i = 0; i < 4; i++)
@@ -172,7 +166,7 @@ __global__ void __launch_bounds__(kTileThreads)
     for (int64_t i0 = 0; i0 < a.S; i0 += kM) {
       const int64_t m = min(int64_t(kM), a.S - i0);
       // The same decision in every thread, so the barriers below stay uniform.
-      if (a.mask.keys(b, h, i0).lo >= j0 + n || a.mask.keys(b, h, i0 + m - 1).hi <= j0) continue;
+      if (!a.mask.tiles_meet(b, h, i0, m, j0, n)) continue;
       __syncthreads();  // the previous query tile's readers are done with q_s, do_s, p_s, rd
       load_row_data(a, rd, lse, delta, b, h, i0, m);
       load_tile<T, D>(q_s, a.q + a.q_row(b, i0, h, D), a.H * D, m);
@@ -238,7 +232,7 @@ __global__ void __launch_bounds__(kTileThreads)
       load_tile<T, D>(q_s, a.q + a.q_row(b, i0, h, D), a.H * D, m);
       load_tile<T, D>(do_s, dout + a.q_row(b, i0, h, D), a.H * D, m);
       __syncthreads();
-      const int64_t j_begin = rd.lo[0] / kN * kN, j_end = rd.hi[m - 1];
+      const int64_t j_begin = rd.span[0].lo / kN * kN, j_end = rd.span[m - 1].hi;
       float dq_acc[4][D / 16] = {};
       for (int64_t j0 = j_begin; j0 < j_end; j0 += kN) {
         const int64_t n = min(int64_t(kN), a.S - j0);
@@ -273,29 +267,20 @@ __global__ void __launch_bounds__(kTileThreads)
 constexpr size_t forward_smem(int D) { return (3 * size_t(64) * (D + 1) + 64 * kPLd) * 4; }
 constexpr size_t backward_smem(int D) { return (4 * size_t(64) * (D + 1) + 64 * kPLd) * 4; }
 
-// The kernels' view of the mask for q (B, S, H, D).
-Mask make_mask(const Tensor& q, const AttentionMask& mask) {
-  Mask m;
-  m.S = q.size(1);
-  m.H = q.size(2);
-  m.causal = mask.causal;
-  m.s2_group = mask.s2_group;
-  if (mask.doc_ids.defined()) {
+// The kernels' view of the mask for q (B, S, H, D), once its tensors are checked to be where and
+// what the kernels read.
+MaskView make_mask(const Tensor& q, const AttentionMask& mask) {
+  if (mask.doc_ids.defined())
     LLM_CHECK(mask.doc_ids.device() == q.device() && mask.doc_ids.dtype() == DType::i32,
               "tiled attention doc_ids must be i32 on " + q.device().str() + ", got " +
                   mask.doc_ids.str());
-    m.doc = mask.doc_ids.data<int32_t>();
-  }
   if (mask.bias.defined()) {
     const Tensor& bias = mask.bias;
     LLM_CHECK(bias.dtype() == DType::f32 && bias.is_contiguous() && bias.device() == q.device(),
               "tiled attention bias must be contiguous f32 on " + q.device().str() + ", got " +
                   bias.str());
-    m.bias = bias.data<float>();
-    m.bias_b_stride = bias.size(0) == 1 ? 0 : bias.size(1) * m.S * m.S;
-    m.bias_h_stride = bias.size(1) == 1 ? 0 : m.S * m.S;
   }
-  return m;
+  return mask_view(mask, q.size(1), q.size(2));
 }
 
 // Calls f(T{}, std::integral_constant<int, D>{}) for the tensors' dtype and head_dim; the

@@ -1,4 +1,5 @@
-// defines: CudaBackend::gemm (row-major strided batched GEMM on cuBLASLt; f32 accumulation)
+// defines: CudaBackend::gemm, the backend call behind matmul (row-major strided batched GEMM on
+// cuBLASLt; f32 accumulation)
 #include "cuda/cuda_common.cuh"
 
 namespace llm {
@@ -83,8 +84,10 @@ void CudaBackend::gemm(const GemmArgs& g) {
   const uint32_t align_c = alignment(g.c, g.batch > 1 ? g.stride_c * elem : 0);
 
   LtCall call;
-  // f32 stays f32 (no TF32), so CUDA matches the CPU reference to f32 rounding.
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&call.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  // f32 stays f32 unless `tf32: true`, so CUDA matches the CPU reference to f32 rounding.
+  const bool tf32 = tf32_ && g.dtype == DType::f32;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(
+      &call.desc, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
@@ -96,9 +99,9 @@ void CudaBackend::gemm(const GemmArgs& g) {
   call.b = layout(type, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a);
   call.c = layout(type, g.n, g.m, g.ldc, g.batch, g.stride_c);
 
-  const std::array<int64_t, 16> key{int64_t(g.dtype), g.trans_a, g.trans_b, g.m, g.n, g.k,
+  const std::array<int64_t, 17> key{int64_t(g.dtype), g.trans_a, g.trans_b, g.m, g.n, g.k,
                                     g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b,
-                                    g.stride_c, align_a, align_b, align_c};
+                                    g.stride_c, align_a, align_b, align_c, tf32};
   auto found = gemm_algos_.find(key);
   if (found == gemm_algos_.end()) {
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&call.pref));

@@ -1,9 +1,11 @@
-// Tile machinery of the tiled attention kernels (cuda/cuda_flash_attention.cu): the kernel-side
-// mask (which keys a query sees), tile loads into shared memory, and the three 64 x 64 tile
-// products on CUDA cores in f32. The layout follows the CPU reference (engine/cpu/
-// cpu_flash_attention.cpp): a query tile of kAttnBlockM rows against key tiles of kAttnBlockN.
+// Tile machinery of the tiled attention kernels (cuda_flash_attention.cu): tile loads into
+// shared memory, the three 64 x 64 tile products on CUDA cores in f32, and the masking of a score
+// tile; which keys a query sees is engine/attention_mask.h, the code the CPU reference runs too.
+// The layout follows the CPU reference (engine/cpu/cpu_flash_attention.cpp): a query tile of
+// kAttnBlockM rows against key tiles of kAttnBlockN.
 #pragma once
 #include "cuda/cuda_common.cuh"
+#include "engine/attention_mask.h"
 
 namespace llm {
 namespace tiles {
@@ -21,65 +23,6 @@ constexpr int kPLd = kN + 1;  // row stride of a score tile in shared memory
 // is 1 modulo 32 banks, so the 16 different rows a half-warp reads land in 16 different banks.
 template <int D>
 __host__ __device__ constexpr int ld() { return D + 1; }
-
-struct KeySpan {  // the keys [lo, hi) one query sees
-  int64_t lo, hi;
-};
-
-__device__ inline int64_t lower_bound_i32(const int32_t* a, int64_t n, int32_t x) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-__device__ inline int64_t upper_bound_i32(const int32_t* a, int64_t n, int32_t x) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (a[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-// AttentionMask on the device. Every mask lets a query see one interval of keys whose ends never
-// move left as the query moves right (see HeadMask in the CPU reference), so a query tile needs
-// the key tiles from its first row's lo to its last row's hi; a bias may mask more inside.
-struct Mask {
-  int64_t S = 0, H = 0;
-  bool causal = false;
-  int64_t s2_group = 0;          // 0: none; heads h >= H/2 use groups shifted by s2_group / 2
-  const int32_t* doc = nullptr;  // (B, S) non-decreasing document ids, or null
-  const float* bias = nullptr;   // (Bb, Hb, S, S), or null
-  int64_t bias_b_stride = 0, bias_h_stride = 0;  // 0 on a broadcast dim
-
-  // Rows past the sequence (an edge tile's padding) see nothing.
-  __device__ KeySpan keys(int64_t b, int64_t h, int64_t i) const {
-    if (i >= S) return {0, 0};
-    KeySpan s{0, causal ? i + 1 : S};
-    if (s2_group > 0) {
-      const int64_t shift = h >= H / 2 ? s2_group / 2 : 0;
-      const int64_t start = (i + shift) / s2_group * s2_group - shift;  // may start at -G/2
-      s.lo = max(start, int64_t(0));
-      s.hi = min(s.hi, start + s2_group);
-    }
-    if (doc) {
-      const int32_t* d = doc + b * S;
-      s.lo = max(s.lo, lower_bound_i32(d, S, d[i]));
-      s.hi = min(s.hi, upper_bound_i32(d, S, d[i]));
-    }
-    return s;
-  }
-  // The (S, S) slice that (b, h) reads of a bias-shaped tensor (the bias or its gradient).
-  template <class P>
-  __device__ P* head_slice(P* base, int64_t b, int64_t h) const {
-    return base ? base + b * bias_b_stride + h * bias_h_stride : nullptr;
-  }
-};
 
 // Rows [0, rows) of a head matrix (row stride `stride` elements) into a 64 x D f32 tile; the
 // rows after them are zero, so padding contributes nothing (and never NaN) to the products.
@@ -150,11 +93,10 @@ __device__ void tile_atb(const float* p, const float* x, float acc[4][D / 16]) {
 }
 
 // Scaled, biased and masked scores of the tile rows [i0, i0 + 64) x keys [j0, j0 + 64): -inf
-// where the key is outside the row's span (lo, hi in shared memory), which also covers rows and
-// keys past the sequence. bias is the head's (S, S) slice or null.
-__device__ inline void mask_scores(const Mask& mask, const float* bias, float scale, int64_t i0,
-                                   int64_t j0, const int64_t* lo, const int64_t* hi,
-                                   float s[4][4]) {
+// where the key is outside the row's span (in shared memory), which also covers rows and keys
+// past the sequence. bias is the head's (S, S) slice or null.
+__device__ inline void mask_scores(const MaskView& mask, const float* bias, float scale,
+                                   int64_t i0, int64_t j0, const KeySpan* spans, float s[4][4]) {
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
   for (int i = 0; i < 4; i++) {
@@ -162,7 +104,7 @@ __device__ inline void mask_scores(const Mask& mask, const float* bias, float sc
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       const int64_t key = j0 + tx + 16 * j;
-      const bool seen = key >= lo[r] && key < hi[r];
+      const bool seen = spans[r].contains(key);
       const float b = seen && bias ? bias[(i0 + r) * mask.S + key] : 0.0f;
       s[i][j] = seen ? s[i][j] * scale + b : -INFINITY;
     }
@@ -186,7 +128,7 @@ struct Problem {
   const T *q, *k, *v;
   int64_t S, H, Hkv, heads_per_kv;
   float scale;
-  Mask mask;
+  MaskView mask;
 
   __device__ int64_t q_row(int64_t b, int64_t i, int64_t h, int D) const {
     return ((b * S + i) * H + h) * D;
@@ -197,7 +139,7 @@ struct Problem {
 };
 
 template <class T>
-Problem<T> make_problem(const Tensor& q, const Tensor& k, const Tensor& v, const Mask& mask) {
+Problem<T> make_problem(const Tensor& q, const Tensor& k, const Tensor& v, const MaskView& mask) {
   Problem<T> p;
   p.q = q.data<T>();
   p.k = k.data<T>();

@@ -1,4 +1,4 @@
-// defines: CPU GEMM (strided batched, through OpenBLAS sgemm)
+// defines: CPU gemm, the backend call behind matmul (strided batched, through OpenBLAS sgemm)
 #include <cblas.h>
 
 #include "engine/check.h"

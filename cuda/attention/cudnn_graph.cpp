@@ -1,5 +1,5 @@
-// defines: CudnnGraph and the layout helpers of cuda/cudnn_graph.h
-#include "cuda/cudnn_graph.h"
+// defines: CudnnGraph and the layout helpers of cuda/attention/cudnn_graph.h
+#include "cuda/attention/cudnn_graph.h"
 
 #include <stdexcept>
 

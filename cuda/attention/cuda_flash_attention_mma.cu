@@ -1,7 +1,7 @@
 // defines: mma_attention_takes, mma_attention_forward, mma_attention_backward: FlashAttention-2 on
 // the tensor cores for bf16 at head_dim 64 and 128 with key-span masks (causal, S2 groups,
 // document ids). Every product is mma.sync m16n8k16 (bf16 in, f32 accumulate) on fragments laid
-// out as cuda/mma_fragments.cuh says; masks, softmax and its statistics stay f32 in registers.
+// out as mma_fragments.cuh says; masks, softmax and its statistics stay f32 in registers.
 //
 // A block is 4 warps, and each warp owns 16 rows of the block's 64-row tile (query rows in the
 // forward and the dQ kernel, key rows in the dK/dV kernel) and computes them alone: warps share
@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "cuda/cuda_flash_attention_mma.h"
-#include "cuda/mma_fragments.cuh"
+#include "cuda/attention/cuda_flash_attention_mma.h"
+#include "cuda/attention/mma_fragments.cuh"
 
 namespace llm {
 
@@ -121,7 +121,7 @@ __device__ __forceinline__ int c_col(int t, int i) {
 // there) and delta.
 template <int R>
 struct QueryRows {
-  int64_t lo[R], hi[R];
+  KeySpan span[R];
   float lse[R], delta[R];
 };
 
@@ -130,9 +130,7 @@ __device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, cons
                                 const float* delta, int64_t b, int64_t h, int64_t i0, int64_t m) {
   const int r = threadIdx.x;
   if (r >= R) return;
-  const KeySpan s = p.mask.keys(b, h, i0 + r);  // {0, 0} past the sequence
-  rows.lo[r] = s.lo;
-  rows.hi[r] = s.hi;
+  rows.span[r] = p.mask.keys(b, h, i0 + r);  // {0, 0} past the sequence
   rows.lse[r] = r < m && lse ? lse[(b * p.H + h) * p.S + i0 + r] : INFINITY;
   rows.delta[r] = r < m && delta ? delta[(b * p.H + h) * p.S + i0 + r] : 0.0f;
 }
@@ -140,7 +138,7 @@ __device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, cons
 // The first key tile of a query tile's band: spans never move left as the query moves right, so
 // the band runs from the first row's lo (down to its tile start) to the last row's hi.
 template <int R>
-__device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.lo[0] / kN * kN; }
+__device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.span[0].lo / kN * kN; }
 
 // Forward of one query tile of (b, h) (grid: query tiles, H, B). Each warp keeps its 16 rows'
 // Q fragments, output accumulator, running max and sum in registers; per key tile it computes
@@ -167,15 +165,12 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int kk = 0; kk < D / 16; kk++)
     load_a(q_s + 16 * warp * LD + 16 * kk, LD, threadIdx.x % 32, qf[kk]);
   // The lane's two rows: C elements 0, 1 are row 16 warp + c_row(0), elements 2, 3 eight below.
-  int64_t lo[2], hi[2];
+  KeySpan span[2];
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
 #pragma unroll
-  for (int x = 0; x < 2; x++) {
-    lo[x] = rows.lo[16 * warp + c_row(2 * x)];
-    hi[x] = rows.hi[16 * warp + c_row(2 * x)];
-  }
+  for (int x = 0; x < 2; x++) span[x] = rows.span[16 * warp + c_row(2 * x)];
   float o[D / 8][4] = {};
-  const int64_t j_end = rows.hi[m - 1];
+  const int64_t j_end = rows.span[m - 1].hi;
   for (int64_t j0 = first_key_tile(rows); j0 < j_end; j0 += kN) {
     const int64_t n = min(int64_t(kN), p.S - j0);
     __syncthreads();  // every warp is done with the previous key tile
@@ -190,7 +185,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
       for (int i = 0; i < 4; i++) {
         const int64_t key = j0 + c_col(t, i);
-        s[t][i] = key >= lo[i / 2] && key < hi[i / 2] ? s[t][i] * p.scale : -INFINITY;
+        s[t][i] = span[i / 2].contains(key) ? s[t][i] * p.scale : -INFINITY;
       }
 #pragma unroll
     for (int x = 0; x < 2; x++) {  // the lane's row x: elements 2 x and 2 x + 1 of every n-tile
@@ -264,7 +259,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     for (int64_t i0 = 0; i0 < p.S; i0 += QT) {
       const int64_t m = min(int64_t(QT), p.S - i0);
       // The same decision in every thread, so the barriers below stay uniform.
-      if (p.mask.keys(b, h, i0).lo >= j0 + n || p.mask.keys(b, h, i0 + m - 1).hi <= j0) continue;
+      if (!p.mask.tiles_meet(b, h, i0, m, j0, n)) continue;
       __syncthreads();  // every warp is done with the previous query tile
       load_query_rows(p, rows, lse, delta, b, h, i0, m);
       const bf16* q = p.q + p.q_row(b, i0, h, D);
@@ -283,7 +278,7 @@ __global__ void __launch_bounds__(kBlockThreads)
         for (int i = 0; i < 4; i++) {
           const int64_t key = j0 + 16 * warp + c_row(i);
           const int r = c_col(t, i);  // the query row in the tile
-          const bool seen = key >= rows.lo[r] && key < rows.hi[r];
+          const bool seen = rows.span[r].contains(key);
           const float prob = seen ? expf(pt[t][i] * p.scale - rows.lse[r]) : 0.0f;
           pt[t][i] = prob;
           dst[t][i] = prob * (dst[t][i] - rows.delta[r]);
@@ -329,7 +324,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   load_tile<kRows, D>(do_s, dout + p.q_row(b, i0, h, D), p.H * D, m);
   __syncthreads();
   float dq_acc[D / 8][4] = {};
-  const int64_t j_end = rows.hi[m - 1];
+  const int64_t j_end = rows.span[m - 1].hi;
   for (int64_t j0 = first_key_tile(rows); j0 < j_end; j0 += kN) {
     const int64_t n = min(int64_t(kN), p.S - j0);
     __syncthreads();  // every warp is done with the previous key tile
@@ -346,7 +341,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       for (int i = 0; i < 4; i++) {
         const int r = 16 * warp + c_row(i);
         const int64_t key = j0 + c_col(t, i);
-        const bool seen = key >= rows.lo[r] && key < rows.hi[r];
+        const bool seen = rows.span[r].contains(key);
         const float prob = seen ? expf(s[t][i] * p.scale - rows.lse[r]) : 0.0f;
         ds[t][i] = prob * (ds[t][i] - rows.delta[r]);
       }
@@ -396,7 +391,7 @@ bool mma_attention_takes(const AttentionMask& mask,
 }
 
 void mma_attention_forward(cudaStream_t stream, const Tensor& q, const Tensor& k,
-                           const Tensor& v, const Mask& mask, Tensor& out, Tensor& lse) {
+                           const Tensor& v, const MaskView& mask, Tensor& out, Tensor& lse) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const dim3 grid(static_cast<unsigned>((p.S + kRows - 1) / kRows), static_cast<unsigned>(p.H),
                   static_cast<unsigned>(q.size(0)));
@@ -412,7 +407,7 @@ void mma_attention_forward(cudaStream_t stream, const Tensor& q, const Tensor& k
 // backward is deterministic without atomics, at the price of computing S and dP twice.
 void mma_attention_backward(cudaStream_t stream, const Tensor& q, const Tensor& k,
                             const Tensor& v, const Tensor& dout, const Tensor& lse,
-                            const Tensor& delta, const Mask& mask, Tensor& dq, Tensor& dk,
+                            const Tensor& delta, const MaskView& mask, Tensor& dq, Tensor& dk,
                             Tensor& dv) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);

@@ -1,4 +1,4 @@
-// defines: CudnnAttention (cuda/cudnn_attention.h) and CudaBackend::cudnn_attention_forward/
+// defines: CudnnAttention (cudnn_attention.h) and CudaBackend::cudnn_attention_forward/
 // backward: cuDNN's fused flash attention as graphs of the cuDNN backend API.
 //
 // Why a graph of small ops: cuDNN 9.19's dedicated SDPA_FWD / SDPA_BWD operation descriptors have
@@ -12,7 +12,7 @@
 // place: dims (B, H, S, D), strides (S*H*D, D, H*D, 1); K^T is the same memory with the last two
 // dims swapped. GQA needs nothing: a matmul against fewer kv heads broadcasts them, and the
 // backward sums dK and dV over each group with a reduction.
-#include "cuda/cudnn_attention.h"
+#include "cuda/attention/cudnn_attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "cuda/cuda_backend.h"
-#include "cuda/cudnn_graph.h"
+#include "cuda/attention/cudnn_graph.h"
 #include "engine/check.h"
 
 namespace llm {

@@ -1,0 +1,36 @@
+// defines: CPU embedding forward (gather rows) and backward (deterministic scatter-add)
+#include <algorithm>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/op_timer.h"
+
+namespace llm {
+
+void CpuBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+  require_f32("embedding", table);
+  OpTimer timer("embedding");
+  const int32_t* id = ids.data<int32_t>();
+  const int64_t n = ids.numel(), vocab = table.size(0), C = table.size(1);
+  for (int64_t i = 0; i < n; i++)
+    LLM_CHECK(id[i] >= 0 && id[i] < vocab, "embedding: token id " + std::to_string(id[i]) +
+                                               " outside the vocabulary of " + std::to_string(vocab));
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++)
+    std::copy_n(table.data<float>() + id[i] * C, C, out.data<float>() + i * C);
+}
+
+// Deterministic: each thread owns a slice of the channels and adds tokens in order.
+void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  require_f32("embedding_backward", dout);
+  OpTimer timer("embedding");
+  const int32_t* id = ids.data<int32_t>();
+  const int64_t n = ids.numel(), C = dtable.size(1);
+  const float* d = dout.data<float>();
+  float* dt = dtable.data<float>();
+#pragma omp parallel for
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t i = 0; i < n; i++) dt[id[i] * C + c] += d[i * C + c];
+}
+
+}  // namespace llm

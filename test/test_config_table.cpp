@@ -1,0 +1,226 @@
+// Tests for train/config's field table: config_to_yaml round trips (every field, every key of
+// the table), the defaults, the example configs, config_keys() and README.md's key table.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "test/config_fixture.h"
+#include "train/config_fields.h"
+
+using namespace llm;
+using namespace llm::config_test;
+
+namespace {
+
+// Every field but unknown_keys, which config_to_yaml does not carry.
+void check_same(const TrainConfig& a, const TrainConfig& b) {
+#define SAME(field) CHECK_MESSAGE(a.field == b.field, #field)
+  SAME(source); SAME(base_model); SAME(model.hidden_size); SAME(model.intermediate_size);
+  SAME(model.num_hidden_layers); SAME(model.num_attention_heads); SAME(model.num_key_value_heads);
+  SAME(model.vocab_size); SAME(model.max_position_embeddings); SAME(model.rms_norm_eps);
+  SAME(model.rope.theta); SAME(model.rope.factor); SAME(model.rope.low_freq_factor);
+  SAME(model.rope.high_freq_factor); SAME(model.rope.original_max_position_embeddings);
+  SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(data.datasets.size());
+  SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
+  SAME(data.sample_packing); SAME(data.sequence_len);
+  SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
+  SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
+  SAME(cosine_min_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
+  SAME(adam_epsilon); SAME(weight_decay); SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
+  SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
+  SAME(early_stopping_threshold); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
+  SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints);
+  SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
+  SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
+  SAME(ddp_bucket_cap_mb); SAME(zero_stage);
+#undef SAME
+  for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
+    CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
+    CHECK(a.data.datasets[i].type == b.data.datasets[i].type);
+  }
+}
+
+// The keys whose value some round-tripped config held away from its default: the round-trip
+// test checks at the end that every written key of the table was exercised.
+std::set<std::string>& keys_round_tripped() {
+  static std::set<std::string> keys;
+  return keys;
+}
+
+void check_round_trip(const TrainConfig& c) {
+  const std::string yaml = config_to_yaml(c);
+  CAPTURE(yaml);
+  TrainConfig back = parse_config(yaml, c.source);
+  check_same(c, back);
+  CHECK(back.unknown_keys.empty());
+  CHECK(config_to_yaml(back) == yaml);
+  const TrainConfig defaults;
+  for (const ConfigField& field : config_fields()) {
+    if (!field.write) continue;
+    CHECK_MESSAGE(field.write(back) == field.write(c), field.name);
+    if (field.write(c) != field.write(defaults)) keys_round_tripped().insert(field.name);
+  }
+}
+
+
+}  // namespace
+
+TEST_CASE("defaults: a config naming only its dataset is TrainConfig's defaults on tiny") {
+  TrainConfig c = parse("");
+  TrainConfig defaults;
+  defaults.source = defaults.data.source = "cfg.yaml";
+  defaults.data.datasets = {{scratch().data, "completion"}};
+  check_same(c, defaults);
+  CHECK(c.unknown_keys.empty());
+  CHECK(c.base_model == "tiny");
+  CHECK(c.bf16 == "auto");
+  CHECK(c.model.num_parameters() == llama_preset("tiny")->num_parameters());
+}
+
+
+TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
+  const Scratch& s = scratch();
+  const std::string odd = s.write("odd \"name\": #1.txt", "x");
+  const std::string datasets =
+      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n";
+  TrainConfig a = parse_config(
+      "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
+      "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
+      "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
+      " original_max_position_embeddings: 4000}\n" + datasets +
+      "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 512\n"
+      "micro_batch_size: 3\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
+      "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\n"
+      "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
+      "weight_decay: 0.3\nmax_grad_norm: 0\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
+      "device: cpu\nevals_per_epoch: 3\nearly_stopping_patience: 2\n"
+      "early_stopping_threshold: 0.001\noutput_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
+      "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
+      "auto_resume_from_checkpoints: true\nlogging_steps: 3\ngradient_checkpointing: true\n"
+      "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
+      "s2_group_size_ratio: 0.5\nlocal_rank: 1\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n",
+      "cfg.yaml");
+  CHECK(a.data.datasets[0].path == odd);
+  CHECK(a.output_dir == "out dir: #1");
+  check_round_trip(a);
+  fs::create_directories(s.dir / "tokenizer dir: #2");
+  const std::string model = s.write("tokenizer dir: #2/tokenizer.model", "x");
+  TrainConfig t = parse("tokenizer_config: '" + (s.dir / "tokenizer dir: #2").string() + "'\n");
+  CHECK(t.tokenizer_config == model);
+  check_round_trip(t);
+  TrainConfig b = parse(
+      "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
+      "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
+      "learning_rate: 3e-4\nbf16: false\n");
+  check_round_trip(b);
+  check_round_trip(parse(""));
+  check_round_trip(parse("xformers_attention: true\n"));
+  check_round_trip(parse("attn_implementation: sdpa\n"));
+  // The form test_train edits in a saved config.
+  const std::string small = config_to_yaml(parse("hidden_size: 32\nnum_attention_heads: 4\n"));
+  CHECK(small.find("\nhidden_size: 32\n") != std::string::npos);
+  CHECK(small.find("\n# Model\nbase_model: tiny\n") != std::string::npos);
+  // Every key the table writes was round-tripped away from its default by one config above.
+  for (const ConfigField& field : config_fields())
+    if (field.write) CHECK_MESSAGE(keys_round_tripped().count(field.name), field.name);
+}
+
+TEST_CASE("configs/tiny.yaml, the embedded default, loads as written") {
+  const std::string path =
+      (fs::path(__FILE__).parent_path() / ".." / "configs" / "tiny.yaml").string();
+  Overrides overrides;  // without Debian's fortunes installed, still check every other key
+  if (!fs::exists("/usr/share/games/fortunes/"))
+    overrides["datasets"] = "[{path: " + scratch().data + "}]";
+  TrainConfig c = load_config(path, overrides);
+  CHECK(c.unknown_keys.empty());
+  CHECK(c.base_model == "tiny");
+  REQUIRE(c.data.datasets.size() == 1);
+  if (overrides.empty()) CHECK(c.data.datasets[0].path == "/usr/share/games/fortunes/");
+  CHECK(c.data.datasets[0].type == "completion");
+  CHECK(c.data.sequence_len == 256);
+  CHECK(c.micro_batch_size == 8);
+  CHECK(c.gradient_accumulation_steps == 1);
+  CHECK(c.max_steps == 200);
+  CHECK(c.learning_rate == 1e-3);
+  CHECK(c.lr_scheduler == "cosine");
+  CHECK(c.warmup_steps == 20);
+  CHECK(c.optimizer == "adamw_torch");
+  CHECK(c.weight_decay == 0.1);
+  CHECK(c.max_grad_norm == 1.0);
+  CHECK(c.data.val_set_size == 0.02);
+  CHECK(c.eval_steps == 50);
+  CHECK(c.save_steps == 100);
+  CHECK(c.save_total_limit == 2);
+  CHECK(c.logging_steps == 10);
+  CHECK(c.output_dir == "./out/tiny");
+  CHECK(c.seed == 42);
+  CHECK(c.bf16 == "auto");
+  CHECK(!c.gradient_checkpointing);
+  check_round_trip(c);
+}
+
+TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written") {
+  const std::string path =
+      (fs::path(__FILE__).parent_path() / ".." / "configs" / "llama3.yaml").string();
+  TrainConfig c = load_config(path);
+  CHECK(c.base_model == "llama3-8b");
+  CHECK(c.model.num_parameters() == 8030261248);
+  CHECK(c.data.sequence_len == 8192);
+  CHECK(c.attention == AttentionKind::flash);
+  CHECK(c.gradient_checkpointing);
+  CHECK(c.zero_stage == 1);
+  CHECK(c.bf16 == "auto");
+  CHECK(c.early_stopping_patience == 3);
+  REQUIRE(c.data.datasets.size() == 1);
+  CHECK(c.data.datasets[0].type == "alpaca");
+  CHECK(fs::exists(c.data.datasets[0].path));  // resolved relative to the config file
+  CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "special_tokens", "wandb_project"});
+}
+
+
+TEST_CASE("config_keys lists the field table: name, type, default, meaning") {
+  const std::vector<ConfigKey> keys = config_keys();
+  REQUIRE(keys.size() == config_fields().size());
+  CHECK(keys[0].name == "base_model");
+  CHECK(keys[0].default_value == "tiny");
+  std::set<std::string> names;
+  for (const ConfigKey& key : keys) {
+    CAPTURE(key.name);
+    CHECK(names.insert(key.name).second);  // no key twice
+    CHECK(!key.type.empty());
+    CHECK(!key.meaning.empty());
+    CHECK(!key.default_value.empty());
+    CHECK(key.meaning.find('\n') == std::string::npos);
+  }
+  auto find = [&](const std::string& name) {
+    for (const ConfigKey& key : keys)
+      if (key.name == name) return key;
+    FAIL("no key " << name);
+    return ConfigKey{};
+  };
+  CHECK(find("hidden_size").type == "an integer in [1, 1048576]");
+  CHECK(find("hidden_size").default_value == "256");
+  CHECK(find("max_steps").default_value == "unset");
+  CHECK(find("learning_rate").default_value == "0.0003");
+  CHECK(find("lr_scheduler").type == "one of cosine, linear, constant");
+  CHECK(find("flash_attention").default_value == "false");
+}
+
+TEST_CASE("README.md's Config keys table names every key of the field table") {
+  std::ifstream in(fs::path(__FILE__).parent_path() / ".." / "README.md");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  const size_t begin = readme.find("\n## Config keys\n");
+  REQUIRE(begin != std::string::npos);
+  const std::string section = readme.substr(begin, readme.find("\n## ", begin + 1) - begin);
+  for (const ConfigKey& key : config_keys()) {
+    CAPTURE(key.name);
+    CHECK(section.find("`" + key.name + "`") != std::string::npos);
+  }
+}

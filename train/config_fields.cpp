@@ -1,0 +1,425 @@
+// defines: config_fields, find_config_field (the config's field table), config_keys
+#include "train/config_fields.h"
+
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <type_traits>
+
+#include "io/bpe_tokenizer.h"
+#include "model/hf_config.h"
+
+namespace llm {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Upper bounds of the training sizes (the model's are in model/llama_config.h): far above any
+// real run, small enough that steps, tokens and batch products stay inside int64.
+constexpr int64_t kMaxBatch = int64_t(1) << 20;   // micro_batch_size, gradient_accumulation_steps
+constexpr int64_t kMaxEpochs = int64_t(1) << 20;  // num_epochs x updates per epoch = total steps
+constexpr int64_t kMaxLocalRank = 65535;
+
+// A TrainConfig member, as one accessor usable on a const config (writers) and a mutable one
+// (readers): MEMBER(model.hidden_size).
+#define MEMBER(path) [](auto& c) -> auto& { return c.path; }
+
+template <typename Get>
+using MemberType =
+    std::remove_reference_t<decltype(std::declval<Get>()(std::declval<TrainConfig&>()))>;
+
+// Integer keys. A negative value is the "unset" default (-1) of a key whose range excludes it:
+// it is written as null, which reads back as unset.
+template <typename Get>
+ConfigField integer(const char* name, const char* section, Get get, int64_t min, int64_t max,
+                    const char* meaning) {
+  using T = MemberType<Get>;
+  return {name, section, integer_text(min, max), meaning,
+          [get, min, max](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            get(ctx.config) = static_cast<T>(read_int(n, w, min, max));
+          },
+          [get](const TrainConfig& c) {
+            if constexpr (std::is_signed_v<T>)
+              if (get(c) < 0) return std::string();
+            return std::to_string(get(c));
+          }};
+}
+
+// Number keys; a float member (the model's) must also be finite as a float.
+template <typename Get>
+ConfigField number(const char* name, const char* section, Get get, Range range,
+                   const char* meaning) {
+  using T = MemberType<Get>;
+  if (std::is_same_v<T, float> && range.hi > kFloatMax)
+    range = {range.lo, range.lo_open, kFloatMax, false};
+  return {name, section, range.text(), meaning,
+          [get, range](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            get(ctx.config) = static_cast<T>(read_double(n, w, range));
+          },
+          [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
+}
+
+template <typename Get>
+ConfigField flag(const char* name, const char* section, Get get, const char* meaning,
+                 const std::string& note = "") {
+  return {name, section, "true or false" + note, meaning,
+          [get, note](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            get(ctx.config) = read_bool(n, w, note);
+          },
+          [get](const TrainConfig& c) { return std::string(get(c) ? "true" : "false"); }};
+}
+
+template <typename Get>
+ConfigField text(const char* name, const char* section, Get get, const char* meaning) {
+  return {name, section, "a non-empty string", meaning,
+          [get](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            get(ctx.config) = read_string(n, w);
+          },
+          [get](const TrainConfig& c) { return yaml_string(get(c)); }};
+}
+
+template <typename Get>
+ConfigField choice(const char* name, const char* section, Get get,
+                   std::vector<std::string> allowed, const char* meaning) {
+  return {name, section, "one of " + join(allowed), meaning,
+          [get, allowed](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            get(ctx.config) = read_choice(n, w, allowed);
+          },
+          [get](const TrainConfig& c) { return yaml_string(get(c)); }};
+}
+
+void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string expected = "a preset (" + join(llama_preset_names()) +
+                               ") or an HF model directory holding config.json"
+                               " (hub ids are not downloaded)";
+  if (!n.IsScalar() || n.Scalar().empty()) fail(w, expected, describe(n));
+  TrainConfig& c = ctx.config;
+  if (std::optional<LlamaConfig> preset = llama_preset(n.Scalar())) {
+    c.base_model = n.Scalar();
+    c.model = *preset;
+    return;
+  }
+  const std::string dir = ctx.beside_config(n.Scalar());
+  if (!is_hf_model_dir(dir)) fail(w, expected, describe(n));
+  c.base_model = dir;
+  c.model = read_hf_config((fs::path(dir) / kHfConfigFile).string());
+}
+
+void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  std::optional<std::string> model = find_tiktoken_model(ctx.beside_config(read_string(n, w)));
+  if (!model)
+    fail(w, "a tiktoken tokenizer.model file, or a directory holding tokenizer.model or "
+            "original/tokenizer.model", describe(n));
+  ctx.config.tokenizer_config = *model;
+}
+
+void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string expected = "a list of {path, type} entries";
+  if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
+  std::vector<DatasetSpec> specs;
+  for (size_t i = 0; i < n.size(); i++) {
+    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    DatasetSpec spec;
+    for_fields(n[i], wi, "a map {path, type}",
+               [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+                 if (key == "path") {
+                   spec.path = ctx.beside_config(read_string(v, wk));
+                   std::error_code ec;
+                   if (!fs::exists(spec.path, ec))
+                     fail(wk, "an existing file or directory", describe(v));
+                 } else if (key == "type") {
+                   spec.type = read_choice(v, wk, {"completion", "alpaca"});
+                 } else {
+                   ctx.unknown.insert(wk.key);
+                 }
+               });
+    if (spec.path.empty()) fail(wi, "a path in the dataset entry", "none");
+    specs.push_back(spec);
+  }
+  ctx.config.data.datasets = specs;
+}
+
+std::string write_datasets(const TrainConfig& c) {
+  std::string y;
+  for (const DatasetSpec& d : c.data.datasets)
+    y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
+  return y;
+}
+
+void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  RopeConfig& rope = ctx.config.model.rope;
+  if (n.IsNull()) {
+    rope.factor = 0.0f;
+    return;
+  }
+  RopeConfig s;  // low/high frequency factors and original length default to Llama 3's
+  std::string type;
+  for_fields(n, w, "a map {rope_type: llama3, factor, ...} or null",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "rope_type" || key == "type") {  // "type": older HF configs
+                 type = read_choice(v, wk, {"llama3"});
+               } else if (key == "factor") {
+                 s.factor = float(read_double(v, wk, {1, false, kInf, true}));
+               } else if (key == "low_freq_factor") {
+                 s.low_freq_factor = float(read_double(v, wk, kPositive));
+               } else if (key == "high_freq_factor") {
+                 s.high_freq_factor = float(read_double(v, wk, kPositive));
+               } else if (key == "original_max_position_embeddings") {
+                 s.original_max_position_embeddings =
+                     static_cast<int>(read_int(v, wk, 1, kMaxPositions));
+               } else {
+                 ctx.unknown.insert(wk.key);
+               }
+             });
+  if (type.empty()) fail(w.child(".rope_type", n), "llama3", "none");
+  if (s.factor == 0.0f) fail(w.child(".factor", n), "a number >= 1", "none");
+  if (s.low_freq_factor >= s.high_freq_factor)
+    fail(w, "low_freq_factor < high_freq_factor",
+         num(s.low_freq_factor) + " and " + num(s.high_freq_factor));
+  rope.factor = s.factor;
+  rope.low_freq_factor = s.low_freq_factor;
+  rope.high_freq_factor = s.high_freq_factor;
+  rope.original_max_position_embeddings = s.original_max_position_embeddings;
+}
+
+std::string write_rope_scaling(const TrainConfig& c) {
+  const RopeConfig& r = c.model.rope;
+  if (r.factor == 0.0f) return "null";
+  return "{rope_type: llama3, factor: " + yaml_number(r.factor) +
+         ", low_freq_factor: " + yaml_number(r.low_freq_factor) +
+         ", high_freq_factor: " + yaml_number(r.high_freq_factor) +
+         ", original_max_position_embeddings: " +
+         std::to_string(r.original_max_position_embeddings) + "}";
+}
+
+void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  for_fields(n, w, "a map {use_reentrant, every_n_layers}",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "use_reentrant") {
+                 // Picks between PyTorch's two checkpoint implementations; our recompute
+                 // segments have one behaviour, so the value is checked and then ignored.
+                 read_bool(v, wk);
+               } else if (key == "every_n_layers") {  // ours: recompute every n-th block only
+                 ctx.config.gradient_checkpointing_every_n_layers = read_int(v, wk, 1);
+               } else {
+                 ctx.unknown.insert(wk.key);
+               }
+             });
+}
+
+void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  double v = read_double(n, w, kNonNegative);
+  if (v >= 1 && v != std::floor(v)) fail(w, "a fraction < 1 or a whole count", describe(n));
+  ctx.config.data.val_set_size = v;
+}
+
+void read_bf16(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  if (n.IsScalar() && n.Scalar() == "auto") {
+    ctx.config.bf16 = "auto";
+  } else {
+    ctx.config.bf16 = read_bool(n, w, " or auto") ? "true" : "false";
+  }
+}
+
+void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  ctx.config.zero_stage = read_int(n, w, 0);
+  if (ctx.config.zero_stage > 1)
+    fail(w, "0 or 1 (stage 1 shards the AdamW state; 2 and 3 are not offered)", describe(n));
+}
+
+// One row per boolean attention key of model/attention_kind.h's table. Each only records its
+// choice: validate() resolves them (and attn_implementation) into TrainConfig::attention.
+std::vector<ConfigField> attention_rows(const char* section) {
+  std::vector<ConfigField> rows;
+  for (const AttentionInfo& info : kAttentionKinds) {
+    if (!info.config_key) continue;
+    const std::string key = info.config_key;
+    const AttentionKind kind = info.kind;
+    rows.push_back({key, section, "true or false", std::string("attention: ") + info.label,
+                    [key, kind](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                      if (read_bool(n, w)) ctx.attention[key] = {kind, w, key + ": true"};
+                    },
+                    [kind](const TrainConfig& c) {
+                      return std::string(c.attention == kind ? "true" : "false");
+                    }});
+  }
+  std::vector<std::string> names;
+  for (const AttentionInfo& info : kAttentionKinds) names.push_back(info.implementation);
+  // HF's spelling of the same choice; the boolean rows carry it into the written YAML.
+  rows.push_back({"attn_implementation", section, "one of " + join(names),
+                  "HF's spelling of the attention choice (eager, sdpa, flash_attention_2, ...)",
+                  [names](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                    const std::string name = read_choice(n, w, names);
+                    for (const AttentionInfo& info : kAttentionKinds)
+                      if (name == info.implementation)
+                        ctx.attention["attn_implementation"] = {
+                            info.kind, w, "attn_implementation: " + name};
+                  },
+                  nullptr});
+  return rows;
+}
+
+std::vector<ConfigField> make_fields() {
+  const char* model = "Model";
+  const char* data = "Data";
+  const char* training = "Training";
+  const char* eval = "Evaluation and early stopping";
+  const char* checkpoints = "Checkpoints and logging";
+  const char* optimisations = "Optimisations";
+  const std::string base_model_expected =
+      "a preset (" + join(llama_preset_names()) + ") or an HF model directory";
+  std::vector<ConfigField> rows = {
+      {"base_model", model, base_model_expected,
+       "the model's preset, or an HF directory (config.json + safetensors) to start from",
+       read_base_model, [](const TrainConfig& c) { return yaml_string(c.base_model); }},
+      integer("hidden_size", model, MEMBER(model.hidden_size), 1, kMaxWidth, "model width"),
+      integer("intermediate_size", model, MEMBER(model.intermediate_size), 1, kMaxWidth,
+              "SwiGLU MLP width"),
+      integer("num_hidden_layers", model, MEMBER(model.num_hidden_layers), 1, kMaxLayers,
+              "transformer blocks"),
+      integer("num_attention_heads", model, MEMBER(model.num_attention_heads), 1, kMaxHeads,
+              "query heads"),
+      integer("num_key_value_heads", model, MEMBER(model.num_key_value_heads), 1, kMaxHeads,
+              "key/value heads (GQA)"),
+      integer("vocab_size", model, MEMBER(model.vocab_size), 1, kMaxVocabSize,
+              "embedding rows; must hold the tokenizer's ids"),
+      integer("max_position_embeddings", model, MEMBER(model.max_position_embeddings), 1,
+              kMaxPositions, "longest sequence the model takes"),
+      number("rope_theta", model, MEMBER(model.rope.theta), kPositive, "RoPE base"),
+      {"rope_scaling", model, "a map {rope_type: llama3, factor, ...} or null",
+       "Llama 3's RoPE frequency scaling; null: none", read_rope_scaling, write_rope_scaling,
+       true},
+      number("rms_norm_eps", model, MEMBER(model.rms_norm_eps), kPositive, "RMSNorm epsilon"),
+      flag("tie_word_embeddings", model, MEMBER(model.tie_word_embeddings),
+           "lm_head shares the embedding matrix"),
+      number("initializer_range", model, MEMBER(model.initializer_range), kPositive,
+             "std of the initial weights"),
+      {"tokenizer_config", model, "a tiktoken tokenizer.model or a directory holding one",
+       "Llama 3's BPE ranks file; unset: the byte tokenizer", read_tokenizer_config,
+       [](const TrainConfig& c) { return yaml_string(c.tokenizer_config); }},
+
+      {"datasets", data, "a list of {path, type} entries",
+       "training data: completion or alpaca files", read_datasets, write_datasets},
+      text("dataset_prepared_path", data, MEMBER(data.dataset_prepared_path),
+           "token cache directory; unset: output_dir/prepared"),
+      {"val_set_size", data, "a fraction < 1 or a whole count", "held-out windows for evaluation",
+       read_val_set_size, [](const TrainConfig& c) { return yaml_number(c.data.val_set_size); }},
+      flag("sample_packing", data, MEMBER(data.sample_packing),
+           "pack whole documents into windows, masked apart"),
+
+      integer("sequence_len", training, MEMBER(data.sequence_len), 1, kMaxPositions,
+              "tokens per window"),
+      integer("micro_batch_size", training, MEMBER(micro_batch_size), 1, kMaxBatch,
+              "windows per forward pass per rank"),
+      integer("gradient_accumulation_steps", training, MEMBER(gradient_accumulation_steps), 1,
+              kMaxBatch, "micro-batches per optimizer step"),
+      integer("num_epochs", training, MEMBER(num_epochs), 1, kMaxEpochs,
+              "passes over the data (unless max_steps)"),
+      integer("max_steps", training, MEMBER(max_steps), 1, kNoMax,
+              "optimizer steps; overrides num_epochs"),
+      number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
+      choice("lr_scheduler", training, MEMBER(lr_scheduler), {"cosine", "linear", "constant"},
+             "learning-rate schedule after warmup"),
+      integer("warmup_steps", training, MEMBER(warmup_steps), 0, kNoMax,
+              "linear warmup steps from 0"),
+      number("warmup_ratio", training, MEMBER(warmup_ratio), kUnit,
+             "warmup as a fraction of the steps"),
+      number("cosine_min_lr_ratio", training, MEMBER(cosine_min_lr_ratio), kUnit,
+             "cosine floor as a fraction of learning_rate"),
+      choice("optimizer", training, MEMBER(optimizer),
+             {"adamw_torch", "adamw_torch_fused", "adamw"},
+             "AdamW (every spelling is the same AdamW here)"),
+      number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
+      number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
+      // AdamW keeps these two as floats.
+      number("adam_epsilon", training, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
+             "AdamW epsilon"),
+      number("weight_decay", training, MEMBER(weight_decay), {0, false, kFloatMax, false},
+             "decoupled weight decay (not on norm weights)"),
+      number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
+             "global gradient-norm clip; 0: none"),
+      integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),
+      {"bf16", training, "true or false or auto", "bf16 compute on GPU; auto: on sm_80+",
+       read_bf16, [](const TrainConfig& c) { return yaml_string(c.bf16); }},
+      flag("tf32", training, MEMBER(tf32), "TF32 tensor cores for f32 GEMMs on GPU"),
+      choice("device", training, MEMBER(device), {"auto", "cpu", "cuda"},
+             "where to train; auto: a GPU when one is usable"),
+
+      integer("eval_steps", eval, MEMBER(eval_steps), 1, kNoMax, "evaluate every N steps"),
+      integer("evals_per_epoch", eval, MEMBER(evals_per_epoch), 1, kNoMax,
+              "evaluations per epoch instead"),
+      integer("early_stopping_patience", eval, MEMBER(early_stopping_patience), 1, kNoMax,
+              "stop after N evaluations without improvement"),
+      number("early_stopping_threshold", eval, MEMBER(early_stopping_threshold), kNonNegative,
+             "improvement that counts"),
+
+      text("output_dir", checkpoints, MEMBER(output_dir),
+           "checkpoints, metrics and the final model"),
+      integer("save_steps", checkpoints, MEMBER(save_steps), 1, kNoMax,
+              "checkpoint every N steps"),
+      integer("saves_per_epoch", checkpoints, MEMBER(saves_per_epoch), 1, kNoMax,
+              "checkpoints per epoch instead"),
+      integer("save_total_limit", checkpoints, MEMBER(save_total_limit), 1, kNoMax,
+              "checkpoints kept (plus the best)"),
+      text("resume_from_checkpoint", checkpoints, MEMBER(resume_from_checkpoint),
+           "a checkpoint directory to continue from"),
+      flag("auto_resume_from_checkpoints", checkpoints, MEMBER(auto_resume_from_checkpoints),
+           "continue from the newest valid checkpoint in output_dir"),
+      integer("logging_steps", checkpoints, MEMBER(logging_steps), 1, kNoMax,
+              "log every N steps"),
+
+      flag("gradient_checkpointing", optimisations, MEMBER(gradient_checkpointing),
+           "recompute each block's activations in backward",
+           " (activation offload is not supported)"),
+      {"gradient_checkpointing_kwargs", optimisations, "a map {use_reentrant, every_n_layers}",
+       "every_n_layers (ours) coarsens recompute; use_reentrant is accepted",
+       read_checkpointing_kwargs,
+       [](const TrainConfig& c) {
+         return "{every_n_layers: " + std::to_string(c.gradient_checkpointing_every_n_layers) + "}";
+       }},
+  };
+  for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
+  std::vector<ConfigField> rest = {
+      number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,
+             "S2 group size as a fraction of sequence_len"),
+      integer("local_rank", optimisations, MEMBER(local_rank), 0, kMaxLocalRank,
+              "GPU of this rank; unset: from MPI"),
+      number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
+             "gradient bucket size for the all-reduce"),
+      {"zero_stage", optimisations, "0 or 1", "1: shard the AdamW state across ranks",
+       read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
+  };
+  for (ConfigField& row : rest) rows.push_back(std::move(row));
+  return rows;
+}
+
+#undef MEMBER
+
+}  // namespace
+
+const std::vector<ConfigField>& config_fields() {
+  static const std::vector<ConfigField> fields = make_fields();
+  return fields;
+}
+
+const ConfigField* find_config_field(const std::string& name) {
+  static const std::map<std::string, const ConfigField*> by_name = [] {
+    std::map<std::string, const ConfigField*> m;
+    for (const ConfigField& f : config_fields()) m[f.name] = &f;
+    return m;
+  }();
+  auto it = by_name.find(name);
+  return it == by_name.end() ? nullptr : it->second;
+}
+
+std::vector<ConfigKey> config_keys() {
+  const TrainConfig defaults;
+  std::vector<ConfigKey> keys;
+  for (const ConfigField& f : config_fields()) {
+    std::string value = f.write ? f.write(defaults) : "";
+    keys.push_back({f.name, f.expected, value.empty() ? "unset" : value, f.meaning});
+  }
+  return keys;
+}
+
+}  // namespace llm

@@ -1,0 +1,108 @@
+// The config's field table (train/config_fields.cpp): one row per top-level YAML key, holding
+// its name, section, expected value, meaning, reader and writer. Parsing, config_to_yaml, the
+// unknown-keys warning, config_keys() and the round-trip test all walk this one table. Also the
+// value readers the rows share (train/config_read.cpp). Internal to train/ and its tests.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "train/config.h"
+
+namespace llm {
+
+// Where a value came from, for messages: "<file>:<line>: <key>", or "<file>: --<key>" for a
+// command-line override (its text has no line in the file).
+struct Where {
+  std::string file, key;
+  int line = 0;  // 1-based; 0: unknown
+  bool cli = false;
+
+  std::string str() const;
+  // A value nested in this one (a list item or a map field), located by its own YAML mark.
+  Where child(const std::string& sub, const YAML::Node& node) const;
+};
+
+// Throws the one-line UserError "<where>: expected <expected>, got <got>".
+[[noreturn]] void fail(const Where& w, const std::string& expected, const std::string& got);
+std::string describe(const YAML::Node& n);  // what the user wrote, for the "got ..." half
+std::string join(const std::vector<std::string>& items);  // "a, b, c"
+std::string num(double v);                                 // %g
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
+struct Range {
+  double lo;
+  bool lo_open;
+  double hi;
+  bool hi_open;
+  std::string text() const;
+  bool contains(double v) const;
+};
+const Range kPositive{0, true, kInf, true}, kNonNegative{0, false, kInf, true};
+const Range kBeta{0, false, 1, true}, kUnit{0, false, 1, false}, kRatio{0, true, 1, false};
+
+std::string read_string(const YAML::Node& n, const Where& w);
+std::string integer_text(int64_t min, int64_t max);  // "an integer >= 1", "an integer in [1, 8]"
+int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max = kNoMax);
+double read_double(const YAML::Node& n, const Where& w, const Range& range);
+// YAML 1.1's spellings too: Axolotl reads its configs with PyYAML, where yes/no/on/off are bools.
+bool read_bool(const YAML::Node& n, const Where& w, const std::string& note = "");
+std::string read_choice(const YAML::Node& n, const Where& w,
+                        const std::vector<std::string>& allowed);
+// Calls visit(key, value, where) for each field of the map `n` that is not null.
+using FieldVisitor = std::function<void(const std::string&, const YAML::Node&, const Where&)>;
+void for_fields(const YAML::Node& n, const Where& w, const std::string& expected,
+                const FieldVisitor& visit);
+
+// YAML text that reads back exactly: the shortest decimal of a number, a string plain when it
+// cannot be misread (else double-quoted; "" is null, unset).
+std::string yaml_number(double v);
+std::string yaml_number(float v);
+std::string yaml_string(const std::string& s);
+
+// What a row's reader may touch besides the TrainConfig: the config file's directory for
+// relative paths, the nested keys it does not use, and the attention choices, which validate()
+// resolves across keys once every key is read.
+struct ReadContext {
+  TrainConfig& config;
+  std::string source;                 // the config file, for paths beside it
+  std::set<std::string>& unknown;     // nested keys not used, e.g. "datasets[0].split"
+  struct AttentionChoice {
+    AttentionKind kind;
+    Where where;
+    std::string label;  // "flash_attention: true", for the message naming two choices
+  };
+  // By key: the boolean keys and attn_implementation that chose one.
+  std::map<std::string, AttentionChoice> attention;
+
+  // As Axolotl's users expect of a config kept beside its files: a relative path that exists
+  // beside the config is taken from there, else it stays relative to the CWD.
+  std::string beside_config(const std::string& path) const;
+};
+
+struct ConfigField {
+  std::string name;
+  const char* section;   // config_to_yaml's heading comment; rows of a section stand together
+  std::string expected;  // the value it takes, as messages say it ("an integer >= 1")
+  std::string meaning;   // one line
+  std::function<void(ReadContext&, const YAML::Node&, const Where&)> read;
+  // The value as YAML ("" is null: unset; a text starting with a newline is a block);
+  // empty function: not written (another row carries the value).
+  std::function<std::string(const TrainConfig&)> write;
+  bool reads_null = false;  // a null is a value (HF's `rope_scaling: null`), not "unset"
+};
+
+// Every top-level key, in config_to_yaml's order; base_model first, since it is applied first
+// (HF fields given beside it override its preset).
+const std::vector<ConfigField>& config_fields();
+const ConfigField* find_config_field(const std::string& name);  // nullptr: unknown key
+
+}  // namespace llm

@@ -1,0 +1,185 @@
+// defines: the config's value readers and YAML writers (train/config_fields.h): Where, fail,
+// describe, Range, read_*, for_fields, yaml_number, yaml_string
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
+
+#include "engine/user_error.h"
+#include "train/config_fields.h"
+
+namespace llm {
+namespace {
+
+bool parse_int(const std::string& s, int64_t& out) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  out = v;
+  return true;
+}
+
+bool parse_double(const std::string& s, double& out) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  out = v;
+  return true;
+}
+
+// The shortest text that reads back as exactly `v` (so a saved config re-parses bit for bit,
+// while 0.1 still prints as 0.1 rather than %.17g's 0.10000000000000001).
+template <typename Float>
+std::string shortest(Float v) {
+  char buf[40];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {  // 500000, not %g's 5e+05
+    std::snprintf(buf, sizeof buf, "%.0f", static_cast<double>(v));
+    return buf;
+  }
+  for (int precision = 1; precision <= 17; precision++) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, static_cast<double>(v));
+    if (static_cast<Float>(std::strtod(buf, nullptr)) == v) break;
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::string Where::str() const {
+  return file + (line > 0 ? ":" + std::to_string(line) : "") + ": " + (cli ? "--" : "") + key;
+}
+
+Where Where::child(const std::string& sub, const YAML::Node& node) const {
+  Where w = *this;
+  w.key += sub;
+  if (!cli && node.Mark().line >= 0) w.line = node.Mark().line + 1;
+  return w;
+}
+
+void fail(const Where& w, const std::string& expected, const std::string& got) {
+  throw UserError(w.str() + ": expected " + expected + ", got " + got);
+}
+
+std::string describe(const YAML::Node& n) {
+  if (n.IsSequence()) return n.size() ? "a list" : "an empty list";
+  if (n.IsMap()) return "a map";
+  if (!n.IsScalar()) return "nothing";
+  double ignored;
+  return parse_double(n.Scalar(), ignored) ? n.Scalar() : "'" + n.Scalar() + "'";
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string Range::text() const {
+  if (hi == kInf) return std::string("a number ") + (lo_open ? "> " : ">= ") + num(lo);
+  return std::string("a number in ") + (lo_open ? "(" : "[") + num(lo) + ", " + num(hi) +
+         (hi_open ? ")" : "]");
+}
+
+bool Range::contains(double v) const {
+  return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+}
+
+std::string read_string(const YAML::Node& n, const Where& w) {
+  if (!n.IsScalar() || n.Scalar().empty()) fail(w, "a non-empty string", describe(n));
+  return n.Scalar();
+}
+
+std::string integer_text(int64_t min, int64_t max) {
+  if (max == kNoMax) return "an integer >= " + std::to_string(min);
+  return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+}
+
+int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max) {
+  int64_t v = 0;
+  if (!n.IsScalar() || !parse_int(n.Scalar(), v) || v < min || v > max)
+    fail(w, integer_text(min, max), describe(n));
+  return v;
+}
+
+double read_double(const YAML::Node& n, const Where& w, const Range& range) {
+  double v = 0;
+  if (!n.IsScalar() || !parse_double(n.Scalar(), v) || !range.contains(v))
+    fail(w, range.text(), describe(n));
+  return v;
+}
+
+bool read_bool(const YAML::Node& n, const Where& w, const std::string& note) {
+  std::string s = n.IsScalar() ? n.Scalar() : "";
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (s == "true" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "no" || s == "off") return false;
+  fail(w, "true or false" + note, describe(n));
+}
+
+std::string read_choice(const YAML::Node& n, const Where& w,
+                        const std::vector<std::string>& allowed) {
+  const std::string expected = "one of " + join(allowed);
+  if (!n.IsScalar()) fail(w, expected, describe(n));
+  for (const std::string& a : allowed)
+    if (n.Scalar() == a) return a;
+  fail(w, expected, describe(n));
+}
+
+void for_fields(const YAML::Node& n, const Where& w, const std::string& expected,
+                const FieldVisitor& visit) {
+  if (!n.IsMap()) fail(w, expected, describe(n));
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) fail(w, expected, "a map with a " + describe(kv.first) + " as a key");
+    const std::string& key = kv.first.Scalar();
+    if (!kv.second.IsNull()) visit(key, kv.second, w.child("." + key, kv.second));
+  }
+}
+
+std::string yaml_number(double v) { return shortest(v); }
+std::string yaml_number(float v) { return shortest(v); }
+
+std::string yaml_string(const std::string& s) {
+  bool plain = !s.empty() && s[0] != '-' && s != "null" && s != "Null" && s != "NULL";
+  for (char ch : s)
+    plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) ||
+                      std::string_view("_./+-").find(ch) != std::string_view::npos);
+  if (s.empty() || plain) return s;
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += std::string("\\") + ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(ch));
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+std::string ReadContext::beside_config(const std::string& path) const {
+  namespace fs = std::filesystem;
+  const fs::path config_dir = fs::path(source).parent_path();
+  const fs::path beside = config_dir / path;
+  std::error_code ec;
+  if (fs::path(path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
+    return beside.lexically_normal().string();
+  return path;
+}
+
+}  // namespace llm
