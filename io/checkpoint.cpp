@@ -156,8 +156,12 @@ std::optional<Manifest> read_manifest(const std::string& dir) {
     throw bad(std::string("not a valid manifest: ") + e.what());
   }
   if (!is_run_id(m.run_id)) throw bad("run_id \"" + m.run_id + "\" is not 16 hex digits");
-  for (const char* name : {kConfigFile, kModelFile, kOptimizerFile, kTrainerFile})
-    if (!m.files.count(name)) throw bad(std::string("does not list ") + name);
+  // Exactly the checkpoint's own files: a name from the manifest is never a path to follow.
+  std::set<std::string> listed;
+  for (const auto& entry : m.files) listed.insert(entry.first);
+  if (listed != std::set<std::string>{kConfigFile, kModelFile, kOptimizerFile, kTrainerFile})
+    throw bad("lists the files " + nlohmann::json(listed).dump() +
+              "; expected config.yaml, model.bin, optimizer.bin and trainer.bin");
   std::optional<int64_t> dir_step = checkpoint_step(dir);
   if (dir_step && *dir_step != m.step)
     throw bad("seals step " + std::to_string(m.step) + ", but the directory is " +
