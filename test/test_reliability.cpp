@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -47,13 +48,17 @@ TEST_CASE("sealed checkpoints: a file from another step or an edited config is r
   fs::copy_file(two + "/trainer.bin", four + "/trainer.bin", fs::copy_options::overwrite_existing);
   r = run_train("--resume " + four);
   CHECK(r.exit_code == 2);
-  CHECK(r.output == "error: " + four + "/trainer.bin: written at step 2, but manifest.json seals step 4 "
-                                       "(a file from another checkpoint)\n");
+  CHECK(error_text(r) == "error: " + four + "/trainer.bin: written at step 2, but manifest.json seals step 4 "
+                                           "(a file from another checkpoint)\n");
   r = run_train(ws.config("max_steps: 5\nsave_steps: 2\nauto_resume_from_checkpoints: true\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("written at step 2, but manifest.json seals step 4 (a file from another "
                       "checkpoint); skipping " + four) != std::string::npos);
   CHECK(r.output.find("resumed from " + two + " at step 2") != std::string::npos);
+  auto run_id = [](const std::string& dir) {
+    return nlohmann::json::parse(read_file(dir + "/manifest.json"))["run_id"].get<std::string>();
+  };
+  CHECK(run_id(four) == run_id(two));  // the resumed run seals its checkpoints as the same run
 }
 
 TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bin values are range-checked") {

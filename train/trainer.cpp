@@ -86,6 +86,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main()) output_lock = lock_output_dir(c);
+  device = choose_device(c, comm);
+  // Only the CPU says how much memory it has; the backend interface offers no device total.
+  if (device.is_cpu()) check_memory(c, physical_memory_bytes(), "RAM");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
         c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
@@ -97,9 +100,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // that does not hold together is refused before minutes of set-up.
   CheckpointContents checkpoint;
   if (!resumed_from.empty()) checkpoint = load_checkpoint(resumed_from);
-  device = choose_device(c, comm);
-  // Only the CPU says how much memory it has; the backend interface offers no device total.
-  if (device.is_cpu()) check_memory(c, physical_memory_bytes(), "RAM");
   tokenizer = make_tokenizer(c.tokenizer_config);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
