@@ -62,7 +62,7 @@ MemoryEstimate estimate_training_memory(const TrainConfig& c) {
   // probabilities (heads x sequence). Recompute keeps one layer whole plus each layer's input.
   const long double C = m.hidden_size, F = m.intermediate_size;
   const long double kv = static_cast<long double>(m.num_key_value_heads) * m.head_dim();
-  const bool eager = !c.flash_attention && !c.xformers_attention && !c.s2_attention && !c.sdp_attention;
+  const bool eager = c.attention == AttentionKind::eager;
   const long double layer = 8 * C + 2 * kv + 3 * F +
                             (eager ? static_cast<long double>(m.num_attention_heads) * c.data.sequence_len : 0);
   const long double layers = c.gradient_checkpointing ? layer + m.num_hidden_layers * C : layer * m.num_hidden_layers;
