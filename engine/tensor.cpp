@@ -23,10 +23,25 @@ std::string shape_str(const Shape& shape) {
   return s + "]";
 }
 
+namespace {
+// a * b for shape arithmetic: a size that does not fit in 64 bits is refused, never wrapped
+// into a small allocation that later writes overrun.
+int64_t checked_mul(int64_t a, int64_t b, const Shape& shape, const char* what) {
+  int64_t product = 0;
+  LLM_CHECK(!__builtin_mul_overflow(a, b, &product),
+            "shape " + shape_str(shape) + ": " + what + " overflows 64 bits");
+  return product;
+}
+}  // namespace
+
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) n = checked_mul(n, d, shape, "the element count");
   return n;
+}
+
+size_t shape_nbytes(const Shape& shape, DType dtype) {
+  return checked_mul(shape_numel(shape), dtype_size(dtype), shape, "the byte size");
 }
 
 Shape contiguous_strides(const Shape& shape) {
@@ -34,7 +49,7 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t s = 1;
   for (int i = static_cast<int>(shape.size()) - 1; i >= 0; i--) {
     strides[i] = s;
-    s *= shape[i];
+    s = checked_mul(s, shape[i], shape, "a stride");
   }
   return strides;
 }
@@ -42,7 +57,7 @@ Shape contiguous_strides(const Shape& shape) {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) LLM_CHECK(d >= 0, "negative dimension in shape " + shape_str(shape));
   Tensor t;
-  t.storage_ = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), device);
+  t.storage_ = std::make_shared<Storage>(shape_nbytes(shape, dtype), device);
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
@@ -102,7 +117,7 @@ Tensor Tensor::reshape(Shape shape) const {
       LLM_CHECK(infer < 0, "reshape: more than one -1 in " + shape_str(shape));
       infer = static_cast<int>(i);
     } else {
-      known *= shape[i];
+      known = checked_mul(known, shape[i], shape, "the element count");
     }
   }
   if (infer >= 0) {

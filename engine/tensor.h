@@ -28,7 +28,9 @@ struct Storage {
 };
 
 std::string shape_str(const Shape& shape);
+// Element count and byte size; a count or size past 64 bits throws instead of wrapping.
 int64_t shape_numel(const Shape& shape);
+size_t shape_nbytes(const Shape& shape, DType dtype);
 
 class Tensor {
  public:
@@ -47,7 +49,7 @@ class Tensor {
   int dim() const { return static_cast<int>(shape_.size()); }
   int64_t size(int d) const;  // negative d counts from the end
   int64_t numel() const { return shape_numel(shape_); }
-  size_t nbytes() const { return numel() * dtype_size(dtype_); }
+  size_t nbytes() const { return shape_nbytes(shape_, dtype_); }
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device : Device::cpu(); }
   bool is_contiguous() const;

@@ -11,6 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -28,6 +31,8 @@ constexpr const char* kConfigFile = "config.yaml";
 constexpr const char* kModelFile = "model.bin";
 constexpr const char* kOptimizerFile = "optimizer.bin";
 constexpr const char* kTrainerFile = "trainer.bin";
+constexpr const char* kManifestFile = "manifest.json";
+constexpr int64_t kManifestFormat = 1;
 constexpr const char* kLatestFile = "latest";
 constexpr const char* kTmpSuffix = ".tmp";
 
@@ -109,7 +114,133 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
+bool is_run_id(const std::string& id) {
+  return id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+struct FileSeal {
+  uint64_t bytes = 0;
+  std::string crc32;  // 8 hex digits: crc32() of config.yaml, a tensor file's own checksum
+};
+
+// What manifest.json records; nullopt for a legacy checkpoint written before manifests.
+struct Manifest {
+  int64_t step = 0;
+  std::string run_id;
+  std::map<std::string, FileSeal> files;
+};
+
+std::string manifest_json(int64_t step, const std::string& run_id,
+                          const std::map<std::string, FileSeal>& files) {
+  nlohmann::ordered_json json = {{"format", kManifestFormat}, {"step", step}, {"run_id", run_id}};
+  for (const auto& [name, seal] : files)
+    json["files"][name] = {{"bytes", seal.bytes}, {"crc32", seal.crc32}};
+  return json.dump(2) + "\n";
+}
+
+std::optional<Manifest> read_manifest(const std::string& dir) {
+  const std::string path = join(dir, kManifestFile);
+  if (!fs::exists(path)) return std::nullopt;
+  auto bad = [&](const std::string& what) { return UserError(path + ": " + what); };
+  Manifest m;
+  try {
+    nlohmann::json json = nlohmann::json::parse(read_text(path));
+    if (json.at("format").get<int64_t>() != kManifestFormat)
+      throw bad("format " + json.at("format").dump() + " is not supported (this build reads " +
+                std::to_string(kManifestFormat) + ")");
+    m.step = json.at("step").get<int64_t>();
+    m.run_id = json.at("run_id").get<std::string>();
+    for (const auto& [name, seal] : json.at("files").items())
+      m.files[name] = {seal.at("bytes").get<uint64_t>(), seal.at("crc32").get<std::string>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw bad(std::string("not a valid manifest: ") + e.what());
+  }
+  if (!is_run_id(m.run_id)) throw bad("run_id \"" + m.run_id + "\" is not 16 hex digits");
+  // Exactly the checkpoint's own files: a name from the manifest is never a path to follow.
+  std::set<std::string> listed;
+  for (const auto& entry : m.files) listed.insert(entry.first);
+  if (listed != std::set<std::string>{kConfigFile, kModelFile, kOptimizerFile, kTrainerFile})
+    throw bad("lists the files " + nlohmann::json(listed).dump() +
+              "; expected config.yaml, model.bin, optimizer.bin and trainer.bin");
+  std::optional<int64_t> dir_step = checkpoint_step(dir);
+  if (dir_step && *dir_step != m.step)
+    throw bad("seals step " + std::to_string(m.step) + ", but the directory is " +
+              checkpoint_dir_name(*dir_step) + " (a manifest from another checkpoint)");
+  return m;
+}
+
+// Every file present with the size the manifest records: the whole checkpoint is checked
+// before a byte of it loads (a cut file fails here, not halfway through a resume).
+void check_sizes(const std::string& dir, const Manifest& m) {
+  for (const auto& [name, seal] : m.files) {
+    const std::string path = existing_file(dir, name.c_str());
+    const uint64_t bytes = fs::file_size(path);
+    if (bytes != seal.bytes)
+      throw UserError(path + ": " + std::to_string(bytes) + " bytes, but " + kManifestFile +
+                      " records " + std::to_string(seal.bytes) +
+                      " (truncated, or changed after the checkpoint was sealed)");
+  }
+}
+
+void check_checksum(const std::string& path, uint32_t crc, const FileSeal& seal) {
+  if (crc32_hex(crc) != seal.crc32)
+    throw UserError(path + ": checksum " + crc32_hex(crc) + ", but " + kManifestFile +
+                    " records " + seal.crc32 + " (changed after the checkpoint was sealed)");
+}
+
+// A tensor file against the manifest: the step and run its metadata names, then its checksum.
+void check_tensor_file(const TensorFile& file, const char* name, const Manifest& m) {
+  const std::string& step = file.require_metadata("step");
+  if (step != std::to_string(m.step))
+    throw UserError(file.path + ": written at step " + step + ", but " + kManifestFile +
+                    " seals step " + std::to_string(m.step) + " (a file from another checkpoint)");
+  const std::string& run = file.require_metadata("run_id");
+  if (run != m.run_id)
+    throw UserError(file.path + ": written by run " + run + ", but " + kManifestFile +
+                    " seals run " + m.run_id + " (a file from another run)");
+  check_checksum(file.path, file.checksum, m.files.at(name));
+}
+
+std::string read_config(const std::string& dir, const std::optional<Manifest>& m) {
+  const std::string path = existing_file(dir, kConfigFile);
+  std::string text = read_text(path);
+  if (m) check_checksum(path, crc32(text.data(), text.size()), m->files.at(kConfigFile));
+  return text;
+}
+
+// load_checkpoint and verify_checkpoint: `out` receives the contents, or nothing is kept.
+bool check_checkpoint(const std::string& dir, CheckpointContents* out) {
+  check_checkpoint_dir(dir);
+  const std::optional<Manifest> manifest = read_manifest(dir);
+  if (manifest) check_sizes(dir, *manifest);
+  std::string config = read_config(dir, manifest);
+  TensorFile CheckpointContents::*bins[] = {&CheckpointContents::model,
+                                            &CheckpointContents::optimizer,
+                                            &CheckpointContents::trainer};
+  const char* names[] = {kModelFile, kOptimizerFile, kTrainerFile};
+  for (int i = 0; i < 3; i++) {
+    const std::string path = existing_file(dir, names[i]);
+    TensorFile file = out ? read_tensor_file(path) : verify_tensor_file(path);
+    if (manifest) check_tensor_file(file, names[i], *manifest);
+    if (out) out->*bins[i] = std::move(file);
+  }
+  if (out) {
+    out->config_yaml = std::move(config);
+    out->run_id = manifest ? manifest->run_id : "";
+    out->sealed = manifest.has_value();
+  }
+  return manifest.has_value();
+}
+
 }  // namespace
+
+std::string new_run_id() {
+  std::random_device device;
+  const uint64_t id = (static_cast<uint64_t>(device()) << 32) ^ device();
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
 
 std::string checkpoint_dir_name(int64_t step) {
   char buf[32];
@@ -132,6 +263,8 @@ std::optional<int64_t> checkpoint_step(const std::string& dir) {
 std::string save_checkpoint(const std::string& output_dir, int64_t step,
                             const CheckpointContents& contents) {
   LLM_CHECK(step >= 0, "save_checkpoint: negative step " + std::to_string(step));
+  LLM_CHECK(is_run_id(contents.run_id), "save_checkpoint: run_id \"" + contents.run_id +
+                                            "\" is not 16 hex digits");
   std::error_code ec;
   fs::create_directories(output_dir, ec);
   if (ec) throw UserError(output_dir + ": cannot create output directory: " + ec.message());
@@ -142,10 +275,23 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
   fs::path tmp = final_dir.string() + kTmpSuffix;
   if (!fs::create_directory(tmp, ec))
     throw UserError(tmp.string() + ": cannot create directory: " + ec.message());
+  std::map<std::string, FileSeal> seals;
   write_text_durably(join(tmp, kConfigFile), contents.config_yaml);
-  write_tensor_file(join(tmp, kModelFile), contents.model);
-  write_tensor_file(join(tmp, kOptimizerFile), contents.optimizer);
-  write_tensor_file(join(tmp, kTrainerFile), contents.trainer);
+  seals[kConfigFile] = {contents.config_yaml.size(),
+                        crc32_hex(crc32(contents.config_yaml.data(), contents.config_yaml.size()))};
+  const std::pair<const char*, const TensorFile*> bins[] = {
+      {kModelFile, &contents.model}, {kOptimizerFile, &contents.optimizer},
+      {kTrainerFile, &contents.trainer}};
+  for (const auto& [file_name, file] : bins) {
+    TensorFile stamped = *file;  // shares the tensors' storage; only the metadata is copied
+    stamped.metadata["step"] = std::to_string(step);
+    stamped.metadata["run_id"] = contents.run_id;
+    const std::string path = join(tmp, file_name);
+    const uint32_t crc = write_tensor_file(path, stamped);
+    seals[file_name] = {fs::file_size(path), crc32_hex(crc)};
+  }
+  // Last: a manifest exists only once every file it seals is complete.
+  write_text_durably(join(tmp, kManifestFile), manifest_json(step, contents.run_id, seals));
   fsync_dir(tmp);
   install_dir(tmp, final_dir, output_dir);
 
@@ -155,20 +301,16 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
 }
 
 CheckpointContents load_checkpoint(const std::string& dir) {
-  check_checkpoint_dir(dir);
   CheckpointContents contents;
-  contents.config_yaml = read_text(existing_file(dir, kConfigFile));
-  contents.model = read_tensor_file(existing_file(dir, kModelFile));
-  contents.optimizer = read_tensor_file(existing_file(dir, kOptimizerFile));
-  contents.trainer = read_tensor_file(existing_file(dir, kTrainerFile));
+  check_checkpoint(dir, &contents);
   return contents;
 }
 
-void verify_checkpoint(const std::string& dir) {
+bool verify_checkpoint(const std::string& dir) { return check_checkpoint(dir, nullptr); }
+
+std::string read_checkpoint_config(const std::string& dir) {
   check_checkpoint_dir(dir);
-  existing_file(dir, kConfigFile);
-  for (const char* name : {kModelFile, kOptimizerFile, kTrainerFile})
-    verify_tensor_file(existing_file(dir, name));
+  return read_config(dir, read_manifest(dir));
 }
 
 std::vector<std::string> list_checkpoints(const std::string& output_dir) {

@@ -1,7 +1,12 @@
 // Checkpoint directories: output_dir/step_NNNNNN/ holding config.yaml, model.bin, optimizer.bin
-// and trainer.bin (tensor files, io/tensor_file.h). A save writes step_NNNNNN.tmp/, fsyncs every
-// file and the directory, then renames it into place, so a crash at any instant leaves either the
-// complete new checkpoint or none of it. Any directory named *.tmp is garbage from a crash.
+// and trainer.bin (tensor files, io/tensor_file.h), sealed by manifest.json, written last: format
+// version, step, run id, and each file's size and checksum. Every .bin file's metadata carries the
+// step and run id too, so a file copied in from another checkpoint or another run, an edited
+// config.yaml or a cut file is refused before anything loads, naming the file and what disagrees.
+// A save writes step_NNNNNN.tmp/, fsyncs every file and the directory, then renames it into
+// place, so a crash at any instant leaves either the complete new checkpoint or none of it. Any
+// directory named *.tmp is garbage from a crash. Checkpoints written before manifests existed
+// (no manifest.json) still load; load_checkpoint reports them as unsealed.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,7 +23,14 @@ struct CheckpointContents {
   TensorFile model;         // parameters (fp32 master weights)
   TensorFile optimizer;     // AdamW moments
   TensorFile trainer;       // step, epoch, data cursor, RNG, LR state, best eval loss, patience
+  // 16 hex digits, chosen when a run starts (new_run_id) and kept across its resumes; empty from
+  // an unsealed checkpoint.
+  std::string run_id;
+  bool sealed = true;  // set by load_checkpoint: false when there is no manifest.json (legacy)
 };
+
+// A fresh random run id (64 bits as 16 hex digits).
+std::string new_run_id();
 
 // "step_000120": six digits, more when the step needs them.
 std::string checkpoint_dir_name(int64_t step);
@@ -29,16 +41,23 @@ std::optional<int64_t> checkpoint_step(const std::string& dir);
 
 // Writes output_dir/step_NNNNNN/ (creating output_dir; replacing an existing checkpoint of the
 // same step atomically), removes leftover *.tmp directories, and points output_dir/latest at the
-// new directory. Returns the checkpoint's path.
+// new directory. Stamps "step" and "run_id" into every .bin file's metadata and writes the
+// manifest last. Returns the checkpoint's path.
 std::string save_checkpoint(const std::string& output_dir, int64_t step,
                             const CheckpointContents& contents);
 
-// Reads and validates every file of a checkpoint directory; a missing or damaged file is a
-// UserError naming it.
+// Reads and validates every file of a checkpoint directory and checks it against the manifest
+// (every file's size first, then its checksum, step and run id); a missing, damaged or foreign
+// file is a UserError naming it.
 CheckpointContents load_checkpoint(const std::string& dir);
 
-// load_checkpoint's validation without keeping the tensors (streams each file once).
-void verify_checkpoint(const std::string& dir);
+// load_checkpoint's validation without keeping the tensors (streams each file once). Returns
+// whether the checkpoint is sealed (false: legacy, no manifest.json).
+bool verify_checkpoint(const std::string& dir);
+
+// config.yaml of a checkpoint, checked against its manifest (when there is one), so a resume
+// never starts from an edited or cut config.
+std::string read_checkpoint_config(const std::string& dir);
 
 // The checkpoint directories of output_dir, oldest step first (empty when output_dir is absent).
 std::vector<std::string> list_checkpoints(const std::string& output_dir);

@@ -105,18 +105,12 @@ struct TableEntry {
   uint32_t crc = 0;
 };
 
-std::string crc_hex(uint32_t crc) {
-  char buf[9];
-  std::snprintf(buf, sizeof(buf), "%08x", crc);
-  return buf;
-}
-
 std::string header_json(const std::map<std::string, std::string>& metadata,
                         const std::vector<TableEntry>& table) {
   nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
   for (const TableEntry& e : table)
     tensors.push_back({{"name", e.name}, {"dtype", dtype_name(e.dtype)}, {"shape", e.shape},
-                       {"offset", e.offset}, {"bytes", e.bytes}, {"crc32", crc_hex(e.crc)}});
+                       {"offset", e.offset}, {"bytes", e.bytes}, {"crc32", crc32_hex(e.crc)}});
   nlohmann::ordered_json header = {{"metadata", metadata}, {"tensors", tensors}};
   return header.dump();
 }
@@ -124,6 +118,7 @@ std::string header_json(const std::map<std::string, std::string>& metadata,
 struct Header {
   std::map<std::string, std::string> metadata;
   std::vector<TableEntry> table;
+  uint32_t crc = 0;  // of the header bytes: the file's checksum
 };
 
 std::string printable(const char* bytes, size_t n) {
@@ -227,6 +222,7 @@ Header read_header(int fd, const std::string& path) {
     throw UserError(path + ": header checksum mismatch (file corrupt)");
 
   Header header;
+  header.crc = header_crc;
   try {
     nlohmann::json json = nlohmann::json::parse(text);
     header.metadata = json.at("metadata").get<std::map<std::string, std::string>>();
@@ -266,6 +262,12 @@ uint32_t crc32(const void* data, size_t bytes, uint32_t crc) {
   return ~crc;
 }
 
+std::string crc32_hex(uint32_t crc) {
+  char buf[9];
+  std::snprintf(buf, sizeof(buf), "%08x", crc);
+  return buf;
+}
+
 const Tensor* TensorFile::find(const std::string& name) const {
   for (const NamedTensor& t : tensors)
     if (t.name == name) return &t.tensor;
@@ -289,7 +291,7 @@ const std::string& TensorFile::require_metadata(const std::string& key) const {
   return it->second;
 }
 
-void write_tensor_file(const std::string& path, const TensorFile& file) {
+uint32_t write_tensor_file(const std::string& path, const TensorFile& file) {
   std::vector<TableEntry> table;
   std::set<std::string> names;
   for (const NamedTensor& t : file.tensors) {
@@ -338,6 +340,7 @@ void write_tensor_file(const std::string& path, const TensorFile& file) {
     throw UserError(path + ": cannot set the file size: " + errno_text());
   if (::fsync(fd.get()) != 0) throw UserError(path + ": fsync failed: " + errno_text());
   if (::close(fd.release()) != 0) throw UserError(path + ": close failed: " + errno_text());
+  return header_crc;
 }
 
 TensorFile read_tensor_file(const std::string& path) {
@@ -346,6 +349,7 @@ TensorFile read_tensor_file(const std::string& path) {
   TensorFile file;
   file.path = path;
   file.metadata = std::move(header.metadata);
+  file.checksum = header.crc;
   for (const TableEntry& e : header.table) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
     pread_all(fd.get(), t.data_ptr(), e.bytes, e.offset, path);
@@ -355,9 +359,13 @@ TensorFile read_tensor_file(const std::string& path) {
   return file;
 }
 
-void verify_tensor_file(const std::string& path) {
+TensorFile verify_tensor_file(const std::string& path) {
   Fd fd = open_for_reading(path);
   Header header = read_header(fd.get(), path);
+  TensorFile file;
+  file.path = path;
+  file.metadata = std::move(header.metadata);
+  file.checksum = header.crc;
   std::vector<char> buffer(8u << 20);
   for (const TableEntry& e : header.table) {
     uint32_t crc = 0;
@@ -369,6 +377,7 @@ void verify_tensor_file(const std::string& path) {
     }
     check_crc(e, crc, path);
   }
+  return file;
 }
 
 }  // namespace llm

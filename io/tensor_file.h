@@ -33,6 +33,7 @@ struct TensorFile {
   std::vector<NamedTensor> tensors;  // in file order; names are unique
   std::map<std::string, std::string> metadata;  // UTF-8 text (JSON strings)
   std::string path;  // set by read_tensor_file; names the file in error messages
+  uint32_t checksum = 0;  // set by read_tensor_file: the file's checksum (write_tensor_file's)
 
   void add(const std::string& name, const Tensor& tensor) { tensors.push_back({name, tensor}); }
   const Tensor* find(const std::string& name) const;  // nullptr when absent
@@ -45,18 +46,22 @@ struct TensorFile {
 
 // CRC-32 (IEEE 802.3 polynomial, as zlib.crc32), continuing from `crc` (0 to start).
 uint32_t crc32(const void* data, size_t bytes, uint32_t crc = 0);
+std::string crc32_hex(uint32_t crc);  // eight lowercase hex digits, as the file headers store it
 
 // Writes `file` to `path` (replacing it) and fsyncs it before returning. Tensors on any device,
 // contiguous or not, are copied to the host one at a time. Atomicity is the caller's: checkpoints
-// write into a .tmp directory and rename it.
-void write_tensor_file(const std::string& path, const TensorFile& file);
+// write into a .tmp directory and rename it. Returns the file's checksum: the CRC-32 of its
+// header, which holds every tensor's CRC-32, so it covers every byte the readers verify while
+// costing no second pass over the data.
+uint32_t write_tensor_file(const std::string& path, const TensorFile& file);
 
 // Reads and validates every byte (magic, version, header checksum, each tensor's bounds and
 // checksum); tensors land on the CPU. Any damage is a UserError naming `path`.
 TensorFile read_tensor_file(const std::string& path);
 
 // The same validation as read_tensor_file, streaming the data through a small buffer so a large
-// file is checked without holding its tensors in memory.
-void verify_tensor_file(const std::string& path);
+// file is checked without holding its tensors in memory. Returns the file without its tensors:
+// path, metadata and checksum.
+TensorFile verify_tensor_file(const std::string& path);
 
 }  // namespace llm

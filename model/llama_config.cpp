@@ -1,9 +1,25 @@
 // defines: LlamaConfig::num_parameters, LlamaConfig::validate, the presets
 #include "model/llama_config.h"
 
+#include "engine/check.h"
+
 namespace llm {
 
+namespace {
+// The parameter count in long double: sizes whose count does not fit in 64 bits are measured
+// instead of wrapped, and below 2^62 every term is exact.
+long double approximate_parameters(const LlamaConfig& c) {
+  const long double C = c.hidden_size, F = c.intermediate_size;
+  const long double kv = static_cast<long double>(c.num_key_value_heads) * c.head_dim();
+  const long double per_layer = 2 * C * C + 2 * C * kv + 3 * C * F + 2 * C;  // q,o; k,v; mlp; norms
+  return c.vocab_size * C * (c.tie_word_embeddings ? 1 : 2) + c.num_hidden_layers * per_layer + C;
+}
+constexpr long double kMaxParameters = 4.0e18L;  // under 2^62: int64 arithmetic cannot overflow
+}  // namespace
+
 int64_t LlamaConfig::num_parameters() const {
+  LLM_CHECK(approximate_parameters(*this) < kMaxParameters,
+            "num_parameters: the count overflows 64 bits (validate() refuses such a config)");
   const int64_t C = hidden_size, F = intermediate_size, kv = num_key_value_heads * head_dim();
   const int64_t per_layer = 2 * C * C + 2 * C * kv + 3 * C * F + 2 * C;  // q,o; k,v; mlp; norms
   return vocab_size * C * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * per_layer + C;
@@ -19,6 +35,9 @@ std::string LlamaConfig::validate() const {
   if (head_dim() % 2 != 0) return "head_dim (hidden_size / num_attention_heads) must be even for RoPE";
   if (rope.theta <= 0.0f) return "rope_theta must be positive";
   if (rms_norm_eps <= 0.0f) return "rms_norm_eps must be positive";
+  if (approximate_parameters(*this) >= kMaxParameters)
+    return "the parameter count does not fit in 64 bits; lower hidden_size, intermediate_size, "
+           "num_hidden_layers or vocab_size";
   return "";
 }
 

@@ -1,5 +1,6 @@
 // Tensor files (round trip, alignment, every corruption refused by name) and checkpoint
-// directories (save, list, latest, prune, auto-resume fallback, survival of a SIGKILL mid-save).
+// directories (save, list, latest, prune, auto-resume fallback, survival of a SIGKILL mid-save,
+// the manifest that seals them).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -83,8 +84,11 @@ TensorFile sample_file() {
   return file;
 }
 
-CheckpointContents small_contents(float value) {
+constexpr const char* kRunId = "0123456789abcdef";
+
+CheckpointContents small_contents(float value, const std::string& run_id = kRunId) {
   CheckpointContents c;
+  c.run_id = run_id;
   c.config_yaml = "base_model: tiny\nlearning_rate: " + std::to_string(value) + "\n";
   c.model.add("model.embed_tokens.weight", Tensor::full({4, 3}, value, DType::f32));
   c.optimizer.add("exp_avg.model.embed_tokens.weight", Tensor::full({4, 3}, -value, DType::f32));
@@ -380,4 +384,79 @@ TEST_CASE("a process killed with SIGKILL mid-save leaves the previous checkpoint
   save_checkpoint(out, 3, small_contents(3.0f));
   CHECK_FALSE(fs::exists(out + "/step_000002.tmp"));
   CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000001", "step_000003"});
+}
+
+TEST_CASE("a manifest seals a checkpoint: a foreign, edited or cut file is refused by name") {
+  TempDir tmp;
+  std::string out = tmp.file("out");
+  std::string one = save_checkpoint(out, 1, small_contents(1.0f));
+  std::string two = save_checkpoint(out, 2, small_contents(2.0f));
+  const std::string manifest = one + "/manifest.json";
+  nlohmann::json m = nlohmann::json::parse(read_file(manifest));
+  CHECK(m["format"] == 1);
+  CHECK(m["step"] == 1);
+  CHECK(m["run_id"] == kRunId);
+  CHECK(m["files"].size() == 4);
+  CHECK(m["files"]["config.yaml"]["bytes"] == fs::file_size(one + "/config.yaml"));
+  CHECK(load_checkpoint(one).run_id == kRunId);
+  CHECK(load_checkpoint(one).sealed);
+  CHECK(load_checkpoint(one).trainer.require_metadata("step") == "1");
+  CHECK(load_checkpoint(one).model.require_metadata("run_id") == kRunId);
+  // Both readers refuse with the same one line, which names the file.
+  auto refusal = [](const std::string& dir) {
+    std::string load = error_of([&] { load_checkpoint(dir); });
+    CHECK(error_of([&] { verify_checkpoint(dir); }) == load);
+    CHECK(load.find('\n') == std::string::npos);
+    return load;
+  };
+
+  SUBCASE("trainer.bin from another step") {
+    fs::copy_file(two + "/trainer.bin", one + "/trainer.bin", fs::copy_options::overwrite_existing);
+    CHECK(refusal(one) == one + "/trainer.bin: written at step 2, but manifest.json seals step 1 "
+                                "(a file from another checkpoint)");
+  }
+  SUBCASE("model.bin from another run at the same step") {
+    save_checkpoint(tmp.file("other"), 1, small_contents(1.0f, "fedcba9876543210"));
+    fs::copy_file(tmp.file("other") + "/step_000001/model.bin", one + "/model.bin",
+                  fs::copy_options::overwrite_existing);
+    CHECK(refusal(one) == one + "/model.bin: written by run fedcba9876543210, but manifest.json "
+                                "seals run 0123456789abcdef (a file from another run)");
+  }
+  SUBCASE("an edited config.yaml, and one cut short") {
+    std::string config = read_file(one + "/config.yaml");
+    config[config.find("learning_rate: 1") + 15] = '9';  // same length, other value
+    write_file(one + "/config.yaml", config);
+    CHECK(contains(refusal(one), one + "/config.yaml: checksum "));
+    CHECK(contains(refusal(one), ", but manifest.json records "));
+    CHECK(error_of([&] { read_checkpoint_config(one); }) == refusal(one));
+    fs::resize_file(one + "/config.yaml", 5);
+    CHECK(refusal(one) == one + "/config.yaml: 5 bytes, but manifest.json records " +
+                              std::to_string(config.size()) +
+                              " (truncated, or changed after the checkpoint was sealed)");
+  }
+  SUBCASE("a manifest from another step") {
+    fs::copy_file(two + "/manifest.json", manifest, fs::copy_options::overwrite_existing);
+    CHECK(refusal(one) == manifest + ": seals step 2, but the directory is step_000001 "
+                                     "(a manifest from another checkpoint)");
+  }
+  SUBCASE("a damaged manifest") {
+    write_file(manifest, "{\"format\": 1, \"step\": ");
+    CHECK(contains(refusal(one), manifest + ": not a valid manifest: "));
+  }
+  SUBCASE("without a manifest (written before manifests): loads, reported unsealed") {
+    fs::remove(manifest);
+    CHECK_FALSE(verify_checkpoint(one));
+    CheckpointContents c = load_checkpoint(one);
+    CHECK_FALSE(c.sealed);
+    CHECK(c.run_id.empty());
+    CHECK(c.model.require("model.embed_tokens.weight", {4, 3}, DType::f32).to_floats()[0] == 1.0f);
+  }
+  SUBCASE("auto-resume falls back past a checkpoint whose files do not belong together") {
+    fs::copy_file(one + "/trainer.bin", two + "/trainer.bin", fs::copy_options::overwrite_existing);
+    std::vector<std::string> warnings;
+    CHECK(find_latest_valid_checkpoint(out, [&](const std::string& w) { warnings.push_back(w); }) == one);
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0] == two + "/trainer.bin: written at step 1, but manifest.json seals step 2 "
+                               "(a file from another checkpoint); skipping " + two);
+  }
 }

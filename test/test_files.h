@@ -7,11 +7,21 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 
 #include "engine/user_error.h"
 
 namespace llm::testing {
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.
 struct TempDir {

@@ -49,6 +49,13 @@ TEST_CASE("parameters: HF names, shapes and count; tied and untied") {
   }
 }
 
+TEST_CASE("a config whose parameter count does not fit in 64 bits is refused, not wrapped") {
+  LlamaConfig c = small_config(true);
+  c.hidden_size = c.intermediate_size = int64_t(1) << 32;  // 2^64 and more per layer
+  CHECK(c.validate().find("the parameter count does not fit in 64 bits") == 0);
+  CHECK_THROWS_WITH(c.num_parameters(), doctest::Contains("overflows 64 bits"));
+}
+
 TEST_CASE("Llama-3.2-1B preset has 1.24B parameters (as HF reports)") {
   LlamaConfig c = *llama_preset("llama3-1b");
   CHECK(c.num_parameters() == 1235814400);

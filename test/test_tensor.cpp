@@ -84,3 +84,13 @@ TEST_CASE("device registry: the CPU is always there; CUDA is listed only with a 
   CHECK(device_count(DeviceType::cuda) >= 0);
   CHECK_THROWS(backend(Device::cuda(device_count(DeviceType::cuda))));
 }
+
+TEST_CASE("shape arithmetic refuses sizes past 64 bits instead of wrapping") {
+  const int64_t big = int64_t(1) << 40;
+  CHECK(shape_numel({big, 1024}) == big * 1024);
+  CHECK_THROWS_WITH(shape_numel({big, big}),
+                    doctest::Contains("shape [1099511627776, 1099511627776]: the element count overflows 64 bits"));
+  CHECK_THROWS_WITH(shape_nbytes({int64_t(1) << 62}, DType::f32),
+                    doctest::Contains("the byte size overflows 64 bits"));
+  CHECK_THROWS_WITH(Tensor::empty({big, big}, DType::f32), doctest::Contains("overflows 64 bits"));
+}

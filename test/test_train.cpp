@@ -1,9 +1,13 @@
 // The training loop end to end on a small model: exact resume, early stopping, signals, and the
-// process-level errors (message and exit code 2) for bad configs and damaged checkpoints.
+// process-level errors (message and exit code 2) for bad configs and damaged checkpoints. The
+// reliability checks (sealed checkpoints, output_dir and its lock, the memory estimate) are in
+// test_reliability.cpp.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,14 +80,7 @@ TEST_CASE("SIGTERM finishes the step, writes a checkpoint that resumes exactly, 
   Workspace ws("sigterm"), ref("sigterm_ref");
   std::string cfg = ws.config("max_steps: 100000\n");
   const std::string log = (ws.dir / "run.log").string();
-  pid_t pid = fork();
-  if (pid == 0) {  // the child becomes llm_train itself, output into the log
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execl(kTrainBin.c_str(), kTrainBin.c_str(), cfg.c_str(), (char*)nullptr);
-    _exit(127);
-  }
+  pid_t pid = spawn_train({cfg}, log);
   // Wait for a few logged steps, then ask it to stop.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (train_records(ws.out("metrics.jsonl")).size() < 3 && std::chrono::steady_clock::now() < deadline)
@@ -130,6 +127,11 @@ TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
     CHECK(no_gpu.exit_code == 2);
     CHECK(no_gpu.output.find("device: cuda") != std::string::npos);
   }
+  const std::string fifo = (ws.dir / "config.fifo").string();  // reading it would block forever
+  REQUIRE(mkfifo(fifo.c_str(), 0644) == 0);
+  Run fifo_run = run_train(fifo);
+  CHECK(fifo_run.exit_code == 2);
+  CHECK(fifo_run.output == "error: " + fifo + ": expected a YAML config file, got a FIFO\n");
   Run missing = run_train((ws.dir / "nope.yaml").string());
   CHECK(missing.exit_code == 2);
   CHECK(missing.output.find("nope.yaml") != std::string::npos);
@@ -177,17 +179,26 @@ TEST_CASE("damaged checkpoints are refused on --resume, naming the file and tens
   r = run_train("--resume " + ckpt + " --output_dir " + ws.out("other"));
   CHECK(r.exit_code == 0);
   std::string cfg_path = ckpt + "/config.yaml";
-  std::string cfg = read_file(cfg_path);
+  const std::string pristine_cfg = read_file(cfg_path);
+  std::string cfg = pristine_cfg;
   auto at = cfg.find("hidden_size: 32");
   REQUIRE(at != std::string::npos);
   cfg.replace(at, 15, "hidden_size: 64");
   write_file(cfg_path, cfg);
+  r = run_train("--resume " + ckpt);  // the manifest seals the config: edited is refused
+  CHECK(r.exit_code == 2);
+  const std::string edited_error = error_text(r);
+  CHECK(edited_error.find(cfg_path + ": checksum ") != std::string::npos);
+  CHECK(std::count(edited_error.begin(), edited_error.end(), '\n') == 1);
+  const std::string manifest = read_file(ckpt + "/manifest.json");
+  fs::remove(ckpt + "/manifest.json");  // unsealed (legacy): the model's shapes disagree
   r = run_train("--resume " + ckpt);
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("model.embed_tokens.weight") != std::string::npos);
 
   // auto-resume falls back past the damaged newest checkpoint to the previous one.
-  write_file(cfg_path, read_file(ws.out("step_000001/config.yaml")));
+  write_file(cfg_path, pristine_cfg);
+  write_file(ckpt + "/manifest.json", manifest);
   write_file(model, bad_magic);
   r = run_train(ws.config("max_steps: 3\nsave_steps: 1\nauto_resume_from_checkpoints: true\n"));
   CHECK(r.exit_code == 0);

@@ -2,6 +2,7 @@
 // llm_train binary, and reading back what it wrote. Used by test_train and test_distributed.
 #pragma once
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,21 +14,13 @@
 #include <vector>
 
 #include "io/tensor_file.h"
+#include "test/test_files.h"
 
 namespace llm::testing {
 
 namespace fs = std::filesystem;
 
 inline const std::string kTrainBin = LLM_TRAIN_BIN;
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // A fresh directory with a small corpus and a config for a model far smaller than tiny. The LR
 // schedule is constant after warmup so that runs with different max_steps share it (a resumed
@@ -71,6 +64,28 @@ inline Run run_train(const std::string& args, const std::string& prefix = "") {
   Run r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(log)};
   fs::remove(log);
   return r;
+}
+
+// Starts `llm_train args...` as a child process writing its output to `log`; returns its pid.
+inline pid_t spawn_train(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {  // the child becomes llm_train itself
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv{const_cast<char*>(kTrainBin.c_str())};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(kTrainBin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The last "error: ..." of a run's output, through its end: one line when the error is one line.
+inline std::string error_text(const Run& r) {
+  auto at = r.output.rfind("error: ");
+  return at == std::string::npos ? "" : r.output.substr(at);
 }
 
 // The train-loss lines of metrics.jsonl (their text holds every loss at %.9g).

@@ -3,13 +3,12 @@
 #include <fmt/core.h>
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "engine/communicator.h"
+#include "io/checkpoint.h"
 #include "train/trainer.h"
 #include "train/config.h"
 #include "engine/user_error.h"
@@ -51,12 +50,8 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
     if (!allowed.count(key))
       throw llm::UserError("command line: --" + key +
                            " cannot change on --resume (allowed: --max_steps, --output_dir, --logging_steps)");
-  const std::string path = dir + "/config.yaml";
-  std::ifstream in(path);
-  if (!in) throw llm::UserError(path + ": cannot read the checkpoint's config (is " + dir + " a checkpoint directory?)");
-  std::stringstream text;
-  text << in.rdbuf();
-  llm::TrainConfig config = llm::parse_config(text.str(), path, overrides);
+  // Checked against the checkpoint's manifest first: an edited config never resumes silently.
+  llm::TrainConfig config = llm::parse_config(llm::read_checkpoint_config(dir), dir + "/config.yaml", overrides);
   config.resume_from_checkpoint = dir;
   return config;
 }

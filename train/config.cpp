@@ -178,9 +178,15 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
 TrainConfig load_config(const std::string& path,
                         const std::map<std::string, std::string>& overrides) {
   std::error_code ec;
-  if (!fs::exists(path, ec) || fs::is_directory(path, ec))
+  // Only a regular file: reading a FIFO or a socket would block forever.
+  const fs::file_type type = fs::status(path, ec).type();
+  if (type != fs::file_type::regular)
     throw UserError(path + ": expected a YAML config file, got " +
-                    (fs::exists(path, ec) ? "a directory" : "no such file"));
+                    (type == fs::file_type::not_found || type == fs::file_type::none ? "no such file"
+                     : type == fs::file_type::directory ? "a directory"
+                     : type == fs::file_type::fifo      ? "a FIFO"
+                     : type == fs::file_type::socket    ? "a socket"
+                                                        : "a device or other special file"));
   std::ifstream in(path);
   if (!in) throw UserError(path + ": expected a readable YAML config file, got no permission");
   std::stringstream text;

@@ -1,8 +1,11 @@
 // defines: MetricsLog (metrics.jsonl writer)
 #include "train/metrics.h"
 
+#include <fmt/core.h>
+
 #include <fstream>
-#include <sstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "engine/user_error.h"
@@ -10,20 +13,34 @@
 namespace llm {
 
 namespace {
-// The step of one record line, or -1 when it has none.
-int64_t record_step(const std::string& line) {
-  auto at = line.find("\"step\": ");
-  return at == std::string::npos ? -1 : std::stoll(line.substr(at + 8));
+// The step of one record line; nullopt when the line is not a JSON object with an integer step
+// (a line cut by a crash, or edited by hand).
+std::optional<int64_t> record_step(const std::string& line) {
+  const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
+    return std::nullopt;
+  return record["step"].get<int64_t>();
 }
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& path, int64_t keep_up_to_step) {
+MetricsLog::MetricsLog(const std::string& path, int64_t keep_up_to_step,
+                       const std::function<void(const std::string&)>& warn) {
   if (keep_up_to_step >= 0) {
     std::vector<std::string> kept;
+    int64_t line_number = 0, skipped = 0, first_skipped = 0;
     std::ifstream in(path);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty() && record_step(line) <= keep_up_to_step) kept.push_back(line);
+    for (std::string line; std::getline(in, line);) {
+      line_number++;
+      if (line.empty()) continue;
+      const std::optional<int64_t> step = record_step(line);
+      if (!step && skipped++ == 0) first_skipped = line_number;
+      if (step && *step <= keep_up_to_step) kept.push_back(line);
+    }
     in.close();
+    // One bad line must not block every resume: it is dropped, and said once.
+    if (skipped > 0)
+      warn(fmt::format("{}: skipped {} line(s) that are not metrics records with an integer \"step\" "
+                       "(first: line {})", path, skipped, first_skipped));
     std::ofstream out(path, std::ios::trunc);
     for (const std::string& line : kept) out << line << '\n';
   }

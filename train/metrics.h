@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 namespace llm {
@@ -10,8 +11,10 @@ namespace llm {
 class MetricsLog {
  public:
   // Opens `path` for appending. keep_up_to_step >= 0 first drops records of later steps (a
-  // resumed run rewrites what the interrupted one logged after its checkpoint).
-  MetricsLog(const std::string& path, int64_t keep_up_to_step);
+  // resumed run rewrites what the interrupted one logged after its checkpoint), and lines that
+  // are not records, which `warn` is told about in one line.
+  MetricsLog(const std::string& path, int64_t keep_up_to_step,
+             const std::function<void(const std::string&)>& warn);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;

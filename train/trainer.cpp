@@ -75,6 +75,12 @@ void install_stop_signal_handlers() {
 
 Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator::get()) {
   const TrainConfig& c = config;
+  // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
+  // 0 alone writes there, so it alone holds the lock.
+  if (comm.is_main()) output_lock = lock_output_dir(c);
+  device = choose_device(c, comm);
+  // Only the CPU says how much memory it has; the backend interface offers no device total.
+  if (device.is_cpu()) check_memory(c, physical_memory_bytes(), "RAM");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
         c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
@@ -82,7 +88,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   } else {
     resumed_from = c.resume_from_checkpoint;
   }
-  device = choose_device(c, comm);
+  // Read (and checked against its manifest) before the data and the model, so that a checkpoint
+  // that does not hold together is refused before minutes of set-up.
+  CheckpointContents checkpoint;
+  if (!resumed_from.empty()) checkpoint = load_checkpoint(resumed_from);
   tokenizer = make_tokenizer(c.tokenizer_config);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
@@ -143,9 +152,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
                     "on sm_80+), or use flash_attention for f32");
 
-  if (!resumed_from.empty()) restore(resumed_from);
-  std::filesystem::create_directories(c.output_dir);
-  if (comm.is_main()) metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step);
+  if (!resumed_from.empty()) restore(checkpoint);
+  if (comm.is_main())
+    metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step,
+                                           [this](const std::string& why) { say("warning: {}\n", why); });
 
   print_summary();
 }

@@ -1,21 +1,40 @@
 // defines: Trainer::Impl::save and ::restore (the contents of a checkpoint, both ways)
 #include <fmt/core.h>
 
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 
 namespace llm {
 
 namespace {
-int64_t metadata_int(const TensorFile& file, const std::string& key) {
+// The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
+// overflow, a value out of range) is one line naming the file and the key.
+int64_t metadata_int(const TensorFile& file, const std::string& key, int64_t min,
+                     int64_t max = std::numeric_limits<int64_t>::max()) {
   const std::string& text = file.require_metadata(key);
-  try {
-    size_t used = 0;
-    int64_t value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  throw UserError(file.path + ": metadata " + key + ": expected an integer, got '" + text + "'");
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error == std::errc() && end == text.data() + text.size() && value >= min && value <= max)
+    return value;
+  throw UserError(fmt::format("{}: metadata {}: expected an integer in [{}, {}], got '{}'", file.path,
+                              key, min, max, text));
+}
+
+// best_eval_loss: "none" before the first evaluation, else a finite loss.
+std::optional<float> metadata_loss(const TensorFile& file, const std::string& key) {
+  const std::string& text = file.require_metadata(key);
+  if (text == "none") return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const float value = std::strtof(text.c_str(), &end);
+  if (!text.empty() && *end == '\0' && errno == 0 && std::isfinite(value)) return value;
+  throw UserError(file.path + ": metadata " + key + ": expected a finite loss or 'none', got '" + text + "'");
 }
 }  // namespace
 
@@ -25,12 +44,12 @@ std::string Trainer::Impl::save() {
   saved.resume_from_checkpoint.clear();
   saved.auto_resume_from_checkpoints = false;
   c.config_yaml = config_to_yaml(saved);
+  c.run_id = run_id;
   for (const ParamRef& p : params) c.model.add(p.name, *p.tensor);
   for (auto& [name, tensor] : optimizer->export_state()) c.optimizer.add(name, tensor);
   c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
   DataCursor cursor = loader->cursor();
   auto& m = c.trainer.metadata;
-  m["step"] = std::to_string(state.step);
   m["data_epoch"] = std::to_string(cursor.epoch);
   m["data_batch"] = std::to_string(cursor.batch);
   m["best_eval_loss"] = state.best_eval_loss ? fmt::format("{:.9g}", *state.best_eval_loss) : "none";
@@ -50,28 +69,37 @@ std::string Trainer::Impl::save() {
   return dir;
 }
 
-void Trainer::Impl::restore(const std::string& dir) {
-  CheckpointContents c = load_checkpoint(dir);
+void Trainer::Impl::restore(const CheckpointContents& c) {
+  if (c.sealed)
+    run_id = c.run_id;  // the same run goes on
+  else
+    say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
+        "file is checked, but not that they belong together\n", resumed_from);
   for (const ParamRef& p : params)
     p.tensor->copy_from(c.model.require(p.name, p.tensor->shape(), DType::f32));
   optimizer->import_state([&c](const std::string& name, const Shape& shape) -> const Tensor& {
     return c.optimizer.require(name, shape, DType::f32);
   });
-  optimizer->set_steps_taken(metadata_int(c.optimizer, "steps_taken"));
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one; a different one is refused rather than silently inexact.
-  if (metadata_int(t, "world_size") != comm.world_size())
+  if (metadata_int(t, "world_size", 1) != comm.world_size())
     throw UserError(t.path + ": written by a run of " + t.require_metadata("world_size") +
                     " rank(s); resuming needs the same world size, this run has " +
                     std::to_string(comm.world_size()));
-  state.step = metadata_int(t, "step");
-  state.best_step = metadata_int(t, "best_step");
-  state.patience_counter = metadata_int(t, "patience_counter");
-  state.bad_steps = metadata_int(t, "bad_steps");
-  const std::string& best = t.require_metadata("best_eval_loss");
-  if (best != "none") state.best_eval_loss = std::stof(best);
-  loader->set_cursor({metadata_int(t, "data_epoch"), metadata_int(t, "data_batch")});
+  state.step = metadata_int(t, "step", 0);
+  // Skipped (non-finite) steps make no update, so the optimizer's count never exceeds the step.
+  optimizer->set_steps_taken(metadata_int(c.optimizer, "steps_taken", 0, state.step));
+  state.best_step = metadata_int(t, "best_step", -1, state.step);  // -1: no evaluation yet
+  state.patience_counter = metadata_int(t, "patience_counter", 0);
+  state.bad_steps = metadata_int(t, "bad_steps", 0);
+  state.best_eval_loss = metadata_loss(t, "best_eval_loss");
+  const DataCursor cursor{metadata_int(t, "data_epoch", 0), metadata_int(t, "data_batch", 0)};
+  try {
+    loader->set_cursor(cursor);  // within this data's batches per epoch
+  } catch (const UserError& e) {
+    throw UserError(t.path + ": " + e.what());
+  }
 }
 
 }  // namespace llm

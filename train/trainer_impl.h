@@ -15,6 +15,7 @@
 #include "io/tokenizer.h"
 #include "model/llama.h"
 #include "train/metrics.h"
+#include "train/preflight.h"
 #include "train/trainer.h"
 
 namespace llm {
@@ -22,6 +23,8 @@ namespace llm {
 struct Trainer::Impl {
   TrainConfig config;
   Communicator& comm;
+  OutputDirLock output_lock;  // rank 0: held for the whole run
+  std::string run_id = new_run_id();  // a resume of a sealed checkpoint takes the checkpoint's
   Device device;
   std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config)
   std::unique_ptr<LlamaModel> model;
@@ -56,7 +59,7 @@ struct Trainer::Impl {
 
   // train/trainer_checkpoint.cpp
   std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones
-  void restore(const std::string& dir);      // model, optimizer, state and data cursor
+  void restore(const CheckpointContents& c);  // model, optimizer, state and data cursor
 };
 
 }  // namespace llm

@@ -1,6 +1,10 @@
 // defines: CPU gemm, the backend call behind matmul (strided batched, through OpenBLAS sgemm)
 #include <cblas.h>
 
+#include <climits>
+#include <string>
+#include <utility>
+
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/op_timer.h"
@@ -9,6 +13,11 @@ namespace llm {
 
 void CpuBackend::gemm(const GemmArgs& g) {
   LLM_CHECK(g.dtype == DType::f32, "gemm on the CPU computes in f32; got " + std::string(dtype_name(g.dtype)));
+  // cblas takes int dimensions: a larger one would be narrowed into a wrong (even negative) size.
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"m", g.m}, {"n", g.n}, {"k", g.k},
+                                    {"lda", g.lda}, {"ldb", g.ldb}, {"ldc", g.ldc}})
+    LLM_CHECK(value >= 0 && value <= INT_MAX, std::string("gemm on the CPU: ") + name + " = " +
+                                                  std::to_string(value) + " does not fit OpenBLAS's int");
   OpTimer timer("gemm");
   const float* a = static_cast<const float*>(g.a);
   const float* b = static_cast<const float*>(g.b);

@@ -1,0 +1,147 @@
+// What makes a run refuse early or resume safely, through the llm_train binary: sealed
+// checkpoints (a file from another step, an edited config, a legacy one without manifest),
+// trainer.bin's values range-checked, a malformed metrics line, output_dir and its lock, and the
+// memory estimate. Each error is one line with exit code 2.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "test/train_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+bool one_line_error(const Run& r) {
+  const std::string e = error_text(r);
+  return !e.empty() && std::count(e.begin(), e.end(), '\n') == 1;
+}
+}  // namespace
+
+TEST_CASE("sealed checkpoints: a file from another step or an edited config is refused; auto-resume falls back") {
+  Workspace ws("sealed");
+  REQUIRE(run_train(ws.config("max_steps: 4\nsave_steps: 2\n")).exit_code == 0);
+  const std::string two = ws.out("step_000002"), four = ws.out("step_000004");
+
+  const std::string config = read_file(two + "/config.yaml");
+  std::string edited = config;
+  const auto at = edited.find("learning_rate: 0.003");
+  REQUIRE(at != std::string::npos);
+  edited[at + 19] = '4';  // learning_rate: 0.004, the same length
+  write_file(two + "/config.yaml", edited);
+  Run r = run_train("--resume " + two);
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r).find(two + "/config.yaml: checksum ") != std::string::npos);
+  CHECK(error_text(r).find(", but manifest.json records ") != std::string::npos);
+  write_file(two + "/config.yaml", config);
+
+  fs::copy_file(two + "/trainer.bin", four + "/trainer.bin", fs::copy_options::overwrite_existing);
+  r = run_train("--resume " + four);
+  CHECK(r.exit_code == 2);
+  CHECK(error_text(r) == "error: " + four + "/trainer.bin: written at step 2, but manifest.json seals step 4 "
+                                           "(a file from another checkpoint)\n");
+  r = run_train(ws.config("max_steps: 5\nsave_steps: 2\nauto_resume_from_checkpoints: true\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("written at step 2, but manifest.json seals step 4 (a file from another "
+                      "checkpoint); skipping " + four) != std::string::npos);
+  CHECK(r.output.find("resumed from " + two + " at step 2") != std::string::npos);
+  auto run_id = [](const std::string& dir) {
+    return nlohmann::json::parse(read_file(dir + "/manifest.json"))["run_id"].get<std::string>();
+  };
+  CHECK(run_id(four) == run_id(two));  // the resumed run seals its checkpoints as the same run
+}
+
+TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bin values are range-checked") {
+  Workspace ws("legacy");
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 2\n")).exit_code == 0);
+  const std::string ckpt = ws.out("step_000002");
+  fs::remove(ckpt + "/manifest.json");
+  std::ofstream(ws.out("metrics.jsonl"), std::ios::app) << "{\"step\": x, \"loss\": 1}\n";  // a bad line
+
+  Run r = run_train("--resume " + ckpt + " --max_steps 3");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("warning: " + ckpt + ": no manifest.json: an unsealed checkpoint from before "
+                      "manifests (legacy)") != std::string::npos);
+  CHECK(r.output.find("warning: " + ws.out("metrics.jsonl") + ": skipped 1 line(s) that are not metrics "
+                      "records") != std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 3);
+
+  // Without a manifest to seal them, each value is still checked, naming the file and the key.
+  struct Case {
+    std::string file, key, value, expect;
+  };
+  for (const Case& c : {Case{"trainer.bin", "step", "-1", "metadata step: expected an integer in [0, "},
+                        Case{"trainer.bin", "bad_steps", "1e3", "metadata bad_steps: expected an integer"},
+                        Case{"trainer.bin", "best_eval_loss", "nan",
+                             "metadata best_eval_loss: expected a finite loss or 'none', got 'nan'"},
+                        Case{"optimizer.bin", "steps_taken", "99",
+                             "metadata steps_taken: expected an integer in [0, 2], got '99'"}}) {
+    CAPTURE(c.key);
+    const std::string path = ckpt + "/" + c.file;
+    const std::string pristine = read_file(path);
+    TensorFile file = read_tensor_file(path);
+    file.metadata[c.key] = c.value;
+    write_tensor_file(path, file);
+    Run bad = run_train("--resume " + ckpt);
+    CHECK(bad.exit_code == 2);
+    CHECK(one_line_error(bad));
+    CHECK(error_text(bad).find(path + ": " + c.expect) != std::string::npos);
+    write_file(path, pristine);
+  }
+}
+
+TEST_CASE("output_dir: a file or a path under a file is refused before anything else") {
+  Workspace ws("outdir");
+  const std::string file = (ws.dir / "out").string();
+  write_file(file, "not a directory\n");
+  Run r = run_train(ws.config("max_steps: 1\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.output == "error: " + (ws.dir / "config.yaml").string() +
+                        ": output_dir: expected a directory, got a file: " + file + "\n");
+  r = run_train(ws.config("max_steps: 1\n") + " --output_dir " + file + "/sub");
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r).find("output_dir: expected a directory that can be created, got " + file + "/sub") !=
+        std::string::npos);
+}
+
+TEST_CASE("a second run on the same output_dir is refused at once by the first one's lock") {
+  Workspace ws("lock");
+  const std::string cfg = ws.config("max_steps: 100000\n");
+  const pid_t first = spawn_train({cfg}, (ws.dir / "first.log").string());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (train_records(ws.out("metrics.jsonl")).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Run second = run_train(cfg);
+  kill(first, SIGTERM);
+  int status = 0;
+  waitpid(first, &status, 0);
+  CHECK(second.exit_code == 2);
+  CHECK(one_line_error(second));
+  CHECK(error_text(second).find("output_dir: " + (ws.dir / "out").string() +
+                                " is in use by another llm_train run") != std::string::npos);
+  Run after = run_train(ws.config("max_steps: 1\n"));  // the lock goes with the process
+  CHECK_MESSAGE(after.exit_code == 0, after.output);
+}
+
+TEST_CASE("a model too large for this machine's memory is refused before it is allocated") {
+  Workspace ws("memory");
+  // Llama 3.1 405B's widths over 64 layers: terabytes of weights and AdamW state.
+  Run r = run_train(ws.config() + " --device cpu --hidden_size 16384 --intermediate_size 53248"
+                                  " --num_hidden_layers 64 --num_attention_heads 128 --num_key_value_heads 8");
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r).find("parameters x 16 bytes of f32 weights, gradients and AdamW state") != std::string::npos);
+  CHECK(error_text(r).find("GiB of RAM; lower hidden_size, intermediate_size, num_hidden_layers or vocab_size") !=
+        std::string::npos);
+}
