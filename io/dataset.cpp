@@ -1,5 +1,6 @@
-// defines: pack_documents, split_windows, DataLoader, eval_batches, unigram_entropy,
-// log_to_stderr, load_training_data
+// defines: ExampleSet::add, load_examples, split_examples, one_example_per_row, pack_rows,
+// packing_efficiency, make_batch, DataLoader, eval_batches, unigram_entropy, log_to_stderr,
+// load_training_data
 #include "io/dataset.h"
 
 #include <fmt/core.h>
@@ -10,82 +11,43 @@
 #include <random>
 #include <stdexcept>
 
-#include "io/examples.h"
-#include "io/token_cache.h"
 #include "engine/user_error.h"
+#include "io/token_cache.h"
 
 namespace llm {
 namespace {
 
 // Fisher-Yates with our own index draw: std::shuffle's draws differ between standard libraries,
 // and a seed must give the same order everywhere. The modulo bias is below 2^-40 for any
-// realistic number of windows.
+// realistic number of rows.
 void shuffle_in_place(std::vector<int64_t>& v, std::mt19937_64& rng) {
   for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng() % i]);
 }
 
-Batch make_batch(const PackedDataset& data, const int64_t* windows, int64_t count, int64_t epoch,
-                 int64_t index) {
-  const int64_t S = data.sequence_len;
-  std::vector<int32_t> inputs(count * S), targets(count * S), positions(count * S);
-  Batch batch;
-  for (int64_t b = 0; b < count; b++) {
-    const int64_t start = windows[b] * S;
-    for (int64_t i = 0; i < S; i++) {
-      inputs[b * S + i] = data.tokens[start + i];
-      targets[b * S + i] = data.labels[start + i + 1];  // the LM shift: predict the next token
-      positions[b * S + i] = static_cast<int32_t>(i);
-      batch.num_targets += targets[b * S + i] != kIgnoreIndex;
-    }
-  }
-  batch.inputs = Tensor::from_ints(inputs, {count, S});
-  batch.targets = Tensor::from_ints(targets, {count * S});
-  batch.positions = Tensor::from_ints(positions, {count, S});
-  batch.epoch = epoch;
-  batch.index = index;
-  return batch;
+int64_t row_length(const ExampleSet& data, const Row& row) {
+  int64_t n = 0;
+  for (int64_t e : row) n += data.length(e);
+  return n;
 }
 
 }  // namespace
 
-void restart_per_document(Batch& batch, int32_t bos) {
-  const int64_t B = batch.inputs.size(0), S = batch.inputs.size(1);
-  std::vector<int32_t> ids = batch.inputs.to_ints(), doc(B * S), pos(B * S);
-  for (int64_t b = 0; b < B; b++) {
-    int32_t d = 0, p = 0;
-    for (int64_t i = 0; i < S; i++) {
-      if (i > 0 && ids[b * S + i] == bos) d++, p = 0;
-      doc[b * S + i] = d;
-      pos[b * S + i] = p++;
-    }
-  }
-  batch.doc_ids = Tensor::from_ints(doc, {B, S});
-  batch.positions = Tensor::from_ints(pos, {B, S});
+void ExampleSet::add(const Example& example) {
+  tokens.insert(tokens.end(), example.tokens.begin(), example.tokens.end());
+  labels.insert(labels.end(), example.labels.begin(), example.labels.end());
+  offsets.push_back(static_cast<int64_t>(tokens.size()));
 }
 
-int64_t PackedDataset::num_windows() const {
-  return (static_cast<int64_t>(tokens.size()) - 1) / sequence_len;
+ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
+  ExampleSet set;
+  std::vector<Example> examples;
+  for (const DatasetSpec& spec : config.datasets)
+    append_examples(spec, load_documents(spec), tokenizer, config, examples, set.stats);
+  for (const Example& ex : examples) set.add(ex);
+  return set;
 }
 
-PackedDataset pack_documents(const std::vector<Document>& docs, const Tokenizer& tokenizer,
-                             int64_t sequence_len) {
-  if (sequence_len <= 0) throw std::invalid_argument("pack_documents: sequence_len must be > 0");
-  PackedDataset packed;
-  packed.sequence_len = sequence_len;
-  auto push = [&](int32_t token, int32_t label) {
-    packed.tokens.push_back(token);
-    packed.labels.push_back(label);
-  };
-  for (const Document& doc : docs) {
-    Example ex = tokenize_document(doc, tokenizer, false, "");
-    for (size_t i = 0; i < ex.tokens.size(); i++) push(ex.tokens[i], ex.labels[i]);
-  }
-  while (static_cast<int64_t>(packed.tokens.size()) < sequence_len + 1)
-    push(tokenizer.pad(), kIgnoreIndex);
-  return packed;
-}
-
-WindowSplit split_windows(int64_t num_windows, double val_set_size, uint64_t seed) {
+ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed) {
   const std::string value = fmt::format("{}", val_set_size);
   if (!(val_set_size >= 0))
     throw UserError("val_set_size: " + value + ", expected a fraction in [0, 1) or a count >= 1");
@@ -93,17 +55,16 @@ WindowSplit split_windows(int64_t num_windows, double val_set_size, uint64_t see
   if (val_set_size >= 1)
     num_val = static_cast<int64_t>(val_set_size);
   else if (val_set_size > 0)  // rounded up, as HF's train_test_split
-    num_val = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(val_set_size * num_windows)));
-  if (num_val >= num_windows)
+    num_val = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(val_set_size * num_examples)));
+  if (num_val >= num_examples)
     throw UserError("val_set_size: " + value + " takes " + std::to_string(num_val) + " of the " +
-                    std::to_string(num_windows) +
-                    " windows, leaving none to train on; expected a smaller value, a smaller "
-                    "sequence_len or more data");
-  std::vector<int64_t> order(num_windows);
+                    std::to_string(num_examples) +
+                    " examples, leaving none to train on; expected a smaller value or more data");
+  std::vector<int64_t> order(num_examples);
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(seed);
   shuffle_in_place(order, rng);
-  WindowSplit split;
+  ExampleSplit split;
   split.val.assign(order.begin(), order.begin() + num_val);
   split.train.assign(order.begin() + num_val, order.end());
   std::sort(split.val.begin(), split.val.end());
@@ -111,23 +72,90 @@ WindowSplit split_windows(int64_t num_windows, double val_set_size, uint64_t see
   return split;
 }
 
-DataLoader::DataLoader(std::shared_ptr<const PackedDataset> data, std::vector<int64_t> windows,
-                       int64_t micro_batch_size, uint64_t seed, int rank, int world_size)
+std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples) {
+  std::vector<Row> rows;
+  for (int64_t e : examples) rows.push_back({e});
+  return rows;
+}
+
+std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
+                           int64_t capacity) {
+  std::vector<int64_t> order = examples;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return data.length(a) > data.length(b); });
+  std::vector<Row> rows;
+  std::vector<int64_t> room;  // free tokens per row
+  for (int64_t e : order) {
+    const int64_t n = data.length(e);
+    if (n > capacity)
+      throw std::invalid_argument("pack_rows: example longer than the row capacity");
+    size_t r = 0;
+    while (r < rows.size() && room[r] < n) r++;
+    if (r == rows.size()) {
+      rows.emplace_back();
+      room.push_back(capacity);
+    }
+    rows[r].push_back(e);
+    room[r] -= n;
+  }
+  return rows;
+}
+
+double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity) {
+  int64_t used = 0;
+  for (const Row& row : rows) used += row_length(data, row);
+  return rows.empty() ? 0.0 : static_cast<double>(used) / (static_cast<double>(rows.size()) * capacity);
+}
+
+Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int64_t* which,
+                 int64_t count, const RowLayout& layout) {
+  int64_t S = layout.pad_to_sequence_len ? layout.sequence_len : 1;
+  for (int64_t b = 0; b < count; b++) S = std::max(S, row_length(data, rows[which[b]]));
+  std::vector<int32_t> inputs(count * S, layout.pad), targets(count * S, kIgnoreIndex);
+  std::vector<int32_t> positions(count * S, 0), docs(count * S, 0);
+  Batch batch;
+  for (int64_t b = 0; b < count; b++) {
+    const Row& row = rows[which[b]];
+    int64_t at = b * S;
+    for (size_t d = 0; d < row.size(); d++) {
+      const int64_t begin = data.offsets[row[d]], n = data.length(row[d]);
+      for (int64_t i = 0; i < n; i++, at++) {
+        inputs[at] = data.tokens[begin + i];
+        // The LM shift inside the example: its last token predicts nothing (not the next one's).
+        if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
+        positions[at] = static_cast<int32_t>(i);
+        docs[at] = static_cast<int32_t>(d);
+        batch.num_targets += targets[at] != kIgnoreIndex;
+      }
+    }
+    for (; at < (b + 1) * S; at++) docs[at] = static_cast<int32_t>(row.size());
+  }
+  batch.inputs = Tensor::from_ints(inputs, {count, S});
+  batch.targets = Tensor::from_ints(targets, {count * S});
+  batch.positions = Tensor::from_ints(positions, {count, S});
+  if (layout.packed) batch.doc_ids = Tensor::from_ints(docs, {count, S});
+  return batch;
+}
+
+DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows,
+                       RowLayout layout, int64_t micro_batch_size, uint64_t seed, int rank,
+                       int world_size)
     : data_(std::move(data)),
-      windows_(std::move(windows)),
+      rows_(std::move(rows)),
+      layout_(layout),
       micro_batch_size_(micro_batch_size),
       seed_(seed),
       rank_(rank),
       world_size_(world_size) {
   if (!data_ || micro_batch_size <= 0 || rank < 0 || rank >= world_size)
     throw std::invalid_argument("DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world");
-  batches_per_epoch_ = static_cast<int64_t>(windows_.size()) / micro_batch_size_ / world_size_;
+  batches_per_epoch_ = static_cast<int64_t>(rows_.size()) / micro_batch_size_ / world_size_;
   if (batches_per_epoch_ == 0)
-    throw UserError("the datasets pack into " + std::to_string(windows_.size()) +
-                    " training windows of sequence_len " + std::to_string(data_->sequence_len) +
-                    ", fewer than micro_batch_size " + std::to_string(micro_batch_size) + " x " +
-                    std::to_string(world_size) +
-                    " ranks; expected a smaller sequence_len or micro_batch_size, or more data");
+    throw UserError("the datasets give " + std::to_string(rows_.size()) +
+                    " training rows of at most sequence_len " + std::to_string(layout_.sequence_len) +
+                    " tokens, fewer than micro_batch_size " + std::to_string(micro_batch_size) +
+                    " x " + std::to_string(world_size) +
+                    " ranks; expected a smaller micro_batch_size or more data");
 }
 
 const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
@@ -135,7 +163,8 @@ const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
     std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
                       static_cast<uint32_t>(epoch), static_cast<uint32_t>(epoch >> 32)};
     std::mt19937_64 rng(seq);
-    order_ = windows_;
+    order_.resize(rows_.size());
+    std::iota(order_.begin(), order_.end(), 0);
     shuffle_in_place(order_, rng);
     order_epoch_ = epoch;
   }
@@ -146,8 +175,11 @@ Batch DataLoader::batch_at(int64_t epoch, int64_t index) {
   if (epoch < 0 || index < 0 || index >= batches_per_epoch_)
     throw std::out_of_range("DataLoader::batch_at: no such batch on this rank");
   const int64_t global = index * world_size_ + rank_;
-  return make_batch(*data_, epoch_order(epoch).data() + global * micro_batch_size_,
-                    micro_batch_size_, epoch, index);
+  Batch batch = make_batch(*data_, rows_, epoch_order(epoch).data() + global * micro_batch_size_,
+                           micro_batch_size_, layout_);
+  batch.epoch = epoch;
+  batch.index = index;
+  return batch;
 }
 
 Batch DataLoader::next() {
@@ -166,27 +198,29 @@ void DataLoader::set_cursor(const DataCursor& cursor) {
   cursor_ = cursor;
 }
 
-std::vector<Batch> eval_batches(const PackedDataset& data, const std::vector<int64_t>& windows,
-                                int64_t micro_batch_size, int rank, int world_size) {
+std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
+                                const RowLayout& layout, int64_t micro_batch_size, int rank,
+                                int world_size) {
   if (micro_batch_size <= 0 || rank < 0 || rank >= world_size)
     throw std::invalid_argument("eval_batches: needs micro_batch_size > 0, 0 <= rank < world");
-  const int64_t n = static_cast<int64_t>(windows.size());
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
   std::vector<Batch> batches;
   for (int64_t g = rank; g * micro_batch_size < n; g += world_size) {
     const int64_t begin = g * micro_batch_size;
-    batches.push_back(make_batch(data, windows.data() + begin,
-                                 std::min(micro_batch_size, n - begin), 0,
-                                 static_cast<int64_t>(batches.size())));
+    batches.push_back(make_batch(data, rows, order.data() + begin,
+                                 std::min(micro_batch_size, n - begin), layout));
+    batches.back().index = static_cast<int64_t>(batches.size()) - 1;
   }
   return batches;
 }
 
-double unigram_entropy(const PackedDataset& data, const std::vector<int64_t>& windows) {
+double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examples) {
   std::vector<int64_t> counts;
   int64_t total = 0;
-  const int64_t S = data.sequence_len;
-  for (int64_t w : windows) {
-    for (int64_t i = w * S + 1; i <= w * S + S; i++) {
+  for (int64_t e : examples) {
+    for (int64_t i = data.offsets[e] + 1; i < data.offsets[e + 1]; i++) {  // labels[0]: no target
       const int32_t label = data.labels[i];
       if (label == kIgnoreIndex) continue;
       if (label >= static_cast<int32_t>(counts.size())) counts.resize(label + 1, 0);
@@ -209,14 +243,23 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
                                 const LogFn& log) {
   if (config.datasets.empty())
     throw UserError(config.source + ": datasets: expected at least one {path, type} entry");
-  CachedTokens cached = load_or_build_token_cache(config, tokenizer, log);
+  CachedExamples cached = load_or_build_token_cache(config, tokenizer, log);
   TrainingData out;
   try {
-    out.split = split_windows(cached.data.num_windows(), config.val_set_size, seed);
+    out.split = split_examples(cached.data.size(), config.val_set_size, seed);
   } catch (const UserError& e) {
     throw UserError(config.source + ": " + e.what());
   }
-  out.packed = std::make_shared<const PackedDataset>(std::move(cached.data));
+  const ExampleSet& data = cached.data;
+  const int64_t L = config.sequence_len;
+  out.train_layout = {L, config.pad_to_sequence_len, config.sample_packing, tokenizer.pad()};
+  out.val_layout = out.train_layout;
+  out.val_layout.packed = config.sample_packing && config.eval_sample_packing;
+  out.train_rows = out.train_layout.packed ? pack_rows(data, out.split.train, L)
+                                           : one_example_per_row(out.split.train);
+  out.val_rows = out.val_layout.packed ? pack_rows(data, out.split.val, L)
+                                       : one_example_per_row(out.split.val);
+  out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
   out.cache_path = cached.path;
   out.cache_reused = cached.reused;
   return out;

@@ -1,6 +1,7 @@
-// Training data: documents packed into one token stream, cut into windows of sequence_len + 1
-// tokens (stride sequence_len: inputs w[0, L), targets w[1, L + 1)), split into train and
-// validation windows from the seed, and served as micro-batches in a per-epoch shuffled order
+// Training data with Axolotl's semantics: every example whole (io/examples.h), split into train
+// and validation examples from the seed, laid into rows (one example per row, padded; or, with
+// sample_packing, whole examples bin-packed first-fit decreasing into rows of sequence_len that
+// attend only within each example), and served as micro-batches in a per-epoch shuffled order
 // that a checkpoint can restore exactly and that distributed ranks share without overlap.
 #pragma once
 #include <cstdint>
@@ -12,34 +13,68 @@
 #include "engine/ops.h"
 #include "engine/tensor.h"
 #include "io/data_config.h"
-#include "io/documents.h"
+#include "io/examples.h"
 #include "io/tokenizer.h"
 
 namespace llm {
 
-// kIgnoreIndex (engine/ops.h): a label that takes no loss, as HF's -100.
+// Every example end to end: what the token cache holds.
+struct ExampleSet {
+  std::vector<int32_t> tokens;          // every example's tokens, end to end
+  std::vector<int32_t> labels;          // their labels (Example::labels)
+  std::vector<int64_t> offsets = {0};   // example e: [offsets[e], offsets[e + 1])
+  ExampleStats stats;
 
-struct PackedDataset {
-  int64_t sequence_len = 0;     // L
-  std::vector<int32_t> tokens;  // every document as [BOS] prompt text [EOS], end to end
-  std::vector<int32_t> labels;  // tokens[i], or kIgnoreIndex on prompts and padding
-  // Window w covers tokens[w L, w L + L + 1); a tail shorter than that is dropped.
-  int64_t num_windows() const;
+  int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
+  int64_t length(int64_t e) const { return offsets[e + 1] - offsets[e]; }
+  void add(const Example& example);
 };
 
-// Packs `docs` in order. The BOS of a document with a prompt is masked with its prompt. A stream
-// shorter than one window is padded to one with PAD (labels kIgnoreIndex).
-PackedDataset pack_documents(const std::vector<Document>& docs, const Tokenizer& tokenizer,
-                             int64_t sequence_len);
+// Reads, tokenizes and fits every dataset of `config` (no cache).
+ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer);
 
-struct WindowSplit {
-  std::vector<int64_t> train, val;  // window indices, each list ascending
+struct ExampleSplit {
+  std::vector<int64_t> train, val;  // example indices, each list ascending
 };
 
-// val_set_size < 1: that fraction of the windows (rounded up, at least 1 when > 0); >= 1: that
-// many. The windows are shuffled with std::mt19937_64(seed) and the first ones go to validation.
-// Throws UserError ("val_set_size: ...") when no training window would be left.
-WindowSplit split_windows(int64_t num_windows, double val_set_size, uint64_t seed);
+// val_set_size < 1: that fraction of the examples (rounded up, at least 1 when > 0); >= 1: that
+// many. The examples are shuffled with std::mt19937_64(seed) and the first ones go to
+// validation. Throws UserError ("val_set_size: ...") when no training example would be left.
+ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed);
+
+// The examples one row of a batch holds, in order.
+using Row = std::vector<int64_t>;
+
+// Without sample_packing: each example its own row.
+std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples);
+// Multipack: whole examples into rows of at most `capacity` tokens, first-fit decreasing (longest
+// first, ties by index, each into the first row with room), so no example is split or lost.
+std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
+                           int64_t capacity);
+// Tokens held / (rows x capacity).
+double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity);
+
+// How rows become a batch's tensors.
+struct RowLayout {
+  int64_t sequence_len = 0;
+  bool pad_to_sequence_len = false;  // else to the longest row of the micro-batch
+  bool packed = false;               // rows hold several examples: doc_ids for the attention mask
+  int32_t pad = 0;                   // the tokenizer's pad id
+};
+
+struct Batch {
+  Tensor inputs;     // i32 (B, S)
+  Tensor targets;    // i32 (B*S): the next token of the same example, or kIgnoreIndex
+  Tensor positions;  // i32 (B, S): restarting at 0 for every example
+  Tensor doc_ids;    // i32 (B, S): each token's example within its row (packed rows only)
+  int64_t num_targets = 0;       // targets that are not kIgnoreIndex
+  int64_t epoch = 0, index = 0;  // the cursor that produced it
+};
+
+// Rows side by side, right-padded with `layout.pad` (no loss; causal attention keeps real tokens
+// from seeing the padding after them; a packed row's padding is an example of its own).
+Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int64_t* which,
+                 int64_t count, const RowLayout& layout);
 
 // Where a DataLoader stands: the next micro-batch it yields. Saved in checkpoints.
 struct DataCursor {
@@ -48,22 +83,13 @@ struct DataCursor {
   bool operator==(const DataCursor& o) const { return epoch == o.epoch && batch == o.batch; }
 };
 
-struct Batch {
-  Tensor inputs;     // i32 (B, S)
-  Tensor targets;    // i32 (B*S): the next token, or kIgnoreIndex where no loss is taken
-  Tensor positions;  // i32 (B, S): 0..S-1 in every row
-  Tensor doc_ids;    // i32 (B, S) with sample_packing (see restart_per_document), else undefined
-  int64_t num_targets = 0;       // targets that are not kIgnoreIndex
-  int64_t epoch = 0, index = 0;  // the cursor that produced it
-};
-
-// Micro-batches of training windows. Each epoch is an order of all windows shuffled from
-// (seed, epoch) alone, so a batch never depends on how many were drawn before it. Global batch
-// g of an epoch holds windows order[g B, g B + B); rank r of `world_size` takes g % world_size
-// == r, and every rank gets the same count (leftover windows and batches are dropped).
+// Micro-batches of training rows. Each epoch is an order of all rows shuffled from (seed, epoch)
+// alone, so a batch never depends on how many were drawn before it. Global batch g of an epoch
+// holds rows order[g B, g B + B); rank r of `world_size` takes g % world_size == r, and every rank
+// gets the same count (leftover rows and batches are dropped).
 class DataLoader {
  public:
-  DataLoader(std::shared_ptr<const PackedDataset> data, std::vector<int64_t> windows,
+  DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows, RowLayout layout,
              int64_t micro_batch_size, uint64_t seed, int rank = 0, int world_size = 1);
 
   int64_t num_batches_per_epoch() const { return batches_per_epoch_; }  // on this rank
@@ -75,8 +101,9 @@ class DataLoader {
  private:
   const std::vector<int64_t>& epoch_order(int64_t epoch);
 
-  std::shared_ptr<const PackedDataset> data_;
-  std::vector<int64_t> windows_;
+  std::shared_ptr<const ExampleSet> data_;
+  std::vector<Row> rows_;
+  RowLayout layout_;
   int64_t micro_batch_size_;
   uint64_t seed_;
   int rank_, world_size_;
@@ -86,33 +113,30 @@ class DataLoader {
   std::vector<int64_t> order_;
 };
 
-// sample_packing: a window holds several documents (each starts with BOS). Gives every token its
-// document's index within the row (doc_ids, for a block-diagonal attention mask) and restarts
-// positions at 0 at each document, so no token attends across documents or sees a position it
-// would not have had alone.
-void restart_per_document(Batch& batch, int32_t bos);
+// Validation batches: `rows` in order, micro_batch_size each (the last one may be smaller); rank
+// r of `world_size` takes batches g % world_size == r.
+std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
+                                const RowLayout& layout, int64_t micro_batch_size, int rank = 0,
+                                int world_size = 1);
 
-// Validation batches: `windows` in order, micro_batch_size each (the last one may be smaller);
-// rank r of `world_size` takes batches g % world_size == r.
-std::vector<Batch> eval_batches(const PackedDataset& data, const std::vector<int64_t>& windows,
-                                int64_t micro_batch_size, int rank = 0, int world_size = 1);
-
-// Unigram entropy (nats per token) of the targets of `windows`: the loss of the best model that
+// Unigram entropy (nats per token) of the targets of `examples`: the loss of the best model that
 // ignores context, which a trained model must beat.
-double unigram_entropy(const PackedDataset& data, const std::vector<int64_t>& windows);
+double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examples);
 
 using LogFn = std::function<void(const std::string&)>;
 void log_to_stderr(const std::string& line);
 
 struct TrainingData {
-  std::shared_ptr<const PackedDataset> packed;
-  WindowSplit split;
+  std::shared_ptr<const ExampleSet> examples;
+  ExampleSplit split;
+  std::vector<Row> train_rows, val_rows;
+  RowLayout train_layout, val_layout;
   std::string cache_path;     // the token cache file read or written
   bool cache_reused = false;  // true: no source was tokenized
 };
 
-// The front door: the packed tokens of config.datasets from the token cache in
-// dataset_prepared_path (built when missing, stale or corrupt), split by val_set_size and `seed`.
+// The front door: the examples of config.datasets from the token cache in dataset_prepared_path
+// (built when missing, stale or corrupt), split by val_set_size and `seed`, laid into rows.
 // Throws UserError on bad data or settings.
 TrainingData load_training_data(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer,
                                 const LogFn& log = log_to_stderr);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,18 +17,20 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: examples (offsets and stats), not one packed stream
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
+constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 
 struct Header {
   char magic[8];
   uint32_t version;
   uint32_t dtype;
-  uint64_t count;
+  uint64_t count;     // tokens
+  uint64_t examples;  // offsets hold examples + 1 entries
   uint64_t source_checksum;
   uint64_t payload_checksum;
 };
-static_assert(sizeof(Header) == 40, "the header layout is the file format");
+static_assert(sizeof(Header) == 48, "the header layout is the file format");
 
 // Length-prefixed fields, so ("ab", "c") and ("a", "bc") hash differently.
 struct Fnv {
@@ -40,15 +43,38 @@ struct Fnv {
   }
 };
 
-uint64_t payload_checksum(const PackedDataset& data) {
-  uint64_t h = fnv1a64(data.tokens.data(), data.tokens.size() * sizeof(int32_t));
-  return fnv1a64(data.labels.data(), data.labels.size() * sizeof(int32_t), h);
+std::array<int64_t*, kStatsCount> stats_fields(ExampleStats& s) {
+  return {&s.documents, &s.chunked, &s.dropped, &s.truncated, &s.no_targets};
+}
+
+// The payload after the header: tokens, labels, offsets, stats (as int64).
+struct Payload {
+  std::vector<std::pair<const void*, size_t>> parts;
+  std::array<int64_t, kStatsCount> stats;
+  explicit Payload(const ExampleSet& d) {
+    ExampleStats copy = d.stats;
+    auto fields = stats_fields(copy);
+    for (size_t i = 0; i < kStatsCount; i++) stats[i] = *fields[i];
+    parts = {{d.tokens.data(), d.tokens.size() * sizeof(int32_t)},
+             {d.labels.data(), d.labels.size() * sizeof(int32_t)},
+             {d.offsets.data(), d.offsets.size() * sizeof(int64_t)},
+             {stats.data(), sizeof stats}};
+  }
+  uint64_t checksum() const {
+    uint64_t h = kFnvOffsetBasis;
+    for (const auto& [data, bytes] : parts) h = fnv1a64(data, bytes, h);
+    return h;
+  }
+};
+
+uint64_t payload_bytes(uint64_t tokens, uint64_t examples) {
+  return tokens * 2 * sizeof(int32_t) + (examples + 1) * sizeof(int64_t) + kStatsCount * sizeof(int64_t);
 }
 
 enum class CacheState { missing, stale, corrupt, valid };
 
 // Reads `path` into `out` when it is a valid cache for `checksum`; `why` says what is wrong.
-CacheState read_cache(const std::string& path, uint64_t checksum, PackedDataset& out,
+CacheState read_cache(const std::string& path, uint64_t checksum, ExampleSet& out,
                       std::string& why) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return CacheState::missing;
@@ -64,41 +90,61 @@ CacheState read_cache(const std::string& path, uint64_t checksum, PackedDataset&
     return CacheState::corrupt;
   }
   if (h.version != kVersion || h.source_checksum != checksum) return CacheState::stale;
-  const uint64_t payload = size - sizeof h, per_token = 2 * sizeof(int32_t);
-  if (h.dtype != kDTypeI32 || payload % per_token != 0 || payload / per_token != h.count) {
+  // Bounded before the sizes are multiplied: a damaged header must not overflow them.
+  const uint64_t limit = uint64_t(1) << 40;
+  if (h.dtype != kDTypeI32 || h.count > limit || h.examples > limit ||
+      size - sizeof h != payload_bytes(h.count, h.examples)) {
     why = std::to_string(size) + " bytes, but its header says " + std::to_string(h.count) +
-          " tokens of dtype code " + std::to_string(h.dtype);
+          " tokens in " + std::to_string(h.examples) + " examples of dtype code " +
+          std::to_string(h.dtype);
     return CacheState::corrupt;
   }
   out.tokens.resize(h.count);
   out.labels.resize(h.count);
+  out.offsets.resize(h.examples + 1);
+  std::array<int64_t, kStatsCount> stats{};
   in.read(reinterpret_cast<char*>(out.tokens.data()), h.count * sizeof(int32_t));
   in.read(reinterpret_cast<char*>(out.labels.data()), h.count * sizeof(int32_t));
-  if (!in || payload_checksum(out) != h.payload_checksum) {
+  in.read(reinterpret_cast<char*>(out.offsets.data()), out.offsets.size() * sizeof(int64_t));
+  in.read(reinterpret_cast<char*>(stats.data()), sizeof stats);
+  auto fields = stats_fields(out.stats);
+  for (size_t i = 0; i < kStatsCount; i++) *fields[i] = stats[i];
+  if (!in || Payload(out).checksum() != h.payload_checksum) {
     why = "payload checksum mismatch";
+    return CacheState::corrupt;
+  }
+  for (size_t e = 0; e + 1 < out.offsets.size(); e++)
+    if (out.offsets[e] > out.offsets[e + 1]) {
+      why = "example offsets out of order";
+      return CacheState::corrupt;
+    }
+  if (out.offsets.front() != 0 || out.offsets.back() != static_cast<int64_t>(h.count)) {
+    why = "example offsets do not cover the tokens";
     return CacheState::corrupt;
   }
   return CacheState::valid;
 }
 
 // Returns an empty string on success, else why the cache could not be written.
-std::string write_cache(const std::string& path, uint64_t checksum, const PackedDataset& data) {
+std::string write_cache(const std::string& path, uint64_t checksum, const ExampleSet& data) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return ec.message();
+  const Payload payload(data);
   Header h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
   h.dtype = kDTypeI32;
   h.count = data.tokens.size();
+  h.examples = static_cast<uint64_t>(data.size());
   h.source_checksum = checksum;
-  h.payload_checksum = payload_checksum(data);
+  h.payload_checksum = payload.checksum();
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(&h), sizeof h);
-    out.write(reinterpret_cast<const char*>(data.tokens.data()), h.count * sizeof(int32_t));
-    out.write(reinterpret_cast<const char*>(data.labels.data()), h.count * sizeof(int32_t));
+    for (const auto& [bytes_at, bytes] : payload.parts)
+      out.write(static_cast<const char*>(bytes_at), static_cast<std::streamsize>(bytes));
     out.close();
     if (!out) {
       fs::remove(tmp, ec);
@@ -122,10 +168,19 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
   Fnv fnv;
   fnv.str(tokenizer.name());
   fnv.u64(static_cast<uint64_t>(config.sequence_len));
+  fnv.u64(config.train_on_inputs);
+  fnv.str(config.excess_length_strategy);
   std::vector<char> buf(1 << 16);
   for (const DatasetSpec& spec : config.datasets) {
     fnv.str(spec.type);
     fnv.str(spec.path);
+    fnv.str(spec.chat_template);
+    fnv.str(spec.field_messages);
+    for (const auto& [key, value] : spec.message_property_mappings) fnv.str(key + "=" + value);
+    for (const auto& [role, names] : spec.roles)
+      for (const std::string& name : names) fnv.str(role + "<-" + name);
+    for (const std::string& role : spec.roles_to_train) fnv.str("train:" + role);
+    fnv.str(spec.train_on_eos);
     for (const std::string& file : dataset_source_files(spec)) {
       fnv.str(file);
       std::ifstream in(file, std::ios::binary);
@@ -142,11 +197,10 @@ std::string token_cache_path(const DataConfig& config) {
   return (fs::path(config.dataset_prepared_path) / "tokens.bin").string();
 }
 
-CachedTokens load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
-                                       const LogFn& log) {
-  CachedTokens result;
+CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
+                                         const LogFn& log) {
+  CachedExamples result;
   result.path = token_cache_path(config);
-  result.data.sequence_len = config.sequence_len;
   uint64_t checksum = token_cache_checksum(config, tokenizer);
   std::string why;
   switch (read_cache(result.path, checksum, result.data, why)) {
@@ -164,20 +218,19 @@ CachedTokens load_or_build_token_cache(const DataConfig& config, const Tokenizer
     case CacheState::missing:
       break;
   }
-  std::vector<Document> docs;
-  for (const DatasetSpec& spec : config.datasets) {
-    std::vector<Document> more = load_documents(spec);
-    docs.insert(docs.end(), std::make_move_iterator(more.begin()),
-                std::make_move_iterator(more.end()));
-  }
-  result.data = pack_documents(docs, tokenizer, config.sequence_len);
+  result.data = load_examples(config, tokenizer);
+  if (result.data.size() == 0)
+    throw UserError(config.source + ": datasets: no example fits sequence_len " +
+                    std::to_string(config.sequence_len) + " (" +
+                    std::to_string(result.data.stats.dropped) +
+                    " dropped as longer; excess_length_strategy: truncate keeps them cut)");
   std::string error = write_cache(result.path, checksum, result.data);
   if (!error.empty())
     log("warning: could not write token cache " + result.path + ": " + error +
         "; continuing without it");
   else
-    log("wrote token cache " + result.path + " (" + std::to_string(result.data.tokens.size()) +
-        " tokens)");
+    log("wrote token cache " + result.path + " (" + std::to_string(result.data.size()) +
+        " examples, " + std::to_string(result.data.tokens.size()) + " tokens)");
   return result;
 }
 

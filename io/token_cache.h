@@ -1,13 +1,13 @@
-// Token cache: the packed token stream of a config's datasets, kept in one binary file in
+// Token cache: the tokenized examples of a config's datasets, kept in one binary file in
 // dataset_prepared_path so a rerun skips reading and tokenizing the sources.
-//   header (40 bytes, little-endian): magic "LLMTOK01", u32 version, u32 dtype code (i32),
-//     u64 token count N, u64 source checksum, u64 payload checksum
-//   payload: N i32 tokens, then N i32 labels
-// The source checksum is FNV-1a 64 over what decides the tokens: the tokenizer, sequence_len,
-// each dataset's type and path, and each source file's name and bytes. It is reused only when
-// that checksum matches; a corrupt or truncated file is rebuilt with a warning (it is a cache,
-// not user data). Files are written to a per-process temporary name and renamed, so ranks that
-// build it at once never see a partial file.
+//   header (48 bytes, little-endian): magic "LLMTOK01", u32 version (2), u32 dtype code (i32),
+//     u64 token count N, u64 example count E, u64 source checksum, u64 payload checksum
+//   payload: N i32 tokens, N i32 labels, E + 1 i64 example offsets, 5 i64 ExampleStats
+// The source checksum is FNV-1a 64 over what decides the examples: the tokenizer, sequence_len,
+// train_on_inputs, excess_length_strategy, each dataset's keys, and each source file's name and
+// bytes. It is reused only when that checksum matches; a corrupt or truncated file is rebuilt
+// with a warning (it is a cache, not user data). Files are written to a per-process temporary
+// name and renamed, so ranks that build it at once never see a partial file.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,15 +23,15 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
 // dataset_prepared_path/tokens.bin.
 std::string token_cache_path(const DataConfig& config);
 
-struct CachedTokens {
-  PackedDataset data;
+struct CachedExamples {
+  ExampleSet data;
   std::string path;
   bool reused = false;  // true: read from the cache, no source tokenized
 };
 
 // Reads the cache when valid, else loads, tokenizes and packs the datasets and writes it. `log`
 // gets "reusing token cache <path>", "wrote token cache <path> (N tokens)" and warnings.
-CachedTokens load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
-                                       const LogFn& log);
+CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
+                                         const LogFn& log);
 
 }  // namespace llm

@@ -113,39 +113,6 @@ void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w
   ctx.config.tokenizer_config = *model;
 }
 
-void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  const std::string expected = "a list of {path, type} entries";
-  if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
-  std::vector<DatasetSpec> specs;
-  for (size_t i = 0; i < n.size(); i++) {
-    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
-    DatasetSpec spec;
-    for_fields(n[i], wi, "a map {path, type}",
-               [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-                 if (key == "path") {
-                   spec.path = ctx.beside_config(read_string(v, wk));
-                   std::error_code ec;
-                   if (!fs::exists(spec.path, ec))
-                     fail(wk, "an existing file or directory", describe(v));
-                 } else if (key == "type") {
-                   spec.type = read_choice(v, wk, {"completion", "alpaca"});
-                 } else {
-                   ctx.unknown.insert(wk.key);
-                 }
-               });
-    if (spec.path.empty()) fail(wi, "a path in the dataset entry", "none");
-    specs.push_back(spec);
-  }
-  ctx.config.data.datasets = specs;
-}
-
-std::string write_datasets(const TrainConfig& c) {
-  std::string y;
-  for (const DatasetSpec& d : c.data.datasets)
-    y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
-  return y;
-}
-
 void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   RopeConfig& rope = ctx.config.model.rope;
   if (n.IsNull()) {

@@ -100,6 +100,10 @@ struct ConfigField {
   bool reads_null = false;  // a null is a value (HF's `rope_scaling: null`), not "unset"
 };
 
+// `datasets:` (train/config_datasets.cpp): the list of entries with Axolotl's per-dataset keys.
+void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_datasets(const TrainConfig& c);
+
 // Every top-level key, in config_to_yaml's order; base_model first, since it is applied first
 // (HF fields given beside it override its preset).
 const std::vector<ConfigField>& config_fields();
