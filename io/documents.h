@@ -4,6 +4,8 @@
 //     a .json array) holds objects with a "text" string.
 //   alpaca: a .jsonl file or a .json array of {instruction, input, output}; the Alpaca prompt
 //     carries no loss, the output does.
+//   chat_template: conversations under a chat template (io/chat_template.h).
+//   input_output, pretokenized: rows that carry their own format (io/raw_rows.h).
 // A directory stands for its regular files, sorted by name, not recursive; symlinks, hidden
 // files and fortune's .dat (index) and .u8 (symlink) files are skipped.
 #pragma once
