@@ -125,8 +125,12 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
   auto special = [&doc](const char* name, Loss loss) {
     doc.pieces.push_back({Piece::Kind::special, name, {}, loss});
   };
-  auto text = [&doc](std::string s, Loss loss) {
-    if (!s.empty()) doc.pieces.push_back({Piece::Kind::text, std::move(s), {}, loss});
+  // Neighbouring text of one loss is one piece ("user" + "\n"), so the tokenizer sees it whole.
+  auto text = [&doc](const std::string& s, Loss loss) {
+    if (s.empty()) return;
+    Piece* last = doc.pieces.empty() ? nullptr : &doc.pieces.back();
+    if (last && last->kind == Piece::Kind::text && last->loss == loss) last->text += s;
+    else doc.pieces.push_back({Piece::Kind::text, s, {}, loss});
   };
   if (m.begin) special(m.begin, Loss::none);
   for (size_t i = 0; i < messages.size(); i++) {

@@ -208,6 +208,14 @@ TEST_CASE("chatml: markers as special pieces, content untrimmed, masks") {
   DatasetSpec spec = with_eos("chatml", "turn");
   spec.path = "chat.jsonl";
   const Document doc = chat_document(conv, spec);
+  // Markers are special pieces; the role and its newline are one text piece, as the tokenizer
+  // would see them in the whole rendered text.
+  std::vector<std::string> pieces;
+  for (const Piece& p : doc.pieces)
+    pieces.push_back((p.kind == Piece::Kind::special ? "S:" : "T:") + p.text);
+  CHECK(pieces == std::vector<std::string>{"S:<|im_start|>", "T:user\n", "T: hi ",
+                                           "S:<|im_end|>", "T:\n", "S:<|im_start|>",
+                                           "T:assistant\n", "T:yo\n", "S:<|im_end|>", "T:\n"});
   CHECK(error_of([&] { tokenize_document(doc, ByteTokenizer(), false, spec.path); }) ==
         "chat.jsonl: the chat template needs the special token <|im_start|>, which the byte "
         "tokenizer lacks; expected a tokenizer_config that has it");
