@@ -141,10 +141,10 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
     if (m.header_close) special(m.header_close, Loss::none);
     text(m.header_sep, Loss::none);
     text(m.trim_content ? jinja_trim(msg.content) : msg.content, content);
-    const bool last = i + 1 == messages.size();
-    special(m.end_of_turn, eos == "all" || (eos == "last" && last) ? Loss::trained
-                           : eos == "turn"                         ? content
-                                                                   : Loss::none);
+    Loss end = Loss::none;  // train_on_eos none
+    if (eos == "all" || (eos == "last" && i + 1 == messages.size())) end = Loss::trained;
+    else if (eos == "turn") end = content;
+    special(m.end_of_turn, end);
     text(m.after_turn, Loss::none);
   }
   return doc;
