@@ -1,5 +1,5 @@
 // defines: text_document, prompt_response_document, dataset_source_files, load_documents,
-// alpaca_prompt
+// read_json_dataset_file, alpaca_prompt
 #include "io/documents.h"
 
 #include <algorithm>
@@ -11,17 +11,14 @@
 #include <sstream>
 
 #include "engine/user_error.h"
+#include "io/chat_template.h"  // load_chat_template_file
+#include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
 
 namespace llm {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct JsonRecord {
-  json value;
-  int64_t line;  // 1-based, where the record starts in its file
-};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
@@ -169,10 +166,8 @@ void load_completion_file(const std::string& path, std::vector<Document>& docs) 
 }
 
 void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
-  if (!is_json_file(path))
-    throw UserError(path + ": an alpaca dataset file must be .json or .jsonl");
   const char* expected = "with \"instruction\", \"input\" and \"output\" strings";
-  for (const JsonRecord& r : read_json_records(path, read_file(path))) {
+  for (const JsonRecord& r : read_json_dataset_file(path, "alpaca")) {
     std::string instruction = string_field(path, r, "instruction", true, expected);
     std::string input = string_field(path, r, "input", false, expected);
     std::string output = string_field(path, r, "output", true, expected);
@@ -215,17 +210,29 @@ std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
 }
 
 std::vector<Document> load_documents(const DatasetSpec& spec) {
-  if (spec.type != "completion" && spec.type != "alpaca")
-    throw UserError(spec.path + ": unknown dataset type \"" + spec.type +
-                    "\" (expected completion or alpaca)");
+  const char* const types[] = {"completion", "alpaca", "chat_template", "input_output",
+                               "pretokenized"};
+  if (std::find(std::begin(types), std::end(types), spec.type) == std::end(types))
+    throw UserError(spec.path + ": unknown dataset type \"" + spec.type + "\" (expected "
+                    "completion, alpaca, chat_template, input_output or pretokenized)");
   std::vector<Document> docs;
   for (const std::string& file : dataset_source_files(spec)) {
-    if (spec.type == "alpaca") load_alpaca_file(file, docs);
-    else load_completion_file(file, docs);
+    if (spec.type == "completion") load_completion_file(file, docs);
+    else if (spec.type == "alpaca") load_alpaca_file(file, docs);
+    else if (spec.type == "chat_template") load_chat_template_file(file, spec, docs);
+    else if (spec.type == "input_output") load_input_output_file(file, docs);
+    else load_pretokenized_file(file, docs);
   }
   if (docs.empty())
     throw UserError(spec.path + ": the " + spec.type + " dataset holds no documents");
   return docs;
+}
+
+std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const std::string& type) {
+  if (!is_json_file(path))
+    throw UserError(path + (std::strchr("aeiou", type[0]) ? ": an " : ": a ") + type +
+                    " dataset file must be .json or .jsonl");
+  return read_json_records(path, read_file(path));
 }
 
 std::string alpaca_prompt(const std::string& instruction, const std::string& input) {

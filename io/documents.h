@@ -4,11 +4,16 @@
 //     a .json array) holds objects with a "text" string.
 //   alpaca: a .jsonl file or a .json array of {instruction, input, output}; the Alpaca prompt
 //     carries no loss, the output does.
+//   chat_template: conversations under a chat template (io/chat_template.h).
+//   input_output, pretokenized: rows that carry their own format (io/raw_rows.h).
 // A directory stands for its regular files, sorted by name, not recursive; symlinks, hidden
 // files and fortune's .dat (index) and .u8 (symlink) files are skipped.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "io/data_config.h"
 
@@ -46,6 +51,17 @@ std::vector<std::string> dataset_source_files(const DatasetSpec& spec);
 // Every document of `spec`, in file order. Throws UserError ("<file>:<line>: <what>") on bad JSON,
 // a missing field or a wrong type, and when the dataset holds no document at all.
 std::vector<Document> load_documents(const DatasetSpec& spec);
+
+// One record of a .jsonl file (a line) or of a .json array (an element), for the loaders of each
+// row format (io/chat_template.h, io/raw_rows.h).
+struct JsonRecord {
+  nlohmann::json value;
+  int64_t line;  // 1-based, where the record starts in its file
+};
+
+// The records of a .jsonl or .json dataset file. Throws UserError ("<file>:<line>: invalid JSON:
+// ...") on bad JSON, and on another extension (a `type` dataset file must be .json or .jsonl).
+std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const std::string& type);
 
 // The standard Alpaca prompt; the variant without "### Input:" when `input` is empty.
 std::string alpaca_prompt(const std::string& instruction, const std::string& input);

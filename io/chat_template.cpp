@@ -1,0 +1,198 @@
+// defines: chat_document, render_chat_text, load_chat_template_file
+#include "io/chat_template.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "engine/user_error.h"
+
+namespace llm {
+namespace {
+
+// What a template writes around each message. Markers are special pieces; separators are text.
+struct Markup {
+  const char* name;
+  const char* begin;        // special, once before the first message; nullptr: none
+  const char* header_open;  // special, before the role
+  const char* header_close;  // special, after the role; nullptr: none
+  const char* header_sep;   // text between the header and the content
+  const char* end_of_turn;  // special, after the content: the marker train_on_eos decides
+  const char* after_turn;   // text after end_of_turn
+  bool trim_content;        // Jinja's `| trim` on the content
+};
+
+constexpr Markup kTemplates[] = {
+    {"llama3", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "\n\n",
+     "<|eot_id|>", "", true},
+    {"chatml", nullptr, "<|im_start|>", nullptr, "\n", "<|im_end|>", "\n", false},
+};
+
+const Markup& markup_of(const std::string& chat_template, const std::string& where) {
+  for (const Markup& m : kTemplates)
+    if (chat_template == m.name) return m;
+  throw UserError(where + ": unknown chat_template \"" + chat_template +
+                  "\" (expected llama3 or chatml)");
+}
+
+// Python's str.isspace, which Jinja's trim (str.strip) uses.
+bool is_python_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// The code point starting at s[i] (valid UTF-8: the JSON parser checked it) and its length.
+char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
+  const unsigned char lead = static_cast<unsigned char>(s[i]);
+  length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+  char32_t c = length == 1 ? lead : lead & (0xFF >> (length + 1));
+  for (size_t k = 1; k < length && i + k < s.size(); k++)
+    c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return c;
+}
+
+std::string jinja_trim(const std::string& s) {
+  size_t begin = 0, end = s.size(), length = 0;
+  while (begin < end && is_python_space(decode_utf8(s, begin, length))) begin += length;
+  while (end > begin) {
+    size_t start = end - 1;
+    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) start--;
+    if (!is_python_space(decode_utf8(s, start, length))) break;
+    end = start;
+  }
+  return s.substr(begin, end - begin);
+}
+
+const char* const kOurRoles[] = {"system", "user", "assistant", "tool"};
+
+// Our name for the dataset's role `name`; nullopt when neither `roles` (or Axolotl's defaults
+// without it) maps it nor is it one of our own names.
+std::optional<std::string> our_role(const DatasetSpec& spec, const std::string& name) {
+  const std::map<std::string, std::vector<std::string>> defaults = {{"user", {"human"}},
+                                                                     {"assistant", {"gpt"}}};
+  const auto& roles = spec.roles.empty() ? defaults : spec.roles;
+  for (const auto& [ours, names] : roles)
+    if (ours == name || std::find(names.begin(), names.end(), name) != names.end()) return ours;
+  for (const char* ours : kOurRoles)
+    if (name == ours) return name;
+  return std::nullopt;
+}
+
+std::string known_roles(const DatasetSpec& spec) {
+  std::set<std::string> names(std::begin(kOurRoles), std::end(kOurRoles));
+  for (const auto& [ours, dataset_names] : spec.roles) {
+    names.insert(ours);
+    names.insert(dataset_names.begin(), dataset_names.end());
+  }
+  if (spec.roles.empty()) names.insert({"human", "gpt"});
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  return list;
+}
+
+// message[key] as a string, or a UserError naming the row and the message.
+std::string message_string(const nlohmann::json& message, const std::string& key,
+                           const std::string& where, const std::string& which) {
+  auto it = message.find(key);
+  if (it == message.end() || !it->is_string())
+    throw UserError(where + which + (it == message.end() ? " has no \"" : " has a non-string \"") +
+                    key + "\"; expected an object with role and content strings "
+                    "(datasets: message_property_mappings)");
+  return it->get<std::string>();
+}
+
+std::string mapped_key(const DatasetSpec& spec, const std::string& property) {
+  auto it = spec.message_property_mappings.find(property);
+  return it == spec.message_property_mappings.end() ? property : it->second;
+}
+
+}  // namespace
+
+Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
+  const Markup& m = markup_of(spec.chat_template, spec.path);
+  const std::string& eos = spec.train_on_eos;
+  if (eos != "turn" && eos != "last" && eos != "all" && eos != "none")
+    throw UserError(spec.path + ": unknown train_on_eos \"" + eos +
+                    "\" (expected turn, last, all or none)");
+  // roles_to_train may name the dataset's roles too, as Axolotl maps them.
+  std::set<std::string> trained_roles;
+  for (const std::string& r : spec.roles_to_train)
+    trained_roles.insert(our_role(spec, r).value_or(r));
+
+  Document doc;
+  doc.add_bos = doc.add_eos = false;
+  auto special = [&doc](const char* name, Loss loss) {
+    doc.pieces.push_back({Piece::Kind::special, name, {}, loss});
+  };
+  // Neighbouring text of one loss is one piece ("user" + "\n"), so the tokenizer sees it whole.
+  auto text = [&doc](const std::string& s, Loss loss) {
+    if (s.empty()) return;
+    Piece* last = doc.pieces.empty() ? nullptr : &doc.pieces.back();
+    if (last && last->kind == Piece::Kind::text && last->loss == loss) last->text += s;
+    else doc.pieces.push_back({Piece::Kind::text, s, {}, loss});
+  };
+  if (m.begin) special(m.begin, Loss::none);
+  for (size_t i = 0; i < messages.size(); i++) {
+    const ChatMessage& msg = messages[i];
+    const Loss content = trained_roles.count(msg.role) ? Loss::trained : Loss::prompt;
+    special(m.header_open, Loss::none);
+    text(msg.role, Loss::none);
+    if (m.header_close) special(m.header_close, Loss::none);
+    text(m.header_sep, Loss::none);
+    text(m.trim_content ? jinja_trim(msg.content) : msg.content, content);
+    Loss end = Loss::none;  // train_on_eos none
+    if (eos == "all" || (eos == "last" && i + 1 == messages.size())) end = Loss::trained;
+    else if (eos == "turn") end = content;
+    special(m.end_of_turn, end);
+    text(m.after_turn, Loss::none);
+  }
+  return doc;
+}
+
+std::string render_chat_text(const std::vector<ChatMessage>& messages,
+                             const std::string& chat_template) {
+  DatasetSpec spec;
+  spec.path = "render_chat_text";
+  spec.chat_template = chat_template;
+  std::string rendered;
+  for (const Piece& p : chat_document(messages, spec).pieces) rendered += p.text;
+  return rendered;
+}
+
+void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
+                             std::vector<Document>& docs) {
+  const std::string& field = spec.field_messages;
+  const std::string role_key = mapped_key(spec, "role"), content_key = mapped_key(spec, "content");
+  const std::string expected_row = "expected a JSON object with a \"" + field +
+                                   "\" list of messages (datasets: field_messages)";
+  for (const JsonRecord& r : read_json_dataset_file(path, "chat_template")) {
+    const std::string where = path + ":" + std::to_string(r.line) + ": ";
+    if (!r.value.is_object())
+      throw UserError(where + expected_row + ", got a JSON " + r.value.type_name());
+    auto list = r.value.find(field);
+    if (list == r.value.end())
+      throw UserError(where + "missing field \"" + field + "\"; " + expected_row);
+    if (!list->is_array() || list->empty())
+      throw UserError(where + "field \"" + field + "\" is " +
+                      (list->is_array() ? "an empty list" : std::string("a ") + list->type_name()) +
+                      "; " + expected_row);
+    std::vector<ChatMessage> messages;
+    for (size_t i = 0; i < list->size(); i++) {
+      const nlohmann::json& message = (*list)[i];
+      const std::string which = field + "[" + std::to_string(i) + "]";
+      if (!message.is_object())
+        throw UserError(where + which + " is a " + message.type_name() +
+                        "; expected an object with role and content strings");
+      const std::string role = message_string(message, role_key, where, which);
+      std::optional<std::string> ours = our_role(spec, role);
+      if (!ours)
+        throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
+                        "not map; expected one of " + known_roles(spec));
+      messages.push_back({*ours, message_string(message, content_key, where, which)});
+    }
+    docs.push_back(chat_document(messages, spec));
+  }
+}
+
+}  // namespace llm

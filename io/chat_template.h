@@ -1,0 +1,49 @@
+// Chat templates (a dataset of `type: chat_template`): a conversation rendered into document
+// pieces as Axolotl's ChatTemplateStrategy renders and masks it.
+//   llama3: Meta's Llama 3 Instruct template (Axolotl's `chat_template: llama3`):
+//     <|begin_of_text|> once, then per message
+//     <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>, CONTENT trimmed as Jinja's
+//     `trim` (Python's str.strip: ASCII and Unicode whitespace).
+//   chatml: <|im_start|>ROLE\nCONTENT<|im_end|>\n per message, CONTENT as given.
+// The markers are special pieces, never read from user text: a "<|eot_id|>" typed in a message
+// stays text. Loss, as Axolotl: a message whose role is in roles_to_train trains its content;
+// other messages' content is Loss::prompt (Axolotl trains every turn with train_on_inputs);
+// headers never train. The end-of-turn marker (<|eot_id|> / <|im_end|>) follows train_on_eos:
+// turn = with its message's content, all = always, none = never, last = only the conversation's
+// last one (whatever its role: Axolotl's rule).
+// Rows: a .jsonl file or .json array of objects whose `field_messages` key holds the list of
+// messages; message_property_mappings names a message's role and content keys; `roles` maps the
+// dataset's role names onto ours (without it, Axolotl's defaults: human -> user, gpt ->
+// assistant). Our own names (system, user, assistant, tool and the keys of `roles`) always stand
+// for themselves; any other role is an error.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "io/data_config.h"
+#include "io/documents.h"
+
+namespace llm {
+
+struct ChatMessage {
+  std::string role;  // ours: after the dataset's `roles` mapping
+  std::string content;
+};
+
+// The pieces of `messages` under spec.chat_template, with the losses that spec.roles_to_train and
+// spec.train_on_eos give them; add_bos and add_eos false (the template writes its own markers).
+// Throws UserError naming spec.path on an unknown chat_template or train_on_eos.
+Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec);
+
+// The text the template renders for `messages` (markers written by name), as Jinja renders it
+// without a generation prompt: chat_document's pieces joined.
+std::string render_chat_text(const std::vector<ChatMessage>& messages,
+                             const std::string& chat_template);
+
+// Appends one document per row of the chat_template dataset file `path`. Throws UserError
+// ("<file>:<line>: <what>") on a row without its list of messages, a message without role and
+// content strings, or a role that `roles` does not map.
+void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
+                             std::vector<Document>& docs);
+
+}  // namespace llm

@@ -1,0 +1,363 @@
+// Chat templates and the rows that carry their own format (io/chat_template, io/raw_rows): the
+// rendering byte for byte against jinja2's (tools/make_chat_fixtures.py), Meta's tokenizer on it
+// (skipped when absent), which tokens train under roles_to_train, train_on_eos and
+// train_on_inputs, input_output and pretokenized rows, and every bad row's one-line message.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "engine/ops.h"  // kIgnoreIndex
+#include "io/bpe_tokenizer.h"
+#include "io/chat_template.h"
+#include "io/examples.h"
+#include "test/test_files.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+using Ids = std::vector<int32_t>;
+
+namespace {
+
+// Bytes, then BOS/EOS/PAD, then the chat markers: enough vocabulary to check masks by hand.
+class FakeTokenizer final : public Tokenizer {
+ public:
+  std::string name() const override { return "fake"; }
+  int32_t vocab_size() const override { return 264; }
+  int32_t bos() const override { return 256; }
+  int32_t eos() const override { return 257; }
+  int32_t pad() const override { return 258; }
+  Ids encode(const std::string& text) const override { return Ids(text.begin(), text.end()); }
+  std::string decode(const Ids& ids) const override {
+    std::string s;
+    for (int32_t id : ids) s += id < 256 ? std::string(1, char(id)) : kShort.at(id);
+    return s;
+  }
+  std::optional<int32_t> special_id(const std::string& name) const override {
+    const std::map<std::string, int32_t> ids = {
+        {"<|begin_of_text|>", 256}, {"<|start_header_id|>", 259}, {"<|end_header_id|>", 260},
+        {"<|eot_id|>", 261},        {"<|im_start|>", 262},        {"<|im_end|>", 263}};
+    auto it = ids.find(name);
+    return it == ids.end() ? std::nullopt : std::optional<int32_t>(it->second);
+  }
+  // Short names, so expected strings stay readable.
+  inline static const std::map<int32_t, std::string> kShort = {
+      {256, "<bos>"}, {257, "<eos>"}, {258, "<pad>"}, {259, "<h>"},
+      {260, "</h>"},  {261, "<eot>"}, {262, "<im>"},  {263, "</im>"}};
+};
+
+const FakeTokenizer kFake;
+
+// The trained tokens of `ex` as text, runs that are not adjacent separated by "|".
+std::string trained(const Example& ex) {
+  std::string out;
+  for (size_t i = 0; i < ex.tokens.size(); i++) {
+    if (ex.labels[i] == kIgnoreIndex) continue;
+    CHECK(ex.labels[i] == ex.tokens[i]);
+    if (!out.empty() && ex.labels[i - 1] == kIgnoreIndex) out += "|";
+    out += kFake.decode({ex.tokens[i]});
+  }
+  return out;
+}
+
+std::vector<ChatMessage> conversation() {
+  return {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"},
+          {"assistant", "A2"}};
+}
+
+Example chat_example(const std::vector<ChatMessage>& messages, DatasetSpec spec,
+                     bool train_on_inputs = false) {
+  spec.path = "chat.jsonl";
+  return tokenize_document(chat_document(messages, spec), kFake, train_on_inputs, spec.path);
+}
+
+DatasetSpec with_eos(const std::string& chat_template, const std::string& train_on_eos) {
+  DatasetSpec spec;
+  spec.type = "chat_template";
+  spec.chat_template = chat_template;
+  spec.train_on_eos = train_on_eos;
+  return spec;
+}
+
+// The fixtures tools/make_chat_fixtures.py wrote; absent: the cases that need them skip.
+nlohmann::json fixture(const std::string& chat_template) {
+  std::ifstream in(std::string(LLM_CHAT_FIXTURE_DIR) + "/" + chat_template + "_expected.json");
+  return in ? nlohmann::json::parse(in) : nlohmann::json();
+}
+const bool kNoFixtures = fixture("llama3").is_null() || fixture("chatml").is_null();
+
+std::vector<ChatMessage> messages_of(const nlohmann::json& c) {
+  std::vector<ChatMessage> messages;
+  for (const auto& m : c.at("messages"))
+    messages.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
+  return messages;
+}
+
+// Meta's Llama 3 ranks file: LLM_LLAMA3_TOKENIZER, else the project's shared copy.
+std::string llama3_path() {  // empty when the file is absent
+  const char* env = std::getenv("LLM_LLAMA3_TOKENIZER");
+  const std::string path = env ? env : LLM_LLAMA3_TOKENIZER_DEFAULT;
+  return fs::exists(path) ? path : "";
+}
+const bool kNoLlama3 = llama3_path().empty();
+
+const TempDir& scratch() {
+  static TempDir dir("llm_test_chat");
+  return dir;
+}
+
+// The documents of a dataset file holding `rows`, read as `spec` says.
+std::vector<Document> load_rows(const std::string& rows, DatasetSpec spec,
+                                const std::string& name = "rows.jsonl") {
+  spec.path = scratch().write(name, rows);
+  return load_documents(spec);
+}
+
+std::string load_error(const std::string& rows, const std::string& type,
+                       const std::string& name = "rows.jsonl") {
+  DatasetSpec spec;
+  spec.type = type;
+  std::string message = error_of([&] { load_rows(rows, spec, name); }, "(no error)");
+  CHECK(message.find('\n') == std::string::npos);
+  const std::string dir = scratch().path.string() + "/";
+  return message.rfind(dir, 0) == 0 ? message.substr(dir.size()) : message;
+}
+
+}  // namespace
+
+TEST_CASE("chat templates render as jinja2 renders them, byte for byte" *
+          doctest::skip(kNoFixtures)) {
+  for (const char* name : {"llama3", "chatml"}) {
+    const nlohmann::json f = fixture(name);
+    REQUIRE(f.at("cases").size() >= 6);
+    for (const auto& c : f.at("cases")) {
+      CAPTURE(name);
+      CAPTURE(c.at("name").get<std::string>());
+      CHECK(render_chat_text(messages_of(c), name) == c.at("rendered").get<std::string>());
+    }
+  }
+}
+
+TEST_CASE("llama3: token ids equal Meta's tokenizer on the rendered text" *
+          doctest::skip(kNoFixtures || kNoLlama3)) {
+  const BpeTokenizer llama3(llama3_path());
+  const nlohmann::json f = fixture("llama3");
+  for (const auto& c : f.at("cases")) {
+    CAPTURE(c.at("name").get<std::string>());
+    const std::vector<ChatMessage> messages = messages_of(c);
+    DatasetSpec spec;
+    const Example ex = tokenize_document(chat_document(messages, spec), llama3, false, "t");
+    const Ids eot = {*llama3.special_id("<|eot_id|>")};
+    if (c.at("name") != "marker_in_content") {
+      CHECK(ex.tokens == llama3.encode_with_specials(c.at("rendered")));
+    } else {  // a typed marker stays text: one <|eot_id|> per message, and it decodes back
+      CHECK(std::count(ex.tokens.begin(), ex.tokens.end(), eot[0]) == int64_t(messages.size()));
+      CHECK(ex.tokens.front() == llama3.bos());
+      CHECK(contains(llama3.decode(ex.tokens), "Please print <|eot_id|> and <|im_end|>"));
+    }
+  }
+}
+
+TEST_CASE("llama3: markers, roles and which tokens train for each train_on_eos") {
+  const std::vector<ChatMessage> conv = conversation();
+  const Example turn = chat_example(conv, with_eos("llama3", "turn"));
+  CHECK(kFake.decode(turn.tokens) ==
+        "<bos><h>system</h>\n\nS<eot><h>user</h>\n\nU1<eot><h>assistant</h>\n\nA1<eot>"
+        "<h>user</h>\n\nU2<eot><h>assistant</h>\n\nA2<eot>");
+  CHECK(trained(turn) == "A1<eot>|A2<eot>");
+  CHECK(trained(chat_example(conv, with_eos("llama3", "last"))) == "A1|A2<eot>");
+  CHECK(trained(chat_example(conv, with_eos("llama3", "all"))) ==
+        "<eot>|<eot>|A1<eot>|<eot>|A2<eot>");
+  CHECK(trained(chat_example(conv, with_eos("llama3", "none"))) == "A1|A2");
+  // Axolotl: train_on_inputs trains every turn's content (and its end with train_on_eos turn),
+  // never the headers.
+  CHECK(trained(chat_example(conv, with_eos("llama3", "turn"), true)) ==
+        "S<eot>|U1<eot>|A1<eot>|U2<eot>|A2<eot>");
+  CHECK(trained(chat_example(conv, with_eos("llama3", "none"), true)) == "S|U1|A1|U2|A2");
+  // last is the conversation's last end of turn, whatever its role (Axolotl's rule).
+  const std::vector<ChatMessage> ends_with_user(conv.begin(), conv.end() - 1);
+  CHECK(trained(chat_example(ends_with_user, with_eos("llama3", "last"))) == "A1|<eot>");
+
+  DatasetSpec users = with_eos("llama3", "turn");
+  users.roles_to_train = {"user", "system"};
+  CHECK(trained(chat_example(conv, users)) == "S<eot>|U1<eot>|U2<eot>");
+  users.roles_to_train = {};
+  CHECK(trained(chat_example(conv, users)) == "");
+  // roles_to_train may use the dataset's names, mapped as the messages are.
+  DatasetSpec gpt = with_eos("llama3", "turn");
+  gpt.roles = {{"assistant", {"gpt"}}};
+  gpt.roles_to_train = {"gpt"};
+  CHECK(trained(chat_example(conv, gpt)) == "A1<eot>|A2<eot>");
+}
+
+TEST_CASE("chatml: markers as special pieces, content untrimmed, masks") {
+  const std::vector<ChatMessage> conv = {{"user", " hi "}, {"assistant", "yo\n"}};
+  const Example ex = chat_example(conv, with_eos("chatml", "turn"));
+  CHECK(kFake.decode(ex.tokens) == "<im>user\n hi </im>\n<im>assistant\nyo\n</im>\n");
+  CHECK(trained(ex) == "yo\n</im>");
+  CHECK(trained(chat_example(conv, with_eos("chatml", "all"))) == "</im>|yo\n</im>");
+  CHECK(render_chat_text(conv, "chatml") ==
+        "<|im_start|>user\n hi <|im_end|>\n<|im_start|>assistant\nyo\n<|im_end|>\n");
+  // A tokenizer without the markers is refused with a message naming the dataset and the token.
+  DatasetSpec spec = with_eos("chatml", "turn");
+  spec.path = "chat.jsonl";
+  const Document doc = chat_document(conv, spec);
+  // Markers are special pieces; the role and its newline are one text piece, as the tokenizer
+  // would see them in the whole rendered text.
+  std::vector<std::string> pieces;
+  for (const Piece& p : doc.pieces)
+    pieces.push_back((p.kind == Piece::Kind::special ? "S:" : "T:") + p.text);
+  CHECK(pieces == std::vector<std::string>{"S:<|im_start|>", "T:user\n", "T: hi ",
+                                           "S:<|im_end|>", "T:\n", "S:<|im_start|>",
+                                           "T:assistant\n", "T:yo\n", "S:<|im_end|>", "T:\n"});
+  CHECK(error_of([&] { tokenize_document(doc, ByteTokenizer(), false, spec.path); }) ==
+        "chat.jsonl: the chat template needs the special token <|im_start|>, which the byte "
+        "tokenizer lacks; expected a tokenizer_config that has it");
+  // A typed marker in content is text, not the marker.
+  const Example typed = chat_example({{"user", "<|im_end|>"}}, with_eos("chatml", "turn"));
+  CHECK(std::count(typed.tokens.begin(), typed.tokens.end(), 263) == 1);
+  CHECK(error_of([&] { render_chat_text(conv, "vicuna"); }) ==
+        "render_chat_text: unknown chat_template \"vicuna\" (expected llama3 or chatml)");
+  CHECK(error_of([&] { chat_example(conv, with_eos("chatml", "first")); }) ==
+        "chat.jsonl: unknown train_on_eos \"first\" (expected turn, last, all or none)");
+}
+
+TEST_CASE("chat_template rows: field_messages, property mappings, roles, .json arrays") {
+  DatasetSpec spec = with_eos("llama3", "turn");
+  spec.field_messages = "conversations";
+  spec.message_property_mappings = {{"role", "from"}, {"content", "value"}};
+  spec.roles = {{"assistant", {"gpt", "model"}}, {"user", {"human"}}};
+  const std::string rows =
+      "[\n"
+      " {\"conversations\": [{\"from\": \"system\", \"value\": \"S\"},\n"
+      "                      {\"from\": \"human\", \"value\": \"Q\"},\n"
+      "                      {\"from\": \"model\", \"value\": \"A\"}]},\n"
+      " {\"conversations\": [{\"from\": \"user\", \"value\": \"q\"},"
+      " {\"from\": \"gpt\", \"value\": \"a\", \"extra\": 1}]}\n"
+      "]\n";
+  const std::vector<Document> docs = load_rows(rows, spec, "rows.json");
+  REQUIRE(docs.size() == 2);
+  const Example first = tokenize_document(docs[0], kFake, false, "t");
+  CHECK(kFake.decode(first.tokens) ==
+        "<bos><h>system</h>\n\nS<eot><h>user</h>\n\nQ<eot><h>assistant</h>\n\nA<eot>");
+  CHECK(trained(first) == "A<eot>");
+  CHECK(trained(tokenize_document(docs[1], kFake, false, "t")) == "a<eot>");
+  // Without `roles`, Axolotl's defaults: human is the user, gpt the assistant, model nothing.
+  spec.roles.clear();
+  CHECK(contains(error_of([&] { load_rows(rows, spec, "rows.json"); }),
+                 "rows.json:2: conversations[2] has role \"model\", which datasets: roles does "
+                 "not map; expected one of assistant, gpt, human, system, tool, user"));
+  CHECK(load_rows(rows.substr(0, rows.find("\"model\"")) + "\"gpt\"" +
+                      rows.substr(rows.find("\"model\"") + 7),
+                  spec, "rows.json")
+            .size() == 2);
+}
+
+TEST_CASE("chat_template rows: bad rows name file:line and what was expected") {
+  CHECK(load_error("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n\n[1]\n",
+                   "chat_template") ==
+        "rows.jsonl:3: expected a JSON object with a \"messages\" list of messages "
+        "(datasets: field_messages), got a JSON array");
+  CHECK(load_error("{\"conversations\": []}\n", "chat_template") ==
+        "rows.jsonl:1: missing field \"messages\"; expected a JSON object with a \"messages\" "
+        "list of messages (datasets: field_messages)");
+  CHECK(load_error("{\"messages\": []}\n", "chat_template") ==
+        "rows.jsonl:1: field \"messages\" is an empty list; expected a JSON object with a "
+        "\"messages\" list of messages (datasets: field_messages)");
+  CHECK(load_error("{\"messages\": \"hi\"}\n", "chat_template") ==
+        "rows.jsonl:1: field \"messages\" is a string; expected a JSON object with a "
+        "\"messages\" list of messages (datasets: field_messages)");
+  CHECK(load_error("{\"messages\": [\"hi\"]}\n", "chat_template") ==
+        "rows.jsonl:1: messages[0] is a string; expected an object with role and content "
+        "strings");
+  CHECK(load_error("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}, "
+                   "{\"content\": \"y\"}]}\n",
+                   "chat_template") ==
+        "rows.jsonl:1: messages[1] has no \"role\"; expected an object with role and content "
+        "strings (datasets: message_property_mappings)");
+  CHECK(load_error("{\"messages\": [{\"role\": \"user\", \"content\": null}]}\n",
+                   "chat_template") ==
+        "rows.jsonl:1: messages[0] has a non-string \"content\"; expected an object with role "
+        "and content strings (datasets: message_property_mappings)");
+  CHECK(load_error("{\"messages\": [{\"role\": \"bot\", \"content\": \"x\"}]}\n",
+                   "chat_template") ==
+        "rows.jsonl:1: messages[0] has role \"bot\", which datasets: roles does not map; "
+        "expected one of assistant, gpt, human, system, tool, user");
+  CHECK(load_error("{\"messages\": []}\n", "chat_template", "rows.txt") ==
+        "rows.txt: a chat_template dataset file must be .json or .jsonl");
+}
+
+TEST_CASE("input_output rows: labelled segments train, the others with train_on_inputs") {
+  DatasetSpec spec;
+  spec.type = "input_output";
+  const std::vector<Document> docs = load_rows(
+      "{\"segments\": [{\"text\": \"Q: hi\\n\", \"label\": false},"
+      " {\"text\": \"A: yo\", \"label\": true}, {\"text\": \"!\", \"label\": false}]}\n",
+      spec);
+  REQUIRE(docs.size() == 1);
+  const Example ex = tokenize_document(docs[0], kFake, false, "t");
+  CHECK(kFake.decode(ex.tokens) == "<bos>Q: hi\nA: yo!");  // BOS ours, no EOS
+  CHECK(trained(ex) == "A: yo");
+  CHECK(trained(tokenize_document(docs[0], kFake, true, "t")) == "Q: hi\nA: yo!");
+
+  const std::string expected =
+      "expected a JSON object with a \"segments\" list of {\"text\": string, \"label\": bool}";
+  CHECK(load_error("{\"text\": \"x\"}\n", "input_output") ==
+        "rows.jsonl:1: missing field \"segments\"; " + expected);
+  CHECK(load_error("{\"segments\": []}\n", "input_output") ==
+        "rows.jsonl:1: the \"segments\" list is empty; " + expected);
+  CHECK(load_error("{\"segments\": [{\"text\": \"x\", \"label\": 1}]}\n", "input_output") ==
+        "rows.jsonl:1: segments[0] is {\"label\":1,\"text\":\"x\"}; " + expected);
+}
+
+TEST_CASE("pretokenized rows: labels, attention_mask, runs of ids") {
+  DatasetSpec spec;
+  spec.type = "pretokenized";
+  const std::vector<Document> docs = load_rows(
+      "{\"input_ids\": [1, 2, 3, 4, 5, 6], \"labels\": [-100, 2, 3, -100, 5, -100],"
+      " \"attention_mask\": [1, 1, 1, 0, 1, 1]}\n"
+      "{\"input_ids\": [7, 8], \"labels\": null}\n",
+      spec);
+  REQUIRE(docs.size() == 2);
+  CHECK(docs[0].pieces.size() == 3);  // [1] [2 3 5] [6]: the dropped 4 joins two trained runs
+  for (bool train_on_inputs : {false, true}) {  // explicit labels: train_on_inputs changes none
+    const Example ex = tokenize_document(docs[0], kFake, train_on_inputs, "t");
+    CHECK(ex.tokens == Ids{1, 2, 3, 5, 6});
+    CHECK(ex.labels == Ids{kIgnoreIndex, 2, 3, 5, kIgnoreIndex});
+  }
+  const Example all = tokenize_document(docs[1], kFake, false, "t");
+  CHECK(all.tokens == Ids{7, 8});  // no BOS, no EOS: the row is complete
+  CHECK(all.labels == Ids{7, 8});
+
+  CHECK(load_error("{\"labels\": [1]}\n", "pretokenized") ==
+        "rows.jsonl:1: missing field \"input_ids\"; expected a JSON object with an "
+        "\"input_ids\" list (and optional \"labels\" and \"attention_mask\" lists)");
+  CHECK(load_error("{\"input_ids\": [1, 2], \"labels\": [1]}\n", "pretokenized") ==
+        "rows.jsonl:1: labels has 1 entries, input_ids 2; expected one per token");
+  CHECK(load_error("{\"input_ids\": [1, 2], \"labels\": [1, 3]}\n", "pretokenized") ==
+        "rows.jsonl:1: labels[1] is 3, expected -100 or input_ids[1] (2)");
+  CHECK(load_error("\n{\"input_ids\": [1, -2]}\n", "pretokenized") ==
+        "rows.jsonl:2: input_ids[1] is -2, expected a token id >= 0");
+  CHECK(load_error("{\"input_ids\": [1, 2.5]}\n", "pretokenized") ==
+        "rows.jsonl:1: input_ids[1] is 2.5, expected a 32-bit integer");
+  CHECK(load_error("{\"input_ids\": [1], \"attention_mask\": [2]}\n", "pretokenized") ==
+        "rows.jsonl:1: attention_mask[0] is 2, expected 0 or 1");
+  CHECK(load_error("{\"input_ids\": [1], \"attention_mask\": [0]}\n", "pretokenized") ==
+        "rows.jsonl:1: no token left (every attention_mask is 0, or input_ids is empty); "
+        "expected a JSON object with an \"input_ids\" list (and optional \"labels\" and "
+        "\"attention_mask\" lists)");
+  CHECK(load_error("{\"input_ids\": \"1 2\"}\n", "pretokenized") ==
+        "rows.jsonl:1: field \"input_ids\" is a string, expected a list");
+}
+
+TEST_CASE("an unknown dataset type lists the five") {
+  CHECK(load_error("{}\n", "sharegpt") ==
+        "rows.jsonl: unknown dataset type \"sharegpt\" (expected completion, alpaca, "
+        "chat_template, input_output or pretokenized)");
+}
