@@ -127,6 +127,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
         docs[at] = static_cast<int32_t>(d);
         batch.num_targets += targets[at] != kIgnoreIndex;
       }
+      batch.num_tokens += n;
     }
     for (; at < (b + 1) * S; at++) docs[at] = static_cast<int32_t>(row.size());
   }

@@ -68,6 +68,7 @@ struct Batch {
   Tensor positions;  // i32 (B, S): restarting at 0 for every example
   Tensor doc_ids;    // i32 (B, S): each token's example within its row (packed rows only)
   int64_t num_targets = 0;       // targets that are not kIgnoreIndex
+  int64_t num_tokens = 0;        // inputs that are not padding
   int64_t epoch = 0, index = 0;  // the cursor that produced it
 };
 

@@ -161,7 +161,7 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
   CHECK(c.data.datasets[0].type == "alpaca");
   CHECK(c.data.datasets[1].type == "completion");
   CHECK(error_of("datasets:\n  - path: " + data + "\n    type: sharegpt\n") ==
-        "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, got 'sharegpt'");
+        "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, got 'sharegpt'");
   CHECK(
       error_of("datasets:\n  - path: /no/such/data\n") ==
       "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");

@@ -26,7 +26,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(model.rope.high_freq_factor); SAME(model.rope.original_max_position_embeddings);
   SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(data.datasets.size());
   SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
-  SAME(data.sample_packing); SAME(data.sequence_len);
+  SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
+  SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
@@ -40,7 +41,14 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
 #undef SAME
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
-    CHECK(a.data.datasets[i].type == b.data.datasets[i].type);
+    const DatasetSpec &x = a.data.datasets[i], &y = b.data.datasets[i];
+    CHECK(x.type == y.type);
+    CHECK(x.chat_template == y.chat_template);
+    CHECK(x.field_messages == y.field_messages);
+    CHECK(x.message_property_mappings == y.message_property_mappings);
+    CHECK(x.roles == y.roles);
+    CHECK(x.roles_to_train == y.roles_to_train);
+    CHECK(x.train_on_eos == y.train_on_eos);
   }
 }
 
@@ -86,7 +94,12 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const Scratch& s = scratch();
   const std::string odd = s.write("odd \"name\": #1.txt", "x");
   const std::string datasets =
-      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n";
+      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n"
+      "  - path: " + s.data + "\n    type: chat_template\n    chat_template: chatml\n"
+      "    field_messages: conversations\n"
+      "    message_property_mappings: {role: from, content: value}\n"
+      "    roles: {assistant: [gpt, model], user: human}\n    roles_to_train: [gpt]\n"
+      "    train_on_eos: all\n";
   TrainConfig a = parse_config(
       "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
       "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
@@ -105,6 +118,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "s2_group_size_ratio: 0.5\nlocal_rank: 1\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n",
       "cfg.yaml");
   CHECK(a.data.datasets[0].path == odd);
+  REQUIRE(a.data.datasets.size() == 3);
+  CHECK(a.data.datasets[2].roles.at("user") == std::vector<std::string>{"human"});
+  CHECK(a.data.datasets[2].message_property_mappings.at("content") == "value");
   CHECK(a.output_dir == "out dir: #1");
   check_round_trip(a);
   fs::create_directories(s.dir / "tokenizer dir: #2");
@@ -115,7 +131,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   TrainConfig b = parse(
       "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
-      "learning_rate: 3e-4\nbf16: false\n");
+      "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
+      "eval_sample_packing: false\npad_to_sequence_len: true\n");
   check_round_trip(b);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));

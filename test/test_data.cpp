@@ -1,5 +1,6 @@
-// The data pipeline: byte tokenizer, document loading, packing and the LM shift, train/val split,
-// per-epoch order, cursor restore, sharding, the token cache and bad-input messages.
+// The data pipeline: byte tokenizer, document loading, examples (masks, chunks, drops), rows (one
+// example each, or multipacked) and the LM shift, train/val split, per-epoch order, cursor
+// restore, sharding, the token cache and bad-input messages.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -22,13 +23,12 @@ namespace {
 
 std::vector<int32_t> ids(const Tensor& t) { return t.to_ints(); }
 
-// A packed dataset whose token i is i % 200, so windows are easy to recognise.
-std::shared_ptr<const PackedDataset> counting_data(int64_t num_tokens, int64_t sequence_len) {
-  auto data = std::make_shared<PackedDataset>();
-  data->sequence_len = sequence_len;
-  for (int64_t i = 0; i < num_tokens; i++) {
-    data->tokens.push_back(static_cast<int32_t>(i % 200));
-    data->labels.push_back(static_cast<int32_t>(i % 200));
+// n examples of `length` tokens; every token of example e is e, so rows are easy to recognise.
+std::shared_ptr<const ExampleSet> counting_data(int64_t n, int64_t length) {
+  auto data = std::make_shared<ExampleSet>();
+  for (int64_t e = 0; e < n; e++) {
+    const std::vector<int32_t> t(length, static_cast<int32_t>(e));
+    data->add({t, t});
   }
   return data;
 }
@@ -39,11 +39,24 @@ std::vector<int64_t> iota_windows(int64_t n) {
   return w;
 }
 
+std::vector<Row> rows(int64_t n) { return one_example_per_row(iota_windows(n)); }
+RowLayout layout(int64_t L) { return {L, false, false, 258}; }
+
+// An example from text pieces: "x" untrained, "Y" trained (one byte token each).
+Example example_of(const std::string& mask) {
+  Example ex;
+  for (char c : mask) {
+    ex.tokens.push_back(c);
+    ex.labels.push_back(std::isupper(static_cast<unsigned char>(c)) ? c : kIgnoreIndex);
+  }
+  return ex;
+}
+
 // The window index a batch row came from, read back from its first input token.
 std::vector<int64_t> rows_of(const Batch& b, int64_t sequence_len) {
   std::vector<int32_t> in = ids(b.inputs);
   std::vector<int64_t> rows;
-  for (size_t r = 0; r < in.size(); r += sequence_len) rows.push_back(in[r] / sequence_len);
+  for (size_t r = 0; r < in.size(); r += sequence_len) rows.push_back(in[r]);
   return rows;
 }
 
@@ -126,88 +139,129 @@ TEST_CASE("alpaca: loss only on the output and EOS, shifted by one") {
   CHECK(text_of(docs[1], Loss::prompt).find("### Input:") == std::string::npos);
   CHECK(text_of(docs[1], Loss::trained) == "hi");
 
-  ByteTokenizer tok;
-  const int64_t L = static_cast<int64_t>(text_of(docs[0], Loss::prompt).size()) + 2;  // window 0 holds output
-  PackedDataset p = pack_documents(docs, tok, L);
-  const size_t p0 = text_of(docs[0], Loss::prompt).size(), p1 = text_of(docs[1], Loss::prompt).size();
-  REQUIRE(p.tokens.size() == (1 + p0 + 1 + 1) + (1 + p1 + 2 + 1));
-  for (size_t i = 0; i < p.tokens.size(); i++) {
-    const bool doc0_prompt = i <= p0;                                   // BOS + prompt
-    const bool doc1_prompt = i >= p0 + 3 && i <= p0 + 3 + p1;           // its BOS + prompt
-    CHECK((p.labels[i] == kIgnoreIndex) == (doc0_prompt || doc1_prompt));
-    if (p.labels[i] != kIgnoreIndex) CHECK(p.labels[i] == p.tokens[i]);
-  }
-  CHECK(p.tokens[p0 + 1] == '3');
-  CHECK(p.tokens[p0 + 2] == tok.eos());
-
-  // The target at position i is label[i + 1]: the prompt's last token predicts the output.
-  auto data = std::make_shared<const PackedDataset>(p);
-  Batch b = DataLoader(data, {0}, 1, 0).next();
-  std::vector<int32_t> targets = ids(b.targets);
-  for (int64_t i = 0; i < L; i++) CHECK(targets[i] == p.labels[i + 1]);
-  CHECK(targets[p0] == '3');
-  CHECK(targets[p0 - 1] == kIgnoreIndex);
-  CHECK(targets[p0 + 1] == tok.eos());
-  CHECK(b.num_targets == 2);
 }
 
-TEST_CASE("windows of sequence_len + 1 with stride sequence_len; the tail is dropped") {
+TEST_CASE("examples: alpaca trains the response and EOS; train_on_inputs the prompt too") {
   ByteTokenizer tok;
-  PackedDataset p = pack_documents({{"", "abcdefghij"}, {"", "xyz"}}, tok, 4);
-  // [BOS] a..j [EOS] [BOS] x y z [EOS] = 17 tokens: windows start at 0, 4, 8, 12.
-  REQUIRE(p.tokens.size() == 17);
-  CHECK(p.num_windows() == 4);
-  auto data = std::make_shared<const PackedDataset>(p);
-  std::vector<Batch> batches = eval_batches(*data, {1, 3}, 2);
-  REQUIRE(batches.size() == 1);
-  CHECK(batches[0].inputs.shape() == Shape{2, 4});
-  CHECK(batches[0].targets.shape() == Shape{8});
-  CHECK(ids(batches[0].inputs) == std::vector<int32_t>{'d', 'e', 'f', 'g', 256, 'x', 'y', 'z'});
-  CHECK(ids(batches[0].targets) == std::vector<int32_t>{'e', 'f', 'g', 'h', 'x', 'y', 'z', 257});
-  CHECK(ids(batches[0].positions) == std::vector<int32_t>{0, 1, 2, 3, 0, 1, 2, 3});
-  CHECK(batches[0].num_targets == 8);
+  Document doc = prompt_response_document("Q:", "A");
+  Example ex = tokenize_document(doc, tok, false, "test");
+  CHECK(ex.tokens == std::vector<int32_t>{tok.bos(), 'Q', ':', 'A', tok.eos()});
+  CHECK(ex.labels == std::vector<int32_t>{kIgnoreIndex, kIgnoreIndex, kIgnoreIndex, 'A', tok.eos()});
+  Example all = tokenize_document(doc, tok, true, "test");
+  CHECK(all.labels == std::vector<int32_t>{kIgnoreIndex, 'Q', ':', 'A', tok.eos()});
+  // A special piece the tokenizer lacks is one line naming it.
+  Document chat;
+  chat.pieces.push_back({Piece::Kind::special, "<|eot_id|>", {}, Loss::none});
+  CHECK(error_of([&] { tokenize_document(chat, tok, false, "chat.jsonl"); })
+            .find("chat.jsonl: the chat template needs the special token <|eot_id|>") == 0);
+}
 
-  // 18 tokens still make 4 windows; 16 make 3.
-  CHECK(pack_documents({{"", "abcdefghijklmnop"}}, tok, 4).num_windows() == 4);
-  CHECK(pack_documents({{"", "abcdefghijklmn"}}, tok, 4).num_windows() == 3);
+TEST_CASE("examples: completion text is chunked, others dropped or truncated past sequence_len") {
+  ByteTokenizer tok;
+  DataConfig config;
+  config.sequence_len = 4;
+  std::vector<Example> out;
+  ExampleStats stats;
+  // [BOS] a b c d e f [EOS]: 8 tokens, chunks of 4; "xy" fits whole.
+  append_examples({"c.txt", "completion"}, {text_document("abcdef"), text_document("xy")}, tok,
+                  config, out, stats);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'a', 'b', 'c'});
+  CHECK(out[1].tokens == std::vector<int32_t>{'d', 'e', 'f', tok.eos()});
+  CHECK(out[2].tokens == std::vector<int32_t>{tok.bos(), 'x', 'y', tok.eos()});
+  CHECK(stats.chunked == 1);
+  CHECK(stats.documents == 2);
 
-  // A stream shorter than one window is padded into exactly one.
-  PackedDataset small = pack_documents({{"", "ab"}}, tok, 8);
-  REQUIRE(small.tokens.size() == 9);
-  CHECK(small.num_windows() == 1);
-  CHECK(small.tokens[8] == tok.pad());
-  CHECK(small.labels[3] == tok.eos());
-  CHECK(small.labels[4] == kIgnoreIndex);
-  Batch b = eval_batches(small, {0}, 1)[0];
-  CHECK(b.num_targets == 3);
+  out.clear();
+  config.sequence_len = 5;
+  const std::vector<Document> sft = {prompt_response_document("p", "long answer"),
+                                     prompt_response_document("p", "ok")};
+  append_examples({"a.json", "alpaca"}, sft, tok, config, out, stats);
+  REQUIRE(out.size() == 1);  // the long one is dropped whole, never split
+  CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'p', 'o', 'k', tok.eos()});
+  CHECK(stats.dropped == 1);
+  config.excess_length_strategy = "truncate";
+  out.clear();
+  append_examples({"a.json", "alpaca"}, sft, tok, config, out, stats);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'p', 'l', 'o', 'n'});
+  CHECK(stats.truncated == 1);
+}
+
+TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss") {
+  auto data = std::make_shared<ExampleSet>();
+  data->add(example_of("xAB"));   // x untrained: targets A, B
+  data->add(example_of("yzCDE"));
+  data->add(example_of("wF"));
+  const std::vector<Row> one_each = one_example_per_row({0, 1, 2});
+  const int64_t which[] = {0, 1, 2};
+  Batch b = make_batch(*data, one_each, which, 3, {8, false, false, 0});
+  CHECK(b.inputs.shape() == Shape{3, 5});  // padded to the longest row
+  const int32_t I = kIgnoreIndex;
+  CHECK(ids(b.targets) == std::vector<int32_t>{'A', 'B', I, I, I,  //
+                                               I, 'C', 'D', 'E', I,  //
+                                               'F', I, I, I, I});
+  CHECK(ids(b.inputs)[3] == 0);  // the pad id
+  CHECK(ids(b.positions) == std::vector<int32_t>{0, 1, 2, 0, 0, 0, 1, 2, 3, 4, 0, 1, 0, 0, 0});
+  CHECK(b.num_targets == 6);
+  CHECK(b.num_tokens == 10);
+  CHECK_FALSE(b.doc_ids.defined());
+  CHECK(make_batch(*data, one_each, which, 1, {8, true, false, 0}).inputs.shape() == Shape{1, 8});
+
+  // A packed row: examples side by side, each its own document, positions restarting.
+  const std::vector<Row> packed = {{1, 0}};
+  Batch p = make_batch(*data, packed, which, 1, {10, false, true, 0});
+  CHECK(p.inputs.shape() == Shape{1, 8});
+  CHECK(ids(p.targets) == std::vector<int32_t>{I, 'C', 'D', 'E', I, 'A', 'B', I});
+  CHECK(ids(p.positions) == std::vector<int32_t>{0, 1, 2, 3, 4, 0, 1, 2});
+  CHECK(ids(p.doc_ids) == std::vector<int32_t>{0, 0, 0, 0, 0, 1, 1, 1});
+}
+
+TEST_CASE("multipack: whole examples, first-fit decreasing, no row over capacity, none lost") {
+  auto data = std::make_shared<ExampleSet>();
+  const std::vector<int64_t> lengths = {5, 3, 8, 2, 7, 1, 4, 6, 2, 2};
+  for (int64_t n : lengths) data->add(example_of(std::string(n, 'A')));
+  const std::vector<Row> rows8 = pack_rows(*data, iota_windows(10), 8);
+  std::multiset<int64_t> seen;
+  for (const Row& row : rows8) {
+    int64_t used = 0;
+    for (int64_t e : row) used += data->length(e), seen.insert(e);
+    CHECK(used <= 8);
+  }
+  CHECK(seen == std::multiset<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  // 40 tokens in rows of 8: FFD needs exactly 5 here.
+  CHECK(rows8.size() == 5);
+  CHECK(rows8[0] == Row{2});  // the longest first
+  CHECK(packing_efficiency(*data, rows8, 8) == doctest::Approx(1.0));
+  CHECK_THROWS(pack_rows(*data, {2}, 7));
 }
 
 TEST_CASE("validation split: sizes, determinism, disjoint") {
-  CHECK(split_windows(100, 0.0, 1).val.empty());
-  CHECK(split_windows(100, 0.0, 1).train.size() == 100);
-  CHECK(split_windows(100, 0.05, 1).val.size() == 5);
-  CHECK(split_windows(100, 0.001, 1).val.size() == 1);
-  CHECK(split_windows(100, 7, 1).val.size() == 7);
-  WindowSplit a = split_windows(1000, 0.1, 42), b = split_windows(1000, 0.1, 42);
+  CHECK(split_examples(100, 0.0, 1).val.empty());
+  CHECK(split_examples(100, 0.0, 1).train.size() == 100);
+  CHECK(split_examples(100, 0.05, 1).val.size() == 5);
+  CHECK(split_examples(100, 0.001, 1).val.size() == 1);
+  CHECK(split_examples(100, 7, 1).val.size() == 7);
+  ExampleSplit a = split_examples(1000, 0.1, 42), b = split_examples(1000, 0.1, 42);
   CHECK(a.val == b.val);
   CHECK(a.train == b.train);
-  CHECK(split_windows(1000, 0.1, 43).val != a.val);
+  CHECK(split_examples(1000, 0.1, 43).val != a.val);
   std::set<int64_t> all(a.train.begin(), a.train.end());
   all.insert(a.val.begin(), a.val.end());
   CHECK(all.size() == 1000);
   CHECK(std::is_sorted(a.val.begin(), a.val.end()));
   CHECK(a.val.back() > 900);  // spread over the data, not its head
-  CHECK(split_windows(2, 0.5, 1).train.size() == 1);
-  std::string e = error_of([] { split_windows(3, 3, 1); });
-  CHECK(e.find("val_set_size: 3 takes 3 of the 3 windows") != std::string::npos);
-  CHECK(error_of([] { split_windows(1, 0.5, 1); }).find("leaving none to train on") !=
+  CHECK(split_examples(2, 0.5, 1).train.size() == 1);
+  std::string e = error_of([] { split_examples(3, 3, 1); });
+  CHECK(e.find("val_set_size: 3 takes 3 of the 3 examples") != std::string::npos);
+  CHECK(error_of([] { split_examples(1, 0.5, 1); }).find("leaving none to train on") !=
         std::string::npos);
 }
 
 TEST_CASE("epoch order: deterministic from (seed, epoch), different across epochs") {
   const int64_t L = 4, n = 40;
-  auto data = counting_data(n * L + 1, L);
-  DataLoader a(data, iota_windows(n), 4, 7), b(data, iota_windows(n), 4, 7);
+  auto data = counting_data(n, L);
+  DataLoader a(data, rows(n), layout(L), 4, 7), b(data, rows(n), layout(L), 4, 7);
   CHECK(a.num_batches_per_epoch() == 10);
   std::vector<int64_t> epoch0, epoch1;
   for (int i = 0; i < 10; i++) {
@@ -228,25 +282,25 @@ TEST_CASE("epoch order: deterministic from (seed, epoch), different across epoch
         std::vector<int64_t>(epoch1.begin() + 12, epoch1.begin() + 16));
   CHECK(rows_of(b.batch_at(0, 0), L) ==
         std::vector<int64_t>(epoch0.begin(), epoch0.begin() + 4));
-  DataLoader other_seed(data, iota_windows(n), 4, 8);
+  DataLoader other_seed(data, rows(n), layout(L), 4, 8);
   CHECK(rows_of(other_seed.batch_at(0, 0), L) != rows_of(b.batch_at(0, 0), L));
-  // 42 windows in batches of 4: 10 batches, 2 windows dropped each epoch.
-  CHECK(DataLoader(counting_data(42 * L + 1, L), iota_windows(42), 4, 7).num_batches_per_epoch() ==
+  // 42 rows in batches of 4: 10 batches, 2 rows dropped each epoch.
+  CHECK(DataLoader(counting_data(42, L), rows(42), layout(L), 4, 7).num_batches_per_epoch() ==
         10);
 }
 
 TEST_CASE("cursor save and restore continue identically") {
   const int64_t L = 4, n = 30;
-  auto data = counting_data(n * L + 1, L);
-  DataLoader straight(data, iota_windows(n), 3, 5);
+  auto data = counting_data(n, L);
+  DataLoader straight(data, rows(n), layout(L), 3, 5);
   std::vector<std::vector<int32_t>> expected;
   for (int i = 0; i < 25; i++) expected.push_back(ids(straight.next().inputs));
 
-  DataLoader first(data, iota_windows(n), 3, 5);
+  DataLoader first(data, rows(n), layout(L), 3, 5);
   for (int i = 0; i < 13; i++) first.next();
   DataCursor saved = first.cursor();
   CHECK(saved == DataCursor{1, 3});
-  DataLoader resumed(data, iota_windows(n), 3, 5);
+  DataLoader resumed(data, rows(n), layout(L), 3, 5);
   resumed.set_cursor(saved);
   for (int i = 13; i < 25; i++) CHECK(ids(resumed.next().inputs) == expected[i]);
   CHECK(error_of([&] { resumed.set_cursor({0, 10}); }).find("outside the 10 batches") !=
@@ -255,9 +309,9 @@ TEST_CASE("cursor save and restore continue identically") {
 
 TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
   const int64_t L = 4, n = 48;
-  auto data = counting_data(n * L + 1, L);
-  DataLoader single(data, iota_windows(n), 3, 11);
-  DataLoader rank0(data, iota_windows(n), 3, 11, 0, 2), rank1(data, iota_windows(n), 3, 11, 1, 2);
+  auto data = counting_data(n, L);
+  DataLoader single(data, rows(n), layout(L), 3, 11);
+  DataLoader rank0(data, rows(n), layout(L), 3, 11, 0, 2), rank1(data, rows(n), layout(L), 3, 11, 1, 2);
   CHECK(single.num_batches_per_epoch() == 16);
   CHECK(rank0.num_batches_per_epoch() == 8);
   for (int64_t epoch = 0; epoch < 2; epoch++) {
@@ -272,9 +326,9 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
     CHECK(seen.size() == static_cast<size_t>(n));
   }
   // Ranks always draw the same number of batches: 17 global batches give 5 each.
-  CHECK(DataLoader(data, iota_windows(34), 2, 11, 1, 3).num_batches_per_epoch() == 5);
-  std::vector<Batch> e0 = eval_batches(*data, iota_windows(7), 2, 0, 2);
-  std::vector<Batch> e1 = eval_batches(*data, iota_windows(7), 2, 1, 2);
+  CHECK(DataLoader(data, rows(34), layout(L), 2, 11, 1, 3).num_batches_per_epoch() == 5);
+  std::vector<Batch> e0 = eval_batches(*data, rows(7), layout(L), 2, 0, 2);
+  std::vector<Batch> e1 = eval_batches(*data, rows(7), layout(L), 2, 1, 2);
   REQUIRE(e0.size() == 2);
   REQUIRE(e1.size() == 2);
   CHECK(rows_of(e0[1], L) == std::vector<int64_t>{4, 5});
@@ -293,22 +347,22 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   TrainingData first = load_training_data(config, 42, tok, logger);
   CHECK_FALSE(first.cache_reused);
   CHECK(fs::exists(first.cache_path));
-  CHECK(log.back() == "wrote token cache " + first.cache_path + " (48 tokens)");
-  CHECK(first.packed->num_windows() == 5);
-  CHECK(first.split.val.size() == 2);  // ceil(0.25 * 5)
-  CHECK(first.split.train.size() == 3);
+  CHECK(log.back() == "wrote token cache " + first.cache_path + " (7 examples, 48 tokens)");
+  CHECK(first.examples->size() == 7);  // 22 and 26 tokens in chunks of 8
+  CHECK(first.split.val.size() == 2);  // ceil(0.25 * 7)
+  CHECK(first.split.train.size() == 5);
 
   TrainingData second = load_training_data(config, 42, tok, logger);
   CHECK(second.cache_reused);
   CHECK(log.back() == "reusing token cache " + second.cache_path);
-  CHECK(second.packed->tokens == first.packed->tokens);
-  CHECK(second.packed->labels == first.packed->labels);
+  CHECK(second.examples->tokens == first.examples->tokens);
+  CHECK(second.examples->labels == first.examples->labels);
   CHECK(second.split.val == first.split.val);
 
   dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy cat\n");
   TrainingData changed = load_training_data(config, 42, tok, logger);
   CHECK_FALSE(changed.cache_reused);
-  CHECK(changed.packed->tokens != first.packed->tokens);
+  CHECK(changed.examples->tokens != first.examples->tokens);
   CHECK(load_training_data(config, 42, tok, logger).cache_reused);
 
   config.sequence_len = 16;  // a setting that changes the windows invalidates it too
@@ -336,18 +390,18 @@ TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") 
     log.clear();
     TrainingData again = load_training_data(config, 42, tok, logger);
     CHECK_FALSE(again.cache_reused);
-    CHECK(again.packed->tokens == good.packed->tokens);
+    CHECK(again.examples->tokens == good.examples->tokens);
     REQUIRE(log.size() == 2);
     CHECK(log[0].find("warning: token cache " + good.cache_path + " is corrupt") == 0);
     CHECK(log[0].find(why) != std::string::npos);
     CHECK(load_training_data(config, 42, tok, logger).cache_reused);
   };
-  rebuilt_after([](std::fstream& f) { f.seekp(45), f.put('\x7f'); }, "payload checksum");
+  rebuilt_after([](std::fstream& f) { f.seekp(53), f.put('\x7f'); }, "payload checksum");
   rebuilt_after([](std::fstream& f) { f.seekp(0), f.put('X'); }, "bad magic");
   fs::resize_file(good.cache_path, fs::file_size(good.cache_path) - 4);
   rebuilt_after([](std::fstream&) {}, "header says");
   fs::resize_file(good.cache_path, 10);
-  rebuilt_after([](std::fstream&) {}, "shorter than its 40-byte header");
+  rebuilt_after([](std::fstream&) {}, "shorter than its 48-byte header");
 }
 
 TEST_CASE("bad input: one line naming the file, the line and what was expected") {
@@ -398,11 +452,16 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   config.val_set_size = 1;
   ByteTokenizer tok;
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
-            .find("test.yaml: val_set_size: 1 takes 1 of the 1 windows") == 0);
-  auto data = counting_data(3 * 8 + 1, 8);
-  CHECK(error_of([&] { DataLoader(data, iota_windows(3), 4, 1); })
-            .find("3 training windows of sequence_len 8, fewer than micro_batch_size 4") !=
+            .find("test.yaml: val_set_size: 1 takes 1 of the 1 examples") == 0);
+  auto data = counting_data(3, 8);
+  CHECK(error_of([&] { DataLoader(data, rows(3), layout(8), 4, 1); })
+            .find("3 training rows of at most sequence_len 8 tokens, fewer than micro_batch_size 4") !=
         std::string::npos);
+  // Nothing fits: every example longer than sequence_len is dropped, and the message says so.
+  config.val_set_size = 0;
+  config.datasets = {{dir.write("a.jsonl", "{\"instruction\": \"long\", \"output\": \"x\"}\n"), "alpaca"}};
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
+            .find("test.yaml: datasets: no example fits sequence_len 8 (1 dropped as longer") == 0);
 }
 
 // Debian's fortunes package (make deps installs it); without it the case reports "skipped".
@@ -413,19 +472,17 @@ TEST_CASE("the fortunes corpus: many documents, byte entropy between 3 and 5 nat
   const std::string dir = kFortunes;
   std::vector<Document> docs = load_documents({dir, "completion"});
   ByteTokenizer tok;
-  PackedDataset p = pack_documents(docs, tok, 256);
-  double entropy = unigram_entropy(p, iota_windows(p.num_windows()));
-  MESSAGE(docs.size() << " documents, " << p.tokens.size() << " tokens, " << p.num_windows()
-                      << " windows of 256; byte unigram entropy " << entropy << " nats");
+  DataConfig config;
+  std::vector<Example> examples;
+  ExampleStats stats;
+  append_examples({dir, "completion"}, docs, tok, config, examples, stats);
+  ExampleSet set;
+  for (const Example& ex : examples) set.add(ex);
+  double entropy = unigram_entropy(set, iota_windows(set.size()));
+  MESSAGE(docs.size() << " documents, " << set.tokens.size() << " tokens, " << set.size()
+                      << " examples of at most 256; byte unigram entropy " << entropy << " nats");
   CHECK(docs.size() > 1000);
   CHECK(entropy > 3.0);
   CHECK(entropy < 5.0);
 }
 
-TEST_CASE("restart_per_document: document ids and positions restart at each BOS") {
-  Batch b;
-  b.inputs = Tensor::from_ints({256, 1, 2, 256, 3, 7, 8, 256}, {2, 4});
-  restart_per_document(b, 256);
-  CHECK(b.doc_ids.to_ints() == std::vector<int32_t>{0, 0, 0, 1, 0, 0, 0, 1});
-  CHECK(b.positions.to_ints() == std::vector<int32_t>{0, 1, 2, 0, 0, 1, 2, 0});
-}

@@ -47,7 +47,7 @@ TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
   Run b = run_train(two.config(kDdp), mpirun(2));
   REQUIRE_MESSAGE(b.exit_code == 0, b.output);
-  CHECK(b.output.find("x 2 rank(s) = 8 sequences") != std::string::npos);
+  CHECK(b.output.find("x 2 rank(s) = 8 rows") != std::string::npos);
   // Tolerance: fp32 gradient sums over 2 ranks vs one batch differ in the last bits, and six
   // AdamW steps carry that forward; 1e-5 relative is far below any real difference.
   check_losses_close(one.out("metrics.jsonl"), two.out("metrics.jsonl"), 1e-5);
@@ -100,4 +100,31 @@ TEST_CASE("ZeRO-1 gives ZeRO-0's losses with less optimizer memory per rank") {
   double sharded = number_after(b.output, "AdamW state");
   MESSAGE("optimizer state per rank: ZeRO-0 " << full << " MiB, ZeRO-1 " << sharded << " MiB");
   CHECK(sharded < 0.51 * full);
+}
+
+// Alpaca examples whose responses differ in length, so micro-batches hold different numbers of
+// targets: the case where averaging per-micro-batch means (the old rule) is not transformers'
+// token-weighted loss.
+std::string uneven_alpaca(const Workspace& ws) {
+  std::string rows;
+  for (int i = 0; i < 48; i++)
+    rows += "{\"instruction\": \"count " + std::to_string(i) + "\", \"input\": \"\", \"output\": \"" +
+            std::string(1 + (i * 7) % 23, static_cast<char>('a' + i % 26)) + "\"}\n";
+  const std::string path = (ws.dir / "uneven.jsonl").string();
+  write_file(path, rows);
+  return "datasets:\n  - path: " + path + "\n    type: alpaca\nsequence_len: 256\nmax_steps: 4\n"
+         "val_set_size: 0\n";
+}
+
+TEST_CASE("token-weighted loss: micro 2 x accumulation 1 == micro 1 x accumulation 2 == 2 ranks") {
+  Workspace a("tw_micro2"), b("tw_accum2"), c("tw_ranks2");
+  Run ra = run_train(a.config(uneven_alpaca(a) + "micro_batch_size: 2\ngradient_accumulation_steps: 1\n"));
+  REQUIRE_MESSAGE(ra.exit_code == 0, ra.output);
+  Run rb = run_train(b.config(uneven_alpaca(b) + "micro_batch_size: 1\ngradient_accumulation_steps: 2\n"));
+  REQUIRE_MESSAGE(rb.exit_code == 0, rb.output);
+  Run rc = run_train(c.config(uneven_alpaca(c) + "micro_batch_size: 1\ngradient_accumulation_steps: 1\n"),
+                     mpirun(2));
+  REQUIRE_MESSAGE(rc.exit_code == 0, rc.output);
+  check_losses_close(a.out("metrics.jsonl"), b.out("metrics.jsonl"), 1e-5);
+  check_losses_close(a.out("metrics.jsonl"), c.out("metrics.jsonl"), 1e-5);
 }

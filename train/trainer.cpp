@@ -121,12 +121,15 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   DataConfig data_config = c.data;
   if (data_config.dataset_prepared_path.empty())
     data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
+  // S2's groups must divide every row: its rows are all sequence_len long.
+  data_config.pad_to_sequence_len |= c.attention == AttentionKind::s2;
   data = load_training_data(data_config, c.seed, *tokenizer,
                             [this](const std::string& line) { say("{}\n", line); });
   if (comm.is_main()) comm.barrier();
-  loader = std::make_unique<DataLoader>(data.packed, data.split.train, c.micro_batch_size, c.seed,
-                                        comm.rank(), comm.world_size());
-  val_batches = eval_batches(*data.packed, data.split.val, c.micro_batch_size, comm.rank(), comm.world_size());
+  loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
+                                        c.micro_batch_size, c.seed, comm.rank(), comm.world_size());
+  val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
+                             comm.rank(), comm.world_size());
   updates_per_epoch = loader->num_batches_per_epoch() / c.gradient_accumulation_steps;
   if (updates_per_epoch == 0)
     throw UserError(c.source + ": the training data holds " +
@@ -188,11 +191,9 @@ void Trainer::Impl::print_summary() const {
   if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
   if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
-  say("data: {} tokens, {} train / {} val windows of {} | token cache {} ({})\n",
-             data.packed->tokens.size(), data.split.train.size(), data.split.val.size(),
-             c.data.sequence_len, data.cache_path, data.cache_reused ? "reused" : "built");
+  print_data_summary();
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
-  say("batch: {} micro x {} accumulation x {} rank(s) = {} sequences ({} tokens) per step\n",
+  say("batch: {} micro x {} accumulation x {} rank(s) = {} rows (at most {} tokens) per step\n",
       c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
       global_batch * c.data.sequence_len);
   if (buckets)
@@ -211,8 +212,8 @@ float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
   double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
   for (Batch& b : val_batches) {
-    const ForwardOptions opt = options_for(b);  // first: packing rewrites the positions
-    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
+    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device),
+                             options_for(b)).item();
     sums[0] += static_cast<double>(loss) * b.num_targets;
     sums[1] += static_cast<double>(b.num_targets);
   }
@@ -220,34 +221,44 @@ float Trainer::Impl::evaluate() {
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
 }
 
-ForwardOptions Trainer::Impl::options_for(Batch& batch) const {
+ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
   ForwardOptions opt = forward;
-  if (config.data.sample_packing) {
-    if (!batch.doc_ids.defined()) restart_per_document(batch, tokenizer->bos());
-    opt.doc_ids = batch.doc_ids.to(device);
-  }
+  if (batch.doc_ids.defined()) opt.doc_ids = batch.doc_ids.to(device);  // packed rows
   return opt;
 }
 
 double Trainer::Impl::accumulate_gradients() {
   const TrainConfig& c = config;
   for (Tensor* p : param_tensors) p->zero_grad();
-  const Tensor seed = Tensor::full({}, 1.0f / c.gradient_accumulation_steps, DType::f32, device);
-  double loss_sum = 0.0;
+  // As transformers' Trainer (num_items_in_batch): the step's loss is the sum of every token loss
+  // of its micro-batches on every rank, divided by their global count of targets. So the
+  // micro-batches are drawn first, to count; then each one's mean loss is weighted by its count.
+  std::vector<Batch> micro_batches;
+  double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
   for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
-    Batch b = loader->next();
-    const ForwardOptions opt = options_for(b);  // first: packing rewrites the positions
-    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt);
+    micro_batches.push_back(loader->next());
+    counts[0] += static_cast<double>(micro_batches.back().num_targets);
+    counts[1] += static_cast<double>(micro_batches.back().num_tokens);
+  }
+  comm.allreduce_sum(counts, 2);
+  const double targets = counts[0];
+  tokens_since_log += counts[1];
+  double loss_sum = 0.0;  // sum of token losses on this rank
+  for (size_t micro = 0; micro < micro_batches.size(); micro++) {
+    const Batch& b = micro_batches[micro];
+    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device),
+                              options_for(b));
     // Only the last micro-batch's backward completes the gradients: reduce while it runs.
-    const bool last = micro + 1 == c.gradient_accumulation_steps;
+    const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && last ? buckets->start_pass() : LeafReadyHook());
-    backward(loss, seed);  // the mean over micro-batches, as HF accumulates
-    loss_sum += loss.item();
+    // The gradient reduction averages over ranks; the world size undoes that to a global sum.
+    const double weight = targets > 0 ? static_cast<double>(b.num_targets) * comm.world_size() / targets : 0.0;
+    backward(loss, Tensor::full({}, static_cast<float>(weight), DType::f32, device));
+    loss_sum += static_cast<double>(loss.item()) * b.num_targets;
   }
   if (buckets) buckets->finish();
-  double mean_loss = loss_sum / static_cast<double>(c.gradient_accumulation_steps);
-  comm.allreduce_sum(&mean_loss, 1);
-  return mean_loss / comm.world_size();
+  comm.allreduce_sum(&loss_sum, 1);
+  return targets > 0 ? loss_sum / targets : 0.0;
 }
 
 TrainResult Trainer::Impl::run() {
@@ -255,8 +266,6 @@ TrainResult Trainer::Impl::run() {
   const TrainConfig& c = config;
   // mpirun hands ranks a pseudo-terminal even when its own output goes to a file: no bar there.
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
-  const int64_t tokens_per_step =
-      c.micro_batch_size * c.gradient_accumulation_steps * c.data.sequence_len * comm.world_size();
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
   float loss_to_log = 0.0f;
@@ -284,8 +293,8 @@ TrainResult Trainer::Impl::run() {
       auto now = std::chrono::steady_clock::now();
       double since = std::chrono::duration<double>(now - last_log).count();
       double elapsed = std::chrono::duration<double>(now - start).count();
-      int64_t steps_since = std::min<int64_t>(logging_steps, state.step - first_step);
-      double tokens_per_s = since > 0 ? steps_since * tokens_per_step / since : 0.0;
+      double tokens_per_s = since > 0 ? tokens_since_log / since : 0.0;  // real tokens, no padding
+      tokens_since_log = 0;
       double eta = elapsed / std::max<int64_t>(1, state.step - first_step) * (total_steps - state.step);
       AllocatorStats mem = backend(device).allocator().stats();
       say("{}step {}/{} | epoch {:.2f} | loss {:.6f} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "

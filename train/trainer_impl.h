@@ -40,6 +40,7 @@ struct Trainer::Impl {
   int64_t updates_per_epoch = 0, total_steps = 0;
   int64_t logging_steps = 1, eval_steps = 0, save_steps = 0;  // 0: only at the end
   TrainerState state;
+  double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line
   std::string resumed_from;
   std::unique_ptr<MetricsLog> metrics;
 
@@ -50,7 +51,8 @@ struct Trainer::Impl {
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
-  ForwardOptions options_for(Batch& batch) const;  // the batch's document mask when packing
+  ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
+  void print_data_summary() const;  // train/trainer_data.cpp
   // Prints on rank 0 only.
   template <class... Args>
   void say(fmt::format_string<Args...> format, Args&&... args) const {

@@ -1,0 +1,71 @@
+// defines: Trainer::Impl::print_data_summary (what the data became: examples, rows, targets, and
+// one example shown with its loss mask, so a user can see what trains before a run goes long)
+#include <fmt/core.h>
+
+#include "engine/ops.h"
+#include "train/trainer_impl.h"
+
+namespace llm {
+namespace {
+
+// Text for one line of a terminal: control characters spelled out, at most `limit` bytes.
+std::string one_line(const std::string& text, size_t limit) {
+  std::string out;
+  for (char ch : text) {
+    if (out.size() >= limit) return out + "...";
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (static_cast<unsigned char>(ch) < 0x20) out += '?';
+    else out += ch;
+  }
+  return out;
+}
+
+// An example decoded run by run, the tokens that take loss inside [[ ]] (the LM shift applied:
+// a token trains when it is a target, i.e. its own label is set).
+std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& tokenizer) {
+  std::string out;
+  std::vector<int32_t> run;
+  bool run_trained = false;
+  auto flush = [&] {
+    if (run.empty()) return;
+    const std::string text = tokenizer.decode(run);
+    out += run_trained ? "[[" + text + "]]" : text;
+    run.clear();
+  };
+  for (int64_t i = data.offsets[e]; i < data.offsets[e + 1]; i++) {
+    const bool trained = i > data.offsets[e] && data.labels[i] != kIgnoreIndex;
+    if (trained != run_trained) flush();
+    run_trained = trained;
+    run.push_back(data.tokens[i]);
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
+void Trainer::Impl::print_data_summary() const {
+  const ExampleSet& d = *data.examples;
+  const ExampleStats& s = d.stats;
+  say("data: {} documents -> {} examples ({} split into sequence_len chunks, {} dropped as longer "
+      "than sequence_len {}, {} truncated, {} without a target) | token cache {} ({})\n",
+      s.documents, d.size(), s.chunked, s.dropped, config.data.sequence_len, s.truncated,
+      s.no_targets, data.cache_path, data.cache_reused ? "reused" : "built");
+  int64_t targets = 0;
+  for (int64_t e = 0; e < d.size(); e++)
+    for (int64_t i = d.offsets[e] + 1; i < d.offsets[e + 1]; i++) targets += d.labels[i] != kIgnoreIndex;
+  const int64_t L = config.data.sequence_len;
+  const std::string packing =
+      data.train_layout.packed
+          ? fmt::format("multipack, {:.1f}% of each row filled", 100 * packing_efficiency(d, data.train_rows, L))
+          : "one example per row, padded";
+  say("rows: {} train / {} val ({}); {} of {} tokens are targets ({:.1f}%)\n", data.train_rows.size(),
+      data.val_rows.size(), packing, targets, d.tokens.size(),
+      d.tokens.empty() ? 0.0 : 100.0 * targets / static_cast<double>(d.tokens.size()));
+  if (!data.split.train.empty())
+    say("example {} ([[trained]]): {}\n", data.split.train.front(),
+        one_line(show_loss_mask(d, data.split.train.front(), *tokenizer), 400));
+}
+
+}  // namespace llm
