@@ -1,0 +1,81 @@
+// Supervised fine-tuning data end to end through the llm_train binary: chat_template rows with
+// a tiktoken tokenizer, multipack sample packing with flash attention, and the one-line errors
+// of SFT data a tokenizer cannot express. The pieces (templates, masks, packing, the LM shift)
+// are unit-tested in test_chat and test_data; these check the program wires them together.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test/tokenizer_fixture.h"
+#include "test/train_fixture.h"
+
+using namespace llm::testing;
+
+namespace {
+
+// Conversations in ShareGPT's spelling (from/value, human/gpt), as many Axolotl datasets are.
+std::string sharegpt_rows(int count) {
+  std::string rows;
+  for (int i = 0; i < count; i++)
+    rows += "{\"conversations\": [{\"from\": \"system\", \"value\": \"Be brief.\"}, "
+            "{\"from\": \"human\", \"value\": \"hello " + std::to_string(i) + "\"}, "
+            "{\"from\": \"gpt\", \"value\": \"world " + std::string(1 + i % 5, '1') + "\"}]}\n";
+  return rows;
+}
+
+std::string chat_dataset(const Workspace& ws) {
+  const std::string path = (ws.dir / "chat.jsonl").string();
+  write_file(path, sharegpt_rows(40));
+  return "datasets:\n  - path: " + path + "\n    type: chat_template\n    chat_template: llama3\n"
+         "    field_messages: conversations\n"
+         "    message_property_mappings: {role: from, content: value}\n"
+         "    roles: {user: [human], assistant: [gpt]}\n";
+}
+
+}  // namespace
+
+TEST_CASE("chat_template llama3: trains on the assistant turns only, shown in the start-up log") {
+  Workspace ws("sft_chat");
+  write_file((ws.dir / "tokenizer.model").string(), small_ranks_text());
+  Run r = run_train(ws.config(chat_dataset(ws) + "tokenizer_config: " + ws.dir.string() +
+                              "\nvocab_size: " + std::to_string(kRanks + 256) +
+                              "\nsequence_len: 64\nmax_steps: 2\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("data: 40 documents -> 40 examples") != std::string::npos);
+  // The loss mask of one example: the assistant's words and its <|eot_id|> (decode drops
+  // specials, so the trained run shows only the words), never the system or user text.
+  CHECK(r.output.find("([[trained]]): system\\n\\nBe brief.user\\n\\nhello") != std::string::npos);
+  CHECK(r.output.find("assistant\\n\\n[[world 1") != std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+}
+
+TEST_CASE("chat_template with the byte tokenizer: one line naming the special token, exit 2") {
+  Workspace ws("sft_chat_bytes");
+  Run r = run_train(ws.config(chat_dataset(ws) + "max_steps: 1\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(error_text(r).find("the chat template needs the special token <|begin_of_text|>") !=
+        std::string::npos);
+}
+
+TEST_CASE("sample_packing: whole alpaca examples multipacked, long ones dropped and counted") {
+  Workspace ws("sft_packing");
+  std::string rows;
+  for (int i = 0; i < 60; i++)
+    rows += "{\"instruction\": \"say " + std::to_string(i) + "\", \"output\": \"" +
+            std::string(1 + i % 9, 'z') + "\"}\n";
+  rows += "{\"instruction\": \"" + std::string(300, 'q') + "\", \"output\": \"too long\"}\n";
+  const std::string path = (ws.dir / "alpaca.jsonl").string();
+  write_file(path, rows);
+  Run r = run_train(ws.config("datasets:\n  - path: " + path + "\n    type: alpaca\n"
+                              "sequence_len: 256\nsample_packing: true\nflash_attention: true\n"
+                              "max_steps: 2\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("-> 60 examples (0 split into sequence_len chunks, 1 dropped as longer") !=
+        std::string::npos);
+  CHECK(r.output.find("multipack, ") != std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+}
