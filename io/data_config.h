@@ -12,10 +12,12 @@ namespace llm {
 struct DatasetSpec {
   std::string path;  // a file or a directory of files
   // completion | alpaca | chat_template | input_output | pretokenized (rows of input_ids, labels,
-  // attention_mask; Axolotl takes such rows when `type` is left out)
+  // attention_mask; Axolotl infers these when `type` is left out, here they are named: an entry
+  // without a type is completion)
   std::string type = "completion";
 
-  // type chat_template (Axolotl's keys, per dataset).
+  // type chat_template (Axolotl's keys, per dataset). chat_template not given in the entry: the
+  // config's top-level chat_template (DataConfig::chat_template).
   std::string chat_template = "llama3";          // llama3 (Meta's Instruct format) | chatml
   std::string field_messages = "messages";       // the row's list of messages
   std::map<std::string, std::string> message_property_mappings = {{"role", "role"},
@@ -28,6 +30,7 @@ struct DatasetSpec {
 
 struct DataConfig {
   std::string source;  // the config file these settings came from, named in messages
+  std::string chat_template = "llama3";  // Axolotl's top-level default for chat_template entries
   std::vector<DatasetSpec> datasets;
   // Token cache directory. Empty in a config: output_dir/prepared, which the trainer fills in
   // before it calls io/ (io/ itself needs it set).

@@ -1,6 +1,7 @@
-// defines: ByteTokenizer::encode, ByteTokenizer::decode, make_tokenizer
+// defines: ByteTokenizer::encode, ByteTokenizer::decode, with_special_tokens, make_tokenizer
 #include "io/tokenizer.h"
 
+#include "engine/user_error.h"
 #include "io/bpe_tokenizer.h"
 
 namespace llm {
@@ -22,6 +23,51 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tiktoken_file) {
   if (tiktoken_file.empty()) return std::make_unique<ByteTokenizer>();
   return std::make_unique<BpeTokenizer>(tiktoken_file);
+}
+
+namespace {
+
+// Another tokenizer with other BOS/EOS/PAD ids; its name says so, so the token cache of one
+// mapping is never reused for another.
+class RemappedTokenizer final : public Tokenizer {
+ public:
+  RemappedTokenizer(std::unique_ptr<Tokenizer> base, int32_t bos, int32_t eos, int32_t pad)
+      : base_(std::move(base)), bos_(bos), eos_(eos), pad_(pad) {}
+  std::string name() const override {
+    return base_->name() + " bos=" + std::to_string(bos_) + " eos=" + std::to_string(eos_) +
+           " pad=" + std::to_string(pad_);
+  }
+  int32_t vocab_size() const override { return base_->vocab_size(); }
+  int32_t bos() const override { return bos_; }
+  int32_t eos() const override { return eos_; }
+  int32_t pad() const override { return pad_; }
+  std::vector<int32_t> encode(const std::string& text) const override { return base_->encode(text); }
+  std::string decode(const std::vector<int32_t>& ids) const override { return base_->decode(ids); }
+  std::optional<int32_t> special_id(const std::string& name) const override {
+    return base_->special_id(name);
+  }
+
+ private:
+  std::unique_ptr<Tokenizer> base_;
+  int32_t bos_, eos_, pad_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
+                                               const SpecialTokens& special,
+                                               const std::string& where) {
+  if (special.empty()) return base;
+  auto id = [&](const std::string& name, const char* key, int32_t own) {
+    if (name.empty()) return own;
+    if (std::optional<int32_t> found = base->special_id(name)) return *found;
+    throw UserError(where + ": special_tokens." + key + ": expected one of the " + base->name() +
+                    " tokenizer's special tokens (the vocabulary is not extended), got '" + name + "'");
+  };
+  const int32_t bos = id(special.bos_token, "bos_token", base->bos());
+  const int32_t eos = id(special.eos_token, "eos_token", base->eos());
+  const int32_t pad = id(special.pad_token, "pad_token", base->pad());
+  return std::make_unique<RemappedTokenizer>(std::move(base), bos, eos, pad);
 }
 
 }  // namespace llm

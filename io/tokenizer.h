@@ -40,6 +40,19 @@ class ByteTokenizer final : public Tokenizer {
   std::optional<int32_t> special_id(const std::string&) const override { return std::nullopt; }
 };
 
+// Axolotl's special_tokens: which entries of the vocabulary play BOS, EOS and PAD (empty: the
+// tokenizer's own). The vocabulary is never extended (no embedding resizing).
+struct SpecialTokens {
+  std::string bos_token, eos_token, pad_token;
+  bool empty() const { return bos_token.empty() && eos_token.empty() && pad_token.empty(); }
+};
+
+// `base` with the special tokens named in `special` as its BOS/EOS/PAD; a name that is not one
+// of its special tokens is a UserError naming `where` (the config file) and the key.
+std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
+                                               const SpecialTokens& special,
+                                               const std::string& where);
+
 // BpeTokenizer on a tiktoken ranks file (a config's tokenizer_config) when one is given, else
 // ByteTokenizer.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tiktoken_file);

@@ -291,16 +291,17 @@ TEST_CASE("YAML syntax, structure and file errors") {
 
 TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error") {
   TrainConfig c = parse(
-      "wandb_project:\nmax_steps:\nlearning_rate: ~\nadapter: lora\nlora_r: 8\n"
-      "special_tokens:\n  pad_token: \"<pad>\"\ngradient_checkpointing_kwargs:\n"
+      "wandb_project:\nmax_steps:\nlearning_rate: ~\nadapter:\nlora_r: 8\nstrict: false\n"
+      "special_tokens:\n  pad_token: \"<pad>\"\n  unk_token: x\ngradient_checkpointing_kwargs:\n"
       "  use_reentrant: false\n  every_n_layers: 2\n  preserve_rng_state: true\n");
+  CHECK(c.special_tokens.pad_token == "<pad>");
   CHECK(c.max_steps == -1);
   CHECK(c.learning_rate == TrainConfig().learning_rate);
   CHECK(c.gradient_checkpointing_every_n_layers == 2);
   CHECK(parse("seed: 1\nseed: 2\n").seed == 2);  // a repeated key: the last wins, as in PyYAML
   CHECK(c.unknown_keys ==
         std::vector<std::string>{"adapter", "gradient_checkpointing_kwargs.preserve_rng_state",
-                                 "lora_r", "special_tokens", "wandb_project"});
+                                 "lora_r", "special_tokens.unk_token", "strict", "wandb_project"});
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    split: train\n", "cfg.yaml");
   CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].split"});
   CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
@@ -378,3 +379,34 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
   CHECK(c.data.sequence_len == 1048576);
 }
 
+TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
+  // Axolotl's Llama 3 LoRA example asks for an adapter, 8-bit weights and length grouping.
+  std::string e;
+  try {
+    parse("adapter: lora\nload_in_8bit: true\nload_in_4bit: false\ngroup_by_length: true\n"
+          "fp16:\ndeepspeed:\nfsdp: []\n");
+  } catch (const UserError& err) {
+    e = err.what();
+  }
+  CHECK(e == "cfg.yaml:3: adapter: not supported, LoRA/QLoRA adapters are not built yet: remove "
+             "it to fine-tune every weight\n"
+             "cfg.yaml:6: group_by_length: not supported, batches are not grouped by length: rows "
+             "are shuffled per epoch\n"
+             "cfg.yaml:4: load_in_8bit: not supported, 8-bit base weights are not built: set it "
+             "false (weights stay f32/bf16)");
+  // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
+  CHECK(parse("load_in_4bit: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
+        std::vector<std::string>{"deepspeed", "fp16", "fsdp", "load_in_4bit"});
+}
+
+TEST_CASE("chat datasets: the top-level chat_template is the default; older field spellings") {
+  const std::string entry = "datasets:\n  - path: " + scratch().data + "\n    type: chat_template\n"
+                            "    message_field_role: from\n    message_field_content: value\n";
+  TrainConfig c = parse_config(entry + "chat_template: chatml\n", "cfg.yaml");
+  CHECK(c.data.datasets[0].chat_template == "chatml");
+  CHECK(c.data.datasets[0].message_property_mappings.at("role") == "from");
+  CHECK(c.data.datasets[0].message_property_mappings.at("content") == "value");
+  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template == "llama3");
+  CHECK(parse_config(entry + "    chat_template: llama3\nchat_template: chatml\n", "cfg.yaml")
+            .data.datasets[0].chat_template == "llama3");
+}

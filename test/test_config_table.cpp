@@ -28,6 +28,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
+  SAME(data.chat_template); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
+  SAME(special_tokens.pad_token);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
@@ -132,7 +134,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
       "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
-      "eval_sample_packing: false\npad_to_sequence_len: true\n");
+      "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: chatml\n"
+      "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n");
   check_round_trip(b);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
@@ -195,7 +198,7 @@ TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written")
   REQUIRE(c.data.datasets.size() == 1);
   CHECK(c.data.datasets[0].type == "alpaca");
   CHECK(fs::exists(c.data.datasets[0].path));  // resolved relative to the config file
-  CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "special_tokens", "wandb_project"});
+  CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "wandb_project"});
 }
 
 

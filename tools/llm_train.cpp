@@ -1,17 +1,18 @@
 // llm_train: trains a Llama 3 model from an Axolotl-style YAML config, or continues a checkpoint.
-// Bad input (config, data, checkpoint, command line) prints one line and exits 2.
+// Bad input (config, data, checkpoint, command line) prints one line per error and exits 2.
 #include <fmt/core.h>
 
 #include <cstdio>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "engine/communicator.h"
-#include "io/checkpoint.h"
-#include "train/trainer.h"
-#include "train/config.h"
 #include "engine/user_error.h"
+#include "io/checkpoint.h"
+#include "train/config.h"
+#include "train/trainer.h"
 
 namespace {
 
@@ -77,13 +78,17 @@ int main(int argc, char** argv) {
   llm::Communicator& comm = llm::Communicator::init(&argc, &argv);
   // In a job of several ranks, one rank's error ends them all (MPI_Abort) instead of leaving the
   // others blocked in a collective; the message says which rank failed.
+  // Each line of the message is one error (a config may hold several unsupported keys).
   auto fail = [&comm](const char* kind, const std::exception& e, int code) {
+    std::istringstream lines(e.what());
+    for (std::string line; std::getline(lines, line);) {
+      if (comm.distributed()) fmt::print(stderr, "{}: rank {}: {}\n", kind, comm.rank(), line);
+      else fmt::print(stderr, "{}: {}\n", kind, line);
+    }
     if (comm.distributed()) {
-      fmt::print(stderr, "{}: rank {}: {}\n", kind, comm.rank(), e.what());
       std::fflush(stderr);
       comm.abort(code);
     }
-    fmt::print(stderr, "{}: {}\n", kind, e.what());
     return code;
   };
   try {

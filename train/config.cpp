@@ -39,8 +39,15 @@ class Parser {
       if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
         field.read(ctx_, it->second.value, it->second.where);
     }
-    for (const auto& entry : entries_)
-      if (!find_config_field(entry.first)) unknown_.insert(entry.first);
+    std::string refused;  // one line per key that would change training
+    for (const auto& [key, entry] : entries_) {
+      if (find_config_field(key)) continue;
+      if (std::optional<std::string> why = unsupported_setting(key, entry.value))
+        refused += (refused.empty() ? "" : "\n") + entry.where.str() + ": not supported, " + *why;
+      else
+        unknown_.insert(key);
+    }
+    if (!refused.empty()) throw UserError(refused);
     validate();
     c_.unknown_keys.assign(unknown_.begin(), unknown_.end());
     return c_;
@@ -98,6 +105,8 @@ void Parser::validate() {
          "at most max_position_embeddings, " + std::to_string(c.model.max_position_embeddings),
          std::to_string(c.data.sequence_len));
   if (c.data.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
+  for (DatasetSpec& spec : c.data.datasets)
+    if (spec.chat_template.empty()) spec.chat_template = c.data.chat_template;
   std::error_code ec;
   // With no tokenizer_config, an HF model directory's own ranks file, when it ships one.
   if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/data_config.h"
+#include "io/tokenizer.h"
 #include "model/attention_kind.h"
 #include "model/llama_config.h"
 
@@ -26,6 +27,7 @@ struct TrainConfig {
   // Axolotl's tokenizer_config: a tiktoken ranks file, resolved from the path given (or from
   // base_model when that is a directory holding one). Empty: the byte tokenizer.
   std::string tokenizer_config;
+  SpecialTokens special_tokens;  // Axolotl's special_tokens: bos/eos/pad_token by name
 
   // Data: datasets, dataset_prepared_path, val_set_size, sample_packing, sequence_len.
   DataConfig data;

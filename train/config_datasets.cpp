@@ -37,7 +37,7 @@ void read_roles(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
 
 DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   DatasetSpec spec;
-  bool type_given = false;
+  spec.chat_template.clear();  // not given: the top-level chat_template, filled in by validate()
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (key == "path") {
@@ -46,13 +46,16 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  if (!fs::exists(spec.path, ec)) fail(wk, "an existing file or directory", describe(v));
                } else if (key == "type") {
                  spec.type = read_choice(v, wk, kDatasetTypes);
-                 type_given = true;
                } else if (key == "chat_template") {
                  spec.chat_template = read_choice(v, wk, {"llama3", "chatml"});
                } else if (key == "field_messages") {
                  spec.field_messages = read_string(v, wk);
                } else if (key == "message_property_mappings") {
                  read_mappings(spec, v, wk, ctx.unknown);
+               } else if (key == "message_field_role") {  // Axolotl's older spellings
+                 spec.message_property_mappings["role"] = read_string(v, wk);
+               } else if (key == "message_field_content") {
+                 spec.message_property_mappings["content"] = read_string(v, wk);
                } else if (key == "roles") {
                  read_roles(spec, v, wk);
                } else if (key == "roles_to_train") {
@@ -64,10 +67,6 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                }
              });
   if (spec.path.empty()) fail(wi, "a path in the dataset entry", "none");
-  // Axolotl takes rows of input_ids (pre-tokenized) when `type` is left out; a .jsonl or .json
-  // without a type keeps our completion default only when its rows hold text, which the loader
-  // decides: here an entry without a type is completion.
-  (void)type_given;
   return spec;
 }
 
@@ -83,7 +82,6 @@ void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 }
 
 std::string write_datasets(const TrainConfig& c) {
-  const DatasetSpec defaults;
   std::string y;
   auto list = [](const std::vector<std::string>& items) {
     std::string out;
@@ -107,7 +105,6 @@ std::string write_datasets(const TrainConfig& c) {
     y += "\n    roles_to_train: " + list(d.roles_to_train);
     y += "\n    train_on_eos: " + yaml_string(d.train_on_eos);
   }
-  (void)defaults;
   return y;
 }
 

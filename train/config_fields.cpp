@@ -113,6 +113,26 @@ void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w
   ctx.config.tokenizer_config = *model;
 }
 
+void read_special_tokens(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  SpecialTokens& s = ctx.config.special_tokens;
+  for_fields(n, w, "a map {bos_token, eos_token, pad_token}",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "bos_token") s.bos_token = read_string(v, wk);
+               else if (key == "eos_token") s.eos_token = read_string(v, wk);
+               else if (key == "pad_token") s.pad_token = read_string(v, wk);
+               else ctx.unknown.insert(wk.key);
+             });
+}
+
+std::string write_special_tokens(const TrainConfig& c) {
+  const SpecialTokens& s = c.special_tokens;
+  std::string fields;
+  for (const auto& [key, value] : {std::pair{"bos_token", &s.bos_token}, {"eos_token", &s.eos_token},
+                                   {"pad_token", &s.pad_token}})
+    if (!value->empty()) fields += (fields.empty() ? "" : ", ") + std::string(key) + ": " + yaml_string(*value);
+  return fields.empty() ? "" : "{" + fields + "}";
+}
+
 void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   RopeConfig& rope = ctx.config.model.rope;
   if (n.IsNull()) {
@@ -264,10 +284,15 @@ std::vector<ConfigField> make_fields() {
       {"tokenizer_config", model, "a tiktoken tokenizer.model or a directory holding one",
        "Llama 3's BPE ranks file; unset: the byte tokenizer", read_tokenizer_config,
        [](const TrainConfig& c) { return yaml_string(c.tokenizer_config); }},
+      {"special_tokens", model, "a map {bos_token, eos_token, pad_token}",
+       "which of the tokenizer's special tokens play BOS, EOS and PAD", read_special_tokens,
+       write_special_tokens},
 
       {"datasets", data, "a list of {path, type} entries",
        "training data: completion, alpaca, chat_template, input_output or pretokenized files",
        read_datasets, write_datasets},
+      choice("chat_template", data, MEMBER(data.chat_template), {"llama3", "chatml"},
+             "the chat format of chat_template entries that name none"),
       text("dataset_prepared_path", data, MEMBER(data.dataset_prepared_path),
            "token cache directory; unset: output_dir/prepared"),
       {"val_set_size", data, "a fraction < 1 or a whole count", "held-out examples for evaluation",

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -103,6 +104,10 @@ struct ConfigField {
 // `datasets:` (train/config_datasets.cpp): the list of entries with Axolotl's per-dataset keys.
 void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_datasets(const TrainConfig& c);
+
+// An Axolotl key llm_train does not build, set to a value that would change training: what
+// llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
+std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);
 
 // Every top-level key, in config_to_yaml's order; base_model first, since it is applied first
 // (HF fields given beside it override its preset).

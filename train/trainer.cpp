@@ -92,7 +92,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // that does not hold together is refused before minutes of set-up.
   CheckpointContents checkpoint;
   if (!resumed_from.empty()) checkpoint = load_checkpoint(resumed_from);
-  tokenizer = make_tokenizer(c.tokenizer_config);
+  tokenizer = with_special_tokens(make_tokenizer(c.tokenizer_config), c.special_tokens, c.source);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
