@@ -13,6 +13,10 @@
 namespace llm {
 
 namespace {
+
+// What a data cursor counts: micro-batches of rows of whole examples (io/dataset.h).
+constexpr const char* kDataLayout = "example_rows";
+
 // The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
 // overflow, a value out of range) is one line naming the file and the key.
 int64_t metadata_int(const TensorFile& file, const std::string& key, int64_t min,
@@ -57,6 +61,7 @@ std::string Trainer::Impl::save() {
   m["patience_counter"] = std::to_string(state.patience_counter);
   m["bad_steps"] = std::to_string(state.bad_steps);
   m["world_size"] = std::to_string(comm.world_size());
+  m["data_layout"] = kDataLayout;
   // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
   std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.step);
   if (comm.is_main()) {
@@ -94,6 +99,11 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
+  // A cursor counts micro-batches of one way of laying out the data; before examples were kept
+  // whole (one token stream cut into windows) the same numbers meant other batches.
+  if (t.metadata.count("data_layout") == 0)
+    say("warning: {}: written before example-level data (windows of one token stream); the run "
+        "continues from its step, but its data order is not the interrupted run's\n", t.path);
   const DataCursor cursor{metadata_int(t, "data_epoch", 0), metadata_int(t, "data_batch", 0)};
   try {
     loader->set_cursor(cursor);  // within this data's batches per epoch
