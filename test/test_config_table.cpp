@@ -9,6 +9,7 @@
 #include <string>
 
 #include "test/config_fixture.h"
+#include "test/llama_config_check.h"
 #include "train/config_fields.h"
 
 using namespace llm;
@@ -19,12 +20,8 @@ namespace {
 // Every field but unknown_keys, which config_to_yaml does not carry.
 void check_same(const TrainConfig& a, const TrainConfig& b) {
 #define SAME(field) CHECK_MESSAGE(a.field == b.field, #field)
-  SAME(source); SAME(base_model); SAME(model.hidden_size); SAME(model.intermediate_size);
-  SAME(model.num_hidden_layers); SAME(model.num_attention_heads); SAME(model.num_key_value_heads);
-  SAME(model.vocab_size); SAME(model.max_position_embeddings); SAME(model.rms_norm_eps);
-  SAME(model.rope.theta); SAME(model.rope.factor); SAME(model.rope.low_freq_factor);
-  SAME(model.rope.high_freq_factor); SAME(model.rope.original_max_position_embeddings);
-  SAME(model.tie_word_embeddings); SAME(model.initializer_range); SAME(data.datasets.size());
+  llm::testing::check_same_llama_config(a.model, b.model);
+  SAME(source); SAME(base_model); SAME(data.datasets.size());
   SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);

@@ -16,6 +16,7 @@
 #include "model/hf_checkpoint.h"
 #include "test/test_files.h"
 #include "test/test_util.h"
+#include "test/llama_config_check.h"
 #include "test/train_fixture.h"
 
 using namespace llm;
@@ -36,23 +37,6 @@ LlamaConfig small_config(bool tied) {
   return c;
 }
 
-void check_same_config(const LlamaConfig& a, const LlamaConfig& b) {
-  CHECK(a.hidden_size == b.hidden_size);
-  CHECK(a.intermediate_size == b.intermediate_size);
-  CHECK(a.num_hidden_layers == b.num_hidden_layers);
-  CHECK(a.num_attention_heads == b.num_attention_heads);
-  CHECK(a.num_key_value_heads == b.num_key_value_heads);
-  CHECK(a.vocab_size == b.vocab_size);
-  CHECK(a.max_position_embeddings == b.max_position_embeddings);
-  CHECK(a.rms_norm_eps == b.rms_norm_eps);
-  CHECK(a.rope.theta == b.rope.theta);
-  CHECK(a.rope.factor == b.rope.factor);
-  CHECK(a.rope.low_freq_factor == b.rope.low_freq_factor);
-  CHECK(a.rope.high_freq_factor == b.rope.high_freq_factor);
-  CHECK(a.rope.original_max_position_embeddings == b.rope.original_max_position_embeddings);
-  CHECK(a.tie_word_embeddings == b.tie_word_embeddings);
-  CHECK(a.initializer_range == b.initializer_range);
-}
 
 // Llama-3.2-1B's config.json as published.
 const char* kLlama32Config = R"({
@@ -87,7 +71,7 @@ TEST_CASE("config.json round trip: llama3 rope_scaling, tied and untied, HF's fi
     const std::string text = hf_config_json(c, DType::bf16, {5, 6});
     const std::string path = (ws.dir / "config.json").string();
     write_file(path, text);
-    check_same_config(read_hf_config(path), c);
+    check_same_llama_config(read_hf_config(path), c);
     nlohmann::json j = nlohmann::json::parse(text);
     CHECK(j["model_type"] == "llama");
     CHECK(j["architectures"] == nlohmann::json{"LlamaForCausalLM"});
@@ -113,7 +97,7 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   Workspace ws("hf_real");
   const std::string path = (ws.dir / "config.json").string();
   write_file(path, kLlama32Config);
-  check_same_config(read_hf_config(path), *llama_preset("llama3-1b"));
+  check_same_llama_config(read_hf_config(path), *llama_preset("llama3-1b"));
 
   write_file(path, R"({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                        "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": null})");
@@ -224,7 +208,7 @@ TEST_CASE("export then load: identical parameters and logits (f32), bf16-rounded
     LlamaModel a(small_config(tied), Device::cpu(), 1), b(small_config(tied), Device::cpu(), 2);
     const std::string dir = (ws.dir / (tied ? "tied" : "untied")).string();
     save_hf_model(a, dir, DType::f32, kByteIds);
-    check_same_config(read_hf_config(dir + "/config.json"), a.config());
+    check_same_llama_config(read_hf_config(dir + "/config.json"), a.config());
     CHECK(load_hf_weights(b, dir) == static_cast<int64_t>(a.parameters().size()));
     ModelInputs in = make_inputs(2, 6, 19);
     NoGradGuard no_grad;
@@ -293,7 +277,7 @@ TEST_CASE("base_model as an HF directory: config.json gives the model, YAML fiel
   // The resolved YAML reads back the same, from the directory and the spelled-out fields.
   TrainConfig again = parse_config(config_to_yaml(c), "saved.yaml");
   CHECK(again.base_model == dir);
-  check_same_config(again.model, c.model);
+  check_same_llama_config(again.model, c.model);
 
   // A relative directory is found beside the config file.
   write_file((ws.dir / "cfg.yaml").string(), "base_model: base\n" + data);
@@ -324,7 +308,7 @@ TEST_CASE("llm_train starts from an exported directory and exports its final mod
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(contains(r.output, "base_model: loaded 20 tensors from " + dir));
   CHECK(contains(r.output, "exported the final model to " + (ws.dir / "out").string()));
-  check_same_config(read_hf_config(ws.out("config.json")), shape);
+  check_same_llama_config(read_hf_config(ws.out("config.json")), shape);
   SafetensorsDir exported(ws.out());
   for (const ParamRef& p : base.parameters()) {
     CAPTURE(p.name);

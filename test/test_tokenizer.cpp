@@ -204,12 +204,6 @@ TEST_CASE("make_tokenizer: the byte tokenizer by default, BpeTokenizer from toke
 // come from tiktoken on the same file with the same regex and special tokens.
 namespace {
 
-std::string llama3_path() {  // empty when the file is absent
-  const char* env = std::getenv("LLM_LLAMA3_TOKENIZER");
-  const std::string path = env ? env : LLM_LLAMA3_TOKENIZER_DEFAULT;
-  return fs::exists(path) ? path : "";
-}
-
 // Without the file these cases report "skipped" (doctest's skip, decided when the suite starts).
 const bool kNoLlama3 = llama3_path().empty();
 

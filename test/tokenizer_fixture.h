@@ -1,7 +1,9 @@
-// A small tiktoken ranks file for tests: the 256 single bytes, then a few merges. Used by
-// test_tokenizer (merge order) and test_train (training with tokenizer_config).
+// Tokenizer fixtures: a small tiktoken ranks file (the 256 single bytes, then a few merges) for
+// test_tokenizer (merge order) and the training tests; and where Meta's Llama 3 ranks file is.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -31,5 +33,15 @@ inline std::string small_ranks_text() {
   for (size_t i = 0; i < kMerges.size(); i++) text += base64(kMerges[i]) + " " + std::to_string(256 + i) + "\n";
   return text;
 }
+
+#ifdef LLM_LLAMA3_TOKENIZER_DEFAULT
+// Meta's Llama 3 ranks file: LLM_LLAMA3_TOKENIZER, else the project's shared copy (CMake passes
+// its path to the suites that use it); empty when the file is absent, and their cases skip.
+inline std::string llama3_path() {
+  const char* env = std::getenv("LLM_LLAMA3_TOKENIZER");
+  const std::string path = env ? env : LLM_LLAMA3_TOKENIZER_DEFAULT;
+  return std::filesystem::exists(path) ? path : "";
+}
+#endif
 
 }  // namespace llm::testing
