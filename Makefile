@@ -26,6 +26,7 @@ train: deps build
 bench: build
 	./llm_bench step
 	./llm_bench attention
+	./llm_bench kernel
 
 bench-attention: build
 	./llm_bench attention --impl flash,flash_simt,s2,cudnn,eager --head-dim 64,128 --pass fwd,fwd_bwd --json bench_attention.json
@@ -35,6 +36,8 @@ bench-attention: build
 	else echo "torch not importable: no torch SDPA column"; fi
 
 bench-gpu: build
+	./llm_bench kernel --preset llama3-1b --tokens 4096 --json bench_kernel_llama3-1b.json
+	./llm_bench kernel --preset llama3-8b --tokens 4096 --json bench_kernel_llama3-8b.json
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash --recompute 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1

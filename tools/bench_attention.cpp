@@ -15,6 +15,7 @@
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "tools/bench_args.h"
+#include "tools/bench_util.h"
 
 namespace llm {
 
@@ -37,14 +38,6 @@ struct SimtKernels {
   bool on;
 };
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> items;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) items.push_back(item);
-  return items;
-}
-
 std::vector<int64_t> int_list(const BenchArgs& args, const std::string& key, int64_t min) {
   std::vector<int64_t> values;
   for (const std::string& item : split_list(args.str(key))) {
@@ -56,20 +49,6 @@ std::vector<int64_t> int_list(const BenchArgs& args, const std::string& key, int
     values.push_back(x);
   }
   return values;
-}
-
-Tensor randn(const Shape& shape, float stddev, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.0f, stddev);
-  std::vector<float> x(shape_numel(shape));
-  for (float& e : x) e = dist(rng);
-  return Tensor::from_floats(x, shape);
-}
-
-float max_abs_diff(const Tensor& got, const Tensor& want) {
-  std::vector<float> a = got.to_floats(), b = want.to_floats();
-  float m = 0.0f;
-  for (size_t i = 0; i < a.size(); i++) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
 }
 
 struct Problem {
@@ -203,26 +182,23 @@ Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t r
   Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();
   for (Tensor* t : {&q, &k, &v}) t->set_requires_grad(p.backward);
   Backend& be = backend(q.device());
-  std::unique_ptr<DeviceTimer> timer = be.make_timer();
   Tensor out;
+  auto zero_grads = [&] {
+    for (Tensor* t : {&q, &k, &v}) t->zero_grad();
+  };
   auto run = [&] {
     GradModeGuard grad(p.backward);
-    for (Tensor* t : {&q, &k, &v}) t->zero_grad();
-    be.flush_caches();
-    timer->start();
     out = fn(q, k, v);
     if (p.backward) backward(out, in.dout);
-    return timer->stop_ms();
   };
-  run();
+  zero_grads();
+  run();  // the allocator's cache filled before the peak is measured
   out = Tensor();
   const size_t before = be.allocator().stats().in_use_bytes;
   be.allocator().reset_peak();
-  std::vector<double> ms;
-  for (int64_t r = 0; r < repeats; r++) ms.push_back(run());
-  std::sort(ms.begin(), ms.end());
+  const double ms = median_ms(be, run, repeats, zero_grads);
   const double peak = (be.allocator().stats().peak_bytes - before) / 1048576.0;
-  return {ms[ms.size() / 2], peak, {out.detach(), q.grad(), k.grad(), v.grad()}};
+  return {ms, peak, {out.detach(), q.grad(), k.grad(), v.grad()}};
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // llm_bench: the benchmark harness. Benchmarks print tables (and JSON on request); they never
-// gate CI. Subcommands: step (a training step split by kernel), attention (the attention kernels).
+// gate CI. Subcommands: step (a training step split by kernel), attention (the attention kernels),
+// kernel (every other op of a step against its roofline).
 #include <fmt/core.h>
 
 #include <string>
@@ -7,6 +8,7 @@
 namespace llm {
 int bench_step(int argc, char** argv);
 int bench_attention(int argc, char** argv);
+int bench_kernel(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
@@ -18,7 +20,10 @@ int main(int argc, char** argv) {
       "                      [--head-dim 64,128] [--causal 0,1] [--pass fwd,fwd_bwd] [--batch 1]\n"
       "                      [--heads 16] [--kv-heads 16] [--repeats 5] [--json FILE]\n"
       "                      (s2 runs causal only, groups of seq/4; --seq defaults to\n"
-      "                      512,...,16384 on a GPU)\n";
+      "                      512,...,16384 on a GPU)\n"
+      "       llm_bench kernel [--name all|matmul,rmsnorm,rope,swiglu,embedding,...]\n"
+      "                      [--preset llama3-1b] [--tokens 4096] [--pass fwd,fwd_bwd]\n"
+      "                      [--repeats 5] [--tolerance 0.02] [--check auto|0|1] [--json FILE]\n";
   if (argc < 2 || std::string(argv[1]) == "--help") {
     fmt::print("{}", usage);
     return argc < 2 ? 2 : 0;
@@ -26,6 +31,7 @@ int main(int argc, char** argv) {
   try {
     if (std::string(argv[1]) == "step") return llm::bench_step(argc, argv);
     if (std::string(argv[1]) == "attention") return llm::bench_attention(argc, argv);
+    if (std::string(argv[1]) == "kernel") return llm::bench_kernel(argc, argv);
     fmt::print(stderr, "llm_bench: unknown benchmark '{}'\n{}", argv[1], usage);
   } catch (const std::exception& e) {
     fmt::print(stderr, "llm_bench: {}\n", e.what());

@@ -1,0 +1,279 @@
+// defines: llm_bench kernel — every op a training step runs, at a Llama 3 preset's layer shapes:
+// validated against the CPU reference, then timed (median of --repeats, cold caches, CUDA events
+// on a GPU), printed with the bytes it must move and the FLOPs it must do, and the share of the
+// H100 roofline it reaches (3.35 TB/s HBM3, 989 TFLOP/s dense bf16). On the CPU it times the CPU
+// backend, which is itself the reference (no check, no roofline: the CPU has no stated peak).
+#include <fmt/core.h>
+#include <fmt/os.h>
+
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "model/llama_config.h"
+#include "tools/bench_args.h"
+#include "tools/bench_util.h"
+
+namespace llm {
+
+namespace {
+
+constexpr double kPeakTflops = 989.0;  // H100 SXM dense bf16
+constexpr double kPeakGBs = 3350.0;    // H100 SXM HBM3
+
+// One op at one shape: its inputs (host f32, moved to the device by the harness), what it
+// computes from them (differentiable ops run their backward too with `backward` set), and what
+// it must cost at the least.
+struct Case {
+  std::string name, shape;
+  std::vector<Tensor> inputs;  // on the host; i32 ids stay i32
+  std::function<std::vector<Tensor>(std::vector<Tensor>&, bool backward)> run;
+  bool differentiable = true;
+  double flops_fwd = 0, bytes_fwd = 0;  // per forward
+  double flops_bwd = 0, bytes_bwd = 0;  // added by the backward
+};
+
+Tensor positive(const Shape& shape, float scale, std::mt19937& rng) {  // AdamW's second moment
+  std::vector<float> x = randn(shape, scale, rng).to_floats();
+  for (float& v : x) v = std::fabs(v);
+  return Tensor::from_floats(x, shape);
+}
+
+Tensor ids(int64_t n, int64_t vocab, std::mt19937& rng) {
+  std::vector<int32_t> v(n);
+  for (int32_t& x : v) x = static_cast<int32_t>(rng() % vocab);
+  return Tensor::from_ints(v, {n});
+}
+
+// The backward of `out` from a fixed upstream gradient; the gradients of `grads` returned.
+std::vector<Tensor> with_backward(const Tensor& out, std::vector<Tensor*> grads, bool run_bwd) {
+  std::vector<Tensor> result{out};
+  if (!run_bwd) return result;
+  backward(out, Tensor::full(out.shape(), 0.5f, out.dtype(), out.device()));
+  for (Tensor* t : grads) result.push_back(t->grad());
+  return result;
+}
+
+std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt19937& rng) {
+  const int64_t C = m.hidden_size, F = m.intermediate_size, V = m.vocab_size;
+  const int64_t H = m.num_attention_heads, Hkv = m.num_key_value_heads, D = m.head_dim();
+  std::vector<Case> cases;
+  // The linear layers: x (T, in) @ W^T (out, in). Backward: dX and dW, twice the forward.
+  auto linear_case = [&](const std::string& name, int64_t out, int64_t in) {
+    Case c{"matmul " + name, fmt::format("({}, {}) x ({}, {})^T", T, in, out, in),
+           {randn({T, in}, 1.0f, rng), randn({out, in}, 0.02f, rng)},
+           [](std::vector<Tensor>& x, bool bwd) {
+             return with_backward(linear(x[0], x[1]), {&x[0], &x[1]}, bwd);
+           }};
+    c.flops_fwd = 2.0 * T * out * in;
+    c.bytes_fwd = e * (T * in + out * in + T * out);
+    c.flops_bwd = 2 * c.flops_fwd;
+    c.bytes_bwd = 2 * c.bytes_fwd;
+    cases.push_back(c);
+  };
+  linear_case("q_proj", H * D, C);
+  linear_case("k_proj", Hkv * D, C);
+  linear_case("o_proj", C, H * D);
+  linear_case("gate_proj", F, C);
+  linear_case("down_proj", C, F);
+
+  Case norm{"rmsnorm", fmt::format("({}, {})", T, C), {randn({T, C}, 1.0f, rng), randn({C}, 1.0f, rng)},
+            [eps = m.rms_norm_eps](std::vector<Tensor>& x, bool bwd) {
+              return with_backward(rmsnorm(x[0], x[1], eps), {&x[0], &x[1]}, bwd);
+            }};
+  norm.flops_fwd = 4.0 * T * C;
+  norm.bytes_fwd = e * 2 * T * C;
+  norm.flops_bwd = 8.0 * T * C;
+  norm.bytes_bwd = e * 3 * T * C;
+  cases.push_back(norm);
+
+  std::vector<int32_t> pos(T);
+  for (int64_t i = 0; i < T; i++) pos[i] = static_cast<int32_t>(i);
+  Case rot{"rope", fmt::format("(1, {}, {}, {})", T, H, D),
+           {randn({1, T, H, D}, 1.0f, rng), Tensor::from_ints(pos, {1, T})},
+           [rc = m.rope](std::vector<Tensor>& x, bool bwd) {
+             return with_backward(rope(x[0], x[1], rc), {&x[0]}, bwd);
+           }};
+  rot.flops_fwd = rot.flops_bwd = 3.0 * T * H * D;
+  rot.bytes_fwd = rot.bytes_bwd = e * 2 * T * H * D;
+  cases.push_back(rot);
+
+  Case glu{"swiglu", fmt::format("({}, {})", T, F), {randn({T, F}, 1.0f, rng), randn({T, F}, 1.0f, rng)},
+           [](std::vector<Tensor>& x, bool bwd) {
+             return with_backward(swiglu(x[0], x[1]), {&x[0], &x[1]}, bwd);
+           }};
+  glu.flops_fwd = 6.0 * T * F;
+  glu.bytes_fwd = e * 3 * T * F;
+  glu.flops_bwd = 10.0 * T * F;
+  glu.bytes_bwd = e * 5 * T * F;
+  cases.push_back(glu);
+
+  Case emb{"embedding", fmt::format("{} ids into ({}, {})", T, V, C),
+           {ids(T, V, rng), randn({V, C}, 0.02f, rng)},
+           [](std::vector<Tensor>& x, bool bwd) {
+             return with_backward(embedding(x[0], x[1]), {&x[1]}, bwd);
+           }};
+  emb.bytes_fwd = e * 2 * T * C + 4.0 * T;
+  emb.bytes_bwd = e * T * C + 4.0 * V * C;  // the f32 table gradient is zeroed, then rows added
+  cases.push_back(emb);
+
+  Case lce{"linear_cross_entropy", fmt::format("({}, {}) x ({}, {})^T", T, C, V, C),
+           {randn({T, C}, 1.0f, rng), randn({V, C}, 0.02f, rng), ids(T, V, rng)},
+           [](std::vector<Tensor>& x, bool bwd) {
+             return with_backward(linear_cross_entropy(x[0], x[1], x[2]), {&x[0], &x[1]}, bwd);
+           }};
+  // The gradients are computed in the forward, chunk by chunk: three GEMMs there, none after.
+  lce.flops_fwd = 6.0 * T * V * C;
+  lce.bytes_fwd = e * (T * C + V * C) + 4.0 * (T * C + V * C);
+  cases.push_back(lce);
+
+  // Not differentiable: what the optimizer step runs over every parameter (one MLP weight here).
+  Case to_bf16{"cast f32->bf16", fmt::format("({}, {})", F, C), {randn({F, C}, 1.0f, rng)},
+               [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{cast(x[0], DType::bf16)}; },
+               false};
+  to_bf16.bytes_fwd = 6.0 * F * C;
+  cases.push_back(to_bf16);
+
+  Case norm2{"sum_squares", fmt::format("({}, {})", F, C), {randn({F, C}, 1.0f, rng)},
+             [](std::vector<Tensor>& x, bool) {
+               return std::vector<Tensor>{Tensor::full({}, static_cast<float>(sum_squares(x[0])),
+                                                       DType::f32, Device::cpu())};
+             },
+             false};
+  norm2.flops_fwd = 2.0 * F * C;
+  norm2.bytes_fwd = 4.0 * F * C;
+  cases.push_back(norm2);
+
+  Case adam{"adamw", fmt::format("({}, {})", F, C),
+            {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng),
+             positive({F, C}, 1e-3f, rng)},
+            [](std::vector<Tensor>& x, bool) {
+              backend(x[0].device()).adamw(x[0], x[1], x[2], x[3], 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f,
+                                           1e-3f, 0.5f);
+              return std::vector<Tensor>{x[0], x[2], x[3]};
+            },
+            false};
+  adam.flops_fwd = 12.0 * F * C;
+  adam.bytes_fwd = 4.0 * 7 * F * C;  // read param, grad, m, v; write param, m, v (all f32)
+  cases.push_back(adam);
+  return cases;
+}
+
+// The case's inputs on `device`: float inputs of differentiable ops in the compute dtype and
+// needing gradients when the backward runs; the rest (ids, optimizer state) as they are.
+std::vector<Tensor> place(const Case& c, Device device, DType dtype, bool bwd) {
+  std::vector<Tensor> x;
+  for (const Tensor& t : c.inputs) {
+    Tensor d = t.to(device);
+    if (c.differentiable && t.dtype() == DType::f32) {
+      d = d.to(dtype);
+      d.set_requires_grad(bwd);
+    }
+    x.push_back(d);
+  }
+  return x;
+}
+
+// The largest difference between the device's outputs and the CPU's, relative to the largest
+// CPU value (so one threshold serves outputs of any scale).
+double relative_error(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); i++) {
+    std::vector<float> w = want[i].to_floats();
+    float scale = 1e-30f;
+    for (float v : w) scale = std::max(scale, std::fabs(v));
+    worst = std::max(worst, static_cast<double>(max_abs_diff(got[i].to(Device::cpu()), want[i])) / scale);
+  }
+  return worst;
+}
+
+}  // namespace
+
+int bench_kernel(int argc, char** argv) {
+  const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
+  BenchArgs args(argc, argv, 2,
+                 {{"name", "all"}, {"preset", device.is_cpu() ? "tiny" : "llama3-1b"},
+                  {"tokens", device.is_cpu() ? "512" : "4096"}, {"pass", "fwd,fwd_bwd"},
+                  {"repeats", "5"}, {"tolerance", "0.02"}, {"check", "auto"}, {"json", ""}});
+  const std::optional<LlamaConfig> preset = llama_preset(args.str("preset"));
+  if (!preset) throw std::invalid_argument("unknown --preset '" + args.str("preset") + "'");
+  const int64_t T = args.num("tokens"), repeats = args.num("repeats");
+  if (T < 1 || repeats < 1) throw std::invalid_argument("--tokens and --repeats must be >= 1");
+  const double tolerance = std::stod(args.str("tolerance"));
+  const DType dtype = device.is_cpu() ? DType::f32 : DType::bf16;
+  std::mt19937 rng(1);
+  std::vector<Case> cases = make_cases(*preset, T, dtype_size(dtype), rng);
+  const std::vector<std::string> names = split_list(args.str("name")), passes = split_list(args.str("pass"));
+  auto wanted = [&](const std::string& name) {
+    return names == std::vector<std::string>{"all"} ||
+           std::find(names.begin(), names.end(), name) != names.end() ||
+           std::find(names.begin(), names.end(), name.substr(0, name.find(' '))) != names.end();
+  };
+
+  Backend& be = backend(device);
+  fmt::print("llm_bench kernel: {} {}, {} shapes, {} tokens, median of {}{}\n", device.str(),
+             dtype_name(dtype), args.str("preset"), T, repeats,
+             device.is_cpu() ? " (the CPU is the reference: no check, no roofline)" : "");
+  fmt::print("{:<22} {:<30} {:<8} {:>9} {:>9} {:>9} {:>7} {:>9}\n", "kernel", "shape", "pass", "ms",
+             "GB/s", "TFLOP/s", "%roof", "rel_err");
+  std::string json;
+  int failures = 0;
+  for (Case& c : cases) {
+    if (!wanted(c.name)) continue;
+    for (const std::string& pass : passes) {
+      const bool bwd = pass == "fwd_bwd";
+      if (bwd && !c.differentiable) continue;
+      if (pass != "fwd" && pass != "fwd_bwd")
+        throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
+      const std::string row = fmt::format("{:<22} {:<30} {:<8}", c.name, c.shape, pass);
+      std::string check = "-";
+      // On a GPU, the same inputs through the CPU reference. `--check 1` on the CPU runs the
+      // comparison against itself: it proves the harness (ctest does), not the kernels.
+      if (args.str("check") == "1" || (args.str("check") == "auto" && !device.is_cpu())) {
+        std::vector<Tensor> on_device = place(c, device, dtype, bwd), on_cpu = place(c, Device::cpu(), DType::f32, bwd);
+        GradModeGuard grad(bwd);
+        const double err = relative_error(c.run(on_device, bwd), c.run(on_cpu, bwd));
+        check = fmt::format("{:.1e}", err);
+        if (!(err <= tolerance)) {
+          fmt::print("{} FAIL: relative error {} above {}\n", row, check, tolerance);
+          failures++;
+          continue;
+        }
+      }
+      std::vector<Tensor> x = place(c, device, dtype, bwd);
+      auto zero_grads = [&] {
+        for (Tensor& t : x)
+          if (t.requires_grad()) t.zero_grad();
+      };
+      const double ms = median_ms(
+          be,
+          [&] {
+            GradModeGuard grad(bwd);
+            c.run(x, bwd);
+          },
+          repeats, zero_grads);
+      const double flops = c.flops_fwd + (bwd ? c.flops_bwd : 0);
+      const double bytes = c.bytes_fwd + (bwd ? c.bytes_bwd : 0);
+      const double gbs = bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
+      // The roofline: the time the H100 needs at best, whichever of memory and math binds.
+      const double best_ms = std::max(bytes / (kPeakGBs * 1e9), flops / (kPeakTflops * 1e12)) * 1e3;
+      const std::string roof = device.is_cpu() ? "-" : fmt::format("{:.1f}", 100 * best_ms / ms);
+      fmt::print("{} {:>9.4f} {:>9.1f} {:>9.3f} {:>7} {:>9}\n", row, ms, gbs, tflops, roof, check);
+      json += (json.empty() ? "" : ",\n ") +
+              fmt::format("{{\"kernel\": \"{}\", \"shape\": \"{}\", \"pass\": \"{}\", \"ms\": {:.5f}, "
+                          "\"bytes\": {:.0f}, \"flops\": {:.0f}, \"gb_per_s\": {:.2f}, "
+                          "\"tflops\": {:.4f}, \"roofline_pct\": {}, \"rel_error\": {}}}",
+                          c.name, c.shape, pass, ms, bytes, flops, gbs, tflops,
+                          roof == "-" ? "null" : roof, check == "-" ? "null" : check);
+    }
+  }
+  if (!args.str("json").empty()) {
+    auto out = fmt::output_file(args.str("json"));
+    out.print("{{\"device\": \"{}\", \"dtype\": \"{}\", \"preset\": \"{}\", \"tokens\": {}, "
+              "\"peak_gb_per_s\": {}, \"peak_tflops\": {}, \"rows\": [\n {}\n]}}\n",
+              device.str(), dtype_name(dtype), args.str("preset"), T, kPeakGBs, kPeakTflops, json);
+  }
+  return failures ? 1 : 0;
+}
+
+}  // namespace llm
