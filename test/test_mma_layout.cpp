@@ -2,8 +2,9 @@
 // without a GPU: a simulated 32-lane warp gathers its fragments with the header's loaders, a
 // simulated mma.m16n8k16 multiplies them with the PTX ISA's documented semantics (transcribed
 // here separately, as the ISA states them), and the C fragments scattered back must equal the
-// exact product. Also the C -> A register re-use of the attention kernels (P V after Q K^T) and the
-// hi + lo bf16 split of the backward.
+// exact product. Also the C -> A register re-use of the attention kernels (P V after Q K^T), the
+// hi + lo bf16 split of the backward, and the ldmatrix loads of the v3 kernels
+// (cuda/attention/flash_attention_v3.cu): the registers they deliver are the fragments.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -107,6 +108,21 @@ std::vector<LaneC> warp_product(const Matrix& a, const Matrix& bt) {
       for (int lane = 0; lane < kLanes; lane++) c[lane * nt + t] = fc[lane];
     }
   return c;
+}
+
+// ldmatrix .x4 over a warp as the PTX ISA states it ("Warp-level matrix load instruction:
+// ldmatrix"): lane 8 i + r gives the address (an element offset into `smem`) of row r of matrix i;
+// each lane then receives, in register i, the two elements of matrix i at row lane / 4,
+// cols 2 (lane % 4) and + 1, or with .trans at rows 2 (lane % 4) and + 1, col lane / 4.
+void simulated_ldmatrix_x4(const uint16_t* smem, const int offset[kLanes], bool trans,
+                           uint32_t regs[kLanes][4]) {
+  for (int lane = 0; lane < kLanes; lane++)
+    for (int i = 0; i < 4; i++) {
+      auto at = [&](int row, int col) { return uint32_t(smem[offset[8 * i + row] + col]); };
+      const int g = lane / 4, t = lane % 4;
+      regs[lane][i] = trans ? at(2 * t, g) | at(2 * t + 1, g) << 16
+                            : at(g, 2 * t) | at(g, 2 * t + 1) << 16;
+    }
 }
 
 // The C fragments scattered to a 16 x 8 nt matrix with the header's c_coord.
@@ -239,4 +255,55 @@ TEST_CASE("bf16 rounding is to nearest even, and the hi + lo split keeps about 1
         CHECK(std::fabs(sum - x) <= std::ldexp(std::fabs(x), -16));
       }
   }
+}
+
+TEST_CASE("ldmatrix x4 (and .trans) deliver the A and B fragments of the mma they feed") {
+  std::mt19937 rng(5);
+  // A 32 x 32 region of a padded tile, read at the 16 x 16 block (16 r0, 16 c0), as the v3
+  // kernels read Q (A), K (B^T: keys are n, head dims k) and V (B itself: keys are k, dims n).
+  const Matrix m(32, 32, rng, 100), mt = m.transposed();
+  for (int r0 = 0; r0 < 2; r0++)
+    for (int c0 = 0; c0 < 2; c0++) {
+      CAPTURE(r0);
+      CAPTURE(c0);
+      const int base = 16 * r0 * m.ld + 16 * c0;
+      int a_rows[kLanes], bt_rows[kLanes];
+      for (int lane = 0; lane < kLanes; lane++) {
+        a_rows[lane] = base + ldsm_row_a(lane).row * m.ld + ldsm_row_a(lane).col;
+        bt_rows[lane] = base + ldsm_row_bt(lane).row * m.ld + ldsm_row_bt(lane).col;
+      }
+      uint32_t a[kLanes][4], bt[kLanes][4], b[kLanes][4];
+      simulated_ldmatrix_x4(m.bits.data(), a_rows, false, a);
+      simulated_ldmatrix_x4(m.bits.data(), bt_rows, false, bt);
+      simulated_ldmatrix_x4(m.bits.data(), a_rows, true, b);
+      for (int lane = 0; lane < kLanes; lane++) {
+        uint32_t want_a[4];
+        load_a(m.bits.data() + base, m.ld, lane, want_a);
+        for (int r = 0; r < 4; r++) CHECK(a[lane][r] == want_a[r]);
+        for (int t = 0; t < 2; t++) {
+          // As B^T, the region's rows 8 t .. 8 t + 7 are n-tile t.
+          uint32_t want_bt[2], want_b[2];
+          load_b(m.bits.data() + base + 8 * t * m.ld, m.ld, lane, want_bt);
+          // As B (rows k, cols n), n-tile t is columns 8 t ..: the same as rows of the transpose.
+          load_b(mt.bits.data() + (16 * c0 + 8 * t) * mt.ld + 16 * r0, mt.ld, lane, want_b);
+          for (int r = 0; r < 2; r++) {
+            CHECK(bt[lane][2 * t + r] == want_bt[r]);
+            CHECK(b[lane][2 * t + r] == want_b[r]);
+          }
+        }
+      }
+    }
+  // Every lane's row address is 16-byte aligned in a tile whose rows are (a multiple of 8 bf16),
+  // and the eight addresses of one matrix fall in distinct bank groups at the kernels' padding:
+  // rows of D + 8 bf16 (D = 64, 128) are 4 banks apart modulo 32.
+  for (int ld : {64 + 8, 128 + 8})
+    for (int i = 0; i < 4; i++) {
+      int banks_seen = 0;
+      for (int r = 0; r < 8; r++) {
+        const Coord c = ldsm_row_a(8 * i + r);
+        CHECK(c.col % 8 == 0);
+        banks_seen |= 1 << ((c.row * ld + c.col) * 2 / 4 % 32 / 4);
+      }
+      CHECK(banks_seen == 0xff);
+    }
 }

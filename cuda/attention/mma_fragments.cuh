@@ -128,7 +128,41 @@ LLM_HOST_DEVICE void c_to_a_split(const float (*c)[4], int kk, uint32_t hi[4], u
   }
 }
 
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16 loads four 8 x 8 matrices of 16-bit elements: lanes
+// 8 i .. 8 i + 7 each give the address of one row (8 contiguous elements, 16 bytes) of matrix i,
+// and every lane receives one register per matrix. Without .trans, lane l's register i holds
+// row l / 4, cols 2 (l % 4), + 1 of matrix i; with .trans, rows 2 (l % 4), + 1 of col l / 4.
+// Those are exactly A's and B's per-register pieces above, so one instruction fills a fragment:
+//   A (16 x 16, row-major): matrices (rows 0-7, cols 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15)
+//     are a0a1, a2a3, a4a5, a6a7.
+//   B of two n-tiles from B^T (16 n rows of 16 k, row-major): matrices (n 0-7, k 0-7),
+//     (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) are b0b1, b2b3 of n-tile 0, then 1.
+//   B of two n-tiles from B itself (16 k rows of 16 n, row-major), with .trans: matrices
+//     (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (k 8-15, n 8-15), in the same order.
+// The row (and column of its first element) in the 16 x 16 region that `lane` gives the address
+// of, for A or for B with .trans (the same order of matrices), and for B^T.
+LLM_HOST_DEVICE constexpr Coord ldsm_row_a(int lane) {
+  return {(lane & 7) + 8 * ((lane >> 3) & 1), 8 * (lane >> 4)};
+}
+LLM_HOST_DEVICE constexpr Coord ldsm_row_bt(int lane) {
+  return {(lane & 7) + 8 * (lane >> 4), 8 * ((lane >> 3) & 1)};
+}
+
 #ifdef __CUDACC__
+// Four 8 x 8 matrices from shared memory, `row` being this lane's row address (16-byte aligned).
+template <bool kTrans>
+__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* row) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  if constexpr (kTrans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
 // c += a b on the tensor cores (sm_80 and newer); every lane of the warp must call it.
 __device__ __forceinline__ void mma_16x8x16(float c[4], const uint32_t a[4], const uint32_t b[2]) {
   asm volatile(
