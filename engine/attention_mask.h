@@ -63,7 +63,20 @@ struct MaskView {
   // tiles when not. The first and last rows bound the band, since spans never move left.
   LLM_HOST_DEVICE bool tiles_meet(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0,
                                   int64_t n) const {
-    return keys(b, h, i0).lo < j0 + n && keys(b, h, i0 + m - 1).hi > j0;
+    return spans_meet(keys(b, h, i0), keys(b, h, i0 + m - 1), j0, n);
+  }
+  // Whether every query of [i0, i0 + m) sees every key of [j0, j0 + n): such a pair of tiles
+  // needs no mask (a bias aside). The last row's lo and the first row's hi bound it.
+  LLM_HOST_DEVICE bool tiles_inside(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0,
+                                    int64_t n) const {
+    return spans_cover(keys(b, h, i0), keys(b, h, i0 + m - 1), j0, n);
+  }
+  // The two from a tile's first and last spans, for kernels that keep them.
+  LLM_HOST_DEVICE static bool spans_meet(KeySpan first, KeySpan last, int64_t j0, int64_t n) {
+    return first.lo < j0 + n && last.hi > j0;
+  }
+  LLM_HOST_DEVICE static bool spans_cover(KeySpan first, KeySpan last, int64_t j0, int64_t n) {
+    return last.lo <= j0 && first.hi >= j0 + n;
   }
   // The (S, S) slice that (b, h) reads of a bias-shaped tensor (the bias or its gradient).
   template <class P>

@@ -131,8 +131,10 @@ TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups acr
 }
 
 // The span arithmetic itself (engine/attention_mask.h, which the CUDA kernels run too): for every
-// query, keys() must be exactly the keys the reference mask allows, and tiles_meet() must skip
-// exactly the (query tile, key tile) pairs with no allowed key, at sizes with edge tiles.
+// query, keys() must be exactly the keys the reference mask allows, tiles_meet() must skip
+// exactly the (query tile, key tile) pairs with no allowed key, and tiles_inside() must say
+// exactly which pairs have every key allowed (the v3 kernel masks only the others), at sizes with
+// edge tiles.
 TEST_CASE("key spans equal the reference masks: causal, S2 groups, documents, edge tiles") {
   const int64_t B = 2, H = 4;
   for (int64_t S : {1, 8, 63, 64, 65, 128, 192}) {
@@ -175,6 +177,18 @@ TEST_CASE("key spans equal the reference masks: causal, S2 groups, documents, ed
                 for (int64_t j = j0; j < j0 + n; j++) any = any || allowed(b, h, i, j);
               wrong_tiles += view.tiles_meet(b, h, i0, m, j0, n) != any;
             }
+          // tiles_inside at the v2 and v3 query tiles (64, 128 rows) and whole 64-key tiles: a
+          // key past the sequence is never seen, so an edge key tile is never inside.
+          for (int64_t rows : {kAttnBlockM, 2 * kAttnBlockM})
+            for (int64_t i0 = 0; i0 < S; i0 += rows)
+              for (int64_t j0 = 0; j0 < S; j0 += kAttnBlockN) {
+                const int64_t m = std::min(rows, S - i0);
+                bool all = true;
+                for (int64_t i = i0; i < i0 + m; i++)
+                  for (int64_t j = j0; j < j0 + kAttnBlockN; j++)
+                    all = all && j < S && allowed(b, h, i, j);
+                wrong_tiles += view.tiles_inside(b, h, i0, m, j0, kAttnBlockN) != all;
+              }
         }
       CHECK(wrong_keys == 0);
       CHECK(wrong_tiles == 0);

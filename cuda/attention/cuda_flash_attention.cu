@@ -8,6 +8,7 @@
 
 #include "cuda/attention/cuda_attention_tiles.cuh"
 #include "cuda/attention/cuda_flash_attention_mma.h"
+#include "cuda/attention/flash_attention_v3.h"
 
 namespace llm {
 
@@ -317,7 +318,9 @@ struct Tiled {
     const int64_t B = q.size(0), S = q.size(1), H = q.size(2);
     if (B * S * H == 0) return;
     if (mma_attention_takes(mask, {q, k, v, out})) {
-      mma_attention_forward(stream, q, k, v, make_mask(q, mask), out, lse);
+      // v3 only when llm_bench asks for it (flash_attention_v3.h): it has not run on a GPU yet.
+      if (flash_v3_requested()) flash_v3_forward(stream, q, k, v, make_mask(q, mask), out, lse);
+      else mma_attention_forward(stream, q, k, v, make_mask(q, mask), out, lse);
       CUDA_CHECK_OP(op, q, k, v, out, lse);
       return;
     }

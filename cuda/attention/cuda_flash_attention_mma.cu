@@ -14,6 +14,7 @@
 
 #include "cuda/attention/cuda_flash_attention_mma.h"
 #include "cuda/attention/mma_fragments.cuh"
+#include "cuda/attention/mma_tiles.cuh"
 
 namespace llm {
 
@@ -110,35 +111,6 @@ __device__ __forceinline__ void mma_from_c(float (&acc)[NT][4], const float (&x)
     mma_slice(acc, hi, bt + 16 * kk, ldb);
   }
 }
-
-// The row of a 16-row C tile and the column that C element i of n-tile t of this lane holds.
-__device__ __forceinline__ int c_row(int i) { return c_coord(threadIdx.x % 32, i).row; }
-__device__ __forceinline__ int c_col(int t, int i) {
-  return 8 * t + c_coord(threadIdx.x % 32, i).col;
-}
-
-// The query rows of a tile in shared memory: key spans, lse (+inf past the sequence, so P = 0
-// there) and delta.
-template <int R>
-struct QueryRows {
-  KeySpan span[R];
-  float lse[R], delta[R];
-};
-
-template <int R>
-__device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, const float* lse,
-                                const float* delta, int64_t b, int64_t h, int64_t i0, int64_t m) {
-  const int r = threadIdx.x;
-  if (r >= R) return;
-  rows.span[r] = p.mask.keys(b, h, i0 + r);  // {0, 0} past the sequence
-  rows.lse[r] = r < m && lse ? lse[(b * p.H + h) * p.S + i0 + r] : INFINITY;
-  rows.delta[r] = r < m && delta ? delta[(b * p.H + h) * p.S + i0 + r] : 0.0f;
-}
-
-// The first key tile of a query tile's band: spans never move left as the query moves right, so
-// the band runs from the first row's lo (down to its tile start) to the last row's hi.
-template <int R>
-__device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.span[0].lo / kN * kN; }
 
 // Forward of one query tile of (b, h) (grid: query tiles, H, B). Each warp keeps its 16 rows'
 // Q fragments, output accumulator, running max and sum in registers; per key tile it computes
@@ -368,13 +340,6 @@ constexpr size_t dkdv_smem(int D) {
 }
 constexpr size_t dq_smem(int D) {
   return (size_t(kRows + kN) * 2 * (D + kPad) + size_t(D) * (kN + kPad)) * sizeof(bf16);
-}
-
-// f(std::integral_constant<int, D>{}) for head_dim 64 or 128 (mma_attention_takes checked).
-template <class F>
-void dispatch_head_dim(int64_t D, F&& f) {
-  if (D == 64) f(std::integral_constant<int, 64>{});
-  else f(std::integral_constant<int, 128>{});
 }
 
 }  // namespace

@@ -1,0 +1,283 @@
+// defines: flash_v3_requested, flash_v3_forward: attention forward v3, FlashAttention-2's
+// mma.sync kernel as FlashAttention-2 itself builds it, for bf16 at head_dim 64 and 128 with
+// key-span masks (causal, S2 groups, document ids) and GQA. What it changes against v2
+// (cuda_flash_attention_mma.cu), each aimed at what v2's SASS showed:
+//   - fragments come from shared memory by ldmatrix.x4 (four 8 x 8 matrices, two mma operands,
+//     per instruction) where v2 did two 32-bit loads per mma; V feeds P V through ldmatrix.trans,
+//     so no tile is ever transposed with 2-byte stores;
+//   - K and V tiles arrive by 16-byte cp.async into two stages: tile j + 1 is in flight while
+//     tile j is multiplied;
+//   - a block is 128 query rows (8 warps of 16), so each K/V tile loaded serves twice v2's rows;
+//   - exp2 with scale * log2(e) folded into one FFMA per score;
+//   - masks only on boundary tiles (MaskView::spans_cover), and a warp skips a key tile its own
+//     16 rows do not meet (the causal diagonal's upper half);
+//   - the heaviest causal query tiles start first.
+// Compiled for sm_90a and sm_80 and layout-checked on the CPU (test_mma_layout, test_attention's
+// span checks); NOT yet run on a GPU: llm_bench attention --impl flash_v3 validates it against
+// eager attention there before timing it. Training keeps v2 until it has.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda/attention/flash_attention_v3.h"
+#include "cuda/attention/mma_fragments.cuh"
+#include "cuda/attention/mma_tiles.cuh"
+
+namespace llm {
+
+namespace {
+
+using namespace tiles;
+using namespace mma;
+
+// 8 warps of 16 rows rather than FlashAttention-2's 4 of 32: each warp keeps v2's one-m16-tile
+// structure (Q fragments, 16 x D output, running max and sum in registers, about 170 registers at
+// D = 128), and twice the threads issue the tile copies. Either way 128 rows share a K/V tile.
+constexpr int kWarps = 8, kBlockThreads = 32 * kWarps;
+constexpr int kQRows = 16 * kWarps;  // a block's query tile
+constexpr int kKeys = kN;            // a key tile: the 64 keys tiles_meet and the spans speak of
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+// Padding, not a swizzle: shared-memory rows of D + 8 bf16 (D = 64, 128) start 4 banks apart
+// modulo 32, so the 8 row addresses of one ldmatrix matrix (16 bytes each) and the 8 16-byte
+// cp.async stores of a quarter warp land in 8 distinct 4-bank groups: conflict-free, with the
+// plain address arithmetic test_mma_layout checks. It costs 8 / D of the tiles (6% or 12%), which
+// does not bind occupancy here (registers do).
+constexpr int kPad = 8;
+
+template <int D>
+constexpr size_t smem_bytes() {  // the Q tile, then two stages of K and V
+  return size_t(kQRows + 4 * kKeys) * (D + kPad) * sizeof(bf16);
+}
+
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
+  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  // src-size 0 writes 16 zero bytes and reads nothing.
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// Waits until at most N of this thread's copy groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Issues (does not wait for) the copy of rows [0, rows) of a head matrix (rows `stride` elements
+// apart) into the R x D tile dst, row stride D + kPad; the rows after them are zero-filled, so an
+// edge tile adds nothing to the products. A row's 16-byte pieces go to neighbouring threads.
+template <int R, int D>
+__device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int64_t stride,
+                                                int64_t rows) {
+  constexpr int kPieces = D / 8;
+  static_assert(R * kPieces % kBlockThreads == 0, "every thread copies the same number of pieces");
+#pragma unroll
+  for (int k = 0; k < R * kPieces / kBlockThreads; k++) {
+    const int e = threadIdx.x + k * kBlockThreads, r = e / kPieces, c = e % kPieces * 8;
+    const bool valid = r < rows;
+    cp_async_16(dst + r * (D + kPad) + c, src + (valid ? r * stride : 0) + c, valid);
+  }
+}
+
+// acc (16 x 8 NT) += A B^T over 16 KS columns: A in registers (a[KS], fragments), B^T's 8 NT rows
+// in shared memory (row stride ld), two n-tiles per ldmatrix. Within a k-slice the NT mmas go to
+// different accumulators, so none waits on the one before.
+template <int KS, int NT>
+__device__ __forceinline__ void mma_abt(float (&acc)[NT][4], const uint32_t (&a)[KS][4],
+                                        const bf16* bt, int ld) {
+  const Coord at = ldsm_row_bt(threadIdx.x % 32);
+#pragma unroll
+  for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+    for (int t = 0; t < NT; t += 2) {
+      uint32_t b[4];
+      ldmatrix_x4<false>(b, bt + (8 * t + at.row) * ld + 16 * kk + at.col);
+      mma_16x8x16(acc[t], a[kk], b);
+      mma_16x8x16(acc[t + 1], a[kk], b + 2);
+    }
+}
+
+// acc (16 x 8 NT) += P B: P (16 x 16 KS) still in C fragments (p[2 KS]), rounded to bf16 as it
+// becomes the A operand (c_to_a); B's 16 KS rows of 8 NT in shared memory (row stride ld), read
+// with ldmatrix.trans, two n-tiles per instruction.
+template <int KS, int NT>
+__device__ __forceinline__ void mma_pb(float (&acc)[NT][4], const float (&p)[2 * KS][4],
+                                       const bf16* b, int ld) {
+  const Coord at = ldsm_row_a(threadIdx.x % 32);
+#pragma unroll
+  for (int kk = 0; kk < KS; kk++) {
+    uint32_t a[4];
+    c_to_a(p, kk, a);
+#pragma unroll
+    for (int t = 0; t < NT; t += 2) {
+      uint32_t bf[4];
+      ldmatrix_x4<true>(bf, b + (16 * kk + at.row) * ld + 8 * t + at.col);
+      mma_16x8x16(acc[t], a, bf);
+      mma_16x8x16(acc[t + 1], a, bf + 2);
+    }
+  }
+}
+
+// -inf on the scores of keys outside the spans of the lane's two rows (C elements 0-1, 2-3): only
+// on a boundary tile.
+template <int NT>
+__device__ __forceinline__ void mask_tile(float (&s)[NT][4], const KeySpan (&span)[2],
+                                          int64_t j0) {
+#pragma unroll
+  for (int t = 0; t < NT; t++)
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      if (!span[i / 2].contains(j0 + c_col(t, i))) s[t][i] = -INFINITY;
+}
+
+// The lane's two rows' softmax state: running max of the scores in log2 units (raw score x
+// scale x log2 e) and this lane's part of the running sum (its quad's four parts add up to the
+// row's at the end, so the loop needs no shuffle for it).
+struct RowState {
+  float max[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
+};
+
+// The online-softmax update for one key tile: s (raw scores, -inf where masked) becomes
+// P = exp2(s * scale_log2 - max) against the rows' new running max, and the output accumulator o
+// and the sum are rescaled by how far the max moved.
+template <int NT, int DT>
+__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT][4],
+                                               RowState& st, float scale_log2) {
+#pragma unroll
+  for (int x = 0; x < 2; x++) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int t = 0; t < NT; t++) mx = fmaxf(mx, fmaxf(s[t][2 * x], s[t][2 * x + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the row's other three lanes
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float new_max = fmaxf(st.max[x], mx * scale_log2);
+    // A row masked so far keeps max -inf; subtracting 0 instead gives exp2(-inf) = 0, not NaN.
+    const float base = new_max == -INFINITY ? 0.0f : new_max;
+    const float rescale = exp2f(st.max[x] - base);
+    float sum = 0.0f;
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+#pragma unroll
+      for (int e = 2 * x; e < 2 * x + 2; e++) {
+        s[t][e] = exp2f(fmaf(s[t][e], scale_log2, -base));
+        sum += s[t][e];
+      }
+    st.sum[x] = st.sum[x] * rescale + sum;
+    st.max[x] = new_max;
+#pragma unroll
+    for (int t = 0; t < DT; t++) o[t][2 * x] *= rescale, o[t][2 * x + 1] *= rescale;
+  }
+}
+
+// The warp's rows of the output, normalised, and their lse in v2's units (natural log of the
+// scaled scores' sum of exponentials, +inf for a row that saw no key, whose output is 0), so
+// v2's backward reads it. Rows from m on are past the sequence and not written.
+template <int D>
+__device__ void store_rows(const Problem<bf16>& p, const float (&o)[D / 8][4], RowState st,
+                           bf16* out, float* lse, int64_t b, int64_t h, int64_t i0, int64_t m) {
+  const int warp = threadIdx.x / 32;
+#pragma unroll
+  for (int x = 0; x < 2; x++) {
+    float sum = st.sum[x];  // every lane shuffles before any leaves
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int r = 16 * warp + c_row(2 * x);
+    if (r >= m) continue;
+    const bool sees_any = sum > 0.0f;
+    const float inv = sees_any ? 1.0f / sum : 0.0f;
+    bf16* row = out + p.q_row(b, i0 + r, h, D);
+#pragma unroll
+    for (int t = 0; t < D / 8; t++)
+      *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
+          pack_bf16(o[t][2 * x] * inv, o[t][2 * x + 1] * inv);
+    if (thread_in_group(threadIdx.x % 32) == 0)
+      lse[(b * p.H + h) * p.S + i0 + r] = sees_any ? (st.max[x] + log2f(sum)) * kLn2 : INFINITY;
+  }
+}
+
+// Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last query tile
+// first, see flash_v3_forward). Per key tile of the band: wait for its K and V (issued one tile
+// ahead), S = Q K^T, mask if a boundary tile, online softmax, O += P V.
+template <int D>
+__global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16> p, bf16* out,
+                                                              float* lse) {
+  constexpr int LD = D + kPad, kTile = kKeys * LD;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* q_s = reinterpret_cast<bf16*>(smem);  // (128, LD)
+  bf16* kv_s = q_s + kQRows * LD;             // stage s: K at 2 s kTile, V at (2 s + 1) kTile
+  __shared__ QueryRows<kQRows> rows;
+  const int warp = threadIdx.x / 32;
+  const int64_t b = blockIdx.y, h = blockIdx.x;
+  const int64_t i0 = int64_t(gridDim.z - 1 - blockIdx.z) * kQRows;
+  const int64_t m = min(int64_t(kQRows), p.S - i0), kvh = h / p.heads_per_kv;
+  load_tile_async<kQRows, D>(q_s, p.q + p.q_row(b, i0, h, D), p.H * D, m);
+  cp_async_commit();
+  load_query_rows(p, rows, nullptr, nullptr, b, h, i0, m);
+  __syncthreads();
+  auto load_kv = [&](int stage, int64_t j0) {
+    const int64_t n = min(int64_t(kKeys), p.S - j0);
+    load_tile_async<kKeys, D>(kv_s + 2 * stage * kTile, p.k + p.kv_row(b, j0, kvh, D),
+                              p.Hkv * D, n);
+    load_tile_async<kKeys, D>(kv_s + (2 * stage + 1) * kTile, p.v + p.kv_row(b, j0, kvh, D),
+                              p.Hkv * D, n);
+    cp_async_commit();
+  };
+  const int64_t j_first = first_key_tile(rows), j_end = rows.span[m - 1].hi;
+  if (j_first < j_end) load_kv(0, j_first);
+  else cp_async_commit();  // an empty group: the wait below counts the same either way
+  cp_async_wait<1>();      // the Q tile has landed (the first K/V tile may still be in flight)
+  __syncthreads();
+  uint32_t qf[D / 16][4];
+  const Coord at = ldsm_row_a(threadIdx.x % 32);
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++)
+    ldmatrix_x4<false>(qf[kk], q_s + (16 * warp + at.row) * LD + 16 * kk + at.col);
+  // The spans of the lane's two rows, and of the warp's first and last rows within the sequence.
+  const KeySpan span[2] = {rows.span[16 * warp + c_row(0)], rows.span[16 * warp + c_row(2)]};
+  const bool warp_live = 16 * warp < m;
+  const KeySpan first = rows.span[16 * warp], last = rows.span[min(16 * warp + 15, int(m) - 1)];
+  float o[D / 8][4] = {};
+  RowState st;
+  const float scale_log2 = p.scale * kLog2e;
+  int stage = 0;
+  for (int64_t j0 = j_first; j0 < j_end; j0 += kKeys, stage ^= 1) {
+    // The other stage was released by the barrier that ended the previous tile.
+    if (j0 + kKeys < j_end) load_kv(stage ^ 1, j0 + kKeys);
+    else cp_async_commit();
+    cp_async_wait<1>();  // this tile's K and V, of this thread's copies...
+    __syncthreads();     // ...and of every thread's
+    if (warp_live && MaskView::spans_meet(first, last, j0, kKeys)) {  // warp-uniform
+      const bf16* k_s = kv_s + 2 * stage * kTile;
+      float s[kKeys / 8][4] = {};
+      mma_abt(s, qf, k_s, LD);
+      if (!MaskView::spans_cover(first, last, j0, kKeys)) mask_tile(s, span, j0);
+      online_softmax(s, o, st, scale_log2);
+      mma_pb<kKeys / 16>(o, s, k_s + kTile, LD);
+    }
+    __syncthreads();  // every warp is done with this stage before it is refilled
+  }
+  store_rows<D>(p, o, st, out, lse, b, h, i0, m);
+}
+
+}  // namespace
+
+bool flash_v3_requested() {
+  const char* v3 = std::getenv("LLM_ATTENTION_V3");
+  return v3 && std::strcmp(v3, "1") == 0;
+}
+
+void flash_v3_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  // Query tiles on the grid's slowest axis, counted from the last: blocks start in grid order, so
+  // under a causal mask every head's longest tiles start first and the short ones fill the tail.
+  const dim3 grid(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)),
+                  static_cast<unsigned>((p.S + kQRows - 1) / kQRows));
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    allow_smem(forward_v3_kernel<D>, smem_bytes<D>());
+    forward_v3_kernel<D><<<grid, kBlockThreads, smem_bytes<D>(), stream>>>(p, out.data<bf16>(),
+                                                                      lse.data<float>());
+  });
+}
+
+}  // namespace llm

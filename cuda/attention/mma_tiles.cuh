@@ -1,0 +1,48 @@
+// defines: c_row, c_col, QueryRows, load_query_rows, first_key_tile, dispatch_head_dim: the
+// pieces the tensor-core attention kernels share (v2: cuda_flash_attention_mma.cu, v3:
+// flash_attention_v3.cu), a query tile's key spans and where a lane's C elements sit.
+#pragma once
+#include <type_traits>
+
+#include "cuda/attention/cuda_attention_tiles.cuh"
+#include "cuda/attention/mma_fragments.cuh"
+
+namespace llm {
+namespace tiles {
+
+// The row of a 16-row C tile and the column that C element i of n-tile t of this lane holds.
+__device__ inline int c_row(int i) { return mma::c_coord(threadIdx.x % 32, i).row; }
+__device__ inline int c_col(int t, int i) { return 8 * t + mma::c_coord(threadIdx.x % 32, i).col; }
+
+// The query rows of a tile in shared memory: key spans, lse (+inf past the sequence, so P = 0
+// there) and delta.
+template <int R>
+struct QueryRows {
+  KeySpan span[R];
+  float lse[R], delta[R];
+};
+
+template <int R>
+__device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, const float* lse,
+                                const float* delta, int64_t b, int64_t h, int64_t i0, int64_t m) {
+  const int r = threadIdx.x;
+  if (r >= R) return;
+  rows.span[r] = p.mask.keys(b, h, i0 + r);  // {0, 0} past the sequence
+  rows.lse[r] = r < m && lse ? lse[(b * p.H + h) * p.S + i0 + r] : INFINITY;
+  rows.delta[r] = r < m && delta ? delta[(b * p.H + h) * p.S + i0 + r] : 0.0f;
+}
+
+// The first key tile of a query tile's band: spans never move left as the query moves right, so
+// the band runs from the first row's lo (down to its tile start) to the last row's hi.
+template <int R>
+__device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.span[0].lo / kN * kN; }
+
+// f(std::integral_constant<int, D>{}) for head_dim 64 or 128 (mma_attention_takes checked).
+template <class F>
+void dispatch_head_dim(int64_t D, F&& f) {
+  if (D == 64) f(std::integral_constant<int, 64>{});
+  else f(std::integral_constant<int, 128>{});
+}
+
+}  // namespace tiles
+}  // namespace llm
