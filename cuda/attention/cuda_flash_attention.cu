@@ -354,7 +354,11 @@ struct Tiled {
       delta_kernel<T><<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(
           out.data<T>(), dout.data<T>(), delta.data<float>(), rows, S, H, D);
       if (tensor_cores) {
-        mma_attention_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
+        if (flash_v3_requested())
+          flash_v3_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
+        else
+          mma_attention_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk,
+                                 dv);
         return;
       }
       const Problem<T> a = make_problem<T>(q, k, v, make_mask(q, mask));

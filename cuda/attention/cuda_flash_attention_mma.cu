@@ -31,10 +31,6 @@ static_assert(kRows == kM && kRows == kN, "the block tile is the tiled attention
 // of 64) that word is in bank 4 g + t (mod 32), so a warp's 32 loads hit 32 different banks.
 constexpr int kPad = 8;
 
-// The dK/dV kernel's query tile. Each lane keeps dK and dV (D / 2 floats each) and two score
-// fragments (rows / 4 floats each) in registers; 32 rows at head_dim 128 keep that near 160.
-__host__ __device__ constexpr int dkdv_query_rows(int D) { return D <= 64 ? 64 : 32; }
-
 // Rows [0, rows) of a head matrix (rows `stride` elements apart) into the R x C tile dst (row
 // stride C + kPad); the rows after them are zero, so an edge tile adds nothing to the products.
 // 16 bytes per thread and step, a row's pieces in neighbouring threads.

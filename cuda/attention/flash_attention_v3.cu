@@ -15,13 +15,11 @@
 // Compiled for sm_90a and sm_80 and layout-checked on the CPU (test_mma_layout, test_attention's
 // span checks); NOT yet run on a GPU: llm_bench attention --impl flash_v3 validates it against
 // eager attention there before timing it. Training keeps v2 until it has.
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
+#include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v3.h"
-#include "cuda/attention/mma_fragments.cuh"
-#include "cuda/attention/mma_tiles.cuh"
 
 namespace llm {
 
@@ -29,92 +27,11 @@ namespace {
 
 using namespace tiles;
 using namespace mma;
-
-// 8 warps of 16 rows rather than FlashAttention-2's 4 of 32: each warp keeps v2's one-m16-tile
-// structure (Q fragments, 16 x D output, running max and sum in registers, about 170 registers at
-// D = 128), and twice the threads issue the tile copies. Either way 128 rows share a K/V tile.
-constexpr int kWarps = 8, kBlockThreads = 32 * kWarps;
-constexpr int kQRows = 16 * kWarps;  // a block's query tile
-constexpr int kKeys = kN;            // a key tile: the 64 keys tiles_meet and the spans speak of
-constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
-// Padding, not a swizzle: shared-memory rows of D + 8 bf16 (D = 64, 128) start 4 banks apart
-// modulo 32, so the 8 row addresses of one ldmatrix matrix (16 bytes each) and the 8 16-byte
-// cp.async stores of a quarter warp land in 8 distinct 4-bank groups: conflict-free, with the
-// plain address arithmetic test_mma_layout checks. It costs 8 / D of the tiles (6% or 12%), which
-// does not bind occupancy here (registers do).
-constexpr int kPad = 8;
+using namespace v3;
 
 template <int D>
 constexpr size_t smem_bytes() {  // the Q tile, then two stages of K and V
-  return size_t(kQRows + 4 * kKeys) * (D + kPad) * sizeof(bf16);
-}
-
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
-  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-  // src-size 0 writes 16 zero bytes and reads nothing.
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-// Waits until at most N of this thread's copy groups are still in flight.
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-// Issues (does not wait for) the copy of rows [0, rows) of a head matrix (rows `stride` elements
-// apart) into the R x D tile dst, row stride D + kPad; the rows after them are zero-filled, so an
-// edge tile adds nothing to the products. A row's 16-byte pieces go to neighbouring threads.
-template <int R, int D>
-__device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int64_t stride,
-                                                int64_t rows) {
-  constexpr int kPieces = D / 8;
-  static_assert(R * kPieces % kBlockThreads == 0, "every thread copies the same number of pieces");
-#pragma unroll
-  for (int k = 0; k < R * kPieces / kBlockThreads; k++) {
-    const int e = threadIdx.x + k * kBlockThreads, r = e / kPieces, c = e % kPieces * 8;
-    const bool valid = r < rows;
-    cp_async_16(dst + r * (D + kPad) + c, src + (valid ? r * stride : 0) + c, valid);
-  }
-}
-
-// acc (16 x 8 NT) += A B^T over 16 KS columns: A in registers (a[KS], fragments), B^T's 8 NT rows
-// in shared memory (row stride ld), two n-tiles per ldmatrix. Within a k-slice the NT mmas go to
-// different accumulators, so none waits on the one before.
-template <int KS, int NT>
-__device__ __forceinline__ void mma_abt(float (&acc)[NT][4], const uint32_t (&a)[KS][4],
-                                        const bf16* bt, int ld) {
-  const Coord at = ldsm_row_bt(threadIdx.x % 32);
-#pragma unroll
-  for (int kk = 0; kk < KS; kk++)
-#pragma unroll
-    for (int t = 0; t < NT; t += 2) {
-      uint32_t b[4];
-      ldmatrix_x4<false>(b, bt + (8 * t + at.row) * ld + 16 * kk + at.col);
-      mma_16x8x16(acc[t], a[kk], b);
-      mma_16x8x16(acc[t + 1], a[kk], b + 2);
-    }
-}
-
-// acc (16 x 8 NT) += P B: P (16 x 16 KS) still in C fragments (p[2 KS]), rounded to bf16 as it
-// becomes the A operand (c_to_a); B's 16 KS rows of 8 NT in shared memory (row stride ld), read
-// with ldmatrix.trans, two n-tiles per instruction.
-template <int KS, int NT>
-__device__ __forceinline__ void mma_pb(float (&acc)[NT][4], const float (&p)[2 * KS][4],
-                                       const bf16* b, int ld) {
-  const Coord at = ldsm_row_a(threadIdx.x % 32);
-#pragma unroll
-  for (int kk = 0; kk < KS; kk++) {
-    uint32_t a[4];
-    c_to_a(p, kk, a);
-#pragma unroll
-    for (int t = 0; t < NT; t += 2) {
-      uint32_t bf[4];
-      ldmatrix_x4<true>(bf, b + (16 * kk + at.row) * ld + 8 * t + at.col);
-      mma_16x8x16(acc[t], a, bf);
-      mma_16x8x16(acc[t + 1], a, bf + 2);
-    }
-  }
+  return size_t(kRows + 4 * kKeys) * (D + kPad) * sizeof(bf16);
 }
 
 // -inf on the scores of keys outside the spans of the lane's two rows (C elements 0-1, 2-3): only
@@ -195,36 +112,27 @@ __device__ void store_rows(const Problem<bf16>& p, const float (&o)[D / 8][4], R
 }
 
 // Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last query tile
-// first, see flash_v3_forward). Per key tile of the band: wait for its K and V (issued one tile
-// ahead), S = Q K^T, mask if a boundary tile, online softmax, O += P V.
+// first, see flash_v3_forward). Per key tile of the band, once its K and V have landed: S = Q K^T,
+// the mask if a boundary tile, online softmax, O += P V.
 template <int D>
 __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16> p, bf16* out,
-                                                              float* lse) {
-  constexpr int LD = D + kPad, kTile = kKeys * LD;
+                                                                   float* lse) {
+  constexpr int LD = D + kPad;
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16* q_s = reinterpret_cast<bf16*>(smem);  // (128, LD)
-  bf16* kv_s = q_s + kQRows * LD;             // stage s: K at 2 s kTile, V at (2 s + 1) kTile
-  __shared__ QueryRows<kQRows> rows;
+  bf16* q_s = reinterpret_cast<bf16*>(smem);  // (128, LD), then KvStages' 4 tiles
+  __shared__ QueryRows<kRows> rows;
   const int warp = threadIdx.x / 32;
   const int64_t b = blockIdx.y, h = blockIdx.x;
-  const int64_t i0 = int64_t(gridDim.z - 1 - blockIdx.z) * kQRows;
-  const int64_t m = min(int64_t(kQRows), p.S - i0), kvh = h / p.heads_per_kv;
-  load_tile_async<kQRows, D>(q_s, p.q + p.q_row(b, i0, h, D), p.H * D, m);
+  const int64_t i0 = int64_t(gridDim.z - 1 - blockIdx.z) * kRows;
+  const int64_t m = min(int64_t(kRows), p.S - i0);
+  load_tile_async<kRows, D>(q_s, p.q + p.q_row(b, i0, h, D), p.H * D, m);
   cp_async_commit();
   load_query_rows(p, rows, nullptr, nullptr, b, h, i0, m);
   __syncthreads();
-  auto load_kv = [&](int stage, int64_t j0) {
-    const int64_t n = min(int64_t(kKeys), p.S - j0);
-    load_tile_async<kKeys, D>(kv_s + 2 * stage * kTile, p.k + p.kv_row(b, j0, kvh, D),
-                              p.Hkv * D, n);
-    load_tile_async<kKeys, D>(kv_s + (2 * stage + 1) * kTile, p.v + p.kv_row(b, j0, kvh, D),
-                              p.Hkv * D, n);
-    cp_async_commit();
-  };
-  const int64_t j_first = first_key_tile(rows), j_end = rows.span[m - 1].hi;
-  if (j_first < j_end) load_kv(0, j_first);
-  else cp_async_commit();  // an empty group: the wait below counts the same either way
-  cp_async_wait<1>();      // the Q tile has landed (the first K/V tile may still be in flight)
+  const KvStages<D> kv{p, q_s + kRows * LD, b, h / p.heads_per_kv, first_key_tile(rows),
+                       rows.span[m - 1].hi};
+  kv.start();
+  cp_async_wait<1>();  // the Q tile has landed (the first K/V tile may still be in flight)
   __syncthreads();
   uint32_t qf[D / 16][4];
   const Coord at = ldsm_row_a(threadIdx.x % 32);
@@ -238,23 +146,14 @@ __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16>
   float o[D / 8][4] = {};
   RowState st;
   const float scale_log2 = p.scale * kLog2e;
-  int stage = 0;
-  for (int64_t j0 = j_first; j0 < j_end; j0 += kKeys, stage ^= 1) {
-    // The other stage was released by the barrier that ended the previous tile.
-    if (j0 + kKeys < j_end) load_kv(stage ^ 1, j0 + kKeys);
-    else cp_async_commit();
-    cp_async_wait<1>();  // this tile's K and V, of this thread's copies...
-    __syncthreads();     // ...and of every thread's
-    if (warp_live && MaskView::spans_meet(first, last, j0, kKeys)) {  // warp-uniform
-      const bf16* k_s = kv_s + 2 * stage * kTile;
-      float s[kKeys / 8][4] = {};
-      mma_abt(s, qf, k_s, LD);
-      if (!MaskView::spans_cover(first, last, j0, kKeys)) mask_tile(s, span, j0);
-      online_softmax(s, o, st, scale_log2);
-      mma_pb<kKeys / 16>(o, s, k_s + kTile, LD);
-    }
-    __syncthreads();  // every warp is done with this stage before it is refilled
-  }
+  kv.run([&](int64_t j0, const bf16* k_s, const bf16* v_s) {
+    if (!warp_live || !MaskView::spans_meet(first, last, j0, kKeys)) return;  // warp-uniform
+    float s[kKeys / 8][4] = {};
+    mma_abt(s, qf, k_s, LD);
+    if (!MaskView::spans_cover(first, last, j0, kKeys)) mask_tile(s, span, j0);
+    online_softmax(s, o, st, scale_log2);
+    mma_pb<kKeys / 16>(o, s, v_s, LD);
+  });
   store_rows<D>(p, o, st, out, lse, b, h, i0, m);
 }
 
@@ -271,7 +170,7 @@ void flash_v3_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, con
   // Query tiles on the grid's slowest axis, counted from the last: blocks start in grid order, so
   // under a causal mask every head's longest tiles start first and the short ones fill the tail.
   const dim3 grid(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)),
-                  static_cast<unsigned>((p.S + kQRows - 1) / kQRows));
+                  static_cast<unsigned>((p.S + kRows - 1) / kRows));
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     allow_smem(forward_v3_kernel<D>, smem_bytes<D>());

@@ -1,9 +1,10 @@
 // Fragment layouts of the warp-level tensor-core instruction
 //   mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point type") as index functions,
-// shared by the tensor-core attention kernels (cuda/attention/cuda_flash_attention_mma.cu) and a
-// CPU test that simulates a warp (test/test_mma_layout.cpp). Plain C++ includes this header too:
-// only the instruction wrapper at the end needs nvcc.
+// shared by the tensor-core attention kernels (cuda/attention/: v2 cuda_flash_attention_mma.cu,
+// v3 flash_attention_v3*.cu, which loads them with ldmatrix) and a CPU test that simulates a warp
+// (test/test_mma_layout.cpp). Plain C++ includes this header too: only the instruction wrappers
+// at the end need nvcc.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -1,6 +1,7 @@
-// defines: c_row, c_col, QueryRows, load_query_rows, first_key_tile, dispatch_head_dim: the
-// pieces the tensor-core attention kernels share (v2: cuda_flash_attention_mma.cu, v3:
-// flash_attention_v3.cu), a query tile's key spans and where a lane's C elements sit.
+// defines: c_row, c_col, QueryRows, load_query_rows, first_key_tile, dkdv_query_rows,
+// dispatch_head_dim: the pieces the tensor-core attention kernels share (v2:
+// cuda_flash_attention_mma.cu, v3: flash_attention_v3*.cu), a query tile's key spans and where a
+// lane's C elements sit.
 #pragma once
 #include <type_traits>
 
@@ -36,6 +37,10 @@ __device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, cons
 // the band runs from the first row's lo (down to its tile start) to the last row's hi.
 template <int R>
 __device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.span[0].lo / kN * kN; }
+
+// The dK/dV kernels' query tile. Each lane keeps dK and dV (D / 2 floats each) and two score
+// fragments (rows / 4 floats each) in registers; 32 rows at head_dim 128 keep that near 160.
+__host__ __device__ constexpr int dkdv_query_rows(int D) { return D <= 64 ? 64 : 32; }
 
 // f(std::integral_constant<int, D>{}) for head_dim 64 or 128 (mma_attention_takes checked).
 template <class F>
