@@ -254,20 +254,8 @@ __global__ void __launch_bounds__(kBlockThreads)
       mma_from_c<true, QT / 16>(dv_acc, pt, dot_s, LDT);  // dV += P^T dO
       mma_from_c<true, QT / 16>(dk_acc, dst, qt_s, LDT);  // dK += dS^T Q (scaled at the end)
     }
-#pragma unroll
-  for (int x = 0; x < 2; x++) {
-    const int c = 16 * warp + c_row(2 * x);  // key row of the tile
-    if (c >= n) continue;
-    const int64_t row = p.kv_row(b, j0 + c, kvh, D);
-#pragma unroll
-    for (int t = 0; t < D / 8; t++) {
-      const int col = c_col(t, 2 * x);
-      *reinterpret_cast<uint32_t*>(dk + row + col) =
-          pack_bf16(p.scale * dk_acc[t][2 * x], p.scale * dk_acc[t][2 * x + 1]);
-      *reinterpret_cast<uint32_t*>(dv + row + col) =
-          pack_bf16(dv_acc[t][2 * x], dv_acc[t][2 * x + 1]);
-    }
-  }
+  store_warp_rows<D>(dk_acc, p.scale, n, [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
+  store_warp_rows<D>(dv_acc, 1.0f, n, [&](int c) { return dv + p.kv_row(b, j0 + c, kvh, D); });
 }
 
 // dQ of one query tile of (b, h) (grid: query tiles, H, B): a second pass over the key tiles in
@@ -315,16 +303,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       }
     mma_from_c<true, kN / 16>(dq_acc, ds, kt_s, LDT);
   }
-#pragma unroll
-  for (int x = 0; x < 2; x++) {
-    const int r = 16 * warp + c_row(2 * x);
-    if (r >= m) continue;
-    bf16* row = dq + p.q_row(b, i0 + r, h, D);
-#pragma unroll
-    for (int t = 0; t < D / 8; t++)
-      *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
-          pack_bf16(p.scale * dq_acc[t][2 * x], p.scale * dq_acc[t][2 * x + 1]);
-  }
+  store_warp_rows<D>(dq_acc, p.scale, m, [&](int r) { return dq + p.q_row(b, i0 + r, h, D); });
 }
 
 constexpr size_t forward_smem(int D) {

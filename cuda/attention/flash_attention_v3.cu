@@ -112,7 +112,7 @@ __device__ void store_rows(const Problem<bf16>& p, const float (&o)[D / 8][4], R
 }
 
 // Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last query tile
-// first, see flash_v3_forward). Per key tile of the band, once its K and V have landed: S = Q K^T,
+// first, see query_block). Per key tile of the band, once its K and V have landed: S = Q K^T,
 // the mask if a boundary tile, online softmax, O += P V.
 template <int D>
 __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16> p, bf16* out,
@@ -122,15 +122,13 @@ __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16>
   bf16* q_s = reinterpret_cast<bf16*>(smem);  // (128, LD), then KvStages' 4 tiles
   __shared__ QueryRows<kRows> rows;
   const int warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.y, h = blockIdx.x;
-  const int64_t i0 = int64_t(gridDim.z - 1 - blockIdx.z) * kRows;
-  const int64_t m = min(int64_t(kRows), p.S - i0);
+  const QueryBlock blk = query_block(p);
+  const int64_t b = blk.b, h = blk.h, i0 = blk.i0, m = blk.m;
   load_tile_async<kRows, D>(q_s, p.q + p.q_row(b, i0, h, D), p.H * D, m);
   cp_async_commit();
   load_query_rows(p, rows, nullptr, nullptr, b, h, i0, m);
   __syncthreads();
-  const KvStages<D> kv{p, q_s + kRows * LD, b, h / p.heads_per_kv, first_key_tile(rows),
-                       rows.span[m - 1].hi};
+  const KvStages<D> kv = KvStages<D>::band(p, rows, blk, q_s + kRows * LD);
   kv.start();
   cp_async_wait<1>();  // the Q tile has landed (the first K/V tile may still be in flight)
   __syncthreads();
@@ -139,18 +137,17 @@ __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16>
 #pragma unroll
   for (int kk = 0; kk < D / 16; kk++)
     ldmatrix_x4<false>(qf[kk], q_s + (16 * warp + at.row) * LD + 16 * kk + at.col);
-  // The spans of the lane's two rows, and of the warp's first and last rows within the sequence.
+  // The spans of the lane's two rows, and the band of the warp's rows.
   const KeySpan span[2] = {rows.span[16 * warp + c_row(0)], rows.span[16 * warp + c_row(2)]};
-  const bool warp_live = 16 * warp < m;
-  const KeySpan first = rows.span[16 * warp], last = rows.span[min(16 * warp + 15, int(m) - 1)];
+  const WarpRows band = warp_rows(rows, m);
   float o[D / 8][4] = {};
   RowState st;
   const float scale_log2 = p.scale * kLog2e;
   kv.run([&](int64_t j0, const bf16* k_s, const bf16* v_s) {
-    if (!warp_live || !MaskView::spans_meet(first, last, j0, kKeys)) return;  // warp-uniform
+    if (!band.meets(j0)) return;  // warp-uniform
     float s[kKeys / 8][4] = {};
     mma_abt(s, qf, k_s, LD);
-    if (!MaskView::spans_cover(first, last, j0, kKeys)) mask_tile(s, span, j0);
+    if (!band.inside(j0)) mask_tile(s, span, j0);
     online_softmax(s, o, st, scale_log2);
     mma_pb<kKeys / 16>(o, s, v_s, LD);
   });
@@ -167,8 +164,7 @@ bool flash_v3_requested() {
 void flash_v3_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
-  // Query tiles on the grid's slowest axis, counted from the last: blocks start in grid order, so
-  // under a causal mask every head's longest tiles start first and the short ones fill the tail.
+  // Query tiles on the grid's slowest axis, the longest first (query_block).
   const dim3 grid(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)),
                   static_cast<unsigned>((p.S + kRows - 1) / kRows));
   dispatch_head_dim(q.size(3), [&](auto dim) {

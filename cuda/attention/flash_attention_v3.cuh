@@ -112,6 +112,33 @@ __device__ __forceinline__ void mma_pb(float (&acc)[NT][4], const float (&p)[2 *
   }
 }
 
+// The query tile of a forward or dQ block (grid: H, B, query tiles): (b, h), rows [i0, i0 + m).
+// Tiles count from the last: blocks start in grid order, so under a causal mask every head's
+// longest tiles start first and the short ones fill the tail.
+struct QueryBlock {
+  int64_t b, h, i0, m;
+};
+__device__ inline QueryBlock query_block(const Problem<bf16>& p) {
+  const int64_t i0 = int64_t(gridDim.z - 1 - blockIdx.z) * kRows;
+  return {blockIdx.y, blockIdx.x, i0, min(int64_t(kRows), p.S - i0)};
+}
+
+// The spans of a warp's 16 query rows within the sequence (rows [0, m) of the block's tile): which
+// key tiles they meet at all, and which they see whole, needing no mask.
+struct WarpRows {
+  bool live;  // some of the rows are in the sequence
+  KeySpan first, last;
+
+  __device__ bool meets(int64_t j0) const {
+    return live && MaskView::spans_meet(first, last, j0, kKeys);
+  }
+  __device__ bool inside(int64_t j0) const { return MaskView::spans_cover(first, last, j0, kKeys); }
+};
+__device__ inline WarpRows warp_rows(const tiles::QueryRows<kRows>& rows, int64_t m) {
+  const int r0 = 16 * (threadIdx.x / 32);
+  return {r0 < m, rows.span[r0], rows.span[min(r0 + 15, int(m) - 1)]};
+}
+
 // The key tiles [j_first, j_end) of kv head kvh in two shared-memory stages (4 tiles of kKeys
 // rows at `smem`: stage s has K at 2 s, V at 2 s + 1). start() issues the first tile's copy; run()
 // then calls body(j0, k_s, v_s) for every tile in order, the next tile's copy in flight meanwhile.
@@ -130,6 +157,12 @@ struct KvStages {
     load_tile_async<kKeys, D>(smem + 2 * stage * kTile, p.k + row, p.Hkv * D, n);
     load_tile_async<kKeys, D>(smem + (2 * stage + 1) * kTile, p.v + row, p.Hkv * D, n);
     cp_async_commit();
+  }
+  // The key tiles the rows of a query block meet, of its kv head, in the 4 tiles at smem.
+  __device__ static KvStages band(const Problem<bf16>& p, const tiles::QueryRows<kRows>& rows,
+                                  const QueryBlock& blk, bf16* smem) {
+    return {p, smem, blk.b, blk.h / p.heads_per_kv, tiles::first_key_tile(rows),
+            rows.span[blk.m - 1].hi};
   }
   __device__ void start() const {
     if (j_first < j_end) load(0, j_first);

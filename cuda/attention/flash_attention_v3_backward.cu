@@ -24,22 +24,6 @@ struct QueryTile {
   int64_t h, i0;
 };
 
-// The dK/dV kernel's keys write back scaled: dK = scale dS^T Q.
-template <int D>
-__device__ void store_key_rows(const Problem<bf16>& p, const float (&acc)[D / 8][4], float mul,
-                               bf16* dst, int64_t b, int64_t kvh, int64_t j0, int64_t n) {
-#pragma unroll
-  for (int x = 0; x < 2; x++) {
-    const int c = 16 * (threadIdx.x / 32) + c_row(2 * x);
-    if (c >= n) continue;
-    bf16* row = dst + p.kv_row(b, j0 + c, kvh, D);
-#pragma unroll
-    for (int t = 0; t < D / 8; t++)
-      *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
-          pack_bf16(mul * acc[t][2 * x], mul * acc[t][2 * x + 1]);
-  }
-}
-
 // dK and dV of one 128-key tile of kv head kvh (grid: Hkv, B, key tiles). Each warp owns 16 keys
 // and works on transposed scores (keys x queries): P^T and dS^T are C fragments whose rows are
 // its keys and feed dV += P^T dO and dK += dS^T Q directly, with dO and Q read by
@@ -123,8 +107,8 @@ __global__ void __launch_bounds__(kBlockThreads)
     tile = next;
   }
   cp_async_wait<0>();  // nothing left in flight when the block ends, however the loop ran
-  store_key_rows<D>(p, dk_acc, p.scale, dk, b, kvh, j0, n);
-  store_key_rows<D>(p, dv_acc, 1.0f, dv, b, kvh, j0, n);
+  store_warp_rows<D>(dk_acc, p.scale, n, [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
+  store_warp_rows<D>(dv_acc, 1.0f, n, [&](int c) { return dv + p.kv_row(b, j0 + c, kvh, D); });
 }
 
 // dQ of one 128-query tile of (b, h) (grid: H, B, query tiles, the last first): the key tiles of
@@ -139,16 +123,14 @@ __global__ void __launch_bounds__(kBlockThreads)
   bf16* do_s = q_s + kRows * LD;              // (128, LD), then KvStages' 4 tiles
   __shared__ QueryRows<kRows> rows;
   const int warp = threadIdx.x / 32;
-  const int64_t b = blockIdx.y, h = blockIdx.x;
-  const int64_t i0 = int64_t(gridDim.z - 1 - blockIdx.z) * kRows;
-  const int64_t m = min(int64_t(kRows), p.S - i0);
+  const QueryBlock blk = query_block(p);
+  const int64_t b = blk.b, h = blk.h, i0 = blk.i0, m = blk.m;
   load_tile_async<kRows, D>(q_s, p.q + p.q_row(b, i0, h, D), p.H * D, m);
   load_tile_async<kRows, D>(do_s, dout + p.q_row(b, i0, h, D), p.H * D, m);
   cp_async_commit();
   load_query_rows(p, rows, lse, delta, b, h, i0, m);
   __syncthreads();
-  const KvStages<D> kv{p, do_s + kRows * LD, b, h / p.heads_per_kv, first_key_tile(rows),
-                       rows.span[m - 1].hi};
+  const KvStages<D> kv = KvStages<D>::band(p, rows, blk, do_s + kRows * LD);
   kv.start();
   // The lane's two rows (C elements 0-1, 2-3): spans, lse in log2 units, delta.
   KeySpan span[2];
@@ -158,16 +140,15 @@ __global__ void __launch_bounds__(kBlockThreads)
     const int r = 16 * warp + c_row(2 * x);
     span[x] = rows.span[r], lse2[x] = rows.lse[r] * kLog2e, dlt[x] = rows.delta[r];
   }
-  const bool warp_live = 16 * warp < m;
-  const KeySpan first = rows.span[16 * warp], last = rows.span[min(16 * warp + 15, int(m) - 1)];
+  const WarpRows band = warp_rows(rows, m);
   const float scale_log2 = p.scale * kLog2e;
   float dq_acc[D / 8][4] = {};
   kv.run([&](int64_t j0, const bf16* k_s, const bf16* v_s) {
-    if (!warp_live || !MaskView::spans_meet(first, last, j0, kKeys)) return;  // warp-uniform
+    if (!band.meets(j0)) return;  // warp-uniform
     float s[kKeys / 8][4] = {}, ds[kKeys / 8][4] = {};  // P, then dS: 16 queries x 64 keys
     mma_abt<D / 16>(s, q_s + 16 * warp * LD, LD, k_s, LD);    // S = Q K^T
     mma_abt<D / 16>(ds, do_s + 16 * warp * LD, LD, v_s, LD);  // dP = dO V^T
-    const bool boundary = !MaskView::spans_cover(first, last, j0, kKeys);
+    const bool boundary = !band.inside(j0);
 #pragma unroll
     for (int t = 0; t < kKeys / 8; t++)
 #pragma unroll
@@ -178,16 +159,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       }
     mma_pb<kKeys / 16>(dq_acc, ds, k_s, LD);
   });
-#pragma unroll
-  for (int x = 0; x < 2; x++) {
-    const int r = 16 * warp + c_row(2 * x);
-    if (r >= m) continue;
-    bf16* row = dq + p.q_row(b, i0 + r, h, D);
-#pragma unroll
-    for (int t = 0; t < D / 8; t++)
-      *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
-          pack_bf16(p.scale * dq_acc[t][2 * x], p.scale * dq_acc[t][2 * x + 1]);
-  }
+  store_warp_rows<D>(dq_acc, p.scale, m, [&](int r) { return dq + p.q_row(b, i0 + r, h, D); });
 }
 
 template <int D>
