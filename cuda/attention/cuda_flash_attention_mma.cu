@@ -1,7 +1,8 @@
-// defines: mma_attention_takes, mma_attention_forward, mma_attention_backward: FlashAttention-2 on
-// the tensor cores for bf16 at head_dim 64 and 128 with key-span masks (causal, S2 groups,
-// document ids). Every product is mma.sync m16n8k16 (bf16 in, f32 accumulate) on fragments laid
-// out as mma_fragments.cuh says; masks, softmax and its statistics stay f32 in registers.
+// defines: mma_attention_takes, mma_attention_forward, mma_attention_backward: attention kernels
+// v2 (README, "Attention kernel variants"), FlashAttention-2 on the tensor cores for bf16 at
+// head_dim 64 and 128 with key-span masks (causal, S2 groups, document ids). Every product is
+// mma.sync m16n8k16 (bf16 in, f32 accumulate) on fragments laid out as mma_fragments.cuh says;
+// masks, softmax and its statistics stay f32 in registers.
 //
 // A block is 4 warps, and each warp owns 16 rows of the block's 64-row tile (query rows in the
 // forward and the dQ kernel, key rows in the dK/dV kernel) and computes them alone: warps share
