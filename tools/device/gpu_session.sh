@@ -2,9 +2,11 @@
 # Run ON THE GPU MACHINE (the device tool), from the repository root, with .device carried:
 #   run(command="tools/device/gpu_session.sh test bench", carry=[".device"])
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
-# for each phase named: `test` runs every gpu-labelled ctest (and the CPU ones), `bench` runs
-# llm_bench step and attention with torch's numbers beside them. Logs and JSON land in $OUT;
-# the last lines printed are the short summary the tool's reply carries.
+# for each phase named: `test` runs every gpu-labelled ctest (90 s each, cuDNN's own log kept),
+# `quick` the attention table at seq 4096 (head_dim 128, causal; every implementation beside
+# torch SDPA) and llm_bench kernel at the llama3-1b shapes, `sanitize` compute-sanitizer's
+# memcheck on the op tests, `bench` the full tables and step comparison. Logs and JSON land in
+# $OUT (at most 8 files come back); the last lines printed are the summary the reply carries.
 set -uo pipefail
 OUT=${OUT:-/tmp/llm-out}
 mkdir -p "$OUT"
@@ -35,10 +37,14 @@ export LD_LIBRARY_PATH=$nccl_root/lib:$cudnn_root/lib:$LD_LIBRARY_PATH
 } | tee "$OUT/device.txt"
 
 build=build-gpu
+# Only what the GPU phases run unless the CPU suites are asked for: the build is device time.
+targets=(--target llm_train llm_bench test_gpu_ops test_gpu_attention test_gpu_nccl test_gpu_train
+         test_gpu_allocator)
+[[ " $* " == *" cpu "* ]] && targets=()
 cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DCMAKE_PREFIX_PATH="$prefix/usr" -DMPI_C_COMPILER="$prefix/usr/bin/mpicc.openmpi" \
   -DNCCL_ROOT="$nccl_root" -DCUDNN_ROOT="$cudnn_root" >"$OUT/build.log" 2>&1 &&
-  cmake --build $build -j16 >>"$OUT/build.log" 2>&1
+  cmake --build $build -j16 "${targets[@]}" >>"$OUT/build.log" 2>&1
 build_rc=$?
 note "build: exit $build_rc (log: build.log)"
 [ $build_rc -eq 0 ] || { tail -30 "$OUT/build.log"; exit 1; }
@@ -46,11 +52,39 @@ note "build: exit $build_rc (log: build.log)"
 for phase in "$@"; do
   case $phase in
     test)
-      (cd $build && ctest -L gpu --output-on-failure --timeout 300) >"$OUT/gpu_tests.log" 2>&1
+      (cd $build && CUDNN_LOGLEVEL_DBG=2 CUDNN_LOGDEST_DBG=/tmp/cudnn.log \
+         ctest -L gpu --output-on-failure --timeout 90) >"$OUT/gpu_tests.log" 2>&1
       note "gpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/gpu_tests.log")"
       grep -E '^ *[0-9]+/[0-9]+ Test' "$OUT/gpu_tests.log" | sed 's/^ */   /'
+      { echo "== last 150 lines of cuDNN's log"; tail -150 /tmp/cudnn.log 2>/dev/null; } >>"$OUT/gpu_tests.log"
+      ;;
+    cpu)
       (cd $build && ctest -LE gpu -j16 --timeout 300) >"$OUT/cpu_tests.log" 2>&1
       note "cpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/cpu_tests.log")"
+      ;;
+    quick)
+      timeout 150 ./llm_bench attention --impl flash,flash_v3,flash_simt,cudnn,eager \
+        --seq 4096 --head-dim 128 --causal 1 --pass fwd,fwd_bwd --json "$OUT/bench_attention.json" \
+        >"$OUT/bench.log" 2>&1
+      note "attention seq 4096: exit $?"
+      grep -E '^(flash|cudnn|eager)' "$OUT/bench.log" | sed 's/^/   /'
+      if python3 -c "import torch" 2>/dev/null; then
+        timeout 60 tools/bench_torch_sdpa.py --seq 4096 --head-dim 128 --causal 1 \
+          --json "$OUT/bench_torch_sdpa.json" >>"$OUT/bench.log" 2>&1
+        note "torch sdpa: exit $?"
+        python3 tools/bench_compare.py "$OUT/bench_attention.json" "$OUT/bench_torch_sdpa.json" \
+          >>"$OUT/bench.log" 2>&1 && tail -6 "$OUT/bench.log" | sed 's/^/   /'
+      fi
+      timeout 90 ./llm_bench kernel --preset llama3-1b --tokens 4096 \
+        --json "$OUT/bench_kernel.json" >>"$OUT/bench.log" 2>&1
+      note "kernel bench: exit $?"
+      ;;
+    sanitize)
+      for t in test_gpu_ops test_gpu_attention; do
+        timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t \
+          >>"$OUT/sanitizer.log" 2>&1
+        note "memcheck $t: exit $? ($(grep -c 'Invalid\|ERROR SUMMARY' "$OUT/sanitizer.log") report lines)"
+      done
       ;;
     bench)
       make -s bench-attention BUILD_DIR=$build >"$OUT/bench_attention.log" 2>&1
@@ -59,7 +93,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, bench)" ;;
+    *) note "unknown phase '$phase' (test, cpu, quick, sanitize, bench)" ;;
   esac
 done
 echo
