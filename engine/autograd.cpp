@@ -136,8 +136,20 @@ void Tape::run_backward() {
 }
 
 
+bool Tape::produced(const AutogradMeta* meta) const {
+  for (const auto& node : nodes_)
+    for (const auto& out : node->outputs)
+      if (out.get() == meta) return true;
+  return false;
+}
+
 void backward(const Tensor& root, const Tensor& seed) {
   LLM_CHECK(root.requires_grad(), "backward of " + root.str() + " that does not require grad");
+  // One backward runs the whole tape: a second graph recorded before it is consumed with it, and
+  // its own backward would then find nothing and leave every gradient undefined, silently.
+  LLM_CHECK(root.autograd_meta()->is_leaf || current_tape().produced(root.autograd_meta().get()),
+            "backward of " + root.str() + " whose graph an earlier backward already consumed: "
+            "run each backward before recording the next graph");
   Tensor grad = seed.defined() ? seed : Tensor::full(root.shape(), 1.0f, root.dtype(), root.device());
   LLM_CHECK(grad.shape() == root.shape(), "backward seed " + grad.str() + " for " + root.str());
   accumulate_grad(*root.autograd_meta(), grad);

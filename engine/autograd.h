@@ -45,6 +45,7 @@ class Tape {
  public:
   void record(std::unique_ptr<Node> node) { nodes_.push_back(std::move(node)); }
   void run_backward();  // consumes every node, newest first
+  bool produced(const AutogradMeta* meta) const;  // whether a node still on the tape made it
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
   Node& last_node() { return *nodes_.back(); }

@@ -56,6 +56,21 @@ TEST_CASE("a gradient with the wrong shape is refused, naming the op") {
   current_tape().clear();
 }
 
+TEST_CASE("a graph consumed by an earlier backward is refused, not silently given no gradient") {
+  // The first GPU run found this: test_gpu_ops recorded the CPU and the CUDA graph, then ran two
+  // backwards; the first consumed both, and the second left the CUDA inputs without gradients.
+  Tensor a = randn({3}), b = randn({3});
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  Tensor ya = mul(a, a), yb = mul(b, b);
+  backward(ya);
+  CHECK(a.grad().defined());
+  CHECK_THROWS_WITH(backward(yb), doctest::Contains("whose graph an earlier backward already consumed"));
+  Tensor again = mul(b, b);  // recorded after the first backward: fine
+  backward(again);
+  CHECK(b.grad().defined());
+}
+
 TEST_CASE("leaf-ready hook: each parameter reported once, with its final gradient, recompute too") {
   Tensor w1 = randn({4, 4}), w2 = randn({4, 4}), w3 = randn({4, 4});
   for (Tensor* w : {&w1, &w2, &w3}) w->set_requires_grad(true);

@@ -52,7 +52,8 @@ bool bit_identical(const Tensor& a, const Tensor& b) {
 
 // Runs f on the CPU in f32 and on cuda:0 in `dtype` on the same values (float inputs rounded to
 // dtype first; i32 inputs as they are), backpropagates the same upstream gradient through both,
-// and compares the output and the gradient of every float input.
+// and compares the output and the gradient of every float input. Each graph is backpropagated
+// before the next is recorded: one backward runs the whole tape.
 void compare_op(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs,
                 DType dtype) {
   CAPTURE(name);
@@ -71,12 +72,13 @@ void compare_op(const std::string& name, const Fn& f, const std::vector<Tensor>&
     cpu_in.push_back(c);
     gpu_in.push_back(g);
   }
-  Tensor out_c = f(cpu_in), out_g = f(gpu_in);
-  REQUIRE(out_g.device() == kGpu);
-  Tensor seed_c = randn(out_c.shape()).to(out_g.dtype()).to(DType::f32);
-  Tensor seed_g = seed_c.to(kGpu).to(out_g.dtype());
+  // The upstream gradient rounded to `dtype`: the values the CUDA side is given exactly.
+  Tensor out_c = f(cpu_in);
+  Tensor seed_c = randn(out_c.shape()).to(dtype).to(DType::f32);
   backward(out_c, seed_c);
-  backward(out_g, seed_g);
+  Tensor out_g = f(gpu_in);
+  REQUIRE(out_g.device() == kGpu);
+  backward(out_g, seed_c.to(kGpu).to(out_g.dtype()));
   const float tol = tolerance(dtype);
   check_close(name + " output", out_g, out_c, tol);
   for (size_t i = 0; i < inputs.size(); i++) {
