@@ -107,6 +107,21 @@ TEST_CASE("flash and mem-efficient match eager: causal or not, GQA 1/4/8, edge t
         }
 }
 
+TEST_CASE("eager matches a double-precision reference: causal or not, GQA 1/4, row blocks") {
+  for (bool causal : {false, true})
+    for (int64_t ratio : {1, 4})
+      for (int64_t S : {1, 64, 65, 130}) {  // eager works in blocks of 64 query rows
+        CAPTURE(causal);
+        CAPTURE(ratio);
+        CAPTURE(S);
+        const int64_t Hkv = 2, H = Hkv * ratio, D = 64;
+        Tensor q = randn({2, S, H, D}), k = randn({2, S, Hkv, D}), v = randn({2, S, Hkv, D});
+        Tensor dout = randn({2, S, H, D});
+        auto allowed = [&](int64_t, int64_t, int64_t i, int64_t j) { return !causal || j <= i; };
+        check_result(run(eager_fn(causal), q, k, v, dout), attention_reference(q, k, v, dout, allowed));
+      }
+}
+
 TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups across tiles") {
   struct Case {
     int64_t S, G;
