@@ -86,7 +86,7 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
     const float* vh = v.data<float>() + kv_off;
     float* dkh = dk.data<float>() + kv_off;
     float* dvh = dv.data<float>() + kv_off;
-    std::vector<float> ds(kRows * S);  // dP, then dS, of one query block; every entry read is written
+    std::vector<float> ds(kRows * S);  // dP, then dS, of one query block: all read is written
     for (int64_t h = (bkv % Hkv) * group; h < (bkv % Hkv + 1) * group; h++) {
       const int64_t q_off = (b * S * H + h) * D;
       for (int64_t i0 = 0; i0 < S; i0 += kRows) {

@@ -13,10 +13,11 @@ namespace llm {
 // ln 2 split in two (Cody-Waite) so k ln 2 is exact, exp(r) by Cephes' degree-7 polynomial, and
 // 2^k built in the exponent bits as 2^(k/2) * 2^(k - k/2) so that results down into the
 // subnormals come out right. Max relative error 8.5e-8 against exp in double where the result
-// is a normal float, with or without FMA (test_simd_math sweeps it and asserts < 2^-23). Clamping x to [-104, 88.73] makes the
-// arithmetic itself give 0 below the smallest subnormal (so -inf -> 0, which masks rely on) and
-// inf above FLT_MAX; NaN in gives NaN out. The clamp's compares become SIMD selects only where
-// FP exceptions are not trapped (-fno-trapping-math, set for llm_engine; results are the same).
+// is a normal float, with or without FMA (test_ops sweeps it and asserts < 2^-23). Clamping x to
+// [-104, 88.73] makes the arithmetic itself give 0 below the smallest subnormal (so -inf -> 0,
+// which masks rely on) and inf above FLT_MAX; NaN in gives NaN out. The clamp's compares become
+// SIMD selects only where FP exceptions are not trapped (-fno-trapping-math, set for llm_engine;
+// results are the same).
 inline float fast_exp(float x) {
   const float xc = x > -104.0f ? (x < 88.73f ? x : 88.73f) : -104.0f;  // NaN -> -104, fixed below
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -30,7 +31,8 @@ inline float fast_exp(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t k = static_cast<int32_t>(kf), k1 = k / 2, k2 = k - k1;  // each in [-75, 64]
-  const uint32_t b1 = static_cast<uint32_t>(k1 + 127) << 23, b2 = static_cast<uint32_t>(k2 + 127) << 23;
+  const uint32_t b1 = static_cast<uint32_t>(k1 + 127) << 23;
+  const uint32_t b2 = static_cast<uint32_t>(k2 + 127) << 23;
   float s1, s2;
   std::memcpy(&s1, &b1, sizeof s1);
   std::memcpy(&s2, &b2, sizeof s2);
