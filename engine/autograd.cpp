@@ -81,8 +81,12 @@ void record_node(const char* name, const std::vector<Tensor>& inputs,
 
 void accumulate_grad(AutogradMeta& meta, const Tensor& grad) {
   if (!meta.grad.defined()) {
-    // A leaf's buffer is accumulated into in place later, so it must not alias anything.
-    meta.grad = meta.is_leaf ? grad.clone() : grad;
+    // A leaf's buffer is accumulated into in place later, so it must not alias anything. A
+    // parameter's gradient usually comes fresh from its op's backward, seen by no other tensor:
+    // it is taken as it is, and only a shared one (a view of another gradient, a seed the caller
+    // keeps) is copied.
+    const bool take = !meta.is_leaf || (grad.sole_owner() && grad.is_contiguous());
+    meta.grad = take ? grad : grad.clone();
     return;
   }
   LLM_CHECK(meta.grad.shape() == grad.shape(),

@@ -54,6 +54,7 @@ class Tensor {
   Device device() const { return storage_ ? storage_->device : Device::cpu(); }
   bool is_contiguous() const;
   bool shares_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  bool sole_owner() const { return storage_.use_count() == 1; }  // no other tensor views the data
   void* data_ptr() const;
   template <class T>
   T* data() const { return static_cast<T*>(data_ptr()); }

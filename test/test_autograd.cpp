@@ -1,4 +1,5 @@
-// The tape: recording rules, gradient accumulation across micro-batches, no-grad scopes.
+// The tape: recording rules, gradient accumulation across micro-batches (never into a tensor the
+// caller keeps), no-grad scopes.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "engine/ops.h"
 #include "test/test_util.h"
@@ -46,6 +47,20 @@ TEST_CASE("a tensor used twice gets the sum of both gradients") {
   backward(sum(mul(a, a)));  // d/da sum(a*a) = 2a
   std::vector<float> g = a.grad().to_floats(), v = a.to_floats();
   for (size_t i = 0; i < g.size(); i++) CHECK(g[i] == doctest::Approx(2 * v[i]));
+}
+
+TEST_CASE("a parameter's gradient never aliases a tensor the caller keeps") {
+  // A fresh gradient is kept as it is; reshape's backward hands back the seed's data, so the leaf
+  // must get a copy, or the second backward would accumulate into the caller's seed.
+  Tensor a = randn({2, 3});
+  a.set_requires_grad(true);
+  Tensor seed = randn({3, 2});
+  const std::vector<float> s = seed.to_floats();
+  backward(reshape(a, {3, 2}), seed);
+  backward(reshape(a, {3, 2}), seed);
+  CHECK(seed.to_floats() == s);
+  std::vector<float> g = a.grad().to_floats();
+  for (size_t i = 0; i < g.size(); i++) CHECK(g[i] == 2 * s[i]);
 }
 
 TEST_CASE("a gradient with the wrong shape is refused, naming the op") {

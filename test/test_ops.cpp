@@ -2,9 +2,11 @@
 // finite differences (tolerances in test_util.h: |err| <= 2e-3 + 2e-2 |numeric|, eps 1e-2).
 // Sizes like 7, 13 and 33 are deliberately not multiples of any block or vector width.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
 #include <cmath>
 
 #include "engine/backend.h"
+#include "engine/cpu/cpu_simd_math.h"
 #include "engine/ops.h"
 #include "test/test_util.h"
 
@@ -84,6 +86,34 @@ TEST_CASE("sum, sum_squares and scale_") {
   Tensor c = a.clone();
   scale_(c, 0.5f);
   CHECK(c.to_floats()[3] == x[3] * 0.5f);
+}
+
+TEST_CASE("fast_exp: within 2^-23 relative of exp on normal results; -inf, inf, NaN, subnormals") {
+  // The sweep runs through exp_sub, the SIMD loop the kernels call, and through fast_exp itself.
+  const int64_t n = 2000001;
+  std::vector<float> x(n), y(n);
+  for (int64_t i = 0; i < n; i++) x[i] = -87.3f + 176.0f * static_cast<float>(i) / (n - 1);
+  exp_sub(x.data(), 0.0f, y.data(), n);
+  double worst_loop = 0, worst_scalar = 0;  // the loop may run FMA code, the scalar not
+  for (int64_t i = 0; i < n; i++) {
+    const double want = std::exp(static_cast<double>(x[i]));
+    if (want < 1.1754943508222875e-38 || want > 3.4028234663852886e38) continue;  // normal results
+    worst_loop = std::max(worst_loop, std::fabs(y[i] - want) / want);
+    worst_scalar = std::max(worst_scalar, std::fabs(fast_exp(x[i]) - want) / want);
+  }
+  CHECK(worst_loop < std::ldexp(1.0, -23));
+  CHECK(worst_scalar < std::ldexp(1.0, -23));
+  CHECK(fast_exp(-INFINITY) == 0.0f);
+  CHECK(fast_exp(-104.0f) == 0.0f);
+  CHECK(fast_exp(INFINITY) == INFINITY);
+  CHECK(fast_exp(89.0f) == INFINITY);
+  CHECK(std::isnan(fast_exp(NAN)));
+  CHECK(fast_exp(0.0f) == 1.0f);
+  for (float s : {-88.0f, -95.0f, -103.0f})  // subnormal results: within the smallest step
+    CHECK(std::fabs(fast_exp(s) - std::exp(s)) <= std::ldexp(1.0f, -149));
+  CHECK(fast_sigmoid(-INFINITY) == 0.0f);
+  CHECK(fast_sigmoid(INFINITY) == 1.0f);
+  CHECK(fast_sigmoid(0.0f) == 0.5f);
 }
 
 TEST_CASE("reshape and cast: differentiable, and a bf16 round trip keeps 8 bits of mantissa") {

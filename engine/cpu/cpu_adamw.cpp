@@ -17,7 +17,7 @@ void CpuBackend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, 
   float* pm = m.data<float>();
   float* pv = v.data<float>();
   const int64_t n = param.numel();
-#pragma omp parallel for
+#pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) {
     p[i] *= 1.0f - lr * weight_decay;  // decoupled: decay does not pass through the moments
     pm[i] = beta1 * pm[i] + (1.0f - beta1) * g[i];

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_simd_math.h"
 #include "engine/op_timer.h"
 
 namespace llm {
@@ -20,10 +21,15 @@ void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const
 }
 }  // namespace
 
+// Causal attention needs only the lower triangle: queries go in blocks of kRows, and block
+// [i0, i0 + m) works on keys [0, i0 + m) only, about half the GEMM work of the full square.
+constexpr int64_t kRows = 64;
+
 // Per (batch, head): P = softmax(scale * Q K^T + mask), O = P V. Q rows of one head are H*D
 // apart in (B, S, H, D), so the head is a strided matrix and nothing is copied. Query head h
 // reads kv head h / (H / Hkv). One parallel region over heads (BLAS runs single-threaded inside
 // it): many small regions per head stall badly when the cores are shared with other work.
+// probs holds P whole, zeros above the diagonal included.
 void CpuBackend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                    Tensor& out, Tensor& probs) {
   require_f32("attention", q);
@@ -37,28 +43,34 @@ void CpuBackend::attention_forward(const Tensor& q, const Tensor& k, const Tenso
     const float* qh = q.data<float>() + (b * S * H + h) * D;
     const float* kh = k.data<float>() + (b * S * Hkv + h / group) * D;
     const float* vh = v.data<float>() + (b * S * Hkv + h / group) * D;
-    float* p = probs.data<float>() + bh * S * S;
-    sgemm(false, true, S, S, D, scale, qh, H * D, kh, Hkv * D, 0.0f, p, S);
-    for (int64_t i = 0; i < S; i++) {
-      float* row = p + i * S;
-      const int64_t valid = causal ? i + 1 : S;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < valid; j++) mx = std::max(mx, row[j]);
-      float denom = 0.0f;
-      for (int64_t j = 0; j < valid; j++) denom += (row[j] = std::exp(row[j] - mx));
-      for (int64_t j = 0; j < valid; j++) row[j] /= denom;
-      for (int64_t j = valid; j < S; j++) row[j] = 0.0f;
-    }
     float* oh = out.data<float>() + (b * S * H + h) * D;
-    sgemm(false, false, S, D, S, 1.0f, p, S, vh, Hkv * D, 0.0f, oh, H * D);
+    float* p = probs.data<float>() + bh * S * S;
+    for (int64_t i0 = 0; i0 < S; i0 += kRows) {
+      const int64_t m = std::min(kRows, S - i0), keys = causal ? i0 + m : S;
+      float* pb = p + i0 * S;
+      sgemm(false, true, m, keys, D, scale, qh + i0 * H * D, H * D, kh, Hkv * D, 0.0f, pb, S);
+      for (int64_t r = 0; r < m; r++) {
+        float* row = pb + r * S;
+        const int64_t valid = causal ? i0 + r + 1 : S;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < valid; j++) mx = std::max(mx, row[j]);
+        exp_sub(row, mx, row, valid);
+        float denom = 0.0f;
+        for (int64_t j = 0; j < valid; j++) denom += row[j];
+        for (int64_t j = 0; j < valid; j++) row[j] /= denom;
+        std::fill(row + valid, row + S, 0.0f);
+      }
+      sgemm(false, false, m, D, keys, 1.0f, pb, S, vh, Hkv * D, 0.0f, oh + i0 * H * D, H * D);
+    }
   }
 }
 
-// dV += P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P)); dQ = scale dS K; dK += scale dS^T Q.
-// Parallel over (batch, kv head); the query heads of one GQA group run in order inside, so the
-// sums into dK and dV are deterministic.
+// dV += P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P)); dQ = scale dS K; dK += scale dS^T Q,
+// a block of kRows queries at a time against the keys it sees (P = 0 beyond them, so dS = 0 too).
+// Parallel over (batch, kv head); the query heads of one GQA group and the query blocks run in
+// order inside, so the sums into dK and dV are deterministic.
 void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    const Tensor& probs, const Tensor& dout, bool /*causal*/,
+                                    const Tensor& probs, const Tensor& dout, bool causal,
                                     Tensor& dq, Tensor& dk, Tensor& dv) {
   require_f32("attention_backward", q);
   OpTimer timer("attention");
@@ -70,24 +82,31 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
 #pragma omp parallel for schedule(dynamic)
   for (int64_t bkv = 0; bkv < B * Hkv; bkv++) {
     const int64_t b = bkv / Hkv, kv_off = (b * S * Hkv + bkv % Hkv) * D;
-    std::vector<float> ds(S * S);  // masked entries have P = 0, hence dS = 0: no mask needed
+    const float* kh = k.data<float>() + kv_off;
+    const float* vh = v.data<float>() + kv_off;
+    float* dkh = dk.data<float>() + kv_off;
+    float* dvh = dv.data<float>() + kv_off;
+    std::vector<float> ds(kRows * S);  // dP, then dS, of one query block: all read is written
     for (int64_t h = (bkv % Hkv) * group; h < (bkv % Hkv + 1) * group; h++) {
       const int64_t q_off = (b * S * H + h) * D;
-      const float* p = probs.data<float>() + (b * H + h) * S * S;
-      const float* doh = dout.data<float>() + q_off;
-      sgemm(true, false, S, D, S, 1.0f, p, S, doh, H * D, 1.0f, dv.data<float>() + kv_off, Hkv * D);
-      sgemm(false, true, S, S, D, 1.0f, doh, H * D, v.data<float>() + kv_off, Hkv * D, 0.0f, ds.data(), S);
-      for (int64_t i = 0; i < S; i++) {
-        float* row = ds.data() + i * S;
-        const float* prow = p + i * S;
-        float dot = 0.0f;
-        for (int64_t j = 0; j < S; j++) dot += row[j] * prow[j];
-        for (int64_t j = 0; j < S; j++) row[j] = prow[j] * (row[j] - dot);
+      for (int64_t i0 = 0; i0 < S; i0 += kRows) {
+        const int64_t m = std::min(kRows, S - i0), keys = causal ? i0 + m : S;
+        const float* p = probs.data<float>() + ((b * H + h) * S + i0) * S;
+        const float* doh = dout.data<float>() + q_off + i0 * H * D;
+        const float* qh = q.data<float>() + q_off + i0 * H * D;
+        sgemm(true, false, keys, D, m, 1.0f, p, S, doh, H * D, 1.0f, dvh, Hkv * D);
+        sgemm(false, true, m, keys, D, 1.0f, doh, H * D, vh, Hkv * D, 0.0f, ds.data(), S);
+        for (int64_t r = 0; r < m; r++) {
+          float* row = ds.data() + r * S;
+          const float* prow = p + r * S;
+          float dot = 0.0f;
+          for (int64_t j = 0; j < keys; j++) dot += row[j] * prow[j];
+          for (int64_t j = 0; j < keys; j++) row[j] = prow[j] * (row[j] - dot);
+        }
+        sgemm(false, false, m, D, keys, scale, ds.data(), S, kh, Hkv * D, 0.0f,
+              dq.data<float>() + q_off + i0 * H * D, H * D);
+        sgemm(true, false, keys, D, m, scale, ds.data(), S, qh, H * D, 1.0f, dkh, Hkv * D);
       }
-      sgemm(false, false, S, D, S, scale, ds.data(), S, k.data<float>() + kv_off, Hkv * D, 0.0f,
-            dq.data<float>() + q_off, H * D);
-      sgemm(true, false, S, D, S, scale, ds.data(), S, q.data<float>() + q_off, H * D, 1.0f,
-            dk.data<float>() + kv_off, Hkv * D);
     }
   }
 }

@@ -64,6 +64,10 @@ class CpuBackend : public Backend {
 
 CpuBackend& cpu_backend();
 
+// Elementwise loops over fewer elements than this run on one thread: waking the OpenMP team costs
+// more than the loop, and the optimizer calls them once per parameter (a norm weight is 256).
+constexpr int64_t kMinParallelElements = int64_t(1) << 14;
+
 // Compute kernels on the CPU work in f32; this names the op and the tensor when they do not.
 void require_f32(const char* op, const Tensor& t);
 

@@ -4,6 +4,7 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_simd_math.h"
 #include "engine/op_timer.h"
 
 namespace llm {
@@ -31,13 +32,19 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
   const int64_t count = count_targets(targets, ignore_index, V);
   const float* x = logits.data<float>();
   float* plse = lse.data<float>();
+  constexpr int64_t kBlock = 1024;  // exponentials computed (SIMD) a block at a time, summed in f64
 #pragma omp parallel for
   for (int64_t i = 0; i < N; i++) {
     const float* row = x + i * V;
     float mx = row[0];
     for (int64_t j = 1; j < V; j++) mx = std::max(mx, row[j]);
     double s = 0.0;
-    for (int64_t j = 0; j < V; j++) s += std::exp(row[j] - mx);
+    float e[kBlock];
+    for (int64_t j0 = 0; j0 < V; j0 += kBlock) {
+      const int64_t n = std::min(kBlock, V - j0);
+      exp_sub(row + j0, mx, e, n);
+      for (int64_t j = 0; j < n; j++) s += e[j];
+    }
     plse[i] = mx + static_cast<float>(std::log(s));
   }
   double total = 0.0;  // serial: the same sum whatever the thread count
@@ -68,7 +75,8 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
       std::fill_n(drow, V, 0.0f);
       continue;
     }
-    for (int64_t j = 0; j < V; j++) drow[j] = g * std::exp(x[i * V + j] - plse[i]);
+    exp_sub(x + i * V, plse[i], drow, V);
+    for (int64_t j = 0; j < V; j++) drow[j] *= g;
     drow[t] -= g;
   }
 }

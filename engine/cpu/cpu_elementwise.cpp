@@ -11,7 +11,7 @@ void CpuBackend::axpby(float a, const Tensor& x, float b, const Tensor& y, Tenso
   const float* py = y.data<float>();
   float* po = out.data<float>();
   const int64_t n = x.numel();
-#pragma omp parallel for
+#pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) po[i] = a * px[i] + b * py[i];
 }
 
@@ -22,7 +22,7 @@ void CpuBackend::mul(const Tensor& x, const Tensor& y, Tensor& out) {
   const float* py = y.data<float>();
   float* po = out.data<float>();
   const int64_t n = x.numel();
-#pragma omp parallel for
+#pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) po[i] = px[i] * py[i];
 }
 
@@ -30,7 +30,7 @@ void CpuBackend::scale(Tensor& x, float s) {
   require_f32("scale", x);
   float* p = x.data<float>();
   const int64_t n = x.numel();
-#pragma omp parallel for
+#pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) p[i] *= s;
 }
 

@@ -20,7 +20,8 @@ void CpuBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tenso
     std::copy_n(table.data<float>() + id[i] * C, C, out.data<float>() + i * C);
 }
 
-// Deterministic: each thread owns a slice of the channels and adds tokens in order.
+// Deterministic: each task owns a slice of the channels and adds tokens in order, walking each
+// token's row along the slice (not a column at a time).
 void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   require_f32("embedding_backward", dout);
   OpTimer timer("embedding");
@@ -28,9 +29,13 @@ void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tenso
   const int64_t n = ids.numel(), C = dtable.size(1);
   const float* d = dout.data<float>();
   float* dt = dtable.data<float>();
+  constexpr int64_t kSlice = 64;
 #pragma omp parallel for
-  for (int64_t c = 0; c < C; c++)
-    for (int64_t i = 0; i < n; i++) dt[id[i] * C + c] += d[i * C + c];
+  for (int64_t c0 = 0; c0 < C; c0 += kSlice) {
+    const int64_t c1 = std::min(C, c0 + kSlice);
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = c0; c < c1; c++) dt[id[i] * C + c] += d[i * C + c];
+  }
 }
 
 }  // namespace llm

@@ -11,6 +11,7 @@
 #include "engine/attention_mask.h"
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_simd_math.h"
 #include "engine/op_timer.h"
 
 namespace llm {
@@ -18,6 +19,10 @@ namespace llm {
 namespace {
 
 constexpr int64_t kM = kAttnBlockM, kN = kAttnBlockN;
+// One BLAS call serves up to this many tiles side by side (the forward's key tiles, the backward's
+// query tiles): a 64 x 64 GEMM costs as much in call and packing overhead as in arithmetic. The
+// online softmax and the accumulations still go tile by tile, as on a GPU; scratch stays O(1) in S.
+constexpr int64_t kBatch = 8;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 // Below this many multiply-adds (B H S^2 D, about a millisecond on one core) a call runs on one
 // thread: waking a team costs more, and finite-difference tests make thousands of such calls.
@@ -50,55 +55,72 @@ struct Problem {
   int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
     return ((b * S + j) * Hkv + h / heads_per_kv) * D;
   }
-  // s (m x n, row stride kN) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T + bias, -inf where masked.
-  // m and n stop at S, so edge tiles never read past the sequence.
-  void scores(const KeySpan* spans, int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0,
-              int64_t n, float* s) const {
+  // s (m x n, row stride lds) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T + bias, -inf where
+  // masked. m and n stop at S, so edge tiles never read past the sequence.
+  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0, int64_t n, float* s,
+              int64_t lds) const {
     tile_gemm(false, true, m, n, D, scale, q + q_offset(b, i0, h), H * D, k + kv_offset(b, j0, h),
-              Hkv * D, 0.0f, s, kN);
+              Hkv * D, 0.0f, s, lds);
+  }
+  // Adds the bias to, and puts -inf in the masked entries of, scores s of the tile above. Spans
+  // never move left, so the first row has the smallest hi and the last the largest lo: a tile
+  // inside both (most tiles) needs no pass, a boundary tile masks each row's two ends as runs.
+  void mask_scores(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0, int64_t n, float* s,
+                   int64_t lds) const {
     const float* bias = mask.head_slice(mask.bias, b, h);
+    if (!bias && mask.keys(b, h, i0).hi >= j0 + n && mask.keys(b, h, i0 + m - 1).lo <= j0) return;
     for (int64_t r = 0; r < m; r++) {
-      const float* bias_row = bias ? bias + (i0 + r) * S + j0 : nullptr;
-      for (int64_t c = 0; c < n; c++) {
-        const bool seen = spans[r].contains(j0 + c);
-        s[r * kN + c] = !seen ? -kInf : bias_row ? s[r * kN + c] + bias_row[c] : s[r * kN + c];
-      }
+      const KeySpan span = mask.keys(b, h, i0 + r);
+      float* sr = s + r * lds;
+      const int64_t lo = std::clamp<int64_t>(span.lo - j0, 0, n);
+      const int64_t hi = std::clamp<int64_t>(span.hi - j0, lo, n);
+      if (bias)
+        for (int64_t c = lo; c < hi; c++) sr[c] += bias[(i0 + r) * S + j0 + c];
+      std::fill(sr, sr + lo, -kInf);
+      std::fill(sr + hi, sr + n, -kInf);
     }
   }
 };
 
-// Forward of one query tile [i0, i0 + m) of (b, h): for each key tile, scores, then the online
+// Forward of one query tile [i0, i0 + m) of (b, h), over the key tiles from its first row's lo to
+// its last row's hi: scores for up to kBatch key tiles at once, then, tile by tile, the online
 // softmax keeps each row's running max and sum (f32) and rescales the output accumulator, so the
-// probabilities of the whole row never exist at once. work: kM * kN + kM * D floats.
+// probabilities of the whole row never exist at once. work: kM * kBatch * kN + kM * D floats.
 void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* work, float* out,
                   float* lse) {
-  const int64_t m = std::min(kM, p.S - i0), D = p.D;
-  KeySpan spans[kM];
-  for (int64_t r = 0; r < m; r++) spans[r] = p.mask.keys(b, h, i0 + r);
-  float* s = work;           // (kM, kN) scores, then unnormalised probabilities
-  float* acc = s + kM * kN;  // (kM, D) unnormalised output
+  const int64_t m = std::min(kM, p.S - i0), D = p.D, lds = kBatch * kN;
+  float* s = work;            // (kM, lds) scores, then unnormalised probabilities
+  float* acc = s + kM * lds;  // (kM, D) unnormalised output
   float row_max[kM], row_sum[kM];
   std::fill(acc, acc + m * D, 0.0f);
   std::fill(row_max, row_max + m, -kInf);
   std::fill(row_sum, row_sum + m, 0.0f);
-  for (int64_t j0 = spans[0].lo / kN * kN; j0 < spans[m - 1].hi; j0 += kN) {
-    const int64_t n = std::min(kN, p.S - j0);
-    p.scores(spans, b, h, i0, m, j0, n, s);
-    for (int64_t r = 0; r < m; r++) {
-      float* sr = s + r * kN;
-      float mx = row_max[r];
-      for (int64_t c = 0; c < n; c++) mx = std::max(mx, sr[c]);
-      // A row masked so far keeps max -inf; subtracting 0 instead gives exp(-inf) = 0, not NaN.
-      const float base = mx == -kInf ? 0.0f : mx;
-      const float rescale = std::exp(row_max[r] - base);
-      float sum = 0.0f;
-      for (int64_t c = 0; c < n; c++) sum += (sr[c] = std::exp(sr[c] - base));
-      row_sum[r] = row_sum[r] * rescale + sum;
-      row_max[r] = mx;
-      for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
+  const int64_t hi = p.mask.keys(b, h, i0 + m - 1).hi;
+  const int64_t j_end = std::min(p.S, (hi + kN - 1) / kN * kN);  // the end of the last key tile
+  for (int64_t jb = p.mask.keys(b, h, i0).lo / kN * kN; jb < j_end; jb += lds) {
+    const int64_t nb = std::min(lds, j_end - jb);
+    p.scores(b, h, i0, m, jb, nb, s, lds);
+    for (int64_t j0 = jb; j0 < jb + nb; j0 += kN) {
+      const int64_t n = std::min(kN, jb + nb - j0);
+      float* st = s + (j0 - jb);
+      p.mask_scores(b, h, i0, m, j0, n, st, lds);
+      for (int64_t r = 0; r < m; r++) {
+        float* sr = st + r * lds;
+        float mx = row_max[r];
+        for (int64_t c = 0; c < n; c++) mx = std::max(mx, sr[c]);
+        // A row masked so far keeps max -inf; subtracting 0 instead gives exp(-inf) = 0, not NaN.
+        const float base = mx == -kInf ? 0.0f : mx;
+        const float rescale = std::exp(row_max[r] - base);
+        exp_sub(sr, base, sr, n);
+        float sum = 0.0f;
+        for (int64_t c = 0; c < n; c++) sum += sr[c];
+        row_sum[r] = row_sum[r] * rescale + sum;
+        row_max[r] = mx;
+        for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
+      }
+      tile_gemm(false, false, m, D, n, 1.0f, st, lds, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
+                1.0f, acc, D);
     }
-    tile_gemm(false, false, m, D, n, 1.0f, s, kN, p.v + p.kv_offset(b, j0, h), p.Hkv * D, 1.0f,
-              acc, D);
   }
   for (int64_t r = 0; r < m; r++) {
     const bool sees_any = row_sum[r] > 0.0f;
@@ -115,7 +137,7 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
                    Tensor& out, Tensor& lse) {
   require_f32("flash attention", q);
   const Problem p(q, k, v, mask);
-  const int64_t tiles = (p.S + kM - 1) / kM, per_thread = kM * kN + kM * p.D;
+  const int64_t tiles = (p.S + kM - 1) / kM, per_thread = kM * kBatch * kN + kM * p.D;
   // Per-thread tile scratch from the allocator, so its peak shows every buffer the kernel uses.
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(3) schedule(dynamic) if (p.parallel())
@@ -135,44 +157,50 @@ struct BackwardBuffers {
 
 // Backward of key tile [j0, j0 + n) of kv head kvh in batch b, FlashAttention-2's loop: dK and dV
 // of the tile accumulate over every query head of the GQA group and every query tile that sees
-// it, in a fixed order; P is recomputed from the saved lse, one tile at a time:
+// it, in a fixed order; P is recomputed from the saved lse:
 //   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P * (dP - delta),
 //   dQ += scale dS K, dK += scale dS^T Q, dbias += dS.
-// dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one thread, in
-// order. work: 2 * kM * kN + 2 * kN * D floats.
+// The query tiles that see the key tile are one run (spans never move left), taken kBatch tiles
+// per GEMM. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one
+// thread, in order. work: 2 * kBatch * kM * kN + 2 * kN * D floats.
 void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
                        int64_t j0, float* work) {
-  const int64_t n = std::min(kN, p.S - j0), D = p.D, S = p.S;
-  float* pt = work;          // (kM, kN) P
-  float* ds = pt + kM * kN;  // (kM, kN) dP, then dS
-  float* dk = ds + kM * kN;  // (kN, D)
-  float* dv = dk + kN * D;   // (kN, D)
+  const int64_t n = std::min(kN, p.S - j0), D = p.D, S = p.S, rows = kBatch * kM;
+  float* pt = work;            // (rows, kN) P
+  float* ds = pt + rows * kN;  // (rows, kN) dP, then dS
+  float* dk = ds + rows * kN;  // (kN, D)
+  float* dv = dk + kN * D;     // (kN, D)
   std::fill(dk, dk + 2 * kN * D, 0.0f);
   for (int64_t h = kvh * p.heads_per_kv; h < (kvh + 1) * p.heads_per_kv; h++) {
     const float* lse = g.lse + (b * p.H + h) * S;
     const float* delta = g.delta + (b * p.H + h) * S;
     float* dbias = p.mask.head_slice(g.dbias, b, h);
+    int64_t i_begin = S, i_end = 0;
     for (int64_t i0 = 0; i0 < S; i0 += kM) {
       const int64_t m = std::min(kM, S - i0);
       if (!p.mask.tiles_meet(b, h, i0, m, j0, n)) continue;
-      KeySpan spans[kM];
-      for (int64_t r = 0; r < m; r++) spans[r] = p.mask.keys(b, h, i0 + r);
-      p.scores(spans, b, h, i0, m, j0, n, pt);
-      for (int64_t r = 0; r < m; r++)
-        for (int64_t c = 0; c < n; c++) pt[r * kN + c] = std::exp(pt[r * kN + c] - lse[i0 + r]);
-      const float* dout = g.dout + p.q_offset(b, i0, h);
+      i_begin = std::min(i_begin, i0);
+      i_end = i0 + m;
+    }
+    for (int64_t ib = i_begin; ib < i_end; ib += rows) {
+      const int64_t m = std::min(rows, i_end - ib);
+      p.scores(b, h, ib, m, j0, n, pt, kN);
+      for (int64_t i0 = ib; i0 < ib + m; i0 += kM)
+        p.mask_scores(b, h, i0, std::min(kM, ib + m - i0), j0, n, pt + (i0 - ib) * kN, kN);
+      for (int64_t r = 0; r < m; r++) exp_sub(pt + r * kN, lse[ib + r], pt + r * kN, n);
+      const float* dout = g.dout + p.q_offset(b, ib, h);
       tile_gemm(true, false, n, D, m, 1.0f, pt, kN, dout, p.H * D, 1.0f, dv, D);
       tile_gemm(false, true, m, n, D, 1.0f, dout, p.H * D, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
                 0.0f, ds, kN);
       for (int64_t r = 0; r < m; r++)
         for (int64_t c = 0; c < n; c++)
-          ds[r * kN + c] = pt[r * kN + c] * (ds[r * kN + c] - delta[i0 + r]);
+          ds[r * kN + c] = pt[r * kN + c] * (ds[r * kN + c] - delta[ib + r]);
       if (dbias)
         for (int64_t r = 0; r < m; r++)
-          for (int64_t c = 0; c < n; c++) dbias[(i0 + r) * S + j0 + c] += ds[r * kN + c];
+          for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kN + c];
       tile_gemm(false, false, m, D, n, p.scale, ds, kN, p.k + p.kv_offset(b, j0, h), p.Hkv * D,
-                1.0f, g.dq + p.q_offset(b, i0, h), p.H * D);
-      tile_gemm(true, false, n, D, m, p.scale, ds, kN, p.q + p.q_offset(b, i0, h), p.H * D, 1.0f,
+                1.0f, g.dq + p.q_offset(b, ib, h), p.H * D);
+      tile_gemm(true, false, n, D, m, p.scale, ds, kN, p.q + p.q_offset(b, ib, h), p.H * D, 1.0f,
                 dk, D);
     }
   }
@@ -212,7 +240,7 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
                           delta.data<float>()};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
   const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
-  const int64_t per_thread = 2 * kM * kN + 2 * kN * D;
+  const int64_t per_thread = 2 * kBatch * kM * kN + 2 * kN * D;
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(2) schedule(dynamic) if (p.parallel())
   for (int64_t bt = 0; bt < b_tasks; bt++)
