@@ -46,7 +46,6 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
     for (GradBucket& b : buckets_.buckets()) scale_(b.slice, static_cast<float>(max_norm / (norm + 1e-6)));
   if (!update || !std::isfinite(norm)) return norm;
   t_++;
-  const AdamWBiasCorrection bias(config_, lr, t_);
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     GradBucket& b = buckets_.buckets()[i];
@@ -55,8 +54,7 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
       auto part = [&](const Tensor& t) { return t.narrow(0, seg.slice_offset, seg.length); };
       Tensor p = part(s.param_slice), g = part(b.slice), m = part(s.m), v = part(s.v);
       p.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
-      be.adamw(p, g, m, v, lr, config_.beta1, config_.beta2, config_.eps,
-               seg.decay ? config_.weight_decay : 0.0f, bias.step_size, bias.bias2_sqrt);
+      be.adamw(p, g, m, v, adamw_args(config_, lr, t_, seg.decay));
     }
     // Every rank's updated part into the bucket's flat buffer, then out to the parameters.
     Tensor mine = b.flat.narrow(0, b.slice_begin, s.param_slice.numel());
@@ -109,7 +107,7 @@ void ShardedAdamW::import_state(const StateLookup& find) {
     for (const Segment& seg : s.segments) {
       const std::string& name = names_.at(seg.param);
       for (const auto& [moment, suffix] : {std::pair{&s.m, ".exp_avg"}, {&s.v, ".exp_avg_sq"}}) {
-        const Tensor& whole = find(name + suffix, seg.param->shape());
+        const Tensor& whole = find(name + suffix, seg.param->shape(), DType::f32);
         Tensor mine = moment->narrow(0, seg.slice_offset, seg.length);
         mine.copy_from(whole.contiguous().reshape({whole.numel()}).narrow(0, seg.param_offset, seg.length));
       }

@@ -328,8 +328,9 @@ std::vector<ConfigField> make_fields() {
       number("cosine_min_lr_ratio", training, MEMBER(cosine_min_lr_ratio), kUnit,
              "cosine floor as a fraction of learning_rate"),
       choice("optimizer", training, MEMBER(optimizer),
-             {"adamw_torch", "adamw_torch_fused", "adamw"},
-             "AdamW (every spelling is the same AdamW here)"),
+             {"adamw_torch", "adamw_torch_fused", "adamw", "adamw_8bit", "adamw_bnb_8bit",
+              "paged_adamw_8bit"},
+             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes)"),
       number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
       // AdamW keeps these two as floats.

@@ -114,7 +114,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (c.zero_stage == 1 && comm.distributed())
     optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
   else
-    optimizer = std::make_unique<AdamW>(opt_params, adamw);
+    optimizer = std::make_unique<AdamW>(opt_params, adamw,
+                                        c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32);
 
   // Rank 0 builds the token cache; the others wait, then read it.
   if (!comm.is_main()) comm.barrier();
@@ -180,7 +181,7 @@ void Trainer::Impl::print_summary() const {
   say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
       tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
   say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
-      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
+      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights" : "f32", c.bf16,
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
   say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
       c.attention == AttentionKind::s2
@@ -201,6 +202,8 @@ void Trainer::Impl::print_summary() const {
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
   say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
+  if (c.optimizer.rfind("paged_", 0) == 0)
+    say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
