@@ -99,8 +99,11 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, adamw_8bit, "
         "adamw_bnb_8bit, paged_adamw_8bit, got 'sgd'");
   CHECK(error_with("optimizer: adamw_bnb_8bit\nzero_stage: 1\n") ==
-        "cfg.yaml:4: zero_stage: expected 0 with optimizer adamw_bnb_8bit (ZeRO-1 shards f32 AdamW "
+        "cfg.yaml:4: zero_stage: expected 0 with optimizer adamw_bnb_8bit (ZeRO shards f32 AdamW "
         "state; the 8-bit state is not sharded), got 1");
+  CHECK(error_with("zero_stage: 3\n") ==
+        "cfg.yaml:3: zero_stage: expected 0, 1 or 2 (ZeRO-3, sharded weights gathered per block, is not "
+        "built), got 3");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
                                  "micro_batch_size: -1",

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
       "                      512,...,16384 on a GPU)\n"
       "       llm_bench memory [--preset llama3-8b | --config FILE] [--layers N] [--dim N]\n"
       "                      [--seq 2048] [--micro-batch 1]\n"
-      "                      [--accumulation 1] [--ranks 1] [--zero 0|1] [--recompute 0|N]\n"
+      "                      [--accumulation 1] [--ranks 1] [--zero 0|1|2] [--recompute 0|N]\n"
       "                      [--optimizer adamw_torch|adamw_8bit] [--bf16 1] [--attention flash]\n"
       "                      [--gpu-gib 80]   (--config: the model and keys of a config file)\n";
   if (argc < 2 || std::string(argv[1]) == "--help") {

@@ -128,9 +128,9 @@ void Parser::validate() {
            "a multiple of eval_steps, " + std::to_string(c.eval_steps) + ", with early stopping",
            std::to_string(c.save_steps));
   }
-  if (c.zero_stage == 1 && c.optimizer_8bit())
+  if (c.zero_stage >= 1 && c.optimizer_8bit())
     fail(at("zero_stage"), "0 with optimizer " + c.optimizer +
-         " (ZeRO-1 shards f32 AdamW state; the 8-bit state is not sharded)", "1");
+         " (ZeRO shards f32 AdamW state; the 8-bit state is not sharded)", std::to_string(c.zero_stage));
   resolve_attention();
 }
 

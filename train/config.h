@@ -81,7 +81,7 @@ struct TrainConfig {
   // Distributed data parallel (mpirun): gradient bucket size, and ZeRO stage 1 (AdamW state
   // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).
   double ddp_bucket_cap_mb = 25.0;
-  int64_t zero_stage = 0;  // 0 | 1
+  int64_t zero_stage = 0;  // 0 | 1 | 2 (gradients reduce-scattered and kept as this rank's slices)
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
 

@@ -210,8 +210,10 @@ void read_bf16(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 
 void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.zero_stage = read_int(n, w, 0);
-  if (ctx.config.zero_stage > 1)
-    fail(w, "0 or 1 (stage 1 shards the AdamW state; 2 and 3 are not offered)", describe(n));
+  if (ctx.config.zero_stage == 3)
+    fail(w, "0, 1 or 2 (ZeRO-3, sharded weights gathered per block, is not built)", describe(n));
+  if (ctx.config.zero_stage > 2)
+    fail(w, "0, 1 or 2 (1 shards the AdamW state, 2 the gradients too)", describe(n));
 }
 
 // One row per boolean attention key of model/attention_kind.h's table. Each only records its
@@ -388,7 +390,7 @@ std::vector<ConfigField> make_fields() {
               "GPU of this rank; unset: from MPI"),
       number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
              "gradient bucket size for the all-reduce"),
-      {"zero_stage", optimisations, "0 or 1", "1: shard the AdamW state across ranks",
+      {"zero_stage", optimisations, "0, 1 or 2", "1: shard the AdamW state across ranks; 2: the gradients too",
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
   };
   for (ConfigField& row : rest) rows.push_back(std::move(row));

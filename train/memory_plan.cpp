@@ -19,6 +19,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.gradient_accumulation_steps = c.gradient_accumulation_steps;
   in.ranks = ranks;
   in.zero_stage = c.zero_stage;
+  in.bucket_cap_mb = c.ddp_bucket_cap_mb;
   in.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   in.optimizer_8bit = c.optimizer_8bit();
   in.bf16 = bf16;
@@ -47,8 +48,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
                                           8 * (2 * L + 1) * C)
                                        : 8 * P;
-  const bool sharded = in.zero_stage >= 1 && in.ranks > 1;
+  const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage == 2 && in.ranks > 1;
   if (sharded) optimizer /= ranks;
+  // Two buckets' f32 gradients; a bucket holds at least one parameter (the embedding is the largest).
+  const double in_flight = std::min(4 * P, 2 * std::max(in.bucket_cap_mb * 1048576.0, 4 * embed));
 
   // Activations backward keeps per token of one layer (engine/ops save these): the layer input,
   // both norm outputs, q, k, v after RoPE, the attention output, the residual after attention,
@@ -74,10 +77,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
   const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + V * C);
-  const double grads = 4 * P, grads_first = 4 * V * C;  // lm_head's gradient arrives first
-  // Data parallel: a flat f32 bucket holding every gradient; ZeRO-1 adds this rank's reduced
-  // slice and the optimizer's parameter slice.
-  const double buckets = in.ranks > 1 ? 4 * P + (sharded ? 8 * P / ranks : 0) : 0;
+  // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
+  // once, unless accumulation keeps them whole across micro-batches.
+  const bool whole_grads = !zero2 || in.gradient_accumulation_steps > 1;
+  const double grads = whole_grads ? 4 * P : in_flight, grads_first = 4 * V * C;  // lm_head's first
+  // Data parallel: flat f32 buckets holding every gradient (ZeRO-2: the ones in flight); ZeRO-1
+  // and 2 add this rank's reduced slice and the optimizer's parameter slice.
+  const double buckets = in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * P) + (sharded ? 8 * P / ranks : 0);
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
@@ -88,10 +94,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                : "f32, every parameter" + per_rank + " (also the master copy)"},
       {"master weights", in.bf16 ? 4 * P : 0,
        in.bf16 ? "f32, every parameter" + per_rank : "none apart: f32 training updates the weights"},
-      {"gradients", grads, "f32, every parameter" + per_rank},
+      {"gradients", grads,
+       whole_grads ? "f32, every parameter" + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
-           (sharded ? ", ZeRO-1 shard of " + fmt::format("{}", in.ranks) : "")},
+           (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
       {"activations", kept + (every > 0 ? recomputed : 0) + temporaries,
        fmt::format("{:.0f} tokens x {}{}", N,
                    every > 0 ? fmt::format("{:.0f} segment inputs, one segment of {:.0f} layers recomputed", segments, in_segment)
@@ -100,15 +107,18 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
       {"logits/loss workspace", chunk_bytes + loss_kept,
        fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden), d(lm_head)", chunk, V)},
       {"communication buckets", buckets,
-       in.ranks > 1 ? (sharded ? "f32 flat buckets + ZeRO-1 slices" : "f32 flat buckets (all-reduce)")
+       in.ranks > 1 ? (zero2     ? "f32 flat buckets in flight + ZeRO-2 slices"
+                       : sharded ? "f32 flat buckets + ZeRO-1 slices"
+                                 : "f32 flat buckets (all-reduce)")
                     : "none (one rank)"},
   };
   // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
   // it has several.
   const double persistent = 4 * P + optimizer + buckets;  // f32 weights, whichever the compute dtype
   const double held_grads = in.gradient_accumulation_steps > 1 ? grads : 0;
+  const double grads_at_first = std::min(grads, grads_first);
   const double fwd = persistent + casts + kept + chunk_bytes + loss_kept + held_grads;
-  const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_first + temporaries +
+  const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
                            held_grads;
   const double end_bwd = persistent + casts + grads + recomputed + temporaries;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd});

@@ -112,8 +112,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
                           float(c.weight_decay)};
   if (comm.distributed())
-    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage == 1);
-  if (c.zero_stage == 1 && comm.distributed())
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage >= 1,
+                                            c.zero_stage == 2);
+  if (c.zero_stage >= 1 && comm.distributed())
     optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
   else
     optimizer = std::make_unique<AdamW>(opt_params, adamw,
