@@ -82,6 +82,10 @@ struct TrainConfig {
   // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).
   double ddp_bucket_cap_mb = 25.0;
   int64_t zero_stage = 0;  // 0 | 1 | 2 (gradients reduce-scattered and kept as this rank's slices)
+  // Axolotl's `deepspeed:` a DeepSpeed JSON config, of which zero_optimization.stage is read (it
+  // sets zero_stage); the stage it gave, -1 without one.
+  std::string deepspeed;
+  int64_t deepspeed_stage = -1;
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
 

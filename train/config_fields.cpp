@@ -3,8 +3,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <type_traits>
+
+#include <nlohmann/json.hpp>
 
 #include "io/bpe_tokenizer.h"
 #include "model/hf_config.h"
@@ -208,6 +211,24 @@ void read_bf16(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   }
 }
 
+// A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: only zero_optimization.stage
+// matters here (the rest is DeepSpeed's own tuning, or "auto"); it sets zero_stage.
+void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string path = ctx.beside_config(read_string(n, w));
+  std::ifstream in(path);
+  if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  if (json.is_discarded() || !json.is_object())
+    fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
+  const nlohmann::json stage = json.value("zero_optimization", nlohmann::json::object()).value("stage", nlohmann::json());
+  if (!stage.is_number_integer() || stage.get<int64_t>() < 0 || stage.get<int64_t>() > 3)
+    fail(w, "a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 or 3", "'" + path + "' without one");
+  if (stage.get<int64_t>() == 3)
+    fail(w, "a DeepSpeed config of ZeRO stage 0, 1 or 2 (ZeRO-3 is not built)", "'" + path + "' (stage 3)");
+  ctx.config.deepspeed = path;
+  ctx.config.deepspeed_stage = ctx.config.zero_stage = stage.get<int64_t>();
+}
+
 void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.zero_stage = read_int(n, w, 0);
   if (ctx.config.zero_stage == 3)
@@ -390,6 +411,9 @@ std::vector<ConfigField> make_fields() {
               "GPU of this rank; unset: from MPI"),
       number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
              "gradient bucket size for the all-reduce"),
+      {"deepspeed", optimisations, "a DeepSpeed JSON config file",
+       "its zero_optimization.stage sets zero_stage (0, 1 or 2)", read_deepspeed,
+       [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
       {"zero_stage", optimisations, "0, 1 or 2", "1: shard the AdamW state across ranks; 2: the gradients too",
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
   };
