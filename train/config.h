@@ -89,7 +89,9 @@ struct TrainConfig {
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
 
-  bool optimizer_8bit() const { return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0; }
+  bool optimizer_8bit() const {
+    return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;
+  }
 };
 
 // Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from

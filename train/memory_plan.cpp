@@ -69,10 +69,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // One layer's backward temporaries: d(gate), d(up), d(product), d(h) and d(x).
   const double temporaries = N * dsize * (3 * F + 2 * C);
 
-  // bf16: each weight is cast per forward and the cast kept for backward: all of them, or with
-  // recompute the embedding and lm_head casts plus one segment's.
-  const double casts = !in.bf16 ? 0 : 2 * (every > 0 ? embed + (lm_head > 0 ? lm_head : embed) + in_segment * per_layer
-                                                     : P + (lm_head > 0 ? 0 : embed));
+  // bf16: each weight is cast per forward and the cast kept for backward (a tied embedding twice,
+  // once as lm_head): every layer's, or with recompute only one segment's at a time.
+  const double lm_cast = lm_head > 0 ? lm_head : embed;
+  const double casts = in.bf16 ? 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer) : 0;
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
@@ -83,7 +83,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double grads = whole_grads ? 4 * P : in_flight, grads_first = 4 * V * C;  // lm_head's first
   // Data parallel: flat f32 buckets holding every gradient (ZeRO-2: the ones in flight); ZeRO-1
   // and 2 add this rank's reduced slice and the optimizer's parameter slice.
-  const double buckets = in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * P) + (sharded ? 8 * P / ranks : 0);
+  const double buckets =
+      in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * P) + (sharded ? 8 * P / ranks : 0);
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
@@ -101,7 +102,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
            (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
       {"activations", kept + (every > 0 ? recomputed : 0) + temporaries,
        fmt::format("{:.0f} tokens x {}{}", N,
-                   every > 0 ? fmt::format("{:.0f} segment inputs, one segment of {:.0f} layers recomputed", segments, in_segment)
+                   every > 0 ? fmt::format("{:.0f} segment inputs, one segment of {:.0f} layers recomputed",
+                                           segments, in_segment)
                              : fmt::format("{:.0f} layers", L),
                    in.attention == AttentionKind::eager ? ", eager attention probabilities" : "")},
       {"logits/loss workspace", chunk_bytes + loss_kept,
