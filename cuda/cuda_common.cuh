@@ -19,6 +19,7 @@ using bf16 = __nv_bfloat16;
 __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float to_f32(int32_t x) { return static_cast<float>(x); }
+__device__ __forceinline__ float to_f32(uint8_t x) { return static_cast<float>(x); }
 template <class T>
 __device__ __forceinline__ T from_f32(float x);
 template <>
@@ -27,6 +28,8 @@ template <>
 __device__ __forceinline__ bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
 template <>
 __device__ __forceinline__ int32_t from_f32<int32_t>(float x) { return static_cast<int32_t>(x); }
+template <>
+__device__ __forceinline__ uint8_t from_f32<uint8_t>(float x) { return static_cast<uint8_t>(x); }
 
 constexpr int kThreads = 256;  // threads per block of the elementwise and row kernels
 

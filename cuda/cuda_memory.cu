@@ -41,13 +41,14 @@ __global__ void fill_kernel(W* dst, W value, int64_t n) {
   GRID_STRIDE_LOOP(i, n) dst[i] = value;
 }
 
-// Calls f(T{}) for the storage type of any dtype (i32 included).
+// Calls f(T{}) for the storage type of any dtype (i32 and u8 included).
 template <class F>
 void dispatch_any(DType t, F&& f) {
   switch (t) {
     case DType::f32: f(float{}); break;
     case DType::bf16: f(bf16{}); break;
     case DType::i32: f(int32_t{}); break;
+    case DType::u8: f(uint8_t{}); break;
   }
 }
 
@@ -117,6 +118,9 @@ void CudaBackend::fill(Tensor& dst, float value) {
   if (dst.dtype() == DType::bf16) {
     fill_kernel<<<grid_for(n), kThreads, 0, stream_>>>(static_cast<uint16_t*>(dst.data_ptr()),
                                                        f32_to_bf16(value), n);
+  } else if (dst.dtype() == DType::u8) {
+    fill_kernel<<<grid_for(n), kThreads, 0, stream_>>>(static_cast<uint8_t*>(dst.data_ptr()),
+                                                       static_cast<uint8_t>(value), n);
   } else {
     uint32_t word;
     if (dst.dtype() == DType::f32) {

@@ -1,5 +1,6 @@
 // defines: the backend registry (register_backend, device_count, backend), the wall-clock
-// DeviceTimer that backends without device events use, require_cudnn_mask, and the flash
+// DeviceTimer that backends without device events use, require_cudnn_mask,
+// require_adamw_8bit_state, and the flash
 // kernels standing in for cuDNN attention on backends without cuDNN
 #include "engine/backend.h"
 
@@ -9,6 +10,7 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/quant_map.h"
 
 namespace llm {
 
@@ -53,6 +55,17 @@ void require_cudnn_mask(const AttentionMask& mask) {
             "cudnn_attention takes no bias or document mask; mem_efficient_attention "
             "(xformers_attention) does");
   LLM_CHECK(mask.s2_group == 0, "cudnn_attention has no S2 groups; s2_attention has");
+}
+
+void require_adamw_8bit_state(const Tensor& param, const Tensor& m_codes, const Tensor& m_absmax,
+                              const Tensor& v_codes, const Tensor& v_absmax) {
+  const int64_t n = param.numel(), blocks = (n + kQuantBlock - 1) / kQuantBlock;
+  for (const Tensor* codes : {&m_codes, &v_codes})
+    LLM_CHECK(codes->dtype() == DType::u8 && codes->numel() == n,
+              "adamw_8bit: codes " + codes->str() + " for " + param.str());
+  for (const Tensor* absmax : {&m_absmax, &v_absmax})
+    LLM_CHECK(absmax->dtype() == DType::f32 && absmax->numel() == blocks,
+              "adamw_8bit: absmax " + absmax->str() + " for " + param.str());
 }
 
 void Backend::cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,

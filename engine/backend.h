@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/adamw_math.h"
 #include "engine/allocator.h"
 #include "engine/tensor.h"
 
@@ -85,11 +86,15 @@ class Backend {
 
   virtual void gemm(const GemmArgs& args) = 0;
 
-  // One fused AdamW update (PyTorch's semantics: decoupled decay, bias correction) of f32 param,
-  // m and v from grad; step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t).
-  virtual void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr,
-                     float beta1, float beta2, float eps, float weight_decay, float step_size,
-                     float bias2_sqrt) = 0;
+  // One fused AdamW update (PyTorch's semantics: engine/adamw_math.h) of f32 param, m and v.
+  virtual void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                     const AdamWArgs& args) = 0;
+  // bitsandbytes' blockwise 8-bit AdamW: m and v are u8 codes into the signed and unsigned
+  // dynamic maps (engine/quant_map.h) times an f32 absmax per kQuantBlock elements. Each block
+  // is dequantised, updated in f32 as adamw does, and requantised against its new absmax.
+  // param f32 (n), grad f32 or bf16 (n), codes u8 (n), absmax f32 (ceil(n / kQuantBlock)).
+  virtual void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
+                          Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) = 0;
 
   // Llama ops; shapes are documented in engine/ops.h.
   virtual void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
@@ -147,6 +152,9 @@ class Backend {
 // Throws unless cuDNN attention can run the mask (causal or not; no bias, documents or S2 groups),
 // naming the op that can.
 void require_cudnn_mask(const AttentionMask& mask);
+// Throws unless the 8-bit AdamW state has the shapes and dtypes adamw_8bit takes for `param`.
+void require_adamw_8bit_state(const Tensor& param, const Tensor& m_codes, const Tensor& m_absmax,
+                              const Tensor& v_codes, const Tensor& v_absmax);
 
 // Registry. The CPU backend is always there; another device type is there when its backend was
 // linked in and found a device (device_count > 0).

@@ -6,15 +6,23 @@
 
 namespace llm {
 
-enum class DType : uint8_t { f32, bf16, i32 };
+// u8 holds quantised codes (8-bit AdamW's moments); no op computes in it.
+enum class DType : uint8_t { f32, bf16, i32, u8 };
 
-inline size_t dtype_size(DType t) { return t == DType::bf16 ? 2 : 4; }
+inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::bf16: return 2;
+    case DType::u8: return 1;
+    default: return 4;
+  }
+}
 
 inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::f32: return "f32";
     case DType::bf16: return "bf16";
     case DType::i32: return "i32";
+    case DType::u8: return "u8";
   }
   return "?";
 }

@@ -10,8 +10,8 @@
 namespace llm {
 
 GradBuckets::GradBuckets(Communicator& comm, const std::vector<Tensor*>& params, double cap_mb,
-                         bool scatter)
-    : comm_(comm), scatter_(scatter) {
+                         bool scatter, bool release)
+    : comm_(comm), scatter_(scatter), release_(scatter && release) {
   const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(cap_mb * 1048576.0 / sizeof(float)));
   // Backward produces the last layers' gradients first, so buckets follow reverse model order.
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
@@ -30,7 +30,9 @@ GradBuckets::GradBuckets(Communicator& comm, const std::vector<Tensor*>& params,
   for (GradBucket& b : buckets_) {
     // Reduce-scatter and all-gather want equal parts: pad with zeros no parameter owns.
     const int64_t part = (b.numel + world - 1) / world;
-    b.flat = Tensor::zeros({scatter_ ? part * world : b.numel}, DType::f32, device);
+    b.padded = scatter_ ? part * world : b.numel;
+    b.device = device;
+    if (!release_) b.flat = Tensor::zeros({b.padded}, DType::f32, device);
     if (!scatter_) continue;
     b.slice_begin = part * comm_.rank();
     b.slice = Tensor::empty({part}, DType::f32, device);
@@ -64,7 +66,12 @@ void GradBucket::pack() {
 }
 
 void GradBuckets::launch(GradBucket& b) {
+  if (!b.flat.defined()) b.flat = Tensor::zeros({b.padded}, DType::f32, b.device);  // ZeRO-2
   b.pack();
+  // ZeRO-2: the packed copy is all the collective needs; the full gradients go now, during
+  // backward, instead of living until the next step.
+  if (release_)
+    for (Tensor* p : b.params) p->zero_grad();
   b.request = scatter_ ? comm_.ireduce_scatter_sum(b.flat, b.slice) : comm_.iallreduce_sum(b.flat);
   b.launched = true;
 }
@@ -76,6 +83,7 @@ void GradBuckets::finish() {
     comm_.wait(b.request);
     if (scatter_) {
       scale_(b.slice, inv_world);
+      if (release_) b.flat = Tensor();
       continue;
     }
     scale_(b.flat, inv_world);

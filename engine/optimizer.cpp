@@ -1,24 +1,40 @@
-// defines: AdamW, AdamWBiasCorrection, clip_grad_norm, LrSchedule
+// defines: AdamW (f32 or 8-bit blockwise state), adamw_args, clip_grad_norm, LrSchedule
 #include "engine/optimizer.h"
 
 #include <cmath>
 
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/quant_map.h"
 
 namespace llm {
 
-AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config)
-    : params_(std::move(params)), config_(config) {
+AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState state)
+    : params_(std::move(params)), config_(config), state_(state) {
   for (const OptimParam& p : params_) {
-    m_.push_back(Tensor::zeros(p.param->shape(), DType::f32, p.param->device()));
-    v_.push_back(Tensor::zeros(p.param->shape(), DType::f32, p.param->device()));
+    const Tensor& w = *p.param;
+    Moments mo;
+    if (state_ == AdamWState::blockwise_8bit && w.numel() >= kMin8bitSize) {
+      // Codes of 0 in each map (absmax 0 makes any code 0, but a checkpoint reads cleaner).
+      const std::array<float, 256> signed_map = dynamic_quant_map(true);
+      const int64_t blocks = (w.numel() + kQuantBlock - 1) / kQuantBlock;
+      mo.m = Tensor::full(w.shape(), quantize_nearest(signed_map.data(), 0.0f), DType::u8, w.device());
+      mo.v = Tensor::zeros(w.shape(), DType::u8, w.device());
+      mo.m_absmax = Tensor::zeros({blocks}, DType::f32, w.device());
+      mo.v_absmax = Tensor::zeros({blocks}, DType::f32, w.device());
+    } else {
+      mo.m = Tensor::zeros(w.shape(), DType::f32, w.device());
+      mo.v = Tensor::zeros(w.shape(), DType::f32, w.device());
+    }
+    moments_.push_back(std::move(mo));
   }
 }
 
-AdamWBiasCorrection::AdamWBiasCorrection(const AdamWConfig& config, float lr, int64_t t)
-    : step_size(lr / (1.0f - std::pow(config.beta1, static_cast<float>(t)))),
-      bias2_sqrt(std::sqrt(1.0f - std::pow(config.beta2, static_cast<float>(t)))) {}
+AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay) {
+  return {lr, config.beta1, config.beta2, config.eps, decay ? config.weight_decay : 0.0f,
+          lr / (1.0f - std::pow(config.beta1, static_cast<float>(t))),
+          std::sqrt(1.0f - std::pow(config.beta2, static_cast<float>(t)))};
+}
 
 double AdamW::step(float lr, double max_norm, bool update) {
   std::vector<Tensor*> tensors;
@@ -26,34 +42,55 @@ double AdamW::step(float lr, double max_norm, bool update) {
   const double norm = clip_grad_norm(tensors, max_norm);
   if (!update || !std::isfinite(norm)) return norm;
   t_++;
-  const AdamWBiasCorrection bias(config_, lr, t_);
   for (size_t i = 0; i < params_.size(); i++) {
     Tensor& p = *params_[i].param;
     Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    float wd = params_[i].decay ? config_.weight_decay : 0.0f;
-    backend(p.device()).adamw(p, grad, m_[i], v_[i], lr, config_.beta1, config_.beta2,
-                              config_.eps, wd, bias.step_size, bias.bias2_sqrt);
+    const AdamWArgs args = adamw_args(config_, lr, t_, params_[i].decay);
+    Moments& mo = moments_[i];
+    if (mo.quantised())
+      backend(p.device()).adamw_8bit(p, grad, mo.m, mo.m_absmax, mo.v, mo.v_absmax, args);
+    else
+      backend(p.device()).adamw(p, grad, mo.m, mo.v, args);
   }
   return norm;
+}
+
+std::string AdamW::describe() const {
+  if (state_ == AdamWState::f32) return "AdamW";
+  return "AdamW 8-bit (bitsandbytes blockwise: u8 moments, f32 absmax per " +
+         std::to_string(kQuantBlock) + " elements; tensors under " + std::to_string(kMin8bitSize) +
+         " elements keep f32 moments)";
 }
 
 std::vector<std::pair<std::string, Tensor>> AdamW::export_state() {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params_.size(); i++) {
-    out.emplace_back(params_[i].name + ".exp_avg", m_[i]);
-    out.emplace_back(params_[i].name + ".exp_avg_sq", v_[i]);
+    const std::string& name = params_[i].name;
+    const Moments& mo = moments_[i];
+    if (!mo.quantised()) {
+      out.emplace_back(name + ".exp_avg", mo.m);
+      out.emplace_back(name + ".exp_avg_sq", mo.v);
+      continue;
+    }
+    out.emplace_back(name + ".exp_avg.codes", mo.m);
+    out.emplace_back(name + ".exp_avg.absmax", mo.m_absmax);
+    out.emplace_back(name + ".exp_avg_sq.codes", mo.v);
+    out.emplace_back(name + ".exp_avg_sq.absmax", mo.v_absmax);
   }
   return out;
 }
 
 void AdamW::import_state(const StateLookup& find) {
-  for (auto& [name, tensor] : export_state()) tensor.copy_from(find(name, tensor.shape()));
+  for (auto& [name, tensor] : export_state()) tensor.copy_from(find(name, tensor.shape(), tensor.dtype()));
 }
 
 size_t AdamW::state_bytes() const {
   size_t bytes = 0;
-  for (size_t i = 0; i < m_.size(); i++) bytes += m_[i].nbytes() + v_[i].nbytes();
+  for (const Moments& mo : moments_) {
+    bytes += mo.m.nbytes() + mo.v.nbytes();
+    if (mo.quantised()) bytes += mo.m_absmax.nbytes() + mo.v_absmax.nbytes();
+  }
   return bytes;
 }
 

@@ -1,5 +1,5 @@
-// The Optimizer interface (the trainer holds one and never asks which), AdamW with f32 state,
-// global gradient-norm clipping, and the learning-rate schedules (HF's cosine / linear / constant
+// The Optimizer interface (the trainer holds one and never asks which), AdamW with f32 or
+// bitsandbytes-style 8-bit blockwise state, global gradient-norm clipping, and the learning-rate schedules (HF's cosine / linear / constant
 // with linear warmup; Axolotl's cosine_min_lr_ratio). ZeRO-1's sharded AdamW is
 // engine/sharded_adamw.h.
 #pragma once
@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/adamw_math.h"
 #include "engine/tensor.h"
 
 namespace llm {
@@ -23,8 +24,10 @@ struct OptimParam {
   bool decay = true;  // false for norm weights
 };
 
-// A restored checkpoint's tensor of that name, which must have that shape (it throws otherwise).
-using StateLookup = std::function<const Tensor&(const std::string& name, const Shape& shape)>;
+// A restored checkpoint's tensor of that name, which must have that shape and dtype (it throws
+// otherwise).
+using StateLookup =
+    std::function<const Tensor&(const std::string& name, const Shape& shape, DType dtype)>;
 
 class Optimizer {
  public:
@@ -38,8 +41,9 @@ class Optimizer {
   virtual size_t state_bytes() const = 0;
   virtual size_t unsharded_state_bytes() const = 0;
   virtual std::string describe() const = 0;  // for the start-up summary
-  // The whole state by name ("<param>.exp_avg", "<param>.exp_avg_sq"), on every rank, so a
-  // checkpoint can save it exactly. Collective when sharded.
+  // The whole state by name ("<param>.exp_avg", "<param>.exp_avg_sq"; 8-bit state as
+  // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), on every rank, so a checkpoint
+  // can save it exactly. Collective when sharded.
   virtual std::vector<std::pair<std::string, Tensor>> export_state() = 0;
   // Takes the state back from whole per-parameter tensors (this rank's part when sharded).
   virtual void import_state(const StateLookup& find) = 0;
@@ -51,28 +55,37 @@ class Optimizer {
   int64_t t_ = 0;  // updates done: the bias corrections' exponent
 };
 
-// PyTorch's AdamW bias corrections for update number t (1-based), as Backend::adamw takes them.
-struct AdamWBiasCorrection {
-  float step_size;   // lr / (1 - beta1^t)
-  float bias2_sqrt;  // sqrt(1 - beta2^t)
-  AdamWBiasCorrection(const AdamWConfig& config, float lr, int64_t t);
-};
+// PyTorch's AdamW constants for update number t (1-based) of a parameter with or without decay.
+AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay);
+
+// How AdamW keeps m and v. blockwise_8bit is bitsandbytes' 8-bit optimizer (Backend::adamw_8bit):
+// u8 codes plus an f32 absmax per 2048 elements, about a quarter of f32's bytes; as bitsandbytes'
+// min_8bit_size, tensors under kMin8bitSize elements (norm weights) keep f32 moments.
+enum class AdamWState { f32, blockwise_8bit };
+constexpr int64_t kMin8bitSize = 4096;
 
 // Every parameter's moments on its own device: world size 1, or data parallel without ZeRO.
 class AdamW final : public Optimizer {
  public:
-  AdamW(std::vector<OptimParam> params, AdamWConfig config);
+  AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState state = AdamWState::f32);
   double step(float lr, double max_norm = 0.0, bool update = true) override;
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
-  std::string describe() const override { return "AdamW"; }
+  std::string describe() const override;
   std::vector<std::pair<std::string, Tensor>> export_state() override;
   void import_state(const StateLookup& find) override;
 
  private:
+  // One parameter's moments: f32 m and v, or u8 codes with their per-block absmax.
+  struct Moments {
+    Tensor m, v;                // f32 or u8, the parameter's shape
+    Tensor m_absmax, v_absmax;  // f32 (ceil(numel / kQuantBlock)) when quantised, else undefined
+    bool quantised() const { return m_absmax.defined(); }
+  };
   std::vector<OptimParam> params_;
-  std::vector<Tensor> m_, v_;
+  std::vector<Moments> moments_;
   AdamWConfig config_;
+  AdamWState state_;
 };
 
 // sqrt(sum of squares) over every gradient; when max_norm > 0 and the norm exceeds it, scales

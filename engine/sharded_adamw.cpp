@@ -29,7 +29,7 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
       const int64_t lo = std::max(begin, p_begin), hi = std::min(end, p_end);
       if (lo < hi) s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], decay.at(b.params[i])});
     }
-    const Device device = b.flat.device();
+    const Device device = b.device;
     s.m = Tensor::zeros({b.slice.numel()}, DType::f32, device);
     s.v = Tensor::zeros({b.slice.numel()}, DType::f32, device);
     s.param_slice = Tensor::zeros({b.slice.numel()}, DType::f32, device);
@@ -46,19 +46,20 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
     for (GradBucket& b : buckets_.buckets()) scale_(b.slice, static_cast<float>(max_norm / (norm + 1e-6)));
   if (!update || !std::isfinite(norm)) return norm;
   t_++;
-  const AdamWBiasCorrection bias(config_, lr, t_);
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     GradBucket& b = buckets_.buckets()[i];
-    Backend& be = backend(b.flat.device());
+    Backend& be = backend(b.device);
     for (const Segment& seg : s.segments) {
       auto part = [&](const Tensor& t) { return t.narrow(0, seg.slice_offset, seg.length); };
       Tensor p = part(s.param_slice), g = part(b.slice), m = part(s.m), v = part(s.v);
       p.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
-      be.adamw(p, g, m, v, lr, config_.beta1, config_.beta2, config_.eps,
-               seg.decay ? config_.weight_decay : 0.0f, bias.step_size, bias.bias2_sqrt);
+      be.adamw(p, g, m, v, adamw_args(config_, lr, t_, seg.decay));
     }
-    // Every rank's updated part into the bucket's flat buffer, then out to the parameters.
+    // Every rank's updated part into the bucket's flat buffer, then out to the parameters. Under
+    // ZeRO-2 that buffer exists only for this gather.
+    const bool transient = !b.flat.defined();
+    if (transient) b.flat = Tensor::empty({b.padded}, DType::f32, b.device);
     Tensor mine = b.flat.narrow(0, b.slice_begin, s.param_slice.numel());
     mine.copy_from(s.param_slice);
     comm_.allgather(b.flat);
@@ -66,6 +67,7 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
       Tensor param = flat_view(*b.params[j]);
       param.copy_from(b.part(j));
     }
+    if (transient) b.flat = Tensor();
   }
   return norm;
 }
@@ -78,12 +80,14 @@ size_t ShardedAdamW::state_bytes() const {
 
 size_t ShardedAdamW::unsharded_state_bytes() const {
   size_t bytes = 0;
-  for (const GradBucket& b : buckets_.buckets()) bytes += 2 * sizeof(float) * b.flat.numel();
+  for (const GradBucket& b : buckets_.buckets()) bytes += 2 * sizeof(float) * b.padded;
   return bytes;
 }
 
 std::string ShardedAdamW::describe() const {
-  return "AdamW, ZeRO stage 1 (moments sharded over " + std::to_string(comm_.world_size()) + " ranks)";
+  const std::string ranks = std::to_string(comm_.world_size()) + " ranks";
+  return buckets_.releases_gradients() ? "AdamW, ZeRO stage 2 (moments and gradients sharded over " + ranks + ")"
+                                       : "AdamW, ZeRO stage 1 (moments sharded over " + ranks + ")";
 }
 
 std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
@@ -91,7 +95,7 @@ std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
   for (size_t i = 0; i < shards_.size(); i++) {
     GradBucket& b = buckets_.buckets()[i];
     for (const auto& [moment, suffix] : {std::pair{&shards_[i].m, ".exp_avg"}, {&shards_[i].v, ".exp_avg_sq"}}) {
-      Tensor whole = Tensor::zeros(b.flat.shape(), DType::f32, b.flat.device());
+      Tensor whole = Tensor::zeros({b.padded}, DType::f32, b.device);
       Tensor mine = whole.narrow(0, b.slice_begin, moment->numel());
       mine.copy_from(*moment);
       comm_.allgather(whole);
@@ -109,7 +113,7 @@ void ShardedAdamW::import_state(const StateLookup& find) {
     for (const Segment& seg : s.segments) {
       const std::string& name = names_.at(seg.param);
       for (const auto& [moment, suffix] : {std::pair{&s.m, ".exp_avg"}, {&s.v, ".exp_avg_sq"}}) {
-        const Tensor& whole = find(name + suffix, seg.param->shape());
+        const Tensor& whole = find(name + suffix, seg.param->shape(), DType::f32);
         Tensor mine = moment->narrow(0, seg.slice_offset, seg.length);
         mine.copy_from(whole.contiguous().reshape({whole.numel()}).narrow(0, seg.param_offset, seg.length));
       }

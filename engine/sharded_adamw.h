@@ -1,7 +1,8 @@
 // ZeRO stage 1: AdamW whose moments are sharded across data-parallel ranks. Each rank owns one
 // contiguous slice of every gradient bucket (GradBuckets with reduce-scatter), keeps m and v for
 // that slice only, updates those parameter elements, and an all-gather brings every rank the
-// whole updated parameters. Optimizer memory per rank drops to 1 / world_size.
+// whole updated parameters. Optimizer memory per rank drops to 1 / world_size. With buckets that
+// release gradients it is ZeRO stage 2: the step reads only the slices either way.
 #pragma once
 #include <string>
 #include <utility>

@@ -149,15 +149,10 @@ std::vector<TableEntry> parse_table(const nlohmann::json& tensors, uint64_t data
     e.name = t.at("name").get<std::string>();
     if (!names.insert(e.name).second) throw corrupt(e.name, "appears twice");
     std::string dtype = t.at("dtype").get<std::string>();
-    if (dtype == "f32") {
-      e.dtype = DType::f32;
-    } else if (dtype == "bf16") {
-      e.dtype = DType::bf16;
-    } else if (dtype == "i32") {
-      e.dtype = DType::i32;
-    } else {
-      throw corrupt(e.name, "unknown dtype \"" + dtype + "\" (expected f32, bf16 or i32)");
-    }
+    bool known = false;
+    for (DType d : {DType::f32, DType::bf16, DType::i32, DType::u8})
+      if (dtype == dtype_name(d)) e.dtype = d, known = true;
+    if (!known) throw corrupt(e.name, "unknown dtype \"" + dtype + "\" (expected f32, bf16, i32 or u8)");
     e.shape = t.at("shape").get<Shape>();
     e.offset = t.at("offset").get<uint64_t>();
     e.bytes = t.at("bytes").get<uint64_t>();

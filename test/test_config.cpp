@@ -96,7 +96,14 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
   CHECK(error_with("adam_beta2: 1\n") ==
         "cfg.yaml:3: adam_beta2: expected a number in [0, 1), got 1");
   CHECK(error_with("optimizer: sgd\n") ==
-        "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, got 'sgd'");
+        "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, adamw_8bit, "
+        "adamw_bnb_8bit, paged_adamw_8bit, got 'sgd'");
+  CHECK(error_with("optimizer: adamw_bnb_8bit\nzero_stage: 1\n") ==
+        "cfg.yaml:4: zero_stage: expected 0 with optimizer adamw_bnb_8bit (ZeRO shards f32 AdamW "
+        "state; the 8-bit state is not sharded), got 1");
+  CHECK(error_with("zero_stage: 3\n") ==
+        "cfg.yaml:3: zero_stage: expected 0, 1 or 2 (ZeRO-3, sharded weights gathered per block, is not "
+        "built), got 3");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
                                  "micro_batch_size: -1",
@@ -396,7 +403,25 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
              "false (weights stay f32/bf16)");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("load_in_4bit: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
-        std::vector<std::string>{"deepspeed", "fp16", "fsdp", "load_in_4bit"});
+        std::vector<std::string>{"fp16", "fsdp", "load_in_4bit"});  // deepspeed is a key we read
+}
+
+TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage; 3 is refused") {
+  const Scratch& s = scratch();
+  const std::string zero2 = s.write("zero2.json", R"({"zero_optimization": {"stage": 2, "overlap_comm": true},
+                                                      "bf16": {"enabled": "auto"}})");
+  const std::string zero3 = s.write("zero3.json", R"({"zero_optimization": {"stage": 3}})");
+  const std::string none = s.write("none.json", R"({"bf16": {"enabled": true}})");
+  CHECK(parse("deepspeed: " + zero2 + "\n").zero_stage == 2);
+  CHECK(parse("deepspeed: " + zero2 + "\nzero_stage: 2\n").zero_stage == 2);  // as a saved config
+  CHECK(error_with("deepspeed: " + zero3 + "\n") ==
+        "cfg.yaml:3: deepspeed: expected a DeepSpeed config of ZeRO stage 0, 1 or 2 (ZeRO-3 is not "
+        "built), got '" + zero3 + "' (stage 3)");
+  CHECK(error_with("deepspeed: " + none + "\n") ==
+        "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
+        "or 3, got '" + none + "' without one");
+  CHECK(error_with("deepspeed: " + zero2 + "\nzero_stage: 1\n") ==
+        "cfg.yaml:4: zero_stage: expected the stage of deepspeed's config, 2, or no zero_stage, got 1");
 }
 
 TEST_CASE("chat datasets: the top-level chat_template is the default; older field spellings") {

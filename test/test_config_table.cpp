@@ -36,7 +36,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints);
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
-  SAME(ddp_bucket_cap_mb); SAME(zero_stage);
+  SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
 #undef SAME
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
@@ -114,7 +114,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
       "auto_resume_from_checkpoints: true\nlogging_steps: 3\ngradient_checkpointing: true\n"
       "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
-      "s2_group_size_ratio: 0.5\nlocal_rank: 1\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n",
+      "s2_group_size_ratio: 0.5\nlocal_rank: 1\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n"
+      "deepspeed: " + s.write("zero1.json", R"({"zero_optimization": {"stage": 1}})") + "\n",
       "cfg.yaml");
   CHECK(a.data.datasets[0].path == odd);
   REQUIRE(a.data.datasets.size() == 3);

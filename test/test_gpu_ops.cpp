@@ -16,6 +16,8 @@
 
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "engine/quant_map.h"
 #include "test/test_util.h"
 
 using namespace llm;
@@ -270,16 +272,49 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
     for (int step = 1; step <= 3; step++) {
       Tensor grad = randn({n}).to(grad_dtype);
       const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f;
-      const float step_size = lr / (1.0f - std::pow(b1, float(step)));
-      const float bias2_sqrt = std::sqrt(1.0f - std::pow(b2, float(step)));
-      backend(Device::cpu()).adamw(pc, grad.to(DType::f32), mc, vc, lr, b1, b2, 1e-8f, 0.1f,
-                                   step_size, bias2_sqrt);
-      backend(kGpu).adamw(pg, grad.to(kGpu), mg, vg, lr, b1, b2, 1e-8f, 0.1f, step_size,
-                          bias2_sqrt);
+      const AdamWArgs args = adamw_args({b1, b2, 1e-8f, 0.1f}, lr, step, true);
+      backend(Device::cpu()).adamw(pc, grad.to(DType::f32), mc, vc, args);
+      backend(kGpu).adamw(pg, grad.to(kGpu), mg, vg, args);
     }
     check_close("adamw param", pg, pc, kTolF32);
     check_close("adamw m", mg, mc, kTolF32);
     check_close("adamw v", vg, vc, kTolF32);
+  }
+}
+
+TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax and codes") {
+  const int64_t n = 2 * kQuantBlock + 333, blocks = 3;  // a short last block
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    auto state = [&](Device d) {
+      return std::vector<Tensor>{p0.to(d), Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d),
+                                 Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d)};
+    };
+    std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
+    for (int step = 1; step <= 3; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true);
+      backend(Device::cpu()).adamw_8bit(c[0], grad.to(DType::f32), c[1], c[2], c[3], c[4], args);
+      backend(kGpu).adamw_8bit(g[0], grad.to(kGpu), g[1], g[2], g[3], g[4], args);
+    }
+    check_close("adamw_8bit param", g[0], c[0], kTolF32);
+    check_close("adamw_8bit m absmax", g[2], c[2], kTolF32);
+    check_close("adamw_8bit v absmax", g[4], c[4], kTolF32);
+    // The same nearest-code search on the same f32 moments: a code may differ only where FMA
+    // contraction moved a moment across the midpoint between two codes.
+    for (int k : {1, 3}) {
+      std::vector<float> gc = g[k].to(Device::cpu()).to(DType::f32).to_floats();
+      std::vector<float> cc = c[k].to(DType::f32).to_floats();
+      int64_t off_by_one = 0, worse = 0;
+      for (int64_t i = 0; i < n; i++) {
+        off_by_one += std::fabs(gc[i] - cc[i]) == 1.0f;
+        worse += std::fabs(gc[i] - cc[i]) > 1.0f;
+      }
+      CAPTURE(k);
+      CHECK(worse == 0);
+      CHECK(off_by_one <= n / 100);
+    }
   }
 }
 

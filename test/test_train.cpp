@@ -27,10 +27,15 @@ using namespace llm::testing;
 
 
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
+  // f32 AdamW, and the 8-bit one whose u8 codes and block absmax travel in optimizer.bin.
+  std::string optimizer;
+  SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
+  SUBCASE("adamw_8bit") { optimizer = "adamw_8bit"; }
+  const std::string keys = "save_steps: 4\neval_steps: 4\noptimizer: " + optimizer + "\n";
   Workspace straight("straight"), resumed("resumed");
-  Run a = run_train(straight.config("max_steps: 8\nsave_steps: 4\neval_steps: 4\n"));
+  Run a = run_train(straight.config("max_steps: 8\n" + keys));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
-  Run b1 = run_train(resumed.config("max_steps: 4\nsave_steps: 4\neval_steps: 4\n"));
+  Run b1 = run_train(resumed.config("max_steps: 4\n" + keys));
   REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
   Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");
   REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);

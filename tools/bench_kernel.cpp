@@ -148,8 +148,8 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt1
             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng),
              positive({F, C}, 1e-3f, rng)},
             [](std::vector<Tensor>& x, bool) {
-              backend(x[0].device()).adamw(x[0], x[1], x[2], x[3], 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f,
-                                           1e-3f, 0.5f);
+              const AdamWArgs args{1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-3f, 0.5f};
+              backend(x[0].device()).adamw(x[0], x[1], x[2], x[3], args);
               return std::vector<Tensor>{x[0], x[2], x[3]};
             },
             false};

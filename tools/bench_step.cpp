@@ -19,30 +19,14 @@ namespace llm {
 
 namespace {
 constexpr double kH100Bf16DenseFlops = 989e12;  // H100 SXM, bf16 dense: the MFU denominator
-
-AttentionKind attention_kind(const std::string& name) {
-  std::string names;
-  for (const AttentionInfo& info : kAttentionKinds) {
-    if (name == info.bench_name) return info.kind;
-    names += (names.empty() ? "" : ", ") + std::string(info.bench_name);
-  }
-  throw std::invalid_argument("--attention expects one of " + names + ", got '" + name + "'");
-}
 }  // namespace
 
 int bench_step(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"preset", "tiny"}, {"layers", "0"}, {"dim", "0"}, {"seq", "256"}, {"batch", "4"},
                   {"steps", "5"}, {"recompute", "0"}, {"device", "cpu"}, {"bf16", "0"},
-                  {"attention", "eager"}, {"json", ""}});
-  std::optional<LlamaConfig> preset = llama_preset(args.str("preset"));
-  if (!preset) throw std::invalid_argument("--preset: unknown preset '" + args.str("preset") + "'");
-  LlamaConfig c = *preset;
-  if (args.num("layers") > 0) c.num_hidden_layers = args.num("layers");
-  if (args.num("dim") > 0 && args.num("dim") != c.hidden_size) {
-    c.hidden_size = args.num("dim");
-    c.intermediate_size = 3 * c.hidden_size;
-  }
+                  {"attention", "eager"}, {"optimizer", "adamw_torch"}, {"json", ""}});
+  const LlamaConfig c = bench_model(args);
   const Device device = args.str("device") == "cuda" ? Device::cuda(0) : Device::cpu();
   const int64_t B = args.num("batch"), S = args.num("seq"), steps = args.num("steps");
   LlamaModel model(c, device, 1);
@@ -52,7 +36,9 @@ int bench_step(int argc, char** argv) {
     params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
     tensors.push_back(p.tensor);
   }
-  AdamW opt(params, {});
+  if (args.str("optimizer") != "adamw_torch" && args.str("optimizer") != "adamw_8bit")
+    throw std::invalid_argument("--optimizer expects adamw_torch or adamw_8bit, got '" + args.str("optimizer") + "'");
+  AdamW opt(params, {}, args.str("optimizer") == "adamw_8bit" ? AdamWState::blockwise_8bit : AdamWState::f32);
   std::mt19937 rng(1);
   std::vector<int32_t> ids(B * S), pos(B * S);
   for (int64_t i = 0; i < B * S; i++) {
@@ -65,7 +51,7 @@ int bench_step(int argc, char** argv) {
   Tensor y = Tensor::from_ints(next, {B * S}, device);
   ForwardOptions fwd;
   fwd.recompute_every_n_layers = args.num("recompute");
-  fwd.attention = attention_kind(args.str("attention"));
+  fwd.attention = attention_named(args.str("attention"));
   fwd.s2_group_size = S / 4;  // LongLoRA's ratio, with --attention s2
   fwd.compute_dtype = args.num("bf16") ? DType::bf16 : DType::f32;
 

@@ -1,6 +1,7 @@
 // llm_bench: the benchmark harness. Benchmarks print tables (and JSON on request); they never
 // gate CI. Subcommands: step (a training step split by kernel), attention (the attention kernels),
-// kernel (every other op of a step against its roofline).
+// kernel (every other op of a step against its roofline), memory (the memory planner's per-rank
+// bytes).
 #include <fmt/core.h>
 
 #include <string>
@@ -9,6 +10,7 @@ namespace llm {
 int bench_step(int argc, char** argv);
 int bench_attention(int argc, char** argv);
 int bench_kernel(int argc, char** argv);
+int bench_memory(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
@@ -16,6 +18,7 @@ int main(int argc, char** argv) {
       "usage: llm_bench step [--preset tiny] [--layers N] [--dim N] [--seq 256] [--batch 4]\n"
       "                      [--steps 5] [--recompute 0] [--device cpu|cuda] [--bf16 0|1]\n"
       "                      [--attention eager|flash|mem_efficient|s2|cudnn] [--json FILE]\n"
+      "                      [--optimizer adamw_torch|adamw_8bit]\n"
       "       llm_bench attention [--impl flash,mem_efficient,s2,cudnn,eager] [--seq 256,1024]\n"
       "                      [--head-dim 64,128] [--causal 0,1] [--pass fwd,fwd_bwd] [--batch 1]\n"
       "                      [--heads 16] [--kv-heads 16] [--repeats 5] [--json FILE]\n"
@@ -23,7 +26,12 @@ int main(int argc, char** argv) {
       "                      512,...,16384 on a GPU)\n"
       "       llm_bench kernel [--name all|matmul,rmsnorm,rope,swiglu,embedding,...]\n"
       "                      [--preset llama3-1b] [--tokens 4096] [--pass fwd,fwd_bwd]\n"
-      "                      [--repeats 5] [--tolerance 0.02] [--check auto|0|1] [--json FILE]\n";
+      "                      [--repeats 5] [--tolerance 0.02] [--check auto|0|1] [--json FILE]\n"
+      "       llm_bench memory [--preset llama3-8b | --config FILE] [--layers N] [--dim N]\n"
+      "                      [--seq 2048] [--micro-batch 1]\n"
+      "                      [--accumulation 1] [--ranks 1] [--zero 0|1|2] [--recompute 0|N]\n"
+      "                      [--optimizer adamw_torch|adamw_8bit] [--bf16 1] [--attention flash]\n"
+      "                      [--gpu-gib 80]   (--config: the model and keys of a config file)\n";
   if (argc < 2 || std::string(argv[1]) == "--help") {
     fmt::print("{}", usage);
     return argc < 2 ? 2 : 0;
@@ -32,6 +40,7 @@ int main(int argc, char** argv) {
     if (std::string(argv[1]) == "step") return llm::bench_step(argc, argv);
     if (std::string(argv[1]) == "attention") return llm::bench_attention(argc, argv);
     if (std::string(argv[1]) == "kernel") return llm::bench_kernel(argc, argv);
+    if (std::string(argv[1]) == "memory") return llm::bench_memory(argc, argv);
     fmt::print(stderr, "llm_bench: unknown benchmark '{}'\n{}", argv[1], usage);
   } catch (const std::exception& e) {
     fmt::print(stderr, "llm_bench: {}\n", e.what());

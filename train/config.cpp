@@ -128,6 +128,12 @@ void Parser::validate() {
            "a multiple of eval_steps, " + std::to_string(c.eval_steps) + ", with early stopping",
            std::to_string(c.save_steps));
   }
+  if (c.deepspeed_stage >= 0 && c.zero_stage != c.deepspeed_stage)
+    fail(at("zero_stage"), "the stage of deepspeed's config, " + std::to_string(c.deepspeed_stage) + ", or no zero_stage",
+         std::to_string(c.zero_stage));
+  if (c.zero_stage >= 1 && c.optimizer_8bit())
+    fail(at("zero_stage"), "0 with optimizer " + c.optimizer +
+         " (ZeRO shards f32 AdamW state; the 8-bit state is not sharded)", std::to_string(c.zero_stage));
   resolve_attention();
 }
 

@@ -42,7 +42,9 @@ struct TrainConfig {
   int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default
   double warmup_ratio = -1.0;
   double cosine_min_lr_ratio = 0.0;
-  std::string optimizer = "adamw_torch";  // adamw_torch | adamw (the same AdamW here)
+  // adamw_torch | adamw_torch_fused | adamw: one f32 AdamW; adamw_8bit | adamw_bnb_8bit |
+  // paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit()).
+  std::string optimizer = "adamw_torch";
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
   double max_grad_norm = 1.0;
@@ -79,9 +81,17 @@ struct TrainConfig {
   // Distributed data parallel (mpirun): gradient bucket size, and ZeRO stage 1 (AdamW state
   // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).
   double ddp_bucket_cap_mb = 25.0;
-  int64_t zero_stage = 0;  // 0 | 1
+  int64_t zero_stage = 0;  // 0 | 1 | 2 (gradients reduce-scattered and kept as this rank's slices)
+  // Axolotl's `deepspeed:` a DeepSpeed JSON config, of which zero_optimization.stage is read (it
+  // sets zero_stage); the stage it gave, -1 without one.
+  std::string deepspeed;
+  int64_t deepspeed_stage = -1;
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
+
+  bool optimizer_8bit() const {
+    return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;
+  }
 };
 
 // Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from

@@ -3,8 +3,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <type_traits>
+
+#include <nlohmann/json.hpp>
 
 #include "io/bpe_tokenizer.h"
 #include "model/hf_config.h"
@@ -208,10 +211,30 @@ void read_bf16(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   }
 }
 
+// A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: only zero_optimization.stage
+// matters here (the rest is DeepSpeed's own tuning, or "auto"); it sets zero_stage.
+void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string path = ctx.beside_config(read_string(n, w));
+  std::ifstream in(path);
+  if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  if (json.is_discarded() || !json.is_object())
+    fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
+  const nlohmann::json stage = json.value("zero_optimization", nlohmann::json::object()).value("stage", nlohmann::json());
+  if (!stage.is_number_integer() || stage.get<int64_t>() < 0 || stage.get<int64_t>() > 3)
+    fail(w, "a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 or 3", "'" + path + "' without one");
+  if (stage.get<int64_t>() == 3)
+    fail(w, "a DeepSpeed config of ZeRO stage 0, 1 or 2 (ZeRO-3 is not built)", "'" + path + "' (stage 3)");
+  ctx.config.deepspeed = path;
+  ctx.config.deepspeed_stage = ctx.config.zero_stage = stage.get<int64_t>();
+}
+
 void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.zero_stage = read_int(n, w, 0);
-  if (ctx.config.zero_stage > 1)
-    fail(w, "0 or 1 (stage 1 shards the AdamW state; 2 and 3 are not offered)", describe(n));
+  if (ctx.config.zero_stage == 3)
+    fail(w, "0, 1 or 2 (ZeRO-3, sharded weights gathered per block, is not built)", describe(n));
+  if (ctx.config.zero_stage > 2)
+    fail(w, "0, 1 or 2 (1 shards the AdamW state, 2 the gradients too)", describe(n));
 }
 
 // One row per boolean attention key of model/attention_kind.h's table. Each only records its
@@ -328,8 +351,9 @@ std::vector<ConfigField> make_fields() {
       number("cosine_min_lr_ratio", training, MEMBER(cosine_min_lr_ratio), kUnit,
              "cosine floor as a fraction of learning_rate"),
       choice("optimizer", training, MEMBER(optimizer),
-             {"adamw_torch", "adamw_torch_fused", "adamw"},
-             "AdamW (every spelling is the same AdamW here)"),
+             {"adamw_torch", "adamw_torch_fused", "adamw", "adamw_8bit", "adamw_bnb_8bit",
+              "paged_adamw_8bit"},
+             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes)"),
       number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
       // AdamW keeps these two as floats.
@@ -387,7 +411,10 @@ std::vector<ConfigField> make_fields() {
               "GPU of this rank; unset: from MPI"),
       number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
              "gradient bucket size for the all-reduce"),
-      {"zero_stage", optimisations, "0 or 1", "1: shard the AdamW state across ranks",
+      {"deepspeed", optimisations, "a DeepSpeed JSON config file",
+       "its zero_optimization.stage sets zero_stage (0, 1 or 2)", read_deepspeed,
+       [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
+      {"zero_stage", optimisations, "0, 1 or 2", "1: shard the AdamW state across ranks; 2: the gradients too",
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
   };
   for (ConfigField& row : rest) rows.push_back(std::move(row));

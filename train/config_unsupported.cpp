@@ -34,8 +34,8 @@ const Unsupported kUnsupported[] = {
     {"load_in_4bit", "4-bit base weights are not built: set it false (weights stay f32/bf16)"},
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
-    {"deepspeed", "DeepSpeed is not used: zero_stage 1 shards the AdamW state under mpirun"},
-    {"fsdp", "FSDP is not built: data parallel over mpirun, zero_stage 1 for the AdamW state"},
+    {"fsdp", "FSDP is not built: data parallel over mpirun, zero_stage 1 or 2 (or deepspeed: a ZeRO "
+             "1 or 2 json)"},
     {"group_by_length", "batches are not grouped by length: rows are shuffled per epoch"},
     {"neftune_noise_alpha", "NEFTune embedding noise is not built"},
     {"noisy_embedding_alpha", "NEFTune embedding noise is not built"},

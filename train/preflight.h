@@ -1,11 +1,12 @@
 // Checks a run makes before it loads data or allocates the model, so a run that cannot finish
 // fails in the first second with one line: output_dir usable and held by this run alone, and
-// a memory estimate within what the machine has.
+// the memory plan's peak within what the machine has.
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "train/config.h"
+#include "train/memory_plan.h"
 
 namespace llm {
 
@@ -29,20 +30,12 @@ class OutputDirLock {
 // not writable, or a directory another run holds, is a UserError naming the key output_dir.
 OutputDirLock lock_output_dir(const TrainConfig& c);
 
-// A rough lower bound on one rank's bytes: parameters x (4 weights + 4 gradients + 8 AdamW
-// moments), all f32, plus the activations backward keeps for one micro-batch.
-struct MemoryEstimate {
-  int64_t parameters = 0;
-  long double state_bytes = 0, activation_bytes = 0;
-  long double total() const { return state_bytes + activation_bytes; }
-};
-MemoryEstimate estimate_training_memory(const TrainConfig& c);
-
 // The machine's physical RAM in bytes; 0 when the system does not say.
 uint64_t physical_memory_bytes();
 
-// Refuses, naming the numbers and the keys to lower, when the estimate exceeds `available` bytes
-// (`what` names that memory, e.g. "RAM"). available == 0 (unknown) checks nothing.
-void check_memory(const TrainConfig& c, uint64_t available, const std::string& what);
+// Refuses in one line, naming the peak, its largest category and the keys to lower, when the
+// memory plan's peak (train/memory_plan.h) exceeds `available` bytes (`what` names that memory,
+// e.g. "RAM"). available == 0 (unknown) checks nothing.
+void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& what);
 
 }  // namespace llm

@@ -79,8 +79,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main()) output_lock = lock_output_dir(c);
   device = choose_device(c, comm);
-  // Only the CPU says how much memory it has; the backend interface offers no device total.
-  if (device.is_cpu()) check_memory(c, physical_memory_bytes(), "RAM");
+  // Only the CPU says how much memory it has; the backend interface offers no device total. The
+  // CPU computes in f32.
+  if (device.is_cpu())
+    check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), false)), physical_memory_bytes(), "RAM");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
         c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
@@ -110,11 +112,13 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
                           float(c.weight_decay)};
   if (comm.distributed())
-    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage == 1);
-  if (c.zero_stage == 1 && comm.distributed())
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage >= 1,
+                                            c.zero_stage == 2);
+  if (c.zero_stage >= 1 && comm.distributed())
     optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
   else
-    optimizer = std::make_unique<AdamW>(opt_params, adamw);
+    optimizer = std::make_unique<AdamW>(opt_params, adamw,
+                                        c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32);
 
   // Rank 0 builds the token cache; the others wait, then read it.
   if (!comm.is_main()) comm.barrier();
@@ -180,7 +184,7 @@ void Trainer::Impl::print_summary() const {
   say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
       tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
   say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
-      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights and AdamW state" : "f32", c.bf16,
+      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights" : "f32", c.bf16,
       device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
   say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
       c.attention == AttentionKind::s2
@@ -201,6 +205,11 @@ void Trainer::Impl::print_summary() const {
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
   say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
+  const MemoryPlan plan = plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16));
+  say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
+      format_memory_plan(plan, device.is_cpu() ? physical_memory_bytes() : 0, "RAM"));
+  if (c.optimizer.rfind("paged_", 0) == 0)
+    say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",

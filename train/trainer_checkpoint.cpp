@@ -82,8 +82,8 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
         "file is checked, but not that they belong together\n", resumed_from);
   for (const ParamRef& p : params)
     p.tensor->copy_from(c.model.require(p.name, p.tensor->shape(), DType::f32));
-  optimizer->import_state([&c](const std::string& name, const Shape& shape) -> const Tensor& {
-    return c.optimizer.require(name, shape, DType::f32);
+  optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype) -> const Tensor& {
+    return c.optimizer.require(name, shape, dtype);
   });
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is

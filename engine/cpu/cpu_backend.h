@@ -23,9 +23,10 @@ class CpuBackend : public Backend {
   double sum_squares(const Tensor& x) override;
 
   void gemm(const GemmArgs& args) override;
-  void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr, float beta1,
-             float beta2, float eps, float weight_decay, float step_size,
-             float bias2_sqrt) override;
+  void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+             const AdamWArgs& args) override;
+  void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
+                  Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
 
   void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;

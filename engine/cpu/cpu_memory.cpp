@@ -75,6 +75,7 @@ void CpuBackend::cast(const Tensor& src, Tensor& dst) {
       case DType::f32: return src.data<float>()[i];
       case DType::bf16: return bf16_to_f32(src.data<uint16_t>()[i]);
       case DType::i32: return static_cast<float>(src.data<int32_t>()[i]);
+      case DType::u8: return static_cast<float>(src.data<uint8_t>()[i]);
     }
     return 0.0f;
   };
@@ -85,6 +86,7 @@ void CpuBackend::cast(const Tensor& src, Tensor& dst) {
       case DType::f32: dst.data<float>()[i] = v; break;
       case DType::bf16: dst.data<uint16_t>()[i] = f32_to_bf16(v); break;
       case DType::i32: dst.data<int32_t>()[i] = static_cast<int32_t>(v); break;
+      case DType::u8: dst.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
     }
   }
 }
@@ -95,6 +97,7 @@ void CpuBackend::fill(Tensor& dst, float value) {
     case DType::f32: std::fill_n(dst.data<float>(), n, value); break;
     case DType::bf16: std::fill_n(dst.data<uint16_t>(), n, f32_to_bf16(value)); break;
     case DType::i32: std::fill_n(dst.data<int32_t>(), n, static_cast<int32_t>(value)); break;
+    case DType::u8: std::fill_n(dst.data<uint8_t>(), n, static_cast<uint8_t>(value)); break;
   }
 }
 

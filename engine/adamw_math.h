@@ -1,0 +1,24 @@
+// PyTorch's AdamW for one element, written once for the CPU and CUDA kernels (f32 and 8-bit).
+#pragma once
+#include <cmath>
+
+#include "engine/host_device.h"
+
+namespace llm {
+
+// One update's constants: step_size = lr / (1 - beta1^t), bias2_sqrt = sqrt(1 - beta2^t);
+// weight_decay is 0 for parameters that take none.
+struct AdamWArgs {
+  float lr, beta1, beta2, eps, weight_decay, step_size, bias2_sqrt;
+};
+
+// Updates m and v from g and returns the new parameter: decoupled decay first (it does not pass
+// through the moments), then the bias-corrected step.
+LLM_HOST_DEVICE float adamw_element(float p, float g, float& m, float& v, const AdamWArgs& a) {
+  p *= 1.0f - a.lr * a.weight_decay;
+  m = a.beta1 * m + (1.0f - a.beta1) * g;
+  v = a.beta2 * v + (1.0f - a.beta2) * g * g;
+  return p - a.step_size * m / (sqrtf(v) / a.bias2_sqrt + a.eps);
+}
+
+}  // namespace llm

@@ -1,0 +1,57 @@
+// defines: llm_bench memory — the memory planner's per-rank bytes by category for a model (a
+// preset, or a config file's model and keys) at a world size, ZeRO stage and optimizer, and
+// whether the peak fits a GPU's memory (train/memory_plan.h).
+#include <fmt/core.h>
+
+#include "engine/optimizer.h"
+#include "tools/bench_args.h"
+#include "train/config.h"
+#include "train/memory_plan.h"
+
+namespace llm {
+
+int bench_memory(int argc, char** argv) {
+  BenchArgs args(argc, argv, 2,
+                 {{"preset", "llama3-8b"}, {"layers", "0"}, {"dim", "0"}, {"config", ""}, {"seq", "2048"}, {"micro-batch", "1"},
+                  {"accumulation", "1"}, {"ranks", "1"}, {"zero", "0"}, {"recompute", "0"},
+                  {"optimizer", "adamw_torch"}, {"bf16", "1"}, {"attention", "flash"}, {"gpu-gib", "80"}});
+  const bool bf16 = args.num("bf16") != 0;
+  MemoryPlanInput in;
+  std::string what;
+  if (!args.str("config").empty()) {
+    const TrainConfig c = load_config(args.str("config"));
+    in = memory_plan_input(c, args.num("ranks"), bf16);
+    what = c.source;
+  } else {
+    TrainConfig c;
+    c.optimizer = args.str("optimizer");
+    in.model = bench_model(args);
+    in.sequence_len = args.num("seq");
+    in.micro_batch_size = args.num("micro-batch");
+    in.gradient_accumulation_steps = args.num("accumulation");
+    in.ranks = args.num("ranks");
+    in.zero_stage = args.num("zero");
+    in.recompute_every_n_layers = args.num("recompute");
+    in.optimizer_8bit = c.optimizer_8bit();
+    in.bf16 = bf16;
+    in.attention = attention_named(args.str("attention"));
+    what = args.str("preset");
+  }
+  const MemoryPlan plan = plan_memory(in);
+  fmt::print("llm_bench memory: {} | {:.2f}B parameters | seq {} x micro-batch {} x accumulation {} | "
+             "{} rank(s), ZeRO {} | {} | {} | recompute {}\n",
+             what, in.model.num_parameters() / 1e9, in.sequence_len, in.micro_batch_size,
+             in.gradient_accumulation_steps, in.ranks, in.zero_stage,
+             in.optimizer_8bit ? "8-bit AdamW" : "AdamW", in.bf16 ? "bf16" : "f32",
+             in.recompute_every_n_layers > 0 ? fmt::format("every {} layer(s)", in.recompute_every_n_layers) : "off");
+  if (in.zero_stage > 2)
+    throw std::invalid_argument("--zero: 0, 1 or 2 (ZeRO-3 is not built), got " + std::to_string(in.zero_stage));
+  if (in.zero_stage >= 1 && in.optimizer_8bit)
+    fmt::print("note: llm_train refuses zero_stage {} with 8-bit AdamW today; planned with the 8-bit state "
+               "sharded\n", in.zero_stage);
+  fmt::print("{}", format_memory_plan(plan, args.num("gpu-gib") * 1073741824.0,
+                                      fmt::format("per GPU", args.num("gpu-gib"))));
+  return 0;
+}
+
+}  // namespace llm

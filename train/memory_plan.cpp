@@ -1,0 +1,154 @@
+// defines: memory_plan_input, plan_memory, format_memory_plan, MemoryPlan::largest
+#include "train/memory_plan.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "engine/quant_map.h"
+
+namespace llm {
+
+MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16) {
+  MemoryPlanInput in;
+  in.model = c.model;
+  in.sequence_len = c.data.sequence_len;
+  in.micro_batch_size = c.micro_batch_size;
+  in.gradient_accumulation_steps = c.gradient_accumulation_steps;
+  in.ranks = ranks;
+  in.zero_stage = c.zero_stage;
+  in.bucket_cap_mb = c.ddp_bucket_cap_mb;
+  in.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
+  in.optimizer_8bit = c.optimizer_8bit();
+  in.bf16 = bf16;
+  in.attention = c.attention;
+  return in;
+}
+
+const MemoryItem& MemoryPlan::largest() const {
+  return *std::max_element(items.begin(), items.end(),
+                           [](const MemoryItem& a, const MemoryItem& b) { return a.bytes < b.bytes; });
+}
+
+MemoryPlan plan_memory(const MemoryPlanInput& in) {
+  const LlamaConfig& m = in.model;
+  const double C = m.hidden_size, F = m.intermediate_size, V = m.vocab_size, L = m.num_hidden_layers;
+  const double H = m.num_attention_heads, kv = double(m.num_key_value_heads) * m.head_dim();
+  const double P = static_cast<double>(m.num_parameters());
+  const double N = static_cast<double>(in.micro_batch_size) * in.sequence_len;  // tokens
+  const double ranks = static_cast<double>(std::max<int64_t>(1, in.ranks));
+  const double dsize = in.bf16 ? 2 : 4;                    // activations, casts
+  const double embed = V * C, lm_head = m.tie_word_embeddings ? 0 : V * C;
+  const double per_layer = (P - embed - lm_head - C) / L;  // the final norm is the C
+
+  // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
+  const double matrices = P - (2 * L + 1) * C;
+  double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
+                                          8 * (2 * L + 1) * C)
+                                       : 8 * P;
+  const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage == 2 && in.ranks > 1;
+  if (sharded) optimizer /= ranks;
+  // Two buckets' f32 gradients; a bucket holds at least one parameter (the embedding is the largest).
+  const double in_flight = std::min(4 * P, 2 * std::max(in.bucket_cap_mb * 1048576.0, 4 * embed));
+
+  // Activations backward keeps per token of one layer (engine/ops save these): the layer input,
+  // both norm outputs, q, k, v after RoPE, the attention output, the residual after attention,
+  // gate, up and their SwiGLU product (6 C + 2 kv + 3 F), and the norms' rstd and the tiled
+  // attention's logsumexp (f32). Eager attention keeps its probabilities, H x S per token.
+  double layer = dsize * (6 * C + 2 * kv + 3 * F) + 4 * (2 + H);
+  if (in.attention == AttentionKind::eager) layer += dsize * H * in.sequence_len;
+  const int64_t every = in.recompute_every_n_layers;
+  const double segments = every > 0 ? std::ceil(L / every) : 0;
+  const double in_segment = every > 0 ? std::min<double>(every, L) : 0;
+  // Kept through the whole forward: every layer's activations, or only each segment's input;
+  // plus the final norm's input. A recomputed segment's activations come back in backward.
+  const double kept = N * (every > 0 ? segments * dsize * C : L * layer) + N * dsize * C;
+  const double recomputed = N * in_segment * layer;
+  // One layer's backward temporaries: d(gate), d(up), d(product), d(h) and d(x).
+  const double temporaries = N * dsize * (3 * F + 2 * C);
+
+  // bf16: each weight is cast per forward and the cast kept for backward (a tied embedding twice,
+  // once as lm_head): every layer's, or with recompute only one segment's at a time.
+  const double lm_cast = lm_head > 0 ? lm_head : embed;
+  const double casts = in.bf16 ? 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer) : 0;
+  // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
+  // d(lm_head) kept until backward.
+  const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
+  const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + V * C);
+  // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
+  // once, unless accumulation keeps them whole across micro-batches.
+  const bool whole_grads = !zero2 || in.gradient_accumulation_steps > 1;
+  const double grads = whole_grads ? 4 * P : in_flight, grads_first = 4 * V * C;  // lm_head's first
+  // Data parallel: flat f32 buckets holding every gradient (ZeRO-2: the ones in flight); ZeRO-1
+  // and 2 add this rank's reduced slice and the optimizer's parameter slice.
+  const double buckets =
+      in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * P) + (sharded ? 8 * P / ranks : 0);
+
+  MemoryPlan plan;
+  const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
+  plan.items = {
+      {"weights", in.bf16 ? casts : 4 * P,
+       in.bf16 ? (every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
+                            : "bf16 casts of every weight, made in forward, kept for backward")
+               : "f32, every parameter" + per_rank + " (also the master copy)"},
+      {"master weights", in.bf16 ? 4 * P : 0,
+       in.bf16 ? "f32, every parameter" + per_rank : "none apart: f32 training updates the weights"},
+      {"gradients", grads,
+       whole_grads ? "f32, every parameter" + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
+      {"optimizer state", optimizer,
+       std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
+           (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
+      {"activations", kept + (every > 0 ? recomputed : 0) + temporaries,
+       fmt::format("{:.0f} tokens x {}{}", N,
+                   every > 0 ? fmt::format("{:.0f} segment inputs, one segment of {:.0f} layers recomputed",
+                                           segments, in_segment)
+                             : fmt::format("{:.0f} layers", L),
+                   in.attention == AttentionKind::eager ? ", eager attention probabilities" : "")},
+      {"logits/loss workspace", chunk_bytes + loss_kept,
+       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden), d(lm_head)", chunk, V)},
+      {"communication buckets", buckets,
+       in.ranks > 1 ? (zero2     ? "f32 flat buckets in flight + ZeRO-2 slices"
+                       : sharded ? "f32 flat buckets + ZeRO-1 slices"
+                                 : "f32 flat buckets (all-reduce)")
+                    : "none (one rank)"},
+  };
+  // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
+  // it has several.
+  const double persistent = 4 * P + optimizer + buckets;  // f32 weights, whichever the compute dtype
+  const double held_grads = in.gradient_accumulation_steps > 1 ? grads : 0;
+  const double grads_at_first = std::min(grads, grads_first);
+  const double fwd = persistent + casts + kept + chunk_bytes + loss_kept + held_grads;
+  const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
+                           held_grads;
+  const double end_bwd = persistent + casts + grads + recomputed + temporaries;
+  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd});
+  plan.peak_when = plan.peak_bytes == fwd       ? "the loss in forward"
+                   : plan.peak_bytes == start_bwd ? "the start of backward"
+                                                  : "the end of backward";
+  return plan;
+}
+
+std::string format_memory_plan(const MemoryPlan& plan, double available, const std::string& what) {
+  // GiB for real models, MiB for the small ones tests and the CPU train.
+  const bool gib = plan.peak_bytes >= 1024.0 * 1024 * 1024;
+  auto size = [gib](double bytes) {
+    return fmt::format("{:>9.2f} {}", bytes / (gib ? 1073741824.0 : 1048576.0), gib ? "GiB" : "MiB");
+  };
+  std::string out;
+  double sum = 0;
+  for (const MemoryItem& item : plan.items) {
+    out += fmt::format("  {:<22} {}  {}\n", item.name, size(item.bytes), item.how);
+    sum += item.bytes;
+  }
+  out += fmt::format("  {:<22} {}  at {} (the items together: {})\n", "peak per rank", size(plan.peak_bytes),
+                     plan.peak_when, size(sum));
+  if (available > 0)
+    out += fmt::format("  {} {:.2f} GiB of {:.2f} GiB {}: largest {}\n",
+                       plan.peak_bytes <= available ? "fits:" : "does not fit:", plan.peak_bytes / 1073741824.0,
+                       available / 1073741824.0, what, plan.largest().name);
+  return out;
+}
+
+}  // namespace llm

@@ -1,0 +1,51 @@
+// The memory planner: one rank's bytes by category for a training run as this engine lays it out
+// (what it allocates and when), and the peak they add up to. llm_train prints it at start-up and
+// refuses a run whose peak exceeds the memory it has; `llm_bench memory` prints it for any model,
+// world size and ZeRO stage. Validated against the CPU allocator's measured peak
+// (bench/results/2026-11-28-memory-planner.md).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/attention_kind.h"
+#include "model/llama_config.h"
+#include "train/config.h"
+
+namespace llm {
+
+struct MemoryPlanInput {
+  LlamaConfig model;
+  int64_t sequence_len = 2048, micro_batch_size = 1, gradient_accumulation_steps = 1;
+  int64_t ranks = 1;
+  int64_t zero_stage = 0;               // 0, 1 or 2 (counts only with ranks > 1)
+  double bucket_cap_mb = 25.0;          // ddp_bucket_cap_mb
+  int64_t recompute_every_n_layers = 0;  // 0: no gradient checkpointing
+  bool optimizer_8bit = false;
+  bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
+  AttentionKind attention = AttentionKind::eager;
+};
+
+// The keys of a config, at a world size and compute dtype that the config does not say.
+MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16);
+
+struct MemoryItem {
+  std::string name;   // e.g. "optimizer state"
+  double bytes = 0;   // per rank
+  std::string how;    // how it is made up, for the table
+};
+
+struct MemoryPlan {
+  std::vector<MemoryItem> items;  // weights, master weights, gradients, optimizer state,
+                                  // activations, logits/loss workspace, communication buckets
+  double peak_bytes = 0;          // the most alive at once (not every item lives at the same time)
+  std::string peak_when;          // which moment of the step that is
+  const MemoryItem& largest() const;
+};
+
+MemoryPlan plan_memory(const MemoryPlanInput& in);
+
+// The table: one line per item, then the peak, and, when available > 0, whether it fits.
+std::string format_memory_plan(const MemoryPlan& plan, double available, const std::string& what);
+
+}  // namespace llm
