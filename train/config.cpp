@@ -128,6 +128,12 @@ void Parser::validate() {
            "a multiple of eval_steps, " + std::to_string(c.eval_steps) + ", with early stopping",
            std::to_string(c.save_steps));
   }
+  if (!c.adapter.empty() && c.lora.targets().empty())
+    fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
+  if (c.adapter.empty()) {
+    if (!c.lora_model_dir.empty()) fail(at("lora_model_dir"), "adapter: lora with it", "no adapter");
+    if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");
+  }
   resolve_attention();
 }
 

@@ -46,6 +46,7 @@ struct Trainer::Impl {
 
   explicit Impl(TrainConfig config);
   void print_summary() const;
+  void print_adapter_summary(const LoraConfig& lora) const;
   TrainResult run();
   float evaluate();
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
