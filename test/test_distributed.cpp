@@ -79,6 +79,25 @@ TEST_CASE("resume under 2 ranks (ZeRO-1) is exact; a different world size is ref
   CHECK(single.output.find("same world size") != std::string::npos);
 }
 
+TEST_CASE("adapter: lora under 2 ranks and ZeRO-1: exact resume, AdamW state of the adapters only") {
+  Workspace straight("dp_lora_straight"), resumed("dp_lora_resumed");
+  const std::string cfg = kDdp + "zero_stage: 1\nadapter: lora\nlora_r: 4\nlora_dropout: 0.1\n"
+                                 "lora_target_modules: [q_proj, v_proj, down_proj]\n";
+  Run a = run_train(straight.config(cfg), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  // 2 layers x 3 targets x (A (4, in) + B (out, 4)): q 32 -> 32, v 32 -> 16, down 64 -> 32; two
+  // f32 moments each, about half of them per rank.
+  const double adapters = 2 * (4 * (32 + 32 + 64) + 4 * (32 + 16 + 32));
+  CHECK(number_after(a.output, "AdamW state") <= 0.51 * adapters * 8 / 1048576);
+  CHECK(number_after(a.output, "AdamW state") >= 0.45 * adapters * 8 / 1048576);  // printed to 3 decimals
+  Run b1 = run_train(resumed.config(cfg) + " --max_steps 3", mpirun(2));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6", mpirun(2));
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
+  check_same_model(straight.out("step_000006"), resumed.out("step_000006"));
+}
+
 TEST_CASE("a rank that fails ends the whole job, non-zero, within 10 seconds") {
   Workspace ws("dp_fail");
   auto start = std::chrono::steady_clock::now();

@@ -237,7 +237,7 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
       saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
       dtype_name(forward.compute_dtype));
   const double full = 8.0 * static_cast<double>(total), ours = 8.0 * static_cast<double>(trainable);
-  say("adapter: AdamW state {:.3f} MiB instead of {:.3f} MiB for every weight: {:.3f} MiB saved\n",
+  say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
       ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
 }
 
