@@ -80,7 +80,7 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
     disagree("r", config.value("r", json()).dump(), std::to_string(lora.r) + " (lora_r)");
   if (config.value("lora_alpha", 0.0f) != lora.alpha)
     disagree("lora_alpha", config.value("lora_alpha", json()).dump(), number(lora.alpha).dump());
-  for (const char* flag : {"use_rslora", "use_dora", "fan_in_fan_out"})
+  for (const char* flag : {"use_rslora", "use_dora", "fan_in_fan_out", "lora_bias"})
     if (config.value(flag, false)) disagree(flag, "true", "false (not built)");
   std::set<std::string> targets;
   if (config.contains("target_modules") && config["target_modules"].is_array())

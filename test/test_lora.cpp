@@ -10,6 +10,7 @@
 #include "engine/optimizer.h"
 #include "io/safetensors.h"
 #include "model/hf_checkpoint.h"
+#include "model/hf_config.h"
 #include "model/peft_adapter.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
@@ -286,6 +287,57 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
   Batch b = make_batch(2, 6, 19);
   NoGradGuard no_grad;
   CHECK(max_abs_diff(loaded.logits(b.ids, b.positions), model.logits(b.ids, b.positions)) < 1e-5f);
+}
+
+// PEFT 0.21's own LoRA on transformers' Llama (tools/make_peft_reference.py wrote the adapter
+// with save_pretrained, the merged model with merge_and_unload, and the logits, loss and
+// gradients): our model with that adapter loaded must give the same numbers, and our merge the
+// same weights. This pins PEFT's tensor names, shapes, adapter_config.json and scale.
+TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, merged weights") {
+  const std::string dir = LLM_PEFT_REFERENCE_DIR, base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
+  LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
+  load_hf_weights(model, base);
+  LoraConfig lora;
+  lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
+  model.add_lora(lora, 0);
+  load_peft_adapter(model, dir + "/adapter");
+  const nlohmann::json ids_json = nlohmann::json::parse(read_file(base + "/reference.json"));
+  const auto rows = ids_json["ids"].get<std::vector<std::vector<int32_t>>>();
+  const int64_t B = static_cast<int64_t>(rows.size()), S = static_cast<int64_t>(rows[0].size());
+  std::vector<int32_t> ids, positions, targets;
+  for (const std::vector<int32_t>& row : rows)
+    for (int64_t i = 0; i < S; i++) {
+      ids.push_back(row[i]);
+      positions.push_back(static_cast<int32_t>(i));
+      targets.push_back(i + 1 < S ? row[i + 1] : kIgnoreIndex);
+    }
+  const Tensor id_tensor = Tensor::from_ints(ids, {B, S}), pos_tensor = Tensor::from_ints(positions, {B, S});
+  const SafetensorsFile want(dir + "/reference.safetensors");
+  auto check_close = [](const Tensor& got, const Tensor& expected, float tol) {
+    const float scale = std::max(1.0f, max_abs(expected));
+    INFO("max |ours - PEFT| " << max_abs_diff(got, expected) << ", max |PEFT| " << scale);
+    CHECK(max_abs_diff(got, expected) <= tol * scale);
+  };
+  const Tensor expected_logits = want.read("logits", DType::f32);
+  check_close(model.logits(id_tensor, pos_tensor).reshape(expected_logits.shape()), expected_logits, 2e-5f);
+  Tensor loss = model.loss(id_tensor, Tensor::from_ints(targets, {B * S}), pos_tensor);
+  const nlohmann::json ref = nlohmann::json::parse(read_file(dir + "/reference.json"));
+  CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
+  backward(loss);
+  const std::vector<ParamRef> trained = model.trainable_parameters();
+  CHECK(trained.size() == 1 + 2 * 7 * 2);
+  for (const ParamRef& p : trained) {
+    CAPTURE(p.name);
+    check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
+  }
+  TempDir merged("lora_peft_merged");
+  save_merged_model(model, merged.path.string(), DType::f32, {1, 2});
+  const SafetensorsDir ours(merged.path.string()), theirs(dir + "/merged");
+  CHECK(ours.names() == theirs.names());
+  for (const std::string& name : theirs.names()) {
+    CAPTURE(name);
+    check_close(ours.read(name, DType::f32), theirs.read(name, DType::f32), 1e-6f);
+  }
 }
 
 TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT files and the merge") {
