@@ -226,17 +226,19 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   std::string targets, saved;
   for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
   for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
-  int64_t trainable = 0;
+  int64_t trainable = 0, base = 0, frozen = 0;
   for (const ParamRef& p : params) trainable += p.tensor->numel();
-  int64_t total = trainable;
-  for (const ParamRef& p : model->parameters())
-    if (!p.tensor->requires_grad()) total += p.tensor->numel();
+  for (const ParamRef& p : model->parameters()) {
+    base += p.tensor->numel();
+    if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
+  }
+  const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
   say("adapter: lora r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
       "({:.3f}%), the base frozen in {}\n",
       lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
       saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
       dtype_name(forward.compute_dtype));
-  const double full = 8.0 * static_cast<double>(total), ours = 8.0 * static_cast<double>(trainable);
+  const double full = 8.0 * static_cast<double>(base), ours = 8.0 * static_cast<double>(trainable);
   say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
       ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
 }
