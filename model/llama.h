@@ -38,6 +38,7 @@ struct ForwardOptions {
   Tensor doc_ids;             // i32 (B, S): sample packing's document mask (flash / mem_efficient)
   // bf16: mixed precision. Parameters stay f32 (the master weights the optimizer updates); each
   // use casts them, so activations are bf16 and gradients flow back to f32 through the casts.
+  // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
   DType compute_dtype = DType::f32;
   uint64_t dropout_seed = 0;  // LoRA dropout's draw for this forward (with gradients only)
 };

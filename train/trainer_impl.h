@@ -28,7 +28,7 @@ struct Trainer::Impl {
   Device device;
   std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config)
   std::unique_ptr<LlamaModel> model;
-  std::vector<ParamRef> params;
+  std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1
