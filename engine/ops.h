@@ -13,6 +13,7 @@ Tensor cast(const Tensor& x, DType dtype);
 
 // Elementwise (same shapes) and reductions.
 Tensor add(const Tensor& a, const Tensor& b);
+Tensor add_scaled(const Tensor& a, const Tensor& b, float s);  // a + s * b
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor sum(const Tensor& x);  // f32 scalar (shape [])
 
@@ -40,6 +41,11 @@ struct RopeConfig {
 std::vector<float> rope_inv_freq(const RopeConfig& config, int head_dim);  // D/2 frequencies
 // x (B, S, Hx, D), positions i32 (B, S) -> rotated x.
 Tensor rope(const Tensor& x, const Tensor& positions, const RopeConfig& config);
+
+// Inverted dropout: x / (1 - p) where the mask keeps an element (probability 1 - p), else 0; p in
+// [0, 1), 0 returns x itself. The mask is a hash of (seed, element index) (engine/dropout_mask.h):
+// the same seed gives the same mask on every backend and on every re-run.
+Tensor dropout(const Tensor& x, float p, uint64_t seed);
 
 // swiglu: silu(gate) * up, same shapes.
 Tensor swiglu(const Tensor& gate, const Tensor& up);

@@ -1,4 +1,4 @@
-// defines: load_hf_weights, save_hf_model
+// defines: load_hf_weights, save_hf_model, save_hf_tensors
 #include "model/hf_checkpoint.h"
 
 #include <filesystem>
@@ -38,9 +38,13 @@ void save_hf_model(LlamaModel& model, const std::string& dir, DType dtype, HfTok
                    uint64_t max_shard_bytes) {
   std::vector<NamedTensor> tensors;
   for (const ParamRef& p : model.parameters()) tensors.push_back({p.name, *p.tensor});
+  save_hf_tensors(model.config(), tensors, dir, dtype, ids, max_shard_bytes);
+}
+
+void save_hf_tensors(const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
+                     const std::string& dir, DType dtype, HfTokenIds ids, uint64_t max_shard_bytes) {
   write_safetensors_dir(dir, tensors, dtype, max_shard_bytes);
-  write_text_atomically((fs::path(dir) / kHfConfigFile).string(),
-                        hf_config_json(model.config(), dtype, ids));
+  write_text_atomically((fs::path(dir) / kHfConfigFile).string(), hf_config_json(config, dtype, ids));
 }
 
 }  // namespace llm

@@ -20,5 +20,9 @@ int64_t load_hf_weights(LlamaModel& model, const std::string& dir);
 // index beyond max_shard_bytes).
 void save_hf_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids,
                    uint64_t max_shard_bytes = kDefaultMaxShardBytes);
+// The same from the tensors by HF name (a merged LoRA model's weights, model/peft_adapter.h).
+void save_hf_tensors(const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
+                     const std::string& dir, DType dtype, HfTokenIds ids,
+                     uint64_t max_shard_bytes = kDefaultMaxShardBytes);
 
 }  // namespace llm

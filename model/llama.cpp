@@ -1,6 +1,9 @@
-// defines: LlamaModel (parameters, HF initialisation, forward with optional recompute segments)
+// defines: LlamaModel (parameters, HF initialisation, LoRA adapters, forward with optional
+// recompute segments)
 #include "model/llama.h"
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "engine/autograd.h"
@@ -72,6 +75,78 @@ std::vector<ParamRef> LlamaModel::parameters() {
   return out;
 }
 
+namespace {
+Tensor LlamaLayer::*const kLinearWeights[kNumLinear] = {
+    &LlamaLayer::q_proj, &LlamaLayer::k_proj,  &LlamaLayer::v_proj,   &LlamaLayer::o_proj,
+    &LlamaLayer::gate_proj, &LlamaLayer::up_proj, &LlamaLayer::down_proj};
+}  // namespace
+
+const Tensor& LlamaLayer::linear(int kind) const { return this->*kLinearWeights[kind]; }
+Tensor& LlamaLayer::linear(int kind) { return this->*kLinearWeights[kind]; }
+
+void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
+  LLM_CHECK(!has_lora_ && lora.r >= 1 && !lora.targets().empty(), "add_lora: bad LoRA config");
+  has_lora_ = true;
+  lora_ = lora;
+  std::mt19937_64 rng(mix_seed(seed, 0x4C6F5241));  // its own stream: the base init is unchanged
+  for (LlamaLayer& l : layers_) {
+    for (int k = 0; k < kNumLinear; k++) {
+      if (!lora.targets(k)) continue;
+      const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
+      // kaiming_uniform_(a=sqrt(5)) on (r, in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
+      std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));
+      std::vector<float> a(lora.r * in);
+      for (float& x : a) x = dist(rng);
+      l.lora[k].a = Tensor::from_floats(a, {lora.r, in}, device_);
+      l.lora[k].a.set_requires_grad(true);
+      l.lora[k].b = Tensor::zeros({out, lora.r}, DType::f32, device_);
+      l.lora[k].b.set_requires_grad(true);
+    }
+  }
+  auto saved = [&lora](const char* module) {
+    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
+  };
+  for (const ParamRef& p : parameters()) p.tensor->set_requires_grad(false);
+  // A tied lm_head is the embedding: training either trains both, as in transformers.
+  if (saved("embed_tokens") || (saved("lm_head") && config_.tie_word_embeddings))
+    embed_tokens_.set_requires_grad(true);
+  if (saved("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
+}
+
+std::vector<ParamRef> LlamaModel::adapter_parameters() {
+  std::vector<ParamRef> out;
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (int k = 0; k < kNumLinear; k++) {
+      LoraPair& pair = layers_[i].lora[k];
+      if (!pair.a.defined()) continue;
+      const std::string p = "model.layers." + std::to_string(i) + "." + linear_module_path(k);
+      out.push_back({p + ".lora_A.weight", &pair.a});
+      out.push_back({p + ".lora_B.weight", &pair.b});
+    }
+  return out;
+}
+
+std::vector<ParamRef> LlamaModel::trainable_parameters() {
+  std::vector<ParamRef> out;
+  for (const ParamRef& p : parameters())
+    if (p.tensor->requires_grad()) out.push_back(p);
+  for (const ParamRef& p : adapter_parameters()) out.push_back(p);
+  return out;
+}
+
+void LlamaModel::store_frozen_as(DType dtype) {
+  for (const ParamRef& p : parameters())
+    if (!p.tensor->requires_grad() && p.tensor->dtype() != dtype) *p.tensor = p.tensor->to(dtype);
+}
+
+Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
+  NoGradGuard no_grad;
+  const LlamaLayer& l = layers_[layer];
+  Tensor w = l.linear(kind).to(DType::f32);
+  if (!l.lora[kind].a.defined()) return w;
+  return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), lora_.scale());
+}
+
 bool LlamaModel::is_norm_weight(const std::string& name) {
   return name.find("norm.weight") != std::string::npos;
 }
@@ -102,22 +177,30 @@ Tensor in_dtype(const Tensor& p, DType dtype) { return p.dtype() == dtype ? p : 
 }  // namespace
 
 Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Tensor& positions,
-                                 const Tensor& doc_ids, const LayerOptions& opt) const {
+                                 const Tensor& doc_ids, const LayerOptions& opt,
+                                 uint64_t dropout_seed) const {
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
+  // Linear `kind` of the block with its adapter, if any.
+  auto proj = [&](const Tensor& in, int kind) {
+    const LoraPair& pair = l.lora[kind];
+    if (!pair.a.defined()) return linear(in, w(l.linear(kind)));
+    return lora_linear(in, w(l.linear(kind)), w(pair.a), w(pair.b), lora_.scale(), opt.lora_dropout,
+                       mix_seed(dropout_seed, kind));
+  };
   const int64_t B = positions.size(0), S = positions.size(1);
   const int64_t H = config_.num_attention_heads, Hkv = config_.num_key_value_heads;
   const int64_t D = config_.head_dim();
   const float eps = config_.rms_norm_eps;
   // x (B*S, C): attention block.
   Tensor h = rmsnorm(x, w(l.input_layernorm), eps);
-  Tensor q = rope(reshape(linear(h, w(l.q_proj)), {B, S, H, D}), positions, config_.rope);
-  Tensor k = rope(reshape(linear(h, w(l.k_proj)), {B, S, Hkv, D}), positions, config_.rope);
-  Tensor v = reshape(linear(h, w(l.v_proj)), {B, S, Hkv, D});
+  Tensor q = rope(reshape(proj(h, 0), {B, S, H, D}), positions, config_.rope);
+  Tensor k = rope(reshape(proj(h, 1), {B, S, Hkv, D}), positions, config_.rope);
+  Tensor v = reshape(proj(h, 2), {B, S, Hkv, D});
   Tensor attn = reshape(attend(q, k, v, doc_ids, opt.attention, opt.s2_group), {B * S, H * D});
-  Tensor x1 = add(x, linear(attn, w(l.o_proj)));
+  Tensor x1 = add(x, proj(attn, 3));
   // MLP block.
   Tensor h2 = rmsnorm(x1, w(l.post_attention_layernorm), eps);
-  Tensor mlp = linear(swiglu(linear(h2, w(l.gate_proj)), linear(h2, w(l.up_proj))), w(l.down_proj));
+  Tensor mlp = proj(swiglu(proj(h2, 4), proj(h2, 5)), 6);
   return add(x1, mlp);
 }
 
@@ -131,13 +214,18 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.
   const LayerOptions layer_opt{
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
-      opt.s2_group_size, dtype};
+      opt.s2_group_size, dtype,
+      // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
+      has_lora_ && grad_enabled() ? lora_.dropout : 0.0f};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
-    auto segment = [this, first, last, layer_opt](const std::vector<Tensor>& in) {
+    // The dropout seed travels by value, so a recompute re-run draws the same masks.
+    const uint64_t seed = opt.dropout_seed;
+    auto segment = [this, first, last, layer_opt, seed](const std::vector<Tensor>& in) {
       Tensor h = in[0];
-      for (int64_t i = first; i < last; i++) h = layer_forward(layers_[i], h, in[1], in[2], layer_opt);
+      for (int64_t i = first; i < last; i++)
+        h = layer_forward(layers_[i], h, in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
       return std::vector<Tensor>{h};
     };
     const std::vector<Tensor> inputs{x, positions, opt.doc_ids};

@@ -9,6 +9,7 @@
 #include "engine/tensor.h"
 #include "model/attention_kind.h"
 #include "model/llama_config.h"
+#include "model/lora.h"
 
 namespace llm {
 
@@ -19,6 +20,10 @@ struct LlamaLayer {
   Tensor post_attention_layernorm;  // (C)
   Tensor gate_proj, up_proj;        // (F, C)
   Tensor down_proj;                 // (C, F)
+  LoraPair lora[kNumLinear];        // adapters, by kLinearModules' index; undefined: none
+
+  const Tensor& linear(int kind) const;  // q_proj ... down_proj by kLinearModules' index
+  Tensor& linear(int kind);
 };
 
 struct ParamRef {
@@ -33,7 +38,9 @@ struct ForwardOptions {
   Tensor doc_ids;             // i32 (B, S): sample packing's document mask (flash / mem_efficient)
   // bf16: mixed precision. Parameters stay f32 (the master weights the optimizer updates); each
   // use casts them, so activations are bf16 and gradients flow back to f32 through the casts.
+  // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
   DType compute_dtype = DType::f32;
+  uint64_t dropout_seed = 0;  // LoRA dropout's draw for this forward (with gradients only)
 };
 
 class LlamaModel {
@@ -45,8 +52,22 @@ class LlamaModel {
 
   const LlamaConfig& config() const { return config_; }
   Device device() const { return device_; }
-  // Every trainable tensor with its HF name, in HF's order.
+  // Every weight of the base model with its HF name, in HF's order.
   std::vector<ParamRef> parameters();
+
+  // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
+  // from `seed`, B zero; every base weight but lora.modules_to_save stops requiring gradients.
+  void add_lora(const LoraConfig& lora, uint64_t seed);
+  const LoraConfig* lora() const { return has_lora_ ? &lora_ : nullptr; }
+  // The adapters, named as PEFT's state dict without its "base_model.model." prefix:
+  // model.layers.0.self_attn.q_proj.lora_A.weight, ...
+  std::vector<ParamRef> adapter_parameters();
+  // What the optimizer updates: every tensor that requires a gradient, base weights first.
+  std::vector<ParamRef> trainable_parameters();
+  // Frozen base weights kept in `dtype` only (bf16 on a GPU): no f32 master copy of them.
+  void store_frozen_as(DType dtype);
+  // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter).
+  Tensor merged_weight(int64_t layer, int kind) const;
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).
@@ -68,9 +89,10 @@ class LlamaModel {
     AttentionKind attention;
     int64_t s2_group;
     DType dtype;
+    float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
   };
   Tensor layer_forward(const LlamaLayer& layer, const Tensor& x, const Tensor& positions,
-                       const Tensor& doc_ids, const LayerOptions& opt) const;
+                       const Tensor& doc_ids, const LayerOptions& opt, uint64_t dropout_seed) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
 
   LlamaConfig config_;
@@ -79,6 +101,8 @@ class LlamaModel {
   std::vector<LlamaLayer> layers_;
   Tensor norm_;     // (C)
   Tensor lm_head_;  // (V, C); undefined when tied to embed_tokens_
+  bool has_lora_ = false;
+  LoraConfig lora_;
 };
 
 }  // namespace llm

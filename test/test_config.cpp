@@ -307,8 +307,8 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   CHECK(c.gradient_checkpointing_every_n_layers == 2);
   CHECK(parse("seed: 1\nseed: 2\n").seed == 2);  // a repeated key: the last wins, as in PyYAML
   CHECK(c.unknown_keys ==
-        std::vector<std::string>{"adapter", "gradient_checkpointing_kwargs.preserve_rng_state",
-                                 "lora_r", "special_tokens.unk_token", "strict", "wandb_project"});
+        std::vector<std::string>{"gradient_checkpointing_kwargs.preserve_rng_state",
+                                 "special_tokens.unk_token", "strict", "wandb_project"});
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    split: train\n", "cfg.yaml");
   CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].split"});
   CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
@@ -387,19 +387,18 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
 }
 
 TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
-  // Axolotl's Llama 3 LoRA example asks for an adapter, 8-bit weights and length grouping.
+  // Axolotl's Llama 3 LoRA example asks for an adapter (built), 8-bit weights and length
+  // grouping (not built).
   std::string e;
   try {
-    parse("adapter: lora\nload_in_8bit: true\nload_in_4bit: false\ngroup_by_length: true\n"
-          "fp16:\ndeepspeed:\nfsdp: []\n");
+    parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\nload_in_4bit: false\n"
+          "group_by_length: true\nfp16:\ndeepspeed:\nfsdp: []\n");
   } catch (const UserError& err) {
     e = err.what();
   }
-  CHECK(e == "cfg.yaml:3: adapter: not supported, LoRA/QLoRA adapters are not built yet: remove "
-             "it to fine-tune every weight\n"
-             "cfg.yaml:6: group_by_length: not supported, batches are not grouped by length: rows "
+  CHECK(e == "cfg.yaml:7: group_by_length: not supported, batches are not grouped by length: rows "
              "are shuffled per epoch\n"
-             "cfg.yaml:4: load_in_8bit: not supported, 8-bit base weights are not built: set it "
+             "cfg.yaml:5: load_in_8bit: not supported, 8-bit base weights are not built: set it "
              "false (weights stay f32/bf16)");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("load_in_4bit: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==

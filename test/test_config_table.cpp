@@ -37,6 +37,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
+  SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules);
+  SAME(lora.target_linear); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
 #undef SAME
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
@@ -135,6 +137,16 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: chatml\n"
       "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n");
   check_round_trip(b);
+  fs::create_directories(s.dir / "adapter dir: #3");
+  s.write("adapter dir: #3/adapter_config.json", "{}");
+  TrainConfig l = parse(
+      "adapter: lora\nlora_r: 16\nlora_alpha: 32\nlora_dropout: 0.05\n"
+      "lora_target_modules: [q_proj, v_proj]\nlora_target_linear: true\n"
+      "lora_modules_to_save: [embed_tokens, lm_head]\nmerge_lora: true\n"
+      "lora_model_dir: '" + (s.dir / "adapter dir: #3").string() + "'\n");
+  CHECK(l.lora.target_modules == std::vector<std::string>{"q_proj", "v_proj"});
+  CHECK(l.lora.targets().size() == 7);
+  check_round_trip(l);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));
@@ -196,7 +208,8 @@ TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written")
   REQUIRE(c.data.datasets.size() == 1);
   CHECK(c.data.datasets[0].type == "alpaca");
   CHECK(fs::exists(c.data.datasets[0].path));  // resolved relative to the config file
-  CHECK(c.unknown_keys == std::vector<std::string>{"adapter", "wandb_project"});
+  CHECK(c.unknown_keys == std::vector<std::string>{"wandb_project"});
+  CHECK(c.adapter.empty());
 }
 
 

@@ -219,6 +219,13 @@ TEST_CASE("swiglu") {
                {g, u}, t);
 }
 
+TEST_CASE("dropout: the CPU's mask") {
+  Tensor x = randn({7, 65});
+  for (DType t : kDtypes)
+    compare_op("dropout", [](const std::vector<Tensor>& in) { return dropout(in[0], 0.25f, 11); },
+               {x}, t);
+}
+
 TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
   for (DType t : kDtypes)
     for (int64_t ratio : {1, 2, 4})

@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
+#include "test/reference_inputs.h"
 #include "test/test_files.h"
 #include "test/test_util.h"
 #include "test/llama_config_check.h"
@@ -128,17 +129,7 @@ TEST_CASE("matches transformers' LlamaForCausalLM: logits, loss and every gradie
     LlamaModel model(read_hf_config(dir + "/config.json"), Device::cpu(), 0);
     load_hf_weights(model, dir);
     const nlohmann::json ref = nlohmann::json::parse(read_file(dir + "/reference.json"));
-    const auto rows = ref["ids"].get<std::vector<std::vector<int32_t>>>();
-    const int64_t B = static_cast<int64_t>(rows.size()), S = static_cast<int64_t>(rows[0].size());
-    std::vector<int32_t> ids, positions, targets;
-    for (const std::vector<int32_t>& row : rows)
-      for (int64_t i = 0; i < S; i++) {
-        ids.push_back(row[i]);
-        positions.push_back(static_cast<int32_t>(i));
-        targets.push_back(i + 1 < S ? row[i + 1] : kIgnoreIndex);  // HF shifts labels the same way
-      }
-    const Tensor id_tensor = Tensor::from_ints(ids, {B, S});
-    const Tensor pos_tensor = Tensor::from_ints(positions, {B, S});
+    const TokenBatch in = reference_inputs(dir + "/reference.json");
     const SafetensorsFile want(dir + "/reference.safetensors");
 
     // Tolerance: both sides are f32 with different summation orders.
@@ -148,9 +139,8 @@ TEST_CASE("matches transformers' LlamaForCausalLM: logits, loss and every gradie
       CHECK(max_abs_diff(got, expected) <= 2e-5f * scale);
     };
     const Tensor expected_logits = want.read("logits", DType::f32);
-    check_close(model.logits(id_tensor, pos_tensor).reshape(expected_logits.shape()),
-                expected_logits);
-    Tensor loss = model.loss(id_tensor, Tensor::from_ints(targets, {B * S}), pos_tensor);
+    check_close(model.logits(in.ids, in.positions).reshape(expected_logits.shape()), expected_logits);
+    Tensor loss = model.loss(in.ids, in.targets, in.positions);
     CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
     backward(loss);
     for (const ParamRef& p : model.parameters()) {

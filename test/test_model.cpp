@@ -22,15 +22,6 @@ LlamaConfig small_config(bool tied) {
   return c;
 }
 
-struct Batch {
-  Tensor ids, targets, positions;
-};
-
-Batch make_batch(int64_t B, int64_t S, int64_t V) {
-  std::vector<int32_t> pos(B * S);
-  for (int64_t i = 0; i < B * S; i++) pos[i] = static_cast<int32_t>(i % S);
-  return {randint({B, S}, 0, int(V)), randint({B * S}, 0, int(V)), Tensor::from_ints(pos, {B, S})};
-}
 }  // namespace
 
 TEST_CASE("parameters: HF names, shapes and count; tied and untied") {
@@ -64,7 +55,7 @@ TEST_CASE("Llama-3.2-1B preset has 1.24B parameters (as HF reports)") {
 
 TEST_CASE("loss gradients through the whole model match finite differences") {
   LlamaModel model(small_config(false), Device::cpu(), 2);
-  Batch b = make_batch(2, 5, 19);
+  TokenBatch b = random_batch(2, 5, 19);
   for (auto& p : model.parameters()) {
     if (p.name != "model.layers.1.self_attn.k_proj.weight" && p.name != "lm_head.weight" &&
         p.name != "model.layers.2.input_layernorm.weight")
@@ -84,7 +75,7 @@ TEST_CASE("loss gradients through the whole model match finite differences") {
 
 TEST_CASE("recompute every 1 or 2 layers: bit-identical loss and gradients") {
   LlamaModel model(small_config(true), Device::cpu(), 3);
-  Batch b = make_batch(2, 9, 19);
+  TokenBatch b = random_batch(2, 9, 19);
   std::vector<std::vector<float>> reference;
   float reference_loss = 0;
   for (int64_t every : {0, 1, 2}) {
@@ -110,7 +101,7 @@ TEST_CASE("a few AdamW steps memorise a fixed batch") {
   LlamaConfig c = small_config(true);
   c.initializer_range = 0.02f;
   LlamaModel model(c, Device::cpu(), 4);
-  Batch b = make_batch(2, 8, 19);
+  TokenBatch b = random_batch(2, 8, 19);
   std::vector<OptimParam> params;
   std::vector<Tensor*> tensors;
   for (auto& p : model.parameters()) {
@@ -132,7 +123,7 @@ TEST_CASE("a few AdamW steps memorise a fixed batch") {
 
 TEST_CASE("every attention kind matches eager; S2 trains with groups but evaluates full causal") {
   LlamaModel model(small_config(true), Device::cpu(), 5);
-  Batch b = make_batch(2, 16, 19);
+  TokenBatch b = random_batch(2, 16, 19);
   Tensor eager = model.logits(b.ids, b.positions);
   for (AttentionKind kind : {AttentionKind::flash, AttentionKind::mem_efficient, AttentionKind::cudnn}) {
     ForwardOptions opt;

@@ -75,6 +75,34 @@ TEST_CASE("add and mul: values and gradients") {
   check_gradients([](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, {a, b});
 }
 
+TEST_CASE("add_scaled: a + s * b; gradients") {
+  Tensor a = randn({5, 9}), b = randn({5, 9});
+  std::vector<float> x = a.to_floats(), y = b.to_floats(), want(x.size());
+  for (size_t i = 0; i < x.size(); i++) want[i] = x[i] + 0.37f * y[i];
+  check_close(add_scaled(a, b, 0.37f).to_floats(), want, 1e-6f);
+  check_gradients([](const std::vector<Tensor>& in) { return add_scaled(in[0], in[1], 0.37f); }, {a, b});
+}
+
+TEST_CASE("dropout: keeps about 1 - p, scales by 1 / (1 - p), one mask per seed; gradients") {
+  Tensor x = randn({64, 129});
+  const float p = 0.3f;
+  std::vector<float> in = x.to_floats(), out = dropout(x, p, 99).to_floats();
+  int64_t kept = 0;
+  for (size_t i = 0; i < in.size(); i++) {
+    if (out[i] != 0.0f) {
+      kept++;
+      CHECK(out[i] == doctest::Approx(in[i] / (1 - p)).epsilon(1e-6));
+    }
+  }
+  CHECK(double(kept) / in.size() == doctest::Approx(1 - p).epsilon(0.03));
+  CHECK(dropout(x, p, 99).to_floats() == out);  // the same seed: the same mask
+  CHECK(dropout(x, p, 100).to_floats() != out);
+  CHECK(dropout(x, 0.0f, 99).shares_storage(x));
+  CHECK_THROWS(dropout(x, 1.0f, 99));
+  // The backward uses the forward's mask: exact, so the finite differences agree everywhere.
+  check_gradients([](const std::vector<Tensor>& in) { return dropout(in[0], 0.5f, 7); }, {randn({7, 13})});
+}
+
 TEST_CASE("sum, sum_squares and scale_") {
   Tensor a = randn({33});
   std::vector<float> x = a.to_floats();

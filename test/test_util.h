@@ -32,6 +32,16 @@ inline Tensor randint(const Shape& shape, int lo, int hi) {  // [lo, hi)
   return Tensor::from_ints(v, shape);
 }
 
+// A random batch for a model of vocabulary V: ids and positions (B, S), targets (B*S).
+struct TokenBatch {
+  Tensor ids, targets, positions;
+};
+inline TokenBatch random_batch(int64_t B, int64_t S, int64_t V) {
+  std::vector<int32_t> pos(B * S);
+  for (int64_t i = 0; i < B * S; i++) pos[i] = static_cast<int32_t>(i % S);
+  return {randint({B, S}, 0, int(V)), randint({B * S}, 0, int(V)), Tensor::from_ints(pos, {B, S})};
+}
+
 inline float max_abs(const Tensor& t) {
   float m = 0.0f;
   for (float x : t.to_floats()) m = std::max(m, std::fabs(x));

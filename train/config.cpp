@@ -134,6 +134,12 @@ void Parser::validate() {
   if (c.zero_stage >= 1 && c.optimizer_8bit())
     fail(at("zero_stage"), "0 with optimizer " + c.optimizer +
          " (ZeRO shards f32 AdamW state; the 8-bit state is not sharded)", std::to_string(c.zero_stage));
+  if (!c.adapter.empty() && c.lora.targets().empty())
+    fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
+  if (c.adapter.empty()) {
+    if (!c.lora_model_dir.empty()) fail(at("lora_model_dir"), "adapter: lora with it", "no adapter");
+    if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");
+  }
   resolve_attention();
 }
 

@@ -12,6 +12,7 @@
 #include "io/tokenizer.h"
 #include "model/attention_kind.h"
 #include "model/llama_config.h"
+#include "model/lora.h"
 
 namespace llm {
 
@@ -28,6 +29,13 @@ struct TrainConfig {
   // base_model when that is a directory holding one). Empty: the byte tokenizer.
   std::string tokenizer_config;
   SpecialTokens special_tokens;  // Axolotl's special_tokens: bos/eos/pad_token by name
+
+  // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "" trains every
+  // weight.
+  std::string adapter;
+  LoraConfig lora;             // lora_r, lora_alpha, lora_dropout, lora_target_*, ..._to_save
+  std::string lora_model_dir;  // a PEFT adapter directory the adapters start from
+  bool merge_lora = false;     // at the end, also output_dir/merged: base + adapters merged
 
   // Data: datasets, dataset_prepared_path, val_set_size, sample_packing, sequence_len.
   DataConfig data;

@@ -11,14 +11,6 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kDatasetTypes = {"completion", "alpaca", "chat_template",
                                                 "input_output", "pretokenized"};
 
-std::vector<std::string> read_string_list(const YAML::Node& n, const Where& w) {
-  if (n.IsScalar()) return {read_string(n, w)};  // one name for a list of one
-  if (!n.IsSequence()) fail(w, "a list of names", describe(n));
-  std::vector<std::string> out;
-  for (size_t i = 0; i < n.size(); i++) out.push_back(read_string(n[i], w.child("[" + std::to_string(i) + "]", n[i])));
-  return out;
-}
-
 // Axolotl's message_property_mappings {role: <field>, content: <field>}.
 void read_mappings(DatasetSpec& spec, const YAML::Node& n, const Where& w, std::set<std::string>& unknown) {
   for_fields(n, w, "a map {role, content}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
@@ -83,11 +75,7 @@ void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 
 std::string write_datasets(const TrainConfig& c) {
   std::string y;
-  auto list = [](const std::vector<std::string>& items) {
-    std::string out;
-    for (const std::string& s : items) out += (out.empty() ? "" : ", ") + yaml_string(s);
-    return "[" + out + "]";
-  };
+  const auto list = yaml_list;
   for (const DatasetSpec& d : c.data.datasets) {
     y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
     if (d.type != "chat_template") continue;

@@ -1,6 +1,7 @@
 // defines: config_fields, find_config_field (the config's field table), config_keys
 #include "train/config_fields.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "io/bpe_tokenizer.h"
 #include "model/hf_config.h"
+#include "model/peft_adapter.h"
 
 namespace llm {
 namespace {
@@ -89,6 +91,36 @@ ConfigField choice(const char* name, const char* section, Get get,
             get(ctx.config) = read_choice(n, w, allowed);
           },
           [get](const TrainConfig& c) { return yaml_string(get(c)); }};
+}
+
+// A list of names, each one of `allowed`; empty is unset.
+template <typename Get>
+ConfigField name_list(const char* name, const char* section, Get get,
+                      std::vector<std::string> allowed, const char* meaning) {
+  const std::string expected = "a list of " + join(allowed);
+  return {name, section, expected, meaning,
+          [get, allowed, expected](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            std::vector<std::string> names = read_string_list(n, w);
+            for (const std::string& s : names)
+              if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
+                fail(w, expected, "'" + s + "'");
+            get(ctx.config) = names;
+          },
+          [get](const TrainConfig& c) { return get(c).empty() ? std::string() : yaml_list(get(c)); }};
+}
+
+void read_adapter(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  if (n.IsScalar() && n.Scalar() == "qlora")
+    fail(w, "lora (qlora's 4-bit NF4 base weights are not built yet)", "qlora");
+  ctx.config.adapter = read_choice(n, w, {"lora"});
+}
+
+void read_lora_model_dir(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string dir = ctx.beside_config(read_string(n, w));
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::path(dir) / kPeftConfigFile, ec))
+    fail(w, "a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)", describe(n));
+  ctx.config.lora_model_dir = dir;
 }
 
 void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w) {
@@ -271,6 +303,7 @@ std::vector<ConfigField> attention_rows(const char* section) {
 
 std::vector<ConfigField> make_fields() {
   const char* model = "Model";
+  const char* adapters = "Adapters";
   const char* data = "Data";
   const char* training = "Training";
   const char* eval = "Evaluation and early stopping";
@@ -310,6 +343,28 @@ std::vector<ConfigField> make_fields() {
       {"special_tokens", model, "a map {bos_token, eos_token, pad_token}",
        "which of the tokenizer's special tokens play BOS, EOS and PAD", read_special_tokens,
        write_special_tokens},
+
+      {"adapter", adapters, "lora (qlora is not built yet)",
+       "train LoRA adapters on frozen base weights; unset: every weight trains", read_adapter,
+       [](const TrainConfig& c) { return yaml_string(c.adapter); }},
+      integer("lora_r", adapters, MEMBER(lora.r), 1, kMaxWidth, "LoRA rank r"),
+      number("lora_alpha", adapters, MEMBER(lora.alpha), kPositive,
+             "the adapters' output is scaled by lora_alpha / lora_r"),
+      number("lora_dropout", adapters, MEMBER(lora.dropout), {0, false, 1, true},
+             "dropout on the adapters' input while training"),
+      name_list("lora_target_modules", adapters, MEMBER(lora.target_modules),
+                std::vector<std::string>(kLinearModules, kLinearModules + kNumLinear),
+                "the linear layers of each block that get an adapter"),
+      flag("lora_target_linear", adapters, MEMBER(lora.target_linear),
+           "an adapter on every linear layer of the blocks"),
+      name_list("lora_modules_to_save", adapters, MEMBER(lora.modules_to_save), kSavableModules,
+                "modules trained whole beside the adapters"),
+      {"lora_model_dir", adapters,
+       "a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)",
+       "a saved PEFT LoRA adapter to start from", read_lora_model_dir,
+       [](const TrainConfig& c) { return yaml_string(c.lora_model_dir); }},
+      flag("merge_lora", adapters, MEMBER(merge_lora),
+           "at the end, also write base + adapters merged to output_dir/merged"),
 
       {"datasets", data, "a list of {path, type} entries",
        "training data: completion, alpaca, chat_template, input_output or pretokenized files",

@@ -58,6 +58,8 @@ double read_double(const YAML::Node& n, const Where& w, const Range& range);
 bool read_bool(const YAML::Node& n, const Where& w, const std::string& note = "");
 std::string read_choice(const YAML::Node& n, const Where& w,
                         const std::vector<std::string>& allowed);
+// A list of strings; a single string is a list of one.
+std::vector<std::string> read_string_list(const YAML::Node& n, const Where& w);
 // Calls visit(key, value, where) for each field of the map `n` that is not null.
 using FieldVisitor = std::function<void(const std::string&, const YAML::Node&, const Where&)>;
 void for_fields(const YAML::Node& n, const Where& w, const std::string& expected,
@@ -68,6 +70,7 @@ void for_fields(const YAML::Node& n, const Where& w, const std::string& expected
 std::string yaml_number(double v);
 std::string yaml_number(float v);
 std::string yaml_string(const std::string& s);
+std::string yaml_list(const std::vector<std::string>& items);  // [a, b], each a yaml_string
 
 // What a row's reader may touch besides the TrainConfig: the config file's directory for
 // relative paths, the nested keys it does not use, and the attention choices, which validate()

@@ -107,6 +107,20 @@ std::string integer_text(int64_t min, int64_t max) {
   return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
 }
 
+std::vector<std::string> read_string_list(const YAML::Node& n, const Where& w) {
+  if (n.IsScalar()) return {read_string(n, w)};  // one name for a list of one
+  if (!n.IsSequence()) fail(w, "a list of names", describe(n));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n.size(); i++) out.push_back(read_string(n[i], w.child("[" + std::to_string(i) + "]", n[i])));
+  return out;
+}
+
+std::string yaml_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + yaml_string(s);
+  return "[" + out + "]";
+}
+
 int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max) {
   int64_t v = 0;
   if (!n.IsScalar() || !parse_int(n.Scalar(), v) || v < min || v > max)

@@ -28,10 +28,9 @@ struct Unsupported {
 // Keys that only affect logging, hub uploads or speed (wandb_*, hub_model_id, strict,
 // torch_compile, liger_*, ...) are merely listed as unused.
 const Unsupported kUnsupported[] = {
-    {"adapter", "LoRA/QLoRA adapters are not built yet: remove it to fine-tune every weight"},
-    {"lora_model_dir", "LoRA adapters are not built yet"},
     {"load_in_8bit", "8-bit base weights are not built: set it false (weights stay f32/bf16)"},
-    {"load_in_4bit", "4-bit base weights are not built: set it false (weights stay f32/bf16)"},
+    {"load_in_4bit", "4-bit base weights (QLoRA's NF4) are not built: set it false (weights stay "
+                     "f32/bf16; adapter: lora trains adapters on them)"},
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
     {"fsdp", "FSDP is not built: data parallel over mpirun, zero_stage 1 or 2 (or deepspeed: a ZeRO "

@@ -14,6 +14,7 @@
 #include "engine/user_error.h"
 #include "model/generate.h"
 #include "model/hf_checkpoint.h"
+#include "model/peft_adapter.h"
 
 namespace llm {
 
@@ -99,11 +100,23 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
   model = std::make_unique<LlamaModel>(c.model, device, c.seed);
-  if (resumed_from.empty() && !c.base_model_is_preset()) {  // a resume brings its own weights
+  const bool adapter = !c.adapter.empty();
+  // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
+  if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
     const int64_t loaded = load_hf_weights(*model, c.base_model);
     say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
   }
-  params = model->parameters();
+  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
+  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
+  if (adapter) {
+    model->add_lora(c.lora, c.seed);
+    if (resumed_from.empty() && !c.lora_model_dir.empty()) {
+      load_peft_adapter(*model, c.lora_model_dir);
+      say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
+    }
+    model->store_frozen_as(forward.compute_dtype);
+  }
+  params = model->trainable_parameters();
   std::vector<OptimParam> opt_params;
   for (const ParamRef& p : params) {
     param_tensors.push_back(p.tensor);
@@ -152,8 +165,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.attention = c.attention;
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
-  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
-  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
   backend(device).set_tf32(c.tf32);
   if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
@@ -203,6 +214,7 @@ void Trainer::Impl::print_summary() const {
   if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
+  if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
   say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
   const MemoryPlan plan = plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16));
@@ -215,6 +227,29 @@ void Trainer::Impl::print_summary() const {
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
              logging_steps);
   if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);
+}
+
+// The adapters, and what they save: trainable parameters and AdamW state against training every
+// weight (two f32 moments per parameter).
+void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
+  std::string targets, saved;
+  for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
+  for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
+  int64_t trainable = 0, base = 0, frozen = 0;
+  for (const ParamRef& p : params) trainable += p.tensor->numel();
+  for (const ParamRef& p : model->parameters()) {
+    base += p.tensor->numel();
+    if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
+  }
+  const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
+  say("adapter: lora r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
+      "({:.3f}%), the base frozen in {}\n",
+      lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
+      saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
+      dtype_name(forward.compute_dtype));
+  const double full = 8.0 * static_cast<double>(base), ours = 8.0 * static_cast<double>(trainable);
+  say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
+      ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
 }
 
 float Trainer::Impl::evaluate() {
@@ -255,8 +290,11 @@ double Trainer::Impl::accumulate_gradients() {
   double loss_sum = 0.0;  // sum of token losses on this rank
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
-    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device),
-                              options_for(b));
+    ForwardOptions opt = options_for(b);
+    // LoRA dropout's masks: a function of the seed, the step and the micro-batch (and, inside,
+    // layer and module), so a resumed run draws the masks the uninterrupted one drew.
+    opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
+    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt);
     // Only the last micro-batch's backward completes the gradients: reduce while it runs.
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && last ? buckets->start_pass() : LeafReadyHook());
@@ -364,9 +402,20 @@ TrainResult Trainer::Impl::run() {
   }
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
   if (!result.interrupted && comm.is_main()) {
-    save_hf_model(*model, c.output_dir, forward.compute_dtype, {tokenizer->bos(), tokenizer->eos()});
-    say("exported the final model to {} (config.json, {} safetensors)\n", c.output_dir,
-        dtype_name(forward.compute_dtype));
+    const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
+    const char* dtype = dtype_name(forward.compute_dtype);
+    if (model->lora()) {  // as Axolotl's LoRA runs: the adapter, in PEFT's format
+      save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
+      say("exported the adapter to {} ({}, {} {})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile);
+      if (c.merge_lora) {
+        const std::string merged = c.output_dir + "/merged";
+        save_merged_model(*model, merged, forward.compute_dtype, ids);
+        say("exported base + adapters merged to {} (config.json, {} safetensors)\n", merged, dtype);
+      }
+    } else {
+      save_hf_model(*model, c.output_dir, forward.compute_dtype, ids);
+      say("exported the final model to {} (config.json, {} safetensors)\n", c.output_dir, dtype);
+    }
   }
   result.steps = state.step;
   result.best_eval_loss = state.best_eval_loss;

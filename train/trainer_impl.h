@@ -28,7 +28,7 @@ struct Trainer::Impl {
   Device device;
   std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config)
   std::unique_ptr<LlamaModel> model;
-  std::vector<ParamRef> params;
+  std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1
@@ -46,6 +46,7 @@ struct Trainer::Impl {
 
   explicit Impl(TrainConfig config);
   void print_summary() const;
+  void print_adapter_summary(const LoraConfig& lora) const;
   TrainResult run();
   float evaluate();
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel

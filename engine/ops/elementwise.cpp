@@ -1,4 +1,4 @@
-// defines: add, mul, scale_ (forward and backward side by side)
+// defines: add, add_scaled, mul, scale_ (forward and backward side by side)
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -11,13 +11,21 @@ static void check_same(const char* op, const Tensor& a, const Tensor& b) {
             std::string(op) + ": operands " + a.str() + " and " + b.str() + " differ");
 }
 
-Tensor add(const Tensor& a_in, const Tensor& b_in) {
+Tensor add(const Tensor& a, const Tensor& b) { return add_scaled(a, b, 1.0f); }
+
+Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
   check_same("add", a_in, b_in);
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  backend(a.device()).axpby(1.0f, a, 1.0f, b, out);
-  if (any_requires_grad({a_in, b_in}))
-    record_node("add", {a_in, b_in}, {&out}, [](const Grads& g) -> Grads { return {g[0], g[0]}; });
+  backend(a.device()).axpby(1.0f, a, s, b, out);
+  if (any_requires_grad({a_in, b_in})) {
+    record_node("add", {a_in, b_in}, {&out}, [s](const Grads& g) -> Grads {
+      if (s == 1.0f) return {g[0], g[0]};
+      Tensor db = g[0].contiguous().clone();
+      scale_(db, s);
+      return {g[0], db};
+    });
+  }
   return out;
 }
 

@@ -1,0 +1,19 @@
+// defines: CPU dropout (the mask from engine/dropout_mask.h)
+#include "engine/cpu/cpu_backend.h"
+#include "engine/dropout_mask.h"
+#include "engine/op_timer.h"
+
+namespace llm {
+
+void CpuBackend::dropout(const Tensor& x, float p, uint64_t seed, Tensor& out) {
+  require_f32("dropout", x);
+  OpTimer timer("dropout");
+  const float* in = x.data<float>();
+  float* o = out.data<float>();
+  const float scale = 1.0f / (1.0f - p);
+  const int64_t n = x.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) o[i] = dropout_keep(seed, i, p) ? in[i] * scale : 0.0f;
+}
+
+}  // namespace llm

@@ -1,0 +1,21 @@
+// defines: dropout_keep (whether dropout keeps element i of the draw `seed`). A counter-based hash
+// (splitmix64's finaliser), written once for the host and CUDA kernels: the mask is a function of
+// (seed, index), so the backward, a recompute segment and a resumed run all see the same mask
+// without it ever being stored.
+#pragma once
+#include <cstdint>
+
+#include "engine/host_device.h"
+
+namespace llm {
+
+LLM_HOST_DEVICE bool dropout_keep(uint64_t seed, int64_t i, float p) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(i) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  // The top 24 bits as a uniform draw in [0, 1), exact in a float.
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f) >= p;
+}
+
+}  // namespace llm

@@ -1,0 +1,51 @@
+// LoRA adapters as PEFT defines them: a frozen linear layer W (out, in) gains a trainable pair
+// A (r, in), B (out, r), and y = x W^T + (alpha / r) * dropout(x) A^T B^T. A starts as PEFT's
+// nn.init.kaiming_uniform_(a=sqrt(5)), i.e. uniform(-1/sqrt(in), 1/sqrt(in)); B starts at zero,
+// so an untrained adapter leaves the model exactly as it was.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace llm {
+
+// The linear layers of a Llama block, in HF's order: LoRA's target module names.
+constexpr int kNumLinear = 7;
+extern const char* const kLinearModules[kNumLinear];  // q_proj, k_proj, ..., down_proj
+// "self_attn.q_proj", "mlp.down_proj": the module's path inside a block.
+std::string linear_module_path(int kind);
+int linear_module_index(const std::string& name);  // -1 when name is none of them
+
+// The modules a LoRA run may train whole (Axolotl's lora_modules_to_save).
+extern const std::vector<std::string> kSavableModules;  // embed_tokens, lm_head
+
+struct LoraConfig {
+  int64_t r = 8;
+  float alpha = 16.0f;
+  float dropout = 0.0f;                      // on the adapters' input, training only
+  std::vector<std::string> target_modules;   // of kLinearModules
+  bool target_linear = false;                // every linear layer of the blocks
+  std::vector<std::string> modules_to_save;  // of kSavableModules: trained whole
+  float scale() const { return alpha / static_cast<float>(r); }
+  // target_modules, or all seven with target_linear, in kLinearModules' order.
+  std::vector<std::string> targets() const;
+  bool targets(int kind) const;
+};
+
+struct LoraPair {
+  Tensor a;  // (r, in)
+  Tensor b;  // (out, r); both undefined when the layer is not a target
+};
+
+// x (N, in), w (out, in), a (r, in), b (out, r) -> x w^T + scale * dropout(x) a^T b^T. Dropout
+// (p > 0) draws its mask from `seed` (engine/ops.h dropout).
+Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scale,
+                   float dropout_p, uint64_t seed);
+
+// A seed for one use of dropout, from the step's seed and which use it is (layer, module), so
+// that no two uses share a mask.
+uint64_t mix_seed(uint64_t seed, uint64_t use);
+
+}  // namespace llm

@@ -1,0 +1,121 @@
+// defines: save_peft_adapter, load_peft_adapter, save_merged_model
+#include "model/peft_adapter.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "engine/user_error.h"
+#include "io/durable_file.h"
+#include "io/safetensors.h"
+#include "model/hf_checkpoint.h"
+
+namespace llm {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+const std::string kPeftPrefix = "base_model.model.";
+
+// A whole number as a JSON integer (as PEFT writes r and usually lora_alpha), else a float.
+json number(float v) {
+  return v == static_cast<float>(static_cast<int64_t>(v)) ? json(static_cast<int64_t>(v)) : json(v);
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError(path + ": expected PEFT's adapter_config.json, got no such file");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw UserError(path + ": expected JSON, got a parse error: " + e.what());
+  }
+}
+}  // namespace
+
+void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::string& base_model,
+                       DType dtype) {
+  const LoraConfig& lora = *model.lora();
+  std::vector<NamedTensor> tensors;
+  for (const ParamRef& p : model.trainable_parameters()) tensors.push_back({kPeftPrefix + p.name, *p.tensor});
+  fs::create_directories(dir);
+  write_safetensors((fs::path(dir) / kPeftWeightsFile).string(), tensors, dtype);
+  // PEFT's LoraConfig fields; those we do not use keep PEFT's defaults so PEFT reads it as is.
+  const json config = {
+      {"peft_type", "LORA"},
+      {"task_type", "CAUSAL_LM"},
+      {"base_model_name_or_path", base_model},
+      {"r", lora.r},
+      {"lora_alpha", number(lora.alpha)},
+      {"lora_dropout", lora.dropout},
+      {"target_modules", lora.targets()},
+      {"modules_to_save", lora.modules_to_save.empty() ? json(nullptr) : json(lora.modules_to_save)},
+      {"bias", "none"},
+      {"fan_in_fan_out", false},
+      {"inference_mode", true},
+      {"init_lora_weights", true},
+      {"use_rslora", false},
+      {"use_dora", false},
+      {"layers_to_transform", nullptr},
+      {"layers_pattern", nullptr},
+      {"rank_pattern", json::object()},
+      {"alpha_pattern", json::object()},
+      {"revision", nullptr},
+  };
+  write_text_atomically((fs::path(dir) / kPeftConfigFile).string(), config.dump(2) + "\n");
+}
+
+void load_peft_adapter(LlamaModel& model, const std::string& dir) {
+  const LoraConfig& lora = *model.lora();
+  const std::string config_path = (fs::path(dir) / kPeftConfigFile).string();
+  const json config = read_json(config_path);
+  auto disagree = [&config_path](const std::string& key, const std::string& file_value,
+                                 const std::string& ours) {
+    throw UserError(config_path + ": " + key + ": expected " + ours + " as the config asks, got " + file_value);
+  };
+  if (config.value("peft_type", "") != "LORA") disagree("peft_type", config.value("peft_type", "none"), "LORA");
+  if (config.value("r", int64_t(0)) != lora.r)
+    disagree("r", config.value("r", json()).dump(), std::to_string(lora.r) + " (lora_r)");
+  if (config.value("lora_alpha", 0.0f) != lora.alpha)
+    disagree("lora_alpha", config.value("lora_alpha", json()).dump(), number(lora.alpha).dump());
+  for (const char* flag : {"use_rslora", "use_dora", "fan_in_fan_out", "lora_bias"})
+    if (config.value(flag, false)) disagree(flag, "true", "false (not built)");
+  std::set<std::string> targets;
+  if (config.contains("target_modules") && config["target_modules"].is_array())
+    for (const json& t : config["target_modules"]) targets.insert(t.is_string() ? t.get<std::string>() : t.dump());
+  const std::vector<std::string> ours = lora.targets();
+  if (targets != std::set<std::string>(ours.begin(), ours.end()))
+    disagree("target_modules", config.value("target_modules", json()).dump(), json(ours).dump());
+
+  const SafetensorsFile file((fs::path(dir) / kPeftWeightsFile).string());
+  const std::vector<ParamRef> params = model.trainable_parameters();
+  std::set<std::string> wanted;
+  for (const ParamRef& p : params) wanted.insert(kPeftPrefix + p.name);
+  for (const SafetensorsEntry& e : file.entries())
+    if (!wanted.count(e.name))
+      throw UserError(file.path() + ": tensor " + e.name + " is not a trainable tensor of this adapter config");
+  for (const ParamRef& p : params) {
+    const SafetensorsEntry* e = file.find(kPeftPrefix + p.name);
+    if (!e) throw UserError(file.path() + ": tensor " + kPeftPrefix + p.name + " is missing");
+    if (e->shape != p.tensor->shape())
+      throw UserError(file.path() + ": tensor " + e->name + " is " + shape_str(e->shape) +
+                      " but the configured adapter needs " + shape_str(p.tensor->shape()));
+  }
+  for (const ParamRef& p : params) p.tensor->copy_from(file.read(kPeftPrefix + p.name, DType::f32));
+}
+
+void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids) {
+  std::vector<NamedTensor> tensors;
+  for (const ParamRef& p : model.parameters()) tensors.push_back({p.name, *p.tensor});
+  for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
+    for (int k = 0; k < kNumLinear; k++) {
+      const std::string name = "model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight";
+      for (NamedTensor& t : tensors)
+        if (t.name == name) t.tensor = model.merged_weight(i, k);
+    }
+  save_hf_tensors(model.config(), tensors, dir, dtype, ids);
+}
+
+}  // namespace llm

@@ -1,0 +1,392 @@
+// LoRA adapters (model/lora.h, model/peft_adapter.h): step 0 is the base model, gradients of A
+// and B against finite differences, learning with the base frozen bit for bit, PEFT's files both
+// ways, the merged export, and llm_train with `adapter: lora` (exact resume, outputs, errors).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "io/safetensors.h"
+#include "model/hf_checkpoint.h"
+#include "model/hf_config.h"
+#include "model/peft_adapter.h"
+#include "test/reference_inputs.h"
+#include "test/test_util.h"
+#include "test/train_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+LlamaConfig small_config() {
+  LlamaConfig c;
+  c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
+  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 19;
+  c.tie_word_embeddings = false;
+  c.initializer_range = 0.2f;
+  return c;
+}
+
+LoraConfig lora_config(float dropout = 0.0f) {
+  LoraConfig l;
+  l.r = 4, l.alpha = 8.0f, l.dropout = dropout;
+  l.target_linear = true;
+  return l;
+}
+
+
+bool bit_identical(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
+}
+
+// Every B of the model drawn at random, so that A's gradient is not zero.
+void randomise_b(LlamaModel& model) {
+  for (const ParamRef& p : model.adapter_parameters())
+    if (contains(p.name, "lora_B")) p.tensor->copy_from(randn(p.tensor->shape(), 0.3f));
+}
+}  // namespace
+
+TEST_CASE("step 0: an untrained adapter leaves the logits exactly as the base model's") {
+  LlamaModel model(small_config(), Device::cpu(), 3);
+  TokenBatch b = random_batch(2, 7, 19);
+  const Tensor before = model.logits(b.ids, b.positions);
+  model.add_lora(lora_config(0.2f), 3);
+  CHECK(bit_identical(model.logits(b.ids, b.positions), before));
+  {
+    NoGradGuard no_grad;  // evaluation: no dropout either
+    CHECK(bit_identical(model.logits(b.ids, b.positions), before));
+  }
+  // 2 layers x 7 linears x (A, B); every base weight frozen.
+  CHECK(model.adapter_parameters().size() == 28);
+  CHECK(model.trainable_parameters().size() == 28);
+  for (const ParamRef& p : model.parameters()) CHECK_MESSAGE(!p.tensor->requires_grad(), p.name);
+  // A as PEFT's kaiming_uniform_(a=sqrt(5)): within 1/sqrt(in), spread over it; B zero.
+  for (const ParamRef& p : model.adapter_parameters()) {
+    CAPTURE(p.name);
+    const float bound = 1.0f / std::sqrt(float(p.tensor->size(1)));
+    if (contains(p.name, "lora_A")) {
+      CHECK(p.tensor->size(0) == 4);
+      CHECK(max_abs(*p.tensor) <= bound);
+      CHECK(max_abs(*p.tensor) > 0.5f * bound);
+    } else {
+      CHECK(p.tensor->size(1) == 4);
+      CHECK(max_abs(*p.tensor) == 0.0f);
+    }
+  }
+}
+
+TEST_CASE("lora_linear: x W^T + scale * dropout(x) A^T B^T; gradients of x, W, A and B") {
+  Tensor x = randn({6, 10}), w = randn({7, 10}), a = randn({3, 10}), b = randn({7, 3});
+  std::vector<float> X = x.to_floats(), W = w.to_floats(), A = a.to_floats(), B = b.to_floats();
+  std::vector<float> got = lora_linear(x, w, a, b, 0.5f, 0.0f, 1).to_floats();
+  float err = 0.0f;
+  for (int n = 0; n < 6; n++)
+    for (int o = 0; o < 7; o++) {
+      double y = 0.0;
+      for (int i = 0; i < 10; i++) y += double(X[n * 10 + i]) * W[o * 10 + i];
+      for (int j = 0; j < 3; j++) {
+        double t = 0.0;
+        for (int i = 0; i < 10; i++) t += double(X[n * 10 + i]) * A[j * 10 + i];
+        y += 0.5 * t * B[o * 3 + j];
+      }
+      err = std::max(err, float(std::fabs(y - got[n * 7 + o])));
+    }
+  CHECK(err < 1e-5f);
+  for (float p : {0.0f, 0.3f}) {
+    CAPTURE(p);
+    check_gradients([p](const std::vector<Tensor>& in) { return lora_linear(in[0], in[1], in[2], in[3], 0.5f, p, 9); },
+                    {x, w, a, b});
+  }
+}
+
+TEST_CASE("the model's A and B gradients against finite differences of the loss") {
+  LlamaModel model(small_config(), Device::cpu(), 4);
+  model.add_lora(lora_config(), 4);
+  randomise_b(model);
+  TokenBatch b = random_batch(2, 5, 19);
+  backward(model.loss(b.ids, b.targets, b.positions));
+  for (const ParamRef& p : model.adapter_parameters()) {
+    CAPTURE(p.name);
+    REQUIRE(p.tensor->grad().defined());
+    const std::vector<float> analytic = p.tensor->grad().to_floats();
+    float* data = p.tensor->data<float>();
+    NoGradGuard no_grad;
+    for (int64_t j : {int64_t(0), p.tensor->numel() / 2, p.tensor->numel() - 1}) {
+      const float saved = data[j], eps = 1e-2f;
+      data[j] = saved + eps;
+      const double plus = model.loss(b.ids, b.targets, b.positions).item();
+      data[j] = saved - eps;
+      const double minus = model.loss(b.ids, b.targets, b.positions).item();
+      data[j] = saved;
+      const double numeric = (plus - minus) / (2 * eps);
+      CHECK(std::fabs(numeric - analytic[j]) <= 2e-3 + 2e-2 * std::fabs(numeric));
+    }
+  }
+  for (const ParamRef& p : model.parameters()) CHECK_MESSAGE(!p.tensor->grad().defined(), p.name);
+}
+
+TEST_CASE("recompute segments with LoRA dropout: the same loss and bit-identical adapter gradients") {
+  TokenBatch b = random_batch(2, 6, 19);
+  std::vector<std::vector<float>> grads[2];
+  float losses[2];
+  for (int recompute = 0; recompute < 2; recompute++) {
+    LlamaModel model(small_config(), Device::cpu(), 10);
+    model.add_lora(lora_config(0.3f), 10);
+    rng().seed(10);  // the same B in both
+    randomise_b(model);
+    ForwardOptions fo;
+    fo.recompute_every_n_layers = recompute;
+    fo.dropout_seed = 77;
+    Tensor loss = model.loss(b.ids, b.targets, b.positions, fo);
+    backward(loss);
+    losses[recompute] = loss.item();
+    for (const ParamRef& p : model.adapter_parameters()) grads[recompute].push_back(p.tensor->grad().to_floats());
+  }
+  CHECK(losses[0] == losses[1]);
+  CHECK(grads[0] == grads[1]);
+}
+
+TEST_CASE("a LoRA model learns; its base weights stay bit-identical; AdamW holds only the adapters") {
+  LlamaModel model(small_config(), Device::cpu(), 5);
+  LoraConfig lora = lora_config(0.1f);
+  lora.target_linear = false;
+  lora.target_modules = {"q_proj", "v_proj", "down_proj"};
+  model.add_lora(lora, 5);
+  std::vector<Tensor> base;
+  for (const ParamRef& p : model.parameters()) base.push_back(p.tensor->clone());
+  std::vector<OptimParam> params;
+  int64_t trainable = 0;
+  for (const ParamRef& p : model.trainable_parameters()) {
+    params.push_back({p.name, p.tensor});
+    trainable += p.tensor->numel();
+  }
+  CHECK(params.size() == 2 * 3 * 2);
+  AdamW opt(params, {});
+  CHECK(opt.state_bytes() == size_t(8 * trainable));
+  TokenBatch b = random_batch(2, 8, 19);
+  float first = 0.0f, last = 0.0f;
+  for (int step = 0; step < 30; step++) {
+    for (const ParamRef& p : model.trainable_parameters()) p.tensor->zero_grad();
+    ForwardOptions fo;
+    fo.dropout_seed = step;
+    Tensor loss = model.loss(b.ids, b.targets, b.positions, fo);
+    backward(loss);
+    opt.step(1e-2f);
+    (step == 0 ? first : last) = loss.item();
+  }
+  CHECK(last < 0.8f * first);
+  std::vector<ParamRef> now = model.parameters();
+  for (size_t i = 0; i < now.size(); i++) {
+    CHECK_MESSAGE(bit_identical(*now[i].tensor, base[i]), now[i].name);
+    CHECK_MESSAGE(!now[i].tensor->grad().defined(), now[i].name);
+  }
+}
+
+TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved and loaded back") {
+  TempDir dir("lora_peft");
+  LlamaModel model(small_config(), Device::cpu(), 6);
+  LoraConfig lora = lora_config(0.05f);
+  lora.modules_to_save = {"lm_head"};
+  model.add_lora(lora, 6);
+  randomise_b(model);
+  save_peft_adapter(model, dir.path.string(), "/models/base", DType::f32);
+  const nlohmann::json config = nlohmann::json::parse(read_file(dir.file(kPeftConfigFile)));
+  CHECK(config["peft_type"] == "LORA");
+  CHECK(config["task_type"] == "CAUSAL_LM");
+  CHECK(config["r"] == 4);
+  CHECK(config["lora_alpha"] == 8);
+  CHECK(config["lora_dropout"].get<double>() == doctest::Approx(0.05));
+  CHECK(config["target_modules"].size() == 7);
+  CHECK(config["modules_to_save"] == nlohmann::json::array({"lm_head"}));
+  CHECK(config["bias"] == "none");
+  CHECK(config["fan_in_fan_out"] == false);
+  CHECK(config["base_model_name_or_path"] == "/models/base");
+  const SafetensorsFile file(dir.file(kPeftWeightsFile));
+  CHECK(file.entries().size() == 29);
+  const SafetensorsEntry* a = file.find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
+  const SafetensorsEntry* b = file.find("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight");
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->shape == Shape{4, 16});   // (r, in)
+  CHECK(b->shape == Shape{16, 4});   // (out, r)
+  CHECK(file.find("base_model.model.lm_head.weight"));
+
+  LlamaModel other(small_config(), Device::cpu(), 7);
+  other.add_lora(lora, 7);
+  load_peft_adapter(other, dir.path.string());
+  std::vector<ParamRef> x = model.trainable_parameters(), y = other.trainable_parameters();
+  REQUIRE(x.size() == y.size());
+  for (size_t i = 0; i < x.size(); i++) CHECK_MESSAGE(bit_identical(*x[i].tensor, *y[i].tensor), x[i].name);
+
+  LoraConfig wrong_r = lora;
+  wrong_r.r = 2;
+  LlamaModel third(small_config(), Device::cpu(), 7);
+  third.add_lora(wrong_r, 7);
+  const std::string e = error_of([&] { load_peft_adapter(third, dir.path.string()); });
+  CHECK(e == dir.file(kPeftConfigFile) + ": r: expected 2 (lora_r) as the config asks, got 4");
+  LoraConfig no_head = lora;
+  no_head.modules_to_save.clear();
+  LlamaModel fourth(small_config(), Device::cpu(), 7);
+  fourth.add_lora(no_head, 7);
+  CHECK(contains(error_of([&] { load_peft_adapter(fourth, dir.path.string()); }),
+                 "tensor base_model.model.lm_head.weight is not a trainable tensor"));
+}
+
+TEST_CASE("merged export: each weight is base + scale * B A, and its logits are the adapter model's") {
+  TempDir dir("lora_merged");
+  LlamaModel model(small_config(), Device::cpu(), 8);
+  LoraConfig lora = lora_config();
+  lora.target_linear = false;
+  lora.target_modules = {"k_proj", "o_proj", "up_proj"};
+  model.add_lora(lora, 8);
+  randomise_b(model);
+  save_merged_model(model, dir.path.string(), DType::f32, {1, 2});
+  const SafetensorsDir files(dir.path.string());
+  for (int64_t layer = 0; layer < 2; layer++)
+    for (int k = 0; k < kNumLinear; k++) {
+      const std::string prefix = "model.layers." + std::to_string(layer) + "." + linear_module_path(k);
+      CAPTURE(prefix);
+      const std::vector<float> merged = files.read(prefix + ".weight", DType::f32).to_floats();
+      Tensor w;
+      for (const ParamRef& p : model.parameters())
+        if (p.name == prefix + ".weight") w = *p.tensor;
+      const std::vector<float> W = w.to_floats();
+      if (!lora.targets(k)) {
+        CHECK(merged == W);
+        continue;
+      }
+      Tensor ta, tb;
+      for (const ParamRef& p : model.adapter_parameters()) {
+        if (p.name == prefix + ".lora_A.weight") ta = *p.tensor;
+        if (p.name == prefix + ".lora_B.weight") tb = *p.tensor;
+      }
+      const std::vector<float> A = ta.to_floats(), B = tb.to_floats();
+      const int64_t out = w.size(0), in = w.size(1);
+      float err = 0.0f;
+      for (int64_t o = 0; o < out; o++)
+        for (int64_t i = 0; i < in; i++) {
+          double ba = 0.0;
+          for (int64_t j = 0; j < 4; j++) ba += double(B[o * 4 + j]) * A[j * in + i];
+          err = std::max(err, float(std::fabs(W[o * in + i] + 2.0 * ba - merged[o * in + i])));
+        }
+      CHECK(err < 1e-6f);
+    }
+  LlamaModel loaded(small_config(), Device::cpu(), 9);
+  load_hf_weights(loaded, dir.path.string());
+  TokenBatch b = random_batch(2, 6, 19);
+  NoGradGuard no_grad;
+  CHECK(max_abs_diff(loaded.logits(b.ids, b.positions), model.logits(b.ids, b.positions)) < 1e-5f);
+}
+
+// PEFT 0.21's own LoRA on transformers' Llama (tools/make_peft_reference.py wrote the adapter
+// with save_pretrained, the merged model with merge_and_unload, and the logits, loss and
+// gradients): our model with that adapter loaded must give the same numbers, and our merge the
+// same weights. This pins PEFT's tensor names, shapes, adapter_config.json and scale.
+TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, merged weights") {
+  const std::string dir = LLM_PEFT_REFERENCE_DIR, base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
+  LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
+  load_hf_weights(model, base);
+  LoraConfig lora;
+  lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
+  model.add_lora(lora, 0);
+  load_peft_adapter(model, dir + "/adapter");
+  const TokenBatch in = reference_inputs(base + "/reference.json");
+  const SafetensorsFile want(dir + "/reference.safetensors");
+  auto check_close = [](const Tensor& got, const Tensor& expected, float tol) {
+    const float scale = std::max(1.0f, max_abs(expected));
+    INFO("max |ours - PEFT| " << max_abs_diff(got, expected) << ", max |PEFT| " << scale);
+    CHECK(max_abs_diff(got, expected) <= tol * scale);
+  };
+  const Tensor expected_logits = want.read("logits", DType::f32);
+  check_close(model.logits(in.ids, in.positions).reshape(expected_logits.shape()), expected_logits, 2e-5f);
+  Tensor loss = model.loss(in.ids, in.targets, in.positions);
+  const nlohmann::json ref = nlohmann::json::parse(read_file(dir + "/reference.json"));
+  CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
+  backward(loss);
+  const std::vector<ParamRef> trained = model.trainable_parameters();
+  CHECK(trained.size() == 1 + 2 * 7 * 2);
+  for (const ParamRef& p : trained) {
+    CAPTURE(p.name);
+    check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
+  }
+  TempDir merged("lora_peft_merged");
+  save_merged_model(model, merged.path.string(), DType::f32, {1, 2});
+  const SafetensorsDir ours(merged.path.string()), theirs(dir + "/merged");
+  CHECK(ours.names() == theirs.names());
+  for (const std::string& name : theirs.names()) {
+    CAPTURE(name);
+    check_close(ours.read(name, DType::f32), theirs.read(name, DType::f32), 1e-6f);
+  }
+}
+
+TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT files and the merge") {
+  Workspace straight("lora_straight"), resumed("lora_resumed");
+  const std::string lora =
+      "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.1\nlora_target_linear: true\n"
+      "lora_modules_to_save: [embed_tokens]\nmerge_lora: true\nlearning_rate: 0.01\n";
+  Run a = run_train(straight.config(lora + "max_steps: 8\nsave_steps: 4\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  CHECK(contains(a.output, "adapter: lora r 4, alpha 8 (scale 2), dropout 0.1 on q_proj, k_proj, v_proj, "
+                           "o_proj, gate_proj, up_proj, down_proj; trained whole: embed_tokens | trainable"));
+  // 26880 base parameters x 8 bytes of AdamW moments = 0.205 MiB.
+  CHECK(contains(a.output, "MiB instead of 0.205 MiB for every weight"));
+  CHECK(contains(a.output, "MiB saved)"));
+  Run b1 = run_train(resumed.config(lora + "max_steps: 4\nsave_steps: 4\n"));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  std::vector<std::string> la = train_records(straight.out("metrics.jsonl"));
+  std::vector<std::string> lb = train_records(resumed.out("metrics.jsonl"));
+  REQUIRE(la.size() == 8);
+  CHECK(la == lb);
+  check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
+  // The checkpoint holds what resume needs and nothing of the frozen base.
+  TensorFile model_bin = read_tensor_file(straight.out("step_000008/model.bin"));
+  CHECK(model_bin.tensors.size() == 1 + 2 * 7 * 2);
+  CHECK(model_bin.find("model.layers.1.mlp.up_proj.lora_B.weight"));
+  CHECK(!model_bin.find("model.layers.0.self_attn.q_proj.weight"));
+  // Loss falls.
+  auto loss_of = [](const std::string& record) {
+    return std::stod(record.substr(record.find("\"loss\": ") + 8));
+  };
+  CHECK(loss_of(la[7]) < loss_of(la[0]));
+  CHECK(fs::exists(straight.out("adapter_config.json")));
+  CHECK(fs::exists(straight.out("adapter_model.safetensors")));
+  CHECK(fs::exists(straight.out("merged/model.safetensors")));
+  CHECK(fs::exists(straight.out("merged/config.json")));
+  CHECK(!fs::exists(straight.out("model.safetensors")));
+
+  // lora_model_dir: a new run starts from the saved adapter; one that disagrees is refused.
+  Workspace next("lora_next");
+  Run c = run_train(next.config(lora + "max_steps: 1\nlora_model_dir: " + straight.out() + "\n"));
+  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
+  CHECK(contains(c.output, "lora_model_dir: loaded the adapters of " + straight.out()));
+  Run d = run_train(next.config(lora + "max_steps: 1\nlora_r: 2\nlora_model_dir: " + straight.out() + "\n"));
+  CHECK(d.exit_code == 2);
+  CHECK(error_text(d) == "error: " + straight.out("adapter_config.json") +
+                             ": r: expected 2 (lora_r) as the config asks, got 4\n");
+}
+
+TEST_CASE("adapter config errors: one line naming the file and key, exit 2") {
+  Workspace ws("lora_bad");
+  struct Case {
+    std::string extra, expect;
+  };
+  for (const Case& c : {Case{"adapter: qlora\n", "adapter: expected lora (qlora's 4-bit NF4 base weights are not built yet), got qlora"},
+                        Case{"adapter: lora\n", "adapter: expected lora_target_modules or lora_target_linear: true with it"},
+                        Case{"adapter: lora\nlora_target_modules: [q_proj, w_proj]\n", "lora_target_modules: expected a list of q_proj"},
+                        Case{"adapter: lora\nlora_target_linear: true\nlora_dropout: 1\n", "lora_dropout"},
+                        Case{"merge_lora: true\n", "merge_lora: expected adapter: lora with it"},
+                        Case{"load_in_4bit: true\n", "load_in_4bit: not supported"},
+                        Case{"adapter: lora\nlora_target_linear: true\nlora_model_dir: /no/such\n", "lora_model_dir: expected a PEFT adapter directory"}}) {
+    CAPTURE(c.extra);
+    Run r = run_train(ws.config(c.extra));
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.output, "config.yaml:"));
+    CHECK(contains(r.output, c.expect));
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  }
+}
