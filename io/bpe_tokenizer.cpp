@@ -212,6 +212,8 @@ void BpeTokenizer::read_specials(const std::string& model_path) {
     } catch (const nlohmann::json::parse_error& e) {
       throw UserError(json_path + ": expected " + expected + ", got invalid JSON (byte " +
                       std::to_string(e.byte) + ")");
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e999
+      throw UserError(json_path + ": expected " + expected + ", got invalid JSON (" + e.what() + ")");
     }
     if (!list.is_array()) throw UserError(json_path + ": expected " + expected + ", got a JSON " + list.type_name());
     for (const nlohmann::json& item : list) {

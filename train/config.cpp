@@ -178,8 +178,9 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
+    // yaml-cpp names the offending character raw, a newline too.
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
-                    ": YAML syntax error: " + e.msg);
+                    ": YAML syntax error: " + on_one_line(e.msg));
   }
   return Parser(source).run(root, overrides);
 }

@@ -72,7 +72,8 @@ std::string describe(const YAML::Node& n) {
   if (n.IsMap()) return "a map";
   if (!n.IsScalar()) return "nothing";
   double ignored;
-  return parse_double(n.Scalar(), ignored) ? n.Scalar() : "'" + n.Scalar() + "'";
+  if (parse_double(n.Scalar(), ignored)) return n.Scalar();
+  return "'" + on_one_line(n.Scalar()) + "'";
 }
 
 std::string join(const std::vector<std::string>& items) {
