@@ -250,6 +250,10 @@ TEST_CASE(
   CHECK(contains(
       e,
       "model.safetensors.index.json: weight_map.b names gone.safetensors, which does not exist"));
+  // A file name holding a newline is quoted on the message's one line (found by llm_fuzz).
+  write_bytes(index_path, "{\"weight_map\": {\"a\": \"x\\ny.safetensors\"}}");
+  CHECK(contains(error_of([&] { SafetensorsDir d(dir.path); }),
+                 "weight_map.a names x\\ny.safetensors, which does not exist"));
 
   write_bytes(index_path,
               "{\"weight_map\": {\"a\": \"model-00002-of-00002.safetensors\", "

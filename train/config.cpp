@@ -39,11 +39,11 @@ class Parser {
       if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
         field.read(ctx_, it->second.value, it->second.where);
     }
-    std::string refused;  // one line per key that would change training
+    std::vector<std::string> refused;  // one line per key that would change training
     for (const auto& [key, entry] : entries_) {
       if (find_config_field(key)) continue;
       if (std::optional<std::string> why = unsupported_setting(key, entry.value))
-        refused += (refused.empty() ? "" : "\n") + entry.where.str() + ": not supported, " + *why;
+        refused.push_back(entry.where.str() + ": not supported, " + *why);
       else
         unknown_.insert(key);
     }
@@ -178,9 +178,8 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    // yaml-cpp names the offending character raw, a newline too.
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
-                    ": YAML syntax error: " + on_one_line(e.msg));
+                    ": YAML syntax error: " + e.msg);
   }
   return Parser(source).run(root, overrides);
 }

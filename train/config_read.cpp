@@ -72,8 +72,7 @@ std::string describe(const YAML::Node& n) {
   if (n.IsMap()) return "a map";
   if (!n.IsScalar()) return "nothing";
   double ignored;
-  if (parse_double(n.Scalar(), ignored)) return n.Scalar();
-  return "'" + on_one_line(n.Scalar()) + "'";
+  return parse_double(n.Scalar(), ignored) ? n.Scalar() : "'" + n.Scalar() + "'";
 }
 
 std::string join(const std::vector<std::string>& items) {
