@@ -157,11 +157,10 @@ void mutate_once(std::string& s, Rng& rng, const std::vector<std::string>& corpu
   if (s.size() > kMaxInputBytes) s.resize(kMaxInputBytes);
 }
 
-// What the target made of an input: "" when it parsed, else its UserError's message in a form
-// that stays the same across inputs taking the same path (digits and the scratch path removed).
+// What the target made of an input: a bug, or its refusal's message ("" when it parsed).
 struct Outcome {
   bool bug = false;
-  std::string message;  // the bug, or the refusal
+  std::string message;
 };
 
 // A refusal is one line; several only where one error lists several keys (the config), each a
