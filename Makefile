@@ -27,16 +27,17 @@ SAN_ENV = ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/
 # failing input is saved in $(ASAN_DIR)/crash-TARGET-SEED-N (replay: llm_fuzz TARGET FILE).
 FUZZ_SECONDS ?= 60
 FUZZ_SEED ?= 1
+ASAN_CONFIGURE = cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DLLM_CUDA=OFF -DLLM_SANITIZE=ON
 
 build-asan:
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DLLM_CUDA=OFF -DLLM_SANITIZE=ON
+	$(ASAN_CONFIGURE)
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: deps build-asan
 	cd $(ASAN_DIR) && $(SAN_ENV) ctest --output-on-failure -j$(JOBS)
 
 fuzz: deps
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DLLM_CUDA=OFF -DLLM_SANITIZE=ON
+	$(ASAN_CONFIGURE)
 	cmake --build $(ASAN_DIR) -j$(JOBS) --target llm_fuzz
 	for t in $$($(ASAN_DIR)/llm_fuzz --list); do \
 	  $(SAN_ENV) $(ASAN_DIR)/llm_fuzz $$t --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) --crash-dir $(ASAN_DIR) || exit 1; \
