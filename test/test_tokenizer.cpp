@@ -158,6 +158,9 @@ TEST_CASE("bad ranks files: one line naming the file, the line and what was expe
   CHECK(load_error(with("")) == p + ": expected tiktoken ranks ('base64 rank' per line), got none");
   CHECK(load_error(with("AA== 0\nAQ==\n")) == p + ":2: expected 'base64 rank', got 'AQ=='");
   CHECK(load_error(with("AA== 0\nAQ== x1\n")) == p + ":2: expected 'base64 rank', got 'AQ== x1'");
+  // A rank past 10 digits is refused before its value overflows (UBSan, llm_fuzz tokenizer).
+  CHECK(load_error(with("AA== 0\nAQ== 99999999999999999999\n")) ==
+        p + ":2: expected 'base64 rank', got 'AQ== 99999999999999999999'");
   CHECK(load_error(with("AA== 0\nA*== 1\n")) == p + ":2: expected base64 token bytes, got 'A*=='");
   // A carriage return inside a line is quoted visibly, never raw (found by llm_fuzz tokenizer).
   CHECK(load_error(with("AA== 0\nAQ==\r\x1b\n")) == p + ":2: expected 'base64 rank', got 'AQ==\\r\\x1b'");
