@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test train bench bench-attention bench-gpu clean
+.PHONY: all build deps test train bench bench-attention bench-gpu clean build-asan test-asan fuzz
 
 all: build
 
@@ -17,6 +17,31 @@ deps:
 
 test: deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# AddressSanitizer + UBSan, CPU only, in a build directory of its own. LeakSanitizer reports what
+# we leak, not what Open MPI keeps until exit (tools/lsan.supp).
+ASAN_DIR ?= build-asan
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+          UBSAN_OPTIONS=print_stacktrace=1
+# `make fuzz`: every target of llm_fuzz for FUZZ_SECONDS each from FUZZ_SEED, sanitizers on; a
+# failing input is saved in $(ASAN_DIR)/crash-TARGET-SEED-N (replay: llm_fuzz TARGET FILE).
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+ASAN_CONFIGURE = cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DLLM_CUDA=OFF -DLLM_SANITIZE=ON
+
+build-asan:
+	$(ASAN_CONFIGURE)
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+
+test-asan: deps build-asan
+	cd $(ASAN_DIR) && $(SAN_ENV) ctest --output-on-failure -j$(JOBS)
+
+fuzz: deps
+	$(ASAN_CONFIGURE)
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target llm_fuzz
+	for t in $$($(ASAN_DIR)/llm_fuzz --list); do \
+	  $(SAN_ENV) $(ASAN_DIR)/llm_fuzz $$t --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) --crash-dir $(ASAN_DIR) || exit 1; \
+	done
 
 train: deps build
 	./llm_train configs/tiny.yaml
@@ -44,4 +69,4 @@ bench-gpu: build
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --gradient-checkpointing 1
 
 clean:
-	rm -rf $(BUILD_DIR) llm_train llm_bench
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) llm_train llm_bench

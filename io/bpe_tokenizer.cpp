@@ -158,8 +158,9 @@ void BpeTokenizer::read_ranks(const std::string& path) {
     std::string_view rank_text = space == std::string_view::npos ? "" : line.substr(space + 1);
     int64_t rank = 0;
     bool rank_ok = !rank_text.empty() && rank_text.size() <= 10;
-    for (char c : rank_text) {
-      rank_ok = rank_ok && c >= '0' && c <= '9';
+    for (size_t i = 0; rank_ok && i < rank_text.size(); i++) {  // a long text would overflow rank
+      const char c = rank_text[i];
+      rank_ok = c >= '0' && c <= '9';
       rank = rank * 10 + (c - '0');
     }
     if (!rank_ok) throw UserError(at + "expected 'base64 rank', got " + quoted(line));
@@ -212,6 +213,8 @@ void BpeTokenizer::read_specials(const std::string& model_path) {
     } catch (const nlohmann::json::parse_error& e) {
       throw UserError(json_path + ": expected " + expected + ", got invalid JSON (byte " +
                       std::to_string(e.byte) + ")");
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e999
+      throw UserError(json_path + ": expected " + expected + ", got invalid JSON (" + e.what() + ")");
     }
     if (!list.is_array()) throw UserError(json_path + ": expected " + expected + ", got a JSON " + list.type_name());
     for (const nlohmann::json& item : list) {

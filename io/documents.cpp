@@ -33,13 +33,16 @@ std::string read_file(const std::string& path) {
   return buf.str();
 }
 
-// nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: what";
-// the file and line are ours to print, so keep only "what".
-std::string parse_error_detail(const json::parse_error& e) {
+// nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: what",
+// or "[json.exception.out_of_range.406] what" for a number too large for a double (1e999); the
+// file and line are ours to print, so keep only "what".
+std::string parse_error_detail(const json::exception& e) {
   std::string msg = e.what();
   size_t column = msg.find("column ");
   size_t colon = column == std::string::npos ? column : msg.find(": ", column);
-  return colon == std::string::npos ? msg : msg.substr(colon + 2);
+  if (colon != std::string::npos) return msg.substr(colon + 2);
+  size_t bracket = msg.find("] ");
+  return bracket == std::string::npos ? msg : msg.substr(bracket + 2);
 }
 
 int64_t line_at(const std::string& text, size_t offset) {
@@ -86,7 +89,7 @@ std::vector<JsonRecord> read_json_lines(const std::string& path, const std::stri
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       records.push_back({json::parse(line), number});
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number
       throw UserError(path + ":" + std::to_string(number) +
                       ": invalid JSON: " + parse_error_detail(e));
     }
@@ -102,6 +105,8 @@ std::vector<JsonRecord> read_json_array(const std::string& path, const std::stri
     // e.byte is 1-based: the position of the character that failed.
     throw UserError(path + ":" + std::to_string(line_at(text, e.byte == 0 ? 0 : e.byte - 1)) +
                     ": invalid JSON: " + parse_error_detail(e));
+  } catch (const json::exception& e) {  // out_of_range: a number too large; no position given
+    throw UserError(path + ": invalid JSON: " + parse_error_detail(e));
   }
   if (!doc.is_array())
     throw UserError(path + ":1: expected a JSON array of records, got a JSON " + doc.type_name());

@@ -67,6 +67,7 @@ float f16_to_f32(uint16_t h) {
 
 // n elements of the file's dtype -> f32.
 void widen(FileDType from, const char* raw, int64_t n, float* out) {
+  if (n == 0) return;  // an empty tensor has no buffers: memcpy may not see their null pointers
   if (from == FileDType::f32) {
     std::memcpy(out, raw, 4 * n);
     return;

@@ -287,6 +287,11 @@ TEST_CASE("YAML syntax, structure and file errors") {
   CHECK(starts_with(e, "cfg.yaml:"));
   CHECK(e.find("YAML syntax error") != std::string::npos);
   CHECK(error_of("- a\n- b\n") == "cfg.yaml: expected a map of keys at the top level, got a list");
+  // What the user wrote is quoted on the message's one line (found by llm_fuzz config): a block
+  // scalar's newlines, yaml-cpp's naming of the character after a NUL, control characters.
+  CHECK(error_of("|\n  two\n  lines\n") == "cfg.yaml: expected a map of keys at the top level, got 'two\\nlines\\n'");
+  CHECK(error_of(std::string("a: x\0\n", 6)) == "cfg.yaml:2: YAML syntax error: unknown escape character: \\n");
+  CHECK(error_of("a\rb\n") == "cfg.yaml: expected a map of keys at the top level, got 'a\\rb'");
   const std::string missing = (scratch().dir / "nope.yaml").string();
   try {
     load_config(missing);

@@ -416,6 +416,13 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   CHECK(e.find(p + ":2: invalid JSON: ") == 0);
   CHECK(e.find('\n') == std::string::npos);
 
+  // A number past a double's range is nlohmann's out_of_range, not a parse_error (found by
+  // llm_fuzz documents_*): still bad JSON.
+  p = dir.write("overflow.jsonl", "{\"text\": \"ok\"}\n{\"text\": 1e999}\n");
+  CHECK(error_of(completion(p)) == p + ":2: invalid JSON: number overflow parsing '1e999'");
+  p = dir.write("overflow.json", "[{\"instruction\": \"a\", \"output\": -1e999}]");
+  CHECK(error_of(alpaca(p)) == p + ": invalid JSON: number overflow parsing '-1e999'");
+
   p = dir.write("bad.json",
                 "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": }\n]");
   CHECK(error_of(alpaca(p)).find(p + ":3: invalid JSON: ") == 0);

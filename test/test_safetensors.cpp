@@ -103,6 +103,7 @@ TEST_CASE("a hand-built file with F32, BF16 and F16 tensors reads back exactly, 
   CHECK((std::isinf(c[4]) && c[4] < 0));
   CHECK(f.read("c", DType::bf16).to_floats()[0] == 1.0f);
   CHECK(f.read("empty", DType::f32).shape() == Shape{0, 4});
+  CHECK(f.read("empty", DType::bf16).shape() == Shape{0, 4});  // no memcpy of null (UBSan, llm_fuzz)
 
   // The header may also come unpadded and without metadata.
   const std::string plain = "{" + entry("x", "F32", "[1]", 0, 4) + "}";
@@ -250,6 +251,10 @@ TEST_CASE(
   CHECK(contains(
       e,
       "model.safetensors.index.json: weight_map.b names gone.safetensors, which does not exist"));
+  // A file name holding a newline is quoted on the message's one line (found by llm_fuzz).
+  write_bytes(index_path, "{\"weight_map\": {\"a\": \"x\\ny.safetensors\"}}");
+  CHECK(contains(error_of([&] { SafetensorsDir d(dir.path); }),
+                 "weight_map.a names x\\ny.safetensors, which does not exist"));
 
   write_bytes(index_path,
               "{\"weight_map\": {\"a\": \"model-00002-of-00002.safetensors\", "

@@ -158,7 +158,12 @@ TEST_CASE("bad ranks files: one line naming the file, the line and what was expe
   CHECK(load_error(with("")) == p + ": expected tiktoken ranks ('base64 rank' per line), got none");
   CHECK(load_error(with("AA== 0\nAQ==\n")) == p + ":2: expected 'base64 rank', got 'AQ=='");
   CHECK(load_error(with("AA== 0\nAQ== x1\n")) == p + ":2: expected 'base64 rank', got 'AQ== x1'");
+  // A rank past 10 digits is refused before its value overflows (UBSan, llm_fuzz tokenizer).
+  CHECK(load_error(with("AA== 0\nAQ== 99999999999999999999\n")) ==
+        p + ":2: expected 'base64 rank', got 'AQ== 99999999999999999999'");
   CHECK(load_error(with("AA== 0\nA*== 1\n")) == p + ":2: expected base64 token bytes, got 'A*=='");
+  // A carriage return inside a line is quoted visibly, never raw (found by llm_fuzz tokenizer).
+  CHECK(load_error(with("AA== 0\nAQ==\r\x1b\n")) == p + ":2: expected 'base64 rank', got 'AQ==\\r\\x1b'");
   CHECK(load_error(with("AA== 0\nAQ= 1\n")) == p + ":2: expected base64 token bytes, got 'AQ='");
   CHECK(load_error(with("AA== 0\n\nAQ== 5\n")) ==
         p + ":3: expected a rank below 2 (ranks are 0..N-1 for N lines), got 5");
@@ -182,6 +187,8 @@ TEST_CASE("bad special_tokens.json: one line naming the file and what was expect
   };
   CHECK(with("[\"<|begin_of_text|>\",") ==
         json + ": expected a JSON list of special token names, in id order, got invalid JSON (byte 22)");
+  CHECK(with("[1e999]") == json + ": expected a JSON list of special token names, in id order, got invalid "
+                             "JSON ([json.exception.out_of_range.406] number overflow parsing '1e999')");
   CHECK(with("{\"bos\": 1}") == json + ": expected a JSON list of special token names, in id order, got a JSON object");
   CHECK(with("[\"<|begin_of_text|>\", 7]") == json + ": [1]: expected a non-empty string, got 7");
   CHECK(with("[\"<|a|>\", \"<|a|>\"]") == json + ": [1]: expected a name not listed before, got <|a|> again");

@@ -39,11 +39,11 @@ class Parser {
       if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
         field.read(ctx_, it->second.value, it->second.where);
     }
-    std::string refused;  // one line per key that would change training
+    std::vector<std::string> refused;  // one line per key that would change training
     for (const auto& [key, entry] : entries_) {
       if (find_config_field(key)) continue;
       if (std::optional<std::string> why = unsupported_setting(key, entry.value))
-        refused += (refused.empty() ? "" : "\n") + entry.where.str() + ": not supported, " + *why;
+        refused.push_back(entry.where.str() + ": not supported, " + *why);
       else
         unknown_.insert(key);
     }

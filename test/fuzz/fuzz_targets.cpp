@@ -1,0 +1,289 @@
+// The fuzz targets: every parser that reads a user's file. Each writes the input where its parser
+// reads it and, when the parser accepts it, checks what it can cheaply (a round trip, every
+// tensor readable), so an input that is accepted but misread counts as a bug too.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+// defines: UserError
+#include "engine/user_error.h"
+// defines: SafetensorsFile, SafetensorsDir, write_safetensors_dir
+#include "io/safetensors.h"
+// defines: read_tensor_file, verify_tensor_file, write_tensor_file, crc32
+#include "io/tensor_file.h"
+// defines: save_checkpoint, load_checkpoint, verify_checkpoint
+#include "io/checkpoint.h"
+// defines: BpeTokenizer
+#include "io/bpe_tokenizer.h"
+// defines: load_documents, DatasetSpec
+#include "io/documents.h"
+// defines: read_hf_config, hf_config_json
+#include "model/hf_config.h"
+// defines: parse_config, config_to_yaml
+#include "train/config.h"
+// defines: Target, PropertyFailure
+#include "test/fuzz/fuzz.h"
+
+namespace llm::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw PropertyFailure(what);
+}
+
+const std::vector<std::string> kJsonTokens = {
+    "{", "}", "[", "]", "\"", ":", ",", "null", "true", "false", "\"\"", "[]", "{}", "\\u0000",
+    "\\ud800", "\xf0\x9f\x98\x80", "\xff", "-1", "1e999", "0.5", "18446744073709551616"};
+
+std::vector<std::string> with_json(std::vector<std::string> keys) {
+  for (std::string& k : keys) k = "\"" + k + "\"";
+  keys.insert(keys.end(), kJsonTokens.begin(), kJsonTokens.end());
+  return keys;
+}
+
+// The YAML config. An accepted config must survive its own round trip: checkpoints carry
+// config_to_yaml's text and resume from it.
+Target config_target() {
+  std::vector<std::string> dict = {"\n", ": ", "- ", "  ", "{", "}", "[", "]", "'", "\"", "&a", "*a",
+                                   "<<: ", "!!binary ", "~", "null", "true", "no", ".inf", ".nan",
+                                   "0x10", "1e999", "-1", "datasets:\n  - path: /tmp\n    type: ",
+                                   "base_model: ", "sequence_len: ", "max_steps: ", "learning_rate: ",
+                                   "micro_batch_size: ", "num_hidden_layers: ", "hidden_size: ",
+                                   "special_tokens:\n  pad_token: ", "chat_template: ", "roles:\n",
+                                   "gradient_checkpointing_kwargs:\n  every_n_layers: "};
+  for (const ConfigKey& key : config_keys()) dict.push_back(key.name + ": ");
+  return {"config", "config", dict, nullptr, [](const std::string& input, const std::string&) {
+            const TrainConfig config = parse_config(input, "fuzz.yaml");
+            const std::string yaml = config_to_yaml(config);
+            require(config_to_yaml(parse_config(yaml, "round trip")) == yaml,
+                    "config_to_yaml's text reads back as another config");
+          }};
+}
+
+// HF's config.json; an accepted one is written and read back unchanged.
+Target hf_config_target() {
+  auto dict = with_json({"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                         "num_key_value_heads", "head_dim", "vocab_size", "rope_parameters", "rope_scaling",
+                         "rope_theta", "rope_type", "llama3", "factor", "tie_word_embeddings",
+                         "max_position_embeddings", "rms_norm_eps", "hidden_act", "attention_bias"});
+  return {"hf_config", "hf_config", dict, nullptr, [](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/config.json";
+            write_bytes(path, input);
+            const std::string json = hf_config_json(read_hf_config(path), DType::f32, {1, 2});
+            write_bytes(path, json);
+            require(hf_config_json(read_hf_config(path), DType::f32, {1, 2}) == json,
+                    "hf_config_json's text reads back as another model");
+          }};
+}
+
+// Small tensors with values that show a misread byte.
+std::vector<NamedTensor> fixture_tensors() {
+  return {{"a", Tensor::from_floats({1, 2, 3, 4, 5, 6}, {2, 3})},
+          {"b", Tensor::from_floats({-1.5f}, {})},
+          {"c", Tensor::from_floats({7, 8, 9, 10}, {4})}};
+}
+
+// One .safetensors file: header and data. Every tensor of an accepted file must read.
+Target safetensors_target() {
+  auto dict = with_json({"dtype", "shape", "data_offsets", "__metadata__", "F32", "BF16", "F16", "I64"});
+  dict.push_back(std::string(8, '\0'));
+  return {"safetensors", "safetensors", dict,
+          [](const std::string& scratch) {
+            write_safetensors(scratch + "/fixture.safetensors", fixture_tensors(), DType::bf16);
+            return std::vector<std::string>{read_bytes(scratch + "/fixture.safetensors")};
+          },
+          [](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/model.safetensors";
+            write_bytes(path, input);
+            SafetensorsFile file(path);
+            for (const SafetensorsEntry& e : file.entries()) {
+              file.read(e.name, DType::f32);
+              file.read(e.name, DType::bf16);
+            }
+          }};
+}
+
+// model.safetensors.index.json over two real shards.
+Target safetensors_index_target() {
+  auto dict = with_json({"metadata", "total_size", "weight_map", "a", "b", "c",
+                         "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                         "../", "/etc/passwd", "model.safetensors"});
+  return {"safetensors_index", "safetensors_index", dict,
+          [](const std::string& scratch) {
+            const std::string dir = scratch + "/sharded";
+            write_safetensors_dir(dir, fixture_tensors(), DType::f32, 32);  // a shard per tensor or two
+            return std::vector<std::string>{read_bytes(dir + "/model.safetensors.index.json")};
+          },
+          [](const std::string& input, const std::string& scratch) {
+            const std::string dir = scratch + "/sharded";
+            write_bytes(dir + "/model.safetensors.index.json", input);
+            SafetensorsDir model(dir);
+            for (const std::string& name : model.names()) model.read(name, DType::f32);
+          }};
+}
+
+// `bytes` with the tensor file header checksum (bytes 16-20) of the header its length names.
+std::string with_header_checksum(std::string bytes) {
+  uint32_t header_bytes = 0;
+  if (bytes.size() < 20) return bytes;
+  std::memcpy(&header_bytes, bytes.data() + 12, 4);
+  if (header_bytes > bytes.size() - 20) return bytes;
+  const uint32_t crc = crc32(bytes.data() + 20, header_bytes);
+  std::memcpy(bytes.data() + 16, &crc, 4);
+  return bytes;
+}
+
+// A tensor file (model.bin, optimizer.bin, trainer.bin). Each input runs twice: as given, and
+// with its header checksum made right, so mutations of the header reach the JSON behind it.
+Target tensor_file_target() {
+  auto dict = with_json({"metadata", "tensors", "name", "dtype", "shape", "offset", "bytes", "crc32",
+                         "f32", "bf16", "i32", "4096", "00000000"});
+  dict.push_back(std::string("LLMCKPT\0", 8));
+  return {"tensor_file", "tensor_file", dict,
+          [](const std::string& scratch) {
+            TensorFile file;
+            for (NamedTensor& t : fixture_tensors()) file.tensors.push_back(t);
+            file.add("ids", Tensor::from_ints({1, 2, 3}, {3}));
+            file.metadata = {{"step", "12"}, {"note", "\xc3\xa9"}};
+            write_tensor_file(scratch + "/fixture.bin", file);
+            return std::vector<std::string>{read_bytes(scratch + "/fixture.bin")};
+          },
+          [](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/model.bin";
+            const std::string fixed = with_header_checksum(input);
+            std::string first_error;
+            for (const std::string* bytes : {&input, &fixed}) {
+              write_bytes(path, *bytes);
+              try {
+                read_tensor_file(path);
+              } catch (const UserError& e) {
+                // verify_tensor_file streams the same checks: it must refuse the same files.
+                bool refused = false;
+                try {
+                  verify_tensor_file(path);
+                } catch (const UserError&) {
+                  refused = true;
+                }
+                require(refused, std::string("verify_tensor_file accepts what read_tensor_file refuses: ") + e.what());
+                if (first_error.empty()) first_error = e.what();
+                continue;
+              }
+              verify_tensor_file(path);
+            }
+            if (!first_error.empty()) throw UserError(first_error);
+          }};
+}
+
+// manifest.json of a real checkpoint: the rest of the checkpoint stays valid, so only the
+// manifest's reading decides.
+Target manifest_target() {
+  auto dict = with_json({"format", "step", "run_id", "files", "size", "checksum", "config.yaml",
+                         "model.bin", "optimizer.bin", "trainer.bin", "manifest.json", "../", "0123456789abcdef"});
+  return {"manifest", "manifest", dict,
+          [](const std::string& scratch) {
+            CheckpointContents c;
+            c.run_id = "0123456789abcdef";
+            c.config_yaml = "base_model: tiny\n";
+            c.model.add("model.embed_tokens.weight", Tensor::full({4, 3}, 0.5f, DType::f32));
+            c.optimizer.add("exp_avg.model.embed_tokens.weight", Tensor::full({4, 3}, -0.5f, DType::f32));
+            c.trainer.add("rng_state", Tensor::from_ints({1, 2, 3}, {3}));
+            const std::string dir = save_checkpoint(scratch + "/out", 1, c);
+            return std::vector<std::string>{read_bytes(dir + "/manifest.json")};
+          },
+          [](const std::string& input, const std::string& scratch) {
+            const std::string dir = scratch + "/out/" + checkpoint_dir_name(1);
+            write_bytes(dir + "/manifest.json", input);
+            const bool sealed = verify_checkpoint(dir);
+            require(load_checkpoint(dir).sealed == sealed, "load_checkpoint and verify_checkpoint disagree");
+          }};
+}
+
+// The tiktoken ranks file. An accepted one must decode what it encodes.
+Target tokenizer_target() {
+  return {"tokenizer", "tokenizer", {"\n", " ", "=", "==", "\r\n", "0", "128000", "-1", "99999999999", "AA==", "IA=="},
+          nullptr, [](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/tokenizer.model";
+            write_bytes(path, input);
+            BpeTokenizer tokenizer(path);
+            const std::string text = "Hello, world! 123 caf\xc3\xa9 <|eot_id|>\n\n  x";
+            require(tokenizer.decode(tokenizer.encode(text)) == text, "decode(encode(text)) differs from text");
+          }};
+}
+
+// special_tokens.json beside a valid ranks file: the special names, in id order.
+Target tokenizer_specials_target() {
+  auto dict = with_json({"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|finetune_right_pad_id|>",
+                         "<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_0|>"});
+  return {"tokenizer_specials", "tokenizer_specials", dict,
+          [](const std::string& scratch) {
+            std::string ranks;  // the 256 single bytes: the smallest valid ranks file
+            for (int byte = 0; byte < 256; byte++) {
+              static const char* digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+              ranks += std::string{digits[byte >> 2], digits[(byte & 3) << 4], '=', '='} + " " +
+                       std::to_string(byte) + "\n";
+            }
+            write_bytes(scratch + "/tokenizer.model", ranks);
+            return std::vector<std::string>{};
+          },
+          [](const std::string& input, const std::string& scratch) {
+            write_bytes(scratch + "/special_tokens.json", input);
+            BpeTokenizer tokenizer(scratch + "/tokenizer.model");
+            // Accepted: each name is the id after the 256 ranks at its position, whole.
+            const nlohmann::json names = nlohmann::json::parse(input);
+            for (size_t i = 0; i < names.size(); i++) {
+              const std::string name = names[i].get<std::string>();
+              const int32_t id = int32_t(256 + i);
+              require(tokenizer.special_id(name) == id && tokenizer.encode_with_specials(name) == std::vector<int32_t>{id},
+                      "special token " + name + " does not encode to its id");
+            }
+          }};
+}
+
+// A dataset file of one `type`, as `datasets:` names it.
+Target documents_target(const std::string& type, std::vector<std::string> keys) {
+  return {"documents_" + type, "documents_" + type, with_json(std::move(keys)), nullptr,
+          [type](const std::string& input, const std::string& scratch) {
+            DatasetSpec spec;
+            spec.path = scratch + "/data.jsonl";
+            spec.type = type;
+            write_bytes(spec.path, input);
+            load_documents(spec);
+          }};
+}
+
+}  // namespace
+
+const std::vector<Target>& targets() {
+  static const std::vector<Target> all = {
+      config_target(),
+      hf_config_target(),
+      safetensors_target(),
+      safetensors_index_target(),
+      tensor_file_target(),
+      manifest_target(),
+      tokenizer_target(),
+      tokenizer_specials_target(),
+      documents_target("completion", {"text"}),
+      documents_target("alpaca", {"instruction", "input", "output"}),
+      documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool"}),
+      documents_target("input_output", {"segments", "text", "label"}),
+      documents_target("pretokenized", {"input_ids", "labels", "attention_mask", "-100"}),
+  };
+  return all;
+}
+
+}  // namespace llm::fuzz

@@ -1,0 +1,95 @@
+// Crash consistency: llm_train killed (SIGKILL, no chance to clean up) at seeded moments while it
+// writes checkpoints, then resumed by auto_resume_from_checkpoints until it finishes. No kill may
+// leave a checkpoint that loads half written, and the finished run must equal one that was never
+// interrupted, bit for bit.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+
+// defines: list_checkpoints, checkpoint_step, verify_checkpoint
+#include "io/checkpoint.h"
+// defines: Workspace, spawn_train, run_train, train_records, check_same_model
+#include "test/train_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+// The step of the newest checkpoint being written (a step_N.tmp directory) or written (step_N).
+struct Progress {
+  int64_t writing = -1, written = -1;
+};
+
+Progress progress(const std::string& output_dir) {
+  Progress p;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    const bool tmp = name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0;
+    if (tmp) name.resize(name.size() - 4);
+    if (std::optional<int64_t> step = checkpoint_step(name)) {
+      int64_t& slot = tmp ? p.writing : p.written;
+      slot = std::max(slot, *step);
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("SIGKILL during checkpoint writes: never a half checkpoint; resume finishes as if uninterrupted") {
+  constexpr int64_t kSteps = 12;
+  constexpr int kKills = 5;
+  Workspace ws("crash"), ref("crash_ref");
+  const std::string extra = "max_steps: " + std::to_string(kSteps) +
+                            "\nsave_steps: 1\nauto_resume_from_checkpoints: true\n";
+  const std::string cfg = ws.config(extra);
+  std::mt19937 rng(20240611);
+  int inside_a_write = 0;
+  for (int kill_number = 0; kill_number < kKills; kill_number++) {
+    // Each kill lands while a later checkpoint is written: steps 1-2, 3-4, ..., 9-10.
+    const int64_t target = 2 * kill_number + 1 + int64_t(rng() % 2);
+    const auto delay = std::chrono::microseconds(rng() % 3000);
+    CAPTURE(target);
+    const pid_t pid = spawn_train({cfg}, (ws.dir / "run.log").string());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      const Progress p = progress(ws.out());
+      if (p.writing >= target) {  // inside save_checkpoint: at a random moment of its write
+        inside_a_write++;
+        std::this_thread::sleep_for(delay);
+        break;
+      }
+      if (p.written >= target) break;  // the write went by between two looks: kill just after it
+      if (std::chrono::steady_clock::now() > deadline) FAIL("no checkpoint of step " << target << " within 60 s");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status));
+    // Whatever the moment, each checkpoint directory is whole: a write in flight is still *.tmp.
+    for (const std::string& dir : list_checkpoints(ws.out())) {
+      CAPTURE(dir);
+      CHECK_NOTHROW(verify_checkpoint(dir));
+    }
+  }
+  MESSAGE(inside_a_write << " of " << kKills << " kills landed inside a checkpoint write");
+
+  const Run finished = run_train(cfg);
+  REQUIRE_MESSAGE(finished.exit_code == 0, finished.output);
+  CHECK(finished.output.find("resumed from ") != std::string::npos);
+  const Run straight = run_train(ref.config(extra));
+  REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
+  CHECK(train_records(ws.out("metrics.jsonl")) == train_records(ref.out("metrics.jsonl")));
+  check_same_model(ws.out(checkpoint_dir_name(kSteps)), ref.out(checkpoint_dir_name(kSteps)));
+}
