@@ -111,6 +111,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
                  int64_t count, const RowLayout& layout) {
   int64_t S = layout.pad_to_sequence_len ? layout.sequence_len : 1;
   for (int64_t b = 0; b < count; b++) S = std::max(S, row_length(data, rows[which[b]]));
+  S = std::min(layout.sequence_len, (S + kRowLengthMultiple - 1) / kRowLengthMultiple * kRowLengthMultiple);
   std::vector<int32_t> inputs(count * S, layout.pad), targets(count * S, kIgnoreIndex);
   std::vector<int32_t> positions(count * S, 0), docs(count * S, 0);
   Batch batch;

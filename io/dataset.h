@@ -54,10 +54,16 @@ std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& e
 // Tokens held / (rows x capacity).
 double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity);
 
+// Unpadded batches take lengths in steps of this many tokens: a GPU then meets a few shapes (its
+// cuDNN plans and tuned GEMMs are per shape), not one per length; the extra padding is after
+// every real token, so under the causal mask it changes no real token's result.
+constexpr int64_t kRowLengthMultiple = 64;
+
 // How rows become a batch's tensors.
 struct RowLayout {
   int64_t sequence_len = 0;
-  bool pad_to_sequence_len = false;  // else to the longest row of the micro-batch
+  bool pad_to_sequence_len = false;  // else to the longest row of the micro-batch, rounded up
+                                     // to a multiple of kRowLengthMultiple (at most sequence_len)
   bool packed = false;               // rows hold several examples: doc_ids for the attention mask
   int32_t pad = 0;                   // the tokenizer's pad id
 };

@@ -195,7 +195,8 @@ TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss")
   data->add(example_of("wF"));
   const std::vector<Row> one_each = one_example_per_row({0, 1, 2});
   const int64_t which[] = {0, 1, 2};
-  Batch b = make_batch(*data, one_each, which, 3, {8, false, false, 0});
+  // sequence_len 5: the longest row, so no padding to a multiple of kRowLengthMultiple.
+  Batch b = make_batch(*data, one_each, which, 3, {5, false, false, 0});
   CHECK(b.inputs.shape() == Shape{3, 5});  // padded to the longest row
   const int32_t I = kIgnoreIndex;
   CHECK(ids(b.targets) == std::vector<int32_t>{'A', 'B', I, I, I,  //
@@ -207,10 +208,15 @@ TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss")
   CHECK(b.num_tokens == 10);
   CHECK_FALSE(b.doc_ids.defined());
   CHECK(make_batch(*data, one_each, which, 1, {8, true, false, 0}).inputs.shape() == Shape{1, 8});
+  // A longer sequence_len: lengths round up to the multiple, so a GPU meets few shapes.
+  Batch wide = make_batch(*data, one_each, which, 3, {200, false, false, 0});
+  CHECK(wide.inputs.shape() == Shape{3, kRowLengthMultiple});
+  CHECK(wide.num_targets == 6);
+  CHECK(wide.num_tokens == 10);
 
   // A packed row: examples side by side, each its own document, positions restarting.
   const std::vector<Row> packed = {{1, 0}};
-  Batch p = make_batch(*data, packed, which, 1, {10, false, true, 0});
+  Batch p = make_batch(*data, packed, which, 1, {8, false, true, 0});
   CHECK(p.inputs.shape() == Shape{1, 8});
   CHECK(ids(p.targets) == std::vector<int32_t>{I, 'C', 'D', 'E', I, 'A', 'B', I});
   CHECK(ids(p.positions) == std::vector<int32_t>{0, 1, 2, 3, 4, 0, 1, 2});
