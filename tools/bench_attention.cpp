@@ -24,17 +24,17 @@ namespace {
 constexpr double kPeakTflops = 989.0;         // H100 SXM dense bf16: the %peak denominator
 constexpr int64_t kS2GroupDivisor = 4;        // LongLoRA's default s2_group_size_ratio 1/4
 constexpr double kEagerLimitBytes = 1 << 30;  // eager's probabilities above this: not run
-const char* const kImpls[] = {"flash", "flash_simt", "flash_v3", "mem_efficient",
+const char* const kImpls[] = {"flash", "flash_simt", "flash_v2", "mem_efficient",
                                "s2",    "cudnn",      "eager"};
 
 // Flash attention's kernel variants, picked by an environment variable while the impl runs:
-// flash_simt holds it on the CUDA-core kernels (LLM_ATTENTION_SIMT=1), flash_v3 sends it to the
-// v3 tensor-core kernels (LLM_ATTENTION_V3=1, not yet run on a GPU), to compare them with the v2
-// tensor-core kernels that bf16 flash gets on a GPU.
+// flash_simt holds it on the CUDA-core kernels (LLM_ATTENTION_SIMT=1), flash_v2 on the v2
+// tensor-core kernels (LLM_ATTENTION_V2=1), to compare them with the v3 tensor-core kernels that
+// bf16 flash gets on a GPU.
 struct KernelVariant {
   explicit KernelVariant(const std::string& impl)
       : var(impl == "flash_simt" ? "LLM_ATTENTION_SIMT"
-            : impl == "flash_v3" ? "LLM_ATTENTION_V3"
+            : impl == "flash_v2" ? "LLM_ATTENTION_V2"
                                  : nullptr) {
     if (var) setenv(var, "1", 1);
   }
@@ -154,7 +154,7 @@ using AttnFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)
 
 AttnFn impl_fn(const std::string& impl, const Problem& p) {
   const bool causal = p.causal;
-  if (impl == "flash" || impl == "flash_simt" || impl == "flash_v3")
+  if (impl == "flash" || impl == "flash_simt" || impl == "flash_v2")
     return [=](auto& q, auto& k, auto& v) { return flash_attention(q, k, v, causal); };
   if (impl == "mem_efficient")
     return [=](auto& q, auto& k, auto& v) { return mem_efficient_attention(q, k, v, causal); };
@@ -171,8 +171,8 @@ AttnFn impl_fn(const std::string& impl, const Problem& p) {
 std::string unavailable(const std::string& impl, const Problem& p, Device device) {
   // The CPU would run the flash tiles under cuDNN's name: nothing of cuDNN's to time.
   if (impl == "cudnn" && device.is_cpu()) return "n/a on cpu: cuDNN is GPU-only";
-  if (impl == "flash_v3" && (device.is_cpu() || (p.D != 64 && p.D != 128)))
-    return "n/a: v3 is a CUDA kernel for bf16 at head_dim 64 and 128";
+  if (impl == "flash_v2" && (device.is_cpu() || (p.D != 64 && p.D != 128)))
+    return "n/a: v2 is a CUDA kernel for bf16 at head_dim 64 and 128";
   if (impl == "s2" && p.S % kS2GroupDivisor != 0) return "n/a: seq not a multiple of 4";
   if (impl == "eager" && 4.0 * p.B * p.H * p.S * p.S >= kEagerLimitBytes)
     return fmt::format("skipped: scores need {:.1f} GiB", 4.0 * p.B * p.H * p.S * p.S / (1 << 30));
@@ -214,7 +214,7 @@ Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t r
 int bench_attention(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
   BenchArgs args(argc, argv, 2,
-                 {{"impl", "flash,flash_simt,flash_v3,mem_efficient,s2,cudnn,eager"},
+                 {{"impl", "flash,flash_simt,flash_v2,mem_efficient,s2,cudnn,eager"},
                   {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
                   {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
                   {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
@@ -225,7 +225,7 @@ int bench_attention(int argc, char** argv) {
     if (std::find(std::begin(kImpls), std::end(kImpls), impl) == std::end(kImpls))
       throw std::invalid_argument(
           "unknown --impl '" + impl +
-          "' (flash, flash_simt, flash_v3, mem_efficient, s2, cudnn, eager)");
+          "' (flash, flash_simt, flash_v2, mem_efficient, s2, cudnn, eager)");
   for (const std::string& pass : passes)
     if (pass != "fwd" && pass != "fwd_bwd")
       throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");

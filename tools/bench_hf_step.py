@@ -1,49 +1,71 @@
 #!/usr/bin/env python3
-"""Times one HF LlamaForCausalLM training step (bf16, sdpa attention, fused AdamW) at the shape
-`llm_bench step` uses, for the side-by-side table in bench/results/. Needs torch and
-transformers (installed on the GPU machine, not here); weights are random: no download.
+"""Times one HF LlamaForCausalLM training step (forward, loss, backward, clip_grad_norm_, fused
+AdamW) at the shape `llm_bench step` uses, for the side-by-side tables in bench/results/. On a
+GPU: bf16, sdpa attention. On the CPU (`--device cpu`): f32 eager PyTorch with --threads threads,
+the comparison for our CPU backend. Needs torch and transformers; weights are random: no download.
 
-usage: tools/bench_hf_step.py [--preset llama3-1b] [--seq 2048] [--batch 1] [--steps 10]
-                              [--gradient-checkpointing 0|1]
+usage: tools/bench_hf_step.py [--preset llama3-1b] [--layers N] [--dim N] [--seq 2048]
+                              [--batch 1] [--steps 10] [--gradient-checkpointing 0|1]
+                              [--device cuda|cpu] [--threads 2] [--attention sdpa|eager]
 """
 import argparse
 import time
 
+LLAMA3_ROPE_X32 = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                   "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
 PRESETS = {  # the same shapes as model/llama_config.cpp
+    "tiny": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                 num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=True,
+                 vocab_size=259, max_position_embeddings=2048, rope_theta=500000.0),
     "llama3-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
                       num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True,
-                      rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-                                    "high_freq_factor": 4.0,
-                                    "original_max_position_embeddings": 8192}),
+                      rope_scaling=LLAMA3_ROPE_X32),
     "llama3-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                       num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False,
-                      rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                    "high_freq_factor": 4.0,
-                                    "original_max_position_embeddings": 8192}),
+                      rope_scaling=dict(LLAMA3_ROPE_X32, factor=8.0)),
 }
+LLAMA3_COMMON = dict(vocab_size=128256, rope_theta=500000.0, max_position_embeddings=131072)
 H100_BF16_DENSE = 989e12
+
+
+def model_config(args):
+    shape = dict(LLAMA3_COMMON, **PRESETS[args.preset]) if args.preset != "tiny" \
+        else dict(PRESETS["tiny"])
+    if args.layers > 0:
+        shape["num_hidden_layers"] = args.layers
+    if args.dim > 0 and args.dim != shape["hidden_size"]:  # as llm_bench's --dim: MLP 3 x dim
+        shape["hidden_size"], shape["intermediate_size"] = args.dim, 3 * args.dim
+    return shape
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="llama3-1b", choices=sorted(PRESETS))
+    parser.add_argument("--layers", type=int, default=0)
+    parser.add_argument("--dim", type=int, default=0)
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--gradient-checkpointing", type=int, default=0)
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--attention", default="sdpa", choices=["sdpa", "eager"])
     args = parser.parse_args()
 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=128256, rope_theta=500000.0, rms_norm_eps=1e-5,
-                         max_position_embeddings=131072, attn_implementation="sdpa",
-                         **PRESETS[args.preset])
-    model = LlamaForCausalLM(config).to(device="cuda", dtype=torch.bfloat16)
+    gpu = args.device == "cuda"
+    if not gpu:
+        torch.set_num_threads(args.threads)
+    dtype = torch.bfloat16 if gpu else torch.float32
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    config = LlamaConfig(rms_norm_eps=1e-5, attn_implementation=args.attention, **model_config(args))
+    model = LlamaForCausalLM(config).to(device=args.device, dtype=dtype)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), device="cuda")
+    ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), device=args.device)
 
     def step():
         loss = model(input_ids=ids, labels=ids).loss
@@ -53,21 +75,29 @@ def main():
         optimizer.zero_grad(set_to_none=True)
 
     step()  # warm-up
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    sync()
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
-    torch.cuda.synchronize()
+    sync()
     seconds = (time.perf_counter() - start) / args.steps
     params = sum(p.numel() for p in model.parameters())
     flops = (6 * params + 12 * config.num_hidden_layers * config.hidden_size * args.seq) \
         * args.batch * args.seq
-    print(f"hf step: {args.preset}, seq {args.seq}, batch {args.batch}, bf16, sdpa, fused AdamW, "
-          f"gradient_checkpointing {args.gradient_checkpointing}")
-    print(f"step {seconds * 1e3:.2f} ms, tokens/s {args.batch * args.seq / seconds:.0f}, "
-          f"MFU {100 * flops / seconds / H100_BF16_DENSE:.1f}% of 989, "
-          f"peak memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
+    where = "bf16" if gpu else f"f32 cpu, {torch.get_num_threads()} threads"
+    print(f"hf step: {args.preset}, {config.num_hidden_layers} layers, dim {config.hidden_size}, "
+          f"seq {args.seq}, batch {args.batch}, {params / 1e6:.1f}M parameters, {where}, "
+          f"{args.attention}, fused AdamW, gradient_checkpointing {args.gradient_checkpointing}, "
+          f"torch {torch.__version__}")
+    line = f"step {seconds * 1e3:.2f} ms, tokens/s {args.batch * args.seq / seconds:.0f}"
+    if gpu:
+        line += (f", MFU {100 * flops / seconds / H100_BF16_DENSE:.1f}% of 989, "
+                 f"peak memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
+    else:
+        line += f", model TFLOP/s {flops / seconds / 1e12:.3f}"
+    print(line)
 
 
 if __name__ == "__main__":

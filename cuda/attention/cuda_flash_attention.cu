@@ -318,9 +318,9 @@ struct Tiled {
     const int64_t B = q.size(0), S = q.size(1), H = q.size(2);
     if (B * S * H == 0) return;
     if (mma_attention_takes(mask, {q, k, v, out})) {
-      // v3 only when llm_bench asks for it (flash_attention_v3.h): it has not run on a GPU yet.
-      if (flash_v3_requested()) flash_v3_forward(stream, q, k, v, make_mask(q, mask), out, lse);
-      else mma_attention_forward(stream, q, k, v, make_mask(q, mask), out, lse);
+      // v3, or v2 when asked for (flash_attention_v3.h).
+      if (flash_v2_requested()) mma_attention_forward(stream, q, k, v, make_mask(q, mask), out, lse);
+      else flash_v3_forward(stream, q, k, v, make_mask(q, mask), out, lse);
       CUDA_CHECK_OP(op, q, k, v, out, lse);
       return;
     }
@@ -354,11 +354,11 @@ struct Tiled {
       delta_kernel<T><<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(
           out.data<T>(), dout.data<T>(), delta.data<float>(), rows, S, H, D);
       if (tensor_cores) {
-        if (flash_v3_requested())
-          flash_v3_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
-        else
+        if (flash_v2_requested())
           mma_attention_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk,
                                  dv);
+        else
+          flash_v3_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
         return;
       }
       const Problem<T> a = make_problem<T>(q, k, v, make_mask(q, mask));

@@ -63,7 +63,7 @@ for phase in "$@"; do
       note "cpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/cpu_tests.log")"
       ;;
     quick)
-      timeout 150 ./llm_bench attention --impl flash,flash_v3,flash_simt,cudnn,eager \
+      timeout 150 ./llm_bench attention --impl flash,flash_v2,flash_simt,cudnn,eager \
         --seq 4096 --head-dim 128 --causal 1 --pass fwd,fwd_bwd --json "$OUT/bench_attention.json" \
         >"$OUT/bench.log" 2>&1
       note "attention seq 4096: exit $?"
