@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_simd_math.h"
@@ -142,6 +143,32 @@ TEST_CASE("fast_exp: within 2^-23 relative of exp on normal results; -inf, inf, 
   CHECK(fast_sigmoid(-INFINITY) == 0.0f);
   CHECK(fast_sigmoid(INFINITY) == 1.0f);
   CHECK(fast_sigmoid(0.0f) == 0.5f);
+}
+
+TEST_CASE("max_of and exp_sub_sum: a softmax row's SIMD reductions, any length, masked entries") {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (int64_t n : {0, 1, 7, 8, 31, 64, 513}) {
+    CAPTURE(n);
+    std::vector<float> x(n), y(n);
+    for (float& v : x) v = normal(rng);
+    for (int64_t i = 0; i < n; i += 3) x[i] = -INFINITY;  // masked scores
+    float want_max = -INFINITY;
+    for (float v : x) want_max = std::max(want_max, v);
+    CHECK(max_of(x.data(), n) == want_max);
+    const float c = n > 1 ? want_max : 0.0f;
+    double want_sum = 0;
+    for (float v : x) want_sum += std::exp(static_cast<double>(v) - c);
+    const float sum = exp_sub_sum(x.data(), c, y.data(), n);
+    CHECK(sum == doctest::Approx(want_sum).epsilon(1e-6));
+    for (int64_t i = 0; i < n; i++) {  // exact 0 where masked
+      const float e = std::exp(x[i] - c);
+      CHECK(std::fabs(y[i] - e) <= 1e-6f * e);
+    }
+  }
+  const float peak[] = {-INFINITY, 3.0f, -INFINITY, 2.0f, 9.5f, -1.0f, 0.0f, 9.25f, 1.0f};
+  CHECK(max_of(peak, 9) == 9.5f);  // lanes and the remainder both hold candidates
+  CHECK(max_of(peak, 4) == 3.0f);
 }
 
 TEST_CASE("reshape and cast: differentiable, and a bf16 round trip keeps 8 bits of mantissa") {

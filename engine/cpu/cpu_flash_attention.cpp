@@ -18,10 +18,15 @@ namespace llm {
 
 namespace {
 
+// Masks are classified per kM x kN tile, as on a GPU. The CPU's tasks are larger: BLAS packs a
+// GEMM's operands before multiplying, so K and V are packed once per forward task (query rows)
+// and Q and dO once per backward task (keys); kRows queries and kKeys keys per task make that
+// packing a small share (4x and 2x fewer packings than GPU-sized tiles: each took 13% off the
+// forward's and the backward's CPU time at S 2048, head_dim 64). One BLAS call serves up to kBatch tiles side by side (the forward's key tiles, the
+// backward's query tiles), and the forward's online softmax steps over that whole block of keys,
+// so one P V product serves it; scratch stays O(1) in S and inside a core's L2.
 constexpr int64_t kM = kAttnBlockM, kN = kAttnBlockN;
-// One BLAS call serves up to this many tiles side by side (the forward's key tiles, the backward's
-// query tiles): a 64 x 64 GEMM costs as much in call and packing overhead as in arithmetic. The
-// online softmax and the accumulations still go tile by tile, as on a GPU; scratch stays O(1) in S.
+constexpr int64_t kRows = 4 * kM, kKeys = 2 * kN;
 constexpr int64_t kBatch = 8;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 // Below this many multiply-adds (B H S^2 D, about a millisecond on one core) a call runs on one
@@ -82,16 +87,17 @@ struct Problem {
   }
 };
 
-// Forward of one query tile [i0, i0 + m) of (b, h), over the key tiles from its first row's lo to
-// its last row's hi: scores for up to kBatch key tiles at once, then, tile by tile, the online
-// softmax keeps each row's running max and sum (f32) and rescales the output accumulator, so the
-// probabilities of the whole row never exist at once. work: kM * kBatch * kN + kM * D floats.
+// Forward of query rows [i0, i0 + m) (m <= kRows) of (b, h), over the key tiles from its first
+// row's lo to its last row's hi, kBatch key tiles at a time: their scores, masked where a tile
+// needs it, then the online softmax keeps each row's running max and sum (f32) and rescales the
+// output accumulator once per block, so the probabilities of the whole row never exist at once.
+// work: kRows * kBatch * kN + kRows * D floats.
 void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* work, float* out,
                   float* lse) {
-  const int64_t m = std::min(kM, p.S - i0), D = p.D, lds = kBatch * kN;
-  float* s = work;            // (kM, lds) scores, then unnormalised probabilities
-  float* acc = s + kM * lds;  // (kM, D) unnormalised output
-  float row_max[kM], row_sum[kM];
+  const int64_t m = std::min(kRows, p.S - i0), D = p.D, lds = kBatch * kN;
+  float* s = work;              // (kRows, lds) scores, then unnormalised probabilities
+  float* acc = s + kRows * lds;  // (kRows, D) unnormalised output
+  float row_max[kRows], row_sum[kRows];
   std::fill(acc, acc + m * D, 0.0f);
   std::fill(row_max, row_max + m, -kInf);
   std::fill(row_sum, row_sum + m, 0.0f);
@@ -100,27 +106,22 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* wor
   for (int64_t jb = p.mask.keys(b, h, i0).lo / kN * kN; jb < j_end; jb += lds) {
     const int64_t nb = std::min(lds, j_end - jb);
     p.scores(b, h, i0, m, jb, nb, s, lds);
-    for (int64_t j0 = jb; j0 < jb + nb; j0 += kN) {
-      const int64_t n = std::min(kN, jb + nb - j0);
-      float* st = s + (j0 - jb);
-      p.mask_scores(b, h, i0, m, j0, n, st, lds);
-      for (int64_t r = 0; r < m; r++) {
-        float* sr = st + r * lds;
-        float mx = row_max[r];
-        for (int64_t c = 0; c < n; c++) mx = std::max(mx, sr[c]);
-        // A row masked so far keeps max -inf; subtracting 0 instead gives exp(-inf) = 0, not NaN.
-        const float base = mx == -kInf ? 0.0f : mx;
-        const float rescale = std::exp(row_max[r] - base);
-        exp_sub(sr, base, sr, n);
-        float sum = 0.0f;
-        for (int64_t c = 0; c < n; c++) sum += sr[c];
-        row_sum[r] = row_sum[r] * rescale + sum;
-        row_max[r] = mx;
-        for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
-      }
-      tile_gemm(false, false, m, D, n, 1.0f, st, lds, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
-                1.0f, acc, D);
+    for (int64_t r0 = 0; r0 < m; r0 += kM)
+      for (int64_t j0 = jb; j0 < jb + nb; j0 += kN)
+        p.mask_scores(b, h, i0 + r0, std::min(kM, m - r0), j0, std::min(kN, jb + nb - j0),
+                      s + r0 * lds + (j0 - jb), lds);
+    for (int64_t r = 0; r < m; r++) {
+      float* sr = s + r * lds;
+      const float mx = std::max(row_max[r], max_of(sr, nb));
+      // A row masked so far keeps max -inf; subtracting 0 instead gives exp(-inf) = 0, not NaN.
+      const float base = mx == -kInf ? 0.0f : mx;
+      const float rescale = std::exp(row_max[r] - base);
+      row_sum[r] = row_sum[r] * rescale + exp_sub_sum(sr, base, sr, nb);
+      row_max[r] = mx;
+      for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
     }
+    tile_gemm(false, false, m, D, nb, 1.0f, s, lds, p.v + p.kv_offset(b, jb, h), p.Hkv * D, 1.0f,
+              acc, D);
   }
   for (int64_t r = 0; r < m; r++) {
     const bool sees_any = row_sum[r] > 0.0f;
@@ -137,14 +138,14 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
                    Tensor& out, Tensor& lse) {
   require_f32("flash attention", q);
   const Problem p(q, k, v, mask);
-  const int64_t tiles = (p.S + kM - 1) / kM, per_thread = kM * kBatch * kN + kM * p.D;
+  const int64_t tiles = (p.S + kRows - 1) / kRows, per_thread = kRows * (kBatch * kN + p.D);
   // Per-thread tile scratch from the allocator, so its peak shows every buffer the kernel uses.
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(3) schedule(dynamic) if (p.parallel())
   for (int64_t b = 0; b < p.B; b++)
     for (int64_t h = 0; h < p.H; h++)
       for (int64_t t = 0; t < tiles; t++)
-        forward_tile(p, b, h, t * kM, scratch.data<float>() + omp_get_thread_num() * per_thread,
+        forward_tile(p, b, h, t * kRows, scratch.data<float>() + omp_get_thread_num() * per_thread,
                      out.data<float>(), lse.data<float>());
 }
 
@@ -155,22 +156,22 @@ struct BackwardBuffers {
   const float *dout, *lse, *delta;
 };
 
-// Backward of key tile [j0, j0 + n) of kv head kvh in batch b, FlashAttention-2's loop: dK and dV
+// Backward of keys [j0, j0 + n) (n <= kKeys) of kv head kvh in batch b, FlashAttention-2's loop: dK and dV
 // of the tile accumulate over every query head of the GQA group and every query tile that sees
 // it, in a fixed order; P is recomputed from the saved lse:
 //   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P * (dP - delta),
 //   dQ += scale dS K, dK += scale dS^T Q, dbias += dS.
 // The query tiles that see the key tile are one run (spans never move left), taken kBatch tiles
 // per GEMM. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one
-// thread, in order. work: 2 * kBatch * kM * kN + 2 * kN * D floats.
+// thread, in order. work: 2 * kBatch * kM * kKeys + 2 * kKeys * D floats.
 void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
                        int64_t j0, float* work) {
-  const int64_t n = std::min(kN, p.S - j0), D = p.D, S = p.S, rows = kBatch * kM;
-  float* pt = work;            // (rows, kN) P
-  float* ds = pt + rows * kN;  // (rows, kN) dP, then dS
-  float* dk = ds + rows * kN;  // (kN, D)
-  float* dv = dk + kN * D;     // (kN, D)
-  std::fill(dk, dk + 2 * kN * D, 0.0f);
+  const int64_t n = std::min(kKeys, p.S - j0), D = p.D, S = p.S, rows = kBatch * kM;
+  float* pt = work;               // (rows, kKeys) P
+  float* ds = pt + rows * kKeys;  // (rows, kKeys) dP, then dS
+  float* dk = ds + rows * kKeys;  // (kKeys, D)
+  float* dv = dk + kKeys * D;     // (kKeys, D)
+  std::fill(dk, dk + 2 * kKeys * D, 0.0f);
   for (int64_t h = kvh * p.heads_per_kv; h < (kvh + 1) * p.heads_per_kv; h++) {
     const float* lse = g.lse + (b * p.H + h) * S;
     const float* delta = g.delta + (b * p.H + h) * S;
@@ -184,23 +185,23 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     }
     for (int64_t ib = i_begin; ib < i_end; ib += rows) {
       const int64_t m = std::min(rows, i_end - ib);
-      p.scores(b, h, ib, m, j0, n, pt, kN);
+      p.scores(b, h, ib, m, j0, n, pt, kKeys);
       for (int64_t i0 = ib; i0 < ib + m; i0 += kM)
-        p.mask_scores(b, h, i0, std::min(kM, ib + m - i0), j0, n, pt + (i0 - ib) * kN, kN);
-      for (int64_t r = 0; r < m; r++) exp_sub(pt + r * kN, lse[ib + r], pt + r * kN, n);
+        p.mask_scores(b, h, i0, std::min(kM, ib + m - i0), j0, n, pt + (i0 - ib) * kKeys, kKeys);
+      for (int64_t r = 0; r < m; r++) exp_sub(pt + r * kKeys, lse[ib + r], pt + r * kKeys, n);
       const float* dout = g.dout + p.q_offset(b, ib, h);
-      tile_gemm(true, false, n, D, m, 1.0f, pt, kN, dout, p.H * D, 1.0f, dv, D);
+      tile_gemm(true, false, n, D, m, 1.0f, pt, kKeys, dout, p.H * D, 1.0f, dv, D);
       tile_gemm(false, true, m, n, D, 1.0f, dout, p.H * D, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
-                0.0f, ds, kN);
+                0.0f, ds, kKeys);
       for (int64_t r = 0; r < m; r++)
         for (int64_t c = 0; c < n; c++)
-          ds[r * kN + c] = pt[r * kN + c] * (ds[r * kN + c] - delta[ib + r]);
+          ds[r * kKeys + c] = pt[r * kKeys + c] * (ds[r * kKeys + c] - delta[ib + r]);
       if (dbias)
         for (int64_t r = 0; r < m; r++)
-          for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kN + c];
-      tile_gemm(false, false, m, D, n, p.scale, ds, kN, p.k + p.kv_offset(b, j0, h), p.Hkv * D,
+          for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kKeys + c];
+      tile_gemm(false, false, m, D, n, p.scale, ds, kKeys, p.k + p.kv_offset(b, j0, h), p.Hkv * D,
                 1.0f, g.dq + p.q_offset(b, ib, h), p.H * D);
-      tile_gemm(true, false, n, D, m, p.scale, ds, kN, p.q + p.q_offset(b, ib, h), p.H * D, 1.0f,
+      tile_gemm(true, false, n, D, m, p.scale, ds, kKeys, p.q + p.q_offset(b, ib, h), p.H * D, 1.0f,
                 dk, D);
     }
   }
@@ -240,7 +241,7 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
                           delta.data<float>()};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
   const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
-  const int64_t per_thread = 2 * kBatch * kM * kN + 2 * kN * D;
+  const int64_t per_thread = 2 * kBatch * kM * kKeys + 2 * kKeys * D;
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(2) schedule(dynamic) if (p.parallel())
   for (int64_t bt = 0; bt < b_tasks; bt++)
@@ -248,7 +249,7 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
       float* work = scratch.data<float>() + omp_get_thread_num() * per_thread;
       for (int64_t b = merge_b ? 0 : bt; b < (merge_b ? p.B : bt + 1); b++)
         for (int64_t kvh = merge_h ? 0 : ht; kvh < (merge_h ? p.Hkv : ht + 1); kvh++)
-          for (int64_t j0 = 0; j0 < S; j0 += kN) backward_key_tile(p, g, b, kvh, j0, work);
+          for (int64_t j0 = 0; j0 < S; j0 += kKeys) backward_key_tile(p, g, b, kvh, j0, work);
     }
 }
 

@@ -1,5 +1,5 @@
-// defines: fast_exp, fast_sigmoid (branch-free f32 exp that compilers vectorise), exp_sub (the
-// SIMD loop y = exp(x - c)) and LLM_CPU_CLONES (build a hot loop for AVX2 + FMA as well as for the
+// defines: fast_exp, fast_sigmoid (branch-free f32 exp that compilers vectorise), exp_sub,
+// exp_sub_sum and max_of (a softmax row's SIMD loops) and LLM_CPU_CLONES (build a hot loop for AVX2 + FMA as well as for the
 // baseline ISA)
 #pragma once
 #include <cstdint>
@@ -57,5 +57,10 @@ inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
 // y[i] = exp(x[i] - c) for i < n (x == y allowed): a softmax row's or tile row's exponentials.
 void exp_sub(const float* x, float c, float* y, int64_t n);
+// The same, returning the sum of the y[i]. The sum runs in SIMD lanes (an OpenMP simd
+// reduction), so its rounding depends on the ISA the loader picked, never on the run.
+float exp_sub_sum(const float* x, float c, float* y, int64_t n);
+// The largest x[i], i < n (-inf when n is 0).
+float max_of(const float* x, int64_t n);
 
 }  // namespace llm
