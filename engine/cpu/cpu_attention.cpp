@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
@@ -52,11 +51,7 @@ void CpuBackend::attention_forward(const Tensor& q, const Tensor& k, const Tenso
       for (int64_t r = 0; r < m; r++) {
         float* row = pb + r * S;
         const int64_t valid = causal ? i0 + r + 1 : S;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < valid; j++) mx = std::max(mx, row[j]);
-        exp_sub(row, mx, row, valid);
-        float denom = 0.0f;
-        for (int64_t j = 0; j < valid; j++) denom += row[j];
+        const float denom = exp_sub_sum(row, max_of(row, valid), row, valid);
         for (int64_t j = 0; j < valid; j++) row[j] /= denom;
         std::fill(row + valid, row + S, 0.0f);
       }

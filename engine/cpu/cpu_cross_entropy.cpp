@@ -36,8 +36,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
 #pragma omp parallel for
   for (int64_t i = 0; i < N; i++) {
     const float* row = x + i * V;
-    float mx = row[0];
-    for (int64_t j = 1; j < V; j++) mx = std::max(mx, row[j]);
+    const float mx = max_of(row, V);
     double s = 0.0;
     float e[kBlock];
     for (int64_t j0 = 0; j0 < V; j0 += kBlock) {
