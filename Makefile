@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test train bench bench-attention bench-gpu clean build-asan test-asan fuzz
+.PHONY: all build deps test train bench bench-attention bench-gpu bench-cpu-torch clean build-asan test-asan fuzz
 
 all: build
 
@@ -67,6 +67,12 @@ bench-gpu: build
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash --recompute 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --gradient-checkpointing 1
+
+# The CPU backend beside PyTorch on this machine (interleaved rounds, load averages printed);
+# TORCH_PYTHON: a python that imports torch and transformers.
+TORCH_PYTHON ?= python3
+bench-cpu-torch: build
+	tools/bench_cpu_vs_torch.py --python $(TORCH_PYTHON) --rounds 3
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) llm_train llm_bench
