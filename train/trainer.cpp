@@ -287,7 +287,9 @@ double Trainer::Impl::accumulate_gradients() {
   comm.allreduce_sum(counts, 2);
   const double targets = counts[0];
   tokens_since_log += counts[1];
-  double loss_sum = 0.0;  // sum of token losses on this rank
+  // Each micro-batch's mean loss stays on the device until every backward is queued: reading
+  // one per micro-batch would make the host wait for the GPU before queueing the next.
+  std::vector<Tensor> losses;
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
     ForwardOptions opt = options_for(b);
@@ -301,9 +303,12 @@ double Trainer::Impl::accumulate_gradients() {
     // The gradient reduction averages over ranks; the world size undoes that to a global sum.
     const double weight = targets > 0 ? static_cast<double>(b.num_targets) * comm.world_size() / targets : 0.0;
     backward(loss, Tensor::full({}, static_cast<float>(weight), DType::f32, device));
-    loss_sum += static_cast<double>(loss.item()) * b.num_targets;
+    losses.push_back(loss.detach());
   }
   if (buckets) buckets->finish();
+  double loss_sum = 0.0;  // sum of token losses on this rank
+  for (size_t micro = 0; micro < micro_batches.size(); micro++)
+    loss_sum += static_cast<double>(losses[micro].item()) * micro_batches[micro].num_targets;
   comm.allreduce_sum(&loss_sum, 1);
   return targets > 0 ? loss_sum / targets : 0.0;
 }
