@@ -277,12 +277,16 @@ double Trainer::Impl::accumulate_gradients() {
   // As transformers' Trainer (num_items_in_batch): the step's loss is the sum of every token loss
   // of its micro-batches on every rank, divided by their global count of targets. So the
   // micro-batches are drawn first, to count; then each one's mean loss is weighted by its count.
+  // They go to the device together, now: a copy from pageable host memory may wait for the
+  // device's queue, which is short here (the last step's norm was read) and long mid-step.
   std::vector<Batch> micro_batches;
   double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
   for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
-    micro_batches.push_back(loader->next());
-    counts[0] += static_cast<double>(micro_batches.back().num_targets);
-    counts[1] += static_cast<double>(micro_batches.back().num_tokens);
+    Batch& b = micro_batches.emplace_back(loader->next());
+    counts[0] += static_cast<double>(b.num_targets);
+    counts[1] += static_cast<double>(b.num_tokens);
+    for (Tensor* t : {&b.inputs, &b.targets, &b.positions, &b.doc_ids})
+      if (t->defined()) *t = t->to(device);
   }
   comm.allreduce_sum(counts, 2);
   const double targets = counts[0];
@@ -296,7 +300,7 @@ double Trainer::Impl::accumulate_gradients() {
     // LoRA dropout's masks: a function of the seed, the step and the micro-batch (and, inside,
     // layer and module), so a resumed run draws the masks the uninterrupted one drew.
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
-    Tensor loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt);
+    Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
     // Only the last micro-batch's backward completes the gradients: reduce while it runs.
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && last ? buckets->start_pass() : LeafReadyHook());
