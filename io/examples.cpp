@@ -41,14 +41,6 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
   return ex;
 }
 
-namespace {
-bool has_target(const Example& ex) {
-  for (size_t i = 1; i < ex.labels.size(); i++)  // labels[0] is never a target
-    if (ex.labels[i] != kIgnoreIndex) return true;
-  return false;
-}
-}  // namespace
-
 void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      const Tokenizer& tokenizer, const DataConfig& config,
                      std::vector<Example>& out, ExampleStats& stats) {
@@ -75,7 +67,9 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
       ex.tokens.resize(L);
       ex.labels.resize(L);
     }
-    if (!has_target(ex)) {
+    int64_t targets = 0;
+    for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
+    if (targets == 0) {
       stats.no_targets++;
       continue;
     }
