@@ -142,6 +142,26 @@ TEST_CASE("a model too large for this machine's memory is refused before it is a
   CHECK(r.exit_code == 2);
   CHECK(one_line_error(r));
   CHECK(error_text(r).find("at its peak (largest: optimizer state") != std::string::npos);
-  CHECK(error_text(r).find("GiB of RAM; lower hidden_size, intermediate_size, num_hidden_layers or vocab_size") !=
+  CHECK(error_text(r).find(" GiB available; lower hidden_size, intermediate_size, num_hidden_layers or vocab_size") !=
         std::string::npos);
+}
+
+TEST_CASE("the memory check asks the device: a run larger than what it reports is refused, naming both") {
+  Workspace ws("device_memory");
+  // The device's own answer (MemAvailable on the CPU) is printed beside the plan.
+  Run fits = run_train(ws.config("max_steps: 1\n") + " --device cpu");
+  REQUIRE_MESSAGE(fits.exit_code == 0, fits.output);
+  CHECK(fits.output.find(" GiB available on cpu: largest ") != std::string::npos);
+  // The test hook stands in for the device's answer: 0.5 MiB is less than this small model needs.
+  const std::string refused = (ws.dir / "refused").string();
+  Run r = run_train(ws.config("max_steps: 1\n") + " --device cpu --output_dir " + refused,
+                    "LLM_TRAIN_AVAILABLE_MEMORY=524288 ");
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r).find(" MiB at its peak (largest: ") != std::string::npos);
+  CHECK(error_text(r).find("but cpu has 0.5 MiB available; lower hidden_size") != std::string::npos);
+  // Refused before the data or the model: output_dir holds its lock file alone.
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(refused)) left.push_back(entry.path().filename().string());
+  CHECK(left == std::vector<std::string>{".lock"});
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 #include "engine/autograd.h"
@@ -55,6 +56,13 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
                                          comm.rank(), step));
 }
 
+// What the device can still give (Backend::memory). Test hook: LLM_TRAIN_AVAILABLE_MEMORY=bytes
+// stands in for it, so the tests can see a small model refused.
+uint64_t available_memory(const Device& device) {
+  if (const char* bytes = std::getenv("LLM_TRAIN_AVAILABLE_MEMORY")) return std::strtoull(bytes, nullptr, 10);
+  return backend(device).memory().available;
+}
+
 std::string format_duration(double seconds) {
   int64_t s = static_cast<int64_t>(seconds);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -80,10 +88,12 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main()) output_lock = lock_output_dir(c);
   device = choose_device(c, comm);
-  // Only the CPU says how much memory it has; the backend interface offers no device total. The
-  // CPU computes in f32.
-  if (device.is_cpu())
-    check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), false)), physical_memory_bytes(), "RAM");
+  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
+  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
+  // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
+  // line, instead of in an allocation minutes later.
+  memory_available = available_memory(device);
+  check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16)), memory_available, device.str());
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
         c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
@@ -106,8 +116,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     const int64_t loaded = load_hf_weights(*model, c.base_model);
     say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
   }
-  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
-  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
   if (adapter) {
     model->add_lora(c.lora, c.seed);
     if (resumed_from.empty() && !c.lora_model_dir.empty()) {
@@ -219,7 +227,7 @@ void Trainer::Impl::print_summary() const {
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
   const MemoryPlan plan = plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
-      format_memory_plan(plan, device.is_cpu() ? physical_memory_bytes() : 0, "RAM"));
+      format_memory_plan(plan, static_cast<double>(memory_available), "available on " + device.str()));
   if (c.optimizer.rfind("paged_", 0) == 0)
     say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",

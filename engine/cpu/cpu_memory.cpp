@@ -1,6 +1,8 @@
-// defines: the CPU allocator, host copies, strided copies, casts and fill
+// defines: the CPU allocator, the memory query, host copies, strided copies, casts and fill
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
@@ -27,6 +29,17 @@ CpuBackend& cpu_backend() {
 CachingAllocator& CpuBackend::allocator() {
   static CpuAllocator instance;
   return instance;
+}
+
+DeviceMemory CpuBackend::memory() {
+  DeviceMemory m;
+  std::ifstream meminfo("/proc/meminfo");  // "MemTotal:  16318412 kB" per line
+  std::string key, unit;
+  for (uint64_t kib = 0; meminfo >> key >> kib && std::getline(meminfo, unit);) {
+    if (key == "MemAvailable:") m.available = kib * 1024;
+    if (key == "MemTotal:") m.total = kib * 1024;
+  }
+  return m;
 }
 
 void require_f32(const char* op, const Tensor& t) {
