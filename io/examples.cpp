@@ -2,6 +2,7 @@
 #include "io/examples.h"
 
 #include "engine/ops.h"
+#include "engine/stop_signal.h"
 #include "engine/user_error.h"
 
 namespace llm {
@@ -46,6 +47,8 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      std::vector<Example>& out, ExampleStats& stats) {
   const size_t L = static_cast<size_t>(config.sequence_len);
   for (const Document& doc : docs) {
+    // Tokenising a large dataset takes minutes: a stop signal should not wait for the end.
+    if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
     Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path);
     if (ex.tokens.size() > L && spec.type == "completion") {

@@ -46,6 +46,7 @@ struct Trainer::Impl {
   std::unique_ptr<MetricsLog> metrics;
 
   explicit Impl(TrainConfig config);
+  void stop_point(const char* during);  // start-up: every rank stops here together after a signal
   void print_summary() const;
   void print_adapter_summary(const LoraConfig& lora) const;
   TrainResult run();
