@@ -47,7 +47,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      std::vector<Example>& out, ExampleStats& stats) {
   const size_t L = static_cast<size_t>(config.sequence_len);
   for (const Document& doc : docs) {
-    // Tokenising a large dataset takes minutes: a stop signal should not wait for the end.
+    // Tokenising a large dataset can take minutes: a stop signal need not wait for its end.
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
     Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path);
