@@ -42,12 +42,6 @@ struct AttentionMask {
   Tensor doc_ids;  // i32 (B, S), non-decreasing: keys of the query's own document; or undefined
 };
 
-// What a device's memory holds for this process, in bytes; 0 where the system does not say.
-struct DeviceMemory {
-  uint64_t available = 0;  // what it can still give now
-  uint64_t total = 0;
-};
-
 class DeviceTimer {
  public:
   virtual ~DeviceTimer() = default;
@@ -66,10 +60,11 @@ class Backend {
   // `tf32: true`: f32 GEMMs may round their inputs to TF32 on tensor cores (CUDA). Off by
   // default so f32 results match the CPU reference; a backend without TF32 ignores it.
   virtual void set_tf32(bool) {}
-  // The start-up memory check (train/preflight.h) compares the plan's peak with `available`. The
-  // CPU reads /proc/meminfo (MemAvailable: free plus what the kernel can reclaim); CUDA asks
-  // cudaMemGetInfo for its device, where blocks our caching allocator holds count as used.
-  virtual DeviceMemory memory() = 0;
+  // Bytes of memory the device can still give now; 0 where the system does not say. The start-up
+  // memory check (train/preflight.h) compares the plan's peak with it. The CPU reads
+  // /proc/meminfo (MemAvailable: free plus what the kernel can reclaim); CUDA asks cudaMemGetInfo
+  // for its device, where blocks our caching allocator holds count as used.
+  virtual uint64_t available_memory() = 0;
 
   // Memory movement.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;

@@ -1,4 +1,4 @@
-// defines: install_stop_signal_handlers, stop_signal, signal_name, StopRequested
+// defines: install_stop_signal_handlers, stop_signal, StopRequested
 #include "engine/stop_signal.h"
 
 #include <unistd.h>
@@ -10,6 +10,12 @@ namespace llm {
 
 namespace {
 std::atomic<int> first_signal{0};
+
+std::string signal_name(int signal) {
+  if (signal == SIGINT) return "SIGINT";
+  if (signal == SIGTERM) return "SIGTERM";
+  return "signal " + std::to_string(signal);
+}
 
 void on_stop_signal(int signal) {
   int none = 0;
@@ -24,12 +30,6 @@ void install_stop_signal_handlers() {
 }
 
 int stop_signal() { return first_signal.load(); }
-
-std::string signal_name(int signal) {
-  if (signal == SIGINT) return "SIGINT";
-  if (signal == SIGTERM) return "SIGTERM";
-  return "signal " + std::to_string(signal);
-}
 
 StopRequested::StopRequested(int signal, const std::string& during)
     : std::runtime_error("stopped by " + signal_name(signal) + " during start-up (" + during +

@@ -14,9 +14,6 @@ void install_stop_signal_handlers();
 // The first signal received (SIGINT or SIGTERM); 0 while none.
 int stop_signal();
 
-// "SIGINT", "SIGTERM", or "signal N".
-std::string signal_name(int signal);
-
 // Thrown at a stop point of start-up after a stop signal (`during` names the phase); llm_train prints one line and exits
 // kStopExitCodeBase + signal (the shell's code for a process that signal ended: 130, 143).
 struct StopRequested : std::runtime_error {

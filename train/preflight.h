@@ -31,7 +31,7 @@ class OutputDirLock {
 OutputDirLock lock_output_dir(const TrainConfig& c);
 
 // Refuses in one line, naming the peak, its largest category, what `device` has available
-// (Backend::memory) and the keys to lower, when the memory plan's peak (train/memory_plan.h)
+// (Backend::available_memory) and the keys to lower, when the memory plan's peak (train/memory_plan.h)
 // exceeds `available` bytes. available == 0 (the system does not say) checks nothing.
 void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& device);
 

@@ -49,11 +49,11 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
                                          comm.rank(), step));
 }
 
-// What the device can still give (Backend::memory). Test hook: LLM_TRAIN_AVAILABLE_MEMORY=bytes
+// What the device can still give (Backend::available_memory). Test hook: LLM_TRAIN_AVAILABLE_MEMORY=bytes
 // stands in for it, so the tests can see a small model refused.
 uint64_t available_memory(const Device& device) {
   if (const char* bytes = std::getenv("LLM_TRAIN_AVAILABLE_MEMORY")) return std::strtoull(bytes, nullptr, 10);
-  return backend(device).memory().available;
+  return backend(device).available_memory();
 }
 
 std::string format_duration(double seconds) {

@@ -31,15 +31,12 @@ CachingAllocator& CpuBackend::allocator() {
   return instance;
 }
 
-DeviceMemory CpuBackend::memory() {
-  DeviceMemory m;
-  std::ifstream meminfo("/proc/meminfo");  // "MemTotal:  16318412 kB" per line
+uint64_t CpuBackend::available_memory() {
+  std::ifstream meminfo("/proc/meminfo");  // "MemAvailable:  16318412 kB" among its lines
   std::string key, unit;
-  for (uint64_t kib = 0; meminfo >> key >> kib && std::getline(meminfo, unit);) {
-    if (key == "MemAvailable:") m.available = kib * 1024;
-    if (key == "MemTotal:") m.total = kib * 1024;
-  }
-  return m;
+  for (uint64_t kib = 0; meminfo >> key >> kib && std::getline(meminfo, unit);)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
 }
 
 void require_f32(const char* op, const Tensor& t) {
