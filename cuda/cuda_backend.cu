@@ -70,6 +70,13 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
 
+uint64_t CudaBackend::available_memory() {
+  activate();  // cudaMemGetInfo answers for the current device
+  size_t free = 0, total = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return free;
+}
+
 Tensor CudaBackend::scratch(const Shape& shape, DType dtype) const {
   return Tensor::empty(shape, dtype, Device::cuda(device_));
 }

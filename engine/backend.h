@@ -60,6 +60,11 @@ class Backend {
   // `tf32: true`: f32 GEMMs may round their inputs to TF32 on tensor cores (CUDA). Off by
   // default so f32 results match the CPU reference; a backend without TF32 ignores it.
   virtual void set_tf32(bool) {}
+  // Bytes of memory the device can still give now; 0 where the system does not say. The start-up
+  // memory check (train/preflight.h) compares the plan's peak with it. The CPU reads
+  // /proc/meminfo (MemAvailable: free plus what the kernel can reclaim); CUDA asks cudaMemGetInfo
+  // for its device, where blocks our caching allocator holds count as used.
+  virtual uint64_t available_memory() = 0;
 
   // Memory movement.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;

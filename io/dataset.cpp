@@ -222,13 +222,11 @@ double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examp
   std::vector<int64_t> counts;
   int64_t total = 0;
   for (int64_t e : examples) {
-    for (int64_t i = data.offsets[e] + 1; i < data.offsets[e + 1]; i++) {  // labels[0]: no target
-      const int32_t label = data.labels[i];
-      if (label == kIgnoreIndex) continue;
+    data.for_each_target(e, [&](int32_t label) {
       if (label >= static_cast<int32_t>(counts.size())) counts.resize(label + 1, 0);
       counts[label]++;
       total++;
-    }
+    });
   }
   double entropy = 0.0;
   for (int64_t c : counts) {

@@ -27,6 +27,11 @@ struct ExampleSet {
 
   int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
   int64_t length(int64_t e) const { return offsets[e + 1] - offsets[e]; }
+  // f(label) for each target of example e (io/examples.h).
+  template <typename F>
+  void for_each_target(int64_t e, F&& f) const {
+    llm::for_each_target(labels.data() + offsets[e], length(e), f);
+  }
   void add(const Example& example);
 };
 

@@ -2,6 +2,7 @@
 #include "io/examples.h"
 
 #include "engine/ops.h"
+#include "engine/stop_signal.h"
 #include "engine/user_error.h"
 
 namespace llm {
@@ -41,19 +42,13 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
   return ex;
 }
 
-namespace {
-bool has_target(const Example& ex) {
-  for (size_t i = 1; i < ex.labels.size(); i++)  // labels[0] is never a target
-    if (ex.labels[i] != kIgnoreIndex) return true;
-  return false;
-}
-}  // namespace
-
 void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      const Tokenizer& tokenizer, const DataConfig& config,
                      std::vector<Example>& out, ExampleStats& stats) {
   const size_t L = static_cast<size_t>(config.sequence_len);
   for (const Document& doc : docs) {
+    // Tokenising a large dataset can take minutes: a stop signal need not wait for its end.
+    if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
     Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path);
     if (ex.tokens.size() > L && spec.type == "completion") {
@@ -75,7 +70,9 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
       ex.tokens.resize(L);
       ex.labels.resize(L);
     }
-    if (!has_target(ex)) {
+    int64_t targets = 0;
+    for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
+    if (targets == 0) {
       stats.no_targets++;
       continue;
     }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
 #include "io/data_config.h"
 #include "io/documents.h"
 #include "io/tokenizer.h"
@@ -13,6 +14,15 @@
 namespace llm {
 
 // kIgnoreIndex (engine/ops.h): a label that takes no loss, as HF's -100.
+
+// The targets of an example whose labels are labels[0, n): f(label) for each set label but the
+// first, in order (nothing in a row precedes the first token, so it is never predicted). The
+// no-target filter, the start-up summary and the unigram baseline all count with it.
+template <typename F>
+void for_each_target(const int32_t* labels, int64_t n, F&& f) {
+  for (int64_t i = 1; i < n; i++)
+    if (labels[i] != kIgnoreIndex) f(labels[i]);
+}
 
 // HF's (input_ids, labels): labels[i] is tokens[i] where that token takes loss, else
 // kIgnoreIndex. Batches apply the next-token shift (the target at i is labels[i + 1]).

@@ -218,6 +218,7 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokeniz
     case CacheState::missing:
       break;
   }
+  log("tokenizing " + std::to_string(config.datasets.size()) + " dataset(s) into token cache " + result.path);
   result.data = load_examples(config, tokenizer);
   if (result.data.size() == 0)
     throw UserError(config.source + ": datasets: no example fits sequence_len " +

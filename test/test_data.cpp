@@ -397,9 +397,10 @@ TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") 
     TrainingData again = load_training_data(config, 42, tok, logger);
     CHECK_FALSE(again.cache_reused);
     CHECK(again.examples->tokens == good.examples->tokens);
-    REQUIRE(log.size() == 2);
+    REQUIRE(log.size() == 3);  // the warning, "tokenizing ...", "wrote token cache ..."
     CHECK(log[0].find("warning: token cache " + good.cache_path + " is corrupt") == 0);
     CHECK(log[0].find(why) != std::string::npos);
+    CHECK(log[1].find("tokenizing 1 dataset(s) into token cache " + good.cache_path) == 0);
     CHECK(load_training_data(config, 42, tok, logger).cache_reused);
   };
   rebuilt_after([](std::fstream& f) { f.seekp(53), f.put('\x7f'); }, "payload checksum");

@@ -1,11 +1,16 @@
 // Data-parallel training on the CPU through mpirun (Open MPI, 2 ranks on this 2-core machine):
 // the same global batch gives the same losses as one rank, resume is exact, one failing rank ends
-// the job, and ZeRO-1 matches ZeRO-0 with less optimizer memory per rank.
+// the job, a signal to one rank stops every rank together, and ZeRO-1 matches ZeRO-0 with less
+// optimizer memory per rank.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <signal.h>
+
 #include <chrono>
 #include <cmath>
 #include <regex>
+#include <thread>
 
+#include "io/checkpoint.h"
 #include "test/train_fixture.h"
 
 using namespace llm::testing;
@@ -16,6 +21,35 @@ std::string mpirun(int ranks, const std::string& env = "") {
   std::string cmd = "mpirun --oversubscribe -np " + std::to_string(ranks) + " -x OMP_NUM_THREADS=1 ";
   if (geteuid() == 0) cmd += "--allow-run-as-root ";
   return env + " " + cmd;
+}
+
+// Starts `mpirun -np 2 llm_train args` writing its output to `log`; returns mpirun's pid.
+pid_t spawn_mpirun(const std::string& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string command = "exec " + mpirun(2) + kTrainBin + " " + args + " > " + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// The processes whose parent is `parent`: mpirun's ranks on this machine.
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> children;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat;
+    std::getline(std::ifstream(entry.path() / "stat"), stat);
+    const auto comm_end = stat.rfind(')');  // "pid (comm) state ppid ...": comm may hold spaces
+    if (comm_end == std::string::npos) continue;
+    std::istringstream rest(stat.substr(comm_end + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    if (rest >> state >> ppid && ppid == parent) children.push_back(std::stoi(name));
+  }
+  return children;
 }
 
 // Bucket cap small enough that the tiny test model spans several buckets.
@@ -112,6 +146,47 @@ TEST_CASE("a rank that fails ends the whole job, non-zero, within 10 seconds") {
   CHECK(r.exit_code != 0);
   CHECK(r.output.find("rank 1: injected failure at step 3") != std::string::npos);
   CHECK(seconds < 10.0);
+}
+
+TEST_CASE("a SIGTERM to one rank stops the whole job together: exit 0 in training, 143 in start-up") {
+  // The ranks are what to signal: Open MPI's mpirun exits 1 after a signal of its own, whatever
+  // the ranks do (README, Reliability).
+  Workspace ws("dp_signal");
+  const std::string log = (ws.dir / "run.log").string();
+  std::string config, wait_for;
+  int expected = 0;
+  SUBCASE("during training: a checkpoint, every rank at the same step") {
+    config = ws.config("max_steps: 100000\n");
+    wait_for = "step 3/";
+  }
+  SUBCASE("during start-up: rank 0 tokenising, the other waiting for its token cache") {
+    std::string corpus;
+    for (int i = 0; i < 200000; i++) corpus += "document " + std::to_string(i) + ": the quick brown fox.\n%\n";
+    write_file((ws.dir / "corpus.txt").string(), corpus);
+    config = ws.config("max_steps: 1\n");
+    wait_for = "tokenizing 1 dataset(s)";
+    expected = 128 + SIGTERM;
+  }
+  const pid_t job = spawn_mpirun(config, log);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::vector<pid_t> ranks;
+  while ((read_file(log).find(wait_for) == std::string::npos || (ranks = children_of(job)).size() < 2) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE_MESSAGE(ranks.size() == 2, read_file(log));
+  kill(ranks.back(), SIGTERM);  // one rank, whichever: the others learn it when they next agree
+  int status = 0;
+  waitpid(job, &status, 0);
+  const std::string output = read_file(log);
+  REQUIRE_MESSAGE(WIFEXITED(status), output);
+  CHECK_MESSAGE(WEXITSTATUS(status) == expected, output);
+  if (expected == 0) {
+    CHECK(output.find("stopped by signal: checkpoint written to") != std::string::npos);
+    CHECK(llm::list_checkpoints(ws.out()).size() == 1);
+  } else {
+    CHECK(output.find("stopped by SIGTERM during start-up (") != std::string::npos);
+    CHECK(llm::list_checkpoints(ws.out()).empty());
+  }
 }
 
 TEST_CASE("ZeRO-1 and ZeRO-2 give ZeRO-0's losses with less memory per rank") {

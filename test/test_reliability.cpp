@@ -4,8 +4,11 @@
 // memory estimate. Each error is one line with exit code 2.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -134,6 +137,42 @@ TEST_CASE("a second run on the same output_dir is refused at once by the first o
   CHECK_MESSAGE(after.exit_code == 0, after.output);
 }
 
+TEST_CASE("SIGTERM during start-up stops at the next stop point: one line, exit 143, nothing half written") {
+  Workspace ws("startup_signal");
+  // 200,000 short documents: tokenising them is start-up's longest phase, and a signal sent once it
+  // has begun lands there or, on a fast machine, at a later stop point: the outcome is the same.
+  std::string corpus;
+  for (int i = 0; i < 200000; i++) corpus += "document " + std::to_string(i) + ": the quick brown fox jumps.\n%\n";
+  write_file((ws.dir / "corpus.txt").string(), corpus);
+  const std::string log = (ws.dir / "run.log").string();
+  const pid_t pid = spawn_train({ws.config("max_steps: 1\n")}, log);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (read_file(log).find("tokenizing 1 dataset(s)") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string output = read_file(log);
+  REQUIRE_MESSAGE(WIFEXITED(status), output);
+  CHECK(WEXITSTATUS(status) == 128 + SIGTERM);
+  const auto stopped = output.find("stopped by SIGTERM during start-up (");
+  REQUIRE_MESSAGE(stopped != std::string::npos, output);
+  CHECK(output.find('\n', stopped) + 1 == output.size());  // one line, the last
+  CHECK(output.find("error") == std::string::npos);
+  // No checkpoint, no metrics, no temporary file left anywhere; the lock is free again.
+  for (const auto& entry : fs::recursive_directory_iterator(ws.dir)) {
+    const std::string name = entry.path().filename().string();
+    CHECK_MESSAGE(name.find("tmp") == std::string::npos, name);
+    CHECK_MESSAGE(name.rfind("step_", 0) != 0, name);
+    CHECK_MESSAGE(name != "metrics.jsonl", name);
+  }
+  const int lock = open(ws.out(".lock").c_str(), O_RDWR);
+  REQUIRE(lock >= 0);
+  CHECK(flock(lock, LOCK_EX | LOCK_NB) == 0);
+  close(lock);
+}
+
 TEST_CASE("a model too large for this machine's memory is refused before it is allocated") {
   Workspace ws("memory");
   // Llama 3.1 405B's widths over 64 layers: terabytes of weights and AdamW state.
@@ -142,6 +181,26 @@ TEST_CASE("a model too large for this machine's memory is refused before it is a
   CHECK(r.exit_code == 2);
   CHECK(one_line_error(r));
   CHECK(error_text(r).find("at its peak (largest: optimizer state") != std::string::npos);
-  CHECK(error_text(r).find("GiB of RAM; lower hidden_size, intermediate_size, num_hidden_layers or vocab_size") !=
+  CHECK(error_text(r).find(" GiB available; lower hidden_size, intermediate_size, num_hidden_layers or vocab_size") !=
         std::string::npos);
+}
+
+TEST_CASE("the memory check asks the device: a run larger than what it reports is refused, naming both") {
+  Workspace ws("device_memory");
+  // The device's own answer (MemAvailable on the CPU) is printed beside the plan.
+  Run fits = run_train(ws.config("max_steps: 1\n") + " --device cpu");
+  REQUIRE_MESSAGE(fits.exit_code == 0, fits.output);
+  CHECK(fits.output.find(" GiB available on cpu: largest ") != std::string::npos);
+  // The test hook stands in for the device's answer: 0.5 MiB is less than this small model needs.
+  const std::string refused = (ws.dir / "refused").string();
+  Run r = run_train(ws.config("max_steps: 1\n") + " --device cpu --output_dir " + refused,
+                    "LLM_TRAIN_AVAILABLE_MEMORY=524288 ");
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r).find(" MiB at its peak (largest: ") != std::string::npos);
+  CHECK(error_text(r).find("but cpu has 0.5 MiB available; lower hidden_size") != std::string::npos);
+  // Refused before the data or the model: output_dir holds its lock file alone.
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(refused)) left.push_back(entry.path().filename().string());
+  CHECK(left == std::vector<std::string>{".lock"});
 }

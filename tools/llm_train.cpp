@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/communicator.h"
+#include "engine/stop_signal.h"
 #include "engine/user_error.h"
 #include "io/checkpoint.h"
 #include "train/config.h"
@@ -60,6 +61,9 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: a signal during config parsing, tokenisation or model loading stops the run at
+  // the next stop point of start-up instead of killing it wherever it is.
+  llm::install_stop_signal_handlers();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // log lines reach a file or pipe as they happen
   if (argc < 2) {
     fmt::print(stderr, "{}", kUsage);
@@ -99,7 +103,6 @@ int main(int argc, char** argv) {
     } else {
       config = llm::load_config(first, parse_overrides(argc, argv, 2));
     }
-    llm::install_stop_signal_handlers();
     llm::Trainer trainer(config);
     llm::TrainResult result = trainer.run();
     if (comm.is_main()) {
@@ -110,6 +113,10 @@ int main(int argc, char** argv) {
     }
     if (!result.interrupted && comm.is_main()) fmt::print("samples:\n{}", trainer.sample_text(3, 120));
     return 0;
+  } catch (const llm::StopRequested& e) {
+    // Every rank stopped at the same stop point (Trainer's start-up): no abort needed; one line.
+    if (comm.is_main()) fmt::print(stderr, "{}\n", e.what());
+    return llm::kStopExitCodeBase + e.signal;
   } catch (const llm::UserError& e) {
     return fail("error", e, llm::kUserErrorExitCode);
   } catch (const std::exception& e) {

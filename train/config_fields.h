@@ -108,6 +108,14 @@ struct ConfigField {
 void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_datasets(const TrainConfig& c);
 
+// The map-valued keys (train/config_maps.cpp): special_tokens, rope_scaling (HF's null is "none")
+// and gradient_checkpointing_kwargs.
+void read_special_tokens(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_special_tokens(const TrainConfig& c);
+void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_rope_scaling(const TrainConfig& c);
+void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
+
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);

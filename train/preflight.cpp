@@ -1,4 +1,4 @@
-// defines: lock_output_dir, check_memory, physical_memory_bytes
+// defines: lock_output_dir, check_memory
 #include "train/preflight.h"
 
 #include <fcntl.h>
@@ -52,22 +52,23 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
   return held;
 }
 
-uint64_t physical_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+namespace {
+// GiB for real models, MiB for small ones: a refused tiny model still shows its numbers.
+std::string format_bytes(double bytes) {
+  constexpr double kMiB = 1024.0 * 1024, kGiB = kMiB * 1024;
+  return bytes >= kGiB ? fmt::format("{:.1f} GiB", bytes / kGiB) : fmt::format("{:.1f} MiB", bytes / kMiB);
 }
+}  // namespace
 
-void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& what) {
-  if (available == 0 || plan.peak_bytes <= available) return;
-  constexpr double kGiB = 1024.0 * 1024 * 1024;
+void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& device) {
+  if (available == 0 || plan.peak_bytes <= static_cast<double>(available)) return;
   const MemoryItem& largest = plan.largest();
   throw UserError(fmt::format(
-      "{}: a rank needs about {:.1f} GiB at its peak (largest: {} {:.1f} GiB; `llm_bench memory --config "
-      "{}` prints the plan), but this machine has {:.1f} GiB of {}; lower hidden_size, intermediate_size, "
-      "num_hidden_layers or vocab_size (activations: micro_batch_size, sequence_len, or "
-      "gradient_checkpointing: true)",
-      c.source, plan.peak_bytes / kGiB, largest.name, largest.bytes / kGiB, c.source,
-      static_cast<double>(available) / kGiB, what));
+      "{}: a rank needs about {} at its peak (largest: {} {}; `llm_bench memory --config {}` prints the "
+      "plan), but {} has {} available; lower hidden_size, intermediate_size, num_hidden_layers or "
+      "vocab_size (activations: micro_batch_size, sequence_len, or gradient_checkpointing: true)",
+      c.source, format_bytes(plan.peak_bytes), largest.name, format_bytes(largest.bytes), c.source, device,
+      format_bytes(static_cast<double>(available))));
 }
 
 }  // namespace llm

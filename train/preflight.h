@@ -30,12 +30,9 @@ class OutputDirLock {
 // not writable, or a directory another run holds, is a UserError naming the key output_dir.
 OutputDirLock lock_output_dir(const TrainConfig& c);
 
-// The machine's physical RAM in bytes; 0 when the system does not say.
-uint64_t physical_memory_bytes();
-
-// Refuses in one line, naming the peak, its largest category and the keys to lower, when the
-// memory plan's peak (train/memory_plan.h) exceeds `available` bytes (`what` names that memory,
-// e.g. "RAM"). available == 0 (unknown) checks nothing.
-void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& what);
+// Refuses in one line, naming the peak, its largest category, what `device` has available
+// (Backend::available_memory) and the keys to lower, when the memory plan's peak (train/memory_plan.h)
+// exceeds `available` bytes. available == 0 (the system does not say) checks nothing.
+void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& device);
 
 }  // namespace llm

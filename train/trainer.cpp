@@ -1,15 +1,15 @@
-// defines: Trainer (set-up, the step loop, evaluation, early stopping), stop-signal handling
+// defines: Trainer (set-up with its stop points, the step loop, evaluation, early stopping)
 #include <fmt/core.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/stop_signal.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 #include "model/generate.h"
@@ -19,12 +19,6 @@
 namespace llm {
 
 namespace {
-std::atomic<int> stop_signals{0};
-
-void on_stop_signal(int) {
-  if (stop_signals.fetch_add(1) >= 1) _exit(130);  // a second signal: leave now
-}
-
 constexpr int64_t kMaxBadSteps = 5;  // consecutive non-finite steps before giving up
 
 // One GPU per local rank; the CPU when none is usable (said once, by rank 0).
@@ -55,6 +49,13 @@ void maybe_inject_failure(const Communicator& comm, int64_t step) {
                                          comm.rank(), step));
 }
 
+// What the device can still give (Backend::available_memory). Test hook: LLM_TRAIN_AVAILABLE_MEMORY=bytes
+// stands in for it, so the tests can see a small model refused.
+uint64_t available_memory(const Device& device) {
+  if (const char* bytes = std::getenv("LLM_TRAIN_AVAILABLE_MEMORY")) return std::strtoull(bytes, nullptr, 10);
+  return backend(device).available_memory();
+}
+
 std::string format_duration(double seconds) {
   int64_t s = static_cast<int64_t>(seconds);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -69,9 +70,13 @@ int64_t per_epoch_interval(int64_t steps, int64_t per_epoch, int64_t updates_per
 }
 }  // namespace
 
-void install_stop_signal_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+// A stop point of start-up: every rank passes the same ones in the same order and they agree (the
+// largest signal number any rank saw), so the ranks stop together and none is left waiting in a
+// collective for one that has gone.
+void Trainer::Impl::stop_point(const char* during) {
+  int64_t signal = stop_signal();
+  comm.allreduce_max(&signal, 1);
+  if (signal != 0) throw StopRequested(static_cast<int>(signal), during);
 }
 
 Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator::get()) {
@@ -80,10 +85,13 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main()) output_lock = lock_output_dir(c);
   device = choose_device(c, comm);
-  // Only the CPU says how much memory it has; the backend interface offers no device total. The
-  // CPU computes in f32.
-  if (device.is_cpu())
-    check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), false)), physical_memory_bytes(), "RAM");
+  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
+  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
+  // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
+  // line, instead of in an allocation minutes later.
+  memory_available = available_memory(device);
+  check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16)), memory_available, device.str());
+  stop_point("reading the config");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
         c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
@@ -95,6 +103,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // that does not hold together is refused before minutes of set-up.
   CheckpointContents checkpoint;
   if (!resumed_from.empty()) checkpoint = load_checkpoint(resumed_from);
+  stop_point("reading the checkpoint");
   tokenizer = with_special_tokens(make_tokenizer(c.tokenizer_config), c.special_tokens, c.source);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
@@ -106,8 +115,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     const int64_t loaded = load_hf_weights(*model, c.base_model);
     say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
   }
-  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
-  forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
+  stop_point("loading the model");
   if (adapter) {
     model->add_lora(c.lora, c.seed);
     if (resumed_from.empty() && !c.lora_model_dir.empty()) {
@@ -133,16 +141,25 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     optimizer = std::make_unique<AdamW>(opt_params, adamw,
                                         c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32);
 
-  // Rank 0 builds the token cache; the others wait, then read it.
-  if (!comm.is_main()) comm.barrier();
   DataConfig data_config = c.data;
   if (data_config.dataset_prepared_path.empty())
     data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
   // S2's groups must divide every row: its rows are all sequence_len long.
   data_config.pad_to_sequence_len |= c.attention == AttentionKind::s2;
-  data = load_training_data(data_config, c.seed, *tokenizer,
-                            [this](const std::string& line) { say("{}\n", line); });
-  if (comm.is_main()) comm.barrier();
+  // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
+  // signal stops tokenising at once; the stop point after it then stops every rank (the signal
+  // that threw is still recorded).
+  auto load_data = [&] {
+    try {
+      data = load_training_data(data_config, c.seed, *tokenizer,
+                                [this](const std::string& line) { say("{}\n", line); });
+    } catch (const StopRequested&) {
+    }
+  };
+  if (comm.is_main()) load_data();
+  stop_point("tokenizing the datasets");
+  if (!comm.is_main()) load_data();
+  stop_point("reading the token cache");
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
                                         c.micro_batch_size, c.seed, comm.rank(), comm.world_size());
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
@@ -171,6 +188,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                     "on sm_80+), or use flash_attention for f32");
 
   if (!resumed_from.empty()) restore(checkpoint);
+  stop_point("restoring the checkpoint");
   if (comm.is_main())
     metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step,
                                            [this](const std::string& why) { say("warning: {}\n", why); });
@@ -219,7 +237,7 @@ void Trainer::Impl::print_summary() const {
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
   const MemoryPlan plan = plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
-      format_memory_plan(plan, device.is_cpu() ? physical_memory_bytes() : 0, "RAM"));
+      format_memory_plan(plan, static_cast<double>(memory_available), "available on " + device.str()));
   if (c.optimizer.rfind("paged_", 0) == 0)
     say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
@@ -386,7 +404,7 @@ TrainResult Trainer::Impl::run() {
     }
     const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
     // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
-    int64_t stop_flag = stop_signals.load() > 0 ? 1 : 0;
+    int64_t stop_flag = stop_signal() != 0 ? 1 : 0;
     comm.allreduce_max(&stop_flag, 1);
     const bool stop_signal = stop_flag > 0;
     // With early stopping, every new best is saved so the best checkpoint always exists.

@@ -47,8 +47,4 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Installs SIGINT/SIGTERM handlers: the first asks the loop to stop after the current step (it
-// writes a checkpoint and returns), a second exits at once.
-void install_stop_signal_handlers();
-
 }  // namespace llm

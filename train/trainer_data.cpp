@@ -53,8 +53,7 @@ void Trainer::Impl::print_data_summary() const {
       s.documents, d.size(), s.chunked, s.dropped, config.data.sequence_len, s.truncated,
       s.no_targets, data.cache_path, data.cache_reused ? "reused" : "built");
   int64_t targets = 0;
-  for (int64_t e = 0; e < d.size(); e++)
-    for (int64_t i = d.offsets[e] + 1; i < d.offsets[e + 1]; i++) targets += d.labels[i] != kIgnoreIndex;
+  for (int64_t e = 0; e < d.size(); e++) d.for_each_target(e, [&](int32_t) { targets++; });
   const int64_t L = config.data.sequence_len;
   const std::string packing =
       data.train_layout.packed

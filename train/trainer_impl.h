@@ -26,6 +26,7 @@ struct Trainer::Impl {
   OutputDirLock output_lock;  // rank 0: held for the whole run
   std::string run_id = new_run_id();  // a resume of a sealed checkpoint takes the checkpoint's
   Device device;
+  uint64_t memory_available = 0;  // bytes the device could give at start-up; 0: it does not say
   std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config)
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
@@ -45,6 +46,7 @@ struct Trainer::Impl {
   std::unique_ptr<MetricsLog> metrics;
 
   explicit Impl(TrainConfig config);
+  void stop_point(const char* during);  // start-up: every rank stops here together after a signal
   void print_summary() const;
   void print_adapter_summary(const LoraConfig& lora) const;
   TrainResult run();

@@ -9,6 +9,7 @@ class CpuBackend : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   CachingAllocator& allocator() override;
+  uint64_t available_memory() override;
 
   void copy_from_host(void* dst, const void* src, size_t bytes) override;
   void copy_to_host(void* dst, const void* src, size_t bytes) override;

@@ -1,6 +1,8 @@
-// defines: the CPU allocator, host copies, strided copies, casts and fill
+// defines: the CPU allocator, the memory query, host copies, strided copies, casts and fill
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
@@ -27,6 +29,14 @@ CpuBackend& cpu_backend() {
 CachingAllocator& CpuBackend::allocator() {
   static CpuAllocator instance;
   return instance;
+}
+
+uint64_t CpuBackend::available_memory() {
+  std::ifstream meminfo("/proc/meminfo");  // "MemAvailable:  16318412 kB" among its lines
+  std::string key, unit;
+  for (uint64_t kib = 0; meminfo >> key >> kib && std::getline(meminfo, unit);)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
 }
 
 void require_f32(const char* op, const Tensor& t) {

@@ -1,0 +1,25 @@
+// A clean stop on SIGINT or SIGTERM. The handler only records the first signal; the program stops
+// at its next safe point: after the current training step (with a checkpoint), or at a stop point
+// of start-up, where nothing is half written (StopRequested). A second signal exits at once.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace llm {
+
+// llm_train calls this first thing in main, so a signal during config parsing, tokenisation or
+// model loading is a clean stop too.
+void install_stop_signal_handlers();
+
+// The first signal received (SIGINT or SIGTERM); 0 while none.
+int stop_signal();
+
+// Thrown at a stop point of start-up after a stop signal (`during` names the phase); llm_train prints one line and exits
+// kStopExitCodeBase + signal (the shell's code for a process that signal ended: 130, 143).
+struct StopRequested : std::runtime_error {
+  StopRequested(int signal, const std::string& during);
+  int signal;
+};
+constexpr int kStopExitCodeBase = 128;
+
+}  // namespace llm

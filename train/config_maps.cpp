@@ -1,0 +1,88 @@
+// defines: the readers and writers of the map-valued keys special_tokens, rope_scaling and
+// gradient_checkpointing_kwargs (the field table in train/config_fields.cpp names them)
+#include "train/config_fields.h"
+
+namespace llm {
+
+void read_special_tokens(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  SpecialTokens& s = ctx.config.special_tokens;
+  for_fields(n, w, "a map {bos_token, eos_token, pad_token}",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "bos_token") s.bos_token = read_string(v, wk);
+               else if (key == "eos_token") s.eos_token = read_string(v, wk);
+               else if (key == "pad_token") s.pad_token = read_string(v, wk);
+               else ctx.unknown.insert(wk.key);
+             });
+}
+
+std::string write_special_tokens(const TrainConfig& c) {
+  const SpecialTokens& s = c.special_tokens;
+  std::string fields;
+  for (const auto& [key, value] : {std::pair{"bos_token", &s.bos_token}, {"eos_token", &s.eos_token},
+                                   {"pad_token", &s.pad_token}})
+    if (!value->empty()) fields += (fields.empty() ? "" : ", ") + std::string(key) + ": " + yaml_string(*value);
+  return fields.empty() ? "" : "{" + fields + "}";
+}
+
+void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  RopeConfig& rope = ctx.config.model.rope;
+  if (n.IsNull()) {
+    rope.factor = 0.0f;
+    return;
+  }
+  RopeConfig s;  // low/high frequency factors and original length default to Llama 3's
+  std::string type;
+  for_fields(n, w, "a map {rope_type: llama3, factor, ...} or null",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "rope_type" || key == "type") {  // "type": older HF configs
+                 type = read_choice(v, wk, {"llama3"});
+               } else if (key == "factor") {
+                 s.factor = float(read_double(v, wk, {1, false, kInf, true}));
+               } else if (key == "low_freq_factor") {
+                 s.low_freq_factor = float(read_double(v, wk, kPositive));
+               } else if (key == "high_freq_factor") {
+                 s.high_freq_factor = float(read_double(v, wk, kPositive));
+               } else if (key == "original_max_position_embeddings") {
+                 s.original_max_position_embeddings =
+                     static_cast<int>(read_int(v, wk, 1, kMaxPositions));
+               } else {
+                 ctx.unknown.insert(wk.key);
+               }
+             });
+  if (type.empty()) fail(w.child(".rope_type", n), "llama3", "none");
+  if (s.factor == 0.0f) fail(w.child(".factor", n), "a number >= 1", "none");
+  if (s.low_freq_factor >= s.high_freq_factor)
+    fail(w, "low_freq_factor < high_freq_factor",
+         num(s.low_freq_factor) + " and " + num(s.high_freq_factor));
+  rope.factor = s.factor;
+  rope.low_freq_factor = s.low_freq_factor;
+  rope.high_freq_factor = s.high_freq_factor;
+  rope.original_max_position_embeddings = s.original_max_position_embeddings;
+}
+
+std::string write_rope_scaling(const TrainConfig& c) {
+  const RopeConfig& r = c.model.rope;
+  if (r.factor == 0.0f) return "null";
+  return "{rope_type: llama3, factor: " + yaml_number(r.factor) +
+         ", low_freq_factor: " + yaml_number(r.low_freq_factor) +
+         ", high_freq_factor: " + yaml_number(r.high_freq_factor) +
+         ", original_max_position_embeddings: " +
+         std::to_string(r.original_max_position_embeddings) + "}";
+}
+
+void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  for_fields(n, w, "a map {use_reentrant, every_n_layers}",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "use_reentrant") {
+                 // Picks between PyTorch's two checkpoint implementations; our recompute
+                 // segments have one behaviour, so the value is checked and then ignored.
+                 read_bool(v, wk);
+               } else if (key == "every_n_layers") {  // ours: recompute every n-th block only
+                 ctx.config.gradient_checkpointing_every_n_layers = read_int(v, wk, 1);
+               } else {
+                 ctx.unknown.insert(wk.key);
+               }
+             });
+}
+
+}  // namespace llm
