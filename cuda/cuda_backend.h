@@ -30,6 +30,7 @@ class CudaBackend : public Backend {
   bool fast_bf16() const override { return fast_bf16_; }  // sm_80 and newer
   void set_tf32(bool on) override { tf32_ = on; }  // f32 GEMMs on TF32 tensor cores
   uint64_t available_memory() override;
+  DevicePeaks peaks() const override;
   int device() const { return device_; }
   cudaStream_t stream() const { return stream_; }
   // Reserved for NCCL: collectives overlap compute on a stream of their own.

@@ -49,6 +49,15 @@ class DeviceTimer {
   virtual double stop_ms() = 0;  // waits for the timed work; its milliseconds
 };
 
+// A device's peaks, the roofline llm_bench measures kernels and MFU against; 0 where there is no
+// stated peak (the CPU).
+struct DevicePeaks {
+  std::string device;             // e.g. "NVIDIA H100 80GB HBM3"
+  double memory_gb_per_s = 0.0;   // from the memory clock and bus width
+  double bf16_tflops = 0.0;       // dense
+  bool bf16_from_spec = false;    // the vendor's figure for a known part, else an estimate
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -65,6 +74,7 @@ class Backend {
   // /proc/meminfo (MemAvailable: free plus what the kernel can reclaim); CUDA asks cudaMemGetInfo
   // for its device, where blocks our caching allocator holds count as used.
   virtual uint64_t available_memory() = 0;
+  virtual DevicePeaks peaks() const { return {name()}; }
 
   // Memory movement.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;

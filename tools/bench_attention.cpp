@@ -21,7 +21,6 @@ namespace llm {
 
 namespace {
 
-constexpr double kPeakTflops = 989.0;         // H100 SXM dense bf16: the %peak denominator
 constexpr int64_t kS2GroupDivisor = 4;        // LongLoRA's default s2_group_size_ratio 1/4
 constexpr double kEagerLimitBytes = 1 << 30;  // eager's probabilities above this: not run
 const char* const kImpls[] = {"flash", "flash_simt", "flash_v2", "mem_efficient",
@@ -235,6 +234,7 @@ int bench_attention(int argc, char** argv) {
     throw std::invalid_argument("--heads must be a multiple of --kv-heads, and --batch and "
                                 "--repeats at least 1");
   const DType dtype = device.is_cpu() ? DType::f32 : DType::bf16;
+  const double peak_tflops = backend(device).peaks().bf16_tflops;  // %peak's denominator; 0 on the CPU
   const std::vector<int64_t> seqs = int_list(args, "seq", 1), dims = int_list(args, "head-dim", 1);
   const std::vector<int64_t> causals = int_list(args, "causal", 0);
 
@@ -282,8 +282,10 @@ int bench_attention(int argc, char** argv) {
                 ref = references.emplace(impl == "s2", eager_reference(in, pieces, p)).first;
               err = fmt::format("{:.2e}", max_error(t.outputs, ref->second, p.backward));
             }
-            fmt::print("{} {:>10.3f} {:>9.4f} {:>6.2f} {:>9} {:>9.1f}\n", row, t.ms, tflops,
-                       100 * tflops / kPeakTflops, err, t.peak_mib);
+            const std::string of_peak =
+                peak_tflops > 0 ? fmt::format("{:.2f}", 100 * tflops / peak_tflops) : "-";
+            fmt::print("{} {:>10.3f} {:>9.4f} {:>6} {:>9} {:>9.1f}\n", row, t.ms, tflops, of_peak,
+                       err, t.peak_mib);
             json += (json.empty() ? "" : ",\n ") + entry +
                     fmt::format("\"ms\": {:.4f}, \"tflops\": {:.5f}, \"max_abs_error\": {}, "
                                 "\"peak_mib\": {:.2f}}}",
@@ -293,7 +295,7 @@ int bench_attention(int argc, char** argv) {
   if (!args.str("json").empty()) {
     auto out = fmt::output_file(args.str("json"));
     out.print("{{\"device\": \"{}\", \"peak_tflops\": {}, \"rows\": [\n {}\n]}}\n", device.str(),
-              kPeakTflops, json);
+              peak_tflops, json);
   }
   return 0;
 }

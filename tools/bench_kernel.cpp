@@ -1,8 +1,9 @@
 // defines: llm_bench kernel — every op a training step runs, at a Llama 3 preset's layer shapes:
 // validated against the CPU reference, then timed (median of --repeats, cold caches, CUDA events
 // on a GPU), printed with the bytes it must move and the FLOPs it must do, and the share of the
-// H100 roofline it reaches (3.35 TB/s HBM3, 989 TFLOP/s dense bf16). On the CPU it times the CPU
-// backend, which is itself the reference (no check, no roofline: the CPU has no stated peak).
+// device's roofline it reaches (Backend::peaks: its memory bandwidth and dense bf16 TFLOP/s, e.g.
+// 3.35 TB/s and 989 on an H100 SXM). On the CPU it times the CPU backend, which is itself the
+// reference (no check, no roofline: the CPU has no stated peak).
 #include <fmt/core.h>
 #include <fmt/os.h>
 
@@ -17,9 +18,6 @@
 namespace llm {
 
 namespace {
-
-constexpr double kPeakTflops = 989.0;  // H100 SXM dense bf16
-constexpr double kPeakGBs = 3350.0;    // H100 SXM HBM3
 
 // One op at one shape: its inputs (host f32, moved to the device by the harness), what it
 // computes from them (differentiable ops run their backward too with `backward` set), and what
@@ -211,9 +209,13 @@ int bench_kernel(int argc, char** argv) {
   };
 
   Backend& be = backend(device);
+  const DevicePeaks peaks = be.peaks();
   fmt::print("llm_bench kernel: {} {}, {} shapes, {} tokens, median of {}{}\n", device.str(),
              dtype_name(dtype), args.str("preset"), T, repeats,
-             device.is_cpu() ? " (the CPU is the reference: no check, no roofline)" : "");
+             device.is_cpu() ? " (the CPU is the reference: no check, no roofline)"
+                             : fmt::format("; roofline {}: {:.0f} GB/s, {:.1f} dense bf16 TFLOP/s ({})",
+                                           peaks.device, peaks.memory_gb_per_s, peaks.bf16_tflops,
+                                           peaks.bf16_from_spec ? "stated" : "estimated"));
   fmt::print("{:<22} {:<30} {:<8} {:>9} {:>9} {:>9} {:>7} {:>9}\n", "kernel", "shape", "pass", "ms",
              "GB/s", "TFLOP/s", "%roof", "rel_err");
   std::string json;
@@ -255,8 +257,9 @@ int bench_kernel(int argc, char** argv) {
       const double flops = c.flops_fwd + (bwd ? c.flops_bwd : 0);
       const double bytes = c.bytes_fwd + (bwd ? c.bytes_bwd : 0);
       const double gbs = bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
-      // The roofline: the time the H100 needs at best, whichever of memory and math binds.
-      const double best_ms = std::max(bytes / (kPeakGBs * 1e9), flops / (kPeakTflops * 1e12)) * 1e3;
+      // The roofline: the time the device needs at best, whichever of memory and math binds.
+      const double best_ms =
+          std::max(bytes / (peaks.memory_gb_per_s * 1e9), flops / (peaks.bf16_tflops * 1e12)) * 1e3;
       const std::string roof = device.is_cpu() ? "-" : fmt::format("{:.1f}", 100 * best_ms / ms);
       fmt::print("{} {:>9.4f} {:>9.1f} {:>9.3f} {:>7} {:>9}\n", row, ms, gbs, tflops, roof, check);
       json += (json.empty() ? "" : ",\n ") +
@@ -271,7 +274,8 @@ int bench_kernel(int argc, char** argv) {
     auto out = fmt::output_file(args.str("json"));
     out.print("{{\"device\": \"{}\", \"dtype\": \"{}\", \"preset\": \"{}\", \"tokens\": {}, "
               "\"peak_gb_per_s\": {}, \"peak_tflops\": {}, \"rows\": [\n {}\n]}}\n",
-              device.str(), dtype_name(dtype), args.str("preset"), T, kPeakGBs, kPeakTflops, json);
+              device.str(), dtype_name(dtype), args.str("preset"), T, peaks.memory_gb_per_s,
+              peaks.bf16_tflops, json);
   }
   return failures ? 1 : 0;
 }

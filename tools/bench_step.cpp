@@ -17,10 +17,6 @@
 
 namespace llm {
 
-namespace {
-constexpr double kH100Bf16DenseFlops = 989e12;  // H100 SXM, bf16 dense: the MFU denominator
-}  // namespace
-
 int bench_step(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"preset", "tiny"}, {"layers", "0"}, {"dim", "0"}, {"seq", "256"}, {"batch", "4"},
@@ -90,9 +86,10 @@ int bench_step(int argc, char** argv) {
   }
   fmt::print("{:<16} {:>12.2f} ms\n", "step", total * 1e3);
   const double peak = be.allocator().stats().peak_bytes / 1048576.0;
-  const double mfu = device.is_cpu() ? 0.0 : 100.0 * flops / total / kH100Bf16DenseFlops;
+  const DevicePeaks peaks = be.peaks();  // dense bf16: MFU's denominator (0 on the CPU: no MFU)
+  const double mfu = peaks.bf16_tflops > 0 ? 100.0 * flops / total / (peaks.bf16_tflops * 1e12) : 0.0;
   fmt::print("tokens/s {:.0f}, model TFLOP/s {:.3f}{}, peak memory {:.1f} MiB\n", B * S / total,
-             flops / total / 1e12, device.is_cpu() ? "" : fmt::format(", MFU {:.1f}% of 989", mfu), peak);
+             flops / total / 1e12, peaks.bf16_tflops > 0 ? fmt::format(", MFU {:.1f}% of {:.0f}", mfu, peaks.bf16_tflops) : "", peak);
   if (!args.str("json").empty()) {
     auto out = fmt::output_file(args.str("json"));
     out.print("{{\"device\": \"{}\", \"layers\": {}, \"dim\": {}, \"seq\": {}, \"batch\": {}, "
