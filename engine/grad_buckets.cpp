@@ -77,7 +77,7 @@ LeafReadyHook GradBuckets::start_pass() {
     for (GradBucket& b : buckets_) backend(b.device).fill(b.slice, 0.0f);
   for (GradBucket& b : buckets_) {
     b.pending = b.params.size();
-    b.launched = false;
+    b.launched = b.settled = false;
   }
   launched_in_pass_ = 0.0;
   return [this](AutogradMeta& leaf) {
@@ -101,6 +101,10 @@ void GradBucket::pack() {
 }
 
 void GradBuckets::launch(GradBucket& b) {
+  // ZeRO-2 and 3 keep at most two buckets' buffers: the one in flight and this one.
+  if (release_)
+    for (GradBucket& other : buckets_)
+      if (other.launched && !other.settled) settle(other);
   if (!b.flat.defined()) b.flat = Tensor::zeros({b.padded}, DType::f32, b.device);  // ZeRO-2
   b.pack();
   // ZeRO-2: the packed copy is all the collective needs; the full gradients go now, during
@@ -117,21 +121,25 @@ void GradBuckets::launch(GradBucket& b) {
   b.launched = true;
 }
 
+void GradBuckets::settle(GradBucket& b) {
+  comm_.wait(b.request);
+  b.settled = true;
+  if (release_) b.flat = Tensor();
+  if (!units_) return;
+  backend(b.device).axpby(1.0f, b.slice, 1.0f, b.incoming, b.slice);
+  b.incoming = Tensor();
+}
+
 void GradBuckets::wait_all() {
   for (GradBucket& b : buckets_) {
     if (!b.launched) launch(b);
-    comm_.wait(b.request);
-    if (release_) b.flat = Tensor();
+    if (!b.settled) settle(b);
   }
 }
 
 void GradBuckets::end_pass() {
   LLM_CHECK(units_, "end_pass is for units mode (ZeRO-3)");
   wait_all();
-  for (GradBucket& b : buckets_) {
-    backend(b.device).axpby(1.0f, b.slice, 1.0f, b.incoming, b.slice);
-    b.incoming = Tensor();
-  }
 }
 
 void GradBuckets::finish() {

@@ -29,6 +29,7 @@ struct GradBucket {
   Tensor incoming;               // units mode: this pass's sum of this rank's part, while in flight
   size_t pending = 0;            // gradients not complete yet in this pass
   bool launched = false;
+  bool settled = false;          // its collective waited for (and its transient buffers freed)
   Communicator::Request request;
 
   Tensor part(size_t i) const { return flat.narrow(0, offsets[i], params[i]->numel()); }  // param i's
@@ -72,7 +73,8 @@ class GradBuckets {
   void add_bucket(const std::vector<Tensor*>& params, SliceAlignment align);  // at the back
   void lay_out(SliceAlignment align);  // pads and slices every bucket
   void launch(GradBucket& bucket);
-  void wait_all();  // launches what is left, then waits for every bucket
+  void settle(GradBucket& bucket);  // waits; ZeRO-2 and 3 free its buffers, units mode sums it
+  void wait_all();  // launches what is left, then settles every bucket
 
   Communicator& comm_;
   bool scatter_, release_, units_ = false;

@@ -72,15 +72,19 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
   return norm;
 }
 
+void ShardedAdamW::gather_master(size_t bucket, Tensor& flat) {
+  const GradBucket& b = buckets_.buckets()[bucket];
+  Tensor mine = flat.narrow(0, b.slice_begin, shards_[bucket].master.numel());
+  mine.copy_from(shards_[bucket].master);
+  comm_.allgather(flat);
+}
+
 void ShardedAdamW::gather_weights(size_t bucket) {
   GradBucket& b = buckets_.buckets()[bucket];
-  // Every rank's master slice into the bucket's flat buffer, then out to the weights. Under
-  // ZeRO-2 and 3 that buffer exists only for this gather.
+  // Through the bucket's flat buffer, which under ZeRO-2 exists only for this gather.
   const bool transient = !b.flat.defined();
   if (transient) b.flat = Tensor::empty({b.padded}, DType::f32, b.device);
-  Tensor mine = b.flat.narrow(0, b.slice_begin, shards_[bucket].master.numel());
-  mine.copy_from(shards_[bucket].master);
-  comm_.allgather(b.flat);
+  gather_master(bucket, b.flat);
   for (size_t j = 0; j < b.params.size(); j++) {
     Tensor param = flat_view(*b.params[j]);
     param.copy_from(b.part(j));

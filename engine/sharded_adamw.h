@@ -39,8 +39,9 @@ class ShardedAdamW final : public Optimizer {
   std::string describe() const override;
   // ZeRO-3: the step leaves the whole weights alone (they are released between uses).
   void keep_weights_sharded() { gather_after_step_ = false; }
-  // Bucket `bucket`'s whole weights from every rank's master slice (all-gather). Collective.
-  void gather_weights(size_t bucket);
+  // Every rank's master slice of bucket `bucket` into `flat` (f32, the bucket's padded layout),
+  // all-gathered in place. Collective.
+  void gather_master(size_t bucket, Tensor& flat);
   // Per parameter, as AdamW names and lays it out, all-gathered from every rank's slices: the
   // same tensors whatever the world size. Collective.
   std::vector<std::pair<std::string, Tensor>> export_state() override;
@@ -60,6 +61,7 @@ class ShardedAdamW final : public Optimizer {
     Tensor master;  // f32 (slice): this rank's master weights; zero where no parameter lies
   };
   void load_master();  // every segment's master from the whole weights
+  void gather_weights(size_t bucket);  // gather_master, then out to the bucket's weights
 
   Tensor gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pick);  // see the .cpp
 

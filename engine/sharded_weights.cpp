@@ -10,23 +10,31 @@ ShardedWeights::ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer)
     : buckets_(buckets), optimizer_(optimizer) {
   LLM_CHECK(buckets_.reduces_every_pass(), "ZeRO-3 needs gradient buckets in units mode");
   optimizer_.keep_weights_sharded();
-  release_all();
+  for (const GradBucket& b : buckets_.buckets()) {
+    Tensor flat = Tensor::empty({b.padded}, DType::f32, b.device);
+    flat.release_storage();  // at most one unit more than the whole model, while this runs
+    for (size_t j = 0; j < b.params.size(); j++) {
+      Tensor& weight = *b.params[j];
+      Tensor view = flat.narrow(0, b.offsets[j], weight.numel()).reshape(weight.shape());
+      view.set_autograd_meta(weight.autograd_meta());  // the same leaf to autograd and the buckets
+      weight = view;  // the whole weight's own storage goes with its last reference
+    }
+    flats_.push_back(flat);
+  }
 }
 
 void ShardedWeights::gather(int unit) {
-  const GradBucket& b = buckets_.buckets().at(unit);
-  if (b.params.front()->storage_resident()) return;
-  for (Tensor* p : b.params) p->reacquire_storage();
+  Tensor& flat = flats_.at(unit);
+  if (flat.storage_resident()) return;
+  flat.reacquire_storage();
   // On the host this all-gather blocks. On a GPU it is queued on the communication stream
   // (DeviceCollectives) after the compute so far; prefetching would start unit + 1's all-gather
   // here, into its own flat buffer, so that it runs during this unit's forward (and unit - 1's
   // during backward), and order the compute of unit + 1 after it with DeviceCollectives::wait().
-  optimizer_.gather_weights(unit);
+  optimizer_.gather_master(unit, flat);
 }
 
-void ShardedWeights::release(int unit) {
-  for (Tensor* p : buckets_.buckets().at(unit).params) p->release_storage();
-}
+void ShardedWeights::release(int unit) { flats_.at(unit).release_storage(); }
 
 Tensor ShardedWeights::after_forward(int unit, const Tensor& out) {
   // A recompute segment's re-run inside backward: its own backward follows at once and needs the
