@@ -159,15 +159,20 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                        (every > 0 ? temporaries : 0) + 4 * block_units +
                                        4 * per_layer * (1 + 1 / ranks)
                                  : 0;
+  // ZeRO-2 with whole gradients (accumulation): the first bucket packs into its flat buffer before
+  // its gradients go, with every other gradient still whole.
+  const double one_bucket = std::min(4 * P, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
+  const double first_pack = zero2 && !zero3 && whole_grads ? persistent + casts + grads + one_bucket : 0;
   // Start-up builds (or loads) the whole f32 model on every rank before the optimizer shards it:
   // the peak of a ZeRO-3 run whose steps need less than that.
   const double start_up = 4 * P + master + optimizer + flat_buckets + slices;
-  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, start_up});
-  plan.peak_when = plan.peak_bytes == fwd         ? "the loss in forward"
-                   : plan.peak_bytes == start_bwd ? "the start of backward"
-                   : plan.peak_bytes == end_bwd   ? "the end of backward"
-                   : plan.peak_bytes == block_bwd ? "the end of a block's backward (ZeRO-3)"
-                                                  : "start-up (the whole f32 model, then sharded)";
+  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up});
+  plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
+                   : plan.peak_bytes == start_bwd  ? "the start of backward"
+                   : plan.peak_bytes == end_bwd    ? "the end of backward"
+                   : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"
+                   : plan.peak_bytes == first_pack ? "the first bucket's packing (ZeRO-2, whole gradients)"
+                                                   : "start-up (the whole f32 model, then sharded)";
   return plan;
 }
 
