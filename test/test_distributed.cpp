@@ -192,12 +192,16 @@ TEST_CASE("ZeRO-3 over 2 and 4 ranks gives one rank's losses over 20 steps, with
   }
 }
 
-TEST_CASE("resume under ZeRO-3 is exact, with and without recompute") {
+TEST_CASE("resume under ZeRO-3 is exact, with and without recompute; another world size is refused") {
   std::string checkpointing;
   SUBCASE("gradient checkpointing off") { checkpointing = "false"; }
   SUBCASE("gradient checkpointing on") { checkpointing = "true"; }
   Workspace straight("z3_straight"), resumed("z3_resumed");
   check_resume_exact(straight, resumed, kDdp + "zero_stage: 3\ngradient_checkpointing: " + checkpointing + "\n");
+  // The state is per-parameter tensors whatever the world size, but the data order is not.
+  Run single = run_train("--resume " + resumed.out("step_000003"));
+  CHECK(single.exit_code == 2);
+  CHECK(single.output.find("same world size") != std::string::npos);
 }
 
 TEST_CASE("ZeRO-3's measured peak per rank is below ZeRO-2's on a wider model") {
