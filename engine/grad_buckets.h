@@ -4,7 +4,8 @@
 // communication overlaps the rest of backward. ZeRO-1 reduce-scatters instead of all-reducing:
 // each rank ends up with the mean of its own slice of every bucket. ZeRO-2 also drops each
 // parameter's full gradient as soon as its bucket is packed, and holds a bucket's flat buffer
-// only while its collective runs: a rank keeps only its slices of the gradients. ZeRO-3's units
+// only while its collective runs (launching a bucket first settles the one in flight, so at most
+// two flat buffers exist): a rank keeps only its slices of the gradients. ZeRO-3's units
 // mode: one bucket per unit of weights (engine/sharded_weights.h), reduce-scattered in every
 // micro-batch's backward and summed into the slices, the unit's weights freed once packed.
 #pragma once
