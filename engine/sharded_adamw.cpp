@@ -119,10 +119,11 @@ std::string ShardedAdamW::describe() const {
 // One kind of state (`pick` of each segment's moments, skipped where undefined) laid out as the
 // bucket, `per` bucket elements to one value (kQuantBlock for absmax: a quantised parameter's
 // block k sits at (its offset / kQuantBlock) + k), all-gathered from every rank. u8 codes travel
-// as f32, which holds them exactly.
+// as f32, which holds them exactly. In host memory (MPI): the whole state, unsharded, never
+// takes a GPU's memory, only the host's while a checkpoint is written.
 Tensor ShardedAdamW::gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pick) {
   const GradBucket& b = buckets_.buckets()[bucket];
-  Tensor whole = Tensor::zeros({b.padded / per}, DType::f32, b.device);
+  Tensor whole = Tensor::zeros({b.padded / per}, DType::f32, Device::cpu());
   for (const Segment& seg : shards_[bucket].segments) {
     const Tensor& mine = seg.moments.*pick;
     if (!mine.defined()) continue;

@@ -164,7 +164,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double one_bucket = std::min(4 * P, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
   const double first_pack = zero2 && !zero3 && whole_grads ? persistent + casts + grads + one_bucket : 0;
   // Start-up builds (or loads) the whole f32 model on every rank before the optimizer shards it:
-  // the peak of a ZeRO-3 run whose steps need less than that.
+  // the peak of a ZeRO-3 run whose steps need less than that. A ZeRO-3 checkpoint gathers the
+  // whole weights again between steps, the same bytes (the optimizer state gathers on the host).
   const double start_up = 4 * P + master + optimizer + flat_buckets + slices;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
