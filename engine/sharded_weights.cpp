@@ -12,7 +12,7 @@ ShardedWeights::ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer)
   optimizer_.keep_weights_sharded();
   for (const GradBucket& b : buckets_.buckets()) {
     Tensor flat = Tensor::empty({b.padded}, DType::f32, b.device);
-    flat.release_storage();  // at most one unit more than the whole model, while this runs
+    flat.release_storage();  // its bytes come with the unit's first gather
     for (size_t j = 0; j < b.params.size(); j++) {
       Tensor& weight = *b.params[j];
       Tensor view = flat.narrow(0, b.offsets[j], weight.numel()).reshape(weight.shape());
