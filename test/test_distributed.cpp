@@ -216,7 +216,7 @@ TEST_CASE("ZeRO-3's measured peak per rank is below ZeRO-2's on a wider model") 
   REQUIRE_MESSAGE(b.exit_code == 0, b.output);
   const double peak2 = number_after(a.output, "\\(peak"), peak3 = number_after(b.output, "\\(peak");
   MESSAGE("allocator peak on rank 0: ZeRO-2 " << peak2 << " MiB, ZeRO-3 " << peak3 << " MiB");
-  CHECK(peak3 < 0.8 * peak2);
+  CHECK(peak3 < 0.75 * peak2);  // 31.3 against 46.4 MiB when written
 }
 
 // Alpaca examples whose responses differ in length, so micro-batches hold different numbers of
