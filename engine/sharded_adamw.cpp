@@ -1,4 +1,4 @@
-// defines: ShardedAdamW (ZeRO-1: AdamW moments, f32 or 8-bit, sharded across ranks)
+// defines: ShardedAdamW (ZeRO-1 to 3: f32 master slices and AdamW moments, f32 or 8-bit, sharded across ranks)
 #include "engine/sharded_adamw.h"
 
 #include <algorithm>
