@@ -103,22 +103,26 @@ std::vector<std::string> state_layout(const std::string& ckpt) {
   return out;
 }
 
-TEST_CASE("8-bit AdamW under ZeRO-1 and ZeRO-2: one rank's losses, exact resume, one state layout") {
+TEST_CASE("8-bit AdamW under ZeRO-1, 2 and 3: one rank's losses, exact resume, one state layout") {
   // The embedding (259 x 32) is the tensor with 8-bit moments: 5 blocks, split 3 + 2 between the
   // ranks by kQuantSliceAlignment; the smaller ones keep f32 moments inside the same buckets.
   const std::string cfg = kDdp + "optimizer: adamw_8bit\n";
-  Workspace one("dp8_one"), zero1("dp8_zero1"), straight("dp8_straight"), resumed("dp8_resumed");
+  Workspace one("dp8_one"), zero1("dp8_zero1"), zero3("dp8_zero3"), straight("dp8_straight"), resumed("dp8_resumed");
   Run a = run_train(one.config(cfg + "micro_batch_size: 4\n"));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
   Run b = run_train(zero1.config(cfg + "zero_stage: 1\n"), mpirun(2));
   REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  Run c = run_train(zero3.config(cfg + "zero_stage: 3\n"), mpirun(2));
+  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
   const std::string zero2 = check_resume_exact(straight, resumed, cfg + "zero_stage: 2\n");
   // Each rank quantises the blocks one rank would, with the same arithmetic: only the gradients'
   // fp32 sums differ, as in the f32 tests, and no code flipped by that moved a loss past 1e-5.
   check_losses_close(one.out("metrics.jsonl"), zero1.out("metrics.jsonl"), 1e-5);
   check_losses_close(one.out("metrics.jsonl"), straight.out("metrics.jsonl"), 1e-5);
+  check_losses_close(one.out("metrics.jsonl"), zero3.out("metrics.jsonl"), 1e-5);
   // The same tensors as one rank's AdamW writes, so the state does not depend on the world size.
   CHECK(state_layout(one.out("step_000006")) == state_layout(zero1.out("step_000006")));
+  CHECK(state_layout(one.out("step_000006")) == state_layout(zero3.out("step_000006")));
   CHECK(state_layout(one.out("step_000006")) == state_layout(straight.out("step_000006")));
   const double whole = number_after(a.output, "AdamW state"), sharded = number_after(zero2, "AdamW state");
   MESSAGE("8-bit AdamW state per rank: 1 rank " << whole << " MiB, ZeRO-2 over 2 ranks " << sharded << " MiB");
