@@ -44,6 +44,7 @@ TapeScope::TapeScope(Tape& tape) : previous_(active_tape) { active_tape = &tape;
 TapeScope::~TapeScope() { active_tape = previous_; }
 
 bool grad_enabled() { return grad_mode; }
+bool in_backward() { return backward_depth > 0; }
 GradModeGuard::GradModeGuard(bool enabled) : previous_(grad_mode) { grad_mode = enabled; }
 GradModeGuard::~GradModeGuard() { grad_mode = previous_; }
 

@@ -66,6 +66,8 @@ class TapeScope {
 };
 
 bool grad_enabled();
+// Whether a backward pass is running (a recompute segment re-running its forward inside it).
+bool in_backward();
 class GradModeGuard {  // sets grad mode for a scope; NoGradGuard is the common case
  public:
   explicit GradModeGuard(bool enabled);

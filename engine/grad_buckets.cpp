@@ -9,40 +9,75 @@
 
 namespace llm {
 
+namespace {
+int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+}  // namespace
+
 GradBuckets::GradBuckets(Communicator& comm, const std::vector<Tensor*>& params, double cap_mb,
-                         bool scatter, bool release)
+                         bool scatter, bool release, SliceAlignment align)
     : comm_(comm), scatter_(scatter), release_(scatter && release) {
   const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(cap_mb * 1048576.0 / sizeof(float)));
   // Backward produces the last layers' gradients first, so buckets follow reverse model order.
+  std::vector<Tensor*> group;
+  int64_t group_numel = 0;  // as add_bucket lays it out, alignment gaps included
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
-    Tensor* p = *it;
+    const int64_t n = (*it)->numel();
+    int64_t start = scatter_ && n >= align.min_numel ? round_up(group_numel, align.block) : group_numel;
+    if (!group.empty() && start + n > cap) {
+      add_bucket(group, align);
+      group.clear();
+      start = 0;
+    }
+    group.push_back(*it);
+    group_numel = start + n;
+  }
+  if (!group.empty()) add_bucket(group, align);
+  lay_out(align);
+}
+
+GradBuckets::GradBuckets(Communicator& comm, const std::vector<std::vector<Tensor*>>& units,
+                         SliceAlignment align)
+    : comm_(comm), scatter_(true), release_(true), units_(true) {
+  for (const std::vector<Tensor*>& unit : units) add_bucket(unit, align);
+  lay_out(align);
+}
+
+void GradBuckets::add_bucket(const std::vector<Tensor*>& params, SliceAlignment align) {
+  GradBucket& b = buckets_.emplace_back();
+  for (Tensor* p : params) {
     LLM_CHECK(p->dtype() == DType::f32 && p->device() == params.front()->device(),
               "data-parallel buckets hold f32 gradients of one device; got " + p->str());
-    if (buckets_.empty() || buckets_.back().numel + p->numel() > cap) buckets_.emplace_back();
-    GradBucket& b = buckets_.back();
+    const bool aligned = scatter_ && p->numel() >= align.min_numel;
     b.params.push_back(p);
-    b.offsets.push_back(b.numel);
-    b.numel += p->numel();
+    b.offsets.push_back(aligned ? round_up(b.numel, align.block) : b.numel);
+    b.numel = b.offsets.back() + p->numel();
+    b.device = p->device();
     bucket_of_[p->autograd_meta().get()] = buckets_.size() - 1;
   }
-  const Device device = params.empty() ? Device::cpu() : params.front()->device();
+}
+
+void GradBuckets::lay_out(SliceAlignment align) {
   const int64_t world = comm_.world_size();
   for (GradBucket& b : buckets_) {
-    // Reduce-scatter and all-gather want equal parts: pad with zeros no parameter owns.
-    const int64_t part = (b.numel + world - 1) / world;
+    // Reduce-scatter and all-gather want equal parts: pad with zeros no parameter owns. Parts
+    // are whole blocks only where an aligned parameter needs it, not to unbalance small buckets.
+    const bool aligned = scatter_ && std::any_of(b.params.begin(), b.params.end(),
+                                                 [&](const Tensor* p) { return p->numel() >= align.min_numel; });
+    const int64_t part = round_up((b.numel + world - 1) / world, aligned ? align.block : 1);
     b.padded = scatter_ ? part * world : b.numel;
-    b.device = device;
-    if (!release_) b.flat = Tensor::zeros({b.padded}, DType::f32, device);
+    if (!release_) b.flat = Tensor::zeros({b.padded}, DType::f32, b.device);
     if (!scatter_) continue;
     b.slice_begin = part * comm_.rank();
-    b.slice = Tensor::empty({part}, DType::f32, device);
+    b.slice = Tensor::zeros({part}, DType::f32, b.device);
   }
 }
 
 LeafReadyHook GradBuckets::start_pass() {
+  if (units_ && passes_++ == 0)
+    for (GradBucket& b : buckets_) backend(b.device).fill(b.slice, 0.0f);
   for (GradBucket& b : buckets_) {
     b.pending = b.params.size();
-    b.launched = false;
+    b.launched = b.settled = false;
   }
   launched_in_pass_ = 0.0;
   return [this](AutogradMeta& leaf) {
@@ -66,24 +101,54 @@ void GradBucket::pack() {
 }
 
 void GradBuckets::launch(GradBucket& b) {
+  // ZeRO-2 and 3 keep at most two buckets' buffers: the one in flight and this one.
+  if (release_)
+    for (GradBucket& other : buckets_)
+      if (other.launched && !other.settled) settle(other);
   if (!b.flat.defined()) b.flat = Tensor::zeros({b.padded}, DType::f32, b.device);  // ZeRO-2
   b.pack();
   // ZeRO-2: the packed copy is all the collective needs; the full gradients go now, during
-  // backward, instead of living until the next step.
+  // backward, instead of living until the next step. ZeRO-3: the unit's weights go too.
   if (release_)
     for (Tensor* p : b.params) p->zero_grad();
-  b.request = scatter_ ? comm_.ireduce_scatter_sum(b.flat, b.slice) : comm_.iallreduce_sum(b.flat);
+  if (units_) {
+    for (Tensor* p : b.params) p->release_storage();
+    b.incoming = Tensor::empty(b.slice.shape(), DType::f32, b.device);
+    b.request = comm_.ireduce_scatter_sum(b.flat, b.incoming);
+  } else {
+    b.request = scatter_ ? comm_.ireduce_scatter_sum(b.flat, b.slice) : comm_.iallreduce_sum(b.flat);
+  }
   b.launched = true;
 }
 
-void GradBuckets::finish() {
-  const float inv_world = 1.0f / static_cast<float>(comm_.world_size());
+void GradBuckets::settle(GradBucket& b) {
+  comm_.wait(b.request);
+  b.settled = true;
+  if (release_) b.flat = Tensor();
+  if (!units_) return;
+  backend(b.device).axpby(1.0f, b.slice, 1.0f, b.incoming, b.slice);
+  b.incoming = Tensor();
+}
+
+void GradBuckets::wait_all() {
   for (GradBucket& b : buckets_) {
     if (!b.launched) launch(b);
-    comm_.wait(b.request);
+    if (!b.settled) settle(b);
+  }
+}
+
+void GradBuckets::end_pass() {
+  LLM_CHECK(units_, "end_pass is for units mode (ZeRO-3)");
+  wait_all();
+}
+
+void GradBuckets::finish() {
+  if (!units_) wait_all();
+  passes_ = 0;
+  const float inv_world = 1.0f / static_cast<float>(comm_.world_size());
+  for (GradBucket& b : buckets_) {
     if (scatter_) {
       scale_(b.slice, inv_world);
-      if (release_) b.flat = Tensor();
       continue;
     }
     scale_(b.flat, inv_world);

@@ -9,24 +9,36 @@
 
 namespace llm {
 
+AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device) {
+  if (!quantised) {
+    m = Tensor::zeros(shape, DType::f32, device);
+    v = Tensor::zeros(shape, DType::f32, device);
+    return;
+  }
+  // Codes of 0 in each map (absmax 0 makes any code 0, but a checkpoint reads cleaner).
+  const std::array<float, 256> signed_map = dynamic_quant_map(true);
+  const int64_t blocks = (shape_numel(shape) + kQuantBlock - 1) / kQuantBlock;
+  m = Tensor::full(shape, quantize_nearest(signed_map.data(), 0.0f), DType::u8, device);
+  v = Tensor::zeros(shape, DType::u8, device);
+  m_absmax = Tensor::zeros({blocks}, DType::f32, device);
+  v_absmax = Tensor::zeros({blocks}, DType::f32, device);
+}
+
+size_t AdamWMoments::bytes() const {
+  return m.nbytes() + v.nbytes() + (quantised() ? m_absmax.nbytes() + v_absmax.nbytes() : 0);
+}
+
+void AdamWMoments::update(Tensor& param, const Tensor& grad, const AdamWArgs& args) {
+  Backend& be = backend(param.device());
+  if (quantised()) be.adamw_8bit(param, grad, m, m_absmax, v, v_absmax, args);
+  else be.adamw(param, grad, m, v, args);
+}
+
 AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState state)
     : params_(std::move(params)), config_(config), state_(state) {
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
-    Moments mo;
-    if (state_ == AdamWState::blockwise_8bit && w.numel() >= kMin8bitSize) {
-      // Codes of 0 in each map (absmax 0 makes any code 0, but a checkpoint reads cleaner).
-      const std::array<float, 256> signed_map = dynamic_quant_map(true);
-      const int64_t blocks = (w.numel() + kQuantBlock - 1) / kQuantBlock;
-      mo.m = Tensor::full(w.shape(), quantize_nearest(signed_map.data(), 0.0f), DType::u8, w.device());
-      mo.v = Tensor::zeros(w.shape(), DType::u8, w.device());
-      mo.m_absmax = Tensor::zeros({blocks}, DType::f32, w.device());
-      mo.v_absmax = Tensor::zeros({blocks}, DType::f32, w.device());
-    } else {
-      mo.m = Tensor::zeros(w.shape(), DType::f32, w.device());
-      mo.v = Tensor::zeros(w.shape(), DType::f32, w.device());
-    }
-    moments_.push_back(std::move(mo));
+    moments_.emplace_back(w.shape(), quantises(state_, w.numel()), w.device());
   }
 }
 
@@ -46,18 +58,15 @@ double AdamW::step(float lr, double max_norm, bool update) {
     Tensor& p = *params_[i].param;
     Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    const AdamWArgs args = adamw_args(config_, lr, t_, params_[i].decay);
-    Moments& mo = moments_[i];
-    if (mo.quantised())
-      backend(p.device()).adamw_8bit(p, grad, mo.m, mo.m_absmax, mo.v, mo.v_absmax, args);
-    else
-      backend(p.device()).adamw(p, grad, mo.m, mo.v, args);
+    moments_[i].update(p, grad, adamw_args(config_, lr, t_, params_[i].decay));
   }
   return norm;
 }
 
-std::string AdamW::describe() const {
-  if (state_ == AdamWState::f32) return "AdamW";
+std::string AdamW::describe() const { return adamw_name(state_); }
+
+std::string adamw_name(AdamWState state) {
+  if (state == AdamWState::f32) return "AdamW";
   return "AdamW 8-bit (bitsandbytes blockwise: u8 moments, f32 absmax per " +
          std::to_string(kQuantBlock) + " elements; tensors under " + std::to_string(kMin8bitSize) +
          " elements keep f32 moments)";
@@ -67,7 +76,7 @@ std::vector<std::pair<std::string, Tensor>> AdamW::export_state() {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params_.size(); i++) {
     const std::string& name = params_[i].name;
-    const Moments& mo = moments_[i];
+    const AdamWMoments& mo = moments_[i];
     if (!mo.quantised()) {
       out.emplace_back(name + ".exp_avg", mo.m);
       out.emplace_back(name + ".exp_avg_sq", mo.v);
@@ -87,10 +96,7 @@ void AdamW::import_state(const StateLookup& find) {
 
 size_t AdamW::state_bytes() const {
   size_t bytes = 0;
-  for (const Moments& mo : moments_) {
-    bytes += mo.m.nbytes() + mo.v.nbytes();
-    if (mo.quantised()) bytes += mo.m_absmax.nbytes() + mo.v_absmax.nbytes();
-  }
+  for (const AdamWMoments& mo : moments_) bytes += mo.bytes();
   return bytes;
 }
 

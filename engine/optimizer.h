@@ -64,6 +64,24 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 enum class AdamWState { f32, blockwise_8bit };
 constexpr int64_t kMin8bitSize = 4096;
 
+// The moments of one parameter (AdamW) or of one run of a ZeRO slice (ShardedAdamW): f32 m and v,
+// or u8 codes with an absmax per kQuantBlock elements counted from the first one.
+struct AdamWMoments {
+  AdamWMoments(const Shape& shape, bool quantised, Device device);
+  Tensor m, v;                // f32 or u8, `shape`
+  Tensor m_absmax, v_absmax;  // f32 (ceil(numel / kQuantBlock)) when quantised, else undefined
+  bool quantised() const { return m_absmax.defined(); }
+  size_t bytes() const;
+  // One AdamW update of `param` (same numel as the moments) from `grad`.
+  void update(Tensor& param, const Tensor& grad, const AdamWArgs& args);
+};
+// "AdamW", or "AdamW 8-bit (...)" saying how its state is kept: for start-up summaries.
+std::string adamw_name(AdamWState state);
+// Whether a parameter of `numel` elements keeps 8-bit moments under `state`.
+inline bool quantises(AdamWState state, int64_t numel) {
+  return state == AdamWState::blockwise_8bit && numel >= kMin8bitSize;
+}
+
 // Every parameter's moments on its own device: world size 1, or data parallel without ZeRO.
 class AdamW final : public Optimizer {
  public:
@@ -76,14 +94,8 @@ class AdamW final : public Optimizer {
   void import_state(const StateLookup& find) override;
 
  private:
-  // One parameter's moments: f32 m and v, or u8 codes with their per-block absmax.
-  struct Moments {
-    Tensor m, v;                // f32 or u8, the parameter's shape
-    Tensor m_absmax, v_absmax;  // f32 (ceil(numel / kQuantBlock)) when quantised, else undefined
-    bool quantised() const { return m_absmax.defined(); }
-  };
   std::vector<OptimParam> params_;
-  std::vector<Moments> moments_;
+  std::vector<AdamWMoments> moments_;
   AdamWConfig config_;
   AdamWState state_;
 };

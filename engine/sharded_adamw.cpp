@@ -1,21 +1,22 @@
-// defines: ShardedAdamW (ZeRO-1: AdamW moments sharded across ranks)
+// defines: ShardedAdamW (ZeRO-1 to 3: f32 master slices and AdamW moments, f32 or 8-bit, sharded across ranks)
 #include "engine/sharded_adamw.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "engine/backend.h"
+#include "engine/check.h"
 #include "engine/ops.h"
 
 namespace llm {
 
 namespace {
 Tensor flat_view(const Tensor& t) { return t.reshape({t.numel()}); }  // same storage, 1-D
+int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
 }  // namespace
 
 ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
-                           const std::vector<OptimParam>& params, AdamWConfig config)
-    : comm_(comm), buckets_(buckets), config_(config) {
+                           const std::vector<OptimParam>& params, AdamWConfig config, AdamWState state)
+    : comm_(comm), buckets_(buckets), config_(config), state_(state) {
   std::unordered_map<const Tensor*, bool> decay;
   for (const OptimParam& p : params) {
     decay[p.param] = p.decay;
@@ -27,14 +28,26 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
     for (size_t i = 0; i < b.params.size(); i++) {
       const int64_t p_begin = b.offsets[i], p_end = p_begin + b.params[i]->numel();
       const int64_t lo = std::max(begin, p_begin), hi = std::min(end, p_end);
-      if (lo < hi) s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], decay.at(b.params[i])});
+      if (lo >= hi) continue;
+      const bool quantised = quantises(state_, b.params[i]->numel());
+      // kQuantSliceAlignment's promise, on which exactness and the checkpoint layout rest.
+      LLM_CHECK(!quantised || ((lo - p_begin) % kQuantBlock == 0 && b.padded % kQuantBlock == 0),
+                "8-bit ZeRO state needs buckets built with kQuantSliceAlignment");
+      s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], decay.at(b.params[i]),
+                            AdamWMoments({hi - lo}, quantised, b.device)});
     }
-    const Device device = b.device;
-    s.m = Tensor::zeros({b.slice.numel()}, DType::f32, device);
-    s.v = Tensor::zeros({b.slice.numel()}, DType::f32, device);
-    s.param_slice = Tensor::zeros({b.slice.numel()}, DType::f32, device);
+    s.master = Tensor::zeros({b.slice.numel()}, DType::f32, b.device);
     shards_.push_back(std::move(s));
   }
+  load_master();
+}
+
+void ShardedAdamW::load_master() {
+  for (Shard& s : shards_)
+    for (const Segment& seg : s.segments) {
+      Tensor mine = s.master.narrow(0, seg.slice_offset, seg.length);
+      mine.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
+    }
 }
 
 double ShardedAdamW::step(float lr, double max_norm, bool update) {
@@ -49,74 +62,130 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     GradBucket& b = buckets_.buckets()[i];
-    Backend& be = backend(b.device);
-    for (const Segment& seg : s.segments) {
-      auto part = [&](const Tensor& t) { return t.narrow(0, seg.slice_offset, seg.length); };
-      Tensor p = part(s.param_slice), g = part(b.slice), m = part(s.m), v = part(s.v);
-      p.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
-      be.adamw(p, g, m, v, adamw_args(config_, lr, t_, seg.decay));
+    for (Segment& seg : s.segments) {
+      Tensor p = s.master.narrow(0, seg.slice_offset, seg.length);
+      seg.moments.update(p, b.slice.narrow(0, seg.slice_offset, seg.length),
+                         adamw_args(config_, lr, t_, seg.decay));
     }
-    // Every rank's updated part into the bucket's flat buffer, then out to the parameters. Under
-    // ZeRO-2 that buffer exists only for this gather.
-    const bool transient = !b.flat.defined();
-    if (transient) b.flat = Tensor::empty({b.padded}, DType::f32, b.device);
-    Tensor mine = b.flat.narrow(0, b.slice_begin, s.param_slice.numel());
-    mine.copy_from(s.param_slice);
-    comm_.allgather(b.flat);
-    for (size_t j = 0; j < b.params.size(); j++) {
-      Tensor param = flat_view(*b.params[j]);
-      param.copy_from(b.part(j));
-    }
-    if (transient) b.flat = Tensor();
+    if (gather_after_step_) gather_weights(i);
   }
   return norm;
 }
 
+void ShardedAdamW::gather_master(size_t bucket, Tensor& flat) {
+  const GradBucket& b = buckets_.buckets()[bucket];
+  Tensor mine = flat.narrow(0, b.slice_begin, shards_[bucket].master.numel());
+  mine.copy_from(shards_[bucket].master);
+  comm_.allgather(flat);
+}
+
+void ShardedAdamW::gather_weights(size_t bucket) {
+  GradBucket& b = buckets_.buckets()[bucket];
+  // Through the bucket's flat buffer, which under ZeRO-2 exists only for this gather.
+  const bool transient = !b.flat.defined();
+  if (transient) b.flat = Tensor::empty({b.padded}, DType::f32, b.device);
+  gather_master(bucket, b.flat);
+  for (size_t j = 0; j < b.params.size(); j++) {
+    Tensor param = flat_view(*b.params[j]);
+    param.copy_from(b.part(j));
+  }
+  if (transient) b.flat = Tensor();
+}
+
 size_t ShardedAdamW::state_bytes() const {
   size_t bytes = 0;
-  for (const Shard& s : shards_) bytes += s.m.nbytes() + s.v.nbytes();
+  for (const Shard& s : shards_)
+    for (const Segment& seg : s.segments) bytes += seg.moments.bytes();
   return bytes;
 }
 
 size_t ShardedAdamW::unsharded_state_bytes() const {
   size_t bytes = 0;
-  for (const GradBucket& b : buckets_.buckets()) bytes += 2 * sizeof(float) * b.padded;
+  for (const GradBucket& b : buckets_.buckets())
+    for (const Tensor* p : b.params)
+      bytes += quantises(state_, p->numel()) ? 2 * (p->numel() + sizeof(float) * blocks_of(p->numel()))
+                                             : 2 * sizeof(float) * p->numel();
   return bytes;
 }
 
 std::string ShardedAdamW::describe() const {
   const std::string ranks = std::to_string(comm_.world_size()) + " ranks";
-  return buckets_.releases_gradients() ? "AdamW, ZeRO stage 2 (moments and gradients sharded over " + ranks + ")"
-                                       : "AdamW, ZeRO stage 1 (moments sharded over " + ranks + ")";
+  const std::string name = adamw_name(state_);
+  if (!gather_after_step_) return name + ", ZeRO stage 3 (weights, moments and gradients sharded over " + ranks + ")";
+  return buckets_.releases_gradients() ? name + ", ZeRO stage 2 (moments and gradients sharded over " + ranks + ")"
+                                       : name + ", ZeRO stage 1 (moments sharded over " + ranks + ")";
+}
+
+// One kind of state (`pick` of each segment's moments, skipped where undefined) laid out as the
+// bucket, `per` bucket elements to one value (kQuantBlock for absmax: a quantised parameter's
+// block k sits at (its offset / kQuantBlock) + k), all-gathered from every rank. u8 codes travel
+// as f32, which holds them exactly. In host memory (MPI): the whole state, unsharded, never
+// takes a GPU's memory, only the host's while a checkpoint is written.
+Tensor ShardedAdamW::gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pick) {
+  const GradBucket& b = buckets_.buckets()[bucket];
+  Tensor whole = Tensor::zeros({b.padded / per}, DType::f32, Device::cpu());
+  for (const Segment& seg : shards_[bucket].segments) {
+    const Tensor& mine = seg.moments.*pick;
+    if (!mine.defined()) continue;
+    Tensor dst = whole.narrow(0, (b.slice_begin + seg.slice_offset) / per, mine.numel());
+    dst.copy_from(mine);
+  }
+  comm_.allgather(whole);
+  return whole;
 }
 
 std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < shards_.size(); i++) {
-    GradBucket& b = buckets_.buckets()[i];
-    for (const auto& [moment, suffix] : {std::pair{&shards_[i].m, ".exp_avg"}, {&shards_[i].v, ".exp_avg_sq"}}) {
-      Tensor whole = Tensor::zeros({b.padded}, DType::f32, b.device);
-      Tensor mine = whole.narrow(0, b.slice_begin, moment->numel());
-      mine.copy_from(*moment);
-      comm_.allgather(whole);
-      for (size_t j = 0; j < b.params.size(); j++)
-        out.emplace_back(names_.at(b.params[j]) + suffix,
-                         whole.narrow(0, b.offsets[j], b.params[j]->numel()).reshape(b.params[j]->shape()));
+    const GradBucket& b = buckets_.buckets()[i];
+    const bool any_quantised = std::any_of(b.params.begin(), b.params.end(),
+                                           [this](const Tensor* p) { return quantises(state_, p->numel()); });
+    const Tensor m = gather(i, 1, &AdamWMoments::m), v = gather(i, 1, &AdamWMoments::v);
+    Tensor m_absmax, v_absmax;
+    if (any_quantised) {
+      m_absmax = gather(i, kQuantBlock, &AdamWMoments::m_absmax);
+      v_absmax = gather(i, kQuantBlock, &AdamWMoments::v_absmax);
+    }
+    for (size_t j = 0; j < b.params.size(); j++) {
+      const Tensor& p = *b.params[j];
+      const std::string& name = names_.at(&p);
+      auto values = [&](const Tensor& whole) { return whole.narrow(0, b.offsets[j], p.numel()).reshape(p.shape()); };
+      if (!quantises(state_, p.numel())) {
+        out.emplace_back(name + ".exp_avg", values(m));
+        out.emplace_back(name + ".exp_avg_sq", values(v));
+        continue;
+      }
+      auto absmax = [&](const Tensor& whole) { return whole.narrow(0, b.offsets[j] / kQuantBlock, blocks_of(p.numel())); };
+      out.emplace_back(name + ".exp_avg.codes", values(m).to(DType::u8));
+      out.emplace_back(name + ".exp_avg.absmax", absmax(m_absmax));
+      out.emplace_back(name + ".exp_avg_sq.codes", values(v).to(DType::u8));
+      out.emplace_back(name + ".exp_avg_sq.absmax", absmax(v_absmax));
     }
   }
   return out;
 }
 
 void ShardedAdamW::import_state(const StateLookup& find) {
-  for (size_t i = 0; i < shards_.size(); i++) {
-    Shard& s = shards_[i];
-    for (const Segment& seg : s.segments) {
+  load_master();
+  for (Shard& s : shards_) {
+    for (Segment& seg : s.segments) {
       const std::string& name = names_.at(seg.param);
-      for (const auto& [moment, suffix] : {std::pair{&s.m, ".exp_avg"}, {&s.v, ".exp_avg_sq"}}) {
-        const Tensor& whole = find(name + suffix, seg.param->shape(), DType::f32);
-        Tensor mine = moment->narrow(0, seg.slice_offset, seg.length);
-        mine.copy_from(whole.contiguous().reshape({whole.numel()}).narrow(0, seg.param_offset, seg.length));
+      const Shape& shape = seg.param->shape();
+      AdamWMoments& mo = seg.moments;
+      auto take = [&](Tensor& dst, const std::string& key, const Shape& whole_shape, DType dtype, int64_t begin) {
+        const Tensor& whole = find(name + key, whole_shape, dtype);
+        dst.copy_from(whole.contiguous().reshape({whole.numel()}).narrow(0, begin, dst.numel()));
+      };
+      if (!mo.quantised()) {
+        take(mo.m, ".exp_avg", shape, DType::f32, seg.param_offset);
+        take(mo.v, ".exp_avg_sq", shape, DType::f32, seg.param_offset);
+        continue;
       }
+      const Shape blocks{blocks_of(seg.param->numel())};
+      take(mo.m, ".exp_avg.codes", shape, DType::u8, seg.param_offset);
+      take(mo.m_absmax, ".exp_avg.absmax", blocks, DType::f32, seg.param_offset / kQuantBlock);
+      take(mo.v, ".exp_avg_sq.codes", shape, DType::u8, seg.param_offset);
+      take(mo.v_absmax, ".exp_avg_sq.absmax", blocks, DType::f32, seg.param_offset / kQuantBlock);
     }
   }
 }

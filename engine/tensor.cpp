@@ -15,7 +15,16 @@ Storage::Storage(size_t bytes_, Device device_) : bytes(bytes_), device(device_)
   data = allocator->allocate(bytes);
 }
 
-Storage::~Storage() { allocator->deallocate(data); }
+Storage::~Storage() { allocator->deallocate(data); }  // null when released
+
+void Storage::release() {
+  allocator->deallocate(data);
+  data = nullptr;
+}
+
+void Storage::reacquire() {
+  if (!data) data = allocator->allocate(bytes);
+}
 
 std::string shape_str(const Shape& shape) {
   std::string s = "[";
@@ -105,6 +114,7 @@ bool Tensor::is_contiguous() const { return strides_ == contiguous_strides(shape
 
 void* Tensor::data_ptr() const {
   LLM_CHECK(defined(), "data_ptr of an undefined tensor");
+  LLM_CHECK(storage_->data, "data_ptr of " + str() + " whose storage is released (a ZeRO-3 weight outside its gather)");
   return static_cast<char*>(storage_->data) + offset_ * dtype_size(dtype_);
 }
 

@@ -23,6 +23,10 @@ struct Storage {
   CachingAllocator* allocator = nullptr;
   Storage(size_t bytes, Device device);
   ~Storage();
+  // ZeRO-3 (as FSDP's storage resize to 0): the bytes go back to the allocator while every tensor
+  // viewing them, including those an autograd node saved, stays valid to reacquire them later.
+  void release();
+  void reacquire();  // fresh, uninitialised bytes of the same size
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 };
@@ -83,6 +87,11 @@ class Tensor {
   const std::shared_ptr<AutogradMeta>& autograd_meta() const { return meta_; }
   void set_autograd_meta(std::shared_ptr<AutogradMeta> meta) { meta_ = std::move(meta); }
   Tensor detach() const;  // same data, no autograd history
+
+  // Storage::release / reacquire of the whole storage this tensor views (ZeRO-3's weights).
+  void release_storage() const { storage_->release(); }
+  void reacquire_storage() const { storage_->reacquire(); }
+  bool storage_resident() const { return storage_ && storage_->data; }
 
   std::string str() const;  // "f32[2, 3] cpu"
 

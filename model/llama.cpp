@@ -75,6 +75,15 @@ std::vector<ParamRef> LlamaModel::parameters() {
   return out;
 }
 
+std::vector<std::vector<Tensor*>> LlamaModel::weight_units() {
+  std::vector<std::vector<Tensor*>> units{{&embed_tokens_, &norm_}};
+  if (!config_.tie_word_embeddings) units[0].push_back(&lm_head_);
+  for (LlamaLayer& l : layers_)
+    units.push_back({&l.input_layernorm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj,
+                     &l.post_attention_layernorm, &l.gate_proj, &l.up_proj, &l.down_proj});
+  return units;
+}
+
 namespace {
 Tensor LlamaLayer::*const kLinearWeights[kNumLinear] = {
     &LlamaLayer::q_proj, &LlamaLayer::k_proj,  &LlamaLayer::v_proj,   &LlamaLayer::o_proj,
@@ -208,6 +217,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   LLM_CHECK(ids.dim() == 2 && positions.shape() == ids.shape(),
             "model input: ids " + ids.str() + " and positions " + positions.str() + " must be (B, S)");
   const DType dtype = opt.compute_dtype;
+  if (units_) units_->before_forward(0);  // through to the loss (or logits)
   Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
   const int64_t n = static_cast<int64_t>(layers_.size());
   const int64_t group = opt.recompute_every_n_layers > 0 ? opt.recompute_every_n_layers : n;
@@ -224,8 +234,12 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     const uint64_t seed = opt.dropout_seed;
     auto segment = [this, first, last, layer_opt, seed](const std::vector<Tensor>& in) {
       Tensor h = in[0];
-      for (int64_t i = first; i < last; i++)
+      for (int64_t i = first; i < last; i++) {
+        const int unit = static_cast<int>(i) + 1;
+        if (units_) units_->before_forward(unit);
         h = layer_forward(layers_[i], h, in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
+        if (units_) h = units_->after_forward(unit, h);
+      }
       return std::vector<Tensor>{h};
     };
     const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
@@ -239,14 +253,16 @@ Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
 }
 
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
-  return logits_from_hidden(hidden_states(ids, positions, opt));
+  Tensor out = logits_from_hidden(hidden_states(ids, positions, opt));
+  return units_ ? units_->after_forward(0, out) : out;
 }
 
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                         const ForwardOptions& opt) {
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   Tensor hidden = hidden_states(ids, positions, opt);
-  return linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets);
+  Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets);
+  return units_ ? units_->after_forward(0, out) : out;
 }
 
 double LlamaModel::training_flops_per_token(int64_t seq_len) const {

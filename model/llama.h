@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "engine/weight_units.h"
 #include "model/attention_kind.h"
 #include "model/llama_config.h"
 #include "model/lora.h"
@@ -54,6 +55,10 @@ class LlamaModel {
   Device device() const { return device_; }
   // Every weight of the base model with its HF name, in HF's order.
   std::vector<ParamRef> parameters();
+  // ZeRO-3's units of weights, as engine/weight_units.h numbers them; and the hooks that gather
+  // them around each use (null, the default: every weight always resident).
+  std::vector<std::vector<Tensor*>> weight_units();
+  void set_weight_units(WeightUnits* units) { units_ = units; }
 
   // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
   // from `seed`, B zero; every base weight but lora.modules_to_save stops requiring gradients.
@@ -103,6 +108,7 @@ class LlamaModel {
   Tensor lm_head_;  // (V, C); undefined when tied to embed_tokens_
   bool has_lora_ = false;
   LoraConfig lora_;
+  WeightUnits* units_ = nullptr;
 };
 
 }  // namespace llm

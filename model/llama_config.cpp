@@ -58,12 +58,18 @@ std::optional<LlamaConfig> llama_preset(const std::string& name) {
     c.hidden_size = 4096, c.intermediate_size = 14336, c.num_hidden_layers = 32;
     c.num_attention_heads = 32, c.rope = {500000.0f, 8.0f, 1.0f, 4.0f, 8192};
     c.tie_word_embeddings = false;
+  } else if (name == "llama3-70b") {
+    c.hidden_size = 8192, c.intermediate_size = 28672, c.num_hidden_layers = 80;
+    c.num_attention_heads = 64, c.rope = {500000.0f, 8.0f, 1.0f, 4.0f, 8192};
+    c.tie_word_embeddings = false;
   } else {
     return std::nullopt;
   }
   return c;
 }
 
-std::vector<std::string> llama_preset_names() { return {"tiny", "llama3-1b", "llama3-3b", "llama3-8b"}; }
+std::vector<std::string> llama_preset_names() {
+  return {"tiny", "llama3-1b", "llama3-3b", "llama3-8b", "llama3-70b"};
+}
 
 }  // namespace llm

@@ -11,6 +11,7 @@
 #include "test/config_fixture.h"
 #include "test/llama_config_check.h"
 #include "train/config_fields.h"
+#include "train/memory_plan.h"
 
 using namespace llm;
 using namespace llm::config_test;
@@ -202,7 +203,9 @@ TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written")
   CHECK(c.data.sequence_len == 8192);
   CHECK(c.attention == AttentionKind::flash);
   CHECK(c.gradient_checkpointing);
-  CHECK(c.zero_stage == 1);
+  CHECK(c.zero_stage == 3);
+  // It fits 8 x 80 GB by the planner with at least 10% to spare (bf16 on the GPUs).
+  CHECK(plan_memory(memory_plan_input(c, 8, true)).peak_bytes <= 0.9 * 80 * 1073741824.0);
   CHECK(c.bf16 == "auto");
   CHECK(c.early_stopping_patience == 3);
   REQUIRE(c.data.datasets.size() == 1);

@@ -51,6 +51,7 @@ TEST_CASE("Llama-3.2-1B preset has 1.24B parameters (as HF reports)") {
   LlamaConfig c = *llama_preset("llama3-1b");
   CHECK(c.num_parameters() == 1235814400);
   CHECK(llama_preset("llama3-8b")->num_parameters() == 8030261248);
+  CHECK(llama_preset("llama3-70b")->num_parameters() == 70553706496);
 }
 
 TEST_CASE("loss gradients through the whole model match finite differences") {

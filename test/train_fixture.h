@@ -25,6 +25,10 @@ inline const std::string kTrainBin = LLM_TRAIN_BIN;
 // A fresh directory with a small corpus and a config for a model far smaller than tiny. The LR
 // schedule is constant after warmup so that runs with different max_steps share it (a resumed
 // run with a new --max_steps recomputes a cosine schedule over its new total).
+inline const std::string kSmallModel =
+    "base_model: tiny\nhidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\n"
+    "num_attention_heads: 4\nnum_key_value_heads: 2\n";
+
 struct Workspace {
   fs::path dir;
   explicit Workspace(const std::string& name) {
@@ -37,10 +41,10 @@ struct Workspace {
     write_file((dir / "corpus.txt").string(), text);
   }
   ~Workspace() { fs::remove_all(dir); }
-  std::string config(const std::string& extra = "") const {
+  // `model`: the base_model and its shape (the default: width 32, 2 layers).
+  std::string config(const std::string& extra = "", const std::string& model = kSmallModel) const {
     std::string path = (dir / "config.yaml").string();
-    write_file(path, "base_model: tiny\nhidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\n"
-                     "num_attention_heads: 4\nnum_key_value_heads: 2\n"
+    write_file(path, model +
                      "datasets:\n  - path: " + (dir / "corpus.txt").string() + "\n    type: completion\n"
                      "dataset_prepared_path: " + (dir / "prepared").string() + "\n"
                      "output_dir: " + (dir / "out").string() + "\n"

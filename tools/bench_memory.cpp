@@ -44,11 +44,8 @@ int bench_memory(int argc, char** argv) {
              in.gradient_accumulation_steps, in.ranks, in.zero_stage,
              in.optimizer_8bit ? "8-bit AdamW" : "AdamW", in.bf16 ? "bf16" : "f32",
              in.recompute_every_n_layers > 0 ? fmt::format("every {} layer(s)", in.recompute_every_n_layers) : "off");
-  if (in.zero_stage > 2)
-    throw std::invalid_argument("--zero: 0, 1 or 2 (ZeRO-3 is not built), got " + std::to_string(in.zero_stage));
-  if (in.zero_stage >= 1 && in.optimizer_8bit)
-    fmt::print("note: llm_train refuses zero_stage {} with 8-bit AdamW today; planned with the 8-bit state "
-               "sharded\n", in.zero_stage);
+  if (in.zero_stage < 0 || in.zero_stage > 3)
+    throw std::invalid_argument("--zero: 0, 1, 2 or 3, got " + std::to_string(in.zero_stage));
   fmt::print("{}", format_memory_plan(plan, args.num("gpu-gib") * 1073741824.0,
                                       fmt::format("per GPU", args.num("gpu-gib"))));
   return 0;

@@ -131,9 +131,13 @@ void Parser::validate() {
   if (c.deepspeed_stage >= 0 && c.zero_stage != c.deepspeed_stage)
     fail(at("zero_stage"), "the stage of deepspeed's config, " + std::to_string(c.deepspeed_stage) + ", or no zero_stage",
          std::to_string(c.zero_stage));
-  if (c.zero_stage >= 1 && c.optimizer_8bit())
-    fail(at("zero_stage"), "0 with optimizer " + c.optimizer +
-         " (ZeRO shards f32 AdamW state; the 8-bit state is not sharded)", std::to_string(c.zero_stage));
+  if (c.fsdp_stage >= 0 && c.deepspeed_stage >= 0)
+    fail(at("fsdp"), "either fsdp or deepspeed", "both");
+  if (c.fsdp_stage >= 0 && c.zero_stage != c.fsdp_stage)
+    fail(at("zero_stage"), "the stage fsdp asks for, " + std::to_string(c.fsdp_stage) + ", or no zero_stage",
+         std::to_string(c.zero_stage));
+  if (c.zero_stage == 3 && !c.adapter.empty())
+    fail(at("zero_stage"), "0, 1 or 2 with adapter: lora (ZeRO-3 sharding of frozen base weights is not built)", "3");
   if (!c.adapter.empty() && c.lora.targets().empty())
     fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
   if (c.adapter.empty()) {

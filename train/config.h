@@ -89,11 +89,13 @@ struct TrainConfig {
   // Distributed data parallel (mpirun): gradient bucket size, and ZeRO stage 1 (AdamW state
   // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).
   double ddp_bucket_cap_mb = 25.0;
-  int64_t zero_stage = 0;  // 0 | 1 | 2 (gradients reduce-scattered and kept as this rank's slices)
+  // 0 | 1 | 2 (gradients reduce-scattered and kept as this rank's slices) | 3 (weights too)
+  int64_t zero_stage = 0;
   // Axolotl's `deepspeed:` a DeepSpeed JSON config, of which zero_optimization.stage is read (it
   // sets zero_stage); the stage it gave, -1 without one.
   std::string deepspeed;
   int64_t deepspeed_stage = -1;
+  int64_t fsdp_stage = -1;  // the stage Axolotl's fsdp / fsdp_config set (3 or 2), -1: none
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
 

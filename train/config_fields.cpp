@@ -162,32 +162,6 @@ void read_bf16(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   }
 }
 
-// A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: only zero_optimization.stage
-// matters here (the rest is DeepSpeed's own tuning, or "auto"); it sets zero_stage.
-void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  const std::string path = ctx.beside_config(read_string(n, w));
-  std::ifstream in(path);
-  if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
-  if (json.is_discarded() || !json.is_object())
-    fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
-  const nlohmann::json stage = json.value("zero_optimization", nlohmann::json::object()).value("stage", nlohmann::json());
-  if (!stage.is_number_integer() || stage.get<int64_t>() < 0 || stage.get<int64_t>() > 3)
-    fail(w, "a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 or 3", "'" + path + "' without one");
-  if (stage.get<int64_t>() == 3)
-    fail(w, "a DeepSpeed config of ZeRO stage 0, 1 or 2 (ZeRO-3 is not built)", "'" + path + "' (stage 3)");
-  ctx.config.deepspeed = path;
-  ctx.config.deepspeed_stage = ctx.config.zero_stage = stage.get<int64_t>();
-}
-
-void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  ctx.config.zero_stage = read_int(n, w, 0);
-  if (ctx.config.zero_stage == 3)
-    fail(w, "0, 1 or 2 (ZeRO-3, sharded weights gathered per block, is not built)", describe(n));
-  if (ctx.config.zero_stage > 2)
-    fail(w, "0, 1 or 2 (1 shards the AdamW state, 2 the gradients too)", describe(n));
-}
-
 // One row per boolean attention key of model/attention_kind.h's table. Each only records its
 // choice: validate() resolves them (and attn_implementation) into TrainConfig::attention.
 std::vector<ConfigField> attention_rows(const char* section) {
@@ -386,9 +360,15 @@ std::vector<ConfigField> make_fields() {
       number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
              "gradient bucket size for the all-reduce"),
       {"deepspeed", optimisations, "a DeepSpeed JSON config file",
-       "its zero_optimization.stage sets zero_stage (0, 1 or 2)", read_deepspeed,
+       "its zero_optimization.stage sets zero_stage (0 to 3)", read_deepspeed,
        [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
-      {"zero_stage", optimisations, "0, 1 or 2", "1: shard the AdamW state across ranks; 2: the gradients too",
+      // Written as the zero_stage they set (and gradient_checkpointing), not themselves.
+      {"fsdp", optimisations, "a list of full_shard, shard_grad_op, auto_wrap",
+       "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2", read_fsdp, {}},
+      {"fsdp_config", optimisations, "a map of FSDP settings",
+       "fsdp_sharding_strategy / reshard_after_forward set zero_stage; unused keys are warned", read_fsdp_config, {}},
+      {"zero_stage", optimisations, "0, 1, 2 or 3",
+       "1: shard the AdamW state and f32 master weights across ranks; 2: the gradients too; 3: the weights too",
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
   };
   for (ConfigField& row : rest) rows.push_back(std::move(row));

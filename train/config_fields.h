@@ -116,6 +116,13 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_rope_scaling(const TrainConfig& c);
 void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 
+// ZeRO's keys (train/config_sharding.cpp): `deepspeed:` a ZeRO json, Axolotl's `fsdp:` and
+// `fsdp_config:`, and `zero_stage:`; each sets zero_stage, validate() checks they agree.
+void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_fsdp(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w);
+
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);

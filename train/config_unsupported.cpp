@@ -33,8 +33,6 @@ const Unsupported kUnsupported[] = {
                      "f32/bf16; adapter: lora trains adapters on them)"},
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
-    {"fsdp", "FSDP is not built: data parallel over mpirun, zero_stage 1 or 2 (or deepspeed: a ZeRO "
-             "1 or 2 json)"},
     {"group_by_length", "batches are not grouped by length: rows are shuffled per epoch"},
     {"neftune_noise_alpha", "NEFTune embedding noise is not built"},
     {"noisy_embedding_alpha", "NEFTune embedding noise is not built"},

@@ -48,10 +48,24 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
                                           8 * (2 * L + 1) * C)
                                        : 8 * P;
-  const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage == 2 && in.ranks > 1;
+  // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
+  // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves.
+  const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage >= 2 && in.ranks > 1;
+  const bool zero3 = in.zero_stage == 3 && in.ranks > 1;
   if (sharded) optimizer /= ranks;
-  // Two buckets' f32 gradients; a bucket holds at least one parameter (the embedding is the largest).
-  const double in_flight = std::min(4 * P, 2 * std::max(in.bucket_cap_mb * 1048576.0, 4 * embed));
+  const int64_t every = in.recompute_every_n_layers;
+  const double segments = every > 0 ? std::ceil(L / every) : 0;
+  const double in_segment = every > 0 ? std::min<double>(every, L) : 0;
+  // ZeRO-3's units (engine/sharded_weights.h): the embedding, final norm and lm_head stay whole
+  // from the forward's start to the end of backward; of the blocks, one at a time (a recompute
+  // segment's while it re-runs). Their gradients are as whole as the weights.
+  const double head_unit = embed + lm_head + C, block_units = (every > 0 ? in_segment : 1) * per_layer;
+  const double whole = zero3 ? head_unit + block_units : P;  // f32 weights present at once
+  // Buckets being reduced: two in flight under ZeRO-2 and 3 (launching one settles the earlier);
+  // a bucket holds at least one parameter (the embedding is the largest); ZeRO-3's are its units,
+  // at worst the head unit with a block.
+  const double in_flight = std::min(4 * P, zero3 ? 4 * (head_unit + per_layer)
+                                                 : 2 * 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
 
   // Activations backward keeps per token of one layer (engine/ops save these): the layer input,
   // both norm outputs, q, k, v after RoPE, the attention output, the residual after attention,
@@ -59,9 +73,6 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // attention's logsumexp (f32). Eager attention keeps its probabilities, H x S per token.
   double layer = dsize * (6 * C + 2 * kv + 3 * F) + 4 * (2 + H);
   if (in.attention == AttentionKind::eager) layer += dsize * H * in.sequence_len;
-  const int64_t every = in.recompute_every_n_layers;
-  const double segments = every > 0 ? std::ceil(L / every) : 0;
-  const double in_segment = every > 0 ? std::min<double>(every, L) : 0;
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   const double kept = N * (every > 0 ? segments * dsize * C : L * layer) + N * dsize * C;
@@ -78,25 +89,40 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
   const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + V * C);
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
-  // once, unless accumulation keeps them whole across micro-batches.
-  const bool whole_grads = !zero2 || in.gradient_accumulation_steps > 1;
-  const double grads = whole_grads ? 4 * P : in_flight, grads_first = 4 * V * C;  // lm_head's first
-  // Data parallel: flat f32 buckets holding every gradient (ZeRO-2: the ones in flight); ZeRO-1
-  // and 2 add this rank's reduced slice and the optimizer's parameter slice.
-  const double buckets =
-      in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * P) + (sharded ? 8 * P / ranks : 0);
+  // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
+  // micro-batch: the gradients of the units that are whole, never more.
+  const bool whole_grads = !zero2 || (!zero3 && in.gradient_accumulation_steps > 1);
+  const double grads = zero3 ? 4 * whole : whole_grads ? 4 * P : in_flight;
+  const double grads_first = 4 * V * C;  // lm_head's, the first to arrive
+  // Data parallel: flat f32 buckets holding every gradient (ZeRO-2 and 3: the ones in flight);
+  // ZeRO-1 to 3 add this rank's reduced slices.
+  const double slices = sharded ? 4 * P / ranks : 0;
+  const double flat_buckets = in.ranks <= 1 ? 0 : zero2 ? 0 : 4 * P;  // alive the whole step
+  const double buckets = flat_buckets + slices + (zero2 ? in_flight : 0);
+  // The f32 weights: the compute copy (cast to bf16 per use on a GPU) and, unsharded, also what
+  // AdamW updates. Sharded, the master weights AdamW updates are this rank's slice only.
+  const double f32_weights = sharded || !in.bf16 ? 4 * whole : 0;
+  const double master = sharded ? 4 * P / ranks : in.bf16 ? 4 * P : 0;
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
+  std::string weights_how = zero3 ? fmt::format("f32, the embedding/norm/lm_head unit and {:.0f} block(s) "
+                                                "gathered at once (ZeRO-3)", every > 0 ? in_segment : 1)
+                                  : "f32, every parameter" + per_rank;
+  weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
+  if (in.bf16) {
+    const std::string cast_how = every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
+                                           : "bf16 casts of every weight, made in forward, kept for backward";
+    weights_how = f32_weights > 0 ? weights_how + " + " + cast_how : cast_how;
+  }
   plan.items = {
-      {"weights", in.bf16 ? casts : 4 * P,
-       in.bf16 ? (every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
-                            : "bf16 casts of every weight, made in forward, kept for backward")
-               : "f32, every parameter" + per_rank + " (also the master copy)"},
-      {"master weights", in.bf16 ? 4 * P : 0,
-       in.bf16 ? "f32, every parameter" + per_rank : "none apart: f32 training updates the weights"},
+      {"weights", f32_weights + casts, weights_how},
+      {"master weights", master,
+       sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, in.zero_stage)
+               : in.bf16 ? "f32, every parameter" + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
-       whole_grads ? "f32, every parameter" + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
+       zero3 ? "f32, the units gathered at once (ZeRO-3)"
+       : whole_grads ? "f32, every parameter" + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
            (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
@@ -109,24 +135,45 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
       {"logits/loss workspace", chunk_bytes + loss_kept,
        fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden), d(lm_head)", chunk, V)},
       {"communication buckets", buckets,
-       in.ranks > 1 ? (zero2     ? "f32 flat buckets in flight + ZeRO-2 slices"
+       in.ranks > 1 ? (zero2     ? fmt::format("f32: two buckets in flight + this rank's slices (ZeRO-{})", in.zero_stage)
                        : sharded ? "f32 flat buckets + ZeRO-1 slices"
                                  : "f32 flat buckets (all-reduce)")
                     : "none (one rank)"},
   };
   // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
-  // it has several.
-  const double persistent = 4 * P + optimizer + buckets;  // f32 weights, whichever the compute dtype
-  const double held_grads = in.gradient_accumulation_steps > 1 ? grads : 0;
+  // it has several. ZeRO-2 and 3's buckets in flight exist only towards the end of each bucket's
+  // backward, and hold what they packed of the gradients, which are dropped.
+  const double persistent = f32_weights + master + optimizer + flat_buckets + slices;
+  const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
   const double fwd = persistent + casts + kept + chunk_bytes + loss_kept + held_grads;
   const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
                            held_grads;
-  const double end_bwd = persistent + casts + grads + recomputed + temporaries;
-  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd});
-  plan.peak_when = plan.peak_bytes == fwd       ? "the loss in forward"
-                   : plan.peak_bytes == start_bwd ? "the start of backward"
-                                                  : "the end of backward";
+  const double end_bwd = persistent + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed + temporaries;
+  // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
+  // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
+  // and incoming slice are still in flight. Under recompute the previous bucket stays in flight
+  // through the whole re-run (it settles when this block's launches, after the recompute node),
+  // so the re-run's backward temporaries are there too.
+  const double block_bwd = zero3 ? persistent + casts + kept + recomputed - N * layer + loss_kept + grads_at_first +
+                                       (every > 0 ? temporaries : 0) + 4 * block_units +
+                                       4 * per_layer * (1 + 1 / ranks)
+                                 : 0;
+  // ZeRO-2 with whole gradients (accumulation): the first bucket packs into its flat buffer before
+  // its gradients go, with every other gradient still whole.
+  const double one_bucket = std::min(4 * P, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
+  const double first_pack = zero2 && !zero3 && whole_grads ? persistent + casts + grads + one_bucket : 0;
+  // Start-up builds (or loads) the whole f32 model on every rank before the optimizer shards it:
+  // the peak of a ZeRO-3 run whose steps need less than that. A ZeRO-3 checkpoint gathers the
+  // whole weights again between steps, the same bytes (the optimizer state gathers on the host).
+  const double start_up = 4 * P + master + optimizer + flat_buckets + slices;
+  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up});
+  plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
+                   : plan.peak_bytes == start_bwd  ? "the start of backward"
+                   : plan.peak_bytes == end_bwd    ? "the end of backward"
+                   : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"
+                   : plan.peak_bytes == first_pack ? "the first bucket's packing (ZeRO-2, whole gradients)"
+                                                   : "start-up (the whole f32 model, then sharded)";
   return plan;
 }
 

@@ -18,7 +18,7 @@ struct MemoryPlanInput {
   LlamaConfig model;
   int64_t sequence_len = 2048, micro_batch_size = 1, gradient_accumulation_steps = 1;
   int64_t ranks = 1;
-  int64_t zero_stage = 0;               // 0, 1 or 2 (counts only with ranks > 1)
+  int64_t zero_stage = 0;               // 0 to 3 (counts only with ranks > 1)
   double bucket_cap_mb = 25.0;          // ddp_bucket_cap_mb
   int64_t recompute_every_n_layers = 0;  // 0: no gradient checkpointing
   bool optimizer_8bit = false;

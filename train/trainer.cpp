@@ -132,14 +132,23 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   }
   const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
                           float(c.weight_decay)};
-  if (comm.distributed())
-    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, c.zero_stage >= 1,
-                                            c.zero_stage == 2);
-  if (c.zero_stage >= 1 && comm.distributed())
-    optimizer = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw);
-  else
-    optimizer = std::make_unique<AdamW>(opt_params, adamw,
-                                        c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32);
+  const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
+  const bool sharded = c.zero_stage >= 1 && comm.distributed();
+  const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};
+  if (sharded && c.zero_stage == 3)
+    buckets = std::make_unique<GradBuckets>(comm, model->weight_units(), align);
+  else if (comm.distributed())
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage == 2, align);
+  if (sharded) {
+    auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state);
+    if (c.zero_stage == 3) {
+      sharded_weights = std::make_unique<ShardedWeights>(*buckets, *sharded_adamw);
+      model->set_weight_units(sharded_weights.get());
+    }
+    optimizer = std::move(sharded_adamw);
+  } else {
+    optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
+  }
 
   DataConfig data_config = c.data;
   if (data_config.dataset_prepared_path.empty())
@@ -164,6 +173,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                         c.micro_batch_size, c.seed, comm.rank(), comm.world_size());
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
                              comm.rank(), comm.world_size());
+  if (c.zero_stage == 3 && !data.val_rows.empty())  // see evaluate()
+    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size, 0, 1).front();
   updates_per_epoch = loader->num_batches_per_epoch() / c.gradient_accumulation_steps;
   if (updates_per_epoch == 0)
     throw UserError(c.source + ": the training data holds " +
@@ -229,7 +240,10 @@ void Trainer::Impl::print_summary() const {
   say("batch: {} micro x {} accumulation x {} rank(s) = {} rows (at most {} tokens) per step\n",
       c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
       global_batch * c.data.sequence_len);
-  if (buckets)
+  if (sharded_weights)
+    say("data parallel: {} ranks, ZeRO stage 3: {} units of weights gathered per use (the embedding, norm "
+        "and lm_head; each decoder layer), each one gradient bucket\n", comm.world_size(), buckets->buckets().size());
+  else if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
   if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
@@ -273,9 +287,16 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
 float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
   double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
-  for (Batch& b : val_batches) {
+  // ZeRO-3 gathers weights with every rank in each forward, so every rank runs as many; a rank
+  // with fewer batches runs a filler whose loss counts for nothing.
+  int64_t rounds = static_cast<int64_t>(val_batches.size());
+  if (sharded_weights) comm.allreduce_max(&rounds, 1);
+  for (int64_t i = 0; i < rounds; i++) {
+    const bool real = i < static_cast<int64_t>(val_batches.size());
+    const Batch& b = real ? val_batches[i] : eval_filler;
     float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device),
                              options_for(b)).item();
+    if (!real) continue;
     sums[0] += static_cast<double>(loss) * b.num_targets;
     sums[1] += static_cast<double>(b.num_targets);
   }
@@ -319,12 +340,15 @@ double Trainer::Impl::accumulate_gradients() {
     // layer and module), so a resumed run draws the masks the uninterrupted one drew.
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
-    // Only the last micro-batch's backward completes the gradients: reduce while it runs.
+    // Only the last micro-batch's backward completes the gradients: reduce while it runs. ZeRO-3
+    // reduces every micro-batch's, as no rank keeps whole gradients (nor weights) in between.
+    const bool every = buckets && buckets->reduces_every_pass();
     const bool last = micro + 1 == micro_batches.size();
-    LeafReadyHookScope hook(buckets && last ? buckets->start_pass() : LeafReadyHook());
+    LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
     // The gradient reduction averages over ranks; the world size undoes that to a global sum.
     const double weight = targets > 0 ? static_cast<double>(b.num_targets) * comm.world_size() / targets : 0.0;
     backward(loss, Tensor::full({}, static_cast<float>(weight), DType::f32, device));
+    if (every) buckets->end_pass();
     losses.push_back(loss.detach());
   }
   if (buckets) buckets->finish();
@@ -426,6 +450,11 @@ TrainResult Trainer::Impl::run() {
       result.interrupted = true;
       break;
     }
+  }
+  // ZeRO-3: every weight whole from here on (collective), for the export and any sampling after.
+  if (sharded_weights) {
+    sharded_weights->gather_all();
+    model->set_weight_units(nullptr);
   }
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
   if (!result.interrupted && comm.is_main()) {

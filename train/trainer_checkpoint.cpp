@@ -49,6 +49,7 @@ std::string Trainer::Impl::save() {
   saved.auto_resume_from_checkpoints = false;
   c.config_yaml = config_to_yaml(saved);
   c.run_id = run_id;
+  if (sharded_weights) sharded_weights->gather_all();  // ZeRO-3: whole until written
   for (const ParamRef& p : params) c.model.add(p.name, *p.tensor);
   for (auto& [name, tensor] : optimizer->export_state()) c.optimizer.add(name, tensor);
   c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
@@ -71,6 +72,7 @@ std::string Trainer::Impl::save() {
     prune_checkpoints(config.output_dir, config.save_total_limit, keep);
   }
   comm.barrier();  // nobody runs ahead of a checkpoint that a failure might need
+  if (sharded_weights) sharded_weights->release_all();
   return dir;
 }
 
@@ -80,11 +82,14 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
   else
     say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
         "file is checked, but not that they belong together\n", resumed_from);
+  if (sharded_weights) sharded_weights->gather_all();  // ZeRO-3: whole to be overwritten
   for (const ParamRef& p : params)
     p.tensor->copy_from(c.model.require(p.name, p.tensor->shape(), DType::f32));
+  // Sharded optimizers take their master slices from the weights just written.
   optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype) -> const Tensor& {
     return c.optimizer.require(name, shape, dtype);
   });
+  if (sharded_weights) sharded_weights->release_all();
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one; a different one is refused rather than silently inexact.

@@ -10,6 +10,7 @@
 #include "engine/grad_buckets.h"
 #include "engine/optimizer.h"
 #include "engine/sharded_adamw.h"
+#include "engine/sharded_weights.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
@@ -32,10 +33,12 @@ struct Trainer::Impl {
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
-  std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1
+  std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
+  std::unique_ptr<ShardedWeights> sharded_weights;  // ZeRO-3 (world size > 1)
   TrainingData data;
   std::unique_ptr<DataLoader> loader;
   std::vector<Batch> val_batches;
+  Batch eval_filler;  // ZeRO-3: what a rank short of eval batches runs (evaluate())
   ForwardOptions forward;
   LrSchedule schedule;
   int64_t updates_per_epoch = 0, total_steps = 0;

@@ -1,0 +1,40 @@
+// ZeRO-3 / FSDP's full_shard: the weights themselves are sharded. A unit (one transformer block;
+// or the embedding with the final norm and lm_head) is one gradient bucket of its own; between
+// uses each rank holds only its slice of the unit's f32 weights (ShardedAdamW's master slice).
+// As FSDP's flat parameter, a unit's weights are views of one flat buffer in the bucket's layout,
+// so a gather is one all-gather in place. The unit's weights are all-gathered just before its
+// forward and released after it; gathered again when backward reaches the unit (or when a
+// recompute segment re-runs it); released again once their gradients are complete and
+// reduce-scattered (GradBuckets in units mode).
+#pragma once
+#include <vector>
+
+#include "engine/grad_buckets.h"
+#include "engine/sharded_adamw.h"
+#include "engine/weight_units.h"
+
+namespace llm {
+
+class ShardedWeights final : public WeightUnits {
+ public:
+  // `buckets` built in units mode over the model's units (bucket i = unit i), `optimizer` over
+  // them (its master slices already taken). Makes each weight a view of its unit's flat buffer,
+  // keeping its autograd identity, and frees them all: from here on a rank holds only its slices.
+  ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer);
+  void before_forward(int unit) override { gather(unit); }
+  Tensor after_forward(int unit, const Tensor& out) override;
+  // Every unit whole, for a checkpoint, a restore or the final export (collective), and back to
+  // slices (a restore's weights reach the master slices through ShardedAdamW::import_state).
+  void gather_all();
+  void release_all();
+
+ private:
+  void gather(int unit);  // collective; nothing when already resident
+  void release(int unit);
+
+  GradBuckets& buckets_;
+  ShardedAdamW& optimizer_;
+  std::vector<Tensor> flats_;  // per unit: f32 (padded), its weights' storage when gathered
+};
+
+}  // namespace llm

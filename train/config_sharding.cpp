@@ -1,0 +1,77 @@
+// defines: read_deepspeed, read_fsdp, read_fsdp_config, read_zero_stage (how a config asks for
+// ZeRO: our zero_stage, a DeepSpeed json, or Axolotl's FSDP keys mapped onto the same stages)
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "train/config_fields.h"
+
+namespace llm {
+
+// A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: only zero_optimization.stage
+// matters here (the rest is DeepSpeed's own tuning, or "auto"); it sets zero_stage.
+void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string path = ctx.beside_config(read_string(n, w));
+  std::ifstream in(path);
+  if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  if (json.is_discarded() || !json.is_object())
+    fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
+  const nlohmann::json stage = json.value("zero_optimization", nlohmann::json::object()).value("stage", nlohmann::json());
+  if (!stage.is_number_integer() || stage.get<int64_t>() < 0 || stage.get<int64_t>() > 3)
+    fail(w, "a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 or 3", "'" + path + "' without one");
+  ctx.config.deepspeed = path;
+  ctx.config.deepspeed_stage = ctx.config.zero_stage = stage.get<int64_t>();
+}
+
+// Axolotl's `fsdp: [full_shard, auto_wrap]` (a list, or one space-separated string): FSDP's
+// FULL_SHARD is ZeRO-3 (weights, gradients and optimizer state sharded), SHARD_GRAD_OP ZeRO-2.
+// auto_wrap wraps each decoder layer, which are our units anyway.
+void read_fsdp(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  std::vector<std::string> words;
+  for (const std::string& item : read_string_list(n, w)) {
+    std::istringstream split(item);
+    for (std::string word; split >> word;) words.push_back(word);
+  }
+  for (const std::string& word : words) {
+    if (word == "full_shard" || word == "shard_grad_op")
+      ctx.config.fsdp_stage = ctx.config.zero_stage = word == "full_shard" ? 3 : 2;
+    else if (word == "offload")
+      fail(w, "no offload (FSDP's CPU offload is not built)", "'" + word + "'");
+    else if (word != "auto_wrap")
+      fail(w, "full_shard, shard_grad_op or auto_wrap", "'" + word + "'");
+  }
+}
+
+// Axolotl's fsdp_config (its keys with or without the fsdp_ prefix, FSDP 1 and 2): the sharding
+// strategy sets the stage; settings that match what we do are checked; the rest is warned about
+// once each, as unused.
+void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  for_fields(n, w, "a map of FSDP settings", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+    const std::string name = key.rfind("fsdp_", 0) == 0 ? key.substr(5) : key;
+    if (name == "sharding_strategy") {
+      const std::string s = read_choice(v, wk, {"FULL_SHARD", "SHARD_GRAD_OP", "1", "2"});
+      ctx.config.fsdp_stage = ctx.config.zero_stage = s == "FULL_SHARD" || s == "1" ? 3 : 2;
+    } else if (name == "reshard_after_forward") {  // FSDP 2's spelling of the same choice
+      ctx.config.fsdp_stage = ctx.config.zero_stage = read_bool(v, wk) ? 3 : 2;
+    } else if (name == "version") {
+      read_int(v, wk, 1, 2);  // FSDP 1 and 2 shard alike here
+    } else if (name == "offload_params") {
+      if (read_bool(v, wk)) fail(wk, "false (FSDP's CPU offload is not built)", "true");
+    } else if (name == "activation_checkpointing") {
+      if (read_bool(v, wk)) ctx.config.gradient_checkpointing = true;  // recompute every block
+    } else if ((name == "auto_wrap_policy" && v.IsScalar() && v.Scalar() == "TRANSFORMER_BASED_WRAP") ||
+               (name == "transformer_layer_cls_to_wrap" && v.IsScalar() && v.Scalar() == "LlamaDecoderLayer")) {
+      // What ZeRO-3 does here anyway: one unit per decoder layer (plus the embeddings and head).
+    } else {
+      ctx.unknown.insert(wk.key);
+    }
+  });
+}
+
+void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  ctx.config.zero_stage = read_int(n, w, 0, 3);
+}
+
+}  // namespace llm
