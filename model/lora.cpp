@@ -1,4 +1,4 @@
-// defines: LoraConfig's targets, lora_linear, mix_seed, the linear modules' names
+// defines: LoraConfig's targets, lora_linear, add_lora_term, mix_seed, the linear modules' names
 #include "model/lora.h"
 
 #include <algorithm>
@@ -35,10 +35,15 @@ std::vector<std::string> LoraConfig::targets() const {
 
 Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scale,
                    float dropout_p, uint64_t seed) {
+  return add_lora_term(linear(x, w), x, a, b, scale, dropout_p, seed);
+}
+
+Tensor add_lora_term(const Tensor& base, const Tensor& x, const Tensor& a, const Tensor& b, float scale,
+                     float dropout_p, uint64_t seed) {
   // Two thin GEMMs through rank r instead of one through a merged (out, in) matrix: the
   // gradients of A and B come out of the autograd of these ops.
   Tensor low = linear(linear(dropout(x, dropout_p, seed), a), b);
-  return add_scaled(linear(x, w), low, scale);
+  return add_scaled(base, low, scale);
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t use) {

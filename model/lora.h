@@ -43,6 +43,10 @@ struct LoraPair {
 // (p > 0) draws its mask from `seed` (engine/ops.h dropout).
 Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scale,
                    float dropout_p, uint64_t seed);
+// The same with the frozen layer's output `base` (N, out) already computed, e.g. by an NF4
+// linear: base + scale * dropout(x) a^T b^T.
+Tensor add_lora_term(const Tensor& base, const Tensor& x, const Tensor& a, const Tensor& b, float scale,
+                     float dropout_p, uint64_t seed);
 
 // A seed for one use of dropout, from the step's seed and which use it is (layer, module), so
 // that no two uses share a mask.

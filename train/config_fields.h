@@ -108,6 +108,11 @@ struct ConfigField {
 void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_datasets(const TrainConfig& c);
 
+// `bnb_config_kwargs:` (train/config_bnb.cpp): Axolotl's extra BitsAndBytesConfig arguments for
+// qlora; bnb_4bit_quant_type (nf4) and bnb_4bit_use_double_quant are read, the rest listed unused.
+void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_bnb_config_kwargs(const TrainConfig& c);
+
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);
