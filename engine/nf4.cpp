@@ -1,4 +1,4 @@
-// defines: nf4_quantize (bitsandbytes' quantize_4bit, nf4, with or without double quantisation,
+// defines: nf4_nbytes, nf4_quantize (bitsandbytes' quantize_4bit, nf4, with or without double quantisation,
 // on the host), nf4_dequantize, Nf4Weight's size and device move
 #include "engine/nf4.h"
 
@@ -13,9 +13,13 @@
 
 namespace llm {
 
-size_t Nf4Weight::nbytes() const {
-  return codes.nbytes() + absmax.nbytes() + (double_quant() ? absmax_scale.nbytes() + sizeof(float) : 0);
+size_t nf4_nbytes(int64_t n, bool double_quant) {
+  const size_t blocks = static_cast<size_t>((n + kNf4Block - 1) / kNf4Block);
+  const size_t absmax = double_quant ? blocks + 4 * ((blocks + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock) + 4 : 4 * blocks;
+  return static_cast<size_t>((n + 1) / 2) + absmax;
 }
+
+size_t Nf4Weight::nbytes() const { return nf4_nbytes(numel(), double_quant()); }
 
 Nf4Weight Nf4Weight::to(Device device) const {
   Nf4Weight w = *this;

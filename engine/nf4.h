@@ -42,6 +42,10 @@ struct Nf4Weight {
   Nf4Weight to(Device device) const;
 };
 
+// Bytes of an NF4 weight of n elements: half a byte each, then an f32 absmax per block, or a u8
+// code per block plus an f32 scale per 256 blocks and the f32 offset when double-quantised.
+size_t nf4_nbytes(int64_t n, bool double_quant);
+
 // Quantises w (f32 or bf16, any device; computed on the host) as bitsandbytes does. The result
 // lives on w's device.
 Nf4Weight nf4_quantize(const Tensor& w, bool double_quant);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "model/llama_config.h"
 
 namespace llm {
 
@@ -33,6 +34,12 @@ struct LoraConfig {
   std::vector<std::string> targets() const;
   bool targets(int kind) const;
 };
+
+// The (out, in) shape of linear `kind` in a block of `model`.
+Shape linear_shape(const LlamaConfig& model, int kind);
+// What a LoRA run trains: r x (in + out) per targeted linear of every block, plus the
+// modules_to_save trained whole (a tied lm_head is the embedding).
+int64_t lora_trainable_parameters(const LlamaConfig& model, const LoraConfig& lora);
 
 struct LoraPair {
   Tensor a;  // (r, in)

@@ -7,7 +7,9 @@
 
 #include "engine/ops.h"
 #include "engine/optimizer.h"
+#include "engine/nf4.h"
 #include "engine/quant_map.h"
+#include "model/lora.h"
 
 namespace llm {
 
@@ -24,6 +26,18 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_8bit = c.optimizer_8bit();
   in.bf16 = bf16;
   in.attention = c.attention;
+  if (!c.adapter.empty()) {
+    LoraConfig pairs = c.lora;  // the adapters alone: what modules_to_save adds is base weights
+    pairs.modules_to_save.clear();
+    in.trainable_parameters = lora_trainable_parameters(c.model, c.lora);
+    in.frozen_parameters = c.model.num_parameters() - (in.trainable_parameters - lora_trainable_parameters(c.model, pairs));
+    const auto& saved = c.lora.modules_to_save;
+    const bool lm_head = std::count(saved.begin(), saved.end(), "lm_head") > 0 ||
+                         (c.model.tie_word_embeddings && std::count(saved.begin(), saved.end(), "embed_tokens") > 0);
+    in.frozen_lm_head = !lm_head;
+    in.nf4_linears = c.load_in_4bit;
+    in.nf4_double_quant = c.bnb_4bit_use_double_quant;
+  }
   return in;
 }
 
@@ -43,15 +57,31 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double embed = V * C, lm_head = m.tie_word_embeddings ? 0 : V * C;
   const double per_layer = (P - embed - lm_head - C) / L;  // the final norm is the C
 
+  // An adapter run trains T parameters (the pairs, all matrices, and any modules_to_save); the
+  // frozen base sits in the compute dtype, its block linears in NF4 under qlora (plus, while
+  // each NF4 linear runs, its weight dequantised into a scratch tensor).
+  const bool adapter = in.trainable_parameters > 0;
+  const double T = adapter ? static_cast<double>(in.trainable_parameters) : P;
+  double linears = 0, nf4 = 0, largest_linear = 0;
+  for (int k = 0; k < kNumLinear; k++) {
+    const Shape shape = linear_shape(m, k);
+    linears += L * shape[0] * shape[1];
+    nf4 += L * static_cast<double>(nf4_nbytes(shape[0] * shape[1], in.nf4_double_quant));
+    largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
+  }
+  const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.nf4_linears ? linears : 0);
+  const double frozen = adapter ? dsize * frozen_dense + (in.nf4_linears ? nf4 : 0) : 0;
+  const double nf4_scratch = in.nf4_linears ? dsize * largest_linear : 0;
+
   // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
-  const double matrices = P - (2 * L + 1) * C;
+  const double matrices = adapter ? T : P - (2 * L + 1) * C;
   double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
-                                          8 * (2 * L + 1) * C)
-                                       : 8 * P;
+                                          8 * (T - matrices))
+                                       : 8 * T;
   const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage == 2 && in.ranks > 1;
   if (sharded) optimizer /= ranks;
   // Two buckets' f32 gradients; a bucket holds at least one parameter (the embedding is the largest).
-  const double in_flight = std::min(4 * P, 2 * std::max(in.bucket_cap_mb * 1048576.0, 4 * embed));
+  const double in_flight = std::min(4 * T, 2 * std::max(in.bucket_cap_mb * 1048576.0, 4 * embed));
 
   // Activations backward keeps per token of one layer (engine/ops save these): the layer input,
   // both norm outputs, q, k, v after RoPE, the attention output, the residual after attention,
@@ -72,31 +102,42 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // bf16: each weight is cast per forward and the cast kept for backward (a tied embedding twice,
   // once as lm_head): every layer's, or with recompute only one segment's at a time.
   const double lm_cast = lm_head > 0 ? lm_head : embed;
-  const double casts = in.bf16 ? 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer) : 0;
+  // An adapter run casts only what trains; its frozen base is stored in bf16 already.
+  const double casts = !in.bf16 ? 0
+                       : adapter ? 2 * T
+                                 : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer);
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
-  const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + V * C);
+  const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + (in.frozen_lm_head ? 0 : V * C));
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches.
   const bool whole_grads = !zero2 || in.gradient_accumulation_steps > 1;
-  const double grads = whole_grads ? 4 * P : in_flight, grads_first = 4 * V * C;  // lm_head's first
+  const double grads = whole_grads ? 4 * T : in_flight;
+  const double grads_first = in.frozen_lm_head ? 0 : 4 * V * C;  // lm_head's first
   // Data parallel: flat f32 buckets holding every gradient (ZeRO-2: the ones in flight); ZeRO-1
   // and 2 add this rank's reduced slice and the optimizer's parameter slice.
   const double buckets =
-      in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * P) + (sharded ? 8 * P / ranks : 0);
+      in.ranks <= 1 ? 0 : (zero2 ? in_flight : 4 * T) + (sharded ? 8 * T / ranks : 0);
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
+  const std::string trained = adapter ? "the trainable parameters" : "every parameter";
+  const std::string frozen_how =
+      fmt::format("frozen base in {}{}", in.bf16 ? "bf16" : "f32",
+                  in.nf4_linears ? fmt::format(", its block linears in NF4 ({:.2f} bits a weight, "
+                                               "one dequantised at a time)", 8 * nf4 / linears)
+                                 : "");
   plan.items = {
-      {"weights", in.bf16 ? casts : 4 * P,
-       in.bf16 ? (every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
-                            : "bf16 casts of every weight, made in forward, kept for backward")
-               : "f32, every parameter" + per_rank + " (also the master copy)"},
-      {"master weights", in.bf16 ? 4 * P : 0,
-       in.bf16 ? "f32, every parameter" + per_rank : "none apart: f32 training updates the weights"},
+      {"weights", (adapter ? frozen + nf4_scratch : 0) + (in.bf16 ? casts : 4 * T),
+       adapter ? frozen_how + (in.bf16 ? " + bf16 casts of the adapters" : " + f32 adapters")
+       : in.bf16 ? (every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
+                              : "bf16 casts of every weight, made in forward, kept for backward")
+                 : "f32, every parameter" + per_rank + " (also the master copy)"},
+      {"master weights", in.bf16 ? 4 * T : 0,
+       in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
-       whole_grads ? "f32, every parameter" + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
+       whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
            (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
@@ -107,7 +148,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                              : fmt::format("{:.0f} layers", L),
                    in.attention == AttentionKind::eager ? ", eager attention probabilities" : "")},
       {"logits/loss workspace", chunk_bytes + loss_kept,
-       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden), d(lm_head)", chunk, V)},
+       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden){}", chunk, V,
+                   in.frozen_lm_head ? "" : ", d(lm_head)")},
       {"communication buckets", buckets,
        in.ranks > 1 ? (zero2     ? "f32 flat buckets in flight + ZeRO-2 slices"
                        : sharded ? "f32 flat buckets + ZeRO-1 slices"
@@ -116,13 +158,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   };
   // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
   // it has several.
-  const double persistent = 4 * P + optimizer + buckets;  // f32 weights, whichever the compute dtype
+  // f32 weights (whichever the compute dtype) that train, and the frozen base.
+  const double persistent = 4 * T + frozen + optimizer + buckets;
   const double held_grads = in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
   const double fwd = persistent + casts + kept + chunk_bytes + loss_kept + held_grads;
   const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
                            held_grads;
-  const double end_bwd = persistent + casts + grads + recomputed + temporaries;
+  const double end_bwd = persistent + casts + grads + recomputed + temporaries + nf4_scratch;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd});
   plan.peak_when = plan.peak_bytes == fwd       ? "the loss in forward"
                    : plan.peak_bytes == start_bwd ? "the start of backward"
