@@ -154,6 +154,20 @@ size_t LlamaModel::quantize_frozen_linears(bool double_quant) {
   return bytes;
 }
 
+void LlamaModel::move_to(Device device) {
+  std::vector<ParamRef> all = parameters(), adapters = adapter_parameters();
+  all.insert(all.end(), adapters.begin(), adapters.end());
+  for (const ParamRef& p : all) {
+    const bool trains = p.tensor->requires_grad();
+    *p.tensor = p.tensor->to(device);
+    p.tensor->set_requires_grad(trains);
+  }
+  for (LlamaLayer& l : layers_)
+    for (Nf4Weight& w : l.nf4)
+      if (w.defined()) w = w.to(device);
+  device_ = device;
+}
+
 Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
   NoGradGuard no_grad;
   const LlamaLayer& l = layers_[layer];

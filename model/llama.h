@@ -76,6 +76,9 @@ class LlamaModel {
   // lm_head keep their precision). The same weights always give the same codes. Returns the
   // bytes the NF4 weights take.
   size_t quantize_frozen_linears(bool double_quant);
+  // Every weight, adapter and NF4 weight moved to `device`, gradient flags kept: a qlora run
+  // builds and quantises its base on the host, so the f32 base never sits on the GPU.
+  void move_to(Device device);
   const LlamaLayer& layer(int64_t i) const { return layers_[i]; }
   // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter; W
   // dequantised when in NF4).

@@ -1,6 +1,7 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
-// curve (f32 within 1e-3 relative, bf16 within 5e-2), and two GPU runs with the same seed give
-// identical losses. Without a CUDA device it says so and exits 77 (skipped).
+// curve (f32 within 1e-3 relative, bf16 within 5e-2), in full training and with adapter: qlora,
+// and two GPU runs with the same seed give identical losses. Without a CUDA device it says so and
+// exits 77 (skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdio>
@@ -22,9 +23,10 @@ std::vector<double> losses(const std::string& metrics) {
   return out;
 }
 
-std::vector<double> train(const std::string& name, const std::string& device, const std::string& bf16) {
+std::vector<double> train(const std::string& name, const std::string& device, const std::string& bf16,
+                          const std::string& extra = "") {
   Workspace ws(name);
-  Run r = run_train(ws.config("max_steps: 50\ndevice: " + device + "\nbf16: " + bf16 + "\n"));
+  Run r = run_train(ws.config("max_steps: 50\ndevice: " + device + "\nbf16: " + bf16 + "\n" + extra));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   return losses(ws.out("metrics.jsonl"));
 }
@@ -43,6 +45,16 @@ TEST_CASE("50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 
   std::vector<double> cpu = train("gpu_ref_cpu", "cpu", "false");
   check_tracks(train("gpu_f32", "cuda", "false"), cpu, 1e-3);
   check_tracks(train("gpu_bf16", "cuda", "true"), cpu, 5e-2);
+}
+
+// The NF4 base is quantised on the host and moved to the GPU as codes; its linears dequantise on
+// the device (cuda/cuda_nf4.cu) and run cuBLASLt.
+TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  const std::string qlora = "adapter: qlora\nload_in_4bit: true\nlora_r: 4\nlora_target_linear: true\n"
+                            "learning_rate: 0.01\n";
+  std::vector<double> cpu = train("gpu_qlora_cpu", "cpu", "false", qlora);
+  check_tracks(train("gpu_qlora_f32", "cuda", "false", qlora), cpu, 1e-3);
+  check_tracks(train("gpu_qlora_bf16", "cuda", "true", qlora), cpu, 5e-2);
 }
 
 TEST_CASE("two GPU runs with the same seed give identical losses") {

@@ -99,7 +99,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
-  model = std::make_unique<LlamaModel>(c.model, device, c.seed);
+  // A qlora base is built and quantised on the host: only its NF4 codes go to a GPU.
+  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit ? Device::cpu() : device, c.seed);
   const bool adapter = !c.adapter.empty();
   // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
   if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
@@ -115,7 +116,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
     }
     // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes.
-    if (c.load_in_4bit) nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
+    if (c.load_in_4bit) {
+      nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
+      model->move_to(device);
+    }
     model->store_frozen_as(forward.compute_dtype);
   }
   params = model->trainable_parameters();
