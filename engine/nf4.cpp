@@ -15,7 +15,8 @@ namespace llm {
 
 size_t nf4_nbytes(int64_t n, bool double_quant) {
   const size_t blocks = static_cast<size_t>((n + kNf4Block - 1) / kNf4Block);
-  const size_t absmax = double_quant ? blocks + 4 * ((blocks + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock) + 4 : 4 * blocks;
+  const size_t scales = (blocks + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock;
+  const size_t absmax = double_quant ? blocks + 4 * scales + 4 : 4 * blocks;
   return static_cast<size_t>((n + 1) / 2) + absmax;
 }
 
@@ -59,10 +60,12 @@ uint8_t dynamic_code_of(float x) {
   static const std::vector<uint8_t> table = [] {
     const std::array<float, 256> map = dynamic_quant_map(true);
     std::vector<uint8_t> t(65536);
-    for (int j = 0; j < 65536; j++) t[j] = quantize_nearest(map.data(), static_cast<float>(j / 65535.0 * 2.0 - 1.0));
+    for (int j = 0; j < 65536; j++)
+      t[j] = quantize_nearest(map.data(), static_cast<float>(j / 65535.0 * 2.0 - 1.0));
     return t;
   }();
-  return table[static_cast<int>((std::clamp(x, -1.0f, 1.0f) + 1.0f) * 0.5f * 65535.0f + 0.5f)];
+  const float clamped = x > -1.0f ? std::min(x, 1.0f) : -1.0f;  // a NaN becomes -1, not an index
+  return table[static_cast<int>((clamped + 1.0f) * 0.5f * 65535.0f + 0.5f)];
 }
 
 // bnb's double quantisation: quantize_blockwise(absmax - mean, blocksize=256) with the signed

@@ -30,11 +30,12 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     LoraConfig pairs = c.lora;  // the adapters alone: what modules_to_save adds is base weights
     pairs.modules_to_save.clear();
     in.trainable_parameters = lora_trainable_parameters(c.model, c.lora);
-    in.frozen_parameters = c.model.num_parameters() - (in.trainable_parameters - lora_trainable_parameters(c.model, pairs));
-    const auto& saved = c.lora.modules_to_save;
-    const bool lm_head = std::count(saved.begin(), saved.end(), "lm_head") > 0 ||
-                         (c.model.tie_word_embeddings && std::count(saved.begin(), saved.end(), "embed_tokens") > 0);
-    in.frozen_lm_head = !lm_head;
+    const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(c.model, pairs);
+    in.frozen_parameters = c.model.num_parameters() - trained_whole;
+    auto saved = [&c](const char* module) {
+      return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
+    };
+    in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
     in.nf4_linears = c.load_in_4bit;
     in.nf4_double_quant = c.bnb_4bit_use_double_quant;
   }
