@@ -1,7 +1,6 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
-// curve (f32 within 1e-3 relative, bf16 within 5e-2), in full training and with adapter: qlora,
-// and two GPU runs with the same seed give identical losses. Without a CUDA device it says so and
-// exits 77 (skipped).
+// curve (f32 within 1e-3 relative, bf16 within 5e-2), and two GPU runs with the same seed give
+// identical losses. Without a CUDA device it says so and exits 77 (skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdio>
@@ -23,10 +22,11 @@ std::vector<double> losses(const std::string& metrics) {
   return out;
 }
 
+// `overrides`: command-line keys after the config (e.g. " --hidden_size 128").
 std::vector<double> train(const std::string& name, const std::string& device, const std::string& bf16,
-                          const std::string& extra = "") {
+                          const std::string& overrides = "") {
   Workspace ws(name);
-  Run r = run_train(ws.config("max_steps: 50\ndevice: " + device + "\nbf16: " + bf16 + "\n" + extra));
+  Run r = run_train(ws.config("max_steps: 50\ndevice: " + device + "\nbf16: " + bf16 + "\n") + overrides);
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   return losses(ws.out("metrics.jsonl"));
 }
@@ -47,18 +47,18 @@ TEST_CASE("50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 
   check_tracks(train("gpu_bf16", "cuda", "true"), cpu, 5e-2);
 }
 
-// The NF4 base is quantised on the host and moved to the GPU as codes; its linears dequantise on
-// the device (cuda/cuda_nf4.cu) and run cuBLASLt.
+TEST_CASE("two GPU runs with the same seed give identical losses") {
+  CHECK(train("gpu_det_a", "cuda", "true") == train("gpu_det_b", "cuda", "true"));
+}
+
+// adapter: qlora. The NF4 base is quantised on the host and moved to the GPU as codes; its linears
+// dequantise on the device (cuda/cuda_nf4.cu) and run cuBLASLt.
 TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
-  const std::string qlora = "adapter: qlora\nload_in_4bit: true\nlora_r: 4\nlora_target_linear: true\n"
-                            "learning_rate: 0.01\n";
+  const std::string qlora = " --adapter qlora --load_in_4bit true --lora_r 4 --lora_target_linear true"
+                            " --learning_rate 0.01";
   std::vector<double> cpu = train("gpu_qlora_cpu", "cpu", "false", qlora);
   check_tracks(train("gpu_qlora_f32", "cuda", "false", qlora), cpu, 1e-3);
   check_tracks(train("gpu_qlora_bf16", "cuda", "true", qlora), cpu, 5e-2);
-}
-
-TEST_CASE("two GPU runs with the same seed give identical losses") {
-  CHECK(train("gpu_det_a", "cuda", "true") == train("gpu_det_b", "cuda", "true"));
 }
 
 int main(int argc, char** argv) {
