@@ -7,6 +7,7 @@
 
 #include "engine/adamw_math.h"
 #include "engine/allocator.h"
+#include "engine/nf4.h"
 #include "engine/tensor.h"
 
 namespace llm {
@@ -110,6 +111,11 @@ class Backend {
   // param f32 (n), grad f32 or bf16 (n), codes u8 (n), absmax f32 (ceil(n / kQuantBlock)).
   virtual void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                           Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) = 0;
+
+  // A weight in NF4 (engine/nf4.h) back in out's dtype (f32 or bf16), out shaped as w.shape:
+  // each element's code value times its block's absmax (itself dequantised first when double
+  // quantised), in f32 as bitsandbytes' dequantize_4bit.
+  virtual void nf4_dequantize(const Nf4Weight& w, Tensor& out) = 0;
 
   // Llama ops; shapes are documented in engine/ops.h.
   virtual void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) = 0;

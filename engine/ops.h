@@ -3,6 +3,7 @@
 // Shapes: B batch, S sequence, H query heads, Hkv key/value heads, D head_dim, C channels,
 // V vocabulary, N rows (tokens).
 #pragma once
+#include "engine/nf4.h"
 #include "engine/tensor.h"
 
 namespace llm {
@@ -22,6 +23,11 @@ Tensor sum(const Tensor& x);  // f32 scalar (shape [])
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // x (..., in) @ w^T with w (out, in), the layout of HF's nn.Linear weights.
 inline Tensor linear(const Tensor& x, const Tensor& w) { return matmul(x, w, false, true); }
+
+// A frozen linear layer whose weight is stored in NF4 (engine/nf4.h), QLoRA's base layer:
+// x (..., in) @ W^T with W (out, in) dequantised to x's dtype for the GEMM (again in backward,
+// so no full-precision copy outlives the call). The weight gets no gradient; x does.
+Tensor nf4_linear(const Tensor& x, const Nf4Weight& w);
 
 // embedding: ids i32 (...) into table (V, C) -> (..., C).
 Tensor embedding(const Tensor& ids, const Tensor& table);

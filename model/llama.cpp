@@ -72,6 +72,8 @@ std::vector<ParamRef> LlamaModel::parameters() {
   }
   out.push_back({"model.norm.weight", &norm_});
   if (!config_.tie_word_embeddings) out.push_back({"lm_head.weight", &lm_head_});
+  out.erase(std::remove_if(out.begin(), out.end(), [](const ParamRef& p) { return !p.tensor->defined(); }),
+            out.end());
   return out;
 }
 
@@ -148,10 +150,37 @@ void LlamaModel::store_frozen_as(DType dtype) {
     if (!p.tensor->requires_grad() && p.tensor->dtype() != dtype) *p.tensor = p.tensor->to(dtype);
 }
 
+size_t LlamaModel::quantize_frozen_linears(bool double_quant) {
+  size_t bytes = 0;
+  for (LlamaLayer& l : layers_)
+    for (int k = 0; k < kNumLinear; k++) {
+      LLM_CHECK(!l.linear(k).requires_grad(), "quantize_frozen_linears: " + std::string(kLinearModules[k]) +
+                                                  " trains; only frozen weights are quantised");
+      l.nf4[k] = nf4_quantize(l.linear(k), double_quant);
+      l.linear(k) = Tensor();
+      bytes += l.nf4[k].nbytes();
+    }
+  return bytes;
+}
+
+void LlamaModel::move_to(Device device) {
+  std::vector<ParamRef> all = parameters(), adapters = adapter_parameters();
+  all.insert(all.end(), adapters.begin(), adapters.end());
+  for (const ParamRef& p : all) {
+    const bool trains = p.tensor->requires_grad();
+    *p.tensor = p.tensor->to(device);
+    p.tensor->set_requires_grad(trains);
+  }
+  for (LlamaLayer& l : layers_)
+    for (Nf4Weight& w : l.nf4)
+      if (w.defined()) w = w.to(device);
+  device_ = device;
+}
+
 Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
   NoGradGuard no_grad;
   const LlamaLayer& l = layers_[layer];
-  Tensor w = l.linear(kind).to(DType::f32);
+  Tensor w = l.nf4[kind].defined() ? nf4_dequantize(l.nf4[kind], DType::f32) : l.linear(kind).to(DType::f32);
   if (!l.lora[kind].a.defined()) return w;
   return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), lora_.scale());
 }
@@ -189,12 +218,14 @@ Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Ten
                                  const Tensor& doc_ids, const LayerOptions& opt,
                                  uint64_t dropout_seed) const {
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
-  // Linear `kind` of the block with its adapter, if any.
+  // Linear `kind` of the block (its NF4 weight dequantised in the GEMM under QLoRA) with its
+  // adapter, if any.
   auto proj = [&](const Tensor& in, int kind) {
+    const Tensor base = l.nf4[kind].defined() ? nf4_linear(in, l.nf4[kind]) : linear(in, w(l.linear(kind)));
     const LoraPair& pair = l.lora[kind];
-    if (!pair.a.defined()) return linear(in, w(l.linear(kind)));
-    return lora_linear(in, w(l.linear(kind)), w(pair.a), w(pair.b), lora_.scale(), opt.lora_dropout,
-                       mix_seed(dropout_seed, kind));
+    if (!pair.a.defined()) return base;
+    return add_lora_term(base, in, w(pair.a), w(pair.b), lora_.scale(), opt.lora_dropout,
+                         mix_seed(dropout_seed, kind));
   };
   const int64_t B = positions.size(0), S = positions.size(1);
   const int64_t H = config_.num_attention_heads, Hkv = config_.num_key_value_heads;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/nf4.h"
 #include "engine/tensor.h"
 #include "engine/weight_units.h"
 #include "model/attention_kind.h"
@@ -22,6 +23,9 @@ struct LlamaLayer {
   Tensor gate_proj, up_proj;        // (F, C)
   Tensor down_proj;                 // (C, F)
   LoraPair lora[kNumLinear];        // adapters, by kLinearModules' index; undefined: none
+  // QLoRA: the frozen linear weights in NF4, by kLinearModules' index; the Tensor above is then
+  // undefined (the weight exists only as codes).
+  Nf4Weight nf4[kNumLinear];
 
   const Tensor& linear(int kind) const;  // q_proj ... down_proj by kLinearModules' index
   Tensor& linear(int kind);
@@ -53,7 +57,8 @@ class LlamaModel {
 
   const LlamaConfig& config() const { return config_; }
   Device device() const { return device_; }
-  // Every weight of the base model with its HF name, in HF's order.
+  // Every weight of the base model kept as a tensor, with its HF name, in HF's order (a weight
+  // quantised to NF4 is not one).
   std::vector<ParamRef> parameters();
   // ZeRO-3's units of weights, as engine/weight_units.h numbers them; and the hooks that gather
   // them around each use (null, the default: every weight always resident).
@@ -71,7 +76,17 @@ class LlamaModel {
   std::vector<ParamRef> trainable_parameters();
   // Frozen base weights kept in `dtype` only (bf16 on a GPU): no f32 master copy of them.
   void store_frozen_as(DType dtype);
-  // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter).
+  // QLoRA, after add_lora: every block's seven linear weights (frozen) replaced by their NF4
+  // quantisation as transformers + bitsandbytes load_in_4bit does it (embeddings, norms and
+  // lm_head keep their precision). The same weights always give the same codes. Returns the
+  // bytes the NF4 weights take.
+  size_t quantize_frozen_linears(bool double_quant);
+  // Every weight, adapter and NF4 weight moved to `device`, gradient flags kept: a qlora run
+  // builds and quantises its base on the host, so the f32 base never sits on the GPU.
+  void move_to(Device device);
+  const LlamaLayer& layer(int64_t i) const { return layers_[i]; }
+  // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter; W
+  // dequantised when in NF4).
   Tensor merged_weight(int64_t layer, int kind) const;
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 

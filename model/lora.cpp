@@ -1,4 +1,5 @@
-// defines: LoraConfig's targets, lora_linear, mix_seed, the linear modules' names
+// defines: LoraConfig's targets, lora_linear, add_lora_term, mix_seed, the linear modules' names
+// and shapes, lora_trainable_parameters
 #include "model/lora.h"
 
 #include <algorithm>
@@ -35,10 +36,35 @@ std::vector<std::string> LoraConfig::targets() const {
 
 Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scale,
                    float dropout_p, uint64_t seed) {
+  return add_lora_term(linear(x, w), x, a, b, scale, dropout_p, seed);
+}
+
+Tensor add_lora_term(const Tensor& base, const Tensor& x, const Tensor& a, const Tensor& b, float scale,
+                     float dropout_p, uint64_t seed) {
   // Two thin GEMMs through rank r instead of one through a merged (out, in) matrix: the
   // gradients of A and B come out of the autograd of these ops.
   Tensor low = linear(linear(dropout(x, dropout_p, seed), a), b);
-  return add_scaled(linear(x, w), low, scale);
+  return add_scaled(base, low, scale);
+}
+
+Shape linear_shape(const LlamaConfig& m, int kind) {
+  const int64_t C = m.hidden_size, F = m.intermediate_size;
+  const int64_t q = m.num_attention_heads * m.head_dim(), kv = m.num_key_value_heads * m.head_dim();
+  const Shape shapes[kNumLinear] = {{q, C}, {kv, C}, {kv, C}, {C, q}, {F, C}, {F, C}, {C, F}};
+  return shapes[kind];
+}
+
+int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) {
+  int64_t per_layer = 0;
+  for (int k = 0; k < kNumLinear; k++)
+    if (lora.targets(k)) per_layer += lora.r * (linear_shape(m, k)[0] + linear_shape(m, k)[1]);
+  auto saved = [&lora](const char* module) {
+    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
+  };
+  const int64_t table = m.vocab_size * m.hidden_size;
+  const int64_t whole = m.tie_word_embeddings ? (saved("embed_tokens") || saved("lm_head") ? table : 0)
+                                             : table * (saved("embed_tokens") + saved("lm_head"));
+  return m.num_hidden_layers * per_layer + whole;
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t use) {

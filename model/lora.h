@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "model/llama_config.h"
 
 namespace llm {
 
@@ -34,6 +35,12 @@ struct LoraConfig {
   bool targets(int kind) const;
 };
 
+// The (out, in) shape of linear `kind` in a block of `model`.
+Shape linear_shape(const LlamaConfig& model, int kind);
+// What a LoRA run trains: r x (in + out) per targeted linear of every block, plus the
+// modules_to_save trained whole (a tied lm_head is the embedding).
+int64_t lora_trainable_parameters(const LlamaConfig& model, const LoraConfig& lora);
+
 struct LoraPair {
   Tensor a;  // (r, in)
   Tensor b;  // (out, r); both undefined when the layer is not a target
@@ -43,6 +50,10 @@ struct LoraPair {
 // (p > 0) draws its mask from `seed` (engine/ops.h dropout).
 Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scale,
                    float dropout_p, uint64_t seed);
+// The same with the frozen layer's output `base` (N, out) already computed, e.g. by an NF4
+// linear: base + scale * dropout(x) a^T b^T.
+Tensor add_lora_term(const Tensor& base, const Tensor& x, const Tensor& a, const Tensor& b, float scale,
+                     float dropout_p, uint64_t seed);
 
 // A seed for one use of dropout, from the step's seed and which use it is (layer, module), so
 // that no two uses share a mask.

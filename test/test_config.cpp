@@ -399,10 +399,11 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
   CHECK(e == "cfg.yaml:7: group_by_length: not supported, batches are not grouped by length: rows "
              "are shuffled per epoch\n"
              "cfg.yaml:5: load_in_8bit: not supported, 8-bit base weights are not built: set it "
-             "false (weights stay f32/bf16)");
+             "false (weights stay f32/bf16; adapter: qlora with load_in_4bit: true quantises them "
+             "to 4-bit NF4)");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
-  CHECK(parse("load_in_4bit: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
-        std::vector<std::string>{"fp16", "load_in_4bit"});  // deepspeed and fsdp are keys we read
+  CHECK(parse("load_in_8bit: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
+        std::vector<std::string>{"fp16", "load_in_8bit"});  // deepspeed and fsdp are keys we read
 }
 
 TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {

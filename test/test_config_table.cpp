@@ -148,6 +148,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(l.lora.target_modules == std::vector<std::string>{"q_proj", "v_proj"});
   CHECK(l.lora.targets().size() == 7);
   check_round_trip(l);
+  TrainConfig q = parse("adapter: qlora\nload_in_4bit: true\nlora_target_linear: true\n"
+                        "bnb_config_kwargs: {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: false}\n");
+  CHECK(q.load_in_4bit);
+  CHECK(!q.bnb_4bit_use_double_quant);
+  check_round_trip(q);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

@@ -289,6 +289,19 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   }
 }
 
+TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; nf4_linear forward and dx") {
+  for (bool double_quant : {true, false}) {
+    CAPTURE(double_quant);
+    // 13 x 65 = 845 elements: a partial block, an odd count, 14 absmax values.
+    const Nf4Weight w = nf4_quantize(randn({13, 65}, 0.1f), double_quant), wg = w.to(kGpu);
+    for (DType t : kDtypes) CHECK(bit_identical(nf4_dequantize(wg, t), nf4_dequantize(w, t)));
+    for (DType t : kDtypes)
+      compare_op("nf4_linear", [&](const std::vector<Tensor>& in) {
+        return nf4_linear(in[0], in[0].device().is_cpu() ? w : wg);
+      }, {randn({7, 65})}, t);
+  }
+}
+
 TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax and codes") {
   const int64_t n = 2 * kQuantBlock + 333, blocks = 3;  // a short last block
   Tensor p0 = randn({n});

@@ -65,6 +65,16 @@ TEST_CASE("two GPU runs with the same seed give identical losses") {
   CHECK(train("gpu_det_a", "cuda", "true") == train("gpu_det_b", "cuda", "true"));
 }
 
+// adapter: qlora. The NF4 base is quantised on the host and moved to the GPU as codes; its linears
+// dequantise on the device (cuda/cuda_nf4.cu) and run cuBLASLt.
+TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  const std::string qlora = " --adapter qlora --load_in_4bit true --lora_r 4 --lora_target_linear true"
+                            " --learning_rate 0.01";
+  std::vector<double> cpu = train("gpu_qlora_cpu", "cpu", "false", qlora);
+  check_tracks(train("gpu_qlora_f32", "cuda", "false", qlora), cpu, 1e-3);
+  check_tracks(train("gpu_qlora_bf16", "cuda", "true", qlora), cpu, 5e-2);
+}
+
 int main(int argc, char** argv) {
   if (llm::cuda_device_count() == 0) {
     std::printf("skipped: no CUDA device visible\n");

@@ -375,12 +375,15 @@ TEST_CASE("adapter config errors: one line naming the file and key, exit 2") {
   struct Case {
     std::string extra, expect;
   };
-  for (const Case& c : {Case{"adapter: qlora\n", "adapter: expected lora (qlora's 4-bit NF4 base weights are not built yet), got qlora"},
+  for (const Case& c : {Case{"adapter: qlora\nlora_target_linear: true\n", "adapter: expected load_in_4bit: true with qlora, got load_in_4bit false"},
+                        Case{"adapter: lora\nlora_target_linear: true\nload_in_4bit: true\n", "load_in_4bit: expected adapter: qlora with it"},
+                        Case{"adapter: qlora\nload_in_4bit: true\nlora_target_linear: true\nmerge_lora: true\n", "merge_lora: expected false with adapter: qlora"},
+                        Case{"adapter: qlora\nload_in_4bit: true\nlora_target_linear: true\nbnb_config_kwargs: {bnb_4bit_quant_type: fp4}\n", "bnb_config_kwargs.bnb_4bit_quant_type: expected nf4 (bitsandbytes' fp4 4-bit type is not built), got fp4"},
+                        Case{"load_in_8bit: true\n", "load_in_8bit: not supported"},
                         Case{"adapter: lora\n", "adapter: expected lora_target_modules or lora_target_linear: true with it"},
                         Case{"adapter: lora\nlora_target_modules: [q_proj, w_proj]\n", "lora_target_modules: expected a list of q_proj"},
                         Case{"adapter: lora\nlora_target_linear: true\nlora_dropout: 1\n", "lora_dropout"},
                         Case{"merge_lora: true\n", "merge_lora: expected adapter: lora with it"},
-                        Case{"load_in_4bit: true\n", "load_in_4bit: not supported"},
                         Case{"adapter: lora\nlora_target_linear: true\nlora_model_dir: /no/such\n", "lora_model_dir: expected a PEFT adapter directory"}}) {
     CAPTURE(c.extra);
     Run r = run_train(ws.config(c.extra));

@@ -8,6 +8,7 @@
 #include "engine/backend.h"
 #include "engine/optimizer.h"
 #include "model/llama.h"
+#include "model/lora.h"
 #include "test/test_util.h"
 #include "train/memory_plan.h"
 
@@ -18,11 +19,14 @@ namespace {
 
 // Peak allocator bytes of the second of two steps (forward, backward, AdamW), as the trainer
 // runs them at world size 1: the first step fills the cache and creates the optimizer state.
-double measured_peak(const MemoryPlanInput& in) {
+// With `lora`, an adapter run as the trainer sets it up (quantised when in.nf4_linears).
+double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr) {
   const int64_t B = in.micro_batch_size, S = in.sequence_len;
   LlamaModel model(in.model, Device::cpu(), 1);
+  if (lora) model.add_lora(*lora, 1);
+  if (in.nf4_linears) model.quantize_frozen_linears(in.nf4_double_quant);
   std::vector<OptimParam> params;
-  for (auto& p : model.parameters()) params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
+  for (auto& p : model.trainable_parameters()) params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
   AdamW opt(params, {}, in.optimizer_8bit ? AdamWState::blockwise_8bit : AdamWState::f32);
   Tensor ids = randint({B, S}, 0, int(in.model.vocab_size)), targets = randint({B * S}, 0, int(in.model.vocab_size));
   std::vector<int32_t> pos(B * S);
@@ -64,6 +68,29 @@ TEST_CASE("the planned peak is within 10% of the allocator's measured peak") {
         CAPTURE(measured);
         CHECK(std::fabs(planned - measured) <= 0.10 * measured);
       }
+}
+
+TEST_CASE("adapter runs: the planned peak of LoRA and QLoRA is within 10% of the measured peak") {
+  MemoryPlanInput in;
+  in.model.hidden_size = 128;
+  in.model.intermediate_size = 384;
+  in.model.num_hidden_layers = 2;
+  in.sequence_len = 64;
+  in.micro_batch_size = 2;
+  in.attention = AttentionKind::flash;
+  LoraConfig lora;
+  lora.r = 8, lora.target_linear = true;
+  in.trainable_parameters = lora_trainable_parameters(in.model, lora);
+  in.frozen_parameters = in.model.num_parameters();
+  in.frozen_lm_head = true;
+  for (bool nf4 : {false, true}) {
+    in.nf4_linears = nf4;
+    const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in, &lora);
+    CAPTURE(nf4);
+    CAPTURE(planned);
+    CAPTURE(measured);
+    CHECK(std::fabs(planned - measured) <= 0.10 * measured);
+  }
 }
 
 TEST_CASE("Llama-3-8B: categories per rank at ZeRO-1 and ZeRO-3 over 8 ranks") {
@@ -110,4 +137,27 @@ TEST_CASE("Llama-3-8B: categories per rank at ZeRO-1 and ZeRO-3 over 8 ranks") {
   CHECK(item("master weights") == doctest::Approx(4 * P / 8));
   CHECK(item("weights") < 4 * (head + block) + 2 * (2 * head + block) + 1);  // + bf16 casts
   CHECK(plan.peak_bytes < 0.9 * 80 * 1073741824.0);  // configs/llama3.yaml's margin
+}
+
+TEST_CASE("Llama-3-8B QLoRA: NF4 block linears, bf16 embeddings and lm_head, only the adapters train") {
+  MemoryPlanInput in;
+  in.model = *llama_preset("llama3-8b");
+  in.bf16 = true;
+  LoraConfig lora;
+  lora.r = 16, lora.target_linear = true;
+  in.trainable_parameters = lora_trainable_parameters(in.model, lora);
+  in.frozen_parameters = in.model.num_parameters();
+  in.frozen_lm_head = true;
+  in.nf4_linears = true;
+  const MemoryPlan plan = plan_memory(in);
+  const double T = double(in.trainable_parameters);
+  CHECK(T == 32 * 16 * (2 * (4096 + 4096) + 2 * (1024 + 4096) + 3 * (14336 + 4096)));  // 41.9M
+  // 6.98e9 weights in the block linears at 4.127 bits, plus bf16 embedding, lm_head and norms.
+  const double linears = 32 * (2 * 4096.0 * 4096 + 2 * 1024.0 * 4096 + 3 * 14336.0 * 4096);
+  const double rest = 8030261248.0 - linears;
+  CHECK(plan.items[0].bytes == doctest::Approx(linears * (0.5 + 1.0 / 64 + 4.0 / 64 / 256) + 2 * rest +
+                                               2 * 14336.0 * 4096 + 2 * T).epsilon(1e-4));
+  CHECK(plan.items[1].bytes == 4 * T);  // master weights
+  CHECK(plan.items[2].bytes == 4 * T);  // gradients
+  CHECK(plan.items[3].bytes == 8 * T);  // AdamW
 }

@@ -3,6 +3,8 @@
 // whether the peak fits a GPU's memory (train/memory_plan.h).
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "engine/optimizer.h"
 #include "tools/bench_args.h"
 #include "train/config.h"
@@ -14,7 +16,8 @@ int bench_memory(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"preset", "llama3-8b"}, {"layers", "0"}, {"dim", "0"}, {"config", ""}, {"seq", "2048"}, {"micro-batch", "1"},
                   {"accumulation", "1"}, {"ranks", "1"}, {"zero", "0"}, {"recompute", "0"},
-                  {"optimizer", "adamw_torch"}, {"bf16", "1"}, {"attention", "flash"}, {"gpu-gib", "80"}});
+                  {"optimizer", "adamw_torch"}, {"bf16", "1"}, {"attention", "flash"}, {"gpu-gib", "80"},
+                  {"adapter", ""}, {"lora-r", "16"}});
   const bool bf16 = args.num("bf16") != 0;
   MemoryPlanInput in;
   std::string what;
@@ -22,20 +25,25 @@ int bench_memory(int argc, char** argv) {
     const TrainConfig c = load_config(args.str("config"));
     in = memory_plan_input(c, args.num("ranks"), bf16);
     what = c.source;
-  } else {
+  } else {  // the keys a config would give, from the options
     TrainConfig c;
+    c.model = bench_model(args);
+    c.data.sequence_len = args.num("seq");
+    c.micro_batch_size = args.num("micro-batch");
+    c.gradient_accumulation_steps = args.num("accumulation");
+    c.zero_stage = args.num("zero");
+    c.gradient_checkpointing = args.num("recompute") > 0;
+    c.gradient_checkpointing_every_n_layers = std::max<int64_t>(args.num("recompute"), 1);
     c.optimizer = args.str("optimizer");
-    in.model = bench_model(args);
-    in.sequence_len = args.num("seq");
-    in.micro_batch_size = args.num("micro-batch");
-    in.gradient_accumulation_steps = args.num("accumulation");
-    in.ranks = args.num("ranks");
-    in.zero_stage = args.num("zero");
-    in.recompute_every_n_layers = args.num("recompute");
-    in.optimizer_8bit = c.optimizer_8bit();
-    in.bf16 = bf16;
-    in.attention = attention_named(args.str("attention"));
-    what = args.str("preset");
+    c.attention = attention_named(args.str("attention"));
+    c.adapter = args.str("adapter");  // as Axolotl's QLoRA examples: every linear layer
+    if (!c.adapter.empty() && c.adapter != "lora" && c.adapter != "qlora")
+      throw std::invalid_argument("--adapter expects lora or qlora, got '" + c.adapter + "'");
+    c.load_in_4bit = c.adapter == "qlora";
+    c.lora.r = args.num("lora-r");
+    c.lora.target_linear = true;
+    in = memory_plan_input(c, args.num("ranks"), bf16);
+    what = args.str("preset") + (c.adapter.empty() ? "" : ", " + c.adapter + " r " + std::to_string(c.lora.r));
   }
   const MemoryPlan plan = plan_memory(in);
   fmt::print("llm_bench memory: {} | {:.2f}B parameters | seq {} x micro-batch {} x accumulation {} | "

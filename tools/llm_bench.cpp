@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
       "                      [--seq 2048] [--micro-batch 1]\n"
       "                      [--accumulation 1] [--ranks 1] [--zero 0|1|2] [--recompute 0|N]\n"
       "                      [--optimizer adamw_torch|adamw_8bit] [--bf16 1] [--attention flash]\n"
+      "                      [--adapter lora|qlora] [--lora-r 16]   (adapters on every linear)\n"
       "                      [--gpu-gib 80]   (--config: the model and keys of a config file)\n";
   if (argc < 2 || std::string(argv[1]) == "--help") {
     fmt::print("{}", usage);

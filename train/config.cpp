@@ -144,6 +144,16 @@ void Parser::validate() {
     if (!c.lora_model_dir.empty()) fail(at("lora_model_dir"), "adapter: lora with it", "no adapter");
     if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");
   }
+  // Axolotl's rules: qlora requires load_in_4bit, and does not merge a base loaded in 4 bits
+  // (its merge reloads the base in 16 bits afterwards). 4-bit weights here mean qlora.
+  if (c.adapter == "qlora" && !c.load_in_4bit)
+    fail(at("adapter"), "load_in_4bit: true with qlora", "load_in_4bit false");
+  if (c.load_in_4bit && c.adapter != "qlora")
+    fail(at("load_in_4bit"), "adapter: qlora with it (4-bit NF4 base weights are built for QLoRA)",
+         c.adapter.empty() ? "no adapter" : "adapter: " + c.adapter);
+  if (c.adapter == "qlora" && c.merge_lora)
+    fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
+         "base after training)", "true");
   resolve_attention();
 }
 

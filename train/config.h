@@ -30,9 +30,13 @@ struct TrainConfig {
   std::string tokenizer_config;
   SpecialTokens special_tokens;  // Axolotl's special_tokens: bos/eos/pad_token by name
 
-  // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "" trains every
-  // weight.
+  // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "qlora" the same on
+  // a base whose block linear weights are NF4 (engine/nf4.h); "" trains every weight.
   std::string adapter;
+  bool load_in_4bit = false;  // Axolotl: qlora requires it, and it means qlora here
+  // bnb_config_kwargs' bnb_4bit_use_double_quant: the NF4 absmax in 8 bits (Axolotl's QLoRA
+  // default); its bnb_4bit_quant_type is nf4, the one 4-bit type built.
+  bool bnb_4bit_use_double_quant = true;
   LoraConfig lora;             // lora_r, lora_alpha, lora_dropout, lora_target_*, ..._to_save
   std::string lora_model_dir;  // a PEFT adapter directory the adapters start from
   bool merge_lora = false;     // at the end, also output_dir/merged: base + adapters merged

@@ -109,12 +109,6 @@ ConfigField name_list(const char* name, const char* section, Get get,
           [get](const TrainConfig& c) { return get(c).empty() ? std::string() : yaml_list(get(c)); }};
 }
 
-void read_adapter(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  if (n.IsScalar() && n.Scalar() == "qlora")
-    fail(w, "lora (qlora's 4-bit NF4 base weights are not built yet)", "qlora");
-  ctx.config.adapter = read_choice(n, w, {"lora"});
-}
-
 void read_lora_model_dir(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string dir = ctx.beside_config(read_string(n, w));
   std::error_code ec;
@@ -237,9 +231,13 @@ std::vector<ConfigField> make_fields() {
        "which of the tokenizer's special tokens play BOS, EOS and PAD", read_special_tokens,
        write_special_tokens},
 
-      {"adapter", adapters, "lora (qlora is not built yet)",
-       "train LoRA adapters on frozen base weights; unset: every weight trains", read_adapter,
-       [](const TrainConfig& c) { return yaml_string(c.adapter); }},
+      choice("adapter", adapters, MEMBER(adapter), {"lora", "qlora"},
+             "train LoRA adapters on frozen base weights (qlora: the base's block linears in NF4); "
+             "unset: every weight trains"),
+      flag("load_in_4bit", adapters, MEMBER(load_in_4bit),
+           "the base's block linear weights in 4-bit NF4, as bitsandbytes (adapter: qlora)"),
+      {"bnb_config_kwargs", adapters, "a map {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant}",
+       "4-bit quantisation options (qlora)", read_bnb_config_kwargs, write_bnb_config_kwargs},
       integer("lora_r", adapters, MEMBER(lora.r), 1, kMaxWidth, "LoRA rank r"),
       number("lora_alpha", adapters, MEMBER(lora.alpha), kPositive,
              "the adapters' output is scaled by lora_alpha / lora_r"),

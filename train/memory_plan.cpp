@@ -7,7 +7,9 @@
 
 #include "engine/ops.h"
 #include "engine/optimizer.h"
+#include "engine/nf4.h"
 #include "engine/quant_map.h"
+#include "model/lora.h"
 
 namespace llm {
 
@@ -24,6 +26,19 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_8bit = c.optimizer_8bit();
   in.bf16 = bf16;
   in.attention = c.attention;
+  if (!c.adapter.empty()) {
+    LoraConfig pairs = c.lora;  // the adapters alone: what modules_to_save adds is base weights
+    pairs.modules_to_save.clear();
+    in.trainable_parameters = lora_trainable_parameters(c.model, c.lora);
+    const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(c.model, pairs);
+    in.frozen_parameters = c.model.num_parameters() - trained_whole;
+    auto saved = [&c](const char* module) {
+      return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
+    };
+    in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
+    in.nf4_linears = c.load_in_4bit;
+    in.nf4_double_quant = c.bnb_4bit_use_double_quant;
+  }
   return in;
 }
 
@@ -43,15 +58,32 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double embed = V * C, lm_head = m.tie_word_embeddings ? 0 : V * C;
   const double per_layer = (P - embed - lm_head - C) / L;  // the final norm is the C
 
+  // An adapter run trains T parameters (the pairs, all matrices, and any modules_to_save); the
+  // frozen base sits in the compute dtype, its block linears in NF4 under qlora (plus, while
+  // each NF4 linear runs, its weight dequantised into a scratch tensor).
+  const bool adapter = in.trainable_parameters > 0;
+  const double T = adapter ? static_cast<double>(in.trainable_parameters) : P;
+  double linears = 0, nf4 = 0, largest_linear = 0;
+  for (int k = 0; k < kNumLinear; k++) {
+    const Shape shape = linear_shape(m, k);
+    linears += L * shape[0] * shape[1];
+    nf4 += L * static_cast<double>(nf4_nbytes(shape[0] * shape[1], in.nf4_double_quant));
+    largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
+  }
+  const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.nf4_linears ? linears : 0);
+  const double frozen = adapter ? dsize * frozen_dense + (in.nf4_linears ? nf4 : 0) : 0;
+  const double nf4_scratch = in.nf4_linears ? dsize * largest_linear : 0;
+
   // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
-  const double matrices = P - (2 * L + 1) * C;
+  const double matrices = adapter ? T : P - (2 * L + 1) * C;
   double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
-                                          8 * (2 * L + 1) * C)
-                                       : 8 * P;
+                                          8 * (T - matrices))
+                                       : 8 * T;
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
-  // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves.
+  // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves
+  // (not with an adapter: LoRA under ZeRO-3 is refused, so such a plan is ZeRO-2's).
   const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage >= 2 && in.ranks > 1;
-  const bool zero3 = in.zero_stage == 3 && in.ranks > 1;
+  const bool zero3 = in.zero_stage == 3 && in.ranks > 1 && !adapter;
   if (sharded) optimizer /= ranks;
   const int64_t every = in.recompute_every_n_layers;
   const double segments = every > 0 ? std::ceil(L / every) : 0;
@@ -60,11 +92,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // from the forward's start to the end of backward; of the blocks, one at a time (a recompute
   // segment's while it re-runs). Their gradients are as whole as the weights.
   const double head_unit = embed + lm_head + C, block_units = (every > 0 ? in_segment : 1) * per_layer;
-  const double whole = zero3 ? head_unit + block_units : P;  // f32 weights present at once
+  const double whole = zero3 ? head_unit + block_units : T;  // f32 trained weights present at once
   // Buckets being reduced: two in flight under ZeRO-2 and 3 (launching one settles the earlier);
   // a bucket holds at least one parameter (the embedding is the largest); ZeRO-3's are its units,
   // at worst the head unit with a block.
-  const double in_flight = std::min(4 * P, zero3 ? 4 * (head_unit + per_layer)
+  const double in_flight = std::min(4 * T, zero3 ? 4 * (head_unit + per_layer)
                                                  : 2 * 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
 
   // Activations backward keeps per token of one layer (engine/ops save these): the layer input,
@@ -83,46 +115,59 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // bf16: each weight is cast per forward and the cast kept for backward (a tied embedding twice,
   // once as lm_head): every layer's, or with recompute only one segment's at a time.
   const double lm_cast = lm_head > 0 ? lm_head : embed;
-  const double casts = in.bf16 ? 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer) : 0;
+  // An adapter run casts only what trains; its frozen base is stored in bf16 already.
+  const double casts = !in.bf16 ? 0
+                       : adapter ? 2 * T
+                                 : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer);
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
-  const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + V * C);
+  const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + (in.frozen_lm_head ? 0 : V * C));
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
   // micro-batch: the gradients of the units that are whole, never more.
   const bool whole_grads = !zero2 || (!zero3 && in.gradient_accumulation_steps > 1);
-  const double grads = zero3 ? 4 * whole : whole_grads ? 4 * P : in_flight;
-  const double grads_first = 4 * V * C;  // lm_head's, the first to arrive
+  const double grads = zero3 ? 4 * whole : whole_grads ? 4 * T : in_flight;
+  const double grads_first = in.frozen_lm_head ? 0 : 4 * V * C;  // lm_head's, the first to arrive
   // Data parallel: flat f32 buckets holding every gradient (ZeRO-2 and 3: the ones in flight);
   // ZeRO-1 to 3 add this rank's reduced slices.
-  const double slices = sharded ? 4 * P / ranks : 0;
-  const double flat_buckets = in.ranks <= 1 ? 0 : zero2 ? 0 : 4 * P;  // alive the whole step
+  const double slices = sharded ? 4 * T / ranks : 0;
+  const double flat_buckets = in.ranks <= 1 ? 0 : zero2 ? 0 : 4 * T;  // alive the whole step
   const double buckets = flat_buckets + slices + (zero2 ? in_flight : 0);
-  // The f32 weights: the compute copy (cast to bf16 per use on a GPU) and, unsharded, also what
-  // AdamW updates. Sharded, the master weights AdamW updates are this rank's slice only.
+  // The f32 trained weights: the compute copy (cast to bf16 per use on a GPU) and, unsharded, also
+  // what AdamW updates. Sharded, the master weights AdamW updates are this rank's slice only.
   const double f32_weights = sharded || !in.bf16 ? 4 * whole : 0;
-  const double master = sharded ? 4 * P / ranks : in.bf16 ? 4 * P : 0;
+  const double master = sharded ? 4 * T / ranks : in.bf16 ? 4 * T : 0;
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
-  std::string weights_how = zero3 ? fmt::format("f32, the embedding/norm/lm_head unit and {:.0f} block(s) "
-                                                "gathered at once (ZeRO-3)", every > 0 ? in_segment : 1)
-                                  : "f32, every parameter" + per_rank;
-  weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
-  if (in.bf16) {
-    const std::string cast_how = every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
-                                           : "bf16 casts of every weight, made in forward, kept for backward";
-    weights_how = f32_weights > 0 ? weights_how + " + " + cast_how : cast_how;
+  const std::string trained = adapter ? "the trainable parameters" : "every parameter";
+  std::string weights_how;
+  if (adapter) {
+    weights_how = fmt::format("frozen base in {}{}", in.bf16 ? "bf16" : "f32",
+                              in.nf4_linears ? fmt::format(", its block linears in NF4 ({:.2f} bits a weight, "
+                                                           "one dequantised at a time)", 8 * nf4 / linears)
+                                             : "");
+    weights_how += in.bf16 ? " + bf16 casts of the adapters" : " + f32 adapters";
+  } else {
+    weights_how = zero3 ? fmt::format("f32, the embedding/norm/lm_head unit and {:.0f} block(s) "
+                                      "gathered at once (ZeRO-3)", every > 0 ? in_segment : 1)
+                        : "f32, every parameter" + per_rank;
+    weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
+    if (in.bf16) {
+      const std::string cast_how = every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
+                                             : "bf16 casts of every weight, made in forward, kept for backward";
+      weights_how = f32_weights > 0 ? weights_how + " + " + cast_how : cast_how;
+    }
   }
   plan.items = {
-      {"weights", f32_weights + casts, weights_how},
+      {"weights", f32_weights + casts + (adapter ? frozen + nf4_scratch : 0), weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, in.zero_stage)
-               : in.bf16 ? "f32, every parameter" + per_rank : "none apart: f32 training updates the weights"},
+               : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
-       : whole_grads ? "f32, every parameter" + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
+       : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
            (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
@@ -133,7 +178,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                              : fmt::format("{:.0f} layers", L),
                    in.attention == AttentionKind::eager ? ", eager attention probabilities" : "")},
       {"logits/loss workspace", chunk_bytes + loss_kept,
-       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden), d(lm_head)", chunk, V)},
+       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden){}", chunk, V,
+                   in.frozen_lm_head ? "" : ", d(lm_head)")},
       {"communication buckets", buckets,
        in.ranks > 1 ? (zero2     ? fmt::format("f32: two buckets in flight + this rank's slices (ZeRO-{})", in.zero_stage)
                        : sharded ? "f32 flat buckets + ZeRO-1 slices"
@@ -142,14 +188,16 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   };
   // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
   // it has several. ZeRO-2 and 3's buckets in flight exist only towards the end of each bucket's
-  // backward, and hold what they packed of the gradients, which are dropped.
-  const double persistent = f32_weights + master + optimizer + flat_buckets + slices;
+  // backward, and hold what they packed of the gradients, which are dropped. The frozen base of an
+  // adapter run stays throughout.
+  const double persistent = f32_weights + master + optimizer + flat_buckets + slices + frozen;
   const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
   const double fwd = persistent + casts + kept + chunk_bytes + loss_kept + held_grads;
   const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
                            held_grads;
-  const double end_bwd = persistent + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed + temporaries;
+  const double end_bwd = persistent + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
+                         temporaries + nf4_scratch;
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
   // and incoming slice are still in flight. Under recompute the previous bucket stays in flight
@@ -161,12 +209,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                  : 0;
   // ZeRO-2 with whole gradients (accumulation): the first bucket packs into its flat buffer before
   // its gradients go, with every other gradient still whole.
-  const double one_bucket = std::min(4 * P, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
+  const double one_bucket = std::min(4 * T, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
   const double first_pack = zero2 && !zero3 && whole_grads ? persistent + casts + grads + one_bucket : 0;
   // Start-up builds (or loads) the whole f32 model on every rank before the optimizer shards it:
-  // the peak of a ZeRO-3 run whose steps need less than that. A ZeRO-3 checkpoint gathers the
+  // the peak of a sharded run whose steps need less than that. A ZeRO-3 checkpoint gathers the
   // whole weights again between steps, the same bytes (the optimizer state gathers on the host).
-  const double start_up = 4 * P + master + optimizer + flat_buckets + slices;
+  // Unsharded, those f32 weights are already in `persistent`; an adapter run's base is frozen.
+  const double start_up = sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices : 0;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
                    : plan.peak_bytes == start_bwd  ? "the start of backward"

@@ -23,6 +23,12 @@ struct MemoryPlanInput {
   int64_t recompute_every_n_layers = 0;  // 0: no gradient checkpointing
   bool optimizer_8bit = false;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
+  // Adapter runs (adapter: lora or qlora): the parameters that train (f32, with gradients and
+  // optimizer state) and the base parameters that do not (kept in the compute dtype, or in NF4
+  // for the block linears under qlora). 0 trainable: every parameter trains.
+  int64_t trainable_parameters = 0, frozen_parameters = 0;
+  bool nf4_linears = false, nf4_double_quant = true;
+  bool frozen_lm_head = false;  // adapter runs that do not train lm_head: no d(lm_head)
   AttentionKind attention = AttentionKind::eager;
 };
 

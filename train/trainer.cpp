@@ -108,7 +108,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
-  model = std::make_unique<LlamaModel>(c.model, device, c.seed);
+  // A qlora base is built and quantised on the host: only its NF4 codes go to a GPU.
+  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit ? Device::cpu() : device, c.seed);
   const bool adapter = !c.adapter.empty();
   // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
   if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
@@ -121,6 +122,11 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     if (resumed_from.empty() && !c.lora_model_dir.empty()) {
       load_peft_adapter(*model, c.lora_model_dir);
       say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
+    }
+    // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes.
+    if (c.load_in_4bit) {
+      nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
+      model->move_to(device);
     }
     model->store_frozen_as(forward.compute_dtype);
   }
@@ -273,13 +279,24 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
     base += p.tensor->numel();
     if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
   }
+  const int64_t all = model->config().num_parameters();
+  const int64_t quantized = all - base;  // the NF4 weights, which parameters() no longer holds
+  frozen += quantized;
   const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
-  say("adapter: lora r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
-      "({:.3f}%), the base frozen in {}\n",
-      lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
+  say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
+      "({:.3f}%), the base frozen in {}{}\n",
+      config.adapter, lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
       saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
-      dtype_name(forward.compute_dtype));
-  const double full = 8.0 * static_cast<double>(base), ours = 8.0 * static_cast<double>(trainable);
+      dtype_name(forward.compute_dtype), quantized > 0 ? ", its block linears in NF4" : "");
+  if (quantized > 0) {
+    const double dsize = static_cast<double>(dtype_size(forward.compute_dtype));
+    say("qlora: {} block linear weights in 4-bit NF4{}: {:.3f} MiB instead of {:.3f} MiB in {} "
+        "({:.2f} bits per weight)\n",
+        quantized, config.bnb_4bit_use_double_quant ? " with double-quantised absmax" : "",
+        nf4_bytes / 1048576.0, quantized * dsize / 1048576.0, dtype_name(forward.compute_dtype),
+        8.0 * nf4_bytes / quantized);
+  }
+  const double full = 8.0 * static_cast<double>(all), ours = 8.0 * static_cast<double>(trainable);
   say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
       ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
 }

@@ -40,7 +40,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   Tensor dhidden, dweight;
   if (need_grad) {
     dhidden = Tensor::empty(hidden.shape(), hidden.dtype(), hidden.device());
-    dweight = Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
+    // A frozen lm_head (an adapter run's) gets no gradient: no (V, C) buffer for one.
+    if (weight_in.requires_grad()) dweight = Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
   }
   double loss_sum = 0.0;
   Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
@@ -68,7 +69,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     Tensor dl = dlogits.narrow(0, 0, rows);
     be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
     gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);  // d(hidden) = dlogits @ W
-    gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);   // d(W) += dlogits^T @ hidden
+    if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);  // d(W) += dlogits^T h
   }
   Tensor loss = Tensor::full({}, total ? static_cast<float>(loss_sum / total) : 0.0f, DType::f32,
                              hidden.device());
@@ -79,7 +80,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
       const float upstream = g[0].item();
       Tensor dh = dhidden, dw = dweight;
       scale_(dh, upstream);
-      scale_(dw, upstream);
+      if (dw.defined()) scale_(dw, upstream);
       return {dh, dw, Tensor()};
     });
   }

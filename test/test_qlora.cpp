@@ -1,0 +1,195 @@
+// QLoRA (LlamaModel::quantize_frozen_linears, adapter: qlora): transformers + bitsandbytes + PEFT's
+// own QLoRA step as the reference, the same model as LoRA on the dequantised weights bit for bit,
+// learning with the NF4 base unchanged, and llm_train with `adapter: qlora` (summary, exact
+// resume, PEFT files).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "io/safetensors.h"
+#include "model/hf_checkpoint.h"
+#include "model/hf_config.h"
+#include "model/peft_adapter.h"
+#include "test/reference_inputs.h"
+#include "test/test_util.h"
+#include "test/train_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+LlamaConfig small_config() {
+  LlamaConfig c;
+  c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
+  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 19;
+  c.tie_word_embeddings = false;
+  c.initializer_range = 0.2f;
+  return c;
+}
+
+LoraConfig lora_config() {
+  LoraConfig l;
+  l.r = 4, l.alpha = 8.0f, l.target_linear = true;
+  return l;
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.nbytes() == b.nbytes() && std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
+}
+
+// A model with LoRA on every linear layer and random B (so that A's gradient is not zero).
+std::unique_ptr<LlamaModel> lora_model(uint64_t seed) {
+  auto model = std::make_unique<LlamaModel>(small_config(), Device::cpu(), seed);
+  model->add_lora(lora_config(), seed);
+  rng().seed(seed);
+  for (const ParamRef& p : model->adapter_parameters())
+    if (contains(p.name, "lora_B")) p.tensor->copy_from(randn(p.tensor->shape(), 0.3f));
+  return model;
+}
+
+std::vector<std::vector<float>> adapter_grads(LlamaModel& model) {
+  std::vector<std::vector<float>> out;
+  for (const ParamRef& p : model.adapter_parameters()) out.push_back(p.tensor->grad().to_floats());
+  return out;
+}
+}  // namespace
+
+// tools/make_qlora_reference.py: a random Llama (hidden 64) loaded by transformers 5.24 with
+// BitsAndBytesConfig nf4 + double quantisation (bitsandbytes 0.50.2 on the CPU, compute in f32),
+// PEFT 0.21's LoRA on all seven linears. bnb's CPU Linear4bit dequantises the weight and runs an
+// f32 GEMM, as we do: the comparison is f32 against f32 on the same dequantised weights (to one
+// ulp of bnb's 8-bit map, test_nf4).
+TEST_CASE("matches transformers + bitsandbytes + PEFT's QLoRA: NF4 weights, logits, loss, adapter gradients") {
+  const std::string dir = LLM_QLORA_REFERENCE_DIR;
+  const SafetensorsFile want(dir + "/reference.safetensors");
+  auto check_close = [](const Tensor& got, const Tensor& expected_in, float tol) {
+    const Tensor expected = expected_in.reshape(got.shape());  // HF's logits are (B, S, V)
+    const float scale = std::max(1.0f, max_abs(expected)), err = max_abs_diff(got, expected);
+    INFO("max |ours - bnb/PEFT| " << err << ", max |bnb/PEFT| " << scale);
+    CHECK(err <= tol * scale);
+  };
+  LlamaModel model(read_hf_config(dir + "/base/config.json"), Device::cpu(), 0);
+  load_hf_weights(model, dir + "/base");
+  model.add_lora(lora_config(), 0);
+  load_peft_adapter(model, dir + "/adapter");
+  model.quantize_frozen_linears(true);
+  for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
+    for (int k = 0; k < kNumLinear; k++) {
+      const std::string name = "model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight";
+      CAPTURE(name);
+      CHECK(!model.layer(i).linear(k).defined());
+      check_close(nf4_dequantize(model.layer(i).nf4[k], DType::f32), want.read("dequant." + name, DType::f32), 1e-6f);
+    }
+  const TokenBatch in = reference_inputs(dir + "/reference.json");
+  check_close(model.logits(in.ids, in.positions), want.read("logits", DType::f32), 2e-5f);
+  Tensor loss = model.loss(in.ids, in.targets, in.positions);
+  const nlohmann::json ref = nlohmann::json::parse(read_file(dir + "/reference.json"));
+  CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
+  backward(loss);
+  const std::vector<ParamRef> trained = model.trainable_parameters();
+  CHECK(trained.size() == 2 * 7 * 2);
+  for (const ParamRef& p : trained) {
+    CAPTURE(p.name);
+    check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
+  }
+}
+
+TEST_CASE("QLoRA is LoRA on the dequantised weights, bit for bit: loss and adapter gradients") {
+  TokenBatch b = random_batch(2, 7, 19);
+  auto qlora = lora_model(4), dense = lora_model(4);  // the same draw
+  qlora->quantize_frozen_linears(true);
+  // The dense twin's linear weights become what the NF4 codes dequantise to (HF names are the
+  // same; parameters() of the quantised model no longer lists them).
+  for (const ParamRef& p : dense->parameters())
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++)
+        if (p.name == "model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight")
+          p.tensor->copy_from(nf4_dequantize(qlora->layer(i).nf4[k], DType::f32));
+  CHECK(qlora->parameters().size() == dense->parameters().size() - 2 * kNumLinear);
+  Tensor lq = qlora->loss(b.ids, b.targets, b.positions);
+  backward(lq);
+  Tensor ld = dense->loss(b.ids, b.targets, b.positions);
+  backward(ld);
+  CHECK(same_bytes(lq, ld));
+  CHECK(adapter_grads(*qlora) == adapter_grads(*dense));
+}
+
+TEST_CASE("a QLoRA model learns; its NF4 codes, norms, embeddings and lm_head stay bit-identical") {
+  auto model = lora_model(5);
+  const size_t bytes = model->quantize_frozen_linears(false);
+  // Without double quantisation: half a byte per weight and an f32 absmax per 64 (or fewer).
+  size_t expected = 0;
+  for (int64_t i = 0; i < 2; i++)
+    for (int k = 0; k < kNumLinear; k++) {
+      const int64_t n = model->layer(i).nf4[k].numel();
+      expected += (n + 1) / 2 + 4 * ((n + 63) / 64);
+    }
+  CHECK(bytes == expected);
+  std::vector<Tensor> frozen, codes;
+  for (const ParamRef& p : model->parameters()) frozen.push_back(p.tensor->clone());
+  for (int64_t i = 0; i < 2; i++)
+    for (int k = 0; k < kNumLinear; k++) codes.push_back(model->layer(i).nf4[k].codes.clone());
+  std::vector<OptimParam> params;
+  for (const ParamRef& p : model->trainable_parameters()) params.push_back({p.name, p.tensor});
+  CHECK(params.size() == 2 * 7 * 2);
+  AdamW opt(params, {});
+  TokenBatch b = random_batch(2, 8, 19);
+  float first = 0.0f, last = 0.0f;
+  for (int step = 0; step < 30; step++) {
+    for (const ParamRef& p : model->trainable_parameters()) p.tensor->zero_grad();
+    Tensor loss = model->loss(b.ids, b.targets, b.positions);
+    backward(loss);
+    opt.step(1e-2f);
+    (step == 0 ? first : last) = loss.item();
+  }
+  CHECK(last < 0.8f * first);
+  const std::vector<ParamRef> now = model->parameters();
+  for (size_t i = 0; i < now.size(); i++) {
+    CHECK_MESSAGE(same_bytes(*now[i].tensor, frozen[i]), now[i].name);
+    CHECK_MESSAGE(!now[i].tensor->grad().defined(), now[i].name);
+  }
+  for (int64_t i = 0; i < 2; i++)
+    for (int k = 0; k < kNumLinear; k++) CHECK(same_bytes(model->layer(i).nf4[k].codes, codes[i * kNumLinear + k]));
+}
+
+TEST_CASE("llm_train with adapter: qlora: NF4 summary, eval loss falls, resumes exactly, PEFT files") {
+  Workspace straight("qlora_straight"), resumed("qlora_resumed");
+  const std::string qlora =
+      "adapter: qlora\nload_in_4bit: true\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.1\n"
+      "lora_target_linear: true\nlearning_rate: 0.01\neval_steps: 4\n"
+      "bnb_config_kwargs: {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: true, "
+      "bnb_4bit_quant_storage: bfloat16}\n";
+  Run a = run_train(straight.config(qlora + "max_steps: 8\nsave_steps: 4\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  CHECK(contains(a.output, "adapter: qlora r 4, alpha 8 (scale 2), dropout 0.1 on q_proj, k_proj, v_proj, "
+                           "o_proj, gate_proj, up_proj, down_proj | trainable"));
+  CHECK(contains(a.output, "the base frozen in f32, its block linears in NF4"));
+  // 2 layers x (2 x 32 x 32 + 2 x 16 x 32 + 3 x 64 x 32) = 18432 weights: 9216 bytes of codes,
+  // 288 absmax codes, 2 x 7 x (one f32 scale + the f32 offset) = 9616 bytes.
+  CHECK(contains(a.output, "qlora: 18432 block linear weights in 4-bit NF4 with double-quantised absmax: "
+                           "0.009 MiB instead of 0.070 MiB in f32 (4.17 bits per weight)"));
+  CHECK(contains(a.output, "keys not used by llm_train: bnb_config_kwargs.bnb_4bit_quant_storage"));
+  Run b1 = run_train(resumed.config(qlora + "max_steps: 4\nsave_steps: 4\n"));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  const std::vector<std::string> la = train_records(straight.out("metrics.jsonl"));
+  REQUIRE(la.size() == 8);
+  CHECK(la == train_records(resumed.out("metrics.jsonl")));
+  check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
+  // The checkpoint holds the adapters only: the NF4 base is re-quantised from base_model.
+  TensorFile model_bin = read_tensor_file(straight.out("step_000008/model.bin"));
+  CHECK(model_bin.tensors.size() == 2 * 7 * 2);
+  // Evaluation at steps 4 and 8 (and the end): the loss falls.
+  std::vector<double> evals;
+  std::ifstream metrics(straight.out("metrics.jsonl"));
+  for (std::string line; std::getline(metrics, line);)
+    if (contains(line, "eval_loss")) evals.push_back(std::stod(line.substr(line.find("\"eval_loss\": ") + 13)));
+  REQUIRE(evals.size() >= 2);
+  CHECK(evals.back() < evals.front());
+  CHECK(fs::exists(straight.out("adapter_config.json")));
+  CHECK(fs::exists(straight.out("adapter_model.safetensors")));
+  CHECK(!fs::exists(straight.out("model.safetensors")));
+}
