@@ -104,7 +104,7 @@ struct ConfigField {
   bool reads_null = false;  // a null is a value (HF's `rope_scaling: null`), not "unset"
 };
 
-// `bnb_config_kwargs:` (train/config_bnb.cpp): Axolotl's extra BitsAndBytesConfig arguments for
+// `bnb_config_kwargs:` (train/config_maps.cpp): Axolotl's extra BitsAndBytesConfig arguments for
 // qlora; bnb_4bit_quant_type (nf4) and bnb_4bit_use_double_quant are read, the rest listed unused.
 void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_bnb_config_kwargs(const TrainConfig& c);

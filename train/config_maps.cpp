@@ -1,5 +1,6 @@
-// defines: the readers and writers of the map-valued keys special_tokens, rope_scaling and
-// gradient_checkpointing_kwargs (the field table in train/config_fields.cpp names them)
+// defines: the readers and writers of the map-valued keys special_tokens, rope_scaling,
+// gradient_checkpointing_kwargs and bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
+// a qlora run); the field table in train/config_fields.cpp names them
 #include "train/config_fields.h"
 
 namespace llm {
@@ -83,6 +84,29 @@ void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Wher
                  ctx.unknown.insert(wk.key);
                }
              });
+}
+
+void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  for_fields(n, w, "a map {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant}",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "bnb_4bit_quant_type") {
+                 if (v.IsScalar() && v.Scalar() == "fp4")
+                   fail(wk, "nf4 (bitsandbytes' fp4 4-bit type is not built)", "fp4");
+                 read_choice(v, wk, {"nf4"});
+               } else if (key == "bnb_4bit_use_double_quant") {
+                 ctx.config.bnb_4bit_use_double_quant = read_bool(v, wk);
+               } else {
+                 // bnb_4bit_compute_dtype follows bf16; bnb_4bit_quant_storage and llm_int8_*
+                 // change nothing for NF4 weights stored as bytes.
+                 ctx.unknown.insert(wk.key);
+               }
+             });
+}
+
+std::string write_bnb_config_kwargs(const TrainConfig& c) {
+  if (!c.load_in_4bit) return "";
+  return std::string("{bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: ") +
+         (c.bnb_4bit_use_double_quant ? "true" : "false") + "}";
 }
 
 }  // namespace llm
