@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "engine/cpu/openmp_wait.h"
+
 namespace llm {
 int bench_step(int argc, char** argv);
 int bench_attention(int argc, char** argv);
@@ -14,6 +16,7 @@ int bench_memory(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
+  llm::use_passive_openmp_waits(argv);  // may start the program again, so before anything else
   const std::string usage =
       "usage: llm_bench step [--preset tiny] [--layers N] [--dim N] [--seq 256] [--batch 4]\n"
       "                      [--steps 5] [--recompute 0] [--device cpu|cuda] [--bf16 0|1]\n"

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/communicator.h"
+#include "engine/cpu/openmp_wait.h"
 #include "engine/stop_signal.h"
 #include "engine/user_error.h"
 #include "io/checkpoint.h"
@@ -61,7 +62,8 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First of all: a signal during config parsing, tokenisation or model loading stops the run at
+  llm::use_passive_openmp_waits(argv);  // may start the program again, so before anything else
+  // Then: a signal during config parsing, tokenisation or model loading stops the run at
   // the next stop point of start-up instead of killing it wherever it is.
   llm::install_stop_signal_handlers();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // log lines reach a file or pipe as they happen
