@@ -16,7 +16,7 @@ int bench_memory(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
-  llm::use_passive_openmp_waits(argv);  // may start the program again, so before anything else
+  llm::use_short_openmp_spins(argv);  // may start the program again, so before anything else
   const std::string usage =
       "usage: llm_bench step [--preset tiny] [--layers N] [--dim N] [--seq 256] [--batch 4]\n"
       "                      [--steps 5] [--recompute 0] [--device cpu|cuda] [--bf16 0|1]\n"

@@ -62,7 +62,7 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
-  llm::use_passive_openmp_waits(argv);  // may start the program again, so before anything else
+  llm::use_short_openmp_spins(argv);  // may start the program again, so before anything else
   // Then: a signal during config parsing, tokenisation or model loading stops the run at
   // the next stop point of start-up instead of killing it wherever it is.
   llm::install_stop_signal_handlers();

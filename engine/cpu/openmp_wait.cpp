@@ -1,4 +1,4 @@
-// defines: use_passive_openmp_waits (engine/cpu/openmp_wait.h)
+// defines: use_short_openmp_spins (engine/cpu/openmp_wait.h)
 #include "engine/cpu/openmp_wait.h"
 
 #include <unistd.h>
@@ -7,9 +7,9 @@
 
 namespace llm {
 
-void use_passive_openmp_waits(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
+void use_short_openmp_spins(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  setenv("GOMP_SPINCOUNT", "10000", 1);
   execv("/proc/self/exe", argv);  // returns only if it failed
 }
 
