@@ -12,42 +12,13 @@
 #include "model/hf_checkpoint.h"
 #include "model/hf_config.h"
 #include "model/peft_adapter.h"
+#include "test/lora_fixture.h"
 #include "test/reference_inputs.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
 
 using namespace llm;
 using namespace llm::testing;
-
-namespace {
-LlamaConfig small_config() {
-  LlamaConfig c;
-  c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
-  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 19;
-  c.tie_word_embeddings = false;
-  c.initializer_range = 0.2f;
-  return c;
-}
-
-LoraConfig lora_config(float dropout = 0.0f) {
-  LoraConfig l;
-  l.r = 4, l.alpha = 8.0f, l.dropout = dropout;
-  l.target_linear = true;
-  return l;
-}
-
-
-bool bit_identical(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
-}
-
-// Every B of the model drawn at random, so that A's gradient is not zero.
-void randomise_b(LlamaModel& model) {
-  for (const ParamRef& p : model.adapter_parameters())
-    if (contains(p.name, "lora_B")) p.tensor->copy_from(randn(p.tensor->shape(), 0.3f));
-}
-}  // namespace
 
 TEST_CASE("step 0: an untrained adapter leaves the logits exactly as the base model's") {
   LlamaModel model(small_config(), Device::cpu(), 3);

@@ -12,6 +12,7 @@
 #include "model/hf_checkpoint.h"
 #include "model/hf_config.h"
 #include "model/peft_adapter.h"
+#include "test/lora_fixture.h"
 #include "test/reference_inputs.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
@@ -20,32 +21,12 @@ using namespace llm;
 using namespace llm::testing;
 
 namespace {
-LlamaConfig small_config() {
-  LlamaConfig c;
-  c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
-  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 19;
-  c.tie_word_embeddings = false;
-  c.initializer_range = 0.2f;
-  return c;
-}
-
-LoraConfig lora_config() {
-  LoraConfig l;
-  l.r = 4, l.alpha = 8.0f, l.target_linear = true;
-  return l;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.nbytes() == b.nbytes() && std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
-}
-
 // A model with LoRA on every linear layer and random B (so that A's gradient is not zero).
 std::unique_ptr<LlamaModel> lora_model(uint64_t seed) {
   auto model = std::make_unique<LlamaModel>(small_config(), Device::cpu(), seed);
   model->add_lora(lora_config(), seed);
   rng().seed(seed);
-  for (const ParamRef& p : model->adapter_parameters())
-    if (contains(p.name, "lora_B")) p.tensor->copy_from(randn(p.tensor->shape(), 0.3f));
+  randomise_b(*model);
   return model;
 }
 
@@ -112,7 +93,7 @@ TEST_CASE("QLoRA is LoRA on the dequantised weights, bit for bit: loss and adapt
   backward(lq);
   Tensor ld = dense->loss(b.ids, b.targets, b.positions);
   backward(ld);
-  CHECK(same_bytes(lq, ld));
+  CHECK(bit_identical(lq, ld));
   CHECK(adapter_grads(*qlora) == adapter_grads(*dense));
 }
 
@@ -147,11 +128,11 @@ TEST_CASE("a QLoRA model learns; its NF4 codes, norms, embeddings and lm_head st
   CHECK(last < 0.8f * first);
   const std::vector<ParamRef> now = model->parameters();
   for (size_t i = 0; i < now.size(); i++) {
-    CHECK_MESSAGE(same_bytes(*now[i].tensor, frozen[i]), now[i].name);
+    CHECK_MESSAGE(bit_identical(*now[i].tensor, frozen[i]), now[i].name);
     CHECK_MESSAGE(!now[i].tensor->grad().defined(), now[i].name);
   }
   for (int64_t i = 0; i < 2; i++)
-    for (int k = 0; k < kNumLinear; k++) CHECK(same_bytes(model->layer(i).nf4[k].codes, codes[i * kNumLinear + k]));
+    for (int k = 0; k < kNumLinear; k++) CHECK(bit_identical(model->layer(i).nf4[k].codes, codes[i * kNumLinear + k]));
 }
 
 TEST_CASE("llm_train with adapter: qlora: NF4 summary, eval loss falls, resumes exactly, PEFT files") {
