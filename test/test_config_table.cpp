@@ -40,6 +40,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules);
   SAME(lora.target_linear); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
+  SAME(load_in_4bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage);
 #undef SAME
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
