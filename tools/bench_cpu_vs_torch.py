@@ -30,22 +30,18 @@ def run(cmd, env):
     return done.stdout
 
 
-def ours_step(args, extra, env):
+def run_json(cmd, env):
+    """cmd with `--json FILE` appended: the JSON it wrote."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        run(["./llm_bench", "step", *STEP_COMMON, *extra, "--json", out.name], env)
-        return json.load(open(out.name))["step_ms"]
+        run([*cmd, "--json", out.name], env)
+        with open(out.name) as f:
+            return json.load(f)
 
 
 def torch_step(args, extra, env):
     text = run([args.python, "tools/bench_hf_step.py", "--device", "cpu", "--threads",
                 str(args.threads), *STEP_COMMON, *extra], env)
     return float(re.search(r"^step ([0-9.]+) ms", text, re.M).group(1))
-
-
-def attention_ms(cmd, env):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        run([*cmd, "--json", out.name], env)
-        return json.load(open(out.name))["rows"][0]["ms"]
 
 
 def attention_args(d):
@@ -65,15 +61,16 @@ def main():
     cases = []  # (name, ours, theirs)
     if "step" in args.cases:
         for name, extra in STEP_SHAPES.items():
-            cases.append((f"step {name}", lambda e=extra: ours_step(args, e, env),
+            ours = ["./llm_bench", "step", *STEP_COMMON, *extra]
+            cases.append((f"step {name}", lambda c=ours: run_json(c, env)["step_ms"],
                           lambda e=extra: torch_step(args, e, env)))
     if "attention" in args.cases:
         for d in ATTENTION_DIMS:
             ours = ["./llm_bench", "attention", "--impl", "flash", *attention_args(d)]
             theirs = [args.python, "tools/bench_torch_sdpa.py", "--device", "cpu", "--threads",
                       str(args.threads), *attention_args(d)]
-            cases.append((f"flash fwd+bwd S2048 d{d}", lambda c=ours: attention_ms(c, env),
-                          lambda c=theirs: attention_ms(c, env)))
+            cases.append((f"flash fwd+bwd S2048 d{d}", lambda c=ours: run_json(c, env)["rows"][0]["ms"],
+                          lambda c=theirs: run_json(c, env)["rows"][0]["ms"]))
 
     print(f"{args.threads} threads each, {args.rounds} interleaved rounds; load = 1-minute average")
     print(f"{'case':<26}{'round':>6}{'load':>7}{'ours ms':>10}{'torch ms':>10}{'speedup':>9}")
