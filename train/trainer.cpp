@@ -350,6 +350,9 @@ double Trainer::Impl::accumulate_gradients() {
   // Each micro-batch's mean loss stays on the device until every backward is queued: reading
   // one per micro-batch would make the host wait for the GPU before queueing the next.
   std::vector<Tensor> losses;
+  // Only the last micro-batch's backward completes the gradients: reduce while it runs. ZeRO-3
+  // reduces every micro-batch's, as no rank keeps whole gradients (nor weights) in between.
+  const bool every = buckets && buckets->reduces_every_pass();
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
     ForwardOptions opt = options_for(b);
@@ -357,9 +360,6 @@ double Trainer::Impl::accumulate_gradients() {
     // layer and module), so a resumed run draws the masks the uninterrupted one drew.
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
-    // Only the last micro-batch's backward completes the gradients: reduce while it runs. ZeRO-3
-    // reduces every micro-batch's, as no rank keeps whole gradients (nor weights) in between.
-    const bool every = buckets && buckets->reduces_every_pass();
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
     // The gradient reduction averages over ranks; the world size undoes that to a global sum.
