@@ -239,6 +239,15 @@ void check_crc(const TableEntry& e, uint32_t actual, const std::string& path) {
     throw UserError(path + ": tensor " + e.name + ": checksum mismatch (file corrupt)");
 }
 
+// The file's name, metadata and checksum, before its tensors are read or checked.
+TensorFile described_by(Header& header, const std::string& path) {
+  TensorFile file;
+  file.path = path;
+  file.metadata = std::move(header.metadata);
+  file.checksum = header.crc;
+  return file;
+}
+
 }  // namespace
 
 uint32_t crc32(const void* data, size_t bytes, uint32_t crc) {
@@ -341,10 +350,7 @@ uint32_t write_tensor_file(const std::string& path, const TensorFile& file) {
 TensorFile read_tensor_file(const std::string& path) {
   Fd fd = open_for_reading(path);
   Header header = read_header(fd.get(), path);
-  TensorFile file;
-  file.path = path;
-  file.metadata = std::move(header.metadata);
-  file.checksum = header.crc;
+  TensorFile file = described_by(header, path);
   for (const TableEntry& e : header.table) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
     pread_all(fd.get(), t.data_ptr(), e.bytes, e.offset, path);
@@ -357,10 +363,7 @@ TensorFile read_tensor_file(const std::string& path) {
 TensorFile verify_tensor_file(const std::string& path) {
   Fd fd = open_for_reading(path);
   Header header = read_header(fd.get(), path);
-  TensorFile file;
-  file.path = path;
-  file.metadata = std::move(header.metadata);
-  file.checksum = header.crc;
+  TensorFile file = described_by(header, path);
   std::vector<char> buffer(8u << 20);
   for (const TableEntry& e : header.table) {
     uint32_t crc = 0;
