@@ -11,6 +11,8 @@
 namespace llm {
 namespace tiles {
 
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+
 // The row of a 16-row C tile and the column that C element i of n-tile t of this lane holds.
 __device__ inline int c_row(int i) { return mma::c_coord(threadIdx.x % 32, i).row; }
 __device__ inline int c_col(int t, int i) { return 8 * t + mma::c_coord(threadIdx.x % 32, i).col; }
