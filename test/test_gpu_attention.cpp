@@ -11,9 +11,9 @@
 //         products, as in FlashAttention) their dq error came to 2.3x that final rounding at
 //         S 500, head_dim 128, and to at most 1.0x PyTorch-style eager's in every shape tried.
 // bf16 at head_dim 64 and 128 without a bias runs on the tensor-core kernels; a test case of its
-// own covers every key-span mask there (v3, what flash runs) and compares it with the CUDA-core
-// kernels (LLM_ATTENTION_SIMT=1) and checks the v2 tensor-core kernels alike
-// (LLM_ATTENTION_V2=1). Also: a query row that sees no key gives output 0, zero dq and no NaN
+// own covers every key-span mask there (the variant flash chose on the device) and compares it
+// with the CUDA-core kernels (LLM_ATTENTION_SIMT=1), and checks each tensor-core variant alike
+// (LLM_ATTENTION_KERNEL=v2, v3, v4; v4 where the device runs it). Also: a query row that sees no key gives output 0, zero dq and no NaN
 // anywhere; the backward is bit-identical run to run; flash forward + backward at seq 16384
 // allocates far less than one S x S f32 matrix. cuDNN attention (sdp_attention, bf16 only)
 // with the bf16 criterion at S up to 4096 (head_dim 128 there), ref32 being eager in f32 on CUDA; its stats equal
@@ -187,11 +187,13 @@ Attn s2(int64_t group) {
   };
 }
 
-// Holds the tiled attentions on one kernel variant while it lives: LLM_ATTENTION_SIMT, the
-// CUDA-core kernels; LLM_ATTENTION_V2, the v2 tensor-core kernels (cuda/attention/
-// cuda_flash_attention_mma.cu), which flash ran until v3 passed this test on an H200.
+// Holds the tiled attentions on one kernel variant while it lives: LLM_ATTENTION_SIMT=1, the
+// CUDA-core kernels; LLM_ATTENTION_KERNEL=v2, v3 or v4, that tensor-core variant's forward
+// (cuda/attention/flash_variants.h) where flash otherwise runs the one it chose on the device.
 struct KernelVariant {
-  explicit KernelVariant(const char* var) : var(var) { setenv(var, "1", 1); }
+  explicit KernelVariant(const char* var, const char* value = "1") : var(var) {
+    setenv(var, value, 1);
+  }
   ~KernelVariant() { unsetenv(var); }
   const char* var;
 };
@@ -371,11 +373,17 @@ TEST_CASE("tensor-core kernels: bf16 at head_dim 64 and 128, every key-span mask
           check_bf16(c.name + " cuda cores", simt, baseline, ref);
           // The two kernels round differently, so equal bits would mean one ran twice.
           CHECK_FALSE(bit_identical(ours, simt));
-          {
-            KernelVariant hold("LLM_ATTENTION_V2");
-            const Outputs v2 = run(c.f, c.in, kGpu, DType::bf16);
-            check_bf16(c.name + " v2", v2, baseline, ref);
-            CHECK(bit_identical(v2, run(c.f, c.in, kGpu, DType::bf16)));
+          for (const char* variant : {"v2", "v3", "v4"}) {
+            KernelVariant hold("LLM_ATTENTION_KERNEL", variant);
+            Outputs got;
+            try {
+              got = run(c.f, c.in, kGpu, DType::bf16);
+            } catch (const std::exception& e) {  // v4 off Hopper (or in an sm_80-only build)
+              MESSAGE(variant << " not run: " << e.what());
+              continue;
+            }
+            check_bf16(c.name + " " + variant, got, baseline, ref);
+            CHECK(bit_identical(got, run(c.f, c.in, kGpu, DType::bf16)));
           }
         }
       }

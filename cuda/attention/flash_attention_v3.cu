@@ -1,4 +1,4 @@
-// defines: flash_v2_requested, flash_v3_forward: attention forward v3, FlashAttention-2's
+// defines: flash_v3_forward: attention forward v3, FlashAttention-2's
 // mma.sync kernel as FlashAttention-2 itself builds it, for bf16 at head_dim 64 and 128 with
 // key-span masks (causal, S2 groups, document ids) and GQA. What it changes against v2
 // (cuda_flash_attention_mma.cu), each aimed at what v2's SASS showed:
@@ -14,10 +14,8 @@
 //   - the heaviest causal query tiles start first.
 // Compiled for sm_90a and sm_80 and layout-checked on the CPU (test_mma_layout, test_attention's
 // span checks); on an H200 it passed test_gpu_attention as v2 had, 250 TFLOP/s forward at seq
-// 4096, head_dim 128, causal (v2: 74), so flash attention runs it (LLM_ATTENTION_V2=1: v2).
-#include <cstdlib>
-#include <cstring>
-
+// 4096, head_dim 128, causal (v2: 74); flash attention runs it where it is the fastest variant
+// that passed validation (flash_variants.h).
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v3.h"
 #include "cuda/attention/online_softmax.cuh"
@@ -81,11 +79,6 @@ __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16>
 }
 
 }  // namespace
-
-bool flash_v2_requested() {
-  const char* v2 = std::getenv("LLM_ATTENTION_V2");
-  return v2 && std::strcmp(v2, "1") == 0;
-}
 
 void flash_v3_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse) {

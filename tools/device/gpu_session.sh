@@ -4,7 +4,10 @@
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
 # for each phase named: `test` runs every gpu-labelled ctest (90 s each, cuDNN's own log kept),
 # `quick` the attention table at seq 4096 (head_dim 128, causal; every implementation beside
-# torch SDPA) and llm_bench kernel at the llama3-1b shapes, `sanitize` compute-sanitizer's
+# torch SDPA) and llm_bench kernel at the llama3-1b shapes, `v4` the attention kernel variants
+# (flash as chosen on the device, v3, v4) checked against eager, then timed (a variant that fails
+# prints FAIL and no time) at seq 1024 to 8192, head_dim 64 and 128, causal or not, with the
+# chooser's line naming what flash picked, `sanitize` compute-sanitizer's
 # memcheck on the op tests, `bench` the full tables and step comparison. Logs and JSON land in
 # $OUT (at most 8 files come back); the last lines printed are the summary the reply carries.
 set -uo pipefail
@@ -63,7 +66,7 @@ for phase in "$@"; do
       note "cpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/cpu_tests.log")"
       ;;
     quick)
-      timeout 150 ./llm_bench attention --impl flash,flash_v2,flash_simt,cudnn,eager \
+      timeout 150 ./llm_bench attention --impl flash,flash_v2,flash_v3,flash_v4,flash_simt,cudnn,eager \
         --seq 4096 --head-dim 128 --causal 1 --pass fwd,fwd_bwd --json "$OUT/bench_attention.json" \
         >"$OUT/bench.log" 2>&1
       note "attention seq 4096: exit $?"
@@ -79,6 +82,14 @@ for phase in "$@"; do
         --json "$OUT/bench_kernel.json" >>"$OUT/bench.log" 2>&1
       note "kernel bench: exit $?"
       ;;
+    v4)
+      timeout 240 ./llm_bench attention --impl flash,flash_v3,flash_v4 --seq 1024,4096,8192 \
+        --head-dim 64,128 --causal 0,1 --pass fwd,fwd_bwd --json "$OUT/bench_v4.json" \
+        >"$OUT/bench_v4.log" 2>&1
+      note "attention variants: exit $? (bench_v4.log; FAIL rows: $(grep -c FAIL "$OUT/bench_v4.log"))"
+      grep -E '^flash.* (4096|8192) .* fwd ' "$OUT/bench_v4.log" | sed 's/^/   /'
+      grep '^flash attention, head_dim' "$OUT/bench_v4.log" | sed 's/^/   /'
+      ;;
     sanitize)
       for t in test_gpu_ops test_gpu_attention; do
         timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t \
@@ -93,7 +104,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, cpu, quick, sanitize, bench)" ;;
+    *) note "unknown phase '$phase' (test, cpu, quick, v4, sanitize, bench)" ;;
   esac
 done
 echo
