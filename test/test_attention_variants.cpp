@@ -52,8 +52,8 @@ const ShapeClass kCausal128{128, true, MaskKind::plain};
 TEST_CASE("the fastest variant that passed validation is chosen, and logged once") {
   VariantChoice choice("simt");
   Bench bench;
-  const auto trials = bench.trials({{"v4", true, true, 0.5}, {"v3", true, true, 1.0},
-                                    {"v2", true, true, 3.0}});
+  const auto trials =
+      bench.trials({{"v4", true, true, 0.5}, {"v3", true, true, 1.0}, {"v2", true, true, 3.0}});
   CHECK(choice.choose(kCausal128, trials, bench.log()) == "v4");
   REQUIRE(bench.logged.size() == 1);
   CHECK(bench.logged[0].rfind("v4 (", 0) == 0);
@@ -67,17 +67,19 @@ TEST_CASE("the fastest variant that passed validation is chosen, and logged once
 TEST_CASE("a failing variant is never chosen, even the fastest; nor one not available") {
   VariantChoice choice("simt");
   Bench bench;
-  CHECK(choice.choose(kCausal128,
-                      bench.trials({{"v4", true, false, 0.1}, {"v3", true, true, 1.0},
-                                    {"v2", true, true, 3.0}}),
-                      bench.log()) == "v3");
+  CHECK(choice.choose(
+            kCausal128,
+            bench.trials(
+                {{"v4", true, false, 0.1}, {"v3", true, true, 1.0}, {"v2", true, true, 3.0}}),
+            bench.log()) == "v3");
   CHECK(bench.timed.count("v4") == 0);  // failed: never timed
   CHECK(bench.logged[0].find("v4 FAIL") != std::string::npos);
   const ShapeClass docs{64, false, MaskKind::documents};
-  CHECK(choice.choose(docs,
-                      bench.trials({{"v4", false, true, 0.1}, {"v3", true, false, 1.0},
-                                    {"v2", true, true, 3.0}}),
-                      bench.log()) == "v2");
+  CHECK(choice.choose(
+            docs,
+            bench.trials(
+                {{"v4", false, true, 0.1}, {"v3", true, false, 1.0}, {"v2", true, true, 3.0}}),
+            bench.log()) == "v2");
   CHECK(bench.validated["v4"] == 1);  // by the first class only: unavailable, not validated
   CHECK(bench.logged[1].find("v4 n/a") != std::string::npos);
 }

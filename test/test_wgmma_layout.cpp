@@ -7,7 +7,8 @@
 //     the ISA's canonical layouts; every element read must be the one meant;
 //   - a simulated warpgroup runs S = Q K^T (both operands from shared memory) and O = P V (P from
 //     S's accumulator registers as register A, V MN-major), equal to the exact products;
-//   - the key band, mask-free tiles and warpgroup rows of every mask (causal, documents, S2, none).
+//   - the key bands, skipped and mask-free tiles of the forward, dQ and dK/dV kernels under every
+//     mask (causal, documents, S2, none).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -48,7 +49,8 @@ Desc decode(uint64_t d) {
           uint32_t((d >> 32) & 0x3FFF) << 4, int(d >> 62)};
 }
 uint32_t swizzle_3_4_3(uint32_t a) { return a ^ (((a >> 7) & 0x7) << 4); }  // Swizzle<3,4,3>
-// K-major: ((8,m),(T,2k)):((8T,SBO),(1,T)) elements; MN-major: ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)).
+// K-major: ((8,m),(T,2k)):((8T,SBO),(1,T)) elements; MN-major:
+// ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)).
 uint32_t isa_kmajor(const Desc& d, int mn, int k) {
   return swizzle_3_4_3(d.start + 2 * ((mn % 8) * 64 + k) + (mn / 8) * d.sbo);
 }
@@ -60,8 +62,8 @@ uint32_t isa_mnmajor(const Desc& d, int k, int mn) {
 // A simulated TMA with CU_TENSOR_MAP_SWIZZLE_128B: a box of 64 bf16 columns x rows lands row by
 // row (128 bytes each), the 16-byte chunk c of row r moved to chunk c ^ (r % 8); the kernel puts
 // box b (columns 64 b ..) b * rows * 128 bytes after the tile's start.
-void tma_tile(std::vector<uint16_t>& smem, uint32_t tile, const std::vector<uint16_t>& src, int rows,
-              int D) {
+void tma_tile(std::vector<uint16_t>& smem, uint32_t tile, const std::vector<uint16_t>& src,
+              int rows, int D) {
   for (int b = 0; b < D / 64; b++)
     for (int r = 0; r < rows; r++)
       for (int c = 0; c < 64; c++) {
@@ -207,7 +209,8 @@ TEST_CASE("a simulated warpgroup: S = Q K^T from descriptors, then O = P V with 
       for (int n = 0; n < 128; n++) {
         double e = 0;
         for (int c = 0; c < D; c++)
-          e += double(mma::bf16_value(t.qs[(wg_row + r) * D + c])) * mma::bf16_value(t.ks[n * D + c]);
+          e += double(mma::bf16_value(t.qs[(wg_row + r) * D + c])) *
+               mma::bf16_value(t.ks[n * D + c]);
         exact_s[r * 128 + n] = float(e);
       }
     for (int th = 0; th < kWarpgroup; th++)
@@ -240,7 +243,8 @@ TEST_CASE("a simulated warpgroup: S = Q K^T from descriptors, then O = P V with 
         const Coord c = acc_coord(th, i);
         double e = 0;
         for (int j = 0; j < 128; j++) {
-          const float p = mma::bf16_value(mma::bf16_bits(std::exp(exact_s[c.row * 128 + j] / 64.0f)));
+          const float p =
+              mma::bf16_value(mma::bf16_bits(std::exp(exact_s[c.row * 128 + j] / 64.0f)));
           e += double(p) * mma::bf16_value(t.vs[j * D + c.col]);
         }
         CHECK(o[th][i] == doctest::Approx(e).epsilon(1e-3));
@@ -248,7 +252,57 @@ TEST_CASE("a simulated warpgroup: S = Q K^T from descriptors, then O = P V with 
   }
 }
 
-TEST_CASE("v4 tiles: the key band, mask-free tiles and warpgroup rows of every mask") {
+namespace {
+
+// Whether query rows [i0 + r_lo, i0 + r_hi) see any (every) key of [j0, j0 + n) of head h.
+bool sees(const MaskView& mask, int64_t h, int64_t i0, int64_t r_lo, int64_t r_hi, int64_t j0,
+          int64_t n, bool every) {
+  for (int64_t r = r_lo; r < r_hi; r++)
+    for (int64_t j = j0; j < j0 + n; j++)
+      if (mask.keys(0, h, i0 + r).contains(j) != every) return !every;
+  return every;
+}
+
+// The query-tile kernels (forward: N = kKeys; dQ: N = 64): the band holds every key a row of the
+// tile sees, and a tile a warpgroup leaves unmasked is seen whole by each of its rows in the
+// sequence (the others are never stored).
+template <int N>
+void check_query_tile(const MaskView& mask, int64_t h, int64_t i0) {
+  const int64_t m = std::min<int64_t>(v4::kRows, mask.S - i0);
+  const v4::Band band = v4::key_band<N>(mask.keys(0, h, i0), mask.keys(0, h, i0 + m - 1));
+  CHECK(band.j_first % N == 0);
+  const int64_t j_end = band.j_first + int64_t(band.n) * N;
+  for (int64_t r = 0; r < m; r++) {
+    const KeySpan sp = mask.keys(0, h, i0 + r);
+    if (sp.hi > sp.lo) CHECK((sp.lo >= band.j_first && sp.hi <= j_end));
+  }
+  for (int wg_row : {0, 64}) {
+    const KeySpan first = mask.keys(0, h, i0 + wg_row),
+                  last = mask.keys(0, h, i0 + v4::warpgroup_last_row(wg_row, m));
+    for (int t = 0; t < band.n; t++) {
+      const int64_t j0 = band.j_first + int64_t(t) * N;
+      if (!v4::needs_mask<N>(first, last, j0))
+        CHECK(sees(mask, h, i0, wg_row, std::min<int64_t>(wg_row + 64, m), j0, N, true));
+      if (!MaskView::spans_meet(first, last, j0, N))  // the dQ kernel skips it
+        CHECK_FALSE(sees(mask, h, i0, wg_row, std::min<int64_t>(wg_row + 64, m), j0, N, false));
+    }
+  }
+}
+
+// The dK/dV kernel: for the keys [wg_key, wg_key + 64) of a warpgroup and a 64-row query tile, a
+// skipped pair has no visible score, an unmasked one only visible scores (keys in the sequence).
+void check_key_tile(const MaskView& mask, int64_t h, int64_t wg_key, int64_t i0) {
+  const int64_t m = std::min<int64_t>(64, mask.S - i0), n = std::min<int64_t>(64, mask.S - wg_key);
+  const KeySpan first = mask.keys(0, h, i0), last = mask.keys(0, h, i0 + m - 1);
+  if (!MaskView::spans_meet(first, last, wg_key, 64))
+    CHECK_FALSE(sees(mask, h, i0, 0, m, wg_key, n, false));
+  else if (!v4::needs_mask<64>(first, last, wg_key))
+    CHECK(sees(mask, h, i0, 0, m, wg_key, 64, true));
+}
+
+}  // namespace
+
+TEST_CASE("v4 tiles: key bands, skipped and mask-free tiles of every mask") {
   const int64_t H = 4;
   for (int64_t S : {1, 37, 128, 200, 300, 512, 700})
     for (int kind = 0; kind < 4; kind++) {  // none, causal, documents + causal, S2
@@ -261,33 +315,17 @@ TEST_CASE("v4 tiles: the key band, mask-free tiles and warpgroup rows of every m
       mask.causal = kind != 0;
       mask.doc = kind == 2 ? doc.data() : nullptr;
       mask.s2_group = kind == 3 ? S / 4 : 0;
-      for (int64_t h = 0; h < H; h++)
+      CAPTURE(S);
+      CAPTURE(kind);
+      for (int64_t h = 0; h < H; h++) {
+        CAPTURE(h);
         for (int64_t i0 = 0; i0 < S; i0 += v4::kRows) {
-          CAPTURE(S);
-          CAPTURE(kind);
-          CAPTURE(h);
           CAPTURE(i0);
-          const int64_t m = std::min<int64_t>(v4::kRows, S - i0);
-          const v4::Band band = v4::key_band(mask.keys(0, h, i0), mask.keys(0, h, i0 + m - 1));
-          CHECK(band.j_first % v4::kKeys == 0);
-          const int64_t j_end = band.j_first + int64_t(band.n) * v4::kKeys;
-          for (int64_t r = 0; r < v4::kRows; r++) {  // every key any row sees is in the band
-            const KeySpan sp = mask.keys(0, h, i0 + r);
-            if (sp.hi > sp.lo) CHECK((sp.lo >= band.j_first && sp.hi <= j_end));
-          }
-          for (int wg_row : {0, 64}) {
-            const int last = v4::warpgroup_last_row(wg_row, m);
-            const KeySpan first = mask.keys(0, h, i0 + wg_row), lastspan = mask.keys(0, h, i0 + last);
-            for (int t = 0; t < band.n; t++) {
-              const int64_t j0 = band.j_first + int64_t(t) * v4::kKeys;
-              if (v4::needs_mask(first, lastspan, j0)) continue;
-              // A tile left unmasked: every row of the warpgroup in the sequence (the others are
-              // never stored) sees every key of it.
-              for (int r = wg_row; r < std::min<int64_t>(wg_row + 64, m); r++)
-                for (int64_t j = j0; j < j0 + v4::kKeys; j++)
-                  CHECK(mask.keys(0, h, i0 + r).contains(j));
-            }
-          }
+          check_query_tile<v4::kKeys>(mask, h, i0);
+          check_query_tile<64>(mask, h, i0);
         }
+        for (int64_t wg_key = 0; wg_key < S; wg_key += 64)
+          for (int64_t i0 = 0; i0 < S; i0 += 64) check_key_tile(mask, h, wg_key, i0);
+      }
     }
 }

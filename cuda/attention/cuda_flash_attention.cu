@@ -355,11 +355,10 @@ struct Tiled {
       const int64_t rows = B * S * H;
       delta_kernel<T><<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(
           out.data<T>(), dout.data<T>(), delta.data<float>(), rows, S, H, D);
-      if (tensor_cores) {
-        flash_tensor_core_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk,
-                                   dv);
+      // v4, v3 or v2 as chosen on this device (flash_variants.h), unless none passed there.
+      if (tensor_cores &&
+          flash_tensor_core_backward(be, q, k, v, dout, lse, delta, mask, dq, dk, dv))
         return;
-      }
       const Problem<T> a = make_problem<T>(q, k, v, make_mask(q, mask));
       const unsigned tiles = static_cast<unsigned>((S + kM - 1) / kM);
       allow_smem(backward_dkdv_kernel<T, Dc>, backward_smem(Dc));

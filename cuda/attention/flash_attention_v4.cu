@@ -9,7 +9,7 @@
 //     reads them, into a ring of 2 (head_dim 128) or 3 (64) stages whose full / empty state is
 //     kept by mbarriers;
 //   - warp specialisation: a producer warpgroup (one thread issues every copy; setmaxnreg gives
-//     its registers away) and two consumer warpgroups of 64 query rows each (setmaxnreg 240);
+//     its registers away) and two consumer warpgroups of 64 query rows each (setmaxnreg 232);
 //   - the softmax of key tile t runs while the tensor cores compute P V of tile t - 1 (issued just
 //     before it), as FlashAttention-3's intra-warpgroup pipelining does; the rescale of O waits
 //     for that product.
@@ -20,30 +20,20 @@
 // shared memory and TMA (rows are stored from registers, as in v3).
 // The layouts (wgmma_layout.h) are checked on the CPU by test_wgmma_layout; the kernel has never
 // run on a GPU, so flash attention uses it only where validation on the device passed.
-#include <cuda.h>
 #include <cudaTypedefs.h>
 
 #include "cuda/attention/flash_attention_v3.cuh"
+#include "cuda/attention/flash_attention_v4.cuh"
 #include "cuda/attention/flash_attention_v4.h"
-#include "cuda/attention/flash_v4_tiles.h"
-#include "cuda/attention/hopper_ptx.cuh"
 #include "cuda/attention/online_softmax.cuh"
-#include "cuda/attention/wgmma_layout.h"
 
 namespace llm {
 
 namespace {
 
 using namespace tiles;
-using namespace wgmma;
-using v4::kConsumers;
-using v4::kKeys;
-using v4::kRows;
+using namespace v4;
 
-constexpr int kBlockThreads = 128 * (1 + kConsumers);
-// The producer warpgroup's registers and each consumer's, after setmaxnreg: one block per SM.
-constexpr int kProducerRegs = 24, kConsumerRegs = 240;
-static_assert(128 * (kProducerRegs + kConsumers * kConsumerRegs) <= 65536, "the SM's registers");
 static_assert(kRows == v3::kRows, "v3::query_block orders v4's query tiles too");
 static_assert(kRows == kKeys, "one TMA box shape (64 columns x 128 rows) serves Q, K and V");
 
@@ -54,24 +44,15 @@ struct Layout {  // dynamic shared memory, in bytes from a 1024-aligned base: Q 
   static constexpr uint32_t kV = kK + kStages * kTile, kEnd = kV + kStages * kTile;
 };
 template <int D>
-constexpr size_t smem_bytes() { return Layout<D>::kEnd + kAtomBytes; }  // + alignment slack
+constexpr size_t smem_bytes() {
+  return Layout<D>::kEnd + kSmemSlack;
+}
 
 struct Barriers {
   uint64_t q_full, k_full[3], v_full[3], k_empty[3], v_empty[3];
 };
 
 #ifdef LLM_SM90A
-// Issues the TMA copies of one 128-row tile (rows row0.., head `head` of batch b) into dst, its
-// bytes counted on bar: one box per 64 head-dim columns.
-template <int D>
-__device__ void load_tile(unsigned char* dst, const CUtensorMap* map, uint64_t* bar, int head,
-                          int64_t row0, int64_t b) {
-  ptx::mbar_arrive_expect_tx(bar, kKeys * D * 2);
-#pragma unroll
-  for (int c = 0; c < D / kBoxCols; c++)
-    ptx::tma_load_4d(dst + c * kKeys * kRowBytes, map, bar, kBoxCols * c, head, int(row0), int(b));
-}
-
 // The producer: one thread loads Q, then K and V of every key tile of the band into the stage
 // ring, each into a slot once the consumers have released it (the first pass finds them free).
 template <int D>
@@ -81,15 +62,15 @@ __device__ void produce(const CUtensorMap* q_map, const CUtensorMap* k_map,
   using L = Layout<D>;
   ptx::setmaxnreg_dec<kProducerRegs>();
   if (threadIdx.x != 0) return;
-  load_tile<D>(smem, q_map, &bar.q_full, int(blk.h), blk.i0, blk.b);
+  load_tile<kRows, D>(smem, q_map, &bar.q_full, blk.h, blk.i0, blk.b);
   for (int t = 0; t < n; t++) {
     const int s = t % L::kStages;
     const uint32_t parity = (t / L::kStages) & 1;
     const int64_t j0 = j_first + int64_t(t) * kKeys;
     ptx::mbar_wait(&bar.k_empty[s], parity ^ 1);
-    load_tile<D>(smem + L::kK + s * L::kTile, k_map, &bar.k_full[s], int(kvh), j0, blk.b);
+    load_tile<kKeys, D>(smem + L::kK + s * L::kTile, k_map, &bar.k_full[s], kvh, j0, blk.b);
     ptx::mbar_wait(&bar.v_empty[s], parity ^ 1);
-    load_tile<D>(smem + L::kV + s * L::kTile, v_map, &bar.v_full[s], int(kvh), j0, blk.b);
+    load_tile<kKeys, D>(smem + L::kV + s * L::kTile, v_map, &bar.v_full[s], kvh, j0, blk.b);
   }
 }
 
@@ -98,9 +79,9 @@ __device__ void produce(const CUtensorMap* q_map, const CUtensorMap* k_map,
 // run the softmax (P_t and how far O must shrink) while P V runs; once that is in, rescale O and
 // turn P_t into A fragments.
 template <int D>
-__device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows,
-                        unsigned char* smem, Barriers& bar, const v3::QueryBlock& blk,
-                        int64_t j_first, int n, bf16* out, float* lse) {
+__device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, unsigned char* smem,
+                        Barriers& bar, const v3::QueryBlock& blk, int64_t j_first, int n, bf16* out,
+                        float* lse) {
   using L = Layout<D>;
   ptx::setmaxnreg_inc<kConsumerRegs>();
   const int wg_row = 64 * (threadIdx.x / 128 - 1);  // the warpgroup's first row of the tile
@@ -108,18 +89,8 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows,
   const KeySpan span[2] = {rows.span[r0 + c_row(0)], rows.span[r0 + c_row(2)]};
   // The band of the warpgroup's rows: a tile it sees whole needs no mask. Rows past the sequence
   // see nothing, so a warpgroup with none in it masks every score and adds zeros.
-  const KeySpan first = rows.span[wg_row], last = rows.span[v4::warpgroup_last_row(wg_row, blk.m)];
+  const KeySpan first = rows.span[wg_row], last = rows.span[warpgroup_last_row(wg_row, blk.m)];
   const uint32_t base = ptx::smem_addr(smem);
-  auto q_desc = [&](int kk) {
-    return make_desc(base + kmajor_start(kRows, wg_row, kk), 16, kAtomBytes);
-  };
-  auto k_desc = [&](int s, int kk) {
-    return make_desc(base + L::kK + s * L::kTile + kmajor_start(kKeys, 0, kk), 16, kAtomBytes);
-  };
-  auto v_desc = [&](int s, int kk) {
-    return make_desc(base + L::kV + s * L::kTile + mnmajor_start(kk), mnmajor_lbo(kKeys),
-                     kAtomBytes);
-  };
   float o[D / 8][4] = {}, s[kKeys / 8][4] = {}, rescale[2];
   uint32_t pa[kKeys / 16][4];
   RowState st;
@@ -130,7 +101,9 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows,
     ptx::mbar_wait(&bar.k_full[stage], (t / L::kStages) & 1);
     ptx::wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) ptx::wgmma_ss_n128(s, q_desc(kk), k_desc(stage, kk), kk);
+    for (int kk = 0; kk < D / 16; kk++)
+      ptx::wgmma_ss(s, kmajor_desc<kRows>(base, wg_row, kk),
+                    kmajor_desc<kKeys>(base + L::kK + stage * L::kTile, 0, kk), kk);
     ptx::wgmma_commit();
   };
   auto issue_pv = [&](int t) {
@@ -138,14 +111,15 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows,
     ptx::mbar_wait(&bar.v_full[stage], (t / L::kStages) & 1);
     ptx::wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kKeys / 16; kk++) ptx::wgmma_rs(o, pa[kk], v_desc(stage, kk));
+    for (int kk = 0; kk < kKeys / 16; kk++)
+      ptx::wgmma_rs(o, pa[kk], mnmajor_desc<kKeys>(base + L::kV + stage * L::kTile, kk));
     ptx::wgmma_commit();
   };
   auto softmax = [&](int t) {  // S_t has landed: its K slot is free
     ptx::fence_regs(s);
     ptx::mbar_arrive(&bar.k_empty[t % L::kStages]);
     const int64_t j0 = j_first + int64_t(t) * kKeys;
-    if (v4::needs_mask(first, last, j0)) mask_tile(s, span, j0);
+    if (needs_mask<kKeys>(first, last, j0)) mask_tile(s, span, j0);
     softmax_update(s, st, scale_log2, rescale);
   };
   auto pv_done = [&](int t) {  // P_t V_t has landed: its V slot and P's registers are free
@@ -191,8 +165,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
                       float* lse) {
 #ifdef LLM_SM90A
   extern __shared__ unsigned char smem_raw[];
-  // TMA's 128-byte swizzle and the descriptors assume 1024-aligned tiles.
-  unsigned char* smem = smem_raw + (-ptx::smem_addr(smem_raw) & (kAtomBytes - 1));
+  unsigned char* smem = align_smem(smem_raw);
   __shared__ QueryRows<kRows> rows;
   __shared__ Barriers bar;
   const v3::QueryBlock blk = v3::query_block(p);
@@ -208,7 +181,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     ptx::fence_barrier_init();
   }
   __syncthreads();
-  const v4::Band band = v4::key_band(rows.span[0], rows.span[blk.m - 1]);
+  const Band band = key_band<kKeys>(rows.span[0], rows.span[blk.m - 1]);
   if (threadIdx.x < 128)
     produce<D>(&q_map, &k_map, &v_map, smem, bar, blk, blk.h / p.heads_per_kv, band.j_first,
                band.n);
@@ -230,13 +203,13 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return fn;
 }
 
-// The tensor map of a (B, S, heads, D) bf16 tensor: boxes of 64 head-dim columns x 128 rows of one
-// head, 128-byte swizzled; rows past S read as zeros.
-CUtensorMap head_map(const Tensor& t) {
+}  // namespace
+
+CUtensorMap v4::head_map(const Tensor& t, int rows) {
   const cuuint64_t D = t.size(3), heads = t.size(2), S = t.size(1), B = t.size(0);
   const cuuint64_t dims[4] = {D, heads, S, B};
   const cuuint64_t strides[3] = {D * 2, heads * D * 2, S * heads * D * 2};  // bytes, dims 1..3
-  const cuuint32_t box[4] = {kBoxCols, 1, kKeys, 1}, unit[4] = {1, 1, 1, 1};
+  const cuuint32_t box[4] = {wgmma::kBoxCols, 1, cuuint32_t(rows), 1}, unit[4] = {1, 1, 1, 1};
   CUtensorMap map;
   const CUresult r = encode_tiled()(
       &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void*>(t.data_ptr()), dims, strides,
@@ -246,8 +219,6 @@ CUtensorMap head_map(const Tensor& t) {
                                    std::to_string(int(r)) + ") for " + t.str());
   return map;
 }
-
-}  // namespace
 
 bool flash_v4_available() {
   static const bool available = [] {
@@ -267,7 +238,8 @@ bool flash_v4_available() {
 void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
-  const CUtensorMap q_map = head_map(q), k_map = head_map(k), v_map = head_map(v);
+  const CUtensorMap q_map = head_map(q, kRows), k_map = head_map(k, kKeys),
+                    v_map = head_map(v, kKeys);
   const dim3 grid(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)),
                   static_cast<unsigned>((p.S + kRows - 1) / kRows));
   dispatch_head_dim(q.size(3), [&](auto dim) {

@@ -10,9 +10,9 @@
 
 namespace llm {
 
-// LLM_ATTENTION_KERNEL=v2, v3 or v4 in the environment: the forward runs that variant without a
-// choice (llm_bench --impl flash_v2 / flash_v3 / flash_v4, and the tests that compare them); ""
-// when unset. A forced variant the device cannot run is an error.
+// LLM_ATTENTION_KERNEL=v2, v3 or v4 in the environment: forward and backward run that variant
+// without a choice (llm_bench --impl flash_v2 / flash_v3 / flash_v4, and the tests that compare
+// them); "" when unset. A forced variant the device cannot run is an error.
 std::string forced_flash_kernel();
 
 // The forward: the forced variant, or the fastest that passed validation on this device for the
@@ -21,10 +21,10 @@ std::string forced_flash_kernel();
 bool flash_tensor_core_forward(CudaBackend& be, const Tensor& q, const Tensor& k, const Tensor& v,
                                const AttentionMask& mask, Tensor& out, Tensor& lse);
 
-// The backward: v2's when v2 is forced, else v3's (v4 has no backward; its lse is v3's).
-void flash_tensor_core_backward(cudaStream_t stream, const Tensor& q, const Tensor& k,
-                                const Tensor& v, const Tensor& dout, const Tensor& lse,
-                                const Tensor& delta, const MaskView& mask, Tensor& dq,
-                                Tensor& dk, Tensor& dv);
+// The backward, chosen alike (apart from the forward: every variant reads every forward's lse);
+// delta f32 (B, H, S) = rowsum(dout * out), computed by the caller. False as above.
+bool flash_tensor_core_backward(CudaBackend& be, const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                                const AttentionMask& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 
 }  // namespace llm

@@ -109,10 +109,10 @@ __device__ __forceinline__ void fence_regs(uint32_t (&r)[N][4]) {
 
 #define LLM_F4(d, t) "+f"(d[t][0]), "+f"(d[t][1]), "+f"(d[t][2]), "+f"(d[t][3])
 #define LLM_F16(d, t) LLM_F4(d, t), LLM_F4(d, t + 1), LLM_F4(d, t + 2), LLM_F4(d, t + 3)
-#define LLM_D32 \
+#define LLM_D32                                                                                 \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
   "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
-#define LLM_D64                                                                                \
+#define LLM_D64                                                                                 \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
   "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, "  \
   "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, "  \
@@ -124,9 +124,28 @@ __device__ __forceinline__ void wgmma_ss_n128(float (&d)[16][4], uint64_t a, uin
                                               int accumulate) {
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %66, 0;\n"
-      " wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " LLM_D64 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+      " wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " LLM_D64
+      ", %64, %65, p, 1, 1, 0, 0;\n}\n"
       : LLM_F16(d, 0), LLM_F16(d, 4), LLM_F16(d, 8), LLM_F16(d, 12)
       : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// The same with N = 64 (the backward's 64-wide score tiles), and the one of d's shape.
+__device__ __forceinline__ void wgmma_ss_n64(float (&d)[8][4], uint64_t a, uint64_t b,
+                                             int accumulate) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
+      " wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " LLM_D32
+      ", %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : LLM_F16(d, 0), LLM_F16(d, 4)
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+template <int NT>
+__device__ __forceinline__ void wgmma_ss(float (&d)[NT][4], uint64_t a, uint64_t b, int acc) {
+  if constexpr (NT == 16)
+    wgmma_ss_n128(d, a, b, acc);
+  else
+    wgmma_ss_n64(d, a, b, acc);
 }
 
 // d (64 x N, f32) += A B with A (64 x 16 bf16) in registers (P, as mma::c_to_a builds it) and B

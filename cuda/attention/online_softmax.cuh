@@ -12,8 +12,7 @@ namespace tiles {
 // -inf on the scores of keys outside the spans of the lane's two rows (C elements 0-1, 2-3): only
 // on a boundary tile.
 template <int NT>
-__device__ __forceinline__ void mask_tile(float (&s)[NT][4], const KeySpan (&span)[2],
-                                          int64_t j0) {
+__device__ __forceinline__ void mask_tile(float (&s)[NT][4], const KeySpan (&span)[2], int64_t j0) {
 #pragma unroll
   for (int t = 0; t < NT; t++)
 #pragma unroll

@@ -34,9 +34,9 @@ LLM_HOST_DEVICE constexpr Coord a_coord(int thread, int i) {
   return {16 * (thread / 32) + mma::a_coord(thread % 32, i).row, mma::a_coord(thread % 32, i).col};
 }
 
-constexpr uint32_t kRowBytes = 128;   // one swizzled row: 64 bf16
-constexpr int kBoxCols = 64;          // head-dim columns per TMA box
-constexpr uint32_t kAtomBytes = 1024; // 8 rows: the span the swizzle repeats over
+constexpr uint32_t kRowBytes = 128;    // one swizzled row: 64 bf16
+constexpr int kBoxCols = 64;           // head-dim columns per TMA box
+constexpr uint32_t kAtomBytes = 1024;  // 8 rows: the span the swizzle repeats over
 
 // The 128-byte swizzle (TMA's CU_TENSOR_MAP_SWIZZLE_128B, wgmma's swizzle mode 1): the 16-byte
 // piece (address bits 4-6) is XORed with the row within the 1024-byte atom (bits 7-9). Applied to
