@@ -157,7 +157,8 @@ struct Error {
 Error max_error(const Outputs& got, const Outputs& want, bool backward) {
   Error e{0, 0};
   auto add = [&](const Tensor& g, const Tensor& w) {
-    const float d = max_abs_diff(g, w), scale = max_abs_diff(w, Tensor::zeros(w.shape(), w.dtype()));
+    const float d = max_abs_diff(g, w);
+    const float scale = max_abs_diff(w, Tensor::zeros(w.shape(), w.dtype()));
     e.abs = std::max(e.abs, d);
     e.rel = std::max(e.rel, scale > 0 ? d / scale : d);
   };
@@ -237,12 +238,38 @@ Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t r
   return {ms, peak, {out.detach(), q.grad(), k.grad(), v.grad()}};
 }
 
+// Eager's outputs, by whether they are S2's and by seq.
+using References = std::map<std::pair<bool, int64_t>, Outputs>;
+
+// impl against eager at checked_problem's seq, before it is timed: its largest error, and a FAIL
+// note when that is above the tolerance ("" when it passed).
+struct Verdict {
+  std::string err, fail;
+};
+Verdict check_impl(const std::string& impl, const Problem& p, const Inputs& in, DType dtype,
+                   References& references) {
+  const Problem vp = checked_problem(p, impl);
+  const Inputs vin = prefix(in, vp.S);
+  auto ref = references.find({impl == "s2", vp.S});
+  if (ref == references.end())
+    ref = references.emplace(std::make_pair(impl == "s2", vp.S),
+                             eager_reference(vin, pieces_for(impl, vp), vp)).first;
+  const Error e = max_error(time_impl(impl_fn(impl, vp), vin, vp, 1).outputs, ref->second,
+                            p.backward);
+  Verdict v{fmt::format("{:.2e}", e.abs), ""};
+  if (e.rel > tolerance(dtype))
+    v.fail = fmt::format("FAIL: error {:.2e}, {:.1f}% of the reference's largest (seq {})", e.abs,
+                         100 * e.rel, vp.S);
+  return v;
+}
+
 }  // namespace
 
 int bench_attention(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
   BenchArgs args(argc, argv, 2,
-                 {{"impl", "flash,flash_simt,flash_v2,flash_v3,flash_v4,mem_efficient,s2,cudnn,eager"},
+                 {{"impl",
+                   "flash,flash_simt,flash_v2,flash_v3,flash_v4,mem_efficient,s2,cudnn,eager"},
                   {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
                   {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
                   {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
@@ -282,7 +309,7 @@ int bench_attention(int argc, char** argv) {
                     randn({B, S, Hkv, D}, 0.5f, rng).to(device).to(dtype),
                     randn({B, S, Hkv, D}, 1.0f, rng).to(device).to(dtype),
                     randn({B, S, H, D}, 1.0f, rng).to(device).to(dtype)};
-          std::map<std::pair<bool, int64_t>, Outputs> references;  // eager's: S2's or not, seq
+          References references;
           for (const std::string& impl : impls) {
             if (impl == "s2" && !p.causal) continue;  // S2 is causal only
             const std::string row = fmt::format("{:<14} {:>6} {:>4} {:>6} {:<8}", impl, S, D,
@@ -303,21 +330,11 @@ int bench_attention(int argc, char** argv) {
             try {
               KernelVariant variant(impl);
               if (impl != "eager") {
-                const Problem vp = checked_problem(p, impl);
-                auto ref = references.find({impl == "s2", vp.S});
-                if (ref == references.end())
-                  ref = references.emplace(std::make_pair(impl == "s2", vp.S),
-                                           eager_reference(prefix(in, vp.S), pieces_for(impl, vp), vp))
-                            .first;
-                const Error e = max_error(time_impl(impl_fn(impl, vp), prefix(in, vp.S), vp, 1).outputs,
-                                          ref->second, p.backward);
-                err = fmt::format("{:.2e}", e.abs);
-                if (e.rel > tolerance(dtype)) {
-                  const std::string fail = fmt::format(
-                      "FAIL: error {:.2e}, {:.1f}% of the reference's largest (seq {})", e.abs,
-                      100 * e.rel, vp.S);
-                  fmt::print("{} {}\n", row, fail);
-                  json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + fail + "\"}";
+                const Verdict v = check_impl(impl, p, in, dtype, references);
+                err = v.err;
+                if (!v.fail.empty()) {
+                  fmt::print("{} {}\n", row, v.fail);
+                  json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + v.fail + "\"}";
                   continue;
                 }
               }
