@@ -1,10 +1,11 @@
-// The layouts and tile arithmetic the v4 attention kernel (cuda/attention/flash_attention_v4.cu)
-// relies on, checked on the CPU without a GPU (as test_mma_layout checks v2's and v3's):
+// The layouts and tile arithmetic the v4 attention kernels (cuda/attention/flash_attention_v4*.cu)
+// rely on, checked on the CPU without a GPU (as test_mma_layout checks v2's and v3's):
 //   - wgmma's register fragments (accumulator D and register A of m64nNk16), as the PTX ISA draws
 //     them, against wgmma_layout.h's index functions and the mask code's (row, key) of each score;
 //   - shared memory: a simulated TMA (128-byte swizzle, as the CUDA driver documents it) writes Q,
-//     K and V tiles, and a simulated wgmma reads its operands through the kernel's descriptors by
-//     the ISA's canonical layouts; every element read must be the one meant;
+//     K and V tiles (128 rows, and the backward's 64-row ones), and a simulated wgmma reads its
+//     operands through the kernels' descriptors by the ISA's canonical layouts; every element read
+//     must be the one meant;
 //   - a simulated warpgroup runs S = Q K^T (both operands from shared memory) and O = P V (P from
 //     S's accumulator registers as register A, V MN-major), equal to the exact products;
 //   - the key bands, skipped and mask-free tiles of the forward, dQ and dK/dV kernels under every
@@ -164,6 +165,28 @@ TEST_CASE("descriptors: every element wgmma reads is the one TMA wrote there") {
       for (int k = 0; k < 16; k++)
         for (int n = 0; n < D; n++)
           CHECK(at(t.smem, isa_mnmajor(b, k, n)) == mma::bf16_value(t.vs[(16 * kk + k) * D + n]));
+    }
+  }
+}
+
+TEST_CASE("descriptors of the backward's 64-row tiles (Q, dO; K, V): K-major and MN-major") {
+  std::mt19937 rng(5);
+  for (int D : {64, 128}) {
+    CAPTURE(D);
+    const std::vector<uint16_t> src = random_bf16(64 * D, rng);
+    std::vector<uint16_t> smem(64 * D, 0);
+    tma_tile(smem, 0, src, 64, D);
+    for (int kk = 0; kk < D / 16; kk++) {  // as B of a 64-wide score tile, k = head dim
+      const Desc b = decode(make_desc(kmajor_start(64, 0, kk), 16, kAtomBytes));
+      for (int n = 0; n < 64; n++)
+        for (int k = 0; k < 16; k++)
+          CHECK(at(smem, isa_kmajor(b, n, k)) == mma::bf16_value(src[n * D + 16 * kk + k]));
+    }
+    for (int kk = 0; kk < 64 / 16; kk++) {  // as B of a gradient product, k = row, n = head dim
+      const Desc b = decode(make_desc(mnmajor_start(kk), mnmajor_lbo(64), kAtomBytes));
+      for (int k = 0; k < 16; k++)
+        for (int n = 0; n < D; n++)
+          CHECK(at(smem, isa_mnmajor(b, k, n)) == mma::bf16_value(src[(16 * kk + k) * D + n]));
     }
   }
 }
