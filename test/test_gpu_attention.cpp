@@ -11,10 +11,11 @@
 //         products, as in FlashAttention) their dq error came to 2.3x that final rounding at
 //         S 500, head_dim 128, and to at most 1.0x PyTorch-style eager's in every shape tried.
 // bf16 at head_dim 64 and 128 without a bias runs on the tensor-core kernels; a test case of its
-// own covers every key-span mask there (v3, what flash runs) and compares it with the CUDA-core
-// kernels (LLM_ATTENTION_SIMT=1) and checks the v2 tensor-core kernels alike
-// (LLM_ATTENTION_V2=1). Also: a query row that sees no key gives output 0, zero dq and no NaN
-// anywhere; the backward is bit-identical run to run; flash forward + backward at seq 16384
+// own covers every key-span mask there on v3 (which every case but the last two runs:
+// LLM_ATTENTION_KERNEL=v3), compares it with the CUDA-core kernels (LLM_ATTENTION_SIMT=1) and
+// checks v2 alike; the second-last case checks v4 alike where the device runs it (Hopper), the last
+// flash's own choice of variant. Also: a query row that sees no key gives output 0, zero dq and no
+// NaN anywhere; the backward is bit-identical run to run; flash forward + backward at seq 16384
 // allocates far less than one S x S f32 matrix. cuDNN attention (sdp_attention, bf16 only)
 // with the bf16 criterion at S up to 4096 (head_dim 128 there), ref32 being eager in f32 on CUDA; its stats equal
 // flash's lse; f32 and masks it has not got are refused. Without a CUDA device it says so and
@@ -187,13 +188,22 @@ Attn s2(int64_t group) {
   };
 }
 
-// Holds the tiled attentions on one kernel variant while it lives: LLM_ATTENTION_SIMT, the
-// CUDA-core kernels; LLM_ATTENTION_V2, the v2 tensor-core kernels (cuda/attention/
-// cuda_flash_attention_mma.cu), which flash ran until v3 passed this test on an H200.
+// Holds the tiled attentions on one kernel variant while it lives, then restores what was set:
+// LLM_ATTENTION_SIMT=1, the CUDA-core kernels; LLM_ATTENTION_KERNEL=v2, v3 or v4, that
+// tensor-core variant (cuda/attention/flash_variants.h). main() holds v3 for every case but the
+// last two, so that v4, which had not run on a GPU when they were written, is tried only there:
+// a fault ends the process, and its cases come last.
 struct KernelVariant {
-  explicit KernelVariant(const char* var) : var(var) { setenv(var, "1", 1); }
-  ~KernelVariant() { unsetenv(var); }
+  explicit KernelVariant(const char* var, const char* value = "1") : var(var) {
+    if (const char* old = std::getenv(var)) before = old;
+    setenv(var, value, 1);
+  }
+  ~KernelVariant() {
+    if (before.empty()) unsetenv(var);
+    else setenv(var, before.c_str(), 1);
+  }
   const char* var;
+  std::string before;
 };
 
 // Document ids (B, S): batch 0 in three documents that start inside 64-row tiles, batch 1 in
@@ -330,21 +340,25 @@ TEST_CASE("memory-efficient attention: bias (broadcast, with gradient) and docum
   CHECK_THROWS(run(mem_efficient(false), bad, kGpu, DType::f32));
 }
 
-TEST_CASE("tensor-core kernels: bf16 at head_dim 64 and 128, every key-span mask, GQA, edges") {
+// The calls the tensor-core kernels take: flash (causal or not), memory-efficient with documents
+// and S2, bf16 at head_dim 64 and 128, GQA ratios 1 and 4, seqs off the tile sizes; f(case, ref,
+// baseline) for each.
+struct TensorCoreCase {
+  std::string name;
+  Attn f;
+  Inputs in;
+  Allowed mask;
+  bool causal;
+};
+template <class F>
+void for_each_tensor_core_case(F&& f) {
   for (int64_t D : {64, 128})
     for (int64_t ratio : {1, 4})
       for (int64_t S : {37, 129, 200}) {
         const Inputs plain = make_inputs(2, S, 2 * ratio, 2, D);
         Inputs with_docs = plain;
         with_docs.doc = documents(2, S);
-        struct Case {
-          std::string name;
-          Attn f;
-          const Inputs& in;
-          Allowed mask;
-          bool causal;
-        };
-        std::vector<Case> cases;
+        std::vector<TensorCoreCase> cases;
         for (bool causal : {false, true}) {
           cases.push_back({"flash", flash(causal), plain, causal_mask(causal), causal});
           cases.push_back({"mem_efficient+docs", mem_efficient(causal), with_docs,
@@ -352,33 +366,36 @@ TEST_CASE("tensor-core kernels: bf16 at head_dim 64 and 128, every key-span mask
         }
         if (S % 4 == 0)
           cases.push_back({"s2", s2(S / 4), plain, s2_mask(2 * ratio, S / 4), true});
-        for (const Case& c : cases) {
+        for (const TensorCoreCase& c : cases) {
           CAPTURE(c.name);
           CAPTURE(c.causal);
           CAPTURE(D);
           CAPTURE(ratio);
           CAPTURE(S);
-          const Outputs ref = run(c.f, c.in, Device::cpu(), DType::f32);
-          const Outputs ours = run(c.f, c.in, kGpu, DType::bf16);
-          const Outputs baseline = eager_bf16(c.in, c.mask);
-          check_bf16(c.name + " tensor cores", ours, baseline, ref);
-          CHECK(bit_identical(ours, run(c.f, c.in, kGpu, DType::bf16)));
-          Outputs simt;
-          {
-            KernelVariant hold("LLM_ATTENTION_SIMT");
-            simt = run(c.f, c.in, kGpu, DType::bf16);
-          }
-          check_bf16(c.name + " cuda cores", simt, baseline, ref);
-          // The two kernels round differently, so equal bits would mean one ran twice.
-          CHECK_FALSE(bit_identical(ours, simt));
-          {
-            KernelVariant hold("LLM_ATTENTION_V2");
-            const Outputs v2 = run(c.f, c.in, kGpu, DType::bf16);
-            check_bf16(c.name + " v2", v2, baseline, ref);
-            CHECK(bit_identical(v2, run(c.f, c.in, kGpu, DType::bf16)));
-          }
+          f(c, run(c.f, c.in, Device::cpu(), DType::f32), eager_bf16(c.in, c.mask));
         }
       }
+}
+
+TEST_CASE("tensor-core kernels: bf16 at head_dim 64 and 128, every key-span mask, GQA, edges") {
+  for_each_tensor_core_case([](const TensorCoreCase& c, const Outputs& ref,
+                               const Outputs& baseline) {
+    const Outputs ours = run(c.f, c.in, kGpu, DType::bf16);  // v3, as main() holds it
+    check_bf16(c.name + " tensor cores (v3)", ours, baseline, ref);
+    CHECK(bit_identical(ours, run(c.f, c.in, kGpu, DType::bf16)));
+    Outputs simt;
+    {
+      KernelVariant hold("LLM_ATTENTION_SIMT");
+      simt = run(c.f, c.in, kGpu, DType::bf16);
+    }
+    check_bf16(c.name + " cuda cores", simt, baseline, ref);
+    // The two kernels round differently, so equal bits would mean one ran twice.
+    CHECK_FALSE(bit_identical(ours, simt));
+    KernelVariant hold("LLM_ATTENTION_KERNEL", "v2");
+    const Outputs v2 = run(c.f, c.in, kGpu, DType::bf16);
+    check_bf16(c.name + " v2", v2, baseline, ref);
+    CHECK(bit_identical(v2, run(c.f, c.in, kGpu, DType::bf16)));
+  });
 }
 
 TEST_CASE("a query row that sees no key: output 0, zero dq, no NaN") {
@@ -439,10 +456,40 @@ TEST_CASE("flash attention at seq 16384 needs far less memory than one S x S f32
   CHECK(all_finite(k.grad()));
 }
 
+TEST_CASE("v4 (Hopper: wgmma, TMA): every key-span mask, GQA, edges, forward and backward") {
+  KernelVariant hold("LLM_ATTENTION_KERNEL", "v4");
+  try {
+    run(flash(true), make_inputs(1, 64, 2, 2, 64), kGpu, DType::bf16);
+  } catch (const std::exception& e) {  // off Hopper, or in a build without sm_90a
+    MESSAGE("v4 not run: " << e.what());
+    return;
+  }
+  for_each_tensor_core_case([](const TensorCoreCase& c, const Outputs& ref,
+                               const Outputs& baseline) {
+    const Outputs v4 = run(c.f, c.in, kGpu, DType::bf16);
+    check_bf16(c.name + " v4", v4, baseline, ref);
+    CHECK(bit_identical(v4, run(c.f, c.in, kGpu, DType::bf16)));
+  });
+}
+
+TEST_CASE("flash attention's own choice of variant (validated on this device) meets the bar") {
+  KernelVariant hold("LLM_ATTENTION_KERNEL", "");  // empty: choose
+  for (int64_t D : {64, 128})
+    for (bool causal : {false, true}) {
+      CAPTURE(D);
+      CAPTURE(causal);
+      const Inputs in = make_inputs(2, 300, 4, 2, D);
+      const Outputs ref = run(flash(causal), in, Device::cpu(), DType::f32);
+      check_bf16("flash, chosen", run(flash(causal), in, kGpu, DType::bf16),
+                 eager_bf16(in, causal_mask(causal)), ref);
+    }
+}
+
 int main(int argc, char** argv) {
   if (device_count(DeviceType::cuda) == 0) {
     std::printf("skipped: no CUDA device visible\n");
     return 77;
   }
+  setenv("LLM_ATTENTION_KERNEL", "v3", 1);  // see KernelVariant
   return doctest::Context(argc, argv).run();
 }

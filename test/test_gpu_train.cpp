@@ -1,8 +1,8 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
 // curve (f32 within 1e-3 relative, bf16 within 5e-2), also at head_dim 64 with flash attention,
-// where the tensor-core attention kernels (v3, and v2 with LLM_ATTENTION_V2=1) run; two GPU runs
-// with the same seed give identical losses. Without a CUDA device it says so and exits 77
-// (skipped).
+// where the tensor-core attention kernels run (the variant chosen on the device, then v3 and v2 by
+// LLM_ATTENTION_KERNEL); two GPU runs with the same seed give identical losses. Without a CUDA
+// device it says so and exits 77 (skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdlib>
@@ -51,14 +51,16 @@ TEST_CASE("50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 
 }
 
 // The test model's head_dim is 8, which the tensor-core kernels do not take; these keys make it 64.
-TEST_CASE("flash attention at head_dim 64 on the tensor cores: v3 and v2 track the CPU in bf16") {
+TEST_CASE("flash attention at head_dim 64 on the tensor cores: each variant tracks the CPU in bf16") {
   const std::string head_dim_64 = " --hidden_size 128 --intermediate_size 256 --num_attention_heads 2"
                                   " --num_key_value_heads 1 --flash_attention true";
   std::vector<double> cpu = train("gpu_flash_cpu", "cpu", "false", head_dim_64);
-  check_tracks(train("gpu_flash_v3", "cuda", "true", head_dim_64), cpu, 5e-2);
-  setenv("LLM_ATTENTION_V2", "1", 1);  // llm_train inherits it
-  check_tracks(train("gpu_flash_v2", "cuda", "true", head_dim_64), cpu, 5e-2);
-  unsetenv("LLM_ATTENTION_V2");
+  check_tracks(train("gpu_flash_chosen", "cuda", "true", head_dim_64), cpu, 5e-2);
+  for (const char* variant : {"v3", "v2"}) {
+    setenv("LLM_ATTENTION_KERNEL", variant, 1);  // llm_train inherits it
+    check_tracks(train(std::string("gpu_flash_") + variant, "cuda", "true", head_dim_64), cpu, 5e-2);
+  }
+  unsetenv("LLM_ATTENTION_KERNEL");
 }
 
 TEST_CASE("two GPU runs with the same seed give identical losses") {

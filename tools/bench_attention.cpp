@@ -1,5 +1,8 @@
-// defines: llm_bench attention — times each attention implementation per shape and pass (median
-// of --repeats after a warm-up), FLOPs by FlashAttention's convention, the error against eager.
+// defines: llm_bench attention — checks each attention implementation against eager attention,
+// then times it per shape and pass (median of --repeats after a warm-up), FLOPs by
+// FlashAttention's convention. The check comes first and runs at the row's shape, or at seq
+// kValidateSeq where eager's scores would not fit: an implementation whose error exceeds the
+// tolerance prints FAIL and is not timed, so one run compares validated kernels only.
 #include <fmt/core.h>
 #include <fmt/os.h>
 
@@ -23,19 +26,23 @@ namespace {
 
 constexpr int64_t kS2GroupDivisor = 4;        // LongLoRA's default s2_group_size_ratio 1/4
 constexpr double kEagerLimitBytes = 1 << 30;  // eager's probabilities above this: not run
-const char* const kImpls[] = {"flash", "flash_simt", "flash_v2", "mem_efficient",
-                               "s2",    "cudnn",      "eager"};
+constexpr int64_t kValidateSeq = 1024;        // the check's seq where the row's is too long
+const char* const kImpls[] = {"flash",         "flash_simt", "flash_v2", "flash_v3", "flash_v4",
+                               "mem_efficient", "s2",         "cudnn",    "eager"};
+// An error above this fraction of the reference's largest value fails the check: bf16 kernels
+// stay well under it, a wrong layout or mask errs by the size of the values.
+double tolerance(DType dtype) { return dtype == DType::bf16 ? 5e-2 : 1e-3; }
 
 // Flash attention's kernel variants, picked by an environment variable while the impl runs:
-// flash_simt holds it on the CUDA-core kernels (LLM_ATTENTION_SIMT=1), flash_v2 on the v2
-// tensor-core kernels (LLM_ATTENTION_V2=1), to compare them with the v3 tensor-core kernels that
-// bf16 flash gets on a GPU.
+// flash_simt holds it on the CUDA-core kernels (LLM_ATTENTION_SIMT=1), flash_v2 / v3 / v4 on
+// those tensor-core kernels (LLM_ATTENTION_KERNEL, cuda/attention/flash_variants.h), to compare
+// them with what flash chooses on the device.
 struct KernelVariant {
   explicit KernelVariant(const std::string& impl)
-      : var(impl == "flash_simt" ? "LLM_ATTENTION_SIMT"
-            : impl == "flash_v2" ? "LLM_ATTENTION_V2"
-                                 : nullptr) {
-    if (var) setenv(var, "1", 1);
+      : var(impl == "flash_simt"               ? "LLM_ATTENTION_SIMT"
+            : impl.rfind("flash_v", 0) == 0 ? "LLM_ATTENTION_KERNEL"
+                                               : nullptr) {
+    if (var) setenv(var, impl == "flash_simt" ? "1" : impl.substr(6).c_str(), 1);
   }
   ~KernelVariant() {
     if (var) unsetenv(var);
@@ -142,18 +149,29 @@ double eager_bytes(const std::vector<Piece>& pieces, const Problem& p) {
   return most;
 }
 
-float max_error(const Outputs& got, const Outputs& want, bool backward) {
-  const float e = max_abs_diff(got.out, want.out);
-  if (!backward) return e;
-  return std::max({e, max_abs_diff(got.dq, want.dq), max_abs_diff(got.dk, want.dk),
-                   max_abs_diff(got.dv, want.dv)});
+// The largest error of any output, and the largest as a fraction of its reference's largest
+// value.
+struct Error {
+  float abs, rel;
+};
+Error max_error(const Outputs& got, const Outputs& want, bool backward) {
+  Error e{0, 0};
+  auto add = [&](const Tensor& g, const Tensor& w) {
+    const float d = max_abs_diff(g, w);
+    const float scale = max_abs_diff(w, Tensor::zeros(w.shape(), w.dtype()));
+    e.abs = std::max(e.abs, d);
+    e.rel = std::max(e.rel, scale > 0 ? d / scale : d);
+  };
+  add(got.out, want.out);
+  if (backward) add(got.dq, want.dq), add(got.dk, want.dk), add(got.dv, want.dv);
+  return e;
 }
 
 using AttnFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
 
 AttnFn impl_fn(const std::string& impl, const Problem& p) {
   const bool causal = p.causal;
-  if (impl == "flash" || impl == "flash_simt" || impl == "flash_v2")
+  if (impl.rfind("flash", 0) == 0)
     return [=](auto& q, auto& k, auto& v) { return flash_attention(q, k, v, causal); };
   if (impl == "mem_efficient")
     return [=](auto& q, auto& k, auto& v) { return mem_efficient_attention(q, k, v, causal); };
@@ -170,12 +188,24 @@ AttnFn impl_fn(const std::string& impl, const Problem& p) {
 std::string unavailable(const std::string& impl, const Problem& p, Device device) {
   // The CPU would run the flash tiles under cuDNN's name: nothing of cuDNN's to time.
   if (impl == "cudnn" && device.is_cpu()) return "n/a on cpu: cuDNN is GPU-only";
-  if (impl == "flash_v2" && (device.is_cpu() || (p.D != 64 && p.D != 128)))
-    return "n/a: v2 is a CUDA kernel for bf16 at head_dim 64 and 128";
+  if (impl.rfind("flash_v", 0) == 0 && (device.is_cpu() || (p.D != 64 && p.D != 128)))
+    return "n/a: " + impl.substr(6) + " is a CUDA kernel for bf16 at head_dim 64 and 128";
   if (impl == "s2" && p.S % kS2GroupDivisor != 0) return "n/a: seq not a multiple of 4";
   if (impl == "eager" && 4.0 * p.B * p.H * p.S * p.S >= kEagerLimitBytes)
     return fmt::format("skipped: scores need {:.1f} GiB", 4.0 * p.B * p.H * p.S * p.S / (1 << 30));
   return "";
+}
+
+// The problem an implementation is checked on: the row's, or its first kValidateSeq tokens where
+// eager's scores would not fit.
+Problem checked_problem(const Problem& p, const std::string& impl) {
+  Problem c = p;
+  if (eager_bytes(pieces_for(impl, p), p) >= kEagerLimitBytes) c.S = std::min(p.S, kValidateSeq);
+  return c;
+}
+Inputs prefix(const Inputs& in, int64_t S) {
+  auto cut = [&](const Tensor& t) { return t.narrow(1, 0, S).contiguous(); };
+  return {cut(in.q), cut(in.k), cut(in.v), cut(in.dout)};
 }
 
 struct Timing {
@@ -208,12 +238,38 @@ Timing time_impl(const AttnFn& fn, const Inputs& in, const Problem& p, int64_t r
   return {ms, peak, {out.detach(), q.grad(), k.grad(), v.grad()}};
 }
 
+// Eager's outputs, by whether they are S2's and by seq.
+using References = std::map<std::pair<bool, int64_t>, Outputs>;
+
+// impl against eager at checked_problem's seq, before it is timed: its largest error, and a FAIL
+// note when that is above the tolerance ("" when it passed).
+struct Verdict {
+  std::string err, fail;
+};
+Verdict check_impl(const std::string& impl, const Problem& p, const Inputs& in, DType dtype,
+                   References& references) {
+  const Problem vp = checked_problem(p, impl);
+  const Inputs vin = prefix(in, vp.S);
+  auto ref = references.find({impl == "s2", vp.S});
+  if (ref == references.end())
+    ref = references.emplace(std::make_pair(impl == "s2", vp.S),
+                             eager_reference(vin, pieces_for(impl, vp), vp)).first;
+  const Error e = max_error(time_impl(impl_fn(impl, vp), vin, vp, 1).outputs, ref->second,
+                            p.backward);
+  Verdict v{fmt::format("{:.2e}", e.abs), ""};
+  if (e.rel > tolerance(dtype))
+    v.fail = fmt::format("FAIL: error {:.2e}, {:.1f}% of the reference's largest (seq {})", e.abs,
+                         100 * e.rel, vp.S);
+  return v;
+}
+
 }  // namespace
 
 int bench_attention(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
   BenchArgs args(argc, argv, 2,
-                 {{"impl", "flash,flash_simt,flash_v2,mem_efficient,s2,cudnn,eager"},
+                 {{"impl",
+                   "flash,flash_simt,flash_v2,flash_v3,flash_v4,mem_efficient,s2,cudnn,eager"},
                   {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
                   {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
                   {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
@@ -224,7 +280,7 @@ int bench_attention(int argc, char** argv) {
     if (std::find(std::begin(kImpls), std::end(kImpls), impl) == std::end(kImpls))
       throw std::invalid_argument(
           "unknown --impl '" + impl +
-          "' (flash, flash_simt, flash_v2, mem_efficient, s2, cudnn, eager)");
+          "' (flash, flash_simt, flash_v2, flash_v3, flash_v4, mem_efficient, s2, cudnn, eager)");
   for (const std::string& pass : passes)
     if (pass != "fwd" && pass != "fwd_bwd")
       throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
@@ -253,7 +309,7 @@ int bench_attention(int argc, char** argv) {
                     randn({B, S, Hkv, D}, 0.5f, rng).to(device).to(dtype),
                     randn({B, S, Hkv, D}, 1.0f, rng).to(device).to(dtype),
                     randn({B, S, H, D}, 1.0f, rng).to(device).to(dtype)};
-          std::map<bool, Outputs> references;  // eager's, by whether it is S2's
+          References references;
           for (const std::string& impl : impls) {
             if (impl == "s2" && !p.causal) continue;  // S2 is causal only
             const std::string row = fmt::format("{:<14} {:>6} {:>4} {:>6} {:<8}", impl, S, D,
@@ -268,20 +324,27 @@ int bench_attention(int argc, char** argv) {
               json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + why + "\"}";
               continue;
             }
+            // The check, then the timing; a variant this device cannot run says why.
             Timing t;
-            {
+            std::string err = "-";  // eager is the reference
+            try {
               KernelVariant variant(impl);
+              if (impl != "eager") {
+                const Verdict v = check_impl(impl, p, in, dtype, references);
+                err = v.err;
+                if (!v.fail.empty()) {
+                  fmt::print("{} {}\n", row, v.fail);
+                  json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + v.fail + "\"}";
+                  continue;
+                }
+              }
               t = time_impl(impl_fn(impl, p), in, p, repeats);
+            } catch (const std::exception& e) {
+              fmt::print("{} n/a: {}\n", row, e.what());
+              json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"n/a\"}";
+              continue;
             }
             const double tflops = flops(p, impl) / (t.ms * 1e-3) / 1e12;
-            const std::vector<Piece> pieces = pieces_for(impl, p);
-            std::string err = "-";  // eager is the reference; a too-large one is not run
-            if (impl != "eager" && eager_bytes(pieces, p) < kEagerLimitBytes) {
-              auto ref = references.find(impl == "s2");
-              if (ref == references.end())
-                ref = references.emplace(impl == "s2", eager_reference(in, pieces, p)).first;
-              err = fmt::format("{:.2e}", max_error(t.outputs, ref->second, p.backward));
-            }
             const std::string of_peak =
                 peak_tflops > 0 ? fmt::format("{:.2f}", 100 * tflops / peak_tflops) : "-";
             fmt::print("{} {:>10.3f} {:>9.4f} {:>6} {:>9} {:>9.1f}\n", row, t.ms, tflops, of_peak,

@@ -9,6 +9,7 @@
 #include "cuda/attention/cuda_attention_tiles.cuh"
 #include "cuda/attention/cuda_flash_attention_mma.h"
 #include "cuda/attention/flash_attention_v3.h"
+#include "cuda/attention/flash_variants.h"
 
 namespace llm {
 
@@ -318,11 +319,12 @@ struct Tiled {
     const int64_t B = q.size(0), S = q.size(1), H = q.size(2);
     if (B * S * H == 0) return;
     if (mma_attention_takes(mask, {q, k, v, out})) {
-      // v3, or v2 when asked for (flash_attention_v3.h).
-      if (flash_v2_requested()) mma_attention_forward(stream, q, k, v, make_mask(q, mask), out, lse);
-      else flash_v3_forward(stream, q, k, v, make_mask(q, mask), out, lse);
-      CUDA_CHECK_OP(op, q, k, v, out, lse);
-      return;
+      make_mask(q, mask);  // only its checks: the variant takes the mask itself
+      // v4, v3 or v2 as chosen on this device (flash_variants.h), unless none passed there.
+      if (flash_tensor_core_forward(be, q, k, v, mask, out, lse)) {
+        CUDA_CHECK_OP(op, q, k, v, out, lse);
+        return;
+      }
     }
     dispatch_tiled(op, q, [&](auto tag, auto dim) {
       using T = decltype(tag);
@@ -353,14 +355,10 @@ struct Tiled {
       const int64_t rows = B * S * H;
       delta_kernel<T><<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0, stream>>>(
           out.data<T>(), dout.data<T>(), delta.data<float>(), rows, S, H, D);
-      if (tensor_cores) {
-        if (flash_v2_requested())
-          mma_attention_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk,
-                                 dv);
-        else
-          flash_v3_backward(stream, q, k, v, dout, lse, delta, make_mask(q, mask), dq, dk, dv);
+      // v4, v3 or v2 as chosen on this device (flash_variants.h), unless none passed there.
+      if (tensor_cores &&
+          flash_tensor_core_backward(be, q, k, v, dout, lse, delta, mask, dq, dk, dv))
         return;
-      }
       const Problem<T> a = make_problem<T>(q, k, v, make_mask(q, mask));
       const unsigned tiles = static_cast<unsigned>((S + kM - 1) / kM);
       allow_smem(backward_dkdv_kernel<T, Dc>, backward_smem(Dc));

@@ -1,4 +1,4 @@
-// defines: flash_v2_requested, flash_v3_forward: attention forward v3, FlashAttention-2's
+// defines: flash_v3_forward: attention forward v3, FlashAttention-2's
 // mma.sync kernel as FlashAttention-2 itself builds it, for bf16 at head_dim 64 and 128 with
 // key-span masks (causal, S2 groups, document ids) and GQA. What it changes against v2
 // (cuda_flash_attention_mma.cu), each aimed at what v2's SASS showed:
@@ -14,12 +14,11 @@
 //   - the heaviest causal query tiles start first.
 // Compiled for sm_90a and sm_80 and layout-checked on the CPU (test_mma_layout, test_attention's
 // span checks); on an H200 it passed test_gpu_attention as v2 had, 250 TFLOP/s forward at seq
-// 4096, head_dim 128, causal (v2: 74), so flash attention runs it (LLM_ATTENTION_V2=1: v2).
-#include <cstdlib>
-#include <cstring>
-
+// 4096, head_dim 128, causal (v2: 74); flash attention runs it where it is the fastest variant
+// that passed validation (flash_variants.h).
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v3.h"
+#include "cuda/attention/online_softmax.cuh"
 
 namespace llm {
 
@@ -32,83 +31,6 @@ using namespace v3;
 template <int D>
 constexpr size_t smem_bytes() {  // the Q tile, then two stages of K and V
   return size_t(kRows + 4 * kKeys) * (D + kPad) * sizeof(bf16);
-}
-
-// -inf on the scores of keys outside the spans of the lane's two rows (C elements 0-1, 2-3): only
-// on a boundary tile.
-template <int NT>
-__device__ __forceinline__ void mask_tile(float (&s)[NT][4], const KeySpan (&span)[2],
-                                          int64_t j0) {
-#pragma unroll
-  for (int t = 0; t < NT; t++)
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-      if (!span[i / 2].contains(j0 + c_col(t, i))) s[t][i] = -INFINITY;
-}
-
-// The lane's two rows' softmax state: running max of the scores in log2 units (raw score x
-// scale x log2 e) and this lane's part of the running sum (its quad's four parts add up to the
-// row's at the end, so the loop needs no shuffle for it).
-struct RowState {
-  float max[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
-};
-
-// The online-softmax update for one key tile: s (raw scores, -inf where masked) becomes
-// P = exp2(s * scale_log2 - max) against the rows' new running max, and the output accumulator o
-// and the sum are rescaled by how far the max moved.
-template <int NT, int DT>
-__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT][4],
-                                               RowState& st, float scale_log2) {
-#pragma unroll
-  for (int x = 0; x < 2; x++) {
-    float mx = -INFINITY;
-#pragma unroll
-    for (int t = 0; t < NT; t++) mx = fmaxf(mx, fmaxf(s[t][2 * x], s[t][2 * x + 1]));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the row's other three lanes
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    const float new_max = fmaxf(st.max[x], mx * scale_log2);
-    // A row masked so far keeps max -inf; subtracting 0 instead gives exp2(-inf) = 0, not NaN.
-    const float base = new_max == -INFINITY ? 0.0f : new_max;
-    const float rescale = exp2f(st.max[x] - base);
-    float sum = 0.0f;
-#pragma unroll
-    for (int t = 0; t < NT; t++)
-#pragma unroll
-      for (int e = 2 * x; e < 2 * x + 2; e++) {
-        s[t][e] = exp2f(fmaf(s[t][e], scale_log2, -base));
-        sum += s[t][e];
-      }
-    st.sum[x] = st.sum[x] * rescale + sum;
-    st.max[x] = new_max;
-#pragma unroll
-    for (int t = 0; t < DT; t++) o[t][2 * x] *= rescale, o[t][2 * x + 1] *= rescale;
-  }
-}
-
-// The warp's rows of the output, normalised, and their lse in v2's units (natural log of the
-// scaled scores' sum of exponentials, +inf for a row that saw no key, whose output is 0), so
-// v2's backward reads it. Rows from m on are past the sequence and not written.
-template <int D>
-__device__ void store_rows(const Problem<bf16>& p, const float (&o)[D / 8][4], RowState st,
-                           bf16* out, float* lse, int64_t b, int64_t h, int64_t i0, int64_t m) {
-  const int warp = threadIdx.x / 32;
-#pragma unroll
-  for (int x = 0; x < 2; x++) {
-    float sum = st.sum[x];  // every lane shuffles before any leaves
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int r = 16 * warp + c_row(2 * x);
-    if (r >= m) continue;
-    const bool sees_any = sum > 0.0f;
-    const float inv = sees_any ? 1.0f / sum : 0.0f;
-    bf16* row = out + p.q_row(b, i0 + r, h, D);
-#pragma unroll
-    for (int t = 0; t < D / 8; t++)
-      *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
-          pack_bf16(o[t][2 * x] * inv, o[t][2 * x + 1] * inv);
-    if (thread_in_group(threadIdx.x % 32) == 0)
-      lse[(b * p.H + h) * p.S + i0 + r] = sees_any ? (st.max[x] + log2f(sum)) * kLn2 : INFINITY;
-  }
 }
 
 // Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last query tile
@@ -148,18 +70,15 @@ __global__ void __launch_bounds__(kBlockThreads) forward_v3_kernel(Problem<bf16>
     float s[kKeys / 8][4] = {};
     mma_abt(s, qf, k_s, LD);
     if (!band.inside(j0)) mask_tile(s, span, j0);
-    online_softmax(s, o, st, scale_log2);
+    float rescale[2];
+    softmax_update(s, st, scale_log2, rescale);
+    rescale_rows(o, rescale);
     mma_pb<kKeys / 16>(o, s, v_s, LD);
   });
-  store_rows<D>(p, o, st, out, lse, b, h, i0, m);
+  store_rows<D>(p, o, st, out, lse, b, h, i0, m, 16 * warp);
 }
 
 }  // namespace
-
-bool flash_v2_requested() {
-  const char* v2 = std::getenv("LLM_ATTENTION_V2");
-  return v2 && std::strcmp(v2, "1") == 0;
-}
 
 void flash_v3_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse) {

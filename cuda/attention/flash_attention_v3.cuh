@@ -17,7 +17,6 @@ using tiles::Problem;
 constexpr int kWarps = 8, kBlockThreads = 32 * kWarps;
 constexpr int kRows = 16 * kWarps;  // a block's query tile (forward, dQ) or key tile (dK/dV)
 constexpr int kKeys = tiles::kN;    // the key tile the query-tile loops step by
-constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 // Padding, not a swizzle: shared-memory rows of D + 8 bf16 (D = 64, 128) start 4 banks apart
 // modulo 32, so the 8 row addresses of one ldmatrix matrix (16 bytes each) and the 8 16-byte
 // cp.async stores of a quarter warp land in 8 distinct 4-bank groups: conflict-free, with the

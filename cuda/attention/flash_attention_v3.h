@@ -1,16 +1,11 @@
-// defines: flash_v2_requested, flash_v3_forward, flash_v3_backward: the v3 tensor-core attention
-// kernels (cuda/attention/flash_attention_v3.cu, flash_attention_v3_backward.cu), what flash
-// attention runs on a GPU for the calls the tensor-core kernels take since they passed
+// defines: flash_v3_forward, flash_v3_backward: the v3 tensor-core attention kernels
+// (cuda/attention/flash_attention_v3.cu, flash_attention_v3_backward.cu). They passed
 // test_gpu_attention on an H200 (every mask, FlashAttention's bf16 criterion, as v2 had) at 2.5x
-// v2's speed (README, "Attention kernel variants").
+// v2's speed (README, "Attention kernel variants"); flash_variants.h says when they run.
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"
 
 namespace llm {
-
-// LLM_ATTENTION_V2=1 in the environment: a call that the tensor-core kernels take
-// (mma_attention_takes) runs on v2 instead of v3, so llm_bench and the tests compare the two.
-bool flash_v2_requested();
 
 // q, out (B, S, H, D); k, v (B, S, Hkv, D); lse f32 (B, H, S): v2's layouts, D 64 or 128, bf16.
 void flash_v3_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,

@@ -1,7 +1,7 @@
-// defines: c_row, c_col, QueryRows, load_query_rows, first_key_tile, store_warp_rows,
-// dkdv_query_rows, dispatch_head_dim: the pieces the tensor-core attention kernels share (v2:
-// cuda_flash_attention_mma.cu, v3: flash_attention_v3*.cu), a query tile's key spans and where a
-// lane's C elements sit.
+// defines: c_row, c_col, QueryRows, load_query_rows, first_key_tile, store_rows_from,
+// store_warp_rows, dkdv_query_rows, dispatch_head_dim: the pieces the tensor-core attention
+// kernels share (v2: cuda_flash_attention_mma.cu, v3: flash_attention_v3*.cu, v4:
+// flash_attention_v4*.cu), a query tile's key spans and where a lane's C elements sit.
 #pragma once
 #include <type_traits>
 
@@ -10,6 +10,8 @@
 
 namespace llm {
 namespace tiles {
+
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
 // The row of a 16-row C tile and the column that C element i of n-tile t of this lane holds.
 __device__ inline int c_row(int i) { return mma::c_coord(threadIdx.x % 32, i).row; }
@@ -38,14 +40,14 @@ __device__ void load_query_rows(const Problem<bf16>& p, QueryRows<R>& rows, cons
 template <int R>
 __device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.span[0].lo / kN * kN; }
 
-// Writes a warp's 16 x D accumulator (C fragments, acc[D / 8]) times mul as bf16: tile row r of
-// the warp's rows, if r < rows, to row_ptr(r).
+// Writes a warp's 16 x D accumulator (C fragments, acc[D / 8]), tile rows r0 .. r0 + 15, times
+// mul as bf16: tile row r, if r < rows, to row_ptr(r).
 template <int D, class RowPtr>
-__device__ void store_warp_rows(const float (&acc)[D / 8][4], float mul, int64_t rows,
+__device__ void store_rows_from(int r0, const float (&acc)[D / 8][4], float mul, int64_t rows,
                                 RowPtr&& row_ptr) {
 #pragma unroll
   for (int x = 0; x < 2; x++) {
-    const int r = 16 * (threadIdx.x / 32) + c_row(2 * x);
+    const int r = r0 + c_row(2 * x);
     if (r >= rows) continue;
     bf16* row = row_ptr(r);
 #pragma unroll
@@ -53,6 +55,12 @@ __device__ void store_warp_rows(const float (&acc)[D / 8][4], float mul, int64_t
       *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
           mma::pack_bf16(mul * acc[t][2 * x], mul * acc[t][2 * x + 1]);
   }
+}
+// The same where warp w owns tile rows 16 w .. (v2, v3).
+template <int D, class RowPtr>
+__device__ void store_warp_rows(const float (&acc)[D / 8][4], float mul, int64_t rows,
+                                RowPtr&& row_ptr) {
+  store_rows_from<D>(16 * (threadIdx.x / 32), acc, mul, rows, row_ptr);
 }
 
 // The dK/dV kernels' query tile. Each lane keeps dK and dV (D / 2 floats each) and two score

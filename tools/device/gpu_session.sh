@@ -2,11 +2,15 @@
 # Run ON THE GPU MACHINE (the device tool), from the repository root, with .device carried:
 #   run(command="tools/device/gpu_session.sh test bench", carry=[".device"])
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
-# for each phase named: `test` runs every gpu-labelled ctest (90 s each, cuDNN's own log kept),
-# `quick` the attention table at seq 4096 (head_dim 128, causal; every implementation beside
-# torch SDPA) and llm_bench kernel at the llama3-1b shapes, `sanitize` compute-sanitizer's
-# memcheck on the op tests, `bench` the full tables and step comparison. Logs and JSON land in
-# $OUT (at most 8 files come back); the last lines printed are the summary the reply carries.
+# for each phase named: `test` runs every gpu-labelled ctest (150 s each: test_gpu_attention took
+# 73 s before its v4 cases; cuDNN's own log kept), `quick` the attention table at seq 4096
+# (head_dim 128, causal; every implementation beside torch SDPA) and llm_bench kernel at the
+# llama3-1b shapes, `v4` the attention kernel variants (v4 alone, then flash as chosen on the
+# device and v3) checked against eager, then timed (a variant that fails prints FAIL and no time)
+# at seq 1024 to 8192, head_dim 64 and 128, causal or not, fwd and fwd_bwd, with the chooser's
+# lines naming what flash picked, `sanitize` compute-sanitizer's memcheck on the op tests, `bench`
+# the full tables and step comparison. Logs and JSON land in $OUT (at most 8 files come back);
+# the last lines printed are the summary the reply carries.
 set -uo pipefail
 OUT=${OUT:-/tmp/llm-out}
 mkdir -p "$OUT"
@@ -53,7 +57,7 @@ for phase in "$@"; do
   case $phase in
     test)
       (cd $build && CUDNN_LOGLEVEL_DBG=2 CUDNN_LOGDEST_DBG=/tmp/cudnn.log \
-         ctest -L gpu --output-on-failure --timeout 90) >"$OUT/gpu_tests.log" 2>&1
+         ctest -L gpu --output-on-failure --timeout 150) >"$OUT/gpu_tests.log" 2>&1
       note "gpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/gpu_tests.log")"
       grep -E '^ *[0-9]+/[0-9]+ Test' "$OUT/gpu_tests.log" | sed 's/^ */   /'
       { echo "== last 150 lines of cuDNN's log"; tail -150 /tmp/cudnn.log 2>/dev/null; } >>"$OUT/gpu_tests.log"
@@ -63,7 +67,7 @@ for phase in "$@"; do
       note "cpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/cpu_tests.log")"
       ;;
     quick)
-      timeout 150 ./llm_bench attention --impl flash,flash_v2,flash_simt,cudnn,eager \
+      timeout 150 ./llm_bench attention --impl flash,flash_v2,flash_v3,flash_v4,flash_simt,cudnn,eager \
         --seq 4096 --head-dim 128 --causal 1 --pass fwd,fwd_bwd --json "$OUT/bench_attention.json" \
         >"$OUT/bench.log" 2>&1
       note "attention seq 4096: exit $?"
@@ -79,6 +83,18 @@ for phase in "$@"; do
         --json "$OUT/bench_kernel.json" >>"$OUT/bench.log" 2>&1
       note "kernel bench: exit $?"
       ;;
+    v4)
+      # v4 alone first: a kernel that has never run may fault (ending its process) or hang.
+      for impls in flash_v4 flash,flash_v3; do
+        timeout 200 ./llm_bench attention --impl $impls --seq 1024,4096,8192 --head-dim 64,128 \
+          --causal 0,1 --pass fwd,fwd_bwd --json "$OUT/bench_${impls%%,*}.json" \
+          >>"$OUT/bench_v4.log" 2>&1
+        note "attention $impls: exit $? (bench_v4.log)"
+      done
+      note "FAIL rows: $(grep -c FAIL "$OUT/bench_v4.log")"
+      grep -E '^flash.* 4096 ' "$OUT/bench_v4.log" | sed 's/^/   /'
+      grep '^flash attention ' "$OUT/bench_v4.log" | sed 's/^/   /'
+      ;;
     sanitize)
       for t in test_gpu_ops test_gpu_attention; do
         timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t \
@@ -93,7 +109,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, cpu, quick, sanitize, bench)" ;;
+    *) note "unknown phase '$phase' (test, cpu, quick, v4, sanitize, bench)" ;;
   esac
 done
 echo

@@ -1,0 +1,253 @@
+// defines: flash_v4_available, flash_v4_forward: attention forward v4, FlashAttention-3's design
+// on Hopper (sm_90a) for bf16 at head_dim 64 and 128 with every key-span mask (causal, S2 groups,
+// document ids) and GQA. What it changes against v3 (flash_attention_v3.cu):
+//   - the products are wgmma.mma_async m64nNk16 (a warpgroup of 4 warps, 64 query rows, issues
+//     one and the tensor cores run it while the warps go on): S = Q K^T with Q and K read by the
+//     tensor cores straight from shared memory, O += P V with P from registers (the register-A
+//     form; P never touches shared memory) and V from shared memory;
+//   - tiles arrive by TMA (cp.async.bulk.tensor with a tensor map), 128-byte swizzled as wgmma
+//     reads them, into a ring of 2 (head_dim 128) or 3 (64) stages whose full / empty state is
+//     kept by mbarriers;
+//   - warp specialisation: a producer warpgroup (one thread issues every copy; setmaxnreg gives
+//     its registers away) and two consumer warpgroups of 64 query rows each (setmaxnreg 232);
+//   - the softmax of key tile t runs while the tensor cores compute P V of tile t - 1 (issued just
+//     before it), as FlashAttention-3's intra-warpgroup pipelining does; the rescale of O waits
+//     for that product.
+// Shared with v3: the query tile order (longest causal tiles first), the key spans of each row
+// and masks only on boundary tiles, the online softmax and the output / lse layout
+// (online_softmax.cuh), so v3's backward consumes v4's lse. Not done as FlashAttention-3 does:
+// the ping-pong of the two consumer warpgroups (named barriers), and the output store through
+// shared memory and TMA (rows are stored from registers, as in v3).
+// The layouts (wgmma_layout.h) are checked on the CPU by test_wgmma_layout; the kernel has never
+// run on a GPU, so flash attention uses it only where validation on the device passed.
+#include <cudaTypedefs.h>
+
+#include "cuda/attention/flash_attention_v3.cuh"
+#include "cuda/attention/flash_attention_v4.cuh"
+#include "cuda/attention/flash_attention_v4.h"
+#include "cuda/attention/online_softmax.cuh"
+
+namespace llm {
+
+namespace {
+
+using namespace tiles;
+using namespace v4;
+
+static_assert(kRows == v3::kRows, "v3::query_block orders v4's query tiles too");
+static_assert(kRows == kKeys, "one TMA box shape (64 columns x 128 rows) serves Q, K and V");
+
+template <int D>
+struct Layout {  // dynamic shared memory, in bytes from a 1024-aligned base: Q at 0, then K, V
+  static constexpr int kStages = D == 64 ? 3 : 2;
+  static constexpr uint32_t kTile = kKeys * D * 2, kK = kRows * D * 2;
+  static constexpr uint32_t kV = kK + kStages * kTile, kEnd = kV + kStages * kTile;
+};
+template <int D>
+constexpr size_t smem_bytes() {
+  return Layout<D>::kEnd + kSmemSlack;
+}
+
+struct Barriers {
+  uint64_t q_full, k_full[3], v_full[3], k_empty[3], v_empty[3];
+};
+
+#ifdef LLM_SM90A
+// The producer: one thread loads Q, then K and V of every key tile of the band into the stage
+// ring, each into a slot once the consumers have released it (the first pass finds them free).
+template <int D>
+__device__ void produce(const CUtensorMap* q_map, const CUtensorMap* k_map,
+                        const CUtensorMap* v_map, unsigned char* smem, Barriers& bar,
+                        const v3::QueryBlock& blk, int64_t kvh, int64_t j_first, int n) {
+  using L = Layout<D>;
+  ptx::setmaxnreg_dec<kProducerRegs>();
+  if (threadIdx.x != 0) return;
+  load_tile<kRows, D>(smem, q_map, &bar.q_full, blk.h, blk.i0, blk.b);
+  for (int t = 0; t < n; t++) {
+    const int s = t % L::kStages;
+    const uint32_t parity = (t / L::kStages) & 1;
+    const int64_t j0 = j_first + int64_t(t) * kKeys;
+    ptx::mbar_wait(&bar.k_empty[s], parity ^ 1);
+    load_tile<kKeys, D>(smem + L::kK + s * L::kTile, k_map, &bar.k_full[s], kvh, j0, blk.b);
+    ptx::mbar_wait(&bar.v_empty[s], parity ^ 1);
+    load_tile<kKeys, D>(smem + L::kV + s * L::kTile, v_map, &bar.v_full[s], kvh, j0, blk.b);
+  }
+}
+
+// A consumer warpgroup: its 64 query rows against the n key tiles from j_first. Per tile t:
+// issue S_t = Q K_t^T, then O += P_{t-1} V_{t-1}; once S_t is in, mask it if a boundary tile and
+// run the softmax (P_t and how far O must shrink) while P V runs; once that is in, rescale O and
+// turn P_t into A fragments.
+template <int D>
+__device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, unsigned char* smem,
+                        Barriers& bar, const v3::QueryBlock& blk, int64_t j_first, int n, bf16* out,
+                        float* lse) {
+  using L = Layout<D>;
+  ptx::setmaxnreg_inc<kConsumerRegs>();
+  const int wg_row = 64 * (threadIdx.x / 128 - 1);  // the warpgroup's first row of the tile
+  const int r0 = wg_row + 16 * (threadIdx.x / 32 % 4);
+  const KeySpan span[2] = {rows.span[r0 + c_row(0)], rows.span[r0 + c_row(2)]};
+  // The band of the warpgroup's rows: a tile it sees whole needs no mask. Rows past the sequence
+  // see nothing, so a warpgroup with none in it masks every score and adds zeros.
+  const KeySpan first = rows.span[wg_row], last = rows.span[warpgroup_last_row(wg_row, blk.m)];
+  const uint32_t base = ptx::smem_addr(smem);
+  float o[D / 8][4] = {}, s[kKeys / 8][4] = {}, rescale[2];
+  uint32_t pa[kKeys / 16][4];
+  RowState st;
+  const float scale_log2 = p.scale * kLog2e;
+
+  auto issue_scores = [&](int t) {
+    const int stage = t % L::kStages;
+    ptx::mbar_wait(&bar.k_full[stage], (t / L::kStages) & 1);
+    ptx::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+      ptx::wgmma_ss(s, kmajor_desc<kRows>(base, wg_row, kk),
+                    kmajor_desc<kKeys>(base + L::kK + stage * L::kTile, 0, kk), kk);
+    ptx::wgmma_commit();
+  };
+  auto issue_pv = [&](int t) {
+    const int stage = t % L::kStages;
+    ptx::mbar_wait(&bar.v_full[stage], (t / L::kStages) & 1);
+    ptx::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; kk++)
+      ptx::wgmma_rs(o, pa[kk], mnmajor_desc<kKeys>(base + L::kV + stage * L::kTile, kk));
+    ptx::wgmma_commit();
+  };
+  auto softmax = [&](int t) {  // S_t has landed: its K slot is free
+    ptx::fence_regs(s);
+    ptx::mbar_arrive(&bar.k_empty[t % L::kStages]);
+    const int64_t j0 = j_first + int64_t(t) * kKeys;
+    if (needs_mask<kKeys>(first, last, j0)) mask_tile(s, span, j0);
+    softmax_update(s, st, scale_log2, rescale);
+  };
+  auto pv_done = [&](int t) {  // P_t V_t has landed: its V slot and P's registers are free
+    ptx::fence_regs(o);
+    ptx::fence_regs(pa);
+    ptx::mbar_arrive(&bar.v_empty[t % L::kStages]);
+  };
+  auto to_a = [&] {
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; kk++) mma::c_to_a(s, kk, pa[kk]);
+  };
+
+  ptx::mbar_wait(&bar.q_full, 0);
+  if (n > 0) {
+    issue_scores(0);
+    ptx::wgmma_wait<0>();
+    softmax(0);  // O is still 0: nothing to rescale
+    to_a();
+    for (int t = 1; t < n; t++) {
+      issue_scores(t);
+      issue_pv(t - 1);
+      ptx::wgmma_wait<1>();  // S_t (the older group)
+      softmax(t);
+      ptx::wgmma_wait<0>();  // P_{t-1} V_{t-1}
+      pv_done(t - 1);
+      rescale_rows(o, rescale);
+      to_a();
+    }
+    issue_pv(n - 1);
+    ptx::wgmma_wait<0>();
+    pv_done(n - 1);
+  }
+  store_rows<D>(p, o, st, out, lse, blk.b, blk.h, blk.i0, blk.m, r0);
+}
+#endif  // LLM_SM90A
+
+// Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last first).
+template <int D>
+__global__ void __launch_bounds__(kBlockThreads, 1)
+    forward_v4_kernel(const __grid_constant__ CUtensorMap q_map,
+                      const __grid_constant__ CUtensorMap k_map,
+                      const __grid_constant__ CUtensorMap v_map, Problem<bf16> p, bf16* out,
+                      float* lse) {
+#ifdef LLM_SM90A
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = align_smem(smem_raw);
+  __shared__ QueryRows<kRows> rows;
+  __shared__ Barriers bar;
+  const v3::QueryBlock blk = v3::query_block(p);
+  load_query_rows(p, rows, nullptr, nullptr, blk.b, blk.h, blk.i0, blk.m);
+  if (threadIdx.x == 0) {
+    ptx::mbar_init(&bar.q_full, 1);
+    for (int s = 0; s < Layout<D>::kStages; s++) {
+      ptx::mbar_init(&bar.k_full[s], 1);  // the producer's arrive; the bytes complete it
+      ptx::mbar_init(&bar.v_full[s], 1);
+      ptx::mbar_init(&bar.k_empty[s], 128 * kConsumers);  // every consumer thread
+      ptx::mbar_init(&bar.v_empty[s], 128 * kConsumers);
+    }
+    ptx::fence_barrier_init();
+  }
+  __syncthreads();
+  const Band band = key_band<kKeys>(rows.span[0], rows.span[blk.m - 1]);
+  if (threadIdx.x < 128)
+    produce<D>(&q_map, &k_map, &v_map, smem, bar, blk, blk.h / p.heads_per_kv, band.j_first,
+               band.n);
+  else
+    consume<D>(p, rows, smem, bar, blk, band.j_first, band.n, out, lse);
+#endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static const auto fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                                cudaEnableDefault, &found));
+    LLM_CHECK(found == cudaDriverEntryPointSuccess && f,
+              "flash attention v4: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+}  // namespace
+
+CUtensorMap v4::head_map(const Tensor& t, int rows) {
+  const cuuint64_t D = t.size(3), heads = t.size(2), S = t.size(1), B = t.size(0);
+  const cuuint64_t dims[4] = {D, heads, S, B};
+  const cuuint64_t strides[3] = {D * 2, heads * D * 2, S * heads * D * 2};  // bytes, dims 1..3
+  const cuuint32_t box[4] = {wgmma::kBoxCols, 1, cuuint32_t(rows), 1}, unit[4] = {1, 1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = encode_tiled()(
+      &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void*>(t.data_ptr()), dims, strides,
+      box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  LLM_CHECK(r == CUDA_SUCCESS, "flash attention v4: cuTensorMapEncodeTiled failed (" +
+                                   std::to_string(int(r)) + ") for " + t.str());
+  return map;
+}
+
+bool flash_v4_available() {
+  static const bool available = [] {
+    int device = 0, major = 0, minor = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    cudaFuncAttributes attr{};
+    // The SASS the device would run: sm_90 code only if the build had 90a (an sm_80 build runs
+    // its own, empty, kernel there).
+    CUDA_CHECK(cudaFuncGetAttributes(&attr, forward_v4_kernel<128>));
+    return major == 9 && minor == 0 && attr.binaryVersion == 90;
+  }();
+  return available;
+}
+
+void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  const CUtensorMap q_map = head_map(q, kRows), k_map = head_map(k, kKeys),
+                    v_map = head_map(v, kKeys);
+  const dim3 grid(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)),
+                  static_cast<unsigned>((p.S + kRows - 1) / kRows));
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    allow_smem(forward_v4_kernel<D>, smem_bytes<D>());
+    forward_v4_kernel<D><<<grid, kBlockThreads, smem_bytes<D>(), stream>>>(
+        q_map, k_map, v_map, p, out.data<bf16>(), lse.data<float>());
+  });
+}
+
+}  // namespace llm

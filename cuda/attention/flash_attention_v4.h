@@ -1,0 +1,26 @@
+// defines: flash_v4_available, flash_v4_forward, flash_v4_backward: attention v4,
+// FlashAttention-3's design on Hopper (cuda/attention/flash_attention_v4.cu,
+// flash_attention_v4_backward.cu). Written and layout-checked on the CPU (test_wgmma_layout); it
+// has not run on a GPU, so flash attention uses it only where it has passed validation on the
+// device at hand (flash_variants.h).
+#pragma once
+#include "cuda/attention/cuda_attention_tiles.cuh"
+
+namespace llm {
+
+// Whether the current device runs v4: compute capability 9.0 and a build with sm_90a code.
+bool flash_v4_available();
+
+// v3's contract (flash_attention_v3.h): q, out (B, S, H, D); k, v (B, S, Hkv, D); lse f32
+// (B, H, S) in v2's units, so v3's backward consumes it; bf16, head_dim 64 or 128, every key-span
+// mask (causal, documents, S2 groups), GQA.
+void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse);
+
+// v3's backward contract (flash_attention_v3.h): delta f32 (B, H, S) = rowsum(dout * out); lse
+// from any of the forwards.
+void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
+
+}  // namespace llm

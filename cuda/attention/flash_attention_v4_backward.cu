@@ -1,0 +1,313 @@
+// defines: flash_v4_backward: attention backward v4, v3's two-kernel deterministic backward
+// (flash_attention_v3_backward.cu: dK/dV per 128-key tile, then dQ per 128-query tile, each
+// output summed by one block in a fixed order, no atomics) rebuilt on v4's Hopper machinery
+// (flash_attention_v4.cuh): wgmma with both score products' operands read from shared memory and
+// P^T / dS^T (dS in the dQ kernel) fed from registers as the A operand of the products that
+// accumulate dV, dK (dQ); the streamed tiles arrive by TMA into two stages kept by mbarriers; a
+// producer warpgroup and two consumer warpgroups of 64 rows each. The score tiles are 64 wide so
+// that both score accumulators and both gradient accumulators fit the consumers' registers at
+// head_dim 128. Not FlashAttention-3's backward: no overlap of the softmax-side arithmetic with
+// the next tile's products, and dQ by a second kernel rather than by atomics.
+// Written and compiled, with the layouts test_wgmma_layout checks; it has never run on a GPU, so
+// flash attention uses it only where it passed validation on the device (flash_variants.cu).
+#include "cuda/attention/flash_attention_v3.cuh"
+#include "cuda/attention/flash_attention_v4.cuh"
+#include "cuda/attention/flash_attention_v4.h"
+
+namespace llm {
+
+namespace {
+
+using namespace tiles;
+using namespace v4;
+
+constexpr int kTile = 64;  // the streamed tiles: query rows (dK/dV kernel) or keys (dQ kernel)
+constexpr int kStages = 2;
+
+// Shared memory of both kernels, from a 1024-aligned base: the block's two 128-row tiles (K and V,
+// or Q and dO), then kStages stages of two 64-row tiles (Q and dO, or K and V).
+template <int D>
+struct Layout {
+  static constexpr uint32_t kBig = kRows * D * 2, kSmall = kTile * D * 2;
+  static constexpr uint32_t kStage0 = 2 * kBig, kEnd = kStage0 + kStages * 2 * kSmall;
+  __host__ __device__ static constexpr uint32_t first(int s) {
+    return kStage0 + s * 2 * kSmall;
+  }  // Q or K
+  __host__ __device__ static constexpr uint32_t second(int s) {
+    return first(s) + kSmall;
+  }  // dO or V
+};
+template <int D>
+constexpr size_t smem_bytes() {
+  return Layout<D>::kEnd + kSmemSlack;
+}
+
+struct Barriers {
+  uint64_t block_full, full[kStages], empty[kStages];
+};
+
+// The maps a kernel reads: the block's tiles (128-row boxes) and the streamed ones (64-row boxes).
+struct Maps {
+  CUtensorMap big0, big1, small0, small1;
+};
+
+#ifdef LLM_SM90A
+__device__ void init_barriers(Barriers& bar, uint32_t full_arrivals) {
+  if (threadIdx.x != 0) return;
+  ptx::mbar_init(&bar.block_full, 2);  // two load_tile arrivals
+  for (int s = 0; s < kStages; s++) {
+    ptx::mbar_init(&bar.full[s], full_arrivals);
+    ptx::mbar_init(&bar.empty[s], 128 * kConsumers);  // every consumer thread
+  }
+  ptx::fence_barrier_init();
+}
+
+// The query tiles the dK/dV kernel's keys [j0, j0 + n) of kv head kvh meet, over the GQA group's
+// heads, in a fixed order: producer and consumers walk the same sequence.
+struct QueryTiles {
+  const Problem<bf16>& p;
+  int64_t b, j0, n, h_end;
+  struct Tile {
+    int64_t h, i0;
+  };
+  __device__ bool meets(Tile t) const {
+    return p.mask.tiles_meet(b, t.h, t.i0, min(int64_t(kTile), p.S - t.i0), j0, n);
+  }
+  __device__ Tile next(Tile t) const {
+    do {
+      t.i0 += kTile;
+      if (t.i0 >= p.S) t.i0 = 0, t.h++;
+    } while (t.h < h_end && !meets(t));
+    return t;
+  }
+  __device__ Tile first(int64_t kvh) const {
+    const Tile t{kvh * p.heads_per_kv, 0};
+    return meets(t) ? t : next(t);
+  }
+};
+#endif  // LLM_SM90A
+
+// dK and dV of one 128-key tile of kv head kvh (grid: Hkv, B, key tiles); consumer warpgroup c
+// owns keys 64 c .. 64 c + 63. Per query tile (64 rows): S^T = K Q^T and dP^T = V dO^T (keys x
+// queries), P^T = exp2(S^T scale log2 e - lse) masked, dS^T = P^T (dP^T - delta), then
+// dV += P^T dO and dK += dS^T Q with P^T, dS^T as register A and dO, Q MN-major.
+template <int D>
+__global__ void __launch_bounds__(kBlockThreads, 1)
+    dkdv_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
+                   const float* delta, bf16* dk, bf16* dv) {
+#ifdef LLM_SM90A
+  using L = Layout<D>;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = align_smem(smem_raw);
+  __shared__ QueryRows<kTile> rows[kStages];
+  __shared__ Barriers bar;
+  const int64_t b = blockIdx.y, kvh = blockIdx.x, j0 = int64_t(blockIdx.z) * kRows;
+  const int64_t n = min(int64_t(kRows), p.S - j0);
+  // Every producer thread arrives once per stage fill (after its rows), the copying one twice.
+  init_barriers(bar, 128 + 1);
+  __syncthreads();
+  const QueryTiles tiles{p, b, j0, n, (kvh + 1) * p.heads_per_kv};
+  if (threadIdx.x < 128) {  // the producer warpgroup
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    if (threadIdx.x == 0) {
+      load_tile<kRows, D>(smem, &maps.big0, &bar.block_full, kvh, j0, b);
+      load_tile<kRows, D>(smem + L::kBig, &maps.big1, &bar.block_full, kvh, j0, b);
+    }
+    int t = 0;
+    for (auto tile = tiles.first(kvh); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
+      const int s = t % kStages;
+      ptx::mbar_wait(&bar.empty[s], ((t / kStages) & 1) ^ 1);
+      load_query_rows(p, rows[s], lse, delta, b, tile.h, tile.i0,
+                      min(int64_t(kTile), p.S - tile.i0));
+      if (threadIdx.x == 0) {
+        load_tile<kTile, D>(smem + L::first(s), &maps.small0, &bar.full[s], tile.h, tile.i0, b);
+        load_tile<kTile, D>(smem + L::second(s), &maps.small1, &bar.full[s], tile.h, tile.i0, b);
+      } else {
+        ptx::mbar_arrive(&bar.full[s]);
+      }
+    }
+    return;
+  }
+  ptx::setmaxnreg_inc<kConsumerRegs>();
+  const int wg_row = 64 * (threadIdx.x / 128 - 1), r0 = wg_row + 16 * (threadIdx.x / 32 % 4);
+  const int64_t wg_key = j0 + wg_row;  // the warpgroup's keys: [wg_key, wg_key + 64)
+  const uint32_t base = ptx::smem_addr(smem);
+  const float scale_log2 = p.scale * kLog2e;
+  float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
+  ptx::mbar_wait(&bar.block_full, 0);
+  int t = 0;
+  for (auto tile = tiles.first(kvh); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
+    const int s = t % kStages;
+    ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
+    const QueryRows<kTile>& r = rows[s];
+    const KeySpan first = r.span[0], last = r.span[min(int64_t(kTile), p.S - tile.i0) - 1];
+    if (wg_key < p.S && MaskView::spans_meet(first, last, wg_key, 64)) {  // warpgroup-uniform
+      const uint32_t q_s = base + L::first(s), do_s = base + L::second(s);
+      float pt[kTile / 8][4], dst[kTile / 8][4];  // P^T, then dS^T: 64 keys x 64 queries
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; kk++) {
+        ptx::wgmma_ss(pt, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<kTile>(q_s, 0, kk), kk);
+        ptx::wgmma_ss(dst, kmajor_desc<kRows>(base + L::kBig, wg_row, kk),
+                      kmajor_desc<kTile>(do_s, 0, kk), kk);
+      }
+      ptx::wgmma_commit();
+      ptx::wgmma_wait<0>();
+      ptx::fence_regs(pt);
+      ptx::fence_regs(dst);
+      // Past the sequence a query's lse is +inf (P = 0) and a key is outside every span.
+      const bool boundary = needs_mask<64>(first, last, wg_key);
+#pragma unroll
+      for (int c = 0; c < kTile / 8; c++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          const int q = c_col(c, i);  // the query row in the tile
+          float prob = exp2f(fmaf(pt[c][i], scale_log2, -r.lse[q] * kLog2e));
+          if (boundary && !r.span[q].contains(j0 + r0 + c_row(i))) prob = 0.0f;
+          pt[c][i] = prob;
+          dst[c][i] = prob * (dst[c][i] - r.delta[q]);
+        }
+      uint32_t pa[kTile / 16][4], dsa[kTile / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kTile / 16; kk++)
+        mma::c_to_a(pt, kk, pa[kk]), mma::c_to_a(dst, kk, dsa[kk]);
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kTile / 16; kk++) {
+        ptx::wgmma_rs(dv_acc, pa[kk], mnmajor_desc<kTile>(do_s, kk));  // dV += P^T dO
+        ptx::wgmma_rs(dk_acc, dsa[kk], mnmajor_desc<kTile>(q_s, kk));  // dK += dS^T Q
+      }
+      ptx::wgmma_commit();
+      ptx::wgmma_wait<0>();
+      ptx::fence_regs(dv_acc);
+      ptx::fence_regs(dk_acc);
+      ptx::fence_regs(pa);
+      ptx::fence_regs(dsa);
+    }
+    ptx::mbar_arrive(&bar.empty[s]);
+  }
+  store_rows_from<D>(r0, dk_acc, p.scale, n,
+                     [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
+  store_rows_from<D>(r0, dv_acc, 1.0f, n, [&](int c) { return dv + p.kv_row(b, j0 + c, kvh, D); });
+#endif
+}
+
+// dQ of one 128-query tile of (b, h) (grid: H, B, query tiles, the last first); consumer
+// warpgroup c owns rows 64 c ... Per 64-key tile of the band: S = Q K^T and dP = dO V^T,
+// dS = P (dP - delta), dQ += dS K with dS as register A and K MN-major.
+template <int D>
+__global__ void __launch_bounds__(kBlockThreads, 1)
+    dq_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
+                 const float* delta, bf16* dq) {
+#ifdef LLM_SM90A
+  using L = Layout<D>;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = align_smem(smem_raw);
+  __shared__ QueryRows<kRows> rows;
+  __shared__ Barriers bar;
+  const v3::QueryBlock blk = v3::query_block(p);
+  load_query_rows(p, rows, lse, delta, blk.b, blk.h, blk.i0, blk.m);
+  init_barriers(bar, 2);  // the copying thread's two load_tile arrivals
+  __syncthreads();
+  const Band band = key_band<kTile>(rows.span[0], rows.span[blk.m - 1]);
+  if (threadIdx.x < 128) {  // the producer warpgroup
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    if (threadIdx.x != 0) return;
+    const int64_t kvh = blk.h / p.heads_per_kv;
+    load_tile<kRows, D>(smem, &maps.big0, &bar.block_full, blk.h, blk.i0, blk.b);
+    load_tile<kRows, D>(smem + L::kBig, &maps.big1, &bar.block_full, blk.h, blk.i0, blk.b);
+    for (int t = 0; t < band.n; t++) {
+      const int s = t % kStages;
+      const int64_t j0 = band.j_first + int64_t(t) * kTile;
+      ptx::mbar_wait(&bar.empty[s], ((t / kStages) & 1) ^ 1);
+      load_tile<kTile, D>(smem + L::first(s), &maps.small0, &bar.full[s], kvh, j0, blk.b);
+      load_tile<kTile, D>(smem + L::second(s), &maps.small1, &bar.full[s], kvh, j0, blk.b);
+    }
+    return;
+  }
+  ptx::setmaxnreg_inc<kConsumerRegs>();
+  const int wg_row = 64 * (threadIdx.x / 128 - 1), r0 = wg_row + 16 * (threadIdx.x / 32 % 4);
+  KeySpan span[2];  // the lane's two rows (C elements 0-1, 2-3): spans, lse in log2 units, delta
+  float lse2[2], dlt[2];
+#pragma unroll
+  for (int x = 0; x < 2; x++) {
+    const int r = r0 + c_row(2 * x);
+    span[x] = rows.span[r], lse2[x] = rows.lse[r] * kLog2e, dlt[x] = rows.delta[r];
+  }
+  const KeySpan first = rows.span[wg_row], last = rows.span[warpgroup_last_row(wg_row, blk.m)];
+  const uint32_t base = ptx::smem_addr(smem);
+  const float scale_log2 = p.scale * kLog2e;
+  float dq_acc[D / 8][4] = {};
+  ptx::mbar_wait(&bar.block_full, 0);
+  for (int t = 0; t < band.n; t++) {
+    const int s = t % kStages;
+    const int64_t j0 = band.j_first + int64_t(t) * kTile;
+    ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
+    if (MaskView::spans_meet(first, last, j0, kTile)) {  // warpgroup-uniform
+      const uint32_t k_s = base + L::first(s), v_s = base + L::second(s);
+      float sc[kTile / 8][4], ds[kTile / 8][4];  // P, then dS: 64 queries x 64 keys
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; kk++) {
+        ptx::wgmma_ss(sc, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<kTile>(k_s, 0, kk), kk);
+        ptx::wgmma_ss(ds, kmajor_desc<kRows>(base + L::kBig, wg_row, kk),
+                      kmajor_desc<kTile>(v_s, 0, kk), kk);
+      }
+      ptx::wgmma_commit();
+      ptx::wgmma_wait<0>();
+      ptx::fence_regs(sc);
+      ptx::fence_regs(ds);
+      const bool boundary = needs_mask<kTile>(first, last, j0);
+#pragma unroll
+      for (int c = 0; c < kTile / 8; c++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          float prob = exp2f(fmaf(sc[c][i], scale_log2, -lse2[i / 2]));
+          if (boundary && !span[i / 2].contains(j0 + c_col(c, i))) prob = 0.0f;
+          ds[c][i] = prob * (ds[c][i] - dlt[i / 2]);
+        }
+      uint32_t dsa[kTile / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kTile / 16; kk++) mma::c_to_a(ds, kk, dsa[kk]);
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kTile / 16; kk++)
+        ptx::wgmma_rs(dq_acc, dsa[kk], mnmajor_desc<kTile>(k_s, kk));  // dQ += dS K
+      ptx::wgmma_commit();
+      ptx::wgmma_wait<0>();
+      ptx::fence_regs(dq_acc);
+      ptx::fence_regs(dsa);
+    }
+    ptx::mbar_arrive(&bar.empty[s]);
+  }
+  store_rows_from<D>(r0, dq_acc, p.scale, blk.m,
+                     [&](int r) { return dq + p.q_row(blk.b, blk.i0 + r, blk.h, D); });
+#endif
+}
+
+}  // namespace
+
+void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
+  const unsigned B = static_cast<unsigned>(q.size(0));
+  const Maps dkdv_maps{head_map(k, kRows), head_map(v, kRows), head_map(q, kTile),
+                       head_map(dout, kTile)};
+  const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, kTile),
+                     head_map(v, kTile)};
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    allow_smem(dkdv_v4_kernel<D>, smem_bytes<D>());
+    dkdv_v4_kernel<D>
+        <<<dim3(static_cast<unsigned>(p.Hkv), B, tiles), kBlockThreads, smem_bytes<D>(), stream>>>(
+            dkdv_maps, p, lse.data<float>(), delta.data<float>(), dk.data<bf16>(), dv.data<bf16>());
+    allow_smem(dq_v4_kernel<D>, smem_bytes<D>());
+    dq_v4_kernel<D>
+        <<<dim3(static_cast<unsigned>(p.H), B, tiles), kBlockThreads, smem_bytes<D>(), stream>>>(
+            dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
+  });
+}
+
+}  // namespace llm

@@ -1,0 +1,46 @@
+// defines: v4::kConsumers, kRows, kKeys, key_band, warpgroup_last_row, needs_mask: the tile
+// arithmetic of the v4 attention kernel (flash_attention_v4.cu), host-and-device so that
+// test/test_wgmma_layout.cpp checks it against MaskView for every mask on the CPU.
+#pragma once
+#include <cstdint>
+
+#include "engine/attention_mask.h"
+
+namespace llm {
+namespace v4 {
+
+constexpr int kConsumers = 2;           // consumer warpgroups of 64 query rows
+constexpr int kRows = 64 * kConsumers;  // a block's query tile
+constexpr int kKeys = 128;              // a key tile: the n of S's wgmma
+
+// The key tiles a query tile meets: n tiles of N keys (kKeys in the forward, 64 in the dQ
+// kernel) from j_first (a multiple of N, so that a causal tile's diagonal is one tile), given its
+// first and last rows' spans. Spans never move left as the row moves right, so those two bound
+// every row's.
+struct Band {
+  int64_t j_first;
+  int n;
+};
+template <int N>
+LLM_HOST_DEVICE Band key_band(KeySpan first, KeySpan last) {
+  const int64_t j_first = first.lo / N * N;
+  return {j_first, last.hi > j_first ? int((last.hi - j_first + N - 1) / N) : 0};
+}
+
+// The last row of the warpgroup whose first row is wg_row, in a query tile of m rows: rows past
+// the sequence see no key (MaskView gives them an empty span), so they do not bound the band; a
+// warpgroup with no row in the sequence gets wg_row, whose empty span makes every tile masked.
+LLM_HOST_DEVICE int warpgroup_last_row(int wg_row, int64_t m) {
+  const int64_t last = wg_row + 63 < m - 1 ? wg_row + 63 : m - 1;
+  return last > wg_row ? int(last) : wg_row;
+}
+
+// Whether the N-key tile from j0 needs the per-score mask for the rows spanning first .. last:
+// unless every one of them sees every key of the tile.
+template <int N>
+LLM_HOST_DEVICE bool needs_mask(KeySpan first, KeySpan last, int64_t j0) {
+  return !MaskView::spans_cover(first, last, j0, N);
+}
+
+}  // namespace v4
+}  // namespace llm

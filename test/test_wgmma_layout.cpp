@@ -1,0 +1,354 @@
+// The layouts and tile arithmetic the v4 attention kernels (cuda/attention/flash_attention_v4*.cu)
+// rely on, checked on the CPU without a GPU (as test_mma_layout checks v2's and v3's):
+//   - wgmma's register fragments (accumulator D and register A of m64nNk16), as the PTX ISA draws
+//     them, against wgmma_layout.h's index functions and the mask code's (row, key) of each score;
+//   - shared memory: a simulated TMA (128-byte swizzle, as the CUDA driver documents it) writes Q,
+//     K and V tiles (128 rows, and the backward's 64-row ones), and a simulated wgmma reads its
+//     operands through the kernels' descriptors by the ISA's canonical layouts; every element read
+//     must be the one meant;
+//   - a simulated warpgroup runs S = Q K^T (both operands from shared memory) and O = P V (P from
+//     S's accumulator registers as register A, V MN-major), equal to the exact products;
+//   - the key bands, skipped and mask-free tiles of the forward, dQ and dK/dV kernels under every
+//     mask (causal, documents, S2, none).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "cuda/attention/flash_v4_tiles.h"
+#include "cuda/attention/wgmma_layout.h"
+
+using namespace llm;
+using namespace llm::wgmma;
+
+namespace {
+
+constexpr int kWarpgroup = 128;
+
+// PTX ISA, "Matrix Fragments for wgmma.mma_async.m64nNk16" (figures for A and D), transcribed:
+// thread t is lane t % 32 of warp t / 32; groupID = lane >> 2, threadID_in_group = lane % 4.
+Coord isa_d(int t, int i) {
+  const int lane = t % 32, row = 16 * (t / 32) + (lane >> 2) + 8 * ((i >> 1) & 1);
+  return {row, 8 * (i >> 2) + 2 * (lane % 4) + (i & 1)};
+}
+Coord isa_a(int t, int i) {
+  const int lane = t % 32, row = 16 * (t / 32) + (lane >> 2) + 8 * ((i >> 1) & 1);
+  return {row, 2 * (lane % 4) + (i & 1) + 8 * (i >> 2)};
+}
+
+// PTX ISA, "Matrix Descriptor Format" and "Canonical Layouts" (128-byte swizzling, bf16: T = 8
+// elements of 16 bits make 16 bytes): the byte address wgmma reads element (mn, k) of a 16-deep
+// k-slice from, given the descriptor.
+struct Desc {
+  uint32_t start, lbo, sbo;
+  int swizzle;
+};
+Desc decode(uint64_t d) {
+  return {uint32_t(d & 0x3FFF) << 4, uint32_t((d >> 16) & 0x3FFF) << 4,
+          uint32_t((d >> 32) & 0x3FFF) << 4, int(d >> 62)};
+}
+uint32_t swizzle_3_4_3(uint32_t a) { return a ^ (((a >> 7) & 0x7) << 4); }  // Swizzle<3,4,3>
+// K-major: ((8,m),(T,2k)):((8T,SBO),(1,T)) elements; MN-major:
+// ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)).
+uint32_t isa_kmajor(const Desc& d, int mn, int k) {
+  return swizzle_3_4_3(d.start + 2 * ((mn % 8) * 64 + k) + (mn / 8) * d.sbo);
+}
+uint32_t isa_mnmajor(const Desc& d, int k, int mn) {
+  return swizzle_3_4_3(d.start + 2 * (mn % 64 + (k % 8) * 64) + (mn / 64) * d.lbo +
+                       (k / 8) * d.sbo);
+}
+
+// A simulated TMA with CU_TENSOR_MAP_SWIZZLE_128B: a box of 64 bf16 columns x rows lands row by
+// row (128 bytes each), the 16-byte chunk c of row r moved to chunk c ^ (r % 8); the kernel puts
+// box b (columns 64 b ..) b * rows * 128 bytes after the tile's start.
+void tma_tile(std::vector<uint16_t>& smem, uint32_t tile, const std::vector<uint16_t>& src,
+              int rows, int D) {
+  for (int b = 0; b < D / 64; b++)
+    for (int r = 0; r < rows; r++)
+      for (int c = 0; c < 64; c++) {
+        const uint32_t chunk = (c / 8) ^ (r % 8);
+        const uint32_t byte = tile + b * rows * 128 + r * 128 + chunk * 16 + (c % 8) * 2;
+        smem[byte / 2] = src[r * D + 64 * b + c];
+      }
+}
+
+std::vector<uint16_t> random_bf16(int n, std::mt19937& rng) {
+  std::normal_distribution<float> dist;
+  std::vector<uint16_t> x(n);
+  for (uint16_t& e : x) e = mma::bf16_bits(dist(rng));
+  return x;
+}
+
+// Q (128 x D) at 0, K (128 x D) and V (128 x D) after it, each 1024-aligned as the kernel's.
+struct Tiles {
+  int D;
+  uint32_t q = 0, k, v;
+  std::vector<uint16_t> qs, ks, vs, smem;
+};
+Tiles make_tiles(int D, std::mt19937& rng) {
+  Tiles t{D};
+  t.k = 128 * D * 2;
+  t.v = 2 * t.k;
+  t.qs = random_bf16(128 * D, rng);
+  t.ks = random_bf16(128 * D, rng);
+  t.vs = random_bf16(128 * D, rng);
+  t.smem.assign(3 * 128 * D, 0);
+  tma_tile(t.smem, t.q, t.qs, 128, D);
+  tma_tile(t.smem, t.k, t.ks, 128, D);
+  tma_tile(t.smem, t.v, t.vs, 128, D);
+  return t;
+}
+
+float at(const std::vector<uint16_t>& smem, uint32_t byte) {
+  REQUIRE(byte % 2 == 0);
+  REQUIRE(byte / 2 < smem.size());
+  return mma::bf16_value(smem[byte / 2]);
+}
+
+}  // namespace
+
+TEST_CASE("wgmma fragments: the header's coordinates are the ISA's and cover the tile once") {
+  for (int N : {64, 128}) {
+    std::vector<int> seen(64 * N, 0), seen_a(64 * 16, 0);
+    for (int t = 0; t < kWarpgroup; t++) {
+      for (int i = 0; i < N / 2; i++) {
+        const Coord c = acc_coord(t, i), want = isa_d(t, i);
+        CHECK(c.row == want.row);
+        CHECK(c.col == want.col);
+        seen[c.row * N + c.col]++;
+        // The mask code's view (online_softmax.cuh): element i % 4 of n-tile i / 4 of the warp's
+        // m16n8 C fragments, rows 16 w + c_row(0 or 2), key 8 (i / 4) + c_coord col.
+        const Coord m = mma::c_coord(t % 32, i % 4);
+        CHECK(want.row == 16 * (t / 32) + mma::c_coord(t % 32, 2 * ((i % 4) / 2)).row);
+        CHECK(want.row == 16 * (t / 32) + m.row);
+        CHECK(want.col == 8 * (i / 4) + m.col);
+      }
+      for (int i = 0; i < 8; i++) {
+        const Coord c = a_coord(t, i), want = isa_a(t, i);
+        CHECK(c.row == want.row);
+        CHECK(c.col == want.col);
+        seen_a[c.row * 16 + c.col]++;
+      }
+    }
+    for (int s : seen) CHECK(s == 1);
+    for (int s : seen_a) CHECK(s == 1);
+  }
+}
+
+TEST_CASE("descriptors: every element wgmma reads is the one TMA wrote there") {
+  std::mt19937 rng(3);
+  for (int D : {64, 128}) {
+    CAPTURE(D);
+    const Tiles t = make_tiles(D, rng);
+    CHECK(sw128(5 * 128 + 3 * 16) == swizzle_3_4_3(5 * 128 + 3 * 16));
+    for (int kk = 0; kk < D / 16; kk++)
+      for (int wg_row : {0, 64}) {  // Q as A: each consumer warpgroup's 64 rows
+        const Desc a = decode(make_desc(t.q + kmajor_start(128, wg_row, kk), 16, kAtomBytes));
+        CHECK(a.swizzle == 1);
+        for (int r = 0; r < 64; r++)
+          for (int k = 0; k < 16; k++) {
+            CHECK(at(t.smem, isa_kmajor(a, r, k)) ==
+                  mma::bf16_value(t.qs[(wg_row + r) * D + 16 * kk + k]));
+            CHECK(t.q + tile_offset(128, wg_row + r, 16 * kk + k) == isa_kmajor(a, r, k));
+          }
+      }
+    for (int kk = 0; kk < D / 16; kk++) {  // K as B (K-major), all 128 keys
+      const Desc b = decode(make_desc(t.k + kmajor_start(128, 0, kk), 16, kAtomBytes));
+      for (int n = 0; n < 128; n++)
+        for (int k = 0; k < 16; k++)
+          CHECK(at(t.smem, isa_kmajor(b, n, k)) == mma::bf16_value(t.ks[n * D + 16 * kk + k]));
+    }
+    for (int kk = 0; kk < 128 / 16; kk++) {  // V as B (MN-major): k = key row, n = head dim
+      const Desc b = decode(make_desc(t.v + mnmajor_start(kk), mnmajor_lbo(128), kAtomBytes));
+      for (int k = 0; k < 16; k++)
+        for (int n = 0; n < D; n++)
+          CHECK(at(t.smem, isa_mnmajor(b, k, n)) == mma::bf16_value(t.vs[(16 * kk + k) * D + n]));
+    }
+  }
+}
+
+TEST_CASE("descriptors of the backward's 64-row tiles (Q, dO; K, V): K-major and MN-major") {
+  std::mt19937 rng(5);
+  for (int D : {64, 128}) {
+    CAPTURE(D);
+    const std::vector<uint16_t> src = random_bf16(64 * D, rng);
+    std::vector<uint16_t> smem(64 * D, 0);
+    tma_tile(smem, 0, src, 64, D);
+    for (int kk = 0; kk < D / 16; kk++) {  // as B of a 64-wide score tile, k = head dim
+      const Desc b = decode(make_desc(kmajor_start(64, 0, kk), 16, kAtomBytes));
+      for (int n = 0; n < 64; n++)
+        for (int k = 0; k < 16; k++)
+          CHECK(at(smem, isa_kmajor(b, n, k)) == mma::bf16_value(src[n * D + 16 * kk + k]));
+    }
+    for (int kk = 0; kk < 64 / 16; kk++) {  // as B of a gradient product, k = row, n = head dim
+      const Desc b = decode(make_desc(mnmajor_start(kk), mnmajor_lbo(64), kAtomBytes));
+      for (int k = 0; k < 16; k++)
+        for (int n = 0; n < D; n++)
+          CHECK(at(smem, isa_mnmajor(b, k, n)) == mma::bf16_value(src[(16 * kk + k) * D + n]));
+    }
+  }
+}
+
+namespace {
+
+// One simulated wgmma.m64nNk16 over a warpgroup: A (64 x 16) from every thread's registers by the
+// ISA's A layout, or from shared memory K-major; B (16 x N) from shared memory, K-major or
+// MN-major; the product added into every thread's accumulator by the ISA's D layout.
+using Acc = std::vector<std::vector<float>>;  // [thread][N / 2]
+void simulated_wgmma(Acc& d, int N, const float (*a)[16], const std::vector<uint16_t>& smem,
+                     const Desc& b, bool b_mn_major) {
+  for (int t = 0; t < kWarpgroup; t++)
+    for (int i = 0; i < N / 2; i++) {
+      const Coord c = isa_d(t, i);
+      double sum = d[t][i];
+      for (int k = 0; k < 16; k++)
+        sum += double(a[c.row][k]) *
+               at(smem, b_mn_major ? isa_mnmajor(b, k, c.col) : isa_kmajor(b, c.col, k));
+      d[t][i] = float(sum);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("a simulated warpgroup: S = Q K^T from descriptors, then O = P V with P as register A") {
+  std::mt19937 rng(7);
+  for (int D : {64, 128}) {
+    CAPTURE(D);
+    const Tiles t = make_tiles(D, rng);
+    const int wg_row = 64;  // the second consumer warpgroup
+    Acc s(kWarpgroup, std::vector<float>(64));
+    for (int kk = 0; kk < D / 16; kk++) {
+      const Desc qd = decode(make_desc(t.q + kmajor_start(128, wg_row, kk), 16, kAtomBytes));
+      float a[64][16];
+      for (int r = 0; r < 64; r++)
+        for (int k = 0; k < 16; k++) a[r][k] = at(t.smem, isa_kmajor(qd, r, k));
+      simulated_wgmma(s, 128, a, t.smem,
+                      decode(make_desc(t.k + kmajor_start(128, 0, kk), 16, kAtomBytes)), false);
+    }
+    std::vector<float> exact_s(64 * 128);
+    for (int r = 0; r < 64; r++)
+      for (int n = 0; n < 128; n++) {
+        double e = 0;
+        for (int c = 0; c < D; c++)
+          e += double(mma::bf16_value(t.qs[(wg_row + r) * D + c])) *
+               mma::bf16_value(t.ks[n * D + c]);
+        exact_s[r * 128 + n] = float(e);
+      }
+    for (int th = 0; th < kWarpgroup; th++)
+      for (int i = 0; i < 64; i++) {
+        const Coord c = acc_coord(th, i);
+        CHECK(s[th][i] == doctest::Approx(exact_s[c.row * 128 + c.col]).epsilon(1e-5));
+      }
+    // P: the scores scaled into (0, 1] stand in for the softmax; each thread turns its own
+    // accumulator into register-A fragments (mma::c_to_a, as the kernel's to_a), and a simulated
+    // wgmma rebuilds A from every thread's registers by the ISA's layout.
+    for (auto& th : s)
+      for (float& x : th) x = std::exp(x / 64.0f);
+    Acc o(kWarpgroup, std::vector<float>(D / 2, 0.0f));
+    for (int kk = 0; kk < 8; kk++) {
+      float a[64][16];
+      for (int th = 0; th < kWarpgroup; th++) {
+        uint32_t regs[4];
+        mma::c_to_a(reinterpret_cast<const float(*)[4]>(s[th].data()), kk, regs);
+        for (int i = 0; i < 8; i++) {
+          const Coord c = isa_a(th, i);
+          a[c.row][c.col] = mma::bf16_value(uint16_t(regs[i / 2] >> (16 * (i % 2))));
+        }
+      }
+      simulated_wgmma(o, D, a, t.smem,
+                      decode(make_desc(t.v + mnmajor_start(kk), mnmajor_lbo(128), kAtomBytes)),
+                      true);
+    }
+    for (int th = 0; th < kWarpgroup; th++)
+      for (int i = 0; i < D / 2; i++) {
+        const Coord c = acc_coord(th, i);
+        double e = 0;
+        for (int j = 0; j < 128; j++) {
+          const float p =
+              mma::bf16_value(mma::bf16_bits(std::exp(exact_s[c.row * 128 + j] / 64.0f)));
+          e += double(p) * mma::bf16_value(t.vs[j * D + c.col]);
+        }
+        CHECK(o[th][i] == doctest::Approx(e).epsilon(1e-3));
+      }
+  }
+}
+
+namespace {
+
+// Whether query rows [i0 + r_lo, i0 + r_hi) see any (every) key of [j0, j0 + n) of head h.
+bool sees(const MaskView& mask, int64_t h, int64_t i0, int64_t r_lo, int64_t r_hi, int64_t j0,
+          int64_t n, bool every) {
+  for (int64_t r = r_lo; r < r_hi; r++)
+    for (int64_t j = j0; j < j0 + n; j++)
+      if (mask.keys(0, h, i0 + r).contains(j) != every) return !every;
+  return every;
+}
+
+// The query-tile kernels (forward: N = kKeys; dQ: N = 64): the band holds every key a row of the
+// tile sees, and a tile a warpgroup leaves unmasked is seen whole by each of its rows in the
+// sequence (the others are never stored).
+template <int N>
+void check_query_tile(const MaskView& mask, int64_t h, int64_t i0) {
+  const int64_t m = std::min<int64_t>(v4::kRows, mask.S - i0);
+  const v4::Band band = v4::key_band<N>(mask.keys(0, h, i0), mask.keys(0, h, i0 + m - 1));
+  CHECK(band.j_first % N == 0);
+  const int64_t j_end = band.j_first + int64_t(band.n) * N;
+  for (int64_t r = 0; r < m; r++) {
+    const KeySpan sp = mask.keys(0, h, i0 + r);
+    if (sp.hi > sp.lo) CHECK((sp.lo >= band.j_first && sp.hi <= j_end));
+  }
+  for (int wg_row : {0, 64}) {
+    const KeySpan first = mask.keys(0, h, i0 + wg_row),
+                  last = mask.keys(0, h, i0 + v4::warpgroup_last_row(wg_row, m));
+    for (int t = 0; t < band.n; t++) {
+      const int64_t j0 = band.j_first + int64_t(t) * N;
+      if (!v4::needs_mask<N>(first, last, j0))
+        CHECK(sees(mask, h, i0, wg_row, std::min<int64_t>(wg_row + 64, m), j0, N, true));
+      if (!MaskView::spans_meet(first, last, j0, N))  // the dQ kernel skips it
+        CHECK_FALSE(sees(mask, h, i0, wg_row, std::min<int64_t>(wg_row + 64, m), j0, N, false));
+    }
+  }
+}
+
+// The dK/dV kernel: for the keys [wg_key, wg_key + 64) of a warpgroup and a 64-row query tile, a
+// skipped pair has no visible score, an unmasked one only visible scores (keys in the sequence).
+void check_key_tile(const MaskView& mask, int64_t h, int64_t wg_key, int64_t i0) {
+  const int64_t m = std::min<int64_t>(64, mask.S - i0), n = std::min<int64_t>(64, mask.S - wg_key);
+  const KeySpan first = mask.keys(0, h, i0), last = mask.keys(0, h, i0 + m - 1);
+  if (!MaskView::spans_meet(first, last, wg_key, 64))
+    CHECK_FALSE(sees(mask, h, i0, 0, m, wg_key, n, false));
+  else if (!v4::needs_mask<64>(first, last, wg_key))
+    CHECK(sees(mask, h, i0, 0, m, wg_key, 64, true));
+}
+
+}  // namespace
+
+TEST_CASE("v4 tiles: key bands, skipped and mask-free tiles of every mask") {
+  const int64_t H = 4;
+  for (int64_t S : {1, 37, 128, 200, 300, 512, 700})
+    for (int kind = 0; kind < 4; kind++) {  // none, causal, documents + causal, S2
+      if (kind == 3 && S % 4 != 0) continue;
+      std::vector<int32_t> doc(S);
+      for (int64_t i = 0; i < S; i++) doc[i] = int32_t(i * 5 / std::max<int64_t>(S, 1));
+      MaskView mask;
+      mask.S = S;
+      mask.H = H;
+      mask.causal = kind != 0;
+      mask.doc = kind == 2 ? doc.data() : nullptr;
+      mask.s2_group = kind == 3 ? S / 4 : 0;
+      CAPTURE(S);
+      CAPTURE(kind);
+      for (int64_t h = 0; h < H; h++) {
+        CAPTURE(h);
+        for (int64_t i0 = 0; i0 < S; i0 += v4::kRows) {
+          CAPTURE(i0);
+          check_query_tile<v4::kKeys>(mask, h, i0);
+          check_query_tile<64>(mask, h, i0);
+        }
+        for (int64_t wg_key = 0; wg_key < S; wg_key += 64)
+          for (int64_t i0 = 0; i0 < S; i0 += 64) check_key_tile(mask, h, wg_key, i0);
+      }
+    }
+}
