@@ -96,3 +96,15 @@ TEST_CASE("classes are decided apart; none passing gives the fallback; ties keep
   CHECK(choice.choose(kCausal128, bench.trials({{"v4", true, true, 0.1}}), bench.log()) == "simt");
   CHECK(bench.logged.size() == 2);
 }
+
+TEST_CASE("a later variant displaces a preferred one only when clearly faster") {
+  VariantChoice choice("simt");
+  Bench bench;
+  // 5% faster: timing noise between processes could say either, so the preferred one stays.
+  CHECK(choice.choose(kCausal128, bench.trials({{"v4", true, true, 1.0}, {"v3", true, true, 0.95}}),
+                      bench.log()) == "v4");
+  // 20% faster: a real difference.
+  const ShapeClass d64{64, true, MaskKind::plain};
+  CHECK(choice.choose(d64, bench.trials({{"v4", true, true, 1.0}, {"v3", true, true, 0.8}}),
+                      bench.log()) == "v3");
+}

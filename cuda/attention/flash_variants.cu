@@ -32,11 +32,15 @@ struct Variant {
   Forward forward;
   Backward backward;
   bool (*available)();
+  // Tried by the automatic choice. A variant that has never run on a device is not: validation
+  // catches wrong numbers, not a fault (which ends the process) or a hang, so it runs only when
+  // forced (LLM_ATTENTION_KERNEL, llm_bench --impl) until a device run has shown it passing.
+  bool automatic;
 };
 // In order of preference on a tie.
-const Variant kVariants[] = {{"v4", flash_v4_forward, flash_v4_backward, flash_v4_available},
-                             {"v3", flash_v3_forward, flash_v3_backward, always},
-                             {"v2", mma_attention_forward, mma_attention_backward, always}};
+const Variant kVariants[] = {{"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, false},
+                             {"v3", flash_v3_forward, flash_v3_backward, always, true},
+                             {"v2", mma_attention_forward, mma_attention_backward, always, true}};
 constexpr const char* kFallback = "cuda cores";
 
 ShapeClass shape_class(const Tensor& q, const AttentionMask& mask) {
@@ -180,13 +184,15 @@ const Variant* pick(const char* pass, const Tensor& q, const AttentionMask& mask
   const ShapeClass c = shape_class(q, mask);
   std::unique_ptr<Check> check;
   std::vector<VariantTrial> trials;
-  for (const Variant& var : kVariants)
+  for (const Variant& var : kVariants) {
+    if (!var.automatic) continue;
     trials.push_back({var.name, var.available,
                       [&, fwd] {
                         if (!check) check = std::make_unique<Check>(c);
                         return fwd ? check->forward(be, var) : check->backward(be, var);
                       },
                       [&] { return time(var); }});
+  }
   const std::string name = choice_for(fwd).choose(c, trials, [&](const std::string& line) {
     fmt::print(stderr, "flash attention {}, head_dim {}, {}{}: {}\n", pass, c.head_dim,
                c.causal ? "causal, " : "",
