@@ -85,6 +85,13 @@ void record_node(const char* name, const std::vector<Tensor>& inputs,
   current_tape().record(std::move(node));
 }
 
+void record_hook(const char* name, std::function<void()> fn) {
+  record_node(name, {}, {}, [fn = std::move(fn)](const Grads&) {
+    fn();
+    return Grads{};
+  });
+}
+
 void accumulate_grad(AutogradMeta& meta, const Tensor& grad) {
   if (!meta.grad.defined()) {
     // A leaf's buffer is accumulated into in place later, so it must not alias anything. A
@@ -122,7 +129,7 @@ void Tape::run_backward() {
       grad_outputs.push_back(meta->grad);
       any = any || meta->grad.defined();
     }
-    if (any) {
+    if (any || node->outputs.empty()) {  // no outputs: a hook (record_hook), always run
       for (size_t i = 0; i < grad_outputs.size(); i++) {
         if (grad_outputs[i].defined()) continue;
         const TensorSpec& spec = node->output_specs[i];
