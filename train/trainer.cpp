@@ -90,7 +90,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
   // line, instead of in an allocation minutes later.
   memory_available = available_memory(device);
-  check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16)), memory_available, device.str());
+  check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16, device.is_cpu())), memory_available,
+               device.str());
   stop_point("reading the config");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
@@ -108,9 +109,14 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
-  // A qlora base is built and quantised on the host: only its NF4 codes go to a GPU.
-  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit ? Device::cpu() : device, c.seed);
   const bool adapter = !c.adapter.empty();
+  // ZeRO-3 with an adapter: the frozen base is sharded per unit (FrozenShards); what trains is
+  // small and goes through ShardedAdamW as under ZeRO-2 (gradients reduce-scattered into slices,
+  // AdamW state sharded, the updated adapters all-gathered whole after each step).
+  const bool shard_frozen = adapter && c.zero_stage == 3 && comm.distributed();
+  // A qlora base is built and quantised on the host, and so is a base to be sharded: only NF4
+  // codes, or this rank's slices, go to a GPU.
+  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit || shard_frozen ? Device::cpu() : device, c.seed);
   // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
   if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
     const int64_t loaded = load_hf_weights(*model, c.base_model);
@@ -124,11 +130,15 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
     }
     // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes.
-    if (c.load_in_4bit) {
-      nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
-      model->move_to(device);
-    }
+    if (c.load_in_4bit) nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
     model->store_frozen_as(forward.compute_dtype);
+    if (shard_frozen) {
+      // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
+      frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,
+                                                     c.offload_params ? Device::cpu() : device);
+      model->set_weight_units(frozen_shards.get());
+    }
+    model->move_to(device);  // what is not sharded: the adapters (and a qlora base's NF4)
   }
   params = model->trainable_parameters();
   std::vector<OptimParam> opt_params;
@@ -141,13 +151,14 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
   const bool sharded = c.zero_stage >= 1 && comm.distributed();
   const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};
-  if (sharded && c.zero_stage == 3)
+  const bool shard_trained = sharded && c.zero_stage == 3 && !adapter;
+  if (shard_trained)
     buckets = std::make_unique<GradBuckets>(comm, model->weight_units(), align);
   else if (comm.distributed())
-    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage == 2, align);
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage >= 2, align);
   if (sharded) {
     auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state);
-    if (c.zero_stage == 3) {
+    if (shard_trained) {
       sharded_weights = std::make_unique<ShardedWeights>(*buckets, *sharded_adamw);
       model->set_weight_units(sharded_weights.get());
     }
@@ -249,15 +260,30 @@ void Trainer::Impl::print_summary() const {
   if (sharded_weights)
     say("data parallel: {} ranks, ZeRO stage 3: {} units of weights gathered per use (the embedding, norm "
         "and lm_head; each decoder layer), each one gradient bucket\n", comm.world_size(), buckets->buckets().size());
+  else if (frozen_shards)
+    say("data parallel: {} ranks, ZeRO stage 3 of the frozen base: {} units gathered per use (the embedding, "
+        "norm and lm_head; each decoder layer), {:.3f} MiB of slices per rank{}; what trains as ZeRO-2 in {} "
+        "gradient buckets of <= {} MB\n", comm.world_size(), model->frozen_units().size(),
+        frozen_shards->slice_bytes() / 1048576.0, c.offload_params ? " in host memory (offload_params)" : "",
+        buckets->buckets().size(), c.ddp_bucket_cap_mb);
   else if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
   if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
   say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
-  const MemoryPlan plan = plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16));
+  const MemoryPlan plan =
+      plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16, device.is_cpu()));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
       format_memory_plan(plan, static_cast<double>(memory_available), "available on " + device.str()));
+  // FSDP's offload_params is built for what dominates an adapter run's memory, its frozen base
+  // under ZeRO-3 (FrozenShards); anywhere else it is not, and the plan above counts the device.
+  if (c.offload_params && !frozen_shards)
+    say("warning: {}: fsdp_offload_params: offloading is built only for the frozen base of an adapter run "
+        "under ZeRO-3 with several ranks; this run keeps its weights, gradients and optimizer state on {} "
+        "(the memory plan above counts them there)\n", c.source, device.str());
+  else if (c.offload_params && device.is_cpu())
+    say("fsdp_offload_params: the frozen slices are in host memory, which on the CPU is the device\n");
   if (c.optimizer.rfind("paged_", 0) == 0)
     say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
@@ -307,7 +333,7 @@ float Trainer::Impl::evaluate() {
   // ZeRO-3 gathers weights with every rank in each forward, so every rank runs as many; a rank
   // with fewer batches runs a filler whose loss counts for nothing.
   int64_t rounds = static_cast<int64_t>(val_batches.size());
-  if (sharded_weights) comm.allreduce_max(&rounds, 1);
+  if (weight_units()) comm.allreduce_max(&rounds, 1);
   for (int64_t i = 0; i < rounds; i++) {
     const bool real = i < static_cast<int64_t>(val_batches.size());
     const Batch& b = real ? val_batches[i] : eval_filler;
@@ -319,6 +345,11 @@ float Trainer::Impl::evaluate() {
   }
   comm.allreduce_sum(sums, 2);
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
+}
+
+WeightUnits* Trainer::Impl::weight_units() const {
+  if (sharded_weights) return sharded_weights.get();
+  return frozen_shards.get();
 }
 
 ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
@@ -469,8 +500,11 @@ TrainResult Trainer::Impl::run() {
     }
   }
   // ZeRO-3: every weight whole from here on (collective), for the export and any sampling after.
-  if (sharded_weights) {
-    sharded_weights->gather_all();
+  // An adapter run's frozen base is gathered only for merge_lora's merged model: the adapters
+  // are whole already, and samples gather one unit at a time (sample_text), so the end of a run
+  // needs no more memory than its steps.
+  if (sharded_weights || (frozen_shards && c.merge_lora && !result.interrupted)) {
+    weight_units()->gather_all();
     model->set_weight_units(nullptr);
   }
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
@@ -501,6 +535,7 @@ Trainer::~Trainer() = default;
 TrainResult Trainer::run() { return impl_->run(); }
 
 std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
+  if (!impl_->comm.is_main() && !impl_->model->gathers_units()) return "";
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {
