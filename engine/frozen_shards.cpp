@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/check.h"
 
 namespace llm {
@@ -21,41 +22,38 @@ FrozenShards::FrozenShards(Communicator& comm, const std::vector<std::vector<Ten
                            Device store)
     : comm_(comm) {
   const size_t world = static_cast<size_t>(comm.world_size()), rank = static_cast<size_t>(comm.rank());
-  // Every slice first, copied straight from the tensors' bytes that fall in this rank's part;
-  // then the views. In that order no slice is carved from a larger cached block freed on the way
-  // (the caching allocator would count the whole block), and no unit is ever staged whole.
-  std::vector<std::vector<size_t>> offsets(units.size());
-  for (size_t u = 0; u < units.size(); u++) {
-    LLM_CHECK(!units[u].empty(), "FrozenShards: a unit without frozen tensors");
+  // One unit at a time: its slice copied straight from the tensors' bytes that fall in this
+  // rank's part, then the tensors made views (their own storage goes with their last reference),
+  // so start-up holds the model plus one slice, never a unit staged whole.
+  for (const std::vector<Tensor*>& tensors : units) {
+    LLM_CHECK(!tensors.empty(), "FrozenShards: a unit without frozen tensors");
+    std::vector<size_t> offsets;
     size_t bytes = 0;
-    for (const Tensor* t : units[u]) {
+    for (const Tensor* t : tensors) {
       LLM_CHECK(t->defined() && t->is_contiguous() && !t->requires_grad(),
                 "FrozenShards: " + t->str() + " is not a frozen contiguous tensor");
-      offsets[u].push_back(round_up(bytes, kAlign));
-      bytes = offsets[u].back() + t->nbytes();
+      offsets.push_back(round_up(bytes, kAlign));
+      bytes = offsets.back() + t->nbytes();
     }
     const size_t part = round_up((bytes + world - 1) / world, kAlign), begin = rank * part;
-    Unit unit;
+    Unit& unit = units_.emplace_back();
     unit.slice = Tensor::zeros({static_cast<int64_t>(part)}, DType::u8, store);
-    for (size_t j = 0; j < units[u].size(); j++) {
-      const Tensor& t = *units[u][j];
-      const size_t lo = std::max(begin, offsets[u][j]), hi = std::min(begin + part, offsets[u][j] + t.nbytes());
+    for (size_t j = 0; j < tensors.size(); j++) {
+      const Tensor& t = *tensors[j];
+      const size_t lo = std::max(begin, offsets[j]), hi = std::min(begin + part, offsets[j] + t.nbytes());
       if (lo >= hi) continue;
       const Tensor src = t.view_bytes(0, {static_cast<int64_t>(t.nbytes())}, DType::u8);
       unit.slice.narrow(0, static_cast<int64_t>(lo - begin), static_cast<int64_t>(hi - lo))
-          .copy_from(src.narrow(0, static_cast<int64_t>(lo - offsets[u][j]), static_cast<int64_t>(hi - lo)));
+          .copy_from(src.narrow(0, static_cast<int64_t>(lo - offsets[j]), static_cast<int64_t>(hi - lo)));
     }
-    units_.push_back(std::move(unit));
-  }
-  // The tensors become views of a buffer on the compute device that has no bytes until the
-  // unit's first gather; their own storage goes with their last reference.
-  for (size_t u = 0; u < units.size(); u++) {
-    Unit& unit = units_[u];
-    unit.flat = Tensor::released({unit.slice.numel() * static_cast<int64_t>(world)}, DType::u8, compute);
-    for (size_t j = 0; j < units[u].size(); j++) {
-      Tensor& t = *units[u][j];
-      t = unit.flat.view_bytes(offsets[u][j], t.shape(), t.dtype());
-    }
+    // On the compute device, with no bytes until the unit's first gather.
+    unit.flat = Tensor::released({static_cast<int64_t>(part * world)}, DType::u8, compute);
+    const Device built = tensors.front()->device();
+    for (size_t j = 0; j < tensors.size(); j++)
+      *tensors[j] = unit.flat.view_bytes(offsets[j], tensors[j]->shape(), tensors[j]->dtype());
+    // The unit's own bytes go back to the system now, not to the allocator's cache, so that
+    // resident memory never holds the whole model and every slice at once.
+    backend(built).allocator().empty_cache();
   }
 }
 

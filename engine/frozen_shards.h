@@ -21,16 +21,16 @@ namespace llm {
 
 class FrozenShards final : public WeightUnits {
  public:
-  // units[i]: the frozen tensors unit i's forward reads (contiguous, defined, on one device;
-  // none requires a gradient). Each becomes a view of unit i's buffer on `compute` (tensors built
-  // on the host may be sharded before the model moves: only the slices ever reach the device),
-  // released at once; this rank's slices are kept on `store` (`compute`, or the host to offload).
+  // units[i]: the frozen tensors unit i's forward reads (defined, contiguous, none requiring a
+  // gradient). Each becomes a view of unit i's buffer on `compute`, which has no bytes until the
+  // unit's first gather (tensors built on the host are sharded before the model moves: only the
+  // slices reach the device); this rank's slices are kept on `store` (`compute`, or the host to
+  // offload).
   FrozenShards(Communicator& comm, const std::vector<std::vector<Tensor*>>& units, Device compute, Device store);
   // Gathers the unit; while gradients are being recorded, also the hook that releases it when
   // backward has passed the unit.
   void before_forward(int unit) override;
   size_t slice_bytes() const;  // what this rank keeps between uses, every unit
-  size_t unit_bytes(int unit) const { return static_cast<size_t>(units_.at(unit).flat.numel()); }
 
  private:
   struct Unit {

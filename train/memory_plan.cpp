@@ -236,12 +236,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Unsharded, those f32 weights are already in `persistent`; an adapter run's base is frozen.
   // An adapter run builds its whole base in f32 before casting, quantising or sharding it: on
   // the host for qlora and ZeRO-3 (a GPU then sees only what it keeps), else on the device. Where
-  // the host is the device (the CPU) the f32 model and the adapters count, beside ZeRO-3's slices
-  // of a lora base, taken while the whole model still exists (qlora quantises first: its f32
-  // linears are gone by then). At the end merge_lora gathers the sharded base whole on every rank
-  // for the merged model.
+  // the host is the device (the CPU) the f32 model and the adapters count (ZeRO-3 takes one unit's
+  // slice at a time, freeing the unit's tensors as it goes). At the end merge_lora gathers the
+  // sharded base whole on every rank for the merged model.
   const double start_up = sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices
-                          : adapter && in.on_cpu ? 4 * P + 4 * T + (frozen_zero3 && !in.nf4_linears ? frozen_slices : 0)
+                          : adapter && in.on_cpu ? 4 * P + 4 * T
                                                  : 0;
   const double end_gather = frozen_zero3 && in.merge_lora ? persistent - frozen + frozen_slices + frozen_whole : 0;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather});

@@ -139,6 +139,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       model->set_weight_units(frozen_shards.get());
     }
     model->move_to(device);  // what is not sharded: the adapters (and a qlora base's NF4)
+    // The f32 base built on the host is gone (quantised, cast or sharded): its cached blocks go
+    // back to the system, or the host would keep holding the whole model's bytes.
+    if (c.load_in_4bit || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
   }
   params = model->trainable_parameters();
   std::vector<OptimParam> opt_params;
