@@ -1,7 +1,7 @@
 // defines: Tape::run_backward, grad mode, record_node, backward, recompute
 #include "engine/autograd.h"
 
-#include <unordered_map>
+#include <unordered_set>
 
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -19,17 +19,22 @@ thread_local int backward_depth = 0;  // > 1 inside a recompute segment's own ba
 thread_local std::vector<std::shared_ptr<AutogradMeta>>* segment_leaves = nullptr;
 
 // For each leaf that needs a gradient: the index of the first (oldest) node that uses it. Walking
-// the tape backwards, the leaf is complete once that node has run.
+// the tape backwards, the leaf is complete once that node has run. Within one node the leaves keep
+// the node's own order (never a hash of their addresses, which differ from process to process):
+// data-parallel ranks must launch their gradient buckets in the same order, and a recompute node
+// completes many leaves, of several buckets, at once.
 std::vector<std::vector<AutogradMeta*>> leaves_completed_by_node(
     const std::vector<std::unique_ptr<Node>>& nodes) {
-  std::unordered_map<AutogradMeta*, size_t> first_use;
-  for (size_t i = nodes.size(); i-- > 0;) {
-    for (auto& meta : nodes[i]->inputs)
-      if (meta && meta->is_leaf) first_use[meta.get()] = i;
-    for (auto& meta : nodes[i]->inner_leaves) first_use[meta.get()] = i;
-  }
+  std::unordered_set<AutogradMeta*> seen;
   std::vector<std::vector<AutogradMeta*>> completed(nodes.size());
-  for (auto& [meta, index] : first_use) completed[index].push_back(meta);
+  for (size_t i = 0; i < nodes.size(); i++) {
+    auto first_use = [&](const std::shared_ptr<AutogradMeta>& meta) {
+      if (seen.insert(meta.get()).second) completed[i].push_back(meta.get());
+    };
+    for (auto& meta : nodes[i]->inputs)
+      if (meta && meta->is_leaf) first_use(meta);
+    for (auto& meta : nodes[i]->inner_leaves) first_use(meta);
+  }
   return completed;
 }
 }  // namespace
@@ -80,6 +85,13 @@ void record_node(const char* name, const std::vector<Tensor>& inputs,
   current_tape().record(std::move(node));
 }
 
+void record_hook(const char* name, std::function<void()> fn) {
+  record_node(name, {}, {}, [fn = std::move(fn)](const Grads&) {
+    fn();
+    return Grads{};
+  });
+}
+
 void accumulate_grad(AutogradMeta& meta, const Tensor& grad) {
   if (!meta.grad.defined()) {
     // A leaf's buffer is accumulated into in place later, so it must not alias anything. A
@@ -117,7 +129,7 @@ void Tape::run_backward() {
       grad_outputs.push_back(meta->grad);
       any = any || meta->grad.defined();
     }
-    if (any) {
+    if (any || node->outputs.empty()) {  // no outputs: a hook (record_hook), always run
       for (size_t i = 0; i < grad_outputs.size(); i++) {
         if (grad_outputs[i].defined()) continue;
         const TensorSpec& spec = node->output_specs[i];

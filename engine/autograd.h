@@ -84,6 +84,10 @@ struct NoGradGuard : GradModeGuard {
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 void record_node(const char* name, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor*>& outputs, BackwardFn backward);
+// A node with neither inputs nor outputs whose `fn` runs when backward reaches it: after the
+// backward of every node recorded since, whether or not gradients flow past this point (ZeRO-3
+// releases a unit of frozen weights there, recorded at the unit's start).
+void record_hook(const char* name, std::function<void()> fn);
 
 // Called during backward when a leaf's gradient is complete for this backward pass (the last
 // node that uses it has run): the moment data-parallel training can start reducing it. Only the

@@ -1,7 +1,6 @@
 // defines: ShardedWeights (ZeRO-3: weights gathered per unit just in time, released after)
 #include "engine/sharded_weights.h"
 
-#include "engine/autograd.h"
 #include "engine/check.h"
 
 namespace llm {
@@ -11,8 +10,7 @@ ShardedWeights::ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer)
   LLM_CHECK(buckets_.reduces_every_pass(), "ZeRO-3 needs gradient buckets in units mode");
   optimizer_.keep_weights_sharded();
   for (const GradBucket& b : buckets_.buckets()) {
-    Tensor flat = Tensor::empty({b.padded}, DType::f32, b.device);
-    flat.release_storage();  // its bytes come with the unit's first gather
+    Tensor flat = Tensor::released({b.padded}, DType::f32, b.device);  // bytes at the unit's first gather
     for (size_t j = 0; j < b.params.size(); j++) {
       Tensor& weight = *b.params[j];
       Tensor view = flat.narrow(0, b.offsets[j], weight.numel()).reshape(weight.shape());
@@ -35,29 +33,5 @@ void ShardedWeights::gather(int unit) {
 }
 
 void ShardedWeights::release(int unit) { flats_.at(unit).release_storage(); }
-
-Tensor ShardedWeights::after_forward(int unit, const Tensor& out) {
-  // A recompute segment's re-run inside backward: its own backward follows at once and needs the
-  // weights; GradBuckets frees them once their gradients are reduced.
-  if (in_backward()) return out;
-  release(unit);
-  if (!grad_enabled() || !out.requires_grad()) return out;
-  // An identity whose backward runs just before the unit's own backward nodes (the tape runs
-  // newest first): the weights come back for them.
-  Tensor same = out.detach();
-  record_node("gather_weights", {out}, {&same}, [this, unit](const Grads& grads) {
-    gather(unit);
-    return grads;
-  });
-  return same;
-}
-
-void ShardedWeights::gather_all() {
-  for (size_t unit = 0; unit < buckets_.buckets().size(); unit++) gather(static_cast<int>(unit));
-}
-
-void ShardedWeights::release_all() {
-  for (size_t unit = 0; unit < buckets_.buckets().size(); unit++) release(static_cast<int>(unit));
-}
 
 }  // namespace llm

@@ -20,17 +20,14 @@ class ShardedWeights final : public WeightUnits {
   // `buckets` built in units mode over the model's units (bucket i = unit i), `optimizer` over
   // them (its master slices already taken). Makes each weight a view of its unit's flat buffer,
   // keeping its autograd identity, and frees them all: from here on a rank holds only its slices.
+  // gather_all and release_all (WeightUnits): a restore's whole weights reach the master slices
+  // through ShardedAdamW::import_state.
   ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer);
-  void before_forward(int unit) override { gather(unit); }
-  Tensor after_forward(int unit, const Tensor& out) override;
-  // Every unit whole, for a checkpoint, a restore or the final export (collective), and back to
-  // slices (a restore's weights reach the master slices through ShardedAdamW::import_state).
-  void gather_all();
-  void release_all();
 
  private:
-  void gather(int unit);  // collective; nothing when already resident
-  void release(int unit);
+  int num_units() const override { return static_cast<int>(flats_.size()); }
+  void gather(int unit) override;
+  void release(int unit) override;
 
   GradBuckets& buckets_;
   ShardedAdamW& optimizer_;

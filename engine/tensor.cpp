@@ -10,9 +10,9 @@
 
 namespace llm {
 
-Storage::Storage(size_t bytes_, Device device_) : bytes(bytes_), device(device_) {
+Storage::Storage(size_t bytes_, Device device_, bool allocate) : bytes(bytes_), device(device_) {
   allocator = &backend(device).allocator();
-  data = allocator->allocate(bytes);
+  if (allocate) data = allocator->allocate(bytes);
 }
 
 Storage::~Storage() { allocator->deallocate(data); }  // null when released
@@ -64,9 +64,15 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  Tensor t = released(shape, dtype, device);
+  t.reacquire_storage();
+  return t;
+}
+
+Tensor Tensor::released(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) LLM_CHECK(d >= 0, "negative dimension in shape " + shape_str(shape));
   Tensor t;
-  t.storage_ = std::make_shared<Storage>(shape_nbytes(shape, dtype), device);
+  t.storage_ = std::make_shared<Storage>(shape_nbytes(shape, dtype), device, false);
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
@@ -166,6 +172,21 @@ Tensor Tensor::narrow(int d, int64_t start, int64_t length) const {
   t.meta_.reset();
   t.offset_ += start * strides_[d];
   t.shape_[d] = length;
+  return t;
+}
+
+Tensor Tensor::view_bytes(size_t byte_offset, const Shape& shape, DType dtype) const {
+  LLM_CHECK(is_contiguous(), "view_bytes of a non-contiguous " + str());
+  const size_t begin = offset_ * dtype_size(dtype_) + byte_offset, bytes = shape_nbytes(shape, dtype);
+  LLM_CHECK(begin % dtype_size(dtype) == 0 && byte_offset + bytes <= nbytes(),
+            "view_bytes: " + std::string(dtype_name(dtype)) + shape_str(shape) + " at byte " +
+                std::to_string(byte_offset) + " of " + str());
+  Tensor t = *this;
+  t.meta_.reset();
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.offset_ = static_cast<int64_t>(begin / dtype_size(dtype));
+  t.dtype_ = dtype;
   return t;
 }
 

@@ -21,7 +21,7 @@ struct Storage {
   size_t bytes = 0;
   Device device;
   CachingAllocator* allocator = nullptr;
-  Storage(size_t bytes, Device device);
+  Storage(size_t bytes, Device device, bool allocate = true);  // !allocate: released from the start
   ~Storage();
   // ZeRO-3 (as FSDP's storage resize to 0): the bytes go back to the allocator while every tensor
   // viewing them, including those an autograd node saved, stays valid to reacquire them later.
@@ -40,6 +40,9 @@ class Tensor {
  public:
   Tensor() = default;  // undefined: no storage
   static Tensor empty(const Shape& shape, DType dtype, Device device = Device::cpu());
+  // A tensor whose storage has no bytes until reacquire_storage(): ZeRO-3's units before their
+  // first gather, never allocated (and counted) at start-up.
+  static Tensor released(const Shape& shape, DType dtype, Device device);
   static Tensor zeros(const Shape& shape, DType dtype, Device device = Device::cpu());
   static Tensor full(const Shape& shape, float value, DType dtype, Device device = Device::cpu());
   static Tensor from_floats(const std::vector<float>& values, const Shape& shape,
@@ -68,6 +71,10 @@ class Tensor {
   Tensor transpose(int d0, int d1) const;
   Tensor narrow(int d, int64_t start, int64_t length) const;
   Tensor slice(int d, int64_t begin, int64_t end) const { return narrow(d, begin, end - begin); }
+  // A contiguous `shape` of `dtype` starting `byte_offset` bytes into this contiguous tensor's
+  // data, on the same storage: tensors of several dtypes laid out in one byte buffer (ZeRO-3's
+  // frozen weights, engine/frozen_shards.h). The offset must be a multiple of dtype's size.
+  Tensor view_bytes(size_t byte_offset, const Shape& shape, DType dtype) const;
 
   // Copies.
   Tensor contiguous() const;  // itself when already contiguous

@@ -86,6 +86,17 @@ std::vector<std::vector<Tensor*>> LlamaModel::weight_units() {
   return units;
 }
 
+std::vector<std::vector<Tensor*>> LlamaModel::frozen_units() {
+  std::vector<std::vector<Tensor*>> units = weight_units();
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (Nf4Weight& w : layers_[i].nf4)
+      for (Tensor* t : {&w.codes, &w.absmax, &w.absmax_scale}) units[i + 1].push_back(t);
+  for (std::vector<Tensor*>& unit : units)
+    unit.erase(std::remove_if(unit.begin(), unit.end(), [](const Tensor* t) { return !t->defined() || t->requires_grad(); }),
+               unit.end());
+  return units;
+}
+
 namespace {
 Tensor LlamaLayer::*const kLinearWeights[kNumLinear] = {
     &LlamaLayer::q_proj, &LlamaLayer::k_proj,  &LlamaLayer::v_proj,   &LlamaLayer::o_proj,

@@ -63,7 +63,11 @@ class LlamaModel {
   // ZeRO-3's units of weights, as engine/weight_units.h numbers them; and the hooks that gather
   // them around each use (null, the default: every weight always resident).
   std::vector<std::vector<Tensor*>> weight_units();
+  // An adapter run's ZeRO-3 units (engine/frozen_shards.h): per unit, every frozen tensor its
+  // forward reads, the NF4 codes, absmax and scales of a QLoRA base included.
+  std::vector<std::vector<Tensor*>> frozen_units();
   void set_weight_units(WeightUnits* units) { units_ = units; }
+  bool gathers_units() const { return units_ != nullptr; }  // a forward is then collective
 
   // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
   // from `seed`, B zero; every base weight but lora.modules_to_save stops requiring gradients.

@@ -40,7 +40,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules);
   SAME(lora.target_linear); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
-  SAME(load_in_4bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage);
+  SAME(load_in_4bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
@@ -150,9 +150,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(l.lora.targets().size() == 7);
   check_round_trip(l);
   TrainConfig q = parse("adapter: qlora\nload_in_4bit: true\nlora_target_linear: true\n"
-                        "bnb_config_kwargs: {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: false}\n");
+                        "bnb_config_kwargs: {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: false}\n"
+                        "zero_stage: 3\nfsdp_config: {fsdp_offload_params: true}\n");
   CHECK(q.load_in_4bit);
   CHECK(!q.bnb_4bit_use_double_quant);
+  CHECK(q.offload_params);
   check_round_trip(q);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));

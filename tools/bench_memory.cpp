@@ -17,13 +17,13 @@ int bench_memory(int argc, char** argv) {
                  {{"preset", "llama3-8b"}, {"layers", "0"}, {"dim", "0"}, {"config", ""}, {"seq", "2048"}, {"micro-batch", "1"},
                   {"accumulation", "1"}, {"ranks", "1"}, {"zero", "0"}, {"recompute", "0"},
                   {"optimizer", "adamw_torch"}, {"bf16", "1"}, {"attention", "flash"}, {"gpu-gib", "80"},
-                  {"adapter", ""}, {"lora-r", "16"}});
-  const bool bf16 = args.num("bf16") != 0;
+                  {"adapter", ""}, {"lora-r", "16"}, {"offload", "0"}, {"cpu", "0"}});
+  const bool bf16 = args.num("bf16") != 0, on_cpu = args.num("cpu") != 0;
   MemoryPlanInput in;
   std::string what;
   if (!args.str("config").empty()) {
     const TrainConfig c = load_config(args.str("config"));
-    in = memory_plan_input(c, args.num("ranks"), bf16);
+    in = memory_plan_input(c, args.num("ranks"), bf16, on_cpu);
     what = c.source;
   } else {  // the keys a config would give, from the options
     TrainConfig c;
@@ -42,7 +42,8 @@ int bench_memory(int argc, char** argv) {
     c.load_in_4bit = c.adapter == "qlora";
     c.lora.r = args.num("lora-r");
     c.lora.target_linear = true;
-    in = memory_plan_input(c, args.num("ranks"), bf16);
+    c.offload_params = args.num("offload") != 0;  // FSDP's offload_params (adapter, ZeRO-3)
+    in = memory_plan_input(c, args.num("ranks"), bf16, on_cpu);
     what = args.str("preset") + (c.adapter.empty() ? "" : ", " + c.adapter + " r " + std::to_string(c.lora.r));
   }
   const MemoryPlan plan = plan_memory(in);

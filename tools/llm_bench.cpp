@@ -32,9 +32,11 @@ int main(int argc, char** argv) {
       "                      [--repeats 5] [--tolerance 0.02] [--check auto|0|1] [--json FILE]\n"
       "       llm_bench memory [--preset llama3-8b | --config FILE] [--layers N] [--dim N]\n"
       "                      [--seq 2048] [--micro-batch 1]\n"
-      "                      [--accumulation 1] [--ranks 1] [--zero 0|1|2] [--recompute 0|N]\n"
+      "                      [--accumulation 1] [--ranks 1] [--zero 0|1|2|3] [--recompute 0|N]\n"
       "                      [--optimizer adamw_torch|adamw_8bit] [--bf16 1] [--attention flash]\n"
       "                      [--adapter lora|qlora] [--lora-r 16]   (adapters on every linear)\n"
+      "                      [--offload 0|1] (ZeRO-3 adapter runs: frozen slices in host memory)\n"
+      "                      [--cpu 0|1]     (the device is the host: start-up's build counts)\n"
       "                      [--gpu-gib 80]   (--config: the model and keys of a config file)\n";
   if (argc < 2 || std::string(argv[1]) == "--help") {
     fmt::print("{}", usage);

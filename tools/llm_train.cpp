@@ -113,7 +113,10 @@ int main(int argc, char** argv) {
         fmt::print(", best eval_loss {:.6f} at step {}", *result.best_eval_loss, result.best_step);
       fmt::print("{}\n", result.last_checkpoint.empty() ? "" : ", checkpoint " + result.last_checkpoint);
     }
-    if (!result.interrupted && comm.is_main()) fmt::print("samples:\n{}", trainer.sample_text(3, 120));
+    if (!result.interrupted) {
+      const std::string samples = trainer.sample_text(3, 120);  // collective under ZeRO-3 (adapters)
+      if (comm.is_main()) fmt::print("samples:\n{}", samples);
+    }
     return 0;
   } catch (const llm::StopRequested& e) {
     // Every rank stopped at the same stop point (Trainer's start-up): no abort needed; one line.

@@ -136,8 +136,6 @@ void Parser::validate() {
   if (c.fsdp_stage >= 0 && c.zero_stage != c.fsdp_stage)
     fail(at("zero_stage"), "the stage fsdp asks for, " + std::to_string(c.fsdp_stage) + ", or no zero_stage",
          std::to_string(c.zero_stage));
-  if (c.zero_stage == 3 && !c.adapter.empty())
-    fail(at("zero_stage"), "0, 1 or 2 with adapter: lora (ZeRO-3 sharding of frozen base weights is not built)", "3");
   if (!c.adapter.empty() && c.lora.targets().empty())
     fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
   if (c.adapter.empty()) {

@@ -360,11 +360,15 @@ std::vector<ConfigField> make_fields() {
       {"deepspeed", optimisations, "a DeepSpeed JSON config file",
        "its zero_optimization.stage sets zero_stage (0 to 3)", read_deepspeed,
        [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
-      // Written as the zero_stage they set (and gradient_checkpointing), not themselves.
-      {"fsdp", optimisations, "a list of full_shard, shard_grad_op, auto_wrap",
-       "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2", read_fsdp, {}},
+      // Written as the zero_stage they set (and gradient_checkpointing), not themselves; only
+      // offload_params is written as itself.
+      {"fsdp", optimisations, "a list of full_shard, shard_grad_op, auto_wrap, offload",
+       "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2; offload: fsdp_offload_params", read_fsdp, {}},
       {"fsdp_config", optimisations, "a map of FSDP settings",
-       "fsdp_sharding_strategy / reshard_after_forward set zero_stage; unused keys are warned", read_fsdp_config, {}},
+       "fsdp_sharding_strategy / reshard_after_forward set zero_stage; fsdp_offload_params: an adapter's "
+       "frozen ZeRO-3 slices in host memory; unused keys are warned",
+       read_fsdp_config,
+       [](const TrainConfig& c) { return c.offload_params ? std::string("{fsdp_offload_params: true}") : std::string(); }},
       {"zero_stage", optimisations, "0, 1, 2 or 3",
        "1: shard the AdamW state and f32 master weights across ranks; 2: the gradients too; 3: the weights too",
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},

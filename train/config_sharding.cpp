@@ -38,9 +38,9 @@ void read_fsdp(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     if (word == "full_shard" || word == "shard_grad_op")
       ctx.config.fsdp_stage = ctx.config.zero_stage = word == "full_shard" ? 3 : 2;
     else if (word == "offload")
-      fail(w, "no offload (FSDP's CPU offload is not built)", "'" + word + "'");
+      ctx.config.offload_params = true;  // FSDP's CPUOffload(offload_params=True)
     else if (word != "auto_wrap")
-      fail(w, "full_shard, shard_grad_op or auto_wrap", "'" + word + "'");
+      fail(w, "full_shard, shard_grad_op, auto_wrap or offload", "'" + word + "'");
   }
 }
 
@@ -58,7 +58,7 @@ void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     } else if (name == "version") {
       read_int(v, wk, 1, 2);  // FSDP 1 and 2 shard alike here
     } else if (name == "offload_params") {
-      if (read_bool(v, wk)) fail(wk, "false (FSDP's CPU offload is not built)", "true");
+      ctx.config.offload_params = read_bool(v, wk);
     } else if (name == "activation_checkpointing") {
       if (read_bool(v, wk)) ctx.config.gradient_checkpointing = true;  // recompute every block
     } else if ((name == "auto_wrap_policy" && v.IsScalar() && v.Scalar() == "TRANSFORMER_BASED_WRAP") ||

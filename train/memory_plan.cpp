@@ -13,8 +13,11 @@
 
 namespace llm {
 
-MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16) {
+MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16, bool on_cpu) {
   MemoryPlanInput in;
+  in.on_cpu = on_cpu;
+  in.offload_params = c.offload_params;
+  in.merge_lora = c.merge_lora;
   in.model = c.model;
   in.sequence_len = c.data.sequence_len;
   in.micro_batch_size = c.micro_batch_size;
@@ -71,7 +74,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
   }
   const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.nf4_linears ? linears : 0);
-  const double frozen = adapter ? dsize * frozen_dense + (in.nf4_linears ? nf4 : 0) : 0;
+  const double frozen_whole = adapter ? dsize * frozen_dense + (in.nf4_linears ? nf4 : 0) : 0;
   const double nf4_scratch = in.nf4_linears ? dsize * largest_linear : 0;
 
   // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
@@ -80,18 +83,29 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                           8 * (T - matrices))
                                        : 8 * T;
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
-  // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves
-  // (not with an adapter: LoRA under ZeRO-3 is refused, so such a plan is ZeRO-2's).
+  // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
+  // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
+  // parameters are then sharded as ZeRO-2 shards them.
   const bool sharded = in.zero_stage >= 1 && in.ranks > 1, zero2 = in.zero_stage >= 2 && in.ranks > 1;
   const bool zero3 = in.zero_stage == 3 && in.ranks > 1 && !adapter;
+  const bool frozen_zero3 = in.zero_stage == 3 && in.ranks > 1 && adapter;
   if (sharded) optimizer /= ranks;
+  // The stage what trains is sharded at, for the table.
+  const int64_t stage = frozen_zero3 ? 2 : in.zero_stage;
   const int64_t every = in.recompute_every_n_layers;
   const double segments = every > 0 ? std::ceil(L / every) : 0;
   const double in_segment = every > 0 ? std::min<double>(every, L) : 0;
-  // ZeRO-3's units (engine/sharded_weights.h): the embedding, final norm and lm_head stay whole
-  // from the forward's start to the end of backward; of the blocks, one at a time (a recompute
-  // segment's while it re-runs). Their gradients are as whole as the weights.
+  // ZeRO-3's units (engine/sharded_weights.h, engine/frozen_shards.h): the embedding, final norm
+  // and lm_head stay whole from the forward's start to the end of backward; of the blocks, one
+  // at a time (a recompute segment's while it re-runs). Trained, their gradients are as whole.
   const double head_unit = embed + lm_head + C, block_units = (every > 0 ? in_segment : 1) * per_layer;
+  // Frozen: this rank's slices (in host memory when offloaded: not the device's, unless the
+  // device is the host) and the gathered units, the head unit less what trains whole.
+  const double frozen_head = dsize * (head_unit - (P - static_cast<double>(in.frozen_parameters)));
+  const double frozen_block = in.nf4_linears ? dsize * 2 * C + nf4 / L : dsize * per_layer;
+  const double frozen_slices = in.offload_params && !in.on_cpu ? 0 : frozen_whole / ranks;
+  const double frozen = frozen_zero3 ? frozen_slices + frozen_head + (every > 0 ? in_segment : 1) * frozen_block
+                                     : frozen_whole;
   const double whole = zero3 ? head_unit + block_units : T;  // f32 trained weights present at once
   // Buckets being reduced: two in flight under ZeRO-2 and 3 (launching one settles the earlier);
   // a bucket holds at least one parameter (the embedding is the largest); ZeRO-3's are its units,
@@ -144,7 +158,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const std::string trained = adapter ? "the trainable parameters" : "every parameter";
   std::string weights_how;
   if (adapter) {
-    weights_how = fmt::format("frozen base in {}{}", in.bf16 ? "bf16" : "f32",
+    weights_how = fmt::format("frozen base in {}{}{}", in.bf16 ? "bf16" : "f32",
+                              frozen_zero3 ? fmt::format(" (ZeRO-3: this rank's 1/{} slice{}, the embedding/norm/"
+                                                         "lm_head unit and {:.0f} block(s) gathered)", in.ranks,
+                                                         frozen_slices > 0 ? "" : " in host memory",
+                                                         every > 0 ? in_segment : 1)
+                                           : "",
                               in.nf4_linears ? fmt::format(", its block linears in NF4 ({:.2f} bits a weight, "
                                                            "one dequantised at a time)", 8 * nf4 / linears)
                                              : "");
@@ -163,14 +182,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   plan.items = {
       {"weights", f32_weights + casts + (adapter ? frozen + nf4_scratch : 0), weights_how},
       {"master weights", master,
-       sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, in.zero_stage)
+       sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)
                : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
-           (sharded ? fmt::format(", ZeRO-{} shard of {}", in.zero_stage, in.ranks) : "")},
+           (sharded ? fmt::format(", ZeRO-{} shard of {}", stage, in.ranks) : "")},
       {"activations", kept + (every > 0 ? recomputed : 0) + temporaries,
        fmt::format("{:.0f} tokens x {}{}", N,
                    every > 0 ? fmt::format("{:.0f} segment inputs, one segment of {:.0f} layers recomputed",
@@ -181,7 +200,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden){}", chunk, V,
                    in.frozen_lm_head ? "" : ", d(lm_head)")},
       {"communication buckets", buckets,
-       in.ranks > 1 ? (zero2     ? fmt::format("f32: two buckets in flight + this rank's slices (ZeRO-{})", in.zero_stage)
+       in.ranks > 1 ? (zero2     ? fmt::format("f32: two buckets in flight + this rank's slices (ZeRO-{})", stage)
                        : sharded ? "f32 flat buckets + ZeRO-1 slices"
                                  : "f32 flat buckets (all-reduce)")
                     : "none (one rank)"},
@@ -215,13 +234,22 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // the peak of a sharded run whose steps need less than that. A ZeRO-3 checkpoint gathers the
   // whole weights again between steps, the same bytes (the optimizer state gathers on the host).
   // Unsharded, those f32 weights are already in `persistent`; an adapter run's base is frozen.
-  const double start_up = sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices : 0;
-  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up});
+  // An adapter run builds its whole base in f32 before casting, quantising or sharding it: on
+  // the host for qlora and ZeRO-3 (a GPU then sees only what it keeps), else on the device. Where
+  // the host is the device (the CPU) the f32 model and the adapters count (ZeRO-3 takes one unit's
+  // slice at a time, freeing the unit's tensors as it goes). At the end merge_lora gathers the
+  // sharded base whole on every rank for the merged model.
+  const double start_up = sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices
+                          : adapter && in.on_cpu ? 4 * P + 4 * T
+                                                 : 0;
+  const double end_gather = frozen_zero3 && in.merge_lora ? persistent - frozen + frozen_slices + frozen_whole : 0;
+  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
                    : plan.peak_bytes == start_bwd  ? "the start of backward"
                    : plan.peak_bytes == end_bwd    ? "the end of backward"
                    : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"
                    : plan.peak_bytes == first_pack ? "the first bucket's packing (ZeRO-2, whole gradients)"
+                   : plan.peak_bytes == end_gather ? "the end (merge_lora: the frozen base gathered whole)"
                                                    : "start-up (the whole f32 model, then sharded)";
   return plan;
 }

@@ -29,11 +29,17 @@ struct MemoryPlanInput {
   int64_t trainable_parameters = 0, frozen_parameters = 0;
   bool nf4_linears = false, nf4_double_quant = true;
   bool frozen_lm_head = false;  // adapter runs that do not train lm_head: no d(lm_head)
+  // ZeRO-3 of an adapter run (engine/frozen_shards.h): its slices of the frozen base in host
+  // memory instead of the device's (fsdp_offload_params).
+  bool offload_params = false;
+  bool merge_lora = false;  // ... and the whole base gathered at the end for the merged model
+  // The device is the host (a CPU run): what start-up builds in host memory counts against it.
+  bool on_cpu = false;
   AttentionKind attention = AttentionKind::eager;
 };
 
 // The keys of a config, at a world size and compute dtype that the config does not say.
-MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16);
+MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16, bool on_cpu = false);
 
 struct MemoryItem {
   std::string name;   // e.g. "optimizer state"

@@ -90,7 +90,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
   // line, instead of in an allocation minutes later.
   memory_available = available_memory(device);
-  check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16)), memory_available, device.str());
+  check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16, device.is_cpu())), memory_available,
+               device.str());
   stop_point("reading the config");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
     auto found = find_latest_valid_checkpoint(
@@ -108,9 +109,14 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
-  // A qlora base is built and quantised on the host: only its NF4 codes go to a GPU.
-  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit ? Device::cpu() : device, c.seed);
   const bool adapter = !c.adapter.empty();
+  // ZeRO-3 with an adapter: the frozen base is sharded per unit (FrozenShards); what trains is
+  // small and goes through ShardedAdamW as under ZeRO-2 (gradients reduce-scattered into slices,
+  // AdamW state sharded, the updated adapters all-gathered whole after each step).
+  const bool shard_frozen = adapter && c.zero_stage == 3 && comm.distributed();
+  // A qlora base is built and quantised on the host, and so is a base to be sharded: only NF4
+  // codes, or this rank's slices, go to a GPU.
+  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit || shard_frozen ? Device::cpu() : device, c.seed);
   // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
   if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
     const int64_t loaded = load_hf_weights(*model, c.base_model);
@@ -124,11 +130,18 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
     }
     // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes.
-    if (c.load_in_4bit) {
-      nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
-      model->move_to(device);
-    }
+    if (c.load_in_4bit) nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
     model->store_frozen_as(forward.compute_dtype);
+    if (shard_frozen) {
+      // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
+      frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,
+                                                     c.offload_params ? Device::cpu() : device);
+      model->set_weight_units(frozen_shards.get());
+    }
+    model->move_to(device);  // what is not sharded: the adapters (and a qlora base's NF4)
+    // The f32 base built on the host is gone (quantised, cast or sharded): its cached blocks go
+    // back to the system, or the host would keep holding the whole model's bytes.
+    if (c.load_in_4bit || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
   }
   params = model->trainable_parameters();
   std::vector<OptimParam> opt_params;
@@ -141,13 +154,14 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
   const bool sharded = c.zero_stage >= 1 && comm.distributed();
   const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};
-  if (sharded && c.zero_stage == 3)
+  const bool shard_trained = sharded && c.zero_stage == 3 && !adapter;
+  if (shard_trained)
     buckets = std::make_unique<GradBuckets>(comm, model->weight_units(), align);
   else if (comm.distributed())
-    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage == 2, align);
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage >= 2, align);
   if (sharded) {
     auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state);
-    if (c.zero_stage == 3) {
+    if (shard_trained) {
       sharded_weights = std::make_unique<ShardedWeights>(*buckets, *sharded_adamw);
       model->set_weight_units(sharded_weights.get());
     }
@@ -213,101 +227,13 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   print_summary();
 }
 
-// What this run will do, in a few lines (rank 0).
-void Trainer::Impl::print_summary() const {
-  const TrainConfig& c = config;
-  const LlamaConfig& m = c.model;
-  say("config: {}\n", c.source);
-  if (!c.unknown_keys.empty()) {
-    std::string keys;
-    for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
-    say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
-  }
-  say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
-             c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
-             m.num_key_value_heads, m.intermediate_size, m.vocab_size,
-             m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
-  say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
-      tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
-  say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
-      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights" : "f32", c.bf16,
-      device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
-  say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
-      c.attention == AttentionKind::s2
-          ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
-          : "",
-      c.data.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
-      c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
-  if (c.attention == AttentionKind::cudnn && device.is_cpu())
-    say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
-  if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
-  print_data_summary();
-  const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
-  say("batch: {} micro x {} accumulation x {} rank(s) = {} rows (at most {} tokens) per step\n",
-      c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
-      global_batch * c.data.sequence_len);
-  if (sharded_weights)
-    say("data parallel: {} ranks, ZeRO stage 3: {} units of weights gathered per use (the embedding, norm "
-        "and lm_head; each decoder layer), each one gradient bucket\n", comm.world_size(), buckets->buckets().size());
-  else if (buckets)
-    say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
-        buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
-  if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
-  say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
-      optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
-  const MemoryPlan plan = plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16));
-  say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
-      format_memory_plan(plan, static_cast<double>(memory_available), "available on " + device.str()));
-  if (c.optimizer.rfind("paged_", 0) == 0)
-    say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
-  say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
-             total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
-             eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
-             logging_steps);
-  if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);
-}
-
-// The adapters, and what they save: trainable parameters and AdamW state against training every
-// weight (two f32 moments per parameter).
-void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
-  std::string targets, saved;
-  for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
-  for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
-  int64_t trainable = 0, base = 0, frozen = 0;
-  for (const ParamRef& p : params) trainable += p.tensor->numel();
-  for (const ParamRef& p : model->parameters()) {
-    base += p.tensor->numel();
-    if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
-  }
-  const int64_t all = model->config().num_parameters();
-  const int64_t quantized = all - base;  // the NF4 weights, which parameters() no longer holds
-  frozen += quantized;
-  const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
-  say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
-      "({:.3f}%), the base frozen in {}{}\n",
-      config.adapter, lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
-      saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
-      dtype_name(forward.compute_dtype), quantized > 0 ? ", its block linears in NF4" : "");
-  if (quantized > 0) {
-    const double dsize = static_cast<double>(dtype_size(forward.compute_dtype));
-    say("qlora: {} block linear weights in 4-bit NF4{}: {:.3f} MiB instead of {:.3f} MiB in {} "
-        "({:.2f} bits per weight)\n",
-        quantized, config.bnb_4bit_use_double_quant ? " with double-quantised absmax" : "",
-        nf4_bytes / 1048576.0, quantized * dsize / 1048576.0, dtype_name(forward.compute_dtype),
-        8.0 * nf4_bytes / quantized);
-  }
-  const double full = 8.0 * static_cast<double>(all), ours = 8.0 * static_cast<double>(trainable);
-  say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
-      ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
-}
-
 float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
   double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
   // ZeRO-3 gathers weights with every rank in each forward, so every rank runs as many; a rank
   // with fewer batches runs a filler whose loss counts for nothing.
   int64_t rounds = static_cast<int64_t>(val_batches.size());
-  if (sharded_weights) comm.allreduce_max(&rounds, 1);
+  if (weight_units()) comm.allreduce_max(&rounds, 1);
   for (int64_t i = 0; i < rounds; i++) {
     const bool real = i < static_cast<int64_t>(val_batches.size());
     const Batch& b = real ? val_batches[i] : eval_filler;
@@ -319,6 +245,11 @@ float Trainer::Impl::evaluate() {
   }
   comm.allreduce_sum(sums, 2);
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
+}
+
+WeightUnits* Trainer::Impl::weight_units() const {
+  if (sharded_weights) return sharded_weights.get();
+  return frozen_shards.get();
 }
 
 ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
@@ -469,8 +400,11 @@ TrainResult Trainer::Impl::run() {
     }
   }
   // ZeRO-3: every weight whole from here on (collective), for the export and any sampling after.
-  if (sharded_weights) {
-    sharded_weights->gather_all();
+  // An adapter run's frozen base is gathered only for merge_lora's merged model: the adapters
+  // are whole already, and samples gather one unit at a time (sample_text), so the end of a run
+  // needs no more memory than its steps.
+  if (sharded_weights || (frozen_shards && c.merge_lora && !result.interrupted)) {
+    weight_units()->gather_all();
     model->set_weight_units(nullptr);
   }
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
@@ -501,6 +435,7 @@ Trainer::~Trainer() = default;
 TrainResult Trainer::run() { return impl_->run(); }
 
 std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
+  if (!impl_->comm.is_main() && !impl_->model->gathers_units()) return "";
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {

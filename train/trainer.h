@@ -39,7 +39,10 @@ class Trainer {
   explicit Trainer(TrainConfig config);
   ~Trainer();
   TrainResult run();
-  // After run(): a few lines sampled from the trained model, for a person to look at.
+  // After run(): a few lines sampled from the trained model, for a person to look at. Called on
+  // every rank: where the weights are still sharded (an adapter run's frozen base under ZeRO-3)
+  // each forward gathers units with every rank, which all sample the same tokens; otherwise rank
+  // 0 alone samples and the others return "".
   std::string sample_text(int lines, int64_t max_new_tokens);
 
  private:

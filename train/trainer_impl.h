@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/communicator.h"
+#include "engine/frozen_shards.h"
 #include "engine/grad_buckets.h"
 #include "engine/optimizer.h"
 #include "engine/sharded_adamw.h"
@@ -36,6 +37,7 @@ struct Trainer::Impl {
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
   std::unique_ptr<ShardedWeights> sharded_weights;  // ZeRO-3 (world size > 1)
+  std::unique_ptr<FrozenShards> frozen_shards;      // ZeRO-3 with an adapter: the frozen base
   TrainingData data;
   std::unique_ptr<DataLoader> loader;
   std::vector<Batch> val_batches;
@@ -53,6 +55,9 @@ struct Trainer::Impl {
   void stop_point(const char* during);  // start-up: every rank stops here together after a signal
   void print_summary() const;
   void print_adapter_summary(const LoraConfig& lora) const;
+  // The units whose weights are sharded (ZeRO-3: trained, or an adapter run's frozen base); null
+  // when every weight is always whole.
+  WeightUnits* weight_units() const;
   TrainResult run();
   float evaluate();
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel

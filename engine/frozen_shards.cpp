@@ -1,0 +1,85 @@
+// defines: FrozenShards (ZeRO-3 of an adapter run's frozen base: byte slices per unit, gathered
+// per use)
+#include "engine/frozen_shards.h"
+
+#include <algorithm>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/check.h"
+
+namespace llm {
+
+namespace {
+// Every tensor starts at a multiple of this many bytes (wide vector loads and cuBLAS want 16;
+// 256 keeps every dtype and kernel happy at a cost of under 256 bytes a tensor), and so does
+// every rank's slice.
+constexpr size_t kAlign = 256;
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+}  // namespace
+
+FrozenShards::FrozenShards(Communicator& comm, const std::vector<std::vector<Tensor*>>& units, Device compute,
+                           Device store)
+    : comm_(comm) {
+  const size_t world = static_cast<size_t>(comm.world_size()), rank = static_cast<size_t>(comm.rank());
+  // One unit at a time: its slice copied straight from the tensors' bytes that fall in this
+  // rank's part, then the tensors made views (their own storage goes with their last reference),
+  // so start-up holds the model plus one slice, never a unit staged whole.
+  for (const std::vector<Tensor*>& tensors : units) {
+    LLM_CHECK(!tensors.empty(), "FrozenShards: a unit without frozen tensors");
+    std::vector<size_t> offsets;
+    size_t bytes = 0;
+    for (const Tensor* t : tensors) {
+      LLM_CHECK(t->defined() && t->is_contiguous() && !t->requires_grad(),
+                "FrozenShards: " + t->str() + " is not a frozen contiguous tensor");
+      offsets.push_back(round_up(bytes, kAlign));
+      bytes = offsets.back() + t->nbytes();
+    }
+    const size_t part = round_up((bytes + world - 1) / world, kAlign), begin = rank * part;
+    Unit& unit = units_.emplace_back();
+    unit.slice = Tensor::zeros({static_cast<int64_t>(part)}, DType::u8, store);
+    for (size_t j = 0; j < tensors.size(); j++) {
+      const Tensor& t = *tensors[j];
+      const size_t lo = std::max(begin, offsets[j]), hi = std::min(begin + part, offsets[j] + t.nbytes());
+      if (lo >= hi) continue;
+      const Tensor src = t.view_bytes(0, {static_cast<int64_t>(t.nbytes())}, DType::u8);
+      unit.slice.narrow(0, static_cast<int64_t>(lo - begin), static_cast<int64_t>(hi - lo))
+          .copy_from(src.narrow(0, static_cast<int64_t>(lo - offsets[j]), static_cast<int64_t>(hi - lo)));
+    }
+    // On the compute device, with no bytes until the unit's first gather.
+    unit.flat = Tensor::released({static_cast<int64_t>(part * world)}, DType::u8, compute);
+    const Device built = tensors.front()->device();
+    for (size_t j = 0; j < tensors.size(); j++)
+      *tensors[j] = unit.flat.view_bytes(offsets[j], tensors[j]->shape(), tensors[j]->dtype());
+    // The unit's own bytes go back to the system now, not to the allocator's cache, so that
+    // resident memory never holds the whole model and every slice at once.
+    backend(built).allocator().empty_cache();
+  }
+}
+
+void FrozenShards::before_forward(int unit) {
+  gather(unit);
+  if (grad_enabled()) record_hook("release_frozen_unit", [this, unit] { release(unit); });
+}
+
+void FrozenShards::gather(int unit) {
+  Unit& u = units_.at(unit);
+  if (u.flat.storage_resident()) return;
+  u.flat.reacquire_storage();
+  const int64_t part = u.slice.numel();
+  u.flat.narrow(0, comm_.rank() * part, part).copy_from(u.slice);  // host to device when offloaded
+  // Bytes travel as f32 words: the collectives move them unchanged (no arithmetic, no conversion),
+  // so any dtype's bits arrive as they left.
+  Tensor words = u.flat.view_bytes(0, {u.flat.numel() / 4}, DType::f32);
+  comm_.allgather(words);
+}
+
+void FrozenShards::release(int unit) { units_.at(unit).flat.release_storage(); }
+
+size_t FrozenShards::slice_bytes() const {
+  size_t bytes = 0;
+  for (const Unit& u : units_) bytes += static_cast<size_t>(u.slice.numel());
+  return bytes;
+}
+
+}  // namespace llm

@@ -1,0 +1,113 @@
+// defines: Trainer::Impl::print_summary and print_adapter_summary (what a run says at start-up:
+// model, device, batch, sharding, adapters, optimizer, memory plan, schedule)
+#include <fmt/core.h>
+
+#include "engine/backend.h"
+#include "train/trainer_impl.h"
+
+namespace llm {
+
+// What this run will do, in a few lines (rank 0).
+void Trainer::Impl::print_summary() const {
+  const TrainConfig& c = config;
+  const LlamaConfig& m = c.model;
+  say("config: {}\n", c.source);
+  if (!c.unknown_keys.empty()) {
+    std::string keys;
+    for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
+    say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
+  }
+  say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
+             c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
+             m.num_key_value_heads, m.intermediate_size, m.vocab_size,
+             m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
+  say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
+      tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
+  say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
+      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights" : "f32", c.bf16,
+      device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
+  say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
+      c.attention == AttentionKind::s2
+          ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
+          : "",
+      c.data.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
+      c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
+  if (c.attention == AttentionKind::cudnn && device.is_cpu())
+    say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
+  if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
+  print_data_summary();
+  const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
+  say("batch: {} micro x {} accumulation x {} rank(s) = {} rows (at most {} tokens) per step\n",
+      c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
+      global_batch * c.data.sequence_len);
+  if (sharded_weights)
+    say("data parallel: {} ranks, ZeRO stage 3: {} units of weights gathered per use (the embedding, norm "
+        "and lm_head; each decoder layer), each one gradient bucket\n", comm.world_size(), buckets->buckets().size());
+  else if (frozen_shards)
+    say("data parallel: {} ranks, ZeRO stage 3 of the frozen base: {} units gathered per use (the embedding, "
+        "norm and lm_head; each decoder layer), {:.3f} MiB of slices per rank{}; what trains as ZeRO-2 in {} "
+        "gradient buckets of <= {} MB\n", comm.world_size(), model->frozen_units().size(),
+        frozen_shards->slice_bytes() / 1048576.0, c.offload_params ? " in host memory (offload_params)" : "",
+        buckets->buckets().size(), c.ddp_bucket_cap_mb);
+  else if (buckets)
+    say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
+        buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
+  if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
+  say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
+      optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
+  const MemoryPlan plan =
+      plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16, device.is_cpu()));
+  say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
+      format_memory_plan(plan, static_cast<double>(memory_available), "available on " + device.str()));
+  // FSDP's offload_params is built for what dominates an adapter run's memory, its frozen base
+  // under ZeRO-3 (FrozenShards); anywhere else it is not, and the plan above counts the device.
+  if (c.offload_params && !frozen_shards)
+    say("warning: {}: fsdp_offload_params: offloading is built only for the frozen base of an adapter run "
+        "under ZeRO-3 with several ranks; this run keeps its weights, gradients and optimizer state on {} "
+        "(the memory plan above counts them there)\n", c.source, device.str());
+  else if (c.offload_params && device.is_cpu())
+    say("fsdp_offload_params: the frozen slices are in host memory, which on the CPU is the device\n");
+  if (c.optimizer.rfind("paged_", 0) == 0)
+    say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
+  say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
+             total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
+             eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
+             logging_steps);
+  if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);
+}
+
+// The adapters, and what they save: trainable parameters and AdamW state against training every
+// weight (two f32 moments per parameter).
+void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
+  std::string targets, saved;
+  for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
+  for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
+  int64_t trainable = 0, base = 0, frozen = 0;
+  for (const ParamRef& p : params) trainable += p.tensor->numel();
+  for (const ParamRef& p : model->parameters()) {
+    base += p.tensor->numel();
+    if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
+  }
+  const int64_t all = model->config().num_parameters();
+  const int64_t quantized = all - base;  // the NF4 weights, which parameters() no longer holds
+  frozen += quantized;
+  const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
+  say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
+      "({:.3f}%), the base frozen in {}{}\n",
+      config.adapter, lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
+      saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
+      dtype_name(forward.compute_dtype), quantized > 0 ? ", its block linears in NF4" : "");
+  if (quantized > 0) {
+    const double dsize = static_cast<double>(dtype_size(forward.compute_dtype));
+    say("qlora: {} block linear weights in 4-bit NF4{}: {:.3f} MiB instead of {:.3f} MiB in {} "
+        "({:.2f} bits per weight)\n",
+        quantized, config.bnb_4bit_use_double_quant ? " with double-quantised absmax" : "",
+        nf4_bytes / 1048576.0, quantized * dsize / 1048576.0, dtype_name(forward.compute_dtype),
+        8.0 * nf4_bytes / quantized);
+  }
+  const double full = 8.0 * static_cast<double>(all), ours = 8.0 * static_cast<double>(trainable);
+  say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
+      ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
+}
+
+}  // namespace llm
