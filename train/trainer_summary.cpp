@@ -68,7 +68,8 @@ void Trainer::Impl::print_summary() const {
   else if (c.offload_params && device.is_cpu())
     say("fsdp_offload_params: the frozen slices are in host memory, which on the CPU is the device\n");
   if (c.optimizer.rfind("paged_", 0) == 0)
-    say("optimizer: {}: paging state to host memory is not done here; the same 8-bit AdamW\n", c.optimizer);
+    say("optimizer: {}: paging state to host memory is not done here; the same AdamW with {} moments\n",
+        c.optimizer, c.optimizer_8bit() ? "8-bit" : "f32");
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
