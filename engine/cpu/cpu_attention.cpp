@@ -28,7 +28,8 @@ constexpr int64_t kRows = 64;
 // apart in (B, S, H, D), so the head is a strided matrix and nothing is copied. Query head h
 // reads kv head h / (H / Hkv). One parallel region over heads (BLAS runs single-threaded inside
 // it): many small regions per head stall badly when the cores are shared with other work.
-// probs holds P whole, zeros above the diagonal included.
+// probs holds P for the keys each query block sees, zeros above the diagonal inside the block;
+// what lies beyond the block's keys is never written nor read.
 void CpuBackend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                    Tensor& out, Tensor& probs) {
   require_f32("attention", q);
@@ -53,7 +54,7 @@ void CpuBackend::attention_forward(const Tensor& q, const Tensor& k, const Tenso
         const int64_t valid = causal ? i0 + r + 1 : S;
         const float denom = exp_sub_sum(row, max_of(row, valid), row, valid);
         for (int64_t j = 0; j < valid; j++) row[j] /= denom;
-        std::fill(row + valid, row + S, 0.0f);
+        std::fill(row + valid, row + keys, 0.0f);  // the block's GEMMs read keys [0, keys) only
       }
       sgemm(false, false, m, D, keys, 1.0f, pb, S, vh, Hkv * D, 0.0f, oh + i0 * H * D, H * D);
     }
@@ -94,9 +95,7 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
         for (int64_t r = 0; r < m; r++) {
           float* row = ds.data() + r * S;
           const float* prow = p + r * S;
-          float dot = 0.0f;
-          for (int64_t j = 0; j < keys; j++) dot += row[j] * prow[j];
-          for (int64_t j = 0; j < keys; j++) row[j] = prow[j] * (row[j] - dot);
+          softmax_grad(prow, dot_of(row, prow, keys), row, keys);
         }
         sgemm(false, false, m, D, keys, scale, ds.data(), S, kh, Hkv * D, 0.0f,
               dq.data<float>() + q_off + i0 * H * D, H * D);
