@@ -104,7 +104,9 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& grad) {
   }
   LLM_CHECK(meta.grad.shape() == grad.shape(),
             "gradient " + grad.str() + " does not match " + meta.grad.str());
-  if (meta.is_leaf) {
+  // An intermediate's sum is made in place too when no other tensor sees its buffer (a residual
+  // stream's gradient, once the branch that shared it is done): no new buffer, one pass less.
+  if (meta.is_leaf || (meta.grad.sole_owner() && meta.grad.is_contiguous())) {
     backend(meta.grad.device()).axpby(1.0f, meta.grad, 1.0f, grad.contiguous(), meta.grad);
   } else {
     NoGradGuard no_grad;

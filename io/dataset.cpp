@@ -208,6 +208,13 @@ std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& 
   const int64_t n = static_cast<int64_t>(rows.size());
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
+  // Rows of like length share a batch, so a batch pads to little more than its rows: the eval
+  // loss is a sum over tokens, whatever their grouping, and a padded position costs a real one's
+  // compute (configs/tiny.yaml's validation rows: 91008 positions for 49779 tokens in their
+  // order, 60416 by length).
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return row_length(data, rows[a]) < row_length(data, rows[b]);
+  });
   std::vector<Batch> batches;
   for (int64_t g = rank; g * micro_batch_size < n; g += world_size) {
     const int64_t begin = g * micro_batch_size;

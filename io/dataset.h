@@ -125,8 +125,9 @@ class DataLoader {
   std::vector<int64_t> order_;
 };
 
-// Validation batches: `rows` in order, micro_batch_size each (the last one may be smaller); rank
-// r of `world_size` takes batches g % world_size == r.
+// Validation batches: `rows` by length (shortest first; in order among equal lengths),
+// micro_batch_size each (the last one may be smaller); rank r of `world_size` takes batches
+// g % world_size == r.
 std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
                                 const RowLayout& layout, int64_t micro_batch_size, int rank = 0,
                                 int world_size = 1);

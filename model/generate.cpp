@@ -1,4 +1,4 @@
-// defines: sample (temperature sampling from the last position's logits)
+// defines: sample (temperature sampling from the last position's logits, with a key/value cache)
 #include "model/generate.h"
 
 #include <algorithm>
@@ -11,20 +11,80 @@
 
 namespace llm {
 
+namespace {
+// Per layer, the rotated keys and the values of every position seen so far, rows (position,
+// kv head, D) as the layers computed them: a new token's forward reads them instead of
+// recomputing every earlier position (without it, each token re-ran its whole context).
+struct KvCache {
+  std::vector<std::vector<float>> k, v;  // per layer
+  int64_t length = 0;                    // positions held
+};
+
+// Cache rows (L, Hkv, D) regrouped by kv head: a (Hkv, L, D) tensor, as a batched matmul reads it.
+Tensor by_head(const std::vector<float>& rows, int64_t Hkv, int64_t D, Device device) {
+  const int64_t L = static_cast<int64_t>(rows.size()) / (Hkv * D);
+  std::vector<float> out(rows.size());
+  for (int64_t t = 0; t < L; t++)
+    for (int64_t h = 0; h < Hkv; h++)
+      std::copy_n(rows.data() + (t * Hkv + h) * D, D, out.data() + (h * L + t) * D);
+  return Tensor::from_floats(out, {Hkv, L, D}, device);
+}
+
+// One new query q (1, 1, H, D), the last position, over every cached key and value (Hkv, L, D):
+// softmax(q K^T / sqrt(D)) V per head, query head h reading kv head h / (H / Hkv). Nothing is
+// masked (every cached position precedes it); the softmax of H rows of L runs on the host.
+Tensor attend_last(const Tensor& q, const Tensor& keys, const Tensor& values) {
+  const int64_t H = q.size(2), D = q.size(3), Hkv = keys.size(0), L = keys.size(1);
+  std::vector<float> p = matmul(reshape(q, {Hkv, H / Hkv, D}), keys, false, true).to_floats();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  for (int64_t r = 0; r < H; r++) {
+    float* row = p.data() + r * L;
+    for (int64_t j = 0; j < L; j++) row[j] *= scale;
+    const float mx = *std::max_element(row, row + L);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < L; j++) sum += row[j] = std::exp(row[j] - mx);
+    for (int64_t j = 0; j < L; j++) row[j] /= sum;
+  }
+  Tensor probs = Tensor::from_floats(p, {Hkv, H / Hkv, L}, q.device());
+  return reshape(matmul(probs, values), {1, 1, H, D});
+}
+}  // namespace
+
 std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> tokens, const SampleOptions& opt) {
   LLM_CHECK(!tokens.empty(), "sample: the prompt must hold at least one token");
   NoGradGuard no_grad;
   std::mt19937_64 rng(opt.seed);
+  const LlamaConfig& c = model.config();
+  const int64_t Hkv = c.num_key_value_heads, D = c.head_dim();
+  const Device dev = model.device();
+  KvCache cache{std::vector<std::vector<float>>(c.num_hidden_layers),
+                std::vector<std::vector<float>>(c.num_hidden_layers), 0};
+  ForwardOptions cached;
+  // The first forward (nothing cached) runs the prompt through causal attention; each later one
+  // runs one token. Either way its keys and values join the cache.
+  cached.attend = [&cache, Hkv, D, dev](int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v) {
+    for (auto [from, to] : {std::pair{&k, &cache.k[layer]}, {&v, &cache.v[layer]}}) {
+      std::vector<float> rows = from->to_floats();
+      to->insert(to->end(), rows.begin(), rows.end());
+    }
+    if (cache.length == 0) return attention(q, k, v, /*causal=*/true);
+    LLM_CHECK(q.size(1) == 1, "sample: one token at a time after the prompt");
+    return attend_last(q, by_head(cache.k[layer], Hkv, D, dev), by_head(cache.v[layer], Hkv, D, dev));
+  };
   std::vector<int32_t> generated;
   for (int64_t n = 0; n < opt.max_new_tokens; n++) {
     const int64_t len = std::min<int64_t>(opt.context, static_cast<int64_t>(tokens.size()));
-    std::vector<int32_t> window(tokens.end() - len, tokens.end()), pos(len);
-    for (int64_t i = 0; i < len; i++) pos[i] = static_cast<int32_t>(i);
-    Device dev = model.device();
-    Tensor hidden = model.hidden_states(Tensor::from_ints(window, {1, len}, dev),
-                                        Tensor::from_ints(pos, {1, len}, dev));
-    Tensor last = hidden.narrow(0, len - 1, 1);
-    const LlamaConfig& c = model.config();
+    // Past the context the window slides and every position moves: nothing cached holds, and the
+    // whole window runs again, uncached.
+    const bool slides = static_cast<int64_t>(tokens.size()) > opt.context;
+    const int64_t first = slides || cache.length == 0 ? 0 : cache.length;
+    std::vector<int32_t> window(tokens.end() - (len - first), tokens.end()), pos(len - first);
+    for (int64_t i = first; i < len; i++) pos[i - first] = static_cast<int32_t>(i);
+    Tensor hidden = model.hidden_states(Tensor::from_ints(window, {1, len - first}, dev),
+                                        Tensor::from_ints(pos, {1, len - first}, dev),
+                                        slides ? ForwardOptions() : cached);
+    if (!slides) cache.length = len;
+    Tensor last = hidden.narrow(0, hidden.size(0) - 1, 1);
     std::vector<float> logits = model.logits_from_hidden(last).to_floats();
     int32_t next = 0;
     if (opt.temperature <= 0.0f) {

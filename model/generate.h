@@ -15,8 +15,9 @@ struct SampleOptions {
   uint64_t seed = 0;
 };
 
-// Appends sampled tokens to `prompt` and returns only the new ones. No KV cache: each token
-// re-runs the (short) context, which is plenty for the small CPU models this is used on.
+// Appends sampled tokens to `prompt` and returns only the new ones. Keys and values of earlier
+// positions are cached, so each new token runs alone through the layers (until the context is
+// full; then the window slides and each token re-runs it).
 std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> prompt, const SampleOptions& opt);
 
 }  // namespace llm

@@ -225,9 +225,10 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& d
 Tensor in_dtype(const Tensor& p, DType dtype) { return p.dtype() == dtype ? p : cast(p, dtype); }
 }  // namespace
 
-Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Tensor& positions,
+Tensor LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& positions,
                                  const Tensor& doc_ids, const LayerOptions& opt,
                                  uint64_t dropout_seed) const {
+  const LlamaLayer& l = layers_[index];
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
   // Linear `kind` of the block (its NF4 weight dequantised in the GEMM under QLoRA) with its
   // adapter, if any.
@@ -247,7 +248,9 @@ Tensor LlamaModel::layer_forward(const LlamaLayer& l, const Tensor& x, const Ten
   Tensor q = rope(reshape(proj(h, 0), {B, S, H, D}), positions, config_.rope);
   Tensor k = rope(reshape(proj(h, 1), {B, S, Hkv, D}), positions, config_.rope);
   Tensor v = reshape(proj(h, 2), {B, S, Hkv, D});
-  Tensor attn = reshape(attend(q, k, v, doc_ids, opt.attention, opt.s2_group), {B * S, H * D});
+  Tensor attn = reshape(opt.attend ? opt.attend(index, q, k, v)
+                                   : attend(q, k, v, doc_ids, opt.attention, opt.s2_group),
+                       {B * S, H * D});
   Tensor x1 = add(x, proj(attn, 3));
   // MLP block.
   Tensor h2 = rmsnorm(x1, w(l.post_attention_layernorm), eps);
@@ -268,7 +271,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
       opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
-      has_lora_ && grad_enabled() ? lora_.dropout : 0.0f};
+      has_lora_ && grad_enabled() ? lora_.dropout : 0.0f, opt.attend};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
@@ -279,7 +282,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       for (int64_t i = first; i < last; i++) {
         const int unit = static_cast<int>(i) + 1;
         if (units_) units_->before_forward(unit);
-        h = layer_forward(layers_[i], h, in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
+        h = layer_forward(i, h, in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
         if (units_) h = units_->after_forward(unit, h);
       }
       return std::vector<Tensor>{h};

@@ -3,6 +3,7 @@
 // names so HF interop maps names, not shapes. The forward is written with engine ops only.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct ForwardOptions {
   // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
   DType compute_dtype = DType::f32;
   uint64_t dropout_seed = 0;  // LoRA dropout's draw for this forward (with gradients only)
+  // When set, layer `layer`'s attention of q (B, S, H, D) over k, v (B, S, Hkv, D) instead of the
+  // kind above: sampling's key/value cache (model/generate.cpp) keeps and reads keys there.
+  std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)> attend;
 };
 
 class LlamaModel {
@@ -114,8 +118,9 @@ class LlamaModel {
     int64_t s2_group;
     DType dtype;
     float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
+    decltype(ForwardOptions::attend) attend;
   };
-  Tensor layer_forward(const LlamaLayer& layer, const Tensor& x, const Tensor& positions,
+  Tensor layer_forward(int64_t index, const Tensor& x, const Tensor& positions,
                        const Tensor& doc_ids, const LayerOptions& opt, uint64_t dropout_seed) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
 

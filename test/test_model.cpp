@@ -5,6 +5,7 @@
 
 #include "engine/ops.h"
 #include "engine/optimizer.h"
+#include "model/generate.h"
 #include "model/llama.h"
 #include "test/test_util.h"
 
@@ -172,4 +173,33 @@ TEST_CASE("sample packing: a packed row gives each document the logits it has al
                                           Tensor::from_ints({0, 1, 2, 3}, {1, 4})).to_floats();
   const int64_t V = 19;
   for (int64_t i = 0; i < 4 * V; i++) CHECK(together[5 * V + i] == doctest::Approx(alone[i]).epsilon(1e-5));
+}
+
+TEST_CASE("sampling with the key/value cache picks what the whole uncached forward picks") {
+  LlamaModel model(small_config(true), Device::cpu(), 5);
+  const std::vector<int32_t> prompt{3, 7, 1};
+  SampleOptions opt{12, 64, 0.0f, -1, 0};  // greedy, the context never full
+  const std::vector<int32_t> cached = sample(model, prompt, opt);
+  REQUIRE(cached.size() == 12);
+  // The whole sequence in one forward: each position's argmax is the token after it.
+  std::vector<int32_t> seq = prompt;
+  seq.insert(seq.end(), cached.begin(), cached.end() - 1);
+  const int64_t S = static_cast<int64_t>(seq.size()), V = model.config().vocab_size;
+  std::vector<int32_t> pos(S);
+  for (int64_t i = 0; i < S; i++) pos[i] = static_cast<int32_t>(i);
+  std::vector<float> logits;
+  {
+    NoGradGuard no_grad;
+    logits = model.logits(Tensor::from_ints(seq, {1, S}), Tensor::from_ints(pos, {1, S})).to_floats();
+  }
+  for (size_t t = 0; t < cached.size(); t++) {
+    const float* row = logits.data() + (prompt.size() - 1 + t) * V;
+    CHECK(std::max_element(row, row + V) - row == cached[t]);
+  }
+  // A context of 6 fills after 3 new tokens; from then on the window slides, uncached. Before
+  // it slides, the tokens are the same as above.
+  opt.context = 6;
+  const std::vector<int32_t> sliding = sample(model, prompt, opt);
+  REQUIRE(sliding.size() == 12);
+  CHECK(std::equal(sliding.begin(), sliding.begin() + 4, cached.begin()));
 }

@@ -193,9 +193,7 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
       tile_gemm(true, false, n, D, m, 1.0f, pt, kKeys, dout, p.H * D, 1.0f, dv, D);
       tile_gemm(false, true, m, n, D, 1.0f, dout, p.H * D, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
                 0.0f, ds, kKeys);
-      for (int64_t r = 0; r < m; r++)
-        for (int64_t c = 0; c < n; c++)
-          ds[r * kKeys + c] = pt[r * kKeys + c] * (ds[r * kKeys + c] - delta[ib + r]);
+      for (int64_t r = 0; r < m; r++) softmax_grad(pt + r * kKeys, delta[ib + r], ds + r * kKeys, n);
       if (dbias)
         for (int64_t r = 0; r < m; r++)
           for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kKeys + c];
@@ -228,10 +226,8 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
   for (int64_t row = 0; row < rows; row++) {  // row = (b * S + i) * H + h
     const float* o = out.data<float>() + row * D;
     const float* d_o = dout.data<float>() + row * D;
-    float acc = 0.0f;
-    for (int64_t d = 0; d < D; d++) acc += o[d] * d_o[d];
     const int64_t b = row / (S * p.H), i = row / p.H % S, h = row % p.H;
-    delta.data<float>()[(b * p.H + h) * S + i] = acc;
+    delta.data<float>()[(b * p.H + h) * S + i] = dot_of(o, d_o, D);
   }
   std::fill(dq.data<float>(), dq.data<float>() + dq.numel(), 0.0f);
   if (dbias) std::fill(dbias->data<float>(), dbias->data<float>() + dbias->numel(), 0.0f);

@@ -1,35 +1,60 @@
 // defines: CPU rope (HF rotate_half rotation, forward or inverse; its own backward)
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_simd_math.h"
 #include "engine/op_timer.h"
 
 namespace llm {
 
-// HF rotate_half: the pair (x[i], x[i + D/2]) turns by angle pos * inv_freq[i].
+namespace {
+// The rows of one token: the pair (x[i], x[i + half]) of each of its H heads turns by the angle
+// whose cosine and sine are c[i], s[i]. Contiguous in i, so the rotation is SIMD.
+LLM_CPU_CLONES void rotate_token(const float* x, const float* c, const float* s, int64_t H,
+                                 int64_t half, float* y) {
+  for (int64_t h = 0; h < H; h++) {
+    const float* in = x + h * 2 * half;
+    float* out = y + h * 2 * half;
+    for (int64_t i = 0; i < half; i++) {
+      const float x0 = in[i], x1 = in[i + half];
+      out[i] = x0 * c[i] - x1 * s[i];
+      out[i + half] = x1 * c[i] + x0 * s[i];
+    }
+  }
+}
+}  // namespace
+
+// cos and sin are the costly part (a library call each), and a batch's rows repeat the same
+// positions: the angles of positions 0..max are tabled once per call (when there are no more of
+// them than tokens), then every head of every token is rotated from the table.
 void CpuBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
                       bool inverse, Tensor& y) {
   require_f32("rope", x);
   OpTimer timer("rope");
   const int64_t B = x.size(0), S = x.size(1), H = x.size(2), D = x.size(3), half = D / 2;
+  const int64_t tokens = B * S;
   const int32_t* pos = positions.data<int32_t>();
   const float* freq = inv_freq.data<float>();
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
   const float sign = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for
-  for (int64_t bs = 0; bs < B * S; bs++) {
+  const auto [lo, hi] = std::minmax_element(pos, pos + tokens);
+  const bool tabled = tokens > 0 && *lo >= 0 && *hi < tokens;
+  // Row t of the table: position t's cosines, then its signed sines; untabled, one row per token.
+  const int64_t rows = tabled ? *hi + 1 : tokens;
+  std::vector<float> table(rows * D);
+  const bool parallel = tokens * H * D >= kMinParallelElements;
+#pragma omp parallel for if (parallel)
+  for (int64_t t = 0; t < rows; t++)
     for (int64_t i = 0; i < half; i++) {
-      float angle = static_cast<float>(pos[bs]) * freq[i];
-      float c = std::cos(angle), s = sign * std::sin(angle);
-      for (int64_t h = 0; h < H; h++) {
-        const float* in = px + (bs * H + h) * D;
-        float* out = py + (bs * H + h) * D;
-        float x0 = in[i], x1 = in[i + half];
-        out[i] = x0 * c - x1 * s;
-        out[i + half] = x1 * c + x0 * s;
-      }
+      const float angle = static_cast<float>(tabled ? t : pos[t]) * freq[i];
+      table[t * D + i] = std::cos(angle);
+      table[t * D + half + i] = sign * std::sin(angle);
     }
+#pragma omp parallel for if (parallel)
+  for (int64_t t = 0; t < tokens; t++) {
+    const float* cs = table.data() + (tabled ? pos[t] : t) * D;
+    rotate_token(x.data<float>() + t * H * D, cs, cs + half, H, half, y.data<float>() + t * H * D);
   }
 }
 

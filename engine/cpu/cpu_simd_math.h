@@ -1,5 +1,5 @@
 // defines: fast_exp, fast_sigmoid (branch-free f32 exp that compilers vectorise), exp_sub,
-// exp_sub_sum and max_of (a softmax row's SIMD loops) and LLM_CPU_CLONES (build a hot loop for AVX2 + FMA as well as for the
+// exp_sub_sum, max_of, dot_of and softmax_grad (softmax and norm rows' SIMD loops) and LLM_CPU_CLONES (build a hot loop for AVX2 + FMA as well as for the
 // baseline ISA)
 #pragma once
 #include <cstdint>
@@ -64,5 +64,9 @@ void exp_sub(const float* x, float c, float* y, int64_t n);
 float exp_sub_sum(const float* x, float c, float* y, int64_t n);
 // The largest x[i], i < n (-inf when n is 0).
 float max_of(const float* x, int64_t n);
+// The sum of a[i] * b[i], i < n, in SIMD lanes as exp_sub_sum's (a == b gives a sum of squares).
+float dot_of(const float* a, const float* b, int64_t n);
+// dp[i] = p[i] * (dp[i] - c), i < n: a softmax row's backward, dS = P * (dP - rowsum(dP * P)).
+void softmax_grad(const float* p, float c, float* dp, int64_t n);
 
 }  // namespace llm
