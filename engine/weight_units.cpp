@@ -45,7 +45,10 @@ void WeightUnits::release_all() {
 }
 
 void WeightUnits::release(int unit) {
-  if (unit == in_flight_) finish_prefetch();  // the collective writes into the bytes to be freed
+  if (unit == in_flight_) {
+    finish_prefetch();  // the collective writes into the bytes to be freed
+    counts_.unused++;
+  }
   free_unit(unit);
 }
 
@@ -54,12 +57,15 @@ void WeightUnits::gather(int unit, int next) {
     finish_prefetch();
   } else if (!resident(unit)) {
     Communicator::Request request = start_gather(unit);
+    counts_.gathers++;
     comm_.wait(request);
   }
   if (next < 0 || next == in_flight_ || resident(next)) return;
   if (in_flight_ >= 0) finish_prefetch();  // at most one unit ahead
   request_ = start_gather(next);
   in_flight_ = next;
+  counts_.gathers++;
+  counts_.ahead++;
 }
 
 void WeightUnits::finish_prefetch() {

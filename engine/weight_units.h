@@ -10,6 +10,8 @@
 // next follows from the unit's index, the pass and the recompute segments alone, never from
 // timing, so every rank issues the same collectives in the same order.
 #pragma once
+#include <cstdint>
+
 #include "engine/communicator.h"
 #include "engine/tensor.h"
 
@@ -34,6 +36,12 @@ class WeightUnits {
   // Blocks per recompute segment (0: none) of the forward about to run: a segment's backward
   // re-runs its blocks first to last, which decides the order of backward's gathers.
   void set_recompute_every(int blocks) { recompute_every_ = blocks; }
+  // Since construction: all-gathers started (the collectives), how many of them ahead of their
+  // use, and how many of those were released unused (a wrong guess of the next unit: 0 expected).
+  struct Counts {
+    int64_t gathers = 0, ahead = 0, unused = 0;
+  };
+  const Counts& counts() const { return counts_; }
 
  protected:
   virtual int num_units() const = 0;
@@ -57,6 +65,7 @@ class WeightUnits {
   int recompute_every_ = 0;
   int in_flight_ = -1;  // the unit whose prefetched all-gather may still be running, -1: none
   Communicator::Request request_;
+  Counts counts_;
 };
 
 }  // namespace llm

@@ -376,6 +376,17 @@ TEST_CASE("ZeRO-3 prefetch on and off: the same losses and checkpoints, trained 
       Run b = run_train(none.config(cfg + off), mpirun(2));
       REQUIRE_MESSAGE(b.exit_code == 0, b.output);
       CHECK(b.output.find("forward off, backward off") != std::string::npos);
+      // The same collectives; with prefetch on, every one but the passes' first (unit 0) and a
+      // checkpoint's gathers was started ahead, and none was a wrong guess.
+      std::smatch m;
+      const std::regex counts("ZeRO-3: ([0-9]+) unit all-gathers, ([0-9]+) of them prefetched \\(([0-9]+) unused\\)");
+      REQUIRE(std::regex_search(a.output, m, counts));
+      const int gathers = std::stoi(m[1]), ahead = std::stoi(m[2]), unused = std::stoi(m[3]);
+      CHECK(unused == 0);
+      CHECK(ahead > gathers / 2);
+      REQUIRE(std::regex_search(b.output, m, counts));
+      CHECK(std::stoi(m[1]) == gathers);
+      CHECK(std::stoi(m[2]) == 0);
       CHECK(train_records(on.out("metrics.jsonl")) == train_records(none.out("metrics.jsonl")));
       for (const std::string step : {"step_000003", "step_000006"}) check_same_model(on.out(step), none.out(step));
     }

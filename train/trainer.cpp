@@ -401,6 +401,9 @@ TrainResult Trainer::Impl::run() {
       break;
     }
   }
+  if (const WeightUnits* units = weight_units())
+    say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,
+        units->counts().ahead, units->counts().unused);
   // ZeRO-3: every weight whole from here on (collective), for the export and any sampling after.
   // An adapter run's frozen base is gathered only for merge_lora's merged model: the adapters
   // are whole already, and samples gather one unit at a time (sample_text), so the end of a run
