@@ -66,6 +66,22 @@ class NcclCollectives : public DeviceCollectives {
     CUDA_CHECK(cudaStreamWaitEvent(backend_.stream(), comm_done_, 0));
   }
 
+  // One event per mark: a prefetched all-gather's stays pending while backward queues
+  // reduce-scatters behind it. cudaStreamWaitEvent takes the event as recorded at the call, so it
+  // is destroyed at once (CUDA frees it once it has completed).
+  void* mark() override {
+    cudaEvent_t event = nullptr;
+    CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(event, backend_.comm_stream()));
+    return event;
+  }
+
+  void wait_for(void* mark) override {
+    cudaEvent_t event = static_cast<cudaEvent_t>(mark);
+    CUDA_CHECK(cudaStreamWaitEvent(backend_.stream(), event, 0));
+    CUDA_CHECK(cudaEventDestroy(event));
+  }
+
  private:
   // The communication stream starts only after the compute queued so far (the packed buffer).
   void after_compute() {

@@ -130,7 +130,12 @@ Communicator::Request Communicator::ireduce_scatter_sum(const Tensor& data, Tens
 void Communicator::wait(Request& request) {
   if (!distributed()) return;
   if (!request.device.is_cpu()) {
-    device_collectives(request.device).wait();
+    DeviceCollectives& collectives = device_collectives(request.device);
+    if (request.handle)
+      collectives.wait_for(request.handle);
+    else
+      collectives.wait();
+    request.handle = nullptr;
     return;
   }
   if (!request.handle) return;
@@ -140,17 +145,27 @@ void Communicator::wait(Request& request) {
   request.handle = nullptr;
 }
 
-void Communicator::allgather(Tensor& data) {
-  LLM_CHECK(data.numel() % world_size_ == 0 && data.dtype() == DType::f32,
+Communicator::Request Communicator::iallgather(Tensor& data) {
+  LLM_CHECK(data.numel() % world_size_ == 0 && data.dtype() == DType::f32 && data.is_contiguous(),
             "allgather of " + data.str() + " in " + std::to_string(world_size_) + " equal parts");
-  if (!distributed()) return;
+  Request request{nullptr, data.device()};
+  if (!distributed()) return request;
   if (!data.device().is_cpu()) {
-    device_collectives(data.device()).allgather(data);
-    device_collectives(data.device()).wait();
-    return;
+    DeviceCollectives& collectives = device_collectives(data.device());
+    collectives.allgather(data);
+    request.handle = collectives.mark();
+    return request;
   }
-  MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data_ptr(),
-                static_cast<int>(data.numel() / world_size_), MPI_FLOAT, MPI_COMM_WORLD);
+  auto* r = new MPI_Request;
+  MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data_ptr(), static_cast<int>(data.numel() / world_size_),
+                 MPI_FLOAT, MPI_COMM_WORLD, r);
+  request.handle = r;
+  return request;
+}
+
+void Communicator::allgather(Tensor& data) {
+  Request request = iallgather(data);
+  wait(request);
 }
 
 void Communicator::abort(int code) {

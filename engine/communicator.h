@@ -22,6 +22,12 @@ class DeviceCollectives {
   virtual void reduce_scatter_sum(const Tensor& data, Tensor& slice) = 0;
   virtual void allgather(Tensor& data) = 0;
   virtual void wait() = 0;
+  // An event at the end of the work queued so far on the communication stream; wait_for(mark)
+  // orders later compute after that work only (not what is queued after it, such as the
+  // reduce-scatters of a backward that a prefetched all-gather should not wait behind), and
+  // frees the mark.
+  virtual void* mark() = 0;
+  virtual void wait_for(void* mark) = 0;
 };
 // make_id: a fresh unique id (called on rank 0, broadcast by MPI); create: joins the group.
 struct DeviceCollectivesFactory {
@@ -53,7 +59,9 @@ class Communicator {
   // Collectives on f32 tensors, host (MPI) or device (the device's registered collectives, NCCL
   // for CUDA). Non-blocking ones start now and complete in wait().
   struct Request {
-    void* handle = nullptr;  // an MPI_Request, or null when nothing is in flight on the host
+    // An MPI_Request (null when nothing is in flight on the host); on a device, the mark of the
+    // collective's end (DeviceCollectives::mark), or null to wait for everything queued.
+    void* handle = nullptr;
     Device device;
   };
   Request iallreduce_sum(Tensor& data);
@@ -61,7 +69,9 @@ class Communicator {
   Request ireduce_scatter_sum(const Tensor& data, Tensor& slice);
   void wait(Request& request);
   // In place: every rank contributes its part r of `data` (equal parts), all receive all parts.
-  void allgather(Tensor& data);
+  // `data` is whole once wait() returns (on a device: for the compute queued after it).
+  Request iallgather(Tensor& data);
+  void allgather(Tensor& data);  // iallgather, then wait
 
   // Ends every rank of the job with `code` (MPI_Abort), so one rank's fatal error never leaves
   // the others waiting in a collective.

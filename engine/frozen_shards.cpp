@@ -20,7 +20,7 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 FrozenShards::FrozenShards(Communicator& comm, const std::vector<std::vector<Tensor*>>& units, Device compute,
                            Device store)
-    : comm_(comm) {
+    : WeightUnits(comm), comm_(comm) {
   const size_t world = static_cast<size_t>(comm.world_size()), rank = static_cast<size_t>(comm.rank());
   // One unit at a time: its slice copied straight from the tensors' bytes that fall in this
   // rank's part, then the tensors made views (their own storage goes with their last reference),
@@ -57,24 +57,24 @@ FrozenShards::FrozenShards(Communicator& comm, const std::vector<std::vector<Ten
   }
 }
 
-void FrozenShards::before_forward(int unit) {
-  gather(unit);
+void FrozenShards::forward_started(int unit) {
   if (grad_enabled()) record_hook("release_frozen_unit", [this, unit] { release(unit); });
 }
 
-void FrozenShards::gather(int unit) {
+bool FrozenShards::resident(int unit) const { return units_.at(unit).flat.storage_resident(); }
+
+Communicator::Request FrozenShards::start_gather(int unit) {
   Unit& u = units_.at(unit);
-  if (u.flat.storage_resident()) return;
   u.flat.reacquire_storage();
   const int64_t part = u.slice.numel();
   u.flat.narrow(0, comm_.rank() * part, part).copy_from(u.slice);  // host to device when offloaded
   // Bytes travel as f32 words: the collectives move them unchanged (no arithmetic, no conversion),
   // so any dtype's bits arrive as they left.
   Tensor words = u.flat.view_bytes(0, {u.flat.numel() / 4}, DType::f32);
-  comm_.allgather(words);
+  return comm_.iallgather(words);
 }
 
-void FrozenShards::release(int unit) { units_.at(unit).flat.release_storage(); }
+void FrozenShards::free_unit(int unit) { units_.at(unit).flat.release_storage(); }
 
 size_t FrozenShards::slice_bytes() const {
   size_t bytes = 0;

@@ -4,7 +4,8 @@
 // gradients and no optimizer state, so no master slices hold them: each unit's frozen tensors,
 // whatever their dtypes, are laid out in one flat byte buffer at aligned offsets and become views
 // of it, and each rank keeps one equal byte slice of that buffer between uses. A gather is one
-// all-gather of bytes in place; the unit is gathered just before its forward and released after,
+// all-gather of bytes in place; the unit is gathered just before its forward (or during the
+// previous unit's, prefetched as engine/weight_units.h says) and released after,
 // gathered again when backward reaches it (or its recompute segment re-runs), and released once
 // the unit's backward is done, by a hook recorded on the tape at the unit's start (its nodes come
 // after it on the tape, so their backward runs first).
@@ -27,9 +28,6 @@ class FrozenShards final : public WeightUnits {
   // slices reach the device); this rank's slices are kept on `store` (`compute`, or the host to
   // offload).
   FrozenShards(Communicator& comm, const std::vector<std::vector<Tensor*>>& units, Device compute, Device store);
-  // Gathers the unit; while gradients are being recorded, also the hook that releases it when
-  // backward has passed the unit.
-  void before_forward(int unit) override;
   size_t slice_bytes() const;  // what this rank keeps between uses, every unit
 
  private:
@@ -38,8 +36,12 @@ class FrozenShards final : public WeightUnits {
     Tensor slice;  // u8 (padded / world size): this rank's part, on the store device
   };
   int num_units() const override { return static_cast<int>(units_.size()); }
-  void gather(int unit) override;
-  void release(int unit) override;
+  bool resident(int unit) const override;
+  Communicator::Request start_gather(int unit) override;
+  void free_unit(int unit) override;
+  // While gradients are being recorded, the hook that releases the unit when backward has
+  // passed it.
+  void forward_started(int unit) override;
 
   Communicator& comm_;
   std::vector<Unit> units_;

@@ -72,11 +72,16 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
   return norm;
 }
 
-void ShardedAdamW::gather_master(size_t bucket, Tensor& flat) {
+Communicator::Request ShardedAdamW::start_gather_master(size_t bucket, Tensor& flat) {
   const GradBucket& b = buckets_.buckets()[bucket];
   Tensor mine = flat.narrow(0, b.slice_begin, shards_[bucket].master.numel());
   mine.copy_from(shards_[bucket].master);
-  comm_.allgather(flat);
+  return comm_.iallgather(flat);
+}
+
+void ShardedAdamW::gather_master(size_t bucket, Tensor& flat) {
+  Communicator::Request request = start_gather_master(bucket, flat);
+  comm_.wait(request);
 }
 
 void ShardedAdamW::gather_weights(size_t bucket) {

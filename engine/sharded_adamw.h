@@ -40,7 +40,8 @@ class ShardedAdamW final : public Optimizer {
   // ZeRO-3: the step leaves the whole weights alone (they are released between uses).
   void keep_weights_sharded() { gather_after_step_ = false; }
   // Every rank's master slice of bucket `bucket` into `flat` (f32, the bucket's padded layout),
-  // all-gathered in place. Collective.
+  // all-gathered in place. Collective; start_gather_master's completes in Communicator::wait.
+  Communicator::Request start_gather_master(size_t bucket, Tensor& flat);
   void gather_master(size_t bucket, Tensor& flat);
   // Per parameter, as AdamW names and lays it out, all-gathered from every rank's slices: the
   // same tensors whatever the world size. Collective.

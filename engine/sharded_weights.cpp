@@ -5,8 +5,8 @@
 
 namespace llm {
 
-ShardedWeights::ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer)
-    : buckets_(buckets), optimizer_(optimizer) {
+ShardedWeights::ShardedWeights(Communicator& comm, GradBuckets& buckets, ShardedAdamW& optimizer)
+    : WeightUnits(comm), buckets_(buckets), optimizer_(optimizer) {
   LLM_CHECK(buckets_.reduces_every_pass(), "ZeRO-3 needs gradient buckets in units mode");
   optimizer_.keep_weights_sharded();
   for (const GradBucket& b : buckets_.buckets()) {
@@ -21,17 +21,16 @@ ShardedWeights::ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer)
   }
 }
 
-void ShardedWeights::gather(int unit) {
+bool ShardedWeights::resident(int unit) const { return flats_.at(unit).storage_resident(); }
+
+// On the host a non-blocking MPI all-gather; on a GPU queued on the communication stream after
+// the compute so far (DeviceCollectives), the compute stream ordered after it by the wait.
+Communicator::Request ShardedWeights::start_gather(int unit) {
   Tensor& flat = flats_.at(unit);
-  if (flat.storage_resident()) return;
   flat.reacquire_storage();
-  // On the host this all-gather blocks. On a GPU it is queued on the communication stream
-  // (DeviceCollectives) after the compute so far; prefetching would start unit + 1's all-gather
-  // here, into its own flat buffer, so that it runs during this unit's forward (and unit - 1's
-  // during backward), and order the compute of unit + 1 after it with DeviceCollectives::wait().
-  optimizer_.gather_master(unit, flat);
+  return optimizer_.start_gather_master(unit, flat);
 }
 
-void ShardedWeights::release(int unit) { flats_.at(unit).release_storage(); }
+void ShardedWeights::free_unit(int unit) { flats_.at(unit).release_storage(); }
 
 }  // namespace llm

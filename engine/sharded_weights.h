@@ -3,7 +3,7 @@
 // uses each rank holds only its slice of the unit's f32 weights (ShardedAdamW's master slice).
 // As FSDP's flat parameter, a unit's weights are views of one flat buffer in the bucket's layout,
 // so a gather is one all-gather in place. The unit's weights are all-gathered just before its
-// forward and released after it; gathered again when backward reaches the unit (or when a
+// forward (or during the previous unit's, prefetched: engine/weight_units.h) and released after it; gathered again when backward reaches the unit (or when a
 // recompute segment re-runs it); released again once their gradients are complete and
 // reduce-scattered (GradBuckets in units mode).
 #pragma once
@@ -22,12 +22,13 @@ class ShardedWeights final : public WeightUnits {
   // keeping its autograd identity, and frees them all: from here on a rank holds only its slices.
   // gather_all and release_all (WeightUnits): a restore's whole weights reach the master slices
   // through ShardedAdamW::import_state.
-  ShardedWeights(GradBuckets& buckets, ShardedAdamW& optimizer);
+  ShardedWeights(Communicator& comm, GradBuckets& buckets, ShardedAdamW& optimizer);
 
  private:
   int num_units() const override { return static_cast<int>(flats_.size()); }
-  void gather(int unit) override;
-  void release(int unit) override;
+  bool resident(int unit) const override;
+  Communicator::Request start_gather(int unit) override;
+  void free_unit(int unit) override;
 
   GradBuckets& buckets_;
   ShardedAdamW& optimizer_;

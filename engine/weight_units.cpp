@@ -1,10 +1,23 @@
-// defines: WeightUnits::after_forward, gather_all, release_all (what ZeRO-3's two kinds of
-// sharded weights do alike around a unit's forward)
+// defines: WeightUnits::before_forward, after_forward, gather_all, release_all and the prefetch
+// (what ZeRO-3's two kinds of sharded weights do alike around a unit's forward)
 #include "engine/weight_units.h"
 
 #include "engine/autograd.h"
 
 namespace llm {
+
+void WeightUnits::set_prefetch(bool forward, bool backward) {
+  forward_prefetch_ = forward;
+  backward_prefetch_ = backward;
+}
+
+void WeightUnits::before_forward(int unit) {
+  // Inside backward this is a recompute segment's re-run: backward's order.
+  const bool backward = in_backward();
+  gather(unit, backward ? (backward_prefetch_ ? next_in_backward(unit) : -1)
+                        : (forward_prefetch_ ? next_in_forward(unit) : -1));
+  forward_started(unit);
+}
 
 Tensor WeightUnits::after_forward(int unit, const Tensor& out) {
   // A recompute segment's re-run inside backward: its own backward follows at once and needs the
@@ -17,18 +30,65 @@ Tensor WeightUnits::after_forward(int unit, const Tensor& out) {
   // newest first): the weights come back for them.
   Tensor same = out.detach();
   record_node("gather_weights", {out}, {&same}, [this, unit](const Grads& grads) {
-    gather(unit);
+    gather(unit, backward_prefetch_ ? next_in_backward(unit) : -1);
     return grads;
   });
   return same;
 }
 
 void WeightUnits::gather_all() {
-  for (int unit = 0; unit < num_units(); unit++) gather(unit);
+  for (int unit = 0; unit < num_units(); unit++) gather(unit, -1);
 }
 
 void WeightUnits::release_all() {
   for (int unit = 0; unit < num_units(); unit++) release(unit);
+}
+
+void WeightUnits::release(int unit) {
+  if (unit == in_flight_) {
+    finish_prefetch();  // the collective writes into the bytes to be freed
+    counts_.unused++;
+  }
+  free_unit(unit);
+}
+
+void WeightUnits::gather(int unit, int next) {
+  if (unit == in_flight_) {
+    finish_prefetch();
+  } else if (!resident(unit)) {
+    Communicator::Request request = start_gather(unit);
+    counts_.gathers++;
+    comm_.wait(request);
+  }
+  if (next < 0 || next == in_flight_ || resident(next)) return;
+  if (in_flight_ >= 0) finish_prefetch();  // at most one unit ahead
+  request_ = start_gather(next);
+  in_flight_ = next;
+  counts_.gathers++;
+  counts_.ahead++;
+}
+
+void WeightUnits::finish_prefetch() {
+  comm_.wait(request_);
+  in_flight_ = -1;
+}
+
+int WeightUnits::next_in_forward(int unit) const { return unit + 1 < num_units() ? unit + 1 : -1; }
+
+// Backward first gathers unit 0 (the loss and lm_head), which stays whole to its end (the
+// embedding's gradient). Then, without recompute, the blocks last to first; with recompute, the
+// segments last to first, each re-running its blocks first to last.
+int WeightUnits::next_in_backward(int unit) const {
+  const int blocks = num_units() - 1;
+  if (recompute_every_ <= 0) {
+    const int next = unit == 0 ? blocks : unit - 1;
+    return next >= 1 ? next : -1;
+  }
+  const int every = recompute_every_;
+  if (unit == 0) return blocks >= 1 ? (blocks - 1) / every * every + 1 : -1;
+  const int block = unit - 1, first = block / every * every;  // first: the segment's first block
+  if ((block + 1) % every != 0 && block + 1 < blocks) return unit + 1;
+  return first >= every ? first - every + 1 : -1;  // the previous segment's first block
 }
 
 }  // namespace llm

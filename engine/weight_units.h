@@ -2,15 +2,27 @@
 // engine/sharded_weights.h, an adapter run's frozen base in engine/frozen_shards.h). Unit 0 is
 // the embedding, final norm and lm_head (before the first block through to the loss); unit i + 1
 // is transformer block i.
+//
+// Prefetch (FSDP's forward_prefetch and backward_prefetch BACKWARD_PRE): when a unit is gathered
+// for its forward, the next unit's all-gather starts too, into that unit's own buffer, so that it
+// runs during this unit's compute (and in backward, the unit backward reaches next). At most one
+// unit is in flight ahead; its use (or its release, unused) waits for it first. Which unit comes
+// next follows from the unit's index, the pass and the recompute segments alone, never from
+// timing, so every rank issues the same collectives in the same order.
 #pragma once
+#include <cstdint>
+
+#include "engine/communicator.h"
 #include "engine/tensor.h"
 
 namespace llm {
 
 class WeightUnits {
  public:
+  explicit WeightUnits(Communicator& comm) : comm_(comm) {}
   virtual ~WeightUnits() = default;
-  virtual void before_forward(int unit) { gather(unit); }  // the unit's weights whole from here
+  // The unit's weights whole from here (collective); the next unit's all-gather started.
+  void before_forward(int unit);
   // After the unit's forward made `out`: frees the unit unless a backward will re-run it at once
   // (a recompute segment); when gradients are being recorded, returns `out` through an identity
   // node whose backward gathers the unit again before the unit's own backward runs.
@@ -18,11 +30,42 @@ class WeightUnits {
   // Every unit whole (for a checkpoint, a restore, the final export), and back to slices. Collective.
   void gather_all();
   void release_all();
+  // Both on unless a config turns them off (fsdp_config: fsdp_forward_prefetch,
+  // fsdp_backward_prefetch). Every rank the same.
+  void set_prefetch(bool forward, bool backward);
+  // Blocks per recompute segment (0: none) of the forward about to run: a segment's backward
+  // re-runs its blocks first to last, which decides the order of backward's gathers.
+  void set_recompute_every(int blocks) { recompute_every_ = blocks; }
+  // Since construction: all-gathers started (the collectives), how many of them ahead of their
+  // use, and how many of those were released unused (a wrong guess of the next unit: 0 expected).
+  struct Counts {
+    int64_t gathers = 0, ahead = 0, unused = 0;
+  };
+  const Counts& counts() const { return counts_; }
 
  protected:
   virtual int num_units() const = 0;
-  virtual void gather(int unit) = 0;  // collective; nothing when already resident
-  virtual void release(int unit) = 0;
+  virtual bool resident(int unit) const = 0;  // has bytes: gathered, or its gather in flight
+  // Gives the unit its bytes and starts its all-gather. Collective.
+  virtual Communicator::Request start_gather(int unit) = 0;
+  virtual void free_unit(int unit) = 0;
+  virtual void forward_started(int unit) {}  // after before_forward's gather
+  void release(int unit);  // back to slices, once an all-gather in flight into it is done
+
+ private:
+  // `unit` whole from here (collective; nothing when resident already); then starts the
+  // all-gather of `next` (-1: none), after the one in flight, if any, is done.
+  void gather(int unit, int next);
+  int next_in_forward(int unit) const;
+  int next_in_backward(int unit) const;
+  void finish_prefetch();
+
+  Communicator& comm_;
+  bool forward_prefetch_ = true, backward_prefetch_ = true;
+  int recompute_every_ = 0;
+  int in_flight_ = -1;  // the unit whose prefetched all-gather may still be running, -1: none
+  Communicator::Request request_;
+  Counts counts_;
 };
 
 }  // namespace llm

@@ -262,10 +262,14 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   LLM_CHECK(ids.dim() == 2 && positions.shape() == ids.shape(),
             "model input: ids " + ids.str() + " and positions " + positions.str() + " must be (B, S)");
   const DType dtype = opt.compute_dtype;
-  if (units_) units_->before_forward(0);  // through to the loss (or logits)
-  Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
   const int64_t n = static_cast<int64_t>(layers_.size());
   const int64_t group = opt.recompute_every_n_layers > 0 ? opt.recompute_every_n_layers : n;
+  if (units_) {
+    // Recompute segments decide the order of backward's gathers, which prefetch follows.
+    units_->set_recompute_every(opt.recompute_every_n_layers > 0 ? static_cast<int>(std::min(group, n)) : 0);
+    units_->before_forward(0);  // through to the loss (or logits)
+  }
+  Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
   // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.
   const LayerOptions layer_opt{
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,

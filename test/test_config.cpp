@@ -444,6 +444,14 @@ TEST_CASE("fsdp and fsdp_config (Axolotl's spellings) map onto zero_stage; unuse
         "cfg.yaml:3: fsdp: expected full_shard, shard_grad_op, auto_wrap or offload, got 'hybrid_shard'");
   CHECK(error_with("fsdp: [full_shard]\nzero_stage: 2\n") ==
         "cfg.yaml:4: zero_stage: expected the stage fsdp asks for, 3, or no zero_stage, got 2");
+  // ZeRO-3's prefetch: on unless turned off; BACKWARD_POST prefetches as BACKWARD_PRE does.
+  CHECK(parse("fsdp: [full_shard]\n").forward_prefetch);
+  CHECK(parse("fsdp: [full_shard]\n").backward_prefetch);
+  CHECK(!parse("fsdp: [full_shard]\nfsdp_config:\n  fsdp_forward_prefetch: false\n").forward_prefetch);
+  CHECK(!parse("fsdp: [full_shard]\nfsdp_config:\n  fsdp_backward_prefetch: NO_PREFETCH\n").backward_prefetch);
+  CHECK(parse("fsdp: [full_shard]\nfsdp_config:\n  backward_prefetch: BACKWARD_POST\n").backward_prefetch);
+  CHECK(error_with("fsdp: [full_shard]\nfsdp_config:\n  fsdp_backward_prefetch: SOMETIMES\n").find(
+            "fsdp_backward_prefetch") != std::string::npos);
   // ZeRO-3 with an adapter shards the frozen base (engine/frozen_shards.h).
   CHECK(parse("zero_stage: 3\nadapter: lora\nlora_target_linear: true\n").zero_stage == 3);
 }

@@ -156,6 +156,10 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(!q.bnb_4bit_use_double_quant);
   CHECK(q.offload_params);
   check_round_trip(q);
+  TrainConfig p = parse("zero_stage: 3\nfsdp_config: {fsdp_forward_prefetch: false, backward_prefetch: NO_PREFETCH}\n");
+  CHECK(!p.forward_prefetch);
+  CHECK(!p.backward_prefetch);
+  check_round_trip(p);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

@@ -126,7 +126,8 @@ TEST_CASE("Llama-3-8B: categories per rank at ZeRO-1 and ZeRO-3 over 8 ranks") {
   }());
 
   // ZeRO-3: whole only the head unit (embedding, norm, lm_head) and one block, weights and
-  // gradients alike; every other f32 tensor is this rank's eighth.
+  // gradients alike, plus the prefetched next block's weights; every other f32 tensor is this
+  // rank's eighth.
   in.optimizer_8bit = false;
   in.zero_stage = 3;
   plan = plan_memory(in);
@@ -135,8 +136,12 @@ TEST_CASE("Llama-3-8B: categories per rank at ZeRO-1 and ZeRO-3 over 8 ranks") {
   const double block = (P - head) / m.num_hidden_layers;
   CHECK(item("gradients") == doctest::Approx(4 * (head + block)));
   CHECK(item("master weights") == doctest::Approx(4 * P / 8));
-  CHECK(item("weights") < 4 * (head + block) + 2 * (2 * head + block) + 1);  // + bf16 casts
+  CHECK(item("weights") < 4 * (head + 2 * block) + 2 * (2 * head + block) + 1);  // + bf16 casts
   CHECK(plan.peak_bytes < 0.9 * 80 * 1073741824.0);  // configs/llama3.yaml's margin
+  const double prefetching = item("weights");
+  in.forward_prefetch = in.backward_prefetch = false;
+  plan = plan_memory(in);
+  CHECK(prefetching - item("weights") == doctest::Approx(4 * block));
 }
 
 TEST_CASE("Llama-3-8B QLoRA: NF4 block linears, bf16 embeddings and lm_head, only the adapters train") {

@@ -104,6 +104,10 @@ struct TrainConfig {
   // with an adapter the frozen base's slices live in host memory (engine/frozen_shards.h); any
   // other run keeps everything on its device and says so at start-up.
   bool offload_params = false;
+  // FSDP's forward_prefetch and backward_prefetch (fsdp_config): under ZeRO-3 the next unit's
+  // all-gather starts while this unit computes (engine/weight_units.h). On unless turned off
+  // (fsdp_forward_prefetch: false, fsdp_backward_prefetch: NO_PREFETCH); results are the same.
+  bool forward_prefetch = true, backward_prefetch = true;
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
 

@@ -361,14 +361,24 @@ std::vector<ConfigField> make_fields() {
        "its zero_optimization.stage sets zero_stage (0 to 3)", read_deepspeed,
        [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
       // Written as the zero_stage they set (and gradient_checkpointing), not themselves; only
-      // offload_params is written as itself.
+      // offload_params and the prefetch switches (when off) are written as themselves.
       {"fsdp", optimisations, "a list of full_shard, shard_grad_op, auto_wrap, offload",
        "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2; offload: fsdp_offload_params", read_fsdp, {}},
       {"fsdp_config", optimisations, "a map of FSDP settings",
        "fsdp_sharding_strategy / reshard_after_forward set zero_stage; fsdp_offload_params: an adapter's "
-       "frozen ZeRO-3 slices in host memory; unused keys are warned",
+       "frozen ZeRO-3 slices in host memory; fsdp_forward_prefetch (bool), fsdp_backward_prefetch "
+       "(BACKWARD_PRE, BACKWARD_POST, NO_PREFETCH): ZeRO-3's next all-gather during this unit's compute, "
+       "on unless off; unused keys are warned",
        read_fsdp_config,
-       [](const TrainConfig& c) { return c.offload_params ? std::string("{fsdp_offload_params: true}") : std::string(); }},
+       [](const TrainConfig& c) {
+         std::vector<std::string> set;
+         if (c.offload_params) set.push_back("fsdp_offload_params: true");
+         if (!c.forward_prefetch) set.push_back("fsdp_forward_prefetch: false");
+         if (!c.backward_prefetch) set.push_back("fsdp_backward_prefetch: NO_PREFETCH");
+         std::string map;
+         for (const std::string& item : set) map += (map.empty() ? "{" : ", ") + item;
+         return map.empty() ? map : map + "}";
+       }},
       {"zero_stage", optimisations, "0, 1, 2 or 3",
        "1: shard the AdamW state and f32 master weights across ranks; 2: the gradients too; 3: the weights too",
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},

@@ -59,6 +59,12 @@ void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
       read_int(v, wk, 1, 2);  // FSDP 1 and 2 shard alike here
     } else if (name == "offload_params") {
       ctx.config.offload_params = read_bool(v, wk);
+    } else if (name == "forward_prefetch") {
+      ctx.config.forward_prefetch = read_bool(v, wk);
+    } else if (name == "backward_prefetch") {
+      // BACKWARD_POST would start it after the unit's gradients rather than before: a scheduling
+      // choice, not a result; both prefetch here as BACKWARD_PRE does.
+      ctx.config.backward_prefetch = read_choice(v, wk, {"BACKWARD_PRE", "BACKWARD_POST", "NO_PREFETCH"}) != "NO_PREFETCH";
     } else if (name == "activation_checkpointing") {
       if (read_bool(v, wk)) ctx.config.gradient_checkpointing = true;  // recompute every block
     } else if ((name == "auto_wrap_policy" && v.IsScalar() && v.Scalar() == "TRANSFORMER_BASED_WRAP") ||

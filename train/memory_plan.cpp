@@ -17,6 +17,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   MemoryPlanInput in;
   in.on_cpu = on_cpu;
   in.offload_params = c.offload_params;
+  in.forward_prefetch = c.forward_prefetch;
+  in.backward_prefetch = c.backward_prefetch;
   in.merge_lora = c.merge_lora;
   in.model = c.model;
   in.sequence_len = c.data.sequence_len;
@@ -99,14 +101,20 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // and lm_head stay whole from the forward's start to the end of backward; of the blocks, one
   // at a time (a recompute segment's while it re-runs). Trained, their gradients are as whole.
   const double head_unit = embed + lm_head + C, block_units = (every > 0 ? in_segment : 1) * per_layer;
+  // Prefetch gathers one block ahead, without gradients yet: in forward the next block while one
+  // computes; in backward the next block (or the previous segment's first) while one block (or a
+  // segment) is whole. The most blocks gathered at once, of either pass:
+  const bool more_blocks = L > 1, more_segments = every > 0 && segments > 1;
+  const double gathered_blocks =
+      std::max(1.0 + (in.forward_prefetch && more_blocks ? 1 : 0),
+               (every > 0 ? in_segment : 1) + (in.backward_prefetch && (every > 0 ? more_segments : more_blocks) ? 1 : 0));
   // Frozen: this rank's slices (in host memory when offloaded: not the device's, unless the
   // device is the host) and the gathered units, the head unit less what trains whole.
   const double frozen_head = dsize * (head_unit - (P - static_cast<double>(in.frozen_parameters)));
   const double frozen_block = in.nf4_linears ? dsize * 2 * C + nf4 / L : dsize * per_layer;
   const double frozen_slices = in.offload_params && !in.on_cpu ? 0 : frozen_whole / ranks;
-  const double frozen = frozen_zero3 ? frozen_slices + frozen_head + (every > 0 ? in_segment : 1) * frozen_block
-                                     : frozen_whole;
-  const double whole = zero3 ? head_unit + block_units : T;  // f32 trained weights present at once
+  const double frozen = frozen_zero3 ? frozen_slices + frozen_head + gathered_blocks * frozen_block : frozen_whole;
+  const double whole = zero3 ? head_unit + block_units : T;  // f32 trained weights with gradients at once
   // Buckets being reduced: two in flight under ZeRO-2 and 3 (launching one settles the earlier);
   // a bucket holds at least one parameter (the embedding is the largest); ZeRO-3's are its units,
   // at worst the head unit with a block.
@@ -150,19 +158,20 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double buckets = flat_buckets + slices + (zero2 ? in_flight : 0);
   // The f32 trained weights: the compute copy (cast to bf16 per use on a GPU) and, unsharded, also
   // what AdamW updates. Sharded, the master weights AdamW updates are this rank's slice only.
-  const double f32_weights = sharded || !in.bf16 ? 4 * whole : 0;
+  const double f32_weights = sharded || !in.bf16 ? 4 * (zero3 ? head_unit + gathered_blocks * per_layer : T) : 0;
   const double master = sharded ? 4 * T / ranks : in.bf16 ? 4 * T : 0;
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
   const std::string trained = adapter ? "the trainable parameters" : "every parameter";
   std::string weights_how;
+  const char* prefetched = gathered_blocks > (every > 0 ? in_segment : 1) ? ", one prefetched" : "";
   if (adapter) {
     weights_how = fmt::format("frozen base in {}{}{}", in.bf16 ? "bf16" : "f32",
                               frozen_zero3 ? fmt::format(" (ZeRO-3: this rank's 1/{} slice{}, the embedding/norm/"
-                                                         "lm_head unit and {:.0f} block(s) gathered)", in.ranks,
+                                                         "lm_head unit and {:.0f} block(s) gathered{})", in.ranks,
                                                          frozen_slices > 0 ? "" : " in host memory",
-                                                         every > 0 ? in_segment : 1)
+                                                         gathered_blocks, prefetched)
                                            : "",
                               in.nf4_linears ? fmt::format(", its block linears in NF4 ({:.2f} bits a weight, "
                                                            "one dequantised at a time)", 8 * nf4 / linears)
@@ -170,7 +179,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     weights_how += in.bf16 ? " + bf16 casts of the adapters" : " + f32 adapters";
   } else {
     weights_how = zero3 ? fmt::format("f32, the embedding/norm/lm_head unit and {:.0f} block(s) "
-                                      "gathered at once (ZeRO-3)", every > 0 ? in_segment : 1)
+                                      "gathered at once (ZeRO-3{})", gathered_blocks, prefetched)
                         : "f32, every parameter" + per_rank;
     weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
     if (in.bf16) {

@@ -32,6 +32,8 @@ struct MemoryPlanInput {
   // ZeRO-3 of an adapter run (engine/frozen_shards.h): its slices of the frozen base in host
   // memory instead of the device's (fsdp_offload_params).
   bool offload_params = false;
+  // ZeRO-3's prefetch (engine/weight_units.h): one block more gathered while another computes.
+  bool forward_prefetch = true, backward_prefetch = true;
   bool merge_lora = false;  // ... and the whole base gathered at the end for the merged model
   // The device is the host (a CPU run): what start-up builds in host memory counts against it.
   bool on_cpu = false;

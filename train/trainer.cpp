@@ -136,6 +136,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
       frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,
                                                      c.offload_params ? Device::cpu() : device);
+      frozen_shards->set_prefetch(c.forward_prefetch, c.backward_prefetch);
       model->set_weight_units(frozen_shards.get());
     }
     model->move_to(device);  // what is not sharded: the adapters (and a qlora base's NF4)
@@ -162,7 +163,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (sharded) {
     auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state);
     if (shard_trained) {
-      sharded_weights = std::make_unique<ShardedWeights>(*buckets, *sharded_adamw);
+      sharded_weights = std::make_unique<ShardedWeights>(comm, *buckets, *sharded_adamw);
+      sharded_weights->set_prefetch(c.forward_prefetch, c.backward_prefetch);
       model->set_weight_units(sharded_weights.get());
     }
     optimizer = std::move(sharded_adamw);
@@ -399,6 +401,9 @@ TrainResult Trainer::Impl::run() {
       break;
     }
   }
+  if (const WeightUnits* units = weight_units())
+    say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,
+        units->counts().ahead, units->counts().unused);
   // ZeRO-3: every weight whole from here on (collective), for the export and any sampling after.
   // An adapter run's frozen base is gathered only for merge_lora's merged model: the adapters
   // are whole already, and samples gather one unit at a time (sample_text), so the end of a run

@@ -52,6 +52,9 @@ void Trainer::Impl::print_summary() const {
   else if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
+  if (sharded_weights || frozen_shards)
+    say("ZeRO-3 prefetch (the next unit's all-gather while a unit computes): forward {}, backward {}\n",
+        c.forward_prefetch ? "on" : "off", c.backward_prefetch ? "on" : "off");
   if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
   say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
