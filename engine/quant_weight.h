@@ -1,6 +1,6 @@
 // A frozen weight stored in one of bitsandbytes' two formats for a base model's linear layers:
 // NF4 (load_in_4bit, QLoRA: engine/nf4.h) or LLM.int8's row-wise int8 (load_in_8bit:
-// engine/int8.h). Both are codes plus per-block f32 scales; the layer that uses one dequantises
+// engine/int8.h). Both are byte codes plus per-block scales; the layer that uses one dequantises
 // it whole into the compute dtype for a GEMM (quantized_linear, engine/ops.h), so one op, one
 // device move and one ZeRO-3 layout serve both.
 #pragma once
