@@ -1,8 +1,9 @@
 // defines: CudaBackend::nf4_dequantize (NF4 codes to f32 or bf16, the CPU's arithmetic; the NF4
-// linear layer then runs cuBLASLt on the result, engine/ops/nf4_linear.cpp)
+// linear layer then runs cuBLASLt on the result, engine/ops/quantized_linear.cpp)
 #include <array>
 
 #include "cuda/cuda_common.cuh"
+#include "engine/nf4.h"
 #include "engine/quant_map.h"
 
 namespace llm {
@@ -31,7 +32,7 @@ __global__ void nf4_dequantize_kernel(const uint8_t* codes, const uint8_t* absma
 
 }  // namespace
 
-void CudaBackend::nf4_dequantize(const Nf4Weight& w, Tensor& out) {
+void CudaBackend::nf4_dequantize(const QuantWeight& w, Tensor& out) {
   require_nf4_weight(w);
   LLM_CHECK(out.shape() == w.shape, "nf4_dequantize: out " + out.str() + " for a weight of " + shape_str(w.shape));
   static const Nf4Maps maps = [] {

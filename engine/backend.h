@@ -7,7 +7,7 @@
 
 #include "engine/adamw_math.h"
 #include "engine/allocator.h"
-#include "engine/nf4.h"
+#include "engine/quant_weight.h"
 #include "engine/tensor.h"
 
 namespace llm {
@@ -115,7 +115,10 @@ class Backend {
   // A weight in NF4 (engine/nf4.h) back in out's dtype (f32 or bf16), out shaped as w.shape:
   // each element's code value times its block's absmax (itself dequantised first when double
   // quantised), in f32 as bitsandbytes' dequantize_4bit.
-  virtual void nf4_dequantize(const Nf4Weight& w, Tensor& out) = 0;
+  virtual void nf4_dequantize(const QuantWeight& w, Tensor& out) = 0;
+  // A weight in LLM.int8's row-wise int8 (engine/int8.h) back in out's dtype, out shaped as
+  // w.shape: code x its row's SCB x (1 / 127), in f32 as bitsandbytes' int8_vectorwise_dequant.
+  virtual void int8_dequantize(const QuantWeight& w, Tensor& out) = 0;
 
   // Llama ops; shapes are documented in engine/ops.h.
   virtual void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) = 0;

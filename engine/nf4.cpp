@@ -1,5 +1,5 @@
 // defines: nf4_nbytes, nf4_quantize (bitsandbytes' quantize_4bit, nf4, with or without double quantisation,
-// on the host), nf4_dequantize, Nf4Weight's size and device move
+// on the host), require_nf4_weight
 #include "engine/nf4.h"
 
 #include <algorithm>
@@ -7,7 +7,6 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/quant_map.h"
 
@@ -18,16 +17,6 @@ size_t nf4_nbytes(int64_t n, bool double_quant) {
   const size_t scales = (blocks + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock;
   const size_t absmax = double_quant ? blocks + 4 * scales + 4 : 4 * blocks;
   return static_cast<size_t>((n + 1) / 2) + absmax;
-}
-
-size_t Nf4Weight::nbytes() const { return nf4_nbytes(numel(), double_quant()); }
-
-Nf4Weight Nf4Weight::to(Device device) const {
-  Nf4Weight w = *this;
-  w.codes = codes.to(device);
-  w.absmax = absmax.to(device);
-  if (double_quant()) w.absmax_scale = absmax_scale.to(device);
-  return w;
 }
 
 namespace {
@@ -70,7 +59,7 @@ uint8_t dynamic_code_of(float x) {
 
 // bnb's double quantisation: quantize_blockwise(absmax - mean, blocksize=256) with the signed
 // dynamic map, each value divided by its block's absmax.
-void quantize_absmax(const std::vector<float>& absmax, Nf4Weight& w, Device device) {
+void quantize_absmax(const std::vector<float>& absmax, QuantWeight& w, Device device) {
   const int64_t n = static_cast<int64_t>(absmax.size());
   const int64_t blocks = (n + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock;
   double sum = 0.0;
@@ -94,11 +83,12 @@ void quantize_absmax(const std::vector<float>& absmax, Nf4Weight& w, Device devi
 
 }  // namespace
 
-Nf4Weight nf4_quantize(const Tensor& w, bool double_quant) {
+QuantWeight nf4_quantize(const Tensor& w, bool double_quant) {
   LLM_CHECK(w.defined() && (w.dtype() == DType::f32 || w.dtype() == DType::bf16),
             "nf4_quantize takes an f32 or bf16 tensor; got " + (w.defined() ? w.str() : "undefined"));
   const std::vector<float> x = w.to_floats();
-  Nf4Weight q;
+  QuantWeight q;
+  q.format = QuantFormat::nf4;
   q.shape = w.shape();
   std::vector<uint8_t> codes((x.size() + 1) / 2);
   std::vector<float> absmax(q.blocks());
@@ -111,7 +101,8 @@ Nf4Weight nf4_quantize(const Tensor& w, bool double_quant) {
   return q;
 }
 
-void require_nf4_weight(const Nf4Weight& w) {
+void require_nf4_weight(const QuantWeight& w) {
+  LLM_CHECK(w.format == QuantFormat::nf4, "nf4: not an NF4 weight");
   const int64_t blocks = w.blocks();
   LLM_CHECK(w.codes.dtype() == DType::u8 && w.codes.numel() == (w.numel() + 1) / 2,
             "nf4: codes " + w.codes.str() + " for a weight of " + shape_str(w.shape));
@@ -120,13 +111,6 @@ void require_nf4_weight(const Nf4Weight& w) {
   LLM_CHECK(!w.double_quant() || (w.absmax_scale.dtype() == DType::f32 &&
                                   w.absmax_scale.numel() == (blocks + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock),
             "nf4: absmax scales " + w.absmax_scale.str() + " for " + std::to_string(blocks) + " blocks");
-}
-
-Tensor nf4_dequantize(const Nf4Weight& w, DType dtype) {
-  require_nf4_weight(w);
-  Tensor out = Tensor::empty(w.shape, dtype, w.codes.device());
-  backend(out.device()).nf4_dequantize(w, out);
-  return out;
 }
 
 }  // namespace llm

@@ -4,12 +4,13 @@
 // With double quantisation (compress_statistics, transformers' bnb_4bit_use_double_quant) the
 // absmax values themselves are stored as bnb's 8-bit dynamic codes of (absmax - mean), with one
 // f32 scale per 256 of them. Quantisation runs on the host (once, at load time: the same weight
-// always gives the same codes); dequantisation is a backend kernel (engine/backend.h).
+// always gives the same codes); dequantisation is a backend kernel (engine/backend.h). The weight
+// is a QuantWeight of format nf4 (engine/quant_weight.h).
 #pragma once
 #include <cstdint>
 
 #include "engine/host_device.h"
-#include "engine/tensor.h"
+#include "engine/quant_weight.h"
 
 namespace llm {
 
@@ -23,36 +24,15 @@ constexpr float kNf4Code[16] = {
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
 
-// A weight in NF4. Element i's code is in byte i / 2: the high nibble for even i, the low nibble
-// for odd i (bnb's order; an odd count pads the last low nibble with code 7, the value 0).
-struct Nf4Weight {
-  Shape shape;          // of the original weight, (out, in) for a linear layer
-  Tensor codes;         // u8 (ceil(numel / 2))
-  // Per kNf4Block elements: f32 absmax (blocks), or with double quantisation u8 codes into the
-  // signed dynamic map (engine/quant_map.h) of absmax - absmax_offset.
-  Tensor absmax;
-  Tensor absmax_scale;  // f32 (ceil(blocks / kNf4AbsmaxBlock)); undefined without double quant
-  float absmax_offset = 0.0f;  // the mean of the absmax values (double quantisation)
-
-  bool defined() const { return codes.defined(); }
-  bool double_quant() const { return absmax_scale.defined(); }
-  int64_t numel() const { return shape_numel(shape); }
-  int64_t blocks() const { return (numel() + kNf4Block - 1) / kNf4Block; }
-  size_t nbytes() const;  // codes, absmax and scales: what the weight costs in memory
-  Nf4Weight to(Device device) const;
-};
-
 // Bytes of an NF4 weight of n elements: half a byte each, then an f32 absmax per block, or a u8
 // code per block plus an f32 scale per 256 blocks and the f32 offset when double-quantised.
 size_t nf4_nbytes(int64_t n, bool double_quant);
 
 // Quantises w (f32 or bf16, any device; computed on the host) as bitsandbytes does. The result
 // lives on w's device.
-Nf4Weight nf4_quantize(const Tensor& w, bool double_quant);
-// The weight back in `dtype` (f32 or bf16) on its device: code value x absmax, in f32, rounded.
-Tensor nf4_dequantize(const Nf4Weight& w, DType dtype);
+QuantWeight nf4_quantize(const Tensor& w, bool double_quant);
 // Throws unless the tensors have the dtypes and sizes `shape` needs (a kernel's precondition).
-void require_nf4_weight(const Nf4Weight& w);
+void require_nf4_weight(const QuantWeight& w);
 
 // bnb's 4-bit quantiser: the number of midpoints between neighbouring codes that lie below x
 // (x in [-1, 1]; a tie goes to the lower code).

@@ -3,7 +3,7 @@
 // Shapes: B batch, S sequence, H query heads, Hkv key/value heads, D head_dim, C channels,
 // V vocabulary, N rows (tokens).
 #pragma once
-#include "engine/nf4.h"
+#include "engine/quant_weight.h"
 #include "engine/tensor.h"
 
 namespace llm {
@@ -24,10 +24,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 // x (..., in) @ w^T with w (out, in), the layout of HF's nn.Linear weights.
 inline Tensor linear(const Tensor& x, const Tensor& w) { return matmul(x, w, false, true); }
 
-// A frozen linear layer whose weight is stored in NF4 (engine/nf4.h), QLoRA's base layer:
+// A frozen linear layer whose weight is quantised (engine/quant_weight.h: NF4, QLoRA's base, or
+// LLM.int8's int8, a load_in_8bit base):
 // x (..., in) @ W^T with W (out, in) dequantised to x's dtype for the GEMM (again in backward,
 // so no full-precision copy outlives the call). The weight gets no gradient; x does.
-Tensor nf4_linear(const Tensor& x, const Nf4Weight& w);
+Tensor quantized_linear(const Tensor& x, const QuantWeight& w);
 
 // embedding: ids i32 (...) into table (V, C) -> (..., C).
 Tensor embedding(const Tensor& ids, const Tensor& table);

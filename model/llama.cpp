@@ -89,7 +89,7 @@ std::vector<std::vector<Tensor*>> LlamaModel::weight_units() {
 std::vector<std::vector<Tensor*>> LlamaModel::frozen_units() {
   std::vector<std::vector<Tensor*>> units = weight_units();
   for (size_t i = 0; i < layers_.size(); i++)
-    for (Nf4Weight& w : layers_[i].nf4)
+    for (QuantWeight& w : layers_[i].quant)
       for (Tensor* t : {&w.codes, &w.absmax, &w.absmax_scale}) units[i + 1].push_back(t);
   for (std::vector<Tensor*>& unit : units)
     unit.erase(std::remove_if(unit.begin(), unit.end(), [](const Tensor* t) { return !t->defined() || t->requires_grad(); }),
@@ -161,15 +161,15 @@ void LlamaModel::store_frozen_as(DType dtype) {
     if (!p.tensor->requires_grad() && p.tensor->dtype() != dtype) *p.tensor = p.tensor->to(dtype);
 }
 
-size_t LlamaModel::quantize_frozen_linears(bool double_quant) {
+size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant) {
   size_t bytes = 0;
   for (LlamaLayer& l : layers_)
     for (int k = 0; k < kNumLinear; k++) {
       LLM_CHECK(!l.linear(k).requires_grad(), "quantize_frozen_linears: " + std::string(kLinearModules[k]) +
                                                   " trains; only frozen weights are quantised");
-      l.nf4[k] = nf4_quantize(l.linear(k), double_quant);
+      l.quant[k] = quantize_weight(l.linear(k), format, double_quant);
       l.linear(k) = Tensor();
-      bytes += l.nf4[k].nbytes();
+      bytes += l.quant[k].nbytes();
     }
   return bytes;
 }
@@ -183,7 +183,7 @@ void LlamaModel::move_to(Device device) {
     p.tensor->set_requires_grad(trains);
   }
   for (LlamaLayer& l : layers_)
-    for (Nf4Weight& w : l.nf4)
+    for (QuantWeight& w : l.quant)
       if (w.defined()) w = w.to(device);
   device_ = device;
 }
@@ -191,7 +191,7 @@ void LlamaModel::move_to(Device device) {
 Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
   NoGradGuard no_grad;
   const LlamaLayer& l = layers_[layer];
-  Tensor w = l.nf4[kind].defined() ? nf4_dequantize(l.nf4[kind], DType::f32) : l.linear(kind).to(DType::f32);
+  Tensor w = l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32) : l.linear(kind).to(DType::f32);
   if (!l.lora[kind].a.defined()) return w;
   return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), lora_.scale());
 }
@@ -230,10 +230,10 @@ Tensor LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& p
                                  uint64_t dropout_seed) const {
   const LlamaLayer& l = layers_[index];
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
-  // Linear `kind` of the block (its NF4 weight dequantised in the GEMM under QLoRA) with its
-  // adapter, if any.
+  // Linear `kind` of the block (a quantised weight, NF4 or int8, dequantised for the GEMM) with
+  // its adapter, if any.
   auto proj = [&](const Tensor& in, int kind) {
-    const Tensor base = l.nf4[kind].defined() ? nf4_linear(in, l.nf4[kind]) : linear(in, w(l.linear(kind)));
+    const Tensor base = l.quant[kind].defined() ? quantized_linear(in, l.quant[kind]) : linear(in, w(l.linear(kind)));
     const LoraPair& pair = l.lora[kind];
     if (!pair.a.defined()) return base;
     return add_lora_term(base, in, w(pair.a), w(pair.b), lora_.scale(), opt.lora_dropout,

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/nf4.h"
+#include "engine/quant_weight.h"
 #include "engine/tensor.h"
 #include "engine/weight_units.h"
 #include "model/attention_kind.h"
@@ -24,9 +24,9 @@ struct LlamaLayer {
   Tensor gate_proj, up_proj;        // (F, C)
   Tensor down_proj;                 // (C, F)
   LoraPair lora[kNumLinear];        // adapters, by kLinearModules' index; undefined: none
-  // QLoRA: the frozen linear weights in NF4, by kLinearModules' index; the Tensor above is then
-  // undefined (the weight exists only as codes).
-  Nf4Weight nf4[kNumLinear];
+  // QLoRA or a load_in_8bit base: the frozen linear weights in NF4 or int8, by kLinearModules'
+  // index; the Tensor above is then undefined (the weight exists only as codes).
+  QuantWeight quant[kNumLinear];
 
   const Tensor& linear(int kind) const;  // q_proj ... down_proj by kLinearModules' index
   Tensor& linear(int kind);
@@ -68,7 +68,7 @@ class LlamaModel {
   // them around each use (null, the default: every weight always resident).
   std::vector<std::vector<Tensor*>> weight_units();
   // An adapter run's ZeRO-3 units (engine/frozen_shards.h): per unit, every frozen tensor its
-  // forward reads, the NF4 codes, absmax and scales of a QLoRA base included.
+  // forward reads, the NF4 or int8 codes and scales of a quantised base included.
   std::vector<std::vector<Tensor*>> frozen_units();
   void set_weight_units(WeightUnits* units) { units_ = units; }
   bool gathers_units() const { return units_ != nullptr; }  // a forward is then collective
@@ -84,17 +84,17 @@ class LlamaModel {
   std::vector<ParamRef> trainable_parameters();
   // Frozen base weights kept in `dtype` only (bf16 on a GPU): no f32 master copy of them.
   void store_frozen_as(DType dtype);
-  // QLoRA, after add_lora: every block's seven linear weights (frozen) replaced by their NF4
-  // quantisation as transformers + bitsandbytes load_in_4bit does it (embeddings, norms and
-  // lm_head keep their precision). The same weights always give the same codes. Returns the
-  // bytes the NF4 weights take.
-  size_t quantize_frozen_linears(bool double_quant);
-  // Every weight, adapter and NF4 weight moved to `device`, gradient flags kept: a qlora run
+  // QLoRA or LoRA on an 8-bit base, after add_lora: every block's seven linear weights (frozen)
+  // replaced by their quantisation as transformers + bitsandbytes load_in_4bit (NF4) or
+  // load_in_8bit (int8) does it (embeddings, norms and lm_head keep their precision). The same
+  // weights always give the same codes. Returns the bytes the quantised weights take.
+  size_t quantize_frozen_linears(QuantFormat format, bool double_quant);
+  // Every weight, adapter and quantised weight moved to `device`, gradient flags kept: a qlora run
   // builds and quantises its base on the host, so the f32 base never sits on the GPU.
   void move_to(Device device);
   const LlamaLayer& layer(int64_t i) const { return layers_[i]; }
   // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter; W
-  // dequantised when in NF4).
+  // dequantised when quantised: merge_lora onto an 8-bit base merges onto its dequantised weights).
   Tensor merged_weight(int64_t layer, int kind) const;
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 

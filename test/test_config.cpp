@@ -387,23 +387,21 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
 }
 
 TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
-  // Axolotl's Llama 3 LoRA example asks for an adapter (built), 8-bit weights and length
-  // grouping (not built).
+  // Axolotl's Llama 3 LoRA example asks for an adapter on 8-bit weights (built) and length
+  // grouping (not built); GPTQ weights are not built either.
   std::string e;
   try {
-    parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\nload_in_4bit: false\n"
+    parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\ngptq: true\n"
           "group_by_length: true\nfp16:\ndeepspeed:\nfsdp: []\n");
   } catch (const UserError& err) {
     e = err.what();
   }
-  CHECK(e == "cfg.yaml:7: group_by_length: not supported, batches are not grouped by length: rows "
-             "are shuffled per epoch\n"
-             "cfg.yaml:5: load_in_8bit: not supported, 8-bit base weights are not built: set it "
-             "false (weights stay f32/bf16; adapter: qlora with load_in_4bit: true quantises them "
-             "to 4-bit NF4)");
+  CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
+             "cfg.yaml:7: group_by_length: not supported, batches are not grouped by length: rows "
+             "are shuffled per epoch");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
-  CHECK(parse("load_in_8bit: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
-        std::vector<std::string>{"fp16", "load_in_8bit"});  // deepspeed and fsdp are keys we read
+  CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
+        std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read
 }
 
 TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {

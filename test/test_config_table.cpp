@@ -40,7 +40,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules);
   SAME(lora.target_linear); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
-  SAME(load_in_4bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
+  SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
@@ -160,6 +160,10 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(!p.forward_prefetch);
   CHECK(!p.backward_prefetch);
   check_round_trip(p);
+  TrainConfig q8 = parse("adapter: lora\nload_in_8bit: true\nlora_target_linear: true\nmerge_lora: true\n");
+  CHECK(q8.load_in_8bit);
+  CHECK(q8.quantized_base());
+  check_round_trip(q8);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

@@ -319,10 +319,12 @@ float max_difference(const std::string& a_path, const std::string& b_path,
 
 const std::string kLora = "lora_r: 4\nlora_target_linear: true\n";
 
-TEST_CASE("LoRA and QLoRA under ZeRO-3: one rank's losses, ZeRO-2's bit for bit, the same adapter and merge") {
+TEST_CASE("LoRA, QLoRA and 8-bit LoRA under ZeRO-3: one rank's losses, ZeRO-2's bit for bit, the same adapter and merge") {
   std::string adapter;
   SUBCASE("lora") { adapter = "adapter: lora\nmerge_lora: true\n"; }
   SUBCASE("qlora") { adapter = "adapter: qlora\nload_in_4bit: true\n"; }
+  // The int8 codes and row scales are frozen bytes as NF4's are; the merge is onto their dequantisation.
+  SUBCASE("lora, load_in_8bit") { adapter = "adapter: lora\nload_in_8bit: true\nmerge_lora: true\n"; }
   for (const std::string checkpointing : {"false", "true"}) {
     CAPTURE(adapter);
     CAPTURE(checkpointing);
@@ -337,8 +339,8 @@ TEST_CASE("LoRA and QLoRA under ZeRO-3: one rank's losses, ZeRO-2's bit for bit,
     Run c = run_train(zero3.config(cfg + "zero_stage: 3\n"), mpirun(2));
     REQUIRE_MESSAGE(c.exit_code == 0, c.output);
     CHECK(c.output.find("ZeRO stage 3 of the frozen base: 3 units gathered per use") != std::string::npos);
-    // QLoRA quantises the same seeded base to the same codes at every world size, so it differs
-    // from one rank exactly as LoRA does: fp32 gradient sums in another order, carried through
+    // A quantised base (NF4 or int8) is the same seeded base's same codes at every world size, so
+    // it differs from one rank exactly as LoRA does: fp32 gradient sums in another order, carried through
     // six AdamW steps; 1e-5 relative holds for both.
     check_losses_close(one.out("metrics.jsonl"), zero3.out("metrics.jsonl"), 1e-5);
     // The gathered base is the whole base bit for bit, and the adapters are sharded as ZeRO-2
@@ -406,10 +408,11 @@ TEST_CASE("ZeRO-3 prefetch on and off: the same losses and checkpoints, trained 
   check_same_model(on.out("step_000006"), none.out("step_000006"));
 }
 
-TEST_CASE("resume under ZeRO-3 with an adapter is exact: LoRA, and QLoRA with recompute") {
+TEST_CASE("resume under ZeRO-3 with an adapter is exact: LoRA, and QLoRA and 8-bit LoRA with recompute") {
   std::string adapter;
   SUBCASE("lora") { adapter = "adapter: lora\n"; }
   SUBCASE("qlora, gradient checkpointing") { adapter = "adapter: qlora\nload_in_4bit: true\ngradient_checkpointing: true\n"; }
+  SUBCASE("load_in_8bit, gradient checkpointing") { adapter = "adapter: lora\nload_in_8bit: true\ngradient_checkpointing: true\n"; }
   Workspace straight("z3a_straight"), resumed("z3a_resumed");
   check_resume_exact(straight, resumed, kDdp + kLora + "lora_dropout: 0.1\n" + adapter + "zero_stage: 3\n");
 }

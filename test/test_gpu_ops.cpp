@@ -15,6 +15,8 @@
 #include <string>
 
 #include "engine/backend.h"
+#include "engine/int8.h"
+#include "engine/nf4.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "engine/quant_map.h"
@@ -289,17 +291,26 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   }
 }
 
-TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; nf4_linear forward and dx") {
+TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
   for (bool double_quant : {true, false}) {
     CAPTURE(double_quant);
     // 13 x 65 = 845 elements: a partial block, an odd count, 14 absmax values.
-    const Nf4Weight w = nf4_quantize(randn({13, 65}, 0.1f), double_quant), wg = w.to(kGpu);
-    for (DType t : kDtypes) CHECK(bit_identical(nf4_dequantize(wg, t), nf4_dequantize(w, t)));
+    const QuantWeight w = nf4_quantize(randn({13, 65}, 0.1f), double_quant), wg = w.to(kGpu);
+    for (DType t : kDtypes) CHECK(bit_identical(dequantize(wg, t), dequantize(w, t)));
     for (DType t : kDtypes)
-      compare_op("nf4_linear", [&](const std::vector<Tensor>& in) {
-        return nf4_linear(in[0], in[0].device().is_cpu() ? w : wg);
+      compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
+        return quantized_linear(in[0], in[0].device().is_cpu() ? w : wg);
       }, {randn({7, 65})}, t);
   }
+}
+
+TEST_CASE("int8: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
+  const QuantWeight w = int8_quantize(randn({13, 65}, 0.1f)), wg = w.to(kGpu);
+  for (DType t : kDtypes) CHECK(bit_identical(dequantize(wg, t), dequantize(w, t)));
+  for (DType t : kDtypes)
+    compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
+      return quantized_linear(in[0], in[0].device().is_cpu() ? w : wg);
+    }, {randn({7, 65})}, t);
 }
 
 TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax and codes") {

@@ -19,12 +19,12 @@ namespace {
 
 // Peak allocator bytes of the second of two steps (forward, backward, AdamW), as the trainer
 // runs them at world size 1: the first step fills the cache and creates the optimizer state.
-// With `lora`, an adapter run as the trainer sets it up (quantised when in.nf4_linears).
+// With `lora`, an adapter run as the trainer sets it up (quantised when in.quant_linears).
 double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr) {
   const int64_t B = in.micro_batch_size, S = in.sequence_len;
   LlamaModel model(in.model, Device::cpu(), 1);
   if (lora) model.add_lora(*lora, 1);
-  if (in.nf4_linears) model.quantize_frozen_linears(in.nf4_double_quant);
+  if (in.quant_linears) model.quantize_frozen_linears(in.quant_format, in.nf4_double_quant);
   std::vector<OptimParam> params;
   for (auto& p : model.trainable_parameters()) params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
   AdamW opt(params, {}, in.optimizer_8bit ? AdamWState::blockwise_8bit : AdamWState::f32);
@@ -83,10 +83,11 @@ TEST_CASE("adapter runs: the planned peak of LoRA and QLoRA is within 10% of the
   in.trainable_parameters = lora_trainable_parameters(in.model, lora);
   in.frozen_parameters = in.model.num_parameters();
   in.frozen_lm_head = true;
-  for (bool nf4 : {false, true}) {
-    in.nf4_linears = nf4;
+  for (int quant : {0, 1, 2}) {  // none, NF4, int8
+    in.quant_linears = quant > 0;
+    in.quant_format = quant == 2 ? QuantFormat::int8 : QuantFormat::nf4;
     const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in, &lora);
-    CAPTURE(nf4);
+    CAPTURE(quant);
     CAPTURE(planned);
     CAPTURE(measured);
     CHECK(std::fabs(planned - measured) <= 0.10 * measured);
@@ -153,7 +154,7 @@ TEST_CASE("Llama-3-8B QLoRA: NF4 block linears, bf16 embeddings and lm_head, onl
   in.trainable_parameters = lora_trainable_parameters(in.model, lora);
   in.frozen_parameters = in.model.num_parameters();
   in.frozen_lm_head = true;
-  in.nf4_linears = true;
+  in.quant_linears = true;
   const MemoryPlan plan = plan_memory(in);
   const double T = double(in.trainable_parameters);
   CHECK(T == 32 * 16 * (2 * (4096 + 4096) + 2 * (1024 + 4096) + 3 * (14336 + 4096)));  // 41.9M
@@ -163,6 +164,11 @@ TEST_CASE("Llama-3-8B QLoRA: NF4 block linears, bf16 embeddings and lm_head, onl
   CHECK(plan.items[0].bytes == doctest::Approx(linears * (0.5 + 1.0 / 64 + 4.0 / 64 / 256) + 2 * rest +
                                                2 * 14336.0 * 4096 + 2 * T).epsilon(1e-4));
   CHECK(plan.items[1].bytes == 4 * T);  // master weights
+  // load_in_8bit: a byte a weight and an f32 scale per row (32 x 43008 rows).
+  in.quant_format = QuantFormat::int8;
+  CHECK(plan_memory(in).items[0].bytes == doctest::Approx(linears + 4 * 32 * 43008.0 + 2 * rest +
+                                                          2 * 14336.0 * 4096 + 2 * T).epsilon(1e-4));
+  in.quant_format = QuantFormat::nf4;
   CHECK(plan.items[2].bytes == 4 * T);  // gradients
   CHECK(plan.items[3].bytes == 8 * T);  // AdamW
 }

@@ -1,10 +1,11 @@
 // NF4 (engine/nf4.h) against bitsandbytes 0.50.2 itself (tools/make_nf4_reference.py): codes,
-// double-quantised absmax, offset, scales and the dequantised weight; then the nf4_linear op
+// double-quantised absmax, offset, scales and the dequantised weight; then the quantized_linear op
 // against an f32 matmul with the dequantised weight, forward and dx.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
 #include "engine/backend.h"
+#include "engine/nf4.h"
 #include "engine/ops.h"
 #include "engine/quant_map.h"
 #include "io/safetensors.h"
@@ -52,7 +53,7 @@ TEST_CASE("nf4_quantize and nf4_dequantize match bitsandbytes' quantize_4bit / d
   for (const char* name : {"square", "odd", "rows"}) {
     CAPTURE(name);
     const Tensor w = reference().read(std::string("w.") + name, DType::f32);
-    const Nf4Weight nested = nf4_quantize(w, true), plain = nf4_quantize(w, false);
+    const QuantWeight nested = nf4_quantize(w, true), plain = nf4_quantize(w, false);
     CHECK(u8_as_floats(nested.codes) == bnb("codes", name));
     CHECK(u8_as_floats(plain.codes) == bnb("codes", name));
     CHECK(same_bits(plain.absmax.to_floats(), bnb("absmax", name)));
@@ -64,34 +65,34 @@ TEST_CASE("nf4_quantize and nf4_dequantize match bitsandbytes' quantize_4bit / d
     for (size_t i = 0; i < scale.size(); i++) CHECK(scale[i] == doctest::Approx(want_scale[i]).epsilon(1e-6));
     const Tensor want = reference().read(std::string("dequant.") + name, DType::f32);
     // The map's one-ulp differences reach the absmax, and through it the values.
-    CHECK(max_abs_diff(nf4_dequantize(nested, DType::f32), want) <= 1e-6f * max_abs(want));
-    CHECK(same_bits(nf4_dequantize(plain, DType::f32).to_floats(), bnb("dequant_plain", name)));
+    CHECK(max_abs_diff(dequantize(nested, DType::f32), want) <= 1e-6f * max_abs(want));
+    CHECK(same_bits(dequantize(plain, DType::f32).to_floats(), bnb("dequant_plain", name)));
     CHECK(nested.nbytes() == nested.codes.nbytes() + nested.absmax.nbytes() + nested.absmax_scale.nbytes() + 4);
   }
 }
 
 TEST_CASE("nf4_quantize is deterministic and dequantises to bf16 as the f32 values rounded") {
   const Tensor w = randn({33, 70}, 0.05f);
-  const Nf4Weight a = nf4_quantize(w, true), b = nf4_quantize(w, true);
+  const QuantWeight a = nf4_quantize(w, true), b = nf4_quantize(w, true);
   CHECK(u8_as_floats(a.codes) == u8_as_floats(b.codes));
   CHECK(u8_as_floats(a.absmax) == u8_as_floats(b.absmax));
-  CHECK(same_bits(nf4_dequantize(a, DType::bf16).to_floats(),
-                  nf4_dequantize(a, DType::f32).to(DType::bf16).to_floats()));
+  CHECK(same_bits(dequantize(a, DType::bf16).to_floats(),
+                  dequantize(a, DType::f32).to(DType::bf16).to_floats()));
   // From bf16 storage, as the weights of a bf16 base arrive: the same as from their f32 values.
   const Tensor w16 = w.to(DType::bf16);
   CHECK(u8_as_floats(nf4_quantize(w16, true).codes) == u8_as_floats(nf4_quantize(w16.to(DType::f32), true).codes));
 }
 
-TEST_CASE("nf4_linear: x W^T with W dequantised; dx only, as f32 linear on the dequantised W") {
+TEST_CASE("quantized_linear: x W^T with W dequantised; dx only, as f32 linear on the dequantised W") {
   for (bool double_quant : {true, false}) {
     CAPTURE(double_quant);
-    const Nf4Weight w = nf4_quantize(randn({13, 65}, 0.1f), double_quant);  // odd: 845 elements
-    const Tensor dense = nf4_dequantize(w, DType::f32);
+    const QuantWeight w = nf4_quantize(randn({13, 65}, 0.1f), double_quant);  // odd: 845 elements
+    const Tensor dense = dequantize(w, DType::f32);
     Tensor x = randn({2, 7, 65}), x_ref = x.clone();
     x.set_requires_grad(true);
     x_ref.set_requires_grad(true);
     const Tensor seed = randn({2, 7, 13});
-    const Tensor y = nf4_linear(x, w);  // each graph backpropagated before the next is recorded
+    const Tensor y = quantized_linear(x, w);  // each graph backpropagated before the next is recorded
     backward(y, seed);
     const Tensor y_ref = linear(x_ref, dense);
     backward(y_ref, seed);
@@ -100,7 +101,7 @@ TEST_CASE("nf4_linear: x W^T with W dequantised; dx only, as f32 linear on the d
     CHECK(max_abs_diff(x.grad(), x_ref.grad()) <= 1e-5f * max_abs(x_ref.grad()));
   }
   // Finite differences through x (the weight is a constant).
-  const Nf4Weight w = nf4_quantize(randn({6, 9}), true);
-  check_gradients([&w](const std::vector<Tensor>& in) { return nf4_linear(in[0], w); }, {randn({5, 9})});
-  CHECK_THROWS_WITH(nf4_linear(randn({3, 8}), w), doctest::Contains("nf4_linear: x f32[3, 8]"));
+  const QuantWeight w = nf4_quantize(randn({6, 9}), true);
+  check_gradients([&w](const std::vector<Tensor>& in) { return quantized_linear(in[0], w); }, {randn({5, 9})});
+  CHECK_THROWS_WITH(quantized_linear(randn({3, 8}), w), doctest::Contains("quantized_linear: x f32[3, 8]"));
 }

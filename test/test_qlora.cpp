@@ -55,13 +55,13 @@ TEST_CASE("matches transformers + bitsandbytes + PEFT's QLoRA: NF4 weights, logi
   load_hf_weights(model, dir + "/base");
   model.add_lora(lora_config(), 0);
   load_peft_adapter(model, dir + "/adapter");
-  model.quantize_frozen_linears(true);
+  model.quantize_frozen_linears(QuantFormat::nf4, true);
   for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
     for (int k = 0; k < kNumLinear; k++) {
       const std::string name = "model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight";
       CAPTURE(name);
       CHECK(!model.layer(i).linear(k).defined());
-      check_close(nf4_dequantize(model.layer(i).nf4[k], DType::f32), want.read("dequant." + name, DType::f32), 1e-6f);
+      check_close(dequantize(model.layer(i).quant[k], DType::f32), want.read("dequant." + name, DType::f32), 1e-6f);
     }
   const TokenBatch in = reference_inputs(dir + "/reference.json");
   check_close(model.logits(in.ids, in.positions), want.read("logits", DType::f32), 2e-5f);
@@ -80,14 +80,14 @@ TEST_CASE("matches transformers + bitsandbytes + PEFT's QLoRA: NF4 weights, logi
 TEST_CASE("QLoRA is LoRA on the dequantised weights, bit for bit: loss and adapter gradients") {
   TokenBatch b = random_batch(2, 7, 19);
   auto qlora = lora_model(4), dense = lora_model(4);  // the same draw
-  qlora->quantize_frozen_linears(true);
+  qlora->quantize_frozen_linears(QuantFormat::nf4, true);
   // The dense twin's linear weights become what the NF4 codes dequantise to (HF names are the
   // same; parameters() of the quantised model no longer lists them).
   for (const ParamRef& p : dense->parameters())
     for (int64_t i = 0; i < 2; i++)
       for (int k = 0; k < kNumLinear; k++)
         if (p.name == "model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight")
-          p.tensor->copy_from(nf4_dequantize(qlora->layer(i).nf4[k], DType::f32));
+          p.tensor->copy_from(dequantize(qlora->layer(i).quant[k], DType::f32));
   CHECK(qlora->parameters().size() == dense->parameters().size() - 2 * kNumLinear);
   Tensor lq = qlora->loss(b.ids, b.targets, b.positions);
   backward(lq);
@@ -97,42 +97,49 @@ TEST_CASE("QLoRA is LoRA on the dequantised weights, bit for bit: loss and adapt
   CHECK(adapter_grads(*qlora) == adapter_grads(*dense));
 }
 
-TEST_CASE("a QLoRA model learns; its NF4 codes, norms, embeddings and lm_head stay bit-identical") {
-  auto model = lora_model(5);
-  const size_t bytes = model->quantize_frozen_linears(false);
-  // Without double quantisation: half a byte per weight and an f32 absmax per 64 (or fewer).
-  size_t expected = 0;
-  for (int64_t i = 0; i < 2; i++)
-    for (int k = 0; k < kNumLinear; k++) {
-      const int64_t n = model->layer(i).nf4[k].numel();
-      expected += (n + 1) / 2 + 4 * ((n + 63) / 64);
+// NF4 (QLoRA) and int8 (LoRA on a load_in_8bit base) alike.
+TEST_CASE("a LoRA model on a quantised base learns; its codes, norms, embeddings and lm_head stay bit-identical") {
+  for (QuantFormat format : {QuantFormat::nf4, QuantFormat::int8}) {
+    CAPTURE(quant_format_name(format));
+    auto model = lora_model(5);
+    const size_t bytes = model->quantize_frozen_linears(format, false);
+    // NF4 without double quantisation: half a byte per weight and an f32 absmax per 64 (or fewer);
+    // int8: a byte per weight and an f32 scale per row.
+    size_t expected = 0;
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++) {
+        const QuantWeight& w = model->layer(i).quant[k];
+        const int64_t n = w.numel();
+        CHECK(w.format == format);
+        expected += format == QuantFormat::int8 ? n + 4 * w.shape[0] : (n + 1) / 2 + 4 * ((n + 63) / 64);
+      }
+    CHECK(bytes == expected);
+    std::vector<Tensor> frozen, codes;
+    for (const ParamRef& p : model->parameters()) frozen.push_back(p.tensor->clone());
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++) codes.push_back(model->layer(i).quant[k].codes.clone());
+    std::vector<OptimParam> params;
+    for (const ParamRef& p : model->trainable_parameters()) params.push_back({p.name, p.tensor});
+    CHECK(params.size() == 2 * 7 * 2);
+    AdamW opt(params, {});
+    TokenBatch b = random_batch(2, 8, 19);
+    float first = 0.0f, last = 0.0f;
+    for (int step = 0; step < 30; step++) {
+      for (const ParamRef& p : model->trainable_parameters()) p.tensor->zero_grad();
+      Tensor loss = model->loss(b.ids, b.targets, b.positions);
+      backward(loss);
+      opt.step(1e-2f);
+      (step == 0 ? first : last) = loss.item();
     }
-  CHECK(bytes == expected);
-  std::vector<Tensor> frozen, codes;
-  for (const ParamRef& p : model->parameters()) frozen.push_back(p.tensor->clone());
-  for (int64_t i = 0; i < 2; i++)
-    for (int k = 0; k < kNumLinear; k++) codes.push_back(model->layer(i).nf4[k].codes.clone());
-  std::vector<OptimParam> params;
-  for (const ParamRef& p : model->trainable_parameters()) params.push_back({p.name, p.tensor});
-  CHECK(params.size() == 2 * 7 * 2);
-  AdamW opt(params, {});
-  TokenBatch b = random_batch(2, 8, 19);
-  float first = 0.0f, last = 0.0f;
-  for (int step = 0; step < 30; step++) {
-    for (const ParamRef& p : model->trainable_parameters()) p.tensor->zero_grad();
-    Tensor loss = model->loss(b.ids, b.targets, b.positions);
-    backward(loss);
-    opt.step(1e-2f);
-    (step == 0 ? first : last) = loss.item();
+    CHECK(last < 0.8f * first);
+    const std::vector<ParamRef> now = model->parameters();
+    for (size_t i = 0; i < now.size(); i++) {
+      CHECK_MESSAGE(bit_identical(*now[i].tensor, frozen[i]), now[i].name);
+      CHECK_MESSAGE(!now[i].tensor->grad().defined(), now[i].name);
+    }
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++) CHECK(bit_identical(model->layer(i).quant[k].codes, codes[i * kNumLinear + k]));
   }
-  CHECK(last < 0.8f * first);
-  const std::vector<ParamRef> now = model->parameters();
-  for (size_t i = 0; i < now.size(); i++) {
-    CHECK_MESSAGE(bit_identical(*now[i].tensor, frozen[i]), now[i].name);
-    CHECK_MESSAGE(!now[i].tensor->grad().defined(), now[i].name);
-  }
-  for (int64_t i = 0; i < 2; i++)
-    for (int k = 0; k < kNumLinear; k++) CHECK(bit_identical(model->layer(i).nf4[k].codes, codes[i * kNumLinear + k]));
 }
 
 TEST_CASE("llm_train with adapter: qlora: NF4 summary, eval loss falls, resumes exactly, PEFT files") {
@@ -173,4 +180,34 @@ TEST_CASE("llm_train with adapter: qlora: NF4 summary, eval loss falls, resumes 
   CHECK(fs::exists(straight.out("adapter_config.json")));
   CHECK(fs::exists(straight.out("adapter_model.safetensors")));
   CHECK(!fs::exists(straight.out("model.safetensors")));
+}
+
+// Axolotl's lora-8b.yml: adapter: lora on a load_in_8bit base, here with recompute and merge_lora.
+TEST_CASE("llm_train with load_in_8bit: int8 summary, eval loss falls, resumes exactly, PEFT files, merge") {
+  Workspace straight("int8_straight"), resumed("int8_resumed");
+  const std::string lora8 =
+      "adapter: lora\nload_in_8bit: true\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.1\n"
+      "lora_target_linear: true\nlearning_rate: 0.01\neval_steps: 4\ngradient_checkpointing: true\n";
+  Run a = run_train(straight.config(lora8 + "max_steps: 8\nsave_steps: 4\nmerge_lora: true\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  CHECK(contains(a.output, "the base frozen in f32, its block linears in int8"));
+  // 18432 weights in 2 x 256 rows: 18432 code bytes and 512 f32 scales = 20480 bytes.
+  CHECK(contains(a.output, "load_in_8bit: 18432 block linear weights in 8-bit int8 with an f32 scale per row: "
+                           "0.020 MiB instead of 0.070 MiB in f32 (8.89 bits per weight)"));
+  Run b1 = run_train(resumed.config(lora8 + "max_steps: 4\nsave_steps: 4\n"));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
+  check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
+  CHECK(read_tensor_file(straight.out("step_000008/model.bin")).tensors.size() == 2 * 7 * 2);  // adapters only
+  std::vector<double> evals;
+  std::ifstream metrics(straight.out("metrics.jsonl"));
+  for (std::string line; std::getline(metrics, line);)
+    if (contains(line, "eval_loss")) evals.push_back(std::stod(line.substr(line.find("\"eval_loss\": ") + 13)));
+  REQUIRE(evals.size() >= 2);
+  CHECK(evals.back() < evals.front());
+  CHECK(fs::exists(straight.out("adapter_model.safetensors")));
+  // merge_lora: the dequantised int8 base + scale x B A, as an HF model.
+  CHECK(fs::exists(straight.out("merged/model.safetensors")));
 }

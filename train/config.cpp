@@ -149,6 +149,14 @@ void Parser::validate() {
   if (c.load_in_4bit && c.adapter != "qlora")
     fail(at("load_in_4bit"), "adapter: qlora with it (4-bit NF4 base weights are built for QLoRA)",
          c.adapter.empty() ? "no adapter" : "adapter: " + c.adapter);
+  // load_in_8bit: LoRA on bnb's int8 base, as Axolotl's lora-8b.yml. Without an adapter
+  // transformers' Trainer refuses to fine-tune a purely quantised model (Int8Params train no
+  // weights), and Axolotl's qlora check refuses 8 bits with qlora; both flags at once is neither.
+  if (c.load_in_8bit && c.load_in_4bit)
+    fail(at("load_in_8bit"), "either load_in_8bit or load_in_4bit", "both");
+  if (c.load_in_8bit && c.adapter != "lora")
+    fail(at("load_in_8bit"), "adapter: lora with it (an 8-bit base is frozen: only adapters train on it)",
+         c.adapter.empty() ? "no adapter" : "adapter: " + c.adapter);
   if (c.adapter == "qlora" && c.merge_lora)
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");

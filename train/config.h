@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/quant_weight.h"
 #include "io/data_config.h"
 #include "io/tokenizer.h"
 #include "model/attention_kind.h"
@@ -34,9 +35,13 @@ struct TrainConfig {
   // a base whose block linear weights are NF4 (engine/nf4.h); "" trains every weight.
   std::string adapter;
   bool load_in_4bit = false;  // Axolotl: qlora requires it, and it means qlora here
+  // adapter: lora on a base whose block linear weights are LLM.int8's row-wise int8 (engine/int8.h)
+  bool load_in_8bit = false;
   // bnb_config_kwargs' bnb_4bit_use_double_quant: the NF4 absmax in 8 bits (Axolotl's QLoRA
   // default); its bnb_4bit_quant_type is nf4, the one 4-bit type built.
   bool bnb_4bit_use_double_quant = true;
+  bool quantized_base() const { return load_in_4bit || load_in_8bit; }
+  QuantFormat base_format() const { return load_in_8bit ? QuantFormat::int8 : QuantFormat::nf4; }
   LoraConfig lora;             // lora_r, lora_alpha, lora_dropout, lora_target_*, ..._to_save
   std::string lora_model_dir;  // a PEFT adapter directory the adapters start from
   bool merge_lora = false;     // at the end, also output_dir/merged: base + adapters merged

@@ -236,6 +236,8 @@ std::vector<ConfigField> make_fields() {
              "unset: every weight trains"),
       flag("load_in_4bit", adapters, MEMBER(load_in_4bit),
            "the base's block linear weights in 4-bit NF4, as bitsandbytes (adapter: qlora)"),
+      flag("load_in_8bit", adapters, MEMBER(load_in_8bit),
+           "the base's block linear weights in LLM.int8's row-wise int8, as bitsandbytes (adapter: lora)"),
       {"bnb_config_kwargs", adapters, "a map {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant}",
        "4-bit quantisation options (qlora)", read_bnb_config_kwargs, write_bnb_config_kwargs},
       integer("lora_r", adapters, MEMBER(lora.r), 1, kMaxWidth, "LoRA rank r"),

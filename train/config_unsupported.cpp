@@ -28,8 +28,6 @@ struct Unsupported {
 // Keys that only affect logging, hub uploads or speed (wandb_*, hub_model_id, strict,
 // torch_compile, liger_*, ...) are merely listed as unused.
 const Unsupported kUnsupported[] = {
-    {"load_in_8bit", "8-bit base weights are not built: set it false (weights stay f32/bf16; "
-                     "adapter: qlora with load_in_4bit: true quantises them to 4-bit NF4)"},
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
     {"group_by_length", "batches are not grouped by length: rows are shuffled per epoch"},

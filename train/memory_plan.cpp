@@ -7,7 +7,7 @@
 
 #include "engine/ops.h"
 #include "engine/optimizer.h"
-#include "engine/nf4.h"
+#include "engine/quant_weight.h"
 #include "engine/quant_map.h"
 #include "model/lora.h"
 
@@ -41,7 +41,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
       return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
     };
     in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
-    in.nf4_linears = c.load_in_4bit;
+    in.quant_linears = c.quantized_base();
+    in.quant_format = c.base_format();
     in.nf4_double_quant = c.bnb_4bit_use_double_quant;
   }
   return in;
@@ -64,20 +65,20 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double per_layer = (P - embed - lm_head - C) / L;  // the final norm is the C
 
   // An adapter run trains T parameters (the pairs, all matrices, and any modules_to_save); the
-  // frozen base sits in the compute dtype, its block linears in NF4 under qlora (plus, while
-  // each NF4 linear runs, its weight dequantised into a scratch tensor).
+  // frozen base sits in the compute dtype, its block linears in NF4 under qlora or int8 under
+  // load_in_8bit (plus, while each quantised linear runs, its weight dequantised into a scratch tensor).
   const bool adapter = in.trainable_parameters > 0;
   const double T = adapter ? static_cast<double>(in.trainable_parameters) : P;
-  double linears = 0, nf4 = 0, largest_linear = 0;
+  double linears = 0, quant = 0, largest_linear = 0;
   for (int k = 0; k < kNumLinear; k++) {
     const Shape shape = linear_shape(m, k);
     linears += L * shape[0] * shape[1];
-    nf4 += L * static_cast<double>(nf4_nbytes(shape[0] * shape[1], in.nf4_double_quant));
+    quant += L * static_cast<double>(quant_nbytes(in.quant_format, shape[0], shape[1], in.nf4_double_quant));
     largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
   }
-  const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.nf4_linears ? linears : 0);
-  const double frozen_whole = adapter ? dsize * frozen_dense + (in.nf4_linears ? nf4 : 0) : 0;
-  const double nf4_scratch = in.nf4_linears ? dsize * largest_linear : 0;
+  const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.quant_linears ? linears : 0);
+  const double frozen_whole = adapter ? dsize * frozen_dense + (in.quant_linears ? quant : 0) : 0;
+  const double quant_scratch = in.quant_linears ? dsize * largest_linear : 0;
 
   // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
   const double matrices = adapter ? T : P - (2 * L + 1) * C;
@@ -111,7 +112,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Frozen: this rank's slices (in host memory when offloaded: not the device's, unless the
   // device is the host) and the gathered units, the head unit less what trains whole.
   const double frozen_head = dsize * (head_unit - (P - static_cast<double>(in.frozen_parameters)));
-  const double frozen_block = in.nf4_linears ? dsize * 2 * C + nf4 / L : dsize * per_layer;
+  const double frozen_block = in.quant_linears ? dsize * 2 * C + quant / L : dsize * per_layer;
   const double frozen_slices = in.offload_params && !in.on_cpu ? 0 : frozen_whole / ranks;
   const double frozen = frozen_zero3 ? frozen_slices + frozen_head + gathered_blocks * frozen_block : frozen_whole;
   const double whole = zero3 ? head_unit + block_units : T;  // f32 trained weights with gradients at once
@@ -173,8 +174,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                                          frozen_slices > 0 ? "" : " in host memory",
                                                          gathered_blocks, prefetched)
                                            : "",
-                              in.nf4_linears ? fmt::format(", its block linears in NF4 ({:.2f} bits a weight, "
-                                                           "one dequantised at a time)", 8 * nf4 / linears)
+                              in.quant_linears ? fmt::format(", its block linears in {} ({:.2f} bits a weight, "
+                                                           "one dequantised at a time)",
+                                                           quant_format_name(in.quant_format), 8 * quant / linears)
                                              : "");
     weights_how += in.bf16 ? " + bf16 casts of the adapters" : " + f32 adapters";
   } else {
@@ -189,7 +191,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     }
   }
   plan.items = {
-      {"weights", f32_weights + casts + (adapter ? frozen + nf4_scratch : 0), weights_how},
+      {"weights", f32_weights + casts + (adapter ? frozen + quant_scratch : 0), weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)
                : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
@@ -225,7 +227,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
                            held_grads;
   const double end_bwd = persistent + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
-                         temporaries + nf4_scratch;
+                         temporaries + quant_scratch;
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
   // and incoming slice are still in flight. Under recompute the previous bucket stays in flight

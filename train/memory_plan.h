@@ -25,9 +25,11 @@ struct MemoryPlanInput {
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // Adapter runs (adapter: lora or qlora): the parameters that train (f32, with gradients and
   // optimizer state) and the base parameters that do not (kept in the compute dtype, or in NF4
-  // for the block linears under qlora). 0 trainable: every parameter trains.
+  // for the block linears under qlora, in int8 under load_in_8bit). 0 trainable: every parameter
+  // trains.
   int64_t trainable_parameters = 0, frozen_parameters = 0;
-  bool nf4_linears = false, nf4_double_quant = true;
+  bool quant_linears = false, nf4_double_quant = true;
+  QuantFormat quant_format = QuantFormat::nf4;  // of the block linears, with quant_linears
   bool frozen_lm_head = false;  // adapter runs that do not train lm_head: no d(lm_head)
   // ZeRO-3 of an adapter run (engine/frozen_shards.h): its slices of the frozen base in host
   // memory instead of the device's (fsdp_offload_params).

@@ -114,9 +114,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // small and goes through ShardedAdamW as under ZeRO-2 (gradients reduce-scattered into slices,
   // AdamW state sharded, the updated adapters all-gathered whole after each step).
   const bool shard_frozen = adapter && c.zero_stage == 3 && comm.distributed();
-  // A qlora base is built and quantised on the host, and so is a base to be sharded: only NF4
-  // codes, or this rank's slices, go to a GPU.
-  model = std::make_unique<LlamaModel>(c.model, c.load_in_4bit || shard_frozen ? Device::cpu() : device, c.seed);
+  // A quantised base is built and quantised on the host, and so is a base to be sharded: only
+  // NF4 or int8 codes, or this rank's slices, go to a GPU.
+  model = std::make_unique<LlamaModel>(c.model, c.quantized_base() || shard_frozen ? Device::cpu() : device, c.seed);
   // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
   if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
     const int64_t loaded = load_hf_weights(*model, c.base_model);
@@ -130,7 +130,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
     }
     // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes.
-    if (c.load_in_4bit) nf4_bytes = model->quantize_frozen_linears(c.bnb_4bit_use_double_quant);
+    if (c.quantized_base())
+      quant_bytes = model->quantize_frozen_linears(c.base_format(), c.bnb_4bit_use_double_quant);
     model->store_frozen_as(forward.compute_dtype);
     if (shard_frozen) {
       // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
@@ -139,10 +140,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
       frozen_shards->set_prefetch(c.forward_prefetch, c.backward_prefetch);
       model->set_weight_units(frozen_shards.get());
     }
-    model->move_to(device);  // what is not sharded: the adapters (and a qlora base's NF4)
+    model->move_to(device);  // what is not sharded: the adapters (and a quantised base's codes)
     // The f32 base built on the host is gone (quantised, cast or sharded): its cached blocks go
     // back to the system, or the host would keep holding the whole model's bytes.
-    if (c.load_in_4bit || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
+    if (c.quantized_base() || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
   }
   params = model->trainable_parameters();
   std::vector<OptimParam> opt_params;

@@ -33,7 +33,7 @@ struct Trainer::Impl {
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
-  size_t nf4_bytes = 0;  // qlora: what the block linear weights take in NF4
+  size_t quant_bytes = 0;  // qlora / load_in_8bit: what the block linear weights take in NF4 / int8
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
   std::unique_ptr<ShardedWeights> sharded_weights;  // ZeRO-3 (world size > 1)

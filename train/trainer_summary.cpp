@@ -93,21 +93,22 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
     if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
   }
   const int64_t all = model->config().num_parameters();
-  const int64_t quantized = all - base;  // the NF4 weights, which parameters() no longer holds
+  const int64_t quantized = all - base;  // the NF4 or int8 weights, which parameters() no longer holds
   frozen += quantized;
   const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
   say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
       "({:.3f}%), the base frozen in {}{}\n",
       config.adapter, lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
       saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
-      dtype_name(forward.compute_dtype), quantized > 0 ? ", its block linears in NF4" : "");
+      dtype_name(forward.compute_dtype), quantized > 0 ? fmt::format(", its block linears in {}", quant_format_name(config.base_format())) : "");
   if (quantized > 0) {
     const double dsize = static_cast<double>(dtype_size(forward.compute_dtype));
-    say("qlora: {} block linear weights in 4-bit NF4{}: {:.3f} MiB instead of {:.3f} MiB in {} "
-        "({:.2f} bits per weight)\n",
-        quantized, config.bnb_4bit_use_double_quant ? " with double-quantised absmax" : "",
-        nf4_bytes / 1048576.0, quantized * dsize / 1048576.0, dtype_name(forward.compute_dtype),
-        8.0 * nf4_bytes / quantized);
+    const std::string how = config.load_in_8bit ? "8-bit int8 with an f32 scale per row"
+                            : config.bnb_4bit_use_double_quant ? "4-bit NF4 with double-quantised absmax"
+                                                               : "4-bit NF4";
+    say("{}: {} block linear weights in {}: {:.3f} MiB instead of {:.3f} MiB in {} ({:.2f} bits per weight)\n",
+        config.load_in_8bit ? "load_in_8bit" : "qlora", quantized, how, quant_bytes / 1048576.0,
+        quantized * dsize / 1048576.0, dtype_name(forward.compute_dtype), 8.0 * quant_bytes / quantized);
   }
   const double full = 8.0 * static_cast<double>(all), ours = 8.0 * static_cast<double>(trainable);
   say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",

@@ -28,7 +28,8 @@ class CpuBackend : public Backend {
              const AdamWArgs& args) override;
   void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
-  void nf4_dequantize(const Nf4Weight& w, Tensor& out) override;
+  void nf4_dequantize(const QuantWeight& w, Tensor& out) override;
+  void int8_dequantize(const QuantWeight& w, Tensor& out) override;
 
   void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;

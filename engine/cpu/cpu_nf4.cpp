@@ -3,12 +3,13 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/nf4.h"
 #include "engine/op_timer.h"
 #include "engine/quant_map.h"
 
 namespace llm {
 
-void CpuBackend::nf4_dequantize(const Nf4Weight& w, Tensor& out) {
+void CpuBackend::nf4_dequantize(const QuantWeight& w, Tensor& out) {
   require_nf4_weight(w);
   LLM_CHECK(out.shape() == w.shape && (out.dtype() == DType::f32 || out.dtype() == DType::bf16),
             "nf4_dequantize: out " + out.str() + " for a weight of " + shape_str(w.shape));
