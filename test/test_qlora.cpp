@@ -35,6 +35,15 @@ std::vector<std::vector<float>> adapter_grads(LlamaModel& model) {
   for (const ParamRef& p : model.adapter_parameters()) out.push_back(p.tensor->grad().to_floats());
   return out;
 }
+
+// The eval losses a run's metrics.jsonl records, in order.
+std::vector<double> eval_losses(const std::string& metrics_path) {
+  std::vector<double> evals;
+  std::ifstream metrics(metrics_path);
+  for (std::string line; std::getline(metrics, line);)
+    if (contains(line, "eval_loss")) evals.push_back(std::stod(line.substr(line.find("\"eval_loss\": ") + 13)));
+  return evals;
+}
 }  // namespace
 
 // tools/make_qlora_reference.py: a random Llama (hidden 64) loaded by transformers 5.24 with
@@ -171,10 +180,7 @@ TEST_CASE("llm_train with adapter: qlora: NF4 summary, eval loss falls, resumes 
   TensorFile model_bin = read_tensor_file(straight.out("step_000008/model.bin"));
   CHECK(model_bin.tensors.size() == 2 * 7 * 2);
   // Evaluation at steps 4 and 8 (and the end): the loss falls.
-  std::vector<double> evals;
-  std::ifstream metrics(straight.out("metrics.jsonl"));
-  for (std::string line; std::getline(metrics, line);)
-    if (contains(line, "eval_loss")) evals.push_back(std::stod(line.substr(line.find("\"eval_loss\": ") + 13)));
+  const std::vector<double> evals = eval_losses(straight.out("metrics.jsonl"));
   REQUIRE(evals.size() >= 2);
   CHECK(evals.back() < evals.front());
   CHECK(fs::exists(straight.out("adapter_config.json")));
@@ -201,10 +207,7 @@ TEST_CASE("llm_train with load_in_8bit: int8 summary, eval loss falls, resumes e
   CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
   check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
   CHECK(read_tensor_file(straight.out("step_000008/model.bin")).tensors.size() == 2 * 7 * 2);  // adapters only
-  std::vector<double> evals;
-  std::ifstream metrics(straight.out("metrics.jsonl"));
-  for (std::string line; std::getline(metrics, line);)
-    if (contains(line, "eval_loss")) evals.push_back(std::stod(line.substr(line.find("\"eval_loss\": ") + 13)));
+  const std::vector<double> evals = eval_losses(straight.out("metrics.jsonl"));
   REQUIRE(evals.size() >= 2);
   CHECK(evals.back() < evals.front());
   CHECK(fs::exists(straight.out("adapter_model.safetensors")));
