@@ -1,7 +1,7 @@
-// BpeTokenizer: Llama 3's byte-level BPE, read from a tiktoken ranks file (Meta's
-// original/tokenizer.model: one "base64(token bytes) rank" per line). Text is cut into pieces by
-// Llama 3's pre-tokenizer regex, then each piece is merged byte pair by byte pair, lowest rank
-// first, exactly as tiktoken does. The 256 special tokens follow the ranks (128000.. for Llama 3).
+// BpeTokenizer: Llama 3's byte-level BPE, read from Meta's tiktoken ranks file or HF's
+// tokenizer.json (io/bpe_vocabulary.h). Text is cut into pieces by Llama 3's pre-tokenizer regex,
+// then each piece is merged byte pair by byte pair, lowest rank first, exactly as tiktoken does.
+// The 256 special tokens follow the ranks (128000.. for Llama 3).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/bpe_vocabulary.h"
 #include "io/tokenizer.h"
 
 namespace llm {
@@ -20,15 +21,12 @@ namespace llm {
 // cover it end to end.
 std::vector<std::string_view> llama3_pre_tokenize(std::string_view text);
 
-// The ranks file a tokenizer path names: the file itself, or DIR/tokenizer.model, or
-// DIR/original/tokenizer.model (where Meta's HF repos keep it); nullopt when none exists.
-std::optional<std::string> find_tiktoken_model(const std::string& path);
-
 class BpeTokenizer final : public Tokenizer {
  public:
-  // Reads the ranks at `model_path` and the special tokens from special_tokens.json beside it (a
-  // JSON list of names, in id order), else Llama 3.1's 256 names. Throws UserError on a bad file.
-  explicit BpeTokenizer(const std::string& model_path);
+  // Reads `path`: a tokenizer.json (by its extension) or a tiktoken ranks file. Throws
+  // UserError on a bad file, or when BOS or EOS is not among the special tokens.
+  explicit BpeTokenizer(const std::string& path);
+  explicit BpeTokenizer(BpeVocabulary vocabulary);
   BpeTokenizer(const BpeTokenizer&) = delete;  // ranks_ views the strings of tokens_
   BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
@@ -45,8 +43,6 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<int32_t> encode_with_specials(const std::string& text) const;
 
  private:
-  void read_ranks(const std::string& path);
-  void read_specials(const std::string& model_path);
   int32_t special(const std::string& token, const std::string& source) const;
   int32_t rank_of(std::string_view bytes) const;  // the largest int32 when not a token
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
@@ -57,8 +53,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<std::string> specials_;                       // (256) names of ids ranks.. on
   std::unordered_map<std::string, int32_t> special_ids_;
   std::array<std::vector<int32_t>, 256> specials_by_first_byte_;  // longest name first
-  uint64_t ranks_hash_ = 0;  // FNV-1a 64 of the ranks file
-  std::string name_;         // "tiktoken RANKS+SPECIALS #hash of the file and the special names"
+  std::string name_;  // BpeVocabulary::name
   int32_t bos_ = 0, eos_ = 0, pad_ = 0;
 };
 

@@ -206,8 +206,8 @@ TEST_CASE("tokenizer_config: a ranks file, or a directory holding one, resolved 
   const std::string cfg = s.write("sub/tok.yaml", base() + "tokenizer_config: ../hf\n");
   CHECK(load_config(cfg).tokenizer_config == original);
   const std::string expected =
-      "expected a tiktoken tokenizer.model file, or a directory holding tokenizer.model or "
-      "original/tokenizer.model, got ";
+      "expected a tokenizer.json or tiktoken tokenizer.model file, or a directory holding tokenizer.json, "
+      "tokenizer.model or original/tokenizer.model, got ";
   CHECK(error_with("tokenizer_config: " + (s.dir / "sub").string() + "\n") ==
         "cfg.yaml:3: tokenizer_config: " + expected + "'" + (s.dir / "sub").string() + "'");
   CHECK(error_with("tokenizer_config: [a]\n") == "cfg.yaml:3: tokenizer_config: expected a non-empty string, got a list");

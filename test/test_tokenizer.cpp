@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -169,7 +172,7 @@ TEST_CASE("bad ranks files: one line naming the file, the line and what was expe
         p + ":3: expected a rank below 2 (ranks are 0..N-1 for N lines), got 5");
   CHECK(load_error(with("AA== 0\nAQ== 0\n")) == p + ":2: expected a rank not used before, got 0 again (line 1)");
   CHECK(load_error(with("AA== 0\nAA== 1\n")) ==
-        p + ":2: expected token bytes not ranked before, got the bytes of rank 0 again");
+        p + ":2: expected token bytes not ranked before, got the bytes of line 1 again");
   std::string no_byte_a;  // "AA" where "A" should be
   for (int b = 0; b < 256; b++)
     no_byte_a += base64(b == 'A' ? "AA" : std::string(1, char(b))) + " " + std::to_string(b) + "\n";
@@ -205,6 +208,89 @@ TEST_CASE("make_tokenizer: the byte tokenizer by default, BpeTokenizer from toke
   std::unique_ptr<Tokenizer> tok = make_tokenizer(parse_config(datasets + "tokenizer_config: " + s.path.string(), "cfg.yaml").tokenizer_config);
   CHECK(tok->name() == small().name());
   CHECK(tok->encode("hello world") == Ids{merge("hello"), merge(" world")});
+}
+
+// Hugging Face's tokenizer.json of the same small vocabulary, written by the `tokenizers` library
+// (tools/make_hf_tokenizer_json.py --small), with the ids `tokenizers` itself encodes to.
+namespace {
+
+const std::string kHfTokenizerDir = (fs::path(__FILE__).parent_path() / "data" / "hf_tokenizer").string();
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer.json: the ids HF's tokenizers gives, and the ranks file's, for the same vocabulary") {
+  BpeTokenizer tok(kHfTokenizerDir + "/tokenizer.json");
+  CHECK(tok.vocab_size() == kRanks + 4);
+  CHECK(tok.bos() == kRanks);      // tokenizer_config.json's bos_token
+  CHECK(tok.eos() == kRanks + 3);  // its eos_token, <|eot_id|>, as an Instruct model's
+  CHECK(tok.pad() == kRanks + 2);  // pad_token null: <|finetune_right_pad_id|>
+  CHECK(tok.encode_with_specials("<|eot_id|>hello") == Ids{kRanks + 3, merge("hello")});
+  CHECK(tok.name().rfind("hf-bpe 268+4 #", 0) == 0);
+  const nlohmann::json expected = nlohmann::json::parse(read_text(kHfTokenizerDir + "/expected.json"));
+  REQUIRE(expected.size() == 5);
+  for (const nlohmann::json& e : expected) {
+    const std::string text = e["text"].get<std::string>();
+    // HF splits off added tokens' names in any text; ours only where asked (chat templates).
+    CHECK_MESSAGE(tok.encode_with_specials(text) == e["ids"].get<Ids>(), text);
+    CHECK(tok.encode(text) == small().encode(text));
+    CHECK(tok.decode(tok.encode(text)) == text);
+  }
+}
+
+TEST_CASE("find_bpe_tokenizer: a directory's tokenizer.json before its ranks files") {
+  TempDir s;
+  fs::create_directories(s.path / "hf" / "original");
+  s.write("hf/original/tokenizer.model", small_ranks_text());
+  CHECK(*find_bpe_tokenizer((s.path / "hf").string()) == (s.path / "hf/original/tokenizer.model").string());
+  s.write("hf/tokenizer.json", read_text(kHfTokenizerDir + "/tokenizer.json"));
+  CHECK(*find_bpe_tokenizer((s.path / "hf").string()) == (s.path / "hf/tokenizer.json").string());
+  CHECK(!find_bpe_tokenizer((s.path / "none").string()));
+}
+
+TEST_CASE("bad tokenizer.json: one line naming the file and what was expected") {
+  TempDir s;
+  const nlohmann::json good = nlohmann::json::parse(read_text(kHfTokenizerDir + "/tokenizer.json"));
+  const std::string p = (s.path / "tokenizer.json").string(), config = (s.path / "tokenizer_config.json").string();
+  auto with = [&](const nlohmann::json& doc) { return load_error(s.write("tokenizer.json", doc.dump())); };
+  auto changed = [&](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json doc = good;
+    change(doc);
+    return with(doc);
+  };
+  CHECK(with(good) == "(no error)");
+  CHECK(load_error(s.write("tokenizer.json", "{\"model\": ")) == p + ": expected a Hugging Face tokenizer.json, got invalid JSON (byte 11)");
+  CHECK(with(nlohmann::json::array()) == p + ": expected a Hugging Face tokenizer.json (an object with a \"model\"), got none");
+  CHECK(changed([](auto& d) { d["model"]["type"] = "Unigram"; }) ==
+        p + ": model.type: expected BPE (Llama 3's byte-level BPE), got Unigram");
+  CHECK(changed([](auto& d) { d["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\s+"; }) ==
+        p + ": pre_tokenizer: expected a Split on Llama 3's regex (this engine tokenizes Llama 3 only), got another");
+  CHECK(changed([](auto& d) { d["model"]["vocab"]["hello"] = 900; }) ==
+        p + ": model.vocab['hello']: expected an id below 268 (ids are 0..N-1), got 900");
+  CHECK(changed([](auto& d) { d["model"]["vocab"]["hello"] = 0; }).find(": expected an id not used before, got 0 again") !=
+        std::string::npos);
+  CHECK(changed([](auto& d) {
+          d["model"]["vocab"].erase("ld");
+          d["model"]["vocab"]["h\u4e2d"] = 263;  // 中 is no byte-level character
+        }) == p + ": model.vocab['h\u4e2d']: expected byte-level text (GPT-2's byte alphabet), got other characters");
+  CHECK(changed([](auto& d) { std::swap(d["model"]["merges"][0], d["model"]["merges"][1]); }) ==
+        p + ": model.merges[1]: expected merges in the order of their tokens' ids (a BPE converted from tiktoken ranks), "
+            "got id 256 after 257");
+  CHECK(changed([](auto& d) { d["model"]["merges"][0] = "x y"; }) ==
+        p + ": model.merges[0]: expected a merge that makes a token of the vocab, got \"x y\"");
+  CHECK(changed([](auto& d) { d["added_tokens"][1]["id"] = 300; }) ==
+        p + ": added_tokens[1]: expected an id from 268 on, each once, without gaps, got 300");
+  CHECK(changed([](auto& d) { d["model"]["vocab"].erase("A"); d["model"]["vocab"]["AA"] = 65; }) ==
+        p + ": expected a token for each of the 256 single bytes, got none for byte 0x41");
+  s.write("tokenizer.json", good.dump());
+  s.write("tokenizer_config.json", R"({"eos_token": 7})");
+  CHECK(load_error(p) == config + ": eos_token: expected a token name, {\"content\": name} or null, got 7");
+  s.write("tokenizer_config.json", R"({"eos_token": {"content": "<|im_end|>"}})");
+  CHECK(load_error(p) == config + ": expected <|im_end|> among the special tokens, got none");
 }
 
 // Meta's Llama 3 ranks file: LLM_LLAMA3_TOKENIZER, else the project's shared copy. Expected ids

@@ -47,7 +47,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
 }
 
-TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file; vocab_size must hold its ids") {
+TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file or tokenizer.json; vocab_size must hold its ids") {
   Workspace ws("bpe");
   write_file((ws.dir / "tokenizer.model").string(), small_ranks_text());
   const std::string tokenizer = "tokenizer_config: " + ws.dir.string() + "\n";
@@ -58,6 +58,11 @@ TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file; vocab_size m
   Run small_vocab = run_train(ws.config(tokenizer + "max_steps: 2\n"));
   CHECK(small_vocab.exit_code == 2);
   CHECK(small_vocab.output.find("vocab_size 259 is smaller than the tokenizer's 524") != std::string::npos);
+  // The same vocabulary as HF's tokenizer.json (tools/make_hf_tokenizer_json.py), four specials.
+  const std::string hf = (fs::path(__FILE__).parent_path() / "data" / "hf_tokenizer").string();
+  Run json = run_train(ws.config("tokenizer_config: " + hf + "\nvocab_size: 272\nmax_steps: 2\n"));
+  REQUIRE_MESSAGE(json.exit_code == 0, json.output);
+  CHECK(json.output.find("tokenizer: hf-bpe 268+4 #") != std::string::npos);
 }
 
 TEST_CASE("tf32 on the CPU: the run says once that it has no effect") {

@@ -108,9 +108,9 @@ void Parser::validate() {
   for (DatasetSpec& spec : c.data.datasets)
     if (spec.chat_template.empty()) spec.chat_template = c.data.chat_template;
   std::error_code ec;
-  // With no tokenizer_config, an HF model directory's own ranks file, when it ships one.
+  // With no tokenizer_config, an HF model directory's own tokenizer, when it ships one.
   if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
-    c.tokenizer_config = find_tiktoken_model(c.base_model).value_or("");
+    c.tokenizer_config = find_bpe_tokenizer(c.base_model).value_or("");
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
          "'" + c.resume_from_checkpoint + "'");

@@ -135,10 +135,10 @@ void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 }
 
 void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  std::optional<std::string> model = find_tiktoken_model(ctx.beside_config(read_string(n, w)));
+  std::optional<std::string> model = find_bpe_tokenizer(ctx.beside_config(read_string(n, w)));
   if (!model)
-    fail(w, "a tiktoken tokenizer.model file, or a directory holding tokenizer.model or "
-            "original/tokenizer.model", describe(n));
+    fail(w, "a tokenizer.json or tiktoken tokenizer.model file, or a directory holding tokenizer.json, "
+            "tokenizer.model or original/tokenizer.model", describe(n));
   ctx.config.tokenizer_config = *model;
 }
 
@@ -224,8 +224,8 @@ std::vector<ConfigField> make_fields() {
            "lm_head shares the embedding matrix"),
       number("initializer_range", model, MEMBER(model.initializer_range), kPositive,
              "std of the initial weights"),
-      {"tokenizer_config", model, "a tiktoken tokenizer.model or a directory holding one",
-       "Llama 3's BPE ranks file; unset: the byte tokenizer", read_tokenizer_config,
+      {"tokenizer_config", model, "a tokenizer.json or tiktoken tokenizer.model, or a directory holding one",
+       "Llama 3's BPE tokenizer; unset: the byte tokenizer", read_tokenizer_config,
        [](const TrainConfig& c) { return yaml_string(c.tokenizer_config); }},
       {"special_tokens", model, "a map {bos_token, eos_token, pad_token}",
        "which of the tokenizer's special tokens play BOS, EOS and PAD", read_special_tokens,

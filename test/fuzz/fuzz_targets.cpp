@@ -224,6 +224,25 @@ Target tokenizer_target() {
           }};
 }
 
+// Hugging Face's tokenizer.json. An accepted one must decode what it encodes, and each added
+// token's name must encode, with specials, to its id.
+Target hf_tokenizer_json_target() {
+  auto dict = with_json({"model", "type", "BPE", "vocab", "merges", "added_tokens", "id", "content",
+                         "pre_tokenizer", "pretokenizers", "Split", "Sequence", "pattern", "Regex", "\u0120"});
+  return {"hf_tokenizer_json", "hf_tokenizer_json", dict, nullptr,
+          [](const std::string& input, const std::string& scratch) {
+            write_bytes(scratch + "/tokenizer.json", input);
+            BpeTokenizer tokenizer(scratch + "/tokenizer.json");
+            const std::string text = "Hello, world! 123 caf\xc3\xa9 <|eot_id|>\n\n  x";
+            require(tokenizer.decode(tokenizer.encode(text)) == text, "decode(encode(text)) differs from text");
+            for (const nlohmann::json& t : nlohmann::json::parse(input).value("added_tokens", nlohmann::json::array())) {
+              const std::string name = t["content"].get<std::string>();
+              require(tokenizer.encode_with_specials(name) == std::vector<int32_t>{t["id"].get<int32_t>()},
+                      "added token " + name + " does not encode to its id");
+            }
+          }};
+}
+
 // special_tokens.json beside a valid ranks file: the special names, in id order.
 Target tokenizer_specials_target() {
   auto dict = with_json({"<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|finetune_right_pad_id|>",
@@ -277,6 +296,7 @@ const std::vector<Target>& targets() {
       manifest_target(),
       tokenizer_target(),
       tokenizer_specials_target(),
+      hf_tokenizer_json_target(),
       documents_target("completion", {"text"}),
       documents_target("alpaca", {"instruction", "input", "output"}),
       documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool"}),
