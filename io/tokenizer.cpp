@@ -1,8 +1,13 @@
-// defines: ByteTokenizer::encode, ByteTokenizer::decode, with_special_tokens, make_tokenizer
+// defines: ByteTokenizer::encode, ByteTokenizer::decode, with_special_tokens, make_tokenizer,
+// save_tokenizer_files
 #include "io/tokenizer.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "engine/user_error.h"
 #include "io/bpe_tokenizer.h"
+#include "io/durable_file.h"
 
 namespace llm {
 
@@ -20,9 +25,9 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tiktoken_file) {
-  if (tiktoken_file.empty()) return std::make_unique<ByteTokenizer>();
-  return std::make_unique<BpeTokenizer>(tiktoken_file);
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file) {
+  if (tokenizer_file.empty()) return std::make_unique<ByteTokenizer>();
+  return std::make_unique<BpeTokenizer>(tokenizer_file);
 }
 
 namespace {
@@ -68,6 +73,31 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
   const int32_t eos = id(special.eos_token, "eos_token", base->eos());
   const int32_t pad = id(special.pad_token, "pad_token", base->pad());
   return std::make_unique<RemappedTokenizer>(std::move(base), bos, eos, pad);
+}
+
+std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file, const SpecialTokens& special,
+                                              const std::string& dir) {
+  if (tokenizer_file.empty()) return {};
+  namespace fs = std::filesystem;
+  const fs::path from = fs::path(tokenizer_file).parent_path();
+  std::error_code ec;
+  auto copy = [&](const std::string& name, const fs::path& source) {
+    write_text_durably((fs::path(dir) / name).string(), read_whole_file(source.string(), "a tokenizer file"));
+    return name;
+  };
+  if (fs::path(tokenizer_file).extension() != ".json") {
+    std::vector<std::string> names = {copy("tokenizer.model", tokenizer_file)};
+    if (fs::exists(from / "special_tokens.json", ec)) names.push_back(copy("special_tokens.json", from / "special_tokens.json"));
+    return names;
+  }
+  nlohmann::json config = nlohmann::json::object();
+  if (fs::exists(from / "tokenizer_config.json", ec))
+    config = nlohmann::json::parse(read_whole_file((from / "tokenizer_config.json").string(), "a tokenizer_config.json"));
+  for (const auto& [key, name] : {std::pair{"bos_token", special.bos_token}, {"eos_token", special.eos_token},
+                                  {"pad_token", special.pad_token}})
+    if (!name.empty()) config[key] = name;
+  write_text_durably((fs::path(dir) / "tokenizer_config.json").string(), config.dump(2) + "\n");
+  return {copy("tokenizer.json", tokenizer_file), "tokenizer_config.json"};
 }
 
 }  // namespace llm

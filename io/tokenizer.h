@@ -53,8 +53,15 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
                                                const SpecialTokens& special,
                                                const std::string& where);
 
-// BpeTokenizer on a tiktoken ranks file (a config's tokenizer_config) when one is given, else
-// ByteTokenizer.
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tiktoken_file);
+// BpeTokenizer on a tokenizer file (a config's tokenizer_config: tokenizer.json or a tiktoken
+// ranks file) when one is given, else ByteTokenizer.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file);
+
+// As HF's Trainer leaves an output directory loadable by AutoTokenizer: writes the tokenizer
+// file into `dir` (tokenizer.json with its tokenizer_config.json, `special` recorded there as
+// Axolotl's special_tokens are; or tokenizer.model with special_tokens.json). Returns the names
+// written; none for the byte tokenizer (an empty `tokenizer_file`).
+std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file, const SpecialTokens& special,
+                                              const std::string& dir);
 
 }  // namespace llm

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "engine/backend.h"
+#include "io/bpe_tokenizer.h"
 #include "io/checkpoint.h"
 #include "test/tokenizer_fixture.h"
 #include "test/train_fixture.h"
@@ -60,9 +61,16 @@ TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file or tokenizer.
   CHECK(small_vocab.output.find("vocab_size 259 is smaller than the tokenizer's 524") != std::string::npos);
   // The same vocabulary as HF's tokenizer.json (tools/make_hf_tokenizer_json.py), four specials.
   const std::string hf = (fs::path(__FILE__).parent_path() / "data" / "hf_tokenizer").string();
-  Run json = run_train(ws.config("tokenizer_config: " + hf + "\nvocab_size: 272\nmax_steps: 2\n"));
+  Run json = run_train(ws.config("tokenizer_config: " + hf + "\nvocab_size: 272\nmax_steps: 2\n"
+                                  "special_tokens:\n  pad_token: <|end_of_text|>\n"));
   REQUIRE_MESSAGE(json.exit_code == 0, json.output);
   CHECK(json.output.find("tokenizer: hf-bpe 268+4 #") != std::string::npos);
+  // The export carries the tokenizer, the config's pad_token recorded as Axolotl's saves do.
+  CHECK(json.output.find("safetensors, tokenizer.json, tokenizer_config.json)") != std::string::npos);
+  BpeTokenizer saved(ws.out("tokenizer.json"));
+  CHECK(saved.bos() == kRanks);
+  CHECK(saved.eos() == kRanks + 3);
+  CHECK(saved.pad() == kRanks + 1);
 }
 
 TEST_CASE("tf32 on the CPU: the run says once that it has no effect") {

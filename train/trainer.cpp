@@ -417,17 +417,26 @@ TrainResult Trainer::Impl::run() {
   if (!result.interrupted && comm.is_main()) {
     const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
     const char* dtype = dtype_name(forward.compute_dtype);
+    // The tokenizer goes beside each export, as HF's Trainer saves it.
+    auto tokenizer_files = [&](const std::string& dir) {
+      std::string names;
+      for (const std::string& name : save_tokenizer_files(c.tokenizer_config, c.special_tokens, dir)) names += ", " + name;
+      return names;
+    };
     if (model->lora()) {  // as Axolotl's LoRA runs: the adapter, in PEFT's format
       save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
-      say("exported the adapter to {} ({}, {} {})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile);
+      say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
+          tokenizer_files(c.output_dir));
       if (c.merge_lora) {
         const std::string merged = c.output_dir + "/merged";
         save_merged_model(*model, merged, forward.compute_dtype, ids);
-        say("exported base + adapters merged to {} (config.json, {} safetensors)\n", merged, dtype);
+        say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
+            tokenizer_files(merged));
       }
     } else {
       save_hf_model(*model, c.output_dir, forward.compute_dtype, ids);
-      say("exported the final model to {} (config.json, {} safetensors)\n", c.output_dir, dtype);
+      say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
+          tokenizer_files(c.output_dir));
     }
   }
   result.steps = state.step;
