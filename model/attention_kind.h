@@ -12,19 +12,20 @@ struct AttentionInfo {
   AttentionKind kind;
   const char* config_key;      // the YAML boolean that selects it; nullptr: eager (none set)
   const char* implementation;  // its attn_implementation spelling (HF's where HF has one)
+  const char* short_name;      // Axolotl's newer `attention:` key
   const char* bench_name;      // llm_bench step --attention
   const char* label;           // the start-up summary's words
   bool document_masks;         // can mask across packed documents (sample_packing)
 };
 
 inline constexpr AttentionInfo kAttentionKinds[] = {
-    {AttentionKind::eager, nullptr, "eager", "eager", "eager", false},
-    {AttentionKind::flash, "flash_attention", "flash_attention_2", "flash",
+    {AttentionKind::eager, nullptr, "eager", "eager", "eager", "eager", false},
+    {AttentionKind::flash, "flash_attention", "flash_attention_2", "flash", "flash",
      "flash (tiled, FlashAttention-2 algorithm)", true},
-    {AttentionKind::mem_efficient, "xformers_attention", "xformers", "mem_efficient",
+    {AttentionKind::mem_efficient, "xformers_attention", "xformers", "xformers", "mem_efficient",
      "memory-efficient (xformers_attention)", true},
-    {AttentionKind::s2, "s2_attention", "s2", "s2", "s2 (LongLoRA shifted sparse)", false},
-    {AttentionKind::cudnn, "sdp_attention", "sdpa", "cudnn",
+    {AttentionKind::s2, "s2_attention", "s2", "s2", "s2", "s2 (LongLoRA shifted sparse)", false},
+    {AttentionKind::cudnn, "sdp_attention", "sdpa", "sdpa", "cudnn",
      "cuDNN fused attention (sdp_attention)", false},
 };
 

@@ -215,11 +215,12 @@ TEST_CASE("tokenizer_config: a ranks file, or a directory holding one, resolved 
         "cfg.yaml: --tokenizer_config: " + expected + "'/no/where'");
 }
 
-TEST_CASE("attention: one implementation, either spelling; s2 without sample_packing") {
+TEST_CASE("attention: one implementation, any spelling; s2 without sample_packing") {
   for (const AttentionInfo& info : kAttentionKinds) {
     CAPTURE(info.implementation);
     CHECK(parse(std::string("attn_implementation: ") + info.implementation + "\n").attention ==
           info.kind);
+    CHECK(parse(std::string("attention: ") + info.short_name + "\n").attention == info.kind);
     if (info.config_key)
       CHECK(parse(std::string(info.config_key) + ": true\n").attention == info.kind);
   }
@@ -238,6 +239,13 @@ TEST_CASE("attention: one implementation, either spelling; s2 without sample_pac
   CHECK(error_with("attn_implementation: sdpa\nflash_attention: true\n") ==
         "cfg.yaml:3: attn_implementation: expected one attention implementation, got "
         "flash_attention: true and attn_implementation: sdpa");
+  // Axolotl's newer key (its fft-8b-liger-fsdp example: `attention: flash` with sample packing).
+  CHECK(parse("attention: flash\nsample_packing: true\nflash_attention: true\n").attention == AttentionKind::flash);
+  CHECK(error_with("attention: flex\n") ==
+        "cfg.yaml:3: attention: expected one of eager, flash, xformers, s2, sdpa, got 'flex'");
+  CHECK(error_with("xformers_attention: true\nattention: flash\n") ==
+        "cfg.yaml:4: attention: expected one attention implementation, got "
+        "xformers_attention: true and attention: flash");
   CHECK(starts_with(error_with("attn_implementation: eager\ns2_attention: true\n"),
                     "cfg.yaml:3: attn_implementation: expected one attention implementation"));
   CHECK(error_with("s2_attention: true\nsample_packing: true\n") ==

@@ -164,7 +164,7 @@ void Parser::validate() {
 }
 
 // Exactly one attention implementation, whichever keys chose it: the boolean keys in the
-// table's order, then attn_implementation; the first chosen is the one, any other differing
+// table's order, then attn_implementation and attention; the first chosen is the one, any other differing
 // from it is an error at its own key.
 void Parser::resolve_attention() {
   TrainConfig& c = c_;
@@ -176,8 +176,8 @@ void Parser::resolve_attention() {
       chosen.push_back(it->second);
     if (info.document_masks) masking.push_back(info.config_key);
   }
-  if (auto it = ctx_.attention.find("attn_implementation"); it != ctx_.attention.end())
-    chosen.push_back(it->second);
+  for (const char* key : {"attn_implementation", "attention"})
+    if (auto it = ctx_.attention.find(key); it != ctx_.attention.end()) chosen.push_back(it->second);
   for (const auto& other : chosen)
     if (other.kind != chosen[0].kind)
       fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);

@@ -172,19 +172,23 @@ std::vector<ConfigField> attention_rows(const char* section) {
                       return std::string(c.attention == kind ? "true" : "false");
                     }});
   }
-  std::vector<std::string> names;
-  for (const AttentionInfo& info : kAttentionKinds) names.push_back(info.implementation);
-  // HF's spelling of the same choice; the boolean rows carry it into the written YAML.
-  rows.push_back({"attn_implementation", section, "one of " + join(names),
-                  "HF's spelling of the attention choice (eager, sdpa, flash_attention_2, ...)",
-                  [names](ReadContext& ctx, const YAML::Node& n, const Where& w) {
-                    const std::string name = read_choice(n, w, names);
-                    for (const AttentionInfo& info : kAttentionKinds)
-                      if (name == info.implementation)
-                        ctx.attention["attn_implementation"] = {
-                            info.kind, w, "attn_implementation: " + name};
-                  },
-                  nullptr});
+  // The same choice by name: HF's attn_implementation spelling, or Axolotl's newer `attention:`
+  // key; the boolean rows carry it into the written YAML.
+  auto by_name = [&](const char* key, const char* AttentionInfo::*spelling, const std::string& meaning) {
+    std::vector<std::string> names;
+    for (const AttentionInfo& info : kAttentionKinds) names.push_back(info.*spelling);
+    rows.push_back({key, section, "one of " + join(names), meaning,
+                    [key, spelling, names](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                      const std::string name = read_choice(n, w, names);
+                      for (const AttentionInfo& info : kAttentionKinds)
+                        if (name == info.*spelling)
+                          ctx.attention[key] = {info.kind, w, std::string(key) + ": " + name};
+                    },
+                    nullptr});
+  };
+  by_name("attn_implementation", &AttentionInfo::implementation,
+          "HF's spelling of the attention choice (eager, sdpa, flash_attention_2, ...)");
+  by_name("attention", &AttentionInfo::short_name, "Axolotl's newer spelling of it (flash, xformers, sdpa, ...)");
   return rows;
 }
 
