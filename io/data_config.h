@@ -15,6 +15,8 @@ struct DatasetSpec {
   // attention_mask; Axolotl infers these when `type` is left out, here they are named: an entry
   // without a type is completion)
   std::string type = "completion";
+  // Which rows train: "train" (all), or a slice in HF's syntax, "train[:20%]" (io/dataset_split.h).
+  std::string split = "train";
 
   // type chat_template (Axolotl's keys, per dataset). chat_template not given in the entry: the
   // config's top-level chat_template (DataConfig::chat_template).

@@ -7,11 +7,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/user_error.h"
 #include "io/chat_template.h"  // load_chat_template_file
+#include "io/dataset_split.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
 
 namespace llm {
@@ -228,8 +230,13 @@ std::vector<Document> load_documents(const DatasetSpec& spec) {
     else if (spec.type == "input_output") load_input_output_file(file, docs);
     else load_pretokenized_file(file, docs);
   }
+  const std::optional<RowSlice> slice = parse_split(spec.split);
+  if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
+  const auto [first, last] = slice_rows(*slice, docs.size());
+  docs = std::vector<Document>(std::make_move_iterator(docs.begin() + first), std::make_move_iterator(docs.begin() + last));
   if (docs.empty())
-    throw UserError(spec.path + ": the " + spec.type + " dataset holds no documents");
+    throw UserError(spec.path + ": the " + spec.type + " dataset holds no documents" +
+                    (spec.split == "train" ? "" : " in split " + spec.split));
   return docs;
 }
 

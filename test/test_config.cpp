@@ -175,6 +175,13 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
         "cfg.yaml:1: datasets: expected a list of {path, type} entries, got an empty list");
   CHECK(error_of("learning_rate: 0.1\n") ==
         "cfg.yaml: datasets: expected a list of {path, type} entries, got none");
+  // split: HF's slice of the rows (Axolotl's fft-8b-liger-fsdp example takes train[:20%]).
+  const std::string sliced = "datasets:\n  - path: " + data + "\n    split: train[:20%]\n";
+  CHECK(parse_config(sliced, "cfg.yaml").data.datasets[0].split == "train[:20%]");
+  CHECK(parse_config(config_to_yaml(parse_config(sliced, "cfg.yaml")), "re.yaml").data.datasets[0].split == "train[:20%]");
+  CHECK(error_of("datasets:\n  - path: " + data + "\n    split: validation\n") ==
+        "cfg.yaml:3: datasets[0].split: expected train or a slice of it in HF's syntax, e.g. train[:20%] or "
+        "train[100:] (a local file has one split, train), got 'validation'");
 }
 
 TEST_CASE("relative dataset paths: beside the config file, else relative to the CWD") {
@@ -317,8 +324,8 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   CHECK(c.unknown_keys ==
         std::vector<std::string>{"gradient_checkpointing_kwargs.preserve_rng_state",
                                  "special_tokens.unk_token", "strict", "wandb_project"});
-  c = parse_config("datasets:\n  - path: " + scratch().data + "\n    split: train\n", "cfg.yaml");
-  CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].split"});
+  c = parse_config("datasets:\n  - path: " + scratch().data + "\n    data_files: x.jsonl\n", "cfg.yaml");
+  CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].data_files"});
   CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
             .data.datasets.size() == 1);  // an empty file is a map with every key unset
 }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io/dataset.h"
+#include "io/dataset_split.h"
 #include "io/token_cache.h"
 #include "engine/user_error.h"
 #include "test/test_files.h"
@@ -123,6 +124,35 @@ TEST_CASE("jsonl completion reads the text field") {
   REQUIRE(docs.size() == 2);
   CHECK(text_of(docs[0], Loss::trained) == "alpha");
   CHECK(text_of(docs[1], Loss::trained) == "b\n");
+}
+
+TEST_CASE("split: HF's slices of a dataset's rows, percentages rounded half to even") {
+  auto rows = [](const std::string& split, size_t n) { return slice_rows(*parse_split(split), n); };
+  using Range = std::pair<size_t, size_t>;
+  CHECK(rows("train", 10) == Range{0, 10});
+  CHECK(rows("train[:20%]", 10) == Range{0, 2});
+  CHECK(rows("train[:25%]", 10) == Range{0, 2});  // 2.5 rounds to 2, as Python's round
+  CHECK(rows("train[:35%]", 10) == Range{0, 4});  // 3.5 to 4
+  CHECK(rows("train[-10%:]", 10) == Range{9, 10});
+  CHECK(rows("train[3:]", 10) == Range{3, 10});
+  CHECK(rows("train[-3:-1]", 10) == Range{7, 9});
+  CHECK(rows("train[5:2]", 10) == Range{5, 5});
+  CHECK(rows("train[:500]", 10) == Range{0, 10});
+  for (const char* bad : {"test", "train[", "train[1:2%]", "train[:101%]", "train[a:]", "train+test", "train[:20%](pct1_dropremainder)"})
+    CHECK_MESSAGE(!parse_split(bad), bad);
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 10; i++) text += "{\"text\": \"row " + std::to_string(i) + "\"}\n";
+  const std::string path = dir.write("c.jsonl", text);
+  DatasetSpec spec{path, "completion"};
+  spec.split = "train[20%:40%]";
+  std::vector<Document> docs = load_documents(spec);
+  REQUIRE(docs.size() == 2);
+  CHECK(text_of(docs[0], Loss::trained) == "row 2");
+  CHECK(text_of(docs[1], Loss::trained) == "row 3");
+  spec.split = "train[10:]";
+  CHECK_THROWS_WITH_AS(load_documents(spec), (path + ": the completion dataset holds no documents in split train[10:]").c_str(),
+                       UserError);
 }
 
 TEST_CASE("alpaca: loss only on the output and EOS, shifted by one") {

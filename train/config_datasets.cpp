@@ -1,6 +1,7 @@
 // defines: read_datasets, write_datasets (the `datasets:` list and Axolotl's per-dataset keys)
 #include <filesystem>
 
+#include "io/dataset_split.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -38,6 +39,11 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  if (!fs::exists(spec.path, ec)) fail(wk, "an existing file or directory", describe(v));
                } else if (key == "type") {
                  spec.type = read_choice(v, wk, kDatasetTypes);
+               } else if (key == "split") {
+                 spec.split = read_string(v, wk);
+                 if (!parse_split(spec.split))
+                   fail(wk, "train or a slice of it in HF's syntax, e.g. train[:20%] or train[100:] (a local "
+                            "file has one split, train)", describe(v));
                } else if (key == "chat_template") {
                  spec.chat_template = read_choice(v, wk, {"llama3", "chatml"});
                } else if (key == "field_messages") {
@@ -78,6 +84,7 @@ std::string write_datasets(const TrainConfig& c) {
   const auto list = yaml_list;
   for (const DatasetSpec& d : c.data.datasets) {
     y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
+    if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
     if (d.type != "chat_template") continue;
     y += "\n    chat_template: " + yaml_string(d.chat_template);
     y += "\n    field_messages: " + yaml_string(d.field_messages);
