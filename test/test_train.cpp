@@ -94,6 +94,54 @@ TEST_CASE("early stopping: stops after exactly `patience` evaluations without im
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 4);
 }
 
+namespace {
+
+// The "loss" of each metrics.jsonl training record.
+std::vector<double> logged_losses(const std::string& metrics_path) {
+  std::vector<double> losses;
+  for (const std::string& record : train_records(metrics_path))
+    losses.push_back(std::stod(record.substr(record.find("\"loss\": ") + 8)));
+  return losses;
+}
+
+}  // namespace
+
+TEST_CASE("logged loss: the mean of the steps since the last log, as HF's Trainer; exact across a resume") {
+  Workspace every("log_every"), third("log_third"), resumed("log_resumed");
+  Run a = run_train(every.config("max_steps: 6\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b = run_train(third.config("max_steps: 6\nlogging_steps: 3\nsave_steps: 2\n"));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  const std::vector<double> step = logged_losses(every.out("metrics.jsonl")), mean = logged_losses(third.out("metrics.jsonl"));
+  REQUIRE(step.size() == 6);
+  REQUIRE(mean.size() == 2);
+  CHECK(mean[0] == doctest::Approx((step[0] + step[1] + step[2]) / 3).epsilon(1e-6));
+  CHECK(mean[1] == doctest::Approx((step[3] + step[4] + step[5]) / 3).epsilon(1e-6));
+  // Resumed at step 4, inside the window 4..6: the step-6 line is the unbroken run's.
+  Run c = run_train("--resume " + third.out("step_000004") + " --output_dir " + resumed.out());
+  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
+  CHECK(train_records(resumed.out("metrics.jsonl")) == std::vector<std::string>{train_records(third.out("metrics.jsonl"))[1]});
+}
+
+TEST_CASE("loss watchdog: stops once the logged loss stayed above the threshold, as Axolotl's") {
+  Workspace ws("watchdog");
+  // Every loss is above 0.01. Step 1 ends with no log yet; steps 2 and 3 see the previous
+  // step's line above it: the second violation stops the run after step 3, saved and exported.
+  Run r = run_train(ws.config("max_steps: 20\nloss_watchdog_threshold: 0.01\nloss_watchdog_patience: 2\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("loss watchdog: the logged loss was above loss_watchdog_threshold 0.01 at 2 step ends") !=
+        std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 3);
+  CHECK(fs::exists(ws.out("step_000003/model.bin")));
+  CHECK(fs::exists(ws.out("model.safetensors")));
+  // An evaluation logged after the loss line hides it from the watchdog (HF's log history).
+  Workspace evaluated("watchdog_eval");
+  Run e = run_train(evaluated.config("max_steps: 20\neval_steps: 1\nloss_watchdog_threshold: 0.01\n"));
+  REQUIRE_MESSAGE(e.exit_code == 0, e.output);
+  CHECK(e.output.find("loss watchdog: the logged loss") == std::string::npos);
+  CHECK(train_records(evaluated.out("metrics.jsonl")).size() == 20);
+}
+
 TEST_CASE("SIGTERM finishes the step, writes a checkpoint that resumes exactly, exits 0") {
   Workspace ws("sigterm"), ref("sigterm_ref");
   std::string cfg = ws.config("max_steps: 100000\n");

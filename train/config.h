@@ -75,6 +75,10 @@ struct TrainConfig {
   int64_t evals_per_epoch = -1;
   int64_t early_stopping_patience = -1;  // -1: off
   double early_stopping_threshold = 0.0;
+  // Axolotl's loss watchdog: stop once the logged training loss has been above the threshold at
+  // `patience` step ends in a row (0: off).
+  double loss_watchdog_threshold = 0.0;
+  int64_t loss_watchdog_patience = 3;
 
   // Checkpoints.
   std::string output_dir = "./out";

@@ -329,6 +329,10 @@ std::vector<ConfigField> make_fields() {
               "stop after N evaluations without improvement"),
       number("early_stopping_threshold", eval, MEMBER(early_stopping_threshold), kNonNegative,
              "improvement that counts"),
+      number("loss_watchdog_threshold", eval, MEMBER(loss_watchdog_threshold), kNonNegative,
+             "stop when the logged training loss stays above this (0: off)"),
+      integer("loss_watchdog_patience", eval, MEMBER(loss_watchdog_patience), 1, kNoMax,
+              "step ends above loss_watchdog_threshold before stopping"),
 
       text("output_dir", checkpoints, MEMBER(output_dir),
            "checkpoints, metrics and the final model"),

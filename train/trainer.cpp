@@ -310,6 +310,19 @@ double Trainer::Impl::accumulate_gradients() {
   return targets > 0 ? loss_sum / targets : 0.0;
 }
 
+// Axolotl's LossWatchDogCallback, at the end of a step before that step's log line: the newest
+// log record, when it is a training loss above the threshold, counts one more violation (the same
+// record again at each step end until the next log), at or below it resets the count; an
+// evaluation record in between counts nothing. True once `patience` violations are reached.
+bool Trainer::Impl::loss_watchdog_says_stop() {
+  if (config.loss_watchdog_threshold <= 0 || !state.newest_logged_loss) return false;
+  if (*state.newest_logged_loss <= config.loss_watchdog_threshold) {
+    state.watchdog_violations = 0;
+    return false;
+  }
+  return ++state.watchdog_violations >= config.loss_watchdog_patience;
+}
+
 TrainResult Trainer::Impl::run() {
   TrainResult result;
   const TrainConfig& c = config;
@@ -317,7 +330,6 @@ TrainResult Trainer::Impl::run() {
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
-  float loss_to_log = 0.0f;
   while (state.step < total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     const double step_loss = accumulate_gradients();
@@ -334,11 +346,17 @@ TrainResult Trainer::Impl::run() {
           grad_norm);
     }
     state.step++;
-    loss_to_log = static_cast<float>(step_loss);
-    result.last_loss = loss_to_log;
+    result.last_loss = static_cast<float>(step_loss);
+    state.loss_since_log += step_loss;
+    state.steps_since_log++;
     const double epoch = static_cast<double>(state.step) / updates_per_epoch;
+    const bool watchdog_stop = loss_watchdog_says_stop();
 
     if (state.step % logging_steps == 0 || state.step == total_steps) {
+      const auto loss_to_log = static_cast<float>(state.loss_since_log / state.steps_since_log);
+      state.loss_since_log = 0.0;
+      state.steps_since_log = 0;
+      state.newest_logged_loss = loss_to_log;
       auto now = std::chrono::steady_clock::now();
       double since = std::chrono::duration<double>(now - last_log).count();
       double elapsed = std::chrono::duration<double>(now - start).count();
@@ -363,6 +381,7 @@ TrainResult Trainer::Impl::run() {
     if (eval_steps > 0 && (state.step % eval_steps == 0 || state.step == total_steps)) {
       float eval_loss = evaluate();
       if (metrics) metrics->eval(state.step, eval_loss);
+      state.newest_logged_loss.reset();  // the newest record is an evaluation's
       // As HF's EarlyStoppingCallback: better means lower by more than the threshold.
       improved = !state.best_eval_loss ||
                  (eval_loss < *state.best_eval_loss &&
@@ -385,7 +404,7 @@ TrainResult Trainer::Impl::run() {
     // With early stopping, every new best is saved so the best checkpoint always exists.
     const bool best_save = improved && c.early_stopping_patience > 0;
     if ((save_steps > 0 && state.step % save_steps == 0) || state.step == total_steps || best_save ||
-        early_stop || stop_signal) {
+        early_stop || watchdog_stop || stop_signal) {
       result.last_checkpoint = save();
     }
     if (early_stop) {
@@ -393,6 +412,12 @@ TrainResult Trainer::Impl::run() {
                  state.patience_counter, *state.best_eval_loss, state.best_step,
                  config.output_dir + "/" + checkpoint_dir_name(state.best_step));
       result.stopped_early = true;
+      break;
+    }
+    if (watchdog_stop) {
+      say("loss watchdog: the logged loss was above loss_watchdog_threshold {} at {} step ends in a row; "
+          "stopping (checkpoint {})\n", c.loss_watchdog_threshold, state.watchdog_violations, result.last_checkpoint);
+      result.stopped_by_watchdog = true;
       break;
     }
     if (stop_signal) {

@@ -19,6 +19,7 @@ struct TrainResult {
   int64_t best_step = -1;
   std::string last_checkpoint;  // empty when none was written
   bool stopped_early = false;   // early_stopping_patience ran out
+  bool stopped_by_watchdog = false;  // loss_watchdog_threshold: the loss stayed too high
   bool interrupted = false;     // SIGINT/SIGTERM: a checkpoint was written and the loop left
 };
 
@@ -30,6 +31,13 @@ struct TrainerState {
   int64_t best_step = -1;
   int64_t patience_counter = 0;
   int64_t bad_steps = 0;  // consecutive non-finite losses or gradient norms
+  // The logging window: a log line reports the mean loss of its steps, as HF's Trainer.
+  double loss_since_log = 0.0;
+  int64_t steps_since_log = 0;
+  // The loss watchdog's view, as Axolotl's callback reads HF's log history: the newest record's
+  // training loss (none before the first log, or when an evaluation was recorded after it).
+  std::optional<float> newest_logged_loss;
+  int64_t watchdog_violations = 0;
 };
 
 class Trainer {

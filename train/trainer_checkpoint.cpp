@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
@@ -30,13 +31,15 @@ int64_t metadata_int(const TensorFile& file, const std::string& key, int64_t min
                               key, min, max, text));
 }
 
-// best_eval_loss: "none" before the first evaluation, else a finite loss.
-std::optional<float> metadata_loss(const TensorFile& file, const std::string& key) {
+// best_eval_loss: "none" before the first evaluation, else a finite loss (a float; a double for
+// a sum of losses).
+template <class Real = float>
+std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key) {
   const std::string& text = file.require_metadata(key);
   if (text == "none") return std::nullopt;
   char* end = nullptr;
   errno = 0;
-  const float value = std::strtof(text.c_str(), &end);
+  const Real value = std::is_same_v<Real, float> ? std::strtof(text.c_str(), &end) : std::strtod(text.c_str(), &end);
   if (!text.empty() && *end == '\0' && errno == 0 && std::isfinite(value)) return value;
   throw UserError(file.path + ": metadata " + key + ": expected a finite loss or 'none', got '" + text + "'");
 }
@@ -61,6 +64,11 @@ std::string Trainer::Impl::save() {
   m["best_step"] = std::to_string(state.best_step);
   m["patience_counter"] = std::to_string(state.patience_counter);
   m["bad_steps"] = std::to_string(state.bad_steps);
+  // The logging window and the watchdog's record, so a resumed run logs what an unbroken one would.
+  m["loss_since_log"] = fmt::format("{:.17g}", state.loss_since_log);
+  m["steps_since_log"] = std::to_string(state.steps_since_log);
+  m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
+  m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["world_size"] = std::to_string(comm.world_size());
   m["data_layout"] = kDataLayout;
   // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
@@ -104,6 +112,13 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
+  // Checkpoints from before these keys: the logging window restarts here, as HF's Trainer's does.
+  if (t.metadata.count("steps_since_log")) {
+    state.steps_since_log = metadata_int(t, "steps_since_log", 0, state.step);
+    state.loss_since_log = metadata_loss<double>(t, "loss_since_log").value_or(0.0);
+    state.newest_logged_loss = metadata_loss(t, "newest_logged_loss");
+    state.watchdog_violations = metadata_int(t, "watchdog_violations", 0);
+  }
   // A cursor counts micro-batches of one way of laying out the data; before examples were kept
   // whole (one token stream cut into windows) the same numbers meant other batches.
   if (t.metadata.count("data_layout") == 0)

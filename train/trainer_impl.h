@@ -63,6 +63,7 @@ struct Trainer::Impl {
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
+  bool loss_watchdog_says_stop();  // updates state.watchdog_violations
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
   // Prints on rank 0 only.

@@ -77,6 +77,9 @@ void Trainer::Impl::print_summary() const {
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
              logging_steps);
+  if (c.loss_watchdog_threshold > 0)
+    say("loss watchdog: stop once the logged loss is above {} at {} step ends in a row\n", c.loss_watchdog_threshold,
+        c.loss_watchdog_patience);
   if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);
 }
 
