@@ -310,7 +310,8 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
                         const ForwardOptions& opt) {
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   Tensor hidden = hidden_states(ids, positions, opt);
-  Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets);
+  Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets,
+                                    kIgnoreIndex, 0, opt.targets_host);
   return units_ ? units_->after_forward(0, out) : out;
 }
 

@@ -47,6 +47,9 @@ struct ForwardOptions {
   // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
   DType compute_dtype = DType::f32;
   uint64_t dropout_seed = 0;  // LoRA dropout's draw for this forward (with gradients only)
+  // loss() only: the targets in host memory when the caller has them (a batch before its copy to
+  // the device), so the loss counts them there rather than wait for the device to read them.
+  Tensor targets_host;
   // When set, layer `layer`'s attention of q (B, S, H, D) over k, v (B, S, Hkv, D) instead of the
   // kind above: sampling's key/value cache (model/generate.cpp) keeps and reads keys there.
   std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)> attend;

@@ -20,8 +20,9 @@ class CpuBackend : public Backend {
   void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) override;
   void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
   void scale(Tensor& x, float s) override;
+  void scale_by(Tensor& x, const Tensor& s) override;
   void sum(const Tensor& x, Tensor& out) override;
-  double sum_squares(const Tensor& x) override;
+  void add_sum_squares(const Tensor& x, Tensor& acc) override;
 
   void gemm(const GemmArgs& args) override;
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
