@@ -66,6 +66,10 @@ class CudaBackend : public Backend {
                        Tensor& rstd) override;
   void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy,
                         Tensor& dx, Tensor& dw) override;
+  void add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Tensor& w, float eps, Tensor& h,
+                           Tensor& y, Tensor& rstd) override;
+  void add_rmsnorm_backward(const Tensor& h, const Tensor& w, const Tensor& rstd, const Tensor& dy,
+                            const Tensor& dh_in, Tensor& dh, Tensor& dw) override;
   void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inverse,
             Tensor& y) override;
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
@@ -111,6 +115,9 @@ class CudaBackend : public Backend {
   void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v,
                               const Tensor& probs, const Tensor& dout, Tensor& dq, Tensor& dk,
                               Tensor& dv);
+  // rmsnorm_backward, plus dx_in into dx when defined (add_rmsnorm_backward).
+  void norm_backward(const char* op, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                     const Tensor& dy, const Tensor& dx_in, Tensor& dx, Tensor& dw);
   // Integer ids (embedding tokens, cross-entropy targets) checked on the device (cuda_ids.cu):
   // info[0] = how many are not `ignore` (kNoIgnore: none is); the first outside [0, limit) is
   // recorded in input_errors_ as a token id, or a target when `targets` is set. Nothing waits.

@@ -132,6 +132,15 @@ class Backend {
                                Tensor& rstd) = 0;
   virtual void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd,
                                 const Tensor& dy, Tensor& dx, Tensor& dw) = 0;
+  // A residual add and the rmsnorm after it in one pass: h = x + r, y = rmsnorm(h) * w (rstd
+  // saved). Backward: dh = dh_in + rmsnorm's d(h) from dy (that part rounded to h's dtype first,
+  // so the sum is bit for bit what autograd makes of the unfused ops), the whole gradient of x
+  // (and of r), and dw; dh does not alias dh_in.
+  virtual void add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Tensor& w, float eps,
+                                   Tensor& h, Tensor& y, Tensor& rstd) = 0;
+  virtual void add_rmsnorm_backward(const Tensor& h, const Tensor& w, const Tensor& rstd,
+                                    const Tensor& dy, const Tensor& dh_in, Tensor& dh,
+                                    Tensor& dw) = 0;
   // Rotates x by angle position * inv_freq[i] (the inverse rotation when inverse is set).
   virtual void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
                     bool inverse, Tensor& y) = 0;

@@ -36,6 +36,14 @@ Tensor embedding(const Tensor& ids, const Tensor& table);
 // rmsnorm over the last dim: x (..., C), weight (C): x / sqrt(mean(x^2) + eps) * weight.
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);
 
+// A residual add and the rmsnorm that follows it, in one pass over memory (as llm.c's
+// fused_residual_forward): sum = x + r, normed = rmsnorm(sum, weight, eps); x and r same shape.
+// The gradient is exact: d(x) = d(r) = d(sum) from later uses plus the norm's contribution.
+struct AddNorm {
+  Tensor sum, normed;
+};
+AddNorm add_rmsnorm(const Tensor& x, const Tensor& r, const Tensor& weight, float eps);
+
 // RoPE as HF's Llama (rotate_half: dims i and i + D/2 form a pair), with Llama 3 frequency
 // scaling when factor > 0.
 struct RopeConfig {

@@ -123,8 +123,13 @@ class LlamaModel {
     float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
     decltype(ForwardOptions::attend) attend;
   };
-  Tensor layer_forward(int64_t index, const Tensor& x, const Tensor& positions,
-                       const Tensor& doc_ids, const LayerOptions& opt, uint64_t dropout_seed) const;
+  // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm
+  // that follows them (add_rmsnorm): `normed` is input_layernorm(x) when the block before made
+  // it so, else undefined; with `next_norm` (the next block's input_layernorm weight) the last
+  // add is fused with it too, and the result's `normed` is what the next block takes.
+  AddNorm layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
+                        const Tensor& next_norm, const Tensor& positions, const Tensor& doc_ids,
+                        const LayerOptions& opt, uint64_t dropout_seed) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
 
   LlamaConfig config_;

@@ -219,6 +219,17 @@ TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
   CHECK(bit_identical(first, second));
 }
 
+TEST_CASE("add_rmsnorm: the fused residual add and norm, both outputs used") {
+  Tensor x = randn({3, 7, 65}), r = randn({3, 7, 65}), w = randn({65});
+  for (DType t : kDtypes)
+    compare_op("add_rmsnorm",
+               [](const std::vector<Tensor>& in) {
+                 AddNorm o = add_rmsnorm(in[0], in[1], in[2], 1e-5f);
+                 return add_scaled(o.normed, o.sum, 0.7f);
+               },
+               {x, r, w}, t);
+}
+
 TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
   const RopeConfig c{500000.0f, 8.0f, 1.0f, 4.0f, 8192};
   Tensor x = randn({2, 13, 3, 64});

@@ -222,6 +222,39 @@ TEST_CASE("rmsnorm: matches the formula; gradients for x and weight") {
   check_gradients([&](const std::vector<Tensor>& in) { return rmsnorm(in[0], in[1], eps); }, {x, w});
 }
 
+TEST_CASE("add_rmsnorm: the sum and its rmsnorm as add then rmsnorm; exact gradients") {
+  const float eps = 1e-5f;
+  Tensor x = randn({3, 5, 33}), r = randn({3, 5, 33}), w = randn({33});
+  // Both outputs feed the result, so x's gradient is the sum's own plus the norm's.
+  auto fused = [&](const std::vector<Tensor>& in) {
+    AddNorm o = add_rmsnorm(in[0], in[1], in[2], eps);
+    return add_scaled(o.normed, o.sum, 0.7f);
+  };
+  auto unfused = [&](const std::vector<Tensor>& in) {
+    Tensor h = add(in[0], in[1]);
+    return add_scaled(rmsnorm(h, in[2], eps), h, 0.7f);
+  };
+  check_gradients(fused, {x, r, w});
+  check_gradients([&](const std::vector<Tensor>& in) { return add_rmsnorm(in[0], in[1], in[2], eps).normed; },
+                  {x, r, w});  // the sum unused: its gradient arrives as zeros
+  // Against the unfused ops: the same values and gradients, bit for bit (the fused backward rounds
+  // the norm's part as autograd's separate accumulation does).
+  std::vector<Tensor> a{x.clone(), r.clone(), w.clone()}, b{x.clone(), r.clone(), w.clone()};
+  for (std::vector<Tensor>* in : {&a, &b})
+    for (Tensor& t : *in) t.set_requires_grad(true);
+  Tensor seed = randn(x.shape());
+  Tensor out_a = fused(a);
+  backward(out_a, seed);  // one graph at a time: a backward runs the whole tape
+  Tensor out_b = unfused(b);
+  backward(out_b, seed);
+  check_close(out_a.to_floats(), out_b.to_floats(), 0.0f);
+  for (int i = 0; i < 3; i++) {
+    CAPTURE(i);
+    check_close(a[i].grad().to_floats(), b[i].grad().to_floats(), 0.0f);
+  }
+  CHECK_THROWS(add_rmsnorm(x, randn({3, 5, 32}), w, eps));
+}
+
 TEST_CASE("rope_inv_freq: Llama 3.1 scaling (factor 8, low 1, high 4, original 8192)") {
   RopeConfig c{500000.0f, 8.0f, 1.0f, 4.0f, 8192};
   std::vector<float> plain = rope_inv_freq({500000.0f}, 128), scaled = rope_inv_freq(c, 128);
