@@ -52,6 +52,8 @@ CudaBackend::CudaBackend(int device) : device_(device), allocator_(device) {
   CUBLAS_CHECK(cublasLtCreate(&lt_));
   workspace_bytes_ = kGemmWorkspaceBytes;
   CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+  CUDA_CHECK(cudaMalloc(&input_errors_, 4 * sizeof(int32_t)));
+  CUDA_CHECK(cudaMemsetAsync(input_errors_, 0, 4 * sizeof(int32_t), stream_));
 }
 
 // Errors are dropped here: at process exit the CUDA runtime may already be gone (see
@@ -61,6 +63,7 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   cudnn_.reset();  // before the stream its handle runs on
   cudaFree(workspace_);
+  cudaFree(input_errors_);
   cudaFree(l2_flush_);
   cublasLtDestroy(lt_);
   cudaStreamDestroy(comm_stream_);
@@ -123,11 +126,13 @@ void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   activate();
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  raise_input_errors();
 }
 
 void CudaBackend::synchronize() {
   activate();
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  raise_input_errors();
 }
 
 }  // namespace llm

@@ -48,8 +48,9 @@ class CudaBackend : public Backend {
   void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) override;
   void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
   void scale(Tensor& x, float s) override;
+  void scale_by(Tensor& x, const Tensor& s) override;
   void sum(const Tensor& x, Tensor& out) override;
-  double sum_squares(const Tensor& x) override;
+  void add_sum_squares(const Tensor& x, Tensor& acc) override;
 
   void gemm(const GemmArgs& args) override;
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
@@ -65,6 +66,10 @@ class CudaBackend : public Backend {
                        Tensor& rstd) override;
   void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy,
                         Tensor& dx, Tensor& dw) override;
+  void add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Tensor& w, float eps, Tensor& h,
+                           Tensor& y, Tensor& rstd) override;
+  void add_rmsnorm_backward(const Tensor& h, const Tensor& w, const Tensor& rstd, const Tensor& dy,
+                            const Tensor& dh_in, Tensor& dh, Tensor& dw) override;
   void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inverse,
             Tensor& y) override;
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
@@ -110,15 +115,18 @@ class CudaBackend : public Backend {
   void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v,
                               const Tensor& probs, const Tensor& dout, Tensor& dq, Tensor& dk,
                               Tensor& dv);
-  // Integer ids (embedding tokens, cross-entropy targets) checked on the device: how many are not
-  // `ignore` (kNoIgnore: none is), and the first outside [0, limit). The three i32 results stay
-  // on the device in info.
+  // rmsnorm_backward, plus dx_in into dx when defined (add_rmsnorm_backward).
+  void norm_backward(const char* op, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                     const Tensor& dy, const Tensor& dx_in, Tensor& dx, Tensor& dw);
+  // Integer ids (embedding tokens, cross-entropy targets) checked on the device (cuda_ids.cu):
+  // info[0] = how many are not `ignore` (kNoIgnore: none is); the first outside [0, limit) is
+  // recorded in input_errors_ as a token id, or a target when `targets` is set. Nothing waits.
   static constexpr int64_t kNoIgnore = INT64_MIN;
-  void check_ids(const Tensor& ids, int64_t limit, int64_t ignore, Tensor& info);
-  // check_ids, then waits for the result and throws when an id is outside [0, limit): the
-  // message is `what` + " <id> outside the vocabulary of <limit>". Returns the info tensor.
-  Tensor require_ids_in_range(const Tensor& ids, int64_t limit, int64_t ignore, const std::string& what);
+  void check_ids(const Tensor& ids, int64_t limit, int64_t ignore, bool targets, Tensor& info);
   void check_doc_ids(const Tensor& doc_ids, int64_t seq);  // non-decreasing along each row
+  // Throws the error a check recorded, if any (and clears it). Called whenever the host has
+  // waited for the stream anyway: a read of device data or synchronize().
+  void raise_input_errors();
   CudnnAttention& cudnn();  // created on first use: a run without sdp_attention never loads cuDNN
 
   int device_;
@@ -133,6 +141,7 @@ class CudaBackend : public Backend {
   std::map<std::array<int64_t, 17>, cublasLtMatmulAlgo_t> gemm_algos_;
   // flush_caches' buffer: cudaMalloc'd on first use (outside the caching allocator, so the
   // benchmarks' peak memory does not count it), freed with the backend.
+  int32_t* input_errors_ = nullptr;  // device: {kind, a, b, c} of the first bad input, or zeros
   void* l2_flush_ = nullptr;
   size_t l2_flush_bytes_ = 0;
   std::unique_ptr<CudnnAttention> cudnn_;  // its handle runs on stream_

@@ -9,7 +9,7 @@ namespace llm {
 namespace {
 
 // One block per row: lse = max + log(sum(exp(x - max))); row_loss = lse - x[target], 0 when the
-// target is ignored.
+// target is ignored or outside [0, V) (check_ids reports that one; here it is not read).
 template <class T>
 __global__ void cross_entropy_rows_kernel(const T* logits, const int32_t* targets, int64_t V,
                                           int ignore_index, float* lse, float* row_loss) {
@@ -25,7 +25,7 @@ __global__ void cross_entropy_rows_kernel(const T* logits, const int32_t* target
     const float l = mx + logf(s);
     lse[blockIdx.x] = l;
     const int32_t t = targets[blockIdx.x];
-    row_loss[blockIdx.x] = t == ignore_index ? 0.0f : l - to_f32(row[t]);
+    row_loss[blockIdx.x] = t == ignore_index || t < 0 || t >= V ? 0.0f : l - to_f32(row[t]);
   }
 }
 
@@ -51,7 +51,7 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* ta
   const int32_t t = targets[i];
   const float g = info[0] > 0 ? dloss[0] / static_cast<float>(info[0]) : 0.0f;
   float d = 0.0f;
-  if (t != ignore_index) {
+  if (t != ignore_index && t >= 0 && t < V) {
     d = g * expf(to_f32(logits[i * V + j]) - lse[i]);
     if (j == t) d -= g;
   }
@@ -64,7 +64,8 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
                                         int ignore_index, Tensor& loss, Tensor& lse) {
   const int64_t N = logits.size(0), V = logits.size(1);
   activate();
-  Tensor info = require_ids_in_range(targets, V, ignore_index, "cross_entropy: target");
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(targets, V, ignore_index, /*targets=*/true, info);
   Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
   dispatch_float("cross_entropy", logits, [&](auto tag) {
     using T = decltype(tag);
@@ -79,7 +80,7 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
 }
 
 // The count of counted rows is recomputed on the device: no host round trip in backward. The
-// targets were checked by the forward; the kernel reads logits[target] only on counted rows.
+// targets were checked by the forward; the kernel reads logits[target] only for a target in range.
 void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets,
                                          const Tensor& lse, const Tensor& dloss,
                                          int ignore_index, Tensor& dlogits) {
@@ -88,8 +89,8 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
   const int64_t N = logits.size(0), V = logits.size(1);
   if (N == 0 || V == 0) return;
   activate();
-  Tensor info = scratch({3}, DType::i32);
-  check_ids(targets, V, ignore_index, info);
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(targets, V, ignore_index, /*targets=*/true, info);
   const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((V + kThreads - 1) / kThreads));
   dispatch_float("cross_entropy_backward", logits, [&](auto tag) {
     using T = decltype(tag);

@@ -1,4 +1,4 @@
-// defines: CudaBackend::axpby, mul, scale (elementwise, f32 math on f32 or bf16 storage)
+// defines: CudaBackend::axpby, mul, scale, scale_by (elementwise, f32 math on f32 or bf16 storage)
 #include "cuda/cuda_common.cuh"
 
 namespace llm {
@@ -20,6 +20,13 @@ __global__ void mul_kernel(const T* x, const T* y, T* out, int64_t n) {
 template <class T>
 __global__ void scale_kernel(T* x, float s, int64_t n) {
   GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * s);
+}
+
+// The factor is read by every thread from device memory: no host round trip to learn it.
+template <class T>
+__global__ void scale_by_kernel(T* x, const float* s, int64_t n) {
+  const float f = *s;
+  GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * f);
 }
 
 }  // namespace
@@ -60,6 +67,18 @@ void CudaBackend::scale(Tensor& x, float s) {
     scale_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s, n);
   });
   CUDA_CHECK_OP("scale", x);
+}
+
+void CudaBackend::scale_by(Tensor& x, const Tensor& s) {
+  require_scalar_factor("scale_by", s);
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  activate();
+  dispatch_float("scale_by", x, [&](auto tag) {
+    using T = decltype(tag);
+    scale_by_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(), n);
+  });
+  CUDA_CHECK_OP("scale_by", x, s);
 }
 
 }  // namespace llm

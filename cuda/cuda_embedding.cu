@@ -8,12 +8,17 @@ namespace llm {
 
 namespace {
 
-// out[i, c] = table[ids[i], c]; one block per token row.
+// out[i, c] = table[ids[i], c]; one block per token row. An id outside [0, V) (which check_ids
+// reports) gives a row of zeros rather than a read out of bounds.
 template <class T>
-__global__ void embedding_forward_kernel(const int32_t* ids, const T* table, T* out, int64_t C) {
+__global__ void embedding_forward_kernel(const int32_t* ids, const T* table, T* out, int64_t V,
+                                         int64_t C) {
   const int64_t i = blockIdx.x;
-  const T* row = table + static_cast<int64_t>(ids[i]) * C;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) out[i * C + c] = row[c];
+  const int32_t id = ids[i];
+  const bool valid = id >= 0 && id < V;
+  const T* row = table + (valid ? static_cast<int64_t>(id) : 0) * C;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+    out[i * C + c] = valid ? row[c] : from_f32<T>(0.0f);
 }
 
 __global__ void iota_kernel(int32_t* x, int64_t n) {
@@ -25,9 +30,11 @@ __global__ void iota_kernel(int32_t* x, int64_t n) {
 // adds its rows in f32, then adds the total to the table's row once. Every other block exits.
 template <class T>
 __global__ void embedding_backward_kernel(const int32_t* sorted_ids, const int32_t* sorted_pos,
-                                          const T* dout, T* dtable, int64_t n, int64_t C) {
+                                          const T* dout, T* dtable, int64_t n, int64_t V,
+                                          int64_t C) {
   const int64_t p = blockIdx.x;
   const int32_t id = sorted_ids[p];
+  if (id < 0 || id >= V) return;  // reported by the forward's check_ids
   if (p > 0 && sorted_ids[p - 1] == id) return;
   const int64_t c = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
   if (c >= C) return;
@@ -51,12 +58,13 @@ void CudaBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tens
   const int64_t n = ids.numel(), V = table.size(0), C = table.size(1);
   if (n == 0) return;
   activate();
-  // A bad id is a data error the user must see, not a silent out-of-bounds read.
-  require_ids_in_range(ids, V, kNoIgnore, "embedding: token id");
+  // A bad id is a data error the user must see: reported at the next wait for the device.
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(ids, V, kNoIgnore, /*targets=*/false, info);
   dispatch_float("embedding", table, [&](auto tag) {
     using T = decltype(tag);
     embedding_forward_kernel<<<n, kThreads, 0, stream_>>>(ids.data<int32_t>(), table.data<T>(),
-                                                          out.data<T>(), C);
+                                                          out.data<T>(), V, C);
   });
   CUDA_CHECK_OP("embedding", ids, table, out);
 }
@@ -89,7 +97,7 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tens
     using T = decltype(tag);
     embedding_backward_kernel<<<grid, kThreads, 0, stream_>>>(
         sorted_ids.data<int32_t>(), sorted_pos.data<int32_t>(), dout.data<T>(), dtable.data<T>(),
-        n, C);
+        n, V, C);
   });
   CUDA_CHECK_OP("embedding_backward", ids, dout, dtable);
 }

@@ -1,4 +1,4 @@
-// defines: CudaBackend::sum, sum_squares (deterministic two-pass reductions, f64 accumulation)
+// defines: CudaBackend::sum, add_sum_squares (deterministic two-pass reductions, f64 accumulation)
 #include "cuda/cuda_common.cuh"
 
 namespace llm {
@@ -20,16 +20,16 @@ __global__ void partial_sum_kernel(const T* x, int64_t n, double* partial) {
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
-// Pass 2: one block adds the partials in a fixed order.
+// Pass 2: one block adds the partials in a fixed order, into out_f32, or onto *add_f64.
 __global__ void final_sum_kernel(const double* partial, int count, float* out_f32,
-                                 double* out_f64) {
+                                 double* add_f64) {
   __shared__ double shared[32];
   double acc = 0.0;
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
   acc = block_sum(acc, shared);
   if (threadIdx.x == 0) {
     if (out_f32) *out_f32 = static_cast<float>(acc);
-    if (out_f64) *out_f64 = acc;
+    if (add_f64) *add_f64 += acc;
   }
 }
 
@@ -50,21 +50,20 @@ void CudaBackend::sum(const Tensor& x, Tensor& out) {
   CUDA_CHECK_OP("sum", x, out);
 }
 
-double CudaBackend::sum_squares(const Tensor& x) {
+void CudaBackend::add_sum_squares(const Tensor& x, Tensor& acc) {
+  require_f64_accumulator("add_sum_squares", acc);
   activate();
   const int64_t n = x.numel();
   const unsigned blocks = grid_for(n, 1024);
-  Tensor partial = scratch({2 * (int64_t(blocks) + 1)}, DType::f32);  // f64 words, result last
+  Tensor partial = scratch({2 * int64_t(blocks)}, DType::f32);  // f64 words
   double* p = static_cast<double*>(partial.data_ptr());
   dispatch_float("sum_squares", x, [&](auto tag) {
     using T = decltype(tag);
     partial_sum_kernel<T, true><<<blocks, kThreads, 0, stream_>>>(x.data<T>(), n, p);
   });
-  final_sum_kernel<<<1, kThreads, 0, stream_>>>(p, blocks, nullptr, p + blocks);
-  CUDA_CHECK_OP("sum_squares", x);
-  double result = 0.0;
-  copy_to_host(&result, p + blocks, sizeof(double));
-  return result;
+  final_sum_kernel<<<1, kThreads, 0, stream_>>>(p, blocks, nullptr,
+                                                static_cast<double*>(acc.data_ptr()));
+  CUDA_CHECK_OP("sum_squares", x, acc);
 }
 
 }  // namespace llm

@@ -1,9 +1,11 @@
 // defines: the backend registry (register_backend, device_count, backend), the wall-clock
-// DeviceTimer that backends without device events use, require_cudnn_mask,
+// DeviceTimer that backends without device events use, require_scalar_factor,
+// require_f64_accumulator, the host-read counter, require_cudnn_mask,
 // require_adamw_8bit_state, and the flash
 // kernels standing in for cuDNN attention on backends without cuDNN
 #include "engine/backend.h"
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -49,6 +51,23 @@ class WallClockTimer final : public DeviceTimer {
 }  // namespace
 
 std::unique_ptr<DeviceTimer> Backend::make_timer() { return std::make_unique<WallClockTimer>(*this); }
+
+void require_scalar_factor(const char* op, const Tensor& s) {
+  LLM_CHECK(s.dtype() == DType::f32 && s.numel() == 1,
+            std::string(op) + ": the factor must be an f32 scalar, got " + s.str());
+}
+
+void require_f64_accumulator(const char* op, const Tensor& acc) {
+  LLM_CHECK(acc.dtype() == DType::f32 && acc.numel() == 2 && acc.is_contiguous(),
+            std::string(op) + ": the accumulator must be f32 (2), one f64, got " + acc.str());
+}
+
+namespace {
+std::atomic<uint64_t> host_read_count{0};
+}  // namespace
+
+void count_host_read() { host_read_count.fetch_add(1, std::memory_order_relaxed); }
+uint64_t host_reads() { return host_read_count.load(std::memory_order_relaxed); }
 
 void require_cudnn_mask(const AttentionMask& mask) {
   LLM_CHECK(!mask.bias.defined() && !mask.doc_ids.defined(),

@@ -97,8 +97,13 @@ class Backend {
   virtual void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) = 0;
   virtual void mul(const Tensor& x, const Tensor& y, Tensor& out) = 0;
   virtual void scale(Tensor& x, float s) = 0;                    // in place
+  // In place, x *= s with s an f32 scalar (numel 1) on x's device: a factor the device computed
+  // (an upstream gradient), applied without the host reading it.
+  virtual void scale_by(Tensor& x, const Tensor& s) = 0;
   virtual void sum(const Tensor& x, Tensor& out) = 0;            // out: f32[1]
-  virtual double sum_squares(const Tensor& x) = 0;               // f64 on the host
+  // acc += sum(x^2), in f64 where acc (f32 (2), the two words of one f64) lives, so that a sum
+  // over many tensors is read by the host once (see require_f64_accumulator).
+  virtual void add_sum_squares(const Tensor& x, Tensor& acc) = 0;
 
   virtual void gemm(const GemmArgs& args) = 0;
 
@@ -127,6 +132,15 @@ class Backend {
                                Tensor& rstd) = 0;
   virtual void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd,
                                 const Tensor& dy, Tensor& dx, Tensor& dw) = 0;
+  // A residual add and the rmsnorm after it in one pass: h = x + r, y = rmsnorm(h) * w (rstd
+  // saved). Backward: dh = dh_in + rmsnorm's d(h) from dy (that part rounded to h's dtype first,
+  // so the sum is bit for bit what autograd makes of the unfused ops), the whole gradient of x
+  // (and of r), and dw; dh does not alias dh_in.
+  virtual void add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Tensor& w, float eps,
+                                   Tensor& h, Tensor& y, Tensor& rstd) = 0;
+  virtual void add_rmsnorm_backward(const Tensor& h, const Tensor& w, const Tensor& rstd,
+                                    const Tensor& dy, const Tensor& dh_in, Tensor& dh,
+                                    Tensor& dw) = 0;
   // Rotates x by angle position * inv_freq[i] (the inverse rotation when inverse is set).
   virtual void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
                     bool inverse, Tensor& y) = 0;
@@ -175,6 +189,18 @@ class Backend {
                                       const Tensor& lse, const Tensor& dloss, int ignore_index,
                                       Tensor& dlogits) = 0;
 };
+
+// Throws unless s is an f32 scalar (scale_by's factor), or acc an f64 accumulator: f32 (2), the
+// words of one f64 (the engine has no f64 dtype; add_sum_squares is its only user).
+void require_scalar_factor(const char* op, const Tensor& s);
+void require_f64_accumulator(const char* op, const Tensor& acc);
+
+// Reads of device data by the host (Tensor::to_floats, to_ints, item, sum_squares' result). On a
+// GPU each one waits until the device has run everything queued before it, so a training step
+// should make as few as it can. Counted on every backend, the CPU included (where a read costs
+// nothing), so that tests without a GPU can check how many a step makes.
+void count_host_read();
+uint64_t host_reads();  // since the process started
 
 // Throws unless cuDNN attention can run the mask (causal or not; no bias, documents or S2 groups),
 // naming the op that can.

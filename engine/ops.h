@@ -36,6 +36,14 @@ Tensor embedding(const Tensor& ids, const Tensor& table);
 // rmsnorm over the last dim: x (..., C), weight (C): x / sqrt(mean(x^2) + eps) * weight.
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);
 
+// A residual add and the rmsnorm that follows it, in one pass over memory (as llm.c's
+// fused_residual_forward): sum = x + r, normed = rmsnorm(sum, weight, eps); x and r same shape.
+// The gradient is exact: d(x) = d(r) = d(sum) from later uses plus the norm's contribution.
+struct AddNorm {
+  Tensor sum, normed;
+};
+AddNorm add_rmsnorm(const Tensor& x, const Tensor& r, const Tensor& weight, float eps);
+
 // RoPE as HF's Llama (rotate_half: dims i and i + D/2 form a pair), with Llama 3 frequency
 // scaling when factor > 0.
 struct RopeConfig {
@@ -97,12 +105,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_ind
 // cross_entropy(linear(hidden, weight), targets) without ever holding all the logits: hidden
 // (N, C), weight (V, C) as HF's lm_head, chunk_rows rows of logits at a time (<= 0: about
 // 256 MiB of f32 logits per chunk). Gradients are computed in the forward pass, chunk by chunk.
+// The loss and the gradients stay on the device (no host read). Each chunk's weight in the mean
+// needs its count of targets on the host: targets_host, the same targets in host memory when the
+// caller has them (a batch before its copy to the device), else read from `targets`, which on a
+// GPU waits for the device.
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
-                            int ignore_index = kIgnoreIndex, int64_t chunk_rows = 0);
+                            int ignore_index = kIgnoreIndex, int64_t chunk_rows = 0,
+                            const Tensor& targets_host = Tensor());
 int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 
 // Not differentiable: the reductions and updates the optimizer needs.
 double sum_squares(const Tensor& x);
-void scale_(Tensor& x, float s);  // in place
+// The sum over xs (one device) of sum_squares, in f64: one host read for all of them.
+double sum_squares(const std::vector<Tensor>& xs);
+void scale_(Tensor& x, float s);         // in place
+void scale_(Tensor& x, const Tensor& s);  // in place, by an f32 scalar on x's device (no host read)
 
 }  // namespace llm

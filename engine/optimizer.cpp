@@ -100,11 +100,13 @@ size_t AdamW::state_bytes() const {
   return bytes;
 }
 
+// The norm is read by the host once a step (clipping and the trainer's non-finite check need
+// it there); summing on the device first keeps that to one wait, not one per parameter.
 double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
-  double total = 0.0;
+  std::vector<Tensor> grads;
   for (Tensor* p : params)
-    if (p->grad().defined()) total += sum_squares(p->grad());
-  const double norm = std::sqrt(total);
+    if (p->grad().defined()) grads.push_back(p->grad());
+  const double norm = std::sqrt(sum_squares(grads));
   if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) {
     const float coef = static_cast<float>(max_norm / (norm + 1e-6));
     for (Tensor* p : params) {

@@ -51,8 +51,9 @@ void ShardedAdamW::load_master() {
 }
 
 double ShardedAdamW::step(float lr, double max_norm, bool update) {
-  double total = 0.0;
-  for (GradBucket& b : buckets_.buckets()) total += sum_squares(b.slice);
+  std::vector<Tensor> slices;  // summed on the device: one host read (see clip_grad_norm)
+  for (GradBucket& b : buckets_.buckets()) slices.push_back(b.slice);
+  double total = sum_squares(slices);
   comm_.allreduce_sum(&total, 1);
   const double norm = std::sqrt(total);
   if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm)

@@ -231,6 +231,7 @@ void Tensor::copy_from(const Tensor& src) {
 }
 
 std::vector<float> Tensor::to_floats() const {
+  count_host_read();
   Tensor host = to(Device::cpu()).contiguous();
   std::vector<float> out(numel());
   if (dtype_ == DType::f32) {
@@ -247,6 +248,7 @@ std::vector<float> Tensor::to_floats() const {
 
 std::vector<int32_t> Tensor::to_ints() const {
   LLM_CHECK(dtype_ == DType::i32, "to_ints of " + str());
+  count_host_read();
   Tensor host = to(Device::cpu()).contiguous();
   return std::vector<int32_t>(host.data<int32_t>(), host.data<int32_t>() + numel());
 }

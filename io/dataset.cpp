@@ -125,7 +125,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
         // The LM shift inside the example: its last token predicts nothing (not the next one's).
         if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
         positions[at] = static_cast<int32_t>(i);
-        docs[at] = static_cast<int32_t>(d);
+        docs[at] = static_cast<int32_t>(d);  // non-decreasing along the row, as attention needs
         batch.num_targets += targets[at] != kIgnoreIndex;
       }
       batch.num_tokens += n;

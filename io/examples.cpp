@@ -33,7 +33,16 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
         break;
       }
       case Piece::Kind::ids:
-        for (int32_t t : seg.token_ids) push(t, trained);
+        // Checked here, where the ids enter, naming the file: the GPU checks them again only in
+        // passing, reporting at its next wait (cuda/cuda_ids.cu), since waiting for its answer
+        // would stall every step.
+        for (int32_t t : seg.token_ids) {
+          if (t < 0 || t >= tokenizer.vocab_size())
+            throw UserError(where + ": token id " + std::to_string(t) + " is outside the vocabulary of the " +
+                            tokenizer.name() + " tokenizer (ids 0 to " +
+                            std::to_string(tokenizer.vocab_size() - 1) + ")");
+          push(t, trained);
+        }
         break;
     }
     last_trained = trained;

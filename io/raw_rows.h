@@ -8,7 +8,7 @@
 //   pretokenized: {"input_ids": [...], "labels": [...], "attention_mask": [...]}; labels (default:
 //     input_ids) hold -100 (no loss) or the token id itself; tokens whose attention_mask is 0 are
 //     dropped. One ids piece per run of trained or untrained tokens; no BOS or EOS added (the row
-//     is complete). Ids must be >= 0; the vocabulary check comes when they are tokenized.
+//     is complete). Ids must be >= 0; the vocabulary check comes in tokenize_document.
 // Both read a .jsonl file or a .json array, and throw UserError ("<file>:<line>: <what>") on a
 // row of another shape.
 #pragma once

@@ -225,9 +225,10 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& d
 Tensor in_dtype(const Tensor& p, DType dtype) { return p.dtype() == dtype ? p : cast(p, dtype); }
 }  // namespace
 
-Tensor LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& positions,
-                                 const Tensor& doc_ids, const LayerOptions& opt,
-                                 uint64_t dropout_seed) const {
+AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
+                                  const Tensor& next_norm, const Tensor& positions,
+                                  const Tensor& doc_ids, const LayerOptions& opt,
+                                  uint64_t dropout_seed) const {
   const LlamaLayer& l = layers_[index];
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
   // Linear `kind` of the block (a quantised weight, NF4 or int8, dequantised for the GEMM) with
@@ -244,18 +245,18 @@ Tensor LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& p
   const int64_t D = config_.head_dim();
   const float eps = config_.rms_norm_eps;
   // x (B*S, C): attention block.
-  Tensor h = rmsnorm(x, w(l.input_layernorm), eps);
+  Tensor h = normed.defined() ? normed : rmsnorm(x, w(l.input_layernorm), eps);
   Tensor q = rope(reshape(proj(h, 0), {B, S, H, D}), positions, config_.rope);
   Tensor k = rope(reshape(proj(h, 1), {B, S, Hkv, D}), positions, config_.rope);
   Tensor v = reshape(proj(h, 2), {B, S, Hkv, D});
   Tensor attn = reshape(opt.attend ? opt.attend(index, q, k, v)
                                    : attend(q, k, v, doc_ids, opt.attention, opt.s2_group),
                        {B * S, H * D});
-  Tensor x1 = add(x, proj(attn, 3));
+  const AddNorm x1 = add_rmsnorm(x, proj(attn, 3), w(l.post_attention_layernorm), eps);
   // MLP block.
-  Tensor h2 = rmsnorm(x1, w(l.post_attention_layernorm), eps);
-  Tensor mlp = proj(swiglu(proj(h2, 4), proj(h2, 5)), 6);
-  return add(x1, mlp);
+  Tensor mlp = proj(swiglu(proj(x1.normed, 4), proj(x1.normed, 5)), 6);
+  if (next_norm.defined()) return add_rmsnorm(x1.sum, mlp, w(next_norm), eps);
+  return {add(x1.sum, mlp), Tensor()};
 }
 
 Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
@@ -282,14 +283,19 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     // The dropout seed travels by value, so a recompute re-run draws the same masks.
     const uint64_t seed = opt.dropout_seed;
     auto segment = [this, first, last, layer_opt, seed](const std::vector<Tensor>& in) {
-      Tensor h = in[0];
+      AddNorm h{in[0], Tensor()};
       for (int64_t i = first; i < last; i++) {
         const int unit = static_cast<int>(i) + 1;
         if (units_) units_->before_forward(unit);
-        h = layer_forward(i, h, in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
-        if (units_) h = units_->after_forward(unit, h);
+        // A block's last add fuses with the next block's input norm only inside one segment (a
+        // segment's output is one tensor) and without weight units (the next block's norm
+        // weight may not be gathered yet).
+        const bool fuse_next = !units_ && i + 1 < last;
+        h = layer_forward(i, h.sum, h.normed, fuse_next ? layers_[i + 1].input_layernorm : Tensor(),
+                          in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
+        if (units_) h.sum = units_->after_forward(unit, h.sum);
       }
-      return std::vector<Tensor>{h};
+      return std::vector<Tensor>{h.sum};
     };
     const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
     x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs)[0] : segment(inputs)[0];
@@ -310,7 +316,8 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
                         const ForwardOptions& opt) {
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   Tensor hidden = hidden_states(ids, positions, opt);
-  Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets);
+  Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets,
+                                    kIgnoreIndex, 0, opt.targets_host);
   return units_ ? units_->after_forward(0, out) : out;
 }
 

@@ -47,6 +47,9 @@ struct ForwardOptions {
   // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
   DType compute_dtype = DType::f32;
   uint64_t dropout_seed = 0;  // LoRA dropout's draw for this forward (with gradients only)
+  // loss() only: the targets in host memory when the caller has them (a batch before its copy to
+  // the device), so the loss counts them there rather than wait for the device to read them.
+  Tensor targets_host;
   // When set, layer `layer`'s attention of q (B, S, H, D) over k, v (B, S, Hkv, D) instead of the
   // kind above: sampling's key/value cache (model/generate.cpp) keeps and reads keys there.
   std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)> attend;
@@ -120,8 +123,13 @@ class LlamaModel {
     float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
     decltype(ForwardOptions::attend) attend;
   };
-  Tensor layer_forward(int64_t index, const Tensor& x, const Tensor& positions,
-                       const Tensor& doc_ids, const LayerOptions& opt, uint64_t dropout_seed) const;
+  // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm
+  // that follows them (add_rmsnorm): `normed` is input_layernorm(x) when the block before made
+  // it so, else undefined; with `next_norm` (the next block's input_layernorm weight) the last
+  // add is fused with it too, and the result's `normed` is what the next block takes.
+  AddNorm layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
+                        const Tensor& next_norm, const Tensor& positions, const Tensor& doc_ids,
+                        const LayerOptions& opt, uint64_t dropout_seed) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
 
   LlamaConfig config_;

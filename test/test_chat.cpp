@@ -330,6 +330,12 @@ TEST_CASE("pretokenized rows: labels, attention_mask, runs of ids") {
   const Example all = tokenize_document(docs[1], kFake, false, "t");
   CHECK(all.tokens == Ids{7, 8});  // no BOS, no EOS: the row is complete
   CHECK(all.labels == Ids{7, 8});
+  // An id the tokenizer does not have is refused where it enters, naming the file: the GPU's
+  // kernels report one only at their next wait for the device.
+  const std::vector<Document> big = load_rows("{\"input_ids\": [1, 264]}\n", spec);
+  CHECK_THROWS_WITH(tokenize_document(big[0], kFake, false, "rows.jsonl"),
+                    "rows.jsonl: token id 264 is outside the vocabulary of the fake tokenizer (ids 0 "
+                    "to 263)");
 
   CHECK(load_error("{\"labels\": [1]}\n", "pretokenized") ==
         "rows.jsonl:1: missing field \"input_ids\"; expected a JSON object with an "

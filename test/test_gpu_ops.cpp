@@ -139,6 +139,20 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
   scale_(g, 0.37f);
   scale_(c, 0.37f);
   CHECK(bit_identical(g, c));
+  // By a factor on the device, in f32 and bf16 storage.
+  Tensor factor = Tensor::full({}, -0.37f, DType::f32);
+  scale_(g, factor.to(kGpu));
+  scale_(c, factor);
+  CHECK(bit_identical(g, c));
+  Tensor g16 = big.to(DType::bf16).to(kGpu), c16 = big.to(DType::bf16).to(DType::f32);
+  scale_(g16, factor.to(kGpu));
+  scale_(c16, factor);
+  check_close("scale_ by a device factor (bf16)", g16, c16, kTolBf16);
+  // Many tensors, one read: the same f64 sum as the CPU's.
+  const uint64_t reads = host_reads();
+  const double both = sum_squares(std::vector<Tensor>{big.to(kGpu), a.to(kGpu)});
+  CHECK(host_reads() - reads == 1);
+  CHECK(both == doctest::Approx(sum_squares(std::vector<Tensor>{big, a})).epsilon(1e-10));
 }
 
 TEST_CASE("matmul: every transpose combination, batched and shared B") {
@@ -167,8 +181,11 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
     compare_op("embedding",
                [](const std::vector<Tensor>& in) { return embedding(in[0], in[1]); },
                {ids, table}, t);
+  // A bad id is found on the device without a wait, and reported at the next read.
   Tensor bad = Tensor::from_ints({3, 37}, {2}).to(kGpu);
-  CHECK_THROWS(embedding(bad, table.to(kGpu)));
+  Tensor rows = embedding(bad, table.to(kGpu));
+  CHECK_THROWS_WITH(rows.to_floats(), doctest::Contains("token id 37 outside the vocabulary of 37"));
+  CHECK(rows.to_floats()[C] == 0.0f);  // reported once; its row zeros, no read out of bounds
 
   // The same gradients twice: bit-identical tables (no atomics, sorted by id, token order kept).
   Tensor many = randint({4, 257}, 0, 5).to(kGpu);
@@ -200,6 +217,17 @@ TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
     *result = leaf.grad();
   }
   CHECK(bit_identical(first, second));
+}
+
+TEST_CASE("add_rmsnorm: the fused residual add and norm, both outputs used") {
+  Tensor x = randn({3, 7, 65}), r = randn({3, 7, 65}), w = randn({65});
+  for (DType t : kDtypes)
+    compare_op("add_rmsnorm",
+               [](const std::vector<Tensor>& in) {
+                 AddNorm o = add_rmsnorm(in[0], in[1], in[2], 1e-5f);
+                 return add_scaled(o.normed, o.sum, 0.7f);
+               },
+               {x, r, w}, t);
 }
 
 TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
@@ -254,7 +282,8 @@ TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
   Tensor none = Tensor::from_ints(std::vector<int32_t>(N, -100), {N}).to(kGpu);
   CHECK(cross_entropy(logits.to(kGpu), none).item() == 0.0f);
   Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N}).to(kGpu);
-  CHECK_THROWS(cross_entropy(logits.to(kGpu), bad));
+  CHECK_THROWS_WITH(cross_entropy(logits.to(kGpu), bad).item(),
+                    doctest::Contains("target 1031 outside the vocabulary of 1031"));
 }
 
 TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {

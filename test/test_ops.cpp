@@ -115,6 +115,18 @@ TEST_CASE("sum, sum_squares and scale_") {
   Tensor c = a.clone();
   scale_(c, 0.5f);
   CHECK(c.to_floats()[3] == x[3] * 0.5f);
+  // By a factor held in a tensor (a device scalar on a GPU).
+  Tensor d = a.clone();
+  scale_(d, Tensor::full({}, -1.5f, DType::f32));
+  CHECK(d.to_floats()[5] == x[5] * -1.5f);
+  CHECK_THROWS(scale_(d, Tensor::full({2}, 1.0f, DType::f32)));
+  // Many tensors' sum of squares: the single sums added, in f64, with one host read.
+  Tensor b = randn({7, 5});
+  const uint64_t reads = host_reads();
+  const double both = sum_squares(std::vector<Tensor>{a, b});
+  CHECK(host_reads() - reads == 1);
+  CHECK(both == doctest::Approx(ss + sum_squares(b)).epsilon(1e-12));
+  CHECK(sum_squares(std::vector<Tensor>{}) == 0.0);
 }
 
 TEST_CASE("fast_exp: within 2^-23 relative of exp on normal results; -inf, inf, NaN, subnormals") {
@@ -208,6 +220,39 @@ TEST_CASE("rmsnorm: matches the formula; gradients for x and weight") {
   }
   check_close(rmsnorm(x, w, eps).to_floats(), want, 1e-5f);
   check_gradients([&](const std::vector<Tensor>& in) { return rmsnorm(in[0], in[1], eps); }, {x, w});
+}
+
+TEST_CASE("add_rmsnorm: the sum and its rmsnorm as add then rmsnorm; exact gradients") {
+  const float eps = 1e-5f;
+  Tensor x = randn({3, 5, 33}), r = randn({3, 5, 33}), w = randn({33});
+  // Both outputs feed the result, so x's gradient is the sum's own plus the norm's.
+  auto fused = [&](const std::vector<Tensor>& in) {
+    AddNorm o = add_rmsnorm(in[0], in[1], in[2], eps);
+    return add_scaled(o.normed, o.sum, 0.7f);
+  };
+  auto unfused = [&](const std::vector<Tensor>& in) {
+    Tensor h = add(in[0], in[1]);
+    return add_scaled(rmsnorm(h, in[2], eps), h, 0.7f);
+  };
+  check_gradients(fused, {x, r, w});
+  check_gradients([&](const std::vector<Tensor>& in) { return add_rmsnorm(in[0], in[1], in[2], eps).normed; },
+                  {x, r, w});  // the sum unused: its gradient arrives as zeros
+  // Against the unfused ops: the same values and gradients, bit for bit (the fused backward rounds
+  // the norm's part as autograd's separate accumulation does).
+  std::vector<Tensor> a{x.clone(), r.clone(), w.clone()}, b{x.clone(), r.clone(), w.clone()};
+  for (std::vector<Tensor>* in : {&a, &b})
+    for (Tensor& t : *in) t.set_requires_grad(true);
+  Tensor seed = randn(x.shape());
+  Tensor out_a = fused(a);
+  backward(out_a, seed);  // one graph at a time: a backward runs the whole tape
+  Tensor out_b = unfused(b);
+  backward(out_b, seed);
+  check_close(out_a.to_floats(), out_b.to_floats(), 0.0f);
+  for (int i = 0; i < 3; i++) {
+    CAPTURE(i);
+    check_close(a[i].grad().to_floats(), b[i].grad().to_floats(), 0.0f);
+  }
+  CHECK_THROWS(add_rmsnorm(x, randn({3, 5, 32}), w, eps));
 }
 
 TEST_CASE("rope_inv_freq: Llama 3.1 scaling (factor 8, low 1, high 4, original 8192)") {
@@ -341,6 +386,25 @@ TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; g
   }
   Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
   CHECK(linear_cross_entropy(h, w, all_ignored, kIgnoreIndex, 4).item() == 0.0f);
+}
+
+TEST_CASE("linear_cross_entropy reads nothing on the host given the targets there") {
+  const int64_t N = 13, C = 7, V = 11;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  h.set_requires_grad(true);
+  w.set_requires_grad(true);
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
+  Tensor host = targets.clone();  // a batch's copy in host memory
+  uint64_t reads = host_reads();
+  Tensor loss = linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, host);
+  backward(loss, Tensor::full({}, 0.5f, DType::f32));
+  CHECK(host_reads() == reads);
+  // Without them, the targets are read once (on a GPU, a wait for the device).
+  reads = host_reads();
+  const float again = linear_cross_entropy(h.detach(), w.detach(), targets, kIgnoreIndex, 4).item();
+  CHECK(host_reads() - reads == 2);  // the targets, then this test's item()
+  CHECK(loss.item() == again);
+  CHECK_THROWS(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, host.narrow(0, 0, 4)));
 }
 
 TEST_CASE("linear_cross_entropy never holds more than one chunk of logits") {

@@ -85,6 +85,21 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt1
   norm.bytes_bwd = e * 3 * T * C;
   cases.push_back(norm);
 
+  // The residual add fused with the norm after it (each block has two): x and r read, the sum and
+  // the normed rows written, 4 T x C where add then rmsnorm move 5. Backward: h, dy and the sum's
+  // own gradient read, d(x) written, 4 where rmsnorm's backward and autograd's add move 6. Timed
+  // with the normed rows alone used, so the sum's gradient arrives as autograd's zeros.
+  Case add_norm{"add_rmsnorm", fmt::format("({}, {})", T, C),
+                {randn({T, C}, 1.0f, rng), randn({T, C}, 1.0f, rng), randn({C}, 1.0f, rng)},
+                [eps = m.rms_norm_eps](std::vector<Tensor>& x, bool bwd) {
+                  return with_backward(add_rmsnorm(x[0], x[1], x[2], eps).normed, {&x[0], &x[2]}, bwd);
+                }};
+  add_norm.flops_fwd = 5.0 * T * C;
+  add_norm.bytes_fwd = e * 4 * T * C;
+  add_norm.flops_bwd = 9.0 * T * C;
+  add_norm.bytes_bwd = e * 4 * T * C;
+  cases.push_back(add_norm);
+
   std::vector<int32_t> pos(T);
   for (int64_t i = 0; i < T; i++) pos[i] = static_cast<int32_t>(i);
   Case rot{"rope", fmt::format("(1, {}, {}, {})", T, H, D),

@@ -50,6 +50,7 @@ int bench_step(int argc, char** argv) {
   fwd.attention = attention_named(args.str("attention"));
   fwd.s2_group_size = S / 4;  // LongLoRA's ratio, with --attention s2
   fwd.compute_dtype = args.num("bf16") ? DType::bf16 : DType::f32;
+  fwd.targets_host = Tensor::from_ints(next, {B * S});  // as the trainer's batches: no device read
 
   Backend& be = backend(device);
   auto step = [&] {
@@ -63,9 +64,11 @@ int bench_step(int argc, char** argv) {
   be.allocator().reset_peak();
   OpTimer::totals().clear();
   OpTimer::enable(device.is_cpu());
+  const uint64_t reads_before = host_reads();
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; i++) step();
   be.synchronize();
+  const double reads_per_step = static_cast<double>(host_reads() - reads_before) / steps;
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
   OpTimer::enable(false);
 
@@ -85,6 +88,8 @@ int bench_step(int argc, char** argv) {
                100 * (total - accounted) / total);
   }
   fmt::print("{:<16} {:>12.2f} ms\n", "step", total * 1e3);
+  // Each read waits for the device's queue to drain (engine/backend.h: host_reads).
+  fmt::print("host reads of device data per step: {:.0f}\n", reads_per_step);
   const double peak = be.allocator().stats().peak_bytes / 1048576.0;
   const DevicePeaks peaks = be.peaks();  // dense bf16: MFU's denominator (0 on the CPU: no MFU)
   const double mfu = peaks.bf16_tflops > 0 ? 100.0 * flops / total / (peaks.bf16_tflops * 1e12) : 0.0;

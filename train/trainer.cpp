@@ -240,8 +240,10 @@ float Trainer::Impl::evaluate() {
   for (int64_t i = 0; i < rounds; i++) {
     const bool real = i < static_cast<int64_t>(val_batches.size());
     const Batch& b = real ? val_batches[i] : eval_filler;
-    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device),
-                             options_for(b)).item();
+    // Evaluation reads each batch's loss: it runs between steps, not inside one.
+    ForwardOptions opt = options_for(b);
+    opt.targets_host = b.targets;
+    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
     if (!real) continue;
     sums[0] += static_cast<double>(loss) * b.num_targets;
     sums[1] += static_cast<double>(b.num_targets);
@@ -270,11 +272,13 @@ double Trainer::Impl::accumulate_gradients() {
   // They go to the device together, now: a copy from pageable host memory may wait for the
   // device's queue, which is short here (the last step's norm was read) and long mid-step.
   std::vector<Batch> micro_batches;
+  std::vector<Tensor> targets_host;  // the loss counts targets here, not on the device
   double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
   for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
     counts[0] += static_cast<double>(b.num_targets);
     counts[1] += static_cast<double>(b.num_tokens);
+    targets_host.push_back(b.targets);
     for (Tensor* t : {&b.inputs, &b.targets, &b.positions, &b.doc_ids})
       if (t->defined()) *t = t->to(device);
   }
@@ -293,6 +297,7 @@ double Trainer::Impl::accumulate_gradients() {
     // LoRA dropout's masks: a function of the seed, the step and the micro-batch (and, inside,
     // layer and module), so a resumed run draws the masks the uninterrupted one drew.
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
+    opt.targets_host = targets_host[micro];
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
@@ -303,6 +308,8 @@ double Trainer::Impl::accumulate_gradients() {
     losses.push_back(loss.detach());
   }
   if (buckets) buckets->finish();
+  // The step's only reads besides the gradient norm's: the non-finite check needs the loss on
+  // the host before the update, and every backward is queued by now.
   double loss_sum = 0.0;  // sum of token losses on this rank
   for (size_t micro = 0; micro < micro_batches.size(); micro++)
     loss_sum += static_cast<double>(losses[micro].item()) * micro_batches[micro].num_targets;

@@ -20,8 +20,9 @@ class CpuBackend : public Backend {
   void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) override;
   void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
   void scale(Tensor& x, float s) override;
+  void scale_by(Tensor& x, const Tensor& s) override;
   void sum(const Tensor& x, Tensor& out) override;
-  double sum_squares(const Tensor& x) override;
+  void add_sum_squares(const Tensor& x, Tensor& acc) override;
 
   void gemm(const GemmArgs& args) override;
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
@@ -37,6 +38,10 @@ class CpuBackend : public Backend {
                        Tensor& rstd) override;
   void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy,
                         Tensor& dx, Tensor& dw) override;
+  void add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Tensor& w, float eps, Tensor& h,
+                           Tensor& y, Tensor& rstd) override;
+  void add_rmsnorm_backward(const Tensor& h, const Tensor& w, const Tensor& rstd, const Tensor& dy,
+                            const Tensor& dh_in, Tensor& dh, Tensor& dw) override;
   void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inverse,
             Tensor& y) override;
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;

@@ -1,4 +1,4 @@
-// defines: CPU axpby, mul, scale (elementwise)
+// defines: CPU axpby, mul, scale, scale_by (elementwise)
 #include "engine/cpu/cpu_backend.h"
 #include "engine/op_timer.h"
 
@@ -32,6 +32,11 @@ void CpuBackend::scale(Tensor& x, float s) {
   const int64_t n = x.numel();
 #pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) p[i] *= s;
+}
+
+void CpuBackend::scale_by(Tensor& x, const Tensor& s) {
+  require_scalar_factor("scale_by", s);
+  scale(x, s.data<float>()[0]);  // the host is where the factor lives here
 }
 
 }  // namespace llm

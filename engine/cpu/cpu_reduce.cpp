@@ -1,4 +1,4 @@
-// defines: CPU sum, sum_squares
+// defines: CPU sum, add_sum_squares
 #include <algorithm>
 #include <vector>
 
@@ -30,8 +30,9 @@ double sum_squares_serial(const float* p, int64_t n) {
 }  // namespace
 
 // Fixed chunks summed in parallel, then their partial sums added serially in order.
-double CpuBackend::sum_squares(const Tensor& x) {
+void CpuBackend::add_sum_squares(const Tensor& x, Tensor& acc) {
   require_f32("sum_squares", x);
+  require_f64_accumulator("add_sum_squares", acc);
   const float* p = x.data<float>();
   const int64_t n = x.numel();
   constexpr int64_t kChunk = int64_t(1) << 16;
@@ -42,7 +43,8 @@ double CpuBackend::sum_squares(const Tensor& x) {
     partial[c] = sum_squares_serial(p + c * kChunk, std::min(kChunk, n - c * kChunk));
   double total = 0.0;
   for (double s : partial) total += s;
-  return total;
+  double* sum = static_cast<double*>(acc.data_ptr());
+  *sum += total;
 }
 
 }  // namespace llm

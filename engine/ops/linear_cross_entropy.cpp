@@ -4,7 +4,8 @@
 // 1 GiB, and its gradient another). Here they exist one chunk of rows at a time: each chunk's
 // logits give its loss and, at once, its gradient, which is folded into d(hidden) and d(weight)
 // before the next chunk (as Liger's fused linear cross-entropy). Backward only scales the two
-// stored gradients by the incoming one.
+// stored gradients by the incoming one. Nothing here waits for the device: the loss is summed
+// where it is computed, and the incoming gradient is applied there too.
 #include <algorithm>
 
 #include "engine/autograd.h"
@@ -21,7 +22,7 @@ int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
 }
 
 Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
-                            int ignore_index, int64_t chunk_rows) {
+                            int ignore_index, int64_t chunk_rows, const Tensor& targets_host) {
   LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
             "linear_cross_entropy: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() +
                 " and " + weight_in.str());
@@ -33,8 +34,19 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   chunk_rows = std::min(chunk_rows, std::max<int64_t>(N, 1));
   Backend& be = backend(hidden.device());
 
+  LLM_CHECK(!targets_host.defined() || (targets_host.device().is_cpu() &&
+                                         targets_host.dtype() == DType::i32 &&
+                                         targets_host.shape() == targets_in.shape()),
+            "linear_cross_entropy: targets_host must be the targets " + targets_in.str() +
+                " in host memory, got " + targets_host.str());
   // The mean is over every counted row of all chunks, so each chunk's mean is re-weighted.
-  std::vector<int32_t> t = targets.to_ints();
+  std::vector<int32_t> t;
+  if (targets_host.defined()) {  // already in host memory: nothing to wait for
+    const Tensor th = targets_host.contiguous();
+    t.assign(th.data<int32_t>(), th.data<int32_t>() + th.numel());
+  } else {
+    t = targets.to_ints();
+  }
   const int64_t total = std::count_if(t.begin(), t.end(), [&](int32_t x) { return x != ignore_index; });
   const bool need_grad = any_requires_grad({hidden_in, weight_in});
   Tensor dhidden, dweight;
@@ -43,7 +55,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     // A frozen lm_head (an adapter run's) gets no gradient: no (V, C) buffer for one.
     if (weight_in.requires_grad()) dweight = Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
   }
-  double loss_sum = 0.0;
+  // sum over chunks of chunk mean x count / total, accumulated on the device in f32.
+  Tensor loss = Tensor::zeros({}, DType::f32, hidden.device());
   Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
   Tensor dlogits = need_grad ? Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device()) : Tensor();
   Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
@@ -56,7 +69,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     be.cross_entropy_forward(lg, tc, ignore_index, chunk_loss, ls);
     const int64_t count = std::count_if(t.begin() + row, t.begin() + row + rows,
                                         [&](int32_t x) { return x != ignore_index; });
-    loss_sum += static_cast<double>(chunk_loss.item()) * count;
+    const float share = total ? static_cast<float>(count) / static_cast<float>(total) : 0.0f;
+    be.axpby(1.0f, loss, share, chunk_loss, loss);
     if (!need_grad) continue;
     Tensor dh = dhidden.narrow(0, row, rows);
     if (count == 0) {  // every target ignored: no gradient from these rows
@@ -64,23 +78,20 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
       continue;
     }
     // d(chunk mean) scaled to d(global mean): count / total.
-    Tensor scale = Tensor::full({}, static_cast<float>(count) / static_cast<float>(total), DType::f32,
-                                hidden.device());
+    Tensor scale = Tensor::full({}, share, DType::f32, hidden.device());
     Tensor dl = dlogits.narrow(0, 0, rows);
     be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
     gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);  // d(hidden) = dlogits @ W
     if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);  // d(W) += dlogits^T h
   }
-  Tensor loss = Tensor::full({}, total ? static_cast<float>(loss_sum / total) : 0.0f, DType::f32,
-                             hidden.device());
   if (need_grad) {
     record_node("linear_cross_entropy", {hidden_in, weight_in, targets_in}, {&loss},
                 [dhidden, dweight](const Grads& g) -> Grads {
-      // The node runs once (the tape is consumed), so the stored gradients are scaled in place.
-      const float upstream = g[0].item();
+      // The node runs once (the tape is consumed), so the stored gradients are scaled in place,
+      // by the upstream gradient where it lives.
       Tensor dh = dhidden, dw = dweight;
-      scale_(dh, upstream);
-      if (dw.defined()) scale_(dw, upstream);
+      scale_(dh, g[0]);
+      if (dw.defined()) scale_(dw, g[0]);
       return {dh, dw, Tensor()};
     });
   }

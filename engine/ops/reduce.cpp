@@ -1,6 +1,9 @@
-// defines: sum (forward and backward), sum_squares
+// defines: sum (forward and backward), sum_squares (of one tensor or many, one host read)
+#include <cstring>
+
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/check.h"
 #include "engine/ops.h"
 
 namespace llm {
@@ -13,12 +16,29 @@ Tensor sum(const Tensor& x_in) {
     Shape shape = x.shape();
     DType dtype = x.dtype();
     record_node("sum", {x_in}, {&out}, [shape, dtype](const Grads& g) -> Grads {
-      return {Tensor::full(shape, g[0].item(), dtype, g[0].device())};
+      Tensor dx = Tensor::full(shape, 1.0f, dtype, g[0].device());
+      scale_(dx, g[0]);  // the upstream gradient stays on the device
+      return {dx};
     });
   }
   return out;
 }
 
-double sum_squares(const Tensor& x) { return backend(x.device()).sum_squares(x.contiguous()); }
+double sum_squares(const Tensor& x) { return sum_squares(std::vector<Tensor>{x}); }
+
+double sum_squares(const std::vector<Tensor>& xs) {
+  if (xs.empty()) return 0.0;
+  const Device device = xs[0].device();
+  Tensor acc = Tensor::zeros({2}, DType::f32, device);  // all-zero words: the f64 0.0
+  for (const Tensor& x : xs) {
+    LLM_CHECK(x.device() == device, "sum_squares: " + x.str() + " is not on " + device.str());
+    backend(device).add_sum_squares(x.contiguous(), acc);
+  }
+  const Tensor host = acc.to(Device::cpu());
+  count_host_read();
+  double total = 0.0;
+  std::memcpy(&total, host.data_ptr(), sizeof(total));
+  return total;
+}
 
 }  // namespace llm
