@@ -386,6 +386,19 @@ TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; g
   }
   Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
   CHECK(linear_cross_entropy(h, w, all_ignored, kIgnoreIndex, 4).item() == 0.0f);
+  // Only counted rows go through lm_head: an ignored row's d(hidden) is exactly zero, and with
+  // every row ignored so is all of it.
+  for (Tensor* t : {&targets, &all_ignored}) {
+    Tensor hg = h.detach(), wg = w.detach();
+    hg.set_requires_grad(true);
+    wg.set_requires_grad(true);
+    backward(linear_cross_entropy(hg, wg, *t, kIgnoreIndex, 4));
+    const std::vector<float> dh = hg.grad().to_floats();
+    const std::vector<int32_t> ids = t->to_ints();
+    for (int64_t i = 0; i < N; i++)
+      if (ids[i] == kIgnoreIndex)
+        for (int64_t c = 0; c < C; c++) CHECK(dh[i * C + c] == 0.0f);
+  }
 }
 
 TEST_CASE("linear_cross_entropy reads nothing on the host given the targets there") {

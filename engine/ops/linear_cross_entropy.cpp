@@ -48,6 +48,24 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     t = targets.to_ints();
   }
   const int64_t total = std::count_if(t.begin(), t.end(), [&](int32_t x) { return x != ignore_index; });
+  // A row whose target is ignored (a prompt under train_on_inputs: false, padding) adds nothing
+  // to the loss or to any gradient, so only the counted rows go through lm_head, gathered into
+  // one block: for SFT batches most of the (N, V) logits work.
+  Tensor kept_rows;  // their indices in `hidden`, when some rows are left out
+  if (total < N) {
+    std::vector<int32_t> kept, kept_targets;
+    for (int64_t i = 0; i < N; i++)
+      if (t[i] != ignore_index) {
+        kept.push_back(static_cast<int32_t>(i));
+        kept_targets.push_back(t[i]);
+      }
+    kept_rows = Tensor::from_ints(kept, {total}, hidden.device());
+    Tensor counted = Tensor::empty({total, hidden.size(1)}, hidden.dtype(), hidden.device());
+    if (total > 0) be.embedding_forward(kept_rows, hidden, counted);  // a gather of rows
+    hidden = counted;
+    targets = Tensor::from_ints(kept_targets, {total}, hidden.device());
+    chunk_rows = std::min(chunk_rows, std::max<int64_t>(total, 1));
+  }
   const bool need_grad = any_requires_grad({hidden_in, weight_in});
   Tensor dhidden, dweight;
   if (need_grad) {
@@ -55,34 +73,33 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     // A frozen lm_head (an adapter run's) gets no gradient: no (V, C) buffer for one.
     if (weight_in.requires_grad()) dweight = Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
   }
-  // sum over chunks of chunk mean x count / total, accumulated on the device in f32.
+  // sum over chunks of chunk mean x rows / total, accumulated on the device in f32.
   Tensor loss = Tensor::zeros({}, DType::f32, hidden.device());
   Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
   Tensor dlogits = need_grad ? Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device()) : Tensor();
   Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
   Tensor lse = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
-  for (int64_t row = 0; row < N; row += chunk_rows) {
-    const int64_t rows = std::min(chunk_rows, N - row);
+  for (int64_t row = 0; row < total; row += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, total - row);
     Tensor h = hidden.narrow(0, row, rows), tc = targets.narrow(0, row, rows);
     Tensor lg = logits.narrow(0, 0, rows), ls = lse.narrow(0, 0, rows);
     gemm(matrices(h), false, matrices(weight), true, lg, 1, 0.0f);
     be.cross_entropy_forward(lg, tc, ignore_index, chunk_loss, ls);
-    const int64_t count = std::count_if(t.begin() + row, t.begin() + row + rows,
-                                        [&](int32_t x) { return x != ignore_index; });
-    const float share = total ? static_cast<float>(count) / static_cast<float>(total) : 0.0f;
+    const float share = static_cast<float>(rows) / static_cast<float>(total);  // every row counts
     be.axpby(1.0f, loss, share, chunk_loss, loss);
     if (!need_grad) continue;
     Tensor dh = dhidden.narrow(0, row, rows);
-    if (count == 0) {  // every target ignored: no gradient from these rows
-      be.fill(dh, 0.0f);
-      continue;
-    }
-    // d(chunk mean) scaled to d(global mean): count / total.
+    // d(chunk mean) scaled to d(global mean): rows / total.
     Tensor scale = Tensor::full({}, share, DType::f32, hidden.device());
     Tensor dl = dlogits.narrow(0, 0, rows);
     be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
     gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);  // d(hidden) = dlogits @ W
     if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);  // d(W) += dlogits^T h
+  }
+  if (need_grad && kept_rows.defined()) {  // back to every row: zeros where the target is ignored
+    Tensor whole = Tensor::zeros({N, hidden.size(1)}, hidden.dtype(), hidden.device());
+    if (total > 0) be.embedding_backward(kept_rows, dhidden, whole);  // a scatter of rows
+    dhidden = whole;
   }
   if (need_grad) {
     record_node("linear_cross_entropy", {hidden_in, weight_in, targets_in}, {&loss},
