@@ -4,9 +4,9 @@
 // As FSDP's flat parameter, a unit's weights are views of one flat buffer in the bucket's layout,
 // so a gather is one all-gather in place. The unit's weights are all-gathered just before its
 // forward (or during the previous unit's, prefetched: engine/weight_units.h) and released after
-// it; gathered again when backward reaches the unit (or when a
-// recompute segment re-runs it); released again once their gradients are complete and
-// reduce-scattered (GradBuckets in units mode).
+// it; gathered again when backward reaches the unit (or when a recompute segment re-runs it);
+// released again once their gradients are complete and reduce-scattered (GradBuckets in units
+// mode).
 #pragma once
 #include <vector>
 
