@@ -26,7 +26,6 @@ FrozenShards::FrozenShards(Communicator& comm, const std::vector<std::vector<Ten
   // rank's part, then the tensors made views (their own storage goes with their last reference),
   // so start-up holds the model plus one slice, never a unit staged whole.
   for (const std::vector<Tensor*>& tensors : units) {
-    LLM_CHECK(!tensors.empty(), "FrozenShards: a unit without frozen tensors");
     std::vector<size_t> offsets;
     size_t bytes = 0;
     for (const Tensor* t : tensors) {
@@ -48,6 +47,7 @@ FrozenShards::FrozenShards(Communicator& comm, const std::vector<std::vector<Ten
     }
     // On the compute device, with no bytes until the unit's first gather.
     unit.flat = Tensor::released({static_cast<int64_t>(part * world)}, DType::u8, compute);
+    if (tensors.empty()) continue;
     const Device built = tensors.front()->device();
     for (size_t j = 0; j < tensors.size(); j++)
       *tensors[j] = unit.flat.view_bytes(offsets[j], tensors[j]->shape(), tensors[j]->dtype());
@@ -61,7 +61,12 @@ void FrozenShards::forward_started(int unit) {
   if (grad_enabled()) record_hook("release_frozen_unit", [this, unit] { release(unit); });
 }
 
-bool FrozenShards::resident(int unit) const { return units_.at(unit).flat.storage_resident(); }
+// A unit with nothing frozen (an untied embedding trained whole, modules_to_save) has nothing
+// to gather: always resident.
+bool FrozenShards::resident(int unit) const {
+  const Tensor& flat = units_.at(unit).flat;
+  return flat.numel() == 0 || flat.storage_resident();
+}
 
 Communicator::Request FrozenShards::start_gather(int unit) {
   Unit& u = units_.at(unit);
@@ -74,7 +79,10 @@ Communicator::Request FrozenShards::start_gather(int unit) {
   return comm_.iallgather(words);
 }
 
-void FrozenShards::free_unit(int unit) { units_.at(unit).flat.release_storage(); }
+void FrozenShards::free_unit(int unit) {
+  const Tensor& flat = units_.at(unit).flat;
+  if (flat.numel() > 0) flat.release_storage();
+}
 
 size_t FrozenShards::slice_bytes() const {
   size_t bytes = 0;

@@ -23,10 +23,10 @@ namespace llm {
 class FrozenShards final : public WeightUnits {
  public:
   // units[i]: the frozen tensors unit i's forward reads (defined, contiguous, none requiring a
-  // gradient). Each becomes a view of unit i's buffer on `compute`, which has no bytes until the
-  // unit's first gather (tensors built on the host are sharded before the model moves: only the
-  // slices reach the device); this rank's slices are kept on `store` (`compute`, or the host to
-  // offload).
+  // gradient; none at all when everything of the unit trains). Each becomes a view of unit i's
+  // buffer on `compute`, which has no bytes until the unit's first gather (tensors built on the
+  // host are sharded before the model moves: only the slices reach the device); this rank's
+  // slices are kept on `store` (`compute`, or the host to offload).
   FrozenShards(Communicator& comm, const std::vector<std::vector<Tensor*>>& units, Device compute, Device store);
   size_t slice_bytes() const;  // what this rank keeps between uses, every unit
 

@@ -45,8 +45,21 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
 void ShardedAdamW::load_master() {
   for (Shard& s : shards_)
     for (const Segment& seg : s.segments) {
+      if (!seg.param->storage_resident()) continue;
       Tensor mine = s.master.narrow(0, seg.slice_offset, seg.length);
       mine.copy_from(flat_view(*seg.param).narrow(0, seg.param_offset, seg.length));
+    }
+}
+
+void ShardedAdamW::take_master(const Tensor* param, const Tensor& whole) {
+  LLM_CHECK(whole.shape() == param->shape(), "take_master: " + whole.str() + " for a weight of shape " +
+                                                 shape_str(param->shape()));
+  const Tensor flat = flat_view(whole.contiguous());
+  for (Shard& s : shards_)
+    for (const Segment& seg : s.segments) {
+      if (seg.param != param) continue;
+      Tensor mine = s.master.narrow(0, seg.slice_offset, seg.length);
+      mine.copy_from(flat.narrow(0, seg.param_offset, seg.length));
     }
 }
 

@@ -48,6 +48,9 @@ class ShardedAdamW final : public Optimizer {
   std::vector<std::pair<std::string, Tensor>> export_state() override;
   // Also takes the master slices from the weights, which a restore has just written whole.
   void import_state(const StateLookup& find) override;
+  // This rank's master slices of `param` from its whole value `whole` (any device, f32, the
+  // param's shape): ZeRO-3 (weights without bytes between uses) at start-up and on restore.
+  void take_master(const Tensor* param, const Tensor& whole);
 
  private:
   // A run of this rank's slice that lies inside one parameter, and its moments.
@@ -61,7 +64,9 @@ class ShardedAdamW final : public Optimizer {
     std::vector<Segment> segments;
     Tensor master;  // f32 (slice): this rank's master weights; zero where no parameter lies
   };
-  void load_master();  // every segment's master from the whole weights
+  // Every segment's master from the whole weights; a weight without bytes (ZeRO-3 between uses)
+  // is skipped: its slices come through take_master.
+  void load_master();
   void gather_weights(size_t bucket);  // gather_master, then out to the bucket's weights
 
   Tensor gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pick);  // see the .cpp

@@ -3,9 +3,10 @@
 // uses each rank holds only its slice of the unit's f32 weights (ShardedAdamW's master slice).
 // As FSDP's flat parameter, a unit's weights are views of one flat buffer in the bucket's layout,
 // so a gather is one all-gather in place. The unit's weights are all-gathered just before its
-// forward (or during the previous unit's, prefetched: engine/weight_units.h) and released after it; gathered again when backward reaches the unit (or when a
-// recompute segment re-runs it); released again once their gradients are complete and
-// reduce-scattered (GradBuckets in units mode).
+// forward (or during the previous unit's, prefetched: engine/weight_units.h) and released after
+// it; gathered again when backward reaches the unit (or when a recompute segment re-runs it);
+// released again once their gradients are complete and reduce-scattered (GradBuckets in units
+// mode).
 #pragma once
 #include <vector>
 
@@ -20,9 +21,13 @@ class ShardedWeights final : public WeightUnits {
   // `buckets` built in units mode over the model's units (bucket i = unit i), `optimizer` over
   // them (its master slices already taken). Makes each weight a view of its unit's flat buffer,
   // keeping its autograd identity, and frees them all: from here on a rank holds only its slices.
-  // gather_all and release_all (WeightUnits): a restore's whole weights reach the master slices
-  // through ShardedAdamW::import_state.
+  // The weights may have no bytes already (LlamaModel's constructor without weights): then
+  // keep_slice gives each rank its slices, one weight at a time, and no rank ever holds the whole
+  // model (a sharded start-up, Axolotl's fsdp_cpu_ram_efficient_loading).
   ShardedWeights(Communicator& comm, GradBuckets& buckets, ShardedAdamW& optimizer);
+  // This rank's slices of `weight` (one of the units' weights) from its whole value: start-up's
+  // initial or loaded weights, a restore's. Not collective.
+  void keep_slice(const Tensor* weight, const Tensor& whole) { optimizer_.take_master(weight, whole); }
 
  private:
   int num_units() const override { return static_cast<int>(flats_.size()); }

@@ -1,4 +1,4 @@
-// defines: WeightUnits::before_forward, after_forward, gather_all, release_all and the prefetch
+// defines: WeightUnits::before_forward, after_forward, gather_all and the prefetch
 // (what ZeRO-3's two kinds of sharded weights do alike around a unit's forward)
 #include "engine/weight_units.h"
 
@@ -24,8 +24,15 @@ Tensor WeightUnits::after_forward(int unit, const Tensor& out) {
   // weights; they are released after it (GradBuckets once the gradients are reduced, or
   // FrozenShards' hook).
   if (in_backward()) return out;
-  release(unit);
-  if (!grad_enabled() || !out.requires_grad()) return out;
+  const bool recorded = grad_enabled() && out.requires_grad();
+  // The head's unit (the loss, lm_head) is backward's first: kept whole for it rather than
+  // released and gathered again at once.
+  const int head = head_after_blocks_ ? num_units() - 1 : 0;
+  if (!recorded || unit != head) release(unit);
+  // Untied, whether backward comes back for the embedding's unit at its end (not when nothing
+  // before the first block trains: a frozen embedding under LoRA).
+  if (unit == 0 && head_after_blocks_) embedding_in_backward_ = recorded;
+  if (!recorded) return out;
   // An identity whose backward runs just before the unit's own backward nodes (the tape runs
   // newest first): the weights come back for them.
   Tensor same = out.detach();
@@ -38,10 +45,6 @@ Tensor WeightUnits::after_forward(int unit, const Tensor& out) {
 
 void WeightUnits::gather_all() {
   for (int unit = 0; unit < num_units(); unit++) gather(unit, -1);
-}
-
-void WeightUnits::release_all() {
-  for (int unit = 0; unit < num_units(); unit++) release(unit);
 }
 
 void WeightUnits::release(int unit) {
@@ -75,20 +78,24 @@ void WeightUnits::finish_prefetch() {
 
 int WeightUnits::next_in_forward(int unit) const { return unit + 1 < num_units() ? unit + 1 : -1; }
 
-// Backward first gathers unit 0 (the loss and lm_head), which stays whole to its end (the
-// embedding's gradient). Then, without recompute, the blocks last to first; with recompute, the
-// segments last to first, each re-running its blocks first to last.
+// Backward first gathers the head's unit (the loss and lm_head): unit 0 when tied, which then
+// stays whole to the end (the embedding's gradient). Then, without recompute, the blocks last to
+// first; with recompute, the segments last to first, each re-running its blocks first to last.
+// Untied, the embedding's own unit comes last, if backward gathers it at all.
 int WeightUnits::next_in_backward(int unit) const {
-  const int blocks = num_units() - 1;
-  if (recompute_every_ <= 0) {
-    const int next = unit == 0 ? blocks : unit - 1;
-    return next >= 1 ? next : -1;
+  const int blocks = num_units() - 1 - (head_after_blocks_ ? 1 : 0);
+  const int head = head_after_blocks_ ? blocks + 1 : 0;
+  const int after_first_block = head_after_blocks_ && embedding_in_backward_ ? 0 : -1;
+  if (unit == head) {
+    if (blocks < 1) return after_first_block;
+    return recompute_every_ <= 0 ? blocks : (blocks - 1) / recompute_every_ * recompute_every_ + 1;
   }
+  if (unit == 0) return -1;  // untied: the embedding, backward's last
+  if (recompute_every_ <= 0) return unit > 1 ? unit - 1 : after_first_block;
   const int every = recompute_every_;
-  if (unit == 0) return blocks >= 1 ? (blocks - 1) / every * every + 1 : -1;
   const int block = unit - 1, first = block / every * every;  // first: the segment's first block
   if ((block + 1) % every != 0 && block + 1 < blocks) return unit + 1;
-  return first >= every ? first - every + 1 : -1;  // the previous segment's first block
+  return first >= every ? first - every + 1 : after_first_block;  // the previous segment's first block
 }
 
 }  // namespace llm

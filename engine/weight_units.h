@@ -1,7 +1,10 @@
 // How a model's forward reaches weights that are not always resident (ZeRO-3: trained weights in
 // engine/sharded_weights.h, an adapter run's frozen base in engine/frozen_shards.h). Unit 0 is
-// the embedding, final norm and lm_head (before the first block through to the loss); unit i + 1
-// is transformer block i.
+// the embedding, unit i + 1 transformer block i. With untied embeddings the final norm and lm_head
+// are one more unit after the blocks: the embedding is whole only for its lookup and its backward
+// (the last), the head from the end of forward through the loss to the start of backward. Tied,
+// unit 0 holds the final norm too and lm_head's use keeps it whole from the forward's start to
+// the end of backward.
 //
 // Prefetch (FSDP's forward_prefetch and backward_prefetch BACKWARD_PRE): when a unit is gathered
 // for its forward, the next unit's all-gather starts too, into that unit's own buffer, so that it
@@ -24,12 +27,18 @@ class WeightUnits {
   // The unit's weights whole from here (collective); the next unit's all-gather started.
   void before_forward(int unit);
   // After the unit's forward made `out`: frees the unit unless a backward will re-run it at once
-  // (a recompute segment); when gradients are being recorded, returns `out` through an identity
-  // node whose backward gathers the unit again before the unit's own backward runs.
+  // (a recompute segment) or use it first (the head's, while gradients are recorded); when
+  // gradients are being recorded, returns `out` through an identity node whose backward gathers
+  // the unit again (if released) before the unit's own backward runs.
   Tensor after_forward(int unit, const Tensor& out);
-  // Every unit whole (for a checkpoint, a restore, the final export), and back to slices. Collective.
+  // Every unit whole (merge_lora's merged export, to the end of the run). Collective.
   void gather_all();
-  void release_all();
+  // One unit whole, without prefetch (a checkpoint or an export copies units out one at a time),
+  // and back to slices. Collective.
+  void gather_unit(int unit) { gather(unit, -1); }
+  void release(int unit);  // back to slices, once an all-gather in flight into it is done
+  // Whether the final norm and lm_head are the last unit (untied embeddings) or in unit 0.
+  void set_head_after_blocks(bool after) { head_after_blocks_ = after; }
   // Both on unless a config turns them off (fsdp_config: fsdp_forward_prefetch,
   // fsdp_backward_prefetch). Every rank the same.
   void set_prefetch(bool forward, bool backward);
@@ -50,7 +59,6 @@ class WeightUnits {
   virtual Communicator::Request start_gather(int unit) = 0;
   virtual void free_unit(int unit) = 0;
   virtual void forward_started(int unit) {}  // after before_forward's gather
-  void release(int unit);  // back to slices, once an all-gather in flight into it is done
 
  private:
   // `unit` whole from here (collective; nothing when resident already); then starts the
@@ -61,7 +69,8 @@ class WeightUnits {
   void finish_prefetch();
 
   Communicator& comm_;
-  bool forward_prefetch_ = true, backward_prefetch_ = true;
+  bool forward_prefetch_ = true, backward_prefetch_ = true, head_after_blocks_ = false;
+  bool embedding_in_backward_ = false;  // untied: the last forward recorded the embedding's gather
   int recompute_every_ = 0;
   int in_flight_ = -1;  // the unit whose prefetched all-gather may still be running, -1: none
   Communicator::Request request_;

@@ -1,4 +1,4 @@
-// defines: load_hf_weights, save_hf_model, save_hf_tensors
+// defines: load_hf_weights, read_hf_weights, save_hf_model, save_hf_tensors
 #include "model/hf_checkpoint.h"
 
 #include <filesystem>
@@ -13,6 +13,10 @@ namespace llm {
 namespace fs = std::filesystem;
 
 int64_t load_hf_weights(LlamaModel& model, const std::string& dir) {
+  return read_hf_weights(model, dir, [](const ParamRef& p, const Tensor& value) { p.tensor->copy_from(value); });
+}
+
+int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink) {
   const SafetensorsDir files(dir);
   const std::vector<ParamRef> params = model.parameters();
   std::set<std::string> wanted;
@@ -30,7 +34,7 @@ int64_t load_hf_weights(LlamaModel& model, const std::string& dir) {
       throw UserError(files.file_of(p.name) + ": tensor " + p.name + " is " + shape_str(e->shape) +
                       " but the configured model needs " + shape_str(p.tensor->shape()));
   }
-  for (const ParamRef& p : params) p.tensor->copy_from(files.read(p.name, DType::f32));
+  for (const ParamRef& p : params) sink(p, files.read(p.name, DType::f32));
   return static_cast<int64_t>(params.size());
 }
 

@@ -12,47 +12,55 @@
 
 namespace llm {
 
-namespace {
-Tensor normal_param(const Shape& shape, float stddev, std::mt19937_64& rng, Device device) {
-  std::normal_distribution<float> dist(0.0f, stddev);
-  std::vector<float> v(shape_numel(shape));
-  for (float& x : v) x = dist(rng);
-  Tensor t = Tensor::from_floats(v, shape, device);
-  t.set_requires_grad(true);
-  return t;
-}
-
-Tensor ones_param(int64_t n, Device device) {
-  Tensor t = Tensor::full({n}, 1.0f, DType::f32, device);
-  t.set_requires_grad(true);
-  return t;
-}
-}  // namespace
-
-LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed)
-    : config_(config), device_(device) {
+LlamaModel::LlamaModel(const LlamaConfig& config, Device device) : config_(config), device_(device) {
   std::string problem = config.validate();
   LLM_CHECK(problem.empty(), "invalid model config: " + problem);
-  std::mt19937_64 rng(seed);
   const int64_t C = config.hidden_size, F = config.intermediate_size, D = config.head_dim();
   const int64_t H = config.num_attention_heads, Hkv = config.num_key_value_heads;
-  const float std = config.initializer_range;
-  embed_tokens_ = normal_param({config.vocab_size, C}, std, rng, device);
+  auto weight = [device](const Shape& shape) {
+    Tensor t = Tensor::released(shape, DType::f32, device);
+    t.set_requires_grad(true);
+    return t;
+  };
+  embed_tokens_ = weight({config.vocab_size, C});
   for (int64_t i = 0; i < config.num_hidden_layers; i++) {
     LlamaLayer l;
-    l.input_layernorm = ones_param(C, device);
-    l.q_proj = normal_param({H * D, C}, std, rng, device);
-    l.k_proj = normal_param({Hkv * D, C}, std, rng, device);
-    l.v_proj = normal_param({Hkv * D, C}, std, rng, device);
-    l.o_proj = normal_param({C, H * D}, std, rng, device);
-    l.post_attention_layernorm = ones_param(C, device);
-    l.gate_proj = normal_param({F, C}, std, rng, device);
-    l.up_proj = normal_param({F, C}, std, rng, device);
-    l.down_proj = normal_param({C, F}, std, rng, device);
+    l.input_layernorm = weight({C});
+    l.q_proj = weight({H * D, C});
+    l.k_proj = weight({Hkv * D, C});
+    l.v_proj = weight({Hkv * D, C});
+    l.o_proj = weight({C, H * D});
+    l.post_attention_layernorm = weight({C});
+    l.gate_proj = weight({F, C});
+    l.up_proj = weight({F, C});
+    l.down_proj = weight({C, F});
     layers_.push_back(std::move(l));
   }
-  norm_ = ones_param(C, device);
-  if (!config.tie_word_embeddings) lm_head_ = normal_param({config.vocab_size, C}, std, rng, device);
+  norm_ = weight({C});
+  if (!config.tie_word_embeddings) lm_head_ = weight({config.vocab_size, C});
+}
+
+LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed) : LlamaModel(config, device) {
+  draw_weights(seed, [device](const ParamRef& p, const Tensor& value) {
+    *p.tensor = value.to(device);
+    p.tensor->set_requires_grad(true);
+  });
+}
+
+void LlamaModel::draw_weights(uint64_t seed, const WeightSink& sink) {
+  std::mt19937_64 rng(seed);
+  for (const ParamRef& p : parameters()) {
+    if (is_norm_weight(p.name)) {
+      sink(p, Tensor::full(p.tensor->shape(), 1.0f, DType::f32));
+      continue;
+    }
+    // A fresh distribution per weight (it caches a second value): the stream as HF's order of
+    // normal_ calls draws it, whatever is kept of each weight.
+    std::normal_distribution<float> dist(0.0f, config_.initializer_range);
+    std::vector<float> v(p.tensor->numel());
+    for (float& x : v) x = dist(rng);
+    sink(p, Tensor::from_floats(v, p.tensor->shape()));
+  }
 }
 
 std::vector<ParamRef> LlamaModel::parameters() {
@@ -78,12 +86,22 @@ std::vector<ParamRef> LlamaModel::parameters() {
 }
 
 std::vector<std::vector<Tensor*>> LlamaModel::weight_units() {
-  std::vector<std::vector<Tensor*>> units{{&embed_tokens_, &norm_}};
-  if (!config_.tie_word_embeddings) units[0].push_back(&lm_head_);
+  std::vector<std::vector<Tensor*>> units{{&embed_tokens_}};
   for (LlamaLayer& l : layers_)
     units.push_back({&l.input_layernorm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj,
                      &l.post_attention_layernorm, &l.gate_proj, &l.up_proj, &l.down_proj});
+  // Tied, lm_head's use of the embedding keeps unit 0 whole through the step: the final norm
+  // joins it. Untied, the final norm and lm_head are a unit of their own, after the blocks.
+  if (config_.tie_word_embeddings)
+    units[0].push_back(&norm_);
+  else
+    units.push_back({&norm_, &lm_head_});
   return units;
+}
+
+void LlamaModel::set_weight_units(WeightUnits* units) {
+  units_ = units;
+  if (units_) units_->set_head_after_blocks(head_unit() != 0);
 }
 
 std::vector<std::vector<Tensor*>> LlamaModel::frozen_units() {
@@ -268,9 +286,11 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   if (units_) {
     // Recompute segments decide the order of backward's gathers, which prefetch follows.
     units_->set_recompute_every(opt.recompute_every_n_layers > 0 ? static_cast<int>(std::min(group, n)) : 0);
-    units_->before_forward(0);  // through to the loss (or logits)
+    units_->before_forward(0);  // tied: through to the loss (or logits)
   }
   Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
+  // Untied, the embedding is a unit of its own: released until its backward, the last.
+  if (units_ && head_unit() != 0) x = units_->after_forward(0, x);
   // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.
   const LayerOptions layer_opt{
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
@@ -300,6 +320,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
     x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs)[0] : segment(inputs)[0];
   }
+  if (units_ && head_unit() != 0) units_->before_forward(head_unit());  // through to the loss (or logits)
   return rmsnorm(x, in_dtype(norm_, dtype), config_.rms_norm_eps);
 }
 
@@ -309,7 +330,7 @@ Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
 
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
   Tensor out = logits_from_hidden(hidden_states(ids, positions, opt));
-  return units_ ? units_->after_forward(0, out) : out;
+  return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
@@ -318,7 +339,7 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
   Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets,
                                     kIgnoreIndex, 0, opt.targets_host);
-  return units_ ? units_->after_forward(0, out) : out;
+  return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
 double LlamaModel::training_flops_per_token(int64_t seq_len) const {

@@ -37,6 +37,10 @@ struct ParamRef {
   Tensor* tensor;
 };
 
+// Receives one weight's whole value (f32, on the host) while a model's weights are made one at a
+// time (LlamaModel::draw_weights, read_hf_weights); where the value goes is the receiver's choice.
+using WeightSink = std::function<void(const ParamRef& param, const Tensor& value)>;
+
 struct ForwardOptions {
   int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers
   AttentionKind attention = AttentionKind::eager;
@@ -59,6 +63,14 @@ class LlamaModel {
  public:
   // Weights drawn as HF initialises them: normal(0, initializer_range), norms at 1.
   LlamaModel(const LlamaConfig& config, Device device, uint64_t seed);
+  // Every weight with its shape and gradient flag but no bytes (Tensor::released): ZeRO-3's
+  // sharded start-up, where each rank keeps only its slices (ShardedWeights::keep_slice) of the
+  // values draw_weights or read_hf_weights hand over one weight at a time.
+  LlamaModel(const LlamaConfig& config, Device device);
+  // The seed's initial weights, one at a time, on the host, into `sink`. One random stream runs
+  // through the weights in parameters()' order (norms draw nothing), so every weight gets the
+  // same values whether it is kept whole or sliced; each value is freed after `sink` returns.
+  void draw_weights(uint64_t seed, const WeightSink& sink);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
 
@@ -67,13 +79,14 @@ class LlamaModel {
   // Every weight of the base model kept as a tensor, with its HF name, in HF's order (a weight
   // quantised to NF4 is not one).
   std::vector<ParamRef> parameters();
-  // ZeRO-3's units of weights, as engine/weight_units.h numbers them; and the hooks that gather
-  // them around each use (null, the default: every weight always resident).
+  // ZeRO-3's units of weights, as engine/weight_units.h numbers them: the embedding (tied: with
+  // the final norm), each block, and untied, the final norm with lm_head; and the hooks that
+  // gather them around each use (null, the default: every weight always resident).
   std::vector<std::vector<Tensor*>> weight_units();
   // An adapter run's ZeRO-3 units (engine/frozen_shards.h): per unit, every frozen tensor its
   // forward reads, the NF4 or int8 codes and scales of a quantised base included.
   std::vector<std::vector<Tensor*>> frozen_units();
-  void set_weight_units(WeightUnits* units) { units_ = units; }
+  void set_weight_units(WeightUnits* units);
   bool gathers_units() const { return units_ != nullptr; }  // a forward is then collective
 
   // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
@@ -131,6 +144,8 @@ class LlamaModel {
                         const Tensor& next_norm, const Tensor& positions, const Tensor& doc_ids,
                         const LayerOptions& opt, uint64_t dropout_seed) const;
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
+  // The unit of the final norm and lm_head: unit 0 when tied, else the one after the blocks.
+  int head_unit() const { return config_.tie_word_embeddings ? 0 : static_cast<int>(layers_.size()) + 1; }
 
   LlamaConfig config_;
   Device device_;

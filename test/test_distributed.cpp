@@ -21,13 +21,6 @@
 using namespace llm::testing;
 
 namespace {
-// One thread per rank: two ranks share the two cores. Root needs Open MPI's explicit consent.
-std::string mpirun(int ranks, const std::string& env = "") {
-  std::string cmd = "mpirun --oversubscribe -np " + std::to_string(ranks) + " -x OMP_NUM_THREADS=1 ";
-  if (geteuid() == 0) cmd += "--allow-run-as-root ";
-  return env + " " + cmd;
-}
-
 // Starts `mpirun -np 2 llm_train args` writing its output to `log`; returns mpirun's pid.
 pid_t spawn_mpirun(const std::string& args, const std::string& log) {
   const pid_t pid = fork();
@@ -60,24 +53,6 @@ std::vector<pid_t> children_of(pid_t parent) {
 // Bucket cap small enough that the tiny test model spans several buckets.
 const std::string kDdp = "max_steps: 6\neval_steps: 3\nsave_steps: 3\nddp_bucket_cap_mb: 0.01\n";
 
-double number_after(const std::string& text, const std::string& key) {
-  std::smatch m;
-  REQUIRE(std::regex_search(text, m, std::regex(key + "\\s*([0-9.eE+-]+)")));
-  return std::stod(m[1]);
-}
-
-// Every loss of two metrics logs agrees within `rel` (fp32 sums in a different order).
-void check_losses_close(const std::string& a_path, const std::string& b_path, double rel) {
-  std::vector<std::string> a = train_records(a_path), b = train_records(b_path);
-  REQUIRE(a.size() == b.size());
-  REQUIRE(!a.empty());
-  for (size_t i = 0; i < a.size(); i++) {
-    CAPTURE(a[i]);
-    CAPTURE(b[i]);
-    double x = number_after(a[i], "\"loss\":"), y = number_after(b[i], "\"loss\":");
-    CHECK(std::fabs(x - y) <= rel * std::fabs(x));
-  }
-}
 }  // namespace
 
 TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights") {
@@ -103,20 +78,6 @@ TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights
     CAPTURE(x.tensors[i].name);
     CHECK(worst <= 1e-5f);
   }
-}
-
-// Under 2 ranks: 6 steps straight, then 3 steps and a resume for 3 more; the losses and weights
-// must be the same. Returns the straight run's output.
-std::string check_resume_exact(const Workspace& straight, const Workspace& resumed, const std::string& cfg) {
-  Run a = run_train(straight.config(cfg), mpirun(2));
-  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
-  Run b1 = run_train(resumed.config(cfg) + " --max_steps 3", mpirun(2));
-  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
-  Run b2 = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6", mpirun(2));
-  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
-  CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
-  check_same_model(straight.out("step_000006"), resumed.out("step_000006"));
-  return a.output;
 }
 
 TEST_CASE("resume under 2 ranks (ZeRO-1, ZeRO-2) is exact; a different world size is refused") {

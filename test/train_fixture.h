@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -110,6 +112,48 @@ inline void check_same_model(const std::string& ckpt_a, const std::string& ckpt_
     REQUIRE(x.nbytes() == y.nbytes());
     CHECK(std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0);
   }
+}
+
+// `env mpirun -np ranks ` for run_train's prefix: one thread per rank (two ranks share the two
+// cores). Root needs Open MPI's explicit consent.
+inline std::string mpirun(int ranks, const std::string& env = "") {
+  std::string cmd = "mpirun --oversubscribe -np " + std::to_string(ranks) + " -x OMP_NUM_THREADS=1 ";
+  if (geteuid() == 0) cmd += "--allow-run-as-root ";
+  return env + " " + cmd;
+}
+
+// The number after `key` (a regex) in `text`.
+inline double number_after(const std::string& text, const std::string& key) {
+  std::smatch m;
+  REQUIRE_MESSAGE(std::regex_search(text, m, std::regex(key + "\\s*([0-9.eE+-]+)")), key);
+  return std::stod(m[1]);
+}
+
+// Every loss of two metrics logs agrees within `rel` (fp32 sums in a different order).
+inline void check_losses_close(const std::string& a_path, const std::string& b_path, double rel) {
+  std::vector<std::string> a = train_records(a_path), b = train_records(b_path);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(!a.empty());
+  for (size_t i = 0; i < a.size(); i++) {
+    CAPTURE(a[i]);
+    CAPTURE(b[i]);
+    double x = number_after(a[i], "\"loss\":"), y = number_after(b[i], "\"loss\":");
+    CHECK(std::fabs(x - y) <= rel * std::fabs(x));
+  }
+}
+
+// Under 2 ranks: 6 steps straight, then 3 steps and a resume for 3 more; the losses and weights
+// must be the same. Returns the straight run's output.
+inline std::string check_resume_exact(const Workspace& straight, const Workspace& resumed, const std::string& cfg) {
+  Run a = run_train(straight.config(cfg), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b1 = run_train(resumed.config(cfg) + " --max_steps 3", mpirun(2));
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  Run b2 = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6", mpirun(2));
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
+  check_same_model(straight.out("step_000006"), resumed.out("step_000006"));
+  return a.output;
 }
 
 }  // namespace llm::testing

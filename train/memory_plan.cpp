@@ -98,10 +98,17 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const int64_t every = in.recompute_every_n_layers;
   const double segments = every > 0 ? std::ceil(L / every) : 0;
   const double in_segment = every > 0 ? std::min<double>(every, L) : 0;
-  // ZeRO-3's units (engine/sharded_weights.h, engine/frozen_shards.h): the embedding, final norm
-  // and lm_head stay whole from the forward's start to the end of backward; of the blocks, one
-  // at a time (a recompute segment's while it re-runs). Trained, their gradients are as whole.
+  // ZeRO-3's units (engine/weight_units.h): tied, unit 0 (the embedding, which is also lm_head,
+  // and the final norm) stays whole from the forward's start to the end of backward. Untied, the
+  // embedding is whole for its lookup and at the end of backward, the head (final norm and
+  // lm_head) from the loss to the start of backward: one of the two end units at a time. Of the
+  // blocks, one at a time (a recompute segment's while it re-runs). Trained, their gradients are
+  // as whole.
+  const bool split = lm_head > 0;
   const double head_unit = embed + lm_head + C, block_units = (every > 0 ? in_segment : 1) * per_layer;
+  const double unit0_whole = split ? 0 : head_unit;
+  const double head_end = split ? lm_head + C : 0, embed_end = split ? embed : 0;
+  const double end_units = std::max(head_end, embed_end);
   // Prefetch gathers one block ahead, without gradients yet: in forward the next block while one
   // computes; in backward the next block (or the previous segment's first) while one block (or a
   // segment) is whole. The most blocks gathered at once, of either pass:
@@ -110,16 +117,21 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
       std::max(1.0 + (in.forward_prefetch && more_blocks ? 1 : 0),
                (every > 0 ? in_segment : 1) + (in.backward_prefetch && (every > 0 ? more_segments : more_blocks) ? 1 : 0));
   // Frozen: this rank's slices (in host memory when offloaded: not the device's, unless the
-  // device is the host) and the gathered units, the head unit less what trains whole.
-  const double frozen_head = dsize * (head_unit - (P - static_cast<double>(in.frozen_parameters)));
+  // device is the host) and the gathered units: tied, unit 0 less what trains whole; untied, the
+  // larger end unit less what of it trains whole (the embedding or lm_head, modules_to_save).
+  const double trained_whole = P - static_cast<double>(in.frozen_parameters);
+  const double lm_head_trains = in.frozen_lm_head ? 0 : lm_head, embed_trains = trained_whole - lm_head_trains;
+  const double frozen_head = dsize * (split ? std::max(embed - embed_trains, C + lm_head - lm_head_trains)
+                                            : head_unit - trained_whole);
   const double frozen_block = in.quant_linears ? dsize * 2 * C + quant / L : dsize * per_layer;
   const double frozen_slices = in.offload_params && !in.on_cpu ? 0 : frozen_whole / ranks;
   const double frozen = frozen_zero3 ? frozen_slices + frozen_head + gathered_blocks * frozen_block : frozen_whole;
-  const double whole = zero3 ? head_unit + block_units : T;  // f32 trained weights with gradients at once
+  // f32 trained weights with gradients at once (ZeRO-3: at most one end unit with a block's).
+  const double whole = zero3 ? unit0_whole + end_units + block_units : T;
   // Buckets being reduced: two in flight under ZeRO-2 and 3 (launching one settles the earlier);
   // a bucket holds at least one parameter (the embedding is the largest); ZeRO-3's are its units,
-  // at worst the head unit with a block.
-  const double in_flight = std::min(4 * T, zero3 ? 4 * (head_unit + per_layer)
+  // at worst unit 0 or an end unit with a block.
+  const double in_flight = std::min(4 * T, zero3 ? 4 * (unit0_whole + end_units + per_layer)
                                                  : 2 * 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
 
   // Activations backward keeps per token of one layer (engine/ops save these): the layer input,
@@ -159,7 +171,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double buckets = flat_buckets + slices + (zero2 ? in_flight : 0);
   // The f32 trained weights: the compute copy (cast to bf16 per use on a GPU) and, unsharded, also
   // what AdamW updates. Sharded, the master weights AdamW updates are this rank's slice only.
-  const double f32_weights = sharded || !in.bf16 ? 4 * (zero3 ? head_unit + gathered_blocks * per_layer : T) : 0;
+  // ZeRO-3: unit 0 when tied and the gathered blocks here; an untied end unit only at the moments
+  // it is whole (below).
+  const double f32_weights = sharded || !in.bf16 ? 4 * (zero3 ? unit0_whole + gathered_blocks * per_layer : T) : 0;
+  const double head_f32 = zero3 ? 4 * head_end : 0, embed_f32 = zero3 ? 4 * embed_end : 0;
   const double master = sharded ? 4 * T / ranks : in.bf16 ? 4 * T : 0;
 
   MemoryPlan plan;
@@ -167,11 +182,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const std::string trained = adapter ? "the trainable parameters" : "every parameter";
   std::string weights_how;
   const char* prefetched = gathered_blocks > (every > 0 ? in_segment : 1) ? ", one prefetched" : "";
+  const char* ends = split ? "the embedding or the norm/lm_head unit" : "the embedding/norm unit (also lm_head)";
   if (adapter) {
     weights_how = fmt::format("frozen base in {}{}{}", in.bf16 ? "bf16" : "f32",
-                              frozen_zero3 ? fmt::format(" (ZeRO-3: this rank's 1/{} slice{}, the embedding/norm/"
-                                                         "lm_head unit and {:.0f} block(s) gathered{})", in.ranks,
-                                                         frozen_slices > 0 ? "" : " in host memory",
+                              frozen_zero3 ? fmt::format(" (ZeRO-3: this rank's 1/{} slice{}, {} and {:.0f} "
+                                                         "block(s) gathered{})", in.ranks,
+                                                         frozen_slices > 0 ? "" : " in host memory", ends,
                                                          gathered_blocks, prefetched)
                                            : "",
                               in.quant_linears ? fmt::format(", its block linears in {} ({:.2f} bits a weight, "
@@ -180,8 +196,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                              : "");
     weights_how += in.bf16 ? " + bf16 casts of the adapters" : " + f32 adapters";
   } else {
-    weights_how = zero3 ? fmt::format("f32, the embedding/norm/lm_head unit and {:.0f} block(s) "
-                                      "gathered at once (ZeRO-3{})", gathered_blocks, prefetched)
+    weights_how = zero3 ? fmt::format("f32, {} and {:.0f} block(s) gathered at once (ZeRO-3{})", ends,
+                                      gathered_blocks, prefetched)
                         : "f32, every parameter" + per_rank;
     weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
     if (in.bf16) {
@@ -191,7 +207,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     }
   }
   plan.items = {
-      {"weights", f32_weights + casts + (adapter ? frozen + quant_scratch : 0), weights_how},
+      {"weights", f32_weights + 4 * (zero3 ? end_units : 0) + casts + (adapter ? frozen + quant_scratch : 0),
+       weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)
                : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
@@ -223,34 +240,40 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double persistent = f32_weights + master + optimizer + flat_buckets + slices + frozen;
   const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
-  const double fwd = persistent + casts + kept + chunk_bytes + loss_kept + held_grads;
-  const double start_bwd = persistent + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
-                           held_grads;
-  const double end_bwd = persistent + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
+  const double fwd = persistent + head_f32 + casts + kept + chunk_bytes + loss_kept + held_grads;
+  const double start_bwd = persistent + head_f32 + casts + kept + recomputed + loss_kept + grads_at_first +
+                           temporaries + held_grads;
+  const double end_bwd = persistent + embed_f32 + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
                          temporaries + quant_scratch;
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
   // and incoming slice are still in flight. Under recompute the previous bucket stays in flight
   // through the whole re-run (it settles when this block's launches, after the recompute node),
-  // so the re-run's backward temporaries are there too.
-  const double block_bwd = zero3 ? persistent + casts + kept + recomputed - N * layer + loss_kept + grads_at_first +
-                                       (every > 0 ? temporaries : 0) + 4 * block_units +
-                                       4 * per_layer * (1 + 1 / ranks)
+  // so the re-run's backward temporaries are there too. Tied, unit 0's gradients (lm_head's, the
+  // first to arrive) stay whole to the end of backward; untied, the head's were reduced before
+  // the blocks' backward, its bucket perhaps still in flight as the last block's ends.
+  const double block_bwd = zero3 ? persistent + casts + kept + recomputed - N * layer + loss_kept +
+                                       (split ? 0 : grads_at_first) + (every > 0 ? temporaries : 0) +
+                                       4 * block_units + 4 * std::max(per_layer, head_end) * (1 + 1 / ranks)
                                  : 0;
   // ZeRO-2 with whole gradients (accumulation): the first bucket packs into its flat buffer before
   // its gradients go, with every other gradient still whole.
   const double one_bucket = std::min(4 * T, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
   const double first_pack = zero2 && !zero3 && whole_grads ? persistent + casts + grads + one_bucket : 0;
-  // Start-up builds (or loads) the whole f32 model on every rank before the optimizer shards it:
-  // the peak of a sharded run whose steps need less than that. A ZeRO-3 checkpoint gathers the
-  // whole weights again between steps, the same bytes (the optimizer state gathers on the host).
-  // Unsharded, those f32 weights are already in `persistent`; an adapter run's base is frozen.
-  // An adapter run builds its whole base in f32 before casting, quantising or sharding it: on
-  // the host for qlora and ZeRO-3 (a GPU then sees only what it keeps), else on the device. Where
-  // the host is the device (the CPU) the f32 model and the adapters count (ZeRO-3 takes one unit's
-  // slice at a time, freeing the unit's tensors as it goes). At the end merge_lora gathers the
-  // sharded base whole on every rank for the merged model.
-  const double start_up = sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices
+  // Start-up. ZeRO-3 never holds the whole model: each weight is drawn or read alone on the host
+  // and each rank keeps its slices (engine/sharded_weights.h), so the device sees only the
+  // shards, and the host one whole f32 weight at a time (the embedding or lm_head is the
+  // largest), which counts where the host is the device (the CPU). ZeRO-1 and 2 build the whole
+  // f32 model on every rank (their compute copy) before the optimizer takes its slices. An
+  // adapter run builds its whole base in f32 before casting, quantising or sharding it: on the
+  // host for qlora and ZeRO-3 (a GPU then sees only what it keeps), else on the device. Where the
+  // host is the device (the CPU) the f32 model and the adapters count (ZeRO-3 takes one unit's
+  // slice at a time, freeing the unit's tensors as it goes). Checkpoints and the final export
+  // copy whole weights to the host (under ZeRO-3 one unit gathered at a time): host memory,
+  // not planned here.
+  const double largest_weight = std::max({embed, lm_head, largest_linear});
+  const double start_up = zero3 ? master + optimizer + slices + (in.on_cpu ? 4 * largest_weight : 0)
+                          : sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices
                           : adapter && in.on_cpu ? 4 * P + 4 * T
                                                  : 0;
   const double end_gather = frozen_zero3 && in.merge_lora ? persistent - frozen + frozen_slices + frozen_whole : 0;
@@ -261,6 +284,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                    : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"
                    : plan.peak_bytes == first_pack ? "the first bucket's packing (ZeRO-2, whole gradients)"
                    : plan.peak_bytes == end_gather ? "the end (merge_lora: the frozen base gathered whole)"
+                   : zero3                         ? "start-up (one f32 weight whole beside the shards)"
                                                    : "start-up (the whole f32 model, then sharded)";
   return plan;
 }

@@ -114,15 +114,22 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // small and goes through ShardedAdamW as under ZeRO-2 (gradients reduce-scattered into slices,
   // AdamW state sharded, the updated adapters all-gathered whole after each step).
   const bool shard_frozen = adapter && c.zero_stage == 3 && comm.distributed();
+  // ZeRO-3 of trained weights: the model starts without bytes and each rank keeps only its slices
+  // of each weight as it is drawn or read, one weight at a time (below, once the optimizer that
+  // holds the slices exists), so no rank ever holds the whole model.
+  const bool shard_trained = !adapter && c.zero_stage == 3 && comm.distributed();
+  // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
+  const bool load_base = (resumed_from.empty() || adapter) && !c.base_model_is_preset();
   // A quantised base is built and quantised on the host, and so is a base to be sharded: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
-  model = std::make_unique<LlamaModel>(c.model, c.quantized_base() || shard_frozen ? Device::cpu() : device, c.seed);
-  // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
-  if ((resumed_from.empty() || adapter) && !c.base_model_is_preset()) {
+  if (shard_trained)
+    model = std::make_unique<LlamaModel>(c.model, device);
+  else
+    model = std::make_unique<LlamaModel>(c.model, c.quantized_base() || shard_frozen ? Device::cpu() : device, c.seed);
+  if (load_base && !shard_trained) {
     const int64_t loaded = load_hf_weights(*model, c.base_model);
     say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
   }
-  stop_point("loading the model");
   if (adapter) {
     model->add_lora(c.lora, c.seed);
     if (resumed_from.empty() && !c.lora_model_dir.empty()) {
@@ -156,7 +163,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
   const bool sharded = c.zero_stage >= 1 && comm.distributed();
   const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};
-  const bool shard_trained = sharded && c.zero_stage == 3 && !adapter;
   if (shard_trained)
     buckets = std::make_unique<GradBuckets>(comm, model->weight_units(), align);
   else if (comm.distributed())
@@ -172,6 +178,26 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   } else {
     optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
   }
+  // ZeRO-3's sharded start-up (a resume's slices come from its checkpoint in restore()). The
+  // whole values live in host memory, one at a time: how far it rose above the shards, on the
+  // rank where it rose most, is logged (print_summary).
+  if (shard_trained && resumed_from.empty()) {
+    const WeightSink keep = [this](const ParamRef& p, const Tensor& value) {
+      sharded_weights->keep_slice(p.tensor, value);
+    };
+    CachingAllocator& host = backend(Device::cpu()).allocator();
+    const size_t before = host.stats().in_use_bytes;
+    if (load_base) {
+      const int64_t loaded = read_hf_weights(*model, c.base_model, keep);
+      say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
+    } else {
+      model->draw_weights(c.seed, keep);
+    }
+    // An upper bound when an earlier moment of start-up peaked higher.
+    sharded_start_rise = static_cast<int64_t>(host.stats().peak_bytes - before);
+    comm.allreduce_max(&sharded_start_rise, 1);
+  }
+  stop_point("loading the model");
 
   DataConfig data_config = c.data;
   if (data_config.dataset_prepared_path.empty())
@@ -437,12 +463,14 @@ TrainResult Trainer::Impl::run() {
   if (const WeightUnits* units = weight_units())
     say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,
         units->counts().ahead, units->counts().unused);
-  // ZeRO-3: every weight whole from here on (collective), for the export and any sampling after.
-  // An adapter run's frozen base is gathered only for merge_lora's merged model: the adapters
-  // are whole already, and samples gather one unit at a time (sample_text), so the end of a run
-  // needs no more memory than its steps.
-  if (sharded_weights || (frozen_shards && c.merge_lora && !result.interrupted)) {
-    weight_units()->gather_all();
+  // The end of a run needs no more memory than its steps: under ZeRO-3 the final weights reach
+  // rank 0's host one unit at a time (whole_weights), and samples gather one unit at a time
+  // (sample_text). An adapter run's frozen base is gathered whole only for merge_lora's merged
+  // model (the adapters are whole already).
+  std::vector<NamedTensor> final_weights;
+  if (!result.interrupted && !model->lora()) final_weights = whole_weights();  // collective under ZeRO-3
+  if (frozen_shards && c.merge_lora && !result.interrupted) {
+    frozen_shards->gather_all();
     model->set_weight_units(nullptr);
   }
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
@@ -466,7 +494,7 @@ TrainResult Trainer::Impl::run() {
             tokenizer_files(merged));
       }
     } else {
-      save_hf_model(*model, c.output_dir, forward.compute_dtype, ids);
+      save_hf_tensors(model->config(), final_weights, c.output_dir, forward.compute_dtype, ids);
       say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
           tokenizer_files(c.output_dir));
     }

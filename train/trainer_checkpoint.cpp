@@ -1,4 +1,4 @@
-// defines: Trainer::Impl::save and ::restore (the contents of a checkpoint, both ways)
+// defines: Trainer::Impl::whole_weights, ::save and ::restore (the contents of a checkpoint, both ways)
 #include <fmt/core.h>
 
 #include <cerrno>
@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <type_traits>
+#include <unordered_map>
 
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
@@ -45,6 +46,29 @@ std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key
 }
 }  // namespace
 
+std::vector<NamedTensor> Trainer::Impl::whole_weights() {
+  std::vector<NamedTensor> out;
+  if (!sharded_weights) {
+    for (const ParamRef& p : params) out.push_back({p.name, *p.tensor});
+    return out;
+  }
+  std::unordered_map<const Tensor*, Tensor> on_host;
+  const std::vector<std::vector<Tensor*>> units = model->weight_units();
+  for (size_t u = 0; u < units.size(); u++) {
+    sharded_weights->gather_unit(static_cast<int>(u));
+    if (comm.is_main())
+      for (const Tensor* w : units[u]) {
+        Tensor copy = Tensor::empty(w->shape(), DType::f32, Device::cpu());  // not a view: the unit goes
+        copy.copy_from(*w);
+        on_host[w] = copy;
+      }
+    sharded_weights->release(static_cast<int>(u));
+  }
+  if (comm.is_main())
+    for (const ParamRef& p : params) out.push_back({p.name, on_host.at(p.tensor)});
+  return out;
+}
+
 std::string Trainer::Impl::save() {
   CheckpointContents c;
   TrainConfig saved = config;  // resuming from this checkpoint names it on the command line
@@ -52,8 +76,7 @@ std::string Trainer::Impl::save() {
   saved.auto_resume_from_checkpoints = false;
   c.config_yaml = config_to_yaml(saved);
   c.run_id = run_id;
-  if (sharded_weights) sharded_weights->gather_all();  // ZeRO-3: whole until written
-  for (const ParamRef& p : params) c.model.add(p.name, *p.tensor);
+  for (NamedTensor& t : whole_weights()) c.model.add(t.name, t.tensor);
   for (auto& [name, tensor] : optimizer->export_state()) c.optimizer.add(name, tensor);
   c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
   DataCursor cursor = loader->cursor();
@@ -80,7 +103,6 @@ std::string Trainer::Impl::save() {
     prune_checkpoints(config.output_dir, config.save_total_limit, keep);
   }
   comm.barrier();  // nobody runs ahead of a checkpoint that a failure might need
-  if (sharded_weights) sharded_weights->release_all();
   return dir;
 }
 
@@ -90,14 +112,19 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
   else
     say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
         "file is checked, but not that they belong together\n", resumed_from);
-  if (sharded_weights) sharded_weights->gather_all();  // ZeRO-3: whole to be overwritten
-  for (const ParamRef& p : params)
-    p.tensor->copy_from(c.model.require(p.name, p.tensor->shape(), DType::f32));
-  // Sharded optimizers take their master slices from the weights just written.
+  // ZeRO-3: each rank takes its slices of each weight, no device holding the whole model.
+  for (const ParamRef& p : params) {
+    const Tensor& saved = c.model.require(p.name, p.tensor->shape(), DType::f32);
+    if (sharded_weights)
+      sharded_weights->keep_slice(p.tensor, saved);
+    else
+      p.tensor->copy_from(saved);
+  }
+  // Sharded optimizers take their master slices from the weights just written (ZeRO-3's have
+  // theirs already).
   optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype) -> const Tensor& {
     return c.optimizer.require(name, shape, dtype);
   });
-  if (sharded_weights) sharded_weights->release_all();
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one; a different one is refused rather than silently inexact.

@@ -33,6 +33,9 @@ struct Trainer::Impl {
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
+  // ZeRO-3's sharded start-up: the most host memory rose above the shards on any rank while the
+  // weights were drawn or read (-1: not a sharded start-up).
+  int64_t sharded_start_rise = -1;
   size_t quant_bytes = 0;  // qlora / load_in_8bit: what the block linear weights take in NF4 / int8
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
@@ -73,6 +76,10 @@ struct Trainer::Impl {
   }
 
   // train/trainer_checkpoint.cpp
+  // What trains, whole, by name (every weight, or the adapters). Under ZeRO-3 one unit at a time
+  // is gathered and copied to rank 0's host (the other ranks take part and get an empty list), so
+  // no device holds more of the model than a step does. Collective under ZeRO-3.
+  std::vector<NamedTensor> whole_weights();
   std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones
   void restore(const CheckpointContents& c);  // model, optimizer, state and data cursor
 };

@@ -2,6 +2,8 @@
 // model, device, batch, sharding, adapters, optimizer, memory plan, schedule)
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "engine/backend.h"
 #include "train/trainer_impl.h"
 
@@ -40,18 +42,28 @@ void Trainer::Impl::print_summary() const {
   say("batch: {} micro x {} accumulation x {} rank(s) = {} rows (at most {} tokens) per step\n",
       c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
       global_batch * c.data.sequence_len);
+  const char* units = m.tie_word_embeddings ? "the embedding (also lm_head) with the final norm; each decoder layer"
+                                             : "the embedding; each decoder layer; the final norm with lm_head";
   if (sharded_weights)
-    say("data parallel: {} ranks, ZeRO stage 3: {} units of weights gathered per use (the embedding, norm "
-        "and lm_head; each decoder layer), each one gradient bucket\n", comm.world_size(), buckets->buckets().size());
+    say("data parallel: {} ranks, ZeRO stage 3: {} units of weights gathered per use ({}), each one gradient "
+        "bucket\n", comm.world_size(), buckets->buckets().size(), units);
   else if (frozen_shards)
-    say("data parallel: {} ranks, ZeRO stage 3 of the frozen base: {} units gathered per use (the embedding, "
-        "norm and lm_head; each decoder layer), {:.3f} MiB of slices per rank{}; what trains as ZeRO-2 in {} "
-        "gradient buckets of <= {} MB\n", comm.world_size(), model->frozen_units().size(),
+    say("data parallel: {} ranks, ZeRO stage 3 of the frozen base: {} units gathered per use ({}), {:.3f} MiB "
+        "of slices per rank{}; what trains as ZeRO-2 in {} gradient buckets of <= {} MB\n", comm.world_size(),
+        model->frozen_units().size(), units,
         frozen_shards->slice_bytes() / 1048576.0, c.offload_params ? " in host memory (offload_params)" : "",
         buckets->buckets().size(), c.ddp_bucket_cap_mb);
   else if (buckets)
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
+  if (sharded_start_rise >= 0) {
+    size_t largest = 0;
+    for (const ParamRef& p : params) largest = std::max(largest, p.tensor->nbytes());
+    say("ZeRO-3 start-up: each weight made whole on the host alone, each rank keeping its slices: host "
+        "memory rose {:.3f} MiB above the shards at most, on any rank (the largest weight {:.3f} MiB, the "
+        "whole f32 model {:.3f} MiB)\n", sharded_start_rise / 1048576.0, largest / 1048576.0,
+        4.0 * static_cast<double>(m.num_parameters()) / 1048576.0);
+  }
   if (sharded_weights || frozen_shards)
     say("ZeRO-3 prefetch (the next unit's all-gather while a unit computes): forward {}, backward {}\n",
         c.forward_prefetch ? "on" : "off", c.backward_prefetch ? "on" : "off");
