@@ -132,12 +132,14 @@ TEST_CASE("loss watchdog: stops once the logged loss stayed above the threshold,
   CHECK(r.output.find("loss watchdog: the logged loss was above loss_watchdog_threshold 0.01 at 2 step ends") !=
         std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 3);
+  CHECK(!fs::exists(ws.out("step_000001")));
   CHECK(fs::exists(ws.out("step_000003/model.bin")));
   CHECK(fs::exists(ws.out("model.safetensors")));
   // An evaluation logged after the loss line hides it from the watchdog (HF's log history).
   Workspace evaluated("watchdog_eval");
-  Run e = run_train(evaluated.config("max_steps: 20\neval_steps: 1\nloss_watchdog_threshold: 0.01\n"));
+  Run e = run_train(evaluated.config("max_steps: 20\neval_steps: 1\nloss_watchdog_threshold: 0.01\nsave_first_step: true\n"));
   REQUIRE_MESSAGE(e.exit_code == 0, e.output);
+  CHECK(fs::exists(evaluated.out("step_000001/model.bin")));  // save_first_step
   CHECK(e.output.find("loss watchdog: the logged loss") == std::string::npos);
   CHECK(train_records(evaluated.out("metrics.jsonl")).size() == 20);
 }

@@ -87,6 +87,7 @@ struct TrainConfig {
   int64_t save_total_limit = 4;
   std::string resume_from_checkpoint;  // a checkpoint directory
   bool auto_resume_from_checkpoints = false;
+  bool save_first_step = false;  // Axolotl's: a checkpoint after step 1 too, to check saving early
 
   // Logging.
   int64_t logging_steps = -1;  // -1: Axolotl's default max(min(int(0.005 * total), 10), 1)

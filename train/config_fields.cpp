@@ -346,6 +346,8 @@ std::vector<ConfigField> make_fields() {
            "a checkpoint directory to continue from"),
       flag("auto_resume_from_checkpoints", checkpoints, MEMBER(auto_resume_from_checkpoints),
            "continue from the newest valid checkpoint in output_dir"),
+      flag("save_first_step", checkpoints, MEMBER(save_first_step),
+           "also checkpoint after step 1 (a quick check that saving works)"),
       integer("logging_steps", checkpoints, MEMBER(logging_steps), 1, kNoMax,
               "log every N steps"),
 

@@ -436,7 +436,8 @@ TrainResult Trainer::Impl::run() {
     const bool stop_signal = stop_flag > 0;
     // With early stopping, every new best is saved so the best checkpoint always exists.
     const bool best_save = improved && c.early_stopping_patience > 0;
-    if ((save_steps > 0 && state.step % save_steps == 0) || state.step == total_steps || best_save ||
+    if ((save_steps > 0 && state.step % save_steps == 0) || (c.save_first_step && state.step == 1) ||
+        state.step == total_steps || best_save ||
         early_stop || watchdog_stop || stop_signal) {
       result.last_checkpoint = save();
     }
