@@ -1,7 +1,6 @@
 // defines: CPU tiled attention (FlashAttention-2 tiling and online softmax) behind
 // flash_attention, s2_attention and mem_efficient_attention (and, on the CPU, cudnn_attention),
 // forward and backward
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -12,19 +11,20 @@
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_simd_math.h"
+#include "engine/cpu/cpu_tile_gemm.h"
 #include "engine/op_timer.h"
 
 namespace llm {
 
 namespace {
 
-// Masks are classified per kM x kN tile, as on a GPU. The CPU's tasks are larger: BLAS packs a
-// GEMM's operands before multiplying, so K and V are packed once per forward task (query rows)
-// and Q and dO once per backward task (keys); kRows queries and kKeys keys per task make that
-// packing a small share (4x and 2x fewer packings than GPU-sized tiles: each took 13% off the
-// forward's and the backward's CPU time at S 2048, head_dim 64). One BLAS call serves up to kBatch tiles side by side (the forward's key tiles, the
-// backward's query tiles), and the forward's online softmax steps over that whole block of keys,
-// so one P V product serves it; scratch stays O(1) in S and inside a core's L2.
+// Masks are classified per kM x kN tile, as on a GPU. The CPU's tasks are larger: kRows queries
+// a forward task, kKeys keys a backward task, and one tile product serves up to kBatch tiles
+// side by side (the forward's key tiles, the backward's query tiles), so the forward's online
+// softmax steps over that whole block of keys and one P V product serves it. The operands every
+// task reads whole (K and V forward, Q and dO backward) are packed once per call into
+// panel_gemm's layout; a task packs only its own keys. Scratch stays O(1) in S and inside a
+// core's L2.
 constexpr int64_t kM = kAttnBlockM, kN = kAttnBlockN;
 constexpr int64_t kRows = 4 * kM, kKeys = 2 * kN;
 constexpr int64_t kBatch = 8;
@@ -33,13 +33,32 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // thread: waking a team costs more, and finite-difference tests make thousands of such calls.
 constexpr int64_t kMinParallelWork = int64_t(1) << 22;
 
-// C (m x n, row stride ldc) = alpha * op(A) op(B) + beta * C: the tile products, a CUDA kernel's
-// mma. Called inside OpenMP regions, where OpenBLAS's OpenMP build runs single-threaded.
-void tile_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
+// Each (batch, head) of a (B, S, Hx, D) tensor packed into panels (engine/cpu/cpu_tile_gemm.h):
+// its (S x D) rows, or their transpose (D x S), head (b, hx) at b * Hx + hx. O(S) memory, like
+// the tensor; a BLAS call would instead pack these rows again for every tile they meet.
+struct HeadPanels {
+  Tensor buf;  // (B * Hx, per_head)
+  int64_t per_head, panel_stride;
+
+  HeadPanels(const float* x, int64_t B, int64_t S, int64_t Hx, int64_t D, bool transpose,
+             bool parallel)
+      : per_head(transpose ? D * panel_cols(S) : S * panel_cols(D)),
+        panel_stride((transpose ? D : S) * kPanelWidth) {
+    buf = Tensor::empty({B * Hx, per_head}, DType::f32);
+    float* dst = buf.data<float>();
+#pragma omp parallel for if (parallel)
+    for (int64_t bh = 0; bh < B * Hx; bh++) {
+      const float* src = x + ((bh / Hx) * S * Hx + bh % Hx) * D;  // row 0 of head (b, hx)
+      if (transpose)
+        pack_panels(src, D, S, 1, Hx * D, dst + bh * per_head);
+      else
+        pack_panels(src, S, D, Hx * D, 1, dst + bh * per_head);
+    }
+  }
+  PackedPanels head(int64_t b, int64_t hx, int64_t Hx) const {
+    return {buf.data<float>() + (b * Hx + hx) * per_head, panel_stride};
+  }
+};
 
 // One call's problem: q, out, dout (B, S, H, D); k, v (B, S, Hkv, D); all contiguous f32. A head's
 // rows are H*D (or Hkv*D) floats apart, so tiles are strided views and nothing is copied.
@@ -60,12 +79,11 @@ struct Problem {
   int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
     return ((b * S + j) * Hkv + h / heads_per_kv) * D;
   }
-  // s (m x n, row stride lds) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T + bias, -inf where
-  // masked. m and n stop at S, so edge tiles never read past the sequence.
-  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, int64_t j0, int64_t n, float* s,
+  // s (m x n, row stride lds) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T, kt the panels of those
+  // keys' K^T (D x n). m and n stop at S, so edge tiles never read past the sequence.
+  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, PackedPanels kt, int64_t n, float* s,
               int64_t lds) const {
-    tile_gemm(false, true, m, n, D, scale, q + q_offset(b, i0, h), H * D, k + kv_offset(b, j0, h),
-              Hkv * D, 0.0f, s, lds);
+    panel_gemm(m, n, D, scale, q + q_offset(b, i0, h), H * D, 1, kt, false, s, lds);
   }
   // Adds the bias to, and puts -inf in the masked entries of, scores s of the tile above. Spans
   // never move left, so the first row has the smallest hi and the last the largest lo: a tile
@@ -91,9 +109,9 @@ struct Problem {
 // row's lo to its last row's hi, kBatch key tiles at a time: their scores, masked where a tile
 // needs it, then the online softmax keeps each row's running max and sum (f32) and rescales the
 // output accumulator once per block, so the probabilities of the whole row never exist at once.
-// work: kRows * kBatch * kN + kRows * D floats.
-void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* work, float* out,
-                  float* lse) {
+// kt, vp: the kv head's K^T and V in panels. work: kRows * kBatch * kN + kRows * D floats.
+void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPanels kt,
+                  PackedPanels vp, float* work, float* out, float* lse) {
   const int64_t m = std::min(kRows, p.S - i0), D = p.D, lds = kBatch * kN;
   float* s = work;              // (kRows, lds) scores, then unnormalised probabilities
   float* acc = s + kRows * lds;  // (kRows, D) unnormalised output
@@ -105,7 +123,7 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* wor
   const int64_t j_end = std::min(p.S, (hi + kN - 1) / kN * kN);  // the end of the last key tile
   for (int64_t jb = p.mask.keys(b, h, i0).lo / kN * kN; jb < j_end; jb += lds) {
     const int64_t nb = std::min(lds, j_end - jb);
-    p.scores(b, h, i0, m, jb, nb, s, lds);
+    p.scores(b, h, i0, m, kt.at(0, jb), nb, s, lds);
     for (int64_t r0 = 0; r0 < m; r0 += kM)
       for (int64_t j0 = jb; j0 < jb + nb; j0 += kN)
         p.mask_scores(b, h, i0 + r0, std::min(kM, m - r0), j0, std::min(kN, jb + nb - j0),
@@ -120,8 +138,7 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, float* wor
       row_max[r] = mx;
       for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
     }
-    tile_gemm(false, false, m, D, nb, 1.0f, s, lds, p.v + p.kv_offset(b, jb, h), p.Hkv * D, 1.0f,
-              acc, D);
+    panel_gemm(m, D, nb, 1.0f, s, lds, 1, vp.at(jb, 0), true, acc, D);
   }
   for (int64_t r = 0; r < m; r++) {
     const bool sees_any = row_sum[r] > 0.0f;
@@ -139,31 +156,43 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
   require_f32("flash attention", q);
   const Problem p(q, k, v, mask);
   const int64_t tiles = (p.S + kRows - 1) / kRows, per_thread = kRows * (kBatch * kN + p.D);
+  const HeadPanels kt(p.k, p.B, p.S, p.Hkv, p.D, true, p.parallel());
+  const HeadPanels vp(p.v, p.B, p.S, p.Hkv, p.D, false, p.parallel());
   // Per-thread tile scratch from the allocator, so its peak shows every buffer the kernel uses.
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(3) schedule(dynamic) if (p.parallel())
   for (int64_t b = 0; b < p.B; b++)
     for (int64_t h = 0; h < p.H; h++)
       for (int64_t t = 0; t < tiles; t++)
-        forward_tile(p, b, h, t * kRows, scratch.data<float>() + omp_get_thread_num() * per_thread,
-                     out.data<float>(), lse.data<float>());
+        forward_tile(p, b, h, t * kRows, kt.head(b, h / p.heads_per_kv, p.Hkv),
+                     vp.head(b, h / p.heads_per_kv, p.Hkv),
+                     scratch.data<float>() + omp_get_thread_num() * per_thread, out.data<float>(),
+                     lse.data<float>());
 }
 
 // Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null) and
 // delta = rowsum(dO * O), (B, H, S).
+// q and dO of every query head in panels, multiplied against each key task's dS and P.
 struct BackwardBuffers {
   float *dq, *dk, *dv, *dbias;
   const float *dout, *lse, *delta;
+  const HeadPanels *qp, *dop;
 };
 
-// Backward of keys [j0, j0 + n) (n <= kKeys) of kv head kvh in batch b, FlashAttention-2's loop: dK and dV
-// of the tile accumulate over every query head of the GQA group and every query tile that sees
+// P and dS of kBatch query tiles, the tile's dK and dV, and its K^T, V^T and K in panels.
+int64_t backward_work(int64_t D) {
+  return 2 * kBatch * kM * kKeys + 2 * kKeys * D + 2 * D * kKeys + kKeys * panel_cols(D);
+}
+
+// Backward of keys [j0, j0 + n) (n <= kKeys) of kv head kvh in batch b, FlashAttention-2's
+// loop: dK and dV of the tile accumulate over every query head of the GQA group and every query tile that sees
 // it, in a fixed order; P is recomputed from the saved lse:
 //   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P * (dP - delta),
 //   dQ += scale dS K, dK += scale dS^T Q, dbias += dS.
 // The query tiles that see the key tile are one run (spans never move left), taken kBatch tiles
 // per GEMM. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one
-// thread, in order. work: 2 * kBatch * kM * kKeys + 2 * kKeys * D floats.
+// thread, in order. The tile's K^T, V^T and K are packed here, once for all its query tiles.
+// work: backward_work(D) floats.
 void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
                        int64_t j0, float* work) {
   const int64_t n = std::min(kKeys, p.S - j0), D = p.D, S = p.S, rows = kBatch * kM;
@@ -172,10 +201,16 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
   float* dk = ds + rows * kKeys;  // (kKeys, D)
   float* dv = dk + kKeys * D;     // (kKeys, D)
   std::fill(dk, dk + 2 * kKeys * D, 0.0f);
+  float* packs = dv + kKeys * D;
+  const int64_t kv0 = ((b * S + j0) * p.Hkv + kvh) * D, ld = p.Hkv * D;
+  const PackedPanels kt = pack_panels(p.k + kv0, D, n, 1, ld, packs);
+  const PackedPanels vt = pack_panels(p.v + kv0, D, n, 1, ld, packs + D * kKeys);
+  const PackedPanels kr = pack_panels(p.k + kv0, n, D, ld, 1, packs + 2 * D * kKeys);
   for (int64_t h = kvh * p.heads_per_kv; h < (kvh + 1) * p.heads_per_kv; h++) {
     const float* lse = g.lse + (b * p.H + h) * S;
     const float* delta = g.delta + (b * p.H + h) * S;
     float* dbias = p.mask.head_slice(g.dbias, b, h);
+    const PackedPanels qp = g.qp->head(b, h, p.H), dop = g.dop->head(b, h, p.H);
     int64_t i_begin = S, i_end = 0;
     for (int64_t i0 = 0; i0 < S; i0 += kM) {
       const int64_t m = std::min(kM, S - i0);
@@ -185,25 +220,20 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     }
     for (int64_t ib = i_begin; ib < i_end; ib += rows) {
       const int64_t m = std::min(rows, i_end - ib);
-      p.scores(b, h, ib, m, j0, n, pt, kKeys);
+      p.scores(b, h, ib, m, kt, n, pt, kKeys);
       for (int64_t i0 = ib; i0 < ib + m; i0 += kM)
         p.mask_scores(b, h, i0, std::min(kM, ib + m - i0), j0, n, pt + (i0 - ib) * kKeys, kKeys);
       for (int64_t r = 0; r < m; r++) exp_sub(pt + r * kKeys, lse[ib + r], pt + r * kKeys, n);
-      const float* dout = g.dout + p.q_offset(b, ib, h);
-      tile_gemm(true, false, n, D, m, 1.0f, pt, kKeys, dout, p.H * D, 1.0f, dv, D);
-      tile_gemm(false, true, m, n, D, 1.0f, dout, p.H * D, p.v + p.kv_offset(b, j0, h), p.Hkv * D,
-                0.0f, ds, kKeys);
+      panel_gemm(n, D, m, 1.0f, pt, 1, kKeys, dop.at(ib, 0), true, dv, D);  // P^T: a view
+      panel_gemm(m, n, D, 1.0f, g.dout + p.q_offset(b, ib, h), p.H * D, 1, vt, false, ds, kKeys);
       for (int64_t r = 0; r < m; r++) softmax_grad(pt + r * kKeys, delta[ib + r], ds + r * kKeys, n);
       if (dbias)
         for (int64_t r = 0; r < m; r++)
           for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kKeys + c];
-      tile_gemm(false, false, m, D, n, p.scale, ds, kKeys, p.k + p.kv_offset(b, j0, h), p.Hkv * D,
-                1.0f, g.dq + p.q_offset(b, ib, h), p.H * D);
-      tile_gemm(true, false, n, D, m, p.scale, ds, kKeys, p.q + p.q_offset(b, ib, h), p.H * D, 1.0f,
-                dk, D);
+      panel_gemm(m, D, n, p.scale, ds, kKeys, 1, kr, true, g.dq + p.q_offset(b, ib, h), p.H * D);
+      panel_gemm(n, D, m, p.scale, ds, 1, kKeys, qp.at(ib, 0), true, dk, D);
     }
   }
-  const int64_t kv0 = ((b * S + j0) * p.Hkv + kvh) * D;
   for (int64_t c = 0; c < n; c++)
     for (int64_t d = 0; d < D; d++) {
       g.dk[kv0 + c * p.Hkv * D + d] = dk[c * D + d];
@@ -231,13 +261,16 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
   }
   std::fill(dq.data<float>(), dq.data<float>() + dq.numel(), 0.0f);
   if (dbias) std::fill(dbias->data<float>(), dbias->data<float>() + dbias->numel(), 0.0f);
+  const HeadPanels qp(p.q, p.B, S, p.H, D, false, p.parallel());
+  const HeadPanels dop(dout.data<float>(), p.B, S, p.H, D, false, p.parallel());
   const BackwardBuffers g{dq.data<float>(),   dk.data<float>(),
                           dv.data<float>(),   dbias ? dbias->data<float>() : nullptr,
                           dout.data<float>(), lse.data<float>(),
-                          delta.data<float>()};
+                          delta.data<float>(), &qp,
+                          &dop};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
   const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
-  const int64_t per_thread = 2 * kBatch * kM * kKeys + 2 * kKeys * D;
+  const int64_t per_thread = backward_work(D);
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(2) schedule(dynamic) if (p.parallel())
   for (int64_t bt = 0; bt < b_tasks; bt++)
