@@ -33,30 +33,34 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // thread: waking a team costs more, and finite-difference tests make thousands of such calls.
 constexpr int64_t kMinParallelWork = int64_t(1) << 22;
 
-// Each (batch, head) of a (B, S, Hx, D) tensor packed into panels (engine/cpu/cpu_tile_gemm.h):
-// its (S x D) rows, or their transpose (D x S), head (b, hx) at b * Hx + hx. O(S) memory, like
-// the tensor; a BLAS call would instead pack these rows again for every tile they meet.
+// Each (batch, head) of a (B, S, Hx, D) tensor packed for panel_gemm (engine/cpu/cpu_tile_gemm.h),
+// head (b, hx) at b * Hx + hx: its (S x D) rows as panels (a B operand), their transpose (D x S)
+// as panels (K^T), or as zero-padded contiguous rows (an A operand as well as a B operand). O(S)
+// memory, like the tensor; a BLAS call would pack these rows again for every tile they meet,
+// and read as A in place, a head's rows (H * D floats apart) share a few cache sets.
+enum class Layout { panels, transposed, rows };
 struct HeadPanels {
   Tensor buf;  // (B * Hx, per_head)
-  int64_t per_head, panel_stride;
+  int64_t per_head;
+  PackedPanels first;  // head 0's panels; the others are per_head floats apart
 
-  HeadPanels(const float* x, int64_t B, int64_t S, int64_t Hx, int64_t D, bool transpose,
+  HeadPanels(const float* x, int64_t B, int64_t S, int64_t Hx, int64_t D, Layout layout,
              bool parallel)
-      : per_head(transpose ? D * panel_cols(S) : S * panel_cols(D)),
-        panel_stride((transpose ? D : S) * kPanelWidth) {
+      : per_head(layout == Layout::transposed ? D * panel_cols(S) : S * panel_cols(D)) {
     buf = Tensor::empty({B * Hx, per_head}, DType::f32);
     float* dst = buf.data<float>();
 #pragma omp parallel for if (parallel)
     for (int64_t bh = 0; bh < B * Hx; bh++) {
       const float* src = x + ((bh / Hx) * S * Hx + bh % Hx) * D;  // row 0 of head (b, hx)
-      if (transpose)
-        pack_panels(src, D, S, 1, Hx * D, dst + bh * per_head);
-      else
-        pack_panels(src, S, D, Hx * D, 1, dst + bh * per_head);
+      float* out = dst + bh * per_head;
+      const PackedPanels packed = layout == Layout::transposed ? pack_panels(src, D, S, 1, Hx * D, out)
+                                  : layout == Layout::panels   ? pack_panels(src, S, D, Hx * D, 1, out)
+                                                               : pack_rows(src, S, D, Hx * D, out);
+      if (bh == 0) first = packed;  // every head's has the same strides
     }
   }
   PackedPanels head(int64_t b, int64_t hx, int64_t Hx) const {
-    return {buf.data<float>() + (b * Hx + hx) * per_head, panel_stride};
+    return {first.data + (b * Hx + hx) * per_head, first.panel_stride, first.row_stride};
   }
 };
 
@@ -79,11 +83,12 @@ struct Problem {
   int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
     return ((b * S + j) * Hkv + h / heads_per_kv) * D;
   }
-  // s (m x n, row stride lds) = scale * Q[i0, i0 + m) K[j0, j0 + n)^T, kt the panels of those
-  // keys' K^T (D x n). m and n stop at S, so edge tiles never read past the sequence.
-  void scores(int64_t b, int64_t h, int64_t i0, int64_t m, PackedPanels kt, int64_t n, float* s,
+  // s (m x n, row stride lds) = scale * Q K^T of m query rows (contiguous, lda floats apart)
+  // and n keys, kt the panels of those keys' K^T (D x n). m and n stop at S, so edge tiles never
+  // read past the sequence.
+  void scores(const float* q_rows, int64_t lda, int64_t m, PackedPanels kt, int64_t n, float* s,
               int64_t lds) const {
-    panel_gemm(m, n, D, scale, q + q_offset(b, i0, h), H * D, 1, kt, false, s, lds);
+    panel_gemm(m, n, D, scale, q_rows, lda, 1, kt, false, s, lds);
   }
   // Adds the bias to, and puts -inf in the masked entries of, scores s of the tile above. Spans
   // never move left, so the first row has the smallest hi and the last the largest lo: a tile
@@ -109,12 +114,17 @@ struct Problem {
 // row's lo to its last row's hi, kBatch key tiles at a time: their scores, masked where a tile
 // needs it, then the online softmax keeps each row's running max and sum (f32) and rescales the
 // output accumulator once per block, so the probabilities of the whole row never exist at once.
-// kt, vp: the kv head's K^T and V in panels. work: kRows * kBatch * kN + kRows * D floats.
+// kt, vp: the kv head's K^T and V in panels. work: forward_work(D) floats.
+// Scores or probabilities of kRows queries by kBatch key tiles, their output accumulator, and
+// their Q rows made contiguous.
+int64_t forward_work(int64_t D) { return kRows * (kBatch * kN + D + panel_cols(D)); }
+
 void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPanels kt,
                   PackedPanels vp, float* work, float* out, float* lse) {
   const int64_t m = std::min(kRows, p.S - i0), D = p.D, lds = kBatch * kN;
   float* s = work;              // (kRows, lds) scores, then unnormalised probabilities
   float* acc = s + kRows * lds;  // (kRows, D) unnormalised output
+  const PackedPanels qt = pack_rows(p.q + p.q_offset(b, i0, h), m, D, p.H * D, acc + kRows * D);
   float row_max[kRows], row_sum[kRows];
   std::fill(acc, acc + m * D, 0.0f);
   std::fill(row_max, row_max + m, -kInf);
@@ -123,7 +133,7 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPane
   const int64_t j_end = std::min(p.S, (hi + kN - 1) / kN * kN);  // the end of the last key tile
   for (int64_t jb = p.mask.keys(b, h, i0).lo / kN * kN; jb < j_end; jb += lds) {
     const int64_t nb = std::min(lds, j_end - jb);
-    p.scores(b, h, i0, m, kt.at(0, jb), nb, s, lds);
+    p.scores(qt.data, qt.row_stride, m, kt.at(0, jb), nb, s, lds);
     for (int64_t r0 = 0; r0 < m; r0 += kM)
       for (int64_t j0 = jb; j0 < jb + nb; j0 += kN)
         p.mask_scores(b, h, i0 + r0, std::min(kM, m - r0), j0, std::min(kN, jb + nb - j0),
@@ -155,9 +165,9 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
                    Tensor& out, Tensor& lse) {
   require_f32("flash attention", q);
   const Problem p(q, k, v, mask);
-  const int64_t tiles = (p.S + kRows - 1) / kRows, per_thread = kRows * (kBatch * kN + p.D);
-  const HeadPanels kt(p.k, p.B, p.S, p.Hkv, p.D, true, p.parallel());
-  const HeadPanels vp(p.v, p.B, p.S, p.Hkv, p.D, false, p.parallel());
+  const int64_t tiles = (p.S + kRows - 1) / kRows, per_thread = forward_work(p.D);
+  const HeadPanels kt(p.k, p.B, p.S, p.Hkv, p.D, Layout::transposed, p.parallel());
+  const HeadPanels vp(p.v, p.B, p.S, p.Hkv, p.D, Layout::panels, p.parallel());
   // Per-thread tile scratch from the allocator, so its peak shows every buffer the kernel uses.
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(3) schedule(dynamic) if (p.parallel())
@@ -172,16 +182,20 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
 
 // Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null) and
 // delta = rowsum(dO * O), (B, H, S).
-// q and dO of every query head in panels, multiplied against each key task's dS and P.
+// Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null);
+// what it reads besides the problem: lse, delta = rowsum(dO * O), (B, H, S), and Q and dO as
+// padded rows, which every key task multiplies as A (scores, dP) and as B (dK, dV).
 struct BackwardBuffers {
   float *dq, *dk, *dv, *dbias;
-  const float *dout, *lse, *delta;
-  const HeadPanels *qp, *dop;
+  const float *lse, *delta;
+  const HeadPanels *qr, *dor;
 };
 
-// P and dS of kBatch query tiles, the tile's dK and dV, and its K^T, V^T and K in panels.
+// P and dS of kBatch query tiles, the tile's dK and dV, their dQ, and the tile's K^T, V^T and K
+// in panels.
 int64_t backward_work(int64_t D) {
-  return 2 * kBatch * kM * kKeys + 2 * kKeys * D + 2 * D * kKeys + kKeys * panel_cols(D);
+  return 2 * kBatch * kM * kKeys + 2 * kKeys * D + kBatch * kM * D + 2 * D * kKeys +
+         kKeys * panel_cols(D);
 }
 
 // Backward of keys [j0, j0 + n) (n <= kKeys) of kv head kvh in batch b, FlashAttention-2's
@@ -201,7 +215,8 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
   float* dk = ds + rows * kKeys;  // (kKeys, D)
   float* dv = dk + kKeys * D;     // (kKeys, D)
   std::fill(dk, dk + 2 * kKeys * D, 0.0f);
-  float* packs = dv + kKeys * D;
+  float* dq_tile = dv + kKeys * D;   // (rows, D)
+  float* packs = dq_tile + rows * D;
   const int64_t kv0 = ((b * S + j0) * p.Hkv + kvh) * D, ld = p.Hkv * D;
   const PackedPanels kt = pack_panels(p.k + kv0, D, n, 1, ld, packs);
   const PackedPanels vt = pack_panels(p.v + kv0, D, n, 1, ld, packs + D * kKeys);
@@ -210,7 +225,7 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     const float* lse = g.lse + (b * p.H + h) * S;
     const float* delta = g.delta + (b * p.H + h) * S;
     float* dbias = p.mask.head_slice(g.dbias, b, h);
-    const PackedPanels qp = g.qp->head(b, h, p.H), dop = g.dop->head(b, h, p.H);
+    const PackedPanels qr = g.qr->head(b, h, p.H), dor = g.dor->head(b, h, p.H);
     int64_t i_begin = S, i_end = 0;
     for (int64_t i0 = 0; i0 < S; i0 += kM) {
       const int64_t m = std::min(kM, S - i0);
@@ -220,18 +235,24 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     }
     for (int64_t ib = i_begin; ib < i_end; ib += rows) {
       const int64_t m = std::min(rows, i_end - ib);
-      p.scores(b, h, ib, m, kt, n, pt, kKeys);
+      p.scores(qr.at(ib, 0).data, qr.row_stride, m, kt, n, pt, kKeys);
       for (int64_t i0 = ib; i0 < ib + m; i0 += kM)
         p.mask_scores(b, h, i0, std::min(kM, ib + m - i0), j0, n, pt + (i0 - ib) * kKeys, kKeys);
       for (int64_t r = 0; r < m; r++) exp_sub(pt + r * kKeys, lse[ib + r], pt + r * kKeys, n);
-      panel_gemm(n, D, m, 1.0f, pt, 1, kKeys, dop.at(ib, 0), true, dv, D);  // P^T: a view
-      panel_gemm(m, n, D, 1.0f, g.dout + p.q_offset(b, ib, h), p.H * D, 1, vt, false, ds, kKeys);
+      panel_gemm(n, D, m, 1.0f, pt, 1, kKeys, dor.at(ib, 0), true, dv, D);  // P^T: a view
+      panel_gemm(m, n, D, 1.0f, dor.at(ib, 0).data, dor.row_stride, 1, vt, false, ds, kKeys);
       for (int64_t r = 0; r < m; r++) softmax_grad(pt + r * kKeys, delta[ib + r], ds + r * kKeys, n);
       if (dbias)
         for (int64_t r = 0; r < m; r++)
           for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kKeys + c];
-      panel_gemm(m, D, n, p.scale, ds, kKeys, 1, kr, true, g.dq + p.q_offset(b, ib, h), p.H * D);
-      panel_gemm(n, D, m, p.scale, ds, 1, kKeys, qp.at(ib, 0), true, dk, D);
+      // dQ's rows are H * D floats apart: the product goes to contiguous rows first, then is
+      // added row by row (12 rows written at once in cache sets that far apart cost 25%).
+      panel_gemm(m, D, n, p.scale, ds, kKeys, 1, kr, false, dq_tile, D);
+      for (int64_t r = 0; r < m; r++) {
+        float* dst = g.dq + p.q_offset(b, ib + r, h);
+        for (int64_t d = 0; d < D; d++) dst[d] += dq_tile[r * D + d];
+      }
+      panel_gemm(n, D, m, p.scale, ds, 1, kKeys, qr.at(ib, 0), true, dk, D);
     }
   }
   for (int64_t c = 0; c < n; c++)
@@ -259,15 +280,13 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
     const int64_t b = row / (S * p.H), i = row / p.H % S, h = row % p.H;
     delta.data<float>()[(b * p.H + h) * S + i] = dot_of(o, d_o, D);
   }
-  std::fill(dq.data<float>(), dq.data<float>() + dq.numel(), 0.0f);
   if (dbias) std::fill(dbias->data<float>(), dbias->data<float>() + dbias->numel(), 0.0f);
-  const HeadPanels qp(p.q, p.B, S, p.H, D, false, p.parallel());
-  const HeadPanels dop(dout.data<float>(), p.B, S, p.H, D, false, p.parallel());
-  const BackwardBuffers g{dq.data<float>(),   dk.data<float>(),
-                          dv.data<float>(),   dbias ? dbias->data<float>() : nullptr,
-                          dout.data<float>(), lse.data<float>(),
-                          delta.data<float>(), &qp,
-                          &dop};
+  const HeadPanels qr(p.q, p.B, S, p.H, D, Layout::rows, p.parallel());
+  const HeadPanels dor(dout.data<float>(), p.B, S, p.H, D, Layout::rows, p.parallel());
+  std::fill(dq.data<float>(), dq.data<float>() + dq.numel(), 0.0f);
+  const BackwardBuffers g{dq.data<float>(), dk.data<float>(), dv.data<float>(),
+                          dbias ? dbias->data<float>() : nullptr, lse.data<float>(),
+                          delta.data<float>(), &qr, &dor};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
   const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
   const int64_t per_thread = backward_work(D);

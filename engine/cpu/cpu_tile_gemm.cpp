@@ -20,7 +20,16 @@ PackedPanels pack_panels(const float* src, int64_t rows, int64_t cols, int64_t r
       std::fill(out + w, out + kPanelWidth, 0.0f);
     }
   }
-  return {dst, stride};
+  return {dst, stride, kPanelWidth};
+}
+
+PackedPanels pack_rows(const float* src, int64_t rows, int64_t cols, int64_t rs, float* dst) {
+  const int64_t width = panel_cols(cols);
+  for (int64_t r = 0; r < rows; r++) {
+    std::copy(src + r * rs, src + r * rs + cols, dst + r * width);
+    std::fill(dst + r * width + cols, dst + (r + 1) * width, 0.0f);
+  }
+  return {dst, kPanelWidth, width};
 }
 
 namespace {
@@ -49,8 +58,8 @@ __attribute__((always_inline)) inline void store(float* p, const V& v) {
 template <class V, int MR>
 __attribute__((always_inline)) inline void row_block(int64_t mv, int64_t nv, int64_t k, float alpha,
                                                      const float* a, int64_t a_rs, int64_t a_cs,
-                                                     const float* b, bool accumulate, float* c,
-                                                     int64_t ldc) {
+                                                     const float* b, int64_t b_rs, bool accumulate,
+                                                     float* c, int64_t ldc) {
   constexpr int W = sizeof(V) / sizeof(float), NV = kPanelWidth / W;
   int64_t row[MR];
   for (int r = 0; r < MR; r++) row[r] = std::min<int64_t>(r, mv - 1) * a_rs;
@@ -58,7 +67,7 @@ __attribute__((always_inline)) inline void row_block(int64_t mv, int64_t nv, int
   for (int64_t l = 0; l < k; l++) {
     V bl[NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) load(bl[v], b + l * kPanelWidth + v * W);
+    for (int v = 0; v < NV; v++) load(bl[v], b + l * b_rs + v * W);
     const float* al = a + l * a_cs;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
@@ -102,7 +111,7 @@ __attribute__((always_inline)) inline void gemm(int64_t m, int64_t n, int64_t k,
     const int64_t nv = std::min(kPanelWidth, n - j);
     for (int64_t i = 0; i < m; i += MR)
       row_block<V, MR>(std::min<int64_t>(MR, m - i), nv, k, alpha, a + i * a_rs, a_rs, a_cs,
-                       panel, accumulate, c + i * ldc + j, ldc);
+                       panel, b.row_stride, accumulate, c + i * ldc + j, ldc);
   }
 }
 

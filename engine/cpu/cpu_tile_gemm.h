@@ -12,18 +12,20 @@ namespace llm {
 // multiply the same K, V (forward) and Q, dO (backward) rows against every tile of the other
 // side, so they pack those once per head into this layout and call panel_gemm per tile.
 // Panel layout: column c of a (rows x cols) matrix lives in panel c / kPanelWidth, which holds
-// its rows one after another, kPanelWidth floats each (row r, column c at
-// data[(c / kPanelWidth) * panel_stride + r * kPanelWidth + c % kPanelWidth]); columns past the
-// matrix's are zero, so the kernel always reads whole panels.
+// its rows one after another (row r, column c at data[(c / kPanelWidth) * panel_stride +
+// r * row_stride + c % kPanelWidth]); columns past the matrix's are zero, so the kernel always
+// reads whole panels. pack_panels writes rows kPanelWidth floats apart, so a panel is one
+// contiguous block; a row-major matrix whose rows are padded with zeros to a multiple of
+// kPanelWidth is the same layout with panel_stride kPanelWidth and row_stride its padded width.
 constexpr int64_t kPanelWidth = 32;
 
 struct PackedPanels {
   const float* data;
-  int64_t panel_stride;  // floats from one panel to the next: (the packed rows) * kPanelWidth
+  int64_t panel_stride, row_stride;
 
   // The block starting at row r0 and column c0 (a multiple of kPanelWidth), same panels.
   PackedPanels at(int64_t r0, int64_t c0) const {
-    return {data + (c0 / kPanelWidth) * panel_stride + r0 * kPanelWidth, panel_stride};
+    return {data + (c0 / kPanelWidth) * panel_stride + r0 * row_stride, panel_stride, row_stride};
   }
 };
 
@@ -35,6 +37,10 @@ inline int64_t panel_cols(int64_t cols) {
 // view when cs > rs) into dst, rows * panel_cols(cols) floats; returns the panels.
 PackedPanels pack_panels(const float* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
                          float* dst);
+// Copies the (rows x cols) matrix with rows rs floats apart into dst as rows of panel_cols(cols)
+// floats, zero-padded: contiguous rows for an A operand (a_rs = panel_cols(cols)) that are also
+// the panels returned, for a B operand.
+PackedPanels pack_rows(const float* src, int64_t rows, int64_t cols, int64_t rs, float* dst);
 
 // C (m x n, row stride ldc) = alpha * A B, or C += alpha * A B when accumulate; A's (i, l)
 // element is a[i * a_rs + l * a_cs] (so A may be a transposed view), B is (k x n) in panels.
