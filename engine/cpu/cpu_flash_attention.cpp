@@ -182,20 +182,21 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
 
 // Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null) and
 // delta = rowsum(dO * O), (B, H, S).
-// Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null);
-// what it reads besides the problem: lse, delta = rowsum(dO * O), (B, H, S), and Q and dO as
-// padded rows, which every key task multiplies as A (scores, dP) and as B (dK, dV).
+// Where the backward writes: dq_heads ((B * H, S, D), copied into dq at the end), dk and dv
+// (like k), dbias (like the bias, or null); what it reads besides the problem: lse, delta =
+// rowsum(dO * O), (B, H, S), and Q and dO as padded rows, which every key task multiplies as A
+// (scores, dP) and as B (dK, dV). dQ is summed over key tiles in rows of its own: in dq a head's
+// rows are H * D floats apart, in a few cache sets, and did not stay in cache between tiles
+// (adding into them was 10% of the backward at head_dim 128).
 struct BackwardBuffers {
-  float *dq, *dk, *dv, *dbias;
+  float *dq_heads, *dk, *dv, *dbias;
   const float *lse, *delta;
   const HeadPanels *qr, *dor;
 };
 
-// P and dS of kBatch query tiles, the tile's dK and dV, their dQ, and the tile's K^T, V^T and K
-// in panels.
+// P and dS of kBatch query tiles, the tile's dK and dV, and its K^T, V^T and K in panels.
 int64_t backward_work(int64_t D) {
-  return 2 * kBatch * kM * kKeys + 2 * kKeys * D + kBatch * kM * D + 2 * D * kKeys +
-         kKeys * panel_cols(D);
+  return 2 * kBatch * kM * kKeys + 2 * kKeys * D + 2 * D * kKeys + kKeys * panel_cols(D);
 }
 
 // Backward of keys [j0, j0 + n) (n <= kKeys) of kv head kvh in batch b, FlashAttention-2's
@@ -205,7 +206,7 @@ int64_t backward_work(int64_t D) {
 //   dQ += scale dS K, dK += scale dS^T Q, dbias += dS.
 // The query tiles that see the key tile are one run (spans never move left), taken kBatch tiles
 // per GEMM. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one
-// thread, in order. The tile's K^T, V^T and K are packed here, once for all its query tiles.
+// thread, in order (backward_kv_head). The tile's K^T, V^T and K are packed here, once for all its query tiles.
 // work: backward_work(D) floats.
 void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
                        int64_t j0, float* work) {
@@ -215,8 +216,7 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
   float* dk = ds + rows * kKeys;  // (kKeys, D)
   float* dv = dk + kKeys * D;     // (kKeys, D)
   std::fill(dk, dk + 2 * kKeys * D, 0.0f);
-  float* dq_tile = dv + kKeys * D;   // (rows, D)
-  float* packs = dq_tile + rows * D;
+  float* packs = dv + kKeys * D;
   const int64_t kv0 = ((b * S + j0) * p.Hkv + kvh) * D, ld = p.Hkv * D;
   const PackedPanels kt = pack_panels(p.k + kv0, D, n, 1, ld, packs);
   const PackedPanels vt = pack_panels(p.v + kv0, D, n, 1, ld, packs + D * kKeys);
@@ -226,6 +226,7 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     const float* delta = g.delta + (b * p.H + h) * S;
     float* dbias = p.mask.head_slice(g.dbias, b, h);
     const PackedPanels qr = g.qr->head(b, h, p.H), dor = g.dor->head(b, h, p.H);
+    float* dq = g.dq_heads + (b * p.H + h) * S * D;
     int64_t i_begin = S, i_end = 0;
     for (int64_t i0 = 0; i0 < S; i0 += kM) {
       const int64_t m = std::min(kM, S - i0);
@@ -245,13 +246,7 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
       if (dbias)
         for (int64_t r = 0; r < m; r++)
           for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kKeys + c];
-      // dQ's rows are H * D floats apart: the product goes to contiguous rows first, then is
-      // added row by row (12 rows written at once in cache sets that far apart cost 25%).
-      panel_gemm(m, D, n, p.scale, ds, kKeys, 1, kr, false, dq_tile, D);
-      for (int64_t r = 0; r < m; r++) {
-        float* dst = g.dq + p.q_offset(b, ib + r, h);
-        for (int64_t d = 0; d < D; d++) dst[d] += dq_tile[r * D + d];
-      }
+      panel_gemm(m, D, n, p.scale, ds, kKeys, 1, kr, true, dq + ib * D, D);
       panel_gemm(n, D, m, p.scale, ds, 1, kKeys, qr.at(ib, 0), true, dk, D);
     }
   }
@@ -259,6 +254,21 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     for (int64_t d = 0; d < D; d++) {
       g.dk[kv0 + c * p.Hkv * D + d] = dk[c * D + d];
       g.dv[kv0 + c * p.Hkv * D + d] = dv[c * D + d];
+    }
+}
+
+// Every key tile of kv head kvh in batch b, in order, then the dQ rows of its query heads, summed
+// over those tiles, into dq (B, S, H, D).
+void backward_kv_head(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
+                      float* work, float* dq) {
+  const int64_t S = p.S, D = p.D, h0 = kvh * p.heads_per_kv, h1 = h0 + p.heads_per_kv;
+  float* dq_group = g.dq_heads + (b * p.H + h0) * S * D;
+  std::fill(dq_group, dq_group + (h1 - h0) * S * D, 0.0f);
+  for (int64_t j0 = 0; j0 < S; j0 += kKeys) backward_key_tile(p, g, b, kvh, j0, work);
+  for (int64_t h = h0; h < h1; h++)
+    for (int64_t i = 0; i < S; i++) {
+      const float* row = g.dq_heads + ((b * p.H + h) * S + i) * D;
+      std::copy(row, row + D, dq + p.q_offset(b, i, h));
     }
 }
 
@@ -283,8 +293,8 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
   if (dbias) std::fill(dbias->data<float>(), dbias->data<float>() + dbias->numel(), 0.0f);
   const HeadPanels qr(p.q, p.B, S, p.H, D, Layout::rows, p.parallel());
   const HeadPanels dor(dout.data<float>(), p.B, S, p.H, D, Layout::rows, p.parallel());
-  std::fill(dq.data<float>(), dq.data<float>() + dq.numel(), 0.0f);
-  const BackwardBuffers g{dq.data<float>(), dk.data<float>(), dv.data<float>(),
+  Tensor dq_heads = Tensor::empty({p.B * p.H, S, D}, DType::f32);
+  const BackwardBuffers g{dq_heads.data<float>(), dk.data<float>(), dv.data<float>(),
                           dbias ? dbias->data<float>() : nullptr, lse.data<float>(),
                           delta.data<float>(), &qr, &dor};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
@@ -297,7 +307,7 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
       float* work = scratch.data<float>() + omp_get_thread_num() * per_thread;
       for (int64_t b = merge_b ? 0 : bt; b < (merge_b ? p.B : bt + 1); b++)
         for (int64_t kvh = merge_h ? 0 : ht; kvh < (merge_h ? p.Hkv : ht + 1); kvh++)
-          for (int64_t j0 = 0; j0 < S; j0 += kKeys) backward_key_tile(p, g, b, kvh, j0, work);
+          backward_kv_head(p, g, b, kvh, work, dq.data<float>());
     }
 }
 
