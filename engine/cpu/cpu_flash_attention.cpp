@@ -53,9 +53,10 @@ struct HeadPanels {
     for (int64_t bh = 0; bh < B * Hx; bh++) {
       const float* src = x + ((bh / Hx) * S * Hx + bh % Hx) * D;  // row 0 of head (b, hx)
       float* out = dst + bh * per_head;
-      const PackedPanels packed = layout == Layout::transposed ? pack_panels(src, D, S, 1, Hx * D, out)
-                                  : layout == Layout::panels   ? pack_panels(src, S, D, Hx * D, 1, out)
-                                                               : pack_rows(src, S, D, Hx * D, out);
+      const PackedPanels packed =
+          layout == Layout::transposed ? pack_panels(src, D, S, 1, Hx * D, out)
+          : layout == Layout::panels   ? pack_panels(src, S, D, Hx * D, 1, out)
+                                       : pack_rows(src, S, D, Hx * D, out);
       if (bh == 0) first = packed;  // every head's has the same strides
     }
   }
@@ -65,7 +66,8 @@ struct HeadPanels {
 };
 
 // One call's problem: q, out, dout (B, S, H, D); k, v (B, S, Hkv, D); all contiguous f32. A head's
-// rows are H*D (or Hkv*D) floats apart, so tiles are strided views and nothing is copied.
+// rows are H*D (or Hkv*D) floats apart; the tile products read them packed (HeadPanels, or a
+// task's own copy of its rows), the softmax and output passes in place.
 struct Problem {
   int64_t B, S, H, Hkv, D, heads_per_kv;
   float scale;
@@ -78,6 +80,11 @@ struct Problem {
         q(q_.data<float>()), k(k_.data<float>()), v(v_.data<float>()), mask(mask_view(m, S, H)) {}
 
   bool parallel() const { return B * H * S * S * D >= kMinParallelWork; }
+  // The tasks' blocks, no larger than the sequence, so a short one gets small scratch: query rows
+  // and keys (the scores' row stride) of a forward task, query rows of one backward product.
+  int64_t forward_rows() const { return std::min(kRows, S); }
+  int64_t forward_keys() const { return std::min(kBatch * kN, (S + kN - 1) / kN * kN); }
+  int64_t backward_rows() const { return std::min(kBatch * kM, (S + kM - 1) / kM * kM); }
 
   int64_t q_offset(int64_t b, int64_t i, int64_t h) const { return ((b * S + i) * H + h) * D; }
   int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
@@ -110,21 +117,25 @@ struct Problem {
   }
 };
 
+// Scores or probabilities of a forward task's queries by a block of keys, their output
+// accumulator, and their Q rows made contiguous.
+int64_t forward_work(const Problem& p) {
+  return p.forward_rows() * (p.forward_keys() + p.D + panel_cols(p.D));
+}
+
 // Forward of query rows [i0, i0 + m) (m <= kRows) of (b, h), over the key tiles from its first
-// row's lo to its last row's hi, kBatch key tiles at a time: their scores, masked where a tile
+// row's lo to its last row's hi, up to kBatch key tiles at a time: their scores, masked where a tile
 // needs it, then the online softmax keeps each row's running max and sum (f32) and rescales the
 // output accumulator once per block, so the probabilities of the whole row never exist at once.
-// kt, vp: the kv head's K^T and V in panels. work: forward_work(D) floats.
-// Scores or probabilities of kRows queries by kBatch key tiles, their output accumulator, and
-// their Q rows made contiguous.
-int64_t forward_work(int64_t D) { return kRows * (kBatch * kN + D + panel_cols(D)); }
-
+// kt, vp: the kv head's K^T and V in panels. work: forward_work(p) floats.
 void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPanels kt,
                   PackedPanels vp, float* work, float* out, float* lse) {
-  const int64_t m = std::min(kRows, p.S - i0), D = p.D, lds = kBatch * kN;
-  float* s = work;              // (kRows, lds) scores, then unnormalised probabilities
-  float* acc = s + kRows * lds;  // (kRows, D) unnormalised output
-  const PackedPanels qt = pack_rows(p.q + p.q_offset(b, i0, h), m, D, p.H * D, acc + kRows * D);
+  const int64_t rows = p.forward_rows(), m = std::min(rows, p.S - i0), D = p.D;
+  const int64_t lds = p.forward_keys();
+  float* s = work;              // (rows, lds) scores, then unnormalised probabilities
+  float* acc = s + rows * lds;  // (rows, D) unnormalised output
+  // The tile's Q rows, contiguous: read in place (H * D floats apart) they share a few cache sets.
+  const PackedPanels qt = pack_rows(p.q + p.q_offset(b, i0, h), m, D, p.H * D, acc + rows * D);
   float row_max[kRows], row_sum[kRows];
   std::fill(acc, acc + m * D, 0.0f);
   std::fill(row_max, row_max + m, -kInf);
@@ -165,7 +176,7 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
                    Tensor& out, Tensor& lse) {
   require_f32("flash attention", q);
   const Problem p(q, k, v, mask);
-  const int64_t tiles = (p.S + kRows - 1) / kRows, per_thread = forward_work(p.D);
+  const int64_t tiles = (p.S + kRows - 1) / kRows, per_thread = forward_work(p);
   const HeadPanels kt(p.k, p.B, p.S, p.Hkv, p.D, Layout::transposed, p.parallel());
   const HeadPanels vp(p.v, p.B, p.S, p.Hkv, p.D, Layout::panels, p.parallel());
   // Per-thread tile scratch from the allocator, so its peak shows every buffer the kernel uses.
@@ -194,23 +205,24 @@ struct BackwardBuffers {
   const HeadPanels *qr, *dor;
 };
 
-// P and dS of kBatch query tiles, the tile's dK and dV, and its K^T, V^T and K in panels.
-int64_t backward_work(int64_t D) {
-  return 2 * kBatch * kM * kKeys + 2 * kKeys * D + 2 * D * kKeys + kKeys * panel_cols(D);
+// P and dS of up to kBatch query tiles, the key tile's dK and dV, and its K^T, V^T and K in
+// panels.
+int64_t backward_work(const Problem& p) {
+  return 2 * p.backward_rows() * kKeys + 4 * kKeys * p.D + kKeys * panel_cols(p.D);
 }
 
 // Backward of keys [j0, j0 + n) (n <= kKeys) of kv head kvh in batch b, FlashAttention-2's
-// loop: dK and dV of the tile accumulate over every query head of the GQA group and every query tile that sees
-// it, in a fixed order; P is recomputed from the saved lse:
+// loop: dK and dV of the tile accumulate over every query head of the GQA group and every query
+// tile that sees it, in a fixed order; P is recomputed from the saved lse:
 //   P = exp(S - lse), dV += P^T dO, dP = dO V^T, dS = P * (dP - delta),
 //   dQ += scale dS K, dK += scale dS^T Q, dbias += dS.
-// The query tiles that see the key tile are one run (spans never move left), taken kBatch tiles
-// per GEMM. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to one
-// thread, in order (backward_kv_head). The tile's K^T, V^T and K are packed here, once for all its query tiles.
-// work: backward_work(D) floats.
+// The query tiles that see the key tile are one run (spans never move left), backward_rows() at a
+// time per product. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to
+// one thread, in order (backward_kv_head). The tile's K^T, V^T and K are packed here, once for
+// all its query tiles. work: backward_work(p) floats.
 void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
                        int64_t j0, float* work) {
-  const int64_t n = std::min(kKeys, p.S - j0), D = p.D, S = p.S, rows = kBatch * kM;
+  const int64_t n = std::min(kKeys, p.S - j0), D = p.D, S = p.S, rows = p.backward_rows();
   float* pt = work;               // (rows, kKeys) P
   float* ds = pt + rows * kKeys;  // (rows, kKeys) dP, then dS
   float* dk = ds + rows * kKeys;  // (kKeys, D)
@@ -242,7 +254,8 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
       for (int64_t r = 0; r < m; r++) exp_sub(pt + r * kKeys, lse[ib + r], pt + r * kKeys, n);
       panel_gemm(n, D, m, 1.0f, pt, 1, kKeys, dor.at(ib, 0), true, dv, D);  // P^T: a view
       panel_gemm(m, n, D, 1.0f, dor.at(ib, 0).data, dor.row_stride, 1, vt, false, ds, kKeys);
-      for (int64_t r = 0; r < m; r++) softmax_grad(pt + r * kKeys, delta[ib + r], ds + r * kKeys, n);
+      for (int64_t r = 0; r < m; r++)
+        softmax_grad(pt + r * kKeys, delta[ib + r], ds + r * kKeys, n);
       if (dbias)
         for (int64_t r = 0; r < m; r++)
           for (int64_t c = 0; c < n; c++) dbias[(ib + r) * S + j0 + c] += ds[r * kKeys + c];
@@ -299,7 +312,7 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
                           delta.data<float>(), &qr, &dor};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
   const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
-  const int64_t per_thread = backward_work(D);
+  const int64_t per_thread = backward_work(p);
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(2) schedule(dynamic) if (p.parallel())
   for (int64_t bt = 0; bt < b_tasks; bt++)
