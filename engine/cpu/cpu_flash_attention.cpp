@@ -28,6 +28,10 @@ namespace {
 constexpr int64_t kM = kAttnBlockM, kN = kAttnBlockN;
 constexpr int64_t kRows = 4 * kM, kKeys = 2 * kN;
 constexpr int64_t kBatch = 8;
+// A forward task's rows multiply each key block in groups of this many (whole row blocks of the
+// kernel), each group only up to the keys its last row sees: on the causal diagonal that skips
+// most of the masked half of the block (12% of a causal forward's products at S 2048).
+constexpr int64_t kGroup = 4 * kPanelRowMultiple;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 // Below this many multiply-adds (B H S^2 D, about a millisecond on one core) a call runs on one
 // thread: waking a team costs more, and finite-difference tests make thousands of such calls.
@@ -144,7 +148,14 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPane
   const int64_t j_end = std::min(p.S, (hi + kN - 1) / kN * kN);  // the end of the last key tile
   for (int64_t jb = p.mask.keys(b, h, i0).lo / kN * kN; jb < j_end; jb += lds) {
     const int64_t nb = std::min(lds, j_end - jb);
-    p.scores(qt.data, qt.row_stride, m, kt.at(0, jb), nb, s, lds);
+    int64_t group_keys[(kRows + kGroup - 1) / kGroup];  // spans never move left: the last row's
+    for (int64_t g0 = 0; g0 < m; g0 += kGroup) {
+      const int64_t gm = std::min(kGroup, m - g0);
+      const int64_t n = std::clamp<int64_t>(p.mask.keys(b, h, i0 + g0 + gm - 1).hi - jb, 0, nb);
+      group_keys[g0 / kGroup] = n;
+      p.scores(qt.at(g0, 0).data, qt.row_stride, gm, kt.at(0, jb), n, s + g0 * lds, lds);
+    }
+    // The mask pass puts -inf in every score a group left out (they lie past its rows' spans).
     for (int64_t r0 = 0; r0 < m; r0 += kM)
       for (int64_t j0 = jb; j0 < jb + nb; j0 += kN)
         p.mask_scores(b, h, i0 + r0, std::min(kM, m - r0), j0, std::min(kN, jb + nb - j0),
@@ -159,7 +170,9 @@ void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPane
       row_max[r] = mx;
       for (int64_t d = 0; d < D; d++) acc[r * D + d] *= rescale;
     }
-    panel_gemm(m, D, nb, 1.0f, s, lds, 1, vp.at(jb, 0), true, acc, D);
+    for (int64_t g0 = 0; g0 < m; g0 += kGroup)
+      panel_gemm(std::min(kGroup, m - g0), D, group_keys[g0 / kGroup], 1.0f, s + g0 * lds, lds, 1,
+                 vp.at(jb, 0), true, acc + g0 * D, D);
   }
   for (int64_t r = 0; r < m; r++) {
     const bool sees_any = row_sum[r] > 0.0f;

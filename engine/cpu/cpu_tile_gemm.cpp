@@ -116,7 +116,7 @@ __attribute__((always_inline)) inline void gemm(int64_t m, int64_t n, int64_t k,
 }
 
 // Rows per block: as many as leave registers for B's row and a broadcast (32 zmm / 16 ymm / 16
-// xmm registers).
+// xmm registers); each divides kPanelRowMultiple.
 void gemm_portable(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t a_rs,
                    int64_t a_cs, PackedPanels b, bool accumulate, float* c, int64_t ldc) {
   gemm<F4, 1>(m, n, k, alpha, a, a_rs, a_cs, b, accumulate, c, ldc);

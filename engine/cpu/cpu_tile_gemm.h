@@ -29,6 +29,10 @@ struct PackedPanels {
   }
 };
 
+// Every build's block of rows (12 AVX-512, 3 AVX2, 1 baseline) divides this: a caller that
+// splits a product by rows in multiples of it leaves no partly filled block behind.
+constexpr int64_t kPanelRowMultiple = 12;
+
 inline int64_t panel_cols(int64_t cols) {
   return (cols + kPanelWidth - 1) / kPanelWidth * kPanelWidth;
 }
