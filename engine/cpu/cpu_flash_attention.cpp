@@ -37,12 +37,11 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // thread: waking a team costs more, and finite-difference tests make thousands of such calls.
 constexpr int64_t kMinParallelWork = int64_t(1) << 22;
 
-// Each (batch, head) of a (B, S, Hx, D) tensor packed for panel_gemm (engine/cpu/cpu_tile_gemm.h),
-// head (b, hx) at b * Hx + hx: its (S x D) rows as panels (a B operand), their transpose (D x S)
-// as panels (K^T), or as zero-padded contiguous rows (an A operand as well as a B operand). O(S)
-// memory, like the tensor; a BLAS call would pack these rows again for every tile they meet,
-// and read as A in place, a head's rows (H * D floats apart) share a few cache sets.
-enum class Layout { panels, transposed, rows };
+// Each (batch, head) of a (B, S, Hx, D) tensor packed into panels for panel_gemm
+// (engine/cpu/cpu_tile_gemm.h), head (b, hx) at b * Hx + hx: its (S x D) rows, or their
+// transpose (D x S). O(S) memory, like the tensor; a BLAS call would pack these rows again for
+// every tile they meet.
+enum class Layout { panels, transposed };
 struct HeadPanels {
   Tensor buf;  // (B * Hx, per_head)
   int64_t per_head;
@@ -57,10 +56,9 @@ struct HeadPanels {
     for (int64_t bh = 0; bh < B * Hx; bh++) {
       const float* src = x + ((bh / Hx) * S * Hx + bh % Hx) * D;  // row 0 of head (b, hx)
       float* out = dst + bh * per_head;
-      const PackedPanels packed =
-          layout == Layout::transposed ? pack_panels(src, D, S, 1, Hx * D, out)
-          : layout == Layout::panels   ? pack_panels(src, S, D, Hx * D, 1, out)
-                                       : pack_rows(src, S, D, Hx * D, out);
+      const PackedPanels packed = layout == Layout::transposed
+                                      ? pack_panels(src, D, S, 1, Hx * D, out)
+                                      : pack_panels(src, S, D, Hx * D, 1, out);
       if (bh == 0) first = packed;  // every head's has the same strides
     }
   }
@@ -128,9 +126,10 @@ int64_t forward_work(const Problem& p) {
 }
 
 // Forward of query rows [i0, i0 + m) (m <= kRows) of (b, h), over the key tiles from its first
-// row's lo to its last row's hi, up to kBatch key tiles at a time: their scores, masked where a tile
-// needs it, then the online softmax keeps each row's running max and sum (f32) and rescales the
-// output accumulator once per block, so the probabilities of the whole row never exist at once.
+// row's lo to its last row's hi, up to kBatch key tiles at a time: their scores, masked where a
+// tile needs it, then the online softmax keeps each row's running max and sum (f32) and rescales
+// the output accumulator once per block, so the probabilities of the whole row never exist at
+// once.
 // kt, vp: the kv head's K^T and V in panels. work: forward_work(p) floats.
 void forward_tile(const Problem& p, int64_t b, int64_t h, int64_t i0, PackedPanels kt,
                   PackedPanels vp, float* work, float* out, float* lse) {
@@ -204,18 +203,29 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
                      lse.data<float>());
 }
 
-// Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null) and
-// delta = rowsum(dO * O), (B, H, S).
-// Where the backward writes: dq_heads ((B * H, S, D), copied into dq at the end), dk and dv
-// (like k), dbias (like the bias, or null); what it reads besides the problem: lse, delta =
-// rowsum(dO * O), (B, H, S), and Q and dO as padded rows, which every key task multiplies as A
-// (scores, dP) and as B (dK, dV). dQ is summed over key tiles in rows of its own: in dq a head's
-// rows are H * D floats apart, in a few cache sets, and did not stay in cache between tiles
-// (adding into them was 10% of the backward at head_dim 128).
+// Where the backward writes: dq (like q), dk and dv (like k), dbias (like the bias, or null);
+// what it reads besides the problem: dout (like q), lse and delta = rowsum(dO * O), (B, H, S).
 struct BackwardBuffers {
-  float *dq_heads, *dk, *dv, *dbias;
-  const float *lse, *delta;
-  const HeadPanels *qr, *dor;
+  float *dq, *dk, *dv, *dbias;
+  const float *dout, *lse, *delta;
+};
+
+// A backward task's own rows for the query heads of its kv head, each head per_head floats after
+// the last: Q and dO as zero-padded contiguous rows, which every key tile multiplies as A (scores,
+// dP) and as B (dK, dV), and dQ (S, D) summed over the key tiles. In q, dout and dq a head's rows
+// are H * D floats apart and share a few cache sets: read in place as A the score products ran
+// at two-thirds of the speed, and dQ's rows did not stay in cache between key tiles.
+struct GroupRows {
+  PackedPanels q, dout;  // the group's first head's
+  int64_t per_head;
+  float* dq;  // (heads_per_kv, S, D)
+
+  PackedPanels q_of(int64_t i) const {
+    return {q.data + i * per_head, q.panel_stride, q.row_stride};
+  }
+  PackedPanels dout_of(int64_t i) const {
+    return {dout.data + i * per_head, dout.panel_stride, dout.row_stride};
+  }
 };
 
 // P and dS of up to kBatch query tiles, the key tile's dK and dV, and its K^T, V^T and K in
@@ -233,8 +243,8 @@ int64_t backward_work(const Problem& p) {
 // time per product. dQ rows are accumulated in place: the caller gives all key tiles of (b, kvh) to
 // one thread, in order (backward_kv_head). The tile's K^T, V^T and K are packed here, once for
 // all its query tiles. work: backward_work(p) floats.
-void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
-                       int64_t j0, float* work) {
+void backward_key_tile(const Problem& p, const BackwardBuffers& g, const GroupRows& group,
+                       int64_t b, int64_t kvh, int64_t j0, float* work) {
   const int64_t n = std::min(kKeys, p.S - j0), D = p.D, S = p.S, rows = p.backward_rows();
   float* pt = work;               // (rows, kKeys) P
   float* ds = pt + rows * kKeys;  // (rows, kKeys) dP, then dS
@@ -247,11 +257,12 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
   const PackedPanels vt = pack_panels(p.v + kv0, D, n, 1, ld, packs + D * kKeys);
   const PackedPanels kr = pack_panels(p.k + kv0, n, D, ld, 1, packs + 2 * D * kKeys);
   for (int64_t h = kvh * p.heads_per_kv; h < (kvh + 1) * p.heads_per_kv; h++) {
+    const int64_t i = h - kvh * p.heads_per_kv;
+    const PackedPanels qr = group.q_of(i), dor = group.dout_of(i);
+    float* dq = group.dq + i * S * D;
     const float* lse = g.lse + (b * p.H + h) * S;
     const float* delta = g.delta + (b * p.H + h) * S;
     float* dbias = p.mask.head_slice(g.dbias, b, h);
-    const PackedPanels qr = g.qr->head(b, h, p.H), dor = g.dor->head(b, h, p.H);
-    float* dq = g.dq_heads + (b * p.H + h) * S * D;
     int64_t i_begin = S, i_end = 0;
     for (int64_t i0 = 0; i0 < S; i0 += kM) {
       const int64_t m = std::min(kM, S - i0);
@@ -283,18 +294,32 @@ void backward_key_tile(const Problem& p, const BackwardBuffers& g, int64_t b, in
     }
 }
 
-// Every key tile of kv head kvh in batch b, in order, then the dQ rows of its query heads, summed
-// over those tiles, into dq (B, S, H, D).
+// GroupRows' floats: Q and dO padded, dQ, for each query head of a kv head.
+int64_t group_work(const Problem& p) { return p.heads_per_kv * p.S * (2 * panel_cols(p.D) + p.D); }
+
+// Kv head kvh of batch b: its query heads' rows packed, every key tile in order, then their dQ
+// rows, summed over those tiles, into dq. work: backward_work(p) floats, rows: group_work(p).
 void backward_kv_head(const Problem& p, const BackwardBuffers& g, int64_t b, int64_t kvh,
-                      float* work, float* dq) {
-  const int64_t S = p.S, D = p.D, h0 = kvh * p.heads_per_kv, h1 = h0 + p.heads_per_kv;
-  float* dq_group = g.dq_heads + (b * p.H + h0) * S * D;
-  std::fill(dq_group, dq_group + (h1 - h0) * S * D, 0.0f);
-  for (int64_t j0 = 0; j0 < S; j0 += kKeys) backward_key_tile(p, g, b, kvh, j0, work);
-  for (int64_t h = h0; h < h1; h++)
-    for (int64_t i = 0; i < S; i++) {
-      const float* row = g.dq_heads + ((b * p.H + h) * S + i) * D;
-      std::copy(row, row + D, dq + p.q_offset(b, i, h));
+                      float* work, float* rows) {
+  const int64_t S = p.S, D = p.D, h0 = kvh * p.heads_per_kv, per_head = S * panel_cols(D);
+  float* dq_rows = rows + 2 * p.heads_per_kv * per_head;
+  GroupRows group{{}, {}, per_head, dq_rows};
+  for (int64_t i = 0; i < p.heads_per_kv; i++) {
+    const PackedPanels q = pack_rows(p.q + p.q_offset(b, 0, h0 + i), S, D, p.H * D,
+                                     rows + i * per_head);
+    const PackedPanels dout = pack_rows(g.dout + p.q_offset(b, 0, h0 + i), S, D, p.H * D,
+                                        rows + (p.heads_per_kv + i) * per_head);
+    if (i == 0) {  // the heads after it are per_head floats apart
+      group.q = q;
+      group.dout = dout;
+    }
+  }
+  std::fill(dq_rows, dq_rows + p.heads_per_kv * S * D, 0.0f);
+  for (int64_t j0 = 0; j0 < S; j0 += kKeys) backward_key_tile(p, g, group, b, kvh, j0, work);
+  for (int64_t i = 0; i < p.heads_per_kv; i++)
+    for (int64_t r = 0; r < S; r++) {
+      const float* row = dq_rows + (i * S + r) * D;
+      std::copy(row, row + D, g.dq + p.q_offset(b, r, h0 + i));
     }
 }
 
@@ -317,15 +342,13 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
     delta.data<float>()[(b * p.H + h) * S + i] = dot_of(o, d_o, D);
   }
   if (dbias) std::fill(dbias->data<float>(), dbias->data<float>() + dbias->numel(), 0.0f);
-  const HeadPanels qr(p.q, p.B, S, p.H, D, Layout::rows, p.parallel());
-  const HeadPanels dor(dout.data<float>(), p.B, S, p.H, D, Layout::rows, p.parallel());
-  Tensor dq_heads = Tensor::empty({p.B * p.H, S, D}, DType::f32);
-  const BackwardBuffers g{dq_heads.data<float>(), dk.data<float>(), dv.data<float>(),
-                          dbias ? dbias->data<float>() : nullptr, lse.data<float>(),
-                          delta.data<float>(), &qr, &dor};
+  const BackwardBuffers g{dq.data<float>(),   dk.data<float>(),
+                          dv.data<float>(),   dbias ? dbias->data<float>() : nullptr,
+                          dout.data<float>(), lse.data<float>(),
+                          delta.data<float>()};
   const bool merge_b = dbias && dbias->size(0) == 1, merge_h = dbias && dbias->size(1) == 1;
   const int64_t b_tasks = merge_b ? 1 : p.B, h_tasks = merge_h ? 1 : p.Hkv;
-  const int64_t per_thread = backward_work(p);
+  const int64_t per_thread = backward_work(p) + group_work(p);
   Tensor scratch = Tensor::empty({omp_get_max_threads(), per_thread}, DType::f32);
 #pragma omp parallel for collapse(2) schedule(dynamic) if (p.parallel())
   for (int64_t bt = 0; bt < b_tasks; bt++)
@@ -333,7 +356,7 @@ void tiled_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
       float* work = scratch.data<float>() + omp_get_thread_num() * per_thread;
       for (int64_t b = merge_b ? 0 : bt; b < (merge_b ? p.B : bt + 1); b++)
         for (int64_t kvh = merge_h ? 0 : ht; kvh < (merge_h ? p.Hkv : ht + 1); kvh++)
-          backward_kv_head(p, g, b, kvh, work, dq.data<float>());
+          backward_kv_head(p, g, b, kvh, work, work + backward_work(p));
     }
 }
 
