@@ -21,10 +21,10 @@ namespace {
 // Masks are classified per kM x kN tile, as on a GPU. The CPU's tasks are larger: kRows queries
 // a forward task, kKeys keys a backward task, and one tile product serves up to kBatch tiles
 // side by side (the forward's key tiles, the backward's query tiles), so the forward's online
-// softmax steps over that whole block of keys and one P V product serves it. The operands every
-// task reads whole (K and V forward, Q and dO backward) are packed once per call into
-// panel_gemm's layout; a task packs only its own keys. Scratch stays O(1) in S and inside a
-// core's L2.
+// softmax steps over that whole block of keys and one P V product serves it. The operands a task
+// reads whole are packed for panel_gemm once: K and V per forward call, Q and dO per backward
+// task (a kv head's query heads), and a backward key tile packs its own keys. The tile buffers
+// are O(1) in S and inside a core's L2; the packed rows are O(S), like the tensors.
 constexpr int64_t kM = kAttnBlockM, kN = kAttnBlockN;
 constexpr int64_t kRows = 4 * kM, kKeys = 2 * kN;
 constexpr int64_t kBatch = 8;
