@@ -464,42 +464,7 @@ TrainResult Trainer::Impl::run() {
   if (const WeightUnits* units = weight_units())
     say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,
         units->counts().ahead, units->counts().unused);
-  // The end of a run needs no more memory than its steps: under ZeRO-3 the final weights reach
-  // rank 0's host one unit at a time (whole_weights), and samples gather one unit at a time
-  // (sample_text). An adapter run's frozen base is gathered whole only for merge_lora's merged
-  // model (the adapters are whole already).
-  std::vector<NamedTensor> final_weights;
-  if (!result.interrupted && !model->lora()) final_weights = whole_weights();  // collective under ZeRO-3
-  if (frozen_shards && c.merge_lora && !result.interrupted) {
-    frozen_shards->gather_all();
-    model->set_weight_units(nullptr);
-  }
-  // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
-  if (!result.interrupted && comm.is_main()) {
-    const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
-    const char* dtype = dtype_name(forward.compute_dtype);
-    // The tokenizer goes beside each export, as HF's Trainer saves it.
-    auto tokenizer_files = [&](const std::string& dir) {
-      std::string names;
-      for (const std::string& name : save_tokenizer_files(c.tokenizer_config, c.special_tokens, dir)) names += ", " + name;
-      return names;
-    };
-    if (model->lora()) {  // as Axolotl's LoRA runs: the adapter, in PEFT's format
-      save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
-      say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
-          tokenizer_files(c.output_dir));
-      if (c.merge_lora) {
-        const std::string merged = c.output_dir + "/merged";
-        save_merged_model(*model, merged, forward.compute_dtype, ids);
-        say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
-            tokenizer_files(merged));
-      }
-    } else {
-      save_hf_tensors(model->config(), final_weights, c.output_dir, forward.compute_dtype, ids);
-      say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
-          tokenizer_files(c.output_dir));
-    }
-  }
+  if (!result.interrupted) export_final_model();  // collective under ZeRO-3
   result.steps = state.step;
   result.best_eval_loss = state.best_eval_loss;
   result.best_step = state.best_step;

@@ -1,4 +1,5 @@
-// defines: Trainer::Impl::whole_weights, ::save and ::restore (the contents of a checkpoint, both ways)
+// defines: Trainer::Impl::whole_weights, ::save and ::restore (the contents of a checkpoint, both
+// ways), ::export_final_model (what a finished run leaves in output_dir)
 #include <fmt/core.h>
 
 #include <cerrno>
@@ -11,6 +12,8 @@
 
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
+#include "model/hf_checkpoint.h"
+#include "model/peft_adapter.h"
 
 namespace llm {
 
@@ -156,6 +159,47 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
     loader->set_cursor(cursor);  // within this data's batches per epoch
   } catch (const UserError& e) {
     throw UserError(t.path + ": " + e.what());
+  }
+}
+
+// The end of a run that was not interrupted (called on every rank).
+void Trainer::Impl::export_final_model() {
+  // The end of a run needs no more memory than its steps: under ZeRO-3 the final weights reach
+  // rank 0's host one unit at a time (whole_weights), and samples gather one unit at a time
+  // (sample_text). An adapter run's frozen base is gathered whole only for merge_lora's merged
+  // model (the adapters are whole already).
+  const TrainConfig& c = config;
+  std::vector<NamedTensor> final_weights;
+  if (!model->lora()) final_weights = whole_weights();  // collective under ZeRO-3
+  if (frozen_shards && c.merge_lora) {
+    frozen_shards->gather_all();
+    model->set_weight_units(nullptr);
+  }
+  // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
+  if (comm.is_main()) {
+    const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
+    const char* dtype = dtype_name(forward.compute_dtype);
+    // The tokenizer goes beside each export, as HF's Trainer saves it.
+    auto tokenizer_files = [&](const std::string& dir) {
+      std::string names;
+      for (const std::string& name : save_tokenizer_files(c.tokenizer_config, c.special_tokens, dir)) names += ", " + name;
+      return names;
+    };
+    if (model->lora()) {  // as Axolotl's LoRA runs: the adapter, in PEFT's format
+      save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
+      say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
+          tokenizer_files(c.output_dir));
+      if (c.merge_lora) {
+        const std::string merged = c.output_dir + "/merged";
+        save_merged_model(*model, merged, forward.compute_dtype, ids);
+        say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
+            tokenizer_files(merged));
+      }
+    } else {
+      save_hf_tensors(model->config(), final_weights, c.output_dir, forward.compute_dtype, ids);
+      say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
+          tokenizer_files(c.output_dir));
+    }
   }
 }
 

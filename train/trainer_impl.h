@@ -67,6 +67,7 @@ struct Trainer::Impl {
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
   bool loss_watchdog_says_stop();  // updates state.watchdog_violations
+  void export_final_model();  // train/trainer_checkpoint.cpp: the final model or adapter, with the tokenizer
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
   // Prints on rank 0 only.
