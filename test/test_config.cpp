@@ -419,6 +419,26 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read
 }
 
+TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes them on") {
+  CHECK(parse("eval_strategy: epoch\n").evals_per_epoch == 1);
+  CHECK(parse("evaluation_strategy: epoch\n").evals_per_epoch == 1);  // HF's older name
+  CHECK(parse("eval_strategy: epoch\nevals_per_epoch: 4\n").evals_per_epoch == 4);
+  CHECK(parse("save_strategy: epoch\n").saves_per_epoch == 1);
+  const TrainConfig none = parse("eval_strategy: no\nsave_strategy: no\n");
+  CHECK((none.eval_steps < 0 && none.evals_per_epoch < 0 && none.save_steps < 0 && none.saves_per_epoch < 0));
+  CHECK(parse("eval_strategy: steps\neval_steps: 5\n").eval_steps == 5);
+  CHECK(error_with("eval_strategy: epoch\neval_steps: 5\n") ==
+        "cfg.yaml:4: eval_steps: expected no eval_steps with eval_strategy: epoch, got 5");
+  CHECK(error_with("save_strategy: no\nsaves_per_epoch: 2\n") ==
+        "cfg.yaml:4: saves_per_epoch: expected no saves_per_epoch with save_strategy: no, got 2");
+  CHECK(error_with("save_strategy: best\n") == "cfg.yaml:3: save_strategy: expected one of steps, epoch, no, got 'best'");
+  // Axolotl keys whose training is not built stop the run (its Llama 3 QAT, fp8, diffusion and
+  // sparse fine-tuning examples).
+  for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",
+                          "llmcompressor: {recipe: {}}\n"})
+    CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
+}
+
 TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {
   const Scratch& s = scratch();
   const std::string zero2 = s.write("zero2.json", R"({"zero_optimization": {"stage": 2, "overlap_comm": true},

@@ -34,7 +34,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(adam_epsilon); SAME(weight_decay); SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
-  SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(save_first_step);
+  SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(save_first_step); SAME(save_strategy); SAME(eval_strategy);
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
@@ -113,7 +113,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\n"
       "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
       "weight_decay: 0.3\nmax_grad_norm: 0\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
-      "device: cpu\nevals_per_epoch: 3\nearly_stopping_patience: 2\n"
+      "device: cpu\nevals_per_epoch: 3\neval_strategy: epoch\nsave_strategy: epoch\nearly_stopping_patience: 2\n"
       "early_stopping_threshold: 0.001\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
       "output_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"

@@ -84,6 +84,8 @@ class Parser {
 
   void validate();
   void resolve_attention();
+  void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, int64_t& steps,
+                        const char* per_epoch_key, int64_t& per_epoch);
   void check_exclusive(const std::string& a, bool a_set, const std::string& b, bool b_set) const {
     if (a_set && b_set) fail(at(b), a + " or " + b + ", not both", "both");
   }
@@ -118,6 +120,8 @@ void Parser::validate() {
   check_exclusive("warmup_steps", c.warmup_steps >= 0, "warmup_ratio", c.warmup_ratio >= 0);
   check_exclusive("eval_steps", c.eval_steps > 0, "evals_per_epoch", c.evals_per_epoch > 0);
   check_exclusive("save_steps", c.save_steps > 0, "saves_per_epoch", c.saves_per_epoch > 0);
+  resolve_strategy("eval_strategy", c.eval_strategy, "eval_steps", c.eval_steps, "evals_per_epoch", c.evals_per_epoch);
+  resolve_strategy("save_strategy", c.save_strategy, "save_steps", c.save_steps, "saves_per_epoch", c.saves_per_epoch);
 
   if (c.early_stopping_patience > 0) {
     if (c.data.val_set_size == 0)
@@ -161,6 +165,17 @@ void Parser::validate() {
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");
   resolve_attention();
+}
+
+// HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (unless
+// the per-epoch key asks for more), "no" none; either with a step count set is an error.
+void Parser::resolve_strategy(const char* key, const std::string& strategy, const char* steps_key,
+                              int64_t& steps, const char* per_epoch_key, int64_t& per_epoch) {
+  if (strategy == "steps") return;
+  if (steps > 0) fail(at(steps_key), std::string("no ") + steps_key + " with " + key + ": " + strategy, std::to_string(steps));
+  if (strategy == "no" && per_epoch > 0)
+    fail(at(per_epoch_key), std::string("no ") + per_epoch_key + " with " + key + ": no", std::to_string(per_epoch));
+  if (strategy == "epoch" && per_epoch <= 0) per_epoch = 1;
 }
 
 // Exactly one attention implementation, whichever keys chose it: the boolean keys in the

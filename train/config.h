@@ -73,6 +73,7 @@ struct TrainConfig {
   // Evaluation and early stopping.
   int64_t eval_steps = -1;  // -1: from evals_per_epoch, or no periodic eval
   int64_t evals_per_epoch = -1;
+  std::string eval_strategy = "steps";  // HF's: steps (by the keys above) | epoch | no
   int64_t early_stopping_patience = -1;  // -1: off
   double early_stopping_threshold = 0.0;
   // Axolotl's loss watchdog: stop once the logged training loss has been above the threshold at
@@ -84,6 +85,7 @@ struct TrainConfig {
   std::string output_dir = "./out";
   int64_t save_steps = -1;  // -1: from saves_per_epoch, or only at the end
   int64_t saves_per_epoch = -1;
+  std::string save_strategy = "steps";  // HF's: steps | epoch | no (the last step is still saved)
   int64_t save_total_limit = 4;
   std::string resume_from_checkpoint;  // a checkpoint directory
   bool auto_resume_from_checkpoints = false;

@@ -325,6 +325,13 @@ std::vector<ConfigField> make_fields() {
       integer("eval_steps", eval, MEMBER(eval_steps), 1, kNoMax, "evaluate every N steps"),
       integer("evals_per_epoch", eval, MEMBER(evals_per_epoch), 1, kNoMax,
               "evaluations per epoch instead"),
+      choice("eval_strategy", eval, MEMBER(eval_strategy), {"steps", "epoch", "no"},
+             "HF's: epoch evaluates once an epoch, no never; steps follows the keys above"),
+      {"evaluation_strategy", eval, "one of steps, epoch, no", "HF's older name of eval_strategy",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         ctx.config.eval_strategy = read_choice(n, w, {"steps", "epoch", "no"});
+       },
+       nullptr},
       integer("early_stopping_patience", eval, MEMBER(early_stopping_patience), 1, kNoMax,
               "stop after N evaluations without improvement"),
       number("early_stopping_threshold", eval, MEMBER(early_stopping_threshold), kNonNegative,
@@ -340,6 +347,8 @@ std::vector<ConfigField> make_fields() {
               "checkpoint every N steps"),
       integer("saves_per_epoch", checkpoints, MEMBER(saves_per_epoch), 1, kNoMax,
               "checkpoints per epoch instead"),
+      choice("save_strategy", checkpoints, MEMBER(save_strategy), {"steps", "epoch", "no"},
+             "HF's: epoch saves once an epoch, no only the last step; steps follows the keys above"),
       integer("save_total_limit", checkpoints, MEMBER(save_total_limit), 1, kNoMax,
               "checkpoints kept (plus the best)"),
       text("resume_from_checkpoint", checkpoints, MEMBER(resume_from_checkpoint),

@@ -39,6 +39,10 @@ const Unsupported kUnsupported[] = {
     {"default_system_message", "chat templates render the dataset's own messages only"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
+    {"qat", "quantization-aware training (fake-quantised weights and activations) is not built"},
+    {"fp8", "fp8 matmuls are not built: bf16 (or f32) compute"},
+    {"diffusion", "diffusion language-model training is not built: next-token loss only"},
+    {"llmcompressor", "sparse fine-tuning recipes (llmcompressor) are not built"},
 };
 
 }  // namespace
