@@ -118,11 +118,12 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
 }
 
 double LrSchedule::lr(int64_t step) const {
+  if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
   if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
   const double span = static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
   const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
   if (kind == "linear") return base_lr * std::max(0.0, 1.0 - progress);
-  if (kind == "constant") return base_lr;
+  if (kind == "constant_with_warmup") return base_lr;
   const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
   return base_lr * (min_lr_ratio + (1.0 - min_lr_ratio) * cosine);
 }

@@ -106,7 +106,7 @@ class AdamW final : public Optimizer {
 double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 
 struct LrSchedule {
-  std::string kind = "cosine";  // cosine | linear | constant
+  std::string kind = "cosine";  // cosine | linear | constant (no warmup, as HF's) | constant_with_warmup
   double base_lr = 3e-4;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;

@@ -78,9 +78,13 @@ TEST_CASE("LR schedules: linear warmup from 0, cosine to the floor, linear decay
   LrSchedule lin{"linear", 2.0, 0, 100, 0.0};
   CHECK(lin.lr(0) == doctest::Approx(2.0));
   CHECK(lin.lr(75) == doctest::Approx(0.5));
+  // As transformers' get_scheduler: "constant" ignores the warmup, "constant_with_warmup" keeps it
+  // ([2.0] * 6 and [0.0, 0.5, 1.0, 1.5, 2.0, 2.0] for lr 2, 4 warmup steps).
   LrSchedule con{"constant", 2.0, 4, 100, 0.0};
-  CHECK(con.lr(2) == doctest::Approx(1.0));
-  CHECK(con.lr(99) == doctest::Approx(2.0));
+  CHECK(con.lr(0) == 2.0);
+  CHECK(con.lr(2) == 2.0);
+  LrSchedule warm{"constant_with_warmup", 2.0, 4, 100, 0.0};
+  for (int64_t step = 0; step < 6; step++) CHECK(warm.lr(step) == doctest::Approx(std::vector<double>{0, 0.5, 1, 1.5, 2, 2}[step]));
 }
 
 TEST_CASE("dynamic quantisation maps: bitsandbytes' 256 values, sorted, 0 and 1 exact") {

@@ -51,7 +51,7 @@ struct Workspace {
                      "dataset_prepared_path: " + (dir / "prepared").string() + "\n"
                      "output_dir: " + (dir / "out").string() + "\n"
                      "sequence_len: 32\nmicro_batch_size: 2\ngradient_accumulation_steps: 2\n"
-                     "learning_rate: 0.003\nlr_scheduler: constant\nwarmup_steps: 2\nlogging_steps: 1\nseed: 7\n"
+                     "learning_rate: 0.003\nlr_scheduler: constant_with_warmup\nwarmup_steps: 2\nlogging_steps: 1\nseed: 7\n"
                      "val_set_size: 0.1\nsave_total_limit: 10\n" + extra);
     return path;
   }
