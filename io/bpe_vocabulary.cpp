@@ -1,5 +1,5 @@
 // defines: find_bpe_tokenizer, read_tiktoken_vocabulary (Meta's ranks file and
-// special_tokens.json), read_whole_file, quoted
+// special_tokens.json), read_whole_file, quoted, parse_json_text (io/json_text.h)
 #include "io/bpe_vocabulary.h"
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/user_error.h"
+#include "io/json_text.h"
 #include "io/token_cache.h"  // fnv1a64
 
 namespace llm {
@@ -119,15 +120,7 @@ std::vector<std::string> read_ranks(const std::string& path, const std::string& 
 // special_tokens.json beside the ranks: a JSON list of names, in id order.
 std::vector<std::string> read_special_names(const std::string& json_path) {
   const std::string expected = "a JSON list of special token names, in id order";
-  nlohmann::json list;
-  try {
-    list = nlohmann::json::parse(read_whole_file(json_path, expected));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UserError(json_path + ": expected " + expected + ", got invalid JSON (byte " +
-                    std::to_string(e.byte) + ")");
-  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e999
-    throw UserError(json_path + ": expected " + expected + ", got invalid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json list = parse_json_text(read_whole_file(json_path, expected), json_path, expected);
   if (!list.is_array()) throw UserError(json_path + ": expected " + expected + ", got a JSON " + list.type_name());
   std::vector<std::string> names;
   for (const nlohmann::json& item : list) {
@@ -143,6 +136,16 @@ std::vector<std::string> read_special_names(const std::string& json_path) {
 }
 
 }  // namespace
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& path, const std::string& expected) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UserError(path + ": expected " + expected + ", got invalid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e999
+    throw UserError(path + ": expected " + expected + ", got invalid JSON (" + e.what() + ")");
+  }
+}
 
 std::string quoted(std::string_view s) {
   return "'" + std::string(s.substr(0, 40)) + (s.size() > 40 ? "...'" : "'");

@@ -15,6 +15,7 @@
 
 #include "engine/user_error.h"
 #include "io/bpe_vocabulary.h"
+#include "io/json_text.h"
 #include "io/token_cache.h"  // fnv1a64
 
 namespace llm {
@@ -58,16 +59,6 @@ std::optional<std::string> token_bytes(const std::string& text) {
     i += extra + 1;
   }
   return out;
-}
-
-json parse_json_text(const std::string& text, const std::string& path, const std::string& expected) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw UserError(path + ": expected " + expected + ", got invalid JSON (byte " + std::to_string(e.byte) + ")");
-  } catch (const json::exception& e) {  // out_of_range: a number like 1e999
-    throw UserError(path + ": expected " + expected + ", got invalid JSON (" + e.what() + ")");
-  }
 }
 
 // True when the pre-tokenizer (or one of a Sequence's) splits on Llama 3's regex.

@@ -8,6 +8,7 @@
 #include "engine/user_error.h"
 #include "io/bpe_tokenizer.h"
 #include "io/durable_file.h"
+#include "io/json_text.h"
 
 namespace llm {
 
@@ -92,7 +93,8 @@ std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file,
   }
   nlohmann::json config = nlohmann::json::object();
   if (fs::exists(from / "tokenizer_config.json", ec))
-    config = nlohmann::json::parse(read_whole_file((from / "tokenizer_config.json").string(), "a tokenizer_config.json"));
+    config = parse_json_text(read_whole_file((from / "tokenizer_config.json").string(), "a tokenizer_config.json"),
+                             (from / "tokenizer_config.json").string(), "a tokenizer_config.json");
   for (const auto& [key, name] : {std::pair{"bos_token", special.bos_token}, {"eos_token", special.eos_token},
                                   {"pad_token", special.pad_token}})
     if (!name.empty()) config[key] = name;
