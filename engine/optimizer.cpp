@@ -120,7 +120,11 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
 double LrSchedule::lr(int64_t step) const {
   if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
   if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
-  const double span = static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
+  // As Axolotl chooses it: a cosine with both ratios set decays over the first int(ratio x total)
+  // steps, then holds at the floor.
+  const bool held = kind == "cosine" && constant_lr_ratio > 0 && min_lr_ratio > 0;
+  const int64_t end = held ? static_cast<int64_t>(static_cast<double>(total_steps) * constant_lr_ratio) : total_steps;
+  const double span = static_cast<double>(std::max<int64_t>(1, end - warmup_steps));
   const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
   if (kind == "linear") return base_lr * std::max(0.0, 1.0 - progress);
   if (kind == "constant_with_warmup") return base_lr;

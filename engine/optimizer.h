@@ -111,6 +111,9 @@ struct LrSchedule {
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
   double min_lr_ratio = 0.0;  // cosine floor as a fraction of base_lr
+  // Axolotl's cosine_constant_lr_ratio: with a floor, the cosine ends at int(this x total_steps)
+  // and the rate holds there (0: the cosine spans every step).
+  double constant_lr_ratio = 0.0;
   // The learning rate of update number `step` (0-based), as HF's LambdaLR gives it.
   double lr(int64_t step) const;
 };

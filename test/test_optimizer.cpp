@@ -75,6 +75,14 @@ TEST_CASE("LR schedules: linear warmup from 0, cosine to the floor, linear decay
   s.min_lr_ratio = 0.1;
   CHECK(s.lr(110) == doctest::Approx(0.1));
   CHECK(s.lr(60) == doctest::Approx(0.55));
+  // Axolotl's cosine_constant_lr_ratio: the floor at int(0.5 x 100) = 50, then held; without a
+  // floor (min_lr_ratio 0) Axolotl ignores it.
+  LrSchedule held{"cosine", 1.0, 10, 100, 0.1, 0.5};
+  CHECK(held.lr(30) == doctest::Approx(0.55));
+  CHECK(held.lr(50) == doctest::Approx(0.1));
+  CHECK(held.lr(80) == doctest::Approx(0.1));
+  LrSchedule unheld{"cosine", 1.0, 10, 100, 0.0, 0.5};
+  CHECK(unheld.lr(55) == doctest::Approx(0.5));
   LrSchedule lin{"linear", 2.0, 0, 100, 0.0};
   CHECK(lin.lr(0) == doctest::Approx(2.0));
   CHECK(lin.lr(75) == doctest::Approx(0.5));

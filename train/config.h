@@ -59,6 +59,7 @@ struct TrainConfig {
   int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default
   double warmup_ratio = -1.0;
   double cosine_min_lr_ratio = 0.0;
+  double cosine_constant_lr_ratio = 0.0;  // Axolotl's: cosine reaches the floor at this share of the steps
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
   // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit()).
   std::string optimizer = "adamw_torch";

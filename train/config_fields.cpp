@@ -302,6 +302,8 @@ std::vector<ConfigField> make_fields() {
              "warmup as a fraction of the steps"),
       number("cosine_min_lr_ratio", training, MEMBER(cosine_min_lr_ratio), kUnit,
              "cosine floor as a fraction of learning_rate"),
+      number("cosine_constant_lr_ratio", training, MEMBER(cosine_constant_lr_ratio), kUnit,
+             "with cosine_min_lr_ratio: the cosine reaches the floor at this share of the steps, then holds"),
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
               "adamw_bnb_8bit", "paged_adamw_8bit"},
