@@ -17,7 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
-constexpr uint32_t kVersion = 2;  // 2: examples (offsets and stats), not one packed stream
+// 2: examples (offsets and stats), not one packed stream; 3: pretokenized ids checked against the
+// vocabulary while cached (a cache of 2 may hold ids the device would only report late).
+constexpr uint32_t kVersion = 3;
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
 constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 
