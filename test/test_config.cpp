@@ -116,7 +116,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
                                  "logging_steps: 0",
                                  "warmup_ratio: 1.5",
                                  "warmup_steps: -2",
-                                 "eval_steps: 0.5",
+                                 "eval_steps: 1.5",
                                  "early_stopping_patience: 0",
                                  "cosine_min_lr_ratio: 2",
                                  "seed: -3",
@@ -278,6 +278,15 @@ TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
       "cfg.yaml:6: save_steps: expected a multiple of eval_steps, 4, with early stopping, got 10");
   CHECK(parse(early + "save_steps: 8\n").early_stopping_patience == 3);
   CHECK(parse("eval_steps: 4\nsave_steps: 10\n").save_steps == 10);  // no early stopping: fine
+  // Shares of the total steps (HF's eval_steps / save_steps below 1), compared as HF does.
+  CHECK(parse(early + "save_steps: 8\n").save_steps == 8);
+  const std::string early_share = "early_stopping_patience: 3\nval_set_size: 0.1\neval_steps: 0.1\n";
+  CHECK(parse(early_share + "save_steps: 0.3\n").save_steps == doctest::Approx(0.3));
+  CHECK(error_with(early_share + "save_steps: 0.25\n") ==
+        "cfg.yaml:6: save_steps: expected a multiple of eval_steps, 0.1, with early stopping, got 0.25");
+  CHECK(error_with(early_share + "save_steps: 10\n") ==
+        "cfg.yaml:6: save_steps: expected a share of the steps as eval_steps is, or both whole step counts, "
+        "with early stopping, got 10");
 
   CHECK(error_with("warmup_steps: 10\nwarmup_ratio: 0.1\n") ==
         "cfg.yaml:4: warmup_ratio: expected warmup_steps or warmup_ratio, not both, got both");
@@ -419,7 +428,19 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read
 }
 
+TEST_CASE("eval_steps / save_steps: whole steps, or below 1 HF's share of the total steps") {
+  CHECK(parse("eval_steps: 0.25\n").eval_steps == doctest::Approx(0.25));
+  CHECK(parse("save_steps: 20\n").save_steps == 20);
+  CHECK(error_with("eval_steps: 2.5\n") ==
+        "cfg.yaml:3: eval_steps: expected a whole number of steps >= 1 or a share of the total steps in (0, 1), got 2.5");
+  CHECK(error_with("save_steps: 0\n").find("cfg.yaml:3: save_steps: expected a number > 0") == 0);
+}
+
 TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes them on") {
+  // Unset stays unset (the trainer then evaluates and saves once an epoch, test_train), with or
+  // without counts.
+  const TrainConfig counted = parse("eval_steps: 5\nsaves_per_epoch: 2\n");
+  CHECK((counted.eval_strategy.empty() && counted.save_strategy.empty() && counted.saves_per_epoch == 2));
   CHECK(parse("eval_strategy: epoch\n").evals_per_epoch == 1);
   CHECK(parse("evaluation_strategy: epoch\n").evals_per_epoch == 1);  // HF's older name
   CHECK(parse("eval_strategy: epoch\nevals_per_epoch: 4\n").evals_per_epoch == 4);

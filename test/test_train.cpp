@@ -96,6 +96,33 @@ TEST_CASE("early stopping: stops after exactly `patience` evaluations without im
 
 namespace {
 
+// The steps of metrics.jsonl's evaluation records.
+std::vector<int64_t> eval_steps_logged(const std::string& metrics_path) {
+  std::vector<int64_t> steps;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"eval_loss\"") != std::string::npos) steps.push_back(std::stoll(line.substr(line.find("\"step\": ") + 8)));
+  return steps;
+}
+
+}  // namespace
+
+TEST_CASE("eval_steps below 1 is HF's share of the total steps; unset, evaluation and saving come once an epoch and at the end") {
+  Workspace share("eval_share"), unset("eval_unset");
+  Run a = run_train(share.config("max_steps: 8\neval_steps: 0.25\nsave_steps: 0.5\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  CHECK(eval_steps_logged(share.out("metrics.jsonl")) == std::vector<int64_t>{2, 4, 6, 8});
+  CHECK((fs::exists(share.out("step_000004")) && fs::exists(share.out("step_000008")) && !fs::exists(share.out("step_000006"))));
+  // Axolotl's defaults (eval_strategy / save_strategy epoch): a run that ends inside its first
+  // epoch evaluates and saves at its end, as HF's Trainer does on the epoch it cut short.
+  Run b = run_train(unset.config("max_steps: 3\n"));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(eval_steps_logged(unset.out("metrics.jsonl")) == std::vector<int64_t>{3});
+  CHECK(fs::exists(unset.out("step_000003")));
+}
+
+namespace {
+
 // The "loss" of each metrics.jsonl training record.
 std::vector<double> logged_losses(const std::string& metrics_path) {
   std::vector<double> losses;

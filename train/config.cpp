@@ -3,6 +3,7 @@
 // checks across keys run here.
 #include "train/config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -84,8 +85,9 @@ class Parser {
 
   void validate();
   void resolve_attention();
-  void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, int64_t& steps,
+  void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
                         const char* per_epoch_key, int64_t& per_epoch);
+  void check_save_steps_fit_eval_steps() const;
   void check_exclusive(const std::string& a, bool a_set, const std::string& b, bool b_set) const {
     if (a_set && b_set) fail(at(b), a + " or " + b + ", not both", "both");
   }
@@ -126,11 +128,7 @@ void Parser::validate() {
   if (c.early_stopping_patience > 0) {
     if (c.data.val_set_size == 0)
       fail(at("early_stopping_patience"), "an eval set (val_set_size > 0)", "val_set_size 0");
-    // Axolotl's rule: the checkpoint of the best evaluation must be one that gets saved.
-    if (c.eval_steps > 0 && c.save_steps > 0 && c.save_steps % c.eval_steps != 0)
-      fail(at("save_steps"),
-           "a multiple of eval_steps, " + std::to_string(c.eval_steps) + ", with early stopping",
-           std::to_string(c.save_steps));
+    check_save_steps_fit_eval_steps();
   }
   if (c.deepspeed_stage >= 0 && c.zero_stage != c.deepspeed_stage)
     fail(at("zero_stage"), "the stage of deepspeed's config, " + std::to_string(c.deepspeed_stage) + ", or no zero_stage",
@@ -168,14 +166,29 @@ void Parser::validate() {
 }
 
 // HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (unless
-// the per-epoch key asks for more), "no" none; either with a step count set is an error.
-void Parser::resolve_strategy(const char* key, const std::string& strategy, const char* steps_key,
-                              int64_t& steps, const char* per_epoch_key, int64_t& per_epoch) {
-  if (strategy == "steps") return;
-  if (steps > 0) fail(at(steps_key), std::string("no ") + steps_key + " with " + key + ": " + strategy, std::to_string(steps));
+// the per-epoch key asks for more), "no" none; either with a step count set is an error. Unset,
+// the counts decide (the trainer's step_interval).
+void Parser::resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
+                              const char* per_epoch_key, int64_t& per_epoch) {
+  if (strategy.empty() || strategy == "steps") return;
+  if (steps > 0) fail(at(steps_key), std::string("no ") + steps_key + " with " + key + ": " + strategy, num(steps));
   if (strategy == "no" && per_epoch > 0)
     fail(at(per_epoch_key), std::string("no ") + per_epoch_key + " with " + key + ": no", std::to_string(per_epoch));
   if (strategy == "epoch" && per_epoch <= 0) per_epoch = 1;
+}
+
+// Axolotl's (and HF's load_best_model_at_end) rule with early stopping: the checkpoint of the
+// best evaluation must be one that gets saved, so save_steps is a multiple of eval_steps; shares
+// of the total steps are compared as HF does, in millionths, and cannot be mixed with counts.
+void Parser::check_save_steps_fit_eval_steps() const {
+  const TrainConfig& c = c_;
+  if (c.eval_steps <= 0 || c.save_steps <= 0) return;
+  if ((c.eval_steps < 1) != (c.save_steps < 1))
+    fail(at("save_steps"), "a share of the steps as eval_steps is, or both whole step counts, with early stopping",
+         num(c.save_steps));
+  const auto units = [](double v) { return v < 1 ? std::llround(v * 1e6) : static_cast<int64_t>(v); };
+  if (units(c.save_steps) % units(c.eval_steps) != 0)
+    fail(at("save_steps"), "a multiple of eval_steps, " + num(c.eval_steps) + ", with early stopping", num(c.save_steps));
 }
 
 // Exactly one attention implementation, whichever keys chose it: the boolean keys in the

@@ -72,9 +72,13 @@ struct TrainConfig {
   std::string device = "auto";  // auto | cpu | cuda
 
   // Evaluation and early stopping.
-  int64_t eval_steps = -1;  // -1: from evals_per_epoch, or no periodic eval
+  // eval_steps / save_steps as HF reads them: a whole number of steps, or below 1 a share of the
+  // total steps (ceil(share x total)); -1: from evals_per_epoch / saves_per_epoch.
+  double eval_steps = -1;
   int64_t evals_per_epoch = -1;
-  std::string eval_strategy = "steps";  // HF's: steps (by the keys above) | epoch | no
+  // HF's: steps (by the keys above) | epoch | no. Unset: Axolotl's choice, steps when a step or
+  // per-epoch count is given, else epoch (every epoch's end, and the run's end).
+  std::string eval_strategy;
   int64_t early_stopping_patience = -1;  // -1: off
   double early_stopping_threshold = 0.0;
   // Axolotl's loss watchdog: stop once the logged training loss has been above the threshold at
@@ -84,9 +88,9 @@ struct TrainConfig {
 
   // Checkpoints.
   std::string output_dir = "./out";
-  int64_t save_steps = -1;  // -1: from saves_per_epoch, or only at the end
+  double save_steps = -1;  // as eval_steps
   int64_t saves_per_epoch = -1;
-  std::string save_strategy = "steps";  // HF's: steps | epoch | no (the last step is still saved)
+  std::string save_strategy;  // as eval_strategy; with no, the last step is still saved
   int64_t save_total_limit = 4;
   std::string resume_from_checkpoint;  // a checkpoint directory
   bool auto_resume_from_checkpoints = false;

@@ -64,6 +64,19 @@ ConfigField number(const char* name, const char* section, Get get, Range range,
           [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
 }
 
+// HF's eval_steps / save_steps: a whole number of steps, or a share of the total steps below 1.
+template <typename Get>
+ConfigField steps_or_share(const char* name, const char* section, Get get, const char* meaning) {
+  const char* expected = "a whole number of steps >= 1 or a share of the total steps in (0, 1)";
+  return {name, section, expected, meaning,
+          [get, expected](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            const double v = read_double(n, w, kPositive);
+            if (v >= 1 && v != std::floor(v)) fail(w, expected, describe(n));
+            get(ctx.config) = v;
+          },
+          [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
+}
+
 template <typename Get>
 ConfigField flag(const char* name, const char* section, Get get, const char* meaning,
                  const std::string& note = "") {
@@ -324,11 +337,12 @@ std::vector<ConfigField> make_fields() {
       choice("device", training, MEMBER(device), {"auto", "cpu", "cuda"},
              "where to train; auto: a GPU when one is usable"),
 
-      integer("eval_steps", eval, MEMBER(eval_steps), 1, kNoMax, "evaluate every N steps"),
+      steps_or_share("eval_steps", eval, MEMBER(eval_steps),
+                     "evaluate every N steps (below 1: every ceil(N x total steps))"),
       integer("evals_per_epoch", eval, MEMBER(evals_per_epoch), 1, kNoMax,
               "evaluations per epoch instead"),
       choice("eval_strategy", eval, MEMBER(eval_strategy), {"steps", "epoch", "no"},
-             "HF's: epoch evaluates once an epoch, no never; steps follows the keys above"),
+             "HF's: epoch evaluates once an epoch, no never; steps follows the keys above; unset: steps if they are given, else epoch"),
       {"evaluation_strategy", eval, "one of steps, epoch, no", "HF's older name of eval_strategy",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
          ctx.config.eval_strategy = read_choice(n, w, {"steps", "epoch", "no"});
@@ -345,12 +359,12 @@ std::vector<ConfigField> make_fields() {
 
       text("output_dir", checkpoints, MEMBER(output_dir),
            "checkpoints, metrics and the final model"),
-      integer("save_steps", checkpoints, MEMBER(save_steps), 1, kNoMax,
-              "checkpoint every N steps"),
+      steps_or_share("save_steps", checkpoints, MEMBER(save_steps),
+                     "checkpoint every N steps (below 1: every ceil(N x total steps))"),
       integer("saves_per_epoch", checkpoints, MEMBER(saves_per_epoch), 1, kNoMax,
               "checkpoints per epoch instead"),
       choice("save_strategy", checkpoints, MEMBER(save_strategy), {"steps", "epoch", "no"},
-             "HF's: epoch saves once an epoch, no only the last step; steps follows the keys above"),
+             "HF's: epoch saves once an epoch, no only the last step; steps follows the keys above; unset: steps if they are given, else epoch"),
       integer("save_total_limit", checkpoints, MEMBER(save_total_limit), 1, kNoMax,
               "checkpoints kept (plus the best)"),
       text("resume_from_checkpoint", checkpoints, MEMBER(resume_from_checkpoint),

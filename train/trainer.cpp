@@ -62,11 +62,15 @@ std::string format_duration(double seconds) {
                    : fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
-// When eval/save counts per epoch are given instead of steps, their step interval.
-int64_t per_epoch_interval(int64_t steps, int64_t per_epoch, int64_t updates_per_epoch) {
-  if (steps > 0) return steps;
+// The step interval of evaluations or saves (0: none but the run's end): eval_steps / save_steps
+// (below 1, HF's share of the total steps, rounded up), else the counts per epoch; with neither
+// and no strategy, Axolotl's default, once an epoch. An explicit "steps" without a count: none.
+int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, int64_t updates_per_epoch,
+                      int64_t total_steps) {
+  if (steps >= 1) return static_cast<int64_t>(steps);
+  if (steps > 0) return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(steps * static_cast<double>(total_steps))));
   if (per_epoch > 0) return std::max<int64_t>(1, updates_per_epoch / per_epoch);
-  return 0;
+  return strategy.empty() ? updates_per_epoch : 0;
 }
 }  // namespace
 
@@ -233,8 +237,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   total_steps = c.max_steps > 0 ? c.max_steps : c.num_epochs * updates_per_epoch;
   logging_steps = c.logging_steps > 0 ? c.logging_steps
                                       : std::max<int64_t>(std::min<int64_t>(total_steps / 200, 10), 1);
-  eval_steps = data.split.val.empty() ? 0 : per_epoch_interval(c.eval_steps, c.evals_per_epoch, updates_per_epoch);
-  save_steps = per_epoch_interval(c.save_steps, c.saves_per_epoch, updates_per_epoch);
+  eval_steps = data.split.val.empty()
+                   ? 0 : step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, updates_per_epoch, total_steps);
+  save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, updates_per_epoch, total_steps);
   int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(std::ceil(c.warmup_ratio * total_steps))
                                          : std::min<int64_t>(total_steps * 3 / 100, 100);
