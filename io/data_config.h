@@ -38,7 +38,7 @@ struct DataConfig {
   // before it calls io/ (io/ itself needs it set).
   std::string dataset_prepared_path;
   double val_set_size = 0.0;  // < 1: a fraction of the examples; >= 1: a count
-  int64_t sequence_len = 256;
+  int64_t sequence_len = 512;  // Axolotl's default
   // Whether prompt tokens (alpaca's instruction, input_output's unlabelled text) take loss.
   bool train_on_inputs = false;
   // Examples longer than sequence_len: drop (Axolotl's default) | truncate. Completion rows are

@@ -108,7 +108,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
       "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
       " original_max_position_embeddings: 4000}\n" + datasets +
-      "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 512\n"
+      "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 640\n"
       "micro_batch_size: 3\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
       "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\ncosine_constant_lr_ratio: 0.8\n"
       "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
