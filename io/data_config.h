@@ -17,6 +17,8 @@ struct DatasetSpec {
   std::string type = "completion";
   // Which rows train: "train" (all), or a slice in HF's syntax, "train[:20%]" (io/dataset_split.h).
   std::string split = "train";
+  // type completion, a .json/.jsonl file: the string field each row's text is in (Axolotl's `field`).
+  std::string field = "text";
 
   // type chat_template (Axolotl's keys, per dataset). chat_template not given in the entry: the
   // config's top-level chat_template (DataConfig::chat_template).

@@ -163,11 +163,12 @@ bool is_json_file(const std::string& path) {
   return ends_with(path, ".jsonl") || ends_with(path, ".json");
 }
 
-void load_completion_file(const std::string& path, std::vector<Document>& docs) {
+void load_completion_file(const std::string& path, const std::string& field, std::vector<Document>& docs) {
   std::string text = read_file(path);
   if (!is_json_file(path)) return split_on_percent_lines(text, docs);
+  const std::string expected = "with a \"" + field + "\" string";
   for (const JsonRecord& r : read_json_records(path, text)) {
-    std::string body = string_field(path, r, "text", true, "with a \"text\" string");
+    std::string body = string_field(path, r, field.c_str(), true, expected.c_str());
     if (!body.empty()) docs.push_back(text_document(std::move(body)));
   }
 }
@@ -224,7 +225,7 @@ std::vector<Document> load_documents(const DatasetSpec& spec) {
                     "completion, alpaca, chat_template, input_output or pretokenized)");
   std::vector<Document> docs;
   for (const std::string& file : dataset_source_files(spec)) {
-    if (spec.type == "completion") load_completion_file(file, docs);
+    if (spec.type == "completion") load_completion_file(file, spec.field, docs);
     else if (spec.type == "alpaca") load_alpaca_file(file, docs);
     else if (spec.type == "chat_template") load_chat_template_file(file, spec, docs);
     else if (spec.type == "input_output") load_input_output_file(file, docs);

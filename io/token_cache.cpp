@@ -177,6 +177,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     fnv.str(spec.type);
     fnv.str(spec.path);
     fnv.str(spec.split);
+    fnv.str(spec.field);
     fnv.str(spec.chat_template);
     fnv.str(spec.field_messages);
     for (const auto& [key, value] : spec.message_property_mappings) fnv.str(key + "=" + value);

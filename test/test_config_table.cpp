@@ -46,6 +46,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
     const DatasetSpec &x = a.data.datasets[i], &y = b.data.datasets[i];
     CHECK(x.type == y.type);
+    CHECK(x.split == y.split);
+    CHECK(x.field == y.field);
     CHECK(x.chat_template == y.chat_template);
     CHECK(x.field_messages == y.field_messages);
     CHECK(x.message_property_mappings == y.message_property_mappings);
@@ -97,7 +99,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const Scratch& s = scratch();
   const std::string odd = s.write("odd \"name\": #1.txt", "x");
   const std::string datasets =
-      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n"
+      "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n    field: body\n    split: train[:50%]\n"
       "  - path: " + s.data + "\n    type: chat_template\n    chat_template: chatml\n"
       "    field_messages: conversations\n"
       "    message_property_mappings: {role: from, content: value}\n"
@@ -123,6 +125,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "deepspeed: " + s.write("zero1.json", R"({"zero_optimization": {"stage": 1}})") + "\n",
       "cfg.yaml");
   CHECK(a.data.datasets[0].path == odd);
+  CHECK(a.data.datasets[1].field == "body");
   REQUIRE(a.data.datasets.size() == 3);
   CHECK(a.data.datasets[2].roles.at("user") == std::vector<std::string>{"human"});
   CHECK(a.data.datasets[2].message_property_mappings.at("content") == "value");

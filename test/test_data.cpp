@@ -124,6 +124,14 @@ TEST_CASE("jsonl completion reads the text field") {
   REQUIRE(docs.size() == 2);
   CHECK(text_of(docs[0], Loss::trained) == "alpha");
   CHECK(text_of(docs[1], Loss::trained) == "b\n");
+  // Axolotl's `field` names another column; a row without it is one line naming the field.
+  DatasetSpec by_field{path, "completion"};
+  by_field.field = "body";
+  std::string other = dir.write("d.jsonl", "{\"body\": \"gamma\", \"text\": \"no\"}\n");
+  by_field.path = other;
+  CHECK(text_of(load_documents(by_field)[0], Loss::trained) == "gamma");
+  by_field.path = path;
+  CHECK_THROWS_WITH(load_documents(by_field), doctest::Contains("with a \"body\" string"));
 }
 
 TEST_CASE("split: HF's slices of a dataset's rows, percentages rounded half to even") {

@@ -44,6 +44,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  if (!parse_split(spec.split))
                    fail(wk, "train or a slice of it in HF's syntax, e.g. train[:20%] or train[100:] (a local "
                             "file has one split, train)", describe(v));
+               } else if (key == "field") {
+                 spec.field = read_string(v, wk);
                } else if (key == "chat_template") {
                  spec.chat_template = read_choice(v, wk, {"llama3", "chatml"});
                } else if (key == "field_messages") {
@@ -85,6 +87,7 @@ std::string write_datasets(const TrainConfig& c) {
   for (const DatasetSpec& d : c.data.datasets) {
     y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
     if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
+    if (d.field != "text") y += "\n    field: " + yaml_string(d.field);
     if (d.type != "chat_template") continue;
     y += "\n    chat_template: " + yaml_string(d.chat_template);
     y += "\n    field_messages: " + yaml_string(d.field_messages);
