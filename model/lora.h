@@ -3,6 +3,7 @@
 // nn.init.kaiming_uniform_(a=sqrt(5)), i.e. uniform(-1/sqrt(in), 1/sqrt(in)); B starts at zero,
 // so an untrained adapter leaves the model exactly as it was.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,7 +30,8 @@ struct LoraConfig {
   std::vector<std::string> target_modules;   // of kLinearModules
   bool target_linear = false;                // every linear layer of the blocks
   std::vector<std::string> modules_to_save;  // of kSavableModules: trained whole
-  float scale() const { return alpha / static_cast<float>(r); }
+  bool use_rslora = false;  // rank-stabilised LoRA (PEFT's use_rslora): alpha / sqrt(r)
+  float scale() const { return use_rslora ? alpha / std::sqrt(static_cast<float>(r)) : alpha / static_cast<float>(r); }
   // target_modules, or all seven with target_linear, in kLinearModules' order.
   std::vector<std::string> targets() const;
   bool targets(int kind) const;

@@ -56,7 +56,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"fan_in_fan_out", false},
       {"inference_mode", true},
       {"init_lora_weights", true},
-      {"use_rslora", false},
+      {"use_rslora", lora.use_rslora},
       {"use_dora", false},
       {"layers_to_transform", nullptr},
       {"layers_pattern", nullptr},
@@ -80,7 +80,10 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
     disagree("r", config.value("r", json()).dump(), std::to_string(lora.r) + " (lora_r)");
   if (config.value("lora_alpha", 0.0f) != lora.alpha)
     disagree("lora_alpha", config.value("lora_alpha", json()).dump(), number(lora.alpha).dump());
-  for (const char* flag : {"use_rslora", "use_dora", "fan_in_fan_out", "lora_bias"})
+  if (config.value("use_rslora", false) != lora.use_rslora)
+    disagree("use_rslora", config.value("use_rslora", false) ? "true" : "false",
+             std::string(lora.use_rslora ? "true" : "false") + " (peft_use_rslora)");
+  for (const char* flag : {"use_dora", "fan_in_fan_out", "lora_bias"})
     if (config.value(flag, false)) disagree(flag, "true", "false (not built)");
   std::set<std::string> targets;
   if (config.contains("target_modules") && config["target_modules"].is_array())

@@ -456,7 +456,9 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // Axolotl keys whose training is not built stop the run (its Llama 3 QAT, fp8, diffusion and
   // sparse fine-tuning examples).
   for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",
-                          "llmcompressor: {recipe: {}}\n"})
+                          "llmcompressor: {recipe: {}}\n", "tokens: ['<|im_start|>']\n", "peft_use_dora: true\n",
+                          "loraplus_lr_ratio: 16\n", "chat_template_jinja: '{{ messages }}'\n",
+                          "test_datasets: [{path: x, type: alpaca}]\n", "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
 }
 

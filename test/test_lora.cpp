@@ -174,6 +174,7 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
   CHECK(config["modules_to_save"] == nlohmann::json::array({"lm_head"}));
   CHECK(config["bias"] == "none");
   CHECK(config["fan_in_fan_out"] == false);
+  CHECK(config["use_rslora"] == false);
   CHECK(config["base_model_name_or_path"] == "/models/base");
   const SafetensorsFile file(dir.file(kPeftWeightsFile));
   CHECK(file.entries().size() == 29);
@@ -198,6 +199,12 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
   third.add_lora(wrong_r, 7);
   const std::string e = error_of([&] { load_peft_adapter(third, dir.path.string()); });
   CHECK(e == dir.file(kPeftConfigFile) + ": r: expected 2 (lora_r) as the config asks, got 4");
+  LoraConfig rslora = lora;
+  rslora.use_rslora = true;
+  LlamaModel rs(small_config(), Device::cpu(), 7);
+  rs.add_lora(rslora, 7);
+  CHECK(error_of([&] { load_peft_adapter(rs, dir.path.string()); }) ==
+        dir.file(kPeftConfigFile) + ": use_rslora: expected true (peft_use_rslora) as the config asks, got false");
   LoraConfig no_head = lora;
   no_head.modules_to_save.clear();
   LlamaModel fourth(small_config(), Device::cpu(), 7);
@@ -206,10 +213,16 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
                  "tensor base_model.model.lm_head.weight is not a trainable tensor"));
 }
 
-TEST_CASE("merged export: each weight is base + scale * B A, and its logits are the adapter model's") {
+namespace {
+
+// r 4, alpha 8: scale alpha / r = 2, or with rsLoRA (PEFT's use_rslora) alpha / sqrt(r) = 4.
+void check_merged_export(bool rslora) {
+  const double scale = rslora ? 4.0 : 2.0;
+  CAPTURE(rslora);
   TempDir dir("lora_merged");
   LlamaModel model(small_config(), Device::cpu(), 8);
   LoraConfig lora = lora_config();
+  lora.use_rslora = rslora;
   lora.target_linear = false;
   lora.target_modules = {"k_proj", "o_proj", "up_proj"};
   model.add_lora(lora, 8);
@@ -241,7 +254,7 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
         for (int64_t i = 0; i < in; i++) {
           double ba = 0.0;
           for (int64_t j = 0; j < 4; j++) ba += double(B[o * 4 + j]) * A[j * in + i];
-          err = std::max(err, float(std::fabs(W[o * in + i] + 2.0 * ba - merged[o * in + i])));
+          err = std::max(err, float(std::fabs(W[o * in + i] + scale * ba - merged[o * in + i])));
         }
       CHECK(err < 1e-6f);
     }
@@ -250,6 +263,13 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
   TokenBatch b = random_batch(2, 6, 19);
   NoGradGuard no_grad;
   CHECK(max_abs_diff(loaded.logits(b.ids, b.positions), model.logits(b.ids, b.positions)) < 1e-5f);
+}
+
+}  // namespace
+
+TEST_CASE("merged export: each weight is base + scale * B A, and its logits are the adapter model's") {
+  check_merged_export(false);
+  check_merged_export(true);
 }
 
 // PEFT 0.21's own LoRA on transformers' Llama (tools/make_peft_reference.py wrote the adapter

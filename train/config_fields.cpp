@@ -260,6 +260,8 @@ std::vector<ConfigField> make_fields() {
       integer("lora_r", adapters, MEMBER(lora.r), 1, kMaxWidth, "LoRA rank r"),
       number("lora_alpha", adapters, MEMBER(lora.alpha), kPositive,
              "the adapters' output is scaled by lora_alpha / lora_r"),
+      flag("peft_use_rslora", adapters, MEMBER(lora.use_rslora),
+           "rank-stabilised LoRA (PEFT's use_rslora): scale lora_alpha / sqrt(lora_r)"),
       number("lora_dropout", adapters, MEMBER(lora.dropout), {0, false, 1, true},
              "dropout on the adapters' input while training"),
       name_list("lora_target_modules", adapters, MEMBER(lora.target_modules),
