@@ -219,7 +219,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
-                                        c.micro_batch_size, c.seed, comm.rank(), comm.world_size());
+                                        c.micro_batch_size, c.seed, comm.rank(), comm.world_size(),
+                                        row_order(c.data));
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
                              comm.rank(), comm.world_size());
   if (c.zero_stage == 3 && !data.val_rows.empty())  // see evaluate()
