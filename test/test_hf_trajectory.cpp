@@ -1,9 +1,11 @@
 // Training trajectories against transformers' own Trainer (test/data/hf_trajectory, written by
 // tools/make_hf_trajectory.py): llm_train, given the same model, data and settings, must log the
-// Trainer's loss, grad_norm and learning rate at every step of a short run, for full fine-tuning
-// (untied and tied embeddings) and PEFT LoRA. That pins AdamW (bias correction, decoupled decay
-// and which parameters take it), warmup + cosine, clipping, and the loss of accumulated
-// micro-batches divided by num_items_in_batch.
+// Trainer's loss, grad_norm and learning rate at every logged step of a short run, for full
+// fine-tuning (untied and tied embeddings), PEFT LoRA, epochs that end inside an accumulation,
+// logging_steps 3 and the linear schedule with a warmup ratio. That pins AdamW (bias correction,
+// decoupled decay and which parameters take it), warmup + cosine or linear, clipping, the loss of
+// accumulated micro-batches divided by num_items_in_batch, the Trainer's steps per epoch and its
+// log window.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -127,6 +129,16 @@ TEST_CASE("logging_steps 3: each record the mean loss of its steps, the last ste
   json settings = f.at("settings");
   settings["logging_steps"] = c.at("logging_steps");
   check_trajectory("untied", "", c.at("steps"), settings);
+}
+
+// The linear schedule with warmup_ratio 0.25 of 10 steps: ceil(2.5) = 3 warmup steps, as the
+// Trainer rounds a warmup given as a ratio.
+TEST_CASE("linear schedule, warmup_ratio: the Trainer's lr, loss and grad_norm at every step") {
+  const json f = fixture(), c = f.at("cases").at("linear_ratio");
+  json settings = f.at("settings");
+  settings["lr_scheduler_type"] = c.at("lr_scheduler");
+  settings.erase("warmup_steps");
+  check_trajectory("tied", "warmup_ratio: " + c.at("warmup_ratio").dump() + "\n", c.at("steps"), settings);
 }
 
 // 9 micro-batches an epoch with accumulation 2: the Trainer ends each epoch with a step of the one

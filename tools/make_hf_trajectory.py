@@ -2,8 +2,8 @@
 """Writes the training-trajectory fixture that test_hf_trajectory checks llm_train against.
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
-LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (logging_steps 1:
-loss, grad_norm, learning_rate per step) is recorded. Three cases, one dataset:
+LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
+learning_rate per logged step) is recorded. Six cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -14,6 +14,9 @@ loss, grad_norm, learning_rate per step) is recorded. Three cases, one dataset:
                the Trainer counts ceil(9 / 2) = 5 steps an epoch
   logging_3    full_untied with logging_steps 3: the Trainer logs steps 3, 6 and 9 only, each
                with the mean loss of its 3 steps and that step's own grad_norm and lr
+  linear_ratio full_tied with the linear schedule and a warmup of 0.25 of the steps (warmup_steps
+               0.25: transformers 5 reads a value below 1 as a ratio, ceil(0.25 x 10) = 3 steps;
+               llm_train's warmup_ratio)
 What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
 decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
 from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
@@ -108,7 +111,7 @@ def train(model, rows, **run):
             output_dir=tmp, per_device_train_batch_size=MICRO_BATCH,
             gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
             report_to="none", use_cpu=True, dataloader_drop_last=True,
-            train_sampling_strategy="sequential", **run, **SETTINGS)
+            train_sampling_strategy="sequential", **dict(SETTINGS, **run))
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate)
         trainer.train()
     steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}
@@ -144,6 +147,9 @@ def main():
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)
     cases["logging_3"].update(logging_steps=3)
+    linear = dict(lr_scheduler_type="linear", warmup_steps=0.25)
+    cases["linear_ratio"] = train(load(args.out, "tied"), rows, **linear)
+    cases["linear_ratio"].update(lr_scheduler="linear", warmup_ratio=0.25)
     meta = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "peft": peft.__version__},
             "settings": dict(SETTINGS, max_steps=STEPS, micro_batch_size=MICRO_BATCH,
