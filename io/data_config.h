@@ -51,6 +51,12 @@ struct DataConfig {
   bool sample_packing = false;
   bool eval_sample_packing = true;  // the same for the eval rows (with sample_packing)
   bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
+  // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
+  // SequentialSampler) instead of a fresh shuffle per epoch. That order is the datasets' own
+  // when shuffle_merged_datasets is false, else one shuffle of them from the seed (Axolotl
+  // shuffles the merged dataset once at preparation; with per-epoch shuffles that changes nothing).
+  bool curriculum_sampling = false;
+  bool shuffle_merged_datasets = true;
 };
 
 }  // namespace llm

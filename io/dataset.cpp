@@ -141,14 +141,15 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
 
 DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows,
                        RowLayout layout, int64_t micro_batch_size, uint64_t seed, int rank,
-                       int world_size)
+                       int world_size, RowOrder order)
     : data_(std::move(data)),
       rows_(std::move(rows)),
       layout_(layout),
       micro_batch_size_(micro_batch_size),
       seed_(seed),
       rank_(rank),
-      world_size_(world_size) {
+      world_size_(world_size),
+      row_order_(order) {
   if (!data_ || micro_batch_size <= 0 || rank < 0 || rank >= world_size)
     throw std::invalid_argument("DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world");
   batches_per_epoch_ = static_cast<int64_t>(rows_.size()) / micro_batch_size_ / world_size_;
@@ -160,14 +161,22 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
                     " ranks; expected a smaller micro_batch_size or more data");
 }
 
+RowOrder row_order(const DataConfig& config) {
+  if (!config.curriculum_sampling) return RowOrder::shuffled_per_epoch;
+  return config.shuffle_merged_datasets ? RowOrder::fixed_shuffle : RowOrder::as_given;
+}
+
 const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
   if (order_epoch_ != epoch) {
-    std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
-                      static_cast<uint32_t>(epoch), static_cast<uint32_t>(epoch >> 32)};
-    std::mt19937_64 rng(seq);
     order_.resize(rows_.size());
     std::iota(order_.begin(), order_.end(), 0);
-    shuffle_in_place(order_, rng);
+    if (row_order_ != RowOrder::as_given) {
+      const int64_t key = row_order_ == RowOrder::shuffled_per_epoch ? epoch : 0;
+      std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
+                        static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32)};
+      std::mt19937_64 rng(seq);
+      shuffle_in_place(order_, rng);
+    }
     order_epoch_ = epoch;
   }
   return order_;

@@ -95,14 +95,21 @@ struct DataCursor {
   bool operator==(const DataCursor& o) const { return epoch == o.epoch && batch == o.batch; }
 };
 
-// Micro-batches of training rows. Each epoch is an order of all rows shuffled from (seed, epoch)
-// alone, so a batch never depends on how many were drawn before it. Global batch g of an epoch
-// holds rows order[g B, g B + B); rank r of `world_size` takes g % world_size == r, and every rank
-// gets the same count (leftover rows and batches are dropped).
+// The order training rows are served in each epoch: shuffled from (seed, epoch) (the default, as
+// the Trainer's RandomSampler), or fixed for every epoch (Axolotl's curriculum_sampling, a
+// SequentialSampler): epoch 0's shuffle (after shuffle_merged_datasets) or the rows as given.
+enum class RowOrder { shuffled_per_epoch, fixed_shuffle, as_given };
+RowOrder row_order(const DataConfig& config);
+
+// Micro-batches of training rows. Each epoch's order comes from (seed, epoch) alone, so a batch
+// never depends on how many were drawn before it. Global batch g of an epoch holds rows
+// order[g B, g B + B); rank r of `world_size` takes g % world_size == r, and every rank gets the
+// same count (leftover rows and batches are dropped).
 class DataLoader {
  public:
   DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows, RowLayout layout,
-             int64_t micro_batch_size, uint64_t seed, int rank = 0, int world_size = 1);
+             int64_t micro_batch_size, uint64_t seed, int rank = 0, int world_size = 1,
+             RowOrder order = RowOrder::shuffled_per_epoch);
 
   int64_t num_batches_per_epoch() const { return batches_per_epoch_; }  // on this rank
   Batch next();  // the batch at the cursor; the cursor moves on (into the next epoch at the end)
@@ -119,6 +126,7 @@ class DataLoader {
   int64_t micro_batch_size_;
   uint64_t seed_;
   int rank_, world_size_;
+  RowOrder row_order_;
   int64_t batches_per_epoch_;
   DataCursor cursor_;
   int64_t order_epoch_ = -1;  // the epoch order_ holds

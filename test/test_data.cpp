@@ -333,6 +333,33 @@ TEST_CASE("epoch order: deterministic from (seed, epoch), different across epoch
         10);
 }
 
+TEST_CASE("curriculum_sampling: one fixed order every epoch, the datasets' own or one shuffle") {
+  const int64_t L = 4, n = 12;
+  auto data = counting_data(n, L);
+  DataConfig config;
+  CHECK(row_order(config) == RowOrder::shuffled_per_epoch);
+  config.curriculum_sampling = true;
+  CHECK(row_order(config) == RowOrder::fixed_shuffle);
+  config.shuffle_merged_datasets = false;
+  CHECK(row_order(config) == RowOrder::as_given);
+  auto epoch_rows = [&](DataLoader& loader, int64_t epoch) {
+    std::vector<int64_t> out;
+    for (int64_t b = 0; b < loader.num_batches_per_epoch(); b++)
+      for (int64_t w : rows_of(loader.batch_at(epoch, b), L)) out.push_back(w);
+    return out;
+  };
+  DataLoader as_given(data, rows(n), layout(L), 3, 7, 0, 1, RowOrder::as_given);
+  CHECK(epoch_rows(as_given, 0) == iota_windows(n));
+  CHECK(epoch_rows(as_given, 3) == iota_windows(n));
+  // fixed_shuffle: the per-epoch shuffle's first epoch, then the same again.
+  DataLoader fixed(data, rows(n), layout(L), 3, 7, 0, 1, RowOrder::fixed_shuffle);
+  DataLoader shuffled(data, rows(n), layout(L), 3, 7);
+  CHECK(epoch_rows(fixed, 0) == epoch_rows(shuffled, 0));
+  CHECK(epoch_rows(fixed, 1) == epoch_rows(shuffled, 0));
+  CHECK(epoch_rows(shuffled, 1) != epoch_rows(shuffled, 0));
+  CHECK(epoch_rows(fixed, 0) != iota_windows(n));
+}
+
 TEST_CASE("cursor save and restore continue identically") {
   const int64_t L = 4, n = 30;
   auto data = counting_data(n, L);

@@ -297,6 +297,10 @@ std::vector<ConfigField> make_fields() {
            "pack the eval examples too (with sample_packing)"),
       flag("pad_to_sequence_len", data, MEMBER(data.pad_to_sequence_len),
            "pad every row to sequence_len, not to the micro-batch's longest"),
+      flag("curriculum_sampling", data, MEMBER(data.curriculum_sampling),
+           "train rows in one fixed order every epoch, not shuffled per epoch"),
+      flag("shuffle_merged_datasets", data, MEMBER(data.shuffle_merged_datasets),
+           "with curriculum_sampling: that order is one seeded shuffle (false: the datasets' own)"),
 
       integer("sequence_len", training, MEMBER(data.sequence_len), 1, kMaxPositions,
               "most tokens per row"),

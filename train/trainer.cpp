@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -223,17 +224,16 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
-                                        c.micro_batch_size, c.seed, comm.rank(), comm.world_size());
+                                        c.micro_batch_size, c.seed, comm.rank(), comm.world_size(),
+                                        row_order(c.data));
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
                              comm.rank(), comm.world_size());
   if (c.zero_stage == 3 && !data.val_rows.empty())  // see evaluate()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size, 0, 1).front();
-  updates_per_epoch = loader->num_batches_per_epoch() / c.gradient_accumulation_steps;
-  if (updates_per_epoch == 0)
-    throw UserError(c.source + ": the training data holds " +
-                    std::to_string(loader->num_batches_per_epoch()) +
-                    " micro-batches, fewer than gradient_accumulation_steps (" +
-                    std::to_string(c.gradient_accumulation_steps) + "): add data or lower it");
+  // As transformers' Trainer: an epoch's last step takes the micro-batches left when they are
+  // fewer than gradient_accumulation_steps, and no step spans two epochs.
+  const int64_t batches = loader->num_batches_per_epoch(), accumulation = c.gradient_accumulation_steps;
+  updates_per_epoch = (batches + accumulation - 1) / accumulation;
   total_steps = c.max_steps > 0 ? c.max_steps : c.num_epochs * updates_per_epoch;
   logging_steps = c.logging_steps > 0 ? c.logging_steps
                                       : std::max<int64_t>(std::min<int64_t>(total_steps / 200, 10), 1);
@@ -306,7 +306,10 @@ double Trainer::Impl::accumulate_gradients() {
   std::vector<Batch> micro_batches;
   std::vector<Tensor> targets_host;  // the loss counts targets here, not on the device
   double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
-  for (int64_t micro = 0; micro < c.gradient_accumulation_steps; micro++) {
+  // An epoch's last step may take fewer (see updates_per_epoch).
+  const int64_t count = std::min(c.gradient_accumulation_steps,
+                                 loader->num_batches_per_epoch() - loader->cursor().batch);
+  for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
     counts[0] += static_cast<double>(b.num_targets);
     counts[1] += static_cast<double>(b.num_tokens);

@@ -47,7 +47,7 @@ struct Trainer::Impl {
   Batch eval_filler;  // ZeRO-3: what a rank short of eval batches runs (evaluate())
   ForwardOptions forward;
   LrSchedule schedule;
-  int64_t updates_per_epoch = 0, total_steps = 0;
+  int64_t updates_per_epoch = 0, total_steps = 0;  // an epoch's last step may be short (as the Trainer's)
   int64_t logging_steps = 1, eval_steps = 0, save_steps = 0;  // 0: only at the end
   TrainerState state;
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line

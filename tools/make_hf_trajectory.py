@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Writes the training-trajectory fixture that test_hf_trajectory checks llm_train against.
+
+transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
+LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
+learning_rate per logged step) is recorded. Six cases, one dataset:
+  full_untied  full fine-tuning, GQA 2, untied embeddings
+  full_tied    full fine-tuning, GQA 4, tied embeddings
+  lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
+               starting from the adapter PEFT initialised (saved before training: llm_train
+               loads it through lora_model_dir, so both start from the same A and B)
+  epoch_end    full_untied's model on the first 18 rows for 2 epochs (no max_steps): 9
+               micro-batches an epoch, so each epoch ends with a step of one micro-batch, and
+               the Trainer counts ceil(9 / 2) = 5 steps an epoch
+  logging_3    full_untied with logging_steps 3: the Trainer logs steps 3, 6 and 9 only, each
+               with the mean loss of its 3 steps and that step's own grad_norm and lr
+  linear_ratio full_tied with the linear schedule and a warmup of 0.25 of the steps (warmup_steps
+               0.25: transformers 5 reads a value below 1 as a ratio, ceil(0.25 x 10) = 3 steps;
+               llm_train's warmup_ratio)
+What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
+decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
+from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
+max_grad_norm with the norm logged before it, gradient accumulation with the loss summed over
+the micro-batches and divided by num_items_in_batch (the step's target count).
+
+Data order: train_sampling_strategy "sequential" (a SequentialSampler, what Axolotl's
+curriculum_sampling: true gives), so the Trainer reads data.jsonl in file order; llm_train reads
+it in that order with curriculum_sampling: true and shuffle_merged_datasets: false. Examples are
+pretokenized rows of input_ids and labels (-100 on a prompt prefix) of different lengths, so the
+micro-batches hold different target counts and num_items_in_batch matters; the collator pads
+right (pad id 0, labels -100, attention_mask 0).
+
+Run from the repository root (needs torch, transformers, peft, safetensors):
+  tools/make_hf_trajectory.py [--out test/data/hf_trajectory]
+Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ (PEFT's initial adapter), OUT/data.jsonl
+and OUT/trajectory.json (the settings, the versions and each case's per-step log).
+"""
+import argparse
+import json
+import os
+import tempfile
+
+import peft
+import torch
+import transformers
+
+STEPS = 10
+MICRO_BATCH, ACCUMULATION = 2, 2
+EXAMPLES = STEPS * MICRO_BATCH * ACCUMULATION  # one epoch, no partial step
+SEQUENCE_LEN = 64
+VOCAB = 272  # holds llm_train's byte tokenizer (259 ids); data ids stay below 256
+SETTINGS = dict(learning_rate=1e-3, lr_scheduler_type="cosine", warmup_steps=2, weight_decay=0.1,
+                max_grad_norm=1.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
+                optim="adamw_torch", seed=11)
+MODELS = {
+    "untied": dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=2, tie_word_embeddings=False),
+    "tied": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=1, tie_word_embeddings=True),
+}
+COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=500000.0,
+              hidden_act="silu", attention_bias=False, mlp_bias=False, initializer_range=0.05,
+              bos_token_id=1, eos_token_id=2, pad_token_id=0)
+LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+def make_data(path):
+    """EXAMPLES rows of 20 to 64 random ids, the first 2 to len/2 of them a prompt (-100)."""
+    g = torch.Generator().manual_seed(5)
+    rows = []
+    for _ in range(EXAMPLES):
+        n = int(torch.randint(20, SEQUENCE_LEN + 1, (1,), generator=g))
+        prompt = int(torch.randint(2, n // 2 + 1, (1,), generator=g))
+        ids = torch.randint(3, 256, (n,), generator=g).tolist()
+        rows.append({"input_ids": ids, "labels": [-100] * prompt + ids[prompt:]})
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return rows
+
+
+def collate(rows):
+    """Right padding as DataCollatorForSeq2Seq pads: pad id 0, label -100, attention_mask 0."""
+    n = max(len(r["input_ids"]) for r in rows)
+    def pad(key, value):
+        return torch.tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
+    mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
+    return {"input_ids": pad("input_ids", 0), "labels": pad("labels", -100), "attention_mask": mask}
+
+
+def make_model(name, out_dir):
+    torch.manual_seed(sum(map(ord, name)))
+    config = transformers.LlamaConfig(**MODELS[name], **COMMON)
+    model = transformers.LlamaForCausalLM._from_config(config, attn_implementation="eager",
+                                                       dtype=torch.float32)
+    # Norm weights away from 1, so that decay wrongly applied to them, or a swapped norm, shows.
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if pname.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+    model.save_pretrained(os.path.join(out_dir, name))
+
+
+def train(model, rows, **run):
+    """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise);
+    returns its log and what it decided about the loss."""
+    run = dict(dict(max_steps=STEPS, logging_steps=1), **run)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = transformers.TrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=MICRO_BATCH,
+            gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
+            report_to="none", use_cpu=True, dataloader_drop_last=True,
+            train_sampling_strategy="sequential", **dict(SETTINGS, **run))
+        trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate)
+        trainer.train()
+    steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}
+             for h in trainer.state.log_history if "loss" in h]
+    assert steps, trainer.state.log_history
+    decay = trainer.get_decay_parameter_names(trainer.model)
+    no_decay = sorted(n for n, p in trainer.model.named_parameters() if p.requires_grad and n not in decay)
+    return {"steps": steps, "model_accepts_loss_kwargs": trainer.model_accepts_loss_kwargs,
+            "no_decay": no_decay}
+
+
+def load(out_dir, name):
+    return transformers.LlamaForCausalLM.from_pretrained(os.path.join(out_dir, name), dtype=torch.float32,
+                                                         attn_implementation="eager")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="test/data/hf_trajectory")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(1)  # one thread's reduction order, the same on any machine
+    rows = make_data(os.path.join(args.out, "data.jsonl"))
+    for name in MODELS:
+        make_model(name, args.out)
+    cases = {"full_untied": train(load(args.out, "untied"), rows),
+             "full_tied": train(load(args.out, "tied"), rows)}
+    torch.manual_seed(3)  # PEFT's kaiming_uniform_ draws A from torch's global generator
+    lora_model = peft.get_peft_model(load(args.out, "untied"), peft.LoraConfig(**LORA))
+    lora_model.save_pretrained(os.path.join(args.out, "lora_init"))
+    cases["lora"] = train(lora_model, rows)
+    cases["epoch_end"] = train(load(args.out, "untied"), rows[:18], max_steps=-1, num_train_epochs=2)
+    cases["epoch_end"].update(examples=18, num_epochs=2)
+    cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)
+    cases["logging_3"].update(logging_steps=3)
+    linear = dict(lr_scheduler_type="linear", warmup_steps=0.25)
+    cases["linear_ratio"] = train(load(args.out, "tied"), rows, **linear)
+    cases["linear_ratio"].update(lr_scheduler="linear", warmup_ratio=0.25)
+    meta = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "peft": peft.__version__},
+            "settings": dict(SETTINGS, max_steps=STEPS, micro_batch_size=MICRO_BATCH,
+                             gradient_accumulation_steps=ACCUMULATION, sequence_len=SEQUENCE_LEN,
+                             lora=LORA),
+            "cases": cases}
+    with open(os.path.join(args.out, "trajectory.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    for name, case in cases.items():
+        print(name, "accepts loss kwargs:", case["model_accepts_loss_kwargs"])
+        for s in case["steps"]:
+            print(f"  step {s['step']:2d}  loss {s['loss']:.6f}  grad_norm {s['grad_norm']:.6f}  lr {s['lr']:.6e}")
+
+
+if __name__ == "__main__":
+    main()
