@@ -56,8 +56,11 @@ class NcclCollectives : public DeviceCollectives {
   void allgather(Tensor& data) override {
     after_compute();
     const size_t part = data.numel() / world_size_;
-    float* base = static_cast<float*>(data.data_ptr());
-    nccl_check(ncclAllGather(base + part * rank_, base, part, ncclFloat32, comm_, backend_.comm_stream()),
+    const bool bf16 = data.dtype() == DType::bf16;  // ZeRO's bf16 compute copies, else f32
+    char* base = static_cast<char*>(data.data_ptr());
+    const size_t part_bytes = part * dtype_size(data.dtype());
+    nccl_check(ncclAllGather(base + part_bytes * rank_, base, part, bf16 ? ncclBfloat16 : ncclFloat32, comm_,
+                             backend_.comm_stream()),
                "ncclAllGather");
   }
 

@@ -16,6 +16,11 @@ namespace llm {
 struct AutogradMeta {
   bool requires_grad = false;
   bool is_leaf = true;  // false for tensors produced by a recorded op
+  // A leaf whose own values are a bf16 compute copy (ZeRO's, engine/sharded_adamw.h) keeps its
+  // gradient in f32: each incoming gradient is widened, then summed, as the cast from an f32
+  // weight would have widened it, so accumulation (micro-batches, a tied embedding's two uses)
+  // keeps the master's precision.
+  bool grad_in_f32 = false;
   Tensor grad;
 };
 

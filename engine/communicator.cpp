@@ -146,8 +146,9 @@ void Communicator::wait(Request& request) {
 }
 
 Communicator::Request Communicator::iallgather(Tensor& data) {
-  LLM_CHECK(data.numel() % world_size_ == 0 && data.dtype() == DType::f32 && data.is_contiguous(),
-            "allgather of " + data.str() + " in " + std::to_string(world_size_) + " equal parts");
+  const bool bf16 = data.dtype() == DType::bf16;
+  LLM_CHECK(data.numel() % world_size_ == 0 && (data.dtype() == DType::f32 || bf16) && data.is_contiguous(),
+            "allgather of " + data.str() + " in " + std::to_string(world_size_) + " equal parts (f32 or bf16)");
   Request request{nullptr, data.device()};
   if (!distributed()) return request;
   if (!data.device().is_cpu()) {
@@ -158,7 +159,7 @@ Communicator::Request Communicator::iallgather(Tensor& data) {
   }
   auto* r = new MPI_Request;
   MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data_ptr(), static_cast<int>(data.numel() / world_size_),
-                 MPI_FLOAT, MPI_COMM_WORLD, r);
+                 bf16 ? MPI_UINT16_T : MPI_FLOAT, MPI_COMM_WORLD, r);  // a gather moves bits: bf16 as 16-bit units
   request.handle = r;
   return request;
 }

@@ -56,7 +56,7 @@ class Communicator {
   void broadcast(void* data, size_t bytes, int root);
   void barrier();
 
-  // Collectives on f32 tensors, host (MPI) or device (the device's registered collectives, NCCL
+  // Collectives on f32 tensors (all-gather: bf16 too), host (MPI) or device (the device's registered collectives, NCCL
   // for CUDA). Non-blocking ones start now and complete in wait().
   struct Request {
     // An MPI_Request (null when nothing is in flight on the host); on a device, the mark of the
@@ -69,7 +69,8 @@ class Communicator {
   Request ireduce_scatter_sum(const Tensor& data, Tensor& slice);
   void wait(Request& request);
   // In place: every rank contributes its part r of `data` (equal parts), all receive all parts.
-  // `data` is whole once wait() returns (on a device: for the compute queued after it).
+  // `data` is whole once wait() returns (on a device: for the compute queued after it). f32, or
+  // bf16 (ZeRO's compute copies of the weights).
   Request iallgather(Tensor& data);
   void allgather(Tensor& data);  // iallgather, then wait
 

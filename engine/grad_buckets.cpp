@@ -91,6 +91,9 @@ LeafReadyHook GradBuckets::start_pass() {
   };
 }
 
+// The flat buffer is f32 whatever the weights' dtype: a bf16 compute copy's gradient accumulates
+// in f32 at its leaf (AutogradMeta::grad_in_f32), and the reduction is f32, as FSDP's
+// reduce_dtype=f32 and DeepSpeed's fp32 gradient accumulation.
 void GradBucket::pack() {
   for (size_t i = 0; i < params.size(); i++) {
     Tensor grad = params[i]->grad();

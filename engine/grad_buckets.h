@@ -33,7 +33,9 @@ struct GradBucket {
   bool settled = false;          // its collective waited for (and its transient buffers freed)
   Communicator::Request request;
 
-  Tensor part(size_t i) const { return flat.narrow(0, offsets[i], params[i]->numel()); }  // param i's
+  Tensor part(size_t i) const { return part_of(flat, i); }  // param i's
+  // Param i's elements of `buffer`, any buffer laid out as this bucket (1-D).
+  Tensor part_of(const Tensor& buffer, size_t i) const { return buffer.narrow(0, offsets[i], params[i]->numel()); }
   void pack();  // the params' gradients into `flat` (zeros where a param got none)
 };
 

@@ -15,8 +15,11 @@ int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
 }  // namespace
 
 ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
-                           const std::vector<OptimParam>& params, AdamWConfig config, AdamWState state)
-    : comm_(comm), buckets_(buckets), config_(config), state_(state) {
+                           const std::vector<OptimParam>& params, AdamWConfig config, AdamWState state,
+                           DType weights)
+    : comm_(comm), buckets_(buckets), config_(config), state_(state), weight_dtype_(weights) {
+  LLM_CHECK(weights == DType::f32 || weights == DType::bf16,
+            std::string("ZeRO's compute weights are f32 or bf16, not ") + dtype_name(weights));
   std::unordered_map<const Tensor*, bool> decay;
   for (const OptimParam& p : params) {
     decay[p.param] = p.decay;
@@ -40,6 +43,18 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
     shards_.push_back(std::move(s));
   }
   load_master();
+  if (weight_dtype_ != DType::f32) make_compute_copies();
+}
+
+void ShardedAdamW::make_compute_copies() {
+  for (GradBucket& b : buckets_.buckets())
+    for (Tensor* weight : b.params) {
+      weight->autograd_meta()->grad_in_f32 = true;
+      if (!weight->storage_resident()) continue;  // ZeRO-3: ShardedWeights gives it its dtype
+      Tensor copy = weight->to(weight_dtype_);
+      copy.set_autograd_meta(weight->autograd_meta());  // the same leaf to autograd and the buckets
+      *weight = copy;  // the f32 bytes go with their last reference: the master slice holds the value
+    }
 }
 
 void ShardedAdamW::load_master() {
@@ -100,15 +115,15 @@ void ShardedAdamW::gather_master(size_t bucket, Tensor& flat) {
 
 void ShardedAdamW::gather_weights(size_t bucket) {
   GradBucket& b = buckets_.buckets()[bucket];
-  // Through the bucket's flat buffer, which under ZeRO-2 exists only for this gather.
-  const bool transient = !b.flat.defined();
-  if (transient) b.flat = Tensor::empty({b.padded}, DType::f32, b.device);
-  gather_master(bucket, b.flat);
+  // Through ZeRO-1's flat gradient buffer when it has the compute copy's dtype (f32), else
+  // through one that lives only for this gather (ZeRO-2, or a bf16 compute copy).
+  const bool reuse = b.flat.defined() && b.flat.dtype() == weight_dtype_;
+  Tensor flat = reuse ? b.flat : Tensor::empty({b.padded}, weight_dtype_, b.device);
+  gather_master(bucket, flat);
   for (size_t j = 0; j < b.params.size(); j++) {
     Tensor param = flat_view(*b.params[j]);
-    param.copy_from(b.part(j));
+    param.copy_from(b.part_of(flat, j));
   }
-  if (transient) b.flat = Tensor();
 }
 
 size_t ShardedAdamW::state_bytes() const {
@@ -128,11 +143,12 @@ size_t ShardedAdamW::unsharded_state_bytes() const {
 }
 
 std::string ShardedAdamW::describe() const {
-  const std::string ranks = std::to_string(comm_.world_size()) + " ranks";
+  const std::string over = " sharded over " + std::to_string(comm_.world_size()) + " ranks; " +
+                           dtype_name(weight_dtype_) + " compute weights)";
   const std::string name = adamw_name(state_);
-  if (!gather_after_step_) return name + ", ZeRO stage 3 (weights, moments and gradients sharded over " + ranks + ")";
-  return buckets_.releases_gradients() ? name + ", ZeRO stage 2 (moments and gradients sharded over " + ranks + ")"
-                                       : name + ", ZeRO stage 1 (moments sharded over " + ranks + ")";
+  if (!gather_after_step_) return name + ", ZeRO stage 3 (weights, moments and gradients" + over;
+  return buckets_.releases_gradients() ? name + ", ZeRO stage 2 (moments and gradients" + over
+                                       : name + ", ZeRO stage 1 (moments" + over;
 }
 
 // One kind of state (`pick` of each segment's moments, skipped where undefined) laid out as the
@@ -185,7 +201,6 @@ std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
 }
 
 void ShardedAdamW::import_state(const StateLookup& find) {
-  load_master();
   for (Shard& s : shards_) {
     for (Segment& seg : s.segments) {
       const std::string& name = names_.at(seg.param);

@@ -6,8 +6,15 @@
 // slices either way. ZeRO-3 (engine/sharded_weights.h) skips that all-gather: the weights are
 // gathered per unit when the forward needs them.
 //
-// On the CPU the compute copy is f32 too, so the weights and the master slice hold the same
-// values twice over; on a GPU the compute copy is what the forward casts to bf16.
+// The compute copy is in the dtype the model computes in, chosen once at construction: bf16 on a
+// GPU that computes in bf16 (DeepSpeed's bf16 parameters, FSDP's param_dtype), f32 on the CPU
+// (where the weights and the master slice then hold the same values twice over). Each rank casts
+// its updated master slice to it and the all-gather moves that dtype: a cast is elementwise, so
+// gathering cast slices gives what casting the gathered f32 weights would, at half the bytes.
+// The weights' gradients stay f32 (AutogradMeta::grad_in_f32) and so do the buckets that reduce
+// them: the reduction is f32, as FSDP's reduce_dtype=f32 and DeepSpeed's fp32 gradient
+// accumulation. The master is the weights' true value: a checkpoint gathers it (gather_master
+// into an f32 buffer), a restore writes it (take_master).
 //
 // 8-bit state (bitsandbytes' blockwise) needs buckets built with kQuantSliceAlignment: then no
 // quantisation block crosses a slice boundary, each rank quantises exactly the blocks one rank's
@@ -27,8 +34,12 @@ constexpr SliceAlignment kQuantSliceAlignment{kQuantBlock, kMin8bitSize};
 
 class ShardedAdamW final : public Optimizer {
  public:
+  // Takes the master slices from the buckets' weights (f32; ZeRO-3's may have no bytes yet: see
+  // take_master). With `weights` bf16, each weight with bytes becomes its bf16 compute copy
+  // (the same leaf to autograd and the buckets), and every weight's gradient accumulates in f32.
   ShardedAdamW(Communicator& comm, GradBuckets& buckets, const std::vector<OptimParam>& params,
-               AdamWConfig config, AdamWState state = AdamWState::f32);
+               AdamWConfig config, AdamWState state = AdamWState::f32, DType weights = DType::f32);
+  DType weight_dtype() const { return weight_dtype_; }  // of the compute copy
 
   // The global norm of the mean gradients from every rank's slices, clipped as clip_grad_norm
   // does; the update covers this rank's slices, then an all-gather brings every rank the whole
@@ -39,17 +50,18 @@ class ShardedAdamW final : public Optimizer {
   std::string describe() const override;
   // ZeRO-3: the step leaves the whole weights alone (they are released between uses).
   void keep_weights_sharded() { gather_after_step_ = false; }
-  // Every rank's master slice of bucket `bucket` into `flat` (f32, the bucket's padded layout),
-  // all-gathered in place. Collective; start_gather_master's completes in Communicator::wait.
+  // Every rank's master slice of bucket `bucket` into `flat` (the bucket's padded layout), cast
+  // to flat's dtype (the compute copy's, or f32 on the host for a checkpoint) and all-gathered in
+  // place. Collective; start_gather_master's completes in Communicator::wait.
   Communicator::Request start_gather_master(size_t bucket, Tensor& flat);
   void gather_master(size_t bucket, Tensor& flat);
   // Per parameter, as AdamW names and lays it out, all-gathered from every rank's slices: the
   // same tensors whatever the world size. Collective.
   std::vector<std::pair<std::string, Tensor>> export_state() override;
-  // Also takes the master slices from the weights, which a restore has just written whole.
+  // The moments only: a restore gives the master slices through take_master.
   void import_state(const StateLookup& find) override;
   // This rank's master slices of `param` from its whole value `whole` (any device, f32, the
-  // param's shape): ZeRO-3 (weights without bytes between uses) at start-up and on restore.
+  // param's shape): ZeRO-3's start-up (weights without bytes between uses), and every restore.
   void take_master(const Tensor* param, const Tensor& whole);
 
  private:
@@ -64,9 +76,10 @@ class ShardedAdamW final : public Optimizer {
     std::vector<Segment> segments;
     Tensor master;  // f32 (slice): this rank's master weights; zero where no parameter lies
   };
-  // Every segment's master from the whole weights; a weight without bytes (ZeRO-3 between uses)
-  // is skipped: its slices come through take_master.
+  // Every segment's master from the whole f32 weights; a weight without bytes (ZeRO-3 between
+  // uses) is skipped: its slices come through take_master.
   void load_master();
+  void make_compute_copies();  // the weights with bytes to weight_dtype_; f32 gradients for all
   void gather_weights(size_t bucket);  // gather_master, then out to the bucket's weights
 
   Tensor gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pick);  // see the .cpp
@@ -77,6 +90,7 @@ class ShardedAdamW final : public Optimizer {
   std::unordered_map<const Tensor*, std::string> names_;
   AdamWConfig config_;
   AdamWState state_;
+  DType weight_dtype_;
   bool gather_after_step_ = true;
 };
 

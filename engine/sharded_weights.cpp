@@ -10,7 +10,9 @@ ShardedWeights::ShardedWeights(Communicator& comm, GradBuckets& buckets, Sharded
   LLM_CHECK(buckets_.reduces_every_pass(), "ZeRO-3 needs gradient buckets in units mode");
   optimizer_.keep_weights_sharded();
   for (const GradBucket& b : buckets_.buckets()) {
-    Tensor flat = Tensor::released({b.padded}, DType::f32, b.device);  // bytes at the unit's first gather
+    // In the compute copy's dtype (bf16 on a GPU that computes in it): what is gathered and held,
+    // with bytes from the unit's first gather on.
+    Tensor flat = Tensor::released({b.padded}, optimizer_.weight_dtype(), b.device);
     for (size_t j = 0; j < b.params.size(); j++) {
       Tensor& weight = *b.params[j];
       Tensor view = flat.narrow(0, b.offsets[j], weight.numel()).reshape(weight.shape());

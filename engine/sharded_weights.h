@@ -2,7 +2,9 @@
 // or the embedding with the final norm and lm_head) is one gradient bucket of its own; between
 // uses each rank holds only its slice of the unit's f32 weights (ShardedAdamW's master slice).
 // As FSDP's flat parameter, a unit's weights are views of one flat buffer in the bucket's layout,
-// so a gather is one all-gather in place. The unit's weights are all-gathered just before its
+// in the compute copy's dtype (ShardedAdamW::weight_dtype: bf16 as FSDP's param_dtype on a GPU
+// that computes in bf16, f32 on the CPU), so a gather is one all-gather in place, each rank
+// casting its master slice into its part first. The unit's weights are all-gathered just before its
 // forward (or during the previous unit's, prefetched: engine/weight_units.h) and released after
 // it; gathered again when backward reaches the unit (or when a recompute segment re-runs it);
 // released again once their gradients are complete and reduce-scattered (GradBuckets in units
@@ -37,7 +39,7 @@ class ShardedWeights final : public WeightUnits {
 
   GradBuckets& buckets_;
   ShardedAdamW& optimizer_;
-  std::vector<Tensor> flats_;  // per unit: f32 (padded), its weights' storage when gathered
+  std::vector<Tensor> flats_;  // per unit: (padded) in the compute dtype, its weights' storage when gathered
 };
 
 }  // namespace llm

@@ -33,10 +33,6 @@ class WeightUnits {
   Tensor after_forward(int unit, const Tensor& out);
   // Every unit whole (merge_lora's merged export, to the end of the run). Collective.
   void gather_all();
-  // One unit whole, without prefetch (a checkpoint or an export copies units out one at a time),
-  // and back to slices. Collective.
-  void gather_unit(int unit) { gather(unit, -1); }
-  void release(int unit);  // back to slices, once an all-gather in flight into it is done
   // Whether the final norm and lm_head are the last unit (untied embeddings) or in unit 0.
   void set_head_after_blocks(bool after) { head_after_blocks_ = after; }
   // Both on unless a config turns them off (fsdp_config: fsdp_forward_prefetch,
@@ -59,6 +55,7 @@ class WeightUnits {
   virtual Communicator::Request start_gather(int unit) = 0;
   virtual void free_unit(int unit) = 0;
   virtual void forward_started(int unit) {}  // after before_forward's gather
+  void release(int unit);  // back to slices, once an all-gather in flight into it is done
 
  private:
   // `unit` whole from here (collective; nothing when resident already); then starts the

@@ -228,8 +228,9 @@ TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written")
   CHECK(c.attention == AttentionKind::flash);
   CHECK(c.gradient_checkpointing);
   CHECK(c.zero_stage == 3);
-  // It fits 8 x 80 GB by the planner with at least 10% to spare (bf16 on the GPUs).
-  CHECK(plan_memory(memory_plan_input(c, 8, true)).peak_bytes <= 0.9 * 80 * 1073741824.0);
+  // It fits 8 x 80 GB by the planner with 70% to spare (bf16 on the GPUs: 23.6 GiB, its units
+  // gathered in bf16; 27.8 with f32 compute copies cast per use).
+  CHECK(plan_memory(memory_plan_input(c, 8, true)).peak_bytes <= 0.3 * 80 * 1073741824.0);
   CHECK(c.bf16 == "auto");
   CHECK(c.early_stopping_patience == 3);
   REQUIRE(c.data.datasets.size() == 1);

@@ -1,6 +1,6 @@
 // GPU (ctest label gpu): the NCCL collectives behind data parallel, in a group of one (one GPU
-// cannot host two NCCL ranks): all-reduce, reduce-scatter and all-gather keep the data, ordered
-// with the compute stream. Without a CUDA device it says so and exits 77 (skipped).
+// cannot host two NCCL ranks): all-reduce, reduce-scatter and all-gather (f32 and bf16) keep the
+// data, ordered with the compute stream. Without a CUDA device it says so and exits 77 (skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -30,6 +30,12 @@ TEST_CASE("NCCL group of one: collectives leave the data as it is") {
   nccl->allgather(data);
   nccl->wait();
   CHECK(max_abs_diff(data, host) == 0.0f);
+  // ZeRO's bf16 compute weights are all-gathered as bf16 (ncclBfloat16): an odd count, bits kept.
+  Tensor half = randn({999}).to(DType::bf16);
+  Tensor on_gpu = half.to(gpu);
+  nccl->allgather(on_gpu);
+  nccl->wait();
+  CHECK(on_gpu.to(Device::cpu()).to_floats() == half.to_floats());
 }
 
 int main(int argc, char** argv) {

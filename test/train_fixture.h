@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/tensor_file.h"
+#include "test/mpirun.h"
 #include "test/test_files.h"
 
 namespace llm::testing {
@@ -112,14 +113,6 @@ inline void check_same_model(const std::string& ckpt_a, const std::string& ckpt_
     REQUIRE(x.nbytes() == y.nbytes());
     CHECK(std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0);
   }
-}
-
-// `env mpirun -np ranks ` for run_train's prefix: one thread per rank (two ranks share the two
-// cores). Root needs Open MPI's explicit consent.
-inline std::string mpirun(int ranks, const std::string& env = "") {
-  std::string cmd = "mpirun --oversubscribe -np " + std::to_string(ranks) + " -x OMP_NUM_THREADS=1 ";
-  if (geteuid() == 0) cmd += "--allow-run-as-root ";
-  return env + " " + cmd;
 }
 
 // The number after `key` (a regex) in `text`.

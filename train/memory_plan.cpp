@@ -147,13 +147,19 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // One layer's backward temporaries: d(gate), d(up), d(product), d(h) and d(x).
   const double temporaries = N * dsize * (3 * F + 2 * C);
 
-  // bf16: each weight is cast per forward and the cast kept for backward (a tied embedding twice,
-  // once as lm_head): every layer's, or with recompute only one segment's at a time.
+  // ZeRO-1 to 3 of every parameter: the model computes with the compute copy, in the compute
+  // dtype (bf16 on a GPU), re-cast from the master slices after each step and gathered in it
+  // (engine/sharded_adamw.h); its gradients stay f32. Otherwise (unsharded, or an adapter run's
+  // trainable parameters) the weights are f32 and, in bf16, cast per use.
+  const bool compute_copies = sharded && !adapter;
+  const double wsize = compute_copies ? dsize : 4;
+  // bf16 casts per use: each weight cast per forward and the cast kept for backward (a tied
+  // embedding twice, once as lm_head): every layer's, or with recompute only one segment's at a
+  // time. An adapter run casts only what trains; its frozen base is stored in bf16 already.
   const double lm_cast = lm_head > 0 ? lm_head : embed;
-  // An adapter run casts only what trains; its frozen base is stored in bf16 already.
-  const double casts = !in.bf16 ? 0
-                       : adapter ? 2 * T
-                                 : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer);
+  const double casts = !in.bf16 || compute_copies ? 0
+                       : adapter                  ? 2 * T
+                                                  : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer);
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
@@ -169,12 +175,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double slices = sharded ? 4 * T / ranks : 0;
   const double flat_buckets = in.ranks <= 1 ? 0 : zero2 ? 0 : 4 * T;  // alive the whole step
   const double buckets = flat_buckets + slices + (zero2 ? in_flight : 0);
-  // The f32 trained weights: the compute copy (cast to bf16 per use on a GPU) and, unsharded, also
-  // what AdamW updates. Sharded, the master weights AdamW updates are this rank's slice only.
-  // ZeRO-3: unit 0 when tied and the gathered blocks here; an untied end unit only at the moments
-  // it is whole (below).
-  const double f32_weights = sharded || !in.bf16 ? 4 * (zero3 ? unit0_whole + gathered_blocks * per_layer : T) : 0;
-  const double head_f32 = zero3 ? 4 * head_end : 0, embed_f32 = zero3 ? 4 * embed_end : 0;
+  // The trained weights the model computes with: unsharded in f32, also what AdamW updates (in
+  // bf16 the master below, cast per use); sharded, the compute copy (wsize), the master weights
+  // AdamW updates being this rank's slice only. ZeRO-3: unit 0 when tied and the gathered blocks
+  // here; an untied end unit only at the moments it is whole (below).
+  const double compute_weights =
+      sharded || !in.bf16 ? wsize * (zero3 ? unit0_whole + gathered_blocks * per_layer : T) : 0;
+  const double head_whole = zero3 ? wsize * head_end : 0, embed_whole = zero3 ? wsize * embed_end : 0;
   const double master = sharded ? 4 * T / ranks : in.bf16 ? 4 * T : 0;
 
   MemoryPlan plan;
@@ -196,18 +203,19 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                              : "");
     weights_how += in.bf16 ? " + bf16 casts of the adapters" : " + f32 adapters";
   } else {
-    weights_how = zero3 ? fmt::format("f32, {} and {:.0f} block(s) gathered at once (ZeRO-3{})", ends,
+    const char* dtype = wsize == 2 ? "bf16" : "f32";
+    weights_how = zero3 ? fmt::format("{}, {} and {:.0f} block(s) gathered at once (ZeRO-3{})", dtype, ends,
                                       gathered_blocks, prefetched)
-                        : "f32, every parameter" + per_rank;
+                        : dtype + (", every parameter" + per_rank);
     weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
-    if (in.bf16) {
+    if (in.bf16 && !compute_copies) {
       const std::string cast_how = every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
                                              : "bf16 casts of every weight, made in forward, kept for backward";
-      weights_how = f32_weights > 0 ? weights_how + " + " + cast_how : cast_how;
+      weights_how = compute_weights > 0 ? weights_how + " + " + cast_how : cast_how;
     }
   }
   plan.items = {
-      {"weights", f32_weights + 4 * (zero3 ? end_units : 0) + casts + (adapter ? frozen + quant_scratch : 0),
+      {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + quant_scratch : 0),
        weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)
@@ -237,13 +245,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // it has several. ZeRO-2 and 3's buckets in flight exist only towards the end of each bucket's
   // backward, and hold what they packed of the gradients, which are dropped. The frozen base of an
   // adapter run stays throughout.
-  const double persistent = f32_weights + master + optimizer + flat_buckets + slices + frozen;
+  const double persistent = compute_weights + master + optimizer + flat_buckets + slices + frozen;
   const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
-  const double fwd = persistent + head_f32 + casts + kept + chunk_bytes + loss_kept + held_grads;
-  const double start_bwd = persistent + head_f32 + casts + kept + recomputed + loss_kept + grads_at_first +
+  const double fwd = persistent + head_whole + casts + kept + chunk_bytes + loss_kept + held_grads;
+  const double start_bwd = persistent + head_whole + casts + kept + recomputed + loss_kept + grads_at_first +
                            temporaries + held_grads;
-  const double end_bwd = persistent + embed_f32 + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
+  const double end_bwd = persistent + embed_whole + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
                          temporaries + quant_scratch;
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
@@ -264,7 +272,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // and each rank keeps its slices (engine/sharded_weights.h), so the device sees only the
   // shards, and the host one whole f32 weight at a time (the embedding or lm_head is the
   // largest), which counts where the host is the device (the CPU). ZeRO-1 and 2 build the whole
-  // f32 model on every rank (their compute copy) before the optimizer takes its slices. An
+  // f32 model on every rank before the optimizer takes its slices (then, in bf16, cast one weight
+  // at a time to the compute copy: the first cast beside the whole f32 model at most). An
   // adapter run builds its whole base in f32 before casting, quantising or sharding it: on the
   // host for qlora and ZeRO-3 (a GPU then sees only what it keeps), else on the device. Where the
   // host is the device (the CPU) the f32 model and the adapters count (ZeRO-3 takes one unit's
@@ -273,7 +282,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // not planned here.
   const double largest_weight = std::max({embed, lm_head, largest_linear});
   const double start_up = zero3 ? master + optimizer + slices + (in.on_cpu ? 4 * largest_weight : 0)
-                          : sharded && !adapter ? 4 * P + master + optimizer + flat_buckets + slices
+                          : compute_copies ? 4 * P + (wsize < 4 ? wsize * largest_weight : 0) + master + optimizer +
+                                                 flat_buckets + slices
                           : adapter && in.on_cpu ? 4 * P + 4 * T
                                                  : 0;
   const double end_gather = frozen_zero3 && in.merge_lora ? persistent - frozen + frozen_slices + frozen_whole : 0;

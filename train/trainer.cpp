@@ -173,7 +173,12 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   else if (comm.distributed())
     buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage >= 2, align);
   if (sharded) {
-    auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state);
+    // Full fine-tuning computes with compute copies in the compute dtype (bf16 on a GPU), the f32
+    // master living only in the optimizer's slices. An adapter run's trainable parameters stay f32
+    // (they are small, and merge_lora merges f32 adapters).
+    const DType weights = adapter ? DType::f32 : forward.compute_dtype;
+    auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state, weights);
+    sharded_optimizer = sharded_adamw.get();
     if (shard_trained) {
       sharded_weights = std::make_unique<ShardedWeights>(comm, *buckets, *sharded_adamw);
       sharded_weights->set_prefetch(c.forward_prefetch, c.backward_prefetch);

@@ -51,21 +51,20 @@ std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key
 
 std::vector<NamedTensor> Trainer::Impl::whole_weights() {
   std::vector<NamedTensor> out;
-  if (!sharded_weights) {
+  if (!sharded_optimizer) {
     for (const ParamRef& p : params) out.push_back({p.name, *p.tensor});
     return out;
   }
+  // The master, not the compute copy (bf16 on a GPU): a checkpoint resumes from what AdamW updates.
   std::unordered_map<const Tensor*, Tensor> on_host;
-  const std::vector<std::vector<Tensor*>> units = model->weight_units();
-  for (size_t u = 0; u < units.size(); u++) {
-    sharded_weights->gather_unit(static_cast<int>(u));
+  std::vector<GradBucket>& all = buckets->buckets();
+  for (size_t i = 0; i < all.size(); i++) {
+    const GradBucket& b = all[i];
+    Tensor flat = Tensor::empty({b.padded}, DType::f32, Device::cpu());
+    sharded_optimizer->gather_master(i, flat);
     if (comm.is_main())
-      for (const Tensor* w : units[u]) {
-        Tensor copy = Tensor::empty(w->shape(), DType::f32, Device::cpu());  // not a view: the unit goes
-        copy.copy_from(*w);
-        on_host[w] = copy;
-      }
-    sharded_weights->release(static_cast<int>(u));
+      for (size_t j = 0; j < b.params.size(); j++)
+        on_host[b.params[j]] = b.part_of(flat, j).reshape(b.params[j]->shape());  // rank 0 keeps the buffer
   }
   if (comm.is_main())
     for (const ParamRef& p : params) out.push_back({p.name, on_host.at(p.tensor)});
@@ -115,16 +114,14 @@ void Trainer::Impl::restore(const CheckpointContents& c) {
   else
     say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
         "file is checked, but not that they belong together\n", resumed_from);
-  // ZeRO-3: each rank takes its slices of each weight, no device holding the whole model.
+  // Under ZeRO each rank takes its master slices of each weight; the compute copy, where it is
+  // whole (not ZeRO-3's between uses), gets the saved value in its dtype, which is what casting
+  // and gathering the master slices gives. No device holds the whole model under ZeRO-3.
   for (const ParamRef& p : params) {
     const Tensor& saved = c.model.require(p.name, p.tensor->shape(), DType::f32);
-    if (sharded_weights)
-      sharded_weights->keep_slice(p.tensor, saved);
-    else
-      p.tensor->copy_from(saved);
+    if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
+    if (p.tensor->storage_resident()) p.tensor->copy_from(saved);
   }
-  // Sharded optimizers take their master slices from the weights just written (ZeRO-3's have
-  // theirs already).
   optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype) -> const Tensor& {
     return c.optimizer.require(name, shape, dtype);
   });
@@ -170,7 +167,7 @@ void Trainer::Impl::export_final_model() {
   // model (the adapters are whole already).
   const TrainConfig& c = config;
   std::vector<NamedTensor> final_weights;
-  if (!model->lora()) final_weights = whole_weights();  // collective under ZeRO-3
+  if (!model->lora()) final_weights = whole_weights();  // collective under ZeRO
   if (frozen_shards && c.merge_lora) {
     frozen_shards->gather_all();
     model->set_weight_units(nullptr);

@@ -39,6 +39,7 @@ struct Trainer::Impl {
   size_t quant_bytes = 0;  // qlora / load_in_8bit: what the block linear weights take in NF4 / int8
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
+  ShardedAdamW* sharded_optimizer = nullptr;  // `optimizer` under ZeRO: it holds the f32 master
   std::unique_ptr<ShardedWeights> sharded_weights;  // ZeRO-3 (world size > 1)
   std::unique_ptr<FrozenShards> frozen_shards;      // ZeRO-3 with an adapter: the frozen base
   TrainingData data;
@@ -77,9 +78,10 @@ struct Trainer::Impl {
   }
 
   // train/trainer_checkpoint.cpp
-  // What trains, whole, by name (every weight, or the adapters). Under ZeRO-3 one unit at a time
-  // is gathered and copied to rank 0's host (the other ranks take part and get an empty list), so
-  // no device holds more of the model than a step does. Collective under ZeRO-3.
+  // What trains, whole, by name (every weight, or the adapters), in f32. Under ZeRO the f32
+  // master: one bucket (ZeRO-3: one unit) at a time gathered in host memory, rank 0 keeping it
+  // (the other ranks take part and get an empty list), so no device holds more of the model than
+  // a step does. Collective under ZeRO.
   std::vector<NamedTensor> whole_weights();
   std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones
   void restore(const CheckpointContents& c);  // model, optimizer, state and data cursor

@@ -58,7 +58,7 @@ void Trainer::Impl::print_summary() const {
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
   if (sharded_start_rise >= 0) {
     size_t largest = 0;
-    for (const ParamRef& p : params) largest = std::max(largest, p.tensor->nbytes());
+    for (const ParamRef& p : params) largest = std::max(largest, sizeof(float) * p.tensor->numel());  // f32 on the host
     say("ZeRO-3 start-up: each weight made whole on the host alone, each rank keeping its slices: host "
         "memory rose {:.3f} MiB above the shards at most, on any rank (the largest weight {:.3f} MiB, the "
         "whole f32 model {:.3f} MiB)\n", sharded_start_rise / 1048576.0, largest / 1048576.0,
