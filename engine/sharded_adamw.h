@@ -13,6 +13,7 @@
 // quantisation block crosses a slice boundary, each rank quantises exactly the blocks one rank's
 // AdamW would, and the update is the same arithmetic as AdamW's on every element.
 #pragma once
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,9 +49,12 @@ class ShardedAdamW final : public Optimizer {
   std::vector<std::pair<std::string, Tensor>> export_state() override;
   // Also takes the master slices from the weights, which a restore has just written whole.
   void import_state(const StateLookup& find) override;
-  // This rank's master slices of `param` from its whole value `whole` (any device, f32, the
-  // param's shape): ZeRO-3 (weights without bytes between uses) at start-up and on restore.
-  void take_master(const Tensor* param, const Tensor& whole);
+  // Elements [begin, begin + count) of a weight's whole value, flat: a value made whole and
+  // narrowed, or a checkpoint's byte range.
+  using PartReader = std::function<Tensor(int64_t begin, int64_t count)>;
+  // This rank's master slices of `param` (f32, any device), each asked of `read`: ZeRO-3 (weights
+  // without bytes between uses) at start-up and on restore.
+  void take_master(const Tensor* param, const PartReader& read);
 
  private:
   // A run of this rank's slice that lies inside one parameter, and its moments.

@@ -21,6 +21,13 @@ ShardedWeights::ShardedWeights(Communicator& comm, GradBuckets& buckets, Sharded
   }
 }
 
+void ShardedWeights::keep_slice(const Tensor* weight, const Tensor& whole) {
+  LLM_CHECK(whole.shape() == weight->shape(), "keep_slice: " + whole.str() + " for a weight of shape " +
+                                                  shape_str(weight->shape()));
+  const Tensor flat = whole.contiguous().reshape({whole.numel()});
+  keep_slice(weight, [&flat](int64_t begin, int64_t count) { return flat.narrow(0, begin, count); });
+}
+
 bool ShardedWeights::resident(int unit) const { return flats_.at(unit).storage_resident(); }
 
 // On the host a non-blocking MPI all-gather; on a GPU queued on the communication stream after
