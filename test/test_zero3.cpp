@@ -247,6 +247,20 @@ TEST_CASE("a ZeRO-3 resume reads only each rank's slices: exact, with f32 and wi
   }
 }
 
+TEST_CASE("auto-resume under ZeRO-3: rank 0 picks the newest valid checkpoint, every rank resumes from it") {
+  Workspace ws("sliced_auto");
+  const std::string cfg = "save_steps: 1\nval_set_size: 0\nzero_stage: 3\nauto_resume_from_checkpoints: true\n";
+  Run a = run_train(ws.config("max_steps: 2\n" + cfg), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  std::string bytes = read_file(ws.out("step_000002/model.bin"));
+  bytes[0] = 'X';  // the newest is damaged: skipped with a warning
+  write_file(ws.out("step_000002/model.bin"), bytes);
+  Run b = run_train(ws.config("max_steps: 3\n" + cfg), mpirun(2));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(b.output.find("skipping " + ws.out("step_000002")) != std::string::npos);
+  CHECK_MESSAGE(b.output.find("resumed from " + ws.out("step_000001") + " at step 1") != std::string::npos, b.output);
+}
+
 TEST_CASE("a ZeRO-3 resume refuses a damaged byte in a tensor no rank reads whole, naming it") {
   Workspace ws("sliced_damaged");
   Run a = run_train(ws.config("max_steps: 2\nsave_steps: 2\nval_set_size: 0\nzero_stage: 3\n"), mpirun(2));

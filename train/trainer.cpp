@@ -92,9 +92,17 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                device.str());
   stop_point("reading the config");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
-    auto found = find_latest_valid_checkpoint(
-        c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
-    if (found) resumed_from = *found;
+    // Rank 0 alone streams the candidates (every byte of each) to find the newest valid one; the
+    // others take its choice, so no other rank reads a checkpoint whole.
+    std::string found;
+    if (comm.is_main())
+      found = find_latest_valid_checkpoint(c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); })
+                  .value_or("");
+    int64_t length = static_cast<int64_t>(found.size());
+    comm.broadcast(&length, sizeof(length), 0);
+    found.resize(static_cast<size_t>(length));
+    comm.broadcast(found.data(), found.size(), 0);
+    resumed_from = found;
   } else {
     resumed_from = c.resume_from_checkpoint;
   }
