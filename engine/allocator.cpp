@@ -41,6 +41,7 @@ void* CachingAllocator::allocate(size_t bytes) {
   }
   stats_.in_use_bytes += rounded;
   if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+  if (stats_.in_use_bytes > stats_.window_peak_bytes) stats_.window_peak_bytes = stats_.in_use_bytes;
   return ptr;
 }
 
@@ -82,6 +83,11 @@ AllocatorStats CachingAllocator::stats() const {
 void CachingAllocator::reset_peak() {
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.peak_bytes = stats_.in_use_bytes;
+}
+
+void CachingAllocator::start_window() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.window_peak_bytes = stats_.in_use_bytes;
 }
 
 }  // namespace llm

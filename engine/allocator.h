@@ -12,6 +12,7 @@ namespace llm {
 struct AllocatorStats {
   size_t in_use_bytes = 0;    // bytes of blocks handed out now
   size_t peak_bytes = 0;      // highest in_use_bytes since the last reset_peak()
+  size_t window_peak_bytes = 0;  // highest in_use_bytes since the last start_window()
   size_t reserved_bytes = 0;  // bytes held from the system (in use + cached)
   size_t system_allocs = 0;   // how many times the system allocator was called
 };
@@ -24,6 +25,9 @@ class CachingAllocator {
   void empty_cache();  // return every cached (free) block to the system
   AllocatorStats stats() const;
   void reset_peak();
+  // Starts a window whose own peak (window_peak_bytes) a phase measures (a sharded start-up, a
+  // restore) while peak_bytes goes on counting the run's.
+  void start_window();
 
  protected:
   // Blocks come from here; the CPU backend uses aligned host memory, the CUDA one cudaMalloc.

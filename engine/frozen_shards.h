@@ -26,15 +26,29 @@ class FrozenShards final : public WeightUnits {
   // gradient; none at all when everything of the unit trains). Each becomes a view of unit i's
   // buffer on `compute`, which has no bytes until the unit's first gather (tensors built on the
   // host are sharded before the model moves: only the slices reach the device); this rank's
-  // slices are kept on `store` (`compute`, or the host to offload).
+  // slices are kept on `store` (`compute`, or the host to offload). A tensor without bytes
+  // (Tensor::released: a sharded start-up) is laid out by its shape and dtype alone; its slices
+  // come through keep_slice.
   FrozenShards(Communicator& comm, const std::vector<std::vector<Tensor*>>& units, Device compute, Device store);
+  // This rank's slices of `tensor` (one of the units' tensors) from its whole value (same shape
+  // and dtype, any device): a sharded start-up, one weight at a time, so that no rank ever holds
+  // the whole base. Not collective.
+  void keep_slice(const Tensor* tensor, const Tensor& value);
   size_t slice_bytes() const;  // what this rank keeps between uses, every unit
 
  private:
+  struct Placed {
+    const Tensor* tensor;  // the model's tensor (a view of `flat` once laid out)
+    size_t offset;         // its first byte in `flat`
+  };
   struct Unit {
     Tensor flat;   // u8 (padded bytes) on the compute device: the unit's tensors view it; released between uses
     Tensor slice;  // u8 (padded / world size): this rank's part, on the store device
+    std::vector<Placed> placed;
   };
+  // The bytes of `value` (laid out at `offset` of the unit's flat buffer) that fall in this
+  // rank's slice, copied there.
+  void copy_to_slice(Unit& unit, size_t offset, const Tensor& value);
   int num_units() const override { return static_cast<int>(units_.size()); }
   bool resident(int unit) const override;
   Communicator::Request start_gather(int unit) override;

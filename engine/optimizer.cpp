@@ -91,7 +91,8 @@ std::vector<std::pair<std::string, Tensor>> AdamW::export_state() {
 }
 
 void AdamW::import_state(const StateLookup& find) {
-  for (auto& [name, tensor] : export_state()) tensor.copy_from(find(name, tensor.shape(), tensor.dtype()));
+  for (auto& [name, tensor] : export_state())
+    tensor.copy_from(find(name, tensor.shape(), tensor.dtype(), 0, tensor.numel()).reshape(tensor.shape()));
 }
 
 size_t AdamW::state_bytes() const {

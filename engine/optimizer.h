@@ -24,10 +24,11 @@ struct OptimParam {
   bool decay = true;  // false for norm weights
 };
 
-// A restored checkpoint's tensor of that name, which must have that shape and dtype (it throws
-// otherwise).
-using StateLookup =
-    std::function<const Tensor&(const std::string& name, const Shape& shape, DType dtype)>;
+// Elements [begin, begin + count) (row-major, as a 1-D tensor) of a restored checkpoint's tensor
+// of that name, which must have that shape and dtype (it throws otherwise): a sharded optimizer
+// asks for its slices only, so a rank reads no more of a checkpoint than it keeps.
+using StateLookup = std::function<Tensor(const std::string& name, const Shape& shape, DType dtype, int64_t begin,
+                                         int64_t count)>;
 
 class Optimizer {
  public:
@@ -45,7 +46,8 @@ class Optimizer {
   // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), on every rank, so a checkpoint
   // can save it exactly. Collective when sharded.
   virtual std::vector<std::pair<std::string, Tensor>> export_state() = 0;
-  // Takes the state back from whole per-parameter tensors (this rank's part when sharded).
+  // Takes the state back from whole per-parameter tensors (asking for this rank's parts when
+  // sharded).
   virtual void import_state(const StateLookup& find) = 0;
 
   int64_t steps_taken() const { return t_; }

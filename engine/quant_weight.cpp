@@ -29,6 +29,18 @@ QuantWeight QuantWeight::to(Device device) const {
 
 const char* quant_format_name(QuantFormat f) { return f == QuantFormat::int8 ? "int8" : "NF4"; }
 
+QuantWeight quant_layout(const Shape& shape, QuantFormat format, bool double_quant, Device device) {
+  QuantWeight w;
+  w.format = format;
+  w.shape = shape;
+  const bool nf4 = format == QuantFormat::nf4;
+  w.codes = Tensor::released({nf4 ? (w.numel() + 1) / 2 : w.numel()}, DType::u8, device);
+  w.absmax = Tensor::released({w.blocks()}, nf4 && double_quant ? DType::u8 : DType::f32, device);
+  if (nf4 && double_quant)
+    w.absmax_scale = Tensor::released({(w.blocks() + kNf4AbsmaxBlock - 1) / kNf4AbsmaxBlock}, DType::f32, device);
+  return w;
+}
+
 QuantWeight quantize_weight(const Tensor& w, QuantFormat format, bool double_quant) {
   return format == QuantFormat::int8 ? int8_quantize(w) : nf4_quantize(w, double_quant);
 }

@@ -38,6 +38,9 @@ const char* quant_format_name(QuantFormat f);  // "NF4", "int8"
 // count and QuantWeight::nbytes.
 size_t quant_nbytes(QuantFormat format, int64_t rows, int64_t cols, bool double_quant);
 
+// The tensors quantize_weight makes for a weight of `shape`, without bytes (Tensor::released):
+// ZeRO-3's sharded start-up lays out the frozen base before any weight is drawn or read.
+QuantWeight quant_layout(const Shape& shape, QuantFormat format, bool double_quant, Device device);
 // Quantises w (f32 or bf16, any device; computed on the host) as bitsandbytes does; double_quant
 // applies to nf4 only. The result lives on w's device.
 QuantWeight quantize_weight(const Tensor& w, QuantFormat format, bool double_quant);

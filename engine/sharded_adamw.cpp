@@ -66,16 +66,20 @@ void ShardedAdamW::load_master() {
     }
 }
 
-void ShardedAdamW::take_master(const Tensor* param, const Tensor& whole) {
-  LLM_CHECK(whole.shape() == param->shape(), "take_master: " + whole.str() + " for a weight of shape " +
-                                                 shape_str(param->shape()));
-  const Tensor flat = flat_view(whole.contiguous());
+void ShardedAdamW::take_master(const Tensor* param, const PartReader& read) {
   for (Shard& s : shards_)
     for (const Segment& seg : s.segments) {
       if (seg.param != param) continue;
       Tensor mine = s.master.narrow(0, seg.slice_offset, seg.length);
-      mine.copy_from(flat.narrow(0, seg.param_offset, seg.length));
+      mine.copy_from(read(seg.param_offset, seg.length));
     }
+}
+
+void ShardedAdamW::take_master(const Tensor* param, const Tensor& whole) {
+  LLM_CHECK(whole.shape() == param->shape(), "take_master: " + whole.str() + " for a weight of shape " +
+                                                 shape_str(param->shape()));
+  const Tensor flat = flat_view(whole.contiguous());
+  take_master(param, [&flat](int64_t begin, int64_t count) { return flat.narrow(0, begin, count); });
 }
 
 double ShardedAdamW::step(float lr, double max_norm, bool update) {
@@ -207,8 +211,7 @@ void ShardedAdamW::import_state(const StateLookup& find) {
       const Shape& shape = seg.param->shape();
       AdamWMoments& mo = seg.moments;
       auto take = [&](Tensor& dst, const std::string& key, const Shape& whole_shape, DType dtype, int64_t begin) {
-        const Tensor& whole = find(name + key, whole_shape, dtype);
-        dst.copy_from(whole.contiguous().reshape({whole.numel()}).narrow(0, begin, dst.numel()));
+        dst.copy_from(find(name + key, whole_shape, dtype, begin, dst.numel()));
       };
       if (!mo.quantised()) {
         take(mo.m, ".exp_avg", shape, DType::f32, seg.param_offset);

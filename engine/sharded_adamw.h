@@ -20,6 +20,7 @@
 // quantisation block crosses a slice boundary, each rank quantises exactly the blocks one rank's
 // AdamW would, and the update is the same arithmetic as AdamW's on every element.
 #pragma once
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,8 +61,13 @@ class ShardedAdamW final : public Optimizer {
   std::vector<std::pair<std::string, Tensor>> export_state() override;
   // The moments only: a restore gives the master slices through take_master.
   void import_state(const StateLookup& find) override;
-  // This rank's master slices of `param` from its whole value `whole` (any device, f32, the
-  // param's shape): ZeRO-3's start-up (weights without bytes between uses), and every restore.
+  // Elements [begin, begin + count) of a weight's whole value, flat: a value made whole and
+  // narrowed, or a checkpoint's byte range.
+  using PartReader = std::function<Tensor(int64_t begin, int64_t count)>;
+  // This rank's master slices of `param` (f32, any device), each asked of `read`: ZeRO-3's
+  // start-up (weights without bytes between uses) and a ZeRO-3 restore's byte ranges.
+  void take_master(const Tensor* param, const PartReader& read);
+  // The same from its whole value (f32, the param's shape, any device): every other restore.
   void take_master(const Tensor* param, const Tensor& whole);
 
  private:

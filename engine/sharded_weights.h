@@ -27,8 +27,11 @@ class ShardedWeights final : public WeightUnits {
   // keep_slice gives each rank its slices, one weight at a time, and no rank ever holds the whole
   // model (a sharded start-up, Axolotl's fsdp_cpu_ram_efficient_loading).
   ShardedWeights(Communicator& comm, GradBuckets& buckets, ShardedAdamW& optimizer);
-  // This rank's slices of `weight` (one of the units' weights) from its whole value: start-up's
-  // initial or loaded weights, a restore's. Not collective.
+  // This rank's slices of `weight` (one of the units' weights), each asked of `read`: start-up's
+  // initial or loaded weights, made whole one at a time, or a restore's byte ranges of the
+  // checkpoint. Not collective.
+  void keep_slice(const Tensor* weight, const ShardedAdamW::PartReader& read) { optimizer_.take_master(weight, read); }
+  // The same from the weight's whole value (f32, its shape, any device).
   void keep_slice(const Tensor* weight, const Tensor& whole) { optimizer_.take_master(weight, whole); }
 
  private:

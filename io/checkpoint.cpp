@@ -1,4 +1,4 @@
-// defines: save_checkpoint, load_checkpoint, verify_checkpoint, list_checkpoints,
+// defines: save_checkpoint, load_checkpoint, open_checkpoint, verify_checkpoint, list_checkpoints,
 // find_latest_valid_checkpoint, prune_checkpoints, the `latest` pointer
 #include "io/checkpoint.h"
 
@@ -208,28 +208,22 @@ std::string read_config(const std::string& dir, const std::optional<Manifest>& m
   return text;
 }
 
-// load_checkpoint and verify_checkpoint: `out` receives the contents, or nothing is kept.
-bool check_checkpoint(const std::string& dir, CheckpointContents* out) {
+// load_checkpoint, verify_checkpoint and open_checkpoint: every check up to the tensor files,
+// then `each(path, index)` for model.bin, optimizer.bin and trainer.bin (index 0 to 2), which
+// reads, opens or streams the file and returns it without its tensors or with them, checked here
+// against the manifest. Returns the config text and the manifest.
+std::pair<std::string, std::optional<Manifest>> check_checkpoint(
+    const std::string& dir, const std::function<const TensorFile&(const std::string& path, int index)>& each) {
   check_checkpoint_dir(dir);
-  const std::optional<Manifest> manifest = read_manifest(dir);
+  std::optional<Manifest> manifest = read_manifest(dir);
   if (manifest) check_sizes(dir, *manifest);
   std::string config = read_config(dir, manifest);
-  TensorFile CheckpointContents::*bins[] = {&CheckpointContents::model,
-                                            &CheckpointContents::optimizer,
-                                            &CheckpointContents::trainer};
   const char* names[] = {kModelFile, kOptimizerFile, kTrainerFile};
   for (int i = 0; i < 3; i++) {
-    const std::string path = existing_file(dir, names[i]);
-    TensorFile file = out ? read_tensor_file(path) : verify_tensor_file(path);
+    const TensorFile& file = each(existing_file(dir, names[i]), i);
     if (manifest) check_tensor_file(file, names[i], *manifest);
-    if (out) out->*bins[i] = std::move(file);
   }
-  if (out) {
-    out->config_yaml = std::move(config);
-    out->run_id = manifest ? manifest->run_id : "";
-    out->sealed = manifest.has_value();
-  }
-  return manifest.has_value();
+  return {std::move(config), std::move(manifest)};
 }
 
 }  // namespace
@@ -301,12 +295,37 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
 }
 
 CheckpointContents load_checkpoint(const std::string& dir) {
-  CheckpointContents contents;
-  check_checkpoint(dir, &contents);
-  return contents;
+  CheckpointContents c;
+  TensorFile CheckpointContents::*bins[] = {&CheckpointContents::model, &CheckpointContents::optimizer,
+                                            &CheckpointContents::trainer};
+  auto [config, manifest] = check_checkpoint(dir, [&](const std::string& path, int i) -> const TensorFile& {
+    return c.*bins[i] = read_tensor_file(path);
+  });
+  c.config_yaml = std::move(config);
+  c.run_id = manifest ? manifest->run_id : "";
+  c.sealed = manifest.has_value();
+  return c;
 }
 
-bool verify_checkpoint(const std::string& dir) { return check_checkpoint(dir, nullptr); }
+OpenCheckpoint open_checkpoint(const std::string& dir) {
+  OpenCheckpoint c;
+  std::unique_ptr<TensorFileReader> OpenCheckpoint::*readers[] = {&OpenCheckpoint::model, &OpenCheckpoint::optimizer};
+  auto [config, manifest] = check_checkpoint(dir, [&](const std::string& path, int i) -> const TensorFile& {
+    if (i == 2) return c.trainer = read_tensor_file(path);
+    return (c.*readers[i] = std::make_unique<TensorFileReader>(path))->file();
+  });
+  c.config_yaml = std::move(config);
+  c.run_id = manifest ? manifest->run_id : "";
+  c.sealed = manifest.has_value();
+  return c;
+}
+
+bool verify_checkpoint(const std::string& dir) {
+  TensorFile file;
+  return check_checkpoint(dir, [&](const std::string& path, int) -> const TensorFile& {
+           return file = verify_tensor_file(path);
+         }).second.has_value();
+}
 
 std::string read_checkpoint_config(const std::string& dir) {
   check_checkpoint_dir(dir);

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,20 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
 // (every file's size first, then its checksum, step and run id); a missing, damaged or foreign
 // file is a UserError naming it.
 CheckpointContents load_checkpoint(const std::string& dir);
+
+// A checkpoint opened for a resume that reads only what each rank keeps (ZeRO-3: its slices).
+// Checked as far as load_checkpoint checks it short of the tensors' bytes: the manifest, every
+// file's size, config.yaml, each tensor file's header with its step, run and checksum against the
+// manifest; trainer.bin is read whole. model.bin's and optimizer.bin's tensors are read when
+// asked for, whole or in parts, and checked as TensorFileReader says.
+struct OpenCheckpoint {
+  std::string config_yaml;
+  std::string run_id;  // empty from an unsealed checkpoint
+  bool sealed = true;
+  std::unique_ptr<TensorFileReader> model, optimizer;
+  TensorFile trainer;
+};
+OpenCheckpoint open_checkpoint(const std::string& dir);
 
 // load_checkpoint's validation without keeping the tensors (streams each file once). Returns
 // whether the checkpoint is sealed (false: legacy, no manifest.json).

@@ -28,26 +28,6 @@ uint64_t align_up(uint64_t x) {
   return (x + kTensorFileAlignment - 1) / kTensorFileAlignment * kTensorFileAlignment;
 }
 
-// Slicing-by-8: eight bytes per step through eight tables, several GB/s, so checksumming a
-// multi-GB optimizer state costs less than writing it.
-struct Crc32Tables {
-  uint32_t t[8][256];
-  Crc32Tables() {
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-      for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
-  }
-};
-
-const Crc32Tables& crc_tables() {
-  static const Crc32Tables tables;
-  return tables;
-}
-
 std::string errno_text() { return std::strerror(errno); }
 
 // Owns a file descriptor; close() reports errors where the caller needs them (writes).
@@ -248,29 +228,16 @@ TensorFile described_by(Header& header, const std::string& path) {
   return file;
 }
 
+// A tensor the caller's model expects with `shape` and `dtype` (`found`: null when absent).
+void check_expected(const std::string& path, const std::string& name, const Shape* found, DType found_dtype,
+                    const Shape& shape, DType dtype) {
+  if (!found) throw UserError(path + ": tensor " + name + " is missing");
+  if (*found != shape || found_dtype != dtype)
+    throw UserError(path + ": tensor " + name + " is " + dtype_name(found_dtype) + shape_str(*found) + " but " +
+                    dtype_name(dtype) + shape_str(shape) + " was expected (checkpoint does not match the config)");
+}
+
 }  // namespace
-
-uint32_t crc32(const void* data, size_t bytes, uint32_t crc) {
-  const auto& t = crc_tables().t;
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  crc = ~crc;
-  for (; bytes >= 8; bytes -= 8, p += 8) {
-    uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);
-    std::memcpy(&hi, p + 4, 4);
-    lo ^= crc;
-    crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
-          t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
-  }
-  for (; bytes > 0; bytes--, p++) crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
-  return ~crc;
-}
-
-std::string crc32_hex(uint32_t crc) {
-  char buf[9];
-  std::snprintf(buf, sizeof(buf), "%08x", crc);
-  return buf;
-}
 
 const Tensor* TensorFile::find(const std::string& name) const {
   for (const NamedTensor& t : tensors)
@@ -281,11 +248,7 @@ const Tensor* TensorFile::find(const std::string& name) const {
 const Tensor& TensorFile::require(const std::string& name, const Shape& shape,
                                   DType dtype) const {
   const Tensor* t = find(name);
-  if (!t) throw UserError(path + ": tensor " + name + " is missing");
-  if (t->shape() != shape || t->dtype() != dtype)
-    throw UserError(path + ": tensor " + name + " is " + dtype_name(t->dtype()) +
-                    shape_str(t->shape()) + " but " + dtype_name(dtype) + shape_str(shape) +
-                    " was expected (checkpoint does not match the config)");
+  check_expected(path, name, t ? &t->shape() : nullptr, t ? t->dtype() : dtype, shape, dtype);
   return *t;
 }
 
@@ -376,6 +339,89 @@ TensorFile verify_tensor_file(const std::string& path) {
     check_crc(e, crc, path);
   }
   return file;
+}
+
+struct TensorFileReader::Table {
+  std::vector<TableEntry> entries;
+  // Per entry: the part this rank read of it, if any (offset and length in bytes, CRC-32).
+  struct Part {
+    uint64_t offset = 0, bytes = 0;
+    uint32_t crc = 0;
+  };
+  std::vector<Part> parts;
+};
+
+TensorFileReader::TensorFileReader(const std::string& path) : table_(std::make_unique<Table>()) {
+  Fd fd = open_for_reading(path);
+  Header header = read_header(fd.get(), path);
+  file_ = described_by(header, path);
+  table_->entries = std::move(header.table);
+  table_->parts.resize(table_->entries.size());
+  fd_ = fd.release();
+}
+
+TensorFileReader::~TensorFileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Tensor TensorFileReader::read(const std::string& name, const Shape& shape, DType dtype) {
+  return read(name, shape, dtype, 0, shape_numel(shape)).reshape(shape);
+}
+
+Tensor TensorFileReader::read(const std::string& name, const Shape& shape, DType dtype, int64_t begin,
+                              int64_t count) {
+  const std::vector<TableEntry>& entries = table_->entries;
+  size_t i = 0;
+  while (i < entries.size() && entries[i].name != name) i++;
+  const TableEntry* e = i < entries.size() ? &entries[i] : nullptr;
+  check_expected(file_.path, name, e ? &e->shape : nullptr, e ? e->dtype : dtype, shape, dtype);
+  LLM_CHECK(begin >= 0 && count >= 0 && begin + count <= shape_numel(shape),
+            file_.path + ": " + name + ": elements [" + std::to_string(begin) + ", +" + std::to_string(count) + ")");
+  const uint64_t size = dtype_size(dtype), offset = static_cast<uint64_t>(begin) * size;
+  Tensor t = Tensor::empty({count}, dtype, Device::cpu());
+  pread_all(fd_, t.data_ptr(), t.nbytes(), e->offset + offset, file_.path);
+  bytes_read_ += t.nbytes();
+  const uint32_t crc = crc32(t.data_ptr(), t.nbytes());
+  if (t.nbytes() == e->bytes) {
+    check_crc(*e, crc, file_.path);
+  } else if (count > 0) {
+    Table::Part& part = table_->parts[i];
+    LLM_CHECK(part.bytes == 0, file_.path + ": " + name + " read in two parts by one rank");
+    part = {offset, t.nbytes(), crc};
+  }
+  return t;
+}
+
+void TensorFileReader::verify_parts(Communicator& comm) {
+  const size_t n = table_->entries.size(), world = static_cast<size_t>(comm.world_size());
+  // Every rank's parts to every rank: each fills its own slots, the others stay 0 (the max gathers).
+  std::vector<int64_t> all(n * world * 3, 0);
+  for (size_t i = 0; i < n; i++) {
+    const Table::Part& p = table_->parts[i];
+    int64_t* mine = &all[(i * world + static_cast<size_t>(comm.rank())) * 3];
+    mine[0] = static_cast<int64_t>(p.offset), mine[1] = static_cast<int64_t>(p.bytes), mine[2] = p.crc;
+  }
+  comm.allreduce_max(all.data(), static_cast<int64_t>(all.size()));
+  for (size_t i = 0; i < n; i++) {
+    std::vector<Table::Part> parts;
+    for (size_t r = 0; r < world; r++) {
+      const int64_t* p = &all[(i * world + r) * 3];
+      if (p[1] > 0) parts.push_back({static_cast<uint64_t>(p[0]), static_cast<uint64_t>(p[1]), static_cast<uint32_t>(p[2])});
+    }
+    if (parts.empty()) continue;  // read whole (checked then), or not at all
+    std::sort(parts.begin(), parts.end(), [](const Table::Part& a, const Table::Part& b) { return a.offset < b.offset; });
+    const TableEntry& e = table_->entries[i];
+    uint64_t covered = 0;
+    uint32_t crc = 0;
+    for (const Table::Part& p : parts) {
+      LLM_CHECK(p.offset == covered, file_.path + ": the ranks' parts of " + e.name + " do not cover it once");
+      crc = crc32_combine(crc, p.crc, p.bytes);
+      covered += p.bytes;
+    }
+    LLM_CHECK(covered == e.bytes, file_.path + ": the ranks' parts of " + e.name + " do not cover it once");
+    check_crc(e, crc, file_.path);
+  }
+  for (Table::Part& p : table_->parts) p = {};
 }
 
 }  // namespace llm

@@ -13,10 +13,13 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/communicator.h"
 #include "engine/tensor.h"
+#include "io/crc32.h"
 
 namespace llm {
 
@@ -44,9 +47,34 @@ struct TensorFile {
   const std::string& require_metadata(const std::string& key) const;
 };
 
-// CRC-32 (IEEE 802.3 polynomial, as zlib.crc32), continuing from `crc` (0 to start).
-uint32_t crc32(const void* data, size_t bytes, uint32_t crc = 0);
-std::string crc32_hex(uint32_t crc);  // eight lowercase hex digits, as the file headers store it
+// A tensor file read a piece at a time (a resume: each rank reads only what it keeps). The
+// header is checked as read_tensor_file checks it, at construction; a tensor's bytes when asked
+// for. A whole tensor is checked against its CRC-32 as it is read; a part cannot be alone, so
+// its CRC is kept for verify_parts, where the ranks check their parts together.
+class TensorFileReader {
+ public:
+  explicit TensorFileReader(const std::string& path);
+  ~TensorFileReader();
+  const TensorFile& file() const { return file_; }  // path, metadata and checksum; no tensors
+  // Elements [begin, begin + count) of tensor `name` (row-major), on the host. The tensor must
+  // have `shape` and `dtype`: a missing one or another shape or dtype is a UserError naming the
+  // file and the tensor, as TensorFile::require's.
+  Tensor read(const std::string& name, const Shape& shape, DType dtype, int64_t begin, int64_t count);
+  Tensor read(const std::string& name, const Shape& shape, DType dtype);  // whole, its CRC checked
+  // Collective: each tensor read in parts, its parts from every rank (at most one a rank) must
+  // cover it exactly, and their CRCs, combined in order (crc32_combine), must be its CRC-32; a
+  // mismatch is the UserError a whole read gives. So every byte any rank uses is verified, though
+  // none reads more than its own.
+  void verify_parts(Communicator& comm);
+  uint64_t bytes_read() const { return bytes_read_; }  // tensor data, since construction
+
+ private:
+  struct Table;
+  TensorFile file_;
+  int fd_ = -1;
+  std::unique_ptr<Table> table_;
+  uint64_t bytes_read_ = 0;
+};
 
 // Writes `file` to `path` (replacing it) and fsyncs it before returning. Tensors on any device,
 // contiguous or not, are copied to the host one at a time. Atomicity is the caller's: checkpoints

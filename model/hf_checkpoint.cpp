@@ -18,24 +18,24 @@ int64_t load_hf_weights(LlamaModel& model, const std::string& dir) {
 
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink) {
   const SafetensorsDir files(dir);
-  const std::vector<ParamRef> params = model.parameters();
+  const std::vector<BaseWeight> weights = model.base_weights();
   std::set<std::string> wanted;
-  for (const ParamRef& p : params) wanted.insert(p.name);
+  for (const BaseWeight& w : weights) wanted.insert(w.ref.name);
   if (model.config().tie_word_embeddings) wanted.insert("lm_head.weight");  // the embedding serves
   // All names are checked before any weight is copied, so a mismatch costs no reading.
   for (const std::string& name : files.names())
     if (!wanted.count(name))
       throw UserError(files.file_of(name) + ": tensor " + name +
                       " is not a parameter of the configured model");
-  for (const ParamRef& p : params) {
-    const SafetensorsEntry* e = files.find(p.name);
-    if (!e) throw UserError(dir + ": tensor " + p.name + " is missing from the safetensors files");
-    if (e->shape != p.tensor->shape())
-      throw UserError(files.file_of(p.name) + ": tensor " + p.name + " is " + shape_str(e->shape) +
-                      " but the configured model needs " + shape_str(p.tensor->shape()));
+  for (const BaseWeight& w : weights) {
+    const SafetensorsEntry* e = files.find(w.ref.name);
+    if (!e) throw UserError(dir + ": tensor " + w.ref.name + " is missing from the safetensors files");
+    if (e->shape != w.shape)
+      throw UserError(files.file_of(w.ref.name) + ": tensor " + w.ref.name + " is " + shape_str(e->shape) +
+                      " but the configured model needs " + shape_str(w.shape));
   }
-  for (const ParamRef& p : params) sink(p, files.read(p.name, DType::f32));
-  return static_cast<int64_t>(params.size());
+  for (const BaseWeight& w : weights) sink(w.ref, files.read(w.ref.name, DType::f32));
+  return static_cast<int64_t>(weights.size());
 }
 
 void save_hf_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids,

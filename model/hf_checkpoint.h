@@ -15,7 +15,7 @@ namespace llm {
 // must be there with exactly its shape and every tensor there must be a parameter (a tied
 // model's lm_head.weight, which transformers ignores too, excepted). Returns the count loaded.
 int64_t load_hf_weights(LlamaModel& model, const std::string& dir);
-// The same checks, then each weight read alone (f32, on the host) into `sink`, in parameters()'
+// The same checks, then each weight read alone (f32, on the host) into `sink`, in base_weights()'
 // order, and freed before the next is read: ZeRO-3's start-up keeps only this rank's slices.
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink);
 

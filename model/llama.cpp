@@ -49,21 +49,44 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed) 
 
 void LlamaModel::draw_weights(uint64_t seed, const WeightSink& sink) {
   std::mt19937_64 rng(seed);
-  for (const ParamRef& p : parameters()) {
-    if (is_norm_weight(p.name)) {
-      sink(p, Tensor::full(p.tensor->shape(), 1.0f, DType::f32));
+  for (const BaseWeight& w : base_weights()) {
+    if (is_norm_weight(w.ref.name)) {
+      sink(w.ref, Tensor::full(w.shape, 1.0f, DType::f32));
       continue;
     }
     // A fresh distribution per weight (it caches a second value): the stream as HF's order of
     // normal_ calls draws it, whatever is kept of each weight.
     std::normal_distribution<float> dist(0.0f, config_.initializer_range);
-    std::vector<float> v(p.tensor->numel());
+    std::vector<float> v(shape_numel(w.shape));
     for (float& x : v) x = dist(rng);
-    sink(p, Tensor::from_floats(v, p.tensor->shape()));
+    sink(w.ref, Tensor::from_floats(v, w.shape));
   }
 }
 
 std::vector<ParamRef> LlamaModel::parameters() {
+  std::vector<ParamRef> out = all_weights();
+  out.erase(std::remove_if(out.begin(), out.end(), [](const ParamRef& p) { return !p.tensor->defined(); }),
+            out.end());
+  return out;
+}
+
+std::vector<BaseWeight> LlamaModel::base_weights() {
+  std::vector<BaseWeight> out;
+  for (const ParamRef& p : all_weights()) {
+    const QuantWeight* q = quantised(p.tensor);
+    out.push_back({p, q ? q->shape : p.tensor->shape()});
+  }
+  return out;
+}
+
+QuantWeight* LlamaModel::quantised(const Tensor* weight) {
+  for (LlamaLayer& l : layers_)
+    for (int k = 0; k < kNumLinear; k++)
+      if (&l.linear(k) == weight && l.quant[k].defined()) return &l.quant[k];
+  return nullptr;
+}
+
+std::vector<ParamRef> LlamaModel::all_weights() {
   std::vector<ParamRef> out{{"model.embed_tokens.weight", &embed_tokens_}};
   for (size_t i = 0; i < layers_.size(); i++) {
     LlamaLayer& l = layers_[i];
@@ -80,8 +103,6 @@ std::vector<ParamRef> LlamaModel::parameters() {
   }
   out.push_back({"model.norm.weight", &norm_});
   if (!config_.tie_word_embeddings) out.push_back({"lm_head.weight", &lm_head_});
-  out.erase(std::remove_if(out.begin(), out.end(), [](const ParamRef& p) { return !p.tensor->defined(); }),
-            out.end());
   return out;
 }
 
@@ -175,8 +196,11 @@ std::vector<ParamRef> LlamaModel::trainable_parameters() {
 }
 
 void LlamaModel::store_frozen_as(DType dtype) {
-  for (const ParamRef& p : parameters())
-    if (!p.tensor->requires_grad() && p.tensor->dtype() != dtype) *p.tensor = p.tensor->to(dtype);
+  for (const ParamRef& p : parameters()) {
+    Tensor& t = *p.tensor;
+    if (t.requires_grad() || t.dtype() == dtype) continue;
+    t = t.storage_resident() ? t.to(dtype) : Tensor::released(t.shape(), dtype, t.device());
+  }
 }
 
 size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant) {
@@ -185,11 +209,28 @@ size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant
     for (int k = 0; k < kNumLinear; k++) {
       LLM_CHECK(!l.linear(k).requires_grad(), "quantize_frozen_linears: " + std::string(kLinearModules[k]) +
                                                   " trains; only frozen weights are quantised");
-      l.quant[k] = quantize_weight(l.linear(k), format, double_quant);
+      const Tensor& w = l.linear(k);
+      l.quant[k] = w.storage_resident() ? quantize_weight(w, format, double_quant)
+                                        : quant_layout(w.shape(), format, double_quant, w.device());
       l.linear(k) = Tensor();
       bytes += l.quant[k].nbytes();
     }
   return bytes;
+}
+
+void LlamaModel::frozen_values(const ParamRef& weight, const Tensor& value, const FrozenSink& keep) {
+  LLM_CHECK(!weight.tensor->requires_grad(), "frozen_values: " + weight.name + " trains");
+  QuantWeight* q = quantised(weight.tensor);
+  if (!q) {
+    keep(weight.tensor, value.to(weight.tensor->dtype()));
+    return;
+  }
+  // The same function on the same f32 values as quantize_frozen_linears: the same codes.
+  const QuantWeight made = quantize_weight(value, q->format, q->double_quant());
+  q->absmax_offset = made.absmax_offset;  // a scalar every rank keeps whole
+  keep(&q->codes, made.codes);
+  keep(&q->absmax, made.absmax);
+  if (q->double_quant()) keep(&q->absmax_scale, made.absmax_scale);
 }
 
 void LlamaModel::move_to(Device device) {

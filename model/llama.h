@@ -37,6 +37,13 @@ struct ParamRef {
   Tensor* tensor;
 };
 
+// A weight of the base model as start-up makes it: its HF name and tensor (`ref`; the tensor is
+// undefined for a block linear held only quantised, LlamaLayer::quant) and its shape.
+struct BaseWeight {
+  ParamRef ref;
+  Shape shape;
+};
+
 // Receives one weight's whole value (f32, on the host) while a model's weights are made one at a
 // time (LlamaModel::draw_weights, read_hf_weights); where the value goes is the receiver's choice.
 using WeightSink = std::function<void(const ParamRef& param, const Tensor& value)>;
@@ -68,8 +75,9 @@ class LlamaModel {
   // values draw_weights or read_hf_weights hand over one weight at a time.
   LlamaModel(const LlamaConfig& config, Device device);
   // The seed's initial weights, one at a time, on the host, into `sink`. One random stream runs
-  // through the weights in parameters()' order (norms draw nothing), so every weight gets the
-  // same values whether it is kept whole or sliced; each value is freed after `sink` returns.
+  // through the weights in base_weights()' order (norms draw nothing), so every weight gets the
+  // same values whether it is kept whole, sliced or quantised; each value is freed after `sink`
+  // returns.
   void draw_weights(uint64_t seed, const WeightSink& sink);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
@@ -79,6 +87,9 @@ class LlamaModel {
   // Every weight of the base model kept as a tensor, with its HF name, in HF's order (a weight
   // quantised to NF4 is not one).
   std::vector<ParamRef> parameters();
+  // Every weight of the base model in HF's order, those held only quantised included: what a
+  // start-up draws or reads.
+  std::vector<BaseWeight> base_weights();
   // ZeRO-3's units of weights, as engine/weight_units.h numbers them: the embedding (tied: with
   // the final norm), each block, and untied, the final norm with lm_head; and the hooks that
   // gather them around each use (null, the default: every weight always resident).
@@ -98,13 +109,22 @@ class LlamaModel {
   std::vector<ParamRef> adapter_parameters();
   // What the optimizer updates: every tensor that requires a gradient, base weights first.
   std::vector<ParamRef> trainable_parameters();
-  // Frozen base weights kept in `dtype` only (bf16 on a GPU): no f32 master copy of them.
+  // Frozen base weights kept in `dtype` only (bf16 on a GPU): no f32 master copy of them. Weights
+  // without bytes (a sharded start-up) change dtype only.
   void store_frozen_as(DType dtype);
   // QLoRA or LoRA on an 8-bit base, after add_lora: every block's seven linear weights (frozen)
   // replaced by their quantisation as transformers + bitsandbytes load_in_4bit (NF4) or
   // load_in_8bit (int8) does it (embeddings, norms and lm_head keep their precision). The same
-  // weights always give the same codes. Returns the bytes the quantised weights take.
+  // weights always give the same codes. Weights without bytes (a sharded start-up) get codes and
+  // scales without bytes (quant_layout), filled by frozen_values. Returns the bytes the quantised
+  // weights take.
   size_t quantize_frozen_linears(QuantFormat format, bool double_quant);
+  // An adapter run's sharded start-up (ZeRO-3), after quantize_frozen_linears and store_frozen_as
+  // on a model without bytes: what the frozen base weight `weight` is kept as, made from its f32
+  // value as those two make it from the whole model (its NF4 or int8 codes and scales, or itself
+  // in the frozen dtype), each tensor with the model's tensor it fills, to `keep`.
+  using FrozenSink = std::function<void(const Tensor* target, const Tensor& value)>;
+  void frozen_values(const ParamRef& weight, const Tensor& value, const FrozenSink& keep);
   // Every weight, adapter and quantised weight moved to `device`, gradient flags kept: a qlora run
   // builds and quantises its base on the host, so the f32 base never sits on the GPU.
   void move_to(Device device);
@@ -143,6 +163,9 @@ class LlamaModel {
   AddNorm layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
                         const Tensor& next_norm, const Tensor& positions, const Tensor& doc_ids,
                         const LayerOptions& opt, uint64_t dropout_seed) const;
+  // Every base weight member, undefined ones included (quantised linears), in HF's order.
+  std::vector<ParamRef> all_weights();
+  QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
   // The unit of the final norm and lm_head: unit 0 when tied, else the one after the blocks.
   int head_unit() const { return config_.tie_word_embeddings ? 0 : static_cast<int>(layers_.size()) + 1; }

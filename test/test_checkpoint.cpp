@@ -111,6 +111,52 @@ TEST_CASE("crc32 matches the IEEE check value") {
   CHECK(crc32("6789", 4, crc32("12345", 5)) == 0xcbf43926u);  // continues like zlib.crc32
 }
 
+TEST_CASE("crc32_combine: the CRC of pieces in order is the CRC of the whole, at any cut") {
+  std::vector<unsigned char> bytes(10007);
+  for (size_t i = 0; i < bytes.size(); i++) bytes[i] = static_cast<unsigned char>((i * 2654435761u) >> 13);
+  const uint32_t whole = crc32(bytes.data(), bytes.size());
+  for (size_t cut : {size_t(0), size_t(1), size_t(7), size_t(4096), size_t(10006), bytes.size()}) {
+    CAPTURE(cut);
+    const uint32_t a = crc32(bytes.data(), cut), b = crc32(bytes.data() + cut, bytes.size() - cut);
+    CHECK(crc32_combine(a, b, bytes.size() - cut) == whole);
+  }
+  // Three pieces, as three ranks' slices.
+  const uint32_t p0 = crc32(bytes.data(), 3000), p1 = crc32(bytes.data() + 3000, 5000);
+  const uint32_t p2 = crc32(bytes.data() + 8000, bytes.size() - 8000);
+  CHECK(crc32_combine(crc32_combine(crc32_combine(0, p0, 3000), p1, 5000), p2, bytes.size() - 8000) == whole);
+  CHECK(crc32_combine(p1, p0, 3000) != whole);  // out of order
+}
+
+TEST_CASE("TensorFileReader: whole tensors checked as read, parts as the ranks' union, mismatches named") {
+  TempDir tmp;
+  const std::string path = tmp.file("t.bin");
+  TensorFile in;
+  std::vector<float> values(1000);
+  for (size_t i = 0; i < values.size(); i++) values[i] = 0.25f * static_cast<float>(i);
+  in.add("w", Tensor::from_floats(values, {10, 100}));
+  in.add("b", Tensor::from_floats({1, 2, 3}, {3}));
+  write_tensor_file(path, in);
+  {
+    TensorFileReader r(path);
+    CHECK(r.file().path == path);
+    CHECK(r.read("w", {10, 100}, DType::f32, 250, 500).to_floats() ==
+          std::vector<float>(values.begin() + 250, values.begin() + 750));
+    CHECK(r.read("b", {3}, DType::f32).to_floats() == std::vector<float>{1, 2, 3});
+    CHECK(r.bytes_read() == 4 * (500 + 3));
+    // One rank alone holding part of "w": the ranks' parts do not cover it.
+    CHECK_THROWS_WITH(r.verify_parts(Communicator::get()), doctest::Contains("do not cover"));
+    CHECK_THROWS_WITH(r.read("w", {100, 10}, DType::f32, 0, 1), doctest::Contains("tensor w is f32[10, 100]"));
+    CHECK_THROWS_WITH(r.read("v", {3}, DType::f32), doctest::Contains((path + ": tensor v is missing").c_str()));
+  }
+  TensorFileReader whole(path);
+  CHECK(whole.read("w", {10, 100}, DType::f32, 0, 1000).to_floats() == values);
+  whole.verify_parts(Communicator::get());  // read whole: checked as it was read, nothing left
+  flip_byte(path, data_offset(path, "w") + 4 * 999);
+  TensorFileReader damaged(path);
+  CHECK(damaged.read("w", {10, 100}, DType::f32, 0, 10).to_floats().size() == 10);  // a part: not checked alone
+  CHECK_THROWS_WITH(damaged.read("w", {10, 100}, DType::f32), doctest::Contains("tensor w: checksum mismatch"));
+}
+
 TEST_CASE("tensor file round trip keeps order, dtypes, shapes, bytes and metadata") {
   TempDir tmp;
   std::string path = tmp.file("t.bin");

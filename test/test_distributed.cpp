@@ -392,10 +392,8 @@ TEST_CASE("ZeRO-3 with an adapter: less memory in use than ZeRO-2, and the plann
   const double in_use2 = number_after(a.output, "\\| mem"), in_use3 = number_after(b.output, "\\| mem");
   MESSAGE("memory in use after a step on rank 0: ZeRO-2 " << in_use2 << " MiB, ZeRO-3 " << in_use3 << " MiB");
   CHECK(in_use3 < 0.65 * in_use2);
-  // The log's peak counts start-up, which builds the whole f32 model on the host (the device,
-  // here) before it is sharded: with recompute the wide model's start-up is its peak; the small
-  // model's long rows make their steps the peak. (Without recompute, LoRA's step temporaries at
-  // the wide shape are planned about 13% short at every ZeRO stage: README, Memory.)
+  // The log's peak counts start-up, which holds one f32 weight at a time beside the slices: both
+  // peaks are in the steps, the small model's long rows making activations the larger part.
   std::vector<std::pair<std::string, std::string>> cases{
       {"wide, recompute", run_train(zero3.config(cfg + "zero_stage: 3\ngradient_checkpointing: true\n", wide),
                                     mpirun(2)).output},

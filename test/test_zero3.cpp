@@ -3,10 +3,15 @@
 // bit (from the seed and from an HF directory, tied and untied embeddings, 2 and 4 ranks), host
 // memory rising by at most one weight above the shards; with untied embeddings the embedding and
 // the final norm with lm_head are units of their own, which changes no loss, guesses no prefetch
-// wrong, resumes exactly, shards an adapter run's base too, and is planned within 10%.
+// wrong, resumes exactly, shards an adapter run's base too, and is planned within 10%. An adapter
+// run's frozen base starts the same way (drawn or read, quantised or cast, one weight at a time:
+// the whole-model path's bytes), and a resume reads only each rank's slices of the checkpoint,
+// the ranks verifying their parts' checksums together.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <nlohmann/json.hpp>
 #include <regex>
 
+#include "engine/frozen_shards.h"
 #include "model/hf_checkpoint.h"
 #include "test/train_fixture.h"
 
@@ -95,6 +100,186 @@ TEST_CASE("ZeRO-3's start-up holds one whole weight at a time beside the shards,
     CHECK(rise <= largest + 0.01);
     CHECK(whole > 9.0);
   }
+}
+
+namespace {
+// An adapter run's frozen base as the trainer lays it out under ZeRO-3 (FrozenShards over the
+// model's frozen units), made whole again: its bytes by unit, and the quantised weights' offsets.
+struct FrozenBase {
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<float> offsets;
+};
+
+// `sharded`: the model built without bytes, each base weight drawn (or read from `hf`) alone and
+// handed to frozen_values as llm_train's sharded start-up does; else built whole, then sharded.
+FrozenBase frozen_base(bool sharded, const std::string& hf, const std::string& quant, llm::DType dtype) {
+  const llm::LlamaConfig config = narrow_model(false);
+  auto model = sharded ? std::make_unique<llm::LlamaModel>(config, llm::Device::cpu())
+                       : std::make_unique<llm::LlamaModel>(config, llm::Device::cpu(), 7);
+  if (!sharded && !hf.empty()) llm::load_hf_weights(*model, hf);
+  llm::LoraConfig lora;
+  lora.r = 4;
+  lora.target_linear = true;
+  model->add_lora(lora, 7);
+  if (quant == "nf4") model->quantize_frozen_linears(llm::QuantFormat::nf4, true);
+  if (quant == "int8") model->quantize_frozen_linears(llm::QuantFormat::int8, false);
+  model->store_frozen_as(dtype);
+  llm::FrozenShards shards(llm::Communicator::get(), model->frozen_units(), llm::Device::cpu(), llm::Device::cpu());
+  if (sharded) {
+    const llm::WeightSink keep = [&](const llm::ParamRef& p, const llm::Tensor& value) {
+      model->frozen_values(p, value, [&](const llm::Tensor* t, const llm::Tensor& v) { shards.keep_slice(t, v); });
+    };
+    if (hf.empty())
+      model->draw_weights(7, keep);
+    else
+      llm::read_hf_weights(*model, hf, keep);
+  }
+  shards.gather_all();
+  FrozenBase out;
+  for (const std::vector<llm::Tensor*>& unit : model->frozen_units()) {
+    std::vector<uint8_t>& b = out.bytes.emplace_back();
+    for (const llm::Tensor* t : unit) {
+      const auto* p = static_cast<const uint8_t*>(t->data_ptr());
+      b.insert(b.end(), p, p + t->nbytes());
+    }
+  }
+  for (int64_t i = 0; i < config.num_hidden_layers; i++)
+    for (const llm::QuantWeight& w : model->layer(i).quant) out.offsets.push_back(w.absmax_offset);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("an adapter run's frozen base made one weight at a time is the whole-model path's, bit for bit") {
+  llm::testing::TempDir dir("frozen_start");
+  const std::string hf = (dir.path / "hf").string();
+  llm::LlamaModel source(narrow_model(false), llm::Device::cpu(), 1234);
+  llm::save_hf_model(source, hf, llm::DType::bf16, {256, 257});
+  for (const std::string quant : {"", "nf4", "int8"})
+    for (const std::string& from : {std::string(), hf})
+      for (const llm::DType dtype : {llm::DType::f32, llm::DType::bf16}) {
+        CAPTURE(quant);
+        CAPTURE(from);
+        CAPTURE(llm::dtype_name(dtype));
+        const FrozenBase whole = frozen_base(false, from, quant, dtype), sharded = frozen_base(true, from, quant, dtype);
+        CHECK(whole.bytes == sharded.bytes);
+        CHECK(whole.offsets == sharded.offsets);
+      }
+}
+
+TEST_CASE("ZeRO-3's sharded start-up of LoRA, QLoRA and 8-bit LoRA: ZeRO-2's losses and merged base, seeded and from HF") {
+  std::string adapter;
+  SUBCASE("lora") { adapter = "adapter: lora\nmerge_lora: true\n"; }
+  SUBCASE("qlora") { adapter = "adapter: qlora\nload_in_4bit: true\n"; }
+  SUBCASE("lora, load_in_8bit") { adapter = "adapter: lora\nload_in_8bit: true\nmerge_lora: true\n"; }
+  for (const bool from_hf : {false, true}) {
+    CAPTURE(adapter);
+    CAPTURE(from_hf);
+    Workspace zero2("astart_z2"), zero3("astart_z3");
+    std::string model = model_keys(narrow_model(false));
+    if (from_hf) {
+      const std::string dir = (zero2.dir / "hf").string();
+      llm::LlamaModel source(narrow_model(false), llm::Device::cpu(), 1234);
+      llm::save_hf_model(source, dir, llm::DType::bf16, {256, 257});
+      model = "base_model: " + dir + "\n";
+    }
+    const std::string cfg = "max_steps: 3\nval_set_size: 0\nlora_r: 4\nlora_target_linear: true\n" + adapter;
+    Run a = run_train(zero2.config(cfg + "zero_stage: 2\n", model), mpirun(2));
+    REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+    Run b = run_train(zero3.config(cfg + "zero_stage: 3\n", model), mpirun(2));
+    REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+    CHECK_MESSAGE(b.output.find("ZeRO-3 start-up: each weight made whole on the host alone") != std::string::npos,
+                  b.output);
+    CHECK(train_records(zero2.out("metrics.jsonl")) == train_records(zero3.out("metrics.jsonl")));
+    if (adapter.find("merge_lora") != std::string::npos)
+      CHECK(read_file(zero2.out("merged/model.safetensors")) == read_file(zero3.out("merged/model.safetensors")));
+  }
+}
+
+TEST_CASE("ZeRO-3's sharded start-up of an adapter run holds about one whole weight beside the shards") {
+  // The width-256 model of the test above (largest weight 0.5 MiB, 9.3 MiB in f32).
+  const std::string wide = "base_model: tiny\nhidden_size: 256\nintermediate_size: 512\nnum_hidden_layers: 4\n"
+                           "num_attention_heads: 4\nnum_key_value_heads: 2\n";
+  // The weight in f32 and beside it, quantised, its codes and scales (a quarter of it in int8).
+  const std::pair<std::string, int> cases[] = {{"adapter: lora\n", 4},
+                                               {"adapter: qlora\nload_in_4bit: true\n", 2},
+                                               {"adapter: lora\nload_in_8bit: true\n", 2}};
+  for (const std::pair<std::string, int>& c : cases) {
+    CAPTURE(c.first);
+    CAPTURE(c.second);
+    Workspace ws("astart_rise");
+    Run r = run_train(ws.config("max_steps: 1\nval_set_size: 0\nzero_stage: 3\nmicro_batch_size: 1\n"
+                                "gradient_accumulation_steps: 1\nlora_r: 4\nlora_target_linear: true\n" + c.first,
+                                wide), mpirun(c.second));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    const double rise = number_after(r.output, "host memory rose"), largest = number_after(r.output, "the largest weight");
+    MESSAGE(c.first << c.second << " ranks: host memory rose " << rise << " MiB (largest weight " << largest << " MiB)");
+    CHECK(largest == doctest::Approx(0.5));
+    CHECK(rise <= 1.3 * largest);
+  }
+}
+
+// (An adapter run's ZeRO-3 resume reads its adapters whole, which every rank keeps, and its slices
+// of their moments through the same reader: test_distributed's adapter resumes are exact.)
+TEST_CASE("a ZeRO-3 resume reads only each rank's slices: exact, with f32 and with 8-bit AdamW") {
+  // The width-256 model (9.3 MiB in f32) for f32 AdamW, so that slices and the checkpoint's size
+  // differ clearly; the small model for 8-bit (its embedding's codes and absmax split between the
+  // ranks). Each rank reads half the model and half the moments.
+  const std::string wide = "base_model: tiny\nhidden_size: 256\nintermediate_size: 512\nnum_hidden_layers: 4\n"
+                           "num_attention_heads: 4\nnum_key_value_heads: 2\n";
+  struct Case {
+    std::string name, cfg;
+  };
+  const Case cases[] = {{"f32 AdamW", wide}, {"8-bit AdamW", "optimizer: adamw_8bit\n" + kSmallModel}};
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Workspace straight("sliced_straight"), resumed("sliced_resumed");
+    std::string output;
+    check_resume_exact(straight, resumed, "max_steps: 6\nsave_steps: 3\nval_set_size: 0\nzero_stage: 3\n" + c.cfg,
+                       &output);
+    const std::string ckpt = resumed.out("step_000003");
+    const double files = static_cast<double>(fs::file_size(ckpt + "/model.bin") + fs::file_size(ckpt + "/optimizer.bin"));
+    const double read = number_after(output, "model.bin and optimizer.bin") * 1048576.0;
+    const double rise = number_after(output, "host memory rising") * 1048576.0;
+    MESSAGE(c.name << ": a rank read " << read / 1048576.0 << " MiB of the checkpoint's " << files / 1048576.0
+                   << " MiB; host memory rose " << rise / 1048576.0 << " MiB");
+    CHECK(read <= 0.51 * files);
+    CHECK(rise < 0.25 * files);
+  }
+}
+
+TEST_CASE("auto-resume under ZeRO-3: rank 0 picks the newest valid checkpoint, every rank resumes from it") {
+  Workspace ws("sliced_auto");
+  const std::string cfg = "save_steps: 1\nval_set_size: 0\nzero_stage: 3\nauto_resume_from_checkpoints: true\n";
+  Run a = run_train(ws.config("max_steps: 2\n" + cfg), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  std::string bytes = read_file(ws.out("step_000002/model.bin"));
+  bytes[0] = 'X';  // the newest is damaged: skipped with a warning
+  write_file(ws.out("step_000002/model.bin"), bytes);
+  Run b = run_train(ws.config("max_steps: 3\n" + cfg), mpirun(2));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(b.output.find("skipping " + ws.out("step_000002")) != std::string::npos);
+  CHECK_MESSAGE(b.output.find("resumed from " + ws.out("step_000001") + " at step 1") != std::string::npos, b.output);
+}
+
+TEST_CASE("a ZeRO-3 resume refuses a damaged byte in a tensor no rank reads whole, naming it") {
+  Workspace ws("sliced_damaged");
+  Run a = run_train(ws.config("max_steps: 2\nsave_steps: 2\nval_set_size: 0\nzero_stage: 3\n"), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  // The embedding's (tied, with the final norm: unit 0) first moment, sliced between the two ranks:
+  // its last byte lies in rank 1's part.
+  const std::string path = ws.out("step_000002") + "/optimizer.bin";
+  std::string bytes = read_file(path);
+  uint32_t length = 0;
+  std::memcpy(&length, bytes.data() + 12, 4);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(20, length));
+  for (const auto& t : header["tensors"])
+    if (t["name"] == "model.embed_tokens.weight.exp_avg")
+      bytes[t["offset"].get<size_t>() + t["bytes"].get<size_t>() - 1] ^= 0x10;
+  write_file(path, bytes);
+  Run b = run_train("--resume " + ws.out("step_000002") + " --max_steps 3", mpirun(2));
+  CHECK(b.exit_code == 2);
+  CHECK_MESSAGE(b.output.find(path + ": tensor model.embed_tokens.weight.exp_avg: checksum mismatch") !=
+                    std::string::npos, b.output);
 }
 
 TEST_CASE("untied embeddings under ZeRO-3: own units for the embedding and the head, one rank's losses") {

@@ -136,8 +136,9 @@ inline void check_losses_close(const std::string& a_path, const std::string& b_p
 }
 
 // Under 2 ranks: 6 steps straight, then 3 steps and a resume for 3 more; the losses and weights
-// must be the same. Returns the straight run's output.
-inline std::string check_resume_exact(const Workspace& straight, const Workspace& resumed, const std::string& cfg) {
+// must be the same. Returns the straight run's output (and the resumed run's in `resumed_output`).
+inline std::string check_resume_exact(const Workspace& straight, const Workspace& resumed, const std::string& cfg,
+                                      std::string* resumed_output = nullptr) {
   Run a = run_train(straight.config(cfg), mpirun(2));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
   Run b1 = run_train(resumed.config(cfg) + " --max_steps 3", mpirun(2));
@@ -146,6 +147,7 @@ inline std::string check_resume_exact(const Workspace& straight, const Workspace
   REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
   CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
   check_same_model(straight.out("step_000006"), resumed.out("step_000006"));
+  if (resumed_output) *resumed_output = b2.output;
   return a.output;
 }
 

@@ -249,10 +249,23 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
   const double fwd = persistent + head_whole + casts + kept + chunk_bytes + loss_kept + held_grads;
-  const double start_bwd = persistent + head_whole + casts + kept + recomputed + loss_kept + grads_at_first +
-                           temporaries + held_grads;
-  const double end_bwd = persistent + embed_whole + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
-                         temporaries + quant_scratch;
+  // ZeRO-3 with the head a unit of its own (untied): two moments, never one. The loss's backward
+  // holds the head whole and d(lm_head) beside its scaled copy, lm_head's gradient; then the head's
+  // bucket is packed and launched, its weights and gradients freed, before the last block's
+  // backward (or its segment's re-run) starts, with the bucket and incoming slice in flight.
+  const double start_bwd =
+      zero3 && split ? std::max(persistent + head_whole + casts + kept + loss_kept + grads_at_first,
+                                persistent + casts + kept + dsize * N * C + recomputed + temporaries +
+                                    4 * head_end * (1 + 1 / ranks))
+                     : persistent + head_whole + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
+                           held_grads;
+  // Untied under ZeRO-3, backward ends with the embedding's own unit once block 0's backward (its
+  // activations and temporaries, block_bwd below) is done: its weights and gradient beside block
+  // 0's bucket in flight, then packed into its own bucket.
+  const double end_bwd =
+      zero3 && split ? persistent + casts + embed_whole + 4 * embed + 4 * std::max(per_layer * (1 + 1 / ranks), embed)
+                     : persistent + embed_whole + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
+                           temporaries + quant_scratch;
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
   // and incoming slice are still in flight. Under recompute the previous bucket stays in flight
@@ -273,17 +286,18 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // shards, and the host one whole f32 weight at a time (the embedding or lm_head is the
   // largest), which counts where the host is the device (the CPU). ZeRO-1 and 2 build the whole
   // f32 model on every rank before the optimizer takes its slices (then, in bf16, cast one weight
-  // at a time to the compute copy: the first cast beside the whole f32 model at most). An
-  // adapter run builds its whole base in f32 before casting, quantising or sharding it: on the
-  // host for qlora and ZeRO-3 (a GPU then sees only what it keeps), else on the device. Where the
-  // host is the device (the CPU) the f32 model and the adapters count (ZeRO-3 takes one unit's
-  // slice at a time, freeing the unit's tensors as it goes). Checkpoints and the final export
-  // copy whole weights to the host (under ZeRO-3 one unit gathered at a time): host memory,
-  // not planned here.
+  // at a time to the compute copy: the first cast beside the whole f32 model at most). An adapter
+  // run builds its whole base in f32 before casting or quantising it: on the host for qlora (a GPU
+  // then sees only the codes), else on the device; where the host is the device (the CPU) the f32
+  // model and the adapters count. Under ZeRO-3 its frozen base starts as trained weights do
+  // (engine/frozen_shards.h): the slices, the adapters and one f32 weight whole on the host
+  // (quantised or cast beside it). Checkpoints and the final export copy whole weights to the
+  // host (under ZeRO-3 one unit gathered at a time): host memory, not planned here.
   const double largest_weight = std::max({embed, lm_head, largest_linear});
   const double start_up = zero3 ? master + optimizer + slices + (in.on_cpu ? 4 * largest_weight : 0)
                           : compute_copies ? 4 * P + (wsize < 4 ? wsize * largest_weight : 0) + master + optimizer +
                                                  flat_buckets + slices
+                          : frozen_zero3 && in.on_cpu ? frozen_slices + 4 * T + 4 * largest_weight
                           : adapter && in.on_cpu ? 4 * P + 4 * T
                                                  : 0;
   const double end_gather = frozen_zero3 && in.merge_lora ? persistent - frozen + frozen_slices + frozen_whole : 0;
@@ -294,7 +308,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                    : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"
                    : plan.peak_bytes == first_pack ? "the first bucket's packing (ZeRO-2, whole gradients)"
                    : plan.peak_bytes == end_gather ? "the end (merge_lora: the frozen base gathered whole)"
-                   : zero3                         ? "start-up (one f32 weight whole beside the shards)"
+                   : zero3 || frozen_zero3         ? "start-up (one f32 weight whole beside the shards)"
                                                    : "start-up (the whole f32 model, then sharded)";
   return plan;
 }

@@ -14,8 +14,6 @@
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 #include "model/generate.h"
-#include "model/hf_checkpoint.h"
-#include "model/peft_adapter.h"
 
 namespace llm {
 
@@ -99,114 +97,31 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                device.str());
   stop_point("reading the config");
   if (c.resume_from_checkpoint.empty() && c.auto_resume_from_checkpoints) {
-    auto found = find_latest_valid_checkpoint(
-        c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); });
-    if (found) resumed_from = *found;
+    // Rank 0 alone streams the candidates (every byte of each) to find the newest valid one; the
+    // others take its choice, so no other rank reads a checkpoint whole.
+    std::string found;
+    if (comm.is_main())
+      found = find_latest_valid_checkpoint(c.output_dir, [this](const std::string& why) { say("warning: {}\n", why); })
+                  .value_or("");
+    int64_t length = static_cast<int64_t>(found.size());
+    comm.broadcast(&length, sizeof(length), 0);
+    found.resize(static_cast<size_t>(length));
+    comm.broadcast(found.data(), found.size(), 0);
+    resumed_from = found;
   } else {
     resumed_from = c.resume_from_checkpoint;
   }
-  // Read (and checked against its manifest) before the data and the model, so that a checkpoint
-  // that does not hold together is refused before minutes of set-up.
-  CheckpointContents checkpoint;
-  if (!resumed_from.empty()) checkpoint = load_checkpoint(resumed_from);
+  // Opened (and checked against its manifest as far as its files' headers) before the data and
+  // the model, so that a checkpoint that does not hold together is refused before minutes of
+  // set-up; the tensors are read in restore(), each rank reading what it keeps.
+  OpenCheckpoint checkpoint;
+  if (!resumed_from.empty()) checkpoint = open_checkpoint(resumed_from);
   stop_point("reading the checkpoint");
   tokenizer = with_special_tokens(make_tokenizer(c.tokenizer_config), c.special_tokens, c.source);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
-  const bool adapter = !c.adapter.empty();
-  // ZeRO-3 with an adapter: the frozen base is sharded per unit (FrozenShards); what trains is
-  // small and goes through ShardedAdamW as under ZeRO-2 (gradients reduce-scattered into slices,
-  // AdamW state sharded, the updated adapters all-gathered whole after each step).
-  const bool shard_frozen = adapter && c.zero_stage == 3 && comm.distributed();
-  // ZeRO-3 of trained weights: the model starts without bytes and each rank keeps only its slices
-  // of each weight as it is drawn or read, one weight at a time (below, once the optimizer that
-  // holds the slices exists), so no rank ever holds the whole model.
-  const bool shard_trained = !adapter && c.zero_stage == 3 && comm.distributed();
-  // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
-  const bool load_base = (resumed_from.empty() || adapter) && !c.base_model_is_preset();
-  // A quantised base is built and quantised on the host, and so is a base to be sharded: only
-  // NF4 or int8 codes, or this rank's slices, go to a GPU.
-  if (shard_trained)
-    model = std::make_unique<LlamaModel>(c.model, device);
-  else
-    model = std::make_unique<LlamaModel>(c.model, c.quantized_base() || shard_frozen ? Device::cpu() : device, c.seed);
-  if (load_base && !shard_trained) {
-    const int64_t loaded = load_hf_weights(*model, c.base_model);
-    say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
-  }
-  if (adapter) {
-    model->add_lora(c.lora, c.seed);
-    if (resumed_from.empty() && !c.lora_model_dir.empty()) {
-      load_peft_adapter(*model, c.lora_model_dir);
-      say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
-    }
-    // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes.
-    if (c.quantized_base())
-      quant_bytes = model->quantize_frozen_linears(c.base_format(), c.bnb_4bit_use_double_quant);
-    model->store_frozen_as(forward.compute_dtype);
-    if (shard_frozen) {
-      // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
-      frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,
-                                                     c.offload_params ? Device::cpu() : device);
-      frozen_shards->set_prefetch(c.forward_prefetch, c.backward_prefetch);
-      model->set_weight_units(frozen_shards.get());
-    }
-    model->move_to(device);  // what is not sharded: the adapters (and a quantised base's codes)
-    // The f32 base built on the host is gone (quantised, cast or sharded): its cached blocks go
-    // back to the system, or the host would keep holding the whole model's bytes.
-    if (c.quantized_base() || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
-  }
-  params = model->trainable_parameters();
-  std::vector<OptimParam> opt_params;
-  for (const ParamRef& p : params) {
-    param_tensors.push_back(p.tensor);
-    opt_params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
-  }
-  const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
-                          float(c.weight_decay)};
-  const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
-  const bool sharded = c.zero_stage >= 1 && comm.distributed();
-  const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};
-  if (shard_trained)
-    buckets = std::make_unique<GradBuckets>(comm, model->weight_units(), align);
-  else if (comm.distributed())
-    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage >= 2, align);
-  if (sharded) {
-    // Full fine-tuning computes with compute copies in the compute dtype (bf16 on a GPU), the f32
-    // master living only in the optimizer's slices. An adapter run's trainable parameters stay f32
-    // (they are small, and merge_lora merges f32 adapters).
-    const DType weights = adapter ? DType::f32 : forward.compute_dtype;
-    auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state, weights);
-    sharded_optimizer = sharded_adamw.get();
-    if (shard_trained) {
-      sharded_weights = std::make_unique<ShardedWeights>(comm, *buckets, *sharded_adamw);
-      sharded_weights->set_prefetch(c.forward_prefetch, c.backward_prefetch);
-      model->set_weight_units(sharded_weights.get());
-    }
-    optimizer = std::move(sharded_adamw);
-  } else {
-    optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
-  }
-  // ZeRO-3's sharded start-up (a resume's slices come from its checkpoint in restore()). The
-  // whole values live in host memory, one at a time: how far it rose above the shards, on the
-  // rank where it rose most, is logged (print_summary).
-  if (shard_trained && resumed_from.empty()) {
-    const WeightSink keep = [this](const ParamRef& p, const Tensor& value) {
-      sharded_weights->keep_slice(p.tensor, value);
-    };
-    CachingAllocator& host = backend(Device::cpu()).allocator();
-    const size_t before = host.stats().in_use_bytes;
-    if (load_base) {
-      const int64_t loaded = read_hf_weights(*model, c.base_model, keep);
-      say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
-    } else {
-      model->draw_weights(c.seed, keep);
-    }
-    // An upper bound when an earlier moment of start-up peaked higher.
-    sharded_start_rise = static_cast<int64_t>(host.stats().peak_bytes - before);
-    comm.allreduce_max(&sharded_start_rise, 1);
-  }
+  build_model();
   stop_point("loading the model");
 
   DataConfig data_config = c.data;

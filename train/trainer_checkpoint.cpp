@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "engine/backend.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
@@ -108,33 +109,53 @@ std::string Trainer::Impl::save() {
   return dir;
 }
 
-void Trainer::Impl::restore(const CheckpointContents& c) {
+void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (c.sealed)
     run_id = c.run_id;  // the same run goes on
   else
     say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
         "file is checked, but not that they belong together\n", resumed_from);
-  // Under ZeRO each rank takes its master slices of each weight; the compute copy, where it is
-  // whole (not ZeRO-3's between uses), gets the saved value in its dtype, which is what casting
-  // and gathering the master slices gives. No device holds the whole model under ZeRO-3.
-  for (const ParamRef& p : params) {
-    const Tensor& saved = c.model.require(p.name, p.tensor->shape(), DType::f32);
-    if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
-    if (p.tensor->storage_resident()) p.tensor->copy_from(saved);
-  }
-  optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype) -> const Tensor& {
-    return c.optimizer.require(name, shape, dtype);
-  });
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
-  // exact only with the same one; a different one is refused rather than silently inexact.
+  // exact only with the same one; a different one is refused rather than silently inexact (before
+  // any tensor is read).
   if (metadata_int(t, "world_size", 1) != comm.world_size())
     throw UserError(t.path + ": written by a run of " + t.require_metadata("world_size") +
                     " rank(s); resuming needs the same world size, this run has " +
                     std::to_string(comm.world_size()));
+  CachingAllocator& host = backend(Device::cpu()).allocator();
+  const size_t before = host.stats().in_use_bytes;
+  host.start_window();
+  // ZeRO-3: each rank reads only the byte ranges of its slices of each weight, and no device
+  // holds the whole model. ZeRO-1/2: each rank takes its master slices of each weight, and the
+  // whole compute copy gets the saved value in its dtype, which is what casting and gathering the
+  // master slices gives.
+  for (const ParamRef& p : params) {
+    const Shape& shape = p.tensor->shape();
+    if (sharded_weights) {
+      sharded_weights->keep_slice(p.tensor, [&](int64_t begin, int64_t count) {
+        return c.model->read(p.name, shape, DType::f32, begin, count);
+      });
+      continue;
+    }
+    const Tensor saved = c.model->read(p.name, shape, DType::f32);
+    if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
+    p.tensor->copy_from(saved);
+  }
+  // Sharded optimizers read only their slices of the moments.
+  optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype, int64_t begin, int64_t count) {
+    return c.optimizer->read(name, shape, dtype, begin, count);
+  });
+  c.model->verify_parts(comm);
+  c.optimizer->verify_parts(comm);
+  int64_t measured[2] = {static_cast<int64_t>(host.stats().window_peak_bytes - before),
+                         static_cast<int64_t>(c.model->bytes_read() + c.optimizer->bytes_read())};
+  comm.allreduce_max(measured, 2);
+  restore_rise = measured[0];
+  restore_read = measured[1];
   state.step = metadata_int(t, "step", 0);
   // Skipped (non-finite) steps make no update, so the optimizer's count never exceeds the step.
-  optimizer->set_steps_taken(metadata_int(c.optimizer, "steps_taken", 0, state.step));
+  optimizer->set_steps_taken(metadata_int(c.optimizer->file(), "steps_taken", 0, state.step));
   state.best_step = metadata_int(t, "best_step", -1, state.step);  // -1: no evaluation yet
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);

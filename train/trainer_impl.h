@@ -57,6 +57,12 @@ struct Trainer::Impl {
 
   explicit Impl(TrainConfig config);
   void stop_point(const char* during);  // start-up: every rank stops here together after a signal
+  // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and
+  // optimizer.
+  void build_model();
+  // ZeRO-3's sharded start-up: every base weight drawn from the seed or read from base_model
+  // alone, on the host, into `keep`, which keeps this rank's slices; sets sharded_start_rise.
+  void sharded_start(bool load_base, const WeightSink& keep);
   void print_summary() const;
   void print_adapter_summary(const LoraConfig& lora) const;
   // The units whose weights are sharded (ZeRO-3: trained, or an adapter run's frozen base); null
@@ -84,7 +90,12 @@ struct Trainer::Impl {
   // a step does. Collective under ZeRO.
   std::vector<NamedTensor> whole_weights();
   std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones
-  void restore(const CheckpointContents& c);  // model, optimizer, state and data cursor
+  // Model, optimizer, state and data cursor. Each rank reads only what it keeps of model.bin and
+  // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
+  void restore(OpenCheckpoint& c);
+  // The most host memory rose during restore() on any rank, and the most bytes of the
+  // checkpoint's tensors a rank read (-1: no restore).
+  int64_t restore_rise = -1, restore_read = -1;
 };
 
 }  // namespace llm

@@ -57,8 +57,8 @@ void Trainer::Impl::print_summary() const {
     say("data parallel: {} ranks, {} gradient buckets of <= {} MB, ZeRO stage {}\n", comm.world_size(),
         buckets->buckets().size(), c.ddp_bucket_cap_mb, c.zero_stage);
   if (sharded_start_rise >= 0) {
-    size_t largest = 0;
-    for (const ParamRef& p : params) largest = std::max(largest, sizeof(float) * p.tensor->numel());  // f32 on the host
+    size_t largest = 0;  // in f32, as drawn or read
+    for (const BaseWeight& w : model->base_weights()) largest = std::max(largest, shape_nbytes(w.shape, DType::f32));
     say("ZeRO-3 start-up: each weight made whole on the host alone, each rank keeping its slices: host "
         "memory rose {:.3f} MiB above the shards at most, on any rank (the largest weight {:.3f} MiB, the "
         "whole f32 model {:.3f} MiB)\n", sharded_start_rise / 1048576.0, largest / 1048576.0,
@@ -92,7 +92,10 @@ void Trainer::Impl::print_summary() const {
   if (c.loss_watchdog_threshold > 0)
     say("loss watchdog: stop once the logged loss is above {} at {} step ends in a row\n", c.loss_watchdog_threshold,
         c.loss_watchdog_patience);
-  if (!resumed_from.empty()) say("resumed from {} at step {}\n", resumed_from, state.step);
+  if (!resumed_from.empty())
+    say("resumed from {} at step {}: the most any rank read of model.bin and optimizer.bin {:.3f} MiB, host "
+        "memory rising {:.3f} MiB at most during the restore\n", resumed_from, state.step, restore_read / 1048576.0,
+        restore_rise / 1048576.0);
 }
 
 // The adapters, and what they save: trainable parameters and AdamW state against training every

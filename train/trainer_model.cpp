@@ -1,0 +1,123 @@
+// defines: Trainer::Impl::build_model and sharded_start (the model, its adapters, its ZeRO
+// sharding and its optimizer, as start-up makes them)
+#include "engine/backend.h"
+#include "model/hf_checkpoint.h"
+#include "model/peft_adapter.h"
+#include "train/trainer_impl.h"
+
+namespace llm {
+
+void Trainer::Impl::build_model() {
+  const TrainConfig& c = config;
+  const bool adapter = !c.adapter.empty();
+  // ZeRO-3 with an adapter: the frozen base is sharded per unit (FrozenShards); what trains is
+  // small and goes through ShardedAdamW as under ZeRO-2 (gradients reduce-scattered into slices,
+  // AdamW state sharded, the updated adapters all-gathered whole after each step).
+  const bool shard_frozen = adapter && c.zero_stage == 3 && comm.distributed();
+  // ZeRO-3 of trained weights: each rank keeps only its slices of each weight as it is drawn or
+  // read, one weight at a time (below, once the optimizer that holds the slices exists).
+  const bool shard_trained = !adapter && c.zero_stage == 3 && comm.distributed();
+  // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
+  const bool load_base = (resumed_from.empty() || adapter) && !c.base_model_is_preset();
+  // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
+  // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
+  // NF4 or int8 codes, or this rank's slices, go to a GPU.
+  const Device build = shard_trained ? device : c.quantized_base() || shard_frozen ? Device::cpu() : device;
+  if (shard_trained || shard_frozen) {
+    model = std::make_unique<LlamaModel>(c.model, build);
+  } else {
+    model = std::make_unique<LlamaModel>(c.model, build, c.seed);
+    if (load_base) {
+      const int64_t loaded = load_hf_weights(*model, c.base_model);
+      say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
+    }
+  }
+  if (adapter) {
+    model->add_lora(c.lora, c.seed);
+    if (resumed_from.empty() && !c.lora_model_dir.empty()) {
+      load_peft_adapter(*model, c.lora_model_dir);
+      say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
+    }
+    // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes;
+    // under ZeRO-3 the codes' layout now, their values weight by weight (sharded_start).
+    if (c.quantized_base())
+      quant_bytes = model->quantize_frozen_linears(c.base_format(), c.bnb_4bit_use_double_quant);
+    model->store_frozen_as(forward.compute_dtype);
+    if (shard_frozen) {
+      // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
+      frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,
+                                                     c.offload_params ? Device::cpu() : device);
+      frozen_shards->set_prefetch(c.forward_prefetch, c.backward_prefetch);
+      model->set_weight_units(frozen_shards.get());
+      // Each frozen weight's slices (quantised, or cast, first); what trains whole
+      // (modules_to_save) is kept whole, as under ZeRO-2.
+      sharded_start(load_base, [this](const ParamRef& p, const Tensor& value) {
+        if (p.tensor->requires_grad()) {
+          *p.tensor = value.to(model->device());
+          p.tensor->set_requires_grad(true);
+          return;
+        }
+        model->frozen_values(p, value, [this](const Tensor* t, const Tensor& v) { frozen_shards->keep_slice(t, v); });
+      });
+    }
+    model->move_to(device);  // what is not sharded: the adapters (and a quantised base's codes)
+    // The f32 base built on the host is gone (quantised, cast or sharded): its cached blocks go
+    // back to the system, or the host would keep holding the whole model's bytes.
+    if (c.quantized_base() || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
+  }
+  params = model->trainable_parameters();
+  std::vector<OptimParam> opt_params;
+  for (const ParamRef& p : params) {
+    param_tensors.push_back(p.tensor);
+    opt_params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
+  }
+  const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
+                          float(c.weight_decay)};
+  const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
+  const bool sharded = c.zero_stage >= 1 && comm.distributed();
+  const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};
+  if (shard_trained)
+    buckets = std::make_unique<GradBuckets>(comm, model->weight_units(), align);
+  else if (comm.distributed())
+    buckets = std::make_unique<GradBuckets>(comm, param_tensors, c.ddp_bucket_cap_mb, sharded, c.zero_stage >= 2, align);
+  if (sharded) {
+    // Full fine-tuning computes with compute copies in the compute dtype (bf16 on a GPU), the f32
+    // master living only in the optimizer's slices. An adapter run's trainable parameters stay f32
+    // (they are small, and merge_lora merges f32 adapters).
+    const DType weights = adapter ? DType::f32 : forward.compute_dtype;
+    auto sharded_adamw = std::make_unique<ShardedAdamW>(comm, *buckets, opt_params, adamw, adamw_state, weights);
+    sharded_optimizer = sharded_adamw.get();
+    if (shard_trained) {
+      sharded_weights = std::make_unique<ShardedWeights>(comm, *buckets, *sharded_adamw);
+      sharded_weights->set_prefetch(c.forward_prefetch, c.backward_prefetch);
+      model->set_weight_units(sharded_weights.get());
+    }
+    optimizer = std::move(sharded_adamw);
+  } else {
+    optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
+  }
+  // Trained weights' slices are the master slices, which exist now (a resume's come from its
+  // checkpoint in restore()).
+  if (shard_trained && resumed_from.empty())
+    sharded_start(load_base, [this](const ParamRef& p, const Tensor& value) {
+      sharded_weights->keep_slice(p.tensor, value);
+    });
+}
+
+// The whole values live in host memory, one at a time: how far it rose above the shards, on the
+// rank where it rose most, is logged (print_summary).
+void Trainer::Impl::sharded_start(bool load_base, const WeightSink& keep) {
+  CachingAllocator& host = backend(Device::cpu()).allocator();
+  const size_t before = host.stats().in_use_bytes;
+  host.start_window();
+  if (load_base) {
+    const int64_t loaded = read_hf_weights(*model, config.base_model, keep);
+    say("base_model: loaded {} tensors from {}\n", loaded, config.base_model);
+  } else {
+    model->draw_weights(config.seed, keep);
+  }
+  sharded_start_rise = static_cast<int64_t>(host.stats().window_peak_bytes - before);
+  comm.allreduce_max(&sharded_start_rise, 1);
+}
+
+}  // namespace llm
