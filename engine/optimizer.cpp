@@ -129,8 +129,20 @@ double LrSchedule::lr(int64_t step) const {
   const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
   if (kind == "linear") return base_lr * std::max(0.0, 1.0 - progress);
   if (kind == "constant_with_warmup") return base_lr;
+  if (kind == "polynomial") {
+    // transformers' get_polynomial_decay_schedule_with_warmup with its defaults, lr_end 1e-7 and
+    // power 1 (a base rate at or under lr_end is an error there, a constant lr_end here).
+    constexpr double kEnd = 1e-7;
+    return base_lr <= kEnd ? base_lr : kEnd + (base_lr - kEnd) * (1.0 - progress);
+  }
+  if (kind == "inverse_sqrt") {
+    const double timescale = warmup_steps > 0 ? static_cast<double>(warmup_steps) : 10000.0;
+    return base_lr / std::sqrt((static_cast<double>(step - warmup_steps) + timescale) / timescale);
+  }
+  if (kind == "cosine_with_restarts" && static_cast<double>(step - warmup_steps) >= span) return 0.0;
   const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
-  return base_lr * (min_lr_ratio + (1.0 - min_lr_ratio) * cosine);
+  const double floor = kind == "cosine" ? min_lr_ratio : 0.0;  // Axolotl's floor is cosine's only
+  return base_lr * (floor + (1.0 - floor) * cosine);
 }
 
 }  // namespace llm

@@ -108,7 +108,10 @@ class AdamW final : public Optimizer {
 double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 
 struct LrSchedule {
-  std::string kind = "cosine";  // cosine | linear | constant (no warmup, as HF's) | constant_with_warmup
+  // cosine | linear | constant (no warmup, as HF's) | constant_with_warmup | polynomial (HF's
+  // defaults: power 1 down to 1e-7) | inverse_sqrt (timescale the warmup, or 10000 without one) |
+  // cosine_with_restarts (HF's default of one cycle: the cosine, then 0 past the last step)
+  std::string kind = "cosine";
   double base_lr = 3e-4;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;

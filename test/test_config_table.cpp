@@ -265,7 +265,8 @@ TEST_CASE("config_keys lists the field table: name, type, default, meaning") {
   CHECK(find("hidden_size").default_value == "256");
   CHECK(find("max_steps").default_value == "unset");
   CHECK(find("learning_rate").default_value == "0.0003");
-  CHECK(find("lr_scheduler").type == "one of cosine, linear, constant, constant_with_warmup");
+  CHECK(find("lr_scheduler").type ==
+        "one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt, cosine_with_restarts");
   CHECK(find("flash_attention").default_value == "false");
 }
 

@@ -2,7 +2,8 @@
 // tools/make_hf_trajectory.py): llm_train, given the same model, data and settings, must log the
 // Trainer's loss, grad_norm and learning rate at every logged step of a short run, for full
 // fine-tuning (untied and tied embeddings), PEFT LoRA, epochs that end inside an accumulation,
-// logging_steps 3 and the linear schedule with a warmup ratio. That pins AdamW (bias correction,
+// logging_steps 3, the linear schedule with a warmup ratio, and the polynomial and inverse_sqrt
+// schedules. That pins AdamW (bias correction,
 // decoupled decay and which parameters take it), warmup + cosine or linear, clipping, the loss of
 // accumulated micro-batches divided by num_items_in_batch, the Trainer's steps per epoch and its
 // log window.
@@ -139,6 +140,19 @@ TEST_CASE("linear schedule, warmup_ratio: the Trainer's lr, loss and grad_norm a
   settings["lr_scheduler_type"] = c.at("lr_scheduler");
   settings.erase("warmup_steps");
   check_trajectory("tied", "warmup_ratio: " + c.at("warmup_ratio").dump() + "\n", c.at("steps"), settings);
+}
+
+// transformers' polynomial (power 1 down to 1e-7) and inverse_sqrt (timescale the 2 warmup steps)
+// schedules with their defaults, as get_scheduler builds them without lr_scheduler_kwargs.
+TEST_CASE("polynomial and inverse_sqrt schedules: the Trainer's lr, loss and grad_norm at every step") {
+  const json f = fixture();
+  for (const std::string schedule : {"polynomial", "inverse_sqrt"}) {
+    CAPTURE(schedule);
+    const json& c = f.at("cases").at(schedule);
+    json settings = f.at("settings");
+    settings["lr_scheduler_type"] = c.at("lr_scheduler");
+    check_trajectory("tied", "", c.at("steps"), settings);
+  }
 }
 
 // 9 micro-batches an epoch with accumulation 2: the Trainer ends each epoch with a step of the one

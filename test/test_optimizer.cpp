@@ -93,6 +93,12 @@ TEST_CASE("LR schedules: linear warmup from 0, cosine to the floor, linear decay
   CHECK(con.lr(2) == 2.0);
   LrSchedule warm{"constant_with_warmup", 2.0, 4, 100, 0.0};
   for (int64_t step = 0; step < 6; step++) CHECK(warm.lr(step) == doctest::Approx(std::vector<double>{0, 0.5, 1, 1.5, 2, 2}[step]));
+  // cosine_with_restarts with transformers' one cycle: the cosine without Axolotl's floor, then 0
+  // past the last step (polynomial and inverse_sqrt: test_hf_trajectory, against the Trainer).
+  LrSchedule restarts{"cosine_with_restarts", 1.0, 10, 110, 0.1};
+  CHECK(restarts.lr(60) == doctest::Approx(0.5));
+  CHECK(restarts.lr(110) == 0.0);
+  CHECK(restarts.lr(120) == 0.0);
 }
 
 TEST_CASE("dynamic quantisation maps: bitsandbytes' 256 values, sorted, 0 and 1 exact") {

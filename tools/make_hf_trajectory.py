@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Six cases, one dataset:
+learning_rate per logged step) is recorded. Eight cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -14,6 +14,9 @@ learning_rate per logged step) is recorded. Six cases, one dataset:
                the Trainer counts ceil(9 / 2) = 5 steps an epoch
   logging_3    full_untied with logging_steps 3: the Trainer logs steps 3, 6 and 9 only, each
                with the mean loss of its 3 steps and that step's own grad_norm and lr
+  polynomial, inverse_sqrt
+               full_tied with these schedules, transformers' defaults (power 1 down to lr_end
+               1e-7; timescale the warmup steps)
   linear_ratio full_tied with the linear schedule and a warmup of 0.25 of the steps (warmup_steps
                0.25: transformers 5 reads a value below 1 as a ratio, ceil(0.25 x 10) = 3 steps;
                llm_train's warmup_ratio)
@@ -150,6 +153,9 @@ def main():
     linear = dict(lr_scheduler_type="linear", warmup_steps=0.25)
     cases["linear_ratio"] = train(load(args.out, "tied"), rows, **linear)
     cases["linear_ratio"].update(lr_scheduler="linear", warmup_ratio=0.25)
+    for schedule in ("polynomial", "inverse_sqrt"):
+        cases[schedule] = train(load(args.out, "tied"), rows, lr_scheduler_type=schedule)
+        cases[schedule].update(lr_scheduler=schedule)
     meta = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "peft": peft.__version__},
             "settings": dict(SETTINGS, max_steps=STEPS, micro_batch_size=MICRO_BATCH,

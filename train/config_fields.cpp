@@ -313,7 +313,7 @@ std::vector<ConfigField> make_fields() {
       integer("max_steps", training, MEMBER(max_steps), 1, kNoMax,
               "optimizer steps; overrides num_epochs"),
       number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
-      choice("lr_scheduler", training, MEMBER(lr_scheduler), {"cosine", "linear", "constant", "constant_with_warmup"},
+      choice("lr_scheduler", training, MEMBER(lr_scheduler), {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts"},
              "learning-rate schedule after warmup"),
       integer("warmup_steps", training, MEMBER(warmup_steps), 0, kNoMax,
               "linear warmup steps from 0"),
