@@ -124,7 +124,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
                                  "tf32: maybe",
                                  "sample_packing: [true]",
                                  "output_dir: [a, b]",
-                                 "lr_scheduler: cosine_with_restarts",
+                                 "lr_scheduler: reduce_lr_on_plateau",
                                  "device: tpu",
                                  "bf16: sometimes",
                                  "attn_implementation: flex",
@@ -426,6 +426,16 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read
+}
+
+TEST_CASE("batch_size: Axolotl's micro_batch_size x gradient_accumulation_steps, given instead of the latter") {
+  CHECK(parse("micro_batch_size: 4\nbatch_size: 32\n").gradient_accumulation_steps == 8);
+  CHECK(parse("micro_batch_size: 4\nbatch_size: 30\n").gradient_accumulation_steps == 7);  // floored, as Axolotl
+  CHECK(parse("micro_batch_size: 4\nbatch_size: 32\ngradient_accumulation_steps:\n").gradient_accumulation_steps == 8);
+  CHECK(error_with("gradient_accumulation_steps: 2\nbatch_size: 32\n") ==
+        "cfg.yaml:4: batch_size: expected gradient_accumulation_steps or batch_size, not both, got both");
+  CHECK(error_with("micro_batch_size: 4\nbatch_size: 2\n") ==
+        "cfg.yaml:4: batch_size: expected at least micro_batch_size, 4, got 2");
 }
 
 TEST_CASE("eval_steps / save_steps: whole steps, or below 1 HF's share of the total steps") {

@@ -120,6 +120,15 @@ void Parser::validate() {
          "'" + c.resume_from_checkpoint + "'");
 
   check_exclusive("warmup_steps", c.warmup_steps >= 0, "warmup_ratio", c.warmup_ratio >= 0);
+  if (ctx_.batch_size > 0) {
+    // Axolotl's rule (check_gas_bsz): one of the two; the accumulation is batch_size // micro.
+    const auto gas = entries_.find("gradient_accumulation_steps");
+    check_exclusive("gradient_accumulation_steps", gas != entries_.end() && !gas->second.value.IsNull(), "batch_size", true);
+    if (ctx_.batch_size < c.micro_batch_size)
+      fail(at("batch_size"), "at least micro_batch_size, " + std::to_string(c.micro_batch_size),
+           std::to_string(ctx_.batch_size));
+    c.gradient_accumulation_steps = ctx_.batch_size / c.micro_batch_size;
+  }
   check_exclusive("eval_steps", c.eval_steps > 0, "evals_per_epoch", c.evals_per_epoch > 0);
   check_exclusive("save_steps", c.save_steps > 0, "saves_per_epoch", c.saves_per_epoch > 0);
   resolve_strategy("eval_strategy", c.eval_strategy, "eval_steps", c.eval_steps, "evals_per_epoch", c.evals_per_epoch);

@@ -308,6 +308,12 @@ std::vector<ConfigField> make_fields() {
               "rows per forward pass per rank"),
       integer("gradient_accumulation_steps", training, MEMBER(gradient_accumulation_steps), 1,
               kMaxBatch, "micro-batches per optimizer step"),
+      {"batch_size", training, integer_text(1, kMaxBatch * kMaxBatch),
+       "Axolotl's: micro_batch_size x gradient_accumulation_steps, given instead of the latter",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         ctx.batch_size = read_int(n, w, 1, kMaxBatch * kMaxBatch);
+       },
+       nullptr},
       integer("num_epochs", training, MEMBER(num_epochs), 1, kMaxEpochs,
               "passes over the data (unless max_steps)"),
       integer("max_steps", training, MEMBER(max_steps), 1, kNoMax,

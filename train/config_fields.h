@@ -86,6 +86,9 @@ struct ReadContext {
   };
   // By key: the boolean keys and attn_implementation that chose one.
   std::map<std::string, AttentionChoice> attention;
+  // Axolotl's batch_size (micro_batch_size x gradient_accumulation_steps), given instead of the
+  // accumulation: validate() derives that once every key is read. 0: not given.
+  int64_t batch_size = 0;
 
   // As Axolotl's users expect of a config kept beside its files: a relative path that exists
   // beside the config is taken from there, else it stays relative to the CWD.
