@@ -43,8 +43,8 @@ class Optimizer {
   virtual size_t unsharded_state_bytes() const = 0;
   virtual std::string describe() const = 0;  // for the start-up summary
   // The whole state by name ("<param>.exp_avg", "<param>.exp_avg_sq"; 8-bit state as
-  // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), on every rank, so a checkpoint
-  // can save it exactly. Collective when sharded.
+  // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), so a checkpoint can save it
+  // exactly. Sharded: collective, and only rank 0 (which writes checkpoints) gets it.
   virtual std::vector<std::pair<std::string, Tensor>> export_state() = 0;
   // Takes the state back from whole per-parameter tensors (asking for this rank's parts when
   // sharded).

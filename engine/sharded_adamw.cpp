@@ -185,6 +185,9 @@ std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
       m_absmax = gather(i, kQuantBlock, &AdamWMoments::m_absmax);
       v_absmax = gather(i, kQuantBlock, &AdamWMoments::v_absmax);
     }
+    // Only rank 0 writes checkpoints: the others free each bucket's gather at once, so a save
+    // holds the whole state in one rank's host memory, not in every rank's.
+    if (!comm_.is_main()) continue;
     for (size_t j = 0; j < b.params.size(); j++) {
       const Tensor& p = *b.params[j];
       const std::string& name = names_.at(&p);

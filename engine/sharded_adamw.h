@@ -57,7 +57,8 @@ class ShardedAdamW final : public Optimizer {
   Communicator::Request start_gather_master(size_t bucket, Tensor& flat);
   void gather_master(size_t bucket, Tensor& flat);
   // Per parameter, as AdamW names and lays it out, all-gathered from every rank's slices: the
-  // same tensors whatever the world size. Collective.
+  // same tensors whatever the world size, on rank 0 (the one that writes checkpoints); the other
+  // ranks take part in the gathers and get nothing. Collective.
   std::vector<std::pair<std::string, Tensor>> export_state() override;
   // The moments only: a restore gives the master slices through take_master.
   void import_state(const StateLookup& find) override;
