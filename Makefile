@@ -22,7 +22,7 @@ test: deps build
 # we leak, not what Open MPI keeps until exit (tools/lsan.supp).
 ASAN_DIR ?= build-asan
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
-          UBSAN_OPTIONS=print_stacktrace=1
+          UBSAN_OPTIONS=print_stacktrace=1:abort_on_error=1
 # `make fuzz`: every target of llm_fuzz for FUZZ_SECONDS each from FUZZ_SEED, sanitizers on; a
 # failing input is saved in $(ASAN_DIR)/crash-TARGET-SEED-N (replay: llm_fuzz TARGET FILE).
 FUZZ_SECONDS ?= 60

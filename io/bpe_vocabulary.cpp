@@ -138,6 +138,9 @@ std::vector<std::string> read_special_names(const std::string& json_path) {
 }  // namespace
 
 nlohmann::json parse_json_text(const std::string& text, const std::string& path, const std::string& expected) {
+  // nlohmann ends its input at a NUL byte and would ignore whatever follows; JSON holds none.
+  if (size_t at = text.find('\0'); at != std::string::npos)
+    throw UserError(path + ": expected " + expected + ", got invalid JSON (a NUL byte at byte " + std::to_string(at + 1) + ")");
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

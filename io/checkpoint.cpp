@@ -97,13 +97,21 @@ void install_dir(const fs::path& tmp, const fs::path& final_dir, const std::stri
 
 std::string existing_file(const std::string& dir, const char* name) {
   std::string path = join(dir, name);
-  if (!fs::is_regular_file(path)) throw UserError(path + ": missing (incomplete checkpoint)");
-  return path;
+  std::error_code ec;
+  const fs::file_type type = fs::status(path, ec).type();
+  if (type == fs::file_type::regular) return path;
+  // "missing" only when it is: a directory in its place is not an unfinished write.
+  if (type == fs::file_type::not_found || type == fs::file_type::none)
+    throw UserError(path + ": missing (incomplete checkpoint)");
+  throw UserError(path + ": expected a file of the checkpoint, got " +
+                  (type == fs::file_type::directory ? "a directory" : "a special file"));
 }
 
 void check_checkpoint_dir(const std::string& dir) {
-  if (!fs::is_directory(dir))
-    throw UserError(dir + ": not a checkpoint directory (no such directory)");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw UserError(dir + ": not a checkpoint directory (" +
+                    (fs::exists(dir, ec) ? "a file" : "no such directory") + ")");
 }
 
 std::string read_text(const std::string& path) {

@@ -83,12 +83,20 @@ std::vector<int64_t> array_element_lines(const std::string& text) {
   return lines;
 }
 
+// nlohmann takes a NUL byte for the end of its input: a line "a\0" would be "unexpected end of
+// input" and {"text": "ok"}\0junk would be read as its head alone. JSON text never holds one.
+UserError nul_byte_error(const std::string& path, int64_t line, size_t column) {
+  return UserError(path + ":" + std::to_string(line) + ": invalid JSON: a NUL byte at column " +
+                   std::to_string(column) + " (JSON holds none; in a string it is written \\u0000)");
+}
+
 std::vector<JsonRecord> read_json_lines(const std::string& path, const std::string& text) {
   std::vector<JsonRecord> records;
   std::istringstream in(text);
   std::string line;
   for (int64_t number = 1; std::getline(in, line); number++) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (size_t at = line.find('\0'); at != std::string::npos) throw nul_byte_error(path, number, at + 1);
     try {
       records.push_back({json::parse(line), number});
     } catch (const json::exception& e) {  // parse_error, or out_of_range for a number
@@ -100,6 +108,8 @@ std::vector<JsonRecord> read_json_lines(const std::string& path, const std::stri
 }
 
 std::vector<JsonRecord> read_json_array(const std::string& path, const std::string& text) {
+  if (size_t at = text.find('\0'); at != std::string::npos)  // rfind's npos + 1: the first line
+    throw nul_byte_error(path, line_at(text, at), at - (text.rfind('\n', at) + 1) + 1);
   json doc;
   try {
     doc = json::parse(text);

@@ -61,16 +61,23 @@ std::optional<std::string> token_bytes(const std::string& text) {
   return out;
 }
 
+// A member's string value, or "" when it is absent or not a string: json::value would throw
+// type_error for {"type": 5}, which is bad input to refuse in one line, not a fatal error.
+std::string string_member(const json& object, const char* key) {
+  const auto it = object.find(key);  // end() for an object without it and for a non-object
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // True when the pre-tokenizer (or one of a Sequence's) splits on Llama 3's regex.
 bool splits_like_llama3(const json& pre) {
   if (!pre.is_object()) return false;
-  if (pre.value("type", "") == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array()) {
+  if (string_member(pre, "type") == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array()) {
     for (const json& p : pre["pretokenizers"])
       if (splits_like_llama3(p)) return true;
     return false;
   }
   const json* pattern = pre.contains("pattern") ? &pre["pattern"] : nullptr;
-  return pre.value("type", "") == "Split" && pattern && pattern->is_object() && pattern->contains("Regex") &&
+  return string_member(pre, "type") == "Split" && pattern && pattern->is_object() && pattern->contains("Regex") &&
          (*pattern)["Regex"].is_string() && (*pattern)["Regex"].get<std::string>() == kLlama3Pattern;
 }
 
@@ -106,8 +113,9 @@ BpeVocabulary read_hf_tokenizer_json(const std::string& json_path) {
   if (!doc.is_object() || !doc.contains("model") || !doc["model"].is_object())
     throw UserError(p + ": expected " + expected + " (an object with a \"model\"), got none");
   const json& model = doc["model"];
-  if (model.value("type", "") != "BPE")
-    throw UserError(p + ": model.type: expected BPE (Llama 3's byte-level BPE), got " + model.value("type", std::string("none")));
+  if (const json type = model.value("type", json("none")); type != "BPE")
+    throw UserError(p + ": model.type: expected BPE (Llama 3's byte-level BPE), got " +
+                    (type.is_string() ? type.get<std::string>() : type.dump()));
   if (!splits_like_llama3(doc.value("pre_tokenizer", json())))
     throw UserError(p + ": pre_tokenizer: expected a Split on Llama 3's regex (this engine tokenizes Llama 3 only), got another");
   if (!model.contains("vocab") || !model["vocab"].is_object() || model["vocab"].empty())
@@ -151,14 +159,19 @@ BpeVocabulary read_hf_tokenizer_json(const std::string& json_path) {
 
   // Added tokens past the vocab are the specials, their ids following it without a gap.
   const json added = doc.value("added_tokens", json::array());
-  std::vector<std::string> specials(added.is_array() ? added.size() : 0);
+  if (!added.is_array() && !added.is_null())  // null: no added tokens
+    throw UserError(p + ": added_tokens: expected a list of {\"id\": N, \"content\": name}, got a JSON " +
+                    std::string(added.type_name()));
+  std::vector<std::string> specials(added.size());
   for (size_t i = 0; i < specials.size(); i++) {
     const json& t = added[i];
     const std::string at = p + ": added_tokens[" + std::to_string(i) + "]: ";
     if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() || !t.contains("content") ||
         !t["content"].is_string() || t["content"].get<std::string>().empty())
       throw UserError(at + "expected {\"id\": N, \"content\": name}, got " + t.dump());
-    const int64_t slot = t["id"].get<int64_t>() - int64_t(v.tokens.size());
+    // Checked before the subtraction: an id near -2^63 would overflow it (found by llm_fuzz).
+    const int64_t id = t["id"].get<int64_t>(), first = int64_t(v.tokens.size());
+    const int64_t slot = id < first ? -1 : id - first;
     if (slot < 0 || slot >= int64_t(specials.size()) || !specials[slot].empty())
       throw UserError(at + "expected an id from " + std::to_string(v.tokens.size()) + " on, each once, without gaps, got " +
                       t["id"].dump());

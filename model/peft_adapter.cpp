@@ -33,6 +33,21 @@ json read_json(const std::string& path) {
     throw UserError(path + ": expected JSON, got a parse error: " + e.what());
   }
 }
+
+// The member `key`, null when absent. json::value with a typed default would throw type_error
+// for a value of another type ("r": "8"): bad input to refuse in one line, not a fatal error.
+json member(const json& config, const char* key) {
+  const auto it = config.find(key);
+  return it == config.end() ? json() : *it;
+}
+
+// A boolean member, false when absent (PEFT's default for each flag we read).
+bool flag(const json& config, const char* key, const std::string& path) {
+  const json v = member(config, key);
+  if (!v.is_null() && !v.is_boolean())
+    throw UserError(path + ": " + key + ": expected true or false, got " + v.dump());
+  return !v.is_null() && v.get<bool>();
+}
 }  // namespace
 
 void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::string& base_model,
@@ -75,22 +90,25 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
                                  const std::string& ours) {
     throw UserError(config_path + ": " + key + ": expected " + ours + " as the config asks, got " + file_value);
   };
-  if (config.value("peft_type", "") != "LORA") disagree("peft_type", config.value("peft_type", "none"), "LORA");
-  if (config.value("r", int64_t(0)) != lora.r)
-    disagree("r", config.value("r", json()).dump(), std::to_string(lora.r) + " (lora_r)");
-  if (config.value("lora_alpha", 0.0f) != lora.alpha)
-    disagree("lora_alpha", config.value("lora_alpha", json()).dump(), number(lora.alpha).dump());
-  if (config.value("use_rslora", false) != lora.use_rslora)
-    disagree("use_rslora", config.value("use_rslora", false) ? "true" : "false",
+  if (!config.is_object())
+    throw UserError(config_path + ": expected a JSON object, got a JSON " + std::string(config.type_name()));
+  if (member(config, "peft_type") != "LORA") disagree("peft_type", member(config, "peft_type").dump(), "LORA");
+  if (member(config, "r") != json(lora.r))  // json compares 8 and 8.0 as numbers
+    disagree("r", member(config, "r").dump(), std::to_string(lora.r) + " (lora_r)");
+  const json alpha = member(config, "lora_alpha");
+  if (!alpha.is_number() || alpha.get<float>() != lora.alpha)  // as float: PEFT writes 0.1 as a double
+    disagree("lora_alpha", alpha.dump(), number(lora.alpha).dump());
+  if (flag(config, "use_rslora", config_path) != lora.use_rslora)
+    disagree("use_rslora", lora.use_rslora ? "false" : "true",
              std::string(lora.use_rslora ? "true" : "false") + " (peft_use_rslora)");
-  for (const char* flag : {"use_dora", "fan_in_fan_out", "lora_bias"})
-    if (config.value(flag, false)) disagree(flag, "true", "false (not built)");
+  for (const char* name : {"use_dora", "fan_in_fan_out", "lora_bias"})
+    if (flag(config, name, config_path)) disagree(name, "true", "false (not built)");
   std::set<std::string> targets;
   if (config.contains("target_modules") && config["target_modules"].is_array())
     for (const json& t : config["target_modules"]) targets.insert(t.is_string() ? t.get<std::string>() : t.dump());
   const std::vector<std::string> ours = lora.targets();
   if (targets != std::set<std::string>(ours.begin(), ours.end()))
-    disagree("target_modules", config.value("target_modules", json()).dump(), json(ours).dump());
+    disagree("target_modules", member(config, "target_modules").dump(), json(ours).dump());
 
   const SafetensorsFile file((fs::path(dir) / kPeftWeightsFile).string());
   const std::vector<ParamRef> params = model.trainable_parameters();

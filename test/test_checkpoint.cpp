@@ -320,8 +320,13 @@ TEST_CASE("save, list, latest and load of checkpoint directories") {
     fs::remove(dir + "/optimizer.bin");
     CHECK(error_of([&] { load_checkpoint(dir); }) ==
           dir + "/optimizer.bin: missing (incomplete checkpoint)");
+    fs::create_directory(dir + "/optimizer.bin");
+    CHECK(error_of([&] { load_checkpoint(dir); }) ==
+          dir + "/optimizer.bin: expected a file of the checkpoint, got a directory");
     CHECK(error_of([&] { load_checkpoint(out + "/step_000999"); }) ==
           out + "/step_000999: not a checkpoint directory (no such directory)");
+    CHECK(error_of([&] { load_checkpoint(dir + "/model.bin"); }) ==
+          dir + "/model.bin: not a checkpoint directory (a file)");
   }
 }
 

@@ -484,6 +484,11 @@ TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {
   CHECK(error_with("deepspeed: " + none + "\n") ==
         "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
         "or 3, got '" + none + "' without one");
+  // Not an object where DeepSpeed has one: refused in one line, not nlohmann's type_error.
+  const std::string scalar = s.write("scalar.json", R"({"zero_optimization": "auto"})");
+  CHECK(error_with("deepspeed: " + scalar + "\n") ==
+        "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
+        "or 3, got '" + scalar + "' without one");
   CHECK(error_with("deepspeed: " + zero2 + "\nzero_stage: 1\n") ==
         "cfg.yaml:4: zero_stage: expected the stage of deepspeed's config, 2, or no zero_stage, got 1");
 }

@@ -495,6 +495,25 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   p = dir.write("overflow.json", "[{\"instruction\": \"a\", \"output\": -1e999}]");
   CHECK(error_of(alpaca(p)) == p + ": invalid JSON: number overflow parsing '-1e999'");
 
+  // A NUL byte ends nlohmann's input: without our check, line 2 would be "unexpected end of
+  // input" and line 3 would be read as {"text": "ok"}, the bytes after its NUL dropped.
+  p = dir.write("nul.jsonl", std::string("{\"text\": \"ok\"}\n\0\n", 17));
+  CHECK(error_of(completion(p)) ==
+        p + ":2: invalid JSON: a NUL byte at column 1 (JSON holds none; in a string it is written \\u0000)");
+  p = dir.write("nul_tail.jsonl", std::string("{\"text\": \"a\"}\n\n{\"text\": \"ok\"}\0junk\n", 35));
+  CHECK(error_of(completion(p)).find(p + ":3: invalid JSON: a NUL byte at column 15 ") == 0);
+  p = dir.write("nul.json", std::string("[\n  {\"text\": \"a\0\"}\n]", 20));
+  CHECK(error_of(completion(p)).find(p + ":2: invalid JSON: a NUL byte at column 14 ") == 0);
+  // A 10 MB line that fails: nlohmann quotes all of it; the message keeps its head and tail.
+  p = dir.write("long.jsonl", "{\"text\": \"" + std::string(10'000'000, 'x') + "\n");
+  e = error_of(completion(p));
+  CHECK(e.find(p + ":1: invalid JSON: ") == 0);
+  CHECK(e.size() < 1100);
+  CHECK(e.find("bytes left out ...] xxx") != std::string::npos);
+  // Bytes that are not UTF-8 are written as \xNN, so the message line is UTF-8 text.
+  p = dir.write("latin1.jsonl", "{\"text\": \"caf\xe9\"}\n");
+  CHECK(error_of(completion(p)).find("last read: '\"caf\\xe9\"'") != std::string::npos);  // \xe9" is no character
+
   p = dir.write("bad.json",
                 "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": }\n]");
   CHECK(error_of(alpaca(p)).find(p + ":3: invalid JSON: ") == 0);

@@ -211,6 +211,25 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
   fourth.add_lora(no_head, 7);
   CHECK(contains(error_of([&] { load_peft_adapter(fourth, dir.path.string()); }),
                  "tensor base_model.model.lm_head.weight is not a trainable tensor"));
+
+  // A value of another JSON type is refused in one line, not thrown as nlohmann's type_error.
+  const std::string path = dir.file(kPeftConfigFile);
+  auto refusal = [&](const nlohmann::json& file) {
+    write_file(path, file.dump());
+    return error_of([&] { load_peft_adapter(other, dir.path.string()); });
+  };
+  auto with = [&](const char* key, const nlohmann::json& value) {
+    nlohmann::json bad = config;
+    bad[key] = value;
+    return refusal(bad);
+  };
+  CHECK(refusal(nlohmann::json::array()) == path + ": expected a JSON object, got a JSON array");
+  CHECK(with("peft_type", 5) == path + ": peft_type: expected LORA as the config asks, got 5");
+  CHECK(with("r", "4") == path + ": r: expected 4 (lora_r) as the config asks, got \"4\"");
+  CHECK(with("lora_alpha", "8") == path + ": lora_alpha: expected 8 as the config asks, got \"8\"");
+  CHECK(with("use_rslora", 1) == path + ": use_rslora: expected true or false, got 1");
+  CHECK(with("use_dora", "no") == path + ": use_dora: expected true or false, got \"no\"");
+  CHECK(with("r", 4.0) == "");  // PEFT may write a whole number as a float
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
@@ -264,9 +265,19 @@ TEST_CASE("bad tokenizer.json: one line naming the file and what was expected") 
   };
   CHECK(with(good) == "(no error)");
   CHECK(load_error(s.write("tokenizer.json", "{\"model\": ")) == p + ": expected a Hugging Face tokenizer.json, got invalid JSON (byte 11)");
+  // nlohmann would stop at the NUL and read the document before it as the whole file.
+  CHECK(load_error(s.write("tokenizer.json", good.dump() + std::string("\0junk", 5))) ==
+        p + ": expected a Hugging Face tokenizer.json, got invalid JSON (a NUL byte at byte " +
+            std::to_string(good.dump().size() + 1) + ")");
   CHECK(with(nlohmann::json::array()) == p + ": expected a Hugging Face tokenizer.json (an object with a \"model\"), got none");
   CHECK(changed([](auto& d) { d["model"]["type"] = "Unigram"; }) ==
         p + ": model.type: expected BPE (Llama 3's byte-level BPE), got Unigram");
+  // A value of another JSON type where a string belongs: one line, not nlohmann's type_error.
+  CHECK(changed([](auto& d) { d["model"]["type"] = 5; }) == p + ": model.type: expected BPE (Llama 3's byte-level BPE), got 5");
+  CHECK(changed([](auto& d) { d["pre_tokenizer"]["type"] = nlohmann::json::array({"Sequence"}); }) ==
+        p + ": pre_tokenizer: expected a Split on Llama 3's regex (this engine tokenizes Llama 3 only), got another");
+  CHECK(changed([](auto& d) { d["added_tokens"] = nlohmann::json::object(); }) ==
+        p + ": added_tokens: expected a list of {\"id\": N, \"content\": name}, got a JSON object");
   CHECK(changed([](auto& d) { d["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\s+"; }) ==
         p + ": pre_tokenizer: expected a Split on Llama 3's regex (this engine tokenizes Llama 3 only), got another");
   CHECK(changed([](auto& d) { d["model"]["vocab"]["hello"] = 900; }) ==
@@ -284,6 +295,9 @@ TEST_CASE("bad tokenizer.json: one line naming the file and what was expected") 
         p + ": model.merges[0]: expected a merge that makes a token of the vocab, got \"x y\"");
   CHECK(changed([](auto& d) { d["added_tokens"][1]["id"] = 300; }) ==
         p + ": added_tokens[1]: expected an id from 268 on, each once, without gaps, got 300");
+  // UBSan: id - 268 overflowed for an id near -2^63 (found by llm_fuzz hf_tokenizer_json).
+  CHECK(changed([](auto& d) { d["added_tokens"][1]["id"] = std::numeric_limits<int64_t>::min(); }) ==
+        p + ": added_tokens[1]: expected an id from 268 on, each once, without gaps, got -9223372036854775808");
   CHECK(changed([](auto& d) { d["model"]["vocab"].erase("A"); d["model"]["vocab"]["AA"] = 65; }) ==
         p + ": expected a token for each of the 256 single bytes, got none for byte 0x41");
   s.write("tokenizer.json", good.dump());

@@ -18,7 +18,9 @@ void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
   if (json.is_discarded() || !json.is_object())
     fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
-  const nlohmann::json stage = json.value("zero_optimization", nlohmann::json::object()).value("stage", nlohmann::json());
+  // value() on a zero_optimization that is no object ("auto", 3) would throw type_error.
+  const nlohmann::json zero = json.value("zero_optimization", nlohmann::json());
+  const nlohmann::json stage = zero.is_object() ? zero.value("stage", nlohmann::json()) : nlohmann::json();
   if (!stage.is_number_integer() || stage.get<int64_t>() < 0 || stage.get<int64_t>() > 3)
     fail(w, "a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 or 3", "'" + path + "' without one");
   ctx.config.deepspeed = path;

@@ -96,7 +96,10 @@ void on_fatal_signal(int sig) {
 void install_death_handlers() {
   signal(SIGALRM, on_fatal_signal);
 #ifdef __SANITIZE_ADDRESS__
-  __sanitizer_set_death_callback(dump_input);  // the sanitizers own the signals and report first
+  __sanitizer_set_death_callback(dump_input);  // ASan owns the fault signals and reports first
+  // GCC links UBSan as a runtime of its own that never calls ASan's death callback: `make fuzz`
+  // has it abort (UBSAN_OPTIONS=abort_on_error=1), and ASan leaves SIGABRT to us.
+  signal(SIGABRT, on_fatal_signal);
 #else
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, on_fatal_signal);
 #endif
