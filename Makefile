@@ -43,8 +43,9 @@ fuzz: deps
 	  $(SAN_ENV) $(ASAN_DIR)/llm_fuzz $$t --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) --crash-dir $(ASAN_DIR) || exit 1; \
 	done
 
+# The demo replaces its previous run's checkpoints (llm_train alone refuses to: overwrite_output_dir).
 train: deps build
-	./llm_train configs/tiny.yaml
+	./llm_train configs/tiny.yaml --overwrite_output_dir true
 
 # Benchmarks print tables; they never gate anything. On a GPU machine, bench-gpu runs the
 # training-step comparison with HF transformers (torch needed) at the llama3-1b shape.

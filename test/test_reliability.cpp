@@ -119,6 +119,26 @@ TEST_CASE("output_dir: a file or a path under a file is refused before anything 
         std::string::npos);
 }
 
+TEST_CASE("a new run over an earlier run's checkpoints is refused, nothing touched, unless overwrite_output_dir") {
+  Workspace ws("overwrite");
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 1\n")).exit_code == 0);
+  const std::string two = ws.out("step_000002");
+  const std::string model = read_file(two + "/model.bin"), metrics = read_file(ws.out("metrics.jsonl"));
+  // The fixture's configs allow overwriting (tests rerun one workspace); a user's default does not.
+  Run r = run_train(ws.config("max_steps: 2\nsave_steps: 1\nseed: 8\noverwrite_output_dir: false\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r) == "error: " + (ws.dir / "config.yaml").string() + ": output_dir: " + (ws.dir / "out").string() +
+                             " holds 2 checkpoint(s) of an earlier run, newest " + two + "; resume it (--resume " +
+                             two + ", or auto_resume_from_checkpoints: true), choose another output_dir, or set "
+                             "overwrite_output_dir: true to replace them\n");
+  CHECK(read_file(two + "/model.bin") == model);
+  CHECK(read_file(ws.out("metrics.jsonl")) == metrics);
+  Run over = run_train(ws.config("max_steps: 2\nsave_steps: 1\nseed: 8\n"));
+  REQUIRE_MESSAGE(over.exit_code == 0, over.output);
+  CHECK(read_file(two + "/model.bin") != model);
+}
+
 TEST_CASE("a second run on the same output_dir is refused at once by the first one's lock") {
   Workspace ws("lock");
   const std::string cfg = ws.config("max_steps: 100000\n");

@@ -53,7 +53,9 @@ struct Workspace {
                      "output_dir: " + (dir / "out").string() + "\n"
                      "sequence_len: 32\nmicro_batch_size: 2\ngradient_accumulation_steps: 2\n"
                      "learning_rate: 0.003\nlr_scheduler: constant_with_warmup\nwarmup_steps: 2\nlogging_steps: 1\nseed: 7\n"
-                     "val_set_size: 0.1\nsave_total_limit: 10\n" + extra);
+                     "val_set_size: 0.1\nsave_total_limit: 10\n"
+                     // Tests run one workspace again and again; test_reliability checks the refusal.
+                     "overwrite_output_dir: true\n" + extra);
     return path;
   }
   std::string out(const std::string& sub = "") const { return (dir / "out" / sub).string(); }

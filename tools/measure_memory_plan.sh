@@ -11,7 +11,7 @@ IFS=, read -r -a cases <<<"${CASES:-1 0,2 0,2 1,2 2,2 3,4 0,4 1,4 2,4 3}"
 for case in "${cases[@]}"; do
   read -r ranks stage <<<"$case"
   out=$(mpirun --oversubscribe "${root[@]}" -np "$ranks" -x OMP_NUM_THREADS=1 \
-        ./llm_train "$config" --zero_stage "$stage" "$@" 2>&1 | tr -d '\r')
+        ./llm_train "$config" --zero_stage "$stage" --overwrite_output_dir true "$@" 2>&1 | tr -d '\r')
   planned=$(grep -a -m1 "peak per rank" <<<"$out" | awk '{print $4}')
   measured=$(grep -a "(peak" <<<"$out" | tail -1 | sed 's/.*(peak \([0-9.]*\)).*/\1/')
   awk -v r="$ranks" -v s="$stage" -v p="$planned" -v m="$measured" -v c="$config" \

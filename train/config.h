@@ -94,6 +94,9 @@ struct TrainConfig {
   int64_t save_total_limit = 4;
   std::string resume_from_checkpoint;  // a checkpoint directory
   bool auto_resume_from_checkpoints = false;
+  // HF's: a new run (no resume) may write over the checkpoints an earlier run left in output_dir;
+  // without it such a run stops before writing anything.
+  bool overwrite_output_dir = false;
   bool save_first_step = false;  // Axolotl's: a checkpoint after step 1 too, to check saving early
 
   // Logging.

@@ -381,6 +381,8 @@ std::vector<ConfigField> make_fields() {
               "checkpoints kept (plus the best)"),
       text("resume_from_checkpoint", checkpoints, MEMBER(resume_from_checkpoint),
            "a checkpoint directory to continue from"),
+      flag("overwrite_output_dir", checkpoints, MEMBER(overwrite_output_dir),
+           "a new run may replace the checkpoints an earlier run left in output_dir"),
       flag("auto_resume_from_checkpoints", checkpoints, MEMBER(auto_resume_from_checkpoints),
            "continue from the newest valid checkpoint in output_dir"),
       flag("save_first_step", checkpoints, MEMBER(save_first_step),
