@@ -149,6 +149,32 @@ std::string with_header_checksum(std::string bytes) {
 
 // A tensor file (model.bin, optimizer.bin, trainer.bin). Each input runs twice: as given, and
 // with its header checksum made right, so mutations of the header reach the JSON behind it.
+// A resume's reader (TensorFileReader) on a file read_tensor_file accepted: each tensor, read
+// whole and as a part, must be the accepted bytes. On any other file it may refuse, in one
+// UserError, but must not misbehave (the sanitizers watch).
+void check_reader_agrees(const std::string& path, const TensorFile* accepted) {
+  if (!accepted) {
+    try {
+      TensorFileReader reader(path);
+    } catch (const UserError&) {
+    }
+    return;
+  }
+  TensorFileReader reader(path);
+  for (const NamedTensor& t : accepted->tensors) {
+    const Tensor& want = t.tensor;
+    const auto same = [&](const Tensor& got, int64_t begin, int64_t count) {
+      const size_t elem = want.nbytes() / static_cast<size_t>(std::max<int64_t>(want.numel(), 1));
+      require(got.nbytes() == elem * static_cast<size_t>(count) &&
+                  std::memcmp(got.data_ptr(), static_cast<const char*>(want.data_ptr()) + elem * begin, got.nbytes()) == 0,
+              "TensorFileReader reads other bytes of " + t.name + " than read_tensor_file");
+    };
+    same(reader.read(t.name, want.shape(), want.dtype()), 0, want.numel());
+    const int64_t half = want.numel() / 2;  // one part a rank: the second half, from an offset
+    same(reader.read(t.name, want.shape(), want.dtype(), half, want.numel() - half), half, want.numel() - half);
+  }
+}
+
 Target tensor_file_target() {
   auto dict = with_json({"metadata", "tensors", "name", "dtype", "shape", "offset", "bytes", "crc32",
                          "f32", "bf16", "i32", "4096", "00000000"});
@@ -169,8 +195,10 @@ Target tensor_file_target() {
             for (const std::string* bytes : {&input, &fixed}) {
               write_bytes(path, *bytes);
               try {
-                read_tensor_file(path);
+                const TensorFile accepted = read_tensor_file(path);
+                check_reader_agrees(path, &accepted);
               } catch (const UserError& e) {
+                check_reader_agrees(path, nullptr);
                 // verify_tensor_file streams the same checks: it must refuse the same files.
                 bool refused = false;
                 try {
