@@ -68,9 +68,9 @@ void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
       // choice, not a result; both prefetch here as BACKWARD_PRE does.
       ctx.config.backward_prefetch = read_choice(v, wk, {"BACKWARD_PRE", "BACKWARD_POST", "NO_PREFETCH"}) != "NO_PREFETCH";
     } else if (name == "cpu_ram_efficient_loading" && read_bool(v, wk)) {
-      // What ZeRO-3 does anyway for trained weights: they are drawn or read one at a time, each
-      // rank keeping only its slices (engine/sharded_weights.h). An adapter run's frozen base is
-      // still built whole in each rank's host memory before it is sliced (README, Not built).
+      // What ZeRO-3 does anyway: trained weights and an adapter run's frozen base are drawn or
+      // read one at a time, each rank keeping only its slices (engine/sharded_weights.h,
+      // engine/frozen_shards.h).
       // false is not offered (it would only hold more memory), so it is warned about as unused.
     } else if (name == "activation_checkpointing") {
       if (read_bool(v, wk)) ctx.config.gradient_checkpointing = true;  // recompute every block
