@@ -1,5 +1,5 @@
 // defines: find_bpe_tokenizer, read_tiktoken_vocabulary (Meta's ranks file and
-// special_tokens.json), read_whole_file, quoted, parse_json_text (io/json_text.h)
+// special_tokens.json), quoted
 #include "io/bpe_vocabulary.h"
 
 #include <algorithm>
@@ -137,32 +137,8 @@ std::vector<std::string> read_special_names(const std::string& json_path) {
 
 }  // namespace
 
-nlohmann::json parse_json_text(const std::string& text, const std::string& path, const std::string& expected) {
-  // nlohmann ends its input at a NUL byte and would ignore whatever follows; JSON holds none.
-  if (size_t at = text.find('\0'); at != std::string::npos)
-    throw UserError(path + ": expected " + expected + ", got invalid JSON (a NUL byte at byte " + std::to_string(at + 1) + ")");
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UserError(path + ": expected " + expected + ", got invalid JSON (byte " + std::to_string(e.byte) + ")");
-  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e999
-    throw UserError(path + ": expected " + expected + ", got invalid JSON (" + e.what() + ")");
-  }
-}
-
 std::string quoted(std::string_view s) {
   return "'" + std::string(s.substr(0, 40)) + (s.size() > 40 ? "...'" : "'");
-}
-
-std::string read_whole_file(const std::string& path, const std::string& expected) {
-  std::ifstream in(path, std::ios::binary);
-  std::error_code ec;
-  if (!in || fs::is_directory(path, ec))
-    throw UserError(path + ": expected " + expected + ", got " +
-                    (fs::exists(path, ec) ? "an unreadable file" : "no such file"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 std::optional<std::string> find_bpe_tokenizer(const std::string& path) {

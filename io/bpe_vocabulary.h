@@ -31,8 +31,6 @@ std::optional<std::string> find_bpe_tokenizer(const std::string& path);
 BpeVocabulary read_tiktoken_vocabulary(const std::string& ranks_path);
 BpeVocabulary read_hf_tokenizer_json(const std::string& json_path);
 
-// A file's whole text; UserError naming `path` and `expected` when it cannot be read.
-std::string read_whole_file(const std::string& path, const std::string& expected);
 // "'text'" cut at 40 characters, for messages.
 std::string quoted(std::string_view s);
 

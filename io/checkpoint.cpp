@@ -20,6 +20,7 @@
 
 #include "engine/check.h"
 #include "io/durable_file.h"
+#include "io/json_text.h"
 #include "engine/user_error.h"
 
 namespace llm {
@@ -152,7 +153,7 @@ std::optional<Manifest> read_manifest(const std::string& dir) {
   auto bad = [&](const std::string& what) { return UserError(path + ": " + what); };
   Manifest m;
   try {
-    nlohmann::json json = nlohmann::json::parse(read_text(path));
+    const nlohmann::json json = parse_json_text(read_text(path), path, "a checkpoint manifest");
     if (json.at("format").get<int64_t>() != kManifestFormat)
       throw bad("format " + json.at("format").dump() + " is not supported (this build reads " +
                 std::to_string(kManifestFormat) + ")");

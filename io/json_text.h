@@ -1,12 +1,35 @@
-// A whole JSON document from a file's text, or one UserError line naming the file and what it
-// should have been: how the tokenizer files (special_tokens.json, tokenizer.json,
-// tokenizer_config.json) are read.
+// A user's JSON file read whole, or one UserError line naming the file and what it should have
+// been: how every JSON input is read (tokenizer files, config.json, adapter_config.json,
+// safetensors headers and indexes, checkpoint manifests and tensor file headers).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace llm {
 
-nlohmann::json parse_json_text(const std::string& text, const std::string& path, const std::string& expected);
+// A file's whole text; UserError naming `path` and `expected` when it cannot be read.
+std::string read_whole_file(const std::string& path, const std::string& expected);
+
+// One UserError line for text that is no JSON document: a NUL byte (nlohmann ends its input at
+// one and would ignore what follows; JSON holds none), a syntax error, or a number like 1e999.
+[[noreturn]] void throw_invalid_json(const std::string& path, const std::string& expected, const std::string& why);
+size_t nul_byte_at(const std::string& text);  // npos when none
+
+template <class Json = nlohmann::json>
+Json parse_json_text(const std::string& text, const std::string& path, const std::string& expected) {
+  if (const size_t at = nul_byte_at(text); at != std::string::npos)
+    throw_invalid_json(path, expected, "a NUL byte at byte " + std::to_string(at + 1));
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw_invalid_json(path, expected, "byte " + std::to_string(e.byte));
+  } catch (const nlohmann::json::exception& e) {  // out_of_range
+    throw_invalid_json(path, expected, e.what());
+  }
+}
+
+inline nlohmann::json read_json_file(const std::string& path, const std::string& expected) {
+  return parse_json_text(read_whole_file(path, expected), path, expected);
+}
 
 }  // namespace llm

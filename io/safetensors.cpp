@@ -17,6 +17,7 @@
 
 #include "engine/check.h"
 #include "io/durable_file.h"
+#include "io/json_text.h"
 #include "engine/user_error.h"
 
 namespace llm {
@@ -211,12 +212,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   std::string text(header_bytes, '\0');
   read_at(path, 8, text.data(), header_bytes);
 
-  ordered_json header;
-  try {
-    header = ordered_json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(path + ": header is not valid JSON: " + e.what());
-  }
+  const ordered_json header = parse_json_text<ordered_json>(text, path, "a safetensors header");
   if (!header.is_object())
     throw UserError(path + ": header: expected a JSON object, got " + header.type_name());
   for (const auto& [name, value] : header.items()) {
@@ -282,13 +278,7 @@ SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
     return;
   }
 
-  std::ifstream in(index_path);
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(index_path + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json index = read_json_file(index_path, "a safetensors index (model.safetensors.index.json)");
   const auto map = index.is_object() ? index.find("weight_map") : index.end();
   if (map == index.end() || !map->is_object())
     throw UserError(index_path + ": expected an object with a weight_map {tensor: file}");

@@ -15,6 +15,7 @@
 
 #include "engine/check.h"
 #include "engine/user_error.h"
+#include "io/json_text.h"
 
 namespace llm {
 namespace {
@@ -199,7 +200,7 @@ Header read_header(int fd, const std::string& path) {
   Header header;
   header.crc = header_crc;
   try {
-    nlohmann::json json = nlohmann::json::parse(text);
+    const nlohmann::json json = parse_json_text(text, path, "a tensor file header");
     header.metadata = json.at("metadata").get<std::map<std::string, std::string>>();
     header.table = parse_table(json.at("tensors"), header_end, file_bytes, path);
   } catch (const nlohmann::json::exception& e) {

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "engine/user_error.h"
+#include "io/json_text.h"
 
 namespace llm {
 namespace {
@@ -125,14 +126,7 @@ bool is_hf_model_dir(const std::string& dir) {
 }
 
 LlamaConfig read_hf_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UserError(path + ": cannot read");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw UserError(path + ": not valid JSON: " + e.what());
-  }
+  const json j = read_json_file(path, "a Hugging Face config.json");
   if (!j.is_object()) throw UserError(path + ": expected a JSON object, got " + j.type_name());
   const ConfigFields f(j, path);
   f.require_text("model_type", "llama", "llm_train trains Llama models");

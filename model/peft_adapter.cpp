@@ -8,6 +8,7 @@
 
 #include "engine/user_error.h"
 #include "io/durable_file.h"
+#include "io/json_text.h"
 #include "io/safetensors.h"
 #include "model/hf_checkpoint.h"
 
@@ -22,16 +23,6 @@ const std::string kPeftPrefix = "base_model.model.";
 // A whole number as a JSON integer (as PEFT writes r and usually lora_alpha), else a float.
 json number(float v) {
   return v == static_cast<float>(static_cast<int64_t>(v)) ? json(static_cast<int64_t>(v)) : json(v);
-}
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UserError(path + ": expected PEFT's adapter_config.json, got no such file");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw UserError(path + ": expected JSON, got a parse error: " + e.what());
-  }
 }
 
 // The member `key`, null when absent. json::value with a typed default would throw type_error
@@ -85,7 +76,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
 void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   const LoraConfig& lora = *model.lora();
   const std::string config_path = (fs::path(dir) / kPeftConfigFile).string();
-  const json config = read_json(config_path);
+  const json config = read_json_file(config_path, "PEFT's adapter_config.json");
   auto disagree = [&config_path](const std::string& key, const std::string& file_value,
                                  const std::string& ours) {
     throw UserError(config_path + ": " + key + ": expected " + ours + " as the config asks, got " + file_value);

@@ -489,6 +489,10 @@ TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {
   CHECK(error_with("deepspeed: " + scalar + "\n") ==
         "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
         "or 3, got '" + scalar + "' without one");
+  // A NUL byte would end nlohmann's input early: the valid head alone must not pass.
+  const std::string nul = s.write("nul.json", std::string(R"({"zero_optimization": {"stage": 3}})") + '\0' + "junk");
+  CHECK(error_with("deepspeed: " + nul + "\n") ==
+        "cfg.yaml:3: deepspeed: expected a DeepSpeed JSON config (a JSON object), got '" + nul + "', which is not one");
   CHECK(error_with("deepspeed: " + zero2 + "\nzero_stage: 1\n") ==
         "cfg.yaml:4: zero_stage: expected the stage of deepspeed's config, 2, or no zero_stage, got 1");
 }

@@ -189,7 +189,11 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
     CHECK(e.find('\n') == std::string::npos);
   }
   write_file(path, "{\"hidden_size\": ");
-  CHECK(contains(error_of([&] { read_hf_config(path); }), "not valid JSON"));
+  CHECK(error_of([&] { read_hf_config(path); }) == path + ": expected a Hugging Face config.json, got invalid JSON (byte 17)");
+  // nlohmann would stop at a NUL byte and read the valid head alone: the whole file must be JSON.
+  write_file(path, "{\"model_type\": \"llama\"}" + std::string(1, '\0') + "junk");
+  CHECK(error_of([&] { read_hf_config(path); }) ==
+        path + ": expected a Hugging Face config.json, got invalid JSON (a NUL byte at byte 24)");
 }
 
 TEST_CASE("export then load: identical parameters and logits (f32), bf16-rounded weights (bf16)") {

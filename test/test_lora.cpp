@@ -224,6 +224,10 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
     return refusal(bad);
   };
   CHECK(refusal(nlohmann::json::array()) == path + ": expected a JSON object, got a JSON array");
+  write_file(path, config.dump() + std::string(1, '\0') + "junk");  // nlohmann alone would stop at the NUL
+  CHECK(error_of([&] { load_peft_adapter(other, dir.path.string()); }) ==
+        path + ": expected PEFT's adapter_config.json, got invalid JSON (a NUL byte at byte " +
+            std::to_string(config.dump().size() + 1) + ")");
   CHECK(with("peft_type", 5) == path + ": peft_type: expected LORA as the config asks, got 5");
   CHECK(with("r", "4") == path + ": r: expected 4 (lora_r) as the config asks, got \"4\"");
   CHECK(with("lora_alpha", "8") == path + ": lora_alpha: expected 8 as the config asks, got \"8\"");

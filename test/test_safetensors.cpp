@@ -197,7 +197,8 @@ TEST_CASE("damaged or foreign files are refused with one line naming the file an
       {"unknown dtype",
        one(entry("w", "I64", "[2]", 0, 16)),
        {"tensor w", "dtype I64 is not supported"}},
-      {"bad JSON", safetensors_bytes("{\"w\": {", data), {"bad.safetensors", "not valid JSON"}},
+      {"bad JSON", safetensors_bytes("{\"w\": {", data), {"bad.safetensors", "expected a safetensors header, got invalid JSON"}},
+      {"a NUL byte in the header", safetensors_bytes(std::string("{}\0junk", 7), data), {"a NUL byte at byte 3"}},
       {"not an object", safetensors_bytes("[1, 2]", data), {"expected a JSON object"}},
       {"a negative dimension", one(entry("w", "F32", "[-2,2]", 0, 16)), {"tensor w", "bad shape"}},
       {"offsets end before they begin",
@@ -265,7 +266,10 @@ TEST_CASE(
   write_bytes(index_path, "{\"metadata\": {}}");
   CHECK(contains(error_of([&] { SafetensorsDir d(dir.path); }), "weight_map"));
   write_bytes(index_path, "{\"weight_map\": ");
-  CHECK(contains(error_of([&] { SafetensorsDir d(dir.path); }), "not valid JSON"));
+  CHECK(error_of([&] { SafetensorsDir d(dir.path); }) ==
+        index_path + ": expected a safetensors index (model.safetensors.index.json), got invalid JSON (byte 16)");
+  write_bytes(index_path, index + std::string(1, '\0') + "junk");
+  CHECK(contains(error_of([&] { SafetensorsDir d(dir.path); }), "got invalid JSON (a NUL byte at byte "));
 
   write_bytes(index_path, index);
   CHECK(SafetensorsDir(dir.path).names() == std::vector<std::string>{"a", "b"});

@@ -1,11 +1,13 @@
 // defines: read_deepspeed, read_fsdp, read_fsdp_config, read_zero_stage (how a config asks for
 // ZeRO: our zero_stage, a DeepSpeed json, or Axolotl's FSDP keys mapped onto the same stages)
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "train/config_fields.h"
+#include "io/json_text.h"
 
 namespace llm {
 
@@ -13,9 +15,12 @@ namespace llm {
 // matters here (the rest is DeepSpeed's own tuning, or "auto"); it sets zero_stage.
 void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string path = ctx.beside_config(read_string(n, w));
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // nlohmann ends its input at a NUL byte: what followed one would be ignored, not refused.
+  const nlohmann::json json = nul_byte_at(text) == std::string::npos ? nlohmann::json::parse(text, nullptr, false)
+                                                                      : nlohmann::json(nlohmann::json::value_t::discarded);
   if (json.is_discarded() || !json.is_object())
     fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
   // value() on a zero_optimization that is no object ("auto", 3) would throw type_error.

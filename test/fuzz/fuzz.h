@@ -30,6 +30,15 @@ struct Target {
   std::function<void(const std::string& input, const std::string& scratch)> run;
 };
 
+// Shared by the targets: files as bytes, a property check, and a JSON format's dictionary
+// (its key names quoted, plus JSON's syntax and awkward values).
+void write_bytes(const std::string& path, const std::string& bytes);
+std::string read_bytes(const std::string& path);
+void require(bool ok, const std::string& what);  // throws PropertyFailure
+std::vector<std::string> with_json(std::vector<std::string> keys);
+
+// Every target: the main inputs' (fuzz_targets.cpp) and the side files' (fuzz_side_files.cpp).
 const std::vector<Target>& targets();
+std::vector<Target> side_file_targets();
 
 }  // namespace llm::fuzz

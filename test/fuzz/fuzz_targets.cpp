@@ -26,9 +26,6 @@
 #include "test/fuzz/fuzz.h"
 
 namespace llm::fuzz {
-namespace {
-
-namespace fs = std::filesystem;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
@@ -45,15 +42,18 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw PropertyFailure(what);
 }
 
-const std::vector<std::string> kJsonTokens = {
-    "{", "}", "[", "]", "\"", ":", ",", "null", "true", "false", "\"\"", "[]", "{}", "\\u0000",
-    "\\ud800", "\xf0\x9f\x98\x80", "\xff", "-1", "1e999", "0.5", "18446744073709551616"};
-
 std::vector<std::string> with_json(std::vector<std::string> keys) {
+  static const std::vector<std::string> kJsonTokens = {
+      "{", "}", "[", "]", "\"", ":", ",", "null", "true", "false", "\"\"", "[]", "{}", "\\u0000",
+      "\\ud800", "\xf0\x9f\x98\x80", "\xff", "-1", "1e999", "0.5", "18446744073709551616"};
   for (std::string& k : keys) k = "\"" + k + "\"";
   keys.insert(keys.end(), kJsonTokens.begin(), kJsonTokens.end());
   return keys;
 }
+
+namespace {
+
+namespace fs = std::filesystem;
 
 // The YAML config. An accepted config must survive its own round trip: checkpoints carry
 // config_to_yaml's text and resume from it.
@@ -315,22 +315,26 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
 }  // namespace
 
 const std::vector<Target>& targets() {
-  static const std::vector<Target> all = {
-      config_target(),
-      hf_config_target(),
-      safetensors_target(),
-      safetensors_index_target(),
-      tensor_file_target(),
-      manifest_target(),
-      tokenizer_target(),
-      tokenizer_specials_target(),
-      hf_tokenizer_json_target(),
-      documents_target("completion", {"text"}),
-      documents_target("alpaca", {"instruction", "input", "output"}),
-      documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool"}),
-      documents_target("input_output", {"segments", "text", "label"}),
-      documents_target("pretokenized", {"input_ids", "labels", "attention_mask", "-100"}),
-  };
+  static const std::vector<Target> all = [] {
+    std::vector<Target> main_inputs = {
+        config_target(),
+        hf_config_target(),
+        safetensors_target(),
+        safetensors_index_target(),
+        tensor_file_target(),
+        manifest_target(),
+        tokenizer_target(),
+        tokenizer_specials_target(),
+        hf_tokenizer_json_target(),
+        documents_target("completion", {"text"}),
+        documents_target("alpaca", {"instruction", "input", "output"}),
+        documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool"}),
+        documents_target("input_output", {"segments", "text", "label"}),
+        documents_target("pretokenized", {"input_ids", "labels", "attention_mask", "-100"}),
+    };
+    for (Target& t : side_file_targets()) main_inputs.push_back(std::move(t));
+    return main_inputs;
+  }();
   return all;
 }
 
