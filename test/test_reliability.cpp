@@ -70,13 +70,15 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
   REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 2\n")).exit_code == 0);
   const std::string ckpt = ws.out("step_000002");
   fs::remove(ckpt + "/manifest.json");
-  std::ofstream(ws.out("metrics.jsonl"), std::ios::app) << "{\"step\": x, \"loss\": 1}\n";  // a bad line
+  std::ofstream(ws.out("metrics.jsonl"), std::ios::app)
+      << "{\"step\": x, \"loss\": 1}\n"                                // a bad line
+      << "{\"step\": 1, \"loss\": 1}" << '\0' << "junk\n";  // a record's head, then a NUL byte
 
   Run r = run_train("--resume " + ckpt + " --max_steps 3");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("warning: " + ckpt + ": no manifest.json: an unsealed checkpoint from before "
                       "manifests (legacy)") != std::string::npos);
-  CHECK(r.output.find("warning: " + ws.out("metrics.jsonl") + ": skipped 1 line(s) that are not metrics "
+  CHECK(r.output.find("warning: " + ws.out("metrics.jsonl") + ": skipped 2 line(s) that are not metrics "
                       "records") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 3);
 

@@ -142,6 +142,7 @@ Target metrics_log_target() {
               require(record.is_object() && record["step"].is_number_integer() && record["step"].get<int64_t>() <= 3,
                       "metrics.jsonl kept a line that is no record of a step up to the checkpoint's: " + line);
               require(input.find(line) != std::string::npos, "metrics.jsonl kept a line the input did not have");
+              require(line.find('\0') == std::string::npos, "metrics.jsonl kept a line with a NUL byte");
             }
           }};
 }
