@@ -30,6 +30,10 @@ struct DatasetSpec {
   std::map<std::string, std::vector<std::string>> roles;
   std::vector<std::string> roles_to_train = {"assistant"};
   std::string train_on_eos = "turn";  // turn | last | all | none: which turns' end token trains
+
+  // Axolotl's data_files: the files of the directory `path` to read, relative to it, in this
+  // order; empty: every file in it. A hub dataset's snapshot gets its train split's JSON files.
+  std::vector<std::string> data_files;
 };
 
 struct DataConfig {

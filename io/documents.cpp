@@ -211,6 +211,16 @@ Document prompt_response_document(std::string prompt, std::string response) {
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
   std::error_code ec;
   if (fs::is_regular_file(spec.path, ec)) return {spec.path};
+  if (!spec.data_files.empty()) {
+    std::vector<std::string> files;
+    for (const std::string& name : spec.data_files) {
+      const fs::path file = fs::path(spec.path) / name;
+      if (!fs::is_regular_file(file, ec))
+        throw UserError(file.string() + ": expected a data file named by datasets: data_files, got none");
+      files.push_back(file.string());
+    }
+    return files;
+  }
   if (!fs::is_directory(spec.path, ec))
     throw UserError(spec.path +
                     ": dataset path is neither a file nor a directory (datasets: path)");

@@ -3,6 +3,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -24,11 +25,15 @@ TEST_CASE("presets: base_model picks each preset's shape") {
     CHECK(c.model.rope.factor == p.rope.factor);
     CHECK(c.model.tie_word_embeddings == p.tie_word_embeddings);
   }
+  setenv("HF_HUB_CACHE", (scratch().dir / "empty_hub").c_str(), 1);  // whatever this machine has cached
   std::string e = error_with("base_model: meta-llama/Meta-Llama-3-8B\n");
+  unsetenv("HF_HUB_CACHE");
   CHECK(starts_with(e, "cfg.yaml:3: base_model: expected a preset (tiny, llama3-1b"));
-  CHECK(e.find("or an HF model directory holding config.json") != std::string::npos);
+  CHECK(e.find("an HF model directory holding config.json or a hub id in the local HF cache") != std::string::npos);
   CHECK(e.find("llama3-8b") != std::string::npos);
-  CHECK(e.find("got 'meta-llama/Meta-Llama-3-8B'") != std::string::npos);
+  // A hub id: looked for in the hub cache (test_hub_cache), which holds none here.
+  CHECK(e.find("got hub id 'meta-llama/Meta-Llama-3-8B' at revision main, which the local Hugging Face cache "
+               "does not hold") != std::string::npos);
 }
 
 TEST_CASE("HF fields override the preset wherever they stand in the file") {
@@ -213,8 +218,8 @@ TEST_CASE("tokenizer_config: a ranks file, or a directory holding one, resolved 
   const std::string cfg = s.write("sub/tok.yaml", base() + "tokenizer_config: ../hf\n");
   CHECK(load_config(cfg).tokenizer_config == original);
   const std::string expected =
-      "expected a tokenizer.json or tiktoken tokenizer.model file, or a directory holding tokenizer.json, "
-      "tokenizer.model or original/tokenizer.model, got ";
+      "expected a tokenizer.json or tiktoken tokenizer.model file, or a directory (or hub id in the local HF "
+      "cache) holding tokenizer.json, tokenizer.model or original/tokenizer.model, got ";
   CHECK(error_with("tokenizer_config: " + (s.dir / "sub").string() + "\n") ==
         "cfg.yaml:3: tokenizer_config: " + expected + "'" + (s.dir / "sub").string() + "'");
   CHECK(error_with("tokenizer_config: [a]\n") == "cfg.yaml:3: tokenizer_config: expected a non-empty string, got a list");
@@ -333,8 +338,8 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   CHECK(c.unknown_keys ==
         std::vector<std::string>{"gradient_checkpointing_kwargs.preserve_rng_state",
                                  "special_tokens.unk_token", "strict", "wandb_project"});
-  c = parse_config("datasets:\n  - path: " + scratch().data + "\n    data_files: x.jsonl\n", "cfg.yaml");
-  CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].data_files"});
+  c = parse_config("datasets:\n  - path: " + scratch().data + "\n    ds_type: json\n", "cfg.yaml");
+  CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].ds_type"});
   CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
             .data.datasets.size() == 1);  // an empty file is a map with every key unset
 }

@@ -244,8 +244,14 @@ TEST_CASE("configs/llama3.yaml, the 8-GPU Llama-3-8B example, loads as written")
 TEST_CASE("config_keys lists the field table: name, type, default, meaning") {
   const std::vector<ConfigKey> keys = config_keys();
   REQUIRE(keys.size() == config_fields().size());
-  CHECK(keys[0].name == "base_model");
-  CHECK(keys[0].default_value == "tiny");
+  // The hub revision rows come first (base_model resolves at that revision) and are never written:
+  // base_model is the first key a config is written with.
+  CHECK(keys[0].name == "revision_of_model");
+  CHECK(keys[1].name == "model_revision");
+  CHECK(keys[2].name == "base_model");
+  CHECK(keys[2].default_value == "tiny");
+  CHECK(!config_fields()[0].write);
+  CHECK(!config_fields()[1].write);
   std::set<std::string> names;
   for (const ConfigKey& key : keys) {
     CAPTURE(key.name);

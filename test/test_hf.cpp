@@ -280,7 +280,7 @@ TEST_CASE("base_model as an HF directory: config.json gives the model, YAML fiel
   std::string e =
       error_of([&] { parse_config("base_model: " + ws.dir.string() + "\n" + data, "cfg.yaml"); });
   CHECK(contains(e, "cfg.yaml:1: base_model: expected a preset (tiny, "));
-  CHECK(contains(e, "or an HF model directory holding config.json"));
+  CHECK(contains(e, "an HF model directory holding config.json"));
   write_file(dir + "/config.json", "{\"hidden_size\": 16}");
   e = error_of([&] { parse_config("base_model: " + dir + "\n" + data, "cfg.yaml"); });
   CHECK(contains(e, dir + "/config.json: intermediate_size: expected an integer in [1, 1048576], got none"));

@@ -24,6 +24,9 @@ struct TrainConfig {
   // A preset name, or an HF model directory (config.json + *.safetensors) whose weights the run
   // starts from.
   std::string base_model = "tiny";
+  // Axolotl's revision_of_model: the branch, tag or commit a hub id in base_model or
+  // tokenizer_config resolves to in the local Hugging Face cache (io/hf_hub_cache.h); empty: main.
+  std::string revision_of_model;
   LlamaConfig model;  // the preset or config.json, then any HF field given directly
   bool base_model_is_preset() const { return llama_preset(base_model).has_value(); }
   // Axolotl's tokenizer_config: a tiktoken ranks file, resolved from the path given (or from

@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "io/dataset_split.h"
+#include "io/hf_hub_cache.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -28,15 +29,56 @@ void read_roles(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
              });
 }
 
+// Axolotl's data_files: paths inside the dataset's directory, never climbing out of it.
+std::vector<std::string> read_data_files(const YAML::Node& n, const Where& w) {
+  std::vector<std::string> files = read_string_list(n, w);
+  for (const std::string& f : files)
+    if (fs::path(f).is_absolute() || fs::path(f).lexically_normal().string().rfind("..", 0) == 0)
+      fail(w, "paths inside the dataset's directory", "'" + f + "'");
+  return files;
+}
+
+// The entry's path: local (beside the config first), else an org/name hub id resolved in the
+// local HF cache at `revision`, whose train split's JSON files become data_files unless given.
+std::string resolve_path(const std::string& given, const std::string& revision, DatasetSpec& spec,
+                         const ReadContext& ctx, const YAML::Node& node, const Where& w) {
+  const std::string local = ctx.beside_config(given);
+  std::error_code ec;
+  if (fs::exists(local, ec)) return local;
+  if (!looks_like_hub_id(given))
+    fail(w, "an existing file or directory", describe(node));
+  const std::optional<std::string> snapshot = find_hub_snapshot(given, HubRepoKind::dataset, revision);
+  if (!snapshot)
+    fail(w, "an existing file or directory, or a hub dataset in the local HF cache",
+         "'" + given + "' at revision " + revision + ", neither; " + hub_download_hint(given, HubRepoKind::dataset));
+  if (spec.data_files.empty()) {
+    std::vector<std::string> unread;
+    spec.data_files = hub_dataset_train_files(*snapshot, unread);
+    if (spec.data_files.empty())
+      fail(w, "a hub dataset with JSON or JSONL train files (the formats llm_train reads)",
+           "'" + given + "', whose snapshot holds " +
+               (unread.empty() ? std::string("none") : "only " + unread.front() + (unread.size() > 1 ? " and others" : "")) +
+               " (convert it to JSONL, e.g. with datasets' to_json, and name the file)");
+  }
+  return *snapshot;
+}
+
 DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   DatasetSpec spec;
   spec.chat_template.clear();  // not given: the top-level chat_template, filled in by validate()
+  std::string given_path, revision = "main";
+  YAML::Node path_node;
+  Where path_where = wi;
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (key == "path") {
-                 spec.path = ctx.beside_config(read_string(v, wk));
-                 std::error_code ec;
-                 if (!fs::exists(spec.path, ec)) fail(wk, "an existing file or directory", describe(v));
+                 given_path = read_string(v, wk);
+                 path_node = v;
+                 path_where = wk;
+               } else if (key == "data_files") {
+                 spec.data_files = read_data_files(v, wk);
+               } else if (key == "revision") {  // of a hub dataset
+                 revision = read_string(v, wk);
                } else if (key == "type") {
                  spec.type = read_choice(v, wk, kDatasetTypes);
                } else if (key == "split") {
@@ -66,7 +108,11 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  ctx.unknown.insert(wk.key);
                }
              });
-  if (spec.path.empty()) fail(wi, "a path in the dataset entry", "none");
+  if (given_path.empty()) fail(wi, "a path in the dataset entry", "none");
+  spec.path = resolve_path(given_path, revision, spec, ctx, path_node, path_where);
+  std::error_code ec;
+  if (!spec.data_files.empty() && !fs::is_directory(spec.path, ec))
+    fail(path_where, "a directory, as data_files names files inside it", describe(path_node));
   return spec;
 }
 
@@ -86,6 +132,7 @@ std::string write_datasets(const TrainConfig& c) {
   const auto list = yaml_list;
   for (const DatasetSpec& d : c.data.datasets) {
     y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
+    if (!d.data_files.empty()) y += "\n    data_files: " + list(d.data_files);
     if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
     if (d.field != "text") y += "\n    field: " + yaml_string(d.field);
     if (d.type != "chat_template") continue;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/bpe_tokenizer.h"
+#include "io/hf_hub_cache.h"
 #include "model/hf_config.h"
 #include "model/peft_adapter.h"
 
@@ -130,10 +131,27 @@ void read_lora_model_dir(ReadContext& ctx, const YAML::Node& n, const Where& w) 
   ctx.config.lora_model_dir = dir;
 }
 
+// A local path as given (beside the config first), else a hub id's snapshot in the local HF
+// cache at revision_of_model, as transformers reads one offline; a hub id the cache lacks is
+// refused with how to fetch it.
+std::string local_or_cached(ReadContext& ctx, const YAML::Node& n, const Where& w, const std::string& expected) {
+  const std::string path = ctx.beside_config(n.Scalar());
+  std::error_code ec;
+  if (fs::exists(path, ec) || !looks_like_hub_id(n.Scalar())) return path;
+  const std::string revision = ctx.config.revision_of_model.empty() ? "main" : ctx.config.revision_of_model;
+  if (std::optional<std::string> snapshot = find_hub_snapshot(n.Scalar(), HubRepoKind::model, revision))
+    return *snapshot;
+  fail(w, expected, "hub id '" + n.Scalar() + "' at revision " + revision + ", which the local Hugging Face cache " +
+                        "does not hold; " + hub_download_hint(n.Scalar(), HubRepoKind::model));
+}
+
+void read_revision(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  ctx.config.revision_of_model = read_string(n, w);
+}
+
 void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string expected = "a preset (" + join(llama_preset_names()) +
-                               ") or an HF model directory holding config.json"
-                               " (hub ids are not downloaded)";
+                               "), an HF model directory holding config.json or a hub id in the local HF cache";
   if (!n.IsScalar() || n.Scalar().empty()) fail(w, expected, describe(n));
   TrainConfig& c = ctx.config;
   if (std::optional<LlamaConfig> preset = llama_preset(n.Scalar())) {
@@ -141,17 +159,19 @@ void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     c.model = *preset;
     return;
   }
-  const std::string dir = ctx.beside_config(n.Scalar());
+  const std::string dir = local_or_cached(ctx, n, w, expected);
   if (!is_hf_model_dir(dir)) fail(w, expected, describe(n));
   c.base_model = dir;
   c.model = read_hf_config((fs::path(dir) / kHfConfigFile).string());
 }
 
 void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  std::optional<std::string> model = find_bpe_tokenizer(ctx.beside_config(read_string(n, w)));
-  if (!model)
-    fail(w, "a tokenizer.json or tiktoken tokenizer.model file, or a directory holding tokenizer.json, "
-            "tokenizer.model or original/tokenizer.model", describe(n));
+  const std::string expected =
+      "a tokenizer.json or tiktoken tokenizer.model file, or a directory (or hub id in the local HF cache) "
+      "holding tokenizer.json, tokenizer.model or original/tokenizer.model";
+  read_string(n, w);
+  std::optional<std::string> model = find_bpe_tokenizer(local_or_cached(ctx, n, w, expected));
+  if (!model) fail(w, expected, describe(n));
   ctx.config.tokenizer_config = *model;
 }
 
@@ -216,8 +236,15 @@ std::vector<ConfigField> make_fields() {
   const std::string base_model_expected =
       "a preset (" + join(llama_preset_names()) + ") or an HF model directory";
   std::vector<ConfigField> rows = {
+      // Read before base_model and tokenizer_config, which resolve hub ids at this revision; never
+      // written, as they record the snapshot directory they resolved to.
+      {"revision_of_model", model, "a non-empty string",
+       "branch, tag or commit of a hub id in base_model / tokenizer_config (unset: main)", read_revision, nullptr},
+      {"model_revision", model, "a non-empty string", "Axolotl's other name of revision_of_model", read_revision,
+       nullptr},
       {"base_model", model, base_model_expected,
-       "the model's preset, or an HF directory (config.json + safetensors) to start from",
+       "the model's preset, or an HF directory (config.json + safetensors; or a hub id already in the local "
+       "HF cache) to start from",
        read_base_model, [](const TrainConfig& c) { return yaml_string(c.base_model); }},
       integer("hidden_size", model, MEMBER(model.hidden_size), 1, kMaxWidth, "model width"),
       integer("intermediate_size", model, MEMBER(model.intermediate_size), 1, kMaxWidth,

@@ -135,8 +135,8 @@ void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);
 
-// Every top-level key, in config_to_yaml's order; base_model first, since it is applied first
-// (HF fields given beside it override its preset).
+// Every top-level key, in config_to_yaml's order; base_model first (after the hub revision it
+// resolves at), since it is applied first (HF fields given beside it override its preset).
 const std::vector<ConfigField>& config_fields();
 const ConfigField* find_config_field(const std::string& name);  // nullptr: unknown key
 

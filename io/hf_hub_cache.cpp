@@ -1,0 +1,130 @@
+// defines: hf_hub_cache_dir, looks_like_hub_id, find_hub_snapshot, hub_download_hint
+// (io/hf_hub_cache.h)
+#include "io/hf_hub_cache.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace llm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+bool hex_commit(const std::string& s) {
+  if (s.size() != 40) return false;
+  for (char c : s)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+// One part of a repo id: huggingface_hub's rule (word characters, '-', '.'; no "--" or "..",
+// and neither '-' nor '.' at either end).
+bool id_part(const std::string& part) {
+  if (part.empty() || part.size() > 96) return false;
+  for (char c : part)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  const auto edge = [](char c) { return c == '-' || c == '.'; };
+  return !edge(part.front()) && !edge(part.back()) && part.find("--") == std::string::npos &&
+         part.find("..") == std::string::npos;
+}
+
+// The words of a path: runs of letters, so "data/train-00000-of-00001.jsonl" is data, train, of,
+// jsonl (HF's split patterns are delimited the same way).
+std::vector<std::string> path_words(const std::string& path) {
+  std::vector<std::string> words(1);
+  for (char c : path) {
+    if (std::isalpha(static_cast<unsigned char>(c))) words.back() += static_cast<char>(std::tolower(c));
+    else if (!words.back().empty()) words.emplace_back();
+  }
+  return words;
+}
+
+bool has_word(const std::vector<std::string>& words, std::initializer_list<const char*> any) {
+  for (const std::string& w : words)
+    for (const char* a : any)
+      if (w == a) return true;
+  return false;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread) {
+  std::vector<std::string> data, train;
+  bool any_split = false;
+  std::error_code ec;
+  // A snapshot's files are symlinks into blobs/: followed, as the hub cache is made of them.
+  for (auto it = fs::recursive_directory_iterator(snapshot, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const std::string rel = it->path().lexically_relative(snapshot).generic_string();  // not the blob
+    if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
+    if (ends_with(rel, ".json") || ends_with(rel, ".jsonl")) {
+      data.push_back(rel);
+      const std::vector<std::string> words = path_words(rel);
+      if (has_word(words, {"train", "training"})) train.push_back(rel);
+      any_split |= has_word(words, {"train", "training", "test", "testing", "eval", "evaluation", "validation",
+                                    "valid", "dev", "val"});
+    } else {
+      for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".txt", ".json.gz", ".jsonl.gz", ".zst"})
+        if (ends_with(rel, format)) unread.push_back(rel);
+    }
+  }
+  std::vector<std::string>& chosen = any_split ? train : data;
+  std::sort(chosen.begin(), chosen.end());
+  std::sort(unread.begin(), unread.end());
+  return chosen;
+}
+
+std::string hf_hub_cache_dir() {
+  if (const std::string hub = env("HF_HUB_CACHE"); !hub.empty()) return hub;
+  if (const std::string legacy = env("HUGGINGFACE_HUB_CACHE"); !legacy.empty()) return legacy;
+  if (const std::string home = env("HF_HOME"); !home.empty()) return (fs::path(home) / "hub").string();
+  if (const std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty())
+    return (fs::path(xdg) / "huggingface" / "hub").string();
+  return (fs::path(env("HOME")) / ".cache" / "huggingface" / "hub").string();
+}
+
+bool looks_like_hub_id(const std::string& text) {
+  const size_t slash = text.find('/');
+  return slash != std::string::npos && text.find('/', slash + 1) == std::string::npos && id_part(text.substr(0, slash)) &&
+         id_part(text.substr(slash + 1));
+}
+
+std::optional<std::string> find_hub_snapshot(const std::string& repo_id, HubRepoKind kind,
+                                             const std::string& revision) {
+  if (!looks_like_hub_id(repo_id)) return std::nullopt;
+  std::string folder = (kind == HubRepoKind::model ? "models--" : "datasets--") + repo_id;
+  if (const size_t slash = folder.find('/'); slash != std::string::npos) folder.replace(slash, 1, "--");
+  const fs::path repo = fs::path(hf_hub_cache_dir()) / folder;
+  std::string commit = revision;
+  if (!hex_commit(revision)) {
+    // A branch or tag: refs/<revision> holds its commit. A ref name never climbs out of refs/.
+    if (revision.empty() || revision.find("..") != std::string::npos || revision.front() == '/') return std::nullopt;
+    std::ifstream ref(repo / "refs" / revision);
+    if (!(ref >> commit) || !hex_commit(commit)) return std::nullopt;
+  }
+  std::error_code ec;
+  const fs::path snapshot = repo / "snapshots" / commit;
+  if (!fs::is_directory(snapshot, ec)) return std::nullopt;
+  return snapshot.string();
+}
+
+std::string hub_download_hint(const std::string& repo_id, HubRepoKind kind) {
+  return "nothing is downloaded here: fetch it first (huggingface-cli download " +
+         std::string(kind == HubRepoKind::dataset ? "--repo-type dataset " : "") + repo_id + ") into the hub cache " +
+         hf_hub_cache_dir() + " (HF_HUB_CACHE / HF_HOME), or name a local directory";
+}
+
+}  // namespace llm

@@ -1,0 +1,37 @@
+// Hugging Face hub ids ("meta-llama/Llama-3.2-1B") resolved in the local hub cache, as
+// transformers does offline: nothing is downloaded. A repo lives in
+// <cache>/models--<org>--<name>/ (datasets--... for datasets); refs/<revision> holds the commit
+// whose snapshot, snapshots/<commit>/, is the repo's tree (files are symlinks into blobs/).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llm {
+
+enum class HubRepoKind { model, dataset };
+
+// The cache directory: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+// else ~/.cache/huggingface/hub (huggingface_hub's order).
+std::string hf_hub_cache_dir();
+
+// Whether `text` is shaped like a hub id, "org/name", each part of letters, digits, '-', '_' and
+// '.' (never "." or ".."). The hub's few ids without an org (gpt2) are none of Llama's; a single
+// name here is a local path.
+bool looks_like_hub_id(const std::string& text);
+
+// The snapshot directory of `repo_id` at `revision` (a branch or tag named in refs/, or a commit
+// hash), nullopt when the cache does not hold it.
+std::optional<std::string> find_hub_snapshot(const std::string& repo_id, HubRepoKind kind,
+                                             const std::string& revision = "main");
+
+// A dataset snapshot's files as HF's `datasets` takes its train split, paths relative to the
+// snapshot, sorted: the .json and .jsonl files (what llm_train reads), and when some of them name
+// a split by a word of their path (train/training; test, eval, validation, valid, dev, val) only
+// the train ones. `unread` gets the data files of other formats (parquet, arrow, csv, ...).
+std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread);
+
+// The hint a refusal ends with: where the cache was looked for and how to fill it.
+std::string hub_download_hint(const std::string& repo_id, HubRepoKind kind);
+
+}  // namespace llm

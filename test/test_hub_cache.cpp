@@ -1,0 +1,169 @@
+// Hub ids in base_model and tokenizer_config, resolved offline in a Hugging Face hub cache laid
+// out as huggingface_hub writes it (refs/<branch> -> snapshots/<commit>/, files symlinked into
+// blobs/); a hub id the cache lacks is one line saying how to fetch it.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cstdlib>
+#include <functional>
+#include <iterator>
+#include <map>
+
+#include "io/documents.h"
+
+#include "io/hf_hub_cache.h"
+#include "test/config_fixture.h"
+
+using namespace llm;
+using namespace llm::config_test;
+
+namespace {
+
+const fs::path kData = fs::path(__FILE__).parent_path() / "data";
+const std::string kMain = "0123456789abcdef0123456789abcdef01234567";
+const std::string kOther = "89abcdef0123456789abcdef0123456789abcdef";
+
+// A cache under the scratch directory holding `repo` at two commits, main -> kMain and a tag
+// v1 -> kOther, each snapshot's files linked to blobs as the hub's downloads are.
+struct HubCache {
+  fs::path root = scratch().dir / "hub";
+  HubCache() { setenv("HF_HUB_CACHE", root.c_str(), 1); }
+  ~HubCache() {
+    unsetenv("HF_HUB_CACHE");
+    fs::remove_all(root);
+  }
+  // `files`: path in the repo -> bytes.
+  void add(const std::string& folder, const std::string& ref, const std::string& commit,
+           const std::map<std::string, std::string>& files) {
+    const fs::path repo = root / folder;
+    fs::create_directories(repo / "refs");
+    fs::create_directories(repo / "blobs");
+    std::ofstream(repo / "refs" / ref) << commit;  // no newline, as huggingface_hub writes it
+    for (const auto& [name, bytes] : files) {
+      const fs::path blob = repo / "blobs" / (commit + "-" + std::to_string(std::hash<std::string>()(name)));
+      std::ofstream(blob, std::ios::binary) << bytes;
+      const fs::path link = repo / "snapshots" / commit / name;
+      fs::create_directories(link.parent_path());
+      fs::create_symlink(blob, link);
+    }
+  }
+  void add_dir(const std::string& folder, const std::string& ref, const std::string& commit, const fs::path& dir) {
+    std::map<std::string, std::string> files;
+    for (const fs::directory_entry& f : fs::directory_iterator(dir)) {
+      std::ifstream in(f.path(), std::ios::binary);
+      files[f.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    add(folder, ref, commit, files);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("hub ids: huggingface_hub's shape, never a path") {
+  for (const char* id : {"meta-llama/Llama-3.2-1B", "NousResearch/Meta-Llama-3-8B", "org/name_1.5"})
+    CHECK_MESSAGE(looks_like_hub_id(id), id);
+  for (const char* not_id : {"", "gpt2", "data.jsonl", "/abs/path", "./model", "../model", "a/b/c", "org/..", "org/-x", "org--x/y",
+                             "org/x.", "has space/x", "org/"})
+    CHECK_MESSAGE(!looks_like_hub_id(not_id), not_id);
+}
+
+TEST_CASE("the cache directory: HF_HUB_CACHE, else HF_HOME/hub, else XDG_CACHE_HOME, else ~/.cache") {
+  unsetenv("HF_HUB_CACHE");
+  unsetenv("HUGGINGFACE_HUB_CACHE");
+  setenv("HF_HOME", "/h", 1);
+  CHECK(hf_hub_cache_dir() == "/h/hub");
+  unsetenv("HF_HOME");
+  setenv("XDG_CACHE_HOME", "/x", 1);
+  CHECK(hf_hub_cache_dir() == "/x/huggingface/hub");
+  unsetenv("XDG_CACHE_HOME");
+  setenv("HOME", "/home/u", 1);
+  CHECK(hf_hub_cache_dir() == "/home/u/.cache/huggingface/hub");
+  setenv("HF_HUB_CACHE", "/c", 1);
+  CHECK(hf_hub_cache_dir() == "/c");
+  unsetenv("HF_HUB_CACHE");
+}
+
+TEST_CASE("base_model and tokenizer_config as hub ids: the cached snapshot at revision_of_model") {
+  HubCache hub;
+  hub.add_dir("models--org--tiny-llama", "main", kMain, kData / "hf_reference" / "tied_gqa4");
+  hub.add_dir("models--org--tiny-llama", "v1", kOther, kData / "hf_reference" / "untied_gqa2");
+  hub.add_dir("models--org--tokenizer", "main", kMain, kData / "hf_tokenizer");
+
+  const std::string fits = "sequence_len: 64\n";  // within the fixtures' max_position_embeddings
+  const TrainConfig main = parse("base_model: org/tiny-llama\n" + fits);
+  CHECK(main.base_model == (hub.root / "models--org--tiny-llama" / "snapshots" / kMain).string());
+  CHECK(main.model.tie_word_embeddings);
+  // The tag and the commit itself name the other snapshot, wherever the key stands.
+  for (const std::string& revision : {std::string("revision_of_model: v1\n"), "model_revision: " + kOther + "\n"}) {
+    const TrainConfig other = parse("base_model: org/tiny-llama\n" + revision + fits);
+    CHECK(other.base_model == (hub.root / "models--org--tiny-llama" / "snapshots" / kOther).string());
+    CHECK(!other.model.tie_word_embeddings);
+  }
+  // The resolved directory is what a checkpoint's config records: a resume reads the same files.
+  CHECK(parse_config(config_to_yaml(main), "saved.yaml").base_model == main.base_model);
+
+  const TrainConfig tok = parse("tokenizer_config: org/tokenizer\n");
+  CHECK(tok.tokenizer_config == (hub.root / "models--org--tokenizer" / "snapshots" / kMain / "tokenizer.json").string());
+
+  // A local directory of the same name wins, as transformers prefers a path that exists.
+  fs::create_directories(scratch().dir / "org" / "tiny-llama");
+  fs::copy(kData / "hf_reference" / "untied_gqa2", scratch().dir / "org" / "tiny-llama",
+           fs::copy_options::overwrite_existing | fs::copy_options::recursive);
+  CHECK(!parse_config(base() + "base_model: org/tiny-llama\n" + fits, (scratch().dir / "cfg.yaml").string())
+             .model.tie_word_embeddings);
+  fs::remove_all(scratch().dir / "org");
+}
+
+TEST_CASE("a hub id the cache lacks: one line naming the key, the revision and how to fetch it") {
+  HubCache hub;
+  hub.add_dir("models--org--tiny-llama", "main", kMain, kData / "hf_reference" / "tied_gqa4");
+  const std::string hint = "nothing is downloaded here: fetch it first (huggingface-cli download ";
+  CHECK(error_with("base_model: org/absent\n") ==
+        "cfg.yaml:3: base_model: expected a preset (tiny, llama3-1b, llama3-3b, llama3-8b, llama3-70b), an HF model "
+        "directory holding config.json or a hub id in the local HF cache, got hub id 'org/absent' at revision main, "
+        "which the local Hugging Face cache does not hold; " + hint + "org/absent) into the hub cache " +
+        hub.root.string() + " (HF_HUB_CACHE / HF_HOME), or name a local directory");
+  CHECK(starts_with(error_with("base_model: org/tiny-llama\nrevision_of_model: v9\n"),
+                    "cfg.yaml:3: base_model: expected a preset"));
+  CHECK(error_with("base_model: org/tiny-llama\nrevision_of_model: v9\n").find("at revision v9") != std::string::npos);
+  CHECK(error_with("tokenizer_config: org/absent\n").find("cfg.yaml:3: tokenizer_config: ") == 0);
+  // A ref name that would climb out of refs/ is no revision.
+  CHECK(error_with("base_model: org/tiny-llama\nrevision_of_model: ../../x\n").find("at revision ../../x") !=
+        std::string::npos);
+}
+
+TEST_CASE("hub datasets: the snapshot's train JSON files, or data_files; other formats refused in one line") {
+  HubCache hub;
+  const std::string row = R"({"instruction": "Say hi", "input": "", "output": "hi"})" "\n";
+  hub.add("datasets--org--alpaca", "main", kMain,
+          {{"README.md", "# card\n"}, {".gitattributes", "*.parquet lfs\n"},
+           {"data/train-00000-of-00002.jsonl", row}, {"data/train-00001-of-00002.jsonl", row + row},
+           {"data/test-00000-of-00001.jsonl", row}});
+  hub.add("datasets--org--flat", "main", kMain, {{"alpaca_data.json", "[" + row + "]"}});
+  hub.add("datasets--org--parquet", "main", kMain, {{"data/train-00000-of-00001.parquet", "PAR1"}});
+
+  const TrainConfig c = parse_config("datasets:\n  - path: org/alpaca\n    type: alpaca\n", "cfg.yaml");
+  const DatasetSpec& spec = c.data.datasets[0];
+  CHECK(spec.path == (hub.root / "datasets--org--alpaca" / "snapshots" / kMain).string());
+  CHECK(spec.data_files == std::vector<std::string>{"data/train-00000-of-00002.jsonl", "data/train-00001-of-00002.jsonl"});
+  CHECK(load_documents(spec).size() == 3);  // read through the snapshot's symlinks; the test split left out
+  CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].data_files == spec.data_files);
+  // No split in any name: every JSON file. data_files given: those, in that order.
+  CHECK(parse_config("datasets:\n  - path: org/flat\n    type: alpaca\n", "cfg.yaml").data.datasets[0].data_files ==
+        std::vector<std::string>{"alpaca_data.json"});
+  const TrainConfig test_split = parse_config(
+      "datasets:\n  - path: org/alpaca\n    type: alpaca\n    data_files: [data/test-00000-of-00001.jsonl]\n", "cfg.yaml");
+  CHECK(load_documents(test_split.data.datasets[0]).size() == 1);
+
+  CHECK(error_of("datasets:\n  - path: org/parquet\n    type: alpaca\n") ==
+        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON or JSONL train files (the formats llm_train "
+        "reads), got 'org/parquet', whose snapshot holds only data/train-00000-of-00001.parquet (convert it to JSONL, "
+        "e.g. with datasets' to_json, and name the file)");
+  CHECK(error_of("datasets:\n  - path: org/absent\n    revision: v2\n").find(
+            "cfg.yaml:2: datasets[0].path: expected an existing file or directory, or a hub dataset in the local HF "
+            "cache, got 'org/absent' at revision v2, neither; nothing is downloaded here: fetch it first "
+            "(huggingface-cli download --repo-type dataset org/absent)") == 0);
+  CHECK(error_of("datasets:\n  - path: org/alpaca\n    data_files: [../../secret.jsonl]\n") ==
+        "cfg.yaml:3: datasets[0].data_files: expected paths inside the dataset's directory, got '../../secret.jsonl'");
+  CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    data_files: [x.jsonl]\n") ==
+        "cfg.yaml:2: datasets[0].path: expected a directory, as data_files names files inside it, got '" +
+            scratch().data + "'");
+}
