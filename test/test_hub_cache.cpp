@@ -100,6 +100,11 @@ TEST_CASE("base_model and tokenizer_config as hub ids: the cached snapshot at re
   // The resolved directory is what a checkpoint's config records: a resume reads the same files.
   CHECK(parse_config(config_to_yaml(main), "saved.yaml").base_model == main.base_model);
 
+  // An adapter's hub id (lora_model_dir) resolves at main, whatever revision the base takes.
+  hub.add("models--org--adapter", "main", kMain, {{"adapter_config.json", "{}"}, {"adapter_model.safetensors", ""}});
+  CHECK(parse("base_model: org/tiny-llama\nrevision_of_model: v1\nadapter: lora\nlora_target_linear: true\nlora_model_dir: org/adapter\n" + fits)
+            .lora_model_dir == (hub.root / "models--org--adapter" / "snapshots" / kMain).string());
+
   const TrainConfig tok = parse("tokenizer_config: org/tokenizer\n");
   CHECK(tok.tokenizer_config == (hub.root / "models--org--tokenizer" / "snapshots" / kMain / "tokenizer.json").string());
 
