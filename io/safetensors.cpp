@@ -199,21 +199,23 @@ class SafetensorsWriter {
     out_.write(header.data(), header.size());
     uint64_t offset = 8 + header_bytes;
     for (const TensorEntry& t : table) {
-      offsets_[t.name] = offset;
+      pending_[t.name] = {offset, t.shape};
       offset += shape_numel(t.shape) * dtype_size(dtype);
     }
   }
-  bool holds(const std::string& name) const { return offsets_.count(name) > 0; }
+  bool holds(const std::string& name) const { return pending_.count(name) > 0; }
   void write(const std::string& name, const Tensor& value) {
-    const auto it = offsets_.find(name);
-    LLM_CHECK(it != offsets_.end(), "safetensors: tensor " + name + " is not in the table or written twice");
+    const auto it = pending_.find(name);
+    LLM_CHECK(it != pending_.end(), "safetensors: tensor " + name + " is not in the table or written twice");
+    LLM_CHECK(value.shape() == it->second.second,
+              "safetensors: tensor " + name + " is " + value.str() + ", the table says " + shape_str(it->second.second));
     // Cast where the tensor lives (a GPU does it fast), then bring one tensor's bytes over.
     const Tensor host = value.to(dtype_).to(Device::cpu()).contiguous();
-    out_.write_at(it->second, host.data_ptr(), host.nbytes());
-    offsets_.erase(it);
+    out_.write_at(it->second.first, host.data_ptr(), host.nbytes());
+    pending_.erase(it);
   }
   void commit() {
-    LLM_CHECK(offsets_.empty(), "safetensors: tensor " + (offsets_.empty() ? "" : offsets_.begin()->first) +
+    LLM_CHECK(pending_.empty(), "safetensors: tensor " + (pending_.empty() ? "" : pending_.begin()->first) +
                                     " was never written");
     out_.commit();
   }
@@ -221,7 +223,7 @@ class SafetensorsWriter {
  private:
   AtomicFileWriter out_;
   DType dtype_;
-  std::map<std::string, uint64_t> offsets_;  // of the tensors not written yet, from the file's start
+  std::map<std::string, std::pair<uint64_t, Shape>> pending_;  // not written yet: offset in the file, shape
 };
 
 std::string shard_name(size_t i, size_t n) {
