@@ -72,27 +72,37 @@ std::string adamw_name(AdamWState state) {
          " elements keep f32 moments)";
 }
 
-std::vector<std::pair<std::string, Tensor>> AdamW::export_state() {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (size_t i = 0; i < params_.size(); i++) {
-    const std::string& name = params_[i].name;
-    const AdamWMoments& mo = moments_[i];
-    if (!mo.quantised()) {
-      out.emplace_back(name + ".exp_avg", mo.m);
-      out.emplace_back(name + ".exp_avg_sq", mo.v);
-      continue;
-    }
-    out.emplace_back(name + ".exp_avg.codes", mo.m);
-    out.emplace_back(name + ".exp_avg.absmax", mo.m_absmax);
-    out.emplace_back(name + ".exp_avg_sq.codes", mo.v);
-    out.emplace_back(name + ".exp_avg_sq.absmax", mo.v_absmax);
-  }
+std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised) {
+  if (!quantised) return {{param + ".exp_avg", DType::f32, shape}, {param + ".exp_avg_sq", DType::f32, shape}};
+  const Shape blocks{blocks_of(shape_numel(shape))};
+  return {{param + ".exp_avg.codes", DType::u8, shape}, {param + ".exp_avg.absmax", DType::f32, blocks},
+          {param + ".exp_avg_sq.codes", DType::u8, shape}, {param + ".exp_avg_sq.absmax", DType::f32, blocks}};
+}
+
+std::vector<TensorEntry> AdamW::state_table() const {
+  std::vector<TensorEntry> out;
+  for (size_t i = 0; i < params_.size(); i++)
+    for (TensorEntry& e : moment_table(params_[i].name, params_[i].param->shape(), moments_[i].quantised()))
+      out.push_back(std::move(e));
   return out;
 }
 
+void AdamW::export_state(const TensorSink& put) {
+  for (size_t i = 0; i < params_.size(); i++) {
+    const AdamWMoments& mo = moments_[i];
+    const std::vector<TensorEntry> names = moment_table(params_[i].name, params_[i].param->shape(), mo.quantised());
+    const Tensor* f32[] = {&mo.m, &mo.v};
+    const Tensor* q8[] = {&mo.m, &mo.m_absmax, &mo.v, &mo.v_absmax};  // moment_table's order
+    const Tensor* const* values = mo.quantised() ? q8 : f32;
+    for (size_t k = 0; k < names.size(); k++) put(names[k].name, *values[k]);
+  }
+}
+
 void AdamW::import_state(const StateLookup& find) {
-  for (auto& [name, tensor] : export_state())
-    tensor.copy_from(find(name, tensor.shape(), tensor.dtype(), 0, tensor.numel()).reshape(tensor.shape()));
+  export_state([&find](const std::string& name, const Tensor& value) {
+    Tensor dst = value;  // the moment itself: a Tensor shares its storage
+    dst.copy_from(find(name, dst.shape(), dst.dtype(), 0, dst.numel()).reshape(dst.shape()));
+  });
 }
 
 size_t AdamW::state_bytes() const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/adamw_math.h"
+#include "engine/quant_map.h"
 #include "engine/tensor.h"
 
 namespace llm {
@@ -42,10 +43,15 @@ class Optimizer {
   virtual size_t state_bytes() const = 0;
   virtual size_t unsharded_state_bytes() const = 0;
   virtual std::string describe() const = 0;  // for the start-up summary
-  // The whole state by name ("<param>.exp_avg", "<param>.exp_avg_sq"; 8-bit state as
-  // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), so a checkpoint can save it
-  // exactly. Sharded: collective, and only rank 0 (which writes checkpoints) gets it.
-  virtual std::vector<std::pair<std::string, Tensor>> export_state() = 0;
+  // The whole state's tensors by name ("<param>.exp_avg", "<param>.exp_avg_sq"; 8-bit state as
+  // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), in the order a checkpoint lists
+  // them, so it can lay out its file before a byte of the state is gathered.
+  virtual std::vector<TensorEntry> state_table() const = 0;
+  // Each tensor of state_table() to `put`, once, in any order, so a checkpoint can save it
+  // exactly. Sharded:
+  // collective; gathered one bucket's moment at a time, and only rank 0 (which writes
+  // checkpoints) gets them, so a save holds one gathered bucket, never the whole state.
+  virtual void export_state(const TensorSink& put) = 0;
   // Takes the state back from whole per-parameter tensors (asking for this rank's parts when
   // sharded).
   virtual void import_state(const StateLookup& find) = 0;
@@ -83,6 +89,12 @@ std::string adamw_name(AdamWState state);
 inline bool quantises(AdamWState state, int64_t numel) {
   return state == AdamWState::blockwise_8bit && numel >= kMin8bitSize;
 }
+// Quantisation blocks of a parameter of `n` elements: its 8-bit moments' absmax count.
+inline int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
+// The tensors one parameter's moments are saved as, in state_table's order: exp_avg and
+// exp_avg_sq (f32, the parameter's shape), or when quantised the codes (u8) and absmax (f32, one
+// per kQuantBlock elements) of each.
+std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised);
 
 // Every parameter's moments on its own device: world size 1, or data parallel without ZeRO.
 class AdamW final : public Optimizer {
@@ -92,7 +104,8 @@ class AdamW final : public Optimizer {
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;
-  std::vector<std::pair<std::string, Tensor>> export_state() override;
+  std::vector<TensorEntry> state_table() const override;
+  void export_state(const TensorSink& put) override;
   void import_state(const StateLookup& find) override;
 
  private:

@@ -11,7 +11,6 @@ namespace llm {
 
 namespace {
 Tensor flat_view(const Tensor& t) { return t.reshape({t.numel()}); }  // same storage, 1-D
-int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
 }  // namespace
 
 ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
@@ -158,8 +157,8 @@ std::string ShardedAdamW::describe() const {
 // One kind of state (`pick` of each segment's moments, skipped where undefined) laid out as the
 // bucket, `per` bucket elements to one value (kQuantBlock for absmax: a quantised parameter's
 // block k sits at (its offset / kQuantBlock) + k), all-gathered from every rank. u8 codes travel
-// as f32, which holds them exactly. In host memory (MPI): the whole state, unsharded, never
-// takes a GPU's memory, only the host's while a checkpoint is written.
+// as f32, which holds them exactly. In host memory (MPI): one bucket's moment unsharded never
+// takes a GPU's memory, only the host's while a checkpoint writes it.
 Tensor ShardedAdamW::gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pick) {
   const GradBucket& b = buckets_.buckets()[bucket];
   Tensor whole = Tensor::zeros({b.padded / per}, DType::f32, Device::cpu());
@@ -173,38 +172,51 @@ Tensor ShardedAdamW::gather(size_t bucket, int64_t per, Tensor AdamWMoments::*pi
   return whole;
 }
 
-std::vector<std::pair<std::string, Tensor>> ShardedAdamW::export_state() {
-  std::vector<std::pair<std::string, Tensor>> out;
+// Bucket by bucket, as export_state gathers them.
+std::vector<TensorEntry> ShardedAdamW::state_table() const {
+  std::vector<TensorEntry> out;
+  for (const GradBucket& b : buckets_.buckets())
+    for (const Tensor* p : b.params)
+      for (TensorEntry& e : moment_table(names_.at(p), p->shape(), quantises(state_, p->numel())))
+        out.push_back(std::move(e));
+  return out;
+}
+
+void ShardedAdamW::export_state(const TensorSink& put) {
+  // One moment of one bucket gathered at a time, handed out and dropped before the next: rank 0
+  // holds one bucket's f32 moment (and one parameter's u8 codes cast from it), not the whole
+  // state. The other ranks take part in the gathers and drop each at once.
+  struct Kind {
+    Tensor AdamWMoments::*pick;
+    const char* moment;  // ".exp_avg" or ".exp_avg_sq"
+    bool absmax;         // one value per kQuantBlock elements, of quantised parameters only
+  };
+  const Kind kinds[] = {{&AdamWMoments::m, ".exp_avg", false}, {&AdamWMoments::v, ".exp_avg_sq", false},
+                        {&AdamWMoments::m_absmax, ".exp_avg", true}, {&AdamWMoments::v_absmax, ".exp_avg_sq", true}};
   for (size_t i = 0; i < shards_.size(); i++) {
     const GradBucket& b = buckets_.buckets()[i];
     const bool any_quantised = std::any_of(b.params.begin(), b.params.end(),
                                            [this](const Tensor* p) { return quantises(state_, p->numel()); });
-    const Tensor m = gather(i, 1, &AdamWMoments::m), v = gather(i, 1, &AdamWMoments::v);
-    Tensor m_absmax, v_absmax;
-    if (any_quantised) {
-      m_absmax = gather(i, kQuantBlock, &AdamWMoments::m_absmax);
-      v_absmax = gather(i, kQuantBlock, &AdamWMoments::v_absmax);
-    }
-    // Only rank 0 writes checkpoints: the others free each bucket's gather at once, so a save
-    // holds the whole state in one rank's host memory, not in every rank's.
-    if (!comm_.is_main()) continue;
-    for (size_t j = 0; j < b.params.size(); j++) {
-      const Tensor& p = *b.params[j];
-      const std::string& name = names_.at(&p);
-      auto values = [&](const Tensor& whole) { return whole.narrow(0, b.offsets[j], p.numel()).reshape(p.shape()); };
-      if (!quantises(state_, p.numel())) {
-        out.emplace_back(name + ".exp_avg", values(m));
-        out.emplace_back(name + ".exp_avg_sq", values(v));
-        continue;
+    for (const Kind& k : kinds) {
+      if (k.absmax && !any_quantised) continue;
+      const Tensor whole = gather(i, k.absmax ? kQuantBlock : 1, k.pick);
+      if (!comm_.is_main()) continue;
+      for (size_t j = 0; j < b.params.size(); j++) {
+        const Tensor& p = *b.params[j];
+        const std::string name = names_.at(&p) + k.moment;
+        const bool quantised = quantises(state_, p.numel());
+        if (k.absmax) {
+          if (quantised) put(name + ".absmax", whole.narrow(0, b.offsets[j] / kQuantBlock, blocks_of(p.numel())));
+          continue;
+        }
+        const Tensor values = whole.narrow(0, b.offsets[j], p.numel()).reshape(p.shape());
+        if (quantised)
+          put(name + ".codes", values.to(DType::u8));
+        else
+          put(name, values);
       }
-      auto absmax = [&](const Tensor& whole) { return whole.narrow(0, b.offsets[j] / kQuantBlock, blocks_of(p.numel())); };
-      out.emplace_back(name + ".exp_avg.codes", values(m).to(DType::u8));
-      out.emplace_back(name + ".exp_avg.absmax", absmax(m_absmax));
-      out.emplace_back(name + ".exp_avg_sq.codes", values(v).to(DType::u8));
-      out.emplace_back(name + ".exp_avg_sq.absmax", absmax(v_absmax));
     }
   }
-  return out;
 }
 
 void ShardedAdamW::import_state(const StateLookup& find) {

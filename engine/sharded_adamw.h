@@ -57,9 +57,11 @@ class ShardedAdamW final : public Optimizer {
   Communicator::Request start_gather_master(size_t bucket, Tensor& flat);
   void gather_master(size_t bucket, Tensor& flat);
   // Per parameter, as AdamW names and lays it out, all-gathered from every rank's slices: the
-  // same tensors whatever the world size, on rank 0 (the one that writes checkpoints); the other
-  // ranks take part in the gathers and get nothing. Collective.
-  std::vector<std::pair<std::string, Tensor>> export_state() override;
+  // same tensors whatever the world size, on rank 0 (the one that writes checkpoints), one
+  // bucket's moment gathered at a time; the other ranks take part in the gathers and get
+  // nothing. Collective.
+  std::vector<TensorEntry> state_table() const override;
+  void export_state(const TensorSink& put) override;
   // The moments only: a restore gives the master slices through take_master.
   void import_state(const StateLookup& find) override;
   // Elements [begin, begin + count) of a weight's whole value, flat: a value made whole and

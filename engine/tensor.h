@@ -2,6 +2,7 @@
 // slice) share storage and never copy; contiguous(), to() and clone() are the explicit copies.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,5 +112,15 @@ class Tensor {
 };
 
 Shape contiguous_strides(const Shape& shape);
+
+// A tensor as a file's table lists it before its bytes exist: a writer lays the file out from
+// these, then takes the tensors one at a time (a save that streams, io/tensor_file.h).
+struct TensorEntry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+// Receives one named tensor, which the caller may free as soon as it returns.
+using TensorSink = std::function<void(const std::string& name, const Tensor& value)>;
 
 }  // namespace llm

@@ -263,8 +263,7 @@ std::optional<int64_t> checkpoint_step(const std::string& dir) {
   return std::stoll(digits);
 }
 
-std::string save_checkpoint(const std::string& output_dir, int64_t step,
-                            const CheckpointContents& contents) {
+std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointSave& contents) {
   LLM_CHECK(step >= 0, "save_checkpoint: negative step " + std::to_string(step));
   LLM_CHECK(is_run_id(contents.run_id), "save_checkpoint: run_id \"" + contents.run_id +
                                             "\" is not 16 hex digits");
@@ -282,11 +281,12 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
   write_text_durably(join(tmp, kConfigFile), contents.config_yaml);
   seals[kConfigFile] = {contents.config_yaml.size(),
                         crc32_hex(crc32(contents.config_yaml.data(), contents.config_yaml.size()))};
-  const std::pair<const char*, const TensorFile*> bins[] = {
-      {kModelFile, &contents.model}, {kOptimizerFile, &contents.optimizer},
-      {kTrainerFile, &contents.trainer}};
-  for (const auto& [file_name, file] : bins) {
-    TensorFile stamped = *file;  // shares the tensors' storage; only the metadata is copied
+  const TensorFileSource trainer = source_of(contents.trainer);
+  // In this order: a sharded save's ranks take part in model.bin's gathers, then optimizer.bin's.
+  const std::pair<const char*, const TensorFileSource*> bins[] = {
+      {kModelFile, &contents.model}, {kOptimizerFile, &contents.optimizer}, {kTrainerFile, &trainer}};
+  for (const auto& [file_name, source] : bins) {
+    TensorFileSource stamped = *source;  // the same producer; only the metadata is copied
     stamped.metadata["step"] = std::to_string(step);
     stamped.metadata["run_id"] = contents.run_id;
     const std::string path = join(tmp, file_name);
@@ -301,6 +301,12 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step,
   // `latest` is replaced atomically too, so a reader sees the old or the new name, never half.
   write_text_atomically(join(output_dir, kLatestFile), name + "\n");
   return final_dir.string();
+}
+
+std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointContents& contents) {
+  return save_checkpoint(output_dir, step, CheckpointSave{contents.config_yaml, source_of(contents.model),
+                                                          source_of(contents.optimizer), contents.trainer,
+                                                          contents.run_id});
 }
 
 CheckpointContents load_checkpoint(const std::string& dir) {

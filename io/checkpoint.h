@@ -40,10 +40,22 @@ std::string checkpoint_dir_name(int64_t step);
 // anything else, *.tmp included.
 std::optional<int64_t> checkpoint_step(const std::string& dir);
 
+// What save_checkpoint writes: CheckpointContents with model.bin's and optimizer.bin's tensors
+// made while they are written (a TensorFileSource each, produced in that order), so a sharded
+// save gathers, writes and drops one bucket at a time.
+struct CheckpointSave {
+  std::string config_yaml;
+  TensorFileSource model, optimizer;
+  TensorFile trainer;
+  std::string run_id;
+};
+
 // Writes output_dir/step_NNNNNN/ (creating output_dir; replacing an existing checkpoint of the
 // same step atomically), removes leftover *.tmp directories, and points output_dir/latest at the
 // new directory. Stamps "step" and "run_id" into every .bin file's metadata and writes the
 // manifest last. Returns the checkpoint's path.
+std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointSave& contents);
+// The same from whole tensors.
 std::string save_checkpoint(const std::string& output_dir, int64_t step,
                             const CheckpointContents& contents);
 

@@ -50,6 +50,12 @@ void AtomicFileWriter::write(const void* data, size_t bytes) {
     throw UserError(tmp_ + ": cannot write: " + std::strerror(errno));
 }
 
+void AtomicFileWriter::write_at(uint64_t offset, const void* data, size_t bytes) {
+  if (::fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0)
+    throw UserError(tmp_ + ": cannot seek to byte " + std::to_string(offset) + ": " + std::strerror(errno));
+  write(data, bytes);
+}
+
 void AtomicFileWriter::commit() {
   bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
   int err = errno;

@@ -3,6 +3,7 @@
 // at any instant leaves the old file or the new one, never half of either.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -25,6 +26,9 @@ class AtomicFileWriter {
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
 
   void write(const void* data, size_t bytes);
+  // `bytes` at `offset` from the file's start (a file whose parts come out of order); write()
+  // goes on from where this ends.
+  void write_at(uint64_t offset, const void* data, size_t bytes);
   void commit();
 
  private:

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -157,19 +158,18 @@ void check_tiling(std::vector<SafetensorsEntry> entries, uint64_t data_bytes,
                     " (extra bytes at the end)");
 }
 
-std::string header_json(const std::vector<NamedTensor>& tensors, DType dtype,
+std::string header_json(const std::vector<TensorEntry>& table, DType dtype,
                         const std::map<std::string, std::string>& metadata) {
   ordered_json header = ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
   uint64_t offset = 0;
-  for (const NamedTensor& t : tensors) {
-    LLM_CHECK(t.tensor.defined(), "safetensors: tensor " + t.name + " is undefined");
+  for (const TensorEntry& t : table) {
     LLM_CHECK(t.name != "__metadata__" && names.insert(t.name).second,
               "safetensors: tensor name " + t.name + " is reserved or appears twice");
-    const uint64_t bytes = t.tensor.numel() * dtype_size(dtype);
+    const uint64_t bytes = shape_numel(t.shape) * dtype_size(dtype);
     header[t.name] = {{"dtype", file_dtype_name(dtype)},
-                      {"shape", t.tensor.shape()},
+                      {"shape", t.shape},
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
@@ -177,6 +177,55 @@ std::string header_json(const std::vector<NamedTensor>& tensors, DType dtype,
   text.resize((text.size() + 7) / 8 * 8, ' ');  // the data then starts 8-aligned
   return text;
 }
+
+std::vector<TensorEntry> table_of(const std::vector<NamedTensor>& tensors) {
+  std::vector<TensorEntry> table;
+  for (const NamedTensor& t : tensors) {
+    LLM_CHECK(t.tensor.defined(), "safetensors: tensor " + t.name + " is undefined");
+    table.push_back({t.name, t.tensor.dtype(), t.tensor.shape()});
+  }
+  return table;
+}
+
+// One .safetensors file written a tensor at a time, in any order: the table fixes each tensor's
+// offset, so it goes straight there, cast to the file's dtype. Atomic as AtomicFileWriter.
+class SafetensorsWriter {
+ public:
+  SafetensorsWriter(const std::string& path, const std::vector<TensorEntry>& table, DType dtype,
+                    const std::map<std::string, std::string>& metadata)
+      : out_(path), dtype_(dtype) {
+    const std::string header = header_json(table, dtype, metadata);
+    const uint64_t header_bytes = header.size();
+    out_.write(&header_bytes, 8);
+    out_.write(header.data(), header.size());
+    uint64_t offset = 8 + header_bytes;
+    for (const TensorEntry& t : table) {
+      pending_[t.name] = {offset, t.shape};
+      offset += shape_numel(t.shape) * dtype_size(dtype);
+    }
+  }
+  bool holds(const std::string& name) const { return pending_.count(name) > 0; }
+  void write(const std::string& name, const Tensor& value) {
+    const auto it = pending_.find(name);
+    LLM_CHECK(it != pending_.end(), "safetensors: tensor " + name + " is not in the table or written twice");
+    LLM_CHECK(value.shape() == it->second.second,
+              "safetensors: tensor " + name + " is " + value.str() + ", the table says " + shape_str(it->second.second));
+    // Cast where the tensor lives (a GPU does it fast), then bring one tensor's bytes over.
+    const Tensor host = value.to(dtype_).to(Device::cpu()).contiguous();
+    out_.write_at(it->second.first, host.data_ptr(), host.nbytes());
+    pending_.erase(it);
+  }
+  void commit() {
+    LLM_CHECK(pending_.empty(), "safetensors: tensor " + (pending_.empty() ? "" : pending_.begin()->first) +
+                                    " was never written");
+    out_.commit();
+  }
+
+ private:
+  AtomicFileWriter out_;
+  DType dtype_;
+  std::map<std::string, std::pair<uint64_t, Shape>> pending_;  // not written yet: offset in the file, shape
+};
 
 std::string shard_name(size_t i, size_t n) {
   char buf[64];
@@ -332,29 +381,29 @@ Tensor SafetensorsDir::read(const std::string& name, DType dtype) const {
 
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                        DType dtype, const std::map<std::string, std::string>& metadata) {
-  const std::string header = header_json(tensors, dtype, metadata);
-  const uint64_t header_bytes = header.size();
-  AtomicFileWriter out(path);
-  out.write(&header_bytes, 8);
-  out.write(header.data(), header.size());
-  for (const NamedTensor& t : tensors) {
-    // Cast where the tensor lives (a GPU does it fast), then bring one tensor's bytes over.
-    Tensor host = t.tensor.to(dtype).to(Device::cpu()).contiguous();
-    out.write(host.data_ptr(), host.nbytes());
-  }
+  SafetensorsWriter out(path, table_of(tensors), dtype, metadata);
+  for (const NamedTensor& t : tensors) out.write(t.name, t.tensor);
   out.commit();
 }
 
 void write_safetensors_dir(const std::string& dir, const std::vector<NamedTensor>& tensors,
                            DType dtype, uint64_t max_shard_bytes) {
+  write_safetensors_dir(dir, table_of(tensors), [&tensors](const TensorSink& put) {
+    for (const NamedTensor& t : tensors) put(t.name, t.tensor);
+  }, dtype, max_shard_bytes);
+}
+
+void write_safetensors_dir(const std::string& dir, const std::vector<TensorEntry>& table,
+                           const std::function<void(const TensorSink& put)>& produce, DType dtype,
+                           uint64_t max_shard_bytes) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw UserError(dir + ": cannot create directory: " + ec.message());
   // As transformers does: fill a shard until the next tensor would overflow it.
-  std::vector<std::vector<NamedTensor>> shards(1);
+  std::vector<std::vector<TensorEntry>> shards(1);
   uint64_t shard_bytes = 0, total_bytes = 0;
-  for (const NamedTensor& t : tensors) {
-    const uint64_t bytes = t.tensor.numel() * dtype_size(dtype);
+  for (const TensorEntry& t : table) {
+    const uint64_t bytes = shape_numel(t.shape) * dtype_size(dtype);
     if (!shards.back().empty() && shard_bytes + bytes > max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
@@ -363,19 +412,26 @@ void write_safetensors_dir(const std::string& dir, const std::vector<NamedTensor
     shard_bytes += bytes;
     total_bytes += bytes;
   }
-
-  std::set<std::string> written;
-  if (shards.size() == 1) {
-    write_safetensors((fs::path(dir) / kSingleFile).string(), tensors, dtype);
-    written.insert(kSingleFile);
-  } else {
+  // Every shard open at once: the tensors come in the producer's order (a ZeRO export's, bucket
+  // by bucket), and each goes straight into its shard.
+  std::vector<std::string> names;
+  std::vector<std::unique_ptr<SafetensorsWriter>> writers;
+  for (size_t i = 0; i < shards.size(); i++) {
+    names.push_back(shards.size() == 1 ? kSingleFile : shard_name(i, shards.size()));
+    writers.push_back(std::make_unique<SafetensorsWriter>((fs::path(dir) / names.back()).string(), shards[i],
+                                                          dtype, std::map<std::string, std::string>{{"format", "pt"}}));
+  }
+  produce([&writers](const std::string& name, const Tensor& value) {
+    for (auto& w : writers)
+      if (w->holds(name)) return w->write(name, value);
+    LLM_CHECK(false, "safetensors: tensor " + name + " is not in the table or written twice");
+  });
+  for (auto& w : writers) w->commit();
+  std::set<std::string> written(names.begin(), names.end());
+  if (shards.size() > 1) {
     nlohmann::json weight_map = nlohmann::json::object();
-    for (size_t i = 0; i < shards.size(); i++) {
-      const std::string name = shard_name(i, shards.size());
-      write_safetensors((fs::path(dir) / name).string(), shards[i], dtype);
-      for (const NamedTensor& t : shards[i]) weight_map[t.name] = name;
-      written.insert(name);
-    }
+    for (size_t i = 0; i < shards.size(); i++)
+      for (const TensorEntry& t : shards[i]) weight_map[t.name] = names[i];
     // Written last: a reader that finds the index finds every shard it names.
     nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}},
                             {"weight_map", weight_map}};

@@ -14,6 +14,7 @@
 // where there is one, the tensor.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -83,5 +84,11 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
 // exactly these tensors.
 void write_safetensors_dir(const std::string& dir, const std::vector<NamedTensor>& tensors,
                            DType dtype, uint64_t max_shard_bytes = kDefaultMaxShardBytes);
+// The same from a table (names and shapes, in file order) and a producer that puts each of its
+// tensors once, in any order, and may free each as soon as `put` returns: an export under ZeRO
+// gathers one bucket at a time into it, so the whole model is never in memory.
+void write_safetensors_dir(const std::string& dir, const std::vector<TensorEntry>& table,
+                           const std::function<void(const TensorSink& put)>& produce, DType dtype,
+                           uint64_t max_shard_bytes = kDefaultMaxShardBytes);
 
 }  // namespace llm

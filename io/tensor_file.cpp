@@ -1,4 +1,4 @@
-// defines: crc32, write_tensor_file, read_tensor_file, verify_tensor_file, TensorFile lookups
+// defines: crc32, TensorFileWriter, write_tensor_file, read_tensor_file, verify_tensor_file, TensorFile lookups
 #include "io/tensor_file.h"
 
 #include <fcntl.h>
@@ -259,56 +259,101 @@ const std::string& TensorFile::require_metadata(const std::string& key) const {
   return it->second;
 }
 
-uint32_t write_tensor_file(const std::string& path, const TensorFile& file) {
-  std::vector<TableEntry> table;
-  std::set<std::string> names;
+TensorFileSource source_of(const TensorFile& file) {
+  TensorFileSource source{file.metadata, {}, [&file](const TensorSink& put) {
+                            for (const NamedTensor& t : file.tensors) put(t.name, t.tensor);
+                          }};
   for (const NamedTensor& t : file.tensors) {
-    LLM_CHECK(t.tensor.defined(), path + ": tensor " + t.name + " is undefined");
-    LLM_CHECK(names.insert(t.name).second, path + ": tensor name " + t.name + " appears twice");
-    table.push_back({t.name, t.tensor.dtype(), t.tensor.shape(), 0, t.tensor.nbytes(), 0});
+    LLM_CHECK(t.tensor.defined(), file.path + ": tensor " + t.name + " is undefined");
+    source.table.push_back({t.name, t.tensor.dtype(), t.tensor.shape()});
   }
+  return source;
+}
+
+struct TensorFileWriter::Layout {
+  std::map<std::string, std::string> metadata;
+  std::vector<TableEntry> table;
+  std::map<std::string, size_t> index;  // name -> position in table
+  std::vector<bool> written;
+  uint64_t header_bytes = 0, file_end = 0;
+};
+
+TensorFileWriter::TensorFileWriter(const std::string& path, const std::map<std::string, std::string>& metadata,
+                                   const std::vector<TensorEntry>& table)
+    : path_(path), layout_(std::make_unique<Layout>()) {
+  Layout& l = *layout_;
+  l.metadata = metadata;
+  for (const TensorEntry& e : table) {
+    LLM_CHECK(l.index.emplace(e.name, l.table.size()).second, path + ": tensor name " + e.name + " appears twice");
+    l.table.push_back({e.name, e.dtype, e.shape, 0, shape_numel(e.shape) * dtype_size(e.dtype), 0});
+  }
+  l.written.assign(l.table.size(), false);
   // The header holds the offsets and the offsets start after the header: grow the data start
-  // until the header fits in front of it. Checksums are fixed-width hex, so filling them in
-  // after the data is written leaves the header's length unchanged.
+  // until the header fits in front of it.
   uint64_t data_start = kTensorFileAlignment;
-  std::string header;
   for (;;) {
     uint64_t cursor = data_start;
-    for (TableEntry& e : table) {
+    for (TableEntry& e : l.table) {
       e.offset = cursor;
       cursor = align_up(cursor + e.bytes);
     }
-    header = header_json(file.metadata, table);
-    if (kPreambleBytes + header.size() <= data_start) break;
-    data_start = align_up(kPreambleBytes + header.size());
+    l.header_bytes = header_json(l.metadata, l.table).size();
+    if (kPreambleBytes + l.header_bytes <= data_start) break;
+    data_start = align_up(kPreambleBytes + l.header_bytes);
   }
   // Empty tensors still point at an offset inside the file, so readers can bounds-check uniformly.
-  uint64_t file_end = kPreambleBytes + header.size();
-  for (const TableEntry& e : table) file_end = std::max(file_end, e.offset + e.bytes);
+  l.file_end = kPreambleBytes + l.header_bytes;
+  for (const TableEntry& e : l.table) l.file_end = std::max(l.file_end, e.offset + e.bytes);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw UserError(path + ": cannot create: " + errno_text());
+}
 
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd.get() < 0) throw UserError(path + ": cannot create: " + errno_text());
-  for (size_t i = 0; i < table.size(); i++) {
-    Tensor host = file.tensors[i].tensor.to(Device::cpu()).contiguous();  // one copy at a time
-    table[i].crc = crc32(host.data_ptr(), table[i].bytes);
-    pwrite_all(fd.get(), host.data_ptr(), table[i].bytes, table[i].offset, path);
-  }
-  std::string final_header = header_json(file.metadata, table);
-  LLM_CHECK(final_header.size() == header.size(), path + ": header length changed while writing");
+TensorFileWriter::~TensorFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void TensorFileWriter::write(const std::string& name, const Tensor& value) {
+  Layout& l = *layout_;
+  const auto it = l.index.find(name);
+  LLM_CHECK(it != l.index.end() && !l.written[it->second], path_ + ": tensor " + name + " is not in the table or written twice");
+  TableEntry& e = l.table[it->second];
+  LLM_CHECK(value.dtype() == e.dtype && value.shape() == e.shape,
+            path_ + ": tensor " + name + " is " + value.str() + ", the table says " + dtype_name(e.dtype) + shape_str(e.shape));
+  const Tensor host = value.to(Device::cpu()).contiguous();  // a copy only when not on the host already
+  e.crc = crc32(host.data_ptr(), e.bytes);
+  pwrite_all(fd_, host.data_ptr(), e.bytes, e.offset, path_);
+  l.written[it->second] = true;
+}
+
+uint32_t TensorFileWriter::finish() {
+  const Layout& l = *layout_;
+  for (size_t i = 0; i < l.table.size(); i++) LLM_CHECK(l.written[i], path_ + ": tensor " + l.table[i].name + " was never written");
+  const std::string header = header_json(l.metadata, l.table);
+  LLM_CHECK(header.size() == l.header_bytes, path_ + ": header length changed while writing");
   char pre[kPreambleBytes];
   uint32_t version = kTensorFileVersion, header_bytes = static_cast<uint32_t>(header.size());
-  uint32_t header_crc = crc32(final_header.data(), final_header.size());
+  uint32_t header_crc = crc32(header.data(), header.size());
   std::memcpy(pre, kMagic, 8);
   std::memcpy(pre + 8, &version, 4);
   std::memcpy(pre + 12, &header_bytes, 4);
   std::memcpy(pre + 16, &header_crc, 4);
-  pwrite_all(fd.get(), pre, kPreambleBytes, 0, path);
-  pwrite_all(fd.get(), final_header.data(), final_header.size(), kPreambleBytes, path);
-  if (::ftruncate(fd.get(), static_cast<off_t>(file_end)) != 0)
-    throw UserError(path + ": cannot set the file size: " + errno_text());
-  if (::fsync(fd.get()) != 0) throw UserError(path + ": fsync failed: " + errno_text());
-  if (::close(fd.release()) != 0) throw UserError(path + ": close failed: " + errno_text());
+  pwrite_all(fd_, pre, kPreambleBytes, 0, path_);
+  pwrite_all(fd_, header.data(), header.size(), kPreambleBytes, path_);
+  if (::ftruncate(fd_, static_cast<off_t>(l.file_end)) != 0)
+    throw UserError(path_ + ": cannot set the file size: " + errno_text());
+  if (::fsync(fd_) != 0) throw UserError(path_ + ": fsync failed: " + errno_text());
+  if (::close(std::exchange(fd_, -1)) != 0) throw UserError(path_ + ": close failed: " + errno_text());
   return header_crc;
+}
+
+uint32_t write_tensor_file(const std::string& path, const TensorFileSource& source) {
+  TensorFileWriter out(path, source.metadata, source.table);
+  source.produce([&out](const std::string& name, const Tensor& value) { out.write(name, value); });
+  return out.finish();
+}
+
+uint32_t write_tensor_file(const std::string& path, const TensorFile& file) {
+  return write_tensor_file(path, source_of(file));
 }
 
 TensorFile read_tensor_file(const std::string& path) {

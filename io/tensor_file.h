@@ -12,6 +12,7 @@
 //   then each tensor's bytes, contiguous row-major, at a 4096-byte-aligned offset.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,12 +77,45 @@ class TensorFileReader {
   uint64_t bytes_read_ = 0;
 };
 
-// Writes `file` to `path` (replacing it) and fsyncs it before returning. Tensors on any device,
-// contiguous or not, are copied to the host one at a time. Atomicity is the caller's: checkpoints
-// write into a .tmp directory and rename it. Returns the file's checksum: the CRC-32 of its
-// header, which holds every tensor's CRC-32, so it covers every byte the readers verify while
-// costing no second pass over the data.
-uint32_t write_tensor_file(const std::string& path, const TensorFile& file);
+// A tensor file's contents made while it is written: the metadata and the table (every tensor's
+// name, dtype and shape, in file order) up front, the tensors from `produce`, which puts each of
+// the table's once, in any order, and may free each as soon as `put` returns. A save under ZeRO
+// gathers one bucket at a time into it, so no rank holds the whole model or optimizer state.
+struct TensorFileSource {
+  std::map<std::string, std::string> metadata;
+  std::vector<TensorEntry> table;
+  std::function<void(const TensorSink& put)> produce;
+};
+// `file`'s tensors as a source (`file` must outlive it).
+TensorFileSource source_of(const TensorFile& file);
+
+// Writes a tensor file a tensor at a time. The metadata and the table fix the layout, header
+// length included (checksums are fixed-width hex), so each tensor goes straight to its offset
+// whatever order it comes in, its CRC-32 taken as it goes out, and finish() writes the header
+// last. Holds no tensor: a device tensor or a strided one is copied to the host one at a time.
+// The bytes are the same whatever the order, and the same as write_tensor_file's.
+class TensorFileWriter {
+ public:
+  TensorFileWriter(const std::string& path, const std::map<std::string, std::string>& metadata,
+                   const std::vector<TensorEntry>& table);  // creates or truncates `path`
+  ~TensorFileWriter();
+  void write(const std::string& name, const Tensor& value);  // a table entry not yet written
+  // Every entry written: the header, the file's size, fsync, close. Returns the file's checksum.
+  uint32_t finish();
+
+ private:
+  struct Layout;
+  std::string path_;
+  int fd_ = -1;
+  std::unique_ptr<Layout> layout_;
+};
+
+// Writes the source to `path` (replacing it) through a TensorFileWriter and fsyncs it before
+// returning. Atomicity is the caller's: checkpoints write into a .tmp directory and rename it.
+// Returns the file's checksum: the CRC-32 of its header, which holds every tensor's CRC-32, so it
+// covers every byte the readers verify while costing no second pass over the data.
+uint32_t write_tensor_file(const std::string& path, const TensorFileSource& source);
+uint32_t write_tensor_file(const std::string& path, const TensorFile& file);  // source_of(file)
 
 // Reads and validates every byte (magic, version, header checksum, each tensor's bounds and
 // checksum); tensors land on the CPU. Any damage is a UserError naming `path`.

@@ -51,4 +51,11 @@ void save_hf_tensors(const LlamaConfig& config, const std::vector<NamedTensor>& 
   write_text_atomically((fs::path(dir) / kHfConfigFile).string(), hf_config_json(config, dtype, ids));
 }
 
+void save_hf_tensors(const LlamaConfig& config, const std::vector<TensorEntry>& table,
+                     const std::function<void(const TensorSink& put)>& produce, const std::string& dir,
+                     DType dtype, HfTokenIds ids) {
+  write_safetensors_dir(dir, table, produce, dtype);
+  write_text_atomically((fs::path(dir) / kHfConfigFile).string(), hf_config_json(config, dtype, ids));
+}
+
 }  // namespace llm

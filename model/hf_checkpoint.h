@@ -27,5 +27,10 @@ void save_hf_model(LlamaModel& model, const std::string& dir, DType dtype, HfTok
 void save_hf_tensors(const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
                      const std::string& dir, DType dtype, HfTokenIds ids,
                      uint64_t max_shard_bytes = kDefaultMaxShardBytes);
+// The same from a table and a producer (write_safetensors_dir's): a ZeRO run's final weights,
+// gathered one bucket at a time while they are written.
+void save_hf_tensors(const LlamaConfig& config, const std::vector<TensorEntry>& table,
+                     const std::function<void(const TensorSink& put)>& produce, const std::string& dir,
+                     DType dtype, HfTokenIds ids);
 
 }  // namespace llm

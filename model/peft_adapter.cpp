@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -119,15 +120,21 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
 }
 
 void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids) {
-  std::vector<NamedTensor> tensors;
-  for (const ParamRef& p : model.parameters()) tensors.push_back({p.name, *p.tensor});
+  std::map<std::string, std::pair<int64_t, int>> linears;  // HF name -> (layer, kind)
   for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
-    for (int k = 0; k < kNumLinear; k++) {
-      const std::string name = "model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight";
-      for (NamedTensor& t : tensors)
-        if (t.name == name) t.tensor = model.merged_weight(i, k);
+    for (int k = 0; k < kNumLinear; k++)
+      linears["model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight"] = {i, k};
+  const std::vector<ParamRef> params = model.parameters();
+  std::vector<TensorEntry> table;
+  for (const ParamRef& p : params) table.push_back({p.name, p.tensor->dtype(), p.tensor->shape()});
+  // Each merged weight made as it is written and dropped after: never the whole merged model
+  // beside the base.
+  save_hf_tensors(model.config(), table, [&](const TensorSink& put) {
+    for (const ParamRef& p : params) {
+      const auto linear = linears.find(p.name);
+      put(p.name, linear == linears.end() ? *p.tensor : model.merged_weight(linear->second.first, linear->second.second));
     }
-  save_hf_tensors(model.config(), tensors, dir, dtype, ids);
+  }, dir, dtype, ids);
 }
 
 }  // namespace llm

@@ -26,7 +26,8 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
 // UserError naming the file and the key or tensor.
 void load_peft_adapter(LlamaModel& model, const std::string& dir);
 
-// Writes the model with every adapter merged into its weight as an HF model directory.
+// Writes the model with every adapter merged into its weight as an HF model directory, one merged
+// weight made at a time.
 void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids);
 
 }  // namespace llm

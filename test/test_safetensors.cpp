@@ -141,6 +141,30 @@ TEST_CASE(
   CHECK(g.read("w", DType::f32).to_floats() == w.to(DType::bf16).to_floats());
 }
 
+TEST_CASE("a directory streamed from a table, its tensors in any order, has the bytes of one written whole") {
+  TempDir whole, streamed;
+  std::vector<NamedTensor> tensors;
+  std::vector<TensorEntry> table;
+  for (int i = 0; i < 5; i++) {
+    tensors.push_back({"t" + std::to_string(i), randn({4, 4})});  // 64 bytes each: shards of 2, 2, 1
+    table.push_back({tensors.back().name, DType::f32, {4, 4}});
+  }
+  write_safetensors_dir(whole.path, tensors, DType::bf16, 150);
+  // Backwards, each tensor a fresh copy freed as soon as it is written (a ZeRO export's buckets).
+  write_safetensors_dir(streamed.path, table, [&tensors](const TensorSink& put) {
+    for (auto t = tensors.rbegin(); t != tensors.rend(); ++t) put(t->name, t->tensor.clone());
+  }, DType::bf16, 150);
+  for (const char* name : {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                           "model-00003-of-00003.safetensors", "model.safetensors.index.json"})
+    CHECK(read_bytes(streamed.file(name)) == read_bytes(whole.file(name)));
+  // A producer that leaves a tensor out is a bug, caught before any file is in place.
+  TempDir partial;
+  CHECK_THROWS(write_safetensors_dir(partial.path, table, [&tensors](const TensorSink& put) {
+    put(tensors[0].name, tensors[0].tensor);
+  }, DType::bf16, 150));
+  CHECK_FALSE(fs::exists(partial.file("model-00001-of-00003.safetensors")));
+}
+
 TEST_CASE(
     "sharded directories: shards of at most max_shard_bytes, the index, and back to one file") {
   TempDir dir;

@@ -5,8 +5,9 @@
 // the final norm with lm_head are units of their own, which changes no loss, guesses no prefetch
 // wrong, resumes exactly, shards an adapter run's base too, and is planned within 10%. An adapter
 // run's frozen base starts the same way (drawn or read, quantised or cast, one weight at a time:
-// the whole-model path's bytes), and a resume reads only each rank's slices of the checkpoint,
-// the ranks verifying their parts' checksums together.
+// the whole-model path's bytes), a save holds one gathered unit at a time on rank 0's host, and a
+// resume reads only each rank's slices of the checkpoint, the ranks verifying their parts'
+// checksums together.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -244,6 +245,33 @@ TEST_CASE("a ZeRO-3 resume reads only each rank's slices: exact, with f32 and wi
                    << " MiB; host memory rose " << rise / 1048576.0 << " MiB");
     CHECK(read <= 0.51 * files);
     CHECK(rise < 0.25 * files);
+  }
+}
+
+TEST_CASE("a ZeRO-3 save holds one gathered unit at a time in host memory, and its checkpoint resumes exactly") {
+  // The width-256 model: 9.3 MiB in f32 and its AdamW moments twice that, the largest unit (a
+  // decoder layer) 2.25 MiB. A save that gathered the weights and the moments whole before writing
+  // them would raise rank 0's host memory by all three, 28 MiB.
+  const std::string wide = "base_model: tiny\nhidden_size: 256\nintermediate_size: 512\nnum_hidden_layers: 4\n"
+                           "num_attention_heads: 4\nnum_key_value_heads: 2\n";
+  Workspace straight("save_straight"), resumed("save_resumed");
+  const std::string output =
+      check_resume_exact(straight, resumed, "max_steps: 6\nsave_steps: 3\nval_set_size: 0\nzero_stage: 3\n" + wide);
+  const double rise = number_after(output, "the save raised host memory");
+  const double largest = number_after(output, "the largest bucket"), whole = number_after(output, "the whole f32 model");
+  MESSAGE("save: host memory rose " << rise << " MiB (largest unit " << largest << " MiB, model " << whole
+                                    << " MiB, model and moments " << 3 * whole << " MiB)");
+  CHECK(largest == doctest::Approx(2.25).epsilon(0.01));
+  CHECK(rise <= largest + 0.05);
+  CHECK(whole > 9.0);
+  // The final export streams the same way: every weight there, the last checkpoint's values (f32
+  // on the CPU), however the buckets came.
+  const llm::SafetensorsDir exported(straight.out());
+  const llm::TensorFile saved = llm::read_tensor_file(straight.out("step_000006/model.bin"));
+  CHECK(exported.names().size() == saved.tensors.size());
+  for (const llm::NamedTensor& t : saved.tensors) {
+    CAPTURE(t.name);
+    CHECK(exported.read(t.name, llm::DType::f32).to_floats() == t.tensor.to_floats());
   }
 }
 

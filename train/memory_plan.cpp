@@ -291,8 +291,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // then sees only the codes), else on the device; where the host is the device (the CPU) the f32
   // model and the adapters count. Under ZeRO-3 its frozen base starts as trained weights do
   // (engine/frozen_shards.h): the slices, the adapters and one f32 weight whole on the host
-  // (quantised or cast beside it). Checkpoints and the final export copy whole weights to the
-  // host (under ZeRO-3 one unit gathered at a time): host memory, not planned here.
+  // (quantised or cast beside it). Checkpoints and the final export stream (train/
+  // trainer_checkpoint.cpp): under ZeRO rank 0's host holds one gathered bucket (ZeRO-3: one
+  // unit) of the f32 master or of one AdamW moment at a time, written and dropped before the
+  // next, so a save raises host memory by the largest bucket in f32 at most (with 8-bit AdamW,
+  // plus one weight's u8 codes), which each save logs; without ZeRO a save copies one tensor at a
+  // time to the host. Where the host is the device that stays under what a step adds to the
+  // resident state (a step gathers a unit too, beside its activations), so it is not added here.
   const double largest_weight = std::max({embed, lm_head, largest_linear});
   const double start_up = zero3 ? master + optimizer + slices + (in.on_cpu ? 4 * largest_weight : 0)
                           : compute_copies ? 4 * P + (wsize < 4 ? wsize * largest_weight : 0) + master + optimizer +

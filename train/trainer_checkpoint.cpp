@@ -1,4 +1,4 @@
-// defines: Trainer::Impl::whole_weights, ::save and ::restore (the contents of a checkpoint, both
+// defines: Trainer::Impl::export_weights, ::save and ::restore (the contents of a checkpoint, both
 // ways), ::export_final_model (what a finished run leaves in output_dir)
 #include <fmt/core.h>
 
@@ -50,38 +50,43 @@ std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key
 }
 }  // namespace
 
-std::vector<NamedTensor> Trainer::Impl::whole_weights() {
-  std::vector<NamedTensor> out;
-  if (!sharded_optimizer) {
-    for (const ParamRef& p : params) out.push_back({p.name, *p.tensor});
-    return out;
-  }
-  // The master, not the compute copy (bf16 on a GPU): a checkpoint resumes from what AdamW updates.
-  std::unordered_map<const Tensor*, Tensor> on_host;
-  std::vector<GradBucket>& all = buckets->buckets();
-  for (size_t i = 0; i < all.size(); i++) {
-    const GradBucket& b = all[i];
-    Tensor flat = Tensor::empty({b.padded}, DType::f32, Device::cpu());
-    sharded_optimizer->gather_master(i, flat);
-    if (comm.is_main())
-      for (size_t j = 0; j < b.params.size(); j++)
-        on_host[b.params[j]] = b.part_of(flat, j).reshape(b.params[j]->shape());  // rank 0 keeps the buffer
-  }
-  if (comm.is_main())
-    for (const ParamRef& p : params) out.push_back({p.name, on_host.at(p.tensor)});
+std::vector<TensorEntry> Trainer::Impl::weight_table() const {
+  std::vector<TensorEntry> out;
+  for (const ParamRef& p : params)
+    out.push_back({p.name, sharded_optimizer ? DType::f32 : p.tensor->dtype(), p.tensor->shape()});
   return out;
 }
 
+void Trainer::Impl::export_weights(const TensorSink& put) {
+  if (!sharded_optimizer) {
+    for (const ParamRef& p : params) put(p.name, *p.tensor);
+    return;
+  }
+  // The master, not the compute copy (bf16 on a GPU): a checkpoint resumes from what AdamW updates.
+  std::unordered_map<const Tensor*, const std::string*> names;
+  for (const ParamRef& p : params) names[p.tensor] = &p.name;
+  const std::vector<GradBucket>& all = buckets->buckets();
+  for (size_t i = 0; i < all.size(); i++) {
+    const GradBucket& b = all[i];
+    Tensor flat = Tensor::empty({b.padded}, DType::f32, Device::cpu());  // freed before the next bucket's
+    sharded_optimizer->gather_master(i, flat);
+    if (comm.is_main())
+      for (size_t j = 0; j < b.params.size(); j++)
+        put(*names.at(b.params[j]), b.part_of(flat, j).reshape(b.params[j]->shape()));
+  }
+}
+
 std::string Trainer::Impl::save() {
-  CheckpointContents c;
+  CheckpointSave c;
   TrainConfig saved = config;  // resuming from this checkpoint names it on the command line
   saved.resume_from_checkpoint.clear();
   saved.auto_resume_from_checkpoints = false;
   c.config_yaml = config_to_yaml(saved);
   c.run_id = run_id;
-  for (NamedTensor& t : whole_weights()) c.model.add(t.name, t.tensor);
-  for (auto& [name, tensor] : optimizer->export_state()) c.optimizer.add(name, tensor);
-  c.optimizer.metadata["steps_taken"] = std::to_string(optimizer->steps_taken());
+  // Made while written: under ZeRO one bucket's weights, then one bucket's moment, at a time.
+  c.model = {{}, weight_table(), [this](const TensorSink& put) { export_weights(put); }};
+  c.optimizer = {{{"steps_taken", std::to_string(optimizer->steps_taken())}}, optimizer->state_table(),
+                 [this](const TensorSink& put) { optimizer->export_state(put); }};
   DataCursor cursor = loader->cursor();
   auto& m = c.trainer.metadata;
   m["data_epoch"] = std::to_string(cursor.epoch);
@@ -99,11 +104,26 @@ std::string Trainer::Impl::save() {
   m["data_layout"] = kDataLayout;
   // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
   std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.step);
+  CachingAllocator& host = backend(Device::cpu()).allocator();
+  const size_t before = host.stats().in_use_bytes;
+  host.start_window();
   if (comm.is_main()) {
     dir = save_checkpoint(config.output_dir, state.step, c);
     std::optional<int64_t> keep;
     if (config.early_stopping_patience > 0 && state.best_step >= 0) keep = state.best_step;
     prune_checkpoints(config.output_dir, config.save_total_limit, keep);
+  } else {  // the same gathers, in save_checkpoint's order, their results dropped
+    const TensorSink drop = [](const std::string&, const Tensor&) {};
+    c.model.produce(drop);
+    c.optimizer.produce(drop);
+  }
+  if (sharded_optimizer) {
+    int64_t rise = static_cast<int64_t>(host.stats().window_peak_bytes - before);
+    comm.allreduce_max(&rise, 1);
+    int64_t largest = 0;
+    for (const GradBucket& b : buckets->buckets()) largest = std::max<int64_t>(largest, b.padded * sizeof(float));
+    say("checkpoint {}: the save raised host memory {:.3f} MiB at most, on any rank (one bucket gathered at a "
+        "time, the largest bucket {:.3f} MiB in f32)\n", dir, rise / 1048576.0, largest / 1048576.0);
   }
   comm.barrier();  // nobody runs ahead of a checkpoint that a failure might need
   return dir;
@@ -182,42 +202,46 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
 
 // The end of a run that was not interrupted (called on every rank).
 void Trainer::Impl::export_final_model() {
-  // The end of a run needs no more memory than its steps: under ZeRO-3 the final weights reach
-  // rank 0's host one unit at a time (whole_weights), and samples gather one unit at a time
-  // (sample_text). An adapter run's frozen base is gathered whole only for merge_lora's merged
-  // model (the adapters are whole already).
+  // The end of a run needs no more memory than its steps: under ZeRO the final weights reach
+  // rank 0's host one bucket (ZeRO-3: one unit) at a time, each written and dropped before the
+  // next (export_weights), and samples gather one unit at a time (sample_text). An adapter run's
+  // frozen base is gathered whole only for merge_lora's merged model (the adapters are whole
+  // already).
   const TrainConfig& c = config;
-  std::vector<NamedTensor> final_weights;
-  if (!model->lora()) final_weights = whole_weights();  // collective under ZeRO
+  const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
+  const char* dtype = dtype_name(forward.compute_dtype);
+  // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only).
+  auto tokenizer_files = [&](const std::string& dir) {
+    std::string names;
+    for (const std::string& name : save_tokenizer_files(c.tokenizer_config, c.special_tokens, dir)) names += ", " + name;
+    return names;
+  };
+  // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
+  if (!model->lora()) {
+    if (!comm.is_main()) {
+      export_weights([](const std::string&, const Tensor&) {});  // the gathers, their results dropped
+      return;
+    }
+    save_hf_tensors(model->config(), weight_table(), [this](const TensorSink& put) { export_weights(put); },
+                    c.output_dir, forward.compute_dtype, ids);
+    say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
+        tokenizer_files(c.output_dir));
+    return;
+  }
   if (frozen_shards && c.merge_lora) {
     frozen_shards->gather_all();
     model->set_weight_units(nullptr);
   }
-  // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
-  if (comm.is_main()) {
-    const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
-    const char* dtype = dtype_name(forward.compute_dtype);
-    // The tokenizer goes beside each export, as HF's Trainer saves it.
-    auto tokenizer_files = [&](const std::string& dir) {
-      std::string names;
-      for (const std::string& name : save_tokenizer_files(c.tokenizer_config, c.special_tokens, dir)) names += ", " + name;
-      return names;
-    };
-    if (model->lora()) {  // as Axolotl's LoRA runs: the adapter, in PEFT's format
-      save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
-      say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
-          tokenizer_files(c.output_dir));
-      if (c.merge_lora) {
-        const std::string merged = c.output_dir + "/merged";
-        save_merged_model(*model, merged, forward.compute_dtype, ids);
-        say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
-            tokenizer_files(merged));
-      }
-    } else {
-      save_hf_tensors(model->config(), final_weights, c.output_dir, forward.compute_dtype, ids);
-      say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
-          tokenizer_files(c.output_dir));
-    }
+  if (!comm.is_main()) return;
+  // As Axolotl's LoRA runs: the adapter, in PEFT's format.
+  save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
+  say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
+      tokenizer_files(c.output_dir));
+  if (c.merge_lora) {
+    const std::string merged = c.output_dir + "/merged";
+    save_merged_model(*model, merged, forward.compute_dtype, ids);
+    say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
+        tokenizer_files(merged));
   }
 }
 

@@ -84,12 +84,15 @@ struct Trainer::Impl {
   }
 
   // train/trainer_checkpoint.cpp
-  // What trains, whole, by name (every weight, or the adapters), in f32. Under ZeRO the f32
-  // master: one bucket (ZeRO-3: one unit) at a time gathered in host memory, rank 0 keeping it
-  // (the other ranks take part and get an empty list), so no device holds more of the model than
-  // a step does. Collective under ZeRO.
-  std::vector<NamedTensor> whole_weights();
-  std::string save();                        // writes output_dir/step_NNNNNN, prunes old ones
+  // What trains, whole, by name (every weight, or the adapters), in f32, to `put`. Under ZeRO the
+  // f32 master: one bucket (ZeRO-3: one unit) at a time gathered in host memory and dropped once
+  // rank 0 has put it (the other ranks take part and get nothing), so no rank's host or device
+  // holds more of the model than a bucket. Collective under ZeRO.
+  void export_weights(const TensorSink& put);
+  std::vector<TensorEntry> weight_table() const;  // what export_weights puts, in params' order
+  // Writes output_dir/step_NNNNNN, prunes old ones; under ZeRO logs how far host memory rose
+  // (one gathered bucket at most). Collective.
+  std::string save();
   // Model, optimizer, state and data cursor. Each rank reads only what it keeps of model.bin and
   // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
   void restore(OpenCheckpoint& c);
