@@ -35,11 +35,8 @@ class Parser {
   TrainConfig run(const YAML::Node& root, const std::map<std::string, std::string>& overrides) {
     collect(root);
     for (const auto& [key, text] : overrides) add_override(key, text);
-    for (const ConfigField& field : config_fields()) {
-      auto it = entries_.find(field.name);
-      if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
-        field.read(ctx_, it->second.value, it->second.where);
-    }
+    // Refused keys first: `rl: dpo` is the reason a DPO config cannot run, not the preference
+    // dataset type or the optimizer it names beside it, which would otherwise fail first.
     std::vector<std::string> refused;  // one line per key that would change training
     for (const auto& [key, entry] : entries_) {
       if (find_config_field(key)) continue;
@@ -49,6 +46,11 @@ class Parser {
         unknown_.insert(key);
     }
     if (!refused.empty()) throw UserError(refused);
+    for (const ConfigField& field : config_fields()) {
+      auto it = entries_.find(field.name);
+      if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
+        field.read(ctx_, it->second.value, it->second.where);
+    }
     validate();
     c_.unknown_keys.assign(unknown_.begin(), unknown_.end());
     return c_;
