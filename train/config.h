@@ -61,7 +61,8 @@ struct TrainConfig {
   double cosine_min_lr_ratio = 0.0;
   double cosine_constant_lr_ratio = 0.0;  // Axolotl's: cosine reaches the floor at this share of the steps
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
-  // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit()).
+  // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());
+  // adopt_adamw: ADOPT (engine/adopt.h), its betas and eps resolved by the config.
   std::string optimizer = "adamw_torch";
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;

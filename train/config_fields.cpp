@@ -331,8 +331,10 @@ std::vector<ConfigField> make_fields() {
              "with cosine_min_lr_ratio: the cosine reaches the floor at this share of the steps, then holds"),
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
-              "adamw_bnb_8bit", "paged_adamw_8bit"},
-             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes)"),
+              "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw"},
+             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
+             "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
+             "adam_epsilon are given)"),
       number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
       // AdamW keeps these two as floats.

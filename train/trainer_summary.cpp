@@ -68,8 +68,9 @@ void Trainer::Impl::print_summary() const {
     say("ZeRO-3 prefetch (the next unit's all-gather while a unit computes): forward {}, backward {}\n",
         c.forward_prefetch ? "on" : "off", c.backward_prefetch ? "on" : "off");
   if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
-  say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
-      optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
+  say("optimizer: {} | {} state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
+      c.optimizer == "adopt_adamw" ? "ADOPT" : "AdamW", optimizer->state_bytes() / 1048576.0,
+      optimizer->unsharded_state_bytes() / 1048576.0);
   const MemoryPlan plan =
       plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16, device.is_cpu()));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
