@@ -131,6 +131,7 @@ struct TrainConfig {
   bool forward_prefetch = true, backward_prefetch = true;
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
+  std::vector<std::string> speed_only_keys;  // Axolotl's kernel switches set true: named at start-up
 
   bool optimizer_8bit() const {
     return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;

@@ -437,6 +437,7 @@ std::vector<ConfigField> make_fields() {
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
   };
   for (ConfigField& row : rest) rows.push_back(std::move(row));
+  for (ConfigField& row : speed_only_rows(optimisations)) rows.push_back(std::move(row));
   return rows;
 }
 

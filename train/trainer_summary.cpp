@@ -19,6 +19,11 @@ void Trainer::Impl::print_summary() const {
     for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
     say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
   }
+  if (!c.speed_only_keys.empty()) {
+    std::string keys;
+    for (const std::string& k : c.speed_only_keys) keys += (keys.empty() ? "" : ", ") + k;
+    say("{}: Axolotl's fused kernels, speed only: llm_train runs its own kernels, computing the same\n", keys);
+  }
   say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
