@@ -264,4 +264,8 @@ TEST_CASE("keys that would change the data or the base's quantisation are refuse
   check_refused(kQloraTorchao, "peft");  // an int4 torchao base, not the f32 one LoRA would train on
   // lora-1b-deduplicate-sft.yml's spelling of dataset_exact_deduplication.
   check_refused(replaced(kLora1bKernels, "lora_mlp_kernel: true", "exact_deduplication: true"), "exact_deduplication");
+  // fft-4b-fsdp-tp.yaml's device mesh: a tensor-parallel group shares its micro-batches.
+  check_refused(kFft8bAdopt + "tensor_parallel_size: 2\n", "tensor_parallel_size");
+  check_refused(kFft8bAdopt + "context_parallel_size: 4\n", "context_parallel_size");
+  CHECK(parse_example(kFft8bAdopt + "tensor_parallel_size: 1\n").optimizer == "adopt_adamw");
 }

@@ -90,10 +90,21 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
   return std::nullopt;
 }
 
+// Axolotl's tensor and context parallelism split one micro-batch over a group of ranks; every
+// rank here is data parallel, taking micro-batches of its own, so the global batch (and with it
+// the steps) would differ. A size of 1 asks for nothing.
+std::optional<std::string> unsupported_parallel_size(const std::string& key, const YAML::Node& value) {
+  if (!value.IsScalar() || value.Scalar() == "1" || !is_set(value)) return std::nullopt;
+  return (key == "tensor_parallel_size" ? std::string("tensor") : std::string("context")) +
+         " parallelism is not built: every rank is data parallel with micro-batches of its own, so the "
+         "global batch would differ";
+}
+
 }  // namespace
 
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value) {
   if (key == "plugins") return unsupported_plugin(value);
+  if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   for (const Unsupported& u : kUnsupported)
     if (key == u.key && is_set(value)) return std::string(u.why);
   return std::nullopt;
