@@ -1,5 +1,5 @@
 // Look-alikes of the Axolotl Llama 3 examples that a run of all of them exposed (fft-8b-adopt.yml,
-// lora-1b-kernels.yml, instruct-dpo-lora-8b.yml, qlora-1b-kto.yaml, diffusion-3.2-1b-sft.yaml,
+// lora-1b-kernels.yml, lora-1b-ray.yml, instruct-dpo-lora-8b.yml, qlora-1b-kto.yaml, diffusion-3.2-1b-sft.yaml,
 // qlora-torchao.yaml, lora-1b-deduplicate-sft.yml, 3b-qat-mxfp4.yaml, fft-8b-liger-fsdp.yaml), with
 // their keys and values but a small model and the local alpaca sample (test/axolotl_example.h):
 // each trains what its keys ask for, or stops in one line naming the key that is not built.
@@ -233,6 +233,21 @@ TEST_CASE("lora-1b-kernels: Axolotl's LoRA kernel switches are accepted as speed
   const std::string out = train_2_steps(kLora1bKernels, "axolotl_kernels");
   CHECK_MESSAGE(out.find("lora_mlp_kernel, lora_qkv_kernel, lora_o_kernel: Axolotl's fused kernels, speed only") !=
                     std::string::npos, out);
+}
+
+TEST_CASE("lora-1b-ray: Ray's 4 workers are 4 data-parallel ranks; one rank stops in one line") {
+  const std::string ray = kLora1bKernels + "use_ray: true\nray_num_workers: 4\n";
+  const TrainConfig c = parse_example(ray);
+  CHECK(c.use_ray);
+  CHECK(c.ray_num_workers == 4);
+  Workspace ws("axolotl_ray");
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(ray, kAlpaca, ws.dir));
+  Run r = run_train(config + " --max_steps 2 --special_tokens '{}'");
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("ray_num_workers: expected the number of ranks mpirun started, 1, got 4 (Ray is not "
+                              "used here: start them with mpirun -np 4)") != std::string::npos, r.output);
+  CHECK(r.output.find("step 1/") == std::string::npos);
 }
 
 TEST_CASE("fft-8b-liger-fsdp: the Liger plugin and its switches are speed only; other plugins are refused") {

@@ -110,6 +110,10 @@ struct TrainConfig {
   AttentionKind attention = AttentionKind::eager;
   double s2_group_size_ratio = 0.25;
   int local_rank = -1;  // -1: from MPI / the environment
+  // Axolotl's Ray launch: ray_num_workers data-parallel workers. mpirun starts the ranks here; the
+  // trainer refuses a run whose rank count differs, as its global batch would.
+  bool use_ray = false;
+  int64_t ray_num_workers = 1;
 
   // Distributed data parallel (mpirun): gradient bucket size, and ZeRO stage 1 (AdamW state
   // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).

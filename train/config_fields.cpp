@@ -408,6 +408,11 @@ std::vector<ConfigField> make_fields() {
              "S2 group size as a fraction of sequence_len"),
       integer("local_rank", optimisations, MEMBER(local_rank), 0, kMaxLocalRank,
               "GPU of this rank; unset: from MPI"),
+      flag("use_ray", optimisations, MEMBER(use_ray),
+           "Axolotl's Ray launch; here mpirun -np starts the ranks, and with use_ray their count must be "
+           "ray_num_workers"),
+      integer("ray_num_workers", optimisations, MEMBER(ray_num_workers), 1, kMaxBatch,
+              "with use_ray: the data-parallel ranks the run expects (each takes its own micro-batches)"),
       number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
              "gradient bucket size for the all-reduce"),
       {"deepspeed", optimisations, "a DeepSpeed JSON config file",
