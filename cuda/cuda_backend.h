@@ -55,6 +55,7 @@ class CudaBackend : public Backend {
   void gemm(const GemmArgs& args) override;
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
              const AdamWArgs& args) override;
+  void adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdoptArgs& args) override;
   void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
   void nf4_dequantize(const QuantWeight& w, Tensor& out) override;

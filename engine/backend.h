@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/adamw_math.h"
+#include "engine/adopt_math.h"
 #include "engine/allocator.h"
 #include "engine/quant_weight.h"
 #include "engine/tensor.h"
@@ -110,6 +111,8 @@ class Backend {
   // One fused AdamW update (PyTorch's semantics: engine/adamw_math.h) of f32 param, m and v.
   virtual void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
                      const AdamWArgs& args) = 0;
+  // One fused ADOPT update (engine/adopt_math.h) of f32 param, m and v.
+  virtual void adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdoptArgs& args) = 0;
   // bitsandbytes' blockwise 8-bit AdamW: m and v are u8 codes into the signed and unsigned
   // dynamic maps (engine/quant_map.h) times an f32 absmax per kQuantBlock elements. Each block
   // is dequantised, updated in f32 as adamw does, and requantised against its new absmax.

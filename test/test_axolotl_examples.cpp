@@ -5,23 +5,12 @@
 // 2 steps under mpirun -np 2. Where an example asks for something not built here (an 8-bit base)
 // the look-alike says so and the original value is checked to be refused in one line.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <algorithm>
-
-#include "engine/user_error.h"
-#include "test/train_fixture.h"
-#include "train/config.h"
+#include "test/axolotl_example.h"
 
 using namespace llm;
 using namespace llm::testing;
 
 namespace {
-
-const std::string kAlpaca = (fs::path(__FILE__).parent_path() / ".." / "configs" / "data" / "alpaca_sample.jsonl").string();
-
-// The shape that replaces each example's base_model (a hub id, which is not downloaded here).
-const std::string kModel =
-    "base_model: tiny\nhidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\n"
-    "num_attention_heads: 4\nnum_key_value_heads: 2\nmax_position_embeddings: 8192\n";
 
 // qlora-fsdp-70b.yaml: QLoRA on a 70B base under FSDP full_shard with parameter offload.
 const std::string kQloraFsdp70b = kModel + R"(model_type: LlamaForCausalLM
@@ -225,35 +214,6 @@ fsdp_config:
 special_tokens:
   pad_token: "<|end_of_text|>"
 )";
-
-// The example with its dataset at `data` and its output under `dir`.
-std::string localised(std::string yaml, const std::string& data, const fs::path& dir) {
-  yaml.replace(yaml.find("ALPACA"), 6, data);
-  const size_t out = yaml.find("output_dir: ");
-  yaml.replace(out, yaml.find('\n', out) - out, "output_dir: " + (dir / "out").string());
-  const size_t prepared = yaml.find("dataset_prepared_path:");
-  yaml.replace(prepared, yaml.find('\n', prepared) - prepared, "dataset_prepared_path: " + (dir / "prepared").string());
-  return yaml;
-}
-
-TrainConfig parse_example(const std::string& yaml) { return parse_config(localised(yaml, kAlpaca, "/tmp/x"), "example.yml"); }
-
-std::string error_of(const std::string& yaml) {
-  try {
-    parse_example(yaml);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool has(const std::vector<std::string>& keys, const std::string& key) {
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
-
-std::string replaced(std::string yaml, const std::string& from, const std::string& to) {
-  return yaml.replace(yaml.find(from), from.size(), to);
-}
 
 }  // namespace
 

@@ -102,7 +102,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "cfg.yaml:3: adam_beta2: expected a number in [0, 1), got 1");
   CHECK(error_with("optimizer: sgd\n") ==
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, "
-        "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, got 'sgd'");
+        "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, got 'sgd'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",

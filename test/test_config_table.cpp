@@ -37,7 +37,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(early_stopping_threshold); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(overwrite_output_dir); SAME(save_first_step); SAME(save_strategy); SAME(eval_strategy);
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_every_n_layers);
-  SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(tokenizer_config);
+  SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
@@ -122,7 +122,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
       "auto_resume_from_checkpoints: true\noverwrite_output_dir: true\nsave_first_step: true\nlogging_steps: 3\ngradient_checkpointing: true\n"
       "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
-      "s2_group_size_ratio: 0.5\nlocal_rank: 1\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n"
+      "s2_group_size_ratio: 0.5\nlocal_rank: 1\nuse_ray: true\nray_num_workers: 3\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n"
       "deepspeed: " + s.write("zero1.json", R"({"zero_optimization": {"stage": 1}})") + "\n",
       "cfg.yaml");
   CHECK(a.data.datasets[0].path == odd);

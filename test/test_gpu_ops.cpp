@@ -320,6 +320,25 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   }
 }
 
+TEST_CASE("adopt: the fused update matches the CPU over several steps, the first one filling v only") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32), vc = Tensor::zeros({n}, DType::f32);
+    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu), vg = Tensor::zeros({n}, DType::f32, kGpu);
+    for (int step = 0; step < 4; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const AdoptArgs args{1e-2f, 0.9f, 0.9999f, 1e-6f, 0.1f, std::pow(float(step), 0.25f), step == 0};
+      backend(Device::cpu()).adopt(pc, grad.to(DType::f32), mc, vc, args);
+      backend(kGpu).adopt(pg, grad.to(kGpu), mg, vg, args);
+    }
+    check_close("adopt param", pg, pc, kTolF32);
+    check_close("adopt m", mg, mc, kTolF32);
+    check_close("adopt v", vg, vc, kTolF32);
+  }
+}
+
 TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
   for (bool double_quant : {true, false}) {
     CAPTURE(double_quant);

@@ -35,11 +35,8 @@ class Parser {
   TrainConfig run(const YAML::Node& root, const std::map<std::string, std::string>& overrides) {
     collect(root);
     for (const auto& [key, text] : overrides) add_override(key, text);
-    for (const ConfigField& field : config_fields()) {
-      auto it = entries_.find(field.name);
-      if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
-        field.read(ctx_, it->second.value, it->second.where);
-    }
+    // Refused keys first: `rl: dpo` is the reason a DPO config cannot run, not the preference
+    // dataset type or the optimizer it names beside it, which would otherwise fail first.
     std::vector<std::string> refused;  // one line per key that would change training
     for (const auto& [key, entry] : entries_) {
       if (find_config_field(key)) continue;
@@ -49,6 +46,11 @@ class Parser {
         unknown_.insert(key);
     }
     if (!refused.empty()) throw UserError(refused);
+    for (const ConfigField& field : config_fields()) {
+      auto it = entries_.find(field.name);
+      if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
+        field.read(ctx_, it->second.value, it->second.where);
+    }
     validate();
     c_.unknown_keys.assign(unknown_.begin(), unknown_.end());
     return c_;
@@ -83,8 +85,14 @@ class Parser {
     return it != entries_.end() ? it->second.where : Where{source_, key};
   }
 
+  bool given(const std::string& key) const {
+    auto it = entries_.find(key);
+    return it != entries_.end() && !it->second.value.IsNull();
+  }
+
   void validate();
   void resolve_attention();
+  void resolve_adopt();
   void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
                         const char* per_epoch_key, int64_t& per_epoch);
   void check_save_steps_fit_eval_steps() const;
@@ -171,7 +179,22 @@ void Parser::validate() {
   if (c.adapter == "qlora" && c.merge_lora)
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");
+  if (c.optimizer == "adopt_adamw") resolve_adopt();
   resolve_attention();
+}
+
+// Axolotl's adopt_adamw passes the Adam betas on only when adam_beta1 and adam_beta2 are both
+// given, and adam_epsilon only when given; otherwise ADOPT's own defaults hold. Written into the
+// resolved config, they stay the same on a resume.
+void Parser::resolve_adopt() {
+  if (!given("adam_beta1") || !given("adam_beta2")) {
+    c_.adam_beta1 = 0.9;
+    c_.adam_beta2 = 0.9999;
+  }
+  if (!given("adam_epsilon")) c_.adam_epsilon = 1e-6;
+  if (c_.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
+    fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c_.zero_stage) +
+                              " (zero_stage, fsdp or deepspeed), or no sharding with adopt_adamw", "adopt_adamw");
 }
 
 // HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (unless

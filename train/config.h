@@ -64,7 +64,8 @@ struct TrainConfig {
   double cosine_min_lr_ratio = 0.0;
   double cosine_constant_lr_ratio = 0.0;  // Axolotl's: cosine reaches the floor at this share of the steps
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
-  // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit()).
+  // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());
+  // adopt_adamw: ADOPT (engine/adopt.h), its betas and eps resolved by the config.
   std::string optimizer = "adamw_torch";
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
@@ -112,6 +113,10 @@ struct TrainConfig {
   AttentionKind attention = AttentionKind::eager;
   double s2_group_size_ratio = 0.25;
   int local_rank = -1;  // -1: from MPI / the environment
+  // Axolotl's Ray launch: ray_num_workers data-parallel workers. mpirun starts the ranks here; the
+  // trainer refuses a run whose rank count differs, as its global batch would.
+  bool use_ray = false;
+  int64_t ray_num_workers = 1;
 
   // Distributed data parallel (mpirun): gradient bucket size, and ZeRO stage 1 (AdamW state
   // sharded across ranks: reduce-scatter of gradients, all-gather of updated parameters).
@@ -133,6 +138,7 @@ struct TrainConfig {
   bool forward_prefetch = true, backward_prefetch = true;
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
+  std::vector<std::string> speed_only_keys;  // Axolotl's kernel switches set true: named at start-up
 
   bool optimizer_8bit() const {
     return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;

@@ -365,8 +365,10 @@ std::vector<ConfigField> make_fields() {
              "with cosine_min_lr_ratio: the cosine reaches the floor at this share of the steps, then holds"),
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
-              "adamw_bnb_8bit", "paged_adamw_8bit"},
-             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes)"),
+              "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw"},
+             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
+             "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
+             "adam_epsilon are given)"),
       number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
       // AdamW keeps these two as floats.
@@ -440,6 +442,11 @@ std::vector<ConfigField> make_fields() {
              "S2 group size as a fraction of sequence_len"),
       integer("local_rank", optimisations, MEMBER(local_rank), 0, kMaxLocalRank,
               "GPU of this rank; unset: from MPI"),
+      flag("use_ray", optimisations, MEMBER(use_ray),
+           "Axolotl's Ray launch; here mpirun -np starts the ranks, and with use_ray their count must be "
+           "ray_num_workers"),
+      integer("ray_num_workers", optimisations, MEMBER(ray_num_workers), 1, kMaxBatch,
+              "with use_ray: the data-parallel ranks the run expects (each takes its own micro-batches)"),
       number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
              "gradient bucket size for the all-reduce"),
       {"deepspeed", optimisations, "a DeepSpeed JSON config file",
@@ -469,6 +476,7 @@ std::vector<ConfigField> make_fields() {
        read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
   };
   for (ConfigField& row : rest) rows.push_back(std::move(row));
+  for (ConfigField& row : speed_only_rows(optimisations)) rows.push_back(std::move(row));
   return rows;
 }
 

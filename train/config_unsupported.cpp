@@ -4,6 +4,7 @@
 #include <cctype>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "train/config_fields.h"
 
@@ -60,13 +61,50 @@ const Unsupported kUnsupported[] = {
     {"sample_packing_sequentially", "packing is first-fit decreasing: sequential packing is not built"},
     {"dataset_exact_deduplication", "exact deduplication of the datasets is not built"},
     {"auto_find_batch_size", "the batch is micro_batch_size as given: halving it on out-of-memory is not built"},
+    {"exact_deduplication", "exact deduplication of the datasets is not built"},
+    {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
+             "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},
     {"reward_model", "reward-model training is not built: causal LM only"},
     {"process_reward_model", "reward-model training is not built: causal LM only"},
 };
 
+// Axolotl plugins that change only speed or memory, not what is trained (fused kernels and a
+// chunked cross-entropy of the same loss); their switches are listed as unused. Any other plugin
+// (diffusion, llmcompressor, knowledge distillation, Spectrum, ...) changes the training, and its
+// keys (noise_schedule, mask_token_id, ...) would otherwise be ignored in silence.
+const char* const kSpeedOnlyPlugins[] = {"LigerPlugin", "CutCrossEntropyPlugin"};
+
+std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
+  std::vector<std::string> names;
+  if (value.IsScalar()) names.push_back(value.Scalar());
+  if (value.IsSequence())
+    for (const YAML::Node& item : value) names.push_back(item.IsScalar() ? item.Scalar() : "?");
+  for (const std::string& name : names) {
+    const std::string last = name.substr(name.rfind('.') + 1);  // npos + 1 == 0: the whole name
+    bool speed_only = false;
+    for (const char* ok : kSpeedOnlyPlugins) speed_only = speed_only || last == ok;
+    if (!speed_only)
+      return name + " changes what is trained and is not built (accepted: LigerPlugin and "
+                    "CutCrossEntropyPlugin, which change only speed)";
+  }
+  return std::nullopt;
+}
+
+// Axolotl's tensor and context parallelism split one micro-batch over a group of ranks; every
+// rank here is data parallel, taking micro-batches of its own, so the global batch (and with it
+// the steps) would differ. A size of 1 asks for nothing.
+std::optional<std::string> unsupported_parallel_size(const std::string& key, const YAML::Node& value) {
+  if (!value.IsScalar() || value.Scalar() == "1" || !is_set(value)) return std::nullopt;
+  return (key == "tensor_parallel_size" ? std::string("tensor") : std::string("context")) +
+         " parallelism is not built: every rank is data parallel with micro-batches of its own, so the "
+         "global batch would differ";
+}
+
 }  // namespace
 
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value) {
+  if (key == "plugins") return unsupported_plugin(value);
+  if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   for (const Unsupported& u : kUnsupported)
     if (key == u.key && is_set(value)) return std::string(u.why);
   return std::nullopt;

@@ -224,7 +224,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW: f32 m and v") +
+       std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW (or ADOPT): f32 m and v") +
            (sharded ? fmt::format(", ZeRO-{} shard of {}", stage, in.ranks) : "")},
       {"activations", kept + (every > 0 ? recomputed : 0) + temporaries,
        fmt::format("{:.0f} tokens x {}{}", N,

@@ -87,6 +87,11 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main()) output_lock = lock_output_dir(c);
+  // Ray's workers are data-parallel ranks: another count would train another global batch.
+  if (c.use_ray && c.ray_num_workers != comm.world_size())
+    throw UserError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
+                    std::to_string(comm.world_size()) + ", got " + std::to_string(c.ray_num_workers) +
+                    " (Ray is not used here: start them with mpirun -np " + std::to_string(c.ray_num_workers) + ")");
   device = choose_device(c, comm);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;

@@ -1,5 +1,6 @@
 // defines: Trainer::Impl::build_model and sharded_start (the model, its adapters, its ZeRO
 // sharding and its optimizer, as start-up makes them)
+#include "engine/adopt.h"
 #include "engine/backend.h"
 #include "model/hf_checkpoint.h"
 #include "model/peft_adapter.h"
@@ -93,6 +94,8 @@ void Trainer::Impl::build_model() {
       model->set_weight_units(sharded_weights.get());
     }
     optimizer = std::move(sharded_adamw);
+  } else if (c.optimizer == "adopt_adamw") {  // never sharded: the config refuses it with ZeRO
+    optimizer = std::make_unique<Adopt>(opt_params, adamw);
   } else {
     optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
   }

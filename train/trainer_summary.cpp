@@ -19,6 +19,11 @@ void Trainer::Impl::print_summary() const {
     for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
     say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
   }
+  if (!c.speed_only_keys.empty()) {
+    std::string keys;
+    for (const std::string& k : c.speed_only_keys) keys += (keys.empty() ? "" : ", ") + k;
+    say("{}: Axolotl's fused kernels, speed only: llm_train runs its own kernels, computing the same\n", keys);
+  }
   say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
@@ -68,8 +73,9 @@ void Trainer::Impl::print_summary() const {
     say("ZeRO-3 prefetch (the next unit's all-gather while a unit computes): forward {}, backward {}\n",
         c.forward_prefetch ? "on" : "off", c.backward_prefetch ? "on" : "off");
   if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
-  say("optimizer: {} | AdamW state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
-      optimizer->state_bytes() / 1048576.0, optimizer->unsharded_state_bytes() / 1048576.0);
+  say("optimizer: {} | {} state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
+      c.optimizer == "adopt_adamw" ? "ADOPT" : "AdamW", optimizer->state_bytes() / 1048576.0,
+      optimizer->unsharded_state_bytes() / 1048576.0);
   const MemoryPlan plan =
       plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16, device.is_cpu()));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",

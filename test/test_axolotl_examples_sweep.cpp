@@ -1,0 +1,286 @@
+// Look-alikes of the Axolotl Llama 3 examples that a run of all of them exposed (fft-8b-adopt.yml,
+// lora-1b-kernels.yml, lora-1b-ray.yml, instruct-dpo-lora-8b.yml, qlora-1b-kto.yaml, diffusion-3.2-1b-sft.yaml,
+// qlora-torchao.yaml, lora-1b-deduplicate-sft.yml, 3b-qat-mxfp4.yaml, fft-8b-liger-fsdp.yaml), with
+// their keys and values but a small model and the local alpaca sample (test/axolotl_example.h):
+// each trains what its keys ask for, or stops in one line naming the key that is not built.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "test/axolotl_example.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+// fft-8b-adopt.yml: full fine-tuning with Axolotl's ADOPT optimizer, packed rows.
+const std::string kFft8bAdopt = kModel + R"(load_in_8bit: false
+load_in_4bit: false
+strict: false
+datasets:
+  - path: ALPACA
+    type: alpaca
+dataset_prepared_path: last_run_prepared
+val_set_size: 0.05
+output_dir: ./outputs/out
+sequence_len: 8192
+sample_packing: true
+pad_to_sequence_len: true
+wandb_project:
+gradient_accumulation_steps: 8
+micro_batch_size: 1
+num_epochs: 1
+optimizer: adopt_adamw
+lr_scheduler: cosine
+learning_rate: 2e-5
+train_on_inputs: false
+group_by_length: false
+bf16: auto
+fp16:
+tf32: false
+gradient_checkpointing: true
+gradient_checkpointing_kwargs:
+  use_reentrant: false
+early_stopping_patience:
+resume_from_checkpoint:
+logging_steps: 1
+xformers_attention:
+flash_attention: true
+warmup_steps: 100
+evals_per_epoch: 2
+eval_table_size:
+saves_per_epoch: 1
+debug:
+deepspeed:
+weight_decay: 0.0
+fsdp:
+fsdp_config:
+special_tokens:
+  pad_token: <|end_of_text|>
+)";
+
+// lora-1b-kernels.yml: LoRA with Axolotl's Triton LoRA kernels switched on (and no dropout).
+const std::string kLora1bKernels = kModel + R"(datasets:
+  - path: ALPACA
+    type: alpaca
+dataset_prepared_path: last_run_prepared
+val_set_size: 0.1
+output_dir: ./outputs/lora-out
+adapter: lora
+lora_model_dir:
+sequence_len: 2048
+sample_packing: true
+pad_to_sequence_len: true
+lora_r: 16
+lora_alpha: 32
+lora_target_modules:
+  - gate_proj
+  - down_proj
+  - up_proj
+  - q_proj
+  - v_proj
+  - k_proj
+  - o_proj
+lora_mlp_kernel: true
+lora_qkv_kernel: true
+lora_o_kernel: true
+gradient_accumulation_steps: 2
+micro_batch_size: 2
+num_epochs: 1
+optimizer: adamw_8bit
+lr_scheduler: cosine
+learning_rate: 0.0002
+bf16: auto
+tf32: false
+gradient_checkpointing: true
+resume_from_checkpoint:
+logging_steps: 1
+flash_attention: true
+loss_watchdog_threshold: 5.0
+loss_watchdog_patience: 3
+warmup_steps: 10
+evals_per_epoch: 4
+saves_per_epoch: 1
+weight_decay: 0.0
+special_tokens:
+  pad_token: "<|end_of_text|>"
+)";
+
+// instruct-dpo-lora-8b.yml: DPO on preference pairs, a dataset type only DPO reads.
+const std::string kInstructDpoLora8b = kModel + R"(model_type: LlamaForCausalLM
+tokenizer_type: AutoTokenizer
+special_tokens:
+  pad_token: <|finetune_right_pad_id|>
+  eos_token: <|eot_id|>
+load_in_8bit: true
+load_in_4bit: false
+chat_template: llama3
+rl: dpo
+datasets:
+  - path: ALPACA
+    type: chat_template.default
+    field_messages: conversation
+    field_chosen: chosen
+    field_rejected: rejected
+    message_property_mappings:
+      role: role
+      content: content
+dataset_prepared_path:
+val_set_size: 0.05
+output_dir: ./outputs/lora-out
+sequence_len: 4096
+adapter: lora
+lora_r: 32
+lora_alpha: 16
+lora_target_linear: true
+optimizer: adamw_bnb_8bit
+learning_rate: 0.0002
+)";
+
+// diffusion-3.2-1b-sft.yaml: the diffusion plugin's settings as top-level keys, no `diffusion:`.
+const std::string kDiffusionSft = kModel + R"(datasets:
+  - path: ALPACA
+    type: alpaca
+val_set_size: 0.05
+plugins:
+  - diffusion.DiffusionPlugin
+noise_schedule: "linear"
+min_mask_ratio: 0.1
+max_mask_ratio: 0.9
+num_diffusion_steps: 128
+eps: 1e-3
+importance_weighting: true
+mask_token_id: 128002
+output_dir: ./outputs/model-out
+dataset_prepared_path:
+sequence_len: 512
+gradient_accumulation_steps: 4
+micro_batch_size: 4
+num_epochs: 1
+optimizer: adamw_8bit
+learning_rate: 1e-5
+flash_attention: true
+)";
+
+// qlora-torchao.yaml: `adapter: lora` that torchao's int4 base turns into QLoRA.
+const std::string kQloraTorchao = kModel + R"(model_type: AutoModelForCausalLM
+adapter: lora
+peft:
+  backend: torchao
+  weight_dtype: int4
+datasets:
+  - path: ALPACA
+    type: alpaca
+dataset_prepared_path:
+val_set_size: 0
+output_dir: ./outputs/qlora-torchao-out
+sequence_len: 4096
+sample_packing: true
+lora_r: 32
+lora_alpha: 16
+lora_dropout: 0.05
+lora_target_linear: true
+optimizer: adamw_torch_fused
+flash_attention: true
+)";
+
+// A refusal: exactly one line, naming `key` and saying it is not supported.
+void check_refused(const std::string& yaml, const std::string& key) {
+  const std::string e = error_of(yaml);
+  CHECK_MESSAGE(e.find(": " + key + ": not supported, ") != std::string::npos, e);
+  CHECK_MESSAGE(e.find('\n') == std::string::npos, e);
+}
+
+// Trains the example 2 steps on one rank; returns the output.
+std::string train_2_steps(const std::string& yaml, const std::string& name) {
+  Workspace ws(name);
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(yaml, kAlpaca, ws.dir));
+  // The byte tokenizer stands in for the 128k Llama 3 one, which has no <|end_of_text|> here.
+  Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("step 2/2") != std::string::npos);
+  return r.output;
+}
+
+}  // namespace
+
+TEST_CASE("fft-8b-adopt: ADOPT with its own defaults, as Axolotl passes them, and trains") {
+  const TrainConfig c = parse_example(kFft8bAdopt);
+  CHECK(c.optimizer == "adopt_adamw");
+  // Axolotl hands ADOPT the Adam betas only when both are given, and eps only when given.
+  CHECK(c.adam_beta1 == 0.9);
+  CHECK(c.adam_beta2 == 0.9999);
+  CHECK(c.adam_epsilon == 1e-6);
+  const TrainConfig given = parse_example(kFft8bAdopt + "adam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n");
+  CHECK(given.adam_beta1 == 0.8);
+  CHECK(given.adam_beta2 == 0.95);
+  CHECK(given.adam_epsilon == 1e-7);
+  CHECK(parse_example(kFft8bAdopt + "adam_beta2: 0.95\n").adam_beta2 == 0.9999);
+  // ZeRO's sharded optimizer is AdamW's only: ADOPT under FSDP stops in one line.
+  const std::string e = error_of(replaced(kFft8bAdopt, "fsdp:\n", "fsdp: [full_shard, auto_wrap]\n"));
+  CHECK_MESSAGE(e.find("optimizer: expected an AdamW optimizer with ZeRO stage 3") != std::string::npos, e);
+  CHECK(e.find('\n') == std::string::npos);
+
+  const std::string out = train_2_steps(kFft8bAdopt, "axolotl_adopt");
+  CHECK_MESSAGE(out.find("optimizer: ADOPT (f32 moments) | ADOPT state") != std::string::npos, out);
+}
+
+TEST_CASE("lora-1b-kernels: Axolotl's LoRA kernel switches are accepted as speed only and said so") {
+  const TrainConfig c = parse_example(kLora1bKernels);
+  CHECK(c.speed_only_keys == std::vector<std::string>{"lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel"});
+  CHECK(!has(c.unknown_keys, "lora_mlp_kernel"));
+  CHECK(c.lora.dropout == 0.0f);  // the example leaves dropout out, as the kernels want
+  CHECK(parse_example(replaced(kLora1bKernels, "lora_o_kernel: true", "lora_o_kernel: false")).speed_only_keys.size() == 2);
+  const std::string out = train_2_steps(kLora1bKernels, "axolotl_kernels");
+  CHECK_MESSAGE(out.find("lora_mlp_kernel, lora_qkv_kernel, lora_o_kernel: Axolotl's fused kernels, speed only") !=
+                    std::string::npos, out);
+}
+
+TEST_CASE("lora-1b-ray: Ray's 4 workers are 4 data-parallel ranks; one rank stops in one line") {
+  const std::string ray = kLora1bKernels + "use_ray: true\nray_num_workers: 4\n";
+  const TrainConfig c = parse_example(ray);
+  CHECK(c.use_ray);
+  CHECK(c.ray_num_workers == 4);
+  Workspace ws("axolotl_ray");
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(ray, kAlpaca, ws.dir));
+  Run r = run_train(config + " --max_steps 2 --special_tokens '{}'");
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("ray_num_workers: expected the number of ranks mpirun started, 1, got 4 (Ray is not "
+                              "used here: start them with mpirun -np 4)") != std::string::npos, r.output);
+  CHECK(r.output.find("step 1/") == std::string::npos);
+}
+
+TEST_CASE("fft-8b-liger-fsdp: the Liger plugin and its switches are speed only; other plugins are refused") {
+  const TrainConfig c = parse_example(kFft8bAdopt + R"(plugins:
+  - axolotl.integrations.liger.LigerPlugin
+liger_rope: true
+liger_rms_norm: true
+liger_glu_activation: true
+liger_fused_linear_cross_entropy: true
+)");
+  CHECK(c.speed_only_keys.size() == 4);
+  CHECK(has(c.unknown_keys, "plugins"));  // accepted, and listed as unused: no plugin is loaded
+  // diffusion-3.2-1b-sft.yaml: its plugin is what turns noise_schedule, mask_token_id, ... into
+  // diffusion training; without the refusal they would be ignored and plain SFT would run.
+  check_refused(kDiffusionSft, "plugins");
+  CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
+}
+
+TEST_CASE("the preference-training examples stop at rl:, before their dataset types or optimizers") {
+  check_refused(kInstructDpoLora8b, "rl");  // not "datasets[0].type: expected one of ..."
+  check_refused(replaced(replaced(kInstructDpoLora8b, "rl: dpo", "rl: kto\nrl_beta: 0.5"), "chat_template.default",
+                         "llama3.ultra"), "rl");  // qlora-1b-kto.yaml
+  // 3b-qat-mxfp4.yaml: qat is the reason, not its torchao optimizer beside it.
+  check_refused(replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit\nqat:\n  weight_dtype: mxfp4"),
+                "qat");
+}
+
+TEST_CASE("keys that would change the data or the base's quantisation are refused in one line") {
+  check_refused(kQloraTorchao, "peft");  // an int4 torchao base, not the f32 one LoRA would train on
+  // lora-1b-deduplicate-sft.yml's spelling of dataset_exact_deduplication.
+  check_refused(replaced(kLora1bKernels, "lora_mlp_kernel: true", "exact_deduplication: true"), "exact_deduplication");
+  // fft-4b-fsdp-tp.yaml's device mesh: a tensor-parallel group shares its micro-batches.
+  check_refused(kFft8bAdopt + "tensor_parallel_size: 2\n", "tensor_parallel_size");
+  check_refused(kFft8bAdopt + "context_parallel_size: 4\n", "context_parallel_size");
+  CHECK(parse_example(kFft8bAdopt + "tensor_parallel_size: 1\n").optimizer == "adopt_adamw");
+}
