@@ -41,18 +41,19 @@ size_t Adopt::state_bytes() const {
   return bytes;
 }
 
-std::vector<std::pair<std::string, Tensor>> Adopt::export_state() {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (size_t i = 0; i < params_.size(); i++) {
-    out.emplace_back(params_[i].name + ".exp_avg", m_[i]);
-    out.emplace_back(params_[i].name + ".exp_avg_sq", v_[i]);
-  }
+std::vector<TensorEntry> Adopt::state_table() const {
+  std::vector<TensorEntry> out;
+  for (const OptimParam& p : params_)
+    for (TensorEntry& e : moment_table(p.name, p.param->shape(), /*quantised=*/false)) out.push_back(std::move(e));
   return out;
 }
 
-void Adopt::import_state(const StateLookup& find) {
-  for (auto& [name, tensor] : export_state())
-    tensor.copy_from(find(name, tensor.shape(), tensor.dtype(), 0, tensor.numel()).reshape(tensor.shape()));
+void Adopt::export_state(const TensorSink& put) {
+  for (size_t i = 0; i < params_.size(); i++) {
+    const std::vector<TensorEntry> names = moment_table(params_[i].name, params_[i].param->shape(), false);
+    put(names[0].name, m_[i]);  // exp_avg
+    put(names[1].name, v_[i]);  // exp_avg_sq
+  }
 }
 
 }  // namespace llm

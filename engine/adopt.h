@@ -17,9 +17,9 @@ class Adopt final : public Optimizer {
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override { return "ADOPT (f32 moments)"; }
-  // "<param>.exp_avg" and "<param>.exp_avg_sq", as AdamW's f32 state.
-  std::vector<std::pair<std::string, Tensor>> export_state() override;
-  void import_state(const StateLookup& find) override;
+  // "<param>.exp_avg" and "<param>.exp_avg_sq", as AdamW's f32 state (moment_table).
+  std::vector<TensorEntry> state_table() const override;
+  void export_state(const TensorSink& put) override;
 
  private:
   std::vector<OptimParam> params_;

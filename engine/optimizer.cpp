@@ -98,7 +98,7 @@ void AdamW::export_state(const TensorSink& put) {
   }
 }
 
-void AdamW::import_state(const StateLookup& find) {
+void Optimizer::import_state(const StateLookup& find) {
   export_state([&find](const std::string& name, const Tensor& value) {
     Tensor dst = value;  // the moment itself: a Tensor shares its storage
     dst.copy_from(find(name, dst.shape(), dst.dtype(), 0, dst.numel()).reshape(dst.shape()));

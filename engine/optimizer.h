@@ -53,8 +53,9 @@ class Optimizer {
   // checkpoints) gets them, so a save holds one gathered bucket, never the whole state.
   virtual void export_state(const TensorSink& put) = 0;
   // Takes the state back from whole per-parameter tensors (asking for this rank's parts when
-  // sharded).
-  virtual void import_state(const StateLookup& find) = 0;
+  // sharded). By default each tensor export_state hands out is filled in place: right for an
+  // optimizer whose state tensors are its own, whole (AdamW, ADOPT).
+  virtual void import_state(const StateLookup& find);
 
   int64_t steps_taken() const { return t_; }
   void set_steps_taken(int64_t t) { t_ = t; }
@@ -106,7 +107,6 @@ class AdamW final : public Optimizer {
   std::string describe() const override;
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;
-  void import_state(const StateLookup& find) override;
 
  private:
   std::vector<OptimParam> params_;

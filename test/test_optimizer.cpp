@@ -89,8 +89,9 @@ TEST_CASE("ADOPT: four steps match the reference's update rule computed in f64, 
   p2.set_requires_grad(true);
   q2.set_requires_grad(true);
   std::map<std::string, Tensor> saved;
-  for (auto& [name, t] : opt.export_state()) saved[name] = t.clone();
+  opt.export_state([&saved](const std::string& name, const Tensor& t) { saved[name] = t.clone(); });
   CHECK(saved.size() == 4);
+  CHECK(opt.state_table().size() == 4);
   Adopt resumed({{"w", &p2, true}, {"norm", &q2, false}}, {float(b1), float(b2), float(eps), float(wd)});
   resumed.import_state([&](const std::string& name, const Shape& shape, DType dtype, int64_t begin, int64_t count) {
     const Tensor& t = saved.at(name);

@@ -121,7 +121,7 @@ Target tokenizer_config_target() {
             for (const auto& [key, id] : {std::pair{"bos_token", tokenizer.bos()}, {"eos_token", tokenizer.eos()}}) {
               const nlohmann::json named = config.contains(key) ? config[key] : nlohmann::json();
               const nlohmann::json name = named.is_object() ? named["content"] : named;
-              if (name.is_string())
+              if (name.is_string() && !name.get<std::string>().empty())  // "": not named, the default stays
                 require(tokenizer.special_id(name.get<std::string>()) == id,
                         std::string(key) + " is not the special token tokenizer_config.json names");
             }
