@@ -112,6 +112,14 @@ struct ConfigField {
 void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_bnb_config_kwargs(const TrainConfig& c);
 
+// The keys naming a model's files (train/config_model_paths.cpp): a preset, a local directory or
+// a hub id in the local HF cache at revision_of_model (read first: model_revision is its
+// other name); lora_model_dir's hub id at main.
+void read_revision(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_lora_model_dir(ReadContext& ctx, const YAML::Node& n, const Where& w);
+
 // `datasets:` (train/config_datasets.cpp): the list of entries with Axolotl's per-dataset keys.
 void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_datasets(const TrainConfig& c);
