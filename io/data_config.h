@@ -55,6 +55,10 @@ struct DataConfig {
   bool sample_packing = false;
   bool eval_sample_packing = true;  // the same for the eval rows (with sample_packing)
   bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
+  // Axolotl's dataset_exact_deduplication: after the split, a training example equal to an
+  // earlier one (tokens and labels) is dropped, and a validation example equal to any training
+  // example or an earlier validation one.
+  bool exact_deduplication = false;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
   // SequentialSampler) instead of a fresh shuffle per epoch. That order is the datasets' own
   // when shuffle_merged_datasets is false, else one shuffle of them from the seed (Axolotl

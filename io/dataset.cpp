@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <unordered_map>
 #include <stdexcept>
 
 #include "engine/user_error.h"
@@ -70,6 +71,34 @@ ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t 
   std::sort(split.val.begin(), split.val.end());
   std::sort(split.train.begin(), split.train.end());
   return split;
+}
+
+void deduplicate_split(const ExampleSet& data, ExampleSplit& split) {
+  // Hash first, then compare the spans of equal hashes: exact, as Axolotl's sha256 of the row.
+  std::unordered_map<uint64_t, std::vector<int64_t>> seen;
+  const auto span_hash = [&data](int64_t e) {
+    const size_t bytes = static_cast<size_t>(data.length(e)) * sizeof(int32_t);
+    return fnv1a64(data.labels.data() + data.offsets[e], bytes, fnv1a64(data.tokens.data() + data.offsets[e], bytes));
+  };
+  const auto same = [&data](int64_t a, int64_t b) {
+    const auto at = [](const std::vector<int32_t>& v, int64_t o) { return v.begin() + o; };
+    return data.length(a) == data.length(b) &&
+           std::equal(at(data.tokens, data.offsets[a]), at(data.tokens, data.offsets[a + 1]), at(data.tokens, data.offsets[b])) &&
+           std::equal(at(data.labels, data.offsets[a]), at(data.labels, data.offsets[a + 1]), at(data.labels, data.offsets[b]));
+  };
+  const auto keep_new = [&](std::vector<int64_t>& examples) {
+    std::vector<int64_t> kept;
+    for (int64_t e : examples) {
+      std::vector<int64_t>& equal_hash = seen[span_hash(e)];
+      if (std::none_of(equal_hash.begin(), equal_hash.end(), [&](int64_t k) { return same(k, e); })) {
+        equal_hash.push_back(e);
+        kept.push_back(e);
+      }
+    }
+    examples = std::move(kept);
+  };
+  keep_new(split.train);
+  keep_new(split.val);
 }
 
 std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples) {
@@ -267,6 +296,12 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     throw UserError(config.source + ": " + e.what());
   }
   const ExampleSet& data = cached.data;
+  if (config.exact_deduplication) {
+    const size_t train = out.split.train.size(), val = out.split.val.size();
+    deduplicate_split(data, out.split);
+    log(fmt::format("dataset_exact_deduplication: {} of {} training and {} of {} validation examples kept",
+                    out.split.train.size(), train, out.split.val.size(), val));
+  }
   const int64_t L = config.sequence_len;
   out.train_layout = {L, config.pad_to_sequence_len, config.sample_packing, tokenizer.pad()};
   out.val_layout = out.train_layout;

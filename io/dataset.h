@@ -47,6 +47,11 @@ struct ExampleSplit {
 // validation. Throws UserError ("val_set_size: ...") when no training example would be left.
 ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed);
 
+// Axolotl's dataset_exact_deduplication on a split: training examples equal (tokens and labels)
+// to an earlier training example are dropped, then validation examples equal to any kept one
+// (training or an earlier validation example). Each list stays ascending.
+void deduplicate_split(const ExampleSet& data, ExampleSplit& split);
+
 // The examples one row of a batch holds, in order.
 using Row = std::vector<int64_t>;
 

@@ -5,6 +5,7 @@
 // each trains what its keys ask for, or stops in one line naming the key that is not built.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "test/axolotl_example.h"
+#include "io/dataset.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -275,10 +276,37 @@ TEST_CASE("the preference-training examples stop at rl:, before their dataset ty
                 "qat");
 }
 
+TEST_CASE("dataset_exact_deduplication: each example once; a validation example never one that trains") {
+  // Tokens 1 2 3 (x3, one in validation), 4 5 (x2), 4 5 with other labels, 6 (validation only, x2).
+  ExampleSet data;
+  for (const Example& e : std::vector<Example>{{{1, 2, 3}, {2, 3, -100}}, {{4, 5}, {5, -100}}, {{1, 2, 3}, {2, 3, -100}},
+                                               {{4, 5}, {-100, -100}}, {{4, 5}, {5, -100}}, {{1, 2, 3}, {2, 3, -100}},
+                                               {{6}, {-100}}, {{6}, {-100}}})
+    data.add(e);
+  ExampleSplit split{{0, 1, 2, 3, 4}, {5, 6, 7}};
+  deduplicate_split(data, split);
+  CHECK(split.train == std::vector<int64_t>{0, 1, 3});  // the first of each; equal tokens, other labels stay
+  CHECK(split.val == std::vector<int64_t>{6});          // 5 equals training example 0; 7 equals 6
+}
+
+TEST_CASE("lora-1b-deduplicate-sft: its dataset listed twice trains each example once") {
+  // The example's own key (exact_deduplication) and Axolotl's schema name both turn it on.
+  const std::string twice = replaced(kLora1bKernels, "    type: alpaca\n",
+                                     "    type: alpaca\n  - path: " + kAlpaca + "\n    type: alpaca\n");
+  CHECK(parse_example(twice + "dataset_exact_deduplication: true\n").data.exact_deduplication);
+  const std::string output = train_2_steps(twice + "exact_deduplication: true\n", "axolotl_dedup");
+  const size_t at = output.find("dataset_exact_deduplication: ");
+  REQUIRE_MESSAGE(at != std::string::npos, output);
+  long kept_train = 0, train = 0, kept_val = 0, val = 0;
+  REQUIRE(std::sscanf(output.c_str() + at, "dataset_exact_deduplication: %ld of %ld training and %ld of %ld", &kept_train,
+                      &train, &kept_val, &val) == 4);
+  // Every example twice before; after, each once, in training or (only when no copy trains) in validation.
+  CHECK(kept_train + kept_val == (train + val) / 2);
+  CHECK(kept_val < val);
+}
+
 TEST_CASE("keys that would change the data or the base's quantisation are refused in one line") {
   check_refused(kQloraTorchao, "peft");  // an int4 torchao base, not the f32 one LoRA would train on
-  // lora-1b-deduplicate-sft.yml's spelling of dataset_exact_deduplication.
-  check_refused(replaced(kLora1bKernels, "lora_mlp_kernel: true", "exact_deduplication: true"), "exact_deduplication");
   // fft-4b-fsdp-tp.yaml's device mesh: a tensor-parallel group shares its micro-batches.
   check_refused(kFft8bAdopt + "tensor_parallel_size: 2\n", "tensor_parallel_size");
   check_refused(kFft8bAdopt + "context_parallel_size: 4\n", "context_parallel_size");
