@@ -27,6 +27,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets);
+  SAME(data.exact_deduplication);
   SAME(data.chat_template); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
@@ -142,10 +143,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
       "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
       "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: chatml\n"
-      "curriculum_sampling: true\nshuffle_merged_datasets: false\n"
+      "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
       "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n");
   CHECK(b.data.curriculum_sampling);
   CHECK(!b.data.shuffle_merged_datasets);
+  CHECK(b.data.exact_deduplication);
   check_round_trip(b);
   fs::create_directories(s.dir / "adapter dir: #3");
   s.write("adapter dir: #3/adapter_config.json", "{}");
