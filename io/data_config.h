@@ -54,6 +54,9 @@ struct DataConfig {
   // attending only within itself with positions restarting; else one example per row.
   bool sample_packing = false;
   bool eval_sample_packing = true;  // the same for the eval rows (with sample_packing)
+  // Axolotl's sample_packing_sequentially: rows filled in the examples' order (next fit), not
+  // first-fit decreasing; with curriculum_sampling the rows are served in that order.
+  bool sample_packing_sequentially = false;
   bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
   // Axolotl's dataset_exact_deduplication: after the split, a training example equal to an
   // earlier one (tokens and labels) is dropped, and a validation example equal to any training

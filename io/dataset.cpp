@@ -25,6 +25,14 @@ void shuffle_in_place(std::vector<int64_t>& v, std::mt19937_64& rng) {
   for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng() % i]);
 }
 
+// The shuffle of (seed, key): an epoch's rows, or (key 0) curriculum_sampling's one fixed order.
+void shuffle_seeded(std::vector<int64_t>& v, uint64_t seed, int64_t key) {
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(key),
+                    static_cast<uint32_t>(key >> 32)};
+  std::mt19937_64 rng(seq);
+  shuffle_in_place(v, rng);
+}
+
 int64_t row_length(const ExampleSet& data, const Row& row) {
   int64_t n = 0;
   for (int64_t e : row) n += data.length(e);
@@ -130,6 +138,22 @@ std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& e
   return rows;
 }
 
+std::vector<Row> pack_rows_in_order(const ExampleSet& data, const std::vector<int64_t>& examples, int64_t capacity) {
+  std::vector<Row> rows;
+  int64_t room = 0;
+  for (int64_t e : examples) {
+    const int64_t n = data.length(e);
+    if (n > capacity) throw std::invalid_argument("pack_rows_in_order: example longer than the row capacity");
+    if (rows.empty() || n > room) {
+      rows.emplace_back();
+      room = capacity;
+    }
+    rows.back().push_back(e);
+    room -= n;
+  }
+  return rows;
+}
+
 double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity) {
   int64_t used = 0;
   for (const Row& row : rows) used += row_length(data, row);
@@ -192,6 +216,8 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
 
 RowOrder row_order(const DataConfig& config) {
   if (!config.curriculum_sampling) return RowOrder::shuffled_per_epoch;
+  // Sequential packing filled the rows in the fixed order already (load_training_data).
+  if (config.sample_packing && config.sample_packing_sequentially) return RowOrder::as_given;
   return config.shuffle_merged_datasets ? RowOrder::fixed_shuffle : RowOrder::as_given;
 }
 
@@ -199,13 +225,8 @@ const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
   if (order_epoch_ != epoch) {
     order_.resize(rows_.size());
     std::iota(order_.begin(), order_.end(), 0);
-    if (row_order_ != RowOrder::as_given) {
-      const int64_t key = row_order_ == RowOrder::shuffled_per_epoch ? epoch : 0;
-      std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
-                        static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32)};
-      std::mt19937_64 rng(seq);
-      shuffle_in_place(order_, rng);
-    }
+    if (row_order_ != RowOrder::as_given)
+      shuffle_seeded(order_, seed_, row_order_ == RowOrder::shuffled_per_epoch ? epoch : 0);
     order_epoch_ = epoch;
   }
   return order_;
@@ -306,10 +327,16 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   out.train_layout = {L, config.pad_to_sequence_len, config.sample_packing, tokenizer.pad()};
   out.val_layout = out.train_layout;
   out.val_layout.packed = config.sample_packing && config.eval_sample_packing;
-  out.train_rows = out.train_layout.packed ? pack_rows(data, out.split.train, L)
-                                           : one_example_per_row(out.split.train);
-  out.val_rows = out.val_layout.packed ? pack_rows(data, out.split.val, L)
-                                       : one_example_per_row(out.split.val);
+  const auto pack = [&](const std::vector<int64_t>& examples) {
+    return config.sample_packing_sequentially ? pack_rows_in_order(data, examples, L) : pack_rows(data, examples, L);
+  };
+  // Sequential packing, as Axolotl's sequential multipack, fills rows in the order its sampler
+  // gives: curriculum_sampling's fixed one (seeded when shuffle_merged_datasets), else file order.
+  std::vector<int64_t> train_order = out.split.train;
+  if (config.sample_packing_sequentially && config.curriculum_sampling && config.shuffle_merged_datasets)
+    shuffle_seeded(train_order, seed, 0);
+  out.train_rows = out.train_layout.packed ? pack(train_order) : one_example_per_row(out.split.train);
+  out.val_rows = out.val_layout.packed ? pack(out.split.val) : one_example_per_row(out.split.val);
   out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
   out.cache_path = cached.path;
   out.cache_reused = cached.reused;

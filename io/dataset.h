@@ -62,6 +62,9 @@ std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples);
 std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
                            int64_t capacity);
 // Tokens held / (rows x capacity).
+// Axolotl's sample_packing_sequentially: the examples in the order given, each into the current
+// row while it fits, else into a new one (next fit), so rows keep that order.
+std::vector<Row> pack_rows_in_order(const ExampleSet& data, const std::vector<int64_t>& examples, int64_t capacity);
 double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity);
 
 // Unpadded batches take lengths in steps of this many tokens: a GPU then meets a few shapes (its

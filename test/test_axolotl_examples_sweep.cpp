@@ -305,6 +305,27 @@ TEST_CASE("lora-1b-deduplicate-sft: its dataset listed twice trains each example
   CHECK(kept_val < val);
 }
 
+TEST_CASE("sample_packing_sequentially: rows filled in the examples' order, served so with curriculum_sampling") {
+  ExampleSet data;
+  for (int n : {3, 5, 2, 4, 6}) data.add({std::vector<int32_t>(n, 1), std::vector<int32_t>(n, 1)});
+  // Next fit keeps the order: [3 5] [2 4] [6]; first-fit decreasing would give [6 2] [5 3] [4].
+  CHECK(pack_rows_in_order(data, {0, 1, 2, 3, 4}, 8) == std::vector<Row>{{0, 1}, {2, 3}, {4}});
+  CHECK(pack_rows(data, {0, 1, 2, 3, 4}, 8) == std::vector<Row>{{4, 2}, {1, 0}, {3}});
+  CHECK(pack_rows_in_order(data, {4, 0, 2}, 8) == std::vector<Row>{{4}, {0, 2}});
+
+  // lora-1b-sample-packing-sequentially.yml: with curriculum_sampling the loader serves the rows
+  // as packed (their order is the curriculum's already).
+  const std::string sequential =
+      replaced(kLora1bKernels, "sample_packing: true\n", "sample_packing: true\nsample_packing_sequentially: true\n");
+  const TrainConfig c = parse_example(sequential + "curriculum_sampling: true\n");
+  CHECK(c.data.sample_packing_sequentially);
+  CHECK(row_order(c.data) == RowOrder::as_given);
+  CHECK(row_order(parse_example(sequential).data) == RowOrder::shuffled_per_epoch);
+  const std::string output = train_2_steps(sequential + "curriculum_sampling: true\n", "axolotl_sequential");
+  CHECK(output.find("packed in order (next fit)") != std::string::npos);
+  CHECK(output.find("warning: sample_packing_sequentially without curriculum_sampling") == std::string::npos);
+}
+
 TEST_CASE("keys that would change the data or the base's quantisation are refused in one line") {
   check_refused(kQloraTorchao, "peft");  // an int4 torchao base, not the f32 one LoRA would train on
   // fft-4b-fsdp-tp.yaml's device mesh: a tensor-parallel group shares its micro-batches.

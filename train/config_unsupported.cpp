@@ -58,7 +58,6 @@ const Unsupported kUnsupported[] = {
     {"chat_template_jinja", "custom Jinja chat templates are not rendered: chat_template llama3 or chatml"},
     {"test_datasets", "a separate evaluation dataset is not built: val_set_size holds one out"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
-    {"sample_packing_sequentially", "packing is first-fit decreasing: sequential packing is not built"},
     {"auto_find_batch_size", "the batch is micro_batch_size as given: halving it on out-of-memory is not built"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
              "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},

@@ -57,11 +57,16 @@ void Trainer::Impl::print_data_summary() const {
   const int64_t L = config.data.sequence_len;
   const std::string packing =
       data.train_layout.packed
-          ? fmt::format("multipack, {:.1f}% of each row filled", 100 * packing_efficiency(d, data.train_rows, L))
+          ? fmt::format("{}, {:.1f}% of each row filled",
+                        config.data.sample_packing_sequentially ? "packed in order (next fit)" : "multipack",
+                        100 * packing_efficiency(d, data.train_rows, L))
           : "one example per row, padded";
   say("rows: {} train / {} val ({}); {} of {} tokens are targets ({:.1f}%)\n", data.train_rows.size(),
       data.val_rows.size(), packing, targets, d.tokens.size(),
       d.tokens.empty() ? 0.0 : 100.0 * targets / static_cast<double>(d.tokens.size()));
+  if (data.train_layout.packed && config.data.sample_packing_sequentially && !config.data.curriculum_sampling)
+    say("warning: sample_packing_sequentially without curriculum_sampling: rows are filled once in file order, "
+        "then shuffled each epoch (Axolotl fills each epoch's random order, and warns the same)\n");
   if (!data.split.train.empty())
     say("example {} ([[trained]]): {}\n", data.split.train.front(),
         one_line(show_loss_mask(d, data.split.train.front(), *tokenizer), 400));
