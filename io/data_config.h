@@ -57,6 +57,9 @@ struct DataConfig {
   // Axolotl's sample_packing_sequentially: rows filled in the examples' order (next fit), not
   // first-fit decreasing; with curriculum_sampling the rows are served in that order.
   bool sample_packing_sequentially = false;
+  // HF's group_by_length (without sample_packing or curriculum_sampling, as Axolotl): each
+  // epoch's shuffled rows grouped by length (io/dataset.h, group_by_length).
+  bool group_by_length = false;
   bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
   // Axolotl's dataset_exact_deduplication: after the split, a training example equal to an
   // earlier one (tokens and labels) is dropped, and a validation example equal to any training

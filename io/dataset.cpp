@@ -194,7 +194,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
 
 DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows,
                        RowLayout layout, int64_t micro_batch_size, uint64_t seed, int rank,
-                       int world_size, RowOrder order)
+                       int world_size, RowOrder order, int64_t length_group_batch)
     : data_(std::move(data)),
       rows_(std::move(rows)),
       layout_(layout),
@@ -202,8 +202,9 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
       seed_(seed),
       rank_(rank),
       world_size_(world_size),
-      row_order_(order) {
-  if (!data_ || micro_batch_size <= 0 || rank < 0 || rank >= world_size)
+      row_order_(order),
+      length_group_batch_(length_group_batch) {
+  if (!data_ || micro_batch_size <= 0 || rank < 0 || rank >= world_size || length_group_batch <= 0)
     throw std::invalid_argument("DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world");
   batches_per_epoch_ = static_cast<int64_t>(rows_.size()) / micro_batch_size_ / world_size_;
   if (batches_per_epoch_ == 0)
@@ -214,8 +215,23 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
                     " ranks; expected a smaller micro_batch_size or more data");
 }
 
+void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& lengths, int64_t batch) {
+  const int64_t n = static_cast<int64_t>(order.size());
+  const int64_t megabatch = std::max<int64_t>(1, std::min<int64_t>(n / (batch * 4), 50)) * batch;
+  const auto longer = [&lengths](int64_t a, int64_t b) { return lengths[a] > lengths[b]; };
+  int64_t longest = 0;  // the megabatch whose first entry is the longest (the first such)
+  for (int64_t begin = 0; begin < n; begin += megabatch) {
+    std::stable_sort(order.begin() + begin, order.begin() + std::min(n, begin + megabatch), longer);
+    if (lengths[order[begin]] > lengths[order[longest]]) longest = begin;
+  }
+  if (n > 0) std::swap(order[0], order[longest]);
+}
+
 RowOrder row_order(const DataConfig& config) {
-  if (!config.curriculum_sampling) return RowOrder::shuffled_per_epoch;
+  // Axolotl's sampler: multipack when packing, else SequentialSampler for curriculum_sampling,
+  // else the Trainer's (length grouped with group_by_length).
+  if (!config.curriculum_sampling)
+    return config.group_by_length && !config.sample_packing ? RowOrder::length_grouped : RowOrder::shuffled_per_epoch;
   // Sequential packing filled the rows in the fixed order already (load_training_data).
   if (config.sample_packing && config.sample_packing_sequentially) return RowOrder::as_given;
   return config.shuffle_merged_datasets ? RowOrder::fixed_shuffle : RowOrder::as_given;
@@ -225,8 +241,13 @@ const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
   if (order_epoch_ != epoch) {
     order_.resize(rows_.size());
     std::iota(order_.begin(), order_.end(), 0);
-    if (row_order_ != RowOrder::as_given)
-      shuffle_seeded(order_, seed_, row_order_ == RowOrder::shuffled_per_epoch ? epoch : 0);
+    const bool per_epoch = row_order_ == RowOrder::shuffled_per_epoch || row_order_ == RowOrder::length_grouped;
+    if (row_order_ != RowOrder::as_given) shuffle_seeded(order_, seed_, per_epoch ? epoch : 0);
+    if (row_order_ == RowOrder::length_grouped) {
+      std::vector<int64_t> lengths(rows_.size());
+      for (size_t r = 0; r < rows_.size(); r++) lengths[r] = row_length(*data_, rows_[r]);
+      group_by_length(order_, lengths, length_group_batch_);
+    }
     order_epoch_ = epoch;
   }
   return order_;

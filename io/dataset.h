@@ -104,10 +104,17 @@ struct DataCursor {
 };
 
 // The order training rows are served in each epoch: shuffled from (seed, epoch) (the default, as
-// the Trainer's RandomSampler), or fixed for every epoch (Axolotl's curriculum_sampling, a
-// SequentialSampler): epoch 0's shuffle (after shuffle_merged_datasets) or the rows as given.
-enum class RowOrder { shuffled_per_epoch, fixed_shuffle, as_given };
+// the Trainer's RandomSampler), that shuffle grouped by length (HF's group_by_length, its
+// LengthGroupedSampler; not with sample_packing, as Axolotl), or fixed for every epoch (Axolotl's
+// curriculum_sampling, a SequentialSampler): epoch 0's shuffle (after shuffle_merged_datasets) or
+// the rows as given.
+enum class RowOrder { shuffled_per_epoch, length_grouped, fixed_shuffle, as_given };
 RowOrder row_order(const DataConfig& config);
+
+// transformers' get_length_grouped_indices on an already shuffled `order`: megabatches of
+// min(n / (4 batch), 50) (at least 1) x `batch` entries, each sorted longest first (stably), then
+// the longest of all swapped to the front so the first batch shows the peak memory at once.
+void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& lengths, int64_t batch);
 
 // Micro-batches of training rows. Each epoch's order comes from (seed, epoch) alone, so a batch
 // never depends on how many were drawn before it. Global batch g of an epoch holds rows
@@ -115,9 +122,11 @@ RowOrder row_order(const DataConfig& config);
 // same count (leftover rows and batches are dropped).
 class DataLoader {
  public:
+  // length_group_batch: the batch HF groups lengths by (micro_batch_size x gradient accumulation)
+  // for RowOrder::length_grouped.
   DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows, RowLayout layout,
              int64_t micro_batch_size, uint64_t seed, int rank = 0, int world_size = 1,
-             RowOrder order = RowOrder::shuffled_per_epoch);
+             RowOrder order = RowOrder::shuffled_per_epoch, int64_t length_group_batch = 1);
 
   int64_t num_batches_per_epoch() const { return batches_per_epoch_; }  // on this rank
   Batch next();  // the batch at the cursor; the cursor moves on (into the next epoch at the end)
@@ -135,6 +144,7 @@ class DataLoader {
   uint64_t seed_;
   int rank_, world_size_;
   RowOrder row_order_;
+  int64_t length_group_batch_;
   int64_t batches_per_epoch_;
   DataCursor cursor_;
   int64_t order_epoch_ = -1;  // the epoch order_ holds

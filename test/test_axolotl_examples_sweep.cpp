@@ -1,11 +1,15 @@
 // Look-alikes of the Axolotl Llama 3 examples that a run of all of them exposed (fft-8b-adopt.yml,
 // lora-1b-kernels.yml, lora-1b-ray.yml, instruct-dpo-lora-8b.yml, qlora-1b-kto.yaml, diffusion-3.2-1b-sft.yaml,
-// qlora-torchao.yaml, lora-1b-deduplicate-sft.yml, 3b-qat-mxfp4.yaml, fft-8b-liger-fsdp.yaml), with
-// their keys and values but a small model and the local alpaca sample (test/axolotl_example.h):
-// each trains what its keys ask for, or stops in one line naming the key that is not built.
+// qlora-torchao.yaml, lora-1b-deduplicate-sft.yml, lora-1b-sample-packing-sequentially.yml,
+// 3b-qat-mxfp4.yaml, fft-8b-liger-fsdp.yaml) and the data keys they name (exact deduplication,
+// sequential packing, group_by_length), with their keys and values but a small model and the
+// local alpaca sample (test/axolotl_example.h): each trains what its keys ask for, or stops in
+// one line naming the key that is not built.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include "test/axolotl_example.h"
+#include <numeric>
+
 #include "io/dataset.h"
+#include "test/axolotl_example.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -324,6 +328,29 @@ TEST_CASE("sample_packing_sequentially: rows filled in the examples' order, serv
   const std::string output = train_2_steps(sequential + "curriculum_sampling: true\n", "axolotl_sequential");
   CHECK(output.find("packed in order (next fit)") != std::string::npos);
   CHECK(output.find("warning: sample_packing_sequentially without curriculum_sampling") == std::string::npos);
+}
+
+TEST_CASE("group_by_length: each epoch's shuffle grouped as transformers' LengthGroupedSampler") {
+  const std::vector<int64_t> lengths = {5, 9, 3, 9, 1, 7, 2, 8, 6, 4, 10, 3, 3, 7, 1, 2, 9, 5, 4, 6,
+                                        8, 2, 7, 3, 5, 6, 1, 10, 4, 4, 2, 8, 9, 3, 5, 6, 7, 1, 2, 3};
+  // transformers 5.24's get_length_grouped_indices(lengths, 2) with torch.randperm made the
+  // identity: megabatches of 5 x 2, each longest first (ties in order), the longest (10, the
+  // first of the two) swapped to the front.
+  std::vector<int64_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), 0);
+  group_by_length(order, lengths, 2);
+  CHECK(order == std::vector<int64_t>{10, 3,  7,  5,  8,  0,  9,  2,  6,  4,  1,  16, 13, 19, 17, 18, 11, 12, 15, 14,
+                                      27, 20, 22, 25, 24, 28, 29, 23, 21, 26, 32, 31, 36, 35, 34, 33, 39, 30, 38, 37});
+  std::vector<int64_t> few = {0, 1, 2, 3, 4, 5, 6};  // under 4 batches: megabatches of one batch
+  group_by_length(few, lengths, 2);
+  CHECK(few == std::vector<int64_t>{1, 0, 3, 2, 5, 4, 6});
+
+  // As Axolotl: the Trainer's length grouping only without packing or curriculum_sampling.
+  const std::string grouped = replaced(kLora1bKernels, "sample_packing: true\n", "group_by_length: true\n");
+  CHECK(row_order(parse_example(grouped).data) == RowOrder::length_grouped);
+  CHECK(row_order(parse_example(grouped + "curriculum_sampling: true\n").data) == RowOrder::fixed_shuffle);
+  CHECK(row_order(parse_example(kLora1bKernels + "group_by_length: true\n").data) == RowOrder::shuffled_per_epoch);
+  train_2_steps(grouped, "axolotl_group_by_length");
 }
 
 TEST_CASE("keys that would change the data or the base's quantisation are refused in one line") {

@@ -416,18 +416,17 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
 }
 
 TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
-  // Axolotl's Llama 3 LoRA example asks for an adapter on 8-bit weights (built) and length
-  // grouping (not built); GPTQ weights are not built either.
+  // An adapter on 8-bit weights is built; GPTQ weights and preference training are not.
   std::string e;
   try {
     parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\ngptq: true\n"
-          "group_by_length: true\nfp16:\ndeepspeed:\nfsdp: []\n");
+          "rl: dpo\nfp16:\ndeepspeed:\nfsdp: []\n");
   } catch (const UserError& err) {
     e = err.what();
   }
   CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
-             "cfg.yaml:7: group_by_length: not supported, batches are not grouped by length: rows "
-             "are shuffled per epoch");
+             "cfg.yaml:7: rl: not supported, preference training (DPO, KTO, ORPO, ...) is not built: supervised "
+             "training only");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read

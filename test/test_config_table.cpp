@@ -28,6 +28,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets);
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
+  SAME(data.group_by_length);
   SAME(data.chat_template); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
@@ -144,12 +145,13 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
       "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: chatml\n"
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
-      "sample_packing_sequentially: true\n"
+      "sample_packing_sequentially: true\ngroup_by_length: true\n"
       "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n");
   CHECK(b.data.curriculum_sampling);
   CHECK(!b.data.shuffle_merged_datasets);
   CHECK(b.data.exact_deduplication);
   CHECK(b.data.sample_packing_sequentially);
+  CHECK(b.data.group_by_length);
   check_round_trip(b);
   fs::create_directories(s.dir / "adapter dir: #3");
   s.write("adapter dir: #3/adapter_config.json", "{}");

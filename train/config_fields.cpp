@@ -262,6 +262,8 @@ std::vector<ConfigField> make_fields() {
            "pack the eval examples too (with sample_packing)"),
       flag("sample_packing_sequentially", data, MEMBER(data.sample_packing_sequentially),
            "pack rows in the examples' order (next fit), not first-fit decreasing; served so with curriculum_sampling"),
+      flag("group_by_length", data, MEMBER(data.group_by_length),
+           "serve rows of like length together, as HF's LengthGroupedSampler (not with sample_packing)"),
       flag("pad_to_sequence_len", data, MEMBER(data.pad_to_sequence_len),
            "pad every row to sequence_len, not to the micro-batch's longest"),
       flag("dataset_exact_deduplication", data, MEMBER(data.exact_deduplication),

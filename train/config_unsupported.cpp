@@ -31,7 +31,6 @@ struct Unsupported {
 const Unsupported kUnsupported[] = {
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
-    {"group_by_length", "batches are not grouped by length: rows are shuffled per epoch"},
     {"neftune_noise_alpha", "NEFTune embedding noise is not built"},
     {"noisy_embedding_alpha", "NEFTune embedding noise is not built"},
     {"rl", "preference training (DPO, KTO, ORPO, ...) is not built: supervised training only"},

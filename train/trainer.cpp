@@ -160,7 +160,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   stop_point("reading the token cache");
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
                                         c.micro_batch_size, c.seed, comm.rank(), comm.world_size(),
-                                        row_order(c.data));
+                                        row_order(c.data), c.micro_batch_size * c.gradient_accumulation_steps);
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
                              comm.rank(), comm.world_size());
   if (c.zero_stage == 3 && !data.val_rows.empty())  // see evaluate()
