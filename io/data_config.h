@@ -40,6 +40,8 @@ struct DataConfig {
   std::string source;  // the config file these settings came from, named in messages
   std::string chat_template = "llama3";  // Axolotl's top-level default for chat_template entries
   std::vector<DatasetSpec> datasets;
+  // Axolotl's test_datasets: the evaluation examples come from these (val_set_size then 0).
+  std::vector<DatasetSpec> test_datasets;
   // Token cache directory. Empty in a config: output_dir/prepared, which the trainer fills in
   // before it calls io/ (io/ itself needs it set).
   std::string dataset_prepared_path;

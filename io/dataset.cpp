@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <random>
 #include <unordered_map>
@@ -45,6 +46,16 @@ void ExampleSet::add(const Example& example) {
   tokens.insert(tokens.end(), example.tokens.begin(), example.tokens.end());
   labels.insert(labels.end(), example.labels.begin(), example.labels.end());
   offsets.push_back(static_cast<int64_t>(tokens.size()));
+}
+
+void ExampleSet::append(const ExampleSet& other) {
+  const int64_t base = offsets.back();
+  tokens.insert(tokens.end(), other.tokens.begin(), other.tokens.end());
+  labels.insert(labels.end(), other.labels.begin(), other.labels.end());
+  for (size_t e = 1; e < other.offsets.size(); e++) offsets.push_back(base + other.offsets[e]);
+  stats.documents += other.stats.documents, stats.chunked += other.stats.chunked;
+  stats.dropped += other.stats.dropped, stats.truncated += other.stats.truncated;
+  stats.no_targets += other.stats.no_targets;
 }
 
 ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
@@ -331,9 +342,21 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   if (config.datasets.empty())
     throw UserError(config.source + ": datasets: expected at least one {path, type} entry");
   CachedExamples cached = load_or_build_token_cache(config, tokenizer, log);
+  // test_datasets: their examples follow the training ones and are the eval set, each list in a
+  // token cache of its own (test_datasets/ under dataset_prepared_path).
+  int64_t num_test = 0;
+  if (!config.test_datasets.empty()) {
+    DataConfig test = config;
+    test.datasets = config.test_datasets;
+    test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
+    const CachedExamples eval = load_or_build_token_cache(test, tokenizer, log);
+    num_test = eval.data.size();
+    cached.data.append(eval.data);
+  }
   TrainingData out;
   try {
-    out.split = split_examples(cached.data.size(), config.val_set_size, seed);
+    out.split = split_examples(cached.data.size() - num_test, config.val_set_size, seed);
+    for (int64_t e = cached.data.size() - num_test; e < cached.data.size(); e++) out.split.val.push_back(e);
   } catch (const UserError& e) {
     throw UserError(config.source + ": " + e.what());
   }

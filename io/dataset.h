@@ -33,6 +33,7 @@ struct ExampleSet {
     llm::for_each_target(labels.data() + offsets[e], length(e), f);
   }
   void add(const Example& example);
+  void append(const ExampleSet& other);  // its examples after these, its stats added
 };
 
 // Reads, tokenizes and fits every dataset of `config` (no cache).

@@ -353,6 +353,24 @@ TEST_CASE("group_by_length: each epoch's shuffle grouped as transformers' Length
   train_2_steps(grouped, "axolotl_group_by_length");
 }
 
+TEST_CASE("test_datasets: the eval set from files of its own, with val_set_size 0 as Axolotl requires") {
+  const std::string with_test = replaced(kLora1bKernels, "val_set_size: 0.1\n",
+                                         "val_set_size: 0\ntest_datasets:\n  - path: " + kAlpaca +
+                                             "\n    type: alpaca\n    split: train[1:4]\n");
+  const TrainConfig c = parse_example(with_test);
+  REQUIRE(c.data.test_datasets.size() == 1);
+  CHECK(c.data.test_datasets[0].split == "train[1:4]");
+  CHECK(parse_config(config_to_yaml(c), "saved.yml").data.test_datasets[0].path == kAlpaca);
+  CHECK(error_of(replaced(with_test, "val_set_size: 0\n", "val_set_size: 0.1\n")) ==
+        "example.yml:12: val_set_size: expected 0 with test_datasets (they are the eval set), got 0.1");
+  // Every training example trains (none held out); the test rows that fit sequence_len 256 (1 of
+  // the 3) are the eval set, and evaluated.
+  const std::string output =
+      train_2_steps(replaced(with_test, "evals_per_epoch: 4\n", "eval_steps: 2\n"), "axolotl_test_datasets");
+  CHECK(output.find("rows: 3 train / 1 val (") != std::string::npos);
+  CHECK(output.find("eval step 2 | eval_loss ") != std::string::npos);
+}
+
 TEST_CASE("keys that would change the data or the base's quantisation are refused in one line") {
   check_refused(kQloraTorchao, "peft");  // an int4 torchao base, not the f32 one LoRA would train on
   // fft-4b-fsdp-tp.yaml's device mesh: a tensor-parallel group shares its micro-batches.

@@ -275,7 +275,7 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
 
 TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
   CHECK(error_with("early_stopping_patience: 3\n") ==
-        "cfg.yaml:3: early_stopping_patience: expected an eval set (val_set_size > 0), got "
+        "cfg.yaml:3: early_stopping_patience: expected an eval set (val_set_size > 0 or test_datasets), got "
         "val_set_size 0");
   const std::string early = "early_stopping_patience: 3\nval_set_size: 0.1\neval_steps: 4\n";
   CHECK(
@@ -472,7 +472,7 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",
                           "llmcompressor: {recipe: {}}\n", "tokens: ['<|im_start|>']\n", "peft_use_dora: true\n",
                           "loraplus_lr_ratio: 16\n", "chat_template_jinja: '{{ messages }}'\n",
-                          "test_datasets: [{path: x, type: alpaca}]\n", "pretraining_dataset: [{path: x}]\n"})
+                          "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
 }
 

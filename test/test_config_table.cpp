@@ -24,6 +24,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   llm::testing::check_same_llama_config(a.model, b.model);
   SAME(source); SAME(base_model); SAME(data.datasets.size());
   SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
+  SAME(data.test_datasets.size());
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets);
@@ -178,6 +179,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(q8.load_in_8bit);
   CHECK(q8.quantized_base());
   check_round_trip(q8);
+  const TrainConfig with_test = parse("val_set_size: 0\ntest_datasets: [{path: " + scratch().data + ", type: completion}]\n");
+  CHECK(with_test.data.test_datasets.size() == 1);
+  check_round_trip(with_test);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

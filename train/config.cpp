@@ -117,8 +117,12 @@ void Parser::validate() {
          "at most max_position_embeddings, " + std::to_string(c.model.max_position_embeddings),
          std::to_string(c.data.sequence_len));
   if (c.data.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
-  for (DatasetSpec& spec : c.data.datasets)
-    if (spec.chat_template.empty()) spec.chat_template = c.data.chat_template;
+  for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
+    for (DatasetSpec& spec : *specs)
+      if (spec.chat_template.empty()) spec.chat_template = c.data.chat_template;
+  // Axolotl's check_val_w_test_datasets.
+  if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
+    fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));
   std::error_code ec;
   // With no tokenizer_config, an HF model directory's own tokenizer, when it ships one.
   if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
@@ -143,8 +147,8 @@ void Parser::validate() {
   resolve_strategy("save_strategy", c.save_strategy, "save_steps", c.save_steps, "saves_per_epoch", c.saves_per_epoch);
 
   if (c.early_stopping_patience > 0) {
-    if (c.data.val_set_size == 0)
-      fail(at("early_stopping_patience"), "an eval set (val_set_size > 0)", "val_set_size 0");
+    if (c.data.val_set_size == 0 && c.data.test_datasets.empty())
+      fail(at("early_stopping_patience"), "an eval set (val_set_size > 0 or test_datasets)", "val_set_size 0");
     check_save_steps_fit_eval_steps();
   }
   if (c.deepspeed_stage >= 0 && c.zero_stage != c.deepspeed_stage)

@@ -118,19 +118,21 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
 
 }  // namespace
 
-void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+namespace {
+
+std::vector<DatasetSpec> read_list(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string expected = "a list of {path, type} entries";
   if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
   std::vector<DatasetSpec> specs;
   for (size_t i = 0; i < n.size(); i++)
     specs.push_back(read_entry(ctx, n[i], w.child("[" + std::to_string(i) + "]", n[i])));
-  ctx.config.data.datasets = specs;
+  return specs;
 }
 
-std::string write_datasets(const TrainConfig& c) {
+std::string write_list(const std::vector<DatasetSpec>& specs) {
   std::string y;
   const auto list = yaml_list;
-  for (const DatasetSpec& d : c.data.datasets) {
+  for (const DatasetSpec& d : specs) {
     y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
     if (!d.data_files.empty()) y += "\n    data_files: " + list(d.data_files);
     if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
@@ -152,5 +154,15 @@ std::string write_datasets(const TrainConfig& c) {
   }
   return y;
 }
+
+}  // namespace
+
+void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.datasets = read_list(ctx, n, w); }
+std::string write_datasets(const TrainConfig& c) { return write_list(c.data.datasets); }
+
+void read_test_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  ctx.config.data.test_datasets = read_list(ctx, n, w);
+}
+std::string write_test_datasets(const TrainConfig& c) { return write_list(c.data.test_datasets); }
 
 }  // namespace llm

@@ -123,6 +123,8 @@ void read_lora_model_dir(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // `datasets:` (train/config_datasets.cpp): the list of entries with Axolotl's per-dataset keys.
 void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_datasets(const TrainConfig& c);
+void read_test_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w);  // the eval data
+std::string write_test_datasets(const TrainConfig& c);
 
 // The map-valued keys (train/config_maps.cpp): special_tokens, rope_scaling (HF's null is "none")
 // and gradient_checkpointing_kwargs.

@@ -55,7 +55,6 @@ const Unsupported kUnsupported[] = {
     {"lr_scheduler_kwargs", "the schedule is shaped by cosine_min_lr_ratio and cosine_constant_lr_ratio only"},
     {"optim_args", "AdamW takes adam_beta1, adam_beta2, adam_epsilon and weight_decay only"},
     {"chat_template_jinja", "custom Jinja chat templates are not rendered: chat_template llama3 or chatml"},
-    {"test_datasets", "a separate evaluation dataset is not built: val_set_size holds one out"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
     {"auto_find_batch_size", "the batch is micro_batch_size as given: halving it on out-of-memory is not built"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
