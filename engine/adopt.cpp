@@ -30,6 +30,7 @@ double Adopt::step(float lr, double max_norm, bool update) {
     if (!grad.defined()) continue;
     AdoptArgs own = args;
     own.weight_decay = params_[i].decay ? config_.weight_decay : 0.0f;
+    own.lr = lr * params_[i].lr_scale;
     backend(p.device()).adopt(p, grad, m_[i], v_[i], own);
   }
   return norm;

@@ -58,7 +58,7 @@ double AdamW::step(float lr, double max_norm, bool update) {
     Tensor& p = *params_[i].param;
     Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    moments_[i].update(p, grad, adamw_args(config_, lr, t_, params_[i].decay));
+    moments_[i].update(p, grad, adamw_args(config_, lr * params_[i].lr_scale, t_, params_[i].decay));
   }
   return norm;
 }

@@ -23,6 +23,7 @@ struct OptimParam {
   std::string name;
   Tensor* param;      // updated in place
   bool decay = true;  // false for norm weights
+  float lr_scale = 1.0f;  // its learning rate is lr x this (LoRA+'s B matrices)
 };
 
 // Elements [begin, begin + count) (row-major, as a 1-D tensor) of a restored checkpoint's tensor

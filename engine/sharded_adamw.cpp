@@ -19,9 +19,9 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
     : comm_(comm), buckets_(buckets), config_(config), state_(state), weight_dtype_(weights) {
   LLM_CHECK(weights == DType::f32 || weights == DType::bf16,
             std::string("ZeRO's compute weights are f32 or bf16, not ") + dtype_name(weights));
-  std::unordered_map<const Tensor*, bool> decay;
+  std::unordered_map<const Tensor*, const OptimParam*> by_tensor;
   for (const OptimParam& p : params) {
-    decay[p.param] = p.decay;
+    by_tensor[p.param] = &p;
     names_[p.param] = p.name;
   }
   for (GradBucket& b : buckets_.buckets()) {
@@ -35,7 +35,8 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
       // kQuantSliceAlignment's promise, on which exactness and the checkpoint layout rest.
       LLM_CHECK(!quantised || ((lo - p_begin) % kQuantBlock == 0 && b.padded % kQuantBlock == 0),
                 "8-bit ZeRO state needs buckets built with kQuantSliceAlignment");
-      s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], decay.at(b.params[i]),
+      const OptimParam& p = *by_tensor.at(b.params[i]);
+      s.segments.push_back({lo - begin, lo - p_begin, hi - lo, b.params[i], p.decay, p.lr_scale,
                             AdamWMoments({hi - lo}, quantised, b.device)});
     }
     s.master = Tensor::zeros({b.slice.numel()}, DType::f32, b.device);
@@ -97,7 +98,7 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
     for (Segment& seg : s.segments) {
       Tensor p = s.master.narrow(0, seg.slice_offset, seg.length);
       seg.moments.update(p, b.slice.narrow(0, seg.slice_offset, seg.length),
-                         adamw_args(config_, lr, t_, seg.decay));
+                         adamw_args(config_, lr * seg.lr_scale, t_, seg.decay));
     }
     if (gather_after_step_) gather_weights(i);
   }

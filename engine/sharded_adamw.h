@@ -79,6 +79,7 @@ class ShardedAdamW final : public Optimizer {
     int64_t slice_offset, param_offset, length;
     Tensor* param;
     bool decay;
+    float lr_scale;
     AdamWMoments moments;  // (length)
   };
   struct Shard {

@@ -471,9 +471,12 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // sparse fine-tuning examples).
   for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",
                           "llmcompressor: {recipe: {}}\n", "tokens: ['<|im_start|>']\n", "peft_use_dora: true\n",
-                          "loraplus_lr_ratio: 16\n", "chat_template_jinja: '{{ messages }}'\n",
+                          "chat_template_jinja: '{{ messages }}'\n",
                           "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
+  // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
+  CHECK(error_with("loraplus_lr_ratio: 16\n") ==
+        "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
 }
 
 TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {

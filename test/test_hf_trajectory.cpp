@@ -124,6 +124,14 @@ TEST_CASE("LoRA from PEFT's initial adapter: the Trainer's loss, grad_norm and l
   check_trajectory("untied", lora_yaml(f.at("settings").at("lora")), steps_of(f, "lora"), f.at("settings"));
 }
 
+// LoRA+ as Axolotl builds it (PEFT's create_loraplus_optimizer): lora_B at 16 x lr, no decay.
+TEST_CASE("LoRA+ from PEFT's initial adapter: PEFT's LoRA+ optimizer's loss, grad_norm and lr at every step") {
+  const json f = fixture(), c = f.at("cases").at("loraplus");
+  check_trajectory("untied",
+                   lora_yaml(f.at("settings").at("lora")) + "loraplus_lr_ratio: " + c.at("loraplus_lr_ratio").dump() + "\n",
+                   c.at("steps"), f.at("settings"));
+}
+
 // The Trainer logs every third step: the mean loss of the three, the third's grad_norm and lr.
 TEST_CASE("logging_steps 3: each record the mean loss of its steps, the last step's grad_norm and lr") {
   const json f = fixture(), c = f.at("cases").at("logging_3");

@@ -353,6 +353,22 @@ TEST_CASE("untied embeddings under ZeRO-3 with LoRA: the frozen base in the same
   CHECK(train_records(zero2.out("metrics.jsonl")) == train_records(zero3.out("metrics.jsonl")));
 }
 
+TEST_CASE("LoRA+ under ZeRO-2: each shard's segments take their tensor's learning rate, as without ZeRO") {
+  const std::string lora_cfg = kSteps + "adapter: lora\nlora_r: 4\nlora_target_linear: true\n" + kUntied;
+  const std::string cfg = lora_cfg + "loraplus_lr_ratio: 16\n";
+  Workspace plain("loraplus_ddp"), sharded("loraplus_zero2"), lora("lora_ddp");
+  Run a = run_train(plain.config(cfg), mpirun(2));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  CHECK(a.output.find("LoRA+: lora_B and 1-D tensors learn at 16 x learning_rate") != std::string::npos);
+  Run b = run_train(sharded.config(cfg + "zero_stage: 2\n"), mpirun(2));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  check_losses_close(plain.out("metrics.jsonl"), sharded.out("metrics.jsonl"), 1e-5);
+  // And LoRA+ is not plain LoRA: B's larger rate moves the losses after the first update.
+  Run c = run_train(lora.config(lora_cfg), mpirun(2));
+  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
+  CHECK(train_records(lora.out("metrics.jsonl")) != train_records(plain.out("metrics.jsonl")));
+}
+
 TEST_CASE("untied embeddings under ZeRO-3: the planned peak per rank within 10% of the measured") {
   // A vocabulary of 4096 at width 256: the embedding and lm_head (1M parameters each) outweigh a
   // block (0.59M), so keeping them whole through the step would show.

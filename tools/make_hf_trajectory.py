@@ -3,12 +3,15 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Eight cases, one dataset:
+learning_rate per logged step) is recorded. Nine cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
                starting from the adapter PEFT initialised (saved before training: llm_train
                loads it through lora_model_dir, so both start from the same A and B)
+  loraplus     lora with LoRA+ as Axolotl builds it: PEFT's create_loraplus_optimizer (lora_B at
+               LORAPLUS_RATIO x lr) with the Trainer's own optimizer kwargs (lr, betas, eps; no
+               weight decay reaches it, so every group's is PEFT's loraplus_weight_decay, 0)
   epoch_end    full_untied's model on the first 18 rows for 2 epochs (no max_steps): 9
                micro-batches an epoch, so each epoch ends with a step of one micro-batch, and
                the Trainer counts ceil(9 / 2) = 5 steps an epoch
@@ -44,6 +47,7 @@ import os
 import tempfile
 
 import peft
+import peft.optimizers
 import torch
 import transformers
 
@@ -64,6 +68,7 @@ MODELS = {
 COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=500000.0,
               hidden_act="silu", attention_bias=False, mlp_bias=False, initializer_range=0.05,
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
+LORAPLUS_RATIO = 16.0
 LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
@@ -105,9 +110,10 @@ def make_model(name, out_dir):
     model.save_pretrained(os.path.join(out_dir, name))
 
 
-def train(model, rows, **run):
-    """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise);
-    returns its log and what it decided about the loss."""
+def train(model, rows, make_optimizer=None, **run):
+    """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise), with
+    the optimizer make_optimizer(model, args) builds when given; returns its log and what it
+    decided about the loss."""
     run = dict(dict(max_steps=STEPS, logging_steps=1), **run)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
@@ -115,7 +121,9 @@ def train(model, rows, **run):
             gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
             report_to="none", use_cpu=True, dataloader_drop_last=True,
             train_sampling_strategy="sequential", **dict(SETTINGS, **run))
-        trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate)
+        optimizers = (make_optimizer(model, args), None) if make_optimizer else (None, None)
+        trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
+                                       optimizers=optimizers)
         trainer.train()
     steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}
              for h in trainer.state.log_history if "loss" in h]
@@ -146,6 +154,15 @@ def main():
     lora_model = peft.get_peft_model(load(args.out, "untied"), peft.LoraConfig(**LORA))
     lora_model.save_pretrained(os.path.join(args.out, "lora_init"))
     cases["lora"] = train(lora_model, rows)
+
+    def loraplus(model, args):  # Axolotl's create_optimizer with loraplus_lr_ratio set
+        optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+        return peft.optimizers.create_loraplus_optimizer(model, optimizer_cls, loraplus_lr_ratio=LORAPLUS_RATIO,
+                                                         loraplus_lr_embedding=1e-6, **optimizer_kwargs)
+    plus_model = peft.PeftModel.from_pretrained(load(args.out, "untied"), os.path.join(args.out, "lora_init"),
+                                                is_trainable=True)
+    cases["loraplus"] = train(plus_model, rows, make_optimizer=loraplus)
+    cases["loraplus"].update(loraplus_lr_ratio=LORAPLUS_RATIO)
     cases["epoch_end"] = train(load(args.out, "untied"), rows[:18], max_steps=-1, num_train_epochs=2)
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)

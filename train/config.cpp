@@ -164,6 +164,7 @@ void Parser::validate() {
   if (c.adapter.empty()) {
     if (!c.lora_model_dir.empty()) fail(at("lora_model_dir"), "adapter: lora with it", "no adapter");
     if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");
+    if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
   }
   // Axolotl's rules: qlora requires load_in_4bit, and does not merge a base loaded in 4 bits
   // (its merge reloads the base in 16 bits afterwards). 4-bit weights here mean qlora.

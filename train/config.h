@@ -48,6 +48,12 @@ struct TrainConfig {
   LoraConfig lora;             // lora_r, lora_alpha, lora_dropout, lora_target_*, ..._to_save
   std::string lora_model_dir;  // a PEFT adapter directory the adapters start from
   bool merge_lora = false;     // at the end, also output_dir/merged: base + adapters merged
+  // LoRA+ (Axolotl's loraplus_lr_ratio, PEFT's create_loraplus_optimizer): lora_B matrices and
+  // 1-D trained tensors take learning_rate x this ratio, and, as Axolotl calls PEFT's optimizer,
+  // no tensor takes weight decay; < 0: off. loraplus_lr_embedding is the rate of LoRA embedding
+  // layers, which are not built here, so it changes nothing.
+  double loraplus_lr_ratio = -1;
+  double loraplus_lr_embedding = 1e-6;
 
   // Data: datasets, dataset_prepared_path, val_set_size, sample_packing, sequence_len.
   DataConfig data;

@@ -76,6 +76,9 @@ void Trainer::Impl::print_summary() const {
   say("optimizer: {} | {} state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       c.optimizer == "adopt_adamw" ? "ADOPT" : "AdamW", optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);
+  if (c.loraplus_lr_ratio > 0)
+    say("LoRA+: lora_B and 1-D tensors learn at {} x learning_rate, the rest at learning_rate; no weight decay "
+        "(PEFT's loraplus_weight_decay, which Axolotl leaves 0)\n", c.loraplus_lr_ratio);
   const MemoryPlan plan =
       plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16, device.is_cpu()));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
