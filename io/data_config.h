@@ -42,6 +42,7 @@ struct DataConfig {
   std::vector<DatasetSpec> datasets;
   // Axolotl's test_datasets: the evaluation examples come from these (val_set_size then 0).
   std::vector<DatasetSpec> test_datasets;
+  std::string datasets_key = "datasets";  // the key `datasets` came from, for messages
   // Token cache directory. Empty in a config: output_dir/prepared, which the trainer fills in
   // before it calls io/ (io/ itself needs it set).
   std::string dataset_prepared_path;

@@ -348,6 +348,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   if (!config.test_datasets.empty()) {
     DataConfig test = config;
     test.datasets = config.test_datasets;
+    test.datasets_key = "test_datasets";
     test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
     const CachedExamples eval = load_or_build_token_cache(test, tokenizer, log);
     num_test = eval.data.size();

@@ -225,7 +225,7 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokeniz
   log("tokenizing " + std::to_string(config.datasets.size()) + " dataset(s) into token cache " + result.path);
   result.data = load_examples(config, tokenizer);
   if (result.data.size() == 0)
-    throw UserError(config.source + ": datasets: no example fits sequence_len " +
+    throw UserError(config.source + ": " + config.datasets_key + ": no example fits sequence_len " +
                     std::to_string(config.sequence_len) + " (" +
                     std::to_string(result.data.stats.dropped) +
                     " dropped as longer; excess_length_strategy: truncate keeps them cut)");

@@ -367,6 +367,13 @@ TEST_CASE("test_datasets: the eval set from files of its own, with val_set_size 
   // the 3) are the eval set, and evaluated.
   const std::string output =
       train_2_steps(replaced(with_test, "evals_per_epoch: 4\n", "eval_steps: 2\n"), "axolotl_test_datasets");
+  // A test split none of whose rows fits is named as test_datasets, not datasets.
+  Workspace ws("axolotl_test_datasets_long");
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(replaced(with_test, "split: train[1:4]", "split: train[2:3]"), kAlpaca, ws.dir));
+  const Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("example.yml: test_datasets: no example fits sequence_len 256") != std::string::npos, r.output);
   CHECK(output.find("rows: 3 train / 1 val (") != std::string::npos);
   CHECK(output.find("eval step 2 | eval_loss ") != std::string::npos);
 }
