@@ -82,4 +82,20 @@ constexpr int64_t kMinParallelElements = int64_t(1) << 14;
 // Compute kernels on the CPU work in f32; this names the op and the tensor when they do not.
 void require_f32(const char* op, const Tensor& t);
 
+// An optimizer's CPU pass: p[i] = update(p[i], g[i], m[i], v[i]) over f32 param, grad and
+// moments (AdamW, ADOPT), each element on its own, so any split over threads gives the same bits.
+template <typename Update>
+void update_param_and_moments(const char* op, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                              Update update) {
+  require_f32(op, param);
+  require_f32(op, grad);
+  float* p = param.data<float>();
+  const float* g = grad.data<float>();
+  float* pm = m.data<float>();
+  float* pv = v.data<float>();
+  const int64_t n = param.numel();
+#pragma omp parallel for if (n >= kMinParallelElements)
+  for (int64_t i = 0; i < n; i++) p[i] = update(p[i], g[i], pm[i], pv[i]);
+}
+
 }  // namespace llm
