@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
-#include <unordered_map>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "engine/user_error.h"
 #include "io/token_cache.h"
@@ -216,7 +216,8 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
       row_order_(order),
       length_group_batch_(length_group_batch) {
   if (!data_ || micro_batch_size <= 0 || rank < 0 || rank >= world_size || length_group_batch <= 0)
-    throw std::invalid_argument("DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world");
+    throw std::invalid_argument(
+        "DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world, length_group_batch > 0");
   batches_per_epoch_ = static_cast<int64_t>(rows_.size()) / micro_batch_size_ / world_size_;
   if (batches_per_epoch_ == 0)
     throw UserError("the datasets give " + std::to_string(rows_.size()) +
