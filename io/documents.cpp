@@ -169,10 +169,6 @@ void split_on_percent_lines(const std::string& text, std::vector<Document>& docs
   if (!doc.empty()) docs.push_back(text_document(std::move(doc)));
 }
 
-bool is_json_file(const std::string& path) {
-  return ends_with(path, ".jsonl") || ends_with(path, ".json");
-}
-
 void load_completion_file(const std::string& path, const std::string& field, std::vector<Document>& docs) {
   std::string text = read_file(path);
   if (!is_json_file(path)) return split_on_percent_lines(text, docs);
@@ -194,6 +190,10 @@ void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
 }
 
 }  // namespace
+
+bool is_json_file(const std::string& path) {
+  return ends_with(path, ".jsonl") || ends_with(path, ".json");
+}
 
 Document text_document(std::string text) {
   Document doc;

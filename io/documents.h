@@ -47,6 +47,8 @@ Document prompt_response_document(std::string prompt, std::string response);
 
 // The files `spec` reads, in reading order. Throws UserError when the path does not exist.
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec);
+// A .json (one array or object) or .jsonl (a row per line) data file, by its name.
+bool is_json_file(const std::string& path);
 
 // Every document of `spec`, in file order. Throws UserError ("<file>:<line>: <what>") on bad JSON,
 // a missing field or a wrong type, and when the dataset holds no document at all.

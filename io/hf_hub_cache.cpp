@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/documents.h"
+
 namespace llm {
 
 namespace fs = std::filesystem;
@@ -70,7 +72,7 @@ std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, st
        it.increment(ec)) {
     const std::string rel = it->path().lexically_relative(snapshot).generic_string();  // not the blob
     if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
-    if (ends_with(rel, ".json") || ends_with(rel, ".jsonl")) {
+    if (is_json_file(rel)) {
       data.push_back(rel);
       const std::vector<std::string> words = path_words(rel);
       if (has_word(words, {"train", "training"})) train.push_back(rel);
