@@ -19,12 +19,7 @@ __global__ void rmsnorm_forward_kernel(const T* x, const T* w, float eps, T* y, 
                                        int64_t C) {
   __shared__ float shared[32];
   const T* row = x + blockIdx.x * C;
-  float ss = 0.0f;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    const float v = to_f32(row[c]);
-    ss += v * v;
-  }
-  ss = block_sum(ss, shared);
+  const float ss = row_sum_squares(row, C, shared);
   const float r = 1.0f / sqrtf(ss / static_cast<float>(C) + eps);
   if (threadIdx.x == 0) rstd[blockIdx.x] = r;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)

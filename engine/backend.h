@@ -105,6 +105,13 @@ class Backend {
   // acc += sum(x^2), in f64 where acc (f32 (2), the two words of one f64) lives, so that a sum
   // over many tensors is read by the host once (see require_f64_accumulator).
   virtual void add_sum_squares(const Tensor& x, Tensor& acc) = 0;
+  // Per-column scaling, DoRA's magnitude over weight norm (model/lora.h): out = x * s, x and out
+  // (N, C) of one dtype, s f32 (C) broadcast over the rows. column_dot is s's gradient: out f32
+  // (C) = the sum over rows of a * b, in a fixed order.
+  virtual void scale_columns(const Tensor& x, const Tensor& s, Tensor& out) = 0;
+  virtual void column_dot(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // out f32 (R) = 1 / ||w[r, :]||, w (R, C): the inverse L2 norm of every row.
+  virtual void row_inverse_norms(const Tensor& w, Tensor& out) = 0;
 
   virtual void gemm(const GemmArgs& args) = 0;
 

@@ -17,6 +17,9 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor add_scaled(const Tensor& a, const Tensor& b, float s);  // a + s * b
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor sum(const Tensor& x);  // f32 scalar (shape [])
+// x (..., C) * s (C, f32), s broadcast over the leading dims, in x's dtype; both get gradients.
+// DoRA's magnitude / weight-norm factor on a linear layer's output features (model/lora.h).
+Tensor scale_columns(const Tensor& x, const Tensor& s);
 
 // matmul: a (..., M, K) @ b (K, N) -> (..., M, N), or batched b (..., K, N) with the same
 // leading dims as a. trans_a / trans_b take the last two dims of a / b transposed (no copy).
@@ -118,6 +121,8 @@ int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 double sum_squares(const Tensor& x);
 // The sum over xs (one device) of sum_squares, in f64: one host read for all of them.
 double sum_squares(const std::vector<Tensor>& xs);
+// 1 / ||w[r, :]|| for every row of w (R, C), f32 (R): DoRA's weight norm, which PEFT detaches.
+Tensor row_inverse_norms(const Tensor& w);
 void scale_(Tensor& x, float s);         // in place
 void scale_(Tensor& x, const Tensor& s);  // in place, by an f32 scalar on x's device (no host read)
 

@@ -162,6 +162,10 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
       l.lora[k].a.set_requires_grad(true);
       l.lora[k].b = Tensor::zeros({out, lora.r}, DType::f32, device_);
       l.lora[k].b.set_requires_grad(true);
+      if (lora.use_dora) {  // its values: init_dora_magnitudes, once the base weights are final
+        l.lora[k].magnitude = Tensor::zeros({out}, DType::f32, device_);
+        l.lora[k].magnitude.set_requires_grad(true);
+      }
     }
   }
   auto saved = [&lora](const char* module) {
@@ -183,6 +187,7 @@ std::vector<ParamRef> LlamaModel::adapter_parameters() {
       const std::string p = "model.layers." + std::to_string(i) + "." + linear_module_path(k);
       out.push_back({p + ".lora_A.weight", &pair.a});
       out.push_back({p + ".lora_B.weight", &pair.b});
+      if (pair.magnitude.defined()) out.push_back({p + ".lora_magnitude_vector", &pair.magnitude});
     }
   return out;
 }
@@ -247,12 +252,36 @@ void LlamaModel::move_to(Device device) {
   device_ = device;
 }
 
-Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
+Tensor LlamaModel::adapted_weight(int64_t layer, int kind) const {
   NoGradGuard no_grad;
   const LlamaLayer& l = layers_[layer];
   Tensor w = l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32) : l.linear(kind).to(DType::f32);
   if (!l.lora[kind].a.defined()) return w;
   return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), lora_.scale());
+}
+
+Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
+  NoGradGuard no_grad;
+  const Tensor w = adapted_weight(layer, kind);
+  const Tensor& magnitude = layers_[layer].lora[kind].magnitude;
+  if (!magnitude.defined()) return w;
+  // Output feature r is computed by row r of the weight: scaling the layer's output columns
+  // (add_dora_term) is scaling the weight's rows, i.e. the columns of its transpose.
+  const Tensor factors = mul(magnitude, row_inverse_norms(w));
+  return scale_columns(w.transpose(0, 1).contiguous(), factors).transpose(0, 1).contiguous();
+}
+
+void LlamaModel::init_dora_magnitudes() {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (int k = 0; k < kNumLinear; k++) {
+      Tensor& magnitude = layers_[i].lora[k].magnitude;
+      if (!magnitude.defined()) continue;
+      std::vector<float> norms = row_inverse_norms(adapted_weight(static_cast<int64_t>(i), k)).to_floats();
+      for (float& n : norms) n = 1.0f / n;
+      magnitude = Tensor::from_floats(norms, magnitude.shape(), magnitude.device());
+      magnitude.set_requires_grad(true);
+    }
 }
 
 bool LlamaModel::is_norm_weight(const std::string& name) {
@@ -293,9 +322,17 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   // Linear `kind` of the block (a quantised weight, NF4 or int8, dequantised for the GEMM) with
   // its adapter, if any.
   auto proj = [&](const Tensor& in, int kind) {
-    const Tensor base = l.quant[kind].defined() ? quantized_linear(in, l.quant[kind]) : linear(in, w(l.linear(kind)));
+    auto frozen = [&](const Tensor& x_in) {
+      return l.quant[kind].defined() ? quantized_linear(x_in, l.quant[kind]) : linear(x_in, w(l.linear(kind)));
+    };
+    const Tensor base = frozen(in);
     const LoraPair& pair = l.lora[kind];
     if (!pair.a.defined()) return base;
+    if (pair.magnitude.defined()) {
+      return add_dora_term(base, in, frozen, w(pair.a), w(pair.b), pair.magnitude,
+                           row_inverse_norms(adapted_weight(index, kind)), lora_.scale(), opt.lora_dropout,
+                           mix_seed(dropout_seed, kind));
+    }
     return add_lora_term(base, in, w(pair.a), w(pair.b), lora_.scale(), opt.lora_dropout,
                          mix_seed(dropout_seed, kind));
   };

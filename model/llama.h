@@ -130,8 +130,13 @@ class LlamaModel {
   void move_to(Device device);
   const LlamaLayer& layer(int64_t i) const { return layers_[i]; }
   // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter; W
-  // dequantised when quantised: merge_lora onto an 8-bit base merges onto its dequantised weights).
+  // dequantised when quantised: merge_lora onto an 8-bit base merges onto its dequantised weights),
+  // with DoRA's rows scaled by m / ||W + scale * B A||: the weight the adapted layer computes with.
   Tensor merged_weight(int64_t layer, int kind) const;
+  // DoRA, after the base weights are final (loaded, quantised, stored in their dtype): every
+  // magnitude set to its row's norm ||W|| (B is zero), as PEFT starts it, so the untrained
+  // adapter leaves the model as it was. A model without bytes (a sharded start-up) has no norms.
+  void init_dora_magnitudes();
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).
@@ -166,6 +171,7 @@ class LlamaModel {
   // Every base weight member, undefined ones included (quantised linears), in HF's order.
   std::vector<ParamRef> all_weights();
   QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any
+  Tensor adapted_weight(int64_t layer, int kind) const;  // W + scale * B A in f32, no DoRA factor
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
   // The unit of the final norm and lm_head: unit 0 when tied, else the one after the blocks.
   int head_unit() const { return config_.tie_word_embeddings ? 0 : static_cast<int>(layers_.size()) + 1; }

@@ -1,4 +1,4 @@
-// defines: LoraConfig's targets, lora_linear, add_lora_term, mix_seed, the linear modules' names
+// defines: LoraConfig's targets, lora_linear, add_lora_term, add_dora_term, mix_seed, the linear modules' names
 // and shapes, lora_trainable_parameters
 #include "model/lora.h"
 
@@ -47,6 +47,18 @@ Tensor add_lora_term(const Tensor& base, const Tensor& x, const Tensor& a, const
   return add_scaled(base, low, scale);
 }
 
+Tensor add_dora_term(const Tensor& base, const Tensor& x, const std::function<Tensor(const Tensor&)>& frozen,
+                     const Tensor& a, const Tensor& b, const Tensor& magnitude, const Tensor& inverse_norms,
+                     float scale, float dropout_p, uint64_t seed) {
+  const Tensor c = mul(magnitude, inverse_norms);
+  if (dropout_p == 0.0f) return scale_columns(add_scaled(base, linear(linear(x, a), b), scale), c);
+  // (c - 1) * frozen(xd) + c * scale * low(xd) = c * (frozen(xd) + scale * low(xd)) - frozen(xd)
+  const Tensor xd = dropout(x, dropout_p, seed);
+  const Tensor frozen_xd = frozen(xd);
+  const Tensor scaled = scale_columns(add_scaled(frozen_xd, linear(linear(xd, a), b), scale), c);
+  return add(add_scaled(base, frozen_xd, -1.0f), scaled);
+}
+
 Shape linear_shape(const LlamaConfig& m, int kind) {
   const int64_t C = m.hidden_size, F = m.intermediate_size;
   const int64_t q = m.num_attention_heads * m.head_dim(), kv = m.num_key_value_heads * m.head_dim();
@@ -57,7 +69,8 @@ Shape linear_shape(const LlamaConfig& m, int kind) {
 int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) {
   int64_t per_layer = 0;
   for (int k = 0; k < kNumLinear; k++)
-    if (lora.targets(k)) per_layer += lora.r * (linear_shape(m, k)[0] + linear_shape(m, k)[1]);
+    if (lora.targets(k))
+      per_layer += lora.r * (linear_shape(m, k)[0] + linear_shape(m, k)[1]) + (lora.use_dora ? linear_shape(m, k)[0] : 0);
   auto saved = [&lora](const char* module) {
     return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
   };

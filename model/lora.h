@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct LoraConfig {
   bool target_linear = false;                // every linear layer of the blocks
   std::vector<std::string> modules_to_save;  // of kSavableModules: trained whole
   bool use_rslora = false;  // rank-stabilised LoRA (PEFT's use_rslora): alpha / sqrt(r)
+  bool use_dora = false;    // DoRA (PEFT's use_dora): a learned magnitude per output feature
   float scale() const { return use_rslora ? alpha / std::sqrt(static_cast<float>(r)) : alpha / static_cast<float>(r); }
   // target_modules, or all seven with target_linear, in kLinearModules' order.
   std::vector<std::string> targets() const;
@@ -39,13 +41,14 @@ struct LoraConfig {
 
 // The (out, in) shape of linear `kind` in a block of `model`.
 Shape linear_shape(const LlamaConfig& model, int kind);
-// What a LoRA run trains: r x (in + out) per targeted linear of every block, plus the
+// What a LoRA run trains: r x (in + out) per targeted linear of every block (+ out with DoRA), plus the
 // modules_to_save trained whole (a tied lm_head is the embedding).
 int64_t lora_trainable_parameters(const LlamaConfig& model, const LoraConfig& lora);
 
 struct LoraPair {
   Tensor a;  // (r, in)
   Tensor b;  // (out, r); both undefined when the layer is not a target
+  Tensor magnitude;  // f32 (out), DoRA only: the learned norm of each output feature's weight row
 };
 
 // x (N, in), w (out, in), a (r, in), b (out, r) -> x w^T + scale * dropout(x) a^T b^T. Dropout
@@ -56,6 +59,17 @@ Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tens
 // linear: base + scale * dropout(x) a^T b^T.
 Tensor add_lora_term(const Tensor& base, const Tensor& x, const Tensor& a, const Tensor& b, float scale,
                      float dropout_p, uint64_t seed);
+
+// DoRA (Liu et al. 2024, PEFT's use_dora): the adapted weight W + scale B A is split into its
+// row directions and a learned magnitude m per output feature, so the layer computes
+// c * (x W^T + scale x A^T B^T) with c = m / ||W + scale B A|| per row. The norm is a constant for
+// autograd (PEFT detaches it, after the paper's section 4.3): `inverse_norms` (f32 (out), from
+// row_inverse_norms) gets no gradient; m, A and B do. With dropout (p > 0), as PEFT: the frozen
+// output `base` stays as it is and the correction uses the dropped-out input xd,
+// base + (c - 1) * frozen(xd) + c * scale * xd A^T B^T. `frozen` is the layer's x -> x W^T.
+Tensor add_dora_term(const Tensor& base, const Tensor& x, const std::function<Tensor(const Tensor&)>& frozen,
+                     const Tensor& a, const Tensor& b, const Tensor& magnitude, const Tensor& inverse_norms,
+                     float scale, float dropout_p, uint64_t seed);
 
 // A seed for one use of dropout, from the step's seed and which use it is (layer, module), so
 // that no two uses share a mask.

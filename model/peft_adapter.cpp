@@ -64,7 +64,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"inference_mode", true},
       {"init_lora_weights", true},
       {"use_rslora", lora.use_rslora},
-      {"use_dora", false},
+      {"use_dora", lora.use_dora},
       {"layers_to_transform", nullptr},
       {"layers_pattern", nullptr},
       {"rank_pattern", json::object()},
@@ -90,10 +90,11 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   const json alpha = member(config, "lora_alpha");
   if (!alpha.is_number() || alpha.get<float>() != lora.alpha)  // as float: PEFT writes 0.1 as a double
     disagree("lora_alpha", alpha.dump(), number(lora.alpha).dump());
-  if (flag(config, "use_rslora", config_path) != lora.use_rslora)
-    disagree("use_rslora", lora.use_rslora ? "false" : "true",
-             std::string(lora.use_rslora ? "true" : "false") + " (peft_use_rslora)");
-  for (const char* name : {"use_dora", "fan_in_fan_out", "lora_bias"})
+  const std::pair<const char*, bool> variants[] = {{"use_rslora", lora.use_rslora}, {"use_dora", lora.use_dora}};
+  for (const auto& [name, ours] : variants)
+    if (flag(config, name, config_path) != ours)
+      disagree(name, ours ? "false" : "true", std::string(ours ? "true" : "false") + " (peft_" + std::string(name) + ")");
+  for (const char* name : {"fan_in_fan_out", "lora_bias"})
     if (flag(config, name, config_path)) disagree(name, "true", "false (not built)");
   std::set<std::string> targets;
   if (config.contains("target_modules") && config["target_modules"].is_array())

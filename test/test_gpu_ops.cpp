@@ -155,6 +155,18 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
   CHECK(both == doctest::Approx(sum_squares(std::vector<Tensor>{big, a})).epsilon(1e-10));
 }
 
+TEST_CASE("scale_columns and row_inverse_norms: DoRA's per-feature scaling") {
+  // 300 rows: more than column_dot's 128 row chunks, so its two-pass sum runs whole.
+  Tensor x = randn({300, 70}), s = randn({70}), w = randn({37, 1031});
+  for (DType t : kDtypes) {
+    compare_op("scale_columns", [](const std::vector<Tensor>& in) {
+      return scale_columns(in[0], in[1].dtype() == DType::f32 ? in[1] : cast(in[1], DType::f32));
+    }, {x, s}, t);
+    const Tensor wt = w.to(t);
+    check_close("row_inverse_norms", row_inverse_norms(wt.to(kGpu)), row_inverse_norms(wt.to(DType::f32)), kTolF32);
+  }
+}
+
 TEST_CASE("matmul: every transpose combination, batched and shared B") {
   for (DType t : kDtypes)
     for (int ta = 0; ta < 2; ta++)

@@ -73,6 +73,32 @@ TEST_CASE("lora_linear: x W^T + scale * dropout(x) A^T B^T; gradients of x, W, A
   }
 }
 
+TEST_CASE("add_dora_term: PEFT's DoRA output with and without dropout; gradients of x, A, B and m") {
+  Tensor x = randn({6, 10}), w = randn({7, 10}), a = randn({3, 10}), b = randn({7, 3}), m = randn({7});
+  const Tensor inverse_norms = row_inverse_norms(add_scaled(w, matmul(b, a), 0.5f));
+  auto frozen = [&w](const Tensor& in) { return linear(in, w); };
+  auto dora = [&](const std::vector<Tensor>& in, float p) {
+    return add_dora_term(linear(in[0], w), in[0], frozen, in[1], in[2], in[3], inverse_norms, 0.5f, p, 9);
+  };
+  const std::vector<float> M = m.to_floats(), N = inverse_norms.to_floats();
+  for (float p : {0.0f, 0.3f}) {
+    CAPTURE(p);
+    // PEFT: x W^T + (c - 1) xd W^T + c * scale * xd A^T B^T, c = m / ||W + scale B A|| per row.
+    const Tensor xd = dropout(x, p, 9);
+    const std::vector<float> base = linear(x, w).to_floats(), frozen_xd = linear(xd, w).to_floats(),
+                             low = linear(linear(xd, a), b).to_floats(), got = dora({x, a, b, m}, p).to_floats();
+    float err = 0.0f;
+    for (int n = 0; n < 6; n++)
+      for (int o = 0; o < 7; o++) {
+        const int i = n * 7 + o;
+        const double c = double(M[o]) * N[o];
+        err = std::max(err, float(std::fabs(base[i] + (c - 1) * frozen_xd[i] + c * 0.5 * low[i] - got[i])));
+      }
+    CHECK(err < 1e-5f);
+    check_gradients([&](const std::vector<Tensor>& in) { return dora(in, p); }, {x, a, b, m});
+  }
+}
+
 TEST_CASE("the model's A and B gradients against finite differences of the loss") {
   LlamaModel model(small_config(), Device::cpu(), 4);
   model.add_lora(lora_config(), 4);
@@ -299,21 +325,31 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
 // with save_pretrained, the merged model with merge_and_unload, and the logits, loss and
 // gradients): our model with that adapter loaded must give the same numbers, and our merge the
 // same weights. This pins PEFT's tensor names, shapes, adapter_config.json and scale.
-TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, merged weights") {
-  const std::string dir = LLM_PEFT_REFERENCE_DIR, base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
+namespace {
+void check_against_peft(const std::string& dir, bool dora) {
+  const std::string base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
   LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
   load_hf_weights(model, base);
   LoraConfig lora;
   lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
+  lora.use_dora = dora;
   model.add_lora(lora, 0);
-  load_peft_adapter(model, dir + "/adapter");
-  const TokenBatch in = reference_inputs(base + "/reference.json");
   const SafetensorsFile want(dir + "/reference.safetensors");
   auto check_close = [](const Tensor& got, const Tensor& expected, float tol) {
     const float scale = std::max(1.0f, max_abs(expected));
     INFO("max |ours - PEFT| " << max_abs_diff(got, expected) << ", max |PEFT| " << scale);
     CHECK(max_abs_diff(got, expected) <= tol * scale);
   };
+  if (dora) {  // the magnitudes PEFT starts with: each base weight row's norm
+    model.init_dora_magnitudes();
+    for (const ParamRef& p : model.adapter_parameters())
+      if (p.name.find("lora_magnitude_vector") != std::string::npos) {
+        CAPTURE(p.name);
+        check_close(*p.tensor, want.read("init." + p.name, DType::f32), 1e-6f);
+      }
+  }
+  load_peft_adapter(model, dir + "/adapter");
+  const TokenBatch in = reference_inputs(base + "/reference.json");
   const Tensor expected_logits = want.read("logits", DType::f32);
   check_close(model.logits(in.ids, in.positions).reshape(expected_logits.shape()), expected_logits, 2e-5f);
   Tensor loss = model.loss(in.ids, in.targets, in.positions);
@@ -321,7 +357,7 @@ TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, mer
   CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
   backward(loss);
   const std::vector<ParamRef> trained = model.trainable_parameters();
-  CHECK(trained.size() == 1 + 2 * 7 * 2);
+  CHECK(trained.size() == 1 + (dora ? 3 : 2) * 7 * 2);
   for (const ParamRef& p : trained) {
     CAPTURE(p.name);
     check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
@@ -334,6 +370,17 @@ TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, mer
     CAPTURE(name);
     check_close(ours.read(name, DType::f32), theirs.read(name, DType::f32), 1e-6f);
   }
+}
+}  // namespace
+
+TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, merged weights") {
+  check_against_peft(LLM_PEFT_REFERENCE_DIR, false);
+}
+
+// DoRA: the magnitudes' start, their gradients (the weight norm detached, as PEFT), A's and B's
+// through the per-feature factor, and the merge's rows scaled by magnitude / norm.
+TEST_CASE("matches PEFT's DoRA: initial magnitudes, logits, loss, every gradient, merged weights") {
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/dora", true);
 }
 
 TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT files and the merge") {

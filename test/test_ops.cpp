@@ -129,6 +129,26 @@ TEST_CASE("sum, sum_squares and scale_") {
   CHECK(sum_squares(std::vector<Tensor>{}) == 0.0);
 }
 
+TEST_CASE("scale_columns: x * s column by column over any leading dims; gradients for both") {
+  Tensor x = randn({3, 4, 5}), s = randn({5});
+  const std::vector<float> xv = x.to_floats(), sv = s.to_floats(), y = scale_columns(x, s).to_floats();
+  for (size_t i = 0; i < xv.size(); i++) CHECK(y[i] == xv[i] * sv[i % 5]);
+  check_gradients([](const std::vector<Tensor>& in) { return scale_columns(in[0], in[1]); }, {x, s});
+  CHECK_THROWS(scale_columns(x, randn({4})));
+  CHECK_THROWS(scale_columns(x, s.to(DType::bf16)));
+}
+
+TEST_CASE("row_inverse_norms: 1 / the L2 norm of every row, in f64") {
+  Tensor w = randn({6, 9});
+  const std::vector<float> v = w.to_floats(), got = row_inverse_norms(w).to_floats();
+  REQUIRE(got.size() == 6);
+  for (int r = 0; r < 6; r++) {
+    double ss = 0;
+    for (int c = 0; c < 9; c++) ss += double(v[r * 9 + c]) * v[r * 9 + c];
+    CHECK(got[r] == doctest::Approx(1.0 / std::sqrt(ss)).epsilon(1e-7));
+  }
+}
+
 TEST_CASE("fast_exp: within 2^-23 relative of exp on normal results; -inf, inf, NaN, subnormals") {
   // The sweep runs through exp_sub, the SIMD loop the kernels call, and through fast_exp itself.
   const int64_t n = 2000001;

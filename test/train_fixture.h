@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "io/checkpoint.h"
 #include "io/tensor_file.h"
 #include "test/mpirun.h"
 #include "test/test_files.h"
@@ -137,18 +138,22 @@ inline void check_losses_close(const std::string& a_path, const std::string& b_p
   }
 }
 
-// Under 2 ranks: 6 steps straight, then 3 steps and a resume for 3 more; the losses and weights
-// must be the same. Returns the straight run's output (and the resumed run's in `resumed_output`).
+// 2 x `half` steps straight (cfg sets max_steps 2 x half and save_steps half), then `half` steps
+// and a resume for `half` more, every run under `launcher` (2 ranks by default, "" for one
+// process); the losses and weights must be the same. Returns the straight run's output (and the
+// resumed run's in `resumed_output`).
 inline std::string check_resume_exact(const Workspace& straight, const Workspace& resumed, const std::string& cfg,
-                                      std::string* resumed_output = nullptr) {
-  Run a = run_train(straight.config(cfg), mpirun(2));
+                                      std::string* resumed_output = nullptr, const std::string& launcher = mpirun(2),
+                                      int half = 3) {
+  const std::string half_dir = checkpoint_dir_name(half), end_dir = checkpoint_dir_name(2 * half);
+  Run a = run_train(straight.config(cfg), launcher);
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
-  Run b1 = run_train(resumed.config(cfg) + " --max_steps 3", mpirun(2));
+  Run b1 = run_train(resumed.config(cfg) + " --max_steps " + std::to_string(half), launcher);
   REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
-  Run b2 = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6", mpirun(2));
+  Run b2 = run_train("--resume " + resumed.out(half_dir) + " --max_steps " + std::to_string(2 * half), launcher);
   REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
   CHECK(train_records(straight.out("metrics.jsonl")) == train_records(resumed.out("metrics.jsonl")));
-  check_same_model(straight.out("step_000006"), resumed.out("step_000006"));
+  check_same_model(straight.out(end_dir), resumed.out(end_dir));
   if (resumed_output) *resumed_output = b2.output;
   return a.output;
 }

@@ -5,7 +5,9 @@ Base: test/data/hf_reference/untied_gqa2. LoraConfig r 4, alpha 8, all seven lin
 lm_head in modules_to_save; A and B random (init_lora_weights=False), the saved lm_head moved
 off the base. Writes adapter/ (save_pretrained), merged/ (merge_and_unload().save_pretrained),
 reference.safetensors (logits; grad.<our name> of each trained tensor) and reference.json.
-Needs torch, transformers, peft:  tools/make_peft_reference.py [--out DIR]
+--dora: the same with use_dora (into test/data/peft_reference/dora), the magnitudes moved off
+their initial norms too, and init.<our name> of each magnitude as PEFT starts it (B zero).
+Needs torch, transformers, peft:  tools/make_peft_reference.py [--out DIR] [--dora]
 """
 import argparse, json, os
 import peft, torch, transformers
@@ -14,27 +16,48 @@ from safetensors.torch import save_file
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", default="test/data/peft_reference")
 ap.add_argument("--base", default="test/data/hf_reference/untied_gqa2")
+ap.add_argument("--dora", action="store_true")
 a = ap.parse_args()
+if a.dora and a.out == ap.get_default("out"):
+    a.out = os.path.join(a.out, "dora")
 torch.manual_seed(0)
-base = transformers.LlamaForCausalLM.from_pretrained(a.base, attn_implementation="eager",
-                                                     dtype=torch.float32)
+
+
+def load_base():
+    return transformers.LlamaForCausalLM.from_pretrained(a.base, attn_implementation="eager",
+                                                         dtype=torch.float32)
+
+
+def ours(name):  # PEFT's name -> ours: no base_model.model., adapter name or wrapper
+    name = name.replace("base_model.model.", "", 1).replace(".modules_to_save", "")
+    return name.replace(".default", "").replace("lora_magnitude_vector.weight", "lora_magnitude_vector")
+
+
 targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-model = peft.get_peft_model(base, peft.LoraConfig(
+tensors = {}
+if a.dora:  # the magnitudes PEFT starts an adapter with: the base rows' norms
+    fresh = peft.get_peft_model(load_base(), peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=targets, use_dora=True, task_type="CAUSAL_LM"))
+    for name, t in fresh.named_parameters():
+        if "lora_magnitude_vector" in name:
+            tensors["init." + ours(name)] = t.detach().clone().contiguous()
+model = peft.get_peft_model(load_base(), peft.LoraConfig(
     r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets, modules_to_save=["lm_head"],
-    init_lora_weights=False, task_type="CAUSAL_LM"))
+    init_lora_weights=False, use_dora=a.dora, task_type="CAUSAL_LM"))
 with torch.no_grad():
     for name, t in model.named_parameters():
         if "modules_to_save" in name:
             t.add_(0.1 * torch.randn_like(t))
+        if "lora_magnitude_vector" in name:
+            t.mul_(1 + 0.2 * torch.randn_like(t))
 ids = torch.tensor(json.load(open(os.path.join(a.base, "reference.json")))["ids"])
 result = model(input_ids=ids, labels=ids)
 result.loss.backward()
 model.save_pretrained(os.path.join(a.out, "adapter"))
-tensors = {"logits": result.logits.detach().contiguous()}
+tensors["logits"] = result.logits.detach().contiguous()
 for name, t in model.named_parameters():
-    if t.requires_grad:  # PEFT's name -> ours: no base_model.model., adapter name or wrapper
-        ours = name.replace("base_model.model.", "", 1).replace(".modules_to_save", "")
-        tensors["grad." + ours.replace(".default", "")] = t.grad.contiguous()
+    if t.requires_grad:
+        tensors["grad." + ours(name)] = t.grad.contiguous()
 save_file(tensors, os.path.join(a.out, "reference.safetensors"))
 with open(os.path.join(a.out, "reference.json"), "w") as f:
     json.dump({"loss": result.loss.item(), "torch": torch.__version__,

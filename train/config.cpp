@@ -165,7 +165,12 @@ void Parser::validate() {
     if (!c.lora_model_dir.empty()) fail(at("lora_model_dir"), "adapter: lora with it", "no adapter");
     if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");
     if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
+    if (c.lora.use_dora) fail(at("peft_use_dora"), "adapter: lora or qlora with it", "no adapter");
   }
+  // DoRA's magnitudes start as the norms of whole base weight rows, which ZeRO-3 never holds.
+  if (c.lora.use_dora && c.zero_stage == 3)
+    fail(at("peft_use_dora"), "ZeRO stage 0 to 2 with it (its magnitudes start from whole base weights)",
+         "zero_stage 3");
   // Axolotl's rules: qlora requires load_in_4bit, and does not merge a base loaded in 4 bits
   // (its merge reloads the base in 16 bits afterwards). 4-bit weights here mean qlora.
   if (c.adapter == "qlora" && !c.load_in_4bit)

@@ -227,6 +227,9 @@ std::vector<ConfigField> make_fields() {
              "the adapters' output is scaled by lora_alpha / lora_r"),
       flag("peft_use_rslora", adapters, MEMBER(lora.use_rslora),
            "rank-stabilised LoRA (PEFT's use_rslora): scale lora_alpha / sqrt(lora_r)"),
+      flag("peft_use_dora", adapters, MEMBER(lora.use_dora),
+           "DoRA (PEFT's use_dora): each adapted layer's output features scaled by a learned magnitude "
+           "over its weight row's norm"),
       number("lora_dropout", adapters, MEMBER(lora.dropout), {0, false, 1, true},
              "dropout on the adapters' input while training"),
       name_list("lora_target_modules", adapters, MEMBER(lora.target_modules),

@@ -42,6 +42,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     };
     in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
     in.quant_linears = c.quantized_base();
+    in.dora = c.lora.use_dora;
     in.quant_format = c.base_format();
     in.nf4_double_quant = c.bnb_4bit_use_double_quant;
   }
@@ -78,7 +79,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   }
   const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.quant_linears ? linears : 0);
   const double frozen_whole = adapter ? dsize * frozen_dense + (in.quant_linears ? quant : 0) : 0;
-  const double quant_scratch = in.quant_linears ? dsize * largest_linear : 0;
+  // One dequantised weight for its GEMM; DoRA adds its weight norm's f32 W, B A and their sum.
+  const double weight_scratch = (in.quant_linears ? dsize * largest_linear : 0) + (in.dora ? 3 * 4 * largest_linear : 0);
 
   // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
   const double matrices = adapter ? T : P - (2 * L + 1) * C;
@@ -215,7 +217,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     }
   }
   plan.items = {
-      {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + quant_scratch : 0),
+      {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + weight_scratch : 0),
        weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)
@@ -265,7 +267,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double end_bwd =
       zero3 && split ? persistent + casts + embed_whole + 4 * embed + 4 * std::max(per_layer * (1 + 1 / ranks), embed)
                      : persistent + embed_whole + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
-                           temporaries + quant_scratch;
+                           temporaries + weight_scratch;
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
   // and incoming slice are still in flight. Under recompute the previous bucket stays in flight

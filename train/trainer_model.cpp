@@ -41,7 +41,8 @@ void Trainer::Impl::build_model() {
   }
   if (adapter) {
     model->add_lora(c.lora, c.seed);
-    if (resumed_from.empty() && !c.lora_model_dir.empty()) {
+    const bool adapter_loaded = resumed_from.empty() && !c.lora_model_dir.empty();
+    if (adapter_loaded) {
       load_peft_adapter(*model, c.lora_model_dir);
       say("lora_model_dir: loaded the adapters of {}\n", c.lora_model_dir);
     }
@@ -50,6 +51,9 @@ void Trainer::Impl::build_model() {
     if (c.quantized_base())
       quant_bytes = model->quantize_frozen_linears(c.base_format(), c.bnb_4bit_use_double_quant);
     model->store_frozen_as(forward.compute_dtype);
+    // From the weights the forward will use (an NF4 base's dequantised codes), as PEFT does; a
+    // loaded adapter or a resume brings its own.
+    if (c.lora.use_dora && !adapter_loaded) model->init_dora_magnitudes();
     if (shard_frozen) {
       // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
       frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,

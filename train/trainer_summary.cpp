@@ -125,7 +125,7 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
   say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
       "({:.3f}%), the base frozen in {}{}\n",
-      config.adapter, lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
+      config.adapter + (lora.use_dora ? " (DoRA)" : ""), lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
       saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
       dtype_name(forward.compute_dtype), quantized > 0 ? fmt::format(", its block linears in {}", quant_format_name(config.base_format())) : "");
   if (quantized > 0) {

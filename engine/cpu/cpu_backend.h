@@ -23,6 +23,9 @@ class CpuBackend : public Backend {
   void scale_by(Tensor& x, const Tensor& s) override;
   void sum(const Tensor& x, Tensor& out) override;
   void add_sum_squares(const Tensor& x, Tensor& acc) override;
+  void scale_columns(const Tensor& x, const Tensor& s, Tensor& out) override;
+  void column_dot(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void row_inverse_norms(const Tensor& w, Tensor& out) override;
 
   void gemm(const GemmArgs& args) override;
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,

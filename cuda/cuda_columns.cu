@@ -1,0 +1,96 @@
+// defines: CudaBackend::scale_columns, column_dot, row_inverse_norms (DoRA's per-output-feature
+// scaling; f32 math on f32 or bf16 storage, reductions in a fixed order)
+#include <algorithm>
+
+#include "cuda/cuda_common.cuh"
+
+namespace llm {
+
+namespace {
+
+// Row chunks of column_dot: a function of the row count only, so the summation order is the same
+// on every run and every GPU (as rmsnorm's dweight).
+constexpr int64_t kRowChunks = 128;
+
+template <class T>
+__global__ void scale_columns_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C) {
+  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[i % C]);
+}
+
+// partial[chunk, c] = sum over the chunk's rows, in order, of a * b. grid: (column blocks, chunks);
+// consecutive threads read consecutive columns of a row.
+template <class T>
+__global__ void column_dot_partial_kernel(const T* a, const T* b, float* partial, int64_t N,
+                                          int64_t C, int64_t rows_per_chunk) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= C) return;
+  const int64_t begin = blockIdx.y * rows_per_chunk;
+  const int64_t end = min(N, begin + rows_per_chunk);
+  float acc = 0.0f;
+  for (int64_t i = begin; i < end; i++) acc += to_f32(a[i * C + c]) * to_f32(b[i * C + c]);
+  partial[blockIdx.y * C + c] = acc;
+}
+
+__global__ void column_dot_final_kernel(const float* partial, int64_t chunks, float* out, int64_t C) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= C) return;
+  float acc = 0.0f;
+  for (int64_t k = 0; k < chunks; k++) acc += partial[k * C + c];
+  out[c] = acc;
+}
+
+// One block per row.
+template <class T>
+__global__ void row_inverse_norms_kernel(const T* w, float* out, int64_t C) {
+  __shared__ float shared[32];
+  const float ss = row_sum_squares(w + blockIdx.x * C, C, shared);
+  if (threadIdx.x == 0) out[blockIdx.x] = rsqrtf(ss);
+}
+
+}  // namespace
+
+void CudaBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
+  require_same_dtype("scale_columns", x, out);
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  activate();
+  dispatch_float("scale_columns", x, [&](auto tag) {
+    using T = decltype(tag);
+    scale_columns_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(),
+                                                                out.data<T>(), n, x.size(-1));
+  });
+  CUDA_CHECK_OP("scale_columns", x, s, out);
+}
+
+void CudaBackend::column_dot(const Tensor& a, const Tensor& b, Tensor& out) {
+  require_same_dtype("column_dot", a, b);
+  const int64_t C = a.size(-1);
+  if (C == 0) return;
+  const int64_t N = a.numel() / C;
+  activate();
+  const int64_t chunks = std::max<int64_t>(1, std::min(N, kRowChunks));
+  const int64_t rows_per_chunk = (N + chunks - 1) / chunks;
+  Tensor partial = scratch({chunks, C}, DType::f32);
+  const unsigned column_blocks = static_cast<unsigned>((C + kThreads - 1) / kThreads);
+  dispatch_float("column_dot", a, [&](auto tag) {
+    using T = decltype(tag);
+    column_dot_partial_kernel<<<dim3(column_blocks, chunks), kThreads, 0, stream_>>>(
+        a.data<T>(), b.data<T>(), partial.data<float>(), N, C, rows_per_chunk);
+  });
+  column_dot_final_kernel<<<column_blocks, kThreads, 0, stream_>>>(partial.data<float>(), chunks,
+                                                                   out.data<float>(), C);
+  CUDA_CHECK_OP("column_dot", a, b, out);
+}
+
+void CudaBackend::row_inverse_norms(const Tensor& w, Tensor& out) {
+  const int64_t C = w.size(-1), R = w.numel() / C;
+  if (R == 0) return;
+  activate();
+  dispatch_float("row_inverse_norms", w, [&](auto tag) {
+    using T = decltype(tag);
+    row_inverse_norms_kernel<<<R, kThreads, 0, stream_>>>(w.data<T>(), out.data<float>(), C);
+  });
+  CUDA_CHECK_OP("row_inverse_norms", w, out);
+}
+
+}  // namespace llm
