@@ -58,10 +58,12 @@ std::string config_yaml(const json& s, const std::string& model, const std::stri
   return y;
 }
 
-std::string lora_yaml(const json& lora) {
+// The fixture's LoRA settings, starting from PEFT's initial adapter `init` (lora_init, or
+// dora_init with DoRA's magnitudes).
+std::string lora_yaml(const json& lora, const std::string& init = "lora_init") {
   return "adapter: lora\nlora_r: " + lora.at("r").dump() + "\nlora_alpha: " + lora.at("lora_alpha").dump() +
          "\nlora_dropout: " + lora.at("lora_dropout").dump() + "\nlora_target_linear: true\n" +
-         "lora_model_dir: " + kDir + "/lora_init\n";
+         "lora_model_dir: " + kDir + "/" + init + "\n" + (init == "dora_init" ? "peft_use_dora: true\n" : "");
 }
 
 double relative(double ours, double theirs) { return std::fabs(ours - theirs) / std::max(std::fabs(theirs), 1e-12); }
@@ -122,6 +124,12 @@ TEST_CASE("full fine-tuning, tied embeddings: the Trainer's loss, grad_norm and 
 TEST_CASE("LoRA from PEFT's initial adapter: the Trainer's loss, grad_norm and lr at every step") {
   const json f = fixture();
   check_trajectory("untied", lora_yaml(f.at("settings").at("lora")), steps_of(f, "lora"), f.at("settings"));
+}
+
+// DoRA: the magnitudes train and decay beside A and B; the weight norms follow B A every step.
+TEST_CASE("DoRA from PEFT's initial adapter: the Trainer's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  check_trajectory("untied", lora_yaml(f.at("settings").at("lora"), "dora_init"), steps_of(f, "dora"), f.at("settings"));
 }
 
 // LoRA+ as Axolotl builds it (PEFT's create_loraplus_optimizer): lora_B at 16 x lr, no decay.

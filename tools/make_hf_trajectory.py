@@ -3,12 +3,15 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Nine cases, one dataset:
+learning_rate per logged step) is recorded. Ten cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
                starting from the adapter PEFT initialised (saved before training: llm_train
                loads it through lora_model_dir, so both start from the same A and B)
+  dora         lora with DoRA (use_dora), from the adapter PEFT initialised (OUT/dora_init: A
+               drawn, B zero, each magnitude its base row's norm), magnitudes decayed as the
+               Trainer decays every parameter but norms and biases
   loraplus     lora with LoRA+ as Axolotl builds it: PEFT's create_loraplus_optimizer (lora_B at
                LORAPLUS_RATIO x lr) with the Trainer's own optimizer kwargs (lr, betas, eps; no
                weight decay reaches it, so every group's is PEFT's loraplus_weight_decay, 0)
@@ -38,7 +41,7 @@ right (pad id 0, labels -100, attention_mask 0).
 
 Run from the repository root (needs torch, transformers, peft, safetensors):
   tools/make_hf_trajectory.py [--out test/data/hf_trajectory]
-Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ (PEFT's initial adapter), OUT/data.jsonl
+Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's initial adapters), OUT/data.jsonl
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).
 """
 import argparse
@@ -154,6 +157,11 @@ def main():
     lora_model = peft.get_peft_model(load(args.out, "untied"), peft.LoraConfig(**LORA))
     lora_model.save_pretrained(os.path.join(args.out, "lora_init"))
     cases["lora"] = train(lora_model, rows)
+
+    torch.manual_seed(4)
+    dora_model = peft.get_peft_model(load(args.out, "untied"), peft.LoraConfig(**LORA, use_dora=True))
+    dora_model.save_pretrained(os.path.join(args.out, "dora_init"))
+    cases["dora"] = train(dora_model, rows)
 
     def loraplus(model, args):  # Axolotl's create_optimizer with loraplus_lr_ratio set
         optimizer_cls, optimizer_kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
