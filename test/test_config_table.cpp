@@ -35,7 +35,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
-  SAME(adam_epsilon); SAME(weight_decay); SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
+  SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size());
+  SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(overwrite_output_dir); SAME(save_first_step); SAME(save_strategy); SAME(eval_strategy);
@@ -47,6 +48,11 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
+  for (size_t i = 0; i < std::min(a.lr_groups.size(), b.lr_groups.size()); i++) {
+    CHECK(a.lr_groups[i].name == b.lr_groups[i].name);
+    CHECK(a.lr_groups[i].modules == b.lr_groups[i].modules);
+    CHECK(a.lr_groups[i].lr == b.lr_groups[i].lr);
+  }
   for (size_t i = 0; i < std::min(a.data.datasets.size(), b.data.datasets.size()); i++) {
     CHECK(a.data.datasets[i].path == b.data.datasets[i].path);
     const DatasetSpec &x = a.data.datasets[i], &y = b.data.datasets[i];
@@ -119,7 +125,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "micro_batch_size: 3\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
       "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\ncosine_constant_lr_ratio: 0.8\n"
       "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
-      "weight_decay: 0.3\nmax_grad_norm: 0\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
+      "weight_decay: 0.3\nembedding_lr_scale: 0.5\nembedding_lr: 1e-5\n"
+      "lr_groups: [{name: 'attn #1', modules: [self_attn, 'mlp.up_proj'], lr: 2e-4}, {name: down, modules: [down_proj], lr: 1e-6}]\n"
+      "max_grad_norm: 0\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
       "device: cpu\nevals_per_epoch: 3\neval_strategy: epoch\nsave_strategy: epoch\nearly_stopping_patience: 2\n"
       "early_stopping_threshold: 0.001\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
       "output_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
@@ -135,6 +143,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(a.data.datasets[2].roles.at("user") == std::vector<std::string>{"human"});
   CHECK(a.data.datasets[2].message_property_mappings.at("content") == "value");
   CHECK(a.output_dir == "out dir: #1");
+  REQUIRE(a.lr_groups.size() == 2);
+  CHECK(a.lr_groups[0].modules == std::vector<std::string>{"self_attn", "mlp.up_proj"});
+  CHECK(a.lr_groups[1].lr == 1e-6);
   check_round_trip(a);
   fs::create_directories(s.dir / "tokenizer dir: #2");
   const std::string model = s.write("tokenizer dir: #2/tokenizer.model", "x");

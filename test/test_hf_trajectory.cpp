@@ -132,6 +132,15 @@ TEST_CASE("DoRA from PEFT's initial adapter: the Trainer's loss, grad_norm and l
   check_trajectory("untied", lora_yaml(f.at("settings").at("lora"), "dora_init"), steps_of(f, "dora"), f.at("settings"));
 }
 
+// Axolotl's optimizer groups: embeddings at lr x embedding_lr_scale without decay, lr_groups'
+// tensors at their own rates; the logged lr is the first group's (the decayed tensors').
+TEST_CASE("embedding_lr_scale and lr_groups: Axolotl's grouped AdamW's loss, grad_norm and lr at every step") {
+  const json f = fixture(), c = f.at("cases").at("lr_groups");
+  check_trajectory("untied",
+                   "embedding_lr_scale: " + c.at("embedding_lr_scale").dump() + "\nlr_groups: " + c.at("lr_groups").dump() + "\n",
+                   c.at("steps"), f.at("settings"));
+}
+
 // LoRA+ as Axolotl builds it (PEFT's create_loraplus_optimizer): lora_B at 16 x lr, no decay.
 TEST_CASE("LoRA+ from PEFT's initial adapter: PEFT's LoRA+ optimizer's loss, grad_norm and lr at every step") {
   const json f = fixture(), c = f.at("cases").at("loraplus");

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Ten cases, one dataset:
+learning_rate per logged step) is recorded. Eleven cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -15,6 +15,11 @@ learning_rate per logged step) is recorded. Ten cases, one dataset:
   loraplus     lora with LoRA+ as Axolotl builds it: PEFT's create_loraplus_optimizer (lora_B at
                LORAPLUS_RATIO x lr) with the Trainer's own optimizer kwargs (lr, betas, eps; no
                weight decay reaches it, so every group's is PEFT's loraplus_weight_decay, 0)
+  lr_groups    full_untied with Axolotl's optimizer groups (embedding_lr_scale 0.5 and two
+               lr_groups), the optimizer built as Axolotl's trainer builds it: embed_tokens and
+               lm_head without decay at lr x 0.5, decayed tensors holding a group's module at
+               that group's lr, the rest as the Trainer splits them; the Trainer logs the lr of
+               the first group (the decayed tensors at learning_rate)
   epoch_end    full_untied's model on the first 18 rows for 2 epochs (no max_steps): 9
                micro-batches an epoch, so each epoch ends with a step of one micro-batch, and
                the Trainer counts ceil(9 / 2) = 5 steps an epoch
@@ -72,6 +77,9 @@ COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, 
               hidden_act="silu", attention_bias=False, mlp_bias=False, initializer_range=0.05,
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
 LORAPLUS_RATIO = 16.0
+EMBEDDING_LR_SCALE = 0.5
+LR_GROUPS = [{"name": "attention", "modules": ["self_attn"], "lr": 2e-3},
+             {"name": "up", "modules": ["mlp.up_proj"], "lr": 5e-4}]
 LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
@@ -137,6 +145,37 @@ def train(model, rows, make_optimizer=None, **run):
             "no_decay": no_decay}
 
 
+def axolotl_groups(model, args):
+    """AdamW over the parameter groups Axolotl's trainer makes when embedding_lr_scale or
+    lr_groups is set: decayed tensors; embed_tokens / lm_head (no decay, lr x scale); the other
+    undecayed tensors; then one group per lr_groups entry for the decayed tensors whose name holds
+    one of its modules (each module mapped to the last entry that lists it, tried in the order
+    modules were first listed)."""
+    optimizer_cls, kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+    decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+    module_group = {}
+    for g in LR_GROUPS:
+        for m in g["modules"]:
+            module_group[m] = g["name"]
+    lr = kwargs["lr"]
+    groups = {"decay": [], "embeddings": [], "no_decay": [], **{g["name"]: [] for g in LR_GROUPS}}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if "embed_tokens" in name or "lm_head" in name:
+            groups["embeddings"].append(p)
+        elif name in decayed:
+            hit = [m for m in module_group if m in name]
+            groups[module_group[hit[0]] if hit else "decay"].append(p)
+        else:
+            groups["no_decay"].append(p)
+    params = [{"params": groups["decay"], "weight_decay": args.weight_decay, "lr": lr},
+              {"params": groups["embeddings"], "weight_decay": 0.0, "lr": lr * EMBEDDING_LR_SCALE},
+              {"params": groups["no_decay"], "weight_decay": 0.0, "lr": lr}]
+    params += [{"params": groups[g["name"]], "weight_decay": args.weight_decay, "lr": g["lr"]} for g in LR_GROUPS]
+    return optimizer_cls([g for g in params if g["params"]], **kwargs)
+
+
 def load(out_dir, name):
     return transformers.LlamaForCausalLM.from_pretrained(os.path.join(out_dir, name), dtype=torch.float32,
                                                          attn_implementation="eager")
@@ -171,6 +210,8 @@ def main():
                                                 is_trainable=True)
     cases["loraplus"] = train(plus_model, rows, make_optimizer=loraplus)
     cases["loraplus"].update(loraplus_lr_ratio=LORAPLUS_RATIO)
+    cases["lr_groups"] = train(load(args.out, "untied"), rows, make_optimizer=axolotl_groups)
+    cases["lr_groups"].update(embedding_lr_scale=EMBEDDING_LR_SCALE, lr_groups=LR_GROUPS)
     cases["epoch_end"] = train(load(args.out, "untied"), rows[:18], max_steps=-1, num_train_epochs=2)
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)

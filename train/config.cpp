@@ -167,6 +167,11 @@ void Parser::validate() {
     if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
     if (c.lora.use_dora) fail(at("peft_use_dora"), "adapter: lora or qlora with it", "no adapter");
   }
+  // With LoRA+, Axolotl builds PEFT's optimizer, whose own groups replace its embedding and lr
+  // groups: those keys go unused, and the one warning of unused keys says so.
+  if (c.loraplus_lr_ratio > 0)
+    for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
+      if (given(key)) ctx_.unknown.insert(key);
   // DoRA's magnitudes start as the norms of whole base weight rows, which ZeRO-3 never holds.
   if (c.lora.use_dora && c.zero_stage == 3)
     fail(at("peft_use_dora"), "ZeRO stage 0 to 2 with it (its magnitudes start from whole base weights)",

@@ -75,6 +75,19 @@ struct TrainConfig {
   std::string optimizer = "adamw_torch";
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
+  // Axolotl's optimizer groups (its create_optimizer_grouped_parameters; train/optimizer_groups.h):
+  // set any and the embed_tokens / lm_head tensors take no weight decay and learn at
+  // learning_rate x embedding_lr_scale, or at embedding_lr; a decayed tensor whose name holds
+  // one of an lr_groups entry's modules learns at that entry's lr. < 0 / empty: unset.
+  double embedding_lr_scale = -1;
+  double embedding_lr = -1;
+  struct LrGroup {
+    std::string name;
+    std::vector<std::string> modules;  // substrings of parameter names
+    double lr = 0;
+  };
+  std::vector<LrGroup> lr_groups;
+  bool grouped_optimizer() const { return embedding_lr_scale > 0 || embedding_lr > 0 || !lr_groups.empty(); }
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
   std::string bf16 = "auto";  // auto | true | false

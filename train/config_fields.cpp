@@ -326,6 +326,13 @@ std::vector<ConfigField> make_fields() {
              "AdamW epsilon"),
       number("weight_decay", training, MEMBER(weight_decay), {0, false, kFloatMax, false},
              "decoupled weight decay (not on norm weights)"),
+      number("embedding_lr_scale", training, MEMBER(embedding_lr_scale), kPositive,
+             "embed_tokens and lm_head learn at learning_rate x this, without weight decay (Axolotl's groups)"),
+      number("embedding_lr", training, MEMBER(embedding_lr), kPositive,
+             "embed_tokens and lm_head learn at this rate, without weight decay (unless embedding_lr_scale)"),
+      {"lr_groups", training, "a list of {name, modules: [name parts], lr}",
+       "decayed tensors whose name holds one of a group's modules learn at its lr (the first group that "
+       "lists a match)", read_lr_groups, write_lr_groups},
       number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
              "global gradient-norm clip; 0: none"),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),

@@ -111,6 +111,8 @@ struct ConfigField {
 // qlora; bnb_4bit_quant_type (nf4) and bnb_4bit_use_double_quant are read, the rest listed unused.
 void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_bnb_config_kwargs(const TrainConfig& c);
+void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_lr_groups(const TrainConfig& c);
 
 // The keys naming a model's files (train/config_model_paths.cpp): a preset, a local directory or
 // a hub id in the local HF cache at revision_of_model (read first: model_revision is its

@@ -1,6 +1,6 @@
 // defines: the readers and writers of the map-valued keys special_tokens, rope_scaling,
-// gradient_checkpointing_kwargs and bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
-// a qlora run); the field table in train/config_fields.cpp names them
+// gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
+// a qlora run) and the list of maps lr_groups; the field table in train/config_fields.cpp names them
 #include "train/config_fields.h"
 
 namespace llm {
@@ -107,6 +107,36 @@ std::string write_bnb_config_kwargs(const TrainConfig& c) {
   if (!c.load_in_4bit) return "";
   return std::string("{bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: ") +
          (c.bnb_4bit_use_double_quant ? "true" : "false") + "}";
+}
+
+void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string expected = "a list of {name, modules: [name parts], lr}";
+  if (!n.IsSequence()) fail(w, expected, describe(n));
+  std::vector<TrainConfig::LrGroup> groups;
+  for (size_t i = 0; i < n.size(); i++) {
+    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    TrainConfig::LrGroup g;
+    bool has_lr = false;
+    for_fields(n[i], wi, "a map {name, modules, lr}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+      if (key == "name") g.name = read_string(v, wk);
+      else if (key == "modules") g.modules = read_string_list(v, wk);
+      else if (key == "lr") g.lr = read_double(v, wk, kPositive), has_lr = true;
+      else ctx.unknown.insert(wk.key);
+    });
+    if (g.name.empty()) fail(wi.child(".name", n[i]), "a group name", "none");
+    if (g.modules.empty()) fail(wi.child(".modules", n[i]), "a non-empty list of name parts", "none");
+    if (!has_lr) fail(wi.child(".lr", n[i]), "a learning rate > 0", "none");
+    groups.push_back(std::move(g));
+  }
+  ctx.config.lr_groups = std::move(groups);
+}
+
+std::string write_lr_groups(const TrainConfig& c) {
+  std::string y;
+  for (const TrainConfig::LrGroup& g : c.lr_groups)
+    y += (y.empty() ? "" : ", ") + std::string("{name: ") + yaml_string(g.name) + ", modules: " + yaml_list(g.modules) +
+         ", lr: " + yaml_number(g.lr) + "}";
+  return y.empty() ? "" : "[" + y + "]";
 }
 
 }  // namespace llm

@@ -12,10 +12,6 @@
 
 namespace llm {
 
-// LoRA+ (loraplus_lr_ratio) as PEFT's create_loraplus_optimizer groups a trained tensor: its
-// learning rate multiple, the ratio for lora_B matrices and 1-D tensors, else 1.
-float loraplus_lr_scale(const TrainConfig& c, const std::string& name, int64_t ndim);
-
 struct TrainResult {
   int64_t steps = 0;  // optimizer steps done, counting those before a resume
   float last_loss = 0.0f;

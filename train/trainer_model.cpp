@@ -4,15 +4,10 @@
 #include "engine/backend.h"
 #include "model/hf_checkpoint.h"
 #include "model/peft_adapter.h"
+#include "train/optimizer_groups.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
-
-float loraplus_lr_scale(const TrainConfig& c, const std::string& name, int64_t ndim) {
-  if (c.loraplus_lr_ratio <= 0) return 1.0f;
-  const bool group_b = name.find("lora_B") != std::string::npos || ndim == 1;
-  return group_b ? static_cast<float>(c.loraplus_lr_ratio) : 1.0f;
-}
 
 void Trainer::Impl::build_model() {
   const TrainConfig& c = config;
@@ -80,11 +75,8 @@ void Trainer::Impl::build_model() {
   std::vector<OptimParam> opt_params;
   for (const ParamRef& p : params) {
     param_tensors.push_back(p.tensor);
-    // LoRA+ as Axolotl builds it: PEFT's optimizer sets every group's weight decay to its own
-    // loraplus_weight_decay, which Axolotl never passes (0).
-    const bool decay = c.loraplus_lr_ratio <= 0 && !LlamaModel::is_norm_weight(p.name);
-    opt_params.push_back(
-        {p.name, p.tensor, decay, loraplus_lr_scale(c, p.name, static_cast<int64_t>(p.tensor->shape().size()))});
+    const OptimizerGroup group = optimizer_group(c, p.name, static_cast<int64_t>(p.tensor->shape().size()));
+    opt_params.push_back({p.name, p.tensor, group.decay, group.lr_scale});
   }
   const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
                           float(c.weight_decay)};

@@ -1,0 +1,28 @@
+// How each trained tensor joins the optimizer (weight decay or not, its learning-rate multiple),
+// as Axolotl's trainer builds the optimizer from the config.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "train/config.h"
+
+namespace llm {
+
+struct OptimizerGroup {
+  bool decay;      // decoupled weight decay applies
+  float lr_scale;  // its learning rate is the scheduled learning_rate x this
+};
+
+// The tensor `name` (HF's name, or PEFT's without its prefix) of `ndim` dimensions, in order of
+// precedence:
+// - LoRA+ (loraplus_lr_ratio), PEFT's create_loraplus_optimizer: lora_B matrices and 1-D tensors
+//   at the ratio, the rest at 1; no weight decay anywhere (Axolotl passes PEFT none).
+// - Axolotl's groups (embedding_lr_scale, embedding_lr, lr_groups): a name holding embed_tokens or
+//   lm_head learns at learning_rate x embedding_lr_scale (else embedding_lr, else learning_rate)
+//   without decay; a decayed tensor whose name holds a module of lr_groups learns at that group's
+//   lr (the first module listed that it holds, of the last group that lists that module, as
+//   Axolotl's lookup); norm weights at learning_rate.
+// - Otherwise the Trainer's: decay on everything but norm weights, one learning rate.
+OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, int64_t ndim);
+
+}  // namespace llm
