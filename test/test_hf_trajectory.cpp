@@ -1,7 +1,8 @@
 // Training trajectories against transformers' own Trainer (test/data/hf_trajectory, written by
 // tools/make_hf_trajectory.py): llm_train, given the same model, data and settings, must log the
 // Trainer's loss, grad_norm and learning rate at every logged step of a short run, for full
-// fine-tuning (untied and tied embeddings), PEFT LoRA, epochs that end inside an accumulation,
+// fine-tuning (untied and tied embeddings, and a subset of the weights by unfrozen_parameters),
+// PEFT LoRA, DoRA and LoRA+, Axolotl's optimizer groups, epochs that end inside an accumulation,
 // logging_steps 3, the linear schedule with a warmup ratio, and the polynomial and inverse_sqrt
 // schedules. That pins AdamW (bias correction,
 // decoupled decay and which parameters take it), warmup + cosine or linear, clipping, the loss of
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/safetensors.h"
 #include "test/train_fixture.h"
 
 using namespace llm::testing;
@@ -139,6 +141,38 @@ TEST_CASE("embedding_lr_scale and lr_groups: Axolotl's grouped AdamW's loss, gra
   check_trajectory("untied",
                    "embedding_lr_scale: " + c.at("embedding_lr_scale").dump() + "\nlr_groups: " + c.at("lr_groups").dump() + "\n",
                    c.at("steps"), f.at("settings"));
+}
+
+// unfrozen_parameters: the Trainer on a model whose other weights require no gradient (AdamW,
+// decay and the clipped norm over the trained ones only).
+TEST_CASE("unfrozen_parameters: the Trainer's loss, grad_norm and lr at every step with the rest frozen") {
+  const json f = fixture(), c = f.at("cases").at("unfrozen");
+  check_trajectory("untied", "unfrozen_parameters: " + c.at("unfrozen_parameters").dump() + "\n", c.at("steps"),
+                   f.at("settings"));
+}
+
+// A resume reloads the frozen weights from base_model (the checkpoint holds what trains), and the
+// exported model holds every weight: the frozen ones exactly as base_model has them.
+TEST_CASE("unfrozen_parameters: resumes exactly; the export has every weight, the frozen ones base_model's") {
+  Workspace straight("unfrozen_straight"), resumed("unfrozen_resumed");
+  const std::string base = kDir + "/untied";
+  straight.model_yaml = resumed.model_yaml = "base_model: " + base + "\n";
+  const std::string output = check_resume_exact(
+      straight, resumed, "unfrozen_parameters: ['^lm_head.weight$', 'model.layers.1.mlp.+']\nmax_steps: 8\nsave_steps: 4\n",
+      nullptr, "", 4);
+  CHECK(output.find("unfrozen_parameters: 4 of 21 weight tensors train") != std::string::npos);
+  const llm::SafetensorsDir exported(straight.out()), original(base);
+  REQUIRE(exported.names() == original.names());
+  int trained = 0;
+  for (const std::string& name : original.names()) {
+    CAPTURE(name);
+    const std::vector<float> a = exported.read(name, llm::DType::f32).to_floats(), b = original.read(name, llm::DType::f32).to_floats();
+    const bool trains = name == "lm_head.weight" || name.rfind("model.layers.1.mlp.", 0) == 0;
+    CHECK((a != b) == trains);
+    trained += trains;
+  }
+  CHECK(trained == 4);
+  CHECK(llm::read_tensor_file(straight.out("step_000008/model.bin")).tensors.size() == 4);
 }
 
 // LoRA+ as Axolotl builds it (PEFT's create_loraplus_optimizer): lora_B at 16 x lr, no decay.

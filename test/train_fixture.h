@@ -45,10 +45,11 @@ struct Workspace {
     write_file((dir / "corpus.txt").string(), text);
   }
   ~Workspace() { fs::remove_all(dir); }
-  // `model`: the base_model and its shape (the default: width 32, 2 layers).
-  std::string config(const std::string& extra = "", const std::string& model = kSmallModel) const {
+  // The base_model and its shape of config() when it is given none (width 32, 2 layers).
+  std::string model_yaml = kSmallModel;
+  std::string config(const std::string& extra = "", const std::string& model = "") const {
     std::string path = (dir / "config.yaml").string();
-    write_file(path, model +
+    write_file(path, (model.empty() ? model_yaml : model) +
                      "datasets:\n  - path: " + (dir / "corpus.txt").string() + "\n    type: completion\n"
                      "dataset_prepared_path: " + (dir / "prepared").string() + "\n"
                      "output_dir: " + (dir / "out").string() + "\n"

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Eleven cases, one dataset:
+learning_rate per logged step) is recorded. Twelve cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -20,6 +20,9 @@ learning_rate per logged step) is recorded. Eleven cases, one dataset:
                lm_head without decay at lr x 0.5, decayed tensors holding a group's module at
                that group's lr, the rest as the Trainer splits them; the Trainer logs the lr of
                the first group (the decayed tensors at learning_rate)
+  unfrozen     full_untied with Axolotl's unfrozen_parameters (UNFROZEN): only the weights a
+               pattern matches train (Axolotl's freeze_layers_except: each "." not before "+"
+               a literal dot, matched from the name's start); the rest keep no gradient
   epoch_end    full_untied's model on the first 18 rows for 2 epochs (no max_steps): 9
                micro-batches an epoch, so each epoch ends with a step of one micro-batch, and
                the Trainer counts ceil(9 / 2) = 5 steps an epoch
@@ -52,6 +55,7 @@ and OUT/trajectory.json (the settings, the versions and each case's per-step log
 import argparse
 import json
 import os
+import re
 import tempfile
 
 import peft
@@ -78,6 +82,7 @@ COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, 
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
 LORAPLUS_RATIO = 16.0
 EMBEDDING_LR_SCALE = 0.5
+UNFROZEN = ["^lm_head.weight$", "model.layers.1.mlp.+", "model.layers.0.self_attn.q_proj"]
 LR_GROUPS = [{"name": "attention", "modules": ["self_attn"], "lr": 2e-3},
              {"name": "up", "modules": ["mlp.up_proj"], "lr": 5e-4}]
 LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
@@ -176,6 +181,14 @@ def axolotl_groups(model, args):
     return optimizer_cls([g for g in params if g["params"]], **kwargs)
 
 
+def freeze_all_but(model, patterns):
+    """Axolotl's freeze_layers_except without row ranges."""
+    compiled = [re.compile(re.sub(r"\.(?!\+)", "\\.", p)) for p in patterns]
+    for name, p in model.named_parameters():
+        p.requires_grad = any(c.match(name) for c in compiled)
+    return model
+
+
 def load(out_dir, name):
     return transformers.LlamaForCausalLM.from_pretrained(os.path.join(out_dir, name), dtype=torch.float32,
                                                          attn_implementation="eager")
@@ -212,6 +225,8 @@ def main():
     cases["loraplus"].update(loraplus_lr_ratio=LORAPLUS_RATIO)
     cases["lr_groups"] = train(load(args.out, "untied"), rows, make_optimizer=axolotl_groups)
     cases["lr_groups"].update(embedding_lr_scale=EMBEDDING_LR_SCALE, lr_groups=LR_GROUPS)
+    cases["unfrozen"] = train(freeze_all_but(load(args.out, "untied"), UNFROZEN), rows)
+    cases["unfrozen"].update(unfrozen_parameters=UNFROZEN)
     cases["epoch_end"] = train(load(args.out, "untied"), rows[:18], max_steps=-1, num_train_epochs=2)
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)

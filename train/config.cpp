@@ -167,6 +167,10 @@ void Parser::validate() {
     if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
     if (c.lora.use_dora) fail(at("peft_use_dora"), "adapter: lora or qlora with it", "no adapter");
   }
+  if (!c.unfrozen_parameters.empty() && !c.adapter.empty())
+    fail(at("unfrozen_parameters"), "no adapter with it (an adapter run trains its adapters)", "adapter: " + c.adapter);
+  if (!c.unfrozen_parameters.empty() && c.zero_stage == 3)
+    fail(at("unfrozen_parameters"), "ZeRO stage 0 to 2 with it (ZeRO-3 shards trained weights only)", "zero_stage 3");
   // With LoRA+, Axolotl builds PEFT's optimizer, whose own groups replace its embedding and lr
   // groups: those keys go unused, and the one warning of unused keys says so.
   if (c.loraplus_lr_ratio > 0)

@@ -55,6 +55,10 @@ struct TrainConfig {
   double loraplus_lr_ratio = -1;
   double loraplus_lr_embedding = 1e-6;
 
+  // Axolotl's unfrozen_parameters (train/unfrozen_parameters.h): a full fine-tuning run trains only
+  // the weights a pattern matches; empty: every weight trains.
+  std::vector<std::string> unfrozen_parameters;
+
   // Data: datasets, dataset_prepared_path, val_set_size, sample_packing, sequence_len.
   DataConfig data;
 

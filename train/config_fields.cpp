@@ -333,6 +333,10 @@ std::vector<ConfigField> make_fields() {
       {"lr_groups", training, "a list of {name, modules: [name parts], lr}",
        "decayed tensors whose name holds one of a group's modules learn at its lr (the first group that "
        "lists a match)", read_lr_groups, write_lr_groups},
+      {"unfrozen_parameters", training, "a list of regular expressions",
+       "full fine-tuning trains only the weights whose name one matches from its start (a '.' is a literal "
+       "dot unless '.+'), as Axolotl", read_unfrozen_parameters,
+       [](const TrainConfig& c) { return c.unfrozen_parameters.empty() ? std::string() : yaml_list(c.unfrozen_parameters); }},
       number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
              "global gradient-norm clip; 0: none"),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),

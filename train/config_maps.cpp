@@ -1,7 +1,10 @@
 // defines: the readers and writers of the map-valued keys special_tokens, rope_scaling,
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
-// a qlora run) and the list of maps lr_groups; the field table in train/config_fields.cpp names them
+// a qlora run), the list of maps lr_groups and the patterns of unfrozen_parameters; the field
+// table in train/config_fields.cpp names them
 #include "train/config_fields.h"
+
+#include "train/unfrozen_parameters.h"
 
 namespace llm {
 
@@ -137,6 +140,21 @@ std::string write_lr_groups(const TrainConfig& c) {
     y += (y.empty() ? "" : ", ") + std::string("{name: ") + yaml_string(g.name) + ", modules: " + yaml_list(g.modules) +
          ", lr: " + yaml_number(g.lr) + "}";
   return y.empty() ? "" : "[" + y + "]";
+}
+
+void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  std::vector<std::string> patterns = read_string_list(n, w);
+  for (size_t i = 0; i < patterns.size(); i++) {
+    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    if (has_row_range(patterns[i]))
+      fail(wi, "a pattern without a row range (training some rows of a tensor is not built)", "'" + patterns[i] + "'");
+    try {
+      unfreeze_regex(patterns[i]);
+    } catch (const std::regex_error& e) {
+      fail(wi, "a regular expression", "'" + patterns[i] + "' (" + e.what() + ")");
+    }
+  }
+  ctx.config.unfrozen_parameters = std::move(patterns);
 }
 
 }  // namespace llm

@@ -34,7 +34,6 @@ const Unsupported kUnsupported[] = {
     {"neftune_noise_alpha", "NEFTune embedding noise is not built"},
     {"noisy_embedding_alpha", "NEFTune embedding noise is not built"},
     {"rl", "preference training (DPO, KTO, ORPO, ...) is not built: supervised training only"},
-    {"unfrozen_parameters", "every parameter trains: freezing a subset is not built"},
     {"lr_quadratic_warmup", "warmup is linear"},
     {"default_system_message", "chat templates render the dataset's own messages only"},
     {"relora_steps", "ReLoRA is not built"},

@@ -222,8 +222,16 @@ void Trainer::Impl::export_final_model() {
       export_weights([](const std::string&, const Tensor&) {});  // the gathers, their results dropped
       return;
     }
-    save_hf_tensors(model->config(), weight_table(), [this](const TensorSink& put) { export_weights(put); },
-                    c.output_dir, forward.compute_dtype, ids);
+    // What trains, and what unfrozen_parameters left frozen (whole on every rank, as loaded).
+    std::vector<TensorEntry> table = weight_table();
+    std::vector<ParamRef> frozen;
+    for (const ParamRef& p : model->parameters())
+      if (!p.tensor->requires_grad()) frozen.push_back(p);
+    for (const ParamRef& p : frozen) table.push_back({p.name, p.tensor->dtype(), p.tensor->shape()});
+    save_hf_tensors(model->config(), table, [&](const TensorSink& put) {
+      export_weights(put);
+      for (const ParamRef& p : frozen) put(p.name, *p.tensor);
+    }, c.output_dir, forward.compute_dtype, ids);
     say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
         tokenizer_files(c.output_dir));
     return;

@@ -6,6 +6,7 @@
 #include "model/peft_adapter.h"
 #include "train/optimizer_groups.h"
 #include "train/trainer_impl.h"
+#include "train/unfrozen_parameters.h"
 
 namespace llm {
 
@@ -19,8 +20,10 @@ void Trainer::Impl::build_model() {
   // ZeRO-3 of trained weights: each rank keeps only its slices of each weight as it is drawn or
   // read, one weight at a time (below, once the optimizer that holds the slices exists).
   const bool shard_trained = !adapter && c.zero_stage == 3 && comm.distributed();
-  // A resume brings its own weights, except an adapter run's frozen base, which is base_model's.
-  const bool load_base = (resumed_from.empty() || adapter) && !c.base_model_is_preset();
+  // A resume brings its own weights, except frozen ones (an adapter run's base, the weights
+  // unfrozen_parameters leaves out), which are base_model's.
+  const bool partly_frozen = !c.unfrozen_parameters.empty();
+  const bool load_base = (resumed_from.empty() || adapter || partly_frozen) && !c.base_model_is_preset();
   // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
   // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
@@ -33,6 +36,11 @@ void Trainer::Impl::build_model() {
       const int64_t loaded = load_hf_weights(*model, c.base_model);
       say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
     }
+  }
+  if (partly_frozen) {
+    const int64_t training = freeze_all_but(*model, c.unfrozen_parameters);
+    say("unfrozen_parameters: {} of {} weight tensors train; the rest stay as base_model has them\n", training,
+        model->parameters().size());
   }
   if (adapter) {
     model->add_lora(c.lora, c.seed);

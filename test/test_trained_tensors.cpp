@@ -1,7 +1,8 @@
-// Tests for train/optimizer_groups: how each trained tensor joins AdamW (decay, learning-rate
-// multiple) under Axolotl's embedding_lr_scale / embedding_lr / lr_groups, LoRA+ and the
-// Trainer's default; and the config's checks of those keys. test_hf_trajectory holds the
-// resulting steps to Axolotl's grouped AdamW.
+// Which tensors train and how: train/optimizer_groups (each trained tensor's weight decay and
+// learning-rate multiple under Axolotl's embedding_lr_scale / embedding_lr / lr_groups, LoRA+ and
+// the Trainer's default) and train/unfrozen_parameters (Axolotl's patterns of the weights that
+// train), with the config's checks of those keys. test_hf_trajectory holds the resulting steps to
+// the Trainer's.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -9,7 +10,9 @@
 #include <vector>
 
 #include "test/config_fixture.h"
+#include "model/llama.h"
 #include "train/optimizer_groups.h"
+#include "train/unfrozen_parameters.h"
 
 using namespace llm;
 using namespace llm::config_test;
@@ -53,4 +56,37 @@ TEST_CASE("LoRA+: lora_B and 1-D tensors at the ratio, no weight decay anywhere"
   CHECK(!b.decay);
   CHECK(optimizer_group(c, "model.layers.0.self_attn.q_proj.lora_A.weight", 2).lr_scale == 1.0f);
   CHECK(optimizer_group(c, "model.layers.0.self_attn.q_proj.lora_magnitude_vector", 1).lr_scale == 16.0f);
+}
+
+TEST_CASE("unfrozen_parameters: Axolotl's patterns, matched from the name's start, dots literal unless '.+'") {
+  auto matches = [](const std::string& pattern, const std::string& name) {
+    return pattern_matches(unfreeze_regex(pattern), name);
+  };
+  CHECK(matches("^lm_head.weight$", "lm_head.weight"));
+  CHECK(!matches("^lm_head.weight$", "lm_headxweight"));  // the dot is literal
+  CHECK(matches("model.layers.1.mlp.+", "model.layers.1.mlp.up_proj.weight"));
+  CHECK(!matches("layers.1.mlp.+", "model.layers.1.mlp.up_proj.weight"));  // from the start, as re.match
+  CHECK(matches("model.layers.[0-9]+.self_attn", "model.layers.12.self_attn.q_proj.weight"));
+  CHECK(has_row_range("^model.embed_tokens.weight$[32000:]"));
+  CHECK(has_row_range("model.embed_tokens.weight[:10]"));
+  CHECK(!has_row_range("model.layers.[0-9]+.mlp"));
+  LlamaConfig tiny;
+  tiny.vocab_size = 16, tiny.hidden_size = 8, tiny.intermediate_size = 16, tiny.num_hidden_layers = 2;
+  tiny.num_attention_heads = 2, tiny.num_key_value_heads = 1;
+  LlamaModel model(tiny, Device::cpu(), 1);
+  CHECK(freeze_all_but(model, {"model.layers.0.+", "^model.norm"}) == 10);  // 9 of layer 0, the final norm
+  CHECK(!model.layer(1).q_proj.requires_grad());
+  CHECK(model.layer(0).down_proj.requires_grad());
+  CHECK_THROWS_WITH(freeze_all_but(model, {"nothing"}),
+                    "unfrozen_parameters: expected a pattern matching at least one weight's name "
+                    "(model.embed_tokens.weight, ...), got none matching");
+  CHECK(parse("unfrozen_parameters: ['^lm_head.weight$']\n").unfrozen_parameters == std::vector<std::string>{"^lm_head.weight$"});
+  CHECK(error_with("unfrozen_parameters: ['^model.embed_tokens.weight$[128000:]']\n") ==
+        "cfg.yaml:3: unfrozen_parameters[0]: expected a pattern without a row range (training some rows of a "
+        "tensor is not built), got '^model.embed_tokens.weight$[128000:]'");
+  CHECK(error_with("unfrozen_parameters: ['model.(']\n").find("cfg.yaml:3: unfrozen_parameters[0]: expected a regular expression, got 'model.(' (") == 0);
+  CHECK(error_with("unfrozen_parameters: [x]\nadapter: lora\nlora_target_linear: true\n") ==
+        "cfg.yaml:3: unfrozen_parameters: expected no adapter with it (an adapter run trains its adapters), got adapter: lora");
+  CHECK(error_with("unfrozen_parameters: [x]\nzero_stage: 3\n") ==
+        "cfg.yaml:3: unfrozen_parameters: expected ZeRO stage 0 to 2 with it (ZeRO-3 shards trained weights only), got zero_stage 3");
 }
