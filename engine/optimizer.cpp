@@ -130,28 +130,36 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
 
 double LrSchedule::lr(int64_t step) const {
   if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
-  if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
+  const double warm = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
+  if (step < warmup_steps) return base_lr * (quadratic_warmup ? warm * warm : warm);
   // As Axolotl chooses it: a cosine with both ratios set decays over the first int(ratio x total)
-  // steps, then holds at the floor.
-  const bool held = kind == "cosine" && constant_lr_ratio > 0 && min_lr_ratio > 0;
+  // steps, then holds at the floor; quadratic warmup takes neither.
+  const bool floored = kind == "cosine" && !quadratic_warmup;
+  const bool held = floored && constant_lr_ratio > 0 && min_lr_ratio > 0;
   const int64_t end = held ? static_cast<int64_t>(static_cast<double>(total_steps) * constant_lr_ratio) : total_steps;
   const double span = static_cast<double>(std::max<int64_t>(1, end - warmup_steps));
   const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
   if (kind == "linear") return base_lr * std::max(0.0, 1.0 - progress);
   if (kind == "constant_with_warmup") return base_lr;
   if (kind == "polynomial") {
-    // transformers' get_polynomial_decay_schedule_with_warmup with its defaults, lr_end 1e-7 and
-    // power 1 (a base rate at or under lr_end is an error there, a constant lr_end here).
-    constexpr double kEnd = 1e-7;
-    return base_lr <= kEnd ? base_lr : kEnd + (base_lr - kEnd) * (1.0 - progress);
+    // transformers' get_polynomial_decay_schedule_with_warmup (a base rate at or under lr_end is
+    // an error there, a constant lr_end here).
+    const double end_lr = lr_end >= 0 ? lr_end : 1e-7, exponent = power >= 0 ? power : 1.0;
+    return base_lr <= end_lr ? base_lr : end_lr + (base_lr - end_lr) * std::pow(1.0 - progress, exponent);
   }
   if (kind == "inverse_sqrt") {
-    const double timescale = warmup_steps > 0 ? static_cast<double>(warmup_steps) : 10000.0;
-    return base_lr / std::sqrt((static_cast<double>(step - warmup_steps) + timescale) / timescale);
+    const double scale = timescale > 0 ? timescale : warmup_steps > 0 ? static_cast<double>(warmup_steps) : 10000.0;
+    return base_lr / std::sqrt((static_cast<double>(step - warmup_steps) + scale) / scale);
   }
-  if (kind == "cosine_with_restarts" && static_cast<double>(step - warmup_steps) >= span) return 0.0;
-  const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
-  const double floor = kind == "cosine" ? min_lr_ratio : 0.0;  // Axolotl's floor is cosine's only
+  if (kind == "cosine_with_restarts") {  // each of num_cycles cycles a half cosine from the top
+    if (static_cast<double>(step - warmup_steps) >= span) return 0.0;
+    const double cycles = num_cycles >= 0 ? num_cycles : 1.0;
+    return base_lr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * std::fmod(cycles * progress, 1.0))));
+  }
+  // Axolotl's own cosines (a floor, quadratic warmup) take no num_cycles: one half-wave.
+  const double cycles = num_cycles >= 0 && !quadratic_warmup && min_lr_ratio == 0 ? num_cycles : 0.5;
+  const double cosine = std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * cycles * 2.0 * progress)));
+  const double floor = floored ? min_lr_ratio : 0.0;  // Axolotl's floor is cosine's only
   return base_lr * (floor + (1.0 - floor) * cosine);
 }
 

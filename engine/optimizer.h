@@ -133,6 +133,13 @@ struct LrSchedule {
   // Axolotl's cosine_constant_lr_ratio: with a floor, the cosine ends at int(this x total_steps)
   // and the rate holds there (0: the cosine spans every step).
   double constant_lr_ratio = 0.0;
+  // HF's scheduler arguments (Axolotl's lr_scheduler_kwargs), < 0: the kind's default. num_cycles:
+  // cosine's half-waves x 2 (0.5: one half-wave) or cosine_with_restarts' count (1); power and
+  // lr_end: polynomial's (1, 1e-7); timescale: inverse_sqrt's (the warmup, else 10000).
+  double num_cycles = -1, power = -1, lr_end = -1, timescale = -1;
+  // Axolotl's lr_quadratic_warmup (with cosine): (step / warmup)^2 during warmup, then the cosine
+  // without a floor, as its get_cosine_schedule_with_quadratic_warmup.
+  bool quadratic_warmup = false;
   // The learning rate of update number `step` (0-based), as HF's LambdaLR gives it.
   double lr(int64_t step) const;
 };

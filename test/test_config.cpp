@@ -442,6 +442,21 @@ TEST_CASE("batch_size: Axolotl's micro_batch_size x gradient_accumulation_steps,
         "cfg.yaml:4: batch_size: expected at least micro_batch_size, 4, got 2");
 }
 
+TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen schedule takes") {
+  const TrainConfig c = parse("lr_scheduler: polynomial\nlr_scheduler_kwargs: {power: 2, lr_end: 1e-6}\n");
+  CHECK(c.lr_scheduler_kwargs.power == 2);
+  CHECK(c.lr_scheduler_kwargs.lr_end == 1e-6);
+  CHECK(c.lr_scheduler_kwargs.num_cycles < 0);
+  CHECK(parse("lr_scheduler: cosine\nlr_quadratic_warmup: true\n").lr_quadratic_warmup);
+  CHECK(error_with("lr_scheduler: cosine\nlr_scheduler_kwargs: {power: 2}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got power");
+  CHECK(error_with("lr_scheduler_kwargs: {min_lr: 0.1}\n") ==
+        "cfg.yaml:3: lr_scheduler_kwargs.min_lr: expected one of num_cycles, power, lr_end, timescale (the "
+        "arguments of HF's schedulers), got 'min_lr'");
+  CHECK(error_with("lr_scheduler: linear\nlr_quadratic_warmup: true\n") ==
+        "cfg.yaml:4: lr_quadratic_warmup: expected lr_scheduler: cosine with it, got lr_scheduler: linear");
+}
+
 TEST_CASE("eval_steps / save_steps: whole steps, or below 1 HF's share of the total steps") {
   CHECK(parse("eval_steps: 0.25\n").eval_steps == doctest::Approx(0.25));
   CHECK(parse("save_steps: 20\n").save_steps == 20);
@@ -481,65 +496,6 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
-}
-
-TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {
-  const Scratch& s = scratch();
-  const std::string zero2 = s.write("zero2.json", R"({"zero_optimization": {"stage": 2, "overlap_comm": true},
-                                                      "bf16": {"enabled": "auto"}})");
-  const std::string zero3 = s.write("zero3.json", R"({"zero_optimization": {"stage": 3}})");
-  const std::string none = s.write("none.json", R"({"bf16": {"enabled": true}})");
-  CHECK(parse("deepspeed: " + zero2 + "\n").zero_stage == 2);
-  CHECK(parse("deepspeed: " + zero2 + "\nzero_stage: 2\n").zero_stage == 2);  // as a saved config
-  CHECK(parse("deepspeed: " + zero3 + "\n").zero_stage == 3);
-  CHECK(error_with("deepspeed: " + none + "\n") ==
-        "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
-        "or 3, got '" + none + "' without one");
-  // Not an object where DeepSpeed has one: refused in one line, not nlohmann's type_error.
-  const std::string scalar = s.write("scalar.json", R"({"zero_optimization": "auto"})");
-  CHECK(error_with("deepspeed: " + scalar + "\n") ==
-        "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
-        "or 3, got '" + scalar + "' without one");
-  // A NUL byte would end nlohmann's input early: the valid head alone must not pass.
-  const std::string nul = s.write("nul.json", std::string(R"({"zero_optimization": {"stage": 3}})") + '\0' + "junk");
-  CHECK(error_with("deepspeed: " + nul + "\n") ==
-        "cfg.yaml:3: deepspeed: expected a DeepSpeed JSON config (a JSON object), got '" + nul + "', which is not one");
-  CHECK(error_with("deepspeed: " + zero2 + "\nzero_stage: 1\n") ==
-        "cfg.yaml:4: zero_stage: expected the stage of deepspeed's config, 2, or no zero_stage, got 1");
-}
-
-TEST_CASE("fsdp and fsdp_config (Axolotl's spellings) map onto zero_stage; unused keys are warned") {
-  CHECK(parse("fsdp: [full_shard, auto_wrap]\n").zero_stage == 3);
-  CHECK(parse("fsdp: full_shard auto_wrap\n").zero_stage == 3);
-  CHECK(parse("fsdp: [shard_grad_op]\n").zero_stage == 2);
-  const TrainConfig c = parse(
-      "fsdp: [full_shard, auto_wrap]\nfsdp_config:\n  fsdp_version: 2\n  fsdp_offload_params: false\n"
-      "  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  fsdp_transformer_layer_cls_to_wrap: LlamaDecoderLayer\n"
-      "  fsdp_state_dict_type: FULL_STATE_DICT\n  fsdp_activation_checkpointing: true\n  fsdp_sync_module_states: true\n");
-  CHECK(c.zero_stage == 3);
-  CHECK(c.gradient_checkpointing);
-  CHECK(c.unknown_keys ==
-        std::vector<std::string>{"fsdp_config.fsdp_state_dict_type", "fsdp_config.fsdp_sync_module_states"});
-  CHECK(parse("fsdp: [full_shard]\nfsdp_config:\n  fsdp_sharding_strategy: SHARD_GRAD_OP\n").zero_stage == 2);
-  CHECK(parse("fsdp: [full_shard]\nfsdp_config:\n  reshard_after_forward: false\n").zero_stage == 2);
-  CHECK(parse("fsdp: [full_shard]\nzero_stage: 3\n").zero_stage == 3);  // as a saved config
-  CHECK(!parse("fsdp: [full_shard, auto_wrap]\n").offload_params);
-  CHECK(parse("fsdp: [full_shard, offload]\n").offload_params);  // FSDP's CPUOffload
-  CHECK(parse("fsdp: [full_shard]\nfsdp_config:\n  fsdp_offload_params: true\n").offload_params);
-  CHECK(error_with("fsdp: [hybrid_shard]\n") ==
-        "cfg.yaml:3: fsdp: expected full_shard, shard_grad_op, auto_wrap or offload, got 'hybrid_shard'");
-  CHECK(error_with("fsdp: [full_shard]\nzero_stage: 2\n") ==
-        "cfg.yaml:4: zero_stage: expected the stage fsdp asks for, 3, or no zero_stage, got 2");
-  // ZeRO-3's prefetch: on unless turned off; BACKWARD_POST prefetches as BACKWARD_PRE does.
-  CHECK(parse("fsdp: [full_shard]\n").forward_prefetch);
-  CHECK(parse("fsdp: [full_shard]\n").backward_prefetch);
-  CHECK(!parse("fsdp: [full_shard]\nfsdp_config:\n  fsdp_forward_prefetch: false\n").forward_prefetch);
-  CHECK(!parse("fsdp: [full_shard]\nfsdp_config:\n  fsdp_backward_prefetch: NO_PREFETCH\n").backward_prefetch);
-  CHECK(parse("fsdp: [full_shard]\nfsdp_config:\n  backward_prefetch: BACKWARD_POST\n").backward_prefetch);
-  CHECK(error_with("fsdp: [full_shard]\nfsdp_config:\n  fsdp_backward_prefetch: SOMETIMES\n").find(
-            "fsdp_backward_prefetch") != std::string::npos);
-  // ZeRO-3 with an adapter shards the frozen base (engine/frozen_shards.h).
-  CHECK(parse("zero_stage: 3\nadapter: lora\nlora_target_linear: true\n").zero_stage == 3);
 }
 
 TEST_CASE("chat datasets: the top-level chat_template is the default; older field spellings") {

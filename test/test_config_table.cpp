@@ -36,6 +36,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
+  SAME(lr_quadratic_warmup); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
+  SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
@@ -159,12 +161,14 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: chatml\n"
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
       "sample_packing_sequentially: true\ngroup_by_length: true\n"
+      "lr_quadratic_warmup: true\nlr_scheduler_kwargs: {num_cycles: 1.5}\n"
       "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n");
   CHECK(b.data.curriculum_sampling);
   CHECK(!b.data.shuffle_merged_datasets);
   CHECK(b.data.exact_deduplication);
   CHECK(b.data.sample_packing_sequentially);
   CHECK(b.data.group_by_length);
+  CHECK(b.lr_scheduler_kwargs.num_cycles == 1.5);
   check_round_trip(b);
   fs::create_directories(s.dir / "adapter dir: #3");
   s.write("adapter dir: #3/adapter_config.json", "{}");

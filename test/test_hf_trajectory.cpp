@@ -214,6 +214,26 @@ TEST_CASE("polynomial and inverse_sqrt schedules: the Trainer's lr, loss and gra
   }
 }
 
+// HF's scheduler arguments, as Axolotl passes lr_scheduler_kwargs on.
+TEST_CASE("lr_scheduler_kwargs: num_cycles, power, lr_end and timescale as the Trainer's schedules take them") {
+  const json f = fixture();
+  for (const std::string name : {"cosine_cycles", "restarts_2", "polynomial_power", "inverse_sqrt_timescale"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    json settings = f.at("settings");
+    settings["lr_scheduler_type"] = c.at("lr_scheduler");
+    check_trajectory("tied", "lr_scheduler_kwargs: " + c.at("lr_scheduler_kwargs").dump() + "\n", c.at("steps"), settings);
+  }
+}
+
+// Axolotl's lr_quadratic_warmup: (step / warmup)^2 up to learning_rate, then the cosine.
+TEST_CASE("lr_quadratic_warmup: Axolotl's quadratic warmup into the cosine, step by step") {
+  const json f = fixture(), c = f.at("cases").at("quadratic_warmup");
+  json settings = f.at("settings");
+  settings["warmup_steps"] = c.at("warmup_steps");
+  check_trajectory("tied", "lr_quadratic_warmup: true\n", c.at("steps"), settings);
+}
+
 // 9 micro-batches an epoch with accumulation 2: the Trainer ends each epoch with a step of the one
 // micro-batch left (its loss divided by that micro-batch's targets) and counts 5 steps an epoch.
 TEST_CASE("epochs that end inside an accumulation: the Trainer's steps, a short one at each epoch end") {

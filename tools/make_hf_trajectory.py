@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Twelve cases, one dataset:
+learning_rate per logged step) is recorded. Seventeen cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -28,6 +28,12 @@ learning_rate per logged step) is recorded. Twelve cases, one dataset:
                the Trainer counts ceil(9 / 2) = 5 steps an epoch
   logging_3    full_untied with logging_steps 3: the Trainer logs steps 3, 6 and 9 only, each
                with the mean loss of its 3 steps and that step's own grad_norm and lr
+  cosine_cycles, restarts_2, polynomial_power, inverse_sqrt_timescale
+               full_tied with HF's scheduler arguments (lr_scheduler_kwargs): cosine num_cycles
+               1.5, cosine_with_restarts num_cycles 2, polynomial power 2 to lr_end 1e-5,
+               inverse_sqrt timescale 3
+  quadratic_warmup
+               full_tied with Axolotl's lr_quadratic_warmup (cosine, warmup 4 steps)
   polynomial, inverse_sqrt
                full_tied with these schedules, transformers' defaults (power 1 down to lr_end
                1e-7; timescale the warmup steps)
@@ -54,6 +60,7 @@ and OUT/trajectory.json (the settings, the versions and each case's per-step log
 """
 import argparse
 import json
+import math
 import os
 import re
 import tempfile
@@ -126,10 +133,11 @@ def make_model(name, out_dir):
     model.save_pretrained(os.path.join(out_dir, name))
 
 
-def train(model, rows, make_optimizer=None, **run):
+def train(model, rows, make_optimizer=None, make_scheduler=None, **run):
     """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise), with
-    the optimizer make_optimizer(model, args) builds when given; returns its log and what it
-    decided about the loss."""
+    the optimizer make_optimizer(model, args) builds when given, and the schedule
+    make_scheduler(optimizer, args) builds (then make_optimizer must be given); returns its log
+    and what it decided about the loss."""
     run = dict(dict(max_steps=STEPS, logging_steps=1), **run)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
@@ -137,7 +145,8 @@ def train(model, rows, make_optimizer=None, **run):
             gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
             report_to="none", use_cpu=True, dataloader_drop_last=True,
             train_sampling_strategy="sequential", **dict(SETTINGS, **run))
-        optimizers = (make_optimizer(model, args), None) if make_optimizer else (None, None)
+        optimizer = make_optimizer(model, args) if make_optimizer else None
+        optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
                                        optimizers=optimizers)
         trainer.train()
@@ -189,6 +198,25 @@ def freeze_all_but(model, patterns):
     return model
 
 
+def adamw(model, args):
+    """The Trainer's own AdamW, built beforehand so that a schedule can be given with it."""
+    trainer = transformers.Trainer(model=model, args=args)
+    return trainer.create_optimizer()
+
+
+def quadratic_warmup_cosine(optimizer, args):
+    """Axolotl's lr_quadratic_warmup schedule: (step / warmup)^2 during warmup, then one cosine
+    half-wave to 0."""
+    warmup = args.warmup_steps
+
+    def factor(step):
+        if step < warmup:
+            return (step / max(1, warmup)) ** 2
+        progress = (step - warmup) / max(1, args.max_steps - warmup)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def load(out_dir, name):
     return transformers.LlamaForCausalLM.from_pretrained(os.path.join(out_dir, name), dtype=torch.float32,
                                                          attn_implementation="eager")
@@ -234,6 +262,17 @@ def main():
     linear = dict(lr_scheduler_type="linear", warmup_steps=0.25)
     cases["linear_ratio"] = train(load(args.out, "tied"), rows, **linear)
     cases["linear_ratio"].update(lr_scheduler="linear", warmup_ratio=0.25)
+    scheduler_kwargs = {"cosine_cycles": ("cosine", {"num_cycles": 1.5}),
+                        "restarts_2": ("cosine_with_restarts", {"num_cycles": 2}),
+                        "polynomial_power": ("polynomial", {"power": 2.0, "lr_end": 1e-5}),
+                        "inverse_sqrt_timescale": ("inverse_sqrt", {"timescale": 3})}
+    for name, (schedule, kwargs) in scheduler_kwargs.items():
+        cases[name] = train(load(args.out, "tied"), rows, lr_scheduler_type=schedule, lr_scheduler_kwargs=kwargs)
+        cases[name].update(lr_scheduler=schedule, lr_scheduler_kwargs=kwargs)
+    warmup_4 = dict(warmup_steps=4)
+    cases["quadratic_warmup"] = train(load(args.out, "tied"), rows, make_optimizer=adamw,
+                                      make_scheduler=quadratic_warmup_cosine, **warmup_4)
+    cases["quadratic_warmup"].update(lr_quadratic_warmup=True, **warmup_4)
     for schedule in ("polynomial", "inverse_sqrt"):
         cases[schedule] = train(load(args.out, "tied"), rows, lr_scheduler_type=schedule)
         cases[schedule].update(lr_scheduler=schedule)

@@ -93,6 +93,7 @@ class Parser {
   void validate();
   void resolve_attention();
   void resolve_adopt();
+  void check_scheduler_kwargs() const;
   void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
                         const char* per_epoch_key, int64_t& per_epoch);
   void check_save_steps_fit_eval_steps() const;
@@ -167,6 +168,7 @@ void Parser::validate() {
     if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
     if (c.lora.use_dora) fail(at("peft_use_dora"), "adapter: lora or qlora with it", "no adapter");
   }
+  check_scheduler_kwargs();
   if (!c.unfrozen_parameters.empty() && !c.adapter.empty())
     fail(at("unfrozen_parameters"), "no adapter with it (an adapter run trains its adapters)", "adapter: " + c.adapter);
   if (!c.unfrozen_parameters.empty() && c.zero_stage == 3)
@@ -200,6 +202,23 @@ void Parser::validate() {
          "base after training)", "true");
   if (c.optimizer == "adopt_adamw") resolve_adopt();
   resolve_attention();
+}
+
+// HF's get_scheduler passes lr_scheduler_kwargs to the schedule's function, which refuses
+// arguments it does not take; Axolotl's quadratic warmup exists for cosine only.
+void Parser::check_scheduler_kwargs() const {
+  const TrainConfig& c = c_;
+  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
+  const std::string& kind = c.lr_scheduler;
+  const std::pair<const char*, bool> misplaced[] = {
+      {"num_cycles", k.num_cycles >= 0 && kind != "cosine" && kind != "cosine_with_restarts"},
+      {"power", k.power >= 0 && kind != "polynomial"},
+      {"lr_end", k.lr_end >= 0 && kind != "polynomial"},
+      {"timescale", k.timescale >= 0 && kind != "inverse_sqrt"}};
+  for (const auto& [key, wrong] : misplaced)
+    if (wrong) fail(at("lr_scheduler_kwargs"), std::string("arguments of lr_scheduler ") + kind, key);
+  if (c.lr_quadratic_warmup && kind != "cosine")
+    fail(at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + kind);
 }
 
 // Axolotl's adopt_adamw passes the Adam betas on only when adam_beta1 and adam_beta2 are both

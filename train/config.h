@@ -73,6 +73,11 @@ struct TrainConfig {
   double warmup_ratio = -1.0;
   double cosine_min_lr_ratio = 0.0;
   double cosine_constant_lr_ratio = 0.0;  // Axolotl's: cosine reaches the floor at this share of the steps
+  bool lr_quadratic_warmup = false;       // Axolotl's, with cosine: warmup by (step / warmup)^2
+  // lr_scheduler_kwargs, HF's scheduler arguments (engine/optimizer.h LrSchedule): < 0 unset.
+  struct SchedulerKwargs {
+    double num_cycles = -1, power = -1, lr_end = -1, timescale = -1;
+  } lr_scheduler_kwargs;
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
   // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());
   // adopt_adamw: ADOPT (engine/adopt.h), its betas and eps resolved by the config.

@@ -313,6 +313,11 @@ std::vector<ConfigField> make_fields() {
              "cosine floor as a fraction of learning_rate"),
       number("cosine_constant_lr_ratio", training, MEMBER(cosine_constant_lr_ratio), kUnit,
              "with cosine_min_lr_ratio: the cosine reaches the floor at this share of the steps, then holds"),
+      flag("lr_quadratic_warmup", training, MEMBER(lr_quadratic_warmup),
+           "with cosine: warmup by (step / warmup)^2, then the cosine without cosine_min_lr_ratio's floor, as Axolotl"),
+      {"lr_scheduler_kwargs", training, "a map {num_cycles, power, lr_end, timescale}",
+       "HF's scheduler arguments: num_cycles (cosine, cosine_with_restarts), power and lr_end (polynomial), "
+       "timescale (inverse_sqrt)", read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw"},

@@ -113,6 +113,8 @@ void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& 
 std::string write_bnb_config_kwargs(const TrainConfig& c);
 void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_lr_scheduler_kwargs(const TrainConfig& c);
 std::string write_lr_groups(const TrainConfig& c);
 
 // The keys naming a model's files (train/config_model_paths.cpp): a preset, a local directory or

@@ -179,7 +179,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(std::ceil(c.warmup_ratio * total_steps))
                                          : std::min<int64_t>(total_steps * 3 / 100, 100);
   if (c.lr_scheduler == "constant") warmup = 0;  // HF's constant schedule has none
-  schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio};
+  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
+  schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
+              k.num_cycles, k.power, k.lr_end, k.timescale, c.lr_quadratic_warmup};
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.attention = c.attention;
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
