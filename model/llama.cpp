@@ -150,9 +150,10 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
   has_lora_ = true;
   lora_ = lora;
   std::mt19937_64 rng(mix_seed(seed, 0x4C6F5241));  // its own stream: the base init is unchanged
-  for (LlamaLayer& l : layers_) {
+  for (size_t i = 0; i < layers_.size(); i++) {
+    LlamaLayer& l = layers_[i];
     for (int k = 0; k < kNumLinear; k++) {
-      if (!lora.targets(k)) continue;
+      if (!lora.targets(k) || !lora.adapts_layer(static_cast<int64_t>(i))) continue;
       const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
       // kaiming_uniform_(a=sqrt(5)) on (r, in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
       std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));

@@ -27,6 +27,10 @@ bool LoraConfig::targets(int kind) const {
                                      std::string(kLinearModules[kind])) > 0;
 }
 
+bool LoraConfig::adapts_layer(int64_t layer) const {
+  return layers.empty() || std::count(layers.begin(), layers.end(), layer) > 0;
+}
+
 std::vector<std::string> LoraConfig::targets() const {
   std::vector<std::string> out;
   for (int k = 0; k < kNumLinear; k++)
@@ -77,7 +81,9 @@ int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) 
   const int64_t table = m.vocab_size * m.hidden_size;
   const int64_t whole = m.tie_word_embeddings ? (saved("embed_tokens") || saved("lm_head") ? table : 0)
                                              : table * (saved("embed_tokens") + saved("lm_head"));
-  return m.num_hidden_layers * per_layer + whole;
+  int64_t adapted = 0;
+  for (int64_t i = 0; i < m.num_hidden_layers; i++) adapted += lora.adapts_layer(i);
+  return adapted * per_layer + whole;
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t use) {

@@ -33,15 +33,17 @@ struct LoraConfig {
   std::vector<std::string> modules_to_save;  // of kSavableModules: trained whole
   bool use_rslora = false;  // rank-stabilised LoRA (PEFT's use_rslora): alpha / sqrt(r)
   bool use_dora = false;    // DoRA (PEFT's use_dora): a learned magnitude per output feature
+  std::vector<int64_t> layers;  // PEFT's layers_to_transform: the blocks that get adapters; empty: all
   float scale() const { return use_rslora ? alpha / std::sqrt(static_cast<float>(r)) : alpha / static_cast<float>(r); }
   // target_modules, or all seven with target_linear, in kLinearModules' order.
   std::vector<std::string> targets() const;
   bool targets(int kind) const;
+  bool adapts_layer(int64_t layer) const;  // layer is one of `layers`, or `layers` is empty
 };
 
 // The (out, in) shape of linear `kind` in a block of `model`.
 Shape linear_shape(const LlamaConfig& model, int kind);
-// What a LoRA run trains: r x (in + out) per targeted linear of every block (+ out with DoRA), plus the
+// What a LoRA run trains: r x (in + out) per targeted linear of every adapted block (+ out with DoRA), plus the
 // modules_to_save trained whole (a tied lm_head is the embedding).
 int64_t lora_trainable_parameters(const LlamaConfig& model, const LoraConfig& lora);
 

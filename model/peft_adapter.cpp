@@ -65,7 +65,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"init_lora_weights", true},
       {"use_rslora", lora.use_rslora},
       {"use_dora", lora.use_dora},
-      {"layers_to_transform", nullptr},
+      {"layers_to_transform", lora.layers.empty() ? json(nullptr) : json(lora.layers)},
       {"layers_pattern", nullptr},
       {"rank_pattern", json::object()},
       {"alpha_pattern", json::object()},
@@ -96,6 +96,20 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
       disagree(name, ours ? "false" : "true", std::string(ours ? "true" : "false") + " (peft_" + std::string(name) + ")");
   for (const char* name : {"fan_in_fan_out", "lora_bias"})
     if (flag(config, name, config_path)) disagree(name, "true", "false (not built)");
+  // PEFT's layers_to_transform: null (every block), one index or a list; its layers_pattern
+  // names the module list the index counts in, which for Llama is "layers".
+  const json layers = member(config, "layers_to_transform");
+  std::set<int64_t> file_layers;
+  for (const json& l : layers.is_array() ? layers : layers.is_null() ? json::array() : json::array({layers})) {
+    if (!l.is_number_integer()) disagree("layers_to_transform", layers.dump(), "null, a block index or a list of them");
+    file_layers.insert(l.get<int64_t>());
+  }
+  if (file_layers != std::set<int64_t>(lora.layers.begin(), lora.layers.end()))
+    disagree("layers_to_transform", layers.dump(),
+             (lora.layers.empty() ? std::string("null") : json(lora.layers).dump()) + " (peft_layers_to_transform)");
+  const json pattern = member(config, "layers_pattern");
+  if (!pattern.is_null() && pattern != json("layers") && pattern != json::array({"layers"}))
+    disagree("layers_pattern", pattern.dump(), "null or \"layers\" (Llama's block list)");
   std::set<std::string> targets;
   if (config.contains("target_modules") && config["target_modules"].is_array())
     for (const json& t : config["target_modules"]) targets.insert(t.is_string() ? t.get<std::string>() : t.dump());

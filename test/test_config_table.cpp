@@ -46,7 +46,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules);
-  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
+  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
@@ -173,7 +173,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   fs::create_directories(s.dir / "adapter dir: #3");
   s.write("adapter dir: #3/adapter_config.json", "{}");
   TrainConfig l = parse(
-      "adapter: lora\nlora_r: 16\nlora_alpha: 32\nlora_dropout: 0.05\npeft_use_rslora: true\npeft_use_dora: true\n"
+      "adapter: lora\nlora_r: 16\nlora_alpha: 32\nlora_dropout: 0.05\npeft_use_rslora: true\npeft_use_dora: true\npeft_layers_to_transform: [0, 2]\n"
       "lora_target_modules: [q_proj, v_proj]\nlora_target_linear: true\n"
       "lora_modules_to_save: [embed_tokens, lm_head]\nmerge_lora: true\n"
       "loraplus_lr_ratio: 16\nloraplus_lr_embedding: 1e-5\n"

@@ -231,6 +231,12 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
   rs.add_lora(rslora, 7);
   CHECK(error_of([&] { load_peft_adapter(rs, dir.path.string()); }) ==
         dir.file(kPeftConfigFile) + ": use_rslora: expected true (peft_use_rslora) as the config asks, got false");
+  LoraConfig one_block = lora;
+  one_block.layers = {1};
+  LlamaModel ob(small_config(), Device::cpu(), 7);
+  ob.add_lora(one_block, 7);
+  CHECK(error_of([&] { load_peft_adapter(ob, dir.path.string()); }) ==
+        dir.file(kPeftConfigFile) + ": layers_to_transform: expected [1] (peft_layers_to_transform) as the config asks, got null");
   LoraConfig no_head = lora;
   no_head.modules_to_save.clear();
   LlamaModel fourth(small_config(), Device::cpu(), 7);
@@ -326,13 +332,13 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
 // gradients): our model with that adapter loaded must give the same numbers, and our merge the
 // same weights. This pins PEFT's tensor names, shapes, adapter_config.json and scale.
 namespace {
-void check_against_peft(const std::string& dir, bool dora) {
+void check_against_peft(const std::string& dir, bool dora, const std::vector<int64_t>& layers = {}) {
   const std::string base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
   LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
   load_hf_weights(model, base);
   LoraConfig lora;
   lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
-  lora.use_dora = dora;
+  lora.use_dora = dora, lora.layers = layers;
   model.add_lora(lora, 0);
   const SafetensorsFile want(dir + "/reference.safetensors");
   auto check_close = [](const Tensor& got, const Tensor& expected, float tol) {
@@ -357,7 +363,7 @@ void check_against_peft(const std::string& dir, bool dora) {
   CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
   backward(loss);
   const std::vector<ParamRef> trained = model.trainable_parameters();
-  CHECK(trained.size() == 1 + (dora ? 3 : 2) * 7 * 2);
+  CHECK(trained.size() == 1 + (dora ? 3 : 2) * 7 * (layers.empty() ? 2 : layers.size()));
   for (const ParamRef& p : trained) {
     CAPTURE(p.name);
     check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
@@ -375,6 +381,11 @@ void check_against_peft(const std::string& dir, bool dora) {
 
 TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, merged weights") {
   check_against_peft(LLM_PEFT_REFERENCE_DIR, false);
+}
+
+// PEFT's layers_to_transform: block 1 alone has adapters, block 0 stays the base's.
+TEST_CASE("matches PEFT's LoRA on one block (layers_to_transform): logits, loss, gradients, merged weights") {
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/layers", false, {1});
 }
 
 // DoRA: the magnitudes' start, their gradients (the weight norm detached, as PEFT), A's and B's

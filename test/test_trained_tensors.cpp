@@ -90,3 +90,18 @@ TEST_CASE("unfrozen_parameters: Axolotl's patterns, matched from the name's star
   CHECK(error_with("unfrozen_parameters: [x]\nzero_stage: 3\n") ==
         "cfg.yaml:3: unfrozen_parameters: expected ZeRO stage 0 to 2 with it (ZeRO-3 shards trained weights only), got zero_stage 3");
 }
+
+TEST_CASE("peft_layers_to_transform: one block index or a list, below num_hidden_layers, with an adapter") {
+  const std::string lora = "adapter: lora\nlora_target_linear: true\n";
+  CHECK(parse(lora + "peft_layers_to_transform: 1\n").lora.layers == std::vector<int64_t>{1});
+  const TrainConfig c = parse(lora + "peft_layers_to_transform: [0, 1]\n");
+  CHECK(c.lora.layers == std::vector<int64_t>{0, 1});
+  CHECK(c.lora.adapts_layer(1));
+  CHECK(!parse(lora + "peft_layers_to_transform: [1]\n").lora.adapts_layer(0));
+  CHECK(error_with(lora + "peft_layers_to_transform: [0, 99]\n").find(
+            "peft_layers_to_transform: expected block indices below num_hidden_layers") != std::string::npos);
+  CHECK(error_with("peft_layers_to_transform: [0]\n") ==
+        "cfg.yaml:3: peft_layers_to_transform: expected adapter: lora or qlora with it, got no adapter");
+  CHECK(error_with(lora + "peft_layers_to_transform: []\n").find("expected a block index or a non-empty list of them") !=
+        std::string::npos);
+}

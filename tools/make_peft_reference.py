@@ -7,7 +7,9 @@ off the base. Writes adapter/ (save_pretrained), merged/ (merge_and_unload().sav
 reference.safetensors (logits; grad.<our name> of each trained tensor) and reference.json.
 --dora: the same with use_dora (into test/data/peft_reference/dora), the magnitudes moved off
 their initial norms too, and init.<our name> of each magnitude as PEFT starts it (B zero).
-Needs torch, transformers, peft:  tools/make_peft_reference.py [--out DIR] [--dora]
+--layers 1: the same with layers_to_transform [1] (into test/data/peft_reference/layers): block 1
+alone gets adapters.
+Needs torch, transformers, peft:  tools/make_peft_reference.py [--out DIR] [--dora] [--layers N ...]
 """
 import argparse, json, os
 import peft, torch, transformers
@@ -17,9 +19,10 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--out", default="test/data/peft_reference")
 ap.add_argument("--base", default="test/data/hf_reference/untied_gqa2")
 ap.add_argument("--dora", action="store_true")
+ap.add_argument("--layers", type=int, nargs="+")
 a = ap.parse_args()
-if a.dora and a.out == ap.get_default("out"):
-    a.out = os.path.join(a.out, "dora")
+if a.out == ap.get_default("out") and (a.dora or a.layers):
+    a.out = os.path.join(a.out, "dora" if a.dora else "layers")
 torch.manual_seed(0)
 
 
@@ -43,7 +46,7 @@ if a.dora:  # the magnitudes PEFT starts an adapter with: the base rows' norms
             tensors["init." + ours(name)] = t.detach().clone().contiguous()
 model = peft.get_peft_model(load_base(), peft.LoraConfig(
     r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets, modules_to_save=["lm_head"],
-    init_lora_weights=False, use_dora=a.dora, task_type="CAUSAL_LM"))
+    init_lora_weights=False, use_dora=a.dora, layers_to_transform=a.layers, task_type="CAUSAL_LM"))
 with torch.no_grad():
     for name, t in model.named_parameters():
         if "modules_to_save" in name:

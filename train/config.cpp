@@ -160,6 +160,10 @@ void Parser::validate() {
   if (c.fsdp_stage >= 0 && c.zero_stage != c.fsdp_stage)
     fail(at("zero_stage"), "the stage fsdp asks for, " + std::to_string(c.fsdp_stage) + ", or no zero_stage",
          std::to_string(c.zero_stage));
+  for (int64_t layer : c.lora.layers)
+    if (layer >= c.model.num_hidden_layers)
+      fail(at("peft_layers_to_transform"), "block indices below num_hidden_layers, " + std::to_string(c.model.num_hidden_layers),
+           std::to_string(layer));
   if (!c.adapter.empty() && c.lora.targets().empty())
     fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
   if (c.adapter.empty()) {
@@ -167,6 +171,7 @@ void Parser::validate() {
     if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");
     if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
     if (c.lora.use_dora) fail(at("peft_use_dora"), "adapter: lora or qlora with it", "no adapter");
+    if (!c.lora.layers.empty()) fail(at("peft_layers_to_transform"), "adapter: lora or qlora with it", "no adapter");
   }
   check_scheduler_kwargs();
   if (!c.unfrozen_parameters.empty() && !c.adapter.empty())

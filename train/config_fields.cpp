@@ -227,6 +227,13 @@ std::vector<ConfigField> make_fields() {
              "the adapters' output is scaled by lora_alpha / lora_r"),
       flag("peft_use_rslora", adapters, MEMBER(lora.use_rslora),
            "rank-stabilised LoRA (PEFT's use_rslora): scale lora_alpha / sqrt(lora_r)"),
+      {"peft_layers_to_transform", adapters, "a block index or a list of them",
+       "only these blocks get adapters (PEFT's layers_to_transform); unset: every block", read_peft_layers,
+       [](const TrainConfig& c) {
+         std::vector<std::string> items;
+         for (int64_t l : c.lora.layers) items.push_back(std::to_string(l));
+         return items.empty() ? std::string() : "[" + join(items) + "]";
+       }},
       flag("peft_use_dora", adapters, MEMBER(lora.use_dora),
            "DoRA (PEFT's use_dora): each adapted layer's output features scaled by a learned magnitude "
            "over its weight row's norm"),

@@ -1,7 +1,8 @@
 // defines: the readers and writers of the map-valued keys special_tokens, rope_scaling,
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
-// a qlora run), lr_scheduler_kwargs, the list of maps lr_groups and the patterns of
-// unfrozen_parameters; the field table in train/config_fields.cpp names them
+// a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
+// unfrozen_parameters and peft_layers_to_transform's block indices; the field table in
+// train/config_fields.cpp names them
 #include "train/config_fields.h"
 
 #include "train/unfrozen_parameters.h"
@@ -131,6 +132,19 @@ std::string write_lr_scheduler_kwargs(const TrainConfig& c) {
                                    {"timescale", k.timescale}})
     if (value >= 0) fields += (fields.empty() ? "" : ", ") + std::string(key) + ": " + yaml_number(value);
   return fields.empty() ? "" : "{" + fields + "}";
+}
+
+// PEFT's layers_to_transform takes one index or a list; the config's check bounds them by the
+// model's block count.
+void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  std::vector<int64_t>& layers = ctx.config.lora.layers;
+  layers.clear();
+  if (n.IsScalar()) {
+    layers.push_back(read_int(n, w, 0));
+    return;
+  }
+  if (!n.IsSequence() || n.size() == 0) fail(w, "a block index or a non-empty list of them", describe(n));
+  for (size_t i = 0; i < n.size(); i++) layers.push_back(read_int(n[i], w.child("[" + std::to_string(i) + "]", n[i]), 0));
 }
 
 void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w) {

@@ -43,7 +43,6 @@ const Unsupported kUnsupported[] = {
     {"llmcompressor", "sparse fine-tuning recipes (llmcompressor) are not built"},
     {"tokens", "adding tokens to the vocabulary (and resizing the embedding) is not built"},
     {"added_tokens_overrides", "renaming the tokenizer's reserved tokens is not built"},
-    {"peft_layers_to_transform", "LoRA on a subset of the layers is not built: every block's targets"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
     {"optim_args", "AdamW takes adam_beta1, adam_beta2, adam_epsilon and weight_decay only"},
     {"chat_template_jinja", "custom Jinja chat templates are not rendered: chat_template llama3 or chatml"},

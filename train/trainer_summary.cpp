@@ -113,6 +113,8 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   std::string targets, saved;
   for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
   for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
+  for (size_t i = 0; i < lora.layers.size(); i++)
+    targets += (i == 0 ? " of blocks " : ", ") + std::to_string(lora.layers[i]);
   int64_t trainable = 0, base = 0, frozen = 0;
   for (const ParamRef& p : params) trainable += p.tensor->numel();
   for (const ParamRef& p : model->parameters()) {
