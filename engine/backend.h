@@ -157,9 +157,12 @@ class Backend {
   virtual void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
   virtual void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout,
                                Tensor& dgate, Tensor& dup) = 0;
-  // out = x / (1 - p) where engine/dropout_mask.h keeps the element, else 0: dropout's forward
+  // out = x / (1 - p) where engine/counter_random.h keeps the element, else 0: dropout's forward
   // and, on the gradient with the same seed, its backward.
   virtual void dropout(const Tensor& x, float p, uint64_t seed, Tensor& out) = 0;
+  // out = x + magnitude * (2 u - 1), u engine/counter_random.h's uniform01(seed, i): NEFTune's
+  // uniform noise on the embeddings, the same on every backend.
+  virtual void add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed, Tensor& out) = 0;
   virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                  Tensor& out, Tensor& probs) = 0;
   virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -61,9 +61,13 @@ std::vector<float> rope_inv_freq(const RopeConfig& config, int head_dim);  // D/
 Tensor rope(const Tensor& x, const Tensor& positions, const RopeConfig& config);
 
 // Inverted dropout: x / (1 - p) where the mask keeps an element (probability 1 - p), else 0; p in
-// [0, 1), 0 returns x itself. The mask is a hash of (seed, element index) (engine/dropout_mask.h):
+// [0, 1), 0 returns x itself. The mask is a hash of (seed, element index) (engine/counter_random.h):
 // the same seed gives the same mask on every backend and on every re-run.
 Tensor dropout(const Tensor& x, float p, uint64_t seed);
+// x + magnitude * (2u - 1) with u uniform in [0, 1) drawn per element from the same hash: NEFTune's
+// noise on the embeddings (transformers' neftune hook draws uniform(-magnitude, magnitude)). The
+// gradient passes through; magnitude 0 returns x itself.
+Tensor add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed);
 
 // swiglu: silu(gate) * up, same shapes.
 Tensor swiglu(const Tensor& gate, const Tensor& up);

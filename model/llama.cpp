@@ -368,6 +368,11 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     units_->before_forward(0);  // tied: through to the loss (or logits)
   }
   Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
+  if (opt.neftune_noise_alpha > 0 && grad_enabled()) {
+    const double dims = static_cast<double>(ids.size(1) * config_.hidden_size);  // the batch's S x C
+    x = add_uniform_noise(x, static_cast<float>(opt.neftune_noise_alpha / std::sqrt(dims)),
+                          mix_seed(opt.dropout_seed, 0x4E454654));
+  }
   // Untied, the embedding is a unit of its own: released until its backward, the last.
   if (units_ && head_unit() != 0) x = units_->after_forward(0, x);
   // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.

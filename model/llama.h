@@ -57,7 +57,10 @@ struct ForwardOptions {
   // use casts them, so activations are bf16 and gradients flow back to f32 through the casts.
   // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
   DType compute_dtype = DType::f32;
-  uint64_t dropout_seed = 0;  // LoRA dropout's draw for this forward (with gradients only)
+  uint64_t dropout_seed = 0;  // LoRA dropout's and NEFTune's draws for this forward (with gradients only)
+  // NEFTune (neftune_noise_alpha): with gradients, the embeddings get uniform noise of magnitude
+  // alpha / sqrt(S x C) per element, as transformers' hook adds it in training mode; 0: none.
+  float neftune_noise_alpha = 0.0f;
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;

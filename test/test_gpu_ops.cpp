@@ -268,6 +268,12 @@ TEST_CASE("dropout: the CPU's mask") {
                {x}, t);
 }
 
+TEST_CASE("add_uniform_noise: the CPU's noise") {
+  Tensor x = randn({33, 70});
+  for (DType t : kDtypes)
+    compare_op("add_uniform_noise", [](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.3f, 17); }, {x}, t);
+}
+
 TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
   for (DType t : kDtypes)
     for (int64_t ratio : {1, 2, 4})

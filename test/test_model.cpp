@@ -100,6 +100,26 @@ TEST_CASE("recompute every 1 or 2 layers: bit-identical loss and gradients") {
   }
 }
 
+TEST_CASE("NEFTune: noise on the embeddings only with gradients, seeded, the same under recompute") {
+  LlamaModel model(small_config(false), Device::cpu(), 3);
+  const TokenBatch b = random_batch(2, 9, 19);
+  ForwardOptions noisy;
+  noisy.neftune_noise_alpha = 5.0f, noisy.dropout_seed = 11;
+  {  // Evaluation and sampling (no gradients) see the plain embeddings, as transformers' eval mode.
+    NoGradGuard no_grad;
+    CHECK(model.logits(b.ids, b.positions, noisy).to_floats() == model.logits(b.ids, b.positions).to_floats());
+  }
+  const float plain = model.loss(b.ids, b.targets, b.positions).item();
+  const float first = model.loss(b.ids, b.targets, b.positions, noisy).item();
+  CHECK(first != plain);
+  CHECK(model.loss(b.ids, b.targets, b.positions, noisy).item() == first);  // the seed's own noise
+  ForwardOptions other = noisy, segments = noisy;
+  other.dropout_seed = 12;
+  CHECK(model.loss(b.ids, b.targets, b.positions, other).item() != first);
+  segments.recompute_every_n_layers = 1;
+  CHECK(model.loss(b.ids, b.targets, b.positions, segments).item() == first);
+}
+
 TEST_CASE("a training step reads nothing from the device but its gradient norm") {
   // On a GPU every host read waits for the device's queue; the CPU counts them all the same.
   LlamaModel model(small_config(false), Device::cpu(), 8);

@@ -104,6 +104,26 @@ TEST_CASE("dropout: keeps about 1 - p, scales by 1 / (1 - p), one mask per seed;
   check_gradients([](const std::vector<Tensor>& in) { return dropout(in[0], 0.5f, 7); }, {randn({7, 13})});
 }
 
+TEST_CASE("add_uniform_noise: NEFTune's uniform(-m, m) per element, one draw per seed; the gradient passes") {
+  Tensor x = randn({64, 50});
+  const std::vector<float> xv = x.to_floats(), y = add_uniform_noise(x, 0.25f, 5).to_floats();
+  double sum = 0, sum_sq = 0;
+  float largest = 0;
+  for (size_t i = 0; i < y.size(); i++) {
+    const double d = double(y[i]) - xv[i];
+    sum += d, sum_sq += d * d;
+    largest = std::max(largest, float(std::fabs(d)));
+  }
+  const double n = double(y.size());
+  CHECK(largest <= 0.25f);
+  CHECK(std::fabs(sum / n) < 0.01);                              // mean 0 (sd of the mean 0.0020)
+  CHECK(sum_sq / n == doctest::Approx(0.25 * 0.25 / 3).epsilon(0.05));  // the variance of uniform(-m, m)
+  CHECK(add_uniform_noise(x, 0.25f, 5).to_floats() == y);
+  CHECK(add_uniform_noise(x, 0.25f, 6).to_floats() != y);
+  CHECK(add_uniform_noise(x, 0.0f, 5).shares_storage(x));
+  check_gradients([](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.5f, 3); }, {randn({5, 7})});
+}
+
 TEST_CASE("sum, sum_squares and scale_") {
   Tensor a = randn({33});
   std::vector<float> x = a.to_floats();

@@ -28,11 +28,16 @@ using namespace llm::testing;
 
 
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
-  // f32 AdamW, and the 8-bit one whose u8 codes and block absmax travel in optimizer.bin.
-  std::string optimizer;
+  // f32 AdamW, and the 8-bit one whose u8 codes and block absmax travel in optimizer.bin; NEFTune,
+  // whose noise a resumed run must draw as the uninterrupted one did.
+  std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
   SUBCASE("adamw_8bit") { optimizer = "adamw_8bit"; }
-  const std::string keys = "save_steps: 4\neval_steps: 4\noptimizer: " + optimizer + "\n";
+  SUBCASE("adamw_torch with NEFTune's noise, drawn per step") {
+    optimizer = "adamw_torch";
+    extra = "neftune_noise_alpha: 5\n";
+  }
+  const std::string keys = "save_steps: 4\neval_steps: 4\noptimizer: " + optimizer + "\n" + extra;
   Workspace straight("straight"), resumed("resumed");
   Run a = run_train(straight.config("max_steps: 8\n" + keys));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);

@@ -55,6 +55,10 @@ struct TrainConfig {
   double loraplus_lr_ratio = -1;
   double loraplus_lr_embedding = 1e-6;
 
+  // NEFTune (Axolotl's neftune_noise_alpha, or its older noisy_embedding_alpha): uniform noise
+  // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.
+  double neftune_noise_alpha = -1;
+
   // Axolotl's unfrozen_parameters (train/unfrozen_parameters.h): a full fine-tuning run trains only
   // the weights a pattern matches; empty: every weight trains.
   std::vector<std::string> unfrozen_parameters;

@@ -345,6 +345,11 @@ std::vector<ConfigField> make_fields() {
       {"lr_groups", training, "a list of {name, modules: [name parts], lr}",
        "decayed tensors whose name holds one of a group's modules learn at its lr (the first group that "
        "lists a match)", read_lr_groups, write_lr_groups},
+      number("neftune_noise_alpha", training, MEMBER(neftune_noise_alpha), kPositive,
+             "NEFTune: uniform noise of magnitude alpha / sqrt(sequence x hidden) on the embeddings while training"),
+      {"noisy_embedding_alpha", training, "a number > 0", "Axolotl's older name of neftune_noise_alpha",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.neftune_noise_alpha = read_double(n, w, kPositive); },
+       nullptr},
       {"unfrozen_parameters", training, "a list of regular expressions",
        "full fine-tuning trains only the weights whose name one matches from its start (a '.' is a literal "
        "dot unless '.+'), as Axolotl", read_unfrozen_parameters,

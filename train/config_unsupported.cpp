@@ -31,8 +31,6 @@ struct Unsupported {
 const Unsupported kUnsupported[] = {
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
-    {"neftune_noise_alpha", "NEFTune embedding noise is not built"},
-    {"noisy_embedding_alpha", "NEFTune embedding noise is not built"},
     {"rl", "preference training (DPO, KTO, ORPO, ...) is not built: supervised training only"},
     {"default_system_message", "chat templates render the dataset's own messages only"},
     {"relora_steps", "ReLoRA is not built"},

@@ -266,9 +266,11 @@ double Trainer::Impl::accumulate_gradients() {
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
     ForwardOptions opt = options_for(b);
-    // LoRA dropout's masks: a function of the seed, the step and the micro-batch (and, inside,
-    // layer and module), so a resumed run draws the masks the uninterrupted one drew.
+    // LoRA dropout's masks and NEFTune's noise: a function of the seed, the step and the
+    // micro-batch (and, inside, layer and module), so a resumed run draws what the uninterrupted
+    // one drew.
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
+    opt.neftune_noise_alpha = static_cast<float>(c.neftune_noise_alpha);
     opt.targets_host = targets_host[micro];
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();

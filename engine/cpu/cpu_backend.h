@@ -50,6 +50,7 @@ class CpuBackend : public Backend {
             Tensor& y) override;
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
   void dropout(const Tensor& x, float p, uint64_t seed, Tensor& out) override;
+  void add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed, Tensor& out) override;
   void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout, Tensor& dgate,
                        Tensor& dup) override;
   void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

@@ -1,4 +1,5 @@
-// defines: dropout (inverted dropout with a seeded, recomputable mask), forward and backward
+// defines: dropout (inverted dropout with a seeded, recomputable mask) and add_uniform_noise
+// (NEFTune's), forward and backward
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -21,6 +22,17 @@ Tensor dropout(const Tensor& x_in, float p, uint64_t seed) {
       return {dx};
     });
   }
+  return out;
+}
+
+Tensor add_uniform_noise(const Tensor& x_in, float magnitude, uint64_t seed) {
+  LLM_CHECK(magnitude >= 0.0f, "add_uniform_noise: magnitude must be >= 0, got " + std::to_string(magnitude));
+  if (magnitude == 0.0f) return x_in;
+  Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend(x.device()).add_uniform_noise(x, magnitude, seed, out);
+  // The noise is a constant added: the gradient passes through unchanged.
+  if (any_requires_grad({x_in})) record_node("add_uniform_noise", {x_in}, {&out}, [](const Grads& g) -> Grads { return {g[0]}; });
   return out;
 }
 
