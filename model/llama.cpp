@@ -1,5 +1,5 @@
-// defines: LlamaModel (parameters, HF initialisation, LoRA adapters, forward with optional
-// recompute segments)
+// defines: LlamaModel (parameters, HF initialisation, frozen and quantised weights, forward with
+// optional recompute segments); its adapters are model/llama_adapters.cpp's
 #include "model/llama.h"
 
 #include <algorithm>
@@ -145,62 +145,6 @@ Tensor LlamaLayer::*const kLinearWeights[kNumLinear] = {
 const Tensor& LlamaLayer::linear(int kind) const { return this->*kLinearWeights[kind]; }
 Tensor& LlamaLayer::linear(int kind) { return this->*kLinearWeights[kind]; }
 
-void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
-  LLM_CHECK(!has_lora_ && lora.r >= 1 && !lora.targets().empty(), "add_lora: bad LoRA config");
-  has_lora_ = true;
-  lora_ = lora;
-  std::mt19937_64 rng(mix_seed(seed, 0x4C6F5241));  // its own stream: the base init is unchanged
-  for (size_t i = 0; i < layers_.size(); i++) {
-    LlamaLayer& l = layers_[i];
-    for (int k = 0; k < kNumLinear; k++) {
-      if (!lora.targets(k) || !lora.adapts_layer(static_cast<int64_t>(i))) continue;
-      const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
-      // kaiming_uniform_(a=sqrt(5)) on (r, in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
-      std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));
-      std::vector<float> a(lora.r * in);
-      for (float& x : a) x = dist(rng);
-      l.lora[k].a = Tensor::from_floats(a, {lora.r, in}, device_);
-      l.lora[k].a.set_requires_grad(true);
-      l.lora[k].b = Tensor::zeros({out, lora.r}, DType::f32, device_);
-      l.lora[k].b.set_requires_grad(true);
-      if (lora.use_dora) {  // its values: init_dora_magnitudes, once the base weights are final
-        l.lora[k].magnitude = Tensor::zeros({out}, DType::f32, device_);
-        l.lora[k].magnitude.set_requires_grad(true);
-      }
-    }
-  }
-  auto saved = [&lora](const char* module) {
-    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
-  };
-  for (const ParamRef& p : parameters()) p.tensor->set_requires_grad(false);
-  // A tied lm_head is the embedding: training either trains both, as in transformers.
-  if (saved("embed_tokens") || (saved("lm_head") && config_.tie_word_embeddings))
-    embed_tokens_.set_requires_grad(true);
-  if (saved("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
-}
-
-std::vector<ParamRef> LlamaModel::adapter_parameters() {
-  std::vector<ParamRef> out;
-  for (size_t i = 0; i < layers_.size(); i++)
-    for (int k = 0; k < kNumLinear; k++) {
-      LoraPair& pair = layers_[i].lora[k];
-      if (!pair.a.defined()) continue;
-      const std::string p = "model.layers." + std::to_string(i) + "." + linear_module_path(k);
-      out.push_back({p + ".lora_A.weight", &pair.a});
-      out.push_back({p + ".lora_B.weight", &pair.b});
-      if (pair.magnitude.defined()) out.push_back({p + ".lora_magnitude_vector", &pair.magnitude});
-    }
-  return out;
-}
-
-std::vector<ParamRef> LlamaModel::trainable_parameters() {
-  std::vector<ParamRef> out;
-  for (const ParamRef& p : parameters())
-    if (p.tensor->requires_grad()) out.push_back(p);
-  for (const ParamRef& p : adapter_parameters()) out.push_back(p);
-  return out;
-}
-
 void LlamaModel::store_frozen_as(DType dtype) {
   for (const ParamRef& p : parameters()) {
     Tensor& t = *p.tensor;
@@ -251,38 +195,6 @@ void LlamaModel::move_to(Device device) {
     for (QuantWeight& w : l.quant)
       if (w.defined()) w = w.to(device);
   device_ = device;
-}
-
-Tensor LlamaModel::adapted_weight(int64_t layer, int kind) const {
-  NoGradGuard no_grad;
-  const LlamaLayer& l = layers_[layer];
-  Tensor w = l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32) : l.linear(kind).to(DType::f32);
-  if (!l.lora[kind].a.defined()) return w;
-  return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), lora_.scale());
-}
-
-Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
-  NoGradGuard no_grad;
-  const Tensor w = adapted_weight(layer, kind);
-  const Tensor& magnitude = layers_[layer].lora[kind].magnitude;
-  if (!magnitude.defined()) return w;
-  // Output feature r is computed by row r of the weight: scaling the layer's output columns
-  // (add_dora_term) is scaling the weight's rows, i.e. the columns of its transpose.
-  const Tensor factors = mul(magnitude, row_inverse_norms(w));
-  return scale_columns(w.transpose(0, 1).contiguous(), factors).transpose(0, 1).contiguous();
-}
-
-void LlamaModel::init_dora_magnitudes() {
-  NoGradGuard no_grad;
-  for (size_t i = 0; i < layers_.size(); i++)
-    for (int k = 0; k < kNumLinear; k++) {
-      Tensor& magnitude = layers_[i].lora[k].magnitude;
-      if (!magnitude.defined()) continue;
-      std::vector<float> norms = row_inverse_norms(adapted_weight(static_cast<int64_t>(i), k)).to_floats();
-      for (float& n : norms) n = 1.0f / n;
-      magnitude = Tensor::from_floats(norms, magnitude.shape(), magnitude.device());
-      magnitude.set_requires_grad(true);
-    }
 }
 
 bool LlamaModel::is_norm_weight(const std::string& name) {

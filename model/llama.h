@@ -138,8 +138,11 @@ class LlamaModel {
   Tensor merged_weight(int64_t layer, int kind) const;
   // DoRA, after the base weights are final (loaded, quantised, stored in their dtype): every
   // magnitude set to its row's norm ||W|| (B is zero), as PEFT starts it, so the untrained
-  // adapter leaves the model as it was. A model without bytes (a sharded start-up) has no norms.
+  // adapter leaves the model as it was.
   void init_dora_magnitudes();
+  // The same for the one linear `weight` of ZeRO-3's sharded start-up, from its whole f32 value as
+  // frozen_values receives it (no other weight need be resident); other weights are ignored.
+  void init_dora_magnitude(const ParamRef& weight, const Tensor& value);
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).

@@ -489,10 +489,8 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
                           "chat_template_jinja: '{{ messages }}'\n",
                           "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
-  // DoRA is built, for adapters only, and not with ZeRO-3 (test_lora holds it to PEFT).
+  // DoRA is built, for adapters only (test_lora holds it to PEFT).
   CHECK(error_with("peft_use_dora: true\n") == "cfg.yaml:3: peft_use_dora: expected adapter: lora or qlora with it, got no adapter");
-  CHECK(error_with("adapter: lora\nlora_target_linear: true\npeft_use_dora: true\nzero_stage: 3\n") ==
-        "cfg.yaml:5: peft_use_dora: expected ZeRO stage 0 to 2 with it (its magnitudes start from whole base weights), got zero_stage 3");
   // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");

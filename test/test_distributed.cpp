@@ -369,11 +369,12 @@ TEST_CASE("ZeRO-3 prefetch on and off: the same losses and checkpoints, trained 
   check_same_model(on.out("step_000006"), none.out("step_000006"));
 }
 
-TEST_CASE("resume under ZeRO-3 with an adapter is exact: LoRA, and QLoRA and 8-bit LoRA with recompute") {
+TEST_CASE("resume under ZeRO-3 with an adapter is exact: LoRA, QLoRA and 8-bit LoRA with recompute, QLoRA with DoRA") {
   std::string adapter;
   SUBCASE("lora") { adapter = "adapter: lora\n"; }
   SUBCASE("qlora, gradient checkpointing") { adapter = "adapter: qlora\nload_in_4bit: true\ngradient_checkpointing: true\n"; }
   SUBCASE("load_in_8bit, gradient checkpointing") { adapter = "adapter: lora\nload_in_8bit: true\ngradient_checkpointing: true\n"; }
+  SUBCASE("qlora with DoRA") { adapter = "adapter: qlora\nload_in_4bit: true\npeft_use_dora: true\n"; }
   Workspace straight("z3a_straight"), resumed("z3a_resumed");
   check_resume_exact(straight, resumed, kDdp + kLora + "lora_dropout: 0.1\n" + adapter + "zero_stage: 3\n");
 }

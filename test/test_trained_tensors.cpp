@@ -85,6 +85,8 @@ TEST_CASE("unfrozen_parameters: Axolotl's patterns, matched from the name's star
         "cfg.yaml:3: unfrozen_parameters[0]: expected a pattern without a row range (training some rows of a "
         "tensor is not built), got '^model.embed_tokens.weight$[128000:]'");
   CHECK(error_with("unfrozen_parameters: ['model.(']\n").find("cfg.yaml:3: unfrozen_parameters[0]: expected a regular expression, got 'model.(' (") == 0);
+  CHECK(error_with("unfrozen_parameters: ['" + std::string(513, '(') + "']\n") ==
+        "cfg.yaml:3: unfrozen_parameters[0]: expected a pattern of at most 512 characters, got 513");
   CHECK(error_with("unfrozen_parameters: [x]\nadapter: lora\nlora_target_linear: true\n") ==
         "cfg.yaml:3: unfrozen_parameters: expected no adapter with it (an adapter run trains its adapters), got adapter: lora");
   CHECK(error_with("unfrozen_parameters: [x]\nzero_stage: 3\n") ==

@@ -167,11 +167,14 @@ TEST_CASE("an adapter run's frozen base made one weight at a time is the whole-m
       }
 }
 
-TEST_CASE("ZeRO-3's sharded start-up of LoRA, QLoRA and 8-bit LoRA: ZeRO-2's losses and merged base, seeded and from HF") {
+TEST_CASE("ZeRO-3's sharded start-up of LoRA, QLoRA, 8-bit LoRA and DoRA: ZeRO-2's losses and merged base, seeded and from HF") {
   std::string adapter;
   SUBCASE("lora") { adapter = "adapter: lora\nmerge_lora: true\n"; }
   SUBCASE("qlora") { adapter = "adapter: qlora\nload_in_4bit: true\n"; }
   SUBCASE("lora, load_in_8bit") { adapter = "adapter: lora\nload_in_8bit: true\nmerge_lora: true\n"; }
+  // DoRA: each magnitude starts from its weight while the start-up holds it whole.
+  SUBCASE("lora, DoRA") { adapter = "adapter: lora\npeft_use_dora: true\nmerge_lora: true\n"; }
+  SUBCASE("qlora, DoRA") { adapter = "adapter: qlora\nload_in_4bit: true\npeft_use_dora: true\n"; }
   for (const bool from_hf : {false, true}) {
     CAPTURE(adapter);
     CAPTURE(from_hf);

@@ -183,10 +183,6 @@ void Parser::validate() {
   if (c.loraplus_lr_ratio > 0)
     for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (given(key)) ctx_.unknown.insert(key);
-  // DoRA's magnitudes start as the norms of whole base weight rows, which ZeRO-3 never holds.
-  if (c.lora.use_dora && c.zero_stage == 3)
-    fail(at("peft_use_dora"), "ZeRO stage 0 to 2 with it (its magnitudes start from whole base weights)",
-         "zero_stage 3");
   // Axolotl's rules: qlora requires load_in_4bit, and does not merge a base loaded in 4 bits
   // (its merge reloads the base in 16 bits afterwards). 4-bit weights here mean qlora.
   if (c.adapter == "qlora" && !c.load_in_4bit)

@@ -181,6 +181,9 @@ void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where
   std::vector<std::string> patterns = read_string_list(n, w);
   for (size_t i = 0; i < patterns.size(); i++) {
     const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    // std::regex compiles recursively: a bound on the length bounds its depth.
+    if (patterns[i].size() > kMaxPatternLength)
+      fail(wi, "a pattern of at most " + std::to_string(kMaxPatternLength) + " characters", std::to_string(patterns[i].size()));
     if (has_row_range(patterns[i]))
       fail(wi, "a pattern without a row range (training some rows of a tensor is not built)", "'" + patterns[i] + "'");
     try {

@@ -56,7 +56,8 @@ void Trainer::Impl::build_model() {
     model->store_frozen_as(forward.compute_dtype);
     // From the weights the forward will use (an NF4 base's dequantised codes), as PEFT does; a
     // loaded adapter or a resume brings its own.
-    if (c.lora.use_dora && !adapter_loaded) model->init_dora_magnitudes();
+    const bool init_dora = c.lora.use_dora && !adapter_loaded;
+    if (init_dora && !shard_frozen) model->init_dora_magnitudes();
     if (shard_frozen) {
       // offload_params: the slices stay in host memory (on a CPU run that is the device anyway).
       frozen_shards = std::make_unique<FrozenShards>(comm, model->frozen_units(), device,
@@ -65,12 +66,13 @@ void Trainer::Impl::build_model() {
       model->set_weight_units(frozen_shards.get());
       // Each frozen weight's slices (quantised, or cast, first); what trains whole
       // (modules_to_save) is kept whole, as under ZeRO-2.
-      sharded_start(load_base, [this](const ParamRef& p, const Tensor& value) {
+      sharded_start(load_base, [this, init_dora](const ParamRef& p, const Tensor& value) {
         if (p.tensor->requires_grad()) {
           *p.tensor = value.to(model->device());
           p.tensor->set_requires_grad(true);
           return;
         }
+        if (init_dora) model->init_dora_magnitude(p, value);  // while the weight is whole
         model->frozen_values(p, value, [this](const Tensor* t, const Tensor& v) { frozen_shards->keep_slice(t, v); });
       });
     }

@@ -12,6 +12,7 @@ namespace llm {
 // A pattern as Axolotl compiles it: every "." not followed by "+" is a literal dot (".+" stays a
 // wildcard), and a name matches when the regex matches at its start (Python's re.match).
 std::regex unfreeze_regex(const std::string& pattern);  // std::regex_error when it is no regex
+constexpr size_t kMaxPatternLength = 512;  // the config's bound (std::regex compiles recursively)
 bool pattern_matches(const std::regex& pattern, const std::string& name);
 // Axolotl's optional row range after a pattern ("^model.embed_tokens.weight$[32000:]"), which
 // trains only those rows of a matching tensor: recognised so that the config can refuse it.
