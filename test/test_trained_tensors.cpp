@@ -11,6 +11,7 @@
 
 #include "test/config_fixture.h"
 #include "model/llama.h"
+#include "train/config_spectrum.h"
 #include "train/optimizer_groups.h"
 #include "train/unfrozen_parameters.h"
 
@@ -81,6 +82,9 @@ TEST_CASE("unfrozen_parameters: Axolotl's patterns, matched from the name's star
                     "unfrozen_parameters: expected a pattern matching at least one weight's name "
                     "(model.embed_tokens.weight, ...), got none matching");
   CHECK(parse("unfrozen_parameters: ['^lm_head.weight$']\n").unfrozen_parameters == std::vector<std::string>{"^lm_head.weight$"});
+  // One string for a list of it (llm_fuzz found the scalar indexed as a list).
+  CHECK(parse("unfrozen_parameters: ^lm_head.weight$\n").unfrozen_parameters == std::vector<std::string>{"^lm_head.weight$"});
+  CHECK(error_with("unfrozen_parameters: 'a$[3]'\n").find("cfg.yaml:3: unfrozen_parameters: expected a pattern without a row range") == 0);
   CHECK(error_with("unfrozen_parameters: ['^model.embed_tokens.weight$[128000:]']\n") ==
         "cfg.yaml:3: unfrozen_parameters[0]: expected a pattern without a row range (training some rows of a "
         "tensor is not built), got '^model.embed_tokens.weight$[128000:]'");
@@ -106,4 +110,44 @@ TEST_CASE("peft_layers_to_transform: one block index or a list, below num_hidden
         "cfg.yaml:3: peft_layers_to_transform: expected adapter: lora or qlora with it, got no adapter");
   CHECK(error_with(lora + "peft_layers_to_transform: []\n").find("expected a block index or a non-empty list of them") !=
         std::string::npos);
+}
+
+// Axolotl's Spectrum plugin, from a scan written as Python's json writes it (Infinity unquoted).
+TEST_CASE("SpectrumPlugin: unfrozen_parameters from the SNR scan, top share per weight kind") {
+  const std::string scan = R"({
+    "model.layers.0.input_layernorm": {"snr": Infinity, "type": "input_layernorm"},
+    "model.layers.1.input_layernorm": {"snr": Infinity, "type": "input_layernorm"},
+    "lm_head": {"snr": Infinity, "type": "lm_head"},
+    "model.layers.0.mlp.down_proj": {"snr": 1.5, "type": "mlp.down_proj"},
+    "model.layers.1.mlp.down_proj": {"snr": 7.25, "type": "mlp.down_proj"},
+    "model.layers.2.mlp.down_proj": {"snr": 3.0, "type": "mlp.down_proj"},
+    "model.layers.3.mlp.down_proj": {"snr": 9.0, "type": "mlp.down_proj"},
+    "model.layers.0.self_attn.q_proj": {"snr": 0.5, "type": "self_attn.q_proj"}
+  })";
+  CHECK(spectrum_unfrozen_parameters(scan, "scan.json", 0.5) ==
+        std::vector<std::string>{"^lm_head.weight$", "^model.embed_tokens.weight$", "model.layers.0.input_layernorm",
+                                 "model.layers.3.mlp.down_proj", "model.layers.1.mlp.down_proj"});
+  CHECK(spectrum_snr_file("meta-llama/Llama-3.2_1B") == "model_snr_results/snr_results_meta-llama-Llama-3.2-1B.json");
+  CHECK_THROWS_WITH(spectrum_unfrozen_parameters(R"({"lm_head": {"snr": "high", "type": "lm_head"}})", "scan.json", 0.5),
+                    "scan.json: lm_head.snr: expected a number, got \"high\"");
+  CHECK_THROWS_WITH(spectrum_unfrozen_parameters("[1]", "scan.json", 0.5),
+                    "scan.json: expected Spectrum's SNR results: a map of weight names to {snr, type}, got a JSON array");
+  // The plugin in a config: the scan of base_model as written, beside the config file.
+  const Scratch& s = scratch();
+  fs::create_directories(s.dir / "model_snr_results");
+  s.write("model_snr_results/snr_results_tiny.json", scan);
+  const std::string source = (s.dir / "cfg.yaml").string();
+  const TrainConfig c = parse_config(base() + "base_model: tiny\nplugins:\n  - axolotl.integrations.spectrum.SpectrumPlugin\n"
+                                     "spectrum_top_fraction: 0.25\n", source);
+  CHECK(c.unfrozen_parameters == std::vector<std::string>{"^lm_head.weight$", "^model.embed_tokens.weight$",
+                                                          "model.layers.3.mlp.down_proj"});
+  CHECK(c.spectrum_top_fraction == 0.25);
+  try {
+    parse_config(base() + "plugins: [SpectrumPlugin]\nspectrum_model_name: other/model\n", source);
+    FAIL("a missing scan was accepted");
+  } catch (const UserError& e) {
+    CHECK(std::string(e.what()) == source + ":3: plugins: expected Spectrum's SNR scan model_snr_results/snr_results_other-"
+                                             "model.json beside the config or in the working directory (llm_train does not "
+                                             "download it), got none for model other/model");
+  }
 }

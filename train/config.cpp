@@ -10,7 +10,9 @@
 
 #include "engine/user_error.h"
 #include "io/bpe_tokenizer.h"
+#include "io/json_text.h"
 #include "train/config_fields.h"
+#include "train/config_spectrum.h"
 
 namespace llm {
 namespace {
@@ -94,6 +96,8 @@ class Parser {
   void resolve_attention();
   void resolve_adopt();
   void check_scheduler_kwargs() const;
+  bool lists_plugin(const std::string& name) const;
+  void resolve_spectrum();
   void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
                         const char* per_epoch_key, int64_t& per_epoch);
   void check_save_steps_fit_eval_steps() const;
@@ -174,6 +178,7 @@ void Parser::validate() {
     if (!c.lora.layers.empty()) fail(at("peft_layers_to_transform"), "adapter: lora or qlora with it", "no adapter");
   }
   check_scheduler_kwargs();
+  if (lists_plugin("SpectrumPlugin")) resolve_spectrum();
   if (!c.unfrozen_parameters.empty() && !c.adapter.empty())
     fail(at("unfrozen_parameters"), "no adapter with it (an adapter run trains its adapters)", "adapter: " + c.adapter);
   if (!c.unfrozen_parameters.empty() && c.zero_stage == 3)
@@ -220,6 +225,39 @@ void Parser::check_scheduler_kwargs() const {
     if (wrong) fail(at("lr_scheduler_kwargs"), std::string("arguments of lr_scheduler ") + kind, key);
   if (c.lr_quadratic_warmup && kind != "cosine")
     fail(at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + kind);
+}
+
+// Whether `plugins` names `name` (in any module path, as axolotl.integrations.x.Name).
+bool Parser::lists_plugin(const std::string& name) const {
+  const auto it = entries_.find("plugins");
+  if (it == entries_.end()) return false;
+  const YAML::Node& n = it->second.value;
+  std::vector<std::string> names;
+  if (n.IsScalar()) names.push_back(n.Scalar());
+  if (n.IsSequence())
+    for (const YAML::Node& item : n)
+      if (item.IsScalar()) names.push_back(item.Scalar());
+  for (const std::string& p : names)
+    if (p.substr(p.rfind('.') + 1) == name) return true;  // npos + 1 == 0: the whole name
+  return false;
+}
+
+// Axolotl's Spectrum plugin: its SNR file, looked up where Axolotl does (the working directory),
+// beside the config first, for the model named as written (a hub id, not its cache snapshot).
+void Parser::resolve_spectrum() {
+  TrainConfig& c = c_;
+  const auto model = entries_.find("base_model");
+  const std::string name = !c.spectrum_model_name.empty() ? c.spectrum_model_name
+                           : model != entries_.end() && model->second.value.IsScalar() ? model->second.value.Scalar()
+                                                                                      : c.base_model;
+  const std::string file = ctx_.beside_config(spectrum_snr_file(name));
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec))
+    fail(at("plugins"), "Spectrum's SNR scan " + spectrum_snr_file(name) +
+                            " beside the config or in the working directory (llm_train does not download it)",
+         "none for model " + name);
+  const std::string expected = "Spectrum's SNR results";
+  c.unfrozen_parameters = spectrum_unfrozen_parameters(read_whole_file(file, expected), file, c.spectrum_top_fraction);
 }
 
 // Axolotl's adopt_adamw passes the Adam betas on only when adam_beta1 and adam_beta2 are both

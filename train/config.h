@@ -62,6 +62,10 @@ struct TrainConfig {
   // Axolotl's unfrozen_parameters (train/unfrozen_parameters.h): a full fine-tuning run trains only
   // the weights a pattern matches; empty: every weight trains.
   std::vector<std::string> unfrozen_parameters;
+  // Axolotl's Spectrum plugin (train/config_spectrum.h) sets unfrozen_parameters from a model's
+  // SNR scan: this share of each weight kind, the scan of this model (empty: base_model's).
+  double spectrum_top_fraction = 0.5;
+  std::string spectrum_model_name;
 
   // Data: datasets, dataset_prepared_path, val_set_size, sample_packing, sequence_len.
   DataConfig data;

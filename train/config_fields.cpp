@@ -354,6 +354,11 @@ std::vector<ConfigField> make_fields() {
        "full fine-tuning trains only the weights whose name one matches from its start (a '.' is a literal "
        "dot unless '.+'), as Axolotl", read_unfrozen_parameters,
        [](const TrainConfig& c) { return c.unfrozen_parameters.empty() ? std::string() : yaml_list(c.unfrozen_parameters); }},
+      number("spectrum_top_fraction", training, MEMBER(spectrum_top_fraction), {0, true, 1, false},
+             "with plugins: [SpectrumPlugin], the share of each weight kind (highest SNR first) that trains"),
+      {"spectrum_model_name", training, "a model name", "with SpectrumPlugin, the model whose SNR scan is read (unset: base_model)",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.spectrum_model_name = read_string(n, w); },
+       [](const TrainConfig& c) { return c.spectrum_model_name.empty() ? std::string() : yaml_string(c.spectrum_model_name); }},
       number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
              "global gradient-norm clip; 0: none"),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),

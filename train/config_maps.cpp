@@ -180,7 +180,8 @@ std::string write_lr_groups(const TrainConfig& c) {
 void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   std::vector<std::string> patterns = read_string_list(n, w);
   for (size_t i = 0; i < patterns.size(); i++) {
-    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    // read_string_list also takes one string for a list of it.
+    const Where wi = n.IsSequence() ? w.child("[" + std::to_string(i) + "]", n[i]) : w;
     // std::regex compiles recursively: a bound on the length bounds its depth.
     if (patterns[i].size() > kMaxPatternLength)
       fail(wi, "a pattern of at most " + std::to_string(kMaxPatternLength) + " characters", std::to_string(patterns[i].size()));

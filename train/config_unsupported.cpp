@@ -54,9 +54,11 @@ const Unsupported kUnsupported[] = {
 
 // Axolotl plugins that change only speed or memory, not what is trained (fused kernels and a
 // chunked cross-entropy of the same loss); their switches are listed as unused. Any other plugin
-// (diffusion, llmcompressor, knowledge distillation, Spectrum, ...) changes the training, and its
-// keys (noise_schedule, mask_token_id, ...) would otherwise be ignored in silence.
+// but Spectrum (diffusion, llmcompressor, knowledge distillation, ...) changes the training, and
+// its keys (noise_schedule, mask_token_id, ...) would otherwise be ignored in silence.
 const char* const kSpeedOnlyPlugins[] = {"LigerPlugin", "CutCrossEntropyPlugin"};
+// Plugins that set config keys llm_train builds (Spectrum: unfrozen_parameters, train/config_spectrum.h).
+const char* const kBuiltPlugins[] = {"SpectrumPlugin"};
 
 std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
   std::vector<std::string> names;
@@ -65,11 +67,12 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
     for (const YAML::Node& item : value) names.push_back(item.IsScalar() ? item.Scalar() : "?");
   for (const std::string& name : names) {
     const std::string last = name.substr(name.rfind('.') + 1);  // npos + 1 == 0: the whole name
-    bool speed_only = false;
-    for (const char* ok : kSpeedOnlyPlugins) speed_only = speed_only || last == ok;
-    if (!speed_only)
+    bool accepted = false;
+    for (const char* ok : kSpeedOnlyPlugins) accepted = accepted || last == ok;
+    for (const char* ok : kBuiltPlugins) accepted = accepted || last == ok;
+    if (!accepted)
       return name + " changes what is trained and is not built (accepted: LigerPlugin and "
-                    "CutCrossEntropyPlugin, which change only speed)";
+                    "CutCrossEntropyPlugin, which change only speed, and SpectrumPlugin)";
   }
   return std::nullopt;
 }
