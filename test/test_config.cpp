@@ -340,6 +340,9 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
                                  "special_tokens.unk_token", "strict", "wandb_project"});
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    ds_type: json\n", "cfg.yaml");
   CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].ds_type"});
+  // Axolotl's default_system_message only edits a "You are a helpful assistant." in the saved
+  // chatml template, which its chatml template does not hold: no effect on training.
+  CHECK(parse("default_system_message: Be brief.\n").unknown_keys == std::vector<std::string>{"default_system_message"});
   CHECK(parse_config("", "cfg.yaml", {{"datasets", "[{path: " + scratch().data + "}]"}})
             .data.datasets.size() == 1);  // an empty file is a map with every key unset
 }

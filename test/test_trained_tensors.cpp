@@ -45,6 +45,9 @@ TEST_CASE("embedding_lr_scale, embedding_lr, lr_groups: Axolotl's optimizer grou
         "cfg.yaml:3: lr_groups[0].modules: expected a non-empty list of name parts, got none");
   CHECK(error_with("lr_groups: [{name: a, modules: [x], lr: 0}]\n").find("cfg.yaml:3: lr_groups[0].lr: expected a number > 0") == 0);
   CHECK(error_with("embedding_lr_scale: -1\n").find("cfg.yaml:3: embedding_lr_scale: expected a number > 0") == 0);
+  // transformers reads optim_args for other optimizers only (its AdamW and bitsandbytes' take the
+  // adam_* keys): listed as unused, not refused.
+  CHECK(parse("optim_args: 'betas=(0.9,0.95)'\n").unknown_keys == std::vector<std::string>{"optim_args"});
   // With LoRA+ they go unused, as Axolotl hands the optimizer to PEFT's LoRA+.
   CHECK(parse("adapter: lora\nlora_target_linear: true\nloraplus_lr_ratio: 16\nembedding_lr_scale: 0.5\n").unknown_keys ==
         std::vector<std::string>{"embedding_lr_scale"});
