@@ -177,7 +177,7 @@ void backward(const Tensor& root, const Tensor& seed) {
   current_tape().run_backward();
 }
 
-std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>& inputs) {
+std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>& inputs, bool offload) {
   std::vector<Tensor> detached;
   for (const Tensor& t : inputs) detached.push_back(t.detach());
   std::vector<Tensor> outputs;
@@ -200,13 +200,20 @@ std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>&
   for (Tensor& t : outputs) output_ptrs.push_back(&t);
   std::vector<bool> wants_grad;
   for (const Tensor& t : inputs) wants_grad.push_back(t.requires_grad());
-  record_node("recompute", inputs, output_ptrs, [segment, detached, wants_grad](const Grads& grad_outputs) {
+  // What the re-run starts from: the inputs themselves, or their host copies and their devices.
+  std::vector<Tensor> kept;
+  std::vector<Device> devices;
+  for (const Tensor& t : detached) {
+    devices.push_back(t.defined() ? t.device() : Device::cpu());
+    kept.push_back(offload && t.defined() && !t.device().is_cpu() ? t.to(Device::cpu()) : t);
+  }
+  record_node("recompute", inputs, output_ptrs, [segment, kept, devices, wants_grad](const Grads& grad_outputs) {
     Tape tape;
     TapeScope scope(tape);
     GradModeGuard grad_on(true);
     std::vector<Tensor> leaves;
-    for (size_t i = 0; i < detached.size(); i++) {
-      Tensor leaf = detached[i].detach();
+    for (size_t i = 0; i < kept.size(); i++) {
+      Tensor leaf = kept[i].defined() && kept[i].device() != devices[i] ? kept[i].to(devices[i]) : kept[i].detach();
       if (wants_grad[i]) leaf.set_requires_grad(true);
       leaves.push_back(leaf);
     }

@@ -114,8 +114,10 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& grad);
 
 // Runs `segment` without keeping its inner activations; records one node whose backward re-runs
 // the segment with recording on and backprops through it. Parameters used inside the segment
-// receive their gradients during that re-run. The segment must be deterministic.
+// receive their gradients during that re-run. The segment must be deterministic. With
+// `offload`, the inputs kept for the re-run wait in host memory (a GPU's copy is freed with the
+// caller's) and return to their device when it comes (Axolotl's gradient_checkpointing: offload).
 using Segment = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
-std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>& inputs);
+std::vector<Tensor> recompute(const Segment& segment, const std::vector<Tensor>& inputs, bool offload = false);
 
 }  // namespace llm

@@ -314,7 +314,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       return std::vector<Tensor>{h.sum};
     };
     const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
-    x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs)[0] : segment(inputs)[0];
+    x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs, opt.offload_recompute_inputs)[0] : segment(inputs)[0];
   }
   if (units_ && head_unit() != 0) units_->before_forward(head_unit());  // through to the loss (or logits)
   return rmsnorm(x, in_dtype(norm_, dtype), config_.rms_norm_eps);

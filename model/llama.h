@@ -50,6 +50,7 @@ using WeightSink = std::function<void(const ParamRef& param, const Tensor& value
 
 struct ForwardOptions {
   int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers
+  bool offload_recompute_inputs = false;  // segment inputs kept in host memory (engine/autograd.h)
   AttentionKind attention = AttentionKind::eager;
   int64_t s2_group_size = 0;  // with AttentionKind::s2
   Tensor doc_ids;             // i32 (B, S): sample packing's document mask (flash / mem_efficient)

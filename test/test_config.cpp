@@ -154,9 +154,6 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "'maybe'");
   CHECK(error_with("bf16: sometimes\n") ==
         "cfg.yaml:3: bf16: expected true or false or auto, got 'sometimes'");
-  CHECK(error_with("gradient_checkpointing: offload\n") ==
-        "cfg.yaml:3: gradient_checkpointing: expected true or false (activation offload is not "
-        "supported), got 'offload'");
 }
 
 TEST_CASE("datasets: a list of {path, type}; paths must exist") {
@@ -443,6 +440,17 @@ TEST_CASE("batch_size: Axolotl's micro_batch_size x gradient_accumulation_steps,
         "cfg.yaml:4: batch_size: expected gradient_accumulation_steps or batch_size, not both, got both");
   CHECK(error_with("micro_batch_size: 4\nbatch_size: 2\n") ==
         "cfg.yaml:4: batch_size: expected at least micro_batch_size, 4, got 2");
+}
+
+TEST_CASE("gradient_checkpointing: true, false or Axolotl's offload") {
+  const TrainConfig c = parse("gradient_checkpointing: offload\n");
+  CHECK(c.gradient_checkpointing);
+  CHECK(c.gradient_checkpointing_offload);
+  CHECK(!parse("gradient_checkpointing: true\n").gradient_checkpointing_offload);
+  CHECK(error_with("gradient_checkpointing: offload_disk\n") ==
+        "cfg.yaml:3: gradient_checkpointing: expected true, false or offload (checkpoints offloaded to disk are not "
+        "built; offload keeps them in host memory), got offload_disk");
+  CHECK(error_with("gradient_checkpointing: 2\n") == "cfg.yaml:3: gradient_checkpointing: expected true or false or offload, got 2");
 }
 
 TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen schedule takes") {

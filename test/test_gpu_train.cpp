@@ -63,6 +63,13 @@ TEST_CASE("flash attention at head_dim 64 on the tensor cores: each variant trac
   unsetenv("LLM_ATTENTION_KERNEL");
 }
 
+// gradient_checkpointing: offload moves each segment's input to host memory until backward: the
+// same losses, bit for bit, as recompute on the device.
+TEST_CASE("gradient_checkpointing: offload gives recompute's losses on the GPU") {
+  CHECK(train("gpu_offload", "cuda", "true", " --gradient_checkpointing offload") ==
+        train("gpu_recompute", "cuda", "true", " --gradient_checkpointing true"));
+}
+
 TEST_CASE("two GPU runs with the same seed give identical losses") {
   CHECK(train("gpu_det_a", "cuda", "true") == train("gpu_det_b", "cuda", "true"));
 }

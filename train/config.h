@@ -144,6 +144,8 @@ struct TrainConfig {
 
   // Optimisations: attention implementation and activation recompute.
   bool gradient_checkpointing = false;
+  // gradient_checkpointing: offload (Axolotl's): the recompute segments' inputs in host memory.
+  bool gradient_checkpointing_offload = false;
   int64_t gradient_checkpointing_every_n_layers = 1;  // gradient_checkpointing_kwargs (ours)
   // flash_attention, xformers_attention, s2_attention, sdp_attention or attn_implementation.
   AttentionKind attention = AttentionKind::eager;

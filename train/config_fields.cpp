@@ -409,9 +409,12 @@ std::vector<ConfigField> make_fields() {
       integer("logging_steps", checkpoints, MEMBER(logging_steps), 1, kNoMax,
               "log every N steps"),
 
-      flag("gradient_checkpointing", optimisations, MEMBER(gradient_checkpointing),
-           "recompute each block's activations in backward",
-           " (activation offload is not supported)"),
+      {"gradient_checkpointing", optimisations, "true or false or offload",
+       "recompute each block's activations in backward; offload: the blocks' inputs kept in host memory meanwhile",
+       read_gradient_checkpointing,
+       [](const TrainConfig& c) {
+         return std::string(c.gradient_checkpointing_offload ? "offload" : c.gradient_checkpointing ? "true" : "false");
+       }},
       {"gradient_checkpointing_kwargs", optimisations, "a map {use_reentrant, every_n_layers}",
        "every_n_layers (ours) coarsens recompute; use_reentrant is accepted",
        read_checkpointing_kwargs,

@@ -75,6 +75,21 @@ std::string write_rope_scaling(const TrainConfig& c) {
          std::to_string(r.original_max_position_embeddings) + "}";
 }
 
+// Axolotl's gradient_checkpointing: a boolean, or "offload" (its CPU-offloaded checkpoints);
+// "offload_disk" would write them to disk, which is not built.
+void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  TrainConfig& c = ctx.config;
+  if (n.IsScalar() && n.Scalar() == "offload") {
+    c.gradient_checkpointing = c.gradient_checkpointing_offload = true;
+    return;
+  }
+  if (n.IsScalar() && n.Scalar() == "offload_disk")
+    fail(w, "true, false or offload (checkpoints offloaded to disk are not built; offload keeps them in host memory)",
+         "offload_disk");
+  c.gradient_checkpointing = read_bool(n, w, " or offload");
+  c.gradient_checkpointing_offload = false;
+}
+
 void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   for_fields(n, w, "a map {use_reentrant, every_n_layers}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {

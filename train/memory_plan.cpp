@@ -28,6 +28,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.zero_stage = c.zero_stage;
   in.bucket_cap_mb = c.ddp_bucket_cap_mb;
   in.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
+  in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
   in.bf16 = bf16;
   in.attention = c.attention;
@@ -144,7 +145,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (in.attention == AttentionKind::eager) layer += dsize * H * in.sequence_len;
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
-  const double kept = N * (every > 0 ? segments * dsize * C : L * layer) + N * dsize * C;
+  // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
+  const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) + N * dsize * C;
   const double recomputed = N * in_segment * layer;
   // One layer's backward temporaries: d(gate), d(up), d(product), d(h) and d(x).
   const double temporaries = N * dsize * (3 * F + 2 * C);

@@ -21,6 +21,7 @@ struct MemoryPlanInput {
   int64_t zero_stage = 0;               // 0 to 3 (counts only with ranks > 1)
   double bucket_cap_mb = 25.0;          // ddp_bucket_cap_mb
   int64_t recompute_every_n_layers = 0;  // 0: no gradient checkpointing
+  bool offload_checkpoints = false;      // the segments' inputs in host memory (not on a CPU run)
   bool optimizer_8bit = false;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // Adapter runs (adapter: lora or qlora): the parameters that train (f32, with gradients and

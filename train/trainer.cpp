@@ -183,6 +183,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
               k.num_cycles, k.power, k.lr_end, k.timescale, c.lr_quadratic_warmup};
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
+  forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention;
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   backend(device).set_tf32(c.tf32);

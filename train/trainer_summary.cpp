@@ -38,7 +38,11 @@ void Trainer::Impl::print_summary() const {
           ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
           : "",
       c.data.sample_packing ? " with sample packing (document mask, positions restart per document)" : "",
-      c.gradient_checkpointing ? fmt::format("every {} layer(s)", c.gradient_checkpointing_every_n_layers) : "off");
+      c.gradient_checkpointing ? fmt::format("every {} layer(s){}", c.gradient_checkpointing_every_n_layers,
+                                             !c.gradient_checkpointing_offload ? ""
+                                             : device.is_cpu() ? ", offload (a CPU run's device is host memory already)"
+                                                               : ", their inputs offloaded to host memory")
+                               : "off");
   if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
   if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
