@@ -140,6 +140,31 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt1
   lce.bytes_fwd = e * (T * C + V * C) + 4.0 * (T * C + V * C);
   cases.push_back(lce);
 
+  // DoRA (peft_use_dora): the output features scaled by magnitude / weight norm (the factors f32
+  // whatever the compute dtype), and the norms of the adapted weight's rows (f32, no gradient).
+  Case dora{"scale_columns", fmt::format("({}, {}) x ({})", T, F, F), {randn({T, F}, 1.0f, rng), randn({F}, 1.0f, rng)},
+            [](std::vector<Tensor>& x, bool bwd) {
+              const Tensor s = x[1].dtype() == DType::f32 ? x[1] : cast(x[1], DType::f32);
+              return with_backward(scale_columns(x[0], s), {&x[0], &x[1]}, bwd);
+            }};
+  dora.flops_fwd = 1.0 * T * F;
+  dora.bytes_fwd = e * 2 * T * F + 4.0 * F;
+  dora.flops_bwd = 3.0 * T * F;
+  dora.bytes_bwd = e * 4 * T * F + 4.0 * F;  // dy read twice (dx, the column sums) with x; dx written
+  cases.push_back(dora);
+  Case row_norms{"row_inverse_norms", fmt::format("({}, {})", F, C), {randn({F, C}, 1.0f, rng)},
+                 [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{row_inverse_norms(x[0])}; }, false};
+  row_norms.flops_fwd = 2.0 * F * C;
+  row_norms.bytes_fwd = 4.0 * (F * C + F);
+  cases.push_back(row_norms);
+
+  // NEFTune (neftune_noise_alpha): the embeddings' uniform noise; its gradient passes through.
+  Case noise{"add_uniform_noise", fmt::format("({}, {})", T, C), {randn({T, C}, 1.0f, rng)},
+             [](std::vector<Tensor>& x, bool bwd) { return with_backward(add_uniform_noise(x[0], 0.01f, 7), {&x[0]}, bwd); }};
+  noise.flops_fwd = 3.0 * T * C;
+  noise.bytes_fwd = e * 2 * T * C;
+  cases.push_back(noise);
+
   // Not differentiable: what the optimizer step runs over every parameter (one MLP weight here).
   Case to_bf16{"cast f32->bf16", fmt::format("({}, {})", F, C), {randn({F, C}, 1.0f, rng)},
                [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{cast(x[0], DType::bf16)}; },
