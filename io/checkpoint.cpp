@@ -20,6 +20,7 @@
 
 #include "engine/check.h"
 #include "io/durable_file.h"
+#include "io/ends_with.h"
 #include "io/json_text.h"
 #include "engine/user_error.h"
 
@@ -39,11 +40,6 @@ constexpr const char* kTmpSuffix = ".tmp";
 
 std::string join(const std::string& dir, const std::string& name) {
   return (fs::path(dir) / name).string();
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 void remove_tree(const fs::path& path) {

@@ -14,6 +14,7 @@
 #include "engine/user_error.h"
 #include "io/chat_template.h"  // load_chat_template_file
 #include "io/dataset_split.h"
+#include "io/ends_with.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
 
 namespace llm {
@@ -21,11 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

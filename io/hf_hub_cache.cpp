@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "io/documents.h"
+#include "io/ends_with.h"
 
 namespace llm {
 
@@ -55,10 +56,6 @@ bool has_word(const std::vector<std::string>& words, std::initializer_list<const
     for (const char* a : any)
       if (w == a) return true;
   return false;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
