@@ -1,5 +1,5 @@
-// defines: LoraConfig's targets, lora_linear, add_lora_term, add_dora_term, mix_seed, the linear modules' names
-// and shapes, lora_trainable_parameters
+// defines: LoraConfig's targets, lora_linear, add_lora_term, add_dora_term, mix_seed, the linear
+// modules' names and shapes, lora_trainable_parameters
 #include "model/lora.h"
 
 #include <algorithm>

@@ -32,7 +32,8 @@ Tensor add_uniform_noise(const Tensor& x_in, float magnitude, uint64_t seed) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend(x.device()).add_uniform_noise(x, magnitude, seed, out);
   // The noise is a constant added: the gradient passes through unchanged.
-  if (any_requires_grad({x_in})) record_node("add_uniform_noise", {x_in}, {&out}, [](const Grads& g) -> Grads { return {g[0]}; });
+  if (any_requires_grad({x_in}))
+    record_node("add_uniform_noise", {x_in}, {&out}, [](const Grads& g) -> Grads { return {g[0]}; });
   return out;
 }
 
