@@ -41,6 +41,8 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   Workspace straight("straight"), resumed("resumed");
   Run a = run_train(straight.config("max_steps: 8\n" + keys));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  // Width 32 at sequence_len 32: 5 / sqrt(32 x 32).
+  if (!extra.empty()) CHECK(contains(a.output, "neftune_noise_alpha 5: uniform noise within +-0.1562 on the embeddings"));
   Run b1 = run_train(resumed.config("max_steps: 4\n" + keys));
   REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
   Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/backend.h"
 #include "train/trainer_impl.h"
@@ -46,6 +47,11 @@ void Trainer::Impl::print_summary() const {
   if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
   if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
+  if (c.neftune_noise_alpha > 0)
+    say("neftune_noise_alpha {}: uniform noise within +-{:.4g} on the embeddings of every training forward "
+        "(alpha / sqrt(sequence x hidden) at sequence_len {}; shorter batches get more)\n",
+        c.neftune_noise_alpha, c.neftune_noise_alpha / std::sqrt(double(c.data.sequence_len * m.hidden_size)),
+        c.data.sequence_len);
   print_data_summary();
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
   say("batch: {} micro x {} accumulation x {} rank(s) = {} rows (at most {} tokens) per step\n",
