@@ -168,15 +168,20 @@ size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant
   return bytes;
 }
 
-void LlamaModel::frozen_values(const ParamRef& weight, const Tensor& value, const FrozenSink& keep) {
+void LlamaModel::frozen_values(const ParamRef& weight, const Tensor& value, const FrozenSink& keep,
+                               bool start_dora) {
   LLM_CHECK(!weight.tensor->requires_grad(), "frozen_values: " + weight.name + " trains");
+  Tensor* magnitude = start_dora ? dora_magnitude(weight.tensor) : nullptr;
   QuantWeight* q = quantised(weight.tensor);
   if (!q) {
-    keep(weight.tensor, value.to(weight.tensor->dtype()));
+    const Tensor kept = value.to(weight.tensor->dtype());
+    if (magnitude) start_dora_magnitude(*magnitude, kept.to(DType::f32));
+    keep(weight.tensor, kept);
     return;
   }
   // The same function on the same f32 values as quantize_frozen_linears: the same codes.
   const QuantWeight made = quantize_weight(value, q->format, q->double_quant());
+  if (magnitude) start_dora_magnitude(*magnitude, dequantize(made, DType::f32));
   q->absmax_offset = made.absmax_offset;  // a scalar every rank keeps whole
   keep(&q->codes, made.codes);
   keep(&q->absmax, made.absmax);

@@ -126,9 +126,11 @@ class LlamaModel {
   // An adapter run's sharded start-up (ZeRO-3), after quantize_frozen_linears and store_frozen_as
   // on a model without bytes: what the frozen base weight `weight` is kept as, made from its f32
   // value as those two make it from the whole model (its NF4 or int8 codes and scales, or itself
-  // in the frozen dtype), each tensor with the model's tensor it fills, to `keep`.
+  // in the frozen dtype), each tensor with the model's tensor it fills, to `keep`. With
+  // `start_dora`, a DoRA magnitude on this weight starts from what is kept, as
+  // init_dora_magnitudes starts it from the whole model (no other weight need be resident).
   using FrozenSink = std::function<void(const Tensor* target, const Tensor& value)>;
-  void frozen_values(const ParamRef& weight, const Tensor& value, const FrozenSink& keep);
+  void frozen_values(const ParamRef& weight, const Tensor& value, const FrozenSink& keep, bool start_dora = false);
   // Every weight, adapter and quantised weight moved to `device`, gradient flags kept: a qlora run
   // builds and quantises its base on the host, so the f32 base never sits on the GPU.
   void move_to(Device device);
@@ -141,9 +143,6 @@ class LlamaModel {
   // magnitude set to its row's norm ||W|| (B is zero), as PEFT starts it, so the untrained
   // adapter leaves the model as it was.
   void init_dora_magnitudes();
-  // The same for the one linear `weight` of ZeRO-3's sharded start-up, from its whole f32 value as
-  // frozen_values receives it (no other weight need be resident); other weights are ignored.
-  void init_dora_magnitude(const ParamRef& weight, const Tensor& value);
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).
@@ -179,6 +178,10 @@ class LlamaModel {
   std::vector<ParamRef> all_weights();
   QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any
   Tensor adapted_weight(int64_t layer, int kind) const;  // W + scale * B A in f32, no DoRA factor
+  Tensor* dora_magnitude(const Tensor* weight);  // the DoRA magnitude of block linear `weight`, if any
+  // A DoRA magnitude as PEFT starts it: the row norms of the weight its layer computes with (B is
+  // zero), given in f32.
+  static void start_dora_magnitude(Tensor& magnitude, const Tensor& weight);
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
   // The unit of the final norm and lm_head: unit 0 when tied, else the one after the blocks.
   int head_unit() const { return config_.tie_word_embeddings ? 0 : static_cast<int>(layers_.size()) + 1; }

@@ -1,6 +1,6 @@
 // defines: LlamaModel's adapters: add_lora, adapter_parameters, trainable_parameters, the adapted
-// and merged weights, and DoRA's magnitudes (from the whole model, or one weight at a time under
-// ZeRO-3's sharded start-up)
+// and merged weights, and DoRA's magnitudes (from the whole model here; one weight at a time under
+// ZeRO-3's sharded start-up through frozen_values)
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -87,37 +87,27 @@ Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
   return scale_columns(w.transpose(0, 1).contiguous(), factors).transpose(0, 1).contiguous();
 }
 
-namespace {
-// A DoRA magnitude as PEFT starts it: each row's norm of the weight the layer computes with (B is
-// zero), from that weight in f32.
-void set_to_row_norms(Tensor& magnitude, const Tensor& weight) {
+void LlamaModel::start_dora_magnitude(Tensor& magnitude, const Tensor& weight) {
+  NoGradGuard no_grad;
   std::vector<float> norms = row_inverse_norms(weight).to_floats();
   for (float& n : norms) n = 1.0f / n;
   magnitude = Tensor::from_floats(norms, magnitude.shape(), magnitude.device());
   magnitude.set_requires_grad(true);
 }
-}  // namespace
 
 void LlamaModel::init_dora_magnitudes() {
-  NoGradGuard no_grad;
   for (size_t i = 0; i < layers_.size(); i++)
     for (int k = 0; k < kNumLinear; k++) {
       Tensor& magnitude = layers_[i].lora[k].magnitude;
-      if (magnitude.defined()) set_to_row_norms(magnitude, adapted_weight(static_cast<int64_t>(i), k));
+      if (magnitude.defined()) start_dora_magnitude(magnitude, adapted_weight(static_cast<int64_t>(i), k));
     }
 }
 
-void LlamaModel::init_dora_magnitude(const ParamRef& weight, const Tensor& value) {
-  NoGradGuard no_grad;
+Tensor* LlamaModel::dora_magnitude(const Tensor* weight) {
   for (LlamaLayer& l : layers_)
-    for (int k = 0; k < kNumLinear; k++) {
-      if (&l.linear(k) != weight.tensor || !l.lora[k].magnitude.defined()) continue;
-      // What frozen_values keeps of the value: its NF4 or int8 codes, or itself in the frozen dtype.
-      const QuantWeight& q = l.quant[k];
-      const Tensor kept = q.defined() ? dequantize(quantize_weight(value, q.format, q.double_quant()), DType::f32)
-                                      : value.to(l.linear(k).dtype()).to(DType::f32);
-      set_to_row_norms(l.lora[k].magnitude, kept);
-    }
+    for (int k = 0; k < kNumLinear; k++)
+      if (&l.linear(k) == weight && l.lora[k].magnitude.defined()) return &l.lora[k].magnitude;
+  return nullptr;
 }
 
 }  // namespace llm

@@ -72,8 +72,9 @@ void Trainer::Impl::build_model() {
           p.tensor->set_requires_grad(true);
           return;
         }
-        if (init_dora) model->init_dora_magnitude(p, value);  // while the weight is whole
-        model->frozen_values(p, value, [this](const Tensor* t, const Tensor& v) { frozen_shards->keep_slice(t, v); });
+        // DoRA's magnitudes start from each weight while it is whole.
+        model->frozen_values(p, value, [this](const Tensor* t, const Tensor& v) { frozen_shards->keep_slice(t, v); },
+                             init_dora);
       });
     }
     model->move_to(device);  // what is not sharded: the adapters (and a quantised base's codes)
