@@ -180,6 +180,11 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
+std::optional<std::string> BpeTokenizer::special_name(int32_t id) const {
+  if (id < int32_t(tokens_.size()) || id >= vocab_size()) return std::nullopt;
+  return specials_[size_t(id) - tokens_.size()];
+}
+
 std::optional<int32_t> BpeTokenizer::special_id(const std::string& name) const {
   auto it = special_ids_.find(name);
   if (it == special_ids_.end()) return std::nullopt;

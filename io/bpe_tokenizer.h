@@ -40,7 +40,8 @@ class BpeTokenizer final : public Tokenizer {
   std::optional<int32_t> special_id(const std::string& name) const override;
   // As encode, but a special token's name in the text ("<|eot_id|>") becomes its id: for chat
   // templates, never for user data (which could then forge control tokens).
-  std::vector<int32_t> encode_with_specials(const std::string& text) const;
+  std::vector<int32_t> encode_with_specials(const std::string& text) const override;
+  std::optional<std::string> special_name(int32_t id) const override;
 
  private:
   int32_t special(const std::string& token, const std::string& source) const;

@@ -6,6 +6,8 @@
 #include <set>
 
 #include "engine/user_error.h"
+#include "io/chat_jinja.h"
+#include "io/python_text.h"
 
 namespace llm {
 namespace {
@@ -30,37 +32,14 @@ constexpr Markup kTemplates[] = {
 
 const Markup& markup_of(const std::string& chat_template, const std::string& where) {
   for (const Markup& m : kTemplates)
-    if (chat_template == m.name) return m;
+    if (builtin_chat_template(chat_template) == m.name) return m;
   throw UserError(where + ": unknown chat_template \"" + chat_template +
                   "\" (expected llama3 or chatml)");
 }
 
-// Python's str.isspace, which Jinja's trim (str.strip) uses.
-bool is_python_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-// The code point starting at s[i] (valid UTF-8: the JSON parser checked it) and its length.
-char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
-  const unsigned char lead = static_cast<unsigned char>(s[i]);
-  length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-  char32_t c = length == 1 ? lead : lead & (0xFF >> (length + 1));
-  for (size_t k = 1; k < length && i + k < s.size(); k++)
-    c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return c;
-}
-
 std::string jinja_trim(const std::string& s) {
-  size_t begin = 0, end = s.size(), length = 0;
-  while (begin < end && is_python_space(decode_utf8(s, begin, length))) begin += length;
-  while (end > begin) {
-    size_t start = end - 1;
-    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) start--;
-    if (!is_python_space(decode_utf8(s, start, length))) break;
-    end = start;
-  }
+  size_t begin = 0, end = s.size();
+  python_strip_bounds(s, begin, end, true, true);
   return s.substr(begin, end - begin);
 }
 
@@ -92,7 +71,7 @@ std::string known_roles(const DatasetSpec& spec) {
 }
 
 // message[key] as a string, or a UserError naming the row and the message.
-std::string message_string(const nlohmann::json& message, const std::string& key,
+std::string message_string(const nlohmann::ordered_json& message, const std::string& key,
                            const std::string& where, const std::string& which) {
   auto it = message.find(key);
   if (it == message.end() || !it->is_string())
@@ -107,18 +86,39 @@ std::string mapped_key(const DatasetSpec& spec, const std::string& property) {
   return it == spec.message_property_mappings.end() ? property : it->second;
 }
 
-}  // namespace
+// roles_to_train as our roles: it may name the dataset's roles too, as Axolotl maps them.
+std::set<std::string> trained_roles_of(const DatasetSpec& spec) {
+  std::set<std::string> trained;
+  for (const std::string& r : spec.roles_to_train) trained.insert(our_role(spec, r).value_or(r));
+  return trained;
+}
 
-Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
-  const Markup& m = markup_of(spec.chat_template, spec.path);
+void check_train_on_eos(const DatasetSpec& spec) {
   const std::string& eos = spec.train_on_eos;
   if (eos != "turn" && eos != "last" && eos != "all" && eos != "none")
     throw UserError(spec.path + ": unknown train_on_eos \"" + eos +
                     "\" (expected turn, last, all or none)");
-  // roles_to_train may name the dataset's roles too, as Axolotl maps them.
-  std::set<std::string> trained_roles;
-  for (const std::string& r : spec.roles_to_train)
-    trained_roles.insert(our_role(spec, r).value_or(r));
+}
+
+}  // namespace
+
+const std::vector<std::string>& chat_template_choices() {
+  static const std::vector<std::string> choices = {"llama3", "chatml", "jinja", "tokenizer_default",
+                                                   "tokenizer_default_fallback_llama3",
+                                                   "tokenizer_default_fallback_chatml"};
+  return choices;
+}
+
+std::string builtin_chat_template(const std::string& chat_template) {
+  const std::string fallback = "tokenizer_default_fallback_";
+  return chat_template.rfind(fallback, 0) == 0 ? chat_template.substr(fallback.size()) : chat_template;
+}
+
+Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
+  const Markup& m = markup_of(spec.chat_template, spec.path);
+  check_train_on_eos(spec);
+  const std::string& eos = spec.train_on_eos;
+  const std::set<std::string> trained_roles = trained_roles_of(spec);
 
   Document doc;
   doc.add_bos = doc.add_eos = false;
@@ -161,11 +161,17 @@ std::string render_chat_text(const std::vector<ChatMessage>& messages,
 }
 
 void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
-                             std::vector<Document>& docs) {
+                             const Tokenizer& tokenizer, std::vector<Document>& docs) {
   const std::string& field = spec.field_messages;
   const std::string role_key = mapped_key(spec, "role"), content_key = mapped_key(spec, "content");
   const std::string expected_row = "expected a JSON object with a \"" + field +
                                    "\" list of messages (datasets: field_messages)";
+  std::optional<jinja::Template> jinja_template;
+  if (!spec.chat_template_source.empty()) {
+    jinja_template.emplace(spec.chat_template_source, "chat_template " + spec.chat_template);
+    check_train_on_eos(spec);
+  }
+  const std::set<std::string> trained_roles = trained_roles_of(spec);
   for (const JsonRecord& r : read_json_dataset_file(path, "chat_template")) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object())
@@ -178,8 +184,9 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
                       (list->is_array() ? "an empty list" : std::string("a ") + list->type_name()) +
                       "; " + expected_row);
     std::vector<ChatMessage> messages;
+    jinja::ValueList template_messages;
     for (size_t i = 0; i < list->size(); i++) {
-      const nlohmann::json& message = (*list)[i];
+      const nlohmann::ordered_json& message = (*list)[i];
       const std::string which = field + "[" + std::to_string(i) + "]";
       if (!message.is_object())
         throw UserError(where + which + " is a " + message.type_name() +
@@ -189,9 +196,34 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       if (!ours)
         throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
                         "not map; expected one of " + known_roles(spec));
-      messages.push_back({*ours, message_string(message, content_key, where, which)});
+      if (!jinja_template) {
+        messages.push_back({*ours, message_string(message, content_key, where, which)});
+        continue;
+      }
+      // As Axolotl's transform_message: role and content under our names, the other keys as
+      // they are; null values dropped.
+      jinja::ValueDict fields = {{"role", jinja::Value::from(*ours)}};
+      auto content = message.find(content_key);
+      if (content != message.end() && !content->is_null())
+        fields.emplace_back("content", jinja::from_json(*content, int(i)));
+      for (const auto& [key, value] : message.items())
+        if (key != role_key && key != content_key && !value.is_null() && key != "role" && key != "content")
+          fields.emplace_back(key, jinja::from_json(value));
+      template_messages.push_back(jinja::Value::from(std::move(fields)));
+      messages.push_back({*ours, ""});
     }
-    docs.push_back(chat_document(messages, spec));
+    if (!jinja_template) {
+      docs.push_back(chat_document(messages, spec));
+      continue;
+    }
+    std::vector<std::string> roles;
+    for (const ChatMessage& m : messages) roles.push_back(m.role);
+    try {
+      docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
+                                         roles, trained_roles, spec, tokenizer));
+    } catch (const UserError& e) {  // the template failed on this row: name it
+      throw UserError(where + e.what());
+    }
   }
 }
 

@@ -22,7 +22,16 @@ struct DatasetSpec {
 
   // type chat_template (Axolotl's keys, per dataset). chat_template not given in the entry: the
   // config's top-level chat_template (DataConfig::chat_template).
-  std::string chat_template = "llama3";          // llama3 (Meta's Instruct format) | chatml
+  // llama3 (Meta's Instruct format) | chatml: built in (io/chat_template.h); jinja (the template
+  // chat_template_jinja holds or names) | tokenizer_default (the tokenizer's own) |
+  // tokenizer_default_fallback_llama3 / _chatml (the tokenizer's own, else that one built in):
+  // a Jinja template (io/chat_jinja.h), which the config resolves into chat_template_source.
+  std::string chat_template = "tokenizer_default_fallback_llama3";
+  std::string chat_template_jinja;   // Axolotl's: a Jinja template, or the path of a .jinja file
+  std::string chat_template_source;  // the resolved Jinja template; empty: the built-in one
+  // Axolotl's eot_tokens: the end-of-turn tokens train_on_eos means (Jinja templates; the built-in
+  // ones end turns with their own marker); empty: EOS.
+  std::vector<std::string> eot_tokens;
   std::string field_messages = "messages";       // the row's list of messages
   std::map<std::string, std::string> message_property_mappings = {{"role", "role"},
                                                                     {"content", "content"}};
@@ -38,7 +47,12 @@ struct DatasetSpec {
 
 struct DataConfig {
   std::string source;  // the config file these settings came from, named in messages
-  std::string chat_template = "llama3";  // Axolotl's top-level default for chat_template entries
+  // The top-level chat_template, chat_template_jinja and eot_tokens: what chat_template entries
+  // that name no chat_template take (Axolotl's rule). The default is Axolotl's tokenizer_default,
+  // with llama3 where the tokenizer has no template (where Axolotl would stop).
+  std::string chat_template = "tokenizer_default_fallback_llama3";
+  std::string chat_template_jinja;
+  std::vector<std::string> eot_tokens;
   std::vector<DatasetSpec> datasets;
   // Axolotl's test_datasets: the evaluation examples come from these (val_set_size then 0).
   std::vector<DatasetSpec> test_datasets;

@@ -62,7 +62,7 @@ ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
   ExampleSet set;
   std::vector<Example> examples;
   for (const DatasetSpec& spec : config.datasets)
-    append_examples(spec, load_documents(spec), tokenizer, config, examples, set.stats);
+    append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
   for (const Example& ex : examples) set.add(ex);
   return set;
 }

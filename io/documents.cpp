@@ -21,7 +21,7 @@ namespace llm {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in file order, as Python reads them
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -233,7 +233,7 @@ std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
   return files;
 }
 
-std::vector<Document> load_documents(const DatasetSpec& spec) {
+std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& tokenizer) {
   const char* const types[] = {"completion", "alpaca", "chat_template", "input_output",
                                "pretokenized"};
   if (std::find(std::begin(types), std::end(types), spec.type) == std::end(types))
@@ -243,7 +243,7 @@ std::vector<Document> load_documents(const DatasetSpec& spec) {
   for (const std::string& file : dataset_source_files(spec)) {
     if (spec.type == "completion") load_completion_file(file, spec.field, docs);
     else if (spec.type == "alpaca") load_alpaca_file(file, docs);
-    else if (spec.type == "chat_template") load_chat_template_file(file, spec, docs);
+    else if (spec.type == "chat_template") load_chat_template_file(file, spec, tokenizer, docs);
     else if (spec.type == "input_output") load_input_output_file(file, docs);
     else load_pretokenized_file(file, docs);
   }

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/data_config.h"
+#include "io/tokenizer.h"
 
 namespace llm {
 
@@ -52,12 +53,12 @@ bool is_json_file(const std::string& path);
 
 // Every document of `spec`, in file order. Throws UserError ("<file>:<line>: <what>") on bad JSON,
 // a missing field or a wrong type, and when the dataset holds no document at all.
-std::vector<Document> load_documents(const DatasetSpec& spec);
+std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& tokenizer);
 
 // One record of a .jsonl file (a line) or of a .json array (an element), for the loaders of each
 // row format (io/chat_template.h, io/raw_rows.h).
 struct JsonRecord {
-  nlohmann::json value;
+  nlohmann::ordered_json value;  // keys in file order (a chat template may write them out)
   int64_t line;  // 1-based, where the record starts in its file
 };
 

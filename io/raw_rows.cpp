@@ -10,7 +10,7 @@
 namespace llm {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in file order, as Python reads them
 
 std::string where_of(const std::string& path, const JsonRecord& r) {
   return path + ":" + std::to_string(r.line) + ": ";

@@ -52,6 +52,10 @@ class RemappedTokenizer final : public Tokenizer {
   std::optional<int32_t> special_id(const std::string& name) const override {
     return base_->special_id(name);
   }
+  std::vector<int32_t> encode_with_specials(const std::string& text) const override {
+    return base_->encode_with_specials(text);
+  }
+  std::optional<std::string> special_name(int32_t id) const override { return base_->special_name(id); }
 
  private:
   std::unique_ptr<Tokenizer> base_;

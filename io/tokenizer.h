@@ -24,6 +24,11 @@ class Tokenizer {
   // The id of a special token by name ("<|eot_id|>"), for chat templates; nullopt when the
   // vocabulary has no such token.
   virtual std::optional<int32_t> special_id(const std::string& name) const = 0;
+  // As encode, but a special token's name in the text ("<|eot_id|>") becomes its id: how a
+  // rendered Jinja chat template is read (as transformers tokenizes apply_chat_template's text).
+  virtual std::vector<int32_t> encode_with_specials(const std::string& text) const = 0;
+  // The name of the special token `id`; nullopt for any other id.
+  virtual std::optional<std::string> special_name(int32_t id) const = 0;
 };
 
 class ByteTokenizer final : public Tokenizer {
@@ -38,6 +43,8 @@ class ByteTokenizer final : public Tokenizer {
   std::vector<int32_t> encode(const std::string& text) const override;  // id = byte value
   std::string decode(const std::vector<int32_t>& ids) const override;
   std::optional<int32_t> special_id(const std::string&) const override { return std::nullopt; }
+  std::vector<int32_t> encode_with_specials(const std::string& text) const override { return encode(text); }
+  std::optional<std::string> special_name(int32_t) const override { return std::nullopt; }
 };
 
 // Axolotl's special_tokens: which entries of the vocabulary play BOS, EOS and PAD (empty: the

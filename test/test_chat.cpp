@@ -17,6 +17,7 @@
 #include "io/chat_template.h"
 #include "io/examples.h"
 #include "test/test_files.h"
+#include "test/chat_tokenizer.h"
 #include "test/tokenizer_fixture.h"
 
 using namespace llm;
@@ -25,47 +26,6 @@ namespace fs = std::filesystem;
 using Ids = std::vector<int32_t>;
 
 namespace {
-
-// Bytes, then BOS/EOS/PAD, then the chat markers: enough vocabulary to check masks by hand.
-class FakeTokenizer final : public Tokenizer {
- public:
-  std::string name() const override { return "fake"; }
-  int32_t vocab_size() const override { return 264; }
-  int32_t bos() const override { return 256; }
-  int32_t eos() const override { return 257; }
-  int32_t pad() const override { return 258; }
-  Ids encode(const std::string& text) const override { return Ids(text.begin(), text.end()); }
-  std::string decode(const Ids& ids) const override {
-    std::string s;
-    for (int32_t id : ids) s += id < 256 ? std::string(1, char(id)) : kShort.at(id);
-    return s;
-  }
-  std::optional<int32_t> special_id(const std::string& name) const override {
-    const std::map<std::string, int32_t> ids = {
-        {"<|begin_of_text|>", 256}, {"<|start_header_id|>", 259}, {"<|end_header_id|>", 260},
-        {"<|eot_id|>", 261},        {"<|im_start|>", 262},        {"<|im_end|>", 263}};
-    auto it = ids.find(name);
-    return it == ids.end() ? std::nullopt : std::optional<int32_t>(it->second);
-  }
-  // Short names, so expected strings stay readable.
-  inline static const std::map<int32_t, std::string> kShort = {
-      {256, "<bos>"}, {257, "<eos>"}, {258, "<pad>"}, {259, "<h>"},
-      {260, "</h>"},  {261, "<eot>"}, {262, "<im>"},  {263, "</im>"}};
-};
-
-const FakeTokenizer kFake;
-
-// The trained tokens of `ex` as text, runs that are not adjacent separated by "|".
-std::string trained(const Example& ex) {
-  std::string out;
-  for (size_t i = 0; i < ex.tokens.size(); i++) {
-    if (ex.labels[i] == kIgnoreIndex) continue;
-    CHECK(ex.labels[i] == ex.tokens[i]);
-    if (!out.empty() && ex.labels[i - 1] == kIgnoreIndex) out += "|";
-    out += kFake.decode({ex.tokens[i]});
-  }
-  return out;
-}
 
 std::vector<ChatMessage> conversation() {
   return {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"},
@@ -112,7 +72,7 @@ const TempDir& scratch() {
 std::vector<Document> load_rows(const std::string& rows, DatasetSpec spec,
                                 const std::string& name = "rows.jsonl") {
   spec.path = scratch().write(name, rows);
-  return load_documents(spec);
+  return load_documents(spec, kFake);
 }
 
 std::string load_error(const std::string& rows, const std::string& type,
@@ -309,7 +269,7 @@ TEST_CASE("input_output rows: labelled segments train, the others with train_on_
   CHECK(load_error("{\"segments\": []}\n", "input_output") ==
         "rows.jsonl:1: the \"segments\" list is empty; " + expected);
   CHECK(load_error("{\"segments\": [{\"text\": \"x\", \"label\": 1}]}\n", "input_output") ==
-        "rows.jsonl:1: segments[0] is {\"label\":1,\"text\":\"x\"}; " + expected);
+        "rows.jsonl:1: segments[0] is {\"text\":\"x\",\"label\":1}; " + expected);
 }
 
 TEST_CASE("pretokenized rows: labels, attention_mask, runs of ids") {

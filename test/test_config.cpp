@@ -497,7 +497,6 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // sparse fine-tuning examples).
   for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",
                           "llmcompressor: {recipe: {}}\n", "tokens: ['<|im_start|>']\n",
-                          "chat_template_jinja: '{{ messages }}'\n",
                           "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
   // DoRA is built, for adapters only (test_lora holds it to PEFT).
@@ -514,7 +513,9 @@ TEST_CASE("chat datasets: the top-level chat_template is the default; older fiel
   CHECK(c.data.datasets[0].chat_template == "chatml");
   CHECK(c.data.datasets[0].message_property_mappings.at("role") == "from");
   CHECK(c.data.datasets[0].message_property_mappings.at("content") == "value");
-  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template == "llama3");
+  // Unset: Axolotl's tokenizer_default, llama3 where the tokenizer has none (as here).
+  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template == "tokenizer_default_fallback_llama3");
+  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template_source.empty());
   CHECK(parse_config(entry + "    chat_template: llama3\nchat_template: chatml\n", "cfg.yaml")
             .data.datasets[0].chat_template == "llama3");
 }

@@ -30,7 +30,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets);
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
-  SAME(data.chat_template); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
+  SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
@@ -62,6 +62,9 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.split == y.split);
     CHECK(x.field == y.field);
     CHECK(x.chat_template == y.chat_template);
+    CHECK(x.chat_template_jinja == y.chat_template_jinja);
+    CHECK(x.chat_template_source == y.chat_template_source);
+    CHECK(x.eot_tokens == y.eot_tokens);
     CHECK(x.field_messages == y.field_messages);
     CHECK(x.message_property_mappings == y.message_property_mappings);
     CHECK(x.roles == y.roles);
@@ -117,7 +120,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "    field_messages: conversations\n"
       "    message_property_mappings: {role: from, content: value}\n"
       "    roles: {assistant: [gpt, model], user: human}\n    roles_to_train: [gpt]\n"
-      "    train_on_eos: all\n";
+      "    train_on_eos: all\n"
+      "  - path: " + s.data + "\n    type: chat_template\n    chat_template: jinja\n"
+      "    chat_template_jinja: '" + s.write("chat #1.jinja", "{{ messages[0].content }}") + "'\n";
   TrainConfig a = parse_config(
       "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
       "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
@@ -141,7 +146,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "cfg.yaml");
   CHECK(a.data.datasets[0].path == odd);
   CHECK(a.data.datasets[1].field == "body");
-  REQUIRE(a.data.datasets.size() == 3);
+  REQUIRE(a.data.datasets.size() == 4);
   CHECK(a.data.datasets[2].roles.at("user") == std::vector<std::string>{"human"});
   CHECK(a.data.datasets[2].message_property_mappings.at("content") == "value");
   CHECK(a.output_dir == "out dir: #1");
@@ -158,7 +163,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
       "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
-      "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: chatml\n"
+      "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: jinja\n"
+      "chat_template_jinja: \"{% for m in messages %}[{{ m.role }}]: {{ m.content }}\\n{% endfor %}\"\n"
+      "eot_tokens: ['<|eot_id|>', '<|im_end|>']\n"
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
       "sample_packing_sequentially: true\ngroup_by_length: true\n"
       "lr_quadratic_warmup: true\nlr_scheduler_kwargs: {num_cycles: 1.5}\n"

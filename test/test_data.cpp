@@ -107,7 +107,7 @@ TEST_CASE("fortune files split on % lines; a directory skips .dat, .u8 and symli
   std::vector<std::string> files = dataset_source_files(spec);
   REQUIRE(files.size() == 2);
   CHECK(fs::path(files[0]).filename() == "a_plain");
-  std::vector<Document> docs = load_documents(spec);
+  std::vector<Document> docs = load_documents(spec, ByteTokenizer());
   REQUIRE(docs.size() == 4);
   CHECK(text_of(docs[0], Loss::trained) == "one whole document\n");
   CHECK(text_of(docs[1], Loss::trained) == "first\nline two\n");
@@ -120,7 +120,7 @@ TEST_CASE("jsonl completion reads the text field") {
   TempDir dir;
   std::string path =
       dir.write("c.jsonl", "{\"text\": \"alpha\"}\n\n{\"text\": \"b\\n\", \"id\": 3}\n");
-  std::vector<Document> docs = load_documents({path, "completion"});
+  std::vector<Document> docs = load_documents({path, "completion"}, ByteTokenizer());
   REQUIRE(docs.size() == 2);
   CHECK(text_of(docs[0], Loss::trained) == "alpha");
   CHECK(text_of(docs[1], Loss::trained) == "b\n");
@@ -129,9 +129,9 @@ TEST_CASE("jsonl completion reads the text field") {
   by_field.field = "body";
   std::string other = dir.write("d.jsonl", "{\"body\": \"gamma\", \"text\": \"no\"}\n");
   by_field.path = other;
-  CHECK(text_of(load_documents(by_field)[0], Loss::trained) == "gamma");
+  CHECK(text_of(load_documents(by_field, ByteTokenizer())[0], Loss::trained) == "gamma");
   by_field.path = path;
-  CHECK_THROWS_WITH(load_documents(by_field), doctest::Contains("with a \"body\" string"));
+  CHECK_THROWS_WITH(load_documents(by_field, ByteTokenizer()), doctest::Contains("with a \"body\" string"));
 }
 
 TEST_CASE("split: HF's slices of a dataset's rows, percentages rounded half to even") {
@@ -154,12 +154,12 @@ TEST_CASE("split: HF's slices of a dataset's rows, percentages rounded half to e
   const std::string path = dir.write("c.jsonl", text);
   DatasetSpec spec{path, "completion"};
   spec.split = "train[20%:40%]";
-  std::vector<Document> docs = load_documents(spec);
+  std::vector<Document> docs = load_documents(spec, ByteTokenizer());
   REQUIRE(docs.size() == 2);
   CHECK(text_of(docs[0], Loss::trained) == "row 2");
   CHECK(text_of(docs[1], Loss::trained) == "row 3");
   spec.split = "train[10:]";
-  CHECK_THROWS_WITH_AS(load_documents(spec), (path + ": the completion dataset holds no documents in split train[10:]").c_str(),
+  CHECK_THROWS_WITH_AS(load_documents(spec, ByteTokenizer()), (path + ": the completion dataset holds no documents in split train[10:]").c_str(),
                        UserError);
 }
 
@@ -169,7 +169,7 @@ TEST_CASE("alpaca: loss only on the output and EOS, shifted by one") {
       "a.json",
       "[\n  {\"instruction\": \"Add\", \"input\": \"1 2\", \"output\": \"3\"},\n"
       "  {\"instruction\": \"Greet\", \"input\": \"\", \"output\": \"hi\"}\n]\n");
-  std::vector<Document> docs = load_documents({path, "alpaca"});
+  std::vector<Document> docs = load_documents({path, "alpaca"}, ByteTokenizer());
   REQUIRE(docs.size() == 2);
   CHECK(text_of(docs[0], Loss::prompt) == alpaca_prompt("Add", "1 2"));
   CHECK(text_of(docs[0], Loss::prompt).find("paired with an input") != std::string::npos);
@@ -479,9 +479,9 @@ TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") 
 TEST_CASE("bad input: one line naming the file, the line and what was expected") {
   TempDir dir;
   auto completion = [](const std::string& path) {
-    return [=] { load_documents({path, "completion"}); };
+    return [=] { load_documents({path, "completion"}, ByteTokenizer()); };
   };
-  auto alpaca = [](const std::string& path) { return [=] { load_documents({path, "alpaca"}); }; };
+  auto alpaca = [](const std::string& path) { return [=] { load_documents({path, "alpaca"}, ByteTokenizer()); }; };
 
   std::string p = dir.write("bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"unterminated}\n");
   std::string e = error_of(completion(p));
@@ -568,7 +568,7 @@ const char* const kFortunes = "/usr/share/games/fortunes";
 TEST_CASE("the fortunes corpus: many documents, byte entropy between 3 and 5 nats" *
           doctest::skip(!fs::is_directory(kFortunes))) {
   const std::string dir = kFortunes;
-  std::vector<Document> docs = load_documents({dir, "completion"});
+  std::vector<Document> docs = load_documents({dir, "completion"}, ByteTokenizer());
   ByteTokenizer tok;
   DataConfig config;
   std::vector<Example> examples;

@@ -149,14 +149,14 @@ TEST_CASE("hub datasets: the snapshot's train JSON files, or data_files; other f
   const DatasetSpec& spec = c.data.datasets[0];
   CHECK(spec.path == (hub.root / "datasets--org--alpaca" / "snapshots" / kMain).string());
   CHECK(spec.data_files == std::vector<std::string>{"data/train-00000-of-00002.jsonl", "data/train-00001-of-00002.jsonl"});
-  CHECK(load_documents(spec).size() == 3);  // read through the snapshot's symlinks; the test split left out
+  CHECK(load_documents(spec, ByteTokenizer()).size() == 3);  // read through the snapshot's symlinks; the test split left out
   CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].data_files == spec.data_files);
   // No split in any name: every JSON file. data_files given: those, in that order.
   CHECK(parse_config("datasets:\n  - path: org/flat\n    type: alpaca\n", "cfg.yaml").data.datasets[0].data_files ==
         std::vector<std::string>{"alpaca_data.json"});
   const TrainConfig test_split = parse_config(
       "datasets:\n  - path: org/alpaca\n    type: alpaca\n    data_files: [data/test-00000-of-00001.jsonl]\n", "cfg.yaml");
-  CHECK(load_documents(test_split.data.datasets[0]).size() == 1);
+  CHECK(load_documents(test_split.data.datasets[0], ByteTokenizer()).size() == 1);
 
   CHECK(error_of("datasets:\n  - path: org/parquet\n    type: alpaca\n") ==
         "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON or JSONL train files (the formats llm_train "

@@ -53,6 +53,24 @@ TEST_CASE("chat_template llama3: trains on the assistant turns only, shown in th
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
 }
 
+TEST_CASE("chat_template tokenizer_default: the tokenizer's own Jinja template, masked by message") {
+  Workspace ws("sft_chat_jinja");
+  write_file((ws.dir / "tokenizer.model").string(), small_ranks_text());
+  // The template transformers would find beside the tokenizer (chat_template.jinja).
+  write_file((ws.dir / "chat_template.jinja").string(),
+             "{{ bos_token }}{% for m in messages %}### {{ m.role | upper }}:\n{{ m.content }}"
+             "{% if m.role == 'assistant' %}<|eot_id|>{% endif %}\n{% endfor %}");
+  std::string config = chat_dataset(ws);
+  config.replace(config.find("chat_template: llama3"), 21, "chat_template: tokenizer_default");
+  Run r = run_train(ws.config(config + "eot_tokens: ['<|eot_id|>']\ntokenizer_config: " + ws.dir.string() +
+                              "\nvocab_size: " + std::to_string(kRanks + 256) + "\nsequence_len: 64\nmax_steps: 2\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  // trim_blocks drops the newline after {% endif %}, as transformers renders it.
+  CHECK(r.output.find("([[trained]]): ### SYSTEM:\\nBe brief.### USER:\\nhello 0### ASSISTANT:\\n[[world 1]]") !=
+        std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+}
+
 TEST_CASE("chat_template with the byte tokenizer: one line naming the special token, exit 2") {
   Workspace ws("sft_chat_bytes");
   Run r = run_train(ws.config(chat_dataset(ws) + "max_steps: 1\n"));

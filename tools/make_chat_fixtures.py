@@ -6,8 +6,12 @@ Each template's Jinja source is rendered by jinja2 as transformers' apply_chat_t
   test/data/chat/llama3_expected.json  Meta-Llama-3-8B-Instruct's chat_template (Axolotl's llama3)
   test/data/chat/chatml_expected.json  Axolotl's chatml template
 Each file holds the template source, the jinja2 version and a list of {name, messages, rendered}.
+  test/data/chat/jinja_expected.json   test_jinja's cases: tools/jinja_cases.py's feature
+                                       templates, and these templates plus Meta's Llama 3.2
+                                       Instruct template on the conversations, each rendered by
+                                       transformers' own compiled template (or its error)
 
-Run from the repository root (needs jinja2): tools/make_chat_fixtures.py [--out test/data/chat]
+Run from the repository root (needs jinja2 and transformers): tools/make_chat_fixtures.py [--out test/data/chat]
 """
 import argparse
 import json
@@ -15,6 +19,9 @@ import pathlib
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from transformers.utils.chat_template_utils import _compile_jinja_template
+
+import jinja_cases
 
 # Jinja reads '\n' inside its string literals as a newline, as it does from tokenizer_config.json.
 TEMPLATES = {
@@ -66,6 +73,37 @@ CONVERSATIONS = {
 }
 
 
+def jinja_fixture():
+    """test_jinja's cases: each template with its variables and what transformers renders."""
+    cases = [(name, source, variables) for name, source, variables in jinja_cases.FEATURES]
+    for template_name, template in TEMPLATES.items():
+        for case, messages in CONVERSATIONS.items():
+            cases.append((f"{template_name}/{case}", template["source"],
+                          {"messages": messages, "bos_token": template["bos_token"], "add_generation_prompt": False}))
+    llama3_2 = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "date_string": "26 Jul 2024"}
+    for case, messages in CONVERSATIONS.items():
+        cases.append((f"llama3_2/{case}", jinja_cases.LLAMA3_2, {"messages": messages, **llama3_2}))
+    cases.append(("llama3_2/tools_in_system", jinja_cases.LLAMA3_2,
+                  {"messages": jinja_cases.CONVERSATION, "custom_tools": [jinja_cases.TOOL],
+                   "tools_in_user_message": False, "add_generation_prompt": True, **llama3_2}))
+    cases.append(("llama3_2/tools_in_user_message", jinja_cases.LLAMA3_2,
+                  {"messages": jinja_cases.CONVERSATION, "custom_tools": [jinja_cases.TOOL], **llama3_2}))
+    tool_call = {"role": "assistant", "tool_calls": [{"function": {"name": "get_weather",
+                                                                  "arguments": {"city": "Paris", "days": 2}}}]}
+    cases.append(("llama3_2/tool_call", jinja_cases.LLAMA3_2,
+                  {"messages": jinja_cases.CONVERSATION[:2] + [tool_call, {"role": "tool", "content": {"sky": "clear"}}],
+                   **llama3_2}))
+    out = []
+    for name, source, variables in cases:
+        case = {"name": name, "template": source, "variables": variables}
+        try:
+            case["rendered"] = _compile_jinja_template(source).render(**variables)
+        except Exception as e:  # noqa: BLE001 - the fixture records that rendering fails
+            case["error"] = f"{type(e).__name__}: {e}"
+        out.append(case)
+    return {"jinja2": jinja2.__version__, "cases": out}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="test/data/chat")
@@ -84,6 +122,10 @@ def main():
         path = out / f"{name}_expected.json"
         path.write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {path} ({len(cases)} conversations)")
+    path = out / "jinja_expected.json"
+    fixture = jinja_fixture()
+    path.write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path} ({len(fixture['cases'])} cases)")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,10 @@ void Parser::validate() {
   if (c.data.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs)
-      if (spec.chat_template.empty()) spec.chat_template = c.data.chat_template;
+      if (spec.chat_template.empty()) {  // Axolotl's rule: both from the top level, or neither
+        spec.chat_template = c.data.chat_template;
+        spec.chat_template_jinja = c.data.chat_template_jinja;
+      }
   // Axolotl's check_val_w_test_datasets.
   if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
     fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));
@@ -132,6 +135,7 @@ void Parser::validate() {
   // With no tokenizer_config, an HF model directory's own tokenizer, when it ships one.
   if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
     c.tokenizer_config = find_bpe_tokenizer(c.base_model).value_or("");
+  resolve_chat_templates(c);
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
          "'" + c.resume_from_checkpoint + "'");

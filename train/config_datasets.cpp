@@ -1,6 +1,7 @@
 // defines: read_datasets, write_datasets (the `datasets:` list and Axolotl's per-dataset keys)
 #include <filesystem>
 
+#include "io/chat_template.h"
 #include "io/dataset_split.h"
 #include "io/hf_hub_cache.h"
 #include "train/config_fields.h"
@@ -89,7 +90,9 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                } else if (key == "field") {
                  spec.field = read_string(v, wk);
                } else if (key == "chat_template") {
-                 spec.chat_template = read_choice(v, wk, {"llama3", "chatml"});
+                 spec.chat_template = read_choice(v, wk, chat_template_choices());
+               } else if (key == "chat_template_jinja") {
+                 spec.chat_template_jinja = chat_template_jinja_of(ctx, v, wk);
                } else if (key == "field_messages") {
                  spec.field_messages = read_string(v, wk);
                } else if (key == "message_property_mappings") {
@@ -139,6 +142,7 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     if (d.field != "text") y += "\n    field: " + yaml_string(d.field);
     if (d.type != "chat_template") continue;
     y += "\n    chat_template: " + yaml_string(d.chat_template);
+    if (!d.chat_template_jinja.empty()) y += "\n    chat_template_jinja: " + yaml_string(d.chat_template_jinja);
     y += "\n    field_messages: " + yaml_string(d.field_messages);
     y += "\n    message_property_mappings: {role: " +
          yaml_string(d.message_property_mappings.at("role")) +

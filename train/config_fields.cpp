@@ -1,4 +1,5 @@
 // defines: config_fields, find_config_field (the config's field table), config_keys
+#include "io/chat_template.h"  // chat_template_choices
 #include "train/config_fields.h"
 
 #include <algorithm>
@@ -263,8 +264,15 @@ std::vector<ConfigField> make_fields() {
       {"test_datasets", data, "a list of {path, type} entries",
        "evaluation data instead of val_set_size's held-out share, in the same entries as datasets",
        read_test_datasets, write_test_datasets},
-      choice("chat_template", data, MEMBER(data.chat_template), {"llama3", "chatml"},
-             "the chat format of chat_template entries that name none"),
+      choice("chat_template", data, MEMBER(data.chat_template), chat_template_choices(),
+             "the chat format of chat_template entries that name none (unset: the tokenizer's own, else llama3)"),
+      {"chat_template_jinja", data, "a Jinja template, or the path of a .jinja file",
+       "the template of chat_template: jinja", read_chat_template_jinja,
+       [](const TrainConfig& c) { return yaml_string(c.data.chat_template_jinja); }},
+      {"eot_tokens", data, "a list of special token names",
+       "the end-of-turn tokens train_on_eos trains under a Jinja chat template (unset: EOS)",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.eot_tokens = read_string_list(n, w); },
+       [](const TrainConfig& c) { return c.data.eot_tokens.empty() ? std::string() : yaml_list(c.data.eot_tokens); }},
       text("dataset_prepared_path", data, MEMBER(data.dataset_prepared_path),
            "token cache directory; unset: output_dir/prepared"),
       {"val_set_size", data, "a fraction < 1 or a whole count", "held-out examples for evaluation",

@@ -136,6 +136,13 @@ std::string write_test_datasets(const TrainConfig& c);
 // The map-valued keys (train/config_maps.cpp): special_tokens, rope_scaling (HF's null is "none")
 // and gradient_checkpointing_kwargs.
 void read_special_tokens(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// chat_template_jinja (top-level or a dataset's): a .jinja file beside the config (its path) or
+// the template itself, parsed now so that a syntax error names the key.
+std::string chat_template_jinja_of(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_chat_template_jinja(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// Each chat_template dataset's eot_tokens and Jinja template (chat_template_source), from the
+// tokenizer's own or chat_template_jinja; UserError naming the config when there is none.
+void resolve_chat_templates(TrainConfig& c);
 std::string write_special_tokens(const TrainConfig& c);
 void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_rope_scaling(const TrainConfig& c);

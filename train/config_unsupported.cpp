@@ -41,7 +41,6 @@ const Unsupported kUnsupported[] = {
     {"tokens", "adding tokens to the vocabulary (and resizing the embedding) is not built"},
     {"added_tokens_overrides", "renaming the tokenizer's reserved tokens is not built"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
-    {"chat_template_jinja", "custom Jinja chat templates are not rendered: chat_template llama3 or chatml"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
     {"auto_find_batch_size", "the batch is micro_batch_size as given: halving it on out-of-memory is not built"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "

@@ -40,5 +40,6 @@ std::vector<std::string> with_json(std::vector<std::string> keys);
 // Every target: the main inputs' (fuzz_targets.cpp) and the side files' (fuzz_side_files.cpp).
 const std::vector<Target>& targets();
 std::vector<Target> side_file_targets();
+Target chat_template_jinja_target();  // fuzz_jinja.cpp
 
 }  // namespace llm::fuzz

@@ -308,7 +308,7 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
             spec.path = scratch + "/data.jsonl";
             spec.type = type;
             write_bytes(spec.path, input);
-            load_documents(spec);
+            load_documents(spec, ByteTokenizer());
           }};
 }
 
@@ -333,6 +333,7 @@ const std::vector<Target>& targets() {
         documents_target("pretokenized", {"input_ids", "labels", "attention_mask", "-100"}),
     };
     for (Target& t : side_file_targets()) main_inputs.push_back(std::move(t));
+    main_inputs.push_back(chat_template_jinja_target());
     return main_inputs;
   }();
   return all;

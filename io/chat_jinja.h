@@ -1,0 +1,33 @@
+// Conversations under a Jinja chat template (a dataset's chat_template tokenizer_default, jinja,
+// or a tokenizer_default_fallback_* whose tokenizer has one), as Axolotl's ChatTemplateStrategy
+// reads them with transformers:
+//   rendered by io/jinja.h with messages, bos_token, eos_token and add_generation_prompt false;
+//   tokenized whole (tokens may span the template's text and a message's), where only the
+//   special tokens the template itself writes are read as such: a "<|eot_id|>" typed in a
+//   message stays text (transformers would read it as the token);
+//   masked by where each byte came from: a token holding any of a message's content takes that
+//   message's loss (trained when its role is in roles_to_train, Loss::prompt otherwise); the
+//   first end-of-turn token after a message's content, before the next message's (one of
+//   eot_tokens, or EOS when none are given), trains as train_on_eos says; the rest never does.
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include "io/data_config.h"
+#include "io/documents.h"
+#include "io/jinja.h"
+#include "io/tokenizer.h"
+
+namespace llm {
+
+// One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
+// `messages` is the template's list of message dicts, each content's strings carrying the
+// message's index as their source; `roles` their roles and `trained_roles` roles_to_train, ours.
+// UserError names spec.path when rendering fails.
+Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
+                             const std::vector<std::string>& roles,
+                             const std::set<std::string>& trained_roles, const DatasetSpec& spec,
+                             const Tokenizer& tokenizer);
+
+}  // namespace llm

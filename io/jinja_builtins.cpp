@@ -1,0 +1,358 @@
+// defines: apply_filter, apply_test, attribute_of, item_of, slice_of, iterate, global_functions
+#include "io/jinja_builtins.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include "io/jinja_methods.h"
+
+namespace llm::jinja {
+namespace {
+
+using Kind = Value::Kind;
+
+// subject.name as a function value: the method bound to its object.
+Value bound_method(const Value& self, const std::string& name,
+                   Value (*method)(const Value&, const std::string&, std::vector<Value>&, Kwargs&)) {
+  return Value::from(Function([self, name, method](std::vector<Value>& args, Kwargs& kwargs) {
+    return method(self, name, args, kwargs);
+  }));
+}
+
+// The subject's attribute `name` for selectattr, map and sort (dotted paths walk down).
+Value path_of(const Value& subject, const std::string& name) {
+  Value v = subject;
+  size_t begin = 0;
+  while (true) {
+    const size_t dot = name.find('.', begin);
+    v = attribute_of(v, name.substr(begin, dot - begin));
+    if (dot == std::string::npos) return v;
+    begin = dot + 1;
+  }
+}
+
+ValueList sorted(ValueList items, bool reverse, const std::string& attribute) {
+  bool ok = true;
+  std::stable_sort(items.begin(), items.end(), [&](const Value& a, const Value& b) {
+    const Value x = attribute.empty() ? a : path_of(a, attribute);
+    const Value y = attribute.empty() ? b : path_of(b, attribute);
+    bool comparable = true;
+    const bool less = reverse ? less_than(y, x, &comparable) : less_than(x, y, &comparable);
+    ok = ok && comparable;
+    return less;
+  });
+  if (!ok) fail("sort: items that do not compare");
+  return items;
+}
+
+std::string attribute_argument(const Kwargs& kwargs) {
+  const Value a = argument({}, kwargs, 0, "attribute");
+  return a.kind == Kind::string ? a.text.str() : "";
+}
+
+// select / reject / selectattr / rejectattr.
+Value select_items(const Value& subject, std::vector<Value>& args, bool keep, bool by_attribute) {
+  ValueList out;
+  const size_t first_test = by_attribute ? 1 : 0;
+  const std::string attribute = by_attribute ? string_of(argument(args, {}, 0, ""), "selectattr").str() : "";
+  const std::string test = args.size() > first_test ? string_of(args[first_test], "select").str() : "";
+  const std::vector<Value> test_args(args.begin() + std::min(args.size(), first_test + 1), args.end());
+  for (const Value& item : iterate(subject)) {
+    const Value v = by_attribute ? path_of(item, attribute) : item;
+    const bool passes = test.empty() ? v.truthy() : apply_test(test, v, test_args);
+    if (passes == keep) out.push_back(item);
+  }
+  return Value::from(out);
+}
+
+Value number_filter(const std::string& name, const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
+  if (name == "int" || name == "float") {
+    const Value fallback = argument(args, kwargs, 0, "default", name == "int" ? Value::from(int64_t(0)) : Value::from(0.0));
+    double d = 0;
+    if (v.is_numeric()) {
+      d = v.as_double();
+    } else if (v.kind == Kind::string) {
+      const std::string s = v.text.str();
+      char* end = nullptr;
+      d = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end) return fallback;
+    } else {
+      return fallback;
+    }
+    if (name == "int") return Value::from(v.kind == Kind::integer ? v.integer : int64_t(std::trunc(d)));
+    return Value::from(d);
+  }
+  if (!v.is_numeric()) fail(name + " expects a number, got " + v.type_name());
+  const auto int_or_bool = [](const Value& x) { return x.kind == Kind::integer ? x.integer : int64_t(x.boolean); };
+  if (name == "abs" && v.kind == Kind::integer && v.integer == INT64_MIN) fail("integer overflow");
+  if (name == "abs") return v.kind == Kind::number ? Value::from(std::fabs(v.number)) : Value::from(int64_t(std::llabs(int_or_bool(v))));
+  const int64_t precision = integer_of(argument(args, kwargs, 0, "precision", Value::from(int64_t(0))), "round");
+  const double scale = std::pow(10.0, double(precision));
+  return Value::from(std::round(v.as_double() * scale) / scale);  // method common
+}
+
+}  // namespace
+
+Value attribute_of(const Value& subject, const std::string& name) {
+  if (subject.kind == Kind::undefined) fail("'" + subject.name + "' is undefined");
+  if (subject.kind == Kind::string && is_string_method(name)) return bound_method(subject, name, string_method);
+  if (subject.kind == Kind::dict && !subject.is_namespace &&
+      (name == "items" || name == "keys" || name == "values" || name == "get"))
+    return bound_method(subject, name, dict_method);
+  Value v = subject.member(name);
+  if (!v.is_defined()) v.name = name;
+  return v;
+}
+
+Value item_of(const Value& subject, const Value& key) {
+  if (subject.kind == Kind::undefined) fail("'" + subject.name + "' is undefined");
+  if (subject.kind == Kind::dict && key.kind == Kind::string) {  // the member before a method
+    Value v = subject.member(key.text.str());
+    if (!v.is_defined()) v.name = key.text.str();
+    return v;
+  }
+  if ((subject.kind == Kind::list || subject.kind == Kind::string) &&
+      (key.kind == Kind::integer || key.kind == Kind::boolean)) {
+    int64_t i = integer_of(key, "[]");
+    if (subject.kind == Kind::list) {
+      const int64_t n = int64_t(subject.list->size());
+      if (i < 0) i += n;
+      return i >= 0 && i < n ? (*subject.list)[size_t(i)] : Value::undefined("index " + std::to_string(i));
+    }
+    return slice_of(subject, Value::from(i), Value::from(i == -1 ? INT64_MAX : i + 1), Value::none());
+  }
+  return Value::undefined(key.repr());
+}
+
+Value slice_of(const Value& subject, const Value& start, const Value& stop, const Value& step_value) {
+  if (subject.kind != Kind::list && subject.kind != Kind::string) fail("cannot slice a " + subject.type_name());
+  const std::string s = subject.kind == Kind::string ? subject.text.str() : "";
+  const std::vector<size_t> at = subject.kind == Kind::string ? code_points(s) : std::vector<size_t>();
+  const int64_t n = subject.kind == Kind::list ? int64_t(subject.list->size()) : int64_t(at.size()) - 1;
+  const auto given = [](const Value& v) { return v.kind != Kind::none && v.kind != Kind::undefined; };
+  const int64_t step = given(step_value) ? integer_of(step_value, "slice") : 1;
+  if (step == 0) fail("slice step cannot be zero");
+  auto clamp = [&](const Value& v, int64_t fallback) {
+    if (!given(v)) return fallback;
+    int64_t i = integer_of(v, "slice");
+    if (i < 0) i += n;
+    return step > 0 ? std::clamp<int64_t>(i, 0, n) : std::clamp<int64_t>(i, -1, n - 1);
+  };
+  const int64_t begin = clamp(start, step > 0 ? 0 : n - 1), end = clamp(stop, step > 0 ? n : -1);
+  if (subject.kind == Kind::string && step == 1)
+    return Value::from(subject.text.bytes(at[size_t(begin)], at[size_t(std::max(begin, end))]));
+  ValueList items;
+  Text text;
+  for (int64_t i = begin; step > 0 ? i < end : i > end; i += step) {
+    if (subject.kind == Kind::list) items.push_back((*subject.list)[size_t(i)]);
+    else text.append(subject.text.bytes(at[size_t(i)], at[size_t(i) + 1]));
+  }
+  return subject.kind == Kind::list ? Value::from(items) : Value::from(text);
+}
+
+ValueList iterate(const Value& subject) {
+  switch (subject.kind) {
+    case Kind::undefined: return {};
+    case Kind::list: return *subject.list;
+    case Kind::dict: {
+      ValueList keys;
+      for (const auto& [k, v] : *subject.dict) keys.push_back(Value::from(k));
+      return keys;
+    }
+    case Kind::string: {
+      ValueList chars;
+      const std::vector<size_t> at = code_points(subject.text.str());
+      for (size_t i = 0; i + 1 < at.size(); i++) chars.push_back(Value::from(subject.text.bytes(at[i], at[i + 1])));
+      return chars;
+    }
+    default: fail("cannot iterate over a " + subject.type_name());
+  }
+}
+
+bool apply_test(const std::string& name, const Value& v, const std::vector<Value>& args) {
+  const Value arg = args.empty() ? Value::none() : args[0];
+  bool ok = true;
+  if (name == "defined") return v.is_defined();
+  if (name == "undefined") return !v.is_defined();
+  if (name == "none") return v.kind == Kind::none;
+  if (name == "boolean") return v.kind == Kind::boolean;
+  if (name == "true" || name == "false") return v.kind == Kind::boolean && v.boolean == (name == "true");
+  if (name == "integer") return v.kind == Kind::integer;
+  if (name == "float") return v.kind == Kind::number;
+  if (name == "number") return v.is_numeric();
+  if (name == "string") return v.kind == Kind::string;
+  if (name == "mapping") return v.kind == Kind::dict;
+  if (name == "iterable") return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string;
+  if (name == "sequence") return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string;
+  if (name == "callable") return v.kind == Kind::function;
+  if (name == "odd" || name == "even") return (integer_of(v, name) % 2 != 0) == (name == "odd");
+  if (name == "divisibleby") return integer_of(v, name) % integer_of(arg, name) == 0;
+  if (name == "eq" || name == "equalto" || name == "==") return v == arg;
+  if (name == "ne" || name == "!=") return !(v == arg);
+  if (name == "lt" || name == "lessthan" || name == "<") return less_than(v, arg, &ok);
+  if (name == "gt" || name == "greaterthan" || name == ">") return less_than(arg, v, &ok);
+  if (name == "le" || name == "<=") return !less_than(arg, v, &ok);
+  if (name == "ge" || name == ">=") return !less_than(v, arg, &ok);
+  if (name == "in") {
+    for (const Value& item : iterate(arg))
+      if (item == v) return true;
+    return arg.kind == Kind::string && v.kind == Kind::string && arg.text.str().find(v.text.str()) != std::string::npos;
+  }
+  if (name == "lower" || name == "upper") {
+    const std::string s = v.to_text().str();
+    return s == ascii_case(s, name == "lower" ? ::tolower : ::toupper);
+  }
+  if (name == "sameas") return v == arg && v.kind == arg.kind;
+  fail("no test named '" + name + "'");
+}
+
+Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
+  if (name == "default" || name == "d") {
+    const bool boolean = argument(args, kwargs, 1, "boolean", Value::from(false)).truthy();
+    return !v.is_defined() || (boolean && !v.truthy()) ? argument(args, kwargs, 0, "default_value", Value::from("")) : v;
+  }
+  if (name == "safe" || name == "string") return name == "safe" ? v : Value::from(v.to_text());
+  if (name == "trim") return Value::from(strip_text(v.to_text(), argument(args, kwargs, 0, "chars"), true, true));
+  if (name == "upper" || name == "lower" || name == "title" || name == "capitalize" || name == "replace") {
+    const Value s = Value::from(v.to_text());
+    return string_method(s, name, args, kwargs);
+  }
+  if (name == "length" || name == "count") {
+    if (v.kind == Kind::string) return Value::from(int64_t(code_points(v.text.str()).size() - 1));
+    if (v.kind == Kind::dict) return Value::from(int64_t(v.dict->size()));
+    return Value::from(int64_t(iterate(v).size()));
+  }
+  if (name == "tojson") {
+    const Value indent = argument(args, kwargs, 1, "indent");
+    return Value::from(to_json(v, indent.kind == Kind::integer ? int(indent.integer) : -1,
+                               argument(args, kwargs, 3, "sort_keys", Value::from(false)).truthy()));
+  }
+  if (name == "list") return Value::from(iterate(v));
+  if (name == "first" || name == "last") {
+    const ValueList items = iterate(v);
+    if (items.empty()) return Value::undefined("an empty sequence's " + name);
+    return name == "first" ? items.front() : items.back();
+  }
+  if (name == "join") {
+    const std::string attribute = attribute_argument(kwargs);
+    ValueList items = iterate(v);
+    if (!attribute.empty())
+      for (Value& item : items) item = path_of(item, attribute);
+    return join_values(items, argument(args, kwargs, 0, "d", Value::from("")).to_text());
+  }
+  if (name == "items" || name == "dictsort") {
+    if (v.kind != Kind::dict) fail(name + " expects a dict, got " + v.type_name());
+    Value items = dict_method(v, "items", args, kwargs);
+    return name == "items" ? items : Value::from(sorted(*items.list, false, ""));
+  }
+  if (name == "reverse") {
+    ValueList items = iterate(v);
+    std::reverse(items.begin(), items.end());
+    if (v.kind != Kind::string) return Value::from(items);
+    return join_values(items, Text());
+  }
+  if (name == "sort")
+    return Value::from(sorted(iterate(v), argument(args, kwargs, 0, "reverse", Value::from(false)).truthy(),
+                              attribute_argument(kwargs)));
+  if (name == "unique") {
+    ValueList out;
+    for (const Value& item : iterate(v))
+      if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
+    return Value::from(out);
+  }
+  if (name == "min" || name == "max") {
+    const ValueList items = sorted(iterate(v), name == "max", attribute_argument(kwargs));
+    return items.empty() ? Value::undefined("an empty sequence's " + name) : items.front();
+  }
+  if (name == "map") {
+    const std::string attribute = attribute_argument(kwargs);
+    ValueList out;
+    std::vector<Value> rest(args.begin() + std::min<size_t>(args.size(), 1), args.end());
+    Kwargs none;
+    for (const Value& item : iterate(v))
+      out.push_back(!attribute.empty() ? path_of(item, attribute)
+                                       : apply_filter(string_of(argument(args, {}, 0, ""), "map").str(), item, rest, none));
+    return Value::from(out);
+  }
+  if (name == "select" || name == "reject") return select_items(v, args, name == "select", false);
+  if (name == "selectattr" || name == "rejectattr") return select_items(v, args, name == "selectattr", true);
+  if (name == "attr") return attribute_of(v, string_of(argument(args, kwargs, 0, "name"), "attr").str());
+  if (name == "indent") {
+    const Value width = argument(args, kwargs, 0, "width", Value::from(int64_t(4)));
+    const std::string pad = width.kind == Kind::string ? width.text.str() : std::string(size_t(integer_of(width, "indent")), ' ');
+    const bool first = argument(args, kwargs, 1, "first", Value::from(false)).truthy();
+    const bool blank = argument(args, kwargs, 2, "blank", Value::from(false)).truthy();
+    const ValueList lines = split_text(v.to_text(), Value::from("\n"), -1);
+    Text out;
+    for (size_t i = 0; i < lines.size(); i++) {
+      if (i) out.append("\n", kTemplateSource);
+      if ((i || first) && (blank || !lines[i].text.empty())) out.append(pad, kTemplateSource);
+      out.append(lines[i].text);
+    }
+    return Value::from(out);
+  }
+  if (name == "sum") {
+    const std::string attribute = attribute_argument(kwargs);
+    Value total = argument(args, kwargs, 1, "start", Value::from(int64_t(0)));
+    for (const Value& item : iterate(v)) {
+      const Value x = attribute.empty() ? item : path_of(item, attribute);
+      if (!x.is_numeric() || !total.is_numeric()) fail("sum expects numbers");
+      total = x.kind == Kind::number || total.kind == Kind::number ? Value::from(total.as_double() + x.as_double())
+                                                                   : Value::from(int64_t(total.as_double()) + int64_t(x.as_double()));
+    }
+    return total;
+  }
+  if (name == "int" || name == "float" || name == "abs" || name == "round") return number_filter(name, v, args, kwargs);
+  fail("no filter named '" + name + "'");
+}
+
+ValueDict global_functions() {
+  ValueDict globals;
+  globals.emplace_back("range", Value::from(Function([](std::vector<Value>& args, Kwargs&) {
+    if (args.empty() || args.size() > 3) fail("range expects 1 to 3 integers");
+    const int64_t start = args.size() > 1 ? integer_of(args[0], "range") : 0;
+    const int64_t stop = integer_of(args[args.size() > 1 ? 1 : 0], "range");
+    const int64_t step = args.size() > 2 ? integer_of(args[2], "range") : 1;
+    if (step == 0) fail("range step cannot be zero");
+    ValueList items;
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      if (items.size() >= 1000000) fail("range longer than 1000000 items");
+      items.push_back(Value::from(i));
+    }
+    return Value::from(items);
+  })));
+  const auto make_dict = [](bool is_namespace) {
+    return Value::from(Function([is_namespace](std::vector<Value>& args, Kwargs& kwargs) {
+      Value d = Value::from(ValueDict());
+      d.is_namespace = is_namespace;
+      for (const Value& a : args)  // namespace(other_dict)
+        if (a.kind == Kind::dict) *d.dict = *a.dict;
+      for (auto& [k, value] : kwargs) {
+        auto it = std::find_if(d.dict->begin(), d.dict->end(), [&k = k](const auto& e) { return e.first == k; });
+        if (it != d.dict->end()) it->second = value;
+        else d.dict->emplace_back(k, value);
+      }
+      return d;
+    }));
+  };
+  globals.emplace_back("namespace", make_dict(true));
+  globals.emplace_back("dict", make_dict(false));
+  globals.emplace_back("raise_exception", Value::from(Function([](std::vector<Value>& args, Kwargs&) -> Value {
+    throw TemplateError("the template raised: " + (args.empty() ? std::string() : args[0].to_text().str()));
+  })));
+  // transformers' strftime_now: today's date in the template's format.
+  globals.emplace_back("strftime_now", Value::from(Function([](std::vector<Value>& args, Kwargs&) {
+    const std::string format = args.empty() ? "" : string_of(args[0], "strftime_now").str();
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm local{};
+    localtime_r(&now, &local);
+    char buf[256] = {0};
+    std::strftime(buf, sizeof buf, format.c_str(), &local);
+    return Value::from(std::string(buf));
+  })));
+  return globals;
+}
+
+}  // namespace llm::jinja

@@ -1,0 +1,29 @@
+// What a chat template may call, as jinja2 and transformers define it: filters (`x | trim`),
+// tests (`x is defined`), Python's str and dict methods (`x.strip()`, `d.items()`) and the
+// globals (range, namespace, dict, raise_exception, strftime_now). Errors are TemplateError.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "io/jinja_value.h"
+
+namespace llm::jinja {
+
+Value apply_filter(const std::string& name, const Value& subject, std::vector<Value>& args,
+                   Kwargs& kwargs);
+bool apply_test(const std::string& name, const Value& subject, const std::vector<Value>& args);
+
+// subject.name as jinja2 looks it up: a method of str or dict (bound to subject), else a dict's
+// member; undefined when there is none.
+Value attribute_of(const Value& subject, const std::string& name);
+// subject[key]: a list's item (negative from the end), a dict's member, a string's code point.
+Value item_of(const Value& subject, const Value& key);
+// subject[start:stop:step] on lists and strings (strings by code point, keeping sources).
+Value slice_of(const Value& subject, const Value& start, const Value& stop, const Value& step);
+// The items `for` walks: a list's items, a dict's keys, a string's code points; undefined: none.
+ValueList iterate(const Value& subject);
+
+// range, namespace, dict, raise_exception and strftime_now.
+ValueDict global_functions();
+
+}  // namespace llm::jinja

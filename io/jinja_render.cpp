@@ -1,0 +1,387 @@
+// defines: Template (parse and render), from_json
+#include <cmath>
+
+#include "engine/user_error.h"
+#include "io/jinja.h"
+#include "io/jinja_builtins.h"
+#include "io/jinja_methods.h"  // fail
+
+namespace llm::jinja {
+namespace {
+
+using Kind = Value::Kind;
+
+// a op b on int64 (op one of __builtin_{add,sub,mul}_overflow), or a TemplateError on overflow.
+template <class Op>
+int64_t checked(Op op, int64_t a, int64_t b) {
+  int64_t result = 0;
+  if (op(a, b, &result)) fail("integer overflow");
+  return result;
+}
+bool add(int64_t a, int64_t b, int64_t* r) { return __builtin_add_overflow(a, b, r); }
+bool subtract(int64_t a, int64_t b, int64_t* r) { return __builtin_sub_overflow(a, b, r); }
+bool multiply(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(a, b, r); }
+
+// What one rendering may do, so that a template that never ends (or doubles a string in a loop)
+// stops with a message instead of hanging or taking all memory.
+constexpr int64_t kMaxSteps = 10'000'000;              // statements run
+constexpr size_t kMaxStringBytes = size_t(64) << 20;   // one string value
+
+Text concatenated(Text a, const Text& b) {
+  a.append(b);
+  if (a.str().size() > kMaxStringBytes) fail("a string longer than 64 MiB");
+  return a;
+}
+
+bool is_int(const Value& v) { return v.kind == Kind::integer || v.kind == Kind::boolean; }
+int64_t int_of(const Value& v) { return v.kind == Kind::integer ? v.integer : v.boolean; }
+
+Value arithmetic(const std::string& op, const Value& a, const Value& b) {
+  if (op == "+" && a.kind == Kind::string && b.kind == Kind::string) return Value::from(concatenated(a.text, b.text));
+  if (op == "+" && a.kind == Kind::list && b.kind == Kind::list) {
+    ValueList items = *a.list;
+    items.insert(items.end(), b.list->begin(), b.list->end());
+    return Value::from(items);
+  }
+  if (op == "*" && (a.kind == Kind::string || a.kind == Kind::list) && is_int(b)) {
+    const int64_t n = int_of(b);
+    if (n > 100000 || (a.kind == Kind::string && size_t(std::max<int64_t>(n, 0)) * a.text.str().size() > kMaxStringBytes))
+      fail("a repetition longer than 100000 items or 64 MiB");
+    Value out = a.kind == Kind::string ? Value::from(Text()) : Value::from(ValueList());
+    for (int64_t i = 0; i < n; i++) out = arithmetic("+", out, a);
+    return out;
+  }
+  if (!a.is_numeric() || !b.is_numeric())
+    fail("unsupported operand types for " + op + ": " + a.type_name() + " and " + b.type_name());
+  const double x = a.as_double(), y = b.as_double();
+  if (is_int(a) && is_int(b) && op != "/") {
+    const int64_t i = int_of(a), j = int_of(b);
+    if (op == "+") return Value::from(checked(add, i, j));
+    if (op == "-") return Value::from(checked(subtract, i, j));
+    if (op == "*") return Value::from(checked(multiply, i, j));
+    if (op == "**") {
+      if (j < 0) return Value::from(std::pow(x, y));
+      int64_t power = 1, base = i;  // by squaring: an overflow shows within 64 rounds
+      for (int64_t e = j; e > 0; e >>= 1) {
+        if (e & 1) power = checked(multiply, power, base);
+        if (e > 1) base = checked(multiply, base, base);
+      }
+      return Value::from(power);
+    }
+    if (j == 0) fail("integer division or modulo by zero");
+    if (i == INT64_MIN && j == -1) fail("integer overflow");
+    int64_t q = i / j, m = i % j;
+    if (m != 0 && ((m < 0) != (j < 0))) q--, m += j;  // Python floors
+    return Value::from(op == "//" ? q : m);
+  }
+  if (op == "+") return Value::from(x + y);
+  if (op == "-") return Value::from(x - y);
+  if (op == "*") return Value::from(x * y);
+  if (op == "**") return Value::from(std::pow(x, y));
+  if (y == 0) fail("float division by zero");
+  if (op == "/") return Value::from(x / y);
+  if (op == "//") return Value::from(std::floor(x / y));
+  return Value::from(x - y * std::floor(x / y));  // %
+}
+
+bool contains(const Value& container, const Value& item) {
+  if (container.kind == Kind::string) {
+    if (item.kind != Kind::string) fail("'in <string>' needs a string on the left, got " + item.type_name());
+    return container.text.str().find(item.text.str()) != std::string::npos;
+  }
+  for (const Value& v : iterate(container))
+    if (v == item) return true;
+  return false;
+}
+
+class Renderer {
+ public:
+  enum class Flow { next, loop_break, loop_continue };
+
+  Renderer(const std::string& where, const ValueDict& variables) : where_(where) {
+    scopes_.push_back(global_functions());
+    for (const auto& [k, v] : variables) assign(k, v);
+  }
+
+  Flow run(const Body& body, Text& out) {
+    for (const Node& node : body) {
+      try {
+        const Flow flow = run(node, out);
+        if (flow != Flow::next) return flow;
+      } catch (const TemplateError& e) {
+        throw UserError(where_ + ": chat template line " + std::to_string(node.line) + ": " + e.what());
+      }
+    }
+    return Flow::next;
+  }
+
+ private:
+  Flow run(const Node& node, Text& out) {
+    if (++steps_ > kMaxSteps) fail("more than 10000000 statements run (a template that never ends?)");
+    switch (node.kind) {
+      case Node::Kind::text: out.append(node.text, kTemplateSource); return Flow::next;
+      case Node::Kind::output: out.append(eval(*node.expr).to_text()); return Flow::next;
+      case Node::Kind::if_chain:
+        for (const auto& [condition, body] : node.branches)
+          if (eval(*condition).truthy()) return run(body, out);
+        return run(node.else_body, out);
+      case Node::Kind::for_loop: return run_for(node, out);
+      case Node::Kind::set: {
+        const Value v = eval(*node.expr);
+        if (!node.attribute.empty()) {
+          Value target = lookup(node.targets[0]);
+          if (!target.is_namespace) fail("cannot set an attribute of a " + target.type_name() + " (only of a namespace)");
+          set_member(target, node.attribute, v);
+        } else {
+          unpack(node.targets, v);
+        }
+        return Flow::next;
+      }
+      case Node::Kind::set_block: {
+        Text captured;
+        run(node.body, captured);
+        assign(node.targets[0], Value::from(captured));
+        return Flow::next;
+      }
+      case Node::Kind::macro: {
+        const Node* macro = &node;
+        assign(node.name, Value::from(Function([this, macro](std::vector<Value>& args, Kwargs& kwargs) {
+          return call_macro(*macro, args, kwargs);
+        })));
+        return Flow::next;
+      }
+      case Node::Kind::loop_break: return Flow::loop_break;
+      case Node::Kind::loop_continue: return Flow::loop_continue;
+      case Node::Kind::generation: return run(node.body, out);
+    }
+    return Flow::next;
+  }
+
+  static void set_member(Value& dict, const std::string& key, const Value& v) {
+    for (auto& [k, existing] : *dict.dict)
+      if (k == key) {
+        existing = v;
+        return;
+      }
+    dict.dict->emplace_back(key, v);
+  }
+
+  void unpack(const std::vector<std::string>& targets, const Value& v) {
+    if (targets.size() == 1) return assign(targets[0], v);
+    const ValueList items = iterate(v);
+    if (items.size() != targets.size())
+      fail("cannot unpack " + std::to_string(items.size()) + " values into " + std::to_string(targets.size()) + " names");
+    for (size_t i = 0; i < targets.size(); i++) assign(targets[i], items[i]);
+  }
+
+  Flow run_for(const Node& node, Text& out) {
+    ValueList items;
+    for (const Value& item : iterate(eval(*node.expr))) {
+      if (node.condition) {
+        scopes_.emplace_back();
+        unpack(node.targets, item);
+        const bool keep = eval(*node.condition).truthy();
+        scopes_.pop_back();
+        if (!keep) continue;
+      }
+      items.push_back(item);
+    }
+    if (items.empty()) return run(node.else_body, out);
+    const int64_t n = int64_t(items.size());
+    for (int64_t i = 0; i < n; i++) {
+      scopes_.emplace_back();
+      unpack(node.targets, items[size_t(i)]);
+      ValueDict loop = {{"index", Value::from(i + 1)},       {"index0", Value::from(i)},
+                        {"revindex", Value::from(n - i)},    {"revindex0", Value::from(n - i - 1)},
+                        {"first", Value::from(i == 0)},      {"last", Value::from(i == n - 1)},
+                        {"length", Value::from(n)}};
+      if (i > 0) loop.emplace_back("previtem", items[size_t(i - 1)]);
+      if (i + 1 < n) loop.emplace_back("nextitem", items[size_t(i + 1)]);
+      loop.emplace_back("cycle", Value::from(Function([i](std::vector<Value>& args, Kwargs&) {
+        if (args.empty()) fail("loop.cycle needs at least one item");
+        return args[size_t(i) % args.size()];
+      })));
+      assign("loop", Value::from(std::move(loop)));
+      const Flow flow = run(node.body, out);
+      scopes_.pop_back();
+      if (flow == Flow::loop_break) break;
+    }
+    return Flow::next;
+  }
+
+  Value call_macro(const Node& macro, std::vector<Value>& args, Kwargs& kwargs) {
+    if (depth_ >= 64) fail("macro calls nested deeper than 64");
+    if (args.size() > macro.params.size()) fail("macro '" + macro.name + "' takes " + std::to_string(macro.params.size()) + " arguments");
+    std::vector<ValueDict> saved = {scopes_[0], ValueDict()};
+    std::swap(saved, scopes_);
+    depth_++;
+    Text out;
+    try {
+      for (size_t i = 0; i < macro.params.size(); i++) {
+        const auto& [param, fallback] = macro.params[i];
+        Value v = i < args.size() ? args[i] : fallback ? eval(*fallback) : Value::undefined(param);
+        for (const auto& [k, value] : kwargs)
+          if (k == param) v = value;
+        assign(param, v);
+      }
+      run(macro.body, out);
+    } catch (...) {
+      depth_--;
+      std::swap(saved, scopes_);
+      throw;
+    }
+    depth_--;
+    std::swap(saved, scopes_);  // the macro's own `set`s stay inside it
+    return Value::from(out);
+  }
+
+  Value lookup(const std::string& name) const {
+    for (auto scope = scopes_.rbegin(); scope != scopes_.rend(); ++scope)
+      for (const auto& [k, v] : *scope)
+        if (k == name) return v;
+    return Value::undefined(name);
+  }
+
+  void assign(const std::string& name, Value v) {
+    for (auto& [k, existing] : scopes_.back())
+      if (k == name) {
+        existing = std::move(v);
+        return;
+      }
+    scopes_.back().emplace_back(name, std::move(v));
+  }
+
+  Value eval(const Expr& e) {
+    switch (e.kind) {
+      case Expr::Kind::literal: return e.value;
+      case Expr::Kind::name: return lookup(e.name);
+      case Expr::Kind::list: {
+        ValueList items;
+        for (const ExprPtr& a : e.args) items.push_back(eval(*a));
+        Value list = Value::from(items);
+        list.is_tuple = e.name == "tuple";
+        return list;
+      }
+      case Expr::Kind::dict: {
+        Value d = Value::from(ValueDict());
+        for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
+          const Value key = eval(*e.args[i]);
+          if (key.kind != Kind::string) fail("dict keys must be strings, got " + key.type_name());
+          set_member(d, key.text.str(), eval(*e.args[i + 1]));
+        }
+        return d;
+      }
+      case Expr::Kind::attribute: return attribute_of(eval(*e.args[0]), e.name);
+      case Expr::Kind::subscript: return item_of(eval(*e.args[0]), eval(*e.args[1]));
+      case Expr::Kind::slice: {
+        auto bound = [&](size_t i) { return e.args[i] ? eval(*e.args[i]) : Value::none(); };
+        return slice_of(eval(*e.args[0]), bound(1), bound(2), bound(3));
+      }
+      case Expr::Kind::call: {
+        const Value callee = eval(*e.args[0]);
+        if (callee.kind == Kind::undefined) fail("'" + callee.name + "' is undefined");
+        if (callee.kind != Kind::function) fail("a " + callee.type_name() + " is not callable");
+        std::vector<Value> args;
+        Kwargs kwargs;
+        arguments(e, 1, args, kwargs);
+        return (*callee.function)(args, kwargs);
+      }
+      case Expr::Kind::filter: {
+        std::vector<Value> args;
+        Kwargs kwargs;
+        arguments(e, 1, args, kwargs);
+        return apply_filter(e.name, eval(*e.args[0]), args, kwargs);
+      }
+      case Expr::Kind::test: {
+        std::vector<Value> args;
+        Kwargs kwargs;
+        arguments(e, 1, args, kwargs);
+        return Value::from(apply_test(e.name, eval(*e.args[0]), args) != e.negated);
+      }
+      case Expr::Kind::negate: {
+        const Value v = eval(*e.args[0]);
+        if (v.kind == Kind::number) return Value::from(-v.number);
+        return arithmetic("-", Value::from(int64_t(0)), v);
+      }
+      case Expr::Kind::logical_not: return Value::from(!eval(*e.args[0]).truthy());
+      case Expr::Kind::logical_and: {
+        Value a = eval(*e.args[0]);
+        return a.truthy() ? eval(*e.args[1]) : a;
+      }
+      case Expr::Kind::logical_or: {
+        Value a = eval(*e.args[0]);
+        return a.truthy() ? a : eval(*e.args[1]);
+      }
+      case Expr::Kind::conditional:
+        if (eval(*e.args[1]).truthy()) return eval(*e.args[0]);
+        return e.args[2] ? eval(*e.args[2]) : Value::undefined("the else of a conditional");
+      case Expr::Kind::binary: return binary(e.name, eval(*e.args[0]), eval(*e.args[1]));
+    }
+    return Value::undefined("");
+  }
+
+  void arguments(const Expr& e, size_t first, std::vector<Value>& args, Kwargs& kwargs) {
+    for (size_t i = first; i < e.args.size(); i++) args.push_back(eval(*e.args[i]));
+    for (const auto& [k, v] : e.kwargs) kwargs.emplace_back(k, eval(*v));
+  }
+
+  static Value binary(const std::string& op, const Value& a, const Value& b) {
+    if (op == "~") return Value::from(concatenated(a.to_text(), b.to_text()));
+    if (op == "==") return Value::from(a == b);
+    if (op == "!=") return Value::from(!(a == b));
+    if (op == "in") return Value::from(contains(b, a));
+    if (op == "not in") return Value::from(!contains(b, a));
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+      bool ok = true;
+      const bool result = op == "<" ? less_than(a, b, &ok) : op == ">" ? less_than(b, a, &ok)
+                          : op == "<=" ? !less_than(b, a, &ok) : !less_than(a, b, &ok);
+      if (!ok) fail("'" + op + "' between " + a.type_name() + " and " + b.type_name());
+      return Value::from(result);
+    }
+    if (a.kind == Kind::undefined || b.kind == Kind::undefined)
+      fail("'" + (a.kind == Kind::undefined ? a.name : b.name) + "' is undefined");
+    return arithmetic(op, a, b);
+  }
+
+  const std::string& where_;
+  std::vector<ValueDict> scopes_;  // the globals first, the innermost scope last
+  int depth_ = 0;
+  int64_t steps_ = 0;
+};
+
+}  // namespace
+
+Template::Template(const std::string& source, std::string where)
+    : body_(parse_template(source, where)), where_(std::move(where)) {}
+
+Text Template::render(const ValueDict& variables) const {
+  Renderer renderer(where_, variables);
+  Text out;
+  renderer.run(body_, out);
+  return out;
+}
+
+Value from_json(const nlohmann::ordered_json& j, int source) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return Value::none();
+    case nlohmann::json::value_t::boolean: return Value::from(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value::from(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      return j.get<uint64_t>() <= uint64_t(INT64_MAX) ? Value::from(int64_t(j.get<uint64_t>())) : Value::from(j.get<double>());
+    case nlohmann::json::value_t::number_float: return Value::from(j.get<double>());
+    case nlohmann::json::value_t::string: return Value::from(Text(j.get<std::string>(), source));
+    case nlohmann::json::value_t::array: {
+      ValueList items;
+      for (const auto& item : j) items.push_back(from_json(item, source));
+      return Value::from(items);
+    }
+    case nlohmann::json::value_t::object: {
+      ValueDict items;
+      for (const auto& [k, v] : j.items()) items.emplace_back(k, from_json(v, source));
+      return Value::from(items);
+    }
+    default: return Value::none();
+  }
+}
+
+}  // namespace llm::jinja

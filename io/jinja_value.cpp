@@ -1,0 +1,346 @@
+// defines: Text, Value's constructors and Python semantics (bool, str, repr, ==, <), to_json
+#include "io/jinja_value.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "io/python_text.h"
+
+namespace llm::jinja {
+
+void Text::append(std::string text, int source) {
+  if (text.empty()) return;
+  if (!runs_.empty() && runs_.back().source == source) runs_.back().text += text;
+  else runs_.push_back({std::move(text), source});
+}
+
+void Text::append(const Text& other) {
+  for (const Run& r : other.runs_) append(r.text, r.source);
+}
+
+std::string Text::str() const {
+  std::string s;
+  for (const Run& r : runs_) s += r.text;
+  return s;
+}
+
+int Text::common_source() const {
+  if (runs_.size() != 1) return kTemplateSource;
+  return runs_[0].source;
+}
+
+Text Text::bytes(size_t begin, size_t end) const {
+  Text out;
+  size_t at = 0;
+  for (const Run& r : runs_) {
+    const size_t from = std::max(begin, at), to = std::min(end, at + r.text.size());
+    if (from < to) out.append(r.text.substr(from - at, to - from), r.source);
+    at += r.text.size();
+  }
+  return out;
+}
+
+Text Text::strip(bool left, bool right) const {
+  const std::string s = str();
+  size_t begin = 0, end = s.size();
+  python_strip_bounds(s, begin, end, left, right);
+  return bytes(begin, end);
+}
+
+Value Value::undefined(std::string what) {
+  Value v;
+  v.name = std::move(what);
+  return v;
+}
+
+Value Value::none() {
+  Value v;
+  v.kind = Kind::none;
+  return v;
+}
+
+Value Value::from(bool b) {
+  Value v;
+  v.kind = Kind::boolean;
+  v.boolean = b;
+  return v;
+}
+
+Value Value::from(int64_t i) {
+  Value v;
+  v.kind = Kind::integer;
+  v.integer = i;
+  return v;
+}
+
+Value Value::from(double d) {
+  Value v;
+  v.kind = Kind::number;
+  v.number = d;
+  return v;
+}
+
+Value Value::from(Text t) {
+  Value v;
+  v.kind = Kind::string;
+  v.text = std::move(t);
+  return v;
+}
+
+Value Value::from(ValueList items) {
+  Value v;
+  v.kind = Kind::list;
+  v.list = std::make_shared<ValueList>(std::move(items));
+  return v;
+}
+
+Value Value::from(ValueDict items) {
+  Value v;
+  v.kind = Kind::dict;
+  v.dict = std::make_shared<ValueDict>(std::move(items));
+  return v;
+}
+
+Value Value::from(Function f) {
+  Value v;
+  v.kind = Kind::function;
+  v.function = std::make_shared<Function>(std::move(f));
+  return v;
+}
+
+double Value::as_double() const {
+  return kind == Kind::number ? number : kind == Kind::integer ? double(integer) : double(boolean);
+}
+
+bool Value::truthy() const {
+  switch (kind) {
+    case Kind::undefined: case Kind::none: return false;
+    case Kind::boolean: return boolean;
+    case Kind::integer: return integer != 0;
+    case Kind::number: return number != 0;
+    case Kind::string: return !text.empty();
+    case Kind::list: return !list->empty();
+    case Kind::dict: return is_namespace || !dict->empty();
+    case Kind::function: return true;
+  }
+  return false;
+}
+
+Value Value::member(const std::string& key) const {
+  if (kind == Kind::dict)
+    for (const auto& [k, v] : *dict)
+      if (k == key) return v;
+  return undefined(key);
+}
+
+namespace {
+
+// Python's repr of a float: the shortest digits that read back as `d`, in fixed notation for
+// exponents -4..15 and scientific otherwise ("1e+20", "1e-05").
+std::string float_repr(double d) {
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+  char buf[40];
+  for (int precision = 1; precision <= 17; precision++) {
+    std::snprintf(buf, sizeof buf, "%.*e", precision - 1, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  std::string s = buf;  // [-]D[.DDD]e[+-]XX
+  const bool negative = s[0] == '-';
+  if (negative) s.erase(0, 1);
+  const size_t e = s.find('e');
+  const int exponent = std::atoi(s.c_str() + e + 1);
+  std::string digits = s.substr(0, e);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  std::string out;
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent < 0) {
+      out = "0." + std::string(size_t(-exponent - 1), '0') + digits;
+    } else if (size_t(exponent) + 1 >= digits.size()) {
+      out = digits + std::string(exponent + 1 - digits.size(), '0') + ".0";
+    } else {
+      out = digits.substr(0, exponent + 1) + "." + digits.substr(exponent + 1);
+    }
+  } else {
+    out = digits.substr(0, 1) + (digits.size() > 1 ? "." + digits.substr(1) : "");
+    char ex[16];
+    std::snprintf(ex, sizeof ex, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+    out += ex;
+  }
+  return (negative ? "-" : "") + out;
+}
+
+// Python's repr of a str: single quotes unless the text holds ' and no ".
+std::string string_repr(const std::string& s) {
+  const char quote = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
+  std::string out(1, quote);
+  for (unsigned char c : s) {
+    if (c == quote || c == '\\') out += std::string("\\") + char(c);
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out + quote;
+}
+
+}  // namespace
+
+Text Value::to_text() const {
+  if (kind == Kind::string) return text;
+  if (kind == Kind::undefined) return Text();
+  return Text(repr());
+}
+
+std::string Value::repr() const {
+  switch (kind) {
+    case Kind::undefined: return "";
+    case Kind::none: return "None";
+    case Kind::boolean: return boolean ? "True" : "False";
+    case Kind::integer: return std::to_string(integer);
+    case Kind::number: return float_repr(number);
+    case Kind::string: return string_repr(text.str());
+    case Kind::list: {
+      std::string s = is_tuple ? "(" : "[";
+      for (size_t i = 0; i < list->size(); i++) s += (i ? ", " : "") + (*list)[i].repr();
+      return s + (!is_tuple ? "]" : list->size() == 1 ? ",)" : ")");
+    }
+    case Kind::dict: {
+      std::string s = is_namespace ? "<Namespace {" : "{";
+      for (size_t i = 0; i < dict->size(); i++)
+        s += (i ? ", " : "") + string_repr((*dict)[i].first) + ": " + (*dict)[i].second.repr();
+      return s + (is_namespace ? "}>" : "}");
+    }
+    case Kind::function: return "<function>";
+  }
+  return "";
+}
+
+std::string Value::type_name() const {
+  const char* const names[] = {"undefined", "none", "bool", "int", "float",
+                               "str",       "list", "dict", "function"};
+  return is_namespace ? "namespace" : names[int(kind)];
+}
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.is_numeric() && b.is_numeric()) {
+    if (a.kind != Value::Kind::number && b.kind != Value::Kind::number)
+      return (a.kind == Value::Kind::integer ? a.integer : int64_t(a.boolean)) ==
+             (b.kind == Value::Kind::integer ? b.integer : int64_t(b.boolean));
+    return a.as_double() == b.as_double();
+  }
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Value::Kind::undefined: case Value::Kind::none: return true;
+    case Value::Kind::string: return a.text.str() == b.text.str();
+    case Value::Kind::list: return *a.list == *b.list;
+    case Value::Kind::dict: {
+      if (a.is_namespace || b.is_namespace) return a.dict == b.dict;
+      if (a.dict->size() != b.dict->size()) return false;
+      for (const auto& [k, v] : *a.dict)
+        if (!(b.member(k) == v) || !b.member(k).is_defined()) return false;
+      return true;
+    }
+    case Value::Kind::function: return a.function == b.function;
+    default: return false;
+  }
+}
+
+bool less_than(const Value& a, const Value& b, bool* ok) {
+  *ok = true;
+  if (a.is_numeric() && b.is_numeric()) return a.as_double() < b.as_double();
+  if (a.kind == Value::Kind::string && b.kind == Value::Kind::string)
+    return a.text.str() < b.text.str();  // UTF-8 byte order is code point order
+  if (a.kind == Value::Kind::list && b.kind == Value::Kind::list) {
+    for (size_t i = 0; i < a.list->size() && i < b.list->size(); i++) {
+      if ((*a.list)[i] == (*b.list)[i]) continue;
+      return less_than((*a.list)[i], (*b.list)[i], ok);
+    }
+    return a.list->size() < b.list->size();
+  }
+  *ok = false;
+  return false;
+}
+
+namespace {
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += char(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+void write_json(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
+  const std::string newline = indent < 0 ? "" : "\n" + std::string(size_t(indent) * (depth + 1), ' ');
+  const std::string closing = indent < 0 ? "" : "\n" + std::string(size_t(indent) * depth, ' ');
+  const std::string comma = indent < 0 ? ", " : ",";
+  switch (v.kind) {
+    case Value::Kind::undefined: case Value::Kind::none: out += "null"; return;
+    case Value::Kind::boolean: out += v.boolean ? "true" : "false"; return;
+    case Value::Kind::integer: out += std::to_string(v.integer); return;
+    case Value::Kind::number:
+      out += std::isnan(v.number) ? "NaN" : std::isinf(v.number) ? (v.number > 0 ? "Infinity" : "-Infinity")
+                                                                   : float_repr(v.number);
+      return;
+    case Value::Kind::string: out += json_string(v.text.str()); return;
+    case Value::Kind::list:
+      if (v.list->empty()) { out += "[]"; return; }
+      out += "[";
+      for (size_t i = 0; i < v.list->size(); i++) {
+        out += (i ? comma : "") + newline;
+        write_json((*v.list)[i], indent, sort_keys, depth + 1, out);
+      }
+      out += closing + "]";
+      return;
+    case Value::Kind::dict: {
+      if (v.dict->empty()) { out += "{}"; return; }
+      ValueDict items = *v.dict;
+      if (sort_keys)
+        std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      out += "{";
+      for (size_t i = 0; i < items.size(); i++) {
+        out += (i ? comma : "") + newline + json_string(items[i].first) + ": ";
+        write_json(items[i].second, indent, sort_keys, depth + 1, out);
+      }
+      out += closing + "}";
+      return;
+    }
+    case Value::Kind::function: out += "null"; return;
+  }
+}
+
+}  // namespace
+
+std::string to_json(const Value& v, int indent, bool sort_keys) {
+  std::string out;
+  write_json(v, indent, sort_keys, 0, out);
+  return out;
+}
+
+}  // namespace llm::jinja

@@ -1,0 +1,102 @@
+// The values a Jinja chat template computes with, as jinja2 sees Python's: none, bools, ints,
+// floats, strings, lists (and tuples), dicts in insertion order, namespaces, callables and
+// Undefined. Strings carry where each part came from (Text), so that a rendered conversation
+// says which bytes are a message's content: how a chat dataset knows what to train on.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace llm::jinja {
+
+constexpr int kTemplateSource = -1;  // written by the template (or computed), not a message's
+
+// A template that fails while it renders (an undefined name used, a bad filter argument,
+// raise_exception): the renderer adds the file and the line.
+struct TemplateError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A string as runs of bytes, each from one source: kTemplateSource or a message's index.
+class Text {
+ public:
+  struct Run {
+    std::string text;
+    int source;
+  };
+  Text() = default;
+  Text(std::string text, int source = kTemplateSource) { append(std::move(text), source); }
+  void append(std::string text, int source);
+  void append(const Text& other);
+  const std::vector<Run>& runs() const { return runs_; }
+  std::string str() const;
+  bool empty() const { return runs_.empty(); }
+  // The one source every run has; kTemplateSource when they differ or there are none.
+  int common_source() const;
+  // Bytes [begin, end) of str(), keeping each byte's source.
+  Text bytes(size_t begin, size_t end) const;
+  // Python's str.strip / lstrip / rstrip on whitespace, keeping each byte's source.
+  Text strip(bool left, bool right) const;
+
+ private:
+  std::vector<Run> runs_;  // never empty runs; neighbours of one source merged
+};
+
+struct Value;
+using ValueList = std::vector<Value>;
+using ValueDict = std::vector<std::pair<std::string, Value>>;  // insertion order, as Python's
+using Kwargs = std::vector<std::pair<std::string, Value>>;
+using Function = std::function<Value(std::vector<Value>& args, Kwargs& kwargs)>;
+
+struct Value {
+  enum class Kind { undefined, none, boolean, integer, number, string, list, dict, function };
+  Kind kind = Kind::undefined;
+  bool boolean = false;
+  int64_t integer = 0;
+  double number = 0;
+  Text text;
+  std::shared_ptr<ValueList> list;  // lists and tuples
+  std::shared_ptr<ValueDict> dict;  // dicts and namespaces (shared: a namespace is mutable)
+  bool is_tuple = false;      // a list that prints as Python's tuple: (a, b)
+  bool is_namespace = false;
+  std::shared_ptr<Function> function;
+  std::string name;  // undefined: what was looked up, for the error when it is used
+
+  static Value undefined(std::string what);
+  static Value none();
+  static Value from(bool b);
+  static Value from(int64_t i);
+  static Value from(double d);
+  static Value from(Text t);
+  static Value from(std::string s) { return from(Text(std::move(s))); }
+  static Value from(const char* s) { return from(Text(s)); }
+  static Value from(ValueList items);
+  static Value from(ValueDict items);
+  static Value from(Function f);
+
+  bool is_defined() const { return kind != Kind::undefined; }
+  bool is_numeric() const {
+    return kind == Kind::boolean || kind == Kind::integer || kind == Kind::number;
+  }
+  double as_double() const;  // numeric kinds
+  bool truthy() const;       // Python's bool()
+  // The member `key` of a dict; undefined when absent or this is no dict.
+  Value member(const std::string& key) const;
+  Text to_text() const;     // Python's str() (strings keep their sources)
+  std::string repr() const;  // Python's repr(), as str() writes list and dict items
+  std::string type_name() const;
+};
+
+bool operator==(const Value& a, const Value& b);  // Python's ==
+// Python's <: numbers, strings (code point order) and lists; false with *ok false otherwise.
+bool less_than(const Value& a, const Value& b, bool* ok);
+
+// json.dumps(value, ensure_ascii=False, indent=indent, sort_keys=sort_keys), as transformers'
+// tojson filter writes it; indent < 0: none.
+std::string to_json(const Value& v, int indent, bool sort_keys);
+
+}  // namespace llm::jinja

@@ -1,0 +1,45 @@
+// Python's view of UTF-8 text, for what chat templates compute as Python does: code points
+// (len, slices), str.isspace (strip, trim, split).
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace llm {
+
+// The code point starting at s[i] and its length in bytes (valid UTF-8: JSON and YAML parsers
+// checked it; a truncated sequence reads what is there).
+inline char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
+  const unsigned char lead = static_cast<unsigned char>(s[i]);
+  length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+  char32_t c = length == 1 ? lead : lead & (0xFF >> (length + 1));
+  for (size_t k = 1; k < length && i + k < s.size(); k++)
+    c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return c;
+}
+
+// Python's str.isspace: ASCII and Unicode whitespace.
+inline bool is_python_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Whether s[i] starts a code point (is not a continuation byte).
+inline bool starts_code_point(const std::string& s, size_t i) {
+  return (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+}
+
+// Narrows [begin, end) of s as Python's str.strip (lstrip: left only, rstrip: right only) would.
+inline void python_strip_bounds(const std::string& s, size_t& begin, size_t& end, bool left,
+                                bool right) {
+  size_t length = 0;
+  while (left && begin < end && is_python_space(decode_utf8(s, begin, length))) begin += length;
+  while (right && end > begin) {
+    size_t start = end - 1;
+    while (start > begin && !starts_code_point(s, start)) start--;
+    if (!is_python_space(decode_utf8(s, start, length))) break;
+    end = start;
+  }
+}
+
+}  // namespace llm

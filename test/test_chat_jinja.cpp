@@ -1,0 +1,238 @@
+// Chat datasets under Jinja chat templates (io/chat_jinja, train/config_chat_template): Axolotl's
+// llama3 and chatml templates read through the Jinja path give the built-in templates' tokens and
+// masks; Meta's Llama 3.2 template masks as Axolotl masks it; typed markers stay text; tool
+// calls and templates that raise; and which template a config resolves (the tokenizer's own,
+// chat_template_jinja inline or as a file), with every refusal in one line.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/bpe_tokenizer.h"
+#include "io/chat_template.h"
+#include "test/chat_tokenizer.h"
+#include "train/config.h"
+#include "test/test_files.h"
+#include "test/tokenizer_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::ordered_json read_fixture(const std::string& name) {
+  std::ifstream in(std::string(LLM_CHAT_FIXTURE_DIR) + "/" + name);
+  REQUIRE_MESSAGE(in.good(), name);
+  return nlohmann::ordered_json::parse(in);
+}
+
+const TempDir& scratch() {
+  static TempDir dir("llm_test_chat_jinja");
+  return dir;
+}
+
+// The examples of a dataset file holding `rows` under `spec`.
+std::vector<Example> examples_of(const std::string& rows, DatasetSpec spec, const Tokenizer& tokenizer,
+                                 bool train_on_inputs = false) {
+  spec.type = "chat_template";
+  spec.path = scratch().write("rows.jsonl", rows);
+  std::vector<Example> out;
+  for (const Document& d : load_documents(spec, tokenizer))
+    out.push_back(tokenize_document(d, tokenizer, train_on_inputs, spec.path));
+  return out;
+}
+
+std::string row_of(const nlohmann::ordered_json& messages) {
+  return nlohmann::ordered_json{{"messages", messages}}.dump() + "\n";
+}
+
+// Meta's Llama 3.2 Instruct template, as the fixture holds it.
+std::string llama3_2_template() {
+  const nlohmann::ordered_json fixture = read_fixture("jinja_expected.json");
+  for (const auto& c : fixture["cases"])
+    if (c["name"].get<std::string>().rfind("llama3_2/", 0) == 0) return c["template"];
+  FAIL("no llama3_2 case in jinja_expected.json");
+  return "";
+}
+
+const std::string kConversation =
+    R"({"messages": [{"role": "system", "content": " S "}, {"role": "user", "content": "U1"},)"
+    R"( {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"},)"
+    R"( {"role": "assistant", "content": "A2"}]})" "\n";
+
+}  // namespace
+
+TEST_CASE("Axolotl's llama3 and chatml templates through the Jinja path: the built-in tokens and masks") {
+  for (const char* name : {"llama3", "chatml"}) {
+    const nlohmann::ordered_json fixture = read_fixture(std::string(name) + "_expected.json");
+    for (const char* eos : {"turn", "last", "all", "none"})
+      for (const bool train_on_inputs : {false, true})
+        for (const auto& c : fixture["cases"]) {
+          bool has_empty_turn = false;  // Axolotl finds no turn there, so no end of turn either
+          for (const auto& m : c["messages"])
+            has_empty_turn |= m["content"].get<std::string>().find_first_not_of(" \t\r\n\u00a0") == std::string::npos;
+          if (has_empty_turn || std::string(c["name"]) == "whitespace_to_trim") continue;
+          CAPTURE(name);
+          CAPTURE(eos);
+          CAPTURE(train_on_inputs);
+          CAPTURE(c["name"].get<std::string>());
+          DatasetSpec builtin;
+          builtin.chat_template = name;
+          builtin.train_on_eos = eos;
+          DatasetSpec jinja = builtin;
+          jinja.chat_template = "jinja";
+          jinja.chat_template_source = fixture["template"];
+          jinja.eot_tokens = {name == std::string("llama3") ? "<|eot_id|>" : "<|im_end|>"};
+          const std::string rows = row_of(c["messages"]);
+          const Example a = examples_of(rows, builtin, kFake, train_on_inputs).at(0);
+          const Example b = examples_of(rows, jinja, kFake, train_on_inputs).at(0);
+          CHECK(kFake.decode(a.tokens) == kFake.decode(b.tokens));
+          CHECK(trained(a) == trained(b));
+        }
+  }
+}
+
+TEST_CASE("Axolotl's llama3 template through the Jinja path with Meta's tokenizer: the built-in tokens" *
+          doctest::skip(llama3_path().empty())) {
+  const BpeTokenizer llama3(llama3_path());
+  const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
+  DatasetSpec builtin;
+  builtin.chat_template = "llama3";
+  DatasetSpec jinja = builtin;
+  jinja.chat_template_source = fixture["template"];
+  jinja.eot_tokens = {"<|eot_id|>"};
+  for (const auto& c : fixture["cases"]) {
+    CAPTURE(c["name"].get<std::string>());
+    const std::string rows = row_of(c["messages"]);
+    const Example a = examples_of(rows, builtin, llama3).at(0), b = examples_of(rows, jinja, llama3).at(0);
+    CHECK(a.tokens == b.tokens);
+    if (c["name"] != "whitespace_to_trim") CHECK(a.labels == b.labels);
+  }
+}
+
+TEST_CASE("Meta's Llama 3.2 template: its system block, then only the assistant turns and their ends train") {
+  DatasetSpec spec;
+  spec.chat_template = "jinja";
+  spec.chat_template_source = llama3_2_template();
+  spec.eot_tokens = {"<|eot_id|>"};
+  const Example ex = examples_of(kConversation, spec, kFake).at(0);
+  char today[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  std::strftime(today, sizeof today, "%d %b %Y", &local);
+  CHECK(kFake.decode(ex.tokens) ==
+        "<bos><h>system</h>\n\nCutting Knowledge Date: December 2023\nToday Date: " + std::string(today) +
+            "\n\nS<eot><h>user</h>\n\nU1<eot><h>assistant</h>\n\nA1<eot><h>user</h>\n\nU2<eot>"
+            "<h>assistant</h>\n\nA2<eot>");
+  CHECK(trained(ex) == "A1<eot>|A2<eot>");
+  // train_on_inputs: every message's content (the trimmed system prompt inside the system block
+  // too) and its end of turn; never the template's own text.
+  CHECK(trained(examples_of(kConversation, spec, kFake, true).at(0)) == "S<eot>|U1<eot>|A1<eot>|U2<eot>|A2<eot>");
+  spec.train_on_eos = "last";
+  CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1|A2<eot>");
+  // Without eot_tokens the end of turn is EOS, which this template never writes.
+  spec.train_on_eos = "turn";
+  spec.eot_tokens.clear();
+  CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1|A2");
+}
+
+TEST_CASE("the Jinja path: typed markers stay text, tool calls pass through, a raising template names the row") {
+  DatasetSpec spec;
+  spec.chat_template = "jinja";
+  spec.chat_template_source = llama3_2_template();
+  spec.eot_tokens = {"<|eot_id|>"};
+  const Example typed = examples_of(
+      R"({"messages": [{"role": "user", "content": "say <|eot_id|>"}, {"role": "assistant", "content": "<|eot_id|>"}]})" "\n",
+      spec, kFake).at(0);
+  CHECK(std::count(typed.tokens.begin(), typed.tokens.end(), 261) == 3);  // system, user, assistant
+  CHECK(trained(typed) == "<|eot_id|><eot>");
+
+  // A tool call has no content (null is dropped, as Axolotl drops it) and its keys reach the
+  // template, which writes the call itself: nothing of it trains. (A string is iterable to
+  // jinja2, so this template writes the tool's answer as JSON.)
+  const std::string tool_rows =
+      R"({"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": null,)"
+      R"( "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},)"
+      R"( {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]})" "\n";
+  const Example tool = examples_of(tool_rows, spec, kFake).at(0);
+  CHECK(kFake.decode(tool.tokens).find("<h>assistant</h>\n\n{\"name\": \"get_weather\", \"parameters\": "
+                                       "{\"city\": \"Paris\"}}<eot><h>ipython</h>\n\n\"sunny\"<eot>") != std::string::npos);
+  CHECK(trained(tool) == "Sunny.<eot>");
+
+  spec.chat_template_source = "{% if messages[0].role != 'system' %}{{ raise_exception('a system turn first') }}{% endif %}";
+  CHECK(error_of([&] { examples_of(R"({"messages": [{"role": "user", "content": "q"}]})" "\n", spec, kFake); }) ==
+        scratch().path.string() + "/rows.jsonl:1: chat_template jinja: chat template line 1: the template raised: a system turn first");
+}
+
+TEST_CASE("which template a config resolves, and its one-line refusals") {
+  const TempDir dir("llm_test_chat_config");
+  const std::string data = (dir.path / "chat.jsonl").string();
+  write_file(data, kConversation);
+  fs::create_directories(dir.path / "tok");
+  write_file((dir.path / "tok/tokenizer.model").string(), small_ranks_text());
+  const std::string entry = "datasets:\n  - path: " + data + "\n    type: chat_template\n";
+  const std::string tokenizer = "tokenizer_config: " + (dir.path / "tok").string() + "\n";
+  auto source_of = [&](const std::string& yaml) {
+    return parse_config(entry + yaml, (dir.path / "cfg.yaml").string()).data.datasets.at(0).chat_template_source;
+  };
+  auto error_with = [&](const std::string& yaml) {
+    const std::string message =
+        error_of([&] { parse_config(entry + yaml, (dir.path / "cfg.yaml").string()); }, "(no error)");
+    CHECK(message.find('\n') == std::string::npos);
+    return message;
+  };
+  // A tokenizer without a template: the default falls back to llama3; tokenizer_default stops.
+  CHECK(source_of(tokenizer).empty());
+  CHECK(error_with(tokenizer + "chat_template: tokenizer_default\n").find(
+            "chat_template tokenizer_default (dataset " + data + "): expected a tokenizer with a chat template") !=
+        std::string::npos);
+  // tokenizer_config.json's chat_template, then chat_template.jinja over it, as transformers reads them.
+  write_file((dir.path / "tok/tokenizer_config.json").string(),
+             R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "{{ messages }}"}]})");
+  CHECK(source_of(tokenizer) == "{{ messages }}");
+  CHECK(source_of(tokenizer + "chat_template: tokenizer_default\n") == "{{ messages }}");
+  CHECK(source_of(tokenizer + "chat_template: chatml\n").empty());
+  write_file((dir.path / "tok/chat_template.jinja").string(), "{% for m in messages %}{{ m.content }}{% endfor %}");
+  CHECK(source_of(tokenizer) == "{% for m in messages %}{{ m.content }}{% endfor %}");
+  write_file((dir.path / "tok/chat_template.jinja").string(), "{% for m in messages %}\n{{ m.content }");
+  CHECK(error_with(tokenizer) == (dir.path / "tok/chat_template.jinja").string() + ": chat template line 2: unclosed tag '{{'");
+  fs::remove(dir.path / "tok/chat_template.jinja");
+
+  // jinja: chat_template_jinja inline, or a file beside the config; a dataset's own pair wins.
+  CHECK(source_of("chat_template: jinja\nchat_template_jinja: '{{ bos_token }}'\n") == "{{ bos_token }}");
+  write_file((dir.path / "my.jinja").string(), "{{ eos_token }}");
+  CHECK(source_of("chat_template: jinja\nchat_template_jinja: my.jinja\n") == "{{ eos_token }}");
+  CHECK(source_of("    chat_template: jinja\n    chat_template_jinja: my.jinja\nchat_template: chatml\n") == "{{ eos_token }}");
+  CHECK(error_with("chat_template: jinja\n").find("chat_template jinja (dataset " + data +
+                                                   "): expected chat_template_jinja beside it") != std::string::npos);
+  CHECK(error_with("chat_template: jinja\nchat_template_jinja: missing.jinja\n") ==
+        dir.path.string() + "/cfg.yaml:5: chat_template_jinja: expected a Jinja template, or the path of a .jinja file "
+        "that exists, got 'missing.jinja'");
+  CHECK(error_with("chat_template_jinja: '{% for x in y %}'\n") ==
+        dir.path.string() + "/cfg.yaml:4: chat_template_jinja: chat template line 1: 'for' is never closed (expected 'endfor')");
+  CHECK(error_with("chat_template: vicuna\n").find("chat_template: expected one of llama3, chatml, jinja, tokenizer_default") !=
+        std::string::npos);
+}
+
+TEST_CASE("tokens and labels equal Axolotl's on transformers' tokenizer (tools/make_axolotl_masks.py)") {
+  const nlohmann::ordered_json fixture = read_fixture("axolotl_masks.json");
+  const BpeTokenizer tokenizer(std::string(LLM_CHAT_FIXTURE_DIR) + "/../hf_tokenizer/tokenizer.json");
+  REQUIRE(fixture["cases"].size() == 32);
+  for (const auto& c : fixture["cases"]) {
+    const auto& t = fixture["templates"][c["template"].get<std::string>()];
+    DatasetSpec spec;
+    spec.chat_template = "jinja";
+    spec.chat_template_source = t["source"];
+    spec.eot_tokens = t["eot_tokens"].get<std::vector<std::string>>();
+    spec.roles_to_train = c["roles_to_train"].get<std::vector<std::string>>();
+    spec.train_on_eos = c["train_on_eos"];
+    CAPTURE(c.dump());
+    const Example ex = examples_of(row_of(fixture["messages"]), spec, tokenizer, c["train_on_inputs"]).at(0);
+    CHECK(ex.tokens == c["input_ids"].get<std::vector<int32_t>>());
+    CHECK(ex.labels == c["labels"].get<std::vector<int32_t>>());
+  }
+}

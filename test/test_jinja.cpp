@@ -1,0 +1,98 @@
+// io/jinja: every case of test/data/chat/jinja_expected.json (tools/make_chat_fixtures.py: feature
+// templates, Axolotl's llama3 and chatml and Meta's Llama 3.2 template on conversations)
+// rendered byte for byte as transformers renders it, or failing in one line where it fails;
+// where the bytes of a rendering came from; and the one-line errors of templates it cannot read.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/user_error.h"
+#include "io/jinja.h"
+#include "test/test_files.h"
+
+using namespace llm;
+using namespace llm::jinja;
+
+namespace {
+
+ValueDict variables_of(const nlohmann::ordered_json& j) {
+  ValueDict vars;
+  for (const auto& [k, v] : j.items()) vars.emplace_back(k, from_json(v));
+  return vars;
+}
+
+std::string render(const std::string& source, const ValueDict& vars = {}) {
+  return Template(source, "t.jinja").render(vars).str();
+}
+
+std::string error_of(const std::string& source, const ValueDict& vars = {}) {
+  try {
+    render(source, vars);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("every fixture case renders as transformers renders it, or fails where it fails") {
+  const std::string path = std::string(LLM_CHAT_FIXTURE_DIR) + "/jinja_expected.json";
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), path);
+  const nlohmann::ordered_json fixture = nlohmann::ordered_json::parse(in);
+  REQUIRE(fixture["cases"].size() >= 40);
+  for (const auto& c : fixture["cases"]) {
+    const std::string name = c["name"];
+    CAPTURE(name);
+    const ValueDict vars = variables_of(c["variables"]);
+    if (c.contains("error")) {
+      const std::string error = error_of(c["template"], vars);
+      CHECK(error.rfind("t.jinja: chat template line ", 0) == 0);
+      CHECK(error.find('\n') == std::string::npos);
+    } else {
+      CHECK(render(c["template"], vars) == c["rendered"].get<std::string>());
+    }
+  }
+}
+
+TEST_CASE("a rendering says which bytes are which message's content, through trim and slices") {
+  const std::string source =
+      "{% for m in messages %}<{{ m.role }}>{{ m.content | trim }}{{ m.content[:2] }}</>{% endfor %}";
+  ValueList messages;
+  for (int i = 0; i < 2; i++)
+    messages.push_back(Value::from(ValueDict{{"role", Value::from("user")},
+                                             {"content", Value::from(Text(" hi" + std::to_string(i) + " ", i))}}));
+  const Text out = Template(source, "t").render({{"messages", Value::from(messages)}});
+  std::string tagged;
+  for (const Text::Run& r : out.runs()) tagged += "[" + std::to_string(r.source) + ":" + r.text + "]";
+  CHECK(tagged == "[-1:<user>][0:hi0 h][-1:</><user>][1:hi1 h][-1:</>]");
+}
+
+TEST_CASE("templates it cannot read fail in one line naming the file and the line") {
+  CHECK(error_of("{% if x %}never closed") == "t.jinja: chat template line 1: 'if' is never closed (expected 'endif')");
+  CHECK(error_of("a\n{% include 'x.jinja' %}") == "t.jinja: chat template line 2: unsupported tag 'include'");
+  CHECK(error_of("{% endfor %}") == "t.jinja: chat template line 1: unexpected 'endfor'");
+  CHECK(error_of("{{ x | no_such_filter }}") == "t.jinja: chat template line 1: no filter named 'no_such_filter'");
+  CHECK(error_of("{{ 1 +") == "t.jinja: chat template line 1: unclosed tag '{{'");
+  CHECK(error_of("{{ 1 + }}") == "t.jinja: chat template line 1: expected an expression, got the end of the tag");
+  CHECK(error_of("{{ 'open }}") == "t.jinja: chat template line 1: unclosed tag '{{'");
+  CHECK(error_of("\n\n{{ 1 // 0 }}") == "t.jinja: chat template line 3: integer division or modulo by zero");
+  CHECK(error_of("{{ 9223372036854775807 + 1 }}") == "t.jinja: chat template line 1: integer overflow");
+  CHECK(error_of("{% for x in items recursive %}{% endfor %}") ==
+        "t.jinja: chat template line 1: recursive loops are not supported");
+  CHECK(error_of("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}").find("nested deeper than 64") != std::string::npos);
+  CHECK(error_of("{{ raise_exception('no system role') }}") ==
+        "t.jinja: chat template line 1: the template raised: no system role");
+}
+
+TEST_CASE("strftime_now writes today's date as transformers' does") {
+  char expected[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  std::strftime(expected, sizeof expected, "%d %b %Y", &local);
+  CHECK(render("{{ strftime_now('%d %b %Y') }}") == expected);
+}

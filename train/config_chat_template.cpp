@@ -1,0 +1,100 @@
+// defines: chat_template_jinja_of, read_chat_template_jinja, resolve_chat_templates (which Jinja
+// template each chat_template dataset renders with, as Axolotl's get_chat_template picks it)
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/user_error.h"
+#include "io/chat_template.h"
+#include "io/ends_with.h"
+#include "io/jinja.h"
+#include "io/json_text.h"
+#include "train/config_fields.h"
+
+namespace llm {
+
+namespace fs = std::filesystem;
+
+std::string chat_template_jinja_of(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string given = read_string(n, w);
+  const std::string file = ctx.beside_config(given);
+  std::error_code ec;
+  if (fs::is_regular_file(file, ec)) {
+    jinja::Template(read_whole_file(file, "a Jinja chat template"), file);  // a syntax error: now
+    return file;
+  }
+  // Axolotl reads a value naming no file as the template itself; a missing .jinja file is a typo.
+  if (ends_with(given, ".jinja") && given.find("{") == std::string::npos)
+    fail(w, "a Jinja template, or the path of a .jinja file that exists", describe(n));
+  jinja::Template(given, w.str());
+  return given;
+}
+
+void read_chat_template_jinja(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  ctx.config.data.chat_template_jinja = chat_template_jinja_of(ctx, n, w);
+}
+
+namespace {
+
+// The tokenizer's own chat template, as transformers loads it: chat_template.jinja beside the
+// tokenizer file, else tokenizer_config.json's chat_template (a string, or a list of {name,
+// template} whose "default" it is); Meta's original/tokenizer.model looks in the directory above
+// too. `where` names the file it came from.
+std::optional<std::string> tokenizer_chat_template(const std::string& tokenizer_file, std::string& where) {
+  if (tokenizer_file.empty()) return std::nullopt;
+  std::vector<fs::path> dirs = {fs::path(tokenizer_file).parent_path()};
+  if (dirs[0].filename() == "original") dirs.push_back(dirs[0].parent_path());
+  std::error_code ec;
+  for (const fs::path& dir : dirs) {
+    where = (dir / "chat_template.jinja").string();
+    if (fs::is_regular_file(where, ec)) return read_whole_file(where, "a Jinja chat template");
+    where = (dir / "tokenizer_config.json").string();
+    if (!fs::is_regular_file(where, ec)) continue;
+    const nlohmann::json config = read_json_file(where, "a tokenizer_config.json");
+    const auto it = config.is_object() ? config.find("chat_template") : config.end();
+    if (it == config.end() || it->is_null()) continue;
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_array())
+      for (const nlohmann::json& entry : *it)
+        if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+            entry["template"].is_string())
+          return entry["template"].get<std::string>();
+    throw UserError(where + ": chat_template: expected a Jinja template string or a list of {name, template} "
+                    "holding a \"default\" one, got " + it->dump().substr(0, 80));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void resolve_chat_templates(TrainConfig& c) {
+  for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
+    for (DatasetSpec& spec : *specs) {
+      if (spec.type != "chat_template") continue;
+      spec.eot_tokens = c.data.eot_tokens;
+      const std::string& choice = spec.chat_template;
+      const std::string key = c.source + ": chat_template " + choice + " (dataset " + spec.path + ")";
+      if (choice == "jinja") {
+        if (spec.chat_template_jinja.empty())
+          throw UserError(key + ": expected chat_template_jinja beside it (a Jinja template or .jinja file), got none");
+        std::error_code ec;
+        spec.chat_template_source = fs::is_regular_file(spec.chat_template_jinja, ec)
+                                        ? read_whole_file(spec.chat_template_jinja, "a Jinja chat template")
+                                        : spec.chat_template_jinja;
+        continue;
+      }
+      if (choice != "tokenizer_default" && builtin_chat_template(choice) == choice) continue;  // built in
+      std::string where;
+      std::optional<std::string> source = tokenizer_chat_template(c.tokenizer_config, where);
+      if (!source && choice == "tokenizer_default")
+        throw UserError(key + ": expected a tokenizer with a chat template (chat_template.jinja or "
+                        "tokenizer_config.json's chat_template beside " +
+                        (c.tokenizer_config.empty() ? std::string("a tokenizer_config") : c.tokenizer_config) +
+                        "), got none; or chat_template llama3, chatml, jinja or tokenizer_default_fallback_llama3");
+      if (!source) continue;  // the fallback, built in
+      jinja::Template(*source, where);  // a syntax error names its file now, not mid-tokenization
+      spec.chat_template_source = *source;
+    }
+}
+
+}  // namespace llm
