@@ -62,10 +62,13 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
 }  // namespace
 
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
-                             const std::vector<std::string>& roles,
+                             const jinja::Value& tools, const std::vector<std::string>& roles,
                              const std::set<std::string>& trained_roles, const DatasetSpec& spec,
                              const Tokenizer& tokenizer) {
-  jinja::ValueDict variables = {{"messages", messages}, {"add_generation_prompt", jinja::Value::from(false)}};
+  jinja::ValueDict variables = {{"messages", messages},
+                                {"tools", tools},
+                                {"documents", jinja::Value::none()},
+                                {"add_generation_prompt", jinja::Value::from(false)}};
   for (const auto& [name, id] : {std::pair<const char*, int32_t>{"bos_token", tokenizer.bos()},
                                  {"eos_token", tokenizer.eos()}})
     variables.emplace_back(name, jinja::Value::from(tokenizer.special_name(id).value_or("")));

@@ -1,7 +1,8 @@
 // Conversations under a Jinja chat template (a dataset's chat_template tokenizer_default, jinja,
 // or a tokenizer_default_fallback_* whose tokenizer has one), as Axolotl's ChatTemplateStrategy
 // reads them with transformers:
-//   rendered by io/jinja.h with messages, bos_token, eos_token and add_generation_prompt false;
+//   rendered by io/jinja.h with messages, tools (the row's field_tools, else none), documents
+//   (none), bos_token, eos_token and add_generation_prompt false, as apply_chat_template passes;
 //   tokenized whole (tokens may span the template's text and a message's), where only the
 //   special tokens the template itself writes are read as such: a "<|eot_id|>" typed in a
 //   message stays text (transformers would read it as the token);
@@ -23,10 +24,10 @@ namespace llm {
 
 // One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
 // `messages` is the template's list of message dicts, each content's strings carrying the
-// message's index as their source; `roles` their roles and `trained_roles` roles_to_train, ours.
+// message's index as their source; `tools` the row's tool definitions (none: none); `roles` their roles and `trained_roles` roles_to_train, ours.
 // UserError names spec.path when rendering fails.
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
-                             const std::vector<std::string>& roles,
+                             const jinja::Value& tools, const std::vector<std::string>& roles,
                              const std::set<std::string>& trained_roles, const DatasetSpec& spec,
                              const Tokenizer& tokenizer);
 

@@ -219,7 +219,9 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
     std::vector<std::string> roles;
     for (const ChatMessage& m : messages) roles.push_back(m.role);
     try {
+      auto tools = r.value.find(spec.field_tools);
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
+                                         tools == r.value.end() ? jinja::Value::none() : jinja::from_json(*tools),
                                          roles, trained_roles, spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());

@@ -33,6 +33,7 @@ struct DatasetSpec {
   // ones end turns with their own marker); empty: EOS.
   std::vector<std::string> eot_tokens;
   std::string field_messages = "messages";       // the row's list of messages
+  std::string field_tools = "tools";  // the row's tool definitions, a Jinja template's `tools`
   std::map<std::string, std::string> message_property_mappings = {{"role", "role"},
                                                                     {"content", "content"}};
   // Our role -> the names a dataset uses for it (e.g. assistant: [gpt, model]); empty: as given.

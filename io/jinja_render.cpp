@@ -29,7 +29,7 @@ constexpr size_t kMaxStringBytes = size_t(64) << 20;   // one string value
 
 Text concatenated(Text a, const Text& b) {
   a.append(b);
-  if (a.str().size() > kMaxStringBytes) fail("a string longer than 64 MiB");
+  if (a.size() > kMaxStringBytes) fail("a string longer than 64 MiB");
   return a;
 }
 
@@ -45,7 +45,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "*" && (a.kind == Kind::string || a.kind == Kind::list) && is_int(b)) {
     const int64_t n = int_of(b);
-    if (n > 100000 || (a.kind == Kind::string && size_t(std::max<int64_t>(n, 0)) * a.text.str().size() > kMaxStringBytes))
+    if (n > 100000 || (a.kind == Kind::string && size_t(std::max<int64_t>(n, 0)) * a.text.size() > kMaxStringBytes))
       fail("a repetition longer than 100000 items or 64 MiB");
     Value out = a.kind == Kind::string ? Value::from(Text()) : Value::from(ValueList());
     for (int64_t i = 0; i < n; i++) out = arithmetic("+", out, a);

@@ -26,6 +26,12 @@ std::string Text::str() const {
   return s;
 }
 
+size_t Text::size() const {
+  size_t n = 0;
+  for (const Run& r : runs_) n += r.text.size();
+  return n;
+}
+
 int Text::common_source() const {
   if (runs_.size() != 1) return kTemplateSource;
   return runs_[0].source;

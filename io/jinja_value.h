@@ -34,6 +34,7 @@ class Text {
   void append(const Text& other);
   const std::vector<Run>& runs() const { return runs_; }
   std::string str() const;
+  size_t size() const;  // in bytes
   bool empty() const { return runs_.empty(); }
   // The one source every run has; kTemplateSource when they differ or there are none.
   int common_source() const;

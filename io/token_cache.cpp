@@ -182,6 +182,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     fnv.str(spec.chat_template_source);  // the resolved Jinja template, when there is one
     for (const std::string& eot : spec.eot_tokens) fnv.str("eot:" + eot);
     fnv.str(spec.field_messages);
+    fnv.str("tools:" + spec.field_tools);
     for (const auto& [key, value] : spec.message_property_mappings) fnv.str(key + "=" + value);
     for (const auto& [role, names] : spec.roles)
       for (const std::string& name : names) fnv.str(role + "<-" + name);

@@ -163,6 +163,20 @@ TEST_CASE("the Jinja path: typed markers stay text, tool calls pass through, a r
                                        "{\"city\": \"Paris\"}}<eot><h>ipython</h>\n\n\"sunny\"<eot>") != std::string::npos);
   CHECK(trained(tool) == "Sunny.<eot>");
 
+  // The row's tools reach the template as `tools`, as Axolotl passes field_tools; without them,
+  // tools is none (defined), as apply_chat_template passes it.
+  const std::string with_tools =
+      R"({"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "Sunny."}],)"
+      R"( "tools": [{"type": "function", "function": {"name": "get_weather"}}]})" "\n";
+  const std::string tools_text = kFake.decode(examples_of(with_tools, spec, kFake).at(0).tokens);
+  CHECK(tools_text.find("<h>user</h>\n\nGiven the following functions") != std::string::npos);
+  CHECK(tools_text.find("\"name\": \"get_weather\"") != std::string::npos);
+  CHECK(trained(examples_of(with_tools, spec, kFake).at(0)) == "Sunny.<eot>");
+  spec.chat_template_source = "[{{ tools is defined }} {{ tools is none }} {{ documents is none }}]";
+  spec.eot_tokens.clear();
+  CHECK(kFake.decode(examples_of(R"({"messages": [{"role": "user", "content": "q"}]})" "\n", spec, kFake).at(0).tokens) ==
+        "[True True True]");
+
   spec.chat_template_source = "{% if messages[0].role != 'system' %}{{ raise_exception('a system turn first') }}{% endif %}";
   CHECK(error_of([&] { examples_of(R"({"messages": [{"role": "user", "content": "q"}]})" "\n", spec, kFake); }) ==
         scratch().path.string() + "/rows.jsonl:1: chat_template jinja: chat template line 1: the template raised: a system turn first");

@@ -95,6 +95,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  spec.chat_template_jinja = chat_template_jinja_of(ctx, v, wk);
                } else if (key == "field_messages") {
                  spec.field_messages = read_string(v, wk);
+               } else if (key == "field_tools") {
+                 spec.field_tools = read_string(v, wk);
                } else if (key == "message_property_mappings") {
                  read_mappings(spec, v, wk, ctx.unknown);
                } else if (key == "message_field_role") {  // Axolotl's older spellings
@@ -144,6 +146,7 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     y += "\n    chat_template: " + yaml_string(d.chat_template);
     if (!d.chat_template_jinja.empty()) y += "\n    chat_template_jinja: " + yaml_string(d.chat_template_jinja);
     y += "\n    field_messages: " + yaml_string(d.field_messages);
+    if (d.field_tools != "tools") y += "\n    field_tools: " + yaml_string(d.field_tools);
     y += "\n    message_property_mappings: {role: " +
          yaml_string(d.message_property_mappings.at("role")) +
          ", content: " + yaml_string(d.message_property_mappings.at("content")) + "}";

@@ -43,13 +43,15 @@ Target chat_template_jinja_target() {
             spec.path = "chat.jsonl";
             const std::vector<std::string> roles = {"system", "user", "assistant", "tool", "assistant"};
             const ByteTokenizer tokenizer;
-            const Document doc = jinja_chat_document(chat_template, conversation(), roles, {"assistant"}, spec, tokenizer);
+            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), roles, {"assistant"}, spec, tokenizer);
             std::string text;
             for (const Piece& p : doc.pieces) {
               require(p.kind == Piece::Kind::ids && !p.token_ids.empty(), "a piece that is not token ids, or empty");
               text += tokenizer.decode(p.token_ids);
             }
             require(text == chat_template.render({{"messages", conversation()},
+                                                  {"tools", jinja::Value::none()},
+                                                  {"documents", jinja::Value::none()},
                                                   {"add_generation_prompt", jinja::Value::from(false)},
                                                   {"bos_token", jinja::Value::from("")},
                                                   {"eos_token", jinja::Value::from("")}}).str(),
