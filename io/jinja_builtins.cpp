@@ -281,7 +281,9 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
   if (name == "attr") return attribute_of(v, string_of(argument(args, kwargs, 0, "name"), "attr").str());
   if (name == "indent") {
     const Value width = argument(args, kwargs, 0, "width", Value::from(int64_t(4)));
-    const std::string pad = width.kind == Kind::string ? width.text.str() : std::string(size_t(integer_of(width, "indent")), ' ');
+    const int64_t spaces = width.kind == Kind::string ? 0 : integer_of(width, "indent");
+    if (spaces > 100000) fail("indent wider than 100000");
+    const std::string pad = width.kind == Kind::string ? width.text.str() : std::string(size_t(std::max<int64_t>(spaces, 0)), ' ');
     const bool first = argument(args, kwargs, 1, "first", Value::from(false)).truthy();
     const bool blank = argument(args, kwargs, 2, "blank", Value::from(false)).truthy();
     const ValueList lines = split_text(v.to_text(), Value::from("\n"), -1);

@@ -1,4 +1,5 @@
 // defines: Template (parse and render), from_json
+#include <algorithm>
 #include <cmath>
 
 #include "engine/user_error.h"
@@ -26,6 +27,7 @@ bool multiply(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(
 // stops with a message instead of hanging or taking all memory.
 constexpr int64_t kMaxSteps = 10'000'000;              // statements run
 constexpr size_t kMaxStringBytes = size_t(64) << 20;   // one string value
+constexpr size_t kMaxListItems = 1'000'000;              // one list value
 
 Text concatenated(Text a, const Text& b) {
   a.append(b);
@@ -39,14 +41,17 @@ int64_t int_of(const Value& v) { return v.kind == Kind::integer ? v.integer : v.
 Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (op == "+" && a.kind == Kind::string && b.kind == Kind::string) return Value::from(concatenated(a.text, b.text));
   if (op == "+" && a.kind == Kind::list && b.kind == Kind::list) {
+    if (a.list->size() + b.list->size() > kMaxListItems) fail("a list longer than 1000000 items");
     ValueList items = *a.list;
     items.insert(items.end(), b.list->begin(), b.list->end());
     return Value::from(items);
   }
   if (op == "*" && (a.kind == Kind::string || a.kind == Kind::list) && is_int(b)) {
     const int64_t n = int_of(b);
-    if (n > 100000 || (a.kind == Kind::string && size_t(std::max<int64_t>(n, 0)) * a.text.size() > kMaxStringBytes))
-      fail("a repetition longer than 100000 items or 64 MiB");
+    const size_t count = size_t(std::clamp<int64_t>(n, 0, 100001));
+    if (count > 100000 || (a.kind == Kind::string && count * a.text.size() > kMaxStringBytes) ||
+        (a.kind == Kind::list && count * a.list->size() > kMaxListItems))
+      fail("a repetition longer than 100000 times, 64 MiB or 1000000 items");
     Value out = a.kind == Kind::string ? Value::from(Text()) : Value::from(ValueList());
     for (int64_t i = 0; i < n; i++) out = arithmetic("+", out, a);
     return out;

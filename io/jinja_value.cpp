@@ -55,65 +55,35 @@ Text Text::strip(bool left, bool right) const {
   return bytes(begin, end);
 }
 
+namespace {
+
+// A Value of `kind`, its member set by `set`.
+template <class Set>
+Value make(Value::Kind kind, Set set) {
+  Value v;
+  v.kind = kind;
+  set(v);
+  return v;
+}
+
+}  // namespace
+
 Value Value::undefined(std::string what) {
-  Value v;
-  v.name = std::move(what);
-  return v;
+  return make(Kind::undefined, [&](Value& v) { v.name = std::move(what); });
 }
-
-Value Value::none() {
-  Value v;
-  v.kind = Kind::none;
-  return v;
-}
-
-Value Value::from(bool b) {
-  Value v;
-  v.kind = Kind::boolean;
-  v.boolean = b;
-  return v;
-}
-
-Value Value::from(int64_t i) {
-  Value v;
-  v.kind = Kind::integer;
-  v.integer = i;
-  return v;
-}
-
-Value Value::from(double d) {
-  Value v;
-  v.kind = Kind::number;
-  v.number = d;
-  return v;
-}
-
-Value Value::from(Text t) {
-  Value v;
-  v.kind = Kind::string;
-  v.text = std::move(t);
-  return v;
-}
-
+Value Value::none() { return make(Kind::none, [](Value&) {}); }
+Value Value::from(bool b) { return make(Kind::boolean, [&](Value& v) { v.boolean = b; }); }
+Value Value::from(int64_t i) { return make(Kind::integer, [&](Value& v) { v.integer = i; }); }
+Value Value::from(double d) { return make(Kind::number, [&](Value& v) { v.number = d; }); }
+Value Value::from(Text t) { return make(Kind::string, [&](Value& v) { v.text = std::move(t); }); }
 Value Value::from(ValueList items) {
-  Value v;
-  v.kind = Kind::list;
-  v.list = std::make_shared<ValueList>(std::move(items));
-  return v;
+  return make(Kind::list, [&](Value& v) { v.list = std::make_shared<ValueList>(std::move(items)); });
 }
-
 Value Value::from(ValueDict items) {
-  Value v;
-  v.kind = Kind::dict;
-  v.dict = std::make_shared<ValueDict>(std::move(items));
-  return v;
+  return make(Kind::dict, [&](Value& v) { v.dict = std::make_shared<ValueDict>(std::move(items)); });
 }
-
 Value Value::from(Function f) {
-  Value v;
-  v.kind = Kind::function;
-  v.function = std::make_shared<Function>(std::move(f));
-  return v;
+  return make(Kind::function, [&](Value& v) { v.function = std::make_shared<Function>(std::move(f)); });
 }
 
 double Value::as_double() const {
