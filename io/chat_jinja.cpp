@@ -62,8 +62,8 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
 }  // namespace
 
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
-                             const jinja::Value& tools, const std::vector<std::string>& roles,
-                             const std::set<std::string>& trained_roles, const DatasetSpec& spec,
+                             const jinja::Value& tools, const std::vector<Loss>& content_losses,
+                             const DatasetSpec& spec,
                              const Tokenizer& tokenizer) {
   jinja::ValueDict variables = {{"messages", messages},
                                 {"tools", tools},
@@ -96,14 +96,11 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     if (std::optional<int32_t> id = tokenizer.special_id(name)) eot_ids.push_back(*id);
   if (spec.eot_tokens.empty()) eot_ids.push_back(tokenizer.eos());
 
-  auto content_loss = [&](int message) {
-    return trained_roles.count(roles.at(size_t(message))) ? Loss::trained : Loss::prompt;
-  };
   std::vector<Loss> loss(ids.size(), Loss::none);
   std::vector<size_t> end_of_turn;  // the end-of-turn tokens found, in order
   for (size_t t = 0; t < ids.size(); t++) {
     if (message_of[t] < 0) continue;
-    loss[t] = content_loss(message_of[t]);
+    loss[t] = content_losses.at(size_t(message_of[t]));
     if (t + 1 < ids.size() && message_of[t + 1] == message_of[t]) continue;
     for (size_t k = t + 1; k < ids.size() && message_of[k] < 0; k++)  // the message's last token
       if (std::find(eot_ids.begin(), eot_ids.end(), ids[k]) != eot_ids.end()) {

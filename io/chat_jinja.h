@@ -7,7 +7,7 @@
 //   special tokens the template itself writes are read as such: a "<|eot_id|>" typed in a
 //   message stays text (transformers would read it as the token);
 //   masked by where each byte came from: a token holding any of a message's content takes that
-//   message's loss (trained when its role is in roles_to_train, Loss::prompt otherwise); the
+//   message's loss (io/chat_template.h's content_loss); the
 //   first end-of-turn token after a message's content, before the next message's (one of
 //   eot_tokens, or EOS when none are given), trains as train_on_eos says; the rest never does.
 #pragma once
@@ -24,11 +24,12 @@ namespace llm {
 
 // One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
 // `messages` is the template's list of message dicts, each content's strings carrying the
-// message's index as their source; `tools` the row's tool definitions (none: none); `roles` their roles and `trained_roles` roles_to_train, ours.
+// message's index as their source; `tools` the row's tool definitions (none: none);
+// `content_losses` the loss of each message's content.
 // UserError names spec.path when rendering fails.
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
-                             const jinja::Value& tools, const std::vector<std::string>& roles,
-                             const std::set<std::string>& trained_roles, const DatasetSpec& spec,
+                             const jinja::Value& tools, const std::vector<Loss>& content_losses,
+                             const DatasetSpec& spec,
                              const Tokenizer& tokenizer);
 
 }  // namespace llm

@@ -86,6 +86,36 @@ std::string mapped_key(const DatasetSpec& spec, const std::string& property) {
   return it == spec.message_property_mappings.end() ? property : it->second;
 }
 
+// One message of a row: our role, its content (a string, unless a Jinja template reads it:
+// then any JSON, kept apart) and its own training flag.
+ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpec& spec, bool content_is_string,
+                         const std::string& where, const std::string& which) {
+  if (!message.is_object())
+    throw UserError(where + which + " is a " + message.type_name() +
+                    "; expected an object with role and content strings");
+  const std::string role = message_string(message, mapped_key(spec, "role"), where, which);
+  std::optional<std::string> ours = our_role(spec, role);
+  if (!ours)
+    throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
+                    "not map; expected one of " + known_roles(spec));
+  ChatMessage m{*ours, content_is_string ? message_string(message, mapped_key(spec, "content"), where, which) : "", {}};
+  auto flag = spec.message_field_training.empty() ? message.end() : message.find(spec.message_field_training);
+  if (flag != message.end() && !flag->is_null()) {
+    if (!flag->is_boolean())
+      throw UserError(where + which + " has a non-boolean \"" + spec.message_field_training +
+                      "\"; expected true or false (datasets: message_field_training)");
+    m.train = flag->get<bool>();
+  }
+  return m;
+}
+
+// Whether drop_system_message drops the row's first message.
+bool drops_system_message(const nlohmann::ordered_json& list, const DatasetSpec& spec, const std::string& role_key) {
+  if (!spec.drop_system_message || !list[0].is_object()) return false;
+  auto role = list[0].find(role_key);
+  return role != list[0].end() && role->is_string() && our_role(spec, role->get<std::string>()) == "system";
+}
+
 // roles_to_train as our roles: it may name the dataset's roles too, as Axolotl maps them.
 std::set<std::string> trained_roles_of(const DatasetSpec& spec) {
   std::set<std::string> trained;
@@ -107,6 +137,11 @@ const std::vector<std::string>& chat_template_choices() {
                                                    "tokenizer_default_fallback_llama3",
                                                    "tokenizer_default_fallback_chatml"};
   return choices;
+}
+
+Loss content_loss(const ChatMessage& message, const std::set<std::string>& trained_roles) {
+  if (message.train) return *message.train ? Loss::trained : Loss::none;
+  return trained_roles.count(message.role) ? Loss::trained : Loss::prompt;
 }
 
 std::string builtin_chat_template(const std::string& chat_template) {
@@ -135,7 +170,7 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
   if (m.begin) special(m.begin, Loss::none);
   for (size_t i = 0; i < messages.size(); i++) {
     const ChatMessage& msg = messages[i];
-    const Loss content = trained_roles.count(msg.role) ? Loss::trained : Loss::prompt;
+    const Loss content = content_loss(msg, trained_roles);
     special(m.header_open, Loss::none);
     text(msg.role, Loss::none);
     if (m.header_close) special(m.header_close, Loss::none);
@@ -183,46 +218,36 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       throw UserError(where + "field \"" + field + "\" is " +
                       (list->is_array() ? "an empty list" : std::string("a ") + list->type_name()) +
                       "; " + expected_row);
+    const size_t first = drops_system_message(*list, spec, role_key) ? 1 : 0;
     std::vector<ChatMessage> messages;
     jinja::ValueList template_messages;
-    for (size_t i = 0; i < list->size(); i++) {
+    for (size_t i = first; i < list->size(); i++) {
       const nlohmann::ordered_json& message = (*list)[i];
       const std::string which = field + "[" + std::to_string(i) + "]";
-      if (!message.is_object())
-        throw UserError(where + which + " is a " + message.type_name() +
-                        "; expected an object with role and content strings");
-      const std::string role = message_string(message, role_key, where, which);
-      std::optional<std::string> ours = our_role(spec, role);
-      if (!ours)
-        throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
-                        "not map; expected one of " + known_roles(spec));
-      if (!jinja_template) {
-        messages.push_back({*ours, message_string(message, content_key, where, which)});
-        continue;
-      }
+      messages.push_back(read_message(message, spec, !jinja_template, where, which));
       // As Axolotl's transform_message: role and content under our names, the other keys as
-      // they are; null values dropped.
-      jinja::ValueDict fields = {{"role", jinja::Value::from(*ours)}};
+      // they are; null values dropped. Content strings carry the message's index.
+      if (!jinja_template) continue;
+      jinja::ValueDict fields = {{"role", jinja::Value::from(messages.back().role)}};
       auto content = message.find(content_key);
       if (content != message.end() && !content->is_null())
-        fields.emplace_back("content", jinja::from_json(*content, int(i)));
+        fields.emplace_back("content", jinja::from_json(*content, int(messages.size() - 1)));
       for (const auto& [key, value] : message.items())
         if (key != role_key && key != content_key && !value.is_null() && key != "role" && key != "content")
           fields.emplace_back(key, jinja::from_json(value));
       template_messages.push_back(jinja::Value::from(std::move(fields)));
-      messages.push_back({*ours, ""});
     }
     if (!jinja_template) {
       docs.push_back(chat_document(messages, spec));
       continue;
     }
-    std::vector<std::string> roles;
-    for (const ChatMessage& m : messages) roles.push_back(m.role);
+    std::vector<Loss> losses;
+    for (const ChatMessage& m : messages) losses.push_back(content_loss(m, trained_roles));
     try {
       auto tools = r.value.find(spec.field_tools);
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
                                          tools == r.value.end() ? jinja::Value::none() : jinja::from_json(*tools),
-                                         roles, trained_roles, spec, tokenizer));
+                                         losses, spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());
     }

@@ -12,11 +12,13 @@
 // turn = with its message's content, all = always, none = never, last = only the conversation's
 // last one (whatever its role: Axolotl's rule).
 // Rows: a .jsonl file or .json array of objects whose `field_messages` key holds the list of
-// messages; message_property_mappings names a message's role and content keys; `roles` maps the
+// messages (the first dropped when it is a system one and drop_system_message is set); message_property_mappings names a message's role and content keys; `roles` maps the
 // dataset's role names onto ours (without it, Axolotl's defaults: human -> user, gpt ->
 // assistant). Our own names (system, user, assistant, tool and the keys of `roles`) always stand
 // for themselves; any other role is an error.
 #pragma once
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,7 +30,14 @@ namespace llm {
 struct ChatMessage {
   std::string role;  // ours: after the dataset's `roles` mapping
   std::string content;
+  // The message's own flag (datasets: message_field_training), over its role's: true trains its
+  // content, false trains nothing of it, even with train_on_inputs (Axolotl's rule).
+  std::optional<bool> train;
 };
+
+// The loss of a message's content: its own flag, else trained when its role is in
+// `trained_roles`, else Loss::prompt.
+Loss content_loss(const ChatMessage& message, const std::set<std::string>& trained_roles);
 
 // The pieces of `messages` under spec.chat_template, with the losses that spec.roles_to_train and
 // spec.train_on_eos give them; add_bos and add_eos false (the template writes its own markers).

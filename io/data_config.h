@@ -34,6 +34,8 @@ struct DatasetSpec {
   std::vector<std::string> eot_tokens;
   std::string field_messages = "messages";       // the row's list of messages
   std::string field_tools = "tools";  // the row's tool definitions, a Jinja template's `tools`
+  std::string message_field_training;  // a message's own training flag (bool); empty: none
+  bool drop_system_message = false;    // drop a row's first message when it is a system one
   std::map<std::string, std::string> message_property_mappings = {{"role", "role"},
                                                                     {"content", "content"}};
   // Our role -> the names a dataset uses for it (e.g. assistant: [gpt, model]); empty: as given.

@@ -183,6 +183,8 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     for (const std::string& eot : spec.eot_tokens) fnv.str("eot:" + eot);
     fnv.str(spec.field_messages);
     fnv.str("tools:" + spec.field_tools);
+    fnv.str("training:" + spec.message_field_training);
+    fnv.u64(spec.drop_system_message);
     for (const auto& [key, value] : spec.message_property_mappings) fnv.str(key + "=" + value);
     for (const auto& [role, names] : spec.roles)
       for (const std::string& name : names) fnv.str(role + "<-" + name);

@@ -250,3 +250,29 @@ TEST_CASE("tokens and labels equal Axolotl's on transformers' tokenizer (tools/m
     CHECK(ex.labels == c["labels"].get<std::vector<int32_t>>());
   }
 }
+
+TEST_CASE("message_field_training and drop_system_message, under the built-in and the Jinja llama3") {
+  const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
+  const std::string rows =
+      R"({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1", "train": true},)"
+      R"( {"role": "assistant", "content": "A1", "train": false}, {"role": "user", "content": "U2", "train": null},)"
+      R"( {"role": "assistant", "content": "A2"}]})" "\n";
+  for (const bool jinja : {false, true}) {
+    CAPTURE(jinja);
+    DatasetSpec spec;
+    spec.chat_template = jinja ? "jinja" : "llama3";
+    if (jinja) spec.chat_template_source = fixture["template"];
+    spec.eot_tokens = {"<|eot_id|>"};
+    spec.message_field_training = "train";
+    // A message's own flag wins over its role (and over train_on_inputs); null leaves the role's.
+    CHECK(trained(examples_of(rows, spec, kFake).at(0)) == "U1<eot>|A2<eot>");
+    CHECK(trained(examples_of(rows, spec, kFake, true).at(0)) == "S<eot>|U1<eot>|U2<eot>|A2<eot>");
+    spec.drop_system_message = true;
+    const Example dropped = examples_of(rows, spec, kFake).at(0);
+    CHECK(kFake.decode(dropped.tokens).rfind("<bos><h>user</h>\n\nU1<eot>", 0) == 0);
+    CHECK(trained(dropped) == "U1<eot>|A2<eot>");
+    CHECK(error_of([&] { examples_of(R"({"messages": [{"role": "user", "content": "q", "train": "yes"}]})" "\n", spec, kFake); }) ==
+          scratch().path.string() + "/rows.jsonl:1: messages[0] has a non-boolean \"train\"; expected true or false "
+          "(datasets: message_field_training)");
+  }
+}

@@ -67,6 +67,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.eot_tokens == y.eot_tokens);
     CHECK(x.field_messages == y.field_messages);
     CHECK(x.field_tools == y.field_tools);
+    CHECK(x.message_field_training == y.message_field_training);
+    CHECK(x.drop_system_message == y.drop_system_message);
     CHECK(x.message_property_mappings == y.message_property_mappings);
     CHECK(x.roles == y.roles);
     CHECK(x.roles_to_train == y.roles_to_train);
@@ -119,6 +121,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n    field: body\n    split: train[:50%]\n"
       "  - path: " + s.data + "\n    type: chat_template\n    chat_template: chatml\n"
       "    field_messages: conversations\n    field_tools: functions\n"
+      "    message_field_training: train\n    drop_system_message: true\n"
       "    message_property_mappings: {role: from, content: value}\n"
       "    roles: {assistant: [gpt, model], user: human}\n    roles_to_train: [gpt]\n"
       "    train_on_eos: all\n"

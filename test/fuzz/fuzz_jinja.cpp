@@ -41,9 +41,9 @@ Target chat_template_jinja_target() {
             const jinja::Template chat_template(input, "t.jinja");
             DatasetSpec spec;
             spec.path = "chat.jsonl";
-            const std::vector<std::string> roles = {"system", "user", "assistant", "tool", "assistant"};
+            const std::vector<Loss> losses = {Loss::prompt, Loss::prompt, Loss::trained, Loss::prompt, Loss::trained};
             const ByteTokenizer tokenizer;
-            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), roles, {"assistant"}, spec, tokenizer);
+            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), losses, spec, tokenizer);
             std::string text;
             for (const Piece& p : doc.pieces) {
               require(p.kind == Piece::Kind::ids && !p.token_ids.empty(), "a piece that is not token ids, or empty");
