@@ -166,6 +166,12 @@ FEATURES = [
     ("string_literals", "{{ 'a\\tb' }}|{{ \"q\\\"q\" }}|{{ 'é\\u00e9\\x41' }}|{{ 'adjacent' ' strings' }}|{{ 'back\\\\slash' }}|{{ '\\q' }}", {}),
     ("generation_block", "{% for m in ms %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}"
      "{% else %}{{ m.content }}{% endif %}{% endfor %}", {"ms": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}),
+    ("builtin_tools_and_call_arguments",
+     "{%- if builtin_tools is defined %}{{- 'Tools: ' + builtin_tools | reject('equalto', 'code_interpreter') | join(', ') + '\\n' }}"
+     "{%- endif %}{{- '<|python_tag|>' + call.name + '.call(' }}{%- for arg_name, arg_val in call.arguments | items %}"
+     "{{- arg_name + '=\"' + arg_val + '\"' }}{%- if not loop.last %}{{- ', ' }}{%- endif %}{%- endfor %}{{- ')' }}",
+     {"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"],
+      "call": {"name": "brave_search", "arguments": {"query": "weather", "count": "3"}}}),
     ("raise_exception", "{% if messages[0].role != 'user' %}{{ raise_exception('Conversations must start with a user') }}{% endif %}",
      {"messages": [{"role": "assistant", "content": "a"}]}),
     ("undefined_attribute_error", "{{ missing.attribute }}", {}),
