@@ -13,14 +13,15 @@
 namespace llm {
 
 void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
-  LLM_CHECK(!has_lora_ && lora.r >= 1 && !lora.targets().empty(), "add_lora: bad LoRA config");
+  LLM_CHECK(!has_lora_ && lora.r >= 1 && (!lora.targets().empty() || !lora.target_pattern.empty()),
+            "add_lora: bad LoRA config");
   has_lora_ = true;
   lora_ = lora;
   std::mt19937_64 rng(mix_seed(seed, 0x4C6F5241));  // its own stream: the base init is unchanged
   for (size_t i = 0; i < layers_.size(); i++) {
     LlamaLayer& l = layers_[i];
     for (int k = 0; k < kNumLinear; k++) {
-      if (!lora.targets(k) || !lora.adapts_layer(static_cast<int64_t>(i))) continue;
+      if (!lora.adapts(static_cast<int64_t>(i), k)) continue;
       const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
       // kaiming_uniform_(a=sqrt(5)) on (r, in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
       std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));

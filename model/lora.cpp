@@ -3,6 +3,7 @@
 #include "model/lora.h"
 
 #include <algorithm>
+#include <regex>
 
 #include "engine/ops.h"
 
@@ -29,6 +30,27 @@ bool LoraConfig::targets(int kind) const {
 
 bool LoraConfig::adapts_layer(int64_t layer) const {
   return layers.empty() || std::count(layers.begin(), layers.end(), layer) > 0;
+}
+
+std::string linear_module_name(int64_t layer, int kind) {
+  return "model.layers." + std::to_string(layer) + "." + linear_module_path(kind);
+}
+
+bool LoraConfig::adapts(int64_t layer, int kind) const {
+  if (target_pattern.empty()) return targets(kind) && adapts_layer(layer);
+  return std::regex_match(linear_module_name(layer, kind), std::regex(target_pattern));
+}
+
+std::string LoraConfig::pattern_matches_other_module(int64_t num_layers) const {
+  if (target_pattern.empty()) return "";
+  const std::regex pattern(target_pattern);
+  std::vector<std::string> others = {"model", "model.embed_tokens", "model.layers", "model.norm", "model.rotary_emb", "lm_head"};
+  for (int64_t i = 0; i < num_layers; i++)
+    for (const char* inner : {"", ".self_attn", ".mlp", ".mlp.act_fn", ".input_layernorm", ".post_attention_layernorm"})
+      others.push_back("model.layers." + std::to_string(i) + inner);
+  for (const std::string& name : others)
+    if (std::regex_match(name, pattern)) return name;
+  return "";
 }
 
 std::vector<std::string> LoraConfig::targets() const {
@@ -71,19 +93,18 @@ Shape linear_shape(const LlamaConfig& m, int kind) {
 }
 
 int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) {
-  int64_t per_layer = 0;
-  for (int k = 0; k < kNumLinear; k++)
-    if (lora.targets(k))
-      per_layer += lora.r * (linear_shape(m, k)[0] + linear_shape(m, k)[1]) + (lora.use_dora ? linear_shape(m, k)[0] : 0);
+  int64_t adapters = 0;
+  for (int64_t i = 0; i < m.num_hidden_layers; i++)
+    for (int k = 0; k < kNumLinear; k++)
+      if (lora.adapts(i, k))
+        adapters += lora.r * (linear_shape(m, k)[0] + linear_shape(m, k)[1]) + (lora.use_dora ? linear_shape(m, k)[0] : 0);
   auto saved = [&lora](const char* module) {
     return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
   };
   const int64_t table = m.vocab_size * m.hidden_size;
   const int64_t whole = m.tie_word_embeddings ? (saved("embed_tokens") || saved("lm_head") ? table : 0)
                                              : table * (saved("embed_tokens") + saved("lm_head"));
-  int64_t adapted = 0;
-  for (int64_t i = 0; i < m.num_hidden_layers; i++) adapted += lora.adapts_layer(i);
-  return adapted * per_layer + whole;
+  return adapters + whole;
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t use) {

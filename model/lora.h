@@ -34,12 +34,26 @@ struct LoraConfig {
   bool use_rslora = false;  // rank-stabilised LoRA (PEFT's use_rslora): alpha / sqrt(r)
   bool use_dora = false;    // DoRA (PEFT's use_dora): a learned magnitude per output feature
   std::vector<int64_t> layers;  // PEFT's layers_to_transform: the blocks that get adapters; empty: all
+  // PEFT's target_modules given as one string: a regular expression (ECMAScript's, which reads
+  // Python's common ones alike) that a module's whole HF name must match, as re.fullmatch; then
+  // target_modules, target_linear and layers are unused (PEFT ignores layers_to_transform too).
+  std::string target_pattern;
   float scale() const { return use_rslora ? alpha / std::sqrt(static_cast<float>(r)) : alpha / static_cast<float>(r); }
   // target_modules, or all seven with target_linear, in kLinearModules' order.
   std::vector<std::string> targets() const;
   bool targets(int kind) const;
   bool adapts_layer(int64_t layer) const;  // layer is one of `layers`, or `layers` is empty
+  // Whether linear `kind` of block `layer` gets adapters: target_pattern matches its name, or
+  // targets(kind) and adapts_layer(layer).
+  bool adapts(int64_t layer, int kind) const;
+  // What target_pattern matches in a model of `num_layers` blocks that LoRA cannot adapt here
+  // (embed_tokens, lm_head, norms, a block or its attention or MLP as a whole, ...): the first
+  // such module name, else "". PEFT adapts embeddings and lm_head, and refuses the others.
+  std::string pattern_matches_other_module(int64_t num_layers) const;
 };
+
+// The HF name of linear `kind` in block `layer`: model.layers.3.self_attn.q_proj.
+std::string linear_module_name(int64_t layer, int kind);
 
 // The (out, in) shape of linear `kind` in a block of `model`.
 Shape linear_shape(const LlamaConfig& model, int kind);

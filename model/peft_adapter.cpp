@@ -57,7 +57,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"r", lora.r},
       {"lora_alpha", number(lora.alpha)},
       {"lora_dropout", lora.dropout},
-      {"target_modules", lora.targets()},
+      {"target_modules", lora.target_pattern.empty() ? json(lora.targets()) : json(lora.target_pattern)},
       {"modules_to_save", lora.modules_to_save.empty() ? json(nullptr) : json(lora.modules_to_save)},
       {"bias", "none"},
       {"fan_in_fan_out", false},
@@ -110,12 +110,19 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   const json pattern = member(config, "layers_pattern");
   if (!pattern.is_null() && pattern != json("layers") && pattern != json::array({"layers"}))
     disagree("layers_pattern", pattern.dump(), "null or \"layers\" (Llama's block list)");
-  std::set<std::string> targets;
-  if (config.contains("target_modules") && config["target_modules"].is_array())
-    for (const json& t : config["target_modules"]) targets.insert(t.is_string() ? t.get<std::string>() : t.dump());
-  const std::vector<std::string> ours = lora.targets();
-  if (targets != std::set<std::string>(ours.begin(), ours.end()))
-    disagree("target_modules", member(config, "target_modules").dump(), json(ours).dump());
+  const json file_targets = member(config, "target_modules");
+  if (!lora.target_pattern.empty() || file_targets.is_string()) {  // one regular expression
+    if (file_targets != json(lora.target_pattern))
+      disagree("target_modules", file_targets.dump(),
+               lora.target_pattern.empty() ? json(lora.targets()).dump() : json(lora.target_pattern).dump());
+  } else {
+    std::set<std::string> targets;
+    if (file_targets.is_array())
+      for (const json& t : file_targets) targets.insert(t.is_string() ? t.get<std::string>() : t.dump());
+    const std::vector<std::string> ours = lora.targets();
+    if (targets != std::set<std::string>(ours.begin(), ours.end()))
+      disagree("target_modules", file_targets.dump(), json(ours).dump());
+  }
 
   const SafetensorsFile file((fs::path(dir) / kPeftWeightsFile).string());
   const std::vector<ParamRef> params = model.trainable_parameters();

@@ -519,3 +519,24 @@ TEST_CASE("chat datasets: the top-level chat_template is the default; older fiel
   CHECK(parse_config(entry + "    chat_template: llama3\nchat_template: chatml\n", "cfg.yaml")
             .data.datasets[0].chat_template == "llama3");
 }
+
+TEST_CASE("lora_target_modules as one regular expression: PEFT's re.fullmatch on module names, and its refusals") {
+  const TrainConfig c = parse("adapter: lora\nlora_target_modules: 'model\\.layers\\.0\\..*_proj'\n");
+  CHECK(c.lora.target_pattern == "model\\.layers\\.0\\..*_proj");
+  CHECK(c.lora.adapts(0, 0));
+  CHECK(!c.lora.adapts(1, 0));
+  CHECK(parse_config(config_to_yaml(c), "re.yaml").lora.target_pattern == c.lora.target_pattern);
+  // PEFT would adapt the embedding or lm_head, or refuse a norm, a block or an MLP as a whole.
+  CHECK(error_with("adapter: lora\nlora_target_modules: '.*'\n") ==
+        "cfg.yaml:4: lora_target_modules: expected a pattern matching only the blocks' linear layers (LoRA on "
+        "embeddings, lm_head or whole modules is not built), got '.*', which matches model");
+  CHECK(error_with("adapter: lora\nlora_target_modules: '.*(proj|norm)'\n").find("which matches model.norm") !=
+        std::string::npos);
+  CHECK(error_with("adapter: lora\nlora_target_modules: q_proj\n") ==
+        "cfg.yaml:4: lora_target_modules: expected a pattern matching some block's linear layer, e.g. "
+        "model.layers.0.self_attn.q_proj, got 'q_proj', which matches none");
+  CHECK(error_with("adapter: lora\nlora_target_modules: '(q'\n").rfind(
+            "cfg.yaml:4: lora_target_modules: expected a list of module names, or one valid regular expression, got '(q' (", 0) == 0);
+  CHECK(error_with("adapter: lora\nlora_target_modules: '.*_proj'\nlora_target_linear: true\n") ==
+        "cfg.yaml:5: lora_target_linear: expected false with a lora_target_modules pattern (which names the targets), got true");
+}

@@ -332,14 +332,18 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
 // gradients): our model with that adapter loaded must give the same numbers, and our merge the
 // same weights. This pins PEFT's tensor names, shapes, adapter_config.json and scale.
 namespace {
-void check_against_peft(const std::string& dir, bool dora, const std::vector<int64_t>& layers = {}) {
+void check_against_peft(const std::string& dir, bool dora, const std::vector<int64_t>& layers = {},
+                        const std::string& pattern = "") {
   const std::string base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
   LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
   load_hf_weights(model, base);
   LoraConfig lora;
   lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
-  lora.use_dora = dora, lora.layers = layers;
+  lora.use_dora = dora, lora.layers = layers, lora.target_pattern = pattern;
   model.add_lora(lora, 0);
+  int64_t adapted = 0;
+  for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
+    for (int k = 0; k < kNumLinear; k++) adapted += lora.adapts(i, k);
   const SafetensorsFile want(dir + "/reference.safetensors");
   auto check_close = [](const Tensor& got, const Tensor& expected, float tol) {
     const float scale = std::max(1.0f, max_abs(expected));
@@ -363,7 +367,8 @@ void check_against_peft(const std::string& dir, bool dora, const std::vector<int
   CHECK(loss.item() == doctest::Approx(ref["loss"].get<double>()).epsilon(1e-6));
   backward(loss);
   const std::vector<ParamRef> trained = model.trainable_parameters();
-  CHECK(trained.size() == 1 + (dora ? 3 : 2) * 7 * (layers.empty() ? 2 : layers.size()));
+  CHECK(trained.size() == size_t(1 + (dora ? 3 : 2) * adapted));
+  CHECK(adapted == (!pattern.empty() ? 4 : 7 * (layers.empty() ? 2 : int64_t(layers.size()))));
   for (const ParamRef& p : trained) {
     CAPTURE(p.name);
     check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
@@ -386,6 +391,12 @@ TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, mer
 // PEFT's layers_to_transform: block 1 alone has adapters, block 0 stays the base's.
 TEST_CASE("matches PEFT's LoRA on one block (layers_to_transform): logits, loss, gradients, merged weights") {
   check_against_peft(LLM_PEFT_REFERENCE_DIR "/layers", false, {1});
+}
+
+// PEFT's target_modules as one regular expression: q and v of block 0, up and down of block 1.
+TEST_CASE("matches PEFT's LoRA on the linears a target_modules pattern matches: logits, loss, gradients, merge") {
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/pattern", false, {},
+                     R"(model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj)");
 }
 
 // DoRA: the magnitudes' start, their gradients (the weight norm detached, as PEFT), A's and B's

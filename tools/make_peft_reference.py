@@ -9,7 +9,11 @@ reference.safetensors (logits; grad.<our name> of each trained tensor) and refer
 their initial norms too, and init.<our name> of each magnitude as PEFT starts it (B zero).
 --layers 1: the same with layers_to_transform [1] (into test/data/peft_reference/layers): block 1
 alone gets adapters.
-Needs torch, transformers, peft:  tools/make_peft_reference.py [--out DIR] [--dora] [--layers N ...]
+--pattern REGEX: the same with target_modules the one regular expression REGEX (into
+test/data/peft_reference/pattern): the linears whose whole name it matches get adapters.
+Needs torch, transformers, peft:
+  tools/make_peft_reference.py [--out DIR] [--dora] [--layers N ...] [--pattern REGEX]
+(test_lora's pattern: 'model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj')
 """
 import argparse, json, os
 import peft, torch, transformers
@@ -20,9 +24,10 @@ ap.add_argument("--out", default="test/data/peft_reference")
 ap.add_argument("--base", default="test/data/hf_reference/untied_gqa2")
 ap.add_argument("--dora", action="store_true")
 ap.add_argument("--layers", type=int, nargs="+")
+ap.add_argument("--pattern")
 a = ap.parse_args()
-if a.out == ap.get_default("out") and (a.dora or a.layers):
-    a.out = os.path.join(a.out, "dora" if a.dora else "layers")
+if a.out == ap.get_default("out") and (a.dora or a.layers or a.pattern):
+    a.out = os.path.join(a.out, "dora" if a.dora else "layers" if a.layers else "pattern")
 torch.manual_seed(0)
 
 
@@ -45,7 +50,7 @@ if a.dora:  # the magnitudes PEFT starts an adapter with: the base rows' norms
         if "lora_magnitude_vector" in name:
             tensors["init." + ours(name)] = t.detach().clone().contiguous()
 model = peft.get_peft_model(load_base(), peft.LoraConfig(
-    r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets, modules_to_save=["lm_head"],
+    r=4, lora_alpha=8, lora_dropout=0.0, target_modules=a.pattern or targets, modules_to_save=["lm_head"],
     init_lora_weights=False, use_dora=a.dora, layers_to_transform=a.layers, task_type="CAUSAL_LM"))
 with torch.no_grad():
     for name, t in model.named_parameters():

@@ -172,8 +172,24 @@ void Parser::validate() {
     if (layer >= c.model.num_hidden_layers)
       fail(at("peft_layers_to_transform"), "block indices below num_hidden_layers, " + std::to_string(c.model.num_hidden_layers),
            std::to_string(layer));
-  if (!c.adapter.empty() && c.lora.targets().empty())
+  if (!c.adapter.empty() && c.lora.targets().empty() && c.lora.target_pattern.empty())
     fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
+  if (!c.lora.target_pattern.empty()) {  // PEFT's checks of a pattern, at start-up
+    bool any = false;
+    for (int64_t i = 0; i < c.model.num_hidden_layers; i++)
+      for (int k = 0; k < kNumLinear; k++) any = any || c.lora.adapts(i, k);
+    if (!any)
+      fail(at("lora_target_modules"), "a pattern matching some block's linear layer, e.g. model.layers.0.self_attn.q_proj",
+           "'" + c.lora.target_pattern + "', which matches none");
+    if (const std::string other = c.lora.pattern_matches_other_module(c.model.num_hidden_layers); !other.empty())
+      fail(at("lora_target_modules"), "a pattern matching only the blocks' linear layers (LoRA on embeddings, lm_head "
+           "or whole modules is not built)", "'" + c.lora.target_pattern + "', which matches " + other);
+    if (c.lora.target_linear)
+      fail(at("lora_target_linear"), "false with a lora_target_modules pattern (which names the targets)", "true");
+    if (!c.lora.layers.empty())
+      fail(at("peft_layers_to_transform"), "none with a lora_target_modules pattern (PEFT ignores it then)",
+           "a block list");
+  }
   if (c.adapter.empty()) {
     if (!c.lora_model_dir.empty()) fail(at("lora_model_dir"), "adapter: lora with it", "no adapter");
     if (c.merge_lora) fail(at("merge_lora"), "adapter: lora with it", "no adapter");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <regex>
 #include <type_traits>
 
 namespace llm {
@@ -112,6 +113,27 @@ ConfigField name_list(const char* name, const char* section, Get get,
             get(ctx.config) = names;
           },
           [get](const TrainConfig& c) { return get(c).empty() ? std::string() : yaml_list(get(c)); }};
+}
+
+// lora_target_modules: a list of kLinearModules' names, or (PEFT's other form) one regular
+// expression, checked for syntax here and against the model's module names by validate().
+void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::vector<std::string> names(kLinearModules, kLinearModules + kNumLinear);
+  if (!n.IsScalar()) {
+    const std::string expected = "a list of " + join(names) + ", or one regular expression of module names";
+    std::vector<std::string> targets = read_string_list(n, w);
+    for (const std::string& s : targets)
+      if (std::find(names.begin(), names.end(), s) == names.end()) fail(w, expected, "'" + s + "'");
+    ctx.config.lora.target_modules = targets;
+    return;
+  }
+  const std::string pattern = read_string(n, w);
+  try {
+    std::regex check(pattern);
+  } catch (const std::regex_error& e) {
+    fail(w, "a list of module names, or one valid regular expression", "'" + pattern + "' (" + e.what() + ")");
+  }
+  ctx.config.lora.target_pattern = pattern;
 }
 
 void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
@@ -240,9 +262,13 @@ std::vector<ConfigField> make_fields() {
            "over its weight row's norm"),
       number("lora_dropout", adapters, MEMBER(lora.dropout), {0, false, 1, true},
              "dropout on the adapters' input while training"),
-      name_list("lora_target_modules", adapters, MEMBER(lora.target_modules),
-                std::vector<std::string>(kLinearModules, kLinearModules + kNumLinear),
-                "the linear layers of each block that get an adapter"),
+      {"lora_target_modules", adapters, "a list of " + join(std::vector<std::string>(kLinearModules, kLinearModules + kNumLinear)) +
+           ", or one regular expression of module names",
+       "the linear layers of each block that get an adapter; a string: those whose whole HF name it matches (PEFT's re.fullmatch)",
+       read_lora_target_modules, [](const TrainConfig& c) {
+         if (!c.lora.target_pattern.empty()) return yaml_string(c.lora.target_pattern);
+         return c.lora.target_modules.empty() ? std::string() : yaml_list(c.lora.target_modules);
+       }},
       flag("lora_target_linear", adapters, MEMBER(lora.target_linear),
            "an adapter on every linear layer of the blocks"),
       number("loraplus_lr_ratio", adapters, MEMBER(loraplus_lr_ratio), kPositive,

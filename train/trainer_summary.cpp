@@ -122,6 +122,7 @@ void Trainer::Impl::print_summary() const {
 void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   std::string targets, saved;
   for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
+  if (!lora.target_pattern.empty()) targets = "modules matching " + lora.target_pattern;
   for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
   for (size_t i = 0; i < lora.layers.size(); i++)
     targets += (i == 0 ? " of blocks " : ", ") + std::to_string(lora.layers[i]);
