@@ -102,7 +102,9 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     if (message_of[t] < 0) continue;
     loss[t] = content_losses.at(size_t(message_of[t]));
     if (t + 1 < ids.size() && message_of[t + 1] == message_of[t]) continue;
-    for (size_t k = t + 1; k < ids.size() && message_of[k] < 0; k++)  // the message's last token
+    // t is the message's last token: its end of turn is at most 3 tokens on (Axolotl's slack for
+    // template padding), before any message's content.
+    for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)
       if (std::find(eot_ids.begin(), eot_ids.end(), ids[k]) != eot_ids.end()) {
         const std::string& eos = spec.train_on_eos;
         loss[k] = eos == "all" ? Loss::trained : eos == "turn" ? loss[t] : Loss::none;

@@ -8,8 +8,8 @@
 //   message stays text (transformers would read it as the token);
 //   masked by where each byte came from: a token holding any of a message's content takes that
 //   message's loss (io/chat_template.h's content_loss); the
-//   first end-of-turn token after a message's content, before the next message's (one of
-//   eot_tokens, or EOS when none are given), trains as train_on_eos says; the rest never does.
+//   first end-of-turn token (one of eot_tokens, or EOS when none are given) within 3 tokens after
+//   a message's content, before the next message's, trains as train_on_eos says; the rest never.
 #pragma once
 #include <set>
 #include <string>

@@ -134,6 +134,12 @@ TEST_CASE("Meta's Llama 3.2 template: its system block, then only the assistant 
   CHECK(trained(examples_of(kConversation, spec, kFake, true).at(0)) == "S<eot>|U1<eot>|A1<eot>|U2<eot>|A2<eot>");
   spec.train_on_eos = "last";
   CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1|A2<eot>");
+  // Axolotl's slack: an end of turn counts within 3 tokens after the content, not 4 (so with
+  // train_on_eos all only the assistant turns' here, 3 dots on).
+  DatasetSpec padded = spec;
+  padded.train_on_eos = "all";
+  padded.chat_template_source = "{% for m in messages %}{{ m.content }}{{ '...' if m.role == 'assistant' else '....' }}<|eot_id|>{% endfor %}";
+  CHECK(trained(examples_of(kConversation, padded, kFake).at(0)) == "A1|<eot>|A2|<eot>");
   // Without eot_tokens the end of turn is EOS, which this template never writes.
   spec.train_on_eos = "turn";
   spec.eot_tokens.clear();
