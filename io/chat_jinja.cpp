@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include "engine/user_error.h"
+#include "io/chat_template.h"  // end_of_turn_option
+
 namespace llm {
 namespace {
 
@@ -59,6 +62,24 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
   ordinary(text.size());
 }
 
+// Marks the first of `wanted` within 3 tokens after each message's content (Axolotl's slack for
+// template padding), before the next message's, as `option` says: turn with its content's loss,
+// all trained, last only the last one found, none never.
+void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& message_of,
+                    const std::vector<int32_t>& wanted, const std::string& option, std::vector<Loss>& loss) {
+  std::optional<size_t> last;
+  for (size_t t = 0; t < ids.size(); t++) {
+    if (message_of[t] < 0 || (t + 1 < ids.size() && message_of[t + 1] == message_of[t])) continue;
+    for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)  // t: a message's last token
+      if (std::find(wanted.begin(), wanted.end(), ids[k]) != wanted.end()) {
+        loss[k] = option == "all" ? Loss::trained : option == "turn" ? loss[t] : Loss::none;
+        last = k;
+        break;
+      }
+  }
+  if (option == "last" && last) loss[*last] = Loss::trained;
+}
+
 }  // namespace
 
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
@@ -95,24 +116,19 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
   for (const std::string& name : spec.eot_tokens)
     if (std::optional<int32_t> id = tokenizer.special_id(name)) eot_ids.push_back(*id);
   if (spec.eot_tokens.empty()) eot_ids.push_back(tokenizer.eos());
+  const bool eos_ends_turns = std::find(eot_ids.begin(), eot_ids.end(), tokenizer.eos()) != eot_ids.end();
+  if (eos_ends_turns && end_of_turn_option(spec) != spec.train_on_eos)
+    throw UserError("train_on_eot " + spec.train_on_eot + " and train_on_eos " + spec.train_on_eos +
+                    " disagree on EOS, an end-of-turn token here; expected one setting for both (Axolotl's rule)");
 
   std::vector<Loss> loss(ids.size(), Loss::none);
-  std::vector<size_t> end_of_turn;  // the end-of-turn tokens found, in order
-  for (size_t t = 0; t < ids.size(); t++) {
-    if (message_of[t] < 0) continue;
-    loss[t] = content_losses.at(size_t(message_of[t]));
-    if (t + 1 < ids.size() && message_of[t + 1] == message_of[t]) continue;
-    // t is the message's last token: its end of turn is at most 3 tokens on (Axolotl's slack for
-    // template padding), before any message's content.
-    for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)
-      if (std::find(eot_ids.begin(), eot_ids.end(), ids[k]) != eot_ids.end()) {
-        const std::string& eos = spec.train_on_eos;
-        loss[k] = eos == "all" ? Loss::trained : eos == "turn" ? loss[t] : Loss::none;
-        end_of_turn.push_back(k);
-        break;
-      }
-  }
-  if (spec.train_on_eos == "last" && !end_of_turn.empty()) loss[end_of_turn.back()] = Loss::trained;
+  for (size_t t = 0; t < ids.size(); t++)
+    if (message_of[t] >= 0) loss[t] = content_losses.at(size_t(message_of[t]));
+  // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos
+  // (one pass when EOS is an end-of-turn token: the config checked that they agree then).
+  mark_turn_ends(ids, message_of, eot_ids, end_of_turn_option(spec), loss);
+  if (!eos_ends_turns)
+    mark_turn_ends(ids, message_of, {tokenizer.eos()}, spec.train_on_eos, loss);
 
   Document doc;
   doc.add_bos = doc.add_eos = false;

@@ -9,7 +9,8 @@
 //   masked by where each byte came from: a token holding any of a message's content takes that
 //   message's loss (io/chat_template.h's content_loss); the
 //   first end-of-turn token (one of eot_tokens, or EOS when none are given) within 3 tokens after
-//   a message's content, before the next message's, trains as train_on_eos says; the rest never.
+//   a message's content, before the next message's, trains as train_on_eot (else train_on_eos)
+//   says, and the first EOS so placed as train_on_eos says; the rest never.
 #pragma once
 #include <set>
 #include <string>

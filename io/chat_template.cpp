@@ -139,6 +139,10 @@ const std::vector<std::string>& chat_template_choices() {
   return choices;
 }
 
+std::string end_of_turn_option(const DatasetSpec& spec) {
+  return spec.train_on_eot.empty() ? spec.train_on_eos : spec.train_on_eot;
+}
+
 Loss content_loss(const ChatMessage& message, const std::set<std::string>& trained_roles) {
   if (message.train) return *message.train ? Loss::trained : Loss::none;
   return trained_roles.count(message.role) ? Loss::trained : Loss::prompt;
@@ -152,7 +156,7 @@ std::string builtin_chat_template(const std::string& chat_template) {
 Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
-  const std::string& eos = spec.train_on_eos;
+  const std::string eos = end_of_turn_option(spec);  // the built-in markers end turns
   const std::set<std::string> trained_roles = trained_roles_of(spec);
 
   Document doc;

@@ -62,6 +62,9 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
 // tokenizer_default_fallback_llama3 / _chatml (io/data_config.h).
 const std::vector<std::string>& chat_template_choices();
 
+// Which end-of-turn tokens train (Axolotl's train_on_eot): its own setting, else train_on_eos's.
+std::string end_of_turn_option(const DatasetSpec& spec);
+
 // The built-in template a spec's chat_template stands for: llama3 or chatml, the fallback of a
 // tokenizer_default_fallback_* name.
 std::string builtin_chat_template(const std::string& chat_template);

@@ -42,6 +42,7 @@ struct DatasetSpec {
   std::map<std::string, std::vector<std::string>> roles;
   std::vector<std::string> roles_to_train = {"assistant"};
   std::string train_on_eos = "turn";  // turn | last | all | none: which turns' end token trains
+  std::string train_on_eot;           // the same for eot_tokens (Axolotl's); empty: train_on_eos
 
   // Axolotl's data_files: the files of the directory `path` to read, relative to it, in this
   // order; empty: every file in it. A hub dataset's snapshot gets its train split's JSON files.

@@ -190,6 +190,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
       for (const std::string& name : names) fnv.str(role + "<-" + name);
     for (const std::string& role : spec.roles_to_train) fnv.str("train:" + role);
     fnv.str(spec.train_on_eos);
+    fnv.str("eot:" + spec.train_on_eot);
     for (const std::string& file : dataset_source_files(spec)) {
       fnv.str(file);
       std::ifstream in(file, std::ios::binary);

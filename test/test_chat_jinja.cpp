@@ -282,3 +282,26 @@ TEST_CASE("message_field_training and drop_system_message, under the built-in an
           "(datasets: message_field_training)");
   }
 }
+
+TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict when EOS ends turns") {
+  DatasetSpec spec;
+  spec.chat_template = "jinja";
+  spec.chat_template_source = "{% for m in messages %}{{ m.content }}<|eot_id|>{% endfor %}<|end_of_text|>";
+  spec.eot_tokens = {"<|eot_id|>"};
+  spec.train_on_eot = "turn";
+  spec.train_on_eos = "none";
+  CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1<eot>|A2<eot>");
+  spec.train_on_eot = "none";
+  spec.train_on_eos = "all";  // EOS follows the last message only, within 3 tokens
+  CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1|A2|<eos>");
+  spec.eot_tokens = {"<|eot_id|>", "<|end_of_text|>"};
+  spec.train_on_eot = "last";
+  CHECK(error_of([&] { examples_of(kConversation, spec, kFake); }) ==
+        scratch().path.string() + "/rows.jsonl:1: train_on_eot last and train_on_eos all disagree on EOS, an "
+        "end-of-turn token here; expected one setting for both (Axolotl's rule)");
+  // A built-in template's marker ends its turns: train_on_eot decides it.
+  DatasetSpec builtin;
+  builtin.chat_template = "llama3";
+  builtin.train_on_eot = "none";
+  CHECK(trained(examples_of(kConversation, builtin, kFake).at(0)) == "A1|A2");
+}

@@ -73,6 +73,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.roles == y.roles);
     CHECK(x.roles_to_train == y.roles_to_train);
     CHECK(x.train_on_eos == y.train_on_eos);
+    CHECK(x.train_on_eot == y.train_on_eot);
   }
 }
 
@@ -124,7 +125,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "    message_field_training: train\n    drop_system_message: true\n"
       "    message_property_mappings: {role: from, content: value}\n"
       "    roles: {assistant: [gpt, model], user: human}\n    roles_to_train: [gpt]\n"
-      "    train_on_eos: all\n"
+      "    train_on_eos: all\n    train_on_eot: last\n"
       "  - path: " + s.data + "\n    type: chat_template\n    chat_template: jinja\n"
       "    chat_template_jinja: '" + s.write("chat #1.jinja", "{{ messages[0].content }}") + "'\n";
   TrainConfig a = parse_config(

@@ -113,6 +113,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  spec.roles_to_train = read_string_list(v, wk);
                } else if (key == "train_on_eos") {
                  spec.train_on_eos = read_choice(v, wk, {"turn", "last", "all", "none"});
+               } else if (key == "train_on_eot") {
+                 spec.train_on_eot = read_choice(v, wk, {"turn", "last", "all", "none"});
                } else {
                  ctx.unknown.insert(wk.key);
                }
@@ -164,6 +166,7 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     }
     y += "\n    roles_to_train: " + list(d.roles_to_train);
     y += "\n    train_on_eos: " + yaml_string(d.train_on_eos);
+    if (!d.train_on_eot.empty()) y += "\n    train_on_eot: " + yaml_string(d.train_on_eot);
   }
   return y;
 }
