@@ -22,12 +22,24 @@ struct Markup {
   const char* end_of_turn;  // special, after the content: the marker train_on_eos decides
   const char* after_turn;   // text after end_of_turn
   bool trim_content;        // Jinja's `| trim` on the content
+  // The Jinja source this markup renders (Axolotl's template of that name; test_chat_jinja holds
+  // the two to each other): what a saved tokenizer carries as its chat_template.
+  const char* jinja;
 };
 
 constexpr Markup kTemplates[] = {
     {"llama3", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "\n\n",
-     "<|eot_id|>", "", true},
-    {"chatml", nullptr, "<|im_start|>", nullptr, "\n", "<|im_end|>", "\n", false},
+     "<|eot_id|>", "", true,
+     "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+     "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
+     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
+     "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+     "{% endif %}"},
+    {"chatml", nullptr, "<|im_start|>", nullptr, "\n", "<|im_end|>", "\n", false,
+     "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+     "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+     "{% endif %}"},
 };
 
 const Markup& markup_of(const std::string& chat_template, const std::string& where) {
@@ -146,6 +158,10 @@ std::string end_of_turn_option(const DatasetSpec& spec) {
 Loss content_loss(const ChatMessage& message, const std::set<std::string>& trained_roles) {
   if (message.train) return *message.train ? Loss::trained : Loss::none;
   return trained_roles.count(message.role) ? Loss::trained : Loss::prompt;
+}
+
+std::string builtin_chat_template_jinja(const std::string& chat_template) {
+  return markup_of(chat_template, "builtin_chat_template_jinja").jinja;
 }
 
 std::string builtin_chat_template(const std::string& chat_template) {

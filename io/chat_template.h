@@ -65,6 +65,10 @@ const std::vector<std::string>& chat_template_choices();
 // Which end-of-turn tokens train (Axolotl's train_on_eot): its own setting, else train_on_eos's.
 std::string end_of_turn_option(const DatasetSpec& spec);
 
+// The Jinja source of the built-in template `chat_template` (llama3, chatml or a fallback to one),
+// as Axolotl ships it: what a saved tokenizer carries.
+std::string builtin_chat_template_jinja(const std::string& chat_template);
+
 // The built-in template a spec's chat_template stands for: llama3 or chatml, the fallback of a
 // tokenizer_default_fallback_* name.
 std::string builtin_chat_template(const std::string& chat_template);

@@ -81,7 +81,7 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
 }
 
 std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file, const SpecialTokens& special,
-                                              const std::string& dir) {
+                                              const std::string& chat_template, const std::string& dir) {
   if (tokenizer_file.empty()) return {};
   namespace fs = std::filesystem;
   const fs::path from = fs::path(tokenizer_file).parent_path();
@@ -90,8 +90,16 @@ std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file,
     write_text_durably((fs::path(dir) / name).string(), read_whole_file(source.string(), "a tokenizer file"));
     return name;
   };
-  if (fs::path(tokenizer_file).extension() != ".json") {
-    std::vector<std::string> names = {copy("tokenizer.model", tokenizer_file)};
+  const bool json_tokenizer = fs::path(tokenizer_file).extension() == ".json";
+  std::vector<std::string> names;
+  if (!chat_template.empty() && !json_tokenizer) {
+    write_text_durably((fs::path(dir) / "chat_template.jinja").string(), chat_template);
+    names.push_back("chat_template.jinja");
+  } else if (chat_template.empty() && fs::exists(from / "chat_template.jinja", ec)) {
+    names.push_back(copy("chat_template.jinja", from / "chat_template.jinja"));
+  }
+  if (!json_tokenizer) {
+    names.insert(names.begin(), copy("tokenizer.model", tokenizer_file));
     if (fs::exists(from / "special_tokens.json", ec)) names.push_back(copy("special_tokens.json", from / "special_tokens.json"));
     return names;
   }
@@ -102,8 +110,10 @@ std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file,
   for (const auto& [key, name] : {std::pair{"bos_token", special.bos_token}, {"eos_token", special.eos_token},
                                   {"pad_token", special.pad_token}})
     if (!name.empty()) config[key] = name;
+  if (!chat_template.empty()) config["chat_template"] = chat_template;
   write_text_durably((fs::path(dir) / "tokenizer_config.json").string(), config.dump(2) + "\n");
-  return {copy("tokenizer.json", tokenizer_file), "tokenizer_config.json"};
+  names.insert(names.begin(), {copy("tokenizer.json", tokenizer_file), "tokenizer_config.json"});
+  return names;
 }
 
 }  // namespace llm

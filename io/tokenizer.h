@@ -66,9 +66,11 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file);
 
 // As HF's Trainer leaves an output directory loadable by AutoTokenizer: writes the tokenizer
 // file into `dir` (tokenizer.json with its tokenizer_config.json, `special` recorded there as
-// Axolotl's special_tokens are; or tokenizer.model with special_tokens.json). Returns the names
-// written; none for the byte tokenizer (an empty `tokenizer_file`).
+// Axolotl's special_tokens are; or tokenizer.model with special_tokens.json), and its chat
+// template: `chat_template` when given (tokenizer_config.json's chat_template, or
+// chat_template.jinja beside tokenizer.model), else its own chat_template.jinja if it has one.
+// Returns the names written; none for the byte tokenizer (an empty `tokenizer_file`).
 std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file, const SpecialTokens& special,
-                                              const std::string& dir);
+                                              const std::string& chat_template, const std::string& dir);
 
 }  // namespace llm

@@ -95,6 +95,12 @@ TEST_CASE("Axolotl's llama3 and chatml templates through the Jinja path: the bui
   }
 }
 
+TEST_CASE("the built-in templates' Jinja sources, which a saved tokenizer carries, are Axolotl's") {
+  for (const char* name : {"llama3", "chatml"})
+    CHECK(builtin_chat_template_jinja(name) == read_fixture(std::string(name) + "_expected.json")["template"].get<std::string>());
+  CHECK(builtin_chat_template_jinja("tokenizer_default_fallback_chatml") == builtin_chat_template_jinja("chatml"));
+}
+
 TEST_CASE("Axolotl's llama3 template through the Jinja path with Meta's tokenizer: the built-in tokens" *
           doctest::skip(llama3_path().empty())) {
   const BpeTokenizer llama3(llama3_path());
@@ -205,8 +211,13 @@ TEST_CASE("which template a config resolves, and its one-line refusals") {
     CHECK(message.find('\n') == std::string::npos);
     return message;
   };
-  // A tokenizer without a template: the default falls back to llama3; tokenizer_default stops.
+  // A tokenizer without a template: the default falls back to llama3, which the saved tokenizer
+  // then carries; tokenizer_default stops.
   CHECK(source_of(tokenizer).empty());
+  CHECK(parse_config(entry + tokenizer, (dir.path / "cfg.yaml").string()).data.chat_template_source ==
+        builtin_chat_template_jinja("llama3"));
+  CHECK(parse_config(entry + tokenizer + "chat_template: chatml\n", (dir.path / "cfg.yaml").string()).data.chat_template_source ==
+        builtin_chat_template_jinja("chatml"));
   CHECK(error_with(tokenizer + "chat_template: tokenizer_default\n").find(
             "chat_template tokenizer_default (dataset " + data + "): expected a tokenizer with a chat template") !=
         std::string::npos);
@@ -214,6 +225,8 @@ TEST_CASE("which template a config resolves, and its one-line refusals") {
   write_file((dir.path / "tok/tokenizer_config.json").string(),
              R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "{{ messages }}"}]})");
   CHECK(source_of(tokenizer) == "{{ messages }}");
+  // The tokenizer's own template stays its own in the saved tokenizer; another is saved instead.
+  CHECK(parse_config(entry + tokenizer, (dir.path / "cfg.yaml").string()).data.chat_template_source.empty());
   CHECK(source_of(tokenizer + "chat_template: tokenizer_default\n") == "{{ messages }}");
   CHECK(source_of(tokenizer + "chat_template: chatml\n").empty());
   write_file((dir.path / "tok/chat_template.jinja").string(), "{% for m in messages %}{{ m.content }}{% endfor %}");

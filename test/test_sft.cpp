@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/chat_template.h"
 #include "test/tokenizer_fixture.h"
 #include "test/train_fixture.h"
 
@@ -51,6 +52,8 @@ TEST_CASE("chat_template llama3: trains on the assistant turns only, shown in th
   CHECK(r.output.find("([[trained]]): system\\n\\nBe brief.user\\n\\nhello") != std::string::npos);
   CHECK(r.output.find("assistant\\n\\n[[world 1") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+  // The saved tokenizer carries the template it trained with, as Axolotl saves it.
+  CHECK(read_file(ws.out("chat_template.jinja")) == llm::builtin_chat_template_jinja("llama3"));
 }
 
 TEST_CASE("chat_template tokenizer_default: the tokenizer's own Jinja template, masked by message") {
@@ -69,6 +72,7 @@ TEST_CASE("chat_template tokenizer_default: the tokenizer's own Jinja template, 
   CHECK(r.output.find("([[trained]]): ### SYSTEM:\\nBe brief.### USER:\\nhello 0### ASSISTANT:\\n[[world 1]]") !=
         std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+  CHECK(read_file(ws.out("chat_template.jinja")) == read_file((ws.dir / "chat_template.jinja").string()));
 }
 
 TEST_CASE("chat_template with the byte tokenizer: one line naming the special token, exit 2") {

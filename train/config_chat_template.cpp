@@ -67,34 +67,51 @@ std::optional<std::string> tokenizer_chat_template(const std::string& tokenizer_
 
 }  // namespace
 
+namespace {
+
+// The Jinja template `choice` (with `jinja`, chat_template_jinja's value) renders with: the
+// tokenizer's own (tokenizer_default*), chat_template_jinja's, or, with `builtin_source`, a
+// built-in one's source; "" for a built-in one otherwise. `key` names it in messages.
+std::string resolve_source(const std::string& choice, const std::string& jinja, const TrainConfig& c,
+                           const std::string& key, bool builtin_source) {
+  if (choice == "jinja") {
+    if (jinja.empty())
+      throw UserError(key + ": expected chat_template_jinja beside it (a Jinja template or .jinja file), got none");
+    std::error_code ec;
+    return fs::is_regular_file(jinja, ec) ? read_whole_file(jinja, "a Jinja chat template") : jinja;
+  }
+  if (choice != "tokenizer_default" && builtin_chat_template(choice) == choice)  // built in
+    return builtin_source ? builtin_chat_template_jinja(choice) : "";
+  std::string where;
+  std::optional<std::string> source = tokenizer_chat_template(c.tokenizer_config, where);
+  if (!source && choice == "tokenizer_default")
+    throw UserError(key + ": expected a tokenizer with a chat template (chat_template.jinja or "
+                    "tokenizer_config.json's chat_template beside " +
+                    (c.tokenizer_config.empty() ? std::string("a tokenizer_config") : c.tokenizer_config) +
+                    "), got none; or chat_template llama3, chatml, jinja or tokenizer_default_fallback_llama3");
+  if (!source) return builtin_source ? builtin_chat_template_jinja(choice) : "";  // the fallback
+  jinja::Template(*source, where);  // a syntax error names its file now, not mid-tokenization
+  return *source;
+}
+
+}  // namespace
+
 void resolve_chat_templates(TrainConfig& c) {
+  bool any_chat = false;
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs) {
       if (spec.type != "chat_template") continue;
+      any_chat = true;
       spec.eot_tokens = c.data.eot_tokens;
-      const std::string& choice = spec.chat_template;
-      const std::string key = c.source + ": chat_template " + choice + " (dataset " + spec.path + ")";
-      if (choice == "jinja") {
-        if (spec.chat_template_jinja.empty())
-          throw UserError(key + ": expected chat_template_jinja beside it (a Jinja template or .jinja file), got none");
-        std::error_code ec;
-        spec.chat_template_source = fs::is_regular_file(spec.chat_template_jinja, ec)
-                                        ? read_whole_file(spec.chat_template_jinja, "a Jinja chat template")
-                                        : spec.chat_template_jinja;
-        continue;
-      }
-      if (choice != "tokenizer_default" && builtin_chat_template(choice) == choice) continue;  // built in
-      std::string where;
-      std::optional<std::string> source = tokenizer_chat_template(c.tokenizer_config, where);
-      if (!source && choice == "tokenizer_default")
-        throw UserError(key + ": expected a tokenizer with a chat template (chat_template.jinja or "
-                        "tokenizer_config.json's chat_template beside " +
-                        (c.tokenizer_config.empty() ? std::string("a tokenizer_config") : c.tokenizer_config) +
-                        "), got none; or chat_template llama3, chatml, jinja or tokenizer_default_fallback_llama3");
-      if (!source) continue;  // the fallback, built in
-      jinja::Template(*source, where);  // a syntax error names its file now, not mid-tokenization
-      spec.chat_template_source = *source;
+      spec.chat_template_source = resolve_source(spec.chat_template, spec.chat_template_jinja, c,
+                                                 c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")",
+                                                 false);
     }
+  // The tokenizer's own stays as it is; any other template the run trains with is saved with it.
+  const std::string& top = c.data.chat_template;
+  const bool tokenizers_own = top.rfind("tokenizer_default", 0) == 0 && !resolve_source(top, "", c, c.source, false).empty();
+  if (any_chat && !tokenizers_own)
+    c.data.chat_template_source = resolve_source(top, c.data.chat_template_jinja, c, c.source + ": chat_template " + top, true);
 }
 
 }  // namespace llm
