@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
-#include <regex>
 #include <type_traits>
 
 namespace llm {
@@ -113,27 +112,6 @@ ConfigField name_list(const char* name, const char* section, Get get,
             get(ctx.config) = names;
           },
           [get](const TrainConfig& c) { return get(c).empty() ? std::string() : yaml_list(get(c)); }};
-}
-
-// lora_target_modules: a list of kLinearModules' names, or (PEFT's other form) one regular
-// expression, checked for syntax here and against the model's module names by validate().
-void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  const std::vector<std::string> names(kLinearModules, kLinearModules + kNumLinear);
-  if (!n.IsScalar()) {
-    const std::string expected = "a list of " + join(names) + ", or one regular expression of module names";
-    std::vector<std::string> targets = read_string_list(n, w);
-    for (const std::string& s : targets)
-      if (std::find(names.begin(), names.end(), s) == names.end()) fail(w, expected, "'" + s + "'");
-    ctx.config.lora.target_modules = targets;
-    return;
-  }
-  const std::string pattern = read_string(n, w);
-  try {
-    std::regex check(pattern);
-  } catch (const std::regex_error& e) {
-    fail(w, "a list of module names, or one valid regular expression", "'" + pattern + "' (" + e.what() + ")");
-  }
-  ctx.config.lora.target_pattern = pattern;
 }
 
 void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {

@@ -115,6 +115,7 @@ void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_lr_scheduler_kwargs(const TrainConfig& c);
 std::string write_lr_groups(const TrainConfig& c);

@@ -1,9 +1,12 @@
 // defines: the readers and writers of the map-valued keys special_tokens, rope_scaling,
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
 // a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
-// unfrozen_parameters and peft_layers_to_transform's block indices; the field table in
-// train/config_fields.cpp names them
+// unfrozen_parameters, lora_target_modules (names or one pattern) and peft_layers_to_transform's
+// block indices; the field table in train/config_fields.cpp names them
 #include "train/config_fields.h"
+
+#include <algorithm>
+#include <regex>
 
 #include "train/unfrozen_parameters.h"
 
@@ -151,6 +154,27 @@ std::string write_lr_scheduler_kwargs(const TrainConfig& c) {
 
 // PEFT's layers_to_transform takes one index or a list; the config's check bounds them by the
 // model's block count.
+// lora_target_modules: a list of kLinearModules' names, or (PEFT's other form) one regular
+// expression, checked for syntax here and against the model's module names by validate().
+void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::vector<std::string> names(kLinearModules, kLinearModules + kNumLinear);
+  if (!n.IsScalar()) {
+    const std::string expected = "a list of " + join(names) + ", or one regular expression of module names";
+    std::vector<std::string> targets = read_string_list(n, w);
+    for (const std::string& s : targets)
+      if (std::find(names.begin(), names.end(), s) == names.end()) fail(w, expected, "'" + s + "'");
+    ctx.config.lora.target_modules = targets;
+    return;
+  }
+  const std::string pattern = read_string(n, w);
+  try {
+    std::regex check(pattern);
+  } catch (const std::regex_error& e) {
+    fail(w, "a list of module names, or one valid regular expression", "'" + pattern + "' (" + e.what() + ")");
+  }
+  ctx.config.lora.target_pattern = pattern;
+}
+
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   std::vector<int64_t>& layers = ctx.config.lora.layers;
   layers.clear();
