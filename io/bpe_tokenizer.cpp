@@ -57,8 +57,36 @@ std::vector<std::string_view> llama3_pre_tokenize(std::string_view text) {
   return pieces;
 }
 
-BpeTokenizer::BpeTokenizer(const std::string& path)
-    : BpeTokenizer(fs::path(path).extension() == ".json" ? read_hf_tokenizer_json(path) : read_tiktoken_vocabulary(path)) {}
+BpeVocabulary read_bpe_vocabulary(const std::string& path) {
+  return fs::path(path).extension() == ".json" ? read_hf_tokenizer_json(path) : read_tiktoken_vocabulary(path);
+}
+
+void apply_added_tokens_overrides(BpeVocabulary& v, const AddedTokensOverrides& overrides, const std::string& where) {
+  const int64_t first = int64_t(v.tokens.size()), end = first + int64_t(v.specials.size());
+  const std::string key = where + ": added_tokens_overrides: ";
+  for (const auto& [id, name] : overrides) {
+    if (id < first || id >= end)
+      throw UserError(key + "expected the id of an added token of " + v.source + " (" + std::to_string(first) + ".." +
+                      std::to_string(end - 1) + "), got " + std::to_string(id));
+    for (size_t i = 0; i < v.specials.size(); i++)
+      if (v.specials[i] == name && int64_t(first + i) != id && !overrides.count(first + int64_t(i)))
+        throw UserError(key + "expected a name no other token has, got " + name + " (token " + std::to_string(first + i) + ")");
+    const std::string& old = v.specials[size_t(id - first)];
+    for (const auto& [role, current] : {std::pair{"BOS", v.bos.empty() ? kDefaultBos : v.bos},
+                                        {"EOS", v.eos.empty() ? kDefaultEos : v.eos}})
+      if (old == current)
+        throw UserError(key + "expected a reserved token's id, got " + std::to_string(id) + ", the tokenizer's " + role +
+                        " " + old + " (special_tokens chooses which token plays it)");
+    v.name += " " + std::to_string(id) + "=" + name;  // another vocabulary: another token cache
+  }
+  for (const auto& [id, name] : overrides) {
+    std::string& special = v.specials[size_t(id - first)];
+    if (special == (v.pad.empty() ? kDefaultPad : v.pad)) v.pad = name;  // PAD stays this token
+    special = name;
+  }
+}
+
+BpeTokenizer::BpeTokenizer(const std::string& path) : BpeTokenizer(read_bpe_vocabulary(path)) {}
 
 BpeTokenizer::BpeTokenizer(BpeVocabulary vocabulary) : tokens_(std::move(vocabulary.tokens)), specials_(std::move(vocabulary.specials)) {
   // Views into tokens_, which no longer moves; both readers made the bytes distinct.
@@ -82,13 +110,13 @@ BpeTokenizer::BpeTokenizer(BpeVocabulary vocabulary) : tokens_(std::move(vocabul
       return specials_[a - tokens_.size()].size() > specials_[b - tokens_.size()].size();
     });
   const std::string& source = vocabulary.specials_source;
-  bos_ = special(vocabulary.bos.empty() ? "<|begin_of_text|>" : vocabulary.bos, source);
-  eos_ = special(vocabulary.eos.empty() ? "<|end_of_text|>" : vocabulary.eos, source);
+  bos_ = special(vocabulary.bos.empty() ? kDefaultBos : vocabulary.bos, source);
+  eos_ = special(vocabulary.eos.empty() ? kDefaultEos : vocabulary.eos, source);
   // Llama 3 has no padding token: Llama 3.1 fine-tunes pad with its own, Llama 3.0 has none
   // (its padded positions are masked, so EOS serves). A config's special_tokens.pad_token wins.
-  const bool has_pad_token = special_ids_.count("<|finetune_right_pad_id|>") > 0;
+  const bool has_pad_token = special_ids_.count(kDefaultPad) > 0;
   pad_ = !vocabulary.pad.empty() ? special(vocabulary.pad, source)
-         : has_pad_token          ? special_ids_.at("<|finetune_right_pad_id|>")
+         : has_pad_token          ? special_ids_.at(kDefaultPad)
                                   : eos_;
   name_ = std::move(vocabulary.name);
 }

@@ -21,6 +21,19 @@ namespace llm {
 // cover it end to end.
 std::vector<std::string_view> llama3_pre_tokenize(std::string_view text);
 
+// Llama 3's names for the tokens that play BOS, EOS and PAD when the files name none.
+inline constexpr const char* kDefaultBos = "<|begin_of_text|>";
+inline constexpr const char* kDefaultEos = "<|end_of_text|>";
+inline constexpr const char* kDefaultPad = "<|finetune_right_pad_id|>";
+
+// The vocabulary of a tokenizer.json (by its extension) or a tiktoken ranks file.
+BpeVocabulary read_bpe_vocabulary(const std::string& path);
+
+// `vocabulary` with its added (special) tokens renamed as Axolotl's added_tokens_overrides says;
+// UserError naming `where` and the key on an id that is no added token's or a name taken.
+void apply_added_tokens_overrides(BpeVocabulary& vocabulary, const AddedTokensOverrides& overrides,
+                                  const std::string& where);
+
 class BpeTokenizer final : public Tokenizer {
  public:
   // Reads `path`: a tokenizer.json (by its extension) or a tiktoken ranks file. Throws

@@ -57,9 +57,9 @@ struct DataConfig {
   std::string chat_template = "tokenizer_default_fallback_llama3";
   std::string chat_template_jinja;
   std::vector<std::string> eot_tokens;
-  // The Jinja template the top-level chat_template resolves to, when a chat_template dataset
-  // trains: what the saved tokenizer carries, as Axolotl sets the tokenizer's chat_template to
-  // the one it trains with. Empty: the tokenizer keeps its own.
+  // The Jinja template the chat_template datasets train with (the top-level chat_template's when
+  // they differ): what the saved tokenizer carries, as Axolotl sets the tokenizer's chat_template
+  // to the one it trains with. Empty: the tokenizer keeps its own.
   std::string chat_template_source;
   std::vector<DatasetSpec> datasets;
   // Axolotl's test_datasets: the evaluation examples come from these (val_set_size then 0).

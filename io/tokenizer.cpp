@@ -26,9 +26,17 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file) {
-  if (tokenizer_file.empty()) return std::make_unique<ByteTokenizer>();
-  return std::make_unique<BpeTokenizer>(tokenizer_file);
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file, const AddedTokensOverrides& overrides,
+                                          const std::string& where) {
+  if (tokenizer_file.empty()) {
+    if (!overrides.empty())
+      throw UserError(where + ": added_tokens_overrides: expected a tokenizer_config whose added tokens to rename, "
+                      "got the byte tokenizer");
+    return std::make_unique<ByteTokenizer>();
+  }
+  BpeVocabulary vocabulary = read_bpe_vocabulary(tokenizer_file);
+  apply_added_tokens_overrides(vocabulary, overrides, where);
+  return std::make_unique<BpeTokenizer>(std::move(vocabulary));
 }
 
 namespace {
@@ -80,39 +88,63 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
   return std::make_unique<RemappedTokenizer>(std::move(base), bos, eos, pad);
 }
 
-std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file, const SpecialTokens& special,
-                                              const std::string& chat_template, const std::string& dir) {
+std::vector<std::string> save_tokenizer_files(const TokenizerFiles& files, const std::string& dir) {
+  const std::string& tokenizer_file = files.tokenizer_file;
   if (tokenizer_file.empty()) return {};
   namespace fs = std::filesystem;
   const fs::path from = fs::path(tokenizer_file).parent_path();
   std::error_code ec;
-  auto copy = [&](const std::string& name, const fs::path& source) {
-    write_text_durably((fs::path(dir) / name).string(), read_whole_file(source.string(), "a tokenizer file"));
+  auto write = [&](const std::string& name, const std::string& text) {
+    write_text_durably((fs::path(dir) / name).string(), text);
     return name;
+  };
+  auto copy = [&](const std::string& name, const fs::path& source) {
+    return write(name, read_whole_file(source.string(), "a tokenizer file"));
+  };
+  auto read_json = [](const fs::path& path, const char* what) {
+    return parse_json_text<nlohmann::ordered_json>(read_whole_file(path.string(), what), path.string(), what);
   };
   const bool json_tokenizer = fs::path(tokenizer_file).extension() == ".json";
   std::vector<std::string> names;
-  if (!chat_template.empty() && !json_tokenizer) {
-    write_text_durably((fs::path(dir) / "chat_template.jinja").string(), chat_template);
-    names.push_back("chat_template.jinja");
-  } else if (chat_template.empty() && fs::exists(from / "chat_template.jinja", ec)) {
-    names.push_back(copy("chat_template.jinja", from / "chat_template.jinja"));
-  }
   if (!json_tokenizer) {
-    names.insert(names.begin(), copy("tokenizer.model", tokenizer_file));
-    if (fs::exists(from / "special_tokens.json", ec)) names.push_back(copy("special_tokens.json", from / "special_tokens.json"));
-    return names;
+    names.push_back(copy("tokenizer.model", tokenizer_file));
+    if (!files.overrides.empty()) {  // the names in id order, renamed
+      BpeVocabulary vocabulary = read_bpe_vocabulary(tokenizer_file);
+      apply_added_tokens_overrides(vocabulary, files.overrides, tokenizer_file);
+      names.push_back(write("special_tokens.json", nlohmann::json(vocabulary.specials).dump() + "\n"));
+    } else if (fs::exists(from / "special_tokens.json", ec)) {
+      names.push_back(copy("special_tokens.json", from / "special_tokens.json"));
+    }
+    if (!files.chat_template.empty()) names.push_back(write("chat_template.jinja", files.chat_template));
+  } else {
+    std::map<std::string, std::string> renamed;  // old name -> new
+    if (files.overrides.empty()) {
+      names.push_back(copy("tokenizer.json", tokenizer_file));
+    } else {  // each renamed added token's content
+      nlohmann::ordered_json tokenizer = read_json(tokenizer_file, "a tokenizer.json");
+      for (auto& added : tokenizer["added_tokens"])
+        if (auto it = files.overrides.find(added.value("id", int64_t(-1))); it != files.overrides.end()) {
+          renamed[added.value("content", "")] = it->second;
+          added["content"] = it->second;
+        }
+      names.push_back(write("tokenizer.json", tokenizer.dump(2) + "\n"));
+    }
+    nlohmann::ordered_json config = nlohmann::ordered_json::object();
+    if (fs::exists(from / "tokenizer_config.json", ec)) config = read_json(from / "tokenizer_config.json", "a tokenizer_config.json");
+    for (const auto& [key, name] : {std::pair{"bos_token", files.special.bos_token}, {"eos_token", files.special.eos_token},
+                                    {"pad_token", files.special.pad_token}})
+      if (!name.empty()) config[key] = name;
+    for (const auto& [id, name] : files.overrides)
+      if (config.contains("added_tokens_decoder") && config["added_tokens_decoder"].contains(std::to_string(id)))
+        config["added_tokens_decoder"][std::to_string(id)]["content"] = name;
+    for (const char* role : {"bos_token", "eos_token", "pad_token", "unk_token"})  // a renamed token keeps its role
+      if (config.contains(role) && config[role].is_string() && renamed.count(config[role].get<std::string>()))
+        config[role] = renamed.at(config[role].get<std::string>());
+    if (!files.chat_template.empty()) config["chat_template"] = files.chat_template;
+    names.push_back(write("tokenizer_config.json", config.dump(2) + "\n"));
   }
-  nlohmann::json config = nlohmann::json::object();
-  if (fs::exists(from / "tokenizer_config.json", ec))
-    config = parse_json_text(read_whole_file((from / "tokenizer_config.json").string(), "a tokenizer_config.json"),
-                             (from / "tokenizer_config.json").string(), "a tokenizer_config.json");
-  for (const auto& [key, name] : {std::pair{"bos_token", special.bos_token}, {"eos_token", special.eos_token},
-                                  {"pad_token", special.pad_token}})
-    if (!name.empty()) config[key] = name;
-  if (!chat_template.empty()) config["chat_template"] = chat_template;
-  write_text_durably((fs::path(dir) / "tokenizer_config.json").string(), config.dump(2) + "\n");
-  names.insert(names.begin(), {copy("tokenizer.json", tokenizer_file), "tokenizer_config.json"});
+  if (files.chat_template.empty() && fs::exists(from / "chat_template.jinja", ec))
+    names.push_back(copy("chat_template.jinja", from / "chat_template.jinja"));
   return names;
 }
 

@@ -3,6 +3,7 @@
 // Llama 3's BPE tokenizer is io/bpe_tokenizer.h.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,17 +61,31 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
                                                const SpecialTokens& special,
                                                const std::string& where);
 
-// BpeTokenizer on a tokenizer file (a config's tokenizer_config: tokenizer.json or a tiktoken
-// ranks file) when one is given, else ByteTokenizer.
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file);
+// Axolotl's added_tokens_overrides: the id of an added (special) token -> its new name, e.g. a
+// Llama 3 reserved token renamed <|im_start|> for ChatML; the vocabulary keeps its size.
+using AddedTokensOverrides = std::map<int64_t, std::string>;
 
-// As HF's Trainer leaves an output directory loadable by AutoTokenizer: writes the tokenizer
-// file into `dir` (tokenizer.json with its tokenizer_config.json, `special` recorded there as
-// Axolotl's special_tokens are; or tokenizer.model with special_tokens.json), and its chat
-// template: `chat_template` when given (tokenizer_config.json's chat_template, or
-// chat_template.jinja beside tokenizer.model), else its own chat_template.jinja if it has one.
-// Returns the names written; none for the byte tokenizer (an empty `tokenizer_file`).
-std::vector<std::string> save_tokenizer_files(const std::string& tokenizer_file, const SpecialTokens& special,
-                                              const std::string& chat_template, const std::string& dir);
+// BpeTokenizer on a tokenizer file (a config's tokenizer_config: tokenizer.json or a tiktoken
+// ranks file) when one is given, its added tokens renamed as `overrides` says, else
+// ByteTokenizer. UserError naming `where` (the config) and added_tokens_overrides when an id is
+// no added token's, a name is another token's already, or there is no tokenizer file to rename in.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& tokenizer_file,
+                                          const AddedTokensOverrides& overrides = {},
+                                          const std::string& where = "");
+
+// What a run saves beside its model, as HF's Trainer leaves a directory AutoTokenizer loads.
+struct TokenizerFiles {
+  std::string tokenizer_file;  // the config's tokenizer_config; empty: the byte tokenizer, no files
+  SpecialTokens special;       // recorded as Axolotl's special_tokens are
+  std::string chat_template;   // the template the run trained with; empty: the tokenizer's own
+  AddedTokensOverrides overrides;
+};
+
+// Writes `files` into `dir`: tokenizer.json with its tokenizer_config.json (`special` and
+// `overrides` recorded in them), or tokenizer.model with special_tokens.json (renamed as
+// `overrides` says); and the chat template: `chat_template` when given (tokenizer_config.json's
+// chat_template, or chat_template.jinja beside tokenizer.model), else the tokenizer's own
+// chat_template.jinja if it has one. Returns the names written.
+std::vector<std::string> save_tokenizer_files(const TokenizerFiles& files, const std::string& dir);
 
 }  // namespace llm

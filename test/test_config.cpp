@@ -540,3 +540,10 @@ TEST_CASE("lora_target_modules as one regular expression: PEFT's re.fullmatch on
   CHECK(error_with("adapter: lora\nlora_target_modules: '.*_proj'\nlora_target_linear: true\n") ==
         "cfg.yaml:5: lora_target_linear: expected false with a lora_target_modules pattern (which names the targets), got true");
 }
+
+TEST_CASE("added_tokens_overrides: {token id: new name}") {
+  CHECK(parse("added_tokens_overrides: {128011: '<|im_start|>'}\n").added_tokens_overrides.at(128011) == "<|im_start|>");
+  CHECK(error_with("added_tokens_overrides: {im_start: '<|im_start|>'}\n") ==
+        "cfg.yaml:3: added_tokens_overrides.im_start: expected a token id (a whole number) as the key, got 'im_start'");
+  CHECK(error_with("added_tokens_overrides: [128011]\n").find("expected a map {token id: new name}") != std::string::npos);
+}

@@ -31,7 +31,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
-  SAME(special_tokens.pad_token);
+  SAME(special_tokens.pad_token); SAME(added_tokens_overrides);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
@@ -174,7 +174,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
       "sample_packing_sequentially: true\ngroup_by_length: true\n"
       "lr_quadratic_warmup: true\nlr_scheduler_kwargs: {num_cycles: 1.5}\n"
-      "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n");
+      "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n"
+      "added_tokens_overrides: {128011: '<|im_start|>', 128012: \"<|im_end|> #2\"}\n");
   CHECK(b.data.curriculum_sampling);
   CHECK(!b.data.shuffle_merged_datasets);
   CHECK(b.data.exact_deduplication);

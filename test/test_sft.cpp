@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/bpe_tokenizer.h"
 #include "io/chat_template.h"
 #include "test/tokenizer_fixture.h"
 #include "test/train_fixture.h"
@@ -73,6 +74,22 @@ TEST_CASE("chat_template tokenizer_default: the tokenizer's own Jinja template, 
         std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
   CHECK(read_file(ws.out("chat_template.jinja")) == read_file((ws.dir / "chat_template.jinja").string()));
+}
+
+TEST_CASE("added_tokens_overrides: ChatML on a tokenizer without its markers, two added tokens renamed") {
+  Workspace ws("sft_chat_overrides");
+  std::string config = chat_dataset(ws);
+  config.replace(config.find("chat_template: llama3"), 21, "chat_template: chatml");
+  const std::string hf = (std::filesystem::path(__FILE__).parent_path() / "data" / "hf_tokenizer").string();
+  Run r = run_train(ws.config(config + "tokenizer_config: " + hf + "\nvocab_size: 272\nsequence_len: 64\nmax_steps: 2\n"
+                              "added_tokens_overrides: {269: '<|im_end|>', 270: '<|im_start|>'}\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("([[trained]]): system\\nBe brief.\\nuser\\nhello 0\\nassistant\\n[[world 1") != std::string::npos);
+  // The saved tokenizer carries the new names (and ChatML, the template it trained with).
+  llm::BpeTokenizer saved(ws.out("tokenizer.json"));
+  CHECK(saved.special_id("<|im_start|>") == 270);
+  CHECK(saved.special_id("<|im_end|>") == 269);
+  CHECK(read_file(ws.out("tokenizer_config.json")).find("<|im_start|>") != std::string::npos);
 }
 
 TEST_CASE("chat_template with the byte tokenizer: one line naming the special token, exit 2") {

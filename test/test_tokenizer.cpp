@@ -253,6 +253,48 @@ TEST_CASE("find_bpe_tokenizer: a directory's tokenizer.json before its ranks fil
   CHECK(!find_bpe_tokenizer((s.path / "none").string()));
 }
 
+// Axolotl's added_tokens_overrides: an added token renamed (its id kept) reads and saves under its
+// new name, in tokenizer.json (and tokenizer_config.json's added_tokens_decoder) and in a
+// tiktoken directory's special_tokens.json alike.
+TEST_CASE("added_tokens_overrides: renamed added tokens encode to their ids, and are saved so") {
+  const AddedTokensOverrides chatml = {{kRanks + 2, "<|im_start|>"}};
+  TempDir scratch("llm_test_overrides");
+  fs::create_directories(scratch.path / "tiktoken");
+  write_file((scratch.path / "tiktoken/tokenizer.model").string(), small_ranks_text());
+  for (const std::string& file : {kHfTokenizerDir + "/tokenizer.json", (scratch.path / "tiktoken/tokenizer.model").string()}) {
+    CAPTURE(file);
+    const std::unique_ptr<Tokenizer> renamed = make_tokenizer(file, chatml, "cfg.yaml");
+    CHECK(renamed->encode_with_specials("<|im_start|>user").front() == kRanks + 2);
+    CHECK(renamed->pad() == make_tokenizer(file)->pad());  // the PAD token keeps its part, renamed or not
+    CHECK(renamed->special_name(kRanks + 2) == "<|im_start|>");
+    CHECK(renamed->name() != make_tokenizer(file)->name());  // another token cache
+    const fs::path out = scratch.path / fs::path(file).parent_path().filename();
+    fs::create_directories(out / "saved");
+    const std::vector<std::string> names = save_tokenizer_files({file, {}, "", chatml}, (out / "saved").string());
+    BpeTokenizer saved((out / "saved" / names.front()).string());
+    CHECK(saved.special_id("<|im_start|>") == kRanks + 2);
+    CHECK(saved.vocab_size() == renamed->vocab_size());
+  }
+  const std::string json = kHfTokenizerDir + "/tokenizer.json";
+  auto error_with = [&](const AddedTokensOverrides& o, const std::string& file) {
+    return error_of([&] { make_tokenizer(file, o, "cfg.yaml"); }, "(no error)");
+  };
+  CHECK(error_with({{5, "<|x|>"}}, json) ==
+        "cfg.yaml: added_tokens_overrides: expected the id of an added token of " + json + " (268..271), got 5");
+  CHECK(error_with({{272, "<|x|>"}}, json).find("(268..271), got 272") != std::string::npos);
+  CHECK(error_with({{kRanks + 2, "<|eot_id|>"}}, json) ==
+        "cfg.yaml: added_tokens_overrides: expected a name no other token has, got <|eot_id|> (token 271)");
+  CHECK(error_with({{kRanks + 3, "<|x|>"}}, json) ==
+        "cfg.yaml: added_tokens_overrides: expected a reserved token's id, got 271, the tokenizer's EOS <|eot_id|> "
+        "(special_tokens chooses which token plays it)");
+  CHECK(error_with({{kRanks + 2, "<|x|>"}}, "") ==
+        "cfg.yaml: added_tokens_overrides: expected a tokenizer_config whose added tokens to rename, got the byte tokenizer");
+  // Two tokens may trade names (neither plays BOS or EOS).
+  const AddedTokensOverrides trade = {{kRanks + 2, "<|reserved_special_token_1|>"}, {kRanks + 3, "<|reserved_special_token_0|>"}};
+  CHECK(make_tokenizer((scratch.path / "tiktoken/tokenizer.model").string(), trade)->special_id("<|reserved_special_token_1|>") ==
+        kRanks + 2);
+}
+
 TEST_CASE("bad tokenizer.json: one line naming the file and what was expected") {
   TempDir s;
   const nlohmann::json good = nlohmann::json::parse(read_text(kHfTokenizerDir + "/tokenizer.json"));

@@ -33,6 +33,7 @@ struct TrainConfig {
   // base_model when that is a directory holding one). Empty: the byte tokenizer.
   std::string tokenizer_config;
   SpecialTokens special_tokens;  // Axolotl's special_tokens: bos/eos/pad_token by name
+  AddedTokensOverrides added_tokens_overrides;  // Axolotl's: added token id -> its new name
 
   // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "qlora" the same on
   // a base whose block linear weights are NF4 (engine/nf4.h); "" trains every weight.

@@ -1,6 +1,7 @@
 // defines: chat_template_jinja_of, read_chat_template_jinja, resolve_chat_templates (which Jinja
 // template each chat_template dataset renders with, as Axolotl's get_chat_template picks it)
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -97,21 +98,23 @@ std::string resolve_source(const std::string& choice, const std::string& jinja, 
 }  // namespace
 
 void resolve_chat_templates(TrainConfig& c) {
-  bool any_chat = false;
+  std::set<std::string> trained_with;  // each chat dataset's template, as Jinja
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs) {
       if (spec.type != "chat_template") continue;
-      any_chat = true;
       spec.eot_tokens = c.data.eot_tokens;
-      spec.chat_template_source = resolve_source(spec.chat_template, spec.chat_template_jinja, c,
-                                                 c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")",
-                                                 false);
+      const std::string key = c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")";
+      spec.chat_template_source = resolve_source(spec.chat_template, spec.chat_template_jinja, c, key, false);
+      trained_with.insert(resolve_source(spec.chat_template, spec.chat_template_jinja, c, key, true));
     }
-  // The tokenizer's own stays as it is; any other template the run trains with is saved with it.
+  if (trained_with.empty()) return;
+  // The saved tokenizer carries the template the run trained with: the chat datasets' when they
+  // agree, else the top-level chat_template's (Axolotl's); the tokenizer's own stays its own.
   const std::string& top = c.data.chat_template;
-  const bool tokenizers_own = top.rfind("tokenizer_default", 0) == 0 && !resolve_source(top, "", c, c.source, false).empty();
-  if (any_chat && !tokenizers_own)
-    c.data.chat_template_source = resolve_source(top, c.data.chat_template_jinja, c, c.source + ": chat_template " + top, true);
+  const std::string saved = trained_with.size() == 1 ? *trained_with.begin()
+                                                     : resolve_source(top, c.data.chat_template_jinja, c, c.source + ": chat_template " + top, true);
+  std::string where;
+  if (saved != tokenizer_chat_template(c.tokenizer_config, where).value_or("")) c.data.chat_template_source = saved;
 }
 
 }  // namespace llm

@@ -213,6 +213,9 @@ std::vector<ConfigField> make_fields() {
       {"special_tokens", model, "a map {bos_token, eos_token, pad_token}",
        "which of the tokenizer's special tokens play BOS, EOS and PAD", read_special_tokens,
        write_special_tokens},
+      {"added_tokens_overrides", model, "a map {token id: new name}",
+       "renames added tokens (Llama 3's reserved ones), e.g. for ChatML's markers; the vocabulary keeps its size",
+       read_added_tokens_overrides, write_added_tokens_overrides},
 
       choice("adapter", adapters, MEMBER(adapter), {"lora", "qlora"},
              "train LoRA adapters on frozen base weights (qlora: the base's block linears in NF4); "

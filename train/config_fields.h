@@ -145,6 +145,8 @@ void read_chat_template_jinja(ReadContext& ctx, const YAML::Node& n, const Where
 // tokenizer's own or chat_template_jinja; UserError naming the config when there is none.
 void resolve_chat_templates(TrainConfig& c);
 std::string write_special_tokens(const TrainConfig& c);
+void read_added_tokens_overrides(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_added_tokens_overrides(const TrainConfig& c);
 void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_rope_scaling(const TrainConfig& c);
 void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);

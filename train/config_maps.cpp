@@ -1,4 +1,4 @@
-// defines: the readers and writers of the map-valued keys special_tokens, rope_scaling,
+// defines: the readers and writers of the map-valued keys special_tokens, added_tokens_overrides, rope_scaling,
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
 // a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
 // unfrozen_parameters, lora_target_modules (names or one pattern) and peft_layers_to_transform's
@@ -29,6 +29,24 @@ std::string write_special_tokens(const TrainConfig& c) {
   for (const auto& [key, value] : {std::pair{"bos_token", &s.bos_token}, {"eos_token", &s.eos_token},
                                    {"pad_token", &s.pad_token}})
     if (!value->empty()) fields += (fields.empty() ? "" : ", ") + std::string(key) + ": " + yaml_string(*value);
+  return fields.empty() ? "" : "{" + fields + "}";
+}
+
+void read_added_tokens_overrides(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  AddedTokensOverrides& overrides = ctx.config.added_tokens_overrides;
+  overrides.clear();
+  for_fields(n, w, "a map {token id: new name}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+    char* end = nullptr;
+    const long long id = std::strtoll(key.c_str(), &end, 10);
+    if (key.empty() || *end || id < 0) fail(wk, "a token id (a whole number) as the key", "'" + key + "'");
+    overrides[id] = read_string(v, wk);
+  });
+}
+
+std::string write_added_tokens_overrides(const TrainConfig& c) {
+  std::string fields;
+  for (const auto& [id, name] : c.added_tokens_overrides)
+    fields += (fields.empty() ? "" : ", ") + std::to_string(id) + ": " + yaml_string(name);
   return fields.empty() ? "" : "{" + fields + "}";
 }
 

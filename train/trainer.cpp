@@ -132,7 +132,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   OpenCheckpoint checkpoint;
   if (!resumed_from.empty()) checkpoint = open_checkpoint(resumed_from);
   stop_point("reading the checkpoint");
-  tokenizer = with_special_tokens(make_tokenizer(c.tokenizer_config), c.special_tokens, c.source);
+  tokenizer = with_special_tokens(make_tokenizer(c.tokenizer_config, c.added_tokens_overrides, c.source),
+                                  c.special_tokens, c.source);
   if (c.model.vocab_size < tokenizer->vocab_size())
     throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
                     " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));

@@ -213,7 +213,7 @@ void Trainer::Impl::export_final_model() {
   // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only).
   auto tokenizer_files = [&](const std::string& dir) {
     std::string names;
-    for (const std::string& name : save_tokenizer_files(c.tokenizer_config, c.special_tokens, c.data.chat_template_source, dir)) names += ", " + name;
+    for (const std::string& name : save_tokenizer_files({c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides}, dir)) names += ", " + name;
     return names;
   };
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
