@@ -113,8 +113,12 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     if (c < contents.size() && contents[c].begin < ranges[t].second) message_of[t] = contents[c].message;
   }
   std::vector<int32_t> eot_ids;
-  for (const std::string& name : spec.eot_tokens)
-    if (std::optional<int32_t> id = tokenizer.special_id(name)) eot_ids.push_back(*id);
+  for (const std::string& name : spec.eot_tokens) {
+    std::optional<int32_t> id = tokenizer.special_id(name);
+    if (!id)  // Axolotl refuses an end-of-turn token that is not one token
+      throw UserError("eot_tokens: expected special tokens of the " + tokenizer.name() + " tokenizer, got " + name);
+    eot_ids.push_back(*id);
+  }
   if (spec.eot_tokens.empty()) eot_ids.push_back(tokenizer.eos());
   const bool eos_ends_turns = std::find(eot_ids.begin(), eot_ids.end(), tokenizer.eos()) != eot_ids.end();
   if (eos_ends_turns && end_of_turn_option(spec) != spec.train_on_eos)
@@ -125,7 +129,7 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
   for (size_t t = 0; t < ids.size(); t++)
     if (message_of[t] >= 0) loss[t] = content_losses.at(size_t(message_of[t]));
   // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos
-  // (one pass when EOS is an end-of-turn token: the config checked that they agree then).
+  // (one pass when EOS is an end-of-turn token: the two agree then, as checked above).
   mark_turn_ends(ids, message_of, eot_ids, end_of_turn_option(spec), loss);
   if (!eos_ends_turns)
     mark_turn_ends(ids, message_of, {tokenizer.eos()}, spec.train_on_eos, loss);

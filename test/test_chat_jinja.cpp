@@ -312,6 +312,9 @@ TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict
   CHECK(error_of([&] { examples_of(kConversation, spec, kFake); }) ==
         scratch().path.string() + "/rows.jsonl:1: train_on_eot last and train_on_eos all disagree on EOS, an "
         "end-of-turn token here; expected one setting for both (Axolotl's rule)");
+  spec.eot_tokens = {"<|im_end|>", "<|eot|>"};
+  CHECK(error_of([&] { examples_of(kConversation, spec, kFake); }) ==
+        scratch().path.string() + "/rows.jsonl:1: eot_tokens: expected special tokens of the fake tokenizer, got <|eot|>");
   // A built-in template's marker ends its turns: train_on_eot decides it.
   DatasetSpec builtin;
   builtin.chat_template = "llama3";
