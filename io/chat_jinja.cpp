@@ -64,16 +64,17 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
 
 // Marks the first of `wanted` within 3 tokens after each message's content (Axolotl's slack for
 // template padding), before the next message's, as `option` says: turn with its content's loss,
-// all trained, last only the last one found, none never.
+// all trained, last only the last one found of the turns that count for it, none never.
 void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& message_of,
-                    const std::vector<int32_t>& wanted, const std::string& option, std::vector<Loss>& loss) {
+                    const std::vector<TurnMask>& masks, const std::vector<int32_t>& wanted,
+                    const std::string& option, std::vector<Loss>& loss) {
   std::optional<size_t> last;
   for (size_t t = 0; t < ids.size(); t++) {
     if (message_of[t] < 0 || (t + 1 < ids.size() && message_of[t + 1] == message_of[t])) continue;
     for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)  // t: a message's last token
       if (std::find(wanted.begin(), wanted.end(), ids[k]) != wanted.end()) {
         loss[k] = option == "all" ? Loss::trained : option == "turn" ? loss[t] : Loss::none;
-        last = k;
+        if (masks.at(size_t(message_of[t])).counts_for_last) last = k;
         break;
       }
   }
@@ -83,7 +84,7 @@ void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& mes
 }  // namespace
 
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
-                             const jinja::Value& tools, const std::vector<Loss>& content_losses,
+                             const jinja::Value& tools, const std::vector<TurnMask>& masks,
                              const DatasetSpec& spec,
                              const Tokenizer& tokenizer) {
   jinja::ValueDict variables = {{"messages", messages},
@@ -127,12 +128,12 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
 
   std::vector<Loss> loss(ids.size(), Loss::none);
   for (size_t t = 0; t < ids.size(); t++)
-    if (message_of[t] >= 0) loss[t] = content_losses.at(size_t(message_of[t]));
+    if (message_of[t] >= 0) loss[t] = masks.at(size_t(message_of[t])).content;
   // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos
   // (one pass when EOS is an end-of-turn token: the two agree then, as checked above).
-  mark_turn_ends(ids, message_of, eot_ids, end_of_turn_option(spec), loss);
+  mark_turn_ends(ids, message_of, masks, eot_ids, end_of_turn_option(spec), loss);
   if (!eos_ends_turns)
-    mark_turn_ends(ids, message_of, {tokenizer.eos()}, spec.train_on_eos, loss);
+    mark_turn_ends(ids, message_of, masks, {tokenizer.eos()}, spec.train_on_eos, loss);
 
   Document doc;
   doc.add_bos = doc.add_eos = false;

@@ -7,7 +7,7 @@
 //   special tokens the template itself writes are read as such: a "<|eot_id|>" typed in a
 //   message stays text (transformers would read it as the token);
 //   masked by where each byte came from: a token holding any of a message's content takes that
-//   message's loss (io/chat_template.h's content_loss); the
+//   message's loss (io/chat_template.h's turn_masks); the
 //   first end-of-turn token (one of eot_tokens, or EOS when none are given) within 3 tokens after
 //   a message's content, before the next message's, trains as train_on_eot (else train_on_eos)
 //   says, and the first EOS so placed as train_on_eos says; the rest never.
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "io/chat_template.h"  // TurnMask
 #include "io/data_config.h"
 #include "io/documents.h"
 #include "io/jinja.h"
@@ -26,10 +27,10 @@ namespace llm {
 // One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
 // `messages` is the template's list of message dicts, each content's strings carrying the
 // message's index as their source; `tools` the row's tool definitions (none: none);
-// `content_losses` the loss of each message's content.
+// `masks` how each message is masked (io/chat_template.h's turn_masks).
 // UserError names spec.path when rendering fails.
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
-                             const jinja::Value& tools, const std::vector<Loss>& content_losses,
+                             const jinja::Value& tools, const std::vector<TurnMask>& masks,
                              const DatasetSpec& spec,
                              const Tokenizer& tokenizer);
 

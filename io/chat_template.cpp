@@ -155,9 +155,17 @@ std::string end_of_turn_option(const DatasetSpec& spec) {
   return spec.train_on_eot.empty() ? spec.train_on_eos : spec.train_on_eot;
 }
 
-Loss content_loss(const ChatMessage& message, const std::set<std::string>& trained_roles) {
-  if (message.train) return *message.train ? Loss::trained : Loss::none;
-  return trained_roles.count(message.role) ? Loss::trained : Loss::prompt;
+std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
+  const std::set<std::string> trained_roles = trained_roles_of(spec);
+  const bool any_turn = spec.train_on_eos == "all" || end_of_turn_option(spec) == "all";
+  std::vector<TurnMask> masks;
+  for (const ChatMessage& m : messages) {
+    const bool by_role = trained_roles.count(m.role) > 0;
+    const Loss content = m.train ? (*m.train ? Loss::trained : Loss::none) : by_role ? Loss::trained : Loss::prompt;
+    const bool trains = m.train ? *m.train : by_role || spec.train_on_inputs;
+    masks.push_back({content, trains || any_turn});
+  }
+  return masks;
 }
 
 std::string builtin_chat_template_jinja(const std::string& chat_template) {
@@ -173,7 +181,10 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
   const std::string eos = end_of_turn_option(spec);  // the built-in markers end turns
-  const std::set<std::string> trained_roles = trained_roles_of(spec);
+  const std::vector<TurnMask> masks = turn_masks(messages, spec);
+  size_t last = messages.size();  // the turn whose end `last` trains
+  for (size_t i = 0; i < messages.size(); i++)
+    if (masks[i].counts_for_last) last = i;
 
   Document doc;
   doc.add_bos = doc.add_eos = false;
@@ -190,14 +201,14 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
   if (m.begin) special(m.begin, Loss::none);
   for (size_t i = 0; i < messages.size(); i++) {
     const ChatMessage& msg = messages[i];
-    const Loss content = content_loss(msg, trained_roles);
+    const Loss content = masks[i].content;
     special(m.header_open, Loss::none);
     text(msg.role, Loss::none);
     if (m.header_close) special(m.header_close, Loss::none);
     text(m.header_sep, Loss::none);
     text(m.trim_content ? jinja_trim(msg.content) : msg.content, content);
     Loss end = Loss::none;  // train_on_eos none
-    if (eos == "all" || (eos == "last" && i + 1 == messages.size())) end = Loss::trained;
+    if (eos == "all" || (eos == "last" && i == last)) end = Loss::trained;
     else if (eos == "turn") end = content;
     special(m.end_of_turn, end);
     text(m.after_turn, Loss::none);
@@ -226,7 +237,6 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
     jinja_template.emplace(spec.chat_template_source, "chat_template " + spec.chat_template);
     check_train_on_eos(spec);
   }
-  const std::set<std::string> trained_roles = trained_roles_of(spec);
   for (const JsonRecord& r : read_json_dataset_file(path, "chat_template")) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object())
@@ -261,13 +271,11 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       docs.push_back(chat_document(messages, spec));
       continue;
     }
-    std::vector<Loss> losses;
-    for (const ChatMessage& m : messages) losses.push_back(content_loss(m, trained_roles));
     try {
       auto tools = r.value.find(spec.field_tools);
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
                                          tools == r.value.end() ? jinja::Value::none() : jinja::from_json(*tools),
-                                         losses, spec, tokenizer));
+                                         turn_masks(messages, spec), spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());
     }

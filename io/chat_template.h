@@ -8,9 +8,9 @@
 // The markers are special pieces, never read from user text: a "<|eot_id|>" typed in a message
 // stays text. Loss, as Axolotl: a message whose role is in roles_to_train trains its content;
 // other messages' content is Loss::prompt (Axolotl trains every turn with train_on_inputs);
-// headers never train. The end-of-turn marker (<|eot_id|> / <|im_end|>) follows train_on_eos:
-// turn = with its message's content, all = always, none = never, last = only the conversation's
-// last one (whatever its role: Axolotl's rule).
+// headers never train. The end-of-turn marker (<|eot_id|> / <|im_end|>) follows train_on_eot
+// (else train_on_eos): turn = with its message's content, all = always, none = never, last = only
+// that of the last turn that trains (Axolotl passes over the others unless an option is all).
 // Rows: a .jsonl file or .json array of objects whose `field_messages` key holds the list of
 // messages (the first dropped when it is a system one and drop_system_message is set); message_property_mappings names a message's role and content keys; `roles` maps the
 // dataset's role names onto ours (without it, Axolotl's defaults: human -> user, gpt ->
@@ -35,9 +35,15 @@ struct ChatMessage {
   std::optional<bool> train;
 };
 
-// The loss of a message's content: its own flag, else trained when its role is in
-// `trained_roles`, else Loss::prompt.
-Loss content_loss(const ChatMessage& message, const std::set<std::string>& trained_roles);
+// How a conversation's turn is masked: the loss of its content (its own flag, else trained when
+// its role is in roles_to_train, else Loss::prompt), and whether its end may be the one
+// train_on_eos / train_on_eot `last` trains: Axolotl weighs only the turns that train (by their
+// flag, roles_to_train or train_on_inputs) unless either option is `all`.
+struct TurnMask {
+  Loss content;
+  bool counts_for_last;
+};
+std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec);
 
 // The pieces of `messages` under spec.chat_template, with the losses that spec.roles_to_train and
 // spec.train_on_eos give them; add_bos and add_eos false (the template writes its own markers).

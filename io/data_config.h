@@ -43,6 +43,7 @@ struct DatasetSpec {
   std::vector<std::string> roles_to_train = {"assistant"};
   std::string train_on_eos = "turn";  // turn | last | all | none: which turns' end token trains
   std::string train_on_eot;           // the same for eot_tokens (Axolotl's); empty: train_on_eos
+  bool train_on_inputs = false;       // DataConfig's, copied by the config: which turns train
 
   // Axolotl's data_files: the files of the directory `path` to read, relative to it, in this
   // order; empty: every file in it. A hub dataset's snapshot gets its train split's JSON files.

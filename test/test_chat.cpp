@@ -35,6 +35,7 @@ std::vector<ChatMessage> conversation() {
 Example chat_example(const std::vector<ChatMessage>& messages, DatasetSpec spec,
                      bool train_on_inputs = false) {
   spec.path = "chat.jsonl";
+  spec.train_on_inputs = train_on_inputs;  // as the config copies it
   return tokenize_document(chat_document(messages, spec), kFake, train_on_inputs, spec.path);
 }
 
@@ -136,9 +137,11 @@ TEST_CASE("llama3: markers, roles and which tokens train for each train_on_eos")
   CHECK(trained(chat_example(conv, with_eos("llama3", "turn"), true)) ==
         "S<eot>|U1<eot>|A1<eot>|U2<eot>|A2<eot>");
   CHECK(trained(chat_example(conv, with_eos("llama3", "none"), true)) == "S|U1|A1|U2|A2");
-  // last is the conversation's last end of turn, whatever its role (Axolotl's rule).
+  // last is the end of the last turn that trains: Axolotl passes over the turns that do not
+  // (unless an option is all), so a closing user turn's end stays untrained.
   const std::vector<ChatMessage> ends_with_user(conv.begin(), conv.end() - 1);
-  CHECK(trained(chat_example(ends_with_user, with_eos("llama3", "last"))) == "A1|<eot>");
+  CHECK(trained(chat_example(ends_with_user, with_eos("llama3", "last"))) == "A1<eot>");
+  CHECK(trained(chat_example(ends_with_user, with_eos("llama3", "last"), true)) == "S|U1|A1|U2<eot>");
 
   DatasetSpec users = with_eos("llama3", "turn");
   users.roles_to_train = {"user", "system"};

@@ -38,6 +38,7 @@ const TempDir& scratch() {
 std::vector<Example> examples_of(const std::string& rows, DatasetSpec spec, const Tokenizer& tokenizer,
                                  bool train_on_inputs = false) {
   spec.type = "chat_template";
+  spec.train_on_inputs = train_on_inputs;  // as the config copies it
   spec.path = scratch().write("rows.jsonl", rows);
   std::vector<Example> out;
   for (const Document& d : load_documents(spec, tokenizer))

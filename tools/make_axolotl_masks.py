@@ -9,10 +9,12 @@ template), the rendered text tokenized by a PreTrainedTokenizerFast on test/data
 ChatTemplateStrategy chooses them (re-stated here, not imported: Axolotl is not a dependency):
   - a turn's tokens are found by rendering the conversation up to it twice, once with its content
     and once with a dummy content, and taking the first and the last token where they differ;
-  - a turn trains when train_on_inputs or its role is in roles_to_train;
+  - a turn trains when train_on_inputs or its role is in roles_to_train; a turn that does not is
+    passed over entirely (its end of turn too) unless train_on_eos is all;
   - its end of turn is the first of the eot tokens (EOS when none are given) at or after the
     turn's end, counted when within 3 tokens of it; train_on_eos turn trains it with a trained
-    turn, all always, last only the last one found, none never.
+    turn, all always, last only the last one found, none never. (EOS is the eot token of
+    test/data/hf_tokenizer, so Axolotl's separate EOS pass under train_on_eos is this one.)
 
 Run from the repository root (needs transformers): tools/make_axolotl_masks.py
 """
@@ -59,6 +61,8 @@ def axolotl_example(tokenizer, template, messages, roles_to_train, train_on_eos,
     last = -1
     for i, m in enumerate(messages):
         train = train_on_inputs or m["role"] in roles_to_train
+        if not train and train_on_eos != "all":
+            continue
         start, end = turn_bounds(i)
         if start == -1:
             continue

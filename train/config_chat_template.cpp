@@ -103,6 +103,7 @@ void resolve_chat_templates(TrainConfig& c) {
     for (DatasetSpec& spec : *specs) {
       if (spec.type != "chat_template") continue;
       spec.eot_tokens = c.data.eot_tokens;
+      spec.train_on_inputs = c.data.train_on_inputs;
       const std::string key = c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")";
       spec.chat_template_source = resolve_source(spec.chat_template, spec.chat_template_jinja, c, key, false);
       trained_with.insert(resolve_source(spec.chat_template, spec.chat_template_jinja, c, key, true));

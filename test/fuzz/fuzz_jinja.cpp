@@ -41,9 +41,10 @@ Target chat_template_jinja_target() {
             const jinja::Template chat_template(input, "t.jinja");
             DatasetSpec spec;
             spec.path = "chat.jsonl";
-            const std::vector<Loss> losses = {Loss::prompt, Loss::prompt, Loss::trained, Loss::prompt, Loss::trained};
+            const std::vector<TurnMask> masks = {{Loss::prompt, false}, {Loss::prompt, false}, {Loss::trained, true},
+                                                 {Loss::prompt, false}, {Loss::trained, true}};
             const ByteTokenizer tokenizer;
-            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), losses, spec, tokenizer);
+            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), masks, spec, tokenizer);
             std::string text;
             for (const Piece& p : doc.pieces) {
               require(p.kind == Piece::Kind::ids && !p.token_ids.empty(), "a piece that is not token ids, or empty");
