@@ -2,8 +2,6 @@
 // template each chat_template dataset renders with, as Axolotl's get_chat_template picks it)
 #include <filesystem>
 #include <set>
-#include <fstream>
-#include <sstream>
 
 #include "engine/user_error.h"
 #include "io/chat_template.h"
@@ -66,23 +64,24 @@ std::optional<std::string> tokenizer_chat_template(const std::string& tokenizer_
   return std::nullopt;
 }
 
-}  // namespace
-
-namespace {
-
 // The Jinja template `choice` (with `jinja`, chat_template_jinja's value) renders with: the
-// tokenizer's own (tokenizer_default*), chat_template_jinja's, or, with `builtin_source`, a
-// built-in one's source; "" for a built-in one otherwise. `key` names it in messages.
-std::string resolve_source(const std::string& choice, const std::string& jinja, const TrainConfig& c,
-                           const std::string& key, bool builtin_source) {
+// tokenizer's own (tokenizer_default*), chat_template_jinja's, or a built-in one's source, which
+// `builtin` says. `key` names the choice in messages.
+struct ResolvedTemplate {
+  std::string source;
+  bool builtin;
+};
+
+ResolvedTemplate resolve_template(const std::string& choice, const std::string& jinja, const TrainConfig& c,
+                                  const std::string& key) {
   if (choice == "jinja") {
     if (jinja.empty())
       throw UserError(key + ": expected chat_template_jinja beside it (a Jinja template or .jinja file), got none");
     std::error_code ec;
-    return fs::is_regular_file(jinja, ec) ? read_whole_file(jinja, "a Jinja chat template") : jinja;
+    return {fs::is_regular_file(jinja, ec) ? read_whole_file(jinja, "a Jinja chat template") : jinja, false};
   }
-  if (choice != "tokenizer_default" && builtin_chat_template(choice) == choice)  // built in
-    return builtin_source ? builtin_chat_template_jinja(choice) : "";
+  if (choice != "tokenizer_default" && builtin_chat_template(choice) == choice)  // llama3, chatml
+    return {builtin_chat_template_jinja(choice), true};
   std::string where;
   std::optional<std::string> source = tokenizer_chat_template(c.tokenizer_config, where);
   if (!source && choice == "tokenizer_default")
@@ -90,9 +89,9 @@ std::string resolve_source(const std::string& choice, const std::string& jinja, 
                     "tokenizer_config.json's chat_template beside " +
                     (c.tokenizer_config.empty() ? std::string("a tokenizer_config") : c.tokenizer_config) +
                     "), got none; or chat_template llama3, chatml, jinja or tokenizer_default_fallback_llama3");
-  if (!source) return builtin_source ? builtin_chat_template_jinja(choice) : "";  // the fallback
+  if (!source) return {builtin_chat_template_jinja(choice), true};  // the fallback
   jinja::Template(*source, where);  // a syntax error names its file now, not mid-tokenization
-  return *source;
+  return {*source, false};
 }
 
 }  // namespace
@@ -104,16 +103,18 @@ void resolve_chat_templates(TrainConfig& c) {
       if (spec.type != "chat_template") continue;
       spec.eot_tokens = c.data.eot_tokens;
       spec.train_on_inputs = c.data.train_on_inputs;
-      const std::string key = c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")";
-      spec.chat_template_source = resolve_source(spec.chat_template, spec.chat_template_jinja, c, key, false);
-      trained_with.insert(resolve_source(spec.chat_template, spec.chat_template_jinja, c, key, true));
+      const ResolvedTemplate t = resolve_template(spec.chat_template, spec.chat_template_jinja, c,
+                                                  c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")");
+      spec.chat_template_source = t.builtin ? "" : t.source;  // built-in ones render natively
+      trained_with.insert(t.source);
     }
   if (trained_with.empty()) return;
   // The saved tokenizer carries the template the run trained with: the chat datasets' when they
   // agree, else the top-level chat_template's (Axolotl's); the tokenizer's own stays its own.
   const std::string& top = c.data.chat_template;
-  const std::string saved = trained_with.size() == 1 ? *trained_with.begin()
-                                                     : resolve_source(top, c.data.chat_template_jinja, c, c.source + ": chat_template " + top, true);
+  const std::string saved = trained_with.size() == 1
+                                ? *trained_with.begin()
+                                : resolve_template(top, c.data.chat_template_jinja, c, c.source + ": chat_template " + top).source;
   std::string where;
   if (saved != tokenizer_chat_template(c.tokenizer_config, where).value_or("")) c.data.chat_template_source = saved;
 }
