@@ -1,4 +1,4 @@
-// defines: CudaBackend::scale_columns, column_dot, row_inverse_norms (DoRA's per-output-feature
+// defines: CudaBackend::scale_columns, scale_rows, column_dot, row_inverse_norms (DoRA's per-output-feature
 // scaling; f32 math on f32 or bf16 storage, reductions in a fixed order)
 #include <algorithm>
 
@@ -15,6 +15,11 @@ constexpr int64_t kRowChunks = 128;
 template <class T>
 __global__ void scale_columns_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C) {
   GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[i % C]);
+}
+
+template <class T>
+__global__ void scale_rows_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C) {
+  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[i / C]);
 }
 
 // partial[chunk, c] = sum over the chunk's rows, in order, of a * b. grid: (column blocks, chunks);
@@ -60,6 +65,19 @@ void CudaBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
                                                                 out.data<T>(), n, x.size(-1));
   });
   CUDA_CHECK_OP("scale_columns", x, s, out);
+}
+
+void CudaBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) {
+  require_same_dtype("scale_rows", x, out);
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  activate();
+  dispatch_float("scale_rows", x, [&](auto tag) {
+    using T = decltype(tag);
+    scale_rows_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(), out.data<T>(), n,
+                                                             x.size(-1));
+  });
+  CUDA_CHECK_OP("scale_rows", x, s, out);
 }
 
 void CudaBackend::column_dot(const Tensor& a, const Tensor& b, Tensor& out) {

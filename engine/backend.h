@@ -110,6 +110,9 @@ class Backend {
   // (C) = the sum over rows of a * b, in a fixed order.
   virtual void scale_columns(const Tensor& x, const Tensor& s, Tensor& out) = 0;
   virtual void column_dot(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // Per-row scaling: out = x * s, x and out (N, C) of one dtype, s f32 (N) broadcast over the
+  // columns (a per-sequence upstream gradient spread over its rows' logits; out may be x).
+  virtual void scale_rows(const Tensor& x, const Tensor& s, Tensor& out) = 0;
   // out f32 (R) = 1 / ||w[r, :]||, w (R, C): the inverse L2 norm of every row.
   virtual void row_inverse_norms(const Tensor& w, Tensor& out) = 0;
 

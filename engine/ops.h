@@ -121,6 +121,14 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
                             const Tensor& targets_host = Tensor());
 int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 
+// DPO's log-likelihoods: f32 (num_sequences), entry s the sum of log softmax(hidden W^T)[target]
+// over the rows whose target is not kIgnoreIndex and whose sequences[row] is s. hidden (N, C),
+// weight (V, C), targets and sequences i32 (N) (a row not counted may name any sequence).
+// Chunked as linear_cross_entropy; its backward computes each chunk's logits again.
+Tensor linear_sequence_logps(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                             const Tensor& sequences, int64_t num_sequences, int64_t chunk_rows = 0,
+                             const Tensor& targets_host = Tensor());
+
 // Not differentiable: the reductions and updates the optimizer needs.
 double sum_squares(const Tensor& x);
 // The sum over xs (one device) of sum_squares, in f64: one host read for all of them.

@@ -83,19 +83,31 @@ void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& mes
 
 }  // namespace
 
+jinja::ValueDict chat_template_variables(const jinja::Value& messages, const jinja::Value& tools,
+                                         bool add_generation_prompt, const Tokenizer& tokenizer) {
+  jinja::ValueDict variables = {{"messages", messages},
+                                {"tools", tools},
+                                {"documents", jinja::Value::none()},
+                                {"add_generation_prompt", jinja::Value::from(add_generation_prompt)}};
+  for (const auto& [name, id] : {std::pair<const char*, int32_t>{"bos_token", tokenizer.bos()},
+                                 {"eos_token", tokenizer.eos()}})
+    variables.emplace_back(name, jinja::Value::from(tokenizer.special_name(id).value_or("")));
+  return variables;
+}
+
+std::vector<int32_t> tokenize_template_text(const jinja::Text& text, const Tokenizer& tokenizer,
+                                            std::vector<std::pair<size_t, size_t>>* ranges) {
+  std::vector<int32_t> ids;
+  std::vector<std::pair<size_t, size_t>> own;
+  tokenize_rendered(text.str(), template_specials(text, tokenizer), tokenizer, ids, ranges ? *ranges : own);
+  return ids;
+}
+
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
                              const jinja::Value& tools, const std::vector<TurnMask>& masks,
                              const DatasetSpec& spec,
                              const Tokenizer& tokenizer) {
-  jinja::ValueDict variables = {{"messages", messages},
-                                {"tools", tools},
-                                {"documents", jinja::Value::none()},
-                                {"add_generation_prompt", jinja::Value::from(false)}};
-  for (const auto& [name, id] : {std::pair<const char*, int32_t>{"bos_token", tokenizer.bos()},
-                                 {"eos_token", tokenizer.eos()}})
-    variables.emplace_back(name, jinja::Value::from(tokenizer.special_name(id).value_or("")));
-  const jinja::Text rendered = chat_template.render(variables);
-  const std::string text = rendered.str();
+  const jinja::Text rendered = chat_template.render(chat_template_variables(messages, tools, false, tokenizer));
 
   std::vector<ContentSpan> contents;
   size_t at = 0;
@@ -103,9 +115,8 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     if (run.source != jinja::kTemplateSource) contents.push_back({at, at + run.text.size(), run.source});
     at += run.text.size();
   }
-  std::vector<int32_t> ids;
   std::vector<std::pair<size_t, size_t>> ranges;
-  tokenize_rendered(text, template_specials(rendered, tokenizer), tokenizer, ids, ranges);
+  const std::vector<int32_t> ids = tokenize_template_text(rendered, tokenizer, &ranges);
 
   // Each token's message: the first content it overlaps; -1 for the template's own.
   std::vector<int> message_of(ids.size(), -1);

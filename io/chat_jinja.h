@@ -24,6 +24,17 @@
 
 namespace llm {
 
+// The variables apply_chat_template passes a template: messages, tools, documents (none),
+// add_generation_prompt, and the tokenizer's bos_token and eos_token by name.
+jinja::ValueDict chat_template_variables(const jinja::Value& messages, const jinja::Value& tools,
+                                         bool add_generation_prompt, const Tokenizer& tokenizer);
+
+// The ids of rendered text, tokenized whole as transformers tokenizes it, except that only the
+// special tokens the template wrote (runs of jinja::kTemplateSource) are read as such; `ranges`,
+// when given, gets each token's byte range in text.str().
+std::vector<int32_t> tokenize_template_text(const jinja::Text& text, const Tokenizer& tokenizer,
+                                            std::vector<std::pair<size_t, size_t>>* ranges = nullptr);
+
 // One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
 // `messages` is the template's list of message dicts, each content's strings carrying the
 // message's index as their source; `tools` the row's tool definitions (none: none);

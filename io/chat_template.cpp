@@ -93,34 +93,6 @@ std::string message_string(const nlohmann::ordered_json& message, const std::str
   return it->get<std::string>();
 }
 
-std::string mapped_key(const DatasetSpec& spec, const std::string& property) {
-  auto it = spec.message_property_mappings.find(property);
-  return it == spec.message_property_mappings.end() ? property : it->second;
-}
-
-// One message of a row: our role, its content (a string, unless a Jinja template reads it:
-// then any JSON, kept apart) and its own training flag.
-ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpec& spec, bool content_is_string,
-                         const std::string& where, const std::string& which) {
-  if (!message.is_object())
-    throw UserError(where + which + " is a " + message.type_name() +
-                    "; expected an object with role and content strings");
-  const std::string role = message_string(message, mapped_key(spec, "role"), where, which);
-  std::optional<std::string> ours = our_role(spec, role);
-  if (!ours)
-    throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
-                    "not map; expected one of " + known_roles(spec));
-  ChatMessage m{*ours, content_is_string ? message_string(message, mapped_key(spec, "content"), where, which) : "", {}};
-  auto flag = spec.message_field_training.empty() ? message.end() : message.find(spec.message_field_training);
-  if (flag != message.end() && !flag->is_null()) {
-    if (!flag->is_boolean())
-      throw UserError(where + which + " has a non-boolean \"" + spec.message_field_training +
-                      "\"; expected true or false (datasets: message_field_training)");
-    m.train = flag->get<bool>();
-  }
-  return m;
-}
-
 // Whether drop_system_message drops the row's first message.
 bool drops_system_message(const nlohmann::ordered_json& list, const DatasetSpec& spec, const std::string& role_key) {
   if (!spec.drop_system_message || !list[0].is_object()) return false;
@@ -143,6 +115,32 @@ void check_train_on_eos(const DatasetSpec& spec) {
 }
 
 }  // namespace
+
+std::string mapped_key(const DatasetSpec& spec, const std::string& property) {
+  auto it = spec.message_property_mappings.find(property);
+  return it == spec.message_property_mappings.end() ? property : it->second;
+}
+
+ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpec& spec, bool content_is_string,
+                         const std::string& where, const std::string& which) {
+  if (!message.is_object())
+    throw UserError(where + which + " is a " + message.type_name() +
+                    "; expected an object with role and content strings");
+  const std::string role = message_string(message, mapped_key(spec, "role"), where, which);
+  std::optional<std::string> ours = our_role(spec, role);
+  if (!ours)
+    throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
+                    "not map; expected one of " + known_roles(spec));
+  ChatMessage m{*ours, content_is_string ? message_string(message, mapped_key(spec, "content"), where, which) : "", {}};
+  auto flag = spec.message_field_training.empty() ? message.end() : message.find(spec.message_field_training);
+  if (flag != message.end() && !flag->is_null()) {
+    if (!flag->is_boolean())
+      throw UserError(where + which + " has a non-boolean \"" + spec.message_field_training +
+                      "\"; expected true or false (datasets: message_field_training)");
+    m.train = flag->get<bool>();
+  }
+  return m;
+}
 
 const std::vector<std::string>& chat_template_choices() {
   static const std::vector<std::string> choices = {"llama3", "chatml", "jinja", "tokenizer_default",

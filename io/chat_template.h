@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "io/data_config.h"
 #include "io/documents.h"
 
@@ -43,6 +45,14 @@ struct TurnMask {
   Loss content;
   bool counts_for_last;
 };
+// The key of a message's `property` (role, content) in the dataset: message_property_mappings'.
+std::string mapped_key(const DatasetSpec& spec, const std::string& property);
+// One message of a row: our role (after `roles`), its content (a string when content_is_string;
+// else left empty, the caller reading the JSON) and its own training flag. UserError names
+// `where` (file:line: ) and `which` (the message) on a bad message or an unmapped role.
+ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpec& spec, bool content_is_string,
+                         const std::string& where, const std::string& which);
+
 std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec);
 
 // The pieces of `messages` under spec.chat_template, with the losses that spec.roles_to_train and

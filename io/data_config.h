@@ -33,6 +33,8 @@ struct DatasetSpec {
   // ones end turns with their own marker); empty: EOS.
   std::vector<std::string> eot_tokens;
   std::string field_messages = "messages";       // the row's list of messages
+  // Preference datasets (io/preference.h): the chosen and the rejected response's fields.
+  std::string field_chosen = "chosen", field_rejected = "rejected";
   std::string field_tools = "tools";  // the row's tool definitions, a Jinja template's `tools`
   std::string message_field_training;  // a message's own training flag (bool); empty: none
   bool drop_system_message = false;    // drop a row's first message when it is a system one
@@ -91,6 +93,9 @@ struct DataConfig {
   // earlier one (tokens and labels) is dropped, and a validation example equal to any training
   // example or an earlier validation one.
   bool exact_deduplication = false;
+  // Preference training (the config's rl): every dataset is a preference one (io/preference.h),
+  // each pair two examples, chosen then rejected, that share one row (their own attention spans).
+  bool preference_pairs = false;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
   // SequentialSampler) instead of a fresh shuffle per epoch. That order is the datasets' own
   // when shuffle_merged_datasets is false, else one shuffle of them from the seed (Axolotl

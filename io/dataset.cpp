@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "engine/user_error.h"
+#include "io/preference.h"
 #include "io/token_cache.h"
 
 namespace llm {
@@ -61,8 +62,10 @@ void ExampleSet::append(const ExampleSet& other) {
 ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
   ExampleSet set;
   std::vector<Example> examples;
-  for (const DatasetSpec& spec : config.datasets)
-    append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
+  for (const DatasetSpec& spec : config.datasets) {
+    if (config.preference_pairs) append_preference_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
+    else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
+  }
   for (const Example& ex : examples) set.add(ex);
   return set;
 }
@@ -126,6 +129,12 @@ std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples) {
   return rows;
 }
 
+std::vector<Row> pair_rows(const std::vector<int64_t>& pairs) {
+  std::vector<Row> rows;
+  for (int64_t p : pairs) rows.push_back({2 * p, 2 * p + 1});
+  return rows;
+}
+
 std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
                            int64_t capacity) {
   std::vector<int64_t> order = examples;
@@ -181,6 +190,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
   Batch batch;
   for (int64_t b = 0; b < count; b++) {
     const Row& row = rows[which[b]];
+    batch.rows.push_back(row);
     int64_t at = b * S;
     for (size_t d = 0; d < row.size(); d++) {
       const int64_t begin = data.offsets[row[d]], n = data.length(row[d]);
@@ -356,11 +366,30 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     cached.data.append(eval.data);
   }
   TrainingData out;
+  // Preference data splits by pairs (examples 2p and 2p + 1, chosen and rejected).
+  const int64_t per_item = config.preference_pairs ? 2 : 1;
   try {
-    out.split = split_examples(cached.data.size() - num_test, config.val_set_size, seed);
-    for (int64_t e = cached.data.size() - num_test; e < cached.data.size(); e++) out.split.val.push_back(e);
+    out.split = split_examples((cached.data.size() - num_test) / per_item, config.val_set_size, seed);
+    for (int64_t e = cached.data.size() - num_test; e < cached.data.size(); e += per_item)
+      out.split.val.push_back(e / per_item);
   } catch (const UserError& e) {
     throw UserError(config.source + ": " + e.what());
+  }
+  if (config.preference_pairs) {
+    out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
+    out.train_rows = pair_rows(out.split.train);
+    out.val_rows = pair_rows(out.split.val);
+    for (std::vector<int64_t>* pairs : {&out.split.train, &out.split.val}) {  // as examples: both of each pair
+      std::vector<int64_t> examples;
+      for (int64_t p : *pairs) examples.insert(examples.end(), {2 * p, 2 * p + 1});
+      *pairs = std::move(examples);
+    }
+    // A pair's row holds both sequences unpadded, each attending to itself (a packed row).
+    out.train_layout = {2 * config.sequence_len, false, true, tokenizer.pad()};
+    out.val_layout = out.train_layout;
+    out.cache_path = cached.path;
+    out.cache_reused = cached.reused;
+    return out;
   }
   const ExampleSet& data = cached.data;
   if (config.exact_deduplication) {

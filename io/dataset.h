@@ -58,6 +58,8 @@ using Row = std::vector<int64_t>;
 
 // Without sample_packing: each example its own row.
 std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples);
+// Preference pairs: pair p's chosen and rejected examples (2p, 2p + 1) in one row each.
+std::vector<Row> pair_rows(const std::vector<int64_t>& pairs);
 // Multipack: whole examples into rows of at most `capacity` tokens, first-fit decreasing (longest
 // first, ties by index, each into the first row with room), so no example is split or lost.
 std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
@@ -90,6 +92,7 @@ struct Batch {
   int64_t num_targets = 0;       // targets that are not kIgnoreIndex
   int64_t num_tokens = 0;        // inputs that are not padding
   int64_t epoch = 0, index = 0;  // the cursor that produced it
+  std::vector<Row> rows;         // the examples of each row, in order
 };
 
 // Rows side by side, right-padded with `layout.pad` (no loss; causal attention keeps real tokens

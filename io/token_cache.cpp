@@ -172,6 +172,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
   fnv.u64(static_cast<uint64_t>(config.sequence_len));
   fnv.u64(config.train_on_inputs);
   fnv.str(config.excess_length_strategy);
+  fnv.u64(config.preference_pairs);
   std::vector<char> buf(1 << 16);
   for (const DatasetSpec& spec : config.datasets) {
     fnv.str(spec.type);
@@ -182,6 +183,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     fnv.str(spec.chat_template_source);  // the resolved Jinja template, when there is one
     for (const std::string& eot : spec.eot_tokens) fnv.str("eot:" + eot);
     fnv.str(spec.field_messages);
+    fnv.str("chosen:" + spec.field_chosen + " rejected:" + spec.field_rejected);
     fnv.str("tools:" + spec.field_tools);
     fnv.str("training:" + spec.message_field_training);
     fnv.u64(spec.drop_system_message);

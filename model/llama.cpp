@@ -297,7 +297,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
       opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
-      has_lora_ && grad_enabled() ? lora_.dropout : 0.0f, opt.attend};
+      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.attend};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
@@ -340,6 +340,14 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
   Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets,
                                     kIgnoreIndex, 0, opt.targets_host);
+  return units_ ? units_->after_forward(head_unit(), out) : out;
+}
+
+Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions,
+                                  const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt) {
+  Tensor hidden = hidden_states(ids, positions, opt);
+  Tensor out = linear_sequence_logps(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets, sequences,
+                                     num_sequences, 0, opt.targets_host);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

@@ -62,6 +62,9 @@ struct ForwardOptions {
   // NEFTune (neftune_noise_alpha): with gradients, the embeddings get uniform noise of magnitude
   // alpha / sqrt(S x C) per element, as transformers' hook adds it in training mode; 0: none.
   float neftune_noise_alpha = 0.0f;
+  // No LoRA dropout even with gradients: TRL's disable_dropout, which preference training keeps
+  // (its default), so the policy's forward and the reference's agree where the weights do.
+  bool no_dropout = false;
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;
@@ -154,6 +157,11 @@ class LlamaModel {
   // Mean next-token cross-entropy; targets i32 (B*S) with -100 for positions without loss.
   Tensor loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
               const ForwardOptions& opt = {});
+  // Preference training: f32 (num_sequences), the summed log-likelihood of the targets of each
+  // sequence; sequences i32 (B*S), best in host memory, names each position's (engine/ops.h's
+  // linear_sequence_logps).
+  Tensor sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions, const Tensor& sequences,
+                        int64_t num_sequences, const ForwardOptions& opt = {});
 
   // Model FLOPs per token for one training step (forward + backward): 6 x parameters plus
   // attention's 12 x layers x hidden x seq (the PaLM / llm.c convention, used for MFU).

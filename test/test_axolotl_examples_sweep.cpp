@@ -271,10 +271,33 @@ liger_fused_linear_cross_entropy: true
   CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
 }
 
-TEST_CASE("the preference-training examples stop at rl:, before their dataset types or optimizers") {
-  check_refused(kInstructDpoLora8b, "rl");  // not "datasets[0].type: expected one of ..."
+TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_template.default pairs") {
+  const TrainConfig c = parse_example(kInstructDpoLora8b);
+  CHECK(c.rl == "dpo");
+  CHECK(c.rl_beta == 0.1);  // TRL's default
+  CHECK(c.data.datasets[0].field_messages == "conversation");
+  CHECK(c.attention == AttentionKind::flash);  // a pair's row needs a document mask
+  // Its rows, as argilla's and Intel's DPO sets give them: a conversation, then two responses.
+  Workspace ws("dpo_example");
+  std::string rows;
+  for (int i = 0; i < 12; i++)
+    rows += R"({"conversation": [{"role": "user", "content": "What is )" + std::to_string(i) + R"( + 1?"}], )"
+            R"("chosen": {"role": "assistant", "content": ")" + std::to_string(i + 1) + R"("}, )"
+            R"("rejected": {"role": "assistant", "content": "no idea"}})" "\n";
+  const std::string data = (ws.dir / "pairs.jsonl").string();
+  write_file(data, rows);
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(kInstructDpoLora8b, data, ws.dir));
+  const Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("step 2/2") != std::string::npos);
+  CHECK(r.output.find("rewards/margins") != std::string::npos);
+}
+
+TEST_CASE("the other preference trainers stop at rl:, before their dataset types or optimizers") {
   check_refused(replaced(replaced(kInstructDpoLora8b, "rl: dpo", "rl: kto\nrl_beta: 0.5"), "chat_template.default",
                          "llama3.ultra"), "rl");  // qlora-1b-kto.yaml
+  CHECK(error_of(replaced(kInstructDpoLora8b, "rl: dpo", "rl: orpo")).find("rl: orpo is not built") != std::string::npos);
   // 3b-qat-mxfp4.yaml: qat is the reason, not its torchao optimizer beside it.
   check_refused(replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit\nqat:\n  weight_dtype: mxfp4"),
                 "qat");

@@ -165,7 +165,10 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
   CHECK(c.data.datasets[0].type == "alpaca");
   CHECK(c.data.datasets[1].type == "completion");
   CHECK(error_of("datasets:\n  - path: " + data + "\n    type: sharegpt\n") ==
-        "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, got 'sharegpt'");
+        "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, "
+        "llama3.default, llama3.argilla_chat, llama3.icr, llama3.intel, llama3.prompt_pairs, llama3.ultra, "
+        "chatml.argilla, chatml.argilla_chat, chatml.icr, chatml.intel, chatml.prompt_pairs, chatml.ultra, "
+        "chat_template.default, chat_template.argilla_chat, got 'sharegpt'");
   CHECK(
       error_of("datasets:\n  - path: /no/such/data\n") ==
       "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");
@@ -416,17 +419,17 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
 }
 
 TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
-  // An adapter on 8-bit weights is built; GPTQ weights and preference training are not.
+  // An adapter on 8-bit weights is built; GPTQ weights and KTO are not (DPO and IPO are).
   std::string e;
   try {
     parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\ngptq: true\n"
-          "rl: dpo\nfp16:\ndeepspeed:\nfsdp: []\n");
+          "rl: kto\nfp16:\ndeepspeed:\nfsdp: []\n");
   } catch (const UserError& err) {
     e = err.what();
   }
   CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
-             "cfg.yaml:7: rl: not supported, preference training (DPO, KTO, ORPO, ...) is not built: supervised "
-             "training only");
+             "cfg.yaml:7: rl: not supported, rl: kto is not built (KTO, ORPO, SimPO, GRPO and the other trainers): "
+             "rl: dpo or ipo");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read

@@ -47,7 +47,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
-  SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding);
+  SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing);
+  SAME(data.preference_pairs);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
   for (size_t i = 0; i < std::min(a.lr_groups.size(), b.lr_groups.size()); i++) {
@@ -67,6 +68,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.eot_tokens == y.eot_tokens);
     CHECK(x.field_messages == y.field_messages);
     CHECK(x.field_tools == y.field_tools);
+    CHECK(x.field_chosen == y.field_chosen);
+    CHECK(x.field_rejected == y.field_rejected);
     CHECK(x.message_field_training == y.message_field_training);
     CHECK(x.drop_system_message == y.drop_system_message);
     CHECK(x.message_property_mappings == y.message_property_mappings);
@@ -215,6 +218,14 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const TrainConfig with_test = parse("val_set_size: 0\ntest_datasets: [{path: " + scratch().data + ", type: completion}]\n");
   CHECK(with_test.data.test_datasets.size() == 1);
   check_round_trip(with_test);
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: chat_template.default\n"
+                            "    chat_template: chatml\n    field_messages: conversation\n"
+                            "    field_chosen: good\n    field_rejected: bad\n";
+  const TrainConfig dpo = parse_config(pairs + "rl: dpo\nrl_beta: 0.3\ndpo_label_smoothing: 0.05\n", "cfg.yaml");
+  CHECK(dpo.data.preference_pairs);
+  CHECK(dpo.attention == AttentionKind::flash);
+  check_round_trip(dpo);
+  check_round_trip(parse_config(pairs + "rl: ipo\nflash_attention: true\n", "cfg.yaml"));
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

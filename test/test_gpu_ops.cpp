@@ -316,6 +316,17 @@ TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {
                {h, w, targets}, t);
 }
 
+TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows in backward) on CUDA") {
+  const int64_t N = 13, C = 33, V = 65;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
+  Tensor sequences = Tensor::from_ints({0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0}, {N});
+  for (DType t : kDtypes)
+    compare_op("linear_sequence_logps",
+               [](const std::vector<Tensor>& in) { return linear_sequence_logps(in[0], in[1], in[2], in[3], 4, 4); },
+               {h, w, targets, sequences}, t);
+}
+
 TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   const int64_t n = 7 * 33;
   Tensor p0 = randn({n});

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/user_error.h"
+#include "io/preference.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
 #include "train/config_fields.h"
@@ -41,10 +42,9 @@ class Parser {
     // dataset type or the optimizer it names beside it, which would otherwise fail first.
     std::vector<std::string> refused;  // one line per key that would change training
     for (const auto& [key, entry] : entries_) {
-      if (find_config_field(key)) continue;
       if (std::optional<std::string> why = unsupported_setting(key, entry.value))
         refused.push_back(entry.where.str() + ": not supported, " + *why);
-      else
+      else if (!find_config_field(key))
         unknown_.insert(key);
     }
     if (!refused.empty()) throw UserError(refused);
@@ -93,6 +93,7 @@ class Parser {
   }
 
   void validate();
+  void check_preference();
   void resolve_attention();
   void resolve_adopt();
   void check_scheduler_kwargs() const;
@@ -228,6 +229,39 @@ void Parser::validate() {
          "base after training)", "true");
   if (c.optimizer == "adopt_adamw") resolve_adopt();
   resolve_attention();
+  check_preference();
+}
+
+// rl trains on preference pairs only, and only rl reads them. Settings that change the examples
+// a pair's log-likelihoods come from are refused rather than applied to one response of a pair.
+void Parser::check_preference() {
+  TrainConfig& c = c_;
+  c.data.preference_pairs = !c.rl.empty();
+  for (const std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
+    for (const DatasetSpec& spec : *specs) {
+      const char* key = specs == &c.data.datasets ? "datasets" : "test_datasets";
+      if (c.rl.empty() && is_preference_type(spec.type))
+        fail(at(key), "rl: dpo or ipo with the preference dataset type " + spec.type, "no rl");
+      if (!c.rl.empty() && !is_preference_type(spec.type))
+        fail(at(key), "preference dataset types with rl: " + c.rl + " (" + join(preference_types()) + ")",
+             "type " + spec.type);
+    }
+  if (c.rl.empty()) {
+    for (const char* key : {"rl_beta", "dpo_label_smoothing"})
+      if (given(key)) fail(at(key), "rl: dpo or ipo with it", "no rl");
+    return;
+  }
+  if (c.rl == "ipo" && c.dpo_label_smoothing > 0)
+    fail(at("dpo_label_smoothing"), "0 with rl: ipo (label smoothing is DPO's, as Axolotl)", yaml_number(c.dpo_label_smoothing));
+  if (c.neftune_noise_alpha > 0)
+    fail(at("neftune_noise_alpha"), "none with rl (noise would reach the reference's forward too)", "set");
+  if (c.data.exact_deduplication)
+    fail(at("dataset_exact_deduplication"), "false with rl (it would split pairs)", "true");
+  if (c.attention == AttentionKind::s2)
+    fail(at("s2_attention"), "false with rl (a pair's two sequences share a row, which S2's groups would span)", "true");
+  // A pair's row needs a document mask, which eager attention lacks: flash attention computes
+  // the same exact attention tile by tile.
+  if (!attention_info(c.attention).document_masks) c.attention = AttentionKind::flash;
 }
 
 // HF's get_scheduler passes lr_scheduler_kwargs to the schedule's function, which refuses

@@ -56,6 +56,13 @@ struct TrainConfig {
   double loraplus_lr_ratio = -1;
   double loraplus_lr_embedding = 1e-6;
 
+  // Preference training (Axolotl's rl; train/dpo_loss.h): "" (supervised), dpo or ipo, on the
+  // pairs of preference datasets (io/preference.h). rl_beta: DPO's beta (TRL's default 0.1);
+  // dpo_label_smoothing: conservative DPO's share of flipped labels (rl: dpo only).
+  std::string rl;
+  double rl_beta = 0.1;
+  double dpo_label_smoothing = 0;
+
   // NEFTune (Axolotl's neftune_noise_alpha, or its older noisy_embedding_alpha): uniform noise
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.
   double neftune_noise_alpha = -1;

@@ -100,7 +100,7 @@ void resolve_chat_templates(TrainConfig& c) {
   std::set<std::string> trained_with;  // each chat dataset's template, as Jinja
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs) {
-      if (spec.type != "chat_template") continue;
+      if (spec.type != "chat_template" && spec.type.rfind("chat_template.", 0) != 0) continue;  // and preference ones
       spec.eot_tokens = c.data.eot_tokens;
       spec.train_on_inputs = c.data.train_on_inputs;
       const ResolvedTemplate t = resolve_template(spec.chat_template, spec.chat_template_jinja, c,

@@ -4,6 +4,7 @@
 #include "io/chat_template.h"
 #include "io/dataset_split.h"
 #include "io/hf_hub_cache.h"
+#include "io/preference.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -11,8 +12,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kDatasetTypes = {"completion", "alpaca", "chat_template",
-                                                "input_output", "pretokenized"};
+const std::vector<std::string>& dataset_types() {
+  static const std::vector<std::string> types = [] {
+    std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized"};
+    t.insert(t.end(), preference_types().begin(), preference_types().end());
+    return t;
+  }();
+  return types;
+}
 
 // Axolotl's message_property_mappings {role: <field>, content: <field>}.
 void read_mappings(DatasetSpec& spec, const YAML::Node& n, const Where& w, std::set<std::string>& unknown) {
@@ -81,7 +88,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                } else if (key == "revision") {  // of a hub dataset
                  revision = read_string(v, wk);
                } else if (key == "type") {
-                 spec.type = read_choice(v, wk, kDatasetTypes);
+                 spec.type = read_choice(v, wk, dataset_types());
                } else if (key == "split") {
                  spec.split = read_string(v, wk);
                  if (!parse_split(spec.split))
@@ -95,6 +102,10 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  spec.chat_template_jinja = chat_template_jinja_of(ctx, v, wk);
                } else if (key == "field_messages") {
                  spec.field_messages = read_string(v, wk);
+               } else if (key == "field_chosen") {
+                 spec.field_chosen = read_string(v, wk);
+               } else if (key == "field_rejected") {
+                 spec.field_rejected = read_string(v, wk);
                } else if (key == "field_tools") {
                  spec.field_tools = read_string(v, wk);
                } else if (key == "message_field_training") {
@@ -148,7 +159,9 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     if (!d.data_files.empty()) y += "\n    data_files: " + list(d.data_files);
     if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
     if (d.field != "text") y += "\n    field: " + yaml_string(d.field);
-    if (d.type != "chat_template") continue;
+    if (d.field_chosen != "chosen") y += "\n    field_chosen: " + yaml_string(d.field_chosen);
+    if (d.field_rejected != "rejected") y += "\n    field_rejected: " + yaml_string(d.field_rejected);
+    if (d.type != "chat_template" && d.type.rfind("chat_template.", 0) != 0) continue;
     y += "\n    chat_template: " + yaml_string(d.chat_template);
     if (!d.chat_template_jinja.empty()) y += "\n    chat_template_jinja: " + yaml_string(d.chat_template_jinja);
     y += "\n    field_messages: " + yaml_string(d.field_messages);

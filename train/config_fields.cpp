@@ -56,6 +56,12 @@ ConfigField number(const char* name, const char* section, Get get, Range range,
           [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
 }
 
+// A preference-training key: written (as a run's saved config) only when rl is set.
+ConfigField only_with_rl(ConfigField field) {
+  field.write = [write = field.write](const TrainConfig& c) { return c.rl.empty() ? std::string() : write(c); };
+  return field;
+}
+
 // HF's eval_steps / save_steps: a whole number of steps, or a share of the total steps below 1.
 template <typename Get>
 ConfigField steps_or_share(const char* name, const char* section, Get get, const char* meaning) {
@@ -360,6 +366,19 @@ std::vector<ConfigField> make_fields() {
       {"lr_groups", training, "a list of {name, modules: [name parts], lr}",
        "decayed tensors whose name holds one of a group's modules learn at its lr (the first group that "
        "lists a match)", read_lr_groups, write_lr_groups},
+      {"rl", training, "dpo or ipo",
+       "preference training on pairs (datasets of a preference type): DPO's sigmoid loss, or IPO's squared "
+       "one on length-averaged log-likelihoods, against the starting model as reference (a pair's two "
+       "sequences share a row: eager attention becomes flash, which masks them apart)",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         if (n.IsNull()) return;
+         ctx.config.rl = read_choice(n, w, {"dpo", "ipo"});
+       },
+       [](const TrainConfig& c) { return c.rl.empty() ? std::string() : c.rl; }},
+      only_with_rl(number("rl_beta", training, MEMBER(rl_beta), kPositive,
+                          "DPO / IPO beta: how far the policy may move from the reference")),
+      only_with_rl(number("dpo_label_smoothing", training, MEMBER(dpo_label_smoothing), {0, false, 0.5, true},
+                          "rl: dpo, conservative DPO: the share of pairs whose label is taken as flipped")),
       number("neftune_noise_alpha", training, MEMBER(neftune_noise_alpha), kPositive,
              "NEFTune: uniform noise of magnitude alpha / sqrt(sequence x hidden) on the embeddings while training"),
       {"noisy_embedding_alpha", training, "a number > 0", "Axolotl's older name of neftune_noise_alpha",

@@ -20,6 +20,8 @@ const SpeedOnly kSpeedOnly[] = {
     {"liger_layer_norm", "Liger's LayerNorm kernel (Llama has none)"},
     {"liger_cross_entropy", "Liger's cross-entropy kernel"},
     {"liger_fused_linear_cross_entropy", "Liger's lm_head + cross-entropy fused in chunks"},
+    {"dpo_padding_free", "TRL's padding-free DPO batches (a pair's two sequences here always share one row, unpadded)"},
+    {"dpo_use_logits_to_keep", "TRL's logits for the completion tokens only (here only rows with a target reach lm_head)"},
 };
 
 }  // namespace

@@ -31,7 +31,9 @@ struct Unsupported {
 const Unsupported kUnsupported[] = {
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
-    {"rl", "preference training (DPO, KTO, ORPO, ...) is not built: supervised training only"},
+    {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
+    {"dpo_norm_loss", "DPO's length-normalised loss is not built: rl: dpo sums log-likelihoods (rl: ipo averages them)"},
+    {"rpo_alpha", "RPO's added NLL term is not built: rl: dpo's loss alone"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"qat", "quantization-aware training (fake-quantised weights and activations) is not built"},
@@ -83,10 +85,17 @@ std::optional<std::string> unsupported_parallel_size(const std::string& key, con
          "global batch would differ";
 }
 
+// rl: dpo and ipo are built (train/dpo_loss.h); the other trainers of Axolotl's rl are not.
+std::optional<std::string> unsupported_rl(const YAML::Node& value) {
+  if (!value.IsScalar() || !is_set(value) || value.Scalar() == "dpo" || value.Scalar() == "ipo") return std::nullopt;
+  return "rl: " + value.Scalar() + " is not built (KTO, ORPO, SimPO, GRPO and the other trainers): rl: dpo or ipo";
+}
+
 }  // namespace
 
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value) {
   if (key == "plugins") return unsupported_plugin(value);
+  if (key == "rl") return unsupported_rl(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   for (const Unsupported& u : kUnsupported)
     if (key == u.key && is_set(value)) return std::string(u.why);

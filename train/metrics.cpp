@@ -55,16 +55,17 @@ MetricsLog::~MetricsLog() {
 }
 
 void MetricsLog::train(int64_t step, double epoch, float loss, double lr, double grad_norm,
-                       double tokens_per_s) {
+                       double tokens_per_s, const std::string& extra) {
   std::fprintf(file_,
                "{\"step\": %lld, \"epoch\": %.6g, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
-               "\"tokens_per_s\": %.1f}\n",
-               static_cast<long long>(step), epoch, loss, lr, grad_norm, tokens_per_s);
+               "\"tokens_per_s\": %.1f%s}\n",
+               static_cast<long long>(step), epoch, loss, lr, grad_norm, tokens_per_s, extra.c_str());
   std::fflush(file_);
 }
 
-void MetricsLog::eval(int64_t step, float eval_loss) {
-  std::fprintf(file_, "{\"step\": %lld, \"eval_loss\": %.9g}\n", static_cast<long long>(step), eval_loss);
+void MetricsLog::eval(int64_t step, float eval_loss, const std::string& extra) {
+  std::fprintf(file_, "{\"step\": %lld, \"eval_loss\": %.9g%s}\n", static_cast<long long>(step), eval_loss,
+               extra.c_str());
   std::fflush(file_);
 }
 

@@ -19,8 +19,10 @@ class MetricsLog {
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
 
-  void train(int64_t step, double epoch, float loss, double lr, double grad_norm, double tokens_per_s);
-  void eval(int64_t step, float eval_loss);
+  // extra: more fields of the record, as JSON members (", \"name\": value" each), or "".
+  void train(int64_t step, double epoch, float loss, double lr, double grad_norm, double tokens_per_s,
+             const std::string& extra = "");
+  void eval(int64_t step, float eval_loss, const std::string& extra = "");
 
  private:
   std::FILE* file_ = nullptr;

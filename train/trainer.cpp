@@ -192,6 +192,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
                     "on sm_80+), or use flash_attention for f32");
 
+  if (preference() && resumed_from.empty()) compute_reference_logps();  // a resume reads them
   if (!resumed_from.empty()) restore(checkpoint);
   stop_point("restoring the checkpoint");
   if (comm.is_main())
@@ -201,24 +202,27 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   print_summary();
 }
 
-float Trainer::Impl::evaluate() {
-  NoGradGuard no_grad;
-  double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
-  // ZeRO-3 gathers weights with every rank in each forward, so every rank runs as many; a rank
-  // with fewer batches runs a filler whose loss counts for nothing.
+void Trainer::Impl::for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f) {
   int64_t rounds = static_cast<int64_t>(val_batches.size());
   if (weight_units()) comm.allreduce_max(&rounds, 1);
   for (int64_t i = 0; i < rounds; i++) {
     const bool real = i < static_cast<int64_t>(val_batches.size());
-    const Batch& b = real ? val_batches[i] : eval_filler;
+    f(real ? val_batches[i] : eval_filler, real);
+  }
+}
+
+float Trainer::Impl::evaluate() {
+  NoGradGuard no_grad;
+  double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
+  for_each_eval_batch([&](const Batch& b, bool real) {
     // Evaluation reads each batch's loss: it runs between steps, not inside one.
     ForwardOptions opt = options_for(b);
     opt.targets_host = b.targets;
     float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
-    if (!real) continue;
+    if (!real) return;
     sums[0] += static_cast<double>(loss) * b.num_targets;
     sums[1] += static_cast<double>(b.num_targets);
-  }
+  });
   comm.allreduce_sum(sums, 2);
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
 }
@@ -315,7 +319,7 @@ TrainResult Trainer::Impl::run() {
   const int64_t first_step = state.step;
   while (state.step < total_steps) {
     maybe_inject_failure(comm, state.step + 1);
-    const double step_loss = accumulate_gradients();
+    const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     const double lr = schedule.lr(state.step);
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
@@ -347,12 +351,17 @@ TrainResult Trainer::Impl::run() {
       tokens_since_log = 0;
       double eta = elapsed / std::max<int64_t>(1, state.step - first_step) * (total_steps - state.step);
       AllocatorStats mem = backend(device).allocator().stats();
-      say("{}step {}/{} | epoch {:.2f} | loss {:.6f} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
+      const PreferenceMetrics pairs = preference_since_log.means();
+      preference_since_log = {};
+      say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f})\n",
-                 tty ? "\r\033[K" : "", state.step, total_steps, epoch, loss_to_log, lr, grad_norm,
+                 tty ? "\r\033[K" : "", state.step, total_steps, epoch, loss_to_log,
+                 preference() ? " | " + preference_text(pairs) : "", lr, grad_norm,
                  tokens_per_s, format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0);
-      if (metrics) metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s);
+      if (metrics)
+        metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
+                       preference() ? preference_json(pairs, "") : "");
       last_log = now;
     } else if (tty) {
       const int width = 30, done = static_cast<int>(width * state.step / total_steps);
@@ -362,8 +371,17 @@ TrainResult Trainer::Impl::run() {
 
     bool improved = false;
     if (eval_steps > 0 && (state.step % eval_steps == 0 || state.step == total_steps)) {
-      float eval_loss = evaluate();
-      if (metrics) metrics->eval(state.step, eval_loss);
+      float eval_loss = 0.0f;
+      std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
+      if (preference()) {
+        const PreferenceMetrics m = evaluate_preference();
+        eval_loss = static_cast<float>(m.loss);
+        eval_pairs = preference_json(m, "eval_");
+        eval_text = " | " + preference_text(m);
+      } else {
+        eval_loss = evaluate();
+      }
+      if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
       state.newest_logged_loss.reset();  // the newest record is an evaluation's
       // As HF's EarlyStoppingCallback: better means lower by more than the threshold.
       improved = !state.best_eval_loss ||
@@ -376,8 +394,8 @@ TrainResult Trainer::Impl::run() {
       } else {
         state.patience_counter++;
       }
-      say("{}eval step {} | eval_loss {:.6f} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
-                 state.step, eval_loss, *state.best_eval_loss, state.best_step);
+      say("{}eval step {} | eval_loss {:.6f}{} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
+                 state.step, eval_loss, eval_text, *state.best_eval_loss, state.best_step);
     }
     const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
     // Every rank must agree to stop at the same step: mpirun delivers signals at different times.

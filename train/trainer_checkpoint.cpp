@@ -101,6 +101,13 @@ std::string Trainer::Impl::save() {
   m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["world_size"] = std::to_string(comm.world_size());
+  if (preference()) {  // the reference, which a resume cannot recompute once the weights moved
+    c.trainer.add("reference_logps", Tensor::from_floats(reference_logps, {static_cast<int64_t>(reference_logps.size())}));
+    double window[PreferenceMetrics::kFields];
+    preference_since_log.to_array(window);
+    for (int i = 0; i < PreferenceMetrics::kFields; i++)
+      m["preference_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", window[i]);
+  }
   m["data_layout"] = kDataLayout;
   // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
   std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.step);
@@ -186,6 +193,14 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     state.loss_since_log = metadata_loss<double>(t, "loss_since_log").value_or(0.0);
     state.newest_logged_loss = metadata_loss(t, "newest_logged_loss");
     state.watchdog_violations = metadata_int(t, "watchdog_violations", 0);
+  }
+  if (preference()) {
+    const int64_t n = data.examples->size();
+    reference_logps = t.require("reference_logps", {n}, DType::f32).to_floats();
+    double window[PreferenceMetrics::kFields];
+    for (int i = 0; i < PreferenceMetrics::kFields; i++)
+      window[i] = metadata_loss<double>(t, "preference_since_log_" + std::to_string(i)).value_or(0.0);
+    preference_since_log = PreferenceMetrics::from_array(window);
   }
   // A cursor counts micro-batches of one way of laying out the data; before examples were kept
   // whole (one token stream cut into windows) the same numbers meant other batches.

@@ -48,6 +48,19 @@ std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& t
 void Trainer::Impl::print_data_summary() const {
   const ExampleSet& d = *data.examples;
   const ExampleStats& s = d.stats;
+  if (preference()) {
+    say("data: {} preference pairs -> {} kept ({} dropped: the prompt fills sequence_len {}) | token cache {} ({})\n",
+        s.documents, d.size() / 2, s.dropped, config.data.sequence_len, data.cache_path,
+        data.cache_reused ? "reused" : "built");
+    say("rows: {} train / {} val pairs, a pair's chosen and rejected response in one row, each attending to itself; "
+        "{}: beta {}{}; LoRA dropout off (TRL's disable_dropout)\n",
+        data.train_rows.size(), data.val_rows.size(), config.rl, config.rl_beta,
+        config.dpo_label_smoothing > 0 ? fmt::format(", label smoothing {}", config.dpo_label_smoothing) : "");
+    for (int64_t k = 0; k < 2 && !data.split.train.empty(); k++)
+      say("{} response of pair 0 ([[trained]]): {}\n", k == 0 ? "chosen" : "rejected",
+          one_line(show_loss_mask(d, data.split.train[k], *tokenizer), 400));
+    return;
+  }
   say("data: {} documents -> {} examples ({} split into sequence_len chunks, {} dropped as longer "
       "than sequence_len {}, {} truncated, {} without a target) | token cache {} ({})\n",
       s.documents, d.size(), s.chunked, s.dropped, config.data.sequence_len, s.truncated,

@@ -16,6 +16,7 @@
 #include "io/dataset.h"
 #include "io/tokenizer.h"
 #include "model/llama.h"
+#include "train/dpo_loss.h"
 #include "train/metrics.h"
 #include "train/preflight.h"
 #include "train/trainer.h"
@@ -54,6 +55,10 @@ struct Trainer::Impl {
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line
   std::string resumed_from;
   std::unique_ptr<MetricsLog> metrics;
+  // Preference training (rl): each example's summed log-likelihood under the reference (the
+  // starting model), and the pair metrics since the last log line (summed over pairs and ranks).
+  std::vector<float> reference_logps;
+  PreferenceMetrics preference_since_log;
 
   explicit Impl(TrainConfig config);
   void stop_point(const char* during);  // start-up: every rank stops here together after a signal
@@ -70,10 +75,26 @@ struct Trainer::Impl {
   WeightUnits* weight_units() const;
   TrainResult run();
   float evaluate();
+  // f(batch, real) for each evaluation batch of this rank; under ZeRO-3 every rank runs as many
+  // (weights are gathered with every rank in each forward): a rank short of batches runs a
+  // filler, real false, whose result counts for nothing.
+  void for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f);
+  bool preference() const { return !config.rl.empty(); }
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
-  bool loss_watchdog_says_stop();  // updates state.watchdog_violations
+  bool loss_watchdog_says_stop();
+  // train/trainer_preference.cpp (rl: dpo / ipo).
+  void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.
+  // f32 (2B) on the device: the policy's summed log-likelihood of each response of a pair batch
+  // (sequences: pair_sequences' ids, in host memory; targets_host: the batch's targets there).
+  Tensor pair_logps(const Batch& b, const Tensor& sequences, const Tensor& targets_host);
+  // The batch's pair losses and metrics from the policy's log-likelihoods; with grads, d(loss) /
+  // d(logps) scaled by weight.
+  PreferenceMetrics pair_metrics(const Batch& b, const std::vector<float>& logps, const std::vector<int64_t>& tokens,
+                                 std::vector<float>* grads, double weight) const;
+  double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
+  PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_checkpoint.cpp: the final model or adapter, with the tokenizer
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp

@@ -24,6 +24,7 @@ class CpuBackend : public Backend {
   void sum(const Tensor& x, Tensor& out) override;
   void add_sum_squares(const Tensor& x, Tensor& acc) override;
   void scale_columns(const Tensor& x, const Tensor& s, Tensor& out) override;
+  void scale_rows(const Tensor& x, const Tensor& s, Tensor& out) override;
   void column_dot(const Tensor& a, const Tensor& b, Tensor& out) override;
   void row_inverse_norms(const Tensor& w, Tensor& out) override;
 

@@ -1,4 +1,4 @@
-// defines: CPU scale_columns, column_dot, row_inverse_norms (DoRA's per-output-feature scaling)
+// defines: CPU scale_columns, scale_rows, column_dot, row_inverse_norms (DoRA's per-output-feature scaling)
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -18,6 +18,18 @@ void CpuBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
 #pragma omp parallel for if (x.numel() >= kMinParallelElements)
   for (int64_t i = 0; i < N; i++)
     for (int64_t c = 0; c < C; c++) po[i * C + c] = px[i * C + c] * ps[c];
+}
+
+void CpuBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) {
+  require_f32("scale_rows", x);
+  OpTimer timer("elementwise");
+  const int64_t C = x.size(-1), N = x.numel() / C;
+  const float* px = x.data<float>();
+  const float* ps = s.data<float>();
+  float* po = out.data<float>();
+#pragma omp parallel for if (x.numel() >= kMinParallelElements)
+  for (int64_t i = 0; i < N; i++)
+    for (int64_t c = 0; c < C; c++) po[i * C + c] = px[i * C + c] * ps[i];
 }
 
 // Rows in order into one f64 sum per column: the result does not depend on the thread count,

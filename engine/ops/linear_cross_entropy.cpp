@@ -12,6 +12,7 @@
 #include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/ops/counted_rows.h"
 #include "engine/ops/gemm_call.h"
 
 namespace llm {
@@ -40,32 +41,11 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
             "linear_cross_entropy: targets_host must be the targets " + targets_in.str() +
                 " in host memory, got " + targets_host.str());
   // The mean is over every counted row of all chunks, so each chunk's mean is re-weighted.
-  std::vector<int32_t> t;
-  if (targets_host.defined()) {  // already in host memory: nothing to wait for
-    const Tensor th = targets_host.contiguous();
-    t.assign(th.data<int32_t>(), th.data<int32_t>() + th.numel());
-  } else {
-    t = targets.to_ints();
-  }
-  const int64_t total = std::count_if(t.begin(), t.end(), [&](int32_t x) { return x != ignore_index; });
-  // A row whose target is ignored (a prompt under train_on_inputs: false, padding) adds nothing
-  // to the loss or to any gradient, so only the counted rows go through lm_head, gathered into
-  // one block: for SFT batches most of the (N, V) logits work.
-  Tensor kept_rows;  // their indices in `hidden`, when some rows are left out
-  if (total < N) {
-    std::vector<int32_t> kept, kept_targets;
-    for (int64_t i = 0; i < N; i++)
-      if (t[i] != ignore_index) {
-        kept.push_back(static_cast<int32_t>(i));
-        kept_targets.push_back(t[i]);
-      }
-    kept_rows = Tensor::from_ints(kept, {total}, hidden.device());
-    Tensor counted = Tensor::empty({total, hidden.size(1)}, hidden.dtype(), hidden.device());
-    if (total > 0) be.embedding_forward(kept_rows, hidden, counted);  // a gather of rows
-    hidden = counted;
-    targets = Tensor::from_ints(kept_targets, {total}, hidden.device());
-    chunk_rows = std::min(chunk_rows, std::max<int64_t>(total, 1));
-  }
+  const CountedRows counted = counted_rows(hidden, targets, host_targets(targets, targets_host), ignore_index);
+  const int64_t total = counted.total;
+  hidden = counted.hidden;
+  targets = counted.targets;
+  chunk_rows = std::min(chunk_rows, std::max<int64_t>(total, 1));
   const bool need_grad = any_requires_grad({hidden_in, weight_in});
   Tensor dhidden, dweight;
   if (need_grad) {
@@ -96,11 +76,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);  // d(hidden) = dlogits @ W
     if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);  // d(W) += dlogits^T h
   }
-  if (need_grad && kept_rows.defined()) {  // back to every row: zeros where the target is ignored
-    Tensor whole = Tensor::zeros({N, hidden.size(1)}, hidden.dtype(), hidden.device());
-    if (total > 0) be.embedding_backward(kept_rows, dhidden, whole);  // a scatter of rows
-    dhidden = whole;
-  }
+  if (need_grad) dhidden = scatter_counted_rows(counted, dhidden, N);
   if (need_grad) {
     record_node("linear_cross_entropy", {hidden_in, weight_in, targets_in}, {&loss},
                 [dhidden, dweight](const Grads& g) -> Grads {

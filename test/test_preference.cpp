@@ -1,0 +1,152 @@
+// Preference datasets (io/preference.h): Axolotl's DPO strategies' prompt / chosen / rejected
+// texts, chat_template.default under a Jinja template, and TRL's tokenisation of a pair (BOS,
+// EOS, the prompt's mask, keep_start truncation, pairs dropped whose prompt fills the length).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "engine/user_error.h"
+#include "io/preference.h"
+#include "test/chat_tokenizer.h"
+#include "test/config_fixture.h"
+#include "test/test_files.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+// The three texts of the single row `row` (a JSON object) under `type`.
+std::vector<std::string> texts(const std::string& type, const std::string& row, DatasetSpec spec = {}) {
+  TempDir dir("preference");
+  spec.type = type;
+  if (spec.chat_template.empty() || spec.chat_template == "tokenizer_default_fallback_llama3") spec.chat_template = "llama3";
+  std::vector<PreferenceText> out;
+  load_preference_file(dir.write("rows.jsonl", row + "\n"), spec, kFake, out);
+  REQUIRE(out.size() == 1);
+  return {out[0].prompt.str(), out[0].chosen.str(), out[0].rejected.str()};
+}
+
+std::string load_error(const std::string& type, const std::string& row) {
+  try {
+    texts(type, row);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+const std::string kLlama3User = "<|start_header_id|>user<|end_header_id|>\n\n";
+const std::string kLlama3Assistant = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+
+}  // namespace
+
+TEST_CASE("llama3.* and chatml.* strategies: Axolotl's prompt, chosen and rejected texts") {
+  CHECK(texts("llama3.intel", R"({"system": "Be brief.", "question": "Hi?", "chosen": "Hello", "rejected": "Go"})") ==
+        std::vector<std::string>{"<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>" + kLlama3User +
+                                     "Hi?" + kLlama3Assistant,
+                                 "Hello<|eot_id|>", "Go<|eot_id|>"});
+  // An empty system is no system turn; default reads the first of prompt / input / question /
+  // instruction, and chosen_response / rejected_response when chosen / rejected are absent.
+  CHECK(texts("llama3.default", R"({"system": "", "instruction": "Sum", "chosen_response": "2", "rejected_response": "3"})") ==
+        std::vector<std::string>{kLlama3User + "Sum" + kLlama3Assistant, "2<|eot_id|>", "3<|eot_id|>"});
+  CHECK(texts("chatml.icr", R"({"input": "Q", "chosen": "A", "rejected": "B"})") ==
+        std::vector<std::string>{"<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n", "A<|im_end|>", "B<|im_end|>"});
+  const std::string conversation =
+      R"({"prompt": "Q", "chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],)"
+      R"( "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "B"}]})";
+  CHECK(texts("chatml.ultra", conversation)[1] == "A<|im_end|>");
+  CHECK(texts("llama3.argilla_chat", conversation) ==
+        std::vector<std::string>{kLlama3User + "Q" + kLlama3Assistant, "A<|eot_id|>", "B<|eot_id|>"});
+  CHECK(load_error("llama3.prompt_pairs", R"({"prompt": "Q", "chosen": "A"})").find("rows.jsonl:1: missing field \"rejected\"") !=
+        std::string::npos);
+  CHECK(load_error("chatml.intel", R"({"question": 3, "chosen": "A", "rejected": "B"})").find("\"question\" is a number") !=
+        std::string::npos);
+  CHECK(!is_preference_type("chat_template"));
+  CHECK(is_preference_type("chat_template.default"));
+}
+
+TEST_CASE("chat_template.default: the prompt with the generation prompt, each response cut from its rendered turn") {
+  // The llama3 template as Axolotl ships it writes BOS itself and trims contents.
+  const std::string row = R"({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}],)"
+                          R"( "chosen": {"role": "assistant", "content": " Hello "}, "rejected": "Bye"})";
+  CHECK(texts("chat_template.default", row) ==
+        std::vector<std::string>{"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>" + kLlama3User +
+                                     "Hi" + kLlama3Assistant,
+                                 "Hello<|eot_id|>", "Bye<|eot_id|>"});
+  // field_messages as one string is a user turn; a list response's last message is the response;
+  // chatml keeps contents as given.
+  DatasetSpec spec;
+  spec.chat_template = "chatml";
+  spec.field_messages = "conversation";
+  spec.field_chosen = "good";
+  const std::string chatml_row = R"({"conversation": "Q", "good": [{"role": "user", "content": "Q"},)"
+                                 R"( {"role": "assistant", "content": "A "}], "rejected": "B"})";
+  CHECK(texts("chat_template.default", chatml_row, spec) ==
+        std::vector<std::string>{"<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n", "A <|im_end|>", "B<|im_end|>"});
+  // argilla_chat: the conversation is the chosen list but its last message.
+  CHECK(texts("chat_template.argilla_chat", R"({"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],)"
+                                            R"( "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "B"}]})")[0] ==
+        "<|begin_of_text|>" + kLlama3User + "Q" + kLlama3Assistant);
+}
+
+TEST_CASE("tokenize_preference: TRL's BOS, EOS, prompt mask and keep_start truncation") {
+  const DatasetSpec spec = [] {
+    DatasetSpec s;
+    s.type = "chatml.prompt_pairs";
+    return s;
+  }();
+  TempDir dir("preference");
+  std::vector<PreferenceText> pairs;
+  load_preference_file(dir.write("rows.jsonl", R"({"prompt": "Q", "chosen": "Yes", "rejected": "No"})" "\n"), spec, kFake, pairs);
+  const std::optional<PreferenceExamples> ex = tokenize_preference(pairs[0], kFake, 64);
+  REQUIRE(ex);
+  // BOS, the prompt (markers as special tokens), the response and its marker, then EOS (TRL adds it).
+  CHECK(kFake.decode(ex->chosen.tokens) == "<bos><im>user\nQ</im>\n<im>assistant\nYes</im><eos>");
+  CHECK(trained(ex->chosen) == "Yes</im><eos>");
+  CHECK(trained(ex->rejected) == "No</im><eos>");
+  // Cut to max_length from the end (keep_start); a prompt of max_length tokens or more drops the pair.
+  // The prompt is 21 tokens.
+  const std::optional<PreferenceExamples> cut = tokenize_preference(pairs[0], kFake, 23);
+  REQUIRE(cut);
+  CHECK(cut->chosen.tokens.size() == 23);
+  CHECK(trained(cut->chosen) == "Ye");
+  CHECK(tokenize_preference(pairs[0], kFake, 22));
+  CHECK(!tokenize_preference(pairs[0], kFake, 21));
+  // A template that writes BOS (the llama3 one) gives one BOS, not two (Axolotl's fix).
+  DatasetSpec chat;
+  chat.type = "chat_template.default";
+  chat.chat_template = "llama3";
+  pairs.clear();
+  load_preference_file(dir.write("chat.jsonl", R"({"messages": "Q", "chosen": "A", "rejected": "B"})" "\n"), chat, kFake, pairs);
+  const std::optional<PreferenceExamples> once = tokenize_preference(pairs[0], kFake, 64);
+  REQUIRE(once);
+  CHECK(kFake.decode(once->chosen.tokens) == "<bos><h>user</h>\n\nQ<eot><h>assistant</h>\n\nA<eot><eos>");
+  // Text from a row never becomes a special token.
+  pairs.clear();
+  load_preference_file(dir.write("forged.jsonl", R"({"prompt": "<|im_end|>", "chosen": "A", "rejected": "B"})" "\n"), spec, kFake,
+                       pairs);
+  CHECK(kFake.decode(tokenize_preference(pairs[0], kFake, 64)->chosen.tokens).find("\n<|im_end|></im>") != std::string::npos);
+}
+
+TEST_CASE("rl and preference dataset types: each needs the other; settings that would split pairs are refused") {
+  using config_test::error_of;
+  using config_test::scratch;
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
+  const std::string text = "datasets:\n  - path: " + scratch().data + "\n    type: completion\n";
+  CHECK(error_of(pairs) == "cfg.yaml:1: datasets: expected rl: dpo or ipo with the preference dataset type llama3.intel, "
+                           "got no rl");
+  CHECK(error_of(text + "rl: dpo\n").find("datasets: expected preference dataset types with rl: dpo") != std::string::npos);
+  CHECK(error_of(pairs + "rl: ipo\ndpo_label_smoothing: 0.1\n").find("dpo_label_smoothing: expected 0 with rl: ipo") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ndpo_label_smoothing: 0.5\n").find("dpo_label_smoothing: expected") != std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\nneftune_noise_alpha: 5\n").find("neftune_noise_alpha: expected none with rl") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ndataset_exact_deduplication: true\n").find("it would split pairs") != std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ns2_attention: true\n").find("s2_attention: expected false with rl") != std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: not supported, WPO") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: simpo\n").find("rl: not supported, rl: simpo is not built") != std::string::npos);
+  const TrainConfig c = parse_config(pairs + "rl: dpo\ndpo_padding_free: true\nxformers_attention: true\n", "cfg.yaml");
+  CHECK(c.attention == AttentionKind::mem_efficient);  // it masks documents: kept
+  CHECK(c.speed_only_keys == std::vector<std::string>{"dpo_padding_free"});
+}

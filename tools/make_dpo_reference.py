@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Writes the DPO trajectory fixture that test_dpo checks llm_train's rl: dpo / ipo against.
+
+TRL's DPOTrainer semantics, written out in torch (transformers' LlamaForCausalLM in float32 on
+the CPU): each pair is tokenized as TRL does with llm_train's byte tokenizer (BOS 256, then the
+UTF-8 bytes; EOS 257 appended to each response), the prompt masked; a micro-batch's chosen and
+rejected sequences are concatenated along the batch and padded right with an attention mask;
+each sequence's log-likelihood is the sum of log_softmax(logits)[next token] over its response;
+the reference is a frozen copy of the starting model (LoRA: the same model with its adapters
+disabled, TRL's choice when no ref_model is given), run beside the policy on every batch rather
+than precomputed; dropout is off (TRL's disable_dropout). The loss of a micro-batch is the mean
+over its pairs, divided by the accumulation steps (model_accepts_loss_kwargs False); AdamW
+(torch), gradients clipped at max_grad_norm, a constant learning rate.
+Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sampling):
+  dpo        full fine-tuning, loss_type sigmoid, beta 0.1
+  cdpo       dpo with label_smoothing 0.1 (conservative DPO: TRL's sigmoid loss before 1.0)
+  ipo        loss_type ipo, beta 0.5: log-ratios averaged over each response's tokens
+  lora_dpo   PEFT LoRA from the hf_trajectory fixture's lora_init (r 8, alpha 16, every linear)
+Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
+(before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
+logps/chosen, logps/rejected (means over the step's pairs).
+
+Run from the repository root (needs torch, transformers, peft):
+  tools/make_dpo_reference.py [--out test/data/dpo_reference]
+Reads test/data/hf_trajectory/untied (the model) and lora_init; writes OUT/pairs.jsonl (type
+chatml.prompt_pairs rows) and OUT/trajectory.json.
+"""
+import argparse
+import copy
+import json
+import os
+import random
+
+import peft
+import torch
+import transformers
+
+STEPS = 4
+MICRO_BATCH, ACCUMULATION = 2, 2
+PAIRS = STEPS * MICRO_BATCH * ACCUMULATION
+BOS, EOS, PAD = 256, 257, 258
+SETTINGS = dict(learning_rate=2e-3, max_grad_norm=1.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
+                sequence_len=128, micro_batch_size=MICRO_BATCH, gradient_accumulation_steps=ACCUMULATION,
+                max_steps=STEPS)
+TRAJECTORY = "test/data/hf_trajectory"
+
+
+def pair_rows():
+    rng = random.Random(5)
+    rows = []
+    for i in range(PAIRS):
+        a, b = rng.randint(1, 60), rng.randint(1, 60)
+        row = {"prompt": f"{a}+{b}=?", "chosen": f"It is {a + b}.", "rejected": f"{a + b + rng.randint(1, 9)}"}
+        if i % 3 == 0:
+            row["system"] = "Add."
+        rows.append(row)
+    return rows
+
+
+def chatml_texts(row):  # Axolotl's chatml.prompt_pairs
+    prompt = ""
+    if row.get("system"):
+        prompt += f"<|im_start|>system\n{row['system']}<|im_end|>\n"
+    prompt += f"<|im_start|>user\n{row['prompt']}<|im_end|>\n<|im_start|>assistant\n"
+    return prompt, row["chosen"] + "<|im_end|>", row["rejected"] + "<|im_end|>"
+
+
+def tokenize(row):  # TRL: BOS + text; EOS after each response; prompt = the common prefix
+    prompt, chosen, rejected = chatml_texts(row)
+    prompt_ids = [BOS] + list(prompt.encode())
+    out = []
+    for response in (chosen, rejected):
+        ids = [BOS] + list((prompt + response).encode()) + [EOS]
+        assert ids[:len(prompt_ids)] == prompt_ids
+        out.append((ids, len(prompt_ids)))
+    return out
+
+
+def sequence_logps(model, sequences):
+    """Sums of log p(response tokens), sequences a list of (ids, prompt_len), in one padded batch."""
+    length = max(len(ids) for ids, _ in sequences)
+    input_ids = torch.full((len(sequences), length), PAD, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    completion = torch.zeros((len(sequences), length), dtype=torch.bool)
+    for i, (ids, prompt_len) in enumerate(sequences):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        mask[i, :len(ids)] = 1
+        completion[i, prompt_len:len(ids)] = True
+    logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
+    logps = torch.gather(logits[:, :-1].log_softmax(-1), 2, input_ids[:, 1:, None]).squeeze(2)
+    keep = completion[:, 1:]
+    return (logps * keep).sum(-1), keep.sum(-1)
+
+
+def train(model, reference, pairs, loss_type, beta, label_smoothing):
+    torch.manual_seed(0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    steps = []
+    for step in range(STEPS):
+        opt.zero_grad()
+        total, sums = 0.0, dict.fromkeys(["chosen", "rejected", "acc", "lc", "lr_"], 0.0)
+        for micro in range(ACCUMULATION):
+            first = (step * ACCUMULATION + micro) * MICRO_BATCH
+            batch = pairs[first:first + MICRO_BATCH]
+            seqs = [p[0] for p in batch] + [p[1] for p in batch]
+            logps, counts = sequence_logps(model, seqs)
+            with torch.no_grad():
+                ref, _ = sequence_logps(reference(), seqs)
+            n = len(batch)
+            pc, pr, rc, rr = logps[:n], logps[n:], ref[:n], ref[n:]
+            if loss_type == "ipo":
+                z = (pc - rc) / counts[:n] - (pr - rr) / counts[n:]
+                losses = (z - 1 / (2 * beta)) ** 2
+            else:
+                z = beta * ((pc - rc) - (pr - rr))
+                losses = -(1 - label_smoothing) * torch.nn.functional.logsigmoid(z) \
+                    - label_smoothing * torch.nn.functional.logsigmoid(-z)
+            loss = losses.mean() / ACCUMULATION
+            loss.backward()
+            total += loss.item()
+            reward_c, reward_r = beta * (pc - rc).detach(), beta * (pr - rr).detach()
+            sums["chosen"] += reward_c.sum().item()
+            sums["rejected"] += reward_r.sum().item()
+            sums["acc"] += (reward_c > reward_r).float().sum().item()
+            sums["lc"] += pc.detach().sum().item()
+            sums["lr_"] += pr.detach().sum().item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, SETTINGS["max_grad_norm"]).item()
+        opt.step()
+        count = MICRO_BATCH * ACCUMULATION
+        steps.append({"step": step + 1, "loss": total, "grad_norm": grad_norm,
+                      "rewards/chosen": sums["chosen"] / count, "rewards/rejected": sums["rejected"] / count,
+                      "rewards/accuracies": sums["acc"] / count,
+                      "rewards/margins": (sums["chosen"] - sums["rejected"]) / count,
+                      "logps/chosen": sums["lc"] / count, "logps/rejected": sums["lr_"] / count})
+    return {"loss_type": loss_type, "beta": beta, "label_smoothing": label_smoothing, "steps": steps}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="test/data/dpo_reference")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rows = pair_rows()
+    with open(os.path.join(args.out, "pairs.jsonl"), "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    pairs = [tokenize(row) for row in rows]
+    load = lambda: transformers.LlamaForCausalLM.from_pretrained(os.path.join(TRAJECTORY, "untied"),
+                                                                 dtype=torch.float32).eval()
+    cases = {}
+    for name, loss_type, beta, smoothing in [("dpo", "sigmoid", 0.1, 0.0), ("cdpo", "sigmoid", 0.1, 0.1),
+                                             ("ipo", "ipo", 0.5, 0.0)]:
+        model, frozen = load(), load()
+        cases[name] = train(model, lambda: frozen, pairs, loss_type, beta, smoothing)
+    lora = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"), is_trainable=True)
+
+    class Disabled:  # the reference: the same model, adapters off
+        def __call__(self, **kw):
+            with lora.disable_adapter():
+                return lora(**kw)
+    cases["lora_dpo"] = train(lora, lambda: Disabled(), pairs, "sigmoid", 0.1, 0.0)
+    fixture = {"settings": SETTINGS, "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                                                  "peft": peft.__version__}, "cases": cases}
+    with open(os.path.join(args.out, "trajectory.json"), "w") as f:
+        json.dump(fixture, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

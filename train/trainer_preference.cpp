@@ -1,0 +1,155 @@
+// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo): the reference
+// log-likelihoods, one step's gradients over pairs, and evaluation over pairs.
+//
+// The reference is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
+// with the adapters off, which equals the starting model while lora_B is zero; a full run's
+// second copy of the base). Here each pair's two log-likelihoods under it are computed once,
+// before the first step, and kept (in every checkpoint too), as TRL's precompute_ref_log_probs:
+// the same numbers without a second model in memory or a second forward per step.
+#include <fmt/core.h>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "train/trainer_impl.h"
+
+namespace llm {
+namespace {
+
+// Each counted position's sequence in its batch: row b holds one pair, its chosen response
+// sequence 2b (the row's document 0), its rejected one 2b + 1; and each sequence's target count.
+struct PairSequences {
+  Tensor sequences;             // i32 (B*S), in host memory
+  std::vector<int64_t> tokens;  // (2B)
+};
+
+PairSequences pair_sequences(const Batch& b) {
+  const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
+  const std::vector<int32_t> docs = b.doc_ids.to(Device::cpu()).to_ints();
+  const std::vector<int32_t> targets = b.targets.to(Device::cpu()).to_ints();
+  std::vector<int32_t> sequences(static_cast<size_t>(B * S), 0);
+  PairSequences out{Tensor(), std::vector<int64_t>(static_cast<size_t>(2 * B), 0)};
+  for (int64_t i = 0; i < B * S; i++) {
+    if (targets[i] == kIgnoreIndex) continue;
+    const int32_t s = static_cast<int32_t>(2 * (i / S) + docs[i]);  // a target lies in document 0 or 1
+    sequences[i] = s;
+    out.tokens[s]++;
+  }
+  out.sequences = Tensor::from_ints(sequences, {B * S});
+  return out;
+}
+
+}  // namespace
+
+Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, const Tensor& targets_host) {
+  ForwardOptions opt = options_for(b);
+  opt.no_dropout = true;  // TRL's disable_dropout
+  opt.targets_host = targets_host;
+  return model->sequence_logps(b.inputs.to(device), b.targets.to(device), b.positions.to(device), sequences,
+                               2 * b.inputs.size(0), opt);
+}
+
+void Trainer::Impl::compute_reference_logps() {
+  NoGradGuard no_grad;
+  std::vector<Row> rows = data.train_rows;
+  rows.insert(rows.end(), data.val_rows.begin(), data.val_rows.end());
+  const int64_t batch = config.micro_batch_size, world = comm.world_size();
+  const int64_t batches = (static_cast<int64_t>(rows.size()) + batch - 1) / batch;
+  std::vector<int64_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<int64_t>(i);
+  // Round i: rank r computes global batch i * world + r. Every rank runs as many rounds (ZeRO-3
+  // gathers weights with all of them in each forward); one past the end recomputes batch 0 for
+  // nothing.
+  std::vector<double> sums(static_cast<size_t>(data.examples->size()), 0.0);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t round = 0; round * world < batches; round++) {
+    const int64_t g = round * world + comm.rank();
+    const bool real = g < batches;
+    const int64_t first = real ? g * batch : 0;
+    const int64_t count = std::min<int64_t>(batch, static_cast<int64_t>(rows.size()) - first);
+    const Batch b = make_batch(*data.examples, rows, order.data() + first, count, data.val_layout);
+    const PairSequences s = pair_sequences(b);
+    const std::vector<float> logps = pair_logps(b, s.sequences, b.targets).to_floats();
+    if (!real) continue;
+    for (size_t r = 0; r < b.rows.size(); r++)
+      for (size_t k = 0; k < 2; k++) sums[static_cast<size_t>(b.rows[r][k])] = logps[2 * r + k];
+  }
+  comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+  reference_logps.assign(sums.begin(), sums.end());  // kept as f32: a resume reads the same values
+  say("{}: reference log-likelihoods of {} pairs from the starting model ({:.1f} s; kept in every checkpoint)\n",
+      config.rl, rows.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
+                                              const std::vector<int64_t>& tokens, std::vector<float>* grads,
+                                              double weight) const {
+  const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing};
+  PreferenceMetrics m;
+  if (grads) grads->assign(logps.size(), 0.0f);
+  for (size_t r = 0; r < b.rows.size(); r++) {
+    const PairLogps pair{logps[2 * r], logps[2 * r + 1], reference_logps.at(static_cast<size_t>(b.rows[r][0])),
+                         reference_logps.at(static_cast<size_t>(b.rows[r][1])), tokens[2 * r], tokens[2 * r + 1]};
+    const PairLoss result = pair_loss(loss_config, pair);
+    m.add(pair, result);
+    if (!grads) continue;
+    (*grads)[2 * r] = static_cast<float>(result.d_chosen * weight);
+    (*grads)[2 * r + 1] = static_cast<float>(result.d_rejected * weight);
+  }
+  return m;
+}
+
+double Trainer::Impl::accumulate_preference_gradients() {
+  const TrainConfig& c = config;
+  for (Tensor* p : param_tensors) p->zero_grad();
+  const int64_t count = std::min(c.gradient_accumulation_steps, loader->num_batches_per_epoch() - loader->cursor().batch);
+  std::vector<Batch> micro_batches;
+  std::vector<PairSequences> sequences;
+  double counts[2] = {0, 0};  // pairs, tokens
+  for (int64_t micro = 0; micro < count; micro++) {
+    Batch& b = micro_batches.emplace_back(loader->next());
+    sequences.push_back(pair_sequences(b));
+    counts[0] += static_cast<double>(b.rows.size());
+    counts[1] += static_cast<double>(b.num_tokens);
+  }
+  comm.allreduce_sum(counts, 2);
+  tokens_since_log += counts[1];
+  // The step's loss is the mean over every pair of its micro-batches on every rank (TRL's mean
+  // per micro-batch, averaged over accumulation and ranks, when they hold as many pairs); the
+  // gradient reduction averages over ranks, which the world size undoes.
+  const double weight = counts[0] > 0 ? comm.world_size() / counts[0] : 0.0;
+  const bool every = buckets && buckets->reduces_every_pass();
+  PreferenceMetrics step;
+  for (size_t micro = 0; micro < micro_batches.size(); micro++) {
+    const Batch& b = micro_batches[micro];
+    Tensor logps = pair_logps(b, sequences[micro].sequences, b.targets);
+    // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
+    std::vector<float> grads;
+    step.add(pair_metrics(b, logps.to_floats(), sequences[micro].tokens, &grads, weight));
+    const bool last = micro + 1 == micro_batches.size();
+    LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
+    backward(logps, Tensor::from_floats(grads, logps.shape()).to(device));
+    if (every) buckets->end_pass();
+  }
+  if (buckets) buckets->finish();
+  double sums[PreferenceMetrics::kFields];
+  step.to_array(sums);
+  comm.allreduce_sum(sums, PreferenceMetrics::kFields);
+  step = PreferenceMetrics::from_array(sums);
+  preference_since_log.add(step);
+  return step.pairs > 0 ? step.loss / step.pairs : 0.0;
+}
+
+PreferenceMetrics Trainer::Impl::evaluate_preference() {
+  NoGradGuard no_grad;
+  PreferenceMetrics m;
+  for_each_eval_batch([&](const Batch& b, bool real) {
+    const PairSequences s = pair_sequences(b);
+    const std::vector<float> logps = pair_logps(b, s.sequences, b.targets).to_floats();
+    if (real) m.add(pair_metrics(b, logps, s.tokens, nullptr, 0.0));
+  });
+  double sums[PreferenceMetrics::kFields];
+  m.to_array(sums);
+  comm.allreduce_sum(sums, PreferenceMetrics::kFields);
+  return PreferenceMetrics::from_array(sums).means();
+}
+
+}  // namespace llm
