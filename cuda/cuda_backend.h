@@ -113,6 +113,8 @@ class CudaBackend : public Backend {
 
  private:
   void activate() const;  // cudaSetDevice(device_): every entry point runs on its own device
+  // scale_columns / scale_rows: out = x * s, s indexed by each element's row (per_row) or column.
+  void scale_lines(const char* op, const Tensor& x, const Tensor& s, Tensor& out, bool per_row);
   // A scratch buffer on this device, from the caching allocator (its peak shows scratch too).
   Tensor scratch(const Shape& shape, DType dtype) const;
   // The eager attention's f32 core; the public entry points cast bf16 around it.

@@ -12,14 +12,10 @@ namespace {
 // on every run and every GPU (as rmsnorm's dweight).
 constexpr int64_t kRowChunks = 128;
 
+// out = x * s, s indexed by each element's row (per_row) or column.
 template <class T>
-__global__ void scale_columns_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C) {
-  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[i % C]);
-}
-
-template <class T>
-__global__ void scale_rows_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C) {
-  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[i / C]);
+__global__ void scale_lines_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C, bool per_row) {
+  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[per_row ? i / C : i % C]);
 }
 
 // partial[chunk, c] = sum over the chunk's rows, in order, of a * b. grid: (column blocks, chunks);
@@ -54,31 +50,24 @@ __global__ void row_inverse_norms_kernel(const T* w, float* out, int64_t C) {
 
 }  // namespace
 
-void CudaBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
-  require_same_dtype("scale_columns", x, out);
+void CudaBackend::scale_lines(const char* op, const Tensor& x, const Tensor& s, Tensor& out, bool per_row) {
+  require_same_dtype(op, x, out);
   const int64_t n = x.numel();
   if (n == 0) return;
   activate();
-  dispatch_float("scale_columns", x, [&](auto tag) {
+  dispatch_float(op, x, [&](auto tag) {
     using T = decltype(tag);
-    scale_columns_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(),
-                                                                out.data<T>(), n, x.size(-1));
+    scale_lines_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(), out.data<T>(), n,
+                                                              x.size(-1), per_row);
   });
-  CUDA_CHECK_OP("scale_columns", x, s, out);
+  CUDA_CHECK_OP(op, x, s, out);
 }
 
-void CudaBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) {
-  require_same_dtype("scale_rows", x, out);
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  activate();
-  dispatch_float("scale_rows", x, [&](auto tag) {
-    using T = decltype(tag);
-    scale_rows_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(), out.data<T>(), n,
-                                                             x.size(-1));
-  });
-  CUDA_CHECK_OP("scale_rows", x, s, out);
+void CudaBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
+  scale_lines("scale_columns", x, s, out, false);
 }
+
+void CudaBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) { scale_lines("scale_rows", x, s, out, true); }
 
 void CudaBackend::column_dot(const Tensor& a, const Tensor& b, Tensor& out) {
   require_same_dtype("column_dot", a, b);

@@ -130,9 +130,11 @@ std::string reference_yaml(const json& f, const std::string& work, const std::st
                   "/prepared\noutput_dir: " + work + "/out\ndevice: cpu\nval_set_size: 0\nsave_strategy: 'no'\n"
                   "curriculum_sampling: true\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"
                   "weight_decay: 0\nlogging_steps: 1\noverwrite_output_dir: true\n";
-  for (const char* key : {"sequence_len", "micro_batch_size", "gradient_accumulation_steps", "max_steps",
+  for (const char* key : {"sequence_len", "gradient_accumulation_steps", "max_steps",
                           "learning_rate", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon"})
     y += std::string(key) + ": " + s.at(key).dump() + "\n";
+  // micro_batch_size from `extra` when it gives one.
+  if (extra.find("micro_batch_size:") == std::string::npos) y += "micro_batch_size: " + s.at("micro_batch_size").dump() + "\n";
   return y + extra;
 }
 
@@ -196,6 +198,11 @@ TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, a
 // Two ranks of one pair each per micro-batch hold the pairs one rank of two does: the same steps.
 TEST_CASE("rl: dpo on 2 ranks: the pair losses averaged over ranks, the same trajectory") {
   check_case("dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\n", mpirun(2));
+}
+
+// ZeRO-3 gathers lm_head again for the backward, which computes the logits again.
+TEST_CASE("rl: dpo under ZeRO-3 on 2 ranks: the same trajectory") {
+  check_case("dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\nzero_stage: 3\n", mpirun(2));
 }
 
 TEST_CASE("rl: dpo resumes exactly: the reference log-likelihoods and the metrics window travel in the checkpoint") {

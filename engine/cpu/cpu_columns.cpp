@@ -8,8 +8,10 @@
 
 namespace llm {
 
-void CpuBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
-  require_f32("scale_columns", x);
+namespace {
+// out = x * s, s f32 indexed by each element's row (per_row) or column.
+void scale_lines(const char* op, const Tensor& x, const Tensor& s, Tensor& out, bool per_row) {
+  require_f32(op, x);
   OpTimer timer("elementwise");
   const int64_t C = x.size(-1), N = x.numel() / C;
   const float* px = x.data<float>();
@@ -17,20 +19,15 @@ void CpuBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
   float* po = out.data<float>();
 #pragma omp parallel for if (x.numel() >= kMinParallelElements)
   for (int64_t i = 0; i < N; i++)
-    for (int64_t c = 0; c < C; c++) po[i * C + c] = px[i * C + c] * ps[c];
+    for (int64_t c = 0; c < C; c++) po[i * C + c] = px[i * C + c] * ps[per_row ? i : c];
+}
+}  // namespace
+
+void CpuBackend::scale_columns(const Tensor& x, const Tensor& s, Tensor& out) {
+  scale_lines("scale_columns", x, s, out, false);
 }
 
-void CpuBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) {
-  require_f32("scale_rows", x);
-  OpTimer timer("elementwise");
-  const int64_t C = x.size(-1), N = x.numel() / C;
-  const float* px = x.data<float>();
-  const float* ps = s.data<float>();
-  float* po = out.data<float>();
-#pragma omp parallel for if (x.numel() >= kMinParallelElements)
-  for (int64_t i = 0; i < N; i++)
-    for (int64_t c = 0; c < C; c++) po[i * C + c] = px[i * C + c] * ps[i];
-}
+void CpuBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) { scale_lines("scale_rows", x, s, out, true); }
 
 // Rows in order into one f64 sum per column: the result does not depend on the thread count,
 // which splits the columns only.

@@ -1,6 +1,7 @@
 // The fuzz targets: every parser that reads a user's file. Each writes the input where its parser
 // reads it and, when the parser accepts it, checks what it can cheaply (a round trip, every
 // tensor readable), so an input that is accepted but misread counts as a bug too.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,10 @@
 #include "io/bpe_tokenizer.h"
 // defines: load_documents, DatasetSpec
 #include "io/documents.h"
+// defines: load_preference_file, tokenize_preference
+#include "io/preference.h"
+// defines: kIgnoreIndex
+#include "engine/ops.h"
 // defines: read_hf_config, hf_config_json
 #include "model/hf_config.h"
 // defines: parse_config, config_to_yaml
@@ -312,6 +317,51 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
           }};
 }
 
+// A preference dataset file read as each kind of preference type reads rows, every pair
+// tokenized: a kept pair's sequences fit max_length and share their masked prompt.
+Target preference_pairs_target() {
+  return {"preference_pairs", "preference_pairs",
+          with_json({"messages", "chosen", "rejected", "prompt", "question", "input", "instruction", "system",
+                     "chosen_response", "role", "content", "user", "assistant"}),
+          nullptr, [](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/pairs.jsonl";
+            write_bytes(path, input);
+            std::optional<UserError> refused;  // rethrown when every type refuses the file
+            int read = 0;
+            for (const char* type : {"chat_template.default", "chat_template.argilla_chat", "llama3.default", "chatml.ultra"}) {
+              DatasetSpec spec;
+              spec.path = path;
+              spec.type = type;
+              spec.chat_template = "chatml";
+              const ByteTokenizer tokenizer;
+              std::vector<PreferenceText> pairs;
+              try {
+                load_preference_file(path, spec, tokenizer, pairs);
+              } catch (const UserError& e) {
+                refused = e;  // refused as this type; the next may read it
+                continue;
+              }
+              read++;
+              for (const PreferenceText& pair : pairs) {
+                const std::optional<PreferenceExamples> ex = tokenize_preference(pair, tokenizer, 48);
+                if (!ex) continue;
+                for (const Example* e : {&ex->chosen, &ex->rejected}) {
+                  require(!e->tokens.empty() && e->tokens.size() <= 48 && e->labels.size() == e->tokens.size(),
+                          "a sequence longer than max_length, or labels of another length");
+                  require(e->tokens[0] == tokenizer.bos() && e->labels[0] == kIgnoreIndex, "no masked BOS first");
+                }
+                const size_t prompt = static_cast<size_t>(
+                    std::find_if(ex->chosen.labels.begin(), ex->chosen.labels.end(), [](int32_t l) { return l != kIgnoreIndex; }) -
+                    ex->chosen.labels.begin());
+                require(prompt < ex->chosen.tokens.size(), "a kept pair whose chosen response has no target");
+                require(std::equal(ex->chosen.tokens.begin(), ex->chosen.tokens.begin() + prompt, ex->rejected.tokens.begin()),
+                        "chosen and rejected do not share their prompt");
+              }
+            }
+            if (read == 0 && refused) throw *refused;
+          }};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -334,6 +384,7 @@ const std::vector<Target>& targets() {
     };
     for (Target& t : side_file_targets()) main_inputs.push_back(std::move(t));
     main_inputs.push_back(chat_template_jinja_target());
+    main_inputs.push_back(preference_pairs_target());
     return main_inputs;
   }();
   return all;
