@@ -80,16 +80,27 @@ TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights
   }
 }
 
-TEST_CASE("resume under 2 ranks (ZeRO-1, ZeRO-2) is exact; a different world size is refused") {
+namespace {
+
+// A 2-rank run's step-3 checkpoint resumed on one rank: it says the continuation is not exact
+// (HF's Trainer's data skip by steps), and trains on to the end from there.
+void check_resume_on_one_rank(const Workspace& resumed) {
+  const Run single = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6");
+  REQUIRE_MESSAGE(single.exit_code == 0, single.output);
+  CHECK(single.output.find("written by a run of 2 rank(s), resumed on 1") != std::string::npos);
+  CHECK(single.output.find("step 6/6") != std::string::npos);
+  CHECK(fs::exists(resumed.out(llm::checkpoint_dir_name(6) + "/model.bin")));
+}
+
+}  // namespace
+
+TEST_CASE("resume under 2 ranks (ZeRO-1, ZeRO-2) is exact; on another world size it goes on, saying it is not exact") {
   std::string cfg;
   SUBCASE("zero_stage 1") { cfg = kDdp + "zero_stage: 1\n"; }
   SUBCASE("zero_stage 2") { cfg = kDdp + "zero_stage: 2\n"; }
   Workspace straight("dp_straight"), resumed("dp_resumed");
   check_resume_exact(straight, resumed, cfg);
-
-  Run single = run_train("--resume " + resumed.out("step_000003"));
-  CHECK(single.exit_code == 2);
-  CHECK(single.output.find("same world size") != std::string::npos);
+  check_resume_on_one_rank(resumed);
 }
 
 // The names, dtypes and shapes of a checkpoint's optimizer state: what a resume reads.
@@ -235,16 +246,14 @@ TEST_CASE("ZeRO-3 over 2 and 4 ranks gives one rank's losses over 20 steps, with
   }
 }
 
-TEST_CASE("resume under ZeRO-3 is exact, with and without recompute; another world size is refused") {
+TEST_CASE("resume under ZeRO-3 is exact, with and without recompute; on another world size it goes on") {
   std::string checkpointing;
   SUBCASE("gradient checkpointing off") { checkpointing = "false"; }
   SUBCASE("gradient checkpointing on") { checkpointing = "true"; }
   Workspace straight("z3_straight"), resumed("z3_resumed");
   check_resume_exact(straight, resumed, kDdp + "zero_stage: 3\ngradient_checkpointing: " + checkpointing + "\n");
   // The state is per-parameter tensors whatever the world size, but the data order is not.
-  Run single = run_train("--resume " + resumed.out("step_000003"));
-  CHECK(single.exit_code == 2);
-  CHECK(single.output.find("same world size") != std::string::npos);
+  check_resume_on_one_rank(resumed);
 }
 
 TEST_CASE("ZeRO-3's measured peak per rank is below ZeRO-2's on a wider model") {

@@ -144,12 +144,15 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
         "file is checked, but not that they belong together\n", resumed_from);
   const TensorFile& t = c.trainer;
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
-  // exact only with the same one; a different one is refused rather than silently inexact (before
-  // any tensor is read).
-  if (metadata_int(t, "world_size", 1) != comm.world_size())
-    throw UserError(t.path + ": written by a run of " + t.require_metadata("world_size") +
-                    " rank(s); resuming needs the same world size, this run has " +
-                    std::to_string(comm.world_size()));
+  // exact only with the same one. Another one (a node lost, or added) goes on as HF's Trainer
+  // does, saying so: every tensor is saved whole, so any rank count reads its own parts, and the
+  // data continues at the step's place in this world size's order.
+  const int64_t saved_world = metadata_int(t, "world_size", 1);
+  if (saved_world != comm.world_size())
+    say("warning: {}: written by a run of {} rank(s), resumed on {}: the weights, optimizer state and "
+        "schedule continue, but not exactly: the data continues at step {}'s place in this world size's "
+        "order (as HF's Trainer resumes), so rows of the interrupted epoch may be seen twice or not at all\n",
+        t.path, saved_world, comm.world_size(), metadata_int(t, "step", 0));
   CachingAllocator& host = backend(Device::cpu()).allocator();
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
@@ -207,7 +210,9 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (t.metadata.count("data_layout") == 0)
     say("warning: {}: written before example-level data (windows of one token stream); the run "
         "continues from its step, but its data order is not the interrupted run's\n", t.path);
-  const DataCursor cursor{metadata_int(t, "data_epoch", 0), metadata_int(t, "data_batch", 0)};
+  DataCursor cursor{metadata_int(t, "data_epoch", 0), metadata_int(t, "data_batch", 0)};
+  if (saved_world != comm.world_size())  // HF's skip: whole steps of this run's epochs
+    cursor = {state.step / updates_per_epoch, state.step % updates_per_epoch * config.gradient_accumulation_steps};
   try {
     loader->set_cursor(cursor);  // within this data's batches per epoch
   } catch (const UserError& e) {
