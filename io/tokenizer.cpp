@@ -80,7 +80,7 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
     if (name.empty()) return own;
     if (std::optional<int32_t> found = base->special_id(name)) return *found;
     throw UserError(where + ": special_tokens." + key + ": expected one of the " + base->name() +
-                    " tokenizer's special tokens (the vocabulary is not extended), got '" + name + "'");
+                    " tokenizer's special tokens, or one of `tokens`, got '" + name + "'");
   };
   const int32_t bos = id(special.bos_token, "bos_token", base->bos());
   const int32_t eos = id(special.eos_token, "eos_token", base->eos());
@@ -118,15 +118,26 @@ std::vector<std::string> save_tokenizer_files(const TokenizerFiles& files, const
     if (!files.chat_template.empty()) names.push_back(write("chat_template.jinja", files.chat_template));
   } else {
     std::map<std::string, std::string> renamed;  // old name -> new
-    if (files.overrides.empty()) {
+    // transformers' record of an added token (tokenizer.json's added_tokens, tokenizer_config.json's
+    // added_tokens_decoder without the id).
+    const auto added_entry = [](const std::string& content) {
+      return nlohmann::ordered_json{{"content", content}, {"single_word", false}, {"lstrip", false},
+                                    {"rstrip", false},    {"normalized", false},  {"special", false}};
+    };
+    if (files.overrides.empty() && files.added_tokens.empty()) {
       names.push_back(copy("tokenizer.json", tokenizer_file));
-    } else {  // each renamed added token's content
+    } else {  // each renamed added token's content, and the added tokens
       nlohmann::ordered_json tokenizer = read_json(tokenizer_file, "a tokenizer.json");
       for (auto& added : tokenizer["added_tokens"])
         if (auto it = files.overrides.find(added.value("id", int64_t(-1))); it != files.overrides.end()) {
           renamed[added.value("content", "")] = it->second;
           added["content"] = it->second;
         }
+      for (const auto& [id, content] : files.added_tokens) {
+        nlohmann::ordered_json entry = {{"id", id}};
+        entry.update(added_entry(content));
+        tokenizer["added_tokens"].push_back(entry);
+      }
       names.push_back(write("tokenizer.json", tokenizer.dump(2) + "\n"));
     }
     nlohmann::ordered_json config = nlohmann::ordered_json::object();
@@ -137,6 +148,7 @@ std::vector<std::string> save_tokenizer_files(const TokenizerFiles& files, const
     for (const auto& [id, name] : files.overrides)
       if (config.contains("added_tokens_decoder") && config["added_tokens_decoder"].contains(std::to_string(id)))
         config["added_tokens_decoder"][std::to_string(id)]["content"] = name;
+    for (const auto& [id, content] : files.added_tokens) config["added_tokens_decoder"][std::to_string(id)] = added_entry(content);
     for (const char* role : {"bos_token", "eos_token", "pad_token", "unk_token"})  // a renamed token keeps its role
       if (config.contains(role) && config[role].is_string() && renamed.count(config[role].get<std::string>()))
         config[role] = renamed.at(config[role].get<std::string>());

@@ -49,7 +49,7 @@ class ByteTokenizer final : public Tokenizer {
 };
 
 // Axolotl's special_tokens: which entries of the vocabulary play BOS, EOS and PAD (empty: the
-// tokenizer's own). The vocabulary is never extended (no embedding resizing).
+// tokenizer's own, with any `tokens` added: io/added_tokens.h).
 struct SpecialTokens {
   std::string bos_token, eos_token, pad_token;
   bool empty() const { return bos_token.empty() && eos_token.empty() && pad_token.empty(); }
@@ -79,6 +79,9 @@ struct TokenizerFiles {
   SpecialTokens special;       // recorded as Axolotl's special_tokens are
   std::string chat_template;   // the template the run trained with; empty: the tokenizer's own
   AddedTokensOverrides overrides;
+  // Tokens the run added (io/added_tokens.h: new_token_ids): listed among tokenizer.json's added
+  // tokens (not special, not normalized, as transformers' add_tokens records them).
+  std::vector<std::pair<int32_t, std::string>> added_tokens;
 };
 
 // Writes `files` into `dir`: tokenizer.json with its tokenizer_config.json (`special` and

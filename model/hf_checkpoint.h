@@ -3,6 +3,7 @@
 // LlamaModel and written back. Parameters carry HF's names, so the mapping is by name.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "io/safetensors.h"
@@ -14,10 +15,14 @@ namespace llm {
 // Copies dir's weights into `model` (on whatever device it lives), by HF name. Every parameter
 // must be there with exactly its shape and every tensor there must be a parameter (a tied
 // model's lm_head.weight, which transformers ignores too, excepted). Returns the count loaded.
-int64_t load_hf_weights(LlamaModel& model, const std::string& dir);
+// new_rows_seed (Axolotl's `tokens`, a vocabulary grown past dir's): embed_tokens and lm_head may
+// have fewer rows in dir than the model; the rest are drawn normal(0, initializer_range) as
+// transformers' resize initialises them (without mean_resizing, Axolotl's default), from this seed.
+int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<uint64_t> new_rows_seed = {});
 // The same checks, then each weight read alone (f32, on the host) into `sink`, in base_weights()'
 // order, and freed before the next is read: ZeRO-3's start-up keeps only this rank's slices.
-int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink);
+int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink,
+                        std::optional<uint64_t> new_rows_seed = {});
 
 // Writes dir/config.json and the weights in `dtype` (model.safetensors, or shards and their
 // index beyond max_shard_bytes).

@@ -499,8 +499,7 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // Axolotl keys whose training is not built stop the run (its Llama 3 QAT, fp8, diffusion and
   // sparse fine-tuning examples).
   for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",
-                          "llmcompressor: {recipe: {}}\n", "tokens: ['<|im_start|>']\n",
-                          "pretraining_dataset: [{path: x}]\n"})
+                          "llmcompressor: {recipe: {}}\n", "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
   // DoRA is built, for adapters only (test_lora holds it to PEFT).
   CHECK(error_with("peft_use_dora: true\n") == "cfg.yaml:3: peft_use_dora: expected adapter: lora or qlora with it, got no adapter");

@@ -314,3 +314,41 @@ TEST_CASE("llm_train starts from an exported directory and exports its final mod
   CHECK(r.exit_code == 2);
   CHECK(contains(r.output, "tensor model.layers.0.mlp.gate_proj.weight is [64, 32] but"));
 }
+
+// Axolotl's tokens: the tokenizer grows and so do embed_tokens and lm_head (their base rows kept,
+// new rows drawn as the init draws); a resume and the export carry the grown shapes.
+TEST_CASE("tokens: embed_tokens and lm_head grow past base_model's vocabulary (to a multiple of 32)") {
+  Workspace ws("hf_tokens");
+  LlamaConfig shape = *llama_preset("tiny");
+  shape.hidden_size = 32, shape.intermediate_size = 64, shape.num_hidden_layers = 2;
+  shape.num_attention_heads = 4, shape.num_key_value_heads = 2, shape.tie_word_embeddings = false;
+  LlamaModel base(shape, Device::cpu(), 123);
+  const std::string dir = (ws.dir / "base").string();
+  save_hf_model(base, dir, DType::f32, kByteIds);
+  const std::string keys = "max_steps: 1\nwarmup_steps: 2\ntokens: ['<a>', '<b>', '<c>']\nresize_token_embeddings_to_32x: true\n"
+                           "save_steps: 1\ntie_word_embeddings: false\n";
+  Run r = run_train(ws.config(keys) + " --base_model " + dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "tokens: the vocabulary grows from 259 to 288 ids"));
+  CHECK(read_hf_config(ws.out("config.json")).vocab_size == 288);
+  SafetensorsDir exported(ws.out());
+  for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"}) {
+    CAPTURE(name);
+    const std::vector<float> grown = exported.read(name, DType::f32).to_floats();
+    const std::vector<float> own = SafetensorsDir(dir).read(name, DType::f32).to_floats();
+    REQUIRE(grown.size() == 288 * 32);
+    CHECK(std::vector<float>(grown.begin(), grown.begin() + own.size()) == own);  // lr 0: as loaded
+    double sum_squares = 0;
+    for (size_t i = own.size(); i < grown.size(); i++) sum_squares += grown[i] * grown[i];
+    const double stddev = std::sqrt(sum_squares / static_cast<double>(grown.size() - own.size()));
+    CHECK(stddev == doctest::Approx(shape.initializer_range).epsilon(0.1));  // 928 draws of N(0, 0.02)
+  }
+  // The checkpoint holds the grown model; the resume loads base_model's rows into it again.
+  r = run_train("--resume " + ws.out("step_000001") + " --max_steps 2");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "step 2/2"));
+  // An adapter run must train the new rows: Axolotl's rule.
+  r = run_train(ws.config("tokens: ['<a>']\nadapter: lora\nlora_target_linear: true\n") + " --base_model " + dir);
+  CHECK(r.exit_code == 2);
+  CHECK(contains(r.output, "lora_modules_to_save: expected [embed_tokens, lm_head] with tokens and an adapter"));
+}

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "io/added_tokens.h"
 #include "io/bpe_tokenizer.h"
 #include "train/config.h"
 #include "engine/user_error.h"
@@ -293,6 +294,42 @@ TEST_CASE("added_tokens_overrides: renamed added tokens encode to their ids, and
   const AddedTokensOverrides trade = {{kRanks + 2, "<|reserved_special_token_1|>"}, {kRanks + 3, "<|reserved_special_token_0|>"}};
   CHECK(make_tokenizer((scratch.path / "tiktoken/tokenizer.model").string(), trade)->special_id("<|reserved_special_token_1|>") ==
         kRanks + 2);
+}
+
+// Axolotl's tokens, as transformers' add_tokens: a whole token wherever its text appears (a row's
+// text too); one the vocabulary has keeps its id; new ones from the vocabulary's size on, saved
+// among tokenizer.json's added tokens.
+TEST_CASE("tokens: added tokens split any text, keep existing ids, take new ones, and are saved") {
+  const std::string json = kHfTokenizerDir + "/tokenizer.json";
+  const std::vector<std::string> tokens = {"<tool>", "hello", "<|eot_id|>", "<tool_call>"};
+  const std::unique_ptr<Tokenizer> t = with_added_tokens(make_tokenizer(json), tokens, "cfg.yaml");
+  const int32_t base = make_tokenizer(json)->vocab_size();
+  CHECK(t->vocab_size() == base + 2);
+  CHECK(t->special_id("<tool>") == base);
+  CHECK(t->special_id("<tool_call>") == base + 1);  // longest match first: not <tool> then "_call>"
+  CHECK(t->special_id("hello") == make_tokenizer(json)->encode("hello").at(0));
+  // transformers' add_tokens on this tokenizer.json encodes the same text to these ids.
+  const std::vector<int32_t> ids = t->encode("say<tool_call>x<tool>hello<|eot_id|>");
+  CHECK(ids == std::vector<int32_t>{115, 97, 121, 273, 120, 272, 259, 271});  // <|eot_id|>: added, so in any text
+  CHECK(t->decode(ids) == "say<tool_call>x<tool>hello");  // special tokens skipped, added ones not
+  CHECK(t->name() != make_tokenizer(json)->name());
+  CHECK(with_added_tokens(make_tokenizer(json), {"<tool>"}, "cfg.yaml")->name() != t->name());
+  // The byte tokenizer grows the same way.
+  CHECK(with_added_tokens(std::make_unique<ByteTokenizer>(), {"<x>"}, "cfg.yaml")->encode("a<x>") ==
+        std::vector<int32_t>{'a', ByteTokenizer::kVocabSize});
+  CHECK(error_of([&] { with_added_tokens(make_tokenizer(json), {"a", "a"}, "cfg.yaml"); }, "") ==
+        "cfg.yaml: tokens: 'a' is listed twice");
+  // Saved among the added tokens (not special), read back with the same ids.
+  TempDir scratch("llm_test_tokens");
+  const std::vector<std::string> names =
+      save_tokenizer_files({json, {}, "", {}, new_token_ids(*t, tokens, base)}, scratch.path.string());
+  const nlohmann::json saved = nlohmann::json::parse(read_text((scratch.path / "tokenizer.json").string()));
+  CHECK(saved["added_tokens"].back()["content"] == "<tool_call>");
+  CHECK(saved["added_tokens"].back()["id"] == base + 1);
+  CHECK(saved["added_tokens"].back()["special"] == false);
+  const nlohmann::json config = nlohmann::json::parse(read_text((scratch.path / "tokenizer_config.json").string()));
+  CHECK(config["added_tokens_decoder"][std::to_string(base)]["content"] == "<tool>");
+  CHECK(BpeTokenizer((scratch.path / "tokenizer.json").string()).vocab_size() == base + 2);
 }
 
 TEST_CASE("bad tokenizer.json: one line naming the file and what was expected") {

@@ -34,6 +34,10 @@ struct TrainConfig {
   std::string tokenizer_config;
   SpecialTokens special_tokens;  // Axolotl's special_tokens: bos/eos/pad_token by name
   AddedTokensOverrides added_tokens_overrides;  // Axolotl's: added token id -> its new name
+  // Axolotl's tokens (io/added_tokens.h): added to the tokenizer; the embedding and lm_head grow
+  // to the tokenizer's size (rounded up to a multiple of 32 with resize_token_embeddings_to_32x).
+  std::vector<std::string> tokens;
+  bool resize_token_embeddings_to_32x = false;
 
   // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "qlora" the same on
   // a base whose block linear weights are NF4 (engine/nf4.h); "" trains every weight.

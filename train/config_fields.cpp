@@ -219,6 +219,13 @@ std::vector<ConfigField> make_fields() {
       {"special_tokens", model, "a map {bos_token, eos_token, pad_token}",
        "which of the tokenizer's special tokens play BOS, EOS and PAD", read_special_tokens,
        write_special_tokens},
+      {"tokens", model, "a list of strings",
+       "tokens added to the tokenizer (transformers' add_tokens: whole wherever their text appears); the embedding "
+       "and lm_head grow to hold the new ones, their rows drawn as the model's init draws",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.tokens = read_string_list(n, w); },
+       [](const TrainConfig& c) { return c.tokens.empty() ? std::string() : yaml_list(c.tokens); }},
+      flag("resize_token_embeddings_to_32x", model, MEMBER(resize_token_embeddings_to_32x),
+           "with tokens, the embedding grows to the tokenizer's size rounded up to a multiple of 32"),
       {"added_tokens_overrides", model, "a map {token id: new name}",
        "renames added tokens (Llama 3's reserved ones), e.g. for ChatML's markers; the vocabulary keeps its size",
        read_added_tokens_overrides, write_added_tokens_overrides},

@@ -40,7 +40,6 @@ const Unsupported kUnsupported[] = {
     {"fp8", "fp8 matmuls are not built: bf16 (or f32) compute"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"llmcompressor", "sparse fine-tuning recipes (llmcompressor) are not built"},
-    {"tokens", "adding tokens to the vocabulary (and resizing the embedding) is not built; rename reserved ones with added_tokens_overrides"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
     {"auto_find_batch_size", "the batch is micro_batch_size as given: halving it on out-of-memory is not built"},

@@ -13,6 +13,7 @@
 #include "engine/stop_signal.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
+#include "io/added_tokens.h"
 #include "model/generate.h"
 
 namespace llm {
@@ -92,6 +93,14 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
                     std::to_string(comm.world_size()) + ", got " + std::to_string(c.ray_num_workers) +
                     " (Ray is not used here: start them with mpirun -np " + std::to_string(c.ray_num_workers) + ")");
+  std::unique_ptr<Tokenizer> file_tokenizer = make_tokenizer(c.tokenizer_config, c.added_tokens_overrides, c.source);
+  tokenizer_file_vocab = file_tokenizer->vocab_size();
+  tokenizer = with_special_tokens(with_added_tokens(std::move(file_tokenizer), c.tokens, c.source), c.special_tokens,
+                                  c.source);
+  grow_vocabulary();
+  if (c.model.vocab_size < tokenizer->vocab_size())
+    throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
+                    " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
   device = choose_device(c, comm);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
@@ -132,11 +141,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   OpenCheckpoint checkpoint;
   if (!resumed_from.empty()) checkpoint = open_checkpoint(resumed_from);
   stop_point("reading the checkpoint");
-  tokenizer = with_special_tokens(make_tokenizer(c.tokenizer_config, c.added_tokens_overrides, c.source),
-                                  c.special_tokens, c.source);
-  if (c.model.vocab_size < tokenizer->vocab_size())
-    throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
-                    " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
   build_model();
   stop_point("loading the model");
 
@@ -209,6 +213,19 @@ void Trainer::Impl::for_each_eval_batch(const std::function<void(const Batch&, b
     const bool real = i < static_cast<int64_t>(val_batches.size());
     f(real ? val_batches[i] : eval_filler, real);
   }
+}
+
+// Axolotl's resize for `tokens`: the embedding and lm_head grow to the tokenizer's size (a
+// multiple of 32 with resize_token_embeddings_to_32x) when it is the larger; base_model's rows
+// stay, the new ones are drawn (model/hf_checkpoint.h).
+void Trainer::Impl::grow_vocabulary() {
+  if (config.tokens.empty()) return;
+  int64_t size = tokenizer->vocab_size();
+  if (config.resize_token_embeddings_to_32x) size = (size + 31) / 32 * 32;
+  if (size <= config.model.vocab_size) return;
+  say("tokens: the vocabulary grows from {} to {} ids: embed_tokens and lm_head get {} new rows\n",
+      config.model.vocab_size, size, size - config.model.vocab_size);
+  config.model.vocab_size = size;
 }
 
 float Trainer::Impl::evaluate() {

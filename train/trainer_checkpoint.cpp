@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/backend.h"
+#include "io/added_tokens.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
@@ -233,7 +234,9 @@ void Trainer::Impl::export_final_model() {
   // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only).
   auto tokenizer_files = [&](const std::string& dir) {
     std::string names;
-    for (const std::string& name : save_tokenizer_files({c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides}, dir)) names += ", " + name;
+    const TokenizerFiles files{c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides,
+                               new_token_ids(*tokenizer, c.tokens, tokenizer_file_vocab)};
+    for (const std::string& name : save_tokenizer_files(files, dir)) names += ", " + name;
     return names;
   };
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.

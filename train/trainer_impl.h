@@ -30,7 +30,8 @@ struct Trainer::Impl {
   std::string run_id = new_run_id();  // a resume of a sealed checkpoint takes the checkpoint's
   Device device;
   uint64_t memory_available = 0;  // bytes the device could give at start-up; 0: it does not say
-  std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config)
+  std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config), with `tokens` and special_tokens
+  int32_t tokenizer_file_vocab = 0;      // the tokenizer file's own size: the ids `tokens` did not add
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
@@ -61,7 +62,12 @@ struct Trainer::Impl {
   PreferenceMetrics preference_since_log;
 
   explicit Impl(TrainConfig config);
-  void stop_point(const char* during);  // start-up: every rank stops here together after a signal
+  void stop_point(const char* during);
+  void grow_vocabulary();  // config.model.vocab_size for the tokens added (Axolotl's resize)
+  // The seed of the embedding rows a grown vocabulary draws (none without `tokens`).
+  std::optional<uint64_t> new_rows_seed() const {
+    return config.tokens.empty() ? std::nullopt : std::optional<uint64_t>(mix_seed(config.seed, 0x746F6B656E73));
+  }  // start-up: every rank stops here together after a signal
   // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and
   // optimizer.
   void build_model();
