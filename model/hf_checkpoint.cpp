@@ -18,25 +18,31 @@ namespace {
 
 bool vocabulary_rows(const std::string& name) { return name == "model.embed_tokens.weight" || name == "lm_head.weight"; }
 
-// `saved` (rows, C) grown to `shape` (V, C): its rows first, then rows drawn from the seed.
-Tensor grown_rows(const Tensor& saved, const Shape& shape, float stddev, uint64_t seed) {
+// `saved` (rows, C) grown to `shape` (V, C): its rows first, then new ones (VocabularyGrowth).
+Tensor grown_rows(const Tensor& saved, const Shape& shape, float stddev, const VocabularyGrowth& growth,
+                  const std::string& name) {
   std::vector<float> v = saved.to_floats();
-  std::mt19937_64 rng(seed);
+  const int64_t rows = saved.size(0), C = saved.size(1);
+  std::vector<double> mean(static_cast<size_t>(C), 0.0);
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < C; c++) mean[c] += v[r * C + c] / static_cast<double>(rows);
+  std::mt19937_64 rng(growth.seed ^ std::hash<std::string>{}(name));
   std::normal_distribution<float> dist(0.0f, stddev);
   v.resize(static_cast<size_t>(shape_numel(shape)));
-  for (size_t i = static_cast<size_t>(saved.numel()); i < v.size(); i++) v[i] = dist(rng);
+  for (size_t i = static_cast<size_t>(saved.numel()); i < v.size(); i++)
+    v[i] = growth.mean ? static_cast<float>(mean[i % C]) : dist(rng);
   return Tensor::from_floats(v, shape);
 }
 
 }  // namespace
 
-int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<uint64_t> new_rows_seed) {
+int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<VocabularyGrowth> growth) {
   return read_hf_weights(
-      model, dir, [](const ParamRef& p, const Tensor& value) { p.tensor->copy_from(value); }, new_rows_seed);
+      model, dir, [](const ParamRef& p, const Tensor& value) { p.tensor->copy_from(value); }, growth);
 }
 
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink,
-                        std::optional<uint64_t> new_rows_seed) {
+                        std::optional<VocabularyGrowth> growth) {
   const SafetensorsDir files(dir);
   const std::vector<BaseWeight> weights = model.base_weights();
   std::set<std::string> wanted;
@@ -50,7 +56,7 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   for (const BaseWeight& w : weights) {
     const SafetensorsEntry* e = files.find(w.ref.name);
     if (!e) throw UserError(dir + ": tensor " + w.ref.name + " is missing from the safetensors files");
-    const bool grows = new_rows_seed && vocabulary_rows(w.ref.name) && e->shape.size() == 2 &&
+    const bool grows = growth && vocabulary_rows(w.ref.name) && e->shape.size() == 2 &&
                        e->shape[1] == w.shape[1] && e->shape[0] < w.shape[0];
     if (e->shape != w.shape && !grows)
       throw UserError(files.file_of(w.ref.name) + ": tensor " + w.ref.name + " is " + shape_str(e->shape) +
@@ -59,8 +65,7 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   for (const BaseWeight& w : weights) {
     Tensor value = files.read(w.ref.name, DType::f32);
     if (value.shape() != w.shape)  // a grown vocabulary (checked above)
-      value = grown_rows(value, w.shape, model.config().initializer_range,
-                         *new_rows_seed ^ std::hash<std::string>{}(w.ref.name));
+      value = grown_rows(value, w.shape, model.config().initializer_range, *growth, w.ref.name);
     sink(w.ref, value);
   }
   return static_cast<int64_t>(weights.size());

@@ -15,14 +15,19 @@ namespace llm {
 // Copies dir's weights into `model` (on whatever device it lives), by HF name. Every parameter
 // must be there with exactly its shape and every tensor there must be a parameter (a tied
 // model's lm_head.weight, which transformers ignores too, excepted). Returns the count loaded.
-// new_rows_seed (Axolotl's `tokens`, a vocabulary grown past dir's): embed_tokens and lm_head may
-// have fewer rows in dir than the model; the rest are drawn normal(0, initializer_range) as
-// transformers' resize initialises them (without mean_resizing, Axolotl's default), from this seed.
-int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<uint64_t> new_rows_seed = {});
+// growth (Axolotl's `tokens`, a vocabulary grown past dir's): embed_tokens and lm_head may have
+// fewer rows in dir than the model; the rest start as transformers' resize starts them: drawn
+// normal(0, initializer_range) from `seed` (its init; Axolotl's default), or with `mean` (its
+// mean_resizing) the mean of dir's rows (transformers adds noise of 1e-9 x their covariance).
+struct VocabularyGrowth {
+  uint64_t seed = 0;
+  bool mean = false;
+};
+int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<VocabularyGrowth> growth = {});
 // The same checks, then each weight read alone (f32, on the host) into `sink`, in base_weights()'
 // order, and freed before the next is read: ZeRO-3's start-up keeps only this rank's slices.
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink,
-                        std::optional<uint64_t> new_rows_seed = {});
+                        std::optional<VocabularyGrowth> growth = {});
 
 // Writes dir/config.json and the weights in `dtype` (model.safetensors, or shards and their
 // index beyond max_shard_bytes).

@@ -31,7 +31,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
-  SAME(special_tokens.pad_token); SAME(added_tokens_overrides); SAME(tokens); SAME(resize_token_embeddings_to_32x);
+  SAME(special_tokens.pad_token); SAME(added_tokens_overrides); SAME(tokens); SAME(resize_token_embeddings_to_32x); SAME(mean_resizing_embeddings); SAME(auto_find_batch_size);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
@@ -134,7 +134,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   TrainConfig a = parse_config(
       "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
       "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
-      "tokens: ['<tool #1>', 'a: b']\nresize_token_embeddings_to_32x: true\n"
+      "tokens: ['<tool #1>', 'a: b']\nresize_token_embeddings_to_32x: true\nmean_resizing_embeddings: true\n"
+      "auto_find_batch_size: true\n"
       "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
       " original_max_position_embeddings: 4000}\n" + datasets +
       "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 640\n"

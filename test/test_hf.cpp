@@ -347,6 +347,17 @@ TEST_CASE("tokens: embed_tokens and lm_head grow past base_model's vocabulary (t
   r = run_train("--resume " + ws.out("step_000001") + " --max_steps 2");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(contains(r.output, "step 2/2"));
+  // mean_resizing_embeddings: each new row is the mean of base_model's rows.
+  Workspace mean_ws("hf_tokens_mean");
+  r = run_train(mean_ws.config(keys + "mean_resizing_embeddings: true\n") + " --base_model " + dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const std::vector<float> own = SafetensorsDir(dir).read("lm_head.weight", DType::f32).to_floats();
+  const std::vector<float> grown = SafetensorsDir(mean_ws.out()).read("lm_head.weight", DType::f32).to_floats();
+  for (int64_t c = 0; c < 32; c++) {
+    double mean = 0;
+    for (int64_t row = 0; row < 259; row++) mean += own[row * 32 + c] / 259.0;
+    CHECK(grown[287 * 32 + c] == doctest::Approx(mean).epsilon(1e-5));
+  }
   // An adapter run must train the new rows: Axolotl's rule.
   r = run_train(ws.config("tokens: ['<a>']\nadapter: lora\nlora_target_linear: true\n") + " --base_model " + dir);
   CHECK(r.exit_code == 2);

@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "test/train_fixture.h"
+#include "train/config.h"
+#include "train/memory_plan.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -226,4 +228,23 @@ TEST_CASE("the memory check asks the device: a run larger than what it reports i
   std::vector<std::string> left;
   for (const auto& entry : fs::directory_iterator(refused)) left.push_back(entry.path().filename().string());
   CHECK(left == std::vector<std::string>{".lock"});
+}
+
+// HF's auto_find_batch_size, decided by the memory plan before anything is allocated: the first
+// of 8, 7, 6, 5 ... (x 0.9, as accelerate retries) whose plan fits.
+TEST_CASE("auto_find_batch_size: micro_batch_size shrinks to what the memory plan fits") {
+  Workspace ws("auto_batch");
+  const std::string config = ws.config("max_steps: 1\nmicro_batch_size: 8\nauto_find_batch_size: true\ndevice: cpu\n");
+  TrainConfig five = parse_config(read_file(config), config);
+  five.micro_batch_size = 5;
+  const double peak = plan_memory(memory_plan_input(five, 1, false, true)).peak_bytes;
+  const std::string available = "LLM_TRAIN_AVAILABLE_MEMORY=" + std::to_string(static_cast<uint64_t>(peak)) + " ";
+  const Run r = run_train(config, available);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("auto_find_batch_size: micro_batch_size 8 does not fit the memory plan on cpu; 5 does") !=
+        std::string::npos);
+  CHECK(r.output.find("batch: 5 micro x 2 accumulation") != std::string::npos);
+  // Without it, the same memory refuses micro_batch_size 8 in one line.
+  const Run refused = run_train(ws.config("max_steps: 1\nmicro_batch_size: 8\ndevice: cpu\n"), available);
+  CHECK(refused.exit_code == 2);
 }

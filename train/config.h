@@ -38,6 +38,9 @@ struct TrainConfig {
   // to the tokenizer's size (rounded up to a multiple of 32 with resize_token_embeddings_to_32x).
   std::vector<std::string> tokens;
   bool resize_token_embeddings_to_32x = false;
+  // Axolotl's mean_resizing_embeddings (transformers' mean_resizing): the new rows start at the
+  // mean of the old ones (transformers adds noise of covariance 1e-9 x theirs), not drawn.
+  bool mean_resizing_embeddings = false;
 
   // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "qlora" the same on
   // a base whose block linear weights are NF4 (engine/nf4.h); "" trains every weight.
@@ -83,6 +86,7 @@ struct TrainConfig {
   DataConfig data;
 
   // Training.
+  bool auto_find_batch_size = false;  // HF's: a smaller micro_batch_size when the plan does not fit
   int64_t micro_batch_size = 1;
   int64_t gradient_accumulation_steps = 1;
   int64_t num_epochs = 1;

@@ -226,6 +226,8 @@ std::vector<ConfigField> make_fields() {
        [](const TrainConfig& c) { return c.tokens.empty() ? std::string() : yaml_list(c.tokens); }},
       flag("resize_token_embeddings_to_32x", model, MEMBER(resize_token_embeddings_to_32x),
            "with tokens, the embedding grows to the tokenizer's size rounded up to a multiple of 32"),
+      flag("mean_resizing_embeddings", model, MEMBER(mean_resizing_embeddings),
+           "with tokens, the new embedding and lm_head rows start at the mean of the old rows (not drawn)"),
       {"added_tokens_overrides", model, "a map {token id: new name}",
        "renames added tokens (Llama 3's reserved ones), e.g. for ChatML's markers; the vocabulary keeps its size",
        read_added_tokens_overrides, write_added_tokens_overrides},
@@ -323,6 +325,8 @@ std::vector<ConfigField> make_fields() {
 
       integer("sequence_len", training, MEMBER(data.sequence_len), 1, kMaxPositions,
               "most tokens per row"),
+      flag("auto_find_batch_size", training, MEMBER(auto_find_batch_size),
+           "a smaller micro_batch_size (x 0.9 at a time, as accelerate retries) when the memory plan does not fit"),
       integer("micro_batch_size", training, MEMBER(micro_batch_size), 1, kMaxBatch,
               "rows per forward pass per rank"),
       integer("gradient_accumulation_steps", training, MEMBER(gradient_accumulation_steps), 1,

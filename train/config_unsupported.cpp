@@ -42,7 +42,6 @@ const Unsupported kUnsupported[] = {
     {"llmcompressor", "sparse fine-tuning recipes (llmcompressor) are not built"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
-    {"auto_find_batch_size", "the batch is micro_batch_size as given: halving it on out-of-memory is not built"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
              "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},
     {"reward_model", "reward-model training is not built: causal LM only"},

@@ -15,6 +15,7 @@
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
+#include "model/hf_checkpoint.h"
 #include "model/llama.h"
 #include "train/dpo_loss.h"
 #include "train/metrics.h"
@@ -63,10 +64,12 @@ struct Trainer::Impl {
 
   explicit Impl(TrainConfig config);
   void stop_point(const char* during);
+  void fit_micro_batch(bool bf16);  // auto_find_batch_size: micro_batch_size down to what the plan fits
   void grow_vocabulary();  // config.model.vocab_size for the tokens added (Axolotl's resize)
-  // The seed of the embedding rows a grown vocabulary draws (none without `tokens`).
-  std::optional<uint64_t> new_rows_seed() const {
-    return config.tokens.empty() ? std::nullopt : std::optional<uint64_t>(mix_seed(config.seed, 0x746F6B656E73));
+  // How the embedding rows of a grown vocabulary start (none without `tokens`).
+  std::optional<VocabularyGrowth> vocabulary_growth() const {
+    if (config.tokens.empty()) return std::nullopt;
+    return VocabularyGrowth{mix_seed(config.seed, 0x746F6B656E73), config.mean_resizing_embeddings};
   }  // start-up: every rank stops here together after a signal
   // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and
   // optimizer.

@@ -33,7 +33,7 @@ void Trainer::Impl::build_model() {
   } else {
     model = std::make_unique<LlamaModel>(c.model, build, c.seed);
     if (load_base) {
-      const int64_t loaded = load_hf_weights(*model, c.base_model, new_rows_seed());
+      const int64_t loaded = load_hf_weights(*model, c.base_model, vocabulary_growth());
       say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
     }
   }
@@ -131,7 +131,7 @@ void Trainer::Impl::sharded_start(bool load_base, const WeightSink& keep) {
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
   if (load_base) {
-    const int64_t loaded = read_hf_weights(*model, config.base_model, keep, new_rows_seed());
+    const int64_t loaded = read_hf_weights(*model, config.base_model, keep, vocabulary_growth());
     say("base_model: loaded {} tensors from {}\n", loaded, config.base_model);
   } else {
     model->draw_weights(config.seed, keep);
