@@ -151,6 +151,14 @@ TEST_CASE("unfrozen_parameters: the Trainer's loss, grad_norm and lr at every st
                    f.at("settings"));
 }
 
+// Row ranges: Axolotl's gradient hook zeroes the other rows of lm_head and embed_tokens (ranges
+// merged), which the clipped norm then leaves out while weight decay still reaches them.
+TEST_CASE("unfrozen_parameters with row ranges: the Trainer with Axolotl's gradient hooks, step by step") {
+  const json f = fixture(), c = f.at("cases").at("unfrozen_rows");
+  check_trajectory("untied", "unfrozen_parameters: " + c.at("unfrozen_parameters").dump() + "\n", c.at("steps"),
+                   f.at("settings"));
+}
+
 // A resume reloads the frozen weights from base_model (the checkpoint holds what trains), and the
 // exported model holds every weight: the frozen ones exactly as base_model has them.
 TEST_CASE("unfrozen_parameters: resumes exactly; the export has every weight, the frozen ones base_model's") {

@@ -71,26 +71,45 @@ TEST_CASE("unfrozen_parameters: Axolotl's patterns, matched from the name's star
   CHECK(matches("model.layers.1.mlp.+", "model.layers.1.mlp.up_proj.weight"));
   CHECK(!matches("layers.1.mlp.+", "model.layers.1.mlp.up_proj.weight"));  // from the start, as re.match
   CHECK(matches("model.layers.[0-9]+.self_attn", "model.layers.12.self_attn.q_proj.weight"));
-  CHECK(has_row_range("^model.embed_tokens.weight$[32000:]"));
-  CHECK(has_row_range("model.embed_tokens.weight[:10]"));
-  CHECK(!has_row_range("model.layers.[0-9]+.mlp"));
+  // Axolotl's row ranges: [i], [a:b], [a:], [:b]; a class like [0-9] is part of the regex.
+  const UnfreezePattern from = parse_unfreeze_pattern("^model.embed_tokens.weight$[32000:]");
+  CHECK(from.regex == "^model.embed_tokens.weight$");
+  CHECK((from.rows && from.rows->first == 32000 && !from.rows->second));
+  CHECK(parse_unfreeze_pattern("model.embed_tokens.weight[:10]").rows->second == 10);
+  CHECK(parse_unfreeze_pattern("lm_head.weight$[7]").rows->second == 8);
+  CHECK(!parse_unfreeze_pattern("model.layers.[0-9]+.mlp").rows);
+  CHECK(!parse_unfreeze_pattern("model.layers.[0-9]").rows);  // "[0-9]" ends it: a class, no range
+  CHECK(parse_unfreeze_pattern("lm_head.weight[]").regex == "lm_head.weight");  // every row, as Axolotl's
+  CHECK_THROWS_WITH(parse_unfreeze_pattern("a$[5:5]"), "a row range whose end is past its start");
   LlamaConfig tiny;
   tiny.vocab_size = 16, tiny.hidden_size = 8, tiny.intermediate_size = 16, tiny.num_hidden_layers = 2;
   tiny.num_attention_heads = 2, tiny.num_key_value_heads = 1;
   LlamaModel model(tiny, Device::cpu(), 1);
-  CHECK(freeze_all_but(model, {"model.layers.0.+", "^model.norm"}) == 10);  // 9 of layer 0, the final norm
+  std::vector<FrozenRows> frozen;
+  CHECK(freeze_all_but(model, {"model.layers.0.+", "^model.norm"}, frozen) == 10);  // 9 of layer 0, the final norm
+  CHECK(frozen.empty());
   CHECK(!model.layer(1).q_proj.requires_grad());
   CHECK(model.layer(0).down_proj.requires_grad());
-  CHECK_THROWS_WITH(freeze_all_but(model, {"nothing"}),
+  // Ranged patterns of one tensor merge; what they leave out is frozen, in order.
+  const std::string embed = "^model.embed_tokens.weight$";
+  CHECK(freeze_all_but(model, {embed + "[2:5]", embed + "[4:8]", embed + "[12:]"}, frozen) == 1);
+  REQUIRE(frozen.size() == 1);
+  CHECK(frozen[0].rows == std::vector<std::pair<int64_t, int64_t>>{{0, 2}, {8, 12}});
+  CHECK_THROWS_WITH(freeze_all_but(model, {embed + "[10:17]"}, frozen),
+                    "unfrozen_parameters: expected a row range within model.embed_tokens.weight's 16 rows, got "
+                    "'^model.embed_tokens.weight$[10:17]'");
+  CHECK_THROWS_WITH(freeze_all_but(model, {"nothing"}, frozen),
                     "unfrozen_parameters: expected a pattern matching at least one weight's name "
                     "(model.embed_tokens.weight, ...), got none matching");
   CHECK(parse("unfrozen_parameters: ['^lm_head.weight$']\n").unfrozen_parameters == std::vector<std::string>{"^lm_head.weight$"});
   // One string for a list of it (llm_fuzz found the scalar indexed as a list).
   CHECK(parse("unfrozen_parameters: ^lm_head.weight$\n").unfrozen_parameters == std::vector<std::string>{"^lm_head.weight$"});
-  CHECK(error_with("unfrozen_parameters: 'a$[3]'\n").find("cfg.yaml:3: unfrozen_parameters: expected a pattern without a row range") == 0);
-  CHECK(error_with("unfrozen_parameters: ['^model.embed_tokens.weight$[128000:]']\n") ==
-        "cfg.yaml:3: unfrozen_parameters[0]: expected a pattern without a row range (training some rows of a "
-        "tensor is not built), got '^model.embed_tokens.weight$[128000:]'");
+  CHECK(parse("unfrozen_parameters: ['^model.embed_tokens.weight$[128000:]']\n").unfrozen_parameters.size() == 1);
+  CHECK(error_with("unfrozen_parameters: ['a$[9:3]']\n") ==
+        "cfg.yaml:3: unfrozen_parameters[0]: expected a row range whose end is past its start, got 'a$[9:3]'");
+  CHECK(error_with("unfrozen_parameters: ['a$[3:]']\nzero_stage: 1\n") ==
+        "cfg.yaml:3: unfrozen_parameters: expected zero_stage 0 with a row range (ZeRO shards the gradients it zeroes), "
+        "got 'a$[3:]' with zero_stage 1");
   CHECK(error_with("unfrozen_parameters: ['model.(']\n").find("cfg.yaml:3: unfrozen_parameters[0]: expected a regular expression, got 'model.(' (") == 0);
   CHECK(error_with("unfrozen_parameters: ['" + std::string(513, '(') + "']\n") ==
         "cfg.yaml:3: unfrozen_parameters[0]: expected a pattern of at most 512 characters, got 513");

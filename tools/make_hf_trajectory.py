@@ -20,6 +20,9 @@ learning_rate per logged step) is recorded. Seventeen cases, one dataset:
                lm_head without decay at lr x 0.5, decayed tensors holding a group's module at
                that group's lr, the rest as the Trainer splits them; the Trainer logs the lr of
                the first group (the decayed tensors at learning_rate)
+  unfrozen_rows
+               full_untied with UNFROZEN_ROWS: Axolotl's row ranges, each tensor's rows outside them
+               zeroed in its gradient by a hook (the union of its ranges trains)
   unfrozen     full_untied with Axolotl's unfrozen_parameters (UNFROZEN): only the weights a
                pattern matches train (Axolotl's freeze_layers_except: each "." not before "+"
                a literal dot, matched from the name's start); the rest keep no gradient
@@ -90,6 +93,10 @@ COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, 
 LORAPLUS_RATIO = 16.0
 EMBEDDING_LR_SCALE = 0.5
 UNFROZEN = ["^lm_head.weight$", "model.layers.1.mlp.+", "model.layers.0.self_attn.q_proj"]
+# Row ranges (Axolotl's "pattern[start:end]"): lm_head's two overlap (merged to rows 100..260),
+# embed_tokens from row 250 on; a tensor matched only by patterns without a range trains whole.
+UNFROZEN_ROWS = ["^lm_head.weight$[100:200]", "^model.embed_tokens.weight$[250:]", "^lm_head.weight$[150:260]",
+                 "model.layers.1.mlp.+"]
 LR_GROUPS = [{"name": "attention", "modules": ["self_attn"], "lr": 2e-3},
              {"name": "up", "modules": ["mlp.up_proj"], "lr": 5e-4}]
 LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
@@ -191,11 +198,35 @@ def axolotl_groups(model, args):
 
 
 def freeze_all_but(model, patterns):
-    """Axolotl's freeze_layers_except without row ranges."""
-    compiled = [re.compile(re.sub(r"\.(?!\+)", "\\.", p)) for p in patterns]
+    """Axolotl's freeze_layers_except: a pattern may end in a row range, [i], [a:b], [a:] or [:b];
+    a tensor matched by ranged patterns trains only the union of their rows (a gradient hook zeroes
+    the others, which weight decay still reaches)."""
+    parsed = []
+    for p in patterns:
+        m = re.match(r"^(.+)\[([0-9]*)(?::([0-9]*))?\]$", p)
+        rows = None
+        if m:
+            p, start, end = m.groups()
+            rows = (int(start), int(start) + 1) if end is None and start.isdecimal() else \
+                (int(start) if start else 0, int(end) if end else None)
+        parsed.append((re.compile(re.sub(r"\.(?!\+)", "\\.", p)), rows))
     for name, p in model.named_parameters():
-        p.requires_grad = any(c.match(name) for c in compiled)
+        matched = [rows for c, rows in parsed if c.match(name)]
+        p.requires_grad = bool(matched)
+        ranges = sorted((a, len(p) if b is None else b) for a, b in (r for r in matched if r is not None))
+        if not ranges:
+            continue
+        keep = torch.zeros(len(p), dtype=torch.bool)
+        for a, b in ranges:
+            keep[a:b] = True
+        p.register_hook(lambda g, keep=keep: g * keep.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
     return model
+
+
+def unfrozen_rows_case(out, rows):
+    case = train(freeze_all_but(load(out, "untied"), UNFROZEN_ROWS), rows)
+    case.update(unfrozen_parameters=UNFROZEN_ROWS)
+    return case
 
 
 def adamw(model, args):
@@ -225,9 +256,20 @@ def load(out_dir, name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="test/data/hf_trajectory")
+    parser.add_argument("--add-unfrozen-rows", action="store_true",
+                        help="only compute the unfrozen_rows case and add it to OUT/trajectory.json")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)  # one thread's reduction order, the same on any machine
+    if args.add_unfrozen_rows:
+        path = os.path.join(args.out, "trajectory.json")
+        with open(path) as f:
+            meta = json.load(f)
+        rows = [json.loads(line) for line in open(os.path.join(args.out, "data.jsonl"))]
+        meta["cases"]["unfrozen_rows"] = unfrozen_rows_case(args.out, rows)
+        with open(path, "w") as f:
+            json.dump(meta, f, indent=1)
+        return
     rows = make_data(os.path.join(args.out, "data.jsonl"))
     for name in MODELS:
         make_model(name, args.out)
@@ -255,6 +297,7 @@ def main():
     cases["lr_groups"].update(embedding_lr_scale=EMBEDDING_LR_SCALE, lr_groups=LR_GROUPS)
     cases["unfrozen"] = train(freeze_all_but(load(args.out, "untied"), UNFROZEN), rows)
     cases["unfrozen"].update(unfrozen_parameters=UNFROZEN)
+    cases["unfrozen_rows"] = unfrozen_rows_case(args.out, rows)
     cases["epoch_end"] = train(load(args.out, "untied"), rows[:18], max_steps=-1, num_train_epochs=2)
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)

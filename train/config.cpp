@@ -14,6 +14,7 @@
 #include "io/json_text.h"
 #include "train/config_fields.h"
 #include "train/config_spectrum.h"
+#include "train/unfrozen_parameters.h"
 
 namespace llm {
 namespace {
@@ -204,6 +205,10 @@ void Parser::validate() {
     fail(at("unfrozen_parameters"), "no adapter with it (an adapter run trains its adapters)", "adapter: " + c.adapter);
   if (!c.unfrozen_parameters.empty() && c.zero_stage == 3)
     fail(at("unfrozen_parameters"), "ZeRO stage 0 to 2 with it (ZeRO-3 shards trained weights only)", "zero_stage 3");
+  for (const std::string& p : c.unfrozen_parameters)  // its rows are zeroed in the whole gradient
+    if (parse_unfreeze_pattern(p).rows && c.zero_stage > 0)
+      fail(at("unfrozen_parameters"), "zero_stage 0 with a row range (ZeRO shards the gradients it zeroes)",
+           "'" + p + "' with zero_stage " + std::to_string(c.zero_stage));
   // With LoRA+, Axolotl builds PEFT's optimizer, whose own groups replace its embedding and lr
   // groups: those keys go unused, and the one warning of unused keys says so.
   if (c.loraplus_lr_ratio > 0)

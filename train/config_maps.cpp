@@ -3,6 +3,7 @@
 // a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
 // unfrozen_parameters, lora_target_modules (names or one pattern) and peft_layers_to_transform's
 // block indices; the field table in train/config_fields.cpp names them
+#include "engine/user_error.h"
 #include "train/config_fields.h"
 
 #include <algorithm>
@@ -242,10 +243,14 @@ void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where
     // std::regex compiles recursively: a bound on the length bounds its depth.
     if (patterns[i].size() > kMaxPatternLength)
       fail(wi, "a pattern of at most " + std::to_string(kMaxPatternLength) + " characters", std::to_string(patterns[i].size()));
-    if (has_row_range(patterns[i]))
-      fail(wi, "a pattern without a row range (training some rows of a tensor is not built)", "'" + patterns[i] + "'");
+    UnfreezePattern parsed;
     try {
-      unfreeze_regex(patterns[i]);
+      parsed = parse_unfreeze_pattern(patterns[i]);
+    } catch (const UserError& e) {
+      fail(wi, e.what(), "'" + patterns[i] + "'");
+    }
+    try {
+      unfreeze_regex(parsed.regex);
     } catch (const std::regex_error& e) {
       fail(wi, "a regular expression", "'" + patterns[i] + "' (" + e.what() + ")");
     }

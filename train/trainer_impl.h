@@ -21,6 +21,7 @@
 #include "train/metrics.h"
 #include "train/preflight.h"
 #include "train/trainer.h"
+#include "train/unfrozen_parameters.h"
 
 namespace llm {
 
@@ -36,6 +37,7 @@ struct Trainer::Impl {
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
+  std::vector<FrozenRows> frozen_rows;  // unfrozen_parameters' row ranges: gradient rows zeroed each step
   // ZeRO-3's sharded start-up: the most host memory rose above the shards on any rank while the
   // weights were drawn or read (-1: not a sharded start-up).
   int64_t sharded_start_rise = -1;

@@ -38,7 +38,7 @@ void Trainer::Impl::build_model() {
     }
   }
   if (partly_frozen) {
-    const int64_t training = freeze_all_but(*model, c.unfrozen_parameters);
+    const int64_t training = freeze_all_but(*model, c.unfrozen_parameters, frozen_rows);
     say("unfrozen_parameters: {} of {} weight tensors train; the rest stay as base_model has them\n", training,
         model->parameters().size());
   }
