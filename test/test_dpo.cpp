@@ -111,6 +111,11 @@ TEST_CASE("pair_loss: DPO's, conservative DPO's and IPO's losses, gradients and 
   CHECK(far.d_chosen == doctest::Approx(0.0));
   CHECK(wrong.loss == doctest::Approx(1e4));
   CHECK(wrong.d_chosen == doctest::Approx(-0.1));
+  // RPO over 2 pairs whose chosen responses hold 8 targets summing to -12: 2 x 0.5 x 12 / 8.
+  const RpoTerm rpo = rpo_term(0.5, -12.0, 8, 2);
+  CHECK(rpo.loss == doctest::Approx(1.5));
+  CHECK(rpo.d_chosen == doctest::Approx(-0.125));
+  CHECK(rpo_term(0.5, 0.0, 0, 2).loss == 0.0);
 }
 
 namespace {
@@ -188,6 +193,10 @@ TEST_CASE("dpo_label_smoothing: conservative DPO as TRL's sigmoid loss with labe
 
 TEST_CASE("rl: ipo: IPO's squared loss on log-ratios averaged over each response's tokens") {
   check_case("ipo", "rl: ipo\nrl_beta: 0.5\n");
+}
+
+TEST_CASE("rpo_alpha: RPO's NLL of the chosen responses added to each pair's loss, as TRL's") {
+  check_case("rpo", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n");
 }
 
 TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, as TRL's with PEFT") {

@@ -15,6 +15,8 @@ Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sa
   dpo        full fine-tuning, loss_type sigmoid, beta 0.1
   cdpo       dpo with label_smoothing 0.1 (conservative DPO: TRL's sigmoid loss before 1.0)
   ipo        loss_type ipo, beta 0.5: log-ratios averaged over each response's tokens
+  rpo        dpo with rpo_alpha 0.5 (TRL's RPO before 1.0: each pair's loss plus alpha x the mean NLL
+             of the micro-batch's chosen response tokens, its cross_entropy ignoring label id 0)
   lora_dpo   PEFT LoRA from the hf_trajectory fixture's lora_init (r 8, alpha 16, every linear)
 Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
 (before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
@@ -92,7 +94,7 @@ def sequence_logps(model, sequences):
     return (logps * keep).sum(-1), keep.sum(-1)
 
 
-def train(model, reference, pairs, loss_type, beta, label_smoothing):
+def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None):
     torch.manual_seed(0)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -116,6 +118,8 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing):
                 z = beta * ((pc - rc) - (pr - rr))
                 losses = -(1 - label_smoothing) * torch.nn.functional.logsigmoid(z) \
                     - label_smoothing * torch.nn.functional.logsigmoid(-z)
+            if rpo_alpha is not None:  # the chosen tokens' mean NLL (byte ids here are never 0)
+                losses = losses + rpo_alpha * (-pc.sum() / counts[:n].sum())
             loss = losses.mean() / ACCUMULATION
             loss.backward()
             total += loss.item()
@@ -133,7 +137,8 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing):
                       "rewards/accuracies": sums["acc"] / count,
                       "rewards/margins": (sums["chosen"] - sums["rejected"]) / count,
                       "logps/chosen": sums["lc"] / count, "logps/rejected": sums["lr_"] / count})
-    return {"loss_type": loss_type, "beta": beta, "label_smoothing": label_smoothing, "steps": steps}
+    return {"loss_type": loss_type, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
+            "steps": steps}
 
 
 def main():
@@ -153,6 +158,8 @@ def main():
                                              ("ipo", "ipo", 0.5, 0.0)]:
         model, frozen = load(), load()
         cases[name] = train(model, lambda: frozen, pairs, loss_type, beta, smoothing)
+    model, frozen = load(), load()
+    cases["rpo"] = train(model, lambda: frozen, pairs, "sigmoid", 0.1, 0.0, rpo_alpha=0.5)
     lora = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"), is_trainable=True)
 
     class Disabled:  # the reference: the same model, adapters off

@@ -258,7 +258,7 @@ void Parser::check_preference() {
              "type " + spec.type);
     }
   if (c.rl.empty()) {
-    for (const char* key : {"rl_beta", "dpo_label_smoothing"})
+    for (const char* key : {"rl_beta", "dpo_label_smoothing", "rpo_alpha"})
       if (given(key)) fail(at(key), "rl: dpo or ipo with it", "no rl");
     return;
   }

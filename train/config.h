@@ -69,6 +69,7 @@ struct TrainConfig {
   std::string rl;
   double rl_beta = 0.1;
   double dpo_label_smoothing = 0;
+  double rpo_alpha = -1;  // RPO's weight of the chosen responses' NLL (TRL's rpo_alpha); < 0: none
 
   // NEFTune (Axolotl's neftune_noise_alpha, or its older noisy_embedding_alpha): uniform noise
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.

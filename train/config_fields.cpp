@@ -290,6 +290,8 @@ std::vector<ConfigField> make_fields() {
                           "DPO / IPO beta: how far the policy may move from the reference")),
       only_with_rl(number("dpo_label_smoothing", training, MEMBER(dpo_label_smoothing), {0, false, 0.5, true},
                           "rl: dpo, conservative DPO: the share of pairs whose label is taken as flipped")),
+      only_with_rl(number("rpo_alpha", training, MEMBER(rpo_alpha), kNonNegative,
+                          "RPO: each pair's loss plus this times the mean NLL of the micro-batch's chosen responses")),
       number("neftune_noise_alpha", training, MEMBER(neftune_noise_alpha), kPositive,
              "NEFTune: uniform noise of magnitude alpha / sqrt(sequence x hidden) on the embeddings while training"),
       {"noisy_embedding_alpha", training, "a number > 0", "Axolotl's older name of neftune_noise_alpha",

@@ -43,6 +43,12 @@ PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
   return out;
 }
 
+RpoTerm rpo_term(double alpha, double sum, int64_t count, int64_t pairs) {
+  if (count <= 0) return {};  // no chosen target to learn (TRL would give NaN)
+  const double n = static_cast<double>(count), p = static_cast<double>(pairs);
+  return {alpha * p * (-sum / n), -alpha * p / n};
+}
+
 void PreferenceMetrics::add(const PairLogps& pair, const PairLoss& result) {
   pairs += 1;
   loss += result.loss;

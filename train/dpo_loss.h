@@ -31,6 +31,15 @@ struct PairLoss {
 };
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& pair);
 
+// RPO (rpo_alpha, TRL's before 1.0): each pair's loss plus alpha x the mean NLL of the micro-batch's
+// chosen response tokens (sum: their summed log-likelihood, count: how many; TRL's cross_entropy
+// leaves out targets of token id 0, which the caller keeps out of both). For `pairs` pairs: the
+// added loss summed over them, and its gradient with respect to each chosen log-likelihood.
+struct RpoTerm {
+  double loss = 0, d_chosen = 0;
+};
+RpoTerm rpo_term(double alpha, double sum, int64_t count, int64_t pairs);
+
 // TRL's logged means over pairs: rewards/chosen, rewards/rejected, rewards/accuracies (chosen's
 // reward above rejected's), rewards/margins, logps/chosen, logps/rejected, and the loss.
 struct PreferenceMetrics {

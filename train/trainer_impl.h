@@ -97,9 +97,9 @@ struct Trainer::Impl {
   bool loss_watchdog_says_stop();
   // train/trainer_preference.cpp (rl: dpo / ipo).
   void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.
-  // f32 (2B) on the device: the policy's summed log-likelihood of each response of a pair batch
+  // f32 (slots) on the device: the policy's summed log-likelihood of each response of a pair batch
   // (sequences: pair_sequences' ids, in host memory; targets_host: the batch's targets there).
-  Tensor pair_logps(const Batch& b, const Tensor& sequences, const Tensor& targets_host);
+  Tensor pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host);
   // The batch's pair losses and metrics from the policy's log-likelihoods; with grads, d(loss) /
   // d(logps) scaled by weight.
   PreferenceMetrics pair_metrics(const Batch& b, const std::vector<float>& logps, const std::vector<int64_t>& tokens,

@@ -17,20 +17,23 @@ namespace {
 
 // Each counted position's sequence in its batch: row b holds one pair, its chosen response
 // sequence 2b (the row's document 0), its rejected one 2b + 1; and each sequence's target count.
+// With split_zero (rpo_alpha), chosen targets of token id 0 count in sequence 2B + b instead:
+// TRL's NLL term leaves them out (its cross_entropy's ignore_index=0), its DPO term does not.
 struct PairSequences {
   Tensor sequences;             // i32 (B*S), in host memory
-  std::vector<int64_t> tokens;  // (2B)
+  std::vector<int64_t> tokens;  // (2B), or (3B) with split_zero
 };
 
-PairSequences pair_sequences(const Batch& b) {
+PairSequences pair_sequences(const Batch& b, bool split_zero = false) {
   const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
   const std::vector<int32_t> docs = b.doc_ids.to(Device::cpu()).to_ints();
   const std::vector<int32_t> targets = b.targets.to(Device::cpu()).to_ints();
   std::vector<int32_t> sequences(static_cast<size_t>(B * S), 0);
-  PairSequences out{Tensor(), std::vector<int64_t>(static_cast<size_t>(2 * B), 0)};
+  PairSequences out{Tensor(), std::vector<int64_t>(static_cast<size_t>((split_zero ? 3 : 2) * B), 0)};
   for (int64_t i = 0; i < B * S; i++) {
     if (targets[i] == kIgnoreIndex) continue;
-    const int32_t s = static_cast<int32_t>(2 * (i / S) + docs[i]);  // a target lies in document 0 or 1
+    int32_t s = static_cast<int32_t>(2 * (i / S) + docs[i]);  // a target lies in document 0 or 1
+    if (split_zero && docs[i] == 0 && targets[i] == 0) s = static_cast<int32_t>(2 * B + i / S);
     sequences[i] = s;
     out.tokens[s]++;
   }
@@ -40,12 +43,12 @@ PairSequences pair_sequences(const Batch& b) {
 
 }  // namespace
 
-Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, const Tensor& targets_host) {
+Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host) {
   ForwardOptions opt = options_for(b);
   opt.no_dropout = true;  // TRL's disable_dropout
   opt.targets_host = targets_host;
-  return model->sequence_logps(b.inputs.to(device), b.targets.to(device), b.positions.to(device), sequences,
-                               2 * b.inputs.size(0), opt);
+  return model->sequence_logps(b.inputs.to(device), b.targets.to(device), b.positions.to(device), sequences, slots,
+                               opt);
 }
 
 void Trainer::Impl::compute_reference_logps() {
@@ -68,7 +71,7 @@ void Trainer::Impl::compute_reference_logps() {
     const int64_t count = std::min<int64_t>(batch, static_cast<int64_t>(rows.size()) - first);
     const Batch b = make_batch(*data.examples, rows, order.data() + first, count, data.val_layout);
     const PairSequences s = pair_sequences(b);
-    const std::vector<float> logps = pair_logps(b, s.sequences, b.targets).to_floats();
+    const std::vector<float> logps = pair_logps(b, s.sequences, 2 * count, b.targets).to_floats();
     if (!real) continue;
     for (size_t r = 0; r < b.rows.size(); r++)
       for (size_t k = 0; k < 2; k++) sums[static_cast<size_t>(b.rows[r][k])] = logps[2 * r + k];
@@ -83,16 +86,30 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
                                               const std::vector<int64_t>& tokens, std::vector<float>* grads,
                                               double weight) const {
   const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing};
+  const size_t B = b.rows.size();
+  const bool split = tokens.size() == 3 * B;  // chosen targets of id 0 apart (rpo_alpha)
   PreferenceMetrics m;
   if (grads) grads->assign(logps.size(), 0.0f);
-  for (size_t r = 0; r < b.rows.size(); r++) {
-    const PairLogps pair{logps[2 * r], logps[2 * r + 1], reference_logps.at(static_cast<size_t>(b.rows[r][0])),
-                         reference_logps.at(static_cast<size_t>(b.rows[r][1])), tokens[2 * r], tokens[2 * r + 1]};
+  for (size_t r = 0; r < B; r++) {
+    const PairLogps pair{logps[2 * r] + (split ? logps[2 * B + r] : 0.0f), logps[2 * r + 1],
+                         reference_logps.at(static_cast<size_t>(b.rows[r][0])),
+                         reference_logps.at(static_cast<size_t>(b.rows[r][1])),
+                         tokens[2 * r] + (split ? tokens[2 * B + r] : 0), tokens[2 * r + 1]};
     const PairLoss result = pair_loss(loss_config, pair);
     m.add(pair, result);
     if (!grads) continue;
     (*grads)[2 * r] = static_cast<float>(result.d_chosen * weight);
     (*grads)[2 * r + 1] = static_cast<float>(result.d_rejected * weight);
+    if (split) (*grads)[2 * B + r] = static_cast<float>(result.d_chosen * weight);
+  }
+  if (config.rpo_alpha >= 0) {  // RPO: + alpha x the chosen responses' mean NLL, on each pair's loss
+    double sum = 0;
+    int64_t count = 0;
+    for (size_t r = 0; r < B; r++) sum += logps[2 * r], count += tokens[2 * r];
+    const RpoTerm rpo = rpo_term(config.rpo_alpha, sum, count, static_cast<int64_t>(B));
+    m.loss += rpo.loss;
+    if (grads)
+      for (size_t r = 0; r < B; r++) (*grads)[2 * r] += static_cast<float>(rpo.d_chosen * weight);
   }
   return m;
 }
@@ -106,7 +123,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   double counts[2] = {0, 0};  // pairs, tokens
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
-    sequences.push_back(pair_sequences(b));
+    sequences.push_back(pair_sequences(b, c.rpo_alpha >= 0));
     counts[0] += static_cast<double>(b.rows.size());
     counts[1] += static_cast<double>(b.num_tokens);
   }
@@ -120,7 +137,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   PreferenceMetrics step;
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
-    Tensor logps = pair_logps(b, sequences[micro].sequences, b.targets);
+    Tensor logps = pair_logps(b, sequences[micro].sequences, static_cast<int64_t>(sequences[micro].tokens.size()), b.targets);
     // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
     std::vector<float> grads;
     step.add(pair_metrics(b, logps.to_floats(), sequences[micro].tokens, &grads, weight));
@@ -142,8 +159,9 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   NoGradGuard no_grad;
   PreferenceMetrics m;
   for_each_eval_batch([&](const Batch& b, bool real) {
-    const PairSequences s = pair_sequences(b);
-    const std::vector<float> logps = pair_logps(b, s.sequences, b.targets).to_floats();
+    const PairSequences s = pair_sequences(b, config.rpo_alpha >= 0);
+    const std::vector<float> logps =
+        pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), b.targets).to_floats();
     if (real) m.add(pair_metrics(b, logps, s.tokens, nullptr, 0.0));
   });
   double sums[PreferenceMetrics::kFields];
