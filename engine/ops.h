@@ -34,7 +34,8 @@ inline Tensor linear(const Tensor& x, const Tensor& w) { return matmul(x, w, fal
 Tensor quantized_linear(const Tensor& x, const QuantWeight& w);
 
 // embedding: ids i32 (...) into table (V, C) -> (..., C).
-Tensor embedding(const Tensor& ids, const Tensor& table);
+// padding_idx >= 0: that row of the table gets no gradient (torch's nn.Embedding(padding_idx)).
+Tensor embedding(const Tensor& ids, const Tensor& table, int64_t padding_idx = -1);
 
 // rmsnorm over the last dim: x (..., C), weight (C): x / sqrt(mean(x^2) + eps) * weight.
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);

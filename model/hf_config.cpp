@@ -146,6 +146,11 @@ LlamaConfig read_hf_config(const std::string& path) {
   c.rope = read_rope(f, path);
   c.tie_word_embeddings = f.flag("tie_word_embeddings", false);
   c.initializer_range = f.positive("initializer_range", 0.02f);
+  if (const json* pad = f.get("pad_token_id")) {
+    if (!pad->is_number_integer() || pad->get<int64_t>() < 0 || pad->get<int64_t>() >= c.vocab_size)
+      f.fail("pad_token_id", "an id below vocab_size, " + std::to_string(c.vocab_size) + ", or null");
+    c.pad_token_id = pad->get<int64_t>();
+  }
   if (f.get("head_dim") && f.integer("head_dim", kMaxWidth) * c.num_attention_heads != c.hidden_size)
     f.fail("head_dim", "hidden_size / num_attention_heads = " + std::to_string(c.hidden_size) +
                            " / " + std::to_string(c.num_attention_heads) +
@@ -182,6 +187,7 @@ std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
       {"rope_scaling", rope_scaling},
       {"tie_word_embeddings", c.tie_word_embeddings},
       {"initializer_range", decimal(c.initializer_range)},
+      {"pad_token_id", c.pad_token_id >= 0 ? json(c.pad_token_id) : json(nullptr)},
       {"hidden_act", "silu"},
       {"attention_bias", false},
       {"mlp_bias", false},

@@ -284,7 +284,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     units_->set_recompute_every(opt.recompute_every_n_layers > 0 ? static_cast<int>(std::min(group, n)) : 0);
     units_->before_forward(0);  // tied: through to the loss (or logits)
   }
-  Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype)), {ids.numel(), config_.hidden_size});
+  Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype), config_.pad_token_id), {ids.numel(), config_.hidden_size});
   if (opt.neftune_noise_alpha > 0 && grad_enabled()) {
     const double dims = static_cast<double>(ids.size(1) * config_.hidden_size);  // the batch's S x C
     x = add_uniform_noise(x, static_cast<float>(opt.neftune_noise_alpha / std::sqrt(dims)),

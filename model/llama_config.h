@@ -30,6 +30,9 @@ struct LlamaConfig {
   RopeConfig rope;  // rope_theta and rope_scaling (factor 0: none)
   bool tie_word_embeddings = true;
   float initializer_range = 0.02f;
+  // config.json's pad_token_id: transformers builds embed_tokens as nn.Embedding(padding_idx=it),
+  // so that row gets no gradient from the embedding lookup; -1: none (Llama 3's own configs).
+  int64_t pad_token_id = -1;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   int64_t num_parameters() const;

@@ -23,6 +23,7 @@ inline void check_same_llama_config(const LlamaConfig& a, const LlamaConfig& b) 
   CHECK(a.rope.original_max_position_embeddings == b.rope.original_max_position_embeddings);
   CHECK(a.tie_word_embeddings == b.tie_word_embeddings);
   CHECK(a.initializer_range == b.initializer_range);
+  CHECK(a.pad_token_id == b.pad_token_id);
 }
 
 }  // namespace llm::testing

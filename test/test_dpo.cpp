@@ -128,10 +128,11 @@ json reference_fixture() {
 
 // The config asking llm_train for what the reference ran: its model and settings, the pairs in
 // file order, no evaluation or checkpoints unless `extra` asks.
-std::string reference_yaml(const json& f, const std::string& work, const std::string& extra) {
+std::string reference_yaml(const json& f, const std::string& work, const std::string& extra,
+                           const std::string& pairs = "pairs.jsonl") {
   const json& s = f.at("settings");
   std::string y = "base_model: " + kTrajectory + "/untied\n" + "datasets:\n  - path: " + kReference +
-                  "/pairs.jsonl\n    type: chatml.prompt_pairs\n" + "dataset_prepared_path: " + work +
+                  "/" + pairs + "\n    type: chatml.prompt_pairs\n" + "dataset_prepared_path: " + work +
                   "/prepared\noutput_dir: " + work + "/out\ndevice: cpu\nval_set_size: 0\nsave_strategy: 'no'\n"
                   "curriculum_sampling: true\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"
                   "weight_decay: 0\nlogging_steps: 1\noverwrite_output_dir: true\n";
@@ -159,11 +160,12 @@ std::vector<json> logged_steps(const std::string& metrics_path) {
 }
 
 // Runs llm_train with `extra` (under `launcher`) and checks every step against the case's.
-void check_case(const std::string& name, const std::string& extra, const std::string& launcher = "") {
+void check_case(const std::string& name, const std::string& extra, const std::string& launcher = "",
+                const std::string& pairs = "pairs.jsonl") {
   const json f = reference_fixture();
   const json& expected = f.at("cases").at(name).at("steps");
   TempDir work("dpo_" + name);
-  const std::string config = work.write("config.yaml", reference_yaml(f, work.path.string(), extra));
+  const std::string config = work.write("config.yaml", reference_yaml(f, work.path.string(), extra, pairs));
   const Run run = run_train(config, launcher);
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);
   const std::vector<json> ours = logged_steps(work.file("out/metrics.jsonl"));
@@ -197,6 +199,8 @@ TEST_CASE("rl: ipo: IPO's squared loss on log-ratios averaged over each response
 
 TEST_CASE("rpo_alpha: RPO's NLL of the chosen responses added to each pair's loss, as TRL's") {
   check_case("rpo", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n");
+  // Chosen responses with NUL bytes (token id 0 here; Llama 3's "!"): in the DPO term, not the NLL.
+  check_case("rpo_nul", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n", "", "pairs_nul.jsonl");
 }
 
 TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, as TRL's with PEFT") {

@@ -363,3 +363,27 @@ TEST_CASE("tokens: embed_tokens and lm_head grow past base_model's vocabulary (t
   CHECK(r.exit_code == 2);
   CHECK(contains(r.output, "lora_modules_to_save: expected [embed_tokens, lm_head] with tokens and an adapter"));
 }
+
+// config.json's pad_token_id is nn.Embedding's padding_idx in transformers: read, written back,
+// and that embedding row takes no gradient from the lookup (lm_head's, tied or not, it keeps).
+TEST_CASE("pad_token_id: the embedding row transformers' padding_idx freezes gets no gradient") {
+  TempDir dir("hf_pad");
+  LlamaConfig c = *llama_preset("tiny");
+  c.hidden_size = 16, c.intermediate_size = 32, c.num_hidden_layers = 1, c.num_attention_heads = 2;
+  c.num_key_value_heads = 1, c.tie_word_embeddings = false, c.pad_token_id = 5;
+  LlamaModel model(c, Device::cpu(), 3);
+  save_hf_model(model, dir.path.string(), DType::f32, kByteIds);
+  CHECK(read_hf_config(dir.file("config.json")).pad_token_id == 5);
+  const Tensor ids = Tensor::from_ints({5, 7, 5, 9}, {1, 4}), positions = Tensor::from_ints({0, 1, 2, 3}, {1, 4});
+  backward(model.loss(ids, Tensor::from_ints({7, 5, 9, 1}, {4}), positions));
+  const std::vector<float> grad = model.parameters().front().tensor->grad().to_floats();  // embed_tokens
+  REQUIRE(model.parameters().front().name == "model.embed_tokens.weight");
+  float row5 = 0, row7 = 0;
+  for (int64_t k = 0; k < 16; k++) row5 += std::fabs(grad[5 * 16 + k]), row7 += std::fabs(grad[7 * 16 + k]);
+  CHECK(row5 == 0.0f);
+  CHECK(row7 > 0.0f);
+  write_file(dir.file("config.json"), std::regex_replace(read_file(dir.file("config.json")),
+                                                          std::regex("\"pad_token_id\": 5"), "\"pad_token_id\": 999"));
+  CHECK(error_of([&] { read_hf_config(dir.file("config.json")); }).find("pad_token_id: expected an id below vocab_size") !=
+        std::string::npos);
+}

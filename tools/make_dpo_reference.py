@@ -17,6 +17,8 @@ Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sa
   ipo        loss_type ipo, beta 0.5: log-ratios averaged over each response's tokens
   rpo        dpo with rpo_alpha 0.5 (TRL's RPO before 1.0: each pair's loss plus alpha x the mean NLL
              of the micro-batch's chosen response tokens, its cross_entropy ignoring label id 0)
+  rpo_nul    rpo on OUT/pairs_nul.jsonl, whose chosen responses hold NUL bytes (token id 0 here, as
+             Llama 3's "!"): in the DPO term, not in the NLL
   lora_dpo   PEFT LoRA from the hf_trajectory fixture's lora_init (r 8, alpha 16, every linear)
 Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
 (before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
@@ -25,7 +27,7 @@ logps/chosen, logps/rejected (means over the step's pairs).
 Run from the repository root (needs torch, transformers, peft):
   tools/make_dpo_reference.py [--out test/data/dpo_reference]
 Reads test/data/hf_trajectory/untied (the model) and lora_init; writes OUT/pairs.jsonl (type
-chatml.prompt_pairs rows) and OUT/trajectory.json.
+chatml.prompt_pairs rows), OUT/pairs_nul.jsonl and OUT/trajectory.json.
 """
 import argparse
 import copy
@@ -91,7 +93,8 @@ def sequence_logps(model, sequences):
     logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
     logps = torch.gather(logits[:, :-1].log_softmax(-1), 2, input_ids[:, 1:, None]).squeeze(2)
     keep = completion[:, 1:]
-    return (logps * keep).sum(-1), keep.sum(-1)
+    nonzero = keep & (input_ids[:, 1:] != 0)  # RPO's NLL: TRL's cross_entropy ignores label id 0
+    return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1)
 
 
 def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None):
@@ -106,9 +109,9 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
             first = (step * ACCUMULATION + micro) * MICRO_BATCH
             batch = pairs[first:first + MICRO_BATCH]
             seqs = [p[0] for p in batch] + [p[1] for p in batch]
-            logps, counts = sequence_logps(model, seqs)
+            logps, counts, nll_sums, nll_counts = sequence_logps(model, seqs)
             with torch.no_grad():
-                ref, _ = sequence_logps(reference(), seqs)
+                ref = sequence_logps(reference(), seqs)[0]
             n = len(batch)
             pc, pr, rc, rr = logps[:n], logps[n:], ref[:n], ref[n:]
             if loss_type == "ipo":
@@ -118,8 +121,8 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
                 z = beta * ((pc - rc) - (pr - rr))
                 losses = -(1 - label_smoothing) * torch.nn.functional.logsigmoid(z) \
                     - label_smoothing * torch.nn.functional.logsigmoid(-z)
-            if rpo_alpha is not None:  # the chosen tokens' mean NLL (byte ids here are never 0)
-                losses = losses + rpo_alpha * (-pc.sum() / counts[:n].sum())
+            if rpo_alpha is not None:  # the chosen tokens' mean NLL, id 0 left out
+                losses = losses + rpo_alpha * (-nll_sums[:n].sum() / nll_counts[:n].sum())
             loss = losses.mean() / ACCUMULATION
             loss.backward()
             total += loss.item()
@@ -160,6 +163,13 @@ def main():
         cases[name] = train(model, lambda: frozen, pairs, loss_type, beta, smoothing)
     model, frozen = load(), load()
     cases["rpo"] = train(model, lambda: frozen, pairs, "sigmoid", 0.1, 0.0, rpo_alpha=0.5)
+    nul_rows = [dict(row, chosen=row["chosen"].replace(" ", "\x00")) for row in rows]
+    with open(os.path.join(args.out, "pairs_nul.jsonl"), "w") as f:
+        for row in nul_rows:
+            f.write(json.dumps(row) + "\n")
+    model, frozen = load(), load()
+    cases["rpo_nul"] = train(model, lambda: frozen, [tokenize(row) for row in nul_rows], "sigmoid", 0.1, 0.0,
+                             rpo_alpha=0.5)
     lora = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"), is_trainable=True)
 
     class Disabled:  # the reference: the same model, adapters off
