@@ -23,8 +23,8 @@ Tensor grown_rows(const Tensor& saved, const Shape& shape, float stddev, const V
                   const std::string& name) {
   std::vector<float> v = saved.to_floats();
   const int64_t rows = saved.size(0), C = saved.size(1);
-  std::vector<double> mean(static_cast<size_t>(C), 0.0);
-  for (int64_t r = 0; r < rows; r++)
+  std::vector<double> mean(static_cast<size_t>(C), 0.0);  // of the old rows, with mean resizing only
+  for (int64_t r = 0; growth.mean && r < rows; r++)
     for (int64_t c = 0; c < C; c++) mean[c] += v[r * C + c] / static_cast<double>(rows);
   std::mt19937_64 rng(growth.seed ^ std::hash<std::string>{}(name));
   std::normal_distribution<float> dist(0.0f, stddev);

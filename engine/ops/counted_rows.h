@@ -16,17 +16,17 @@ struct CountedRows {
   Tensor targets;  // i32 (total), on hidden's device
   Tensor index;    // i32 (total): each one's row in the whole block; undefined when all count
   std::vector<int64_t> rows;  // the same indices in host memory (every row when all count)
+  std::vector<int32_t> host_targets;  // `targets` in host memory
   int64_t total = 0;
 };
 
 inline CountedRows counted_rows(const Tensor& hidden, const Tensor& targets, const std::vector<int32_t>& host_targets,
                                 int ignore_index) {
   CountedRows out;
-  std::vector<int32_t> kept_targets;
   for (int64_t i = 0; i < static_cast<int64_t>(host_targets.size()); i++)
     if (host_targets[i] != ignore_index) {
       out.rows.push_back(i);
-      kept_targets.push_back(host_targets[i]);
+      out.host_targets.push_back(host_targets[i]);
     }
   out.total = static_cast<int64_t>(out.rows.size());
   if (out.total == hidden.size(0)) {
@@ -38,7 +38,7 @@ inline CountedRows counted_rows(const Tensor& hidden, const Tensor& targets, con
   out.index = Tensor::from_ints(index, {out.total}, hidden.device());
   out.hidden = Tensor::empty({out.total, hidden.size(1)}, hidden.dtype(), hidden.device());
   if (out.total > 0) backend(hidden.device()).embedding_forward(out.index, hidden, out.hidden);  // a gather of rows
-  out.targets = Tensor::from_ints(kept_targets, {out.total}, hidden.device());
+  out.targets = Tensor::from_ints(out.host_targets, {out.total}, hidden.device());
   return out;
 }
 

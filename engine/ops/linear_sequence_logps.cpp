@@ -57,7 +57,8 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
   const std::vector<int32_t> all_targets = host_targets(targets_in, targets_host);
   const CountedRows counted = counted_rows(hidden, targets_in.contiguous(), all_targets, kIgnoreIndex);
   const std::vector<int32_t> all_sequences = sequences_in.to_ints();  // a CPU tensor: no wait
-  std::vector<int32_t> sequences, targets;  // of the counted rows, in host memory
+  const std::vector<int32_t>& targets = counted.host_targets;
+  std::vector<int32_t> sequences;  // of the counted rows, in host memory
   for (int64_t row : counted.rows) {
     LLM_CHECK(all_sequences[row] >= 0 && all_sequences[row] < num_sequences,
               "linear_sequence_logps: row " + std::to_string(row) + " names sequence " +
@@ -66,7 +67,6 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
               "linear_sequence_logps: target " + std::to_string(all_targets[row]) + " outside the vocabulary of " +
                   std::to_string(V));
     sequences.push_back(all_sequences[row]);
-    targets.push_back(all_targets[row]);
   }
   const int64_t total = counted.total;
   if (chunk_rows <= 0) chunk_rows = default_cross_entropy_chunk_rows(V);
