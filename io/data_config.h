@@ -96,6 +96,13 @@ struct DataConfig {
   // Preference training (the config's rl): every dataset is a preference one (io/preference.h),
   // each pair two examples, chosen then rejected, that share one row (their own attention spans).
   bool preference_pairs = false;
+  // rl: kto (io/kto.h), with preference_pairs: every dataset a KTO one, cached as a prompt and a
+  // completion per row; a row then holds its prompt with its completion and, for TRL's KL
+  // estimate, with the completion of another row of its block of kl_block rows (the
+  // micro-batch: the trainer sets it). Rows train in one fixed order (TRL's SequentialSampler):
+  // the datasets' own, or one seeded shuffle of them with shuffle_merged_datasets.
+  bool unpaired_preferences = false;
+  int64_t kl_block = 2;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
   // SequentialSampler) instead of a fresh shuffle per epoch. That order is the datasets' own
   // when shuffle_merged_datasets is false, else one shuffle of them from the seed (Axolotl

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "engine/user_error.h"
+#include "io/kto.h"
 #include "io/preference.h"
 #include "io/token_cache.h"
 
@@ -47,6 +48,7 @@ void ExampleSet::add(const Example& example) {
   tokens.insert(tokens.end(), example.tokens.begin(), example.tokens.end());
   labels.insert(labels.end(), example.labels.begin(), example.labels.end());
   offsets.push_back(static_cast<int64_t>(tokens.size()));
+  desirable.push_back(example.desirable);
 }
 
 void ExampleSet::append(const ExampleSet& other) {
@@ -54,6 +56,7 @@ void ExampleSet::append(const ExampleSet& other) {
   tokens.insert(tokens.end(), other.tokens.begin(), other.tokens.end());
   labels.insert(labels.end(), other.labels.begin(), other.labels.end());
   for (size_t e = 1; e < other.offsets.size(); e++) offsets.push_back(base + other.offsets[e]);
+  desirable.insert(desirable.end(), other.desirable.begin(), other.desirable.end());
   stats.documents += other.stats.documents, stats.chunked += other.stats.chunked;
   stats.dropped += other.stats.dropped, stats.truncated += other.stats.truncated;
   stats.no_targets += other.stats.no_targets;
@@ -63,7 +66,8 @@ ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
   ExampleSet set;
   std::vector<Example> examples;
   for (const DatasetSpec& spec : config.datasets) {
-    if (config.preference_pairs) append_preference_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
+    if (config.unpaired_preferences) append_kto_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
+    else if (config.preference_pairs) append_preference_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
     else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
   }
   for (const Example& ex : examples) set.add(ex);
@@ -250,6 +254,7 @@ void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& le
 }
 
 RowOrder row_order(const DataConfig& config) {
+  if (config.unpaired_preferences) return RowOrder::as_given;  // load_training_data ordered them
   // Axolotl's sampler: multipack when packing, else SequentialSampler for curriculum_sampling,
   // else the Trainer's (length grouped with group_by_length).
   if (!config.curriculum_sampling)
@@ -376,8 +381,17 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     throw UserError(config.source + ": " + e.what());
   }
   if (config.preference_pairs) {
-    out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
     out.train_rows = pair_rows(out.split.train);
+    if (config.unpaired_preferences) {  // KTO: train in one fixed order, whose blocks pair the KL sequences
+      std::vector<int64_t> train_order = out.split.train;
+      if (config.shuffle_merged_datasets && !config.curriculum_sampling) shuffle_seeded(train_order, seed, 0);
+      std::vector<int64_t> kl_source(static_cast<size_t>(cached.data.size() / 2));
+      rotate_completions(train_order, config.kl_block, kl_source);
+      rotate_completions(out.split.val, config.kl_block, kl_source);
+      cached.data = kto_sequences(cached.data, kl_source, config.sequence_len);
+      out.train_rows = pair_rows(train_order);
+    }
+    out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
     out.val_rows = pair_rows(out.split.val);
     for (std::vector<int64_t>* pairs : {&out.split.train, &out.split.val}) {  // as examples: both of each pair
       std::vector<int64_t> examples;

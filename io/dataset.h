@@ -23,6 +23,7 @@ struct ExampleSet {
   std::vector<int32_t> tokens;          // every example's tokens, end to end
   std::vector<int32_t> labels;          // their labels (Example::labels)
   std::vector<int64_t> offsets = {0};   // example e: [offsets[e], offsets[e + 1])
+  std::vector<uint8_t> desirable;       // each example's Example::desirable
   ExampleStats stats;
 
   int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }

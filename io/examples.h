@@ -29,6 +29,7 @@ void for_each_target(const int32_t* labels, int64_t n, F&& f) {
 struct Example {
   std::vector<int32_t> tokens;
   std::vector<int32_t> labels;
+  bool desirable = false;  // rl: kto, a row whose completion is labelled desirable (io/kto.h)
 };
 
 // BOS, the pieces, EOS (as the document asks). A special segment whose name the tokenizer

@@ -10,28 +10,13 @@
 #include "io/chat_template.h"
 #include "engine/stop_signal.h"
 #include "io/dataset_split.h"
+#include "io/preference_rows.h"
 #include "io/documents.h"
 
 namespace llm {
 namespace {
 
-using json = nlohmann::ordered_json;
-constexpr int kRowSource = 0;  // text read from a row (any source but the template's)
-
-// Axolotl's DPO strategies for llama3.* and chatml.*: the markers around the system turn, the
-// user turn (ending in the assistant's header) and after a response.
-struct Markup {
-  const char* system_open;
-  const char* system_close;
-  const char* user_open;
-  const char* user_close;
-  const char* response_end;
-};
-constexpr Markup kLlama3{"<|start_header_id|>system<|end_header_id|>\n\n", "<|eot_id|>",
-                         "<|start_header_id|>user<|end_header_id|>\n\n",
-                         "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"};
-constexpr Markup kChatml{"<|im_start|>system\n", "<|im_end|>\n", "<|im_start|>user\n",
-                         "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>"};
+using namespace preference_rows;
 
 // How a strategy reads a row: where the prompt and the responses are.
 enum class Layout { first_present, input, question, prompt, ultra, argilla_chat };
@@ -61,30 +46,6 @@ const Strategy& strategy_of(const DatasetSpec& spec) {
   throw UserError(spec.path + ": type " + spec.type + " is no preference dataset type");
 }
 
-const json& field(const json& row, const std::string& key, const std::string& where) {
-  auto it = row.find(key);
-  if (it == row.end()) throw UserError(where + "missing field \"" + key + "\"");
-  return *it;
-}
-
-std::string string_field(const json& row, const std::string& key, const std::string& where) {
-  const json& value = field(row, key, where);
-  if (!value.is_string()) throw UserError(where + "field \"" + key + "\" is a " + value.type_name() + "; expected a string");
-  return value.get<std::string>();
-}
-
-// row[key][index].content: a message of a conversation stored under key.
-std::string message_content(const json& row, const std::string& key, size_t index, const std::string& where) {
-  const json& list = field(row, key, where);
-  const std::string which = key + "[" + std::to_string(index) + "]";
-  if (!list.is_array() || list.size() <= index)
-    throw UserError(where + "field \"" + key + "\" has no " + which + "; expected a list of messages");
-  const json& message = list[index];
-  if (!message.is_object() || !message.contains("content") || !message["content"].is_string())
-    throw UserError(where + which + " has no \"content\" string");
-  return message["content"].get<std::string>();
-}
-
 // The first of `keys` the row has (Python's chain of `in` tests), else the last.
 std::string first_present(const json& row, const std::vector<std::string>& keys) {
   for (const std::string& k : keys)
@@ -112,17 +73,7 @@ PreferenceText markup_pair(const Strategy& s, const json& row, const std::string
   rejected = nested ? message_content(row, "rejected", 1, where) : string_field(row, rejected_key, where);
   const Markup& m = *s.markup;
   PreferenceText out;
-  // Python's `if sample["system"]`: a system turn only when the row has a non-empty one.
-  auto system = row.find("system");
-  if (s.layout != Layout::argilla_chat && system != row.end() && !system->is_null() &&
-      !(system->is_string() && system->get<std::string>().empty())) {
-    out.prompt.append(m.system_open, jinja::kTemplateSource);
-    out.prompt.append(string_field(row, "system", where), kRowSource);
-    out.prompt.append(m.system_close, jinja::kTemplateSource);
-  }
-  out.prompt.append(m.user_open, jinja::kTemplateSource);
-  out.prompt.append(prompt, kRowSource);
-  out.prompt.append(m.user_close, jinja::kTemplateSource);
+  out.prompt = markup_prompt(m, s.layout == Layout::argilla_chat ? json::object() : row, prompt, where);
   for (auto [text, response] : {std::pair{&out.chosen, &chosen}, std::pair{&out.rejected, &rejected}}) {
     text->append(*response, kRowSource);
     text->append(m.response_end, jinja::kTemplateSource);
@@ -204,13 +155,6 @@ PreferenceText template_pair(const Strategy& s, const jinja::Template& chat_temp
   return out;
 }
 
-std::vector<int32_t> with_bos(std::vector<int32_t> ids, const Tokenizer& tokenizer) {
-  ids.insert(ids.begin(), tokenizer.bos());
-  // Axolotl's fix for a text that writes BOS itself (a chat template's): one BOS, not two.
-  if (ids.size() >= 2 && ids[1] == tokenizer.bos()) ids.erase(ids.begin());
-  return ids;
-}
-
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
 }
@@ -223,11 +167,7 @@ bool is_preference_type(const std::string& type) {
 }
 
 const std::vector<std::string>& preference_types() {
-  static const std::vector<std::string> types = [] {
-    std::vector<std::string> out;
-    for (const Strategy& s : strategies()) out.push_back(s.type);
-    return out;
-  }();
+  static const std::vector<std::string> types = strategy_types(strategies());
   return types;
 }
 

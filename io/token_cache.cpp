@@ -18,8 +18,9 @@ namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
 // 2: examples (offsets and stats), not one packed stream; 3: pretokenized ids checked against the
-// vocabulary while cached (a cache of 2 may hold ids the device would only report late).
-constexpr uint32_t kVersion = 3;
+// vocabulary while cached (a cache of 2 may hold ids the device would only report late); 4: a
+// desirable byte per example (rl: kto).
+constexpr uint32_t kVersion = 4;
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
 constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 
@@ -49,7 +50,7 @@ std::array<int64_t*, kStatsCount> stats_fields(ExampleStats& s) {
   return {&s.documents, &s.chunked, &s.dropped, &s.truncated, &s.no_targets};
 }
 
-// The payload after the header: tokens, labels, offsets, stats (as int64).
+// The payload after the header: tokens, labels, offsets, stats (as int64), desirable (u8).
 struct Payload {
   std::vector<std::pair<const void*, size_t>> parts;
   std::array<int64_t, kStatsCount> stats;
@@ -60,7 +61,8 @@ struct Payload {
     parts = {{d.tokens.data(), d.tokens.size() * sizeof(int32_t)},
              {d.labels.data(), d.labels.size() * sizeof(int32_t)},
              {d.offsets.data(), d.offsets.size() * sizeof(int64_t)},
-             {stats.data(), sizeof stats}};
+             {stats.data(), sizeof stats},
+             {d.desirable.data(), d.desirable.size()}};
   }
   uint64_t checksum() const {
     uint64_t h = kFnvOffsetBasis;
@@ -70,7 +72,7 @@ struct Payload {
 };
 
 uint64_t payload_bytes(uint64_t tokens, uint64_t examples) {
-  return tokens * 2 * sizeof(int32_t) + (examples + 1) * sizeof(int64_t) + kStatsCount * sizeof(int64_t);
+  return tokens * 2 * sizeof(int32_t) + (examples + 1) * sizeof(int64_t) + kStatsCount * sizeof(int64_t) + examples;
 }
 
 enum class CacheState { missing, stale, corrupt, valid };
@@ -104,11 +106,13 @@ CacheState read_cache(const std::string& path, uint64_t checksum, ExampleSet& ou
   out.tokens.resize(h.count);
   out.labels.resize(h.count);
   out.offsets.resize(h.examples + 1);
+  out.desirable.resize(h.examples);
   std::array<int64_t, kStatsCount> stats{};
   in.read(reinterpret_cast<char*>(out.tokens.data()), h.count * sizeof(int32_t));
   in.read(reinterpret_cast<char*>(out.labels.data()), h.count * sizeof(int32_t));
   in.read(reinterpret_cast<char*>(out.offsets.data()), out.offsets.size() * sizeof(int64_t));
   in.read(reinterpret_cast<char*>(stats.data()), sizeof stats);
+  in.read(reinterpret_cast<char*>(out.desirable.data()), out.desirable.size());
   auto fields = stats_fields(out.stats);
   for (size_t i = 0; i < kStatsCount; i++) *fields[i] = stats[i];
   if (!in || Payload(out).checksum() != h.payload_checksum) {
@@ -173,6 +177,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
   fnv.u64(config.train_on_inputs);
   fnv.str(config.excess_length_strategy);
   fnv.u64(config.preference_pairs);
+  fnv.u64(config.unpaired_preferences);
   std::vector<char> buf(1 << 16);
   for (const DatasetSpec& spec : config.datasets) {
     fnv.str(spec.type);

@@ -140,6 +140,66 @@ optimizer: adamw_bnb_8bit
 learning_rate: 0.0002
 )";
 
+// qlora-1b-kto.yaml: KTO on labelled completions with QLoRA, 8-bit AdamW and recompute.
+const std::string kQlora1bKto = kModel + R"(load_in_8bit: false
+load_in_4bit: true
+strict: false
+rl: kto
+rl_beta: 0.5
+kto_desirable_weight: 0.2
+datasets:
+  - path: ALPACA
+    type: llama3.ultra
+    split: train
+dataset_prepared_path: last_run_prepared
+val_set_size: 0.0
+output_dir: ./outputs/qlora-out
+remove_unused_columns: false
+adapter: qlora
+lora_model_dir:
+sequence_len: 2048
+sample_packing: false  # not supported with kto
+eval_sample_packing: false
+pad_to_sequence_len: false
+lora_r: 32
+lora_alpha: 64
+lora_dropout: 0.05
+lora_target_linear: true
+lora_fan_in_fan_out:
+gradient_accumulation_steps: 1
+micro_batch_size: 2
+num_epochs: 1
+optimizer: adamw_8bit
+lr_scheduler: cosine
+learning_rate: 0.0002
+train_on_inputs: false
+group_by_length: false
+bf16: auto
+fp16:
+tf32: true
+gradient_checkpointing: true
+gradient_checkpointing_kwargs:
+  use_reentrant: false
+early_stopping_patience:
+resume_from_checkpoint:
+local_rank:
+logging_steps: 1
+xformers_attention:
+flash_attention: true
+warmup_steps: 20
+evals_per_epoch: 4
+eval_table_size:
+eval_max_new_tokens: 128
+saves_per_epoch: 1
+debug:
+deepspeed:
+weight_decay: 0.0
+fsdp:
+fsdp_config:
+special_tokens:
+  pad_token: "<|end_of_text|>"
+)";
+
 // diffusion-3.2-1b-sft.yaml: the diffusion plugin's settings as top-level keys, no `diffusion:`.
 const std::string kDiffusionSft = kModel + R"(datasets:
   - path: ALPACA
@@ -271,6 +331,23 @@ liger_fused_linear_cross_entropy: true
   CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
 }
 
+namespace {
+
+// The output of 2 steps of `example` (sequence_len 256, no special tokens) on the JSON lines `rows`.
+std::string two_steps_on(const std::string& example, const std::string& rows, const std::string& name) {
+  Workspace ws(name);
+  const std::string data = (ws.dir / "rows.jsonl").string();
+  write_file(data, rows);
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(example, data, ws.dir));
+  const Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("step 2/2") != std::string::npos);
+  return r.output;
+}
+
+}  // namespace
+
 TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_template.default pairs") {
   const TrainConfig c = parse_example(kInstructDpoLora8b);
   CHECK(c.rl == "dpo");
@@ -278,25 +355,30 @@ TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_
   CHECK(c.data.datasets[0].field_messages == "conversation");
   CHECK(c.attention == AttentionKind::flash);  // a pair's row needs a document mask
   // Its rows, as argilla's and Intel's DPO sets give them: a conversation, then two responses.
-  Workspace ws("dpo_example");
   std::string rows;
   for (int i = 0; i < 12; i++)
     rows += R"({"conversation": [{"role": "user", "content": "What is )" + std::to_string(i) + R"( + 1?"}], )"
             R"("chosen": {"role": "assistant", "content": ")" + std::to_string(i + 1) + R"("}, )"
             R"("rejected": {"role": "assistant", "content": "no idea"}})" "\n";
-  const std::string data = (ws.dir / "pairs.jsonl").string();
-  write_file(data, rows);
-  const std::string config = (ws.dir / "example.yml").string();
-  write_file(config, localised(kInstructDpoLora8b, data, ws.dir));
-  const Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
-  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("step 2/2") != std::string::npos);
-  CHECK(r.output.find("rewards/margins") != std::string::npos);
+  CHECK(two_steps_on(kInstructDpoLora8b, rows, "dpo_example").find("rewards/margins") != std::string::npos);
+}
+
+TEST_CASE("qlora-1b-kto: KTO with QLoRA trains its llama3.ultra rows") {
+  const TrainConfig c = parse_example(kQlora1bKto);
+  CHECK(c.rl == "kto");
+  CHECK(c.rl_beta == 0.5);
+  CHECK(c.kto_desirable_weight == 0.2);
+  CHECK(c.kto_undesirable_weight == 1.0);  // TRL's default
+  CHECK(c.load_in_4bit);
+  // Its rows, as argilla's ultrafeedback KTO set gives them: a prompt, one completion, a label.
+  std::string rows;
+  for (int i = 0; i < 12; i++)
+    rows += R"({"prompt": "What is )" + std::to_string(i) + R"( + 1?", "completion": ")" +
+            (i % 3 ? std::to_string(i + 1) : std::string("no idea")) + R"(", "label": )" + (i % 3 ? "true" : "false") + "}\n";
+  CHECK(two_steps_on(kQlora1bKto, rows, "kto_example").find("| kl ") != std::string::npos);
 }
 
 TEST_CASE("the other preference trainers stop at rl:, before their dataset types or optimizers") {
-  check_refused(replaced(replaced(kInstructDpoLora8b, "rl: dpo", "rl: kto\nrl_beta: 0.5"), "chat_template.default",
-                         "llama3.ultra"), "rl");  // qlora-1b-kto.yaml
   CHECK(error_of(replaced(kInstructDpoLora8b, "rl: dpo", "rl: orpo")).find("rl: orpo is not built") != std::string::npos);
   // 3b-qat-mxfp4.yaml: qat is the reason, not its torchao optimizer beside it.
   check_refused(replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit\nqat:\n  weight_dtype: mxfp4"),

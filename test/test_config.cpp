@@ -423,13 +423,13 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
   std::string e;
   try {
     parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\ngptq: true\n"
-          "rl: kto\nfp16:\ndeepspeed:\nfsdp: []\n");
+          "rl: orpo\nfp16:\ndeepspeed:\nfsdp: []\n");
   } catch (const UserError& err) {
     e = err.what();
   }
   CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
-             "cfg.yaml:7: rl: not supported, rl: kto is not built (KTO, ORPO, SimPO, GRPO and the other trainers): "
-             "rl: dpo or ipo");
+             "cfg.yaml:7: rl: not supported, rl: orpo is not built (ORPO, SimPO, GRPO and the other trainers): "
+             "rl: dpo, ipo or kto");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read

@@ -48,7 +48,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
-  SAME(data.preference_pairs);
+  SAME(kto_desirable_weight); SAME(kto_undesirable_weight);
+  SAME(data.preference_pairs); SAME(data.unpaired_preferences);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
   for (size_t i = 0; i < std::min(a.lr_groups.size(), b.lr_groups.size()); i++) {
@@ -228,6 +229,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(dpo.attention == AttentionKind::flash);
   check_round_trip(dpo);
   check_round_trip(parse_config(pairs + "rl: ipo\nflash_attention: true\n", "cfg.yaml"));
+  const TrainConfig kto = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: llama3.ultra\n"
+                                       "rl: kto\nmicro_batch_size: 2\nkto_desirable_weight: 0.2\nkto_undesirable_weight: 1.5\n",
+                                       "cfg.yaml");
+  CHECK(kto.data.unpaired_preferences);
+  check_round_trip(kto);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

@@ -1,10 +1,12 @@
 // Preference datasets (io/preference.h): Axolotl's DPO strategies' prompt / chosen / rejected
 // texts, chat_template.default under a Jinja template, and TRL's tokenisation of a pair (BOS,
-// EOS, the prompt's mask, keep_start truncation, pairs dropped whose prompt fills the length).
+// EOS, the prompt's mask, keep_start truncation, pairs dropped whose prompt fills the length);
+// and KTO's (io/kto.h): its strategies, Axolotl's length rule, TRL's KL sequences.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "engine/user_error.h"
+#include "io/kto.h"
 #include "io/preference.h"
 #include "test/chat_tokenizer.h"
 #include "test/config_fixture.h"
@@ -133,8 +135,8 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   using config_test::scratch;
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
   const std::string text = "datasets:\n  - path: " + scratch().data + "\n    type: completion\n";
-  CHECK(error_of(pairs) == "cfg.yaml:1: datasets: expected rl: dpo or ipo with the preference dataset type llama3.intel, "
-                           "got no rl");
+  CHECK(error_of(pairs) == "cfg.yaml:1: datasets: expected rl: dpo, ipo or kto with the preference dataset type "
+                           "llama3.intel, got no rl");
   CHECK(error_of(text + "rl: dpo\n").find("datasets: expected preference dataset types with rl: dpo") != std::string::npos);
   CHECK(error_of(pairs + "rl: ipo\ndpo_label_smoothing: 0.1\n").find("dpo_label_smoothing: expected 0 with rl: ipo") !=
         std::string::npos);
@@ -149,4 +151,110 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   const TrainConfig c = parse_config(pairs + "rl: dpo\ndpo_padding_free: true\nxformers_attention: true\n", "cfg.yaml");
   CHECK(c.attention == AttentionKind::mem_efficient);  // it masks documents: kept
   CHECK(c.speed_only_keys == std::vector<std::string>{"dpo_padding_free"});
+}
+
+namespace {
+
+// The examples of KTO rows `rows` (JSON lines) under `type`: prompt, completion, prompt, ...
+std::vector<Example> kto_examples(const std::string& type, const std::string& rows, int64_t sequence_len = 256,
+                                  ExampleStats* stats = nullptr) {
+  TempDir dir("kto");
+  DatasetSpec spec;
+  spec.type = type;
+  spec.path = dir.write("rows.jsonl", rows);
+  std::vector<Example> out;
+  ExampleStats ignored;
+  append_kto_examples(spec, kFake, sequence_len, out, stats ? *stats : ignored);
+  return out;
+}
+
+std::string kto_error(const std::string& type, const std::string& rows) {
+  try {
+    kto_examples(type, rows);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("KTO strategies: Axolotl's prompt and completion, the label; TRL's BOS and EOS") {
+  std::vector<Example> ex = kto_examples("llama3.ultra", R"({"system": "S", "prompt": "Q", "completion": "A", "label": true})" "\n");
+  REQUIRE(ex.size() == 2);
+  CHECK(kFake.decode(ex[0].tokens) == "<bos><h>system</h>\n\nS<eot><h>user</h>\n\nQ<eot><h>assistant</h>\n\n");
+  CHECK(trained(ex[0]).empty());
+  CHECK(trained(ex[1]) == "A<eot><eos>");
+  CHECK((ex[0].desirable && ex[1].desirable));
+  ex = kto_examples("chatml.argilla", R"({"instruction": "Q", "completion": "A", "label": false})" "\n");
+  CHECK(kFake.decode(ex[0].tokens) == "<bos><im>user\nQ</im>\n<im>assistant\n");
+  CHECK(!ex[1].desirable);
+  CHECK(kFake.decode(kto_examples("llama3.intel", R"({"question": "Q", "completion": "A", "label": true})" "\n")[0].tokens) ==
+        "<bos><h>user</h>\n\nQ<eot><h>assistant</h>\n\n");
+  // argilla_chat: llama3's prompt is every message but the last, chatml's the first as the user's.
+  const std::string chat = R"({"completion": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},)"
+                           R"( {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}], "label": true})" "\n";
+  ex = kto_examples("llama3.argilla_chat", chat);
+  CHECK(kFake.decode(ex[0].tokens) ==
+        "<bos><h>user</h>\n\nQ<eot><h>assistant</h>\n\nA<eot><h>user</h>\n\nQ2<eot><h>assistant</h>\n\n");
+  CHECK(trained(ex[1]) == "A2<eot><eos>");
+  ex = kto_examples("chatml.argilla_chat", chat);
+  CHECK(kFake.decode(ex[0].tokens) == "<bos><im>user\nQ</im>\n<im>assistant\n");
+  CHECK(trained(ex[1]) == "A</im><eos>");
+  // The label is a boolean; a missing field is named.
+  CHECK(kto_error("llama3.ultra", R"({"prompt": "Q", "completion": "A", "label": "yes"})" "\n")
+            .find("rows.jsonl:1: field \"label\" is a string; expected true or false") != std::string::npos);
+  CHECK(kto_error("llama3.ultra", R"({"prompt": "Q", "completion": "A"})" "\n").find("missing field \"label\"") !=
+        std::string::npos);
+  CHECK(kto_error("llama3.default", R"({"prompt": "Q"})" "\n").find("no KTO dataset type") != std::string::npos);
+  CHECK(is_kto_type("chatml.ultra"));
+  CHECK(!is_kto_type("llama3.default"));
+}
+
+TEST_CASE("KTO rows: Axolotl's length rule; TRL's KL sequences rotated within blocks, cut to max_length") {
+  // chatml: the prompt "<im>user\nQ</im>\n<im>assistant\n" is 20 tokens alone, "A</im>" 2: 22 fit
+  // sequence_len 22, a longer completion does not.
+  ExampleStats stats;
+  const std::string rows = R"({"prompt": "Q", "completion": "A", "label": true})" "\n"
+                           R"({"prompt": "Q", "completion": "AB", "label": false})" "\n"
+                           R"({"prompt": "Q", "completion": "ABC", "label": true})" "\n";
+  CHECK(kto_examples("chatml.ultra", rows, 22, &stats).size() == 2);
+  CHECK(stats.dropped == 2);
+  CHECK(stats.documents == 3);
+  ExampleSet cached;
+  for (const Example& e : kto_examples("chatml.ultra", rows)) cached.add(e);
+  // Blocks of 2 in the order 2, 0, 1: row 2 takes row 0's completion and row 0 row 2's; row 1 its own.
+  std::vector<int64_t> kl_source(3);
+  rotate_completions({2, 0, 1}, 2, kl_source);
+  CHECK(kl_source == std::vector<int64_t>{2, 1, 0});
+  const ExampleSet seqs = kto_sequences(cached, kl_source, 25);  // BOS and the prompt: 21 tokens
+  REQUIRE(seqs.size() == 6);
+  const auto example = [&](int64_t e) {
+    Example out;
+    out.tokens.assign(seqs.tokens.begin() + seqs.offsets[e], seqs.tokens.begin() + seqs.offsets[e + 1]);
+    out.labels.assign(seqs.labels.begin() + seqs.offsets[e], seqs.labels.begin() + seqs.offsets[e + 1]);
+    return out;
+  };
+  CHECK(trained(example(0)) == "A</im><eos>");
+  CHECK(trained(example(1)) == "ABC</im>");  // row 2's completion, cut at 25 tokens
+  CHECK(trained(example(4)) == "ABC</im>");
+  CHECK(trained(example(5)) == "A</im><eos>");
+  CHECK(seqs.desirable == std::vector<uint8_t>{1, 1, 0, 0, 1, 1});
+}
+
+TEST_CASE("rl: kto: KTO dataset types, micro-batches of 2 rows or more, its own keys") {
+  using config_test::error_of;
+  using config_test::scratch;
+  const std::string rows = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.ultra\n";
+  CHECK(error_of(rows + "rl: kto\nmicro_batch_size: 1\n").find("micro_batch_size: expected at least 2 with rl: kto") !=
+        std::string::npos);
+  CHECK(error_of(rows + "rl: kto\nmicro_batch_size: 2\nrpo_alpha: 0.5\n").find("rpo_alpha: expected rl: dpo with it") !=
+        std::string::npos);
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.default\n";
+  CHECK(error_of(pairs + "rl: kto\nmicro_batch_size: 2\n").find("datasets: expected KTO dataset types with rl: kto") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\nkto_desirable_weight: 0.5\n").find("kto_desirable_weight: expected rl: kto with it") !=
+        std::string::npos);
+  CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    type: completion\nkto_undesirable_weight: 2\n")
+            .find("kto_undesirable_weight: expected rl: dpo, ipo or kto with it") != std::string::npos);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the DPO trajectory fixture that test_dpo checks llm_train's rl: dpo / ipo against.
+"""Writes the DPO trajectory fixture that test_rl checks llm_train's rl: dpo / ipo against.
 
 TRL's DPOTrainer semantics, written out in torch (transformers' LlamaForCausalLM in float32 on
 the CPU): each pair is tokenized as TRL does with llm_train's byte tokenizer (BOS 256, then the
@@ -144,15 +144,37 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
             "steps": steps}
 
 
+def lora_with_reference(load):
+    """The hf_trajectory fixture's lora_init on a fresh model, and its reference: the same model, adapters off."""
+    lora = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"), is_trainable=True)
+
+    def reference(**kw):
+        with lora.disable_adapter():
+            return lora(**kw)
+    return lora, reference
+
+
+def write_fixture(out, settings, cases):
+    fixture = {"settings": settings, "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                                                  "peft": peft.__version__}, "cases": cases}
+    with open(os.path.join(out, "trajectory.json"), "w") as f:
+        json.dump(fixture, f, indent=1)
+        f.write("\n")
+
+
+def write_jsonl(path, rows):
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="test/data/dpo_reference")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rows = pair_rows()
-    with open(os.path.join(args.out, "pairs.jsonl"), "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+    write_jsonl(os.path.join(args.out, "pairs.jsonl"), rows)
     pairs = [tokenize(row) for row in rows]
     load = lambda: transformers.LlamaForCausalLM.from_pretrained(os.path.join(TRAJECTORY, "untied"),
                                                                  dtype=torch.float32).eval()
@@ -164,24 +186,13 @@ def main():
     model, frozen = load(), load()
     cases["rpo"] = train(model, lambda: frozen, pairs, "sigmoid", 0.1, 0.0, rpo_alpha=0.5)
     nul_rows = [dict(row, chosen=row["chosen"].replace(" ", "\x00")) for row in rows]
-    with open(os.path.join(args.out, "pairs_nul.jsonl"), "w") as f:
-        for row in nul_rows:
-            f.write(json.dumps(row) + "\n")
+    write_jsonl(os.path.join(args.out, "pairs_nul.jsonl"), nul_rows)
     model, frozen = load(), load()
     cases["rpo_nul"] = train(model, lambda: frozen, [tokenize(row) for row in nul_rows], "sigmoid", 0.1, 0.0,
                              rpo_alpha=0.5)
-    lora = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"), is_trainable=True)
-
-    class Disabled:  # the reference: the same model, adapters off
-        def __call__(self, **kw):
-            with lora.disable_adapter():
-                return lora(**kw)
-    cases["lora_dpo"] = train(lora, lambda: Disabled(), pairs, "sigmoid", 0.1, 0.0)
-    fixture = {"settings": SETTINGS, "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                                                  "peft": peft.__version__}, "cases": cases}
-    with open(os.path.join(args.out, "trajectory.json"), "w") as f:
-        json.dump(fixture, f, indent=1)
-        f.write("\n")
+    lora, reference = lora_with_reference(load)
+    cases["lora_dpo"] = train(lora, lambda: reference, pairs, "sigmoid", 0.1, 0.0)
+    write_fixture(args.out, SETTINGS, cases)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 // checks across keys run here.
 #include "train/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "engine/user_error.h"
+#include "io/kto.h"
 #include "io/preference.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
@@ -247,21 +249,32 @@ void Parser::validate() {
 // a pair's log-likelihoods come from are refused rather than applied to one response of a pair.
 void Parser::check_preference() {
   TrainConfig& c = c_;
+  const bool kto = c.rl == "kto";
   c.data.preference_pairs = !c.rl.empty();
+  c.data.unpaired_preferences = kto;
+  const std::vector<std::string>& types = kto ? kto_types() : preference_types();
   for (const std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (const DatasetSpec& spec : *specs) {
       const char* key = specs == &c.data.datasets ? "datasets" : "test_datasets";
-      if (c.rl.empty() && is_preference_type(spec.type))
-        fail(at(key), "rl: dpo or ipo with the preference dataset type " + spec.type, "no rl");
-      if (!c.rl.empty() && !is_preference_type(spec.type))
-        fail(at(key), "preference dataset types with rl: " + c.rl + " (" + join(preference_types()) + ")",
+      if (c.rl.empty() && (is_preference_type(spec.type) || is_kto_type(spec.type)))
+        fail(at(key), "rl: dpo, ipo or kto with the preference dataset type " + spec.type, "no rl");
+      if (!c.rl.empty() && std::find(types.begin(), types.end(), spec.type) == types.end())
+        fail(at(key), std::string(kto ? "KTO" : "preference") + " dataset types with rl: " + c.rl + " (" + join(types) + ")",
              "type " + spec.type);
     }
   if (c.rl.empty()) {
-    for (const char* key : {"rl_beta", "dpo_label_smoothing", "rpo_alpha"})
-      if (given(key)) fail(at(key), "rl: dpo or ipo with it", "no rl");
+    for (const char* key : {"rl_beta", "dpo_label_smoothing", "rpo_alpha", "kto_desirable_weight", "kto_undesirable_weight"})
+      if (given(key)) fail(at(key), "rl: dpo, ipo or kto with it", "no rl");
     return;
   }
+  for (const char* key : {"dpo_label_smoothing", "rpo_alpha"})
+    if (kto && given(key)) fail(at(key), "rl: dpo with it (KTO has no pairs)", "rl: kto");
+  for (const char* key : {"kto_desirable_weight", "kto_undesirable_weight"})
+    if (!kto && given(key)) fail(at(key), "rl: kto with it", "rl: " + c.rl);
+  // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
+  if (kto && c.micro_batch_size < 2)
+    fail(at("micro_batch_size"), "at least 2 with rl: kto (its KL estimate pairs each prompt with another row's "
+         "completion in the micro-batch, as TRL requires)", std::to_string(c.micro_batch_size));
   if (c.rl == "ipo" && c.dpo_label_smoothing > 0)
     fail(at("dpo_label_smoothing"), "0 with rl: ipo (label smoothing is DPO's, as Axolotl)", yaml_number(c.dpo_label_smoothing));
   if (c.neftune_noise_alpha > 0)

@@ -63,13 +63,16 @@ struct TrainConfig {
   double loraplus_lr_ratio = -1;
   double loraplus_lr_embedding = 1e-6;
 
-  // Preference training (Axolotl's rl; train/dpo_loss.h): "" (supervised), dpo or ipo, on the
-  // pairs of preference datasets (io/preference.h). rl_beta: DPO's beta (TRL's default 0.1);
-  // dpo_label_smoothing: conservative DPO's share of flipped labels (rl: dpo only).
+  // Preference training (Axolotl's rl; train/preference_loss.h): "" (supervised), dpo or ipo, on the
+  // pairs of preference datasets (io/preference.h), or kto on the labelled completions of KTO
+  // datasets (io/kto.h). rl_beta: their beta (TRL's default 0.1); dpo_label_smoothing:
+  // conservative DPO's share of flipped labels (rl: dpo only).
   std::string rl;
   double rl_beta = 0.1;
   double dpo_label_smoothing = 0;
   double rpo_alpha = -1;  // RPO's weight of the chosen responses' NLL (TRL's rpo_alpha); < 0: none
+  // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
+  double kto_desirable_weight = 1, kto_undesirable_weight = 1;
 
   // NEFTune (Axolotl's neftune_noise_alpha, or its older noisy_embedding_alpha): uniform noise
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.

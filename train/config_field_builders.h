@@ -46,9 +46,14 @@ ConfigField number(const char* name, const char* section, Get get, Range range,
           [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
 }
 
-// A preference-training key: written (as a run's saved config) only when rl is set.
-inline ConfigField only_with_rl(ConfigField field) {
-  field.write = [write = field.write](const TrainConfig& c) { return c.rl.empty() ? std::string() : write(c); };
+// A preference-training key: written (as a run's saved config) only when rl is set: any rl, one of
+// the pair trainers (dpo, ipo) or kto.
+enum class RlKeys { any, pairs, kto };
+inline ConfigField only_with_rl(ConfigField field, RlKeys keys = RlKeys::any) {
+  field.write = [write = field.write, keys](const TrainConfig& c) {
+    const bool applies = !c.rl.empty() && (keys == RlKeys::any || (keys == RlKeys::kto) == (c.rl == "kto"));
+    return applies ? write(c) : std::string();
+  };
   return field;
 }
 

@@ -82,10 +82,13 @@ std::optional<std::string> unsupported_parallel_size(const std::string& key, con
          "global batch would differ";
 }
 
-// rl: dpo and ipo are built (train/dpo_loss.h); the other trainers of Axolotl's rl are not.
+// rl: dpo, ipo and kto are built (train/preference_loss.h); the other trainers of
+// Axolotl's rl are not.
 std::optional<std::string> unsupported_rl(const YAML::Node& value) {
-  if (!value.IsScalar() || !is_set(value) || value.Scalar() == "dpo" || value.Scalar() == "ipo") return std::nullopt;
-  return "rl: " + value.Scalar() + " is not built (KTO, ORPO, SimPO, GRPO and the other trainers): rl: dpo or ipo";
+  if (!value.IsScalar() || !is_set(value)) return std::nullopt;
+  for (const char* built : {"dpo", "ipo", "kto"})
+    if (value.Scalar() == built) return std::nullopt;
+  return "rl: " + value.Scalar() + " is not built (ORPO, SimPO, GRPO and the other trainers): rl: dpo, ipo or kto";
 }
 
 }  // namespace

@@ -150,6 +150,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
   // S2's groups must divide every row: its rows are all sequence_len long.
   data_config.pad_to_sequence_len |= c.attention == AttentionKind::s2;
+  data_config.kl_block = c.micro_batch_size;  // KTO's KL blocks are the micro-batches (auto_find_batch_size's too)
   // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
   // signal stops tokenising at once; the stop point after it then stops every rank (the signal
   // that threw is still recorded).
@@ -169,7 +170,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                         row_order(c.data), c.micro_batch_size * c.gradient_accumulation_steps);
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
                              comm.rank(), comm.world_size());
-  if (c.zero_stage == 3 && !data.val_rows.empty())  // see evaluate()
+  if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size, 0, 1).front();
   // As transformers' Trainer: an epoch's last step takes the micro-batches left when they are
   // fewer than gradient_accumulation_steps, and no step spans two epochs.
@@ -209,7 +210,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
 
 void Trainer::Impl::for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f) {
   int64_t rounds = static_cast<int64_t>(val_batches.size());
-  if (weight_units()) comm.allreduce_max(&rounds, 1);
+  if (weight_units() || kto()) comm.allreduce_max(&rounds, 1);  // each round is collective
   for (int64_t i = 0; i < rounds; i++) {
     const bool real = i < static_cast<int64_t>(val_batches.size());
     f(real ? val_batches[i] : eval_filler, real);
@@ -392,12 +393,12 @@ TrainResult Trainer::Impl::run() {
       say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f})\n",
                  tty ? "\r\033[K" : "", state.step, total_steps, epoch, loss_to_log,
-                 preference() ? " | " + preference_text(pairs) : "", lr, grad_norm,
+                 preference() ? " | " + preference_text(pairs, kto()) : "", lr, grad_norm,
                  tokens_per_s, format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0);
       if (metrics)
         metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
-                       preference() ? preference_json(pairs, "") : "");
+                       preference() ? preference_json(pairs, kto(), "") : "");
       last_log = now;
     } else if (tty) {
       const int width = 30, done = static_cast<int>(width * state.step / total_steps);
@@ -412,8 +413,8 @@ TrainResult Trainer::Impl::run() {
       if (preference()) {
         const PreferenceMetrics m = evaluate_preference();
         eval_loss = static_cast<float>(m.loss);
-        eval_pairs = preference_json(m, "eval_");
-        eval_text = " | " + preference_text(m);
+        eval_pairs = preference_json(m, kto(), "eval_");
+        eval_text = " | " + preference_text(m, kto());
       } else {
         eval_loss = evaluate();
       }

@@ -205,6 +205,9 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     for (int i = 0; i < PreferenceMetrics::kFields; i++)
       window[i] = metadata_loss<double>(t, "preference_since_log_" + std::to_string(i)).value_or(0.0);
     preference_since_log = PreferenceMetrics::from_array(window);
+    // Written before the response counts were kept (DPO only): each pair counted one of each.
+    if (!t.metadata.count("preference_since_log_7"))
+      preference_since_log.chosen = preference_since_log.rejected = preference_since_log.pairs;
   }
   // A cursor counts micro-batches of one way of laying out the data; before examples were kept
   // whole (one token stream cut into windows) the same numbers meant other batches.

@@ -2,6 +2,9 @@
 // one example shown with its loss mask, so a user can see what trains before a run goes long)
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/ops.h"
 #include "train/trainer_impl.h"
 
@@ -45,9 +48,41 @@ std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& t
 
 }  // namespace
 
+void Trainer::Impl::print_kto_summary() const {
+  const ExampleSet& d = *data.examples;
+  const ExampleStats& s = d.stats;
+  say("data: {} KTO rows -> {} kept ({} dropped: prompt and completion longer than sequence_len {} together) | "
+      "token cache {} ({})\n",
+      s.documents, d.size() / 2, s.dropped, config.data.sequence_len, data.cache_path,
+      data.cache_reused ? "reused" : "built");
+  double desirable = 0, undesirable = 0;
+  for (const Row& row : data.train_rows) (d.desirable[static_cast<size_t>(row[0])] ? desirable : undesirable) += 1;
+  say("rows: {} train ({} desirable, {} undesirable) / {} val, each its prompt with its completion and, for the KL "
+      "estimate, with the completion of the row before it in its micro-batch; kto: beta {}, weights {} / {}; "
+      "LoRA dropout off (TRL's disable_dropout)\n",
+      data.train_rows.size(), desirable, undesirable, data.val_rows.size(), config.rl_beta,
+      config.kto_desirable_weight, config.kto_undesirable_weight);
+  // TRL's advice when the classes are unbalanced (the KTO paper's Eq. 8): weights that make
+  // desirable x w_d about undesirable x w_u, to 4:3.
+  const double dw = config.kto_desirable_weight, uw = config.kto_undesirable_weight;
+  const double nd = std::max(desirable, 1.0), nu = std::max(undesirable, 1.0);
+  const auto round2 = [](double x) { return std::round(x * 100) / 100; };
+  const double d_low = round2(nu * uw / nd), d_high = round2(nu * uw / nd * 1.33);
+  const double u_low = round2(nd * dw / nu / 1.33), u_high = round2(nd * dw / nu);
+  if (nd != nu && !(d_low <= dw && dw <= d_high) && !(u_low <= uw && uw <= u_high))
+    say("warning: {} desirable and {} undesirable training rows: TRL advises kto_desirable_weight in [{}, {}] or "
+        "kto_undesirable_weight in [{}, {}] (not both)\n", desirable, undesirable, d_low, d_high, u_low, u_high);
+  if (data.train_rows.empty()) return;
+  const Row& first = data.train_rows.front();
+  say("row {} ([[trained]], {}): {}\n", first[0] / 2, d.desirable[static_cast<size_t>(first[0])] ? "desirable" : "undesirable",
+      one_line(show_loss_mask(d, first[0], *tokenizer), 400));
+  say("its KL sequence: {}\n", one_line(show_loss_mask(d, first[1], *tokenizer), 400));
+}
+
 void Trainer::Impl::print_data_summary() const {
   const ExampleSet& d = *data.examples;
   const ExampleStats& s = d.stats;
+  if (kto()) return print_kto_summary();
   if (preference()) {
     say("data: {} preference pairs -> {} kept ({} dropped: the prompt fills sequence_len {}) | token cache {} ({})\n",
         s.documents, d.size() / 2, s.dropped, config.data.sequence_len, data.cache_path,

@@ -17,7 +17,7 @@
 #include "io/tokenizer.h"
 #include "model/hf_checkpoint.h"
 #include "model/llama.h"
-#include "train/dpo_loss.h"
+#include "train/preference_metrics.h"
 #include "train/metrics.h"
 #include "train/preflight.h"
 #include "train/trainer.h"
@@ -91,11 +91,12 @@ struct Trainer::Impl {
   // filler, real false, whose result counts for nothing.
   void for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f);
   bool preference() const { return !config.rl.empty(); }
+  bool kto() const { return config.rl == "kto"; }
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
   bool loss_watchdog_says_stop();
-  // train/trainer_preference.cpp (rl: dpo / ipo).
+  // train/trainer_preference.cpp (rl: dpo / ipo / kto).
   void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.
   // f32 (slots) on the device: the policy's summed log-likelihood of each response of a pair batch
   // (sequences: pair_sequences' ids, in host memory; targets_host: the batch's targets there).
@@ -104,11 +105,16 @@ struct Trainer::Impl {
   // d(logps) scaled by weight.
   PreferenceMetrics pair_metrics(const Batch& b, const std::vector<float>& logps, const std::vector<int64_t>& tokens,
                                  std::vector<float>* grads, double weight) const;
+  // rl: kto: the batch's row losses and metrics, its KL estimate reduced over ranks (collective:
+  // every rank calls it, with real false when it has no batch of its own).
+  PreferenceMetrics kto_metrics(const Batch& b, const std::vector<float>& logps, bool real, std::vector<float>* grads,
+                                double weight);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_checkpoint.cpp: the final model or adapter, with the tokenizer
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
+  void print_kto_summary() const;
   // Prints on rank 0 only.
   template <class... Args>
   void say(fmt::format_string<Args...> format, Args&&... args) const {

@@ -1,5 +1,9 @@
-// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo): the reference
-// log-likelihoods, one step's gradients over pairs, and evaluation over pairs.
+// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / kto): the reference
+// log-likelihoods, one step's gradients over pairs (rows), and evaluation over them.
+//
+// rl: kto lays a row out as a pair: its prompt with its completion (document 0) and with another
+// row's completion (document 1, io/kto.h), whose log-likelihoods give TRL's KL estimate (computed
+// without gradient there: here its slot's gradient is 0).
 //
 // The reference is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
 // with the adapters off, which equals the starting model while lora_B is zero; a full run's
@@ -78,8 +82,8 @@ void Trainer::Impl::compute_reference_logps() {
   }
   comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
   reference_logps.assign(sums.begin(), sums.end());  // kept as f32: a resume reads the same values
-  say("{}: reference log-likelihoods of {} pairs from the starting model ({:.1f} s; kept in every checkpoint)\n",
-      config.rl, rows.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  say("{}: reference log-likelihoods of {} {} from the starting model ({:.1f} s; kept in every checkpoint)\n",
+      config.rl, rows.size(), kto() ? "rows" : "pairs", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
 PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
@@ -114,6 +118,34 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
   return m;
 }
 
+PreferenceMetrics Trainer::Impl::kto_metrics(const Batch& b, const std::vector<float>& logps, bool real,
+                                             std::vector<float>* grads, double weight) {
+  const size_t B = b.rows.size();
+  const auto reference = [&](size_t r, int k) { return reference_logps.at(static_cast<size_t>(b.rows[r][k])); };
+  // TRL's KL estimate: each rank's mean of policy - reference over its mismatched sequences,
+  // averaged over the ranks (every rank takes part, with or without a batch of its own).
+  double kl_parts[2] = {0, 0};
+  if (real && B > 0) {
+    for (size_t r = 0; r < B; r++) kl_parts[0] += logps[2 * r + 1] - reference(r, 1);
+    kl_parts[0] /= static_cast<double>(B);
+    kl_parts[1] = 1;
+  }
+  comm.allreduce_sum(kl_parts, 2);
+  const double kl = kto_kl(kl_parts[0], static_cast<int64_t>(kl_parts[1]));
+  if (grads) grads->assign(logps.size(), 0.0f);
+  PreferenceMetrics m;
+  if (!real) return m;
+  m.kl = kl, m.kl_terms = 1;
+  const KtoLossConfig loss_config{config.rl_beta, config.kto_desirable_weight, config.kto_undesirable_weight};
+  for (size_t r = 0; r < B; r++) {
+    const bool desirable = data.examples->desirable.at(static_cast<size_t>(b.rows[r][0])) != 0;
+    const RowLoss result = kto_row_loss(loss_config, logps[2 * r] - reference(r, 0), kl, desirable);
+    m.add_kto_row(desirable, logps[2 * r], result);
+    if (grads) (*grads)[2 * r] = static_cast<float>(result.d_policy * weight);
+  }
+  return m;
+}
+
 double Trainer::Impl::accumulate_preference_gradients() {
   const TrainConfig& c = config;
   for (Tensor* p : param_tensors) p->zero_grad();
@@ -123,7 +155,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   double counts[2] = {0, 0};  // pairs, tokens
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
-    sequences.push_back(pair_sequences(b, c.rpo_alpha >= 0));
+    sequences.push_back(pair_sequences(b, !kto() && c.rpo_alpha >= 0));
     counts[0] += static_cast<double>(b.rows.size());
     counts[1] += static_cast<double>(b.num_tokens);
   }
@@ -140,7 +172,9 @@ double Trainer::Impl::accumulate_preference_gradients() {
     Tensor logps = pair_logps(b, sequences[micro].sequences, static_cast<int64_t>(sequences[micro].tokens.size()), b.targets);
     // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
     std::vector<float> grads;
-    step.add(pair_metrics(b, logps.to_floats(), sequences[micro].tokens, &grads, weight));
+    const std::vector<float> host = logps.to_floats();
+    step.add(kto() ? kto_metrics(b, host, true, &grads, weight)
+                   : pair_metrics(b, host, sequences[micro].tokens, &grads, weight));
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
     backward(logps, Tensor::from_floats(grads, logps.shape()).to(device));
@@ -159,10 +193,11 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   NoGradGuard no_grad;
   PreferenceMetrics m;
   for_each_eval_batch([&](const Batch& b, bool real) {
-    const PairSequences s = pair_sequences(b, config.rpo_alpha >= 0);
+    const PairSequences s = pair_sequences(b, !kto() && config.rpo_alpha >= 0);
     const std::vector<float> logps =
         pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), b.targets).to_floats();
-    if (real) m.add(pair_metrics(b, logps, s.tokens, nullptr, 0.0));
+    if (kto()) m.add(kto_metrics(b, logps, real, nullptr, 0.0));
+    else if (real) m.add(pair_metrics(b, logps, s.tokens, nullptr, 0.0));
   });
   double sums[PreferenceMetrics::kFields];
   m.to_array(sums);

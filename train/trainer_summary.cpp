@@ -56,7 +56,7 @@ void Trainer::Impl::print_summary() const {
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
   say("batch: {} micro x {} accumulation x {} rank(s) = {} {} (at most {} tokens) per step\n",
       c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
-      preference() ? "pairs" : "rows", global_batch * c.data.sequence_len * (preference() ? 2 : 1));
+      preference() && !kto() ? "pairs" : "rows", global_batch * c.data.sequence_len * (preference() ? 2 : 1));
   const char* units = m.tie_word_embeddings ? "the embedding (also lm_head) with the final norm; each decoder layer"
                                              : "the embedding; each decoder layer; the final norm with lm_head";
   if (sharded_weights)

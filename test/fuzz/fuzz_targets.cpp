@@ -19,6 +19,8 @@
 #include "io/bpe_tokenizer.h"
 // defines: load_documents, DatasetSpec
 #include "io/documents.h"
+// defines: append_kto_examples, rotate_completions, kto_sequences
+#include "io/kto.h"
 // defines: load_preference_file, tokenize_preference
 #include "io/preference.h"
 // defines: kIgnoreIndex
@@ -362,6 +364,55 @@ Target preference_pairs_target() {
           }};
 }
 
+// A KTO dataset file read as KTO types read rows, its rows made into training and KL sequences:
+// every kept row fits the length rule, and each sequence is the row's prompt, masked, then a
+// completion, cut to max_length.
+Target kto_rows_target() {
+  return {"kto_rows", "kto_rows",
+          with_json({"prompt", "completion", "label", "system", "instruction", "question", "role", "content", "true",
+                     "false"}),
+          nullptr, [](const std::string& input, const std::string& scratch) {
+            DatasetSpec spec;
+            spec.path = scratch + "/rows.jsonl";
+            write_bytes(spec.path, input);
+            std::optional<UserError> refused;
+            int read = 0;
+            for (const char* type : {"llama3.ultra", "llama3.argilla_chat", "chatml.argilla_chat", "chatml.intel"}) {
+              spec.type = type;
+              const ByteTokenizer tokenizer;
+              std::vector<Example> examples;
+              ExampleStats stats;
+              try {
+                append_kto_examples(spec, tokenizer, 96, examples, stats);
+              } catch (const UserError& e) {
+                refused = e;
+                continue;
+              }
+              read++;
+              require(examples.size() % 2 == 0 && stats.documents == stats.dropped + int64_t(examples.size() / 2),
+                      "rows kept and dropped do not add up");
+              ExampleSet cached;
+              for (const Example& e : examples) cached.add(e);
+              std::vector<int64_t> order(examples.size() / 2), kl_source(order.size());
+              for (size_t r = 0; r < order.size(); r++) order[r] = static_cast<int64_t>(order.size() - 1 - r);
+              rotate_completions(order, 3, kl_source);
+              const ExampleSet seqs = kto_sequences(cached, kl_source, 40);
+              require(seqs.size() == cached.size(), "not two sequences a row");
+              for (int64_t e = 0; e < seqs.size(); e++) {
+                const int64_t row = e / 2, prompt = cached.length(2 * row);
+                const int64_t completion = e % 2 == 0 ? 2 * row + 1 : 2 * kl_source[row] + 1;
+                require(seqs.length(e) == std::min<int64_t>(40, prompt + cached.length(completion)),
+                        "a sequence is not its prompt and a completion cut to max_length");
+                for (int64_t i = 0; i < seqs.length(e); i++)
+                  require((i < prompt) == (seqs.labels[seqs.offsets[e] + i] == kIgnoreIndex),
+                          "the prompt takes loss, or a completion token does not");
+                require(seqs.desirable[e] == cached.desirable[e - e % 2], "a sequence lost its row's label");
+              }
+            }
+            if (read == 0 && refused) throw *refused;
+          }};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -385,6 +436,7 @@ const std::vector<Target>& targets() {
     for (Target& t : side_file_targets()) main_inputs.push_back(std::move(t));
     main_inputs.push_back(chat_template_jinja_target());
     main_inputs.push_back(preference_pairs_target());
+    main_inputs.push_back(kto_rows_target());
     return main_inputs;
   }();
   return all;

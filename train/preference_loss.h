@@ -1,9 +1,13 @@
-// The preference losses of Axolotl's rl (TRL's DPOTrainer), pair by pair on the host: a micro-batch
-// holds few pairs, and each pair's loss needs four sums the device has already reduced.
+// The preference losses of Axolotl's rl (TRL's DPOTrainer and KTOTrainer), pair by pair (row by row)
+// on the host: a micro-batch holds few, and each loss needs a few sums the device has already reduced.
 //   dpo (loss_type sigmoid): z = (policy_chosen - reference_chosen) - (policy_rejected -
 //     reference_rejected) over summed log-likelihoods; loss = -(1 - e) log sigmoid(beta z)
 //     - e log sigmoid(-beta z), e = dpo_label_smoothing (conservative DPO; 0: plain DPO).
 //   ipo: the same log-ratios averaged over each response's tokens; loss = (z - 1 / (2 beta))^2.
+//   kto (loss_type kto): r = policy - reference of a row's completion; a desirable row's loss
+//     w_d (1 - sigmoid(beta (r - kl))), an undesirable one's w_u (1 - sigmoid(beta (kl - r))), kl
+//     the micro-batch's KL estimate (the mean of policy - reference over its mismatched sequences,
+//     averaged over ranks, at least 0; no gradient flows through it).
 // Rewards, as TRL logs them: beta (policy - reference) of each response, over summed log-likelihoods.
 #pragma once
 #include <cstdint>
@@ -40,23 +44,18 @@ struct RpoTerm {
 };
 RpoTerm rpo_term(double alpha, double sum, int64_t count, int64_t pairs);
 
-// TRL's logged means over pairs: rewards/chosen, rewards/rejected, rewards/accuracies (chosen's
-// reward above rejected's), rewards/margins, logps/chosen, logps/rejected, and the loss.
-struct PreferenceMetrics {
-  double pairs = 0, loss = 0, reward_chosen = 0, reward_rejected = 0, accuracy = 0, logps_chosen = 0,
-         logps_rejected = 0;
-  void add(const PairLogps& pair, const PairLoss& result);
-  void add(const PreferenceMetrics& other);
-  PreferenceMetrics means() const;  // each sum over pairs divided by their count (pairs: the count)
-  // The sums as one array, for a reduction over ranks, and back.
-  static constexpr int kFields = 7;
-  void to_array(double* out) const;
-  static PreferenceMetrics from_array(const double* in);
+// KTO: the weights of desirable and undesirable rows (kto_desirable_weight, kto_undesirable_weight).
+struct KtoLossConfig {
+  double beta = 0.1, desirable_weight = 1, undesirable_weight = 1;
 };
-
-// The means of m but the loss as a log line ("rewards/chosen 0.012 | ... ") and as metrics.jsonl members
-// (", \"<prefix>rewards/chosen\": 0.012, ..."), TRL's names.
-std::string preference_text(const PreferenceMetrics& means);
-std::string preference_json(const PreferenceMetrics& means, const std::string& prefix);
+// A row's loss, its gradient with respect to the policy's log-likelihood of its completion, and
+// its reward; logratio = policy - reference.
+struct RowLoss {
+  double loss = 0, d_policy = 0, reward = 0;
+};
+RowLoss kto_row_loss(const KtoLossConfig& config, double logratio, double kl, bool desirable);
+// The micro-batch's KL estimate from its ranks' means of policy - reference (TRL's gathered mean,
+// clamped at 0).
+double kto_kl(double sum_of_rank_means, int64_t ranks);
 
 }  // namespace llm

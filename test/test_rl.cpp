@@ -1,8 +1,9 @@
-// DPO: the fused per-sequence log-likelihood op, the loss of a pair against TRL's formulas, the
-// preference datasets as Axolotl's DPO strategies and TRL's tokenisation shape them, and runs of
-// llm_train with rl: dpo (reference log-probabilities, resume, metrics).
+// Preference training: the fused per-sequence log-likelihood op, the losses of a pair (DPO, IPO) and
+// of a row (KTO) against TRL's formulas, and runs of llm_train with rl: dpo / ipo / kto against TRL's
+// trainers written out in torch (reference log-probabilities, ranks, resume, metrics).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -10,7 +11,7 @@
 #include "engine/ops.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
-#include "train/dpo_loss.h"
+#include "train/preference_loss.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -18,7 +19,20 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kReference = LLM_DPO_REFERENCE_DIR, kTrajectory = LLM_HF_TRAJECTORY_DIR;
+const std::string kTrajectory = LLM_HF_TRAJECTORY_DIR;
+
+// A fixture of tools/make_{dpo,kto}_reference.py: its directory, its rows and their dataset type,
+// and the metrics every step is checked on.
+struct Reference {
+  std::string dir, rows, type;
+  std::vector<const char*> metrics;
+};
+const Reference kDpo{LLM_DPO_REFERENCE_DIR, "pairs.jsonl", "chatml.prompt_pairs",
+                     {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                      "rewards/margins", "logps/chosen", "logps/rejected"}};
+const Reference kKto{LLM_KTO_REFERENCE_DIR, "rows.jsonl", "chatml.prompt_pairs",
+                     {"loss", "grad_norm", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                      "logps/chosen", "logps/rejected"}};
 
 // The reference: log_softmax(h W^T)[target] summed per sequence, in f64 on the host.
 std::vector<double> reference_logps(const Tensor& h, const Tensor& w, const std::vector<int32_t>& targets,
@@ -120,19 +134,19 @@ TEST_CASE("pair_loss: DPO's, conservative DPO's and IPO's losses, gradients and 
 
 namespace {
 
-json reference_fixture() {
-  const std::string path = kReference + "/trajectory.json";
-  REQUIRE_MESSAGE(fs::exists(path), path << " is missing: run tools/make_dpo_reference.py");
+json reference_fixture(const Reference& r) {
+  const std::string path = r.dir + "/trajectory.json";
+  REQUIRE_MESSAGE(fs::exists(path), path << " is missing: run tools/make_{dpo,kto}_reference.py");
   return json::parse(read_file(path));
 }
 
 // The config asking llm_train for what the reference ran: its model and settings, the pairs in
 // file order, no evaluation or checkpoints unless `extra` asks.
-std::string reference_yaml(const json& f, const std::string& work, const std::string& extra,
-                           const std::string& pairs = "pairs.jsonl") {
+std::string reference_yaml(const Reference& r, const json& f, const std::string& work, const std::string& extra,
+                           const std::string& rows = "") {
   const json& s = f.at("settings");
-  std::string y = "base_model: " + kTrajectory + "/untied\n" + "datasets:\n  - path: " + kReference +
-                  "/" + pairs + "\n    type: chatml.prompt_pairs\n" + "dataset_prepared_path: " + work +
+  std::string y = "base_model: " + kTrajectory + "/untied\n" + "datasets:\n  - path: " + r.dir + "/" +
+                  (rows.empty() ? r.rows : rows) + "\n    type: " + r.type + "\n" + "dataset_prepared_path: " + work +
                   "/prepared\noutput_dir: " + work + "/out\ndevice: cpu\nval_set_size: 0\nsave_strategy: 'no'\n"
                   "curriculum_sampling: true\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"
                   "weight_decay: 0\nlogging_steps: 1\noverwrite_output_dir: true\n";
@@ -160,12 +174,13 @@ std::vector<json> logged_steps(const std::string& metrics_path) {
 }
 
 // Runs llm_train with `extra` (under `launcher`) and checks every step against the case's.
-void check_case(const std::string& name, const std::string& extra, const std::string& launcher = "",
-                const std::string& pairs = "pairs.jsonl") {
-  const json f = reference_fixture();
+void check_case(const Reference& r, const std::string& name, const std::string& extra, const std::string& launcher = "",
+                const std::string& rows = "") {
+  const json f = reference_fixture(r);
   const json& expected = f.at("cases").at(name).at("steps");
-  TempDir work("dpo_" + name);
-  const std::string config = work.write("config.yaml", reference_yaml(f, work.path.string(), extra, pairs));
+  TempDir work("rl_" + name);
+  const std::string yaml = reference_yaml(r, f, work.path.string(), extra, rows);
+  const std::string config = work.write("config.yaml", with_key(yaml, "max_steps", std::to_string(expected.size())));
   const Run run = run_train(config, launcher);
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);
   const std::vector<json> ours = logged_steps(work.file("out/metrics.jsonl"));
@@ -174,9 +189,10 @@ void check_case(const std::string& name, const std::string& extra, const std::st
     CAPTURE(ours[i].dump());
     CAPTURE(expected[i].dump());
     // f32 both sides, sums in other orders; a metric is compared relative to its size, at least 1.
-    for (const char* key : {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
-                            "rewards/margins", "logps/chosen", "logps/rejected"}) {
+    for (const char* key : r.metrics) {
       CAPTURE(key);
+      CHECK(ours[i].contains(key) == expected[i].contains(key));  // KTO's: a side with no row logs none
+      if (!ours[i].contains(key) || !expected[i].contains(key)) continue;
       const double a = ours[i].at(key), b = expected[i].at(key);
       CHECK(std::fabs(a - b) <= 5e-5 * std::max(1.0, std::fabs(b)));
     }
@@ -186,63 +202,117 @@ void check_case(const std::string& name, const std::string& extra, const std::st
 }  // namespace
 
 TEST_CASE("rl: dpo trains as TRL's DPOTrainer: loss, grad_norm, rewards and log-likelihoods at every step") {
-  check_case("dpo", "rl: dpo\nrl_beta: 0.1\n");
+  check_case(kDpo, "dpo", "rl: dpo\nrl_beta: 0.1\n");
 }
 
 TEST_CASE("dpo_label_smoothing: conservative DPO as TRL's sigmoid loss with label_smoothing") {
-  check_case("cdpo", "rl: dpo\nrl_beta: 0.1\ndpo_label_smoothing: 0.1\n");
+  check_case(kDpo, "cdpo", "rl: dpo\nrl_beta: 0.1\ndpo_label_smoothing: 0.1\n");
 }
 
 TEST_CASE("rl: ipo: IPO's squared loss on log-ratios averaged over each response's tokens") {
-  check_case("ipo", "rl: ipo\nrl_beta: 0.5\n");
+  check_case(kDpo, "ipo", "rl: ipo\nrl_beta: 0.5\n");
 }
 
 TEST_CASE("rpo_alpha: RPO's NLL of the chosen responses added to each pair's loss, as TRL's") {
-  check_case("rpo", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n");
+  check_case(kDpo, "rpo", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n");
   // Chosen responses with NUL bytes (token id 0 here; Llama 3's "!"): in the DPO term, not the NLL.
-  check_case("rpo_nul", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n", "", "pairs_nul.jsonl");
+  check_case(kDpo, "rpo_nul", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n", "", "pairs_nul.jsonl");
 }
 
 TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, as TRL's with PEFT") {
-  check_case("lora_dpo", "rl: dpo\nadapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_dropout: 0.0\n"
+  check_case(kDpo, "lora_dpo", "rl: dpo\nadapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_dropout: 0.0\n"
                          "lora_target_linear: true\nlora_model_dir: " + kTrajectory + "/lora_init\n");
 }
 
 // Two ranks of one pair each per micro-batch hold the pairs one rank of two does: the same steps.
 TEST_CASE("rl: dpo on 2 ranks: the pair losses averaged over ranks, the same trajectory") {
-  check_case("dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\n", mpirun(2));
+  check_case(kDpo, "dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\n", mpirun(2));
 }
 
 // ZeRO-3 gathers lm_head again for the backward, which computes the logits again.
 TEST_CASE("rl: dpo under ZeRO-3 on 2 ranks: the same trajectory") {
-  check_case("dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\nzero_stage: 3\n", mpirun(2));
+  check_case(kDpo, "dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\nzero_stage: 3\n", mpirun(2));
 }
 
-TEST_CASE("rl: dpo resumes exactly: the reference log-likelihoods and the metrics window travel in the checkpoint") {
-  const json f = reference_fixture();
-  TempDir work("dpo_resume");
-  // A checkpoint every step, a log line every 2: step 1's checkpoint holds an open window. The
-  // resume from it rewrites the run's metrics after step 1, which must come out the same.
-  std::string yaml = reference_yaml(f, work.path.string(), "rl: dpo\nsave_steps: 1\neval_steps: 2\n");
+namespace {
+
+// A checkpoint every step, a log line every 2: step 1's checkpoint holds an open window. The
+// resume from it rewrites the run's metrics after step 1, which must come out the same.
+void check_resume(const Reference& r, const std::string& rl, const std::string& eval_key) {
+  const json f = reference_fixture(r);
+  TempDir work("resume_" + rl);
+  std::string yaml = reference_yaml(r, f, work.path.string(), "rl: " + rl + "\nsave_steps: 1\neval_steps: 2\n");
   for (const auto& [key, value] : {std::pair{"save_strategy", "steps"}, {"logging_steps", "2"}, {"val_set_size", "4"}})
     yaml = with_key(yaml, key, value);
   const Run straight = run_train(work.write("c.yaml", yaml));
   REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
   const std::string metrics = read_file(work.file("out/metrics.jsonl"));
-  CHECK(metrics.find("\"eval_rewards/accuracies\"") != std::string::npos);
-  fs::copy(work.file("out/step_000004"), work.file("straight_step_4"), fs::copy_options::recursive);
+  CHECK(metrics.find("\"" + eval_key + "\"") != std::string::npos);
+  const std::string last = fmt::format("out/step_{:06d}", f.at("settings").at("max_steps").get<int>());
+  fs::copy(work.file(last), work.file("straight_last"), fs::copy_options::recursive);
   const Run resumed = run_train("--resume " + work.file("out/step_000001"));
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
   CHECK(resumed.output.find("reference log-likelihoods") == std::string::npos);  // read, not recomputed
   // Every record, the pair metrics included; only the speed differs.
   const auto records = [](const std::string& path) {
     std::vector<json> out = logged_steps(path);
-    for (json& r : out) r.erase("tokens_per_s");
+    for (json& record : out) record.erase("tokens_per_s");
     return out;
   };
   const std::vector<json> ours = records(work.file("out/metrics.jsonl"));
   CHECK(ours == records(work.write("straight_metrics.jsonl", metrics)));
   REQUIRE(ours.size() == 2);
   CHECK(ours[0].contains("rewards/margins"));
-  check_same_model(work.file("straight_step_4"), work.file("out/step_000004"));
+  check_same_model(work.file("straight_last"), work.file(last));
+}
+
+}  // namespace
+
+TEST_CASE("rl: dpo resumes exactly: the reference log-likelihoods and the metrics window travel in the checkpoint") {
+  check_resume(kDpo, "dpo", "eval_rewards/accuracies");
+}
+
+TEST_CASE("kto_row_loss: KTO's loss of a desirable and an undesirable row, its gradient and reward; the KL estimate") {
+  const KtoLossConfig c{0.5, 0.2, 1.5};
+  const double kl = 0.3, ratio = 1.1;
+  const auto sigmoid = [](double x) { return 1 / (1 + std::exp(-x)); };
+  CHECK(kto_row_loss(c, ratio, kl, true).loss == doctest::Approx(0.2 * (1 - sigmoid(0.5 * (ratio - kl)))));
+  CHECK(kto_row_loss(c, ratio, kl, false).loss == doctest::Approx(1.5 * (1 - sigmoid(0.5 * (kl - ratio)))));
+  CHECK(kto_row_loss(c, ratio, kl, true).reward == doctest::Approx(0.55));
+  for (bool desirable : {true, false}) {
+    const double h = 1e-6;
+    const double numeric =
+        (kto_row_loss(c, ratio + h, kl, desirable).loss - kto_row_loss(c, ratio - h, kl, desirable).loss) / (2 * h);
+    CHECK(kto_row_loss(c, ratio, kl, desirable).d_policy == doctest::Approx(numeric));
+  }
+  // Far from the reference: no overflow, the loss saturates at its weight.
+  CHECK(kto_row_loss(c, -1e6, 0.0, true).loss == doctest::Approx(0.2));
+  CHECK(kto_row_loss(c, -1e6, 0.0, true).d_policy == doctest::Approx(0.0));
+  // The ranks' means averaged, never below 0; no rank: 0.
+  CHECK(kto_kl(1.0, 2) == doctest::Approx(0.5));
+  CHECK(kto_kl(-1.0, 2) == 0.0);
+  CHECK(kto_kl(0.0, 0) == 0.0);
+}
+
+TEST_CASE("rl: kto trains as TRL's KTOTrainer: loss, grad_norm, kl, rewards and log-likelihoods at every step") {
+  check_case(kKto, "kto", "rl: kto\nrl_beta: 0.1\n");
+}
+
+TEST_CASE("kto_desirable_weight: the desirable rows' losses weighted, as Axolotl's qlora-1b-kto.yaml sets it") {
+  check_case(kKto, "kto_weights", "rl: kto\nrl_beta: 0.5\nkto_desirable_weight: 0.2\nkto_undesirable_weight: 1.0\n");
+}
+
+TEST_CASE("rl: kto with LoRA: the reference is the base with the adapters off") {
+  check_case(kKto, "lora_kto", "rl: kto\nadapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_dropout: 0.0\n"
+                               "lora_target_linear: true\nlora_model_dir: " + kTrajectory + "/lora_init\n");
+}
+
+// Each micro-batch's KL estimate is the mean of the two ranks' (TRL's gather), so this run differs
+// from one rank's.
+TEST_CASE("rl: kto on 2 ranks: the KL estimate averaged over ranks, the losses over every row") {
+  check_case(kKto, "kto_2ranks", "rl: kto\nrl_beta: 0.1\n", mpirun(2));
+}
+
+TEST_CASE("rl: kto resumes exactly, evaluation included") {
+  check_resume(kKto, "kto", "eval_kl");
 }

@@ -1,0 +1,50 @@
+// Unpaired preferences (rl: kto): each row of a dataset is a prompt, one completion and a label
+// (desirable or not), as Axolotl's KTO strategies write them, tokenized as TRL's KTOTrainer
+// tokenizes them.
+//   llama3.{argilla, argilla_chat, intel, prompt_pairs, ultra} and chatml.{the same}: the prompt
+//     is one user turn (after a system turn when the row has a non-empty "system"), ending in the
+//     assistant's header, the completion followed by the end-of-turn marker. The user turn's
+//     field: argilla instruction, intel question, prompt_pairs and ultra prompt; the completion
+//     the row's "completion" string. argilla_chat reads "completion" as a conversation: llama3's
+//     prompt is every message but the last (each under its role's header), chatml's the first
+//     message as the user turn; the completion is the last (llama3) or second (chatml) message.
+//   The label is the row's "label", true or false.
+// Axolotl drops a row whose prompt and completion, each tokenized alone without BOS/EOS, hold more
+// than sequence_len tokens together. TRL then adds EOS to a completion that does not end in it,
+// tokenizes the prompt and the prompt with the completion (BOS first), and takes the completion's
+// ids as those past the prompt's length.
+//
+// TRL's KL estimate pairs every prompt with another row's completion: within each block of
+// per_device_train_batch_size rows in the order it trains them, row i takes row i - 1's (the
+// first the last's). Both sequences are cut to max_length (keep_start) only when a batch is made.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/data_config.h"
+#include "io/dataset.h"
+#include "io/tokenizer.h"
+
+namespace llm {
+
+bool is_kto_type(const std::string& type);
+const std::vector<std::string>& kto_types();
+
+// Every row of `spec` (its split) kept by the length rule, as two examples appended to `out`: its
+// prompt's ids (no targets), then its completion's ids (each a target), both marked desirable or
+// not; stats count rows (documents) and rows dropped.
+void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t sequence_len,
+                         std::vector<Example>& out, ExampleStats& stats);
+
+// kl_source[r] for the rows `order` (in training order): blocks of `block` rows, each rotated by
+// one (row order[k] takes the completion of order[k - 1], the block's first its last's).
+void rotate_completions(const std::vector<int64_t>& order, int64_t block, std::vector<int64_t>& kl_source);
+
+// From rows cached as (prompt, completion) example pairs (2r, 2r + 1): row r's training sequence
+// (its prompt and completion) at 2r and its KL sequence (its prompt, row kl_source[r]'s completion)
+// at 2r + 1, each cut to max_length, the prompt taking no loss, both marked as row r.
+ExampleSet kto_sequences(const ExampleSet& prompts_and_completions, const std::vector<int64_t>& kl_source,
+                         int64_t max_length);
+
+}  // namespace llm

@@ -1,0 +1,58 @@
+// defines: the preference_rows helpers (markups, row fields, markup_prompt, with_bos)
+#include "io/preference_rows.h"
+
+#include "engine/user_error.h"
+
+namespace llm::preference_rows {
+
+const Markup kLlama3{"<|start_header_id|>system<|end_header_id|>\n\n", "<|eot_id|>",
+                     "<|start_header_id|>user<|end_header_id|>\n\n",
+                     "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"};
+const Markup kChatml{"<|im_start|>system\n", "<|im_end|>\n", "<|im_start|>user\n",
+                     "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>"};
+
+const json& field(const json& row, const std::string& key, const std::string& where) {
+  auto it = row.find(key);
+  if (it == row.end()) throw UserError(where + "missing field \"" + key + "\"");
+  return *it;
+}
+
+std::string string_field(const json& row, const std::string& key, const std::string& where) {
+  const json& value = field(row, key, where);
+  if (!value.is_string()) throw UserError(where + "field \"" + key + "\" is a " + value.type_name() + "; expected a string");
+  return value.get<std::string>();
+}
+
+std::string message_content(const json& row, const std::string& key, size_t index, const std::string& where) {
+  const json& list = field(row, key, where);
+  const std::string which = key + "[" + std::to_string(index) + "]";
+  if (!list.is_array() || list.size() <= index)
+    throw UserError(where + "field \"" + key + "\" has no " + which + "; expected a list of messages");
+  const json& message = list[index];
+  if (!message.is_object() || !message.contains("content") || !message["content"].is_string())
+    throw UserError(where + which + " has no \"content\" string");
+  return message["content"].get<std::string>();
+}
+
+jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& user, const std::string& where) {
+  jinja::Text out;
+  auto system = row.find("system");
+  if (system != row.end() && !system->is_null() && !(system->is_string() && system->get<std::string>().empty())) {
+    out.append(m.system_open, jinja::kTemplateSource);
+    out.append(string_field(row, "system", where), kRowSource);
+    out.append(m.system_close, jinja::kTemplateSource);
+  }
+  out.append(m.user_open, jinja::kTemplateSource);
+  out.append(user, kRowSource);
+  out.append(m.user_close, jinja::kTemplateSource);
+  return out;
+}
+
+std::vector<int32_t> with_bos(std::vector<int32_t> ids, const Tokenizer& tokenizer) {
+  ids.insert(ids.begin(), tokenizer.bos());
+  // Axolotl's fix for a text that writes BOS itself (a chat template's): one BOS, not two.
+  if (ids.size() >= 2 && ids[1] == tokenizer.bos()) ids.erase(ids.begin());
+  return ids;
+}
+
+}  // namespace llm::preference_rows

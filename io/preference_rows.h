@@ -1,0 +1,51 @@
+// What Axolotl's preference strategies (DPO's io/preference.h, KTO's io/kto.h) share: the markup
+// of their llama3.* and chatml.* formats, reading a row's fields with one-line errors, and TRL's
+// BOS rule.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/jinja.h"
+#include "io/tokenizer.h"
+
+namespace llm::preference_rows {
+
+using json = nlohmann::ordered_json;
+constexpr int kRowSource = 0;  // text read from a row (any source but the template's)
+
+// The markers around the system turn, the user turn (ending in the assistant's header) and after
+// a response.
+struct Markup {
+  const char* system_open;
+  const char* system_close;
+  const char* user_open;
+  const char* user_close;
+  const char* response_end;
+};
+extern const Markup kLlama3, kChatml;
+
+// row[key]; UserError "<where>missing field ..." when absent. `where` is "<file>:<line>: ".
+const json& field(const json& row, const std::string& key, const std::string& where);
+std::string string_field(const json& row, const std::string& key, const std::string& where);
+// row[key][index].content: a message of a conversation stored under key.
+std::string message_content(const json& row, const std::string& key, size_t index, const std::string& where);
+
+// The prompt of a markup strategy: a system turn when the row has a non-empty "system" (Python's
+// `if sample["system"]`), then `user` as the user turn, ending in the assistant's header.
+jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& user, const std::string& where);
+
+// The names of a strategy table (entries with a `type`), in table order.
+template <typename Strategies>
+std::vector<std::string> strategy_types(const Strategies& all) {
+  std::vector<std::string> out;
+  for (const auto& s : all) out.push_back(s.type);
+  return out;
+}
+
+// BOS, then ids, as TRL's tokenizer call adds it; one BOS, not two, when the text wrote its own.
+std::vector<int32_t> with_bos(std::vector<int32_t> ids, const Tokenizer& tokenizer);
+
+}  // namespace llm::preference_rows

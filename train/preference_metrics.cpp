@@ -1,0 +1,94 @@
+// defines: PreferenceMetrics, preference_text, preference_json
+#include "train/preference_metrics.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include <fmt/core.h>
+
+namespace llm {
+
+void PreferenceMetrics::add(const PairLogps& pair, const PairLoss& result) {
+  pairs += 1, chosen += 1, rejected += 1;
+  loss += result.loss;
+  reward_chosen += result.reward_chosen;
+  reward_rejected += result.reward_rejected;
+  accuracy += result.reward_chosen > result.reward_rejected ? 1.0 : 0.0;
+  logps_chosen += pair.policy_chosen;
+  logps_rejected += pair.policy_rejected;
+}
+
+void PreferenceMetrics::add_kto_row(bool desirable, double policy_logps, const RowLoss& result) {
+  pairs += 1;
+  loss += result.loss;
+  (desirable ? chosen : rejected) += 1;
+  (desirable ? reward_chosen : reward_rejected) += result.reward;
+  (desirable ? logps_chosen : logps_rejected) += policy_logps;
+}
+
+void PreferenceMetrics::add(const PreferenceMetrics& o) {
+  double a[kFields], b[kFields];
+  to_array(a);
+  o.to_array(b);
+  for (int i = 0; i < kFields; i++) a[i] += b[i];
+  *this = from_array(a);
+}
+
+PreferenceMetrics PreferenceMetrics::means() const {
+  PreferenceMetrics m = *this;
+  const auto divide = [](double count, std::initializer_list<double*> values) {
+    if (count > 0)
+      for (double* v : values) *v /= count;
+  };
+  divide(pairs, {&m.loss, &m.accuracy});
+  divide(chosen, {&m.reward_chosen, &m.logps_chosen});
+  divide(rejected, {&m.reward_rejected, &m.logps_rejected});
+  divide(kl_terms, {&m.kl});
+  return m;
+}
+
+// In the order of the checkpoint's preference_since_log_<i> keys: the first seven were DPO's.
+void PreferenceMetrics::to_array(double* out) const {
+  const double values[kFields] = {pairs, loss, reward_chosen, reward_rejected, accuracy, logps_chosen,
+                                  logps_rejected, chosen, rejected, kl, kl_terms};
+  std::copy(values, values + kFields, out);
+}
+
+PreferenceMetrics PreferenceMetrics::from_array(const double* in) {
+  PreferenceMetrics m;
+  m.pairs = in[0], m.loss = in[1], m.reward_chosen = in[2], m.reward_rejected = in[3];
+  m.accuracy = in[4], m.logps_chosen = in[5], m.logps_rejected = in[6];
+  m.chosen = in[7], m.rejected = in[8], m.kl = in[9], m.kl_terms = in[10];
+  return m;
+}
+
+namespace {
+std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, bool kto) {
+  if (!kto)
+    return {{"rewards/chosen", m.reward_chosen}, {"rewards/rejected", m.reward_rejected},
+            {"rewards/accuracies", m.accuracy},  {"rewards/margins", m.reward_chosen - m.reward_rejected},
+            {"logps/chosen", m.logps_chosen},    {"logps/rejected", m.logps_rejected}};
+  std::vector<std::pair<const char*, double>> out = {{"kl", m.kl}};
+  if (m.chosen > 0) out.insert(out.end(), {{"rewards/chosen", m.reward_chosen}, {"logps/chosen", m.logps_chosen}});
+  if (m.rejected > 0)
+    out.insert(out.end(), {{"rewards/rejected", m.reward_rejected}, {"logps/rejected", m.logps_rejected}});
+  if (m.chosen > 0 && m.rejected > 0) out.push_back({"rewards/margins", m.reward_chosen - m.reward_rejected});
+  return out;
+}
+}  // namespace
+
+std::string preference_text(const PreferenceMetrics& means, bool kto) {
+  std::string out;
+  for (const auto& [name, value] : named(means, kto))
+    out += fmt::format("{}{} {:.4g}", out.empty() ? "" : " | ", name, value);
+  return out;
+}
+
+std::string preference_json(const PreferenceMetrics& means, bool kto, const std::string& prefix) {
+  std::string out;
+  for (const auto& [name, value] : named(means, kto)) out += fmt::format(", \"{}{}\": {:.9g}", prefix, name, value);
+  return out;
+}
+
+}  // namespace llm

@@ -1,0 +1,36 @@
+// What preference training logs, as TRL logs it, from sums over a logging window (or an
+// evaluation) that ranks reduce and a checkpoint keeps.
+//   dpo / ipo (per pair): rewards/chosen, rewards/rejected, rewards/accuracies (chosen's reward
+//     above rejected's), rewards/margins, logps/chosen, logps/rejected: means over pairs.
+//   kto (per row): kl (the mean of the micro-batches' estimates), rewards/chosen and logps/chosen
+//     (means over desirable rows, when there were any), the same of the undesirable rows as
+//     rejected, and rewards/margins when there were both.
+// TRL's logits/* (means of whole padded logit tensors) are not logged.
+#pragma once
+#include <string>
+
+#include "train/preference_loss.h"
+
+namespace llm {
+
+struct PreferenceMetrics {
+  double pairs = 0;  // pairs (kto: rows)
+  double loss = 0, reward_chosen = 0, reward_rejected = 0, accuracy = 0, logps_chosen = 0, logps_rejected = 0;
+  double chosen = 0, rejected = 0;  // the responses summed in reward_/logps_chosen and _rejected
+  double kl = 0, kl_terms = 0;      // kto: the sum of the KL estimates and their count
+  void add(const PairLogps& pair, const PairLoss& result);
+  void add_kto_row(bool desirable, double policy_logps, const RowLoss& result);
+  void add(const PreferenceMetrics& other);
+  PreferenceMetrics means() const;  // loss and accuracy per pair, the rest per response or estimate
+  // The sums as one array, for a reduction over ranks and a checkpoint, and back.
+  static constexpr int kFields = 11;
+  void to_array(double* out) const;
+  static PreferenceMetrics from_array(const double* in);
+};
+
+// The means of m but the loss as a log line ("rewards/chosen 0.012 | ... ") and as metrics.jsonl
+// members (", \"<prefix>rewards/chosen\": 0.012, ..."), TRL's names; kto: KTO's set.
+std::string preference_text(const PreferenceMetrics& means, bool kto);
+std::string preference_json(const PreferenceMetrics& means, bool kto, const std::string& prefix);
+
+}  // namespace llm
