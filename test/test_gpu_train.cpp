@@ -1,5 +1,5 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
-// curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's 20 steps too, also at head_dim 64 with flash attention,
+// curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's and KTO's 20 steps too, also at head_dim 64 with flash attention,
 // where the tensor-core attention kernels run (the variant chosen on the device, then v3 and v2 by
 // LLM_ATTENTION_KERNEL); two GPU runs with the same seed give identical losses. Without a CUDA
 // device it says so and exits 77 (skipped).
@@ -84,17 +84,22 @@ TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 withi
   check_tracks(train("gpu_qlora_bf16", "cuda", "true", qlora), cpu, 5e-2);
 }
 
-// rl: dpo: the per-sequence log-likelihood op (its CUDA scale_rows and recomputed lm_head chunks),
-// the reference log-likelihoods and the pair losses on the GPU track the CPU's over 20 steps.
-std::vector<double> train_dpo(const std::string& name, const std::string& device, const std::string& bf16) {
+// rl: dpo / kto: the per-sequence log-likelihood op (its CUDA scale_rows and recomputed lm_head
+// chunks), the reference log-likelihoods and the pair (row) losses on the GPU track the CPU's over
+// 20 steps.
+std::vector<double> train_rl(const std::string& rl, const std::string& name, const std::string& device,
+                             const std::string& bf16) {
   Workspace ws(name);
-  std::string pairs;
+  std::string rows;
   for (int i = 0; i < 64; i++)
-    pairs += "{\"prompt\": \"" + std::to_string(i) + " plus 1 is\", \"chosen\": \"" + std::to_string(i + 1) +
-             "\", \"rejected\": \"" + std::to_string(i + 3) + " or so\"}\n";
-  write_file((ws.dir / "pairs.jsonl").string(), pairs);
-  const std::string config = (ws.dir / "dpo.yaml").string();
-  write_file(config, kSmallModel + "rl: dpo\ndatasets:\n  - path: " + (ws.dir / "pairs.jsonl").string() +
+    rows += "{\"prompt\": \"" + std::to_string(i) + " plus 1 is\", " +
+            (rl == "kto" ? "\"completion\": \"" + std::to_string(i + 1 + 2 * (i % 3 == 0)) + "\", \"label\": " +
+                               (i % 3 == 0 ? "false" : "true")
+                         : "\"chosen\": \"" + std::to_string(i + 1) + "\", \"rejected\": \"" + std::to_string(i + 3) +
+                               " or so\"") + "}\n";
+  write_file((ws.dir / "rows.jsonl").string(), rows);
+  const std::string config = (ws.dir / "rl.yaml").string();
+  write_file(config, kSmallModel + "rl: " + rl + "\ndatasets:\n  - path: " + (ws.dir / "rows.jsonl").string() +
                          "\n    type: chatml.prompt_pairs\nsequence_len: 64\nmicro_batch_size: 2\n"
                          "gradient_accumulation_steps: 2\nmax_steps: 20\nlearning_rate: 0.003\nlogging_steps: 1\n"
                          "val_set_size: 0\nseed: 7\noverwrite_output_dir: true\noutput_dir: " + ws.out() +
@@ -104,14 +109,17 @@ std::vector<double> train_dpo(const std::string& name, const std::string& device
   return losses(ws.out("metrics.jsonl"));
 }
 
-TEST_CASE("rl: dpo: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
-  const std::vector<double> cpu = train_dpo("gpu_dpo_cpu", "cpu", "false");
-  REQUIRE(cpu.size() == 20);
-  for (const auto& [bf16, rel] : {std::pair{"false", 1e-3}, {"true", 5e-2}}) {
-    CAPTURE(bf16);
-    const std::vector<double> gpu = train_dpo(std::string("gpu_dpo_") + bf16, "cuda", bf16);
-    REQUIRE(gpu.size() == cpu.size());
-    for (size_t i = 0; i < gpu.size(); i++) CHECK(std::fabs(gpu[i] - cpu[i]) <= rel * std::fabs(cpu[i]));
+TEST_CASE("rl: dpo and kto: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  for (const std::string rl : {"dpo", "kto"}) {
+    CAPTURE(rl);
+    const std::vector<double> cpu = train_rl(rl, "gpu_" + rl + "_cpu", "cpu", "false");
+    REQUIRE(cpu.size() == 20);
+    for (const auto& [bf16, rel] : {std::pair{"false", 1e-3}, {"true", 5e-2}}) {
+      CAPTURE(bf16);
+      const std::vector<double> gpu = train_rl(rl, "gpu_" + rl + "_" + bf16, "cuda", bf16);
+      REQUIRE(gpu.size() == cpu.size());
+      for (size_t i = 0; i < gpu.size(); i++) CHECK(std::fabs(gpu[i] - cpu[i]) <= rel * std::fabs(cpu[i]));
+    }
   }
 }
 

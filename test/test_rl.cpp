@@ -311,6 +311,8 @@ TEST_CASE("rl: kto with LoRA: the reference is the base with the adapters off") 
 // from one rank's.
 TEST_CASE("rl: kto on 2 ranks: the KL estimate averaged over ranks, the losses over every row") {
   check_case(kKto, "kto_2ranks", "rl: kto\nrl_beta: 0.1\n", mpirun(2));
+  // ZeRO-3's gathers and the KL estimate's reduction interleave in the same order on every rank.
+  check_case(kKto, "kto_2ranks", "rl: kto\nrl_beta: 0.1\nzero_stage: 3\n", mpirun(2));
 }
 
 TEST_CASE("rl: kto resumes exactly, evaluation included") {
