@@ -194,9 +194,13 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
 
 std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text, const Tokenizer& tokenizer,
                                                       int64_t max_length) {
-  const std::vector<int32_t> prompt = with_bos(tokenize_template_text(text.prompt, tokenizer), tokenizer);
-  std::vector<int32_t> sequences[2];
+  const std::vector<int32_t> prompt_alone = tokenize_template_text(text.prompt, tokenizer);
   const jinja::Text* responses[2] = {&text.chosen, &text.rejected};
+  for (const jinja::Text* response : responses)  // Axolotl's length rule
+    if (static_cast<int64_t>(prompt_alone.size() + tokenize_template_text(*response, tokenizer).size()) > max_length)
+      return std::nullopt;
+  const std::vector<int32_t> prompt = with_bos(prompt_alone, tokenizer);
+  std::vector<int32_t> sequences[2];
   for (int i = 0; i < 2; i++) {
     jinja::Text whole = text.prompt;
     whole.append(*responses[i]);

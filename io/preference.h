@@ -15,10 +15,13 @@
 //     turn, cut from where its content starts, right-stripped. chat_template.argilla_chat: the
 //     prompt is field_chosen's messages but the last, the responses the last of each list.
 //   The markers are the template's special tokens; text from a row stays text (io/chat_jinja.h).
-// Tokenized as TRL does: BOS, then the prompt, and BOS, then the prompt and each response as one
-// text (so a token may span their border), EOS added to a response that does not end in it; the
-// prompt's length is the shortest common prefix of its ids with the two; each whole sequence is
-// cut to max_length (TRL's keep_start), and a pair whose prompt fills max_length is dropped.
+// Axolotl drops a pair whose prompt, tokenized alone without BOS/EOS, holds more than
+// sequence_len tokens together with either response (each tokenized alone). The rest is tokenized
+// as TRL does: BOS, then the prompt, and BOS, then the prompt and each response as one text (so a
+// token may span their border), EOS added to a response that does not end in it; the prompt's
+// length is the shortest common prefix of its ids with the two; each whole sequence is cut to
+// max_length (TRL's keep_start: BOS and EOS may pass it), and a pair whose prompt fills max_length
+// is dropped.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -47,7 +50,8 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
                           std::vector<PreferenceText>& out);
 
 // The chosen and the rejected example of a pair: the prompt's labels kIgnoreIndex, each
-// response's its tokens. nullopt when the prompt fills max_length.
+// response's its tokens. nullopt when Axolotl's length rule drops the pair (max_length its
+// sequence_len) or the prompt fills max_length.
 struct PreferenceExamples {
   Example chosen, rejected;
 };

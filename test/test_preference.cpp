@@ -106,14 +106,14 @@ TEST_CASE("tokenize_preference: TRL's BOS, EOS, prompt mask and keep_start trunc
   CHECK(kFake.decode(ex->chosen.tokens) == "<bos><im>user\nQ</im>\n<im>assistant\nYes</im><eos>");
   CHECK(trained(ex->chosen) == "Yes</im><eos>");
   CHECK(trained(ex->rejected) == "No</im><eos>");
-  // Cut to max_length from the end (keep_start); a prompt of max_length tokens or more drops the pair.
-  // The prompt is 21 tokens.
-  const std::optional<PreferenceExamples> cut = tokenize_preference(pairs[0], kFake, 23);
+  // Axolotl's length rule: the prompt alone is 20 tokens, "Yes</im>" 4, "No</im>" 3: a pair longer
+  // than max_length with either response is dropped; TRL cuts what BOS and EOS add (keep_start).
+  CHECK(!tokenize_preference(pairs[0], kFake, 23));
+  const std::optional<PreferenceExamples> cut = tokenize_preference(pairs[0], kFake, 24);
   REQUIRE(cut);
-  CHECK(cut->chosen.tokens.size() == 23);
-  CHECK(trained(cut->chosen) == "Ye");
-  CHECK(tokenize_preference(pairs[0], kFake, 22));
-  CHECK(!tokenize_preference(pairs[0], kFake, 21));
+  CHECK(cut->chosen.tokens.size() == 24);
+  CHECK(trained(cut->chosen) == "Yes");
+  CHECK(trained(cut->rejected) == "No</im>");
   // A template that writes BOS (the llama3 one) gives one BOS, not two (Axolotl's fix).
   DatasetSpec chat;
   chat.type = "chat_template.default";

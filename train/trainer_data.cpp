@@ -84,7 +84,7 @@ void Trainer::Impl::print_data_summary() const {
   const ExampleStats& s = d.stats;
   if (kto()) return print_kto_summary();
   if (preference()) {
-    say("data: {} preference pairs -> {} kept ({} dropped: the prompt fills sequence_len {}) | token cache {} ({})\n",
+    say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response) | token cache {} ({})\n",
         s.documents, d.size() / 2, s.dropped, config.data.sequence_len, data.cache_path,
         data.cache_reused ? "reused" : "built");
     say("rows: {} train / {} val pairs, a pair's chosen and rejected response in one row, each attending to itself; "
