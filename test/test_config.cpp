@@ -428,8 +428,8 @@ TEST_CASE("Axolotl keys that would change training stop the run: one line per ke
     e = err.what();
   }
   CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
-             "cfg.yaml:7: rl: not supported, rl: orpo is not built (ORPO, SimPO, GRPO and the other trainers): "
-             "rl: dpo, ipo or kto");
+             "cfg.yaml:7: rl: not supported, rl: orpo is not built (ORPO, GRPO and the other trainers): "
+             "rl: dpo, ipo, kto or simpo");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read

@@ -1,5 +1,5 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
-// curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's and KTO's 20 steps too, also at head_dim 64 with flash attention,
+// curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's, KTO's and SimPO's 20 steps too, also at head_dim 64 with flash attention,
 // where the tensor-core attention kernels run (the variant chosen on the device, then v3 and v2 by
 // LLM_ATTENTION_KERNEL); two GPU runs with the same seed give identical losses. Without a CUDA
 // device it says so and exits 77 (skipped).
@@ -109,8 +109,8 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   return losses(ws.out("metrics.jsonl"));
 }
 
-TEST_CASE("rl: dpo and kto: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
-  for (const std::string rl : {"dpo", "kto"}) {
+TEST_CASE("rl: dpo, kto and simpo: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  for (const std::string rl : {"dpo", "kto", "simpo"}) {
     CAPTURE(rl);
     const std::vector<double> cpu = train_rl(rl, "gpu_" + rl + "_cpu", "cpu", "false");
     REQUIRE(cpu.size() == 20);

@@ -147,7 +147,10 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: dpo\ns2_attention: true\n").find("s2_attention: expected false with rl") != std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: not supported, WPO") !=
         std::string::npos);
-  CHECK(error_of(pairs + "rl: simpo\n").find("rl: not supported, rl: simpo is not built") != std::string::npos);
+  CHECK(error_of(pairs + "rl: orpo\n").find("rl: not supported, rl: orpo is not built") != std::string::npos);
+  CHECK(error_of(pairs + "rl: simpo\nrpo_alpha: 1\n").find("rpo_alpha: expected rl: dpo, ipo with it, got rl: simpo") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\nsimpo_gamma: 1\n").find("simpo_gamma: expected rl: simpo with it") != std::string::npos);
   const TrainConfig c = parse_config(pairs + "rl: dpo\ndpo_padding_free: true\nxformers_attention: true\n", "cfg.yaml");
   CHECK(c.attention == AttentionKind::mem_efficient);  // it masks documents: kept
   CHECK(c.speed_only_keys == std::vector<std::string>{"dpo_padding_free"});
@@ -248,7 +251,7 @@ TEST_CASE("rl: kto: KTO dataset types, micro-batches of 2 rows or more, its own 
   const std::string rows = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.ultra\n";
   CHECK(error_of(rows + "rl: kto\nmicro_batch_size: 1\n").find("micro_batch_size: expected at least 2 with rl: kto") !=
         std::string::npos);
-  CHECK(error_of(rows + "rl: kto\nmicro_batch_size: 2\nrpo_alpha: 0.5\n").find("rpo_alpha: expected rl: dpo with it") !=
+  CHECK(error_of(rows + "rl: kto\nmicro_batch_size: 2\nrpo_alpha: 0.5\n").find("rpo_alpha: expected rl: dpo, ipo with it") !=
         std::string::npos);
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.default\n";
   CHECK(error_of(pairs + "rl: kto\nmicro_batch_size: 2\n").find("datasets: expected KTO dataset types with rl: kto") !=
@@ -256,5 +259,5 @@ TEST_CASE("rl: kto: KTO dataset types, micro-batches of 2 rows or more, its own 
   CHECK(error_of(pairs + "rl: dpo\nkto_desirable_weight: 0.5\n").find("kto_desirable_weight: expected rl: kto with it") !=
         std::string::npos);
   CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    type: completion\nkto_undesirable_weight: 2\n")
-            .find("kto_undesirable_weight: expected rl: dpo, ipo or kto with it") != std::string::npos);
+            .find("kto_undesirable_weight: expected rl: kto with it, got no rl") != std::string::npos);
 }

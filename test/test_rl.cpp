@@ -29,7 +29,7 @@ struct Reference {
 };
 const Reference kDpo{LLM_DPO_REFERENCE_DIR, "pairs.jsonl", "chatml.prompt_pairs",
                      {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
-                      "rewards/margins", "logps/chosen", "logps/rejected"}};
+                      "rewards/margins", "logps/chosen", "logps/rejected", "nll_loss"}};
 const Reference kKto{LLM_KTO_REFERENCE_DIR, "rows.jsonl", "chatml.prompt_pairs",
                      {"loss", "grad_norm", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins",
                       "logps/chosen", "logps/rejected"}};
@@ -94,20 +94,29 @@ TEST_CASE("linear_sequence_logps: the summed log-likelihood of each sequence in 
   CHECK_THROWS_WITH(linear_sequence_logps(h, w, bad, seq, S), doctest::Contains("outside the vocabulary"));
 }
 
-TEST_CASE("pair_loss: DPO's, conservative DPO's and IPO's losses, gradients and rewards") {
+TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's and SimPO's losses, gradients and rewards") {
   const PairLogps pair{-10.0, -12.0, -11.0, -11.5, 4, 6};
-  const PreferenceLossConfig dpo{"dpo", 0.1, 0.0}, cdpo{"dpo", 0.1, 0.2}, ipo{"ipo", 0.5, 0.0};
+  const PreferenceLossConfig dpo{"dpo", 0.1, 0.0}, cdpo{"dpo", 0.1, 0.2}, ipo{"ipo", 0.5, 0.0},
+      simpo{"simpo", 2.0, 0.0, 0.5};
   // z = beta ((pc - rc) - (pr - rr)) = 0.1 (1 + 0.5)
   const double z = 0.15;
   CHECK(pair_loss(dpo, pair).loss == doctest::Approx(std::log1p(std::exp(-z))));
   CHECK(pair_loss(cdpo, pair).loss == doctest::Approx(0.8 * std::log1p(std::exp(-z)) + 0.2 * std::log1p(std::exp(z))));
   const double gap = 1.0 / 4 - (-0.5) / 6 - 1.0 / (2 * 0.5);
   CHECK(pair_loss(ipo, pair).loss == doctest::Approx(gap * gap));
+  // IPO's rewards and logged logps are of the averages too, as TRL's.
+  CHECK(pair_loss(ipo, pair).reward_chosen == doctest::Approx(0.5 * 1.0 / 4));
+  CHECK(pair_loss(ipo, pair).logps_rejected == doctest::Approx(-12.0 / 6));
+  // SimPO: no reference (the caller passes 0); z = beta (-10 / 4 + 12 / 6) - gamma.
+  const PairLogps alone{-10.0, -12.0, 0.0, 0.0, 4, 6};
+  const double zs = 2.0 * (-2.5 + 2.0) - 0.5;
+  CHECK(pair_loss(simpo, alone).loss == doctest::Approx(std::log1p(std::exp(-zs))));
+  CHECK(pair_loss(simpo, alone).reward_chosen == doctest::Approx(-5.0));
   const PairLoss r = pair_loss(dpo, pair);
   CHECK(r.reward_chosen == doctest::Approx(0.1));
   CHECK(r.reward_rejected == doctest::Approx(-0.05));
   // The gradients against central differences of the loss in each policy log-likelihood.
-  for (const PreferenceLossConfig& c : {dpo, cdpo, ipo}) {
+  for (const PreferenceLossConfig& c : {dpo, cdpo, ipo, simpo}) {
     CAPTURE(c.rl);
     CAPTURE(c.label_smoothing);
     const double h = 1e-5;
@@ -219,6 +228,11 @@ TEST_CASE("rpo_alpha: RPO's NLL of the chosen responses added to each pair's los
   check_case(kDpo, "rpo_nul", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n", "", "pairs_nul.jsonl");
 }
 
+TEST_CASE("rl: simpo: SimPO's reference-free loss on averaged log-likelihoods, with CPO's NLL, as TRL's CPOTrainer") {
+  check_case(kDpo, "simpo", "rl: simpo\nrl_beta: 2.0\n");  // simpo_gamma 0.5 and cpo_alpha 1: TRL's defaults
+  check_case(kDpo, "simpo_plain", "rl: simpo\nrl_beta: 2.0\nsimpo_gamma: 1.0\ncpo_alpha: 0\n");
+}
+
 TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, as TRL's with PEFT") {
   check_case(kDpo, "lora_dpo", "rl: dpo\nadapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_dropout: 0.0\n"
                          "lora_target_linear: true\nlora_model_dir: " + kTrajectory + "/lora_init\n");
@@ -270,6 +284,10 @@ void check_resume(const Reference& r, const std::string& rl, const std::string& 
 
 TEST_CASE("rl: dpo resumes exactly: the reference log-likelihoods and the metrics window travel in the checkpoint") {
   check_resume(kDpo, "dpo", "eval_rewards/accuracies");
+}
+
+TEST_CASE("rl: simpo resumes exactly, with no reference in its checkpoints") {
+  check_resume(kDpo, "simpo", "eval_nll_loss");
 }
 
 TEST_CASE("kto_row_loss: KTO's loss of a desirable and an undesirable row, its gradient and reward; the KL estimate") {

@@ -14,15 +14,21 @@ over its pairs, divided by the accumulation steps (model_accepts_loss_kwargs Fal
 Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sampling):
   dpo        full fine-tuning, loss_type sigmoid, beta 0.1
   cdpo       dpo with label_smoothing 0.1 (conservative DPO: TRL's sigmoid loss before 1.0)
-  ipo        loss_type ipo, beta 0.5: log-ratios averaged over each response's tokens
+  ipo        loss_type ipo, beta 0.5: log-ratios averaged over each response's tokens (and so its
+             rewards and logged logps, as TRL's)
   rpo        dpo with rpo_alpha 0.5 (TRL's RPO before 1.0: each pair's loss plus alpha x the mean NLL
              of the micro-batch's chosen response tokens, its cross_entropy ignoring label id 0)
   rpo_nul    rpo on OUT/pairs_nul.jsonl, whose chosen responses hold NUL bytes (token id 0 here, as
              Llama 3's "!"): in the DPO term, not in the NLL
   lora_dpo   PEFT LoRA from the hf_trajectory fixture's lora_init (r 8, alpha 16, every linear)
+  simpo      TRL's CPOTrainer with loss_type simpo, beta 2, simpo_gamma 0.5, cpo_alpha 1 (its default):
+             no reference, log-likelihoods averaged over each response's tokens, the loss plus
+             cpo_alpha x the micro-batch's chosen tokens' mean NLL (no token id left out)
+  simpo_plain  simpo_gamma 1, cpo_alpha 0
 Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
 (before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
-logps/chosen, logps/rejected (means over the step's pairs).
+logps/chosen, logps/rejected (means over the step's pairs), and with rpo_alpha or cpo_alpha nll_loss
+(the mean over the step's micro-batches).
 
 Run from the repository root (needs torch, transformers, peft):
   tools/make_dpo_reference.py [--out test/data/dpo_reference]
@@ -97,32 +103,45 @@ def sequence_logps(model, sequences):
     return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1)
 
 
-def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None):
+def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None, simpo_gamma=None,
+          cpo_alpha=None):
+    """TRL's DPOTrainer (loss_type sigmoid / ipo, rpo_alpha) or, with simpo_gamma, its CPOTrainer's SimPO
+    (no reference, cpo_alpha x the chosen tokens' NLL added)."""
     torch.manual_seed(0)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    simpo = simpo_gamma is not None
     steps = []
     for step in range(STEPS):
         opt.zero_grad()
-        total, sums = 0.0, dict.fromkeys(["chosen", "rejected", "acc", "lc", "lr_"], 0.0)
+        total, sums, nlls = 0.0, dict.fromkeys(["chosen", "rejected", "acc", "lc", "lr_"], 0.0), []
         for micro in range(ACCUMULATION):
             first = (step * ACCUMULATION + micro) * MICRO_BATCH
             batch = pairs[first:first + MICRO_BATCH]
             seqs = [p[0] for p in batch] + [p[1] for p in batch]
             logps, counts, nll_sums, nll_counts = sequence_logps(model, seqs)
-            with torch.no_grad():
-                ref = sequence_logps(reference(), seqs)[0]
+            if simpo:
+                ref = torch.zeros_like(logps)
+            else:
+                with torch.no_grad():
+                    ref = sequence_logps(reference(), seqs)[0]
             n = len(batch)
+            if loss_type in ("ipo", "simpo"):  # TRL averages over each response's tokens first
+                logps, ref = logps / counts, ref / counts
             pc, pr, rc, rr = logps[:n], logps[n:], ref[:n], ref[n:]
             if loss_type == "ipo":
-                z = (pc - rc) / counts[:n] - (pr - rr) / counts[n:]
-                losses = (z - 1 / (2 * beta)) ** 2
+                losses = ((pc - rc) - (pr - rr) - 1 / (2 * beta)) ** 2
             else:
-                z = beta * ((pc - rc) - (pr - rr))
+                z = beta * ((pc - rc) - (pr - rr)) - (simpo_gamma if simpo else 0.0)
                 losses = -(1 - label_smoothing) * torch.nn.functional.logsigmoid(z) \
                     - label_smoothing * torch.nn.functional.logsigmoid(-z)
-            if rpo_alpha is not None:  # the chosen tokens' mean NLL, id 0 left out
-                losses = losses + rpo_alpha * (-nll_sums[:n].sum() / nll_counts[:n].sum())
+            alpha = cpo_alpha if simpo else rpo_alpha
+            if alpha is not None:
+                # The chosen tokens' mean NLL: DPO's (RPO) leaves out id 0, CPO's does not.
+                sums_, counts_ = (logps[:n] * counts[:n], counts[:n]) if simpo else (nll_sums[:n], nll_counts[:n])
+                nll = -sums_.sum() / counts_.sum()
+                nlls.append(nll.item() if alpha != 0 else 0.0)
+                losses = losses + alpha * nll
             loss = losses.mean() / ACCUMULATION
             loss.backward()
             total += loss.item()
@@ -135,13 +154,16 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
         grad_norm = torch.nn.utils.clip_grad_norm_(params, SETTINGS["max_grad_norm"]).item()
         opt.step()
         count = MICRO_BATCH * ACCUMULATION
-        steps.append({"step": step + 1, "loss": total, "grad_norm": grad_norm,
-                      "rewards/chosen": sums["chosen"] / count, "rewards/rejected": sums["rejected"] / count,
-                      "rewards/accuracies": sums["acc"] / count,
-                      "rewards/margins": (sums["chosen"] - sums["rejected"]) / count,
-                      "logps/chosen": sums["lc"] / count, "logps/rejected": sums["lr_"] / count})
+        record = {"step": step + 1, "loss": total, "grad_norm": grad_norm,
+                  "rewards/chosen": sums["chosen"] / count, "rewards/rejected": sums["rejected"] / count,
+                  "rewards/accuracies": sums["acc"] / count,
+                  "rewards/margins": (sums["chosen"] - sums["rejected"]) / count,
+                  "logps/chosen": sums["lc"] / count, "logps/rejected": sums["lr_"] / count}
+        if nlls:
+            record["nll_loss"] = sum(nlls) / len(nlls)
+        steps.append(record)
     return {"loss_type": loss_type, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
-            "steps": steps}
+            "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "steps": steps}
 
 
 def lora_with_reference(load):
@@ -190,6 +212,8 @@ def main():
     model, frozen = load(), load()
     cases["rpo_nul"] = train(model, lambda: frozen, [tokenize(row) for row in nul_rows], "sigmoid", 0.1, 0.0,
                              rpo_alpha=0.5)
+    for name, gamma, alpha in [("simpo", 0.5, 1.0), ("simpo_plain", 1.0, 0.0)]:
+        cases[name] = train(load(), None, pairs, "simpo", 2.0, 0.0, simpo_gamma=gamma, cpo_alpha=alpha)
     lora, reference = lora_with_reference(load)
     cases["lora_dpo"] = train(lora, lambda: reference, pairs, "sigmoid", 0.1, 0.0)
     write_fixture(args.out, SETTINGS, cases)

@@ -262,15 +262,16 @@ void Parser::check_preference() {
         fail(at(key), std::string(kto ? "KTO" : "preference") + " dataset types with rl: " + c.rl + " (" + join(types) + ")",
              "type " + spec.type);
     }
-  if (c.rl.empty()) {
-    for (const char* key : {"rl_beta", "dpo_label_smoothing", "rpo_alpha", "kto_desirable_weight", "kto_undesirable_weight"})
-      if (given(key)) fail(at(key), "rl: dpo, ipo or kto with it", "no rl");
-    return;
-  }
-  for (const char* key : {"dpo_label_smoothing", "rpo_alpha"})
-    if (kto && given(key)) fail(at(key), "rl: dpo with it (KTO has no pairs)", "rl: kto");
-  for (const char* key : {"kto_desirable_weight", "kto_undesirable_weight"})
-    if (!kto && given(key)) fail(at(key), "rl: kto with it", "rl: " + c.rl);
+  // Each trainer's own keys (Axolotl passes rpo_alpha to every trainer; only DPO's takes it).
+  const std::vector<std::pair<const char*, std::vector<std::string>>> own_keys = {
+      {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}},
+      {"kto_desirable_weight", {"kto"}},      {"kto_undesirable_weight", {"kto"}},
+      {"simpo_gamma", {"simpo"}},             {"cpo_alpha", {"simpo"}},
+      {"rl_beta", {"dpo", "ipo", "kto", "simpo"}}};
+  for (const auto& [key, trainers] : own_keys)
+    if (given(key) && std::find(trainers.begin(), trainers.end(), c.rl) == trainers.end())
+      fail(at(key), "rl: " + join(trainers) + " with it", c.rl.empty() ? "no rl" : "rl: " + c.rl);
+  if (c.rl.empty()) return;
   // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
   if (kto && c.micro_batch_size < 2)
     fail(at("micro_batch_size"), "at least 2 with rl: kto (its KL estimate pairs each prompt with another row's "

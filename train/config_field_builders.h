@@ -46,12 +46,11 @@ ConfigField number(const char* name, const char* section, Get get, Range range,
           [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
 }
 
-// A preference-training key: written (as a run's saved config) only when rl is set: any rl, one of
-// the pair trainers (dpo, ipo) or kto.
-enum class RlKeys { any, pairs, kto };
-inline ConfigField only_with_rl(ConfigField field, RlKeys keys = RlKeys::any) {
-  field.write = [write = field.write, keys](const TrainConfig& c) {
-    const bool applies = !c.rl.empty() && (keys == RlKeys::any || (keys == RlKeys::kto) == (c.rl == "kto"));
+// A preference-training key: written (as a run's saved config) only when rl is one of `trainers`
+// (empty: any).
+inline ConfigField only_with_rl(ConfigField field, std::vector<std::string> trainers = {}) {
+  field.write = [write = field.write, trainers](const TrainConfig& c) {
+    const bool applies = !c.rl.empty() && (trainers.empty() || std::find(trainers.begin(), trainers.end(), c.rl) != trainers.end());
     return applies ? write(c) : std::string();
   };
   return field;

@@ -277,30 +277,37 @@ std::vector<ConfigField> make_fields() {
       {"lr_groups", training, "a list of {name, modules: [name parts], lr}",
        "decayed tensors whose name holds one of a group's modules learn at its lr (the first group that "
        "lists a match)", read_lr_groups, write_lr_groups},
-      {"rl", training, "dpo, ipo or kto",
-       "preference training against the starting model as reference: on pairs (datasets of a preference "
-       "type) DPO's sigmoid loss, or IPO's squared one on length-averaged log-likelihoods; on labelled "
-       "completions (KTO dataset types) KTO's loss (a row's two sequences share it: eager attention becomes "
-       "flash, which masks them apart)",
+      {"rl", training, "dpo, ipo, kto or simpo",
+       "preference training: on pairs (datasets of a preference type) DPO's sigmoid loss or IPO's squared one "
+       "on length-averaged log-likelihoods against the starting model as reference, or SimPO's reference-free "
+       "one; on labelled completions (KTO dataset types) KTO's loss against the reference (a row's two "
+       "sequences share it: eager attention becomes flash, which masks them apart)",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
          if (n.IsNull()) return;
-         ctx.config.rl = read_choice(n, w, {"dpo", "ipo", "kto"});
+         ctx.config.rl = read_choice(n, w, {"dpo", "ipo", "kto", "simpo"});
        },
        [](const TrainConfig& c) { return c.rl.empty() ? std::string() : c.rl; }},
       only_with_rl(number("rl_beta", training, MEMBER(rl_beta), kPositive,
-                          "DPO / IPO / KTO beta: how far the policy may move from the reference")),
+                          "DPO / IPO / KTO beta: how far the policy may move from the reference; SimPO's "
+                          "scale of the length-averaged log-likelihoods")),
       only_with_rl(number("dpo_label_smoothing", training, MEMBER(dpo_label_smoothing), {0, false, 0.5, true},
                           "rl: dpo, conservative DPO: the share of pairs whose label is taken as flipped"),
-                   RlKeys::pairs),
+                   {"dpo", "ipo"}),
       only_with_rl(number("rpo_alpha", training, MEMBER(rpo_alpha), kNonNegative,
                           "RPO: each pair's loss plus this times the mean NLL of the micro-batch's chosen responses"),
-                   RlKeys::pairs),
+                   {"dpo", "ipo"}),
+      only_with_rl(number("simpo_gamma", training, MEMBER(simpo_gamma), kNonNegative,
+                          "rl: simpo, the target margin between the chosen and rejected rewards"),
+                   {"simpo"}),
+      only_with_rl(number("cpo_alpha", training, MEMBER(cpo_alpha), kNonNegative,
+                          "rl: simpo, CPO's weight of the chosen responses' mean NLL added to the loss (0: plain SimPO)"),
+                   {"simpo"}),
       only_with_rl(number("kto_desirable_weight", training, MEMBER(kto_desirable_weight), kPositive,
                           "rl: kto, the weight of a desirable row's loss"),
-                   RlKeys::kto),
+                   {"kto"}),
       only_with_rl(number("kto_undesirable_weight", training, MEMBER(kto_undesirable_weight), kPositive,
                           "rl: kto, the weight of an undesirable row's loss"),
-                   RlKeys::kto),
+                   {"kto"}),
       number("neftune_noise_alpha", training, MEMBER(neftune_noise_alpha), kPositive,
              "NEFTune: uniform noise of magnitude alpha / sqrt(sequence x hidden) on the embeddings while training"),
       {"noisy_embedding_alpha", training, "a number > 0", "Axolotl's older name of neftune_noise_alpha",

@@ -15,28 +15,33 @@ double sigmoid(double x) { return std::exp(log_sigmoid(x)); }
 }  // namespace
 
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
-  PairLoss out;
+  // IPO and SimPO average each response's log-likelihoods over its tokens (a count of at least 1)
+  // before the loss, and TRL's rewards and logged logps are of those averages.
+  const bool averaged = config.rl == "ipo" || config.rl == "simpo";
+  const double nc = averaged ? static_cast<double>(std::max<int64_t>(p.chosen_tokens, 1)) : 1.0;
+  const double nr = averaged ? static_cast<double>(std::max<int64_t>(p.rejected_tokens, 1)) : 1.0;
   const double beta = config.beta;
-  const double chosen_ratio = p.policy_chosen - p.reference_chosen;
-  const double rejected_ratio = p.policy_rejected - p.reference_rejected;
+  const double chosen_ratio = (p.policy_chosen - p.reference_chosen) / nc;
+  const double rejected_ratio = (p.policy_rejected - p.reference_rejected) / nr;
+  PairLoss out;
   out.reward_chosen = beta * chosen_ratio;
   out.reward_rejected = beta * rejected_ratio;
+  out.logps_chosen = p.policy_chosen / nc;
+  out.logps_rejected = p.policy_rejected / nr;
+  double d_margin = 0;  // d(loss) / d(chosen_ratio - rejected_ratio)
   if (config.rl == "ipo") {
-    // Averages over each response's tokens (TRL clamps a count to at least 1).
-    const double nc = static_cast<double>(std::max<int64_t>(p.chosen_tokens, 1));
-    const double nr = static_cast<double>(std::max<int64_t>(p.rejected_tokens, 1));
-    const double gap = chosen_ratio / nc - rejected_ratio / nr - 1.0 / (2.0 * beta);
+    const double gap = chosen_ratio - rejected_ratio - 1.0 / (2.0 * beta);
     out.loss = gap * gap;
-    out.d_chosen = 2.0 * gap / nc;
-    out.d_rejected = -2.0 * gap / nr;
-    return out;
+    d_margin = 2.0 * gap;
+  } else {
+    const double gamma = config.rl == "simpo" ? config.simpo_gamma : 0.0;
+    const double z = beta * (chosen_ratio - rejected_ratio) - gamma, e = config.label_smoothing;
+    out.loss = -(1.0 - e) * log_sigmoid(z) - e * log_sigmoid(-z);
+    // d/dz of -log sigmoid(z) is -sigmoid(-z); of -log sigmoid(-z), sigmoid(z).
+    d_margin = beta * (-(1.0 - e) * sigmoid(-z) + e * sigmoid(z));
   }
-  const double z = beta * (chosen_ratio - rejected_ratio), e = config.label_smoothing;
-  out.loss = -(1.0 - e) * log_sigmoid(z) - e * log_sigmoid(-z);
-  // d/dz of -log sigmoid(z) is -sigmoid(-z); of -log sigmoid(-z), sigmoid(z).
-  const double d_logits = beta * (-(1.0 - e) * sigmoid(-z) + e * sigmoid(z));
-  out.d_chosen = d_logits;
-  out.d_rejected = -d_logits;
+  out.d_chosen = d_margin / nc;
+  out.d_rejected = -d_margin / nr;
   return out;
 }
 

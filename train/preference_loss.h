@@ -4,11 +4,14 @@
 //     reference_rejected) over summed log-likelihoods; loss = -(1 - e) log sigmoid(beta z)
 //     - e log sigmoid(-beta z), e = dpo_label_smoothing (conservative DPO; 0: plain DPO).
 //   ipo: the same log-ratios averaged over each response's tokens; loss = (z - 1 / (2 beta))^2.
+//   simpo (TRL's CPOTrainer, loss_type simpo): no reference; z = beta (chosen - rejected) - gamma
+//     over log-likelihoods averaged over each response's tokens; loss = -log sigmoid(z).
 //   kto (loss_type kto): r = policy - reference of a row's completion; a desirable row's loss
 //     w_d (1 - sigmoid(beta (r - kl))), an undesirable one's w_u (1 - sigmoid(beta (kl - r))), kl
 //     the micro-batch's KL estimate (the mean of policy - reference over its mismatched sequences,
 //     averaged over ranks, at least 0; no gradient flows through it).
-// Rewards, as TRL logs them: beta (policy - reference) of each response, over summed log-likelihoods.
+// Rewards, as TRL logs them: beta (policy - reference) of each response, over the log-likelihoods
+// the loss uses (summed; averaged for ipo and simpo).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,29 +19,33 @@
 namespace llm {
 
 struct PreferenceLossConfig {
-  std::string rl = "dpo";  // dpo | ipo
+  std::string rl = "dpo";  // dpo | ipo | simpo
   double beta = 0.1;
   double label_smoothing = 0.0;
+  double simpo_gamma = 0.5;  // SimPO's target margin
 };
 
-// One pair: summed log-likelihoods of each response under the policy and the reference, and each
-// response's count of tokens (targets).
+// One pair: summed log-likelihoods of each response under the policy and the reference (0 for
+// simpo), and each response's count of tokens (targets).
 struct PairLogps {
   double policy_chosen = 0, policy_rejected = 0, reference_chosen = 0, reference_rejected = 0;
   int64_t chosen_tokens = 1, rejected_tokens = 1;
 };
 
-// A pair's loss, its gradient with respect to the policy's two log-likelihoods, and its rewards.
+// A pair's loss, its gradient with respect to the policy's two summed log-likelihoods, its rewards,
+// and the policy's log-likelihoods as the loss uses them (what TRL logs as logps/*).
 struct PairLoss {
   double loss = 0, d_chosen = 0, d_rejected = 0;
   double reward_chosen = 0, reward_rejected = 0;
+  double logps_chosen = 0, logps_rejected = 0;
 };
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& pair);
 
-// RPO (rpo_alpha, TRL's before 1.0): each pair's loss plus alpha x the mean NLL of the micro-batch's
-// chosen response tokens (sum: their summed log-likelihood, count: how many; TRL's cross_entropy
-// leaves out targets of token id 0, which the caller keeps out of both). For `pairs` pairs: the
-// added loss summed over them, and its gradient with respect to each chosen log-likelihood.
+// RPO (rpo_alpha, TRL's before 1.0) and CPO's behaviour cloning (cpo_alpha, with simpo): each pair's
+// loss plus alpha x the mean NLL of the micro-batch's chosen response tokens (sum: their summed
+// log-likelihood, count: how many; TRL's DPO cross_entropy leaves out targets of token id 0, which
+// the caller then keeps out of both). For `pairs` pairs: the added loss summed over them, and its
+// gradient with respect to each chosen log-likelihood.
 struct RpoTerm {
   double loss = 0, d_chosen = 0;
 };

@@ -9,14 +9,14 @@
 
 namespace llm {
 
-void PreferenceMetrics::add(const PairLogps& pair, const PairLoss& result) {
+void PreferenceMetrics::add(const PairLoss& result) {
   pairs += 1, chosen += 1, rejected += 1;
   loss += result.loss;
   reward_chosen += result.reward_chosen;
   reward_rejected += result.reward_rejected;
   accuracy += result.reward_chosen > result.reward_rejected ? 1.0 : 0.0;
-  logps_chosen += pair.policy_chosen;
-  logps_rejected += pair.policy_rejected;
+  logps_chosen += result.logps_chosen;
+  logps_rejected += result.logps_rejected;
 }
 
 void PreferenceMetrics::add_kto_row(bool desirable, double policy_logps, const RowLoss& result) {
@@ -45,13 +45,14 @@ PreferenceMetrics PreferenceMetrics::means() const {
   divide(chosen, {&m.reward_chosen, &m.logps_chosen});
   divide(rejected, {&m.reward_rejected, &m.logps_rejected});
   divide(kl_terms, {&m.kl});
+  divide(nll_terms, {&m.nll});
   return m;
 }
 
 // In the order of the checkpoint's preference_since_log_<i> keys: the first seven were DPO's.
 void PreferenceMetrics::to_array(double* out) const {
   const double values[kFields] = {pairs, loss, reward_chosen, reward_rejected, accuracy, logps_chosen,
-                                  logps_rejected, chosen, rejected, kl, kl_terms};
+                                  logps_rejected, chosen, rejected, kl, kl_terms, nll, nll_terms};
   std::copy(values, values + kFields, out);
 }
 
@@ -59,16 +60,20 @@ PreferenceMetrics PreferenceMetrics::from_array(const double* in) {
   PreferenceMetrics m;
   m.pairs = in[0], m.loss = in[1], m.reward_chosen = in[2], m.reward_rejected = in[3];
   m.accuracy = in[4], m.logps_chosen = in[5], m.logps_rejected = in[6];
-  m.chosen = in[7], m.rejected = in[8], m.kl = in[9], m.kl_terms = in[10];
+  m.chosen = in[7], m.rejected = in[8], m.kl = in[9], m.kl_terms = in[10], m.nll = in[11], m.nll_terms = in[12];
   return m;
 }
 
 namespace {
 std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, bool kto) {
-  if (!kto)
-    return {{"rewards/chosen", m.reward_chosen}, {"rewards/rejected", m.reward_rejected},
-            {"rewards/accuracies", m.accuracy},  {"rewards/margins", m.reward_chosen - m.reward_rejected},
-            {"logps/chosen", m.logps_chosen},    {"logps/rejected", m.logps_rejected}};
+  if (!kto) {
+    std::vector<std::pair<const char*, double>> out = {
+        {"rewards/chosen", m.reward_chosen}, {"rewards/rejected", m.reward_rejected},
+        {"rewards/accuracies", m.accuracy},  {"rewards/margins", m.reward_chosen - m.reward_rejected},
+        {"logps/chosen", m.logps_chosen},    {"logps/rejected", m.logps_rejected}};
+    if (m.nll_terms > 0) out.push_back({"nll_loss", m.nll});
+    return out;
+  }
   std::vector<std::pair<const char*, double>> out = {{"kl", m.kl}};
   if (m.chosen > 0) out.insert(out.end(), {{"rewards/chosen", m.reward_chosen}, {"logps/chosen", m.logps_chosen}});
   if (m.rejected > 0)

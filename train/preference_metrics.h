@@ -1,7 +1,9 @@
 // What preference training logs, as TRL logs it, from sums over a logging window (or an
 // evaluation) that ranks reduce and a checkpoint keeps.
-//   dpo / ipo (per pair): rewards/chosen, rewards/rejected, rewards/accuracies (chosen's reward
-//     above rejected's), rewards/margins, logps/chosen, logps/rejected: means over pairs.
+//   dpo / ipo / simpo (per pair): rewards/chosen, rewards/rejected, rewards/accuracies (chosen's
+//     reward above rejected's), rewards/margins, logps/chosen, logps/rejected: means over pairs;
+//     nll_loss (with rpo_alpha, and simpo's cpo_alpha): the mean of the micro-batches' NLL of their
+//     chosen responses.
 //   kto (per row): kl (the mean of the micro-batches' estimates), rewards/chosen and logps/chosen
 //     (means over desirable rows, when there were any), the same of the undesirable rows as
 //     rejected, and rewards/margins when there were both.
@@ -18,12 +20,13 @@ struct PreferenceMetrics {
   double loss = 0, reward_chosen = 0, reward_rejected = 0, accuracy = 0, logps_chosen = 0, logps_rejected = 0;
   double chosen = 0, rejected = 0;  // the responses summed in reward_/logps_chosen and _rejected
   double kl = 0, kl_terms = 0;      // kto: the sum of the KL estimates and their count
-  void add(const PairLogps& pair, const PairLoss& result);
+  double nll = 0, nll_terms = 0;    // the sum of the micro-batches' NLL and their count
+  void add(const PairLoss& result);
   void add_kto_row(bool desirable, double policy_logps, const RowLoss& result);
   void add(const PreferenceMetrics& other);
   PreferenceMetrics means() const;  // loss and accuracy per pair, the rest per response or estimate
   // The sums as one array, for a reduction over ranks and a checkpoint, and back.
-  static constexpr int kFields = 11;
+  static constexpr int kFields = 13;
   void to_array(double* out) const;
   static PreferenceMetrics from_array(const double* in);
 };

@@ -198,7 +198,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
                     "on sm_80+), or use flash_attention for f32");
 
-  if (preference() && resumed_from.empty()) compute_reference_logps();  // a resume reads them
+  if (has_reference() && resumed_from.empty()) compute_reference_logps();  // a resume reads them
   if (!resumed_from.empty()) restore(checkpoint);
   stop_point("restoring the checkpoint");
   if (comm.is_main())

@@ -103,7 +103,8 @@ std::string Trainer::Impl::save() {
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["world_size"] = std::to_string(comm.world_size());
   if (preference()) {  // the reference, which a resume cannot recompute once the weights moved
-    c.trainer.add("reference_logps", Tensor::from_floats(reference_logps, {static_cast<int64_t>(reference_logps.size())}));
+    if (has_reference())
+      c.trainer.add("reference_logps", Tensor::from_floats(reference_logps, {static_cast<int64_t>(reference_logps.size())}));
     double window[PreferenceMetrics::kFields];
     preference_since_log.to_array(window);
     for (int i = 0; i < PreferenceMetrics::kFields; i++)
@@ -200,7 +201,7 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   }
   if (preference()) {
     const int64_t n = data.examples->size();
-    reference_logps = t.require("reference_logps", {n}, DType::f32).to_floats();
+    if (has_reference()) reference_logps = t.require("reference_logps", {n}, DType::f32).to_floats();
     double window[PreferenceMetrics::kFields];
     for (int i = 0; i < PreferenceMetrics::kFields; i++)
       window[i] = metadata_loss<double>(t, "preference_since_log_" + std::to_string(i)).value_or(0.0);

@@ -90,7 +90,8 @@ void Trainer::Impl::print_data_summary() const {
     say("rows: {} train / {} val pairs, a pair's chosen and rejected response in one row, each attending to itself; "
         "{}: beta {}{}; LoRA dropout off (TRL's disable_dropout)\n",
         data.train_rows.size(), data.val_rows.size(), config.rl, config.rl_beta,
-        config.dpo_label_smoothing > 0 ? fmt::format(", label smoothing {}", config.dpo_label_smoothing) : "");
+        config.rl == "simpo" ? fmt::format(", gamma {}, cpo_alpha {} (no reference)", config.simpo_gamma, config.cpo_alpha)
+        : config.dpo_label_smoothing > 0 ? fmt::format(", label smoothing {}", config.dpo_label_smoothing) : "");
     for (int64_t k = 0; k < 2 && !data.split.train.empty(); k++)
       say("{} response of pair 0 ([[trained]]): {}\n", k == 0 ? "chosen" : "rejected",
           one_line(show_loss_mask(d, data.split.train[k], *tokenizer), 400));

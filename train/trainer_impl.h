@@ -92,6 +92,9 @@ struct Trainer::Impl {
   void for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f);
   bool preference() const { return !config.rl.empty(); }
   bool kto() const { return config.rl == "kto"; }
+  bool has_reference() const { return preference() && config.rl != "simpo"; }  // SimPO is reference-free
+  // RPO's NLL leaves out chosen targets of token id 0 (TRL's DPO), which pair_sequences then keeps apart.
+  bool split_zero_targets() const { return (config.rl == "dpo" || config.rl == "ipo") && config.rpo_alpha >= 0; }
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();

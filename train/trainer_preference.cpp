@@ -89,31 +89,38 @@ void Trainer::Impl::compute_reference_logps() {
 PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
                                               const std::vector<int64_t>& tokens, std::vector<float>* grads,
                                               double weight) const {
-  const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing};
+  const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing, config.simpo_gamma};
   const size_t B = b.rows.size();
   const bool split = tokens.size() == 3 * B;  // chosen targets of id 0 apart (rpo_alpha)
+  const auto reference = [&](size_t r, int k) {  // simpo has none
+    return has_reference() ? reference_logps.at(static_cast<size_t>(b.rows[r][k])) : 0.0f;
+  };
   PreferenceMetrics m;
   if (grads) grads->assign(logps.size(), 0.0f);
   for (size_t r = 0; r < B; r++) {
-    const PairLogps pair{logps[2 * r] + (split ? logps[2 * B + r] : 0.0f), logps[2 * r + 1],
-                         reference_logps.at(static_cast<size_t>(b.rows[r][0])),
-                         reference_logps.at(static_cast<size_t>(b.rows[r][1])),
-                         tokens[2 * r] + (split ? tokens[2 * B + r] : 0), tokens[2 * r + 1]};
+    const PairLogps pair{logps[2 * r] + (split ? logps[2 * B + r] : 0.0f), logps[2 * r + 1], reference(r, 0),
+                         reference(r, 1), tokens[2 * r] + (split ? tokens[2 * B + r] : 0), tokens[2 * r + 1]};
     const PairLoss result = pair_loss(loss_config, pair);
-    m.add(pair, result);
+    m.add(result);
     if (!grads) continue;
     (*grads)[2 * r] = static_cast<float>(result.d_chosen * weight);
     (*grads)[2 * r + 1] = static_cast<float>(result.d_rejected * weight);
     if (split) (*grads)[2 * B + r] = static_cast<float>(result.d_chosen * weight);
   }
-  if (config.rpo_alpha >= 0) {  // RPO: + alpha x the chosen responses' mean NLL, on each pair's loss
+  // RPO's (rpo_alpha) or CPO's (cpo_alpha, simpo) alpha x the chosen responses' mean NLL, on each
+  // pair's loss; logged as nll_loss (CPO logs it with any alpha, 0 when alpha is 0).
+  const bool simpo = config.rl == "simpo";
+  const double alpha = simpo ? config.cpo_alpha : config.rpo_alpha;
+  if (alpha >= 0) {
     double sum = 0;
     int64_t count = 0;
     for (size_t r = 0; r < B; r++) sum += logps[2 * r], count += tokens[2 * r];
-    const RpoTerm rpo = rpo_term(config.rpo_alpha, sum, count, static_cast<int64_t>(B));
-    m.loss += rpo.loss;
+    const RpoTerm nll = rpo_term(alpha, sum, count, static_cast<int64_t>(B));
+    m.loss += nll.loss;
+    m.nll += count > 0 && alpha != 0 ? -sum / static_cast<double>(count) : 0.0;
+    m.nll_terms += 1;
     if (grads)
-      for (size_t r = 0; r < B; r++) (*grads)[2 * r] += static_cast<float>(rpo.d_chosen * weight);
+      for (size_t r = 0; r < B; r++) (*grads)[2 * r] += static_cast<float>(nll.d_chosen * weight);
   }
   return m;
 }
@@ -155,7 +162,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   double counts[2] = {0, 0};  // pairs, tokens
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
-    sequences.push_back(pair_sequences(b, !kto() && c.rpo_alpha >= 0));
+    sequences.push_back(pair_sequences(b, split_zero_targets()));
     counts[0] += static_cast<double>(b.rows.size());
     counts[1] += static_cast<double>(b.num_tokens);
   }
@@ -193,7 +200,7 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   NoGradGuard no_grad;
   PreferenceMetrics m;
   for_each_eval_batch([&](const Batch& b, bool real) {
-    const PairSequences s = pair_sequences(b, !kto() && config.rpo_alpha >= 0);
+    const PairSequences s = pair_sequences(b, split_zero_targets());
     const std::vector<float> logps =
         pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), b.targets).to_floats();
     if (kto()) m.add(kto_metrics(b, logps, real, nullptr, 0.0));
