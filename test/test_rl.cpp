@@ -228,6 +228,10 @@ TEST_CASE("rpo_alpha: RPO's NLL of the chosen responses added to each pair's los
   check_case(kDpo, "rpo_nul", "rl: dpo\nrl_beta: 0.1\nrpo_alpha: 0.5\n", "", "pairs_nul.jsonl");
 }
 
+TEST_CASE("dpo_norm_loss: DPO's loss on log-likelihoods averaged over each response's tokens, as Axolotl's trainer") {
+  check_case(kDpo, "dpo_norm", "rl: dpo\ndpo_norm_loss: true\n");
+}
+
 TEST_CASE("rl: simpo: SimPO's reference-free loss on averaged log-likelihoods, with CPO's NLL, as TRL's CPOTrainer") {
   check_case(kDpo, "simpo", "rl: simpo\nrl_beta: 2.0\n");  // simpo_gamma 0.5 and cpo_alpha 1: TRL's defaults
   check_case(kDpo, "simpo_plain", "rl: simpo\nrl_beta: 2.0\nsimpo_gamma: 1.0\ncpo_alpha: 0\n");

@@ -21,6 +21,8 @@ Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sa
   rpo_nul    rpo on OUT/pairs_nul.jsonl, whose chosen responses hold NUL bytes (token id 0 here, as
              Llama 3's "!"): in the DPO term, not in the NLL
   lora_dpo   PEFT LoRA from the hf_trajectory fixture's lora_init (r 8, alpha 16, every linear)
+  dpo_norm   dpo with Axolotl's dpo_norm_loss: its trainer runs TRL's forward as for ipo, so the
+             sigmoid loss, rewards and logps are of log-likelihoods averaged over each response's tokens
   simpo      TRL's CPOTrainer with loss_type simpo, beta 2, simpo_gamma 0.5, cpo_alpha 1 (its default):
              no reference, log-likelihoods averaged over each response's tokens, the loss plus
              cpo_alpha x the micro-batch's chosen tokens' mean NLL (no token id left out)
@@ -104,7 +106,7 @@ def sequence_logps(model, sequences):
 
 
 def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None, simpo_gamma=None,
-          cpo_alpha=None):
+          cpo_alpha=None, norm_loss=False):
     """TRL's DPOTrainer (loss_type sigmoid / ipo, rpo_alpha) or, with simpo_gamma, its CPOTrainer's SimPO
     (no reference, cpo_alpha x the chosen tokens' NLL added)."""
     torch.manual_seed(0)
@@ -126,7 +128,7 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
                 with torch.no_grad():
                     ref = sequence_logps(reference(), seqs)[0]
             n = len(batch)
-            if loss_type in ("ipo", "simpo"):  # TRL averages over each response's tokens first
+            if loss_type in ("ipo", "simpo") or norm_loss:  # TRL averages over each response's tokens first
                 logps, ref = logps / counts, ref / counts
             pc, pr, rc, rr = logps[:n], logps[n:], ref[:n], ref[n:]
             if loss_type == "ipo":
@@ -163,7 +165,7 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
             record["nll_loss"] = sum(nlls) / len(nlls)
         steps.append(record)
     return {"loss_type": loss_type, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
-            "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "steps": steps}
+            "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "norm_loss": norm_loss, "steps": steps}
 
 
 def lora_with_reference(load):
@@ -212,6 +214,8 @@ def main():
     model, frozen = load(), load()
     cases["rpo_nul"] = train(model, lambda: frozen, [tokenize(row) for row in nul_rows], "sigmoid", 0.1, 0.0,
                              rpo_alpha=0.5)
+    model, frozen = load(), load()
+    cases["dpo_norm"] = train(model, lambda: frozen, pairs, "sigmoid", 0.1, 0.0, norm_loss=True)
     for name, gamma, alpha in [("simpo", 0.5, 1.0), ("simpo_plain", 1.0, 0.0)]:
         cases[name] = train(load(), None, pairs, "simpo", 2.0, 0.0, simpo_gamma=gamma, cpo_alpha=alpha)
     lora, reference = lora_with_reference(load)

@@ -264,7 +264,7 @@ void Parser::check_preference() {
     }
   // Each trainer's own keys (Axolotl passes rpo_alpha to every trainer; only DPO's takes it).
   const std::vector<std::pair<const char*, std::vector<std::string>>> own_keys = {
-      {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}},
+      {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}}, {"dpo_norm_loss", {"dpo", "ipo"}},
       {"kto_desirable_weight", {"kto"}},      {"kto_undesirable_weight", {"kto"}},
       {"simpo_gamma", {"simpo"}},             {"cpo_alpha", {"simpo"}},
       {"rl_beta", {"dpo", "ipo", "kto", "simpo"}}};

@@ -71,6 +71,9 @@ struct TrainConfig {
   double rl_beta = 0.1;
   double dpo_label_smoothing = 0;
   double rpo_alpha = -1;  // RPO's weight of the chosen responses' NLL (TRL's rpo_alpha); < 0: none
+  // Axolotl's dpo_norm_loss: DPO's loss on log-likelihoods averaged over each response's tokens, as
+  // IPO's (its AxolotlDPOTrainer runs TRL's forward as for ipo).
+  bool dpo_norm_loss = false;
   // simpo (TRL's CPOTrainer with loss_type simpo): its target margin (TRL's default 0.5), and CPO's
   // weight of the chosen responses' NLL (TRL's default 1; 0: plain SimPO).
   double simpo_gamma = 0.5, cpo_alpha = 1;

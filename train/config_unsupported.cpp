@@ -32,7 +32,6 @@ const Unsupported kUnsupported[] = {
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
-    {"dpo_norm_loss", "DPO's length-normalised loss is not built: rl: dpo sums log-likelihoods (rl: ipo averages them)"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"qat", "quantization-aware training (fake-quantised weights and activations) is not built"},

@@ -17,7 +17,7 @@ double sigmoid(double x) { return std::exp(log_sigmoid(x)); }
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
   // IPO and SimPO average each response's log-likelihoods over its tokens (a count of at least 1)
   // before the loss, and TRL's rewards and logged logps are of those averages.
-  const bool averaged = config.rl == "ipo" || config.rl == "simpo";
+  const bool averaged = config.rl == "ipo" || config.rl == "simpo" || config.norm_loss;
   const double nc = averaged ? static_cast<double>(std::max<int64_t>(p.chosen_tokens, 1)) : 1.0;
   const double nr = averaged ? static_cast<double>(std::max<int64_t>(p.rejected_tokens, 1)) : 1.0;
   const double beta = config.beta;

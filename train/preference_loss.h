@@ -4,6 +4,7 @@
 //     reference_rejected) over summed log-likelihoods; loss = -(1 - e) log sigmoid(beta z)
 //     - e log sigmoid(-beta z), e = dpo_label_smoothing (conservative DPO; 0: plain DPO).
 //   ipo: the same log-ratios averaged over each response's tokens; loss = (z - 1 / (2 beta))^2.
+//   dpo with norm_loss (Axolotl's dpo_norm_loss): DPO's loss on those averaged log-ratios.
 //   simpo (TRL's CPOTrainer, loss_type simpo): no reference; z = beta (chosen - rejected) - gamma
 //     over log-likelihoods averaged over each response's tokens; loss = -log sigmoid(z).
 //   kto (loss_type kto): r = policy - reference of a row's completion; a desirable row's loss
@@ -23,6 +24,7 @@ struct PreferenceLossConfig {
   double beta = 0.1;
   double label_smoothing = 0.0;
   double simpo_gamma = 0.5;  // SimPO's target margin
+  bool norm_loss = false;    // dpo on averaged log-likelihoods (Axolotl's dpo_norm_loss)
 };
 
 // One pair: summed log-likelihoods of each response under the policy and the reference (0 for

@@ -89,7 +89,8 @@ void Trainer::Impl::compute_reference_logps() {
 PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
                                               const std::vector<int64_t>& tokens, std::vector<float>* grads,
                                               double weight) const {
-  const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing, config.simpo_gamma};
+  const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing, config.simpo_gamma,
+                                         config.dpo_norm_loss};
   const size_t B = b.rows.size();
   const bool split = tokens.size() == 3 * B;  // chosen targets of id 0 apart (rpo_alpha)
   const auto reference = [&](size_t r, int k) {  // simpo has none
