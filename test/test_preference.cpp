@@ -151,6 +151,11 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: simpo\nrpo_alpha: 1\n").find("rpo_alpha: expected rl: dpo, ipo with it, got rl: simpo") !=
         std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\nsimpo_gamma: 1\n").find("simpo_gamma: expected rl: simpo with it") != std::string::npos);
+  // Axolotl's trl.beta wins over rl_beta; TRL's other arguments (GRPO's) are unused here.
+  const TrainConfig trl = parse_config(pairs + "rl: dpo\nrl_beta: 0.3\ntrl:\n  beta: 0.05\n  use_vllm: false\n", "cfg.yaml");
+  CHECK(trl.rl_beta == 0.05);
+  CHECK(trl.unknown_keys == std::vector<std::string>{"trl.use_vllm"});
+  CHECK(error_of(pairs + "rl: dpo\ntrl:\n  beta: -1\n").find("cfg.yaml:6: trl.beta: expected") != std::string::npos);
   const TrainConfig c = parse_config(pairs + "rl: dpo\ndpo_padding_free: true\nxformers_attention: true\n", "cfg.yaml");
   CHECK(c.attention == AttentionKind::mem_efficient);  // it masks documents: kept
   CHECK(c.speed_only_keys == std::vector<std::string>{"dpo_padding_free"});

@@ -296,6 +296,10 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(number("rpo_alpha", training, MEMBER(rpo_alpha), kNonNegative,
                           "RPO: each pair's loss plus this times the mean NLL of the micro-batch's chosen responses"),
                    {"dpo", "ipo"}),
+      {"trl", training, "a map of TRL arguments {beta, ...}",
+       "Axolotl's TRL arguments: trl.beta is the preference beta, over rl_beta (written as rl_beta); the rest "
+       "are GRPO's (not built) and listed as unused",
+       read_trl, nullptr},
       only_with_rl(flag("dpo_norm_loss", training, MEMBER(dpo_norm_loss),
                         "rl: dpo on log-likelihoods averaged over each response's tokens (its loss, rewards and logps)"),
                    {"dpo", "ipo"}),

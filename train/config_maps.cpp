@@ -127,6 +127,15 @@ void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Wher
              });
 }
 
+// Axolotl's trl: TRL's trainer arguments. Its preference trainers read only trl.beta (over
+// rl_beta); the rest are GRPO's, which is not built, and are listed as unused.
+void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  for_fields(n, w, "a map of TRL arguments {beta, ...}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+    if (key == "beta" && !v.IsNull()) ctx.config.rl_beta = read_double(v, wk, kPositive);
+    else ctx.unknown.insert(wk.key);
+  });
+}
+
 void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   for_fields(n, w, "a map {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
