@@ -68,9 +68,13 @@ UnpairedText unpaired_text(const Strategy& s, const json& row, const std::string
   }
   out.completion.append(completion, kRowSource);
   out.completion.append(m.response_end, jinja::kTemplateSource);
+  // TRL reads the label as a bool tensor: true / false, or 1 / 0.
   const json& label = field(row, "label", where);
-  if (!label.is_boolean()) throw UserError(where + "field \"label\" is a " + label.type_name() + "; expected true or false");
-  out.desirable = label.get<bool>();
+  const bool binary = label.is_number_integer() && (label.get<int64_t>() == 0 || label.get<int64_t>() == 1);
+  if (!label.is_boolean() && !binary)
+    throw UserError(where + "field \"label\" is " + (label.is_number() ? label.dump() : std::string("a ") + label.type_name()) +
+                    "; expected true or false (or 1 or 0)");
+  out.desirable = label.is_boolean() ? label.get<bool>() : label.get<int64_t>() == 1;
   return out;
 }
 

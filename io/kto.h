@@ -8,7 +8,7 @@
 //     the row's "completion" string. argilla_chat reads "completion" as a conversation: llama3's
 //     prompt is every message but the last (each under its role's header), chatml's the first
 //     message as the user turn; the completion is the last (llama3) or second (chatml) message.
-//   The label is the row's "label", true or false.
+//   The label is the row's "label": true or false (or 1 or 0, as TRL's bool tensor reads them).
 // Axolotl drops a row whose prompt and completion, each tokenized alone without BOS/EOS, hold more
 // than sequence_len tokens together. TRL then adds EOS to a completion that does not end in it,
 // tokenizes the prompt and the prompt with the completion (BOS first), and takes the completion's

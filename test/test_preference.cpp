@@ -209,9 +209,13 @@ TEST_CASE("KTO strategies: Axolotl's prompt and completion, the label; TRL's BOS
   ex = kto_examples("chatml.argilla_chat", chat);
   CHECK(kFake.decode(ex[0].tokens) == "<bos><im>user\nQ</im>\n<im>assistant\n");
   CHECK(trained(ex[1]) == "A</im><eos>");
-  // The label is a boolean; a missing field is named.
+  // The label is a boolean, or 1 / 0; a missing field is named.
   CHECK(kto_error("llama3.ultra", R"({"prompt": "Q", "completion": "A", "label": "yes"})" "\n")
-            .find("rows.jsonl:1: field \"label\" is a string; expected true or false") != std::string::npos);
+            .find("rows.jsonl:1: field \"label\" is a string; expected true or false (or 1 or 0)") != std::string::npos);
+  CHECK(kto_error("llama3.ultra", R"({"prompt": "Q", "completion": "A", "label": 2})" "\n").find("\"label\" is 2;") !=
+        std::string::npos);
+  CHECK(kto_examples("llama3.ultra", R"({"prompt": "Q", "completion": "A", "label": 1})" "\n")[1].desirable);
+  CHECK(!kto_examples("llama3.ultra", R"({"prompt": "Q", "completion": "A", "label": 0})" "\n")[1].desirable);
   CHECK(kto_error("llama3.ultra", R"({"prompt": "Q", "completion": "A"})" "\n").find("missing field \"label\"") !=
         std::string::npos);
   CHECK(kto_error("llama3.default", R"({"prompt": "Q"})" "\n").find("no KTO dataset type") != std::string::npos);
