@@ -63,7 +63,7 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
 }
 
 // Marks the first of `wanted` within 3 tokens after each message's content (Axolotl's slack for
-// template padding), before the next message's, as `option` says: turn with its content's loss,
+// template padding), before the next message's, as `option` says: turn with its message's loss,
 // all trained, last only the last one found of the turns that count for it, none never.
 void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& message_of,
                     const std::vector<TurnMask>& masks, const std::vector<int32_t>& wanted,
@@ -73,7 +73,7 @@ void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& mes
     if (message_of[t] < 0 || (t + 1 < ids.size() && message_of[t + 1] == message_of[t])) continue;
     for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)  // t: a message's last token
       if (std::find(wanted.begin(), wanted.end(), ids[k]) != wanted.end()) {
-        loss[k] = option == "all" ? Loss::trained : option == "turn" ? loss[t] : Loss::none;
+        loss[k] = option == "all" ? Loss::trained : option == "turn" ? masks.at(size_t(message_of[t])).content : Loss::none;
         if (masks.at(size_t(message_of[t])).counts_for_last) last = k;
         break;
       }
@@ -140,6 +140,18 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
   std::vector<Loss> loss(ids.size(), Loss::none);
   for (size_t t = 0; t < ids.size(); t++)
     if (message_of[t] >= 0) loss[t] = masks.at(size_t(message_of[t])).content;
+  // A message with train_detail: only the tokens its spans train, counted from its first content
+  // token by position (Axolotl's turn_start_idx + i, which may reach past the content).
+  for (size_t m = 0; m < masks.size(); m++) {
+    if (!masks[m].has_detail) continue;
+    const auto first = std::find(message_of.begin(), message_of.end(), int(m));
+    if (first == message_of.end()) continue;
+    for (size_t t = 0; t < ids.size(); t++)
+      if (message_of[t] == int(m)) loss[t] = Loss::none;
+    const size_t start = size_t(first - message_of.begin());
+    for (size_t i = 0; i < masks[m].detail_tokens.size() && start + i < ids.size(); i++)
+      if (masks[m].detail_tokens[i]) loss[start + i] = Loss::trained;
+  }
   // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos
   // (one pass when EOS is an end-of-turn token: the two agree then, as checked above).
   mark_turn_ends(ids, message_of, masks, eot_ids, end_of_turn_option(spec), loss);

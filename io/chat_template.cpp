@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 #include "engine/user_error.h"
 #include "io/chat_jinja.h"
@@ -131,7 +132,17 @@ ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpe
   if (!ours)
     throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
                     "not map; expected one of " + known_roles(spec));
-  ChatMessage m{*ours, content_is_string ? message_string(message, mapped_key(spec, "content"), where, which) : "", {}};
+  auto detail = spec.message_field_training_detail.empty() ? message.end() : message.find(spec.message_field_training_detail);
+  const bool has_detail = detail != message.end() && !detail->is_null();
+  if (has_detail && !content_is_string) {  // Axolotl refuses spans over anything but a string
+    const auto content = message.find(mapped_key(spec, "content"));
+    if (content == message.end() || !content->is_string())
+      throw UserError(where + which + " has \"" + spec.message_field_training_detail +
+                      "\" but no string content; expected a string to take spans of");
+  }
+  ChatMessage m{*ours, content_is_string || has_detail ? message_string(message, mapped_key(spec, "content"), where, which) : "",
+                {}, {}};
+  if (has_detail) m.train_detail = read_train_detail(*detail, where + which + "'s \"" + spec.message_field_training_detail + "\"");
   auto flag = spec.message_field_training.empty() ? message.end() : message.find(spec.message_field_training);
   if (flag != message.end() && !flag->is_null()) {
     if (!flag->is_boolean())
@@ -153,15 +164,24 @@ std::string end_of_turn_option(const DatasetSpec& spec) {
   return spec.train_on_eot.empty() ? spec.train_on_eos : spec.train_on_eot;
 }
 
-std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
+std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec,
+                                 const Tokenizer* tokenizer) {
   const std::set<std::string> trained_roles = trained_roles_of(spec);
   const bool any_turn = spec.train_on_eos == "all" || end_of_turn_option(spec) == "all";
   std::vector<TurnMask> masks;
   for (const ChatMessage& m : messages) {
     const bool by_role = trained_roles.count(m.role) > 0;
-    const Loss content = m.train ? (*m.train ? Loss::trained : Loss::none) : by_role ? Loss::trained : Loss::prompt;
-    const bool trains = m.train ? *m.train : by_role || spec.train_on_inputs;
-    masks.push_back({content, trains || any_turn});
+    // Axolotl's order: the message's flag, else whether it lists spans, else its role.
+    const std::optional<bool> own = m.train ? m.train : m.train_detail ? std::optional<bool>(!m.train_detail->empty())
+                                                                       : std::nullopt;
+    const Loss content = own ? (*own ? Loss::trained : Loss::none) : by_role ? Loss::trained : Loss::prompt;
+    const bool trains = own ? *own : by_role || spec.train_on_inputs;
+    masks.push_back({content, trains || any_turn, {}, false});
+    if (m.train_detail && content == Loss::trained) {
+      if (!tokenizer) throw std::logic_error("turn_masks: train_detail needs the tokenizer");
+      masks.back().detail_tokens = train_detail_tokens(m.content, *m.train_detail, *tokenizer);
+      masks.back().has_detail = true;
+    }
   }
   return masks;
 }
@@ -175,11 +195,11 @@ std::string builtin_chat_template(const std::string& chat_template) {
   return chat_template.rfind(fallback, 0) == 0 ? chat_template.substr(fallback.size()) : chat_template;
 }
 
-Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec) {
+Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec, const Tokenizer* tokenizer) {
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
   const std::string eos = end_of_turn_option(spec);  // the built-in markers end turns
-  const std::vector<TurnMask> masks = turn_masks(messages, spec);
+  const std::vector<TurnMask> masks = turn_masks(messages, spec, tokenizer);
   size_t last = messages.size();  // the turn whose end `last` trains
   for (size_t i = 0; i < messages.size(); i++)
     if (masks[i].counts_for_last) last = i;
@@ -204,7 +224,17 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
     text(msg.role, Loss::none);
     if (m.header_close) special(m.header_close, Loss::none);
     text(m.header_sep, Loss::none);
-    text(m.trim_content ? jinja_trim(msg.content) : msg.content, content);
+    const std::string shown = m.trim_content ? jinja_trim(msg.content) : msg.content;
+    if (masks[i].has_detail) {
+      // The spans train tokens of the content tokenized alone, by position (Axolotl's): the
+      // shown content's token i trains when the message's token i does.
+      const std::vector<bool>& trains = masks[i].detail_tokens;
+      const std::vector<int32_t> ids = tokenizer->encode(shown);
+      for (size_t t = 0; t < ids.size(); t++)
+        doc.pieces.push_back({Piece::Kind::ids, "", {ids[t]}, t < trains.size() && trains[t] ? Loss::trained : Loss::none});
+    } else {
+      text(shown, content);
+    }
     Loss end = Loss::none;  // train_on_eos none
     if (eos == "all" || (eos == "last" && i == last)) end = Loss::trained;
     else if (eos == "turn") end = content;
@@ -266,14 +296,14 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       template_messages.push_back(jinja::Value::from(std::move(fields)));
     }
     if (!jinja_template) {
-      docs.push_back(chat_document(messages, spec));
+      docs.push_back(chat_document(messages, spec, &tokenizer));
       continue;
     }
     try {
       auto tools = r.value.find(spec.field_tools);
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
                                          tools == r.value.end() ? jinja::Value::none() : jinja::from_json(*tools),
-                                         turn_masks(messages, spec), spec, tokenizer));
+                                         turn_masks(messages, spec, &tokenizer), spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());
     }

@@ -26,6 +26,8 @@
 
 #include "io/data_config.h"
 #include "io/documents.h"
+#include "io/tokenizer.h"
+#include "io/train_detail.h"
 
 namespace llm {
 
@@ -35,6 +37,10 @@ struct ChatMessage {
   // The message's own flag (datasets: message_field_training), over its role's: true trains its
   // content, false trains nothing of it, even with train_on_inputs (Axolotl's rule).
   std::optional<bool> train;
+  // Its spans (datasets: message_field_training_detail, io/train_detail.h): without its own flag,
+  // a non-empty list trains the message (an empty one does not); a message that trains then
+  // trains only the tokens the spans train. The content is kept as a string for them.
+  std::optional<std::vector<TrainDetail>> train_detail;
 };
 
 // How a conversation's turn is masked: the loss of its content (its own flag, else trained when
@@ -44,6 +50,10 @@ struct ChatMessage {
 struct TurnMask {
   Loss content;
   bool counts_for_last;
+  // A message with train_detail that trains: which tokens of its content, tokenized alone, train
+  // (io/train_detail.h); the others take no loss. Empty otherwise.
+  std::vector<bool> detail_tokens;
+  bool has_detail = false;
 };
 // The key of a message's `property` (role, content) in the dataset: message_property_mappings'.
 std::string mapped_key(const DatasetSpec& spec, const std::string& property);
@@ -53,12 +63,16 @@ std::string mapped_key(const DatasetSpec& spec, const std::string& property);
 ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpec& spec, bool content_is_string,
                          const std::string& where, const std::string& which);
 
-std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec);
+// `tokenizer` is needed only by messages with train_detail (their detail_tokens).
+std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec,
+                                 const Tokenizer* tokenizer = nullptr);
 
 // The pieces of `messages` under spec.chat_template, with the losses that spec.roles_to_train and
 // spec.train_on_eos give them; add_bos and add_eos false (the template writes its own markers).
-// Throws UserError naming spec.path on an unknown chat_template or train_on_eos.
-Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec);
+// A message with train_detail has its content as token ids, each with its own loss (`tokenizer`
+// then required). Throws UserError naming spec.path on an unknown chat_template or train_on_eos.
+Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec,
+                       const Tokenizer* tokenizer = nullptr);
 
 // The text the template renders for `messages` (markers written by name), as Jinja renders it
 // without a generation prompt: chat_document's pieces joined.

@@ -37,6 +37,7 @@ struct DatasetSpec {
   std::string field_chosen = "chosen", field_rejected = "rejected";
   std::string field_tools = "tools";  // the row's tool definitions, a Jinja template's `tools`
   std::string message_field_training;  // a message's own training flag (bool); empty: none
+  std::string message_field_training_detail;  // a message's spans that train (io/train_detail.h); empty: none
   bool drop_system_message = false;    // drop a row's first message when it is a system one
   std::map<std::string, std::string> message_property_mappings = {{"role", "role"},
                                                                     {"content", "content"}};

@@ -297,6 +297,75 @@ TEST_CASE("message_field_training and drop_system_message, under the built-in an
   }
 }
 
+TEST_CASE("train_detail_tokens: Axolotl's spans widened to token boundaries; a token trains whole inside a trained span") {
+  // kFake: one token per byte, so token i is character i (ASCII).
+  const std::string content = "Hello, world";
+  const auto trained_text = [&](const std::vector<TrainDetail>& details) {
+    const std::vector<bool> t = train_detail_tokens(content, details, kFake);
+    REQUIRE(t.size() == content.size());
+    std::string out;
+    for (size_t i = 0; i < t.size(); i++) out += t[i] ? content[i] : '.';
+    return out;
+  };
+  CHECK(trained_text({{0, 4, true}}) == "Hello.......");
+  CHECK(trained_text({{7, 11, true}, {0, 4, false}}) == ".......world");
+  CHECK(trained_text({{0, 11, true}, {3, 5, false}}) == "Hello, world");  // any trained span holding it
+  CHECK(trained_text({{20, 30, true}}) == "............");  // past the content: no token, skipped
+  CHECK(trained_text({{2, 2, true}}) == "..l.........");
+  CHECK(trained_text({{-5, 1, true}}) == "He..........");
+  CHECK(trained_text({}) == "............");
+  // A token holding several characters trains only when a span holds all of them; the span's
+  // edges move to the tokens they cut. Two-byte characters: "é" is one character, two tokens here.
+  const std::vector<bool> accent = train_detail_tokens("aéb", {{1, 1, true}}, kFake);
+  CHECK(accent == std::vector<bool>{false, true, true, false});
+  // The list's shape is checked, naming the message.
+  CHECK(error_of([] { read_train_detail(nlohmann::ordered_json::parse(R"([{"begin_offset": 0, "train": true}])"), "f:1: m"); }) ==
+        "f:1: m has an entry without an integer \"end_offset\"; expected a list of {begin_offset, end_offset, train} "
+        "(datasets: message_field_training_detail)");
+}
+
+TEST_CASE("message_field_training_detail equals Axolotl's on transformers' tokenizer and offsets") {
+  const nlohmann::ordered_json fixture = read_fixture("axolotl_masks.json");
+  const BpeTokenizer tokenizer(std::string(LLM_CHAT_FIXTURE_DIR) + "/../hf_tokenizer/tokenizer.json");
+  REQUIRE(fixture["detail_cases"].size() == 2);
+  for (const auto& c : fixture["detail_cases"]) {
+    const auto& t = fixture["templates"][c["template"].get<std::string>()];
+    CAPTURE(c["template"]);
+    DatasetSpec spec;
+    spec.chat_template = "jinja";
+    spec.chat_template_source = t["source"];
+    spec.eot_tokens = t["eot_tokens"].get<std::vector<std::string>>();
+    spec.message_field_training_detail = "train_detail";
+    const Example ex = examples_of(row_of(fixture["detail_messages"]), spec, tokenizer).at(0);
+    CHECK(ex.tokens == c["input_ids"].get<std::vector<int32_t>>());
+    CHECK(ex.labels == c["labels"].get<std::vector<int32_t>>());
+  }
+}
+
+TEST_CASE("message_field_training_detail: only the spans train, under the built-in and the Jinja llama3") {
+  const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
+  const std::string rows =
+      R"({"messages": [{"role": "user", "content": "Q"},)"
+      R"( {"role": "assistant", "content": "good bad good", "spans": [{"begin_offset": 0, "end_offset": 3, "train": true},)"
+      R"( {"begin_offset": 9, "end_offset": 12, "train": true}]}, {"role": "user", "content": "U2", "spans": []},)"
+      R"( {"role": "assistant", "content": "A2", "spans": [{"begin_offset": 0, "end_offset": 1, "train": false}]}]})" "\n";
+  for (const bool jinja : {false, true}) {
+    CAPTURE(jinja);
+    DatasetSpec spec;
+    spec.chat_template = jinja ? "jinja" : "llama3";
+    if (jinja) spec.chat_template_source = fixture["template"];
+    spec.eot_tokens = {"<|eot_id|>"};
+    spec.message_field_training_detail = "spans";
+    // The spans' tokens and the end of their turn; an empty list trains nothing (not even with
+    // train_on_inputs); a list of untrained spans trains the turn's end only.
+    CHECK(trained(examples_of(rows, spec, kFake).at(0)) == "good|good<eot>|<eot>");
+    CHECK(trained(examples_of(rows, spec, kFake, true).at(0)) == "Q<eot>|good|good<eot>|<eot>");
+    CHECK(error_of([&] { examples_of(R"({"messages": [{"role": "user", "content": "q", "spans": 3}]})" "\n", spec, kFake); })
+              .find("messages[0]'s \"spans\" is a number; expected a list of {begin_offset, end_offset, train}") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict when EOS ends turns") {
   DatasetSpec spec;
   spec.chat_template = "jinja";

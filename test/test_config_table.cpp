@@ -72,6 +72,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.field_chosen == y.field_chosen);
     CHECK(x.field_rejected == y.field_rejected);
     CHECK(x.message_field_training == y.message_field_training);
+    CHECK(x.message_field_training_detail == y.message_field_training_detail);
     CHECK(x.drop_system_message == y.drop_system_message);
     CHECK(x.message_property_mappings == y.message_property_mappings);
     CHECK(x.roles == y.roles);
@@ -126,7 +127,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n    field: body\n    split: train[:50%]\n"
       "  - path: " + s.data + "\n    type: chat_template\n    chat_template: chatml\n"
       "    field_messages: conversations\n    field_tools: functions\n"
-      "    message_field_training: train\n    drop_system_message: true\n"
+      "    message_field_training: train\n    message_field_training_detail: spans\n    drop_system_message: true\n"
       "    message_property_mappings: {role: from, content: value}\n"
       "    roles: {assistant: [gpt, model], user: human}\n    roles_to_train: [gpt]\n"
       "    train_on_eos: all\n    train_on_eot: last\n"

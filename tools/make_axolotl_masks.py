@@ -15,6 +15,10 @@ ChatTemplateStrategy chooses them (re-stated here, not imported: Axolotl is not 
     turn's end, counted when within 3 tokens of it; train_on_eos turn trains it with a trained
     turn, all always, last only the last one found, none never. (EOS is the eot token of
     test/data/hf_tokenizer, so Axolotl's separate EOS pass under train_on_eos is this one.)
+  - message_field_training_detail (detail_cases): a message's spans decide whether it trains (a
+    non-empty list does) and which tokens: its content tokenized alone with offsets, each token
+    ending where the next starts, the spans widened to token boundaries, a token trained when a
+    trained span holds it whole, set at the turn's start + its index.
 
 Run from the repository root (needs transformers): tools/make_axolotl_masks.py
 """
@@ -36,6 +40,36 @@ def msg(role, content):
 
 CONVERSATION = [msg("system", "Be brief."), msg("user", "hello 123"), msg("assistant", "world 1"),
                 msg("user", "hello world"), msg("assistant", "hello, world 12")]
+
+
+def span(begin, end, train):
+    return {"begin_offset": begin, "end_offset": end, "train": train}
+
+
+# Spans cutting tokens ("hello" is one token of the fixture's tokenizer), past the content, untrained
+# inside trained, an empty list on a user turn, and spans over non-ASCII text.
+DETAIL_CONVERSATION = [
+    msg("user", "hello 123"),
+    dict(msg("assistant", "hello, world 12345 hello"), train_detail=[span(2, 9, True), span(13, 40, True)]),
+    dict(msg("user", "hello world"), train_detail=[]),
+    dict(msg("assistant", "naïve café world"), train_detail=[span(0, 14, True), span(6, 9, False)])]
+
+
+def detail_offsets(tokenizer, text, details):
+    """Axolotl's get_offsets_for_train_detail: whether each token of text, tokenized alone, trains."""
+    offsets = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
+    offsets = [(offsets[i][0], offsets[i + 1][0] - 1) for i in range(len(offsets) - 1)] + [(offsets[-1][0], len(text) - 1)]
+    adjusted = []
+    for d in details:
+        begin = next((i for i, (s, _) in enumerate(offsets) if s >= d["begin_offset"]), len(offsets))
+        if begin > 0 and offsets[begin - 1][1] > d["begin_offset"]:
+            begin -= 1
+        end = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][1] <= d["end_offset"]), -1)
+        if end < len(offsets) - 1 and offsets[end + 1][0] < d["end_offset"]:
+            end += 1
+        if begin <= end:
+            adjusted.append((offsets[begin][0], offsets[end][1], d["train"]))
+    return [any(s >= b and e <= f and t for b, f, t in adjusted) for s, e in offsets]
 
 
 def axolotl_example(tokenizer, template, messages, roles_to_train, train_on_eos, eot_tokens, train_on_inputs):
@@ -60,13 +94,18 @@ def axolotl_example(tokenizer, template, messages, roles_to_train, train_on_eos,
     eot_ids = [tokenizer.convert_tokens_to_ids(t) for t in eot_tokens] or [tokenizer.eos_token_id]
     last = -1
     for i, m in enumerate(messages):
-        train = train_on_inputs or m["role"] in roles_to_train
+        detail = m.get("train_detail")
+        train = bool(detail) if detail is not None else train_on_inputs or m["role"] in roles_to_train
         if not train and train_on_eos != "all":
             continue
         start, end = turn_bounds(i)
         if start == -1:
             continue
-        if train:
+        if train and detail:
+            for k, trained in enumerate(detail_offsets(tokenizer, m["content"], detail)):
+                if trained and start + k < len(ids):
+                    labels[start + k] = ids[start + k]
+        elif train:
             labels[start:end] = ids[start:end]
         eot = next((k for k in range(end, len(ids)) if ids[k] in eot_ids), -1)
         if eot != -1 and eot - end <= 3:
@@ -91,10 +130,14 @@ def main():
                                                   eot_tokens, train_on_inputs)
                     cases.append({"template": name, "roles_to_train": roles, "train_on_eos": train_on_eos,
                                   "train_on_inputs": train_on_inputs, "input_ids": ids, "labels": labels})
+    detail_cases = []
+    for name, (template, eot_tokens) in templates.items():
+        ids, labels = axolotl_example(tokenizer, template, DETAIL_CONVERSATION, ["assistant"], "turn", eot_tokens, False)
+        detail_cases.append({"template": name, "input_ids": ids, "labels": labels})
     path = pathlib.Path("test/data/chat/axolotl_masks.json")
     fixture = {"tokenizer": "test/data/hf_tokenizer", "messages": CONVERSATION,
                "templates": {name: {"source": t, "eot_tokens": e} for name, (t, e) in templates.items()},
-               "cases": cases}
+               "cases": cases, "detail_messages": DETAIL_CONVERSATION, "detail_cases": detail_cases}
     path.write_text(json.dumps(fixture, ensure_ascii=False) + "\n")
     print(f"wrote {path} ({len(cases)} cases)")
 

@@ -110,6 +110,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  spec.field_tools = read_string(v, wk);
                } else if (key == "message_field_training") {
                  spec.message_field_training = read_string(v, wk);
+               } else if (key == "message_field_training_detail") {
+                 spec.message_field_training_detail = read_string(v, wk);
                } else if (key == "drop_system_message") {
                  spec.drop_system_message = read_bool(v, wk);
                } else if (key == "message_property_mappings") {
@@ -167,6 +169,8 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     y += "\n    field_messages: " + yaml_string(d.field_messages);
     if (d.field_tools != "tools") y += "\n    field_tools: " + yaml_string(d.field_tools);
     if (!d.message_field_training.empty()) y += "\n    message_field_training: " + yaml_string(d.message_field_training);
+    if (!d.message_field_training_detail.empty())
+      y += "\n    message_field_training_detail: " + yaml_string(d.message_field_training_detail);
     if (d.drop_system_message) y += "\n    drop_system_message: true";
     y += "\n    message_property_mappings: {role: " +
          yaml_string(d.message_property_mappings.at("role")) +

@@ -314,6 +314,8 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
             DatasetSpec spec;
             spec.path = scratch + "/data.jsonl";
             spec.type = type;
+            spec.message_field_training = "training";  // read by chat_template rows only
+            spec.message_field_training_detail = "train_detail";
             write_bytes(spec.path, input);
             load_documents(spec, ByteTokenizer());
           }};
@@ -429,7 +431,8 @@ const std::vector<Target>& targets() {
         hf_tokenizer_json_target(),
         documents_target("completion", {"text"}),
         documents_target("alpaca", {"instruction", "input", "output"}),
-        documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool"}),
+        documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool",
+                                           "training", "train_detail", "begin_offset", "end_offset", "train"}),
         documents_target("input_output", {"segments", "text", "label"}),
         documents_target("pretokenized", {"input_ids", "labels", "attention_mask", "-100"}),
     };
