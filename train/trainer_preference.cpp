@@ -1,11 +1,11 @@
-// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / kto): the reference
-// log-likelihoods, one step's gradients over pairs (rows), and evaluation over them.
+// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / simpo / kto): the
+// reference log-likelihoods, one step's gradients over pairs (rows), and evaluation over them.
 //
 // rl: kto lays a row out as a pair: its prompt with its completion (document 0) and with another
 // row's completion (document 1, io/kto.h), whose log-likelihoods give TRL's KL estimate (computed
 // without gradient there: here its slot's gradient is 0).
 //
-// The reference is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
+// The reference (none for simpo) is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
 // with the adapters off, which equals the starting model while lora_B is zero; a full run's
 // second copy of the base). Here each pair's two log-likelihoods under it are computed once,
 // before the first step, and kept (in every checkpoint too), as TRL's precompute_ref_log_probs:
