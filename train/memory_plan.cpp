@@ -21,7 +21,9 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.backward_prefetch = c.backward_prefetch;
   in.merge_lora = c.merge_lora;
   in.model = c.model;
-  in.sequence_len = c.data.sequence_len * (c.rl.empty() ? 1 : 2);  // a preference row holds a pair
+  // A pair's row holds both of its sequences (KTO trains them one at a time, but its reference
+  // and evaluation passes take the rows whole: the plan bounds those too).
+  in.sequence_len = c.data.sequence_len * (c.rl.empty() ? 1 : 2);
   in.micro_batch_size = c.micro_batch_size;
   in.gradient_accumulation_steps = c.gradient_accumulation_steps;
   in.ranks = ranks;

@@ -112,6 +112,9 @@ struct Trainer::Impl {
   // every rank calls it, with real false when it has no batch of its own).
   PreferenceMetrics kto_metrics(const Batch& b, const std::vector<float>& logps, bool real, std::vector<float>* grads,
                                 double weight);
+  // rl: kto's training forward of a micro-batch: the policy's log-likelihood of each row's
+  // training sequence (with gradient), its metrics added to `step` and d(loss) / d(it) in `grads`.
+  Tensor kto_logps(const Batch& b, double weight, PreferenceMetrics& step, std::vector<float>& grads);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_checkpoint.cpp: the final model or adapter, with the tokenizer

@@ -2,8 +2,9 @@
 // reference log-likelihoods, one step's gradients over pairs (rows), and evaluation over them.
 //
 // rl: kto lays a row out as a pair: its prompt with its completion (document 0) and with another
-// row's completion (document 1, io/kto.h), whose log-likelihoods give TRL's KL estimate (computed
-// without gradient there: here its slot's gradient is 0).
+// row's completion (document 1, io/kto.h), whose log-likelihoods give TRL's KL estimate. Training
+// runs the two apart, the KL sequences without gradient as TRL does; the reference and evaluation
+// passes (no gradient) take the pair rows whole.
 //
 // The reference (none for simpo) is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
 // with the adapters off, which equals the starting model while lora_B is zero; a full run's
@@ -43,6 +44,27 @@ PairSequences pair_sequences(const Batch& b, bool split_zero = false) {
   }
   out.sequences = Tensor::from_ints(sequences, {B * S});
   return out;
+}
+
+// Each row's example `k` of a pair batch (KTO: 0 its training sequence, 1 its KL sequence), one
+// example a row, unpadded beyond the longest.
+Batch sequences_batch(const ExampleSet& data, const Batch& b, size_t k, const RowLayout& pair_layout) {
+  std::vector<Row> rows;
+  for (const Row& row : b.rows) rows.push_back({row.at(k)});
+  std::vector<int64_t> which(rows.size());
+  for (size_t r = 0; r < rows.size(); r++) which[r] = static_cast<int64_t>(r);
+  const RowLayout layout{pair_layout.sequence_len / 2, false, false, pair_layout.pad};
+  return make_batch(data, rows, which.data(), static_cast<int64_t>(rows.size()), layout);
+}
+
+// Each counted position's row: the sequence ids of a batch of one example a row.
+Tensor row_sequences(const Batch& b) {
+  const int64_t S = b.inputs.size(1);
+  const std::vector<int32_t> targets = b.targets.to(Device::cpu()).to_ints();
+  std::vector<int32_t> sequences(targets.size(), 0);
+  for (size_t i = 0; i < targets.size(); i++)
+    if (targets[i] != kIgnoreIndex) sequences[i] = static_cast<int32_t>(static_cast<int64_t>(i) / S);
+  return Tensor::from_ints(sequences, {static_cast<int64_t>(sequences.size())});
 }
 
 }  // namespace
@@ -154,6 +176,27 @@ PreferenceMetrics Trainer::Impl::kto_metrics(const Batch& b, const std::vector<f
   return m;
 }
 
+Tensor Trainer::Impl::kto_logps(const Batch& b, double weight, PreferenceMetrics& step, std::vector<float>& grads) {
+  // The KL sequences under no gradient, as TRL's torch.no_grad forward: the backward then holds
+  // only the training sequences' activations. Each batch takes one sequence a row.
+  const Batch mismatched = sequences_batch(*data.examples, b, 1, data.train_layout);
+  const Batch matched = sequences_batch(*data.examples, b, 0, data.train_layout);
+  const int64_t B = static_cast<int64_t>(b.rows.size());
+  std::vector<float> kl;
+  {
+    NoGradGuard no_grad;
+    kl = pair_logps(mismatched, row_sequences(mismatched), B, mismatched.targets).to_floats();
+  }
+  Tensor logps = pair_logps(matched, row_sequences(matched), B, matched.targets);
+  const std::vector<float> own = logps.to_floats();
+  std::vector<float> both(static_cast<size_t>(2 * B)), pair_grads;
+  for (int64_t r = 0; r < B; r++) both[2 * r] = own[r], both[2 * r + 1] = kl[r];
+  step.add(kto_metrics(b, both, true, &pair_grads, weight));
+  grads.resize(static_cast<size_t>(B));
+  for (int64_t r = 0; r < B; r++) grads[r] = pair_grads[2 * r];
+  return logps;
+}
+
 double Trainer::Impl::accumulate_preference_gradients() {
   const TrainConfig& c = config;
   for (Tensor* p : param_tensors) p->zero_grad();
@@ -163,7 +206,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   double counts[2] = {0, 0};  // pairs, tokens
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
-    sequences.push_back(pair_sequences(b, split_zero_targets()));
+    if (!kto()) sequences.push_back(pair_sequences(b, split_zero_targets()));
     counts[0] += static_cast<double>(b.rows.size());
     counts[1] += static_cast<double>(b.num_tokens);
   }
@@ -177,12 +220,15 @@ double Trainer::Impl::accumulate_preference_gradients() {
   PreferenceMetrics step;
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
-    Tensor logps = pair_logps(b, sequences[micro].sequences, static_cast<int64_t>(sequences[micro].tokens.size()), b.targets);
-    // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
     std::vector<float> grads;
-    const std::vector<float> host = logps.to_floats();
-    step.add(kto() ? kto_metrics(b, host, true, &grads, weight)
-                   : pair_metrics(b, host, sequences[micro].tokens, &grads, weight));
+    Tensor logps;
+    if (kto()) {
+      logps = kto_logps(b, weight, step, grads);
+    } else {
+      logps = pair_logps(b, sequences[micro].sequences, static_cast<int64_t>(sequences[micro].tokens.size()), b.targets);
+      // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
+      step.add(pair_metrics(b, logps.to_floats(), sequences[micro].tokens, &grads, weight));
+    }
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
     backward(logps, Tensor::from_floats(grads, logps.shape()).to(device));
