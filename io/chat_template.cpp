@@ -94,9 +94,9 @@ std::string message_string(const nlohmann::ordered_json& message, const std::str
   return it->get<std::string>();
 }
 
-// Whether drop_system_message drops the row's first message.
-bool drops_system_message(const nlohmann::ordered_json& list, const DatasetSpec& spec, const std::string& role_key) {
-  if (!spec.drop_system_message || !list[0].is_object()) return false;
+// Whether the row's first message is a system one (by our role name).
+bool starts_with_system(const nlohmann::ordered_json& list, const DatasetSpec& spec, const std::string& role_key) {
+  if (!list[0].is_object()) return false;
   auto role = list[0].find(role_key);
   return role != list[0].end() && role->is_string() && our_role(spec, role->get<std::string>()) == "system";
 }
@@ -276,9 +276,23 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       throw UserError(where + "field \"" + field + "\" is " +
                       (list->is_array() ? "an empty list" : std::string("a ") + list->type_name()) +
                       "; " + expected_row);
-    const size_t first = drops_system_message(*list, spec, role_key) ? 1 : 0;
+    // Axolotl's field_system: the row's own system prompt opens a conversation that has none;
+    // drop_system_message then drops that turn again, else the row's own system message.
+    const bool has_system = starts_with_system(*list, spec, role_key);
+    auto row_system = r.value.find(spec.field_system);
+    const bool adds_system = !has_system && row_system != r.value.end() && !row_system->is_null();
+    const size_t first = spec.drop_system_message && has_system ? 1 : 0;
     std::vector<ChatMessage> messages;
     jinja::ValueList template_messages;
+    if (adds_system && !spec.drop_system_message) {
+      if (!jinja_template && !row_system->is_string())
+        throw UserError(where + "field \"" + spec.field_system + "\" is a " + row_system->type_name() +
+                        "; expected a string (datasets: field_system)");
+      messages.push_back({"system", row_system->is_string() ? row_system->get<std::string>() : "", {}, {}});
+      if (jinja_template)
+        template_messages.push_back(jinja::Value::from(jinja::ValueDict{
+            {"role", jinja::Value::from("system")}, {"content", jinja::from_json(*row_system, 0)}}));
+    }
     for (size_t i = first; i < list->size(); i++) {
       const nlohmann::ordered_json& message = (*list)[i];
       const std::string which = field + "[" + std::to_string(i) + "]";

@@ -366,6 +366,34 @@ TEST_CASE("message_field_training_detail: only the spans train, under the built-
   }
 }
 
+TEST_CASE("field_system: a row's own system prompt opens a conversation that has none") {
+  const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
+  const std::string rows =
+      R"({"system": "Be brief.", "messages": [{"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]})" "\n"
+      R"({"system": "Ignored.", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]})" "\n"
+      R"({"system": null, "messages": [{"role": "user", "content": "U"}]})" "\n";
+  for (const bool jinja : {false, true}) {
+    CAPTURE(jinja);
+    DatasetSpec spec;
+    spec.chat_template = jinja ? "jinja" : "llama3";
+    if (jinja) spec.chat_template_source = fixture["template"];
+    spec.eot_tokens = {"<|eot_id|>"};
+    spec.roles_to_train = {"system", "assistant"};
+    const std::vector<Example> ex = examples_of(rows, spec, kFake);
+    REQUIRE(ex.size() == 3);
+    CHECK(kFake.decode(ex[0].tokens).rfind("<bos><h>system</h>\n\nBe brief.<eot><h>user</h>", 0) == 0);
+    CHECK(trained(ex[0]) == "Be brief.<eot>|A<eot>");
+    CHECK(kFake.decode(ex[1].tokens).find("Ignored") == std::string::npos);  // the row has its own
+    CHECK(kFake.decode(ex[2].tokens).rfind("<bos><h>user</h>", 0) == 0);     // null: none
+    // drop_system_message drops the added turn; field_system names another key.
+    spec.drop_system_message = true;
+    CHECK(kFake.decode(examples_of(rows, spec, kFake).at(0).tokens).rfind("<bos><h>user</h>", 0) == 0);
+    spec.drop_system_message = false;
+    spec.field_system = "sys";
+    CHECK(kFake.decode(examples_of(rows, spec, kFake).at(0).tokens).rfind("<bos><h>user</h>", 0) == 0);
+  }
+}
+
 TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict when EOS ends turns") {
   DatasetSpec spec;
   spec.chat_template = "jinja";
