@@ -276,18 +276,19 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       throw UserError(where + "field \"" + field + "\" is " +
                       (list->is_array() ? "an empty list" : std::string("a ") + list->type_name()) +
                       "; " + expected_row);
-    // Axolotl's field_system: the row's own system prompt opens a conversation that has none;
-    // drop_system_message then drops that turn again, else the row's own system message.
+    // The row's own "system" (Axolotl's ChatTemplatePrompter.field_system, which its loader leaves
+    // at that default) opens a conversation that has no system message; drop_system_message then
+    // drops that turn again, else the row's own system message.
     const bool has_system = starts_with_system(*list, spec, role_key);
-    auto row_system = r.value.find(spec.field_system);
+    auto row_system = r.value.find("system");
     const bool adds_system = !has_system && row_system != r.value.end() && !row_system->is_null();
     const size_t first = spec.drop_system_message && has_system ? 1 : 0;
     std::vector<ChatMessage> messages;
     jinja::ValueList template_messages;
     if (adds_system && !spec.drop_system_message) {
       if (!jinja_template && !row_system->is_string())
-        throw UserError(where + "field \"" + spec.field_system + "\" is a " + row_system->type_name() +
-                        "; expected a string (datasets: field_system)");
+        throw UserError(where + "field \"system\" is a " + row_system->type_name() +
+                        "; expected a string (it opens the conversation as its system message)");
       messages.push_back({"system", row_system->is_string() ? row_system->get<std::string>() : "", {}, {}});
       if (jinja_template)
         template_messages.push_back(jinja::Value::from(jinja::ValueDict{

@@ -36,9 +36,6 @@ struct DatasetSpec {
   // Preference datasets (io/preference.h): the chosen and the rejected response's fields.
   std::string field_chosen = "chosen", field_rejected = "rejected";
   std::string field_tools = "tools";  // the row's tool definitions, a Jinja template's `tools`
-  // The row's own system prompt (Axolotl's field_system): a first system turn when the
-  // conversation does not start with one (drop_system_message drops it again).
-  std::string field_system = "system";
   std::string message_field_training;  // a message's own training flag (bool); empty: none
   std::string message_field_training_detail;  // a message's spans that train (io/train_detail.h); empty: none
   bool drop_system_message = false;    // drop a row's first message when it is a system one

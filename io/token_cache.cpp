@@ -190,7 +190,6 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     fnv.str(spec.field_messages);
     fnv.str("chosen:" + spec.field_chosen + " rejected:" + spec.field_rejected);
     fnv.str("tools:" + spec.field_tools);
-    fnv.str("system:" + spec.field_system);
     fnv.str("training:" + spec.message_field_training);
     fnv.str("training_detail:" + spec.message_field_training_detail);
     fnv.u64(spec.drop_system_message);

@@ -366,7 +366,7 @@ TEST_CASE("message_field_training_detail: only the spans train, under the built-
   }
 }
 
-TEST_CASE("field_system: a row's own system prompt opens a conversation that has none") {
+TEST_CASE("a row's own system prompt opens a conversation that has none (Axolotl's field_system)") {
   const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
   const std::string rows =
       R"({"system": "Be brief.", "messages": [{"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]})" "\n"
@@ -385,12 +385,18 @@ TEST_CASE("field_system: a row's own system prompt opens a conversation that has
     CHECK(trained(ex[0]) == "Be brief.<eot>|A<eot>");
     CHECK(kFake.decode(ex[1].tokens).find("Ignored") == std::string::npos);  // the row has its own
     CHECK(kFake.decode(ex[2].tokens).rfind("<bos><h>user</h>", 0) == 0);     // null: none
-    // drop_system_message drops the added turn; field_system names another key.
+    // drop_system_message drops the added turn.
     spec.drop_system_message = true;
     CHECK(kFake.decode(examples_of(rows, spec, kFake).at(0).tokens).rfind("<bos><h>user</h>", 0) == 0);
-    spec.drop_system_message = false;
-    spec.field_system = "sys";
-    CHECK(kFake.decode(examples_of(rows, spec, kFake).at(0).tokens).rfind("<bos><h>user</h>", 0) == 0);
+    if (!jinja)
+      CHECK(error_of([&] { examples_of(R"({"system": 3, "messages": [{"role": "user", "content": "U"}]})" "\n", spec, kFake); })
+                .find("field \"system\" is a number; expected a string") == std::string::npos);  // dropped, never read
+  }
+  {
+    DatasetSpec spec;
+    spec.chat_template = "llama3";
+    CHECK(error_of([&] { examples_of(R"({"system": 3, "messages": [{"role": "user", "content": "U"}]})" "\n", spec, kFake); })
+              .find("rows.jsonl:1: field \"system\" is a number; expected a string") != std::string::npos);
   }
 }
 

@@ -69,7 +69,6 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.eot_tokens == y.eot_tokens);
     CHECK(x.field_messages == y.field_messages);
     CHECK(x.field_tools == y.field_tools);
-    CHECK(x.field_system == y.field_system);
     CHECK(x.field_chosen == y.field_chosen);
     CHECK(x.field_rejected == y.field_rejected);
     CHECK(x.message_field_training == y.message_field_training);
@@ -127,7 +126,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const std::string datasets =
       "datasets:\n  - path: '" + odd + "'\n    type: alpaca\n  - path: " + s.data + "\n    field: body\n    split: train[:50%]\n"
       "  - path: " + s.data + "\n    type: chat_template\n    chat_template: chatml\n"
-      "    field_messages: conversations\n    field_tools: functions\n    field_system: sys\n"
+      "    field_messages: conversations\n    field_tools: functions\n"
       "    message_field_training: train\n    message_field_training_detail: spans\n    drop_system_message: true\n"
       "    message_property_mappings: {role: from, content: value}\n"
       "    roles: {assistant: [gpt, model], user: human}\n    roles_to_train: [gpt]\n"

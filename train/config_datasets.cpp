@@ -108,8 +108,6 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  spec.field_rejected = read_string(v, wk);
                } else if (key == "field_tools") {
                  spec.field_tools = read_string(v, wk);
-               } else if (key == "field_system") {
-                 spec.field_system = read_string(v, wk);
                } else if (key == "message_field_training") {
                  spec.message_field_training = read_string(v, wk);
                } else if (key == "message_field_training_detail") {
@@ -170,7 +168,6 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     if (!d.chat_template_jinja.empty()) y += "\n    chat_template_jinja: " + yaml_string(d.chat_template_jinja);
     y += "\n    field_messages: " + yaml_string(d.field_messages);
     if (d.field_tools != "tools") y += "\n    field_tools: " + yaml_string(d.field_tools);
-    if (d.field_system != "system") y += "\n    field_system: " + yaml_string(d.field_system);
     if (!d.message_field_training.empty()) y += "\n    message_field_training: " + yaml_string(d.message_field_training);
     if (!d.message_field_training_detail.empty())
       y += "\n    message_field_training_detail: " + yaml_string(d.message_field_training_detail);
