@@ -101,6 +101,20 @@ bool starts_with_system(const nlohmann::ordered_json& list, const DatasetSpec& s
   return role != list[0].end() && role->is_string() && our_role(spec, role->get<std::string>()) == "system";
 }
 
+// Axolotl parses JSON given as text where a template expects an object: each function's `field`
+// (a tool call's arguments, a tool's parameters) in `list`. Text that does not parse stays text.
+nlohmann::ordered_json with_function_json(nlohmann::ordered_json list, const char* field) {
+  if (!list.is_array()) return list;
+  for (auto& item : list) {
+    if (!item.is_object() || !item.contains("function") || !item["function"].is_object()) continue;
+    auto& function = item["function"];
+    if (!function.contains(field) || !function[field].is_string()) continue;
+    nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(function[field].get<std::string>(), nullptr, false);
+    if (!parsed.is_discarded()) function[field] = std::move(parsed);
+  }
+  return list;
+}
+
 // roles_to_train as our roles: it may name the dataset's roles too, as Axolotl maps them.
 std::set<std::string> trained_roles_of(const DatasetSpec& spec) {
   std::set<std::string> trained;
@@ -307,7 +321,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
         fields.emplace_back("content", jinja::from_json(*content, int(messages.size() - 1)));
       for (const auto& [key, value] : message.items())
         if (key != role_key && key != content_key && !value.is_null() && key != "role" && key != "content")
-          fields.emplace_back(key, jinja::from_json(value));
+          fields.emplace_back(key, jinja::from_json(key == "tool_calls" ? with_function_json(value, "arguments") : value));
       template_messages.push_back(jinja::Value::from(std::move(fields)));
     }
     if (!jinja_template) {
@@ -317,7 +331,9 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
     try {
       auto tools = r.value.find(spec.field_tools);
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
-                                         tools == r.value.end() ? jinja::Value::none() : jinja::from_json(*tools),
+                                         tools == r.value.end() || tools->is_null()
+                                             ? jinja::Value::none()
+                                             : jinja::from_json(with_function_json(*tools, "parameters")),
                                          turn_masks(messages, spec, &tokenizer), spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());

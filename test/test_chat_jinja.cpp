@@ -400,6 +400,23 @@ TEST_CASE("a row's own system prompt opens a conversation that has none (Axolotl
   }
 }
 
+TEST_CASE("tool calls' arguments and tools' parameters given as JSON text reach the template parsed, as Axolotl's") {
+  DatasetSpec spec;
+  spec.chat_template = "jinja";
+  spec.chat_template_source =
+      "{% for t in tools %}{{ t.function.parameters | tojson }}|{% endfor %}"
+      "{% for m in messages %}{{ m.content }}{% for c in m.tool_calls or [] %}{{ c.function.arguments | tojson }}"
+      "{% endfor %}<|eot_id|>{% endfor %}";
+  spec.eot_tokens = {"<|eot_id|>"};
+  const std::string row =
+      R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": "{\"type\": \"object\"}"}}],)"
+      R"( "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "",)"
+      R"( "tool_calls": [{"function": {"name": "f", "arguments": "{\"x\": 1}"}},)"
+      R"( {"function": {"name": "g", "arguments": "not json"}}]}]})" "\n";
+  CHECK(kFake.decode(examples_of(row, spec, kFake).at(0).tokens) ==
+        R"({"type": "object"}|q<eot>{"x": 1}"not json"<eot>)");
+}
+
 TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict when EOS ends turns") {
   DatasetSpec spec;
   spec.chat_template = "jinja";
