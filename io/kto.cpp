@@ -7,7 +7,6 @@
 #include "engine/stop_signal.h"
 #include "engine/user_error.h"
 #include "io/chat_jinja.h"
-#include "io/dataset_split.h"
 #include "io/documents.h"
 #include "io/preference_rows.h"
 
@@ -102,12 +101,7 @@ void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, in
       if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
       rows.push_back(unpaired_text(*strategy, r.value, where));
     }
-  const std::optional<RowSlice> slice = parse_split(spec.split);
-  if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
-  const auto [first, last] = slice_rows(*slice, rows.size());
-  if (first == last)
-    throw UserError(spec.path + ": the " + spec.type + " dataset holds no rows" +
-                    (spec.split == "train" ? "" : " in split " + spec.split));
+  const auto [first, last] = split_rows(spec, rows.size(), "rows");
   for (size_t i = first; i < last; i++) {
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;

@@ -9,7 +9,6 @@
 #include "io/chat_jinja.h"
 #include "io/chat_template.h"
 #include "engine/stop_signal.h"
-#include "io/dataset_split.h"
 #include "io/preference_rows.h"
 #include "io/documents.h"
 
@@ -225,12 +224,7 @@ void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokeni
                                 std::vector<Example>& out, ExampleStats& stats) {
   std::vector<PreferenceText> pairs;
   for (const std::string& file : dataset_source_files(spec)) load_preference_file(file, spec, tokenizer, pairs);
-  const std::optional<RowSlice> slice = parse_split(spec.split);
-  if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
-  const auto [first, last] = slice_rows(*slice, pairs.size());
-  if (first == last)
-    throw UserError(spec.path + ": the " + spec.type + " dataset holds no pairs" +
-                    (spec.split == "train" ? "" : " in split " + spec.split));
+  const auto [first, last] = split_rows(spec, pairs.size(), "pairs");
   for (size_t i = first; i < last; i++) {
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;

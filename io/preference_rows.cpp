@@ -2,6 +2,7 @@
 #include "io/preference_rows.h"
 
 #include "engine/user_error.h"
+#include "io/dataset_split.h"
 
 namespace llm::preference_rows {
 
@@ -46,6 +47,16 @@ jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& u
   out.append(user, kRowSource);
   out.append(m.user_close, jinja::kTemplateSource);
   return out;
+}
+
+std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, const std::string& what) {
+  const std::optional<RowSlice> slice = parse_split(spec.split);
+  if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
+  const auto range = slice_rows(*slice, count);
+  if (range.first == range.second)
+    throw UserError(spec.path + ": the " + spec.type + " dataset holds no " + what +
+                    (spec.split == "train" ? "" : " in split " + spec.split));
+  return range;
 }
 
 std::vector<int32_t> with_bos(std::vector<int32_t> ids, const Tokenizer& tokenizer) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/data_config.h"
 #include "io/jinja.h"
 #include "io/tokenizer.h"
 
@@ -44,6 +45,10 @@ std::vector<std::string> strategy_types(const Strategies& all) {
   for (const auto& s : all) out.push_back(s.type);
   return out;
 }
+
+// The rows [first, last) of `count` that spec.split keeps; UserError naming spec.path on a bad
+// split or when none are left (`what`: "pairs", "rows").
+std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, const std::string& what);
 
 // BOS, then ids, as TRL's tokenizer call adds it; one BOS, not two, when the text wrote its own.
 std::vector<int32_t> with_bos(std::vector<int32_t> ids, const Tokenizer& tokenizer);

@@ -271,6 +271,19 @@ TEST_CASE("tokens and labels equal Axolotl's on transformers' tokenizer (tools/m
   }
 }
 
+namespace {
+
+// Axolotl's llama3 chat template, built in or as the Jinja fixture's template; <|eot_id|> ends turns.
+DatasetSpec llama3_spec(bool jinja, const nlohmann::ordered_json& fixture) {
+  DatasetSpec spec;
+  spec.chat_template = jinja ? "jinja" : "llama3";
+  if (jinja) spec.chat_template_source = fixture["template"];
+  spec.eot_tokens = {"<|eot_id|>"};
+  return spec;
+}
+
+}  // namespace
+
 TEST_CASE("message_field_training and drop_system_message, under the built-in and the Jinja llama3") {
   const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
   const std::string rows =
@@ -279,10 +292,7 @@ TEST_CASE("message_field_training and drop_system_message, under the built-in an
       R"( {"role": "assistant", "content": "A2"}]})" "\n";
   for (const bool jinja : {false, true}) {
     CAPTURE(jinja);
-    DatasetSpec spec;
-    spec.chat_template = jinja ? "jinja" : "llama3";
-    if (jinja) spec.chat_template_source = fixture["template"];
-    spec.eot_tokens = {"<|eot_id|>"};
+    DatasetSpec spec = llama3_spec(jinja, fixture);
     spec.message_field_training = "train";
     // A message's own flag wins over its role (and over train_on_inputs); null leaves the role's.
     CHECK(trained(examples_of(rows, spec, kFake).at(0)) == "U1<eot>|A2<eot>");
@@ -351,10 +361,7 @@ TEST_CASE("message_field_training_detail: only the spans train, under the built-
       R"( {"role": "assistant", "content": "A2", "spans": [{"begin_offset": 0, "end_offset": 1, "train": false}]}]})" "\n";
   for (const bool jinja : {false, true}) {
     CAPTURE(jinja);
-    DatasetSpec spec;
-    spec.chat_template = jinja ? "jinja" : "llama3";
-    if (jinja) spec.chat_template_source = fixture["template"];
-    spec.eot_tokens = {"<|eot_id|>"};
+    DatasetSpec spec = llama3_spec(jinja, fixture);
     spec.message_field_training_detail = "spans";
     // The spans' tokens and the end of their turn; an empty list trains nothing (not even with
     // train_on_inputs); a list of untrained spans trains the turn's end only.
@@ -374,10 +381,7 @@ TEST_CASE("a row's own system prompt opens a conversation that has none (Axolotl
       R"({"system": null, "messages": [{"role": "user", "content": "U"}]})" "\n";
   for (const bool jinja : {false, true}) {
     CAPTURE(jinja);
-    DatasetSpec spec;
-    spec.chat_template = jinja ? "jinja" : "llama3";
-    if (jinja) spec.chat_template_source = fixture["template"];
-    spec.eot_tokens = {"<|eot_id|>"};
+    DatasetSpec spec = llama3_spec(jinja, fixture);
     spec.roles_to_train = {"system", "assistant"};
     const std::vector<Example> ex = examples_of(rows, spec, kFake);
     REQUIRE(ex.size() == 3);
