@@ -328,8 +328,11 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       docs.push_back(chat_document(messages, spec, &tokenizer));
       continue;
     }
+    auto tools = r.value.find(spec.field_tools);
+    if (tools != r.value.end() && !tools->is_null() && !tools->is_array())  // Axolotl's _get_tools refuses it
+      throw UserError(where + "field \"" + spec.field_tools + "\" is a " + tools->type_name() +
+                      "; expected a list of tool definitions (datasets: field_tools)");
     try {
-      auto tools = r.value.find(spec.field_tools);
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
                                          tools == r.value.end() || tools->is_null()
                                              ? jinja::Value::none()

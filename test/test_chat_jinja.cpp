@@ -419,6 +419,8 @@ TEST_CASE("tool calls' arguments and tools' parameters given as JSON text reach 
       R"( {"function": {"name": "g", "arguments": "not json"}}]}]})" "\n";
   CHECK(kFake.decode(examples_of(row, spec, kFake).at(0).tokens) ==
         R"({"type": "object"}|q<eot>{"x": 1}"not json"<eot>)");
+  CHECK(error_of([&] { examples_of(R"({"tools": {"a": 1}, "messages": [{"role": "user", "content": "q"}]})" "\n", spec, kFake); })
+            .find("rows.jsonl:1: field \"tools\" is a object; expected a list of tool definitions") != std::string::npos);
 }
 
 TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict when EOS ends turns") {
