@@ -84,14 +84,17 @@ void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& mes
 }  // namespace
 
 jinja::ValueDict chat_template_variables(const jinja::Value& messages, const jinja::Value& tools,
-                                         bool add_generation_prompt, const Tokenizer& tokenizer) {
+                                         bool add_generation_prompt, const Tokenizer& tokenizer,
+                                         const std::string& kwargs) {
   jinja::ValueDict variables = {{"messages", messages},
                                 {"tools", tools},
                                 {"documents", jinja::Value::none()},
                                 {"add_generation_prompt", jinja::Value::from(add_generation_prompt)}};
+  const nlohmann::ordered_json extra = kwargs.empty() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(kwargs);
   for (const auto& [name, id] : {std::pair<const char*, int32_t>{"bos_token", tokenizer.bos()},
                                  {"eos_token", tokenizer.eos()}})
-    variables.emplace_back(name, jinja::Value::from(tokenizer.special_name(id).value_or("")));
+    if (!extra.contains(name)) variables.emplace_back(name, jinja::Value::from(tokenizer.special_name(id).value_or("")));
+  for (const auto& [name, value] : extra.items()) variables.emplace_back(name, jinja::from_json(value));
   return variables;
 }
 
@@ -107,7 +110,8 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
                              const jinja::Value& tools, const std::vector<TurnMask>& masks,
                              const DatasetSpec& spec,
                              const Tokenizer& tokenizer) {
-  const jinja::Text rendered = chat_template.render(chat_template_variables(messages, tools, false, tokenizer));
+  const jinja::Text rendered =
+      chat_template.render(chat_template_variables(messages, tools, false, tokenizer, spec.chat_template_kwargs));
 
   std::vector<ContentSpan> contents;
   size_t at = 0;

@@ -26,8 +26,11 @@ namespace llm {
 
 // The variables apply_chat_template passes a template: messages, tools, documents (none),
 // add_generation_prompt, and the tokenizer's bos_token and eos_token by name.
+// `kwargs` (a JSON object's text, DatasetSpec::chat_template_kwargs) adds variables, as
+// apply_chat_template's keyword arguments: over bos_token and eos_token, never over the others.
 jinja::ValueDict chat_template_variables(const jinja::Value& messages, const jinja::Value& tools,
-                                         bool add_generation_prompt, const Tokenizer& tokenizer);
+                                         bool add_generation_prompt, const Tokenizer& tokenizer,
+                                         const std::string& kwargs = "");
 
 // The ids of rendered text, tokenized whole as transformers tokenizes it, except that only the
 // special tokens the template wrote (runs of jinja::kTemplateSource) are read as such; `ranges`,

@@ -29,6 +29,9 @@ struct DatasetSpec {
   std::string chat_template = "tokenizer_default_fallback_llama3";
   std::string chat_template_jinja;   // Axolotl's: a Jinja template, or the path of a .jinja file
   std::string chat_template_source;  // the resolved Jinja template; empty: the built-in one
+  // Axolotl's chat_template_kwargs (top-level, copied to chat_template datasets): more variables
+  // for a Jinja template, a JSON object's text (e.g. {"date_string": "26 Jul 2024"}); empty: none.
+  std::string chat_template_kwargs;
   // Axolotl's eot_tokens: the end-of-turn tokens train_on_eos means (Jinja templates; the built-in
   // ones end turns with their own marker); empty: EOS.
   std::vector<std::string> eot_tokens;
@@ -61,6 +64,7 @@ struct DataConfig {
   std::string chat_template = "tokenizer_default_fallback_llama3";
   std::string chat_template_jinja;
   std::vector<std::string> eot_tokens;
+  std::string chat_template_kwargs;  // a JSON object's text (DatasetSpec's); empty: none
   // The Jinja template the chat_template datasets train with (the top-level chat_template's when
   // they differ): what the saved tokenizer carries, as Axolotl sets the tokenizer's chat_template
   // to the one it trains with. Empty: the tokenizer keeps its own.

@@ -192,6 +192,7 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     fnv.str("tools:" + spec.field_tools);
     fnv.str("training:" + spec.message_field_training);
     fnv.str("training_detail:" + spec.message_field_training_detail);
+    fnv.str("kwargs:" + spec.chat_template_kwargs);
     fnv.u64(spec.drop_system_message);
     for (const auto& [key, value] : spec.message_property_mappings) fnv.str(key + "=" + value);
     for (const auto& [role, names] : spec.roles)

@@ -423,6 +423,26 @@ TEST_CASE("tool calls' arguments and tools' parameters given as JSON text reach 
             .find("rows.jsonl:1: field \"tools\" is a object; expected a list of tool definitions") != std::string::npos);
 }
 
+TEST_CASE("chat_template_kwargs: more template variables, as apply_chat_template's keyword arguments") {
+  DatasetSpec spec;
+  spec.chat_template = "jinja";
+  spec.chat_template_source =
+      "{{ bos_token }}{% if date_string is defined %}[{{ date_string }}|{{ n + 1 }}|{{ flag }}]{% endif %}"
+      "{% for m in messages %}{{ m.content }}<|eot_id|>{% endfor %}";
+  spec.eot_tokens = {"<|eot_id|>"};
+  const std::string row = R"({"messages": [{"role": "user", "content": "q"}]})" "\n";
+  CHECK(kFake.decode(examples_of(row, spec, kFake).at(0).tokens) == "<bos>q<eot>");
+  spec.chat_template_kwargs = R"({"date_string": "26 Jul 2024", "n": 2, "flag": false, "bos_token": "B"})";
+  CHECK(kFake.decode(examples_of(row, spec, kFake).at(0).tokens) == "B[26 Jul 2024|3|False]q<eot>");
+  // From the config: a YAML map, typed as YAML reads it; the template's own variables refused.
+  const std::string data = "datasets:\n  - path: " + scratch().write("kwargs.jsonl", row) + "\n    type: chat_template\n";
+  const TrainConfig c = parse_config(data + "chat_template_kwargs: {date_string: 26 Jul 2024, n: 2, flag: false, q: '2'}\n",
+                                     (scratch().path / "cfg.yaml").string());
+  CHECK(c.data.datasets[0].chat_template_kwargs == R"({"date_string":"26 Jul 2024","n":2,"flag":false,"q":"2"})");
+  CHECK(error_of([&] { parse_config(data + "chat_template_kwargs: {messages: []}\n", (scratch().path / "cfg.yaml").string()); })
+            .find("chat_template_kwargs: expected template variables other than messages") != std::string::npos);
+}
+
 TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict when EOS ends turns") {
   DatasetSpec spec;
   spec.chat_template = "jinja";

@@ -30,7 +30,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets);
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
-  SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
+  SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(data.chat_template_kwargs); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token); SAME(added_tokens_overrides); SAME(tokens); SAME(resize_token_embeddings_to_32x); SAME(mean_resizing_embeddings); SAME(auto_find_batch_size);
   SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
@@ -177,6 +177,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
       "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: jinja\n"
       "chat_template_jinja: \"{% for m in messages %}[{{ m.role }}]: {{ m.content }}\\n{% endfor %}\"\n"
+      "chat_template_kwargs: {date_string: 26 Jul 2024, thinking: false, depth: 2, ratio: 0.5, quoted: '7', none: ~, list: [1, b]}\n"
       "eot_tokens: ['<|eot_id|>', '<|im_end|>']\n"
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
       "sample_packing_sequentially: true\ngroup_by_length: true\n"

@@ -1,7 +1,11 @@
-// defines: chat_template_jinja_of, read_chat_template_jinja, resolve_chat_templates (which Jinja
-// template each chat_template dataset renders with, as Axolotl's get_chat_template picks it)
+// defines: chat_template_jinja_of, read_chat_template_jinja, read_chat_template_kwargs,
+// resolve_chat_templates (which Jinja template each chat_template dataset renders with, as
+// Axolotl's get_chat_template picks it)
+#include <cstdlib>
 #include <filesystem>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/user_error.h"
 #include "io/chat_template.h"
@@ -96,6 +100,46 @@ ResolvedTemplate resolve_template(const std::string& choice, const std::string& 
 
 }  // namespace
 
+namespace {
+
+// A YAML value as JSON: plain scalars typed as YAML 1.2's core schema reads them (booleans, null,
+// integers, floats), quoted ones strings.
+nlohmann::ordered_json json_of_yaml(const YAML::Node& n) {
+  if (n.IsNull()) return nullptr;
+  if (n.IsSequence()) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const YAML::Node& item : n) out.push_back(json_of_yaml(item));
+    return out;
+  }
+  if (n.IsMap()) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& kv : n) out[kv.first.Scalar()] = json_of_yaml(kv.second);
+    return out;
+  }
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (s == "null" || s == "Null" || s == "NULL" || s == "~") return nullptr;
+  char* end = nullptr;
+  const long long integer = std::strtoll(s.c_str(), &end, 10);
+  if (!s.empty() && end == s.c_str() + s.size()) return integer;
+  const double number = std::strtod(s.c_str(), &end);
+  if (!s.empty() && end == s.c_str() + s.size()) return number;
+  return s;
+}
+
+}  // namespace
+
+void read_chat_template_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  if (!n.IsMap()) fail(w, "a map of template variables", describe(n));
+  for (const auto& kv : n)
+    for (const char* own : {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message"})
+      if (kv.first.Scalar() == own)  // apply_chat_template sets these itself (Python would refuse the repeat)
+        fail(w, "template variables other than messages, tools, documents and add_generation_prompt", own);
+  ctx.config.data.chat_template_kwargs = json_of_yaml(n).dump();
+}
+
 void resolve_chat_templates(TrainConfig& c) {
   std::set<std::string> trained_with;  // each chat dataset's template, as Jinja
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
@@ -103,6 +147,8 @@ void resolve_chat_templates(TrainConfig& c) {
       if (spec.type != "chat_template" && spec.type.rfind("chat_template.", 0) != 0) continue;  // and preference ones
       spec.eot_tokens = c.data.eot_tokens;
       spec.train_on_inputs = c.data.train_on_inputs;
+      // Axolotl's SFT chat template passes them to apply_chat_template; its DPO one does not.
+      if (spec.type == "chat_template") spec.chat_template_kwargs = c.data.chat_template_kwargs;
       const ResolvedTemplate t = resolve_template(spec.chat_template, spec.chat_template_jinja, c,
                                                   c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")");
       spec.chat_template_source = t.builtin ? "" : t.source;  // built-in ones render natively

@@ -191,6 +191,10 @@ std::vector<ConfigField> make_fields() {
       {"chat_template_jinja", data, "a Jinja template, or the path of a .jinja file",
        "the template of chat_template: jinja", read_chat_template_jinja,
        [](const TrainConfig& c) { return yaml_string(c.data.chat_template_jinja); }},
+      {"chat_template_kwargs", data, "a map of template variables",
+       "more variables for chat_template datasets' Jinja templates, as Axolotl passes them to "
+       "apply_chat_template (e.g. date_string for Llama 3.1's)", read_chat_template_kwargs,
+       [](const TrainConfig& c) { return c.data.chat_template_kwargs; }},
       {"eot_tokens", data, "a list of special token names",
        "the end-of-turn tokens train_on_eos trains under a Jinja chat template (unset: EOS)",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.eot_tokens = read_string_list(n, w); },

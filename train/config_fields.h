@@ -141,6 +141,8 @@ void read_special_tokens(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // the template itself, parsed now so that a syntax error names the key.
 std::string chat_template_jinja_of(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_chat_template_jinja(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// chat_template_kwargs: a map, kept as a JSON object's text (DataConfig::chat_template_kwargs).
+void read_chat_template_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // Each chat_template dataset's eot_tokens and Jinja template (chat_template_source), from the
 // tokenizer's own or chat_template_jinja; UserError naming the config when there is none.
 void resolve_chat_templates(TrainConfig& c);
