@@ -255,10 +255,13 @@ void check_refused(const std::string& yaml, const std::string& key) {
 }
 
 // Trains the example 2 steps on one rank; returns the output.
-std::string train_2_steps(const std::string& yaml, const std::string& name) {
+// The output of 2 steps of `yaml` on the alpaca sample, or on the JSON lines `rows` when given.
+std::string train_2_steps(const std::string& yaml, const std::string& name, const std::string& rows = "") {
   Workspace ws(name);
+  std::string data = kAlpaca;
+  if (!rows.empty()) write_file(data = (ws.dir / "rows.jsonl").string(), rows);
   const std::string config = (ws.dir / "example.yml").string();
-  write_file(config, localised(yaml, kAlpaca, ws.dir));
+  write_file(config, localised(yaml, data, ws.dir));
   // The byte tokenizer stands in for the 128k Llama 3 one, which has no <|end_of_text|> here.
   Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
@@ -331,23 +334,6 @@ liger_fused_linear_cross_entropy: true
   CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
 }
 
-namespace {
-
-// The output of 2 steps of `example` (sequence_len 256, no special tokens) on the JSON lines `rows`.
-std::string two_steps_on(const std::string& example, const std::string& rows, const std::string& name) {
-  Workspace ws(name);
-  const std::string data = (ws.dir / "rows.jsonl").string();
-  write_file(data, rows);
-  const std::string config = (ws.dir / "example.yml").string();
-  write_file(config, localised(example, data, ws.dir));
-  const Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
-  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("step 2/2") != std::string::npos);
-  return r.output;
-}
-
-}  // namespace
-
 TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_template.default pairs") {
   const TrainConfig c = parse_example(kInstructDpoLora8b);
   CHECK(c.rl == "dpo");
@@ -360,7 +346,7 @@ TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_
     rows += R"({"conversation": [{"role": "user", "content": "What is )" + std::to_string(i) + R"( + 1?"}], )"
             R"("chosen": {"role": "assistant", "content": ")" + std::to_string(i + 1) + R"("}, )"
             R"("rejected": {"role": "assistant", "content": "no idea"}})" "\n";
-  CHECK(two_steps_on(kInstructDpoLora8b, rows, "dpo_example").find("rewards/margins") != std::string::npos);
+  CHECK(train_2_steps(kInstructDpoLora8b, "dpo_example", rows).find("rewards/margins") != std::string::npos);
 }
 
 TEST_CASE("qlora-1b-kto: KTO with QLoRA trains its llama3.ultra rows") {
@@ -375,7 +361,7 @@ TEST_CASE("qlora-1b-kto: KTO with QLoRA trains its llama3.ultra rows") {
   for (int i = 0; i < 12; i++)
     rows += R"({"prompt": "What is )" + std::to_string(i) + R"( + 1?", "completion": ")" +
             (i % 3 ? std::to_string(i + 1) : std::string("no idea")) + R"(", "label": )" + (i % 3 ? "true" : "false") + "}\n";
-  CHECK(two_steps_on(kQlora1bKto, rows, "kto_example").find("| kl ") != std::string::npos);
+  CHECK(train_2_steps(kQlora1bKto, "kto_example", rows).find("| kl ") != std::string::npos);
 }
 
 TEST_CASE("the other preference trainers stop at rl:, before their dataset types or optimizers") {
