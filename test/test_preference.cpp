@@ -29,12 +29,7 @@ std::vector<std::string> texts(const std::string& type, const std::string& row, 
 }
 
 std::string load_error(const std::string& type, const std::string& row) {
-  try {
-    texts(type, row);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return error_of([&] { texts(type, row); }, "(no error)");
 }
 
 const std::string kLlama3User = "<|start_header_id|>user<|end_header_id|>\n\n";
@@ -177,12 +172,7 @@ std::vector<Example> kto_examples(const std::string& type, const std::string& ro
 }
 
 std::string kto_error(const std::string& type, const std::string& rows) {
-  try {
-    kto_examples(type, rows);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return error_of([&] { kto_examples(type, rows); }, "(no error)");
 }
 
 }  // namespace
