@@ -108,6 +108,8 @@ struct DataConfig {
   // the datasets' own, or one seeded shuffle of them with shuffle_merged_datasets.
   bool unpaired_preferences = false;
   int64_t kl_block = 2;
+  // rl: orpo (io/orpo.h): TRL's max_prompt_length, Axolotl's max_prompt_len; < 0: sequence_len.
+  int64_t max_prompt_len = -1;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
   // SequentialSampler) instead of a fresh shuffle per epoch. That order is the datasets' own
   // when shuffle_merged_datasets is false, else one shuffle of them from the seed (Axolotl

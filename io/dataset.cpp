@@ -67,7 +67,10 @@ ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
   std::vector<Example> examples;
   for (const DatasetSpec& spec : config.datasets) {
     if (config.unpaired_preferences) append_kto_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
-    else if (config.preference_pairs) append_preference_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
+    else if (config.preference_pairs)
+      append_preference_examples(spec, tokenizer, config.sequence_len,
+                                 config.max_prompt_len > 0 ? config.max_prompt_len : config.sequence_len, examples,
+                                 set.stats);
     else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
   }
   for (const Example& ex : examples) set.add(ex);

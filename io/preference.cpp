@@ -1,5 +1,5 @@
-// defines: is_preference_type, preference_types, load_preference_file, tokenize_preference,
-// append_preference_examples
+// defines: is_preference_type, preference_types, load_preference_file, exceeds_sequence_len,
+// tokenize_preference, append_preference_examples
 #include "io/preference.h"
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "engine/stop_signal.h"
 #include "io/preference_rows.h"
 #include "io/documents.h"
+#include "io/orpo.h"
 
 namespace llm {
 namespace {
@@ -172,9 +173,10 @@ const std::vector<std::string>& preference_types() {
 
 void load_preference_file(const std::string& path, const DatasetSpec& spec, const Tokenizer& tokenizer,
                           std::vector<PreferenceText>& out) {
-  const Strategy& s = strategy_of(spec);
+  const bool orpo = is_orpo_type(spec.type);
+  const Strategy* s = orpo ? nullptr : &strategy_of(spec);
   std::optional<jinja::Template> chat_template;
-  if (!s.markup)
+  if (orpo || !s->markup)
     chat_template.emplace(spec.chat_template_source.empty() ? builtin_chat_template_jinja(spec.chat_template)
                                                              : spec.chat_template_source,
                           "chat_template " + spec.chat_template);
@@ -182,8 +184,9 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
     try {
-      out.push_back(s.markup ? markup_pair(s, r.value, where)
-                             : template_pair(s, *chat_template, r.value, spec, tokenizer, where));
+      out.push_back(orpo ? orpo_pair(*chat_template, r.value, tokenizer, where)
+                    : s->markup ? markup_pair(*s, r.value, where)
+                                : template_pair(*s, *chat_template, r.value, spec, tokenizer, where));
     } catch (const UserError& e) {
       const std::string what = e.what();
       throw UserError(what.rfind(path, 0) == 0 ? what : where + what);  // the template failed: name the row
@@ -191,14 +194,18 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
   }
 }
 
+bool exceeds_sequence_len(const PreferenceText& text, const Tokenizer& tokenizer, int64_t max_length) {
+  const size_t prompt = tokenize_template_text(text.prompt, tokenizer).size();
+  for (const jinja::Text* response : {&text.chosen, &text.rejected})
+    if (static_cast<int64_t>(prompt + tokenize_template_text(*response, tokenizer).size()) > max_length) return true;
+  return false;
+}
+
 std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text, const Tokenizer& tokenizer,
                                                       int64_t max_length) {
-  const std::vector<int32_t> prompt_alone = tokenize_template_text(text.prompt, tokenizer);
+  if (exceeds_sequence_len(text, tokenizer, max_length)) return std::nullopt;
+  const std::vector<int32_t> prompt = with_bos(tokenize_template_text(text.prompt, tokenizer), tokenizer);
   const jinja::Text* responses[2] = {&text.chosen, &text.rejected};
-  for (const jinja::Text* response : responses)  // Axolotl's length rule
-    if (static_cast<int64_t>(prompt_alone.size() + tokenize_template_text(*response, tokenizer).size()) > max_length)
-      return std::nullopt;
-  const std::vector<int32_t> prompt = with_bos(prompt_alone, tokenizer);
   std::vector<int32_t> sequences[2];
   for (int i = 0; i < 2; i++) {
     jinja::Text whole = text.prompt;
@@ -221,14 +228,16 @@ std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text
 }
 
 void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t max_length,
-                                std::vector<Example>& out, ExampleStats& stats) {
+                                int64_t max_prompt_length, std::vector<Example>& out, ExampleStats& stats) {
+  const bool orpo = is_orpo_type(spec.type);
   std::vector<PreferenceText> pairs;
   for (const std::string& file : dataset_source_files(spec)) load_preference_file(file, spec, tokenizer, pairs);
   const auto [first, last] = split_rows(spec, pairs.size(), "pairs");
   for (size_t i = first; i < last; i++) {
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
-    std::optional<PreferenceExamples> pair = tokenize_preference(pairs[i], tokenizer, max_length);
+    std::optional<PreferenceExamples> pair = orpo ? tokenize_orpo(pairs[i], tokenizer, max_length, max_prompt_length)
+                                                  : tokenize_preference(pairs[i], tokenizer, max_length);
     if (!pair) {
       stats.dropped++;
       continue;

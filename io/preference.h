@@ -44,10 +44,14 @@ struct PreferenceText {
 bool is_preference_type(const std::string& type);
 const std::vector<std::string>& preference_types();
 
-// One PreferenceText per row of the .json / .jsonl file `path`, appended to `out`. UserError
-// ("<file>:<line>: <what>") on a row without the fields its type reads.
+// One PreferenceText per row of the .json / .jsonl file `path`, appended to `out` (an ORPO type's
+// rows too: io/orpo.h). UserError ("<file>:<line>: <what>") on a row without the fields its type reads.
 void load_preference_file(const std::string& path, const DatasetSpec& spec, const Tokenizer& tokenizer,
                           std::vector<PreferenceText>& out);
+
+// Axolotl's length rule: the prompt and either response, each tokenized alone without BOS/EOS,
+// hold more than max_length tokens together.
+bool exceeds_sequence_len(const PreferenceText& text, const Tokenizer& tokenizer, int64_t max_length);
 
 // The chosen and the rejected example of a pair: the prompt's labels kIgnoreIndex, each
 // response's its tokens. nullopt when Axolotl's length rule drops the pair (max_length its
@@ -58,9 +62,10 @@ struct PreferenceExamples {
 std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text, const Tokenizer& tokenizer,
                                                       int64_t max_length);
 
-// Every pair of `spec` (the rows of its split), tokenized, appended to `out` as two examples,
-// chosen then rejected; stats count pairs (documents) and pairs dropped.
+// Every pair of `spec` (the rows of its split), tokenized (an ORPO type's as io/orpo.h, with
+// max_prompt_length), appended to `out` as two examples, chosen then rejected; stats count pairs
+// (documents) and pairs dropped.
 void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t max_length,
-                                std::vector<Example>& out, ExampleStats& stats);
+                                int64_t max_prompt_length, std::vector<Example>& out, ExampleStats& stats);
 
 }  // namespace llm

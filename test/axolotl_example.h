@@ -1,7 +1,7 @@
 // Look-alikes of Axolotl's example configs (examples/llama-3/ in axolotl-ai-cloud/axolotl): the
 // small model that replaces their base_model, the local alpaca sample that replaces their hub
-// datasets, and the helpers that place, parse and edit them. Shared by test_axolotl_examples and
-// test_axolotl_examples_sweep.
+// datasets, and the helpers that place, parse, edit and train them. Shared by test_axolotl_examples,
+// test_axolotl_examples_sweep and test_axolotl_examples_rl.
 #pragma once
 #include <algorithm>
 
@@ -45,6 +45,27 @@ inline bool has(const std::vector<std::string>& keys, const std::string& key) {
 
 inline std::string replaced(std::string yaml, const std::string& from, const std::string& to) {
   return yaml.replace(yaml.find(from), from.size(), to);
+}
+
+// A refusal: exactly one line, naming `key` and saying it is not supported.
+inline void check_refused(const std::string& yaml, const std::string& key) {
+  const std::string e = error_of(yaml);
+  CHECK_MESSAGE(e.find(": " + key + ": not supported, ") != std::string::npos, e);
+  CHECK_MESSAGE(e.find('\n') == std::string::npos, e);
+}
+
+// The output of 2 steps of `yaml` on the alpaca sample, or on the JSON lines `rows` when given.
+inline std::string train_2_steps(const std::string& yaml, const std::string& name, const std::string& rows = "") {
+  Workspace ws(name);
+  std::string data = kAlpaca;
+  if (!rows.empty()) write_file(data = (ws.dir / "rows.jsonl").string(), rows);
+  const std::string config = (ws.dir / "example.yml").string();
+  write_file(config, localised(yaml, data, ws.dir));
+  // The byte tokenizer stands in for the 128k Llama 3 one, which has no <|end_of_text|> here.
+  Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("step 2/2") != std::string::npos);
+  return r.output;
 }
 
 }  // namespace llm::testing

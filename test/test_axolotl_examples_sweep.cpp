@@ -1,10 +1,10 @@
 // Look-alikes of the Axolotl Llama 3 examples that a run of all of them exposed (fft-8b-adopt.yml,
-// lora-1b-kernels.yml, lora-1b-ray.yml, instruct-dpo-lora-8b.yml, qlora-1b-kto.yaml, diffusion-3.2-1b-sft.yaml,
+// lora-1b-kernels.yml, lora-1b-ray.yml, diffusion-3.2-1b-sft.yaml,
 // qlora-torchao.yaml, lora-1b-deduplicate-sft.yml, lora-1b-sample-packing-sequentially.yml,
 // 3b-qat-mxfp4.yaml, fft-8b-liger-fsdp.yaml) and the data keys they name (exact deduplication,
 // sequential packing, group_by_length), with their keys and values but a small model and the
 // local alpaca sample (test/axolotl_example.h): each trains what its keys ask for, or stops in
-// one line naming the key that is not built.
+// one line naming the key that is not built. The preference examples: test_axolotl_examples_rl.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <numeric>
 
@@ -109,97 +109,6 @@ special_tokens:
   pad_token: "<|end_of_text|>"
 )";
 
-// instruct-dpo-lora-8b.yml: DPO on preference pairs, a dataset type only DPO reads.
-const std::string kInstructDpoLora8b = kModel + R"(model_type: LlamaForCausalLM
-tokenizer_type: AutoTokenizer
-special_tokens:
-  pad_token: <|finetune_right_pad_id|>
-  eos_token: <|eot_id|>
-load_in_8bit: true
-load_in_4bit: false
-chat_template: llama3
-rl: dpo
-datasets:
-  - path: ALPACA
-    type: chat_template.default
-    field_messages: conversation
-    field_chosen: chosen
-    field_rejected: rejected
-    message_property_mappings:
-      role: role
-      content: content
-dataset_prepared_path:
-val_set_size: 0.05
-output_dir: ./outputs/lora-out
-sequence_len: 4096
-adapter: lora
-lora_r: 32
-lora_alpha: 16
-lora_target_linear: true
-optimizer: adamw_bnb_8bit
-learning_rate: 0.0002
-)";
-
-// qlora-1b-kto.yaml: KTO on labelled completions with QLoRA, 8-bit AdamW and recompute.
-const std::string kQlora1bKto = kModel + R"(load_in_8bit: false
-load_in_4bit: true
-strict: false
-rl: kto
-rl_beta: 0.5
-kto_desirable_weight: 0.2
-datasets:
-  - path: ALPACA
-    type: llama3.ultra
-    split: train
-dataset_prepared_path: last_run_prepared
-val_set_size: 0.0
-output_dir: ./outputs/qlora-out
-remove_unused_columns: false
-adapter: qlora
-lora_model_dir:
-sequence_len: 2048
-sample_packing: false  # not supported with kto
-eval_sample_packing: false
-pad_to_sequence_len: false
-lora_r: 32
-lora_alpha: 64
-lora_dropout: 0.05
-lora_target_linear: true
-lora_fan_in_fan_out:
-gradient_accumulation_steps: 1
-micro_batch_size: 2
-num_epochs: 1
-optimizer: adamw_8bit
-lr_scheduler: cosine
-learning_rate: 0.0002
-train_on_inputs: false
-group_by_length: false
-bf16: auto
-fp16:
-tf32: true
-gradient_checkpointing: true
-gradient_checkpointing_kwargs:
-  use_reentrant: false
-early_stopping_patience:
-resume_from_checkpoint:
-local_rank:
-logging_steps: 1
-xformers_attention:
-flash_attention: true
-warmup_steps: 20
-evals_per_epoch: 4
-eval_table_size:
-eval_max_new_tokens: 128
-saves_per_epoch: 1
-debug:
-deepspeed:
-weight_decay: 0.0
-fsdp:
-fsdp_config:
-special_tokens:
-  pad_token: "<|end_of_text|>"
-)";
-
 // diffusion-3.2-1b-sft.yaml: the diffusion plugin's settings as top-level keys, no `diffusion:`.
 const std::string kDiffusionSft = kModel + R"(datasets:
   - path: ALPACA
@@ -246,28 +155,6 @@ lora_target_linear: true
 optimizer: adamw_torch_fused
 flash_attention: true
 )";
-
-// A refusal: exactly one line, naming `key` and saying it is not supported.
-void check_refused(const std::string& yaml, const std::string& key) {
-  const std::string e = error_of(yaml);
-  CHECK_MESSAGE(e.find(": " + key + ": not supported, ") != std::string::npos, e);
-  CHECK_MESSAGE(e.find('\n') == std::string::npos, e);
-}
-
-// Trains the example 2 steps on one rank; returns the output.
-// The output of 2 steps of `yaml` on the alpaca sample, or on the JSON lines `rows` when given.
-std::string train_2_steps(const std::string& yaml, const std::string& name, const std::string& rows = "") {
-  Workspace ws(name);
-  std::string data = kAlpaca;
-  if (!rows.empty()) write_file(data = (ws.dir / "rows.jsonl").string(), rows);
-  const std::string config = (ws.dir / "example.yml").string();
-  write_file(config, localised(yaml, data, ws.dir));
-  // The byte tokenizer stands in for the 128k Llama 3 one, which has no <|end_of_text|> here.
-  Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
-  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("step 2/2") != std::string::npos);
-  return r.output;
-}
 
 }  // namespace
 
@@ -334,39 +221,7 @@ liger_fused_linear_cross_entropy: true
   CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
 }
 
-TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_template.default pairs") {
-  const TrainConfig c = parse_example(kInstructDpoLora8b);
-  CHECK(c.rl == "dpo");
-  CHECK(c.rl_beta == 0.1);  // TRL's default
-  CHECK(c.data.datasets[0].field_messages == "conversation");
-  CHECK(c.attention == AttentionKind::flash);  // a pair's row needs a document mask
-  // Its rows, as argilla's and Intel's DPO sets give them: a conversation, then two responses.
-  std::string rows;
-  for (int i = 0; i < 12; i++)
-    rows += R"({"conversation": [{"role": "user", "content": "What is )" + std::to_string(i) + R"( + 1?"}], )"
-            R"("chosen": {"role": "assistant", "content": ")" + std::to_string(i + 1) + R"("}, )"
-            R"("rejected": {"role": "assistant", "content": "no idea"}})" "\n";
-  CHECK(train_2_steps(kInstructDpoLora8b, "dpo_example", rows).find("rewards/margins") != std::string::npos);
-}
-
-TEST_CASE("qlora-1b-kto: KTO with QLoRA trains its llama3.ultra rows") {
-  const TrainConfig c = parse_example(kQlora1bKto);
-  CHECK(c.rl == "kto");
-  CHECK(c.rl_beta == 0.5);
-  CHECK(c.kto_desirable_weight == 0.2);
-  CHECK(c.kto_undesirable_weight == 1.0);  // TRL's default
-  CHECK(c.load_in_4bit);
-  // Its rows, as argilla's ultrafeedback KTO set gives them: a prompt, one completion, a label.
-  std::string rows;
-  for (int i = 0; i < 12; i++)
-    rows += R"({"prompt": "What is )" + std::to_string(i) + R"( + 1?", "completion": ")" +
-            (i % 3 ? std::to_string(i + 1) : std::string("no idea")) + R"(", "label": )" + (i % 3 ? "true" : "false") + "}\n";
-  CHECK(train_2_steps(kQlora1bKto, "kto_example", rows).find("| kl ") != std::string::npos);
-}
-
-TEST_CASE("the other preference trainers stop at rl:, before their dataset types or optimizers") {
-  CHECK(error_of(replaced(kInstructDpoLora8b, "rl: dpo", "rl: orpo")).find("rl: orpo is not built") != std::string::npos);
-  // 3b-qat-mxfp4.yaml: qat is the reason, not its torchao optimizer beside it.
+TEST_CASE("3b-qat-mxfp4: qat is the reason it stops, not the torchao optimizer beside it") {
   check_refused(replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit\nqat:\n  weight_dtype: mxfp4"),
                 "qat");
 }

@@ -168,7 +168,7 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
         "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, "
         "llama3.default, llama3.argilla_chat, llama3.icr, llama3.intel, llama3.prompt_pairs, llama3.ultra, "
         "chatml.argilla, chatml.argilla_chat, chatml.icr, chatml.intel, chatml.prompt_pairs, chatml.ultra, "
-        "chat_template.default, chat_template.argilla_chat, got 'sharegpt'");
+        "chat_template.default, chat_template.argilla_chat, chat_template.argilla, got 'sharegpt'");
   CHECK(
       error_of("datasets:\n  - path: /no/such/data\n") ==
       "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");
@@ -419,17 +419,17 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
 }
 
 TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
-  // An adapter on 8-bit weights is built; GPTQ weights and KTO are not (DPO and IPO are).
+  // An adapter on 8-bit weights is built; GPTQ weights and GRPO are not (DPO, ORPO and KTO are).
   std::string e;
   try {
     parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\ngptq: true\n"
-          "rl: orpo\nfp16:\ndeepspeed:\nfsdp: []\n");
+          "rl: grpo\nfp16:\ndeepspeed:\nfsdp: []\n");
   } catch (const UserError& err) {
     e = err.what();
   }
   CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
-             "cfg.yaml:7: rl: not supported, rl: orpo is not built (ORPO, GRPO and the other trainers): "
-             "rl: dpo, ipo, kto or simpo");
+             "cfg.yaml:7: rl: not supported, rl: grpo is not built (GRPO and the other online trainers): "
+             "rl: dpo, ipo, kto, orpo or simpo");
   // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
   CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
         std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read

@@ -48,7 +48,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
-  SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss);
+  SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha); SAME(data.max_prompt_len);
   SAME(data.preference_pairs); SAME(data.unpaired_preferences);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
@@ -232,6 +232,10 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(dpo);
   check_round_trip(parse_config(pairs + "rl: ipo\nflash_attention: true\n", "cfg.yaml"));
   check_round_trip(parse_config(pairs + "rl: simpo\nrl_beta: 2.5\nsimpo_gamma: 1.2\ncpo_alpha: 0\n", "cfg.yaml"));
+  const TrainConfig orpo = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: chat_template.argilla\n"
+                                        "rl: orpo\norpo_alpha: 0.2\nmax_prompt_len: 100\n", "cfg.yaml");
+  CHECK(orpo.rl_beta == 0.2);
+  check_round_trip(orpo);
   const TrainConfig kto = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: llama3.ultra\n"
                                        "rl: kto\nmicro_batch_size: 2\nkto_desirable_weight: 0.2\nkto_undesirable_weight: 1.5\n",
                                        "cfg.yaml");

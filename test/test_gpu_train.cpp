@@ -84,23 +84,32 @@ TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 withi
   check_tracks(train("gpu_qlora_bf16", "cuda", "true", qlora), cpu, 5e-2);
 }
 
-// rl: dpo / kto: the per-sequence log-likelihood op (its CUDA scale_rows and recomputed lm_head
-// chunks), the reference log-likelihoods and the pair (row) losses on the GPU track the CPU's over
-// 20 steps.
+// rl: dpo / kto / simpo / orpo: the per-sequence log-likelihood op (its CUDA scale_rows and
+// recomputed lm_head chunks), the reference log-likelihoods and the pair (row) losses on the GPU
+// track the CPU's over 20 steps.
 std::vector<double> train_rl(const std::string& rl, const std::string& name, const std::string& device,
                              const std::string& bf16) {
   Workspace ws(name);
   std::string rows;
-  for (int i = 0; i < 64; i++)
-    rows += "{\"prompt\": \"" + std::to_string(i) + " plus 1 is\", " +
-            (rl == "kto" ? "\"completion\": \"" + std::to_string(i + 1 + 2 * (i % 3 == 0)) + "\", \"label\": " +
-                               (i % 3 == 0 ? "false" : "true")
-                         : "\"chosen\": \"" + std::to_string(i + 1) + "\", \"rejected\": \"" + std::to_string(i + 3) +
-                               " or so\"") + "}\n";
+  for (int i = 0; i < 64; i++) {
+    const std::string prompt = std::to_string(i) + " plus 1 is";
+    if (rl == "kto")
+      rows += "{\"prompt\": \"" + prompt + "\", \"completion\": \"" + std::to_string(i + 1 + 2 * (i % 3 == 0)) +
+              "\", \"label\": " + (i % 3 == 0 ? "false" : "true") + "}\n";
+    else if (rl == "orpo")  // chat_template.argilla: two conversations
+      rows += "{\"chosen\": [{\"role\": \"user\", \"content\": \"" + prompt + "\"}, {\"role\": \"assistant\", \"content\": \"" +
+              std::to_string(i + 1) + "\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"" + prompt +
+              "\"}, {\"role\": \"assistant\", \"content\": \"" + std::to_string(i + 3) + " or so\"}]}\n";
+    else
+      rows += "{\"prompt\": \"" + prompt + "\", \"chosen\": \"" + std::to_string(i + 1) + "\", \"rejected\": \"" +
+              std::to_string(i + 3) + " or so\"}\n";
+  }
   write_file((ws.dir / "rows.jsonl").string(), rows);
   const std::string config = (ws.dir / "rl.yaml").string();
   write_file(config, kSmallModel + "rl: " + rl + "\ndatasets:\n  - path: " + (ws.dir / "rows.jsonl").string() +
-                         "\n    type: chatml.prompt_pairs\nsequence_len: 64\nmicro_batch_size: 2\n"
+                         (rl == "orpo" ? "\n    type: chat_template.argilla\nchat_template: chatml\nsequence_len: 96\n"
+                                       : "\n    type: chatml.prompt_pairs\nsequence_len: 64\n") +
+                         "micro_batch_size: 2\n"
                          "gradient_accumulation_steps: 2\nmax_steps: 20\nlearning_rate: 0.003\nlogging_steps: 1\n"
                          "val_set_size: 0\nseed: 7\noverwrite_output_dir: true\noutput_dir: " + ws.out() +
                          "\ndevice: " + device + "\nbf16: " + bf16 + "\n");
@@ -109,8 +118,8 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   return losses(ws.out("metrics.jsonl"));
 }
 
-TEST_CASE("rl: dpo, kto and simpo: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
-  for (const std::string rl : {"dpo", "kto", "simpo"}) {
+TEST_CASE("rl: dpo, kto, simpo and orpo: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  for (const std::string rl : {"dpo", "kto", "simpo", "orpo"}) {
     CAPTURE(rl);
     const std::vector<double> cpu = train_rl(rl, "gpu_" + rl + "_cpu", "cpu", "false");
     REQUIRE(cpu.size() == 20);

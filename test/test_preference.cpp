@@ -1,12 +1,14 @@
 // Preference datasets (io/preference.h): Axolotl's DPO strategies' prompt / chosen / rejected
 // texts, chat_template.default under a Jinja template, and TRL's tokenisation of a pair (BOS,
 // EOS, the prompt's mask, keep_start truncation, pairs dropped whose prompt fills the length);
-// and KTO's (io/kto.h): its strategies, Axolotl's length rule, TRL's KL sequences.
+// KTO's (io/kto.h): its strategies, Axolotl's length rule, TRL's KL sequences; ORPO's (io/orpo.h):
+// chat_template.argilla, TRL's ORPO tokenisation and its keep_end cut.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "engine/user_error.h"
 #include "io/kto.h"
+#include "io/orpo.h"
 #include "io/preference.h"
 #include "test/chat_tokenizer.h"
 #include "test/config_fixture.h"
@@ -130,8 +132,8 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   using config_test::scratch;
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
   const std::string text = "datasets:\n  - path: " + scratch().data + "\n    type: completion\n";
-  CHECK(error_of(pairs) == "cfg.yaml:1: datasets: expected rl: dpo, ipo or kto with the preference dataset type "
-                           "llama3.intel, got no rl");
+  CHECK(error_of(pairs) == "cfg.yaml:1: datasets: expected rl (dpo, ipo, kto, orpo or simpo) with the preference "
+                           "dataset type llama3.intel, got no rl");
   CHECK(error_of(text + "rl: dpo\n").find("datasets: expected preference dataset types with rl: dpo") != std::string::npos);
   CHECK(error_of(pairs + "rl: ipo\ndpo_label_smoothing: 0.1\n").find("dpo_label_smoothing: expected 0 with rl: ipo") !=
         std::string::npos);
@@ -142,7 +144,7 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: dpo\ns2_attention: true\n").find("s2_attention: expected false with rl") != std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: not supported, WPO") !=
         std::string::npos);
-  CHECK(error_of(pairs + "rl: orpo\n").find("rl: not supported, rl: orpo is not built") != std::string::npos);
+  CHECK(error_of(pairs + "rl: grpo\n").find("rl: not supported, rl: grpo is not built") != std::string::npos);
   CHECK(error_of(pairs + "rl: simpo\nrpo_alpha: 1\n").find("rpo_alpha: expected rl: dpo, ipo with it, got rl: simpo") !=
         std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\nsimpo_gamma: 1\n").find("simpo_gamma: expected rl: simpo with it") != std::string::npos);
@@ -259,4 +261,104 @@ TEST_CASE("rl: kto: KTO dataset types, micro-batches of 2 rows or more, its own 
         std::string::npos);
   CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    type: completion\nkto_undesirable_weight: 2\n")
             .find("kto_undesirable_weight: expected rl: kto with it, got no rl") != std::string::npos);
+}
+
+namespace {
+
+// Two turns: a user message and the assistant's answer.
+std::string turn(const std::string& user, const std::string& answer) {
+  return R"({"role": "user", "content": ")" + user + R"("}, {"role": "assistant", "content": ")" + answer + R"("})";
+}
+
+DatasetSpec chatml_spec() {
+  DatasetSpec spec;
+  spec.chat_template = "chatml";
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("ORPO's chat_template.argilla: the prompt from chosen's turns, each response cut from the whole conversation") {
+  const std::string one = R"({"system": "S", "chosen": [)" + turn("Q", "A") + R"(], "rejected": [)" + turn("other", "B") + "]}";
+  CHECK(texts("chat_template.argilla", one, chatml_spec()) ==
+        std::vector<std::string>{"<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n",
+                                 "A<|im_end|>\n", "B<|im_end|>\n"});
+  // Two turns: the first's answer is the prompt's; "prompt" stands for every user turn; a
+  // message's role is its place, and rejected needs only its last message.
+  const std::string two = R"({"prompt": "P", "chosen": [{"role": "human", "content": "Q1"}, {"role": "gpt", "content": "A1"},)"
+                          R"( {"role": "human", "content": "Q2"}, {"role": "gpt", "content": "A2"}],)"
+                          R"( "rejected": [{"role": "gpt", "content": "B2"}], "system": ""})";
+  CHECK(texts("chat_template.argilla", two, chatml_spec()) ==
+        std::vector<std::string>{"<|im_start|>user\nP<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+                                 "<|im_start|>user\nP<|im_end|>\n<|im_start|>assistant\n",
+                                 "A2<|im_end|>\n", "B2<|im_end|>\n"});
+  const auto orpo_error = [](const std::string& row) {
+    return error_of([&] { texts("chat_template.argilla", row, chatml_spec()); }, "(no error)");
+  };
+  CHECK(orpo_error(R"({"chosen": [{"role": "user", "content": "Q"}], "rejected": [)" + turn("Q", "B") + "]}")
+            .find("rows.jsonl:1: field \"chosen\" is not a list of user and assistant messages in turn") != std::string::npos);
+  CHECK(orpo_error(R"({"chosen": [)" + turn("Q", "A") + R"(], "rejected": []})").find("field \"rejected\" is not a list") !=
+        std::string::npos);
+  CHECK(orpo_error(R"({"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": 3}], "rejected": [)" +
+                   turn("Q", "B") + "]}")
+            .find("chosen[1] has no \"content\" string") != std::string::npos);
+  CHECK(orpo_error(R"({"system": 3, "chosen": [)" + turn("Q", "A") + R"(], "rejected": [)" + turn("Q", "B") + "]}")
+            .find("field \"system\" is a number; expected a string") != std::string::npos);
+  CHECK(orpo_error(R"({"chosen": [)" + turn("Q", "A") + "]}").find("missing field \"rejected\"") != std::string::npos);
+  CHECK(is_orpo_type("chat_template.argilla"));
+  CHECK(!is_preference_type("chat_template.argilla"));
+}
+
+TEST_CASE("tokenize_orpo: TRL's ORPO rule: BOS, EOS, its keep_end prompt cut, then the responses' cut") {
+  TempDir dir("orpo");
+  DatasetSpec spec = chatml_spec();
+  spec.type = "chat_template.argilla";
+  std::vector<PreferenceText> pairs;
+  load_preference_file(dir.write("rows.jsonl", R"({"chosen": [)" + turn("Q", "Yes") + R"(], "rejected": [)" +
+                                                   turn("Q", "No") + "]}\n"),
+                       spec, kFake, pairs);
+  // The prompt is 20 tokens, "Yes</im>\n" 5 and "No</im>\n" 4.
+  const std::optional<PreferenceExamples> ex = tokenize_orpo(pairs[0], kFake, 64, 64);
+  REQUIRE(ex);
+  CHECK(kFake.decode(ex->chosen.tokens) == "<bos><im>user\nQ</im>\n<im>assistant\nYes</im>\n<eos>");
+  CHECK(trained(ex->chosen) == "Yes</im>\n<eos>");
+  CHECK(trained(ex->rejected) == "No</im>\n<eos>");
+  CHECK(!tokenize_orpo(pairs[0], kFake, 24, 24));  // Axolotl's length rule: 20 + 5 > 24
+  // 21 + 6 > 26 with max_prompt_length 26 (Axolotl's default, sequence_len): the prompt keeps its
+  // last 26, all of it, and the responses their first 0: the pair is dropped (TRL: NaN).
+  CHECK(!tokenize_orpo(pairs[0], kFake, 26, 26));
+  // max_prompt_length 10: the prompt's last 10 tokens, the responses whole.
+  const std::optional<PreferenceExamples> cut = tokenize_orpo(pairs[0], kFake, 26, 10);
+  REQUIRE(cut);
+  CHECK(kFake.decode(cut->chosen.tokens) == "assistant\nYes</im>\n<eos>");
+  CHECK(trained(cut->rejected) == "No</im>\n<eos>");
+  // max_prompt_length past max_length: Python's answer[:-4] keeps all but the last 4.
+  const std::optional<PreferenceExamples> negative = tokenize_orpo(pairs[0], kFake, 26, 30);
+  REQUIRE(negative);
+  CHECK(trained(negative->chosen) == "Ye");
+  CHECK(trained(negative->rejected) == "N");
+}
+
+TEST_CASE("rl: orpo: its dataset type, orpo_alpha as its beta, max_prompt_len, its own keys") {
+  using config_test::error_of;
+  using config_test::scratch;
+  const std::string rows = "datasets:\n  - path: " + scratch().data + "\n    type: chat_template.argilla\n";
+  CHECK(error_of(rows).find("expected rl (dpo, ipo, kto, orpo or simpo) with the preference dataset type "
+                            "chat_template.argilla") != std::string::npos);
+  CHECK(error_of(rows + "rl: dpo\n").find("datasets: expected preference dataset types with rl: dpo") != std::string::npos);
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
+  CHECK(error_of(pairs + "rl: orpo\n").find("datasets: expected ORPO dataset types with rl: orpo (chat_template.argilla)") !=
+        std::string::npos);
+  // Axolotl's order: trl.beta, else rl_beta, else orpo_alpha, else TRL's 0.1.
+  CHECK(parse_config(rows + "rl: orpo\n", "cfg.yaml").rl_beta == 0.1);
+  CHECK(parse_config(rows + "rl: orpo\norpo_alpha: 0.2\n", "cfg.yaml").rl_beta == 0.2);
+  CHECK(parse_config(rows + "rl: orpo\norpo_alpha: 0.2\nrl_beta: 0.3\n", "cfg.yaml").rl_beta == 0.3);
+  CHECK(parse_config(rows + "rl: orpo\norpo_alpha: 0.2\ntrl:\n  beta: 0.4\n", "cfg.yaml").rl_beta == 0.4);
+  CHECK(error_of(pairs + "rl: dpo\norpo_alpha: 0.1\n").find("orpo_alpha: expected rl: orpo with it, got rl: dpo") !=
+        std::string::npos);
+  CHECK(parse_config(rows + "rl: orpo\nmax_prompt_len: 64\n", "cfg.yaml").data.max_prompt_len == 64);
+  // Only TRL's ORPO cuts prompts to it: under another trainer it is listed as unused.
+  const TrainConfig dpo = parse_config(pairs + "rl: dpo\nmax_prompt_len: 64\n", "cfg.yaml");
+  CHECK(dpo.unknown_keys == std::vector<std::string>{"max_prompt_len"});
+  CHECK(error_of(rows + "rl: orpo\nmax_prompt_len: 0\n").find("max_prompt_len: expected") != std::string::npos);
 }

@@ -21,11 +21,12 @@ namespace {
 
 const std::string kTrajectory = LLM_HF_TRAJECTORY_DIR;
 
-// A fixture of tools/make_{dpo,kto}_reference.py: its directory, its rows and their dataset type,
-// and the metrics every step is checked on.
+// A fixture of tools/make_{dpo,kto,orpo}_reference.py: its directory, its rows and their dataset
+// type, the metrics every step is checked on, and the config lines every run of it needs.
 struct Reference {
   std::string dir, rows, type;
   std::vector<const char*> metrics;
+  std::string yaml;
 };
 const Reference kDpo{LLM_DPO_REFERENCE_DIR, "pairs.jsonl", "chatml.prompt_pairs",
                      {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
@@ -33,6 +34,12 @@ const Reference kDpo{LLM_DPO_REFERENCE_DIR, "pairs.jsonl", "chatml.prompt_pairs"
 const Reference kKto{LLM_KTO_REFERENCE_DIR, "rows.jsonl", "chatml.prompt_pairs",
                      {"loss", "grad_norm", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins",
                       "logps/chosen", "logps/rejected"}};
+// Two-turn chatml rows need a sequence_len of 256, past the model's 128 (its RoPE has no limit).
+const Reference kOrpo{LLM_ORPO_REFERENCE_DIR, "rows.jsonl", "chat_template.argilla",
+                      {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                       "rewards/margins", "logps/chosen", "logps/rejected", "nll_loss", "log_odds_ratio",
+                       "log_odds_chosen"},
+                      "chat_template: chatml\nmax_position_embeddings: 256\n"};
 
 // The reference: log_softmax(h W^T)[target] summed per sequence, in f64 on the host.
 std::vector<double> reference_logps(const Tensor& h, const Tensor& w, const std::vector<int32_t>& targets,
@@ -94,7 +101,7 @@ TEST_CASE("linear_sequence_logps: the summed log-likelihood of each sequence in 
   CHECK_THROWS_WITH(linear_sequence_logps(h, w, bad, seq, S), doctest::Contains("outside the vocabulary"));
 }
 
-TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's and SimPO's losses, gradients and rewards") {
+TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's, SimPO's and ORPO's losses, gradients and rewards") {
   const PairLogps pair{-10.0, -12.0, -11.0, -11.5, 4, 6};
   const PreferenceLossConfig dpo{"dpo", 0.1, 0.0}, cdpo{"dpo", 0.1, 0.2}, ipo{"ipo", 0.5, 0.0},
       simpo{"simpo", 2.0, 0.0, 0.5};
@@ -127,6 +134,31 @@ TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's and SimPO's losses, gradi
     up.policy_rejected += h, down.policy_rejected -= h;
     CHECK(pair_loss(c, pair).d_rejected == doctest::Approx((pair_loss(c, up).loss - pair_loss(c, down).loss) / (2 * h)));
   }
+  // ORPO: no reference (the caller passes 0); on the averages c = -2.5, r = -2, the log odds ratio
+  // z = (c - r) - (log(1 - e^c) - log(1 - e^r)) and the loss -beta log sigmoid(z).
+  const PreferenceLossConfig orpo{"orpo", 0.5};
+  const double c = -2.5, rr = -2.0;
+  const double zo = (c - rr) - (std::log1p(-std::exp(c)) - std::log1p(-std::exp(rr)));
+  const PairLoss o = pair_loss(orpo, alone);
+  CHECK(o.odds_ratio);
+  CHECK(o.log_odds == doctest::Approx(zo));
+  CHECK(o.log_sigmoid_odds == doctest::Approx(-std::log1p(std::exp(-zo))));
+  CHECK(o.loss == doctest::Approx(0.5 * std::log1p(std::exp(-zo))));
+  CHECK(o.reward_chosen == doctest::Approx(0.5 * c));
+  CHECK(o.logps_rejected == doctest::Approx(rr));
+  for (const PairLogps& p : {alone, PairLogps{-1e-3, -30.0, 0.0, 0.0, 4, 6}}) {
+    const double h = 1e-6;
+    PairLogps up = p, down = p;
+    up.policy_chosen += h, down.policy_chosen -= h;
+    CHECK(pair_loss(orpo, p).d_chosen == doctest::Approx((pair_loss(orpo, up).loss - pair_loss(orpo, down).loss) / (2 * h)).epsilon(1e-4));
+    up = p, down = p;
+    up.policy_rejected += h, down.policy_rejected -= h;
+    CHECK(pair_loss(orpo, p).d_rejected == doctest::Approx((pair_loss(orpo, up).loss - pair_loss(orpo, down).loss) / (2 * h)).epsilon(1e-4));
+  }
+  // A chosen response the policy is certain of (average 0) keeps the loss and gradient finite.
+  const PairLoss certain = pair_loss(orpo, {0.0, -3.0, 0.0, 0.0, 4, 6});
+  CHECK(std::isfinite(certain.loss));
+  CHECK(std::isfinite(certain.d_chosen));
   // Far-apart log-likelihoods neither overflow nor lose the loss.
   const PairLoss far = pair_loss(dpo, {0.0, -1e5, 0.0, 0.0, 1, 1});
   const PairLoss wrong = pair_loss(dpo, {-1e5, 0.0, 0.0, 0.0, 1, 1});
@@ -145,7 +177,7 @@ namespace {
 
 json reference_fixture(const Reference& r) {
   const std::string path = r.dir + "/trajectory.json";
-  REQUIRE_MESSAGE(fs::exists(path), path << " is missing: run tools/make_{dpo,kto}_reference.py");
+  REQUIRE_MESSAGE(fs::exists(path), path << " is missing: run tools/make_{dpo,kto,orpo}_reference.py");
   return json::parse(read_file(path));
 }
 
@@ -164,7 +196,7 @@ std::string reference_yaml(const Reference& r, const json& f, const std::string&
     y += std::string(key) + ": " + s.at(key).dump() + "\n";
   // micro_batch_size from `extra` when it gives one.
   if (extra.find("micro_batch_size:") == std::string::npos) y += "micro_batch_size: " + s.at("micro_batch_size").dump() + "\n";
-  return y + extra;
+  return y + r.yaml + extra;
 }
 
 // `yaml` with the line of `key` replaced by `key: value` (added when absent).
@@ -292,6 +324,21 @@ TEST_CASE("rl: dpo resumes exactly: the reference log-likelihoods and the metric
 
 TEST_CASE("rl: simpo resumes exactly, with no reference in its checkpoints") {
   check_resume(kDpo, "simpo", "eval_nll_loss");
+}
+
+TEST_CASE("rl: orpo trains as TRL's ORPOTrainer: NLL plus odds ratio, rewards and log odds at every step") {
+  check_case(kOrpo, "orpo", "rl: orpo\norpo_alpha: 0.5\n");  // the long row's responses are cut away: dropped
+  check_case(kOrpo, "orpo_prompt_cut", "rl: orpo\norpo_alpha: 0.5\nmax_prompt_len: 48\n");
+}
+
+// TRL's NLL is a mean over each micro-batch's chosen tokens: two ranks of one pair each hold
+// what one rank of micro-batches of one pair does, twice as many of them.
+TEST_CASE("rl: orpo on 2 ranks: the micro-batches' losses averaged over ranks") {
+  check_case(kOrpo, "orpo_2ranks", "rl: orpo\norpo_alpha: 0.5\nmicro_batch_size: 1\n", mpirun(2));
+}
+
+TEST_CASE("rl: orpo resumes exactly, evaluation included") {
+  check_resume(kOrpo, "orpo", "eval_log_odds_chosen");
 }
 
 TEST_CASE("kto_row_loss: KTO's loss of a desirable and an undesirable row, its gradient and reward; the KL estimate") {

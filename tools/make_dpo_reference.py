@@ -88,8 +88,9 @@ def tokenize(row):  # TRL: BOS + text; EOS after each response; prompt = the com
     return out
 
 
-def sequence_logps(model, sequences):
-    """Sums of log p(response tokens), sequences a list of (ids, prompt_len), in one padded batch."""
+def token_logps(model, sequences):
+    """log p of every next token of sequences, a list of (ids, prompt_len), in one right-padded
+    batch: (logps, response mask, real-token mask, the next ids), each (B, L - 1)."""
     length = max(len(ids) for ids, _ in sequences)
     input_ids = torch.full((len(sequences), length), PAD, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
@@ -100,8 +101,13 @@ def sequence_logps(model, sequences):
         completion[i, prompt_len:len(ids)] = True
     logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
     logps = torch.gather(logits[:, :-1].log_softmax(-1), 2, input_ids[:, 1:, None]).squeeze(2)
-    keep = completion[:, 1:]
-    nonzero = keep & (input_ids[:, 1:] != 0)  # RPO's NLL: TRL's cross_entropy ignores label id 0
+    return logps, completion[:, 1:], mask[:, 1:].bool(), input_ids[:, 1:]
+
+
+def sequence_logps(model, sequences):
+    """Sums of log p(response tokens) and their counts; the same without targets of id 0."""
+    logps, keep, _, targets = token_logps(model, sequences)
+    nonzero = keep & (targets != 0)  # RPO's NLL: TRL's cross_entropy ignores label id 0
     return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1)
 
 

@@ -11,6 +11,7 @@
 
 #include "engine/user_error.h"
 #include "io/kto.h"
+#include "io/orpo.h"
 #include "io/preference.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
@@ -249,28 +250,33 @@ void Parser::validate() {
 // a pair's log-likelihoods come from are refused rather than applied to one response of a pair.
 void Parser::check_preference() {
   TrainConfig& c = c_;
-  const bool kto = c.rl == "kto";
+  const bool kto = c.rl == "kto", orpo = c.rl == "orpo";
   c.data.preference_pairs = !c.rl.empty();
   c.data.unpaired_preferences = kto;
-  const std::vector<std::string>& types = kto ? kto_types() : preference_types();
+  const std::vector<std::string>& types = kto ? kto_types() : orpo ? orpo_types() : preference_types();
+  const char* kind = kto ? "KTO" : orpo ? "ORPO" : "preference";
   for (const std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (const DatasetSpec& spec : *specs) {
       const char* key = specs == &c.data.datasets ? "datasets" : "test_datasets";
-      if (c.rl.empty() && (is_preference_type(spec.type) || is_kto_type(spec.type)))
-        fail(at(key), "rl: dpo, ipo or kto with the preference dataset type " + spec.type, "no rl");
+      if (c.rl.empty() && (is_preference_type(spec.type) || is_kto_type(spec.type) || is_orpo_type(spec.type)))
+        fail(at(key), "rl (dpo, ipo, kto, orpo or simpo) with the preference dataset type " + spec.type, "no rl");
       if (!c.rl.empty() && std::find(types.begin(), types.end(), spec.type) == types.end())
-        fail(at(key), std::string(kto ? "KTO" : "preference") + " dataset types with rl: " + c.rl + " (" + join(types) + ")",
-             "type " + spec.type);
+        fail(at(key), std::string(kind) + " dataset types with rl: " + c.rl + " (" + join(types) + ")", "type " + spec.type);
     }
   // Each trainer's own keys (Axolotl passes rpo_alpha to every trainer; only DPO's takes it).
   const std::vector<std::pair<const char*, std::vector<std::string>>> own_keys = {
       {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}}, {"dpo_norm_loss", {"dpo", "ipo"}},
       {"kto_desirable_weight", {"kto"}},      {"kto_undesirable_weight", {"kto"}},
       {"simpo_gamma", {"simpo"}},             {"cpo_alpha", {"simpo"}},
-      {"rl_beta", {"dpo", "ipo", "kto", "simpo"}}};
+      {"orpo_alpha", {"orpo"}},               {"rl_beta", {"dpo", "ipo", "kto", "orpo", "simpo"}}};
   for (const auto& [key, trainers] : own_keys)
     if (given(key) && std::find(trainers.begin(), trainers.end(), c.rl) == trainers.end())
       fail(at(key), "rl: " + join(trainers) + " with it", c.rl.empty() ? "no rl" : "rl: " + c.rl);
+  // Axolotl's order: trl.beta, else rl_beta, else orpo_alpha.
+  const bool trl_beta = given("trl") && entries_.at("trl").value.IsMap() && entries_.at("trl").value["beta"] &&
+                        !entries_.at("trl").value["beta"].IsNull();
+  if (orpo && c.orpo_alpha > 0 && !given("rl_beta") && !trl_beta) c.rl_beta = c.orpo_alpha;
+  if (!orpo && given("max_prompt_len")) ctx_.unknown.insert("max_prompt_len");  // TRL's ORPO alone cuts prompts
   if (c.rl.empty()) return;
   // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
   if (kto && c.micro_batch_size < 2)

@@ -63,9 +63,9 @@ struct TrainConfig {
   double loraplus_lr_ratio = -1;
   double loraplus_lr_embedding = 1e-6;
 
-  // Preference training (Axolotl's rl; train/preference_loss.h): "" (supervised), dpo or ipo, on the
-  // pairs of preference datasets (io/preference.h), or kto on the labelled completions of KTO
-  // datasets (io/kto.h). rl_beta: their beta (TRL's default 0.1); dpo_label_smoothing:
+  // Preference training (Axolotl's rl; train/preference_loss.h): "" (supervised), dpo, ipo or simpo
+  // on the pairs of preference datasets (io/preference.h), orpo on ORPO's (io/orpo.h), or kto on
+  // the labelled completions of KTO datasets (io/kto.h). rl_beta: their beta (TRL's default 0.1); dpo_label_smoothing:
   // conservative DPO's share of flipped labels (rl: dpo only).
   std::string rl;
   double rl_beta = 0.1;
@@ -77,6 +77,9 @@ struct TrainConfig {
   // simpo (TRL's CPOTrainer with loss_type simpo): its target margin (TRL's default 0.5), and CPO's
   // weight of the chosen responses' NLL (TRL's default 1; 0: plain SimPO).
   double simpo_gamma = 0.5, cpo_alpha = 1;
+  // Axolotl's orpo_alpha: rl: orpo's beta (its odds-ratio weight) unless rl_beta or trl.beta is
+  // given; < 0: unset.
+  double orpo_alpha = -1;
   // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
   double kto_desirable_weight = 1, kto_undesirable_weight = 1;
 

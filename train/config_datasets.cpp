@@ -4,6 +4,7 @@
 #include "io/chat_template.h"
 #include "io/dataset_split.h"
 #include "io/hf_hub_cache.h"
+#include "io/orpo.h"
 #include "io/preference.h"
 #include "train/config_fields.h"
 
@@ -16,6 +17,7 @@ const std::vector<std::string>& dataset_types() {
   static const std::vector<std::string> types = [] {
     std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized"};
     t.insert(t.end(), preference_types().begin(), preference_types().end());
+    t.insert(t.end(), orpo_types().begin(), orpo_types().end());
     return t;
   }();
   return types;

@@ -281,19 +281,29 @@ std::vector<ConfigField> make_fields() {
       {"lr_groups", training, "a list of {name, modules: [name parts], lr}",
        "decayed tensors whose name holds one of a group's modules learn at its lr (the first group that "
        "lists a match)", read_lr_groups, write_lr_groups},
-      {"rl", training, "dpo, ipo, kto or simpo",
+      {"rl", training, "dpo, ipo, kto, orpo or simpo",
        "preference training: on pairs (datasets of a preference type) DPO's sigmoid loss or IPO's squared one "
        "on length-averaged log-likelihoods against the starting model as reference, or SimPO's reference-free "
-       "one; on labelled completions (KTO dataset types) KTO's loss against the reference (a row's two "
-       "sequences share it: eager attention becomes flash, which masks them apart)",
+       "one; ORPO's NLL plus odds ratio on the pairs of its chat_template.argilla rows; on labelled completions "
+       "(KTO dataset types) KTO's loss against the reference (a row's two sequences share it: eager attention "
+       "becomes flash, which masks them apart)",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
          if (n.IsNull()) return;
-         ctx.config.rl = read_choice(n, w, {"dpo", "ipo", "kto", "simpo"});
+         ctx.config.rl = read_choice(n, w, {"dpo", "ipo", "kto", "orpo", "simpo"});
        },
        [](const TrainConfig& c) { return c.rl.empty() ? std::string() : c.rl; }},
       only_with_rl(number("rl_beta", training, MEMBER(rl_beta), kPositive,
                           "DPO / IPO / KTO beta: how far the policy may move from the reference; SimPO's "
-                          "scale of the length-averaged log-likelihoods")),
+                          "scale of the length-averaged log-likelihoods; ORPO's odds-ratio weight")),
+      only_with_rl(number("orpo_alpha", training, MEMBER(orpo_alpha), kPositive,
+                          "rl: orpo, the odds-ratio term's weight (TRL's beta, the paper's lambda) unless rl_beta "
+                          "or trl.beta is given"),
+                   {"orpo"}),
+      only_with_rl(integer("max_prompt_len", training, MEMBER(data.max_prompt_len), 1, kMaxPositions,
+                           "rl: orpo, TRL's max_prompt_length: a pair over sequence_len keeps this many of its "
+                           "prompt's last tokens, then the rest of sequence_len of each response (unset: "
+                           "sequence_len); other trainers: unused"),
+                   {"orpo"}),
       only_with_rl(number("dpo_label_smoothing", training, MEMBER(dpo_label_smoothing), {0, false, 0.5, true},
                           "rl: dpo, conservative DPO: the share of pairs whose label is taken as flipped"),
                    {"dpo", "ipo"}),

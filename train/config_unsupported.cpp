@@ -81,13 +81,13 @@ std::optional<std::string> unsupported_parallel_size(const std::string& key, con
          "global batch would differ";
 }
 
-// rl: dpo, ipo, kto and simpo are built (train/preference_loss.h); the other trainers of
+// rl: dpo, ipo, kto, orpo and simpo are built (train/preference_loss.h); the other trainers of
 // Axolotl's rl are not.
 std::optional<std::string> unsupported_rl(const YAML::Node& value) {
   if (!value.IsScalar() || !is_set(value)) return std::nullopt;
-  for (const char* built : {"dpo", "ipo", "kto", "simpo"})
+  for (const char* built : {"dpo", "ipo", "kto", "orpo", "simpo"})
     if (value.Scalar() == built) return std::nullopt;
-  return "rl: " + value.Scalar() + " is not built (ORPO, GRPO and the other trainers): rl: dpo, ipo, kto or simpo";
+  return "rl: " + value.Scalar() + " is not built (GRPO and the other online trainers): rl: dpo, ipo, kto, orpo or simpo";
 }
 
 }  // namespace

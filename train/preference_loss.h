@@ -7,12 +7,16 @@
 //   dpo with norm_loss (Axolotl's dpo_norm_loss): DPO's loss on those averaged log-ratios.
 //   simpo (TRL's CPOTrainer, loss_type simpo): no reference; z = beta (chosen - rejected) - gamma
 //     over log-likelihoods averaged over each response's tokens; loss = -log sigmoid(z).
+//   orpo (TRL's ORPOTrainer): no reference; over log-likelihoods averaged over each response's
+//     tokens, c and r, the log odds ratio z = (c - r) - (log(1 - e^c) - log(1 - e^r)); the pair's
+//     odds-ratio term -beta log sigmoid(z) (beta: Axolotl's orpo_alpha), to which the trainer adds
+//     the micro-batch's NLL of its chosen sequences, prompts included (rpo_term, alpha 1).
 //   kto (loss_type kto): r = policy - reference of a row's completion; a desirable row's loss
 //     w_d (1 - sigmoid(beta (r - kl))), an undesirable one's w_u (1 - sigmoid(beta (kl - r))), kl
 //     the micro-batch's KL estimate (the mean of policy - reference over its mismatched sequences,
 //     averaged over ranks, at least 0; no gradient flows through it).
 // Rewards, as TRL logs them: beta (policy - reference) of each response, over the log-likelihoods
-// the loss uses (summed; averaged for ipo and simpo).
+// the loss uses (summed; averaged for ipo, simpo and orpo).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,7 +24,7 @@
 namespace llm {
 
 struct PreferenceLossConfig {
-  std::string rl = "dpo";  // dpo | ipo | simpo
+  std::string rl = "dpo";  // dpo | ipo | simpo | orpo
   double beta = 0.1;
   double label_smoothing = 0.0;
   double simpo_gamma = 0.5;  // SimPO's target margin
@@ -28,22 +32,26 @@ struct PreferenceLossConfig {
 };
 
 // One pair: summed log-likelihoods of each response under the policy and the reference (0 for
-// simpo), and each response's count of tokens (targets).
+// simpo and orpo), and each response's count of tokens (targets).
 struct PairLogps {
   double policy_chosen = 0, policy_rejected = 0, reference_chosen = 0, reference_rejected = 0;
   int64_t chosen_tokens = 1, rejected_tokens = 1;
 };
 
 // A pair's loss, its gradient with respect to the policy's two summed log-likelihoods, its rewards,
-// and the policy's log-likelihoods as the loss uses them (what TRL logs as logps/*).
+// and the policy's log-likelihoods as the loss uses them (what TRL logs as logps/*); orpo's log odds
+// ratio z and log sigmoid(z) (TRL's log_odds_chosen and log_odds_ratio).
 struct PairLoss {
   double loss = 0, d_chosen = 0, d_rejected = 0;
   double reward_chosen = 0, reward_rejected = 0;
   double logps_chosen = 0, logps_rejected = 0;
+  bool odds_ratio = false;
+  double log_odds = 0, log_sigmoid_odds = 0;
 };
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& pair);
 
-// RPO (rpo_alpha, TRL's before 1.0) and CPO's behaviour cloning (cpo_alpha, with simpo): each pair's
+// RPO (rpo_alpha, TRL's before 1.0), CPO's behaviour cloning (cpo_alpha, with simpo) and ORPO's
+// NLL (alpha 1, every chosen target, prompt included): each pair's
 // loss plus alpha x the mean NLL of the micro-batch's chosen response tokens (sum: their summed
 // log-likelihood, count: how many; TRL's DPO cross_entropy leaves out targets of token id 0, which
 // the caller then keeps out of both). For `pairs` pairs: the added loss summed over them, and its

@@ -17,6 +17,7 @@ void PreferenceMetrics::add(const PairLoss& result) {
   accuracy += result.reward_chosen > result.reward_rejected ? 1.0 : 0.0;
   logps_chosen += result.logps_chosen;
   logps_rejected += result.logps_rejected;
+  if (result.odds_ratio) log_sigmoid_odds += result.log_sigmoid_odds, log_odds += result.log_odds, odds_pairs += 1;
 }
 
 void PreferenceMetrics::add_kto_row(bool desirable, double policy_logps, const RowLoss& result) {
@@ -46,13 +47,16 @@ PreferenceMetrics PreferenceMetrics::means() const {
   divide(rejected, {&m.reward_rejected, &m.logps_rejected});
   divide(kl_terms, {&m.kl});
   divide(nll_terms, {&m.nll});
+  divide(odds_pairs, {&m.log_sigmoid_odds, &m.log_odds});
   return m;
 }
 
-// In the order of the checkpoint's preference_since_log_<i> keys: the first seven were DPO's.
+// In the order of the checkpoint's preference_since_log_<i> keys: the first seven were DPO's (a
+// checkpoint written before a field existed reads it as 0).
 void PreferenceMetrics::to_array(double* out) const {
-  const double values[kFields] = {pairs, loss, reward_chosen, reward_rejected, accuracy, logps_chosen,
-                                  logps_rejected, chosen, rejected, kl, kl_terms, nll, nll_terms};
+  const double values[kFields] = {pairs,    loss,     reward_chosen, reward_rejected, accuracy, logps_chosen,
+                                  logps_rejected, chosen, rejected, kl, kl_terms, nll, nll_terms,
+                                  log_sigmoid_odds, log_odds, odds_pairs};
   std::copy(values, values + kFields, out);
 }
 
@@ -61,6 +65,7 @@ PreferenceMetrics PreferenceMetrics::from_array(const double* in) {
   m.pairs = in[0], m.loss = in[1], m.reward_chosen = in[2], m.reward_rejected = in[3];
   m.accuracy = in[4], m.logps_chosen = in[5], m.logps_rejected = in[6];
   m.chosen = in[7], m.rejected = in[8], m.kl = in[9], m.kl_terms = in[10], m.nll = in[11], m.nll_terms = in[12];
+  m.log_sigmoid_odds = in[13], m.log_odds = in[14], m.odds_pairs = in[15];
   return m;
 }
 
@@ -72,6 +77,10 @@ std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, bo
         {"rewards/accuracies", m.accuracy},  {"rewards/margins", m.reward_chosen - m.reward_rejected},
         {"logps/chosen", m.logps_chosen},    {"logps/rejected", m.logps_rejected}};
     if (m.nll_terms > 0) out.push_back({"nll_loss", m.nll});
+    if (m.odds_pairs > 0) {
+      out.push_back({"log_odds_ratio", m.log_sigmoid_odds});
+      out.push_back({"log_odds_chosen", m.log_odds});
+    }
     return out;
   }
   std::vector<std::pair<const char*, double>> out = {{"kl", m.kl}};

@@ -2,8 +2,9 @@
 // evaluation) that ranks reduce and a checkpoint keeps.
 //   dpo / ipo / simpo (per pair): rewards/chosen, rewards/rejected, rewards/accuracies (chosen's
 //     reward above rejected's), rewards/margins, logps/chosen, logps/rejected: means over pairs;
-//     nll_loss (with rpo_alpha, and simpo's cpo_alpha): the mean of the micro-batches' NLL of their
-//     chosen responses.
+//     nll_loss (with rpo_alpha, simpo's cpo_alpha, and orpo): the mean of the micro-batches' NLL of
+//     their chosen responses (orpo: whole chosen sequences); orpo's log_odds_ratio and
+//     log_odds_chosen: the means over pairs of log sigmoid(z) and z.
 //   kto (per row): kl (the mean of the micro-batches' estimates), rewards/chosen and logps/chosen
 //     (means over desirable rows, when there were any), the same of the undesirable rows as
 //     rejected, and rewards/margins when there were both.
@@ -21,12 +22,13 @@ struct PreferenceMetrics {
   double chosen = 0, rejected = 0;  // the responses summed in reward_/logps_chosen and _rejected
   double kl = 0, kl_terms = 0;      // kto: the sum of the KL estimates and their count
   double nll = 0, nll_terms = 0;    // the sum of the micro-batches' NLL and their count
+  double log_sigmoid_odds = 0, log_odds = 0, odds_pairs = 0;  // orpo: sums over its pairs
   void add(const PairLoss& result);
   void add_kto_row(bool desirable, double policy_logps, const RowLoss& result);
   void add(const PreferenceMetrics& other);
   PreferenceMetrics means() const;  // loss and accuracy per pair, the rest per response or estimate
   // The sums as one array, for a reduction over ranks and a checkpoint, and back.
-  static constexpr int kFields = 13;
+  static constexpr int kFields = 16;
   void to_array(double* out) const;
   static PreferenceMetrics from_array(const double* in);
 };

@@ -84,13 +84,18 @@ void Trainer::Impl::print_data_summary() const {
   const ExampleStats& s = d.stats;
   if (kto()) return print_kto_summary();
   if (preference()) {
-    say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response) | token cache {} ({})\n",
-        s.documents, d.size() / 2, s.dropped, config.data.sequence_len, data.cache_path,
-        data.cache_reused ? "reused" : "built");
+    // TRL's ORPO rule also cuts a response away when BOS and EOS take a pair past sequence_len.
+    const int64_t max_prompt = config.data.max_prompt_len > 0 ? config.data.max_prompt_len : config.data.sequence_len;
+    say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response{}) | "
+        "token cache {} ({})\n",
+        s.documents, d.size() / 2, s.dropped, config.data.sequence_len,
+        orpo() ? fmt::format(", or a response left empty by the cut to max_prompt_len {}", max_prompt) : "",
+        data.cache_path, data.cache_reused ? "reused" : "built");
     say("rows: {} train / {} val pairs, a pair's chosen and rejected response in one row, each attending to itself; "
         "{}: beta {}{}; LoRA dropout off (TRL's disable_dropout)\n",
         data.train_rows.size(), data.val_rows.size(), config.rl, config.rl_beta,
         config.rl == "simpo" ? fmt::format(", gamma {}, cpo_alpha {} (no reference)", config.simpo_gamma, config.cpo_alpha)
+        : orpo() ? std::string(" (no reference; plus the chosen sequences' NLL)")
         : config.dpo_label_smoothing > 0 ? fmt::format(", label smoothing {}", config.dpo_label_smoothing) : "");
     for (int64_t k = 0; k < 2 && !data.split.train.empty(); k++)
       say("{} response of pair 0 ([[trained]]): {}\n", k == 0 ? "chosen" : "rejected",

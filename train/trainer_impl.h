@@ -92,17 +92,19 @@ struct Trainer::Impl {
   void for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f);
   bool preference() const { return !config.rl.empty(); }
   bool kto() const { return config.rl == "kto"; }
-  bool has_reference() const { return preference() && config.rl != "simpo"; }  // SimPO is reference-free
+  bool orpo() const { return config.rl == "orpo"; }
+  bool has_reference() const { return preference() && config.rl != "simpo" && !orpo(); }  // both reference-free
   // RPO's NLL leaves out chosen targets of token id 0 (TRL's DPO), which pair_sequences then keeps apart.
   bool split_zero_targets() const { return (config.rl == "dpo" || config.rl == "ipo") && config.rpo_alpha >= 0; }
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
   bool loss_watchdog_says_stop();
-  // train/trainer_preference.cpp (rl: dpo / ipo / kto).
+  // train/trainer_preference.cpp (rl: dpo / ipo / simpo / orpo / kto).
   void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.
   // f32 (slots) on the device: the policy's summed log-likelihood of each response of a pair batch
-  // (sequences: pair_sequences' ids, in host memory; targets_host: the batch's targets there).
+  // (sequences: pair_sequences' ids, in host memory; targets_host: the targets there, the batch's
+  // or pair_sequences' with ORPO's chosen prompts).
   Tensor pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host);
   // The batch's pair losses and metrics from the policy's log-likelihoods; with grads, d(loss) /
   // d(logps) scaled by weight.

@@ -1,4 +1,4 @@
-// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / simpo / kto): the
+// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / simpo / orpo / kto): the
 // reference log-likelihoods, one step's gradients over pairs (rows), and evaluation over them.
 //
 // rl: kto lays a row out as a pair: its prompt with its completion (document 0) and with another
@@ -6,7 +6,7 @@
 // runs the two apart, the KL sequences without gradient as TRL does; the reference and evaluation
 // passes (no gradient) take the pair rows whole.
 //
-// The reference (none for simpo) is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
+// The reference (none for simpo and orpo) is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
 // with the adapters off, which equals the starting model while lora_B is zero; a full run's
 // second copy of the base). Here each pair's two log-likelihoods under it are computed once,
 // before the first step, and kept (in every checkpoint too), as TRL's precompute_ref_log_probs:
@@ -24,25 +24,37 @@ namespace {
 // sequence 2b (the row's document 0), its rejected one 2b + 1; and each sequence's target count.
 // With split_zero (rpo_alpha), chosen targets of token id 0 count in sequence 2B + b instead:
 // TRL's NLL term leaves them out (its cross_entropy's ignore_index=0), its DPO term does not.
+// With chosen_prompts (orpo), the chosen prompt's tokens become targets too, in sequence 2B + b:
+// ORPO's NLL is over the whole chosen sequence, its odds ratio over the response.
 struct PairSequences {
   Tensor sequences;             // i32 (B*S), in host memory
-  std::vector<int64_t> tokens;  // (2B), or (3B) with split_zero
+  Tensor targets;               // i32 (B*S), in host memory: the batch's, with chosen_prompts more
+  std::vector<int64_t> tokens;  // (2B), or (3B) with split_zero or chosen_prompts
 };
 
-PairSequences pair_sequences(const Batch& b, bool split_zero = false) {
+PairSequences pair_sequences(const Batch& b, bool split_zero, bool chosen_prompts) {
   const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
   const std::vector<int32_t> docs = b.doc_ids.to(Device::cpu()).to_ints();
-  const std::vector<int32_t> targets = b.targets.to(Device::cpu()).to_ints();
+  std::vector<int32_t> targets = b.targets.to(Device::cpu()).to_ints();
+  std::vector<bool> prompt_target(targets.size(), false);
+  if (chosen_prompts) {  // each position of document 0 predicts the next one of it
+    const std::vector<int32_t> inputs = b.inputs.to(Device::cpu()).to_ints();
+    for (int64_t i = 0; i < B * S; i++)
+      if (docs[i] == 0 && targets[i] == kIgnoreIndex && (i + 1) % S != 0 && docs[i + 1] == 0)
+        targets[i] = inputs[i + 1], prompt_target[i] = true;
+  }
   std::vector<int32_t> sequences(static_cast<size_t>(B * S), 0);
-  PairSequences out{Tensor(), std::vector<int64_t>(static_cast<size_t>((split_zero ? 3 : 2) * B), 0)};
+  PairSequences out{Tensor(), Tensor(), std::vector<int64_t>(static_cast<size_t>((split_zero || chosen_prompts ? 3 : 2) * B), 0)};
   for (int64_t i = 0; i < B * S; i++) {
     if (targets[i] == kIgnoreIndex) continue;
     int32_t s = static_cast<int32_t>(2 * (i / S) + docs[i]);  // a target lies in document 0 or 1
     if (split_zero && docs[i] == 0 && targets[i] == 0) s = static_cast<int32_t>(2 * B + i / S);
+    if (prompt_target[i]) s = static_cast<int32_t>(2 * B + i / S);
     sequences[i] = s;
     out.tokens[s]++;
   }
   out.sequences = Tensor::from_ints(sequences, {B * S});
+  out.targets = Tensor::from_ints(targets, {B * S});
   return out;
 }
 
@@ -73,7 +85,7 @@ Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_
   ForwardOptions opt = options_for(b);
   opt.no_dropout = true;  // TRL's disable_dropout
   opt.targets_host = targets_host;
-  return model->sequence_logps(b.inputs.to(device), b.targets.to(device), b.positions.to(device), sequences, slots,
+  return model->sequence_logps(b.inputs.to(device), targets_host.to(device), b.positions.to(device), sequences, slots,
                                opt);
 }
 
@@ -96,8 +108,8 @@ void Trainer::Impl::compute_reference_logps() {
     const int64_t first = real ? g * batch : 0;
     const int64_t count = std::min<int64_t>(batch, static_cast<int64_t>(rows.size()) - first);
     const Batch b = make_batch(*data.examples, rows, order.data() + first, count, data.val_layout);
-    const PairSequences s = pair_sequences(b);
-    const std::vector<float> logps = pair_logps(b, s.sequences, 2 * count, b.targets).to_floats();
+    const PairSequences s = pair_sequences(b, false, false);
+    const std::vector<float> logps = pair_logps(b, s.sequences, 2 * count, s.targets).to_floats();
     if (!real) continue;
     for (size_t r = 0; r < b.rows.size(); r++)
       for (size_t k = 0; k < 2; k++) sums[static_cast<size_t>(b.rows[r][k])] = logps[2 * r + k];
@@ -114,8 +126,8 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
   const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing, config.simpo_gamma,
                                          config.dpo_norm_loss};
   const size_t B = b.rows.size();
-  const bool split = tokens.size() == 3 * B;  // chosen targets of id 0 apart (rpo_alpha)
-  const auto reference = [&](size_t r, int k) {  // simpo has none
+  const bool split = split_zero_targets();  // chosen targets of id 0 apart (rpo_alpha)
+  const auto reference = [&](size_t r, int k) {  // simpo and orpo have none
     return has_reference() ? reference_logps.at(static_cast<size_t>(b.rows[r][k])) : 0.0f;
   };
   PreferenceMetrics m;
@@ -130,20 +142,26 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
     (*grads)[2 * r + 1] = static_cast<float>(result.d_rejected * weight);
     if (split) (*grads)[2 * B + r] = static_cast<float>(result.d_chosen * weight);
   }
-  // RPO's (rpo_alpha) or CPO's (cpo_alpha, simpo) alpha x the chosen responses' mean NLL, on each
-  // pair's loss; logged as nll_loss (CPO logs it with any alpha, 0 when alpha is 0).
-  const bool simpo = config.rl == "simpo";
-  const double alpha = simpo ? config.cpo_alpha : config.rpo_alpha;
+  // RPO's (rpo_alpha), CPO's (cpo_alpha, simpo) or ORPO's (1) alpha x the chosen responses' mean
+  // NLL (ORPO's: of the whole chosen sequences, their prompts in slots 2B + r), on each pair's
+  // loss; logged as nll_loss (CPO logs it with any alpha, 0 when alpha is 0).
+  const double alpha = orpo() ? 1.0 : config.rl == "simpo" ? config.cpo_alpha : config.rpo_alpha;
   if (alpha >= 0) {
     double sum = 0;
     int64_t count = 0;
-    for (size_t r = 0; r < B; r++) sum += logps[2 * r], count += tokens[2 * r];
+    for (size_t r = 0; r < B; r++) {
+      sum += logps[2 * r], count += tokens[2 * r];
+      if (orpo()) sum += logps[2 * B + r], count += tokens[2 * B + r];
+    }
     const RpoTerm nll = rpo_term(alpha, sum, count, static_cast<int64_t>(B));
     m.loss += nll.loss;
     m.nll += count > 0 && alpha != 0 ? -sum / static_cast<double>(count) : 0.0;
     m.nll_terms += 1;
     if (grads)
-      for (size_t r = 0; r < B; r++) (*grads)[2 * r] += static_cast<float>(nll.d_chosen * weight);
+      for (size_t r = 0; r < B; r++) {
+        (*grads)[2 * r] += static_cast<float>(nll.d_chosen * weight);
+        if (orpo()) (*grads)[2 * B + r] = static_cast<float>(nll.d_chosen * weight);
+      }
   }
   return m;
 }
@@ -206,7 +224,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   double counts[2] = {0, 0};  // pairs, tokens
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
-    if (!kto()) sequences.push_back(pair_sequences(b, split_zero_targets()));
+    if (!kto()) sequences.push_back(pair_sequences(b, split_zero_targets(), orpo()));
     counts[0] += static_cast<double>(b.rows.size());
     counts[1] += static_cast<double>(b.num_tokens);
   }
@@ -225,9 +243,10 @@ double Trainer::Impl::accumulate_preference_gradients() {
     if (kto()) {
       logps = kto_logps(b, weight, step, grads);
     } else {
-      logps = pair_logps(b, sequences[micro].sequences, static_cast<int64_t>(sequences[micro].tokens.size()), b.targets);
+      const PairSequences& s = sequences[micro];
+      logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets);
       // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
-      step.add(pair_metrics(b, logps.to_floats(), sequences[micro].tokens, &grads, weight));
+      step.add(pair_metrics(b, logps.to_floats(), s.tokens, &grads, weight));
     }
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
@@ -247,9 +266,9 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   NoGradGuard no_grad;
   PreferenceMetrics m;
   for_each_eval_batch([&](const Batch& b, bool real) {
-    const PairSequences s = pair_sequences(b, split_zero_targets());
+    const PairSequences s = pair_sequences(b, split_zero_targets(), orpo());
     const std::vector<float> logps =
-        pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), b.targets).to_floats();
+        pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets).to_floats();
     if (kto()) m.add(kto_metrics(b, logps, real, nullptr, 0.0));
     else if (real) m.add(pair_metrics(b, logps, s.tokens, nullptr, 0.0));
   });

@@ -21,6 +21,8 @@
 #include "io/documents.h"
 // defines: append_kto_examples, rotate_completions, kto_sequences
 #include "io/kto.h"
+// defines: is_orpo_type, tokenize_orpo
+#include "io/orpo.h"
 // defines: load_preference_file, tokenize_preference
 #include "io/preference.h"
 // defines: kIgnoreIndex
@@ -321,8 +323,8 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
           }};
 }
 
-// A preference dataset file read as each kind of preference type reads rows, every pair
-// tokenized: a kept pair's sequences fit max_length and share their masked prompt.
+// A preference dataset file read as each kind of preference type reads rows (ORPO's too), every
+// pair tokenized: a kept pair's sequences fit max_length and share their masked prompt.
 Target preference_pairs_target() {
   return {"preference_pairs", "preference_pairs",
           with_json({"messages", "chosen", "rejected", "prompt", "question", "input", "instruction", "system",
@@ -332,7 +334,9 @@ Target preference_pairs_target() {
             write_bytes(path, input);
             std::optional<UserError> refused;  // rethrown when every type refuses the file
             int read = 0;
-            for (const char* type : {"chat_template.default", "chat_template.argilla_chat", "llama3.default", "chatml.ultra"}) {
+            for (const char* type :
+                 {"chat_template.default", "chat_template.argilla_chat", "llama3.default", "chatml.ultra", "chat_template.argilla"}) {
+              const bool orpo = is_orpo_type(type);  // TRL's ORPO rule, its prompt cut to 20 tokens
               DatasetSpec spec;
               spec.path = path;
               spec.type = type;
@@ -347,12 +351,13 @@ Target preference_pairs_target() {
               }
               read++;
               for (const PreferenceText& pair : pairs) {
-                const std::optional<PreferenceExamples> ex = tokenize_preference(pair, tokenizer, 48);
+                const std::optional<PreferenceExamples> ex =
+                    orpo ? tokenize_orpo(pair, tokenizer, 48, 20) : tokenize_preference(pair, tokenizer, 48);
                 if (!ex) continue;
                 for (const Example* e : {&ex->chosen, &ex->rejected}) {
                   require(!e->tokens.empty() && e->tokens.size() <= 48 && e->labels.size() == e->tokens.size(),
                           "a sequence longer than max_length, or labels of another length");
-                  require(e->tokens[0] == tokenizer.bos() && e->labels[0] == kIgnoreIndex, "no masked BOS first");
+                  require((orpo || e->tokens[0] == tokenizer.bos()) && e->labels[0] == kIgnoreIndex, "no masked BOS first");
                 }
                 const size_t prompt = static_cast<size_t>(
                     std::find_if(ex->chosen.labels.begin(), ex->chosen.labels.end(), [](int32_t l) { return l != kIgnoreIndex; }) -
