@@ -333,8 +333,9 @@ TEST_CASE("rl: orpo trains as TRL's ORPOTrainer: NLL plus odds ratio, rewards an
 
 // TRL's NLL is a mean over each micro-batch's chosen tokens: two ranks of one pair each hold
 // what one rank of micro-batches of one pair does, twice as many of them.
-TEST_CASE("rl: orpo on 2 ranks: the micro-batches' losses averaged over ranks") {
+TEST_CASE("rl: orpo on 2 ranks, with and without ZeRO-3: the micro-batches' losses averaged over ranks") {
   check_case(kOrpo, "orpo_2ranks", "rl: orpo\norpo_alpha: 0.5\nmicro_batch_size: 1\n", mpirun(2));
+  check_case(kOrpo, "orpo_2ranks", "rl: orpo\norpo_alpha: 0.5\nmicro_batch_size: 1\nzero_stage: 3\n", mpirun(2));
 }
 
 TEST_CASE("rl: orpo resumes exactly, evaluation included") {
