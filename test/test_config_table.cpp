@@ -49,6 +49,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
   SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha); SAME(data.max_prompt_len);
+  SAME(dpo_loss_type); SAME(dpo_loss_weights);
   SAME(data.preference_pairs); SAME(data.unpaired_preferences);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
 #undef SAME
@@ -226,7 +227,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: chat_template.default\n"
                             "    chat_template: chatml\n    field_messages: conversation\n"
                             "    field_chosen: good\n    field_rejected: bad\n";
-  const TrainConfig dpo = parse_config(pairs + "rl: dpo\nrl_beta: 0.3\ndpo_label_smoothing: 0.05\nrpo_alpha: 0.25\ndpo_norm_loss: true\n", "cfg.yaml");
+  const TrainConfig dpo = parse_config(pairs + "rl: dpo\nrl_beta: 0.3\ndpo_label_smoothing: 0.05\nrpo_alpha: 0.25\ndpo_norm_loss: true\n"
+                                       "dpo_loss_type: [sigmoid, sft]\ndpo_loss_weights: [1, 0.25]\n", "cfg.yaml");
   CHECK(dpo.data.preference_pairs);
   CHECK(dpo.attention == AttentionKind::flash);
   check_round_trip(dpo);

@@ -148,6 +148,16 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: simpo\nrpo_alpha: 1\n").find("rpo_alpha: expected rl: dpo, ipo with it, got rl: simpo") !=
         std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\nsimpo_gamma: 1\n").find("simpo_gamma: expected rl: simpo with it") != std::string::npos);
+  // TRL's loss_type list: sigmoid, ipo and sft are built; the weights one per type.
+  CHECK(error_of(pairs + "rl: dpo\ndpo_loss_type: [sigmoid, hinge]\n").find("dpo_loss_type: expected a list of sigmoid, ipo, sft, got 'hinge'") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ndpo_loss_type: [sigmoid, sft]\ndpo_loss_weights: [1]\n")
+            .find("dpo_loss_weights: expected one weight per dpo_loss_type (2), got 1") != std::string::npos);
+  CHECK(error_of(pairs + "rl: ipo\ndpo_loss_type: [ipo]\n").find("dpo_loss_type: expected rl: dpo with it, got rl: ipo") !=
+        std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ndpo_loss_type: [ipo]\ndpo_label_smoothing: 0.1\n")
+            .find("dpo_label_smoothing: expected 0 with rl: ipo or an ipo dpo_loss_type") != std::string::npos);
+  CHECK(parse_config(pairs + "rl: dpo\ndpo_loss_type: sft\n", "cfg.yaml").dpo_loss_type == std::vector<std::string>{"sft"});
   // Axolotl's trl.beta wins over rl_beta; TRL's other arguments (GRPO's) are unused here.
   const TrainConfig trl = parse_config(pairs + "rl: dpo\nrl_beta: 0.3\ntrl:\n  beta: 0.05\n  use_vllm: false\n", "cfg.yaml");
   CHECK(trl.rl_beta == 0.05);

@@ -123,7 +123,16 @@ TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's, SimPO's and ORPO's losse
   CHECK(r.reward_chosen == doctest::Approx(0.1));
   CHECK(r.reward_rejected == doctest::Approx(-0.05));
   // The gradients against central differences of the loss in each policy log-likelihood.
-  for (const PreferenceLossConfig& c : {dpo, cdpo, ipo, simpo}) {
+  // dpo_loss_type: the weighted terms on averages (an ipo term among them), sft no reward.
+  const PreferenceLossConfig mixed{"dpo", 0.5, 0.0, 0.5, false, {"sigmoid", "ipo", "sft"}, {0.7, 0.3, 2.0}};
+  const double zm = 0.5 * (1.0 / 4 + 0.5 / 6), gm = 1.0 / 4 + 0.5 / 6 - 1.0;
+  CHECK(pair_loss(mixed, pair).loss == doctest::Approx(0.7 * std::log1p(std::exp(-zm)) + 0.3 * gm * gm));
+  CHECK(pair_loss(mixed, pair).reward_chosen == doctest::Approx((0.7 + 0.3) * 0.5 * 1.0 / 4));
+  CHECK(dpo_nll_weight(mixed, -1) == 2.0);
+  CHECK(dpo_nll_weight(mixed, 0.5) == 2.5);
+  CHECK(dpo_nll_weight(dpo, 0.5) == 0.5);
+  CHECK(dpo_nll_weight(dpo, -1) < 0);  // no NLL term
+  for (const PreferenceLossConfig& c : {dpo, cdpo, ipo, simpo, mixed}) {
     CAPTURE(c.rl);
     CAPTURE(c.label_smoothing);
     const double h = 1e-5;
@@ -267,6 +276,15 @@ TEST_CASE("dpo_norm_loss: DPO's loss on log-likelihoods averaged over each respo
 TEST_CASE("rl: simpo: SimPO's reference-free loss on averaged log-likelihoods, with CPO's NLL, as TRL's CPOTrainer") {
   check_case(kDpo, "simpo", "rl: simpo\nrl_beta: 2.0\n");  // simpo_gamma 0.5 and cpo_alpha 1: TRL's defaults
   check_case(kDpo, "simpo_plain", "rl: simpo\nrl_beta: 2.0\nsimpo_gamma: 1.0\ncpo_alpha: 0\n");
+}
+
+TEST_CASE("dpo_loss_type and dpo_loss_weights: TRL's weighted sum of sigmoid, ipo and sft terms") {
+  // Axolotl's fixture: DPO plus half the chosen responses' NLL; logged as nll_loss.
+  check_case(kDpo, "dpo_sft", "rl: dpo\nrl_beta: 0.5\ndpo_loss_type: [sigmoid, sft]\ndpo_loss_weights: [1.0, 0.5]\n");
+  // An ipo term averages every term's log-likelihoods; the rewards are weighted as the losses.
+  check_case(kDpo, "dpo_mix", "rl: dpo\nrl_beta: 0.5\ndpo_loss_type: [sigmoid, ipo]\ndpo_loss_weights: [0.7, 0.3]\n");
+  // Axolotl's docs spell IPO so.
+  check_case(kDpo, "ipo", "rl: dpo\nrl_beta: 0.5\ndpo_loss_type: [ipo]\n");
 }
 
 TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, as TRL's with PEFT") {

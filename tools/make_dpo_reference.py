@@ -27,10 +27,14 @@ Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sa
              no reference, log-likelihoods averaged over each response's tokens, the loss plus
              cpo_alpha x the micro-batch's chosen tokens' mean NLL (no token id left out)
   simpo_plain  simpo_gamma 1, cpo_alpha 0
+  dpo_sft    loss_type [sigmoid, sft], loss_weights [1, 0.5] (Axolotl's dpo_loss_type / dpo_loss_weights):
+             the sft term the chosen tokens' mean NLL as RPO's (id 0 left out), its rewards 0
+  dpo_mix    loss_type [sigmoid, ipo], loss_weights [0.7, 0.3]: ipo among them averages every term's
+             log-likelihoods; the rewards weighted as the losses (TRL's sum over terms)
 Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
 (before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
-logps/chosen, logps/rejected (means over the step's pairs), and with rpo_alpha or cpo_alpha nll_loss
-(the mean over the step's micro-batches).
+logps/chosen, logps/rejected (means over the step's pairs), and with rpo_alpha, cpo_alpha or an sft
+term nll_loss (the mean over the step's micro-batches).
 
 Run from the repository root (needs torch, transformers, peft):
   tools/make_dpo_reference.py [--out test/data/dpo_reference]
@@ -112,13 +116,16 @@ def sequence_logps(model, sequences):
 
 
 def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None, simpo_gamma=None,
-          cpo_alpha=None, norm_loss=False):
-    """TRL's DPOTrainer (loss_type sigmoid / ipo, rpo_alpha) or, with simpo_gamma, its CPOTrainer's SimPO
-    (no reference, cpo_alpha x the chosen tokens' NLL added)."""
+          cpo_alpha=None, norm_loss=False, loss_weights=None):
+    """TRL's DPOTrainer (loss_type sigmoid / ipo, or a list of sigmoid / ipo / sft terms with
+    loss_weights; rpo_alpha) or, with simpo_gamma, its CPOTrainer's SimPO (no reference, cpo_alpha x
+    the chosen tokens' NLL added)."""
     torch.manual_seed(0)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     simpo = simpo_gamma is not None
+    types = loss_type if isinstance(loss_type, list) else [loss_type]
+    weights = loss_weights or [1.0] * len(types)
     steps = []
     for step in range(STEPS):
         opt.zero_grad()
@@ -134,26 +141,33 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
                 with torch.no_grad():
                     ref = sequence_logps(reference(), seqs)[0]
             n = len(batch)
-            if loss_type in ("ipo", "simpo") or norm_loss:  # TRL averages over each response's tokens first
+            if "ipo" in types or simpo or norm_loss:  # TRL averages over each response's tokens first
                 logps, ref = logps / counts, ref / counts
             pc, pr, rc, rr = logps[:n], logps[n:], ref[:n], ref[n:]
-            if loss_type == "ipo":
-                losses = ((pc - rc) - (pr - rr) - 1 / (2 * beta)) ** 2
-            else:
-                z = beta * ((pc - rc) - (pr - rr)) - (simpo_gamma if simpo else 0.0)
-                losses = -(1 - label_smoothing) * torch.nn.functional.logsigmoid(z) \
-                    - label_smoothing * torch.nn.functional.logsigmoid(-z)
+            # The chosen tokens' mean NLL: DPO's (RPO, sft) leaves out id 0, CPO's does not.
+            sums_, counts_ = (logps[:n] * counts[:n], counts[:n]) if simpo else (nll_sums[:n], nll_counts[:n])
+            nll = -sums_.sum() / counts_.sum()
+            losses, reward_weight = 0.0, 0.0  # TRL weights each term's rewards as its loss (sft's are 0)
+            for kind, weight in zip(types, weights):
+                if kind == "ipo":
+                    losses = losses + weight * ((pc - rc) - (pr - rr) - 1 / (2 * beta)) ** 2
+                elif kind == "sft":
+                    losses = losses + weight * nll
+                    continue
+                else:
+                    z = beta * ((pc - rc) - (pr - rr)) - (simpo_gamma if simpo else 0.0)
+                    losses = losses + weight * (-(1 - label_smoothing) * torch.nn.functional.logsigmoid(z)
+                                                - label_smoothing * torch.nn.functional.logsigmoid(-z))
+                reward_weight += weight
             alpha = cpo_alpha if simpo else rpo_alpha
             if alpha is not None:
-                # The chosen tokens' mean NLL: DPO's (RPO) leaves out id 0, CPO's does not.
-                sums_, counts_ = (logps[:n] * counts[:n], counts[:n]) if simpo else (nll_sums[:n], nll_counts[:n])
-                nll = -sums_.sum() / counts_.sum()
-                nlls.append(nll.item() if alpha != 0 else 0.0)
                 losses = losses + alpha * nll
+            if alpha is not None or "sft" in types:
+                nlls.append(nll.item() if alpha != 0 or not simpo else 0.0)  # CPO's is 0 when its alpha is
             loss = losses.mean() / ACCUMULATION
             loss.backward()
             total += loss.item()
-            reward_c, reward_r = beta * (pc - rc).detach(), beta * (pr - rr).detach()
+            reward_c, reward_r = reward_weight * beta * (pc - rc).detach(), reward_weight * beta * (pr - rr).detach()
             sums["chosen"] += reward_c.sum().item()
             sums["rejected"] += reward_r.sum().item()
             sums["acc"] += (reward_c > reward_r).float().sum().item()
@@ -170,7 +184,7 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
         if nlls:
             record["nll_loss"] = sum(nlls) / len(nlls)
         steps.append(record)
-    return {"loss_type": loss_type, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
+    return {"loss_type": loss_type, "loss_weights": loss_weights, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
             "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "norm_loss": norm_loss, "steps": steps}
 
 
@@ -224,6 +238,10 @@ def main():
     cases["dpo_norm"] = train(model, lambda: frozen, pairs, "sigmoid", 0.1, 0.0, norm_loss=True)
     for name, gamma, alpha in [("simpo", 0.5, 1.0), ("simpo_plain", 1.0, 0.0)]:
         cases[name] = train(load(), None, pairs, "simpo", 2.0, 0.0, simpo_gamma=gamma, cpo_alpha=alpha)
+    for name, types, weights in [("dpo_sft", ["sigmoid", "sft"], [1.0, 0.5]),
+                                 ("dpo_mix", ["sigmoid", "ipo"], [0.7, 0.3])]:
+        model, frozen = load(), load()
+        cases[name] = train(model, lambda: frozen, pairs, types, 0.5, 0.0, loss_weights=weights)
     lora, reference = lora_with_reference(load)
     cases["lora_dpo"] = train(lora, lambda: reference, pairs, "sigmoid", 0.1, 0.0)
     write_fixture(args.out, SETTINGS, cases)

@@ -268,7 +268,8 @@ void Parser::check_preference() {
       {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}}, {"dpo_norm_loss", {"dpo", "ipo"}},
       {"kto_desirable_weight", {"kto"}},      {"kto_undesirable_weight", {"kto"}},
       {"simpo_gamma", {"simpo"}},             {"cpo_alpha", {"simpo"}},
-      {"orpo_alpha", {"orpo"}},               {"rl_beta", {"dpo", "ipo", "kto", "orpo", "simpo"}}};
+      {"orpo_alpha", {"orpo"}},               {"rl_beta", {"dpo", "ipo", "kto", "orpo", "simpo"}},
+      {"dpo_loss_type", {"dpo"}},             {"dpo_loss_weights", {"dpo"}}};
   for (const auto& [key, trainers] : own_keys)
     if (given(key) && std::find(trainers.begin(), trainers.end(), c.rl) == trainers.end())
       fail(at(key), "rl: " + join(trainers) + " with it", c.rl.empty() ? "no rl" : "rl: " + c.rl);
@@ -282,8 +283,13 @@ void Parser::check_preference() {
   if (kto && c.micro_batch_size < 2)
     fail(at("micro_batch_size"), "at least 2 with rl: kto (its KL estimate pairs each prompt with another row's "
          "completion in the micro-batch, as TRL requires)", std::to_string(c.micro_batch_size));
-  if (c.rl == "ipo" && c.dpo_label_smoothing > 0)
-    fail(at("dpo_label_smoothing"), "0 with rl: ipo (label smoothing is DPO's, as Axolotl)", yaml_number(c.dpo_label_smoothing));
+  const bool ipo_term = std::find(c.dpo_loss_type.begin(), c.dpo_loss_type.end(), "ipo") != c.dpo_loss_type.end();
+  if ((c.rl == "ipo" || ipo_term) && c.dpo_label_smoothing > 0)
+    fail(at("dpo_label_smoothing"), "0 with rl: ipo or an ipo dpo_loss_type (label smoothing is DPO's, as Axolotl)",
+         yaml_number(c.dpo_label_smoothing));
+  if (!c.dpo_loss_weights.empty() && c.dpo_loss_weights.size() != c.dpo_loss_type.size())  // TRL's check
+    fail(at("dpo_loss_weights"), "one weight per dpo_loss_type (" + std::to_string(c.dpo_loss_type.size()) + ")",
+         std::to_string(c.dpo_loss_weights.size()));
   if (c.neftune_noise_alpha > 0)
     fail(at("neftune_noise_alpha"), "none with rl (noise would reach the reference's forward too)", "set");
   if (c.data.exact_deduplication)

@@ -74,6 +74,11 @@ struct TrainConfig {
   // Axolotl's dpo_norm_loss: DPO's loss on log-likelihoods averaged over each response's tokens, as
   // IPO's (its AxolotlDPOTrainer runs TRL's forward as for ipo).
   bool dpo_norm_loss = false;
+  // Axolotl's dpo_loss_type and dpo_loss_weights (rl: dpo; TRL's loss_type list): each pair's loss
+  // the weighted sum of sigmoid (DPO's), ipo and sft (the chosen responses' NLL) terms; empty:
+  // rl's own single loss.
+  std::vector<std::string> dpo_loss_type;
+  std::vector<double> dpo_loss_weights;
   // simpo (TRL's CPOTrainer with loss_type simpo): its target margin (TRL's default 0.5), and CPO's
   // weight of the chosen responses' NLL (TRL's default 1; 0: plain SimPO).
   double simpo_gamma = 0.5, cpo_alpha = 1;

@@ -317,6 +317,15 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(flag("dpo_norm_loss", training, MEMBER(dpo_norm_loss),
                         "rl: dpo on log-likelihoods averaged over each response's tokens (its loss, rewards and logps)"),
                    {"dpo", "ipo"}),
+      only_with_rl(name_list("dpo_loss_type", training, MEMBER(dpo_loss_type), {"sigmoid", "ipo", "sft"},
+                             "rl: dpo, TRL's loss_type list: each pair's loss the sum of these terms (ipo in it: "
+                             "every term on log-likelihoods averaged over each response's tokens; sft: the "
+                             "chosen responses' NLL); TRL's other loss types are not built"),
+                   {"dpo"}),
+      only_with_rl({"dpo_loss_weights", training, "a list of numbers, one per dpo_loss_type",
+                    "rl: dpo, each dpo_loss_type term's weight (unset: 1 each); the rewards are weighted alike",
+                    read_dpo_loss_weights, write_dpo_loss_weights},
+                   {"dpo"}),
       only_with_rl(number("simpo_gamma", training, MEMBER(simpo_gamma), kNonNegative,
                           "rl: simpo, the target margin between the chosen and rejected rewards"),
                    {"simpo"}),

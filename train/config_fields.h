@@ -153,6 +153,8 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_rope_scaling(const TrainConfig& c);
 void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_dpo_loss_weights(const TrainConfig& c);
 
 // ZeRO's keys (train/config_sharding.cpp): `deepspeed:` a ZeRO json, Axolotl's `fsdp:` and
 // `fsdp_config:`, and `zero_stage:`; each sets zero_stage, validate() checks they agree.

@@ -1,8 +1,8 @@
 // defines: the readers and writers of the map-valued keys special_tokens, added_tokens_overrides, rope_scaling,
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
 // a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
-// unfrozen_parameters, lora_target_modules (names or one pattern) and peft_layers_to_transform's
-// block indices; the field table in train/config_fields.cpp names them
+// unfrozen_parameters, lora_target_modules (names or one pattern), peft_layers_to_transform's
+// block indices and dpo_loss_weights; the field table in train/config_fields.cpp names them
 #include "engine/user_error.h"
 #include "train/config_fields.h"
 
@@ -134,6 +134,20 @@ void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     if (key == "beta" && !v.IsNull()) ctx.config.rl_beta = read_double(v, wk, kPositive);
     else ctx.unknown.insert(wk.key);
   });
+}
+
+void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  if (!n.IsSequence() || n.size() == 0) fail(w, "a list of numbers, one per dpo_loss_type", describe(n));
+  std::vector<double>& weights = ctx.config.dpo_loss_weights;
+  weights.clear();
+  for (size_t i = 0; i < n.size(); i++)
+    weights.push_back(read_double(n[i], w.child("[" + std::to_string(i) + "]", n[i]), {-kInf, true, kInf, true}));
+}
+
+std::string write_dpo_loss_weights(const TrainConfig& c) {
+  std::string out;
+  for (double v : c.dpo_loss_weights) out += (out.empty() ? "" : ", ") + yaml_number(v);
+  return c.dpo_loss_weights.empty() ? std::string() : "[" + out + "]";
 }
 
 void read_bnb_config_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {

@@ -21,26 +21,56 @@ double log1m_exp(double x) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, double>> dpo_terms(const PreferenceLossConfig& config) {
+  if (config.loss_types.empty()) return {{config.rl == "ipo" ? "ipo" : "sigmoid", 1.0}};
+  std::vector<std::pair<std::string, double>> out;
+  for (size_t i = 0; i < config.loss_types.size(); i++)
+    out.push_back({config.loss_types[i], i < config.loss_weights.size() ? config.loss_weights[i] : 1.0});
+  return out;
+}
+
+double dpo_nll_weight(const PreferenceLossConfig& config, double rpo_alpha) {
+  double weight = rpo_alpha;
+  for (const auto& [type, w] : dpo_terms(config))
+    if (type == "sft") weight = std::max(weight, 0.0) + w;
+  return weight;
+}
+
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
-  // IPO, SimPO and ORPO average each response's log-likelihoods over its tokens (a count of at
-  // least 1) before the loss, and TRL's rewards and logged logps are of those averages.
-  const bool averaged = config.rl == "ipo" || config.rl == "simpo" || config.rl == "orpo" || config.norm_loss;
+  const bool dpo = config.rl == "dpo" || config.rl == "ipo";
+  const std::vector<std::pair<std::string, double>> terms = dpo ? dpo_terms(config) : decltype(dpo_terms(config)){};
+  const bool ipo_term = std::any_of(terms.begin(), terms.end(), [](const auto& t) { return t.first == "ipo"; });
+  // IPO (any ipo term), SimPO and ORPO average each response's log-likelihoods over its tokens (a
+  // count of at least 1) before the loss, and TRL's rewards and logged logps are of those averages.
+  const bool averaged = ipo_term || config.rl == "simpo" || config.rl == "orpo" || config.norm_loss;
   const double nc = averaged ? static_cast<double>(std::max<int64_t>(p.chosen_tokens, 1)) : 1.0;
   const double nr = averaged ? static_cast<double>(std::max<int64_t>(p.rejected_tokens, 1)) : 1.0;
   const double beta = config.beta;
   const double chosen_ratio = (p.policy_chosen - p.reference_chosen) / nc;
   const double rejected_ratio = (p.policy_rejected - p.reference_rejected) / nr;
   PairLoss out;
-  out.reward_chosen = beta * chosen_ratio;
-  out.reward_rejected = beta * rejected_ratio;
-  out.logps_chosen = p.policy_chosen / nc;
-  out.logps_rejected = p.policy_rejected / nr;
+  double reward_weight = 1;  // dpo: the sum of its sigmoid and ipo terms' weights (TRL's weighted rewards)
   // d(loss) / d(chosen_ratio) and d(loss) / d(rejected_ratio)
   double d_chosen_ratio = 0, d_rejected_ratio = 0;
-  if (config.rl == "ipo") {
-    const double gap = chosen_ratio - rejected_ratio - 1.0 / (2.0 * beta);
-    out.loss = gap * gap;
-    d_chosen_ratio = 2.0 * gap, d_rejected_ratio = -2.0 * gap;
+  if (dpo) {
+    reward_weight = 0;
+    for (const auto& [type, weight] : terms) {
+      double d_margin = 0;  // d(term) / d(chosen_ratio - rejected_ratio)
+      if (type == "ipo") {
+        const double gap = chosen_ratio - rejected_ratio - 1.0 / (2.0 * beta);
+        out.loss += weight * gap * gap;
+        d_margin = 2.0 * gap;
+      } else if (type == "sigmoid") {
+        const double z = beta * (chosen_ratio - rejected_ratio), e = config.label_smoothing;
+        out.loss += weight * (-(1.0 - e) * log_sigmoid(z) - e * log_sigmoid(-z));
+        // d/dz of -log sigmoid(z) is -sigmoid(-z); of -log sigmoid(-z), sigmoid(z).
+        d_margin = beta * (-(1.0 - e) * sigmoid(-z) + e * sigmoid(z));
+      } else {
+        continue;  // sft: the trainer's NLL term (dpo_nll_weight), no reward
+      }
+      reward_weight += weight;
+      d_chosen_ratio += weight * d_margin, d_rejected_ratio -= weight * d_margin;
+    }
   } else if (config.rl == "orpo") {
     const double c = chosen_ratio, r = rejected_ratio;  // no reference: the averaged log-likelihoods
     const double z = (c - r) - (log1m_exp(c) - log1m_exp(r));
@@ -50,14 +80,15 @@ PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
     const double d_z = -beta * sigmoid(-z);
     d_chosen_ratio = d_z / -std::expm1(std::min(c, -1e-12));
     d_rejected_ratio = -d_z / -std::expm1(std::min(r, -1e-12));
-  } else {
-    const double gamma = config.rl == "simpo" ? config.simpo_gamma : 0.0;
-    const double z = beta * (chosen_ratio - rejected_ratio) - gamma, e = config.label_smoothing;
-    out.loss = -(1.0 - e) * log_sigmoid(z) - e * log_sigmoid(-z);
-    // d/dz of -log sigmoid(z) is -sigmoid(-z); of -log sigmoid(-z), sigmoid(z).
-    const double d_margin = beta * (-(1.0 - e) * sigmoid(-z) + e * sigmoid(z));
-    d_chosen_ratio = d_margin, d_rejected_ratio = -d_margin;
+  } else {  // simpo
+    const double z = beta * (chosen_ratio - rejected_ratio) - config.simpo_gamma;
+    out.loss = -log_sigmoid(z);
+    d_chosen_ratio = -beta * sigmoid(-z), d_rejected_ratio = -d_chosen_ratio;
   }
+  out.reward_chosen = reward_weight * beta * chosen_ratio;
+  out.reward_rejected = reward_weight * beta * rejected_ratio;
+  out.logps_chosen = p.policy_chosen / nc;
+  out.logps_rejected = p.policy_rejected / nr;
   out.d_chosen = d_chosen_ratio / nc;
   out.d_rejected = d_rejected_ratio / nr;
   return out;

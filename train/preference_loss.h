@@ -3,6 +3,7 @@
 //   dpo (loss_type sigmoid): z = (policy_chosen - reference_chosen) - (policy_rejected -
 //     reference_rejected) over summed log-likelihoods; loss = -(1 - e) log sigmoid(beta z)
 //     - e log sigmoid(-beta z), e = dpo_label_smoothing (conservative DPO; 0: plain DPO).
+//     With dpo_loss_type, the weighted sum of its sigmoid, ipo and sft terms (dpo_terms).
 //   ipo: the same log-ratios averaged over each response's tokens; loss = (z - 1 / (2 beta))^2.
 //   dpo with norm_loss (Axolotl's dpo_norm_loss): DPO's loss on those averaged log-ratios.
 //   simpo (TRL's CPOTrainer, loss_type simpo): no reference; z = beta (chosen - rejected) - gamma
@@ -20,6 +21,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace llm {
 
@@ -29,7 +32,19 @@ struct PreferenceLossConfig {
   double label_smoothing = 0.0;
   double simpo_gamma = 0.5;  // SimPO's target margin
   bool norm_loss = false;    // dpo on averaged log-likelihoods (Axolotl's dpo_norm_loss)
+  // rl: dpo's terms (TRL's loss_type list: sigmoid, ipo, sft) and their weights (empty: 1 each);
+  // no terms: rl's own loss.
+  std::vector<std::string> loss_types;
+  std::vector<double> loss_weights;
 };
+
+// The dpo / ipo terms of a pair's loss with their weights: `loss_types` (ipo among them averages
+// every term's log-likelihoods, as TRL), or rl's own. A sigmoid or ipo term adds weight x beta x
+// the log-ratios to the rewards; an sft term adds weight x the micro-batch's chosen NLL (the
+// trainer's, as rpo_term) and no reward, as TRL's.
+std::vector<std::pair<std::string, double>> dpo_terms(const PreferenceLossConfig& config);
+// The weight of dpo's NLL term: rpo_alpha (< 0: none) plus the sft terms' weights; < 0: no NLL.
+double dpo_nll_weight(const PreferenceLossConfig& config, double rpo_alpha);
 
 // One pair: summed log-likelihoods of each response under the policy and the reference (0 for
 // simpo and orpo), and each response's count of tokens (targets).

@@ -79,6 +79,15 @@ void Trainer::Impl::print_kto_summary() const {
   say("its KL sequence: {}\n", one_line(show_loss_mask(d, first[1], *tokenizer), 400));
 }
 
+// rl: dpo's dpo_loss_type terms with their weights (", loss 1 x sigmoid + 0.5 x sft"); "" for one.
+std::string Trainer::Impl::dpo_terms_text() const {
+  if (config.dpo_loss_type.empty()) return "";
+  std::string out;
+  for (const auto& [type, weight] : dpo_terms(loss_config()))
+    out += fmt::format("{}{} x {}", out.empty() ? ", loss " : " + ", weight, type);
+  return out;
+}
+
 void Trainer::Impl::print_data_summary() const {
   const ExampleSet& d = *data.examples;
   const ExampleStats& s = d.stats;
@@ -96,7 +105,8 @@ void Trainer::Impl::print_data_summary() const {
         data.train_rows.size(), data.val_rows.size(), config.rl, config.rl_beta,
         config.rl == "simpo" ? fmt::format(", gamma {}, cpo_alpha {} (no reference)", config.simpo_gamma, config.cpo_alpha)
         : orpo() ? std::string(" (no reference; plus the chosen sequences' NLL)")
-        : config.dpo_label_smoothing > 0 ? fmt::format(", label smoothing {}", config.dpo_label_smoothing) : "");
+                 : dpo_terms_text() + (config.dpo_label_smoothing > 0
+                                           ? fmt::format(", label smoothing {}", config.dpo_label_smoothing) : ""));
     for (int64_t k = 0; k < 2 && !data.split.train.empty(); k++)
       say("{} response of pair 0 ([[trained]]): {}\n", k == 0 ? "chosen" : "rejected",
           one_line(show_loss_mask(d, data.split.train[k], *tokenizer), 400));

@@ -94,8 +94,15 @@ struct Trainer::Impl {
   bool kto() const { return config.rl == "kto"; }
   bool orpo() const { return config.rl == "orpo"; }
   bool has_reference() const { return preference() && config.rl != "simpo" && !orpo(); }  // both reference-free
-  // RPO's NLL leaves out chosen targets of token id 0 (TRL's DPO), which pair_sequences then keeps apart.
-  bool split_zero_targets() const { return (config.rl == "dpo" || config.rl == "ipo") && config.rpo_alpha >= 0; }
+  PreferenceLossConfig loss_config() const {
+    return {config.rl,          config.rl_beta,       config.dpo_label_smoothing, config.simpo_gamma,
+            config.dpo_norm_loss, config.dpo_loss_type, config.dpo_loss_weights};
+  }
+  // DPO's NLL (rpo_alpha, sft terms) leaves out chosen targets of token id 0 (TRL's), which
+  // pair_sequences then keeps apart.
+  bool split_zero_targets() const {
+    return (config.rl == "dpo" || config.rl == "ipo") && dpo_nll_weight(loss_config(), config.rpo_alpha) >= 0;
+  }
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
   // reduction. Returns the mean loss over micro-batches and ranks.
   double accumulate_gradients();
@@ -123,6 +130,7 @@ struct Trainer::Impl {
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
   void print_kto_summary() const;
+  std::string dpo_terms_text() const;
   // Prints on rank 0 only.
   template <class... Args>
   void say(fmt::format_string<Args...> format, Args&&... args) const {

@@ -123,8 +123,7 @@ void Trainer::Impl::compute_reference_logps() {
 PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
                                               const std::vector<int64_t>& tokens, std::vector<float>* grads,
                                               double weight) const {
-  const PreferenceLossConfig loss_config{config.rl, config.rl_beta, config.dpo_label_smoothing, config.simpo_gamma,
-                                         config.dpo_norm_loss};
+  const PreferenceLossConfig losses = loss_config();
   const size_t B = b.rows.size();
   const bool split = split_zero_targets();  // chosen targets of id 0 apart (rpo_alpha)
   const auto reference = [&](size_t r, int k) {  // simpo and orpo have none
@@ -135,17 +134,18 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
   for (size_t r = 0; r < B; r++) {
     const PairLogps pair{logps[2 * r] + (split ? logps[2 * B + r] : 0.0f), logps[2 * r + 1], reference(r, 0),
                          reference(r, 1), tokens[2 * r] + (split ? tokens[2 * B + r] : 0), tokens[2 * r + 1]};
-    const PairLoss result = pair_loss(loss_config, pair);
+    const PairLoss result = pair_loss(losses, pair);
     m.add(result);
     if (!grads) continue;
     (*grads)[2 * r] = static_cast<float>(result.d_chosen * weight);
     (*grads)[2 * r + 1] = static_cast<float>(result.d_rejected * weight);
     if (split) (*grads)[2 * B + r] = static_cast<float>(result.d_chosen * weight);
   }
-  // RPO's (rpo_alpha), CPO's (cpo_alpha, simpo) or ORPO's (1) alpha x the chosen responses' mean
-  // NLL (ORPO's: of the whole chosen sequences, their prompts in slots 2B + r), on each pair's
-  // loss; logged as nll_loss (CPO logs it with any alpha, 0 when alpha is 0).
-  const double alpha = orpo() ? 1.0 : config.rl == "simpo" ? config.cpo_alpha : config.rpo_alpha;
+  // DPO's (rpo_alpha and sft terms), CPO's (cpo_alpha, simpo) or ORPO's (1) alpha x the chosen
+  // responses' mean NLL (ORPO's: of the whole chosen sequences, their prompts in slots 2B + r), on
+  // each pair's loss; logged as nll_loss (CPO logs 0 when its alpha is 0).
+  const bool simpo = config.rl == "simpo";
+  const double alpha = orpo() ? 1.0 : simpo ? config.cpo_alpha : dpo_nll_weight(losses, config.rpo_alpha);
   if (alpha >= 0) {
     double sum = 0;
     int64_t count = 0;
@@ -155,7 +155,7 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
     }
     const RpoTerm nll = rpo_term(alpha, sum, count, static_cast<int64_t>(B));
     m.loss += nll.loss;
-    m.nll += count > 0 && alpha != 0 ? -sum / static_cast<double>(count) : 0.0;
+    m.nll += count > 0 && !(simpo && alpha == 0) ? -sum / static_cast<double>(count) : 0.0;
     m.nll_terms += 1;
     if (grads)
       for (size_t r = 0; r < B; r++) {
