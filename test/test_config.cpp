@@ -495,7 +495,7 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
         "cfg.yaml:4: eval_steps: expected no eval_steps with eval_strategy: epoch, got 5");
   CHECK(error_with("save_strategy: no\nsaves_per_epoch: 2\n") ==
         "cfg.yaml:4: saves_per_epoch: expected no saves_per_epoch with save_strategy: no, got 2");
-  CHECK(error_with("save_strategy: best\n") == "cfg.yaml:3: save_strategy: expected one of steps, epoch, no, got 'best'");
+  CHECK(error_with("save_strategy: often\n") == "cfg.yaml:3: save_strategy: expected one of steps, epoch, no, best, got 'often'");
   // Axolotl keys whose training is not built stop the run (its Llama 3 QAT, fp8, diffusion and
   // sparse fine-tuning examples).
   for (const char* key : {"qat: {weight_dtype: int4}\n", "fp8: true\n", "diffusion: {noise_schedule: cosine}\n",

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -103,12 +104,20 @@ TEST_CASE("early stopping: stops after exactly `patience` evaluations without im
 
 namespace {
 
-// The steps of metrics.jsonl's evaluation records.
-std::vector<int64_t> eval_steps_logged(const std::string& metrics_path) {
-  std::vector<int64_t> steps;
+// The steps of metrics.jsonl's evaluation records, and their eval_loss.
+std::vector<std::pair<int64_t, double>> eval_records(const std::string& metrics_path) {
+  std::vector<std::pair<int64_t, double>> out;
   std::ifstream in(metrics_path);
   for (std::string line; std::getline(in, line);)
-    if (line.find("\"eval_loss\"") != std::string::npos) steps.push_back(std::stoll(line.substr(line.find("\"step\": ") + 8)));
+    if (line.find("\"eval_loss\"") != std::string::npos)
+      out.push_back({std::stoll(line.substr(line.find("\"step\": ") + 8)),
+                     std::stod(line.substr(line.find("\"eval_loss\": ") + 13))});
+  return out;
+}
+
+std::vector<int64_t> eval_steps_logged(const std::string& metrics_path) {
+  std::vector<int64_t> steps;
+  for (const auto& [step, loss] : eval_records(metrics_path)) steps.push_back(step);
   return steps;
 }
 
@@ -126,6 +135,34 @@ TEST_CASE("eval_steps below 1 is HF's share of the total steps; unset, evaluatio
   REQUIRE_MESSAGE(b.exit_code == 0, b.output);
   CHECK(eval_steps_logged(unset.out("metrics.jsonl")) == std::vector<int64_t>{3});
   CHECK(fs::exists(unset.out("step_000003")));
+}
+
+TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, and the last step") {
+  Workspace ws("save_best");
+  // A learning rate high enough that some evaluations get worse.
+  Run r = run_train(ws.config("max_steps: 12\neval_steps: 1\nsave_strategy: best\nlearning_rate: 0.05\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  std::set<int64_t> expected = {12}, saved;
+  double best = INFINITY;
+  for (const auto& [step, loss] : eval_records(ws.out("metrics.jsonl")))
+    if (loss < best) best = loss, expected.insert(step);
+  for (const auto& entry : fs::directory_iterator(ws.out()))
+    if (entry.path().filename().string().rfind("step_", 0) == 0)
+      saved.insert(std::stoll(entry.path().filename().string().substr(5)));
+  CHECK(saved == expected);
+  CHECK(saved.size() < 12);  // some evaluation did not improve
+}
+
+TEST_CASE("num_epochs below 1: ceil(num_epochs x steps per epoch) steps, as HF's Trainer") {
+  Workspace ws("epoch_share");
+  Run r = run_train(ws.config("num_epochs: 0.5\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const size_t at = r.output.find("schedule: ");
+  REQUIRE(at != std::string::npos);
+  const int64_t steps = std::stoll(r.output.substr(at + 10));
+  const int64_t per_epoch = std::stoll(r.output.substr(r.output.find('(', at) + 1));
+  CHECK(steps == (per_epoch + 1) / 2);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == static_cast<size_t>(steps));
 }
 
 namespace {

@@ -165,6 +165,10 @@ void Parser::validate() {
       fail(at("early_stopping_patience"), "an eval set (val_set_size > 0 or test_datasets)", "val_set_size 0");
     check_save_steps_fit_eval_steps();
   }
+  if (c.save_strategy == "best" &&
+      ((c.data.val_set_size == 0 && c.data.test_datasets.empty()) || c.eval_strategy == "no"))
+    fail(at("save_strategy"), "evaluations with save_strategy: best (val_set_size > 0 or test_datasets, "
+         "eval_strategy not no): it saves at each new best eval_loss", "none");
   if (c.deepspeed_stage >= 0 && c.zero_stage != c.deepspeed_stage)
     fail(at("zero_stage"), "the stage of deepspeed's config, " + std::to_string(c.deepspeed_stage) + ", or no zero_stage",
          std::to_string(c.zero_stage));
@@ -217,6 +221,9 @@ void Parser::validate() {
   if (c.loraplus_lr_ratio > 0)
     for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (given(key)) ctx_.unknown.insert(key);
+  // Axolotl's model_quantization_config {backend: bnb, weight_dtype: nf4} replaces adapter: qlora
+  // with load_in_4bit: a LoRA adapter on its NF4 base is QLoRA.
+  if (given("model_quantization_config") && c.load_in_4bit && c.adapter == "lora") c.adapter = "qlora";
   // Axolotl's rules: qlora requires load_in_4bit, and does not merge a base loaded in 4 bits
   // (its merge reloads the base in 16 bits afterwards). 4-bit weights here mean qlora.
   if (c.adapter == "qlora" && !c.load_in_4bit)
@@ -276,7 +283,12 @@ void Parser::check_preference() {
   // Axolotl's order: trl.beta, else rl_beta, else orpo_alpha.
   const bool trl_beta = given("trl") && entries_.at("trl").value.IsMap() && entries_.at("trl").value["beta"] &&
                         !entries_.at("trl").value["beta"].IsNull();
-  if (orpo && c.orpo_alpha > 0 && !given("rl_beta") && !trl_beta) c.rl_beta = c.orpo_alpha;
+  // dpo_beta: Axolotl moves it to rl_beta when that is unset.
+  const bool dpo_beta = given("dpo_beta") && !c.rl.empty();
+  if (given("dpo_beta") && c.rl.empty()) ctx_.unknown.insert("dpo_beta");
+  if (dpo_beta && !given("rl_beta") && !trl_beta)
+    c.rl_beta = read_double(entries_.at("dpo_beta").value, at("dpo_beta"), kPositive);
+  if (orpo && c.orpo_alpha > 0 && !given("rl_beta") && !dpo_beta && !trl_beta) c.rl_beta = c.orpo_alpha;
   if (!orpo && given("max_prompt_len")) ctx_.unknown.insert("max_prompt_len");  // TRL's ORPO alone cuts prompts
   if (c.rl.empty()) return;
   // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
@@ -366,14 +378,16 @@ void Parser::resolve_adopt() {
 }
 
 // HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (unless
-// the per-epoch key asks for more), "no" none; either with a step count set is an error. Unset,
-// the counts decide (the trainer's step_interval).
+// the per-epoch key asks for more), "no" none, save_strategy "best" at each new best eval_loss;
+// any of them with a step count set is an error. Unset, the counts decide (the trainer's
+// step_interval).
 void Parser::resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
                               const char* per_epoch_key, int64_t& per_epoch) {
   if (strategy.empty() || strategy == "steps") return;
   if (steps > 0) fail(at(steps_key), std::string("no ") + steps_key + " with " + key + ": " + strategy, num(steps));
-  if (strategy == "no" && per_epoch > 0)
-    fail(at(per_epoch_key), std::string("no ") + per_epoch_key + " with " + key + ": no", std::to_string(per_epoch));
+  if ((strategy == "no" || strategy == "best") && per_epoch > 0)
+    fail(at(per_epoch_key), std::string("no ") + per_epoch_key + " with " + key + ": " + strategy,
+         std::to_string(per_epoch));
   if (strategy == "epoch" && per_epoch <= 0) per_epoch = 1;
 }
 
@@ -404,7 +418,7 @@ void Parser::resolve_attention() {
       chosen.push_back(it->second);
     if (info.document_masks) masking.push_back(info.config_key);
   }
-  for (const char* key : {"attn_implementation", "attention"})
+  for (const char* key : {"flex_attention", "attn_implementation", "attention"})
     if (auto it = ctx_.attention.find(key); it != ctx_.attention.end()) chosen.push_back(it->second);
   for (const auto& other : chosen)
     if (other.kind != chosen[0].kind)

@@ -107,7 +107,7 @@ struct TrainConfig {
   bool auto_find_batch_size = false;  // HF's: a smaller micro_batch_size when the plan does not fit
   int64_t micro_batch_size = 1;
   int64_t gradient_accumulation_steps = 1;
-  int64_t num_epochs = 1;
+  double num_epochs = 1;  // HF's num_train_epochs: a fraction trains ceil(num_epochs x steps per epoch)
   int64_t max_steps = -1;  // > 0 overrides num_epochs
   double learning_rate = 3e-4;
   std::string lr_scheduler = "cosine";  // cosine | linear | constant

@@ -50,6 +50,14 @@ std::vector<ConfigField> attention_rows(const char* section) {
                       return std::string(c.attention == kind ? "true" : "false");
                     }});
   }
+  // Axolotl's flex_attention (torch's FlexAttention with its document block masks) computes the
+  // same exact attention as flash, which trains it; flash_attention's row writes the choice.
+  rows.push_back({"flex_attention", section, "true or false",
+                  "attention: torch's FlexAttention, the same exact attention with document masks (trained with flash)",
+                  [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                    if (read_bool(n, w)) ctx.attention["flex_attention"] = {AttentionKind::flash, w, "flex_attention: true"};
+                  },
+                  nullptr});
   // The same choice by name: HF's attn_implementation spelling, or Axolotl's newer `attention:`
   // key; the boolean rows carry it into the written YAML.
   auto by_name = [&](const char* key, const char* AttentionInfo::*spelling, const std::string& meaning) {
@@ -139,6 +147,10 @@ std::vector<ConfigField> make_fields() {
            "the base's block linear weights in 4-bit NF4, as bitsandbytes (adapter: qlora)"),
       flag("load_in_8bit", adapters, MEMBER(load_in_8bit),
            "the base's block linear weights in LLM.int8's row-wise int8, as bitsandbytes (adapter: lora)"),
+      {"model_quantization_config", adapters, "{backend: bnb, weight_dtype: nf4 or int8}",
+       "Axolotl's newer spelling of a bitsandbytes base: nf4 is load_in_4bit (with adapter lora: qlora), int8 "
+       "load_in_8bit; other backends are not built",
+       read_model_quantization_config, nullptr},
       {"bnb_config_kwargs", adapters, "a map {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant}",
        "4-bit quantisation options (qlora)", read_bnb_config_kwargs, write_bnb_config_kwargs},
       integer("lora_r", adapters, MEMBER(lora.r), 1, kMaxWidth, "LoRA rank r"),
@@ -241,8 +253,9 @@ std::vector<ConfigField> make_fields() {
          ctx.batch_size = read_int(n, w, 1, kMaxBatch * kMaxBatch);
        },
        nullptr},
-      integer("num_epochs", training, MEMBER(num_epochs), 1, kMaxEpochs,
-              "passes over the data (unless max_steps)"),
+      number("num_epochs", training, MEMBER(num_epochs), {0, true, static_cast<double>(kMaxEpochs), false},
+             "passes over the data (unless max_steps); a fraction trains ceil(num_epochs x steps per epoch) "
+             "steps, as HF's Trainer"),
       integer("max_steps", training, MEMBER(max_steps), 1, kNoMax,
               "optimizer steps; overrides num_epochs"),
       number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
@@ -295,6 +308,8 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(number("rl_beta", training, MEMBER(rl_beta), kPositive,
                           "DPO / IPO / KTO beta: how far the policy may move from the reference; SimPO's "
                           "scale of the length-averaged log-likelihoods; ORPO's odds-ratio weight")),
+      {"dpo_beta", training, "a number > 0", "Axolotl's older name of rl_beta (rl_beta and trl.beta win)",
+       [](ReadContext&, const YAML::Node& n, const Where& w) { read_double(n, w, kPositive); }, nullptr},
       only_with_rl(number("orpo_alpha", training, MEMBER(orpo_alpha), kPositive,
                           "rl: orpo, the odds-ratio term's weight (TRL's beta, the paper's lambda) unless rl_beta "
                           "or trl.beta is given"),
@@ -363,8 +378,8 @@ std::vector<ConfigField> make_fields() {
 
       steps_or_share("eval_steps", eval, MEMBER(eval_steps),
                      "evaluate every N steps (below 1: every ceil(N x total steps))"),
-      integer("evals_per_epoch", eval, MEMBER(evals_per_epoch), 1, kNoMax,
-              "evaluations per epoch instead"),
+      integer("evals_per_epoch", eval, MEMBER(evals_per_epoch), 0, kNoMax,
+              "evaluations per epoch instead (0: unset, as Axolotl reads it)"),
       choice("eval_strategy", eval, MEMBER(eval_strategy), {"steps", "epoch", "no"},
              "HF's: epoch evaluates once an epoch, no never; steps follows the keys above; unset: steps if they are given, else epoch"),
       {"evaluation_strategy", eval, "one of steps, epoch, no", "HF's older name of eval_strategy",
@@ -385,10 +400,11 @@ std::vector<ConfigField> make_fields() {
            "checkpoints, metrics and the final model"),
       steps_or_share("save_steps", checkpoints, MEMBER(save_steps),
                      "checkpoint every N steps (below 1: every ceil(N x total steps))"),
-      integer("saves_per_epoch", checkpoints, MEMBER(saves_per_epoch), 1, kNoMax,
-              "checkpoints per epoch instead"),
-      choice("save_strategy", checkpoints, MEMBER(save_strategy), {"steps", "epoch", "no"},
-             "HF's: epoch saves once an epoch, no only the last step; steps follows the keys above; unset: steps if they are given, else epoch"),
+      integer("saves_per_epoch", checkpoints, MEMBER(saves_per_epoch), 0, kNoMax,
+              "checkpoints per epoch instead (0: unset, as Axolotl reads it)"),
+      choice("save_strategy", checkpoints, MEMBER(save_strategy), {"steps", "epoch", "no", "best"},
+             "HF's: epoch saves once an epoch, no only the last step, best at each evaluation with a new best "
+             "eval_loss (and the last step); steps follows the keys above; unset: steps if they are given, else epoch"),
       integer("save_total_limit", checkpoints, MEMBER(save_total_limit), 1, kNoMax,
               "checkpoints kept (plus the best)"),
       text("resume_from_checkpoint", checkpoints, MEMBER(resume_from_checkpoint),

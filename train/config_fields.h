@@ -153,6 +153,7 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_rope_scaling(const TrainConfig& c);
 void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_model_quantization_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_dpo_loss_weights(const TrainConfig& c);
 

@@ -136,6 +136,19 @@ void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   });
 }
 
+// Its other backends are refused before any key is read (train/config_unsupported.cpp).
+void read_model_quantization_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string expected = "{backend: bnb, weight_dtype: nf4 or int8}";
+  std::string dtype;
+  for_fields(n, w, expected, [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+    if (key == "backend") read_choice(v, wk, {"bnb"});
+    else if (key == "weight_dtype") dtype = read_choice(v, wk, {"nf4", "int8"});
+    else fail(wk, expected, "the key " + key);  // Axolotl's model forbids others
+  });
+  if (dtype.empty()) fail(w, expected, "no weight_dtype");
+  (dtype == "nf4" ? ctx.config.load_in_4bit : ctx.config.load_in_8bit) = true;
+}
+
 void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   if (!n.IsSequence() || n.size() == 0) fail(w, "a list of numbers, one per dpo_loss_type", describe(n));
   std::vector<double>& weights = ctx.config.dpo_loss_weights;

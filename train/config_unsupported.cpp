@@ -31,6 +31,11 @@ struct Unsupported {
 const Unsupported kUnsupported[] = {
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
+    {"float16", "fp16 weights without mixed precision are not offered: use bf16 (or f32)"},
+    {"bfloat16", "bf16 weights without mixed precision (no f32 master copy) are not built: bf16: true "
+                 "computes in bf16 over f32 weights"},
+    {"lisa_n_layers", "LISA (training a random few layers at a time) is not built: every layer trains"},
+    {"lisa_step_interval", "LISA (training a random few layers at a time) is not built: every layer trains"},
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
@@ -90,10 +95,22 @@ std::optional<std::string> unsupported_rl(const YAML::Node& value) {
   return "rl: " + value.Scalar() + " is not built (GRPO and the other online trainers): rl: dpo, ipo, kto, orpo or simpo";
 }
 
+// Axolotl's model_quantization_config: its bitsandbytes form ({backend: bnb, weight_dtype: nf4 or
+// int8}) is load_in_4bit or load_in_8bit (the field table reads it); torchao, mxfp4 and fp8 bases
+// are not built.
+std::optional<std::string> unsupported_quantization(const YAML::Node& value) {
+  if (!is_set(value) || (value.IsMap() && value["backend"] && value["backend"].IsScalar() &&
+                         value["backend"].Scalar() == "bnb"))
+    return std::nullopt;
+  return "only bitsandbytes bases are built ({backend: bnb, weight_dtype: nf4 or int8}, or load_in_4bit / "
+         "load_in_8bit): torchao, mxfp4 and fp8 quantised bases are not";
+}
+
 }  // namespace
 
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value) {
   if (key == "plugins") return unsupported_plugin(value);
+  if (key == "model_quantization_config") return unsupported_quantization(value);
   if (key == "rl") return unsupported_rl(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   for (const Unsupported& u : kUnsupported)

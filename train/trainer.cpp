@@ -176,12 +176,14 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // fewer than gradient_accumulation_steps, and no step spans two epochs.
   const int64_t batches = loader->num_batches_per_epoch(), accumulation = c.gradient_accumulation_steps;
   updates_per_epoch = (batches + accumulation - 1) / accumulation;
-  total_steps = c.max_steps > 0 ? c.max_steps : c.num_epochs * updates_per_epoch;
+  total_steps = c.max_steps > 0 ? c.max_steps
+                                : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
+                                                           c.num_epochs * static_cast<double>(updates_per_epoch))));
   logging_steps = c.logging_steps > 0 ? c.logging_steps
                                       : std::max<int64_t>(std::min<int64_t>(total_steps / 200, 10), 1);
   eval_steps = data.split.val.empty()
                    ? 0 : step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, updates_per_epoch, total_steps);
-  save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, updates_per_epoch, total_steps);
+  save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, updates_per_epoch, total_steps);  // best: 0
   int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(std::ceil(c.warmup_ratio * total_steps))
                                          : std::min<int64_t>(total_steps * 3 / 100, 100);
@@ -439,8 +441,9 @@ TrainResult Trainer::Impl::run() {
     int64_t stop_flag = stop_signal() != 0 ? 1 : 0;
     comm.allreduce_max(&stop_flag, 1);
     const bool stop_signal = stop_flag > 0;
-    // With early stopping, every new best is saved so the best checkpoint always exists.
-    const bool best_save = improved && c.early_stopping_patience > 0;
+    // With early stopping (or HF's save_strategy best), every new best is saved so the best
+    // checkpoint always exists.
+    const bool best_save = improved && (c.early_stopping_patience > 0 || c.save_strategy == "best");
     if ((save_steps > 0 && state.step % save_steps == 0) || (c.save_first_step && state.step == 1) ||
         state.step == total_steps || best_save ||
         early_stop || watchdog_stop || stop_signal) {

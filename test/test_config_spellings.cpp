@@ -1,0 +1,77 @@
+// Axolotl's newer and older spellings that a sweep of its example configs met: each either means
+// what llm_train builds (model_quantization_config's bitsandbytes form, flex_attention, dpo_beta,
+// fractional num_epochs, a per-epoch count of 0, save_strategy best) or stops the run in one line
+// (LISA, float16 / bfloat16 without mixed precision, torchao / mxfp4 / fp8 bases).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "test/config_fixture.h"
+
+using namespace llm;
+using namespace llm::config_test;
+
+TEST_CASE("model_quantization_config {backend: bnb}: nf4 is load_in_4bit (a LoRA on it QLoRA), int8 load_in_8bit") {
+  const std::string lora = "adapter: lora\nlora_target_linear: true\n";
+  const TrainConfig nf4 = parse(lora + "model_quantization_config:\n  backend: bnb\n  weight_dtype: nf4\n");
+  CHECK(nf4.load_in_4bit);
+  CHECK(nf4.adapter == "qlora");
+  const TrainConfig int8 = parse(lora + "model_quantization_config: {backend: bnb, weight_dtype: int8}\n");
+  CHECK(int8.load_in_8bit);
+  CHECK(int8.adapter == "lora");
+  CHECK(error_with("model_quantization_config: {backend: bnb, weight_dtype: nf4, group_size: 64}\n")
+            .find("model_quantization_config.group_size: expected {backend: bnb, weight_dtype: nf4 or int8}") !=
+        std::string::npos);
+  CHECK(error_with("model_quantization_config: {backend: bnb}\n").find("got no weight_dtype") != std::string::npos);
+  // Axolotl's qlora-torchao.yaml: a torchao int4 base is not built.
+  CHECK(error_with("adapter: lora\nmodel_quantization_config:\n  backend: torchao\n  weight_dtype: int4\n") ==
+        "cfg.yaml:4: model_quantization_config: not supported, only bitsandbytes bases are built ({backend: bnb, "
+        "weight_dtype: nf4 or int8}, or load_in_4bit / load_in_8bit): torchao, mxfp4 and fp8 quantised bases are not");
+  CHECK(error_with("model_quantization_config: Mxfp4Config\n").find("not supported, only bitsandbytes") != std::string::npos);
+}
+
+TEST_CASE("keys that would train otherwise stop the run: LISA, float16 and bfloat16 without mixed precision") {
+  CHECK(error_with("lisa_n_layers: 4\n") ==
+        "cfg.yaml:3: lisa_n_layers: not supported, LISA (training a random few layers at a time) is not built: every "
+        "layer trains");
+  CHECK(error_with("lisa_step_interval: 20\n").find("lisa_step_interval: not supported, LISA") != std::string::npos);
+  CHECK(error_with("float16: true\n").find("float16: not supported, fp16 weights without mixed precision") !=
+        std::string::npos);
+  CHECK(error_with("bfloat16: true\n").find("bfloat16: not supported, bf16 weights without mixed precision") !=
+        std::string::npos);
+  CHECK(parse("bfloat16: false\nfloat16:\n").unknown_keys == std::vector<std::string>{"bfloat16", "float16"});
+}
+
+TEST_CASE("flex_attention: the same exact attention with document masks, trained with flash") {
+  const TrainConfig c = parse("flex_attention: true\nsample_packing: true\n");
+  CHECK(c.attention == AttentionKind::flash);
+  CHECK(c.data.sample_packing);
+  CHECK(parse("flex_attention: true\nflash_attention: true\n").attention == AttentionKind::flash);
+  CHECK(error_with("flex_attention: true\nxformers_attention: true\n").find("expected one attention implementation") !=
+        std::string::npos);
+}
+
+TEST_CASE("dpo_beta: Axolotl's older name of rl_beta, which wins; without rl it is unused") {
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
+  CHECK(parse_config(pairs + "rl: dpo\ndpo_beta: 0.2\n", "cfg.yaml").rl_beta == 0.2);
+  CHECK(parse_config(pairs + "rl: dpo\ndpo_beta: 0.2\nrl_beta: 0.3\n", "cfg.yaml").rl_beta == 0.3);
+  CHECK(parse("dpo_beta: 0.2\n").unknown_keys == std::vector<std::string>{"dpo_beta"});
+  CHECK(error_of(pairs + "rl: dpo\ndpo_beta: -1\n").find("dpo_beta: expected") != std::string::npos);
+}
+
+TEST_CASE("num_epochs may be a fraction; evals_per_epoch and saves_per_epoch 0 are unset, as Axolotl reads them") {
+  CHECK(parse("num_epochs: 0.25\n").num_epochs == 0.25);
+  CHECK(error_with("num_epochs: 0\n").find("num_epochs: expected") != std::string::npos);
+  const TrainConfig c = parse("evals_per_epoch: 0\nsaves_per_epoch: 0\neval_steps: 5\n");
+  CHECK(c.eval_steps == 5);
+  CHECK(c.evals_per_epoch <= 0);
+}
+
+TEST_CASE("save_strategy best: needs evaluations and no step counts") {
+  CHECK(parse("save_strategy: best\nval_set_size: 0.1\n").save_strategy == "best");
+  CHECK(error_with("save_strategy: best\nval_set_size: 0\n").find("save_strategy: expected evaluations with save_strategy: best") !=
+        std::string::npos);
+  CHECK(error_with("save_strategy: best\nval_set_size: 0.1\neval_strategy: 'no'\n").find("expected evaluations") !=
+        std::string::npos);
+  CHECK(error_with("save_strategy: best\nval_set_size: 0.1\nsave_steps: 5\n").find("expected no save_steps with save_strategy: best") !=
+        std::string::npos);
+}
