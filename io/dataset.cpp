@@ -102,29 +102,41 @@ ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t 
   return split;
 }
 
-void deduplicate_split(const ExampleSet& data, ExampleSplit& split) {
+void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_item) {
   // Hash first, then compare the spans of equal hashes: exact, as Axolotl's sha256 of the row.
+  // An item is examples [per_item i, per_item (i + 1)): a preference pair, or KTO's prompt and
+  // completion with its label.
   std::unordered_map<uint64_t, std::vector<int64_t>> seen;
-  const auto span_hash = [&data](int64_t e) {
-    const size_t bytes = static_cast<size_t>(data.length(e)) * sizeof(int32_t);
-    return fnv1a64(data.labels.data() + data.offsets[e], bytes, fnv1a64(data.tokens.data() + data.offsets[e], bytes));
+  const auto span = [&data](const std::vector<int32_t>& v, int64_t e) { return v.data() + data.offsets[e]; };
+  const auto item_hash = [&](int64_t item) {
+    uint64_t hash = kFnvOffsetBasis;
+    for (int64_t e = item * per_item; e < (item + 1) * per_item; e++) {
+      const size_t bytes = static_cast<size_t>(data.length(e)) * sizeof(int32_t);
+      hash = fnv1a64(span(data.labels, e), bytes, fnv1a64(span(data.tokens, e), bytes, hash));
+      if (!data.desirable.empty()) hash = fnv1a64(&data.desirable[e], 1, hash);
+    }
+    return hash;
   };
-  const auto same = [&data](int64_t a, int64_t b) {
-    const auto at = [](const std::vector<int32_t>& v, int64_t o) { return v.begin() + o; };
-    return data.length(a) == data.length(b) &&
-           std::equal(at(data.tokens, data.offsets[a]), at(data.tokens, data.offsets[a + 1]), at(data.tokens, data.offsets[b])) &&
-           std::equal(at(data.labels, data.offsets[a]), at(data.labels, data.offsets[a + 1]), at(data.labels, data.offsets[b]));
+  const auto same = [&](int64_t a, int64_t b) {
+    for (int64_t k = 0; k < per_item; k++) {
+      const int64_t x = a * per_item + k, y = b * per_item + k;
+      if (data.length(x) != data.length(y) || !std::equal(span(data.tokens, x), span(data.tokens, x + 1), span(data.tokens, y)) ||
+          !std::equal(span(data.labels, x), span(data.labels, x + 1), span(data.labels, y)) ||
+          (!data.desirable.empty() && data.desirable[x] != data.desirable[y]))
+        return false;
+    }
+    return true;
   };
-  const auto keep_new = [&](std::vector<int64_t>& examples) {
+  const auto keep_new = [&](std::vector<int64_t>& items) {
     std::vector<int64_t> kept;
-    for (int64_t e : examples) {
-      std::vector<int64_t>& equal_hash = seen[span_hash(e)];
-      if (std::none_of(equal_hash.begin(), equal_hash.end(), [&](int64_t k) { return same(k, e); })) {
-        equal_hash.push_back(e);
-        kept.push_back(e);
+    for (int64_t item : items) {
+      std::vector<int64_t>& equal_hash = seen[item_hash(item)];
+      if (std::none_of(equal_hash.begin(), equal_hash.end(), [&](int64_t k) { return same(k, item); })) {
+        equal_hash.push_back(item);
+        kept.push_back(item);
       }
     }
-    examples = std::move(kept);
+    items = std::move(kept);
   };
   keep_new(split.train);
   keep_new(split.val);
@@ -383,7 +395,14 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   } catch (const UserError& e) {
     throw UserError(config.source + ": " + e.what());
   }
+  const auto deduplicate = [&](int64_t per_item, const char* what) {
+    const size_t train = out.split.train.size(), val = out.split.val.size();
+    deduplicate_split(cached.data, out.split, per_item);
+    log(fmt::format("dataset_exact_deduplication: {} of {} training and {} of {} validation {} kept",
+                    out.split.train.size(), train, out.split.val.size(), val, what));
+  };
   if (config.preference_pairs) {
+    if (config.exact_deduplication) deduplicate(2, config.unpaired_preferences ? "rows" : "pairs");
     out.train_rows = pair_rows(out.split.train);
     if (config.unpaired_preferences) {  // KTO: train in one fixed order, whose blocks pair the KL sequences
       std::vector<int64_t> train_order = out.split.train;
@@ -409,12 +428,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     return out;
   }
   const ExampleSet& data = cached.data;
-  if (config.exact_deduplication) {
-    const size_t train = out.split.train.size(), val = out.split.val.size();
-    deduplicate_split(data, out.split);
-    log(fmt::format("dataset_exact_deduplication: {} of {} training and {} of {} validation examples kept",
-                    out.split.train.size(), train, out.split.val.size(), val));
-  }
+  if (config.exact_deduplication) deduplicate(1, "examples");
   const int64_t L = config.sequence_len;
   out.train_layout = {L, config.pad_to_sequence_len, config.sample_packing, tokenizer.pad()};
   out.val_layout = out.train_layout;

@@ -49,10 +49,11 @@ struct ExampleSplit {
 // validation. Throws UserError ("val_set_size: ...") when no training example would be left.
 ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed);
 
-// Axolotl's dataset_exact_deduplication on a split: training examples equal (tokens and labels)
-// to an earlier training example are dropped, then validation examples equal to any kept one
-// (training or an earlier validation example). Each list stays ascending.
-void deduplicate_split(const ExampleSet& data, ExampleSplit& split);
+// Axolotl's dataset_exact_deduplication on a split of items of `per_item` examples each (1; a
+// preference pair or KTO row: 2): training items equal (tokens, labels, KTO's label) to an earlier
+// training item are dropped, then validation items equal to any kept one (training or an earlier
+// validation item). Each list stays ascending.
+void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_item = 1);
 
 // The examples one row of a batch holds, in order.
 using Row = std::vector<int64_t>;

@@ -18,9 +18,10 @@ inline const std::string kModel =
     "base_model: tiny\nhidden_size: 32\nintermediate_size: 64\nnum_hidden_layers: 2\n"
     "num_attention_heads: 4\nnum_key_value_heads: 2\nmax_position_embeddings: 8192\n";
 
-// The example with its dataset at `data` and its output under `dir`.
+// The example with its datasets (each ALPACA) at `data` and its output under `dir`.
 inline std::string localised(std::string yaml, const std::string& data, const fs::path& dir) {
-  yaml.replace(yaml.find("ALPACA"), 6, data);
+  for (size_t at = yaml.find("ALPACA"); at != std::string::npos; at = yaml.find("ALPACA", at + data.size()))
+    yaml.replace(at, 6, data);
   const size_t out = yaml.find("output_dir: ");
   yaml.replace(out, yaml.find('\n', out) - out, "output_dir: " + (dir / "out").string());
   const size_t prepared = yaml.find("dataset_prepared_path:");

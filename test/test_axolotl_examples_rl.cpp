@@ -1,5 +1,5 @@
 // Look-alikes of Axolotl's preference-training examples (instruct-dpo-lora-8b.yml,
-// qlora-1b-kto.yaml, mistral-qlora-orpo.yml) with their keys and values but a small model and rows
+// lora-1b-deduplicate-dpo.yml, qlora-1b-kto.yaml, mistral-qlora-orpo.yml) with their keys and values but a small model and rows
 // of their datasets' shapes (test/axolotl_example.h): each trains 2 steps of what its keys ask
 // for; the trainers not built stop in one line at rl.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -167,6 +167,71 @@ fsdp_config:
 special_tokens:
 )";
 
+// lora-1b-deduplicate-dpo.yml: its DPO dataset listed twice, deduplicated.
+const std::string kLora1bDeduplicateDpo = kModel + R"(load_in_8bit: true
+load_in_4bit: false
+strict: false
+chat_template: llama3
+rl: dpo
+datasets:
+  - path: ALPACA
+    type: chat_template.default
+    field_messages: conversation
+    field_chosen: chosen
+    field_rejected: rejected
+    message_property_mappings:
+      role: role
+      content: content
+    roles:
+      system:
+        - system
+      user:
+        - user
+      assistant:
+        - assistant
+  - path: ALPACA
+    type: chat_template.default
+    field_messages: conversation
+    field_chosen: chosen
+    field_rejected: rejected
+    message_property_mappings:
+      role: role
+      content: content
+    roles:
+      system:
+        - system
+      user:
+        - user
+      assistant:
+        - assistant
+dataset_exact_deduplication: true
+dataset_prepared_path:
+val_set_size: 0
+output_dir: ./outputs/lora-out
+sequence_len: 4096
+sample_packing: false
+pad_to_sequence_len: true
+adapter: lora
+lora_model_dir:
+lora_r: 32
+lora_alpha: 16
+lora_dropout: 0.05
+lora_target_linear: true
+gradient_accumulation_steps: 4
+micro_batch_size: 2
+num_epochs: 4
+optimizer: adamw_bnb_8bit
+lr_scheduler: cosine
+learning_rate: 0.0002
+bf16: auto
+tf32: false
+gradient_checkpointing: true
+resume_from_checkpoint:
+logging_steps: 1
+flash_attention: true
+warmup_steps: 10
+)";
+
 }  // namespace
 
 TEST_CASE("instruct-dpo-lora-8b: DPO with LoRA on an 8-bit base trains its chat_template.default pairs") {
@@ -220,4 +285,15 @@ TEST_CASE("mistral-qlora-orpo: ORPO with QLoRA trains its chat_template.argilla 
   const std::string out = train_2_steps(kQloraOrpo, "orpo_example", rows);
   CHECK(out.find("log_odds_chosen") != std::string::npos);
   CHECK(out.find("nll_loss") != std::string::npos);
+}
+
+TEST_CASE("lora-1b-deduplicate-dpo: its dataset listed twice trains each pair once") {
+  CHECK(parse_example(kLora1bDeduplicateDpo).data.exact_deduplication);
+  std::string rows;
+  for (int i = 0; i < 12; i++)
+    rows += R"({"conversation": [{"role": "user", "content": "What is )" + std::to_string(i) + R"( + 1?"}], )"
+            R"("chosen": {"role": "assistant", "content": ")" + std::to_string(i + 1) + R"("}, )"
+            R"("rejected": {"role": "assistant", "content": "no idea"}})" "\n";
+  const std::string out = train_2_steps(kLora1bDeduplicateDpo, "dedup_dpo", rows);
+  CHECK(out.find("dataset_exact_deduplication: 12 of 24 training and 0 of 0 validation pairs kept") != std::string::npos);
 }

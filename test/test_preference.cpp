@@ -140,7 +140,6 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: dpo\ndpo_label_smoothing: 0.5\n").find("dpo_label_smoothing: expected") != std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\nneftune_noise_alpha: 5\n").find("neftune_noise_alpha: expected none with rl") !=
         std::string::npos);
-  CHECK(error_of(pairs + "rl: dpo\ndataset_exact_deduplication: true\n").find("it would split pairs") != std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\ns2_attention: true\n").find("s2_attention: expected false with rl") != std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: not supported, WPO") !=
         std::string::npos);
@@ -371,4 +370,26 @@ TEST_CASE("rl: orpo: its dataset type, orpo_alpha as its beta, max_prompt_len, i
   const TrainConfig dpo = parse_config(pairs + "rl: dpo\nmax_prompt_len: 64\n", "cfg.yaml");
   CHECK(dpo.unknown_keys == std::vector<std::string>{"max_prompt_len"});
   CHECK(error_of(rows + "rl: orpo\nmax_prompt_len: 0\n").find("max_prompt_len: expected") != std::string::npos);
+}
+
+TEST_CASE("dataset_exact_deduplication with rl: whole pairs (KTO rows with their label) are compared, as Axolotl's rows") {
+  // Pairs (examples 2p, 2p + 1): 0 and 2 equal; 1 shares 0's chosen only; KTO rows 3 and 4 equal
+  // but for their label.
+  ExampleSet data;
+  const auto add = [&data](std::vector<int32_t> tokens, bool desirable = false) {
+    Example e;
+    e.tokens = tokens;
+    e.labels = tokens;
+    e.desirable = desirable;
+    data.add(e);
+  };
+  add({1, 2}), add({3}), add({1, 2}), add({4}), add({1, 2}), add({3});
+  add({5}, true), add({6}, true), add({5}, false), add({6}, false);
+  ExampleSplit split{{0, 1, 2, 3}, {4}};
+  deduplicate_split(data, split, 2);
+  CHECK(split.train == std::vector<int64_t>{0, 1, 3});
+  CHECK(split.val == std::vector<int64_t>{4});
+  ExampleSplit val_copy{{0}, {2, 1}};
+  deduplicate_split(data, val_copy, 2);
+  CHECK(val_copy.val == std::vector<int64_t>{1});  // pair 2 equals training pair 0
 }

@@ -304,8 +304,6 @@ void Parser::check_preference() {
          std::to_string(c.dpo_loss_weights.size()));
   if (c.neftune_noise_alpha > 0)
     fail(at("neftune_noise_alpha"), "none with rl (noise would reach the reference's forward too)", "set");
-  if (c.data.exact_deduplication)
-    fail(at("dataset_exact_deduplication"), "false with rl (it would split pairs)", "true");
   if (c.attention == AttentionKind::s2)
     fail(at("s2_attention"), "false with rl (a pair's two sequences share a row, which S2's groups would span)", "true");
   // A pair's row needs a document mask, which eager attention lacks: flash attention computes
