@@ -1,5 +1,6 @@
 // Axolotl's newer and older spellings that a sweep of its example configs met: each either means
-// what llm_train builds (model_quantization_config's bitsandbytes form, flex_attention, dpo_beta,
+// what llm_train builds (model_quantization_config's bitsandbytes form, flex_attention, packing with
+// sdp_attention, dpo_beta,
 // fractional num_epochs, a per-epoch count of 0, save_strategy best) or stops the run in one line
 // (LISA, float16 / bfloat16 without mixed precision, torchao / mxfp4 / fp8 bases).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -48,6 +49,13 @@ TEST_CASE("flex_attention: the same exact attention with document masks, trained
   CHECK(parse("flex_attention: true\nflash_attention: true\n").attention == AttentionKind::flash);
   CHECK(error_with("flex_attention: true\nxformers_attention: true\n").find("expected one attention implementation") !=
         std::string::npos);
+}
+
+TEST_CASE("sample_packing with sdp_attention: Axolotl masks the documents (sdpa's block mask), so flash trains it") {
+  CHECK(parse("sdp_attention: true\nsample_packing: true\n").attention == AttentionKind::flash);
+  CHECK(parse("sdp_attention: true\n").attention == AttentionKind::cudnn);
+  CHECK(error_with("sample_packing: true\n").find("sample_packing: expected flash_attention or xformers_attention with it") !=
+        std::string::npos);  // eager attention would attend across documents
 }
 
 TEST_CASE("dpo_beta: Axolotl's older name of rl_beta, which wins; without rl it is unused") {
