@@ -167,6 +167,9 @@ void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // Axolotl's switches for its fused kernels (train/config_speed_only.cpp): each true one is kept in
 // TrainConfig::speed_only_keys, for the start-up summary to name.
 std::vector<ConfigField> speed_only_rows(const char* section);
+// The attention keys (train/config_attention.cpp): each records its choice in ReadContext::attention,
+// which validate() resolves into TrainConfig::attention.
+std::vector<ConfigField> attention_rows(const char* section);
 
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
