@@ -9,12 +9,23 @@
 
 namespace llm {
 
+// Axolotl's user-defined instruction format (a dataset's `type:` given as a map; its
+// user_defined strategy): a row's instruction, input, output and system fields, and the Python
+// format strings its prompt is written with (io/user_defined.h).
+struct UserDefinedFormat {
+  std::string system_prompt;  // the system text of rows without field_system
+  std::string field_system = "system", field_instruction = "instruction", field_input = "input",
+              field_output = "output";
+  std::string format = "{instruction} {input} ", no_input_format = "{instruction} ", system_format = "{system}";
+};
+
 struct DatasetSpec {
   std::string path;  // a file or a directory of files
-  // completion | alpaca | chat_template | input_output | pretokenized (rows of input_ids, labels,
+  // completion | alpaca | user_defined | chat_template | input_output | pretokenized (rows of input_ids, labels,
   // attention_mask; Axolotl infers these when `type` is left out, here they are named: an entry
   // without a type is completion)
   std::string type = "completion";
+  UserDefinedFormat user_defined;  // type user_defined (a `type:` map)
   // Which rows train: "train" (all), or a slice in HF's syntax, "train[:20%]" (io/dataset_split.h).
   std::string split = "train";
   // type completion, a .json/.jsonl file: the string field each row's text is in (Axolotl's `field`).

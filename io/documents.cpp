@@ -16,6 +16,7 @@
 #include "io/dataset_split.h"
 #include "io/ends_with.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
+#include "io/user_defined.h"
 
 namespace llm {
 namespace {
@@ -185,6 +186,19 @@ void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
   }
 }
 
+void load_user_defined_file(const std::string& path, const UserDefinedFormat& f, std::vector<Document>& docs) {
+  const std::string expected = "with a \"" + f.field_instruction + "\" string";
+  for (const JsonRecord& r : read_json_dataset_file(path, "user_defined")) {
+    const std::string instruction = string_field(path, r, f.field_instruction.c_str(), true, expected.c_str());
+    const std::string input = string_field(path, r, f.field_input.c_str(), false, expected.c_str());
+    std::string output = string_field(path, r, f.field_output.c_str(), false, expected.c_str());
+    const bool has_system = r.value.contains(f.field_system) && !r.value[f.field_system].is_null();
+    const std::string system =
+        has_system ? string_field(path, r, f.field_system.c_str(), true, expected.c_str()) : f.system_prompt;
+    docs.push_back(prompt_response_document(user_defined_prompt(f, system, instruction, input), std::move(output)));
+  }
+}
+
 }  // namespace
 
 bool is_json_file(const std::string& path) {
@@ -234,15 +248,16 @@ std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
 }
 
 std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& tokenizer) {
-  const char* const types[] = {"completion", "alpaca", "chat_template", "input_output",
+  const char* const types[] = {"completion", "alpaca", "user_defined", "chat_template", "input_output",
                                "pretokenized"};
   if (std::find(std::begin(types), std::end(types), spec.type) == std::end(types))
     throw UserError(spec.path + ": unknown dataset type \"" + spec.type + "\" (expected "
-                    "completion, alpaca, chat_template, input_output or pretokenized)");
+                    "completion, alpaca, a user-defined format, chat_template, input_output or pretokenized)");
   std::vector<Document> docs;
   for (const std::string& file : dataset_source_files(spec)) {
     if (spec.type == "completion") load_completion_file(file, spec.field, docs);
     else if (spec.type == "alpaca") load_alpaca_file(file, docs);
+    else if (spec.type == "user_defined") load_user_defined_file(file, spec.user_defined, docs);
     else if (spec.type == "chat_template") load_chat_template_file(file, spec, tokenizer, docs);
     else if (spec.type == "input_output") load_input_output_file(file, docs);
     else load_pretokenized_file(file, docs);

@@ -185,6 +185,10 @@ uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokeniz
     fnv.str(spec.path);
     fnv.str(spec.split);
     fnv.str(spec.field);
+    const UserDefinedFormat& f = spec.user_defined;
+    for (const std::string* s : {&f.system_prompt, &f.field_system, &f.field_instruction, &f.field_input,
+                                 &f.field_output, &f.format, &f.no_input_format, &f.system_format})
+      fnv.str("user_defined:" + *s);
     fnv.str(spec.chat_template);
     fnv.str(spec.chat_template_source);  // the resolved Jinja template, when there is one
     for (const std::string& eot : spec.eot_tokens) fnv.str("eot:" + eot);

@@ -321,8 +321,8 @@ TEST_CASE("pretokenized rows: labels, attention_mask, runs of ids") {
         "rows.jsonl:1: field \"input_ids\" is a string, expected a list");
 }
 
-TEST_CASE("an unknown dataset type lists the five") {
+TEST_CASE("an unknown dataset type lists the six") {
   CHECK(load_error("{}\n", "sharegpt") ==
         "rows.jsonl: unknown dataset type \"sharegpt\" (expected completion, alpaca, "
-        "chat_template, input_output or pretokenized)");
+        "a user-defined format, chat_template, input_output or pretokenized)");
 }

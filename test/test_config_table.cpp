@@ -80,6 +80,11 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
     CHECK(x.roles_to_train == y.roles_to_train);
     CHECK(x.train_on_eos == y.train_on_eos);
     CHECK(x.train_on_eot == y.train_on_eot);
+    const UserDefinedFormat &f = x.user_defined, &g = y.user_defined;
+    CHECK((f.system_prompt == g.system_prompt && f.field_system == g.field_system &&
+           f.field_instruction == g.field_instruction && f.field_input == g.field_input &&
+           f.field_output == g.field_output && f.format == g.format && f.no_input_format == g.no_input_format &&
+           f.system_format == g.system_format));
   }
 }
 
@@ -233,6 +238,10 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(dpo.attention == AttentionKind::flash);
   check_round_trip(dpo);
   check_round_trip(parse_config(pairs + "rl: ipo\nflash_attention: true\n", "cfg.yaml"));
+  check_round_trip(parse_config("datasets:\n  - path: " + scratch().data +
+                                    "\n    type: {field_instruction: q, format: \"[INST] {instruction}: {input}\", "
+                                    "system_prompt: 'Be brief: {{x}}'}\n",
+                                "cfg.yaml"));
   check_round_trip(parse_config(pairs + "rl: simpo\nrl_beta: 2.5\nsimpo_gamma: 1.2\ncpo_alpha: 0\n", "cfg.yaml"));
   const TrainConfig orpo = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: chat_template.argilla\n"
                                         "rl: orpo\norpo_alpha: 0.2\nmax_prompt_len: 100\n", "cfg.yaml");

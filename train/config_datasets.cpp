@@ -6,6 +6,7 @@
 #include "io/hf_hub_cache.h"
 #include "io/orpo.h"
 #include "io/preference.h"
+#include "io/user_defined.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -37,6 +38,37 @@ void read_roles(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                spec.roles[key] = read_string_list(v, wk);
              });
+}
+
+// Axolotl's user-defined format: `type:` as a map of its fields and formats (io/user_defined.h);
+// each format may name only the fields it is given.
+void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
+  spec.type = "user_defined";
+  UserDefinedFormat& f = spec.user_defined;
+  const std::vector<std::pair<const char*, std::string*>> fields = {
+      {"system_prompt", &f.system_prompt},   {"field_system", &f.field_system},
+      {"field_instruction", &f.field_instruction}, {"field_input", &f.field_input},
+      {"field_output", &f.field_output},     {"format", &f.format},
+      {"no_input_format", &f.no_input_format}, {"system_format", &f.system_format}};
+  std::string names;
+  for (const auto& [name, member] : fields) names += (names.empty() ? "" : ", ") + std::string(name);
+  for_fields(n, w, "a map of " + names, [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+    for (const auto& [name, member] : fields)
+      if (key == name) {
+        *member = v.IsNull() ? std::string() : read_string(v, wk);
+        return;
+      }
+    fail(wk, "one of " + names + " (Axolotl's user-defined format)", "'" + key + "'");
+  });
+  const std::pair<const char*, std::vector<std::string>> formats[] = {
+      {"format", {"instruction", "input"}}, {"no_input_format", {"instruction"}}, {"system_format", {"system"}}};
+  for (const auto& [name, allowed] : formats) {
+    const std::string& text = *std::find_if(fields.begin(), fields.end(), [&](const auto& fd) {
+                                 return std::string(fd.first) == name;
+                               })->second;
+    if (std::optional<std::string> problem = format_problem(text, allowed))
+      fail(w.child(std::string(".") + name, n[name]), "a Python format string of " + join(allowed), *problem);
+  }
 }
 
 // Axolotl's data_files: paths inside the dataset's directory, never climbing out of it.
@@ -90,7 +122,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                } else if (key == "revision") {  // of a hub dataset
                  revision = read_string(v, wk);
                } else if (key == "type") {
-                 spec.type = read_choice(v, wk, dataset_types());
+                 if (v.IsMap()) read_user_defined(spec, v, wk);
+                 else spec.type = read_choice(v, wk, dataset_types());
                } else if (key == "split") {
                  spec.split = read_string(v, wk);
                  if (!parse_split(spec.split))
@@ -159,7 +192,16 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
   std::string y;
   const auto list = yaml_list;
   for (const DatasetSpec& d : specs) {
-    y += "\n  - path: " + yaml_string(d.path) + "\n    type: " + yaml_string(d.type);
+    y += "\n  - path: " + yaml_string(d.path) + "\n    type: ";
+    if (d.type == "user_defined") {
+      const UserDefinedFormat& f = d.user_defined;
+      y += "{system_prompt: " + yaml_string(f.system_prompt) + ", field_system: " + yaml_string(f.field_system) +
+           ", field_instruction: " + yaml_string(f.field_instruction) + ", field_input: " + yaml_string(f.field_input) +
+           ", field_output: " + yaml_string(f.field_output) + ", format: " + yaml_string(f.format) +
+           ", no_input_format: " + yaml_string(f.no_input_format) + ", system_format: " + yaml_string(f.system_format) + "}";
+    } else {
+      y += yaml_string(d.type);
+    }
     if (!d.data_files.empty()) y += "\n    data_files: " + list(d.data_files);
     if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
     if (d.field != "text") y += "\n    field: " + yaml_string(d.field);

@@ -1,0 +1,30 @@
+// Axolotl's user-defined instruction datasets (a `type:` map, its user_defined strategy on
+// alpaca_w_system's tokenizing): a row's instruction (required), input, output and system (each ""
+// when absent; system the format's system_prompt) become the prompt
+//   system_format(system) when both are non-empty, then format(instruction, input) when input is
+//   non-empty, else no_input_format(instruction)
+// which trains as alpaca's prompt does (train_on_inputs), and the output, which trains, then EOS.
+// The formats are Python str.format strings with named fields only: {name}, and {{ / }} for braces.
+#pragma once
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/data_config.h"
+
+namespace llm {
+
+// `format` with each {name} replaced by its value; UserError on a field not in `values` or a
+// brace without its pair, naming `what`.
+std::string format_named(const std::string& format, const std::vector<std::pair<std::string, std::string>>& values,
+                         const std::string& what);
+
+// What is wrong with `format` given the field names it may use (its first problem), or nullopt.
+std::optional<std::string> format_problem(const std::string& format, const std::vector<std::string>& names);
+
+// The prompt of one row.
+std::string user_defined_prompt(const UserDefinedFormat& f, const std::string& system, const std::string& instruction,
+                                const std::string& input);
+
+}  // namespace llm
