@@ -25,9 +25,7 @@ jinja::ValueList prompt_messages(const json& row, const std::string& where) {
   if (!chosen.is_array() || chosen.empty() || chosen.size() % 2 != 0)
     throw UserError(where + "field \"chosen\" is not a list of user and assistant messages in turn (an even count)");
   jinja::ValueList out;
-  auto system = row.find("system");  // Python's `if system := sample.get("system")`
-  if (system != row.end() && !system->is_null() && !(system->is_string() && system->get<std::string>().empty()))
-    out.push_back(message("system", string_field(row, "system", where), false));
+  if (has_system(row)) out.push_back(message("system", string_field(row, "system", where), false));
   const size_t turns = chosen.size() / 2;
   for (size_t i = 0; i < turns; i++) {
     const std::string user =

@@ -1,4 +1,4 @@
-// defines: the preference_rows helpers (markups, row fields, markup_prompt, with_bos)
+// defines: the preference_rows helpers (markups, row fields, has_system, markup_prompt, with_bos)
 #include "io/preference_rows.h"
 
 #include "engine/user_error.h"
@@ -35,10 +35,14 @@ std::string message_content(const json& row, const std::string& key, size_t inde
   return message["content"].get<std::string>();
 }
 
+bool has_system(const json& row) {
+  auto system = row.find("system");
+  return system != row.end() && !system->is_null() && !(system->is_string() && system->get<std::string>().empty());
+}
+
 jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& user, const std::string& where) {
   jinja::Text out;
-  auto system = row.find("system");
-  if (system != row.end() && !system->is_null() && !(system->is_string() && system->get<std::string>().empty())) {
+  if (has_system(row)) {
     out.append(m.system_open, jinja::kTemplateSource);
     out.append(string_field(row, "system", where), kRowSource);
     out.append(m.system_close, jinja::kTemplateSource);

@@ -34,8 +34,12 @@ std::string string_field(const json& row, const std::string& key, const std::str
 // row[key][index].content: a message of a conversation stored under key.
 std::string message_content(const json& row, const std::string& key, size_t index, const std::string& where);
 
-// The prompt of a markup strategy: a system turn when the row has a non-empty "system" (Python's
-// `if sample["system"]`), then `user` as the user turn, ending in the assistant's header.
+// Whether the row has a system text to open with: a "system" that is neither absent, null nor ""
+// (Python's `if sample.get("system")`).
+bool has_system(const json& row);
+
+// The prompt of a markup strategy: a system turn when the row has_system, then `user` as the user
+// turn, ending in the assistant's header.
 jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& user, const std::string& where);
 
 // The names of a strategy table (entries with a `type`), in table order.

@@ -1,5 +1,6 @@
 // defines: read_datasets, write_datasets (the `datasets:` list and Axolotl's per-dataset keys)
 #include <filesystem>
+#include <tuple>
 
 #include "io/chat_template.h"
 #include "io/dataset_split.h"
@@ -60,15 +61,13 @@ void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
       }
     fail(wk, "one of " + names + " (Axolotl's user-defined format)", "'" + key + "'");
   });
-  const std::pair<const char*, std::vector<std::string>> formats[] = {
-      {"format", {"instruction", "input"}}, {"no_input_format", {"instruction"}}, {"system_format", {"system"}}};
-  for (const auto& [name, allowed] : formats) {
-    const std::string& text = *std::find_if(fields.begin(), fields.end(), [&](const auto& fd) {
-                                 return std::string(fd.first) == name;
-                               })->second;
-    if (std::optional<std::string> problem = format_problem(text, allowed))
+  const std::tuple<const char*, const std::string*, std::vector<std::string>> formats[] = {
+      {"format", &f.format, {"instruction", "input"}},
+      {"no_input_format", &f.no_input_format, {"instruction"}},
+      {"system_format", &f.system_format, {"system"}}};
+  for (const auto& [name, text, allowed] : formats)
+    if (std::optional<std::string> problem = format_problem(*text, allowed))
       fail(w.child(std::string(".") + name, n[name]), "a Python format string of " + join(allowed), *problem);
-  }
 }
 
 // Axolotl's data_files: paths inside the dataset's directory, never climbing out of it.
