@@ -192,9 +192,10 @@ void load_user_defined_file(const std::string& path, const UserDefinedFormat& f,
     const std::string instruction = string_field(path, r, f.field_instruction.c_str(), true, expected.c_str());
     const std::string input = string_field(path, r, f.field_input.c_str(), false, expected.c_str());
     std::string output = string_field(path, r, f.field_output.c_str(), false, expected.c_str());
-    const bool has_system = r.value.contains(f.field_system) && !r.value[f.field_system].is_null();
-    const std::string system =
-        has_system ? string_field(path, r, f.field_system.c_str(), true, expected.c_str()) : f.system_prompt;
+    // A row's own system field, even null (Python's None: no system text), replaces system_prompt.
+    const std::string system = r.value.is_object() && r.value.contains(f.field_system)
+                                   ? string_field(path, r, f.field_system.c_str(), false, expected.c_str())
+                                   : f.system_prompt;
     docs.push_back(prompt_response_document(user_defined_prompt(f, system, instruction, input), std::move(output)));
   }
 }

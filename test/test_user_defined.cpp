@@ -40,7 +40,7 @@ TEST_CASE("user-defined rows: Axolotl's fields and defaults, the system prompt, 
   TempDir dir;
   const std::string path = dir.write("rows.jsonl", R"({"q": "Add", "ctx": "1 2", "a": "3", "sys": "Be exact."})" "\n"
                                                    R"({"q": "Greet", "a": "hi"})" "\n"
-                                                   R"({"q": "Wait"})" "\n");
+                                                   R"({"q": "Wait", "sys": null})" "\n");
   DatasetSpec spec{path, "user_defined"};
   UserDefinedFormat& f = spec.user_defined;
   f.field_instruction = "q", f.field_input = "ctx", f.field_output = "a", f.field_system = "sys";
@@ -54,6 +54,7 @@ TEST_CASE("user-defined rows: Axolotl's fields and defaults, the system prompt, 
   CHECK(text_of(docs[0], Loss::trained) == "3");
   CHECK(text_of(docs[1], Loss::prompt) == "<<SYS>>Default.<</SYS>>[INST] Greet [/INST]");
   CHECK(text_of(docs[2], Loss::trained).empty());  // no output: only EOS trains
+  CHECK(text_of(docs[2], Loss::prompt) == "[INST] Wait [/INST]");  // a null system is none, not system_prompt
   // Axolotl's defaults: "{instruction} {input} ", "{instruction} ", no system text.
   const std::string plain = dir.write("plain.jsonl", R"({"instruction": "Add", "input": "1 2", "output": "3"})" "\n");
   CHECK(text_of(load_documents({plain, "user_defined"}, ByteTokenizer())[0], Loss::prompt) == "Add 1 2 ");
