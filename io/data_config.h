@@ -91,8 +91,8 @@ struct DataConfig {
   int64_t sequence_len = 512;  // Axolotl's default
   // Whether prompt tokens (alpaca's instruction, input_output's unlabelled text) take loss.
   bool train_on_inputs = false;
-  // Examples longer than sequence_len: drop (Axolotl's default) | truncate. Completion rows are
-  // split into sequence_len chunks instead, as Axolotl does.
+  // Examples longer than sequence_len: drop (Axolotl's default) | truncate | raise (a UserError
+  // naming the first). Completion rows are split into sequence_len chunks instead, as Axolotl does.
   std::string excess_length_strategy = "drop";
   // Whole examples bin-packed into rows of sequence_len (multipack, first-fit decreasing), each
   // attending only within itself with positions restarting; else one example per row.

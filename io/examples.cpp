@@ -71,6 +71,10 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
       continue;
     }
     if (ex.tokens.size() > L) {
+      if (config.excess_length_strategy == "raise")  // Axolotl's: a ValueError instead of a drop
+        throw UserError(spec.path + ": document " + std::to_string(stats.documents) + " is " +
+                        std::to_string(ex.tokens.size()) + " tokens, longer than sequence_len " + std::to_string(L) +
+                        " (excess_length_strategy: raise; drop or truncate would train without it)");
       if (config.excess_length_strategy != "truncate") {
         stats.dropped++;
         continue;

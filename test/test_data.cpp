@@ -224,6 +224,12 @@ TEST_CASE("examples: completion text is chunked, others dropped or truncated pas
   REQUIRE(out.size() == 2);
   CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'p', 'l', 'o', 'n'});
   CHECK(stats.truncated == 1);
+  // Axolotl's raise: the first long example stops the run, named.
+  config.excess_length_strategy = "raise";
+  ExampleStats fresh;
+  CHECK(error_of([&] { append_examples({"a.json", "alpaca"}, sft, tok, config, out, fresh); }, "(none)") ==
+        "a.json: document 1 is 14 tokens, longer than sequence_len 5 (excess_length_strategy: raise; drop or truncate "
+        "would train without it)");
 }
 
 TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss") {
