@@ -94,6 +94,9 @@ struct DataConfig {
   // Examples longer than sequence_len: drop (Axolotl's default) | truncate | raise (a UserError
   // naming the first). Completion rows are split into sequence_len chunks instead, as Axolotl does.
   std::string excess_length_strategy = "drop";
+  // Axolotl's min_sample_len: examples (and completion chunks) of fewer tokens are dropped with the
+  // long ones; unset (< 0): 2, its default, below which nothing has a target.
+  int64_t min_sample_len = -1;
   // Whole examples bin-packed into rows of sequence_len (multipack, first-fit decreasing), each
   // attending only within itself with positions restarting; else one example per row.
   bool sample_packing = false;

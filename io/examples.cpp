@@ -55,6 +55,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      const Tokenizer& tokenizer, const DataConfig& config,
                      std::vector<Example>& out, ExampleStats& stats) {
   const size_t L = static_cast<size_t>(config.sequence_len);
+  const size_t shortest = static_cast<size_t>(config.min_sample_len > 0 ? config.min_sample_len : 2);
   for (const Document& doc : docs) {
     // Tokenising a large dataset can take minutes: a stop signal need not wait for its end.
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
@@ -66,8 +67,13 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
         const size_t end = std::min(ex.tokens.size(), begin + L);
         Example chunk{{ex.tokens.begin() + begin, ex.tokens.begin() + end},
                       {ex.labels.begin() + begin, ex.labels.begin() + end}};
-        if (chunk.tokens.size() >= 2) out.push_back(std::move(chunk));  // one token: no target
+        if (chunk.tokens.size() >= shortest) out.push_back(std::move(chunk));
+        else if (chunk.tokens.size() >= 2) stats.dropped++;  // one token: no target, never an example
       }
+      continue;
+    }
+    if (ex.tokens.size() < shortest) {
+      stats.dropped++;
       continue;
     }
     if (ex.tokens.size() > L) {

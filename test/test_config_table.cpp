@@ -26,7 +26,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.source); SAME(data.dataset_prepared_path); SAME(data.val_set_size);
   SAME(data.test_datasets.size());
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
-  SAME(data.excess_length_strategy); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
+  SAME(data.excess_length_strategy); SAME(data.min_sample_len); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets);
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
@@ -180,7 +180,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   TrainConfig b = parse(
       "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"
-      "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\n"
+      "learning_rate: 3e-4\nbf16: false\ntrain_on_inputs: true\nexcess_length_strategy: truncate\nmin_sample_len: 4\n"
       "eval_sample_packing: false\npad_to_sequence_len: true\nchat_template: jinja\n"
       "chat_template_jinja: \"{% for m in messages %}[{{ m.role }}]: {{ m.content }}\\n{% endfor %}\"\n"
       "chat_template_kwargs: {date_string: 26 Jul 2024, thinking: false, depth: 2, ratio: 0.5, quoted: '7', none: ~, list: [1, b]}\n"

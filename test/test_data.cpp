@@ -224,6 +224,20 @@ TEST_CASE("examples: completion text is chunked, others dropped or truncated pas
   REQUIRE(out.size() == 2);
   CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'p', 'l', 'o', 'n'});
   CHECK(stats.truncated == 1);
+  // min_sample_len: shorter examples are dropped with the long ones.
+  config.excess_length_strategy = "drop";
+  config.min_sample_len = 5;
+  out.clear();
+  ExampleStats short_stats;
+  append_examples({"a.json", "alpaca"}, sft, tok, config, out, short_stats);
+  CHECK(out.size() == 1);  // <bos>pok<eos>: 5 tokens, at the bound; the long one is out
+  CHECK(short_stats.dropped == 1);
+  config.min_sample_len = 6;
+  out.clear();
+  append_examples({"a.json", "alpaca"}, sft, tok, config, out, short_stats);
+  CHECK(out.empty());
+  CHECK(short_stats.dropped == 3);
+  config.min_sample_len = -1;
   // Axolotl's raise: the first long example stops the run, named.
   config.excess_length_strategy = "raise";
   ExampleStats fresh;

@@ -176,6 +176,8 @@ std::vector<ConfigField> make_fields() {
       choice("excess_length_strategy", data, MEMBER(data.excess_length_strategy),
              {"drop", "truncate", "raise"},
              "examples longer than sequence_len (completion rows are split); raise: stop at the first, naming it"),
+      integer("min_sample_len", data, MEMBER(data.min_sample_len), 1, kMaxPositions,
+              "examples (and completion chunks) of fewer tokens are dropped, as Axolotl's (unset: 2)"),
       flag("sample_packing", data, MEMBER(data.sample_packing),
            "bin-pack whole examples into rows of sequence_len, masked apart"),
       flag("eval_sample_packing", data, MEMBER(data.eval_sample_packing),
