@@ -318,6 +318,8 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
             spec.type = type;
             spec.message_field_training = "training";  // read by chat_template rows only
             spec.message_field_training_detail = "train_detail";
+            spec.user_defined.system_prompt = "Default {system}";  // user_defined rows: with a system format
+            spec.user_defined.system_format = "<<{system}>> {{ }}";
             write_bytes(spec.path, input);
             load_documents(spec, ByteTokenizer());
           }};
@@ -436,6 +438,7 @@ const std::vector<Target>& targets() {
         hf_tokenizer_json_target(),
         documents_target("completion", {"text"}),
         documents_target("alpaca", {"instruction", "input", "output"}),
+        documents_target("user_defined", {"instruction", "input", "output", "system"}),
         documents_target("chat_template", {"messages", "role", "content", "user", "assistant", "system", "tool",
                                            "training", "train_detail", "begin_offset", "end_offset", "train"}),
         documents_target("input_output", {"segments", "text", "label"}),
