@@ -166,6 +166,13 @@ class Backend {
   // out = x + magnitude * (2 u - 1), u engine/counter_random.h's uniform01(seed, i): NEFTune's
   // uniform noise on the embeddings, the same on every backend.
   virtual void add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed, Tensor& out) = 0;
+  // Quantisation-aware training's fake quantisation (engine/fake_quantize_math.h, torchao's):
+  // w (R, C), C a multiple of `group`, to int4 per group of a row; x (N, C) to int8 per row. Each
+  // backward recomputes what it needs from the forward's input and writes the input's gradient.
+  virtual void fake_quant_int4_forward(const Tensor& w, int64_t group, Tensor& out) = 0;
+  virtual void fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) = 0;
+  virtual void fake_quant_int8_forward(const Tensor& x, Tensor& out) = 0;
+  virtual void fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) = 0;
   virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                  Tensor& out, Tensor& probs) = 0;
   virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -70,6 +70,15 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed);
 // gradient passes through; magnitude 0 returns x itself.
 Tensor add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed);
 
+// Quantisation-aware training (Axolotl's `qat`, torchao's fake quantisation; the formulas and
+// their gradients in engine/fake_quantize_math.h). w (R, C), C a multiple of `group` -> w with
+// each group of a row rounded to 16 levels between its min and max (the gradient reaches the
+// weights through the rounding, straight through, and through each group's min and max).
+Tensor fake_quantize_int4(const Tensor& w, int64_t group);
+// x (N, C) -> x with each row rounded to 256 levels (int8 with a zero point) over its range and
+// 0; the gradient passes straight through where the rounding did not saturate.
+Tensor fake_quantize_int8_rows(const Tensor& x);
+
 // swiglu: silu(gate) * up, same shapes.
 Tensor swiglu(const Tensor& gate, const Tensor& up);
 

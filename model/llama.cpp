@@ -237,13 +237,18 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
                                   uint64_t dropout_seed) const {
   const LlamaLayer& l = layers_[index];
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
-  // Linear `kind` of the block (a quantised weight, NF4 or int8, dequantised for the GEMM) with
-  // its adapter, if any.
-  auto proj = [&](const Tensor& in, int kind) {
+  // A linear's input as its base layer reads it: fake-quantised under QAT (once per input, which
+  // q, k and v, or gate and up, share: torchao's quantisers of each give the same values).
+  auto base_input = [&opt](const Tensor& in) { return opt.qat_group > 0 ? fake_quantize_int8_rows(in) : in; };
+  // Linear `kind` of the block (a quantised weight, NF4 or int8, dequantised for the GEMM) on
+  // `in_base` (base_input(in)), with its adapter, if any, on `in`.
+  auto proj = [&](const Tensor& in, const Tensor& in_base, int kind) {
     auto frozen = [&](const Tensor& x_in) {
-      return l.quant[kind].defined() ? quantized_linear(x_in, l.quant[kind]) : linear(x_in, w(l.linear(kind)));
+      if (l.quant[kind].defined()) return quantized_linear(x_in, l.quant[kind]);
+      const Tensor weight = w(l.linear(kind));
+      return linear(x_in, opt.qat_group > 0 ? fake_quantize_int4(weight, opt.qat_group) : weight);
     };
-    const Tensor base = frozen(in);
+    const Tensor base = frozen(in_base);
     const LoraPair& pair = l.lora[kind];
     if (!pair.a.defined()) return base;
     if (pair.magnitude.defined()) {
@@ -259,16 +264,19 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   const int64_t D = config_.head_dim();
   const float eps = config_.rms_norm_eps;
   // x (B*S, C): attention block.
-  Tensor h = normed.defined() ? normed : rmsnorm(x, w(l.input_layernorm), eps);
-  Tensor q = rope(reshape(proj(h, 0), {B, S, H, D}), positions, config_.rope);
-  Tensor k = rope(reshape(proj(h, 1), {B, S, Hkv, D}), positions, config_.rope);
-  Tensor v = reshape(proj(h, 2), {B, S, Hkv, D});
-  Tensor attn = reshape(opt.attend ? opt.attend(index, q, k, v)
-                                   : attend(q, k, v, doc_ids, opt.attention, opt.s2_group),
-                       {B * S, H * D});
-  const AddNorm x1 = add_rmsnorm(x, proj(attn, 3), w(l.post_attention_layernorm), eps);
+  const Tensor h = normed.defined() ? normed : rmsnorm(x, w(l.input_layernorm), eps);
+  const Tensor h_base = base_input(h);
+  Tensor q = rope(reshape(proj(h, h_base, 0), {B, S, H, D}), positions, config_.rope);
+  Tensor k = rope(reshape(proj(h, h_base, 1), {B, S, Hkv, D}), positions, config_.rope);
+  Tensor v = reshape(proj(h, h_base, 2), {B, S, Hkv, D});
+  const Tensor attn = reshape(opt.attend ? opt.attend(index, q, k, v)
+                                         : attend(q, k, v, doc_ids, opt.attention, opt.s2_group),
+                              {B * S, H * D});
+  const AddNorm x1 = add_rmsnorm(x, proj(attn, base_input(attn), 3), w(l.post_attention_layernorm), eps);
   // MLP block.
-  Tensor mlp = proj(swiglu(proj(x1.normed, 4), proj(x1.normed, 5)), 6);
+  const Tensor x1_base = base_input(x1.normed);
+  const Tensor gated = swiglu(proj(x1.normed, x1_base, 4), proj(x1.normed, x1_base, 5));
+  Tensor mlp = proj(gated, base_input(gated), 6);
   if (next_norm.defined()) return add_rmsnorm(x1.sum, mlp, w(next_norm), eps);
   return {add(x1.sum, mlp), Tensor()};
 }
@@ -297,7 +305,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
       opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
-      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.attend};
+      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat_group_size, opt.attend};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
@@ -329,24 +337,35 @@ Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
   return linear(hidden, in_dtype(lm_head_weight(), hidden.dtype()));
 }
 
+Tensor LlamaModel::head_input(const Tensor& hidden, const ForwardOptions& opt) {
+  return opt.qat_group_size > 0 ? fake_quantize_int8_rows(hidden) : hidden;
+}
+
+Tensor LlamaModel::head_weight(DType dtype, const ForwardOptions& opt) const {
+  // Tied, only lm_head's use of the embedding is fake-quantised (torchao swaps the linear only).
+  const Tensor weight = in_dtype(lm_head_weight(), dtype);
+  return opt.qat_group_size > 0 ? fake_quantize_int4(weight, opt.qat_group_size) : weight;
+}
+
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
-  Tensor out = logits_from_hidden(hidden_states(ids, positions, opt));
+  const Tensor hidden = hidden_states(ids, positions, opt);
+  Tensor out = linear(head_input(hidden, opt), head_weight(hidden.dtype(), opt));
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                         const ForwardOptions& opt) {
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
-  Tensor hidden = hidden_states(ids, positions, opt);
-  Tensor out = linear_cross_entropy(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets,
+  const Tensor hidden = hidden_states(ids, positions, opt);
+  Tensor out = linear_cross_entropy(head_input(hidden, opt), head_weight(hidden.dtype(), opt), targets,
                                     kIgnoreIndex, 0, opt.targets_host);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
 Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                                   const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt) {
-  Tensor hidden = hidden_states(ids, positions, opt);
-  Tensor out = linear_sequence_logps(hidden, in_dtype(lm_head_weight(), hidden.dtype()), targets, sequences,
+  const Tensor hidden = hidden_states(ids, positions, opt);
+  Tensor out = linear_sequence_logps(head_input(hidden, opt), head_weight(hidden.dtype(), opt), targets, sequences,
                                      num_sequences, 0, opt.targets_host);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }

@@ -65,6 +65,11 @@ struct ForwardOptions {
   // No LoRA dropout even with gradients: TRL's disable_dropout, which preference training keeps
   // (its default), so the policy's forward and the reference's agree where the weights do.
   bool no_dropout = false;
+  // Quantisation-aware training (Axolotl's qat, torchao's fake quantisation): every linear layer,
+  // lm_head included, computes with its input fake-quantised to int8 per token and its weight to
+  // int4 in groups of this many (each in_features a multiple of it); 0: off. A LoRA pair's own
+  // path reads the unquantised input, as PEFT's LoRA around torchao's FakeQuantizedLinear.
+  int64_t qat_group_size = 0;
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;
@@ -173,6 +178,7 @@ class LlamaModel {
     int64_t s2_group;
     DType dtype;
     float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
+    int64_t qat_group;   // ForwardOptions::qat_group_size
     decltype(ForwardOptions::attend) attend;
   };
   // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm
@@ -191,6 +197,9 @@ class LlamaModel {
   // zero), given in f32.
   static void start_dora_magnitude(Tensor& magnitude, const Tensor& weight);
   const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
+  // lm_head's input and weight as a forward computes with them (fake-quantised under QAT).
+  static Tensor head_input(const Tensor& hidden, const ForwardOptions& opt);
+  Tensor head_weight(DType dtype, const ForwardOptions& opt) const;
   // The unit of the final norm and lm_head: unit 0 when tied, else the one after the blocks.
   int head_unit() const { return config_.tie_word_embeddings ? 0 : static_cast<int>(layers_.size()) + 1; }
 

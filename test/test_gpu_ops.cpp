@@ -274,6 +274,17 @@ TEST_CASE("add_uniform_noise: the CPU's noise") {
     compare_op("add_uniform_noise", [](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.3f, 17); }, {x}, t);
 }
 
+// QAT's fake quantisation: in bf16 the int8 row's scale and zero point are chosen in bf16 (as
+// torchao does), so a value may land one level away from the CPU's f32 choice.
+TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
+  for (DType t : kDtypes) {
+    compare_op("fake_quantize_int4", [](const std::vector<Tensor>& in) { return fake_quantize_int4(in[0], 32); },
+               {randn({7, 96})}, t);
+    compare_op("fake_quantize_int8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_int8_rows(in[0]); },
+               {randn({13, 65}, 2.0f)}, t);
+  }
+}
+
 TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
   for (DType t : kDtypes)
     for (int64_t ratio : {1, 2, 4})

@@ -43,6 +43,13 @@ learning_rate per logged step) is recorded. Seventeen cases, one dataset:
   linear_ratio full_tied with the linear schedule and a warmup of 0.25 of the steps (warmup_steps
                0.25: transformers 5 reads a value below 1 as a ratio, ceil(0.25 x 10) = 3 steps;
                llm_train's warmup_ratio)
+  qat_untied   full_untied with Axolotl's qat {activation_dtype: int8, weight_dtype: int4,
+               group_size: 32}: torchao's quantize_ with Axolotl's QATConfig (every nn.Linear,
+               lm_head too, a FakeQuantizedLinear: int8 per-token inputs, int4 weights per group)
+  qat_tied_after
+               full_tied with that qat and fake_quant_after_n_steps 4: Axolotl's QATCallback turns
+               fake quantisation off before step 1 and on again before step 5
+  qat_lora     lora (from lora_init) over the qat base, as Axolotl prepares QAT before the adapters
 What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
 decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
 from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
@@ -56,8 +63,8 @@ pretokenized rows of input_ids and labels (-100 on a prompt prefix) of different
 micro-batches hold different target counts and num_items_in_batch matters; the collator pads
 right (pad id 0, labels -100, attention_mask 0).
 
-Run from the repository root (needs torch, transformers, peft, safetensors):
-  tools/make_hf_trajectory.py [--out test/data/hf_trajectory]
+Run from the repository root (needs torch, transformers, peft, safetensors; torchao for qat):
+  tools/make_hf_trajectory.py [--out test/data/hf_trajectory] [--add unfrozen_rows|qat]
 Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's initial adapters), OUT/data.jsonl
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).
 """
@@ -90,6 +97,7 @@ MODELS = {
 COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=500000.0,
               hidden_act="silu", attention_bias=False, mlp_bias=False, initializer_range=0.05,
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
+QAT_GROUP, QAT_AFTER = 32, 4
 LORAPLUS_RATIO = 16.0
 EMBEDDING_LR_SCALE = 0.5
 UNFROZEN = ["^lm_head.weight$", "model.layers.1.mlp.+", "model.layers.0.self_attn.q_proj"]
@@ -140,7 +148,7 @@ def make_model(name, out_dir):
     model.save_pretrained(os.path.join(out_dir, name))
 
 
-def train(model, rows, make_optimizer=None, make_scheduler=None, **run):
+def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None, **run):
     """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise), with
     the optimizer make_optimizer(model, args) builds when given, and the schedule
     make_scheduler(optimizer, args) builds (then make_optimizer must be given); returns its log
@@ -155,7 +163,7 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, **run):
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
-                                       optimizers=optimizers)
+                                       optimizers=optimizers, callbacks=callbacks)
         trainer.train()
     steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}
              for h in trainer.state.log_history if "loss" in h]
@@ -223,10 +231,48 @@ def freeze_all_but(model, patterns):
     return model
 
 
-def unfrozen_rows_case(out, rows):
+def unfrozen_rows_cases(out, rows):
     case = train(freeze_all_but(load(out, "untied"), UNFROZEN_ROWS), rows)
     case.update(unfrozen_parameters=UNFROZEN_ROWS)
-    return case
+    return {"unfrozen_rows": case}
+
+
+def prepare_qat(model):
+    """Axolotl's prepare_model_for_qat for {activation_dtype: int8, weight_dtype: int4, group_size}:
+    its QATConfig of torchao fake quantisers on every nn.Linear."""
+    from torchao.quantization import quantize_
+    from torchao.quantization.qat import QATConfig
+    from torchao.quantization.qat.fake_quantize_config import Int4WeightFakeQuantizeConfig, IntxFakeQuantizeConfig
+    weight = Int4WeightFakeQuantizeConfig(group_size=QAT_GROUP, activation_dtype=torch.bfloat16)
+    activation = IntxFakeQuantizeConfig(dtype=torch.int8, granularity="per_token", is_symmetric=False)
+    quantize_(model, QATConfig(weight_config=weight, activation_config=activation))
+    return model
+
+
+class QatCallback(transformers.TrainerCallback):
+    """Axolotl's QATCallback: fake quantisation off before the first step, on again before the
+    step whose global_step is fake_quant_after_n_steps."""
+    def __init__(self, after):
+        self.after = after
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step in (0, self.after):
+            for m in model.modules():
+                for q in (getattr(m, "activation_fake_quantizer", None), getattr(m, "weight_fake_quantizer", None)):
+                    if q is not None:
+                        q.enabled = state.global_step == self.after
+
+
+def qat_cases(out, rows):
+    import torchao
+    qat = dict(group_size=QAT_GROUP, torchao=torchao.__version__)
+    cases = {"qat_untied": train(prepare_qat(load(out, "untied")), rows),
+             "qat_tied_after": train(prepare_qat(load(out, "tied")), rows, callbacks=[QatCallback(QAT_AFTER)]),
+             "qat_lora": train(peft.PeftModel.from_pretrained(prepare_qat(load(out, "untied")),
+                                                              os.path.join(out, "lora_init"), is_trainable=True), rows)}
+    for name, case in cases.items():
+        case.update(qat=dict(qat, fake_quant_after_n_steps=QAT_AFTER if name == "qat_tied_after" else 0))
+    return cases
 
 
 def adamw(model, args):
@@ -256,17 +302,17 @@ def load(out_dir, name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="test/data/hf_trajectory")
-    parser.add_argument("--add-unfrozen-rows", action="store_true",
-                        help="only compute the unfrozen_rows case and add it to OUT/trajectory.json")
+    parser.add_argument("--add", choices=sorted(EXTRA_CASES),
+                        help="only compute these cases and add them to OUT/trajectory.json")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)  # one thread's reduction order, the same on any machine
-    if args.add_unfrozen_rows:
+    if args.add:
         path = os.path.join(args.out, "trajectory.json")
         with open(path) as f:
             meta = json.load(f)
         rows = [json.loads(line) for line in open(os.path.join(args.out, "data.jsonl"))]
-        meta["cases"]["unfrozen_rows"] = unfrozen_rows_case(args.out, rows)
+        meta["cases"].update(EXTRA_CASES[args.add](args.out, rows))
         with open(path, "w") as f:
             json.dump(meta, f, indent=1)
         return
@@ -297,7 +343,8 @@ def main():
     cases["lr_groups"].update(embedding_lr_scale=EMBEDDING_LR_SCALE, lr_groups=LR_GROUPS)
     cases["unfrozen"] = train(freeze_all_but(load(args.out, "untied"), UNFROZEN), rows)
     cases["unfrozen"].update(unfrozen_parameters=UNFROZEN)
-    cases["unfrozen_rows"] = unfrozen_rows_case(args.out, rows)
+    for make in EXTRA_CASES.values():
+        cases.update(make(args.out, rows))
     cases["epoch_end"] = train(load(args.out, "untied"), rows[:18], max_steps=-1, num_train_epochs=2)
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)
@@ -332,6 +379,8 @@ def main():
         for s in case["steps"]:
             print(f"  step {s['step']:2d}  loss {s['loss']:.6f}  grad_norm {s['grad_norm']:.6f}  lr {s['lr']:.6e}")
 
+
+EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases}
 
 if __name__ == "__main__":
     main()

@@ -251,6 +251,7 @@ void Parser::validate() {
              given("lora_modules_to_save") ? "a list without " + std::string(module) : "none");
   resolve_attention();
   check_preference();
+  if (c.qat_group_size > 0) check_qat(c, at("qat"));
 }
 
 // rl trains on preference pairs only, and only rl reads them. Settings that change the examples

@@ -88,6 +88,14 @@ struct TrainConfig {
   // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
   double kto_desirable_weight = 1, kto_undesirable_weight = 1;
 
+  // Quantisation-aware training (Axolotl's qat; model/llama.h's ForwardOptions::qat_group_size):
+  // int8 activations per token and int4 weights in groups of qat_group_size in every linear
+  // layer, lm_head included; 0: off. Fake quantisation starts after qat_fake_quant_after_n_steps
+  // optimizer steps (0: from the first).
+  int64_t qat_group_size = 0;
+  int64_t qat_fake_quant_after_n_steps = 0;
+  bool qat_active(int64_t steps_done) const { return qat_group_size > 0 && steps_done >= qat_fake_quant_after_n_steps; }
+
   // NEFTune (Axolotl's neftune_noise_alpha, or its older noisy_embedding_alpha): uniform noise
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.
   double neftune_noise_alpha = -1;

@@ -312,6 +312,10 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(number("kto_undesirable_weight", training, MEMBER(kto_undesirable_weight), kPositive,
                           "rl: kto, the weight of an undesirable row's loss"),
                    {"kto"}),
+      {"qat", training, "a map {activation_dtype: int8, weight_dtype: int4, group_size, fake_quant_after_n_steps}",
+       "quantisation-aware training as Axolotl's (torchao): every linear layer and lm_head compute with int8 inputs "
+       "per token and int4 weights per group, fake-quantised, from step fake_quant_after_n_steps on",
+       read_qat, write_qat},
       number("neftune_noise_alpha", training, MEMBER(neftune_noise_alpha), kPositive,
              "NEFTune: uniform noise of magnitude alpha / sqrt(sequence x hidden) on the embeddings while training"),
       {"noisy_embedding_alpha", training, "a number > 0", "Axolotl's older name of neftune_noise_alpha",

@@ -155,6 +155,11 @@ void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Wher
 void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_model_quantization_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// `qat:` (train/config_qat.cpp): Axolotl's quantisation-aware training; check_qat refuses, at
+// `w`, what it does not combine with and a group size the model's linear layers do not divide by.
+void read_qat(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_qat(const TrainConfig& c);
+void check_qat(const TrainConfig& c, const Where& w);
 std::string write_dpo_loss_weights(const TrainConfig& c);
 
 // ZeRO's keys (train/config_sharding.cpp): `deepspeed:` a ZeRO json, Axolotl's `fsdp:` and

@@ -41,7 +41,6 @@ const Unsupported kUnsupported[] = {
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
-    {"qat", "quantization-aware training (fake-quantised weights and activations) is not built"},
     {"fp8", "fp8 matmuls are not built: bf16 (or f32) compute"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"llmcompressor", "sparse fine-tuning recipes (llmcompressor) are not built"},
@@ -108,12 +107,32 @@ std::optional<std::string> unsupported_quantization(const YAML::Node& value) {
          "load_in_8bit): torchao, mxfp4 and fp8 quantised bases are not";
 }
 
+// Axolotl's qat: torchao's int8-activation, int4-weight scheme is built (train/config_qat.cpp
+// reads it); its other schemes and the embedding's fake quantisation are not.
+std::optional<std::string> unsupported_qat(const YAML::Node& value) {
+  if (!value.IsMap()) return std::nullopt;  // the field table names what it expects
+  auto text = [&value](const char* key) {
+    const YAML::Node v = value[key];
+    return v && v.IsScalar() && !v.IsNull() ? v.Scalar() : std::string();
+  };
+  const std::string weight = text("weight_dtype"), activation = text("activation_dtype");
+  if (weight != "int4" || activation != "int8")
+    return "qat with weight_dtype " + (weight.empty() ? std::string("int8 (Axolotl's default)") : weight) +
+           " and activation_dtype " + (activation.empty() ? std::string("none") : activation) +
+           ": only torchao's int8-activation, int4-weight scheme is built (weight_dtype: int4, activation_dtype: "
+           "int8); int4 weights alone (fake-quantised through fp8 by torchao), fp8, nvfp4 and mxfp4 are not";
+  if (value["quantize_embedding"] && is_set(value["quantize_embedding"]))
+    return "qat's quantize_embedding (torchao's int4 embedding, fake-quantised through fp8) is not built";
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value) {
   if (key == "plugins") return unsupported_plugin(value);
   if (key == "model_quantization_config") return unsupported_quantization(value);
   if (key == "rl") return unsupported_rl(value);
+  if (key == "qat") return unsupported_qat(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   for (const Unsupported& u : kUnsupported)
     if (key == u.key && is_set(value)) return std::string(u.why);

@@ -34,6 +34,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_8bit = c.optimizer_8bit();
   in.bf16 = bf16;
   in.attention = c.attention;
+  in.qat = c.qat_group_size > 0;
   if (!c.adapter.empty()) {
     LoraConfig pairs = c.lora;  // the adapters alone: what modules_to_save adds is base weights
     pairs.modules_to_save.clear();
@@ -145,10 +146,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // attention's logsumexp (f32). Eager attention keeps its probabilities, H x S per token.
   double layer = dsize * (6 * C + 2 * kv + 3 * F) + 4 * (2 + H);
   if (in.attention == AttentionKind::eager) layer += dsize * H * in.sequence_len;
+  // QAT: each distinct linear input also fake-quantised, both kept (the block input's norm, the
+  // attention output, the MLP's norm, the SwiGLU product: 3 C + F), and lm_head's input (below).
+  if (in.qat) layer += dsize * (3 * C + F);
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
-  const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) + N * dsize * C;
+  const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) +
+                      N * dsize * C * (in.qat ? 2 : 1);
   const double recomputed = N * in_segment * layer;
   // One layer's backward temporaries: d(gate), d(up), d(product), d(h) and d(x).
   const double temporaries = N * dsize * (3 * F + 2 * C);
@@ -163,9 +168,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // embedding twice, once as lm_head): every layer's, or with recompute only one segment's at a
   // time. An adapter run casts only what trains; its frozen base is stored in bf16 already.
   const double lm_cast = lm_head > 0 ? lm_head : embed;
-  const double casts = !in.bf16 || compute_copies ? 0
-                       : adapter                  ? 2 * T
-                                                  : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer);
+  // QAT's fake-quantised weights are made and kept the same way: the block linears of every layer
+  // (or one segment's) and lm_head.
+  const double qat_weights = in.qat ? dsize * ((every > 0 ? in_segment : L) * linears / L + V * C) : 0;
+  const double casts = qat_weights + (!in.bf16 || compute_copies ? 0
+                                      : adapter                  ? 2 * T
+                                                                 : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer));
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
@@ -220,6 +228,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
       weights_how = compute_weights > 0 ? weights_how + " + " + cast_how : cast_how;
     }
   }
+  if (in.qat) weights_how += " + QAT's fake-quantised linear weights (kept for backward)";
   plan.items = {
       {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + weight_scratch : 0),
        weights_how},

@@ -273,6 +273,10 @@ WeightUnits* Trainer::Impl::weight_units() const {
 ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
   ForwardOptions opt = forward;
   if (batch.doc_ids.defined()) opt.doc_ids = batch.doc_ids.to(device);  // packed rows
+  // QAT fake-quantises from step fake_quant_after_n_steps + 1 on, as Axolotl's callback switches
+  // it before that step; an evaluation computes as the step before it did.
+  const int64_t steps_done = grad_enabled() ? state.step : std::max<int64_t>(state.step - 1, 0);
+  if (config.qat_active(steps_done)) opt.qat_group_size = config.qat_group_size;
   return opt;
 }
 

@@ -52,6 +52,11 @@ void Trainer::Impl::print_summary() const {
         "(alpha / sqrt(sequence x hidden) at sequence_len {}; shorter batches get more)\n",
         c.neftune_noise_alpha, c.neftune_noise_alpha / std::sqrt(double(c.data.sequence_len * m.hidden_size)),
         c.data.sequence_len);
+  if (c.qat_group_size > 0)
+    say("qat: every linear layer and lm_head compute on int8 inputs (per token) and int4 weights (groups of {}), "
+        "fake-quantised as torchao's{}; the trained weights are saved unquantised\n",
+        c.qat_group_size,
+        c.qat_fake_quant_after_n_steps > 0 ? fmt::format(", from step {} on", c.qat_fake_quant_after_n_steps + 1) : "");
   print_data_summary();
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
   say("batch: {} micro x {} accumulation x {} rank(s) = {} {} (at most {} tokens) per step\n",

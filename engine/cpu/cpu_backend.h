@@ -52,6 +52,10 @@ class CpuBackend : public Backend {
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
   void dropout(const Tensor& x, float p, uint64_t seed, Tensor& out) override;
   void add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed, Tensor& out) override;
+  void fake_quant_int4_forward(const Tensor& w, int64_t group, Tensor& out) override;
+  void fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) override;
+  void fake_quant_int8_forward(const Tensor& x, Tensor& out) override;
+  void fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) override;
   void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout, Tensor& dgate,
                        Tensor& dup) override;
   void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

@@ -1,0 +1,168 @@
+// defines: CudaBackend::fake_quant_int4_forward/backward, fake_quant_int8_forward/backward
+// (quantisation-aware training, engine/fake_quantize_math.h): one warp per weight group or
+// activation row, min / max and the backward's sums by shuffles in a fixed order (deterministic)
+#include "cuda/cuda_common.cuh"
+#include "engine/fake_quantize_math.h"
+
+namespace llm {
+
+namespace {
+
+constexpr int kWarpsPerBlock = kThreads / 32;
+
+// torchao picks an activation row's scale and zero point in the row's dtype.
+template <class T>
+struct RoundLike {
+  __device__ float operator()(float x) const { return to_f32(from_f32<T>(x)); }
+};
+
+__device__ __forceinline__ void warp_min_max(float& lo, float& hi) {
+  for (int off = 16; off > 0; off >>= 1) {
+    lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, off));
+    hi = fmaxf(hi, __shfl_xor_sync(0xffffffffu, hi, off));
+  }
+}
+
+template <class A>
+__device__ __forceinline__ A warp_sum(A v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+// The warp's group (or row) of n elements starting at `first`; lanes stride over it.
+template <class T>
+__device__ void span_min_max(const T* first, int64_t n, float& lo, float& hi) {
+  lo = INFINITY;
+  hi = -INFINITY;
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) {
+    const float v = to_f32(first[i]);
+    lo = fminf(lo, v);
+    hi = fmaxf(hi, v);
+  }
+  warp_min_max(lo, hi);
+}
+
+__device__ __forceinline__ int64_t warp_index() {
+  return (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
+}
+
+template <class T>
+__global__ void int4_forward_kernel(const T* w, T* out, int64_t group, int64_t groups) {
+  const int64_t gi = warp_index();
+  if (gi >= groups) return;
+  const T* src = w + gi * group;
+  float lo, hi;
+  span_min_max(src, group, lo, hi);
+  const Int4Group g = int4_group(lo, hi);
+  for (int64_t i = threadIdx.x % 32; i < group; i += 32) out[gi * group + i] = from_f32<T>(int4_fake_quant(to_f32(src[i]), g));
+}
+
+template <class T>
+__global__ void int4_backward_kernel(const T* w, const T* dout, T* dw, int64_t group, int64_t groups) {
+  const int64_t gi = warp_index();
+  if (gi >= groups) return;
+  const int64_t base = gi * group;
+  float lo, hi;
+  span_min_max(w + base, group, lo, hi);
+  const Int4Group g = int4_group(lo, hi);
+  float to_scale = 0.0f, to_min = 0.0f;
+  int n_min = 0, n_max = 0;
+  for (int64_t i = threadIdx.x % 32; i < group; i += 32) {
+    const float v = to_f32(w[base + i]);
+    const Int4Partials p = int4_partials(v, to_f32(dout[base + i]), g);
+    to_scale += p.to_scale;
+    to_min += p.to_min;
+    n_min += v == lo;
+    n_max += v == hi;
+  }
+  to_scale = warp_sum(to_scale);
+  to_min = warp_sum(to_min);
+  n_min = warp_sum(n_min);
+  n_max = warp_sum(n_max);
+  float d_min, d_max;
+  int4_extreme_grads(g, to_scale, to_min, d_min, d_max);
+  for (int64_t i = threadIdx.x % 32; i < group; i += 32) {
+    const float v = to_f32(w[base + i]);
+    float d = int4_partials(v, to_f32(dout[base + i]), g).direct;
+    if (v == lo) d += d_min / static_cast<float>(n_min);
+    if (v == hi) d += d_max / static_cast<float>(n_max);
+    dw[base + i] = from_f32<T>(d);
+  }
+}
+
+template <class T>
+__global__ void int8_forward_kernel(const T* x, T* out, int64_t n, int64_t rows) {
+  const int64_t r = warp_index();
+  if (r >= rows) return;
+  const T* row = x + r * n;
+  float lo, hi;
+  span_min_max(row, n, lo, hi);
+  const Int8Row q = int8_row(lo, hi, RoundLike<T>{});
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) out[r * n + i] = from_f32<T>(int8_fake_quant(to_f32(row[i]), q));
+}
+
+template <class T>
+__global__ void int8_backward_kernel(const T* x, const T* dout, T* dx, int64_t n, int64_t rows) {
+  const int64_t r = warp_index();
+  if (r >= rows) return;
+  const T* row = x + r * n;
+  float lo, hi;
+  span_min_max(row, n, lo, hi);
+  const Int8Row q = int8_row(lo, hi, RoundLike<T>{});
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32)
+    dx[r * n + i] = from_f32<T>(int8_fake_quant_grad(to_f32(row[i]), to_f32(dout[r * n + i]), q, RoundLike<T>{}));
+}
+
+unsigned warp_blocks(int64_t warps) { return static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock); }
+
+}  // namespace
+
+void CudaBackend::fake_quant_int4_forward(const Tensor& w, int64_t group, Tensor& out) {
+  const int64_t groups = w.numel() / group;
+  if (groups == 0) return;
+  activate();
+  dispatch_float("fake_quant_int4", w, [&](auto tag) {
+    using T = decltype(tag);
+    int4_forward_kernel<<<warp_blocks(groups), kThreads, 0, stream_>>>(w.data<T>(), out.data<T>(), group, groups);
+  });
+  CUDA_CHECK_OP("fake_quant_int4", w, out);
+}
+
+void CudaBackend::fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) {
+  const int64_t groups = w.numel() / group;
+  if (groups == 0) return;
+  require_same_dtype("fake_quant_int4 backward", w, dout);
+  activate();
+  dispatch_float("fake_quant_int4", w, [&](auto tag) {
+    using T = decltype(tag);
+    int4_backward_kernel<<<warp_blocks(groups), kThreads, 0, stream_>>>(w.data<T>(), dout.data<T>(), dw.data<T>(),
+                                                                        group, groups);
+  });
+  CUDA_CHECK_OP("fake_quant_int4 backward", w, dw);
+}
+
+void CudaBackend::fake_quant_int8_forward(const Tensor& x, Tensor& out) {
+  const int64_t rows = x.size(0), n = x.size(1);
+  if (rows == 0 || n == 0) return;
+  activate();
+  dispatch_float("fake_quant_int8", x, [&](auto tag) {
+    using T = decltype(tag);
+    int8_forward_kernel<<<warp_blocks(rows), kThreads, 0, stream_>>>(x.data<T>(), out.data<T>(), n, rows);
+  });
+  CUDA_CHECK_OP("fake_quant_int8", x, out);
+}
+
+void CudaBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
+  const int64_t rows = x.size(0), n = x.size(1);
+  if (rows == 0 || n == 0) return;
+  require_same_dtype("fake_quant_int8 backward", x, dout);
+  activate();
+  dispatch_float("fake_quant_int8", x, [&](auto tag) {
+    using T = decltype(tag);
+    int8_backward_kernel<<<warp_blocks(rows), kThreads, 0, stream_>>>(x.data<T>(), dout.data<T>(), dx.data<T>(), n,
+                                                                      rows);
+  });
+  CUDA_CHECK_OP("fake_quant_int8 backward", x, dx);
+}
+
+}  // namespace llm

@@ -1,0 +1,104 @@
+// defines: CPU fake quantisation for quantisation-aware training (engine/fake_quantize_math.h):
+// int4 weight groups and int8 activation rows, forward and backward
+#include <algorithm>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/fake_quantize_math.h"
+#include "engine/op_timer.h"
+
+namespace llm {
+
+namespace {
+float identity(float x) { return x; }
+
+Int4Group int4_group_of(const float* w, int64_t group) {
+  float lo = w[0], hi = w[0];
+  for (int64_t i = 1; i < group; i++) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  return int4_group(lo, hi);
+}
+
+Int8Row int8_row_of(const float* x, int64_t n) {
+  float lo = x[0], hi = x[0];
+  for (int64_t i = 1; i < n; i++) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  return int8_row(lo, hi, identity);
+}
+}  // namespace
+
+void CpuBackend::fake_quant_int4_forward(const Tensor& w, int64_t group, Tensor& out) {
+  require_f32("fake_quant_int4", w);
+  OpTimer timer("fake_quant");
+  const float* in = w.data<float>();
+  float* o = out.data<float>();
+  const int64_t groups = w.numel() / group;
+#pragma omp parallel for
+  for (int64_t gi = 0; gi < groups; gi++) {
+    const float* src = in + gi * group;
+    const Int4Group g = int4_group_of(src, group);
+    for (int64_t i = 0; i < group; i++) o[gi * group + i] = int4_fake_quant(src[i], g);
+  }
+}
+
+void CpuBackend::fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) {
+  require_f32("fake_quant_int4", w);
+  OpTimer timer("fake_quant");
+  const float* in = w.data<float>();
+  const float* dy = dout.data<float>();
+  float* dx = dw.data<float>();
+  const int64_t groups = w.numel() / group;
+#pragma omp parallel for
+  for (int64_t gi = 0; gi < groups; gi++) {
+    const int64_t base = gi * group;
+    const Int4Group g = int4_group_of(in + base, group);
+    float to_scale = 0.0f, to_min = 0.0f;
+    int64_t n_min = 0, n_max = 0;
+    for (int64_t i = 0; i < group; i++) {
+      const Int4Partials p = int4_partials(in[base + i], dy[base + i], g);
+      dx[base + i] = p.direct;
+      to_scale += p.to_scale;
+      to_min += p.to_min;
+      n_min += in[base + i] == g.lo;
+      n_max += in[base + i] == g.hi;
+    }
+    float d_min, d_max;
+    int4_extreme_grads(g, to_scale, to_min, d_min, d_max);
+    for (int64_t i = 0; i < group; i++) {
+      if (in[base + i] == g.lo) dx[base + i] += d_min / static_cast<float>(n_min);
+      if (in[base + i] == g.hi) dx[base + i] += d_max / static_cast<float>(n_max);
+    }
+  }
+}
+
+void CpuBackend::fake_quant_int8_forward(const Tensor& x, Tensor& out) {
+  require_f32("fake_quant_int8", x);
+  OpTimer timer("fake_quant");
+  const int64_t rows = x.size(0), n = x.size(1);
+  const float* in = x.data<float>();
+  float* o = out.data<float>();
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; r++) {
+    const Int8Row q = int8_row_of(in + r * n, n);
+    for (int64_t i = 0; i < n; i++) o[r * n + i] = int8_fake_quant(in[r * n + i], q);
+  }
+}
+
+void CpuBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
+  require_f32("fake_quant_int8", x);
+  OpTimer timer("fake_quant");
+  const int64_t rows = x.size(0), n = x.size(1);
+  const float* in = x.data<float>();
+  const float* dy = dout.data<float>();
+  float* d = dx.data<float>();
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; r++) {
+    const Int8Row q = int8_row_of(in + r * n, n);
+    for (int64_t i = 0; i < n; i++) d[r * n + i] = int8_fake_quant_grad(in[r * n + i], dy[r * n + i], q, identity);
+  }
+}
+
+}  // namespace llm

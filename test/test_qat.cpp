@@ -1,0 +1,264 @@
+// Quantisation-aware training (Axolotl's `qat`): the fake-quantisation ops against torchao 0.18's
+// own quantisers and torch 2.15's autograd through them (tools/make_qat_reference.py), then
+// llm_train runs with qat: what it changes, fake_quant_after_n_steps, an exact resume across the
+// switch, the export, the refusals and a look-alike of Axolotl's 3b-qat.yaml. The trajectory against transformers' Trainer on a torchao
+// model is test_hf_trajectory's.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cstring>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "io/safetensors.h"
+#include "model/hf_checkpoint.h"
+#include "model/hf_config.h"
+#include "test/axolotl_example.h"
+#include "test/reference_inputs.h"
+#include "test/test_util.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+const SafetensorsFile& reference() {
+  static const SafetensorsFile file(LLM_QAT_REFERENCE_DIR "/ops.safetensors");
+  return file;
+}
+Tensor ref(const std::string& what, const std::string& name) { return reference().read(what + "." + name, DType::f32); }
+
+// The op's output and its input's gradient for upstream gradient dy.
+std::pair<Tensor, Tensor> forward_backward(const std::string& name, const std::function<Tensor(const Tensor&)>& op) {
+  Tensor x = ref("x", name);
+  x.set_requires_grad(true);
+  const Tensor y = op(x);
+  backward(sum(mul(y, ref("dy", name))));
+  return {y.detach(), x.grad()};
+}
+
+// Gradients: the same terms summed in another order than torch's (a group's min / max gradient
+// sums 32 partials), so within a few f32 roundings of the largest.
+void check_gradient(const Tensor& ours, const Tensor& theirs) {
+  const std::vector<float> a = ours.to_floats(), b = theirs.to_floats();
+  REQUIRE(a.size() == b.size());
+  float scale = 0.0f;
+  for (float v : b) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < a.size(); i++) {
+    CAPTURE(i);
+    CHECK(std::fabs(a[i] - b[i]) <= 2e-6f * scale);
+  }
+}
+
+// Axolotl's examples/llama-3/3b-qat.yaml with a small model and the local alpaca sample: QAT
+// under FSDP full_shard with packed rows and flex attention, Liger's switches beside it.
+const std::string kQat3b = kModel + R"(load_in_8bit: false
+load_in_4bit: false
+strict: false
+plugins:
+  - axolotl.integrations.liger.LigerPlugin
+liger_glu_activation: true
+liger_rms_norm: true
+liger_layer_norm: true
+datasets:
+  - path: ALPACA
+    type: alpaca
+output_dir: ./outputs/qat_out/
+dataset_prepared_path: ./outputs/qat_out/dataset_prepared
+sample_packing: true
+flex_attention: true
+pad_to_sequence_len: true
+sequence_len: 512
+flex_attn_compile_kwargs:
+  dynamic: false
+  mode: max-autotune-no-cudagraphs
+qat:
+  activation_dtype: int8
+  weight_dtype: int4
+  group_size: 32
+wandb_project:
+gradient_accumulation_steps: 1
+micro_batch_size: 16
+num_epochs: 1
+optimizer: adamw_torch_fused
+cosine_constant_lr_ratio: 0
+cosine_min_lr_ratio: 1.0
+learning_rate: 2e-5
+save_only_model: true
+bf16: true
+resume_from_checkpoint:
+logging_steps: 1
+evals_per_epoch: 1
+saves_per_epoch: 1
+warmup_steps: 10
+weight_decay: 0.0
+fsdp:
+  - full_shard
+  - auto_wrap
+fsdp_config:
+  fsdp_version: 2
+  fsdp_offload_params: false
+  fsdp_cpu_ram_efficient_loading: true
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_transformer_layer_cls_to_wrap: LlamaDecoderLayer
+  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_sharding_strategy: FULL_SHARD
+  fsdp_reshard_after_forward: true
+  fsdp_activation_checkpointing: true
+special_tokens:
+  pad_token: <|end_of_text|>
+)";
+
+std::string qat_yaml(int64_t group, int64_t after = 0) {
+  return "qat:\n  activation_dtype: int8\n  weight_dtype: int4\n  group_size: " + std::to_string(group) +
+         (after > 0 ? "\n  fake_quant_after_n_steps: " + std::to_string(after) : "") + "\n";
+}
+
+}  // namespace
+
+// random: std 0.05 rows of 4 groups; ties: two maxima, three minima, a constant group, a group
+// narrower than the 1e-6 clamp; halves: levels exactly between two codes (round half to even).
+TEST_CASE("fake_quantize_int4: torchao's Int4WeightFakeQuantizer bit for bit, and torch's gradient through it") {
+  for (const std::string name : {"int4_random", "int4_ties", "int4_halves"}) {
+    CAPTURE(name);
+    const auto [y, dx] = forward_backward(name, [](const Tensor& w) { return fake_quantize_int4(w, 32); });
+    CHECK(max_abs_diff(y, ref("out", name)) == 0.0f);
+    check_gradient(dx, ref("grad", name));
+  }
+}
+
+// random rows; all positive, all negative, all zero, one non-zero element.
+TEST_CASE("fake_quantize_int8_rows: torchao's per-token int8 IntxFakeQuantizer bit for bit, and its gradient") {
+  for (const std::string name : {"int8_random", "int8_edges"}) {
+    CAPTURE(name);
+    const auto [y, dx] = forward_backward(name, fake_quantize_int8_rows);
+    CHECK(max_abs_diff(y, ref("out", name)) == 0.0f);
+    check_gradient(dx, ref("grad", name));
+  }
+}
+
+// test_hf's transformers models prepared as Axolotl prepares them for QAT (torchao's quantize_ on
+// every nn.Linear, lm_head included): our forward with qat_group_size, same weights, same ids.
+// Both sides are f32 in different summation orders, so a value that lands within an f32 rounding
+// of the middle between two levels may round the other way; here none moves anything past test_hf's
+// own tolerance, which a wrong formula (or a layer left out) would.
+TEST_CASE("qat forward and backward match transformers + torchao: logits, loss and every gradient") {
+  for (const std::string name : {"untied_gqa2", "tied_gqa4"}) {
+    CAPTURE(name);
+    const std::string dir = LLM_HF_REFERENCE_DIR "/" + name;
+    const nlohmann::json want_json = nlohmann::json::parse(read_file(LLM_QAT_REFERENCE_DIR "/" + name + ".json"));
+    const SafetensorsFile want(LLM_QAT_REFERENCE_DIR "/" + name + ".safetensors");
+    LlamaModel model(read_hf_config(dir + "/config.json"), Device::cpu(), 0);
+    load_hf_weights(model, dir);
+    const TokenBatch in = reference_inputs(dir + "/reference.json");
+    ForwardOptions qat;
+    qat.qat_group_size = want_json.at("group_size").get<int64_t>();
+    auto check_close = [](const Tensor& got, const Tensor& expected, float tolerance) {
+      const float scale = std::max(1.0f, max_abs(expected));
+      INFO("max |ours - torchao| " << max_abs_diff(got, expected) << ", max |torchao| " << scale);
+      CHECK(max_abs_diff(got, expected) <= tolerance * scale);
+    };
+    const Tensor logits = want.read("logits", DType::f32);
+    check_close(model.logits(in.ids, in.positions, qat).reshape(logits.shape()), logits, 2e-5f);
+    // Without QAT the logits are far from these: the comparison sees the fake quantisation.
+    CHECK(max_abs_diff(model.logits(in.ids, in.positions).reshape(logits.shape()), logits) > 1e-3f * max_abs(logits));
+    Tensor loss = model.loss(in.ids, in.targets, in.positions, qat);
+    CHECK(loss.item() == doctest::Approx(want_json.at("loss").get<double>()).epsilon(1e-6));
+    backward(loss);
+    for (const ParamRef& p : model.parameters()) {
+      CAPTURE(p.name);
+      check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
+    }
+  }
+}
+
+TEST_CASE("fake_quantize_int4: each group takes at most 16 values; shapes the group does not divide are refused") {
+  const Tensor w = ref("x", "int4_random");
+  const std::vector<float> q = fake_quantize_int4(w, 32).to_floats();
+  for (size_t g = 0; g < q.size(); g += 32) CHECK(std::set<float>(q.begin() + g, q.begin() + g + 32).size() <= 16);
+  CHECK_THROWS_WITH_AS(fake_quantize_int4(w, 48), doctest::Contains("a multiple of the group size 48"), std::exception);
+}
+
+TEST_CASE("qat: every step trains on fake-quantised layers; fake_quant_after_n_steps keeps the first steps plain") {
+  Workspace plain("qat_plain"), qat("qat_on"), late("qat_late");
+  const std::string steps = "max_steps: 4\n";
+  Run a = run_train(plain.config(steps));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b = run_train(qat.config(steps + qat_yaml(32)));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(b.output.find("qat: every linear layer and lm_head compute on int8 inputs (per token) and int4 weights "
+                      "(groups of 32)") != std::string::npos);
+  Run c = run_train(late.config(steps + qat_yaml(32, 2)));
+  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
+  CHECK(c.output.find(", from step 3 on") != std::string::npos);
+  const std::vector<std::string> p = train_records(plain.out("metrics.jsonl")), q = train_records(qat.out("metrics.jsonl")),
+                                 l = train_records(late.out("metrics.jsonl"));
+  REQUIRE(p.size() == 4);
+  REQUIRE(q.size() == 4);
+  REQUIRE(l.size() == 4);
+  for (int i = 0; i < 4; i++) {
+    CAPTURE(i);
+    CHECK(p[i] != q[i]);               // fake quantisation changes every step's loss
+    CHECK((p[i] == l[i]) == (i < 2));  // plain until step 2, as Axolotl's callback switches it
+  }
+  // The export holds the trained weights, not their quantisation: a group of 32 has more than 16 values.
+  const SafetensorsDir exported(qat.out());
+  const std::vector<float> w = exported.read("model.layers.0.mlp.down_proj.weight", DType::f32).to_floats();
+  CHECK(std::set<float>(w.begin(), w.begin() + 32).size() > 16);
+}
+
+TEST_CASE("qat: a resume across fake_quant_after_n_steps continues exactly") {
+  Workspace straight("qat_straight"), resumed("qat_resumed");
+  // 3 steps, a resume, 3 more: fake quantisation starts at step 5, inside the resumed run.
+  check_resume_exact(straight, resumed, "max_steps: 6\nsave_steps: 3\n" + qat_yaml(32, 4), nullptr, "");
+}
+
+TEST_CASE("qat: what it does not combine with, and torchao's other schemes, are refused in one line") {
+  Workspace ws("qat_refused");
+  const std::pair<std::string, std::string> cases[] = {
+      {"qat:\n  weight_dtype: int4\n",
+       "qat: not supported, qat with weight_dtype int4 and activation_dtype none: only torchao's int8-activation, "
+       "int4-weight scheme is built (weight_dtype: int4, activation_dtype: int8); int4 weights alone (fake-quantised "
+       "through fp8 by torchao), fp8, nvfp4 and mxfp4 are not"},
+      {"qat:\n  activation_dtype: int8\n", "qat with weight_dtype int8 (Axolotl's default) and activation_dtype int8"},
+      {"qat:\n  weight_dtype: nvfp4\n  activation_dtype: int8\n", "qat with weight_dtype nvfp4"},
+      {qat_yaml(32) + "  quantize_embedding: true\n", "qat: not supported, qat's quantize_embedding"},
+      {qat_yaml(32) + "  bits: 4\n", "got the key bits"},
+      {qat_yaml(64), "qat: expected a group_size that divides every linear layer's input width (hidden_size 32), got 64"},
+      {qat_yaml(32) + "adapter: qlora\nload_in_4bit: true\nlora_target_linear: true\n",
+       "qat: expected no qat over a bitsandbytes base"},
+      {qat_yaml(32) + "adapter: lora\npeft_use_dora: true\nlora_target_linear: true\n",
+       "qat: expected no qat with peft_use_dora"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    CAPTURE(yaml);
+    Run r = run_train(ws.config("max_steps: 1\n" + yaml));
+    CHECK(r.exit_code != 0);
+    const std::string error = error_text(r);
+    CHECK_MESSAGE(error.find(message) != std::string::npos, error);
+    CHECK(std::count(error.begin(), error.end(), '\n') <= 1);
+  }
+}
+
+// LoRA on a QAT base, as Axolotl prepares QAT before loading adapters: the pairs train on the
+// unquantised input beside the fake-quantised base layer.
+TEST_CASE("qat with LoRA: the adapters train over fake-quantised base layers") {
+  Workspace plain("qat_lora_plain"), qat("qat_lora");
+  const std::string lora = "max_steps: 3\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n";
+  Run a = run_train(plain.config(lora));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b = run_train(qat.config(lora + qat_yaml(32)));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  const std::vector<std::string> p = train_records(plain.out("metrics.jsonl")), q = train_records(qat.out("metrics.jsonl"));
+  REQUIRE(p.size() == q.size());
+  for (size_t i = 0; i < p.size(); i++) CHECK(p[i] != q[i]);
+}
+
+TEST_CASE("3b-qat: Axolotl's QAT example trains (FSDP full_shard, packed rows, Liger's switches)") {
+  const TrainConfig c = parse_example(kQat3b);
+  CHECK(c.qat_group_size == 32);
+  CHECK(c.qat_fake_quant_after_n_steps == 0);
+  CHECK(c.zero_stage == 3);
+  // The local sample packs into 3 rows of 256 tokens: micro-batches of 1 instead of 16.
+  const std::string out = train_2_steps(replaced(kQat3b, "micro_batch_size: 16", "micro_batch_size: 1"), "axolotl_qat");
+  CHECK_MESSAGE(out.find("qat: every linear layer and lm_head compute on int8 inputs") != std::string::npos, out);
+}

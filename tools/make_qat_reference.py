@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Writes test/data/qat_reference, torchao's own fake quantisation for Axolotl's `qat`, for test_qat.
+
+Axolotl's qat {activation_dtype: int8, weight_dtype: int4, group_size: G} swaps every nn.Linear
+for torchao's FakeQuantizedLinear with an Int4WeightFakeQuantizer(group_size G, bf16 activations)
+on the weight and a per-token asymmetric int8 IntxFakeQuantizer on the input. For each case, in
+f32 on the CPU: the input (w.<case> or x.<case>), an upstream gradient (dy.<case>), torchao's
+output (out.<case>) and the input's gradient from torch's autograd through it (grad.<case>).
+int4 cases (groups of 32 along each row): random rows; rows with ties at a group's min and max;
+a constant group and one narrower than the 1e-6 scale clamp (which stops the gradient through
+the scale); values that land on the .5 between levels. int8 cases (per row): random rows, an
+all-positive row, an all-negative row, an all-zero row, one with a single non-zero element.
+Then whole models: test_hf's two transformers models (test/data/hf_reference: untied with GQA 2,
+tied with GQA 4) prepared as Axolotl's prepare_model_for_qat prepares them (torchao's quantize_
+with that QATConfig: every nn.Linear, lm_head too), group size 32 and 16 (the tied model's
+intermediate_size is 48): <model>.safetensors holds logits and grad.<parameter> from loss.backward()
+on the reference's ids, <model>.json the loss and group size.
+Needs torch, torchao, transformers:  tools/make_qat_reference.py [--out DIR] [--hf test/data/hf_reference]
+"""
+import argparse, json, os
+import torch, torchao
+from safetensors.torch import save_file
+from torchao.quantization.qat.fake_quantize_config import Int4WeightFakeQuantizeConfig, IntxFakeQuantizeConfig
+from torchao.quantization.qat.fake_quantizer import Int4WeightFakeQuantizer, IntxFakeQuantizer
+
+GROUP = 32
+ap = argparse.ArgumentParser()
+ap.add_argument("--out", default="test/data/qat_reference")
+ap.add_argument("--hf", default="test/data/hf_reference")
+a = ap.parse_args()
+torch.manual_seed(0)
+
+int4 = {"random": torch.randn(6, 4 * GROUP) * 0.05}
+ties = torch.randn(4, 2 * GROUP)
+ties[0, 3] = ties[0, 7] = ties[0, :GROUP].max() + 0.25    # two maxima in a group
+ties[1, 40] = ties[1, 41] = ties[1, 50] = ties[1, GROUP:].min() - 0.5  # three minima
+ties[2, :GROUP] = 0.75                                      # a constant group
+ties[3, GROUP:] = 0.1 + torch.arange(GROUP) * 1e-8          # range below the 1e-6 clamp
+int4["ties"] = ties
+halves = torch.empty(2, GROUP)
+steps = torch.arange(15, dtype=torch.float32) + 0.5        # min 0, max 15: s 1, these exactly between levels
+halves[0] = torch.cat([torch.tensor([0.0, 15.0]), steps, steps.flip(0)])
+halves[1] = torch.linspace(-1, 1, GROUP) ** 3
+int4["halves"] = halves
+
+int8 = {"random": torch.randn(7, 48) * 2.0}
+rows = torch.randn(5, 40)
+rows[0] = rows[0].abs() + 0.1
+rows[1] = -rows[1].abs() - 0.1
+rows[2] = 0.0
+rows[3] = 0.0
+rows[3, 11] = 3.0
+int8["edges"] = rows
+
+tensors = {}
+def record(name, x, quantizer):
+    x = x.clone().requires_grad_(True)
+    y = quantizer(x)
+    dy = torch.randn_like(y)
+    (y * dy).sum().backward()
+    tensors["x." + name] = x.detach().contiguous()
+    tensors["dy." + name] = dy.contiguous()
+    tensors["out." + name] = y.detach().contiguous()
+    tensors["grad." + name] = x.grad.contiguous()
+
+w_quantizer = Int4WeightFakeQuantizer(Int4WeightFakeQuantizeConfig(group_size=GROUP, activation_dtype=torch.bfloat16))
+x_quantizer = IntxFakeQuantizer(IntxFakeQuantizeConfig(dtype=torch.int8, granularity="per_token", is_symmetric=False))
+for name, w in int4.items():
+    record("int4_" + name, w, w_quantizer)
+for name, x in int8.items():
+    record("int8_" + name, x, x_quantizer)
+os.makedirs(a.out, exist_ok=True)
+save_file(tensors, os.path.join(a.out, "ops.safetensors"))
+with open(os.path.join(a.out, "ops.json"), "w") as f:
+    json.dump({"group_size": GROUP, "int4_cases": ["int4_" + n for n in int4], "int8_cases": ["int8_" + n for n in int8],
+               "torch": torch.__version__, "torchao": torchao.__version__}, f, indent=1)
+print(a.out, {k: tuple(v.shape) for k, v in tensors.items()}, "torchao", torchao.__version__)
+
+import transformers
+from torchao.quantization import quantize_
+from torchao.quantization.qat import QATConfig
+for name, group in (("untied_gqa2", 32), ("tied_gqa4", 16)):
+    directory = os.path.join(a.hf, name)
+    model = transformers.LlamaForCausalLM.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
+    weight = Int4WeightFakeQuantizeConfig(group_size=group, activation_dtype=torch.bfloat16)
+    activation = IntxFakeQuantizeConfig(dtype=torch.int8, granularity="per_token", is_symmetric=False)
+    quantize_(model, QATConfig(weight_config=weight, activation_config=activation))
+    with open(os.path.join(directory, "reference.json")) as f:
+        ids = torch.tensor(json.load(f)["ids"])
+    result = model(input_ids=ids, labels=ids)
+    result.loss.backward()
+    out = {"logits": result.logits.detach().contiguous()}
+    for pname, p in model.named_parameters():
+        out["grad." + pname] = p.grad.detach().contiguous()
+    save_file(out, os.path.join(a.out, name + ".safetensors"))
+    with open(os.path.join(a.out, name + ".json"), "w") as f:
+        json.dump({"loss": result.loss.item(), "group_size": group, "torch": torch.__version__,
+                   "torchao": torchao.__version__, "transformers": transformers.__version__}, f, indent=1)
+    print(name, "qat loss", result.loss.item())
