@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/backend.h"
+#include "engine/check.h"
 #include "engine/ops.h"
 #include "engine/quant_map.h"
 
@@ -40,6 +41,7 @@ AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState stat
     const Tensor& w = *p.param;
     moments_.emplace_back(w.shape(), quantises(state_, w.numel()), w.device());
   }
+  missed_.assign(params_.size(), 0);
 }
 
 AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay) {
@@ -57,10 +59,36 @@ double AdamW::step(float lr, double max_norm, bool update) {
   for (size_t i = 0; i < params_.size(); i++) {
     Tensor& p = *params_[i].param;
     Tensor grad = p.grad();
-    if (!grad.defined()) continue;
-    moments_[i].update(p, grad, adamw_args(config_, lr * params_[i].lr_scale, t_, params_[i].decay));
+    if (!grad.defined()) {
+      missed_[i]++;
+      continue;
+    }
+    moments_[i].update(p, grad, adamw_args(config_, lr * params_[i].lr_scale, t_ - missed_[i], params_[i].decay));
   }
   return norm;
+}
+
+std::vector<int64_t> AdamW::missed_updates() const {
+  for (int64_t m : missed_)
+    if (m > 0) return missed_;
+  return {};
+}
+
+void AdamW::set_missed_updates(const std::vector<int64_t>& missed) {
+  if (missed.empty()) {
+    missed_.assign(params_.size(), 0);
+    return;
+  }
+  LLM_CHECK(missed.size() == params_.size(), "AdamW: " + std::to_string(missed.size()) +
+                                                 " counts of missed updates for " + std::to_string(params_.size()) +
+                                                 " parameters");
+  for (int64_t m : missed) LLM_CHECK(m >= 0 && m <= t_, "AdamW: a parameter missed " + std::to_string(m) +
+                                                            " of " + std::to_string(t_) + " updates");
+  missed_ = missed;
+}
+
+void Optimizer::set_missed_updates(const std::vector<int64_t>& missed) {
+  LLM_CHECK(missed.empty(), describe() + " keeps no per-parameter update counts");
 }
 
 std::string AdamW::describe() const { return adamw_name(state_); }

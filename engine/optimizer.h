@@ -60,6 +60,12 @@ class Optimizer {
 
   int64_t steps_taken() const { return t_; }
   void set_steps_taken(int64_t t) { t_ = t; }
+  // Per parameter, the updates it missed for want of a gradient (LISA's frozen layers), in the
+  // order it was given its parameters; empty when none missed any. Its own count of updates is
+  // steps_taken() minus that, as torch's per-parameter step counts. Only AdamW keeps them; the
+  // others take an empty list only.
+  virtual std::vector<int64_t> missed_updates() const { return {}; }
+  virtual void set_missed_updates(const std::vector<int64_t>& missed);
 
  protected:
   int64_t t_ = 0;  // updates done: the bias corrections' exponent
@@ -108,10 +114,15 @@ class AdamW final : public Optimizer {
   std::string describe() const override;
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;
+  std::vector<int64_t> missed_updates() const override;
+  void set_missed_updates(const std::vector<int64_t>& missed) override;
 
  private:
   std::vector<OptimParam> params_;
   std::vector<AdamWMoments> moments_;
+  // Updates each parameter missed: a parameter without a gradient is left as it is (no decay,
+  // moments kept) and its bias corrections count only its own updates.
+  std::vector<int64_t> missed_;
   AdamWConfig config_;
   AdamWState state_;
 };

@@ -30,11 +30,11 @@ TEST_CASE("model_quantization_config {backend: bnb}: nf4 is load_in_4bit (a LoRA
   CHECK(error_with("model_quantization_config: Mxfp4Config\n").find("not supported, only bitsandbytes") != std::string::npos);
 }
 
-TEST_CASE("keys that would train otherwise stop the run: LISA, float16 and bfloat16 without mixed precision, eval_sequence_len") {
-  CHECK(error_with("lisa_n_layers: 4\n") ==
-        "cfg.yaml:3: lisa_n_layers: not supported, LISA (training a random few layers at a time) is not built: every "
-        "layer trains");
-  CHECK(error_with("lisa_step_interval: 20\n").find("lisa_step_interval: not supported, LISA") != std::string::npos);
+TEST_CASE("keys that would train otherwise stop the run: half of LISA, float16 and bfloat16 without mixed precision, eval_sequence_len") {
+  // Axolotl runs LISA only with both keys; one alone would be ignored there, and is refused here.
+  CHECK(error_with("lisa_n_layers: 1\n") ==
+        "cfg.yaml:3: lisa_n_layers: expected lisa_n_layers and lisa_step_interval together (LISA runs with both), got one of them");
+  CHECK(error_with("lisa_step_interval: 20\n").find("lisa_step_interval: expected lisa_n_layers and") != std::string::npos);
   CHECK(error_with("eval_sequence_len: 4096\n").find("eval_sequence_len: not supported, test_datasets at another length") !=
         std::string::npos);
   CHECK(error_with("float16: true\n").find("float16: not supported, fp16 weights without mixed precision") !=

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "io/safetensors.h"
+#include "train/lisa.h"
 #include "test/train_fixture.h"
 
 using namespace llm::testing;
@@ -278,4 +279,18 @@ TEST_CASE("qat: the Trainer on torchao's fake-quantised model, step by step (ful
     check_trajectory(model, qat + lora, c.at("steps"), f.at("settings"), "train",
                      std::max<int64_t>(1, q.at("fake_quant_after_n_steps").get<int64_t>()));
   }
+}
+
+// Axolotl's LISA callback on the Trainer: every 3 steps 2 of the 4 layers train, drawn by numpy
+// seeded with the step; the others keep their weights, AdamW moments and step counts (torch's
+// AdamW skips a parameter without a gradient), which the layers thawed later resume from.
+TEST_CASE("LISA: Axolotl's layer draws, and the Trainer's loss, grad_norm and lr at every step") {
+  const json f = fixture(), c = f.at("cases").at("lisa");
+  const int64_t n = c.at("lisa_n_layers"), interval = c.at("lisa_step_interval");
+  for (const json& draw : c.at("draws")) {
+    CAPTURE(draw.dump());
+    CHECK(llm::lisa_layers(4, n, draw.at("step").get<uint32_t>()) == draw.at("layers").get<std::vector<int64_t>>());
+  }
+  check_trajectory("deep", "lisa_n_layers: " + std::to_string(n) + "\nlisa_step_interval: " + std::to_string(interval) + "\n",
+                   c.at("steps"), f.at("settings"));
 }

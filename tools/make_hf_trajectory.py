@@ -50,6 +50,10 @@ learning_rate per logged step) is recorded. Seventeen cases, one dataset:
                full_tied with that qat and fake_quant_after_n_steps 4: Axolotl's QATCallback turns
                fake quantisation off before step 1 and on again before step 5
   qat_lora     lora (from lora_init) over the qat base, as Axolotl prepares QAT before the adapters
+  lisa         OUT/deep (untied, 4 layers) with Axolotl's LISA callback (lisa_n_layers 2,
+               lisa_step_interval 3): before training and every 3 steps it freezes every decoder
+               layer and thaws the ones np.random.seed(global_step); np.random.choice picks; the
+               Trainer's AdamW skips what has no gradient, keeping its state and step count
 What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
 decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
 from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
@@ -75,6 +79,7 @@ import os
 import re
 import tempfile
 
+import numpy as np
 import peft
 import peft.optimizers
 import torch
@@ -93,11 +98,14 @@ MODELS = {
                    num_key_value_heads=2, tie_word_embeddings=False),
     "tied": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=1, tie_word_embeddings=True),
+    "deep": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, tie_word_embeddings=False),
 }
 COMMON = dict(vocab_size=VOCAB, max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=500000.0,
               hidden_act="silu", attention_bias=False, mlp_bias=False, initializer_range=0.05,
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
 QAT_GROUP, QAT_AFTER = 32, 4
+LISA_LAYERS, LISA_INTERVAL = 2, 3
 LORAPLUS_RATIO = 16.0
 EMBEDDING_LR_SCALE = 0.5
 UNFROZEN = ["^lm_head.weight$", "model.layers.1.mlp.+", "model.layers.0.self_attn.q_proj"]
@@ -380,7 +388,44 @@ def main():
             print(f"  step {s['step']:2d}  loss {s['loss']:.6f}  grad_norm {s['grad_norm']:.6f}  lr {s['lr']:.6e}")
 
 
-EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases}
+class LisaCallback(transformers.TrainerCallback):
+    """Axolotl's LISACallback: at the start and before every step whose global_step is a multiple
+    of the interval, every layer of model.layers frozen, then n of them (numpy's draw seeded by the
+    step) trainable again. Records each draw."""
+    def __init__(self, model, n, interval):
+        self.layers, self.n, self.interval, self.draws = model.model.layers, n, interval, []
+
+    def switch(self, step):
+        for layer in self.layers:
+            for p in layer.parameters():
+                p.requires_grad = False
+        np.random.seed(step)
+        active = np.random.choice(range(len(self.layers)), self.n, replace=False)
+        self.draws.append({"step": step, "layers": [int(i) for i in active]})
+        for i in active:
+            for p in self.layers[i].parameters():
+                p.requires_grad = True
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.switch(state.global_step)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step % self.interval == 0:
+            self.switch(state.global_step)
+
+
+def lisa_cases(out, rows):
+    if not os.path.isdir(os.path.join(out, "deep")):
+        make_model("deep", out)
+    model = load(out, "deep")
+    callback = LisaCallback(model, LISA_LAYERS, LISA_INTERVAL)
+    case = train(model, rows, callbacks=[callback])
+    case.update(lisa_n_layers=LISA_LAYERS, lisa_step_interval=LISA_INTERVAL, draws=callback.draws,
+                numpy=np.__version__)
+    return {"lisa": case}
+
+
+EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases}
 
 if __name__ == "__main__":
     main()

@@ -88,6 +88,12 @@ struct TrainConfig {
   // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
   double kto_desirable_weight = 1, kto_undesirable_weight = 1;
 
+  // LISA (Axolotl's lisa_n_layers, lisa_step_interval; train/lisa.h): every lisa_step_interval
+  // steps, lisa_n_layers decoder layers drawn as Axolotl draws them train, the others wait; the
+  // embedding, final norm and lm_head always train. < 0: unset (off unless both are set).
+  int64_t lisa_n_layers = -1, lisa_step_interval = -1;
+  bool lisa() const { return lisa_n_layers > 0 && lisa_step_interval > 0; }
+
   // Quantisation-aware training (Axolotl's qat; model/llama.h's ForwardOptions::qat_group_size):
   // int8 activations per token and int4 weights in groups of qat_group_size in every linear
   // layer, lm_head included; 0: off. Fake quantisation starts after qat_fake_quant_after_n_steps

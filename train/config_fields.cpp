@@ -312,6 +312,12 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(number("kto_undesirable_weight", training, MEMBER(kto_undesirable_weight), kPositive,
                           "rl: kto, the weight of an undesirable row's loss"),
                    {"kto"}),
+      integer("lisa_n_layers", training, MEMBER(lisa_n_layers), 1, 1 << 20,
+              "LISA: how many decoder layers train at a time (with lisa_step_interval), drawn as Axolotl draws them"),
+      integer("lisa_step_interval", training, MEMBER(lisa_step_interval), 1, kNoMax,
+              "LISA: the steps between draws of the layers that train"),
+      {"lisa_layers_attribute", training, "model.layers", "LISA: where the layers are (Llama's model.layers, the default)",
+       [](ReadContext&, const YAML::Node& n, const Where& w) { read_choice(n, w, {"model.layers"}); }, nullptr},
       {"qat", training, "a map {activation_dtype: int8, weight_dtype: int4, group_size, fake_quant_after_n_steps}",
        "quantisation-aware training as Axolotl's (torchao): every linear layer and lm_head compute with int8 inputs "
        "per token and int4 weights per group, fake-quantised, from step fake_quant_after_n_steps on",

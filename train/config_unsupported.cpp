@@ -36,8 +36,6 @@ const Unsupported kUnsupported[] = {
                  "computes in bf16 over f32 weights"},
     {"eval_sequence_len", "test_datasets at another length than sequence_len are not built: unset it (eval "
                           "examples are cut as training ones)"},
-    {"lisa_n_layers", "LISA (training a random few layers at a time) is not built: every layer trains"},
-    {"lisa_step_interval", "LISA (training a random few layers at a time) is not built: every layer trains"},
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},

@@ -361,7 +361,9 @@ TrainResult Trainer::Impl::run() {
   const int64_t first_step = state.step;
   while (state.step < total_steps) {
     maybe_inject_failure(comm, state.step + 1);
+    if (c.lisa()) apply_lisa();
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
+    if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
     const double lr = schedule.lr(state.step);
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));

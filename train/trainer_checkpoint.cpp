@@ -2,6 +2,7 @@
 // ways), ::export_final_model (what a finished run leaves in output_dir)
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -35,6 +36,25 @@ int64_t metadata_int(const TensorFile& file, const std::string& key, int64_t min
     return value;
   throw UserError(fmt::format("{}: metadata {}: expected an integer in [{}, {}], got '{}'", file.path,
                               key, min, max, text));
+}
+
+// missed_updates (AdamW under LISA): a comma-separated count per trained parameter; absent when
+// every parameter took every update.
+std::vector<int64_t> metadata_counts(const TensorFile& file, const std::string& key, int64_t max) {
+  if (!file.metadata.count(key)) return {};
+  const std::string& text = file.metadata.at(key);
+  std::vector<int64_t> out;
+  for (size_t begin = 0; begin <= text.size();) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    int64_t value = 0;
+    const auto [stop, error] = std::from_chars(text.data() + begin, text.data() + end, value);
+    if (error != std::errc() || stop != text.data() + end || value < 0 || value > max)
+      throw UserError(fmt::format("{}: metadata {}: expected comma-separated integers in [0, {}], got '{}'",
+                                  file.path, key, max, text));
+    out.push_back(value);
+    begin = end + 1;
+  }
+  return out;
 }
 
 // best_eval_loss: "none" before the first evaluation, else a finite loss (a float; a double for
@@ -88,6 +108,9 @@ std::string Trainer::Impl::save() {
   c.model = {{}, weight_table(), [this](const TensorSink& put) { export_weights(put); }};
   c.optimizer = {{{"steps_taken", std::to_string(optimizer->steps_taken())}}, optimizer->state_table(),
                  [this](const TensorSink& put) { optimizer->export_state(put); }};
+  std::string missed;
+  for (int64_t m : optimizer->missed_updates()) missed += (missed.empty() ? "" : ",") + std::to_string(m);
+  if (!missed.empty()) c.optimizer.metadata["missed_updates"] = missed;
   DataCursor cursor = loader->cursor();
   auto& m = c.trainer.metadata;
   m["data_epoch"] = std::to_string(cursor.epoch);
@@ -188,6 +211,12 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   state.step = metadata_int(t, "step", 0);
   // Skipped (non-finite) steps make no update, so the optimizer's count never exceeds the step.
   optimizer->set_steps_taken(metadata_int(c.optimizer->file(), "steps_taken", 0, state.step));
+  try {
+    optimizer->set_missed_updates(metadata_counts(c.optimizer->file(), "missed_updates", optimizer->steps_taken()));
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const UserError*>(&e)) throw;
+    throw UserError(c.optimizer->file().path + ": metadata missed_updates: " + e.what());
+  }
   state.best_step = metadata_int(t, "best_step", -1, state.step);  // -1: no evaluation yet
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
@@ -249,11 +278,12 @@ void Trainer::Impl::export_final_model() {
       export_weights([](const std::string&, const Tensor&) {});  // the gathers, their results dropped
       return;
     }
-    // What trains, and what unfrozen_parameters left frozen (whole on every rank, as loaded).
+    // What trains, and what unfrozen_parameters left frozen (whole on every rank, as loaded); a
+    // layer LISA froze for the last interval is one that trains.
     std::vector<TensorEntry> table = weight_table();
     std::vector<ParamRef> frozen;
     for (const ParamRef& p : model->parameters())
-      if (!p.tensor->requires_grad()) frozen.push_back(p);
+      if (std::find(param_tensors.begin(), param_tensors.end(), p.tensor) == param_tensors.end()) frozen.push_back(p);
     for (const ParamRef& p : frozen) table.push_back({p.name, p.tensor->dtype(), p.tensor->shape()});
     save_hf_tensors(model->config(), table, [&](const TensorSink& put) {
       export_weights(put);

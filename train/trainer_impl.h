@@ -76,6 +76,12 @@ struct Trainer::Impl {
   // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and
   // optimizer.
   void build_model();
+  // LISA (train/lisa.h): before each step, the decoder layers drawn for its interval train and
+  // the others wait (no gradient, no update: AdamW counts their missed updates); after the
+  // gradients, any a waiting layer got from the data-parallel reduction (zeros) is dropped.
+  int64_t lisa_drawn_at = -1;  // the interval start of the current draw
+  void apply_lisa();
+  void drop_waiting_gradients();
   // ZeRO-3's sharded start-up: every base weight drawn from the seed or read from base_model
   // alone, on the host, into `keep`, which keeps this rank's slices; sets sharded_start_rise.
   void sharded_start(bool load_base, const WeightSink& keep);

@@ -1,9 +1,14 @@
 // defines: Trainer::Impl::build_model and sharded_start (the model, its adapters, its ZeRO
-// sharding and its optimizer, as start-up makes them)
+// sharding and its optimizer, as start-up makes them), apply_lisa and drop_waiting_gradients
+// (which of its layers train, step by step)
+#include <algorithm>
+#include <cstring>
+
 #include "engine/adopt.h"
 #include "engine/backend.h"
 #include "model/hf_checkpoint.h"
 #include "model/peft_adapter.h"
+#include "train/lisa.h"
 #include "train/optimizer_groups.h"
 #include "train/trainer_impl.h"
 #include "train/unfrozen_parameters.h"
@@ -138,6 +143,27 @@ void Trainer::Impl::sharded_start(bool load_base, const WeightSink& keep) {
   }
   sharded_start_rise = static_cast<int64_t>(host.stats().window_peak_bytes - before);
   comm.allreduce_max(&sharded_start_rise, 1);
+}
+
+void Trainer::Impl::apply_lisa() {
+  const int64_t start = lisa_interval_start(state.step, config.lisa_step_interval);
+  if (start == lisa_drawn_at) return;
+  lisa_drawn_at = start;
+  const std::vector<int64_t> active =
+      lisa_layers(config.model.num_hidden_layers, config.lisa_n_layers, static_cast<uint32_t>(start));
+  for (const ParamRef& p : params) {
+    if (p.name.rfind("model.layers.", 0) != 0) continue;  // the embedding, final norm and lm_head train
+    const int64_t layer = std::stoll(p.name.substr(std::strlen("model.layers.")));
+    p.tensor->set_requires_grad(std::find(active.begin(), active.end(), layer) != active.end());
+  }
+  std::string names;
+  for (int64_t layer : active) names += (names.empty() ? "" : ", ") + std::to_string(layer);
+  say("LISA: from step {}, layers {} train (of {})\n", start + 1, names, config.model.num_hidden_layers);
+}
+
+void Trainer::Impl::drop_waiting_gradients() {
+  for (Tensor* p : param_tensors)
+    if (!p->requires_grad()) p->zero_grad();
 }
 
 }  // namespace llm
