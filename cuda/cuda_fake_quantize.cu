@@ -47,13 +47,25 @@ __device__ __forceinline__ int64_t warp_index() {
 }
 
 template <class T>
+__device__ Int4Group warp_int4_group(const T* first, int64_t group) {
+  float lo, hi;
+  span_min_max(first, group, lo, hi);
+  return int4_group(lo, hi);
+}
+
+template <class T>
+__device__ Int8Row warp_int8_row(const T* row, int64_t n) {
+  float lo, hi;
+  span_min_max(row, n, lo, hi);
+  return int8_row(lo, hi, RoundLike<T>{});
+}
+
+template <class T>
 __global__ void int4_forward_kernel(const T* w, T* out, int64_t group, int64_t groups) {
   const int64_t gi = warp_index();
   if (gi >= groups) return;
   const T* src = w + gi * group;
-  float lo, hi;
-  span_min_max(src, group, lo, hi);
-  const Int4Group g = int4_group(lo, hi);
+  const Int4Group g = warp_int4_group(src, group);
   for (int64_t i = threadIdx.x % 32; i < group; i += 32) out[gi * group + i] = from_f32<T>(int4_fake_quant(to_f32(src[i]), g));
 }
 
@@ -62,9 +74,7 @@ __global__ void int4_backward_kernel(const T* w, const T* dout, T* dw, int64_t g
   const int64_t gi = warp_index();
   if (gi >= groups) return;
   const int64_t base = gi * group;
-  float lo, hi;
-  span_min_max(w + base, group, lo, hi);
-  const Int4Group g = int4_group(lo, hi);
+  const Int4Group g = warp_int4_group(w + base, group);
   float to_scale = 0.0f, to_min = 0.0f;
   int n_min = 0, n_max = 0;
   for (int64_t i = threadIdx.x % 32; i < group; i += 32) {
@@ -72,8 +82,8 @@ __global__ void int4_backward_kernel(const T* w, const T* dout, T* dw, int64_t g
     const Int4Partials p = int4_partials(v, to_f32(dout[base + i]), g);
     to_scale += p.to_scale;
     to_min += p.to_min;
-    n_min += v == lo;
-    n_max += v == hi;
+    n_min += v == g.lo;
+    n_max += v == g.hi;
   }
   to_scale = warp_sum(to_scale);
   to_min = warp_sum(to_min);
@@ -84,8 +94,8 @@ __global__ void int4_backward_kernel(const T* w, const T* dout, T* dw, int64_t g
   for (int64_t i = threadIdx.x % 32; i < group; i += 32) {
     const float v = to_f32(w[base + i]);
     float d = int4_partials(v, to_f32(dout[base + i]), g).direct;
-    if (v == lo) d += d_min / static_cast<float>(n_min);
-    if (v == hi) d += d_max / static_cast<float>(n_max);
+    if (v == g.lo) d += d_min / static_cast<float>(n_min);
+    if (v == g.hi) d += d_max / static_cast<float>(n_max);
     dw[base + i] = from_f32<T>(d);
   }
 }
@@ -95,9 +105,7 @@ __global__ void int8_forward_kernel(const T* x, T* out, int64_t n, int64_t rows)
   const int64_t r = warp_index();
   if (r >= rows) return;
   const T* row = x + r * n;
-  float lo, hi;
-  span_min_max(row, n, lo, hi);
-  const Int8Row q = int8_row(lo, hi, RoundLike<T>{});
+  const Int8Row q = warp_int8_row(row, n);
   for (int64_t i = threadIdx.x % 32; i < n; i += 32) out[r * n + i] = from_f32<T>(int8_fake_quant(to_f32(row[i]), q));
 }
 
@@ -106,9 +114,7 @@ __global__ void int8_backward_kernel(const T* x, const T* dout, T* dx, int64_t n
   const int64_t r = warp_index();
   if (r >= rows) return;
   const T* row = x + r * n;
-  float lo, hi;
-  span_min_max(row, n, lo, hi);
-  const Int8Row q = int8_row(lo, hi, RoundLike<T>{});
+  const Int8Row q = warp_int8_row(row, n);
   for (int64_t i = threadIdx.x % 32; i < n; i += 32)
     dx[r * n + i] = from_f32<T>(int8_fake_quant_grad(to_f32(row[i]), to_f32(dout[r * n + i]), q, RoundLike<T>{}));
 }

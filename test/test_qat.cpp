@@ -229,14 +229,7 @@ TEST_CASE("qat: what it does not combine with, and torchao's other schemes, are 
       {qat_yaml(32) + "adapter: lora\npeft_use_dora: true\nlora_target_linear: true\n",
        "qat: expected no qat with peft_use_dora"},
   };
-  for (const auto& [yaml, message] : cases) {
-    CAPTURE(yaml);
-    Run r = run_train(ws.config("max_steps: 1\n" + yaml));
-    CHECK(r.exit_code != 0);
-    const std::string error = error_text(r);
-    CHECK_MESSAGE(error.find(message) != std::string::npos, error);
-    CHECK(std::count(error.begin(), error.end(), '\n') <= 1);
-  }
+  for (const auto& [yaml, message] : cases) check_refused_run(ws, "max_steps: 1\n" + yaml, message);
 }
 
 // LoRA on a QAT base, as Axolotl prepares QAT before loading adapters: the pairs train on the

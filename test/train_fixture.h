@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -97,6 +98,16 @@ inline pid_t spawn_train(const std::vector<std::string>& args, const std::string
 inline std::string error_text(const Run& r) {
   auto at = r.output.rfind("error: ");
   return at == std::string::npos ? "" : r.output.substr(at);
+}
+
+// A run of `ws`'s config with `extra` keys fails with one line of error holding `message`.
+inline void check_refused_run(const Workspace& ws, const std::string& extra, const std::string& message) {
+  CAPTURE(extra);
+  Run r = run_train(ws.config(extra));
+  CHECK(r.exit_code != 0);
+  const std::string error = error_text(r);
+  CHECK_MESSAGE(error.find(message) != std::string::npos, error);
+  CHECK(std::count(error.begin(), error.end(), '\n') <= 1);
 }
 
 // The train-loss lines of metrics.jsonl (their text holds every loss at %.9g).
