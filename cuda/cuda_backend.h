@@ -47,6 +47,7 @@ class CudaBackend : public Backend {
   void fill(Tensor& dst, float value) override;
   void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) override;
   void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
+  void multiply_by_mask(Tensor& x, const Tensor& keep) override;
   void scale(Tensor& x, float s) override;
   void scale_by(Tensor& x, const Tensor& s) override;
   void sum(const Tensor& x, Tensor& out) override;

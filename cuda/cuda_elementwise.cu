@@ -1,4 +1,4 @@
-// defines: CudaBackend::axpby, mul, scale, scale_by (elementwise, f32 math on f32 or bf16 storage)
+// defines: CudaBackend::axpby, mul, multiply_by_mask, scale, scale_by (elementwise, f32 math on f32 or bf16 storage)
 #include "cuda/cuda_common.cuh"
 
 namespace llm {
@@ -15,6 +15,11 @@ __global__ void axpby_kernel(float a, const T* x, float b, const T* y, T* out, i
 template <class T>
 __global__ void mul_kernel(const T* x, const T* y, T* out, int64_t n) {
   GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * to_f32(y[i]));
+}
+
+template <class T>
+__global__ void mask_kernel(T* x, const uint8_t* keep, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * (keep[i] ? 1.0f : 0.0f));
 }
 
 template <class T>
@@ -56,6 +61,19 @@ void CudaBackend::mul(const Tensor& x, const Tensor& y, Tensor& out) {
     mul_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), y.data<T>(), out.data<T>(), n);
   });
   CUDA_CHECK_OP("mul", x, y, out);
+}
+
+void CudaBackend::multiply_by_mask(Tensor& x, const Tensor& keep) {
+  LLM_CHECK(keep.dtype() == DType::u8 && keep.numel() == x.numel(),
+            "multiply_by_mask on CUDA: keep " + keep.str() + " must be u8 of x's shape " + x.str());
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  activate();
+  dispatch_float("multiply_by_mask", x, [&](auto tag) {
+    using T = decltype(tag);
+    mask_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), keep.data<uint8_t>(), n);
+  });
+  CUDA_CHECK_OP("multiply_by_mask", x, keep);
 }
 
 void CudaBackend::scale(Tensor& x, float s) {

@@ -97,6 +97,9 @@ class Backend {
   virtual void fill(Tensor& dst, float value) = 0;
   virtual void axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) = 0;
   virtual void mul(const Tensor& x, const Tensor& y, Tensor& out) = 0;
+  // x *= keep in place, keep u8 (0 or 1) of x's shape: sparse fine-tuning's masks (w * mask, as
+  // torch multiplies by a bool mask: a kept NaN stays NaN, a dropped value becomes a signed 0).
+  virtual void multiply_by_mask(Tensor& x, const Tensor& keep) = 0;
   virtual void scale(Tensor& x, float s) = 0;                    // in place
   // In place, x *= s with s an f32 scalar (numel 1) on x's device: a factor the device computed
   // (an upstream gradient), applied without the host reading it.

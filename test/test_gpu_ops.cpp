@@ -274,6 +274,20 @@ TEST_CASE("add_uniform_noise: the CPU's noise") {
     compare_op("add_uniform_noise", [](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.3f, 17); }, {x}, t);
 }
 
+// Sparse fine-tuning's masks (train/constant_pruning.h), in place, f32 and bf16.
+TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
+  const Tensor x = randn({13, 65});
+  Tensor keep = Tensor::empty({13, 65}, DType::u8, Device::cpu());
+  for (int64_t i = 0; i < keep.numel(); i++) keep.data<uint8_t>()[i] = (i * 7) % 3 != 0;
+  for (DType t : kDtypes) {
+    CAPTURE(dtype_name(t));
+    Tensor cpu = x.to(t).to(DType::f32), gpu = x.to(kGpu).to(t);
+    backend(Device::cpu()).multiply_by_mask(cpu, keep);
+    backend(kGpu).multiply_by_mask(gpu, keep.to(kGpu));
+    CHECK(gpu.to(DType::f32).to(Device::cpu()).to_floats() == cpu.to_floats());
+  }
+}
+
 // QAT's fake quantisation: in bf16 the int8 row's scale and zero point are chosen in bf16 (as
 // torchao does), so a value may land one level away from the CPU's f32 choice.
 TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {

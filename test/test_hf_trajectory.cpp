@@ -294,3 +294,16 @@ TEST_CASE("LISA: Axolotl's layer draws, and the Trainer's loss, grad_norm and lr
   check_trajectory("deep", "lisa_n_layers: " + std::to_string(n) + "\nlisa_step_interval: " + std::to_string(interval) + "\n",
                    c.at("steps"), f.at("settings"));
 }
+
+// Sparse fine-tuning as Axolotl's LLMCompressorPlugin runs llmcompressor's ConstantPruningModifier
+// on a 2:4-sparse model: the Trainer's AdamW moves every weight, and each step's end zeroes again
+// the ones that started at zero.
+TEST_CASE("llmcompressor ConstantPruningModifier: the Trainer with its masks, step by step") {
+  const json f = fixture(), c = f.at("cases").at("sparse");
+  std::string targets;
+  for (const json& t : c.at("targets")) targets += (targets.empty() ? "" : ", ") + t.dump();
+  check_trajectory("sparse24",
+                   "llmcompressor:\n  recipe:\n    finetuning_stage:\n      finetuning_modifiers:\n"
+                   "        ConstantPruningModifier:\n          targets: [" + targets + "]\n          start: 0\n",
+                   c.at("steps"), f.at("settings"));
+}

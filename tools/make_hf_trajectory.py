@@ -54,6 +54,10 @@ learning_rate per logged step) is recorded. Seventeen cases, one dataset:
                lisa_step_interval 3): before training and every 3 steps it freezes every decoder
                layer and thaws the ones np.random.seed(global_step); np.random.choice picks; the
                Trainer's AdamW skips what has no gradient, keeping its state and step count
+  sparse       OUT/sparse24 (untied's weights with 2 of every 4 of each block linear's row zeroed,
+               the smallest in magnitude) with llmcompressor's ConstantPruningModifier as Axolotl's
+               LLMCompressorPlugin runs it (targets the example's 're:.*q_proj.weight' ... ):
+               masks |w| > 1e-8 at the start of training, w *= mask at each step's end
 What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
 decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
 from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
@@ -425,7 +429,46 @@ def lisa_cases(out, rows):
     return {"lisa": case}
 
 
-EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases}
+PRUNING_TARGETS = ["re:.*" + m + ".weight" for m in LORA["target_modules"]]
+
+
+class ConstantPruningCallback(transformers.TrainerCallback):
+    """llmcompressor's ConstantPruningModifier under Axolotl's LLMCompressorPlugin: a mask of each
+    targeted parameter (re.match on its full name) where |w| > 1e-8, taken when training starts;
+    after each optimizer step (the plugin's on_step_end) w *= mask."""
+    def __init__(self, model, targets):
+        self.model, self.targets, self.masks = model, targets, {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for name, p in self.model.named_parameters():
+            if any(re.match(t[3:], name) for t in self.targets):
+                self.masks[name] = (p.data.abs() > 10e-9)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                if name in self.masks:
+                    p.mul_(self.masks[name])
+
+
+def sparse_cases(out, rows):
+    directory = os.path.join(out, "sparse24")
+    if not os.path.isdir(directory):
+        model = load(out, "untied")
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if any(re.match(t[3:], name) for t in PRUNING_TARGETS):
+                    groups = p.view(-1, 4)
+                    smallest = groups.abs().argsort(dim=1)[:, :2]
+                    groups.scatter_(1, smallest, 0.0)
+        model.save_pretrained(directory)
+    model = transformers.LlamaForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="eager")
+    case = train(model, rows, callbacks=[ConstantPruningCallback(model, PRUNING_TARGETS)])
+    case.update(targets=PRUNING_TARGETS)
+    return {"sparse": case}
+
+
+EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases}
 
 if __name__ == "__main__":
     main()

@@ -98,7 +98,6 @@ class Parser {
 
   void validate();
   void check_preference();
-  void check_lisa();
   void resolve_attention();
   void resolve_adopt();
   void check_scheduler_kwargs() const;
@@ -253,27 +252,8 @@ void Parser::validate() {
   resolve_attention();
   check_preference();
   if (c.qat_group_size > 0) check_qat(c, at("qat"));
-  check_lisa();
-}
-
-// LISA freezes and thaws whole decoder layers of a full fine-tuning run, with AdamW's
-// per-parameter step counts (engine/optimizer.h); Axolotl runs it when both keys are set.
-void Parser::check_lisa() {
-  TrainConfig& c = c_;
-  if (given("lisa_n_layers") != given("lisa_step_interval"))
-    fail(at(given("lisa_n_layers") ? "lisa_n_layers" : "lisa_step_interval"),
-         "lisa_n_layers and lisa_step_interval together (LISA runs with both)", "one of them");
-  if (!c.lisa()) return;
-  const Where w = at("lisa_n_layers");
-  if (c.lisa_n_layers > c.model.num_hidden_layers)
-    fail(w, "at most num_hidden_layers, " + std::to_string(c.model.num_hidden_layers), std::to_string(c.lisa_n_layers));
-  if (!c.adapter.empty()) fail(w, "no adapter with LISA (it trains whole layers of the model)", "adapter: " + c.adapter);
-  if (!c.unfrozen_parameters.empty())
-    fail(w, "no unfrozen_parameters (nor Spectrum) with LISA, which decides what trains", "both");
-  if (c.zero_stage > 0)
-    fail(w, "zero_stage 0 with LISA (ZeRO's sharded AdamW keeps one step count for every parameter)",
-         "zero_stage " + std::to_string(c.zero_stage));
-  if (c.optimizer == "adopt_adamw") fail(w, "an AdamW optimizer with LISA", "optimizer: adopt_adamw");
+  if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
+  if (c.lisa_n_layers > 0 || c.lisa_step_interval > 0) check_lisa(c, at("lisa_n_layers"), at("lisa_step_interval"));
 }
 
 // rl trains on preference pairs only, and only rl reads them. Settings that change the examples

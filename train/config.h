@@ -88,6 +88,12 @@ struct TrainConfig {
   // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
   double kto_desirable_weight = 1, kto_undesirable_weight = 1;
 
+  // Sparse fine-tuning (Axolotl's llmcompressor: recipe with a ConstantPruningModifier;
+  // train/constant_pruning.h): the trained weights these targets name keep their starting zeros.
+  // Empty: off. save_compressed is accepted; the export stays dense.
+  std::vector<std::string> pruning_targets;
+  bool save_compressed = false;
+
   // LISA (Axolotl's lisa_n_layers, lisa_step_interval; train/lisa.h): every lisa_step_interval
   // steps, lisa_n_layers decoder layers drawn as Axolotl draws them train, the others wait; the
   // embedding, final norm and lm_head always train. < 0: unset (off unless both are set).

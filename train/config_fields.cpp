@@ -312,6 +312,10 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(number("kto_undesirable_weight", training, MEMBER(kto_undesirable_weight), kPositive,
                           "rl: kto, the weight of an undesirable row's loss"),
                    {"kto"}),
+      {"llmcompressor", training, "a map {recipe: {stage: {*_modifiers: {ConstantPruningModifier: {targets, start: 0}}}}, save_compressed}",
+       "sparse fine-tuning as Axolotl's LLMCompressorPlugin: the targeted weights keep their starting zeros (masks "
+       "re-applied after every step)",
+       read_llmcompressor, write_llmcompressor},
       integer("lisa_n_layers", training, MEMBER(lisa_n_layers), 1, 1 << 20,
               "LISA: how many decoder layers train at a time (with lisa_step_interval), drawn as Axolotl draws them"),
       integer("lisa_step_interval", training, MEMBER(lisa_step_interval), 1, kNoMax,

@@ -155,6 +155,13 @@ void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Wher
 void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_model_quantization_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.
+void check_lisa(const TrainConfig& c, const Where& n_layers, const Where& interval);
+// `llmcompressor:` (train/config_llmcompressor.cpp): its recipe's ConstantPruningModifier
+// targets; check_llmcompressor refuses, at `w`, what sparse fine-tuning does not combine with.
+void read_llmcompressor(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_llmcompressor(const TrainConfig& c);
+void check_llmcompressor(const TrainConfig& c, const Where& w);
 // `qat:` (train/config_qat.cpp): Axolotl's quantisation-aware training; check_qat refuses, at
 // `w`, what it does not combine with and a group size the model's linear layers do not divide by.
 void read_qat(ReadContext& ctx, const YAML::Node& n, const Where& w);

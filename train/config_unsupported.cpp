@@ -41,7 +41,6 @@ const Unsupported kUnsupported[] = {
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"fp8", "fp8 matmuls are not built: bf16 (or f32) compute"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
-    {"llmcompressor", "sparse fine-tuning recipes (llmcompressor) are not built"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
@@ -55,8 +54,9 @@ const Unsupported kUnsupported[] = {
 // but Spectrum (diffusion, llmcompressor, knowledge distillation, ...) changes the training, and
 // its keys (noise_schedule, mask_token_id, ...) would otherwise be ignored in silence.
 const char* const kSpeedOnlyPlugins[] = {"LigerPlugin", "CutCrossEntropyPlugin"};
-// Plugins that set config keys llm_train builds (Spectrum: unfrozen_parameters, train/config_spectrum.h).
-const char* const kBuiltPlugins[] = {"SpectrumPlugin"};
+// Plugins whose config keys llm_train builds (Spectrum: unfrozen_parameters, train/config_spectrum.h;
+// LLMCompressorPlugin, and its older name SFTPlugin: llmcompressor, train/constant_pruning.h).
+const char* const kBuiltPlugins[] = {"SpectrumPlugin", "LLMCompressorPlugin", "SFTPlugin"};
 
 std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
   std::vector<std::string> names;
@@ -70,7 +70,7 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
     for (const char* ok : kBuiltPlugins) accepted = accepted || last == ok;
     if (!accepted)
       return name + " changes what is trained and is not built (accepted: LigerPlugin and "
-                    "CutCrossEntropyPlugin, which change only speed, and SpectrumPlugin)";
+                    "CutCrossEntropyPlugin, which change only speed, SpectrumPlugin and LLMCompressorPlugin)";
   }
   return std::nullopt;
 }

@@ -10,6 +10,7 @@
 #include "engine/quant_weight.h"
 #include "engine/quant_map.h"
 #include "model/lora.h"
+#include "train/constant_pruning.h"
 
 namespace llm {
 
@@ -35,6 +36,13 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.bf16 = bf16;
   in.attention = c.attention;
   in.qat = c.qat_group_size > 0;
+  // The block linears and lm_head its targets name (a norm or the embedding is one target too rare
+  // to count).
+  for (const std::string& target : c.pruning_targets)
+    for (int64_t layer = 0; layer < c.model.num_hidden_layers; layer++)
+      for (int k = 0; k < kNumLinear; k++)
+        if (pruning_target_matches(target, linear_module_name(layer, k) + ".weight"))
+          in.pruning_masks += static_cast<double>(shape_numel(linear_shape(c.model, k)));
   if (!c.adapter.empty()) {
     LoraConfig pairs = c.lora;  // the adapters alone: what modules_to_save adds is base weights
     pairs.modules_to_save.clear();
@@ -229,8 +237,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     }
   }
   if (in.qat) weights_how += " + QAT's fake-quantised linear weights (kept for backward)";
+  if (in.pruning_masks > 0) weights_how += " + u8 sparsity masks";
   plan.items = {
-      {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + weight_scratch : 0),
+      {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + weight_scratch : 0) +
+                      in.pruning_masks,
        weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)

@@ -367,6 +367,7 @@ TrainResult Trainer::Impl::run() {
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
     const double lr = schedule.lr(state.step);
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
+    apply_pruning_masks(pruning_masks);
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
       state.bad_steps = 0;
     } else if (++state.bad_steps >= kMaxBadSteps) {

@@ -18,6 +18,7 @@
 #include "model/hf_checkpoint.h"
 #include "model/llama.h"
 #include "train/preference_metrics.h"
+#include "train/constant_pruning.h"
 #include "train/metrics.h"
 #include "train/preflight.h"
 #include "train/trainer.h"
@@ -38,6 +39,7 @@ struct Trainer::Impl {
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
   std::vector<FrozenRows> frozen_rows;  // unfrozen_parameters' row ranges: gradient rows zeroed each step
+  std::vector<PruningMask> pruning_masks;  // llmcompressor's: re-applied after every step
   // ZeRO-3's sharded start-up: the most host memory rose above the shards on any rank while the
   // weights were drawn or read (-1: not a sharded start-up).
   int64_t sharded_start_rise = -1;

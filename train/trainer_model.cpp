@@ -26,9 +26,11 @@ void Trainer::Impl::build_model() {
   // read, one weight at a time (below, once the optimizer that holds the slices exists).
   const bool shard_trained = !adapter && c.zero_stage == 3 && comm.distributed();
   // A resume brings its own weights, except frozen ones (an adapter run's base, the weights
-  // unfrozen_parameters leaves out), which are base_model's.
+  // unfrozen_parameters leaves out), which are base_model's; sparse fine-tuning's masks are made
+  // from base_model's weights too.
   const bool partly_frozen = !c.unfrozen_parameters.empty();
-  const bool load_base = (resumed_from.empty() || adapter || partly_frozen) && !c.base_model_is_preset();
+  const bool load_base = (resumed_from.empty() || adapter || partly_frozen || !c.pruning_targets.empty()) &&
+                         !c.base_model_is_preset();
   // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
   // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
@@ -88,6 +90,8 @@ void Trainer::Impl::build_model() {
     if (c.quantized_base() || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
   }
   params = model->trainable_parameters();
+  // From the starting weights, base_model's even on a resume (the checkpoint is read later).
+  if (!c.pruning_targets.empty()) pruning_masks = make_pruning_masks(params, c.pruning_targets);
   std::vector<OptimParam> opt_params;
   for (const ParamRef& p : params) {
     param_tensors.push_back(p.tensor);

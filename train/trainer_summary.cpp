@@ -57,6 +57,18 @@ void Trainer::Impl::print_summary() const {
         "fake-quantised as torchao's{}; the trained weights are saved unquantised\n",
         c.qat_group_size,
         c.qat_fake_quant_after_n_steps > 0 ? fmt::format(", from step {} on", c.qat_fake_quant_after_n_steps + 1) : "");
+  if (!pruning_masks.empty()) {
+    double kept = 0, all = 0;
+    for (const PruningMask& m : pruning_masks) {
+      all += static_cast<double>(m.keep.numel());
+      const Tensor keep = m.keep.to(Device::cpu());
+      kept += static_cast<double>(std::count(keep.data<uint8_t>(), keep.data<uint8_t>() + keep.numel(), uint8_t{1}));
+    }
+    say("llmcompressor: ConstantPruningModifier keeps the zeros of {} weight tensors ({:.1f}% of their elements), "
+        "re-applied after every step{}\n",
+        pruning_masks.size(), 100.0 * (all - kept) / std::max(all, 1.0),
+        c.save_compressed ? "; save_compressed: the export is dense (zeros written out), not compressed-tensors' format" : "");
+  }
   print_data_summary();
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
   say("batch: {} micro x {} accumulation x {} rank(s) = {} {} (at most {} tokens) per step\n",

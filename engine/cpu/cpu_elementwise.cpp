@@ -1,4 +1,5 @@
-// defines: CPU axpby, mul, scale, scale_by (elementwise)
+// defines: CPU axpby, mul, multiply_by_mask, scale, scale_by (elementwise)
+#include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/op_timer.h"
 
@@ -24,6 +25,18 @@ void CpuBackend::mul(const Tensor& x, const Tensor& y, Tensor& out) {
   const int64_t n = x.numel();
 #pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) po[i] = px[i] * py[i];
+}
+
+void CpuBackend::multiply_by_mask(Tensor& x, const Tensor& keep) {
+  require_f32("multiply_by_mask", x);
+  LLM_CHECK(keep.dtype() == DType::u8 && keep.numel() == x.numel(),
+            "multiply_by_mask: keep " + keep.str() + " must be u8 of x's shape " + x.str());
+  OpTimer timer("elementwise");
+  float* px = x.data<float>();
+  const uint8_t* pk = keep.data<uint8_t>();
+  const int64_t n = x.numel();
+#pragma omp parallel for if (n >= kMinParallelElements)
+  for (int64_t i = 0; i < n; i++) px[i] *= pk[i] ? 1.0f : 0.0f;
 }
 
 void CpuBackend::scale(Tensor& x, float s) {
