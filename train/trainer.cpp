@@ -236,19 +236,6 @@ void Trainer::Impl::fit_micro_batch(bool bf16) {
         "unchanged, as HF's)\n", asked, device.str(), config.micro_batch_size);
 }
 
-// Axolotl's resize for `tokens`: the embedding and lm_head grow to the tokenizer's size (a
-// multiple of 32 with resize_token_embeddings_to_32x) when it is the larger; base_model's rows
-// stay, the new ones are drawn (model/hf_checkpoint.h).
-void Trainer::Impl::grow_vocabulary() {
-  if (config.tokens.empty()) return;
-  int64_t size = tokenizer->vocab_size();
-  if (config.resize_token_embeddings_to_32x) size = (size + 31) / 32 * 32;
-  if (size <= config.model.vocab_size) return;
-  say("tokens: the vocabulary grows from {} to {} ids: embed_tokens and lm_head get {} new rows\n",
-      config.model.vocab_size, size, size - config.model.vocab_size);
-  config.model.vocab_size = size;
-}
-
 float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
   double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks

@@ -1,6 +1,6 @@
 // defines: Trainer::Impl::build_model and sharded_start (the model, its adapters, its ZeRO
 // sharding and its optimizer, as start-up makes them), apply_lisa and drop_waiting_gradients
-// (which of its layers train, step by step)
+// (which of its layers train, step by step), grow_vocabulary (its size for added tokens)
 #include <algorithm>
 #include <cstring>
 
@@ -168,6 +168,19 @@ void Trainer::Impl::apply_lisa() {
 void Trainer::Impl::drop_waiting_gradients() {
   for (Tensor* p : param_tensors)
     if (!p->requires_grad()) p->zero_grad();
+}
+
+// Axolotl's resize for `tokens`: the embedding and lm_head grow to the tokenizer's size (a
+// multiple of 32 with resize_token_embeddings_to_32x) when it is the larger; base_model's rows
+// stay, the new ones are drawn (model/hf_checkpoint.h).
+void Trainer::Impl::grow_vocabulary() {
+  if (config.tokens.empty()) return;
+  int64_t size = tokenizer->vocab_size();
+  if (config.resize_token_embeddings_to_32x) size = (size + 31) / 32 * 32;
+  if (size <= config.model.vocab_size) return;
+  say("tokens: the vocabulary grows from {} to {} ids: embed_tokens and lm_head get {} new rows\n",
+      config.model.vocab_size, size, size - config.model.vocab_size);
+  config.model.vocab_size = size;
 }
 
 }  // namespace llm
