@@ -1,8 +1,11 @@
 // defines: CudaBackend::fake_quant_int4_forward/backward, fake_quant_int8_forward/backward
 // (quantisation-aware training, engine/fake_quantize_math.h): one warp per weight group or
-// activation row, min / max and the backward's sums by shuffles in a fixed order (deterministic)
+// activation row, min / max and the backward's sums by shuffles in a fixed order (deterministic);
+// fake_quant_fp8 (engine/fp8_math.h): the tensor's largest magnitude into a device word, then
+// the cast
 #include "cuda/cuda_common.cuh"
 #include "engine/fake_quantize_math.h"
+#include "engine/fp8_math.h"
 
 namespace llm {
 
@@ -119,6 +122,23 @@ __global__ void int8_backward_kernel(const T* x, const T* dout, T* dx, int64_t n
     dx[r * n + i] = from_f32<T>(int8_fake_quant_grad(to_f32(row[i]), to_f32(dout[r * n + i]), q, RoundLike<T>{}));
 }
 
+// The largest |x|, as float bits (non-negative floats order as their bits), by atomicMax: the
+// same result in any order.
+template <class T>
+__global__ void abs_max_kernel(const T* x, int64_t n, unsigned* amax_bits) {
+  __shared__ float shared[32];
+  float local = 0.0f;
+  GRID_STRIDE_LOOP(i, n) local = fmaxf(local, fabsf(to_f32(x[i])));
+  local = block_max(local, shared);
+  if (threadIdx.x == 0) atomicMax(amax_bits, __float_as_uint(local));
+}
+
+template <class T>
+__global__ void fp8_cast_kernel(const T* x, T* out, int64_t n, const unsigned* amax_bits, Fp8Spec spec) {
+  const float scale = fp8_scale(__uint_as_float(*amax_bits), spec), inverse = 1.0f / scale;
+  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(fake_fp8(to_f32(x[i]), scale, inverse, spec));
+}
+
 unsigned warp_blocks(int64_t warps) { return static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock); }
 
 }  // namespace
@@ -169,6 +189,20 @@ void CudaBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, 
                                                                       rows);
   });
   CUDA_CHECK_OP("fake_quant_int8 backward", x, dx);
+}
+
+void CudaBackend::fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  activate();
+  Tensor amax = Tensor::zeros({1}, DType::i32, x.device());  // float bits, 0 = +0.0
+  unsigned* bits = reinterpret_cast<unsigned*>(amax.data<int32_t>());
+  dispatch_float("fake_quant_fp8", x, [&](auto tag) {
+    using T = decltype(tag);
+    abs_max_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), n, bits);
+    fp8_cast_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), out.data<T>(), n, bits, fp8_spec(format));
+  });
+  CUDA_CHECK_OP("fake_quant_fp8", x, out);
 }
 
 }  // namespace llm

@@ -8,6 +8,7 @@
 #include "engine/adamw_math.h"
 #include "engine/adopt_math.h"
 #include "engine/allocator.h"
+#include "engine/fp8_math.h"
 #include "engine/quant_weight.h"
 #include "engine/tensor.h"
 
@@ -176,6 +177,9 @@ class Backend {
   virtual void fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) = 0;
   virtual void fake_quant_int8_forward(const Tensor& x, Tensor& out) = 0;
   virtual void fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) = 0;
+  // fp8 training's cast (engine/fp8_math.h): x's values as the fp8 GEMM reads them, one scale
+  // from the whole tensor's largest magnitude (computed on the device: no host read).
+  virtual void fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) = 0;
   virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                  Tensor& out, Tensor& probs) = 0;
   virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -78,6 +78,10 @@ Tensor fake_quantize_int4(const Tensor& w, int64_t group);
 // x (N, C) -> x with each row rounded to 256 levels (int8 with a zero point) over its range and
 // 0; the gradient passes straight through where the rounding did not saturate.
 Tensor fake_quantize_int8_rows(const Tensor& x);
+// fp8 training (Axolotl's fp8, torchao's Float8Linear; engine/ops/fp8_linear.cpp): linear(x, w)
+// on x and w cast to e4m3 with tensorwise scales, its gradients from the output gradient cast to
+// e5m2.
+Tensor fp8_linear(const Tensor& x, const Tensor& w);
 
 // swiglu: silu(gate) * up, same shapes.
 Tensor swiglu(const Tensor& gate, const Tensor& up);

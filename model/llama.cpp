@@ -202,6 +202,11 @@ void LlamaModel::move_to(Device device) {
   device_ = device;
 }
 
+bool LlamaModel::fp8_linear_at(int64_t layer, int kind) const {
+  const Shape shape = linear_shape(config_, kind);
+  return !(layer == 0 && kind == 0) && shape[0] % 16 == 0 && shape[1] % 16 == 0;
+}
+
 bool LlamaModel::is_norm_weight(const std::string& name) {
   return name.find("norm.weight") != std::string::npos;
 }
@@ -246,6 +251,7 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
     auto frozen = [&](const Tensor& x_in) {
       if (l.quant[kind].defined()) return quantized_linear(x_in, l.quant[kind]);
       const Tensor weight = w(l.linear(kind));
+      if (opt.fp8 && fp8_linear_at(index, kind)) return fp8_linear(x_in, weight);
       return linear(x_in, opt.qat_group > 0 ? fake_quantize_int4(weight, opt.qat_group) : weight);
     };
     const Tensor base = frozen(in_base);
@@ -305,7 +311,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
       opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
-      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat_group_size, opt.attend};
+      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat_group_size, opt.fp8, opt.attend};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).

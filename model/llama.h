@@ -70,6 +70,10 @@ struct ForwardOptions {
   // int4 in groups of this many (each in_features a multiple of it); 0: off. A LoRA pair's own
   // path reads the unquantised input, as PEFT's LoRA around torchao's FakeQuantizedLinear.
   int64_t qat_group_size = 0;
+  // fp8 training (Axolotl's fp8: torchao's Float8Linear through accelerate): the block linears
+  // with both widths multiples of 16 compute as engine/ops.h's fp8_linear, except the model's
+  // first linear (block 0's q_proj) and lm_head, which accelerate keeps in high precision.
+  bool fp8 = false;
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;
@@ -152,6 +156,8 @@ class LlamaModel {
   // adapter leaves the model as it was.
   void init_dora_magnitudes();
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
+  // Whether linear `kind` of block `layer` computes in fp8 under ForwardOptions::fp8.
+  bool fp8_linear_at(int64_t layer, int kind) const;
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).
   Tensor hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
@@ -179,6 +185,7 @@ class LlamaModel {
     DType dtype;
     float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
     int64_t qat_group;   // ForwardOptions::qat_group_size
+    bool fp8;            // ForwardOptions::fp8
     decltype(ForwardOptions::attend) attend;
   };
   // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm

@@ -36,7 +36,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
-  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(neftune_noise_alpha); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
+  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
   SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -257,6 +257,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("attn_implementation: sdpa\n"));
   check_round_trip(parse("qat: {activation_dtype: int8, weight_dtype: int4, group_size: 16, fake_quant_after_n_steps: 7}\n"));
   check_round_trip(parse("lisa_n_layers: 1\nlisa_step_interval: 20\nlisa_layers_attribute: model.layers\n"));
+  check_round_trip(parse("fp8: true\nfp8_enable_fsdp_float8_all_gather: true\n"));
   check_round_trip(parse("llmcompressor:\n  recipe:\n    stage_1:\n      run_type: train\n      pruning_modifiers:\n"
                          "        ConstantPruningModifier: {targets: ['re:.*up_proj.weight', lm_head.weight], start: -1}\n"
                          "  save_compressed: true\n"));

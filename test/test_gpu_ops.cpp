@@ -274,6 +274,14 @@ TEST_CASE("add_uniform_noise: the CPU's noise") {
     compare_op("add_uniform_noise", [](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.3f, 17); }, {x}, t);
 }
 
+// fp8 training's linear: the same tensorwise casts (the scale from a device-side amax), GEMMs on
+// the cast values, the output gradient cast to e5m2.
+TEST_CASE("fp8_linear: torchao Float8Linear's numerics on the GPU") {
+  for (DType t : kDtypes)
+    compare_op("fp8_linear", [](const std::vector<Tensor>& in) { return fp8_linear(in[0], in[1]); },
+               {randn({13, 48}), randn({32, 48}, 0.1f)}, t);
+}
+
 // Sparse fine-tuning's masks (train/constant_pruning.h), in place, f32 and bf16.
 TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
   const Tensor x = randn({13, 65});

@@ -149,3 +149,11 @@ TEST_CASE("qat: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 
   check_tracks(train("gpu_qat_f32", "cuda", "false", qat), cpu, 1e-2);
   check_tracks(train("gpu_qat_bf16", "cuda", "true", qat), cpu, 5e-2);
 }
+
+// fp8: every block linear but block 0's q_proj on fp8-cast operands (cuda/cuda_fake_quantize.cu's
+// device-side amax and cast); rounding to fp8 codes parts two f32 runs now and then, as for qat.
+TEST_CASE("fp8: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
+  std::vector<double> cpu = train("gpu_fp8_cpu", "cpu", "false", " --fp8 true");
+  check_tracks(train("gpu_fp8_f32", "cuda", "false", " --fp8 true"), cpu, 1e-2);
+  check_tracks(train("gpu_fp8_bf16", "cuda", "true", " --fp8 true"), cpu, 5e-2);
+}

@@ -307,3 +307,11 @@ TEST_CASE("llmcompressor ConstantPruningModifier: the Trainer with its masks, st
                    "        ConstantPruningModifier:\n          targets: [" + targets + "]\n          start: 0\n",
                    c.at("steps"), f.at("settings"));
 }
+
+// Axolotl's fp8: the untied model converted by accelerate (torchao's Float8Linear on every linear
+// but block 0's q_proj and lm_head). The first step starts from the same weights: exact as the
+// others; later ones within the rounding flips (as qat's: values on a tie between fp8 codes).
+TEST_CASE("fp8: the Trainer on accelerate's Float8Linear model, step by step") {
+  const json f = fixture();
+  check_trajectory("untied", "fp8: true\n", steps_of(f, "fp8"), f.at("settings"), "train", 1);
+}

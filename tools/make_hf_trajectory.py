@@ -58,6 +58,8 @@ learning_rate per logged step) is recorded. Seventeen cases, one dataset:
                the smallest in magnitude) with llmcompressor's ConstantPruningModifier as Axolotl's
                LLMCompressorPlugin runs it (targets the example's 're:.*q_proj.weight' ... ):
                masks |w| > 1e-8 at the start of training, w *= mask at each step's end
+  fp8          full_untied converted as Axolotl's fp8: true converts it (accelerate's
+               convert_model_to_fp8_ao: torchao Float8Linear on every linear but the first and last)
 What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
 decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
 from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
@@ -468,7 +470,15 @@ def sparse_cases(out, rows):
     return {"sparse": case}
 
 
-EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases}
+def fp8_cases(out, rows):
+    from accelerate.utils.ao import convert_model_to_fp8_ao
+    model = load(out, "untied")
+    convert_model_to_fp8_ao(model)
+    return {"fp8": train(model, rows)}
+
+
+EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+               "fp8": fp8_cases}
 
 if __name__ == "__main__":
     main()

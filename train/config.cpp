@@ -253,6 +253,7 @@ void Parser::validate() {
   check_preference();
   if (c.qat_group_size > 0) check_qat(c, at("qat"));
   if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
+  if (c.fp8) check_fp8(c, at("fp8"));
   if (c.lisa_n_layers > 0 || c.lisa_step_interval > 0) check_lisa(c, at("lisa_n_layers"), at("lisa_step_interval"));
 }
 

@@ -88,6 +88,9 @@ struct TrainConfig {
   // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
   double kto_desirable_weight = 1, kto_undesirable_weight = 1;
 
+  // fp8 training (Axolotl's fp8: torchao's Float8Linear; model/llama.h's ForwardOptions::fp8).
+  bool fp8 = false;
+
   // Sparse fine-tuning (Axolotl's llmcompressor: recipe with a ConstantPruningModifier;
   // train/constant_pruning.h): the trained weights these targets name keep their starting zeros.
   // Empty: off. save_compressed is accepted; the export stays dense.

@@ -312,6 +312,9 @@ std::vector<ConfigField> make_fields() {
       only_with_rl(number("kto_undesirable_weight", training, MEMBER(kto_undesirable_weight), kPositive,
                           "rl: kto, the weight of an undesirable row's loss"),
                    {"kto"}),
+      flag("fp8", training, MEMBER(fp8),
+           "fp8 training's numerics as Axolotl's (torchao Float8Linear): the block linears on e4m3 inputs and "
+           "weights and e5m2 gradients with tensorwise scales (not block 0's q_proj nor lm_head)"),
       {"llmcompressor", training, "a map {recipe: {stage: {*_modifiers: {ConstantPruningModifier: {targets, start: 0}}}}, save_compressed}",
        "sparse fine-tuning as Axolotl's LLMCompressorPlugin: the targeted weights keep their starting zeros (masks "
        "re-applied after every step)",

@@ -162,6 +162,7 @@ void check_lisa(const TrainConfig& c, const Where& n_layers, const Where& interv
 void read_llmcompressor(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_llmcompressor(const TrainConfig& c);
 void check_llmcompressor(const TrainConfig& c, const Where& w);
+void check_fp8(const TrainConfig& c, const Where& w);  // fp8 against adapters and qat
 // `qat:` (train/config_qat.cpp): Axolotl's quantisation-aware training; check_qat refuses, at
 // `w`, what it does not combine with and a group size the model's linear layers do not divide by.
 void read_qat(ReadContext& ctx, const YAML::Node& n, const Where& w);

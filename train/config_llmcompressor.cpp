@@ -1,6 +1,6 @@
-// defines: read_llmcompressor, write_llmcompressor (Axolotl's llmcompressor: map, its
-// LLMCompressorPlugin's recipe; the one modifier built is ConstantPruningModifier,
-// train/constant_pruning.h)
+// defines: read_llmcompressor, write_llmcompressor, check_llmcompressor (Axolotl's llmcompressor:
+// map, its LLMCompressorPlugin's recipe; the one modifier built is ConstantPruningModifier,
+// train/constant_pruning.h) and check_fp8 (its other low-precision training key)
 #include <regex>
 #include <string>
 
@@ -78,6 +78,14 @@ std::string write_llmcompressor(const TrainConfig& c) {
   return "{recipe: {finetuning_stage: {finetuning_modifiers: {" + std::string(kModifier) +
          ": {targets: " + yaml_list(c.pruning_targets) + ", start: 0}}}}, save_compressed: " +
          (c.save_compressed ? "true" : "false") + "}";
+}
+
+// fp8 casts every linear's weight and input as it computes, adapters' included in Axolotl (PEFT's
+// lora_A / lora_B are linears too); QAT fake-quantises the same layers another way.
+void check_fp8(const TrainConfig& c, const Where& w) {
+  if (!c.adapter.empty())
+    fail(w, "no adapter with fp8 (Axolotl would cast the adapters' own linears too; not built)", "adapter: " + c.adapter);
+  if (c.qat_group_size > 0) fail(w, "either fp8 or qat", "both");
 }
 
 // The masks act on trained weights that every rank holds whole, after AdamW's update.

@@ -22,6 +22,7 @@ const SpeedOnly kSpeedOnly[] = {
     {"liger_fused_linear_cross_entropy", "Liger's lm_head + cross-entropy fused in chunks"},
     {"dpo_padding_free", "TRL's padding-free DPO batches (a pair's two sequences here always share one row, unpadded)"},
     {"dpo_use_logits_to_keep", "TRL's logits for the completion tokens only (here only rows with a target reach lm_head)"},
+    {"fp8_enable_fsdp_float8_all_gather", "torchao's fp8 all-gather of FSDP's weights (here ZeRO gathers in the compute dtype)"},
     {"precompute_ref_log_probs", "TRL's reference log-likelihoods computed once before training (for rl here they always are)"},
 };
 

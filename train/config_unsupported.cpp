@@ -39,7 +39,6 @@ const Unsupported kUnsupported[] = {
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
     {"relora_steps", "ReLoRA is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
-    {"fp8", "fp8 matmuls are not built: bf16 (or f32) compute"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
     {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},

@@ -36,6 +36,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.bf16 = bf16;
   in.attention = c.attention;
   in.qat = c.qat_group_size > 0;
+  in.fp8 = c.fp8;
   // The block linears and lm_head its targets name (a norm or the embedding is one target too rare
   // to count).
   for (const std::string& target : c.pruning_targets)
@@ -157,6 +158,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // QAT: each distinct linear input also fake-quantised, both kept (the block input's norm, the
   // attention output, the MLP's norm, the SwiGLU product: 3 C + F), and lm_head's input (below).
   if (in.qat) layer += dsize * (3 * C + F);
+  // fp8: each block linear keeps the cast of its own input (q, k and v one each of the same norm).
+  if (in.fp8) layer += dsize * (6 * C + F);
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
@@ -178,7 +181,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double lm_cast = lm_head > 0 ? lm_head : embed;
   // QAT's fake-quantised weights are made and kept the same way: the block linears of every layer
   // (or one segment's) and lm_head.
-  const double qat_weights = in.qat ? dsize * ((every > 0 ? in_segment : L) * linears / L + V * C) : 0;
+  const double qat_weights = in.qat ? dsize * ((every > 0 ? in_segment : L) * linears / L + V * C)
+                             : in.fp8 ? dsize * (every > 0 ? in_segment : L) * linears / L
+                                      : 0;
   const double casts = qat_weights + (!in.bf16 || compute_copies ? 0
                                       : adapter                  ? 2 * T
                                                                  : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer));
@@ -237,6 +242,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     }
   }
   if (in.qat) weights_how += " + QAT's fake-quantised linear weights (kept for backward)";
+  if (in.fp8) weights_how += " + fp8 casts of the block linears' weights (kept for backward)";
   if (in.pruning_masks > 0) weights_how += " + u8 sparsity masks";
   plan.items = {
       {"weights", compute_weights + wsize * (zero3 ? end_units : 0) + casts + (adapter ? frozen + weight_scratch : 0) +

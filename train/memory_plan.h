@@ -32,6 +32,7 @@ struct MemoryPlanInput {
   bool quant_linears = false, nf4_double_quant = true;
   bool dora = false;  // DoRA's weight norm: a targeted linear's f32 W + scale B A made per use
   bool qat = false;   // fake-quantised inputs and weights of every linear, kept for backward
+  bool fp8 = false;   // fp8 casts of each block linear's input and weight, kept for backward
   double pruning_masks = 0;  // sparse fine-tuning: elements of the weights with a u8 mask
   QuantFormat quant_format = QuantFormat::nf4;  // of the block linears, with quant_linears
   bool frozen_lm_head = false;  // adapter runs that do not train lm_head: no d(lm_head)

@@ -195,6 +195,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention;
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
+  forward.fp8 = c.fp8;
   backend(device).set_tf32(c.tf32);
   if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "

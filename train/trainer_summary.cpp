@@ -57,6 +57,15 @@ void Trainer::Impl::print_summary() const {
         "fake-quantised as torchao's{}; the trained weights are saved unquantised\n",
         c.qat_group_size,
         c.qat_fake_quant_after_n_steps > 0 ? fmt::format(", from step {} on", c.qat_fake_quant_after_n_steps + 1) : "");
+  if (c.fp8) {
+    int64_t cast = 0;
+    for (int64_t layer = 0; layer < m.num_hidden_layers; layer++)
+      for (int k = 0; k < kNumLinear; k++) cast += model->fp8_linear_at(layer, k);
+    say("fp8: {} of {} block linears on e4m3 inputs and weights and e5m2 gradients (tensorwise scales, as torchao's "
+        "Float8Linear; block 0's q_proj and lm_head stay {}, as accelerate keeps the first and last, and so does a "
+        "width not a multiple of 16); the GEMMs run on the rounded values in {}, not on fp8 tensor cores\n",
+        cast, m.num_hidden_layers * kNumLinear, dtype_name(forward.compute_dtype), dtype_name(forward.compute_dtype));
+  }
   if (!pruning_masks.empty()) {
     double kept = 0, all = 0;
     for (const PruningMask& m : pruning_masks) {

@@ -1,6 +1,8 @@
 // defines: CPU fake quantisation for quantisation-aware training (engine/fake_quantize_math.h):
-// int4 weight groups and int8 activation rows, forward and backward
+// int4 weight groups and int8 activation rows, forward and backward; fp8 training's tensorwise
+// cast (engine/fp8_math.h)
 #include <algorithm>
+#include <cmath>
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/fake_quantize_math.h"
@@ -99,6 +101,21 @@ void CpuBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, T
     const Int8Row q = int8_row_of(in + r * n, n);
     for (int64_t i = 0; i < n; i++) d[r * n + i] = int8_fake_quant_grad(in[r * n + i], dy[r * n + i], q, identity);
   }
+}
+
+void CpuBackend::fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) {
+  require_f32("fake_quant_fp8", x);
+  OpTimer timer("fake_quant");
+  const float* in = x.data<float>();
+  float* o = out.data<float>();
+  const int64_t n = x.numel();
+  float amax = 0.0f;
+#pragma omp parallel for reduction(max : amax)
+  for (int64_t i = 0; i < n; i++) amax = std::max(amax, std::fabs(in[i]));
+  const Fp8Spec spec = fp8_spec(format);
+  const float scale = fp8_scale(amax, spec), inverse = 1.0f / scale;
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) o[i] = fake_fp8(in[i], scale, inverse, spec);
 }
 
 }  // namespace llm
