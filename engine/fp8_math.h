@@ -6,6 +6,8 @@
 // and weights, e5m2 (2 bits, from 2^-14, max 57344) for output gradients.
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "engine/host_device.h"
 
@@ -23,20 +25,34 @@ LLM_HOST_DEVICE Fp8Spec fp8_spec(Fp8Format format) {
   return format == Fp8Format::e4m3 ? Fp8Spec{3, -6, 448.0f} : Fp8Spec{2, -14, 57344.0f};
 }
 
-// x (within the format's range) rounded to the nearest fp8 value, ties to even.
+// 2^e as a float, for e in f32's normal range.
+LLM_HOST_DEVICE float power_of_two(int e) {
+  const uint32_t bits = static_cast<uint32_t>(e + 127) << 23;
+  float out;
+  memcpy(&out, &bits, sizeof(out));
+  return out;
+}
+
+// x (within the format's range) rounded to the nearest fp8 value, ties to even: x's exponent
+// (at least the normals' smallest) gives the format's quantum there, a power of two, so x / quantum
+// is exact and only the rounding to an integer rounds.
 LLM_HOST_DEVICE float round_to_fp8(float x, const Fp8Spec& spec) {
   const float magnitude = fabsf(x);
   if (!(magnitude > 0.0f)) return x;  // zeros and NaN
-  int exponent = 0;
-  frexpf(magnitude, &exponent);  // magnitude = m 2^exponent, m in [0.5, 1)
-  exponent = exponent - 1 < spec.min_exponent ? spec.min_exponent : exponent - 1;
-  const float quantum = ldexpf(1.0f, exponent - spec.mantissa_bits);  // a power of two: exact division
+  uint32_t bits;
+  memcpy(&bits, &magnitude, sizeof(bits));
+  int exponent = static_cast<int>(bits >> 23) - 127;  // f32 subnormals read as -127: clamped below
+  if (exponent < spec.min_exponent) exponent = spec.min_exponent;
+  const int quantum_exponent = exponent - spec.mantissa_bits;
+  const float steps = magnitude * power_of_two(-quantum_exponent);  // at most 2^(mantissa_bits + 1)
 #ifdef __CUDA_ARCH__
-  const float rounded = rintf(magnitude / quantum) * quantum;
+  const float rounded = rintf(steps);
 #else
-  const float rounded = std::nearbyint(magnitude / quantum) * quantum;
+  // Adding and removing 1.5 x 2^23 leaves steps (< 2^22) rounded to an integer, ties to even.
+  constexpr float kRoundingShift = 12582912.0f;
+  const float rounded = (steps + kRoundingShift) - kRoundingShift;
 #endif
-  return copysignf(rounded, x);
+  return copysignf(rounded * power_of_two(quantum_exponent), x);
 }
 
 LLM_HOST_DEVICE float fp8_scale(float amax, const Fp8Spec& spec) {
