@@ -93,7 +93,12 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
                         Case{"trainer.bin", "best_eval_loss", "nan",
                              "metadata best_eval_loss: expected a finite loss or 'none', got 'nan'"},
                         Case{"optimizer.bin", "steps_taken", "99",
-                             "metadata steps_taken: expected an integer in [0, 2], got '99'"}}) {
+                             "metadata steps_taken: expected an integer in [0, 2], got '99'"},
+                        // LISA's per-tensor counts of missed AdamW updates.
+                        Case{"optimizer.bin", "missed_updates", "1,x",
+                             "metadata missed_updates: expected comma-separated integers in [0, 2], got '1,x'"},
+                        Case{"optimizer.bin", "missed_updates", "1,2",
+                             "metadata missed_updates: AdamW: 2 counts of missed updates for"}}) {
     CAPTURE(c.key);
     const std::string path = ckpt + "/" + c.file;
     const std::string pristine = read_file(path);
