@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/ops.h"
+#include "io/safetensors.h"
+#include "model/llama.h"
 #include "test/test_files.h"
 #include "test/test_util.h"
 
@@ -25,6 +28,30 @@ inline TokenBatch reference_inputs(const std::string& reference_json) {
     }
   return {Tensor::from_ints(ids, {B, S}), Tensor::from_ints(targets, {B * S}),
           Tensor::from_ints(positions, {B, S})};
+}
+
+// `model`, loaded from the reference fixture `hf_dir`, run with `opt` on its inputs against
+// another tool's logits and gradients of that model with the same change (`want`: "logits" and
+// "grad.<parameter>"; `loss`): within test_hf's tolerance (both f32, summed in other orders), and
+// the plain forward far from them, so the comparison sees what `opt` changes.
+inline void check_against_reference(LlamaModel& model, const std::string& hf_dir, const SafetensorsFile& want,
+                                    double loss, const ForwardOptions& opt) {
+  const TokenBatch in = reference_inputs(hf_dir + "/reference.json");
+  auto check_close = [](const Tensor& got, const Tensor& expected) {
+    const float scale = std::max(1.0f, max_abs(expected));
+    INFO("max |ours - reference| " << max_abs_diff(got, expected) << ", max |reference| " << scale);
+    CHECK(max_abs_diff(got, expected) <= 2e-5f * scale);
+  };
+  const Tensor logits = want.read("logits", DType::f32);
+  check_close(model.logits(in.ids, in.positions, opt).reshape(logits.shape()), logits);
+  CHECK(max_abs_diff(model.logits(in.ids, in.positions).reshape(logits.shape()), logits) > 1e-3f * max_abs(logits));
+  Tensor got_loss = model.loss(in.ids, in.targets, in.positions, opt);
+  CHECK(got_loss.item() == doctest::Approx(loss).epsilon(1e-6));
+  backward(got_loss);
+  for (const ParamRef& p : model.parameters()) {
+    CAPTURE(p.name);
+    check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32));
+  }
 }
 
 }  // namespace llm::testing

@@ -55,24 +55,9 @@ TEST_CASE("fp8 forward and backward match transformers + accelerate + torchao: w
         if (model.fp8_linear_at(layer, k)) converted.push_back(linear_module_name(layer, k));
     std::sort(converted.begin(), converted.end());
     CHECK(converted == want_json.at("converted").get<std::vector<std::string>>());
-    const TokenBatch in = reference_inputs(dir + "/reference.json");
     ForwardOptions fp8;
     fp8.fp8 = true;
-    auto check_close = [](const Tensor& got, const Tensor& expected) {
-      const float scale = std::max(1.0f, max_abs(expected));
-      INFO("max |ours - torchao| " << max_abs_diff(got, expected) << ", max |torchao| " << scale);
-      CHECK(max_abs_diff(got, expected) <= 2e-5f * scale);
-    };
-    const Tensor logits = want.read("logits", DType::f32);
-    check_close(model.logits(in.ids, in.positions, fp8).reshape(logits.shape()), logits);
-    CHECK(max_abs_diff(model.logits(in.ids, in.positions).reshape(logits.shape()), logits) > 1e-3f * max_abs(logits));
-    Tensor loss = model.loss(in.ids, in.targets, in.positions, fp8);
-    CHECK(loss.item() == doctest::Approx(want_json.at("loss").get<double>()).epsilon(1e-6));
-    backward(loss);
-    for (const ParamRef& p : model.parameters()) {
-      CAPTURE(p.name);
-      check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32));
-    }
+    check_against_reference(model, dir, want, want_json.at("loss").get<double>(), fp8);
   }
 }
 

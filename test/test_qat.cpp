@@ -149,25 +149,9 @@ TEST_CASE("qat forward and backward match transformers + torchao: logits, loss a
     const SafetensorsFile want(LLM_QAT_REFERENCE_DIR "/" + name + ".safetensors");
     LlamaModel model(read_hf_config(dir + "/config.json"), Device::cpu(), 0);
     load_hf_weights(model, dir);
-    const TokenBatch in = reference_inputs(dir + "/reference.json");
     ForwardOptions qat;
     qat.qat_group_size = want_json.at("group_size").get<int64_t>();
-    auto check_close = [](const Tensor& got, const Tensor& expected, float tolerance) {
-      const float scale = std::max(1.0f, max_abs(expected));
-      INFO("max |ours - torchao| " << max_abs_diff(got, expected) << ", max |torchao| " << scale);
-      CHECK(max_abs_diff(got, expected) <= tolerance * scale);
-    };
-    const Tensor logits = want.read("logits", DType::f32);
-    check_close(model.logits(in.ids, in.positions, qat).reshape(logits.shape()), logits, 2e-5f);
-    // Without QAT the logits are far from these: the comparison sees the fake quantisation.
-    CHECK(max_abs_diff(model.logits(in.ids, in.positions).reshape(logits.shape()), logits) > 1e-3f * max_abs(logits));
-    Tensor loss = model.loss(in.ids, in.targets, in.positions, qat);
-    CHECK(loss.item() == doctest::Approx(want_json.at("loss").get<double>()).epsilon(1e-6));
-    backward(loss);
-    for (const ParamRef& p : model.parameters()) {
-      CAPTURE(p.name);
-      check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
-    }
+    check_against_reference(model, dir, want, want_json.at("loss").get<double>(), qat);
   }
 }
 

@@ -13,12 +13,13 @@ linears were converted.
 Needs torch, torchao, transformers, accelerate:  tools/make_fp8_reference.py [--out DIR] [--hf DIR]
 """
 import argparse, json, os
-import torch, torchao, transformers, accelerate
+import torch, torchao, accelerate
 from safetensors.torch import save_file
 from accelerate.utils.ao import convert_model_to_fp8_ao
 from torchao.float8.float8_linear import Float8Linear
 from torchao.float8.float8_scaling_utils import hp_tensor_to_float8_dynamic
 from torchao.float8.float8_training_tensor import LinearMMConfig
+from hf_reference_grads import write_model_reference
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", default="test/data/fp8_reference")
@@ -40,21 +41,11 @@ for name, x in cases.items():
         tensors[fmt + "." + name] = (t._data.float() * t._scale.reciprocal()).contiguous()
 save_file(tensors, os.path.join(a.out, "casts.safetensors"))
 
-for name in ("untied_gqa2", "tied_gqa4"):
-    directory = os.path.join(a.hf, name)
-    model = transformers.LlamaForCausalLM.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
+def convert(model):
     convert_model_to_fp8_ao(model)
-    converted = sorted(n for n, m in model.named_modules() if isinstance(m, Float8Linear))
-    with open(os.path.join(directory, "reference.json")) as f:
-        ids = torch.tensor(json.load(f)["ids"])
-    result = model(input_ids=ids, labels=ids)
-    result.loss.backward()
-    out = {"logits": result.logits.detach().contiguous()}
-    for pname, p in model.named_parameters():
-        out["grad." + pname] = p.grad.detach().contiguous()
-    save_file(out, os.path.join(a.out, name + ".safetensors"))
-    with open(os.path.join(a.out, name + ".json"), "w") as f:
-        json.dump({"loss": result.loss.item(), "converted": converted, "torch": torch.__version__,
-                   "torchao": torchao.__version__, "accelerate": accelerate.__version__,
-                   "transformers": transformers.__version__}, f, indent=1)
-    print(name, "fp8 loss", result.loss.item(), len(converted), "linears converted")
+    return {"converted": sorted(n for n, m in model.named_modules() if isinstance(m, Float8Linear))}
+
+
+for name in ("untied_gqa2", "tied_gqa4"):
+    loss = write_model_reference(a.hf, name, convert, a.out, torchao=torchao.__version__, accelerate=accelerate.__version__)
+    print(name, "fp8 loss", loss)

@@ -76,24 +76,19 @@ with open(os.path.join(a.out, "ops.json"), "w") as f:
                "torch": torch.__version__, "torchao": torchao.__version__}, f, indent=1)
 print(a.out, {k: tuple(v.shape) for k, v in tensors.items()}, "torchao", torchao.__version__)
 
-import transformers
 from torchao.quantization import quantize_
 from torchao.quantization.qat import QATConfig
+from hf_reference_grads import write_model_reference
+
+
+def prepare_qat(group):
+    def prepare(model):
+        weight = Int4WeightFakeQuantizeConfig(group_size=group, activation_dtype=torch.bfloat16)
+        activation = IntxFakeQuantizeConfig(dtype=torch.int8, granularity="per_token", is_symmetric=False)
+        quantize_(model, QATConfig(weight_config=weight, activation_config=activation))
+    return prepare
+
+
 for name, group in (("untied_gqa2", 32), ("tied_gqa4", 16)):
-    directory = os.path.join(a.hf, name)
-    model = transformers.LlamaForCausalLM.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
-    weight = Int4WeightFakeQuantizeConfig(group_size=group, activation_dtype=torch.bfloat16)
-    activation = IntxFakeQuantizeConfig(dtype=torch.int8, granularity="per_token", is_symmetric=False)
-    quantize_(model, QATConfig(weight_config=weight, activation_config=activation))
-    with open(os.path.join(directory, "reference.json")) as f:
-        ids = torch.tensor(json.load(f)["ids"])
-    result = model(input_ids=ids, labels=ids)
-    result.loss.backward()
-    out = {"logits": result.logits.detach().contiguous()}
-    for pname, p in model.named_parameters():
-        out["grad." + pname] = p.grad.detach().contiguous()
-    save_file(out, os.path.join(a.out, name + ".safetensors"))
-    with open(os.path.join(a.out, name + ".json"), "w") as f:
-        json.dump({"loss": result.loss.item(), "group_size": group, "torch": torch.__version__,
-                   "torchao": torchao.__version__, "transformers": transformers.__version__}, f, indent=1)
-    print(name, "qat loss", result.loss.item())
+    loss = write_model_reference(a.hf, name, prepare_qat(group), a.out, group_size=group, torchao=torchao.__version__)
+    print(name, "qat loss", loss)
