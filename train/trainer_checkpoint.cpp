@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <unordered_map>
 
@@ -27,13 +28,18 @@ constexpr const char* kDataLayout = "example_rows";
 
 // The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
 // overflow, a value out of range) is one line naming the file and the key.
+// The whole of [begin, end) as an integer in [min, max].
+std::optional<int64_t> parse_bounded(const char* begin, const char* end, int64_t min, int64_t max) {
+  int64_t value = 0;
+  const auto [stop, error] = std::from_chars(begin, end, value);
+  if (error == std::errc() && stop == end && value >= min && value <= max) return value;
+  return std::nullopt;
+}
+
 int64_t metadata_int(const TensorFile& file, const std::string& key, int64_t min,
                      int64_t max = std::numeric_limits<int64_t>::max()) {
   const std::string& text = file.require_metadata(key);
-  int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error == std::errc() && end == text.data() + text.size() && value >= min && value <= max)
-    return value;
+  if (const auto value = parse_bounded(text.data(), text.data() + text.size(), min, max)) return *value;
   throw UserError(fmt::format("{}: metadata {}: expected an integer in [{}, {}], got '{}'", file.path,
                               key, min, max, text));
 }
@@ -46,12 +52,11 @@ std::vector<int64_t> metadata_counts(const TensorFile& file, const std::string& 
   std::vector<int64_t> out;
   for (size_t begin = 0; begin <= text.size();) {
     const size_t end = std::min(text.find(',', begin), text.size());
-    int64_t value = 0;
-    const auto [stop, error] = std::from_chars(text.data() + begin, text.data() + end, value);
-    if (error != std::errc() || stop != text.data() + end || value < 0 || value > max)
+    const auto value = parse_bounded(text.data() + begin, text.data() + end, 0, max);
+    if (!value)
       throw UserError(fmt::format("{}: metadata {}: expected comma-separated integers in [0, {}], got '{}'",
                                   file.path, key, max, text));
-    out.push_back(value);
+    out.push_back(*value);
     begin = end + 1;
   }
   return out;

@@ -12,8 +12,6 @@
 namespace llm {
 
 namespace {
-Matrices as_rows(const Tensor& t) { return {&t, 1, t.numel() / t.size(-1), t.size(-1), 0}; }
-
 Tensor cast_fp8(const Tensor& t, Fp8Format format) {
   Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
   backend(t.device()).fake_quant_fp8(t, format, out);

@@ -1,5 +1,5 @@
-// Matrices and gemm: the one place engine ops turn tensors into a backend GEMM call (matmul and
-// linear_cross_entropy both use it).
+// Matrices and gemm: the one place engine ops turn tensors into a backend GEMM call (matmul,
+// linear_cross_entropy, quantized_linear and fp8_linear use it).
 #pragma once
 #include <algorithm>
 
@@ -20,6 +20,9 @@ inline Matrices matrices(const Tensor& t) {
   int64_t batch = t.numel() / std::max<int64_t>(rows * cols, 1);
   return {&t, batch, rows, cols, t.dim() == 2 ? 0 : rows * cols};
 }
+
+// t (..., cols) as one matrix of rows x cols: a linear layer's input, output or gradient.
+inline Matrices as_rows(const Tensor& t) { return {&t, 1, t.numel() / t.size(-1), t.size(-1), 0}; }
 
 // out (batch, m, n) = op(x) @ op(y) + beta * out.
 inline void gemm(const Matrices& x, bool tx, const Matrices& y, bool ty, Tensor& out,

@@ -11,11 +11,6 @@
 
 namespace llm {
 
-namespace {
-// t (..., cols) as one matrix of rows x cols.
-Matrices as_rows(const Tensor& t) { return {&t, 1, t.numel() / t.size(-1), t.size(-1), 0}; }
-}  // namespace
-
 Tensor quantized_linear(const Tensor& x_in, const QuantWeight& w) {
   LLM_CHECK(w.defined() && w.shape.size() == 2, "quantized_linear: the weight must be an (out, in) quantised matrix");
   LLM_CHECK(x_in.dim() >= 1 && x_in.size(-1) == w.shape[1],
