@@ -259,10 +259,10 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
     if (!pair.a.defined()) return base;
     if (pair.magnitude.defined()) {
       return add_dora_term(base, in, frozen, w(pair.a), w(pair.b), pair.magnitude,
-                           row_inverse_norms(adapted_weight(index, kind)), lora_.scale(), opt.lora_dropout,
+                           row_inverse_norms(adapted_weight(index, kind)), pair.scale, opt.lora_dropout,
                            mix_seed(dropout_seed, kind));
     }
-    return add_lora_term(base, in, w(pair.a), w(pair.b), lora_.scale(), opt.lora_dropout,
+    return add_lora_term(base, in, w(pair.a), w(pair.b), pair.scale, opt.lora_dropout,
                          mix_seed(dropout_seed, kind));
   };
   const int64_t B = positions.size(0), S = positions.size(1);

@@ -23,14 +23,16 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
     for (int k = 0; k < kNumLinear; k++) {
       if (!lora.adapts(static_cast<int64_t>(i), k)) continue;
       const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
+      const int64_t r = lora.rank(static_cast<int64_t>(i), k);
       // kaiming_uniform_(a=sqrt(5)) on (r, in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
       std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));
-      std::vector<float> a(lora.r * in);
+      std::vector<float> a(r * in);
       for (float& x : a) x = dist(rng);
-      l.lora[k].a = Tensor::from_floats(a, {lora.r, in}, device_);
+      l.lora[k].a = Tensor::from_floats(a, {r, in}, device_);
       l.lora[k].a.set_requires_grad(true);
-      l.lora[k].b = Tensor::zeros({out, lora.r}, DType::f32, device_);
+      l.lora[k].b = Tensor::zeros({out, r}, DType::f32, device_);
       l.lora[k].b.set_requires_grad(true);
+      l.lora[k].scale = lora.scale(static_cast<int64_t>(i), k);
       if (lora.use_dora) {  // its values: init_dora_magnitudes, once the base weights are final
         l.lora[k].magnitude = Tensor::zeros({out}, DType::f32, device_);
         l.lora[k].magnitude.set_requires_grad(true);
@@ -74,7 +76,7 @@ Tensor LlamaModel::adapted_weight(int64_t layer, int kind) const {
   const LlamaLayer& l = layers_[layer];
   Tensor w = l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32) : l.linear(kind).to(DType::f32);
   if (!l.lora[kind].a.defined()) return w;
-  return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), lora_.scale());
+  return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), l.lora[kind].scale);
 }
 
 Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {

@@ -53,6 +53,43 @@ std::string LoraConfig::pattern_matches_other_module(int64_t num_layers) const {
   return "";
 }
 
+namespace {
+// PEFT's get_pattern_key: the first key (in the given order) matching `name` at its end, after
+// nothing or a dot.
+template <typename Value>
+const Value* pattern_value(const std::vector<std::pair<std::string, Value>>& patterns, const std::string& name) {
+  for (const auto& [key, value] : patterns)
+    if (std::regex_match(name, std::regex("(.*\\.)?(" + key + ")"))) return &value;
+  return nullptr;
+}
+}  // namespace
+
+int64_t LoraConfig::rank(int64_t layer, int kind) const {
+  const int64_t* pattern_r = pattern_value(rank_pattern, linear_module_name(layer, kind));
+  return pattern_r ? *pattern_r : r;
+}
+
+float LoraConfig::scale(int64_t layer, int kind) const {
+  const float* pattern_alpha = pattern_value(alpha_pattern, linear_module_name(layer, kind));
+  return scale_for(pattern_alpha ? *pattern_alpha : alpha, rank(layer, kind));
+}
+
+std::vector<std::string> LoraConfig::unmatched_patterns(int64_t num_layers) const {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : rank_pattern) keys.push_back(key);
+  for (const auto& [key, value] : alpha_pattern) keys.push_back(key);
+  std::vector<std::string> unmatched;
+  for (const std::string& key : keys) {
+    const std::regex pattern("(.*\\.)?(" + key + ")");
+    bool matched = false;
+    for (int64_t i = 0; i < num_layers && !matched; i++)
+      for (int k = 0; k < kNumLinear && !matched; k++)
+        matched = adapts(i, k) && std::regex_match(linear_module_name(i, k), pattern);
+    if (!matched && std::find(unmatched.begin(), unmatched.end(), key) == unmatched.end()) unmatched.push_back(key);
+  }
+  return unmatched;
+}
+
 std::vector<std::string> LoraConfig::targets() const {
   std::vector<std::string> out;
   for (int k = 0; k < kNumLinear; k++)
@@ -97,7 +134,8 @@ int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) 
   for (int64_t i = 0; i < m.num_hidden_layers; i++)
     for (int k = 0; k < kNumLinear; k++)
       if (lora.adapts(i, k))
-        adapters += lora.r * (linear_shape(m, k)[0] + linear_shape(m, k)[1]) + (lora.use_dora ? linear_shape(m, k)[0] : 0);
+        adapters += lora.rank(i, k) * (linear_shape(m, k)[0] + linear_shape(m, k)[1]) +
+                    (lora.use_dora ? linear_shape(m, k)[0] : 0);
   auto saved = [&lora](const char* module) {
     return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
   };

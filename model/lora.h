@@ -38,7 +38,24 @@ struct LoraConfig {
   // Python's common ones alike) that a module's whole HF name must match, as re.fullmatch; then
   // target_modules, target_linear and layers are unused (PEFT ignores layers_to_transform too).
   std::string target_pattern;
-  float scale() const { return use_rslora ? alpha / std::sqrt(static_cast<float>(r)) : alpha / static_cast<float>(r); }
+  // PEFT's rank_pattern and alpha_pattern (Axolotl's lora_rank_pattern, lora_alpha_pattern): in
+  // the config's order, the first key that matches a module's HF name as PEFT's
+  // re.match(rf"(.*\.)?({key})$", name) gives that module its own r (alpha); other modules keep
+  // r (alpha).
+  std::vector<std::pair<std::string, int64_t>> rank_pattern;
+  std::vector<std::pair<std::string, float>> alpha_pattern;
+  int64_t rank(int64_t layer, int kind) const;
+  // alpha / r (alpha / sqrt(r) with use_rslora): of a module no pattern names, and of linear
+  // `kind` in block `layer` by its own r and alpha.
+  float scale() const { return scale_for(alpha, r); }
+  float scale(int64_t layer, int kind) const;
+  float scale_for(float module_alpha, int64_t module_r) const {
+    const auto rank_f = static_cast<float>(module_r);
+    return use_rslora ? module_alpha / std::sqrt(rank_f) : module_alpha / rank_f;
+  }
+  // The keys of rank_pattern and alpha_pattern that match no adapted module of a model of
+  // `num_layers` blocks (PEFT warns of them and ignores them).
+  std::vector<std::string> unmatched_patterns(int64_t num_layers) const;
   // target_modules, or all seven with target_linear, in kLinearModules' order.
   std::vector<std::string> targets() const;
   bool targets(int kind) const;
@@ -65,6 +82,7 @@ struct LoraPair {
   Tensor a;  // (r, in)
   Tensor b;  // (out, r); both undefined when the layer is not a target
   Tensor magnitude;  // f32 (out), DoRA only: the learned norm of each output feature's weight row
+  float scale = 0.0f;  // LoraConfig::scale of this module
 };
 
 // x (N, in), w (out, in), a (r, in), b (out, r) -> x w^T + scale * dropout(x) a^T b^T. Dropout

@@ -40,6 +40,27 @@ bool flag(const json& config, const char* key, const std::string& path) {
     throw UserError(path + ": " + key + ": expected true or false, got " + v.dump());
   return !v.is_null() && v.get<bool>();
 }
+// rank_pattern / alpha_pattern as PEFT writes them: {pattern: value}, keys sorted as PEFT's
+// save_pretrained sorts every key (a reload takes the first match in that order, which can differ
+// from the config's where two patterns name one module: PEFT's own behaviour).
+template <typename Value>
+json patterns_json(const std::vector<std::pair<std::string, Value>>& patterns) {
+  json out = json::object();
+  for (const auto& [key, value] : patterns) out[key] = number(static_cast<float>(value));
+  return out;
+}
+
+// Whether the file's pattern map holds exactly `patterns`, order aside.
+template <typename Value>
+bool same_patterns(const json& file, const std::vector<std::pair<std::string, Value>>& patterns) {
+  if (file.is_null()) return patterns.empty();
+  if (!file.is_object() || file.size() != patterns.size()) return false;
+  for (const auto& [key, value] : patterns) {
+    const auto it = file.find(key);
+    if (it == file.end() || !it->is_number() || it->template get<float>() != static_cast<float>(value)) return false;
+  }
+  return true;
+}
 }  // namespace
 
 void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::string& base_model,
@@ -67,8 +88,8 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"use_dora", lora.use_dora},
       {"layers_to_transform", lora.layers.empty() ? json(nullptr) : json(lora.layers)},
       {"layers_pattern", nullptr},
-      {"rank_pattern", json::object()},
-      {"alpha_pattern", json::object()},
+      {"rank_pattern", patterns_json(lora.rank_pattern)},
+      {"alpha_pattern", patterns_json(lora.alpha_pattern)},
       {"revision", nullptr},
   };
   write_text_atomically((fs::path(dir) / kPeftConfigFile).string(), config.dump(2) + "\n");
@@ -90,6 +111,10 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   const json alpha = member(config, "lora_alpha");
   if (!alpha.is_number() || alpha.get<float>() != lora.alpha)  // as float: PEFT writes 0.1 as a double
     disagree("lora_alpha", alpha.dump(), number(lora.alpha).dump());
+  if (!same_patterns(member(config, "rank_pattern"), lora.rank_pattern))
+    disagree("rank_pattern", member(config, "rank_pattern").dump(), patterns_json(lora.rank_pattern).dump() + " (lora_rank_pattern)");
+  if (!same_patterns(member(config, "alpha_pattern"), lora.alpha_pattern))
+    disagree("alpha_pattern", member(config, "alpha_pattern").dump(), patterns_json(lora.alpha_pattern).dump() + " (lora_alpha_pattern)");
   const std::pair<const char*, bool> variants[] = {{"use_rslora", lora.use_rslora}, {"use_dora", lora.use_dora}};
   for (const auto& [name, ours] : variants)
     if (flag(config, name, config_path) != ours)

@@ -505,6 +505,18 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
+  // PEFT's rank and alpha patterns (test_lora holds them to PEFT): adapters only, valid patterns,
+  // positive values.
+  CHECK(error_with("lora_rank_pattern: {q_proj: 16}\n") ==
+        "cfg.yaml:3: lora_rank_pattern: expected adapter: lora or qlora with it, got no adapter");
+  const std::string lora = "adapter: lora\nlora_target_linear: true\n";
+  CHECK(error_with(lora + "lora_rank_pattern: {q_proj: 0}\n") ==
+        "cfg.yaml:5: lora_rank_pattern.q_proj: expected an integer in [1, 1048576], got 0");
+  CHECK(error_with(lora + "lora_alpha_pattern: {'(q_proj': 4}\n").rfind(
+            "cfg.yaml:5: lora_alpha_pattern.(q_proj: expected a regular expression of module names as the key, got '(q_proj' (",
+            0) == 0);
+  CHECK(error_with(lora + "lora_alpha_pattern: [q_proj]\n") ==
+        "cfg.yaml:5: lora_alpha_pattern: expected a map {module-name pattern: alpha}, got a list");
 }
 
 TEST_CASE("chat datasets: the top-level chat_template is the default; older field spellings") {

@@ -46,7 +46,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
-  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
+  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
   SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha); SAME(data.max_prompt_len);
   SAME(dpo_loss_type); SAME(dpo_loss_weights);
@@ -202,12 +202,15 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   TrainConfig l = parse(
       "adapter: lora\nlora_r: 16\nlora_alpha: 32\nlora_dropout: 0.05\npeft_use_rslora: true\npeft_use_dora: true\npeft_layers_to_transform: [0, 2]\n"
       "lora_target_modules: [q_proj, v_proj]\nlora_target_linear: true\n"
+      "lora_rank_pattern: {'layers\\.1\\..*': 4, q_proj: 32}\nlora_alpha_pattern: {\"model.layers.0.mlp.(up|down)_proj\": 2.5}\n"
       "lora_modules_to_save: [embed_tokens, lm_head]\nmerge_lora: true\n"
       "loraplus_lr_ratio: 16\nloraplus_lr_embedding: 1e-5\n"
       "lora_model_dir: '" + (s.dir / "adapter dir: #3").string() + "'\n");
   CHECK(l.lora.target_modules == std::vector<std::string>{"q_proj", "v_proj"});
   CHECK(l.lora.targets().size() == 7);
   CHECK(l.lora.use_dora);
+  CHECK(l.lora.rank_pattern == std::vector<std::pair<std::string, int64_t>>{{"layers\\.1\\..*", 4}, {"q_proj", 32}});
+  CHECK(l.lora.alpha_pattern == std::vector<std::pair<std::string, float>>{{"model.layers.0.mlp.(up|down)_proj", 2.5f}});
   CHECK(l.loraplus_lr_ratio == 16);
   CHECK(l.loraplus_lr_embedding == 1e-5);
   check_round_trip(l);

@@ -332,14 +332,18 @@ TEST_CASE("merged export: each weight is base + scale * B A, and its logits are 
 // gradients): our model with that adapter loaded must give the same numbers, and our merge the
 // same weights. This pins PEFT's tensor names, shapes, adapter_config.json and scale.
 namespace {
-void check_against_peft(const std::string& dir, bool dora, const std::vector<int64_t>& layers = {},
-                        const std::string& pattern = "") {
+// The script's LoraConfig: r 4, alpha 8, every linear, lm_head trained whole.
+LoraConfig peft_reference_lora() {
+  LoraConfig lora;
+  lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
+  return lora;
+}
+
+void check_against_peft(const std::string& dir, const LoraConfig& lora, int64_t expected_adapted) {
+  const bool dora = lora.use_dora;
   const std::string base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
   LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
   load_hf_weights(model, base);
-  LoraConfig lora;
-  lora.r = 4, lora.alpha = 8.0f, lora.target_linear = true, lora.modules_to_save = {"lm_head"};
-  lora.use_dora = dora, lora.layers = layers, lora.target_pattern = pattern;
   model.add_lora(lora, 0);
   int64_t adapted = 0;
   for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
@@ -368,7 +372,7 @@ void check_against_peft(const std::string& dir, bool dora, const std::vector<int
   backward(loss);
   const std::vector<ParamRef> trained = model.trainable_parameters();
   CHECK(trained.size() == size_t(1 + (dora ? 3 : 2) * adapted));
-  CHECK(adapted == (!pattern.empty() ? 4 : 7 * (layers.empty() ? 2 : int64_t(layers.size()))));
+  CHECK(adapted == expected_adapted);
   for (const ParamRef& p : trained) {
     CAPTURE(p.name);
     check_close(p.tensor->grad(), want.read("grad." + p.name, DType::f32), 2e-5f);
@@ -385,24 +389,68 @@ void check_against_peft(const std::string& dir, bool dora, const std::vector<int
 }  // namespace
 
 TEST_CASE("matches PEFT's LoRA: logits, loss, adapter and lm_head gradients, merged weights") {
-  check_against_peft(LLM_PEFT_REFERENCE_DIR, false);
+  check_against_peft(LLM_PEFT_REFERENCE_DIR, peft_reference_lora(), 14);
 }
 
 // PEFT's layers_to_transform: block 1 alone has adapters, block 0 stays the base's.
 TEST_CASE("matches PEFT's LoRA on one block (layers_to_transform): logits, loss, gradients, merged weights") {
-  check_against_peft(LLM_PEFT_REFERENCE_DIR "/layers", false, {1});
+  LoraConfig lora = peft_reference_lora();
+  lora.layers = {1};
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/layers", lora, 7);
 }
 
 // PEFT's target_modules as one regular expression: q and v of block 0, up and down of block 1.
 TEST_CASE("matches PEFT's LoRA on the linears a target_modules pattern matches: logits, loss, gradients, merge") {
-  check_against_peft(LLM_PEFT_REFERENCE_DIR "/pattern", false, {},
-                     R"(model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj)");
+  LoraConfig lora = peft_reference_lora();
+  lora.target_pattern = R"(model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj)";
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/pattern", lora, 4);
+}
+
+// PEFT's rank_pattern and alpha_pattern (Axolotl's lora_rank_pattern, lora_alpha_pattern): each
+// module's own r and alpha, the first matching key winning (block 1's q_proj takes r 2, block 0's
+// 8; block 0's down_proj alpha 3, not 16). The script's patterns, in its order.
+TEST_CASE("matches PEFT's LoRA with rank_pattern and alpha_pattern: shapes, scales, logits, gradients, merge") {
+  LoraConfig lora = peft_reference_lora();
+  lora.rank_pattern = {{"model.layers.1.self_attn.q_proj", 2}, {"q_proj", 8}, {"down_proj", 6}};
+  lora.alpha_pattern = {{"(up|down)_proj", 3.0f}, {R"(layers\.0\..*)", 16.0f}};
+  CHECK(lora.rank(1, 0) == 2);
+  CHECK(lora.rank(0, 0) == 8);
+  CHECK(lora.rank(0, 6) == 6);
+  CHECK(lora.rank(0, 1) == 4);
+  CHECK(lora.scale(0, 6) == 0.5f);   // alpha 3 / r 6: (up|down)_proj comes first
+  CHECK(lora.scale(0, 1) == 4.0f);   // alpha 16 / r 4
+  CHECK(lora.scale(1, 0) == 4.0f);   // alpha 8 / r 2
+  CHECK(lora.scale(1, 2) == 2.0f);   // neither: alpha 8 / r 4
+  lora.use_rslora = true;
+  CHECK(lora.scale(0, 6) == doctest::Approx(3.0 / std::sqrt(6.0)));
+  lora.use_rslora = false;
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/rank_patterns", lora, 14);
+  // Written as PEFT writes them, and a config without them cannot load that adapter.
+  const std::string base = LLM_HF_REFERENCE_DIR "/untied_gqa2";
+  LlamaModel model(read_hf_config(base + "/config.json"), Device::cpu(), 0);
+  model.add_lora(lora, 0);
+  TempDir saved("lora_rank_patterns");
+  save_peft_adapter(model, saved.path.string(), "base", DType::f32);
+  const auto config = [](const std::string& dir) {
+    return nlohmann::json::parse(read_file(dir + "/adapter_config.json"));
+  };
+  const nlohmann::json ours = config(saved.path.string()), peft = config(LLM_PEFT_REFERENCE_DIR "/rank_patterns/adapter");
+  CHECK(ours["rank_pattern"] == peft["rank_pattern"]);
+  CHECK(ours["alpha_pattern"] == peft["alpha_pattern"]);
+  LlamaModel plain(read_hf_config(base + "/config.json"), Device::cpu(), 0);
+  plain.add_lora(peft_reference_lora(), 0);
+  CHECK_THROWS_WITH(load_peft_adapter(plain, saved.path.string()),
+                    doctest::Contains("adapter_config.json: rank_pattern: expected {} (lora_rank_pattern) as the config asks, got {"));
+  lora.rank_pattern.emplace_back("no_such_proj", 3);
+  CHECK(lora.unmatched_patterns(2) == std::vector<std::string>{"no_such_proj"});
 }
 
 // DoRA: the magnitudes' start, their gradients (the weight norm detached, as PEFT), A's and B's
 // through the per-feature factor, and the merge's rows scaled by magnitude / norm.
 TEST_CASE("matches PEFT's DoRA: initial magnitudes, logits, loss, every gradient, merged weights") {
-  check_against_peft(LLM_PEFT_REFERENCE_DIR "/dora", true);
+  LoraConfig lora = peft_reference_lora();
+  lora.use_dora = true;
+  check_against_peft(LLM_PEFT_REFERENCE_DIR "/dora", lora, 14);
 }
 
 TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT files and the merge") {

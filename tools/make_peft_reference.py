@@ -11,8 +11,11 @@ their initial norms too, and init.<our name> of each magnitude as PEFT starts it
 alone gets adapters.
 --pattern REGEX: the same with target_modules the one regular expression REGEX (into
 test/data/peft_reference/pattern): the linears whose whole name it matches get adapters.
+--rank-patterns: the same with PEFT's rank_pattern and alpha_pattern (Axolotl's lora_rank_pattern,
+lora_alpha_pattern) below, two patterns naming one module in each, so their order counts (into
+test/data/peft_reference/rank_patterns).
 Needs torch, transformers, peft:
-  tools/make_peft_reference.py [--out DIR] [--dora] [--layers N ...] [--pattern REGEX]
+  tools/make_peft_reference.py [--out DIR] [--dora] [--layers N ...] [--pattern REGEX] [--rank-patterns]
 (test_lora's pattern: 'model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj')
 """
 import argparse, json, os
@@ -25,9 +28,14 @@ ap.add_argument("--base", default="test/data/hf_reference/untied_gqa2")
 ap.add_argument("--dora", action="store_true")
 ap.add_argument("--layers", type=int, nargs="+")
 ap.add_argument("--pattern")
+ap.add_argument("--rank-patterns", action="store_true")
 a = ap.parse_args()
-if a.out == ap.get_default("out") and (a.dora or a.layers or a.pattern):
-    a.out = os.path.join(a.out, "dora" if a.dora else "layers" if a.layers else "pattern")
+if a.out == ap.get_default("out") and (a.dora or a.layers or a.pattern or a.rank_patterns):
+    a.out = os.path.join(a.out, "dora" if a.dora else "layers" if a.layers else "pattern" if a.pattern
+                         else "rank_patterns")
+# test_lora's copy of these: the first key matching a module's name wins.
+rank_pattern = {"model.layers.1.self_attn.q_proj": 2, "q_proj": 8, "down_proj": 6} if a.rank_patterns else {}
+alpha_pattern = {r"(up|down)_proj": 3, r"layers\.0\..*": 16} if a.rank_patterns else {}
 torch.manual_seed(0)
 
 
@@ -51,7 +59,8 @@ if a.dora:  # the magnitudes PEFT starts an adapter with: the base rows' norms
             tensors["init." + ours(name)] = t.detach().clone().contiguous()
 model = peft.get_peft_model(load_base(), peft.LoraConfig(
     r=4, lora_alpha=8, lora_dropout=0.0, target_modules=a.pattern or targets, modules_to_save=["lm_head"],
-    init_lora_weights=False, use_dora=a.dora, layers_to_transform=a.layers, task_type="CAUSAL_LM"))
+    init_lora_weights=False, use_dora=a.dora, layers_to_transform=a.layers, rank_pattern=rank_pattern,
+    alpha_pattern=alpha_pattern, task_type="CAUSAL_LM"))
 with torch.no_grad():
     for name, t in model.named_parameters():
         if "modules_to_save" in name:

@@ -205,6 +205,8 @@ void Parser::validate() {
     if (c.loraplus_lr_ratio > 0) fail(at("loraplus_lr_ratio"), "adapter: lora or qlora with it", "no adapter");
     if (c.lora.use_dora) fail(at("peft_use_dora"), "adapter: lora or qlora with it", "no adapter");
     if (!c.lora.layers.empty()) fail(at("peft_layers_to_transform"), "adapter: lora or qlora with it", "no adapter");
+    if (!c.lora.rank_pattern.empty()) fail(at("lora_rank_pattern"), "adapter: lora or qlora with it", "no adapter");
+    if (!c.lora.alpha_pattern.empty()) fail(at("lora_alpha_pattern"), "adapter: lora or qlora with it", "no adapter");
   }
   check_scheduler_kwargs();
   if (lists_plugin("SpectrumPlugin")) resolve_spectrum();

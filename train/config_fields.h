@@ -116,6 +116,10 @@ void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where
 void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_lora_rank_pattern(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_lora_rank_pattern(const TrainConfig& c);
+void read_lora_alpha_pattern(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_lora_alpha_pattern(const TrainConfig& c);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_lr_scheduler_kwargs(const TrainConfig& c);
 std::string write_lr_groups(const TrainConfig& c);

@@ -152,6 +152,16 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
   for (size_t i = 0; i < lora.layers.size(); i++)
     targets += (i == 0 ? " of blocks " : ", ") + std::to_string(lora.layers[i]);
+  std::string patterns;  // the modules with their own r or alpha
+  for (const auto& [key, r] : lora.rank_pattern) patterns += fmt::format("{}r {} where {} matches", patterns.empty() ? "" : ", ", r, key);
+  for (const auto& [key, alpha] : lora.alpha_pattern)
+    patterns += fmt::format("{}alpha {} where {} matches", patterns.empty() ? "" : ", ", alpha, key);
+  if (!patterns.empty()) targets += " (" + patterns + ")";
+  if (const std::vector<std::string> unmatched = lora.unmatched_patterns(model->config().num_hidden_layers); !unmatched.empty()) {
+    std::string keys;
+    for (const std::string& k : unmatched) keys += (keys.empty() ? "" : ", ") + k;
+    say("warning: lora_rank_pattern / lora_alpha_pattern keys matching no adapted module, ignored as PEFT ignores them: {}\n", keys);
+  }
   int64_t trainable = 0, base = 0, frozen = 0;
   for (const ParamRef& p : params) trainable += p.tensor->numel();
   for (const ParamRef& p : model->parameters()) {
