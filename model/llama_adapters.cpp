@@ -24,13 +24,23 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
       if (!lora.adapts(static_cast<int64_t>(i), k)) continue;
       const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
       const int64_t r = lora.rank(static_cast<int64_t>(i), k);
-      // kaiming_uniform_(a=sqrt(5)) on (r, in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
-      std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));
+      // kaiming_uniform_(a=sqrt(5)) on (rows, fan_in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / fan_in).
+      auto kaiming = [&rng](int64_t rows, int64_t fan_in) {
+        std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(fan_in)), 1.0f / std::sqrt(float(fan_in)));
+        std::vector<float> v(rows * fan_in);
+        for (float& x : v) x = dist(rng);
+        return v;
+      };
       std::vector<float> a(r * in);
-      for (float& x : a) x = dist(rng);
+      std::normal_distribution<float> normal(0.0f, 1.0f / static_cast<float>(r));
+      if (lora.init == "gaussian")
+        for (float& x : a) x = normal(rng);
+      else
+        a = kaiming(r, in);
       l.lora[k].a = Tensor::from_floats(a, {r, in}, device_);
       l.lora[k].a.set_requires_grad(true);
-      l.lora[k].b = Tensor::zeros({out, r}, DType::f32, device_);
+      l.lora[k].b = lora.init == "false" ? Tensor::from_floats(kaiming(out, r), {out, r}, device_)
+                                         : Tensor::zeros({out, r}, DType::f32, device_);
       l.lora[k].b.set_requires_grad(true);
       l.lora[k].scale = lora.scale(static_cast<int64_t>(i), k);
       if (lora.use_dora) {  // its values: init_dora_magnitudes, once the base weights are final

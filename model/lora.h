@@ -42,6 +42,9 @@ struct LoraConfig {
   // the config's order, the first key that matches a module's HF name as PEFT's
   // re.match(rf"(.*\.)?({key})$", name) gives that module its own r (alpha); other modules keep
   // r (alpha).
+  // PEFT's init_lora_weights: "true" (A Kaiming-uniform, B zero), "false" (B Kaiming-uniform
+  // too: uniform in +-1/sqrt(r)) or "gaussian" (A normal with std 1/r, B zero).
+  std::string init = "true";
   std::vector<std::pair<std::string, int64_t>> rank_pattern;
   std::vector<std::pair<std::string, float>> alpha_pattern;
   int64_t rank(int64_t layer, int kind) const;

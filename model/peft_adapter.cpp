@@ -83,7 +83,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"bias", "none"},
       {"fan_in_fan_out", false},
       {"inference_mode", true},
-      {"init_lora_weights", true},
+      {"init_lora_weights", lora.init == "gaussian" ? json("gaussian") : json(lora.init == "true")},
       {"use_rslora", lora.use_rslora},
       {"use_dora", lora.use_dora},
       {"layers_to_transform", lora.layers.empty() ? json(nullptr) : json(lora.layers)},

@@ -505,6 +505,28 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
+  // Axolotl 0.19 keys that change training and are not built: one line each, naming the key.
+  for (const char* key : {"relora: true\n", "jagged_restart_steps: 100\n", "reinit_weights: true\n", "use_eaft: true\n",
+                          "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
+                          "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
+    CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
+                                       ": not supported, ") == 0, key);
+  CHECK(parse("model_type: LlamaForCausalLM\nrelora: false\n").unknown_keys == std::vector<std::string>{"model_type", "relora"});
+  // PEFT's options whose one built value is its default, and the inits built.
+  const std::string adapter = "adapter: lora\nlora_target_linear: true\n";
+  CHECK(error_with(adapter + "peft_init_lora_weights: pissa\n") ==
+        "cfg.yaml:5: peft_init_lora_weights: expected true, false or gaussian (PEFT's other inits, pissa, olora, eva, "
+        "corda, loftq, orthogonal, ..., are not built), got 'pissa'");
+  CHECK(parse(adapter + "peft_init_lora_weights: false\n").lora.init == "false");
+  CHECK(error_with(adapter + "peft_autocast_adapter_dtype: false\n") ==
+        "cfg.yaml:5: peft_autocast_adapter_dtype: expected true (adapters train in f32; kept in bf16 is not built), got false");
+  CHECK(error_with(adapter + "peft_layers_pattern: [h]\n") ==
+        "cfg.yaml:5: peft_layers_pattern: expected layers (Llama's block list), got a list");
+  // HF's best-model keys: eval_loss, lower better, is the one metric built.
+  CHECK(error_with("greater_is_better: true\n") == "cfg.yaml:3: greater_is_better: expected false (a lower eval_loss is better), got true");
+  CHECK(error_with("metric_for_best_model: accuracy\n") ==
+        "cfg.yaml:3: metric_for_best_model: expected one of loss, eval_loss, got 'accuracy'");
+  CHECK(parse("load_best_model_at_end: true\nmetric_for_best_model: loss\ngreater_is_better: false\n").load_best_model_at_end);
   // PEFT's rank and alpha patterns (test_lora holds them to PEFT): adapters only, valid patterns,
   // positive values.
   CHECK(error_with("lora_rank_pattern: {q_proj: 16}\n") ==

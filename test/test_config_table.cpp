@@ -40,13 +40,13 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
-  SAME(early_stopping_threshold); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
+  SAME(early_stopping_threshold); SAME(load_best_model_at_end); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(overwrite_output_dir); SAME(save_first_step); SAME(save_strategy); SAME(eval_strategy);
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_offload); SAME(gradient_checkpointing_every_n_layers);
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
-  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
+  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
   SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha); SAME(data.max_prompt_len);
   SAME(dpo_loss_type); SAME(dpo_loss_weights);
@@ -154,7 +154,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "lr_groups: [{name: 'attn #1', modules: [self_attn, 'mlp.up_proj'], lr: 2e-4}, {name: down, modules: [down_proj], lr: 1e-6}]\n"
       "unfrozen_parameters: ['^lm_head.weight$', 'model.layers.[0-9]+.mlp.+']\nmax_grad_norm: 0\nneftune_noise_alpha: 5\nspectrum_top_fraction: 0.3\nspectrum_model_name: 'org/model #1'\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
       "device: cpu\nevals_per_epoch: 3\neval_strategy: epoch\nsave_strategy: epoch\nearly_stopping_patience: 2\n"
-      "early_stopping_threshold: 0.001\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
+      "early_stopping_threshold: 0.001\nload_best_model_at_end: true\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
       "output_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
       "auto_resume_from_checkpoints: true\noverwrite_output_dir: true\nsave_first_step: true\nlogging_steps: 3\ngradient_checkpointing: offload\n"
@@ -202,6 +202,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   TrainConfig l = parse(
       "adapter: lora\nlora_r: 16\nlora_alpha: 32\nlora_dropout: 0.05\npeft_use_rslora: true\npeft_use_dora: true\npeft_layers_to_transform: [0, 2]\n"
       "lora_target_modules: [q_proj, v_proj]\nlora_target_linear: true\n"
+      "peft_init_lora_weights: gaussian\npeft_autocast_adapter_dtype: true\npeft_layers_pattern: [layers]\n"
       "lora_rank_pattern: {'layers\\.1\\..*': 4, q_proj: 32}\nlora_alpha_pattern: {\"model.layers.0.mlp.(up|down)_proj\": 2.5}\n"
       "lora_modules_to_save: [embed_tokens, lm_head]\nmerge_lora: true\n"
       "loraplus_lr_ratio: 16\nloraplus_lr_embedding: 1e-5\n"

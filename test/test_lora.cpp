@@ -49,6 +49,42 @@ TEST_CASE("step 0: an untrained adapter leaves the logits exactly as the base mo
   }
 }
 
+// PEFT's other built inits (peft_init_lora_weights): false leaves nn.Linear's init on B too, so
+// the untrained adapter moves the model; gaussian draws A from N(0, 1/r) and keeps B zero.
+TEST_CASE("init_lora_weights false and gaussian: PEFT's distributions, and what adapter_config.json says") {
+  TokenBatch b = random_batch(2, 7, 19);
+  for (const char* init : {"false", "gaussian"}) {
+    CAPTURE(init);
+    LlamaModel model(small_config(), Device::cpu(), 3);
+    const Tensor before = model.logits(b.ids, b.positions);
+    LoraConfig lora = lora_config();
+    lora.r = 16;  // enough draws per matrix for the spread to show
+    lora.init = init;
+    model.add_lora(lora, 3);
+    CHECK(bit_identical(model.logits(b.ids, b.positions), before) == (lora.init == "gaussian"));
+    for (const ParamRef& p : model.adapter_parameters()) {
+      CAPTURE(p.name);
+      const std::vector<float> v = p.tensor->to_floats();
+      double sum_squares = 0.0;
+      for (float x : v) sum_squares += double(x) * x;
+      const double rms = std::sqrt(sum_squares / v.size());
+      const float fan_in = float(p.tensor->size(1));
+      if (contains(p.name, "lora_B") && lora.init == "gaussian") {
+        CHECK(max_abs(*p.tensor) == 0.0f);
+      } else if (contains(p.name, "lora_A") && lora.init == "gaussian") {
+        CHECK(rms == doctest::Approx(1.0 / 16).epsilon(0.2));  // std 1/r
+      } else {  // Kaiming-uniform on (rows, fan_in): uniform in +-1/sqrt(fan_in), rms bound/sqrt(3)
+        CHECK(max_abs(*p.tensor) <= 1.0f / std::sqrt(fan_in));
+        CHECK(rms == doctest::Approx(1.0 / std::sqrt(3.0 * fan_in)).epsilon(0.2));
+      }
+    }
+    TempDir dir("lora_init");
+    save_peft_adapter(model, dir.path.string(), "base", DType::f32);
+    const nlohmann::json config = nlohmann::json::parse(read_file(dir.file(kPeftConfigFile)));
+    CHECK(config["init_lora_weights"] == (lora.init == "gaussian" ? nlohmann::json("gaussian") : nlohmann::json(false)));
+  }
+}
+
 TEST_CASE("lora_linear: x W^T + scale * dropout(x) A^T B^T; gradients of x, W, A and B") {
   Tensor x = randn({6, 10}), w = randn({7, 10}), a = randn({3, 10}), b = randn({7, 3});
   std::vector<float> X = x.to_floats(), W = w.to_floats(), A = a.to_floats(), B = b.to_floats();

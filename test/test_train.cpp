@@ -21,6 +21,7 @@
 #include "engine/backend.h"
 #include "io/bpe_tokenizer.h"
 #include "io/checkpoint.h"
+#include "io/safetensors.h"
 #include "test/tokenizer_fixture.h"
 #include "test/train_fixture.h"
 
@@ -92,13 +93,16 @@ TEST_CASE("tf32 on the CPU: the run says once that it has no effect") {
 
 TEST_CASE("early stopping: stops after exactly `patience` evaluations without improvement") {
   Workspace ws("early");
-  // A threshold no step can beat: only the first evaluation counts as an improvement.
+  // A threshold no step can beat: only the first evaluation resets the patience. As HF's Trainer,
+  // the best is still any strictly lower eval_loss (the loss falls in these 4 steps), and its
+  // checkpoint is written; step 4 is no save step, so there is no best checkpoint to load.
   Run r = run_train(ws.config("max_steps: 50\neval_steps: 1\nsave_steps: 5\n"
                               "early_stopping_patience: 3\nearly_stopping_threshold: 100\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("early stopping: 3 evaluations without improvement") != std::string::npos);
-  CHECK(r.output.find("at step 1") != std::string::npos);
-  CHECK(fs::exists(ws.out("step_000001/model.bin")));  // the best checkpoint is kept
+  CHECK(r.output.find("at step 4 (" + ws.out("step_000004") + ")") != std::string::npos);
+  CHECK(fs::exists(ws.out("step_000004/model.bin")));
+  CHECK(r.output.find("the final model is the weights of") == std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 4);
 }
 
@@ -122,6 +126,45 @@ std::vector<int64_t> eval_steps_logged(const std::string& metrics_path) {
 }
 
 }  // namespace
+
+// HF's load_best_model_at_end (Axolotl sets it with early stopping too): the export is the best
+// evaluation's checkpoint, not the last step's weights, and rotation keeps that checkpoint.
+TEST_CASE("load_best_model_at_end: the exported model is the best evaluation's checkpoint") {
+  Workspace ws("load_best");
+  // A rate high enough that eval_loss rises after its best (step 2 of 6: 5.03, then 7.2 and 6.8).
+  Run r = run_train(ws.config("max_steps: 6\neval_steps: 2\nsave_steps: 2\nlearning_rate: 0.5\n"
+                              "save_total_limit: 1\nload_best_model_at_end: true\nmetric_for_best_model: eval_loss\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const std::vector<std::pair<int64_t, double>> evals = eval_records(ws.out("metrics.jsonl"));
+  REQUIRE(evals.size() == 3);
+  const auto best = std::min_element(evals.begin(), evals.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  REQUIRE_MESSAGE(best->first < 6, "the test needs a best before the last step");
+  const std::string best_dir = ws.out(checkpoint_dir_name(best->first));
+  CHECK(r.output.find("the final model is the weights of " + best_dir) != std::string::npos);
+  CHECK(fs::exists(best_dir + "/model.bin"));  // kept beside the newest despite save_total_limit 1
+  CHECK(fs::exists(ws.out("step_000006/model.bin")));
+  const CheckpointContents saved = load_checkpoint(best_dir);
+  const SafetensorsFile exported(ws.out("model.safetensors"));
+  for (const NamedTensor& t : saved.model.tensors) {
+    CAPTURE(t.name);
+    CHECK(exported.read(t.name, DType::f32).to_floats() == t.tensor.to_floats());
+  }
+  // A resume keeps the bookkeeping: stopped at step 4, resumed to 6, the same checkpoint is loaded.
+  Workspace split("load_best_resume");
+  REQUIRE(run_train(split.config("max_steps: 4\neval_steps: 2\nsave_steps: 2\nlearning_rate: 0.5\n"
+                                 "load_best_model_at_end: true\n")).exit_code == 0);
+  Run resumed = run_train("--resume " + split.out("step_000004") + " --max_steps 6");
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(resumed.output.find("the final model is the weights of " + split.out(checkpoint_dir_name(best->first))) !=
+        std::string::npos);
+  // Without it (and without early stopping) the last step's weights are exported.
+  Workspace last("load_best_off");
+  REQUIRE(run_train(last.config("max_steps: 6\neval_steps: 2\nsave_steps: 2\nlearning_rate: 0.5\n")).exit_code == 0);
+  const SafetensorsFile plain(last.out("model.safetensors"));
+  const CheckpointContents final_step = load_checkpoint(last.out("step_000006"));
+  CHECK(plain.read(final_step.model.tensors[0].name, DType::f32).to_floats() == final_step.model.tensors[0].tensor.to_floats());
+}
 
 TEST_CASE("eval_steps below 1 is HF's share of the total steps; unset, evaluation and saving come once an epoch and at the end") {
   Workspace share("eval_share"), unset("eval_unset");

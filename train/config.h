@@ -178,6 +178,9 @@ struct TrainConfig {
   std::string eval_strategy;
   int64_t early_stopping_patience = -1;  // -1: off
   double early_stopping_threshold = 0.0;
+  // HF's: the final model is the best evaluation's checkpoint (train/best_model.h says when;
+  // early stopping asks for it too). The metric is eval_loss, lower better.
+  bool load_best_model_at_end = false;
   // Axolotl's loss watchdog: stop once the logged training loss has been above the threshold at
   // `patience` step ends in a row (0: off).
   double loss_watchdog_threshold = 0.0;

@@ -135,12 +135,6 @@ std::vector<ConfigField> make_fields() {
        }},
       flag("lora_target_linear", adapters, MEMBER(lora.target_linear),
            "an adapter on every linear layer of the blocks"),
-      {"lora_rank_pattern", adapters, "a map {module-name pattern: rank}",
-       "per-module ranks (PEFT's rank_pattern): the first pattern matching the end of a module's HF name",
-       read_lora_rank_pattern, write_lora_rank_pattern},
-      {"lora_alpha_pattern", adapters, "a map {module-name pattern: alpha}",
-       "per-module alphas (PEFT's alpha_pattern), matched as lora_rank_pattern", read_lora_alpha_pattern,
-       write_lora_alpha_pattern},
       number("loraplus_lr_ratio", adapters, MEMBER(loraplus_lr_ratio), kPositive,
              "LoRA+: lora_B (and 1-D trained tensors) learn at learning_rate x this, as PEFT's LoRA+ optimizer"),
       number("loraplus_lr_embedding", adapters, MEMBER(loraplus_lr_embedding), kPositive,
@@ -373,6 +367,14 @@ std::vector<ConfigField> make_fields() {
               "stop after N evaluations without improvement"),
       number("early_stopping_threshold", eval, MEMBER(early_stopping_threshold), kNonNegative,
              "improvement that counts"),
+      flag("load_best_model_at_end", eval, MEMBER(load_best_model_at_end),
+           "the final model is the best evaluation's checkpoint (with saves on a multiple of the evaluations' steps)"),
+      {"metric_for_best_model", eval, "loss or eval_loss", "HF's metric for the best model: eval_loss, the one built",
+       [](ReadContext&, const YAML::Node& n, const Where& w) { read_choice(n, w, {"loss", "eval_loss"}); }, nullptr},
+      {"greater_is_better", eval, "false", "HF's direction of metric_for_best_model: lower eval_loss is better",
+       [](ReadContext&, const YAML::Node& n, const Where& w) {
+         if (read_bool(n, w)) fail(w, "false (a lower eval_loss is better)", "true");
+       }, nullptr},
       number("loss_watchdog_threshold", eval, MEMBER(loss_watchdog_threshold), kNonNegative,
              "stop when the logged training loss stays above this (0: off)"),
       integer("loss_watchdog_patience", eval, MEMBER(loss_watchdog_patience), 1, kNoMax,
@@ -413,6 +415,10 @@ std::vector<ConfigField> make_fields() {
          return "{every_n_layers: " + std::to_string(c.gradient_checkpointing_every_n_layers) + "}";
        }},
   };
+  // PEFT's further options stand with the adapters' keys, after lora_target_linear.
+  const auto linear = std::find_if(rows.begin(), rows.end(), [](const ConfigField& f) { return f.name == "lora_target_linear"; });
+  std::vector<ConfigField> peft = peft_rows(adapters);
+  rows.insert(linear + 1, std::make_move_iterator(peft.begin()), std::make_move_iterator(peft.end()));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
   std::vector<ConfigField> rest = {
       number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,

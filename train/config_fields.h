@@ -116,10 +116,6 @@ void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where
 void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
-void read_lora_rank_pattern(ReadContext& ctx, const YAML::Node& n, const Where& w);
-std::string write_lora_rank_pattern(const TrainConfig& c);
-void read_lora_alpha_pattern(ReadContext& ctx, const YAML::Node& n, const Where& w);
-std::string write_lora_alpha_pattern(const TrainConfig& c);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_lr_scheduler_kwargs(const TrainConfig& c);
 std::string write_lr_groups(const TrainConfig& c);
@@ -184,6 +180,8 @@ void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // Axolotl's switches for its fused kernels (train/config_speed_only.cpp): each true one is kept in
 // TrainConfig::speed_only_keys, for the start-up summary to name.
 std::vector<ConfigField> speed_only_rows(const char* section);
+// PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).
+std::vector<ConfigField> peft_rows(const char* section);
 // The attention keys (train/config_attention.cpp): each records its choice in ReadContext::attention,
 // which validate() resolves into TrainConfig::attention.
 std::vector<ConfigField> attention_rows(const char* section);

@@ -2,14 +2,12 @@
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
 // a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
 // unfrozen_parameters, lora_target_modules (names or one pattern), peft_layers_to_transform's
-// block indices, lora_rank_pattern / lora_alpha_pattern and dpo_loss_weights; the field table in
-// train/config_fields.cpp names them
+// block indices and dpo_loss_weights; the field table in train/config_fields.cpp names them
 #include "engine/user_error.h"
 #include "train/config_fields.h"
 
 #include <algorithm>
 #include <regex>
-#include <type_traits>
 
 #include "train/unfrozen_parameters.h"
 
@@ -231,58 +229,6 @@ void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where
   }
   ctx.config.lora.target_pattern = pattern;
 }
-
-namespace {
-// A pattern map's key: a module-name pattern that must compile, as PEFT's re.match would.
-std::string read_module_pattern(const std::string& key, const Where& w) {
-  try {
-    std::regex check("(.*\\.)?(" + key + ")");
-  } catch (const std::regex_error& e) {
-    fail(w, "a regular expression of module names as the key", "'" + key + "' (" + e.what() + ")");
-  }
-  return key;
-}
-
-// Python's dict keeps a repeated key at its first place, with the last value.
-template <typename Value>
-void set_pattern(std::vector<std::pair<std::string, Value>>& patterns, const std::string& key, Value value) {
-  for (auto& [k, v] : patterns)
-    if (k == key) {
-      v = value;
-      return;
-    }
-  patterns.emplace_back(key, value);
-}
-
-template <typename Value>
-std::string write_patterns(const std::vector<std::pair<std::string, Value>>& patterns) {
-  std::string fields;
-  for (const auto& [key, value] : patterns)
-    fields += (fields.empty() ? "" : ", ") + yaml_string(key) + ": " +
-              (std::is_integral_v<Value> ? std::to_string(value) : yaml_number(static_cast<float>(value)));
-  return fields.empty() ? "" : "{" + fields + "}";
-}
-}  // namespace
-
-void read_lora_rank_pattern(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  auto& patterns = ctx.config.lora.rank_pattern;
-  patterns.clear();
-  for_fields(n, w, "a map {module-name pattern: rank}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-    set_pattern(patterns, read_module_pattern(key, wk), read_int(v, wk, 1, kMaxWidth));
-  });
-}
-
-std::string write_lora_rank_pattern(const TrainConfig& c) { return write_patterns(c.lora.rank_pattern); }
-
-void read_lora_alpha_pattern(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  auto& patterns = ctx.config.lora.alpha_pattern;
-  patterns.clear();
-  for_fields(n, w, "a map {module-name pattern: alpha}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-    set_pattern(patterns, read_module_pattern(key, wk), static_cast<float>(read_double(v, wk, kPositive)));
-  });
-}
-
-std::string write_lora_alpha_pattern(const TrainConfig& c) { return write_patterns(c.lora.alpha_pattern); }
 
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   std::vector<int64_t>& layers = ctx.config.lora.layers;

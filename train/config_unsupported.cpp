@@ -46,7 +46,33 @@ const Unsupported kUnsupported[] = {
              "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},
     {"reward_model", "reward-model training is not built: causal LM only"},
     {"process_reward_model", "reward-model training is not built: causal LM only"},
+    // Axolotl 0.19's schema (the sweep of its keys that change training, not built here).
+    {"relora", "ReLoRA is not built"},
+    {"jagged_restart_steps", "jagged learning-rate restarts (ReLoRA's schedule) are not built"},
+    {"shrink_embeddings", "shrinking embed_tokens and lm_head to the tokenizer's size is not built"},
+    {"reinit_weights", "a fresh init of base_model's architecture is not built: give a preset with its shape keys"},
+    {"trainer_cls", "a custom Python Trainer class cannot run here"},
+    {"dataset_shard_num", "keeping one shard of the datasets is not built"},
+    {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
+    {"accelerator_config", "Accelerate's batching options are not built: every rank takes micro-batches of its own"},
+    {"use_pose", "PoSE's position skips are not built"},
+    {"streaming", "streamed datasets are not built: list local files under datasets"},
+    {"sage_attention", "SageAttention (INT8 QK^T, lossy) is not built: flash_attention computes exact attention"},
+    {"scaling_softmax", "scaled-softmax (SSMax) attention is not built"},
+    {"use_eaft", "EAFT's entropy-weighted loss is not built: the loss is cross-entropy"},
+    {"fix_untrained_tokens", "resetting untrained token rows (Unsloth's fix) is not built"},
+    {"peft_layer_replication", "PEFT's layer_replication is not built"},
+    {"peft_trainable_token_indices", "PEFT's trainable token rows are not built: lora_modules_to_save: [embed_tokens] "
+                                     "trains the whole embedding"},
+    {"model_kwargs", "from_pretrained's keyword arguments are not read: give the model's settings as keys"},
 };
+
+// Axolotl's model_type: the transformers class it loads; a causal LM is what llm_train trains.
+std::optional<std::string> unsupported_model_type(const YAML::Node& value) {
+  if (!value.IsScalar() || !is_set(value)) return std::nullopt;
+  if (value.Scalar() == "AutoModelForCausalLM" || value.Scalar() == "LlamaForCausalLM") return std::nullopt;
+  return "model_type " + value.Scalar() + " is not built: a Llama causal LM (AutoModelForCausalLM or LlamaForCausalLM)";
+}
 
 // Axolotl plugins that change only speed or memory, not what is trained (fused kernels and a
 // chunked cross-entropy of the same loss); their switches are listed as unused. Any other plugin
@@ -131,6 +157,7 @@ std::optional<std::string> unsupported_setting(const std::string& key, const YAM
   if (key == "rl") return unsupported_rl(value);
   if (key == "qat") return unsupported_qat(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
+  if (key == "model_type") return unsupported_model_type(value);
   for (const Unsupported& u : kUnsupported)
     if (key == u.key && is_set(value)) return std::string(u.why);
   return std::nullopt;

@@ -11,6 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/stop_signal.h"
+#include "train/best_model.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 #include "io/added_tokens.h"
@@ -184,6 +185,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   eval_steps = data.split.val.empty()
                    ? 0 : step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, updates_per_epoch, total_steps);
   save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, updates_per_epoch, total_steps);  // best: 0
+  load_best = loads_best_model_at_end(c, eval_steps, save_steps);
   int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(std::ceil(c.warmup_ratio * total_steps))
                                          : std::min<int64_t>(total_steps * 3 / 100, 100);
@@ -417,17 +419,7 @@ TrainResult Trainer::Impl::run() {
       }
       if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
       state.newest_logged_loss.reset();  // the newest record is an evaluation's
-      // As HF's EarlyStoppingCallback: better means lower by more than the threshold.
-      improved = !state.best_eval_loss ||
-                 (eval_loss < *state.best_eval_loss &&
-                  *state.best_eval_loss - eval_loss > c.early_stopping_threshold);
-      if (improved) {
-        state.best_eval_loss = eval_loss;
-        state.best_step = state.step;
-        state.patience_counter = 0;
-      } else {
-        state.patience_counter++;
-      }
+      improved = record_evaluation(state, state.step, eval_loss, c.early_stopping_threshold);
       say("{}eval step {} | eval_loss {:.6f}{} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
                  state.step, eval_loss, eval_text, *state.best_eval_loss, state.best_step);
     }
@@ -439,9 +431,12 @@ TrainResult Trainer::Impl::run() {
     // With early stopping (or HF's save_strategy best), every new best is saved so the best
     // checkpoint always exists.
     const bool best_save = improved && (c.early_stopping_patience > 0 || c.save_strategy == "best");
-    if ((save_steps > 0 && state.step % save_steps == 0) || (c.save_first_step && state.step == 1) ||
-        state.step == total_steps || best_save ||
-        early_stop || watchdog_stop || stop_signal) {
+    // The checkpoints HF's Trainer writes too; the others (a best, a stop) are ours.
+    auto hf_saves = [&](int64_t step) {
+      return (save_steps > 0 && step % save_steps == 0) || (c.save_first_step && step == 1) || step == total_steps;
+    };
+    if (hf_saves(state.step) || best_save || early_stop || watchdog_stop || stop_signal) {
+      if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step));
       result.last_checkpoint = save();
     }
     if (early_stop) {
@@ -467,7 +462,10 @@ TrainResult Trainer::Impl::run() {
   if (const WeightUnits* units = weight_units())
     say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,
         units->counts().ahead, units->counts().unused);
-  if (!result.interrupted) export_final_model();  // collective under ZeRO-3
+  if (!result.interrupted) {
+    if (load_best && state.best_checkpoint_step >= 0 && state.best_checkpoint_step != state.step) load_best_model();
+    export_final_model();  // collective under ZeRO-3
+  }
   result.steps = state.step;
   result.best_eval_loss = state.best_eval_loss;
   result.best_step = state.best_step;

@@ -30,6 +30,8 @@ struct TrainerState {
   std::optional<float> best_eval_loss;
   int64_t best_step = -1;
   int64_t patience_counter = 0;
+  // HF's best_model_checkpoint: the step of the checkpoint load_best_model_at_end loads (-1: none).
+  int64_t best_checkpoint_step = -1;
   int64_t bad_steps = 0;  // consecutive non-finite losses or gradient norms
   // The logging window: a log line reports the mean loss of its steps, as HF's Trainer.
   double loss_since_log = 0.0;

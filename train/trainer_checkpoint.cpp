@@ -122,6 +122,7 @@ std::string Trainer::Impl::save() {
   m["data_batch"] = std::to_string(cursor.batch);
   m["best_eval_loss"] = state.best_eval_loss ? fmt::format("{:.9g}", *state.best_eval_loss) : "none";
   m["best_step"] = std::to_string(state.best_step);
+  m["best_checkpoint_step"] = std::to_string(state.best_checkpoint_step);
   m["patience_counter"] = std::to_string(state.patience_counter);
   m["bad_steps"] = std::to_string(state.bad_steps);
   // The logging window and the watchdog's record, so a resumed run logs what an unbroken one would.
@@ -146,8 +147,10 @@ std::string Trainer::Impl::save() {
   host.start_window();
   if (comm.is_main()) {
     dir = save_checkpoint(config.output_dir, state.step, c);
+    // As HF's rotation keeps best_model_checkpoint; early stopping without it keeps its best.
     std::optional<int64_t> keep;
-    if (config.early_stopping_patience > 0 && state.best_step >= 0) keep = state.best_step;
+    if (load_best && state.best_checkpoint_step >= 0) keep = state.best_checkpoint_step;
+    else if (!load_best && config.early_stopping_patience > 0 && state.best_step >= 0) keep = state.best_step;
     prune_checkpoints(config.output_dir, config.save_total_limit, keep);
   } else {  // the same gathers, in save_checkpoint's order, their results dropped
     const TensorSink drop = [](const std::string&, const Tensor&) {};
@@ -186,22 +189,7 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   CachingAllocator& host = backend(Device::cpu()).allocator();
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
-  // ZeRO-3: each rank reads only the byte ranges of its slices of each weight, and no device
-  // holds the whole model. ZeRO-1/2: each rank takes its master slices of each weight, and the
-  // whole compute copy gets the saved value in its dtype, which is what casting and gathering the
-  // master slices gives.
-  for (const ParamRef& p : params) {
-    const Shape& shape = p.tensor->shape();
-    if (sharded_weights) {
-      sharded_weights->keep_slice(p.tensor, [&](int64_t begin, int64_t count) {
-        return c.model->read(p.name, shape, DType::f32, begin, count);
-      });
-      continue;
-    }
-    const Tensor saved = c.model->read(p.name, shape, DType::f32);
-    if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
-    p.tensor->copy_from(saved);
-  }
+  load_weights(*c.model);
   // Sharded optimizers read only their slices of the moments.
   optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype, int64_t begin, int64_t count) {
     return c.optimizer->read(name, shape, dtype, begin, count);
@@ -223,6 +211,8 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     throw UserError(c.optimizer->file().path + ": metadata missed_updates: " + e.what());
   }
   state.best_step = metadata_int(t, "best_step", -1, state.step);  // -1: no evaluation yet
+  if (t.metadata.count("best_checkpoint_step"))  // written since load_best_model_at_end
+    state.best_checkpoint_step = metadata_int(t, "best_checkpoint_step", -1, state.step);
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
@@ -257,6 +247,38 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   } catch (const UserError& e) {
     throw UserError(t.path + ": " + e.what());
   }
+}
+
+void Trainer::Impl::load_weights(TensorFileReader& model_file) {
+  // ZeRO-3: each rank reads only the byte ranges of its slices of each weight, and no device
+  // holds the whole model. ZeRO-1/2: each rank takes its master slices of each weight, and the
+  // whole compute copy gets the saved value in its dtype, which is what casting and gathering the
+  // master slices gives.
+  for (const ParamRef& p : params) {
+    const Shape& shape = p.tensor->shape();
+    if (sharded_weights) {
+      sharded_weights->keep_slice(p.tensor, [&](int64_t begin, int64_t count) {
+        return model_file.read(p.name, shape, DType::f32, begin, count);
+      });
+      continue;
+    }
+    const Tensor saved = model_file.read(p.name, shape, DType::f32);
+    if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
+    p.tensor->copy_from(saved);
+  }
+}
+
+// As HF's Trainer ends a run with load_best_model_at_end: the best checkpoint's weights are what
+// the final export writes (on every rank).
+void Trainer::Impl::load_best_model() {
+  const std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.best_checkpoint_step);
+  OpenCheckpoint best = open_checkpoint(dir);
+  load_weights(*best.model);
+  best.model->verify_parts(comm);
+  say("load_best_model_at_end: the final model is the weights of {}, the best evaluation's checkpoint{}\n", dir,
+      state.best_step != state.best_checkpoint_step
+          ? fmt::format(" (the best of all, step {}, was not a save step, so HF's Trainer has no checkpoint of it)", state.best_step)
+          : "");
 }
 
 // The end of a run that was not interrupted (called on every rank).

@@ -57,6 +57,7 @@ struct Trainer::Impl {
   LrSchedule schedule;
   int64_t updates_per_epoch = 0, total_steps = 0;  // an epoch's last step may be short (as the Trainer's)
   int64_t logging_steps = 1, eval_steps = 0, save_steps = 0;  // 0: only at the end
+  bool load_best = false;  // HF's load_best_model_at_end, as Axolotl sets it (train/best_model.h)
   TrainerState state;
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line
   std::string resumed_from;
@@ -158,6 +159,8 @@ struct Trainer::Impl {
   // Model, optimizer, state and data cursor. Each rank reads only what it keeps of model.bin and
   // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
   void restore(OpenCheckpoint& c);
+  void load_weights(TensorFileReader& model_file);  // params from a checkpoint's model.bin
+  void load_best_model();  // the weights of state.best_checkpoint_step's checkpoint
   // The most host memory rose during restore() on any rank, and the most bytes of the
   // checkpoint's tensors a rank read (-1: no restore).
   int64_t restore_rise = -1, restore_read = -1;

@@ -134,6 +134,13 @@ void Trainer::Impl::print_summary() const {
              total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
              eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
              logging_steps);
+  if (load_best)
+    say("load_best_model_at_end: the final model will be the best evaluation's checkpoint (eval_loss){}\n",
+        c.load_best_model_at_end ? "" : ", as Axolotl sets it with early stopping");
+  else if (c.load_best_model_at_end)
+    say("warning: {}: load_best_model_at_end is off, as Axolotl sets it: it needs an eval set and save_steps a "
+        "multiple of eval_steps (here eval every {}, save every {})\n", c.source, eval_steps ? std::to_string(eval_steps) : "-",
+        save_steps ? std::to_string(save_steps) : "end");
   if (c.loss_watchdog_threshold > 0)
     say("loss watchdog: stop once the logged loss is above {} at {} step ends in a row\n", c.loss_watchdog_threshold,
         c.loss_watchdog_patience);

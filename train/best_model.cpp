@@ -1,0 +1,29 @@
+// defines: record_evaluation, record_save, loads_best_model_at_end
+#include "train/best_model.h"
+
+namespace llm {
+
+bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, double threshold) {
+  const bool first = !state.best_eval_loss;
+  const bool new_best = first || eval_loss < *state.best_eval_loss;
+  if (first || (new_best && *state.best_eval_loss - eval_loss > threshold))
+    state.patience_counter = 0;
+  else
+    state.patience_counter++;
+  if (new_best) {
+    state.best_eval_loss = eval_loss;
+    state.best_step = step;
+  }
+  return new_best;
+}
+
+void record_save(TrainerState& state, bool best_step_was_saved) {
+  if (state.best_step >= 0 && best_step_was_saved) state.best_checkpoint_step = state.best_step;
+}
+
+bool loads_best_model_at_end(const TrainConfig& config, int64_t eval_steps, int64_t save_steps) {
+  return (config.load_best_model_at_end || config.early_stopping_patience > 0) && eval_steps > 0 &&
+         save_steps > 0 && save_steps % eval_steps == 0;
+}
+
+}  // namespace llm

@@ -1,0 +1,27 @@
+// HF Trainer's bookkeeping of the best evaluation, which early stopping and
+// load_best_model_at_end read: the best eval_loss and its step, the patience counter, and the
+// checkpoint load_best_model_at_end would load (TrainerState holds them, so a resume goes on).
+#pragma once
+#include <cstdint>
+
+#include "train/config.h"
+#include "train/trainer.h"
+
+namespace llm {
+
+// After an evaluation at `step`, as transformers orders it: EarlyStoppingCallback first (the
+// patience resets when eval_loss beats the best so far by more than `threshold`, and the first
+// evaluation always does), then _determine_best_metric (any strictly lower eval_loss is the new
+// best, even one within the threshold). Returns whether eval_loss is a new best.
+bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, double threshold);
+
+// After a checkpoint at a step where HF's Trainer writes one too (save_steps, Axolotl's first
+// step, the last step): as _save_checkpoint, the best evaluation's checkpoint becomes the one to
+// load when HF's would exist, i.e. when the best step was such a step itself.
+void record_save(TrainerState& state, bool best_step_was_saved);
+
+// Axolotl's rule for HF's load_best_model_at_end: asked for (or early stopping is on), an eval
+// set, and saves on a multiple of the evaluations' step interval (steps > 0 both).
+bool loads_best_model_at_end(const TrainConfig& config, int64_t eval_steps, int64_t save_steps);
+
+}  // namespace llm
