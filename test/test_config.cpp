@@ -91,6 +91,29 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
                   "cfg.yaml:3: rope_scaling: expected low_freq_factor < high_freq_factor"));
 }
 
+// Axolotl sets HF config.json fields under model_config (a top-level rope_scaling is an error
+// there); here they are the same fields as the top-level keys.
+TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level keys") {
+  const TrainConfig c = parse(
+      "base_model: llama3-1b\nmodel_config:\n  rope_scaling: {rope_type: llama3, factor: 16}\n"
+      "  max_position_embeddings: 16384\n  use_cache: false\n  attention_dropout: 0.0\n");
+  const TrainConfig top = parse("base_model: llama3-1b\nrope_scaling: {rope_type: llama3, factor: 16}\n"
+                                "max_position_embeddings: 16384\n");
+  CHECK(c.model.rope.factor == 16.0f);
+  CHECK(c.model.max_position_embeddings == 16384);
+  CHECK(config_to_yaml(c) == config_to_yaml(top));
+  CHECK(c.unknown_keys.empty());
+  CHECK(error_with("model_config: {rope_scaling: {rope_type: yarn, factor: 4}}\n") ==
+        "cfg.yaml:3: model_config.rope_scaling.rope_type: expected one of llama3, got 'yarn'");
+  CHECK(error_with("model_config: {hidden_act: gelu}\n") ==
+        "cfg.yaml:3: model_config.hidden_act: expected silu (activations other than SwiGLU's silu are not built), got gelu");
+  CHECK(starts_with(error_with("model_config: {sliding_window: 4096}\n"),
+                    "cfg.yaml:3: model_config.sliding_window: expected one of the Llama config fields llm_train models ("));
+  CHECK(error_with("rope_theta: 10000\nmodel_config: {rope_theta: 20000}\n") ==
+        "cfg.yaml:4: model_config.rope_theta: expected each field once (in model_config, or as rope_theta), got both");
+  CHECK(error_with("model_config: 3\n") == "cfg.yaml:3: model_config: expected a map of HF config.json fields, got 3");
+}
+
 TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got") {
   CHECK(error_with("max_steps: many\n") ==
         "cfg.yaml:3: max_steps: expected an integer >= 1, got 'many'");

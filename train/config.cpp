@@ -41,6 +41,15 @@ class Parser {
 
   TrainConfig run(const YAML::Node& root, const std::map<std::string, std::string>& overrides) {
     collect(root);
+    // Axolotl's model_config holds the HF fields that are top-level keys here.
+    if (auto it = entries_.find("model_config"); it != entries_.end() && !it->second.value.IsNull()) {
+      const Entry model_config = it->second;
+      entries_.erase(it);
+      for (const ModelOverride& o : model_config_overrides(model_config.value, model_config.where)) {
+        if (entries_.count(o.key)) fail(o.where, "each field once (in model_config, or as " + o.key + ")", "both");
+        entries_[o.key] = {o.value, o.where};
+      }
+    }
     for (const auto& [key, text] : overrides) add_override(key, text);
     // Refused keys first: `rl: dpo` is the reason a DPO config cannot run, not the preference
     // dataset type or the optimizer it names beside it, which would otherwise fail first.

@@ -180,6 +180,15 @@ void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // Axolotl's switches for its fused kernels (train/config_speed_only.cpp): each true one is kept in
 // TrainConfig::speed_only_keys, for the start-up summary to name.
 std::vector<ConfigField> speed_only_rows(const char* section);
+// Axolotl's model_config: its entries that are fields llm_train reads at the top level, each with
+// where it stands in model_config; a field llm_train does not model is refused, one that cannot
+// change the model (use_cache, attention_dropout 0, ...) is checked and dropped.
+struct ModelOverride {
+  std::string key;
+  YAML::Node value;
+  Where where;
+};
+std::vector<ModelOverride> model_config_overrides(const YAML::Node& n, const Where& w);
 // PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).
 std::vector<ConfigField> peft_rows(const char* section);
 // The attention keys (train/config_attention.cpp): each records its choice in ReadContext::attention,
