@@ -157,6 +157,22 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
 }
 
 double LrSchedule::lr(int64_t step) const {
+  if (restart_steps <= 0) return inner_lr(step);
+  const int64_t at = step + 1;  // the wrapper's own initial step
+  double scale = 1.0;
+  if (at >= restart_steps - restart_anneal) {
+    const int64_t progress = at % restart_steps;
+    double t = 1.0;
+    if (progress < restart_warmup)
+      t = std::min(1.0, static_cast<double>(progress) / static_cast<double>(restart_warmup));
+    else if (progress > restart_steps - restart_anneal)
+      t = std::min(1.0, static_cast<double>(restart_steps - progress) / static_cast<double>(restart_anneal));
+    scale = t * (1.0 - restart_min_scale) + restart_min_scale;
+  }
+  return inner_lr(at) * scale;
+}
+
+double LrSchedule::inner_lr(int64_t step) const {
   if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
   const double warm = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
   if (step < warmup_steps) return base_lr * (quadratic_warmup ? warm * warm : warm);

@@ -151,8 +151,19 @@ struct LrSchedule {
   // Axolotl's lr_quadratic_warmup (with cosine): (step / warmup)^2 during warmup, then the cosine
   // without a floor, as its get_cosine_schedule_with_quadratic_warmup.
   bool quadratic_warmup = false;
+  // Axolotl's JaggedLRRestartScheduler around the schedule above (restart_steps > 0): from update
+  // restart_steps - restart_anneal on, each period of restart_steps updates starts from
+  // restart_min_scale x the rate and climbs back over restart_warmup updates, and its last
+  // restart_anneal updates fall towards that floor. As Axolotl builds it (its own initial step on
+  // top of the inner schedule's), update k takes the inner rate and scale of k + 1.
+  int64_t restart_steps = 0;
+  int64_t restart_warmup = 10, restart_anneal = 1;
+  double restart_min_scale = 0.001;
   // The learning rate of update number `step` (0-based), as HF's LambdaLR gives it.
   double lr(int64_t step) const;
+
+ private:
+  double inner_lr(int64_t step) const;  // without the jagged restarts
 };
 
 }  // namespace llm

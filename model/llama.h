@@ -151,6 +151,13 @@ class LlamaModel {
   // dequantised when quantised: merge_lora onto an 8-bit base merges onto its dequantised weights),
   // with DoRA's rows scaled by m / ||W + scale * B A||: the weight the adapted layer computes with.
   Tensor merged_weight(int64_t layer, int kind) const;
+  // ReLoRA's restart (Axolotl's merge_and_save with reinit): every adapted linear weight becomes
+  // W + scale B A (in its own dtype), then A is drawn afresh from `seed` (PEFT's Kaiming init) and
+  // B zeroed, each in place so the optimizer and autograd keep their tensors. Not with DoRA.
+  void merge_and_redraw_adapters(uint64_t seed);
+  // The frozen linear weights that carry adapters, named as HF names them: what ReLoRA's merges
+  // change, so its checkpoints keep them.
+  std::vector<ParamRef> adapted_base_weights();
   // DoRA, after the base weights are final (loaded, quantised, stored in their dtype): every
   // magnitude set to its row's norm ||W|| (B is zero), as PEFT starts it, so the untrained
   // adapter leaves the model as it was.

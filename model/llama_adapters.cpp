@@ -11,6 +11,17 @@
 #include "model/llama.h"
 
 namespace llm {
+namespace {
+// PEFT's nn.init.kaiming_uniform_(a=sqrt(5)) on (rows, fan_in): gain sqrt(2 / (1 + 5)), bound
+// gain * sqrt(3 / fan_in) = 1 / sqrt(fan_in).
+std::vector<float> kaiming_uniform(std::mt19937_64& rng, int64_t rows, int64_t fan_in) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+  std::uniform_real_distribution<float> dist(-bound, bound);
+  std::vector<float> v(rows * fan_in);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+}  // namespace
 
 void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
   LLM_CHECK(!has_lora_ && lora.r >= 1 && (!lora.targets().empty() || !lora.target_pattern.empty()),
@@ -24,22 +35,15 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
       if (!lora.adapts(static_cast<int64_t>(i), k)) continue;
       const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
       const int64_t r = lora.rank(static_cast<int64_t>(i), k);
-      // kaiming_uniform_(a=sqrt(5)) on (rows, fan_in): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / fan_in).
-      auto kaiming = [&rng](int64_t rows, int64_t fan_in) {
-        std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(fan_in)), 1.0f / std::sqrt(float(fan_in)));
-        std::vector<float> v(rows * fan_in);
-        for (float& x : v) x = dist(rng);
-        return v;
-      };
       std::vector<float> a(r * in);
       std::normal_distribution<float> normal(0.0f, 1.0f / static_cast<float>(r));
       if (lora.init == "gaussian")
         for (float& x : a) x = normal(rng);
       else
-        a = kaiming(r, in);
+        a = kaiming_uniform(rng, r, in);
       l.lora[k].a = Tensor::from_floats(a, {r, in}, device_);
       l.lora[k].a.set_requires_grad(true);
-      l.lora[k].b = lora.init == "false" ? Tensor::from_floats(kaiming(out, r), {out, r}, device_)
+      l.lora[k].b = lora.init == "false" ? Tensor::from_floats(kaiming_uniform(rng, out, r), {out, r}, device_)
                                          : Tensor::zeros({out, r}, DType::f32, device_);
       l.lora[k].b.set_requires_grad(true);
       l.lora[k].scale = lora.scale(static_cast<int64_t>(i), k);
@@ -78,6 +82,30 @@ std::vector<ParamRef> LlamaModel::trainable_parameters() {
   for (const ParamRef& p : parameters())
     if (p.tensor->requires_grad()) out.push_back(p);
   for (const ParamRef& p : adapter_parameters()) out.push_back(p);
+  return out;
+}
+
+void LlamaModel::merge_and_redraw_adapters(uint64_t seed) {
+  LLM_CHECK(has_lora_ && !lora_.use_dora, "merge_and_redraw_adapters: needs LoRA adapters without DoRA");
+  NoGradGuard no_grad;
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (int k = 0; k < kNumLinear; k++) {
+      LoraPair& pair = layers_[i].lora[k];
+      if (!pair.a.defined()) continue;
+      LLM_CHECK(!layers_[i].quant[k].defined(), "merge_and_redraw_adapters: a quantised base");
+      layers_[i].linear(k).copy_from(adapted_weight(static_cast<int64_t>(i), k));
+      pair.a.copy_from(Tensor::from_floats(kaiming_uniform(rng, pair.a.size(0), pair.a.size(1)), pair.a.shape()));
+      pair.b.copy_from(Tensor::zeros(pair.b.shape(), DType::f32, Device::cpu()));
+    }
+}
+
+std::vector<ParamRef> LlamaModel::adapted_base_weights() {
+  std::vector<ParamRef> out;
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (int k = 0; k < kNumLinear; k++)
+      if (layers_[i].lora[k].a.defined())
+        out.push_back({linear_module_name(static_cast<int64_t>(i), k) + ".weight", &layers_[i].linear(k)});
   return out;
 }
 

@@ -529,12 +529,12 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
   // Axolotl 0.19 keys that change training and are not built: one line each, naming the key.
-  for (const char* key : {"relora: true\n", "jagged_restart_steps: 100\n", "reinit_weights: true\n", "use_eaft: true\n",
+  for (const char* key : {"shrink_embeddings: true\n", "reinit_weights: true\n", "use_eaft: true\n",
                           "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
-  CHECK(parse("model_type: LlamaForCausalLM\nrelora: false\n").unknown_keys == std::vector<std::string>{"model_type", "relora"});
+  CHECK(parse("model_type: LlamaForCausalLM\nuse_eaft: false\n").unknown_keys == std::vector<std::string>{"model_type", "use_eaft"});
   // PEFT's options whose one built value is its default, and the inits built.
   const std::string adapter = "adapter: lora\nlora_target_linear: true\n";
   CHECK(error_with(adapter + "peft_init_lora_weights: pissa\n") ==

@@ -36,7 +36,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
-  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
+  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
   SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -215,6 +215,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(l.loraplus_lr_ratio == 16);
   CHECK(l.loraplus_lr_embedding == 1e-5);
   check_round_trip(l);
+  check_round_trip(parse("adapter: lora\nlora_target_linear: true\nrelora: true\nrelora_prune_method: reset\n"
+                         "relora_prune_ratio: 0.5\njagged_restart_steps: 50\njagged_restart_warmup_steps: 5\n"
+                         "jagged_restart_anneal_steps: 3\n"));
   TrainConfig q = parse("adapter: qlora\nload_in_4bit: true\nlora_target_linear: true\n"
                         "bnb_config_kwargs: {bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: false}\n"
                         "zero_stage: 3\nfsdp_config: {fsdp_offload_params: true}\n");

@@ -62,6 +62,17 @@ struct TrainConfig {
   // layers, which are not built here, so it changes nothing.
   double loraplus_lr_ratio = -1;
   double loraplus_lr_embedding = 1e-6;
+  // ReLoRA (Axolotl's relora, its ReLoRACallback; train/relora.h): before each step that follows
+  // a multiple of jagged_restart_steps, the adapters are merged into the base and drawn afresh,
+  // and their AdamW moments pruned by relora_prune_method (magnitude, random or reset) at
+  // relora_prune_ratio (< 0: 0.9, or 0.999 for reset).
+  bool relora = false;
+  std::string relora_prune_method = "magnitude";
+  double relora_prune_ratio = -1;
+  // Axolotl's jagged learning-rate restarts (engine/optimizer.h LrSchedule), with ReLoRA or alone:
+  // the period (0: off), and the re-warmup and anneal steps (0 or less: Axolotl's 10 and 1).
+  int64_t jagged_restart_steps = 0;
+  int64_t jagged_restart_warmup_steps = 0, jagged_restart_anneal_steps = 0;
 
   // Preference training (Axolotl's rl; train/preference_loss.h): "" (supervised), dpo, ipo or simpo
   // on the pairs of preference datasets (io/preference.h), orpo on ORPO's (io/orpo.h), or kto on

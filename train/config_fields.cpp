@@ -415,10 +415,14 @@ std::vector<ConfigField> make_fields() {
          return "{every_n_layers: " + std::to_string(c.gradient_checkpointing_every_n_layers) + "}";
        }},
   };
-  // PEFT's further options stand with the adapters' keys, after lora_target_linear.
-  const auto linear = std::find_if(rows.begin(), rows.end(), [](const ConfigField& f) { return f.name == "lora_target_linear"; });
-  std::vector<ConfigField> peft = peft_rows(adapters);
-  rows.insert(linear + 1, std::make_move_iterator(peft.begin()), std::make_move_iterator(peft.end()));
+  // Rows defined beside their feature, each group placed after a key of its section.
+  auto insert_after = [&rows](const char* key, std::vector<ConfigField> more) {
+    const auto at = std::find_if(rows.begin(), rows.end(), [key](const ConfigField& f) { return f.name == key; });
+    rows.insert(at + 1, std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  };
+  insert_after("lora_target_linear", peft_rows(adapters));
+  insert_after("merge_lora", relora_rows(adapters));
+  insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
   std::vector<ConfigField> rest = {
       number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,

@@ -189,6 +189,11 @@ struct ModelOverride {
   Where where;
 };
 std::vector<ModelOverride> model_config_overrides(const YAML::Node& n, const Where& w);
+// ReLoRA's keys (adapters) and the jagged restarts' (training), and check_relora's cross-key rules
+// (train/config_relora.cpp).
+std::vector<ConfigField> relora_rows(const char* section);
+std::vector<ConfigField> jagged_restart_rows(const char* section);
+void check_relora(const TrainConfig& c, const Where& w);
 // PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).
 std::vector<ConfigField> peft_rows(const char* section);
 // The attention keys (train/config_attention.cpp): each records its choice in ReadContext::attention,

@@ -37,7 +37,7 @@ const Unsupported kUnsupported[] = {
     {"eval_sequence_len", "test_datasets at another length than sequence_len are not built: unset it (eval "
                           "examples are cut as training ones)"},
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
-    {"relora_steps", "ReLoRA is not built"},
+    {"relora_steps", "Axolotl's older ReLoRA key: relora: true with jagged_restart_steps"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
@@ -47,8 +47,6 @@ const Unsupported kUnsupported[] = {
     {"reward_model", "reward-model training is not built: causal LM only"},
     {"process_reward_model", "reward-model training is not built: causal LM only"},
     // Axolotl 0.19's schema (the sweep of its keys that change training, not built here).
-    {"relora", "ReLoRA is not built"},
-    {"jagged_restart_steps", "jagged learning-rate restarts (ReLoRA's schedule) are not built"},
     {"shrink_embeddings", "shrinking embed_tokens and lm_head to the tokenizer's size is not built"},
     {"reinit_weights", "a fresh init of base_model's architecture is not built: give a preset with its shape keys"},
     {"trainer_cls", "a custom Python Trainer class cannot run here"},

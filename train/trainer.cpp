@@ -192,7 +192,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (c.lr_scheduler == "constant") warmup = 0;  // HF's constant schedule has none
   const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
   schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
-              k.num_cycles, k.power, k.lr_end, k.timescale, c.lr_quadratic_warmup};
+              k.num_cycles, k.power, k.lr_end, k.timescale, c.lr_quadratic_warmup, c.jagged_restart_steps,
+              c.jagged_restart_warmup_steps > 0 ? c.jagged_restart_warmup_steps : 10,  // Axolotl's `or` defaults
+              c.jagged_restart_anneal_steps > 0 ? c.jagged_restart_anneal_steps : 1,
+              c.cosine_min_lr_ratio > 0 ? c.cosine_min_lr_ratio : 0.001};
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention;
@@ -352,6 +355,7 @@ TrainResult Trainer::Impl::run() {
   while (state.step < total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
+    if (c.relora) restart_relora();
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward

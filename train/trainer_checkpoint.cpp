@@ -78,14 +78,14 @@ std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key
 
 std::vector<TensorEntry> Trainer::Impl::weight_table() const {
   std::vector<TensorEntry> out;
-  for (const ParamRef& p : params)
+  for (const ParamRef& p : checkpointed_weights())
     out.push_back({p.name, sharded_optimizer ? DType::f32 : p.tensor->dtype(), p.tensor->shape()});
   return out;
 }
 
 void Trainer::Impl::export_weights(const TensorSink& put) {
   if (!sharded_optimizer) {
-    for (const ParamRef& p : params) put(p.name, *p.tensor);
+    for (const ParamRef& p : checkpointed_weights()) put(p.name, *p.tensor);
     return;
   }
   // The master, not the compute copy (bf16 on a GPU): a checkpoint resumes from what AdamW updates.
@@ -254,7 +254,7 @@ void Trainer::Impl::load_weights(TensorFileReader& model_file) {
   // holds the whole model. ZeRO-1/2: each rank takes its master slices of each weight, and the
   // whole compute copy gets the saved value in its dtype, which is what casting and gathering the
   // master slices gives.
-  for (const ParamRef& p : params) {
+  for (const ParamRef& p : checkpointed_weights()) {
     const Shape& shape = p.tensor->shape();
     if (sharded_weights) {
       sharded_weights->keep_slice(p.tensor, [&](int64_t begin, int64_t count) {
@@ -318,6 +318,13 @@ void Trainer::Impl::export_final_model() {
     }, c.output_dir, forward.compute_dtype, ids);
     say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
         tokenizer_files(c.output_dir));
+    return;
+  }
+  if (c.relora) {  // as Axolotl ends a ReLoRA run: the base with every period's adapters merged
+    if (!comm.is_main()) return;
+    save_merged_model(*model, c.output_dir, forward.compute_dtype, ids);
+    say("exported the model with its ReLoRA adapters merged to {} (config.json, {} safetensors{})\n", c.output_dir,
+        dtype, tokenizer_files(c.output_dir));
     return;
   }
   if (frozen_shards && c.merge_lora) {

@@ -84,6 +84,9 @@ struct Trainer::Impl {
   // gradients, any a waiting layer got from the data-parallel reduction (zeros) is dropped.
   int64_t lisa_drawn_at = -1;  // the interval start of the current draw
   void apply_lisa();
+  void restart_relora();  // ReLoRA's merge, redraw and pruning, when this step begins a period
+  // What a checkpoint's model.bin holds: the trained tensors, and with ReLoRA the merged base.
+  std::vector<ParamRef> checkpointed_weights() const;
   void drop_waiting_gradients();
   // ZeRO-3's sharded start-up: every base weight drawn from the seed or read from base_model
   // alone, on the host, into `keep`, which keeps this rank's slices; sets sharded_start_rise.

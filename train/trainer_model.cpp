@@ -10,6 +10,7 @@
 #include "model/peft_adapter.h"
 #include "train/lisa.h"
 #include "train/optimizer_groups.h"
+#include "train/relora.h"
 #include "train/trainer_impl.h"
 #include "train/unfrozen_parameters.h"
 
@@ -163,6 +164,23 @@ void Trainer::Impl::apply_lisa() {
   std::string names;
   for (int64_t layer : active) names += (names.empty() ? "" : ", ") + std::to_string(layer);
   say("LISA: from step {}, layers {} train (of {})\n", start + 1, names, config.model.num_hidden_layers);
+}
+
+void Trainer::Impl::restart_relora() {
+  const TrainConfig& c = config;
+  if (state.step == 0 || state.step % c.jagged_restart_steps != 0) return;
+  const float ratio = relora_prune_ratio(c.relora_prune_method, c.relora_prune_ratio);
+  const double zeroed = relora_restart(*model, *optimizer, c.relora_prune_method, ratio, c.seed, state.step);
+  say("ReLoRA: restart {} before step {}: the adapters merged into the base and drawn afresh; {:.2f}% of the "
+      "optimizer state zero ({} pruning at {})\n", state.step / c.jagged_restart_steps, state.step + 1, 100.0 * zeroed,
+      c.relora_prune_method, ratio);
+}
+
+std::vector<ParamRef> Trainer::Impl::checkpointed_weights() const {
+  std::vector<ParamRef> out = params;
+  if (config.relora)  // the merged base weights, which base_model no longer gives
+    for (const ParamRef& p : model->adapted_base_weights()) out.push_back(p);
+  return out;
 }
 
 void Trainer::Impl::drop_waiting_gradients() {
