@@ -59,6 +59,9 @@ void LlamaModel::draw_weights(uint64_t seed, const WeightSink& sink) {
     std::normal_distribution<float> dist(0.0f, config_.initializer_range);
     std::vector<float> v(shape_numel(w.shape));
     for (float& x : v) x = dist(rng);
+    // transformers' _init_weights zeroes nn.Embedding's padding_idx row (config.json's pad_token_id).
+    if (w.ref.name == "model.embed_tokens.weight" && config_.pad_token_id >= 0)
+      std::fill_n(v.begin() + config_.pad_token_id * w.shape[1], w.shape[1], 0.0f);
     sink(w.ref, Tensor::from_floats(v, w.shape));
   }
 }

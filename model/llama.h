@@ -93,7 +93,8 @@ class LlamaModel {
   // The seed's initial weights, one at a time, on the host, into `sink`. One random stream runs
   // through the weights in base_weights()' order (norms draw nothing), so every weight gets the
   // same values whether it is kept whole, sliced or quantised; each value is freed after `sink`
-  // returns.
+  // returns. As transformers' _init_weights: N(0, initializer_range), norms 1, and the embedding's
+  // pad_token_id row (nn.Embedding's padding_idx) zero.
   void draw_weights(uint64_t seed, const WeightSink& sink);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;

@@ -529,7 +529,7 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
   // Axolotl 0.19 keys that change training and are not built: one line each, naming the key.
-  for (const char* key : {"shrink_embeddings: true\n", "reinit_weights: true\n", "use_eaft: true\n",
+  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "use_eaft: true\n",
                           "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +

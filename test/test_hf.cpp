@@ -309,6 +309,20 @@ TEST_CASE("llm_train starts from an exported directory and exports its final mod
     CHECK(exported.read(p.name, DType::f32).to_floats() == p.tensor->to_floats());
   }
 
+  // Axolotl's reinit_weights: the directory's architecture, fresh weights (the workspace's seed 7,
+  // as that preset would draw them), none of its tensors read.
+  Workspace fresh("hf_reinit");
+  r = run_train(fresh.config("max_steps: 1\nwarmup_steps: 2\nreinit_weights: true\n") + " --base_model " + dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "reinit_weights: " + dir + "'s architecture with fresh weights drawn from seed 7"));
+  CHECK(!contains(r.output, "base_model: loaded"));
+  LlamaModel seeded(shape, Device::cpu(), 7);
+  SafetensorsDir redrawn(fresh.out());
+  for (const ParamRef& p : seeded.parameters()) {
+    CAPTURE(p.name);
+    CHECK(redrawn.read(p.name, DType::f32).to_floats() == p.tensor->to_floats());
+  }
+
   // A model shape that contradicts the files is refused at start, naming the tensor.
   r = run_train(ws.config("max_steps: 1\n") + " --base_model " + dir + " --intermediate_size 48");
   CHECK(r.exit_code == 2);
@@ -372,6 +386,10 @@ TEST_CASE("pad_token_id: the embedding row transformers' padding_idx freezes get
   c.hidden_size = 16, c.intermediate_size = 32, c.num_hidden_layers = 1, c.num_attention_heads = 2;
   c.num_key_value_heads = 1, c.tie_word_embeddings = false, c.pad_token_id = 5;
   LlamaModel model(c, Device::cpu(), 3);
+  // Drawn as transformers' _init_weights draws nn.Embedding(padding_idx=5): that row zero.
+  const std::vector<float> drawn = model.parameters().front().tensor->to_floats();
+  CHECK(std::all_of(drawn.begin() + 5 * 16, drawn.begin() + 6 * 16, [](float x) { return x == 0.0f; }));
+  CHECK(std::any_of(drawn.begin() + 4 * 16, drawn.begin() + 5 * 16, [](float x) { return x != 0.0f; }));
   save_hf_model(model, dir.path.string(), DType::f32, kByteIds);
   CHECK(read_hf_config(dir.file("config.json")).pad_token_id == 5);
   const Tensor ids = Tensor::from_ints({5, 7, 5, 9}, {1, 4}), positions = Tensor::from_ints({0, 1, 2, 3}, {1, 4});

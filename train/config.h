@@ -29,6 +29,9 @@ struct TrainConfig {
   std::string revision_of_model;
   LlamaConfig model;  // the preset or config.json, then any HF field given directly
   bool base_model_is_preset() const { return llama_preset(base_model).has_value(); }
+  // Axolotl's reinit_weights: base_model's architecture (and tokenizer) with fresh weights drawn
+  // as transformers' from_config draws them (our draws), not its safetensors.
+  bool reinit_weights = false;
   // Axolotl's tokenizer_config: a tiktoken ranks file, resolved from the path given (or from
   // base_model when that is a directory holding one). Empty: the byte tokenizer.
   std::string tokenizer_config;

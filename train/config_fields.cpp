@@ -55,6 +55,8 @@ std::vector<ConfigField> make_fields() {
        "the model's preset, or an HF directory (config.json + safetensors; or a hub id already in the local "
        "HF cache) to start from",
        read_base_model, [](const TrainConfig& c) { return yaml_string(c.base_model); }},
+      flag("reinit_weights", model, MEMBER(reinit_weights),
+           "base_model's architecture with freshly drawn weights (N(0, initializer_range), norms 1, the pad row 0)"),
       integer("hidden_size", model, MEMBER(model.hidden_size), 1, kMaxWidth, "model width"),
       integer("intermediate_size", model, MEMBER(model.intermediate_size), 1, kMaxWidth,
               "SwiGLU MLP width"),
@@ -319,12 +321,6 @@ std::vector<ConfigField> make_fields() {
        "sparse fine-tuning as Axolotl's LLMCompressorPlugin: the targeted weights keep their starting zeros (masks "
        "re-applied after every step)",
        read_llmcompressor, write_llmcompressor},
-      integer("lisa_n_layers", training, MEMBER(lisa_n_layers), 1, 1 << 20,
-              "LISA: how many decoder layers train at a time (with lisa_step_interval), drawn as Axolotl draws them"),
-      integer("lisa_step_interval", training, MEMBER(lisa_step_interval), 1, kNoMax,
-              "LISA: the steps between draws of the layers that train"),
-      {"lisa_layers_attribute", training, "model.layers", "LISA: where the layers are (Llama's model.layers, the default)",
-       [](ReadContext&, const YAML::Node& n, const Where& w) { read_choice(n, w, {"model.layers"}); }, nullptr},
       {"qat", training, "a map {activation_dtype: int8, weight_dtype: int4, group_size, fake_quant_after_n_steps}",
        "quantisation-aware training as Axolotl's (torchao): every linear layer and lm_head compute with int8 inputs "
        "per token and int4 weights per group, fake-quantised, from step fake_quant_after_n_steps on",
@@ -423,6 +419,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("lora_target_linear", peft_rows(adapters));
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
+  insert_after("llmcompressor", lisa_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
   std::vector<ConfigField> rest = {
       number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,

@@ -156,6 +156,7 @@ void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_model_quantization_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.
+std::vector<ConfigField> lisa_rows(const char* section);
 void check_lisa(const TrainConfig& c, const Where& n_layers, const Where& interval);
 // `llmcompressor:` (train/config_llmcompressor.cpp): its recipe's ConstantPruningModifier
 // targets; check_llmcompressor refuses, at `w`, what sparse fine-tuning does not combine with.

@@ -1,9 +1,23 @@
-// defines: check_lisa (LISA's keys against the rest of a config; train/lisa.h)
+// defines: lisa_rows, check_lisa (LISA's keys, and their rules against the rest of a config;
+// train/lisa.h)
 #include <string>
 
+#include "train/config_field_builders.h"
 #include "train/config_fields.h"
 
 namespace llm {
+using namespace field_builders;
+
+std::vector<ConfigField> lisa_rows(const char* section) {
+  return {
+      integer("lisa_n_layers", section, MEMBER(lisa_n_layers), 1, 1 << 20,
+              "LISA: how many decoder layers train at a time (with lisa_step_interval), drawn as Axolotl draws them"),
+      integer("lisa_step_interval", section, MEMBER(lisa_step_interval), 1, kNoMax,
+              "LISA: the steps between draws of the layers that train"),
+      {"lisa_layers_attribute", section, "model.layers", "LISA: where the layers are (Llama's model.layers, the default)",
+       [](ReadContext&, const YAML::Node& n, const Where& w) { read_choice(n, w, {"model.layers"}); }, nullptr},
+  };
+}
 
 // LISA freezes and thaws whole decoder layers of a full fine-tuning run, with AdamW's
 // per-parameter step counts (engine/optimizer.h); Axolotl runs it when both keys are set.

@@ -48,7 +48,6 @@ const Unsupported kUnsupported[] = {
     {"process_reward_model", "reward-model training is not built: causal LM only"},
     // Axolotl 0.19's schema (the sweep of its keys that change training, not built here).
     {"shrink_embeddings", "shrinking embed_tokens and lm_head to the tokenizer's size is not built"},
-    {"reinit_weights", "a fresh init of base_model's architecture is not built: give a preset with its shape keys"},
     {"trainer_cls", "a custom Python Trainer class cannot run here"},
     {"dataset_shard_num", "keeping one shard of the datasets is not built"},
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},

@@ -31,7 +31,7 @@ void Trainer::Impl::build_model() {
   // from base_model's weights too.
   const bool partly_frozen = !c.unfrozen_parameters.empty();
   const bool load_base = (resumed_from.empty() || adapter || partly_frozen || !c.pruning_targets.empty()) &&
-                         !c.base_model_is_preset();
+                         !c.base_model_is_preset() && !c.reinit_weights;
   // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
   // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
@@ -43,6 +43,8 @@ void Trainer::Impl::build_model() {
     if (load_base) {
       const int64_t loaded = load_hf_weights(*model, c.base_model, vocabulary_growth());
       say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
+    } else if (c.reinit_weights && !c.base_model_is_preset()) {
+      say("reinit_weights: {}'s architecture with fresh weights drawn from seed {}\n", c.base_model, c.seed);
     }
   }
   if (partly_frozen) {
