@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "model/hf_config.h"
 #include "test/config_fixture.h"
 #include "test/llama_config_check.h"
 #include "train/config_fields.h"
@@ -45,7 +46,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_offload); SAME(gradient_checkpointing_every_n_layers);
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
-  SAME(adapter); SAME(reinit_weights); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
+  SAME(adapter); SAME(reinit_weights); SAME(base_model_config); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
   SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha); SAME(data.max_prompt_len);
@@ -178,6 +179,13 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(t.tokenizer_config == model);
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
+  fs::create_directories(s.dir / "model dir: #4");  // base_model_config: a directory with config.json
+  LlamaConfig shape = *llama_preset("tiny");
+  shape.num_hidden_layers = 3;
+  s.write("model dir: #4/config.json", hf_config_json(shape, DType::f32, {256, 257}));
+  const TrainConfig other_shape = parse("base_model_config: '" + (s.dir / "model dir: #4").string() + "'\n");
+  CHECK(other_shape.model.num_hidden_layers == 3);
+  check_round_trip(other_shape);
   TrainConfig b = parse(
       "base_model: llama3-1b\nrope_scaling: null\ntie_word_embeddings: false\nwarmup_ratio: 0.3\n"
       "eval_steps: 7\nsave_steps: 14\nsample_packing: true\nflash_attention: true\n"

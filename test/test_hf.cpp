@@ -273,6 +273,16 @@ TEST_CASE("base_model as an HF directory: config.json gives the model, YAML fiel
   CHECK(again.base_model == dir);
   check_same_llama_config(again.model, c.model);
 
+  // Axolotl's base_model_config: that directory's config.json (and tokenizer, this one has none)
+  // over a preset's or base_model's shape; the weights would still be base_model's.
+  TrainConfig other = parse_config("base_model: tiny\nbase_model_config: " + dir + "\n" + data, "cfg.yaml");
+  CHECK(other.base_model == "tiny");
+  CHECK(other.base_model_config == dir);
+  check_same_llama_config(other.model, read_hf_config(dir + "/config.json"));
+  check_same_llama_config(parse_config(config_to_yaml(other), "saved.yaml").model, other.model);
+  CHECK(contains(error_of([&] { parse_config("base_model_config: " + ws.dir.string() + "\n" + data, "cfg.yaml"); }),
+                 "cfg.yaml:1: base_model_config: expected an HF model directory holding config.json"));
+
   // A relative directory is found beside the config file.
   write_file((ws.dir / "cfg.yaml").string(), "base_model: base\n" + data);
   CHECK(load_config((ws.dir / "cfg.yaml").string()).base_model == (ws.dir / "base").string());

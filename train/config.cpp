@@ -146,9 +146,10 @@ void Parser::validate() {
   if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
     fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));
   std::error_code ec;
-  // With no tokenizer_config, an HF model directory's own tokenizer, when it ships one.
-  if (c.tokenizer_config.empty() && fs::is_directory(c.base_model, ec))
-    c.tokenizer_config = find_bpe_tokenizer(c.base_model).value_or("");
+  // With no tokenizer_config, an HF model directory's own tokenizer (base_model_config's first, as Axolotl).
+  if (const std::string& dir = c.base_model_config.empty() ? c.base_model : c.base_model_config;
+      c.tokenizer_config.empty() && fs::is_directory(dir, ec))
+    c.tokenizer_config = find_bpe_tokenizer(dir).value_or("");
   resolve_chat_templates(c);
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",

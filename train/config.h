@@ -32,6 +32,10 @@ struct TrainConfig {
   // Axolotl's reinit_weights: base_model's architecture (and tokenizer) with fresh weights drawn
   // as transformers' from_config draws them (our draws), not its safetensors.
   bool reinit_weights = false;
+  // Axolotl's base_model_config: the HF directory whose config.json (and, without
+  // tokenizer_config, tokenizer) the run takes instead of base_model's; the weights stay
+  // base_model's. Empty: base_model's own.
+  std::string base_model_config;
   // Axolotl's tokenizer_config: a tiktoken ranks file, resolved from the path given (or from
   // base_model when that is a directory holding one). Empty: the byte tokenizer.
   std::string tokenizer_config;

@@ -55,6 +55,9 @@ std::vector<ConfigField> make_fields() {
        "the model's preset, or an HF directory (config.json + safetensors; or a hub id already in the local "
        "HF cache) to start from",
        read_base_model, [](const TrainConfig& c) { return yaml_string(c.base_model); }},
+      {"base_model_config", model, "an HF model directory", "Axolotl's: its config.json (and tokenizer) instead of "
+       "base_model's; the weights stay base_model's", read_base_model_config,
+       [](const TrainConfig& c) { return yaml_string(c.base_model_config); }},
       flag("reinit_weights", model, MEMBER(reinit_weights),
            "base_model's architecture with freshly drawn weights (N(0, initializer_range), norms 1, the pad row 0)"),
       integer("hidden_size", model, MEMBER(model.hidden_size), 1, kMaxWidth, "model width"),

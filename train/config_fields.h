@@ -125,6 +125,7 @@ std::string write_lr_groups(const TrainConfig& c);
 // other name); lora_model_dir's hub id at main.
 void read_revision(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_base_model_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_model_dir(ReadContext& ctx, const YAML::Node& n, const Where& w);
 

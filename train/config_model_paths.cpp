@@ -1,4 +1,4 @@
-// defines: read_revision, read_base_model, read_tokenizer_config, read_lora_model_dir (the keys
+// defines: read_revision, read_base_model, read_base_model_config, read_tokenizer_config, read_lora_model_dir (the keys
 // naming a model's files: a preset, a local directory, or a hub id in the local HF cache)
 #include <filesystem>
 #include <optional>
@@ -64,6 +64,14 @@ void read_base_model(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   if (!is_hf_model_dir(dir)) fail(w, expected, describe(n));
   c.base_model = dir;
   c.model = read_hf_config((fs::path(dir) / kHfConfigFile).string());
+}
+
+void read_base_model_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const std::string expected = "an HF model directory holding config.json or a hub id in the local HF cache";
+  const std::string dir = local_or_cached(ctx, n, w, expected, model_revision(ctx));
+  if (!is_hf_model_dir(dir)) fail(w, expected, describe(n));
+  ctx.config.base_model_config = dir;
+  ctx.config.model = read_hf_config((fs::path(dir) / kHfConfigFile).string());
 }
 
 void read_tokenizer_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
