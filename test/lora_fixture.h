@@ -1,6 +1,6 @@
-// The small model and LoRA settings test_lora and test_qlora share: a 2-layer Llama with GQA and
-// untied embeddings, LoRA (r 4, alpha 8) on every linear layer, and random B matrices so that
-// A's gradient is not zero.
+// The small model and LoRA settings test_lora, test_lora_peft and test_qlora share: a 2-layer
+// Llama with GQA and untied embeddings, LoRA (r 4, alpha 8) on every linear layer, and random B
+// matrices so that A's gradient is not zero.
 #pragma once
 #include <cstring>
 

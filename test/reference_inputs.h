@@ -1,6 +1,6 @@
 // The inputs of a transformers reference fixture (tools/make_hf_reference.py): reference.json's
-// token ids as our model takes them, with the targets shifted as HF shifts labels. Used by
-// test_hf and test_lora.
+// token ids as our model takes them, with the targets shifted as HF shifts labels. Used by the
+// suites held to transformers' numbers (test_hf, test_lora_peft, test_qlora, test_qat, test_fp8).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

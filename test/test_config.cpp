@@ -91,29 +91,6 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
                   "cfg.yaml:3: rope_scaling: expected low_freq_factor < high_freq_factor"));
 }
 
-// Axolotl sets HF config.json fields under model_config (a top-level rope_scaling is an error
-// there); here they are the same fields as the top-level keys.
-TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level keys") {
-  const TrainConfig c = parse(
-      "base_model: llama3-1b\nmodel_config:\n  rope_scaling: {rope_type: llama3, factor: 16}\n"
-      "  max_position_embeddings: 16384\n  use_cache: false\n  attention_dropout: 0.0\n");
-  const TrainConfig top = parse("base_model: llama3-1b\nrope_scaling: {rope_type: llama3, factor: 16}\n"
-                                "max_position_embeddings: 16384\n");
-  CHECK(c.model.rope.factor == 16.0f);
-  CHECK(c.model.max_position_embeddings == 16384);
-  CHECK(config_to_yaml(c) == config_to_yaml(top));
-  CHECK(c.unknown_keys.empty());
-  CHECK(error_with("model_config: {rope_scaling: {rope_type: yarn, factor: 4}}\n") ==
-        "cfg.yaml:3: model_config.rope_scaling.rope_type: expected one of llama3, got 'yarn'");
-  CHECK(error_with("model_config: {hidden_act: gelu}\n") ==
-        "cfg.yaml:3: model_config.hidden_act: expected silu (activations other than SwiGLU's silu are not built), got gelu");
-  CHECK(starts_with(error_with("model_config: {sliding_window: 4096}\n"),
-                    "cfg.yaml:3: model_config.sliding_window: expected one of the Llama config fields llm_train models ("));
-  CHECK(error_with("rope_theta: 10000\nmodel_config: {rope_theta: 20000}\n") ==
-        "cfg.yaml:4: model_config.rope_theta: expected each field once (in model_config, or as rope_theta), got both");
-  CHECK(error_with("model_config: 3\n") == "cfg.yaml:3: model_config: expected a map of HF config.json fields, got 3");
-}
-
 TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got") {
   CHECK(error_with("max_steps: many\n") ==
         "cfg.yaml:3: max_steps: expected an integer >= 1, got 'many'");
@@ -523,45 +500,11 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // other schemes stop in test_qat, llmcompressor's other modifiers in test_constant_pruning).
   for (const char* key : {"diffusion: {noise_schedule: cosine}\n", "pretraining_dataset: [{path: x}]\n"})
     CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
-  // DoRA is built, for adapters only (test_lora holds it to PEFT).
+  // DoRA is built, for adapters only (test_lora_peft holds it to PEFT).
   CHECK(error_with("peft_use_dora: true\n") == "cfg.yaml:3: peft_use_dora: expected adapter: lora or qlora with it, got no adapter");
   // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
   CHECK(error_with("loraplus_lr_ratio: 16\n") ==
         "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
-  // Axolotl 0.19 keys that change training and are not built: one line each, naming the key.
-  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "use_eaft: true\n",
-                          "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
-                          "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
-    CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
-                                       ": not supported, ") == 0, key);
-  CHECK(parse("model_type: LlamaForCausalLM\nuse_eaft: false\n").unknown_keys == std::vector<std::string>{"model_type", "use_eaft"});
-  // PEFT's options whose one built value is its default, and the inits built.
-  const std::string adapter = "adapter: lora\nlora_target_linear: true\n";
-  CHECK(error_with(adapter + "peft_init_lora_weights: pissa\n") ==
-        "cfg.yaml:5: peft_init_lora_weights: expected true, false or gaussian (PEFT's other inits, pissa, olora, eva, "
-        "corda, loftq, orthogonal, ..., are not built), got 'pissa'");
-  CHECK(parse(adapter + "peft_init_lora_weights: false\n").lora.init == "false");
-  CHECK(error_with(adapter + "peft_autocast_adapter_dtype: false\n") ==
-        "cfg.yaml:5: peft_autocast_adapter_dtype: expected true (adapters train in f32; kept in bf16 is not built), got false");
-  CHECK(error_with(adapter + "peft_layers_pattern: [h]\n") ==
-        "cfg.yaml:5: peft_layers_pattern: expected layers (Llama's block list), got a list");
-  // HF's best-model keys: eval_loss, lower better, is the one metric built.
-  CHECK(error_with("greater_is_better: true\n") == "cfg.yaml:3: greater_is_better: expected false (a lower eval_loss is better), got true");
-  CHECK(error_with("metric_for_best_model: accuracy\n") ==
-        "cfg.yaml:3: metric_for_best_model: expected one of loss, eval_loss, got 'accuracy'");
-  CHECK(parse("load_best_model_at_end: true\nmetric_for_best_model: loss\ngreater_is_better: false\n").load_best_model_at_end);
-  // PEFT's rank and alpha patterns (test_lora holds them to PEFT): adapters only, valid patterns,
-  // positive values.
-  CHECK(error_with("lora_rank_pattern: {q_proj: 16}\n") ==
-        "cfg.yaml:3: lora_rank_pattern: expected adapter: lora or qlora with it, got no adapter");
-  const std::string lora = "adapter: lora\nlora_target_linear: true\n";
-  CHECK(error_with(lora + "lora_rank_pattern: {q_proj: 0}\n") ==
-        "cfg.yaml:5: lora_rank_pattern.q_proj: expected an integer in [1, 1048576], got 0");
-  CHECK(error_with(lora + "lora_alpha_pattern: {'(q_proj': 4}\n").rfind(
-            "cfg.yaml:5: lora_alpha_pattern.(q_proj: expected a regular expression of module names as the key, got '(q_proj' (",
-            0) == 0);
-  CHECK(error_with(lora + "lora_alpha_pattern: [q_proj]\n") ==
-        "cfg.yaml:5: lora_alpha_pattern: expected a map {module-name pattern: alpha}, got a list");
 }
 
 TEST_CASE("chat datasets: the top-level chat_template is the default; older field spellings") {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes test/data/peft_reference, PEFT's own LoRA on transformers' Llama, for test_lora.
+"""Writes test/data/peft_reference, PEFT's own LoRA on transformers' Llama, for test_lora_peft.
 
 Base: test/data/hf_reference/untied_gqa2. LoraConfig r 4, alpha 8, all seven linear layers,
 lm_head in modules_to_save; A and B random (init_lora_weights=False), the saved lm_head moved
@@ -16,7 +16,7 @@ lora_alpha_pattern) below, two patterns naming one module in each, so their orde
 test/data/peft_reference/rank_patterns).
 Needs torch, transformers, peft:
   tools/make_peft_reference.py [--out DIR] [--dora] [--layers N ...] [--pattern REGEX] [--rank-patterns]
-(test_lora's pattern: 'model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj')
+(test_lora_peft's pattern: 'model\.layers\.(0\.self_attn\.(q|v)|1\.mlp\.(up|down))_proj')
 """
 import argparse, json, os
 import peft, torch, transformers
@@ -33,7 +33,7 @@ a = ap.parse_args()
 if a.out == ap.get_default("out") and (a.dora or a.layers or a.pattern or a.rank_patterns):
     a.out = os.path.join(a.out, "dora" if a.dora else "layers" if a.layers else "pattern" if a.pattern
                          else "rank_patterns")
-# test_lora's copy of these: the first key matching a module's name wins.
+# test_lora_peft's copy of these: the first key matching a module's name wins.
 rank_pattern = {"model.layers.1.self_attn.q_proj": 2, "q_proj": 8, "down_proj": 6} if a.rank_patterns else {}
 alpha_pattern = {r"(up|down)_proj": 3, r"layers\.0\..*": 16} if a.rank_patterns else {}
 torch.manual_seed(0)
