@@ -24,6 +24,7 @@ const SpeedOnly kSpeedOnly[] = {
     {"dpo_use_logits_to_keep", "TRL's logits for the completion tokens only (here only rows with a target reach lm_head)"},
     {"fp8_enable_fsdp_float8_all_gather", "torchao's fp8 all-gather of FSDP's weights (here ZeRO gathers in the compute dtype)"},
     {"precompute_ref_log_probs", "TRL's reference log-likelihoods computed once before training (for rl here they always are)"},
+    {"relora_cpu_offload", "ReLoRA's merges done on the CPU (here a restart merges where the weights are)"},
 };
 
 }  // namespace
