@@ -58,7 +58,7 @@ Target peft_adapter_config_target() {
   auto dict = with_json({"peft_type", "LORA", "task_type", "CAUSAL_LM", "r", "lora_alpha", "lora_dropout",
                                "target_modules", "modules_to_save", "use_rslora", "use_dora", "fan_in_fan_out",
                                "lora_bias", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                               "down_proj", "lm_head", "all-linear"});
+                               "down_proj", "lm_head", "all-linear", "rank_pattern", "alpha_pattern", "init_lora_weights"});
   return {"peft_adapter_config", "peft_adapter_config", dict,
           [](const std::string& scratch) {
             std::unique_ptr<LlamaModel> saved = adapter_model(1);
