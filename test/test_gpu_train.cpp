@@ -1,5 +1,6 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
-// curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's, KTO's and SimPO's 20 steps too, also at head_dim 64 with flash attention,
+// curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's, KTO's and SimPO's 20 steps too (and
+// QLoRA's, qat's, fp8's and ReLoRA's), also at head_dim 64 with flash attention,
 // where the tensor-core attention kernels run (the variant chosen on the device, then v3 and v2 by
 // LLM_ATTENTION_KERNEL); two GPU runs with the same seed give identical losses. Without a CUDA
 // device it says so and exits 77 (skipped).
@@ -156,4 +157,15 @@ TEST_CASE("fp8: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 
   std::vector<double> cpu = train("gpu_fp8_cpu", "cpu", "false", " --fp8 true");
   check_tracks(train("gpu_fp8_f32", "cuda", "false", " --fp8 true"), cpu, 1e-2);
   check_tracks(train("gpu_fp8_bf16", "cuda", "true", " --fp8 true"), cpu, 5e-2);
+}
+
+// ReLoRA (train/relora.h): its merges into the GPU's base (bf16 there with bf16), redraws and
+// moment pruning (a host round trip) every 10 steps, under the jagged schedule. The magnitude
+// pruning's threshold moves with the last bits of the moments, so f32 gets qat's 1e-2.
+TEST_CASE("ReLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
+  const std::string relora = " --adapter lora --lora_target_linear true --relora true --jagged_restart_steps 10"
+                             " --jagged_restart_warmup_steps 2";
+  std::vector<double> cpu = train("gpu_relora_cpu", "cpu", "false", relora);
+  check_tracks(train("gpu_relora_f32", "cuda", "false", relora), cpu, 1e-2);
+  check_tracks(train("gpu_relora_bf16", "cuda", "true", relora), cpu, 5e-2);
 }
