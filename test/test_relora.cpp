@@ -3,6 +3,8 @@
 // at their steps, each merging the period's adapters into the base, checkpoints that keep the
 // merged base, an exact resume across a restart (two ranks), the merged export, the refusals.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cmath>
+
 #include "engine/optimizer.h"
 #include "io/safetensors.h"
 #include "test/train_fixture.h"
@@ -47,6 +49,13 @@ TEST_CASE("ReLoRA's magnitude pruning: torch.quantile's threshold bit for bit, v
   CHECK(prune_moment(pruned, "magnitude", 0.9f, 0) == 900);
   for (size_t i = 0; i < v.size(); i++) CHECK((pruned[i] == 0.0f || pruned[i] == v[i]));
   CHECK(magnitude_threshold({3.0f, -1.0f, 2.0f}, 0.9f) == 0x1.666666p+1f);
+  // NaN in, NaN out (torch.quantile's): nothing compares above it, so every value is multiplied by
+  // 0 as torch's mask does (a NaN stays NaN, a negative value becomes -0).
+  CHECK(std::isnan(magnitude_threshold({3.0f, std::nanf(""), 2.0f}, 0.9f)));
+  std::vector<float> broken = {-3.0f, std::nanf(""), 2.0f};
+  CHECK(prune_moment(broken, "magnitude", 0.9f, 0) == 2);
+  CHECK(std::signbit(broken[0]));
+  CHECK(std::isnan(broken[1]));
   // random / reset: each value zeroed with probability ratio, a function of the seed.
   std::vector<float> a = v, b = v;
   const int64_t zeros = prune_moment(a, "random", 0.9f, 11);

@@ -12,6 +12,8 @@ namespace llm {
 float magnitude_threshold(const std::vector<float>& values, float ratio) {
   std::vector<float> sorted(values.size());
   for (size_t i = 0; i < values.size(); i++) sorted[i] = std::fabs(values[i]);
+  // torch.quantile of anything holding NaN is NaN (and NaNs would break the sort's ordering).
+  if (std::any_of(sorted.begin(), sorted.end(), [](float v) { return std::isnan(v); })) return std::nanf("");
   std::sort(sorted.begin(), sorted.end());
   // torch keeps q as the input's dtype (f32) but takes its rank in double: q x (n - 1).
   const double rank = static_cast<double>(ratio) * static_cast<double>(sorted.size() - 1);
@@ -27,11 +29,11 @@ int64_t prune_moment(std::vector<float>& values, const std::string& method, floa
   if (method == "magnitude") {
     if (values.empty() || values.size() > kQuantileLimit) return std::count(values.begin(), values.end(), 0.0f);
     const float threshold = magnitude_threshold(values, ratio);
-    for (float& v : values)
-      if (!(std::fabs(v) > threshold)) v = 0.0f;
+    for (float& v : values)  // as torch's tensor.mul_(mask): -0 for a negative value, NaN stays NaN
+      if (!(std::fabs(v) > threshold)) v *= 0.0f;
   } else {
     for (size_t i = 0; i < values.size(); i++)
-      if (!(uniform01(seed, static_cast<int64_t>(i)) > ratio)) values[i] = 0.0f;
+      if (!(uniform01(seed, static_cast<int64_t>(i)) > ratio)) values[i] *= 0.0f;
   }
   return std::count(values.begin(), values.end(), 0.0f);
 }

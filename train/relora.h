@@ -17,8 +17,8 @@ namespace llm {
 // f32): Axolotl's magnitude_pruning_ threshold.
 float magnitude_threshold(const std::vector<float>& values, float ratio);
 
-// Axolotl's reset_optimizer on one moment: "magnitude" zeroes every value with |v| <= the ratio
-// quantile of |v| (tensors over 2^24 values are left as they are: torch.quantile refuses them and
+// Axolotl's reset_optimizer on one moment: "magnitude" zeroes (multiplies by 0, as its mask does)
+// every value with |v| <= the ratio quantile of |v| (tensors over 2^24 values are left as they are: torch.quantile refuses them and
 // Axolotl skips them); "random" and "reset" zero each value with probability `ratio`, drawn from
 // `seed` (torch.rand's distribution, our draws). Returns how many values are zero after it.
 int64_t prune_moment(std::vector<float>& values, const std::string& method, float ratio, uint64_t seed);
