@@ -43,12 +43,18 @@ void check_tracks(const std::vector<double>& gpu, const std::vector<double>& cpu
     CHECK(std::fabs(gpu[i] - cpu[i]) <= rel * std::fabs(cpu[i]));
   }
 }
+
+// 50 steps with `keys` on the CPU (f32), then on the GPU in f32 and in bf16: the GPU's losses
+// track the CPU's within f32_rel and 5e-2 (relative). Workspaces gpu_<name>_cpu, _f32, _bf16.
+void check_gpu_tracks_cpu(const std::string& name, const std::string& keys, double f32_rel) {
+  const std::vector<double> cpu = train("gpu_" + name + "_cpu", "cpu", "false", keys);
+  check_tracks(train("gpu_" + name + "_f32", "cuda", "false", keys), cpu, f32_rel);
+  check_tracks(train("gpu_" + name + "_bf16", "cuda", "true", keys), cpu, 5e-2);
+}
 }  // namespace
 
 TEST_CASE("50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
-  std::vector<double> cpu = train("gpu_ref_cpu", "cpu", "false");
-  check_tracks(train("gpu_f32", "cuda", "false"), cpu, 1e-3);
-  check_tracks(train("gpu_bf16", "cuda", "true"), cpu, 5e-2);
+  check_gpu_tracks_cpu("ref", "", 1e-3);
 }
 
 // The test model's head_dim is 8, which the tensor-core kernels do not take; these keys make it 64.
@@ -80,9 +86,7 @@ TEST_CASE("two GPU runs with the same seed give identical losses") {
 TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
   const std::string qlora = " --adapter qlora --load_in_4bit true --lora_r 4 --lora_target_linear true"
                             " --learning_rate 0.01";
-  std::vector<double> cpu = train("gpu_qlora_cpu", "cpu", "false", qlora);
-  check_tracks(train("gpu_qlora_f32", "cuda", "false", qlora), cpu, 1e-3);
-  check_tracks(train("gpu_qlora_bf16", "cuda", "true", qlora), cpu, 5e-2);
+  check_gpu_tracks_cpu("qlora", qlora, 1e-3);
 }
 
 // rl: dpo / kto / simpo / orpo: the per-sequence log-likelihood op (its CUDA scale_rows and
@@ -146,17 +150,13 @@ int main(int argc, char** argv) {
 // CPU within 1e-2 here.
 TEST_CASE("qat: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
   const std::string qat = " --qat '{activation_dtype: int8, weight_dtype: int4, group_size: 32}'";
-  std::vector<double> cpu = train("gpu_qat_cpu", "cpu", "false", qat);
-  check_tracks(train("gpu_qat_f32", "cuda", "false", qat), cpu, 1e-2);
-  check_tracks(train("gpu_qat_bf16", "cuda", "true", qat), cpu, 5e-2);
+  check_gpu_tracks_cpu("qat", qat, 1e-2);
 }
 
 // fp8: every block linear but block 0's q_proj on fp8-cast operands (cuda/cuda_fake_quantize.cu's
 // device-side amax and cast); rounding to fp8 codes parts two f32 runs now and then, as for qat.
 TEST_CASE("fp8: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
-  std::vector<double> cpu = train("gpu_fp8_cpu", "cpu", "false", " --fp8 true");
-  check_tracks(train("gpu_fp8_f32", "cuda", "false", " --fp8 true"), cpu, 1e-2);
-  check_tracks(train("gpu_fp8_bf16", "cuda", "true", " --fp8 true"), cpu, 5e-2);
+  check_gpu_tracks_cpu("fp8", " --fp8 true", 1e-2);
 }
 
 // ReLoRA (train/relora.h): its merges into the GPU's base (bf16 there with bf16), redraws and
@@ -165,7 +165,5 @@ TEST_CASE("fp8: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 
 TEST_CASE("ReLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
   const std::string relora = " --adapter lora --lora_target_linear true --relora true --jagged_restart_steps 10"
                              " --jagged_restart_warmup_steps 2";
-  std::vector<double> cpu = train("gpu_relora_cpu", "cpu", "false", relora);
-  check_tracks(train("gpu_relora_f32", "cuda", "false", relora), cpu, 1e-2);
-  check_tracks(train("gpu_relora_bf16", "cuda", "true", relora), cpu, 5e-2);
+  check_gpu_tracks_cpu("relora", relora, 1e-2);
 }
