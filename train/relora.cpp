@@ -45,12 +45,13 @@ float relora_prune_ratio(const std::string& method, double configured) {
 
 double relora_restart(LlamaModel& model, Optimizer& optimizer, const std::string& method, float ratio, uint64_t seed,
                       int64_t step) {
-  model.merge_and_redraw_adapters(mix_seed(seed, static_cast<uint64_t>(step)));
+  const uint64_t restart_seed = mix_seed(seed, static_cast<uint64_t>(step));
+  model.merge_and_redraw_adapters(restart_seed);
   int64_t zeros = 0, total = 0, index = 0;
   // AdamW hands out its moments themselves (engine/optimizer.h import_state): pruned in place.
   optimizer.export_state([&](const std::string&, const Tensor& moment) {
     std::vector<float> values = moment.to_floats();
-    zeros += prune_moment(values, method, ratio, mix_seed(mix_seed(seed, static_cast<uint64_t>(step)), ++index));
+    zeros += prune_moment(values, method, ratio, mix_seed(restart_seed, ++index));
     total += static_cast<int64_t>(values.size());
     Tensor target = moment;
     target.copy_from(Tensor::from_floats(values, moment.shape()));
