@@ -53,13 +53,16 @@ std::string LoraConfig::pattern_matches_other_module(int64_t num_layers) const {
   return "";
 }
 
+bool pattern_key_matches(const std::string& key, const std::string& name) {
+  return std::regex_match(name, std::regex("(.*\\.)?(" + key + ")"));
+}
+
 namespace {
-// PEFT's get_pattern_key: the first key (in the given order) matching `name` at its end, after
-// nothing or a dot.
+// PEFT's get_pattern_key: the first key (in the given order) that names `name`.
 template <typename Value>
 const Value* pattern_value(const std::vector<std::pair<std::string, Value>>& patterns, const std::string& name) {
   for (const auto& [key, value] : patterns)
-    if (std::regex_match(name, std::regex("(.*\\.)?(" + key + ")"))) return &value;
+    if (pattern_key_matches(key, name)) return &value;
   return nullptr;
 }
 }  // namespace
@@ -80,11 +83,10 @@ std::vector<std::string> LoraConfig::unmatched_patterns(int64_t num_layers) cons
   for (const auto& [key, value] : alpha_pattern) keys.push_back(key);
   std::vector<std::string> unmatched;
   for (const std::string& key : keys) {
-    const std::regex pattern("(.*\\.)?(" + key + ")");
     bool matched = false;
     for (int64_t i = 0; i < num_layers && !matched; i++)
       for (int k = 0; k < kNumLinear && !matched; k++)
-        matched = adapts(i, k) && std::regex_match(linear_module_name(i, k), pattern);
+        matched = adapts(i, k) && pattern_key_matches(key, linear_module_name(i, k));
     if (!matched && std::find(unmatched.begin(), unmatched.end(), key) == unmatched.end()) unmatched.push_back(key);
   }
   return unmatched;

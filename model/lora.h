@@ -72,6 +72,11 @@ struct LoraConfig {
   std::string pattern_matches_other_module(int64_t num_layers) const;
 };
 
+// Whether a rank_pattern / alpha_pattern key names module `name`, as PEFT's get_pattern_key
+// matches it: re.match(rf"(.*\.)?({key})$", name). A key that is no valid regular expression
+// throws std::regex_error.
+bool pattern_key_matches(const std::string& key, const std::string& name);
+
 // The HF name of linear `kind` in block `layer`: model.layers.3.self_attn.q_proj.
 std::string linear_module_name(int64_t layer, int kind);
 

@@ -12,7 +12,7 @@ namespace {
 // A pattern map's key: a module-name pattern that must compile, as PEFT's re.match would.
 std::string read_module_pattern(const std::string& key, const Where& w) {
   try {
-    std::regex check("(.*\\.)?(" + key + ")");
+    pattern_key_matches(key, "");  // compiles the key as matching it does
   } catch (const std::regex_error& e) {
     fail(w, "a regular expression of module names as the key", "'" + key + "' (" + e.what() + ")");
   }
