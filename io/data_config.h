@@ -130,6 +130,10 @@ struct DataConfig {
   // shuffles the merged dataset once at preparation; with per-epoch shuffles that changes nothing).
   bool curriculum_sampling = false;
   bool shuffle_merged_datasets = true;
+  // HF's dataloader_drop_last: each epoch's last training rows that fill no whole micro-batch on
+  // every rank are dropped; else served as torch and accelerate serve them (io/dataset.h,
+  // DataLoader). Packed rows are always dropped so, as Axolotl's multipack sampler does.
+  bool dataloader_drop_last = false;
 };
 
 }  // namespace llm

@@ -233,27 +233,29 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
 }
 
 DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows,
-                       RowLayout layout, int64_t micro_batch_size, uint64_t seed, int rank,
-                       int world_size, RowOrder order, int64_t length_group_batch)
+                       RowLayout layout, int64_t micro_batch_size, uint64_t seed, LoaderOptions options)
     : data_(std::move(data)),
       rows_(std::move(rows)),
       layout_(layout),
       micro_batch_size_(micro_batch_size),
       seed_(seed),
-      rank_(rank),
-      world_size_(world_size),
-      row_order_(order),
-      length_group_batch_(length_group_batch) {
-  if (!data_ || micro_batch_size <= 0 || rank < 0 || rank >= world_size || length_group_batch <= 0)
+      options_(options) {
+  const int64_t world = options_.world_size;
+  if (!data_ || micro_batch_size <= 0 || options_.rank < 0 || options_.rank >= world ||
+      options_.length_group_batch <= 0)
     throw std::invalid_argument(
         "DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world, length_group_batch > 0");
-  batches_per_epoch_ = static_cast<int64_t>(rows_.size()) / micro_batch_size_ / world_size_;
+  const int64_t n = static_cast<int64_t>(rows_.size()), B = micro_batch_size_;
+  batches_per_epoch_ = options_.drop_last ? n / B / world
+                       : world == 1       ? (n + B - 1) / B                     // the last one smaller
+                                          : (n + B * world - 1) / (B * world);  // even batches
+  if (n == 0) throw UserError("the datasets give no training rows; expected at least one example");
   if (batches_per_epoch_ == 0)
-    throw UserError("the datasets give " + std::to_string(rows_.size()) +
-                    " training rows of at most sequence_len " + std::to_string(layout_.sequence_len) +
-                    " tokens, fewer than micro_batch_size " + std::to_string(micro_batch_size) +
-                    " x " + std::to_string(world_size) +
-                    " ranks; expected a smaller micro_batch_size or more data");
+    throw UserError("the datasets give " + std::to_string(n) + " training rows of at most sequence_len " +
+                    std::to_string(layout_.sequence_len) + " tokens, fewer than micro_batch_size " +
+                    std::to_string(B) + " x " + std::to_string(world) +
+                    " ranks, and dataloader_drop_last drops them all; expected a smaller micro_batch_size, "
+                    "more data or no dataloader_drop_last");
 }
 
 void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& lengths, int64_t batch) {
@@ -279,16 +281,29 @@ RowOrder row_order(const DataConfig& config) {
   return config.shuffle_merged_datasets ? RowOrder::fixed_shuffle : RowOrder::as_given;
 }
 
+LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch) {
+  return {rank, world_size, row_order(config), length_group_batch, config.dataloader_drop_last || config.sample_packing};
+}
+
 const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
   if (order_epoch_ != epoch) {
     order_.resize(rows_.size());
     std::iota(order_.begin(), order_.end(), 0);
-    const bool per_epoch = row_order_ == RowOrder::shuffled_per_epoch || row_order_ == RowOrder::length_grouped;
-    if (row_order_ != RowOrder::as_given) shuffle_seeded(order_, seed_, per_epoch ? epoch : 0);
-    if (row_order_ == RowOrder::length_grouped) {
+    const RowOrder kind = options_.order;
+    const bool per_epoch = kind == RowOrder::shuffled_per_epoch || kind == RowOrder::length_grouped;
+    if (kind != RowOrder::as_given) shuffle_seeded(order_, seed_, per_epoch ? epoch : 0);
+    if (kind == RowOrder::length_grouped) {
       std::vector<int64_t> lengths(rows_.size());
       for (size_t r = 0; r < rows_.size(); r++) lengths[r] = row_length(*data_, rows_[r]);
-      group_by_length(order_, lengths, length_group_batch_);
+      group_by_length(order_, lengths, options_.length_group_batch);
+    }
+    // Even batches on several ranks: the order goes on with its first world x B rows, cycled.
+    const int64_t n = static_cast<int64_t>(rows_.size()), world = options_.world_size;
+    const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
+    if (world > 1 && served > n) {
+      const int64_t first = std::min(n, world * micro_batch_size_);
+      order_.reserve(static_cast<size_t>(served));
+      for (int64_t i = 0; n + i < served; i++) order_.push_back(order_[i % first]);
     }
     order_epoch_ = epoch;
   }
@@ -298,9 +313,10 @@ const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
 Batch DataLoader::batch_at(int64_t epoch, int64_t index) {
   if (epoch < 0 || index < 0 || index >= batches_per_epoch_)
     throw std::out_of_range("DataLoader::batch_at: no such batch on this rank");
-  const int64_t global = index * world_size_ + rank_;
-  Batch batch = make_batch(*data_, rows_, epoch_order(epoch).data() + global * micro_batch_size_,
-                           micro_batch_size_, layout_);
+  const int64_t global = index * options_.world_size + options_.rank, begin = global * micro_batch_size_;
+  const std::vector<int64_t>& order = epoch_order(epoch);
+  Batch batch = make_batch(*data_, rows_, order.data() + begin,
+                           std::min<int64_t>(micro_batch_size_, static_cast<int64_t>(order.size()) - begin), layout_);
   batch.epoch = epoch;
   batch.index = index;
   return batch;

@@ -122,17 +122,29 @@ RowOrder row_order(const DataConfig& config);
 // the longest of all swapped to the front so the first batch shows the peak memory at once.
 void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& lengths, int64_t batch);
 
+// Which of the rows a DataLoader serves, and in what order.
+struct LoaderOptions {
+  int rank = 0, world_size = 1;
+  RowOrder order = RowOrder::shuffled_per_epoch;
+  int64_t length_group_batch = 1;  // the batch HF groups lengths by (micro_batch_size x gradient
+                                   // accumulation) for RowOrder::length_grouped
+  bool drop_last = false;          // HF's dataloader_drop_last (see DataLoader)
+};
+// `config`'s training rows on rank `rank` of `world_size`: row_order's order, and the last rows
+// dropped with dataloader_drop_last or sample_packing (Axolotl's multipack sampler drops them).
+LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch);
+
 // Micro-batches of training rows. Each epoch's order comes from (seed, epoch) alone, so a batch
 // never depends on how many were drawn before it. Global batch g of an epoch holds rows
-// order[g B, g B + B); rank r of `world_size` takes g % world_size == r, and every rank gets the
-// same count (leftover rows and batches are dropped).
+// order[g B, g B + B); rank r of `world_size` takes g % world_size == r. An epoch's last rows that
+// fill no whole batch on every rank are, with drop_last, dropped; else served as torch and
+// accelerate serve them: one rank gets a last, smaller batch; several ranks get as many whole
+// batches each, the epoch's order continuing from its first world_size x B rows (cycled when
+// fewer) to fill them, as accelerate's even_batches.
 class DataLoader {
  public:
-  // length_group_batch: the batch HF groups lengths by (micro_batch_size x gradient accumulation)
-  // for RowOrder::length_grouped.
   DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows, RowLayout layout,
-             int64_t micro_batch_size, uint64_t seed, int rank = 0, int world_size = 1,
-             RowOrder order = RowOrder::shuffled_per_epoch, int64_t length_group_batch = 1);
+             int64_t micro_batch_size, uint64_t seed, LoaderOptions options = {});
 
   int64_t num_batches_per_epoch() const { return batches_per_epoch_; }  // on this rank
   Batch next();  // the batch at the cursor; the cursor moves on (into the next epoch at the end)
@@ -148,13 +160,11 @@ class DataLoader {
   RowLayout layout_;
   int64_t micro_batch_size_;
   uint64_t seed_;
-  int rank_, world_size_;
-  RowOrder row_order_;
-  int64_t length_group_batch_;
+  LoaderOptions options_;
   int64_t batches_per_epoch_;
   DataCursor cursor_;
   int64_t order_epoch_ = -1;  // the epoch order_ holds
-  std::vector<int64_t> order_;
+  std::vector<int64_t> order_;  // with even batches, continued past the rows (see DataLoader)
 };
 
 // Validation batches: `rows` by length (shortest first; in order among equal lengths),

@@ -348,9 +348,33 @@ TEST_CASE("epoch order: deterministic from (seed, epoch), different across epoch
         std::vector<int64_t>(epoch0.begin(), epoch0.begin() + 4));
   DataLoader other_seed(data, rows(n), layout(L), 4, 8);
   CHECK(rows_of(other_seed.batch_at(0, 0), L) != rows_of(b.batch_at(0, 0), L));
-  // 42 rows in batches of 4: 10 batches, 2 rows dropped each epoch.
-  CHECK(DataLoader(counting_data(42, L), rows(42), layout(L), 4, 7).num_batches_per_epoch() ==
-        10);
+}
+
+TEST_CASE("an epoch's last rows: a smaller last batch (torch's), or dropped with dataloader_drop_last") {
+  const int64_t L = 4, n = 42;
+  auto data = counting_data(n, L);
+  DataLoader kept(data, rows(n), layout(L), 4, 7);
+  LoaderOptions dropping;
+  dropping.drop_last = true;
+  DataLoader dropped(data, rows(n), layout(L), 4, 7, dropping);
+  CHECK(kept.num_batches_per_epoch() == 11);  // 10 of 4 rows and 1 of 2
+  CHECK(dropped.num_batches_per_epoch() == 10);
+  for (int64_t epoch = 0; epoch < 2; epoch++) {
+    std::vector<int64_t> seen;
+    for (int64_t b = 0; b < 11; b++) {
+      const Batch batch = kept.next();
+      CHECK(batch.inputs.shape()[0] == (b < 10 ? 4 : 2));
+      for (int64_t w : rows_of(batch, L)) seen.push_back(w);
+      if (b < 10) CHECK(rows_of(batch, L) == rows_of(dropped.batch_at(epoch, b), L));
+    }
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == iota_windows(n));  // every row once an epoch
+  }
+  CHECK(kept.cursor() == DataCursor{2, 0});
+  CHECK(loader_options(DataConfig(), 0, 1, 1).drop_last == false);
+  DataConfig packed;
+  packed.sample_packing = true;  // Axolotl's multipack sampler drops them whatever the key says
+  CHECK(loader_options(packed, 0, 1, 1).drop_last == true);
 }
 
 TEST_CASE("curriculum_sampling: one fixed order every epoch, the datasets' own or one shuffle") {
@@ -368,11 +392,11 @@ TEST_CASE("curriculum_sampling: one fixed order every epoch, the datasets' own o
       for (int64_t w : rows_of(loader.batch_at(epoch, b), L)) out.push_back(w);
     return out;
   };
-  DataLoader as_given(data, rows(n), layout(L), 3, 7, 0, 1, RowOrder::as_given);
+  DataLoader as_given(data, rows(n), layout(L), 3, 7, {0, 1, RowOrder::as_given});
   CHECK(epoch_rows(as_given, 0) == iota_windows(n));
   CHECK(epoch_rows(as_given, 3) == iota_windows(n));
   // fixed_shuffle: the per-epoch shuffle's first epoch, then the same again.
-  DataLoader fixed(data, rows(n), layout(L), 3, 7, 0, 1, RowOrder::fixed_shuffle);
+  DataLoader fixed(data, rows(n), layout(L), 3, 7, {0, 1, RowOrder::fixed_shuffle});
   DataLoader shuffled(data, rows(n), layout(L), 3, 7);
   CHECK(epoch_rows(fixed, 0) == epoch_rows(shuffled, 0));
   CHECK(epoch_rows(fixed, 1) == epoch_rows(shuffled, 0));
@@ -402,7 +426,7 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
   const int64_t L = 4, n = 48;
   auto data = counting_data(n, L);
   DataLoader single(data, rows(n), layout(L), 3, 11);
-  DataLoader rank0(data, rows(n), layout(L), 3, 11, 0, 2), rank1(data, rows(n), layout(L), 3, 11, 1, 2);
+  DataLoader rank0(data, rows(n), layout(L), 3, 11, {0, 2}), rank1(data, rows(n), layout(L), 3, 11, {1, 2});
   CHECK(single.num_batches_per_epoch() == 16);
   CHECK(rank0.num_batches_per_epoch() == 8);
   for (int64_t epoch = 0; epoch < 2; epoch++) {
@@ -416,8 +440,38 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
     }
     CHECK(seen.size() == static_cast<size_t>(n));
   }
-  // Ranks always draw the same number of batches: 17 global batches give 5 each.
-  CHECK(DataLoader(data, rows(34), layout(L), 2, 11, 1, 3).num_batches_per_epoch() == 5);
+  // Ranks always draw as many batches, each whole: with dataloader_drop_last 17 global batches
+  // give 5 each; without, accelerate's even batches give 6 each, the epoch's order going on with
+  // its first 3 x 2 rows.
+  CHECK(DataLoader(data, rows(34), layout(L), 2, 11, {1, 3, RowOrder::shuffled_per_epoch, 1, true})
+            .num_batches_per_epoch() == 5);
+  std::vector<DataLoader> ranks;
+  for (int r = 0; r < 3; r++) ranks.emplace_back(data, rows(34), layout(L), 2, 11, LoaderOptions{r, 3});
+  DataLoader one(data, rows(34), layout(L), 6, 11);  // one rank's batch g: the three ranks' batch g
+  for (int64_t b = 0; b < 6; b++) {
+    std::vector<int64_t> global;
+    for (DataLoader& rank : ranks) {
+      REQUIRE(rank.num_batches_per_epoch() == 6);
+      const std::vector<int64_t> w = rows_of(rank.batch_at(0, b), L);
+      CHECK(w.size() == 2);
+      global.insert(global.end(), w.begin(), w.end());
+    }
+    const std::vector<int64_t> expected = rows_of(one.batch_at(0, b), L);
+    if (b < 5) CHECK(global == expected);
+    else {  // rows 30..33 of the order, then its rows 0 and 1 again
+      CHECK(std::vector<int64_t>(global.begin(), global.begin() + 4) == expected);
+      const std::vector<int64_t> first = rows_of(one.batch_at(0, 0), L);
+      CHECK(std::vector<int64_t>(global.begin() + 4, global.end()) == std::vector<int64_t>(first.begin(), first.begin() + 2));
+    }
+  }
+  // Fewer rows than the ranks' first batches: they are cycled to fill every rank's.
+  std::vector<int64_t> served;
+  for (int r = 0; r < 3; r++) {
+    DataLoader rank(data, rows(4), layout(L), 2, 11, LoaderOptions{r, 3});
+    REQUIRE(rank.num_batches_per_epoch() == 1);
+    for (int64_t w : rows_of(rank.batch_at(0, 0), L)) served.push_back(w);
+  }
+  CHECK(std::vector<int64_t>(served.begin() + 4, served.end()) == std::vector<int64_t>(served.begin(), served.begin() + 2));
   std::vector<Batch> e0 = eval_batches(*data, rows(7), layout(L), 2, 0, 2);
   std::vector<Batch> e1 = eval_batches(*data, rows(7), layout(L), 2, 1, 2);
   REQUIRE(e0.size() == 2);
@@ -572,9 +626,12 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
             .find("test.yaml: val_set_size: 1 takes 1 of the 1 examples") == 0);
   auto data = counting_data(3, 8);
-  CHECK(error_of([&] { DataLoader(data, rows(3), layout(8), 4, 1); })
-            .find("3 training rows of at most sequence_len 8 tokens, fewer than micro_batch_size 4") !=
-        std::string::npos);
+  LoaderOptions dropping;
+  dropping.drop_last = true;
+  CHECK(error_of([&] { DataLoader(data, rows(3), layout(8), 4, 1, dropping); })
+            .find("3 training rows of at most sequence_len 8 tokens, fewer than micro_batch_size 4 x 1 ranks, "
+                  "and dataloader_drop_last drops them all") != std::string::npos);
+  CHECK(DataLoader(data, rows(3), layout(8), 4, 1).num_batches_per_epoch() == 1);
   // Nothing fits: every example longer than sequence_len is dropped, and the message says so.
   config.val_set_size = 0;
   config.datasets = {{dir.write("a.jsonl", "{\"instruction\": \"long\", \"output\": \"x\"}\n"), "alpaca"}};

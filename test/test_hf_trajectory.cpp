@@ -208,8 +208,8 @@ TEST_CASE("logging_steps 3: each record the mean loss of its steps, the last ste
   check_trajectory("untied", "", c.at("steps"), settings);
 }
 
-// The linear schedule with warmup_ratio 0.25 of 10 steps: ceil(2.5) = 3 warmup steps, as the
-// Trainer rounds a warmup given as a ratio.
+// The linear schedule with warmup_ratio 0.25 of 10 steps: int(2.5) = 2 warmup steps, as Axolotl
+// hands the ratio to the Trainer (whose own ratio would round up).
 TEST_CASE("linear schedule, warmup_ratio: the Trainer's lr, loss and grad_norm at every step") {
   const json f = fixture(), c = f.at("cases").at("linear_ratio");
   json settings = f.at("settings");
@@ -258,6 +258,17 @@ TEST_CASE("epochs that end inside an accumulation: the Trainer's steps, a short 
   json settings = f.at("settings");
   settings.erase("max_steps");
   const std::string epochs = "num_epochs: " + c.at("num_epochs").dump() + "\n";
+  check_trajectory("untied", epochs, c.at("steps"), settings, "train[:" + c.at("examples").dump() + "]");
+}
+
+// 15 rows in micro-batches of 2 without dataloader_drop_last (HF's default): each epoch ends with
+// a micro-batch of one row, which the Trainer keeps, in a step with one whole micro-batch besides.
+TEST_CASE("an epoch's last, smaller micro-batch (no dataloader_drop_last): the Trainer's steps") {
+  const json f = fixture(), c = f.at("cases").at("partial_batch");
+  json settings = f.at("settings");
+  settings.erase("max_steps");
+  const std::string epochs = "num_epochs: " + c.at("num_epochs").dump() + "\n";
+  REQUIRE(c.at("steps").size() == 8);
   check_trajectory("untied", epochs, c.at("steps"), settings, "train[:" + c.at("examples").dump() + "]");
 }
 

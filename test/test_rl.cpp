@@ -292,6 +292,12 @@ TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, a
                          "lora_target_linear: true\nlora_model_dir: " + kTrajectory + "/lora_init\n");
 }
 
+// 7 pairs in micro-batches of 2 (no dataloader_drop_last): each epoch's second step holds a whole
+// micro-batch and one of a single pair, each micro-batch's mean weighing the same, as TRL's.
+TEST_CASE("rl: dpo with an epoch's smaller last micro-batch: TRL's mean of the micro-batches' means") {
+  check_case(kDpo, "dpo_partial", "rl: dpo\nrl_beta: 0.1\n", "", "pairs_7.jsonl");
+}
+
 // Two ranks of one pair each per micro-batch hold the pairs one rank of two does: the same steps.
 TEST_CASE("rl: dpo on 2 ranks: the pair losses averaged over ranks, the same trajectory") {
   check_case(kDpo, "dpo", "rl: dpo\nrl_beta: 0.1\nmicro_batch_size: 1\n", mpirun(2));

@@ -9,7 +9,7 @@ each sequence's log-likelihood is the sum of log_softmax(logits)[next token] ove
 the reference is a frozen copy of the starting model (LoRA: the same model with its adapters
 disabled, TRL's choice when no ref_model is given), run beside the policy on every batch rather
 than precomputed; dropout is off (TRL's disable_dropout). The loss of a micro-batch is the mean
-over its pairs, divided by the accumulation steps (model_accepts_loss_kwargs False); AdamW
+over its pairs, divided by the step's micro-batches (model_accepts_loss_kwargs False); AdamW
 (torch), gradients clipped at max_grad_norm, a constant learning rate.
 Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sampling):
   dpo        full fine-tuning, loss_type sigmoid, beta 0.1
@@ -31,15 +31,18 @@ Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sa
              the sft term the chosen tokens' mean NLL as RPO's (id 0 left out), its rewards 0
   dpo_mix    loss_type [sigmoid, ipo], loss_weights [0.7, 0.3]: ipo among them averages every term's
              log-likelihoods; the rewards weighted as the losses (TRL's sum over terms)
+  dpo_partial  dpo on the first 7 pairs (OUT/pairs_7.jsonl): each epoch's second step holds a
+             whole micro-batch and one of a single pair, which the Trainer keeps (no
+             dataloader_drop_last), each micro-batch's mean loss weighing the same
 Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
 (before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
-logps/chosen, logps/rejected (means over the step's pairs), and with rpo_alpha, cpo_alpha or an sft
+logps/chosen, logps/rejected (the means of the step's micro-batches' means over their pairs), and with rpo_alpha, cpo_alpha or an sft
 term nll_loss (the mean over the step's micro-batches).
 
 Run from the repository root (needs torch, transformers, peft):
   tools/make_dpo_reference.py [--out test/data/dpo_reference]
 Reads test/data/hf_trajectory/untied (the model) and lora_init; writes OUT/pairs.jsonl (type
-chatml.prompt_pairs rows), OUT/pairs_nul.jsonl and OUT/trajectory.json.
+chatml.prompt_pairs rows), OUT/pairs_nul.jsonl, OUT/pairs_7.jsonl and OUT/trajectory.json.
 """
 import argparse
 import copy
@@ -115,6 +118,15 @@ def sequence_logps(model, sequences):
     return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1)
 
 
+def step_batches(pairs):
+    """Each of the STEPS steps' micro-batches as the Trainer serves `pairs` in file order: MICRO_BATCH
+    pairs each, an epoch's last one smaller when MICRO_BATCH does not divide the pairs (no
+    dataloader_drop_last), an epoch's last step taking the micro-batches left; then the next epoch."""
+    micro = [pairs[i:i + MICRO_BATCH] for i in range(0, len(pairs), MICRO_BATCH)]
+    epoch = [micro[i:i + ACCUMULATION] for i in range(0, len(micro), ACCUMULATION)]
+    return [epoch[s % len(epoch)] for s in range(STEPS)]
+
+
 def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None, simpo_gamma=None,
           cpo_alpha=None, norm_loss=False, loss_weights=None):
     """TRL's DPOTrainer (loss_type sigmoid / ipo, or a list of sigmoid / ipo / sft terms with
@@ -127,12 +139,10 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
     types = loss_type if isinstance(loss_type, list) else [loss_type]
     weights = loss_weights or [1.0] * len(types)
     steps = []
-    for step in range(STEPS):
+    for step, batches in enumerate(step_batches(pairs)):
         opt.zero_grad()
         total, sums, nlls = 0.0, dict.fromkeys(["chosen", "rejected", "acc", "lc", "lr_"], 0.0), []
-        for micro in range(ACCUMULATION):
-            first = (step * ACCUMULATION + micro) * MICRO_BATCH
-            batch = pairs[first:first + MICRO_BATCH]
+        for batch in batches:
             seqs = [p[0] for p in batch] + [p[1] for p in batch]
             logps, counts, nll_sums, nll_counts = sequence_logps(model, seqs)
             if simpo:
@@ -164,18 +174,18 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
                 losses = losses + alpha * nll
             if alpha is not None or "sft" in types:
                 nlls.append(nll.item() if alpha != 0 or not simpo else 0.0)  # CPO's is 0 when its alpha is
-            loss = losses.mean() / ACCUMULATION
+            loss = losses.mean() / len(batches)  # the Trainer: over the micro-batches the step holds
             loss.backward()
             total += loss.item()
             reward_c, reward_r = reward_weight * beta * (pc - rc).detach(), reward_weight * beta * (pr - rr).detach()
-            sums["chosen"] += reward_c.sum().item()
-            sums["rejected"] += reward_r.sum().item()
-            sums["acc"] += (reward_c > reward_r).float().sum().item()
-            sums["lc"] += pc.detach().sum().item()
-            sums["lr_"] += pr.detach().sum().item()
+            sums["chosen"] += reward_c.mean().item()  # TRL stores each micro-batch's means
+            sums["rejected"] += reward_r.mean().item()
+            sums["acc"] += (reward_c > reward_r).float().mean().item()
+            sums["lc"] += pc.detach().mean().item()
+            sums["lr_"] += pr.detach().mean().item()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, SETTINGS["max_grad_norm"]).item()
         opt.step()
-        count = MICRO_BATCH * ACCUMULATION
+        count = len(batches)
         record = {"step": step + 1, "loss": total, "grad_norm": grad_norm,
                   "rewards/chosen": sums["chosen"] / count, "rewards/rejected": sums["rejected"] / count,
                   "rewards/accuracies": sums["acc"] / count,
@@ -244,6 +254,10 @@ def main():
         cases[name] = train(model, lambda: frozen, pairs, types, 0.5, 0.0, loss_weights=weights)
     lora, reference = lora_with_reference(load)
     cases["lora_dpo"] = train(lora, lambda: reference, pairs, "sigmoid", 0.1, 0.0)
+    # 7 pairs: epochs of 2 steps, the second of a whole micro-batch and one of a single pair.
+    write_jsonl(os.path.join(args.out, "pairs_7.jsonl"), rows[:7])
+    model, frozen = load(), load()
+    cases["dpo_partial"] = train(model, lambda: frozen, pairs[:7], "sigmoid", 0.1, 0.0)
     write_fixture(args.out, SETTINGS, cases)
 
 

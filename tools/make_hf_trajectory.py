@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Seventeen cases, one dataset:
+learning_rate per logged step) is recorded. Twenty-five cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -40,9 +40,11 @@ learning_rate per logged step) is recorded. Seventeen cases, one dataset:
   polynomial, inverse_sqrt
                full_tied with these schedules, transformers' defaults (power 1 down to lr_end
                1e-7; timescale the warmup steps)
-  linear_ratio full_tied with the linear schedule and a warmup of 0.25 of the steps (warmup_steps
-               0.25: transformers 5 reads a value below 1 as a ratio, ceil(0.25 x 10) = 3 steps;
-               llm_train's warmup_ratio)
+  partial_batch
+               full_untied on the first 15 rows for 2 epochs without dataloader_drop_last: each
+               epoch's last micro-batch holds one row, its step one whole micro-batch besides
+  linear_ratio full_tied with the linear schedule and warmup_ratio 0.25 as Axolotl hands it on:
+               warmup_steps int(0.25 x 10) = 2 (the Trainer's own ratio would round up to 3)
   qat_untied   full_untied with Axolotl's qat {activation_dtype: int8, weight_dtype: int4,
                group_size: 32}: torchao's quantize_ with Axolotl's QATConfig (every nn.Linear,
                lm_head too, a FakeQuantizedLinear: int8 per-token inputs, int4 weights per group)
@@ -167,12 +169,12 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
     the optimizer make_optimizer(model, args) builds when given, and the schedule
     make_scheduler(optimizer, args) builds (then make_optimizer must be given); returns its log
     and what it decided about the loss."""
-    run = dict(dict(max_steps=STEPS, logging_steps=1), **run)
+    run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True), **run)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=MICRO_BATCH,
             gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
-            report_to="none", use_cpu=True, dataloader_drop_last=True,
+            report_to="none", use_cpu=True,
             train_sampling_strategy="sequential", **dict(SETTINGS, **run))
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
@@ -363,9 +365,6 @@ def main():
     cases["epoch_end"].update(examples=18, num_epochs=2)
     cases["logging_3"] = train(load(args.out, "untied"), rows, logging_steps=3)
     cases["logging_3"].update(logging_steps=3)
-    linear = dict(lr_scheduler_type="linear", warmup_steps=0.25)
-    cases["linear_ratio"] = train(load(args.out, "tied"), rows, **linear)
-    cases["linear_ratio"].update(lr_scheduler="linear", warmup_ratio=0.25)
     scheduler_kwargs = {"cosine_cycles": ("cosine", {"num_cycles": 1.5}),
                         "restarts_2": ("cosine_with_restarts", {"num_cycles": 2}),
                         "polynomial_power": ("polynomial", {"power": 2.0, "lr_end": 1e-5}),
@@ -477,7 +476,25 @@ def fp8_cases(out, rows):
     return {"fp8": train(model, rows)}
 
 
-EXTRA_CASES = {"unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def linear_ratio_cases(out, rows):
+    # Axolotl's builder turns warmup_ratio into warmup_steps int(ratio x total) (and a warmup of 1
+    # into 2) before the Trainer sees it; the Trainer's own ratio would round up instead.
+    ratio = 0.25
+    case = train(load(out, "tied"), rows, lr_scheduler_type="linear", warmup_steps=int(ratio * STEPS))
+    case.update(lr_scheduler="linear", warmup_ratio=ratio)
+    return {"linear_ratio": case}
+
+
+def partial_batch_cases(out, rows):
+    # 15 rows in micro-batches of 2: the Trainer's DataLoader (dataloader_drop_last false, HF's
+    # default and Axolotl's) ends each epoch with a micro-batch of one row, in a step with one
+    # whole micro-batch: 4 steps an epoch.
+    case = train(load(out, "untied"), rows[:15], max_steps=-1, num_train_epochs=2, dataloader_drop_last=False)
+    case.update(examples=15, num_epochs=2)
+    return {"partial_batch": case}
+
+
+EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}
 
 if __name__ == "__main__":

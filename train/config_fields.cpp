@@ -183,26 +183,6 @@ std::vector<ConfigField> make_fields() {
              "examples longer than sequence_len (completion rows are split); raise: stop at the first, naming it"),
       integer("min_sample_len", data, MEMBER(data.min_sample_len), 1, kMaxPositions,
               "examples (and completion chunks) of fewer tokens are dropped, as Axolotl's (unset: 2)"),
-      flag("sample_packing", data, MEMBER(data.sample_packing),
-           "bin-pack whole examples into rows of sequence_len, masked apart"),
-      flag("eval_sample_packing", data, MEMBER(data.eval_sample_packing),
-           "pack the eval examples too (with sample_packing)"),
-      flag("sample_packing_sequentially", data, MEMBER(data.sample_packing_sequentially),
-           "pack rows in the examples' order (next fit), not first-fit decreasing; served so with curriculum_sampling"),
-      flag("group_by_length", data, MEMBER(data.group_by_length),
-           "serve rows of like length together, as HF's LengthGroupedSampler (not with sample_packing)"),
-      flag("pad_to_sequence_len", data, MEMBER(data.pad_to_sequence_len),
-           "pad every row to sequence_len, not to the micro-batch's longest"),
-      flag("dataset_exact_deduplication", data, MEMBER(data.exact_deduplication),
-           "drop examples equal (tokens and labels) to an earlier one; eval ones equal to a training one too"),
-      {"exact_deduplication", data, "true or false", "the name Axolotl's lora-1b-deduplicate-sft.yml gives it",
-       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.exact_deduplication = read_bool(n, w); },
-       nullptr},
-      flag("curriculum_sampling", data, MEMBER(data.curriculum_sampling),
-           "train rows in one fixed order every epoch, not shuffled per epoch"),
-      flag("shuffle_merged_datasets", data, MEMBER(data.shuffle_merged_datasets),
-           "with curriculum_sampling: that order is one seeded shuffle (false: the datasets' own)"),
-
       integer("sequence_len", training, MEMBER(data.sequence_len), 1, kMaxPositions,
               "most tokens per row"),
       flag("auto_find_batch_size", training, MEMBER(auto_find_batch_size),
@@ -419,6 +399,7 @@ std::vector<ConfigField> make_fields() {
     const auto at = std::find_if(rows.begin(), rows.end(), [key](const ConfigField& f) { return f.name == key; });
     rows.insert(at + 1, std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   };
+  insert_after("min_sample_len", sampling_rows(data));
   insert_after("lora_target_linear", peft_rows(adapters));
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));

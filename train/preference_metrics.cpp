@@ -51,6 +51,13 @@ PreferenceMetrics PreferenceMetrics::means() const {
   return m;
 }
 
+PreferenceMetrics PreferenceMetrics::as_one_micro_batch() const {
+  PreferenceMetrics m = means();
+  for (double* count : {&m.pairs, &m.chosen, &m.rejected, &m.kl_terms, &m.nll_terms, &m.odds_pairs})
+    *count = *count > 0 ? 1 : 0;
+  return m;
+}
+
 // In the order of the checkpoint's preference_since_log_<i> keys: the first seven were DPO's (a
 // checkpoint written before a field existed reads it as 0).
 void PreferenceMetrics::to_array(double* out) const {

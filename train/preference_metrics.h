@@ -1,7 +1,8 @@
 // What preference training logs, as TRL logs it, from sums over a logging window (or an
 // evaluation) that ranks reduce and a checkpoint keeps.
 //   dpo / ipo / simpo (per pair): rewards/chosen, rewards/rejected, rewards/accuracies (chosen's
-//     reward above rejected's), rewards/margins, logps/chosen, logps/rejected: means over pairs;
+//     reward above rejected's), rewards/margins, logps/chosen, logps/rejected: the means of the
+//     micro-batches' means over pairs;
 //     nll_loss (with rpo_alpha, simpo's cpo_alpha, and orpo): the mean of the micro-batches' NLL of
 //     their chosen responses (orpo: whole chosen sequences); orpo's log_odds_ratio and
 //     log_odds_chosen: the means over pairs of log sigmoid(z) and z.
@@ -27,6 +28,9 @@ struct PreferenceMetrics {
   void add_kto_row(bool desirable, double policy_logps, const RowLoss& result);
   void add(const PreferenceMetrics& other);
   PreferenceMetrics means() const;  // loss and accuracy per pair, the rest per response or estimate
+  // A micro-batch's sums as its means, each counted once: TRL logs the mean of its micro-batches'
+  // means (dpo / ipo / simpo / orpo), which an epoch's smaller last micro-batch tells apart.
+  PreferenceMetrics as_one_micro_batch() const;
   // The sums as one array, for a reduction over ranks and a checkpoint, and back.
   static constexpr int kFields = 16;
   void to_array(double* out) const;

@@ -63,16 +63,6 @@ std::string format_duration(double seconds) {
                    : fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
-// The step interval of evaluations or saves (0: none but the run's end): eval_steps / save_steps
-// (below 1, HF's share of the total steps, rounded up), else the counts per epoch; with neither
-// and no strategy, Axolotl's default, once an epoch. An explicit "steps" without a count: none.
-int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, int64_t updates_per_epoch,
-                      int64_t total_steps) {
-  if (steps >= 1) return static_cast<int64_t>(steps);
-  if (steps > 0) return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(steps * static_cast<double>(total_steps))));
-  if (per_epoch > 0) return std::max<int64_t>(1, updates_per_epoch / per_epoch);
-  return strategy.empty() ? updates_per_epoch : 0;
-}
 }  // namespace
 
 // A stop point of start-up: every rank passes the same ones in the same order and they agree (the
@@ -167,31 +157,17 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
-                                        c.micro_batch_size, c.seed, comm.rank(), comm.world_size(),
-                                        row_order(c.data), c.micro_batch_size * c.gradient_accumulation_steps);
+                                        c.micro_batch_size, c.seed,
+                                        loader_options(c.data, comm.rank(), comm.world_size(),
+                                                       c.micro_batch_size * c.gradient_accumulation_steps));
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
                              comm.rank(), comm.world_size());
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size, 0, 1).front();
-  // As transformers' Trainer: an epoch's last step takes the micro-batches left when they are
-  // fewer than gradient_accumulation_steps, and no step spans two epochs.
-  const int64_t batches = loader->num_batches_per_epoch(), accumulation = c.gradient_accumulation_steps;
-  updates_per_epoch = (batches + accumulation - 1) / accumulation;
-  total_steps = c.max_steps > 0 ? c.max_steps
-                                : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
-                                                           c.num_epochs * static_cast<double>(updates_per_epoch))));
-  logging_steps = c.logging_steps > 0 ? c.logging_steps
-                                      : std::max<int64_t>(std::min<int64_t>(total_steps / 200, 10), 1);
-  eval_steps = data.split.val.empty()
-                   ? 0 : step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, updates_per_epoch, total_steps);
-  save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, updates_per_epoch, total_steps);  // best: 0
-  load_best = loads_best_model_at_end(c, eval_steps, save_steps);
-  int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
-                   : c.warmup_ratio >= 0 ? static_cast<int64_t>(std::ceil(c.warmup_ratio * total_steps))
-                                         : std::min<int64_t>(total_steps * 3 / 100, 100);
-  if (c.lr_scheduler == "constant") warmup = 0;  // HF's constant schedule has none
+  plan = plan_steps(c, loader->num_batches_per_epoch(), !data.split.val.empty());
+  load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
-  schedule = {c.lr_scheduler, c.learning_rate, warmup, total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
+  schedule = {c.lr_scheduler, c.learning_rate, plan.warmup_steps, plan.total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
               k.num_cycles, k.power, k.lr_end, k.timescale, c.lr_quadratic_warmup, c.jagged_restart_steps,
               c.jagged_restart_warmup_steps > 0 ? c.jagged_restart_warmup_steps : 10,  // Axolotl's `or` defaults
               c.jagged_restart_anneal_steps > 0 ? c.jagged_restart_anneal_steps : 1,
@@ -284,7 +260,7 @@ double Trainer::Impl::accumulate_gradients() {
   std::vector<Batch> micro_batches;
   std::vector<Tensor> targets_host;  // the loss counts targets here, not on the device
   double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
-  // An epoch's last step may take fewer (see updates_per_epoch).
+  // An epoch's last step may take fewer (StepPlan::updates_per_epoch).
   const int64_t count = std::min(c.gradient_accumulation_steps,
                                  loader->num_batches_per_epoch() - loader->cursor().batch);
   for (int64_t micro = 0; micro < count; micro++) {
@@ -352,7 +328,7 @@ TrainResult Trainer::Impl::run() {
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
-  while (state.step < total_steps) {
+  while (state.step < plan.total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
     if (c.relora) restart_relora();
@@ -376,10 +352,10 @@ TrainResult Trainer::Impl::run() {
     result.last_loss = static_cast<float>(step_loss);
     state.loss_since_log += step_loss;
     state.steps_since_log++;
-    const double epoch = static_cast<double>(state.step) / updates_per_epoch;
+    const double epoch = static_cast<double>(state.step) / plan.updates_per_epoch;
     const bool watchdog_stop = loss_watchdog_says_stop();
 
-    if (state.step % logging_steps == 0 || state.step == total_steps) {
+    if (state.step % plan.logging_steps == 0 || state.step == plan.total_steps) {
       const auto loss_to_log = static_cast<float>(state.loss_since_log / state.steps_since_log);
       state.loss_since_log = 0.0;
       state.steps_since_log = 0;
@@ -389,13 +365,13 @@ TrainResult Trainer::Impl::run() {
       double elapsed = std::chrono::duration<double>(now - start).count();
       double tokens_per_s = since > 0 ? tokens_since_log / since : 0.0;  // real tokens, no padding
       tokens_since_log = 0;
-      double eta = elapsed / std::max<int64_t>(1, state.step - first_step) * (total_steps - state.step);
+      double eta = elapsed / std::max<int64_t>(1, state.step - first_step) * (plan.total_steps - state.step);
       AllocatorStats mem = backend(device).allocator().stats();
       const PreferenceMetrics pairs = preference_since_log.means();
       preference_since_log = {};
       say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f})\n",
-                 tty ? "\r\033[K" : "", state.step, total_steps, epoch, loss_to_log,
+                 tty ? "\r\033[K" : "", state.step, plan.total_steps, epoch, loss_to_log,
                  preference() ? " | " + preference_text(pairs, kto()) : "", lr, grad_norm,
                  tokens_per_s, format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0);
@@ -404,13 +380,13 @@ TrainResult Trainer::Impl::run() {
                        preference() ? preference_json(pairs, kto(), "") : "");
       last_log = now;
     } else if (tty) {
-      const int width = 30, done = static_cast<int>(width * state.step / total_steps);
-      say("\r[{}{}] {}/{}", std::string(done, '='), std::string(width - done, ' '), state.step, total_steps);
+      const int width = 30, done = static_cast<int>(width * state.step / plan.total_steps);
+      say("\r[{}{}] {}/{}", std::string(done, '='), std::string(width - done, ' '), state.step, plan.total_steps);
       std::fflush(stdout);
     }
 
     bool improved = false;
-    if (eval_steps > 0 && (state.step % eval_steps == 0 || state.step == total_steps)) {
+    if (plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps)) {
       float eval_loss = 0.0f;
       std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
       if (preference()) {
@@ -437,7 +413,7 @@ TrainResult Trainer::Impl::run() {
     const bool best_save = improved && (c.early_stopping_patience > 0 || c.save_strategy == "best");
     // The checkpoints HF's Trainer writes too; the others (a best, a stop) are ours.
     auto hf_saves = [&](int64_t step) {
-      return (save_steps > 0 && step % save_steps == 0) || (c.save_first_step && step == 1) || step == total_steps;
+      return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) || step == plan.total_steps;
     };
     if (hf_saves(state.step) || best_save || early_stop || watchdog_stop || stop_signal) {
       if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step));

@@ -241,7 +241,7 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
         "continues from its step, but its data order is not the interrupted run's\n", t.path);
   DataCursor cursor{metadata_int(t, "data_epoch", 0), metadata_int(t, "data_batch", 0)};
   if (saved_world != comm.world_size())  // HF's skip: whole steps of this run's epochs
-    cursor = {state.step / updates_per_epoch, state.step % updates_per_epoch * config.gradient_accumulation_steps};
+    cursor = {state.step / plan.updates_per_epoch, state.step % plan.updates_per_epoch * config.gradient_accumulation_steps};
   try {
     loader->set_cursor(cursor);  // within this data's batches per epoch
   } catch (const UserError& e) {

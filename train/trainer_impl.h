@@ -21,6 +21,7 @@
 #include "train/constant_pruning.h"
 #include "train/metrics.h"
 #include "train/preflight.h"
+#include "train/step_plan.h"
 #include "train/trainer.h"
 #include "train/unfrozen_parameters.h"
 
@@ -55,8 +56,7 @@ struct Trainer::Impl {
   Batch eval_filler;  // ZeRO-3: what a rank short of eval batches runs (evaluate())
   ForwardOptions forward;
   LrSchedule schedule;
-  int64_t updates_per_epoch = 0, total_steps = 0;  // an epoch's last step may be short (as the Trainer's)
-  int64_t logging_steps = 1, eval_steps = 0, save_steps = 0;  // 0: only at the end
+  StepPlan plan;
   bool load_best = false;  // HF's load_best_model_at_end, as Axolotl sets it (train/best_model.h)
   TrainerState state;
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line

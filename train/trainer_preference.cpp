@@ -221,23 +221,23 @@ double Trainer::Impl::accumulate_preference_gradients() {
   const int64_t count = std::min(c.gradient_accumulation_steps, loader->num_batches_per_epoch() - loader->cursor().batch);
   std::vector<Batch> micro_batches;
   std::vector<PairSequences> sequences;
-  double counts[2] = {0, 0};  // pairs, tokens
+  double tokens = 0;
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
     if (!kto()) sequences.push_back(pair_sequences(b, split_zero_targets(), orpo()));
-    counts[0] += static_cast<double>(b.rows.size());
-    counts[1] += static_cast<double>(b.num_tokens);
+    tokens += static_cast<double>(b.num_tokens);
   }
-  comm.allreduce_sum(counts, 2);
-  tokens_since_log += counts[1];
-  // The step's loss is the mean over every pair of its micro-batches on every rank (TRL's mean
-  // per micro-batch, averaged over accumulation and ranks, when they hold as many pairs); the
-  // gradient reduction averages over ranks, which the world size undoes.
-  const double weight = counts[0] > 0 ? comm.world_size() / counts[0] : 0.0;
+  comm.allreduce_sum(&tokens, 1);
+  tokens_since_log += tokens;
+  // TRL's loss is the mean over a micro-batch's pairs, and the Trainer averages the step's
+  // micro-batches (an epoch's last one may hold fewer pairs, torch's smaller last batch); the
+  // gradient reduction averages over ranks, whose micro-batches accelerate keeps as many and as full.
+  const double micro_share = 1.0 / static_cast<double>(micro_batches.size());
   const bool every = buckets && buckets->reduces_every_pass();
   PreferenceMetrics step;
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
+    const double weight = micro_share / static_cast<double>(b.rows.size());
     std::vector<float> grads;
     Tensor logps;
     if (kto()) {
@@ -246,7 +246,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
       const PairSequences& s = sequences[micro];
       logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets);
       // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
-      step.add(pair_metrics(b, logps.to_floats(), s.tokens, &grads, weight));
+      step.add(pair_metrics(b, logps.to_floats(), s.tokens, &grads, weight).as_one_micro_batch());
     }
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
@@ -264,18 +264,29 @@ double Trainer::Impl::accumulate_preference_gradients() {
 
 PreferenceMetrics Trainer::Impl::evaluate_preference() {
   NoGradGuard no_grad;
-  PreferenceMetrics m;
+  // TRL logs the mean of the eval batches' means; the Trainer's eval_loss weighs each batch by its
+  // pairs (the last batch may hold fewer).
+  PreferenceMetrics batches, pairs;
   for_each_eval_batch([&](const Batch& b, bool real) {
     const PairSequences s = pair_sequences(b, split_zero_targets(), orpo());
     const std::vector<float> logps =
         pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets).to_floats();
-    if (kto()) m.add(kto_metrics(b, logps, real, nullptr, 0.0));
-    else if (real) m.add(pair_metrics(b, logps, s.tokens, nullptr, 0.0));
+    if (kto()) {
+      batches.add(kto_metrics(b, logps, real, nullptr, 0.0));
+    } else if (real) {
+      const PreferenceMetrics m = pair_metrics(b, logps, s.tokens, nullptr, 0.0);
+      pairs.add(m);
+      batches.add(m.as_one_micro_batch());
+    }
   });
-  double sums[PreferenceMetrics::kFields];
-  m.to_array(sums);
-  comm.allreduce_sum(sums, PreferenceMetrics::kFields);
-  return PreferenceMetrics::from_array(sums).means();
+  constexpr int kFields = PreferenceMetrics::kFields;
+  double sums[2 * kFields];
+  batches.to_array(sums);
+  pairs.to_array(sums + kFields);
+  comm.allreduce_sum(sums, 2 * kFields);
+  PreferenceMetrics out = PreferenceMetrics::from_array(sums).means();
+  if (!kto()) out.loss = PreferenceMetrics::from_array(sums + kFields).means().loss;
+  return out;
 }
 
 }  // namespace llm

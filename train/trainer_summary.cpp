@@ -115,10 +115,10 @@ void Trainer::Impl::print_summary() const {
   if (c.loraplus_lr_ratio > 0)
     say("LoRA+: lora_B and 1-D tensors learn at {} x learning_rate, the rest at learning_rate; no weight decay "
         "(PEFT's loraplus_weight_decay, which Axolotl leaves 0)\n", c.loraplus_lr_ratio);
-  const MemoryPlan plan =
+  const MemoryPlan memory =
       plan_memory(memory_plan_input(c, comm.world_size(), forward.compute_dtype == DType::bf16, device.is_cpu()));
   say("memory plan, per rank (llm_bench memory prints it for other sizes):\n{}",
-      format_memory_plan(plan, static_cast<double>(memory_available), "available on " + device.str()));
+      format_memory_plan(memory, static_cast<double>(memory_available), "available on " + device.str()));
   // FSDP's offload_params is built for what dominates an adapter run's memory, its frozen base
   // under ZeRO-3 (FrozenShards); anywhere else it is not, and the plan above counts the device.
   if (c.offload_params && !frozen_shards)
@@ -131,16 +131,16 @@ void Trainer::Impl::print_summary() const {
     say("optimizer: {}: paging state to host memory is not done here; the same AdamW with {} moments\n",
         c.optimizer, c.optimizer_8bit() ? "8-bit" : "f32");
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
-             total_steps, updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
-             eval_steps ? std::to_string(eval_steps) : "-", save_steps ? std::to_string(save_steps) : "end",
-             logging_steps);
+      plan.total_steps, plan.updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
+      plan.eval_steps ? std::to_string(plan.eval_steps) : "-", plan.save_steps ? std::to_string(plan.save_steps) : "end",
+      plan.logging_steps);
   if (load_best)
     say("load_best_model_at_end: the final model will be the best evaluation's checkpoint (eval_loss){}\n",
         c.load_best_model_at_end ? "" : ", as Axolotl sets it with early stopping");
   else if (c.load_best_model_at_end)
     say("warning: {}: load_best_model_at_end is off, as Axolotl sets it: it needs an eval set and save_steps a "
-        "multiple of eval_steps (here eval every {}, save every {})\n", c.source, eval_steps ? std::to_string(eval_steps) : "-",
-        save_steps ? std::to_string(save_steps) : "end");
+        "multiple of eval_steps (here eval every {}, save every {})\n", c.source, plan.eval_steps ? std::to_string(plan.eval_steps) : "-",
+        plan.save_steps ? std::to_string(plan.save_steps) : "end");
   if (c.loss_watchdog_threshold > 0)
     say("loss watchdog: stop once the logged loss is above {} at {} step ends in a row\n", c.loss_watchdog_threshold,
         c.loss_watchdog_patience);

@@ -1,0 +1,97 @@
+// The run's step arithmetic (train/step_plan.h): the Trainer's epochs, and Axolotl's warmup and
+// logging defaults with their int() roundings and its warmup of 1 made 2, and its evals_per_epoch
+// / saves_per_epoch as shares of the total steps.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "train/step_plan.h"
+
+using namespace llm;
+
+namespace {
+
+TrainConfig batches(int64_t micro, int64_t accumulation, double epochs) {
+  TrainConfig c;
+  c.micro_batch_size = micro;
+  c.gradient_accumulation_steps = accumulation;
+  c.num_epochs = epochs;
+  return c;
+}
+
+// One rank, no dataloader_drop_last: ceil(rows / micro) micro-batches an epoch.
+StepPlan plan_for(const TrainConfig& c, int64_t rows, bool evaluates = false) {
+  return plan_steps(c, (rows + c.micro_batch_size - 1) / c.micro_batch_size, evaluates);
+}
+
+}  // namespace
+
+TEST_CASE("total steps: the Trainer's epochs, each ending with a short step when accumulation does not divide it") {
+  // 10 rows in micro-batches of 2, 2 a step: epochs of 3 steps (2, 2 and 1 micro-batches).
+  StepPlan p = plan_for(batches(2, 2, 2), 10);
+  CHECK(p.updates_per_epoch == 3);
+  CHECK(p.total_steps == 6);
+  CHECK(plan_for(batches(2, 2, 0.5), 10).total_steps == 2);  // ceil(1.5)
+  CHECK(plan_for(batches(4, 1, 1), 2).total_steps == 1);
+  TrainConfig c = batches(2, 2, 2);
+  c.max_steps = 7;
+  CHECK(plan_for(c, 10).total_steps == 7);
+}
+
+TEST_CASE("warmup: int() of the ratio or of 3% (at most 100), 1 made 2, none with the constant schedule") {
+  TrainConfig c = batches(1, 1, 1);
+  CHECK(plan_for(c, 20).warmup_steps == 0);     // int(0.6)
+  CHECK(plan_for(c, 50).warmup_steps == 2);     // int(1.5) = 1, made 2
+  CHECK(plan_for(c, 100).warmup_steps == 3);
+  CHECK(plan_for(c, 10000).warmup_steps == 100);
+  c.warmup_ratio = 0.25;
+  CHECK(plan_for(c, 10).warmup_steps == 2);     // int(2.5), where HF's own ratio rounds up to 3
+  c.warmup_ratio = 0.15;
+  CHECK(plan_for(c, 10).warmup_steps == 2);     // int(1.5) = 1, made 2
+  c.warmup_ratio = -1;
+  c.warmup_steps = 1;
+  CHECK(plan_for(c, 10).warmup_steps == 2);
+  c.warmup_steps = 0;
+  CHECK(plan_for(c, 10).warmup_steps == 0);
+  c.warmup_steps = 5;
+  c.lr_scheduler = "constant";
+  CHECK(plan_for(c, 10).warmup_steps == 0);
+}
+
+TEST_CASE("logging_steps: given, else max(min(int(0.005 x total), 10), 1)") {
+  TrainConfig c = batches(1, 1, 1);
+  CHECK(plan_for(c, 100).logging_steps == 1);
+  CHECK(plan_for(c, 1000).logging_steps == 5);
+  CHECK(plan_for(c, 5000).logging_steps == 10);
+  c.logging_steps = 3;
+  CHECK(plan_for(c, 5000).logging_steps == 3);
+}
+
+TEST_CASE("evals and saves: a count per epoch is Axolotl's share 1 / (count x num_epochs) of the total steps") {
+  TrainConfig c = batches(4, 1, 1);  // 40 rows: 10 steps an epoch
+  c.evals_per_epoch = 3;             // ceil(10 x 1/3) = 4, where 10 / 3 would give 3
+  c.saves_per_epoch = 2;
+  StepPlan p = plan_for(c, 40, true);
+  CHECK(p.eval_steps == 4);
+  CHECK(p.save_steps == 5);
+  CHECK(plan_for(c, 40, false).eval_steps == 0);  // no eval set
+  c.num_epochs = 2;                                  // 20 steps: every ceil(20 / 6) = 4, ceil(20 / 4) = 5
+  p = plan_for(c, 40, true);
+  CHECK(p.eval_steps == 4);
+  CHECK(p.save_steps == 5);
+  c.num_epochs = 1;
+  c.evals_per_epoch = 1;  // a share of 1 is no share: once an epoch
+  CHECK(plan_for(c, 40, true).eval_steps == 10);
+  c.evals_per_epoch = 3;
+  c.eval_strategy = "epoch";  // HF's epochs as they are: 10 / 3
+  CHECK(plan_for(c, 40, true).eval_steps == 3);
+  c = batches(4, 1, 1);
+  c.eval_steps = 0.25;  // HF's share: ceil(0.25 x 10)
+  c.save_steps = 4;
+  p = plan_for(c, 40, true);
+  CHECK(p.eval_steps == 3);
+  CHECK(p.save_steps == 4);
+  c = batches(4, 1, 1);  // neither: Axolotl's default, once an epoch; strategy "no": only at the end
+  CHECK(plan_for(c, 40, true).eval_steps == 10);
+  c.save_strategy = "no";
+  CHECK(plan_for(c, 40, true).save_steps == 0);
+}

@@ -1,0 +1,36 @@
+// defines: sampling_rows (the keys of how examples are laid into rows and served: packing,
+// ordering, deduplication and dataloader_drop_last; io/dataset.h)
+#include "train/config_field_builders.h"
+#include "train/config_fields.h"
+
+namespace llm {
+using namespace field_builders;
+
+std::vector<ConfigField> sampling_rows(const char* data) {
+  return {
+      flag("sample_packing", data, MEMBER(data.sample_packing),
+           "bin-pack whole examples into rows of sequence_len, masked apart"),
+      flag("eval_sample_packing", data, MEMBER(data.eval_sample_packing),
+           "pack the eval examples too (with sample_packing)"),
+      flag("sample_packing_sequentially", data, MEMBER(data.sample_packing_sequentially),
+           "pack rows in the examples' order (next fit), not first-fit decreasing; served so with curriculum_sampling"),
+      flag("group_by_length", data, MEMBER(data.group_by_length),
+           "serve rows of like length together, as HF's LengthGroupedSampler (not with sample_packing)"),
+      flag("pad_to_sequence_len", data, MEMBER(data.pad_to_sequence_len),
+           "pad every row to sequence_len, not to the micro-batch's longest"),
+      flag("dataset_exact_deduplication", data, MEMBER(data.exact_deduplication),
+           "drop examples equal (tokens and labels) to an earlier one; eval ones equal to a training one too"),
+      {"exact_deduplication", data, "true or false", "the name Axolotl's lora-1b-deduplicate-sft.yml gives it",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.exact_deduplication = read_bool(n, w); },
+       nullptr},
+      flag("curriculum_sampling", data, MEMBER(data.curriculum_sampling),
+           "train rows in one fixed order every epoch, not shuffled per epoch"),
+      flag("shuffle_merged_datasets", data, MEMBER(data.shuffle_merged_datasets),
+           "with curriculum_sampling: that order is one seeded shuffle (false: the datasets' own)"),
+      flag("dataloader_drop_last", data, MEMBER(data.dataloader_drop_last),
+           "drop each epoch's last rows that fill no whole micro-batch on every rank (unset: false, HF's; "
+           "sample_packing always drops them, as Axolotl's multipack sampler)"),
+  };
+}
+
+}  // namespace llm

@@ -1,0 +1,49 @@
+// defines: plan_steps, step_interval
+#include "train/step_plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llm {
+
+int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, double num_epochs,
+                      int64_t updates_per_epoch, int64_t total_steps) {
+  const auto share_of_total = [total_steps](double share) {
+    return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(total_steps) * share)));
+  };
+  if (steps >= 1) return static_cast<int64_t>(steps);
+  if (steps > 0) return share_of_total(steps);
+  if (per_epoch > 0) {
+    // Axolotl turns a count per epoch into a share of the total steps when it is below 1 (HF's
+    // epoch strategy takes the epochs as they are).
+    const double share = 1.0 / (static_cast<double>(per_epoch) * num_epochs);
+    if (strategy != "epoch" && share < 1) return share_of_total(share);
+    return std::max<int64_t>(1, updates_per_epoch / per_epoch);
+  }
+  return strategy.empty() ? updates_per_epoch : 0;
+}
+
+StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evaluates) {
+  StepPlan plan;
+  const int64_t accumulation = c.gradient_accumulation_steps;
+  plan.updates_per_epoch = (batches_per_epoch + accumulation - 1) / accumulation;
+  const double epochs = std::ceil(c.num_epochs * static_cast<double>(plan.updates_per_epoch));
+  plan.total_steps = c.max_steps > 0 ? c.max_steps : std::max<int64_t>(1, static_cast<int64_t>(epochs));
+  // In doubles, as Axolotl's Python computes them, so the roundings agree.
+  const double total = static_cast<double>(plan.total_steps);
+  int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
+                   : c.warmup_ratio >= 0 ? static_cast<int64_t>(c.warmup_ratio * total)
+                                         : std::min<int64_t>(static_cast<int64_t>(0.03 * total), 100);
+  if (warmup == 1) warmup = 2;
+  plan.warmup_steps = c.lr_scheduler == "constant" ? 0 : warmup;
+  plan.logging_steps = c.logging_steps > 0 ? c.logging_steps
+                                           : std::max<int64_t>(std::min<int64_t>(static_cast<int64_t>(0.005 * total), 10), 1);
+  if (evaluates)
+    plan.eval_steps = step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, c.num_epochs,
+                                    plan.updates_per_epoch, plan.total_steps);
+  plan.save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, c.num_epochs,
+                                  plan.updates_per_epoch, plan.total_steps);
+  return plan;
+}
+
+}  // namespace llm

@@ -1,0 +1,39 @@
+// The run's step arithmetic as Axolotl sets up HF's Trainer: how many optimizer steps it takes,
+// and at which it warms up, logs, evaluates and saves.
+#pragma once
+#include <cstdint>
+
+#include "train/config.h"
+
+namespace llm {
+
+struct StepPlan {
+  int64_t updates_per_epoch = 0;  // an epoch's steps: its last may take fewer micro-batches, and
+                                  // none spans two epochs (as the Trainer's)
+  int64_t total_steps = 0;
+  int64_t warmup_steps = 0;
+  int64_t logging_steps = 1;
+  int64_t eval_steps = 0, save_steps = 0;  // 0: only at the run's end
+};
+
+// `batches_per_epoch`: this rank's micro-batches an epoch (DataLoader); `evaluates`: there is an
+// eval set.
+//   total_steps: max_steps, else ceil(num_epochs x updates_per_epoch), as the Trainer counts
+//     num_train_epochs (which Axolotl up to 0.8 hands it; later ones hand it their own estimate,
+//     ceil(rows x num_epochs / batch), as max_steps, a step fewer when every epoch ends short).
+//   warmup_steps: warmup_steps, else int(warmup_ratio x total_steps), else
+//     min(int(0.03 x total_steps), 100); 1 becomes 2, as Axolotl's builder has it; 0 with the
+//     constant schedule (HF's has none).
+//   logging_steps: logging_steps, else max(min(int(0.005 x total_steps), 10), 1).
+//   eval_steps / save_steps: see step_interval.
+StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evaluates);
+
+// The interval of evaluations or saves (0: none but the run's end): `steps` (eval_steps /
+// save_steps; below 1, HF's share of the total steps, ceil(share x total)); else `per_epoch`
+// (evals_per_epoch / saves_per_epoch): Axolotl's share 1 / (per_epoch x num_epochs) when below 1,
+// or with strategy epoch, updates_per_epoch / per_epoch; else, with no strategy, Axolotl's default
+// once an epoch. An explicit strategy "steps" without a count: none.
+int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, double num_epochs,
+                      int64_t updates_per_epoch, int64_t total_steps);
+
+}  // namespace llm
