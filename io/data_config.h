@@ -121,7 +121,7 @@ struct DataConfig {
   // micro-batch: the trainer sets it). Rows train in one fixed order (TRL's SequentialSampler):
   // the datasets' own, or one seeded shuffle of them with shuffle_merged_datasets.
   bool unpaired_preferences = false;
-  int64_t kl_block = 2;
+  int64_t kl_block = 2, eval_kl_block = 2;  // the validation rows' blocks: the eval micro-batch
   // rl: orpo (io/orpo.h): TRL's max_prompt_length, Axolotl's max_prompt_len; < 0: sequence_len.
   int64_t max_prompt_len = -1;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its

@@ -425,7 +425,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
       if (config.shuffle_merged_datasets && !config.curriculum_sampling) shuffle_seeded(train_order, seed, 0);
       std::vector<int64_t> kl_source(static_cast<size_t>(cached.data.size() / 2));
       rotate_completions(train_order, config.kl_block, kl_source);
-      rotate_completions(out.split.val, config.kl_block, kl_source);
+      rotate_completions(out.split.val, config.eval_kl_block, kl_source);
       cached.data = kto_sequences(cached.data, kl_source, config.sequence_len);
       out.train_rows = pair_rows(train_order);
     }

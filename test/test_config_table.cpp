@@ -33,7 +33,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.group_by_length);
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(data.chat_template_kwargs); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token); SAME(added_tokens_overrides); SAME(tokens); SAME(resize_token_embeddings_to_32x); SAME(mean_resizing_embeddings); SAME(auto_find_batch_size);
-  SAME(micro_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
+  SAME(micro_batch_size); SAME(eval_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
@@ -148,7 +148,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
       " original_max_position_embeddings: 4000}\n" + datasets +
       "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 640\n"
-      "micro_batch_size: 3\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
+      "micro_batch_size: 3\neval_batch_size: 6\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
       "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\ncosine_constant_lr_ratio: 0.8\n"
       "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"
       "weight_decay: 0.3\nembedding_lr_scale: 0.5\nembedding_lr: 1e-5\n"

@@ -79,8 +79,9 @@ constexpr double kQatGradNormTolerance = 2e-2;
 
 // Runs llm_train on `model` (a fixture directory) with the fixture's settings, `extra` keys and
 // the rows of `split`, and checks each logged step against the Trainer's `expected` ones; steps
-// after `exact_steps` (with qat) with kQatLossTolerance and kQatGradNormTolerance.
-void check_trajectory(const std::string& model, const std::string& extra, const json& expected,
+// after `exact_steps` (with qat) with kQatLossTolerance and kQatGradNormTolerance. Returns the
+// run's evaluation records.
+std::vector<json> check_trajectory(const std::string& model, const std::string& extra, const json& expected,
                       const json& settings, const std::string& split = "train", int64_t exact_steps = 1 << 30) {
   TempDir work("hf_trajectory");
   json s = settings;
@@ -88,10 +89,12 @@ void check_trajectory(const std::string& model, const std::string& extra, const 
   const std::string config = work.write("config.yaml", config_yaml(s, model, work.path.string(), split) + extra);
   Run run = run_train(config);
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);
-  std::vector<json> ours;
+  std::vector<json> ours, evals;
   std::istringstream metrics(read_file(work.file("out/metrics.jsonl")));
-  for (std::string line; std::getline(metrics, line);)
+  for (std::string line; std::getline(metrics, line);) {
     if (line.find("\"loss\"") != std::string::npos) ours.push_back(json::parse(line));
+    if (line.find("\"eval_loss\"") != std::string::npos) evals.push_back(json::parse(line));
+  }
   // Ours also logs the last step when logging_steps does not divide it (the Trainer does not:
   // its train_loss summary averages the whole run instead). Deliberate: the final loss is shown.
   REQUIRE(!ours.empty());
@@ -116,6 +119,7 @@ void check_trajectory(const std::string& model, const std::string& extra, const 
     for (int k = 0; k < 3; k++) worst[k] = std::max(worst[k], d[k]);
   }
   MESSAGE("largest relative differences: loss " << worst[0] << ", grad_norm " << worst[1] << ", lr " << worst[2]);
+  return evals;
 }
 
 const json& steps_of(const json& f, const char* name) { return f.at("cases").at(name).at("steps"); }
@@ -259,6 +263,23 @@ TEST_CASE("epochs that end inside an accumulation: the Trainer's steps, a short 
   settings.erase("max_steps");
   const std::string epochs = "num_epochs: " + c.at("num_epochs").dump() + "\n";
   check_trajectory("untied", epochs, c.at("steps"), settings, "train[:" + c.at("examples").dump() + "]");
+}
+
+// Evaluation every 5 steps on 5 rows of 20 to 64 ids, one at a time: the Trainer's eval_loss is
+// the mean of each example's own mean token loss (each eval batch's mean weighted by its rows).
+TEST_CASE("eval_loss with eval_batch_size 1: the Trainer's, each example weighing the same") {
+  const json f = fixture(), c = f.at("cases").at("eval_loss");
+  const std::string extra = "eval_steps: " + c.at("eval_steps").dump() + "\neval_batch_size: " +
+                            c.at("eval_batch_size").dump() + "\ntest_datasets:\n  - path: " + kDir +
+                            "/data.jsonl\n    type: pretokenized\n    split: train[:" + c.at("eval_examples").dump() + "]\n";
+  const std::vector<json> ours = check_trajectory("untied", extra, c.at("steps"), f.at("settings"));
+  const json& theirs = c.at("evals");
+  REQUIRE(ours.size() == theirs.size());
+  for (size_t i = 0; i < ours.size(); i++) {
+    CAPTURE(ours[i].dump());
+    CHECK(ours[i].at("step") == theirs[i].at("step"));
+    CHECK(relative(ours[i].at("eval_loss"), theirs[i].at("eval_loss")) <= kLossTolerance);
+  }
 }
 
 // 15 rows in micro-batches of 2 without dataloader_drop_last (HF's default): each epoch ends with

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Twenty-five cases, one dataset:
+learning_rate per logged step) is recorded. Twenty-six cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -40,6 +40,9 @@ learning_rate per logged step) is recorded. Twenty-five cases, one dataset:
   polynomial, inverse_sqrt
                full_tied with these schedules, transformers' defaults (power 1 down to lr_end
                1e-7; timescale the warmup steps)
+  eval_loss    full_untied evaluated every 5 steps on the first 5 rows one at a time
+               (per_device_eval_batch_size 1): the Trainer's eval_loss, each batch's mean token
+               loss weighted by its rows
   partial_batch
                full_untied on the first 15 rows for 2 epochs without dataloader_drop_last: each
                epoch's last micro-batch holds one row, its step one whole micro-batch besides
@@ -164,11 +167,12 @@ def make_model(name, out_dir):
     model.save_pretrained(os.path.join(out_dir, name))
 
 
-def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None, **run):
+def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None, eval_rows=None, **run):
     """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise), with
     the optimizer make_optimizer(model, args) builds when given, and the schedule
-    make_scheduler(optimizer, args) builds (then make_optimizer must be given); returns its log
-    and what it decided about the loss."""
+    make_scheduler(optimizer, args) builds (then make_optimizer must be given), evaluating on
+    eval_rows when given; returns its log (and its eval_loss records) and what it decided about
+    the loss."""
     run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True), **run)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
@@ -178,16 +182,17 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
             train_sampling_strategy="sequential", **dict(SETTINGS, **run))
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
-        trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
-                                       optimizers=optimizers, callbacks=callbacks)
+        trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=eval_rows,
+                                       data_collator=collate, optimizers=optimizers, callbacks=callbacks)
         trainer.train()
     steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}
              for h in trainer.state.log_history if "loss" in h]
     assert steps, trainer.state.log_history
     decay = trainer.get_decay_parameter_names(trainer.model)
     no_decay = sorted(n for n, p in trainer.model.named_parameters() if p.requires_grad and n not in decay)
+    evals = [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in trainer.state.log_history if "eval_loss" in h]
     return {"steps": steps, "model_accepts_loss_kwargs": trainer.model_accepts_loss_kwargs,
-            "no_decay": no_decay}
+            "no_decay": no_decay, **({"evals": evals} if evals else {})}
 
 
 def axolotl_groups(model, args):
@@ -494,7 +499,16 @@ def partial_batch_cases(out, rows):
     return {"partial_batch": case}
 
 
-EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def eval_loss_cases(out, rows):
+    # The Trainer's eval_loss on rows 0-4 (of 20 to 64 ids) one at a time: the mean of their own
+    # mean token losses, each example weighing the same.
+    case = train(load(out, "untied"), rows, eval_rows=rows[:5], eval_strategy="steps", eval_steps=5,
+                 per_device_eval_batch_size=1)
+    case.update(eval_examples=5, eval_steps=5, eval_batch_size=1)
+    return {"eval_loss": case}
+
+
+EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}
 
 if __name__ == "__main__":

@@ -147,6 +147,8 @@ struct TrainConfig {
   // Training.
   bool auto_find_batch_size = false;  // HF's: a smaller micro_batch_size when the plan does not fit
   int64_t micro_batch_size = 1;
+  int64_t eval_batch_size = -1;  // Axolotl's: rows per eval micro-batch (unset: micro_batch_size)
+  int64_t eval_micro_batch_size() const { return eval_batch_size > 0 ? eval_batch_size : micro_batch_size; }
   int64_t gradient_accumulation_steps = 1;
   double num_epochs = 1;  // HF's num_train_epochs: a fraction trains ceil(num_epochs x steps per epoch)
   int64_t max_steps = -1;  // > 0 overrides num_epochs

@@ -189,6 +189,8 @@ std::vector<ConfigField> make_fields() {
            "a smaller micro_batch_size (x 0.9 at a time, as accelerate retries) when the memory plan does not fit"),
       integer("micro_batch_size", training, MEMBER(micro_batch_size), 1, kMaxBatch,
               "rows per forward pass per rank"),
+      integer("eval_batch_size", training, MEMBER(eval_batch_size), 1, kMaxBatch,
+              "rows per evaluation forward pass per rank (unset: micro_batch_size); HF's eval_loss weighs each by its rows"),
       integer("gradient_accumulation_steps", training, MEMBER(gradient_accumulation_steps), 1,
               kMaxBatch, "micro-batches per optimizer step"),
       {"batch_size", training, integer_text(1, kMaxBatch * kMaxBatch),

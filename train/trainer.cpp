@@ -141,7 +141,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
   // S2's groups must divide every row: its rows are all sequence_len long.
   data_config.pad_to_sequence_len |= c.attention == AttentionKind::s2;
-  data_config.kl_block = c.micro_batch_size;  // KTO's KL blocks are the micro-batches (auto_find_batch_size's too)
+  // KTO's KL blocks are the micro-batches (auto_find_batch_size's too), TRL's per_device_*_batch_size.
+  data_config.kl_block = c.micro_batch_size;
+  data_config.eval_kl_block = c.eval_micro_batch_size();
   // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
   // signal stops tokenising at once; the stop point after it then stops every rank (the signal
   // that threw is still recorded).
@@ -160,10 +162,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                         c.micro_batch_size, c.seed,
                                         loader_options(c.data, comm.rank(), comm.world_size(),
                                                        c.micro_batch_size * c.gradient_accumulation_steps));
-  val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size,
+  val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.eval_micro_batch_size(),
                              comm.rank(), comm.world_size());
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
-    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.micro_batch_size, 0, 1).front();
+    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.eval_micro_batch_size(), 0, 1).front();
   plan = plan_steps(c, loader->num_batches_per_epoch(), !data.split.val.empty());
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
@@ -220,15 +222,18 @@ void Trainer::Impl::fit_micro_batch(bool bf16) {
 
 float Trainer::Impl::evaluate() {
   NoGradGuard no_grad;
-  double sums[2] = {0.0, 0.0};  // loss x tokens, tokens: summed over this rank's batches, then ranks
+  // The Trainer's eval_loss: each batch's mean token loss, weighted by its rows (its
+  // evaluation_loop repeats a batch's loss batch-size times); with eval_batch_size 1 every
+  // example weighs the same, whatever its length.
+  double sums[2] = {0.0, 0.0};  // loss x rows, rows: summed over this rank's batches, then ranks
   for_each_eval_batch([&](const Batch& b, bool real) {
     // Evaluation reads each batch's loss: it runs between steps, not inside one.
     ForwardOptions opt = options_for(b);
     opt.targets_host = b.targets;
     float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
-    if (!real) return;
-    sums[0] += static_cast<double>(loss) * b.num_targets;
-    sums[1] += static_cast<double>(b.num_targets);
+    if (!real || b.num_targets == 0) return;  // no target: the Trainer's loss is NaN; left out
+    sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows.size());
+    sums[1] += static_cast<double>(b.rows.size());
   });
   comm.allreduce_sum(sums, 2);
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
