@@ -1,5 +1,6 @@
 // defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32, deterministic mean over
-// counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss / count)
+// counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss / count),
+// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss)
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
@@ -58,6 +59,58 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* ta
   dlogits[i * V + j] = from_f32<T>(d);
 }
 
+// EAFT, one block per row. Each thread keeps its k largest logits (descending, in registers or
+// local memory); k rounds of a block max then pick the row's k largest (a tie goes to the lowest
+// thread, and only its entry moves on, so equal values are all counted as torch.topk counts them).
+// Thread 0 then forms the softmax over them, its entropy with the 1e-10 inside the log, and
+// the power; row_loss = weight x (lse - logits[target]) on counted rows, else 0.
+template <class T>
+__global__ void topk_entropy_rows_kernel(const T* logits, const int32_t* targets, const float* lse, int64_t V,
+                                         int k, float alpha, int ignore_index, float* weights, float* row_loss) {
+  __shared__ float shared[32];
+  __shared__ float chosen[kMaxEntropyTopK];
+  __shared__ int winner;
+  const T* row = logits + blockIdx.x * V;
+  float top[kMaxEntropyTopK];
+  int n = 0;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
+    const float v = to_f32(row[j]);
+    if (n == k && v <= top[k - 1]) continue;
+    int at = n < k ? n++ : k - 1;  // insertion: shift the smaller ones down
+    while (at > 0 && top[at - 1] < v) {
+      top[at] = top[at - 1];
+      at--;
+    }
+    top[at] = v;
+  }
+  int head = 0;
+  for (int r = 0; r < k; r++) {
+    const float mine = head < n ? top[head] : -INFINITY;
+    const float best = block_max(mine, shared);
+    if (threadIdx.x == 0) winner = blockDim.x;
+    __syncthreads();
+    if (mine == best) atomicMin(&winner, static_cast<int>(threadIdx.x));
+    __syncthreads();
+    if (static_cast<int>(threadIdx.x) == winner) {
+      chosen[r] = mine;
+      head++;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  float sum = 0.0f;
+  for (int j = 0; j < k; j++) sum += expf(chosen[j] - chosen[0]);
+  float entropy = 0.0f;
+  for (int j = 0; j < k; j++) {
+    const float p = expf(chosen[j] - chosen[0]) / sum;
+    entropy -= p * logf(p + 1e-10f);
+  }
+  const float w = powf(entropy, alpha);
+  weights[blockIdx.x] = w;
+  const int32_t t = targets[blockIdx.x];
+  row_loss[blockIdx.x] = t == ignore_index || t < 0 || t >= V ? 0.0f : w * (lse[blockIdx.x] - to_f32(row[t]));
+}
+
 }  // namespace
 
 void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets,
@@ -99,6 +152,28 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
         info.data<int32_t>(), V, ignore_index, dlogits.data<T>());
   });
   CUDA_CHECK_OP("cross_entropy_backward", logits, targets, lse, dloss, dlogits);
+}
+
+void CudaBackend::topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int64_t k,
+                                       float alpha, int ignore_index, Tensor& weights, Tensor& loss) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  LLM_CHECK(k >= 1 && k <= kMaxEntropyTopK && k <= V,
+            "topk_entropy_weights: k " + std::to_string(k) + " outside [1, min(64, vocab " + std::to_string(V) + ")]");
+  activate();
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(targets, V, ignore_index, /*targets=*/true, info);
+  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
+  // 128 threads: each one's k entries stay few enough for local memory to cache.
+  dispatch_float("topk_entropy_weights", logits, [&](auto tag) {
+    using T = decltype(tag);
+    if (N > 0)
+      topk_entropy_rows_kernel<<<N, 128, 0, stream_>>>(logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), V,
+                                                       static_cast<int>(k), alpha, ignore_index, weights.data<float>(),
+                                                       row_loss.data<float>());
+  });
+  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N, info.data<int32_t>(),
+                                                         loss.data<float>());
+  CUDA_CHECK_OP("topk_entropy_weights", logits, targets, lse, weights, loss);
 }
 
 }  // namespace llm

@@ -218,7 +218,15 @@ class Backend {
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets,
                                       const Tensor& lse, const Tensor& dloss, int ignore_index,
                                       Tensor& dlogits) = 0;
+  // EAFT's token weights (Axolotl's use_eaft), constants of the loss: weights f32 (N), row i's
+  // H^alpha, H = -sum p log(p + 1e-10) over the softmax p of its k largest logits (1 <= k <=
+  // kMaxEntropyTopK, k <= V); loss f32 () = sum over counted rows of weights[i] (lse[i] -
+  // logits[i, target]) / their count (0 when none), lse from cross_entropy_forward.
+  virtual void topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                    int64_t k, float alpha, int ignore_index, Tensor& weights,
+                                    Tensor& loss) = 0;
 };
+constexpr int64_t kMaxEntropyTopK = 64;  // a GPU thread keeps its k best in registers
 
 // Throws unless s is an f32 scalar (scale_by's factor), or acc an f64 accumulator: f32 (2), the
 // words of one f64 (the engine has no f64 dtype; add_sum_squares is its only user).

@@ -130,9 +130,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_ind
 // needs its count of targets on the host: targets_host, the same targets in host memory when the
 // caller has them (a batch before its copy to the device), else read from `targets`, which on a
 // GPU waits for the device.
+// With eaft.k > 0, EAFT (Axolotl's use_eaft): each token's loss weighted by H^alpha, H the entropy
+// of the softmax over its row's k largest logits, the weights constants of the gradient
+// (Backend::topk_entropy_weights).
+struct EntropyWeighting {
+  int64_t k = 0;
+  float alpha = 1.0f;
+};
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                             int ignore_index = kIgnoreIndex, int64_t chunk_rows = 0,
-                            const Tensor& targets_host = Tensor());
+                            const Tensor& targets_host = Tensor(), EntropyWeighting eaft = {});
 int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 
 // DPO's log-likelihoods: f32 (num_sequences), entry s the sum of log softmax(hidden W^T)[target]

@@ -36,12 +36,26 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
 }
 
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
-  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "use_eaft: true\n",
+  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "use_pose: true\n",
                           "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
-  CHECK(parse("model_type: LlamaForCausalLM\nuse_eaft: false\n").unknown_keys == std::vector<std::string>{"model_type", "use_eaft"});
+  CHECK(parse("model_type: LlamaForCausalLM\nuse_pose: false\n").unknown_keys == std::vector<std::string>{"model_type", "use_pose"});
+}
+
+TEST_CASE("use_eaft, eaft_alpha, eaft_k: Axolotl's defaults, bounds, and not with rl") {
+  const TrainConfig c = parse("use_eaft: true\n");
+  CHECK(c.use_eaft);
+  CHECK(c.eaft_alpha == 1.0);
+  CHECK(c.eaft_k == 20);
+  CHECK(error_with("use_eaft: true\neaft_k: 65\n") == "cfg.yaml:4: eaft_k: expected an integer in [1, 64], got 65");
+  CHECK(starts_with(error_with("use_eaft: true\neaft_alpha: -1\n"), "cfg.yaml:4: eaft_alpha: expected "));
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\nrl: dpo\n";
+  CHECK(error_of(pairs + "use_eaft: true\n").find("use_eaft: expected no rl (EAFT weighs the supervised loss") !=
+        std::string::npos);
+  CHECK(error_with("use_eaft: true\nvocab_size: 16\neaft_k: 20\n") ==
+        "cfg.yaml:3: use_eaft: expected eaft_k at most vocab_size, 16, got eaft_k 20");
 }
 
 TEST_CASE("PEFT's options: inits, the keys whose one built value is PEFT's default, rank and alpha patterns") {

@@ -349,6 +349,26 @@ TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {
                {h, w, targets}, t);
 }
 
+// EAFT: the top-k entropy weights (each thread's k best, merged by k block maxima) and the
+// weighted loss; ties among a row's largest logits (the repeated column) count once each.
+TEST_CASE("linear_cross_entropy with EAFT (topk_entropy_weights) on CUDA") {
+  const int64_t N = 13, C = 33, V = 300;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  std::vector<float> rows = w.to_floats();
+  std::copy(rows.begin(), rows.begin() + C, rows.begin() + 5 * C);  // vocab rows 0 and 5 equal: tied logits
+  w = Tensor::from_floats(rows, {V, C});
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 299, 6}, {N});
+  for (int64_t k : {1, 20, 64})
+    for (DType t : kDtypes) {
+      CAPTURE(k);
+      compare_op("linear_cross_entropy eaft",
+                 [k](const std::vector<Tensor>& in) {
+                   return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4, Tensor(), {k, 0.7f});
+                 },
+                 {h, w, targets}, t);
+    }
+}
+
 TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows in backward) on CUDA") {
   const int64_t N = 13, C = 33, V = 65;
   Tensor h = randn({N, C}), w = randn({V, C});

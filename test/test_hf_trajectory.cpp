@@ -265,21 +265,37 @@ TEST_CASE("epochs that end inside an accumulation: the Trainer's steps, a short 
   check_trajectory("untied", epochs, c.at("steps"), settings, "train[:" + c.at("examples").dump() + "]");
 }
 
-// Evaluation every 5 steps on 5 rows of 20 to 64 ids, one at a time: the Trainer's eval_loss is
-// the mean of each example's own mean token loss (each eval batch's mean weighted by its rows).
-TEST_CASE("eval_loss with eval_batch_size 1: the Trainer's, each example weighing the same") {
-  const json f = fixture(), c = f.at("cases").at("eval_loss");
-  const std::string extra = "eval_steps: " + c.at("eval_steps").dump() + "\neval_batch_size: " +
-                            c.at("eval_batch_size").dump() + "\ntest_datasets:\n  - path: " + kDir +
-                            "/data.jsonl\n    type: pretokenized\n    split: train[:" + c.at("eval_examples").dump() + "]\n";
-  const std::vector<json> ours = check_trajectory("untied", extra, c.at("steps"), f.at("settings"));
-  const json& theirs = c.at("evals");
+// The keys evaluating as the case's Trainer did: every eval_steps on the fixture's first rows
+// (test_datasets), eval_batch_size at a time.
+std::string eval_keys(const json& c) {
+  return "eval_steps: " + c.at("eval_steps").dump() + "\neval_batch_size: " + c.at("eval_batch_size").dump() +
+         "\ntest_datasets:\n  - path: " + kDir + "/data.jsonl\n    type: pretokenized\n    split: train[:" +
+         c.at("eval_examples").dump() + "]\n";
+}
+
+void check_evals(const std::vector<json>& ours, const json& theirs) {
   REQUIRE(ours.size() == theirs.size());
   for (size_t i = 0; i < ours.size(); i++) {
     CAPTURE(ours[i].dump());
     CHECK(ours[i].at("step") == theirs[i].at("step"));
     CHECK(relative(ours[i].at("eval_loss"), theirs[i].at("eval_loss")) <= kLossTolerance);
   }
+}
+
+// Evaluation every 5 steps on 5 rows of 20 to 64 ids, one at a time: the Trainer's eval_loss is
+// the mean of each example's own mean token loss (each eval batch's mean weighted by its rows).
+TEST_CASE("eval_loss with eval_batch_size 1: the Trainer's, each example weighing the same") {
+  const json f = fixture(), c = f.at("cases").at("eval_loss");
+  check_evals(check_trajectory("untied", eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
+}
+
+// Axolotl's use_eaft loss as the Trainer's compute_loss_func (alpha 0.5 over the 8 largest
+// logits), in training and in evaluation.
+TEST_CASE("use_eaft: the Trainer with Axolotl's EAFT loss, step by step and evaluated") {
+  const json f = fixture(), c = f.at("cases").at("eaft");
+  const std::string eaft = "use_eaft: true\neaft_alpha: " + c.at("eaft_alpha").dump() + "\neaft_k: " +
+                           c.at("eaft_k").dump() + "\n";
+  check_evals(check_trajectory("untied", eaft + eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
 }
 
 // 15 rows in micro-batches of 2 without dataloader_drop_last (HF's default): each epoch ends with

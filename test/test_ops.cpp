@@ -1,5 +1,6 @@
-// Every op on the CPU backend: forward against a naive reference, backward against central
-// finite differences (tolerances in test_util.h: |err| <= 2e-3 + 2e-2 |numeric|, eps 1e-2).
+// Every op on the CPU backend but the losses (test_cross_entropy): forward against a naive
+// reference, backward against central finite differences (tolerances in test_util.h: |err| <=
+// 2e-3 + 2e-2 |numeric|, eps 1e-2).
 // Sizes like 7, 13 and 33 are deliberately not multiples of any block or vector width.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
@@ -381,103 +382,4 @@ TEST_CASE("attention (eager): GQA ratios 1, 2 and 4, causal and not; gradients f
       check_gradients([&](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], causal); },
                       {q, k, v});
     }
-}
-
-TEST_CASE("cross_entropy: mean over non-ignored targets; -100 rows get no gradient") {
-  const int64_t N = 7, V = 13;
-  Tensor logits = randn({N, V}, 2.0f);
-  Tensor targets = Tensor::from_ints({3, -100, 12, 0, 5, -100, 7}, {N});
-  std::vector<float> x = logits.to_floats();
-  std::vector<int32_t> t = targets.to_ints();
-  double total = 0;
-  int count = 0;
-  for (int64_t i = 0; i < N; i++) {
-    if (t[i] == -100) continue;
-    double mx = -INFINITY, s = 0;
-    for (int64_t j = 0; j < V; j++) mx = std::max(mx, double(x[i * V + j]));
-    for (int64_t j = 0; j < V; j++) s += std::exp(x[i * V + j] - mx);
-    total += mx + std::log(s) - x[i * V + t[i]];
-    count++;
-  }
-  CHECK(cross_entropy(logits, targets).item() == doctest::Approx(total / count).epsilon(1e-6));
-  logits.set_requires_grad(true);  // shares its autograd state with the copy check_gradients makes
-  check_gradients([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
-                  {logits, targets});
-  std::vector<float> g = logits.grad().to_floats();
-  for (int64_t j = 0; j < V; j++) CHECK(g[1 * V + j] == 0.0f);
-
-  Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
-  CHECK(cross_entropy(logits.detach(), all_ignored).item() == 0.0f);
-  CHECK_THROWS(cross_entropy(logits.detach(), Tensor::from_ints(std::vector<int32_t>(N, V), {N})));
-}
-
-TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; gradients") {
-  const int64_t N = 13, C = 7, V = 11;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
-  const float reference = cross_entropy(linear(h, w), targets).item();
-  for (int64_t chunk : {1, 4, 13, 0}) {
-    CAPTURE(chunk);
-    CHECK(linear_cross_entropy(h, w, targets, kIgnoreIndex, chunk).item() ==
-          doctest::Approx(reference).epsilon(1e-6));
-    check_gradients([&](const std::vector<Tensor>& in) {
-      return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, chunk);
-    }, {h, w, targets});
-  }
-  Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
-  CHECK(linear_cross_entropy(h, w, all_ignored, kIgnoreIndex, 4).item() == 0.0f);
-  // Only counted rows go through lm_head: an ignored row's d(hidden) is exactly zero, and with
-  // every row ignored so is all of it.
-  for (Tensor* t : {&targets, &all_ignored}) {
-    Tensor hg = h.detach(), wg = w.detach();
-    hg.set_requires_grad(true);
-    wg.set_requires_grad(true);
-    backward(linear_cross_entropy(hg, wg, *t, kIgnoreIndex, 4));
-    const std::vector<float> dh = hg.grad().to_floats();
-    const std::vector<int32_t> ids = t->to_ints();
-    for (int64_t i = 0; i < N; i++)
-      if (ids[i] == kIgnoreIndex)
-        for (int64_t c = 0; c < C; c++) CHECK(dh[i * C + c] == 0.0f);
-  }
-}
-
-TEST_CASE("linear_cross_entropy reads nothing on the host given the targets there") {
-  const int64_t N = 13, C = 7, V = 11;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  h.set_requires_grad(true);
-  w.set_requires_grad(true);
-  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
-  Tensor host = targets.clone();  // a batch's copy in host memory
-  uint64_t reads = host_reads();
-  Tensor loss = linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, host);
-  backward(loss, Tensor::full({}, 0.5f, DType::f32));
-  CHECK(host_reads() == reads);
-  // Without them, the targets are read once (on a GPU, a wait for the device).
-  reads = host_reads();
-  const float again = linear_cross_entropy(h.detach(), w.detach(), targets, kIgnoreIndex, 4).item();
-  CHECK(host_reads() - reads == 2);  // the targets, then this test's item()
-  CHECK(loss.item() == again);
-  CHECK_THROWS(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, host.narrow(0, 0, 4)));
-}
-
-TEST_CASE("linear_cross_entropy never holds more than one chunk of logits") {
-  const int64_t N = 256, C = 16, V = 4096, chunk = 32;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  h.set_requires_grad(true);
-  w.set_requires_grad(true);
-  Tensor targets = randint({N}, 0, int(V));
-  CachingAllocator& alloc = backend(Device::cpu()).allocator();
-  alloc.reset_peak();
-  size_t base = alloc.stats().in_use_bytes;
-  backward(linear_cross_entropy(h, w, targets, kIgnoreIndex, chunk));
-  size_t fused = alloc.stats().peak_bytes - base;
-  h.zero_grad();
-  w.zero_grad();
-  alloc.reset_peak();
-  base = alloc.stats().in_use_bytes;
-  backward(cross_entropy(linear(h, w), targets));
-  size_t plain = alloc.stats().peak_bytes - base;
-  MESSAGE("peak bytes: fused " << fused << ", unfused " << plain);
-  CHECK(fused < plain / 2);
-  CHECK(fused < size_t(N * V * 4));  // less than one full f32 logits matrix
 }

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Twenty-six cases, one dataset:
+learning_rate per logged step) is recorded. Twenty-seven cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -40,6 +40,8 @@ learning_rate per logged step) is recorded. Twenty-six cases, one dataset:
   polynomial, inverse_sqrt
                full_tied with these schedules, transformers' defaults (power 1 down to lr_end
                1e-7; timescale the warmup steps)
+  eaft         full_untied with Axolotl's use_eaft loss as the Trainer's compute_loss_func (eaft_alpha
+               0.5, eaft_k 8), evaluated as eval_loss
   eval_loss    full_untied evaluated every 5 steps on the first 5 rows one at a time
                (per_device_eval_batch_size 1): the Trainer's eval_loss, each batch's mean token
                loss weighted by its rows
@@ -84,6 +86,7 @@ Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -167,11 +170,12 @@ def make_model(name, out_dir):
     model.save_pretrained(os.path.join(out_dir, name))
 
 
-def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None, eval_rows=None, **run):
+def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None, eval_rows=None,
+          compute_loss_func=None, **run):
     """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise), with
     the optimizer make_optimizer(model, args) builds when given, and the schedule
     make_scheduler(optimizer, args) builds (then make_optimizer must be given), evaluating on
-    eval_rows when given; returns its log (and its eval_loss records) and what it decided about
+    eval_rows when given, with compute_loss_func as the Trainer's loss when given; returns its log (and its eval_loss records) and what it decided about
     the loss."""
     run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True), **run)
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +187,8 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=eval_rows,
-                                       data_collator=collate, optimizers=optimizers, callbacks=callbacks)
+                                       data_collator=collate, optimizers=optimizers, callbacks=callbacks,
+                                       compute_loss_func=compute_loss_func)
         trainer.train()
     steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}
              for h in trainer.state.log_history if "loss" in h]
@@ -499,6 +504,32 @@ def partial_batch_cases(out, rows):
     return {"partial_batch": case}
 
 
+def eaft_loss(outputs, labels, num_items_in_batch=None, alpha=1.0, k=20):
+    """Axolotl's use_eaft loss (monkeypatch/loss/eaft.py), which its builder hands the Trainer as
+    compute_loss_func: each target's cross-entropy times H^alpha, H the entropy of the softmax over
+    that position's k largest logits (no gradient through the weight), summed over the step's
+    num_items_in_batch."""
+    vocab = outputs.logits.size(-1)
+    logits = outputs.logits[..., :-1, :].reshape(-1, vocab)
+    targets = labels[..., 1:].reshape(-1)
+    kept = targets != -100
+    with torch.no_grad():
+        best = torch.topk(logits[kept].float(), k=min(k, vocab), dim=-1).values
+        p = torch.softmax(best, dim=-1)
+        weight = (-(p * torch.log(p + 1e-10)).sum(dim=-1)) ** alpha
+    token_loss = torch.nn.functional.cross_entropy(logits[kept], targets[kept], reduction="none") * weight
+    return token_loss.sum() / num_items_in_batch if num_items_in_batch is not None else token_loss.mean()
+
+
+def eaft_cases(out, rows):
+    # EAFT (alpha 0.5 over the 8 largest logits), evaluated too as the Trainer evaluates with it.
+    alpha, k = 0.5, 8
+    case = train(load(out, "untied"), rows, compute_loss_func=functools.partial(eaft_loss, alpha=alpha, k=k),
+                 eval_rows=rows[:5], eval_strategy="steps", eval_steps=5, per_device_eval_batch_size=1)
+    case.update(eaft_alpha=alpha, eaft_k=k, eval_examples=5, eval_steps=5, eval_batch_size=1)
+    return {"eaft": case}
+
+
 def eval_loss_cases(out, rows):
     # The Trainer's eval_loss on rows 0-4 (of 20 to 64 ids) one at a time: the mean of their own
     # mean token losses, each example weighing the same.
@@ -508,7 +539,7 @@ def eval_loss_cases(out, rows):
     return {"eval_loss": case}
 
 
-EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eaft": eaft_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}
 
 if __name__ == "__main__":

@@ -268,6 +268,7 @@ void Parser::validate() {
   if (c.fp8) check_fp8(c, at("fp8"));
   if (c.lisa_n_layers > 0 || c.lisa_step_interval > 0) check_lisa(c, at("lisa_n_layers"), at("lisa_step_interval"));
   if (c.relora) check_relora(c, at("relora"));
+  if (c.use_eaft) check_eaft(c, at("use_eaft"));
 }
 
 // rl trains on preference pairs only, and only rl reads them. Settings that change the examples

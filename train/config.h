@@ -133,6 +133,13 @@ struct TrainConfig {
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.
   double neftune_noise_alpha = -1;
 
+  // EAFT (Axolotl's use_eaft, eaft_alpha, eaft_k; engine/ops.h's EntropyWeighting): every token's
+  // loss, in training and evaluation, weighted by H^eaft_alpha, H the entropy over its k largest
+  // logits.
+  bool use_eaft = false;
+  double eaft_alpha = 1.0;
+  int64_t eaft_k = 20;
+
   // Axolotl's unfrozen_parameters (train/unfrozen_parameters.h): a full fine-tuning run trains only
   // the weights a pattern matches; empty: every weight trains.
   std::vector<std::string> unfrozen_parameters;

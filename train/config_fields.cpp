@@ -406,6 +406,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
+  insert_after("neftune_noise_alpha", eaft_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
   std::vector<ConfigField> rest = {
       number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,

@@ -82,6 +82,8 @@ class CpuBackend : public Backend {
                              Tensor& loss, Tensor& lse) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                               const Tensor& dloss, int ignore_index, Tensor& dlogits) override;
+  void topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int64_t k,
+                            float alpha, int ignore_index, Tensor& weights, Tensor& loss) override;
 };
 
 CpuBackend& cpu_backend();

@@ -1,6 +1,9 @@
-// defines: CPU softmax cross-entropy (forward: per-row logsumexp and the mean loss; backward)
+// defines: CPU softmax cross-entropy (forward: per-row logsumexp and the mean loss; backward), and
+// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss)
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <vector>
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
@@ -78,6 +81,45 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     for (int64_t j = 0; j < V; j++) drow[j] *= g;
     drow[t] -= g;
   }
+}
+
+// As Axolotl's eaft_loss: torch.topk of the row, softmax over those k in f32, the entropy with
+// its 1e-10 inside the log, then the power; the weighted token losses summed in f64, in order.
+void CpuBackend::topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                      int64_t k, float alpha, int ignore_index, Tensor& weights, Tensor& loss) {
+  require_f32("topk_entropy_weights", logits);
+  OpTimer timer("cross_entropy");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  LLM_CHECK(k >= 1 && k <= kMaxEntropyTopK && k <= V,
+            "topk_entropy_weights: k " + std::to_string(k) + " outside [1, min(64, vocab " + std::to_string(V) + ")]");
+  const float* x = logits.data<float>();
+  float* w = weights.data<float>();
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    std::vector<float> top(x + i * V, x + (i + 1) * V);
+    std::nth_element(top.begin(), top.begin() + (k - 1), top.end(), std::greater<float>());
+    const float mx = *std::max_element(top.begin(), top.begin() + k);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < k; j++) sum += std::exp(top[j] - mx);
+    float entropy = 0.0f;
+    for (int64_t j = 0; j < k; j++) {
+      const float p = std::exp(top[j] - mx) / sum;
+      entropy -= p * std::log(p + 1e-10f);
+    }
+    w[i] = std::pow(entropy, alpha);
+  }
+  const int32_t* t = targets.data<int32_t>();
+  const float* plse = lse.data<float>();
+  double total = 0.0;
+  int64_t count = 0;
+  for (int64_t i = 0; i < N; i++) {
+    if (t[i] == ignore_index) continue;
+    LLM_CHECK(t[i] >= 0 && t[i] < V, "topk_entropy_weights: target " + std::to_string(t[i]) +
+                                         " outside the vocabulary of " + std::to_string(V));
+    total += static_cast<double>(w[i]) * (plse[i] - x[i * V + t[i]]);
+    count++;
+  }
+  loss.data<float>()[0] = count ? static_cast<float>(total / static_cast<double>(count)) : 0.0f;
 }
 
 }  // namespace llm

@@ -1,0 +1,172 @@
+// The loss ops on the CPU backend: cross_entropy and the chunked lm_head loss
+// (linear_cross_entropy, with EAFT's weights too) against direct formulas and finite
+// differences (tolerances in test_util.h), and what they read and hold.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "test/test_util.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+TEST_CASE("cross_entropy: mean over non-ignored targets; -100 rows get no gradient") {
+  const int64_t N = 7, V = 13;
+  Tensor logits = randn({N, V}, 2.0f);
+  Tensor targets = Tensor::from_ints({3, -100, 12, 0, 5, -100, 7}, {N});
+  std::vector<float> x = logits.to_floats();
+  std::vector<int32_t> t = targets.to_ints();
+  double total = 0;
+  int count = 0;
+  for (int64_t i = 0; i < N; i++) {
+    if (t[i] == -100) continue;
+    double mx = -INFINITY, s = 0;
+    for (int64_t j = 0; j < V; j++) mx = std::max(mx, double(x[i * V + j]));
+    for (int64_t j = 0; j < V; j++) s += std::exp(x[i * V + j] - mx);
+    total += mx + std::log(s) - x[i * V + t[i]];
+    count++;
+  }
+  CHECK(cross_entropy(logits, targets).item() == doctest::Approx(total / count).epsilon(1e-6));
+  logits.set_requires_grad(true);  // shares its autograd state with the copy check_gradients makes
+  check_gradients([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+                  {logits, targets});
+  std::vector<float> g = logits.grad().to_floats();
+  for (int64_t j = 0; j < V; j++) CHECK(g[1 * V + j] == 0.0f);
+
+  Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
+  CHECK(cross_entropy(logits.detach(), all_ignored).item() == 0.0f);
+  CHECK_THROWS(cross_entropy(logits.detach(), Tensor::from_ints(std::vector<int32_t>(N, V), {N})));
+}
+
+TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; gradients") {
+  const int64_t N = 13, C = 7, V = 11;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
+  const float reference = cross_entropy(linear(h, w), targets).item();
+  for (int64_t chunk : {1, 4, 13, 0}) {
+    CAPTURE(chunk);
+    CHECK(linear_cross_entropy(h, w, targets, kIgnoreIndex, chunk).item() ==
+          doctest::Approx(reference).epsilon(1e-6));
+    check_gradients([&](const std::vector<Tensor>& in) {
+      return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, chunk);
+    }, {h, w, targets});
+  }
+  Tensor all_ignored = Tensor::from_ints(std::vector<int32_t>(N, -100), {N});
+  CHECK(linear_cross_entropy(h, w, all_ignored, kIgnoreIndex, 4).item() == 0.0f);
+  // Only counted rows go through lm_head: an ignored row's d(hidden) is exactly zero, and with
+  // every row ignored so is all of it.
+  for (Tensor* t : {&targets, &all_ignored}) {
+    Tensor hg = h.detach(), wg = w.detach();
+    hg.set_requires_grad(true);
+    wg.set_requires_grad(true);
+    backward(linear_cross_entropy(hg, wg, *t, kIgnoreIndex, 4));
+    const std::vector<float> dh = hg.grad().to_floats();
+    const std::vector<int32_t> ids = t->to_ints();
+    for (int64_t i = 0; i < N; i++)
+      if (ids[i] == kIgnoreIndex)
+        for (int64_t c = 0; c < C; c++) CHECK(dh[i * C + c] == 0.0f);
+  }
+}
+
+// EAFT as Axolotl's eaft_loss: row i's weight is H^alpha, H = -sum p log(p + 1e-10) over the
+// softmax of its k largest logits; the loss sum(w ce) / count; the weights are constants, so the
+// gradient is each row's cross-entropy gradient times its weight (finite differences would
+// differentiate the weights too).
+TEST_CASE("linear_cross_entropy with EAFT: top-k entropy weights, and gradients with the weights held") {
+  const int64_t N = 13, C = 7, V = 11, k = 4;
+  const float alpha = 0.7f;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  const std::vector<int32_t> ids = {3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6};
+  Tensor targets = Tensor::from_ints(ids, {N});
+  const std::vector<float> logits = linear(h, w).to_floats(), H = h.to_floats(), W = w.to_floats();
+  double loss = 0.0;
+  int64_t count = 0;
+  std::vector<double> dh(N * C, 0.0), dw(V * C, 0.0), dlogits(N * V, 0.0);
+  for (int64_t i = 0; i < N; i++) {
+    if (ids[i] == kIgnoreIndex) continue;
+    count++;
+    const float* row = logits.data() + i * V;
+    std::vector<float> top(row, row + V);
+    std::sort(top.begin(), top.end(), std::greater<float>());
+    double sum = 0.0, entropy = 0.0, lse_sum = 0.0;
+    for (int64_t j = 0; j < k; j++) sum += std::exp(double(top[j]) - top[0]);
+    for (int64_t j = 0; j < k; j++) {
+      const double p = std::exp(double(top[j]) - top[0]) / sum;
+      entropy -= p * std::log(p + 1e-10);
+    }
+    const double weight = std::pow(entropy, double(alpha));
+    const double mx = *std::max_element(row, row + V);
+    for (int64_t j = 0; j < V; j++) lse_sum += std::exp(row[j] - mx);
+    const double lse = mx + std::log(lse_sum);
+    loss += weight * (lse - row[ids[i]]);
+    for (int64_t j = 0; j < V; j++) dlogits[i * V + j] = weight * (std::exp(row[j] - lse) - (j == ids[i]));
+  }
+  for (double& d : dlogits) d /= static_cast<double>(count);
+  for (int64_t i = 0; i < N; i++)
+    for (int64_t j = 0; j < V; j++)
+      for (int64_t c = 0; c < C; c++) {
+        dh[i * C + c] += dlogits[i * V + j] * W[j * C + c];
+        dw[j * C + c] += dlogits[i * V + j] * H[i * C + c];
+      }
+  for (int64_t chunk : {1, 4, 0}) {
+    CAPTURE(chunk);
+    Tensor hg = h.detach(), wg = w.detach();
+    hg.set_requires_grad(true);
+    wg.set_requires_grad(true);
+    const Tensor out = linear_cross_entropy(hg, wg, targets, kIgnoreIndex, chunk, Tensor(), {k, alpha});
+    CHECK(out.item() == doctest::Approx(loss / count).epsilon(1e-5));
+    backward(out);
+    const std::vector<float> got_dh = hg.grad().to_floats(), got_dw = wg.grad().to_floats();
+    for (int64_t i = 0; i < N * C; i++) CHECK(got_dh[i] == doctest::Approx(dh[i]).epsilon(1e-4).scale(1e-3));
+    for (int64_t i = 0; i < V * C; i++) CHECK(got_dw[i] == doctest::Approx(dw[i]).epsilon(1e-4).scale(1e-3));
+  }
+  // alpha 0: every weight 1, the plain loss; k past the vocabulary is refused by name.
+  CHECK(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, Tensor(), {k, 0.0f}).item() ==
+        doctest::Approx(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4).item()).epsilon(1e-6));
+  CHECK_THROWS_WITH(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, Tensor(), {V + 1, 1.0f}),
+                    doctest::Contains("topk_entropy_weights: k 12 outside"));
+}
+
+TEST_CASE("linear_cross_entropy reads nothing on the host given the targets there") {
+  const int64_t N = 13, C = 7, V = 11;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  h.set_requires_grad(true);
+  w.set_requires_grad(true);
+  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
+  Tensor host = targets.clone();  // a batch's copy in host memory
+  uint64_t reads = host_reads();
+  Tensor loss = linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, host);
+  backward(loss, Tensor::full({}, 0.5f, DType::f32));
+  CHECK(host_reads() == reads);
+  // Without them, the targets are read once (on a GPU, a wait for the device).
+  reads = host_reads();
+  const float again = linear_cross_entropy(h.detach(), w.detach(), targets, kIgnoreIndex, 4).item();
+  CHECK(host_reads() - reads == 2);  // the targets, then this test's item()
+  CHECK(loss.item() == again);
+  CHECK_THROWS(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, host.narrow(0, 0, 4)));
+}
+
+TEST_CASE("linear_cross_entropy never holds more than one chunk of logits") {
+  const int64_t N = 256, C = 16, V = 4096, chunk = 32;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  h.set_requires_grad(true);
+  w.set_requires_grad(true);
+  Tensor targets = randint({N}, 0, int(V));
+  CachingAllocator& alloc = backend(Device::cpu()).allocator();
+  alloc.reset_peak();
+  size_t base = alloc.stats().in_use_bytes;
+  backward(linear_cross_entropy(h, w, targets, kIgnoreIndex, chunk));
+  size_t fused = alloc.stats().peak_bytes - base;
+  h.zero_grad();
+  w.zero_grad();
+  alloc.reset_peak();
+  base = alloc.stats().in_use_bytes;
+  backward(cross_entropy(linear(h, w), targets));
+  size_t plain = alloc.stats().peak_bytes - base;
+  MESSAGE("peak bytes: fused " << fused << ", unfused " << plain);
+  CHECK(fused < plain / 2);
+  CHECK(fused < size_t(N * V * 4));  // less than one full f32 logits matrix
+}
