@@ -167,3 +167,9 @@ TEST_CASE("ReLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 with
                              " --jagged_restart_warmup_steps 2";
   check_gpu_tracks_cpu("relora", relora, 1e-2);
 }
+
+// EAFT (use_eaft): the top-k entropy weights from the GPU's chunk logits (bf16 ones with bf16),
+// scaling the loss and the gradient rows.
+TEST_CASE("use_eaft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  check_gpu_tracks_cpu("eaft", " --use_eaft true --eaft_alpha 0.5 --eaft_k 20", 1e-3);
+}
