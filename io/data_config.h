@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "io/pose.h"
+
 namespace llm {
 
 // Axolotl's user-defined instruction format (a dataset's `type:` given as a map; its
@@ -134,6 +136,11 @@ struct DataConfig {
   // every rank are dropped; else served as torch and accelerate serve them (io/dataset.h,
   // DataLoader). Packed rows are always dropped so, as Axolotl's multipack sampler does.
   bool dataloader_drop_last = false;
+  // Axolotl's use_pose (io/pose.h): the training examples' position ids skip ahead, drawn once
+  // from the seed; the validation examples' too unless eval_sample_packing is false (as Axolotl,
+  // which maps them when that key is not false). Not with sample_packing or preference pairs.
+  bool use_pose = false;
+  PoseConfig pose;
 };
 
 }  // namespace llm

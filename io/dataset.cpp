@@ -217,7 +217,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
         inputs[at] = data.tokens[begin + i];
         // The LM shift inside the example: its last token predicts nothing (not the next one's).
         if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
-        positions[at] = static_cast<int32_t>(i);
+        positions[at] = data.positions.empty() ? static_cast<int32_t>(i) : data.positions[begin + i];
         docs[at] = static_cast<int32_t>(d);  // non-decreasing along the row, as attention needs
         batch.num_targets += targets[at] != kIgnoreIndex;
       }
@@ -278,6 +278,7 @@ RowOrder row_order(const DataConfig& config) {
     return config.group_by_length && !config.sample_packing ? RowOrder::length_grouped : RowOrder::shuffled_per_epoch;
   // Sequential packing filled the rows in the fixed order already (load_training_data).
   if (config.sample_packing && config.sample_packing_sequentially) return RowOrder::as_given;
+  if (config.use_pose) return RowOrder::as_given;  // load_training_data sorted them
   return config.shuffle_merged_datasets ? RowOrder::fixed_shuffle : RowOrder::as_given;
 }
 
@@ -457,7 +458,13 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   std::vector<int64_t> train_order = out.split.train;
   if (config.sample_packing_sequentially && config.curriculum_sampling && config.shuffle_merged_datasets)
     shuffle_seeded(train_order, seed, 0);
+  if (config.use_pose) add_pose_positions(cached.data, out.split, config, seed);
   out.train_rows = out.train_layout.packed ? pack(train_order) : one_example_per_row(out.split.train);
+  if (config.use_pose && config.curriculum_sampling) {  // Axolotl's order of PoSE's rows (io/pose.h)
+    std::vector<int64_t> order = out.split.train;
+    if (config.shuffle_merged_datasets) shuffle_seeded(order, seed, 0);
+    out.train_rows = one_example_per_row(sorted_by_last_position(cached.data, order));
+  }
   out.val_rows = out.val_layout.packed ? pack(out.split.val) : one_example_per_row(out.split.val);
   out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
   out.cache_path = cached.path;

@@ -24,6 +24,8 @@ struct ExampleSet {
   std::vector<int32_t> labels;          // their labels (Example::labels)
   std::vector<int64_t> offsets = {0};   // example e: [offsets[e], offsets[e + 1])
   std::vector<uint8_t> desirable;       // each example's Example::desirable
+  std::vector<int32_t> positions;       // with PoSE, every token's position id (empty: each
+                                        // example's 0, 1, ...)
   ExampleStats stats;
 
   int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
@@ -180,6 +182,12 @@ double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examp
 
 using LogFn = std::function<void(const std::string&)>;
 void log_to_stderr(const std::string& line);
+
+// PoSE (io/pose.h) on the data: every token's position id, the training examples' drawn from
+// (seed, example) and the validation ones' too unless eval_sample_packing is false; and Axolotl's
+// order of PoSE's rows, sorted (stably) by their last position id. Defined in io/pose.cpp.
+void add_pose_positions(ExampleSet& data, const ExampleSplit& split, const DataConfig& config, uint64_t seed);
+std::vector<int64_t> sorted_by_last_position(const ExampleSet& data, std::vector<int64_t> examples);
 
 struct TrainingData {
   std::shared_ptr<const ExampleSet> examples;

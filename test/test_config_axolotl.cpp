@@ -36,12 +36,13 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
 }
 
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
-  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "use_pose: true\n",
+  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "scaling_softmax: true\n",
                           "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
-  CHECK(parse("model_type: LlamaForCausalLM\nuse_pose: false\n").unknown_keys == std::vector<std::string>{"model_type", "use_pose"});
+  CHECK(parse("model_type: LlamaForCausalLM\nscaling_softmax: false\n").unknown_keys ==
+        std::vector<std::string>{"model_type", "scaling_softmax"});
 }
 
 TEST_CASE("use_eaft, eaft_alpha, eaft_k: Axolotl's defaults, bounds, and not with rl") {
@@ -87,4 +88,23 @@ TEST_CASE("HF's best-model keys: eval_loss, lower better, is the one metric buil
   CHECK(error_with("metric_for_best_model: accuracy\n") ==
         "cfg.yaml:3: metric_for_best_model: expected one of loss, eval_loss, got 'accuracy'");
   CHECK(parse("load_best_model_at_end: true\nmetric_for_best_model: loss\ngreater_is_better: false\n").load_best_model_at_end);
+}
+
+TEST_CASE("use_pose: its context length needed and at least sequence_len; not with packing or rl") {
+  const TrainConfig c = parse("use_pose: true\npose_max_context_len: 4096\npose_split_on_token_ids: [128009, 7]\n");
+  CHECK(c.data.use_pose);
+  CHECK(c.data.pose.max_context_len == 4096);
+  CHECK(c.data.pose.split_on_token_ids == std::vector<int32_t>{128009, 7});
+  CHECK(c.data.pose.chunks == 2);
+  CHECK(error_with("use_pose: true\n") ==
+        "cfg.yaml:3: use_pose: expected pose_max_context_len with it (the context the skips reach), got none");
+  CHECK(starts_with(error_with("use_pose: true\npose_max_context_len: 8\nsequence_len: 64\n"),
+                    "cfg.yaml:3: use_pose: expected pose_max_context_len at least sequence_len, 64"));
+  CHECK(starts_with(error_with("use_pose: true\npose_max_context_len: 4096\nsample_packing: true\nflash_attention: true\n"),
+                    "cfg.yaml:3: use_pose: expected no sample_packing with it"));
+  CHECK(parse("use_pose: true\npose_max_context_len: 4096\ncurriculum_sampling: true\n").data.curriculum_sampling);
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\nrl: dpo\n";
+  CHECK(error_of(pairs + "use_pose: true\npose_max_context_len: 4096\n").find("use_pose: expected no rl with it") !=
+        std::string::npos);
+  CHECK(starts_with(error_with("pose_split_on_token_ids: 5\n"), "cfg.yaml:3: pose_split_on_token_ids: expected a list of token ids"));
 }

@@ -28,7 +28,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.test_datasets.size());
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.min_sample_len); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
-  SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets); SAME(data.dataloader_drop_last);
+  SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets); SAME(data.dataloader_drop_last); SAME(data.use_pose); SAME(data.pose.max_context_len); SAME(data.pose.split_on_token_ids); SAME(data.pose.chunks);
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(data.chat_template_kwargs); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
@@ -148,6 +148,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
       " original_max_position_embeddings: 4000}\n" + datasets +
       "dataset_prepared_path: /tmp/prep\nval_set_size: 0.123\nsequence_len: 640\n"
+      "use_pose: true\npose_max_context_len: 8192\npose_split_on_token_ids: [128009]\npose_num_chunks: 3\n"
       "micro_batch_size: 3\neval_batch_size: 6\ngradient_accumulation_steps: 5\nnum_epochs: 7\nmax_steps: 99\n"
       "learning_rate: 0.1\nlr_scheduler: linear\nwarmup_steps: 0\ncosine_min_lr_ratio: 0.1\ncosine_constant_lr_ratio: 0.8\n"
       "optimizer: adamw\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-7\n"

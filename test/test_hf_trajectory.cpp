@@ -298,6 +298,15 @@ TEST_CASE("use_eaft: the Trainer with Axolotl's EAFT loss, step by step and eval
   check_evals(check_trajectory("untied", eaft + eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
 }
 
+// PoSE (a context of 4096 over rows of at most 64 tokens): the Trainer given, in each row, the
+// position ids Axolotl's add_pose_position_ids makes with llm_train's draws, the rows sorted by
+// their last one as Axolotl sorts them.
+TEST_CASE("use_pose: the Trainer on the same PoSE position ids, step by step") {
+  const json f = fixture(), c = f.at("cases").at("pose");
+  check_trajectory("untied", "use_pose: true\npose_max_context_len: " + c.at("pose_max_context_len").dump() + "\n",
+                   c.at("steps"), f.at("settings"));
+}
+
 // 15 rows in micro-batches of 2 without dataloader_drop_last (HF's default): each epoch ends with
 // a micro-batch of one row, which the Trainer keeps, in a step with one whole micro-batch besides.
 TEST_CASE("an epoch's last, smaller micro-batch (no dataloader_drop_last): the Trainer's steps") {

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Twenty-seven cases, one dataset:
+learning_rate per logged step) is recorded. Twenty-eight cases, one dataset:
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
   lora         PEFT LoRA (r 8, alpha 16, dropout 0, all seven linears) on full_untied's base,
@@ -42,6 +42,10 @@ learning_rate per logged step) is recorded. Twenty-seven cases, one dataset:
                1e-7; timescale the warmup steps)
   eaft         full_untied with Axolotl's use_eaft loss as the Trainer's compute_loss_func (eaft_alpha
                0.5, eaft_k 8), evaluated as eval_loss
+  pose         full_untied with PoSE (pose_max_context_len 4096, 2 chunks): each row's position_ids
+               from Axolotl's add_pose_position_ids with llm_train's draws (io/pose.h) for its
+               random.randint, so both sides train on the same positions; the rows sorted by their
+               last position id as Axolotl sorts them (the sequential sampler then serves that order)
   eval_loss    full_untied evaluated every 5 steps on the first 5 rows one at a time
                (per_device_eval_batch_size 1): the Trainer's eval_loss, each batch's mean token
                loss weighted by its rows
@@ -154,7 +158,10 @@ def collate(rows):
     def pad(key, value):
         return torch.tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
     mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
-    return {"input_ids": pad("input_ids", 0), "labels": pad("labels", -100), "attention_mask": mask}
+    batch = {"input_ids": pad("input_ids", 0), "labels": pad("labels", -100), "attention_mask": mask}
+    if "position_ids" in rows[0]:  # PoSE's, the padding at 0 as llm_train pads them
+        batch["position_ids"] = pad("position_ids", 0)
+    return batch
 
 
 def make_model(name, out_dir):
@@ -530,6 +537,51 @@ def eaft_cases(out, rows):
     return {"eaft": case}
 
 
+MASK64 = (1 << 64) - 1
+
+
+def counter_bits(seed, i):
+    """engine/counter_random.h's counter_bits: splitmix64's finaliser of seed + golden x (i + 1)."""
+    z = (seed + 0x9E3779B97F4A7C15 * (i + 1)) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def pose_position_ids(ids, example, seed, max_context_len, chunks=2):
+    """Axolotl's add_pose_position_ids (no split tokens: `chunks` equal chunks) with llm_train's
+    draws in place of random.randint (io/pose.h): draw k of example e is floor(u (m + 1)), u the
+    top 53 bits of counter_bits(counter_bits(seed, e), k)."""
+    stream, k = counter_bits(seed, example), 0
+    n = len(ids)
+    skips_left, skipped, previous, positions = max_context_len - n, 0, 0, []
+    splits = [c * (n // chunks) for c in range(1, chunks)] + [n]
+    if splits[0] < 2:
+        splits = splits[1:]
+    for split in splits:
+        skip = 0
+        if previous != 0 and skips_left:
+            u = (counter_bits(stream, k) >> 11) * 2.0 ** -53
+            k += 1
+            skip = min(skips_left, int(u * (skips_left + 1)))
+        skips_left -= skip
+        skipped += skip
+        positions += list(range(previous + skipped, split + skipped))
+        previous = split
+    return positions
+
+
+def pose_cases(out, rows):
+    # PoSE with a context of 4096 over the 64-token rows, the position ids in each row.
+    context = 4096
+    posed = [dict(r, position_ids=pose_position_ids(r["input_ids"], e, SETTINGS["seed"], context))
+             for e, r in enumerate(rows)]
+    posed.sort(key=lambda r: r["position_ids"][-1])  # Axolotl's train_dataset.sort("sequence_len"), stable
+    case = train(load(out, "untied"), posed)
+    case.update(pose_max_context_len=context)
+    return {"pose": case}
+
+
 def eval_loss_cases(out, rows):
     # The Trainer's eval_loss on rows 0-4 (of 20 to 64 ids) one at a time: the mean of their own
     # mean token losses, each example weighing the same.
@@ -539,7 +591,7 @@ def eval_loss_cases(out, rows):
     return {"eval_loss": case}
 
 
-EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eaft": eaft_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}
 
 if __name__ == "__main__":

@@ -154,7 +154,6 @@ void Parser::validate() {
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
          "'" + c.resume_from_checkpoint + "'");
-
   check_exclusive("warmup_steps", c.warmup_steps >= 0, "warmup_ratio", c.warmup_ratio >= 0);
   if (ctx_.batch_size > 0) {
     // Axolotl's rule (check_gas_bsz): one of the two; the accumulation is batch_size // micro.
@@ -269,6 +268,7 @@ void Parser::validate() {
   if (c.lisa_n_layers > 0 || c.lisa_step_interval > 0) check_lisa(c, at("lisa_n_layers"), at("lisa_step_interval"));
   if (c.relora) check_relora(c, at("relora"));
   if (c.use_eaft) check_eaft(c, at("use_eaft"));
+  if (c.data.use_pose) check_pose(c, at("use_pose"));
 }
 
 // rl trains on preference pairs only, and only rl reads them. Settings that change the examples

@@ -402,6 +402,7 @@ std::vector<ConfigField> make_fields() {
     rows.insert(at + 1, std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   };
   insert_after("min_sample_len", sampling_rows(data));
+  insert_after("dataloader_drop_last", pose_rows(data));
   insert_after("lora_target_linear", peft_rows(adapters));
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));

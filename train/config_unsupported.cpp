@@ -52,7 +52,6 @@ const Unsupported kUnsupported[] = {
     {"dataset_shard_num", "keeping one shard of the datasets is not built"},
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
     {"accelerator_config", "Accelerate's batching options are not built: every rank takes micro-batches of its own"},
-    {"use_pose", "PoSE's position skips are not built"},
     {"streaming", "streamed datasets are not built: list local files under datasets"},
     {"sage_attention", "SageAttention (INT8 QK^T, lossy) is not built: flash_attention computes exact attention"},
     {"scaling_softmax", "scaled-softmax (SSMax) attention is not built"},
