@@ -52,6 +52,13 @@ void Trainer::Impl::print_summary() const {
         "(alpha / sqrt(sequence x hidden) at sequence_len {}; shorter batches get more)\n",
         c.neftune_noise_alpha, c.neftune_noise_alpha / std::sqrt(double(c.data.sequence_len * m.hidden_size)),
         c.data.sequence_len);
+  if (c.use_eaft)
+    say("use_eaft: each target's loss weighted by H^{} (H: the entropy over its {} largest logits), in training and "
+        "evaluation\n", c.eaft_alpha, c.eaft_k);
+  if (c.data.use_pose)
+    say("use_pose: training position ids skip ahead within a context of {} ({}){}\n", c.data.pose.max_context_len,
+        c.data.pose.split_on_token_ids.empty() ? fmt::format("{} chunks", c.data.pose.chunks) : "before the split tokens",
+        c.data.eval_sample_packing ? "; the eval rows' too" : "");
   if (c.qat_group_size > 0)
     say("qat: every linear layer and lm_head compute on int8 inputs (per token) and int4 weights (groups of {}), "
         "fake-quantised as torchao's{}; the trained weights are saved unquantised\n",
