@@ -1,9 +1,8 @@
-// defines: pose_positions, pose_draws, and io/dataset.h's add_pose_positions and
+// defines: pose_positions, PoseDraws, and io/dataset.h's add_pose_positions and
 // sorted_by_last_position
 #include "io/pose.h"
 
 #include <algorithm>
-#include <memory>
 
 #include "engine/counter_random.h"
 #include "io/dataset.h"
@@ -36,13 +35,11 @@ std::vector<int32_t> pose_positions(const int32_t* tokens, int64_t n, const Pose
   return positions;
 }
 
-std::function<int64_t(int64_t)> pose_draws(uint64_t seed, int64_t example) {
-  const uint64_t stream = counter_bits(seed, example);
-  auto count = std::make_shared<int64_t>(0);
-  return [stream, count](int64_t most) {
-    const double u = static_cast<double>(counter_bits(stream, (*count)++) >> 11) * 0x1p-53;  // [0, 1)
-    return std::min(most, static_cast<int64_t>(u * static_cast<double>(most + 1)));
-  };
+PoseDraws::PoseDraws(uint64_t seed, int64_t example) : stream_(counter_bits(seed, example)) {}
+
+int64_t PoseDraws::operator()(int64_t most) {
+  const double u = static_cast<double>(counter_bits(stream_, next_++) >> 11) * 0x1p-53;  // [0, 1)
+  return std::min(most, static_cast<int64_t>(u * static_cast<double>(most + 1)));
 }
 
 void add_pose_positions(ExampleSet& data, const ExampleSplit& split, const DataConfig& config, uint64_t seed) {
@@ -53,7 +50,7 @@ void add_pose_positions(ExampleSet& data, const ExampleSplit& split, const DataC
   if (config.eval_sample_packing) examples.insert(examples.end(), split.val.begin(), split.val.end());
   for (int64_t e : examples) {
     const std::vector<int32_t> p =
-        pose_positions(data.tokens.data() + data.offsets[e], data.length(e), config.pose, pose_draws(seed, e));
+        pose_positions(data.tokens.data() + data.offsets[e], data.length(e), config.pose, PoseDraws(seed, e));
     std::copy(p.begin(), p.end(), data.positions.begin() + data.offsets[e]);
   }
 }

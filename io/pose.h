@@ -27,9 +27,17 @@ struct PoseConfig {
 std::vector<int32_t> pose_positions(const int32_t* tokens, int64_t n, const PoseConfig& config,
                                     const std::function<int64_t(int64_t)>& draw);
 
-// Example e's draws, k-th one floor(u (m + 1)) with u the top 53 bits of counter_bits(
+// Example e's draws, the k-th one floor(u (m + 1)) with u the top 53 bits of counter_bits(
 // counter_bits(seed, e), k) (engine/counter_random.h): a function of (seed, e, k) alone, which
 // tools/make_hf_trajectory.py computes the same way.
-std::function<int64_t(int64_t)> pose_draws(uint64_t seed, int64_t example);
+class PoseDraws {
+ public:
+  PoseDraws(uint64_t seed, int64_t example);
+  int64_t operator()(int64_t most);  // the next draw, uniform in [0, most]
+
+ private:
+  uint64_t stream_;
+  int64_t next_ = 0;
+};
 
 }  // namespace llm

@@ -66,8 +66,8 @@ TEST_CASE("pose_positions: Axolotl's split points, skips and their budget") {
   CHECK(none.asked.empty());
 }
 
-TEST_CASE("pose_draws: a function of (seed, example, draw) alone, uniform over [0, m]") {
-  auto a = pose_draws(11, 3), b = pose_draws(11, 3), other = pose_draws(11, 4);
+TEST_CASE("PoseDraws: a function of (seed, example, draw) alone, uniform over [0, m]") {
+  PoseDraws a(11, 3), b(11, 3), other(11, 4);
   std::vector<int64_t> xa, xb, xo;
   double sum = 0;
   for (int k = 0; k < 2000; k++) {
@@ -113,7 +113,7 @@ TEST_CASE("use_pose: every training example's positions, and the validation ones
     for (int64_t e : data.split.train) {
       const std::vector<int32_t> p = positions_of(e);
       std::vector<int32_t> expected = pose_positions(set.tokens.data() + set.offsets[e], set.length(e), config.pose,
-                                                     pose_draws(7, e));
+                                                     PoseDraws(7, e));
       CHECK(p == expected);
       CHECK(p.front() == 0);
       CHECK(p.back() < 1000);
