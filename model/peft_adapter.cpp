@@ -171,15 +171,19 @@ void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, H
   for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
     for (int k = 0; k < kNumLinear; k++)
       linears["model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight"] = {i, k};
-  const std::vector<ParamRef> params = model.parameters();
+  // Every base weight, those held only as NF4 or int8 codes included (merged_weight dequantises
+  // them): a merged model lacking its block linears would load with random ones.
+  const std::vector<BaseWeight> weights = model.base_weights();
   std::vector<TensorEntry> table;
-  for (const ParamRef& p : params) table.push_back({p.name, p.tensor->dtype(), p.tensor->shape()});
+  for (const BaseWeight& w : weights)
+    table.push_back({w.ref.name, w.ref.tensor->defined() ? w.ref.tensor->dtype() : DType::f32, w.shape});
   // Each merged weight made as it is written and dropped after: never the whole merged model
   // beside the base.
   save_hf_tensors(model.config(), table, [&](const TensorSink& put) {
-    for (const ParamRef& p : params) {
-      const auto linear = linears.find(p.name);
-      put(p.name, linear == linears.end() ? *p.tensor : model.merged_weight(linear->second.first, linear->second.second));
+    for (const BaseWeight& w : weights) {
+      const auto linear = linears.find(w.ref.name);
+      put(w.ref.name,
+          linear == linears.end() ? *w.ref.tensor : model.merged_weight(linear->second.first, linear->second.second));
     }
   }, dir, dtype, ids);
 }

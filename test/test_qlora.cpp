@@ -233,6 +233,20 @@ TEST_CASE("llm_train with load_in_8bit: int8 summary, eval loss falls, resumes e
   REQUIRE(evals.size() >= 2);
   CHECK(evals.back() < evals.front());
   CHECK(fs::exists(straight.out("adapter_model.safetensors")));
-  // merge_lora: the dequantised int8 base + scale x B A, as an HF model.
-  CHECK(fs::exists(straight.out("merged/model.safetensors")));
+  // merge_lora: the dequantised int8 base + scale x B A, as an HF model, its block linears
+  // included: the same seeded base quantised and the exported adapters merged here.
+  LlamaModel reference(read_hf_config(straight.out("merged/config.json")), Device::cpu(), 7);
+  LoraConfig lora = lora_config(0.1f);
+  lora.r = 4;
+  reference.add_lora(lora, 7);
+  load_peft_adapter(reference, straight.out());
+  reference.quantize_frozen_linears(QuantFormat::int8, false);
+  const SafetensorsFile merged(straight.out("merged/model.safetensors"));
+  CHECK(merged.entries().size() == reference.base_weights().size());
+  for (int64_t layer = 0; layer < 2; layer++)
+    for (int kind = 0; kind < kNumLinear; kind++) {
+      CAPTURE(linear_module_name(layer, kind));
+      const Tensor got = merged.read(linear_module_name(layer, kind) + ".weight", DType::f32);
+      CHECK(max_abs_diff(got, reference.merged_weight(layer, kind)) == 0.0f);
+    }
 }
