@@ -1,5 +1,8 @@
-// Element types of tensors and the bf16 <-> f32 conversions (round-to-nearest-even).
+// Element types of tensors, the bf16 <-> f32 conversions (round-to-nearest-even) and fp16's
+// rounding of an f32.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -42,6 +45,20 @@ inline float bf16_to_f32(uint16_t h) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+}
+
+// x rounded to the nearest fp16 value (ties to even), kept as an f32: what torch's
+// `.to(torch.float16)` keeps of it (bitsandbytes' int8 quantisation starts with it; Axolotl's
+// ReLoRA saves its merged weights so). 11 significant bits, or a multiple of 2^-24 among fp16's
+// subnormals; beyond fp16's largest value (65504, rounding up from 65520) infinity. Dividing by a
+// power of two is exact, so one nearbyint (the default rounding mode: ties to even) rounds once.
+inline float round_to_f16(float x) {
+  if (x == 0.0f || !std::isfinite(x)) return x;
+  if (std::fabs(x) >= 65520.0f) return std::copysign(INFINITY, x);
+  int e = 0;
+  std::frexp(x, &e);  // |x| in [2^(e-1), 2^e)
+  const float quantum = std::ldexp(1.0f, std::max(e - 11, -24));
+  return std::nearbyint(x / quantum) * quantum;
 }
 
 }  // namespace llm

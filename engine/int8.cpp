@@ -13,20 +13,7 @@ namespace llm {
 size_t int8_nbytes(int64_t rows, int64_t cols) { return static_cast<size_t>(rows * cols + 4 * rows); }
 
 namespace {
-
 constexpr float kF16Max = 65504.0f;
-
-// x rounded to the nearest fp16 value (ties to even), as bnb's `.to(torch.float16)` before it
-// quantises: 11 significant bits, or a multiple of 2^-24 among fp16's subnormals. Dividing by a
-// power of two is exact, so one nearbyint (the default rounding mode: ties to even) rounds once.
-float round_to_f16(float x) {
-  if (x == 0.0f) return x;
-  int e = 0;
-  std::frexp(x, &e);  // |x| in [2^(e-1), 2^e)
-  const float quantum = std::ldexp(1.0f, std::max(e - 11, -24));
-  return std::nearbyint(x / quantum) * quantum;
-}
-
 }  // namespace
 
 QuantWeight int8_quantize(const Tensor& w) {

@@ -27,6 +27,10 @@ struct LlamaLayer {
   // QLoRA or a load_in_8bit base: the frozen linear weights in NF4 or int8, by kLinearModules'
   // index; the Tensor above is then undefined (the weight exists only as codes).
   QuantWeight quant[kNumLinear];
+  // ReLoRA on a quantised base: each linear's full-precision value (f32, host memory), which a
+  // restart merges into and quantises afresh, as Axolotl merges into its last full-weight save
+  // rather than into the codes; undefined otherwise.
+  Tensor full[kNumLinear];
 
   const Tensor& linear(int kind) const;  // q_proj ... down_proj by kLinearModules' index
   Tensor& linear(int kind);
@@ -153,13 +157,22 @@ class LlamaModel {
   // dequantised when quantised: merge_lora onto an 8-bit base merges onto its dequantised weights),
   // with DoRA's rows scaled by m / ||W + scale * B A||: the weight the adapted layer computes with.
   Tensor merged_weight(int64_t layer, int kind) const;
+  // ReLoRA on a quantised base, before quantize_frozen_linears: every block linear also kept in
+  // f32 in host memory (LlamaLayer::full), which merged_weight and ReLoRA's restarts then use
+  // instead of the codes.
+  void keep_full_linears();
   // ReLoRA's restart (Axolotl's merge_and_save with reinit): every adapted linear weight becomes
   // W + scale B A (in its own dtype), then A is drawn afresh from `seed` (PEFT's Kaiming init) and
-  // B zeroed, each in place so the optimizer and autograd keep their tensors. Not with DoRA.
+  // B zeroed, each in place so the optimizer and autograd keep their tensors. Not with DoRA. On a
+  // quantised base W is the kept full value, the sum is rounded to fp16 as Axolotl saves it and
+  // the codes are made afresh from it (quantize_full_linears).
   void merge_and_redraw_adapters(uint64_t seed);
   // The frozen linear weights that carry adapters, named as HF names them: what ReLoRA's merges
-  // change, so its checkpoints keep them.
+  // change, so its checkpoints keep them (on a quantised base, their full values).
   std::vector<ParamRef> adapted_base_weights();
+  // Each quantised linear with a full value (keep_full_linears) quantised afresh from it, as
+  // quantize_frozen_linears made its codes: after a checkpoint restored those values.
+  void quantize_full_linears();
   // DoRA, after the base weights are final (loaded, quantised, stored in their dtype): every
   // magnitude set to its row's norm ||W|| (B is zero), as PEFT starts it, so the untrained
   // adapter leaves the model as it was.

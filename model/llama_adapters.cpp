@@ -85,34 +85,61 @@ std::vector<ParamRef> LlamaModel::trainable_parameters() {
   return out;
 }
 
+void LlamaModel::keep_full_linears() {
+  // Shares a weight's bytes when it is f32 on the host already: quantising then drops the weight.
+  for (LlamaLayer& l : layers_)
+    for (int k = 0; k < kNumLinear; k++) l.full[k] = l.linear(k).to(DType::f32).to(Device::cpu());
+}
+
 void LlamaModel::merge_and_redraw_adapters(uint64_t seed) {
   LLM_CHECK(has_lora_ && !lora_.use_dora, "merge_and_redraw_adapters: needs LoRA adapters without DoRA");
   NoGradGuard no_grad;
   std::mt19937_64 rng(seed);
   for (size_t i = 0; i < layers_.size(); i++)
     for (int k = 0; k < kNumLinear; k++) {
-      LoraPair& pair = layers_[i].lora[k];
+      LlamaLayer& l = layers_[i];
+      LoraPair& pair = l.lora[k];
       if (!pair.a.defined()) continue;
-      LLM_CHECK(!layers_[i].quant[k].defined(), "merge_and_redraw_adapters: a quantised base");
-      layers_[i].linear(k).copy_from(adapted_weight(static_cast<int64_t>(i), k));
+      const Tensor merged = adapted_weight(static_cast<int64_t>(i), k);
+      if (l.quant[k].defined()) {
+        LLM_CHECK(l.full[k].defined(), "merge_and_redraw_adapters: a quantised base without its full values");
+        std::vector<float> values = merged.to_floats();
+        for (float& v : values) v = round_to_f16(v);
+        l.full[k] = Tensor::from_floats(values, merged.shape());
+      } else {
+        l.linear(k).copy_from(merged);
+      }
       pair.a.copy_from(Tensor::from_floats(kaiming_uniform(rng, pair.a.size(0), pair.a.size(1)), pair.a.shape()));
       pair.b.copy_from(Tensor::zeros(pair.b.shape(), DType::f32, Device::cpu()));
     }
+  quantize_full_linears();
+}
+
+void LlamaModel::quantize_full_linears() {
+  for (LlamaLayer& l : layers_)
+    for (int k = 0; k < kNumLinear; k++)
+      if (l.quant[k].defined() && l.full[k].defined())
+        l.quant[k] = quantize_weight(l.full[k], l.quant[k].format, l.quant[k].double_quant()).to(device_);
 }
 
 std::vector<ParamRef> LlamaModel::adapted_base_weights() {
   std::vector<ParamRef> out;
   for (size_t i = 0; i < layers_.size(); i++)
-    for (int k = 0; k < kNumLinear; k++)
-      if (layers_[i].lora[k].a.defined())
-        out.push_back({linear_module_name(static_cast<int64_t>(i), k) + ".weight", &layers_[i].linear(k)});
+    for (int k = 0; k < kNumLinear; k++) {
+      LlamaLayer& l = layers_[i];
+      if (l.lora[k].a.defined())
+        out.push_back({linear_module_name(static_cast<int64_t>(i), k) + ".weight",
+                       l.quant[k].defined() ? &l.full[k] : &l.linear(k)});
+    }
   return out;
 }
 
 Tensor LlamaModel::adapted_weight(int64_t layer, int kind) const {
   NoGradGuard no_grad;
   const LlamaLayer& l = layers_[layer];
-  Tensor w = l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32) : l.linear(kind).to(DType::f32);
+  Tensor w = l.full[kind].defined()    ? l.full[kind].to(device_)
+             : l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32)
+                                       : l.linear(kind).to(DType::f32);
   if (!l.lora[kind].a.defined()) return w;
   return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), l.lora[kind].scale);
 }

@@ -5,8 +5,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
+#include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "io/safetensors.h"
+#include "test/lora_fixture.h"
 #include "test/train_fixture.h"
 #include "train/relora.h"
 
@@ -127,12 +129,69 @@ TEST_CASE("ReLoRA runs: restarts every period, the merged base in checkpoints an
   CHECK(!fs::exists(straight.out("adapter_config.json")));  // Axolotl saves ReLoRA's merged model only
 }
 
-TEST_CASE("ReLoRA refusals: its period, a LoRA on an unquantised base, unsharded AdamW state") {
+// Axolotl's examples/llama-2/relora.yml is a QLoRA run: its merges add to the last full-weight
+// save (the base's own values first), save the sum in fp16, and quantise the layer afresh from it.
+TEST_CASE("ReLoRA on a quantised base: merges into the full values, rounds them to fp16, quantises afresh") {
+  for (const QuantFormat format : {QuantFormat::nf4, QuantFormat::int8}) {
+    CAPTURE(quant_format_name(format));
+    LlamaModel model(small_config(), Device::cpu(), 3);
+    model.add_lora(lora_config(), 3);
+    std::vector<Tensor> base;
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++) base.push_back(model.layer(i).linear(k).clone());
+    model.keep_full_linears();
+    model.quantize_frozen_linears(format, format == QuantFormat::nf4);
+    rng().seed(3);
+    randomise_b(model);
+    std::vector<Tensor> want;
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++) {
+        const LoraPair& pair = model.layer(i).lora[k];
+        std::vector<float> sum = add_scaled(base[want.size()], matmul(pair.b, pair.a), pair.scale).to_floats();
+        for (float& v : sum) v = round_to_f16(v);
+        want.push_back(Tensor::from_floats(sum, base[want.size()].shape()));
+      }
+    model.merge_and_redraw_adapters(11);
+    for (int64_t i = 0; i < 2; i++)
+      for (int k = 0; k < kNumLinear; k++) {
+        CAPTURE(linear_module_name(i, k));
+        const LlamaLayer& l = model.layer(i);
+        const Tensor& expected = want[static_cast<size_t>(i * kNumLinear + k)];
+        CHECK(bit_identical(l.full[k], expected));
+        CHECK(bit_identical(l.quant[k].codes, quantize_weight(expected, format, format == QuantFormat::nf4).codes));
+        CHECK(max_abs_diff(l.full[k], base[static_cast<size_t>(i * kNumLinear + k)]) > 0.0f);  // it moved
+        CHECK(max_abs_diff(l.lora[k].b, Tensor::zeros(l.lora[k].b.shape(), DType::f32, Device::cpu())) == 0.0f);
+        CHECK(bit_identical(model.merged_weight(i, k), expected));  // B is zero: the full value itself
+      }
+  }
+}
+
+TEST_CASE("ReLoRA with adapter: qlora: full values in checkpoints, an exact resume after a restart, the export") {
+  Workspace straight("relora_q_straight"), resumed("relora_q_resumed");
+  const std::string cfg =
+      "adapter: qlora\nload_in_4bit: true\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\nrelora: true\n"
+      "jagged_restart_steps: 3\njagged_restart_warmup_steps: 1\nlearning_rate: 0.01\nmax_steps: 8\nsave_steps: 4\n";
+  // Restarts before steps 4 and 7: the resume at step 4 starts from a restart's full values.
+  const std::string out = check_resume_exact(straight, resumed, cfg, nullptr, "", 4);
+  CHECK(contains(out, "relora: the block linears also kept in f32 in host memory"));
+  CHECK(contains(out, "ReLoRA: restart 2 before step 7"));
+  const std::string q = "model.layers.1.self_attn.q_proj", down = "model.layers.0.mlp.down_proj";
+  for (const std::string& linear : {q, down}) {
+    CAPTURE(linear);
+    // Step 4's full value is the restart's fp16 sum: every value an fp16 one.
+    const std::vector<float> full = read(straight.out("step_000004/model.bin"), linear + ".weight").to_floats();
+    for (float v : full) REQUIRE(v == round_to_f16(v));
+    const SafetensorsFile exported(straight.out("model.safetensors"));
+    check_close(exported.read(linear + ".weight", DType::f32).to_floats(), merged(straight.out("step_000008"), linear));
+  }
+}
+
+TEST_CASE("ReLoRA refusals: its period, a LoRA adapter, unsharded AdamW state") {
   Workspace ws("relora_refused");
   check_refused_run(ws, "max_steps: 1\nadapter: lora\nlora_target_linear: true\nrelora: true\n",
                     "relora: expected jagged_restart_steps with it (ReLoRA's period), got none");
   check_refused_run(ws, "max_steps: 1\nrelora: true\njagged_restart_steps: 4\n",
-                    "relora: expected adapter: lora on an unquantised base with ReLoRA");
+                    "relora: expected adapter: lora or qlora with ReLoRA, got no adapter");
   check_refused_run(ws, kRelora + "max_steps: 1\nzero_stage: 1\n", "relora: expected zero_stage 0 with ReLoRA");
   check_refused_run(ws, kRelora + "max_steps: 1\noptimizer: adamw_bnb_8bit\n",
                     "relora: expected AdamW with f32 moments with ReLoRA, got optimizer: adamw_bnb_8bit");

@@ -32,14 +32,13 @@ std::vector<ConfigField> jagged_restart_rows(const char* section) {
   };
 }
 
-// Axolotl's own rules (jagged_restart_steps with it, a LoRA adapter, no FSDP or DeepSpeed), and
-// what is built here: an f32 or bf16 base (merging into NF4 or int8 codes would requantise), no
-// DoRA, AdamW with f32 moments, every rank holding whole moments (ZeRO shards them).
+// Axolotl's own rules (jagged_restart_steps with it, a LoRA or QLoRA adapter, no FSDP or
+// DeepSpeed), and what is built here: no DoRA, AdamW with f32 moments, every rank holding whole
+// moments (ZeRO shards them).
 void check_relora(const TrainConfig& c, const Where& w) {
   if (c.jagged_restart_steps <= 0) fail(w, "jagged_restart_steps with it (ReLoRA's period)", "none");
-  if (c.adapter != "lora" || c.quantized_base())
-    fail(w, "adapter: lora on an unquantised base with ReLoRA (merging into NF4 or int8 codes is not built)",
-         c.adapter.empty() ? "no adapter" : "adapter: " + c.adapter + (c.quantized_base() ? " on a quantised base" : ""));
+  if (c.adapter != "lora" && c.adapter != "qlora")
+    fail(w, "adapter: lora or qlora with ReLoRA", c.adapter.empty() ? "no adapter" : "adapter: " + c.adapter);
   if (c.lora.use_dora) fail(w, "no DoRA with ReLoRA", "peft_use_dora: true");
   if (c.zero_stage > 0) fail(w, "zero_stage 0 with ReLoRA (fsdp and deepspeed are refused by Axolotl too)",
                              "zero_stage " + std::to_string(c.zero_stage));

@@ -266,6 +266,8 @@ void Trainer::Impl::load_weights(TensorFileReader& model_file) {
     if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
     p.tensor->copy_from(saved);
   }
+  // ReLoRA on a quantised base: the restored full values give the codes, as the restarts made them.
+  if (config.relora && config.quantized_base()) model->quantize_full_linears();
 }
 
 // As HF's Trainer ends a run with load_best_model_at_end: the best checkpoint's weights are what

@@ -61,8 +61,10 @@ void Trainer::Impl::build_model() {
     }
     // From the loaded (or seeded) base, so a resume quantises the same weights to the same codes;
     // under ZeRO-3 the codes' layout now, their values weight by weight (sharded_start).
-    if (c.quantized_base())
+    if (c.quantized_base()) {
+      if (c.relora) model->keep_full_linears();
       quant_bytes = model->quantize_frozen_linears(c.base_format(), c.bnb_4bit_use_double_quant);
+    }
     model->store_frozen_as(forward.compute_dtype);
     // From the weights the forward will use (an NF4 base's dequantised codes), as PEFT does; a
     // loaded adapter or a resume brings its own.

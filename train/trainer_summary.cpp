@@ -199,6 +199,10 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
     say("{}: {} block linear weights in {}: {:.3f} MiB instead of {:.3f} MiB in {} ({:.2f} bits per weight)\n",
         config.load_in_8bit ? "load_in_8bit" : "qlora", quantized, how, quant_bytes / 1048576.0,
         quantized * dsize / 1048576.0, dtype_name(forward.compute_dtype), 8.0 * quant_bytes / quantized);
+    if (config.relora)
+      say("relora: the block linears also kept in f32 in host memory ({:.3f} MiB): each restart merges into them "
+          "and quantises them afresh, as Axolotl merges into its last full-weight save\n",
+          4.0 * static_cast<double>(quantized) / 1048576.0);
   }
   const double full = 8.0 * static_cast<double>(all), ours = 8.0 * static_cast<double>(trainable);
   say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
