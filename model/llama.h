@@ -154,9 +154,11 @@ class LlamaModel {
   void move_to(Device device);
   const LlamaLayer& layer(int64_t i) const { return layers_[i]; }
   // W + scale * B A of layer `layer`'s linear `kind` in f32 (W itself when it has no adapter; W
-  // dequantised when quantised: merge_lora onto an 8-bit base merges onto its dequantised weights),
-  // with DoRA's rows scaled by m / ||W + scale * B A||: the weight the adapted layer computes with.
+  // dequantised when quantised, or its full value when kept), with DoRA's rows scaled by
+  // m / ||W + scale * B A||: the weight the adapted layer computes with.
   Tensor merged_weight(int64_t layer, int kind) const;
+  // The same merged onto `base` (f32, its shape) in place of W: a base weight read again.
+  Tensor merged_weight(int64_t layer, int kind, const Tensor& base) const;
   // ReLoRA on a quantised base, before quantize_frozen_linears: every block linear also kept in
   // f32 in host memory (LlamaLayer::full), which merged_weight and ReLoRA's restarts then use
   // instead of the codes.
@@ -220,7 +222,10 @@ class LlamaModel {
   // Every base weight member, undefined ones included (quantised linears), in HF's order.
   std::vector<ParamRef> all_weights();
   QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any
-  Tensor adapted_weight(int64_t layer, int kind) const;  // W + scale * B A in f32, no DoRA factor
+  // W of a block linear in f32: its full value when kept, its dequantised codes, or itself.
+  Tensor own_weight(int64_t layer, int kind) const;
+  Tensor adapted_weight(int64_t layer, int kind, const Tensor& w) const;  // w + scale * B A, no DoRA factor
+  Tensor adapted_weight(int64_t layer, int kind) const { return adapted_weight(layer, kind, own_weight(layer, kind)); }
   Tensor* dora_magnitude(const Tensor* weight);  // the DoRA magnitude of block linear `weight`, if any
   // A DoRA magnitude as PEFT starts it: the row norms of the weight its layer computes with (B is
   // zero), given in f32.

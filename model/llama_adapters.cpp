@@ -134,19 +134,27 @@ std::vector<ParamRef> LlamaModel::adapted_base_weights() {
   return out;
 }
 
-Tensor LlamaModel::adapted_weight(int64_t layer, int kind) const {
-  NoGradGuard no_grad;
+Tensor LlamaModel::own_weight(int64_t layer, int kind) const {
   const LlamaLayer& l = layers_[layer];
-  Tensor w = l.full[kind].defined()    ? l.full[kind].to(device_)
-             : l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32)
-                                       : l.linear(kind).to(DType::f32);
-  if (!l.lora[kind].a.defined()) return w;
-  return add_scaled(w, matmul(l.lora[kind].b, l.lora[kind].a), l.lora[kind].scale);
+  return l.full[kind].defined()    ? l.full[kind].to(device_)
+         : l.quant[kind].defined() ? dequantize(l.quant[kind], DType::f32)
+                                   : l.linear(kind).to(DType::f32);
+}
+
+Tensor LlamaModel::adapted_weight(int64_t layer, int kind, const Tensor& w) const {
+  NoGradGuard no_grad;
+  const LoraPair& pair = layers_[layer].lora[kind];
+  if (!pair.a.defined()) return w;
+  return add_scaled(w.to(pair.a.device()), matmul(pair.b, pair.a), pair.scale);
 }
 
 Tensor LlamaModel::merged_weight(int64_t layer, int kind) const {
+  return merged_weight(layer, kind, own_weight(layer, kind));
+}
+
+Tensor LlamaModel::merged_weight(int64_t layer, int kind, const Tensor& base) const {
   NoGradGuard no_grad;
-  const Tensor w = adapted_weight(layer, kind);
+  const Tensor w = adapted_weight(layer, kind, base);
   const Tensor& magnitude = layers_[layer].lora[kind].magnitude;
   if (!magnitude.defined()) return w;
   // Output feature r is computed by row r of the weight: scaling the layer's output columns

@@ -166,25 +166,33 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   for (const ParamRef& p : params) p.tensor->copy_from(file.read(kPeftPrefix + p.name, DType::f32));
 }
 
-void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids) {
+void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids,
+                       const BaseWeightStream& base) {
   std::map<std::string, std::pair<int64_t, int>> linears;  // HF name -> (layer, kind)
   for (int64_t i = 0; i < model.config().num_hidden_layers; i++)
     for (int k = 0; k < kNumLinear; k++)
       linears["model.layers." + std::to_string(i) + "." + linear_module_path(k) + ".weight"] = {i, k};
-  // Every base weight, those held only as NF4 or int8 codes included (merged_weight dequantises
-  // them): a merged model lacking its block linears would load with random ones.
+  // Every base weight, those held only as NF4 or int8 codes included: a merged model lacking its
+  // block linears would load with random ones.
   const std::vector<BaseWeight> weights = model.base_weights();
   std::vector<TensorEntry> table;
   for (const BaseWeight& w : weights)
     table.push_back({w.ref.name, w.ref.tensor->defined() ? w.ref.tensor->dtype() : DType::f32, w.shape});
+  // The merged value of base weight `ref`, `value` being its unquantised value when known.
+  auto merged = [&](const ParamRef& ref, const Tensor* value) {
+    const auto linear = linears.find(ref.name);
+    if (linear == linears.end()) return *ref.tensor;
+    const auto [layer, kind] = linear->second;
+    return value && !ref.tensor->defined() ? model.merged_weight(layer, kind, *value) : model.merged_weight(layer, kind);
+  };
   // Each merged weight made as it is written and dropped after: never the whole merged model
   // beside the base.
   save_hf_tensors(model.config(), table, [&](const TensorSink& put) {
-    for (const BaseWeight& w : weights) {
-      const auto linear = linears.find(w.ref.name);
-      put(w.ref.name,
-          linear == linears.end() ? *w.ref.tensor : model.merged_weight(linear->second.first, linear->second.second));
+    if (base) {
+      base([&](const ParamRef& ref, const Tensor& value) { put(ref.name, merged(ref, &value)); });
+      return;
     }
+    for (const BaseWeight& w : weights) put(w.ref.name, merged(w.ref, nullptr));
   }, dir, dtype, ids);
 }
 

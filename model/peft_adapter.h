@@ -5,6 +5,7 @@
 // (out, r), and base_model.model.model.embed_tokens.weight for a module trained whole. Also the
 // merged export: base + scale * B A as a plain HF model (merge_lora).
 #pragma once
+#include <functional>
 #include <string>
 
 #include "model/hf_config.h"
@@ -26,8 +27,15 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
 // UserError naming the file and the key or tensor.
 void load_peft_adapter(LlamaModel& model, const std::string& dir);
 
+// Hands each base weight's value, as start-up made it, to a sink in base_weights()' order
+// (read_hf_weights or LlamaModel::draw_weights again).
+using BaseWeightStream = std::function<void(const WeightSink& sink)>;
+
 // Writes the model with every adapter merged into its weight as an HF model directory, one merged
-// weight made at a time.
-void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids);
+// weight made at a time. With `base`, each quantised block linear merges onto the value `base`
+// hands over instead of its dequantised codes: Axolotl's merge of an 8-bit run reloads the base
+// unquantised.
+void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids,
+                       const BaseWeightStream& base = {});
 
 }  // namespace llm

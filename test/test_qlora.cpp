@@ -217,7 +217,7 @@ TEST_CASE("llm_train with adapter: qlora and peft_use_dora: learns, resumes exac
 }
 
 // Axolotl's lora-8b.yml: adapter: lora on a load_in_8bit base, here with recompute and merge_lora.
-TEST_CASE("llm_train with load_in_8bit: int8 summary, eval loss falls, resumes exactly, PEFT files, merge") {
+TEST_CASE("llm_train with load_in_8bit: int8 summary, eval loss falls, resumes exactly, PEFT files, merge onto the unquantised base") {
   Workspace straight("int8_straight"), resumed("int8_resumed");
   const std::string lora8 =
       "adapter: lora\nload_in_8bit: true\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.1\n"
@@ -233,14 +233,13 @@ TEST_CASE("llm_train with load_in_8bit: int8 summary, eval loss falls, resumes e
   REQUIRE(evals.size() >= 2);
   CHECK(evals.back() < evals.front());
   CHECK(fs::exists(straight.out("adapter_model.safetensors")));
-  // merge_lora: the dequantised int8 base + scale x B A, as an HF model, its block linears
-  // included: the same seeded base quantised and the exported adapters merged here.
+  // merge_lora: the unquantised base + scale x B A, as Axolotl's merge reloads the base, as an HF
+  // model, its block linears included: the same seeded base and the exported adapters merged here.
   LlamaModel reference(read_hf_config(straight.out("merged/config.json")), Device::cpu(), 7);
   LoraConfig lora = lora_config(0.1f);
   lora.r = 4;
   reference.add_lora(lora, 7);
   load_peft_adapter(reference, straight.out());
-  reference.quantize_frozen_linears(QuantFormat::int8, false);
   const SafetensorsFile merged(straight.out("merged/model.safetensors"));
   CHECK(merged.entries().size() == reference.base_weights().size());
   for (int64_t layer = 0; layer < 2; layer++)

@@ -340,7 +340,11 @@ void Trainer::Impl::export_final_model() {
       tokenizer_files(c.output_dir));
   if (c.merge_lora) {
     const std::string merged = c.output_dir + "/merged";
-    save_merged_model(*model, merged, forward.compute_dtype, ids);
+    // An 8-bit base merges as Axolotl's merge reloads it: unquantised (an NF4 base merges onto its
+    // dequantised codes, as Axolotl's merge simulates NF4 for a 4-bit run).
+    BaseWeightStream base;
+    if (c.load_in_8bit) base = [this](const WeightSink& sink) { stream_base(base_loaded, sink); };
+    save_merged_model(*model, merged, forward.compute_dtype, ids, base);
     say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
         tokenizer_files(merged));
   }

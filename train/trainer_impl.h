@@ -91,6 +91,10 @@ struct Trainer::Impl {
   // ZeRO-3's sharded start-up: every base weight drawn from the seed or read from base_model
   // alone, on the host, into `keep`, which keeps this rank's slices; sets sharded_start_rise.
   void sharded_start(bool load_base, const WeightSink& keep);
+  // The base's weights as start-up made them, one at a time into `sink`: read from base_model
+  // again (returns how many) or drawn from the seed again (returns 0).
+  int64_t stream_base(bool load_base, const WeightSink& sink);
+  bool base_loaded = false;  // start-up read base_model's weights (else they were drawn)
   void print_summary() const;
   void print_adapter_summary(const LoraConfig& lora) const;
   // The units whose weights are sharded (ZeRO-3: trained, or an adapter run's frozen base); null

@@ -32,6 +32,7 @@ void Trainer::Impl::build_model() {
   const bool partly_frozen = !c.unfrozen_parameters.empty();
   const bool load_base = (resumed_from.empty() || adapter || partly_frozen || !c.pruning_targets.empty()) &&
                          !c.base_model_is_preset() && !c.reinit_weights;
+  base_loaded = load_base;
   // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
   // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
@@ -140,16 +141,18 @@ void Trainer::Impl::build_model() {
 
 // The whole values live in host memory, one at a time: how far it rose above the shards, on the
 // rank where it rose most, is logged (print_summary).
+int64_t Trainer::Impl::stream_base(bool load_base, const WeightSink& sink) {
+  if (load_base) return read_hf_weights(*model, config.base_model, sink, vocabulary_growth());
+  model->draw_weights(config.seed, sink);
+  return 0;
+}
+
 void Trainer::Impl::sharded_start(bool load_base, const WeightSink& keep) {
   CachingAllocator& host = backend(Device::cpu()).allocator();
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
-  if (load_base) {
-    const int64_t loaded = read_hf_weights(*model, config.base_model, keep, vocabulary_growth());
-    say("base_model: loaded {} tensors from {}\n", loaded, config.base_model);
-  } else {
-    model->draw_weights(config.seed, keep);
-  }
+  const int64_t loaded = stream_base(load_base, keep);
+  if (load_base) say("base_model: loaded {} tensors from {}\n", loaded, config.base_model);
   sharded_start_rise = static_cast<int64_t>(host.stats().window_peak_bytes - before);
   comm.allreduce_max(&sharded_start_rise, 1);
 }
