@@ -341,24 +341,23 @@ void DataLoader::set_cursor(const DataCursor& cursor) {
 
 std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
                                 const RowLayout& layout, int64_t micro_batch_size, int rank,
-                                int world_size) {
+                                int world_size, bool drop_last) {
   if (micro_batch_size <= 0 || rank < 0 || rank >= world_size)
     throw std::invalid_argument("eval_batches: needs micro_batch_size > 0, 0 <= rank < world");
   const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t served = drop_last ? n / micro_batch_size * micro_batch_size : n;
+  if (n > 0 && served == 0)
+    throw UserError("the datasets give " + std::to_string(n) + " validation rows, fewer than an eval batch of " +
+                    std::to_string(micro_batch_size) + ", and dataloader_drop_last drops them all (as the "
+                    "Trainer's eval loader does); expected a smaller eval_batch_size, more validation rows or no "
+                    "dataloader_drop_last");
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  // Rows of like length share a batch, so a batch pads to little more than its rows: the eval
-  // loss is a sum over tokens, whatever their grouping, and a padded position costs a real one's
-  // compute (configs/tiny.yaml's validation rows: 91008 positions for 49779 tokens in their
-  // order, 60416 by length).
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return row_length(data, rows[a]) < row_length(data, rows[b]);
-  });
   std::vector<Batch> batches;
-  for (int64_t g = rank; g * micro_batch_size < n; g += world_size) {
+  for (int64_t g = rank; g * micro_batch_size < served; g += world_size) {
     const int64_t begin = g * micro_batch_size;
     batches.push_back(make_batch(data, rows, order.data() + begin,
-                                 std::min(micro_batch_size, n - begin), layout));
+                                 std::min(micro_batch_size, served - begin), layout));
     batches.back().index = static_cast<int64_t>(batches.size()) - 1;
   }
   return batches;

@@ -169,12 +169,13 @@ class DataLoader {
   std::vector<int64_t> order_;  // with even batches, continued past the rows (see DataLoader)
 };
 
-// Validation batches: `rows` by length (shortest first; in order among equal lengths),
-// micro_batch_size each (the last one may be smaller); rank r of `world_size` takes batches
-// g % world_size == r.
+// Validation batches as the Trainer's eval loader makes them (a SequentialSampler): `rows` in
+// their order, micro_batch_size each, the last one smaller or, with `drop_last` (its
+// dataloader_drop_last), dropped; rank r of `world_size` takes batches g % world_size == r. The
+// order matters: the eval loss weighs each batch's mean token loss by its rows.
 std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
                                 const RowLayout& layout, int64_t micro_batch_size, int rank = 0,
-                                int world_size = 1);
+                                int world_size = 1, bool drop_last = false);
 
 // Unigram entropy (nats per token) of the targets of `examples`: the loss of the best model that
 // ignores context, which a trained model must beat.

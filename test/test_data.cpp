@@ -478,6 +478,12 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
   REQUIRE(e1.size() == 2);
   CHECK(rows_of(e0[1], L) == std::vector<int64_t>{4, 5});
   CHECK(rows_of(e1[1], L) == std::vector<int64_t>{6});
+  // dataloader_drop_last: the Trainer's eval loader drops the last, smaller batch too.
+  const std::vector<Batch> dropped = eval_batches(*data, rows(7), layout(L), 2, 0, 1, true);
+  REQUIRE(dropped.size() == 3);
+  CHECK(rows_of(dropped[2], L) == std::vector<int64_t>{4, 5});
+  CHECK_THROWS_WITH_AS(eval_batches(*data, rows(1), layout(L), 2, 0, 1, true),
+                       doctest::Contains("1 validation rows, fewer than an eval batch of 2"), UserError);
 }
 
 TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {

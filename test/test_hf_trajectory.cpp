@@ -289,6 +289,18 @@ TEST_CASE("eval_loss with eval_batch_size 1: the Trainer's, each example weighin
   check_evals(check_trajectory("untied", eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
 }
 
+// The same rows two at a time: the Trainer's eval loader serves them in order ({0, 1}, {2, 3},
+// {4}), so a batch's mean depends on which rows share it; with dataloader_drop_last it drops {4}.
+TEST_CASE("eval_loss with eval_batch_size 2: the Trainer's batches, in order, the last dropped with drop_last") {
+  const json f = fixture();
+  for (const char* name : {"eval_batches", "eval_drop_last"}) {
+    CAPTURE(name);
+    const json c = f.at("cases").at(name);
+    const std::string drop = "dataloader_drop_last: " + c.at("dataloader_drop_last").dump() + "\n";
+    check_evals(check_trajectory("untied", eval_keys(c) + drop, c.at("steps"), f.at("settings")), c.at("evals"));
+  }
+}
+
 // Axolotl's use_eaft loss as the Trainer's compute_loss_func (alpha 0.5 over the 8 largest
 // logits), in training and in evaluation.
 TEST_CASE("use_eaft: the Trainer with Axolotl's EAFT loss, step by step and evaluated") {

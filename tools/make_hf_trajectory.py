@@ -46,6 +46,8 @@ learning_rate per logged step) is recorded. Twenty-eight cases, one dataset:
                from Axolotl's add_pose_position_ids with llm_train's draws (io/pose.h) for its
                random.randint, so both sides train on the same positions; the rows sorted by their
                last position id as Axolotl sorts them (the sequential sampler then serves that order)
+  eval_batches, eval_drop_last  the same two at a time, in order: batches {0, 1}, {2, 3}, {4}, the
+               last dropped with dataloader_drop_last (the Trainer's eval loader drops it too)
   eval_loss    full_untied evaluated every 5 steps on the first 5 rows one at a time
                (per_device_eval_batch_size 1): the Trainer's eval_loss, each batch's mean token
                loss weighted by its rows
@@ -591,7 +593,19 @@ def eval_loss_cases(out, rows):
     return {"eval_loss": case}
 
 
-EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def eval_batch_cases(out, rows):
+    # The Trainer's eval loader over rows 0-4 two at a time, in their order (a SequentialSampler):
+    # batches {0, 1}, {2, 3}, {4}, or with dataloader_drop_last (the eval loader's too) the first two.
+    cases = {}
+    for name, drop in (("eval_batches", False), ("eval_drop_last", True)):
+        case = train(load(out, "untied"), rows, eval_rows=rows[:5], eval_strategy="steps", eval_steps=5,
+                     per_device_eval_batch_size=2, dataloader_drop_last=drop)
+        case.update(eval_examples=5, eval_steps=5, eval_batch_size=2, dataloader_drop_last=drop)
+        cases[name] = case
+    return cases
+
+
+EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                         loader_options(c.data, comm.rank(), comm.world_size(),
                                                        c.micro_batch_size * c.gradient_accumulation_steps));
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.eval_micro_batch_size(),
-                             comm.rank(), comm.world_size());
+                             comm.rank(), comm.world_size(), c.data.dataloader_drop_last);
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.eval_micro_batch_size(), 0, 1).front();
   plan = plan_steps(c, loader->num_batches_per_epoch(), !data.split.val.empty());
