@@ -26,6 +26,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   // and evaluation passes take the rows whole: the plan bounds those too).
   in.sequence_len = c.data.sequence_len * (c.rl.empty() ? 1 : 2);
   in.micro_batch_size = c.micro_batch_size;
+  in.eval_micro_batch_size = c.eval_micro_batch_size();
   in.gradient_accumulation_steps = c.gradient_accumulation_steps;
   in.ranks = ranks;
   in.zero_stage = c.zero_stage;
@@ -337,8 +338,29 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                           : adapter && in.on_cpu ? 4 * P + 4 * T
                                                  : 0;
   const double end_gather = frozen_zero3 && in.merge_lora ? persistent - frozen + frozen_slices + frozen_whole : 0;
-  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather});
+  // Evaluation, between steps: a forward without gradients of eval_batch_size rows keeps nothing
+  // for backward, so one block's tensors live at a time: as its MLP runs, the block's input, its
+  // norm, q, k, v, the attention output, the residual sum and its norm (a block's locals stay until
+  // it returns), gate, up and their product; as attention runs, eager's f32 probabilities (its
+  // evaluation is not held to the allocator: the measured peak ran 10-30% above this). Then the
+  // head: the hidden states, their norm and rows, a chunk of logits and its softmax. Beside them
+  // (bf16, weights cast per use) one weight's cast. It can be the peak only when the eval batch is
+  // the larger.
+  const double eval_tokens = static_cast<double>(std::max(in.eval_micro_batch_size, in.micro_batch_size)) *
+                             in.sequence_len;
+  const double eval_chunk = std::min(eval_tokens, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
+  const double eval_block = std::max(dsize * (6 * C + 2 * kv + 3 * F),
+                                     dsize * (4 * C + 2 * kv) +
+                                         (in.attention == AttentionKind::eager ? 4 * H * in.sequence_len : 0));
+  const double eval_head = eval_tokens * dsize * 3 * C + 2 * eval_chunk * V * dsize;
+  const double eval = in.eval_micro_batch_size > in.micro_batch_size
+                          ? persistent + head_whole + embed_whole + std::max(eval_tokens * eval_block, eval_head) +
+                                (in.bf16 && !compute_copies ? dsize * std::max(largest_linear, lm_cast) : 0) +
+                                weight_scratch
+                          : 0;
+  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
+                   : plan.peak_bytes == eval       ? "evaluation (eval_batch_size rows in one forward)"
                    : plan.peak_bytes == start_bwd  ? "the start of backward"
                    : plan.peak_bytes == end_bwd    ? "the end of backward"
                    : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"

@@ -17,6 +17,7 @@ namespace llm {
 struct MemoryPlanInput {
   LlamaConfig model;
   int64_t sequence_len = 2048, micro_batch_size = 1, gradient_accumulation_steps = 1;
+  int64_t eval_micro_batch_size = 0;  // eval_batch_size; 0: micro_batch_size
   int64_t ranks = 1;
   int64_t zero_stage = 0;               // 0 to 3 (counts only with ranks > 1)
   double bucket_cap_mb = 25.0;          // ddp_bucket_cap_mb
