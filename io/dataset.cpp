@@ -457,9 +457,15 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   std::vector<int64_t> train_order = out.split.train;
   if (config.sample_packing_sequentially && config.curriculum_sampling && config.shuffle_merged_datasets)
     shuffle_seeded(train_order, seed, 0);
-  if (config.use_pose) add_pose_positions(cached.data, out.split, config, seed);
+  if (config.use_pose) {
+    add_pose_positions(cached.data, out.split, config, seed);
+    // Axolotl sorts PoSE's examples by their last position id before its sampler sees them: the
+    // order sequential packing fills rows in.
+    if (config.sample_packing_sequentially && config.curriculum_sampling)
+      train_order = sorted_by_last_position(cached.data, train_order);
+  }
   out.train_rows = out.train_layout.packed ? pack(train_order) : one_example_per_row(out.split.train);
-  if (config.use_pose && config.curriculum_sampling) {  // Axolotl's order of PoSE's rows (io/pose.h)
+  if (config.use_pose && config.curriculum_sampling && !out.train_layout.packed) {  // Axolotl's order (io/pose.h)
     std::vector<int64_t> order = out.split.train;
     if (config.shuffle_merged_datasets) shuffle_seeded(order, seed, 0);
     out.train_rows = one_example_per_row(sorted_by_last_position(cached.data, order));

@@ -90,7 +90,7 @@ TEST_CASE("HF's best-model keys: eval_loss, lower better, is the one metric buil
   CHECK(parse("load_best_model_at_end: true\nmetric_for_best_model: loss\ngreater_is_better: false\n").load_best_model_at_end);
 }
 
-TEST_CASE("use_pose: its context length needed and at least sequence_len; not with packing or rl") {
+TEST_CASE("use_pose: its context length needed and at least sequence_len; with packing, not with rl") {
   const TrainConfig c = parse("use_pose: true\npose_max_context_len: 4096\npose_split_on_token_ids: [128009, 7]\n");
   CHECK(c.data.use_pose);
   CHECK(c.data.pose.max_context_len == 4096);
@@ -100,8 +100,7 @@ TEST_CASE("use_pose: its context length needed and at least sequence_len; not wi
         "cfg.yaml:3: use_pose: expected pose_max_context_len with it (the context the skips reach), got none");
   CHECK(starts_with(error_with("use_pose: true\npose_max_context_len: 8\nsequence_len: 64\n"),
                     "cfg.yaml:3: use_pose: expected pose_max_context_len at least sequence_len, 64"));
-  CHECK(starts_with(error_with("use_pose: true\npose_max_context_len: 4096\nsample_packing: true\nflash_attention: true\n"),
-                    "cfg.yaml:3: use_pose: expected no sample_packing with it"));
+  CHECK(parse("use_pose: true\npose_max_context_len: 4096\nsample_packing: true\nflash_attention: true\n").data.sample_packing);
   CHECK(parse("use_pose: true\npose_max_context_len: 4096\ncurriculum_sampling: true\n").data.curriculum_sampling);
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\nrl: dpo\n";
   CHECK(error_of(pairs + "use_pose: true\npose_max_context_len: 4096\n").find("use_pose: expected no rl with it") !=

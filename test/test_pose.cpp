@@ -131,3 +131,53 @@ TEST_CASE("use_pose: every training example's positions, and the validation ones
     CHECK(std::vector<int32_t>(got.begin(), got.begin() + static_cast<int64_t>(want.size())) == want);
   }
 }
+
+// With sample_packing, as Axolotl's multipack rows carry the PoSE column: each packed row holds
+// its examples' own position ids one after another, documents apart; packed sequentially under
+// curriculum_sampling, the examples fill rows in the order of their last position id.
+TEST_CASE("use_pose with sample_packing: packed rows carry each example's PoSE positions") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 16; i++) text += "document number " + std::to_string(i) + std::string(i % 5, '!') + "\n%\n";
+  const std::string path = (dir.path / "docs.txt").string();
+  write_file(path, text);
+  DataConfig config;
+  config.source = "test.yaml";
+  config.datasets = {{path, "completion"}};
+  config.dataset_prepared_path = (dir.path / "prepared").string();
+  config.sequence_len = 96;
+  config.val_set_size = 0;
+  config.use_pose = true;
+  config.pose.max_context_len = 1000;
+  config.sample_packing = true;
+  ByteTokenizer tok;
+  const auto quiet = [](const std::string&) {};
+  for (bool sequential : {false, true}) {
+    CAPTURE(sequential);
+    config.sample_packing_sequentially = sequential;
+    config.curriculum_sampling = sequential;
+    const TrainingData data = load_training_data(config, 7, tok, quiet);
+    const ExampleSet& set = *data.examples;
+    REQUIRE(data.train_layout.packed);
+    int32_t last = -1;
+    for (size_t r = 0; r < data.train_rows.size(); r++) {
+      const Row& row = data.train_rows[r];
+      const int64_t which = static_cast<int64_t>(r);
+      const Batch b = make_batch(set, data.train_rows, &which, 1, data.train_layout);
+      const std::vector<int32_t> got = b.positions.to_ints(), docs = b.doc_ids.to_ints();
+      int64_t at = 0;
+      for (size_t d = 0; d < row.size(); d++) {
+        const int64_t e = row[d];
+        const std::vector<int32_t> want =
+            pose_positions(set.tokens.data() + set.offsets[e], set.length(e), config.pose, PoseDraws(7, e));
+        CHECK(std::vector<int32_t>(got.begin() + at, got.begin() + at + set.length(e)) == want);
+        for (int64_t i = 0; i < set.length(e); i++) CHECK(docs[at + i] == static_cast<int32_t>(d));
+        at += set.length(e);
+        if (sequential) {  // rows filled in order of the examples' last position id
+          CHECK(want.back() >= last);
+          last = want.back();
+        }
+      }
+    }
+  }
+}

@@ -38,15 +38,15 @@ std::vector<ConfigField> pose_rows(const char* section) {
   };
 }
 
-// Axolotl runs PoSE in supervised fine-tuning's data preparation, without sample packing; its
-// add_pose_position_ids fails without a context length or with one shorter than an example.
+// Axolotl runs PoSE in supervised fine-tuning's data preparation (with sample packing, its
+// multipack rows carry each example's PoSE position ids); its add_pose_position_ids fails without
+// a context length or with one shorter than an example.
 void check_pose(const TrainConfig& c, const Where& w) {
   const PoseConfig& p = c.data.pose;
   if (p.max_context_len < 0) fail(w, "pose_max_context_len with it (the context the skips reach)", "none");
   if (p.max_context_len < c.data.sequence_len)
     fail(w, "pose_max_context_len at least sequence_len, " + std::to_string(c.data.sequence_len),
          "pose_max_context_len " + std::to_string(p.max_context_len));
-  if (c.data.sample_packing) fail(w, "no sample_packing with it (Axolotl's PoSE maps unpacked rows)", "sample_packing");
   if (!c.rl.empty()) fail(w, "no rl with it (PoSE is supervised fine-tuning's)", "rl: " + c.rl);
 }
 
