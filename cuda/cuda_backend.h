@@ -118,6 +118,8 @@ class CudaBackend : public Backend {
                               const Tensor& dloss, int ignore_index, Tensor& dlogits) override;
   void topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int64_t k,
                             float alpha, int ignore_index, Tensor& weights, Tensor& loss) override;
+  void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
+                           Tensor& weights, Tensor& loss) override;
 
  private:
   void activate() const;  // cudaSetDevice(device_): every entry point runs on its own device

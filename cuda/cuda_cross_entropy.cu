@@ -1,6 +1,7 @@
 // defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32, deterministic mean over
 // counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss / count),
-// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss)
+// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss), target_prob_weights
+// (DFT's)
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
@@ -111,6 +112,24 @@ __global__ void topk_entropy_rows_kernel(const T* logits, const int32_t* targets
   row_loss[blockIdx.x] = t == ignore_index || t < 0 || t >= V ? 0.0f : w * (lse[blockIdx.x] - to_f32(row[t]));
 }
 
+// One thread per row: DFT's weight, the probability of the row's target, and its weighted loss.
+template <typename T>
+__global__ void target_prob_rows_kernel(const T* logits, const int32_t* targets, const float* lse, int64_t N,
+                                        int64_t V, int ignore_index, float* weights, float* row_loss) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N) return;
+  const int32_t t = targets[i];
+  if (t == ignore_index || t < 0 || t >= V) {
+    weights[i] = 0.0f;
+    row_loss[i] = 0.0f;
+    return;
+  }
+  const float token_loss = lse[i] - to_f32(logits[i * V + t]);
+  const float w = expf(-token_loss);
+  weights[i] = w;
+  row_loss[i] = w * token_loss;
+}
+
 }  // namespace
 
 void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets,
@@ -174,6 +193,25 @@ void CudaBackend::topk_entropy_weights(const Tensor& logits, const Tensor& targe
   cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N, info.data<int32_t>(),
                                                          loss.data<float>());
   CUDA_CHECK_OP("topk_entropy_weights", logits, targets, lse, weights, loss);
+}
+
+void CudaBackend::target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                      int ignore_index, Tensor& weights, Tensor& loss) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  activate();
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(targets, V, ignore_index, /*targets=*/true, info);
+  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
+  dispatch_float("target_prob_weights", logits, [&](auto tag) {
+    using T = decltype(tag);
+    if (N > 0)
+      target_prob_rows_kernel<<<static_cast<unsigned>((N + kThreads - 1) / kThreads), kThreads, 0, stream_>>>(
+          logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), N, V, ignore_index, weights.data<float>(),
+          row_loss.data<float>());
+  });
+  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N, info.data<int32_t>(),
+                                                         loss.data<float>());
+  CUDA_CHECK_OP("target_prob_weights", logits, targets, lse, weights, loss);
 }
 
 }  // namespace llm

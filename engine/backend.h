@@ -225,6 +225,12 @@ class Backend {
   virtual void topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                     int64_t k, float alpha, int ignore_index, Tensor& weights,
                                     Tensor& loss) = 0;
+  // DFT's token weights (Dynamic Fine-Tuning, Axolotl's use_dft / enable_dft_loss), constants of
+  // the loss: weights f32 (N), row i's probability of its target exp(logits[i, target] - lse[i])
+  // (0 for an ignored row); loss f32 () = sum over counted rows of weights[i] (lse[i] -
+  // logits[i, target]) / their count (0 when none), lse from cross_entropy_forward.
+  virtual void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                   int ignore_index, Tensor& weights, Tensor& loss) = 0;
 };
 constexpr int64_t kMaxEntropyTopK = 64;  // a GPU thread keeps its k best in registers
 

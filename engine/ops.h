@@ -130,16 +130,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_ind
 // needs its count of targets on the host: targets_host, the same targets in host memory when the
 // caller has them (a batch before its copy to the device), else read from `targets`, which on a
 // GPU waits for the device.
-// With eaft.k > 0, EAFT (Axolotl's use_eaft): each token's loss weighted by H^alpha, H the entropy
-// of the softmax over its row's k largest logits, the weights constants of the gradient
-// (Backend::topk_entropy_weights).
-struct EntropyWeighting {
-  int64_t k = 0;
-  float alpha = 1.0f;
+// With `weighting`, each token's loss weighted, the weights constants of the gradient: EAFT
+// (Axolotl's use_eaft, eaft_k > 0) by H^alpha, H the entropy of the softmax over its row's k
+// largest logits (Backend::topk_entropy_weights); DFT (Dynamic Fine-Tuning, Axolotl's use_dft) by
+// the probability of its target, exp(-its loss) (Backend::target_prob_weights).
+struct TokenWeighting {
+  int64_t eaft_k = 0;  // 0: no EAFT
+  float eaft_alpha = 1.0f;
+  bool dft = false;
+  bool any() const { return eaft_k > 0 || dft; }
 };
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                             int ignore_index = kIgnoreIndex, int64_t chunk_rows = 0,
-                            const Tensor& targets_host = Tensor(), EntropyWeighting eaft = {});
+                            const Tensor& targets_host = Tensor(), TokenWeighting weighting = {});
 int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 
 // DPO's log-likelihoods: f32 (num_sequences), entry s the sum of log softmax(hidden W^T)[target]

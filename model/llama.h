@@ -78,7 +78,7 @@ struct ForwardOptions {
   // with both widths multiples of 16 compute as engine/ops.h's fp8_linear, except the model's
   // first linear (block 0's q_proj) and lm_head, which accelerate keeps in high precision.
   bool fp8 = false;
-  EntropyWeighting eaft;  // loss() only: EAFT's token weights (Axolotl's use_eaft; k 0: off)
+  TokenWeighting token_weighting;  // loss() only: EAFT's or DFT's token weights (Axolotl's use_eaft, use_dft)
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;

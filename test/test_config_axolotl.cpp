@@ -59,6 +59,21 @@ TEST_CASE("use_eaft, eaft_alpha, eaft_k: Axolotl's defaults, bounds, and not wit
         "cfg.yaml:3: use_eaft: expected eaft_k at most vocab_size, 16, got eaft_k 20");
 }
 
+// Axolotl's examples/dft spells it use_dft, its DFT plugin enable_dft_loss.
+TEST_CASE("use_dft and enable_dft_loss: the same loss; dft_chunk_size speed only; not with rl or EAFT") {
+  CHECK(parse("use_dft: true\n").use_dft);
+  const TrainConfig plugin =
+      parse("plugins: [axolotl.integrations.dft.DFTPlugin]\nenable_dft_loss: true\ndft_chunk_size: 2048\n");
+  CHECK(plugin.use_dft);
+  CHECK(plugin.speed_only_keys == std::vector<std::string>{"dft_chunk_size"});
+  CHECK(error_with("use_dft: true\nuse_eaft: true\n") ==
+        "cfg.yaml:3: use_dft: expected use_eaft false with it (one weighting of the loss at a time), got use_eaft: true");
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\nrl: dpo\n";
+  CHECK(error_of(pairs + "enable_dft_loss: true\n").find("enable_dft_loss: expected no rl (DFT weighs") != std::string::npos);
+  CHECK(error_with("use_dft: true\nenable_dft_channel_loss: true\n").find("enable_dft_channel_loss: not supported, ") !=
+        std::string::npos);
+}
+
 TEST_CASE("PEFT's options: inits, the keys whose one built value is PEFT's default, rank and alpha patterns") {
   // PEFT's options whose one built value is its default, and the inits built.
   const std::string adapter = "adapter: lora\nlora_target_linear: true\n";

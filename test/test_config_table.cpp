@@ -37,7 +37,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
-  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(use_eaft); SAME(eaft_alpha); SAME(eaft_k); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
+  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(use_eaft); SAME(eaft_alpha); SAME(eaft_k); SAME(use_dft); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
   SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -180,6 +180,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(t.tokenizer_config == model);
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
+  const TrainConfig dft = parse("use_dft: true\n");
+  CHECK(dft.use_dft);
+  check_round_trip(dft);
   fs::create_directories(s.dir / "model dir: #4");  // base_model_config: a directory with config.json
   LlamaConfig shape = *llama_preset("tiny");
   shape.num_hidden_layers = 3;

@@ -71,63 +71,100 @@ TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; g
   }
 }
 
-// EAFT as Axolotl's eaft_loss: row i's weight is H^alpha, H = -sum p log(p + 1e-10) over the
-// softmax of its k largest logits; the loss sum(w ce) / count; the weights are constants, so the
-// gradient is each row's cross-entropy gradient times its weight (finite differences would
-// differentiate the weights too).
-TEST_CASE("linear_cross_entropy with EAFT: top-k entropy weights, and gradients with the weights held") {
-  const int64_t N = 13, C = 7, V = 11, k = 4;
-  const float alpha = 0.7f;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  const std::vector<int32_t> ids = {3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6};
-  Tensor targets = Tensor::from_ints(ids, {N});
-  const std::vector<float> logits = linear(h, w).to_floats(), H = h.to_floats(), W = w.to_floats();
+namespace {
+// The loss sum(w ce) / count over the counted rows and its gradients with each row's weight held
+// constant (finite differences would differentiate the weights too): `weight(row, lse, target)`
+// gives row i's weight from its logits.
+struct WeightedReference {
   double loss = 0.0;
+  std::vector<double> dh, dw;
+};
+WeightedReference weighted_reference(const Tensor& h, const Tensor& w, const std::vector<int32_t>& ids,
+                                     const std::function<double(const float* row, double lse, int32_t target)>& weight) {
+  const int64_t N = h.size(0), C = h.size(1), V = w.size(0);
+  const std::vector<float> logits = linear(h, w).to_floats(), H = h.to_floats(), W = w.to_floats();
+  WeightedReference r{0.0, std::vector<double>(N * C, 0.0), std::vector<double>(V * C, 0.0)};
+  std::vector<double> dlogits(N * V, 0.0);
   int64_t count = 0;
-  std::vector<double> dh(N * C, 0.0), dw(V * C, 0.0), dlogits(N * V, 0.0);
   for (int64_t i = 0; i < N; i++) {
     if (ids[i] == kIgnoreIndex) continue;
     count++;
     const float* row = logits.data() + i * V;
-    std::vector<float> top(row, row + V);
-    std::sort(top.begin(), top.end(), std::greater<float>());
-    double sum = 0.0, entropy = 0.0, lse_sum = 0.0;
-    for (int64_t j = 0; j < k; j++) sum += std::exp(double(top[j]) - top[0]);
-    for (int64_t j = 0; j < k; j++) {
-      const double p = std::exp(double(top[j]) - top[0]) / sum;
-      entropy -= p * std::log(p + 1e-10);
-    }
-    const double weight = std::pow(entropy, double(alpha));
     const double mx = *std::max_element(row, row + V);
+    double lse_sum = 0.0;
     for (int64_t j = 0; j < V; j++) lse_sum += std::exp(row[j] - mx);
-    const double lse = mx + std::log(lse_sum);
-    loss += weight * (lse - row[ids[i]]);
-    for (int64_t j = 0; j < V; j++) dlogits[i * V + j] = weight * (std::exp(row[j] - lse) - (j == ids[i]));
+    const double lse = mx + std::log(lse_sum), wi = weight(row, lse, ids[i]);
+    r.loss += wi * (lse - row[ids[i]]);
+    for (int64_t j = 0; j < V; j++) dlogits[i * V + j] = wi * (std::exp(row[j] - lse) - (j == ids[i]));
   }
+  r.loss /= static_cast<double>(count);
   for (double& d : dlogits) d /= static_cast<double>(count);
   for (int64_t i = 0; i < N; i++)
     for (int64_t j = 0; j < V; j++)
       for (int64_t c = 0; c < C; c++) {
-        dh[i * C + c] += dlogits[i * V + j] * W[j * C + c];
-        dw[j * C + c] += dlogits[i * V + j] * H[i * C + c];
+        r.dh[i * C + c] += dlogits[i * V + j] * W[j * C + c];
+        r.dw[j * C + c] += dlogits[i * V + j] * H[i * C + c];
       }
+  return r;
+}
+
+// linear_cross_entropy with `weighting` against the reference, at chunks of 1, 4 and all rows.
+void check_weighted(const Tensor& h, const Tensor& w, const Tensor& targets, TokenWeighting weighting,
+                    const WeightedReference& want) {
   for (int64_t chunk : {1, 4, 0}) {
     CAPTURE(chunk);
     Tensor hg = h.detach(), wg = w.detach();
     hg.set_requires_grad(true);
     wg.set_requires_grad(true);
-    const Tensor out = linear_cross_entropy(hg, wg, targets, kIgnoreIndex, chunk, Tensor(), {k, alpha});
-    CHECK(out.item() == doctest::Approx(loss / count).epsilon(1e-5));
+    const Tensor out = linear_cross_entropy(hg, wg, targets, kIgnoreIndex, chunk, Tensor(), weighting);
+    CHECK(out.item() == doctest::Approx(want.loss).epsilon(1e-5));
     backward(out);
     const std::vector<float> got_dh = hg.grad().to_floats(), got_dw = wg.grad().to_floats();
-    for (int64_t i = 0; i < N * C; i++) CHECK(got_dh[i] == doctest::Approx(dh[i]).epsilon(1e-4).scale(1e-3));
-    for (int64_t i = 0; i < V * C; i++) CHECK(got_dw[i] == doctest::Approx(dw[i]).epsilon(1e-4).scale(1e-3));
+    for (size_t i = 0; i < got_dh.size(); i++) CHECK(got_dh[i] == doctest::Approx(want.dh[i]).epsilon(1e-4).scale(1e-3));
+    for (size_t i = 0; i < got_dw.size(); i++) CHECK(got_dw[i] == doctest::Approx(want.dw[i]).epsilon(1e-4).scale(1e-3));
   }
+}
+
+const std::vector<int32_t> kWeightedIds = {3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6};
+}  // namespace
+
+// EAFT as Axolotl's eaft_loss: row i's weight is H^alpha, H = -sum p log(p + 1e-10) over the
+// softmax of its k largest logits.
+TEST_CASE("linear_cross_entropy with EAFT: top-k entropy weights, and gradients with the weights held") {
+  const int64_t N = 13, C = 7, V = 11, k = 4;
+  const float alpha = 0.7f;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  Tensor targets = Tensor::from_ints(kWeightedIds, {N});
+  const WeightedReference want = weighted_reference(h, w, kWeightedIds, [&](const float* row, double, int32_t) {
+    std::vector<float> top(row, row + V);
+    std::sort(top.begin(), top.end(), std::greater<float>());
+    double sum = 0.0, entropy = 0.0;
+    for (int64_t j = 0; j < k; j++) sum += std::exp(double(top[j]) - top[0]);
+    for (int64_t j = 0; j < k; j++) {
+      const double p = std::exp(double(top[j]) - top[0]) / sum;
+      entropy -= p * std::log(p + 1e-10);
+    }
+    return std::pow(entropy, double(alpha));
+  });
+  check_weighted(h, w, targets, {k, alpha}, want);
   // alpha 0: every weight 1, the plain loss; k past the vocabulary is refused by name.
   CHECK(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, Tensor(), {k, 0.0f}).item() ==
         doctest::Approx(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4).item()).epsilon(1e-6));
   CHECK_THROWS_WITH(linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, Tensor(), {V + 1, 1.0f}),
                     doctest::Contains("topk_entropy_weights: k 12 outside"));
+}
+
+// DFT as Axolotl's: row i's weight is exp(-ce_i), the probability of its target.
+TEST_CASE("linear_cross_entropy with DFT: target-probability weights, and gradients with the weights held") {
+  const int64_t N = 13, C = 7;
+  Tensor h = randn({N, C}), w = randn({11, C});
+  Tensor targets = Tensor::from_ints(kWeightedIds, {N});
+  const WeightedReference want = weighted_reference(
+      h, w, kWeightedIds, [](const float* row, double lse, int32_t target) { return std::exp(row[target] - lse); });
+  TokenWeighting dft;
+  dft.dft = true;
+  check_weighted(h, w, targets, dft, want);
+  CHECK(want.loss < linear_cross_entropy(h, w, targets).item());  // every weight below 1
 }
 
 TEST_CASE("linear_cross_entropy reads nothing on the host given the targets there") {

@@ -350,8 +350,9 @@ TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {
 }
 
 // EAFT: the top-k entropy weights (each thread's k best, merged by k block maxima) and the
-// weighted loss; ties among a row's largest logits (the repeated column) count once each.
-TEST_CASE("linear_cross_entropy with EAFT (topk_entropy_weights) on CUDA") {
+// weighted loss; ties among a row's largest logits (the repeated column) count once each. DFT:
+// each row's target probability (target_prob_weights).
+TEST_CASE("linear_cross_entropy with EAFT (topk_entropy_weights) and DFT (target_prob_weights) on CUDA") {
   const int64_t N = 13, C = 33, V = 300;
   Tensor h = randn({N, C}), w = randn({V, C});
   std::vector<float> rows = w.to_floats();
@@ -367,6 +368,14 @@ TEST_CASE("linear_cross_entropy with EAFT (topk_entropy_weights) on CUDA") {
                  },
                  {h, w, targets}, t);
     }
+  TokenWeighting dft;
+  dft.dft = true;
+  for (DType t : kDtypes)
+    compare_op("linear_cross_entropy dft",
+               [dft](const std::vector<Tensor>& in) {
+                 return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4, Tensor(), dft);
+               },
+               {h, w, targets}, t);
 }
 
 TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows in backward) on CUDA") {

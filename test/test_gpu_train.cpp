@@ -173,3 +173,8 @@ TEST_CASE("ReLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 with
 TEST_CASE("use_eaft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
   check_gpu_tracks_cpu("eaft", " --use_eaft true --eaft_alpha 0.5 --eaft_k 20", 1e-3);
 }
+
+// DFT (use_dft): each row's target probability from the GPU's chunk logits and lse.
+TEST_CASE("use_dft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  check_gpu_tracks_cpu("dft", " --use_dft true", 1e-3);
+}

@@ -310,6 +310,13 @@ TEST_CASE("use_eaft: the Trainer with Axolotl's EAFT loss, step by step and eval
   check_evals(check_trajectory("untied", eaft + eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
 }
 
+// DFT (Axolotl's: each target's cross-entropy times exp(-it), the weight held), in training and in
+// evaluation.
+TEST_CASE("use_dft: the Trainer with DFT's loss, step by step and evaluated") {
+  const json f = fixture(), c = f.at("cases").at("dft");
+  check_evals(check_trajectory("untied", "use_dft: true\n" + eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
+}
+
 // PoSE (a context of 4096 over rows of at most 64 tokens): the Trainer given, in each row, the
 // position ids Axolotl's add_pose_position_ids makes with llm_train's draws, the rows sorted by
 // their last one as Axolotl sorts them.

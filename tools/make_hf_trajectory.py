@@ -40,6 +40,7 @@ learning_rate per logged step) is recorded. Twenty-eight cases, one dataset:
   polynomial, inverse_sqrt
                full_tied with these schedules, transformers' defaults (power 1 down to lr_end
                1e-7; timescale the warmup steps)
+  dft          full_untied with Axolotl's DFT loss as the Trainer's compute_loss_func, evaluated
   eaft         full_untied with Axolotl's use_eaft loss as the Trainer's compute_loss_func (eaft_alpha
                0.5, eaft_k 8), evaluated as eval_loss
   pose         full_untied with PoSE (pose_max_context_len 4096, 2 chunks): each row's position_ids
@@ -513,21 +514,36 @@ def partial_batch_cases(out, rows):
     return {"partial_batch": case}
 
 
+def weighted_loss(outputs, labels, num_items_in_batch, weight):
+    """Each target's cross-entropy (from f32 logits) times weight(logits, token_loss) of its
+    position, computed without gradient, summed over the step's num_items_in_batch (in evaluation,
+    the batch's mean)."""
+    vocab = outputs.logits.size(-1)
+    logits = outputs.logits[..., :-1, :].reshape(-1, vocab)[(labels[..., 1:] != -100).reshape(-1)].float()
+    targets = labels[..., 1:].reshape(-1)
+    targets = targets[targets != -100]
+    token_loss = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    with torch.no_grad():
+        w = weight(logits, token_loss)
+    token_loss = token_loss * w
+    return token_loss.sum() / num_items_in_batch if num_items_in_batch is not None else token_loss.mean()
+
+
 def eaft_loss(outputs, labels, num_items_in_batch=None, alpha=1.0, k=20):
     """Axolotl's use_eaft loss (monkeypatch/loss/eaft.py), which its builder hands the Trainer as
     compute_loss_func: each target's cross-entropy times H^alpha, H the entropy of the softmax over
-    that position's k largest logits (no gradient through the weight), summed over the step's
-    num_items_in_batch."""
-    vocab = outputs.logits.size(-1)
-    logits = outputs.logits[..., :-1, :].reshape(-1, vocab)
-    targets = labels[..., 1:].reshape(-1)
-    kept = targets != -100
-    with torch.no_grad():
-        best = torch.topk(logits[kept].float(), k=min(k, vocab), dim=-1).values
+    that position's k largest logits (no gradient through the weight)."""
+    def weight(logits, token_loss):
+        best = torch.topk(logits, k=min(k, logits.size(-1)), dim=-1).values
         p = torch.softmax(best, dim=-1)
-        weight = (-(p * torch.log(p + 1e-10)).sum(dim=-1)) ** alpha
-    token_loss = torch.nn.functional.cross_entropy(logits[kept], targets[kept], reduction="none") * weight
-    return token_loss.sum() / num_items_in_batch if num_items_in_batch is not None else token_loss.mean()
+        return (-(p * torch.log(p + 1e-10)).sum(dim=-1)) ** alpha
+    return weighted_loss(outputs, labels, num_items_in_batch, weight)
+
+
+def dft_loss(outputs, labels, num_items_in_batch=None):
+    """Axolotl's DFT (integrations/dft: L_ce * exp(-L_ce.detach()), patched into the Trainer's
+    compute_loss, which evaluation calls too)."""
+    return weighted_loss(outputs, labels, num_items_in_batch, lambda logits, token_loss: torch.exp(-token_loss))
 
 
 def eaft_cases(out, rows):
@@ -537,6 +553,14 @@ def eaft_cases(out, rows):
                  eval_rows=rows[:5], eval_strategy="steps", eval_steps=5, per_device_eval_batch_size=1)
     case.update(eaft_alpha=alpha, eaft_k=k, eval_examples=5, eval_steps=5, eval_batch_size=1)
     return {"eaft": case}
+
+
+def dft_cases(out, rows):
+    # DFT, evaluated too as the Trainer evaluates with it.
+    case = train(load(out, "untied"), rows, compute_loss_func=dft_loss,
+                 eval_rows=rows[:5], eval_strategy="steps", eval_steps=5, per_device_eval_batch_size=1)
+    case.update(eval_examples=5, eval_steps=5, eval_batch_size=1)
+    return {"dft": case}
 
 
 MASK64 = (1 << 64) - 1
@@ -605,7 +629,7 @@ def eval_batch_cases(out, rows):
     return cases
 
 
-EXTRA_CASES = {"linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+EXTRA_CASES = {"dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}
 
 if __name__ == "__main__":

@@ -268,6 +268,7 @@ void Parser::validate() {
   if (c.lisa_n_layers > 0 || c.lisa_step_interval > 0) check_lisa(c, at("lisa_n_layers"), at("lisa_step_interval"));
   if (c.relora) check_relora(c, at("relora"));
   if (c.use_eaft) check_eaft(c, at("use_eaft"));
+  if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
 }
 

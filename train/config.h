@@ -133,12 +133,15 @@ struct TrainConfig {
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.
   double neftune_noise_alpha = -1;
 
-  // EAFT (Axolotl's use_eaft, eaft_alpha, eaft_k; engine/ops.h's EntropyWeighting): every token's
+  // EAFT (Axolotl's use_eaft, eaft_alpha, eaft_k; engine/ops.h's TokenWeighting): every token's
   // loss, in training and evaluation, weighted by H^eaft_alpha, H the entropy over its k largest
   // logits.
   bool use_eaft = false;
   double eaft_alpha = 1.0;
   int64_t eaft_k = 20;
+  // DFT (Axolotl's use_dft, or its DFT plugin's enable_dft_loss): every token's loss, in training
+  // and evaluation, weighted by the probability of its target.
+  bool use_dft = false;
 
   // Axolotl's unfrozen_parameters (train/unfrozen_parameters.h): a full fine-tuning run trains only
   // the weights a pattern matches; empty: every weight trains.

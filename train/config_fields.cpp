@@ -408,6 +408,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
   insert_after("neftune_noise_alpha", eaft_rows(training));
+  insert_after("eaft_k", dft_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
   std::vector<ConfigField> rest = {
       number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,

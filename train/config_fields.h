@@ -199,6 +199,8 @@ void check_relora(const TrainConfig& c, const Where& w);
 // EAFT's keys (train/config_eaft.cpp); check_eaft refuses, at `w`, what its loss does not apply to.
 std::vector<ConfigField> eaft_rows(const char* section);
 void check_eaft(const TrainConfig& c, const Where& w);
+std::vector<ConfigField> dft_rows(const char* section);  // train/config_token_weighting.cpp too
+void check_dft(const TrainConfig& c, const Where& w);
 // PoSE's keys (train/config_pose.cpp); check_pose refuses, at `w`, what it does not combine with.
 std::vector<ConfigField> pose_rows(const char* section);
 void check_pose(const TrainConfig& c, const Where& w);

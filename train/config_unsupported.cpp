@@ -38,6 +38,7 @@ const Unsupported kUnsupported[] = {
                           "examples are cut as training ones)"},
     {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
     {"relora_steps", "Axolotl's older ReLoRA key: relora: true with jagged_restart_steps"},
+    {"enable_dft_channel_loss", "DFT's per-channel loss tracking needs Axolotl's channel_loss plugin, which is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
@@ -75,8 +76,9 @@ std::optional<std::string> unsupported_model_type(const YAML::Node& value) {
 // its keys (noise_schedule, mask_token_id, ...) would otherwise be ignored in silence.
 const char* const kSpeedOnlyPlugins[] = {"LigerPlugin", "CutCrossEntropyPlugin"};
 // Plugins whose config keys llm_train builds (Spectrum: unfrozen_parameters, train/config_spectrum.h;
-// LLMCompressorPlugin, and its older name SFTPlugin: llmcompressor, train/constant_pruning.h).
-const char* const kBuiltPlugins[] = {"SpectrumPlugin", "LLMCompressorPlugin", "SFTPlugin"};
+// LLMCompressorPlugin, and its older name SFTPlugin: llmcompressor, train/constant_pruning.h;
+// DFTPlugin: enable_dft_loss, engine/ops.h's TokenWeighting).
+const char* const kBuiltPlugins[] = {"SpectrumPlugin", "LLMCompressorPlugin", "SFTPlugin", "DFTPlugin"};
 
 std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
   std::vector<std::string> names;
@@ -90,7 +92,7 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
     for (const char* ok : kBuiltPlugins) accepted = accepted || last == ok;
     if (!accepted)
       return name + " changes what is trained and is not built (accepted: LigerPlugin and "
-                    "CutCrossEntropyPlugin, which change only speed, SpectrumPlugin and LLMCompressorPlugin)";
+                    "CutCrossEntropyPlugin, which change only speed, SpectrumPlugin, LLMCompressorPlugin and DFTPlugin)";
   }
   return std::nullopt;
 }

@@ -179,7 +179,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.attention = c.attention;
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   forward.fp8 = c.fp8;
-  if (c.use_eaft) forward.eaft = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
+  if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
+  forward.token_weighting.dft = c.use_dft;
   backend(device).set_tf32(c.tf32);
   if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "

@@ -84,6 +84,8 @@ class CpuBackend : public Backend {
                               const Tensor& dloss, int ignore_index, Tensor& dlogits) override;
   void topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int64_t k,
                             float alpha, int ignore_index, Tensor& weights, Tensor& loss) override;
+  void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
+                           Tensor& weights, Tensor& loss) override;
 };
 
 CpuBackend& cpu_backend();

@@ -1,5 +1,6 @@
 // defines: CPU softmax cross-entropy (forward: per-row logsumexp and the mean loss; backward), and
-// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss)
+// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss), target_prob_weights
+// (DFT's)
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -117,6 +118,30 @@ void CpuBackend::topk_entropy_weights(const Tensor& logits, const Tensor& target
     LLM_CHECK(t[i] >= 0 && t[i] < V, "topk_entropy_weights: target " + std::to_string(t[i]) +
                                          " outside the vocabulary of " + std::to_string(V));
     total += static_cast<double>(w[i]) * (plse[i] - x[i * V + t[i]]);
+    count++;
+  }
+  loss.data<float>()[0] = count ? static_cast<float>(total / static_cast<double>(count)) : 0.0f;
+}
+
+void CpuBackend::target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
+                                     Tensor& weights, Tensor& loss) {
+  require_f32("target_prob_weights", logits);
+  OpTimer timer("cross_entropy");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const float* x = logits.data<float>();
+  const int32_t* t = targets.data<int32_t>();
+  const float* plse = lse.data<float>();
+  float* w = weights.data<float>();
+  double total = 0.0;
+  int64_t count = 0;
+  for (int64_t i = 0; i < N; i++) {
+    w[i] = 0.0f;
+    if (t[i] == ignore_index) continue;
+    LLM_CHECK(t[i] >= 0 && t[i] < V, "target_prob_weights: target " + std::to_string(t[i]) +
+                                         " outside the vocabulary of " + std::to_string(V));
+    const float token_loss = plse[i] - x[i * V + t[i]];
+    w[i] = std::exp(-token_loss);
+    total += static_cast<double>(w[i]) * token_loss;
     count++;
   }
   loss.data<float>()[0] = count ? static_cast<float>(total / static_cast<double>(count)) : 0.0f;

@@ -6,8 +6,9 @@
 // before the next chunk (as Liger's fused linear cross-entropy). Backward only scales the two
 // stored gradients by the incoming one. Nothing here waits for the device: the loss is summed
 // where it is computed, and the incoming gradient is applied there too.
-// EAFT (Axolotl's use_eaft) weighs each row from its chunk's logits, before they are overwritten:
-// the chunk's loss becomes the weighted one and its gradient rows are scaled by the weights.
+// EAFT and DFT (Axolotl's use_eaft, use_dft) weigh each row from its chunk's logits, before they
+// are overwritten: the chunk's loss becomes the weighted one and its gradient rows are scaled by
+// the weights.
 #include <algorithm>
 
 #include "engine/autograd.h"
@@ -26,7 +27,7 @@ int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
 
 Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
                             int ignore_index, int64_t chunk_rows, const Tensor& targets_host,
-                            EntropyWeighting eaft) {
+                            TokenWeighting weighting) {
   LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
             "linear_cross_entropy: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() +
                 " and " + weight_in.str());
@@ -62,15 +63,18 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   Tensor dlogits = need_grad ? Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device()) : Tensor();
   Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
   Tensor lse = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
-  Tensor token_weights = eaft.k > 0 ? Tensor::empty({chunk_rows}, DType::f32, hidden.device()) : Tensor();
+  Tensor token_weights = weighting.any() ? Tensor::empty({chunk_rows}, DType::f32, hidden.device()) : Tensor();
   for (int64_t row = 0; row < total; row += chunk_rows) {
     const int64_t rows = std::min(chunk_rows, total - row);
     Tensor h = hidden.narrow(0, row, rows), tc = targets.narrow(0, row, rows);
     Tensor lg = logits.narrow(0, 0, rows), ls = lse.narrow(0, 0, rows);
     gemm(matrices(h), false, matrices(weight), true, lg, 1, 0.0f);
     be.cross_entropy_forward(lg, tc, ignore_index, chunk_loss, ls);
-    Tensor tw = eaft.k > 0 ? token_weights.narrow(0, 0, rows) : Tensor();
-    if (tw.defined()) be.topk_entropy_weights(lg, tc, ls, eaft.k, eaft.alpha, ignore_index, tw, chunk_loss);
+    Tensor tw = weighting.any() ? token_weights.narrow(0, 0, rows) : Tensor();
+    if (weighting.eaft_k > 0)
+      be.topk_entropy_weights(lg, tc, ls, weighting.eaft_k, weighting.eaft_alpha, ignore_index, tw, chunk_loss);
+    else if (weighting.dft)
+      be.target_prob_weights(lg, tc, ls, ignore_index, tw, chunk_loss);
     const float share = static_cast<float>(rows) / static_cast<float>(total);  // every row counts
     be.axpby(1.0f, loss, share, chunk_loss, loss);
     if (!need_grad) continue;
