@@ -1,6 +1,8 @@
 // Axolotl's keys beyond the basic ones: model_config's HF overrides, PEFT's further LoraConfig
-// options, HF's best-model keys, and the keys of Axolotl 0.19's schema that change training and
-// are not built (each refused in one line).
+// options, HF's best-model keys, the keys of Axolotl 0.19's schema that change training and are
+// not built (each refused in one line), batch_size, gradient_checkpointing's forms, schedules'
+// kwargs, eval and save steps and strategies, chat datasets' spellings, PEFT's regex targets and
+// added_tokens_overrides.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -121,4 +123,135 @@ TEST_CASE("use_pose: its context length needed and at least sequence_len; with p
   CHECK(error_of(pairs + "use_pose: true\npose_max_context_len: 4096\n").find("use_pose: expected no rl with it") !=
         std::string::npos);
   CHECK(starts_with(error_with("pose_split_on_token_ids: 5\n"), "cfg.yaml:3: pose_split_on_token_ids: expected a list of token ids"));
+}
+
+TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {
+  // An adapter on 8-bit weights is built; GPTQ weights and GRPO are not (DPO, ORPO and KTO are).
+  std::string e;
+  try {
+    parse("adapter: lora\nlora_target_linear: true\nload_in_8bit: true\ngptq: true\n"
+          "rl: grpo\nfp16:\ndeepspeed:\nfsdp: []\n");
+  } catch (const UserError& err) {
+    e = err.what();
+  }
+  CHECK(e == "cfg.yaml:6: gptq: not supported, GPTQ base weights are not built\n"
+             "cfg.yaml:7: rl: not supported, rl: grpo is not built (GRPO and the other online trainers): "
+             "rl: dpo, ipo, kto, orpo or simpo");
+  // Set to nothing (null, false, an empty list), they change nothing and pass as unknown keys.
+  CHECK(parse("gptq: false\nfp16:\nfsdp: []\ndeepspeed:\n").unknown_keys ==
+        std::vector<std::string>{"fp16", "gptq"});  // deepspeed and fsdp are keys we read
+}
+
+TEST_CASE("batch_size: Axolotl's micro_batch_size x gradient_accumulation_steps, given instead of the latter") {
+  CHECK(parse("micro_batch_size: 4\nbatch_size: 32\n").gradient_accumulation_steps == 8);
+  CHECK(parse("micro_batch_size: 4\nbatch_size: 30\n").gradient_accumulation_steps == 7);  // floored, as Axolotl
+  CHECK(parse("micro_batch_size: 4\nbatch_size: 32\ngradient_accumulation_steps:\n").gradient_accumulation_steps == 8);
+  CHECK(error_with("gradient_accumulation_steps: 2\nbatch_size: 32\n") ==
+        "cfg.yaml:4: batch_size: expected gradient_accumulation_steps or batch_size, not both, got both");
+  CHECK(error_with("micro_batch_size: 4\nbatch_size: 2\n") ==
+        "cfg.yaml:4: batch_size: expected at least micro_batch_size, 4, got 2");
+}
+
+TEST_CASE("gradient_checkpointing: true, false or Axolotl's offload") {
+  const TrainConfig c = parse("gradient_checkpointing: offload\n");
+  CHECK(c.gradient_checkpointing);
+  CHECK(c.gradient_checkpointing_offload);
+  CHECK(!parse("gradient_checkpointing: true\n").gradient_checkpointing_offload);
+  CHECK(error_with("gradient_checkpointing: offload_disk\n") ==
+        "cfg.yaml:3: gradient_checkpointing: expected true, false or offload (checkpoints offloaded to disk are not "
+        "built; offload keeps them in host memory), got offload_disk");
+  CHECK(error_with("gradient_checkpointing: 2\n") == "cfg.yaml:3: gradient_checkpointing: expected true or false or offload, got 2");
+}
+
+TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen schedule takes") {
+  const TrainConfig c = parse("lr_scheduler: polynomial\nlr_scheduler_kwargs: {power: 2, lr_end: 1e-6}\n");
+  CHECK(c.lr_scheduler_kwargs.power == 2);
+  CHECK(c.lr_scheduler_kwargs.lr_end == 1e-6);
+  CHECK(c.lr_scheduler_kwargs.num_cycles < 0);
+  CHECK(parse("lr_scheduler: cosine\nlr_quadratic_warmup: true\n").lr_quadratic_warmup);
+  CHECK(error_with("lr_scheduler: cosine\nlr_scheduler_kwargs: {power: 2}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got power");
+  CHECK(error_with("lr_scheduler_kwargs: {min_lr: 0.1}\n") ==
+        "cfg.yaml:3: lr_scheduler_kwargs.min_lr: expected one of num_cycles, power, lr_end, timescale (the "
+        "arguments of HF's schedulers), got 'min_lr'");
+  CHECK(error_with("lr_scheduler: linear\nlr_quadratic_warmup: true\n") ==
+        "cfg.yaml:4: lr_quadratic_warmup: expected lr_scheduler: cosine with it, got lr_scheduler: linear");
+}
+
+TEST_CASE("eval_steps / save_steps: whole steps, or below 1 HF's share of the total steps") {
+  CHECK(parse("eval_steps: 0.25\n").eval_steps == doctest::Approx(0.25));
+  CHECK(parse("save_steps: 20\n").save_steps == 20);
+  CHECK(error_with("eval_steps: 2.5\n") ==
+        "cfg.yaml:3: eval_steps: expected a whole number of steps >= 1 or a share of the total steps in (0, 1), got 2.5");
+  CHECK(error_with("save_steps: 0\n").find("cfg.yaml:3: save_steps: expected a number > 0") == 0);
+}
+
+TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes them on") {
+  // Unset stays unset (the trainer then evaluates and saves once an epoch, test_train), with or
+  // without counts.
+  const TrainConfig counted = parse("eval_steps: 5\nsaves_per_epoch: 2\n");
+  CHECK((counted.eval_strategy.empty() && counted.save_strategy.empty() && counted.saves_per_epoch == 2));
+  CHECK(parse("eval_strategy: epoch\n").evals_per_epoch == 1);
+  CHECK(parse("evaluation_strategy: epoch\n").evals_per_epoch == 1);  // HF's older name
+  CHECK(parse("eval_strategy: epoch\nevals_per_epoch: 4\n").evals_per_epoch == 4);
+  CHECK(parse("save_strategy: epoch\n").saves_per_epoch == 1);
+  const TrainConfig none = parse("eval_strategy: no\nsave_strategy: no\n");
+  CHECK((none.eval_steps < 0 && none.evals_per_epoch < 0 && none.save_steps < 0 && none.saves_per_epoch < 0));
+  CHECK(parse("eval_strategy: steps\neval_steps: 5\n").eval_steps == 5);
+  CHECK(error_with("eval_strategy: epoch\neval_steps: 5\n") ==
+        "cfg.yaml:4: eval_steps: expected no eval_steps with eval_strategy: epoch, got 5");
+  CHECK(error_with("save_strategy: no\nsaves_per_epoch: 2\n") ==
+        "cfg.yaml:4: saves_per_epoch: expected no saves_per_epoch with save_strategy: no, got 2");
+  CHECK(error_with("save_strategy: often\n") == "cfg.yaml:3: save_strategy: expected one of steps, epoch, no, best, got 'often'");
+  // Axolotl keys whose training is not built stop the run (its Llama 3 diffusion examples; QAT's
+  // other schemes stop in test_qat, llmcompressor's other modifiers in test_constant_pruning).
+  for (const char* key : {"diffusion: {noise_schedule: cosine}\n", "pretraining_dataset: [{path: x}]\n"})
+    CHECK_MESSAGE(error_with(key).find(": not supported, ") != std::string::npos, key);
+  // DoRA is built, for adapters only (test_lora_peft holds it to PEFT).
+  CHECK(error_with("peft_use_dora: true\n") == "cfg.yaml:3: peft_use_dora: expected adapter: lora or qlora with it, got no adapter");
+  // LoRA+ is built, for adapters only (test_hf_trajectory holds it to PEFT's optimizer).
+  CHECK(error_with("loraplus_lr_ratio: 16\n") ==
+        "cfg.yaml:3: loraplus_lr_ratio: expected adapter: lora or qlora with it, got no adapter");
+}
+
+TEST_CASE("chat datasets: the top-level chat_template is the default; older field spellings") {
+  const std::string entry = "datasets:\n  - path: " + scratch().data + "\n    type: chat_template\n"
+                            "    message_field_role: from\n    message_field_content: value\n";
+  TrainConfig c = parse_config(entry + "chat_template: chatml\n", "cfg.yaml");
+  CHECK(c.data.datasets[0].chat_template == "chatml");
+  CHECK(c.data.datasets[0].message_property_mappings.at("role") == "from");
+  CHECK(c.data.datasets[0].message_property_mappings.at("content") == "value");
+  // Unset: Axolotl's tokenizer_default, llama3 where the tokenizer has none (as here).
+  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template == "tokenizer_default_fallback_llama3");
+  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template_source.empty());
+  CHECK(parse_config(entry + "    chat_template: llama3\nchat_template: chatml\n", "cfg.yaml")
+            .data.datasets[0].chat_template == "llama3");
+}
+
+TEST_CASE("lora_target_modules as one regular expression: PEFT's re.fullmatch on module names, and its refusals") {
+  const TrainConfig c = parse("adapter: lora\nlora_target_modules: 'model\\.layers\\.0\\..*_proj'\n");
+  CHECK(c.lora.target_pattern == "model\\.layers\\.0\\..*_proj");
+  CHECK(c.lora.adapts(0, 0));
+  CHECK(!c.lora.adapts(1, 0));
+  CHECK(parse_config(config_to_yaml(c), "re.yaml").lora.target_pattern == c.lora.target_pattern);
+  // PEFT would adapt the embedding or lm_head, or refuse a norm, a block or an MLP as a whole.
+  CHECK(error_with("adapter: lora\nlora_target_modules: '.*'\n") ==
+        "cfg.yaml:4: lora_target_modules: expected a pattern matching only the blocks' linear layers (LoRA on "
+        "embeddings, lm_head or whole modules is not built), got '.*', which matches model");
+  CHECK(error_with("adapter: lora\nlora_target_modules: '.*(proj|norm)'\n").find("which matches model.norm") !=
+        std::string::npos);
+  CHECK(error_with("adapter: lora\nlora_target_modules: q_proj\n") ==
+        "cfg.yaml:4: lora_target_modules: expected a pattern matching some block's linear layer, e.g. "
+        "model.layers.0.self_attn.q_proj, got 'q_proj', which matches none");
+  CHECK(error_with("adapter: lora\nlora_target_modules: '(q'\n").rfind(
+            "cfg.yaml:4: lora_target_modules: expected a list of module names, or one valid regular expression, got '(q' (", 0) == 0);
+  CHECK(error_with("adapter: lora\nlora_target_modules: '.*_proj'\nlora_target_linear: true\n") ==
+        "cfg.yaml:5: lora_target_linear: expected false with a lora_target_modules pattern (which names the targets), got true");
+}
+
+TEST_CASE("added_tokens_overrides: {token id: new name}") {
+  CHECK(parse("added_tokens_overrides: {128011: '<|im_start|>'}\n").added_tokens_overrides.at(128011) == "<|im_start|>");
+  CHECK(error_with("added_tokens_overrides: {im_start: '<|im_start|>'}\n") ==
+        "cfg.yaml:3: added_tokens_overrides.im_start: expected a token id (a whole number) as the key, got 'im_start'");
+  CHECK(error_with("added_tokens_overrides: [128011]\n").find("expected a map {token id: new name}") != std::string::npos);
 }
