@@ -1,0 +1,233 @@
+"""The fixture cases that make_hf_trajectory.py computes one at a time with --add NAME: LISA,
+sparse fine-tuning, fp8, schedules' and data semantics' cases, Axolotl's EAFT and DFT losses, PoSE,
+and the Trainer's eval_loss (see make_hf_trajectory.py's docstring for each case)."""
+import functools
+import os
+import re
+
+import numpy as np
+import torch
+import transformers
+
+from make_hf_trajectory import (LISA_INTERVAL, LISA_LAYERS, LORA, SETTINGS, STEPS, load, make_model, qat_cases, train,
+                                 unfrozen_rows_cases)
+
+
+class LisaCallback(transformers.TrainerCallback):
+    """Axolotl's LISACallback: at the start and before every step whose global_step is a multiple
+    of the interval, every layer of model.layers frozen, then n of them (numpy's draw seeded by the
+    step) trainable again. Records each draw."""
+    def __init__(self, model, n, interval):
+        self.layers, self.n, self.interval, self.draws = model.model.layers, n, interval, []
+
+    def switch(self, step):
+        for layer in self.layers:
+            for p in layer.parameters():
+                p.requires_grad = False
+        np.random.seed(step)
+        active = np.random.choice(range(len(self.layers)), self.n, replace=False)
+        self.draws.append({"step": step, "layers": [int(i) for i in active]})
+        for i in active:
+            for p in self.layers[i].parameters():
+                p.requires_grad = True
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.switch(state.global_step)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step % self.interval == 0:
+            self.switch(state.global_step)
+
+
+def lisa_cases(out, rows):
+    if not os.path.isdir(os.path.join(out, "deep")):
+        make_model("deep", out)
+    model = load(out, "deep")
+    callback = LisaCallback(model, LISA_LAYERS, LISA_INTERVAL)
+    case = train(model, rows, callbacks=[callback])
+    case.update(lisa_n_layers=LISA_LAYERS, lisa_step_interval=LISA_INTERVAL, draws=callback.draws,
+                numpy=np.__version__)
+    return {"lisa": case}
+
+
+PRUNING_TARGETS = ["re:.*" + m + ".weight" for m in LORA["target_modules"]]
+
+
+class ConstantPruningCallback(transformers.TrainerCallback):
+    """llmcompressor's ConstantPruningModifier under Axolotl's LLMCompressorPlugin: a mask of each
+    targeted parameter (re.match on its full name) where |w| > 1e-8, taken when training starts;
+    after each optimizer step (the plugin's on_step_end) w *= mask."""
+    def __init__(self, model, targets):
+        self.model, self.targets, self.masks = model, targets, {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for name, p in self.model.named_parameters():
+            if any(re.match(t[3:], name) for t in self.targets):
+                self.masks[name] = (p.data.abs() > 10e-9)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                if name in self.masks:
+                    p.mul_(self.masks[name])
+
+
+def sparse_cases(out, rows):
+    directory = os.path.join(out, "sparse24")
+    if not os.path.isdir(directory):
+        model = load(out, "untied")
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if any(re.match(t[3:], name) for t in PRUNING_TARGETS):
+                    groups = p.view(-1, 4)
+                    smallest = groups.abs().argsort(dim=1)[:, :2]
+                    groups.scatter_(1, smallest, 0.0)
+        model.save_pretrained(directory)
+    model = transformers.LlamaForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="eager")
+    case = train(model, rows, callbacks=[ConstantPruningCallback(model, PRUNING_TARGETS)])
+    case.update(targets=PRUNING_TARGETS)
+    return {"sparse": case}
+
+
+def fp8_cases(out, rows):
+    from accelerate.utils.ao import convert_model_to_fp8_ao
+    model = load(out, "untied")
+    convert_model_to_fp8_ao(model)
+    return {"fp8": train(model, rows)}
+
+
+def linear_ratio_cases(out, rows):
+    # Axolotl's builder turns warmup_ratio into warmup_steps int(ratio x total) (and a warmup of 1
+    # into 2) before the Trainer sees it; the Trainer's own ratio would round up instead.
+    ratio = 0.25
+    case = train(load(out, "tied"), rows, lr_scheduler_type="linear", warmup_steps=int(ratio * STEPS))
+    case.update(lr_scheduler="linear", warmup_ratio=ratio)
+    return {"linear_ratio": case}
+
+
+def partial_batch_cases(out, rows):
+    # 15 rows in micro-batches of 2: the Trainer's DataLoader (dataloader_drop_last false, HF's
+    # default and Axolotl's) ends each epoch with a micro-batch of one row, in a step with one
+    # whole micro-batch: 4 steps an epoch.
+    case = train(load(out, "untied"), rows[:15], max_steps=-1, num_train_epochs=2, dataloader_drop_last=False)
+    case.update(examples=15, num_epochs=2)
+    return {"partial_batch": case}
+
+
+def weighted_loss(outputs, labels, num_items_in_batch, weight):
+    """Each target's cross-entropy (from f32 logits) times weight(logits, token_loss) of its
+    position, computed without gradient, summed over the step's num_items_in_batch (in evaluation,
+    the batch's mean)."""
+    vocab = outputs.logits.size(-1)
+    logits = outputs.logits[..., :-1, :].reshape(-1, vocab)[(labels[..., 1:] != -100).reshape(-1)].float()
+    targets = labels[..., 1:].reshape(-1)
+    targets = targets[targets != -100]
+    token_loss = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    with torch.no_grad():
+        w = weight(logits, token_loss)
+    token_loss = token_loss * w
+    return token_loss.sum() / num_items_in_batch if num_items_in_batch is not None else token_loss.mean()
+
+
+def eaft_loss(outputs, labels, num_items_in_batch=None, alpha=1.0, k=20):
+    """Axolotl's use_eaft loss (monkeypatch/loss/eaft.py), which its builder hands the Trainer as
+    compute_loss_func: each target's cross-entropy times H^alpha, H the entropy of the softmax over
+    that position's k largest logits (no gradient through the weight)."""
+    def weight(logits, token_loss):
+        best = torch.topk(logits, k=min(k, logits.size(-1)), dim=-1).values
+        p = torch.softmax(best, dim=-1)
+        return (-(p * torch.log(p + 1e-10)).sum(dim=-1)) ** alpha
+    return weighted_loss(outputs, labels, num_items_in_batch, weight)
+
+
+def dft_loss(outputs, labels, num_items_in_batch=None):
+    """Axolotl's DFT (integrations/dft: L_ce * exp(-L_ce.detach()), patched into the Trainer's
+    compute_loss, which evaluation calls too)."""
+    return weighted_loss(outputs, labels, num_items_in_batch, lambda logits, token_loss: torch.exp(-token_loss))
+
+
+def eaft_cases(out, rows):
+    # EAFT (alpha 0.5 over the 8 largest logits), evaluated too as the Trainer evaluates with it.
+    alpha, k = 0.5, 8
+    case = train(load(out, "untied"), rows, compute_loss_func=functools.partial(eaft_loss, alpha=alpha, k=k),
+                 eval_rows=rows[:5], eval_strategy="steps", eval_steps=5, per_device_eval_batch_size=1)
+    case.update(eaft_alpha=alpha, eaft_k=k, eval_examples=5, eval_steps=5, eval_batch_size=1)
+    return {"eaft": case}
+
+
+def dft_cases(out, rows):
+    # DFT, evaluated too as the Trainer evaluates with it.
+    case = train(load(out, "untied"), rows, compute_loss_func=dft_loss,
+                 eval_rows=rows[:5], eval_strategy="steps", eval_steps=5, per_device_eval_batch_size=1)
+    case.update(eval_examples=5, eval_steps=5, eval_batch_size=1)
+    return {"dft": case}
+
+
+MASK64 = (1 << 64) - 1
+
+
+def counter_bits(seed, i):
+    """engine/counter_random.h's counter_bits: splitmix64's finaliser of seed + golden x (i + 1)."""
+    z = (seed + 0x9E3779B97F4A7C15 * (i + 1)) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def pose_position_ids(ids, example, seed, max_context_len, chunks=2):
+    """Axolotl's add_pose_position_ids (no split tokens: `chunks` equal chunks) with llm_train's
+    draws in place of random.randint (io/pose.h): draw k of example e is floor(u (m + 1)), u the
+    top 53 bits of counter_bits(counter_bits(seed, e), k)."""
+    stream, k = counter_bits(seed, example), 0
+    n = len(ids)
+    skips_left, skipped, previous, positions = max_context_len - n, 0, 0, []
+    splits = [c * (n // chunks) for c in range(1, chunks)] + [n]
+    if splits[0] < 2:
+        splits = splits[1:]
+    for split in splits:
+        skip = 0
+        if previous != 0 and skips_left:
+            u = (counter_bits(stream, k) >> 11) * 2.0 ** -53
+            k += 1
+            skip = min(skips_left, int(u * (skips_left + 1)))
+        skips_left -= skip
+        skipped += skip
+        positions += list(range(previous + skipped, split + skipped))
+        previous = split
+    return positions
+
+
+def pose_cases(out, rows):
+    # PoSE with a context of 4096 over the 64-token rows, the position ids in each row.
+    context = 4096
+    posed = [dict(r, position_ids=pose_position_ids(r["input_ids"], e, SETTINGS["seed"], context))
+             for e, r in enumerate(rows)]
+    posed.sort(key=lambda r: r["position_ids"][-1])  # Axolotl's train_dataset.sort("sequence_len"), stable
+    case = train(load(out, "untied"), posed)
+    case.update(pose_max_context_len=context)
+    return {"pose": case}
+
+
+def eval_loss_cases(out, rows):
+    # The Trainer's eval_loss on rows 0-4 (of 20 to 64 ids) one at a time: the mean of their own
+    # mean token losses, each example weighing the same.
+    case = train(load(out, "untied"), rows, eval_rows=rows[:5], eval_strategy="steps", eval_steps=5,
+                 per_device_eval_batch_size=1)
+    case.update(eval_examples=5, eval_steps=5, eval_batch_size=1)
+    return {"eval_loss": case}
+
+
+def eval_batch_cases(out, rows):
+    # The Trainer's eval loader over rows 0-4 two at a time, in their order (a SequentialSampler):
+    # batches {0, 1}, {2, 3}, {4}, or with dataloader_drop_last (the eval loader's too) the first two.
+    cases = {}
+    for name, drop in (("eval_batches", False), ("eval_drop_last", True)):
+        case = train(load(out, "untied"), rows, eval_rows=rows[:5], eval_strategy="steps", eval_steps=5,
+                     per_device_eval_batch_size=2, dataloader_drop_last=drop)
+        case.update(eval_examples=5, eval_steps=5, eval_batch_size=2, dataloader_drop_last=drop)
+        cases[name] = case
+    return cases
+
+
+EXTRA_CASES = {"dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+               "fp8": fp8_cases}
