@@ -167,7 +167,7 @@ class LlamaModel {
   // W + scale B A (in its own dtype), then A is drawn afresh from `seed` (PEFT's Kaiming init) and
   // B zeroed, each in place so the optimizer and autograd keep their tensors. Not with DoRA. On a
   // quantised base W is the kept full value, the sum is rounded to fp16 as Axolotl saves it and
-  // the codes are made afresh from it (quantize_full_linears).
+  // the codes are made afresh from it.
   void merge_and_redraw_adapters(uint64_t seed);
   // The frozen linear weights that carry adapters, named as HF names them: what ReLoRA's merges
   // change, so its checkpoints keep them (on a quantised base, their full values).

@@ -21,6 +21,11 @@ std::vector<float> kaiming_uniform(std::mt19937_64& rng, int64_t rows, int64_t f
   for (float& x : v) x = dist(rng);
   return v;
 }
+
+// Linear k's codes made afresh from its full value, as bitsandbytes quantises a weight it is given.
+void quantize_from_full(LlamaLayer& l, int k, Device device) {
+  l.quant[k] = quantize_weight(l.full[k], l.quant[k].format, l.quant[k].double_quant()).to(device);
+}
 }  // namespace
 
 void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
@@ -106,20 +111,19 @@ void LlamaModel::merge_and_redraw_adapters(uint64_t seed) {
         std::vector<float> values = merged.to_floats();
         for (float& v : values) v = round_to_f16(v);
         l.full[k] = Tensor::from_floats(values, merged.shape());
+        quantize_from_full(l, k, device_);
       } else {
         l.linear(k).copy_from(merged);
       }
       pair.a.copy_from(Tensor::from_floats(kaiming_uniform(rng, pair.a.size(0), pair.a.size(1)), pair.a.shape()));
       pair.b.copy_from(Tensor::zeros(pair.b.shape(), DType::f32, Device::cpu()));
     }
-  quantize_full_linears();
 }
 
 void LlamaModel::quantize_full_linears() {
   for (LlamaLayer& l : layers_)
     for (int k = 0; k < kNumLinear; k++)
-      if (l.quant[k].defined() && l.full[k].defined())
-        l.quant[k] = quantize_weight(l.full[k], l.quant[k].format, l.quant[k].double_quant()).to(device_);
+      if (l.quant[k].defined() && l.full[k].defined()) quantize_from_full(l, k, device_);
 }
 
 std::vector<ParamRef> LlamaModel::adapted_base_weights() {

@@ -33,6 +33,21 @@ std::vector<int32_t> iota_tokens(int64_t n) {
   return t;
 }
 
+// A completion dataset of `text` (fortune-style, documents split by % lines) with PoSE in a
+// context of 1000.
+DataConfig pose_config(const TempDir& dir, const std::string& text, int64_t sequence_len) {
+  const std::string path = (dir.path / "docs.txt").string();
+  write_file(path, text);
+  DataConfig config;
+  config.source = "test.yaml";
+  config.datasets = {{path, "completion"}};
+  config.dataset_prepared_path = (dir.path / "prepared").string();
+  config.sequence_len = sequence_len;
+  config.use_pose = true;
+  config.pose.max_context_len = 1000;
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("pose_positions: Axolotl's split points, skips and their budget") {
@@ -88,16 +103,8 @@ TEST_CASE("use_pose: every training example's positions, and the validation ones
   TempDir dir;
   std::string text;
   for (int i = 0; i < 12; i++) text += "document number " + std::to_string(i) + " of the set\n%\n";
-  const std::string path = (dir.path / "docs.txt").string();
-  write_file(path, text);
-  DataConfig config;
-  config.source = "test.yaml";
-  config.datasets = {{path, "completion"}};
-  config.dataset_prepared_path = (dir.path / "prepared").string();
-  config.sequence_len = 64;
+  DataConfig config = pose_config(dir, text, 64);
   config.val_set_size = 3;
-  config.use_pose = true;
-  config.pose.max_context_len = 1000;
   ByteTokenizer tok;
   const auto quiet = [](const std::string&) {};
   for (bool eval_pose : {true, false}) {
@@ -139,16 +146,8 @@ TEST_CASE("use_pose with sample_packing: packed rows carry each example's PoSE p
   TempDir dir;
   std::string text;
   for (int i = 0; i < 16; i++) text += "document number " + std::to_string(i) + std::string(i % 5, '!') + "\n%\n";
-  const std::string path = (dir.path / "docs.txt").string();
-  write_file(path, text);
-  DataConfig config;
-  config.source = "test.yaml";
-  config.datasets = {{path, "completion"}};
-  config.dataset_prepared_path = (dir.path / "prepared").string();
-  config.sequence_len = 96;
+  DataConfig config = pose_config(dir, text, 96);
   config.val_set_size = 0;
-  config.use_pose = true;
-  config.pose.max_context_len = 1000;
   config.sample_packing = true;
   ByteTokenizer tok;
   const auto quiet = [](const std::string&) {};

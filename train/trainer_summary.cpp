@@ -57,6 +57,8 @@ void Trainer::Impl::print_summary() const {
   if (c.use_eaft)
     say("use_eaft: each target's loss weighted by H^{} (H: the entropy over its {} largest logits), in training and "
         "evaluation\n", c.eaft_alpha, c.eaft_k);
+  if (c.use_dft)
+    say("use_dft: each target's loss weighted by the probability of its target (DFT), in training and evaluation\n");
   if (c.data.use_pose)
     say("use_pose: training position ids skip ahead within a context of {} ({}){}\n", c.data.pose.max_context_len,
         c.data.pose.split_on_token_ids.empty() ? fmt::format("{} chunks", c.data.pose.chunks) : "before the split tokens",
