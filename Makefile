@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test train bench bench-attention bench-gpu bench-cpu-torch clean build-asan test-asan fuzz
+.PHONY: all build deps test train bench bench-attention bench-gpu bench-cpu-torch check-exports clean build-asan test-asan fuzz
 
 all: build
 
@@ -74,6 +74,11 @@ bench-gpu: build
 TORCH_PYTHON ?= python3
 bench-cpu-torch: build
 	tools/bench_cpu_vs_torch.py --python $(TORCH_PYTHON) --rounds 3
+
+# Every kind of model a run writes, loaded by transformers and PEFT and merged by PEFT
+# (TORCH_PYTHON must also import peft).
+check-exports: build
+	$(TORCH_PYTHON) tools/check_exports.py --llm-train ./llm_train
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) llm_train llm_bench
