@@ -113,6 +113,29 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
   }
 }
 
+// The command line's own mistakes: each one line naming what was expected, exit 2.
+TEST_CASE("command-line mistakes: one line each, exit 2") {
+  Workspace ws("cli");
+  const std::string cfg = ws.config("max_steps: 1\n");
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "usage: llm_train CONFIG.yaml"},
+      {"--resume", "error: command line: --resume needs a checkpoint directory"},
+      {"--resume " + ws.out("none"), "not a checkpoint directory"},
+      {cfg + " --max_steps", "error: command line: --max_steps needs a value"},
+      {cfg + " other.yaml", "error: command line: expected --key value, got 'other.yaml'"},
+      {cfg + " --max_steps abc", "--max_steps: expected an integer >= 1, got 'abc'"},
+      {"--keys extra", "error: command line: --keys takes nothing after it, got 'extra'"},
+      {"--help extra", "error: command line: --help takes nothing after it, got 'extra'"},
+  };
+  for (const auto& [args, message] : cases) {
+    CAPTURE(args);
+    const Run r = run_train(args);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.output, message));
+  }
+  CHECK(!fs::exists(ws.out()));  // none of them started a run
+}
+
 TEST_CASE("output_dir: a file or a path under a file is refused before anything else") {
   Workspace ws("outdir");
   const std::string file = (ws.dir / "out").string();

@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
     return llm::kUserErrorExitCode;
   }
   const std::string first = argv[1];
+  if ((first == "--help" || first == "-h" || first == "--keys") && argc > 2) {
+    fmt::print(stderr, "error: command line: {} takes nothing after it, got '{}'\n", first, argv[2]);
+    return llm::kUserErrorExitCode;
+  }
   if (first == "--help" || first == "-h") {
     fmt::print("{}", kUsage);
     return 0;
