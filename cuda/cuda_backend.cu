@@ -4,6 +4,9 @@
 #include "cuda/cuda_check.h"
 #include "cuda/attention/cudnn_attention.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace llm {
 
 namespace {
@@ -26,11 +29,23 @@ const bool registered = [] {
   register_backend(DeviceType::cuda, &make_cuda_backend, &cached_cuda_device_count);
   return true;
 }();
+
+// LLM_CUDA_SYNC=1 waits for every kernel right after its launch, so that a fault inside a kernel
+// is blamed on the op that launched it instead of on whichever call synchronises next. Slow: for
+// a first run on a new device and for chasing a fault, never for timing.
+bool sync_after_each_launch() {
+  static const bool on = [] {
+    const char* value = std::getenv("LLM_CUDA_SYNC");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return on;
+}
 }  // namespace
 
 void check_op(cudaError_t err, const char* op,
               std::initializer_list<std::reference_wrapper<const Tensor>> tensors,
               const char* file, int line) {
+  if (err == cudaSuccess && sync_after_each_launch()) err = cudaDeviceSynchronize();
   if (err == cudaSuccess) return;
   std::string what = std::string(op) + " on";
   bool first = true;

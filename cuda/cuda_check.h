@@ -38,6 +38,7 @@ void check_op(cudaError_t err, const char* op,
 }  // namespace llm
 
 // After a kernel launch: a bad launch (grid, shared memory, a missing kernel image for this GPU)
-// is reported with the op and its tensors. Errors inside a kernel surface at the next sync.
+// is reported with the op and its tensors. Errors inside a kernel surface at the next sync, or
+// here when LLM_CUDA_SYNC=1 (check_op then waits for the kernel).
 #define CUDA_CHECK_OP(op, ...) \
   ::llm::check_op(cudaGetLastError(), op, {__VA_ARGS__}, __FILE__, __LINE__)

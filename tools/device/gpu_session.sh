@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run ON THE GPU MACHINE (the device tool), from the repository root, with .device carried:
-#   run(command="tools/device/gpu_session.sh test bench", carry=[".device"])
+#   run(command="LLM_COMMIT=<sha> tools/device/gpu_session.sh test sanitize quick", carry=[".device"])
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
 # for each phase named: `test` runs every gpu-labelled ctest (150 s each: test_gpu_attention took
 # 73 s before its v4 cases; cuDNN's own log kept), `quick` the attention table at seq 4096
@@ -25,18 +25,26 @@ fi
 arch_lib=$prefix/usr/lib/x86_64-linux-gnu
 export OPAL_PREFIX=$prefix/usr  # OpenMPI unpacked away from /usr
 export LD_LIBRARY_PATH=$arch_lib:$arch_lib/openblas-openmp:$arch_lib/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# NCCL and cuDNN: the toolkit's when it has them, else PyTorch's nvidia-* wheels.
+# NCCL and cuDNN: the toolkit's when it has them, else PyTorch's nvidia-* wheels. cuDNN compiles
+# its SDPA engines at run time with NVRTC: the toolkit's lib64 and the wheels' cu13/lib hold it.
 wheel_dir() { python3 -c "import nvidia.$1 as m; print(list(m.__path__)[0])" 2>/dev/null; }
+lib_dir() { if [ "$1" = /usr/local/cuda ]; then echo /usr/local/cuda/lib64; else echo "$1/lib"; fi; }
 nccl_root=/usr/local/cuda
 [ -e /usr/local/cuda/include/nccl.h ] || nccl_root=$(wheel_dir nccl)
 cudnn_root=/usr/local/cuda
 [ -e /usr/local/cuda/include/cudnn.h ] || cudnn_root=$(wheel_dir cudnn)
-export LD_LIBRARY_PATH=$nccl_root/lib:$cudnn_root/lib:$LD_LIBRARY_PATH
+cu13_lib=$(wheel_dir cu13)/lib
+export LD_LIBRARY_PATH=$(lib_dir "$nccl_root"):$(lib_dir "$cudnn_root"):/usr/local/cuda/lib64:$cu13_lib:$LD_LIBRARY_PATH
+runtime_version() {  # the version a shared library reports when loaded from LD_LIBRARY_PATH
+  python3 -c "import ctypes; l = ctypes.CDLL('$1'); v = ctypes.c_int(); print(l.$2() if '$2' == 'cudnnGetVersion' else (l.$2(ctypes.byref(v)), v.value)[1])" 2>&1 | tail -1
+}
 
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   nvcc --version | tail -2
-  echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown) $(git status --short 2>/dev/null | wc -l) changed files"
+  echo "cuDNN at run time: $(runtime_version libcudnn.so.9 cudnnGetVersion) ($cudnn_root)"
+  echo "NCCL at run time: $(runtime_version libnccl.so.2 ncclGetVersion) ($nccl_root)"
+  echo "commit ${LLM_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   date -u
 } | tee "$OUT/device.txt"
 
@@ -53,37 +61,90 @@ build_rc=$?
 note "build: exit $build_rc (log: build.log)"
 [ $build_rc -eq 0 ] || { tail -30 "$OUT/build.log"; exit 1; }
 
+# Correctness phases (test, sanitize) run side by side: no verdict rests on a timing, and device
+# minutes are short. Each prints its summary lines, kept until the timing phases, which need the
+# GPU to themselves, start.
+test_phase() {
+  # LLM_CUDA_SYNC=1: a kernel that faults is named by its own op (cuda/cuda_check.h).
+  export LLM_CUDA_SYNC=1 CUDNN_LOGLEVEL_DBG=2 CUDNN_LOGDEST_DBG=/tmp/cudnn.log
+  # test_gpu_train trains ~40 short runs: on its own, with a longer limit and each case's time.
+  (cd $build && timeout 240 ./test_gpu_train --duration=true) >/tmp/gpu_train.log 2>&1 &
+  train_pid=$!
+  (cd $build && ctest -L gpu -E test_gpu_train -j4 --output-on-failure --timeout 90) \
+    >"$OUT/gpu_tests.log" 2>&1
+  echo "gpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/gpu_tests.log")"
+  grep -E '^ *[0-9]+/[0-9]+ Test' "$OUT/gpu_tests.log" | sed 's/^ */   /'
+  if grep -q 'test_gpu_nccl .*Failed' "$OUT/gpu_tests.log"; then  # NCCL's cuMem path in a VM
+    NCCL_CUMEM_ENABLE=0 NCCL_DEBUG=WARN timeout 60 $build/test_gpu_nccl >>"$OUT/gpu_tests.log" 2>&1
+    echo "test_gpu_nccl with NCCL_CUMEM_ENABLE=0: exit $?"
+  fi
+  wait $train_pid
+  echo "test_gpu_train: exit $? — $(grep -E '^\[doctest\] (test cases|Status)' /tmp/gpu_train.log | tr -s ' ' | paste -sd' ')"
+  grep -E 'test case|ERROR|TIMEOUT|Terminated' /tmp/gpu_train.log | head -20 | sed 's/^/   /'
+  { echo "===== test_gpu_train"; cat /tmp/gpu_train.log; } >>"$OUT/gpu_tests.log"
+  tail -c 8000000 /tmp/cudnn.log >"$OUT/cudnn.log" 2>/dev/null
+}
+
+sanitize_phase() {
+  # The attention suite without its seq-16384 and timing cases: small shapes only.
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/test_gpu_ops \
+    >/tmp/memcheck_ops.log 2>&1 &
+  ops_pid=$!
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/test_gpu_attention \
+    '--test-case-exclude=*16384*,*own choice*' >/tmp/memcheck_attention.log 2>&1
+  attention_rc=$?
+  wait $ops_pid
+  ops_rc=$?
+  cat /tmp/memcheck_ops.log /tmp/memcheck_attention.log >"$OUT/sanitizer.log"
+  echo "memcheck test_gpu_ops: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | tail -1)"
+  echo "memcheck test_gpu_attention: exit $attention_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_attention.log | tail -1)"
+}
+
+timing_started=0
+start_timing() {  # before the first timing phase: the correctness phases finish first
+  [ $timing_started = 1 ] && return
+  timing_started=1
+  wait
+  for f in /tmp/summary_test.txt /tmp/summary_sanitize.txt; do
+    [ -e $f ] || continue
+    cat $f
+    while read -r line; do summary+=("$line"); done < <(grep -v '^   ' $f)
+  done
+}
+
+rm -f /tmp/summary_*.txt
 for phase in "$@"; do
   case $phase in
-    test)
-      (cd $build && CUDNN_LOGLEVEL_DBG=2 CUDNN_LOGDEST_DBG=/tmp/cudnn.log \
-         ctest -L gpu --output-on-failure --timeout 150) >"$OUT/gpu_tests.log" 2>&1
-      note "gpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/gpu_tests.log")"
-      grep -E '^ *[0-9]+/[0-9]+ Test' "$OUT/gpu_tests.log" | sed 's/^ */   /'
-      { echo "== last 150 lines of cuDNN's log"; tail -150 /tmp/cudnn.log 2>/dev/null; } >>"$OUT/gpu_tests.log"
-      ;;
+    test) test_phase >/tmp/summary_test.txt 2>&1 & ;;
+    sanitize) sanitize_phase >/tmp/summary_sanitize.txt 2>&1 & ;;
     cpu)
-      (cd $build && ctest -LE gpu -j16 --timeout 300) >"$OUT/cpu_tests.log" 2>&1
+      # CUDA hidden: CI covers these suites; here they only check the device's build runs them.
+      (cd $build && CUDA_VISIBLE_DEVICES= ctest -LE gpu -j16 --timeout 300) >"$OUT/cpu_tests.log" 2>&1
       note "cpu tests: exit $? — $(grep -E 'tests passed|tests failed' "$OUT/cpu_tests.log")"
       ;;
     quick)
-      timeout 150 ./llm_bench attention --impl flash,flash_v2,flash_v3,flash_v4,flash_simt,cudnn,eager \
+      start_timing
+      # The implementations a user picks by config first, then the numbered kernel variants in a
+      # process of their own: one that faults ends only its own table.
+      timeout 120 ./llm_bench attention --impl flash,flash_simt,cudnn,eager \
         --seq 4096 --head-dim 128 --causal 1 --pass fwd,fwd_bwd --json "$OUT/bench_attention.json" \
         >"$OUT/bench.log" 2>&1
       note "attention seq 4096: exit $?"
       grep -E '^(flash|cudnn|eager)' "$OUT/bench.log" | sed 's/^/   /'
-      if python3 -c "import torch" 2>/dev/null; then
-        timeout 60 tools/bench_torch_sdpa.py --seq 4096 --head-dim 128 --causal 1 \
-          --json "$OUT/bench_torch_sdpa.json" >>"$OUT/bench.log" 2>&1
-        note "torch sdpa: exit $?"
-        python3 tools/bench_compare.py "$OUT/bench_attention.json" "$OUT/bench_torch_sdpa.json" \
-          >>"$OUT/bench.log" 2>&1 && tail -6 "$OUT/bench.log" | sed 's/^/   /'
-      fi
-      timeout 90 ./llm_bench kernel --preset llama3-1b --tokens 4096 \
-        --json "$OUT/bench_kernel.json" >>"$OUT/bench.log" 2>&1
+      timeout 60 tools/bench_torch_sdpa.py --seq 4096 --head-dim 128 --causal 1 \
+        --json "$OUT/bench_torch_sdpa.json" >>"$OUT/bench.log" 2>&1
+      note "torch sdpa: exit $?"
+      python3 tools/bench_compare.py "$OUT/bench_attention.json" "$OUT/bench_torch_sdpa.json" \
+        >>"$OUT/bench.log" 2>&1 && tail -6 "$OUT/bench.log" | sed 's/^/   /'
+      timeout 90 ./llm_bench attention --impl flash_v2,flash_v3,flash_v4 --seq 4096 --head-dim 128 \
+        --causal 1 --pass fwd,fwd_bwd >>"$OUT/bench.log" 2>&1
+      note "attention variants seq 4096: exit $?"
+      grep -E '^flash_v' "$OUT/bench.log" | sed 's/^/   /'
+      timeout 90 ./llm_bench kernel --preset llama3-1b --tokens 4096 >>"$OUT/bench.log" 2>&1
       note "kernel bench: exit $?"
       ;;
     v4)
+      start_timing
       # v4 alone first: a kernel that has never run may fault (ending its process) or hang.
       for impls in flash_v4 flash,flash_v3; do
         timeout 200 ./llm_bench attention --impl $impls --seq 1024,4096,8192 --head-dim 64,128 \
@@ -95,22 +156,17 @@ for phase in "$@"; do
       grep -E '^flash.* 4096 ' "$OUT/bench_v4.log" | sed 's/^/   /'
       grep '^flash attention ' "$OUT/bench_v4.log" | sed 's/^/   /'
       ;;
-    sanitize)
-      for t in test_gpu_ops test_gpu_attention; do
-        timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t \
-          >>"$OUT/sanitizer.log" 2>&1
-        note "memcheck $t: exit $? ($(grep -c 'Invalid\|ERROR SUMMARY' "$OUT/sanitizer.log") report lines)"
-      done
-      ;;
     bench)
+      start_timing
       make -s bench-attention BUILD_DIR=$build >"$OUT/bench_attention.log" 2>&1
       note "bench-attention: exit $? (bench_attention.log)"
       cp bench_attention.json bench_torch_sdpa.json "$OUT/" 2>/dev/null
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, cpu, quick, v4, sanitize, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, cpu, quick, v4, bench)" ;;
   esac
 done
+start_timing
 echo
 printf '%s\n' "${summary[@]}"
