@@ -9,12 +9,14 @@
 // Determinism: embedding backward and rmsnorm's dweight are bit-identical run to run.
 // Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "engine/backend.h"
+#include "engine/fake_quantize_math.h"
 #include "engine/int8.h"
 #include "engine/nf4.h"
 #include "engine/ops.h"
@@ -296,15 +298,37 @@ TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
   }
 }
 
-// QAT's fake quantisation: in bf16 the int8 row's scale and zero point are chosen in bf16 (as
-// torchao does), so a value may land one level away from the CPU's f32 choice.
+// QAT's fake quantisation. In bf16 the int8 row's scale and zero point are chosen in bf16, as
+// torchao does: a value may land one level away from the f32 CPU's choice, and on a clamp bound
+// that turns its gradient off (or on). So bf16 rows are checked against the shared math
+// (engine/fake_quantize_math.h) run here with bf16 rounding, f32 against the CPU backend.
 TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
-  for (DType t : kDtypes) {
+  for (DType t : kDtypes)
     compare_op("fake_quantize_int4", [](const std::vector<Tensor>& in) { return fake_quantize_int4(in[0], 32); },
                {randn({7, 96})}, t);
-    compare_op("fake_quantize_int8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_int8_rows(in[0]); },
-               {randn({13, 65}, 2.0f)}, t);
+  compare_op("fake_quantize_int8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_int8_rows(in[0]); },
+             {randn({13, 65}, 2.0f)}, DType::f32);
+
+  const int64_t rows = 13, n = 65;
+  const Tensor x = randn({rows, n}, 2.0f).to(DType::bf16).to(DType::f32),
+               dy = randn({rows, n}).to(DType::bf16).to(DType::f32);
+  Tensor x_gpu = x.to(kGpu).to(DType::bf16);
+  x_gpu.set_requires_grad(true);
+  const Tensor out = fake_quantize_int8_rows(x_gpu);
+  backward(out, dy.to(kGpu).to(DType::bf16));
+  const auto round_bf16 = [](float v) { return bf16_to_f32(f32_to_bf16(v)); };
+  const std::vector<float> xs = x.to_floats(), dys = dy.to_floats();
+  std::vector<float> want_out(xs.size()), want_dx(xs.size());
+  for (int64_t r = 0; r < rows; r++) {
+    const float* row = xs.data() + r * n;
+    const Int8Row q = int8_row(*std::min_element(row, row + n), *std::max_element(row, row + n), round_bf16);
+    for (int64_t i = r * n; i < (r + 1) * n; i++) {
+      want_out[i] = round_bf16(int8_fake_quant(xs[i], q));
+      want_dx[i] = round_bf16(int8_fake_quant_grad(xs[i], dys[i], q, round_bf16));
+    }
   }
+  check_close("fake_quantize_int8_rows bf16 output", out, Tensor::from_floats(want_out, {rows, n}), kTolBf16);
+  check_close("fake_quantize_int8_rows bf16 grad", x_gpu.grad(), Tensor::from_floats(want_dx, {rows, n}), kTolBf16);
 }
 
 TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <regex>
+#include <string>
 
 #include "cuda/device_allocator.h"
 #include "test/train_fixture.h"
@@ -35,13 +36,21 @@ std::vector<double> train(const std::string& name, const std::string& device, co
   return losses(ws.out("metrics.jsonl"));
 }
 
+// One verdict per run: the worst step's relative difference, with both curves when it fails.
 void check_tracks(const std::vector<double>& gpu, const std::vector<double>& cpu, double rel) {
   REQUIRE(gpu.size() == cpu.size());
   REQUIRE(gpu.size() == 50);
+  double worst = 0.0;
+  size_t worst_step = 0;
+  std::string curves;
   for (size_t i = 0; i < gpu.size(); i++) {
-    CAPTURE(i);
-    CHECK(std::fabs(gpu[i] - cpu[i]) <= rel * std::fabs(cpu[i]));
+    const double r = std::fabs(gpu[i] - cpu[i]) / std::fabs(cpu[i]);
+    if (r > worst) worst = r, worst_step = i;
+    curves += " " + std::to_string(i) + ":" + std::to_string(gpu[i]) + "/" + std::to_string(cpu[i]);
   }
+  INFO("losses, step:gpu/cpu:" << curves);
+  CAPTURE(worst_step);
+  CHECK(worst <= rel);
 }
 
 // 50 steps with `keys` on the CPU (f32), then on the GPU in f32 and in bf16: the GPU's losses
@@ -112,8 +121,10 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   write_file((ws.dir / "rows.jsonl").string(), rows);
   const std::string config = (ws.dir / "rl.yaml").string();
   write_file(config, kSmallModel + "rl: " + rl + "\ndatasets:\n  - path: " + (ws.dir / "rows.jsonl").string() +
-                         (rl == "orpo" ? "\n    type: chat_template.argilla\nchat_template: chatml\nsequence_len: 96\n"
-                                       : "\n    type: chatml.prompt_pairs\nsequence_len: 64\n") +
+                         (rl == "orpo" ? "\n    type: chat_template.argilla\nchat_template: chatml\n"
+                                       : "\n    type: chatml.prompt_pairs\n") +
+                         // chatml's markers are spelt out in the byte-level tokens: 256, as test_rl
+                         "sequence_len: 256\n"
                          "micro_batch_size: 2\n"
                          "gradient_accumulation_steps: 2\nmax_steps: 20\nlearning_rate: 0.003\nlogging_steps: 1\n"
                          "val_set_size: 0\nseed: 7\noverwrite_output_dir: true\noutput_dir: " + ws.out() +

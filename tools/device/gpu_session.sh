@@ -117,6 +117,25 @@ for phase in "$@"; do
   case $phase in
     test) test_phase >/tmp/summary_test.txt 2>&1 & ;;
     sanitize) sanitize_phase >/tmp/summary_sanitize.txt 2>&1 & ;;
+    rerun)
+      # A bring-up's second call: the attention suite alone with each case's time, the training
+      # cases named in LLM_RERUN_TRAIN, test_gpu_ops, and memcheck on the attention cases named in
+      # LLM_RERUN_MEMCHECK, side by side, line-buffered so that a limit keeps what ran.
+      (cd $build && timeout 180 stdbuf -oL ./test_gpu_attention --duration=true) >/tmp/r_attention.log 2>&1 &
+      (cd $build && timeout 180 stdbuf -oL ./test_gpu_train --duration=true "-tc=${LLM_RERUN_TRAIN:-*}") \
+        >/tmp/r_train.log 2>&1 &
+      (cd $build && timeout 60 ./test_gpu_ops) >/tmp/r_ops.log 2>&1 &
+      timeout 180 stdbuf -oL compute-sanitizer --tool memcheck $build/test_gpu_attention --duration=true \
+        "-tc=${LLM_RERUN_MEMCHECK:-*}" >"$OUT/sanitizer.log" 2>&1 &
+      wait
+      for t in attention train ops; do
+        note "test_gpu_$t: $(grep -E '^\[doctest\] (test cases|Status)' /tmp/r_$t.log | tr -s ' ' | paste -sd' ')"
+        { echo "===== test_gpu_$t"; cat /tmp/r_$t.log; } >>"$OUT/gpu_tests.log"
+      done
+      note "memcheck: $(grep -E 'ERROR SUMMARY|test cases' "$OUT/sanitizer.log" | paste -sd' ')"
+      grep -hE '^[0-9.]+ s:|ERROR|values:|worst_step|CRASHED' /tmp/r_attention.log /tmp/r_train.log \
+        | cut -c1-160 | head -40
+      ;;
     cpu)
       # CUDA hidden: CI covers these suites; here they only check the device's build runs them.
       (cd $build && CUDA_VISIBLE_DEVICES= ctest -LE gpu -j16 --timeout 300) >"$OUT/cpu_tests.log" 2>&1
@@ -164,7 +183,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, cpu, quick, v4, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, bench)" ;;
   esac
 done
 start_timing
