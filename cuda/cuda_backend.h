@@ -93,6 +93,7 @@ class CudaBackend : public Backend {
   void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
                           const Tensor& dout, bool causal, Tensor& dq, Tensor& dk,
                           Tensor& dv) override;
+  int64_t tiled_attention_head_dim(int64_t D) const override;
   void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                const AttentionMask& mask, Tensor& out, Tensor& lse) override;
   void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -185,6 +185,9 @@ class Backend {
   virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& probs, const Tensor& dout, bool causal,
                                   Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+  // The head_dim the tiled kernels (flash, S2, memory-efficient) run a call of head_dim D at: D
+  // where they take any, else a larger one the op pads to (engine/ops/attention_padding.h).
+  virtual int64_t tiled_attention_head_dim(int64_t D) const { return D; }
   // Tiled attention. lse f32 (B, H, S): each query row's logsumexp of its scaled scores, +inf
   // for a row that sees no key (its output and gradients are 0). The backward recomputes the
   // probabilities from q, k and lse. flash reads mask.causal and mask.s2_group.

@@ -14,6 +14,7 @@
 #include "engine/attention_mask.h"
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/ops/attention_padding.h"
 #include "test/attention_reference.h"
 #include "test/test_util.h"
 
@@ -105,6 +106,33 @@ TEST_CASE("flash and mem-efficient match eager: causal or not, GQA 1/4/8, edge t
             CHECK(max_abs_diff(got.dv, want.dv) <= 1e-4f);
           }
         }
+}
+
+// CUDA's tiled kernels exist for head_dim 32, 64 and 128: the op pads any other head_dim up to
+// one (the small test models' 8, for rl's and sample packing's document masks on a GPU).
+TEST_CASE("padded head_dim: the same attention and gradients as the unpadded call") {
+  const int64_t B = 2, S = 40, H = 4, Hkv = 2;
+  std::vector<int32_t> docs(B * S);
+  for (int64_t i = 0; i < B * S; i++) docs[i] = int32_t(i % S < 15 ? 0 : 1);
+  const Tensor doc_ids = Tensor::from_ints(docs, {B, S});
+  for (const auto& [D, padded] : {std::pair<int64_t, int64_t>{8, 32}, {48, 64}, {100, 128}}) {
+    CAPTURE(D);  // 8 -> 32 scales q by exactly 2; 48 -> 64 and 100 -> 128 by an inexact root
+    Tensor q = randn({B, S, H, D}), k = randn({B, S, Hkv, D}), v = randn({B, S, Hkv, D});
+    Tensor dout = randn({B, S, H, D}), bias = randn({1, H, S, S});
+    for (const AttnFn& fn : {flash_fn(true), mem_efficient_fn(true, doc_ids), s2_fn(S / 4)}) {
+      const AttnFn at_padded = [&](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& b) {
+        return attend_at_head_dim([&](const Tensor& pq, const Tensor& pk, const Tensor& pv) { return fn(pq, pk, pv, b); },
+                                  q, k, v, padded);
+      };
+      const Result want = run(fn, q, k, v, dout, bias), got = run(at_padded, q, k, v, dout, bias);
+      REQUIRE(got.out.shape() == q.shape());
+      CHECK(max_abs_diff(got.out, want.out) <= 2e-6f);
+      CHECK(max_abs_diff(got.dq, want.dq) <= 1e-5f);
+      CHECK(max_abs_diff(got.dk, want.dk) <= 1e-5f);
+      CHECK(max_abs_diff(got.dv, want.dv) <= 1e-5f);
+      if (want.dbias.defined()) CHECK(max_abs_diff(got.dbias, want.dbias) <= 1e-5f);
+    }
+  }
 }
 
 TEST_CASE("eager matches a double-precision reference: causal or not, GQA 1/4, row blocks") {

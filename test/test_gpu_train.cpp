@@ -36,21 +36,23 @@ std::vector<double> train(const std::string& name, const std::string& device, co
   return losses(ws.out("metrics.jsonl"));
 }
 
-// One verdict per run: the worst step's relative difference, with both curves when it fails.
-void check_tracks(const std::vector<double>& gpu, const std::vector<double>& cpu, double rel) {
+// One verdict per run: every step within rel (relative) plus abs (nats) of the CPU's loss; the
+// worst step and both curves are printed when one is not.
+void check_tracks(const std::vector<double>& gpu, const std::vector<double>& cpu, double rel,
+                  double abs = 0.0) {
   REQUIRE(gpu.size() == cpu.size());
   REQUIRE(gpu.size() == 50);
-  double worst = 0.0;
+  double worst = 0.0;  // the largest |gpu - cpu| / (rel |cpu| + abs): 1 is the limit
   size_t worst_step = 0;
   std::string curves;
   for (size_t i = 0; i < gpu.size(); i++) {
-    const double r = std::fabs(gpu[i] - cpu[i]) / std::fabs(cpu[i]);
+    const double r = std::fabs(gpu[i] - cpu[i]) / (rel * std::fabs(cpu[i]) + abs);
     if (r > worst) worst = r, worst_step = i;
     curves += " " + std::to_string(i) + ":" + std::to_string(gpu[i]) + "/" + std::to_string(cpu[i]);
   }
   INFO("losses, step:gpu/cpu:" << curves);
   CAPTURE(worst_step);
-  CHECK(worst <= rel);
+  CHECK(worst <= 1.0);
 }
 
 // 50 steps with `keys` on the CPU (f32), then on the GPU in f32 and in bf16: the GPU's losses
@@ -67,14 +69,17 @@ TEST_CASE("50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 
 }
 
 // The test model's head_dim is 8, which the tensor-core kernels do not take; these keys make it 64.
+// This wider model memorises the corpus: from 5.57 nats to 0.1-0.3 by step 50. On an H200
+// (bench/results/2026-11-29-gpu-bringup.md) its bf16 curves met the f32 CPU's within 1e-4 early and
+// within 0.09 nats late, which near 0.1 nats is 43% relative; so 5e-2 relative plus 5e-2 nats.
 TEST_CASE("flash attention at head_dim 64 on the tensor cores: each variant tracks the CPU in bf16") {
   const std::string head_dim_64 = " --hidden_size 128 --intermediate_size 256 --num_attention_heads 2"
                                   " --num_key_value_heads 1 --flash_attention true";
   std::vector<double> cpu = train("gpu_flash_cpu", "cpu", "false", head_dim_64);
-  check_tracks(train("gpu_flash_chosen", "cuda", "true", head_dim_64), cpu, 5e-2);
+  check_tracks(train("gpu_flash_chosen", "cuda", "true", head_dim_64), cpu, 5e-2, 5e-2);
   for (const char* variant : {"v3", "v2"}) {
     setenv("LLM_ATTENTION_KERNEL", variant, 1);  // llm_train inherits it
-    check_tracks(train(std::string("gpu_flash_") + variant, "cuda", "true", head_dim_64), cpu, 5e-2);
+    check_tracks(train(std::string("gpu_flash_") + variant, "cuda", "true", head_dim_64), cpu, 5e-2, 5e-2);
   }
   unsetenv("LLM_ATTENTION_KERNEL");
 }
@@ -91,11 +96,13 @@ TEST_CASE("two GPU runs with the same seed give identical losses") {
 }
 
 // adapter: qlora. The NF4 base is quantised on the host and moved to the GPU as codes; its linears
-// dequantise on the device (cuda/cuda_nf4.cu) and run cuBLASLt.
-TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+// dequantise on the device (cuda/cuda_nf4.cu) and run cuBLASLt. At lr 0.01 the curve is nearly
+// flat and noisy: on an H200 the f32 losses equalled the CPU's to 7 digits through step 12, then
+// summation-order differences grew about 3x a step to 6.1e-3 relative, so f32 gets 1e-2.
+TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
   const std::string qlora = " --adapter qlora --load_in_4bit true --lora_r 4 --lora_target_linear true"
                             " --learning_rate 0.01";
-  check_gpu_tracks_cpu("qlora", qlora, 1e-3);
+  check_gpu_tracks_cpu("qlora", qlora, 1e-2);
 }
 
 // rl: dpo / kto / simpo / orpo: the per-sequence log-likelihood op (its CUDA scale_rows and
@@ -139,7 +146,7 @@ TEST_CASE("rl: dpo, kto, simpo and orpo: 20 steps on the GPU track the CPU: f32 
     CAPTURE(rl);
     const std::vector<double> cpu = train_rl(rl, "gpu_" + rl + "_cpu", "cpu", "false");
     REQUIRE(cpu.size() == 20);
-    for (const auto& [bf16, rel] : {std::pair{"false", 1e-3}, {"true", 5e-2}}) {
+    for (const auto& [bf16, rel] : {std::pair<std::string, double>{"false", 1e-3}, {"true", 5e-2}}) {
       CAPTURE(bf16);
       const std::vector<double> gpu = train_rl(rl, "gpu_" + rl + "_" + bf16, "cuda", bf16);
       REQUIRE(gpu.size() == cpu.size());
@@ -158,10 +165,10 @@ int main(int argc, char** argv) {
 
 // qat: fake quantisation (cuda/cuda_fake_quantize.cu) on every linear. Rounding to levels makes
 // two f32 runs that differ in summation order part by whole levels now and then, so f32 tracks the
-// CPU within 1e-2 here.
-TEST_CASE("qat: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {
+// CPU within 2e-2 here (an H200 run: 1.03e-2 at step 49, the other steps under 7e-3).
+TEST_CASE("qat: 50 steps on the GPU track the CPU: f32 within 2e-2, bf16 within 5e-2 (relative)") {
   const std::string qat = " --qat '{activation_dtype: int8, weight_dtype: int4, group_size: 32}'";
-  check_gpu_tracks_cpu("qat", qat, 1e-2);
+  check_gpu_tracks_cpu("qat", qat, 2e-2);
 }
 
 // fp8: every block linear but block 0's q_proj on fp8-cast operands (cuda/cuda_fake_quantize.cu's

@@ -377,6 +377,12 @@ struct Tiled {
 };
 }  // namespace
 
+int64_t CudaBackend::tiled_attention_head_dim(int64_t D) const {
+  for (const int64_t kernel_dim : {32, 64, 128})  // dispatch_tiled's
+    if (D <= kernel_dim) return kernel_dim;
+  return D;  // past 128: dispatch_tiled names the head_dims there are
+}
+
 void CudaBackend::flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                           const AttentionMask& mask, Tensor& out, Tensor& lse) {
   activate();

@@ -5,6 +5,7 @@
 #include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/ops/attention_padding.h"
 
 namespace llm {
 
@@ -23,6 +24,15 @@ Tensor tiled_attention(const char* op, Kernel kernel, const Tensor& q_in, const 
                 H % Hkv == 0 && q_in.dtype() == k_in.dtype() && k_in.dtype() == v_in.dtype(),
             name + ": k/v " + k_in.str() + " do not fit q " + q_in.str() +
                 " (same dtype; heads a multiple of kv heads)");
+  if (kernel != Kernel::cudnn) {  // cuDNN takes its own head_dims
+    const int64_t padded = backend(q_in.device()).tiled_attention_head_dim(q_in.size(3));
+    if (padded != q_in.size(3))
+      return attend_at_head_dim(
+          [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+            return tiled_attention(op, kernel, q, k, v, mask, bias_in);
+          },
+          q_in, k_in, v_in, padded);
+  }
   Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, S}, DType::f32, q.device());

@@ -2,15 +2,15 @@
 # Run ON THE GPU MACHINE (the device tool), from the repository root, with .device carried:
 #   run(command="LLM_COMMIT=<sha> tools/device/gpu_session.sh test sanitize quick", carry=[".device"])
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
-# for each phase named: `test` runs every gpu-labelled ctest (150 s each: test_gpu_attention took
-# 73 s before its v4 cases; cuDNN's own log kept), `quick` the attention table at seq 4096
-# (head_dim 128, causal; every implementation beside torch SDPA) and llm_bench kernel at the
-# llama3-1b shapes, `v4` the attention kernel variants (v4 alone, then flash as chosen on the
-# device and v3) checked against eager, then timed (a variant that fails prints FAIL and no time)
-# at seq 1024 to 8192, head_dim 64 and 128, causal or not, fwd and fwd_bwd, with the chooser's
-# lines naming what flash picked, `sanitize` compute-sanitizer's memcheck on the op tests, `bench`
-# the full tables and step comparison. Logs and JSON land in $OUT (at most 8 files come back);
-# the last lines printed are the summary the reply carries.
+# runs each phase named. Correctness, side by side: `test` every gpu-labelled suite (90 s each,
+# test_gpu_train 240 s; LLM_CUDA_SYNC=1; cuDNN's own log kept), `sanitize` compute-sanitizer's
+# memcheck on the op suite and the attention suite's small cases, `rerun` a second call's suites
+# alone and line-buffered (LLM_RERUN_TRAIN, LLM_RERUN_MEMCHECK name doctest cases). Timing, after
+# those finish: `quick` the attention row at seq 4096 (head_dim 128, causal) beside torch SDPA,
+# the numbered variants and llm_bench kernel at the llama3-1b shapes, `v4` the variants (v4 alone
+# first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
+# `bench` the full tables and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
+# JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 set -uo pipefail
 OUT=${OUT:-/tmp/llm-out}
 mkdir -p "$OUT"
@@ -105,6 +105,9 @@ start_timing() {  # before the first timing phase: the correctness phases finish
   [ $timing_started = 1 ] && return
   timing_started=1
   wait
+  # A limit's `timeout` ends compute-sanitizer but not the suite it runs: none may share the GPU
+  # (or the CPUs that compute the references) with the timings.
+  pkill -f "$build/test_gpu_" 2>/dev/null
   for f in /tmp/summary_test.txt /tmp/summary_sanitize.txt; do
     [ -e $f ] || continue
     cat $f
@@ -159,7 +162,7 @@ for phase in "$@"; do
         --causal 1 --pass fwd,fwd_bwd >>"$OUT/bench.log" 2>&1
       note "attention variants seq 4096: exit $?"
       grep -E '^flash_v' "$OUT/bench.log" | sed 's/^/   /'
-      timeout 90 ./llm_bench kernel --preset llama3-1b --tokens 4096 >>"$OUT/bench.log" 2>&1
+      timeout 90 stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 >>"$OUT/bench.log" 2>&1
       note "kernel bench: exit $?"
       ;;
     v4)
