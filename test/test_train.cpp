@@ -136,8 +136,9 @@ TEST_CASE("load_best_model_at_end: the exported model is the best evaluation's c
                               "save_total_limit: 1\nload_best_model_at_end: true\nmetric_for_best_model: eval_loss\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   const std::vector<std::pair<int64_t, double>> evals = eval_records(ws.out("metrics.jsonl"));
-  REQUIRE(evals.size() == 3);
-  const auto best = std::min_element(evals.begin(), evals.end(),
+  REQUIRE(evals.size() == 4);
+  REQUIRE(evals.front().first == 0);  // eval_on_start's, which is never a best (HF's bookkeeping)
+  const auto best = std::min_element(evals.begin() + 1, evals.end(),
                                      [](const auto& a, const auto& b) { return a.second < b.second; });
   REQUIRE_MESSAGE(best->first < 6, "the test needs a best before the last step");
   const std::string best_dir = ws.out(checkpoint_dir_name(best->first));
@@ -170,14 +171,31 @@ TEST_CASE("eval_steps below 1 is HF's share of the total steps; unset, evaluatio
   Workspace share("eval_share"), unset("eval_unset");
   Run a = run_train(share.config("max_steps: 8\neval_steps: 0.25\nsave_steps: 0.5\n"));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
-  CHECK(eval_steps_logged(share.out("metrics.jsonl")) == std::vector<int64_t>{2, 4, 6, 8});
+  CHECK(eval_steps_logged(share.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 4, 6, 8});
   CHECK((fs::exists(share.out("step_000004")) && fs::exists(share.out("step_000008")) && !fs::exists(share.out("step_000006"))));
   // Axolotl's defaults (eval_strategy / save_strategy epoch): a run that ends inside its first
-  // epoch evaluates and saves at its end, as HF's Trainer does on the epoch it cut short.
+  // epoch evaluates and saves at its end, as HF's Trainer does on the epoch it cut short; with
+  // neither eval_steps nor eval_strategy Axolotl sets no eval_on_start.
   Run b = run_train(unset.config("max_steps: 3\n"));
   REQUIRE_MESSAGE(b.exit_code == 0, b.output);
   CHECK(eval_steps_logged(unset.out("metrics.jsonl")) == std::vector<int64_t>{3});
   CHECK(fs::exists(unset.out("step_000003")));
+}
+
+// Axolotl's builder turns on HF's eval_on_start beside eval_steps or any eval_strategy: one
+// evaluation before the first step, and before the first after a resume (its eval_loss counts for
+// early stopping's patience, not as a best); eval_strategy no then evaluates at the start alone.
+TEST_CASE("eval_on_start: an evaluation before the first step, after a resume too") {
+  Workspace ws("eval_on_start"), no("eval_strategy_no");
+  REQUIRE(run_train(ws.config("max_steps: 4\neval_steps: 2\nsave_steps: 2\n")).exit_code == 0);
+  CHECK(eval_steps_logged(ws.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 4});
+  Run resumed = run_train("--resume " + ws.out("step_000002") + " --max_steps 4");
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(resumed.output.find("eval step 2 |") != std::string::npos);
+  CHECK(eval_steps_logged(ws.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 2, 4});
+  Run r = run_train(no.config("max_steps: 3\neval_strategy: \"no\"\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(eval_steps_logged(no.out("metrics.jsonl")) == std::vector<int64_t>{0});
 }
 
 TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, and the last step") {
@@ -188,7 +206,7 @@ TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best e
   std::set<int64_t> expected = {12}, saved;
   double best = INFINITY;
   for (const auto& [step, loss] : eval_records(ws.out("metrics.jsonl")))
-    if (loss < best) best = loss, expected.insert(step);
+    if (step > 0 && loss < best) best = loss, expected.insert(step);  // step 0: eval_on_start's
   for (const auto& entry : fs::directory_iterator(ws.out()))
     if (entry.path().filename().string().rfind("step_", 0) == 0)
       saved.insert(std::stoll(entry.path().filename().string().substr(5)));

@@ -189,6 +189,8 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
     eval_rows when given, with compute_loss_func as the Trainer's loss when given; returns its log (and its eval_loss records) and what it decided about
     the loss."""
     run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True), **run)
+    if eval_rows is not None:  # Axolotl's builder sets it beside eval_steps
+        run.setdefault("eval_on_start", True)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=MICRO_BATCH,

@@ -1,15 +1,18 @@
-// defines: record_evaluation, record_save, loads_best_model_at_end
+// defines: record_evaluation, record_patience, record_save, loads_best_model_at_end
 #include "train/best_model.h"
 
 namespace llm {
 
-bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, double threshold) {
-  const bool first = !state.best_eval_loss;
-  const bool new_best = first || eval_loss < *state.best_eval_loss;
-  if (first || (new_best && *state.best_eval_loss - eval_loss > threshold))
+void record_patience(TrainerState& state, float eval_loss, double threshold) {
+  if (!state.best_eval_loss || (eval_loss < *state.best_eval_loss && *state.best_eval_loss - eval_loss > threshold))
     state.patience_counter = 0;
   else
     state.patience_counter++;
+}
+
+bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, double threshold) {
+  const bool new_best = !state.best_eval_loss || eval_loss < *state.best_eval_loss;
+  record_patience(state, eval_loss, threshold);
   if (new_best) {
     state.best_eval_loss = eval_loss;
     state.best_step = step;

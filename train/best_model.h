@@ -15,6 +15,10 @@ namespace llm {
 // best, even one within the threshold). Returns whether eval_loss is a new best.
 bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, double threshold);
 
+// EarlyStoppingCallback's half alone: the evaluation HF's eval_on_start runs before the first
+// step (or the first after a resume) reaches the callback but not _determine_best_metric.
+void record_patience(TrainerState& state, float eval_loss, double threshold);
+
 // After a checkpoint at a step where HF's Trainer writes one too (save_steps, Axolotl's first
 // step, the last step): as _save_checkpoint, the best evaluation's checkpoint becomes the one to
 // load when HF's would exist, i.e. when the best step was such a step itself.

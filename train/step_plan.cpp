@@ -38,9 +38,12 @@ StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evalua
   plan.warmup_steps = c.lr_scheduler == "constant" ? 0 : warmup;
   plan.logging_steps = c.logging_steps > 0 ? c.logging_steps
                                            : std::max<int64_t>(std::min<int64_t>(static_cast<int64_t>(0.005 * total), 10), 1);
-  if (evaluates)
+  if (evaluates) {
+    const bool per_epoch_share = c.evals_per_epoch > 0 && 1.0 / (static_cast<double>(c.evals_per_epoch) * c.num_epochs) < 1;
+    plan.eval_on_start = c.eval_steps > 0 || per_epoch_share || !c.eval_strategy.empty();
     plan.eval_steps = step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, c.num_epochs,
                                     plan.updates_per_epoch, plan.total_steps);
+  }
   plan.save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, c.num_epochs,
                                   plan.updates_per_epoch, plan.total_steps);
   return plan;

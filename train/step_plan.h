@@ -14,6 +14,7 @@ struct StepPlan {
   int64_t warmup_steps = 0;
   int64_t logging_steps = 1;
   int64_t eval_steps = 0, save_steps = 0;  // 0: only at the run's end
+  bool eval_on_start = false;  // HF's: one evaluation before the first step (after a resume too)
 };
 
 // `batches_per_epoch`: this rank's micro-batches an epoch (DataLoader); `evaluates`: there is an
@@ -26,6 +27,9 @@ struct StepPlan {
 //     constant schedule (HF's has none).
 //   logging_steps: logging_steps, else max(min(int(0.005 x total_steps), 10), 1).
 //   eval_steps / save_steps: see step_interval.
+//   eval_on_start: as Axolotl's builder sets it, an eval set and eval_steps (its own, or the share
+//     evals_per_epoch gives when below 1) or any eval_strategy, `no` included (HF then evaluates
+//     at the start alone).
 StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evaluates);
 
 // The interval of evaluations or saves (0: none but the run's end): `steps` (eval_steps /

@@ -328,6 +328,33 @@ bool Trainer::Impl::loss_watchdog_says_stop() {
   return ++state.watchdog_violations >= config.loss_watchdog_patience;
 }
 
+// One evaluation at the current step: logged, then counted as HF's callbacks count it
+// (`finds_best`: by _determine_best_metric too, which eval_on_start's does not reach). Returns
+// whether it is a new best.
+bool Trainer::Impl::evaluate_and_record(bool finds_best, bool tty) {
+  float eval_loss = 0.0f;
+  std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
+  if (preference()) {
+    const PreferenceMetrics m = evaluate_preference();
+    eval_loss = static_cast<float>(m.loss);
+    eval_pairs = preference_json(m, kto(), "eval_");
+    eval_text = " | " + preference_text(m, kto());
+  } else {
+    eval_loss = evaluate();
+  }
+  if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
+  state.newest_logged_loss.reset();  // the newest record is an evaluation's
+  bool improved = false;
+  if (finds_best)
+    improved = record_evaluation(state, state.step, eval_loss, config.early_stopping_threshold);
+  else
+    record_patience(state, eval_loss, config.early_stopping_threshold);
+  const std::string best =
+      state.best_eval_loss ? fmt::format(" | best {:.6f} at step {}", *state.best_eval_loss, state.best_step) : "";
+  say("{}eval step {} | eval_loss {:.6f}{}{}\n", tty ? "\r\033[K" : "", state.step, eval_loss, eval_text, best);
+  return improved;
+}
+
 TrainResult Trainer::Impl::run() {
   TrainResult result;
   const TrainConfig& c = config;
@@ -335,6 +362,7 @@ TrainResult Trainer::Impl::run() {
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
+  if (plan.eval_on_start && state.step < plan.total_steps) evaluate_and_record(false, tty);
   while (state.step < plan.total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
@@ -392,24 +420,8 @@ TrainResult Trainer::Impl::run() {
       std::fflush(stdout);
     }
 
-    bool improved = false;
-    if (plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps)) {
-      float eval_loss = 0.0f;
-      std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
-      if (preference()) {
-        const PreferenceMetrics m = evaluate_preference();
-        eval_loss = static_cast<float>(m.loss);
-        eval_pairs = preference_json(m, kto(), "eval_");
-        eval_text = " | " + preference_text(m, kto());
-      } else {
-        eval_loss = evaluate();
-      }
-      if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
-      state.newest_logged_loss.reset();  // the newest record is an evaluation's
-      improved = record_evaluation(state, state.step, eval_loss, c.early_stopping_threshold);
-      say("{}eval step {} | eval_loss {:.6f}{} | best {:.6f} at step {}\n", tty ? "\r\033[K" : "",
-                 state.step, eval_loss, eval_text, *state.best_eval_loss, state.best_step);
-    }
+    const bool improved = plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps) &&
+                          evaluate_and_record(true, tty);
     const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
     // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
     int64_t stop_flag = stop_signal() != 0 ? 1 : 0;

@@ -102,6 +102,7 @@ struct Trainer::Impl {
   WeightUnits* weight_units() const;
   TrainResult run();
   float evaluate();
+  bool evaluate_and_record(bool finds_best, bool tty);
   // f(batch, real) for each evaluation batch of this rank; under ZeRO-3 every rank runs as many
   // (weights are gathered with every rank in each forward): a rank short of batches runs a
   // filler, real false, whose result counts for nothing.
