@@ -1,5 +1,6 @@
-// GPU (ctest label gpu): every CUDA op against the CPU reference, forward and gradients through
-// the autograd ops, on odd shapes (7, 13, 33, 65: no multiple of a block or vector width).
+// GPU (ctest label gpu): every CUDA op against the CPU reference (the low-precision ones in
+// test_gpu_low_precision), forward and gradients through the autograd ops, on odd shapes (7, 13,
+// 33, 65: no multiple of a block or vector width), by test/gpu_op_compare.h.
 // Tolerances, relative to the largest magnitude of the reference tensor:
 //   f32:  max |cuda - cpu| <= 1e-4 * max |cpu|  (f32 GEMMs without TF32; only the summation
 //         order differs);
@@ -9,96 +10,18 @@
 // Determinism: embedding backward and rmsnorm's dweight are bit-identical run to run.
 // Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 #include "engine/backend.h"
-#include "engine/fake_quantize_math.h"
-#include "engine/int8.h"
-#include "engine/nf4.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
-#include "engine/quant_map.h"
+#include "test/gpu_op_compare.h"
 #include "test/test_util.h"
 
 using namespace llm;
 using namespace llm::testing;
-
-namespace {
-
-const Device kGpu = Device::cuda(0);
-constexpr float kTolF32 = 1e-4f, kTolBf16 = 2e-2f;
-
-float tolerance(DType dtype) { return dtype == DType::f32 ? kTolF32 : kTolBf16; }
-
-// max |got - want| <= tol * max |want|, and nothing non-finite where the reference is finite.
-void check_close(const std::string& what, const Tensor& got, const Tensor& want, float tol) {
-  REQUIRE_MESSAGE(got.shape() == want.shape(), what << ": " << got.str() << " vs " << want.str());
-  std::vector<float> g = got.to_floats(), w = want.to_floats();
-  float err = 0.0f, scale = 0.0f;
-  bool finite = true;
-  for (size_t i = 0; i < g.size(); i++) {
-    finite = finite && (std::isfinite(g[i]) || !std::isfinite(w[i]));
-    err = std::max(err, std::fabs(g[i] - w[i]));
-    scale = std::max(scale, std::fabs(w[i]));
-  }
-  INFO(what << ": max |cuda - cpu| = " << err << ", max |cpu| = " << scale);
-  CHECK(finite);
-  CHECK(err <= tol * std::max(scale, 1e-6f));
-}
-
-bool bit_identical(const Tensor& a, const Tensor& b) {
-  Tensor x = a.to(Device::cpu()), y = b.to(Device::cpu());
-  return x.shape() == y.shape() && x.dtype() == y.dtype() &&
-         std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0;
-}
-
-// Runs f on the CPU in f32 and on cuda:0 in `dtype` on the same values (float inputs rounded to
-// dtype first; i32 inputs as they are), backpropagates the same upstream gradient through both,
-// and compares the output and the gradient of every float input. Each graph is backpropagated
-// before the next is recorded: one backward runs the whole tape.
-void compare_op(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs,
-                DType dtype) {
-  CAPTURE(name);
-  CAPTURE(dtype_name(dtype));
-  std::vector<Tensor> cpu_in, gpu_in;
-  for (const Tensor& t : inputs) {
-    if (t.dtype() == DType::i32) {
-      cpu_in.push_back(t);
-      gpu_in.push_back(t.to(kGpu));
-      continue;
-    }
-    Tensor rounded = t.to(dtype).to(DType::f32);
-    Tensor c = rounded.clone(), g = rounded.to(kGpu).to(dtype);
-    c.set_requires_grad(true);
-    g.set_requires_grad(true);
-    cpu_in.push_back(c);
-    gpu_in.push_back(g);
-  }
-  // The upstream gradient rounded to `dtype`: the values the CUDA side is given exactly.
-  Tensor out_c = f(cpu_in);
-  Tensor seed_c = randn(out_c.shape()).to(dtype).to(DType::f32);
-  backward(out_c, seed_c);
-  Tensor out_g = f(gpu_in);
-  REQUIRE(out_g.device() == kGpu);
-  backward(out_g, seed_c.to(kGpu).to(out_g.dtype()));
-  const float tol = tolerance(dtype);
-  check_close(name + " output", out_g, out_c, tol);
-  for (size_t i = 0; i < inputs.size(); i++) {
-    if (inputs[i].dtype() == DType::i32) continue;
-    REQUIRE_MESSAGE(gpu_in[i].grad().defined(), name << ": input " << i << " got no gradient");
-    REQUIRE(gpu_in[i].grad().device() == kGpu);
-    check_close(name + " grad of input " + std::to_string(i), gpu_in[i].grad(),
-                cpu_in[i].grad(), tol);
-  }
-}
-
-const DType kDtypes[] = {DType::f32, DType::bf16};
-
-}  // namespace
 
 TEST_CASE("fill, strided copies and casts match the CPU bit for bit") {
   for (DType t : {DType::f32, DType::bf16, DType::i32}) {
@@ -276,14 +199,6 @@ TEST_CASE("add_uniform_noise: the CPU's noise") {
     compare_op("add_uniform_noise", [](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.3f, 17); }, {x}, t);
 }
 
-// fp8 training's linear: the same tensorwise casts (the scale from a device-side amax), GEMMs on
-// the cast values, the output gradient cast to e5m2.
-TEST_CASE("fp8_linear: torchao Float8Linear's numerics on the GPU") {
-  for (DType t : kDtypes)
-    compare_op("fp8_linear", [](const std::vector<Tensor>& in) { return fp8_linear(in[0], in[1]); },
-               {randn({13, 48}), randn({32, 48}, 0.1f)}, t);
-}
-
 // Sparse fine-tuning's masks (train/constant_pruning.h), in place, f32 and bf16.
 TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
   const Tensor x = randn({13, 65});
@@ -296,39 +211,6 @@ TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
     backend(kGpu).multiply_by_mask(gpu, keep.to(kGpu));
     CHECK(gpu.to(DType::f32).to(Device::cpu()).to_floats() == cpu.to_floats());
   }
-}
-
-// QAT's fake quantisation. In bf16 the int8 row's scale and zero point are chosen in bf16, as
-// torchao does: a value may land one level away from the f32 CPU's choice, and on a clamp bound
-// that turns its gradient off (or on). So bf16 rows are checked against the shared math
-// (engine/fake_quantize_math.h) run here with bf16 rounding, f32 against the CPU backend.
-TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
-  for (DType t : kDtypes)
-    compare_op("fake_quantize_int4", [](const std::vector<Tensor>& in) { return fake_quantize_int4(in[0], 32); },
-               {randn({7, 96})}, t);
-  compare_op("fake_quantize_int8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_int8_rows(in[0]); },
-             {randn({13, 65}, 2.0f)}, DType::f32);
-
-  const int64_t rows = 13, n = 65;
-  const Tensor x = randn({rows, n}, 2.0f).to(DType::bf16).to(DType::f32),
-               dy = randn({rows, n}).to(DType::bf16).to(DType::f32);
-  Tensor x_gpu = x.to(kGpu).to(DType::bf16);
-  x_gpu.set_requires_grad(true);
-  const Tensor out = fake_quantize_int8_rows(x_gpu);
-  backward(out, dy.to(kGpu).to(DType::bf16));
-  const auto round_bf16 = [](float v) { return bf16_to_f32(f32_to_bf16(v)); };
-  const std::vector<float> xs = x.to_floats(), dys = dy.to_floats();
-  std::vector<float> want_out(xs.size()), want_dx(xs.size());
-  for (int64_t r = 0; r < rows; r++) {
-    const float* row = xs.data() + r * n;
-    const Int8Row q = int8_row(*std::min_element(row, row + n), *std::max_element(row, row + n), round_bf16);
-    for (int64_t i = r * n; i < (r + 1) * n; i++) {
-      want_out[i] = round_bf16(int8_fake_quant(xs[i], q));
-      want_dx[i] = round_bf16(int8_fake_quant_grad(xs[i], dys[i], q, round_bf16));
-    }
-  }
-  check_close("fake_quantize_int8_rows bf16 output", out, Tensor::from_floats(want_out, {rows, n}), kTolBf16);
-  check_close("fake_quantize_int8_rows bf16 grad", x_gpu.grad(), Tensor::from_floats(want_dx, {rows, n}), kTolBf16);
 }
 
 TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
@@ -451,64 +333,6 @@ TEST_CASE("adopt: the fused update matches the CPU over several steps, the first
     check_close("adopt param", pg, pc, kTolF32);
     check_close("adopt m", mg, mc, kTolF32);
     check_close("adopt v", vg, vc, kTolF32);
-  }
-}
-
-TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
-  for (bool double_quant : {true, false}) {
-    CAPTURE(double_quant);
-    // 13 x 65 = 845 elements: a partial block, an odd count, 14 absmax values.
-    const QuantWeight w = nf4_quantize(randn({13, 65}, 0.1f), double_quant), wg = w.to(kGpu);
-    for (DType t : kDtypes) CHECK(bit_identical(dequantize(wg, t), dequantize(w, t)));
-    for (DType t : kDtypes)
-      compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
-        return quantized_linear(in[0], in[0].device().is_cpu() ? w : wg);
-      }, {randn({7, 65})}, t);
-  }
-}
-
-TEST_CASE("int8: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
-  const QuantWeight w = int8_quantize(randn({13, 65}, 0.1f)), wg = w.to(kGpu);
-  for (DType t : kDtypes) CHECK(bit_identical(dequantize(wg, t), dequantize(w, t)));
-  for (DType t : kDtypes)
-    compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
-      return quantized_linear(in[0], in[0].device().is_cpu() ? w : wg);
-    }, {randn({7, 65})}, t);
-}
-
-TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax and codes") {
-  const int64_t n = 2 * kQuantBlock + 333, blocks = 3;  // a short last block
-  Tensor p0 = randn({n});
-  for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
-    auto state = [&](Device d) {
-      return std::vector<Tensor>{p0.to(d), Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d),
-                                 Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d)};
-    };
-    std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
-    for (int step = 1; step <= 3; step++) {
-      Tensor grad = randn({n}).to(grad_dtype);
-      const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true);
-      backend(Device::cpu()).adamw_8bit(c[0], grad.to(DType::f32), c[1], c[2], c[3], c[4], args);
-      backend(kGpu).adamw_8bit(g[0], grad.to(kGpu), g[1], g[2], g[3], g[4], args);
-    }
-    check_close("adamw_8bit param", g[0], c[0], kTolF32);
-    check_close("adamw_8bit m absmax", g[2], c[2], kTolF32);
-    check_close("adamw_8bit v absmax", g[4], c[4], kTolF32);
-    // The same nearest-code search on the same f32 moments: a code may differ only where FMA
-    // contraction moved a moment across the midpoint between two codes.
-    for (int k : {1, 3}) {
-      std::vector<float> gc = g[k].to(Device::cpu()).to(DType::f32).to_floats();
-      std::vector<float> cc = c[k].to(DType::f32).to_floats();
-      int64_t off_by_one = 0, worse = 0;
-      for (int64_t i = 0; i < n; i++) {
-        off_by_one += std::fabs(gc[i] - cc[i]) == 1.0f;
-        worse += std::fabs(gc[i] - cc[i]) > 1.0f;
-      }
-      CAPTURE(k);
-      CHECK(worse == 0);
-      CHECK(off_by_one <= n / 100);
-    }
   }
 }
 

@@ -4,7 +4,7 @@
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
 # runs each phase named. Correctness, side by side: `test` every gpu-labelled suite (90 s each,
 # test_gpu_train 240 s; LLM_CUDA_SYNC=1; cuDNN's own log kept), `sanitize` compute-sanitizer's
-# memcheck on the op suite and the attention suite's small cases, `rerun` a second call's suites
+# memcheck on the op suites and the attention suite's small cases, `rerun` a second call's suites
 # alone and line-buffered (LLM_RERUN_TRAIN, LLM_RERUN_MEMCHECK name doctest cases). Timing, after
 # those finish: `quick` the attention row at seq 4096 (head_dim 128, causal) beside torch SDPA,
 # the numbered variants and llm_bench kernel at the llama3-1b shapes, `v4` the variants (v4 alone
@@ -50,8 +50,8 @@ runtime_version() {  # the version a shared library reports when loaded from LD_
 
 build=build-gpu
 # Only what the GPU phases run unless the CPU suites are asked for: the build is device time.
-targets=(--target llm_train llm_bench test_gpu_ops test_gpu_attention test_gpu_nccl test_gpu_train
-         test_gpu_allocator)
+targets=(--target llm_train llm_bench test_gpu_ops test_gpu_low_precision test_gpu_attention test_gpu_nccl
+         test_gpu_train test_gpu_allocator)
 [[ " $* " == *" cpu "* ]] && targets=()
 cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DCMAKE_PREFIX_PATH="$prefix/usr" -DMPI_C_COMPILER="$prefix/usr/bin/mpicc.openmpi" \
@@ -87,8 +87,9 @@ test_phase() {
 
 sanitize_phase() {
   # The attention suite without its seq-16384 and timing cases: small shapes only.
-  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/test_gpu_ops \
-    >/tmp/memcheck_ops.log 2>&1 &
+  for t in test_gpu_ops test_gpu_low_precision; do
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t || exit $?
+  done >/tmp/memcheck_ops.log 2>&1 &
   ops_pid=$!
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/test_gpu_attention \
     '--test-case-exclude=*16384*,*own choice*' >/tmp/memcheck_attention.log 2>&1
@@ -96,7 +97,7 @@ sanitize_phase() {
   wait $ops_pid
   ops_rc=$?
   cat /tmp/memcheck_ops.log /tmp/memcheck_attention.log >"$OUT/sanitizer.log"
-  echo "memcheck test_gpu_ops: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | tail -1)"
+  echo "memcheck test_gpu_ops, test_gpu_low_precision: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | paste -sd' ')"
   echo "memcheck test_gpu_attention: exit $attention_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_attention.log | tail -1)"
 }
 
@@ -122,12 +123,12 @@ for phase in "$@"; do
     sanitize) sanitize_phase >/tmp/summary_sanitize.txt 2>&1 & ;;
     rerun)
       # A bring-up's second call: the attention suite alone with each case's time, the training
-      # cases named in LLM_RERUN_TRAIN, test_gpu_ops, and memcheck on the attention cases named in
+      # cases named in LLM_RERUN_TRAIN, the op suites, and memcheck on the attention cases named in
       # LLM_RERUN_MEMCHECK, side by side, line-buffered so that a limit keeps what ran.
       (cd $build && timeout 180 stdbuf -oL ./test_gpu_attention --duration=true) >/tmp/r_attention.log 2>&1 &
       (cd $build && timeout 180 stdbuf -oL ./test_gpu_train --duration=true "-tc=${LLM_RERUN_TRAIN:-*}") \
         >/tmp/r_train.log 2>&1 &
-      (cd $build && timeout 60 ./test_gpu_ops) >/tmp/r_ops.log 2>&1 &
+      (cd $build && timeout 60 ./test_gpu_ops && timeout 60 ./test_gpu_low_precision) >/tmp/r_ops.log 2>&1 &
       timeout 180 stdbuf -oL compute-sanitizer --tool memcheck $build/test_gpu_attention --duration=true \
         "-tc=${LLM_RERUN_MEMCHECK:-*}" >"$OUT/sanitizer.log" 2>&1 &
       wait

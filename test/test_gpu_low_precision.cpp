@@ -1,0 +1,130 @@
+// GPU (ctest label gpu): the low-precision ops against the CPU reference through
+// test/gpu_op_compare.h (test_gpu_ops' harness and tolerances): fp8 training's linear, qat's fake
+// quantisation, the NF4 and int8 bases (dequantised bit for bit, quantized_linear forward and dx)
+// and 8-bit AdamW. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "engine/backend.h"
+#include "engine/fake_quantize_math.h"
+#include "engine/int8.h"
+#include "engine/nf4.h"
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "engine/quant_map.h"
+#include "test/gpu_op_compare.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+// fp8 training's linear: the same tensorwise casts (the scale from a device-side amax), GEMMs on
+// the cast values, the output gradient cast to e5m2.
+TEST_CASE("fp8_linear: torchao Float8Linear's numerics on the GPU") {
+  for (DType t : kDtypes)
+    compare_op("fp8_linear", [](const std::vector<Tensor>& in) { return fp8_linear(in[0], in[1]); },
+               {randn({13, 48}), randn({32, 48}, 0.1f)}, t);
+}
+
+// QAT's fake quantisation. In bf16 the int8 row's scale and zero point are chosen in bf16, as
+// torchao does: a value may land one level away from the f32 CPU's choice, and on a clamp bound
+// that turns its gradient off (or on). So bf16 rows are checked against the shared math
+// (engine/fake_quantize_math.h) run here with bf16 rounding, f32 against the CPU backend.
+TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
+  for (DType t : kDtypes)
+    compare_op("fake_quantize_int4", [](const std::vector<Tensor>& in) { return fake_quantize_int4(in[0], 32); },
+               {randn({7, 96})}, t);
+  compare_op("fake_quantize_int8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_int8_rows(in[0]); },
+             {randn({13, 65}, 2.0f)}, DType::f32);
+
+  const int64_t rows = 13, n = 65;
+  const Tensor x = randn({rows, n}, 2.0f).to(DType::bf16).to(DType::f32),
+               dy = randn({rows, n}).to(DType::bf16).to(DType::f32);
+  Tensor x_gpu = x.to(kGpu).to(DType::bf16);
+  x_gpu.set_requires_grad(true);
+  const Tensor out = fake_quantize_int8_rows(x_gpu);
+  backward(out, dy.to(kGpu).to(DType::bf16));
+  const auto round_bf16 = [](float v) { return bf16_to_f32(f32_to_bf16(v)); };
+  const std::vector<float> xs = x.to_floats(), dys = dy.to_floats();
+  std::vector<float> want_out(xs.size()), want_dx(xs.size());
+  for (int64_t r = 0; r < rows; r++) {
+    const float* row = xs.data() + r * n;
+    const Int8Row q = int8_row(*std::min_element(row, row + n), *std::max_element(row, row + n), round_bf16);
+    for (int64_t i = r * n; i < (r + 1) * n; i++) {
+      want_out[i] = round_bf16(int8_fake_quant(xs[i], q));
+      want_dx[i] = round_bf16(int8_fake_quant_grad(xs[i], dys[i], q, round_bf16));
+    }
+  }
+  check_close("fake_quantize_int8_rows bf16 output", out, Tensor::from_floats(want_out, {rows, n}), kTolBf16);
+  check_close("fake_quantize_int8_rows bf16 grad", x_gpu.grad(), Tensor::from_floats(want_dx, {rows, n}), kTolBf16);
+}
+
+namespace {
+// w (65 columns) copied to the GPU dequantises to the CPU's values bit for bit, and
+// quantized_linear on it matches the CPU's forward and dx.
+void check_quantized_weight(const QuantWeight& w) {
+  const QuantWeight wg = w.to(kGpu);
+  for (DType t : kDtypes) CHECK(bit_identical(dequantize(wg, t), dequantize(w, t)));
+  for (DType t : kDtypes)
+    compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
+      return quantized_linear(in[0], in[0].device().is_cpu() ? w : wg);
+    }, {randn({7, 65})}, t);
+}
+}  // namespace
+
+TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
+  for (bool double_quant : {true, false}) {
+    CAPTURE(double_quant);
+    // 13 x 65 = 845 elements: a partial block, an odd count, 14 absmax values.
+    check_quantized_weight(nf4_quantize(randn({13, 65}, 0.1f), double_quant));
+  }
+}
+
+TEST_CASE("int8: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
+  check_quantized_weight(int8_quantize(randn({13, 65}, 0.1f)));
+}
+
+TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax and codes") {
+  const int64_t n = 2 * kQuantBlock + 333, blocks = 3;  // a short last block
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    auto state = [&](Device d) {
+      return std::vector<Tensor>{p0.to(d), Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d),
+                                 Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d)};
+    };
+    std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
+    for (int step = 1; step <= 3; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true);
+      backend(Device::cpu()).adamw_8bit(c[0], grad.to(DType::f32), c[1], c[2], c[3], c[4], args);
+      backend(kGpu).adamw_8bit(g[0], grad.to(kGpu), g[1], g[2], g[3], g[4], args);
+    }
+    check_close("adamw_8bit param", g[0], c[0], kTolF32);
+    check_close("adamw_8bit m absmax", g[2], c[2], kTolF32);
+    check_close("adamw_8bit v absmax", g[4], c[4], kTolF32);
+    // The same nearest-code search on the same f32 moments: a code may differ only where FMA
+    // contraction moved a moment across the midpoint between two codes.
+    for (int k : {1, 3}) {
+      std::vector<float> gc = g[k].to(Device::cpu()).to(DType::f32).to_floats();
+      std::vector<float> cc = c[k].to(DType::f32).to_floats();
+      int64_t off_by_one = 0, worse = 0;
+      for (int64_t i = 0; i < n; i++) {
+        off_by_one += std::fabs(gc[i] - cc[i]) == 1.0f;
+        worse += std::fabs(gc[i] - cc[i]) > 1.0f;
+      }
+      CAPTURE(k);
+      CHECK(worse == 0);
+      CHECK(off_by_one <= n / 100);
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  if (device_count(DeviceType::cuda) == 0) {
+    std::printf("skipped: no CUDA device visible\n");
+    return 77;
+  }
+  return doctest::Context(argc, argv).run();
+}
