@@ -142,6 +142,12 @@ class CudaBackend : public Backend {
   // recorded in input_errors_ as a token id, or a target when `targets` is set. Nothing waits.
   static constexpr int64_t kNoIgnore = INT64_MIN;
   void check_ids(const Tensor& ids, int64_t limit, int64_t ignore, bool targets, Tensor& info);
+  // A mean loss over the rows of logits (N, V) (cuda_cross_entropy.cu): the targets checked on
+  // the device, launch_rows(T{}, row_loss) launches the kernel that writes each row's loss (when
+  // N > 0), then their mean over the counted rows goes into `loss`.
+  template <class LaunchRows>
+  void mean_row_loss(const char* op, const Tensor& logits, const Tensor& targets, int ignore_index,
+                     Tensor& loss, LaunchRows&& launch_rows);
   void check_doc_ids(const Tensor& doc_ids, int64_t seq);  // non-decreasing along each row
   // Throws the error a check recorded, if any (and clears it). Called whenever the host has
   // waited for the stream anyway: a read of device data or synchronize().

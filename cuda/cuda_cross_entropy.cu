@@ -132,22 +132,29 @@ __global__ void target_prob_rows_kernel(const T* logits, const int32_t* targets,
 
 }  // namespace
 
+template <class LaunchRows>
+void CudaBackend::mean_row_loss(const char* op, const Tensor& logits, const Tensor& targets, int ignore_index,
+                                Tensor& loss, LaunchRows&& launch_rows) {
+  const int64_t N = logits.size(0);
+  activate();
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(targets, logits.size(1), ignore_index, /*targets=*/true, info);
+  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
+  dispatch_float(op, logits, [&](auto tag) {
+    if (N > 0) launch_rows(tag, row_loss.data<float>());
+  });
+  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N, info.data<int32_t>(),
+                                                         loss.data<float>());
+}
+
 void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets,
                                         int ignore_index, Tensor& loss, Tensor& lse) {
   const int64_t N = logits.size(0), V = logits.size(1);
-  activate();
-  Tensor info = scratch({1}, DType::i32);
-  check_ids(targets, V, ignore_index, /*targets=*/true, info);
-  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
-  dispatch_float("cross_entropy", logits, [&](auto tag) {
+  mean_row_loss("cross_entropy", logits, targets, ignore_index, loss, [&](auto tag, float* row_loss) {
     using T = decltype(tag);
-    if (N > 0)
-      cross_entropy_rows_kernel<<<N, kThreads, 0, stream_>>>(
-          logits.data<T>(), targets.data<int32_t>(), V, ignore_index, lse.data<float>(),
-          row_loss.data<float>());
+    cross_entropy_rows_kernel<<<N, kThreads, 0, stream_>>>(logits.data<T>(), targets.data<int32_t>(), V, ignore_index,
+                                                           lse.data<float>(), row_loss);
   });
-  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N,
-                                                         info.data<int32_t>(), loss.data<float>());
   CUDA_CHECK_OP("cross_entropy", logits, targets, loss, lse);
 }
 
@@ -178,39 +185,25 @@ void CudaBackend::topk_entropy_weights(const Tensor& logits, const Tensor& targe
   const int64_t N = logits.size(0), V = logits.size(1);
   LLM_CHECK(k >= 1 && k <= kMaxEntropyTopK && k <= V,
             "topk_entropy_weights: k " + std::to_string(k) + " outside [1, min(64, vocab " + std::to_string(V) + ")]");
-  activate();
-  Tensor info = scratch({1}, DType::i32);
-  check_ids(targets, V, ignore_index, /*targets=*/true, info);
-  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
   // 128 threads: each one's k entries stay few enough for local memory to cache.
-  dispatch_float("topk_entropy_weights", logits, [&](auto tag) {
+  mean_row_loss("topk_entropy_weights", logits, targets, ignore_index, loss, [&](auto tag, float* row_loss) {
     using T = decltype(tag);
-    if (N > 0)
-      topk_entropy_rows_kernel<<<N, 128, 0, stream_>>>(logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), V,
-                                                       static_cast<int>(k), alpha, ignore_index, weights.data<float>(),
-                                                       row_loss.data<float>());
+    topk_entropy_rows_kernel<<<N, 128, 0, stream_>>>(logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), V,
+                                                     static_cast<int>(k), alpha, ignore_index, weights.data<float>(),
+                                                     row_loss);
   });
-  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N, info.data<int32_t>(),
-                                                         loss.data<float>());
   CUDA_CHECK_OP("topk_entropy_weights", logits, targets, lse, weights, loss);
 }
 
 void CudaBackend::target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                       int ignore_index, Tensor& weights, Tensor& loss) {
   const int64_t N = logits.size(0), V = logits.size(1);
-  activate();
-  Tensor info = scratch({1}, DType::i32);
-  check_ids(targets, V, ignore_index, /*targets=*/true, info);
-  Tensor row_loss = scratch({std::max<int64_t>(N, 1)}, DType::f32);
-  dispatch_float("target_prob_weights", logits, [&](auto tag) {
+  mean_row_loss("target_prob_weights", logits, targets, ignore_index, loss, [&](auto tag, float* row_loss) {
     using T = decltype(tag);
-    if (N > 0)
-      target_prob_rows_kernel<<<static_cast<unsigned>((N + kThreads - 1) / kThreads), kThreads, 0, stream_>>>(
-          logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), N, V, ignore_index, weights.data<float>(),
-          row_loss.data<float>());
+    target_prob_rows_kernel<<<static_cast<unsigned>((N + kThreads - 1) / kThreads), kThreads, 0, stream_>>>(
+        logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), N, V, ignore_index, weights.data<float>(),
+        row_loss);
   });
-  cross_entropy_mean_kernel<<<1, kThreads, 0, stream_>>>(row_loss.data<float>(), N, info.data<int32_t>(),
-                                                         loss.data<float>());
   CUDA_CHECK_OP("target_prob_weights", logits, targets, lse, weights, loss);
 }
 
