@@ -196,6 +196,15 @@ TEST_CASE("eval_on_start: an evaluation before the first step, after a resume to
   Run r = run_train(no.config("max_steps: 3\neval_strategy: \"no\"\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(eval_steps_logged(no.out("metrics.jsonl")) == std::vector<int64_t>{0});
+  // Resumed at step 2 with 1 of its 3 evaluations of patience used, the start's evaluation is the
+  // second (HF restores EarlyStoppingCallback's count): the stop comes after step 3, not 4.
+  Workspace early("eval_on_start_patience");
+  const std::string keys = "eval_steps: 1\nsave_steps: 1\nearly_stopping_patience: 3\nearly_stopping_threshold: 100\n";
+  REQUIRE(run_train(early.config("max_steps: 2\n" + keys)).exit_code == 0);
+  Run more = run_train("--resume " + early.out("step_000002") + " --max_steps 50");
+  REQUIRE_MESSAGE(more.exit_code == 0, more.output);
+  CHECK(more.output.find("early stopping: 3 evaluations without improvement") != std::string::npos);
+  CHECK(train_records(early.out("metrics.jsonl")).size() == 3);
 }
 
 TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, and the last step") {
