@@ -6,6 +6,14 @@
 
 namespace llm {
 
+namespace {
+// Axolotl's normalize_config: a count per epoch as a share of the total steps, 1 / (count x
+// num_epochs); it sets eval_steps / save_steps to it only when it is below 1.
+double per_epoch_share(int64_t per_epoch, double num_epochs) {
+  return 1.0 / (static_cast<double>(per_epoch) * num_epochs);
+}
+}  // namespace
+
 int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, double num_epochs,
                       int64_t updates_per_epoch, int64_t total_steps) {
   const auto share_of_total = [total_steps](double share) {
@@ -16,7 +24,7 @@ int64_t step_interval(double steps, int64_t per_epoch, const std::string& strate
   if (per_epoch > 0) {
     // Axolotl turns a count per epoch into a share of the total steps when it is below 1 (HF's
     // epoch strategy takes the epochs as they are).
-    const double share = 1.0 / (static_cast<double>(per_epoch) * num_epochs);
+    const double share = per_epoch_share(per_epoch, num_epochs);
     if (strategy != "epoch" && share < 1) return share_of_total(share);
     return std::max<int64_t>(1, updates_per_epoch / per_epoch);
   }
@@ -39,8 +47,8 @@ StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evalua
   plan.logging_steps = c.logging_steps > 0 ? c.logging_steps
                                            : std::max<int64_t>(std::min<int64_t>(static_cast<int64_t>(0.005 * total), 10), 1);
   if (evaluates) {
-    const bool per_epoch_share = c.evals_per_epoch > 0 && 1.0 / (static_cast<double>(c.evals_per_epoch) * c.num_epochs) < 1;
-    plan.eval_on_start = c.eval_steps > 0 || per_epoch_share || !c.eval_strategy.empty();
+    const bool eval_steps_from_per_epoch = c.evals_per_epoch > 0 && per_epoch_share(c.evals_per_epoch, c.num_epochs) < 1;
+    plan.eval_on_start = c.eval_steps > 0 || eval_steps_from_per_epoch || !c.eval_strategy.empty();
     plan.eval_steps = step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, c.num_epochs,
                                     plan.updates_per_epoch, plan.total_steps);
   }
