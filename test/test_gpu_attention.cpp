@@ -10,16 +10,15 @@
 //         model of the tensor-core kernels' rounding (P and dS rounded to bf16 before their
 //         products, as in FlashAttention) their dq error came to 2.3x that final rounding at
 //         S 500, head_dim 128, and to at most 1.0x PyTorch-style eager's in every shape tried.
-// bf16 at head_dim 64 and 128 without a bias runs on the tensor-core kernels; a test case of its
-// own covers every key-span mask there on v3 (which every case but the last two runs:
-// LLM_ATTENTION_KERNEL=v3), compares it with the CUDA-core kernels (LLM_ATTENTION_SIMT=1) and
-// checks v2 alike; the second-last case checks v4 alike where the device runs it (Hopper), the last
-// flash's own choice of variant. Also: a query row that sees no key gives output 0, zero dq and no
-// NaN anywhere; the backward is bit-identical run to run; flash forward + backward at seq 16384
-// allocates far less than one S x S f32 matrix. cuDNN attention (sdp_attention, bf16 only)
-// with the bf16 criterion at S up to 4096 (head_dim 128 there), ref32 being eager in f32 on CUDA; its stats equal
-// flash's lse; f32 and masks it has not got are refused. Without a CUDA device it says so and
-// exits 77 (ctest: skipped).
+// bf16 at head_dim 64 and 128 without a bias runs on the tensor-core kernels; a case of its own
+// covers every key-span mask there on v3 (held for every case but the last three), compares it
+// with the CUDA-core kernels and checks v2 alike; on Hopper the v4 case checks v4 alike, the next
+// flash's own choice of variant, the last v5 (dQ by atomics: no bit-identical rerun). Also: a
+// query row that sees no key gives output 0, zero dq and no NaN; the backward is bit-identical run
+// to run; flash at seq 16384 allocates far less than one S x S f32 matrix. cuDNN attention
+// (bf16 only) meets the bf16 criterion at S up to 4096, ref32 being eager in f32 on CUDA; its
+// stats equal flash's lse; f32 and masks it has not got are refused. Without a CUDA device it
+// says so and exits 77 (ctest: skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdio>
@@ -189,10 +188,10 @@ Attn s2(int64_t group) {
 }
 
 // Holds the tiled attentions on one kernel variant while it lives, then restores what was set:
-// LLM_ATTENTION_SIMT=1, the CUDA-core kernels; LLM_ATTENTION_KERNEL=v2, v3 or v4, that
-// tensor-core variant (cuda/attention/flash_variants.h). main() holds v3 for every case but the
-// last two, so that v4, which had not run on a GPU when they were written, is tried only there:
-// a fault ends the process, and its cases come last.
+// LLM_ATTENTION_SIMT=1, the CUDA-core kernels; LLM_ATTENTION_KERNEL=v2 ... v5, that tensor-core
+// variant (cuda/attention/flash_variants.h). main() holds v3 for every case but the last three, so
+// that v4 and v5, which had not run on a GPU when they were written, are tried only there: a fault
+// ends the process, and their cases come last.
 struct KernelVariant {
   explicit KernelVariant(const char* var, const char* value = "1") : var(var) {
     if (const char* old = std::getenv(var)) before = old;
@@ -458,20 +457,27 @@ TEST_CASE("flash attention at seq 16384 needs far less memory than one S x S f32
   CHECK(all_finite(k.grad()));
 }
 
-TEST_CASE("v4 (Hopper: wgmma, TMA): every key-span mask, GQA, edges, forward and backward") {
-  KernelVariant hold("LLM_ATTENTION_KERNEL", "v4");
+// A Hopper variant (v4, v5) against every tensor-core case: each mask, GQA, edges, forward and
+// backward, and bit-identical reruns where it is deterministic. Off Hopper, or in a build
+// without sm_90a, it says why it did not run.
+void check_hopper_variant(const char* name, bool deterministic) {
+  KernelVariant hold("LLM_ATTENTION_KERNEL", name);
   try {
     run(flash(true), make_inputs(1, 64, 2, 2, 64), kGpu, DType::bf16);
-  } catch (const std::exception& e) {  // off Hopper, or in a build without sm_90a
-    MESSAGE("v4 not run: " << e.what());
+  } catch (const std::exception& e) {
+    MESSAGE(name << " not run: " << e.what());
     return;
   }
-  for_each_tensor_core_case([](const TensorCoreCase& c, const Outputs& ref,
-                               const Outputs& baseline) {
-    const Outputs v4 = run(c.f, c.in, kGpu, DType::bf16);
-    check_bf16(c.name + " v4", v4, baseline, ref);
-    CHECK(bit_identical(v4, run(c.f, c.in, kGpu, DType::bf16)));
+  for_each_tensor_core_case([&](const TensorCoreCase& c, const Outputs& ref,
+                                const Outputs& baseline) {
+    const Outputs got = run(c.f, c.in, kGpu, DType::bf16);
+    check_bf16(c.name + " " + name, got, baseline, ref);
+    if (deterministic) CHECK(bit_identical(got, run(c.f, c.in, kGpu, DType::bf16)));
   });
+}
+
+TEST_CASE("v4 (Hopper: wgmma, TMA): every key-span mask, GQA, edges, forward and backward") {
+  check_hopper_variant("v4", true);
 }
 
 TEST_CASE("flash attention's own choice of variant (validated on this device) meets the bar") {
@@ -485,6 +491,11 @@ TEST_CASE("flash attention's own choice of variant (validated on this device) me
       check_bf16("flash, chosen", run(flash(causal), in, kGpu, DType::bf16),
                  eager_bf16(in, causal_mask(causal)), ref);
     }
+}
+
+// Last: v5 has not run on a GPU before, and a fault ends the process.
+TEST_CASE("v5 (v4, dQ by atomics: not deterministic): every mask, GQA, edges, both passes") {
+  check_hopper_variant("v5", false);
 }
 
 int main(int argc, char** argv) {

@@ -7,7 +7,9 @@
 //     operands through the kernels' descriptors by the ISA's canonical layouts; every element read
 //     must be the one meant;
 //   - a simulated warpgroup runs S = Q K^T (both operands from shared memory) and O = P V (P from
-//     S's accumulator registers as register A, V MN-major), equal to the exact products;
+//     S's accumulator registers as register A, V MN-major), equal to the exact products, and v5's
+//     dQ = dS K (dS^T stored from accumulators into a swizzled tile and read back as an MN-major
+//     A, K's boxes as MN-major B);
 //   - the key bands, skipped and mask-free tiles of the forward, dQ and dK/dV kernels under every
 //     mask (causal, documents, S2, none).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -272,6 +274,54 @@ TEST_CASE("a simulated warpgroup: S = Q K^T from descriptors, then O = P V with 
         }
         CHECK(o[th][i] == doctest::Approx(e).epsilon(1e-3));
       }
+  }
+}
+
+TEST_CASE("v5's dQ = dS K: dS^T stored from accumulators, read back as MN-major A; K's box as B") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist;
+  for (int D : {64, 128}) {
+    CAPTURE(D);
+    Tiles t = make_tiles(D, rng);
+    // dS^T: 128 keys x 64 queries; consumer w holds keys 64 w .. as a 64 x 64 accumulator and
+    // stores each element, rounded to bf16, where tile_offset puts (key, query) in a 128-row tile
+    // (the kernel's store_ds_t), after the Q, K, V tiles.
+    const uint32_t ds = uint32_t(t.smem.size()) * 2;
+    t.smem.resize(t.smem.size() + 128 * 64, 0);
+    std::vector<float> ds_t(128 * 64);  // [key][query], bf16 values
+    for (int w = 0; w < 2; w++)
+      for (int th = 0; th < kWarpgroup; th++)
+        for (int i = 0; i < 32; i++) {
+          const Coord c = acc_coord(th, i);
+          const uint16_t bits = mma::bf16_bits(dist(rng));
+          ds_t[(64 * w + c.row) * 64 + c.col] = mma::bf16_value(bits);
+          t.smem[(ds + tile_offset(128, 64 * w + c.row, c.col)) / 2] = bits;
+        }
+    for (int box = 0; box < D / 64; box++) {  // consumer `box` sums head-dim columns 64 box ..
+      Acc dq(kWarpgroup, std::vector<float>(32, 0.0f));
+      for (int kk = 0; kk < 8; kk++) {  // 16 keys a step: A = dS (query x key), MN-major
+        const Desc a_desc = decode(make_desc(ds + mnmajor_start(kk), mnmajor_lbo(128), kAtomBytes));
+        float a[64][16];
+        for (int m = 0; m < 64; m++)
+          for (int k = 0; k < 16; k++) {
+            a[m][k] = at(t.smem, isa_mnmajor(a_desc, k, m));
+            CHECK(a[m][k] == ds_t[(16 * kk + k) * 64 + m]);
+          }
+        const uint32_t k_box = t.k + uint32_t(box) * 128 * kRowBytes;
+        simulated_wgmma(dq, 64, a, t.smem,
+                        decode(make_desc(k_box + mnmajor_start(kk), mnmajor_lbo(128), kAtomBytes)),
+                        true);
+      }
+      for (int th = 0; th < kWarpgroup; th++)
+        for (int i = 0; i < 32; i++) {
+          const Coord c = acc_coord(th, i);  // query c.row, head-dim column 64 box + c.col
+          double e = 0;
+          for (int j = 0; j < 128; j++)
+            e += double(ds_t[j * 64 + c.row]) *
+                 mma::bf16_value(t.ks[j * D + 64 * box + c.col]);
+          CHECK(dq[th][i] == doctest::Approx(e).epsilon(1e-4));
+        }
+    }
   }
 }
 

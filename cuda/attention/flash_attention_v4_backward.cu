@@ -8,8 +8,16 @@
 // that both score accumulators and both gradient accumulators fit the consumers' registers at
 // head_dim 128. Not FlashAttention-3's backward: no overlap of the softmax-side arithmetic with
 // the next tile's products, and dQ by a second kernel rather than by atomics.
-// Written and compiled, with the layouts test_wgmma_layout checks; it has never run on a GPU, so
-// flash attention uses it only where it passed validation on the device (flash_variants.cu).
+// Passed validation on an H200 (bench/results/2026-11-29-gpu-bringup.md).
+//
+// flash_v5_backward: FlashAttention-3's five products instead of seven. The dK/dV kernel also
+// writes dS^T (bf16) to shared memory and, after a barrier of both consumers, warpgroup c computes
+// dQ's head-dim columns 64 c .. 64 c + 63 of the query tile, dS (64 queries x the block's 128
+// keys, read MN-major) times K's matching box, and adds them into an f32 buffer with atomics;
+// one pass then scales and rounds it to bf16. No second kernel recomputes S and dP, but the order
+// of the atomic additions varies run to run: not deterministic. Written and layout-checked on the
+// CPU (test_wgmma_layout); it has never run on a GPU, so it runs only when forced
+// (flash_variants.cu).
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v4.cuh"
 #include "cuda/attention/flash_attention_v4.h"
@@ -23,23 +31,27 @@ using namespace v4;
 
 constexpr int kTile = 64;  // the streamed tiles: query rows (dK/dV kernel) or keys (dQ kernel)
 constexpr int kStages = 2;
+static_assert(kConsumers == 2, "the atomic-dQ kernel's liveness test names both warpgroups");
 
 // Shared memory of both kernels, from a 1024-aligned base: the block's two 128-row tiles (K and V,
-// or Q and dO), then kStages stages of two 64-row tiles (Q and dO, or K and V).
-template <int D>
+// or Q and dO), then kStages stages of two 64-row tiles (Q and dO, or K and V), then (the
+// atomic-dQ kernel's) two dS^T tiles of 128 keys x 64 queries, used by query tiles in turn.
+template <int D, bool kAtomicDq = false>
 struct Layout {
-  static constexpr uint32_t kBig = kRows * D * 2, kSmall = kTile * D * 2;
-  static constexpr uint32_t kStage0 = 2 * kBig, kEnd = kStage0 + kStages * 2 * kSmall;
+  static constexpr uint32_t kBig = kRows * D * 2, kSmall = kTile * D * 2, kDsT = kRows * kTile * 2;
+  static constexpr uint32_t kStage0 = 2 * kBig, kDsT0 = kStage0 + kStages * 2 * kSmall;
+  static constexpr uint32_t kEnd = kDsT0 + (kAtomicDq ? 2 * kDsT : 0);
   __host__ __device__ static constexpr uint32_t first(int s) {
     return kStage0 + s * 2 * kSmall;
   }  // Q or K
   __host__ __device__ static constexpr uint32_t second(int s) {
     return first(s) + kSmall;
   }  // dO or V
+  __host__ __device__ static constexpr uint32_t ds_t(int t) { return kDsT0 + t % 2 * kDsT; }
 };
-template <int D>
+template <int D, bool kAtomicDq = false>
 constexpr size_t smem_bytes() {
-  return Layout<D>::kEnd + kSmemSlack;
+  return Layout<D, kAtomicDq>::kEnd + kSmemSlack;
 }
 
 struct Barriers {
@@ -85,18 +97,65 @@ struct QueryTiles {
     return meets(t) ? t : next(t);
   }
 };
+
+// The atomic-dQ kernel's part of a query tile. store_ds_t: this warpgroup's dS^T (keys from
+// r0's warp rows x 64 queries, C fragments) as bf16 into the dS^T tile at ds_t, 128-byte swizzled
+// as TMA would have written it, so that wgmma reads it back as an MN-major A (dS: m = query,
+// k = key).
+__device__ void store_ds_t(unsigned char* ds_t, int r0, const float (&dst)[kTile / 8][4]) {
+#pragma unroll
+  for (int c = 0; c < kTile / 8; c++)
+#pragma unroll
+    for (int x = 0; x < 2; x++)
+      *reinterpret_cast<uint32_t*>(ds_t + wgmma::tile_offset(kRows, r0 + c_row(2 * x),
+                                                             c_col(c, 2 * x))) =
+          mma::pack_bf16(dst[c][2 * x], dst[c][2 * x + 1]);
+}
+
+// dQ's columns 64 c .. of the query tile (rows i0 .., head h) += dS K over the block's keys,
+// added into the f32 dq_sum with atomics; consumer c (< D / 64) does it. Every consumer has stored
+// its dS^T (zeros where its keys missed the tile) and passed the barrier. All k-steps run: a
+// condition per k-step makes ptxas serialise every wgmma of the kernel.
+template <int D>
+__device__ void add_dq_tile(const Problem<bf16>& p, uint32_t ds_t, uint32_t k_tile, int64_t b,
+                            int64_t h, int64_t i0, float* dq_sum) {
+  const int c = threadIdx.x / 128 - 1;
+  if (c >= D / wgmma::kBoxCols) return;
+  const uint32_t k_box = k_tile + c * kRows * wgmma::kRowBytes;
+  float acc[8][4];
+  ptx::wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < kRows / 16; kk++)  // 16 keys a step
+    ptx::wgmma_ss_n64<1, 1>(acc, mnmajor_desc<kRows>(ds_t, kk), mnmajor_desc<kRows>(k_box, kk),
+                            kk > 0);
+  ptx::wgmma_commit();
+  ptx::wgmma_wait<0>();
+  ptx::fence_regs(acc);
+  const int r0 = 16 * (threadIdx.x / 32 % 4);
+#pragma unroll
+  for (int x = 0; x < 2; x++) {
+    const int64_t i = i0 + r0 + c_row(2 * x);
+    if (i >= p.S) continue;
+    float* row = dq_sum + p.q_row(b, i, h, D) + wgmma::kBoxCols * c;
+#pragma unroll
+    for (int t = 0; t < 8; t++)
+      atomicAdd(reinterpret_cast<float2*>(row + c_col(t, 2 * x)),
+                make_float2(acc[t][2 * x], acc[t][2 * x + 1]));
+  }
+}
 #endif  // LLM_SM90A
 
 // dK and dV of one 128-key tile of kv head kvh (grid: Hkv, B, key tiles); consumer warpgroup c
 // owns keys 64 c .. 64 c + 63. Per query tile (64 rows): S^T = K Q^T and dP^T = V dO^T (keys x
 // queries), P^T = exp2(S^T scale log2 e - lse) masked, dS^T = P^T (dP^T - delta), then
-// dV += P^T dO and dK += dS^T Q with P^T, dS^T as register A and dO, Q MN-major.
-template <int D>
+// dV += P^T dO and dK += dS^T Q with P^T, dS^T as register A and dO, Q MN-major. kAtomicDq: then
+// dQ of the query tile, add_dq_tile's way.
+template <int D, bool kAtomicDq>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     dkdv_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
-                   const float* delta, bf16* dk, bf16* dv) {
+                   const float* delta, bf16* dk, bf16* dv, float* dq_sum) {
 #ifdef LLM_SM90A
-  using L = Layout<D>;
+  using L = Layout<D, kAtomicDq>;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_smem(smem_raw);
   __shared__ QueryRows<kTile> rows[kStages];
@@ -141,7 +200,12 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
     const QueryRows<kTile>& r = rows[s];
     const KeySpan first = r.span[0], last = r.span[min(int64_t(kTile), p.S - tile.i0) - 1];
-    if (wg_key < p.S && MaskView::spans_meet(first, last, wg_key, 64)) {  // warpgroup-uniform
+    // Whether this warpgroup's keys meet the tile, and whether any consumer's do (block-uniform).
+    auto meets = [&](int64_t key) {
+      return key < p.S && MaskView::spans_meet(first, last, key, 64);
+    };
+    const bool live = meets(wg_key), any_live = meets(j0) || meets(j0 + 64);
+    if (live) {
       const uint32_t q_s = base + L::first(s), do_s = base + L::second(s);
       float pt[kTile / 8][4], dst[kTile / 8][4];  // P^T, then dS^T: 64 keys x 64 queries
       ptx::wgmma_fence();
@@ -167,6 +231,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
           pt[c][i] = prob;
           dst[c][i] = prob * (dst[c][i] - r.delta[q]);
         }
+      if constexpr (kAtomicDq) store_ds_t(smem + L::ds_t(t), r0, dst);
       uint32_t pa[kTile / 16][4], dsa[kTile / 16][4];
 #pragma unroll
       for (int kk = 0; kk < kTile / 16; kk++)
@@ -183,8 +248,19 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       ptx::fence_regs(dk_acc);
       ptx::fence_regs(pa);
       ptx::fence_regs(dsa);
+    } else if (kAtomicDq && any_live) {
+      const float zero[kTile / 8][4] = {};
+      store_ds_t(smem + L::ds_t(t), r0, zero);
     }
     ptx::mbar_arrive(&bar.empty[s]);
+    if constexpr (kAtomicDq) {
+      // The other warpgroup's dS^T is in before dQ reads it; and with two dS^T tiles, a
+      // warpgroup writes tile t % 2 again only after both passed this barrier at t + 1, so
+      // after both finished reading it at t. Hence a barrier at every tile, live or not.
+      ptx::fence_proxy_async();
+      ptx::named_barrier_sync<1, 128 * kConsumers>();
+      if (any_live) add_dq_tile<D>(p, base + L::ds_t(t), base, b, tile.h, tile.i0, dq_sum);
+    }
   }
   store_rows_from<D>(r0, dk_acc, p.scale, n,
                      [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
@@ -285,6 +361,28 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 #endif
 }
 
+// dq = bf16(scale x dq_sum), n elements: the atomic-dQ backward's last pass.
+__global__ void scale_to_bf16_kernel(const float* dq_sum, float scale, bf16* dq, int64_t n) {
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
+       e += int64_t(gridDim.x) * blockDim.x)
+    dq[e] = __float2bfloat16(scale * dq_sum[e]);
+}
+
+// The dK/dV kernel (with dQ by atomics into dq_sum when kAtomicDq) of head_dim D.
+template <int D, bool kAtomicDq>
+void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, const Tensor& k,
+                 const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                 Tensor& dk, Tensor& dv, float* dq_sum) {
+  const Maps maps{head_map(k, kRows), head_map(v, kRows), head_map(q, kTile),
+                  head_map(dout, kTile)};
+  const dim3 grid(static_cast<unsigned>(p.Hkv), static_cast<unsigned>(q.size(0)),
+                  static_cast<unsigned>((p.S + kRows - 1) / kRows));
+  constexpr size_t smem = smem_bytes<D, kAtomicDq>();
+  allow_smem(dkdv_v4_kernel<D, kAtomicDq>, smem);
+  dkdv_v4_kernel<D, kAtomicDq><<<grid, kBlockThreads, smem, stream>>>(
+      maps, p, lse.data<float>(), delta.data<float>(), dk.data<bf16>(), dv.data<bf16>(), dq_sum);
+}
+
 }  // namespace
 
 void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -292,22 +390,31 @@ void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
-  const unsigned B = static_cast<unsigned>(q.size(0));
-  const Maps dkdv_maps{head_map(k, kRows), head_map(v, kRows), head_map(q, kTile),
-                       head_map(dout, kTile)};
   const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, kTile),
                      head_map(v, kTile)};
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
-    allow_smem(dkdv_v4_kernel<D>, smem_bytes<D>());
-    dkdv_v4_kernel<D>
-        <<<dim3(static_cast<unsigned>(p.Hkv), B, tiles), kBlockThreads, smem_bytes<D>(), stream>>>(
-            dkdv_maps, p, lse.data<float>(), delta.data<float>(), dk.data<bf16>(), dv.data<bf16>());
+    launch_dkdv<D, false>(stream, p, q, k, v, dout, lse, delta, dk, dv, nullptr);
     allow_smem(dq_v4_kernel<D>, smem_bytes<D>());
-    dq_v4_kernel<D>
-        <<<dim3(static_cast<unsigned>(p.H), B, tiles), kBlockThreads, smem_bytes<D>(), stream>>>(
-            dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
+    dq_v4_kernel<D><<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles),
+                      kBlockThreads, smem_bytes<D>(), stream>>>(
+        dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
   });
+}
+
+void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  Tensor dq_sum = Tensor::empty(q.shape(), DType::f32, q.device());
+  CUDA_CHECK(cudaMemsetAsync(dq_sum.data_ptr(), 0, dq_sum.nbytes(), stream));
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    launch_dkdv<decltype(dim)::value, true>(stream, p, q, k, v, dout, lse, delta, dk, dv,
+                                            dq_sum.data<float>());
+  });
+  const int64_t n = dq.numel();
+  scale_to_bf16_kernel<<<static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0,
+                         stream>>>(dq_sum.data<float>(), p.scale, dq.data<bf16>(), n);
 }
 
 }  // namespace llm

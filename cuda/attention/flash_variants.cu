@@ -36,10 +36,12 @@ struct Variant {
   // catches wrong numbers, not a fault (which ends the process) or a hang, so it runs only when
   // forced (LLM_ATTENTION_KERNEL, llm_bench --impl) until a device run has shown it passing. v4
   // passed every mask under compute-sanitizer on an H200 (bench/results/2026-11-29-gpu-bringup.md).
+  // v5 has not run on a device, and its backward is not deterministic (dQ by atomics).
   bool automatic;
 };
 // In order of preference on a tie.
-const Variant kVariants[] = {{"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},
+const Variant kVariants[] = {{"v5", flash_v4_forward, flash_v5_backward, flash_v4_available, false},
+                             {"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},
                              {"v3", flash_v3_forward, flash_v3_backward, always, true},
                              {"v2", mma_attention_forward, mma_attention_backward, always, true}};
 constexpr const char* kFallback = "cuda cores";
@@ -162,11 +164,11 @@ const Variant& variant_named(const std::string& name) {
   for (const Variant& v : kVariants)
     if (name == v.name) {
       LLM_CHECK(v.available(), "LLM_ATTENTION_KERNEL=" + name +
-                                   ": this device or build cannot run it (v4: sm_90 and an sm_90a "
-                                   "build)");
+                                   ": this device or build cannot run it (v4, v5: sm_90 and an "
+                                   "sm_90a build)");
       return v;
     }
-  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3 or v4");
+  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4 or v5");
 }
 
 VariantChoice& choice_for(bool forward) {

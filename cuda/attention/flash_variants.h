@@ -1,7 +1,7 @@
 // defines: forced_flash_kernel, flash_tensor_core_forward, flash_tensor_core_backward: which
 // tensor-core kernel variant (v2 cuda_flash_attention_mma.cu, v3 flash_attention_v3*.cu, v4
-// flash_attention_v4.cu) runs a flash attention call that those kernels take
-// (mma_attention_takes), chosen on the device as variant_choice.h says.
+// flash_attention_v4*.cu, v5 = v4 with dQ by atomics) runs a flash attention call that those
+// kernels take (mma_attention_takes), chosen on the device as variant_choice.h says.
 #pragma once
 #include <string>
 
@@ -10,8 +10,8 @@
 
 namespace llm {
 
-// LLM_ATTENTION_KERNEL=v2, v3 or v4 in the environment: forward and backward run that variant
-// without a choice (llm_bench --impl flash_v2 / flash_v3 / flash_v4, and the tests that compare
+// LLM_ATTENTION_KERNEL=v2, v3, v4 or v5 in the environment: forward and backward run that variant
+// without a choice (llm_bench --impl flash_v2 ... flash_v5, and the tests that compare
 // them); "" when unset. A forced variant the device cannot run is an error.
 std::string forced_flash_kernel();
 

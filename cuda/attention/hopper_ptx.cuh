@@ -90,6 +90,17 @@ template <int N>
 __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
+// Orders this thread's shared-memory stores (generic proxy) before later reads of them by wgmma
+// (the async proxy): each writer fences, then a barrier lets the readers on.
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// A named barrier for Threads threads (whole warps) of the block; id 0 is __syncthreads'.
+template <int Id, int Threads>
+__device__ __forceinline__ void named_barrier_sync() {
+  asm volatile("bar.sync %0, %1;\n" ::"n"(Id), "n"(Threads) : "memory");
+}
+
 // Pins registers an in-flight wgmma reads or writes: an empty asm that "changes" them, placed
 // after a wait, keeps the compiler from reading them before the wait or from reusing an A
 // fragment's registers while the tensor cores still read them.
@@ -131,15 +142,17 @@ __device__ __forceinline__ void wgmma_ss_n128(float (&d)[16][4], uint64_t a, uin
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
-// The same with N = 64 (the backward's 64-wide score tiles), and the one of d's shape.
+// The same with N = 64 (the backward's 64-wide score tiles), and the one of d's shape. TransA /
+// TransB 1: that operand is MN-major (the atomic-dQ backward's dQ = dS K reads dS^T and K so).
+template <int TransA = 0, int TransB = 0>
 __device__ __forceinline__ void wgmma_ss_n64(float (&d)[8][4], uint64_t a, uint64_t b,
                                              int accumulate) {
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
       " wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " LLM_D32
-      ", %32, %33, p, 1, 1, 0, 0;\n}\n"
+      ", %32, %33, p, 1, 1, %35, %36;\n}\n"
       : LLM_F16(d, 0), LLM_F16(d, 4)
-      : "l"(a), "l"(b), "r"(accumulate));
+      : "l"(a), "l"(b), "r"(accumulate), "n"(TransA), "n"(TransB));
 }
 template <int NT>
 __device__ __forceinline__ void wgmma_ss(float (&d)[NT][4], uint64_t a, uint64_t b, int acc) {

@@ -9,6 +9,7 @@
 # those finish: `quick` the attention row at seq 4096 (head_dim 128, causal) beside torch SDPA,
 # the numbered variants and llm_bench kernel at the llama3-1b shapes, `v4` the variants (v4 alone
 # first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
+# `v5` v5's test case under memcheck, then v5 timed beside v4 and cuDNN and over that sweep,
 # `bench` the full tables and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 set -uo pipefail
@@ -179,6 +180,22 @@ for phase in "$@"; do
       grep -E '^flash.* 4096 ' "$OUT/bench_v4.log" | sed 's/^/   /'
       grep '^flash attention ' "$OUT/bench_v4.log" | sed 's/^/   /'
       ;;
+    v5)
+      # v5 (v4 with dQ by atomics) has never run: its test case alone, under memcheck, side by side
+      # with nothing; then timed beside v4 and cuDNN at the issue's shape, then the sweep.
+      start_timing
+      (cd $build && timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        ./test_gpu_attention '-tc=v5*') >"$OUT/v5.log" 2>&1
+      note "test_gpu_attention v5 under memcheck: exit $? — $(grep -E 'ERROR SUMMARY|test cases' "$OUT/v5.log" | tr -s ' ' | paste -sd' ')"
+      grep -E 'ERROR:|values:' "$OUT/v5.log" | head -8 | sed 's/^/   /'
+      timeout 120 ./llm_bench attention --impl flash_v5,flash_v4,cudnn --seq 4096 --head-dim 128 \
+        --causal 1 --pass fwd_bwd >>"$OUT/v5.log" 2>&1
+      note "v5 beside v4, cuDNN at seq 4096: exit $?"
+      grep -E '^(flash|cudnn)' "$OUT/v5.log" | sed 's/^/   /'
+      timeout 200 ./llm_bench attention --impl flash_v5 --seq 1024,4096,8192 --head-dim 64,128 \
+        --causal 0,1 --pass fwd_bwd --json "$OUT/bench_flash_v5.json" >>"$OUT/v5.log" 2>&1
+      note "v5 sweep: exit $?, FAIL rows: $(grep -c FAIL "$OUT/v5.log")"
+      ;;
     bench)
       start_timing
       make -s bench-attention BUILD_DIR=$build >"$OUT/bench_attention.log" 2>&1
@@ -187,7 +204,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v5, bench)" ;;
   esac
 done
 start_timing
