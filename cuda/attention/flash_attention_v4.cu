@@ -1,6 +1,7 @@
-// defines: flash_v4_available, flash_v4_forward: attention forward v4, FlashAttention-3's design
-// on Hopper (sm_90a) for bf16 at head_dim 64 and 128 with every key-span mask (causal, S2 groups,
-// document ids) and GQA. What it changes against v3 (flash_attention_v3.cu):
+// defines: flash_v4_available, flash_v4_forward, flash_v5_forward: attention forward v4,
+// FlashAttention-3's design on Hopper (sm_90a) for bf16 at head_dim 64 and 128 with every key-span
+// mask (causal, S2 groups, document ids) and GQA. What it changes against v3
+// (flash_attention_v3.cu):
 //   - the products are wgmma.mma_async m64nNk16 (a warpgroup of 4 warps, 64 query rows, issues
 //     one and the tensor cores run it while the warps go on): S = Q K^T with Q and K read by the
 //     tensor cores straight from shared memory, O += P V with P from registers (the register-A
@@ -13,13 +14,15 @@
 //   - the softmax of key tile t runs while the tensor cores compute P V of tile t - 1 (issued just
 //     before it), as FlashAttention-3's intra-warpgroup pipelining does; the rescale of O waits
 //     for that product.
+// v5's forward (flash_v5_forward) adds FlashAttention-3's ping-pong of the consumer warpgroups
+// (consume's kPingPong); it has not run on a GPU.
 // Shared with v3: the query tile order (longest causal tiles first), the key spans of each row
 // and masks only on boundary tiles, the online softmax and the output / lse layout
 // (online_softmax.cuh), so v3's backward consumes v4's lse. Not done as FlashAttention-3 does:
-// the ping-pong of the two consumer warpgroups (named barriers), and the output store through
-// shared memory and TMA (rows are stored from registers, as in v3).
-// The layouts (wgmma_layout.h) are checked on the CPU by test_wgmma_layout; the kernel has never
-// run on a GPU, so flash attention uses it only where validation on the device passed.
+// the output store through shared memory and TMA (rows are stored from registers, as in v3).
+// The layouts (wgmma_layout.h) are checked on the CPU by test_wgmma_layout; v4 passed validation on
+// an H200 (bench/results/2026-11-29-gpu-bringup.md), and flash attention uses a variant only where
+// validation on the device passed.
 #include <cudaTypedefs.h>
 
 #include "cuda/attention/flash_attention_v3.cuh"
@@ -78,7 +81,13 @@ __device__ void produce(const CUtensorMap* q_map, const CUtensorMap* k_map,
 // issue S_t = Q K_t^T, then O += P_{t-1} V_{t-1}; once S_t is in, mask it if a boundary tile and
 // run the softmax (P_t and how far O must shrink) while P V runs; once that is in, rescale O and
 // turn P_t into A fragments.
-template <int D>
+// kPingPong (v5): FlashAttention-3's ping-pong. The two warpgroups take turns to issue their
+// products (named barriers 1 and 2), so that the tensor cores serve one while the other runs its
+// softmax. Each warpgroup has n + 1 turns (the first S, n - 1 of S and P V, the last P V); turn k
+// of warpgroup 0 waits for warpgroup 1's k - 1 turns (and a start arrival), turn k of warpgroup 1
+// for warpgroup 0's k, so the turns alternate from warpgroup 0; warpgroup 1's last turn releases
+// nothing, so that no arrival is left over.
+template <int D, bool kPingPong>
 __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, unsigned char* smem,
                         Barriers& bar, const v3::QueryBlock& blk, int64_t j_first, int n, bf16* out,
                         float* lse) {
@@ -131,16 +140,29 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) mma::c_to_a(s, kk, pa[kk]);
   };
+  const int wg = threadIdx.x / 128 - 1;
+  auto turn_begin = [&] {
+    if constexpr (kPingPong) ptx::named_barrier_sync<128 * kConsumers>(1 + wg);
+  };
+  auto turn_end = [&](bool last) {
+    if constexpr (kPingPong)
+      if (!(last && wg == 1)) ptx::named_barrier_arrive<128 * kConsumers>(2 - wg);
+  };
 
   ptx::mbar_wait(&bar.q_full, 0);
   if (n > 0) {
+    if (kPingPong && wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);  // 0 goes first
+    turn_begin();
     issue_scores(0);
+    turn_end(false);
     ptx::wgmma_wait<0>();
     softmax(0);  // O is still 0: nothing to rescale
     to_a();
     for (int t = 1; t < n; t++) {
+      turn_begin();
       issue_scores(t);
       issue_pv(t - 1);
+      turn_end(false);
       ptx::wgmma_wait<1>();  // S_t (the older group)
       softmax(t);
       ptx::wgmma_wait<0>();  // P_{t-1} V_{t-1}
@@ -148,7 +170,9 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
       rescale_rows(o, rescale);
       to_a();
     }
+    turn_begin();
     issue_pv(n - 1);
+    turn_end(true);
     ptx::wgmma_wait<0>();
     pv_done(n - 1);
   }
@@ -156,8 +180,9 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
 }
 #endif  // LLM_SM90A
 
-// Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last first).
-template <int D>
+// Forward of one 128-row query tile of (b, h) (grid: H, B, query tiles; the last first);
+// kPingPong: v5's.
+template <int D, bool kPingPong>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     forward_v4_kernel(const __grid_constant__ CUtensorMap q_map,
                       const __grid_constant__ CUtensorMap k_map,
@@ -186,7 +211,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     produce<D>(&q_map, &k_map, &v_map, smem, bar, blk, blk.h / p.heads_per_kv, band.j_first,
                band.n);
   else
-    consume<D>(p, rows, smem, bar, blk, band.j_first, band.n, out, lse);
+    consume<D, kPingPong>(p, rows, smem, bar, blk, band.j_first, band.n, out, lse);
 #endif
 }
 
@@ -229,14 +254,17 @@ bool flash_v4_available() {
     cudaFuncAttributes attr{};
     // The SASS the device would run: sm_90 code only if the build had 90a (an sm_80 build runs
     // its own, empty, kernel there).
-    CUDA_CHECK(cudaFuncGetAttributes(&attr, forward_v4_kernel<128>));
+    CUDA_CHECK(cudaFuncGetAttributes(&attr, forward_v4_kernel<128, false>));
     return major == 9 && minor == 0 && attr.binaryVersion == 90;
   }();
   return available;
 }
 
-void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
-                      const MaskView& mask, Tensor& out, Tensor& lse) {
+namespace {
+
+template <bool kPingPong>
+void launch_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                    const MaskView& mask, Tensor& out, Tensor& lse) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const CUtensorMap q_map = head_map(q, kRows), k_map = head_map(k, kKeys),
                     v_map = head_map(v, kKeys);
@@ -244,10 +272,22 @@ void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, con
                   static_cast<unsigned>((p.S + kRows - 1) / kRows));
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
-    allow_smem(forward_v4_kernel<D>, smem_bytes<D>());
-    forward_v4_kernel<D><<<grid, kBlockThreads, smem_bytes<D>(), stream>>>(
+    allow_smem(forward_v4_kernel<D, kPingPong>, smem_bytes<D>());
+    forward_v4_kernel<D, kPingPong><<<grid, kBlockThreads, smem_bytes<D>(), stream>>>(
         q_map, k_map, v_map, p, out.data<bf16>(), lse.data<float>());
   });
+}
+
+}  // namespace
+
+void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse) {
+  launch_forward<false>(stream, q, k, v, mask, out, lse);
+}
+
+void flash_v5_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse) {
+  launch_forward<true>(stream, q, k, v, mask, out, lse);
 }
 
 }  // namespace llm

@@ -1,8 +1,9 @@
-// defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_backward: attention
-// v4, FlashAttention-3's design on Hopper (cuda/attention/flash_attention_v4.cu,
-// flash_attention_v4_backward.cu), and v5, its backward with dQ by atomics. v4 passed validation
-// on an H200 (bench/results/2026-11-29-gpu-bringup.md); v5 has not run on a GPU. Flash attention
-// uses a variant only where it has passed validation on the device at hand (flash_variants.h).
+// defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_forward,
+// flash_v5_backward: attention v4, FlashAttention-3's design on Hopper
+// (cuda/attention/flash_attention_v4.cu, flash_attention_v4_backward.cu), and v5, with its
+// ping-pong forward and dQ by atomics. v4 passed validation on an H200
+// (bench/results/2026-11-29-gpu-bringup.md); v5 has not run on a GPU. Flash attention uses a
+// variant only where it has passed validation on the device at hand (flash_variants.h).
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"
 
@@ -23,8 +24,11 @@ void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 
-// v5's backward (v5 runs v4's forward): the contract above, with dQ summed by f32 atomics in the
-// dK/dV kernel (FlashAttention-3's five products, not seven); its bits vary run to run.
+// v5: v4 with the rest of FlashAttention-3's schedule. The forward adds the ping-pong of the two
+// consumer warpgroups; the backward sums dQ by f32 atomics in the dK/dV kernel (five products, not
+// seven), so its bits vary run to run. Contracts as v4's.
+void flash_v5_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse);
 void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);

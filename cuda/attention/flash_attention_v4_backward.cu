@@ -258,7 +258,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       // warpgroup writes tile t % 2 again only after both passed this barrier at t + 1, so
       // after both finished reading it at t. Hence a barrier at every tile, live or not.
       ptx::fence_proxy_async();
-      ptx::named_barrier_sync<1, 128 * kConsumers>();
+      ptx::named_barrier_sync<128 * kConsumers>(1);
       if (any_live) add_dq_tile<D>(p, base + L::ds_t(t), base, b, tile.h, tile.i0, dq_sum);
     }
   }

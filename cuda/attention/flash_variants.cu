@@ -36,11 +36,12 @@ struct Variant {
   // catches wrong numbers, not a fault (which ends the process) or a hang, so it runs only when
   // forced (LLM_ATTENTION_KERNEL, llm_bench --impl) until a device run has shown it passing. v4
   // passed every mask under compute-sanitizer on an H200 (bench/results/2026-11-29-gpu-bringup.md).
-  // v5 has not run on a device, and its backward is not deterministic (dQ by atomics).
+  // v5 (ping-pong forward, dQ by atomics) has not run on a device, and its backward is not
+  // deterministic.
   bool automatic;
 };
 // In order of preference on a tie.
-const Variant kVariants[] = {{"v5", flash_v4_forward, flash_v5_backward, flash_v4_available, false},
+const Variant kVariants[] = {{"v5", flash_v5_forward, flash_v5_backward, flash_v4_available, false},
                              {"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},
                              {"v3", flash_v3_forward, flash_v3_backward, always, true},
                              {"v2", mma_attention_forward, mma_attention_backward, always, true}};

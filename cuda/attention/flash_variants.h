@@ -1,7 +1,7 @@
 // defines: forced_flash_kernel, flash_tensor_core_forward, flash_tensor_core_backward: which
 // tensor-core kernel variant (v2 cuda_flash_attention_mma.cu, v3 flash_attention_v3*.cu, v4
-// flash_attention_v4*.cu, v5 = v4 with dQ by atomics) runs a flash attention call that those
-// kernels take (mma_attention_takes), chosen on the device as variant_choice.h says.
+// flash_attention_v4*.cu, v5 = v4 with ping-pong and dQ by atomics) runs a flash attention call
+// that those kernels take (mma_attention_takes), chosen on the device as variant_choice.h says.
 #pragma once
 #include <string>
 

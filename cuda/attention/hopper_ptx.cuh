@@ -95,10 +95,15 @@ __device__ __forceinline__ void wgmma_wait() {
 __device__ __forceinline__ void fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
-// A named barrier for Threads threads (whole warps) of the block; id 0 is __syncthreads'.
-template <int Id, int Threads>
-__device__ __forceinline__ void named_barrier_sync() {
-  asm volatile("bar.sync %0, %1;\n" ::"n"(Id), "n"(Threads) : "memory");
+// Named barrier `id` (1-15; 0 is __syncthreads') of Threads threads (whole warps) of the block:
+// sync waits for them all, arrive counts this warp in and goes on (a producer of a turn).
+template <int Threads>
+__device__ __forceinline__ void named_barrier_sync(int id) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(Threads) : "memory");
+}
+template <int Threads>
+__device__ __forceinline__ void named_barrier_arrive(int id) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(Threads) : "memory");
 }
 
 // Pins registers an in-flight wgmma reads or writes: an empty asm that "changes" them, placed

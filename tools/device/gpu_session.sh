@@ -51,7 +51,8 @@ runtime_version() {  # the version a shared library reports when loaded from LD_
 
 build=build-gpu
 # Only what the GPU phases run unless the CPU suites are asked for: the build is device time.
-targets=(--target llm_train llm_bench test_gpu_ops test_gpu_low_precision test_gpu_attention test_gpu_nccl
+targets=(--target llm_train llm_bench test_gpu_ops test_gpu_low_precision test_gpu_attention
+         test_gpu_attention_variants test_gpu_nccl
          test_gpu_train test_gpu_allocator)
 [[ " $* " == *" cpu "* ]] && targets=()
 cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
@@ -87,19 +88,21 @@ test_phase() {
 }
 
 sanitize_phase() {
-  # The attention suite without its seq-16384 and timing cases: small shapes only.
+  # The attention suites without the seq-16384 case and the chooser's timings: small shapes only.
   for t in test_gpu_ops test_gpu_low_precision; do
     timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t || exit $?
   done >/tmp/memcheck_ops.log 2>&1 &
   ops_pid=$!
-  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/test_gpu_attention \
-    '--test-case-exclude=*16384*,*own choice*' >/tmp/memcheck_attention.log 2>&1
-  attention_rc=$?
+  attention_rc=0
+  for t in test_gpu_attention test_gpu_attention_variants; do
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t \
+      '--test-case-exclude=*16384*,*own choice*' || attention_rc=$?
+  done >/tmp/memcheck_attention.log 2>&1
   wait $ops_pid
   ops_rc=$?
   cat /tmp/memcheck_ops.log /tmp/memcheck_attention.log >"$OUT/sanitizer.log"
   echo "memcheck test_gpu_ops, test_gpu_low_precision: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | paste -sd' ')"
-  echo "memcheck test_gpu_attention: exit $attention_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_attention.log | tail -1)"
+  echo "memcheck test_gpu_attention(_variants): exit $attention_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_attention.log | paste -sd' ')"
 }
 
 timing_started=0
@@ -126,7 +129,8 @@ for phase in "$@"; do
       # A bring-up's second call: the attention suite alone with each case's time, the training
       # cases named in LLM_RERUN_TRAIN, the op suites, and memcheck on the attention cases named in
       # LLM_RERUN_MEMCHECK, side by side, line-buffered so that a limit keeps what ran.
-      (cd $build && timeout 180 stdbuf -oL ./test_gpu_attention --duration=true) >/tmp/r_attention.log 2>&1 &
+      (cd $build && timeout 180 stdbuf -oL ./test_gpu_attention --duration=true;
+        timeout 120 stdbuf -oL ./test_gpu_attention_variants --duration=true) >/tmp/r_attention.log 2>&1 &
       (cd $build && timeout 180 stdbuf -oL ./test_gpu_train --duration=true "-tc=${LLM_RERUN_TRAIN:-*}") \
         >/tmp/r_train.log 2>&1 &
       (cd $build && timeout 60 ./test_gpu_ops && timeout 60 ./test_gpu_low_precision) >/tmp/r_ops.log 2>&1 &
@@ -181,19 +185,19 @@ for phase in "$@"; do
       grep '^flash attention ' "$OUT/bench_v4.log" | sed 's/^/   /'
       ;;
     v5)
-      # v5 (v4 with dQ by atomics) has never run: its test case alone, under memcheck, side by side
-      # with nothing; then timed beside v4 and cuDNN at the issue's shape, then the sweep.
+      # v5 (v4 with ping-pong and dQ by atomics) has never run: its test case alone, under
+      # memcheck; then timed beside v4 and cuDNN at the issue's shape, then the sweep.
       start_timing
       (cd $build && timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
-        ./test_gpu_attention '-tc=v5*') >"$OUT/v5.log" 2>&1
-      note "test_gpu_attention v5 under memcheck: exit $? — $(grep -E 'ERROR SUMMARY|test cases' "$OUT/v5.log" | tr -s ' ' | paste -sd' ')"
+        ./test_gpu_attention_variants '-tc=v5*') >"$OUT/v5.log" 2>&1
+      note "test_gpu_attention_variants v5 under memcheck: exit $? — $(grep -E 'ERROR SUMMARY|test cases' "$OUT/v5.log" | tr -s ' ' | paste -sd' ')"
       grep -E 'ERROR:|values:' "$OUT/v5.log" | head -8 | sed 's/^/   /'
       timeout 120 ./llm_bench attention --impl flash_v5,flash_v4,cudnn --seq 4096 --head-dim 128 \
-        --causal 1 --pass fwd_bwd >>"$OUT/v5.log" 2>&1
+        --causal 1 --pass fwd,fwd_bwd >>"$OUT/v5.log" 2>&1
       note "v5 beside v4, cuDNN at seq 4096: exit $?"
       grep -E '^(flash|cudnn)' "$OUT/v5.log" | sed 's/^/   /'
       timeout 200 ./llm_bench attention --impl flash_v5 --seq 1024,4096,8192 --head-dim 64,128 \
-        --causal 0,1 --pass fwd_bwd --json "$OUT/bench_flash_v5.json" >>"$OUT/v5.log" 2>&1
+        --causal 0,1 --pass fwd,fwd_bwd --json "$OUT/bench_flash_v5.json" >>"$OUT/v5.log" 2>&1
       note "v5 sweep: exit $?, FAIL rows: $(grep -c FAIL "$OUT/v5.log")"
       ;;
     bench)

@@ -1,0 +1,78 @@
+// GPU (ctest label gpu): the Hopper attention variants and flash attention's own choice, apart
+// from test_gpu_attention so that a fault in a variant (which ends the process) costs that suite
+// nothing. v4 and v5 (cuda/attention/flash_attention_v4*.cu, forced by LLM_ATTENTION_KERNEL)
+// against every tensor-core case of test_gpu_attention, with its bf16 criterion: v4 with
+// bit-identical reruns, v5 (ping-pong forward, dQ by atomics) with its forward's output bits equal
+// to v4's (the same arithmetic in another schedule) and its gradients within the criterion. Off
+// Hopper, or in a build without sm_90a, they say so and pass. Then the variant flash attention
+// chooses by itself (validated on this device) against the criterion; v5, which has never run on
+// a GPU, comes last. Without a CUDA device it says so and exits 77 (ctest: skipped).
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "test/gpu_attention_harness.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+namespace {
+
+// A Hopper variant (v4, v5) against every tensor-core case: each mask, GQA, edges, forward and
+// backward, and bit-identical reruns where it is deterministic; same_forward_as: a variant whose
+// forward does the same arithmetic in another schedule, so the same output bits. Off Hopper, or
+// in a build without sm_90a, it says why it did not run.
+void check_hopper_variant(const char* name, bool deterministic,
+                          const char* same_forward_as = nullptr) {
+  KernelVariant hold("LLM_ATTENTION_KERNEL", name);
+  try {
+    run(flash(true), make_inputs(1, 64, 2, 2, 64), kGpu, DType::bf16);
+  } catch (const std::exception& e) {
+    MESSAGE(name << " not run: " << e.what());
+    return;
+  }
+  for_each_tensor_core_case([&](const TensorCoreCase& c, const Outputs& ref,
+                                const Outputs& baseline) {
+    const Outputs got = run(c.f, c.in, kGpu, DType::bf16);
+    check_bf16(c.name + " " + name, got, baseline, ref);
+    if (deterministic) CHECK(bit_identical(got, run(c.f, c.in, kGpu, DType::bf16)));
+    if (same_forward_as) {
+      KernelVariant other("LLM_ATTENTION_KERNEL", same_forward_as);
+      const Tensor theirs = run(c.f, c.in, kGpu, DType::bf16).out;
+      CHECK(std::memcmp(got.out.data_ptr(), theirs.data_ptr(), theirs.nbytes()) == 0);
+    }
+  });
+}
+
+}  // namespace
+
+TEST_CASE("v4 (Hopper: wgmma, TMA): every key-span mask, GQA, edges, forward and backward") {
+  check_hopper_variant("v4", true);
+}
+
+TEST_CASE("flash attention's own choice of variant (validated on this device) meets the bar") {
+  KernelVariant hold("LLM_ATTENTION_KERNEL", "");  // empty: choose
+  for (int64_t D : {64, 128})
+    for (bool causal : {false, true}) {
+      CAPTURE(D);
+      CAPTURE(causal);
+      const Inputs in = make_inputs(2, 300, 4, 2, D);
+      const Outputs ref = run(flash(causal), in, Device::cpu(), DType::f32);
+      check_bf16("flash, chosen", run(flash(causal), in, kGpu, DType::bf16),
+                 eager_bf16(in, causal_mask(causal)), ref);
+    }
+}
+
+// Last: v5 has not run on a GPU before, and a fault ends the process.
+TEST_CASE("v5 (ping-pong, dQ by atomics): every mask, GQA, edges; v4's forward bits") {
+  check_hopper_variant("v5", false, "v4");
+}
+
+int main(int argc, char** argv) {
+  if (device_count(DeviceType::cuda) == 0) {
+    std::printf("skipped: no CUDA device visible\n");
+    return 77;
+  }
+  return doctest::Context(argc, argv).run();
+}
