@@ -121,17 +121,32 @@ struct DataConfig {
   // completion per row; a row then holds its prompt with its completion and, for TRL's KL
   // estimate, with the completion of another row of its block of kl_block rows (the
   // micro-batch: the trainer sets it). Rows train in one fixed order (TRL's SequentialSampler):
-  // the datasets' own, or one seeded shuffle of them with shuffle_merged_datasets.
+  // the merged datasets' (merged_shuffled).
   bool unpaired_preferences = false;
   int64_t kl_block = 2, eval_kl_block = 2;  // the validation rows' blocks: the eval micro-batch
   // rl: orpo (io/orpo.h): TRL's max_prompt_length, Axolotl's max_prompt_len; < 0: sequence_len.
   int64_t max_prompt_len = -1;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
-  // SequentialSampler) instead of a fresh shuffle per epoch. That order is the datasets' own
-  // when shuffle_merged_datasets is false, else one shuffle of them from the seed (Axolotl
-  // shuffles the merged dataset once at preparation; with per-epoch shuffles that changes nothing).
+  // SequentialSampler) instead of a fresh shuffle per epoch: the merged datasets' order
+  // (merged_shuffled).
   bool curriculum_sampling = false;
   bool shuffle_merged_datasets = true;
+  // Whether the merged datasets are in one seeded shuffle, as Axolotl's merge_datasets leaves
+  // them: shuffled with shuffle_merged_datasets, except a single dataset under
+  // curriculum_sampling, which keeps its own order. Unshuffled, the validation examples are the
+  // last ones (its train_test_split runs with shuffle=False) and a fixed training order is the
+  // datasets' own (files in `datasets` order, rows in file order).
+  bool merged_shuffled() const {
+    return shuffle_merged_datasets && (datasets.size() > 1 || !curriculum_sampling);
+  }
+  // Axolotl's shuffle_before_merging_datasets: with more than one dataset, each one's examples
+  // (pairs, rows of KTO) are shuffled from the seed before they are merged, so that the merged
+  // order, unshuffled (shuffle_merged_datasets false), is the datasets in turn, each shuffled.
+  // The token cache holds them in that order.
+  bool shuffle_before_merging_datasets = false;
+  bool shuffles_before_merging() const {
+    return shuffle_before_merging_datasets && datasets.size() > 1;
+  }
   // HF's dataloader_drop_last: each epoch's last training rows that fill no whole micro-batch on
   // every rank are dropped; else served as torch and accelerate serve them (io/dataset.h,
   // DataLoader). Packed rows are always dropped so, as Axolotl's multipack sampler does.

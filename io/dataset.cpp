@@ -36,6 +36,20 @@ void shuffle_seeded(std::vector<int64_t>& v, uint64_t seed, int64_t key) {
   shuffle_in_place(v, rng);
 }
 
+// The items (runs of per_item examples: a preference pair, a KTO row) of examples[first..] in
+// the shuffle of (seed, key 0), as Axolotl shuffles a dataset before merging it.
+void shuffle_items(std::vector<Example>& examples, size_t first, uint64_t seed, int64_t per_item) {
+  std::vector<int64_t> order((examples.size() - first) / per_item);
+  std::iota(order.begin(), order.end(), 0);
+  shuffle_seeded(order, seed, 0);
+  std::vector<Example> shuffled;
+  shuffled.reserve(examples.size() - first);
+  for (int64_t item : order)
+    for (int64_t k = 0; k < per_item; k++)
+      shuffled.push_back(std::move(examples[first + item * per_item + k]));
+  std::move(shuffled.begin(), shuffled.end(), examples.begin() + static_cast<int64_t>(first));
+}
+
 int64_t row_length(const ExampleSet& data, const Row& row) {
   int64_t n = 0;
   for (int64_t e : row) n += data.length(e);
@@ -62,22 +76,25 @@ void ExampleSet::append(const ExampleSet& other) {
   stats.no_targets += other.stats.no_targets;
 }
 
-ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer) {
+ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer) {
   ExampleSet set;
   std::vector<Example> examples;
   for (const DatasetSpec& spec : config.datasets) {
+    const size_t first = examples.size();
     if (config.unpaired_preferences) append_kto_examples(spec, tokenizer, config.sequence_len, examples, set.stats);
     else if (config.preference_pairs)
       append_preference_examples(spec, tokenizer, config.sequence_len,
                                  config.max_prompt_len > 0 ? config.max_prompt_len : config.sequence_len, examples,
                                  set.stats);
     else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
+    if (config.shuffles_before_merging()) shuffle_items(examples, first, seed, config.preference_pairs ? 2 : 1);
   }
   for (const Example& ex : examples) set.add(ex);
   return set;
 }
 
-ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed) {
+ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed,
+                            bool shuffled) {
   const std::string value = fmt::format("{}", val_set_size);
   if (!(val_set_size >= 0))
     throw UserError("val_set_size: " + value + ", expected a fraction in [0, 1) or a count >= 1");
@@ -92,8 +109,12 @@ ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t 
                     " examples, leaving none to train on; expected a smaller value or more data");
   std::vector<int64_t> order(num_examples);
   std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(seed);
-  shuffle_in_place(order, rng);
+  if (shuffled) {
+    std::mt19937_64 rng(seed);
+    shuffle_in_place(order, rng);
+  } else {
+    std::rotate(order.begin(), order.end() - num_val, order.end());  // the last ones first
+  }
   ExampleSplit split;
   split.val.assign(order.begin(), order.begin() + num_val);
   split.train.assign(order.begin() + num_val, order.end());
@@ -279,7 +300,7 @@ RowOrder row_order(const DataConfig& config) {
   // Sequential packing filled the rows in the fixed order already (load_training_data).
   if (config.sample_packing && config.sample_packing_sequentially) return RowOrder::as_given;
   if (config.use_pose) return RowOrder::as_given;  // load_training_data sorted them
-  return config.shuffle_merged_datasets ? RowOrder::fixed_shuffle : RowOrder::as_given;
+  return config.merged_shuffled() ? RowOrder::fixed_shuffle : RowOrder::as_given;
 }
 
 LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch) {
@@ -388,7 +409,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
                                 const LogFn& log) {
   if (config.datasets.empty())
     throw UserError(config.source + ": datasets: expected at least one {path, type} entry");
-  CachedExamples cached = load_or_build_token_cache(config, tokenizer, log);
+  CachedExamples cached = load_or_build_token_cache(config, seed, tokenizer, log);
   // test_datasets: their examples follow the training ones and are the eval set, each list in a
   // token cache of its own (test_datasets/ under dataset_prepared_path).
   int64_t num_test = 0;
@@ -397,7 +418,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     test.datasets = config.test_datasets;
     test.datasets_key = "test_datasets";
     test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
-    const CachedExamples eval = load_or_build_token_cache(test, tokenizer, log);
+    const CachedExamples eval = load_or_build_token_cache(test, seed, tokenizer, log);
     num_test = eval.data.size();
     cached.data.append(eval.data);
   }
@@ -405,7 +426,8 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   // Preference data splits by pairs (examples 2p and 2p + 1, chosen and rejected).
   const int64_t per_item = config.preference_pairs ? 2 : 1;
   try {
-    out.split = split_examples((cached.data.size() - num_test) / per_item, config.val_set_size, seed);
+    out.split = split_examples((cached.data.size() - num_test) / per_item, config.val_set_size, seed,
+                               config.merged_shuffled());
     for (int64_t e = cached.data.size() - num_test; e < cached.data.size(); e += per_item)
       out.split.val.push_back(e / per_item);
   } catch (const UserError& e) {
@@ -422,7 +444,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     out.train_rows = pair_rows(out.split.train);
     if (config.unpaired_preferences) {  // KTO: train in one fixed order, whose blocks pair the KL sequences
       std::vector<int64_t> train_order = out.split.train;
-      if (config.shuffle_merged_datasets && !config.curriculum_sampling) shuffle_seeded(train_order, seed, 0);
+      if (config.merged_shuffled()) shuffle_seeded(train_order, seed, 0);
       std::vector<int64_t> kl_source(static_cast<size_t>(cached.data.size() / 2));
       rotate_completions(train_order, config.kl_block, kl_source);
       rotate_completions(out.split.val, config.eval_kl_block, kl_source);
@@ -453,9 +475,9 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     return config.sample_packing_sequentially ? pack_rows_in_order(data, examples, L) : pack_rows(data, examples, L);
   };
   // Sequential packing, as Axolotl's sequential multipack, fills rows in the order its sampler
-  // gives: curriculum_sampling's fixed one (seeded when shuffle_merged_datasets), else file order.
+  // gives: curriculum_sampling's fixed one (the merged datasets' order), else file order.
   std::vector<int64_t> train_order = out.split.train;
-  if (config.sample_packing_sequentially && config.curriculum_sampling && config.shuffle_merged_datasets)
+  if (config.sample_packing_sequentially && config.curriculum_sampling && config.merged_shuffled())
     shuffle_seeded(train_order, seed, 0);
   if (config.use_pose) {
     add_pose_positions(cached.data, out.split, config, seed);
@@ -467,7 +489,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   out.train_rows = out.train_layout.packed ? pack(train_order) : one_example_per_row(out.split.train);
   if (config.use_pose && config.curriculum_sampling && !out.train_layout.packed) {  // Axolotl's order (io/pose.h)
     std::vector<int64_t> order = out.split.train;
-    if (config.shuffle_merged_datasets) shuffle_seeded(order, seed, 0);
+    if (config.merged_shuffled()) shuffle_seeded(order, seed, 0);
     out.train_rows = one_example_per_row(sorted_by_last_position(cached.data, order));
   }
   out.val_rows = out.val_layout.packed ? pack(out.split.val) : one_example_per_row(out.split.val);

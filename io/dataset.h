@@ -40,16 +40,20 @@ struct ExampleSet {
 };
 
 // Reads, tokenizes and fits every dataset of `config` (no cache).
-ExampleSet load_examples(const DataConfig& config, const Tokenizer& tokenizer);
+// `seed`: shuffle_before_merging_datasets' shuffles (DataConfig::shuffles_before_merging).
+ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer);
 
 struct ExampleSplit {
   std::vector<int64_t> train, val;  // example indices, each list ascending
 };
 
 // val_set_size < 1: that fraction of the examples (rounded up, at least 1 when > 0); >= 1: that
-// many. The examples are shuffled with std::mt19937_64(seed) and the first ones go to
-// validation. Throws UserError ("val_set_size: ...") when no training example would be left.
-ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed);
+// many. Shuffled data (DataConfig::merged_shuffled): the examples are shuffled with
+// std::mt19937_64(seed) and the first ones go to validation; otherwise the last ones do, as
+// Axolotl's train_test_split(shuffle=False) takes them. Throws UserError ("val_set_size: ...")
+// when no training example would be left.
+ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed,
+                            bool shuffled = true);
 
 // Axolotl's dataset_exact_deduplication on a split of items of `per_item` examples each (1; a
 // preference pair or KTO row: 2): training items equal (tokens, labels, KTO's label) to an earlier
@@ -114,7 +118,7 @@ struct DataCursor {
 // The order training rows are served in each epoch: shuffled from (seed, epoch) (the default, as
 // the Trainer's RandomSampler), that shuffle grouped by length (HF's group_by_length, its
 // LengthGroupedSampler; not with sample_packing, as Axolotl), or fixed for every epoch (Axolotl's
-// curriculum_sampling, a SequentialSampler): epoch 0's shuffle (after shuffle_merged_datasets) or
+// curriculum_sampling, a SequentialSampler): epoch 0's shuffle (DataConfig::merged_shuffled) or
 // the rows as given.
 enum class RowOrder { shuffled_per_epoch, length_grouped, fixed_shuffle, as_given };
 RowOrder row_order(const DataConfig& config);

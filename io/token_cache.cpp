@@ -170,8 +170,9 @@ uint64_t fnv1a64(const void* data, size_t bytes, uint64_t hash) {
   return hash;
 }
 
-uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokenizer) {
+uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer) {
   Fnv fnv;
+  if (config.shuffles_before_merging()) fnv.str("shuffled before merging, seed " + std::to_string(seed));
   fnv.str(tokenizer.name());
   fnv.u64(static_cast<uint64_t>(config.sequence_len));
   fnv.u64(config.train_on_inputs);
@@ -222,11 +223,11 @@ std::string token_cache_path(const DataConfig& config) {
   return (fs::path(config.dataset_prepared_path) / "tokens.bin").string();
 }
 
-CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
-                                         const LogFn& log) {
+CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed,
+                                         const Tokenizer& tokenizer, const LogFn& log) {
   CachedExamples result;
   result.path = token_cache_path(config);
-  uint64_t checksum = token_cache_checksum(config, tokenizer);
+  uint64_t checksum = token_cache_checksum(config, seed, tokenizer);
   std::string why;
   switch (read_cache(result.path, checksum, result.data, why)) {
     case CacheState::valid:
@@ -244,7 +245,7 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokeniz
       break;
   }
   log("tokenizing " + std::to_string(config.datasets.size()) + " dataset(s) into token cache " + result.path);
-  result.data = load_examples(config, tokenizer);
+  result.data = load_examples(config, seed, tokenizer);
   if (result.data.size() == 0)
     throw UserError(config.source + ": " + config.datasets_key + ": no example fits sequence_len " +
                     std::to_string(config.sequence_len) + " (" +

@@ -5,8 +5,8 @@
 //   payload: N i32 tokens, N i32 labels, E + 1 i64 example offsets, 5 i64 ExampleStats, E u8
 //     desirable flags (rl: kto; else 0)
 // The source checksum is FNV-1a 64 over what decides the examples: the tokenizer, sequence_len,
-// train_on_inputs, excess_length_strategy, each dataset's keys, and each source file's name and
-// bytes. It is reused only when that checksum matches; a corrupt or truncated file is rebuilt
+// train_on_inputs, excess_length_strategy, each dataset's keys, each source file's name and
+// bytes, and the seed of shuffle_before_merging_datasets. It is reused only when that checksum matches; a corrupt or truncated file is rebuilt
 // with a warning (it is a cache, not user data). Files are written to a per-process temporary
 // name and renamed, so ranks that build it at once never see a partial file.
 #pragma once
@@ -20,7 +20,8 @@ namespace llm {
 constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ull;
 uint64_t fnv1a64(const void* data, size_t bytes, uint64_t hash = kFnvOffsetBasis);
 
-uint64_t token_cache_checksum(const DataConfig& config, const Tokenizer& tokenizer);
+// `seed` counts only where it decides the examples' order (shuffle_before_merging_datasets).
+uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer);
 // dataset_prepared_path/tokens.bin.
 std::string token_cache_path(const DataConfig& config);
 
@@ -32,7 +33,7 @@ struct CachedExamples {
 
 // Reads the cache when valid, else loads, tokenizes and packs the datasets and writes it. `log`
 // gets "reusing token cache <path>", "wrote token cache <path> (N tokens)" and warnings.
-CachedExamples load_or_build_token_cache(const DataConfig& config, const Tokenizer& tokenizer,
-                                         const LogFn& log);
+CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed,
+                                         const Tokenizer& tokenizer, const LogFn& log);
 
 }  // namespace llm

@@ -247,6 +247,61 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   CHECK(other_files == 0);
 }
 
+TEST_CASE("val_set_size: the last examples validate where Axolotl leaves the data unshuffled") {
+  TempDir dir;
+  const std::string src = dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy dog\n");
+  DataConfig config = config_for(dir, src);
+  config.val_set_size = 2;
+  ByteTokenizer tok;
+  auto split = [&] { return load_training_data(config, 42, tok, [](const std::string&) {}).split; };
+  const std::vector<int64_t> last = {5, 6}, first_five = {0, 1, 2, 3, 4};
+  CHECK(split().val != last);  // shuffled once (shuffle_merged_datasets), the seed's picks
+  config.shuffle_merged_datasets = false;  // train_test_split(shuffle=False): the tail
+  CHECK(split().val == last);
+  CHECK(split().train == first_five);
+  config.shuffle_merged_datasets = true;  // one dataset under curriculum_sampling: not shuffled
+  config.curriculum_sampling = true;
+  CHECK(split().val == last);
+  config.datasets.push_back(config.datasets[0]);  // two: merged, then shuffled
+  CHECK(split().val != std::vector<int64_t>{12, 13});
+}
+
+TEST_CASE("shuffle_before_merging_datasets: each dataset shuffled from the seed, then merged") {
+  TempDir dir;
+  // Two completion datasets of 8 one-window examples each ("a0" .. "a7", "b0" .. "b7").
+  std::string a, b;
+  for (int i = 0; i < 8; i++) a += "a" + std::to_string(i) + "\n%\n", b += "b" + std::to_string(i) + "\n%\n";
+  DataConfig config = config_for(dir, dir.write("a.txt", a));
+  config.datasets.push_back({dir.write("b.txt", b), "completion"});
+  config.shuffle_merged_datasets = false;
+  config.curriculum_sampling = true;
+  config.val_set_size = 3;
+  ByteTokenizer tok;
+  std::vector<std::string> log;
+  auto load = [&](uint64_t seed) {
+    return load_training_data(config, seed, tok, [&](const std::string& line) { log.push_back(line); });
+  };
+  auto first_bytes = [](const TrainingData& d) {  // each example's first text byte, in order
+    std::string out;
+    for (int64_t e = 0; e < d.examples->size(); e++) out += char(d.examples->tokens[d.examples->offsets[e] + 1]);
+    return out;
+  };
+  const TrainingData plain = load(1);
+  CHECK(first_bytes(plain) == "aaaaaaaabbbbbbbb");
+  config.shuffle_before_merging_datasets = true;
+  const TrainingData shuffled = load(1);
+  CHECK(first_bytes(shuffled) == "aaaaaaaabbbbbbbb");  // each dataset's examples stay in its part
+  CHECK(shuffled.examples->tokens != plain.examples->tokens);  // but in another order
+  std::multiset<int32_t> before(plain.examples->tokens.begin(), plain.examples->tokens.end()),
+      after(shuffled.examples->tokens.begin(), shuffled.examples->tokens.end());
+  CHECK(before == after);
+  CHECK(shuffled.split.val == std::vector<int64_t>{13, 14, 15});  // the tail: b's last three
+  CHECK(load(1).cache_reused);
+  const TrainingData other_seed = load(2);  // the seed decides the order: the cache is rebuilt
+  CHECK_FALSE(other_seed.cache_reused);
+  CHECK(other_seed.examples->tokens != shuffled.examples->tokens);
+}
+
 TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") {
   TempDir dir;
   std::string src = dir.write("text.txt", "some text to cache\n");

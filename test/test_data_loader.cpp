@@ -86,6 +86,11 @@ TEST_CASE("validation split: sizes, determinism, disjoint") {
   CHECK(std::is_sorted(a.val.begin(), a.val.end()));
   CHECK(a.val.back() > 900);  // spread over the data, not its head
   CHECK(split_examples(2, 0.5, 1).train.size() == 1);
+  // Unshuffled data: the last examples validate, as train_test_split(shuffle=False) takes them.
+  const ExampleSplit tail = split_examples(10, 0.25, 1, false);
+  CHECK(tail.val == std::vector<int64_t>{7, 8, 9});
+  CHECK(tail.train == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(split_examples(10, 2, 5, false).val == std::vector<int64_t>{8, 9});
   std::string e = error_of([] { split_examples(3, 3, 1); });
   CHECK(e.find("val_set_size: 3 takes 3 of the 3 examples") != std::string::npos);
   CHECK(error_of([] { split_examples(1, 0.5, 1); }).find("leaving none to train on") !=
@@ -153,6 +158,11 @@ TEST_CASE("curriculum_sampling: one fixed order every epoch, the datasets' own o
   DataConfig config;
   CHECK(row_order(config) == RowOrder::shuffled_per_epoch);
   config.curriculum_sampling = true;
+  // As Axolotl's merge_datasets: one dataset under curriculum_sampling keeps its order, merged
+  // ones are shuffled once unless shuffle_merged_datasets is false.
+  config.datasets.resize(1);
+  CHECK(row_order(config) == RowOrder::as_given);
+  config.datasets.resize(2);
   CHECK(row_order(config) == RowOrder::fixed_shuffle);
   config.shuffle_merged_datasets = false;
   CHECK(row_order(config) == RowOrder::as_given);

@@ -26,7 +26,10 @@ std::vector<ConfigField> sampling_rows(const char* data) {
       flag("curriculum_sampling", data, MEMBER(data.curriculum_sampling),
            "train rows in one fixed order every epoch, not shuffled per epoch"),
       flag("shuffle_merged_datasets", data, MEMBER(data.shuffle_merged_datasets),
-           "with curriculum_sampling: that order is one seeded shuffle (false: the datasets' own)"),
+           "the merged datasets in one seeded shuffle (false, or one dataset under "
+           "curriculum_sampling: their own order, and the last examples validate)"),
+      flag("shuffle_before_merging_datasets", data, MEMBER(data.shuffle_before_merging_datasets),
+           "shuffle each of several datasets (seeded) before they are merged"),
       flag("dataloader_drop_last", data, MEMBER(data.dataloader_drop_last),
            "drop each epoch's last rows that fill no whole micro-batch on every rank (unset: false, HF's; "
            "sample_packing always drops them, as Axolotl's multipack sampler)"),
