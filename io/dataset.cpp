@@ -1,4 +1,4 @@
-// defines: ExampleSet::add, load_examples, split_examples, one_example_per_row, pack_rows,
+// defines: ExampleSet::add, load_examples, one_example_per_row, pack_rows,
 // packing_efficiency, make_batch, DataLoader, eval_batches, unigram_entropy, log_to_stderr,
 // load_training_data
 #include "io/dataset.h"
@@ -9,32 +9,16 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
-#include <random>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "engine/user_error.h"
 #include "io/kto.h"
 #include "io/preference.h"
+#include "io/seeded_shuffle.h"
 #include "io/token_cache.h"
 
 namespace llm {
 namespace {
-
-// Fisher-Yates with our own index draw: std::shuffle's draws differ between standard libraries,
-// and a seed must give the same order everywhere. The modulo bias is below 2^-40 for any
-// realistic number of rows.
-void shuffle_in_place(std::vector<int64_t>& v, std::mt19937_64& rng) {
-  for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng() % i]);
-}
-
-// The shuffle of (seed, key): an epoch's rows, or (key 0) curriculum_sampling's one fixed order.
-void shuffle_seeded(std::vector<int64_t>& v, uint64_t seed, int64_t key) {
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(key),
-                    static_cast<uint32_t>(key >> 32)};
-  std::mt19937_64 rng(seq);
-  shuffle_in_place(v, rng);
-}
 
 // The items (runs of per_item examples: a preference pair, a KTO row) of examples[first..] in
 // the shuffle of (seed, key 0), as Axolotl shuffles a dataset before merging it.
@@ -91,76 +75,6 @@ ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenize
   }
   for (const Example& ex : examples) set.add(ex);
   return set;
-}
-
-ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed,
-                            bool shuffled) {
-  const std::string value = fmt::format("{}", val_set_size);
-  if (!(val_set_size >= 0))
-    throw UserError("val_set_size: " + value + ", expected a fraction in [0, 1) or a count >= 1");
-  int64_t num_val = 0;
-  if (val_set_size >= 1)
-    num_val = static_cast<int64_t>(val_set_size);
-  else if (val_set_size > 0)  // rounded up, as HF's train_test_split
-    num_val = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(val_set_size * num_examples)));
-  if (num_val >= num_examples)
-    throw UserError("val_set_size: " + value + " takes " + std::to_string(num_val) + " of the " +
-                    std::to_string(num_examples) +
-                    " examples, leaving none to train on; expected a smaller value or more data");
-  std::vector<int64_t> order(num_examples);
-  std::iota(order.begin(), order.end(), 0);
-  if (shuffled) {
-    std::mt19937_64 rng(seed);
-    shuffle_in_place(order, rng);
-  } else {
-    std::rotate(order.begin(), order.end() - num_val, order.end());  // the last ones first
-  }
-  ExampleSplit split;
-  split.val.assign(order.begin(), order.begin() + num_val);
-  split.train.assign(order.begin() + num_val, order.end());
-  std::sort(split.val.begin(), split.val.end());
-  std::sort(split.train.begin(), split.train.end());
-  return split;
-}
-
-void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_item) {
-  // Hash first, then compare the spans of equal hashes: exact, as Axolotl's sha256 of the row.
-  // An item is examples [per_item i, per_item (i + 1)): a preference pair, or KTO's prompt and
-  // completion with its label.
-  std::unordered_map<uint64_t, std::vector<int64_t>> seen;
-  const auto span = [&data](const std::vector<int32_t>& v, int64_t e) { return v.data() + data.offsets[e]; };
-  const auto item_hash = [&](int64_t item) {
-    uint64_t hash = kFnvOffsetBasis;
-    for (int64_t e = item * per_item; e < (item + 1) * per_item; e++) {
-      const size_t bytes = static_cast<size_t>(data.length(e)) * sizeof(int32_t);
-      hash = fnv1a64(span(data.labels, e), bytes, fnv1a64(span(data.tokens, e), bytes, hash));
-      if (!data.desirable.empty()) hash = fnv1a64(&data.desirable[e], 1, hash);
-    }
-    return hash;
-  };
-  const auto same = [&](int64_t a, int64_t b) {
-    for (int64_t k = 0; k < per_item; k++) {
-      const int64_t x = a * per_item + k, y = b * per_item + k;
-      if (data.length(x) != data.length(y) || !std::equal(span(data.tokens, x), span(data.tokens, x + 1), span(data.tokens, y)) ||
-          !std::equal(span(data.labels, x), span(data.labels, x + 1), span(data.labels, y)) ||
-          (!data.desirable.empty() && data.desirable[x] != data.desirable[y]))
-        return false;
-    }
-    return true;
-  };
-  const auto keep_new = [&](std::vector<int64_t>& items) {
-    std::vector<int64_t> kept;
-    for (int64_t item : items) {
-      std::vector<int64_t>& equal_hash = seen[item_hash(item)];
-      if (std::none_of(equal_hash.begin(), equal_hash.end(), [&](int64_t k) { return same(k, item); })) {
-        equal_hash.push_back(item);
-        kept.push_back(item);
-      }
-    }
-    items = std::move(kept);
-  };
-  keep_new(split.train);
-  keep_new(split.val);
 }
 
 std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples) {
@@ -426,21 +340,11 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   // Preference data splits by pairs (examples 2p and 2p + 1, chosen and rejected).
   const int64_t per_item = config.preference_pairs ? 2 : 1;
   try {
-    out.split = split_examples((cached.data.size() - num_test) / per_item, config.val_set_size, seed,
-                               config.merged_shuffled());
-    for (int64_t e = cached.data.size() - num_test; e < cached.data.size(); e += per_item)
-      out.split.val.push_back(e / per_item);
+    out.split = split_items(cached.data, num_test, per_item, config, seed, log);
   } catch (const UserError& e) {
     throw UserError(config.source + ": " + e.what());
   }
-  const auto deduplicate = [&](int64_t per_item, const char* what) {
-    const size_t train = out.split.train.size(), val = out.split.val.size();
-    deduplicate_split(cached.data, out.split, per_item);
-    log(fmt::format("dataset_exact_deduplication: {} of {} training and {} of {} validation {} kept",
-                    out.split.train.size(), train, out.split.val.size(), val, what));
-  };
   if (config.preference_pairs) {
-    if (config.exact_deduplication) deduplicate(2, config.unpaired_preferences ? "rows" : "pairs");
     out.train_rows = pair_rows(out.split.train);
     if (config.unpaired_preferences) {  // KTO: train in one fixed order, whose blocks pair the KL sequences
       std::vector<int64_t> train_order = out.split.train;
@@ -466,7 +370,6 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     return out;
   }
   const ExampleSet& data = cached.data;
-  if (config.exact_deduplication) deduplicate(1, "examples");
   const int64_t L = config.sequence_len;
   out.train_layout = {L, config.pad_to_sequence_len, config.sample_packing, tokenizer.pad()};
   out.val_layout = out.train_layout;

@@ -15,6 +15,7 @@
 #include "io/data_config.h"
 #include "io/examples.h"
 #include "io/tokenizer.h"
+#include "io/validation_split.h"
 
 namespace llm {
 
@@ -42,24 +43,6 @@ struct ExampleSet {
 // Reads, tokenizes and fits every dataset of `config` (no cache).
 // `seed`: shuffle_before_merging_datasets' shuffles (DataConfig::shuffles_before_merging).
 ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer);
-
-struct ExampleSplit {
-  std::vector<int64_t> train, val;  // example indices, each list ascending
-};
-
-// val_set_size < 1: that fraction of the examples (rounded up, at least 1 when > 0); >= 1: that
-// many. Shuffled data (DataConfig::merged_shuffled): the examples are shuffled with
-// std::mt19937_64(seed) and the first ones go to validation; otherwise the last ones do, as
-// Axolotl's train_test_split(shuffle=False) takes them. Throws UserError ("val_set_size: ...")
-// when no training example would be left.
-ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed,
-                            bool shuffled = true);
-
-// Axolotl's dataset_exact_deduplication on a split of items of `per_item` examples each (1; a
-// preference pair or KTO row: 2): training items equal (tokens, labels, KTO's label) to an earlier
-// training item are dropped, then validation items equal to any kept one (training or an earlier
-// validation item). Each list stays ascending.
-void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_item = 1);
 
 // The examples one row of a batch holds, in order.
 using Row = std::vector<int64_t>;
@@ -185,8 +168,7 @@ std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& 
 // ignores context, which a trained model must beat.
 double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examples);
 
-using LogFn = std::function<void(const std::string&)>;
-void log_to_stderr(const std::string& line);
+void log_to_stderr(const std::string& line);  // a LogFn (io/validation_split.h)
 
 // PoSE (io/pose.h) on the data: every token's position id, the training examples' drawn from
 // (seed, example) and the validation ones' too unless eval_sample_packing is false; and Axolotl's

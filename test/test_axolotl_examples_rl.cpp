@@ -295,5 +295,5 @@ TEST_CASE("lora-1b-deduplicate-dpo: its dataset listed twice trains each pair on
             R"("chosen": {"role": "assistant", "content": ")" + std::to_string(i + 1) + R"("}, )"
             R"("rejected": {"role": "assistant", "content": "no idea"}})" "\n";
   const std::string out = train_2_steps(kLora1bDeduplicateDpo, "dedup_dpo", rows);
-  CHECK(out.find("dataset_exact_deduplication: 12 of 24 training and 0 of 0 validation pairs kept") != std::string::npos);
+  CHECK(out.find("dataset_exact_deduplication: 12 of 24 pairs kept") != std::string::npos);
 }

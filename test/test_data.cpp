@@ -266,6 +266,20 @@ TEST_CASE("val_set_size: the last examples validate where Axolotl leaves the dat
   CHECK(split().val != std::vector<int64_t>{12, 13});
 }
 
+TEST_CASE("dataset_exact_deduplication runs before val_set_size splits, as Axolotl's") {
+  TempDir dir;
+  DataConfig config = config_for(dir, dir.write("d.txt", "aa\n%\nbb\n%\naa\n%\ncc\n%\nbb\n%\ndd\n"));
+  config.exact_deduplication = true;
+  config.shuffle_merged_datasets = false;  // the split takes the tail of the unique examples
+  config.val_set_size = 2;
+  ByteTokenizer tok;
+  std::vector<std::string> log;
+  const TrainingData d = load_training_data(config, 3, tok, [&](const std::string& l) { log.push_back(l); });
+  CHECK(d.split.train == std::vector<int64_t>{0, 1});  // aa, bb
+  CHECK(d.split.val == std::vector<int64_t>{3, 5});    // cc, dd: 2 of the 4 unique ones
+  CHECK(std::find(log.begin(), log.end(), "dataset_exact_deduplication: 4 of 6 examples kept") != log.end());
+}
+
 TEST_CASE("shuffle_before_merging_datasets: each dataset shuffled from the seed, then merged") {
   TempDir dir;
   // Two completion datasets of 8 one-window examples each ("a0" .. "a7", "b0" .. "b7").
