@@ -8,8 +8,11 @@
 #include <fmt/os.h>
 
 #include <map>
+#include <memory>
 
 #include "engine/autograd.h"
+#include "engine/check.h"
+#include "engine/communicator.h"
 #include "engine/ops.h"
 #include "model/llama_config.h"
 #include "tools/bench_args.h"
@@ -50,6 +53,18 @@ std::vector<Tensor> with_backward(const Tensor& out, std::vector<Tensor*> grads,
   backward(out, Tensor::full(out.shape(), 0.5f, out.dtype(), out.device()));
   for (Tensor* t : grads) result.push_back(t->grad());
   return result;
+}
+
+// The device's collectives in a group of one (this process), made at first use: NCCL on a GPU.
+DeviceCollectives& one_rank_collectives(Device device) {
+  static std::map<DeviceType, std::unique_ptr<DeviceCollectives>> made;
+  std::unique_ptr<DeviceCollectives>& c = made[device.type];
+  if (!c) {
+    const DeviceCollectivesFactory* factory = find_device_collectives(device.type);
+    LLM_CHECK(factory, "llm_bench kernel: no collectives registered for " + device.str());
+    c = factory->create(device, 0, 1, factory->make_id());
+  }
+  return *c;
 }
 
 std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt19937& rng) {
@@ -182,6 +197,24 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt1
   norm2.bytes_fwd = 4.0 * F * C;
   cases.push_back(norm2);
 
+  // Data parallel's gradient all-reduce of one bucket (ddp_bucket_cap_mb's default 25 MiB of
+  // f32), in place, as the trainer issues it (the communication stream, then the compute stream
+  // waits), in a group of one: what a bucket costs beyond moving its bytes between GPUs, which
+  // one rank has none of (so no roofline). On the CPU a group of one reduces nothing: the
+  // identity, which is also the reference.
+  const int64_t bucket = 25 * 1048576 / 4;
+  Case reduce{"all_reduce", fmt::format("({}) f32 bucket, 1 rank", bucket), {randn({bucket}, 1.0f, rng)},
+              [](std::vector<Tensor>& x, bool) {
+                if (!x[0].device().is_cpu()) {
+                  DeviceCollectives& c = one_rank_collectives(x[0].device());
+                  c.allreduce_sum(x[0]);
+                  c.wait();
+                }
+                return std::vector<Tensor>{x[0]};
+              },
+              false};
+  cases.push_back(reduce);
+
   Case adam{"adamw", fmt::format("({}, {})", F, C),
             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng),
              positive({F, C}, 1e-3f, rng)},
@@ -300,7 +333,8 @@ int bench_kernel(int argc, char** argv) {
       // The roofline: the time the device needs at best, whichever of memory and math binds.
       const double best_ms =
           std::max(bytes / (peaks.memory_gb_per_s * 1e9), flops / (peaks.bf16_tflops * 1e12)) * 1e3;
-      const std::string roof = device.is_cpu() ? "-" : fmt::format("{:.1f}", 100 * best_ms / ms);
+      const std::string roof =
+          device.is_cpu() || best_ms == 0 ? "-" : fmt::format("{:.1f}", 100 * best_ms / ms);
       fmt::print("{} {:>9.4f} {:>9.1f} {:>9.3f} {:>7} {:>9}\n", row, ms, gbs, tflops, roof, check);
       json += (json.empty() ? "" : ",\n ") +
               fmt::format("{{\"kernel\": \"{}\", \"shape\": \"{}\", \"pass\": \"{}\", \"ms\": {:.5f}, "
