@@ -147,6 +147,10 @@ struct DataConfig {
   bool shuffles_before_merging() const {
     return shuffle_before_merging_datasets && datasets.size() > 1;
   }
+  // Axolotl's dataset_shard_num / dataset_shard_idx (SFT): only shard shard_idx of shard_num
+  // contiguous shards of the merged data trains and validates (HF's Dataset.shard), before
+  // deduplication and the validation split; test_datasets are sharded alike. -1: unset.
+  int64_t shard_num = -1, shard_idx = -1;
   // HF's dataloader_drop_last: each epoch's last training rows that fill no whole micro-batch on
   // every rank are dropped; else served as torch and accelerate serve them (io/dataset.h,
   // DataLoader). Packed rows are always dropped so, as Axolotl's multipack sampler does.

@@ -85,12 +85,39 @@ void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_
   keep_new(split.val);
 }
 
+namespace {
+
+// HF's Dataset.shard(shard_num, shard_idx), contiguous, of the merged items: exact where the merge
+// leaves them in order; where Axolotl's merge shuffles them (numpy's permutation, not reproduced
+// here) a contiguous part of our seeded shuffle (key -1, apart from the fixed order's key 0).
+// Ascending again. Throws UserError when the shard is empty.
+std::vector<int64_t> shard_of(std::vector<int64_t> items, bool shuffled, const DataConfig& config,
+                              uint64_t seed) {
+  if (shuffled) shuffle_seeded(items, seed, -1);
+  const int64_t n = static_cast<int64_t>(items.size()), num = config.shard_num, idx = config.shard_idx;
+  const int64_t start = n / num * idx + std::min(idx, n % num), end = start + n / num + (idx < n % num ? 1 : 0);
+  if (n > 0 && start == end)
+    throw UserError("dataset_shard_idx: shard " + std::to_string(idx) + " of " + std::to_string(num) +
+                    " holds none of the " + std::to_string(n) + " examples; expected fewer shards or more data");
+  std::vector<int64_t> kept(items.begin() + start, items.begin() + end);
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
+}  // namespace
+
 ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_item,
                          const DataConfig& config, uint64_t seed, const LogFn& log) {
   const int64_t n = (data.size() - num_test) / per_item, n_test = num_test / per_item;
   std::vector<int64_t> items(static_cast<size_t>(n)), test(static_cast<size_t>(n_test));
   std::iota(items.begin(), items.end(), 0);
   std::iota(test.begin(), test.end(), n);
+  if (config.shard_num > 0) {
+    DataConfig tests = config;  // test_datasets merge as datasets do
+    tests.datasets = config.test_datasets;
+    items = shard_of(items, config.merged_shuffled(), config, seed);
+    test = shard_of(test, tests.merged_shuffled(), config, seed);
+  }
   if (config.exact_deduplication) {
     ExampleSplit whole{items, config.preference_pairs ? test : std::vector<int64_t>{}};
     deduplicate_split(data, whole, per_item);
@@ -98,8 +125,8 @@ ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_i
     if (!config.preference_pairs) deduplicate_split(data, tests, per_item);
     const std::vector<int64_t>& kept_test = config.preference_pairs ? whole.val : tests.train;
     const char* what = !config.preference_pairs ? "examples" : config.unpaired_preferences ? "rows" : "pairs";
-    log(fmt::format("dataset_exact_deduplication: {} of {} {} kept{}", whole.train.size(), n, what,
-                    n_test ? fmt::format(", {} of {} of test_datasets", kept_test.size(), n_test) : ""));
+    log(fmt::format("dataset_exact_deduplication: {} of {} {} kept{}", whole.train.size(), items.size(), what,
+                    test.empty() ? "" : fmt::format(", {} of {} of test_datasets", kept_test.size(), test.size())));
     items = whole.train;
     test = kept_test;
   }

@@ -32,8 +32,9 @@ ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t 
 void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_item = 1);
 
 // The training and validation items (examples, or pairs and KTO rows of per_item 2) of `data`,
-// whose last num_test examples are test_datasets'. As Axolotl: dataset_exact_deduplication first
-// drops every item equal to an earlier one (test_datasets' within themselves, as its SFT
+// whose last num_test examples are test_datasets'. As Axolotl: dataset_shard_num first keeps one
+// shard of each (DataConfig::shard_num); dataset_exact_deduplication then drops every item equal
+// to an earlier one (test_datasets' within themselves, as its SFT
 // preparation does, or also against the training ones under rl, as its RL loader does); then
 // val_set_size splits what is left (split_examples).
 ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_item,

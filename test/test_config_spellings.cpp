@@ -85,3 +85,18 @@ TEST_CASE("save_strategy best: needs evaluations and no step counts") {
   CHECK(error_with("save_strategy: best\nval_set_size: 0.1\nsave_steps: 5\n").find("expected no save_steps with save_strategy: best") !=
         std::string::npos);
 }
+
+TEST_CASE("dataset_shard_num and dataset_shard_idx: both, an index below the count, no rl") {
+  const TrainConfig c = parse("dataset_shard_num: 4\ndataset_shard_idx: 1\n");
+  CHECK(c.data.shard_num == 4);
+  CHECK(c.data.shard_idx == 1);
+  CHECK(error_with("dataset_shard_num: 4\n") ==
+        "cfg.yaml:3: dataset_shard_num: expected dataset_shard_num and dataset_shard_idx together, got one of them");
+  CHECK(error_with("dataset_shard_idx: 0\n").find("dataset_shard_idx: expected dataset_shard_num and") !=
+        std::string::npos);
+  CHECK(error_with("dataset_shard_num: 4\ndataset_shard_idx: 4\n").find(
+            "dataset_shard_idx: expected an index below dataset_shard_num, 4, got 4") != std::string::npos);
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
+  CHECK(error_of(pairs + "rl: dpo\ndataset_shard_num: 2\ndataset_shard_idx: 0\n")
+            .find("dataset_shard_num: expected no rl (Axolotl's preference loader does not shard") != std::string::npos);
+}

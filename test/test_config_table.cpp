@@ -28,7 +28,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.test_datasets.size());
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.min_sample_len); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
-  SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets); SAME(data.shuffle_before_merging_datasets); SAME(data.dataloader_drop_last); SAME(data.use_pose); SAME(data.pose.max_context_len); SAME(data.pose.split_on_token_ids); SAME(data.pose.chunks);
+  SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets); SAME(data.shuffle_before_merging_datasets); SAME(data.shard_num); SAME(data.shard_idx); SAME(data.dataloader_drop_last); SAME(data.use_pose); SAME(data.pose.max_context_len); SAME(data.pose.split_on_token_ids); SAME(data.pose.chunks);
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
   SAME(data.group_by_length);
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(data.chat_template_kwargs); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
@@ -199,7 +199,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "chat_template_kwargs: {date_string: 26 Jul 2024, thinking: false, depth: 2, ratio: 0.5, quoted: '7', none: ~, list: [1, b]}\n"
       "eot_tokens: ['<|eot_id|>', '<|im_end|>']\n"
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
-      "shuffle_before_merging_datasets: true\n"
+      "shuffle_before_merging_datasets: true\ndataset_shard_num: 4\ndataset_shard_idx: 3\n"
       "sample_packing_sequentially: true\ngroup_by_length: true\ndataloader_drop_last: true\n"
       "lr_quadratic_warmup: true\nlr_scheduler_kwargs: {num_cycles: 1.5}\n"
       "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n"
@@ -207,6 +207,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(b.data.curriculum_sampling);
   CHECK(!b.data.shuffle_merged_datasets);
   CHECK(b.data.shuffle_before_merging_datasets);
+  CHECK(b.data.shard_num == 4);
+  CHECK(b.data.shard_idx == 3);
   CHECK(b.data.exact_deduplication);
   CHECK(b.data.sample_packing_sequentially);
   CHECK(b.data.group_by_length);

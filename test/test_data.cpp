@@ -280,6 +280,36 @@ TEST_CASE("dataset_exact_deduplication runs before val_set_size splits, as Axolo
   CHECK(std::find(log.begin(), log.end(), "dataset_exact_deduplication: 4 of 6 examples kept") != log.end());
 }
 
+TEST_CASE("dataset_shard_num: one contiguous shard of the merged data, as HF's Dataset.shard") {
+  TempDir dir;
+  DataConfig config = config_for(dir, dir.write("d.txt", "a\n%\nb\n%\nc\n%\nd\n%\ne\n%\nf\n%\ng\n"));
+  ByteTokenizer tok;
+  auto split = [&] { return load_training_data(config, 5, tok, [](const std::string&) {}).split; };
+  config.shuffle_merged_datasets = false;  // in file order: shards [0, 3), [3, 5), [5, 7)
+  config.shard_num = 3;
+  config.shard_idx = 1;
+  CHECK(split().train == std::vector<int64_t>{3, 4});
+  config.shard_idx = 0;
+  config.val_set_size = 1;  // then the split, of the shard: its last example validates
+  CHECK(split().train == std::vector<int64_t>{0, 1});
+  CHECK(split().val == std::vector<int64_t>{2});
+  config.val_set_size = 0;
+  config.shuffle_merged_datasets = true;  // a contiguous part of the seeded shuffle
+  std::vector<int64_t> all;
+  for (int64_t idx = 0; idx < 3; idx++) {
+    config.shard_idx = idx;
+    const std::vector<int64_t> part = split().train;
+    CHECK(part.size() == (idx == 0 ? 3u : 2u));
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  std::sort(all.begin(), all.end());
+  CHECK(all == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
+  config.shard_num = 8;
+  config.shard_idx = 7;
+  CHECK(error_of([&] { split(); }) ==
+        "test.yaml: dataset_shard_idx: shard 7 of 8 holds none of the 7 examples; expected fewer shards or more data");
+}
+
 TEST_CASE("shuffle_before_merging_datasets: each dataset shuffled from the seed, then merged") {
   TempDir dir;
   // Two completion datasets of 8 one-window examples each ("a0" .. "a7", "b0" .. "b7").

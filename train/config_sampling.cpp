@@ -1,5 +1,6 @@
-// defines: sampling_rows (the keys of how examples are laid into rows and served: packing,
-// ordering, deduplication and dataloader_drop_last; io/dataset.h)
+// defines: sampling_rows, check_dataset_shards (the keys of which examples are used and how they
+// are laid into rows and served: sharding, packing, ordering, deduplication and
+// dataloader_drop_last; io/dataset.h)
 #include "train/config_field_builders.h"
 #include "train/config_fields.h"
 
@@ -30,10 +31,26 @@ std::vector<ConfigField> sampling_rows(const char* data) {
            "curriculum_sampling: their own order, and the last examples validate)"),
       flag("shuffle_before_merging_datasets", data, MEMBER(data.shuffle_before_merging_datasets),
            "shuffle each of several datasets (seeded) before they are merged"),
+      integer("dataset_shard_num", data, MEMBER(data.shard_num), 1, kNoMax,
+              "keep one of this many contiguous shards of the merged datasets (with dataset_shard_idx)"),
+      integer("dataset_shard_idx", data, MEMBER(data.shard_idx), 0, kNoMax,
+              "which shard dataset_shard_num keeps, from 0"),
       flag("dataloader_drop_last", data, MEMBER(data.dataloader_drop_last),
            "drop each epoch's last rows that fill no whole micro-batch on every rank (unset: false, HF's; "
            "sample_packing always drops them, as Axolotl's multipack sampler)"),
   };
+}
+
+// Axolotl shards when both keys are set, and in its SFT loader only.
+void check_dataset_shards(const TrainConfig& c, const Where& num, const Where& idx) {
+  if ((c.data.shard_num > 0) != (c.data.shard_idx >= 0))
+    fail(c.data.shard_num > 0 ? num : idx, "dataset_shard_num and dataset_shard_idx together",
+         "one of them");
+  if (c.data.shard_idx >= c.data.shard_num)
+    fail(idx, "an index below dataset_shard_num, " + std::to_string(c.data.shard_num),
+         std::to_string(c.data.shard_idx));
+  if (!c.rl.empty())
+    fail(num, "no rl (Axolotl's preference loader does not shard its datasets)", "rl: " + c.rl);
 }
 
 }  // namespace llm

@@ -50,7 +50,6 @@ const Unsupported kUnsupported[] = {
     // Axolotl 0.19's schema (the sweep of its keys that change training, not built here).
     {"shrink_embeddings", "shrinking embed_tokens and lm_head to the tokenizer's size is not built"},
     {"trainer_cls", "a custom Python Trainer class cannot run here"},
-    {"dataset_shard_num", "keeping one shard of the datasets is not built"},
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
     {"accelerator_config", "Accelerate's batching options are not built: every rank takes micro-batches of its own"},
     {"streaming", "streamed datasets are not built: list local files under datasets"},
