@@ -196,7 +196,7 @@ for phase in "$@"; do
         --causal 1 --pass fwd,fwd_bwd >>"$OUT/v5.log" 2>&1
       note "v5 beside v4, cuDNN at seq 4096: exit $?"
       grep -E '^(flash|cudnn)' "$OUT/v5.log" | sed 's/^/   /'
-      timeout 200 ./llm_bench attention --impl flash_v5 --seq 1024,4096,8192 --head-dim 64,128 \
+      timeout 150 ./llm_bench attention --impl flash_v5 --seq 1024,4096,8192 --head-dim 64,128 \
         --causal 0,1 --pass fwd,fwd_bwd --json "$OUT/bench_flash_v5.json" >>"$OUT/v5.log" 2>&1
       note "v5 sweep: exit $?, FAIL rows: $(grep -c FAIL "$OUT/v5.log")"
       ;;
