@@ -136,8 +136,9 @@ struct DataConfig {
   // curriculum_sampling, which keeps its own order. Unshuffled, the validation examples are the
   // last ones (its train_test_split runs with shuffle=False) and a fixed training order is the
   // datasets' own (files in `datasets` order, rows in file order).
-  bool merged_shuffled() const {
-    return shuffle_merged_datasets && (datasets.size() > 1 || !curriculum_sampling);
+  bool merged_shuffled() const { return merge_of_shuffled(datasets.size()); }
+  bool merge_of_shuffled(size_t count) const {  // the same for `count` datasets (test_datasets')
+    return shuffle_merged_datasets && (count > 1 || !curriculum_sampling);
   }
   // Axolotl's shuffle_before_merging_datasets: with more than one dataset, each one's examples
   // (pairs, rows of KTO) are shuffled from the seed before they are merged, so that the merged

@@ -113,10 +113,8 @@ ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_i
   std::iota(items.begin(), items.end(), 0);
   std::iota(test.begin(), test.end(), n);
   if (config.shard_num > 0) {
-    DataConfig tests = config;  // test_datasets merge as datasets do
-    tests.datasets = config.test_datasets;
     items = shard_of(items, config.merged_shuffled(), config, seed);
-    test = shard_of(test, tests.merged_shuffled(), config, seed);
+    test = shard_of(test, config.merge_of_shuffled(config.test_datasets.size()), config, seed);
   }
   if (config.exact_deduplication) {
     ExampleSplit whole{items, config.preference_pairs ? test : std::vector<int64_t>{}};
