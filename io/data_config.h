@@ -110,9 +110,8 @@ struct DataConfig {
   // epoch's shuffled rows grouped by length (io/dataset.h, group_by_length).
   bool group_by_length = false;
   bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
-  // Axolotl's dataset_exact_deduplication: after the split, a training example equal to an
-  // earlier one (tokens and labels) is dropped, and a validation example equal to any training
-  // example or an earlier validation one.
+  // Axolotl's dataset_exact_deduplication: before the split, an example equal to an earlier one
+  // of the merged order (tokens and labels) is dropped (io/validation_split.h).
   bool exact_deduplication = false;
   // Preference training (the config's rl): every dataset is a preference one (io/preference.h),
   // each pair two examples, chosen then rejected, that share one row (their own attention spans).
@@ -131,18 +130,19 @@ struct DataConfig {
   // (merged_shuffled).
   bool curriculum_sampling = false;
   bool shuffle_merged_datasets = true;
-  // Whether the merged datasets are in one seeded shuffle, as Axolotl's merge_datasets leaves
-  // them: shuffled with shuffle_merged_datasets, except a single dataset under
-  // curriculum_sampling, which keeps its own order. Unshuffled, the validation examples are the
-  // last ones (its train_test_split runs with shuffle=False) and a fixed training order is the
-  // datasets' own (files in `datasets` order, rows in file order).
+  // Whether the merged datasets are shuffled, as Axolotl's merge_datasets leaves them: with
+  // shuffle_merged_datasets, except a single dataset under curriculum_sampling, which keeps its
+  // own order; shuffled in HF's Dataset.shuffle(seed) order (numpy_permutation). Unshuffled, the
+  // merged order is the datasets' own (files in `datasets` order, rows in file order). Either
+  // way the validation examples are its last ones (train_test_split runs with shuffle=False).
   bool merged_shuffled() const { return merge_of_shuffled(datasets.size()); }
   bool merge_of_shuffled(size_t count) const {  // the same for `count` datasets (test_datasets')
     return shuffle_merged_datasets && (count > 1 || !curriculum_sampling);
   }
   // Axolotl's shuffle_before_merging_datasets: with more than one dataset, each one's examples
-  // (pairs, rows of KTO) are shuffled from the seed before they are merged, so that the merged
-  // order, unshuffled (shuffle_merged_datasets false), is the datasets in turn, each shuffled.
+  // (pairs, rows of KTO) are shuffled as Dataset.shuffle(seed) before they are merged, so that
+  // the merged order, unshuffled (shuffle_merged_datasets false), is the datasets in turn, each
+  // shuffled.
   // The token cache holds them in that order.
   bool shuffle_before_merging_datasets = false;
   bool shuffles_before_merging() const {

@@ -14,18 +14,16 @@
 #include "engine/user_error.h"
 #include "io/kto.h"
 #include "io/preference.h"
-#include "io/seeded_shuffle.h"
+#include "io/python_shuffles.h"
 #include "io/token_cache.h"
 
 namespace llm {
 namespace {
 
 // The items (runs of per_item examples: a preference pair, a KTO row) of examples[first..] in
-// the shuffle of (seed, key 0), as Axolotl shuffles a dataset before merging it.
+// HF's Dataset.shuffle(seed) order, as Axolotl shuffles a dataset before merging it.
 void shuffle_items(std::vector<Example>& examples, size_t first, uint64_t seed, int64_t per_item) {
-  std::vector<int64_t> order((examples.size() - first) / per_item);
-  std::iota(order.begin(), order.end(), 0);
-  shuffle_seeded(order, seed, 0);
+  const std::vector<int64_t> order = numpy_permutation(static_cast<int64_t>((examples.size() - first) / per_item), seed);
   std::vector<Example> shuffled;
   shuffled.reserve(examples.size() - first);
   for (int64_t item : order)
@@ -211,10 +209,8 @@ RowOrder row_order(const DataConfig& config) {
   // else the Trainer's (length grouped with group_by_length).
   if (!config.curriculum_sampling)
     return config.group_by_length && !config.sample_packing ? RowOrder::length_grouped : RowOrder::shuffled_per_epoch;
-  // Sequential packing filled the rows in the fixed order already (load_training_data).
-  if (config.sample_packing && config.sample_packing_sequentially) return RowOrder::as_given;
-  if (config.use_pose) return RowOrder::as_given;  // load_training_data sorted them
-  return config.merged_shuffled() ? RowOrder::fixed_shuffle : RowOrder::as_given;
+  // The rows are in the merged datasets' order (load_training_data), PoSE's sorted.
+  return RowOrder::as_given;
 }
 
 LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch) {
@@ -226,8 +222,8 @@ const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
     order_.resize(rows_.size());
     std::iota(order_.begin(), order_.end(), 0);
     const RowOrder kind = options_.order;
-    const bool per_epoch = kind == RowOrder::shuffled_per_epoch || kind == RowOrder::length_grouped;
-    if (kind != RowOrder::as_given) shuffle_seeded(order_, seed_, per_epoch ? epoch : 0);
+    if (kind != RowOrder::as_given)
+      order_ = torch_randperm(static_cast<int64_t>(rows_.size()), seed_ + static_cast<uint64_t>(epoch));
     if (kind == RowOrder::length_grouped) {
       std::vector<int64_t> lengths(rows_.size());
       for (size_t r = 0; r < rows_.size(); r++) lengths[r] = row_length(*data_, rows_[r]);
@@ -347,13 +343,11 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   if (config.preference_pairs) {
     out.train_rows = pair_rows(out.split.train);
     if (config.unpaired_preferences) {  // KTO: train in one fixed order, whose blocks pair the KL sequences
-      std::vector<int64_t> train_order = out.split.train;
-      if (config.merged_shuffled()) shuffle_seeded(train_order, seed, 0);
       std::vector<int64_t> kl_source(static_cast<size_t>(cached.data.size() / 2));
-      rotate_completions(train_order, config.kl_block, kl_source);
+      rotate_completions(out.split.train, config.kl_block, kl_source);
       rotate_completions(out.split.val, config.eval_kl_block, kl_source);
       cached.data = kto_sequences(cached.data, kl_source, config.sequence_len);
-      out.train_rows = pair_rows(train_order);
+      out.train_rows = pair_rows(out.split.train);
     }
     out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
     out.val_rows = pair_rows(out.split.val);
@@ -378,10 +372,8 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     return config.sample_packing_sequentially ? pack_rows_in_order(data, examples, L) : pack_rows(data, examples, L);
   };
   // Sequential packing, as Axolotl's sequential multipack, fills rows in the order its sampler
-  // gives: curriculum_sampling's fixed one (the merged datasets' order), else file order.
+  // gives: curriculum_sampling's fixed one, the merged datasets' order.
   std::vector<int64_t> train_order = out.split.train;
-  if (config.sample_packing_sequentially && config.curriculum_sampling && config.merged_shuffled())
-    shuffle_seeded(train_order, seed, 0);
   if (config.use_pose) {
     add_pose_positions(cached.data, out.split, config, seed);
     // Axolotl sorts PoSE's examples by their last position id before its sampler sees them: the
@@ -390,11 +382,8 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
       train_order = sorted_by_last_position(cached.data, train_order);
   }
   out.train_rows = out.train_layout.packed ? pack(train_order) : one_example_per_row(out.split.train);
-  if (config.use_pose && config.curriculum_sampling && !out.train_layout.packed) {  // Axolotl's order (io/pose.h)
-    std::vector<int64_t> order = out.split.train;
-    if (config.merged_shuffled()) shuffle_seeded(order, seed, 0);
-    out.train_rows = one_example_per_row(sorted_by_last_position(cached.data, order));
-  }
+  if (config.use_pose && config.curriculum_sampling && !out.train_layout.packed)  // Axolotl's order (io/pose.h)
+    out.train_rows = one_example_per_row(sorted_by_last_position(cached.data, out.split.train));
   out.val_rows = out.val_layout.packed ? pack(out.split.val) : one_example_per_row(out.split.val);
   out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
   out.cache_path = cached.path;

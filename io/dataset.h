@@ -98,12 +98,12 @@ struct DataCursor {
   bool operator==(const DataCursor& o) const { return epoch == o.epoch && batch == o.batch; }
 };
 
-// The order training rows are served in each epoch: shuffled from (seed, epoch) (the default, as
-// the Trainer's RandomSampler), that shuffle grouped by length (HF's group_by_length, its
-// LengthGroupedSampler; not with sample_packing, as Axolotl), or fixed for every epoch (Axolotl's
-// curriculum_sampling, a SequentialSampler): epoch 0's shuffle (DataConfig::merged_shuffled) or
-// the rows as given.
-enum class RowOrder { shuffled_per_epoch, length_grouped, fixed_shuffle, as_given };
+// The order training rows are served in each epoch: torch_randperm(rows, seed + epoch) (the
+// default: HF's Trainer's RandomSampler, as accelerate's SeedableRandomSampler seeds it), that
+// order grouped by length (HF's group_by_length, its LengthGroupedSampler, here seeded alike; not
+// with sample_packing, as Axolotl), or the rows as given for every epoch (Axolotl's
+// curriculum_sampling, a SequentialSampler over the merged datasets' order).
+enum class RowOrder { shuffled_per_epoch, length_grouped, as_given };
 RowOrder row_order(const DataConfig& config);
 
 // transformers' get_length_grouped_indices on an already shuffled `order`: megabatches of

@@ -10,13 +10,12 @@
 
 #include "engine/user_error.h"
 #include "io/dataset.h"
-#include "io/seeded_shuffle.h"
+#include "io/python_shuffles.h"
 #include "io/token_cache.h"
 
 namespace llm {
 
-ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t seed,
-                            bool shuffled) {
+ExampleSplit split_examples(int64_t num_examples, double val_set_size) {
   const std::string value = fmt::format("{}", val_set_size);
   if (!(val_set_size >= 0))
     throw UserError("val_set_size: " + value + ", expected a fraction in [0, 1) or a count >= 1");
@@ -29,19 +28,10 @@ ExampleSplit split_examples(int64_t num_examples, double val_set_size, uint64_t 
     throw UserError("val_set_size: " + value + " takes " + std::to_string(num_val) + " of the " +
                     std::to_string(num_examples) +
                     " examples, leaving none to train on; expected a smaller value or more data");
-  std::vector<int64_t> order(num_examples);
-  std::iota(order.begin(), order.end(), 0);
-  if (shuffled) {
-    std::mt19937_64 rng(seed);
-    shuffle_in_place(order, rng);
-  } else {
-    std::rotate(order.begin(), order.end() - num_val, order.end());  // the last ones first
-  }
-  ExampleSplit split;
-  split.val.assign(order.begin(), order.begin() + num_val);
-  split.train.assign(order.begin() + num_val, order.end());
-  std::sort(split.val.begin(), split.val.end());
-  std::sort(split.train.begin(), split.train.end());
+  ExampleSplit split{std::vector<int64_t>(static_cast<size_t>(num_examples - num_val)),
+                     std::vector<int64_t>(static_cast<size_t>(num_val))};
+  std::iota(split.train.begin(), split.train.end(), 0);
+  std::iota(split.val.begin(), split.val.end(), num_examples - num_val);
   return split;
 }
 
@@ -87,21 +77,24 @@ void deduplicate_split(const ExampleSet& data, ExampleSplit& split, int64_t per_
 
 namespace {
 
-// HF's Dataset.shard(shard_num, shard_idx), contiguous, of the merged items: exact where the merge
-// leaves them in order; where Axolotl's merge shuffles them (numpy's permutation, not reproduced
-// here) a contiguous part of our seeded shuffle (key -1, apart from the fixed order's key 0).
-// Ascending again. Throws UserError when the shard is empty.
-std::vector<int64_t> shard_of(std::vector<int64_t> items, bool shuffled, const DataConfig& config,
-                              uint64_t seed) {
-  if (shuffled) shuffle_seeded(items, seed, -1);
+// Items first, first + 1, ... in their merged order: HF's Dataset.shuffle(seed) where the merge
+// shuffles them, else as loaded.
+std::vector<int64_t> merged_order(int64_t count, int64_t first, bool shuffled, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  std::iota(order.begin(), order.end(), 0);
+  if (shuffled) order = numpy_permutation(count, seed);
+  for (int64_t& item : order) item += first;
+  return order;
+}
+
+// HF's Dataset.shard(shard_num, shard_idx), contiguous. Throws UserError when the shard is empty.
+std::vector<int64_t> shard_of(const std::vector<int64_t>& items, const DataConfig& config) {
   const int64_t n = static_cast<int64_t>(items.size()), num = config.shard_num, idx = config.shard_idx;
   const int64_t start = n / num * idx + std::min(idx, n % num), end = start + n / num + (idx < n % num ? 1 : 0);
   if (n > 0 && start == end)
     throw UserError("dataset_shard_idx: shard " + std::to_string(idx) + " of " + std::to_string(num) +
                     " holds none of the " + std::to_string(n) + " examples; expected fewer shards or more data");
-  std::vector<int64_t> kept(items.begin() + start, items.begin() + end);
-  std::sort(kept.begin(), kept.end());
-  return kept;
+  return {items.begin() + start, items.begin() + end};
 }
 
 }  // namespace
@@ -109,12 +102,11 @@ std::vector<int64_t> shard_of(std::vector<int64_t> items, bool shuffled, const D
 ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_item,
                          const DataConfig& config, uint64_t seed, const LogFn& log) {
   const int64_t n = (data.size() - num_test) / per_item, n_test = num_test / per_item;
-  std::vector<int64_t> items(static_cast<size_t>(n)), test(static_cast<size_t>(n_test));
-  std::iota(items.begin(), items.end(), 0);
-  std::iota(test.begin(), test.end(), n);
+  std::vector<int64_t> items = merged_order(n, 0, config.merged_shuffled(), seed);
+  std::vector<int64_t> test = merged_order(n_test, n, config.merge_of_shuffled(config.test_datasets.size()), seed);
   if (config.shard_num > 0) {
-    items = shard_of(items, config.merged_shuffled(), config, seed);
-    test = shard_of(test, config.merge_of_shuffled(config.test_datasets.size()), config, seed);
+    items = shard_of(items, config);
+    test = shard_of(test, config);
   }
   if (config.exact_deduplication) {
     ExampleSplit whole{items, config.preference_pairs ? test : std::vector<int64_t>{}};
@@ -128,8 +120,7 @@ ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_i
     items = whole.train;
     test = kept_test;
   }
-  const ExampleSplit at = split_examples(static_cast<int64_t>(items.size()), config.val_set_size, seed,
-                                         config.merged_shuffled());
+  const ExampleSplit at = split_examples(static_cast<int64_t>(items.size()), config.val_set_size);
   ExampleSplit split;
   for (int64_t i : at.train) split.train.push_back(items[i]);
   for (int64_t i : at.val) split.val.push_back(items[i]);

@@ -10,6 +10,7 @@
 #include "engine/user_error.h"
 #include "io/dataset.h"
 #include "io/dataset_split.h"
+#include "io/python_shuffles.h"
 #include "test/data_fixture.h"
 #include "test/test_files.h"
 
@@ -70,31 +71,22 @@ TEST_CASE("multipack: whole examples, first-fit decreasing, no row over capacity
   CHECK_THROWS(pack_rows(*data, {2}, 7));
 }
 
-TEST_CASE("validation split: sizes, determinism, disjoint") {
-  CHECK(split_examples(100, 0.0, 1).val.empty());
-  CHECK(split_examples(100, 0.0, 1).train.size() == 100);
-  CHECK(split_examples(100, 0.05, 1).val.size() == 5);
-  CHECK(split_examples(100, 0.001, 1).val.size() == 1);
-  CHECK(split_examples(100, 7, 1).val.size() == 7);
-  ExampleSplit a = split_examples(1000, 0.1, 42), b = split_examples(1000, 0.1, 42);
-  CHECK(a.val == b.val);
-  CHECK(a.train == b.train);
-  CHECK(split_examples(1000, 0.1, 43).val != a.val);
-  std::set<int64_t> all(a.train.begin(), a.train.end());
-  all.insert(a.val.begin(), a.val.end());
-  CHECK(all.size() == 1000);
-  CHECK(std::is_sorted(a.val.begin(), a.val.end()));
-  CHECK(a.val.back() > 900);  // spread over the data, not its head
-  CHECK(split_examples(2, 0.5, 1).train.size() == 1);
-  // Unshuffled data: the last examples validate, as train_test_split(shuffle=False) takes them.
-  const ExampleSplit tail = split_examples(10, 0.25, 1, false);
+TEST_CASE("validation split: the last examples, as train_test_split(shuffle=False)") {
+  CHECK(split_examples(100, 0.0).val.empty());
+  CHECK(split_examples(100, 0.0).train.size() == 100);
+  CHECK(split_examples(100, 0.05).val.size() == 5);
+  CHECK(split_examples(100, 0.001).val.size() == 1);  // rounded up
+  CHECK(split_examples(100, 7).val.size() == 7);
+  CHECK(split_examples(2, 0.5).train.size() == 1);
+  // Positions in the merged order: shuffled data was shuffled before (split_items).
+  const ExampleSplit tail = split_examples(10, 0.25);
   CHECK(tail.val == std::vector<int64_t>{7, 8, 9});
   CHECK(tail.train == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
-  CHECK(split_examples(10, 2, 5, false).val == std::vector<int64_t>{8, 9});
-  std::string e = error_of([] { split_examples(3, 3, 1); });
+  CHECK(split_examples(10, 2).val == std::vector<int64_t>{8, 9});
+  std::string e = error_of([] { split_examples(3, 3); });
   CHECK(e.find("val_set_size: 3 takes 3 of the 3 examples") != std::string::npos);
-  CHECK(error_of([] { split_examples(1, 0.5, 1); }).find("leaving none to train on") !=
-        std::string::npos);
+  CHECK(error_of([] { split_examples(1, 0.5); }).find("leaving none to train on") != std::string::npos);
+  CHECK(error_of([] { split_examples(10, -0.5); }).find("val_set_size: -0.5, expected") != std::string::npos);
 }
 
 TEST_CASE("epoch order: deterministic from (seed, epoch), different across epochs") {
@@ -123,6 +115,9 @@ TEST_CASE("epoch order: deterministic from (seed, epoch), different across epoch
         std::vector<int64_t>(epoch0.begin(), epoch0.begin() + 4));
   DataLoader other_seed(data, rows(n), layout(L), 4, 8);
   CHECK(rows_of(other_seed.batch_at(0, 0), L) != rows_of(b.batch_at(0, 0), L));
+  // HF's Trainer's order: epoch e is torch.randperm(n) seeded with seed + e.
+  CHECK(epoch0 == torch_randperm(n, 7));
+  CHECK(epoch1 == torch_randperm(n, 8));
 }
 
 TEST_CASE("an epoch's last rows: a smaller last batch (torch's), or dropped with dataloader_drop_last") {
@@ -152,20 +147,18 @@ TEST_CASE("an epoch's last rows: a smaller last batch (torch's), or dropped with
   CHECK(loader_options(packed, 0, 1, 1).drop_last == true);
 }
 
-TEST_CASE("curriculum_sampling: one fixed order every epoch, the datasets' own or one shuffle") {
+TEST_CASE("curriculum_sampling: the rows as given, every epoch") {
   const int64_t L = 4, n = 12;
   auto data = counting_data(n, L);
   DataConfig config;
   CHECK(row_order(config) == RowOrder::shuffled_per_epoch);
+  // A SequentialSampler over the merged datasets, shuffled or not: load_training_data put the
+  // rows in that order.
   config.curriculum_sampling = true;
-  // As Axolotl's merge_datasets: one dataset under curriculum_sampling keeps its order, merged
-  // ones are shuffled once unless shuffle_merged_datasets is false.
-  config.datasets.resize(1);
-  CHECK(row_order(config) == RowOrder::as_given);
-  config.datasets.resize(2);
-  CHECK(row_order(config) == RowOrder::fixed_shuffle);
-  config.shuffle_merged_datasets = false;
-  CHECK(row_order(config) == RowOrder::as_given);
+  for (size_t datasets : {1, 2}) {
+    config.datasets.resize(datasets);
+    CHECK(row_order(config) == RowOrder::as_given);
+  }
   auto epoch_rows = [&](DataLoader& loader, int64_t epoch) {
     std::vector<int64_t> out;
     for (int64_t b = 0; b < loader.num_batches_per_epoch(); b++)
@@ -175,13 +168,6 @@ TEST_CASE("curriculum_sampling: one fixed order every epoch, the datasets' own o
   DataLoader as_given(data, rows(n), layout(L), 3, 7, {0, 1, RowOrder::as_given});
   CHECK(epoch_rows(as_given, 0) == iota_windows(n));
   CHECK(epoch_rows(as_given, 3) == iota_windows(n));
-  // fixed_shuffle: the per-epoch shuffle's first epoch, then the same again.
-  DataLoader fixed(data, rows(n), layout(L), 3, 7, {0, 1, RowOrder::fixed_shuffle});
-  DataLoader shuffled(data, rows(n), layout(L), 3, 7);
-  CHECK(epoch_rows(fixed, 0) == epoch_rows(shuffled, 0));
-  CHECK(epoch_rows(fixed, 1) == epoch_rows(shuffled, 0));
-  CHECK(epoch_rows(shuffled, 1) != epoch_rows(shuffled, 0));
-  CHECK(epoch_rows(fixed, 0) != iota_windows(n));
 }
 
 TEST_CASE("cursor save and restore continue identically") {

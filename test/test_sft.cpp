@@ -69,8 +69,9 @@ TEST_CASE("chat_template tokenizer_default: the tokenizer's own Jinja template, 
   Run r = run_train(ws.config(config + "eot_tokens: ['<|eot_id|>']\ntokenizer_config: " + ws.dir.string() +
                               "\nvocab_size: " + std::to_string(kRanks + 256) + "\nsequence_len: 64\nmax_steps: 2\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  // trim_blocks drops the newline after {% endif %}, as transformers renders it.
-  CHECK(r.output.find("([[trained]]): ### SYSTEM:\\nBe brief.### USER:\\nhello 0### ASSISTANT:\\n[[world 1]]") !=
+  // trim_blocks drops the newline after {% endif %}, as transformers renders it. The example shown
+  // is the first of the merged order: HF's Dataset.shuffle(seed=7) puts conversation 4 first.
+  CHECK(r.output.find("([[trained]]): ### SYSTEM:\\nBe brief.### USER:\\nhello 4### ASSISTANT:\\n[[world 11111]]") !=
         std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
   CHECK(read_file(ws.out("chat_template.jinja")) == read_file((ws.dir / "chat_template.jinja").string()));
@@ -84,7 +85,7 @@ TEST_CASE("added_tokens_overrides: ChatML on a tokenizer without its markers, tw
   Run r = run_train(ws.config(config + "tokenizer_config: " + hf + "\nvocab_size: 272\nsequence_len: 64\nmax_steps: 2\n"
                               "added_tokens_overrides: {269: '<|im_end|>', 270: '<|im_start|>'}\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("([[trained]]): system\\nBe brief.\\nuser\\nhello 0\\nassistant\\n[[world 1") != std::string::npos);
+  CHECK(r.output.find("([[trained]]): system\\nBe brief.\\nuser\\nhello 4\\nassistant\\n[[world 11111") != std::string::npos);
   // The saved tokenizer carries the new names (and ChatML, the template it trained with).
   llm::BpeTokenizer saved(ws.out("tokenizer.json"));
   CHECK(saved.special_id("<|im_start|>") == 270);

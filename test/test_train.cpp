@@ -210,7 +210,7 @@ TEST_CASE("eval_on_start: an evaluation before the first step, after a resume to
 TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, and the last step") {
   Workspace ws("save_best");
   // A learning rate high enough that some evaluations get worse.
-  Run r = run_train(ws.config("max_steps: 12\neval_steps: 1\nsave_strategy: best\nlearning_rate: 0.05\n"));
+  Run r = run_train(ws.config("max_steps: 12\neval_steps: 1\nsave_strategy: best\nlearning_rate: 0.1\nsave_total_limit: 20\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   std::set<int64_t> expected = {12}, saved;
   double best = INFINITY;

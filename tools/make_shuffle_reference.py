@@ -1,0 +1,27 @@
+"""Prints the orders test/test_python_shuffles.cpp checks io/python_shuffles.cpp against:
+numpy's default_rng(seed).permutation(n) (HF datasets' Dataset.shuffle) and torch's
+randperm(n, generator=Generator().manual_seed(seed)) (HF Trainer's epoch order).
+Run: python tools/make_shuffle_reference.py (numpy and torch installed)."""
+import numpy as np
+import torch
+
+
+def torch_randperm(n, seed):
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+def show(name, n, seed, order):
+    # Whole orders when short; else the first five and five spread positions.
+    if n <= 16:
+        print(f"{name}({n}, {seed}) = {order}")
+    else:
+        spread = [n // 7 * k for k in range(1, 6)]
+        print(f"{name}({n}, {seed}): head {order[:5]}, at {spread} {[order[i] for i in spread]}")
+
+
+for n, seed in [(10, 42), (12, 0), (12, 4294967301), (1, 3), (100003, 18446744073709551557)]:
+    show("numpy_permutation", n, seed, np.random.default_rng(seed).permutation(n).tolist())
+for n, seed in [(10, 42), (10, 43), (1, 9), (100003, 1099511627779)]:
+    show("torch_randperm", n, seed, torch_randperm(n, seed))
