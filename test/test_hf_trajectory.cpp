@@ -4,10 +4,10 @@
 // fine-tuning (untied and tied embeddings, and a subset of the weights by unfrozen_parameters),
 // PEFT LoRA, DoRA and LoRA+, Axolotl's optimizer groups, epochs that end inside an accumulation,
 // logging_steps 3, the linear schedule with a warmup ratio, the polynomial and inverse_sqrt
-// schedules, and Axolotl's qat on torchao's fake quantisers. That pins AdamW (bias correction,
-// decoupled decay and which parameters take it), warmup + cosine or linear, clipping, the loss of
-// accumulated micro-batches divided by num_items_in_batch, the Trainer's steps per epoch and its
-// log window.
+// schedules, Axolotl's qat on torchao's fake quantisers, and Axolotl's shuffled data order. That
+// pins AdamW (bias correction, decoupled decay and which parameters take it), warmup + cosine or
+// linear, clipping, the loss of accumulated micro-batches divided by num_items_in_batch, the
+// Trainer's steps per epoch, its log window and its order of rows.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -38,16 +38,18 @@ json fixture() {
   return json::parse(read_file(path));
 }
 
+// The fixture's data in file order, as the Trainer's sequential sampler reads it (most cases).
+const std::string kFileOrder = "curriculum_sampling: true\nshuffle_merged_datasets: false\nval_set_size: 0\n";
+
 // The YAML that asks llm_train for what the Trainer was given (the fixture's settings), on the
-// fixture's data in file order (curriculum_sampling: the Trainer's sequential sampler).
+// fixture's data in `order`'s order.
 std::string config_yaml(const json& s, const std::string& model, const std::string& work,
-                        const std::string& split) {
+                        const std::string& split, const std::string& order) {
   std::string y = "base_model: " + kDir + "/" + model + "\n" +
                   "datasets:\n  - path: " + kDir + "/data.jsonl\n    type: pretokenized\n    split: " +
                   split + "\n" +
                   "dataset_prepared_path: " + work + "/prepared\noutput_dir: " + work + "/out\n" +
-                  "device: cpu\nval_set_size: 0\nsave_strategy: 'no'\n"
-                  "curriculum_sampling: true\nshuffle_merged_datasets: false\n";
+                  "device: cpu\nsave_strategy: 'no'\n" + order;
   const std::pair<const char*, const char*> keys[] = {
       {"sequence_len", "sequence_len"}, {"micro_batch_size", "micro_batch_size"},
       {"gradient_accumulation_steps", "gradient_accumulation_steps"}, {"max_steps", "max_steps"},
@@ -78,15 +80,16 @@ constexpr double kQatLossTolerance = 1e-3;
 constexpr double kQatGradNormTolerance = 2e-2;
 
 // Runs llm_train on `model` (a fixture directory) with the fixture's settings, `extra` keys and
-// the rows of `split`, and checks each logged step against the Trainer's `expected` ones; steps
-// after `exact_steps` (with qat) with kQatLossTolerance and kQatGradNormTolerance. Returns the
-// run's evaluation records.
+// the rows of `split` in `order`, and checks each logged step against the Trainer's `expected`
+// ones; steps after `exact_steps` (with qat) with kQatLossTolerance and kQatGradNormTolerance.
+// Returns the run's evaluation records.
 std::vector<json> check_trajectory(const std::string& model, const std::string& extra, const json& expected,
-                      const json& settings, const std::string& split = "train", int64_t exact_steps = 1 << 30) {
+                                   const json& settings, const std::string& split = "train",
+                                   int64_t exact_steps = 1 << 30, const std::string& order = kFileOrder) {
   TempDir work("hf_trajectory");
   json s = settings;
   if (!s.contains("logging_steps")) s["logging_steps"] = 1;
-  const std::string config = work.write("config.yaml", config_yaml(s, model, work.path.string(), split) + extra);
+  const std::string config = work.write("config.yaml", config_yaml(s, model, work.path.string(), split, order) + extra);
   Run run = run_train(config);
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);
   std::vector<json> ours, evals;
@@ -299,6 +302,20 @@ TEST_CASE("eval_loss with eval_batch_size 2: the Trainer's batches, in order, th
     const std::string drop = "dataloader_drop_last: " + c.at("dataloader_drop_last").dump() + "\n";
     check_evals(check_trajectory("untied", eval_keys(c) + drop, c.at("steps"), f.at("settings")), c.at("evals"));
   }
+}
+
+// Axolotl's defaults (shuffle_merged_datasets, no curriculum_sampling) against the Trainer given
+// the rows as Axolotl hands them over: shuffled as HF's Dataset.shuffle(seed), the last ones held
+// out, the rest in the Trainer's own random order (torch.randperm from seed + epoch). Any other
+// order gives other micro-batches, so other losses from the first step on.
+TEST_CASE("Axolotl's data order: its shuffle, its validation rows, the Trainer's epochs, step by step") {
+  const json f = fixture(), c = f.at("cases").at("shuffled");
+  json settings = f.at("settings");
+  settings.erase("max_steps");
+  const std::string keys = "num_epochs: " + c.at("num_epochs").dump() + "\neval_steps: " + c.at("eval_steps").dump() +
+                           "\neval_batch_size: " + c.at("eval_batch_size").dump() + "\n";
+  const std::string order = "val_set_size: " + c.at("val_set_size").dump() + "\n";
+  check_evals(check_trajectory("untied", keys, c.at("steps"), settings, "train", 1 << 30, order), c.at("evals"));
 }
 
 // Axolotl's use_eaft loss as the Trainer's compute_loss_func (alpha 0.5 over the 8 largest

@@ -1,5 +1,5 @@
 """The fixture cases that make_hf_trajectory.py computes one at a time with --add NAME: LISA,
-sparse fine-tuning, fp8, schedules' and data semantics' cases, Axolotl's EAFT and DFT losses, PoSE,
+sparse fine-tuning, fp8, schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
 and the Trainer's eval_loss (see make_hf_trajectory.py's docstring for each case)."""
 import functools
 import os
@@ -229,5 +229,19 @@ def eval_batch_cases(out, rows):
     return cases
 
 
-EXTRA_CASES = {"dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def shuffled_cases(out, rows):
+    # Axolotl's data order under its defaults: the dataset shuffled as HF's Dataset.shuffle(seed)
+    # shuffles it (numpy's default_rng(seed).permutation), its last 4 rows held out (Axolotl's
+    # train_test_split(shuffle=False)), the rest served by the Trainer's own RandomSampler (which
+    # accelerate's SeedableRandomSampler seeds with seed + epoch) for 2 epochs of 9 steps,
+    # evaluated every 5 steps on the held-out rows two at a time, in their order.
+    val = 4
+    merged = [rows[i] for i in np.random.default_rng(SETTINGS["seed"]).permutation(len(rows))]
+    case = train(load(out, "untied"), merged[:-val], eval_rows=merged[-val:], eval_strategy="steps", eval_steps=5,
+                 per_device_eval_batch_size=2, max_steps=-1, num_train_epochs=2, train_sampling_strategy="random")
+    case.update(val_set_size=val, num_epochs=2, eval_steps=5, eval_batch_size=2)
+    return {"shuffled": case}
+
+
+EXTRA_CASES = {"shuffled": shuffled_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

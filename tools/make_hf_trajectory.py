@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Thirty-one cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Thirty-two cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -75,13 +75,17 @@ computes are in hf_trajectory_cases.py):
                masks |w| > 1e-8 at the start of training, w *= mask at each step's end
   fp8          full_untied converted as Axolotl's fp8: true converts it (accelerate's
                convert_model_to_fp8_ao: torchao Float8Linear on every linear but the first and last)
+  shuffled     full_untied in Axolotl's order under its defaults: the rows in HF's
+               Dataset.shuffle(seed) order, the last 4 held out, the rest in the Trainer's own
+               random order (train_sampling_strategy "random") for 2 epochs, evaluated every 5
+               steps two at a time
 What the Trainer does here that llm_train must match: AdamW (betas, eps, bias correction,
 decoupled decay only on what get_decay_parameter_names keeps: no norm weights), warmup + cosine
 from get_scheduler with the lr of the step logged before the scheduler moves, clipping at
 max_grad_norm with the norm logged before it, gradient accumulation with the loss summed over
 the micro-batches and divided by num_items_in_batch (the step's target count).
 
-Data order: train_sampling_strategy "sequential" (a SequentialSampler, what Axolotl's
+Data order (but in `shuffled`): train_sampling_strategy "sequential" (a SequentialSampler, what Axolotl's
 curriculum_sampling: true gives), so the Trainer reads data.jsonl in file order; llm_train reads
 it in that order with curriculum_sampling: true and shuffle_merged_datasets: false. Examples are
 pretokenized rows of input_ids and labels (-100 on a prompt prefix) of different lengths, so the
@@ -188,15 +192,15 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
     make_scheduler(optimizer, args) builds (then make_optimizer must be given), evaluating on
     eval_rows when given, with compute_loss_func as the Trainer's loss when given; returns its log (and its eval_loss records) and what it decided about
     the loss."""
-    run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True), **run)
+    run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True,
+                    train_sampling_strategy="sequential"), **run)
     if eval_rows is not None:  # Axolotl's builder sets it beside eval_steps
         run.setdefault("eval_on_start", True)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=MICRO_BATCH,
             gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
-            report_to="none", use_cpu=True,
-            train_sampling_strategy="sequential", **dict(SETTINGS, **run))
+            report_to="none", use_cpu=True, **dict(SETTINGS, **run))
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=eval_rows,
