@@ -353,7 +353,7 @@ TEST_CASE("tokens: embed_tokens and lm_head grow past base_model's vocabulary (t
                            "save_steps: 1\ntie_word_embeddings: false\n";
   Run r = run_train(ws.config(keys) + " --base_model " + dir);
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(contains(r.output, "tokens: the vocabulary grows from 259 to 288 ids"));
+  CHECK(contains(r.output, "vocabulary: the tokenizer's 288 ids outgrow the model's 259"));
   CHECK(read_hf_config(ws.out("config.json")).vocab_size == 288);
   SafetensorsDir exported(ws.out());
   for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"}) {

@@ -89,9 +89,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   tokenizer = with_special_tokens(with_added_tokens(std::move(file_tokenizer), c.tokens, c.source), c.special_tokens,
                                   c.source);
   grow_vocabulary();
-  if (c.model.vocab_size < tokenizer->vocab_size())
-    throw UserError(c.source + ": vocab_size " + std::to_string(c.model.vocab_size) +
-                    " is smaller than the tokenizer's " + std::to_string(tokenizer->vocab_size()));
   device = choose_device(c, comm);
   const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;

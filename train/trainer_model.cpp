@@ -195,16 +195,16 @@ void Trainer::Impl::drop_waiting_gradients() {
     if (!p->requires_grad()) p->zero_grad();
 }
 
-// Axolotl's resize for `tokens`: the embedding and lm_head grow to the tokenizer's size (a
-// multiple of 32 with resize_token_embeddings_to_32x) when it is the larger; base_model's rows
-// stay, the new ones are drawn (model/hf_checkpoint.h).
+// Axolotl's _resize_token_embeddings: the embedding and lm_head grow to the tokenizer's size (a
+// multiple of 32 with resize_token_embeddings_to_32x) whenever it is the larger, whether `tokens`,
+// a new special token or the tokenizer itself made it so; base_model's rows stay, the new ones
+// are drawn (model/hf_checkpoint.h).
 void Trainer::Impl::grow_vocabulary() {
-  if (config.tokens.empty()) return;
   int64_t size = tokenizer->vocab_size();
   if (config.resize_token_embeddings_to_32x) size = (size + 31) / 32 * 32;
   if (size <= config.model.vocab_size) return;
-  say("tokens: the vocabulary grows from {} to {} ids: embed_tokens and lm_head get {} new rows\n",
-      config.model.vocab_size, size, size - config.model.vocab_size);
+  say("vocabulary: the tokenizer's {} ids outgrow the model's {}: embed_tokens and lm_head get {} new rows\n",
+      size, config.model.vocab_size, size - config.model.vocab_size);
   config.model.vocab_size = size;
 }
 
