@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "io/multipack.h"
 #include "io/pose.h"
 
 namespace llm {
@@ -99,13 +100,26 @@ struct DataConfig {
   // Axolotl's min_sample_len: examples (and completion chunks) of fewer tokens are dropped with the
   // long ones; unset (< 0): 2, its default, below which nothing has a target.
   int64_t min_sample_len = -1;
-  // Whole examples bin-packed into rows of sequence_len (multipack, first-fit decreasing), each
-  // attending only within itself with positions restarting; else one example per row.
+  // Axolotl's multipack (io/multipack.h): whole examples packed into bins, each bin one row whose
+  // examples attend only within themselves, positions restarting; else one example per row. The
+  // training rows are packed afresh each epoch from that epoch's order, as its sampler packs them.
   bool sample_packing = false;
   bool eval_sample_packing = true;  // the same for the eval rows (with sample_packing)
-  // Axolotl's sample_packing_sequentially: rows filled in the examples' order (next fit), not
-  // first-fit decreasing; with curriculum_sampling the rows are served in that order.
+  // Axolotl's sample_packing_sequentially: next fit in the sampler's order, not first fit.
   bool sample_packing_sequentially = false;
+  int64_t sample_packing_bin_size = 200;      // examples a bin holds at most (first fit)
+  int64_t sample_packing_group_size = 100000;  // examples first fit packs at a time
+  // Axolotl's multipack_real_batches: bins of sequence_len, micro_batch_size of them a
+  // micro-batch; false: one bin of micro_batch_size x sequence_len a micro-batch (its default
+  // with a varlen attention, flash or xformers; with sdp_attention true: config.cpp).
+  bool multipack_real_batches = false;
+  int64_t micro_batch_size = 1;  // the trainer's, set by it, as kl_block
+  MultipackOptions multipack_options() const {
+    return {multipack_real_batches ? sequence_len : micro_batch_size * sequence_len, sample_packing_bin_size,
+            sample_packing_group_size, sample_packing_sequentially};
+  }
+  // The rows of a micro-batch of `batch`: with packing into micro-batch-sized bins, one.
+  int64_t rows_per_batch(int64_t batch) const { return sample_packing && !multipack_real_batches ? 1 : batch; }
   // HF's group_by_length (without sample_packing or curriculum_sampling, as Axolotl): each
   // epoch's shuffled rows grouped by length (io/dataset.h, group_by_length).
   bool group_by_length = false;

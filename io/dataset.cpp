@@ -1,6 +1,5 @@
-// defines: ExampleSet::add, load_examples, one_example_per_row, pack_rows,
-// packing_efficiency, make_batch, DataLoader, eval_batches, unigram_entropy, log_to_stderr,
-// load_training_data
+// defines: ExampleSet::add, load_examples, one_example_per_row, pair_rows, make_batch,
+// DataLoader, eval_batches, unigram_entropy, log_to_stderr, load_training_data
 #include "io/dataset.h"
 
 #include <fmt/core.h>
@@ -87,51 +86,6 @@ std::vector<Row> pair_rows(const std::vector<int64_t>& pairs) {
   return rows;
 }
 
-std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
-                           int64_t capacity) {
-  std::vector<int64_t> order = examples;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return data.length(a) > data.length(b); });
-  std::vector<Row> rows;
-  std::vector<int64_t> room;  // free tokens per row
-  for (int64_t e : order) {
-    const int64_t n = data.length(e);
-    if (n > capacity)
-      throw std::invalid_argument("pack_rows: example longer than the row capacity");
-    size_t r = 0;
-    while (r < rows.size() && room[r] < n) r++;
-    if (r == rows.size()) {
-      rows.emplace_back();
-      room.push_back(capacity);
-    }
-    rows[r].push_back(e);
-    room[r] -= n;
-  }
-  return rows;
-}
-
-std::vector<Row> pack_rows_in_order(const ExampleSet& data, const std::vector<int64_t>& examples, int64_t capacity) {
-  std::vector<Row> rows;
-  int64_t room = 0;
-  for (int64_t e : examples) {
-    const int64_t n = data.length(e);
-    if (n > capacity) throw std::invalid_argument("pack_rows_in_order: example longer than the row capacity");
-    if (rows.empty() || n > room) {
-      rows.emplace_back();
-      room = capacity;
-    }
-    rows.back().push_back(e);
-    room -= n;
-  }
-  return rows;
-}
-
-double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity) {
-  int64_t used = 0;
-  for (const Row& row : rows) used += row_length(data, row);
-  return rows.empty() ? 0.0 : static_cast<double>(used) / (static_cast<double>(rows.size()) * capacity);
-}
-
 Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int64_t* which,
                  int64_t count, const RowLayout& layout) {
   int64_t S = layout.pad_to_sequence_len ? layout.sequence_len : 1;
@@ -178,11 +132,21 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
       options_.length_group_batch <= 0)
     throw std::invalid_argument(
         "DataLoader: needs data, micro_batch_size > 0, 0 <= rank < world, length_group_batch > 0");
-  const int64_t n = static_cast<int64_t>(rows_.size()), B = micro_batch_size_;
+  if (rows_.empty()) throw UserError("the datasets give no training rows; expected at least one example");
+  const int64_t B = micro_batch_size_;
+  int64_t n = static_cast<int64_t>(rows_.size());
+  if (options_.multipack.capacity > 0) {  // Axolotl's count: the least of its draws
+    const int64_t draws = world >= 4 ? 1 : 4;
+    for (int64_t epoch = 0; epoch < draws; epoch++) n = std::min<int64_t>(n, served_rows(epoch).size());
+  }
   batches_per_epoch_ = options_.drop_last ? n / B / world
                        : world == 1       ? (n + B - 1) / B                     // the last one smaller
                                           : (n + B * world - 1) / (B * world);  // even batches
-  if (n == 0) throw UserError("the datasets give no training rows; expected at least one example");
+  if (batches_per_epoch_ == 0 && options_.multipack.capacity > 0)
+    throw UserError("the datasets pack into " + std::to_string(n) + " bins of " +
+                    std::to_string(options_.multipack.capacity) + " tokens, fewer than " + std::to_string(B) +
+                    " a micro-batch x " + std::to_string(world) +
+                    " ranks, and sample_packing drops them all; expected more data or fewer ranks");
   if (batches_per_epoch_ == 0)
     throw UserError("the datasets give " + std::to_string(n) + " training rows of at most sequence_len " +
                     std::to_string(layout_.sequence_len) + " tokens, fewer than micro_batch_size " +
@@ -214,41 +178,63 @@ RowOrder row_order(const DataConfig& config) {
 }
 
 LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch) {
-  return {rank, world_size, row_order(config), length_group_batch, config.dataloader_drop_last || config.sample_packing};
+  const bool packed = config.sample_packing && !config.preference_pairs;
+  return {rank, world_size, row_order(config), length_group_batch, config.dataloader_drop_last || config.sample_packing,
+          packed ? config.multipack_options() : MultipackOptions{}};
 }
 
-const std::vector<int64_t>& DataLoader::epoch_order(int64_t epoch) {
-  if (order_epoch_ != epoch) {
-    order_.resize(rows_.size());
-    std::iota(order_.begin(), order_.end(), 0);
-    const RowOrder kind = options_.order;
-    if (kind != RowOrder::as_given)
-      order_ = torch_randperm(static_cast<int64_t>(rows_.size()), seed_ + static_cast<uint64_t>(epoch));
-    if (kind == RowOrder::length_grouped) {
-      std::vector<int64_t> lengths(rows_.size());
-      for (size_t r = 0; r < rows_.size(); r++) lengths[r] = row_length(*data_, rows_[r]);
-      group_by_length(order_, lengths, options_.length_group_batch);
-    }
-    // Even batches on several ranks: the order goes on with its first world x B rows, cycled.
-    const int64_t n = static_cast<int64_t>(rows_.size()), world = options_.world_size;
-    const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
-    if (world > 1 && served > n) {
-      const int64_t first = std::min(n, world * micro_batch_size_);
-      order_.reserve(static_cast<size_t>(served));
-      for (int64_t i = 0; n + i < served; i++) order_.push_back(order_[i % first]);
-    }
-    order_epoch_ = epoch;
+std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
+  std::vector<int64_t> order(rows_.size());
+  std::iota(order.begin(), order.end(), 0);
+  const RowOrder kind = options_.order;
+  if (kind != RowOrder::as_given)
+    order = torch_randperm(static_cast<int64_t>(rows_.size()), seed_ + static_cast<uint64_t>(epoch));
+  if (kind == RowOrder::length_grouped) {
+    std::vector<int64_t> lengths(rows_.size());
+    for (size_t r = 0; r < rows_.size(); r++) lengths[r] = row_length(*data_, rows_[r]);
+    group_by_length(order, lengths, options_.length_group_batch);
   }
-  return order_;
+  return order;
+}
+
+std::vector<Row> DataLoader::served_rows(int64_t epoch) const {
+  const std::vector<int64_t> order = epoch_order(epoch);
+  if (options_.multipack.capacity > 0) {
+    std::vector<int64_t> examples;
+    for (int64_t r : order) examples.insert(examples.end(), rows_[r].begin(), rows_[r].end());
+    return multipack(*data_, examples, options_.multipack);
+  }
+  std::vector<Row> rows;
+  rows.reserve(order.size());
+  for (int64_t r : order) rows.push_back(rows_[r]);
+  return rows;
+}
+
+const std::vector<Row>& DataLoader::epoch_rows(int64_t epoch) {
+  if (rows_epoch_ != epoch) {
+    epoch_rows_ = served_rows(epoch);
+    // Even batches on several ranks, or a packed epoch of fewer bins than the count: the rows go
+    // on with their first world x B, cycled.
+    const int64_t n = static_cast<int64_t>(epoch_rows_.size()), world = options_.world_size;
+    const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
+    if ((world > 1 || options_.multipack.capacity > 0) && served > n) {
+      const int64_t first = std::min(n, world * micro_batch_size_);
+      epoch_rows_.reserve(static_cast<size_t>(served));  // no reallocation under the copies below
+      for (int64_t i = 0; n + i < served; i++) epoch_rows_.push_back(epoch_rows_[static_cast<size_t>(i % first)]);
+    }
+    rows_epoch_ = epoch;
+  }
+  return epoch_rows_;
 }
 
 Batch DataLoader::batch_at(int64_t epoch, int64_t index) {
   if (epoch < 0 || index < 0 || index >= batches_per_epoch_)
     throw std::out_of_range("DataLoader::batch_at: no such batch on this rank");
   const int64_t global = index * options_.world_size + options_.rank, begin = global * micro_batch_size_;
-  const std::vector<int64_t>& order = epoch_order(epoch);
-  Batch batch = make_batch(*data_, rows_, order.data() + begin,
-                           std::min<int64_t>(micro_batch_size_, static_cast<int64_t>(order.size()) - begin), layout_);
+  const std::vector<Row>& rows = epoch_rows(epoch);
+  std::vector<int64_t> which(static_cast<size_t>(std::min<int64_t>(micro_batch_size_, static_cast<int64_t>(rows.size()) - begin)));
+  std::iota(which.begin(), which.end(), begin);
+  Batch batch = make_batch(*data_, rows, which.data(), static_cast<int64_t>(which.size()), layout_);
   batch.epoch = epoch;
   batch.index = index;
   return batch;
@@ -363,28 +349,24 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     out.cache_reused = cached.reused;
     return out;
   }
-  const ExampleSet& data = cached.data;
-  const int64_t L = config.sequence_len;
-  out.train_layout = {L, config.pad_to_sequence_len, config.sample_packing, tokenizer.pad()};
+  // Packed rows are bins (io/multipack.h): the training ones packed each epoch by the DataLoader
+  // (loader_options), the validation ones once, in their order (Axolotl's eval sampler is
+  // sequential), into bins of the same capacity.
+  const MultipackOptions bins = config.multipack_options();
+  out.train_layout = {config.sample_packing ? bins.capacity : config.sequence_len, config.pad_to_sequence_len,
+                      config.sample_packing, tokenizer.pad()};
   out.val_layout = out.train_layout;
   out.val_layout.packed = config.sample_packing && config.eval_sample_packing;
-  const auto pack = [&](const std::vector<int64_t>& examples) {
-    return config.sample_packing_sequentially ? pack_rows_in_order(data, examples, L) : pack_rows(data, examples, L);
-  };
-  // Sequential packing, as Axolotl's sequential multipack, fills rows in the order its sampler
-  // gives: curriculum_sampling's fixed one, the merged datasets' order.
+  if (!out.val_layout.packed) out.val_layout.sequence_len = config.sequence_len;
   std::vector<int64_t> train_order = out.split.train;
   if (config.use_pose) {
     add_pose_positions(cached.data, out.split, config, seed);
     // Axolotl sorts PoSE's examples by their last position id before its sampler sees them: the
-    // order sequential packing fills rows in.
-    if (config.sample_packing_sequentially && config.curriculum_sampling)
-      train_order = sorted_by_last_position(cached.data, train_order);
+    // order curriculum_sampling's sequential sampler serves (or packs) them in.
+    if (config.curriculum_sampling) train_order = sorted_by_last_position(cached.data, train_order);
   }
-  out.train_rows = out.train_layout.packed ? pack(train_order) : one_example_per_row(out.split.train);
-  if (config.use_pose && config.curriculum_sampling && !out.train_layout.packed)  // Axolotl's order (io/pose.h)
-    out.train_rows = one_example_per_row(sorted_by_last_position(cached.data, out.split.train));
-  out.val_rows = out.val_layout.packed ? pack(out.split.val) : one_example_per_row(out.split.val);
+  out.train_rows = one_example_per_row(train_order);
+  out.val_rows = out.val_layout.packed ? multipack(cached.data, out.split.val, bins) : one_example_per_row(out.split.val);
   out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
   out.cache_path = cached.path;
   out.cache_reused = cached.reused;

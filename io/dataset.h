@@ -14,6 +14,7 @@
 #include "engine/tensor.h"
 #include "io/data_config.h"
 #include "io/examples.h"
+#include "io/multipack.h"
 #include "io/tokenizer.h"
 #include "io/validation_split.h"
 
@@ -44,22 +45,10 @@ struct ExampleSet {
 // `seed`: shuffle_before_merging_datasets' shuffles (DataConfig::shuffles_before_merging).
 ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer);
 
-// The examples one row of a batch holds, in order.
-using Row = std::vector<int64_t>;
-
-// Without sample_packing: each example its own row.
+// Without sample_packing: each example its own row (Row: io/multipack.h).
 std::vector<Row> one_example_per_row(const std::vector<int64_t>& examples);
 // Preference pairs: pair p's chosen and rejected examples (2p, 2p + 1) in one row each.
 std::vector<Row> pair_rows(const std::vector<int64_t>& pairs);
-// Multipack: whole examples into rows of at most `capacity` tokens, first-fit decreasing (longest
-// first, ties by index, each into the first row with room), so no example is split or lost.
-std::vector<Row> pack_rows(const ExampleSet& data, const std::vector<int64_t>& examples,
-                           int64_t capacity);
-// Tokens held / (rows x capacity).
-// Axolotl's sample_packing_sequentially: the examples in the order given, each into the current
-// row while it fits, else into a new one (next fit), so rows keep that order.
-std::vector<Row> pack_rows_in_order(const ExampleSet& data, const std::vector<int64_t>& examples, int64_t capacity);
-double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity);
 
 // Unpadded batches take lengths in steps of this many tokens: a GPU then meets a few shapes (its
 // cuDNN plans and tuned GEMMs are per shape), not one per length; the extra padding is after
@@ -118,18 +107,24 @@ struct LoaderOptions {
   int64_t length_group_batch = 1;  // the batch HF groups lengths by (micro_batch_size x gradient
                                    // accumulation) for RowOrder::length_grouped
   bool drop_last = false;          // HF's dataloader_drop_last (see DataLoader)
+  // With a capacity: the rows, one example each, packed afresh each epoch in the epoch's order.
+  MultipackOptions multipack;
 };
-// `config`'s training rows on rank `rank` of `world_size`: row_order's order, and the last rows
-// dropped with dataloader_drop_last or sample_packing (Axolotl's multipack sampler drops them).
+// `config`'s training rows on rank `rank` of `world_size`: row_order's order, packed each epoch
+// with sample_packing, and the last rows dropped with dataloader_drop_last or sample_packing
+// (Axolotl's multipack sampler drops them).
 LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch);
 
 // Micro-batches of training rows. Each epoch's order comes from (seed, epoch) alone, so a batch
-// never depends on how many were drawn before it. Global batch g of an epoch holds rows
-// order[g B, g B + B); rank r of `world_size` takes g % world_size == r. An epoch's last rows that
-// fill no whole batch on every rank are, with drop_last, dropped; else served as torch and
-// accelerate serve them: one rank gets a last, smaller batch; several ranks get as many whole
-// batches each, the epoch's order continuing from its first world_size x B rows (cycled when
-// fewer) to fill them, as accelerate's even_batches.
+// never depends on how many were drawn before it. Packed, the epoch's rows are the bins that
+// order packs into, in the order they opened, as Axolotl's multipack sampler yields them; their
+// count per epoch is the least of the first four epochs' (Axolotl's estimate: the least of four
+// draws; one draw on 4 ranks or more), and a later epoch with fewer goes on with its first bins.
+// Global batch g of an epoch holds rows [g B, g B + B); rank r of `world_size` takes
+// g % world_size == r. An epoch's last rows that fill no whole batch on every rank are, with
+// drop_last, dropped; else served as torch and accelerate serve them: one rank gets a last,
+// smaller batch; several ranks get as many whole batches each, the epoch's rows continuing from
+// its first world_size x B (cycled when fewer) to fill them, as accelerate's even_batches.
 class DataLoader {
  public:
   DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> rows, RowLayout layout,
@@ -140,9 +135,11 @@ class DataLoader {
   Batch batch_at(int64_t epoch, int64_t index);  // any batch of this rank, cursor untouched
   DataCursor cursor() const { return cursor_; }
   void set_cursor(const DataCursor& cursor);  // UserError when it is outside this data
+  const std::vector<Row>& epoch_rows(int64_t epoch);  // an epoch's rows as served, on every rank
 
  private:
-  const std::vector<int64_t>& epoch_order(int64_t epoch);
+  std::vector<int64_t> epoch_order(int64_t epoch) const;  // of rows_
+  std::vector<Row> served_rows(int64_t epoch) const;       // before even batches extend them
 
   std::shared_ptr<const ExampleSet> data_;
   std::vector<Row> rows_;
@@ -152,8 +149,8 @@ class DataLoader {
   LoaderOptions options_;
   int64_t batches_per_epoch_;
   DataCursor cursor_;
-  int64_t order_epoch_ = -1;  // the epoch order_ holds
-  std::vector<int64_t> order_;  // with even batches, continued past the rows (see DataLoader)
+  int64_t rows_epoch_ = -1;      // the epoch epoch_rows_ holds
+  std::vector<Row> epoch_rows_;  // with even batches, continued past the rows (see DataLoader)
 };
 
 // Validation batches as the Trainer's eval loader makes them (a SequentialSampler): `rows` in

@@ -254,16 +254,9 @@ TEST_CASE("lora-1b-deduplicate-sft: its dataset listed twice trains each example
   CHECK(kept * 2 == examples);
 }
 
-TEST_CASE("sample_packing_sequentially: rows filled in the examples' order, served so with curriculum_sampling") {
-  ExampleSet data;
-  for (int n : {3, 5, 2, 4, 6}) data.add({std::vector<int32_t>(n, 1), std::vector<int32_t>(n, 1)});
-  // Next fit keeps the order: [3 5] [2 4] [6]; first-fit decreasing would give [6 2] [5 3] [4].
-  CHECK(pack_rows_in_order(data, {0, 1, 2, 3, 4}, 8) == std::vector<Row>{{0, 1}, {2, 3}, {4}});
-  CHECK(pack_rows(data, {0, 1, 2, 3, 4}, 8) == std::vector<Row>{{4, 2}, {1, 0}, {3}});
-  CHECK(pack_rows_in_order(data, {4, 0, 2}, 8) == std::vector<Row>{{4}, {0, 2}});
-
-  // lora-1b-sample-packing-sequentially.yml: with curriculum_sampling the loader serves the rows
-  // as packed (their order is the curriculum's already).
+TEST_CASE("sample_packing_sequentially: bins filled in the sampler's order, the curriculum's with curriculum_sampling") {
+  // lora-1b-sample-packing-sequentially.yml (next fit itself: test_multipack): with
+  // curriculum_sampling the loader packs the rows in their order, the curriculum's.
   const std::string sequential =
       replaced(kLora1bKernels, "sample_packing: true\n", "sample_packing: true\nsample_packing_sequentially: true\n");
   const TrainConfig c = parse_example(sequential + "curriculum_sampling: true\n");
@@ -320,7 +313,9 @@ TEST_CASE("test_datasets: the eval set from files of its own, with val_set_size 
   const Run r = run_train(config + " --max_steps 2 --sequence_len 256 --special_tokens '{}'");
   CHECK(r.exit_code == 2);
   CHECK_MESSAGE(r.output.find("example.yml: test_datasets: no example fits sequence_len 256") != std::string::npos, r.output);
-  CHECK(output.find("rows: 3 train / 1 val (") != std::string::npos);
+  // Its 3 training examples pack into 2 bins of micro_batch_size 2 x sequence_len 256 tokens.
+  CHECK(output.find("rows: 2 train / 1 val (multipack (first fit, at most 200 examples a bin) into bins of 512") !=
+        std::string::npos);
   CHECK(output.find("eval step 2 | eval_loss ") != std::string::npos);
 }
 

@@ -29,7 +29,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.sample_packing); SAME(data.sequence_len); SAME(data.train_on_inputs);
   SAME(data.excess_length_strategy); SAME(data.min_sample_len); SAME(data.eval_sample_packing); SAME(data.pad_to_sequence_len);
   SAME(data.curriculum_sampling); SAME(data.shuffle_merged_datasets); SAME(data.shuffle_before_merging_datasets); SAME(data.shard_num); SAME(data.shard_idx); SAME(data.dataloader_drop_last); SAME(data.use_pose); SAME(data.pose.max_context_len); SAME(data.pose.split_on_token_ids); SAME(data.pose.chunks);
-  SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially);
+  SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially); SAME(data.sample_packing_bin_size);
+  SAME(data.sample_packing_group_size); SAME(data.multipack_real_batches);
   SAME(data.group_by_length);
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(data.chat_template_kwargs); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token); SAME(added_tokens_overrides); SAME(tokens); SAME(resize_token_embeddings_to_32x); SAME(mean_resizing_embeddings); SAME(auto_find_batch_size);
@@ -201,6 +202,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "curriculum_sampling: true\nshuffle_merged_datasets: false\ndataset_exact_deduplication: true\n"
       "shuffle_before_merging_datasets: true\ndataset_shard_num: 4\ndataset_shard_idx: 3\n"
       "sample_packing_sequentially: true\ngroup_by_length: true\ndataloader_drop_last: true\n"
+      "sample_packing_bin_size: 64\nsample_packing_group_size: 5000\nmultipack_real_batches: true\n"
       "lr_quadratic_warmup: true\nlr_scheduler_kwargs: {num_cycles: 1.5}\n"
       "special_tokens: {pad_token: '<|end_of_text|>', eos_token: '<|eot_id|>'}\n"
       "added_tokens_overrides: {128011: '<|im_start|>', 128012: \"<|im_end|> #2\"}\n");
@@ -211,6 +213,12 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(b.data.shard_idx == 3);
   CHECK(b.data.exact_deduplication);
   CHECK(b.data.sample_packing_sequentially);
+  CHECK(b.data.sample_packing_bin_size == 64);
+  CHECK(b.data.sample_packing_group_size == 5000);
+  CHECK(b.data.multipack_real_batches);
+  CHECK(!parse("sample_packing: true\nflash_attention: true\n").data.multipack_real_batches);  // Axolotl's default
+  CHECK(parse("sample_packing: true\nsdp_attention: true\n").data.multipack_real_batches);
+  CHECK(!parse("sample_packing: true\nsdp_attention: true\nmultipack_real_batches: false\n").data.multipack_real_batches);
   CHECK(b.data.group_by_length);
   CHECK(b.data.dataloader_drop_last);
   CHECK(b.lr_scheduler_kwargs.num_cycles == 1.5);

@@ -52,25 +52,6 @@ TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss")
   CHECK(ids(p.doc_ids) == std::vector<int32_t>{0, 0, 0, 0, 0, 1, 1, 1});
 }
 
-TEST_CASE("multipack: whole examples, first-fit decreasing, no row over capacity, none lost") {
-  auto data = std::make_shared<ExampleSet>();
-  const std::vector<int64_t> lengths = {5, 3, 8, 2, 7, 1, 4, 6, 2, 2};
-  for (int64_t n : lengths) data->add(example_of(std::string(n, 'A')));
-  const std::vector<Row> rows8 = pack_rows(*data, iota_windows(10), 8);
-  std::multiset<int64_t> seen;
-  for (const Row& row : rows8) {
-    int64_t used = 0;
-    for (int64_t e : row) used += data->length(e), seen.insert(e);
-    CHECK(used <= 8);
-  }
-  CHECK(seen == std::multiset<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
-  // 40 tokens in rows of 8: FFD needs exactly 5 here.
-  CHECK(rows8.size() == 5);
-  CHECK(rows8[0] == Row{2});  // the longest first
-  CHECK(packing_efficiency(*data, rows8, 8) == doctest::Approx(1.0));
-  CHECK_THROWS(pack_rows(*data, {2}, 7));
-}
-
 TEST_CASE("validation split: the last examples, as train_test_split(shuffle=False)") {
   CHECK(split_examples(100, 0.0).val.empty());
   CHECK(split_examples(100, 0.0).train.size() == 100);

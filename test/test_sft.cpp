@@ -116,6 +116,7 @@ TEST_CASE("sample_packing: whole alpaca examples multipacked, long ones dropped 
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("-> 60 examples (0 split into sequence_len chunks, 1 dropped as longer") !=
         std::string::npos);
-  CHECK(r.output.find("multipack, ") != std::string::npos);
+  // Bins of micro_batch_size x sequence_len, as Axolotl packs for a varlen attention.
+  CHECK(r.output.find("multipack (first fit, at most 200 examples a bin) into bins of 512 tokens") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
 }

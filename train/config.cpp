@@ -443,8 +443,10 @@ void Parser::resolve_attention() {
       fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
   c.attention = chosen.empty() ? AttentionKind::eager : chosen[0].kind;
 
-  // Axolotl packs with sdp_attention through a block-diagonal mask: the same exact attention as
-  // flash over its documents, which the cuDNN graph here does not mask.
+  // Axolotl packs with sdp_attention through a block-diagonal mask (so into bins of sequence_len,
+  // multipack_real_batches): the same exact attention as flash over its documents, which the
+  // cuDNN graph here does not mask.
+  if (!given("multipack_real_batches")) c.data.multipack_real_batches = c.attention == AttentionKind::cudnn;
   if (c.data.sample_packing && c.attention == AttentionKind::cudnn) c.attention = AttentionKind::flash;
   const AttentionInfo& info = attention_info(c.attention);
   if (c.data.sample_packing && c.attention == AttentionKind::s2)

@@ -141,6 +141,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // KTO's KL blocks are the micro-batches (auto_find_batch_size's too), TRL's per_device_*_batch_size.
   data_config.kl_block = c.micro_batch_size;
   data_config.eval_kl_block = c.eval_micro_batch_size();
+  data_config.micro_batch_size = c.micro_batch_size;  // the bins of sample_packing
   // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
   // signal stops tokenising at once; the stop point after it then stops every rank (the signal
   // that threw is still recorded).
@@ -156,13 +157,15 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
-                                        c.micro_batch_size, c.seed,
-                                        loader_options(c.data, comm.rank(), comm.world_size(),
+                                        data_config.rows_per_batch(c.micro_batch_size), c.seed,
+                                        loader_options(data_config, comm.rank(), comm.world_size(),
                                                        c.micro_batch_size * c.gradient_accumulation_steps));
-  val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, c.eval_micro_batch_size(),
-                             comm.rank(), comm.world_size(), c.data.dataloader_drop_last);
+  // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
+  const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
+  val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, comm.rank(), comm.world_size(),
+                             c.data.dataloader_drop_last);
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
-    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, c.eval_micro_batch_size(), 0, 1).front();
+    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
   plan = plan_steps(c, loader->num_batches_per_epoch(), !data.split.val.empty());
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;

@@ -119,19 +119,24 @@ void Trainer::Impl::print_data_summary() const {
       s.truncated, s.no_targets, data.cache_path, data.cache_reused ? "reused" : "built");
   int64_t targets = 0;
   for (int64_t e = 0; e < d.size(); e++) d.for_each_target(e, [&](int32_t) { targets++; });
-  const int64_t L = config.data.sequence_len;
+  // Packed, the training rows are epoch 0's bins (each epoch packs its own order afresh).
+  const std::vector<Row>& train_rows = data.train_layout.packed ? loader->epoch_rows(0) : data.train_rows;
+  const int64_t capacity = data.train_layout.sequence_len;
   const std::string packing =
       data.train_layout.packed
-          ? fmt::format("{}, {:.1f}% of each row filled",
-                        config.data.sample_packing_sequentially ? "packed in order (next fit)" : "multipack",
-                        100 * packing_efficiency(d, data.train_rows, L))
+          ? fmt::format("{} into bins of {} tokens, repacked each epoch; epoch 0's {:.1f}% filled",
+                        config.data.sample_packing_sequentially
+                            ? std::string("packed in order (next fit)")
+                            : fmt::format("multipack (first fit, at most {} examples a bin)",
+                                          config.data.sample_packing_bin_size),
+                        capacity, 100 * packing_efficiency(d, train_rows, capacity))
           : "one example per row, padded";
-  say("rows: {} train / {} val ({}); {} of {} tokens are targets ({:.1f}%)\n", data.train_rows.size(),
+  say("rows: {} train / {} val ({}); {} of {} tokens are targets ({:.1f}%)\n", train_rows.size(),
       data.val_rows.size(), packing, targets, d.tokens.size(),
       d.tokens.empty() ? 0.0 : 100.0 * targets / static_cast<double>(d.tokens.size()));
   if (data.train_layout.packed && config.data.sample_packing_sequentially && !config.data.curriculum_sampling)
-    say("warning: sample_packing_sequentially without curriculum_sampling: rows are filled once in file order, "
-        "then shuffled each epoch (Axolotl fills each epoch's random order, and warns the same)\n");
+    say("warning: sample_packing_sequentially without curriculum_sampling packs each epoch's random order (Axolotl "
+        "warns the same: did you want curriculum_sampling too?)\n");
   if (!data.split.train.empty())
     say("example {} ([[trained]]): {}\n", data.split.train.front(),
         one_line(show_loss_mask(d, data.split.train.front(), *tokenizer), 400));

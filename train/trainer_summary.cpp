@@ -91,9 +91,12 @@ void Trainer::Impl::print_summary() const {
   }
   print_data_summary();
   const int64_t global_batch = c.micro_batch_size * c.gradient_accumulation_steps * comm.world_size();
+  const char* unit = preference() && !kto()                                ? "pairs"
+                     : c.data.sample_packing && !c.data.multipack_real_batches ? "x sequence_len in bins"
+                                                                               : "rows";
   say("batch: {} micro x {} accumulation x {} rank(s) = {} {} (at most {} tokens) per step\n",
-      c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch,
-      preference() && !kto() ? "pairs" : "rows", global_batch * c.data.sequence_len * (preference() ? 2 : 1));
+      c.micro_batch_size, c.gradient_accumulation_steps, comm.world_size(), global_batch, unit,
+      global_batch * c.data.sequence_len * (preference() ? 2 : 1));
   const char* units = m.tie_word_embeddings ? "the embedding (also lm_head) with the final norm; each decoder layer"
                                              : "the embedding; each decoder layer; the final norm with lm_head";
   if (sharded_weights)
