@@ -1,8 +1,9 @@
-// Training data with Axolotl's semantics: every example whole (io/examples.h), split into train
-// and validation examples from the seed, laid into rows (one example per row, padded; or, with
-// sample_packing, whole examples bin-packed first-fit decreasing into rows of sequence_len that
-// attend only within each example), and served as micro-batches in a per-epoch shuffled order
-// that a checkpoint can restore exactly and that distributed ranks share without overlap.
+// Training data with Axolotl's semantics: every example whole (io/examples.h), in the merged
+// datasets' order (Axolotl's shuffle, io/python_shuffles.h), split into train and validation
+// examples (its tail), laid into rows (one example per row, padded; or, with sample_packing,
+// Axolotl's multipack bins, io/multipack.h, whose examples attend only within themselves), and
+// served as micro-batches in a per-epoch order that a checkpoint can restore exactly and that
+// distributed ranks share without overlap.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -18,7 +18,11 @@ namespace llm {
 ExampleSplit split_examples(int64_t num_examples, double val_set_size) {
   const std::string value = fmt::format("{}", val_set_size);
   if (!(val_set_size >= 0))
-    throw UserError("val_set_size: " + value + ", expected a fraction in [0, 1) or a count >= 1");
+    throw UserError("val_set_size: " + value + ", expected a fraction in [0, 1) or a count >= 2");
+  // Axolotl passes a value of at most 1 on as a fraction: 1 would hold out everything (HF raises).
+  if (val_set_size == 1)
+    throw UserError("val_set_size: 1 is the fraction 1.0 (every example), as Axolotl reads it; expected a fraction "
+                    "below 1 or a count >= 2");
   int64_t num_val = 0;
   if (val_set_size >= 1)
     num_val = static_cast<int64_t>(val_set_size);

@@ -20,8 +20,9 @@ struct ExampleSplit {
 };
 
 // Positions [0, n) split as Axolotl's train_test_split(shuffle=False): the last ones validate.
-// val_set_size < 1: that fraction of the examples (rounded up, at least 1 when > 0); >= 1: that
-// many. Throws UserError ("val_set_size: ...") when no training example would be left.
+// val_set_size < 1: that fraction of the examples (rounded up, at least 1 when > 0); > 1: that
+// many (Axolotl's int(val_set_size)). Throws UserError ("val_set_size: ...") for 1 (Axolotl's
+// fraction 1.0, which HF refuses) and when no training example would be left.
 ExampleSplit split_examples(int64_t num_examples, double val_set_size);
 
 // Axolotl's dataset_exact_deduplication on a split of items of `per_item` examples each (1; a

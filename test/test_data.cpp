@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io/dataset.h"
+#include "io/python_shuffles.h"
 #include "io/dataset_split.h"
 #include "io/token_cache.h"
 #include "engine/user_error.h"
@@ -290,16 +291,18 @@ TEST_CASE("dataset_shard_num: one contiguous shard of the merged data, as HF's D
   config.shard_idx = 1;
   CHECK(split().train == std::vector<int64_t>{3, 4});
   config.shard_idx = 0;
-  config.val_set_size = 1;  // then the split, of the shard: its last example validates
+  config.val_set_size = 0.2;  // then the split, of the shard: its last example validates
   CHECK(split().train == std::vector<int64_t>{0, 1});
   CHECK(split().val == std::vector<int64_t>{2});
   config.val_set_size = 0;
-  config.shuffle_merged_datasets = true;  // a contiguous part of the seeded shuffle
+  config.shuffle_merged_datasets = true;  // a contiguous part of HF's Dataset.shuffle(seed=5)
+  const std::vector<int64_t> merged = numpy_permutation(7, 5);
   std::vector<int64_t> all;
   for (int64_t idx = 0; idx < 3; idx++) {
     config.shard_idx = idx;
     const std::vector<int64_t> part = split().train;
-    CHECK(part.size() == (idx == 0 ? 3u : 2u));
+    const int64_t begin = idx == 0 ? 0 : 1 + 2 * idx;
+    CHECK(part == std::vector<int64_t>(merged.begin() + begin, merged.begin() + begin + (idx == 0 ? 3 : 2)));
     all.insert(all.end(), part.begin(), part.end());
   }
   std::sort(all.begin(), all.end());
@@ -449,10 +452,10 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   CHECK(error_of(completion(p)).find(p + ": dataset path is neither a file nor a directory") == 0);
 
   DataConfig config = config_for(dir, dir.write("one.txt", "tiny"));
-  config.val_set_size = 1;
+  config.val_set_size = 2;
   ByteTokenizer tok;
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
-            .find("test.yaml: val_set_size: 1 takes 1 of the 1 examples") == 0);
+            .find("test.yaml: val_set_size: 2 takes 2 of the 1 examples") == 0);
   auto data = counting_data(3, 8);
   LoaderOptions dropping;
   dropping.drop_last = true;

@@ -68,6 +68,8 @@ TEST_CASE("validation split: the last examples, as train_test_split(shuffle=Fals
   CHECK(e.find("val_set_size: 3 takes 3 of the 3 examples") != std::string::npos);
   CHECK(error_of([] { split_examples(1, 0.5); }).find("leaving none to train on") != std::string::npos);
   CHECK(error_of([] { split_examples(10, -0.5); }).find("val_set_size: -0.5, expected") != std::string::npos);
+  CHECK(error_of([] { split_examples(10, 1); }).find("val_set_size: 1 is the fraction 1.0") != std::string::npos);
+  CHECK(split_examples(10, 1.5).val.size() == 1);  // Axolotl's int(1.5)
 }
 
 TEST_CASE("epoch order: deterministic from (seed, epoch), different across epochs") {
