@@ -118,8 +118,11 @@ struct DataConfig {
     return {multipack_real_batches ? sequence_len : micro_batch_size * sequence_len, sample_packing_bin_size,
             sample_packing_group_size, sample_packing_sequentially};
   }
-  // The rows of a micro-batch of `batch`: with packing into micro-batch-sized bins, one.
-  int64_t rows_per_batch(int64_t batch) const { return sample_packing && !multipack_real_batches ? 1 : batch; }
+  // The rows of a micro-batch of `batch`: with packing into micro-batch-sized bins, one (rl
+  // packs nothing: a pair is a row).
+  int64_t rows_per_batch(int64_t batch) const {
+    return sample_packing && !preference_pairs && !multipack_real_batches ? 1 : batch;
+  }
   // HF's group_by_length (without sample_packing or curriculum_sampling, as Axolotl): each
   // epoch's shuffled rows grouped by length (io/dataset.h, group_by_length).
   bool group_by_length = false;

@@ -139,6 +139,7 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
     const int64_t draws = world >= 4 ? 1 : 4;
     for (int64_t epoch = 0; epoch < draws; epoch++) n = std::min<int64_t>(n, served_rows(epoch).size());
   }
+  rows_per_epoch_ = n;
   batches_per_epoch_ = options_.drop_last ? n / B / world
                        : world == 1       ? (n + B - 1) / B                     // the last one smaller
                                           : (n + B * world - 1) / (B * world);  // even batches

@@ -132,6 +132,7 @@ class DataLoader {
              int64_t micro_batch_size, uint64_t seed, LoaderOptions options = {});
 
   int64_t num_batches_per_epoch() const { return batches_per_epoch_; }  // on this rank
+  int64_t num_rows_per_epoch() const { return rows_per_epoch_; }  // on every rank: rows, or the bin count
   Batch next();  // the batch at the cursor; the cursor moves on (into the next epoch at the end)
   Batch batch_at(int64_t epoch, int64_t index);  // any batch of this rank, cursor untouched
   DataCursor cursor() const { return cursor_; }
@@ -148,7 +149,7 @@ class DataLoader {
   int64_t micro_batch_size_;
   uint64_t seed_;
   LoaderOptions options_;
-  int64_t batches_per_epoch_;
+  int64_t batches_per_epoch_, rows_per_epoch_;
   DataCursor cursor_;
   int64_t rows_epoch_ = -1;      // the epoch epoch_rows_ holds
   std::vector<Row> epoch_rows_;  // with even batches, continued past the rows (see DataLoader)

@@ -259,7 +259,8 @@ TEST_CASE("lr_quadratic_warmup: Axolotl's quadratic warmup into the cosine, step
 }
 
 // 9 micro-batches an epoch with accumulation 2: the Trainer ends each epoch with a step of the one
-// micro-batch left (its loss divided by that micro-batch's targets) and counts 5 steps an epoch.
+// micro-batch left (its loss divided by that micro-batch's targets), 5 steps an epoch; given
+// Axolotl's max_steps ceil(18 x 2 / 4) = 9, the second epoch stops before its short step.
 TEST_CASE("epochs that end inside an accumulation: the Trainer's steps, a short one at each epoch end") {
   const json f = fixture(), c = f.at("cases").at("epoch_end");
   json settings = f.at("settings");

@@ -1,6 +1,6 @@
-// The run's step arithmetic (train/step_plan.h): the Trainer's epochs, and Axolotl's warmup and
-// logging defaults with their int() roundings and its warmup of 1 made 2, and its evals_per_epoch
-// / saves_per_epoch as shares of the total steps.
+// The run's step arithmetic (train/step_plan.h): Axolotl's total steps over the Trainer's epochs,
+// Axolotl's warmup and logging defaults with their int() roundings and its warmup of 1 made 2,
+// and its evals_per_epoch / saves_per_epoch as shares of the total steps.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -20,21 +20,55 @@ TrainConfig batches(int64_t micro, int64_t accumulation, double epochs) {
 
 // One rank, no dataloader_drop_last: ceil(rows / micro) micro-batches an epoch.
 StepPlan plan_for(const TrainConfig& c, int64_t rows, bool evaluates = false) {
-  return plan_steps(c, (rows + c.micro_batch_size - 1) / c.micro_batch_size, evaluates);
+  return plan_steps(c, {(rows + c.micro_batch_size - 1) / c.micro_batch_size, rows, c.micro_batch_size, 1}, evaluates);
 }
 
 }  // namespace
 
-TEST_CASE("total steps: the Trainer's epochs, each ending with a short step when accumulation does not divide it") {
-  // 10 rows in micro-batches of 2, 2 a step: epochs of 3 steps (2, 2 and 1 micro-batches).
+TEST_CASE("total steps: Axolotl's estimate, ceil(rows x num_epochs / batch), over the Trainer's epochs") {
+  // 10 rows in micro-batches of 2, 2 a step: the Trainer's epochs of 3 steps (2, 2 and 1
+  // micro-batches), but Axolotl hands it max_steps ceil(10 x 2 / 4) = 5, so the second epoch
+  // stops before its short step.
   StepPlan p = plan_for(batches(2, 2, 2), 10);
   CHECK(p.updates_per_epoch == 3);
-  CHECK(p.total_steps == 6);
-  CHECK(plan_for(batches(2, 2, 0.5), 10).total_steps == 2);  // ceil(1.5)
+  CHECK(p.total_steps == 5);
+  CHECK(plan_for(batches(2, 2, 0.5), 10).total_steps == 2);  // ceil(1.25)
   CHECK(plan_for(batches(4, 1, 1), 2).total_steps == 1);
+  // Every rank's rows over every rank's batch: 4 ranks of micro-batches of 2, 25 rows.
+  CHECK(plan_steps(batches(2, 1, 1), {4, 25, 2, 4}, false).total_steps == 4);  // ceil(25 / 8)
   TrainConfig c = batches(2, 2, 2);
   c.max_steps = 7;
   CHECK(plan_for(c, 10).total_steps == 7);
+  // Its warmup and logging count the smaller of the estimate and max_steps (its SFT loader's
+  // total_num_steps); rl's count the estimate alone.
+  c = batches(1, 1, 1);
+  c.max_steps = 1000;
+  CHECK(plan_for(c, 100).warmup_steps == 3);  // int(0.03 x 100), not of 1000
+  c.rl = "dpo";
+  CHECK(plan_for(c, 100).warmup_steps == 3);
+  c.max_steps = 50;
+  CHECK(plan_for(c, 100).warmup_steps == 3);  // rl: still int(0.03 x 100)
+  c.rl.clear();
+  CHECK(plan_for(c, 100).warmup_steps == 2);  // int(0.03 x 50) = 1, made 2
+}
+
+TEST_CASE("total steps with sample_packing: floor(num_epochs x max(1, bins // (accumulation x ranks)))") {
+  TrainConfig c = batches(2, 3, 2);
+  c.data.sample_packing = true;
+  // 20 bins an epoch, one a micro-batch: 20 // 3 = 6 steps an epoch, 12 in all (the Trainer's
+  // epochs are of 7: the seventh, of 2 micro-batches, only in the first).
+  StepPlan p = plan_steps(c, {20, 20, 1, 1}, false);
+  CHECK(p.updates_per_epoch == 7);
+  CHECK(p.total_steps == 12);
+  c.num_epochs = 1.5;
+  CHECK(plan_steps(c, {20, 20, 1, 1}, false).total_steps == 9);
+  c.data.dataloader_drop_last = true;  // an epoch less: 9 - ceil(1.5)
+  CHECK(plan_steps(c, {20, 20, 1, 1}, false).total_steps == 7);
+  c = batches(2, 3, 1);
+  c.data.sample_packing = true;  // 2 ranks, bins of sequence_len 2 a micro-batch: 41 bins make
+  c.data.multipack_real_batches = true;  // 20 micro-batches, 20 // (3 x 2) = 3 steps
+  CHECK(plan_steps(c, {10, 41, 2, 2}, false).total_steps == 3);
+  CHECK(plan_steps(c, {1, 4, 2, 2}, false).total_steps == 1);  // at least one an epoch
 }
 
 TEST_CASE("warmup: int() of the ratio or of 3% (at most 100), 1 made 2, none with the constant schedule") {

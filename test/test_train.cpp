@@ -228,15 +228,17 @@ TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best e
   CHECK(saved.size() < 12);  // some evaluation did not improve
 }
 
-TEST_CASE("num_epochs below 1: ceil(num_epochs x steps per epoch) steps, as HF's Trainer") {
+TEST_CASE("num_epochs below 1: Axolotl's ceil(rows x num_epochs / batch) steps") {
   Workspace ws("epoch_share");
   Run r = run_train(ws.config("num_epochs: 0.5\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   const size_t at = r.output.find("schedule: ");
   REQUIRE(at != std::string::npos);
   const int64_t steps = std::stoll(r.output.substr(at + 10));
-  const int64_t per_epoch = std::stoll(r.output.substr(r.output.find('(', at) + 1));
-  CHECK(steps == (per_epoch + 1) / 2);
+  const size_t rows_at = r.output.find("rows: ");
+  REQUIRE(rows_at != std::string::npos);
+  const int64_t rows = std::stoll(r.output.substr(rows_at + 6));
+  CHECK(steps == (rows + 7) / 8);  // ceil(rows x 0.5 / (micro-batches of 2 x accumulation 2))
   CHECK(train_records(ws.out("metrics.jsonl")).size() == static_cast<size_t>(steps));
 }
 

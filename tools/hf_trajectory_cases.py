@@ -2,6 +2,7 @@
 sparse fine-tuning, fp8, schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
 and the Trainer's eval_loss (see make_hf_trajectory.py's docstring for each case)."""
 import functools
+import math
 import os
 import re
 
@@ -9,8 +10,8 @@ import numpy as np
 import torch
 import transformers
 
-from make_hf_trajectory import (LISA_INTERVAL, LISA_LAYERS, LORA, SETTINGS, STEPS, load, make_model, qat_cases, train,
-                                 unfrozen_rows_cases)
+from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, SETTINGS, STEPS, load,
+                                 make_model, qat_cases, train, unfrozen_rows_cases)
 
 
 class LisaCallback(transformers.TrainerCallback):
@@ -105,11 +106,27 @@ def linear_ratio_cases(out, rows):
     return {"linear_ratio": case}
 
 
+def axolotl_max_steps(rows, epochs):
+    """Axolotl 0.19's total_num_steps without packing, ceil(rows x epochs / batch), which its
+    builder hands the Trainer as max_steps."""
+    return math.ceil(rows * epochs / (MICRO_BATCH * ACCUMULATION))
+
+
+def epoch_end_cases(out, rows):
+    # 18 rows: 9 micro-batches an epoch, so each of the Trainer's epochs ends with a step of one
+    # micro-batch (5 steps); Axolotl hands it max_steps ceil(18 x 2 / 4) = 9, so the second epoch
+    # stops before its short step.
+    case = train(load(out, "untied"), rows[:18], max_steps=axolotl_max_steps(18, 2), num_train_epochs=2)
+    case.update(examples=18, num_epochs=2)
+    return {"epoch_end": case}
+
+
 def partial_batch_cases(out, rows):
     # 15 rows in micro-batches of 2: the Trainer's DataLoader (dataloader_drop_last false, HF's
     # default and Axolotl's) ends each epoch with a micro-batch of one row, in a step with one
-    # whole micro-batch: 4 steps an epoch.
-    case = train(load(out, "untied"), rows[:15], max_steps=-1, num_train_epochs=2, dataloader_drop_last=False)
+    # whole micro-batch: 4 steps an epoch, and Axolotl's ceil(15 x 2 / 4) = 8 in all.
+    case = train(load(out, "untied"), rows[:15], max_steps=axolotl_max_steps(15, 2), num_train_epochs=2,
+                 dataloader_drop_last=False)
     case.update(examples=15, num_epochs=2)
     return {"partial_batch": case}
 
@@ -243,5 +260,5 @@ def shuffled_cases(out, rows):
     return {"shuffled": case}
 
 
-EXTRA_CASES = {"shuffled": shuffled_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+EXTRA_CASES = {"shuffled": shuffled_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

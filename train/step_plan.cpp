@@ -31,14 +31,26 @@ int64_t step_interval(double steps, int64_t per_epoch, const std::string& strate
   return strategy.empty() ? updates_per_epoch : 0;
 }
 
-StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evaluates) {
+int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch) {
+  const int64_t accumulation = c.gradient_accumulation_steps, world = epoch.world_size;
+  if (c.data.sample_packing && c.rl.empty()) {
+    const int64_t steps_an_epoch = std::max<int64_t>(1, epoch.rows / epoch.rows_per_batch / (accumulation * world));
+    int64_t total = static_cast<int64_t>(std::floor(static_cast<double>(steps_an_epoch) * c.num_epochs));
+    if (c.data.dataloader_drop_last) total -= static_cast<int64_t>(std::ceil(c.num_epochs));
+    return total;
+  }
+  const double batch = static_cast<double>(c.micro_batch_size * accumulation * world);
+  return static_cast<int64_t>(std::ceil(static_cast<double>(epoch.rows) * c.num_epochs / batch));
+}
+
+StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluates) {
   StepPlan plan;
   const int64_t accumulation = c.gradient_accumulation_steps;
-  plan.updates_per_epoch = (batches_per_epoch + accumulation - 1) / accumulation;
-  const double epochs = std::ceil(c.num_epochs * static_cast<double>(plan.updates_per_epoch));
-  plan.total_steps = c.max_steps > 0 ? c.max_steps : std::max<int64_t>(1, static_cast<int64_t>(epochs));
+  plan.updates_per_epoch = (epoch.batches + accumulation - 1) / accumulation;
+  const int64_t estimate = std::max<int64_t>(1, axolotl_total_steps(c, epoch));
+  plan.total_steps = c.max_steps > 0 ? c.max_steps : estimate;
   // In doubles, as Axolotl's Python computes them, so the roundings agree.
-  const double total = static_cast<double>(plan.total_steps);
+  const double total = static_cast<double>(c.max_steps > 0 && c.rl.empty() ? std::min(c.max_steps, estimate) : estimate);
   int64_t warmup = c.warmup_steps >= 0 ? c.warmup_steps
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(c.warmup_ratio * total)
                                          : std::min<int64_t>(static_cast<int64_t>(0.03 * total), 100);

@@ -17,20 +17,34 @@ struct StepPlan {
   bool eval_on_start = false;  // HF's: one evaluation before the first step (after a resume too)
 };
 
-// `batches_per_epoch`: this rank's micro-batches an epoch (DataLoader); `evaluates`: there is an
-// eval set.
-//   total_steps: max_steps, else ceil(num_epochs x updates_per_epoch), as the Trainer counts
-//     num_train_epochs (which Axolotl up to 0.8 hands it; later ones hand it their own estimate,
-//     ceil(rows x num_epochs / batch), as max_steps, a step fewer when every epoch ends short).
-//   warmup_steps: warmup_steps, else int(warmup_ratio x total_steps), else
-//     min(int(0.03 x total_steps), 100); 1 becomes 2, as Axolotl's builder has it; 0 with the
-//     constant schedule (HF's has none).
-//   logging_steps: logging_steps, else max(min(int(0.005 x total_steps), 10), 1).
+// An epoch as the DataLoader serves it.
+struct EpochShape {
+  int64_t batches = 0;         // this rank's micro-batches (DataLoader::num_batches_per_epoch)
+  int64_t rows = 0;            // every rank's rows: examples, pairs, KTO rows, or packed bins
+  int64_t rows_per_batch = 1;  // a micro-batch's rows
+  int64_t world_size = 1;
+};
+
+// Axolotl's total_num_steps (0.19's calculate_total_num_steps, and its RL loader's), which its
+// builder hands the Trainer as max_steps: with sample_packing (SFT), floor(num_epochs x max(1,
+// micro-batches an epoch // (accumulation x ranks))), an epoch less with dataloader_drop_last;
+// else ceil(rows x num_epochs / (micro_batch_size x accumulation x ranks)).
+int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch);
+
+// `evaluates`: there is an eval set.
+//   updates_per_epoch: the Trainer's epoch of ceil(batches / accumulation) steps.
+//   total_steps: max_steps, else axolotl_total_steps (so the last epoch may stop short of its
+//     end, as Axolotl's run does when accumulation does not divide an epoch).
+//   warmup_steps: warmup_steps, else int(warmup_ratio x total), else min(int(0.03 x total), 100),
+//     total being Axolotl's estimate (with max_steps, the smaller of the two outside rl, as its
+//     SFT loader takes it); 1 becomes 2, as Axolotl's builder has it; 0 with the constant
+//     schedule (HF's has none).
+//   logging_steps: logging_steps, else max(min(int(0.005 x total), 10), 1), the same total.
 //   eval_steps / save_steps: see step_interval.
 //   eval_on_start: as Axolotl's builder sets it, an eval set and eval_steps (its own, or the share
 //     evals_per_epoch gives when below 1) or any eval_strategy, `no` included (HF then evaluates
 //     at the start alone).
-StepPlan plan_steps(const TrainConfig& c, int64_t batches_per_epoch, bool evaluates);
+StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluates);
 
 // The interval of evaluations or saves (0: none but the run's end): `steps` (eval_steps /
 // save_steps; below 1, HF's share of the total steps, ceil(share x total)); else `per_epoch`

@@ -166,7 +166,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                              c.data.dataloader_drop_last);
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
-  plan = plan_steps(c, loader->num_batches_per_epoch(), !data.split.val.empty());
+  plan = plan_steps(c,
+                    {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
+                     data_config.rows_per_batch(c.micro_batch_size), comm.world_size()},
+                    !data.split.val.empty());
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
   schedule = {c.lr_scheduler, c.learning_rate, plan.warmup_steps, plan.total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
