@@ -135,9 +135,14 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
   if (rows_.empty()) throw UserError("the datasets give no training rows; expected at least one example");
   const int64_t B = micro_batch_size_;
   int64_t n = static_cast<int64_t>(rows_.size());
+  std::vector<Row> first_epoch;  // packed: epoch 0's bins, kept for its batches
   if (options_.multipack.capacity > 0) {  // Axolotl's count: the least of its draws
     const int64_t draws = world >= 4 ? 1 : 4;
-    for (int64_t epoch = 0; epoch < draws; epoch++) n = std::min<int64_t>(n, served_rows(epoch).size());
+    for (int64_t epoch = 0; epoch < draws; epoch++) {
+      std::vector<Row> bins = served_rows(epoch);
+      n = std::min<int64_t>(n, static_cast<int64_t>(bins.size()));
+      if (epoch == 0) first_epoch = std::move(bins);
+    }
   }
   rows_per_epoch_ = n;
   batches_per_epoch_ = options_.drop_last ? n / B / world
@@ -154,6 +159,7 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
                     std::to_string(B) + " x " + std::to_string(world) +
                     " ranks, and dataloader_drop_last drops them all; expected a smaller micro_batch_size, "
                     "more data or no dataloader_drop_last");
+  if (!first_epoch.empty()) set_epoch_rows(0, std::move(first_epoch));
 }
 
 void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& lengths, int64_t batch) {
@@ -211,20 +217,22 @@ std::vector<Row> DataLoader::served_rows(int64_t epoch) const {
   return rows;
 }
 
-const std::vector<Row>& DataLoader::epoch_rows(int64_t epoch) {
-  if (rows_epoch_ != epoch) {
-    epoch_rows_ = served_rows(epoch);
-    // Even batches on several ranks, or a packed epoch of fewer bins than the count: the rows go
-    // on with their first world x B, cycled.
-    const int64_t n = static_cast<int64_t>(epoch_rows_.size()), world = options_.world_size;
-    const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
-    if ((world > 1 || options_.multipack.capacity > 0) && served > n) {
-      const int64_t first = std::min(n, world * micro_batch_size_);
-      epoch_rows_.reserve(static_cast<size_t>(served));  // no reallocation under the copies below
-      for (int64_t i = 0; n + i < served; i++) epoch_rows_.push_back(epoch_rows_[static_cast<size_t>(i % first)]);
-    }
-    rows_epoch_ = epoch;
+void DataLoader::set_epoch_rows(int64_t epoch, std::vector<Row> rows) {
+  epoch_rows_ = std::move(rows);
+  // Even batches on several ranks, or a packed epoch of fewer bins than the count: the rows go on
+  // with their first world x B, cycled.
+  const int64_t n = static_cast<int64_t>(epoch_rows_.size()), world = options_.world_size;
+  const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
+  if ((world > 1 || options_.multipack.capacity > 0) && served > n) {
+    const int64_t first = std::min(n, world * micro_batch_size_);
+    epoch_rows_.reserve(static_cast<size_t>(served));  // no reallocation under the copies below
+    for (int64_t i = 0; n + i < served; i++) epoch_rows_.push_back(epoch_rows_[static_cast<size_t>(i % first)]);
   }
+  rows_epoch_ = epoch;
+}
+
+const std::vector<Row>& DataLoader::epoch_rows(int64_t epoch) {
+  if (rows_epoch_ != epoch) set_epoch_rows(epoch, served_rows(epoch));
   return epoch_rows_;
 }
 

@@ -142,6 +142,7 @@ class DataLoader {
  private:
   std::vector<int64_t> epoch_order(int64_t epoch) const;  // of rows_
   std::vector<Row> served_rows(int64_t epoch) const;       // before even batches extend them
+  void set_epoch_rows(int64_t epoch, std::vector<Row> rows);  // extended for even batches
 
   std::shared_ptr<const ExampleSet> data_;
   std::vector<Row> rows_;
