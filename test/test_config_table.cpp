@@ -219,6 +219,10 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(!parse("sample_packing: true\nflash_attention: true\n").data.multipack_real_batches);  // Axolotl's default
   CHECK(parse("sample_packing: true\nsdp_attention: true\n").data.multipack_real_batches);
   CHECK(!parse("sample_packing: true\nsdp_attention: true\nmultipack_real_batches: false\n").data.multipack_real_batches);
+  // Axolotl's validator pads packed rows to their bin unless told not to.
+  CHECK(parse("sample_packing: true\nflash_attention: true\n").data.pad_to_sequence_len);
+  CHECK(!parse("sample_packing: true\nflash_attention: true\npad_to_sequence_len: false\n").data.pad_to_sequence_len);
+  CHECK(!parse("").data.pad_to_sequence_len);
   CHECK(b.data.group_by_length);
   CHECK(b.data.dataloader_drop_last);
   CHECK(b.lr_scheduler_kwargs.num_cycles == 1.5);

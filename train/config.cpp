@@ -446,7 +446,7 @@ void Parser::resolve_attention() {
   // Axolotl packs with sdp_attention through a block-diagonal mask (so into bins of sequence_len,
   // multipack_real_batches): the same exact attention as flash over its documents, which the
   // cuDNN graph here does not mask.
-  if (!given("multipack_real_batches")) c.data.multipack_real_batches = c.attention == AttentionKind::cudnn;
+  default_packing_keys(c, given("multipack_real_batches"), given("pad_to_sequence_len"));
   if (c.data.sample_packing && c.attention == AttentionKind::cudnn) c.attention = AttentionKind::flash;
   const AttentionInfo& info = attention_info(c.attention);
   if (c.data.sample_packing && c.attention == AttentionKind::s2)

@@ -1,6 +1,6 @@
-// defines: sampling_rows, check_dataset_shards (the keys of which examples are used and how they
-// are laid into rows and served: sharding, packing, ordering, deduplication and
-// dataloader_drop_last; io/dataset.h)
+// defines: sampling_rows, default_packing_keys, check_dataset_shards (the keys of which examples
+// are used and how they are laid into rows and served: sharding, packing, ordering, deduplication
+// and dataloader_drop_last; io/dataset.h)
 #include "train/config_field_builders.h"
 #include "train/config_fields.h"
 
@@ -24,7 +24,8 @@ std::vector<ConfigField> sampling_rows(const char* data) {
       flag("group_by_length", data, MEMBER(data.group_by_length),
            "serve rows of like length together, as HF's LengthGroupedSampler (not with sample_packing)"),
       flag("pad_to_sequence_len", data, MEMBER(data.pad_to_sequence_len),
-           "pad every row to sequence_len, not to the micro-batch's longest"),
+           "pad every row to sequence_len (a packed one to its bin), not to the micro-batch's longest "
+           "(unset: true with sample_packing)"),
       flag("dataset_exact_deduplication", data, MEMBER(data.exact_deduplication),
            "drop examples equal (tokens and labels) to an earlier one; eval ones equal to a training one too"),
       {"exact_deduplication", data, "true or false", "the name Axolotl's lora-1b-deduplicate-sft.yml gives it",
@@ -45,6 +46,14 @@ std::vector<ConfigField> sampling_rows(const char* data) {
            "drop each epoch's last rows that fill no whole micro-batch on every rank (unset: false, HF's; "
            "sample_packing always drops them, as Axolotl's multipack sampler)"),
   };
+}
+
+// Axolotl's defaults for packing keys left unset: multipack_real_batches true with sdp_attention
+// (its sdpa is not varlen), else false; pad_to_sequence_len true with sample_packing (its
+// validator sets it so, "to prevent memory leaks": every micro-batch one shape).
+void default_packing_keys(TrainConfig& c, bool real_batches_given, bool padding_given) {
+  if (!real_batches_given) c.data.multipack_real_batches = c.attention == AttentionKind::cudnn;
+  if (!padding_given && c.data.sample_packing) c.data.pad_to_sequence_len = true;
 }
 
 // Axolotl shards when both keys are set, and in its SFT loader only.
