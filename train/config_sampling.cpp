@@ -34,10 +34,10 @@ std::vector<ConfigField> sampling_rows(const char* data) {
       flag("curriculum_sampling", data, MEMBER(data.curriculum_sampling),
            "train rows in one fixed order every epoch, not shuffled per epoch"),
       flag("shuffle_merged_datasets", data, MEMBER(data.shuffle_merged_datasets),
-           "the merged datasets in one seeded shuffle (false, or one dataset under "
-           "curriculum_sampling: their own order, and the last examples validate)"),
+           "shuffle the merged datasets as HF's Dataset.shuffle(seed) (false, or one dataset under "
+           "curriculum_sampling: their own order); the merged order's last examples validate"),
       flag("shuffle_before_merging_datasets", data, MEMBER(data.shuffle_before_merging_datasets),
-           "shuffle each of several datasets (seeded) before they are merged"),
+           "shuffle each of several datasets as Dataset.shuffle(seed) before they are merged"),
       integer("dataset_shard_num", data, MEMBER(data.shard_num), 1, kNoMax,
               "keep one of this many contiguous shards of the merged datasets (with dataset_shard_idx)"),
       integer("dataset_shard_idx", data, MEMBER(data.shard_idx), 0, kNoMax,
