@@ -31,12 +31,6 @@ void shuffle_items(std::vector<Example>& examples, size_t first, uint64_t seed, 
   std::move(shuffled.begin(), shuffled.end(), examples.begin() + static_cast<int64_t>(first));
 }
 
-int64_t row_length(const ExampleSet& data, const Row& row) {
-  int64_t n = 0;
-  for (int64_t e : row) n += data.length(e);
-  return n;
-}
-
 }  // namespace
 
 void ExampleSet::add(const Example& example) {

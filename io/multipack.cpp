@@ -1,4 +1,4 @@
-// defines: multipack, packing_efficiency (see the header)
+// defines: multipack, row_length, packing_efficiency (see the header)
 #include "io/multipack.h"
 
 #include <algorithm>
@@ -94,10 +94,15 @@ std::vector<Row> multipack(const ExampleSet& data, const std::vector<int64_t>& e
   return bins;
 }
 
+int64_t row_length(const ExampleSet& data, const Row& row) {
+  int64_t n = 0;
+  for (int64_t e : row) n += data.length(e);
+  return n;
+}
+
 double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity) {
   int64_t used = 0;
-  for (const Row& row : rows)
-    for (int64_t e : row) used += data.length(e);
+  for (const Row& row : rows) used += row_length(data, row);
   return rows.empty() ? 0.0 : static_cast<double>(used) / (static_cast<double>(rows.size()) * capacity);
 }
 

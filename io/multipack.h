@@ -1,6 +1,6 @@
-// defines: MultipackOptions, multipack, packing_efficiency: Axolotl's sample packing (its
-// MultipackBatchSampler) of examples into bins, each bin one row of a batch whose examples attend
-// only within themselves.
+// defines: MultipackOptions, multipack, row_length, packing_efficiency: Axolotl's sample packing
+// (its MultipackBatchSampler) of examples into bins, each bin one row of a batch whose examples
+// attend only within themselves.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -29,6 +29,8 @@ struct MultipackOptions {
 std::vector<Row> multipack(const ExampleSet& data, const std::vector<int64_t>& examples,
                            const MultipackOptions& options);
 
+// The tokens of a row's examples.
+int64_t row_length(const ExampleSet& data, const Row& row);
 // Tokens held / (rows x capacity).
 double packing_efficiency(const ExampleSet& data, const std::vector<Row>& rows, int64_t capacity);
 
