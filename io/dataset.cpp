@@ -180,7 +180,7 @@ RowOrder row_order(const DataConfig& config) {
 
 LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch) {
   const bool packed = config.sample_packing && !config.preference_pairs;
-  return {rank, world_size, row_order(config), length_group_batch, config.dataloader_drop_last || config.sample_packing,
+  return {rank, world_size, row_order(config), length_group_batch, config.drops_last_train_rows(),
           packed ? config.multipack_options() : MultipackOptions{}};
 }
 
@@ -268,9 +268,10 @@ std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& 
   const int64_t served = drop_last ? n / micro_batch_size * micro_batch_size : n;
   if (n > 0 && served == 0)
     throw UserError("the datasets give " + std::to_string(n) + " validation rows, fewer than an eval batch of " +
-                    std::to_string(micro_batch_size) + ", and dataloader_drop_last drops them all (as the "
-                    "Trainer's eval loader does); expected a smaller eval_batch_size, more validation rows or no "
-                    "dataloader_drop_last");
+                    std::to_string(micro_batch_size) + ", and the eval loader drops a last, smaller batch "
+                    "(dataloader_drop_last, Axolotl's default with sample_packing and eval_sample_packing false, "
+                    "or packed eval rows); expected a smaller eval_batch_size, more validation rows or "
+                    "dataloader_drop_last: false");
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::vector<Batch> batches;

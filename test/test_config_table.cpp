@@ -224,7 +224,13 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(!parse("sample_packing: true\nflash_attention: true\npad_to_sequence_len: false\n").data.pad_to_sequence_len);
   CHECK(!parse("").data.pad_to_sequence_len);
   CHECK(b.data.group_by_length);
-  CHECK(b.data.dataloader_drop_last);
+  CHECK(b.data.dataloader_drop_last == true);
+  // Unset, Axolotl drops the eval loader's last batch with packed training and unpacked eval only.
+  CHECK(!parse("").data.dataloader_drop_last.has_value());
+  CHECK(parse("sample_packing: true\nflash_attention: true\neval_sample_packing: false\n").data.drops_last_eval_rows());
+  CHECK(!parse("sample_packing: true\nflash_attention: true\neval_sample_packing: false\ndataloader_drop_last: false\n").data.drops_last_eval_rows());
+  CHECK(!parse("").data.drops_last_eval_rows());
+  CHECK(parse("sample_packing: true\nflash_attention: true\n").data.drops_last_eval_rows());  // the eval multipack sampler's
   CHECK(b.lr_scheduler_kwargs.num_cycles == 1.5);
   check_round_trip(b);
   fs::create_directories(s.dir / "adapter dir: #3");

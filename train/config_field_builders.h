@@ -1,6 +1,7 @@
 // The builders of the config's field table (train/config_fields.cpp): one ConfigField per key
 // from a TrainConfig member, its bounds and its meaning, read and written the same way.
 #pragma once
+#include <optional>
 #include <type_traits>
 
 #include "train/config_fields.h"
@@ -76,7 +77,13 @@ ConfigField flag(const char* name, const char* section, Get get, const char* mea
           [get, note](ReadContext& ctx, const YAML::Node& n, const Where& w) {
             get(ctx.config) = read_bool(n, w, note);
           },
-          [get](const TrainConfig& c) { return std::string(get(c) ? "true" : "false"); }};
+          [get](const TrainConfig& c) {
+            // An optional flag's unset is written as null, which reads back as unset.
+            if constexpr (std::is_same_v<MemberType<Get>, std::optional<bool>>)
+              return get(c) ? std::string(*get(c) ? "true" : "false") : std::string();
+            else
+              return std::string(get(c) ? "true" : "false");
+          }};
 }
 
 template <typename Get>

@@ -43,7 +43,8 @@ std::vector<ConfigField> sampling_rows(const char* data) {
       integer("dataset_shard_idx", data, MEMBER(data.shard_idx), 0, kNoMax,
               "which shard dataset_shard_num keeps, from 0"),
       flag("dataloader_drop_last", data, MEMBER(data.dataloader_drop_last),
-           "drop each epoch's last rows that fill no whole micro-batch on every rank (unset: false, HF's; "
+           "drop each epoch's last rows that fill no whole micro-batch on every rank (unset: false, HF's, "
+           "but true for the eval rows with sample_packing and eval_sample_packing false, as Axolotl; "
            "sample_packing always drops them, as Axolotl's multipack sampler)"),
   };
 }

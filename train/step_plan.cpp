@@ -36,7 +36,7 @@ int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch) {
   if (c.data.sample_packing && c.rl.empty()) {
     const int64_t steps_an_epoch = std::max<int64_t>(1, epoch.rows / epoch.rows_per_batch / (accumulation * world));
     int64_t total = static_cast<int64_t>(std::floor(static_cast<double>(steps_an_epoch) * c.num_epochs));
-    if (c.data.dataloader_drop_last) total -= static_cast<int64_t>(std::ceil(c.num_epochs));
+    if (c.data.dataloader_drop_last.value_or(false)) total -= static_cast<int64_t>(std::ceil(c.num_epochs));
     return total;
   }
   const double batch = static_cast<double>(c.micro_batch_size * accumulation * world);

@@ -163,7 +163,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
   const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
   val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, comm.rank(), comm.world_size(),
-                             c.data.dataloader_drop_last);
+                             c.data.drops_last_eval_rows());
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
   plan = plan_steps(c,
