@@ -94,10 +94,11 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
     int64_t at = b * S;
     for (size_t d = 0; d < row.size(); d++) {
       const int64_t begin = data.offsets[row[d]], n = data.length(row[d]);
+      const bool next_example = layout.targets_cross_examples && d + 1 < row.size();
       for (int64_t i = 0; i < n; i++, at++) {
         inputs[at] = data.tokens[begin + i];
-        // The LM shift inside the example: its last token predicts nothing (not the next one's).
         if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
+        else if (next_example) targets[at] = data.labels[data.offsets[row[d + 1]]];
         positions[at] = data.positions.empty() ? static_cast<int32_t>(i) : data.positions[begin + i];
         docs[at] = static_cast<int32_t>(d);  // non-decreasing along the row, as attention needs
         batch.num_targets += targets[at] != kIgnoreIndex;
@@ -358,9 +359,9 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   // sequential), into bins of the same capacity.
   const MultipackOptions bins = config.multipack_options();
   out.train_layout = {config.sample_packing ? bins.capacity : config.sequence_len, config.pad_to_sequence_len,
-                      config.sample_packing, tokenizer.pad()};
+                      config.sample_packing, tokenizer.pad(), config.sample_packing};
   out.val_layout = out.train_layout;
-  out.val_layout.packed = config.sample_packing && config.eval_sample_packing;
+  out.val_layout.packed = out.val_layout.targets_cross_examples = config.sample_packing && config.eval_sample_packing;
   if (!out.val_layout.packed) out.val_layout.sequence_len = config.sequence_len;
   std::vector<int64_t> train_order = out.split.train;
   if (config.use_pose) {

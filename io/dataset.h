@@ -63,11 +63,15 @@ struct RowLayout {
                                      // to a multiple of kRowLengthMultiple (at most sequence_len)
   bool packed = false;               // rows hold several examples: doc_ids for the attention mask
   int32_t pad = 0;                   // the tokenizer's pad id
+  // Axolotl's packed rows: transformers shifts the labels along the whole row, so an example's
+  // last token predicts the next example's first label (masked when it is a prompt's); else (one
+  // example a row, a preference pair's two sequences) an example's last token predicts nothing.
+  bool targets_cross_examples = false;
 };
 
 struct Batch {
   Tensor inputs;     // i32 (B, S)
-  Tensor targets;    // i32 (B*S): the next token of the same example, or kIgnoreIndex
+  Tensor targets;    // i32 (B*S): the next token's label (see RowLayout), or kIgnoreIndex
   Tensor positions;  // i32 (B, S): restarting at 0 for every example
   Tensor doc_ids;    // i32 (B, S): each token's example within its row (packed rows only)
   int64_t num_targets = 0;       // targets that are not kIgnoreIndex

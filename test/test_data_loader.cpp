@@ -17,7 +17,7 @@
 using namespace llm;
 using namespace llm::testing;
 
-TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss") {
+TEST_CASE("rows: the LM shift inside each example, or along an Axolotl packed row; padding takes no loss") {
   auto data = std::make_shared<ExampleSet>();
   data->add(example_of("xAB"));   // x untrained: targets A, B
   data->add(example_of("yzCDE"));
@@ -50,6 +50,14 @@ TEST_CASE("rows: the LM shift stays inside each example; padding takes no loss")
   CHECK(ids(p.targets) == std::vector<int32_t>{I, 'C', 'D', 'E', I, 'A', 'B', I});
   CHECK(ids(p.positions) == std::vector<int32_t>{0, 1, 2, 3, 4, 0, 1, 2});
   CHECK(ids(p.doc_ids) == std::vector<int32_t>{0, 0, 0, 0, 0, 1, 1, 1});
+  // Axolotl's packed row (transformers shifts its labels along the whole row): an example's last
+  // token predicts the next example's first label, here trained (G), there a prompt's (x).
+  data->add(example_of("GH"));
+  const std::vector<Row> axolotl = {{2, 3, 0}};
+  Batch a = make_batch(*data, axolotl, which, 1, {8, false, true, 0, true});
+  CHECK(ids(a.targets) == std::vector<int32_t>{'F', 'G', 'H', I, 'A', 'B', I, I});
+  CHECK(a.num_targets == 5);
+  CHECK(ids(a.doc_ids) == std::vector<int32_t>{0, 0, 1, 1, 2, 2, 2, 3});
 }
 
 TEST_CASE("validation split: the last examples, as train_test_split(shuffle=False)") {

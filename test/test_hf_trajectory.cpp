@@ -4,7 +4,8 @@
 // fine-tuning (untied and tied embeddings, and a subset of the weights by unfrozen_parameters),
 // PEFT LoRA, DoRA and LoRA+, Axolotl's optimizer groups, epochs that end inside an accumulation,
 // logging_steps 3, the linear schedule with a warmup ratio, the polynomial and inverse_sqrt
-// schedules, Axolotl's qat on torchao's fake quantisers, and Axolotl's shuffled data order. That
+// schedules, Axolotl's qat on torchao's fake quantisers, Axolotl's shuffled data order and its
+// sample packing. That
 // pins AdamW (bias correction, decoupled decay and which parameters take it), warmup + cosine or
 // linear, clipping, the loss of accumulated micro-batches divided by num_items_in_batch, the
 // Trainer's steps per epoch, its log window and its order of rows.
@@ -42,11 +43,11 @@ json fixture() {
 const std::string kFileOrder = "curriculum_sampling: true\nshuffle_merged_datasets: false\nval_set_size: 0\n";
 
 // The YAML that asks llm_train for what the Trainer was given (the fixture's settings), on the
-// fixture's data in `order`'s order.
+// fixture's `data` file in `order`'s order.
 std::string config_yaml(const json& s, const std::string& model, const std::string& work,
-                        const std::string& split, const std::string& order) {
+                        const std::string& split, const std::string& order, const std::string& data) {
   std::string y = "base_model: " + kDir + "/" + model + "\n" +
-                  "datasets:\n  - path: " + kDir + "/data.jsonl\n    type: pretokenized\n    split: " +
+                  "datasets:\n  - path: " + kDir + "/" + data + "\n    type: pretokenized\n    split: " +
                   split + "\n" +
                   "dataset_prepared_path: " + work + "/prepared\noutput_dir: " + work + "/out\n" +
                   "device: cpu\nsave_strategy: 'no'\n" + order;
@@ -80,16 +81,17 @@ constexpr double kQatLossTolerance = 1e-3;
 constexpr double kQatGradNormTolerance = 2e-2;
 
 // Runs llm_train on `model` (a fixture directory) with the fixture's settings, `extra` keys and
-// the rows of `split` in `order`, and checks each logged step against the Trainer's `expected`
+// the rows of `split` of `data` in `order`, and checks each logged step against the Trainer's `expected`
 // ones; steps after `exact_steps` (with qat) with kQatLossTolerance and kQatGradNormTolerance.
 // Returns the run's evaluation records.
 std::vector<json> check_trajectory(const std::string& model, const std::string& extra, const json& expected,
                                    const json& settings, const std::string& split = "train",
-                                   int64_t exact_steps = 1 << 30, const std::string& order = kFileOrder) {
+                                   int64_t exact_steps = 1 << 30, const std::string& order = kFileOrder,
+                                   const std::string& data = "data.jsonl") {
   TempDir work("hf_trajectory");
   json s = settings;
   if (!s.contains("logging_steps")) s["logging_steps"] = 1;
-  const std::string config = work.write("config.yaml", config_yaml(s, model, work.path.string(), split, order) + extra);
+  const std::string config = work.write("config.yaml", config_yaml(s, model, work.path.string(), split, order, data) + extra);
   Run run = run_train(config);
   REQUIRE_MESSAGE(run.exit_code == 0, run.output);
   std::vector<json> ours, evals;
@@ -342,6 +344,18 @@ TEST_CASE("use_pose: the Trainer on the same PoSE position ids, step by step") {
   const json f = fixture(), c = f.at("cases").at("pose");
   check_trajectory("untied", "use_pose: true\npose_max_context_len: " + c.at("pose_max_context_len").dump() + "\n",
                    c.at("steps"), f.at("settings"));
+}
+
+// Axolotl's sample_packing, sequentially (next fit in file order), on the rows as a completion
+// dataset labels them (every id a target): bins of micro_batch_size x sequence_len, one a
+// micro-batch, the examples masked apart. transformers shifts the labels along the whole bin, so
+// each example's last token predicts the next one's first id (Axolotl trains that target too).
+TEST_CASE("sample_packing: the Trainer on Axolotl's bins, step by step, its targets across examples") {
+  const json f = fixture(), c = f.at("cases").at("packed");
+  json settings = f.at("settings");
+  settings["max_steps"] = c.at("max_steps");
+  check_trajectory("untied", "sample_packing: true\nsample_packing_sequentially: true\nflash_attention: true\n",
+                   c.at("steps"), settings, "train", 1 << 30, kFileOrder, "data_completion.jsonl");
 }
 
 // 15 rows in micro-batches of 2 without dataloader_drop_last (HF's default): each epoch ends with

@@ -2,6 +2,7 @@
 sparse fine-tuning, fp8, schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
 and the Trainer's eval_loss (see make_hf_trajectory.py's docstring for each case)."""
 import functools
+import json
 import math
 import os
 import re
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 import transformers
 
-from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, SETTINGS, STEPS, load,
+from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, SEQUENCE_LEN, SETTINGS, STEPS, load,
                                  make_model, qat_cases, train, unfrozen_rows_cases)
 
 
@@ -260,5 +261,34 @@ def shuffled_cases(out, rows):
     return {"shuffled": case}
 
 
-EXTRA_CASES = {"shuffled": shuffled_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def next_fit_bins(lengths, capacity):
+    """Axolotl's allocate_sequentially: examples in order, a new bin when one does not fit."""
+    bins, room = [], 0
+    for i, n in enumerate(lengths):
+        if not bins or n > room:
+            bins.append([])
+            room = capacity
+        bins[-1].append(i)
+        room -= n
+    return bins
+
+
+def packed_cases(out, rows):
+    # Axolotl's sample_packing (multipack_real_batches false: one bin of MICRO_BATCH x SEQUENCE_LEN a
+    # micro-batch) on the rows as a completion dataset labels them, every id a target.
+    full = [{"input_ids": r["input_ids"], "labels": list(r["input_ids"])} for r in rows]
+    with open(os.path.join(out, "data_completion.jsonl"), "w") as f:
+        for r in full:
+            f.write(json.dumps({"input_ids": r["input_ids"]}) + "\n")
+    bins = next_fit_bins([len(r["input_ids"]) for r in full], MICRO_BATCH * SEQUENCE_LEN)
+    packed = [{"input_ids": sum((full[i]["input_ids"] for i in b), []),
+               "labels": sum((full[i]["labels"] for i in b), []),
+               "position_ids": sum((list(range(len(full[i]["input_ids"]))) for i in b), [])} for b in bins]
+    steps = len(packed) // ACCUMULATION
+    case = train(load(out, "untied"), packed, per_device_train_batch_size=1, max_steps=steps)
+    case.update(max_steps=steps, bins=len(packed))
+    return {"packed": case}
+
+
+EXTRA_CASES = {"shuffled": shuffled_cases, "packed": packed_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Thirty-two cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Thirty-three cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -76,6 +76,13 @@ computes are in hf_trajectory_cases.py):
                masks |w| > 1e-8 at the start of training, w *= mask at each step's end
   fp8          full_untied converted as Axolotl's fp8: true converts it (accelerate's
                convert_model_to_fp8_ao: torchao Float8Linear on every linear but the first and last)
+  packed       full_untied with Axolotl's sample_packing (sequentially, curriculum_sampling) on the
+               rows as a completion dataset gives them (OUT/data_completion.jsonl: every id a
+               label): packed by next fit in file order into bins of MICRO_BATCH x SEQUENCE_LEN, a
+               bin a micro-batch, as its V2 collator concatenates them (ids, labels, positions
+               restarting per example) and without an attention mask, from which transformers
+               masks the examples apart by their positions; the labels shift along the whole bin,
+               so an example's last token predicts the next one's first id
   shuffled     full_untied in Axolotl's order under its defaults: the rows in HF's
                Dataset.shuffle(seed) order, the last 4 held out, the rest in the Trainer's own
                random order (train_sampling_strategy "random") for 2 epochs, evaluated every 5
@@ -168,8 +175,13 @@ def collate(rows):
         return torch.tensor([r[key] + [value] * (n - len(r[key])) for r in rows])
     mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
     batch = {"input_ids": pad("input_ids", 0), "labels": pad("labels", -100), "attention_mask": mask}
-    if "position_ids" in rows[0]:  # PoSE's, the padding at 0 as llm_train pads them
+    if "position_ids" in rows[0]:  # PoSE's or packed rows', the padding at 0 as Axolotl pads them
         batch["position_ids"] = pad("position_ids", 0)
+        # Packed rows (positions restarting; PoSE's only skip ahead) go without a mask, from which
+        # transformers masks the examples apart by their positions. (A key marking them would not
+        # reach here: the Trainer drops what the model's forward does not take.)
+        if any(0 in r["position_ids"][1:] for r in rows):
+            del batch["attention_mask"]
     return batch
 
 
@@ -193,14 +205,13 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
     make_scheduler(optimizer, args) builds (then make_optimizer must be given), evaluating on
     eval_rows when given, with compute_loss_func as the Trainer's loss when given; returns its log (and its eval_loss records) and what it decided about
     the loss."""
-    run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True,
+    run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True, per_device_train_batch_size=MICRO_BATCH,
                     train_sampling_strategy="sequential"), **run)
     if eval_rows is not None:  # Axolotl's builder sets it beside eval_steps
         run.setdefault("eval_on_start", True)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=MICRO_BATCH,
-            gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
+            output_dir=tmp, gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
             report_to="none", use_cpu=True, **dict(SETTINGS, **run))
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
