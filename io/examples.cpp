@@ -14,11 +14,16 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
     ex.tokens.push_back(token);
     ex.labels.push_back(trained ? token : kIgnoreIndex);
   };
-  // BOS is never a target (nothing precedes it in its row), so its label does not matter.
-  if (doc.add_bos) push(tokenizer.bos(), false);
+  auto is_trained = [train_on_inputs](const Piece& seg) {
+    return seg.loss == Loss::trained || (seg.loss == Loss::prompt && train_on_inputs);
+  };
+  // BOS is labelled as the text it starts, as Axolotl's tokenizing strategies label it (a
+  // completion's or train_on_inputs' copy of the ids; a masked prompt's -100). Only a packed row
+  // reads it: there the previous example's last token predicts it (RowLayout).
+  if (doc.add_bos) push(tokenizer.bos(), !doc.pieces.empty() && is_trained(doc.pieces.front()));
   bool last_trained = false;
   for (const Piece& seg : doc.pieces) {
-    const bool trained = seg.loss == Loss::trained || (seg.loss == Loss::prompt && train_on_inputs);
+    const bool trained = is_trained(seg);
     switch (seg.kind) {
       case Piece::Kind::text:
         for (int32_t t : tokenizer.encode(seg.text)) push(t, trained);

@@ -16,8 +16,9 @@ namespace llm {
 // kIgnoreIndex (engine/ops.h): a label that takes no loss, as HF's -100.
 
 // The targets of an example whose labels are labels[0, n): f(label) for each set label but the
-// first, in order (nothing in a row precedes the first token, so it is never predicted). The
-// no-target filter, the start-up summary and the unigram baseline all count with it.
+// first, in order (nothing in the example precedes its first token; only a packed row's previous
+// example may predict it, RowLayout). The no-target filter, the start-up summary and the unigram
+// baseline all count with it.
 template <typename F>
 void for_each_target(const int32_t* labels, int64_t n, F&& f) {
   for (int64_t i = 1; i < n; i++)

@@ -263,7 +263,7 @@ TEST_CASE("input_output rows: labelled segments train, the others with train_on_
   const Example ex = tokenize_document(docs[0], kFake, false, "t");
   CHECK(kFake.decode(ex.tokens) == "<bos>Q: hi\nA: yo!");  // BOS ours, no EOS
   CHECK(trained(ex) == "A: yo");
-  CHECK(trained(tokenize_document(docs[0], kFake, true, "t")) == "Q: hi\nA: yo!");
+  CHECK(trained(tokenize_document(docs[0], kFake, true, "t")) == "<bos>Q: hi\nA: yo!");  // BOS as its text
 
   const std::string expected =
       "expected a JSON object with a \"segments\" list of {\"text\": string, \"label\": bool}";

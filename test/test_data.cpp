@@ -149,7 +149,9 @@ TEST_CASE("examples: alpaca trains the response and EOS; train_on_inputs the pro
   CHECK(ex.tokens == std::vector<int32_t>{tok.bos(), 'Q', ':', 'A', tok.eos()});
   CHECK(ex.labels == std::vector<int32_t>{kIgnoreIndex, kIgnoreIndex, kIgnoreIndex, 'A', tok.eos()});
   Example all = tokenize_document(doc, tok, true, "test");
-  CHECK(all.labels == std::vector<int32_t>{kIgnoreIndex, 'Q', ':', 'A', tok.eos()});
+  // BOS labelled as the text it starts (Axolotl copies the ids): a packed row's previous example
+  // predicts it.
+  CHECK(all.labels == std::vector<int32_t>{tok.bos(), 'Q', ':', 'A', tok.eos()});
   // A special piece the tokenizer lacks is one line naming it.
   Document chat;
   chat.pieces.push_back({Piece::Kind::special, "<|eot_id|>", {}, Loss::none});
@@ -170,6 +172,7 @@ TEST_CASE("examples: completion text is chunked, others dropped or truncated pas
   CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'a', 'b', 'c'});
   CHECK(out[1].tokens == std::vector<int32_t>{'d', 'e', 'f', tok.eos()});
   CHECK(out[2].tokens == std::vector<int32_t>{tok.bos(), 'x', 'y', tok.eos()});
+  CHECK(out[2].labels == out[2].tokens);  // Axolotl's completion labels: a copy of the ids, BOS too
   CHECK(stats.chunked == 1);
   CHECK(stats.documents == 2);
 
