@@ -1,5 +1,5 @@
 // defines: ExampleSet::add, load_examples, one_example_per_row, pair_rows, make_batch,
-// DataLoader, eval_batches, unigram_entropy, log_to_stderr, load_training_data
+// DataLoader, eval_row_order, eval_batches, unigram_entropy, log_to_stderr, load_training_data
 #include "io/dataset.h"
 
 #include <fmt/core.h>
@@ -189,14 +189,37 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
   std::vector<int64_t> order(rows_.size());
   std::iota(order.begin(), order.end(), 0);
   const RowOrder kind = options_.order;
-  if (kind != RowOrder::as_given)
-    order = torch_randperm(static_cast<int64_t>(rows_.size()), seed_ + static_cast<uint64_t>(epoch));
+  const int64_t n = static_cast<int64_t>(rows_.size());
+  if (kind == RowOrder::shuffled_per_epoch) order = torch_randperm(n, seed_ + static_cast<uint64_t>(epoch));
   if (kind == RowOrder::length_grouped) {
+    const auto evaluations = [this](int64_t e) { return evaluations_before_epoch_ ? evaluations_before_epoch_(e) : 0; };
+    TorchGenerator global(seed_);
+    for (int64_t e = 0; e <= epoch; e++) {
+      const int64_t iterations = 1 + evaluations(e) - (e > 0 ? evaluations(e - 1) : 0);
+      for (int64_t i = 0; i < iterations; i++) global.skip_int64();
+      order = global.randperm(n);
+    }
     std::vector<int64_t> lengths(rows_.size());
     for (size_t r = 0; r < rows_.size(); r++) lengths[r] = row_length(*data_, rows_[r]);
     group_by_length(order, lengths, options_.length_group_batch);
   }
   return order;
+}
+
+void DataLoader::set_evaluations_before_epoch(std::function<int64_t(int64_t epoch)> count) {
+  evaluations_before_epoch_ = std::move(count);
+  rows_epoch_ = -1;  // a length-grouped epoch's rows depend on it
+}
+
+std::vector<Row> eval_row_order(const ExampleSet& data, std::vector<Row> rows, const DataConfig& config,
+                                bool packed, int64_t eval_batch, uint64_t seed) {
+  if (!config.group_by_length || packed) return rows;
+  std::vector<int64_t> order = torch_randperm(static_cast<int64_t>(rows.size()), seed), lengths;
+  for (const Row& row : rows) lengths.push_back(row_length(data, row));
+  group_by_length(order, lengths, eval_batch);
+  std::vector<Row> ordered;
+  for (int64_t r : order) ordered.push_back(rows[static_cast<size_t>(r)]);
+  return ordered;
 }
 
 std::vector<Row> DataLoader::served_rows(int64_t epoch) const {

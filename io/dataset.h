@@ -93,10 +93,11 @@ struct DataCursor {
 };
 
 // The order training rows are served in each epoch: torch_randperm(rows, seed + epoch) (the
-// default: HF's Trainer's RandomSampler, as accelerate's SeedableRandomSampler seeds it), that
-// order grouped by length (HF's group_by_length, its LengthGroupedSampler, here seeded alike; not
-// with sample_packing, as Axolotl), or the rows as given for every epoch (Axolotl's
-// curriculum_sampling, a SequentialSampler over the merged datasets' order).
+// default: HF's Trainer's RandomSampler, as accelerate's SeedableRandomSampler seeds it), a
+// permutation grouped by length (HF's group_by_length, its LengthGroupedSampler, which draws from
+// torch's global generator: see DataLoader; not with sample_packing, as Axolotl), or the rows as
+// given for every epoch (Axolotl's curriculum_sampling, a SequentialSampler over the merged
+// datasets' order).
 enum class RowOrder { shuffled_per_epoch, length_grouped, as_given };
 RowOrder row_order(const DataConfig& config);
 
@@ -121,7 +122,11 @@ struct LoaderOptions {
 LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch);
 
 // Micro-batches of training rows. Each epoch's order comes from (seed, epoch) alone, so a batch
-// never depends on how many were drawn before it. Packed, the epoch's rows are the bins that
+// never depends on how many were drawn before it. Length grouped, the epoch's permutation is the
+// one HF's LengthGroupedSampler draws from torch's global generator (TorchGenerator), which
+// set_seed(seed) seeds and every DataLoader iteration advances by a base seed: one for each
+// evaluation the Trainer ran before it (set_evaluations_before_epoch) and one for each epoch's own
+// iteration, whose permutation follows. Packed, the epoch's rows are the bins that
 // order packs into, in the order they opened, as Axolotl's multipack sampler yields them; their
 // count per epoch is the least of the first four epochs' (Axolotl's estimate: the least of four
 // draws; one draw on 4 ranks or more), and a later epoch with fewer goes on with its first bins.
@@ -142,6 +147,9 @@ class DataLoader {
   DataCursor cursor() const { return cursor_; }
   void set_cursor(const DataCursor& cursor);  // UserError when it is outside this data
   const std::vector<Row>& epoch_rows(int64_t epoch);  // an epoch's rows as served, on every rank
+  // How many evaluations the Trainer starts before epoch `epoch` (eval_on_start's included): they
+  // advance the global generator a length-grouped order draws from. Unset: none.
+  void set_evaluations_before_epoch(std::function<int64_t(int64_t epoch)> count);
 
  private:
   std::vector<int64_t> epoch_order(int64_t epoch) const;  // of rows_
@@ -156,9 +164,16 @@ class DataLoader {
   LoaderOptions options_;
   int64_t batches_per_epoch_, rows_per_epoch_;
   DataCursor cursor_;
+  std::function<int64_t(int64_t)> evaluations_before_epoch_;
   int64_t rows_epoch_ = -1;      // the epoch epoch_rows_ holds
   std::vector<Row> epoch_rows_;  // with even batches, continued past the rows (see DataLoader)
 };
+
+// The validation rows in the order the Trainer's eval sampler serves them: with group_by_length
+// (unpacked), HF's LengthGroupedSampler of `eval_batch` rows, its own generator seeded with `seed`
+// at each evaluation (so the same order every time); else as given.
+std::vector<Row> eval_row_order(const ExampleSet& data, std::vector<Row> rows, const DataConfig& config,
+                                bool packed, int64_t eval_batch, uint64_t seed);
 
 // Validation batches as the Trainer's eval loader makes them (a SequentialSampler): `rows` in
 // their order, micro_batch_size each, the last one smaller or, with `drop_last` (its

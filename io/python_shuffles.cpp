@@ -1,4 +1,4 @@
-// defines: numpy_permutation, torch_randperm (see the header)
+// defines: numpy_permutation, torch_randperm, TorchGenerator (see the header)
 #include "io/python_shuffles.h"
 
 #include <array>
@@ -115,15 +115,21 @@ std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed) {
   return order;
 }
 
-std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed) {
+// torch's mt19937 keeps the seed's low 32 bits, as std::mt19937 does.
+TorchGenerator::TorchGenerator(uint64_t seed) : engine_(static_cast<uint32_t>(seed)) {}
+
+// randperm below 2^32 / 20 draws 32 bits a swap, modulo the rest's count.
+std::vector<int64_t> TorchGenerator::randperm(int64_t n) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  // torch's mt19937 keeps the seed's low 32 bits, as std::mt19937 does; randperm below 2^32 / 20
-  // draws 32 bits a swap, modulo the rest's count.
-  std::mt19937 rng(static_cast<uint32_t>(seed));
   for (int64_t i = 0; i + 1 < n; i++)
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(i + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - i)))]);
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(i + static_cast<int64_t>(engine_() % static_cast<uint64_t>(n - i)))]);
   return order;
 }
+
+// An int64's random_() takes random64(): two 32-bit draws.
+void TorchGenerator::skip_int64() { engine_.discard(2); }
+
+std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed) { return TorchGenerator(seed).randperm(n); }
 
 }  // namespace llm

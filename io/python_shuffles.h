@@ -6,13 +6,27 @@
 // - torch_randperm(n, seed) is `torch.randperm(n, generator=torch.Generator().manual_seed(seed))`:
 //   each epoch's order under HF's Trainer, whose accelerate SeedableRandomSampler seeds it with
 //   seed + epoch. torch's CPU mt19937 (std::mt19937's stream) and randperm's swap loop.
+// - TorchGenerator is torch's CPU generator as a stream: HF's LengthGroupedSampler (group_by_length)
+//   draws its permutation from torch's global generator, which set_seed(seed) seeds and every
+//   DataLoader iteration (training epochs and evaluations alike) advances by one int64 base seed.
 #pragma once
 #include <cstdint>
+#include <random>
 #include <vector>
 
 namespace llm {
 
 std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed);
 std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed);
+
+class TorchGenerator {
+ public:
+  explicit TorchGenerator(uint64_t seed);   // torch.manual_seed(seed)
+  std::vector<int64_t> randperm(int64_t n);  // torch.randperm(n)
+  void skip_int64();                         // torch.empty((), dtype=torch.int64).random_()
+
+ private:
+  std::mt19937 engine_;
+};
 
 }  // namespace llm

@@ -321,6 +321,20 @@ TEST_CASE("Axolotl's data order: its shuffle, its validation rows, the Trainer's
   check_evals(check_trajectory("untied", keys, c.at("steps"), settings, "train", 1 << 30, order), c.at("evals"));
 }
 
+// group_by_length (no curriculum_sampling, the file's order merged): HF's LengthGroupedSampler
+// draws each epoch's permutation from torch's global generator, which each evaluation's DataLoader
+// advances too, and orders the eval rows by length from a generator of its own (9 rows two at a
+// time: the batches' mix of rows sets the eval_loss). A wrong draw gives other micro-batches.
+TEST_CASE("group_by_length: the Trainer's length-grouped epochs and eval batches, step by step") {
+  const json f = fixture(), c = f.at("cases").at("group_by_length");
+  json settings = f.at("settings");
+  settings.erase("max_steps");
+  const std::string keys = "group_by_length: true\nnum_epochs: " + c.at("num_epochs").dump() + "\n" + eval_keys(c);
+  check_evals(check_trajectory("untied", keys, c.at("steps"), settings, "train", 1 << 30,
+                               "shuffle_merged_datasets: false\nval_set_size: 0\n"),
+              c.at("evals"));
+}
+
 // Axolotl's use_eaft loss as the Trainer's compute_loss_func (alpha 0.5 over the 8 largest
 // logits), in training and in evaluation.
 TEST_CASE("use_eaft: the Trainer with Axolotl's EAFT loss, step by step and evaluated") {

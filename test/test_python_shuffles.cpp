@@ -52,3 +52,14 @@ TEST_CASE("torch_randperm is torch.randperm(n) from Generator().manual_seed(seed
   CHECK(long_order == torch_randperm(100003, 3));
   CHECK(is_permutation_of_iota(long_order));
 }
+
+TEST_CASE("TorchGenerator is torch's global generator: randperm after int64 random_() draws") {
+  TorchGenerator global(11);
+  CHECK(global.randperm(10) == torch_randperm(10, 11));
+  TorchGenerator stream(11);
+  stream.skip_int64();
+  CHECK(stream.randperm(10) == Order{0, 9, 3, 6, 1, 5, 7, 4, 8, 2});
+  stream.skip_int64();
+  stream.skip_int64();
+  CHECK(stream.randperm(10) == Order{5, 9, 7, 4, 0, 8, 3, 1, 2, 6});
+}

@@ -290,5 +290,17 @@ def packed_cases(out, rows):
     return {"packed": case}
 
 
-EXTRA_CASES = {"shuffled": shuffled_cases, "packed": packed_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def group_by_length_cases(out, rows):
+    # HF's group_by_length, which Axolotl's key sets: each epoch's rows grouped by length from a
+    # permutation of torch's global generator (set_seed, then advanced by every DataLoader
+    # iteration, evaluations' too), for 3 epochs, evaluated at the start and every 5 steps on rows
+    # 0-8 two at a time in the eval LengthGroupedSampler's order (the last batch one row).
+    case = train(load(out, "untied"), rows, eval_rows=rows[:9], eval_strategy="steps", eval_steps=5,
+                 per_device_eval_batch_size=2, max_steps=-1, num_train_epochs=3, dataloader_drop_last=False,
+                 train_sampling_strategy="group_by_length")
+    case.update(num_epochs=3, eval_examples=9, eval_steps=5, eval_batch_size=2)
+    return {"group_by_length": case}
+
+
+EXTRA_CASES = {"shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

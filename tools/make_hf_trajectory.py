@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Thirty-three cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Thirty-four cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -83,6 +83,12 @@ computes are in hf_trajectory_cases.py):
                restarting per example) and without an attention mask, from which transformers
                masks the examples apart by their positions; the labels shift along the whole bin,
                so an example's last token predicts the next one's first id
+  group_by_length
+               full_untied with HF's group_by_length for 3 epochs: each epoch's permutation from
+               torch's global generator (seeded by set_seed, advanced by each DataLoader
+               iteration, evaluations' included), grouped by length in megabatches; evaluated at
+               the start and every 5 steps on rows 0-8 two at a time, in the eval
+               LengthGroupedSampler's order
   shuffled     full_untied in Axolotl's order under its defaults: the rows in HF's
                Dataset.shuffle(seed) order, the last 4 held out, the rest in the Trainer's own
                random order (train_sampling_strategy "random") for 2 epochs, evaluated every 5

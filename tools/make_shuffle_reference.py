@@ -1,6 +1,8 @@
 """Prints the orders test/test_python_shuffles.cpp checks io/python_shuffles.cpp against:
 numpy's default_rng(seed).permutation(n) (HF datasets' Dataset.shuffle) and torch's
-randperm(n, generator=Generator().manual_seed(seed)) (HF Trainer's epoch order).
+randperm(n, generator=Generator().manual_seed(seed)) (HF Trainer's epoch order), and randperm(n)
+from the global generator after manual_seed(seed) and int64 random_() draws (HF's
+LengthGroupedSampler after DataLoader base seeds).
 Run: python tools/make_shuffle_reference.py (numpy and torch installed)."""
 import numpy as np
 import torch
@@ -25,3 +27,11 @@ for n, seed in [(10, 42), (12, 0), (12, 4294967301), (1, 3), (100003, 1844674407
     show("numpy_permutation", n, seed, np.random.default_rng(seed).permutation(n).tolist())
 for n, seed in [(10, 42), (10, 43), (1, 9), (100003, 1099511627779)]:
     show("torch_randperm", n, seed, torch_randperm(n, seed))
+for n, seed, skips in [(10, 11, (1, 2))]:
+    torch.manual_seed(seed)
+    orders = []
+    for k in skips:
+        for _ in range(k):
+            torch.empty((), dtype=torch.int64).random_()
+        orders.append(torch.randperm(n).tolist())
+    print(f"global stream seed {seed}, n {n}, int64 draws before each randperm {skips}: {orders}")

@@ -162,14 +162,19 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                                        c.micro_batch_size * c.gradient_accumulation_steps));
   // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
   const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
-  val_batches = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, comm.rank(), comm.world_size(),
-                             c.data.drops_last_eval_rows());
+  val_batches = eval_batches(*data.examples,
+                             eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
+                             data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows());
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
   plan = plan_steps(c,
                     {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
                      data_config.rows_per_batch(c.micro_batch_size), comm.world_size()},
                     !data.split.val.empty());
+  // Evaluations advance the global generator HF's group_by_length draws each epoch's order from.
+  loader->set_evaluations_before_epoch([p = plan](int64_t epoch) {
+    return int64_t{p.eval_on_start} + (p.eval_steps > 0 ? std::min(epoch * p.updates_per_epoch, p.total_steps) / p.eval_steps : 0);
+  });
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
   schedule = {c.lr_scheduler, c.learning_rate, plan.warmup_steps, plan.total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
