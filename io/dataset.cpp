@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 
@@ -130,15 +131,7 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
   if (rows_.empty()) throw UserError("the datasets give no training rows; expected at least one example");
   const int64_t B = micro_batch_size_;
   int64_t n = static_cast<int64_t>(rows_.size());
-  std::vector<Row> first_epoch;  // packed: epoch 0's bins, kept for its batches
-  if (options_.multipack.capacity > 0) {  // Axolotl's count: the least of its draws
-    const int64_t draws = world >= 4 ? 1 : 4;
-    for (int64_t epoch = 0; epoch < draws; epoch++) {
-      std::vector<Row> bins = served_rows(epoch);
-      n = std::min<int64_t>(n, static_cast<int64_t>(bins.size()));
-      if (epoch == 0) first_epoch = std::move(bins);
-    }
-  }
+  if (options_.multipack.capacity > 0) n = axolotl_bin_count();
   rows_per_epoch_ = n;
   batches_per_epoch_ = options_.drop_last ? n / B / world
                        : world == 1       ? (n + B - 1) / B                     // the last one smaller
@@ -154,7 +147,24 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
                     std::to_string(B) + " x " + std::to_string(world) +
                     " ranks, and dataloader_drop_last drops them all; expected a smaller micro_batch_size, "
                     "more data or no dataloader_drop_last");
-  if (!first_epoch.empty()) set_epoch_rows(0, std::move(first_epoch));
+}
+
+// MultipackBatchSampler's len() as the Trainer takes it, building its loader right after
+// set_seed(seed): one generate_batches, then the least bin count of 4 more (1 on 4 ranks or more,
+// as its num_count_samples), each of a RandomSampler without a generator of its own, which seeds
+// one from torch's global generator each time. Sequential (curriculum_sampling): one order.
+int64_t DataLoader::axolotl_bin_count() const {
+  std::vector<int64_t> order(rows_.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (options_.order == RowOrder::as_given) return static_cast<int64_t>(packed_rows(order).size());
+  TorchGenerator global(seed_);
+  global.random_int64();  // the first generate_batches' draw, which sets no count
+  int64_t least = std::numeric_limits<int64_t>::max();
+  for (int64_t draw = 0; draw < (options_.world_size >= 4 ? 1 : 4); draw++) {
+    order = global.random_sampler_order(static_cast<int64_t>(rows_.size()));
+    least = std::min<int64_t>(least, static_cast<int64_t>(packed_rows(order).size()));
+  }
+  return least;
 }
 
 void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& lengths, int64_t batch) {
@@ -196,7 +206,7 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
     TorchGenerator global(seed_);
     for (int64_t e = 0; e <= epoch; e++) {
       const int64_t iterations = 1 + evaluations(e) - (e > 0 ? evaluations(e - 1) : 0);
-      for (int64_t i = 0; i < iterations; i++) global.skip_int64();
+      for (int64_t i = 0; i < iterations; i++) global.random_int64();
       order = global.randperm(n);
     }
     std::vector<int64_t> lengths(rows_.size());
@@ -222,13 +232,15 @@ std::vector<Row> eval_row_order(const ExampleSet& data, std::vector<Row> rows, c
   return ordered;
 }
 
+std::vector<Row> DataLoader::packed_rows(const std::vector<int64_t>& order) const {
+  std::vector<int64_t> examples;
+  for (int64_t r : order) examples.insert(examples.end(), rows_[r].begin(), rows_[r].end());
+  return multipack(*data_, examples, options_.multipack);
+}
+
 std::vector<Row> DataLoader::served_rows(int64_t epoch) const {
   const std::vector<int64_t> order = epoch_order(epoch);
-  if (options_.multipack.capacity > 0) {
-    std::vector<int64_t> examples;
-    for (int64_t r : order) examples.insert(examples.end(), rows_[r].begin(), rows_[r].end());
-    return multipack(*data_, examples, options_.multipack);
-  }
+  if (options_.multipack.capacity > 0) return packed_rows(order);
   std::vector<Row> rows;
   rows.reserve(order.size());
   for (int64_t r : order) rows.push_back(rows_[r]);

@@ -128,8 +128,9 @@ LoaderOptions loader_options(const DataConfig& config, int rank, int world_size,
 // evaluation the Trainer ran before it (set_evaluations_before_epoch) and one for each epoch's own
 // iteration, whose permutation follows. Packed, the epoch's rows are the bins that
 // order packs into, in the order they opened, as Axolotl's multipack sampler yields them; their
-// count per epoch is the least of the first four epochs' (Axolotl's estimate: the least of four
-// draws; one draw on 4 ranks or more), and a later epoch with fewer goes on with its first bins.
+// count per epoch is its sampler's (the least of four draws of torch's global generator after
+// set_seed, axolotl_bin_count; one on 4 ranks or more), and an epoch with fewer goes on with its
+// first bins.
 // Global batch g of an epoch holds rows [g B, g B + B); rank r of `world_size` takes
 // g % world_size == r. An epoch's last rows that fill no whole batch on every rank are, with
 // drop_last, dropped; else served as torch and accelerate serve them: one rank gets a last,
@@ -154,6 +155,8 @@ class DataLoader {
  private:
   std::vector<int64_t> epoch_order(int64_t epoch) const;  // of rows_
   std::vector<Row> served_rows(int64_t epoch) const;       // before even batches extend them
+  std::vector<Row> packed_rows(const std::vector<int64_t>& order) const;  // rows_ in order, packed
+  int64_t axolotl_bin_count() const;                       // packed: the bins an epoch serves
   void set_epoch_rows(int64_t epoch, std::vector<Row> rows);  // extended for even batches
 
   std::shared_ptr<const ExampleSet> data_;

@@ -127,8 +127,11 @@ std::vector<int64_t> TorchGenerator::randperm(int64_t n) {
   return order;
 }
 
-// An int64's random_() takes random64(): two 32-bit draws.
-void TorchGenerator::skip_int64() { engine_.discard(2); }
+// An int64's random_() is random64() (two 32-bit draws, the first the high half) modulo 2^63.
+int64_t TorchGenerator::random_int64() {
+  const uint64_t high = engine_(), low = engine_();
+  return static_cast<int64_t>(((high << 32) | low) & ~(uint64_t{1} << 63));
+}
 
 std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed) { return TorchGenerator(seed).randperm(n); }
 

@@ -8,7 +8,8 @@
 //   seed + epoch. torch's CPU mt19937 (std::mt19937's stream) and randperm's swap loop.
 // - TorchGenerator is torch's CPU generator as a stream: HF's LengthGroupedSampler (group_by_length)
 //   draws its permutation from torch's global generator, which set_seed(seed) seeds and every
-//   DataLoader iteration (training epochs and evaluations alike) advances by one int64 base seed.
+//   DataLoader iteration (training epochs and evaluations alike) advances by one int64 base seed;
+//   a RandomSampler without a generator of its own (Axolotl's multipack count) seeds one from it.
 #pragma once
 #include <cstdint>
 #include <random>
@@ -23,7 +24,9 @@ class TorchGenerator {
  public:
   explicit TorchGenerator(uint64_t seed);   // torch.manual_seed(seed)
   std::vector<int64_t> randperm(int64_t n);  // torch.randperm(n)
-  void skip_int64();                         // torch.empty((), dtype=torch.int64).random_()
+  int64_t random_int64();                    // torch.empty((), dtype=torch.int64).random_()
+  // list(RandomSampler(range(n))): a generator seeded with random_int64(), then its randperm(n).
+  std::vector<int64_t> random_sampler_order(int64_t n) { return torch_randperm(n, static_cast<uint64_t>(random_int64())); }
 
  private:
   std::mt19937 engine_;

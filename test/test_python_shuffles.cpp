@@ -57,9 +57,16 @@ TEST_CASE("TorchGenerator is torch's global generator: randperm after int64 rand
   TorchGenerator global(11);
   CHECK(global.randperm(10) == torch_randperm(10, 11));
   TorchGenerator stream(11);
-  stream.skip_int64();
+  stream.random_int64();
   CHECK(stream.randperm(10) == Order{0, 9, 3, 6, 1, 5, 7, 4, 8, 2});
-  stream.skip_int64();
-  stream.skip_int64();
+  stream.random_int64();
+  stream.random_int64();
   CHECK(stream.randperm(10) == Order{5, 9, 7, 4, 0, 8, 3, 1, 2, 6});
+}
+
+TEST_CASE("TorchGenerator: random_() of an int64, and RandomSampler's orders without a generator") {
+  CHECK(TorchGenerator(11).random_int64() == 3325388913236545215);
+  TorchGenerator global(11);  // torch.manual_seed(11); list(RandomSampler(range(10))) twice
+  CHECK(global.random_sampler_order(10) == Order{1, 8, 6, 5, 7, 4, 9, 2, 3, 0});
+  CHECK(global.random_sampler_order(10) == Order{4, 3, 2, 6, 7, 9, 8, 5, 1, 0});
 }

@@ -6,6 +6,7 @@ LengthGroupedSampler after DataLoader base seeds).
 Run: python tools/make_shuffle_reference.py (numpy and torch installed)."""
 import numpy as np
 import torch
+import torch.utils.data
 
 
 def torch_randperm(n, seed):
@@ -35,3 +36,8 @@ for n, seed, skips in [(10, 11, (1, 2))]:
             torch.empty((), dtype=torch.int64).random_()
         orders.append(torch.randperm(n).tolist())
     print(f"global stream seed {seed}, n {n}, int64 draws before each randperm {skips}: {orders}")
+torch.manual_seed(11)
+print("manual_seed(11), random_() of an int64:", int(torch.empty((), dtype=torch.int64).random_().item()))
+torch.manual_seed(11)
+print("manual_seed(11), list(RandomSampler(range(10))) twice:",
+      [list(torch.utils.data.RandomSampler(range(10))) for _ in range(2)])
