@@ -174,6 +174,8 @@ double LrSchedule::lr(int64_t step) const {
 
 double LrSchedule::inner_lr(int64_t step) const {
   if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
+  if (kind == "cosine_warmup_with_min_lr") return cosine_warmup_with_min_lr(step);
+  if (kind == "warmup_stable_decay") return warmup_stable_decay(step);
   const double warm = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
   if (step < warmup_steps) return base_lr * (quadratic_warmup ? warm * warm : warm);
   // As Axolotl chooses it: a cosine with both ratios set decays over the first int(ratio x total)
@@ -201,10 +203,46 @@ double LrSchedule::inner_lr(int64_t step) const {
     return base_lr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * std::fmod(cycles * progress, 1.0))));
   }
   // Axolotl's own cosines (a floor, quadratic warmup) take no num_cycles: one half-wave.
-  const double cycles = num_cycles >= 0 && !quadratic_warmup && min_lr_ratio == 0 ? num_cycles : 0.5;
+  const bool hf_floor = kind == "cosine_with_min_lr";
+  const double cycles = num_cycles >= 0 && !quadratic_warmup && (min_lr_ratio == 0 || hf_floor) ? num_cycles : 0.5;
   const double cosine = std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * cycles * 2.0 * progress)));
-  const double floor = floored ? min_lr_ratio : 0.0;  // Axolotl's floor is cosine's only
+  const double floor = floored || hf_floor ? min_lr_ratio : 0.0;
   return base_lr * (floor + (1.0 - floor) * cosine);
+}
+
+// transformers' _get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda, in its doubles.
+double LrSchedule::cosine_warmup_with_min_lr(int64_t step) const {
+  const double s = static_cast<double>(step), w = static_cast<double>(warmup_steps);
+  if (s < w)
+    return base_lr * (warmup_lr_rate < 0 ? (s + 1.0) / std::max(1.0, w)
+                                         : warmup_lr_rate + (1.0 - warmup_lr_rate) * s / std::max(1.0, w - 1.0));
+  const double progress = (s - w + 1.0) / std::max(1.0, static_cast<double>(total_steps) - w);
+  const double cycles = num_cycles >= 0 ? num_cycles : 0.5;
+  const double factor = 0.5 * (1.0 + std::cos(M_PI * cycles * 2.0 * progress));
+  return base_lr * std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio);
+}
+
+// transformers' _get_wsd_scheduler_lambda: each phase's shape over its progress p, rising in
+// warmup (linear p, cosine, 1 - sqrt(1 - p)) and falling in decay (1 - p, the cosine, 1 - sqrt p),
+// lifted onto the floor.
+double LrSchedule::warmup_stable_decay(int64_t step) const {
+  const auto lifted = [this](double factor) { return base_lr * std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio); };
+  if (step < warmup_steps) {
+    const double p = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
+    return lifted(warmup_type == "linear"   ? p
+                  : warmup_type == "cosine" ? 0.5 * (1.0 - std::cos(M_PI * p))
+                                            : 1.0 - std::sqrt(1.0 - p));
+  }
+  const int64_t stable = num_stable_steps >= 0 ? num_stable_steps : total_steps - warmup_steps - num_decay_steps;
+  if (step < warmup_steps + stable) return base_lr;
+  if (step < warmup_steps + stable + num_decay_steps) {
+    const double p = static_cast<double>(step - warmup_steps - stable) / static_cast<double>(std::max<int64_t>(1, num_decay_steps));
+    const double cycles = num_cycles >= 0 ? num_cycles : 0.5;
+    return lifted(decay_type == "linear"   ? 1.0 - p
+                  : decay_type == "cosine" ? 0.5 * (1.0 + std::cos(M_PI * cycles * 2.0 * p))
+                                           : 1.0 - std::sqrt(p));
+  }
+  return base_lr * min_lr_ratio;
 }
 
 }  // namespace llm

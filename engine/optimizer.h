@@ -135,12 +135,18 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 struct LrSchedule {
   // cosine | linear | constant (no warmup, as HF's) | constant_with_warmup | polynomial (HF's
   // defaults: power 1 down to 1e-7) | inverse_sqrt (timescale the warmup, or 10000 without one) |
-  // cosine_with_restarts (HF's default of one cycle: the cosine, then 0 past the last step)
+  // cosine_with_restarts (HF's default of one cycle: the cosine, then 0 past the last step) |
+  // cosine_with_min_lr (HF's: the cosine down to min_lr_ratio) | cosine_warmup_with_min_lr (HF's
+  // other: warmup from (step + 1) / warmup or warmup_lr_rate, the cosine a step ahead) |
+  // warmup_stable_decay (HF's: warmup from min_lr_ratio, the rate held, then num_decay_steps down
+  // to min_lr_ratio, each phase shaped linear, cosine or 1-sqrt)
   std::string kind = "cosine";
   double base_lr = 3e-4;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
-  double min_lr_ratio = 0.0;  // cosine floor as a fraction of base_lr
+  // The floor as a fraction of base_lr: Axolotl's cosine_min_lr_ratio (cosine), HF's min_lr_rate
+  // (the min-lr cosines) or min_lr_ratio (warmup_stable_decay).
+  double min_lr_ratio = 0.0;
   // Axolotl's cosine_constant_lr_ratio: with a floor, the cosine ends at int(this x total_steps)
   // and the rate holds there (0: the cosine spans every step).
   double constant_lr_ratio = 0.0;
@@ -148,6 +154,11 @@ struct LrSchedule {
   // cosine's half-waves x 2 (0.5: one half-wave) or cosine_with_restarts' count (1); power and
   // lr_end: polynomial's (1, 1e-7); timescale: inverse_sqrt's (the warmup, else 10000).
   double num_cycles = -1, power = -1, lr_end = -1, timescale = -1;
+  double warmup_lr_rate = -1;  // cosine_warmup_with_min_lr's; < 0: (step + 1) / warmup
+  // warmup_stable_decay's: the stable steps (< 0: what warmup and decay leave of total_steps), the
+  // decay steps, and each phase's shape.
+  int64_t num_stable_steps = -1, num_decay_steps = 0;
+  std::string warmup_type = "linear", decay_type = "cosine";
   // Axolotl's lr_quadratic_warmup (with cosine): (step / warmup)^2 during warmup, then the cosine
   // without a floor, as its get_cosine_schedule_with_quadratic_warmup.
   bool quadratic_warmup = false;
@@ -164,6 +175,8 @@ struct LrSchedule {
 
  private:
   double inner_lr(int64_t step) const;  // without the jagged restarts
+  double cosine_warmup_with_min_lr(int64_t step) const;
+  double warmup_stable_decay(int64_t step) const;
 };
 
 }  // namespace llm

@@ -172,8 +172,28 @@ TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen sch
   CHECK(error_with("lr_scheduler: cosine\nlr_scheduler_kwargs: {power: 2}\n") ==
         "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got power");
   CHECK(error_with("lr_scheduler_kwargs: {min_lr: 0.1}\n") ==
-        "cfg.yaml:3: lr_scheduler_kwargs.min_lr: expected one of num_cycles, power, lr_end, timescale (the "
-        "arguments of HF's schedulers), got 'min_lr'");
+        "cfg.yaml:3: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got min_lr");
+  CHECK(error_with("lr_scheduler_kwargs: {eta_min: 0.1}\n") ==
+        "cfg.yaml:3: lr_scheduler_kwargs.eta_min: expected one of num_cycles, power, lr_end, timescale, min_lr, "
+        "min_lr_rate, warmup_lr_rate, min_lr_ratio, num_stable_steps, num_decay_steps, warmup_type, decay_type (the "
+        "arguments of HF's schedulers), got 'eta_min'");
+  // HF's min-lr cosines need exactly one of min_lr and min_lr_rate; warmup_stable_decay its decay.
+  const TrainConfig m = parse("lr_scheduler: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1e-5}\n");
+  CHECK(m.lr_scheduler_kwargs.min_lr == 1e-5);
+  CHECK(error_with("lr_scheduler: cosine_with_min_lr\n") ==
+        "cfg.yaml:3: lr_scheduler: expected lr_scheduler_kwargs with one of min_lr and min_lr_rate for lr_scheduler "
+        "cosine_with_min_lr (as HF's), got neither");
+  CHECK(error_with("lr_scheduler: cosine_warmup_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1e-5, min_lr_rate: 0.1}\n")
+            .find("got both") != std::string::npos);
+  CHECK(error_with("lr_scheduler: warmup_stable_decay\n") ==
+        "cfg.yaml:3: lr_scheduler: expected lr_scheduler_kwargs with num_decay_steps for lr_scheduler warmup_stable_decay "
+        "(as HF's), got none");
+  CHECK(error_with("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs: {num_decay_steps: 2, decay_type: exp}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs.decay_type: expected one of linear, cosine, 1-sqrt, got 'exp'");
+  CHECK(error_with("lr_scheduler: linear\nlr_scheduler_kwargs: {decay_type: linear}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler linear, got decay_type");
+  // HF's constant schedule is built without them.
+  CHECK(parse("lr_scheduler: constant\nlr_scheduler_kwargs: {power: 2}\n").lr_scheduler_kwargs.power == 2);
   CHECK(error_with("lr_scheduler: linear\nlr_quadratic_warmup: true\n") ==
         "cfg.yaml:4: lr_quadratic_warmup: expected lr_scheduler: cosine with it, got lr_scheduler: linear");
 }

@@ -39,7 +39,10 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
   SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(use_eaft); SAME(eaft_alpha); SAME(eaft_k); SAME(use_dft); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
-  SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale);
+  SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale); SAME(lr_scheduler_kwargs.min_lr);
+  SAME(lr_scheduler_kwargs.min_lr_rate); SAME(lr_scheduler_kwargs.warmup_lr_rate); SAME(lr_scheduler_kwargs.min_lr_ratio);
+  SAME(lr_scheduler_kwargs.num_stable_steps); SAME(lr_scheduler_kwargs.num_decay_steps);
+  SAME(lr_scheduler_kwargs.warmup_type); SAME(lr_scheduler_kwargs.decay_type);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(load_best_model_at_end); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
@@ -233,6 +236,12 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(parse("sample_packing: true\nflash_attention: true\n").data.drops_last_eval_rows());  // the eval multipack sampler's
   CHECK(b.lr_scheduler_kwargs.num_cycles == 1.5);
   check_round_trip(b);
+  const TrainConfig wsd = parse("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs: {num_decay_steps: 7, "
+                                "num_stable_steps: 3, min_lr_ratio: 0.1, warmup_type: 1-sqrt, decay_type: cosine, num_cycles: 0.25}\n");
+  CHECK(wsd.lr_scheduler_kwargs.warmup_type == "1-sqrt");
+  CHECK(wsd.lr_scheduler_kwargs.num_decay_steps == 7);
+  check_round_trip(wsd);
+  check_round_trip(parse("lr_scheduler: cosine_warmup_with_min_lr\nlr_scheduler_kwargs: {min_lr_rate: 0.1, warmup_lr_rate: 0.2}\n"));
   fs::create_directories(s.dir / "adapter dir: #3");
   s.write("adapter dir: #3/adapter_config.json", "{}");
   TrainConfig l = parse(
@@ -401,7 +410,8 @@ TEST_CASE("config_keys lists the field table: name, type, default, meaning") {
   CHECK(find("max_steps").default_value == "unset");
   CHECK(find("learning_rate").default_value == "0.0003");
   CHECK(find("lr_scheduler").type ==
-        "one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt, cosine_with_restarts");
+        "one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt, cosine_with_restarts, "
+        "cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay");
   CHECK(find("flash_attention").default_value == "false");
 }
 

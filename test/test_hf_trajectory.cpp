@@ -252,6 +252,18 @@ TEST_CASE("lr_scheduler_kwargs: num_cycles, power, lr_end and timescale as the T
   }
 }
 
+// HF's schedules with a floor, which Axolotl hands to get_scheduler with lr_scheduler_kwargs.
+TEST_CASE("cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay: the Trainer's lr, step by step") {
+  const json f = fixture();
+  for (const std::string name : {"cosine_min_lr", "cosine_warmup_min_lr", "wsd", "wsd_stable"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    check_trajectory("tied", "lr_scheduler: " + c.at("lr_scheduler").get<std::string>() + "\nlr_scheduler_kwargs: " +
+                                 c.at("lr_scheduler_kwargs").dump() + "\n",
+                     c.at("steps"), f.at("settings"));
+  }
+}
+
 // Axolotl's lr_quadratic_warmup: (step / warmup)^2 up to learning_rate, then the cosine.
 TEST_CASE("lr_quadratic_warmup: Axolotl's quadratic warmup into the cosine, step by step") {
   const json f = fixture(), c = f.at("cases").at("quadratic_warmup");

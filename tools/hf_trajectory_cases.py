@@ -302,5 +302,21 @@ def group_by_length_cases(out, rows):
     return {"group_by_length": case}
 
 
-EXTRA_CASES = {"shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def min_lr_schedule_cases(out, rows):
+    # HF's schedules with a floor, through lr_scheduler_kwargs as Axolotl passes them on: the
+    # min-lr cosines (min_lr as a rate of learning_rate or absolute, cycles, a warmup floor) and
+    # warmup_stable_decay (its shapes, an explicit stable phase, the rate past the decay).
+    schedules = {"cosine_min_lr": ("cosine_with_min_lr", {"min_lr": 2e-4, "num_cycles": 0.75}),
+                 "cosine_warmup_min_lr": ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.1, "warmup_lr_rate": 0.3}),
+                 "wsd": ("warmup_stable_decay", {"num_decay_steps": 4, "min_lr_ratio": 0.05, "warmup_type": "cosine",
+                                                 "decay_type": "1-sqrt"}),
+                 "wsd_stable": ("warmup_stable_decay", {"num_stable_steps": 3, "num_decay_steps": 3, "decay_type": "linear"})}
+    cases = {}
+    for name, (schedule, kwargs) in schedules.items():
+        cases[name] = train(load(out, "tied"), rows, lr_scheduler_type=schedule, lr_scheduler_kwargs=kwargs)
+        cases[name].update(lr_scheduler=schedule, lr_scheduler_kwargs=kwargs)
+    return cases
+
+
+EXTRA_CASES = {"min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Thirty-four cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Thirty-eight cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -37,6 +37,11 @@ computes are in hf_trajectory_cases.py):
                full_tied with HF's scheduler arguments (lr_scheduler_kwargs): cosine num_cycles
                1.5, cosine_with_restarts num_cycles 2, polynomial power 2 to lr_end 1e-5,
                inverse_sqrt timescale 3
+  cosine_min_lr, cosine_warmup_min_lr, wsd, wsd_stable
+               full_tied with HF's cosine_with_min_lr (min_lr 2e-4, num_cycles 0.75),
+               cosine_warmup_with_min_lr (min_lr_rate 0.1, warmup_lr_rate 0.3) and
+               warmup_stable_decay (4 decay steps to 0.05, cosine warmup, 1-sqrt decay; 3 stable and
+               3 linear decay steps, then the floor)
   quadratic_warmup
                full_tied with Axolotl's lr_quadratic_warmup (cosine, warmup 4 steps)
   polynomial, inverse_sqrt

@@ -334,18 +334,9 @@ void Parser::check_preference() {
 // HF's get_scheduler passes lr_scheduler_kwargs to the schedule's function, which refuses
 // arguments it does not take; Axolotl's quadratic warmup exists for cosine only.
 void Parser::check_scheduler_kwargs() const {
-  const TrainConfig& c = c_;
-  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
-  const std::string& kind = c.lr_scheduler;
-  const std::pair<const char*, bool> misplaced[] = {
-      {"num_cycles", k.num_cycles >= 0 && kind != "cosine" && kind != "cosine_with_restarts"},
-      {"power", k.power >= 0 && kind != "polynomial"},
-      {"lr_end", k.lr_end >= 0 && kind != "polynomial"},
-      {"timescale", k.timescale >= 0 && kind != "inverse_sqrt"}};
-  for (const auto& [key, wrong] : misplaced)
-    if (wrong) fail(at("lr_scheduler_kwargs"), std::string("arguments of lr_scheduler ") + kind, key);
-  if (c.lr_quadratic_warmup && kind != "cosine")
-    fail(at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + kind);
+  check_lr_scheduler_kwargs(c_, at(given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "lr_scheduler"));
+  if (c_.lr_quadratic_warmup && c_.lr_scheduler != "cosine")
+    fail(at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + c_.lr_scheduler);
 }
 
 // Whether `plugins` names `name` (in any module path, as axolotl.integrations.x.Name).

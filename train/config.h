@@ -163,15 +163,19 @@ struct TrainConfig {
   double num_epochs = 1;  // HF's num_train_epochs: a fraction trains ceil(num_epochs x steps per epoch)
   int64_t max_steps = -1;  // > 0 overrides num_epochs
   double learning_rate = 3e-4;
-  std::string lr_scheduler = "cosine";  // cosine | linear | constant
+  std::string lr_scheduler = "cosine";  // HF's schedule names (engine/optimizer.h LrSchedule)
   int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default
   double warmup_ratio = -1.0;
   double cosine_min_lr_ratio = 0.0;
   double cosine_constant_lr_ratio = 0.0;  // Axolotl's: cosine reaches the floor at this share of the steps
   bool lr_quadratic_warmup = false;       // Axolotl's, with cosine: warmup by (step / warmup)^2
-  // lr_scheduler_kwargs, HF's scheduler arguments (engine/optimizer.h LrSchedule): < 0 unset.
+  // lr_scheduler_kwargs, HF's scheduler arguments (train/config_scheduler.cpp, engine/optimizer.h
+  // LrSchedule): numbers < 0 and empty strings unset.
   struct SchedulerKwargs {
     double num_cycles = -1, power = -1, lr_end = -1, timescale = -1;
+    double min_lr = -1, min_lr_rate = -1, warmup_lr_rate = -1;  // the min-lr cosines'
+    double min_lr_ratio = -1, num_stable_steps = -1, num_decay_steps = -1;  // warmup_stable_decay's
+    std::string warmup_type, decay_type;                                    // its shapes
   } lr_scheduler_kwargs;
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
   // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());

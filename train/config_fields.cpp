@@ -205,7 +205,9 @@ std::vector<ConfigField> make_fields() {
       integer("max_steps", training, MEMBER(max_steps), 1, kNoMax,
               "optimizer steps; overrides num_epochs"),
       number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
-      choice("lr_scheduler", training, MEMBER(lr_scheduler), {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts"},
+      choice("lr_scheduler", training, MEMBER(lr_scheduler),
+             {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts",
+              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay"},
              "learning-rate schedule after warmup"),
       integer("warmup_steps", training, MEMBER(warmup_steps), 0, kNoMax,
               "linear warmup steps from 0"),
@@ -217,9 +219,11 @@ std::vector<ConfigField> make_fields() {
              "with cosine_min_lr_ratio: the cosine reaches the floor at this share of the steps, then holds"),
       flag("lr_quadratic_warmup", training, MEMBER(lr_quadratic_warmup),
            "with cosine: warmup by (step / warmup)^2, then the cosine without cosine_min_lr_ratio's floor, as Axolotl"),
-      {"lr_scheduler_kwargs", training, "a map {num_cycles, power, lr_end, timescale}",
-       "HF's scheduler arguments: num_cycles (cosine, cosine_with_restarts), power and lr_end (polynomial), "
-       "timescale (inverse_sqrt)", read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
+      {"lr_scheduler_kwargs", training, "a map of HF scheduler arguments",
+       "HF's scheduler arguments: num_cycles (the cosines, warmup_stable_decay), power and lr_end (polynomial), "
+       "timescale (inverse_sqrt), min_lr or min_lr_rate (the min-lr cosines), warmup_lr_rate "
+       "(cosine_warmup_with_min_lr), num_decay_steps, num_stable_steps, min_lr_ratio, warmup_type and "
+       "decay_type (warmup_stable_decay)", read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw"},

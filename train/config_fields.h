@@ -118,6 +118,8 @@ void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_lr_scheduler_kwargs(const TrainConfig& c);
+// Refuses (fail at `at`) an argument the chosen schedule does not take, or one it needs missing.
+void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at);
 std::string write_lr_groups(const TrainConfig& c);
 
 // The keys naming a model's files (train/config_model_paths.cpp): a preset, a local directory or

@@ -1,6 +1,6 @@
 // defines: the readers and writers of the map-valued keys special_tokens, added_tokens_overrides, rope_scaling,
 // gradient_checkpointing_kwargs, bnb_config_kwargs (Axolotl's BitsAndBytesConfig arguments of
-// a qlora run), lr_scheduler_kwargs, the list of maps lr_groups, the patterns of
+// a qlora run), the list of maps lr_groups, the patterns of
 // unfrozen_parameters, lora_target_modules (names or one pattern), peft_layers_to_transform's
 // block indices and dpo_loss_weights; the field table in train/config_fields.cpp names them
 #include "engine/user_error.h"
@@ -184,27 +184,6 @@ std::string write_bnb_config_kwargs(const TrainConfig& c) {
   if (!c.load_in_4bit) return "";
   return std::string("{bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: ") +
          (c.bnb_4bit_use_double_quant ? "true" : "false") + "}";
-}
-
-void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  TrainConfig::SchedulerKwargs& k = ctx.config.lr_scheduler_kwargs;
-  for_fields(n, w, "a map {num_cycles, power, lr_end, timescale}",
-             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-               if (key == "num_cycles") k.num_cycles = read_double(v, wk, kPositive);
-               else if (key == "power") k.power = read_double(v, wk, kPositive);
-               else if (key == "lr_end") k.lr_end = read_double(v, wk, kNonNegative);
-               else if (key == "timescale") k.timescale = read_double(v, wk, kPositive);
-               else fail(wk, "one of num_cycles, power, lr_end, timescale (the arguments of HF's schedulers)", "'" + key + "'");
-             });
-}
-
-std::string write_lr_scheduler_kwargs(const TrainConfig& c) {
-  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
-  std::string fields;
-  for (const auto& [key, value] : {std::pair{"num_cycles", k.num_cycles}, {"power", k.power}, {"lr_end", k.lr_end},
-                                   {"timescale", k.timescale}})
-    if (value >= 0) fields += (fields.empty() ? "" : ", ") + std::string(key) + ": " + yaml_number(value);
-  return fields.empty() ? "" : "{" + fields + "}";
 }
 
 // PEFT's layers_to_transform takes one index or a list; the config's check bounds them by the

@@ -1,4 +1,4 @@
-// defines: plan_steps, step_interval
+// defines: plan_steps, step_interval, lr_schedule
 #include "train/step_plan.h"
 
 #include <algorithm>
@@ -67,6 +67,33 @@ StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluate
   plan.save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, c.num_epochs,
                                   plan.updates_per_epoch, plan.total_steps);
   return plan;
+}
+
+LrSchedule lr_schedule(const TrainConfig& c, const StepPlan& plan) {
+  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
+  LrSchedule s;
+  s.kind = c.lr_scheduler;
+  s.base_lr = c.learning_rate;
+  s.warmup_steps = plan.warmup_steps;
+  s.total_steps = plan.total_steps;
+  s.min_lr_ratio = c.lr_scheduler == "cosine"                ? c.cosine_min_lr_ratio
+                   : c.lr_scheduler == "warmup_stable_decay" ? std::max(0.0, k.min_lr_ratio)
+                   : k.min_lr_rate >= 0                      ? k.min_lr_rate
+                   : k.min_lr >= 0                           ? k.min_lr / c.learning_rate
+                                                             : 0.0;
+  s.constant_lr_ratio = c.cosine_constant_lr_ratio;
+  s.num_cycles = k.num_cycles, s.power = k.power, s.lr_end = k.lr_end, s.timescale = k.timescale;
+  s.warmup_lr_rate = k.warmup_lr_rate;
+  s.num_stable_steps = static_cast<int64_t>(k.num_stable_steps);
+  s.num_decay_steps = static_cast<int64_t>(std::max(0.0, k.num_decay_steps));
+  if (!k.warmup_type.empty()) s.warmup_type = k.warmup_type;
+  if (!k.decay_type.empty()) s.decay_type = k.decay_type;
+  s.quadratic_warmup = c.lr_quadratic_warmup;
+  s.restart_steps = c.jagged_restart_steps;
+  s.restart_warmup = c.jagged_restart_warmup_steps > 0 ? c.jagged_restart_warmup_steps : 10;  // Axolotl's `or` defaults
+  s.restart_anneal = c.jagged_restart_anneal_steps > 0 ? c.jagged_restart_anneal_steps : 1;
+  s.restart_min_scale = c.cosine_min_lr_ratio > 0 ? c.cosine_min_lr_ratio : 0.001;
+  return s;
 }
 
 }  // namespace llm

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/optimizer.h"
 #include "train/config.h"
 
 namespace llm {
@@ -45,6 +46,11 @@ int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch);
 //     evals_per_epoch gives when below 1) or any eval_strategy, `no` included (HF then evaluates
 //     at the start alone).
 StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluates);
+
+// The learning-rate schedule the run's config and plan make, as Axolotl's builder and HF's
+// get_scheduler make it (Axolotl's cosine options only with cosine; HF's min_lr becomes a share
+// of learning_rate).
+LrSchedule lr_schedule(const TrainConfig& c, const StepPlan& plan);
 
 // The interval of evaluations or saves (0: none but the run's end): `steps` (eval_steps /
 // save_steps; below 1, HF's share of the total steps, ceil(share x total)); else `per_epoch`

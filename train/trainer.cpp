@@ -176,12 +176,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     return int64_t{p.eval_on_start} + (p.eval_steps > 0 ? std::min(epoch * p.updates_per_epoch, p.total_steps) / p.eval_steps : 0);
   });
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
-  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
-  schedule = {c.lr_scheduler, c.learning_rate, plan.warmup_steps, plan.total_steps, c.cosine_min_lr_ratio, c.cosine_constant_lr_ratio,
-              k.num_cycles, k.power, k.lr_end, k.timescale, c.lr_quadratic_warmup, c.jagged_restart_steps,
-              c.jagged_restart_warmup_steps > 0 ? c.jagged_restart_warmup_steps : 10,  // Axolotl's `or` defaults
-              c.jagged_restart_anneal_steps > 0 ? c.jagged_restart_anneal_steps : 1,
-              c.cosine_min_lr_ratio > 0 ? c.cosine_min_lr_ratio : 0.001};
+  schedule = lr_schedule(c, plan);
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention;

@@ -1,0 +1,103 @@
+// defines: read_lr_scheduler_kwargs, write_lr_scheduler_kwargs, check_lr_scheduler_kwargs: HF's
+// scheduler arguments (Axolotl's lr_scheduler_kwargs, which its builder hands get_scheduler), each
+// taken only by the schedules whose function has it, as Python refuses an unexpected argument.
+#include <algorithm>
+
+#include "train/config_fields.h"
+
+namespace llm {
+
+namespace {
+
+using Kwargs = TrainConfig::SchedulerKwargs;
+
+const std::vector<std::string> kMinLrKinds = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"};
+const std::vector<std::string> kWsd = {"warmup_stable_decay"};
+const std::vector<std::string> kShapes = {"linear", "cosine", "1-sqrt"};
+
+// A numeric argument: its member, its range and the schedules that take it.
+struct NumberArg {
+  const char* key;
+  double Kwargs::*member;
+  Range range;
+  bool whole;  // a step count
+  std::vector<std::string> kinds;
+};
+
+const std::vector<NumberArg>& number_args() {
+  static const std::vector<NumberArg> args = {
+      {"num_cycles", &Kwargs::num_cycles, kPositive, false,
+       {"cosine", "cosine_with_restarts", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay"}},
+      {"power", &Kwargs::power, kPositive, false, {"polynomial"}},
+      {"lr_end", &Kwargs::lr_end, kNonNegative, false, {"polynomial"}},
+      {"timescale", &Kwargs::timescale, kPositive, false, {"inverse_sqrt"}},
+      {"min_lr", &Kwargs::min_lr, kNonNegative, false, kMinLrKinds},
+      {"min_lr_rate", &Kwargs::min_lr_rate, kUnit, false, kMinLrKinds},
+      {"warmup_lr_rate", &Kwargs::warmup_lr_rate, kUnit, false, {"cosine_warmup_with_min_lr"}},
+      {"min_lr_ratio", &Kwargs::min_lr_ratio, kUnit, false, kWsd},
+      {"num_stable_steps", &Kwargs::num_stable_steps, kNonNegative, true, kWsd},
+      {"num_decay_steps", &Kwargs::num_decay_steps, kNonNegative, true, kWsd},
+  };
+  return args;
+}
+
+const char* const kShapeArgs[] = {"warmup_type", "decay_type"};
+std::string Kwargs::*shape_member(const std::string& key) {
+  return key == "warmup_type" ? &Kwargs::warmup_type : &Kwargs::decay_type;
+}
+
+bool takes(const std::vector<std::string>& kinds, const std::string& kind) {
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
+}  // namespace
+
+void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  Kwargs& k = ctx.config.lr_scheduler_kwargs;
+  std::vector<std::string> keys;
+  for (const NumberArg& a : number_args()) keys.push_back(a.key);
+  keys.insert(keys.end(), std::begin(kShapeArgs), std::end(kShapeArgs));
+  for_fields(n, w, "a map of HF scheduler arguments", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+    for (const NumberArg& a : number_args())
+      if (key == a.key) {
+        k.*a.member = a.whole ? static_cast<double>(read_int(v, wk, 0)) : read_double(v, wk, a.range);
+        return;
+      }
+    if (key == "warmup_type" || key == "decay_type") {
+      k.*shape_member(key) = read_choice(v, wk, kShapes);
+      return;
+    }
+    fail(wk, "one of " + join(keys) + " (the arguments of HF's schedulers)", "'" + key + "'");
+  });
+}
+
+std::string write_lr_scheduler_kwargs(const TrainConfig& c) {
+  const Kwargs& k = c.lr_scheduler_kwargs;
+  std::string fields;
+  const auto add = [&fields](const std::string& key, const std::string& value) {
+    fields += (fields.empty() ? "" : ", ") + key + ": " + value;
+  };
+  for (const NumberArg& a : number_args())
+    if (k.*a.member >= 0) add(a.key, yaml_number(k.*a.member));
+  for (const char* key : kShapeArgs)
+    if (!(k.*shape_member(key)).empty()) add(key, yaml_string(k.*shape_member(key)));
+  return fields.empty() ? "" : "{" + fields + "}";
+}
+
+void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at) {
+  const Kwargs& k = c.lr_scheduler_kwargs;
+  const std::string& kind = c.lr_scheduler;
+  if (kind == "constant") return;  // HF's get_scheduler builds it without them
+  const std::string expected = "arguments of lr_scheduler " + kind;
+  for (const NumberArg& a : number_args())
+    if (k.*a.member >= 0 && !takes(a.kinds, kind)) fail(at, expected, a.key);
+  for (const char* key : kShapeArgs)
+    if (!(k.*shape_member(key)).empty() && !takes(kWsd, kind)) fail(at, expected, key);
+  if (takes(kMinLrKinds, kind) && (k.min_lr >= 0) == (k.min_lr_rate >= 0))
+    fail(at, "lr_scheduler_kwargs with one of min_lr and min_lr_rate for lr_scheduler " + kind + " (as HF's)",
+         k.min_lr >= 0 ? "both" : "neither");
+  if (kind == "warmup_stable_decay" && k.num_decay_steps < 0)
+    fail(at, "lr_scheduler_kwargs with num_decay_steps for lr_scheduler warmup_stable_decay (as HF's)", "none");
+}
+
+}  // namespace llm
