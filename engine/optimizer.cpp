@@ -176,6 +176,7 @@ double LrSchedule::inner_lr(int64_t step) const {
   if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
   if (kind == "cosine_warmup_with_min_lr") return cosine_warmup_with_min_lr(step);
   if (kind == "warmup_stable_decay") return warmup_stable_decay(step);
+  if (kind == "rex") return rex(step);
   const double warm = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
   if (step < warmup_steps) return base_lr * (quadratic_warmup ? warm * warm : warm);
   // As Axolotl chooses it: a cosine with both ratios set decays over the first int(ratio x total)
@@ -243,6 +244,18 @@ double LrSchedule::warmup_stable_decay(int64_t step) const {
                                            : 1.0 - std::sqrt(p));
   }
   return base_lr * min_lr_ratio;
+}
+
+// Axolotl's RexLR, which takes its initial step when built: update k runs at its step k + 1, the
+// warmup reaching learning_rate at step `warmup_steps`, then z = the share of the steps after the
+// warmup still to come, and past them the floor.
+double LrSchedule::rex(int64_t step) const {
+  const int64_t at = step + 1;
+  if (at <= warmup_steps) return base_lr * static_cast<double>(at) / static_cast<double>(warmup_steps);
+  const int64_t after = at - warmup_steps, remaining = total_steps - warmup_steps;
+  if (after >= remaining || remaining <= 0) return base_lr * min_lr_ratio;
+  const double z = static_cast<double>(remaining - after % remaining) / static_cast<double>(remaining);
+  return base_lr * (min_lr_ratio + (1.0 - min_lr_ratio) * (z / (0.1 + 0.9 * z)));
 }
 
 }  // namespace llm

@@ -139,12 +139,13 @@ struct LrSchedule {
   // cosine_with_min_lr (HF's: the cosine down to min_lr_ratio) | cosine_warmup_with_min_lr (HF's
   // other: warmup from (step + 1) / warmup or warmup_lr_rate, the cosine a step ahead) |
   // warmup_stable_decay (HF's: warmup from min_lr_ratio, the rate held, then num_decay_steps down
-  // to min_lr_ratio, each phase shaped linear, cosine or 1-sqrt)
+  // to min_lr_ratio, each phase shaped linear, cosine or 1-sqrt) | rex (Axolotl's RexLR: the
+  // reflected exponential z / (0.1 + 0.9 z) of the steps left, down to min_lr_ratio)
   std::string kind = "cosine";
   double base_lr = 3e-4;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
-  // The floor as a fraction of base_lr: Axolotl's cosine_min_lr_ratio (cosine), HF's min_lr_rate
+  // The floor as a fraction of base_lr: Axolotl's cosine_min_lr_ratio (cosine, rex), HF's min_lr_rate
   // (the min-lr cosines) or min_lr_ratio (warmup_stable_decay).
   double min_lr_ratio = 0.0;
   // Axolotl's cosine_constant_lr_ratio: with a floor, the cosine ends at int(this x total_steps)
@@ -177,6 +178,7 @@ struct LrSchedule {
   double inner_lr(int64_t step) const;  // without the jagged restarts
   double cosine_warmup_with_min_lr(int64_t step) const;
   double warmup_stable_decay(int64_t step) const;
+  double rex(int64_t step) const;
 };
 
 }  // namespace llm

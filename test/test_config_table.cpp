@@ -411,7 +411,7 @@ TEST_CASE("config_keys lists the field table: name, type, default, meaning") {
   CHECK(find("learning_rate").default_value == "0.0003");
   CHECK(find("lr_scheduler").type ==
         "one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt, cosine_with_restarts, "
-        "cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay");
+        "cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex");
   CHECK(find("flash_attention").default_value == "false");
 }
 

@@ -172,6 +172,30 @@ TEST_CASE("LR schedules: linear warmup from 0, cosine to the floor, linear decay
   CHECK(restarts.lr(120) == 0.0);
 }
 
+TEST_CASE("rex: Axolotl's RexLR, rate by rate (tools/make_rex_reference.py on its source)") {
+  struct Case {
+    int64_t warmup, total;
+    double ratio;
+    std::vector<double> rates;
+  };
+  const Case cases[] = {
+      {2, 10, 0.0, {0.0005, 0.001, 0.000985915493, 0.0009677419355, 0.0009433962264, 0.0009090909091, 0.0008571428571,
+                    0.0007692307692, 0.0005882352941, 0.0}},
+      {0, 7, 0.1, {0.0009852459016, 0.0009653846154, 0.0009372093023, 0.0008941176471, 0.00082, 0.0006625, 0.0001}},
+      {3, 12, 0.05, {0.0003333333333, 0.0006666666667, 0.001, 0.0009882716049, 0.0009736111111, 0.0009547619048,
+                     0.0009296296296, 0.0008944444444, 0.0008416666667, 0.0007537037037, 0.0005777777778, 5e-05}}};
+  for (const Case& c : cases) {
+    CAPTURE(c.total);
+    LrSchedule rex;
+    rex.kind = "rex";
+    rex.base_lr = 1e-3;
+    rex.warmup_steps = c.warmup;
+    rex.total_steps = c.total;
+    rex.min_lr_ratio = c.ratio;
+    for (int64_t step = 0; step < c.total; step++) CHECK(rex.lr(step) == doctest::Approx(c.rates[step]).epsilon(1e-9));
+  }
+}
+
 TEST_CASE("dynamic quantisation maps: bitsandbytes' 256 values, sorted, 0 and 1 exact") {
   for (bool is_signed : {true, false}) {
     CAPTURE(is_signed);

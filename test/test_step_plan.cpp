@@ -129,3 +129,29 @@ TEST_CASE("evals and saves: a count per epoch is Axolotl's share 1 / (count x nu
   c.save_strategy = "no";
   CHECK(plan_for(c, 40, true).save_steps == 0);
 }
+
+TEST_CASE("lr_schedule: each schedule's floor from the key Axolotl or HF reads it from") {
+  TrainConfig c = batches(2, 2, 1);
+  c.learning_rate = 1e-3;
+  c.cosine_min_lr_ratio = 0.1;
+  const StepPlan plan = plan_for(c, 40);
+  CHECK(lr_schedule(c, plan).min_lr_ratio == 0.1);  // Axolotl's cosine floor
+  c.lr_scheduler = "rex";                          // its RexLR reads the same key
+  CHECK(lr_schedule(c, plan).min_lr_ratio == 0.1);
+  c.lr_scheduler = "linear";                       // no floor: the key is Axolotl's cosine's
+  CHECK(lr_schedule(c, plan).min_lr_ratio == 0.0);
+  c.lr_scheduler = "cosine_with_min_lr";           // HF's min_lr, a share of learning_rate
+  c.lr_scheduler_kwargs.min_lr = 2e-5;
+  CHECK(lr_schedule(c, plan).min_lr_ratio == doctest::Approx(0.02));
+  c.lr_scheduler_kwargs = {};
+  c.lr_scheduler_kwargs.min_lr_rate = 0.3;
+  CHECK(lr_schedule(c, plan).min_lr_ratio == 0.3);
+  c.lr_scheduler = "warmup_stable_decay";
+  c.lr_scheduler_kwargs = {};
+  c.lr_scheduler_kwargs.num_decay_steps = 4;
+  const LrSchedule wsd = lr_schedule(c, plan);
+  CHECK(wsd.min_lr_ratio == 0.0);
+  CHECK(wsd.num_decay_steps == 4);
+  CHECK(wsd.decay_type == "cosine");  // HF's defaults
+  CHECK(wsd.warmup_type == "linear");
+}

@@ -207,7 +207,7 @@ std::vector<ConfigField> make_fields() {
       number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
       choice("lr_scheduler", training, MEMBER(lr_scheduler),
              {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts",
-              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay"},
+              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "rex"},
              "learning-rate schedule after warmup"),
       integer("warmup_steps", training, MEMBER(warmup_steps), 0, kNoMax,
               "linear warmup steps from 0"),

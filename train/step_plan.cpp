@@ -76,7 +76,7 @@ LrSchedule lr_schedule(const TrainConfig& c, const StepPlan& plan) {
   s.base_lr = c.learning_rate;
   s.warmup_steps = plan.warmup_steps;
   s.total_steps = plan.total_steps;
-  s.min_lr_ratio = c.lr_scheduler == "cosine"                ? c.cosine_min_lr_ratio
+  s.min_lr_ratio = c.lr_scheduler == "cosine" || c.lr_scheduler == "rex" ? c.cosine_min_lr_ratio
                    : c.lr_scheduler == "warmup_stable_decay" ? std::max(0.0, k.min_lr_ratio)
                    : k.min_lr_rate >= 0                      ? k.min_lr_rate
                    : k.min_lr >= 0                           ? k.min_lr / c.learning_rate
