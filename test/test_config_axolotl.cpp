@@ -275,3 +275,20 @@ TEST_CASE("added_tokens_overrides: {token id: new name}") {
         "cfg.yaml:3: added_tokens_overrides.im_start: expected a token id (a whole number) as the key, got 'im_start'");
   CHECK(error_with("added_tokens_overrides: [128011]\n").find("expected a map {token id: new name}") != std::string::npos);
 }
+
+TEST_CASE("fix_untrained_tokens: an int or a list of ids, as Axolotl's schema reads it") {
+  CHECK(!parse("").fix_untrained_tokens);
+  CHECK(parse("fix_untrained_tokens: true\n").fix_untrained_tokens);
+  CHECK(parse("fix_untrained_tokens: 1\n").fix_untrained_tokens);
+  CHECK(parse("fix_untrained_tokens: 128011\n").fix_untrained_token_ids.empty());  // an int names no id
+  CHECK(!parse("fix_untrained_tokens: 0\n").fix_untrained_tokens);
+  const TrainConfig listed = parse("fix_untrained_tokens: [128011, 128012]\n");
+  CHECK(listed.fix_untrained_tokens);
+  CHECK(listed.fix_untrained_token_ids == std::vector<int64_t>{128011, 128012});
+  CHECK(!parse("fix_untrained_tokens: []\n").fix_untrained_tokens);
+  CHECK(error_with("fix_untrained_tokens: maybe\n") ==
+        "cfg.yaml:3: fix_untrained_tokens: expected true or false, an integer or a list of token ids, got 'maybe'");
+  CHECK(error_with("fix_untrained_tokens: true\nzero_stage: 3\n") ==
+        "cfg.yaml:3: fix_untrained_tokens: expected ZeRO stage 0 to 2 with it (ZeRO-3 shards embed_tokens), got zero_stage 3");
+}
+

@@ -415,3 +415,30 @@ TEST_CASE("pad_token_id: the embedding row transformers' padding_idx freezes get
   CHECK(error_of([&] { read_hf_config(dir.file("config.json")); }).find("pad_token_id: expected an id below vocab_size") !=
         std::string::npos);
 }
+
+// Axolotl's fix_untrained_tokens through llm_train (its arithmetic: test_untrained_tokens).
+TEST_CASE("fix_untrained_tokens: a base model's zero rows the data uses are set, or refused when frozen") {
+  Workspace ws("untrained_tokens");
+  LlamaConfig config = small_config(false);
+  config.vocab_size = 259;  // the byte tokenizer's
+  LlamaModel base(config, Device::cpu(), 3);
+  // 'q' and 'z' (the corpus's "quick" and "lazy") never trained: rows of zeros in both matrices.
+  for (const ParamRef& p : base.parameters())
+    if (p.name == "model.embed_tokens.weight" || p.name == "lm_head.weight") {
+      std::vector<float> rows = p.tensor->to_floats();
+      for (const int64_t id : {'q', 'z'}) std::fill_n(rows.begin() + id * config.hidden_size, config.hidden_size, 0.0f);
+      p.tensor->copy_from(Tensor::from_floats(rows, p.tensor->shape()));
+    }
+  const std::string dir = (ws.dir / "base").string();
+  save_hf_model(base, dir, DType::f32, kByteIds);
+  const std::string model = "base_model: " + dir + "\n";
+  const Run run = run_train(ws.config("max_steps: 1\nfix_untrained_tokens: true\n", model));
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  CHECK(run.output.find("fix_untrained_tokens: rows 113, 122 set to the trained rows' mean x their frequency") !=
+        std::string::npos);
+  // A LoRA run keeps embed_tokens and lm_head frozen: they would stay untrained, so it is refused.
+  const Run lora = run_train(
+      ws.config("max_steps: 1\nfix_untrained_tokens: true\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n", model));
+  CHECK(lora.exit_code == 2);
+  CHECK(lora.output.find("fix_untrained_tokens: the training data uses untrained tokens [113, 122]") != std::string::npos);
+}

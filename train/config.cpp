@@ -218,6 +218,7 @@ void Parser::validate() {
     if (!c.lora.alpha_pattern.empty()) fail(at("lora_alpha_pattern"), "adapter: lora or qlora with it", "no adapter");
   }
   check_scheduler_kwargs();
+  check_untrained_tokens(c, at("fix_untrained_tokens"));
   if (lists_plugin("SpectrumPlugin")) resolve_spectrum();
   if (!c.unfrozen_parameters.empty() && !c.adapter.empty())
     fail(at("unfrozen_parameters"), "no adapter with it (an adapter run trains its adapters)", "adapter: " + c.adapter);

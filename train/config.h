@@ -48,6 +48,9 @@ struct TrainConfig {
   // Axolotl's mean_resizing_embeddings (transformers' mean_resizing): the new rows start at the
   // mean of the old ones (transformers adds noise of covariance 1e-9 x theirs), not drawn.
   bool mean_resizing_embeddings = false;
+  // Axolotl's fix_untrained_tokens (train/untrained_tokens.h), and the ids its list names.
+  bool fix_untrained_tokens = false;
+  std::vector<int64_t> fix_untrained_token_ids;
 
   // Adapters: "lora" trains LoRA pairs (model/lora.h) on frozen base weights; "qlora" the same on
   // a base whose block linear weights are NF4 (engine/nf4.h); "" trains every weight.

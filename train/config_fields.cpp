@@ -407,6 +407,7 @@ std::vector<ConfigField> make_fields() {
   };
   insert_after("min_sample_len", sampling_rows(data));
   insert_after("dataloader_drop_last", pose_rows(data));
+  insert_after("mean_resizing_embeddings", untrained_tokens_rows(model));
   insert_after("lora_target_linear", peft_rows(adapters));
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));

@@ -210,6 +210,8 @@ std::vector<ConfigField> dft_rows(const char* section);  // train/config_token_w
 void check_dft(const TrainConfig& c, const Where& w);
 // PoSE's keys (train/config_pose.cpp); check_pose refuses, at `w`, what it does not combine with.
 std::vector<ConfigField> pose_rows(const char* section);
+std::vector<ConfigField> untrained_tokens_rows(const char* section);  // train/config_untrained_tokens.cpp
+void check_untrained_tokens(const TrainConfig& c, const Where& at);
 void check_pose(const TrainConfig& c, const Where& w);
 // The keys of how examples are laid into rows and served (train/config_sampling.cpp).
 std::vector<ConfigField> sampling_rows(const char* section);

@@ -55,7 +55,6 @@ const Unsupported kUnsupported[] = {
     {"streaming", "streamed datasets are not built: list local files under datasets"},
     {"sage_attention", "SageAttention (INT8 QK^T, lossy) is not built: flash_attention computes exact attention"},
     {"scaling_softmax", "scaled-softmax (SSMax) attention is not built"},
-    {"fix_untrained_tokens", "resetting untrained token rows (Unsloth's fix) is not built"},
     {"peft_layer_replication", "PEFT's layer_replication is not built"},
     {"peft_trainable_token_indices", "PEFT's trainable token rows are not built: lora_modules_to_save: [embed_tokens] "
                                      "trains the whole embedding"},

@@ -156,6 +156,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   stop_point("tokenizing the datasets");
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
+  if (c.fix_untrained_tokens && resumed_from.empty()) fix_untrained_tokens(data_config.chat_template_source);
   loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
                                         data_config.rows_per_batch(c.micro_batch_size), c.seed,
                                         loader_options(data_config, comm.rank(), comm.world_size(),

@@ -71,6 +71,9 @@ struct Trainer::Impl {
   void stop_point(const char* during);
   void fit_micro_batch(bool bf16);  // auto_find_batch_size: micro_batch_size down to what the plan fits
   void grow_vocabulary();  // config.model.vocab_size for the tokens added (Axolotl's resize)
+  // Axolotl's fix_untrained_tokens on the built model, from the training examples and the chat
+  // template's text (train/untrained_tokens.h).
+  void fix_untrained_tokens(const std::string& chat_template);
   // How the embedding rows of a grown vocabulary start (none without `tokens`).
   std::optional<VocabularyGrowth> vocabulary_growth() const {
     if (config.tokens.empty()) return std::nullopt;

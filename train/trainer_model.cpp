@@ -6,6 +6,7 @@
 
 #include "engine/adopt.h"
 #include "engine/backend.h"
+#include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
 #include "model/peft_adapter.h"
 #include "train/lisa.h"
@@ -13,6 +14,7 @@
 #include "train/relora.h"
 #include "train/trainer_impl.h"
 #include "train/unfrozen_parameters.h"
+#include "train/untrained_tokens.h"
 
 namespace llm {
 
@@ -206,6 +208,36 @@ void Trainer::Impl::grow_vocabulary() {
   say("vocabulary: the tokenizer's {} ids outgrow the model's {}: embed_tokens and lm_head get {} new rows\n",
       size, config.model.vocab_size, size - config.model.vocab_size);
   config.model.vocab_size = size;
+}
+
+void Trainer::Impl::fix_untrained_tokens(const std::string& chat_template) {
+  const int64_t vocab = config.model.vocab_size, hidden = config.model.hidden_size;
+  for (int64_t id : config.fix_untrained_token_ids)
+    if (id >= vocab)
+      throw UserError(config.source + ": fix_untrained_tokens: expected token ids below the vocabulary's " +
+                      std::to_string(vocab) + ", got " + std::to_string(id));
+  Tensor *embed = nullptr, *head = nullptr;
+  for (const ParamRef& p : model->parameters()) {
+    if (p.name == "model.embed_tokens.weight") embed = p.tensor;
+    if (p.name == "lm_head.weight") head = p.tensor;
+  }
+  if (!head) head = embed;  // tied
+  std::vector<int64_t> template_ids;  // the template's special tokens, as Axolotl looks for them in its text
+  for (int32_t id = 0; id < tokenizer->vocab_size() && !chat_template.empty(); id++)
+    if (const std::optional<std::string> name = tokenizer->special_name(id); name && chat_template.find(*name) != std::string::npos)
+      template_ids.push_back(id);
+  std::vector<std::vector<int32_t>> examples;
+  const ExampleSet& set = *data.examples;
+  for (int64_t e : data.split.train) examples.emplace_back(set.tokens.begin() + set.offsets[e], set.tokens.begin() + set.offsets[e + 1]);
+  const std::vector<float> embed_rows = embed->to_floats(), head_rows = head == embed ? embed_rows : head->to_floats();
+  const UntrainedTokens fix =
+      find_untrained_tokens(embed_rows.data(), head_rows.data(), vocab, hidden, tokenizer->pad(), config.fix_untrained_token_ids,
+                            template_ids, examples, embed->requires_grad() && head->requires_grad());
+  apply_untrained_tokens(fix, *embed, *head);
+  std::string ids;
+  for (int64_t id : fix.ids) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+  say("fix_untrained_tokens: {}\n", fix.ids.empty() ? std::string("no untrained token the data or chat template uses")
+                                                     : "rows " + ids + " set to the trained rows' mean x their frequency");
 }
 
 }  // namespace llm
