@@ -43,7 +43,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.min_lr_rate); SAME(lr_scheduler_kwargs.warmup_lr_rate); SAME(lr_scheduler_kwargs.min_lr_ratio);
   SAME(lr_scheduler_kwargs.num_stable_steps); SAME(lr_scheduler_kwargs.num_decay_steps);
   SAME(lr_scheduler_kwargs.warmup_type); SAME(lr_scheduler_kwargs.decay_type);
-  SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids);
+  SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids); SAME(average_tokens_across_devices);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(load_best_model_at_end); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
@@ -245,6 +245,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("lr_scheduler: cosine_warmup_with_min_lr\nlr_scheduler_kwargs: {min_lr_rate: 0.1, warmup_lr_rate: 0.2}\n"));
   check_round_trip(parse("fix_untrained_tokens: [128011, 128012]\n"));
   check_round_trip(parse("fix_untrained_tokens: true\n"));
+  check_round_trip(parse("average_tokens_across_devices: true\n"));
   fs::create_directories(s.dir / "adapter dir: #3");
   s.write("adapter dir: #3/adapter_config.json", "{}");
   TrainConfig l = parse(

@@ -442,3 +442,47 @@ TEST_CASE("token-weighted loss: micro 2 x accumulation 1 == micro 1 x accumulati
   check_losses_close(a.out("metrics.jsonl"), b.out("metrics.jsonl"), 1e-5);
   check_losses_close(a.out("metrics.jsonl"), c.out("metrics.jsonl"), 1e-5);
 }
+
+// Axolotl sets HF's average_tokens_across_devices false: each rank divides its token losses by its
+// own targets and DDP averages the ranks. Rows of 40 and 8 ids, one a rank: the first step's loss is
+// the mean of the two rows' own mean token losses (one rank, one row a step, at a learning rate too
+// small to move the weights between its two steps), not their pooled mean (HF's default).
+TEST_CASE("average_tokens_across_devices false (Axolotl's): each rank's own mean, averaged over ranks") {
+  Workspace ws("per_rank_mean");
+  std::string rows;
+  for (int r = 0; r < 4; r++) {
+    std::string ids;
+    for (int i = 0; i < (r % 2 == 0 ? 40 : 8); i++) ids += (ids.empty() ? "" : ", ") + std::to_string(65 + (i * 7 + r) % 26);
+    rows += "{\"input_ids\": [" + ids + "]}\n";
+  }
+  write_file((ws.dir / "rows.jsonl").string(), rows);
+  const auto config = [&](const std::string& name, const std::string& extra) {
+    const std::string path = (ws.dir / (name + ".yaml")).string();
+    write_file(path, kSmallModel + "datasets:\n  - path: " + (ws.dir / "rows.jsonl").string() +
+                         "\n    type: pretokenized\ndataset_prepared_path: " + (ws.dir / "prepared").string() +
+                         "\noutput_dir: " + (ws.dir / name).string() +
+                         "\nsequence_len: 64\nmicro_batch_size: 1\ngradient_accumulation_steps: 1\nlearning_rate: 1e-12\n"
+                         "lr_scheduler: constant\nlogging_steps: 1\nseed: 7\nval_set_size: 0\ncurriculum_sampling: true\n"
+                         "shuffle_merged_datasets: false\nsave_strategy: 'no'\n" + extra);
+    return path;
+  };
+  const auto losses = [&](const std::string& name) {
+    std::vector<double> out;
+    for (const std::string& record : train_records((ws.dir / name / "metrics.jsonl").string()))
+      out.push_back(number_after(record, "\"loss\": "));
+    return out;
+  };
+  const Run one = run_train(config("one", "max_steps: 2\n"));
+  REQUIRE_MESSAGE(one.exit_code == 0, one.output);
+  const Run per_rank = run_train(config("per_rank", "max_steps: 1\n"), mpirun(2));
+  REQUIRE_MESSAGE(per_rank.exit_code == 0, per_rank.output);
+  const Run pooled = run_train(config("pooled", "max_steps: 1\naverage_tokens_across_devices: true\n"), mpirun(2));
+  REQUIRE_MESSAGE(pooled.exit_code == 0, pooled.output);
+  const std::vector<double> rows_mean = losses("one");
+  REQUIRE(rows_mean.size() == 2);
+  const double mean_of_means = (rows_mean[0] + rows_mean[1]) / 2;
+  const double pooled_mean = (rows_mean[0] * 39 + rows_mean[1] * 7) / 46;  // each row's targets: its ids less one
+  CHECK(losses("per_rank").at(0) == doctest::Approx(mean_of_means).epsilon(1e-5));
+  CHECK(losses("pooled").at(0) == doctest::Approx(pooled_mean).epsilon(1e-5));
+  CHECK(std::fabs(mean_of_means - pooled_mean) > 1e-4 * mean_of_means);  // ten times the tolerance
+}

@@ -57,6 +57,9 @@ struct Workspace {
                      "sequence_len: 32\nmicro_batch_size: 2\ngradient_accumulation_steps: 2\n"
                      "learning_rate: 0.003\nlr_scheduler: constant_with_warmup\nwarmup_steps: 2\nlogging_steps: 1\nseed: 7\n"
                      "val_set_size: 0.1\nsave_total_limit: 10\n"
+                     // HF's one division by every rank's targets, so runs on any world size compare
+                     // (test_distributed checks Axolotl's per-rank division on its own).
+                     "average_tokens_across_devices: true\n"
                      // Tests run one workspace again and again; test_reliability checks the refusal.
                      "overwrite_output_dir: true\n" + extra);
     return path;

@@ -163,6 +163,10 @@ struct TrainConfig {
   int64_t eval_batch_size = -1;  // Axolotl's: rows per eval micro-batch (unset: micro_batch_size)
   int64_t eval_micro_batch_size() const { return eval_batch_size > 0 ? eval_batch_size : micro_batch_size; }
   int64_t gradient_accumulation_steps = 1;
+  // HF's average_tokens_across_devices, which Axolotl's builder always sets false: each rank
+  // divides its token losses by its own target count and DDP averages the ranks' gradients. True
+  // (HF's default): one division by every rank's targets.
+  bool average_tokens_across_devices = false;
   double num_epochs = 1;  // HF's num_train_epochs: a fraction trains ceil(num_epochs x steps per epoch)
   int64_t max_steps = -1;  // > 0 overrides num_epochs
   double learning_rate = 3e-4;

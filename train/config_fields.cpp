@@ -193,6 +193,9 @@ std::vector<ConfigField> make_fields() {
               "rows per evaluation forward pass per rank (unset: micro_batch_size); HF's eval_loss weighs each by its rows"),
       integer("gradient_accumulation_steps", training, MEMBER(gradient_accumulation_steps), 1,
               kMaxBatch, "micro-batches per optimizer step"),
+      flag("average_tokens_across_devices", training, MEMBER(average_tokens_across_devices),
+           "HF's: the step's loss over every rank's targets; false (Axolotl's, which it always sets): each rank's "
+           "loss over its own targets, the ranks' gradients and losses averaged"),
       {"batch_size", training, integer_text(1, kMaxBatch * kMaxBatch),
        "Axolotl's: micro_batch_size x gradient_accumulation_steps, given instead of the latter",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) {

@@ -264,8 +264,9 @@ double Trainer::Impl::accumulate_gradients() {
   const TrainConfig& c = config;
   for (Tensor* p : param_tensors) p->zero_grad();
   // As transformers' Trainer (num_items_in_batch): the step's loss is the sum of every token loss
-  // of its micro-batches on every rank, divided by their global count of targets. So the
-  // micro-batches are drawn first, to count; then each one's mean loss is weighted by its count.
+  // of its micro-batches, divided by this rank's count of targets and averaged over the ranks (as
+  // Axolotl sets it up), or with average_tokens_across_devices divided by every rank's count. So
+  // the micro-batches are drawn first, to count; then each one's mean loss is weighted by its count.
   // They go to the device together, now: a copy from pageable host memory may wait for the
   // device's queue, which is short here (the last step's norm was read) and long mid-step.
   std::vector<Batch> micro_batches;
@@ -282,8 +283,11 @@ double Trainer::Impl::accumulate_gradients() {
     for (Tensor* t : {&b.inputs, &b.targets, &b.positions, &b.doc_ids})
       if (t->defined()) *t = t->to(device);
   }
+  const double local_targets = counts[0];
   comm.allreduce_sum(counts, 2);
-  const double targets = counts[0];
+  const bool global = c.average_tokens_across_devices;
+  // The divisor of this rank's token losses; the gradient reduction then averages over the ranks.
+  const double divisor = global ? counts[0] / comm.world_size() : local_targets;
   tokens_since_log += counts[1];
   // Each micro-batch's mean loss stays on the device until every backward is queued: reading
   // one per micro-batch would make the host wait for the GPU before queueing the next.
@@ -303,8 +307,7 @@ double Trainer::Impl::accumulate_gradients() {
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
-    // The gradient reduction averages over ranks; the world size undoes that to a global sum.
-    const double weight = targets > 0 ? static_cast<double>(b.num_targets) * comm.world_size() / targets : 0.0;
+    const double weight = divisor > 0 ? static_cast<double>(b.num_targets) / divisor : 0.0;
     backward(loss, Tensor::full({}, static_cast<float>(weight), DType::f32, device));
     if (every) buckets->end_pass();
     losses.push_back(loss.detach());
@@ -315,8 +318,9 @@ double Trainer::Impl::accumulate_gradients() {
   double loss_sum = 0.0;  // sum of token losses on this rank
   for (size_t micro = 0; micro < micro_batches.size(); micro++)
     loss_sum += static_cast<double>(losses[micro].item()) * micro_batches[micro].num_targets;
-  comm.allreduce_sum(&loss_sum, 1);
-  return targets > 0 ? loss_sum / targets : 0.0;
+  double loss = divisor > 0 ? loss_sum / divisor / comm.world_size() : 0.0;  // this rank's share of the mean
+  comm.allreduce_sum(&loss, 1);
+  return loss;
 }
 
 // Axolotl's LossWatchDogCallback, at the end of a step before that step's log line: the newest

@@ -229,9 +229,10 @@ void Trainer::Impl::fix_untrained_tokens(const std::string& chat_template) {
   std::vector<std::vector<int32_t>> examples;
   const ExampleSet& set = *data.examples;
   for (int64_t e : data.split.train) examples.emplace_back(set.tokens.begin() + set.offsets[e], set.tokens.begin() + set.offsets[e + 1]);
-  const std::vector<float> embed_rows = embed->to_floats(), head_rows = head == embed ? embed_rows : head->to_floats();
+  const std::vector<float> embed_rows = embed->to_floats(), head_rows = head == embed ? std::vector<float>() : head->to_floats();
   const UntrainedTokens fix =
-      find_untrained_tokens(embed_rows.data(), head_rows.data(), vocab, hidden, tokenizer->pad(), config.fix_untrained_token_ids,
+      find_untrained_tokens(embed_rows.data(), head == embed ? embed_rows.data() : head_rows.data(), vocab, hidden,
+                            tokenizer->pad(), config.fix_untrained_token_ids,
                             template_ids, examples, embed->requires_grad() && head->requires_grad());
   apply_untrained_tokens(fix, *embed, *head);
   std::string ids;

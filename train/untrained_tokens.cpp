@@ -72,13 +72,17 @@ UntrainedTokens find_untrained_tokens(const float* embed, const float* head, int
                     "], but embed_tokens and lm_head do not train, so they would stay untrained (Axolotl "
                     "refuses too); expected full fine-tuning or lora_modules_to_save: [embed_tokens, lm_head]");
   }
-  std::map<int64_t, int64_t> counts;  // of every token, for the largest count
+  std::vector<int64_t> counts(static_cast<size_t>(vocab), 0);  // of every token, for the largest count
   int64_t most = 1;
   for (const std::vector<int32_t>& example : examples)
-    for (int32_t id : example) most = std::max(most, ++counts[id]);
+    for (int32_t id : example) {
+      if (static_cast<size_t>(id) >= counts.size()) counts.resize(static_cast<size_t>(id) + 1, 0);
+      most = std::max(most, ++counts[static_cast<size_t>(id)]);
+    }
   UntrainedTokens fix;
   for (int64_t id : bad)
-    if (counts.count(id)) fix.ids.push_back(id), fix.scales.push_back(static_cast<double>(counts[id]) / static_cast<double>(most));
+    if (id < static_cast<int64_t>(counts.size()) && counts[static_cast<size_t>(id)] > 0)
+      fix.ids.push_back(id), fix.scales.push_back(static_cast<double>(counts[static_cast<size_t>(id)]) / static_cast<double>(most));
   if (fix.ids.empty()) return {};
   // The trained rows' mean: every row's sum less the untrained ones', over the rows not found.
   const double trained = static_cast<double>(vocab - static_cast<int64_t>(found.size()));
