@@ -127,6 +127,9 @@ struct DataConfig {
   // HF's group_by_length (without sample_packing or curriculum_sampling, as Axolotl): each
   // epoch's shuffled rows grouped by length (io/dataset.h, group_by_length).
   bool group_by_length = false;
+  // Whether the training rows are length-grouped: not packed, and not preference pairs (Axolotl's
+  // rl builder does not pass group_by_length on to the Trainer).
+  bool groups_by_length() const { return group_by_length && !sample_packing && !preference_pairs; }
   bool pad_to_sequence_len = false;  // pad every row to sequence_len, not the micro-batch's longest
   // Axolotl's dataset_exact_deduplication: before the split, an example equal to an earlier one
   // of the merged order (tokens and labels) is dropped (io/validation_split.h).

@@ -182,9 +182,9 @@ void group_by_length(std::vector<int64_t>& order, const std::vector<int64_t>& le
 RowOrder row_order(const DataConfig& config) {
   if (config.unpaired_preferences) return RowOrder::as_given;  // load_training_data ordered them
   // Axolotl's sampler: multipack when packing, else SequentialSampler for curriculum_sampling,
-  // else the Trainer's (length grouped with group_by_length).
+  // else the Trainer's (length grouped with group_by_length, which its rl builder does not pass on).
   if (!config.curriculum_sampling)
-    return config.group_by_length && !config.sample_packing ? RowOrder::length_grouped : RowOrder::shuffled_per_epoch;
+    return config.groups_by_length() ? RowOrder::length_grouped : RowOrder::shuffled_per_epoch;
   // The rows are in the merged datasets' order (load_training_data), PoSE's sorted.
   return RowOrder::as_given;
 }
@@ -223,7 +223,7 @@ void DataLoader::set_evaluations_before_epoch(std::function<int64_t(int64_t epoc
 
 std::vector<Row> eval_row_order(const ExampleSet& data, std::vector<Row> rows, const DataConfig& config,
                                 bool packed, int64_t eval_batch, uint64_t seed) {
-  if (!config.group_by_length || packed) return rows;
+  if (!config.group_by_length || config.preference_pairs || packed) return rows;
   std::vector<int64_t> order = torch_randperm(static_cast<int64_t>(rows.size()), seed), lengths;
   for (const Row& row : rows) lengths.push_back(row_length(data, row));
   group_by_length(order, lengths, eval_batch);

@@ -289,6 +289,9 @@ TEST_CASE("group_by_length: each epoch's shuffle grouped as transformers' Length
   // Its one dataset keeps its order under curriculum_sampling (Axolotl's merge_datasets).
   CHECK(row_order(parse_example(grouped + "curriculum_sampling: true\n").data) == RowOrder::as_given);
   CHECK(row_order(parse_example(kLora1bKernels + "group_by_length: true\n").data) == RowOrder::shuffled_per_epoch);
+  DataConfig pairs = parse_example(grouped).data;  // Axolotl's rl builder does not pass it on
+  pairs.preference_pairs = true;
+  CHECK(row_order(pairs) == RowOrder::shuffled_per_epoch);
   train_2_steps(grouped, "axolotl_group_by_length");
 }
 
