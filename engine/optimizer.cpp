@@ -219,7 +219,11 @@ double LrSchedule::cosine_warmup_with_min_lr(int64_t step) const {
                                          : warmup_lr_rate + (1.0 - warmup_lr_rate) * s / std::max(1.0, w - 1.0));
   const double progress = (s - w + 1.0) / std::max(1.0, static_cast<double>(total_steps) - w);
   const double cycles = num_cycles >= 0 ? num_cycles : 0.5;
-  const double factor = 0.5 * (1.0 + std::cos(M_PI * cycles * 2.0 * progress));
+  return lifted(0.5 * (1.0 + std::cos(M_PI * cycles * 2.0 * progress)));
+}
+
+// HF's floor under a schedule's factor: factor x (1 - min_lr_ratio) + min_lr_ratio, never below 0.
+double LrSchedule::lifted(double factor) const {
   return base_lr * std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio);
 }
 
@@ -227,7 +231,6 @@ double LrSchedule::cosine_warmup_with_min_lr(int64_t step) const {
 // warmup (linear p, cosine, 1 - sqrt(1 - p)) and falling in decay (1 - p, the cosine, 1 - sqrt p),
 // lifted onto the floor.
 double LrSchedule::warmup_stable_decay(int64_t step) const {
-  const auto lifted = [this](double factor) { return base_lr * std::max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio); };
   if (step < warmup_steps) {
     const double p = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
     return lifted(warmup_type == "linear"   ? p

@@ -179,6 +179,7 @@ struct LrSchedule {
   double cosine_warmup_with_min_lr(int64_t step) const;
   double warmup_stable_decay(int64_t step) const;
   double rex(int64_t step) const;
+  double lifted(double factor) const;  // base_lr x factor on HF's min_lr_ratio floor
 };
 
 }  // namespace llm

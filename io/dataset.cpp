@@ -247,22 +247,20 @@ std::vector<Row> DataLoader::served_rows(int64_t epoch) const {
   return rows;
 }
 
-void DataLoader::set_epoch_rows(int64_t epoch, std::vector<Row> rows) {
-  epoch_rows_ = std::move(rows);
-  // Even batches on several ranks, or a packed epoch of fewer bins than the count: the rows go on
-  // with their first world x B, cycled.
-  const int64_t n = static_cast<int64_t>(epoch_rows_.size()), world = options_.world_size;
-  const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
-  if ((world > 1 || options_.multipack.capacity > 0) && served > n) {
-    const int64_t first = std::min(n, world * micro_batch_size_);
-    epoch_rows_.reserve(static_cast<size_t>(served));  // no reallocation under the copies below
-    for (int64_t i = 0; n + i < served; i++) epoch_rows_.push_back(epoch_rows_[static_cast<size_t>(i % first)]);
-  }
-  rows_epoch_ = epoch;
-}
-
 const std::vector<Row>& DataLoader::epoch_rows(int64_t epoch) {
-  if (rows_epoch_ != epoch) set_epoch_rows(epoch, served_rows(epoch));
+  if (rows_epoch_ != epoch) {
+    epoch_rows_ = served_rows(epoch);
+    // Even batches on several ranks, or a packed epoch of fewer bins than the count: the rows go
+    // on with their first world x B, cycled.
+    const int64_t n = static_cast<int64_t>(epoch_rows_.size()), world = options_.world_size;
+    const int64_t served = batches_per_epoch_ * world * micro_batch_size_;
+    if ((world > 1 || options_.multipack.capacity > 0) && served > n) {
+      const int64_t first = std::min(n, world * micro_batch_size_);
+      epoch_rows_.reserve(static_cast<size_t>(served));  // no reallocation under the copies below
+      for (int64_t i = 0; n + i < served; i++) epoch_rows_.push_back(epoch_rows_[static_cast<size_t>(i % first)]);
+    }
+    rows_epoch_ = epoch;
+  }
   return epoch_rows_;
 }
 

@@ -157,7 +157,6 @@ class DataLoader {
   std::vector<Row> served_rows(int64_t epoch) const;       // before even batches extend them
   std::vector<Row> packed_rows(const std::vector<int64_t>& order) const;  // rows_ in order, packed
   int64_t axolotl_bin_count() const;                       // packed: the bins an epoch serves
-  void set_epoch_rows(int64_t epoch, std::vector<Row> rows);  // extended for even batches
 
   std::shared_ptr<const ExampleSet> data_;
   std::vector<Row> rows_;

@@ -59,9 +59,9 @@ UntrainedTokens find_untrained_tokens(const float* embed, const float* head, int
   bad.insert(extra.begin(), extra.end());
   if (bad.empty()) return {};
   const bool in_template = std::any_of(template_ids.begin(), template_ids.end(), [&](int64_t id) { return bad.count(id); });
-  if (!in_template && used_at_the_edges(examples, kFirstCheck, bad).empty()) return {};
+  std::vector<int64_t> used = used_at_the_edges(examples, kFirstCheck, bad);
+  if (!in_template && used.empty()) return {};
   if (!trains) {
-    std::vector<int64_t> used = used_at_the_edges(examples, kFirstCheck, bad);
     if (used.empty()) used = used_at_the_edges(examples, kSecondCheck, bad);
     if (used.empty()) return {};  // Axolotl's "most likely a false signal"
     std::sort(used.begin(), used.end());
