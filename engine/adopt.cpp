@@ -7,7 +7,7 @@
 
 namespace llm {
 
-Adopt::Adopt(std::vector<OptimParam> params, AdamWConfig config) : params_(std::move(params)), config_(config) {
+Adopt::Adopt(std::vector<OptimParam> params, AdamWConfig config) : Optimizer(config), params_(std::move(params)) {
   for (const OptimParam& p : params_) {
     m_.push_back(Tensor::zeros(p.param->shape(), DType::f32, p.param->device()));
     v_.push_back(Tensor::zeros(p.param->shape(), DType::f32, p.param->device()));

@@ -24,7 +24,6 @@ class Adopt final : public Optimizer {
  private:
   std::vector<OptimParam> params_;
   std::vector<Tensor> m_, v_;  // f32, each its parameter's shape
-  AdamWConfig config_;
 };
 
 }  // namespace llm

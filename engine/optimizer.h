@@ -1,7 +1,6 @@
 // The Optimizer interface (the trainer holds one and never asks which), AdamW with f32 or
-// bitsandbytes-style 8-bit blockwise state, global gradient-norm clipping, and the learning-rate schedules (HF's cosine / linear / constant
-// with linear warmup; Axolotl's cosine_min_lr_ratio). ZeRO-1's sharded AdamW is
-// engine/sharded_adamw.h.
+// bitsandbytes-style 8-bit blockwise state, and global gradient-norm clipping. ZeRO-1's sharded
+// AdamW is engine/sharded_adamw.h; the learning-rate schedules engine/lr_schedule.h.
 #pragma once
 #include <functional>
 #include <string>
@@ -32,9 +31,14 @@ struct OptimParam {
 using StateLookup = std::function<Tensor(const std::string& name, const Shape& shape, DType dtype, int64_t begin,
                                          int64_t count)>;
 
+// The optimizers are Adam's family: each keeps AdamWConfig's betas, eps and weight decay.
 class Optimizer {
  public:
+  explicit Optimizer(AdamWConfig config) : config_(config) {}
   virtual ~Optimizer() = default;
+  // beta1 from the next update on: one_cycle cycles it between updates, as torch's OneCycleLR sets
+  // its groups' betas (the bias correction then takes the new beta1, as torch's does).
+  void set_beta1(float beta1) { config_.beta1 = beta1; }
   // The global norm of the gradients before clipping. When max_norm > 0 and the norm exceeds it,
   // the gradients are scaled to max_norm first (as torch.nn.utils.clip_grad_norm_); then, when
   // `update` is set and the norm is finite, one update at `lr` (params without a gradient are
@@ -68,6 +72,7 @@ class Optimizer {
   virtual void set_missed_updates(const std::vector<int64_t>& missed);
 
  protected:
+  AdamWConfig config_;
   int64_t t_ = 0;  // updates done: the bias corrections' exponent
 };
 
@@ -123,7 +128,6 @@ class AdamW final : public Optimizer {
   // Updates each parameter missed: a parameter without a gradient is left as it is (no decay,
   // moments kept) and its bias corrections count only its own updates.
   std::vector<int64_t> missed_;
-  AdamWConfig config_;
   AdamWState state_;
 };
 
@@ -131,55 +135,5 @@ class AdamW final : public Optimizer {
 // all gradients by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_. Returns the norm
 // before clipping (non-finite when some gradient is).
 double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
-
-struct LrSchedule {
-  // cosine | linear | constant (no warmup, as HF's) | constant_with_warmup | polynomial (HF's
-  // defaults: power 1 down to 1e-7) | inverse_sqrt (timescale the warmup, or 10000 without one) |
-  // cosine_with_restarts (HF's default of one cycle: the cosine, then 0 past the last step) |
-  // cosine_with_min_lr (HF's: the cosine down to min_lr_ratio) | cosine_warmup_with_min_lr (HF's
-  // other: warmup from (step + 1) / warmup or warmup_lr_rate, the cosine a step ahead) |
-  // warmup_stable_decay (HF's: warmup from min_lr_ratio, the rate held, then num_decay_steps down
-  // to min_lr_ratio, each phase shaped linear, cosine or 1-sqrt) | rex (Axolotl's RexLR: the
-  // reflected exponential z / (0.1 + 0.9 z) of the steps left, down to min_lr_ratio)
-  std::string kind = "cosine";
-  double base_lr = 3e-4;
-  int64_t warmup_steps = 0;
-  int64_t total_steps = 1;
-  // The floor as a fraction of base_lr: Axolotl's cosine_min_lr_ratio (cosine, rex), HF's min_lr_rate
-  // (the min-lr cosines) or min_lr_ratio (warmup_stable_decay).
-  double min_lr_ratio = 0.0;
-  // Axolotl's cosine_constant_lr_ratio: with a floor, the cosine ends at int(this x total_steps)
-  // and the rate holds there (0: the cosine spans every step).
-  double constant_lr_ratio = 0.0;
-  // HF's scheduler arguments (Axolotl's lr_scheduler_kwargs), < 0: the kind's default. num_cycles:
-  // cosine's half-waves x 2 (0.5: one half-wave) or cosine_with_restarts' count (1); power and
-  // lr_end: polynomial's (1, 1e-7); timescale: inverse_sqrt's (the warmup, else 10000).
-  double num_cycles = -1, power = -1, lr_end = -1, timescale = -1;
-  double warmup_lr_rate = -1;  // cosine_warmup_with_min_lr's; < 0: (step + 1) / warmup
-  // warmup_stable_decay's: the stable steps (< 0: what warmup and decay leave of total_steps), the
-  // decay steps, and each phase's shape.
-  int64_t num_stable_steps = -1, num_decay_steps = 0;
-  std::string warmup_type = "linear", decay_type = "cosine";
-  // Axolotl's lr_quadratic_warmup (with cosine): (step / warmup)^2 during warmup, then the cosine
-  // without a floor, as its get_cosine_schedule_with_quadratic_warmup.
-  bool quadratic_warmup = false;
-  // Axolotl's JaggedLRRestartScheduler around the schedule above (restart_steps > 0): from update
-  // restart_steps - restart_anneal on, each period of restart_steps updates starts from
-  // restart_min_scale x the rate and climbs back over restart_warmup updates, and its last
-  // restart_anneal updates fall towards that floor. As Axolotl builds it (its own initial step on
-  // top of the inner schedule's), update k takes the inner rate and scale of k + 1.
-  int64_t restart_steps = 0;
-  int64_t restart_warmup = 10, restart_anneal = 1;
-  double restart_min_scale = 0.001;
-  // The learning rate of update number `step` (0-based), as HF's LambdaLR gives it.
-  double lr(int64_t step) const;
-
- private:
-  double inner_lr(int64_t step) const;  // without the jagged restarts
-  double cosine_warmup_with_min_lr(int64_t step) const;
-  double warmup_stable_decay(int64_t step) const;
-  double rex(int64_t step) const;
-  double lifted(double factor) const;  // base_lr x factor on HF's min_lr_ratio floor
-};
 
 }  // namespace llm

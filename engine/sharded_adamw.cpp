@@ -16,7 +16,7 @@ Tensor flat_view(const Tensor& t) { return t.reshape({t.numel()}); }  // same st
 ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
                            const std::vector<OptimParam>& params, AdamWConfig config, AdamWState state,
                            DType weights)
-    : comm_(comm), buckets_(buckets), config_(config), state_(state), weight_dtype_(weights) {
+    : Optimizer(config), comm_(comm), buckets_(buckets), state_(state), weight_dtype_(weights) {
   LLM_CHECK(weights == DType::f32 || weights == DType::bf16,
             std::string("ZeRO's compute weights are f32 or bf16, not ") + dtype_name(weights));
   std::unordered_map<const Tensor*, const OptimParam*> by_tensor;

@@ -98,7 +98,6 @@ class ShardedAdamW final : public Optimizer {
   GradBuckets& buckets_;
   std::vector<Shard> shards_;  // one per bucket
   std::unordered_map<const Tensor*, std::string> names_;
-  AdamWConfig config_;
   AdamWState state_;
   DType weight_dtype_;
   bool gather_after_step_ = true;

@@ -175,8 +175,9 @@ TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen sch
         "cfg.yaml:3: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got min_lr");
   CHECK(error_with("lr_scheduler_kwargs: {eta_min: 0.1}\n") ==
         "cfg.yaml:3: lr_scheduler_kwargs.eta_min: expected one of num_cycles, power, lr_end, timescale, min_lr, "
-        "min_lr_rate, warmup_lr_rate, min_lr_ratio, num_stable_steps, num_decay_steps, warmup_type, decay_type (the "
-        "arguments of HF's schedulers), got 'eta_min'");
+        "min_lr_rate, warmup_lr_rate, min_lr_ratio, num_stable_steps, num_decay_steps, pct_start, div_factor, "
+        "final_div_factor, base_momentum, max_momentum, warmup_type, decay_type, anneal_strategy, three_phase, "
+        "cycle_momentum (the arguments of HF's schedulers and torch's OneCycleLR), got 'eta_min'");
   // HF's min-lr cosines need exactly one of min_lr and min_lr_rate; warmup_stable_decay its decay.
   const TrainConfig m = parse("lr_scheduler: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1e-5}\n");
   CHECK(m.lr_scheduler_kwargs.min_lr == 1e-5);
@@ -196,6 +197,30 @@ TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen sch
   CHECK(parse("lr_scheduler: constant\nlr_scheduler_kwargs: {power: 2}\n").lr_scheduler_kwargs.power == 2);
   CHECK(error_with("lr_scheduler: linear\nlr_quadratic_warmup: true\n") ==
         "cfg.yaml:4: lr_quadratic_warmup: expected lr_scheduler: cosine with it, got lr_scheduler: linear");
+}
+
+TEST_CASE("one_cycle: torch's OneCycleLR arguments, and no per-group rates or jagged restarts with it") {
+  const TrainConfig c = parse("lr_scheduler: one_cycle\nlr_scheduler_kwargs: {pct_start: 0.25, anneal_strategy: linear, "
+                              "three_phase: true, cycle_momentum: false, div_factor: 10, final_div_factor: 100, "
+                              "base_momentum: 0.8, max_momentum: 0.9}\n");
+  CHECK(c.lr_scheduler_kwargs.pct_start == 0.25);
+  CHECK(c.lr_scheduler_kwargs.anneal_strategy == "linear");
+  CHECK(c.lr_scheduler_kwargs.three_phase == true);
+  CHECK(c.lr_scheduler_kwargs.cycle_momentum == false);
+  CHECK(c.lr_scheduler_kwargs.max_momentum == 0.9);
+  CHECK(!parse("lr_scheduler: one_cycle\n").lr_scheduler_kwargs.three_phase.has_value());
+  CHECK(error_with("lr_scheduler: one_cycle\nlr_scheduler_kwargs: {anneal_strategy: cosine}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs.anneal_strategy: expected one of cos, linear, got 'cosine'");
+  CHECK(error_with("lr_scheduler: cosine\nlr_scheduler_kwargs: {three_phase: true}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got three_phase");
+  CHECK(error_with("lr_scheduler: one_cycle\nlr_scheduler_kwargs: {num_cycles: 2}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler one_cycle, got num_cycles");
+  CHECK(error_with("lr_scheduler: one_cycle\nembedding_lr_scale: 0.5\n") ==
+        "cfg.yaml:4: embedding_lr_scale: expected no embedding_lr_scale with lr_scheduler one_cycle (torch's "
+        "OneCycleLR runs every parameter group at learning_rate), got both");
+  CHECK(error_with("lr_scheduler: one_cycle\njagged_restart_steps: 50\n") ==
+        "cfg.yaml:4: jagged_restart_steps: expected no jagged_restart_steps with lr_scheduler one_cycle (torch's "
+        "OneCycleLR refuses the restarts' extra last step), got both");
 }
 
 TEST_CASE("eval_steps / save_steps: whole steps, or below 1 HF's share of the total steps") {

@@ -264,6 +264,19 @@ TEST_CASE("cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay: t
   }
 }
 
+// Axolotl's one_cycle: torch's OneCycleLR over the Trainer's AdamW, which also cycles beta1 (the
+// trajectory shows it: the rate alone leaves beta1 at adam_beta1 and trains differently).
+TEST_CASE("one_cycle: torch's OneCycleLR, its rate and AdamW's beta1, step by step") {
+  const json f = fixture();
+  for (const std::string name : {"one_cycle", "one_cycle_three_phase", "one_cycle_rate_only"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    json settings = f.at("settings");
+    settings["lr_scheduler_type"] = c.at("lr_scheduler");
+    check_trajectory("tied", "lr_scheduler_kwargs: " + c.at("lr_scheduler_kwargs").dump() + "\n", c.at("steps"), settings);
+  }
+}
+
 // Axolotl's lr_quadratic_warmup: (step / warmup)^2 up to learning_rate, then the cosine.
 TEST_CASE("lr_quadratic_warmup: Axolotl's quadratic warmup into the cosine, step by step") {
   const json f = fixture(), c = f.at("cases").at("quadratic_warmup");

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "engine/adopt.h"
+#include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
 #include "engine/quant_map.h"
 #include "test/test_util.h"

@@ -5,6 +5,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
+#include "engine/lr_schedule.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "io/safetensors.h"

@@ -155,3 +155,26 @@ TEST_CASE("lr_schedule: each schedule's floor from the key Axolotl or HF reads i
   CHECK(wsd.decay_type == "cosine");  // HF's defaults
   CHECK(wsd.warmup_type == "linear");
 }
+
+// The rates and betas themselves are held to torch's OneCycleLR in test_hf_trajectory.
+TEST_CASE("lr_schedule one_cycle: torch's defaults, the warmup's share, and a phase of no steps refused") {
+  TrainConfig c = batches(2, 2, 1);
+  c.learning_rate = 1e-3;
+  c.lr_scheduler = "one_cycle";
+  c.warmup_steps = 2;
+  const LrSchedule s = lr_schedule(c, plan_for(c, 40));  // 10 steps
+  CHECK(s.lr(0) == doctest::Approx(1e-3 / 25));             // from max_lr / div_factor
+  CHECK(s.lr(1) == doctest::Approx(1e-3));                  // the top at the warmup's end (pct_start 0.2)
+  CHECK(s.lr(9) == doctest::Approx(1e-3 / 25 / 1e4));      // down to that / final_div_factor at the last
+  CHECK(*s.beta1(0) == doctest::Approx(0.95));
+  CHECK(*s.beta1(1) == doctest::Approx(0.85));
+  CHECK(!lr_schedule(batches(2, 2, 1), plan_for(c, 40)).beta1(0).has_value());  // the other schedules keep beta1
+  c.lr_scheduler_kwargs.cycle_momentum = false;
+  CHECK(!lr_schedule(c, plan_for(c, 40)).beta1(3).has_value());
+  // pct_start 0.1 of 10 steps: the first phase ends at step 0, where torch divides 0 by 0.
+  c.lr_scheduler_kwargs.pct_start = 0.1;
+  c.source = "cfg.yaml";
+  CHECK_THROWS_WITH(lr_schedule(c, plan_for(c, 40)),
+                    "cfg.yaml: lr_scheduler one_cycle: expected phases that span steps, got an empty one at step 0 of 10 "
+                    "(pct_start 0.1); change warmup_steps or lr_scheduler_kwargs.pct_start");
+}

@@ -318,5 +318,36 @@ def min_lr_schedule_cases(out, rows):
     return cases
 
 
-EXTRA_CASES = {"min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def trainer_adamw(model, args):
+    """The AdamW the Trainer makes itself: its class and kwargs from the arguments, decay on the
+    tensors get_decay_parameter_names keeps."""
+    optimizer_cls, kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+    decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return optimizer_cls([{"params": [p for n, p in named if n in decayed], "weight_decay": args.weight_decay},
+                          {"params": [p for n, p in named if n not in decayed], "weight_decay": 0.0}], **kwargs)
+
+
+def one_cycle_cases(out, rows):
+    # Axolotl's one_cycle (its SchedulerMixin): torch's OneCycleLR at learning_rate over the run's
+    # steps, pct_start the warmup's share and cosine annealing unless lr_scheduler_kwargs says,
+    # which cycles AdamW's beta1 (from max_momentum) against the rate. Defaults; every argument
+    # (three phases, linear); and the rate alone (cycle_momentum false: beta1 stays adam_beta1).
+    schedules = {"one_cycle": {},
+                 "one_cycle_three_phase": {"three_phase": True, "anneal_strategy": "linear", "pct_start": 0.3,
+                                           "div_factor": 10.0, "final_div_factor": 100.0, "base_momentum": 0.8,
+                                           "max_momentum": 0.9},
+                 "one_cycle_rate_only": {"cycle_momentum": False}}
+    cases = {}
+    for name, kwargs in schedules.items():
+        def make_scheduler(optimizer, args, kwargs=kwargs):
+            defaults = {"pct_start": args.get_warmup_steps(args.max_steps) / args.max_steps, "anneal_strategy": "cos"}
+            return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
+                                                       **dict(defaults, **kwargs))
+        cases[name] = train(load(out, "tied"), rows, make_optimizer=trainer_adamw, make_scheduler=make_scheduler)
+        cases[name].update(lr_scheduler="one_cycle", lr_scheduler_kwargs=kwargs)
+    return cases
+
+
+EXTRA_CASES = {"one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Thirty-eight cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Forty-one cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -42,6 +42,10 @@ computes are in hf_trajectory_cases.py):
                cosine_warmup_with_min_lr (min_lr_rate 0.1, warmup_lr_rate 0.3) and
                warmup_stable_decay (4 decay steps to 0.05, cosine warmup, 1-sqrt decay; 3 stable and
                3 linear decay steps, then the floor)
+  one_cycle, one_cycle_three_phase, one_cycle_rate_only
+               full_tied with Axolotl's one_cycle: torch's OneCycleLR (pct_start the warmup's share,
+               cos) over the Trainer's own AdamW, its beta1 cycled; three phases, linear, every
+               argument set; cycle_momentum false (the rate alone)
   quadratic_warmup
                full_tied with Axolotl's lr_quadratic_warmup (cosine, warmup 4 steps)
   polynomial, inverse_sqrt

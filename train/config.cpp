@@ -109,7 +109,7 @@ class Parser {
   void check_preference();
   void resolve_attention();
   void resolve_adopt();
-  void check_scheduler_kwargs() const;
+  void check_scheduler() const;
   bool lists_plugin(const std::string& name) const;
   void resolve_spectrum();
   void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
@@ -217,7 +217,7 @@ void Parser::validate() {
     if (!c.lora.rank_pattern.empty()) fail(at("lora_rank_pattern"), "adapter: lora or qlora with it", "no adapter");
     if (!c.lora.alpha_pattern.empty()) fail(at("lora_alpha_pattern"), "adapter: lora or qlora with it", "no adapter");
   }
-  check_scheduler_kwargs();
+  check_scheduler();
   check_untrained_tokens(c, at("fix_untrained_tokens"));
   if (lists_plugin("SpectrumPlugin")) resolve_spectrum();
   if (!c.unfrozen_parameters.empty() && !c.adapter.empty())
@@ -333,11 +333,21 @@ void Parser::check_preference() {
 }
 
 // HF's get_scheduler passes lr_scheduler_kwargs to the schedule's function, which refuses
-// arguments it does not take; Axolotl's quadratic warmup exists for cosine only.
-void Parser::check_scheduler_kwargs() const {
+// arguments it does not take; Axolotl's quadratic warmup exists for cosine only. torch's
+// OneCycleLR sets every parameter group to one max_lr (learning_rate), which would drop the
+// groups' own rates; Axolotl refuses it with ReLoRA, and under jagged restarts alone the wrapper's
+// extra step runs past OneCycleLR's total_steps, which it refuses at the run's end.
+void Parser::check_scheduler() const {
   check_lr_scheduler_kwargs(c_, at(given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "lr_scheduler"));
   if (c_.lr_quadratic_warmup && c_.lr_scheduler != "cosine")
     fail(at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + c_.lr_scheduler);
+  if (c_.lr_scheduler != "one_cycle") return;
+  const auto refuse = [this](const char* key, const char* why) {
+    fail(at(key), std::string("no ") + key + " with lr_scheduler one_cycle (torch's OneCycleLR " + why + ")", "both");
+  };
+  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+    if (given(key)) refuse(key, "runs every parameter group at learning_rate");
+  if (c_.jagged_restart_steps > 0) refuse("jagged_restart_steps", "refuses the restarts' extra last step");
 }
 
 // Whether `plugins` names `name` (in any module path, as axolotl.integrations.x.Name).

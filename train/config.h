@@ -79,7 +79,7 @@ struct TrainConfig {
   bool relora = false;
   std::string relora_prune_method = "magnitude";
   double relora_prune_ratio = -1;
-  // Axolotl's jagged learning-rate restarts (engine/optimizer.h LrSchedule), with ReLoRA or alone:
+  // Axolotl's jagged learning-rate restarts (engine/lr_schedule.h), with ReLoRA or alone:
   // the period (0: off), and the re-warmup and anneal steps (0 or less: Axolotl's 10 and 1).
   int64_t jagged_restart_steps = 0;
   int64_t jagged_restart_warmup_steps = 0, jagged_restart_anneal_steps = 0;
@@ -170,19 +170,23 @@ struct TrainConfig {
   double num_epochs = 1;  // HF's num_train_epochs: a fraction trains ceil(num_epochs x steps per epoch)
   int64_t max_steps = -1;  // > 0 overrides num_epochs
   double learning_rate = 3e-4;
-  std::string lr_scheduler = "cosine";  // HF's schedule names (engine/optimizer.h LrSchedule)
+  std::string lr_scheduler = "cosine";  // HF's schedule names (engine/lr_schedule.h)
   int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default
   double warmup_ratio = -1.0;
   double cosine_min_lr_ratio = 0.0;
   double cosine_constant_lr_ratio = 0.0;  // Axolotl's: cosine reaches the floor at this share of the steps
   bool lr_quadratic_warmup = false;       // Axolotl's, with cosine: warmup by (step / warmup)^2
-  // lr_scheduler_kwargs, HF's scheduler arguments (train/config_scheduler.cpp, engine/optimizer.h
-  // LrSchedule): numbers < 0 and empty strings unset.
+  // lr_scheduler_kwargs, HF's scheduler arguments (train/config_scheduler.cpp, engine/lr_schedule.h):
+  // numbers < 0 and empty strings unset.
   struct SchedulerKwargs {
     double num_cycles = -1, power = -1, lr_end = -1, timescale = -1;
     double min_lr = -1, min_lr_rate = -1, warmup_lr_rate = -1;  // the min-lr cosines'
     double min_lr_ratio = -1, num_stable_steps = -1, num_decay_steps = -1;  // warmup_stable_decay's
     std::string warmup_type, decay_type;                                    // its shapes
+    // one_cycle's (torch's OneCycleLR arguments)
+    double pct_start = -1, div_factor = -1, final_div_factor = -1, base_momentum = -1, max_momentum = -1;
+    std::string anneal_strategy;
+    std::optional<bool> three_phase, cycle_momentum;
   } lr_scheduler_kwargs;
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
   // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());

@@ -210,8 +210,8 @@ std::vector<ConfigField> make_fields() {
       number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
       choice("lr_scheduler", training, MEMBER(lr_scheduler),
              {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts",
-              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "rex"},
-             "learning-rate schedule after warmup"),
+              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "rex", "one_cycle"},
+             "learning-rate schedule after warmup (one_cycle: torch's OneCycleLR, which cycles AdamW's beta1 too)"),
       integer("warmup_steps", training, MEMBER(warmup_steps), 0, kNoMax,
               "linear warmup steps from 0"),
       number("warmup_ratio", training, MEMBER(warmup_ratio), kUnit,
@@ -226,7 +226,9 @@ std::vector<ConfigField> make_fields() {
        "HF's scheduler arguments: num_cycles (the cosines, warmup_stable_decay), power and lr_end (polynomial), "
        "timescale (inverse_sqrt), min_lr or min_lr_rate (the min-lr cosines), warmup_lr_rate "
        "(cosine_warmup_with_min_lr), num_decay_steps, num_stable_steps, min_lr_ratio, warmup_type and "
-       "decay_type (warmup_stable_decay)", read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
+       "decay_type (warmup_stable_decay); one_cycle's: pct_start (unset: the warmup's share), anneal_strategy, "
+       "div_factor, final_div_factor, three_phase, cycle_momentum, base_momentum, max_momentum",
+       read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw"},

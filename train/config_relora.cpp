@@ -1,5 +1,5 @@
 // defines: relora_rows, jagged_restart_rows, check_relora (Axolotl's ReLoRA and its jagged
-// learning-rate restarts; train/relora.h, engine/optimizer.h LrSchedule)
+// learning-rate restarts; train/relora.h, engine/lr_schedule.h)
 #include <string>
 
 #include "train/config_field_builders.h"

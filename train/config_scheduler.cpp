@@ -1,7 +1,9 @@
 // defines: read_lr_scheduler_kwargs, write_lr_scheduler_kwargs, check_lr_scheduler_kwargs: HF's
-// scheduler arguments (Axolotl's lr_scheduler_kwargs, which its builder hands get_scheduler), each
-// taken only by the schedules whose function has it, as Python refuses an unexpected argument.
+// scheduler arguments (Axolotl's lr_scheduler_kwargs, which its builder hands get_scheduler, or
+// torch's OneCycleLR for one_cycle), each taken only by the schedules whose function has it, as
+// Python refuses an unexpected argument.
 #include <algorithm>
+#include <optional>
 
 #include "train/config_fields.h"
 
@@ -13,6 +15,7 @@ using Kwargs = TrainConfig::SchedulerKwargs;
 
 const std::vector<std::string> kMinLrKinds = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"};
 const std::vector<std::string> kWsd = {"warmup_stable_decay"};
+const std::vector<std::string> kOneCycle = {"one_cycle"};
 const std::vector<std::string> kShapes = {"linear", "cosine", "1-sqrt"};
 
 // A numeric argument: its member, its range and the schedules that take it.
@@ -37,13 +40,45 @@ const std::vector<NumberArg>& number_args() {
       {"min_lr_ratio", &Kwargs::min_lr_ratio, kUnit, false, kWsd},
       {"num_stable_steps", &Kwargs::num_stable_steps, kNonNegative, true, kWsd},
       {"num_decay_steps", &Kwargs::num_decay_steps, kNonNegative, true, kWsd},
+      {"pct_start", &Kwargs::pct_start, kUnit, false, kOneCycle},
+      {"div_factor", &Kwargs::div_factor, kPositive, false, kOneCycle},
+      {"final_div_factor", &Kwargs::final_div_factor, kPositive, false, kOneCycle},
+      {"base_momentum", &Kwargs::base_momentum, kBeta, false, kOneCycle},
+      {"max_momentum", &Kwargs::max_momentum, kBeta, false, kOneCycle},
   };
   return args;
 }
 
-const char* const kShapeArgs[] = {"warmup_type", "decay_type"};
-std::string Kwargs::*shape_member(const std::string& key) {
-  return key == "warmup_type" ? &Kwargs::warmup_type : &Kwargs::decay_type;
+// A named choice (a phase's shape, an annealing) and the schedules that take it.
+struct ChoiceArg {
+  const char* key;
+  std::string Kwargs::*member;
+  std::vector<std::string> choices;
+  std::vector<std::string> kinds;
+};
+
+const std::vector<ChoiceArg>& choice_args() {
+  static const std::vector<ChoiceArg> args = {
+      {"warmup_type", &Kwargs::warmup_type, kShapes, kWsd},
+      {"decay_type", &Kwargs::decay_type, kShapes, kWsd},
+      {"anneal_strategy", &Kwargs::anneal_strategy, {"cos", "linear"}, kOneCycle},
+  };
+  return args;
+}
+
+// A switch (one_cycle's); unset keeps the schedule's default.
+struct FlagArg {
+  const char* key;
+  std::optional<bool> Kwargs::*member;
+  std::vector<std::string> kinds;
+};
+
+const std::vector<FlagArg>& flag_args() {
+  static const std::vector<FlagArg> args = {
+      {"three_phase", &Kwargs::three_phase, kOneCycle},
+      {"cycle_momentum", &Kwargs::cycle_momentum, kOneCycle},
+  };
+  return args;
 }
 
 bool takes(const std::vector<std::string>& kinds, const std::string& kind) {
@@ -56,18 +91,25 @@ void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where
   Kwargs& k = ctx.config.lr_scheduler_kwargs;
   std::vector<std::string> keys;
   for (const NumberArg& a : number_args()) keys.push_back(a.key);
-  keys.insert(keys.end(), std::begin(kShapeArgs), std::end(kShapeArgs));
+  for (const ChoiceArg& a : choice_args()) keys.push_back(a.key);
+  for (const FlagArg& a : flag_args()) keys.push_back(a.key);
   for_fields(n, w, "a map of HF scheduler arguments", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
     for (const NumberArg& a : number_args())
       if (key == a.key) {
         k.*a.member = a.whole ? static_cast<double>(read_int(v, wk, 0)) : read_double(v, wk, a.range);
         return;
       }
-    if (key == "warmup_type" || key == "decay_type") {
-      k.*shape_member(key) = read_choice(v, wk, kShapes);
-      return;
-    }
-    fail(wk, "one of " + join(keys) + " (the arguments of HF's schedulers)", "'" + key + "'");
+    for (const ChoiceArg& a : choice_args())
+      if (key == a.key) {
+        k.*a.member = read_choice(v, wk, a.choices);
+        return;
+      }
+    for (const FlagArg& a : flag_args())
+      if (key == a.key) {
+        k.*a.member = read_bool(v, wk);
+        return;
+      }
+    fail(wk, "one of " + join(keys) + " (the arguments of HF's schedulers and torch's OneCycleLR)", "'" + key + "'");
   });
 }
 
@@ -79,8 +121,10 @@ std::string write_lr_scheduler_kwargs(const TrainConfig& c) {
   };
   for (const NumberArg& a : number_args())
     if (k.*a.member >= 0) add(a.key, yaml_number(k.*a.member));
-  for (const char* key : kShapeArgs)
-    if (!(k.*shape_member(key)).empty()) add(key, yaml_string(k.*shape_member(key)));
+  for (const ChoiceArg& a : choice_args())
+    if (!(k.*a.member).empty()) add(a.key, yaml_string(k.*a.member));
+  for (const FlagArg& a : flag_args())
+    if ((k.*a.member).has_value()) add(a.key, *(k.*a.member) ? "true" : "false");
   return fields.empty() ? "" : "{" + fields + "}";
 }
 
@@ -91,8 +135,10 @@ void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at) {
   const std::string expected = "arguments of lr_scheduler " + kind;
   for (const NumberArg& a : number_args())
     if (k.*a.member >= 0 && !takes(a.kinds, kind)) fail(at, expected, a.key);
-  for (const char* key : kShapeArgs)
-    if (!(k.*shape_member(key)).empty() && !takes(kWsd, kind)) fail(at, expected, key);
+  for (const ChoiceArg& a : choice_args())
+    if (!(k.*a.member).empty() && !takes(a.kinds, kind)) fail(at, expected, a.key);
+  for (const FlagArg& a : flag_args())
+    if ((k.*a.member).has_value() && !takes(a.kinds, kind)) fail(at, expected, a.key);
   if (takes(kMinLrKinds, kind) && (k.min_lr >= 0) == (k.min_lr_rate >= 0))
     fail(at, "lr_scheduler_kwargs with one of min_lr and min_lr_rate for lr_scheduler " + kind + " (as HF's)",
          k.min_lr >= 0 ? "both" : "neither");

@@ -1,12 +1,39 @@
 // defines: plan_steps, step_interval, lr_schedule
 #include "train/step_plan.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+
+#include "engine/user_error.h"
 
 namespace llm {
 
 namespace {
+// torch's OneCycleLR from Axolotl's trainer: its defaults but the cosine annealing and pct_start
+// (the warmup's share of the steps), each overridden by lr_scheduler_kwargs. Its steps 0 to
+// total_steps (the Trainer steps the schedule once after the last update too) must each fall in a
+// phase of some length, or torch divides by zero: refused here, before the run.
+void set_one_cycle(LrSchedule& s, const TrainConfig& c) {
+  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
+  s.pct_start = k.pct_start;
+  if (k.div_factor > 0) s.div_factor = k.div_factor;
+  if (k.final_div_factor > 0) s.final_div_factor = k.final_div_factor;
+  if (!k.anneal_strategy.empty()) s.anneal_strategy = k.anneal_strategy;
+  s.three_phase = k.three_phase.value_or(false);
+  s.cycle_momentum = k.cycle_momentum.value_or(true);
+  if (k.base_momentum >= 0) s.base_momentum = k.base_momentum;
+  if (k.max_momentum >= 0) s.max_momentum = k.max_momentum;
+  for (int64_t step = 0; step <= s.total_steps; step++)
+    if (!std::isfinite(s.lr(step)))
+      throw UserError(fmt::format(
+          "{}: lr_scheduler one_cycle: expected phases that span steps, got an empty one at step {} of {} "
+          "(pct_start {}{}); change warmup_steps or lr_scheduler_kwargs.pct_start",
+          c.source, step, s.total_steps, k.pct_start >= 0 ? k.pct_start : double(s.warmup_steps) / double(s.total_steps),
+          s.three_phase ? ", three_phase" : ""));
+}
+
 // Axolotl's normalize_config: a count per epoch as a share of the total steps, 1 / (count x
 // num_epochs); it sets eval_steps / save_steps to it only when it is below 1.
 double per_epoch_share(int64_t per_epoch, double num_epochs) {
@@ -93,6 +120,7 @@ LrSchedule lr_schedule(const TrainConfig& c, const StepPlan& plan) {
   s.restart_warmup = c.jagged_restart_warmup_steps > 0 ? c.jagged_restart_warmup_steps : 10;  // Axolotl's `or` defaults
   s.restart_anneal = c.jagged_restart_anneal_steps > 0 ? c.jagged_restart_anneal_steps : 1;
   s.restart_min_scale = c.cosine_min_lr_ratio > 0 ? c.cosine_min_lr_ratio : 0.001;
+  if (c.lr_scheduler == "one_cycle") set_one_cycle(s, c);
   return s;
 }
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/optimizer.h"
+#include "engine/lr_schedule.h"
 #include "train/config.h"
 
 namespace llm {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -379,6 +380,7 @@ TrainResult Trainer::Impl::run() {
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
     const double lr = schedule.lr(state.step);
+    if (const std::optional<double> beta1 = schedule.beta1(state.step)) optimizer->set_beta1(static_cast<float>(*beta1));
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
     apply_pruning_masks(pruning_masks);
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {

@@ -9,6 +9,7 @@
 #include "engine/communicator.h"
 #include "engine/frozen_shards.h"
 #include "engine/grad_buckets.h"
+#include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
 #include "engine/sharded_adamw.h"
 #include "engine/sharded_weights.h"
