@@ -1,6 +1,8 @@
-// defines: CachingAllocator (best-fit reuse of freed blocks, byte counters)
+// defines: CachingAllocator (segments from the system, cut into blocks and merged again, byte
+// counters)
 #include "engine/allocator.h"
 
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -8,49 +10,107 @@ namespace llm {
 
 namespace {
 // 512-byte granularity: small enough to waste little, coarse enough that the slightly different
-// sizes of one step's tensors land on the same blocks.
+// sizes of one step's tensors land on the same blocks. Every block starts at a multiple of it
+// from its segment's start, so blocks keep the system allocation's alignment up to 512 bytes.
 constexpr size_t kGranule = 512;
-// A cached block is reused for a request only if it is at most this many times larger, so one
-// huge free block is not pinned by a tiny tensor.
-constexpr size_t kMaxOversize = 2;
+// PyTorch's pools: requests up to 1 MiB share 2 MiB segments; those up to 10 MiB share 20 MiB
+// ones; larger ones get segments of their own size rounded up to 2 MiB. A large block is cut for a
+// request only when over 1 MiB would be left (a smaller rest stays with the block: at most 1 MiB
+// unused, and no sliver a large request can't use).
+constexpr size_t kSmallRequest = size_t(1) << 20;
+constexpr size_t kSmallSegment = size_t(2) << 20;
+constexpr size_t kMidRequest = size_t(10) << 20;
+constexpr size_t kMidSegment = size_t(20) << 20;
+constexpr size_t kSegmentRounding = size_t(2) << 20;
+constexpr size_t kMinLargeRest = size_t(1) << 20;
+
+size_t round_up(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
 }  // namespace
 
 void* CachingAllocator::allocate(size_t bytes) {
-  size_t rounded = ((bytes + kGranule - 1) / kGranule) * kGranule;
-  if (rounded == 0) rounded = kGranule;
+  const size_t rounded = bytes == 0 ? kGranule : round_up(bytes, kGranule);
+  const bool small = rounded <= kSmallRequest;
   std::lock_guard<std::mutex> lock(mutex_);
-  void* ptr = nullptr;
-  auto it = free_blocks_.lower_bound(rounded);
-  if (it != free_blocks_.end() && it->first <= rounded * kMaxOversize) {
-    ptr = it->second;
-    rounded = it->first;
-    free_blocks_.erase(it);
-  } else {
-    ptr = system_alloc(rounded);
-    if (!ptr) {
-      free_cached_locked();  // drop the cache and try once more before giving up
-      ptr = system_alloc(rounded);
-      if (!ptr)
-        throw std::runtime_error("out of memory allocating " + std::to_string(bytes) +
-                                 " bytes (" + std::to_string(stats_.in_use_bytes) +
-                                 " bytes in use)");
-    }
-    block_bytes_[ptr] = rounded;
-    stats_.reserved_bytes += rounded;
-    stats_.system_allocs++;
+  char* ptr = take_cached(rounded, small);
+  if (!ptr) {
+    add_segment(rounded, small);
+    ptr = take_cached(rounded, small);
   }
+  blocks_.at(ptr).asked = rounded;
   stats_.in_use_bytes += rounded;
   if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
   if (stats_.in_use_bytes > stats_.window_peak_bytes) stats_.window_peak_bytes = stats_.in_use_bytes;
   return ptr;
 }
 
+// The smallest free block of the pool that holds `rounded` bytes (the lowest address among
+// equals), cut to them when the rest is worth keeping apart; marked in use.
+char* CachingAllocator::take_cached(size_t rounded, bool small) {
+  FreeBlocks& free = pool(small);
+  auto fit = free.lower_bound({rounded, nullptr});
+  if (fit == free.end()) return nullptr;
+  char* ptr = fit->second;
+  free.erase(fit);
+  Block& block = blocks_.at(ptr);
+  const size_t rest = block.bytes - rounded;
+  if (small ? rest >= kGranule : rest > kMinLargeRest) {
+    block.bytes = rounded;
+    blocks_.emplace(ptr + rounded, Block{rest, block.segment, small, false});
+    free.emplace(rest, ptr + rounded);
+  }
+  block.in_use = true;
+  return ptr;
+}
+
+// One more segment from the system, its whole as one free block; when the system has no memory
+// left, the cached segments go back to it and it is asked once more.
+void CachingAllocator::add_segment(size_t rounded, bool small) {
+  const size_t bytes = small                   ? kSmallSegment
+                       : rounded < kMidRequest ? kMidSegment
+                                               : round_up(rounded, kSegmentRounding);
+  char* base = static_cast<char*>(system_alloc(bytes));
+  if (!base) {
+    free_cached_locked();
+    base = static_cast<char*>(system_alloc(bytes));
+    if (!base)
+      throw std::runtime_error("out of memory allocating " + std::to_string(rounded) + " bytes (" +
+                               std::to_string(stats_.in_use_bytes) + " bytes in use)");
+  }
+  segments_.emplace(base, bytes);
+  blocks_.emplace(base, Block{bytes, base, small, false});
+  pool(small).emplace(bytes, base);
+  stats_.reserved_bytes += bytes;
+  if (stats_.reserved_bytes > stats_.peak_reserved_bytes) stats_.peak_reserved_bytes = stats_.reserved_bytes;
+  stats_.system_allocs++;
+}
+
+// The block joins its free neighbours of the same segment, so the pieces of a larger block freed
+// one by one make it whole again.
 void CachingAllocator::deallocate(void* ptr) {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  size_t size = block_bytes_.at(ptr);
-  stats_.in_use_bytes -= size;
-  free_blocks_.emplace(size, ptr);
+  auto it = blocks_.find(static_cast<char*>(ptr));
+  if (it == blocks_.end() || !it->second.in_use) throw std::logic_error("deallocate: not a block in use");
+  Block& block = it->second;
+  stats_.in_use_bytes -= block.asked;
+  block.in_use = false;
+  FreeBlocks& free = pool(block.small);
+  const auto mergeable = [&block](const Block& other) { return !other.in_use && other.segment == block.segment; };
+  if (auto next = std::next(it); next != blocks_.end() && mergeable(next->second)) {
+    free.erase({next->second.bytes, next->first});
+    block.bytes += next->second.bytes;
+    blocks_.erase(next);
+  }
+  if (it != blocks_.begin()) {
+    auto prev = std::prev(it);
+    if (mergeable(prev->second)) {
+      free.erase({prev->second.bytes, prev->first});
+      prev->second.bytes += block.bytes;
+      blocks_.erase(it);
+      it = prev;
+    }
+  }
+  free.emplace(it->second.bytes, it->first);
 }
 
 void CachingAllocator::empty_cache() {
@@ -58,20 +118,31 @@ void CachingAllocator::empty_cache() {
   free_cached_locked();
 }
 
+// A segment with no block in use is one free block (merging made it whole): that block's
+// address is the segment's and its size the segment's.
 void CachingAllocator::free_cached_locked() {
-  for (auto& [size, block] : free_blocks_) {
-    system_free(block);
-    block_bytes_.erase(block);
-    stats_.reserved_bytes -= size;
+  for (auto it = segments_.begin(); it != segments_.end();) {
+    const auto [base, bytes] = *it;
+    const Block& block = blocks_.at(base);
+    if (block.in_use || block.bytes != bytes) {
+      ++it;
+      continue;
+    }
+    pool(block.small).erase({bytes, base});
+    blocks_.erase(base);
+    system_free(base);
+    stats_.reserved_bytes -= bytes;
+    it = segments_.erase(it);
   }
-  free_blocks_.clear();
 }
 
 void CachingAllocator::release_all() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [block, size] : block_bytes_) system_free(block);
-  block_bytes_.clear();
-  free_blocks_.clear();
+  for (const auto& [base, bytes] : segments_) system_free(base);
+  segments_.clear();
+  blocks_.clear();
+  free_small_.clear();
+  free_large_.clear();
   stats_ = AllocatorStats{};
 }
 
@@ -83,6 +154,7 @@ AllocatorStats CachingAllocator::stats() const {
 void CachingAllocator::reset_peak() {
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.peak_bytes = stats_.in_use_bytes;
+  stats_.peak_reserved_bytes = stats_.reserved_bytes;
 }
 
 void CachingAllocator::start_window() {

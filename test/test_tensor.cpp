@@ -1,5 +1,9 @@
 // Tensor views, copies, bf16 rounding and the caching allocator's accounting.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cstdlib>
+#include <map>
+#include <vector>
+
 #include "engine/backend.h"
 #include "test/test_util.h"
 
@@ -75,8 +79,103 @@ TEST_CASE("caching allocator: counts bytes in use and their peak, reuses freed b
     Tensor b = Tensor::empty({256, 1024}, DType::f32);
   }
   CHECK(alloc.stats().system_allocs == system_allocs);
+}
+
+namespace {
+// Host memory behind the caching allocator, counted, with at most `limit` bytes at once (0: no
+// limit), as a device runs out.
+class CountingAllocator : public CachingAllocator {
+ public:
+  explicit CountingAllocator(size_t limit = 0) : limit_(limit) {}
+  ~CountingAllocator() override { release_all(); }
+  size_t held = 0, frees = 0;
+
+ protected:
+  void* system_alloc(size_t bytes) override {
+    if (limit_ > 0 && held + bytes > limit_) return nullptr;
+    held += bytes;
+    void* p = std::aligned_alloc(512, bytes);
+    owned_[p] = bytes;
+    return p;
+  }
+  void system_free(void* ptr) override {
+    held -= owned_.at(ptr);
+    owned_.erase(ptr);
+    frees++;
+    std::free(ptr);
+  }
+
+ private:
+  size_t limit_;
+  std::map<void*, size_t> owned_;
+};
+constexpr size_t kKiB = 1024, kMiB = 1024 * 1024;
+}  // namespace
+
+TEST_CASE("caching allocator: small requests share a 2 MiB segment, freed pieces merge, empty_cache returns it") {
+  CountingAllocator alloc;
+  char* a = static_cast<char*>(alloc.allocate(1000));  // rounded to 1 KiB
+  char* b = static_cast<char*>(alloc.allocate(2 * kKiB));
+  char* c = static_cast<char*>(alloc.allocate(1));
+  CHECK(alloc.stats().system_allocs == 1);
+  CHECK(alloc.stats().reserved_bytes == 2 * kMiB);
+  CHECK(alloc.stats().in_use_bytes == 3 * kKiB + 512);  // what was asked, rounded to 512
+  CHECK(b == a + kKiB);                                 // cut from one block in address order
+  CHECK(c == b + 2 * kKiB);
+  alloc.deallocate(b);
+  alloc.empty_cache();  // a and c still hold the segment
+  CHECK(alloc.stats().reserved_bytes == 2 * kMiB);
+  CHECK(alloc.allocate(2 * kKiB) == b);  // the hole is the best fit
+  alloc.deallocate(b);
+  alloc.deallocate(a);  // merges with b's hole
+  CHECK(alloc.allocate(3 * kKiB) == a);
+  alloc.deallocate(a);
+  alloc.deallocate(c);  // the segment whole again
+  CHECK(alloc.stats().in_use_bytes == 0);
+  // Over 1 MiB: a large segment (20 MiB for requests up to 10 MiB), not the small one's free 2 MiB.
+  CHECK(alloc.allocate(2 * kMiB - 512) != a);
+  CHECK(alloc.stats().system_allocs == 2);
   alloc.empty_cache();
-  CHECK(alloc.stats().reserved_bytes == alloc.stats().in_use_bytes);
+  CHECK(alloc.stats().reserved_bytes == 20 * kMiB);  // the small segment went back
+  CHECK(alloc.held == 20 * kMiB);
+  CHECK_THROWS_AS(alloc.deallocate(c), std::logic_error);
+}
+
+TEST_CASE("caching allocator: a freed large block serves smaller requests; rows of changing lengths reserve no more") {
+  CountingAllocator alloc;
+  void* big = alloc.allocate(24 * kMiB);  // over 10 MiB: a segment of its own size
+  alloc.deallocate(big);
+  void* x = alloc.allocate(11 * kMiB);
+  void* y = alloc.allocate(12 * kMiB);  // the 1 MiB after it is too little to cut off: y's block keeps it
+  CHECK(x == big);
+  CHECK(static_cast<char*>(y) == static_cast<char*>(big) + 11 * kMiB);
+  CHECK(alloc.stats().system_allocs == 1);
+  CHECK(alloc.stats().in_use_bytes == 23 * kMiB);  // what was asked
+  CHECK(alloc.stats().reserved_bytes == 24 * kMiB);
+  alloc.deallocate(x);
+  alloc.deallocate(y);
+  // A step's tensors at one length, then at others no longer in total: the cache serves them all.
+  for (size_t length : {5, 7, 3, 6, 4}) {
+    std::vector<void*> step;
+    for (size_t t = 0; t < 3; t++) step.push_back(alloc.allocate(length * 350 * kKiB));
+    for (void* p : step) alloc.deallocate(p);
+  }
+  CHECK(alloc.stats().system_allocs == 1);
+  CHECK(alloc.stats().peak_reserved_bytes == 24 * kMiB);
+}
+
+TEST_CASE("caching allocator: out of system memory, it returns its free segments and asks again") {
+  CountingAllocator alloc(40 * kMiB);
+  void* a = alloc.allocate(16 * kMiB);
+  void* b = alloc.allocate(12 * kMiB);
+  alloc.deallocate(a);
+  void* c = alloc.allocate(18 * kMiB);  // a's free 16 MiB is too small, and 28 + 18 > 40
+  CHECK(alloc.frees == 1);
+  CHECK(alloc.stats().reserved_bytes == 30 * kMiB);
+  CHECK_THROWS_WITH_AS(alloc.allocate(12 * kMiB), doctest::Contains("out of memory allocating 12582912 bytes"),
+                       std::runtime_error);
+  alloc.deallocate(b);
+  alloc.deallocate(c);
 }
 
 TEST_CASE("device registry: the CPU is always there; CUDA is listed only with a device") {

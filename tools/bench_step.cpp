@@ -90,17 +90,20 @@ int bench_step(int argc, char** argv) {
   fmt::print("{:<16} {:>12.2f} ms\n", "step", total * 1e3);
   // Each read waits for the device's queue to drain (engine/backend.h: host_reads).
   fmt::print("host reads of device data per step: {:.0f}\n", reads_per_step);
+  // In use: the tensors' bytes; reserved: what the allocator held from the system (the device's).
   const double peak = be.allocator().stats().peak_bytes / 1048576.0;
+  const double peak_reserved = be.allocator().stats().peak_reserved_bytes / 1048576.0;
   const DevicePeaks peaks = be.peaks();  // dense bf16: MFU's denominator (0 on the CPU: no MFU)
   const double mfu = peaks.bf16_tflops > 0 ? 100.0 * flops / total / (peaks.bf16_tflops * 1e12) : 0.0;
-  fmt::print("tokens/s {:.0f}, model TFLOP/s {:.3f}{}, peak memory {:.1f} MiB\n", B * S / total,
-             flops / total / 1e12, peaks.bf16_tflops > 0 ? fmt::format(", MFU {:.1f}% of {:.0f}", mfu, peaks.bf16_tflops) : "", peak);
+  fmt::print("tokens/s {:.0f}, model TFLOP/s {:.3f}{}, peak memory {:.1f} MiB (reserved {:.1f})\n", B * S / total,
+             flops / total / 1e12, peaks.bf16_tflops > 0 ? fmt::format(", MFU {:.1f}% of {:.0f}", mfu, peaks.bf16_tflops) : "", peak,
+             peak_reserved);
   if (!args.str("json").empty()) {
     auto out = fmt::output_file(args.str("json"));
     out.print("{{\"device\": \"{}\", \"layers\": {}, \"dim\": {}, \"seq\": {}, \"batch\": {}, "
               "\"step_ms\": {:.4f}, \"tokens_per_s\": {:.1f}, \"mfu_percent\": {:.2f}, "
-              "\"peak_mib\": {:.2f}, \"kernels_ms\": {{",
-              device.str(), c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, mfu, peak);
+              "\"peak_mib\": {:.2f}, \"peak_reserved_mib\": {:.2f}, \"kernels_ms\": {{",
+              device.str(), c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, mfu, peak, peak_reserved);
     const char* sep = "";
     for (auto& [name, seconds] : OpTimer::totals()) {
       out.print("{}\"{}\": {:.4f}", sep, name, seconds / steps * 1e3);

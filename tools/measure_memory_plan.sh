@@ -13,7 +13,7 @@ for case in "${cases[@]}"; do
   out=$(mpirun --oversubscribe "${root[@]}" -np "$ranks" -x OMP_NUM_THREADS=1 \
         ./llm_train "$config" --zero_stage "$stage" --overwrite_output_dir true "$@" 2>&1 | tr -d '\r')
   planned=$(grep -a -m1 "peak per rank" <<<"$out" | awk '{print $4}')
-  measured=$(grep -a "(peak" <<<"$out" | tail -1 | sed 's/.*(peak \([0-9.]*\)).*/\1/')
+  measured=$(grep -a "(peak" <<<"$out" | tail -1 | sed 's/.*(peak \([0-9.]*\).*/\1/')
   awk -v r="$ranks" -v s="$stage" -v p="$planned" -v m="$measured" -v c="$config" \
       'BEGIN { printf "| %s | %s | %s | %.1f | %.1f | %+.1f%% |\n", c, r, s, m, p, 100 * (p - m) / m }'
 done

@@ -167,8 +167,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) +
                       N * dsize * C * (in.qat ? 2 : 1);
   const double recomputed = N * in_segment * layer;
-  // One layer's backward temporaries: d(gate), d(up), d(product), d(h) and d(x).
-  const double temporaries = N * dsize * (3 * F + 2 * C);
+  // One layer's backward temporaries at their most: d(product), d(gate) and d(up) in SwiGLU's
+  // backward, less the product itself, which down_proj's backward has released by then; d(h) and
+  // d(x).
+  const double temporaries = N * dsize * (2 * F + 2 * C);
 
   // ZeRO-1 to 3 of every parameter: the model computes with the compute copy, in the compute
   // dtype (bf16 on a GPU), re-cast from the master slices after each step and gathered in it
