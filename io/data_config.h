@@ -178,13 +178,17 @@ struct DataConfig {
   // DataLoader). Packed rows are always dropped so, as Axolotl's multipack sampler does. Unset is
   // not false: Axolotl then sets it for the eval loader with sample_packing and eval_sample_packing
   // false, and its step count reads only the key as given (train/step_plan.cpp).
+  // Preference training keeps them: Axolotl's rl builder does not pass the key on (the eval loader
+  // too).
   std::optional<bool> dataloader_drop_last;
-  bool drops_last_train_rows() const { return dataloader_drop_last.value_or(false) || sample_packing; }
+  bool drops_last_train_rows() const {
+    return (dataloader_drop_last.value_or(false) && !preference_pairs) || sample_packing;
+  }
   // The eval loader drops its last, smaller batch with the key (or Axolotl's default above), and
   // when packed: its multipack sampler drops a last batch of fewer than micro_batch_size bins.
   bool drops_last_eval_rows() const {
     const bool packed = sample_packing && eval_sample_packing;
-    return packed || dataloader_drop_last.value_or(sample_packing && !eval_sample_packing);
+    return packed || (!preference_pairs && dataloader_drop_last.value_or(sample_packing && !eval_sample_packing));
   }
   // Axolotl's use_pose (io/pose.h): the training examples' position ids skip ahead, drawn once
   // from the seed; the validation examples' too unless eval_sample_packing is false (as Axolotl,

@@ -183,7 +183,9 @@ RowOrder row_order(const DataConfig& config) {
   if (config.unpaired_preferences) return RowOrder::as_given;  // load_training_data ordered them
   // Axolotl's sampler: multipack when packing, else SequentialSampler for curriculum_sampling,
   // else the Trainer's (length grouped with group_by_length, which its rl builder does not pass on).
-  if (!config.curriculum_sampling)
+  // Preference pairs always take the Trainer's: TRL's DPO, ORPO and CPO trainers are not Axolotl's
+  // own, whose sampler reads curriculum_sampling (the key still keeps one dataset's merged order).
+  if (!config.curriculum_sampling || config.preference_pairs)
     return config.groups_by_length() ? RowOrder::length_grouped : RowOrder::shuffled_per_epoch;
   // The rows are in the merged datasets' order (load_training_data), PoSE's sorted.
   return RowOrder::as_given;

@@ -6,9 +6,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "io/dataset.h"
 #include "test/config_fixture.h"
 
 using namespace llm;
@@ -123,6 +125,21 @@ TEST_CASE("use_pose: its context length needed and at least sequence_len; with p
   CHECK(error_of(pairs + "use_pose: true\npose_max_context_len: 4096\n").find("use_pose: expected no rl with it") !=
         std::string::npos);
   CHECK(starts_with(error_with("pose_split_on_token_ids: 5\n"), "cfg.yaml:3: pose_split_on_token_ids: expected a list of token ids"));
+}
+
+// Axolotl's preference builder passes neither key to TRL's trainers, whose sampler is the Trainer's.
+TEST_CASE("rl: dataloader_drop_last unused, drops nothing; pairs in a random order whatever curriculum_sampling says") {
+  const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\nrl: dpo\n";
+  const TrainConfig c = parse(pairs + "dataloader_drop_last: true\ncurriculum_sampling: true\n");
+  CHECK(std::find(c.unknown_keys.begin(), c.unknown_keys.end(), "dataloader_drop_last") != c.unknown_keys.end());
+  CHECK(!c.data.drops_last_train_rows());
+  CHECK(!c.data.drops_last_eval_rows());
+  CHECK(row_order(c.data) == RowOrder::shuffled_per_epoch);
+  CHECK(!c.data.merged_shuffled());  // a single dataset keeps its order under curriculum_sampling
+  const TrainConfig sft = parse("dataloader_drop_last: true\ncurriculum_sampling: true\n");
+  CHECK(std::find(sft.unknown_keys.begin(), sft.unknown_keys.end(), "dataloader_drop_last") == sft.unknown_keys.end());
+  CHECK(sft.data.drops_last_train_rows());
+  CHECK(row_order(sft.data) == RowOrder::as_given);
 }
 
 TEST_CASE("Axolotl keys that would change training stop the run: one line per key") {

@@ -190,15 +190,16 @@ json reference_fixture(const Reference& r) {
   return json::parse(read_file(path));
 }
 
-// The config asking llm_train for what the reference ran: its model and settings, the pairs in
-// file order, no evaluation or checkpoints unless `extra` asks.
+// The config asking llm_train for what the reference ran: its model and settings, the file's rows
+// unshuffled when merged (then each epoch's random order for pairs, KTO's rows in order, as the
+// references serve them), no evaluation or checkpoints unless `extra` asks.
 std::string reference_yaml(const Reference& r, const json& f, const std::string& work, const std::string& extra,
                            const std::string& rows = "") {
   const json& s = f.at("settings");
   std::string y = "base_model: " + kTrajectory + "/untied\n" + "datasets:\n  - path: " + r.dir + "/" +
                   (rows.empty() ? r.rows : rows) + "\n    type: " + r.type + "\n" + "dataset_prepared_path: " + work +
                   "/prepared\noutput_dir: " + work + "/out\ndevice: cpu\nval_set_size: 0\nsave_strategy: 'no'\n"
-                  "curriculum_sampling: true\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"
+                  "shuffle_merged_datasets: false\nlr_scheduler: constant\n"
                   "weight_decay: 0\nlogging_steps: 1\noverwrite_output_dir: true\n";
   for (const char* key : {"sequence_len", "gradient_accumulation_steps", "max_steps",
                           "learning_rate", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon"})
@@ -223,8 +224,9 @@ std::vector<json> logged_steps(const std::string& metrics_path) {
   return out;
 }
 
-// Runs llm_train with `extra` (under `launcher`) and checks every step against the case's.
-void check_case(const Reference& r, const std::string& name, const std::string& extra, const std::string& launcher = "",
+// Runs llm_train with `extra` (under `launcher`) and checks every step against the case's; returns
+// its output.
+std::string check_case(const Reference& r, const std::string& name, const std::string& extra, const std::string& launcher = "",
                 const std::string& rows = "") {
   const json f = reference_fixture(r);
   const json& expected = f.at("cases").at(name).at("steps");
@@ -247,6 +249,7 @@ void check_case(const Reference& r, const std::string& name, const std::string& 
       CHECK(std::fabs(a - b) <= 5e-5 * std::max(1.0, std::fabs(b)));
     }
   }
+  return run.output;
 }
 
 }  // namespace
@@ -294,8 +297,14 @@ TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, a
 
 // 7 pairs in micro-batches of 2 (no dataloader_drop_last): each epoch's second step holds a whole
 // micro-batch and one of a single pair, each micro-batch's mean weighing the same, as TRL's.
+// Axolotl's preference builder passes neither dataloader_drop_last nor curriculum_sampling on: the
+// same steps with both set.
 TEST_CASE("rl: dpo with an epoch's smaller last micro-batch: TRL's mean of the micro-batches' means") {
   check_case(kDpo, "dpo_partial", "rl: dpo\nrl_beta: 0.1\n", "", "pairs_7.jsonl");
+  const std::string output = check_case(kDpo, "dpo_partial", "rl: dpo\nrl_beta: 0.1\ndataloader_drop_last: true\n"
+                                        "curriculum_sampling: true\n", "", "pairs_7.jsonl");
+  CHECK(output.find("warning: curriculum_sampling with rl: dpo keeps a single dataset's own order") != std::string::npos);
+  CHECK(output.find("dataloader_drop_last") != std::string::npos);  // among the unused keys
 }
 
 // Two ranks of one pair each per micro-batch hold the pairs one rank of two does: the same steps.

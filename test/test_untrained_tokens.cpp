@@ -63,7 +63,15 @@ TEST_CASE("fix_untrained_tokens: Axolotl's rows, their means and scales (untied 
 TEST_CASE("apply_untrained_tokens: each listed row becomes its mean x scale, in both matrices") {
   Tensor embed = Tensor::zeros({3, 2}, DType::f32), head = Tensor::full({3, 2}, 1.0f, DType::f32);
   UntrainedTokens fix{{1}, {0.5}, {2.0, 4.0}, {6.0, 8.0}};
-  apply_untrained_tokens(fix, embed, head);
+  apply_untrained_tokens(fix, embed, head, DType::f32);
   CHECK(embed.to_floats() == std::vector<float>{0, 0, 1, 2, 0, 0});
   CHECK(head.to_floats() == std::vector<float>{1, 1, 3, 4, 1, 1});
+  // A bf16 run: the values rounded to bf16 (1 + 2^-9 to 1), as Axolotl casts them to its weights'.
+  const UntrainedTokens fine{{2}, {1.0}, {1.0 + 1.0 / 512, 3.0}, {0.1, 2.0}};
+  apply_untrained_tokens(fine, embed, head, DType::bf16);
+  CHECK(embed.to_floats() == std::vector<float>{0, 0, 1, 2, 1, 3});
+  CHECK(head.to_floats()[4] == bf16_to_f32(f32_to_bf16(0.1f)));
+  CHECK(head.to_floats()[4] != 0.1f);
+  apply_untrained_tokens(fine, embed, head, DType::f32);
+  CHECK(embed.to_floats()[4] == 1.0f + 1.0f / 512);
 }

@@ -11,7 +11,7 @@ disabled, TRL's choice when no ref_model is given), run beside the policy on eve
 than precomputed; dropout is off (TRL's disable_dropout). The loss of a micro-batch is the mean
 over its pairs, divided by the step's micro-batches (model_accepts_loss_kwargs False); AdamW
 (torch), gradients clipped at max_grad_norm, a constant learning rate.
-Cases, each STEPS steps on the same pairs in file order (Axolotl's curriculum_sampling):
+Cases, each STEPS steps on the same pairs, each epoch in the Trainer's random order (epoch_order):
   dpo        full fine-tuning, loss_type sigmoid, beta 0.1
   cdpo       dpo with label_smoothing 0.1 (conservative DPO: TRL's sigmoid loss before 1.0)
   ipo        loss_type ipo, beta 0.5: log-ratios averaged over each response's tokens (and so its
@@ -62,6 +62,7 @@ SETTINGS = dict(learning_rate=2e-3, max_grad_norm=1.0, adam_beta1=0.9, adam_beta
                 sequence_len=128, micro_batch_size=MICRO_BATCH, gradient_accumulation_steps=ACCUMULATION,
                 max_steps=STEPS)
 TRAJECTORY = "test/data/hf_trajectory"
+SEED = 42  # the Trainer's seed: llm_train's default (test_rl's configs set none)
 
 
 def pair_rows():
@@ -118,13 +119,25 @@ def sequence_logps(model, sequences):
     return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1)
 
 
+def epoch_order(n, epoch):
+    """The order the Trainer's RandomSampler serves n rows in an epoch (TRL's preference trainers
+    keep it; Axolotl's curriculum_sampling does not reach them): torch.randperm from a generator
+    seeded with SEED + epoch, as accelerate's SeedableRandomSampler seeds it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(SEED + epoch)).tolist()
+
+
 def step_batches(pairs):
-    """Each of the STEPS steps' micro-batches as the Trainer serves `pairs` in file order: MICRO_BATCH
-    pairs each, an epoch's last one smaller when MICRO_BATCH does not divide the pairs (no
-    dataloader_drop_last), an epoch's last step taking the micro-batches left; then the next epoch."""
-    micro = [pairs[i:i + MICRO_BATCH] for i in range(0, len(pairs), MICRO_BATCH)]
-    epoch = [micro[i:i + ACCUMULATION] for i in range(0, len(micro), ACCUMULATION)]
-    return [epoch[s % len(epoch)] for s in range(STEPS)]
+    """Each of the STEPS steps' micro-batches as the Trainer serves `pairs`, each epoch in its
+    epoch_order: MICRO_BATCH pairs each, an epoch's last one smaller when MICRO_BATCH does not
+    divide the pairs (no dataloader_drop_last), an epoch's last step taking the micro-batches left;
+    then the next epoch."""
+    steps, epoch = [], 0
+    while len(steps) < STEPS:
+        order = [pairs[i] for i in epoch_order(len(pairs), epoch)]
+        micro = [order[i:i + MICRO_BATCH] for i in range(0, len(order), MICRO_BATCH)]
+        steps += [micro[i:i + ACCUMULATION] for i in range(0, len(micro), ACCUMULATION)]
+        epoch += 1
+    return steps[:STEPS]
 
 
 def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None, simpo_gamma=None,

@@ -19,7 +19,8 @@ sequence_len 256 (max_position_embeddings raised to it):
   loss = NLL of the chosen sequences (every token after the first, prompt included, one mean over
   the micro-batch) - beta mean(log sigmoid(log_odds)), divided by the accumulation steps; dropout
   off; AdamW, clipping, a constant learning rate.
-Cases (the rows in file order):
+Cases (the kept rows in the Trainer's random order of epoch 0, make_dpo_reference.epoch_order;
+every case trains within one epoch):
   orpo            beta 0.5 (Axolotl's orpo_alpha), max_prompt_length unset (= sequence_len): the
                   long row's answers are cut away and it is dropped
   orpo_prompt_cut max_prompt_len 48: the long row keeps its prompt's last 48 tokens
@@ -126,6 +127,8 @@ def forward(model, sequences):
 
 
 def train(model, pairs, beta, micro_batch, accumulation):
+    assert STEPS * accumulation * micro_batch <= len(pairs)  # one epoch
+    pairs = [pairs[i] for i in dpo.epoch_order(len(pairs), 0)]
     torch.manual_seed(0)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)

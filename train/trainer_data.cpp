@@ -110,6 +110,10 @@ void Trainer::Impl::print_data_summary() const {
     for (int64_t k = 0; k < 2 && !data.split.train.empty(); k++)
       say("{} response of pair 0 ([[trained]]): {}\n", k == 0 ? "chosen" : "rejected",
           one_line(show_loss_mask(d, data.split.train[k], *tokenizer), 400));
+    if (config.data.curriculum_sampling)
+      say("warning: curriculum_sampling with rl: {} keeps a single dataset's own order, but the pairs train in a "
+          "fresh random order every epoch, as Axolotl's (TRL's trainer takes the Trainer's random sampler)\n",
+          config.rl);
     return;
   }
   say("data: {} documents -> {} examples ({} split into sequence_len chunks, {} dropped as longer "

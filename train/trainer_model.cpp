@@ -234,7 +234,7 @@ void Trainer::Impl::fix_untrained_tokens(const std::string& chat_template) {
       find_untrained_tokens(embed_rows.data(), head == embed ? embed_rows.data() : head_rows.data(), vocab, hidden,
                             tokenizer->pad(), config.fix_untrained_token_ids,
                             template_ids, examples, embed->requires_grad() && head->requires_grad());
-  apply_untrained_tokens(fix, *embed, *head);
+  apply_untrained_tokens(fix, *embed, *head, forward.compute_dtype);
   std::string ids;
   for (int64_t id : fix.ids) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
   say("fix_untrained_tokens: {}\n", fix.ids.empty() ? std::string("no untrained token the data or chat template uses")

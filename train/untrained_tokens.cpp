@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "engine/dtype.h"
 #include "engine/user_error.h"
 
 namespace llm {
@@ -99,15 +100,17 @@ UntrainedTokens find_untrained_tokens(const float* embed, const float* head, int
   return fix;
 }
 
-void apply_untrained_tokens(const UntrainedTokens& fix, Tensor& embed, Tensor& head) {
+void apply_untrained_tokens(const UntrainedTokens& fix, Tensor& embed, Tensor& head, DType model_dtype) {
   if (fix.ids.empty()) return;
   const int64_t hidden = embed.shape()[1];
   for (auto [target, mean] : {std::pair{&embed, &fix.embed_mean}, std::pair{&head, &fix.head_mean}}) {
     Tensor host = target->to(Device::cpu()).to(DType::f32);
     float* rows = host.data<float>();
     for (size_t i = 0; i < fix.ids.size(); i++)
-      for (int64_t c = 0; c < hidden; c++)
-        rows[fix.ids[i] * hidden + c] = static_cast<float>((*mean)[static_cast<size_t>(c)] * fix.scales[i]);
+      for (int64_t c = 0; c < hidden; c++) {
+        const float value = static_cast<float>((*mean)[static_cast<size_t>(c)] * fix.scales[i]);
+        rows[fix.ids[i] * hidden + c] = model_dtype == DType::bf16 ? bf16_to_f32(f32_to_bf16(value)) : value;
+      }
     target->copy_from(host);
   }
 }

@@ -33,7 +33,9 @@ UntrainedTokens find_untrained_tokens(const float* embed, const float* head, int
                                       const std::vector<int64_t>& template_ids,
                                       const std::vector<std::vector<int32_t>>& examples, bool trains);
 
-// Rewrites the rows of `embed` and `head` (any device; `head` may be `embed`, tied) as found.
-void apply_untrained_tokens(const UntrainedTokens& fix, Tensor& embed, Tensor& head);
+// Rewrites the rows of `embed` and `head` (any device; `head` may be `embed`, tied) as found,
+// each value rounded to `model_dtype` as Axolotl casts the rows to its weights' dtype (bf16 in a
+// bf16 run, whose f32 master rows then hold bf16 values, as every row loaded from bf16 does).
+void apply_untrained_tokens(const UntrainedTokens& fix, Tensor& embed, Tensor& head, DType model_dtype);
 
 }  // namespace llm
