@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace llm {
@@ -24,7 +25,9 @@ double LrSchedule::lr(int64_t step) const {
 }
 
 double LrSchedule::inner_lr(int64_t step) const {
-  if (kind == "constant") return base_lr;  // HF's constant takes no warmup; constant_with_warmup does
+  // HF's constant takes no warmup (constant_with_warmup does), nor reduce_lr_on_plateau, whose rate
+  // ReduceOnPlateau lowers.
+  if (kind == "constant" || kind == "reduce_lr_on_plateau") return base_lr;
   if (kind == "cosine_warmup_with_min_lr") return cosine_warmup_with_min_lr(step);
   if (kind == "warmup_stable_decay") return warmup_stable_decay(step);
   if (kind == "rex") return rex(step);
@@ -145,6 +148,30 @@ LrSchedule::RateAndMomentum LrSchedule::one_cycle(int64_t step) const {
   const Phase& p = phases[i];
   const double share = (at - start_step) / (p.end_step - start_step);  // NaN or inf on an empty phase
   return {anneal(p.start_lr, p.end_lr, share), anneal(p.start_momentum, p.end_momentum, share)};
+}
+
+// torch's step(metrics): its is_better against the best so far (infinitely bad before the first).
+void ReduceOnPlateau::observe(double metric) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double b = best.value_or(maximize ? -inf : inf);
+  const bool better = maximize ? (relative_threshold ? metric > b * (1.0 + threshold) : metric > b + threshold)
+                               : (relative_threshold ? metric < b * (1.0 - threshold) : metric < b - threshold);
+  if (better) {
+    best = metric;
+    bad_evaluations = 0;
+  } else {
+    bad_evaluations++;
+  }
+  if (cooldown_left > 0) {
+    cooldown_left--;
+    bad_evaluations = 0;
+  }
+  if (bad_evaluations > patience) {
+    const double reduced = std::max(lr * factor, min_lr);
+    if (lr - reduced > eps) lr = reduced;
+    cooldown_left = cooldown;
+    bad_evaluations = 0;
+  }
 }
 
 }  // namespace llm

@@ -16,7 +16,7 @@ struct LrSchedule {
   // warmup_stable_decay (HF's: warmup from min_lr_ratio, the rate held, then num_decay_steps down
   // to min_lr_ratio, each phase shaped linear, cosine or 1-sqrt) | rex (Axolotl's RexLR: the
   // reflected exponential z / (0.1 + 0.9 z) of the steps left, down to min_lr_ratio) | one_cycle
-  // (torch's OneCycleLR, below)
+  // (torch's OneCycleLR, below) | reduce_lr_on_plateau (base_lr, no warmup; ReduceOnPlateau lowers it)
   std::string kind = "cosine";
   double base_lr = 3e-4;
   int64_t warmup_steps = 0;
@@ -74,6 +74,23 @@ struct LrSchedule {
   };
   RateAndMomentum one_cycle(int64_t step) const;
   double lifted(double factor) const;  // base_lr x factor on HF's min_lr_ratio floor
+};
+
+// HF's reduce_lr_on_plateau: torch's ReduceLROnPlateau, which the Trainer steps with eval_loss at
+// every evaluation and never after an update. The rate starts at the schedule's base_lr and is
+// multiplied by `factor` (not below min_lr; a change under eps is skipped) once more than
+// `patience` evaluations in a row have not bettered the best by `threshold` (a share of it, or an
+// amount), after which `cooldown` evaluations count none.
+struct ReduceOnPlateau {
+  double factor = 0.1, threshold = 1e-4, min_lr = 0, eps = 1e-8;
+  int64_t patience = 10, cooldown = 0;
+  bool relative_threshold = true;  // torch's threshold_mode rel (else abs)
+  bool maximize = false;           // torch's mode max (else min)
+  // The state, which checkpoints keep.
+  double lr = 0;
+  std::optional<double> best;  // none before the first evaluation
+  int64_t bad_evaluations = 0, cooldown_left = 0;
+  void observe(double metric);  // torch's step(metrics)
 };
 
 }  // namespace llm

@@ -129,7 +129,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
                                  "tf32: maybe",
                                  "sample_packing: [true]",
                                  "output_dir: [a, b]",
-                                 "lr_scheduler: reduce_lr_on_plateau",
+                                 "lr_scheduler: cyclic",
                                  "device: tpu",
                                  "bf16: sometimes",
                                  "attn_implementation: flex",

@@ -193,8 +193,9 @@ TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen sch
   CHECK(error_with("lr_scheduler_kwargs: {eta_min: 0.1}\n") ==
         "cfg.yaml:3: lr_scheduler_kwargs.eta_min: expected one of num_cycles, power, lr_end, timescale, min_lr, "
         "min_lr_rate, warmup_lr_rate, min_lr_ratio, num_stable_steps, num_decay_steps, pct_start, div_factor, "
-        "final_div_factor, base_momentum, max_momentum, warmup_type, decay_type, anneal_strategy, three_phase, "
-        "cycle_momentum (the arguments of HF's schedulers and torch's OneCycleLR), got 'eta_min'");
+        "final_div_factor, base_momentum, max_momentum, factor, patience, threshold, cooldown, eps, warmup_type, "
+        "decay_type, anneal_strategy, mode, threshold_mode, three_phase, cycle_momentum (the arguments of HF's "
+        "schedulers, torch's OneCycleLR and ReduceLROnPlateau), got 'eta_min'");
   // HF's min-lr cosines need exactly one of min_lr and min_lr_rate; warmup_stable_decay its decay.
   const TrainConfig m = parse("lr_scheduler: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1e-5}\n");
   CHECK(m.lr_scheduler_kwargs.min_lr == 1e-5);
@@ -214,6 +215,19 @@ TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen sch
   CHECK(parse("lr_scheduler: constant\nlr_scheduler_kwargs: {power: 2}\n").lr_scheduler_kwargs.power == 2);
   CHECK(error_with("lr_scheduler: linear\nlr_quadratic_warmup: true\n") ==
         "cfg.yaml:4: lr_quadratic_warmup: expected lr_scheduler: cosine with it, got lr_scheduler: linear");
+}
+
+TEST_CASE("reduce_lr_on_plateau: torch's ReduceLROnPlateau arguments; min_lr its floor") {
+  const TrainConfig c = parse("lr_scheduler: reduce_lr_on_plateau\nlr_scheduler_kwargs: {factor: 0.5, patience: 2, "
+                              "threshold_mode: abs, min_lr: 1e-6}\n");
+  CHECK(c.lr_scheduler_kwargs.factor == 0.5);
+  CHECK(c.lr_scheduler_kwargs.patience == 2);
+  CHECK(c.lr_scheduler_kwargs.threshold_mode == "abs");
+  CHECK(c.lr_scheduler_kwargs.min_lr == 1e-6);
+  CHECK(error_with("lr_scheduler: reduce_lr_on_plateau\nlr_scheduler_kwargs: {factor: 1}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs.factor: expected a number in [0, 1), got 1");
+  CHECK(error_with("lr_scheduler: cosine\nlr_scheduler_kwargs: {patience: 3}\n") ==
+        "cfg.yaml:4: lr_scheduler_kwargs: expected arguments of lr_scheduler cosine, got patience");
 }
 
 TEST_CASE("one_cycle: torch's OneCycleLR arguments, and no per-group rates or jagged restarts with it") {

@@ -46,6 +46,9 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.pct_start); SAME(lr_scheduler_kwargs.div_factor); SAME(lr_scheduler_kwargs.final_div_factor);
   SAME(lr_scheduler_kwargs.base_momentum); SAME(lr_scheduler_kwargs.max_momentum);
   SAME(lr_scheduler_kwargs.anneal_strategy); SAME(lr_scheduler_kwargs.three_phase); SAME(lr_scheduler_kwargs.cycle_momentum);
+  SAME(lr_scheduler_kwargs.factor); SAME(lr_scheduler_kwargs.patience); SAME(lr_scheduler_kwargs.threshold);
+  SAME(lr_scheduler_kwargs.cooldown); SAME(lr_scheduler_kwargs.eps); SAME(lr_scheduler_kwargs.mode);
+  SAME(lr_scheduler_kwargs.threshold_mode);
   SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids); SAME(average_tokens_across_devices);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -249,6 +252,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("lr_scheduler: one_cycle\nlr_scheduler_kwargs: {pct_start: 0.25, anneal_strategy: linear, "
                          "three_phase: true, cycle_momentum: false, div_factor: 10, final_div_factor: 100, "
                          "base_momentum: 0.8, max_momentum: 0.9}\n"));
+  check_round_trip(parse("lr_scheduler: reduce_lr_on_plateau\nlr_scheduler_kwargs: {mode: max, factor: 0.5, patience: 2, "
+                         "threshold: 0.01, threshold_mode: abs, cooldown: 1, min_lr: 1e-6, eps: 1e-9}\n"));
   check_round_trip(parse("fix_untrained_tokens: [128011, 128012]\n"));
   check_round_trip(parse("fix_untrained_tokens: true\n"));
   check_round_trip(parse("average_tokens_across_devices: true\n"));
@@ -421,7 +426,7 @@ TEST_CASE("config_keys lists the field table: name, type, default, meaning") {
   CHECK(find("learning_rate").default_value == "0.0003");
   CHECK(find("lr_scheduler").type ==
         "one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt, cosine_with_restarts, "
-        "cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex, one_cycle");
+        "cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex, one_cycle, reduce_lr_on_plateau");
   CHECK(find("flash_attention").default_value == "false");
 }
 

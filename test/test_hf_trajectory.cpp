@@ -332,6 +332,31 @@ TEST_CASE("eval_loss with eval_batch_size 2: the Trainer's batches, in order, th
   }
 }
 
+// HF's reduce_lr_on_plateau: the Trainer steps torch's ReduceLROnPlateau with eval_loss at each
+// evaluation but the one at the start; the rate halves at steps 4 and 8 (not 10% better than the
+// best, patience 0, a cooldown of one evaluation between).
+TEST_CASE("reduce_lr_on_plateau: the Trainer's rate, lowered at evaluations, step by step") {
+  const json f = fixture(), c = f.at("cases").at("plateau");
+  json settings = f.at("settings");
+  settings["lr_scheduler_type"] = c.at("lr_scheduler");
+  check_evals(check_trajectory("tied", eval_keys(c) + "lr_scheduler_kwargs: " + c.at("lr_scheduler_kwargs").dump() + "\n",
+                               c.at("steps"), settings),
+              c.at("evals"));
+}
+
+// Its rate and what the next evaluations compare with travel in the checkpoint: the evaluation at
+// step 2 sets the best, and the rate halves at each later one (none is 50% better), at step 4 just
+// before the resume too.
+TEST_CASE("reduce_lr_on_plateau: resumes exactly") {
+  Workspace straight("plateau_straight"), resumed("plateau_resumed");
+  const std::string output = check_resume_exact(
+      straight, resumed,
+      "lr_scheduler: reduce_lr_on_plateau\nlr_scheduler_kwargs: {factor: 0.5, patience: 0, threshold: 0.5}\n"
+      "eval_steps: 2\nmax_steps: 8\nsave_steps: 4\n",
+      nullptr, "", 4);
+  CHECK(output.find("lr 7.500e-04") != std::string::npos);  // 0.003 halved twice by step 7
+}
+
 // Axolotl's defaults (shuffle_merged_datasets, no curriculum_sampling) against the Trainer given
 // the rows as Axolotl hands them over: shuffled as HF's Dataset.shuffle(seed), the last ones held
 // out, the rest in the Trainer's own random order (torch.randperm from seed + epoch). Any other

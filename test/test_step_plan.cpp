@@ -178,3 +178,55 @@ TEST_CASE("lr_schedule one_cycle: torch's defaults, the warmup's share, and a ph
                     "cfg.yaml: lr_scheduler one_cycle: expected phases that span steps, got an empty one at step 0 of 10 "
                     "(pct_start 0.1); change warmup_steps or lr_scheduler_kwargs.pct_start");
 }
+
+// torch's ReduceLROnPlateau.step; the Trainer's use of it (min, rel) is held to HF in
+// test_hf_trajectory.
+TEST_CASE("ReduceOnPlateau: torch's better-than-best, patience, cooldown, floor and eps") {
+  ReduceOnPlateau p;
+  p.lr = 1.0, p.factor = 0.5, p.patience = 1, p.cooldown = 1, p.min_lr = 0.2;
+  p.observe(10.0);  // the first sets the best
+  p.observe(9.5);   // better by over 1e-4 of the best (torch's rel threshold)
+  CHECK(*p.best == 9.5);
+  p.observe(9.5);  // a tie: 1 bad, within patience
+  CHECK(p.lr == 1.0);
+  p.observe(9.6);  // 2 bad > patience 1: halved, then a cooldown of one evaluation
+  CHECK(p.lr == 0.5);
+  p.observe(9.7);  // in cooldown: counts nothing
+  p.observe(9.7);
+  CHECK(p.lr == 0.5);
+  p.observe(9.7);  // 2 bad again
+  CHECK(p.lr == 0.25);
+  p.observe(9.8), p.observe(9.8), p.observe(9.8);
+  CHECK(p.lr == 0.2);  // not below min_lr
+  p.observe(9.8), p.observe(9.8), p.observe(9.8);
+  CHECK(p.lr == 0.2);  // a change under eps is skipped
+  ReduceOnPlateau up;  // mode max, threshold_mode abs: better means more than best + threshold
+  up.lr = 1.0, up.maximize = true, up.relative_threshold = false, up.threshold = 0.5, up.patience = 0;
+  up.observe(1.0);
+  up.observe(1.4);  // not 0.5 above
+  CHECK(up.lr == doctest::Approx(0.1));
+  up.observe(1.6);
+  CHECK(*up.best == 1.6);
+  CHECK(up.lr == doctest::Approx(0.1));
+}
+
+TEST_CASE("lr_plateau: reduce_lr_on_plateau's kwargs, and no run without evaluations") {
+  TrainConfig c;
+  c.source = "cfg.yaml";
+  c.learning_rate = 2e-3;
+  CHECK(!lr_plateau(c, true).has_value());
+  c.lr_scheduler = "reduce_lr_on_plateau";
+  c.lr_scheduler_kwargs.patience = 3;
+  c.lr_scheduler_kwargs.mode = "max";
+  const ReduceOnPlateau p = *lr_plateau(c, true);
+  CHECK(p.lr == 2e-3);
+  CHECK(p.patience == 3);
+  CHECK(p.maximize);
+  CHECK(p.factor == 0.1);  // torch's default
+  CHECK_THROWS_WITH(lr_plateau(c, false),
+                    "cfg.yaml: lr_scheduler reduce_lr_on_plateau: expected evaluations (an eval set from val_set_size "
+                    "or test_datasets, and an eval_strategy other than no), as HF's Trainer steps it with eval_loss; "
+                    "got none");
+  c.eval_strategy = "no";
+  CHECK_THROWS(lr_plateau(c, true));
+}

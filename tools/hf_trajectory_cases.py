@@ -349,5 +349,18 @@ def one_cycle_cases(out, rows):
     return cases
 
 
-EXTRA_CASES = {"one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+def plateau_cases(out, rows):
+    # HF's reduce_lr_on_plateau: torch's ReduceLROnPlateau, stepped by the Trainer with eval_loss at
+    # every evaluation (the one at the start too), the rate halved whenever an evaluation is not
+    # 10% better than the best (patience 0), then a cooldown of one evaluation; evaluated every 2
+    # steps on rows 0-3 two at a time.
+    kwargs = {"factor": 0.5, "patience": 0, "threshold": 0.1, "cooldown": 1}
+    case = train(load(out, "tied"), rows, eval_rows=rows[:4], eval_strategy="steps", eval_steps=2,
+                 per_device_eval_batch_size=2, lr_scheduler_type="reduce_lr_on_plateau", lr_scheduler_kwargs=kwargs)
+    case.update(lr_scheduler="reduce_lr_on_plateau", lr_scheduler_kwargs=kwargs, eval_examples=4, eval_steps=2,
+                eval_batch_size=2)
+    return {"plateau": case}
+
+
+EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases}

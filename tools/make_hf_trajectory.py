@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Forty-one cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Forty-two cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -46,6 +46,9 @@ computes are in hf_trajectory_cases.py):
                full_tied with Axolotl's one_cycle: torch's OneCycleLR (pct_start the warmup's share,
                cos) over the Trainer's own AdamW, its beta1 cycled; three phases, linear, every
                argument set; cycle_momentum false (the rate alone)
+  plateau      full_tied with HF's reduce_lr_on_plateau (factor 0.5, patience 0, threshold 0.1,
+               cooldown 1), evaluated at the start and every 2 steps on rows 0-3 two at a time: the
+               Trainer steps it at every evaluation but the first
   quadratic_warmup
                full_tied with Axolotl's lr_quadratic_warmup (cosine, warmup 4 steps)
   polynomial, inverse_sqrt

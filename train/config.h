@@ -186,6 +186,9 @@ struct TrainConfig {
     // one_cycle's (torch's OneCycleLR arguments)
     double pct_start = -1, div_factor = -1, final_div_factor = -1, base_momentum = -1, max_momentum = -1;
     std::string anneal_strategy;
+    // reduce_lr_on_plateau's (torch's ReduceLROnPlateau arguments; min_lr above is its floor)
+    double factor = -1, patience = -1, threshold = -1, cooldown = -1, eps = -1;
+    std::string mode, threshold_mode;
     std::optional<bool> three_phase, cycle_momentum;
   } lr_scheduler_kwargs;
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |

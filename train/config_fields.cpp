@@ -210,7 +210,8 @@ std::vector<ConfigField> make_fields() {
       number("learning_rate", training, MEMBER(learning_rate), kPositive, "peak learning rate"),
       choice("lr_scheduler", training, MEMBER(lr_scheduler),
              {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts",
-              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "rex", "one_cycle"},
+              "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "rex", "one_cycle",
+              "reduce_lr_on_plateau"},
              "learning-rate schedule after warmup (one_cycle: torch's OneCycleLR, which cycles AdamW's beta1 too)"),
       integer("warmup_steps", training, MEMBER(warmup_steps), 0, kNoMax,
               "linear warmup steps from 0"),
@@ -227,7 +228,8 @@ std::vector<ConfigField> make_fields() {
        "timescale (inverse_sqrt), min_lr or min_lr_rate (the min-lr cosines), warmup_lr_rate "
        "(cosine_warmup_with_min_lr), num_decay_steps, num_stable_steps, min_lr_ratio, warmup_type and "
        "decay_type (warmup_stable_decay); one_cycle's: pct_start (unset: the warmup's share), anneal_strategy, "
-       "div_factor, final_div_factor, three_phase, cycle_momentum, base_momentum, max_momentum",
+       "div_factor, final_div_factor, three_phase, cycle_momentum, base_momentum, max_momentum; "
+       "reduce_lr_on_plateau's: mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps",
        read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
       choice("optimizer", training, MEMBER(optimizer),
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",

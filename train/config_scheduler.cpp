@@ -16,6 +16,7 @@ using Kwargs = TrainConfig::SchedulerKwargs;
 const std::vector<std::string> kMinLrKinds = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"};
 const std::vector<std::string> kWsd = {"warmup_stable_decay"};
 const std::vector<std::string> kOneCycle = {"one_cycle"};
+const std::vector<std::string> kPlateau = {"reduce_lr_on_plateau"};
 const std::vector<std::string> kShapes = {"linear", "cosine", "1-sqrt"};
 
 // A numeric argument: its member, its range and the schedules that take it.
@@ -34,7 +35,8 @@ const std::vector<NumberArg>& number_args() {
       {"power", &Kwargs::power, kPositive, false, {"polynomial"}},
       {"lr_end", &Kwargs::lr_end, kNonNegative, false, {"polynomial"}},
       {"timescale", &Kwargs::timescale, kPositive, false, {"inverse_sqrt"}},
-      {"min_lr", &Kwargs::min_lr, kNonNegative, false, kMinLrKinds},
+      {"min_lr", &Kwargs::min_lr, kNonNegative, false,
+       {"cosine_with_min_lr", "cosine_warmup_with_min_lr", "reduce_lr_on_plateau"}},
       {"min_lr_rate", &Kwargs::min_lr_rate, kUnit, false, kMinLrKinds},
       {"warmup_lr_rate", &Kwargs::warmup_lr_rate, kUnit, false, {"cosine_warmup_with_min_lr"}},
       {"min_lr_ratio", &Kwargs::min_lr_ratio, kUnit, false, kWsd},
@@ -45,6 +47,11 @@ const std::vector<NumberArg>& number_args() {
       {"final_div_factor", &Kwargs::final_div_factor, kPositive, false, kOneCycle},
       {"base_momentum", &Kwargs::base_momentum, kBeta, false, kOneCycle},
       {"max_momentum", &Kwargs::max_momentum, kBeta, false, kOneCycle},
+      {"factor", &Kwargs::factor, kBeta, false, kPlateau},
+      {"patience", &Kwargs::patience, kNonNegative, true, kPlateau},
+      {"threshold", &Kwargs::threshold, kNonNegative, false, kPlateau},
+      {"cooldown", &Kwargs::cooldown, kNonNegative, true, kPlateau},
+      {"eps", &Kwargs::eps, kNonNegative, false, kPlateau},
   };
   return args;
 }
@@ -62,6 +69,8 @@ const std::vector<ChoiceArg>& choice_args() {
       {"warmup_type", &Kwargs::warmup_type, kShapes, kWsd},
       {"decay_type", &Kwargs::decay_type, kShapes, kWsd},
       {"anneal_strategy", &Kwargs::anneal_strategy, {"cos", "linear"}, kOneCycle},
+      {"mode", &Kwargs::mode, {"min", "max"}, kPlateau},
+      {"threshold_mode", &Kwargs::threshold_mode, {"rel", "abs"}, kPlateau},
   };
   return args;
 }
@@ -109,7 +118,8 @@ void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where
         k.*a.member = read_bool(v, wk);
         return;
       }
-    fail(wk, "one of " + join(keys) + " (the arguments of HF's schedulers and torch's OneCycleLR)", "'" + key + "'");
+    fail(wk, "one of " + join(keys) + " (the arguments of HF's schedulers, torch's OneCycleLR and ReduceLROnPlateau)",
+         "'" + key + "'");
   });
 }
 

@@ -1,4 +1,4 @@
-// defines: plan_steps, step_interval, lr_schedule
+// defines: plan_steps, step_interval, lr_schedule, lr_plateau
 #include "train/step_plan.h"
 
 #include <fmt/format.h>
@@ -41,6 +41,26 @@ double per_epoch_share(int64_t per_epoch, double num_epochs) {
 }
 }  // namespace
 
+std::optional<ReduceOnPlateau> lr_plateau(const TrainConfig& c, bool evaluates) {
+  if (c.lr_scheduler != "reduce_lr_on_plateau") return std::nullopt;
+  if (!evaluates || c.eval_strategy == "no")
+    throw UserError(c.source + ": lr_scheduler reduce_lr_on_plateau: expected evaluations (an eval set from "
+                    "val_set_size or test_datasets, and an eval_strategy other than no), as HF's Trainer steps it "
+                    "with eval_loss; got none");
+  const TrainConfig::SchedulerKwargs& k = c.lr_scheduler_kwargs;
+  ReduceOnPlateau p;
+  if (k.factor >= 0) p.factor = k.factor;
+  if (k.patience >= 0) p.patience = static_cast<int64_t>(k.patience);
+  if (k.threshold >= 0) p.threshold = k.threshold;
+  if (k.cooldown >= 0) p.cooldown = static_cast<int64_t>(k.cooldown);
+  if (k.eps >= 0) p.eps = k.eps;
+  if (k.min_lr >= 0) p.min_lr = k.min_lr;
+  p.relative_threshold = k.threshold_mode != "abs";
+  p.maximize = k.mode == "max";
+  p.lr = c.learning_rate;
+  return p;
+}
+
 int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, double num_epochs,
                       int64_t updates_per_epoch, int64_t total_steps) {
   const auto share_of_total = [total_steps](double share) {
@@ -82,7 +102,7 @@ StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluate
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(c.warmup_ratio * total)
                                          : std::min<int64_t>(static_cast<int64_t>(0.03 * total), 100);
   if (warmup == 1) warmup = 2;
-  plan.warmup_steps = c.lr_scheduler == "constant" ? 0 : warmup;
+  plan.warmup_steps = c.lr_scheduler == "constant" || c.lr_scheduler == "reduce_lr_on_plateau" ? 0 : warmup;
   plan.logging_steps = c.logging_steps > 0 ? c.logging_steps
                                            : std::max<int64_t>(std::min<int64_t>(static_cast<int64_t>(0.005 * total), 10), 1);
   if (evaluates) {

@@ -2,6 +2,7 @@
 // and at which it warms up, logs, evaluates and saves.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "engine/lr_schedule.h"
 #include "train/config.h"
@@ -51,6 +52,11 @@ StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluate
 // get_scheduler make it (Axolotl's cosine options only with cosine; HF's min_lr becomes a share
 // of learning_rate).
 LrSchedule lr_schedule(const TrainConfig& c, const StepPlan& plan);
+
+// HF's reduce_lr_on_plateau (torch's ReduceLROnPlateau with lr_scheduler_kwargs, from
+// learning_rate), or none for the other schedules. It needs evaluations (`evaluates`, an eval set,
+// and an eval_strategy other than no, as HF's TrainingArguments demand): refused without.
+std::optional<ReduceOnPlateau> lr_plateau(const TrainConfig& c, bool evaluates);
 
 // The interval of evaluations or saves (0: none but the run's end): `steps` (eval_steps /
 // save_steps; below 1, HF's share of the total steps, ceil(share x total)); else `per_epoch`

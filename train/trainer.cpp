@@ -179,6 +179,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   });
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   schedule = lr_schedule(c, plan);
+  plateau = lr_plateau(c, !data.split.val.empty());
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention;
@@ -340,7 +341,7 @@ bool Trainer::Impl::loss_watchdog_says_stop() {
 // One evaluation at the current step: logged, then counted as HF's callbacks count it
 // (`finds_best`: by _determine_best_metric too, which eval_on_start's does not reach). Returns
 // whether it is a new best.
-bool Trainer::Impl::evaluate_and_record(bool finds_best, bool tty) {
+bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
   float eval_loss = 0.0f;
   std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
   if (preference()) {
@@ -352,9 +353,10 @@ bool Trainer::Impl::evaluate_and_record(bool finds_best, bool tty) {
     eval_loss = evaluate();
   }
   if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
+  if (plateau && !at_start) plateau->observe(eval_loss);  // the rate of the steps after it
   state.newest_logged_loss.reset();  // the newest record is an evaluation's
   bool improved = false;
-  if (finds_best)
+  if (!at_start)
     improved = record_evaluation(state, state.step, eval_loss, config.early_stopping_threshold);
   else
     record_patience(state, eval_loss, config.early_stopping_threshold);
@@ -371,7 +373,7 @@ TrainResult Trainer::Impl::run() {
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
-  if (plan.eval_on_start && state.step < plan.total_steps) evaluate_and_record(false, tty);
+  if (plan.eval_on_start && state.step < plan.total_steps) evaluate_and_record(true, tty);
   while (state.step < plan.total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
@@ -379,7 +381,7 @@ TrainResult Trainer::Impl::run() {
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
-    const double lr = schedule.lr(state.step);
+    const double lr = plateau ? plateau->lr : schedule.lr(state.step);
     if (const std::optional<double> beta1 = schedule.beta1(state.step)) optimizer->set_beta1(static_cast<float>(*beta1));
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
     apply_pruning_masks(pruning_masks);
@@ -431,7 +433,7 @@ TrainResult Trainer::Impl::run() {
     }
 
     const bool improved = plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps) &&
-                          evaluate_and_record(true, tty);
+                          evaluate_and_record(false, tty);
     const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
     // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
     int64_t stop_flag = stop_signal() != 0 ? 1 : 0;

@@ -131,6 +131,12 @@ std::string Trainer::Impl::save() {
   m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["world_size"] = std::to_string(comm.world_size());
+  if (plateau) {  // reduce_lr_on_plateau's state: the rate and what the next evaluations compare with
+    m["plateau_lr"] = fmt::format("{:.17g}", plateau->lr);
+    m["plateau_best"] = plateau->best ? fmt::format("{:.17g}", *plateau->best) : "none";
+    m["plateau_bad_evaluations"] = std::to_string(plateau->bad_evaluations);
+    m["plateau_cooldown_left"] = std::to_string(plateau->cooldown_left);
+  }
   if (preference()) {  // the reference, which a resume cannot recompute once the weights moved
     if (has_reference())
       c.trainer.add("reference_logps", Tensor::from_floats(reference_logps, {static_cast<int64_t>(reference_logps.size())}));
@@ -216,6 +222,17 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
+  if (plateau) {
+    if (!t.metadata.count("plateau_lr"))
+      throw UserError(t.path + ": metadata plateau_lr: expected reduce_lr_on_plateau's state (the checkpoint was "
+                      "written under another lr_scheduler), got none");
+    const std::optional<double> lr = metadata_loss<double>(t, "plateau_lr");
+    if (!lr) throw UserError(t.path + ": metadata plateau_lr: expected a learning rate, got 'none'");
+    plateau->lr = *lr;
+    plateau->best = metadata_loss<double>(t, "plateau_best");
+    plateau->bad_evaluations = metadata_int(t, "plateau_bad_evaluations", 0);
+    plateau->cooldown_left = metadata_int(t, "plateau_cooldown_left", 0);
+  }
   // Checkpoints from before these keys: the logging window restarts here, as HF's Trainer's does.
   if (t.metadata.count("steps_since_log")) {
     state.steps_since_log = metadata_int(t, "steps_since_log", 0, state.step);

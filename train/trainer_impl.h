@@ -57,6 +57,7 @@ struct Trainer::Impl {
   Batch eval_filler;  // ZeRO-3: what a rank short of eval batches runs (evaluate())
   ForwardOptions forward;
   LrSchedule schedule;
+  std::optional<ReduceOnPlateau> plateau;  // reduce_lr_on_plateau: its rate, lowered at evaluations
   StepPlan plan;
   bool load_best = false;  // HF's load_best_model_at_end, as Axolotl sets it (train/best_model.h)
   TrainerState state;
@@ -106,7 +107,10 @@ struct Trainer::Impl {
   WeightUnits* weight_units() const;
   TrainResult run();
   float evaluate();
-  bool evaluate_and_record(bool finds_best, bool tty);
+  // One evaluation, logged; `at_start` is HF's eval_on_start one, which neither finds a best
+  // model nor steps reduce_lr_on_plateau (its _evaluate(skip_scheduler=True)). Returns whether it
+  // is a new best.
+  bool evaluate_and_record(bool at_start, bool tty);
   // f(batch, real) for each evaluation batch of this rank; under ZeRO-3 every rank runs as many
   // (weights are gathered with every rank in each forward): a rank short of batches runs a
   // filler, real false, whose result counts for nothing.
