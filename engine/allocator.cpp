@@ -36,7 +36,6 @@ void* CachingAllocator::allocate(size_t bytes) {
     add_segment(rounded, small);
     ptr = take_cached(rounded, small);
   }
-  blocks_.at(ptr).asked = rounded;
   stats_.in_use_bytes += rounded;
   if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
   if (stats_.in_use_bytes > stats_.window_peak_bytes) stats_.window_peak_bytes = stats_.in_use_bytes;
@@ -44,7 +43,7 @@ void* CachingAllocator::allocate(size_t bytes) {
 }
 
 // The smallest free block of the pool that holds `rounded` bytes (the lowest address among
-// equals), cut to them when the rest is worth keeping apart; marked in use.
+// equals), cut to them when the rest is worth keeping apart; marked in use by the request.
 char* CachingAllocator::take_cached(size_t rounded, bool small) {
   FreeBlocks& free = pool(small);
   auto fit = free.lower_bound({rounded, nullptr});
@@ -55,10 +54,10 @@ char* CachingAllocator::take_cached(size_t rounded, bool small) {
   const size_t rest = block.bytes - rounded;
   if (small ? rest >= kGranule : rest > kMinLargeRest) {
     block.bytes = rounded;
-    blocks_.emplace(ptr + rounded, Block{rest, block.segment, small, false});
+    blocks_.emplace(ptr + rounded, Block{rest, block.segment, small, 0});
     free.emplace(rest, ptr + rounded);
   }
-  block.in_use = true;
+  block.asked = rounded;
   return ptr;
 }
 
@@ -77,7 +76,7 @@ void CachingAllocator::add_segment(size_t rounded, bool small) {
                                std::to_string(stats_.in_use_bytes) + " bytes in use)");
   }
   segments_.emplace(base, bytes);
-  blocks_.emplace(base, Block{bytes, base, small, false});
+  blocks_.emplace(base, Block{bytes, base, small, 0});
   pool(small).emplace(bytes, base);
   stats_.reserved_bytes += bytes;
   if (stats_.reserved_bytes > stats_.peak_reserved_bytes) stats_.peak_reserved_bytes = stats_.reserved_bytes;
@@ -90,12 +89,12 @@ void CachingAllocator::deallocate(void* ptr) {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = blocks_.find(static_cast<char*>(ptr));
-  if (it == blocks_.end() || !it->second.in_use) throw std::logic_error("deallocate: not a block in use");
+  if (it == blocks_.end() || it->second.asked == 0) throw std::logic_error("deallocate: not a block in use");
   Block& block = it->second;
   stats_.in_use_bytes -= block.asked;
-  block.in_use = false;
+  block.asked = 0;
   FreeBlocks& free = pool(block.small);
-  const auto mergeable = [&block](const Block& other) { return !other.in_use && other.segment == block.segment; };
+  const auto mergeable = [&block](const Block& other) { return other.asked == 0 && other.segment == block.segment; };
   if (auto next = std::next(it); next != blocks_.end() && mergeable(next->second)) {
     free.erase({next->second.bytes, next->first});
     block.bytes += next->second.bytes;
@@ -124,7 +123,7 @@ void CachingAllocator::free_cached_locked() {
   for (auto it = segments_.begin(); it != segments_.end();) {
     const auto [base, bytes] = *it;
     const Block& block = blocks_.at(base);
-    if (block.in_use || block.bytes != bytes) {
+    if (block.asked > 0 || block.bytes != bytes) {
       ++it;
       continue;
     }

@@ -49,8 +49,7 @@ class CachingAllocator {
     size_t bytes;
     char* segment;  // blocks merge only within one segment
     bool small;     // its segment's pool
-    bool in_use;
-    size_t asked = 0;  // in use: the request, rounded (the block may hold up to 1 MiB more)
+    size_t asked;   // the request it serves, rounded (it may hold up to 1 MiB more); 0: free
   };
   using FreeBlocks = std::set<std::pair<size_t, char*>>;  // (bytes, address): best fit, lowest first
 
