@@ -94,7 +94,8 @@ def main():
     line = f"step {seconds * 1e3:.2f} ms, tokens/s {args.batch * args.seq / seconds:.0f}"
     if gpu:
         line += (f", MFU {100 * flops / seconds / H100_BF16_DENSE:.1f}% of 989, "
-                 f"peak memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
+                 f"peak memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB "
+                 f"(reserved {torch.cuda.max_memory_reserved() / 2**20:.1f})")  # as llm_bench step prints it
     else:
         line += f", model TFLOP/s {flops / seconds / 1e12:.3f}"
     print(line)
