@@ -258,6 +258,12 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(error_with("xformers_attention: true\nattention: flash\n") ==
         "cfg.yaml:4: attention: expected one attention implementation, got "
         "xformers_attention: true and attention: flash");
+  // Axolotl applies s2 through its flash patch, so its LongLoRA configs set both keys.
+  CHECK(parse("flash_attention: true\ns2_attention: true\n").attention == AttentionKind::s2);
+  CHECK(parse("s2_attention: true\nattn_implementation: flash_attention_2\n").attention == AttentionKind::s2);
+  CHECK(error_with("xformers_attention: true\ns2_attention: true\n") ==
+        "cfg.yaml:4: s2_attention: expected one attention implementation, got "
+        "xformers_attention: true and s2_attention: true");
   CHECK(starts_with(error_with("attn_implementation: eager\ns2_attention: true\n"),
                     "cfg.yaml:3: attn_implementation: expected one attention implementation"));
   CHECK(error_with("s2_attention: true\nsample_packing: true\n") ==

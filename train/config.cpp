@@ -442,6 +442,12 @@ void Parser::resolve_attention() {
   }
   for (const char* key : {"flex_attention", "attn_implementation", "attention"})
     if (auto it = ctx_.attention.find(key); it != ctx_.attention.end()) chosen.push_back(it->second);
+  // Axolotl's s2_attention modifies flash: it patches LongLoRA's shifted groups into the flash
+  // path, so its configs set both (without flash it raises). Flash beside s2 is that one choice.
+  const bool s2 = std::any_of(chosen.begin(), chosen.end(), [](const auto& a) { return a.kind == AttentionKind::s2; });
+  if (s2) chosen.erase(std::remove_if(chosen.begin(), chosen.end(),
+                                      [](const auto& a) { return a.kind == AttentionKind::flash; }),
+                       chosen.end());
   for (const auto& other : chosen)
     if (other.kind != chosen[0].kind)
       fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
