@@ -258,6 +258,14 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(error_with("xformers_attention: true\nattention: flash\n") ==
         "cfg.yaml:4: attention: expected one attention implementation, got "
         "xformers_attention: true and attention: flash");
+  // Axolotl 0.19's other exact kernels train with flash; its eager flag is eager.
+  for (const char* name : {"flash_attention_3", "flash_attention_4", "flash_attention_torch", "flex_attention",
+                           "kernels-community/flash-attn2", "kernels-community/flash-attn3"})
+    CHECK(parse(std::string("attn_implementation: ") + name + "\nsample_packing: true\n").attention == AttentionKind::flash);
+  CHECK(parse("eager_attention: true\n").attention == AttentionKind::eager);
+  CHECK(error_with("eager_attention: true\nflash_attention: true\n") ==
+        "cfg.yaml:3: eager_attention: expected one attention implementation, got flash_attention: true and "
+        "eager_attention: true");
   // Axolotl applies s2 through its flash patch, so its LongLoRA configs set both keys.
   CHECK(parse("flash_attention: true\ns2_attention: true\n").attention == AttentionKind::s2);
   CHECK(parse("s2_attention: true\nattn_implementation: flash_attention_2\n").attention == AttentionKind::s2);

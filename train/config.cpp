@@ -440,7 +440,7 @@ void Parser::resolve_attention() {
       chosen.push_back(it->second);
     if (info.document_masks) masking.push_back(info.config_key);
   }
-  for (const char* key : {"flex_attention", "attn_implementation", "attention"})
+  for (const char* key : {"flex_attention", "eager_attention", "attn_implementation", "attention"})
     if (auto it = ctx_.attention.find(key); it != ctx_.attention.end()) chosen.push_back(it->second);
   // Axolotl's s2_attention modifies flash: it patches LongLoRA's shifted groups into the flash
   // path, so its configs set both (without flash it raises). Flash beside s2 is that one choice.

@@ -29,23 +29,42 @@ std::vector<ConfigField> attention_rows(const char* section) {
                     if (read_bool(n, w)) ctx.attention["flex_attention"] = {AttentionKind::flash, w, "flex_attention: true"};
                   },
                   nullptr});
+  // Axolotl 0.19's eager_attention flag: the eager choice, said out loud.
+  rows.push_back({"eager_attention", section, "true or false", "attention: eager (Axolotl's flag for the default)",
+                  [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                    if (read_bool(n, w)) ctx.attention["eager_attention"] = {AttentionKind::eager, w, "eager_attention: true"};
+                  },
+                  nullptr});
   // The same choice by name: HF's attn_implementation spelling, or Axolotl's newer `attention:`
-  // key; the boolean rows carry it into the written YAML.
-  auto by_name = [&](const char* key, const char* AttentionInfo::*spelling, const std::string& meaning) {
+  // key; the boolean rows carry it into the written YAML. `aliases`: more names of one kind.
+  using Alias = std::pair<const char*, AttentionKind>;
+  auto by_name = [&](const char* key, const char* AttentionInfo::*spelling, const std::string& meaning,
+                     const std::vector<Alias>& aliases) {
     std::vector<std::string> names;
-    for (const AttentionInfo& info : kAttentionKinds) names.push_back(info.*spelling);
+    std::vector<Alias> all;
+    for (const AttentionInfo& info : kAttentionKinds) all.emplace_back(info.*spelling, info.kind);
+    all.insert(all.end(), aliases.begin(), aliases.end());
+    for (const Alias& a : all) names.push_back(a.first);
     rows.push_back({key, section, "one of " + join(names), meaning,
-                    [key, spelling, names](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                    [key, names, all](ReadContext& ctx, const YAML::Node& n, const Where& w) {
                       const std::string name = read_choice(n, w, names);
-                      for (const AttentionInfo& info : kAttentionKinds)
-                        if (name == info.*spelling)
-                          ctx.attention[key] = {info.kind, w, std::string(key) + ": " + name};
+                      for (const Alias& a : all)
+                        if (name == a.first) ctx.attention[key] = {a.second, w, std::string(key) + ": " + name};
                     },
                     nullptr});
   };
+  // Axolotl 0.19's canonical names of exact attention kernels (FlashAttention 3 and 4, torch's
+  // and the hub's builds, FlexAttention): all compute what flash computes, which trains them.
   by_name("attn_implementation", &AttentionInfo::implementation,
-          "HF's spelling of the attention choice (eager, sdpa, flash_attention_2, ...)");
-  by_name("attention", &AttentionInfo::short_name, "Axolotl's newer spelling of it (flash, xformers, sdpa, ...)");
+          "HF's spelling of the attention choice (eager, sdpa, flash_attention_2, ...); Axolotl's other exact "
+          "kernels (flash_attention_3, flex_attention, ...) train with flash",
+          {{"flash_attention_3", AttentionKind::flash},
+           {"flash_attention_4", AttentionKind::flash},
+           {"flash_attention_torch", AttentionKind::flash},
+           {"flex_attention", AttentionKind::flash},
+           {"kernels-community/flash-attn2", AttentionKind::flash},
+           {"kernels-community/flash-attn3", AttentionKind::flash}});
+  by_name("attention", &AttentionInfo::short_name, "Axolotl's newer spelling of it (flash, xformers, sdpa, ...)", {});
   return rows;
 }
 
