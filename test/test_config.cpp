@@ -315,8 +315,11 @@ TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
                     "cfg.yaml:3: saves_per_epoch:"));
   CHECK(parse("warmup_steps: 0\n").warmup_steps == 0);
 
-  CHECK(error_with("sequence_len: 4096\n") ==
-        "cfg.yaml:3: sequence_len: expected at most max_position_embeddings, 2048, got 4096");
+  // Axolotl raises the model's max_position_embeddings to sequence_len, saying so.
+  const TrainConfig longer = parse("sequence_len: 4096\n");
+  CHECK(longer.model.max_position_embeddings == 4096);
+  CHECK(longer.adjustments ==
+        std::vector<std::string>{"max_position_embeddings 2048 raised to sequence_len 4096, as Axolotl does"});
   CHECK(parse("sequence_len: 4096\nmax_position_embeddings: 8192\n").data.sequence_len == 4096);
 }
 

@@ -128,6 +128,13 @@ TEST_CASE("evals and saves: a count per epoch is Axolotl's share 1 / (count x nu
   CHECK(plan_for(c, 40, true).eval_steps == 10);
   c.save_strategy = "no";
   CHECK(plan_for(c, 40, true).save_steps == 0);
+  // "steps" without a count: HF's TrainingArguments evaluate every logging_steps and save every 500.
+  c = batches(4, 1, 1);
+  c.eval_strategy = c.save_strategy = "steps";
+  c.logging_steps = 3;
+  p = plan_for(c, 40, true);
+  CHECK(p.eval_steps == 3);
+  CHECK(p.save_steps == 500);
 }
 
 TEST_CASE("lr_schedule: each schedule's floor from the key Axolotl or HF reads it from") {

@@ -131,10 +131,13 @@ void Parser::validate() {
   if (std::string why = c.model.validate(); !why.empty())
     throw UserError(source_ + ": model: " + why + " (base_model " + c.base_model +
                     " with the HF fields given)");
-  if (c.data.sequence_len > c.model.max_position_embeddings)
-    fail(at("sequence_len"),
-         "at most max_position_embeddings, " + std::to_string(c.model.max_position_embeddings),
-         std::to_string(c.data.sequence_len));
+  // Axolotl's model loader raises the model's max_position_embeddings to sequence_len (RoPE's
+  // angles do not depend on it; the exported config.json says the new length).
+  if (c.data.sequence_len > c.model.max_position_embeddings) {
+    c.adjustments.push_back("max_position_embeddings " + std::to_string(c.model.max_position_embeddings) +
+                            " raised to sequence_len " + std::to_string(c.data.sequence_len) + ", as Axolotl does");
+    c.model.max_position_embeddings = c.data.sequence_len;
+  }
   if (c.data.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs)

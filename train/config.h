@@ -284,6 +284,8 @@ struct TrainConfig {
   bool forward_prefetch = true, backward_prefetch = true;
 
   std::vector<std::string> unknown_keys;  // warned about once, never an error
+  // Values the parser changed as Axolotl changes them (each said once at start-up).
+  std::vector<std::string> adjustments;
   std::vector<std::string> speed_only_keys;  // Axolotl's kernel switches set true: named at start-up
 
   bool optimizer_8bit() const {

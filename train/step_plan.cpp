@@ -61,8 +61,10 @@ std::optional<ReduceOnPlateau> lr_plateau(const TrainConfig& c, bool evaluates) 
   return p;
 }
 
-int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, double num_epochs,
-                      int64_t updates_per_epoch, int64_t total_steps) {
+constexpr int64_t kHfSaveSteps = 500;
+
+int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, int64_t steps_default,
+                      double num_epochs, int64_t updates_per_epoch, int64_t total_steps) {
   const auto share_of_total = [total_steps](double share) {
     return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(total_steps) * share)));
   };
@@ -75,6 +77,7 @@ int64_t step_interval(double steps, int64_t per_epoch, const std::string& strate
     if (strategy != "epoch" && share < 1) return share_of_total(share);
     return std::max<int64_t>(1, updates_per_epoch / per_epoch);
   }
+  if (strategy == "steps") return steps_default;
   return strategy.empty() ? updates_per_epoch : 0;
 }
 
@@ -108,10 +111,12 @@ StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluate
   if (evaluates) {
     const bool eval_steps_from_per_epoch = c.evals_per_epoch > 0 && per_epoch_share(c.evals_per_epoch, c.num_epochs) < 1;
     plan.eval_on_start = c.eval_steps > 0 || eval_steps_from_per_epoch || !c.eval_strategy.empty();
-    plan.eval_steps = step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, c.num_epochs,
+    // HF's TrainingArguments: eval_strategy steps without eval_steps evaluates every logging_steps.
+    plan.eval_steps = step_interval(c.eval_steps, c.evals_per_epoch, c.eval_strategy, plan.logging_steps, c.num_epochs,
                                     plan.updates_per_epoch, plan.total_steps);
   }
-  plan.save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, c.num_epochs,
+  // save_strategy steps without save_steps: TrainingArguments' default save_steps, 500.
+  plan.save_steps = step_interval(c.save_steps, c.saves_per_epoch, c.save_strategy, kHfSaveSteps, c.num_epochs,
                                   plan.updates_per_epoch, plan.total_steps);
   return plan;
 }

@@ -20,6 +20,7 @@ void Trainer::Impl::print_summary() const {
     for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
     say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
   }
+  for (const std::string& a : c.adjustments) say("warning: {}: {}\n", c.source, a);
   if (!c.speed_only_keys.empty()) {
     std::string keys;
     for (const std::string& k : c.speed_only_keys) keys += (keys.empty() ? "" : ", ") + k;
