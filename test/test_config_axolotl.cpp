@@ -42,7 +42,8 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
   for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "scaling_softmax: true\n",
                           "sage_attention: true\n", "streaming: true\n", "peft_trainable_token_indices: [5]\n",
-                          "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n"})
+                          "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n",
+                          "use_onebitllms: true\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
   CHECK(parse("model_type: LlamaForCausalLM\nscaling_softmax: false\n").unknown_keys ==
@@ -310,6 +311,11 @@ TEST_CASE("lora_target_modules as one regular expression: PEFT's re.fullmatch on
   CHECK(c.lora.adapts(0, 0));
   CHECK(!c.lora.adapts(1, 0));
   CHECK(parse_config(config_to_yaml(c), "re.yaml").lora.target_pattern == c.lora.target_pattern);
+  // PEFT matches a list's entries as suffixes: a linear's path in the block names it too.
+  CHECK(parse("adapter: lora\nlora_target_modules: [self_attn.q_proj, mlp.down_proj, v_proj]\n").lora.target_modules ==
+        std::vector<std::string>{"q_proj", "down_proj", "v_proj"});
+  CHECK(starts_with(error_with("adapter: lora\nlora_target_modules: [mlp.q_proj]\n"),
+                    "cfg.yaml:4: lora_target_modules: expected a list of q_proj, k_proj"));
   // PEFT would adapt the embedding or lm_head, or refuse a norm, a block or an MLP as a whole.
   CHECK(error_with("adapter: lora\nlora_target_modules: '.*'\n") ==
         "cfg.yaml:4: lora_target_modules: expected a pattern matching only the blocks' linear layers (LoRA on "

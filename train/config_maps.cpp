@@ -190,13 +190,21 @@ std::string write_bnb_config_kwargs(const TrainConfig& c) {
 // model's block count.
 // lora_target_modules: a list of kLinearModules' names, or (PEFT's other form) one regular
 // expression, checked for syntax here and against the model's module names by validate().
+// PEFT matches a list's entries as suffixes of module names: the two that name one linear in
+// every block are its name and its path in the block ("q_proj", "self_attn.q_proj").
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::vector<std::string> names(kLinearModules, kLinearModules + kNumLinear);
   if (!n.IsScalar()) {
-    const std::string expected = "a list of " + join(names) + ", or one regular expression of module names";
-    std::vector<std::string> targets = read_string_list(n, w);
-    for (const std::string& s : targets)
-      if (std::find(names.begin(), names.end(), s) == names.end()) fail(w, expected, "'" + s + "'");
+    const std::string expected = "a list of " + join(names) + " (or their paths, as self_attn.q_proj), or one "
+                                 "regular expression of module names";
+    std::vector<std::string> targets;
+    for (const std::string& s : read_string_list(n, w)) {
+      int kind = -1;
+      for (int k = 0; k < kNumLinear; k++)
+        if (s == kLinearModules[k] || s == linear_module_path(k)) kind = k;
+      if (kind < 0) fail(w, expected, "'" + s + "'");
+      targets.push_back(kLinearModules[kind]);
+    }
     ctx.config.lora.target_modules = targets;
     return;
   }

@@ -59,6 +59,7 @@ const Unsupported kUnsupported[] = {
     {"peft_trainable_token_indices", "PEFT's trainable token rows are not built: lora_modules_to_save: [embed_tokens] "
                                      "trains the whole embedding"},
     {"model_kwargs", "from_pretrained's keyword arguments are not read: give the model's settings as keys"},
+    {"use_onebitllms", "onebitllms' 1.58-bit BitNet linears are not built: the linears train in bf16 or f32"},
 };
 
 // Axolotl's model_type: the transformers class it loads; a causal LM is what llm_train trains.
