@@ -314,6 +314,7 @@ TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {
   CHECK(starts_with(error_with("saves_per_epoch: 2\nsave_steps: 5\n"),
                     "cfg.yaml:3: saves_per_epoch:"));
   CHECK(parse("warmup_steps: 0\n").warmup_steps == 0);
+  CHECK(parse("tf32: auto\n").tf32 == "auto");  // Axolotl 0.19's spelling: TF32 where the GPU has it
 
   // Axolotl raises the model's max_position_embeddings to sequence_len, saying so.
   const TrainConfig longer = parse("sequence_len: 4096\n");

@@ -213,7 +213,7 @@ struct TrainConfig {
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
   std::string bf16 = "auto";  // auto | true | false
-  bool tf32 = false;
+  std::string tf32 = "false";  // false | true | auto
   std::string device = "auto";  // auto | cpu | cuda
 
   // Evaluation and early stopping.

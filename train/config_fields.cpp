@@ -26,12 +26,13 @@ void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.data.val_set_size = v;
 }
 
-void read_bf16(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  if (n.IsScalar() && n.Scalar() == "auto") {
-    ctx.config.bf16 = "auto";
-  } else {
-    ctx.config.bf16 = read_bool(n, w, " or auto") ? "true" : "false";
-  }
+// bf16 and tf32: true, false, or auto (what the GPU has: sm_80+).
+ConfigField bool_or_auto(const char* key, const char* section, std::string TrainConfig::*member, const char* meaning) {
+  return {key, section, "true or false or auto", meaning,
+          [member](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+            ctx.config.*member = n.IsScalar() && n.Scalar() == "auto" ? "auto" : read_bool(n, w, " or auto") ? "true" : "false";
+          },
+          [member](const TrainConfig& c) { return yaml_string(c.*member); }};
 }
 
 std::vector<ConfigField> make_fields() {
@@ -338,9 +339,9 @@ std::vector<ConfigField> make_fields() {
       number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
              "global gradient-norm clip; 0: none"),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),
-      {"bf16", training, "true or false or auto", "bf16 compute on GPU; auto: on sm_80+",
-       read_bf16, [](const TrainConfig& c) { return yaml_string(c.bf16); }},
-      flag("tf32", training, MEMBER(tf32), "TF32 tensor cores for f32 GEMMs on GPU"),
+      bool_or_auto("bf16", training, &TrainConfig::bf16, "bf16 compute on GPU; auto: on sm_80+"),
+      bool_or_auto("tf32", training, &TrainConfig::tf32, "TF32 tensor cores for f32 GEMMs on GPU; auto (Axolotl 0.19's "
+                                                         "default, here off unless given): on sm_80+"),
       choice("device", training, MEMBER(device), {"auto", "cpu", "cuda"},
              "where to train; auto: a GPU when one is usable"),
 

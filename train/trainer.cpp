@@ -187,7 +187,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.fp8 = c.fp8;
   if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
   forward.token_weighting.dft = c.use_dft;
-  backend(device).set_tf32(c.tf32);
+  backend(device).set_tf32(c.tf32 == "true" || (c.tf32 == "auto" && backend(device).fast_bf16()));  // sm_80+ both
   if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
     throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
                     "on sm_80+), or use flash_attention for f32");

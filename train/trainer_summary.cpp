@@ -49,7 +49,7 @@ void Trainer::Impl::print_summary() const {
                                : "off");
   if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
-  if (c.tf32 && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
+  if (c.tf32 == "true" && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
   if (c.neftune_noise_alpha > 0)
     say("neftune_noise_alpha {}: uniform noise within +-{:.4g} on the embeddings of every training forward "
         "(alpha / sqrt(sequence x hidden) at sequence_len {}; shorter batches get more)\n",
