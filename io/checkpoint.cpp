@@ -153,12 +153,21 @@ std::optional<Manifest> read_manifest(const std::string& dir) {
     if (json.at("format").get<int64_t>() != kManifestFormat)
       throw bad("format " + json.at("format").dump() + " is not supported (this build reads " +
                 std::to_string(kManifestFormat) + ")");
+    // Whole numbers only: a float or a negative would be cast to some other count.
+    if (!json.at("step").is_number_unsigned()) throw bad("step " + json.at("step").dump() + " is not a step number");
     m.step = json.at("step").get<int64_t>();
     m.run_id = json.at("run_id").get<std::string>();
-    for (const auto& [name, seal] : json.at("files").items())
+    for (const auto& [name, seal] : json.at("files").items()) {
+      if (!seal.at("bytes").is_number_unsigned())
+        throw bad(name + ": bytes " + seal.at("bytes").dump() + " is not a byte count");
       m.files[name] = {seal.at("bytes").get<uint64_t>(), seal.at("crc32").get<std::string>()};
+    }
   } catch (const nlohmann::json::exception& e) {
-    throw bad(std::string("not a valid manifest: ") + e.what());
+    // nlohmann's text after its "[json.exception.type_error.302] " tag: which key or type was off.
+    const std::string what = e.what();
+    const size_t tag_end = what.find("] ");
+    throw bad("not a valid manifest ({format, step, run_id, files: {name: {bytes, crc32}}}): " +
+              (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
   }
   if (!is_run_id(m.run_id)) throw bad("run_id \"" + m.run_id + "\" is not 16 hex digits");
   // Exactly the checkpoint's own files: a name from the manifest is never a path to follow.
@@ -354,6 +363,15 @@ std::vector<std::string> list_checkpoints(const std::string& output_dir) {
   std::vector<std::string> dirs;
   for (auto& [step, dir] : found) dirs.push_back(std::move(dir));
   return dirs;
+}
+
+std::optional<std::string> checkpoint_run_id(const std::string& dir) {
+  try {
+    std::optional<Manifest> m = read_manifest(dir);
+    if (m) return m->run_id;
+  } catch (const UserError&) {
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> find_latest_valid_checkpoint(

@@ -89,6 +89,10 @@ std::string read_checkpoint_config(const std::string& dir);
 // The checkpoint directories of output_dir, oldest step first (empty when output_dir is absent).
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 
+// The run id a checkpoint's manifest names; nullopt for a legacy checkpoint or an unreadable
+// manifest (whose run cannot be told).
+std::optional<std::string> checkpoint_run_id(const std::string& dir);
+
 // The newest checkpoint that passes verify_checkpoint. Each newer one that fails is skipped and
 // `warn` receives one line: the reason, then "; skipping <dir>". Auto-resume thus falls back to
 // the previous valid checkpoint.

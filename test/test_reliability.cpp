@@ -26,6 +26,10 @@ using namespace llm;
 using namespace llm::testing;
 
 namespace {
+std::string run_id(const std::string& checkpoint) {
+  return nlohmann::json::parse(read_file(checkpoint + "/manifest.json"))["run_id"].get<std::string>();
+}
+
 bool one_line_error(const Run& r) {
   const std::string e = error_text(r);
   return !e.empty() && std::count(e.begin(), e.end(), '\n') == 1;
@@ -61,9 +65,6 @@ TEST_CASE("sealed checkpoints: a file from another step or an edited config is r
   CHECK(r.output.find("written at step 2, but manifest.json seals step 4 (a file from another "
                       "checkpoint); skipping " + four) != std::string::npos);
   CHECK(r.output.find("resumed from " + two + " at step 2") != std::string::npos);
-  auto run_id = [](const std::string& dir) {
-    return nlohmann::json::parse(read_file(dir + "/manifest.json"))["run_id"].get<std::string>();
-  };
   CHECK(run_id(four) == run_id(two));  // the resumed run seals its checkpoints as the same run
 }
 
@@ -169,6 +170,30 @@ TEST_CASE("a new run over an earlier run's checkpoints is refused, nothing touch
   Run over = run_train(ws.config("max_steps: 2\nsave_steps: 1\nseed: 8\n"));
   REQUIRE_MESSAGE(over.exit_code == 0, over.output);
   CHECK(read_file(two + "/model.bin") != model);
+}
+
+TEST_CASE("a resume into an output_dir holding another run's checkpoints is refused; overwrite_output_dir removes them") {
+  Workspace a("other_run_a"), b("other_run_b");
+  REQUIRE(run_train(a.config("max_steps: 4\nsave_steps: 2\n")).exit_code == 0);
+  const std::string a_two = a.out("step_000002"), a_four = a.out("step_000004");
+  const std::string a_model = read_file(a_four + "/model.bin");
+  REQUIRE(run_train(b.config("max_steps: 2\nsave_steps: 1\noverwrite_output_dir: false\n")).exit_code == 0);
+  Run r = run_train("--resume " + b.out("step_000001") + " --output_dir " + a.out());
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(error_text(r).find("output_dir: " + a.out() + " holds 2 checkpoint(s) of another run than " +
+                           b.out("step_000001") + "'s, newest " + a_four +
+                           "; resume into another output_dir (--output_dir), or set overwrite_output_dir: true") !=
+        std::string::npos);
+  CHECK(read_file(a_four + "/model.bin") == a_model);
+  // Told to replace them, the resumed run's first checkpoint (step 2, over run a's) removes the rest.
+  REQUIRE(run_train(b.config("max_steps: 2\nsave_steps: 1\n")).exit_code == 0);
+  r = run_train("--resume " + b.out("step_000001") + " --output_dir " + a.out());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("overwrite_output_dir: removed 1 checkpoint(s) of an earlier run from " + a.out()) !=
+        std::string::npos);
+  CHECK(!fs::exists(a_four));
+  CHECK(run_id(a_two) == run_id(b.out("step_000001")));
 }
 
 TEST_CASE("a second run on the same output_dir is refused at once by the first one's lock") {

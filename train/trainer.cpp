@@ -115,16 +115,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   } else {
     resumed_from = c.resume_from_checkpoint;
   }
-  // A new run would replace an earlier run's checkpoints step by step: refused before anything is
-  // written unless the config says so (HF's overwrite_output_dir), so nothing saved is lost.
-  if (comm.is_main() && resumed_from.empty() && !c.overwrite_output_dir) {
-    const std::vector<std::string> earlier = list_checkpoints(c.output_dir);
-    if (!earlier.empty())
-      throw UserError(c.source + ": output_dir: " + c.output_dir + " holds " + std::to_string(earlier.size()) +
-                      " checkpoint(s) of an earlier run, newest " + earlier.back() +
-                      "; resume it (--resume " + earlier.back() + ", or auto_resume_from_checkpoints: true), "
-                      "choose another output_dir, or set overwrite_output_dir: true to replace them");
-  }
+  if (comm.is_main()) find_other_runs_checkpoints();
   // Opened (and checked against its manifest as far as its files' headers) before the data and
   // the model, so that a checkpoint that does not hold together is refused before minutes of
   // set-up; the tensors are read in restore(), each rank reading what it keeps.

@@ -1,5 +1,6 @@
 // defines: Trainer::Impl::export_weights, ::save and ::restore (the contents of a checkpoint, both
-// ways), ::export_final_model (what a finished run leaves in output_dir)
+// ways), ::export_final_model (what a finished run leaves in output_dir), and the guard of
+// output_dir against another run's checkpoints
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <type_traits>
@@ -102,6 +104,48 @@ void Trainer::Impl::export_weights(const TensorSink& put) {
   }
 }
 
+// Checkpoints in output_dir of a run other than this one (a new run: any; a resume: those whose
+// manifest names another run; a checkpoint whose run cannot be read is left alone, as auto-resume
+// skips it). Writing among them would replace some step by step and mix two runs, so they are
+// refused before anything is written unless the config says to replace them (HF's
+// overwrite_output_dir): then they are removed once this run's first checkpoint is safe.
+void Trainer::Impl::find_other_runs_checkpoints() {
+  const TrainConfig& c = config;
+  const std::optional<std::string> resumed_run =
+      resumed_from.empty() ? std::nullopt : checkpoint_run_id(resumed_from);
+  for (const std::string& dir : list_checkpoints(c.output_dir)) {
+    const std::optional<std::string> id = checkpoint_run_id(dir);
+    if (resumed_from.empty() || (id && resumed_run && *id != *resumed_run)) other_runs_checkpoints.push_back(dir);
+  }
+  if (other_runs_checkpoints.empty() || c.overwrite_output_dir) return;
+  const std::string& newest = other_runs_checkpoints.back();
+  const std::string count = std::to_string(other_runs_checkpoints.size());
+  if (resumed_from.empty())
+    throw UserError(c.source + ": output_dir: " + c.output_dir + " holds " + count +
+                    " checkpoint(s) of an earlier run, newest " + newest + "; resume it (--resume " + newest +
+                    ", or auto_resume_from_checkpoints: true), choose another output_dir, or set "
+                    "overwrite_output_dir: true to replace them");
+  throw UserError(c.source + ": output_dir: " + c.output_dir + " holds " + count + " checkpoint(s) of another run "
+                  "than " + resumed_from + "'s, newest " + newest + "; resume into another output_dir "
+                  "(--output_dir), or set overwrite_output_dir: true to replace them");
+}
+
+// overwrite_output_dir: the other run's checkpoints go once this run has one of its own, those
+// that this run's saves have not already replaced.
+void Trainer::Impl::remove_other_runs_checkpoints() {
+  namespace fs = std::filesystem;
+  int64_t removed = 0;
+  for (const std::string& dir : other_runs_checkpoints) {
+    const std::optional<std::string> id = checkpoint_run_id(dir);
+    if (id && *id == run_id) continue;
+    std::error_code ec;
+    if (fs::remove_all(dir, ec) > 0 && !ec) removed++;
+  }
+  if (removed > 0)
+    say("overwrite_output_dir: removed {} checkpoint(s) of an earlier run from {}\n", removed, config.output_dir);
+  other_runs_checkpoints.clear();
+}
+
 std::string Trainer::Impl::save() {
   CheckpointSave c;
   TrainConfig saved = config;  // resuming from this checkpoint names it on the command line
@@ -153,6 +197,7 @@ std::string Trainer::Impl::save() {
   host.start_window();
   if (comm.is_main()) {
     dir = save_checkpoint(config.output_dir, state.step, c);
+    if (!other_runs_checkpoints.empty()) remove_other_runs_checkpoints();
     // As HF's rotation keeps best_model_checkpoint; early stopping without it keeps its best.
     std::optional<int64_t> keep;
     if (load_best && state.best_checkpoint_step >= 0) keep = state.best_checkpoint_step;
