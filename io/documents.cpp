@@ -167,8 +167,18 @@ void split_on_percent_lines(const std::string& text, std::vector<Document>& docs
 }
 
 void load_completion_file(const std::string& path, const std::string& field, std::vector<Document>& docs) {
+  // Axolotl reads these through their own loaders (tables, compressed files): as text here they
+  // would train on their bytes.
+  for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".gz", ".zst", ".bz2", ".xz", ".zip"})
+    if (ends_with(path, format))
+      throw UserError(path + ": a " + format + " file is not read here; expected plain text or .json/.jsonl "
+                             "rows (convert it to JSONL)");
   std::string text = read_file(path);
-  if (!is_json_file(path)) return split_on_percent_lines(text, docs);
+  if (!is_json_file(path)) {  // (the JSON reader names a NUL byte's line itself)
+    if (const size_t nul = text.find('\0'); nul != std::string::npos)
+      throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
+    return split_on_percent_lines(text, docs);
+  }
   const std::string expected = "with a \"" + field + "\" string";
   for (const JsonRecord& r : read_json_records(path, text)) {
     std::string body = string_field(path, r, field.c_str(), true, expected.c_str());

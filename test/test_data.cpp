@@ -79,6 +79,18 @@ TEST_CASE("fortune files split on % lines; a directory skips .dat, .u8 and symli
   for (const Document& d : docs) CHECK(text_of(d, Loss::prompt).empty());
 }
 
+TEST_CASE("completion refuses tables, compressed and binary files instead of training on their bytes") {
+  TempDir dir;
+  for (const char* name : {"d.parquet", "d.csv", "d.jsonl.gz"}) {
+    const std::string path = dir.write(name, "PAR1");
+    CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{path, "completion"}, ByteTokenizer()),
+                         doctest::Contains((path + ": a ").c_str()), UserError);
+  }
+  const std::string binary = dir.write("blob", std::string("text\0more", 9));
+  CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{binary, "completion"}, ByteTokenizer()),
+                       (binary + ": expected text, got binary data (a NUL byte at offset 4)").c_str(), UserError);
+}
+
 TEST_CASE("jsonl completion reads the text field") {
   TempDir dir;
   std::string path =
