@@ -42,6 +42,8 @@ std::map<std::string, std::string> parse_overrides(int argc, char** argv, int fi
     } else {
       throw llm::UserError("command line: --" + key + " needs a value");
     }
+    // An empty value would read as the key left unset, its default, which no one typing it means.
+    if (value.empty()) throw llm::UserError("command line: --" + key + " needs a value, got ''");
     overrides[key] = value;
   }
   return overrides;
