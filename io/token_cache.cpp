@@ -246,11 +246,16 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
   }
   log("tokenizing " + std::to_string(config.datasets.size()) + " dataset(s) into token cache " + result.path);
   result.data = load_examples(config, seed, tokenizer);
-  if (result.data.size() == 0)
+  if (result.data.size() == 0) {
+    const ExampleStats& stats = result.data.stats;
+    if (stats.no_targets > 0 && stats.dropped == 0)  // they fit, but nothing in them trains
+      throw UserError(config.source + ": " + config.datasets_key + ": no example has a token that trains (" +
+                      std::to_string(stats.no_targets) + " without one: check train_on_inputs, roles_to_train and "
+                      "the datasets' field names)");
     throw UserError(config.source + ": " + config.datasets_key + ": no example fits sequence_len " +
-                    std::to_string(config.sequence_len) + " (" +
-                    std::to_string(result.data.stats.dropped) +
+                    std::to_string(config.sequence_len) + " (" + std::to_string(stats.dropped) +
                     " dropped as longer; excess_length_strategy: truncate keeps them cut)");
+  }
   std::string error = write_cache(result.path, checksum, result.data);
   if (!error.empty())
     log("warning: could not write token cache " + result.path + ": " + error +

@@ -483,6 +483,10 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   config.datasets = {{dir.write("a.jsonl", "{\"instruction\": \"long\", \"output\": \"x\"}\n"), "alpaca"}};
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
             .find("test.yaml: datasets: no example fits sequence_len 8 (1 dropped as longer") == 0);
+  // They fit, but none has a token that trains: said so, not as a length problem.
+  config.datasets = {{dir.write("io.jsonl", "{\"segments\": [{\"text\": \"hi\", \"label\": false}]}\n"), "input_output"}};
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
+            .find("test.yaml: datasets: no example has a token that trains (1 without one") == 0);
 }
 
 // Debian's fortunes package (make deps installs it); without it the case reports "skipped".

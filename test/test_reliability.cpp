@@ -21,6 +21,7 @@
 #include "test/train_fixture.h"
 #include "train/config.h"
 #include "train/memory_plan.h"
+#include "train/metrics.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -125,6 +126,7 @@ TEST_CASE("command-line mistakes: one line each, exit 2") {
       {cfg + " --max_steps", "error: command line: --max_steps needs a value"},
       {cfg + " other.yaml", "error: command line: expected --key value, got 'other.yaml'"},
       {cfg + " --max_steps abc", "--max_steps: expected an integer >= 1, got 'abc'"},
+      {cfg + " --output_dir ''", "error: command line: --output_dir needs a value, got ''"},
       {"--keys extra", "error: command line: --keys takes nothing after it, got 'extra'"},
       {"--help extra", "error: command line: --help takes nothing after it, got 'extra'"},
   };
@@ -135,6 +137,18 @@ TEST_CASE("command-line mistakes: one line each, exit 2") {
     CHECK(contains(r.output, message));
   }
   CHECK(!fs::exists(ws.out()));  // none of them started a run
+}
+
+TEST_CASE("a resume whose max_steps ends before the checkpoint's step is refused, nothing written") {
+  Workspace ws("resume_short");
+  REQUIRE(run_train(ws.config("max_steps: 4\nsave_steps: 4\n")).exit_code == 0);
+  const std::string four = ws.out("step_000004"), metrics = read_file(ws.out("metrics.jsonl"));
+  const Run r = run_train("--resume " + four + " --max_steps 2");
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK(contains(error_text(r), "max_steps: expected at least step 4 of " + four + ", which this run resumes, got 2 steps"));
+  CHECK(read_file(ws.out("metrics.jsonl")) == metrics);
+  CHECK(run_train("--resume " + four).exit_code == 0);  // at its end already: nothing to do, not an error
 }
 
 TEST_CASE("output_dir: a file or a path under a file is refused before anything else") {
@@ -194,6 +208,27 @@ TEST_CASE("a resume into an output_dir holding another run's checkpoints is refu
         std::string::npos);
   CHECK(!fs::exists(a_four));
   CHECK(run_id(a_two) == run_id(b.out("step_000001")));
+}
+
+TEST_CASE("metrics.jsonl: a non-finite loss or norm is null, so every line stays JSON and survives a resume") {
+  Workspace ws("metrics_nan");
+  const std::string path = ws.out("metrics.jsonl");
+  fs::create_directories(ws.out());
+  const auto no_warning = [](const std::string& why) { FAIL(why); };
+  {
+    MetricsLog log(path, -1, no_warning);
+    log.train(1, 0.5, std::nanf(""), 1e-3, INFINITY, 10.0);
+    log.eval(1, -INFINITY);
+  }
+  { MetricsLog reopened(path, 1, no_warning); }  // a resume at step 1 keeps both lines
+  std::istringstream lines(read_file(path));
+  std::string train, eval;
+  REQUIRE(std::getline(lines, train));
+  REQUIRE(std::getline(lines, eval));
+  CHECK(nlohmann::json::parse(train)["loss"].is_null());
+  CHECK(nlohmann::json::parse(train)["grad_norm"].is_null());
+  CHECK(nlohmann::json::parse(train)["lr"] == 1e-3);
+  CHECK(nlohmann::json::parse(eval)["eval_loss"].is_null());
 }
 
 TEST_CASE("a second run on the same output_dir is refused at once by the first one's lock") {

@@ -24,6 +24,8 @@ def read_records(path):
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"{path}:{number}: not a JSON object ({e.msg})")
+            # metrics.jsonl writes a non-finite loss as null: a gap in the curve.
+            record = {k: float("nan") if v is None else v for k, v in record.items()}
             (evals if "eval_loss" in record else train).append(record)
     return train, evals
 

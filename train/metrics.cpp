@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -24,6 +25,8 @@ std::optional<int64_t> record_step(const std::string& line) {
   return record["step"].get<int64_t>();
 }
 }  // namespace
+
+std::string json_number(double value) { return std::isfinite(value) ? fmt::format("{:.9g}", value) : "null"; }
 
 MetricsLog::MetricsLog(const std::string& path, int64_t keep_up_to_step,
                        const std::function<void(const std::string&)>& warn) {
@@ -56,16 +59,17 @@ MetricsLog::~MetricsLog() {
 
 void MetricsLog::train(int64_t step, double epoch, float loss, double lr, double grad_norm,
                        double tokens_per_s, const std::string& extra) {
-  std::fprintf(file_,
-               "{\"step\": %lld, \"epoch\": %.6g, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
-               "\"tokens_per_s\": %.1f%s}\n",
-               static_cast<long long>(step), epoch, loss, lr, grad_norm, tokens_per_s, extra.c_str());
+  const std::string record =
+      fmt::format("{{\"step\": {}, \"epoch\": {:.6g}, \"loss\": {}, \"lr\": {:.9g}, \"grad_norm\": {}, "
+                  "\"tokens_per_s\": {:.1f}{}}}\n",
+                  step, epoch, json_number(loss), lr, json_number(grad_norm), tokens_per_s, extra);
+  std::fputs(record.c_str(), file_);
   std::fflush(file_);
 }
 
 void MetricsLog::eval(int64_t step, float eval_loss, const std::string& extra) {
-  std::fprintf(file_, "{\"step\": %lld, \"eval_loss\": %.9g%s}\n", static_cast<long long>(step), eval_loss,
-               extra.c_str());
+  const std::string record = fmt::format("{{\"step\": {}, \"eval_loss\": {}{}}}\n", step, json_number(eval_loss), extra);
+  std::fputs(record.c_str(), file_);
   std::fflush(file_);
 }
 

@@ -8,6 +8,10 @@
 
 namespace llm {
 
+// A JSON number with full float precision (%.9g), or null for NaN and the infinities, which JSON
+// has no words for (a record stays readable by any JSON parser).
+std::string json_number(double value);
+
 class MetricsLog {
  public:
   // Opens `path` for appending. keep_up_to_step >= 0 first drops records of later steps (a

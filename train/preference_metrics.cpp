@@ -7,6 +7,8 @@
 
 #include <fmt/core.h>
 
+#include "train/metrics.h"
+
 namespace llm {
 
 void PreferenceMetrics::add(const PairLoss& result) {
@@ -108,7 +110,7 @@ std::string preference_text(const PreferenceMetrics& means, bool kto) {
 
 std::string preference_json(const PreferenceMetrics& means, bool kto, const std::string& prefix) {
   std::string out;
-  for (const auto& [name, value] : named(means, kto)) out += fmt::format(", \"{}{}\": {:.9g}", prefix, name, value);
+  for (const auto& [name, value] : named(means, kto)) out += fmt::format(", \"{}{}\": {}", prefix, name, json_number(value));
   return out;
 }
 
