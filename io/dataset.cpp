@@ -355,6 +355,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     test.datasets_key = "test_datasets";
     test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
     const CachedExamples eval = load_or_build_token_cache(test, seed, tokenizer, log);
+    cached.checksum = cached.checksum * 1099511628211ull ^ eval.checksum;
     num_test = eval.data.size();
     cached.data.append(eval.data);
   }
@@ -386,6 +387,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     out.train_layout = {2 * config.sequence_len, false, true, tokenizer.pad()};
     out.val_layout = out.train_layout;
     out.cache_path = cached.path;
+    out.fingerprint = cached.checksum;
     out.cache_reused = cached.reused;
     return out;
   }
@@ -409,6 +411,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   out.val_rows = out.val_layout.packed ? multipack(cached.data, out.split.val, bins) : one_example_per_row(out.split.val);
   out.examples = std::make_shared<const ExampleSet>(std::move(cached.data));
   out.cache_path = cached.path;
+  out.fingerprint = cached.checksum;
   out.cache_reused = cached.reused;
   return out;
 }

@@ -204,6 +204,9 @@ struct TrainingData {
   RowLayout train_layout, val_layout;
   std::string cache_path;     // the token cache file read or written
   bool cache_reused = false;  // true: no source was tokenized
+  // The token caches' checksums (training, then test_datasets'), mixed: another value means other
+  // data, or the same read otherwise.
+  uint64_t fingerprint = 0;
 };
 
 // The front door: the examples of config.datasets from the token cache in dataset_prepared_path

@@ -228,6 +228,7 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
   CachedExamples result;
   result.path = token_cache_path(config);
   uint64_t checksum = token_cache_checksum(config, seed, tokenizer);
+  result.checksum = checksum;
   std::string why;
   switch (read_cache(result.path, checksum, result.data, why)) {
     case CacheState::valid:

@@ -29,6 +29,7 @@ struct CachedExamples {
   ExampleSet data;
   std::string path;
   bool reused = false;  // true: read from the cache, no source tokenized
+  uint64_t checksum = 0;  // token_cache_checksum: the sources' bytes and the settings they were read with
 };
 
 // Reads the cache when valid, else loads, tokenizes and packs the datasets and writes it. `log`

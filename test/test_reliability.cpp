@@ -210,6 +210,20 @@ TEST_CASE("a resume into an output_dir holding another run's checkpoints is refu
   CHECK(run_id(a_two) == run_id(b.out("step_000001")));
 }
 
+TEST_CASE("a resume on other data than its checkpoint trained on goes on, saying so") {
+  Workspace ws("resume_other_data");
+  REQUIRE(run_train(ws.config("max_steps: 4\nsave_steps: 2\n")).exit_code == 0);
+  const std::string two = ws.out("step_000002");
+  const std::string warning = "the datasets (their files, or the settings they are read with) differ";
+  Run r = run_train("--resume " + two);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(!contains(r.output, warning));
+  std::ofstream((ws.dir / "corpus.txt").string(), std::ios::app) << "one more line of other text\n";
+  r = run_train("--resume " + two);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "warning: " + two + ": " + warning));
+}
+
 TEST_CASE("metrics.jsonl: a non-finite loss or norm is null, so every line stays JSON and survives a resume") {
   Workspace ws("metrics_nan");
   const std::string path = ws.out("metrics.jsonl");

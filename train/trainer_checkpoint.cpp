@@ -190,6 +190,7 @@ std::string Trainer::Impl::save() {
       m["preference_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", window[i]);
   }
   m["data_layout"] = kDataLayout;
+  m["data_fingerprint"] = fmt::format("{:016x}", data.fingerprint);
   // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
   std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.step);
   CachingAllocator& host = backend(Device::cpu()).allocator();
@@ -237,6 +238,13 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
         "schedule continue, but not exactly: the data continues at step {}'s place in this world size's "
         "order (as HF's Trainer resumes), so rows of the interrupted epoch may be seen twice or not at all\n",
         t.path, saved_world, comm.world_size(), metadata_int(t, "step", 0));
+  // The data the checkpoint trained on, as its token cache's checksum saw it: other data goes on
+  // from the same place in another order, not as the saved run would have.
+  const std::string data_now = fmt::format("{:016x}", data.fingerprint);
+  if (t.metadata.count("data_fingerprint") && t.metadata.at("data_fingerprint") != data_now)
+    say("warning: {}: the datasets (their files, or the settings they are read with) differ from the ones this "
+        "checkpoint trained on: the run goes on from step {}'s place in the new data, not as the saved run would\n",
+        resumed_from, metadata_int(t, "step", 0));
   CachingAllocator& host = backend(Device::cpu()).allocator();
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
