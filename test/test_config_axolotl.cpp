@@ -275,6 +275,8 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   const TrainConfig none = parse("eval_strategy: no\nsave_strategy: no\n");
   CHECK((none.eval_steps < 0 && none.evals_per_epoch < 0 && none.save_steps < 0 && none.saves_per_epoch < 0));
   CHECK(parse("eval_strategy: steps\neval_steps: 5\n").eval_steps == 5);
+  CHECK(parse("evaluation_strategy: epoch\n").eval_strategy == "epoch");  // HF's older name
+  CHECK(parse("evaluation_strategy: epoch\neval_strategy: \"no\"\n").eval_strategy == "no");  // the new one wins
   CHECK(error_with("eval_strategy: epoch\neval_steps: 5\n") ==
         "cfg.yaml:4: eval_steps: expected no eval_steps with eval_strategy: epoch, got 5");
   CHECK(error_with("save_strategy: no\nsaves_per_epoch: 2\n") ==

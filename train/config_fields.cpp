@@ -351,9 +351,10 @@ std::vector<ConfigField> make_fields() {
               "evaluations per epoch instead (0: unset, as Axolotl reads it)"),
       choice("eval_strategy", eval, MEMBER(eval_strategy), {"steps", "epoch", "no"},
              "HF's: epoch evaluates once an epoch, no never; steps follows the keys above; unset: steps if they are given, else epoch"),
-      {"evaluation_strategy", eval, "one of steps, epoch, no", "HF's older name of eval_strategy",
+      {"evaluation_strategy", eval, "one of steps, epoch, no", "HF's older name of eval_strategy (which wins when both are given, as Axolotl copies the old one only into an unset eval_strategy)",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
-         ctx.config.eval_strategy = read_choice(n, w, {"steps", "epoch", "no"});
+         const std::string strategy = read_choice(n, w, {"steps", "epoch", "no"});
+         if (ctx.config.eval_strategy.empty()) ctx.config.eval_strategy = strategy;  // (read after eval_strategy)
        },
        nullptr},
       integer("early_stopping_patience", eval, MEMBER(early_stopping_patience), 1, kNoMax,
