@@ -285,6 +285,13 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(starts_with(error_with("sample_packing: true\n"),
                     "cfg.yaml:3: sample_packing: expected flash_attention or xformers_attention"));
   CHECK(parse("sample_packing: true\nflash_attention: true\n").data.sample_packing);
+  // Eager asked for by name packs as Axolotl 0.19 packs it, through a block-diagonal mask over
+  // masked batches of sequence_len: flash's attention over each document.
+  for (const char* eager : {"attn_implementation: eager\n", "eager_attention: true\n"}) {
+    const TrainConfig packed = parse(std::string(eager) + "sample_packing: true\n");
+    CHECK(packed.attention == AttentionKind::flash);
+    CHECK(packed.data.multipack_real_batches);
+  }
 }
 
 TEST_CASE("checks across keys: early stopping, either-or pairs, sequence_len") {

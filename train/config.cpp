@@ -456,11 +456,12 @@ void Parser::resolve_attention() {
       fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
   c.attention = chosen.empty() ? AttentionKind::eager : chosen[0].kind;
 
-  // Axolotl packs with sdp_attention through a block-diagonal mask (so into bins of sequence_len,
-  // multipack_real_batches): the same exact attention as flash over its documents, which the
-  // cuDNN graph here does not mask.
-  default_packing_keys(c, given("multipack_real_batches"), given("pad_to_sequence_len"));
-  if (c.data.sample_packing && c.attention == AttentionKind::cudnn) c.attention = AttentionKind::flash;
+  // Axolotl packs with sdp_attention, or eager attention asked for by name, through a
+  // block-diagonal mask (so into bins of sequence_len, multipack_real_batches): the same exact
+  // attention as flash over its documents, which the cuDNN graph and eager here do not mask.
+  const bool masked = c.attention == AttentionKind::cudnn || (c.attention == AttentionKind::eager && !chosen.empty());
+  default_packing_keys(c, masked, given("multipack_real_batches"), given("pad_to_sequence_len"));
+  if (c.data.sample_packing && masked) c.attention = AttentionKind::flash;
   const AttentionInfo& info = attention_info(c.attention);
   if (c.data.sample_packing && c.attention == AttentionKind::s2)
     fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",

@@ -159,8 +159,9 @@ void read_trl(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_model_quantization_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // Axolotl's defaults of multipack_real_batches and pad_to_sequence_len, when not given, once the
-// attention is chosen (train/config_sampling.cpp).
-void default_packing_keys(TrainConfig& c, bool real_batches_given, bool padding_given);
+// attention is chosen: `masked_batches` when it packs through a block-diagonal mask, not a
+// varlen kernel (train/config_sampling.cpp).
+void default_packing_keys(TrainConfig& c, bool masked_batches, bool real_batches_given, bool padding_given);
 // dataset_shard_num / _idx against each other and rl (train/config_sampling.cpp).
 void check_dataset_shards(const TrainConfig& c, const Where& num, const Where& idx);
 // LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.

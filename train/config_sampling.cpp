@@ -49,11 +49,11 @@ std::vector<ConfigField> sampling_rows(const char* data) {
   };
 }
 
-// Axolotl's defaults for packing keys left unset: multipack_real_batches true with sdp_attention
-// (its sdpa is not varlen), else false; pad_to_sequence_len true with sample_packing (its
-// validator sets it so, "to prevent memory leaks": every micro-batch one shape).
-void default_packing_keys(TrainConfig& c, bool real_batches_given, bool padding_given) {
-  if (!real_batches_given) c.data.multipack_real_batches = c.attention == AttentionKind::cudnn;
+// Axolotl's defaults for packing keys left unset: multipack_real_batches true with sdpa or eager
+// attention (not varlen: masked batches), else false; pad_to_sequence_len true with sample_packing
+// (its validator sets it so, "to prevent memory leaks": every micro-batch one shape).
+void default_packing_keys(TrainConfig& c, bool masked_batches, bool real_batches_given, bool padding_given) {
+  if (!real_batches_given) c.data.multipack_real_batches = masked_batches;
   if (!padding_given && c.data.sample_packing) c.data.pad_to_sequence_len = true;
 }
 
