@@ -141,6 +141,8 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: dpo\nneftune_noise_alpha: 5\n").find("neftune_noise_alpha: expected none with rl") !=
         std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\ns2_attention: true\n").find("s2_attention: expected false with rl") != std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\nsample_packing: true\nflash_attention: true\n").find("sample_packing: expected false with rl") !=
+        std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: not supported, WPO") !=
         std::string::npos);
   CHECK(error_of(pairs + "rl: grpo\n").find("rl: not supported, rl: grpo is not built") != std::string::npos);

@@ -332,6 +332,8 @@ void Parser::check_preference() {
     fail(at("neftune_noise_alpha"), "none with rl (noise would reach the reference's forward too)", "set");
   if (c.attention == AttentionKind::s2)
     fail(at("s2_attention"), "false with rl (a pair's two sequences share a row, which S2's groups would span)", "true");
+  if (c.data.sample_packing)  // Axolotl's validator: "does not work with RLHF training"
+    fail(at("sample_packing"), "false with rl (its pairs are not packed: a pair's two sequences share a row)", "true");
   // A pair's row needs a document mask, which eager attention lacks: flash attention computes
   // the same exact attention tile by tile.
   if (!attention_info(c.attention).document_masks) c.attention = AttentionKind::flash;
