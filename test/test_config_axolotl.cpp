@@ -268,10 +268,11 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   // without counts.
   const TrainConfig counted = parse("eval_steps: 5\nsaves_per_epoch: 2\n");
   CHECK((counted.eval_strategy.empty() && counted.save_strategy.empty() && counted.saves_per_epoch == 2));
-  CHECK(parse("eval_strategy: epoch\n").evals_per_epoch == 1);
-  CHECK(parse("evaluation_strategy: epoch\n").evals_per_epoch == 1);  // HF's older name
-  CHECK(parse("eval_strategy: epoch\nevals_per_epoch: 4\n").evals_per_epoch == 4);
-  CHECK(parse("save_strategy: epoch\n").saves_per_epoch == 1);
+  CHECK(parse("eval_strategy: epoch\n").eval_strategy == "epoch");
+  CHECK(parse("save_strategy: epoch\nsaves_per_epoch: 4\n").saves_per_epoch == 4);  // saves by its share
+  // Axolotl's validator: evals_per_epoch only beside eval_strategy steps (or none).
+  CHECK(error_with("eval_strategy: epoch\nevals_per_epoch: 4\n") ==
+        "cfg.yaml:4: evals_per_epoch: expected no evals_per_epoch with eval_strategy: epoch, got 4");
   const TrainConfig none = parse("eval_strategy: no\nsave_strategy: no\n");
   CHECK((none.eval_steps < 0 && none.evals_per_epoch < 0 && none.save_steps < 0 && none.saves_per_epoch < 0));
   CHECK(parse("eval_strategy: steps\neval_steps: 5\n").eval_steps == 5);

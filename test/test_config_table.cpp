@@ -166,7 +166,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "weight_decay: 0.3\nembedding_lr_scale: 0.5\nembedding_lr: 1e-5\n"
       "lr_groups: [{name: 'attn #1', modules: [self_attn, 'mlp.up_proj'], lr: 2e-4}, {name: down, modules: [down_proj], lr: 1e-6}]\n"
       "unfrozen_parameters: ['^lm_head.weight$', 'model.layers.[0-9]+.mlp.+']\nmax_grad_norm: 0\nneftune_noise_alpha: 5\nuse_eaft: true\neaft_alpha: 0.5\neaft_k: 8\nspectrum_top_fraction: 0.3\nspectrum_model_name: 'org/model #1'\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
-      "device: cpu\nevals_per_epoch: 3\neval_strategy: epoch\nsave_strategy: epoch\nearly_stopping_patience: 2\n"
+      "device: cpu\nevals_per_epoch: 3\neval_strategy: steps\nsave_strategy: epoch\nearly_stopping_patience: 2\n"
       "early_stopping_threshold: 0.001\nload_best_model_at_end: true\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
       "output_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"

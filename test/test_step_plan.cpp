@@ -115,9 +115,11 @@ TEST_CASE("evals and saves: a count per epoch is Axolotl's share 1 / (count x nu
   c.num_epochs = 1;
   c.evals_per_epoch = 1;  // a share of 1 is no share: once an epoch
   CHECK(plan_for(c, 40, true).eval_steps == 10);
-  c.evals_per_epoch = 3;
-  c.eval_strategy = "epoch";  // HF's epochs as they are: 10 / 3
-  CHECK(plan_for(c, 40, true).eval_steps == 3);
+  c.saves_per_epoch = 3;
+  c.save_strategy = "epoch";  // Axolotl's builder saves by the share all the same: ceil(10 / 3)
+  CHECK(plan_for(c, 40, true).save_steps == 4);
+  c.saves_per_epoch = 0;  // the strategy alone: once an epoch
+  CHECK(plan_for(c, 40, true).save_steps == 10);
   c = batches(4, 1, 1);
   c.eval_steps = 0.25;  // HF's share: ceil(0.25 x 10)
   c.save_steps = 4;

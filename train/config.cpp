@@ -113,7 +113,7 @@ class Parser {
   bool lists_plugin(const std::string& name) const;
   void resolve_spectrum();
   void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
-                        const char* per_epoch_key, int64_t& per_epoch);
+                        const char* per_epoch_key, int64_t per_epoch);
   void check_save_steps_fit_eval_steps() const;
   void check_exclusive(const std::string& a, bool a_set, const std::string& b, bool b_set) const {
     if (a_set && b_set) fail(at(b), a + " or " + b + ", not both", "both");
@@ -404,18 +404,18 @@ void Parser::resolve_adopt() {
                               " (zero_stage, fsdp or deepspeed), or no sharding with adopt_adamw", "adopt_adamw");
 }
 
-// HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (unless
-// the per-epoch key asks for more), "no" none, save_strategy "best" at each new best eval_loss;
-// any of them with a step count set is an error. Unset, the counts decide (the trainer's
-// step_interval).
+// HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (with
+// saves_per_epoch, its share of the steps, as Axolotl's builder then saves by steps), "no" none,
+// save_strategy "best" at each new best eval_loss; any of them with a step count set is an error,
+// and so is evals_per_epoch beside any eval_strategy but steps (Axolotl's validator). Unset, the
+// counts decide (the trainer's step_interval).
 void Parser::resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
-                              const char* per_epoch_key, int64_t& per_epoch) {
+                              const char* per_epoch_key, int64_t per_epoch) {
   if (strategy.empty() || strategy == "steps") return;
   if (steps > 0) fail(at(steps_key), std::string("no ") + steps_key + " with " + key + ": " + strategy, num(steps));
-  if ((strategy == "no" || strategy == "best") && per_epoch > 0)
+  if ((strategy == "no" || strategy == "best" || std::string(key) == "eval_strategy") && per_epoch > 0)
     fail(at(per_epoch_key), std::string("no ") + per_epoch_key + " with " + key + ": " + strategy,
          std::to_string(per_epoch));
-  if (strategy == "epoch" && per_epoch <= 0) per_epoch = 1;
 }
 
 // Axolotl's (and HF's load_best_model_at_end) rule with early stopping: the checkpoint of the

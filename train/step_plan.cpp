@@ -71,14 +71,14 @@ int64_t step_interval(double steps, int64_t per_epoch, const std::string& strate
   if (steps >= 1) return static_cast<int64_t>(steps);
   if (steps > 0) return share_of_total(steps);
   if (per_epoch > 0) {
-    // Axolotl turns a count per epoch into a share of the total steps when it is below 1 (HF's
-    // epoch strategy takes the epochs as they are).
+    // Axolotl turns a count per epoch into a share of the total steps when it is below 1, which
+    // its builder then saves or evaluates by, whatever the strategy.
     const double share = per_epoch_share(per_epoch, num_epochs);
-    if (strategy != "epoch" && share < 1) return share_of_total(share);
+    if (share < 1) return share_of_total(share);
     return std::max<int64_t>(1, updates_per_epoch / per_epoch);
   }
   if (strategy == "steps") return steps_default;
-  return strategy.empty() ? updates_per_epoch : 0;
+  return strategy.empty() || strategy == "epoch" ? updates_per_epoch : 0;
 }
 
 int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch) {
