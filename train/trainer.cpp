@@ -185,9 +185,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
 
   if (has_reference() && resumed_from.empty()) compute_reference_logps();  // a resume reads them
   if (!resumed_from.empty()) restore(checkpoint);
-  if (state.step > plan.total_steps)  // nothing to train, and the export would claim its steps
-    throw UserError(fmt::format("{}: max_steps: expected at least step {} of {}, which this run resumes, got {} "
-                                "steps (max_steps or num_epochs)", c.source, state.step, resumed_from, plan.total_steps));
   stop_point("restoring the checkpoint");
   if (comm.is_main())
     metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step,

@@ -228,6 +228,11 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
         "file is checked, but not that they belong together\n", resumed_from);
   const TensorFile& t = c.trainer;
+  const int64_t saved_step = metadata_int(t, "step", 0);
+  if (saved_step > plan.total_steps)  // nothing to train, and the export would claim its steps
+    throw UserError(fmt::format("{}: max_steps: expected at least step {} of {}, which this run resumes, got {} "
+                                "steps (max_steps or num_epochs)", config.source, saved_step, resumed_from,
+                                plan.total_steps));
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one. Another one (a node lost, or added) goes on as HF's Trainer
   // does, saying so: every tensor is saved whole, so any rank count reads its own parts, and the
@@ -237,14 +242,14 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     say("warning: {}: written by a run of {} rank(s), resumed on {}: the weights, optimizer state and "
         "schedule continue, but not exactly: the data continues at step {}'s place in this world size's "
         "order (as HF's Trainer resumes), so rows of the interrupted epoch may be seen twice or not at all\n",
-        t.path, saved_world, comm.world_size(), metadata_int(t, "step", 0));
+        t.path, saved_world, comm.world_size(), saved_step);
   // The data the checkpoint trained on, as its token cache's checksum saw it: other data goes on
   // from the same place in another order, not as the saved run would have.
   const std::string data_now = fmt::format("{:016x}", data.fingerprint);
   if (t.metadata.count("data_fingerprint") && t.metadata.at("data_fingerprint") != data_now)
     say("warning: {}: the datasets (their files, or the settings they are read with) differ from the ones this "
         "checkpoint trained on: the run goes on from step {}'s place in the new data, not as the saved run would\n",
-        resumed_from, metadata_int(t, "step", 0));
+        resumed_from, saved_step);
   CachingAllocator& host = backend(Device::cpu()).allocator();
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
