@@ -129,16 +129,24 @@ std::vector<JsonRecord> read_json_records(const std::string& path, const std::st
   return ends_with(path, ".jsonl") ? read_json_lines(path, text) : read_json_array(path, text);
 }
 
-// A string field of a record; `required` false: a missing or null field reads as "".
-std::string string_field(const std::string& path, const JsonRecord& r, const char* key,
-                         bool required, const char* expected) {
+// Which absent values a string field takes as "". A null is Python's None, which Axolotl's
+// strategies read as empty text (`if not prompt`), so a text or a response may be null.
+enum class Field {
+  required,  // missing or null: an error
+  nullable,  // missing: an error; null: ""
+  optional,  // missing or null: ""
+};
+
+std::string string_field(const std::string& path, const JsonRecord& r, const char* key, Field field,
+                         const char* expected) {
   std::string where = path + ":" + std::to_string(r.line) + ": ";
   if (!r.value.is_object())
     throw UserError(where + "expected a JSON object " + expected + ", got a JSON " +
                     r.value.type_name());
   auto it = r.value.find(key);
-  if (it == r.value.end() || (!required && it->is_null())) {
-    if (!required) return "";
+  if (it != r.value.end() && it->is_null() && field != Field::required) return "";
+  if (it == r.value.end()) {
+    if (field == Field::optional) return "";
     throw UserError(where + "missing field \"" + key + "\"; expected a JSON object " + expected);
   }
   if (!it->is_string())
@@ -166,6 +174,18 @@ void split_on_percent_lines(const std::string& text, std::vector<Document>& docs
   if (!doc.empty()) docs.push_back(text_document(std::move(doc)));
 }
 
+// A .txt file as HF's `text` loader reads it for Axolotl: a row per line, read with Python's
+// universal newlines (\r\n, \r and \n each end a line), the line break dropped. An empty line
+// is a row too (a split's slice counts it), which tokenizes to nothing.
+void split_into_lines(const std::string& text, std::vector<Document>& docs) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t end = std::min(text.find_first_of("\r\n", pos), text.size());
+    docs.push_back(text_document(text.substr(pos, end - pos)));
+    pos = end + (text.compare(end, 2, "\r\n") == 0 ? 2 : 1);
+  }
+}
+
 void load_completion_file(const std::string& path, const std::string& field, std::vector<Document>& docs) {
   // Axolotl reads these through their own loaders (tables, compressed files): as text here they
   // would train on their bytes.
@@ -177,34 +197,38 @@ void load_completion_file(const std::string& path, const std::string& field, std
   if (!is_json_file(path)) {  // (the JSON reader names a NUL byte's line itself)
     if (const size_t nul = text.find('\0'); nul != std::string::npos)
       throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
-    return split_on_percent_lines(text, docs);
+    return ends_with(path, ".txt") ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
   }
   const std::string expected = "with a \"" + field + "\" string";
-  for (const JsonRecord& r : read_json_records(path, text)) {
-    std::string body = string_field(path, r, field.c_str(), true, expected.c_str());
-    if (!body.empty()) docs.push_back(text_document(std::move(body)));
-  }
+  for (const JsonRecord& r : read_json_records(path, text))
+    docs.push_back(text_document(string_field(path, r, field.c_str(), Field::nullable, expected.c_str())));
 }
 
 void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
   const char* expected = "with \"instruction\", \"input\" and \"output\" strings";
   for (const JsonRecord& r : read_json_dataset_file(path, "alpaca")) {
-    std::string instruction = string_field(path, r, "instruction", true, expected);
-    std::string input = string_field(path, r, "input", false, expected);
-    std::string output = string_field(path, r, "output", true, expected);
+    std::string instruction = string_field(path, r, "instruction", Field::required, expected);
+    std::string input = string_field(path, r, "input", Field::optional, expected);
+    std::string output = string_field(path, r, "output", Field::nullable, expected);
     docs.push_back(prompt_response_document(alpaca_prompt(instruction, input), std::move(output)));
   }
 }
 
 void load_user_defined_file(const std::string& path, const UserDefinedFormat& f, std::vector<Document>& docs) {
   const std::string expected = "with a \"" + f.field_instruction + "\" string";
-  for (const JsonRecord& r : read_json_dataset_file(path, "user_defined")) {
-    const std::string instruction = string_field(path, r, f.field_instruction.c_str(), true, expected.c_str());
-    const std::string input = string_field(path, r, f.field_input.c_str(), false, expected.c_str());
-    std::string output = string_field(path, r, f.field_output.c_str(), false, expected.c_str());
-    // A row's own system field, even null (Python's None: no system text), replaces system_prompt.
-    const std::string system = r.value.is_object() && r.value.contains(f.field_system)
-                                   ? string_field(path, r, f.field_system.c_str(), false, expected.c_str())
+  const std::vector<JsonRecord> records = read_json_dataset_file(path, "user_defined");
+  // HF's loader gives every row every column: a row without the system field, in a file whose
+  // other rows have it, holds None (no system text); system_prompt stands in only for a file
+  // without that column.
+  const bool system_column = std::any_of(records.begin(), records.end(), [&](const JsonRecord& r) {
+    return r.value.is_object() && r.value.contains(f.field_system);
+  });
+  for (const JsonRecord& r : records) {
+    const std::string instruction = string_field(path, r, f.field_instruction.c_str(), Field::required, expected.c_str());
+    const std::string input = string_field(path, r, f.field_input.c_str(), Field::optional, expected.c_str());
+    std::string output = string_field(path, r, f.field_output.c_str(), Field::optional, expected.c_str());
+    const std::string system = system_column
+                                   ? string_field(path, r, f.field_system.c_str(), Field::optional, expected.c_str())
                                    : f.system_prompt;
     docs.push_back(prompt_response_document(user_defined_prompt(f, system, instruction, input), std::move(output)));
   }
@@ -216,16 +240,22 @@ bool is_json_file(const std::string& path) {
   return ends_with(path, ".jsonl") || ends_with(path, ".json");
 }
 
+// Axolotl's _tokenize returns nothing for empty text, neither BOS nor EOS: an empty completion
+// row yields no example, and an empty response adds no EOS (so with train_on_inputs off the
+// example has no target and is dropped, as Axolotl drops it).
 Document text_document(std::string text) {
   Document doc;
-  doc.pieces.push_back({Piece::Kind::text, std::move(text), {}, Loss::trained});
+  doc.add_bos = doc.add_eos = !text.empty();
+  if (!text.empty()) doc.pieces.push_back({Piece::Kind::text, std::move(text), {}, Loss::trained});
   return doc;
 }
 
 Document prompt_response_document(std::string prompt, std::string response) {
   Document doc;
+  doc.add_bos = !prompt.empty();  // an empty prompt: no BOS either, Axolotl strips the response's
+  doc.add_eos = !response.empty();
   doc.pieces.push_back({Piece::Kind::text, std::move(prompt), {}, Loss::prompt});
-  doc.pieces.push_back({Piece::Kind::text, std::move(response), {}, Loss::trained});
+  if (!response.empty()) doc.pieces.push_back({Piece::Kind::text, std::move(response), {}, Loss::trained});
   return doc;
 }
 

@@ -1,7 +1,8 @@
 // Documents: the text of a dataset entry (`datasets:` in the config), read from its files.
-//   completion: a text file is one document, except that lines holding only "%" (the strfile
-//     format of fortune files, /usr/share/games/fortunes/) separate documents; a .jsonl file (or
-//     a .json array) holds objects with a "text" string.
+//   completion: a .txt file holds a document per line, as HF's `text` loader reads it for
+//     Axolotl; another text file is one document, except that lines holding only "%" (the
+//     strfile format of fortune files, /usr/share/games/fortunes/) separate documents; a .jsonl
+//     file (or a .json array) holds objects with a "text" string.
 //   alpaca: a .jsonl file or a .json array of {instruction, input, output}; the Alpaca prompt
 //     carries no loss, the output does.
 //   chat_template: conversations under a chat template (io/chat_template.h).
@@ -27,11 +28,13 @@ enum class Loss {
   trained,  // what the model learns to produce
 };
 
-// A piece of a document, in order: text for the tokenizer, the name of one special token (a chat
-// template's markers, never read from user text), or token ids as given (pre-tokenized rows).
+// A piece of a document, in order: text for the tokenizer, text in which special tokens' names
+// are those tokens (input_output's segments, which the user writes as a template), the name of
+// one special token (a chat template's markers, never read from user text), or token ids as
+// given (pre-tokenized rows).
 struct Piece {
-  enum class Kind { text, special, ids } kind = Kind::text;
-  std::string text;                // Kind::text: the text; Kind::special: the token's name
+  enum class Kind { text, text_with_specials, special, ids } kind = Kind::text;
+  std::string text;                // the text; Kind::special: the token's name
   std::vector<int32_t> token_ids;  // Kind::ids
   Loss loss = Loss::trained;
 };
@@ -43,6 +46,8 @@ struct Document {
 };
 
 // The common shapes: all text trained (completion), or a prompt then its response (alpaca).
+// Empty text tokenizes to nothing, as in Axolotl: no BOS before an empty prompt, no EOS after an
+// empty response, and an empty completion no token at all.
 Document text_document(std::string text);
 Document prompt_response_document(std::string prompt, std::string response);
 

@@ -28,6 +28,9 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
       case Piece::Kind::text:
         for (int32_t t : tokenizer.encode(seg.text)) push(t, trained);
         break;
+      case Piece::Kind::text_with_specials:
+        for (int32_t t : tokenizer.encode_with_specials(seg.text)) push(t, trained);
+        break;
       case Piece::Kind::special: {
         std::optional<int32_t> id = tokenizer.special_id(seg.text);
         if (!id)
@@ -66,7 +69,18 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
     Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path);
+    if (ex.tokens.empty()) {  // empty text, which Axolotl's tokenizing turns into no row
+      stats.no_targets++;
+      continue;
+    }
     if (ex.tokens.size() > L && spec.type == "completion") {
+      // Axolotl's completion tokenizes at most 64 x sequence_len tokens of a text (its max_length),
+      // BOS included; a text cut there gets no EOS. The rest is never trained.
+      if (ex.tokens.size() > 64 * L) {
+        stats.truncated++;
+        ex.tokens.resize(64 * L);
+        ex.labels.resize(64 * L);
+      }
       stats.chunked++;
       for (size_t begin = 0; begin < ex.tokens.size(); begin += L) {
         const size_t end = std::min(ex.tokens.size(), begin + L);

@@ -58,7 +58,7 @@ void load_input_output_file(const std::string& path, std::vector<Document>& docs
     const json& segments = *list_field(r, "segments", true, where, expected);
     if (segments.empty()) throw UserError(where + "the \"segments\" list is empty; " + expected);
     Document doc;
-    doc.add_eos = false;  // see raw_rows.h: BOS ours, EOS the user's
+    doc.add_bos = doc.add_eos = false;  // see raw_rows.h: the user's text holds them
     for (size_t i = 0; i < segments.size(); i++) {
       const json& s = segments[i];
       auto text = s.is_object() ? s.find("text") : s.end();
@@ -67,7 +67,7 @@ void load_input_output_file(const std::string& path, std::vector<Document>& docs
           !label->is_boolean())
         throw UserError(where + "segments[" + std::to_string(i) + "] is " + s.dump() + "; " +
                         expected);
-      doc.pieces.push_back({Piece::Kind::text, text->get<std::string>(), {},
+      doc.pieces.push_back({Piece::Kind::text_with_specials, text->get<std::string>(), {},
                             label->get<bool>() ? Loss::trained : Loss::prompt});
     }
     docs.push_back(std::move(doc));

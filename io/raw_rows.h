@@ -1,10 +1,10 @@
 // Rows that carry their own formatting (Axolotl's template-free and pre-tokenized datasets):
 //   input_output: {"segments": [{"text": "...", "label": true|false}, ...]}; labelled segments
-//     train, the others are Loss::prompt (Axolotl trains them only with train_on_inputs). BOS
-//     first, no EOS. Axolotl itself adds neither and leaves both to the user's text, but our
-//     tokenizers read special tokens' names in user text as plain text (so no one forges a
-//     marker), so a user cannot write BOS there: we add it, as every other type does. An EOS
-//     stays the user's choice: a row may well end mid-turn.
+//     train, the others are Loss::prompt (Axolotl trains them only with train_on_inputs). As
+//     Axolotl tokenizes them (transformers without add_special_tokens): no BOS or EOS added, and
+//     a special token's name in a segment is that token, so a row holds the template markers
+//     its author writes ("<|begin_of_text|>", "<|eot_id|>"), as Axolotl's template-free format
+//     intends; the other types read names in user text as plain text.
 //   pretokenized: {"input_ids": [...], "labels": [...], "attention_mask": [...]}; labels (default:
 //     input_ids) hold -100 (no loss) or the token id itself; tokens whose attention_mask is 0 are
 //     dropped. One ids piece per run of trained or untrained tokens; no BOS or EOS added (the row

@@ -1,9 +1,11 @@
 // Axolotl's user-defined instruction datasets (a `type:` map, its user_defined strategy on
 // alpaca_w_system's tokenizing): a row's instruction (required), input, output and system (each ""
-// when absent; system the format's system_prompt) become the prompt
+// when absent or null; system the format's system_prompt when no row of the file has the field)
+// become the prompt
 //   system_format(system) when both are non-empty, then format(instruction, input) when input is
 //   non-empty, else no_input_format(instruction)
-// which trains as alpaca's prompt does (train_on_inputs), and the output, which trains, then EOS.
+// which trains as alpaca's prompt does (train_on_inputs), and the output, which trains, then EOS
+// (none after an empty output, and no BOS before an empty prompt, as Axolotl tokenizes them).
 // The formats are Python str.format strings with named fields only: {name}, and {{ / }} for braces.
 #pragma once
 #include <optional>

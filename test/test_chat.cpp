@@ -257,13 +257,20 @@ TEST_CASE("input_output rows: labelled segments train, the others with train_on_
   spec.type = "input_output";
   const std::vector<Document> docs = load_rows(
       "{\"segments\": [{\"text\": \"Q: hi\\n\", \"label\": false},"
-      " {\"text\": \"A: yo\", \"label\": true}, {\"text\": \"!\", \"label\": false}]}\n",
+      " {\"text\": \"A: yo\", \"label\": true}, {\"text\": \"!\", \"label\": false}]}\n"
+      "{\"segments\": [{\"text\": \"<|begin_of_text|>Q: <|eot_id|>\", \"label\": false},"
+      " {\"text\": \"A<|eot_id|>\", \"label\": true}]}\n",
       spec);
-  REQUIRE(docs.size() == 1);
+  REQUIRE(docs.size() == 2);
   const Example ex = tokenize_document(docs[0], kFake, false, "t");
-  CHECK(kFake.decode(ex.tokens) == "<bos>Q: hi\nA: yo!");  // BOS ours, no EOS
+  CHECK(kFake.decode(ex.tokens) == "Q: hi\nA: yo!");  // Axolotl adds neither BOS nor EOS
   CHECK(trained(ex) == "A: yo");
-  CHECK(trained(tokenize_document(docs[0], kFake, true, "t")) == "<bos>Q: hi\nA: yo!");  // BOS as its text
+  CHECK(trained(tokenize_document(docs[0], kFake, true, "t")) == "Q: hi\nA: yo!");
+  // The markers the row's author writes are tokens, as transformers reads them for Axolotl.
+  const Example marked = tokenize_document(docs[1], kFake, false, "t");
+  CHECK(kFake.decode(marked.tokens) == "<bos>Q: <eot>A<eot>");
+  CHECK(marked.tokens.size() == 7);
+  CHECK(trained(marked) == "A<eot>");
 
   const std::string expected =
       "expected a JSON object with a \"segments\" list of {\"text\": string, \"label\": bool}";

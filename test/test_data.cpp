@@ -227,7 +227,7 @@ TEST_CASE("examples: completion text is chunked, others dropped or truncated pas
 
 TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   TempDir dir;
-  std::string src = dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy dog\n");
+  std::string src = dir.write("text", "the quick brown fox\n%\njumps over the lazy dog\n");
   DataConfig config = config_for(dir, src);
   config.val_set_size = 0.25;
   std::vector<std::string> log;
@@ -249,7 +249,7 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
   CHECK(second.examples->labels == first.examples->labels);
   CHECK(second.split.val == first.split.val);
 
-  dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy cat\n");
+  dir.write("text", "the quick brown fox\n%\njumps over the lazy cat\n");
   TrainingData changed = load_training_data(config, 42, tok, logger);
   CHECK_FALSE(changed.cache_reused);
   CHECK(changed.examples->tokens != first.examples->tokens);
@@ -265,7 +265,7 @@ TEST_CASE("token cache: reused when unchanged, rebuilt when a source changes") {
 
 TEST_CASE("val_set_size: the last examples validate where Axolotl leaves the data unshuffled") {
   TempDir dir;
-  const std::string src = dir.write("text.txt", "the quick brown fox\n%\njumps over the lazy dog\n");
+  const std::string src = dir.write("text", "the quick brown fox\n%\njumps over the lazy dog\n");
   DataConfig config = config_for(dir, src);
   config.val_set_size = 2;
   ByteTokenizer tok;
@@ -284,7 +284,7 @@ TEST_CASE("val_set_size: the last examples validate where Axolotl leaves the dat
 
 TEST_CASE("dataset_exact_deduplication runs before val_set_size splits, as Axolotl's") {
   TempDir dir;
-  DataConfig config = config_for(dir, dir.write("d.txt", "aa\n%\nbb\n%\naa\n%\ncc\n%\nbb\n%\ndd\n"));
+  DataConfig config = config_for(dir, dir.write("d", "aa\n%\nbb\n%\naa\n%\ncc\n%\nbb\n%\ndd\n"));
   config.exact_deduplication = true;
   config.shuffle_merged_datasets = false;  // the split takes the tail of the unique examples
   config.val_set_size = 2;
@@ -298,7 +298,7 @@ TEST_CASE("dataset_exact_deduplication runs before val_set_size splits, as Axolo
 
 TEST_CASE("dataset_shard_num: one contiguous shard of the merged data, as HF's Dataset.shard") {
   TempDir dir;
-  DataConfig config = config_for(dir, dir.write("d.txt", "a\n%\nb\n%\nc\n%\nd\n%\ne\n%\nf\n%\ng\n"));
+  DataConfig config = config_for(dir, dir.write("d", "a\n%\nb\n%\nc\n%\nd\n%\ne\n%\nf\n%\ng\n"));
   ByteTokenizer tok;
   auto split = [&] { return load_training_data(config, 5, tok, [](const std::string&) {}).split; };
   config.shuffle_merged_datasets = false;  // in file order: shards [0, 3), [3, 5), [5, 7)
@@ -333,8 +333,8 @@ TEST_CASE("shuffle_before_merging_datasets: each dataset shuffled from the seed,
   // Two completion datasets of 8 one-window examples each ("a0" .. "a7", "b0" .. "b7").
   std::string a, b;
   for (int i = 0; i < 8; i++) a += "a" + std::to_string(i) + "\n%\n", b += "b" + std::to_string(i) + "\n%\n";
-  DataConfig config = config_for(dir, dir.write("a.txt", a));
-  config.datasets.push_back({dir.write("b.txt", b), "completion"});
+  DataConfig config = config_for(dir, dir.write("a", a));
+  config.datasets.push_back({dir.write("b", b), "completion"});
   config.shuffle_merged_datasets = false;
   config.curriculum_sampling = true;
   config.val_set_size = 3;

@@ -173,7 +173,7 @@ TEST_CASE("a SIGTERM to one rank stops the whole job together: exit 0 in trainin
   }
   SUBCASE("during start-up: rank 0 tokenising, the other waiting for its token cache") {
     std::string corpus;
-    for (int i = 0; i < 200000; i++) corpus += "document " + std::to_string(i) + ": the quick brown fox.\n%\n";
+    for (int i = 0; i < 200000; i++) corpus += "document " + std::to_string(i) + ": the quick brown fox.\n";
     write_file((ws.dir / "corpus.txt").string(), corpus);
     config = ws.config("max_steps: 1\n");
     wait_for = "tokenizing 1 dataset(s)";
@@ -395,6 +395,14 @@ TEST_CASE("ZeRO-3 with an adapter: less memory in use than ZeRO-2, and the plann
                            "num_attention_heads: 4\nnum_key_value_heads: 2\n";
   const std::string cfg = "max_steps: 2\nval_set_size: 0\nadapter: lora\n" + kLora;
   Workspace zero2("z3a_mem2"), zero3("z3a_mem3"), rows("z3a_rows");
+  // Lines of 630 bytes, each chunked into rows of 256 tokens and a shorter one: every micro-batch
+  // of 4 holds a full row, so all are 4 x 256.
+  std::string long_lines;
+  for (int i = 0; i < 40; i++) {
+    for (int k = 0; k < 14; k++) long_lines += "the quick brown fox jumps over the lazy dog. ";
+    long_lines += "\n";
+  }
+  write_file((rows.dir / "corpus.txt").string(), long_lines);
   Run a = run_train(zero2.config(cfg + "zero_stage: 2\n", wide), mpirun(2));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
   Run b = run_train(zero3.config(cfg + "zero_stage: 3\n", wide), mpirun(2));

@@ -33,10 +33,10 @@ std::vector<int32_t> iota_tokens(int64_t n) {
   return t;
 }
 
-// A completion dataset of `text` (fortune-style, documents split by % lines) with PoSE in a
-// context of 1000.
+// A completion dataset of `text` (an extension-less file, fortune-style: documents split by %
+// lines) with PoSE in a context of 1000.
 DataConfig pose_config(const TempDir& dir, const std::string& text, int64_t sequence_len) {
-  const std::string path = (dir.path / "docs.txt").string();
+  const std::string path = (dir.path / "docs").string();
   write_file(path, text);
   DataConfig config;
   config.source = "test.yaml";

@@ -39,7 +39,6 @@ bool one_line_error(const Run& r) {
 
 TEST_CASE("sealed checkpoints: a file from another step or an edited config is refused; auto-resume falls back") {
   Workspace ws("sealed");
-  // No evaluation: step 2's trainer.bin then has step 4's size, so its step is what gives it away.
   REQUIRE(run_train(ws.config("max_steps: 4\nsave_steps: 2\neval_strategy: no\n")).exit_code == 0);
   const std::string two = ws.out("step_000002"), four = ws.out("step_000004");
 
@@ -57,6 +56,12 @@ TEST_CASE("sealed checkpoints: a file from another step or an edited config is r
   write_file(two + "/config.yaml", config);
 
   fs::copy_file(two + "/trainer.bin", four + "/trainer.bin", fs::copy_options::overwrite_existing);
+  // Its size may differ by a digit of a logged loss; with the size the manifest records (as when
+  // both have the same length), its step is what gives it away.
+  std::string manifest = read_file(four + "/manifest.json");
+  const size_t bytes = manifest.find("\"bytes\": ", manifest.find("\"trainer.bin\"")) + 9;
+  manifest.replace(bytes, manifest.find(',', bytes) - bytes, std::to_string(fs::file_size(four + "/trainer.bin")));
+  write_file(four + "/manifest.json", manifest);
   r = run_train("--resume " + four);
   CHECK(r.exit_code == 2);
   CHECK(error_text(r) == "error: " + four + "/trainer.bin: written at step 2, but manifest.json seals step 4 "
@@ -269,7 +274,7 @@ TEST_CASE("SIGTERM during start-up stops at the next stop point: one line, exit 
   // 200,000 short documents: tokenising them is start-up's longest phase, and a signal sent once it
   // has begun lands there or, on a fast machine, at a later stop point: the outcome is the same.
   std::string corpus;
-  for (int i = 0; i < 200000; i++) corpus += "document " + std::to_string(i) + ": the quick brown fox jumps.\n%\n";
+  for (int i = 0; i < 200000; i++) corpus += "document " + std::to_string(i) + ": the quick brown fox jumps.\n";
   write_file((ws.dir / "corpus.txt").string(), corpus);
   const std::string log = (ws.dir / "run.log").string();
   const pid_t pid = spawn_train({ws.config("max_steps: 1\n")}, log);

@@ -52,9 +52,15 @@ TEST_CASE("user-defined rows: Axolotl's fields and defaults, the system prompt, 
   REQUIRE(docs.size() == 3);
   CHECK(text_of(docs[0], Loss::prompt) == "<<SYS>>Be exact.<</SYS>>[INST] Add\n1 2 [/INST]");
   CHECK(text_of(docs[0], Loss::trained) == "3");
-  CHECK(text_of(docs[1], Loss::prompt) == "<<SYS>>Default.<</SYS>>[INST] Greet [/INST]");
-  CHECK(text_of(docs[2], Loss::trained).empty());  // no output: only EOS trains
+  // A row without the system field, in a file whose other rows have it: HF's loader gives it None,
+  // no system text (system_prompt stands in only when no row has the field).
+  CHECK(text_of(docs[1], Loss::prompt) == "[INST] Greet [/INST]");
+  CHECK(text_of(docs[2], Loss::trained).empty());  // no output: nothing trains, not even EOS
+  CHECK_FALSE(docs[2].add_eos);
   CHECK(text_of(docs[2], Loss::prompt) == "[INST] Wait [/INST]");  // a null system is none, not system_prompt
+  const std::string no_column = dir.write("no_column.jsonl", R"({"q": "Greet", "a": "hi"})" "\n");
+  spec.path = no_column;
+  CHECK(text_of(load_documents(spec, ByteTokenizer())[0], Loss::prompt) == "<<SYS>>Default.<</SYS>>[INST] Greet [/INST]");
   // Axolotl's defaults: "{instruction} {input} ", "{instruction} ", no system text.
   const std::string plain = dir.write("plain.jsonl", R"({"instruction": "Add", "input": "1 2", "output": "3"})" "\n");
   CHECK(text_of(load_documents({plain, "user_defined"}, ByteTokenizer())[0], Loss::prompt) == "Add 1 2 ");

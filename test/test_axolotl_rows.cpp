@@ -1,0 +1,67 @@
+// Examples held to Axolotl 0.19's own: the input_ids and labels its prompt strategies, length
+// filters and trainable-token filter make of alpaca, completion (.jsonl and .txt), user-defined
+// and input_output datasets (test/data/axolotl_rows/cases.json, written by
+// tools/make_axolotl_rows.py with Axolotl's functions and HF datasets' loaders), read here through
+// a config as llm_train reads it: empty text, null fields, a row missing a column others have,
+// .txt lines, completion's 64 x sequence_len cut and chunks, truncation and min_sample_len.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/dataset.h"
+#include "test/test_files.h"
+#include "train/config.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace doctest {
+template <>
+struct StringMaker<std::vector<int32_t>> {  // a failing check prints the ids
+  static String convert(const std::vector<int32_t>& ids) { return nlohmann::json(ids).dump().c_str(); }
+};
+}  // namespace doctest
+
+namespace {
+
+const fs::path kData = fs::path(__FILE__).parent_path() / "data";
+
+// The case's dataset and settings as a config file would give them (JSON is YAML's flow style).
+std::string config_yaml(const json& c, const std::string& data_path, const fs::path& work) {
+  std::string yaml = "tokenizer_config: " + (kData / "hf_tokenizer").string() + "\n" +
+                     "dataset_prepared_path: " + (work / "prepared").string() + "\n" +
+                     "shuffle_merged_datasets: false\n"  // Axolotl's order: the file's
+                     "datasets:\n  - path: " + data_path + "\n    type: " + c["entry"]["type"].dump() + "\n";
+  for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
+  return yaml;
+}
+
+}  // namespace
+
+TEST_CASE("alpaca, completion, user-defined and input_output rows are Axolotl's, token for token") {
+  const json fixture = json::parse(read_file((kData / "axolotl_rows" / "cases.json").string()));
+  REQUIRE(fixture["cases"].size() == 11);
+  for (const json& c : fixture["cases"]) {
+    CAPTURE(c["name"].get<std::string>());
+    TempDir work;
+    const std::string path = (work.path / c["file"].get<std::string>()).string();
+    write_file(path, c["content"].get<std::string>());
+    const TrainConfig config = parse_config(config_yaml(c, path, work.path), "cases.yaml");
+    const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config.tokenizer_config);
+    const TrainingData data = load_training_data(config.data, config.seed, *tokenizer, [](const std::string&) {});
+    const ExampleSet& got = *data.examples;
+    REQUIRE(got.size() == static_cast<int64_t>(c["examples"].size()));
+    for (int64_t e = 0; e < got.size(); e++) {
+      CAPTURE(e);
+      const auto begin = got.offsets[e], end = got.offsets[e + 1];
+      CHECK(std::vector<int32_t>(got.tokens.begin() + begin, got.tokens.begin() + end) ==
+            c["examples"][e]["input_ids"].get<std::vector<int32_t>>());
+      CHECK(std::vector<int32_t>(got.labels.begin() + begin, got.labels.begin() + end) ==
+            c["examples"][e]["labels"].get<std::vector<int32_t>>());
+    }
+  }
+}

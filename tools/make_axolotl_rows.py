@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes test/data/axolotl_rows/cases.json: the input_ids and labels Axolotl 0.19 itself makes of
+small alpaca, completion (.jsonl and .txt), user-defined and input_output datasets, which
+test_axolotl_rows holds llm_train's data pipeline to.
+
+Axolotl's own functions run here (imported from its wheel, unmodified): HF datasets' `json` /
+`text` loaders as its get_dataset_type picks them, get_dataset_wrapper (its prompt strategies),
+handle_long_seq_in_dataset (excess_length_strategy, min_sample_len), then
+process_datasets_for_packing, which drops rows without a trained token. Axolotl runs that last
+filter only with sample_packing; llm_train drops such rows always (README: datasets), so the
+reference applies it always.
+
+The tokenizer is test/data/hf_tokenizer's small vocabulary with a BOS post-processor added, as
+Llama 3's tokenizer.json adds <|begin_of_text|>: Axolotl's strategies rely on the tokenizer's BOS.
+
+Needs transformers, datasets and Axolotl 0.19's source importable (its wheel unpacked, e.g.
+`pip download --no-deps axolotl==0.19.0` and unzip; plus addict, colorama, posthog, numba, trl):
+  PYTHONPATH=/tmp/ax/src python tools/make_axolotl_rows.py
+"""
+import json
+import os
+import pathlib
+import tempfile
+
+from datasets import load_dataset
+from tokenizers import Tokenizer
+from tokenizers.processors import TemplateProcessing
+from transformers import PreTrainedTokenizerFast
+
+from axolotl.utils.data.shared import get_dataset_type
+from axolotl.utils.data.utils import handle_long_seq_in_dataset
+from axolotl.utils.data.wrappers import get_dataset_wrapper
+from axolotl.utils.dict import DictDefault
+from axolotl.utils.trainer import process_datasets_for_packing
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "test" / "data" / "hf_tokenizer"
+OUT = ROOT / "test" / "data" / "axolotl_rows" / "cases.json"
+
+
+def tokenizer():
+    tk = Tokenizer.from_file(str(FIXTURE / "tokenizer.json"))
+    bos = "<|begin_of_text|>"
+    tk.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tk.token_to_id(bos))])
+    config = json.loads((FIXTURE / "tokenizer_config.json").read_text())
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=config["bos_token"], eos_token=config["eos_token"])
+
+
+def jsonl(rows):
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+HELLO = "hello world " * 60  # about 120 tokens
+LETTERS = "".join(chr(ord("a") + (i * 7) % 26) for i in range(1500))  # one token a letter
+
+ALPACA = jsonl([
+    {"instruction": "hello", "input": "world 12", "output": "hello world"},
+    {"instruction": "say hello", "input": "", "output": "hello"},
+    {"instruction": "null input", "input": None, "output": "12345"},
+    {"instruction": "empty output", "input": "x", "output": ""},
+    {"instruction": "null output", "input": "x", "output": None},
+    {"instruction": "naïve", "output": "café 中文 🎉"},  # no input key: None, as the column has others
+    {"instruction": "long", "input": "", "output": HELLO * 3},
+])
+
+USER_DEFINED = {"field_instruction": "q", "field_output": "a", "field_system": "sys",
+                "system_prompt": "Be brief.", "system_format": "[{system}] ",
+                "format": "Q: {instruction} ({input})\nA: ", "no_input_format": "Q: {instruction}\nA: "}
+USER_ROWS = jsonl([
+    {"q": "hello", "input": "12", "a": "world", "sys": "Own system."},
+    {"q": "hello", "a": "world"},  # no sys key while another row has one: None, no system text
+    {"q": "empty answer", "input": "", "a": "", "sys": None},
+    {"q": "", "a": "hello"},
+])
+USER_NO_SYSTEM_COLUMN = jsonl([{"q": "hello", "a": "world"}, {"q": "", "a": "hello world"}])
+
+COMPLETION = jsonl([
+    {"text": "hello world"},
+    {"text": ""},
+    {"text": None},
+    {"text": "x"},
+    {"text": HELLO},
+    {"text": LETTERS},
+])
+TEXT_FILE = "hello world\r\nsecond line\rthird\n\n   \n%\n" + LETTERS[:40] + "\nlast line, no newline"
+
+INPUT_OUTPUT = jsonl([
+    {"segments": [{"text": "<|begin_of_text|>hello ", "label": False}, {"text": "world<|eot_id|>", "label": True}]},
+    {"segments": [{"text": "only a prompt", "label": False}]},
+    {"segments": [{"text": "hello", "label": True}, {"text": " 123", "label": False}, {"text": " world", "label": True}]},
+])
+
+CASES = [
+    # name, file, content, dataset entry, config
+    ("alpaca", "rows.jsonl", ALPACA, {"type": "alpaca"}, {"sequence_len": 256}),
+    ("alpaca train_on_inputs", "rows.jsonl", ALPACA, {"type": "alpaca"}, {"sequence_len": 256, "train_on_inputs": True}),
+    ("alpaca truncate", "rows.json", "[" + ALPACA.strip().replace("\n", ",\n") + "]", {"type": "alpaca"},
+     {"sequence_len": 200, "excess_length_strategy": "truncate"}),
+    ("user-defined", "rows.jsonl", USER_ROWS, {"type": USER_DEFINED}, {"sequence_len": 64}),
+    ("user-defined train_on_inputs", "rows.jsonl", USER_ROWS, {"type": USER_DEFINED},
+     {"sequence_len": 64, "train_on_inputs": True}),
+    ("user-defined without a system column", "rows.jsonl", USER_NO_SYSTEM_COLUMN, {"type": USER_DEFINED},
+     {"sequence_len": 64}),
+    ("completion jsonl", "rows.jsonl", COMPLETION, {"type": "completion"}, {"sequence_len": 16}),
+    ("completion jsonl min_sample_len 4", "rows.jsonl", COMPLETION, {"type": "completion"},
+     {"sequence_len": 16, "min_sample_len": 4}),
+    ("completion txt", "rows.txt", TEXT_FILE, {"type": "completion"}, {"sequence_len": 16}),
+    ("input_output", "rows.jsonl", INPUT_OUTPUT, {"type": "input_output"}, {"sequence_len": 32}),
+    ("input_output train_on_inputs", "rows.jsonl", INPUT_OUTPUT, {"type": "input_output"},
+     {"sequence_len": 32, "train_on_inputs": True}),
+]
+
+
+def axolotl_rows(tok, path, entry, config):
+    cfg = DictDefault({"train_on_inputs": False, "excess_length_strategy": None, "min_sample_len": None,
+                       "sample_packing": True, "dataset_num_proc": 1, "is_preprocess": True, **config})
+    dataset_config = DictDefault({"path": path, **entry})
+    dataset = load_dataset(get_dataset_type(dataset_config), data_files=path, split="train")
+    base_type = entry["type"] if isinstance(entry["type"], str) else None
+    wrapped, _ = get_dataset_wrapper(dataset_config, tok, cfg, base_type, dataset)
+    wrapped = handle_long_seq_in_dataset(wrapped, cfg.sequence_len, cfg)
+    wrapped, _ = process_datasets_for_packing(cfg, wrapped, None)
+    return [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in wrapped]
+
+
+def main():
+    tok = tokenizer()
+    cases = []
+    with tempfile.TemporaryDirectory() as work:
+        for i, (name, file, content, entry, config) in enumerate(CASES):
+            path = os.path.join(work, str(i), file)
+            os.makedirs(os.path.dirname(path))
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(content)
+            rows = axolotl_rows(tok, path, entry, config)
+            cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
+                          "examples": rows})
+            print(f"{name}: {len(rows)} examples")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    # One case a line: the token lists would otherwise take a line each.
+    lines = [json.dumps(case, ensure_ascii=False, separators=(",", ":")) for case in cases]
+    OUT.write_text('{"axolotl": "0.19.0", "tokenizer": "test/data/hf_tokenizer with a BOS post-processor",\n'
+                   ' "cases": [\n' + ",\n".join(lines) + "\n]}\n")
+
+
+if __name__ == "__main__":
+    main()
