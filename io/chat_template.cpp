@@ -209,10 +209,37 @@ std::string builtin_chat_template(const std::string& chat_template) {
   return chat_template.rfind(fallback, 0) == 0 ? chat_template.substr(fallback.size()) : chat_template;
 }
 
+// The option that trains the built-in template's end-of-turn `marker`, as Axolotl finds turn ends:
+// as EOS under train_on_eos, as one of eot_tokens under train_on_eot; else none trains it.
+std::string marker_option(const char* marker, const DatasetSpec& spec, const Tokenizer* tokenizer) {
+  if (!tokenizer) return "none";  // (rendering only)
+  if (tokenizer->special_name(tokenizer->eos()) == marker) return spec.train_on_eos;
+  const bool eot = std::find(spec.eot_tokens.begin(), spec.eot_tokens.end(), marker) != spec.eot_tokens.end();
+  return eot ? end_of_turn_option(spec) : "none";
+}
+
+std::vector<std::string> end_of_turn_warnings(const DatasetSpec& spec, const Tokenizer& tokenizer) {
+  const std::string source =
+      spec.chat_template_source.empty() ? builtin_chat_template_jinja(spec.chat_template) : spec.chat_template_source;
+  std::vector<std::string> warnings;
+  const std::string eos = tokenizer.special_name(tokenizer.eos()).value_or("");
+  if (spec.eot_tokens.empty() || spec.eot_tokens == std::vector<std::string>{eos}) {
+    if (source.find(eos) == std::string::npos && source.find("eos_token") == std::string::npos)
+      warnings.push_back(spec.path + ": EOS " + eos + " is not in chat_template " + spec.chat_template +
+                         ", so no turn's end trains (Axolotl's rule); set eot_tokens to the template's end of turn");
+    return warnings;
+  }
+  for (const std::string& eot : spec.eot_tokens)
+    if (source.find(eot) == std::string::npos)
+      warnings.push_back(spec.path + ": eot_tokens: " + eot + " is not in chat_template " + spec.chat_template +
+                         ", so it ends no turn (Axolotl's rule)");
+  return warnings;
+}
+
 Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec, const Tokenizer* tokenizer) {
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
-  const std::string eos = end_of_turn_option(spec);  // the built-in markers end turns
+  const std::string eos = marker_option(m.end_of_turn, spec, tokenizer);
   const std::vector<TurnMask> masks = turn_masks(messages, spec, tokenizer);
   size_t last = messages.size();  // the turn whose end `last` trains
   for (size_t i = 0; i < messages.size(); i++)

@@ -8,9 +8,11 @@
 // The markers are special pieces, never read from user text: a "<|eot_id|>" typed in a message
 // stays text. Loss, as Axolotl: a message whose role is in roles_to_train trains its content;
 // other messages' content is Loss::prompt (Axolotl trains every turn with train_on_inputs);
-// headers never train. The end-of-turn marker (<|eot_id|> / <|im_end|>) follows train_on_eot
-// (else train_on_eos): turn = with its message's content, all = always, none = never, last = only
-// that of the last turn that trains (Axolotl passes over the others unless an option is all).
+// headers never train. The end-of-turn marker (<|eot_id|> / <|im_end|>) trains only as Axolotl
+// finds turn ends: as EOS under train_on_eos, or as one of eot_tokens under train_on_eot (else
+// train_on_eos); a marker that is neither never trains (Axolotl warns: end_of_turn_warnings).
+// turn = with its message's content, all = always, none = never, last = only that of the last
+// turn that trains (Axolotl passes over the others unless an option is all).
 // Rows: a .jsonl file or .json array of objects whose `field_messages` key holds the list of
 // messages (the first dropped when it is a system one and drop_system_message is set); message_property_mappings names a message's role and content keys; `roles` maps the
 // dataset's role names onto ours (without it, Axolotl's defaults: human -> user, gpt ->
@@ -94,6 +96,11 @@ const std::vector<std::string>& chat_template_choices();
 
 // Which end-of-turn tokens train (Axolotl's train_on_eot): its own setting, else train_on_eos's.
 std::string end_of_turn_option(const DatasetSpec& spec);
+
+// Axolotl's warnings on a chat_template entry's end-of-turn tokens (its strategy's check): the
+// EOS, when no eot_tokens are given, or each of eot_tokens that the entry's template never writes;
+// such a token ends no turn, so no turn's end trains by it. One line each, for the start-up log.
+std::vector<std::string> end_of_turn_warnings(const DatasetSpec& spec, const Tokenizer& tokenizer);
 
 // The Jinja source of the built-in template `chat_template` (llama3, chatml or a fallback to one),
 // as Axolotl ships it: what a saved tokenizer carries.

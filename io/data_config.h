@@ -47,8 +47,8 @@ struct DatasetSpec {
   // Axolotl's chat_template_kwargs (top-level, copied to chat_template datasets): more variables
   // for a Jinja template, a JSON object's text (e.g. {"date_string": "26 Jul 2024"}); empty: none.
   std::string chat_template_kwargs;
-  // Axolotl's eot_tokens: the end-of-turn tokens train_on_eos means (Jinja templates; the built-in
-  // ones end turns with their own marker); empty: EOS.
+  // Axolotl's eot_tokens: the end-of-turn tokens train_on_eot (else train_on_eos) means; empty:
+  // EOS. A template's end-of-turn marker that is neither EOS nor one of them never trains.
   std::vector<std::string> eot_tokens;
   std::string field_messages = "messages";       // the row's list of messages
   // Preference datasets (io/preference.h): the chosen and the rejected response's fields.

@@ -1,9 +1,10 @@
 // Examples held to Axolotl 0.19's own: the input_ids and labels its prompt strategies, length
-// filters and trainable-token filter make of alpaca, completion (.jsonl and .txt), user-defined
-// and input_output datasets (test/data/axolotl_rows/cases.json, written by
+// filters and trainable-token filter make of alpaca, completion (.jsonl and .txt), user-defined,
+// input_output and chat_template datasets (test/data/axolotl_rows/cases.json, written by
 // tools/make_axolotl_rows.py with Axolotl's functions and HF datasets' loaders), read here through
 // a config as llm_train reads it: empty text, null fields, a row missing a column others have,
-// .txt lines, completion's 64 x sequence_len cut and chunks, truncation and min_sample_len.
+// .txt lines, completion's 64 x sequence_len cut and chunks, truncation and min_sample_len, chat
+// templates' turn masks under train_on_eos, roles_to_train, eot_tokens and the field mappings.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -28,23 +29,24 @@ struct StringMaker<std::vector<int32_t>> {  // a failing check prints the ids
 
 namespace {
 
-const fs::path kData = fs::path(__FILE__).parent_path() / "data";
+const fs::path kCases = fs::path(__FILE__).parent_path() / "data" / "axolotl_rows";
 
 // The case's dataset and settings as a config file would give them (JSON is YAML's flow style).
 std::string config_yaml(const json& c, const std::string& data_path, const fs::path& work) {
-  std::string yaml = "tokenizer_config: " + (kData / "hf_tokenizer").string() + "\n" +
+  std::string yaml = "tokenizer_config: " + kCases.string() + "\n" +
                      "dataset_prepared_path: " + (work / "prepared").string() + "\n" +
                      "shuffle_merged_datasets: false\n"  // Axolotl's order: the file's
-                     "datasets:\n  - path: " + data_path + "\n    type: " + c["entry"]["type"].dump() + "\n";
+                     "datasets:\n  - path: " + data_path + "\n";
+  for (const auto& [key, value] : c["entry"].items()) yaml += "    " + key + ": " + value.dump() + "\n";
   for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
   return yaml;
 }
 
 }  // namespace
 
-TEST_CASE("alpaca, completion, user-defined and input_output rows are Axolotl's, token for token") {
-  const json fixture = json::parse(read_file((kData / "axolotl_rows" / "cases.json").string()));
-  REQUIRE(fixture["cases"].size() == 11);
+TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
+  const json fixture = json::parse(read_file((kCases / "cases.json").string()));
+  REQUIRE(fixture["cases"].size() == 22);
   for (const json& c : fixture["cases"]) {
     CAPTURE(c["name"].get<std::string>());
     TempDir work;

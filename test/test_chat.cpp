@@ -36,7 +36,10 @@ Example chat_example(const std::vector<ChatMessage>& messages, DatasetSpec spec,
                      bool train_on_inputs = false) {
   spec.path = "chat.jsonl";
   spec.train_on_inputs = train_on_inputs;  // as the config copies it
-  return tokenize_document(chat_document(messages, spec), kFake, train_on_inputs, spec.path);
+  // kFake's EOS is <|end_of_text|>: the templates' markers end turns as eot_tokens here (the rule
+  // without them has its own case).
+  if (spec.eot_tokens.empty()) spec.eot_tokens = {"<|eot_id|>", "<|im_end|>"};
+  return tokenize_document(chat_document(messages, spec, &kFake), kFake, train_on_inputs, spec.path);
 }
 
 DatasetSpec with_eos(const std::string& chat_template, const std::string& train_on_eos) {
@@ -205,8 +208,23 @@ TEST_CASE("chat_template rows: field_messages, property mappings, roles, .json a
   const Example first = tokenize_document(docs[0], kFake, false, "t");
   CHECK(kFake.decode(first.tokens) ==
         "<bos><h>system</h>\n\nS<eot><h>user</h>\n\nQ<eot><h>assistant</h>\n\nA<eot>");
-  CHECK(trained(first) == "A<eot>");
-  CHECK(trained(tokenize_document(docs[1], kFake, false, "t")) == "a<eot>");
+  // kFake's EOS, <|end_of_text|>, is not the template's end of turn: as in Axolotl, no turn's end
+  // trains (and the start-up log warns) until eot_tokens names it.
+  CHECK(trained(first) == "A");
+  spec.path = "rows.json";
+  CHECK(end_of_turn_warnings(spec, kFake) ==
+        std::vector<std::string>{"rows.json: EOS <|end_of_text|> is not in chat_template llama3, so no turn's end "
+                                 "trains (Axolotl's rule); set eot_tokens to the template's end of turn"});
+  spec.eot_tokens = {"<|eot_id|>"};
+  CHECK(end_of_turn_warnings(spec, kFake).empty());
+  CHECK(trained(tokenize_document(load_rows(rows, spec, "rows.json")[0], kFake, false, "t")) == "A<eot>");
+  CHECK(trained(tokenize_document(load_rows(rows, spec, "rows.json")[1], kFake, false, "t")) == "a<eot>");
+  spec.eot_tokens = {"<|im_end|>"};  // one the template never writes: it ends no turn either
+  CHECK(end_of_turn_warnings(spec, kFake) ==
+        std::vector<std::string>{"rows.json: eot_tokens: <|im_end|> is not in chat_template llama3, so it ends no "
+                                 "turn (Axolotl's rule)"});
+  CHECK(trained(tokenize_document(load_rows(rows, spec, "rows.json")[0], kFake, false, "t")) == "A");
+  spec.eot_tokens.clear();
   // Without `roles`, Axolotl's defaults: human is the user, gpt the assistant, model nothing.
   spec.roles.clear();
   CHECK(contains(error_of([&] { load_rows(rows, spec, "rows.json"); }),

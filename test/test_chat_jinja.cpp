@@ -86,12 +86,18 @@ TEST_CASE("Axolotl's llama3 and chatml templates through the Jinja path: the bui
           DatasetSpec jinja = builtin;
           jinja.chat_template = "jinja";
           jinja.chat_template_source = fixture["template"];
-          jinja.eot_tokens = {name == std::string("llama3") ? "<|eot_id|>" : "<|im_end|>"};
           const std::string rows = row_of(c["messages"]);
-          const Example a = examples_of(rows, builtin, kFake, train_on_inputs).at(0);
-          const Example b = examples_of(rows, jinja, kFake, train_on_inputs).at(0);
-          CHECK(kFake.decode(a.tokens) == kFake.decode(b.tokens));
-          CHECK(trained(a) == trained(b));
+          // Without eot_tokens kFake's EOS ends no turn of either; with the marker both train it.
+          for (const bool marker_ends_turns : {false, true}) {
+            CAPTURE(marker_ends_turns);
+            builtin.eot_tokens = jinja.eot_tokens = {};
+            if (marker_ends_turns)
+              builtin.eot_tokens = jinja.eot_tokens = {name == std::string("llama3") ? "<|eot_id|>" : "<|im_end|>"};
+            const Example a = examples_of(rows, builtin, kFake, train_on_inputs).at(0);
+            const Example b = examples_of(rows, jinja, kFake, train_on_inputs).at(0);
+            CHECK(kFake.decode(a.tokens) == kFake.decode(b.tokens));
+            CHECK(trained(a) == trained(b));
+          }
         }
   }
 }
@@ -108,9 +114,9 @@ TEST_CASE("Axolotl's llama3 template through the Jinja path with Meta's tokenize
   const nlohmann::ordered_json fixture = read_fixture("llama3_expected.json");
   DatasetSpec builtin;
   builtin.chat_template = "llama3";
+  builtin.eot_tokens = {"<|eot_id|>"};  // Meta's ranks file: EOS is <|end_of_text|>
   DatasetSpec jinja = builtin;
   jinja.chat_template_source = fixture["template"];
-  jinja.eot_tokens = {"<|eot_id|>"};
   for (const auto& c : fixture["cases"]) {
     CAPTURE(c["name"].get<std::string>());
     const std::string rows = row_of(c["messages"]);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes test/data/axolotl_rows/cases.json: the input_ids and labels Axolotl 0.19 itself makes of
-small alpaca, completion (.jsonl and .txt), user-defined and input_output datasets, which
-test_axolotl_rows holds llm_train's data pipeline to.
+small alpaca, completion (.jsonl and .txt), user-defined, input_output and chat_template datasets,
+which test_axolotl_rows holds llm_train's data pipeline to.
 
 Axolotl's own functions run here (imported from its wheel, unmodified): HF datasets' `json` /
 `text` loaders as its get_dataset_type picks them, get_dataset_wrapper (its prompt strategies),
@@ -10,8 +10,10 @@ process_datasets_for_packing, which drops rows without a trained token. Axolotl 
 filter only with sample_packing; llm_train drops such rows always (README: datasets), so the
 reference applies it always.
 
-The tokenizer is test/data/hf_tokenizer's small vocabulary with a BOS post-processor added, as
-Llama 3's tokenizer.json adds <|begin_of_text|>: Axolotl's strategies rely on the tokenizer's BOS.
+The tokenizer (written beside the cases as tokenizer.json and tokenizer_config.json) is
+test/data/hf_tokenizer's small vocabulary with Llama 3's and ChatML's chat markers added as special
+tokens and a BOS post-processor, as Llama 3's tokenizer.json adds <|begin_of_text|>: Axolotl's
+strategies rely on the tokenizer's BOS.
 
 Needs transformers, datasets and Axolotl 0.19's source importable (its wheel unpacked, e.g.
 `pip download --no-deps axolotl==0.19.0` and unzip; plus addict, colorama, posthog, numba, trl):
@@ -35,15 +37,23 @@ from axolotl.utils.trainer import process_datasets_for_packing
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "test" / "data" / "hf_tokenizer"
-OUT = ROOT / "test" / "data" / "axolotl_rows" / "cases.json"
+OUT = ROOT / "test" / "data" / "axolotl_rows"
+CHAT_MARKERS = ["<|start_header_id|>", "<|end_header_id|>", "<|im_start|>", "<|im_end|>"]
+
+
+def write_tokenizer():
+    tk = Tokenizer.from_file(str(FIXTURE / "tokenizer.json"))
+    tk.add_special_tokens(CHAT_MARKERS)
+    bos = "<|begin_of_text|>"
+    tk.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tk.token_to_id(bos))])
+    tk.save(str(OUT / "tokenizer.json"))
+    (OUT / "tokenizer_config.json").write_text((FIXTURE / "tokenizer_config.json").read_text())
 
 
 def tokenizer():
-    tk = Tokenizer.from_file(str(FIXTURE / "tokenizer.json"))
-    bos = "<|begin_of_text|>"
-    tk.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tk.token_to_id(bos))])
-    config = json.loads((FIXTURE / "tokenizer_config.json").read_text())
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=config["bos_token"], eos_token=config["eos_token"])
+    config = json.loads((OUT / "tokenizer_config.json").read_text())
+    return PreTrainedTokenizerFast(tokenizer_file=str(OUT / "tokenizer.json"), bos_token=config["bos_token"],
+                                   eos_token=config["eos_token"])
 
 
 def jsonl(rows):
@@ -90,6 +100,30 @@ INPUT_OUTPUT = jsonl([
     {"segments": [{"text": "hello", "label": True}, {"text": " 123", "label": False}, {"text": " world", "label": True}]},
 ])
 
+def msg(role, content, **more):
+    return {"role": role, "content": content, **more}
+
+
+CHAT = jsonl([
+    {"messages": [msg("system", "Be brief."), msg("user", "hello 123"), msg("assistant", "world 1"),
+                  msg("user", "hello world"), msg("assistant", "hello, world 12")]},
+    {"messages": [msg("user", "hello"), msg("assistant", " hello world ")]},  # the template trims
+    {"messages": [msg("system", "x"), msg("user", "only a question")]},  # nothing trains: dropped
+    {"messages": [msg("user", "long"), msg("assistant", HELLO)]},  # past sequence_len: dropped
+])
+SHAREGPT = jsonl([
+    {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "hello"},
+                       {"from": "gpt", "value": "world"}, {"from": "human", "value": "12"},
+                       {"from": "gpt", "value": "123"}]},
+])
+FLAGGED = jsonl([
+    {"messages": [msg("user", "hello", train=True), msg("assistant", "world 1", train=False),
+                  msg("user", "hello world"), msg("assistant", "12")]},
+])
+SHAREGPT_ENTRY = {"type": "chat_template", "field_messages": "conversations",
+                  "message_property_mappings": {"role": "from", "content": "value"},
+                  "roles": {"user": ["human"], "assistant": ["gpt"], "system": ["system"]}}
+
 CASES = [
     # name, file, content, dataset entry, config
     ("alpaca", "rows.jsonl", ALPACA, {"type": "alpaca"}, {"sequence_len": 256}),
@@ -108,6 +142,26 @@ CASES = [
     ("input_output", "rows.jsonl", INPUT_OUTPUT, {"type": "input_output"}, {"sequence_len": 32}),
     ("input_output train_on_inputs", "rows.jsonl", INPUT_OUTPUT, {"type": "input_output"},
      {"sequence_len": 32, "train_on_inputs": True}),
+    ("chat llama3", "rows.jsonl", CHAT, {"type": "chat_template"}, {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 train_on_eos all", "rows.jsonl", CHAT, {"type": "chat_template", "train_on_eos": "all"},
+     {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 train_on_eos last", "rows.jsonl", CHAT, {"type": "chat_template", "train_on_eos": "last"},
+     {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 train_on_eos none", "rows.jsonl", CHAT, {"type": "chat_template", "train_on_eos": "none"},
+     {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 roles_to_train user, assistant", "rows.jsonl", CHAT,
+     {"type": "chat_template", "roles_to_train": ["user", "assistant"]}, {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 train_on_inputs", "rows.jsonl", CHAT, {"type": "chat_template"},
+     {"sequence_len": 96, "chat_template": "llama3", "train_on_inputs": True}),
+    ("chat llama3 drop_system_message", "rows.jsonl", CHAT, {"type": "chat_template", "drop_system_message": True},
+     {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat chatml", "rows.jsonl", CHAT, {"type": "chat_template", "chat_template": "chatml"},
+     {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat chatml eot_tokens", "rows.jsonl", CHAT, {"type": "chat_template", "chat_template": "chatml"},
+     {"sequence_len": 96, "chat_template": "llama3", "eot_tokens": ["<|im_end|>"]}),
+    ("chat sharegpt fields", "rows.jsonl", SHAREGPT, SHAREGPT_ENTRY, {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat message_field_training", "rows.jsonl", FLAGGED, {"type": "chat_template", "message_field_training": "train"},
+     {"sequence_len": 96, "chat_template": "llama3"}),
 ]
 
 
@@ -124,6 +178,8 @@ def axolotl_rows(tok, path, entry, config):
 
 
 def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    write_tokenizer()
     tok = tokenizer()
     cases = []
     with tempfile.TemporaryDirectory() as work:
@@ -136,10 +192,9 @@ def main():
             cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
                           "examples": rows})
             print(f"{name}: {len(rows)} examples")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
     # One case a line: the token lists would otherwise take a line each.
     lines = [json.dumps(case, ensure_ascii=False, separators=(",", ":")) for case in cases]
-    OUT.write_text('{"axolotl": "0.19.0", "tokenizer": "test/data/hf_tokenizer with a BOS post-processor",\n'
+    (OUT / "cases.json").write_text('{"axolotl": "0.19.0", "tokenizer": "tokenizer.json beside this file",\n'
                    ' "cases": [\n' + ",\n".join(lines) + "\n]}\n")
 
 

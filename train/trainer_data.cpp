@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "io/chat_template.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -138,6 +139,10 @@ void Trainer::Impl::print_data_summary() const {
   say("rows: {} train / {} val ({}); {} of {} tokens are targets ({:.1f}%)\n", train_rows.size(),
       data.val_rows.size(), packing, targets, d.tokens.size(),
       d.tokens.empty() ? 0.0 : 100.0 * targets / static_cast<double>(d.tokens.size()));
+  for (const auto* specs : {&config.data.datasets, &config.data.test_datasets})
+    for (const DatasetSpec& spec : *specs)
+      if (spec.type == "chat_template")
+        for (const std::string& warning : end_of_turn_warnings(spec, *tokenizer)) say("warning: {}\n", warning);
   if (data.train_layout.packed && config.data.sample_packing_sequentially && !config.data.curriculum_sampling)
     say("warning: sample_packing_sequentially without curriculum_sampling packs each epoch's random order (Axolotl "
         "warns the same: did you want curriculum_sampling too?)\n");
