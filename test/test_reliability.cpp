@@ -153,7 +153,9 @@ TEST_CASE("a resume whose max_steps ends before the checkpoint's step is refused
   CHECK(one_line_error(r));
   CHECK(contains(error_text(r), "max_steps: expected at least step 4 of " + four + ", which this run resumes, got 2 steps"));
   CHECK(read_file(ws.out("metrics.jsonl")) == metrics);
-  CHECK(run_train("--resume " + four).exit_code == 0);  // at its end already: nothing to do, not an error
+  const Run at_end = run_train("--resume " + four);  // at its end already: nothing to do, not an error
+  CHECK(at_end.exit_code == 0);
+  CHECK(contains(at_end.output, "done: 4 steps (none trained by this run)"));
 }
 
 TEST_CASE("output_dir: a file or a path under a file is refused before anything else") {

@@ -114,7 +114,9 @@ int main(int argc, char** argv) {
     llm::Trainer trainer(config);
     llm::TrainResult result = trainer.run();
     if (comm.is_main()) {
-      fmt::print("done: {} steps, last loss {:.6f}", result.steps, result.last_loss);
+      fmt::print("done: {} steps", result.steps);
+      if (result.last_loss) fmt::print(", last loss {:.6f}", *result.last_loss);
+      else fmt::print(" (none trained by this run)");
       if (result.best_eval_loss)
         fmt::print(", best eval_loss {:.6f} at step {}", *result.best_eval_loss, result.best_step);
       fmt::print("{}\n", result.last_checkpoint.empty() ? "" : ", checkpoint " + result.last_checkpoint);

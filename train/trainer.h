@@ -14,7 +14,7 @@ namespace llm {
 
 struct TrainResult {
   int64_t steps = 0;  // optimizer steps done, counting those before a resume
-  float last_loss = 0.0f;
+  std::optional<float> last_loss;  // of this process's last step; none when it trained none (a resume at its end)
   std::optional<float> best_eval_loss;
   int64_t best_step = -1;
   std::string last_checkpoint;  // empty when none was written
