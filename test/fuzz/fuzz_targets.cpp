@@ -321,6 +321,16 @@ Target documents_target(const std::string& type, std::vector<std::string> keys) 
             spec.user_defined.system_prompt = "Default {system}";  // user_defined rows: with a system format
             spec.user_defined.system_format = "<<{system}>> {{ }}";
             write_bytes(spec.path, input);
+            if (type == "completion")  // the same bytes as text: a row per line, and fortune-style documents
+              for (const char* text_file : {"/data.txt", "/data"}) {
+                DatasetSpec text = spec;
+                text.path = scratch + text_file;
+                write_bytes(text.path, input);
+                try {
+                  load_documents(text, ByteTokenizer());
+                } catch (const UserError&) {  // NUL bytes, or no document: refused in one line
+                }
+              }
             load_documents(spec, ByteTokenizer());
           }};
 }
