@@ -155,6 +155,19 @@ std::string string_field(const std::string& path, const JsonRecord& r, const cha
   return it->get<std::string>();
 }
 
+// HF's JSON loader gives every row every column a file has: a row without a key that another row
+// has holds None there, as a null does.
+bool has_column(const std::vector<JsonRecord>& records, const std::string& key) {
+  return std::any_of(records.begin(), records.end(),
+                     [&](const JsonRecord& r) { return r.value.is_object() && r.value.contains(key); });
+}
+
+// A text or a response: null, or missing where the file has the column, is empty text (Axolotl
+// then makes no row of a text, and no EOS after a response); missing from every row, an error.
+Field text_field(const std::vector<JsonRecord>& records, const std::string& key) {
+  return has_column(records, key) ? Field::optional : Field::nullable;
+}
+
 // Lines holding only "%" separate documents; a file without them is a single document.
 void split_on_percent_lines(const std::string& text, std::vector<Document>& docs) {
   std::string doc;
@@ -200,16 +213,20 @@ void load_completion_file(const std::string& path, const std::string& field, std
     return ends_with(path, ".txt") ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
   }
   const std::string expected = "with a \"" + field + "\" string";
-  for (const JsonRecord& r : read_json_records(path, text))
-    docs.push_back(text_document(string_field(path, r, field.c_str(), Field::nullable, expected.c_str())));
+  const std::vector<JsonRecord> records = read_json_records(path, text);
+  const Field text_presence = text_field(records, field);
+  for (const JsonRecord& r : records)
+    docs.push_back(text_document(string_field(path, r, field.c_str(), text_presence, expected.c_str())));
 }
 
 void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
   const char* expected = "with \"instruction\", \"input\" and \"output\" strings";
-  for (const JsonRecord& r : read_json_dataset_file(path, "alpaca")) {
+  const std::vector<JsonRecord> records = read_json_dataset_file(path, "alpaca");
+  const Field output_presence = text_field(records, "output");
+  for (const JsonRecord& r : records) {
     std::string instruction = string_field(path, r, "instruction", Field::required, expected);
     std::string input = string_field(path, r, "input", Field::optional, expected);
-    std::string output = string_field(path, r, "output", Field::nullable, expected);
+    std::string output = string_field(path, r, "output", output_presence, expected);
     docs.push_back(prompt_response_document(alpaca_prompt(instruction, input), std::move(output)));
   }
 }
@@ -217,12 +234,9 @@ void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
 void load_user_defined_file(const std::string& path, const UserDefinedFormat& f, std::vector<Document>& docs) {
   const std::string expected = "with a \"" + f.field_instruction + "\" string";
   const std::vector<JsonRecord> records = read_json_dataset_file(path, "user_defined");
-  // HF's loader gives every row every column: a row without the system field, in a file whose
-  // other rows have it, holds None (no system text); system_prompt stands in only for a file
-  // without that column.
-  const bool system_column = std::any_of(records.begin(), records.end(), [&](const JsonRecord& r) {
-    return r.value.is_object() && r.value.contains(f.field_system);
-  });
+  // A row without the system field, in a file whose other rows have it, holds None (no system
+  // text); system_prompt stands in only for a file without that column.
+  const bool system_column = has_column(records, f.field_system);
   for (const JsonRecord& r : records) {
     const std::string instruction = string_field(path, r, f.field_instruction.c_str(), Field::required, expected.c_str());
     const std::string input = string_field(path, r, f.field_input.c_str(), Field::optional, expected.c_str());

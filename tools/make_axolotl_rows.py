@@ -69,6 +69,7 @@ ALPACA = jsonl([
     {"instruction": "null input", "input": None, "output": "12345"},
     {"instruction": "empty output", "input": "x", "output": ""},
     {"instruction": "null output", "input": "x", "output": None},
+    {"instruction": "no output key", "input": "x"},  # None, as the column has others
     {"instruction": "naïve", "output": "café 中文 🎉"},  # no input key: None, as the column has others
     {"instruction": "long", "input": "", "output": HELLO * 3},
 ])
@@ -88,6 +89,7 @@ COMPLETION = jsonl([
     {"text": "hello world"},
     {"text": ""},
     {"text": None},
+    {"id": 7},  # no text key: None, as the column has others
     {"text": "x"},
     {"text": HELLO},
     {"text": LETTERS},
