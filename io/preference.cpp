@@ -32,9 +32,10 @@ const std::vector<Strategy>& strategies() {
       {"llama3.default", &kLlama3, Layout::first_present},  {"llama3.argilla_chat", &kLlama3, Layout::argilla_chat},
       {"llama3.icr", &kLlama3, Layout::input},               {"llama3.intel", &kLlama3, Layout::question},
       {"llama3.prompt_pairs", &kLlama3, Layout::prompt},     {"llama3.ultra", &kLlama3, Layout::ultra},
-      {"chatml.argilla", &kChatml, Layout::first_present},   {"chatml.argilla_chat", &kChatml, Layout::argilla_chat},
+      {"chatml.default", &kChatml, Layout::first_present},   {"chatml.argilla_chat", &kChatml, Layout::argilla_chat},
       {"chatml.icr", &kChatml, Layout::input},               {"chatml.intel", &kChatml, Layout::question},
       {"chatml.prompt_pairs", &kChatml, Layout::prompt},     {"chatml.ultra", &kChatml, Layout::ultra},
+      {"chatml.argilla", &kChatml, Layout::first_present},  // chatml.default's name before Axolotl 0.19
       {"chat_template.default", nullptr, Layout::first_present},
       {"chat_template.argilla_chat", nullptr, Layout::argilla_chat}};
   return all;

@@ -2,12 +2,13 @@
 // rejected response, as Axolotl's DPO strategies write them, and then two examples, tokenized as
 // TRL's DPOTrainer tokenizes them.
 //   llama3.{default, argilla_chat, icr, intel, prompt_pairs, ultra} and
-//   chatml.{argilla, argilla_chat, icr, intel, prompt_pairs, ultra}: the prompt is one user turn
+//   chatml.{default, argilla_chat, icr, intel, prompt_pairs, ultra}: the prompt is one user turn
 //     (after a system turn when the row has a non-empty "system"), ending in the assistant's
 //     header; each response is followed by the end-of-turn marker (<|eot_id|> / <|im_end|>). The
-//     prompt's field: default / argilla the first of prompt, input, question, instruction;
+//     prompt's field: default the first of prompt, input, question, instruction (chatml.argilla,
+//     its older name, too);
 //     icr input; intel question; prompt_pairs and ultra prompt; argilla_chat chosen[0].content.
-//     The responses: chosen / rejected (default / argilla: else chosen_response /
+//     The responses: chosen / rejected (default: else chosen_response /
 //     rejected_response) strings; ultra and argilla_chat take chosen[1].content, rejected[1].content.
 //   chat_template.default: field_messages (a list of messages, or one string: a user turn) under
 //     the chat template with the generation prompt; field_chosen / field_rejected (a string, a

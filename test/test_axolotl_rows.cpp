@@ -5,6 +5,7 @@
 // a config as llm_train reads it: empty text, null fields, a row missing a column others have,
 // .txt lines, completion's 64 x sequence_len cut and chunks, truncation and min_sample_len, chat
 // templates' turn masks under train_on_eos, roles_to_train, eot_tokens and the field mappings.
+// And the prompt, chosen and rejected texts its DPO transforms write (rl: dpo).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/dataset.h"
+#include "io/preference.h"
 #include "test/test_files.h"
 #include "train/config.h"
 
@@ -46,8 +48,9 @@ std::string config_yaml(const json& c, const std::string& data_path, const fs::p
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
   const json fixture = json::parse(read_file((kCases / "cases.json").string()));
-  REQUIRE(fixture["cases"].size() == 22);
+  REQUIRE(fixture["cases"].size() == 29);
   for (const json& c : fixture["cases"]) {
+    if (!c.contains("examples")) continue;  // a preference case
     CAPTURE(c["name"].get<std::string>());
     TempDir work;
     const std::string path = (work.path / c["file"].get<std::string>()).string();
@@ -66,4 +69,29 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
             c["examples"][e]["labels"].get<std::vector<int32_t>>());
     }
   }
+}
+
+TEST_CASE("rl: dpo pairs: the prompt, chosen and rejected texts of Axolotl's DPO transforms") {
+  const json fixture = json::parse(read_file((kCases / "cases.json").string()));
+  int cases = 0;
+  for (const json& c : fixture["cases"]) {
+    if (!c.contains("pairs")) continue;
+    cases++;
+    CAPTURE(c["name"].get<std::string>());
+    TempDir work;
+    const std::string path = (work.path / c["file"].get<std::string>()).string();
+    write_file(path, c["content"].get<std::string>());
+    const TrainConfig config = parse_config(config_yaml(c, path, work.path), "cases.yaml");
+    const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config.tokenizer_config);
+    std::vector<PreferenceText> pairs;
+    load_preference_file(path, config.data.datasets.at(0), *tokenizer, pairs);
+    REQUIRE(pairs.size() == c["pairs"].size());
+    for (size_t i = 0; i < pairs.size(); i++) {
+      CAPTURE(i);
+      CHECK(pairs[i].prompt.str() == c["pairs"][i]["prompt"].get<std::string>());
+      CHECK(pairs[i].chosen.str() == c["pairs"][i]["chosen"].get<std::string>());
+      CHECK(pairs[i].rejected.str() == c["pairs"][i]["rejected"].get<std::string>());
+    }
+  }
+  CHECK(cases == 7);
 }

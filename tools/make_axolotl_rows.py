@@ -19,6 +19,7 @@ Needs transformers, datasets and Axolotl 0.19's source importable (its wheel unp
 `pip download --no-deps axolotl==0.19.0` and unzip; plus addict, colorama, posthog, numba, trl):
   PYTHONPATH=/tmp/ax/src python tools/make_axolotl_rows.py
 """
+import inspect
 import json
 import os
 import pathlib
@@ -29,6 +30,7 @@ from tokenizers import Tokenizer
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
+from axolotl.prompt_strategies.dpo import load as load_dpo
 from axolotl.utils.data.shared import get_dataset_type
 from axolotl.utils.data.utils import handle_long_seq_in_dataset
 from axolotl.utils.data.wrappers import get_dataset_wrapper
@@ -167,6 +169,51 @@ CASES = [
 ]
 
 
+# DPO pairs: the prompt, chosen and rejected texts Axolotl's transforms write (rl: dpo).
+PAIRS = jsonl([
+    {"prompt": "hello", "chosen": "world", "rejected": "12", "system": "Be brief."},
+    {"prompt": "hello world", "chosen": "yes", "rejected": "no", "system": ""},
+    {"prompt": "q", "chosen": "a", "rejected": "b", "system": None},
+])
+INSTRUCTION_PAIRS = jsonl([
+    {"instruction": "hello", "chosen_response": "world", "rejected_response": "12"},
+])
+CHAT_PAIRS = jsonl([
+    {"messages": [msg("system", "Be brief."), msg("user", "hello 123")],
+     "chosen": msg("assistant", "world 1"), "rejected": msg("assistant", "hello")},
+    {"messages": "just a question", "chosen": "yes", "rejected": "no"},
+    {"messages": [msg("user", "hello")], "chosen": [msg("user", "hello"), msg("assistant", "12")],
+     "rejected": [msg("user", "hello"), msg("assistant", "123")]},
+])
+ARGILLA_CHAT = jsonl([
+    {"chosen": [msg("user", "hello"), msg("assistant", "world")],
+     "rejected": [msg("user", "hello"), msg("assistant", "12")]},
+])
+
+PAIR_CASES = [
+    ("llama3.default", PAIRS), ("chatml.default", PAIRS), ("llama3.default", INSTRUCTION_PAIRS),
+    ("llama3.argilla_chat", ARGILLA_CHAT), ("chatml.argilla_chat", ARGILLA_CHAT),
+    ("chat_template.default", CHAT_PAIRS), ("chat_template.argilla_chat", ARGILLA_CHAT),
+]
+
+
+def axolotl_pairs(tok, path, dpo_type):
+    cfg = DictDefault({"rl": "dpo", "chat_template": "llama3", "datasets": [{"path": path, "type": dpo_type}],
+                       "dataset_num_proc": 1})
+    transform = load_dpo(dpo_type, cfg, dataset_idx=0)
+    if isinstance(transform, tuple):
+        transform = transform[0]
+    dataset = load_dataset("json", data_files=path, split="train")
+    out = []
+    for row in dataset:
+        if "tokenizer" in inspect.signature(transform).parameters:
+            r = transform(dict(row), tokenizer=tok)
+        else:
+            r = transform(dict(row))
+        out.append({"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]})
+    return out
+
+
 def axolotl_rows(tok, path, entry, config):
     cfg = DictDefault({"train_on_inputs": False, "excess_length_strategy": None, "min_sample_len": None,
                        "sample_packing": True, "dataset_num_proc": 1, "is_preprocess": True, **config})
@@ -194,6 +241,15 @@ def main():
             cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
                           "examples": rows})
             print(f"{name}: {len(rows)} examples")
+        for i, (dpo_type, content) in enumerate(PAIR_CASES):
+            path = os.path.join(work, f"pairs{i}", "pairs.jsonl")
+            os.makedirs(os.path.dirname(path))
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(content)
+            cases.append({"name": f"rl dpo {dpo_type}", "file": "pairs.jsonl", "content": content,
+                          "entry": {"type": dpo_type}, "config": {"rl": "dpo", "chat_template": "llama3"},
+                          "pairs": axolotl_pairs(tok, path, dpo_type)})
+            print(f"rl dpo {dpo_type}: {len(cases[-1]['pairs'])} pairs")
     # One case a line: the token lists would otherwise take a line each.
     lines = [json.dumps(case, ensure_ascii=False, separators=(",", ":")) for case in cases]
     (OUT / "cases.json").write_text('{"axolotl": "0.19.0", "tokenizer": "tokenizer.json beside this file",\n'
