@@ -33,31 +33,42 @@ namespace {
 
 const fs::path kCases = fs::path(__FILE__).parent_path() / "data" / "axolotl_rows";
 
-// The case's dataset and settings as a config file would give them (JSON is YAML's flow style).
-std::string config_yaml(const json& c, const std::string& data_path, const fs::path& work) {
-  std::string yaml = "tokenizer_config: " + kCases.string() + "\n" +
-                     "dataset_prepared_path: " + (work / "prepared").string() + "\n" +
-                     "shuffle_merged_datasets: false\n"  // Axolotl's order: the file's
-                     "datasets:\n  - path: " + data_path + "\n";
-  for (const auto& [key, value] : c["entry"].items()) yaml += "    " + key + ": " + value.dump() + "\n";
-  for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
-  return yaml;
+// A case's data file written to a scratch directory and read as a config file would name it
+// (JSON is YAML's flow style), with the tokenizer that config loads.
+struct LoadedCase {
+  TempDir work;
+  std::string path;
+  TrainConfig config;
+  std::unique_ptr<Tokenizer> tokenizer;
+
+  explicit LoadedCase(const json& c) : path((work.path / c["file"].get<std::string>()).string()) {
+    write_file(path, c["content"].get<std::string>());
+    std::string yaml = "tokenizer_config: " + kCases.string() + "\n" +
+                       "dataset_prepared_path: " + (work.path / "prepared").string() + "\n" +
+                       "shuffle_merged_datasets: false\n"  // Axolotl's order: the file's
+                       "datasets:\n  - path: " + path + "\n";
+    for (const auto& [key, value] : c["entry"].items()) yaml += "    " + key + ": " + value.dump() + "\n";
+    for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
+    config = parse_config(yaml, "cases.yaml");
+    tokenizer = make_tokenizer(config.tokenizer_config);
+  }
+};
+
+const json& fixture() {
+  static const json cases = json::parse(read_file((kCases / "cases.json").string()));
+  return cases;
 }
 
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  const json fixture = json::parse(read_file((kCases / "cases.json").string()));
-  REQUIRE(fixture["cases"].size() == 29);
-  for (const json& c : fixture["cases"]) {
+  REQUIRE(fixture()["cases"].size() == 29);
+  for (const json& c : fixture()["cases"]) {
     if (!c.contains("examples")) continue;  // a preference case
     CAPTURE(c["name"].get<std::string>());
-    TempDir work;
-    const std::string path = (work.path / c["file"].get<std::string>()).string();
-    write_file(path, c["content"].get<std::string>());
-    const TrainConfig config = parse_config(config_yaml(c, path, work.path), "cases.yaml");
-    const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config.tokenizer_config);
-    const TrainingData data = load_training_data(config.data, config.seed, *tokenizer, [](const std::string&) {});
+    const LoadedCase loaded(c);
+    const TrainingData data =
+        load_training_data(loaded.config.data, loaded.config.seed, *loaded.tokenizer, [](const std::string&) {});
     const ExampleSet& got = *data.examples;
     REQUIRE(got.size() == static_cast<int64_t>(c["examples"].size()));
     for (int64_t e = 0; e < got.size(); e++) {
@@ -72,19 +83,14 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
 }
 
 TEST_CASE("rl: dpo pairs: the prompt, chosen and rejected texts of Axolotl's DPO transforms") {
-  const json fixture = json::parse(read_file((kCases / "cases.json").string()));
   int cases = 0;
-  for (const json& c : fixture["cases"]) {
+  for (const json& c : fixture()["cases"]) {
     if (!c.contains("pairs")) continue;
     cases++;
     CAPTURE(c["name"].get<std::string>());
-    TempDir work;
-    const std::string path = (work.path / c["file"].get<std::string>()).string();
-    write_file(path, c["content"].get<std::string>());
-    const TrainConfig config = parse_config(config_yaml(c, path, work.path), "cases.yaml");
-    const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config.tokenizer_config);
+    const LoadedCase loaded(c);
     std::vector<PreferenceText> pairs;
-    load_preference_file(path, config.data.datasets.at(0), *tokenizer, pairs);
+    load_preference_file(loaded.path, loaded.config.data.datasets.at(0), *loaded.tokenizer, pairs);
     REQUIRE(pairs.size() == c["pairs"].size());
     for (size_t i = 0; i < pairs.size(); i++) {
       CAPTURE(i);
