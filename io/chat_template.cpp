@@ -239,7 +239,7 @@ std::vector<std::string> end_of_turn_warnings(const DatasetSpec& spec, const Tok
 Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec, const Tokenizer* tokenizer) {
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
-  const std::string eos = marker_option(m.end_of_turn, spec, tokenizer);
+  const std::string end_option = marker_option(m.end_of_turn, spec, tokenizer);
   const std::vector<TurnMask> masks = turn_masks(messages, spec, tokenizer);
   size_t last = messages.size();  // the turn whose end `last` trains
   for (size_t i = 0; i < messages.size(); i++)
@@ -277,8 +277,8 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
       text(shown, content);
     }
     Loss end = Loss::none;  // train_on_eos none
-    if (eos == "all" || (eos == "last" && i == last)) end = Loss::trained;
-    else if (eos == "turn") end = content;
+    if (end_option == "all" || (end_option == "last" && i == last)) end = Loss::trained;
+    else if (end_option == "turn") end = content;
     special(m.end_of_turn, end);
     text(m.after_turn, Loss::none);
   }
