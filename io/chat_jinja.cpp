@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "engine/user_error.h"
-#include "io/chat_template.h"  // end_of_turn_option
+#include "io/chat_template.h"  // turn_ends
 
 namespace llm {
 namespace {
@@ -62,23 +62,25 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
   ordinary(text.size());
 }
 
-// Marks the first of `wanted` within 3 tokens after each message's content (Axolotl's slack for
-// template padding), before the next message's, as `option` says: turn with its message's loss,
-// all trained, last only the last one found of the turns that count for it, none never.
+// Axolotl's pass for one kind of turn end: the first of `wanted` within 3 tokens after each
+// message's content (its slack for template padding), before the next message's, trains as
+// `option` says (`last`: the last found of the turns that count for it). Passes only add training.
 void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& message_of,
                     const std::vector<TurnMask>& masks, const std::vector<int32_t>& wanted,
                     const std::string& option, std::vector<Loss>& loss) {
+  std::vector<std::pair<size_t, size_t>> found;  // (token, its message)
   std::optional<size_t> last;
   for (size_t t = 0; t < ids.size(); t++) {
     if (message_of[t] < 0 || (t + 1 < ids.size() && message_of[t + 1] == message_of[t])) continue;
     for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)  // t: a message's last token
       if (std::find(wanted.begin(), wanted.end(), ids[k]) != wanted.end()) {
-        loss[k] = option == "all" ? Loss::trained : option == "turn" ? masks.at(size_t(message_of[t])).content : Loss::none;
+        found.emplace_back(k, size_t(message_of[t]));
         if (masks.at(size_t(message_of[t])).counts_for_last) last = k;
         break;
       }
   }
-  if (option == "last" && last) loss[*last] = Loss::trained;
+  for (const auto& [k, message] : found)
+    loss[k] = std::max(loss[k], TurnEnds::loss_under(option, masks.at(message).content, k == last));
 }
 
 }  // namespace
@@ -128,18 +130,7 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     while (c < contents.size() && contents[c].end <= ranges[t].first) c++;
     if (c < contents.size() && contents[c].begin < ranges[t].second) message_of[t] = contents[c].message;
   }
-  std::vector<int32_t> eot_ids;
-  for (const std::string& name : spec.eot_tokens) {
-    std::optional<int32_t> id = tokenizer.special_id(name);
-    if (!id)  // Axolotl refuses an end-of-turn token that is not one token
-      throw UserError("eot_tokens: expected special tokens of the " + tokenizer.name() + " tokenizer, got " + name);
-    eot_ids.push_back(*id);
-  }
-  if (spec.eot_tokens.empty()) eot_ids.push_back(tokenizer.eos());
-  const bool eos_ends_turns = std::find(eot_ids.begin(), eot_ids.end(), tokenizer.eos()) != eot_ids.end();
-  if (eos_ends_turns && end_of_turn_option(spec) != spec.train_on_eos)
-    throw UserError("train_on_eot " + spec.train_on_eot + " and train_on_eos " + spec.train_on_eos +
-                    " disagree on EOS, an end-of-turn token here; expected one setting for both (Axolotl's rule)");
+  const TurnEnds ends = turn_ends(spec, tokenizer);
 
   std::vector<Loss> loss(ids.size(), Loss::none);
   for (size_t t = 0; t < ids.size(); t++)
@@ -156,11 +147,9 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     for (size_t i = 0; i < masks[m].detail_tokens.size() && start + i < ids.size(); i++)
       if (masks[m].detail_tokens[i]) loss[start + i] = Loss::trained;
   }
-  // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos
-  // (one pass when EOS is an end-of-turn token: the two agree then, as checked above).
-  mark_turn_ends(ids, message_of, masks, eot_ids, end_of_turn_option(spec), loss);
-  if (!eos_ends_turns)
-    mark_turn_ends(ids, message_of, masks, {tokenizer.eos()}, spec.train_on_eos, loss);
+  // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos.
+  mark_turn_ends(ids, message_of, masks, ends.eot_ids, ends.eot_option, loss);
+  mark_turn_ends(ids, message_of, masks, {ends.eos}, ends.eos_option, loss);
 
   Document doc;
   doc.add_bos = doc.add_eos = false;

@@ -209,21 +209,61 @@ std::string builtin_chat_template(const std::string& chat_template) {
   return chat_template.rfind(fallback, 0) == 0 ? chat_template.substr(fallback.size()) : chat_template;
 }
 
-// The option that trains the built-in template's end-of-turn `marker`, as Axolotl finds turn ends:
-// as EOS under train_on_eos, as one of eot_tokens under train_on_eot; else none trains it.
-std::string marker_option(const char* marker, const DatasetSpec& spec, const Tokenizer* tokenizer) {
-  if (!tokenizer) return "none";  // (rendering only)
-  if (tokenizer->special_name(tokenizer->eos()) == marker) return spec.train_on_eos;
-  const bool eot = std::find(spec.eot_tokens.begin(), spec.eot_tokens.end(), marker) != spec.eot_tokens.end();
-  return eot ? end_of_turn_option(spec) : "none";
+namespace {
+
+// The template text whose tokens end turns: the resolved Jinja source, else the built-in's.
+std::string template_source(const DatasetSpec& spec) {
+  return spec.chat_template_source.empty() ? builtin_chat_template_jinja(spec.chat_template) : spec.chat_template_source;
+}
+
+// Axolotl's default: no eot_tokens, or EOS alone; EOS then ends turns under both options.
+bool eos_alone_ends_turns(const DatasetSpec& spec, const std::string& eos) {
+  return spec.eot_tokens.empty() || spec.eot_tokens == std::vector<std::string>{eos};
+}
+
+}  // namespace
+
+TurnEnds turn_ends(const DatasetSpec& spec, const Tokenizer& tokenizer) {
+  check_train_on_eos(spec);
+  TurnEnds ends{{}, tokenizer.eos(), end_of_turn_option(spec), spec.train_on_eos};
+  if (eos_alone_ends_turns(spec, tokenizer.special_name(tokenizer.eos()).value_or(""))) {
+    ends.eot_ids = {tokenizer.eos()};  // unchecked, as Axolotl: either option may train it
+    return ends;
+  }
+  const std::string source = template_source(spec);
+  for (const std::string& name : spec.eot_tokens) {
+    if (source.find(name) == std::string::npos) continue;  // ends no turn (end_of_turn_warnings)
+    const std::optional<int32_t> id = tokenizer.special_id(name);
+    if (!id)  // Axolotl refuses an end-of-turn token of its template that is not one token
+      throw UserError(spec.path + ": eot_tokens: expected special tokens of the " + tokenizer.name() +
+                      " tokenizer, got " + name);
+    ends.eot_ids.push_back(*id);
+  }
+  if (ends.ends_turns(ends.eos) && ends.eot_option != ends.eos_option)
+    throw UserError(spec.path + ": train_on_eot " + ends.eot_option + " and train_on_eos " + ends.eos_option +
+                    " disagree on EOS, an end-of-turn token here; expected one setting for both (Axolotl's rule)");
+  return ends;
+}
+
+bool TurnEnds::ends_turns(int32_t id) const {
+  return std::find(eot_ids.begin(), eot_ids.end(), id) != eot_ids.end();
+}
+
+Loss TurnEnds::loss_under(const std::string& option, Loss turn, bool last) {
+  return option == "all" || (option == "last" && last) ? Loss::trained : option == "turn" ? turn : Loss::none;
+}
+
+Loss TurnEnds::loss_of(int32_t id, Loss turn, bool last) const {
+  // Axolotl's two passes only ever train a label, so a token both passes find takes the larger loss.
+  const Loss as_eot = ends_turns(id) ? loss_under(eot_option, turn, last) : Loss::none;
+  return std::max(as_eot, id == eos ? loss_under(eos_option, turn, last) : Loss::none);
 }
 
 std::vector<std::string> end_of_turn_warnings(const DatasetSpec& spec, const Tokenizer& tokenizer) {
-  const std::string source =
-      spec.chat_template_source.empty() ? builtin_chat_template_jinja(spec.chat_template) : spec.chat_template_source;
+  const std::string source = template_source(spec);
   std::vector<std::string> warnings;
   const std::string eos = tokenizer.special_name(tokenizer.eos()).value_or("");
-  if (spec.eot_tokens.empty() || spec.eot_tokens == std::vector<std::string>{eos}) {
+  if (eos_alone_ends_turns(spec, eos)) {
     if (source.find(eos) == std::string::npos && source.find("eos_token") == std::string::npos)
       warnings.push_back(spec.path + ": EOS " + eos + " is not in chat_template " + spec.chat_template +
                          ", so no turn's end trains (Axolotl's rule); set eot_tokens to the template's end of turn");
@@ -239,7 +279,9 @@ std::vector<std::string> end_of_turn_warnings(const DatasetSpec& spec, const Tok
 Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec, const Tokenizer* tokenizer) {
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
-  const std::string end_option = marker_option(m.end_of_turn, spec, tokenizer);
+  // The marker ends each turn; its loss as Axolotl's turn-end passes give it (none when rendering).
+  const std::optional<TurnEnds> ends = tokenizer ? std::optional<TurnEnds>(turn_ends(spec, *tokenizer)) : std::nullopt;
+  const std::optional<int32_t> marker = tokenizer ? tokenizer->special_id(m.end_of_turn) : std::nullopt;
   const std::vector<TurnMask> masks = turn_masks(messages, spec, tokenizer);
   size_t last = messages.size();  // the turn whose end `last` trains
   for (size_t i = 0; i < messages.size(); i++)
@@ -276,9 +318,7 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
     } else {
       text(shown, content);
     }
-    Loss end = Loss::none;  // train_on_eos none
-    if (end_option == "all" || (end_option == "last" && i == last)) end = Loss::trained;
-    else if (end_option == "turn") end = content;
+    const Loss end = ends && marker ? ends->loss_of(*marker, content, i == last) : Loss::none;
     special(m.end_of_turn, end);
     text(m.after_turn, Loss::none);
   }
@@ -301,11 +341,10 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
   const std::string role_key = mapped_key(spec, "role"), content_key = mapped_key(spec, "content");
   const std::string expected_row = "expected a JSON object with a \"" + field +
                                    "\" list of messages (datasets: field_messages)";
+  turn_ends(spec, tokenizer);  // refuses the file's end-of-turn settings before its rows
   std::optional<jinja::Template> jinja_template;
-  if (!spec.chat_template_source.empty()) {
+  if (!spec.chat_template_source.empty())
     jinja_template.emplace(spec.chat_template_source, "chat_template " + spec.chat_template);
-    check_train_on_eos(spec);
-  }
   for (const JsonRecord& r : read_json_dataset_file(path, "chat_template")) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object())

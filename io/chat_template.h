@@ -97,6 +97,27 @@ const std::vector<std::string>& chat_template_choices();
 // Which end-of-turn tokens train (Axolotl's train_on_eot): its own setting, else train_on_eos's.
 std::string end_of_turn_option(const DatasetSpec& spec);
 
+// How the tokens that close a chat's turns train, as Axolotl's two passes after each turn's content
+// find them: end-of-turn tokens under train_on_eot, then EOS under train_on_eos.
+struct TurnEnds {
+  std::vector<int32_t> eot_ids;  // eot_tokens the template writes; EOS alone when none is given
+  int32_t eos;
+  std::string eot_option, eos_option;  // turn, last, all or none
+
+  bool ends_turns(int32_t id) const;
+  // The loss `option` gives a turn's end: the turn's own loss `turn` under turn, trained under all
+  // (and under last when `last`, the end of the last turn that counts for it), none otherwise.
+  static Loss loss_under(const std::string& option, Loss turn, bool last);
+  // The loss of token `id` closing a turn whose content has loss `turn`; `last` when that turn is
+  // the last that counts for `last`. A token both passes find trains if either trains it.
+  Loss loss_of(int32_t id, Loss turn, bool last) const;
+};
+
+// The turn ends of `spec` under `tokenizer`. Throws UserError on an eot_tokens name the template
+// writes that is not one special token, or on EOS among given eot_tokens while train_on_eot and
+// train_on_eos disagree (Axolotl's refusals; its default, EOS alone, is not checked).
+TurnEnds turn_ends(const DatasetSpec& spec, const Tokenizer& tokenizer);
+
 // Axolotl's warnings on a chat_template entry's end-of-turn tokens (its strategy's check): the
 // EOS, when no eot_tokens are given, or each of eot_tokens that the entry's template never writes;
 // such a token ends no turn, so no turn's end trains by it. One line each, for the start-up log.

@@ -1,6 +1,6 @@
 // Token cache: the tokenized examples of a config's datasets, kept in one binary file in
 // dataset_prepared_path so a rerun skips reading and tokenizing the sources.
-//   header (48 bytes, little-endian): magic "LLMTOK01", u32 version (4), u32 dtype code (i32),
+//   header (48 bytes, little-endian): magic "LLMTOK01", u32 version (8), u32 dtype code (i32),
 //     u64 token count N, u64 example count E, u64 source checksum, u64 payload checksum
 //   payload: N i32 tokens, N i32 labels, E + 1 i64 example offsets, 5 i64 ExampleStats, E u8
 //     desirable flags (rl: kto; else 0)

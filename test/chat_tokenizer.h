@@ -14,14 +14,17 @@
 namespace llm::testing {
 
 // Bytes, then BOS/EOS/PAD, then the chat markers: enough vocabulary to check masks by hand.
+// Its EOS is <|end_of_text|> unless `eos` names another of its tokens (an Instruct tokenizer's
+// <|eot_id|>, say).
 class FakeTokenizer final : public Tokenizer {
   using Ids = std::vector<int32_t>;
 
  public:
+  explicit FakeTokenizer(int32_t eos = 257) : eos_(eos) {}
   std::string name() const override { return "fake"; }
   int32_t vocab_size() const override { return 264; }
   int32_t bos() const override { return 256; }
-  int32_t eos() const override { return 257; }
+  int32_t eos() const override { return eos_; }
   int32_t pad() const override { return 258; }
   Ids encode(const std::string& text) const override {
     Ids ids;
@@ -65,6 +68,9 @@ class FakeTokenizer final : public Tokenizer {
   inline static const std::map<int32_t, std::string> kShort = {
       {256, "<bos>"}, {257, "<eos>"}, {258, "<pad>"}, {259, "<h>"},
       {260, "</h>"},  {261, "<eot>"}, {262, "<im>"},  {263, "</im>"}};
+
+ private:
+  int32_t eos_;
 };
 
 inline const FakeTokenizer kFake;

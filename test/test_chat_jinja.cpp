@@ -66,40 +66,59 @@ const std::string kConversation =
 
 }  // namespace
 
+// The tokens and trained tokens of `rows` under `spec`, or the error it gives.
+std::string outcome(const std::string& rows, const DatasetSpec& spec, const Tokenizer& tokenizer, bool train_on_inputs) {
+  std::string result = "(error)";
+  const std::string error = error_of([&] {
+    const Example ex = examples_of(rows, spec, tokenizer, train_on_inputs).at(0);
+    result = tokenizer.decode(ex.tokens) + " trains " + trained(ex);
+  });
+  return error.empty() ? result : error;
+}
+
 TEST_CASE("Axolotl's llama3 and chatml templates through the Jinja path: the built-in tokens and masks") {
+  // Under a base tokenizer EOS ends no turn of either template; under an Instruct one (EOS is
+  // <|eot_id|>) it is llama3's marker, which then trains under train_on_eot and train_on_eos both.
+  const FakeTokenizer instruct(261);
+  int conflicts = 0;
   for (const char* name : {"llama3", "chatml"}) {
     const nlohmann::ordered_json fixture = read_fixture(std::string(name) + "_expected.json");
-    for (const char* eos : {"turn", "last", "all", "none"})
-      for (const bool train_on_inputs : {false, true})
-        for (const auto& c : fixture["cases"]) {
-          bool has_empty_turn = false;  // Axolotl finds no turn there, so no end of turn either
-          for (const auto& m : c["messages"])
-            has_empty_turn |= m["content"].get<std::string>().find_first_not_of(" \t\r\n\u00a0") == std::string::npos;
-          if (has_empty_turn || std::string(c["name"]) == "whitespace_to_trim") continue;
-          CAPTURE(name);
-          CAPTURE(eos);
-          CAPTURE(train_on_inputs);
-          CAPTURE(c["name"].get<std::string>());
-          DatasetSpec builtin;
-          builtin.chat_template = name;
-          builtin.train_on_eos = eos;
-          DatasetSpec jinja = builtin;
-          jinja.chat_template = "jinja";
-          jinja.chat_template_source = fixture["template"];
-          const std::string rows = row_of(c["messages"]);
-          // Without eot_tokens kFake's EOS ends no turn of either; with the marker both train it.
-          for (const bool marker_ends_turns : {false, true}) {
-            CAPTURE(marker_ends_turns);
-            builtin.eot_tokens = jinja.eot_tokens = {};
-            if (marker_ends_turns)
-              builtin.eot_tokens = jinja.eot_tokens = {name == std::string("llama3") ? "<|eot_id|>" : "<|im_end|>"};
-            const Example a = examples_of(rows, builtin, kFake, train_on_inputs).at(0);
-            const Example b = examples_of(rows, jinja, kFake, train_on_inputs).at(0);
-            CHECK(kFake.decode(a.tokens) == kFake.decode(b.tokens));
-            CHECK(trained(a) == trained(b));
-          }
-        }
+    const std::string marker = name == std::string("llama3") ? "<|eot_id|>" : "<|im_end|>";
+    for (const FakeTokenizer* tokenizer : {&kFake, &instruct})
+      for (const char* eos : {"turn", "last", "all", "none"})
+        for (const char* eot : {"", "turn", "last", "all", "none"})
+          for (const bool train_on_inputs : {false, true})
+            for (const auto& c : fixture["cases"]) {
+              bool has_empty_turn = false;  // Axolotl finds no turn there, so no end of turn either
+              for (const auto& m : c["messages"])
+                has_empty_turn |= m["content"].get<std::string>().find_first_not_of(" \t\r\n\u00a0") == std::string::npos;
+              if (has_empty_turn || std::string(c["name"]) == "whitespace_to_trim") continue;
+              CAPTURE(name);
+              CAPTURE(tokenizer->name());
+              CAPTURE(eos);
+              CAPTURE(eot);
+              CAPTURE(train_on_inputs);
+              CAPTURE(c["name"].get<std::string>());
+              DatasetSpec builtin;
+              builtin.chat_template = name;
+              builtin.train_on_eos = eos;
+              builtin.train_on_eot = eot;
+              DatasetSpec jinja = builtin;
+              jinja.chat_template = "jinja";
+              jinja.chat_template_source = fixture["template"];
+              const std::string rows = row_of(c["messages"]);
+              // No eot_tokens, the marker alone, or the marker and EOS (refused when they disagree).
+              for (const std::vector<std::string>& eot_tokens :
+                   std::vector<std::vector<std::string>>{{}, {marker}, {marker, "<|end_of_text|>"}}) {
+                CAPTURE(eot_tokens.size());
+                builtin.eot_tokens = jinja.eot_tokens = eot_tokens;
+                const std::string a = outcome(rows, builtin, *tokenizer, train_on_inputs);
+                CHECK(a == outcome(rows, jinja, *tokenizer, train_on_inputs));
+                conflicts += a.find("disagree on EOS") != std::string::npos;
+              }
+            }
   }
+  CHECK(conflicts > 0);
 }
 
 TEST_CASE("the built-in templates' Jinja sources, which a saved tokenizer carries, are Axolotl's") {
@@ -463,11 +482,26 @@ TEST_CASE("train_on_eot for eot_tokens, train_on_eos for EOS, and their conflict
   spec.eot_tokens = {"<|eot_id|>", "<|end_of_text|>"};
   spec.train_on_eot = "last";
   CHECK(error_of([&] { examples_of(kConversation, spec, kFake); }) ==
-        scratch().path.string() + "/rows.jsonl:1: train_on_eot last and train_on_eos all disagree on EOS, an "
+        scratch().path.string() + "/rows.jsonl: train_on_eot last and train_on_eos all disagree on EOS, an "
         "end-of-turn token here; expected one setting for both (Axolotl's rule)");
-  spec.eot_tokens = {"<|im_end|>", "<|eot|>"};
+  // A name the template never writes ends no turn (Axolotl drops it with a warning); one it writes
+  // must be a token.
+  spec.eot_tokens = {"<|im_end|>", "<|eot_id|>"};
+  CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1|A2<eot><eos>");
+  spec.chat_template_source = "{% for m in messages %}{{ m.content }}<|eot|>{% endfor %}";
+  spec.eot_tokens = {"<|eot_id|>", "<|eot|>"};
   CHECK(error_of([&] { examples_of(kConversation, spec, kFake); }) ==
-        scratch().path.string() + "/rows.jsonl:1: eot_tokens: expected special tokens of the fake tokenizer, got <|eot|>");
+        scratch().path.string() + "/rows.jsonl: eot_tokens: expected special tokens of the fake tokenizer, got <|eot|>");
+  // EOS alone (Axolotl's default) is never refused: each option trains it as it says.
+  spec.chat_template_source = "{% for m in messages %}{{ m.content }}<|end_of_text|>{% endfor %}";
+  spec.train_on_eot = "none";
+  spec.train_on_eos = "last";
+  for (const std::vector<std::string>& eot_tokens : std::vector<std::vector<std::string>>{{}, {"<|end_of_text|>"}}) {
+    spec.eot_tokens = eot_tokens;
+    CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1|A2<eos>");
+  }
+  spec.train_on_eot = "turn";
+  CHECK(trained(examples_of(kConversation, spec, kFake).at(0)) == "A1<eos>|A2<eos>");
   // A built-in template's marker ends its turns: train_on_eot decides it.
   DatasetSpec builtin;
   builtin.chat_template = "llama3";
