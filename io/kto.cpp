@@ -1,4 +1,4 @@
-// defines: is_kto_type, kto_types, append_kto_examples, rotate_completions, kto_sequences
+// defines: is_kto_type, kto_types, load_kto_file, append_kto_examples, rotate_completions, kto_sequences
 #include "io/kto.h"
 
 #include <algorithm>
@@ -33,22 +33,14 @@ const std::vector<Strategy>& strategies() {
   return all;
 }
 
-struct UnpairedText {
-  jinja::Text prompt, completion;
-  bool desirable = false;
-};
-
-UnpairedText unpaired_text(const Strategy& s, const json& row, const std::string& where) {
+KtoText unpaired_text(const Strategy& s, const json& row, const std::string& where) {
   const Markup& m = *s.markup;
-  UnpairedText out;
+  KtoText out;
   std::string completion;
   if (s.layout != Layout::argilla_chat) {
     const char* key = s.layout == Layout::instruction ? "instruction" : s.layout == Layout::question ? "question" : "prompt";
     out.prompt = markup_prompt(m, row, string_field(row, key, where), where);
     completion = string_field(row, "completion", where);
-  } else if (&m == &kChatml) {  // the first message the user's, the second the completion
-    out.prompt = markup_prompt(m, json::object(), message_content(row, "completion", 0, where), where);
-    completion = message_content(row, "completion", 1, where);
   } else {  // every message but the last under its role's header, the last the completion
     const json& messages = field(row, "completion", where);
     if (!messages.is_array() || messages.empty())
@@ -56,13 +48,9 @@ UnpairedText unpaired_text(const Strategy& s, const json& row, const std::string
     for (size_t i = 0; i + 1 < messages.size(); i++) {
       const json& role = messages[i].is_object() ? messages[i].value("role", json()) : json();
       if (!role.is_string()) throw UserError(where + "completion[" + std::to_string(i) + "] has no \"role\" string");
-      out.prompt.append("<|start_header_id|>", jinja::kTemplateSource);
-      out.prompt.append(role.get<std::string>(), kRowSource);
-      out.prompt.append("<|end_header_id|>\n\n", jinja::kTemplateSource);
-      out.prompt.append(message_content(row, "completion", i, where), kRowSource);
-      out.prompt.append("<|eot_id|>", jinja::kTemplateSource);
+      append_turn(out.prompt, m, role.get<std::string>(), kRowSource, message_content(row, "completion", i, where));
     }
-    out.prompt.append("<|start_header_id|>assistant<|end_header_id|>\n\n", jinja::kTemplateSource);
+    append_header(out.prompt, m, "assistant", jinja::kTemplateSource);
     completion = message_content(row, "completion", messages.size() - 1, where);
   }
   out.completion.append(completion, kRowSource);
@@ -89,23 +77,26 @@ const std::vector<std::string>& kto_types() {
   return types;
 }
 
-void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t sequence_len,
-                         std::vector<Example>& out, ExampleStats& stats) {
+void load_kto_file(const std::string& path, const DatasetSpec& spec, std::vector<KtoText>& out) {
   auto strategy = std::find_if(strategies().begin(), strategies().end(),
                                [&](const Strategy& s) { return s.type == spec.type; });
   if (strategy == strategies().end()) throw UserError(spec.path + ": type " + spec.type + " is no KTO dataset type");
-  std::vector<UnpairedText> rows;
-  for (const std::string& file : dataset_source_files(spec))
-    for (const JsonRecord& r : read_json_dataset_file(file, spec.type)) {
-      const std::string where = file + ":" + std::to_string(r.line) + ": ";
-      if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
-      rows.push_back(unpaired_text(*strategy, r.value, where));
-    }
+  for (const JsonRecord& r : read_json_dataset_file(path, spec.type)) {
+    const std::string where = path + ":" + std::to_string(r.line) + ": ";
+    if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
+    out.push_back(unpaired_text(*strategy, r.value, where));
+  }
+}
+
+void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t sequence_len,
+                         std::vector<Example>& out, ExampleStats& stats) {
+  std::vector<KtoText> rows;
+  for (const std::string& file : dataset_source_files(spec)) load_kto_file(file, spec, rows);
   const auto [first, last] = split_rows(spec, rows.size(), "rows");
   for (size_t i = first; i < last; i++) {
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
-    const UnpairedText& row = rows[i];
+    const KtoText& row = rows[i];
     const std::vector<int32_t> prompt_alone = tokenize_template_text(row.prompt, tokenizer);
     if (static_cast<int64_t>(prompt_alone.size() + tokenize_template_text(row.completion, tokenizer).size()) >
         sequence_len) {

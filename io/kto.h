@@ -5,9 +5,9 @@
 //     is one user turn (after a system turn when the row has a non-empty "system"), ending in the
 //     assistant's header, the completion followed by the end-of-turn marker. The user turn's
 //     field: argilla instruction, intel question, prompt_pairs and ultra prompt; the completion
-//     the row's "completion" string. argilla_chat reads "completion" as a conversation: llama3's
-//     prompt is every message but the last (each under its role's header), chatml's the first
-//     message as the user turn; the completion is the last (llama3) or second (chatml) message.
+//     the row's "completion" string. argilla_chat reads "completion" as a conversation: the
+//     prompt is every message but the last, each under its role's header, then the assistant's
+//     header; the completion is the last message (Axolotl 0.19, both markups).
 //   The label is the row's "label": true or false (or 1 or 0, as TRL's bool tensor reads them).
 // Axolotl drops a row whose prompt and completion, each tokenized alone without BOS/EOS, hold more
 // than sequence_len tokens together. TRL then adds EOS to a completion that does not end in it,
@@ -24,12 +24,23 @@
 
 #include "io/data_config.h"
 #include "io/dataset.h"
+#include "io/jinja.h"
 #include "io/tokenizer.h"
 
 namespace llm {
 
 bool is_kto_type(const std::string& type);
 const std::vector<std::string>& kto_types();
+
+// A row's texts as its type's transform writes them (markers carry jinja::kTemplateSource).
+struct KtoText {
+  jinja::Text prompt, completion;
+  bool desirable = false;
+};
+
+// One KtoText per row of the .json / .jsonl file `path`, appended to `out`. UserError
+// ("<file>:<line>: <what>") on a row without the fields its type reads.
+void load_kto_file(const std::string& path, const DatasetSpec& spec, std::vector<KtoText>& out);
 
 // Every row of `spec` (its split) kept by the length rule, as two examples appended to `out`: its
 // prompt's ids (no targets), then its completion's ids (each a target), both marked desirable or

@@ -1,4 +1,4 @@
-// defines: the preference_rows helpers (markups, row fields, has_system, markup_prompt, with_bos)
+// defines: the preference_rows helpers (markups and their turns, row fields, has_system, markup_prompt, with_bos)
 #include "io/preference_rows.h"
 
 #include "engine/user_error.h"
@@ -6,11 +6,20 @@
 
 namespace llm::preference_rows {
 
-const Markup kLlama3{"<|start_header_id|>system<|end_header_id|>\n\n", "<|eot_id|>",
-                     "<|start_header_id|>user<|end_header_id|>\n\n",
-                     "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"};
-const Markup kChatml{"<|im_start|>system\n", "<|im_end|>\n", "<|im_start|>user\n",
-                     "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>"};
+const Markup kLlama3{"<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>", "<|eot_id|>"};
+const Markup kChatml{"<|im_start|>", "\n", "<|im_end|>\n", "<|im_end|>"};
+
+void append_header(jinja::Text& out, const Markup& m, const std::string& role, int role_source) {
+  out.append(m.header_open, jinja::kTemplateSource);
+  out.append(role, role_source);
+  out.append(m.header_close, jinja::kTemplateSource);
+}
+
+void append_turn(jinja::Text& out, const Markup& m, const std::string& role, int role_source, const std::string& content) {
+  append_header(out, m, role, role_source);
+  out.append(content, kRowSource);
+  out.append(m.turn_close, jinja::kTemplateSource);
+}
 
 const json& field(const json& row, const std::string& key, const std::string& where) {
   auto it = row.find(key);
@@ -42,14 +51,9 @@ bool has_system(const json& row) {
 
 jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& user, const std::string& where) {
   jinja::Text out;
-  if (has_system(row)) {
-    out.append(m.system_open, jinja::kTemplateSource);
-    out.append(string_field(row, "system", where), kRowSource);
-    out.append(m.system_close, jinja::kTemplateSource);
-  }
-  out.append(m.user_open, jinja::kTemplateSource);
-  out.append(user, kRowSource);
-  out.append(m.user_close, jinja::kTemplateSource);
+  if (has_system(row)) append_turn(out, m, "system", jinja::kTemplateSource, string_field(row, "system", where));
+  append_turn(out, m, "user", jinja::kTemplateSource, user);
+  append_header(out, m, "assistant", jinja::kTemplateSource);
   return out;
 }
 

@@ -17,16 +17,19 @@ namespace llm::preference_rows {
 using json = nlohmann::ordered_json;
 constexpr int kRowSource = 0;  // text read from a row (any source but the template's)
 
-// The markers around the system turn, the user turn (ending in the assistant's header) and after
-// a response.
+// The markers of a turn: header_open, the role, header_close, the content, turn_close; and what
+// follows a response (a prompt ends in the assistant's header).
 struct Markup {
-  const char* system_open;
-  const char* system_close;
-  const char* user_open;
-  const char* user_close;
+  const char* header_open;
+  const char* header_close;
+  const char* turn_close;
   const char* response_end;
 };
 extern const Markup kLlama3, kChatml;
+
+// A turn's header (the role's text under `role_source`: a row's roles stay text), and a whole turn.
+void append_header(jinja::Text& out, const Markup& m, const std::string& role, int role_source);
+void append_turn(jinja::Text& out, const Markup& m, const std::string& role, int role_source, const std::string& content);
 
 // row[key]; UserError "<where>missing field ..." when absent. `where` is "<file>:<line>: ".
 const json& field(const json& row, const std::string& key, const std::string& where);

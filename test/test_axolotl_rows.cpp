@@ -4,8 +4,10 @@
 // tools/make_axolotl_rows.py with Axolotl's functions and HF datasets' loaders), read here through
 // a config as llm_train reads it: empty text, null fields, a row missing a column others have,
 // .txt lines, completion's 64 x sequence_len cut and chunks, truncation and min_sample_len, chat
-// templates' turn masks under train_on_eos, roles_to_train, eot_tokens and the field mappings.
-// And the prompt, chosen and rejected texts its DPO transforms write (rl: dpo).
+// templates' turn masks under train_on_eos, train_on_eot, roles_to_train, eot_tokens (and the
+// refusal of a conflict), an EOS that is or is not the template's end of turn, the field mappings.
+// And the texts its DPO and KTO transforms write: prompt, chosen and rejected (rl: dpo), prompt,
+// completion and label (rl: kto).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/dataset.h"
+#include "io/kto.h"
 #include "io/preference.h"
 #include "test/test_files.h"
 #include "train/config.h"
@@ -50,7 +53,7 @@ struct LoadedCase {
     for (const auto& [key, value] : c["entry"].items()) yaml += "    " + key + ": " + value.dump() + "\n";
     for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
     config = parse_config(yaml, "cases.yaml");
-    tokenizer = make_tokenizer(config.tokenizer_config);
+    tokenizer = with_special_tokens(make_tokenizer(config.tokenizer_config), config.special_tokens, config.source);
   }
 };
 
@@ -62,13 +65,20 @@ const json& fixture() {
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  REQUIRE(fixture()["cases"].size() == 29);
+  REQUIRE(fixture()["cases"].size() == 53);
   for (const json& c : fixture()["cases"]) {
-    if (!c.contains("examples")) continue;  // a preference case
+    if (c.contains("pairs")) continue;
     CAPTURE(c["name"].get<std::string>());
     const LoadedCase loaded(c);
-    const TrainingData data =
-        load_training_data(loaded.config.data, loaded.config.seed, *loaded.tokenizer, [](const std::string&) {});
+    auto load = [&] {
+      return load_training_data(loaded.config.data, loaded.config.seed, *loaded.tokenizer, [](const std::string&) {});
+    };
+    if (c.contains("error")) {  // a config Axolotl refuses (its message in the case): refused here too
+      CAPTURE(c["error"].get<std::string>());
+      CHECK(error_of([&] { load(); }).find(loaded.path + ": train_on_eot") == 0);
+      continue;
+    }
+    const TrainingData data = load();
     const ExampleSet& got = *data.examples;
     REQUIRE(got.size() == static_cast<int64_t>(c["examples"].size()));
     for (int64_t e = 0; e < got.size(); e++) {
@@ -82,22 +92,38 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
   }
 }
 
-TEST_CASE("rl: dpo pairs: the prompt, chosen and rejected texts of Axolotl's DPO transforms") {
-  int cases = 0;
+TEST_CASE("rl: dpo pairs and rl: kto rows: the texts of Axolotl's DPO and KTO transforms") {
+  int dpo = 0, kto = 0;
   for (const json& c : fixture()["cases"]) {
     if (!c.contains("pairs")) continue;
-    cases++;
     CAPTURE(c["name"].get<std::string>());
     const LoadedCase loaded(c);
+    const json& expected = c["pairs"];
+    if (c["config"]["rl"] == "kto") {
+      kto++;
+      std::vector<KtoText> rows;
+      load_kto_file(loaded.path, loaded.config.data.datasets.at(0), rows);
+      REQUIRE(rows.size() == expected.size());
+      for (size_t i = 0; i < rows.size(); i++) {
+        CAPTURE(i);
+        CHECK(rows[i].prompt.str() == expected[i]["prompt"].get<std::string>());
+        CHECK(rows[i].completion.str() == expected[i]["completion"].get<std::string>());
+        const json& label = expected[i]["label"];  // as written: true / false or 1 / 0
+        CHECK(rows[i].desirable == (label.is_boolean() ? label.get<bool>() : label.get<int>() == 1));
+      }
+      continue;
+    }
+    dpo++;
     std::vector<PreferenceText> pairs;
     load_preference_file(loaded.path, loaded.config.data.datasets.at(0), *loaded.tokenizer, pairs);
-    REQUIRE(pairs.size() == c["pairs"].size());
+    REQUIRE(pairs.size() == expected.size());
     for (size_t i = 0; i < pairs.size(); i++) {
       CAPTURE(i);
-      CHECK(pairs[i].prompt.str() == c["pairs"][i]["prompt"].get<std::string>());
-      CHECK(pairs[i].chosen.str() == c["pairs"][i]["chosen"].get<std::string>());
-      CHECK(pairs[i].rejected.str() == c["pairs"][i]["rejected"].get<std::string>());
+      CHECK(pairs[i].prompt.str() == expected[i]["prompt"].get<std::string>());
+      CHECK(pairs[i].chosen.str() == expected[i]["chosen"].get<std::string>());
+      CHECK(pairs[i].rejected.str() == expected[i]["rejected"].get<std::string>());
     }
   }
-  CHECK(cases == 7);
+  CHECK(dpo == 15);
+  CHECK(kto == 10);
 }

@@ -202,7 +202,7 @@ TEST_CASE("KTO strategies: Axolotl's prompt and completion, the label; TRL's BOS
   CHECK(!ex[1].desirable);
   CHECK(kFake.decode(kto_examples("llama3.intel", R"({"question": "Q", "completion": "A", "label": true})" "\n")[0].tokens) ==
         "<bos><h>user</h>\n\nQ<eot><h>assistant</h>\n\n");
-  // argilla_chat: llama3's prompt is every message but the last, chatml's the first as the user's.
+  // argilla_chat: the prompt is every message but the last, under its role's header (both markups).
   const std::string chat = R"({"completion": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},)"
                            R"( {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}], "label": true})" "\n";
   ex = kto_examples("llama3.argilla_chat", chat);
@@ -210,8 +210,8 @@ TEST_CASE("KTO strategies: Axolotl's prompt and completion, the label; TRL's BOS
         "<bos><h>user</h>\n\nQ<eot><h>assistant</h>\n\nA<eot><h>user</h>\n\nQ2<eot><h>assistant</h>\n\n");
   CHECK(trained(ex[1]) == "A2<eot><eos>");
   ex = kto_examples("chatml.argilla_chat", chat);
-  CHECK(kFake.decode(ex[0].tokens) == "<bos><im>user\nQ</im>\n<im>assistant\n");
-  CHECK(trained(ex[1]) == "A</im><eos>");
+  CHECK(kFake.decode(ex[0].tokens) == "<bos><im>user\nQ</im>\n<im>assistant\nA</im>\n<im>user\nQ2</im>\n<im>assistant\n");
+  CHECK(trained(ex[1]) == "A2</im><eos>");
   // The label is a boolean, or 1 / 0; a missing field is named.
   CHECK(kto_error("llama3.ultra", R"({"prompt": "Q", "completion": "A", "label": "yes"})" "\n")
             .find("rows.jsonl:1: field \"label\" is a string; expected true or false (or 1 or 0)") != std::string::npos);

@@ -10,6 +10,9 @@ process_datasets_for_packing, which drops rows without a trained token. Axolotl 
 filter only with sample_packing; llm_train drops such rows always (README: datasets), so the
 reference applies it always.
 
+And the texts Axolotl's rl transforms write of preference rows (its prompt_strategies.dpo and .kto
+loaders): prompt, chosen and rejected for rl: dpo; prompt, completion and label for rl: kto.
+
 The tokenizer (written beside the cases as tokenizer.json and tokenizer_config.json) is
 test/data/hf_tokenizer's small vocabulary with Llama 3's and ChatML's chat markers added as special
 tokens and a BOS post-processor, as Llama 3's tokenizer.json adds <|begin_of_text|>: Axolotl's
@@ -31,6 +34,7 @@ from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
 from axolotl.prompt_strategies.dpo import load as load_dpo
+from axolotl.prompt_strategies.kto import load as load_kto
 from axolotl.utils.data.shared import get_dataset_type
 from axolotl.utils.data.utils import handle_long_seq_in_dataset
 from axolotl.utils.data.wrappers import get_dataset_wrapper
@@ -163,6 +167,23 @@ CASES = [
      {"sequence_len": 96, "chat_template": "llama3"}),
     ("chat chatml eot_tokens", "rows.jsonl", CHAT, {"type": "chat_template", "chat_template": "chatml"},
      {"sequence_len": 96, "chat_template": "llama3", "eot_tokens": ["<|im_end|>"]}),
+    # The fixture's EOS is <|eot_id|>, llama3's end of turn: train_on_eot and train_on_eos both train it.
+    ("chat llama3 train_on_eot none", "rows.jsonl", CHAT, {"type": "chat_template", "train_on_eot": "none"},
+     {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 train_on_eos none, train_on_eot turn", "rows.jsonl", CHAT,
+     {"type": "chat_template", "train_on_eos": "none", "train_on_eot": "turn"}, {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 train_on_eos last, train_on_eot all", "rows.jsonl", CHAT,
+     {"type": "chat_template", "train_on_eos": "last", "train_on_eot": "all"}, {"sequence_len": 96, "chat_template": "llama3"}),
+    ("chat llama3 eot_tokens with EOS, train_on_eot last (refused)", "rows.jsonl", CHAT,
+     {"type": "chat_template", "train_on_eot": "last"},
+     {"sequence_len": 96, "chat_template": "llama3", "eot_tokens": ["<|eot_id|>", "<|im_end|>"]}),
+    # A base tokenizer's EOS (special_tokens): llama3's turn ends train only as eot_tokens.
+    ("chat llama3 base EOS", "rows.jsonl", CHAT, {"type": "chat_template"},
+     {"sequence_len": 96, "chat_template": "llama3", "special_tokens": {"eos_token": "<|end_of_text|>"}}),
+    ("chat llama3 base EOS eot_tokens, train_on_eot last", "rows.jsonl", CHAT,
+     {"type": "chat_template", "train_on_eot": "last"},
+     {"sequence_len": 96, "chat_template": "llama3", "special_tokens": {"eos_token": "<|end_of_text|>"},
+      "eot_tokens": ["<|eot_id|>"]}),
     ("chat sharegpt fields", "rows.jsonl", SHAREGPT, SHAREGPT_ENTRY, {"sequence_len": 96, "chat_template": "llama3"}),
     ("chat message_field_training", "rows.jsonl", FLAGGED, {"type": "chat_template", "message_field_training": "train"},
      {"sequence_len": 96, "chat_template": "llama3"}),
@@ -190,37 +211,78 @@ ARGILLA_CHAT = jsonl([
      "rejected": [msg("user", "hello"), msg("assistant", "12")]},
 ])
 
-PAIR_CASES = [
-    ("llama3.default", PAIRS), ("chatml.default", PAIRS), ("llama3.default", INSTRUCTION_PAIRS),
-    ("llama3.argilla_chat", ARGILLA_CHAT), ("chatml.argilla_chat", ARGILLA_CHAT),
-    ("chat_template.default", CHAT_PAIRS), ("chat_template.argilla_chat", ARGILLA_CHAT),
-]
+SYSTEM_ROWS = [{"system": "Be brief."}, {"system": ""}, {"system": None}]
 
 
-def axolotl_pairs(tok, path, dpo_type):
-    cfg = DictDefault({"rl": "dpo", "chat_template": "llama3", "datasets": [{"path": path, "type": dpo_type}],
+def with_system(rows):
+    """Each row under each kind of system field: a text, empty, null (a row of HF's loader)."""
+    return jsonl([{**system, **row} for row in rows for system in SYSTEM_ROWS])
+
+
+TURNS = [msg("user", "hello 123"), msg("assistant", "world")]
+ICR_PAIRS = with_system([{"input": "hello", "chosen": "world", "rejected": "12"}])
+INTEL_PAIRS = with_system([{"question": "hello", "chosen": "world", "rejected": "12"}])
+PROMPT_PAIRS = with_system([{"prompt": "hello", "chosen": "world", "rejected": "12"}])
+ULTRA_PAIRS = with_system([{"prompt": "hello", "chosen": [msg("user", "hello"), msg("assistant", "world")],
+                            "rejected": [msg("user", "hello"), msg("assistant", "12")]}])
+
+PAIR_CASES = [("dpo", "llama3.default", PAIRS), ("dpo", "chatml.default", PAIRS), ("dpo", "llama3.default", INSTRUCTION_PAIRS),
+              ("dpo", "llama3.argilla_chat", ARGILLA_CHAT), ("dpo", "chatml.argilla_chat", ARGILLA_CHAT),
+              ("dpo", "chat_template.default", CHAT_PAIRS), ("dpo", "chat_template.argilla_chat", ARGILLA_CHAT)]
+for markup in ("llama3", "chatml"):
+    PAIR_CASES += [("dpo", f"{markup}.icr", ICR_PAIRS), ("dpo", f"{markup}.intel", INTEL_PAIRS),
+                   ("dpo", f"{markup}.prompt_pairs", PROMPT_PAIRS), ("dpo", f"{markup}.ultra", ULTRA_PAIRS)]
+
+# KTO rows: a prompt, one completion and its label (true, false, 1 or 0).
+KTO_ARGILLA = with_system([{"instruction": "hello", "completion": "world", "label": True},
+                           {"instruction": "hello", "completion": "12", "label": 0}])
+KTO_INTEL = with_system([{"question": "hello", "completion": "world", "label": False}])
+KTO_PROMPT = with_system([{"prompt": "hello", "completion": "world", "label": 1}])
+KTO_CHAT = jsonl([
+    {"completion": [msg("user", "hello"), msg("assistant", "world")], "label": True},
+    {"completion": [msg("system", "Be brief."), msg("user", "hello"), msg("assistant", "12"), msg("user", "again"),
+                    msg("assistant", "world")], "label": False},
+])
+for markup in ("llama3", "chatml"):
+    PAIR_CASES += [("kto", f"{markup}.argilla", KTO_ARGILLA), ("kto", f"{markup}.argilla_chat", KTO_CHAT),
+                   ("kto", f"{markup}.intel", KTO_INTEL), ("kto", f"{markup}.prompt_pairs", KTO_PROMPT),
+                   ("kto", f"{markup}.ultra", KTO_PROMPT)]
+
+
+def axolotl_pairs(tok, path, rl, dataset_type):
+    """The texts Axolotl's rl transform writes of each row: prompt, chosen and rejected (dpo), or
+    prompt, completion and label (kto)."""
+    cfg = DictDefault({"rl": rl, "chat_template": "llama3", "datasets": [{"path": path, "type": dataset_type}],
                        "dataset_num_proc": 1})
-    transform = load_dpo(dpo_type, cfg, dataset_idx=0)
+    transform = (load_kto if rl == "kto" else load_dpo)(dataset_type, cfg, dataset_idx=0)
     if isinstance(transform, tuple):
         transform = transform[0]
     dataset = load_dataset("json", data_files=path, split="train")
+    keys = ("prompt", "completion", "label") if rl == "kto" else ("prompt", "chosen", "rejected")
     out = []
     for row in dataset:
         if "tokenizer" in inspect.signature(transform).parameters:
             r = transform(dict(row), tokenizer=tok)
         else:
             r = transform(dict(row))
-        out.append({"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]})
+        out.append({k: r[k] for k in keys})
     return out
 
 
 def axolotl_rows(tok, path, entry, config):
+    """The rows Axolotl makes of the file, or {"error": its message} when it refuses the config."""
+    if "special_tokens" in config:  # as Axolotl's load_tokenizer applies them
+        tok = tokenizer()
+        tok.add_special_tokens(dict(config["special_tokens"]))
     cfg = DictDefault({"train_on_inputs": False, "excess_length_strategy": None, "min_sample_len": None,
                        "sample_packing": True, "dataset_num_proc": 1, "is_preprocess": True, **config})
     dataset_config = DictDefault({"path": path, **entry})
     dataset = load_dataset(get_dataset_type(dataset_config), data_files=path, split="train")
     base_type = entry["type"] if isinstance(entry["type"], str) else None
-    wrapped, _ = get_dataset_wrapper(dataset_config, tok, cfg, base_type, dataset)
+    try:
+        wrapped, _ = get_dataset_wrapper(dataset_config, tok, cfg, base_type, dataset)
+    except ValueError as e:
+        return {"error": str(e)}
     wrapped = handle_long_seq_in_dataset(wrapped, cfg.sequence_len, cfg)
     wrapped, _ = process_datasets_for_packing(cfg, wrapped, None)
     return [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in wrapped]
@@ -239,17 +301,18 @@ def main():
                 f.write(content)
             rows = axolotl_rows(tok, path, entry, config)
             cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
-                          "examples": rows})
-            print(f"{name}: {len(rows)} examples")
-        for i, (dpo_type, content) in enumerate(PAIR_CASES):
+                          **(rows if isinstance(rows, dict) else {"examples": rows})})
+            print(f"{name}: {rows['error'] if isinstance(rows, dict) else f'{len(rows)} examples'}")
+        for i, (rl, dataset_type, content) in enumerate(PAIR_CASES):
             path = os.path.join(work, f"pairs{i}", "pairs.jsonl")
             os.makedirs(os.path.dirname(path))
             with open(path, "w", encoding="utf-8") as f:
                 f.write(content)
-            cases.append({"name": f"rl dpo {dpo_type}", "file": "pairs.jsonl", "content": content,
-                          "entry": {"type": dpo_type}, "config": {"rl": "dpo", "chat_template": "llama3"},
-                          "pairs": axolotl_pairs(tok, path, dpo_type)})
-            print(f"rl dpo {dpo_type}: {len(cases[-1]['pairs'])} pairs")
+            cases.append({"name": f"rl {rl} {dataset_type}", "file": "pairs.jsonl", "content": content,
+                          "entry": {"type": dataset_type},
+                          "config": {"rl": rl, "chat_template": "llama3", **({"micro_batch_size": 2} if rl == "kto" else {})},
+                          "pairs": axolotl_pairs(tok, path, rl, dataset_type)})
+            print(f"rl {rl} {dataset_type}: {len(cases[-1]['pairs'])} rows")
     # One case a line: the token lists would otherwise take a line each.
     lines = [json.dumps(case, ensure_ascii=False, separators=(",", ":")) for case in cases]
     (OUT / "cases.json").write_text('{"axolotl": "0.19.0", "tokenizer": "tokenizer.json beside this file",\n'

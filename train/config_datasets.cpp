@@ -1,10 +1,12 @@
 // defines: read_datasets, write_datasets (the `datasets:` list and Axolotl's per-dataset keys)
+#include <algorithm>
 #include <filesystem>
 #include <tuple>
 
 #include "io/chat_template.h"
 #include "io/dataset_split.h"
 #include "io/hf_hub_cache.h"
+#include "io/kto.h"
 #include "io/orpo.h"
 #include "io/preference.h"
 #include "io/user_defined.h"
@@ -20,6 +22,8 @@ const std::vector<std::string>& dataset_types() {
     std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized"};
     t.insert(t.end(), preference_types().begin(), preference_types().end());
     t.insert(t.end(), orpo_types().begin(), orpo_types().end());
+    for (const std::string& kto : kto_types())  // most share a DPO type's name
+      if (std::find(t.begin(), t.end(), kto) == t.end()) t.push_back(kto);
     return t;
   }();
   return types;
