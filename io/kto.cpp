@@ -110,6 +110,10 @@ void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, in
     // TRL: the prompt's own ids, then the full sequence's ids past as many.
     Example p, c;
     p.tokens = with_bos(prompt_alone, tokenizer);
+    if (static_cast<int64_t>(p.tokens.size()) >= sequence_len) {  // TRL's: its cut would leave no completion
+      stats.dropped++;
+      continue;
+    }
     p.labels.assign(p.tokens.size(), kIgnoreIndex);
     c.tokens.assign(full.begin() + std::min(p.tokens.size(), full.size()), full.end());
     c.labels = c.tokens;

@@ -12,7 +12,7 @@
 // Axolotl drops a row whose prompt and completion, each tokenized alone without BOS/EOS, hold more
 // than sequence_len tokens together. TRL then adds EOS to a completion that does not end in it,
 // tokenizes the prompt and the prompt with the completion (BOS first), and takes the completion's
-// ids as those past the prompt's length.
+// ids as those past the prompt's length; it drops a row whose prompt ids fill max_length.
 //
 // TRL's KL estimate pairs every prompt with another row's completion: within each block of
 // per_device_train_batch_size rows in the order it trains them, row i takes row i - 1's (the

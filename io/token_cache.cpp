@@ -20,7 +20,7 @@ constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
 // 2: examples (offsets and stats), not one packed stream; 3: pretokenized ids checked against the
 // vocabulary while cached (a cache of 2 may hold ids the device would only report late); 4: a
 // desirable byte per example (rl: kto).
-constexpr uint32_t kVersion = 8;  // 8: turn ends trained by train_on_eot and train_on_eos both (Axolotl)
+constexpr uint32_t kVersion = 8;  // 8: Axolotl's chat turn ends, KTO argilla_chat prompts, TRL's KTO drop
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
 constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/ops.h"  // kIgnoreIndex
 #include "io/dataset.h"
 #include "io/kto.h"
 #include "io/preference.h"
@@ -65,7 +66,7 @@ const json& fixture() {
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  REQUIRE(fixture()["cases"].size() == 53);
+  REQUIRE(fixture()["cases"].size() == 56);
   for (const json& c : fixture()["cases"]) {
     if (c.contains("pairs")) continue;
     CAPTURE(c["name"].get<std::string>());
@@ -92,7 +93,7 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
   }
 }
 
-TEST_CASE("rl: dpo pairs and rl: kto rows: the texts of Axolotl's DPO and KTO transforms") {
+TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 1.9's token ids") {
   int dpo = 0, kto = 0;
   for (const json& c : fixture()["cases"]) {
     if (!c.contains("pairs")) continue;
@@ -111,6 +112,21 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: the texts of Axolotl's DPO and KTO tr
         const json& label = expected[i]["label"];  // as written: true / false or 1 / 0
         CHECK(rows[i].desirable == (label.is_boolean() ? label.get<bool>() : label.get<int>() == 1));
       }
+      // The rows kept, each as TRL's prompt_ids and completion_ids (cut to max_length only in batches).
+      std::vector<Example> kept;
+      ExampleStats stats;
+      append_kto_examples(loaded.config.data.datasets.at(0), *loaded.tokenizer, loaded.config.data.sequence_len, kept, stats);
+      size_t k = 0;
+      for (size_t i = 0; i < expected.size(); i++) {
+        if (!expected[i].contains("trl")) continue;
+        CAPTURE(i);
+        REQUIRE(k + 1 < kept.size());
+        CHECK(kept[k].tokens == expected[i]["trl"]["prompt_ids"].get<std::vector<int32_t>>());
+        CHECK(kept[k + 1].tokens == expected[i]["trl"]["completion_ids"].get<std::vector<int32_t>>());
+        CHECK(kept[k + 1].labels == kept[k + 1].tokens);
+        k += 2;
+      }
+      CHECK(k == kept.size());
       continue;
     }
     dpo++;
@@ -122,8 +138,24 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: the texts of Axolotl's DPO and KTO tr
       CHECK(pairs[i].prompt.str() == expected[i]["prompt"].get<std::string>());
       CHECK(pairs[i].chosen.str() == expected[i]["chosen"].get<std::string>());
       CHECK(pairs[i].rejected.str() == expected[i]["rejected"].get<std::string>());
+      // TRL's sequences: prompt_ids, then each response's ids, cut to max_length; the prompt masked.
+      const std::optional<PreferenceExamples> ex = tokenize_preference(pairs[i], *loaded.tokenizer, loaded.config.data.sequence_len);
+      REQUIRE(ex.has_value() == expected[i].contains("trl"));
+      if (!ex) continue;
+      const json& trl = expected[i]["trl"];
+      const std::vector<int32_t> prompt = trl["prompt_ids"];
+      for (const auto& [got, key] : {std::pair{&ex->chosen, "chosen_ids"}, std::pair{&ex->rejected, "rejected_ids"}}) {
+        CAPTURE(key);
+        std::vector<int32_t> want = prompt;
+        for (int32_t id : trl[key]) want.push_back(id);
+        want.resize(std::min<size_t>(want.size(), size_t(loaded.config.data.sequence_len)));
+        CHECK(got->tokens == want);
+        std::vector<int32_t> labels = want;
+        std::fill_n(labels.begin(), std::min(prompt.size(), labels.size()), kIgnoreIndex);
+        CHECK(got->labels == labels);
+      }
     }
   }
-  CHECK(dpo == 15);
-  CHECK(kto == 10);
+  CHECK(dpo == 17);
+  CHECK(kto == 11);
 }

@@ -11,7 +11,11 @@ filter only with sample_packing; llm_train drops such rows always (README: datas
 reference applies it always.
 
 And the texts Axolotl's rl transforms write of preference rows (its prompt_strategies.dpo and .kto
-loaders): prompt, chosen and rejected for rl: dpo; prompt, completion and label for rl: kto.
+loaders): prompt, chosen and rejected for rl: dpo; prompt, completion and label for rl: kto; which
+rows its length rule keeps (utils.data.rl's _drop_long_sequences), and the ids TRL 1.9, the
+version Axolotl 0.19 pins, makes of them (its DPOTrainer's and KTOTrainer's _prepare_dataset, run
+unmodified on the kept rows: EOS added, prompt and prompt + response tokenized, rows whose prompt
+fills max_length dropped).
 
 The tokenizer (written beside the cases as tokenizer.json and tokenizer_config.json) is
 test/data/hf_tokenizer's small vocabulary with Llama 3's and ChatML's chat markers added as special
@@ -19,26 +23,34 @@ tokens and a BOS post-processor, as Llama 3's tokenizer.json adds <|begin_of_tex
 strategies rely on the tokenizer's BOS.
 
 Needs transformers, datasets and Axolotl 0.19's source importable (its wheel unpacked, e.g.
-`pip download --no-deps axolotl==0.19.0` and unzip; plus addict, colorama, posthog, numba, trl):
-  PYTHONPATH=/tmp/ax/src python tools/make_axolotl_rows.py
+`pip download --no-deps axolotl==0.19.0` and unzip; plus addict, colorama, posthog, numba) and
+TRL 1.9.0's (`pip download --no-deps trl==1.9.0`, unzipped):
+  PYTHONPATH=/tmp/trl19/src:/tmp/ax/src python tools/make_axolotl_rows.py
 """
 import inspect
 import json
 import os
 import pathlib
 import tempfile
+import types
 
-from datasets import load_dataset
+from datasets import Dataset, load_dataset
 from tokenizers import Tokenizer
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
 from axolotl.prompt_strategies.dpo import load as load_dpo
 from axolotl.prompt_strategies.kto import load as load_kto
+from axolotl.utils.data.rl import _drop_long_sequences
 from axolotl.utils.data.shared import get_dataset_type
+from axolotl.utils.data.utils import remove_double_bos_token
 from axolotl.utils.data.utils import handle_long_seq_in_dataset
 from axolotl.utils.data.wrappers import get_dataset_wrapper
 from axolotl.utils.dict import DictDefault
+from axolotl.utils.schemas.enums import RLType
+from trl import DPOConfig, KTOConfig
+from trl.trainer.dpo_trainer import DPOTrainer
+from trl.trainer.kto_trainer import KTOTrainer
 from axolotl.utils.trainer import process_datasets_for_packing
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -229,6 +241,15 @@ ULTRA_PAIRS = with_system([{"prompt": "hello", "chosen": [msg("user", "hello"), 
 PAIR_CASES = [("dpo", "llama3.default", PAIRS), ("dpo", "chatml.default", PAIRS), ("dpo", "llama3.default", INSTRUCTION_PAIRS),
               ("dpo", "llama3.argilla_chat", ARGILLA_CHAT), ("dpo", "chatml.argilla_chat", ARGILLA_CHAT),
               ("dpo", "chat_template.default", CHAT_PAIRS), ("dpo", "chat_template.argilla_chat", ARGILLA_CHAT)]
+# Responses of 1 to 40 letters (a token each) around sequence_len 48, some starting with a newline or
+# a space (which may merge with the prompt's end): Axolotl's length rule, TRL's BOS and EOS, its cut.
+# And empty responses after prompts of 20 to 44 letters: TRL drops a row whose prompt ids (BOS
+# first) fill max_length, which Axolotl's rule (no BOS counted) keeps.
+LENGTH_PAIRS = jsonl([{"prompt": "hello", "chosen": lead + LETTERS[:n], "rejected": LETTERS[n:2 * n]}
+                      for n in range(1, 41, 3) for lead in ("", "\n", " ")] +
+                     [{"prompt": LETTERS[:n], "chosen": "", "rejected": ""} for n in range(20, 45)])
+PAIR_CASES.append(("dpo", "llama3.prompt_pairs", LENGTH_PAIRS))
+PAIR_CASES.append(("dpo", "chatml.prompt_pairs", LENGTH_PAIRS))
 for markup in ("llama3", "chatml"):
     PAIR_CASES += [("dpo", f"{markup}.icr", ICR_PAIRS), ("dpo", f"{markup}.intel", INTEL_PAIRS),
                    ("dpo", f"{markup}.prompt_pairs", PROMPT_PAIRS), ("dpo", f"{markup}.ultra", ULTRA_PAIRS)]
@@ -243,15 +264,24 @@ KTO_CHAT = jsonl([
     {"completion": [msg("system", "Be brief."), msg("user", "hello"), msg("assistant", "12"), msg("user", "again"),
                     msg("assistant", "world")], "label": False},
 ])
+KTO_LENGTHS = jsonl([{"prompt": "hello", "completion": lead + LETTERS[:n], "label": n % 2 == 0}
+                     for n in range(1, 41, 3) for lead in ("", "\n", " ")] +
+                    [{"prompt": LETTERS[:n], "completion": "", "label": True} for n in range(20, 45)])
+PAIR_CASES.append(("kto", "llama3.prompt_pairs", KTO_LENGTHS))
 for markup in ("llama3", "chatml"):
     PAIR_CASES += [("kto", f"{markup}.argilla", KTO_ARGILLA), ("kto", f"{markup}.argilla_chat", KTO_CHAT),
                    ("kto", f"{markup}.intel", KTO_INTEL), ("kto", f"{markup}.prompt_pairs", KTO_PROMPT),
                    ("kto", f"{markup}.ultra", KTO_PROMPT)]
 
 
+PAIR_SEQUENCE_LEN = 48
+
+
 def axolotl_pairs(tok, path, rl, dataset_type):
-    """The texts Axolotl's rl transform writes of each row: prompt, chosen and rejected (dpo), or
-    prompt, completion and label (kto)."""
+    """What Axolotl's rl transform writes of each row: prompt, chosen and rejected (dpo), or prompt,
+    completion and label (kto); then whether its length rule keeps the row, and the ids TRL 1.9's
+    trainer (Axolotl 0.19's pin) makes of it: prompt_ids and chosen_ids / rejected_ids or
+    completion_ids, null for a row it drops."""
     cfg = DictDefault({"rl": rl, "chat_template": "llama3", "datasets": [{"path": path, "type": dataset_type}],
                        "dataset_num_proc": 1})
     transform = (load_kto if rl == "kto" else load_dpo)(dataset_type, cfg, dataset_idx=0)
@@ -266,6 +296,24 @@ def axolotl_pairs(tok, path, rl, dataset_type):
         else:
             r = transform(dict(row))
         out.append({k: r[k] for k in keys})
+    rl_type = RLType.KTO if rl == "kto" else RLType.DPO
+    kept = [i for i, r in enumerate(out) if _drop_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)]
+    trainer, config = (KTOTrainer, KTOConfig) if rl == "kto" else (DPOTrainer, DPOConfig)
+    args = config(output_dir=tempfile.gettempdir(), max_length=PAIR_SEQUENCE_LEN, report_to=[], use_cpu=True, bf16=False,
+                  per_device_train_batch_size=2)
+    owner = types.SimpleNamespace(_tokenizer=tok, calculate_KL=False, desirable_weight=1.0, undesirable_weight=1.0)
+    # (a label column of true and 0, as a JSON file may hold, is read by TRL as bools)
+    rows = Dataset.from_list([{**out[i], "index": i, **({"label": bool(out[i]["label"])} if rl == "kto" else {})}
+                              for i in kept])
+    for r in trainer._prepare_dataset(owner, rows, tok, args, "train"):
+        ids = ("prompt_ids", "completion_ids") if rl == "kto" else ("prompt_ids", "chosen_ids", "rejected_ids")
+        trl = {k: r[k] for k in ids}
+        # Axolotl's DPO trainer means to drop the second BOS of a prompt whose template writes its
+        # own (its _tokenize override, remove_double_bos_token), but TRL 1.9 calls a module-level
+        # _tokenize, so the override never runs; the fixture holds the intended ids (README says so).
+        if rl == "dpo":
+            trl["prompt_ids"] = remove_double_bos_token({"input_ids": trl["prompt_ids"]}, tok.bos_token_id)["input_ids"]
+        out[r["index"]]["trl"] = trl
     return out
 
 
@@ -310,7 +358,8 @@ def main():
                 f.write(content)
             cases.append({"name": f"rl {rl} {dataset_type}", "file": "pairs.jsonl", "content": content,
                           "entry": {"type": dataset_type},
-                          "config": {"rl": rl, "chat_template": "llama3", **({"micro_batch_size": 2} if rl == "kto" else {})},
+                          "config": {"rl": rl, "chat_template": "llama3", "sequence_len": PAIR_SEQUENCE_LEN,
+                                     **({"micro_batch_size": 2} if rl == "kto" else {})},
                           "pairs": axolotl_pairs(tok, path, rl, dataset_type)})
             print(f"rl {rl} {dataset_type}: {len(cases[-1]['pairs'])} rows")
     # One case a line: the token lists would otherwise take a line each.
