@@ -23,6 +23,16 @@ struct UserDefinedFormat {
   std::string format = "{instruction} {input} ", no_input_format = "{instruction} ", system_format = "{system}";
 };
 
+// Axolotl's user-defined preference rows (rl with a `type:` map: its user_defined.default): the
+// fields a row's texts come from and the Python format strings each is written with (an empty
+// format is the default, as Axolotl's `if not prompt_format`). io/preference_formats.h.
+struct PreferenceFormat {
+  std::string field_prompt = "prompt", field_system = "system", field_chosen = "chosen", field_rejected = "rejected",
+              field_completion = "completion", field_label = "label";
+  std::string prompt_format = "{prompt}", chosen_format = "{chosen}", rejected_format = "{rejected}",
+              completion_format = "{completion}";
+};
+
 struct DatasetSpec {
   std::string path;  // a file or a directory of files
   // completion | alpaca | user_defined | chat_template | input_output | pretokenized (rows of input_ids, labels,
@@ -30,6 +40,7 @@ struct DatasetSpec {
   // without a type is completion)
   std::string type = "completion";
   UserDefinedFormat user_defined;  // type user_defined (a `type:` map)
+  PreferenceFormat preference_format;  // type user_defined.default (a `type:` map under rl)
   // Which rows train: "train" (all), or a slice in HF's syntax, "train[:20%]" (io/dataset_split.h).
   std::string split = "train";
   // type completion, a .json/.jsonl file: the string field each row's text is in (Axolotl's `field`).

@@ -8,6 +8,7 @@
 #include "engine/user_error.h"
 #include "io/chat_jinja.h"
 #include "io/documents.h"
+#include "io/preference_formats.h"
 #include "io/preference_rows.h"
 
 namespace llm {
@@ -15,7 +16,7 @@ namespace {
 
 using namespace preference_rows;
 
-enum class Layout { instruction, question, prompt, argilla_chat };
+enum class Layout { instruction, question, prompt, argilla_chat, formatted };
 
 struct Strategy {
   std::string type;
@@ -29,7 +30,8 @@ const std::vector<Strategy>& strategies() {
       {"llama3.intel", &kLlama3, Layout::question},        {"llama3.prompt_pairs", &kLlama3, Layout::prompt},
       {"llama3.ultra", &kLlama3, Layout::prompt},          {"chatml.argilla", &kChatml, Layout::instruction},
       {"chatml.argilla_chat", &kChatml, Layout::argilla_chat}, {"chatml.intel", &kChatml, Layout::question},
-      {"chatml.prompt_pairs", &kChatml, Layout::prompt},   {"chatml.ultra", &kChatml, Layout::prompt}};
+      {"chatml.prompt_pairs", &kChatml, Layout::prompt},   {"chatml.ultra", &kChatml, Layout::prompt},
+      {"passthrough.default", nullptr, Layout::formatted}, {"user_defined.default", nullptr, Layout::formatted}};
   return all;
 }
 
@@ -55,13 +57,7 @@ KtoText unpaired_text(const Strategy& s, const json& row, const std::string& whe
   }
   out.completion.append(completion, kRowSource);
   out.completion.append(m.response_end, jinja::kTemplateSource);
-  // TRL reads the label as a bool tensor: true / false, or 1 / 0.
-  const json& label = field(row, "label", where);
-  const bool binary = label.is_number_integer() && (label.get<int64_t>() == 0 || label.get<int64_t>() == 1);
-  if (!label.is_boolean() && !binary)
-    throw UserError(where + "field \"label\" is " + (label.is_number() ? label.dump() : std::string("a ") + label.type_name()) +
-                    "; expected true or false (or 1 or 0)");
-  out.desirable = label.is_boolean() ? label.get<bool>() : label.get<int64_t>() == 1;
+  out.desirable = label_field(row, "label", where);
   return out;
 }
 
@@ -84,7 +80,8 @@ void load_kto_file(const std::string& path, const DatasetSpec& spec, std::vector
   for (const JsonRecord& r : read_json_dataset_file(path, spec.type)) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
-    out.push_back(unpaired_text(*strategy, r.value, where));
+    out.push_back(strategy->layout == Layout::formatted ? formatted_unpaired(spec, r.value, where)
+                                                        : unpaired_text(*strategy, r.value, where));
   }
 }
 

@@ -9,6 +9,7 @@
 //     prompt is every message but the last, each under its role's header, then the assistant's
 //     header; the completion is the last message (Axolotl 0.19, both markups).
 //   The label is the row's "label": true or false (or 1 or 0, as TRL's bool tensor reads them).
+//   passthrough.default and user_defined.default: the row's own texts or formats (io/preference_formats.h).
 // Axolotl drops a row whose prompt and completion, each tokenized alone without BOS/EOS, hold more
 // than sequence_len tokens together. TRL then adds EOS to a completion that does not end in it,
 // tokenizes the prompt and the prompt with the completion (BOS first), and takes the completion's

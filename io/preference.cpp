@@ -3,6 +3,7 @@
 #include "io/preference.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "engine/ops.h"
 #include "engine/user_error.h"
@@ -12,6 +13,7 @@
 #include "io/preference_rows.h"
 #include "io/documents.h"
 #include "io/orpo.h"
+#include "io/preference_formats.h"
 
 namespace llm {
 namespace {
@@ -19,11 +21,11 @@ namespace {
 using namespace preference_rows;
 
 // How a strategy reads a row: where the prompt and the responses are.
-enum class Layout { first_present, input, question, prompt, ultra, argilla_chat };
+enum class Layout { first_present, input, question, prompt, ultra, argilla_chat, formatted };
 
 struct Strategy {
   std::string type;
-  const Markup* markup;  // null: the chat template
+  const Markup* markup;  // null: the chat template (or the row's own formats: io/preference_formats.h)
   Layout layout;
 };
 
@@ -37,7 +39,8 @@ const std::vector<Strategy>& strategies() {
       {"chatml.prompt_pairs", &kChatml, Layout::prompt},     {"chatml.ultra", &kChatml, Layout::ultra},
       {"chatml.argilla", &kChatml, Layout::first_present},  // chatml.default's name before Axolotl 0.19
       {"chat_template.default", nullptr, Layout::first_present},
-      {"chat_template.argilla_chat", nullptr, Layout::argilla_chat}};
+      {"chat_template.argilla_chat", nullptr, Layout::argilla_chat},
+      {"passthrough.default", nullptr, Layout::formatted},  {"user_defined.default", nullptr, Layout::formatted}};
   return all;
 }
 
@@ -68,6 +71,7 @@ PreferenceText markup_pair(const Strategy& s, const json& row, const std::string
     case Layout::prompt:
     case Layout::ultra: prompt = string_field(row, "prompt", where); break;
     case Layout::argilla_chat: prompt = message_content(row, "chosen", 0, where); break;
+    case Layout::formatted: throw std::logic_error("markup_pair: a formatted row has no markup");
   }
   const bool nested = s.layout == Layout::ultra || s.layout == Layout::argilla_chat;
   chosen = nested ? message_content(row, "chosen", 1, where) : string_field(row, chosen_key, where);
@@ -177,7 +181,7 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
   const bool orpo = is_orpo_type(spec.type);
   const Strategy* s = orpo ? nullptr : &strategy_of(spec);
   std::optional<jinja::Template> chat_template;
-  if (orpo || !s->markup)
+  if (orpo || (!s->markup && s->layout != Layout::formatted))
     chat_template.emplace(spec.chat_template_source.empty() ? builtin_chat_template_jinja(spec.chat_template)
                                                              : spec.chat_template_source,
                           "chat_template " + spec.chat_template);
@@ -185,9 +189,10 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
     try {
-      out.push_back(orpo ? orpo_pair(*chat_template, r.value, tokenizer, where)
-                    : s->markup ? markup_pair(*s, r.value, where)
-                                : template_pair(*s, *chat_template, r.value, spec, tokenizer, where));
+      out.push_back(orpo                               ? orpo_pair(*chat_template, r.value, tokenizer, where)
+                    : s->markup                        ? markup_pair(*s, r.value, where)
+                    : s->layout == Layout::formatted   ? formatted_pair(spec, r.value, where)
+                                                       : template_pair(*s, *chat_template, r.value, spec, tokenizer, where));
     } catch (const UserError& e) {
       const std::string what = e.what();
       throw UserError(what.rfind(path, 0) == 0 ? what : where + what);  // the template failed: name the row

@@ -16,6 +16,7 @@
 //     turn, cut from where its content starts, right-stripped. chat_template.argilla_chat: the
 //     prompt is field_chosen's messages but the last, the responses the last of each list.
 //   The markers are the template's special tokens; text from a row stays text (io/chat_jinja.h).
+//   passthrough.default and user_defined.default: the row's own texts or formats (io/preference_formats.h).
 // Axolotl drops a pair whose prompt, tokenized alone without BOS/EOS, holds more than
 // sequence_len tokens together with either response (each tokenized alone). The rest is tokenized
 // as TRL does: BOS, then the prompt, and BOS, then the prompt and each response as one text (so a

@@ -33,6 +33,15 @@ std::string string_field(const json& row, const std::string& key, const std::str
   return value.get<std::string>();
 }
 
+bool label_field(const json& row, const std::string& key, const std::string& where) {
+  const json& label = field(row, key, where);
+  const bool binary = label.is_number_integer() && (label.get<int64_t>() == 0 || label.get<int64_t>() == 1);
+  if (!label.is_boolean() && !binary)
+    throw UserError(where + "field \"" + key + "\" is " + (label.is_number() ? label.dump() : std::string("a ") + label.type_name()) +
+                    "; expected true or false (or 1 or 0)");
+  return label.is_boolean() ? label.get<bool>() : label.get<int64_t>() == 1;
+}
+
 std::string message_content(const json& row, const std::string& key, size_t index, const std::string& where) {
   const json& list = field(row, key, where);
   const std::string which = key + "[" + std::to_string(index) + "]";

@@ -34,6 +34,8 @@ void append_turn(jinja::Text& out, const Markup& m, const std::string& role, int
 // row[key]; UserError "<where>missing field ..." when absent. `where` is "<file>:<line>: ".
 const json& field(const json& row, const std::string& key, const std::string& where);
 std::string string_field(const json& row, const std::string& key, const std::string& where);
+// A KTO label: true / false, or 1 / 0 (TRL reads it as a bool tensor).
+bool label_field(const json& row, const std::string& key, const std::string& where);
 // row[key][index].content: a message of a conversation stored under key.
 std::string message_content(const json& row, const std::string& key, size_t index, const std::string& where);
 

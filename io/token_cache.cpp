@@ -191,6 +191,11 @@ uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tok
     for (const std::string* s : {&f.system_prompt, &f.field_system, &f.field_instruction, &f.field_input,
                                  &f.field_output, &f.format, &f.no_input_format, &f.system_format})
       fnv.str("user_defined:" + *s);
+    const PreferenceFormat& p = spec.preference_format;
+    for (const std::string* s : {&p.field_prompt, &p.field_system, &p.field_chosen, &p.field_rejected, &p.field_completion,
+                                 &p.field_label, &p.prompt_format, &p.chosen_format, &p.rejected_format,
+                                 &p.completion_format})
+      fnv.str("preference_format:" + *s);
     fnv.str(spec.chat_template);
     fnv.str(spec.chat_template_source);  // the resolved Jinja template, when there is one
     for (const std::string& eot : spec.eot_tokens) fnv.str("eot:" + eot);

@@ -1,4 +1,4 @@
-// defines: format_named, format_problem, user_defined_prompt
+// defines: format_text, format_named, format_problem, user_defined_prompt
 #include "io/user_defined.h"
 
 #include <algorithm>
@@ -36,22 +36,27 @@ std::optional<std::string> walk(const std::string& format, Field field, Text tex
 
 }  // namespace
 
-std::string format_named(const std::string& format, const std::vector<std::pair<std::string, std::string>>& values,
-                         const std::string& what) {
-  std::string out;
+jinja::Text format_text(const std::string& format, const std::vector<std::pair<std::string, std::string>>& values,
+                        int value_source, const std::string& what) {
+  jinja::Text out;
   const std::optional<std::string> problem = walk(
       format,
       [&](const std::string& name) -> std::optional<std::string> {
         for (const auto& [key, value] : values)
           if (key == name) {
-            out += value;
+            out.append(value, value_source);
             return std::nullopt;
           }
         return "the field {" + name + "}, which it does not have";
       },
-      [&](const std::string& piece) { out += piece; });
+      [&](const std::string& piece) { out.append(piece, jinja::kTemplateSource); });
   if (problem) throw UserError(what + ": the format holds " + *problem);
   return out;
+}
+
+std::string format_named(const std::string& format, const std::vector<std::pair<std::string, std::string>>& values,
+                         const std::string& what) {
+  return format_text(format, values, jinja::kTemplateSource, what).str();
 }
 
 std::optional<std::string> format_problem(const std::string& format, const std::vector<std::string>& names) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/data_config.h"
+#include "io/jinja_value.h"
 
 namespace llm {
 
@@ -21,6 +22,11 @@ namespace llm {
 // brace without its pair, naming `what`.
 std::string format_named(const std::string& format, const std::vector<std::pair<std::string, std::string>>& values,
                          const std::string& what);
+
+// The same as template text: the format's own text under jinja::kTemplateSource (a special
+// token's name there is that token), each value under `value_source`.
+jinja::Text format_text(const std::string& format, const std::vector<std::pair<std::string, std::string>>& values,
+                        int value_source, const std::string& what);
 
 // What is wrong with `format` given the field names it may use (its first problem), or nullopt.
 std::optional<std::string> format_problem(const std::string& format, const std::vector<std::string>& names);

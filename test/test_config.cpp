@@ -168,8 +168,8 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
         "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, "
         "llama3.default, llama3.argilla_chat, llama3.icr, llama3.intel, llama3.prompt_pairs, llama3.ultra, "
         "chatml.default, chatml.argilla_chat, chatml.icr, chatml.intel, chatml.prompt_pairs, chatml.ultra, "
-        "chatml.argilla, chat_template.default, chat_template.argilla_chat, chat_template.argilla, llama3.argilla, got "
-            "'sharegpt'");
+        "chatml.argilla, chat_template.default, chat_template.argilla_chat, passthrough.default, chat_template.argilla, "
+            "llama3.argilla, llama3, chatml, passthrough, got 'sharegpt'");
   CHECK(
       error_of("datasets:\n  - path: /no/such/data\n") ==
       "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");

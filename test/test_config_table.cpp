@@ -97,6 +97,11 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
            f.field_instruction == g.field_instruction && f.field_input == g.field_input &&
            f.field_output == g.field_output && f.format == g.format && f.no_input_format == g.no_input_format &&
            f.system_format == g.system_format));
+    const PreferenceFormat &p = x.preference_format, &q = y.preference_format;
+    CHECK((p.field_prompt == q.field_prompt && p.field_system == q.field_system && p.field_chosen == q.field_chosen &&
+           p.field_rejected == q.field_rejected && p.field_completion == q.field_completion &&
+           p.field_label == q.field_label && p.prompt_format == q.prompt_format && p.chosen_format == q.chosen_format &&
+           p.rejected_format == q.rejected_format && p.completion_format == q.completion_format));
   }
 }
 
@@ -309,6 +314,13 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
                                     "\n    type: {field_instruction: q, format: \"[INST] {instruction}: {input}\", "
                                     "system_prompt: 'Be brief: {{x}}'}\n",
                                 "cfg.yaml"));
+  // rl's user-defined rows and passthrough (an entry without a type) round-trip under their full names.
+  const TrainConfig formatted = parse_config(
+      "datasets:\n  - path: " + scratch().data + "\n    type: {field_prompt: q, prompt_format: '[{system}] {prompt}: ',"
+      " chosen_format: '{chosen}!', field_label: ok}\n  - path: " + scratch().data + "\nrl: dpo\n", "cfg.yaml");
+  CHECK(formatted.data.datasets.at(0).type == "user_defined.default");
+  CHECK(formatted.data.datasets.at(1).type == "passthrough.default");
+  check_round_trip(formatted);
   check_round_trip(parse_config(pairs + "rl: simpo\nrl_beta: 2.5\nsimpo_gamma: 1.2\ncpo_alpha: 0\n", "cfg.yaml"));
   const TrainConfig orpo = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: chat_template.argilla\n"
                                         "rl: orpo\norpo_alpha: 0.2\nmax_prompt_len: 100\n", "cfg.yaml");

@@ -76,7 +76,7 @@ TEST_CASE("config: type as a map is a user-defined format; unknown keys and bad 
   CHECK(c.data.datasets[0].type == "user_defined");
   CHECK(c.data.datasets[0].user_defined.field_instruction == "q");
   CHECK(c.data.datasets[0].user_defined.no_input_format == "{instruction} ");
-  CHECK(error_with("    type: {field_question: q}\n").find("datasets[0].type.field_question: expected one of system_prompt") !=
+  CHECK(error_with("    type: {field_question: q}\n").find("datasets[0].type.field_question: expected one of field_system, system_prompt") !=
         std::string::npos);
   CHECK(error_with("    type: {no_input_format: '{instruction} {input}'}\n")
             .find("datasets[0].type.no_input_format: expected a Python format string of instruction, got the field "

@@ -274,6 +274,36 @@ for markup in ("llama3", "chatml"):
                    ("kto", f"{markup}.ultra", KTO_PROMPT)]
 
 
+# Rows formatted by their author: passthrough (no type: the texts as they are, markers included)
+# and user-defined formats (a type map).
+HEADER = "<|start_header_id|>{}<|end_header_id|>\n\n"
+PASSTHROUGH_PAIRS = jsonl([
+    {"prompt": HEADER.format("user") + "hello<|eot_id|>" + HEADER.format("assistant"), "chosen": "world<|eot_id|>",
+     "rejected": "12"},
+    {"prompt": "hello world: ", "chosen": "yes", "rejected": "no"},
+])
+PASSTHROUGH_KTO = jsonl([
+    {"prompt": HEADER.format("user") + "hello<|eot_id|>" + HEADER.format("assistant"), "completion": "world<|eot_id|>",
+     "label": True},
+    {"prompt": "hello world: ", "completion": "no", "label": 0},
+])
+USER_DEFINED_PAIRS = {"field_prompt": "question", "field_chosen": "good", "field_rejected": "bad",
+                      "prompt_format": "[{system}] " + HEADER.format("user") + "{prompt}<|eot_id|>",
+                      "chosen_format": "{chosen}<|eot_id|>", "rejected_format": ""}
+USER_DEFINED_PAIR_ROWS = jsonl([
+    {"question": "hello", "good": "world", "bad": "12", "system": "Be brief."},
+    {"question": "hello world", "good": "yes", "bad": "no", "system": None},
+    {"question": "q", "good": "a", "bad": "b"},
+])
+USER_DEFINED_KTO = {"field_prompt": "question", "field_completion": "answer", "field_label": "ok",
+                    "prompt_format": "{prompt}\n", "completion_format": "{completion}<|eot_id|>"}
+USER_DEFINED_KTO_ROWS = jsonl([
+    {"question": "hello", "answer": "world", "ok": True},
+    {"question": "hello", "answer": "12", "ok": False},
+])
+PAIR_CASES += [("dpo", None, PASSTHROUGH_PAIRS), ("kto", None, PASSTHROUGH_KTO),
+               ("dpo", USER_DEFINED_PAIRS, USER_DEFINED_PAIR_ROWS), ("kto", USER_DEFINED_KTO, USER_DEFINED_KTO_ROWS)]
+
 PAIR_SEQUENCE_LEN = 48
 
 
@@ -284,7 +314,11 @@ def axolotl_pairs(tok, path, rl, dataset_type):
     completion_ids, null for a row it drops."""
     cfg = DictDefault({"rl": rl, "chat_template": "llama3", "datasets": [{"path": path, "type": dataset_type}],
                        "dataset_num_proc": 1})
-    transform = (load_kto if rl == "kto" else load_dpo)(dataset_type, cfg, dataset_idx=0)
+    if dataset_type is None:  # Axolotl's _load_split: the rows as they are
+        transform = lambda row: row  # noqa: E731
+    else:  # a type map is user_defined.default, as its _load_split names it
+        name = "user_defined.default" if isinstance(dataset_type, dict) else dataset_type
+        transform = (load_kto if rl == "kto" else load_dpo)(name, cfg, dataset_idx=0)
     if isinstance(transform, tuple):
         transform = transform[0]
     dataset = load_dataset("json", data_files=path, split="train")
@@ -356,12 +390,14 @@ def main():
             os.makedirs(os.path.dirname(path))
             with open(path, "w", encoding="utf-8") as f:
                 f.write(content)
-            cases.append({"name": f"rl {rl} {dataset_type}", "file": "pairs.jsonl", "content": content,
-                          "entry": {"type": dataset_type},
+            kind = "passthrough" if dataset_type is None else "user_defined" if isinstance(dataset_type, dict) \
+                else dataset_type
+            cases.append({"name": f"rl {rl} {kind}", "file": "pairs.jsonl", "content": content,
+                          "entry": {} if dataset_type is None else {"type": dataset_type},
                           "config": {"rl": rl, "chat_template": "llama3", "sequence_len": PAIR_SEQUENCE_LEN,
                                      **({"micro_batch_size": 2} if rl == "kto" else {})},
                           "pairs": axolotl_pairs(tok, path, rl, dataset_type)})
-            print(f"rl {rl} {dataset_type}: {len(cases[-1]['pairs'])} rows")
+            print(f"rl {rl} {kind}: {len(cases[-1]['pairs'])} rows")
     # One case a line: the token lists would otherwise take a line each.
     lines = [json.dumps(case, ensure_ascii=False, separators=(",", ":")) for case in cases]
     (OUT / "cases.json").write_text('{"axolotl": "0.19.0", "tokenizer": "tokenizer.json beside this file",\n'

@@ -106,6 +106,7 @@ class Parser {
   }
 
   void validate();
+  void resolve_dataset_types();
   void check_preference();
   void resolve_attention();
   void resolve_adopt();
@@ -145,6 +146,7 @@ void Parser::validate() {
         spec.chat_template = c.data.chat_template;
         spec.chat_template_jinja = c.data.chat_template_jinja;
       }
+  resolve_dataset_types();
   // Axolotl's check_val_w_test_datasets.
   if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
     fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));
@@ -277,6 +279,35 @@ void Parser::validate() {
   if (c.use_eaft) check_eaft(c, at("use_eaft"));
   if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
+}
+
+// Axolotl's names: an entry without a type is completion, or under rl its rows as they are
+// (passthrough); under rl a short name is its .default strategy (llama3, chat_template,
+// passthrough) and a type map is user_defined.default, whose instruction keys rl never reads.
+void Parser::resolve_dataset_types() {
+  TrainConfig& c = c_;
+  const std::vector<std::string>& rl_types = c.rl == "kto" ? kto_types() : preference_types();
+  const UserDefinedFormat unset;
+  for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
+    for (DatasetSpec& spec : *specs) {
+      const char* key = specs == &c.data.datasets ? "datasets" : "test_datasets";
+      if (spec.type.empty()) spec.type = c.rl.empty() ? "completion" : "passthrough.default";
+      if (c.rl.empty() || c.rl == "orpo") continue;
+      if (spec.type == "user_defined") {
+        const UserDefinedFormat& f = spec.user_defined;
+        if (f.system_prompt != unset.system_prompt || f.field_instruction != unset.field_instruction ||
+            f.field_input != unset.field_input || f.field_output != unset.field_output || f.format != unset.format ||
+            f.no_input_format != unset.no_input_format || f.system_format != unset.system_format)
+          fail(at(key), "rl's user-defined keys with rl: " + c.rl +
+                            " (field_prompt, field_system, field_chosen, field_rejected, field_completion, field_label, "
+                            "prompt_format, chosen_format, rejected_format, completion_format)",
+               "an instruction format (field_instruction, format, ...)");
+        spec.type = "user_defined.default";
+      } else if (spec.type.find('.') == std::string::npos &&
+                 std::find(rl_types.begin(), rl_types.end(), spec.type + ".default") != rl_types.end()) {
+        spec.type += ".default";
+      }
+    }
 }
 
 // rl trains on preference pairs only, and only rl reads them. Settings that change the examples

@@ -24,6 +24,14 @@ const std::vector<std::string>& dataset_types() {
     t.insert(t.end(), orpo_types().begin(), orpo_types().end());
     for (const std::string& kto : kto_types())  // most share a DPO type's name
       if (std::find(t.begin(), t.end(), kto) == t.end()) t.push_back(kto);
+    // Axolotl's short names under rl: llama3 for llama3.default, passthrough, ... (config.cpp)
+    for (const std::string& rl : std::vector<std::string>(t)) {
+      const std::string bare = rl.substr(0, rl.size() - std::string(".default").size());
+      if (rl.size() > 8 && rl.compare(rl.size() - 8, 8, ".default") == 0 && bare != "user_defined" &&
+          std::find(t.begin(), t.end(), bare) == t.end())
+        t.push_back(bare);
+    }
+    t.erase(std::remove(t.begin(), t.end(), "user_defined.default"), t.end());  // a type map, never a name
     return t;
   }();
   return types;
@@ -45,30 +53,58 @@ void read_roles(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
              });
 }
 
-// Axolotl's user-defined format: `type:` as a map of its fields and formats (io/user_defined.h);
-// each format may name only the fields it is given.
+// Axolotl's user-defined formats, `type:` as a map: its instruction keys (io/user_defined.h) make
+// user_defined, rl's keys (io/preference_formats.h) user_defined.default; field_system is both's.
+// A map of the one kind holding a key of the other is refused; each format may name only its fields.
 void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
-  spec.type = "user_defined";
   UserDefinedFormat& f = spec.user_defined;
-  const std::vector<std::pair<const char*, std::string*>> fields = {
-      {"system_prompt", &f.system_prompt},   {"field_system", &f.field_system},
-      {"field_instruction", &f.field_instruction}, {"field_input", &f.field_input},
-      {"field_output", &f.field_output},     {"format", &f.format},
-      {"no_input_format", &f.no_input_format}, {"system_format", &f.system_format}};
-  std::string names;
-  for (const auto& [name, member] : fields) names += (names.empty() ? "" : ", ") + std::string(name);
+  PreferenceFormat& p = spec.preference_format;
+  const std::vector<std::pair<const char*, std::string*>> instruction = {
+      {"system_prompt", &f.system_prompt},     {"field_instruction", &f.field_instruction},
+      {"field_input", &f.field_input},         {"field_output", &f.field_output},
+      {"format", &f.format},                   {"no_input_format", &f.no_input_format},
+      {"system_format", &f.system_format}};
+  const std::vector<std::pair<const char*, std::string*>> preference = {
+      {"field_prompt", &p.field_prompt},       {"field_chosen", &p.field_chosen},
+      {"field_rejected", &p.field_rejected},   {"field_completion", &p.field_completion},
+      {"field_label", &p.field_label},         {"prompt_format", &p.prompt_format},
+      {"chosen_format", &p.chosen_format},     {"rejected_format", &p.rejected_format},
+      {"completion_format", &p.completion_format}};
+  std::string names = "field_system";
+  for (const auto* keys : {&instruction, &preference})
+    for (const auto& [name, member] : *keys) names += ", " + std::string(name);
+  std::set<const void*> kinds;  // which key lists the map used
   for_fields(n, w, "a map of " + names, [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-    for (const auto& [name, member] : fields)
-      if (key == name) {
-        *member = v.IsNull() ? std::string() : read_string(v, wk);
-        return;
-      }
-    fail(wk, "one of " + names + " (Axolotl's user-defined format)", "'" + key + "'");
+    // rl's formats may be '' (Axolotl's `if not prompt_format`: the default)
+    const bool may_be_empty = key.size() > 7 && key.compare(key.size() - 7, 7, "_format") == 0 && key != "system_format";
+    const std::string value = v.IsNull()                    ? std::string()
+                              : may_be_empty && v.IsScalar() ? v.Scalar()
+                                                             : read_string(v, wk);
+    if (key == "field_system") {
+      f.field_system = p.field_system = value;
+      return;
+    }
+    for (const auto* keys : {&instruction, &preference})
+      for (const auto& [name, member] : *keys)
+        if (key == name) {
+          *member = value;
+          kinds.insert(keys);
+          return;
+        }
+    fail(wk, "one of " + names + " (Axolotl's user-defined formats)", "'" + key + "'");
   });
+  if (kinds.size() > 1)
+    fail(w, "the keys of one user-defined format: field_instruction, format, ... (instructions) or field_prompt, "
+            "prompt_format, ... (rl's preference rows)", "both kinds");
+  spec.type = kinds.count(&preference) ? "user_defined.default" : "user_defined";
   const std::tuple<const char*, const std::string*, std::vector<std::string>> formats[] = {
       {"format", &f.format, {"instruction", "input"}},
       {"no_input_format", &f.no_input_format, {"instruction"}},
-      {"system_format", &f.system_format, {"system"}}};
+      {"system_format", &f.system_format, {"system"}},
+      {"prompt_format", &p.prompt_format, {"prompt", "system"}},
+      {"chosen_format", &p.chosen_format, {"chosen"}},
+      {"rejected_format", &p.rejected_format, {"rejected"}},
+      {"completion_format", &p.completion_format, {"completion"}}};
   for (const auto& [name, text, allowed] : formats)
     if (std::optional<std::string> problem = format_problem(*text, allowed))
       fail(w.child(std::string(".") + name, n[name]), "a Python format string of " + join(allowed), *problem);
@@ -111,6 +147,7 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
 DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   DatasetSpec spec;
   spec.chat_template.clear();  // not given: the top-level chat_template, filled in by validate()
+  spec.type.clear();           // not given: completion, or under rl passthrough (validate())
   std::string given_path, revision = "main";
   YAML::Node path_node;
   Where path_where = wi;
@@ -126,7 +163,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  revision = read_string(v, wk);
                } else if (key == "type") {
                  if (v.IsMap()) read_user_defined(spec, v, wk);
-                 else spec.type = read_choice(v, wk, dataset_types());
+                 else if (!v.IsNull()) spec.type = read_choice(v, wk, dataset_types());
                } else if (key == "split") {
                  spec.split = read_string(v, wk);
                  if (!parse_split(spec.split))
@@ -202,6 +239,14 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
            ", field_instruction: " + yaml_string(f.field_instruction) + ", field_input: " + yaml_string(f.field_input) +
            ", field_output: " + yaml_string(f.field_output) + ", format: " + yaml_string(f.format) +
            ", no_input_format: " + yaml_string(f.no_input_format) + ", system_format: " + yaml_string(f.system_format) + "}";
+    } else if (d.type == "user_defined.default") {
+      const PreferenceFormat& p = d.preference_format;
+      y += "{field_prompt: " + yaml_string(p.field_prompt) + ", field_system: " + yaml_string(p.field_system) +
+           ", field_chosen: " + yaml_string(p.field_chosen) + ", field_rejected: " + yaml_string(p.field_rejected) +
+           ", field_completion: " + yaml_string(p.field_completion) + ", field_label: " + yaml_string(p.field_label) +
+           ", prompt_format: " + yaml_string(p.prompt_format) + ", chosen_format: " + yaml_string(p.chosen_format) +
+           ", rejected_format: " + yaml_string(p.rejected_format) +
+           ", completion_format: " + yaml_string(p.completion_format) + "}";
     } else {
       y += yaml_string(d.type);
     }

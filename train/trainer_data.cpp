@@ -52,7 +52,8 @@ std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& t
 void Trainer::Impl::print_kto_summary() const {
   const ExampleSet& d = *data.examples;
   const ExampleStats& s = d.stats;
-  say("data: {} KTO rows -> {} kept ({} dropped: prompt and completion longer than sequence_len {} together) | "
+  say("data: {} KTO rows -> {} kept ({} dropped: prompt and completion longer than sequence_len {} together, or "
+      "the prompt filling it) | "
       "token cache {} ({})\n",
       s.documents, d.size() / 2, s.dropped, config.data.sequence_len, data.cache_path,
       data.cache_reused ? "reused" : "built");
@@ -96,7 +97,8 @@ void Trainer::Impl::print_data_summary() const {
   if (preference()) {
     // TRL's ORPO rule also cuts a response away when BOS and EOS take a pair past sequence_len.
     const int64_t max_prompt = config.data.max_prompt_len > 0 ? config.data.max_prompt_len : config.data.sequence_len;
-    say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response{}) | "
+    say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response, or "
+        "filling it{}) | "
         "token cache {} ({})\n",
         s.documents, d.size() / 2, s.dropped, config.data.sequence_len,
         orpo() ? fmt::format(", or a response left empty by the cut to max_prompt_len {}", max_prompt) : "",

@@ -1,0 +1,72 @@
+// defines: is_formatted_preference_type, formatted_pair, formatted_unpaired
+#include "io/preference_formats.h"
+
+#include "engine/user_error.h"
+#include "io/preference_rows.h"
+#include "io/user_defined.h"
+
+namespace llm {
+namespace {
+
+using namespace preference_rows;
+
+bool passthrough(const DatasetSpec& spec) { return spec.type == "passthrough.default"; }
+
+// The format of a passthrough row: each text its field, as given.
+const PreferenceFormat& format_of(const DatasetSpec& spec) {
+  static const PreferenceFormat as_given;
+  return passthrough(spec) ? as_given : spec.preference_format;
+}
+
+// A passthrough row's texts are template text (TRL tokenizes them whole); a user-defined row's
+// fields stay text inside its formats.
+int value_source(const DatasetSpec& spec) { return passthrough(spec) ? jinja::kTemplateSource : kRowSource; }
+
+// `format` (its default when empty) with the row's `field` as {name}.
+jinja::Text formatted(const DatasetSpec& spec, const std::string& format, const std::string& fallback,
+                      const std::string& name, const std::string& field, const json& row, const std::string& where) {
+  return format_text(format.empty() ? fallback : format, {{name, string_field(row, field, where)}}, value_source(spec),
+                     where + name + "_format");
+}
+
+jinja::Text prompt_of(const DatasetSpec& spec, const json& row, const std::string& where) {
+  const PreferenceFormat& f = format_of(spec);
+  const std::string format = f.prompt_format.empty() ? "{prompt}" : f.prompt_format;
+  std::string system;  // Axolotl's `sample.get(field_system) or ""`
+  if (auto s = row.find(f.field_system); s != row.end() && !s->is_null()) system = string_field(row, f.field_system, where);
+  return format_text(format, {{"prompt", string_field(row, f.field_prompt, where)}, {"system", system}},
+                     value_source(spec), where + "prompt_format");
+}
+
+void require_texts(const std::vector<const jinja::Text*>& texts, const std::string& what, const std::string& where) {
+  for (const jinja::Text* t : texts)
+    if (t->str().empty()) throw UserError(where + "expected non-empty " + what + " (Axolotl refuses a row without them)");
+}
+
+}  // namespace
+
+bool is_formatted_preference_type(const std::string& type) {
+  return type == "passthrough.default" || type == "user_defined.default";
+}
+
+PreferenceText formatted_pair(const DatasetSpec& spec, const json& row, const std::string& where) {
+  const PreferenceFormat& f = format_of(spec);
+  PreferenceText out;
+  out.prompt = prompt_of(spec, row, where);
+  out.chosen = formatted(spec, f.chosen_format, "{chosen}", "chosen", f.field_chosen, row, where);
+  out.rejected = formatted(spec, f.rejected_format, "{rejected}", "rejected", f.field_rejected, row, where);
+  require_texts({&out.prompt, &out.chosen, &out.rejected}, "prompt, chosen and rejected texts", where);
+  return out;
+}
+
+KtoText formatted_unpaired(const DatasetSpec& spec, const json& row, const std::string& where) {
+  const PreferenceFormat& f = format_of(spec);
+  KtoText out;
+  out.prompt = prompt_of(spec, row, where);
+  out.completion = formatted(spec, f.completion_format, "{completion}", "completion", f.field_completion, row, where);
+  require_texts({&out.prompt, &out.completion}, "prompt and completion texts", where);
+  out.desirable = label_field(row, f.field_label, where);
+  return out;
+}
+
+}  // namespace llm
