@@ -86,14 +86,16 @@ void load_kto_file(const std::string& path, const DatasetSpec& spec, std::vector
 }
 
 void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t sequence_len,
-                         std::vector<Example>& out, ExampleStats& stats) {
+                         std::vector<Example>& out, ExampleStats& stats, const std::string& excess_length_strategy) {
   std::vector<KtoText> rows;
   for (const std::string& file : dataset_source_files(spec)) load_kto_file(file, spec, rows);
   const auto [first, last] = split_rows(spec, rows.size(), "rows");
   for (size_t i = first; i < last; i++) {
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
-    const KtoText& row = rows[i];
+    KtoText& row = rows[i];
+    fit_excess_length(excess_length_strategy, row.prompt, {&row.completion}, tokenizer, sequence_len,
+                      spec.path + ": row " + std::to_string(i + 1));
     const std::vector<int32_t> prompt_alone = tokenize_template_text(row.prompt, tokenizer);
     if (static_cast<int64_t>(prompt_alone.size() + tokenize_template_text(row.completion, tokenizer).size()) >
         sequence_len) {

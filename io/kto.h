@@ -46,8 +46,9 @@ void load_kto_file(const std::string& path, const DatasetSpec& spec, std::vector
 // Every row of `spec` (its split) kept by the length rule, as two examples appended to `out`: its
 // prompt's ids (no targets), then its completion's ids (each a target), both marked desirable or
 // not; stats count rows (documents) and rows dropped.
+// excess_length_strategy: Axolotl's for rl rows (io/preference_rows.h's fit_excess_length).
 void append_kto_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t sequence_len,
-                         std::vector<Example>& out, ExampleStats& stats);
+                         std::vector<Example>& out, ExampleStats& stats, const std::string& excess_length_strategy = "drop");
 
 // kl_source[r] for the rows `order` (in training order): blocks of `block` rows, each rotated by
 // one (row order[k] takes the completion of order[k - 1], the block's first its last's).

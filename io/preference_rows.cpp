@@ -1,7 +1,9 @@
-// defines: the preference_rows helpers (markups and their turns, row fields, has_system, markup_prompt, with_bos)
+// defines: the preference_rows helpers (markups and their turns, row fields, has_system, markup_prompt,
+// fit_excess_length, with_bos)
 #include "io/preference_rows.h"
 
 #include "engine/user_error.h"
+#include "io/chat_jinja.h"  // tokenize_template_text
 #include "io/dataset_split.h"
 
 namespace llm::preference_rows {
@@ -64,6 +66,23 @@ jinja::Text markup_prompt(const Markup& m, const json& row, const std::string& u
   append_turn(out, m, "user", jinja::kTemplateSource, user);
   append_header(out, m, "assistant", jinja::kTemplateSource);
   return out;
+}
+
+void fit_excess_length(const std::string& strategy, const jinja::Text& prompt, const std::vector<jinja::Text*>& responses,
+                       const Tokenizer& tokenizer, int64_t sequence_len, const std::string& row) {
+  if (strategy == "drop") return;
+  const int64_t prompt_length = static_cast<int64_t>(tokenize_template_text(prompt, tokenizer).size());
+  for (jinja::Text* response : responses) {
+    std::vector<std::pair<size_t, size_t>> ranges;
+    const int64_t length = static_cast<int64_t>(tokenize_template_text(*response, tokenizer, &ranges).size());
+    if (prompt_length + length <= sequence_len) continue;
+    if (strategy == "raise")
+      throw UserError(row + ": its prompt and a response hold " + std::to_string(prompt_length + length) +
+                      " tokens, more than sequence_len " + std::to_string(sequence_len) +
+                      " (excess_length_strategy: raise; drop or truncate would train without it)");
+    const int64_t keep = sequence_len - prompt_length;  // truncate, as Axolotl: the response's first tokens
+    if (keep > 0) *response = response->bytes(0, ranges[static_cast<size_t>(keep) - 1].second);
+  }
 }
 
 std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, const std::string& what) {

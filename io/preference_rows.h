@@ -59,6 +59,13 @@ std::vector<std::string> strategy_types(const Strategies& all) {
 // split or when none are left (`what`: "pairs", "rows").
 std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, const std::string& what);
 
+// Axolotl's excess_length_strategy for an rl row whose prompt and a response, each tokenized alone,
+// hold more than sequence_len tokens together: truncate cuts each response to the tokens left
+// after the prompt (a prompt that fills sequence_len is left for the length rule to drop); raise
+// throws UserError ("<row>: ...") instead; drop leaves the row for the length rule.
+void fit_excess_length(const std::string& strategy, const jinja::Text& prompt, const std::vector<jinja::Text*>& responses,
+                       const Tokenizer& tokenizer, int64_t sequence_len, const std::string& row);
+
 // BOS, then ids, as TRL's tokenizer call adds it; one BOS, not two, when the text wrote its own.
 std::vector<int32_t> with_bos(std::vector<int32_t> ids, const Tokenizer& tokenizer);
 

@@ -18,6 +18,7 @@
 #include "io/dataset.h"
 #include "io/kto.h"
 #include "io/preference.h"
+#include "io/preference_rows.h"
 #include "test/test_files.h"
 #include "train/config.h"
 
@@ -66,9 +67,9 @@ const json& fixture() {
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  REQUIRE(fixture()["cases"].size() == 60);
+  REQUIRE(fixture()["cases"].size() == 63);
   for (const json& c : fixture()["cases"]) {
-    if (c.contains("pairs")) continue;
+    if (c["config"].contains("rl")) continue;  // the next test's
     CAPTURE(c["name"].get<std::string>());
     const LoadedCase loaded(c);
     auto load = [&] {
@@ -94,11 +95,23 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
 }
 
 TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 1.9's token ids") {
-  int dpo = 0, kto = 0;
+  int dpo = 0, kto = 0, refused = 0;
   for (const json& c : fixture()["cases"]) {
-    if (!c.contains("pairs")) continue;
+    if (!c.contains("pairs") && !(c.contains("error") && c["config"].contains("rl"))) continue;
     CAPTURE(c["name"].get<std::string>());
     const LoadedCase loaded(c);
+    const std::string excess = loaded.config.data.excess_length_strategy;
+    if (c.contains("error")) {  // excess_length_strategy raise: Axolotl refuses the dataset, as here
+      refused++;
+      CAPTURE(c["error"].get<std::string>());
+      std::vector<Example> out;
+      ExampleStats stats;
+      CHECK(error_of([&] {
+              append_preference_examples(loaded.config.data.datasets.at(0), *loaded.tokenizer, loaded.config.data.sequence_len,
+                                         loaded.config.data.sequence_len, out, stats, excess);
+            }).find("more than sequence_len 48 (excess_length_strategy: raise") != std::string::npos);
+      continue;
+    }
     const json& expected = c["pairs"];
     if (c["config"]["rl"] == "kto") {
       kto++;
@@ -115,7 +128,8 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       // The rows kept, each as TRL's prompt_ids and completion_ids (cut to max_length only in batches).
       std::vector<Example> kept;
       ExampleStats stats;
-      append_kto_examples(loaded.config.data.datasets.at(0), *loaded.tokenizer, loaded.config.data.sequence_len, kept, stats);
+      append_kto_examples(loaded.config.data.datasets.at(0), *loaded.tokenizer, loaded.config.data.sequence_len, kept, stats,
+                          excess);
       size_t k = 0;
       for (size_t i = 0; i < expected.size(); i++) {
         if (!expected[i].contains("trl")) continue;
@@ -138,7 +152,10 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       CHECK(pairs[i].prompt.str() == expected[i]["prompt"].get<std::string>());
       CHECK(pairs[i].chosen.str() == expected[i]["chosen"].get<std::string>());
       CHECK(pairs[i].rejected.str() == expected[i]["rejected"].get<std::string>());
-      // TRL's sequences: prompt_ids, then each response's ids, cut to max_length; the prompt masked.
+      // TRL's sequences (of the texts as excess_length_strategy leaves them): prompt_ids, then each
+      // response's ids, cut to max_length; the prompt masked.
+      preference_rows::fit_excess_length(excess, pairs[i].prompt, {&pairs[i].chosen, &pairs[i].rejected}, *loaded.tokenizer,
+                                         loaded.config.data.sequence_len, "pair");
       const std::optional<PreferenceExamples> ex = tokenize_preference(pairs[i], *loaded.tokenizer, loaded.config.data.sequence_len);
       REQUIRE(ex.has_value() == expected[i].contains("trl"));
       if (!ex) continue;
@@ -156,6 +173,7 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       }
     }
   }
-  CHECK(dpo == 19);
-  CHECK(kto == 13);
+  CHECK(dpo == 20);
+  CHECK(kto == 14);
+  CHECK(refused == 1);
 }

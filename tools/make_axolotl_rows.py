@@ -41,7 +41,7 @@ from transformers import PreTrainedTokenizerFast
 
 from axolotl.prompt_strategies.dpo import load as load_dpo
 from axolotl.prompt_strategies.kto import load as load_kto
-from axolotl.utils.data.rl import _drop_long_sequences
+from axolotl.utils.data.rl import _drop_long_sequences, _raise_on_long_sequences, _truncate_long_sequences_rl
 from axolotl.utils.data.shared import get_dataset_type
 from axolotl.utils.data.utils import remove_double_bos_token
 from axolotl.utils.data.utils import handle_long_seq_in_dataset
@@ -304,10 +304,14 @@ USER_DEFINED_KTO_ROWS = jsonl([
 PAIR_CASES += [("dpo", None, PASSTHROUGH_PAIRS), ("kto", None, PASSTHROUGH_KTO),
                ("dpo", USER_DEFINED_PAIRS, USER_DEFINED_PAIR_ROWS), ("kto", USER_DEFINED_KTO, USER_DEFINED_KTO_ROWS)]
 
+# excess_length_strategy under rl: truncate cuts long responses, raise refuses the dataset.
+PAIR_CASES += [("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "truncate"), ("kto", "llama3.prompt_pairs", KTO_LENGTHS, "truncate"),
+               ("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "raise")]
+
 PAIR_SEQUENCE_LEN = 48
 
 
-def axolotl_pairs(tok, path, rl, dataset_type):
+def axolotl_pairs(tok, path, rl, dataset_type, excess=None):
     """What Axolotl's rl transform writes of each row: prompt, chosen and rejected (dpo), or prompt,
     completion and label (kto); then whether its length rule keeps the row, and the ids TRL 1.9's
     trainer (Axolotl 0.19's pin) makes of it: prompt_ids and chosen_ids / rejected_ids or
@@ -331,13 +335,19 @@ def axolotl_pairs(tok, path, rl, dataset_type):
             r = transform(dict(row))
         out.append({k: r[k] for k in keys})
     rl_type = RLType.KTO if rl == "kto" else RLType.DPO
-    kept = [i for i, r in enumerate(out) if _drop_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)]
+    texts = [dict(r) for r in out]  # what the rows' transform wrote; the ids are of them after excess
+    if excess == "truncate":
+        texts = [_truncate_long_sequences_rl(r, rl_type, tok, PAIR_SEQUENCE_LEN) for r in texts]
+    if excess == "raise":
+        for r in texts:
+            _raise_on_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)  # raises ValueError at the first
+    kept = [i for i, r in enumerate(texts) if _drop_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)]
     trainer, config = (KTOTrainer, KTOConfig) if rl == "kto" else (DPOTrainer, DPOConfig)
     args = config(output_dir=tempfile.gettempdir(), max_length=PAIR_SEQUENCE_LEN, report_to=[], use_cpu=True, bf16=False,
                   per_device_train_batch_size=2)
     owner = types.SimpleNamespace(_tokenizer=tok, calculate_KL=False, desirable_weight=1.0, undesirable_weight=1.0)
     # (a label column of true and 0, as a JSON file may hold, is read by TRL as bools)
-    rows = Dataset.from_list([{**out[i], "index": i, **({"label": bool(out[i]["label"])} if rl == "kto" else {})}
+    rows = Dataset.from_list([{**texts[i], "index": i, **({"label": bool(texts[i]["label"])} if rl == "kto" else {})}
                               for i in kept])
     for r in trainer._prepare_dataset(owner, rows, tok, args, "train"):
         ids = ("prompt_ids", "completion_ids") if rl == "kto" else ("prompt_ids", "chosen_ids", "rejected_ids")
@@ -385,19 +395,26 @@ def main():
             cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
                           **(rows if isinstance(rows, dict) else {"examples": rows})})
             print(f"{name}: {rows['error'] if isinstance(rows, dict) else f'{len(rows)} examples'}")
-        for i, (rl, dataset_type, content) in enumerate(PAIR_CASES):
+        for i, (rl, dataset_type, content, *excess) in enumerate(PAIR_CASES):
+            excess = excess[0] if excess else None
             path = os.path.join(work, f"pairs{i}", "pairs.jsonl")
             os.makedirs(os.path.dirname(path))
             with open(path, "w", encoding="utf-8") as f:
                 f.write(content)
             kind = "passthrough" if dataset_type is None else "user_defined" if isinstance(dataset_type, dict) \
                 else dataset_type
-            cases.append({"name": f"rl {rl} {kind}", "file": "pairs.jsonl", "content": content,
+            try:
+                result = {"pairs": axolotl_pairs(tok, path, rl, dataset_type, excess)}
+            except ValueError as e:  # Axolotl refuses the dataset
+                result = {"error": str(e)}
+            cases.append({"name": f"rl {rl} {kind}" + (f" excess_length_strategy {excess}" if excess else ""),
+                          "file": "pairs.jsonl", "content": content,
                           "entry": {} if dataset_type is None else {"type": dataset_type},
                           "config": {"rl": rl, "chat_template": "llama3", "sequence_len": PAIR_SEQUENCE_LEN,
-                                     **({"micro_batch_size": 2} if rl == "kto" else {})},
-                          "pairs": axolotl_pairs(tok, path, rl, dataset_type)})
-            print(f"rl {rl} {kind}: {len(cases[-1]['pairs'])} rows")
+                                     **({"micro_batch_size": 2} if rl == "kto" else {}),
+                                     **({"excess_length_strategy": excess} if excess else {})},
+                          **result})
+            print(f"rl {rl} {kind} {excess}: {result['error'] if 'error' in result else len(result['pairs'])}")
     # One case a line: the token lists would otherwise take a line each.
     lines = [json.dumps(case, ensure_ascii=False, separators=(",", ":")) for case in cases]
     (OUT / "cases.json").write_text('{"axolotl": "0.19.0", "tokenizer": "tokenizer.json beside this file",\n'
