@@ -155,8 +155,6 @@ struct DataConfig {
   // the merged datasets' (merged_shuffled).
   bool unpaired_preferences = false;
   int64_t kl_block = 2, eval_kl_block = 2;  // the validation rows' blocks: the eval micro-batch
-  // rl: orpo (io/orpo.h): TRL's max_prompt_length, Axolotl's max_prompt_len; < 0: sequence_len.
-  int64_t max_prompt_len = -1;
   // Axolotl's curriculum_sampling: training rows in one fixed order every epoch (its
   // SequentialSampler) instead of a fresh shuffle per epoch: the merged datasets' order
   // (merged_shuffled).

@@ -82,7 +82,7 @@ PreferenceText orpo_pair(const jinja::Template& chat_template, const json& row, 
 }
 
 std::optional<PreferenceExamples> tokenize_orpo(const PreferenceText& text, const Tokenizer& tokenizer,
-                                                int64_t max_length, int64_t max_prompt_length) {
+                                                int64_t max_length) {
   if (exceeds_sequence_len(text, tokenizer, max_length)) return std::nullopt;
   const std::vector<int32_t> prompt = tokenize_template_text(text.prompt, tokenizer);
   std::vector<int32_t> prompt_parts[2], answers[2];
@@ -99,13 +99,14 @@ std::optional<PreferenceExamples> tokenize_orpo(const PreferenceText& text, cons
     answers[i].assign(ids.begin() + static_cast<std::ptrdiff_t>(start), ids.end());
     if (answers[i].empty() || answers[i].back() != tokenizer.eos()) answers[i].push_back(tokenizer.eos());
   }
+  // TRL 1.9's cut (its ORPOTrainer.tokenize_row, as Axolotl 0.19 runs it): over max_length with
+  // the longer answer, an answer keeps its first max_length - longer ids.
   const int64_t longer = static_cast<int64_t>(std::max(answers[0].size(), answers[1].size()));
-  const auto over = [&](int i) { return static_cast<int64_t>(prompt_parts[i].size()) + longer > max_length; };
   for (int i = 0; i < 2; i++)
-    if (over(i) && static_cast<int64_t>(prompt_parts[i].size()) > max_prompt_length)  // keep_end
-      prompt_parts[i].erase(prompt_parts[i].begin(), prompt_parts[i].end() - static_cast<std::ptrdiff_t>(max_prompt_length));
-  for (int i = 0; i < 2; i++)
-    if (over(i)) keep_head(answers[i], max_length - max_prompt_length);
+    if (static_cast<int64_t>(prompt_parts[i].size()) + longer > max_length) keep_head(answers[i], max_length - longer);
+  // That cut may leave a sequence up to BOS and EOS past max_length; a row holds max_length
+  // tokens, so its answer ends there (keep_start).
+  for (int i = 0; i < 2; i++) keep_head(answers[i], std::max<int64_t>(0, max_length - static_cast<int64_t>(prompt_parts[i].size())));
   if (answers[0].empty() || answers[1].empty()) return std::nullopt;
   PreferenceExamples out;
   Example* examples[2] = {&out.chosen, &out.rejected};

@@ -13,11 +13,12 @@
 //     tokens; a response's ids are the whole's past the prompt's count, one fewer when the prompt's
 //     ids are not a prefix of the whole's (a token merged across the border); BOS before each
 //     prompt part that does not start with it, EOS after each response that does not end in it.
-//     When a prompt part and the longer response exceed max_length, the prompt part keeps its last
-//     max_prompt_length ids (keep_end); if still over, each response keeps its first
-//     max_length - max_prompt_length (a Python slice: a negative count cuts from the end). A pair
-//     left with an empty response is dropped: TRL would average its log-likelihood over no token
-//     (NaN). TRL stops on a pair whose two prompt parts differ by more than their last token; here
+//     When a prompt part and the longer answer exceed max_length, each such answer keeps its
+//     first max_length - longer ids (a Python slice: a negative count cuts from the end; TRL
+//     1.9's rule, which leaves a pair near max_length whole, up to BOS and EOS past it: here a
+//     sequence then ends at max_length, as a row holds). No prompt is cut: Axolotl 0.19 passes
+//     no max_prompt_length to TRL 1.9's ORPO, which has none. A pair left with an
+//     empty response is dropped: TRL would average its log-likelihood over no token (NaN). TRL stops on a pair whose two prompt parts differ by more than their last token; here
 //     each response keeps its own.
 #pragma once
 #include <cstdint>
@@ -43,6 +44,6 @@ PreferenceText orpo_pair(const jinja::Template& chat_template, const nlohmann::o
 // The chosen and the rejected example, the prompt parts' labels kIgnoreIndex; nullopt when the
 // length rule drops the pair or a response is cut away.
 std::optional<PreferenceExamples> tokenize_orpo(const PreferenceText& text, const Tokenizer& tokenizer,
-                                                int64_t max_length, int64_t max_prompt_length);
+                                                int64_t max_length);
 
 }  // namespace llm

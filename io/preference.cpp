@@ -234,7 +234,7 @@ std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text
 }
 
 void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t max_length,
-                                int64_t max_prompt_length, std::vector<Example>& out, ExampleStats& stats,
+                                std::vector<Example>& out, ExampleStats& stats,
                                 const std::string& excess_length_strategy) {
   const bool orpo = is_orpo_type(spec.type);
   std::vector<PreferenceText> pairs;
@@ -245,7 +245,7 @@ void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokeni
     stats.documents++;
     fit_excess_length(excess_length_strategy, pairs[i].prompt, {&pairs[i].chosen, &pairs[i].rejected}, tokenizer, max_length,
                       spec.path + ": pair " + std::to_string(i + 1));
-    std::optional<PreferenceExamples> pair = orpo ? tokenize_orpo(pairs[i], tokenizer, max_length, max_prompt_length)
+    std::optional<PreferenceExamples> pair = orpo ? tokenize_orpo(pairs[i], tokenizer, max_length)
                                                   : tokenize_preference(pairs[i], tokenizer, max_length);
     if (!pair) {
       stats.dropped++;

@@ -69,7 +69,7 @@ std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text
 // (documents) and pairs dropped.
 // excess_length_strategy: Axolotl's for rl rows (io/preference_rows.h's fit_excess_length).
 void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t max_length,
-                                int64_t max_prompt_length, std::vector<Example>& out, ExampleStats& stats,
+                                std::vector<Example>& out, ExampleStats& stats,
                                 const std::string& excess_length_strategy = "drop");
 
 }  // namespace llm

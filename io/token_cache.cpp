@@ -20,7 +20,7 @@ constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
 // 2: examples (offsets and stats), not one packed stream; 3: pretokenized ids checked against the
 // vocabulary while cached (a cache of 2 may hold ids the device would only report late); 4: a
 // desirable byte per example (rl: kto).
-constexpr uint32_t kVersion = 8;  // 8: Axolotl's chat turn ends, KTO argilla_chat prompts, TRL's KTO drop
+constexpr uint32_t kVersion = 8;  // 8: Axolotl 0.19's chat turn ends and KTO chats, TRL 1.9's KTO drop and ORPO cut
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
 constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 
@@ -179,7 +179,6 @@ uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tok
   fnv.str(config.excess_length_strategy);
   fnv.u64(config.preference_pairs);
   fnv.u64(config.unpaired_preferences);
-  fnv.u64(static_cast<uint64_t>(config.max_prompt_len));
   fnv.u64(static_cast<uint64_t>(config.min_sample_len));
   std::vector<char> buf(1 << 16);
   for (const DatasetSpec& spec : config.datasets) {

@@ -17,6 +17,7 @@
 #include "engine/ops.h"  // kIgnoreIndex
 #include "io/dataset.h"
 #include "io/kto.h"
+#include "io/orpo.h"
 #include "io/preference.h"
 #include "io/preference_rows.h"
 #include "test/test_files.h"
@@ -67,7 +68,7 @@ const json& fixture() {
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  REQUIRE(fixture()["cases"].size() == 63);
+  REQUIRE(fixture()["cases"].size() == 65);
   for (const json& c : fixture()["cases"]) {
     if (c["config"].contains("rl")) continue;  // the next test's
     CAPTURE(c["name"].get<std::string>());
@@ -95,7 +96,7 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
 }
 
 TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 1.9's token ids") {
-  int dpo = 0, kto = 0, refused = 0;
+  int dpo = 0, kto = 0, orpo_cases = 0, refused = 0;
   for (const json& c : fixture()["cases"]) {
     if (!c.contains("pairs") && !(c.contains("error") && c["config"].contains("rl"))) continue;
     CAPTURE(c["name"].get<std::string>());
@@ -108,7 +109,7 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       ExampleStats stats;
       CHECK(error_of([&] {
               append_preference_examples(loaded.config.data.datasets.at(0), *loaded.tokenizer, loaded.config.data.sequence_len,
-                                         loaded.config.data.sequence_len, out, stats, excess);
+                                         out, stats, excess);
             }).find("more than sequence_len 48 (excess_length_strategy: raise") != std::string::npos);
       continue;
     }
@@ -143,7 +144,8 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       CHECK(k == kept.size());
       continue;
     }
-    dpo++;
+    const bool orpo = c["config"]["rl"] == "orpo";
+    (orpo ? orpo_cases : dpo)++;
     std::vector<PreferenceText> pairs;
     load_preference_file(loaded.path, loaded.config.data.datasets.at(0), *loaded.tokenizer, pairs);
     REQUIRE(pairs.size() == expected.size());
@@ -156,10 +158,24 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       // response's ids, cut to max_length; the prompt masked.
       preference_rows::fit_excess_length(excess, pairs[i].prompt, {&pairs[i].chosen, &pairs[i].rejected}, *loaded.tokenizer,
                                          loaded.config.data.sequence_len, "pair");
-      const std::optional<PreferenceExamples> ex = tokenize_preference(pairs[i], *loaded.tokenizer, loaded.config.data.sequence_len);
+      const int64_t L = loaded.config.data.sequence_len;
+      const std::optional<PreferenceExamples> ex = orpo ? tokenize_orpo(pairs[i], *loaded.tokenizer, L)
+                                                        : tokenize_preference(pairs[i], *loaded.tokenizer, L);
       REQUIRE(ex.has_value() == expected[i].contains("trl"));
       if (!ex) continue;
       const json& trl = expected[i]["trl"];
+      if (orpo) {  // TRL's ORPO tokenize_row: whole sequences and their labels, ended at max_length
+        auto head = [&](const json& ids) {  // (TRL 1.9 leaves up to BOS and EOS past it; io/orpo.h)
+          std::vector<int32_t> v = ids;
+          v.resize(std::min<size_t>(v.size(), size_t(L)));
+          return v;
+        };
+        CHECK(ex->chosen.tokens == head(trl["chosen_input_ids"]));
+        CHECK(ex->chosen.labels == head(trl["chosen_labels"]));
+        CHECK(ex->rejected.tokens == head(trl["rejected_input_ids"]));
+        CHECK(ex->rejected.labels == head(trl["rejected_labels"]));
+        continue;
+      }
       const std::vector<int32_t> prompt = trl["prompt_ids"];
       for (const auto& [got, key] : {std::pair{&ex->chosen, "chosen_ids"}, std::pair{&ex->rejected, "rejected_ids"}}) {
         CAPTURE(key);
@@ -175,5 +191,6 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
   }
   CHECK(dpo == 20);
   CHECK(kto == 14);
+  CHECK(orpo_cases == 2);
   CHECK(refused == 1);
 }

@@ -60,7 +60,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(adapter); SAME(reinit_weights); SAME(base_model_config); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
-  SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha); SAME(data.max_prompt_len);
+  SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha);
   SAME(dpo_loss_type); SAME(dpo_loss_weights);
   SAME(data.preference_pairs); SAME(data.unpaired_preferences);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
@@ -323,7 +323,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(formatted);
   check_round_trip(parse_config(pairs + "rl: simpo\nrl_beta: 2.5\nsimpo_gamma: 1.2\ncpo_alpha: 0\n", "cfg.yaml"));
   const TrainConfig orpo = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: chat_template.argilla\n"
-                                        "rl: orpo\norpo_alpha: 0.2\nmax_prompt_len: 100\n", "cfg.yaml");
+                                        "rl: orpo\norpo_alpha: 0.2\n", "cfg.yaml");
   CHECK(orpo.rl_beta == 0.2);
   check_round_trip(orpo);
   const TrainConfig kto = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: llama3.ultra\n"

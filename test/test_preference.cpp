@@ -320,37 +320,37 @@ TEST_CASE("ORPO's chat_template.argilla: the prompt from chosen's turns, each re
   CHECK(!is_preference_type("chat_template.argilla"));
 }
 
-TEST_CASE("tokenize_orpo: TRL's ORPO rule: BOS, EOS, its keep_end prompt cut, then the responses' cut") {
+TEST_CASE("tokenize_orpo: TRL 1.9's ORPO rule: BOS, EOS, and its cut of the answers near max_length") {
   TempDir dir("orpo");
   DatasetSpec spec = chatml_spec();
   spec.type = "chat_template.argilla";
+  const std::string letters = "abcdefghijklmnopqrstuvwxyz0123";  // 30 tokens
   std::vector<PreferenceText> pairs;
   load_preference_file(dir.write("rows.jsonl", R"({"chosen": [)" + turn("Q", "Yes") + R"(], "rejected": [)" +
-                                                   turn("Q", "No") + "]}\n"),
+                                                   turn("Q", "No") + "]}\n" + R"({"chosen": [)" + turn("Q", letters) +
+                                                   R"(], "rejected": [)" + turn("Q", "No") + "]}\n"),
                        spec, kFake, pairs);
   // The prompt is 20 tokens, "Yes</im>\n" 5 and "No</im>\n" 4.
-  const std::optional<PreferenceExamples> ex = tokenize_orpo(pairs[0], kFake, 64, 64);
+  const std::optional<PreferenceExamples> ex = tokenize_orpo(pairs[0], kFake, 64);
   REQUIRE(ex);
   CHECK(kFake.decode(ex->chosen.tokens) == "<bos><im>user\nQ</im>\n<im>assistant\nYes</im>\n<eos>");
   CHECK(trained(ex->chosen) == "Yes</im>\n<eos>");
   CHECK(trained(ex->rejected) == "No</im>\n<eos>");
-  CHECK(!tokenize_orpo(pairs[0], kFake, 24, 24));  // Axolotl's length rule: 20 + 5 > 24
-  // 21 + 6 > 26 with max_prompt_length 26 (Axolotl's default, sequence_len): the prompt keeps its
-  // last 26, all of it, and the responses their first 0: the pair is dropped (TRL: NaN).
-  CHECK(!tokenize_orpo(pairs[0], kFake, 26, 26));
-  // max_prompt_length 10: the prompt's last 10 tokens, the responses whole.
-  const std::optional<PreferenceExamples> cut = tokenize_orpo(pairs[0], kFake, 26, 10);
+  CHECK(!tokenize_orpo(pairs[0], kFake, 24));  // Axolotl's length rule: 20 + 5 > 24
+  // 21 + 6 > 25 once BOS and EOS are added: each answer keeps its first 25 - 6, all of it (TRL
+  // 1.9's cut, as Axolotl 0.19 runs it), and then ends where the row does, at 25.
+  const std::optional<PreferenceExamples> whole = tokenize_orpo(pairs[0], kFake, 25);
+  REQUIRE(whole);
+  CHECK(trained(whole->chosen) == "Yes</im>");
+  CHECK(trained(whole->rejected) == "No</im>\n");
+  // A long answer: 20 + 32 fits 52, but 21 + 33 does not: each answer keeps its first 52 - 33.
+  const std::optional<PreferenceExamples> cut = tokenize_orpo(pairs[1], kFake, 52);
   REQUIRE(cut);
-  CHECK(kFake.decode(cut->chosen.tokens) == "assistant\nYes</im>\n<eos>");
+  CHECK(trained(cut->chosen) == letters.substr(0, 19));
   CHECK(trained(cut->rejected) == "No</im>\n<eos>");
-  // max_prompt_length past max_length: Python's answer[:-4] keeps all but the last 4.
-  const std::optional<PreferenceExamples> negative = tokenize_orpo(pairs[0], kFake, 26, 30);
-  REQUIRE(negative);
-  CHECK(trained(negative->chosen) == "Ye");
-  CHECK(trained(negative->rejected) == "N");
 }
 
-TEST_CASE("rl: orpo: its dataset type, orpo_alpha as its beta, max_prompt_len, its own keys") {
+TEST_CASE("rl: orpo: its dataset type, orpo_alpha as its beta, its own keys") {
   using config_test::error_of;
   using config_test::scratch;
   const std::string rows = "datasets:\n  - path: " + scratch().data + "\n    type: chat_template.argilla\n";
@@ -367,11 +367,9 @@ TEST_CASE("rl: orpo: its dataset type, orpo_alpha as its beta, max_prompt_len, i
   CHECK(parse_config(rows + "rl: orpo\norpo_alpha: 0.2\ntrl:\n  beta: 0.4\n", "cfg.yaml").rl_beta == 0.4);
   CHECK(error_of(pairs + "rl: dpo\norpo_alpha: 0.1\n").find("orpo_alpha: expected rl: orpo with it, got rl: dpo") !=
         std::string::npos);
-  CHECK(parse_config(rows + "rl: orpo\nmax_prompt_len: 64\n", "cfg.yaml").data.max_prompt_len == 64);
-  // Only TRL's ORPO cuts prompts to it: under another trainer it is listed as unused.
-  const TrainConfig dpo = parse_config(pairs + "rl: dpo\nmax_prompt_len: 64\n", "cfg.yaml");
-  CHECK(dpo.unknown_keys == std::vector<std::string>{"max_prompt_len"});
-  CHECK(error_of(rows + "rl: orpo\nmax_prompt_len: 0\n").find("max_prompt_len: expected") != std::string::npos);
+  // Axolotl 0.19 reads max_prompt_len into no trainer (TRL 1.9's have no max_prompt_length): unused.
+  for (const std::string& config : {rows + "rl: orpo\n", pairs + "rl: dpo\n"})
+    CHECK(parse_config(config + "max_prompt_len: 64\n", "cfg.yaml").unknown_keys == std::vector<std::string>{"max_prompt_len"});
 }
 
 TEST_CASE("dataset_exact_deduplication with rl: whole pairs (KTO rows with their label) are compared, as Axolotl's rows") {

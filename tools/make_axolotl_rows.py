@@ -41,6 +41,7 @@ from transformers import PreTrainedTokenizerFast
 
 from axolotl.prompt_strategies.dpo import load as load_dpo
 from axolotl.prompt_strategies.kto import load as load_kto
+from axolotl.prompt_strategies.orpo import load as load_orpo
 from axolotl.utils.data.rl import _drop_long_sequences, _raise_on_long_sequences, _truncate_long_sequences_rl
 from axolotl.utils.data.shared import get_dataset_type
 from axolotl.utils.data.utils import remove_double_bos_token
@@ -50,6 +51,7 @@ from axolotl.utils.dict import DictDefault
 from axolotl.utils.schemas.enums import RLType
 from trl import DPOConfig, KTOConfig
 from trl.trainer.dpo_trainer import DPOTrainer
+from trl.experimental.orpo import ORPOTrainer
 from trl.trainer.kto_trainer import KTOTrainer
 from axolotl.utils.trainer import process_datasets_for_packing
 
@@ -304,6 +306,20 @@ USER_DEFINED_KTO_ROWS = jsonl([
 PAIR_CASES += [("dpo", None, PASSTHROUGH_PAIRS), ("kto", None, PASSTHROUGH_KTO),
                ("dpo", USER_DEFINED_PAIRS, USER_DEFINED_PAIR_ROWS), ("kto", USER_DEFINED_KTO, USER_DEFINED_KTO_ROWS)]
 
+# ORPO's one type: chosen and rejected conversations, user and assistant in turn; responses around
+# sequence_len 48, where TRL's ORPO cut applies.
+ORPO_ROWS = jsonl([{"chosen": [msg("user", "hello"), msg("assistant", "world")],
+                    "rejected": [msg("user", "hello"), msg("assistant", "12")], "system": "Be brief."},
+                   {"chosen": [msg("user", "q"), msg("assistant", "a"), msg("user", "hello"), msg("assistant", "world")],
+                    "rejected": [msg("user", "q"), msg("assistant", "a"), msg("user", "hello"), msg("assistant", "12")]}] +
+                  [{"chosen": [msg("user", "hello"), msg("assistant", LETTERS[:n])],
+                    "rejected": [msg("user", "hello"), msg("assistant", LETTERS[n:n + n // 2 + 1])]}
+                   for n in range(1, 31, 2)])
+PAIR_CASES.append(("orpo", "chat_template.argilla", ORPO_ROWS))
+# Under a base EOS (special_tokens) TRL adds EOS after each response, which takes a pair at
+# sequence_len one past it: TRL's cut of both responses.
+PAIR_CASES.append(("orpo", "chat_template.argilla", ORPO_ROWS, None, {"eos_token": "<|end_of_text|>"}))
+
 # excess_length_strategy under rl: truncate cuts long responses, raise refuses the dataset.
 PAIR_CASES += [("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "truncate"), ("kto", "llama3.prompt_pairs", KTO_LENGTHS, "truncate"),
                ("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "raise")]
@@ -311,18 +327,21 @@ PAIR_CASES += [("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "truncate"), ("kto",
 PAIR_SEQUENCE_LEN = 48
 
 
-def axolotl_pairs(tok, path, rl, dataset_type, excess=None):
+def axolotl_pairs(tok, path, rl, dataset_type, excess=None, special_tokens=None):
     """What Axolotl's rl transform writes of each row: prompt, chosen and rejected (dpo), or prompt,
     completion and label (kto); then whether its length rule keeps the row, and the ids TRL 1.9's
     trainer (Axolotl 0.19's pin) makes of it: prompt_ids and chosen_ids / rejected_ids or
     completion_ids, null for a row it drops."""
     cfg = DictDefault({"rl": rl, "chat_template": "llama3", "datasets": [{"path": path, "type": dataset_type}],
                        "dataset_num_proc": 1})
+    if special_tokens:  # as Axolotl's load_tokenizer applies them
+        tok = tokenizer()
+        tok.add_special_tokens(dict(special_tokens))
     if dataset_type is None:  # Axolotl's _load_split: the rows as they are
         transform = lambda row: row  # noqa: E731
     else:  # a type map is user_defined.default, as its _load_split names it
         name = "user_defined.default" if isinstance(dataset_type, dict) else dataset_type
-        transform = (load_kto if rl == "kto" else load_dpo)(name, cfg, dataset_idx=0)
+        transform = {"kto": load_kto, "orpo": load_orpo}.get(rl, load_dpo)(name, cfg, dataset_idx=0)
     if isinstance(transform, tuple):
         transform = transform[0]
     dataset = load_dataset("json", data_files=path, split="train")
@@ -334,7 +353,7 @@ def axolotl_pairs(tok, path, rl, dataset_type, excess=None):
         else:
             r = transform(dict(row))
         out.append({k: r[k] for k in keys})
-    rl_type = RLType.KTO if rl == "kto" else RLType.DPO
+    rl_type = {"kto": RLType.KTO, "orpo": RLType.ORPO}.get(rl, RLType.DPO)
     texts = [dict(r) for r in out]  # what the rows' transform wrote; the ids are of them after excess
     if excess == "truncate":
         texts = [_truncate_long_sequences_rl(r, rl_type, tok, PAIR_SEQUENCE_LEN) for r in texts]
@@ -342,6 +361,13 @@ def axolotl_pairs(tok, path, rl, dataset_type, excess=None):
         for r in texts:
             _raise_on_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)  # raises ValueError at the first
     kept = [i for i, r in enumerate(texts) if _drop_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)]
+    if rl == "orpo":  # TRL 1.9's ORPOTrainer.tokenize_row, its own code, on each kept row
+        owner = types.SimpleNamespace(processing_class=tok, is_encoder_decoder=False, max_length=PAIR_SEQUENCE_LEN)
+        owner.build_tokenized_answer = types.MethodType(ORPOTrainer.build_tokenized_answer, owner)
+        for i in kept:
+            batch = ORPOTrainer.tokenize_row(owner, texts[i])
+            out[i]["trl"] = {k: batch[k] for k in ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels")}
+        return out
     trainer, config = (KTOTrainer, KTOConfig) if rl == "kto" else (DPOTrainer, DPOConfig)
     args = config(output_dir=tempfile.gettempdir(), max_length=PAIR_SEQUENCE_LEN, report_to=[], use_cpu=True, bf16=False,
                   per_device_train_batch_size=2)
@@ -395,8 +421,8 @@ def main():
             cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
                           **(rows if isinstance(rows, dict) else {"examples": rows})})
             print(f"{name}: {rows['error'] if isinstance(rows, dict) else f'{len(rows)} examples'}")
-        for i, (rl, dataset_type, content, *excess) in enumerate(PAIR_CASES):
-            excess = excess[0] if excess else None
+        for i, (rl, dataset_type, content, *more) in enumerate(PAIR_CASES):
+            excess, special_tokens = (more + [None, None])[:2]
             path = os.path.join(work, f"pairs{i}", "pairs.jsonl")
             os.makedirs(os.path.dirname(path))
             with open(path, "w", encoding="utf-8") as f:
@@ -404,15 +430,17 @@ def main():
             kind = "passthrough" if dataset_type is None else "user_defined" if isinstance(dataset_type, dict) \
                 else dataset_type
             try:
-                result = {"pairs": axolotl_pairs(tok, path, rl, dataset_type, excess)}
+                result = {"pairs": axolotl_pairs(tok, path, rl, dataset_type, excess, special_tokens)}
             except ValueError as e:  # Axolotl refuses the dataset
                 result = {"error": str(e)}
-            cases.append({"name": f"rl {rl} {kind}" + (f" excess_length_strategy {excess}" if excess else ""),
+            cases.append({"name": f"rl {rl} {kind}" + (f" excess_length_strategy {excess}" if excess else "") +
+                          (" base EOS" if special_tokens else ""),
                           "file": "pairs.jsonl", "content": content,
                           "entry": {} if dataset_type is None else {"type": dataset_type},
                           "config": {"rl": rl, "chat_template": "llama3", "sequence_len": PAIR_SEQUENCE_LEN,
                                      **({"micro_batch_size": 2} if rl == "kto" else {}),
-                                     **({"excess_length_strategy": excess} if excess else {})},
+                                     **({"excess_length_strategy": excess} if excess else {}),
+                                     **({"special_tokens": special_tokens} if special_tokens else {})},
                           **result})
             print(f"rl {rl} {kind} {excess}: {result['error'] if 'error' in result else len(result['pairs'])}")
     # One case a line: the token lists would otherwise take a line each.

@@ -10,10 +10,12 @@ sequence_len 256 (max_position_embeddings raised to it):
   rendered with the generation prompt; each response: the whole conversation with the last
   message of chosen / rejected as the assistant's, rendered, less the prompt's characters;
 - Axolotl drops a pair whose prompt and either response (bytes, no BOS/EOS) exceed sequence_len;
-- TRL: prompt part BOS + prompt, answer response + EOS; when a prompt part and the longer answer
-  exceed max_length (sequence_len), the prompt part keeps its last max_prompt_length tokens
-  (keep_end), then each answer its first max_length - max_prompt_length; a pair left with an
-  empty answer is dropped here (TRL would average over no token: NaN; llm_train drops it too);
+- TRL 1.9 (Axolotl 0.19's pin; its ORPOTrainer.tokenize_row): prompt part BOS + prompt, answer
+  response + EOS; when a prompt part and the longer answer exceed max_length (sequence_len), each
+  answer keeps its first max_length - longer (no prompt is cut: Axolotl 0.19 passes TRL no
+  max_prompt_length); that may leave a sequence up to BOS and EOS past max_length, which
+  llm_train's rows end at max_length, and so does this fixture; a pair left with an empty answer
+  is dropped here (TRL would average over no token: NaN; llm_train drops it too);
 - per micro-batch: the chosen and rejected sequences in one right-padded batch; each response's
   log-likelihood averaged over its tokens (c, r); log_odds = (c - r) - (log1p(-e^c) - log1p(-e^r));
   loss = NLL of the chosen sequences (every token after the first, prompt included, one mean over
@@ -21,9 +23,8 @@ sequence_len 256 (max_position_embeddings raised to it):
   off; AdamW, clipping, a constant learning rate.
 Cases (the kept rows in the Trainer's random order of epoch 0, make_dpo_reference.epoch_order;
 every case trains within one epoch):
-  orpo            beta 0.5 (Axolotl's orpo_alpha), max_prompt_length unset (= sequence_len): the
-                  long row's answers are cut away and it is dropped
-  orpo_prompt_cut max_prompt_len 48: the long row keeps its prompt's last 48 tokens
+  orpo            beta 0.5 (Axolotl's orpo_alpha): the long row, at sequence_len before BOS and EOS,
+                  keeps its chosen answer but the last byte and EOS
   orpo_2ranks     orpo on 2 ranks of one pair per micro-batch: the same as one rank of micro-batches
                   of one pair, ACCUMULATION x 2 of them a step
 Each step records: loss, grad_norm, rewards/chosen, rewards/rejected, rewards/accuracies,
@@ -100,7 +101,7 @@ def texts(row):  # Axolotl's orpo chat_template.argilla
     return prompt, responses[0], responses[1]
 
 
-def tokenize(row, max_prompt_length):
+def tokenize(row):
     """(ids, prompt_len) of the chosen and the rejected sequence, or None when the pair is dropped."""
     prompt, chosen, rejected = texts(row)
     if len(prompt) + max(len(chosen), len(rejected)) > SEQUENCE_LEN:  # Axolotl's rule
@@ -109,11 +110,9 @@ def tokenize(row, max_prompt_length):
     answers = [list(r.encode()) + [dpo.EOS] for r in (chosen, rejected)]
     longer = max(map(len, answers))
     for i in range(2):
-        if len(parts[i]) + longer > SEQUENCE_LEN:
-            parts[i] = parts[i][-max_prompt_length:]
-    for i in range(2):
-        if len(parts[i]) + longer > SEQUENCE_LEN:
-            answers[i] = answers[i][:SEQUENCE_LEN - max_prompt_length]
+        if len(parts[i]) + longer > SEQUENCE_LEN:  # TRL 1.9's cut
+            answers[i] = answers[i][:SEQUENCE_LEN - longer]
+        answers[i] = answers[i][:max(0, SEQUENCE_LEN - len(parts[i]))]  # a row ends at sequence_len
     if not answers[0] or not answers[1]:
         return None
     return [(parts[i] + answers[i], len(parts[i])) for i in range(2)]
@@ -173,14 +172,11 @@ def main():
     load = lambda: transformers.LlamaForCausalLM.from_pretrained(os.path.join(dpo.TRAJECTORY, "untied"),
                                                                  dtype=torch.float32).eval()
 
-    def kept(max_prompt_length):
-        pairs = [tokenize(row, max_prompt_length) for row in rows]
-        return [p for p in pairs if p is not None]
-
-    assert len(kept(SEQUENCE_LEN)) == len(rows) - 1 and len(kept(48)) == len(rows)
-    cases = {"orpo": train(load(), kept(SEQUENCE_LEN), 0.5, MICRO_BATCH, ACCUMULATION),
-             "orpo_prompt_cut": train(load(), kept(48), 0.5, MICRO_BATCH, ACCUMULATION),
-             "orpo_2ranks": train(load(), kept(SEQUENCE_LEN), 0.5, 1, 2 * ACCUMULATION)}
+    kept = [p for p in map(tokenize, rows) if p is not None]
+    long = tokenize(rows[LONG_ROW])
+    assert len(kept) == len(rows) and long[0][1] + len(texts(rows[LONG_ROW])[1]) - 1 == len(long[0][0]) == SEQUENCE_LEN
+    cases = {"orpo": train(load(), kept, 0.5, MICRO_BATCH, ACCUMULATION),
+             "orpo_2ranks": train(load(), kept, 0.5, 1, 2 * ACCUMULATION)}
     dpo.write_fixture(args.out, SETTINGS, cases)
 
 

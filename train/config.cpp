@@ -346,7 +346,6 @@ void Parser::check_preference() {
   if (dpo_beta && !given("rl_beta") && !trl_beta)
     c.rl_beta = read_double(entries_.at("dpo_beta").value, at("dpo_beta"), kPositive);
   if (orpo && c.orpo_alpha > 0 && !given("rl_beta") && !dpo_beta && !trl_beta) c.rl_beta = c.orpo_alpha;
-  if (!orpo && given("max_prompt_len")) ctx_.unknown.insert("max_prompt_len");  // TRL's ORPO alone cuts prompts
   if (c.rl.empty()) return;
   // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
   if (kto && c.micro_batch_size < 2)

@@ -272,11 +272,6 @@ std::vector<ConfigField> make_fields() {
                           "rl: orpo, the odds-ratio term's weight (TRL's beta, the paper's lambda) unless rl_beta "
                           "or trl.beta is given"),
                    {"orpo"}),
-      only_with_rl(integer("max_prompt_len", training, MEMBER(data.max_prompt_len), 1, kMaxPositions,
-                           "rl: orpo, TRL's max_prompt_length: a pair over sequence_len keeps this many of its "
-                           "prompt's last tokens, then the rest of sequence_len of each response (unset: "
-                           "sequence_len); other trainers: unused"),
-                   {"orpo"}),
       only_with_rl(number("dpo_label_smoothing", training, MEMBER(dpo_label_smoothing), {0, false, 0.5, true},
                           "rl: dpo, conservative DPO: the share of pairs whose label is taken as flipped"),
                    {"dpo", "ipo"}),

@@ -95,13 +95,12 @@ void Trainer::Impl::print_data_summary() const {
   const ExampleStats& s = d.stats;
   if (kto()) return print_kto_summary();
   if (preference()) {
-    // TRL's ORPO rule also cuts a response away when BOS and EOS take a pair past sequence_len.
-    const int64_t max_prompt = config.data.max_prompt_len > 0 ? config.data.max_prompt_len : config.data.sequence_len;
+    // TRL's ORPO rule may also cut a response away (io/orpo.h).
     say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response, or "
         "filling it{}) | "
         "token cache {} ({})\n",
         s.documents, d.size() / 2, s.dropped, config.data.sequence_len,
-        orpo() ? fmt::format(", or a response left empty by the cut to max_prompt_len {}", max_prompt) : "",
+        orpo() ? ", or a response left empty by TRL's ORPO cut" : "",
         data.cache_path, data.cache_reused ? "reused" : "built");
     say("rows: {} train / {} val pairs, a pair's chosen and rejected response in one row, each attending to itself; "
         "{}: beta {}{}; LoRA dropout off (TRL's disable_dropout)\n",

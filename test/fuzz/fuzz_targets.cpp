@@ -364,7 +364,7 @@ Target preference_pairs_target() {
               read++;
               for (const PreferenceText& pair : pairs) {
                 const std::optional<PreferenceExamples> ex =
-                    orpo ? tokenize_orpo(pair, tokenizer, 48, 20) : tokenize_preference(pair, tokenizer, 48);
+                    orpo ? tokenize_orpo(pair, tokenizer, 48) : tokenize_preference(pair, tokenizer, 48);
                 if (!ex) continue;
                 for (const Example* e : {&ex->chosen, &ex->rejected}) {
                   require(!e->tokens.empty() && e->tokens.size() <= 48 && e->labels.size() == e->tokens.size(),
