@@ -148,6 +148,9 @@ struct DataConfig {
   // Preference training (the config's rl): every dataset is a preference one (io/preference.h),
   // each pair two examples, chosen then rejected, that share one row (their own attention spans).
   bool preference_pairs = false;
+  // TRL 1.9's tokenizing of pairs: its DPOTrainer's (rl: dpo, ipo; io/preference.h), or the
+  // tokenize_row its CPO and ORPO trainers share (rl: simpo, orpo; io/orpo.h).
+  enum class PairTokenizing { dpo, tokenize_row } pair_tokenizing = PairTokenizing::dpo;
   // rl: kto (io/kto.h), with preference_pairs: every dataset a KTO one, cached as a prompt and a
   // completion per row; a row then holds its prompt with its completion and, for TRL's KL
   // estimate, with the completion of another row of its block of kl_block rows (the

@@ -1,4 +1,4 @@
-// defines: is_orpo_type, orpo_types, orpo_pair, tokenize_orpo
+// defines: is_orpo_type, orpo_types, orpo_pair, tokenize_row
 #include "io/orpo.h"
 
 #include <algorithm>
@@ -81,7 +81,7 @@ PreferenceText orpo_pair(const jinja::Template& chat_template, const json& row, 
   return out;
 }
 
-std::optional<PreferenceExamples> tokenize_orpo(const PreferenceText& text, const Tokenizer& tokenizer,
+std::optional<PreferenceExamples> tokenize_row(const PreferenceText& text, const Tokenizer& tokenizer,
                                                 int64_t max_length) {
   if (exceeds_sequence_len(text, tokenizer, max_length)) return std::nullopt;
   const std::vector<int32_t> prompt = tokenize_template_text(text.prompt, tokenizer);

@@ -42,8 +42,9 @@ PreferenceText orpo_pair(const jinja::Template& chat_template, const nlohmann::o
                          const Tokenizer& tokenizer, const std::string& where);
 
 // The chosen and the rejected example, the prompt parts' labels kIgnoreIndex; nullopt when the
-// length rule drops the pair or a response is cut away.
-std::optional<PreferenceExamples> tokenize_orpo(const PreferenceText& text, const Tokenizer& tokenizer,
+// length rule drops the pair or a response is cut away. TRL's name: its CPOTrainer (rl: simpo)
+// tokenizes pairs by the same tokenize_row.
+std::optional<PreferenceExamples> tokenize_row(const PreferenceText& text, const Tokenizer& tokenizer,
                                                 int64_t max_length);
 
 }  // namespace llm

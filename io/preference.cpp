@@ -233,20 +233,20 @@ std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text
   return out;
 }
 
-void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t max_length,
-                                std::vector<Example>& out, ExampleStats& stats,
-                                const std::string& excess_length_strategy) {
-  const bool orpo = is_orpo_type(spec.type);
+void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, const DataConfig& config,
+                                std::vector<Example>& out, ExampleStats& stats) {
+  const int64_t max_length = config.sequence_len;
+  const bool row_rule = config.pair_tokenizing == DataConfig::PairTokenizing::tokenize_row;
   std::vector<PreferenceText> pairs;
   for (const std::string& file : dataset_source_files(spec)) load_preference_file(file, spec, tokenizer, pairs);
   const auto [first, last] = split_rows(spec, pairs.size(), "pairs");
   for (size_t i = first; i < last; i++) {
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
-    fit_excess_length(excess_length_strategy, pairs[i].prompt, {&pairs[i].chosen, &pairs[i].rejected}, tokenizer, max_length,
+    fit_excess_length(config.excess_length_strategy, pairs[i].prompt, {&pairs[i].chosen, &pairs[i].rejected}, tokenizer, max_length,
                       spec.path + ": pair " + std::to_string(i + 1));
-    std::optional<PreferenceExamples> pair = orpo ? tokenize_orpo(pairs[i], tokenizer, max_length)
-                                                  : tokenize_preference(pairs[i], tokenizer, max_length);
+    std::optional<PreferenceExamples> pair = row_rule ? tokenize_row(pairs[i], tokenizer, max_length)
+                                                      : tokenize_preference(pairs[i], tokenizer, max_length);
     if (!pair) {
       stats.dropped++;
       continue;

@@ -67,9 +67,9 @@ std::optional<PreferenceExamples> tokenize_preference(const PreferenceText& text
 // Every pair of `spec` (the rows of its split), tokenized (an ORPO type's as io/orpo.h, with
 // max_prompt_length), appended to `out` as two examples, chosen then rejected; stats count pairs
 // (documents) and pairs dropped.
-// excess_length_strategy: Axolotl's for rl rows (io/preference_rows.h's fit_excess_length).
-void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, int64_t max_length,
-                                std::vector<Example>& out, ExampleStats& stats,
-                                const std::string& excess_length_strategy = "drop");
+// The config's sequence_len is max_length, its excess_length_strategy Axolotl's for rl rows
+// (io/preference_rows.h's fit_excess_length), its pair_tokenizing TRL's rule.
+void append_preference_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, const DataConfig& config,
+                                std::vector<Example>& out, ExampleStats& stats);
 
 }  // namespace llm

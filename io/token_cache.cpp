@@ -179,6 +179,7 @@ uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tok
   fnv.str(config.excess_length_strategy);
   fnv.u64(config.preference_pairs);
   fnv.u64(config.unpaired_preferences);
+  fnv.u64(static_cast<uint64_t>(config.pair_tokenizing));
   fnv.u64(static_cast<uint64_t>(config.min_sample_len));
   std::vector<char> buf(1 << 16);
   for (const DatasetSpec& spec : config.datasets) {

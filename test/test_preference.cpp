@@ -320,7 +320,7 @@ TEST_CASE("ORPO's chat_template.argilla: the prompt from chosen's turns, each re
   CHECK(!is_preference_type("chat_template.argilla"));
 }
 
-TEST_CASE("tokenize_orpo: TRL 1.9's ORPO rule: BOS, EOS, and its cut of the answers near max_length") {
+TEST_CASE("tokenize_row: TRL 1.9's ORPO rule: BOS, EOS, and its cut of the answers near max_length") {
   TempDir dir("orpo");
   DatasetSpec spec = chatml_spec();
   spec.type = "chat_template.argilla";
@@ -331,20 +331,20 @@ TEST_CASE("tokenize_orpo: TRL 1.9's ORPO rule: BOS, EOS, and its cut of the answ
                                                    R"(], "rejected": [)" + turn("Q", "No") + "]}\n"),
                        spec, kFake, pairs);
   // The prompt is 20 tokens, "Yes</im>\n" 5 and "No</im>\n" 4.
-  const std::optional<PreferenceExamples> ex = tokenize_orpo(pairs[0], kFake, 64);
+  const std::optional<PreferenceExamples> ex = tokenize_row(pairs[0], kFake, 64);
   REQUIRE(ex);
   CHECK(kFake.decode(ex->chosen.tokens) == "<bos><im>user\nQ</im>\n<im>assistant\nYes</im>\n<eos>");
   CHECK(trained(ex->chosen) == "Yes</im>\n<eos>");
   CHECK(trained(ex->rejected) == "No</im>\n<eos>");
-  CHECK(!tokenize_orpo(pairs[0], kFake, 24));  // Axolotl's length rule: 20 + 5 > 24
+  CHECK(!tokenize_row(pairs[0], kFake, 24));  // Axolotl's length rule: 20 + 5 > 24
   // 21 + 6 > 25 once BOS and EOS are added: each answer keeps its first 25 - 6, all of it (TRL
   // 1.9's cut, as Axolotl 0.19 runs it), and then ends where the row does, at 25.
-  const std::optional<PreferenceExamples> whole = tokenize_orpo(pairs[0], kFake, 25);
+  const std::optional<PreferenceExamples> whole = tokenize_row(pairs[0], kFake, 25);
   REQUIRE(whole);
   CHECK(trained(whole->chosen) == "Yes</im>");
   CHECK(trained(whole->rejected) == "No</im>\n");
   // A long answer: 20 + 32 fits 52, but 21 + 33 does not: each answer keeps its first 52 - 33.
-  const std::optional<PreferenceExamples> cut = tokenize_orpo(pairs[1], kFake, 52);
+  const std::optional<PreferenceExamples> cut = tokenize_row(pairs[1], kFake, 52);
   REQUIRE(cut);
   CHECK(trained(cut->chosen) == letters.substr(0, 19));
   CHECK(trained(cut->rejected) == "No</im>\n<eos>");

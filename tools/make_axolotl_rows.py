@@ -51,6 +51,7 @@ from axolotl.utils.dict import DictDefault
 from axolotl.utils.schemas.enums import RLType
 from trl import DPOConfig, KTOConfig
 from trl.trainer.dpo_trainer import DPOTrainer
+from trl.experimental.cpo import CPOTrainer
 from trl.experimental.orpo import ORPOTrainer
 from trl.trainer.kto_trainer import KTOTrainer
 from axolotl.utils.trainer import process_datasets_for_packing
@@ -320,6 +321,10 @@ PAIR_CASES.append(("orpo", "chat_template.argilla", ORPO_ROWS))
 # sequence_len one past it: TRL's cut of both responses.
 PAIR_CASES.append(("orpo", "chat_template.argilla", ORPO_ROWS, None, {"eos_token": "<|end_of_text|>"}))
 
+# rl: simpo runs TRL's CPOTrainer, whose tokenize_row is ORPO's; a base EOS takes pairs past the limit.
+PAIR_CASES += [("simpo", "llama3.prompt_pairs", LENGTH_PAIRS), ("simpo", "chatml.prompt_pairs", LENGTH_PAIRS, None,
+                                                                {"eos_token": "<|end_of_text|>"})]
+
 # excess_length_strategy under rl: truncate cuts long responses, raise refuses the dataset.
 PAIR_CASES += [("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "truncate"), ("kto", "llama3.prompt_pairs", KTO_LENGTHS, "truncate"),
                ("dpo", "llama3.prompt_pairs", LENGTH_PAIRS, "raise")]
@@ -353,7 +358,7 @@ def axolotl_pairs(tok, path, rl, dataset_type, excess=None, special_tokens=None)
         else:
             r = transform(dict(row))
         out.append({k: r[k] for k in keys})
-    rl_type = {"kto": RLType.KTO, "orpo": RLType.ORPO}.get(rl, RLType.DPO)
+    rl_type = {"kto": RLType.KTO, "orpo": RLType.ORPO, "simpo": RLType.SIMPO}.get(rl, RLType.DPO)
     texts = [dict(r) for r in out]  # what the rows' transform wrote; the ids are of them after excess
     if excess == "truncate":
         texts = [_truncate_long_sequences_rl(r, rl_type, tok, PAIR_SEQUENCE_LEN) for r in texts]
@@ -361,11 +366,12 @@ def axolotl_pairs(tok, path, rl, dataset_type, excess=None, special_tokens=None)
         for r in texts:
             _raise_on_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)  # raises ValueError at the first
     kept = [i for i, r in enumerate(texts) if _drop_long_sequences(r, rl_type, tok, PAIR_SEQUENCE_LEN)]
-    if rl == "orpo":  # TRL 1.9's ORPOTrainer.tokenize_row, its own code, on each kept row
+    if rl in ("orpo", "simpo"):  # TRL 1.9's ORPOTrainer / CPOTrainer tokenize_row, its own code, on each kept row
+        trainer = ORPOTrainer if rl == "orpo" else CPOTrainer
         owner = types.SimpleNamespace(processing_class=tok, is_encoder_decoder=False, max_length=PAIR_SEQUENCE_LEN)
-        owner.build_tokenized_answer = types.MethodType(ORPOTrainer.build_tokenized_answer, owner)
+        owner.build_tokenized_answer = types.MethodType(trainer.build_tokenized_answer, owner)
         for i in kept:
-            batch = ORPOTrainer.tokenize_row(owner, texts[i])
+            batch = trainer.tokenize_row(owner, texts[i])
             out[i]["trl"] = {k: batch[k] for k in ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels")}
         return out
     trainer, config = (KTOTrainer, KTOConfig) if rl == "kto" else (DPOTrainer, DPOConfig)

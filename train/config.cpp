@@ -317,6 +317,7 @@ void Parser::check_preference() {
   const bool kto = c.rl == "kto", orpo = c.rl == "orpo";
   c.data.preference_pairs = !c.rl.empty();
   c.data.unpaired_preferences = kto;
+  c.data.pair_tokenizing = c.rl == "simpo" || orpo ? DataConfig::PairTokenizing::tokenize_row : DataConfig::PairTokenizing::dpo;
   const std::vector<std::string>& types = kto ? kto_types() : orpo ? orpo_types() : preference_types();
   const char* kind = kto ? "KTO" : orpo ? "ORPO" : "preference";
   for (const std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})

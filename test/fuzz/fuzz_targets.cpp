@@ -21,7 +21,7 @@
 #include "io/documents.h"
 // defines: append_kto_examples, rotate_completions, kto_sequences
 #include "io/kto.h"
-// defines: is_orpo_type, tokenize_orpo
+// defines: is_orpo_type, tokenize_row
 #include "io/orpo.h"
 // defines: load_preference_file, tokenize_preference
 #include "io/preference.h"
@@ -364,7 +364,7 @@ Target preference_pairs_target() {
               read++;
               for (const PreferenceText& pair : pairs) {
                 const std::optional<PreferenceExamples> ex =
-                    orpo ? tokenize_orpo(pair, tokenizer, 48) : tokenize_preference(pair, tokenizer, 48);
+                    orpo ? tokenize_row(pair, tokenizer, 48) : tokenize_preference(pair, tokenizer, 48);
                 if (!ex) continue;
                 for (const Example* e : {&ex->chosen, &ex->rejected}) {
                   require(!e->tokens.empty() && e->tokens.size() <= 48 && e->labels.size() == e->tokens.size(),
