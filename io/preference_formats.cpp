@@ -1,4 +1,4 @@
-// defines: is_formatted_preference_type, formatted_pair, formatted_unpaired
+// defines: formatted_pair, formatted_unpaired
 #include "io/preference_formats.h"
 
 #include "engine/user_error.h"
@@ -32,8 +32,9 @@ jinja::Text formatted(const DatasetSpec& spec, const std::string& format, const 
 jinja::Text prompt_of(const DatasetSpec& spec, const json& row, const std::string& where) {
   const PreferenceFormat& f = format_of(spec);
   const std::string format = f.prompt_format.empty() ? "{prompt}" : f.prompt_format;
-  std::string system;  // Axolotl's `sample.get(field_system) or ""`
-  if (auto s = row.find(f.field_system); s != row.end() && !s->is_null()) system = string_field(row, f.field_system, where);
+  std::string system;  // Axolotl's `sample.get(field_system) or ""`, read only for a format that uses it
+  if (auto s = row.find(f.field_system); format.find("{system}") != std::string::npos && s != row.end() && !s->is_null())
+    system = string_field(row, f.field_system, where);
   return format_text(format, {{"prompt", string_field(row, f.field_prompt, where)}, {"system", system}},
                      value_source(spec), where + "prompt_format");
 }
@@ -44,10 +45,6 @@ void require_texts(const std::vector<const jinja::Text*>& texts, const std::stri
 }
 
 }  // namespace
-
-bool is_formatted_preference_type(const std::string& type) {
-  return type == "passthrough.default" || type == "user_defined.default";
-}
 
 PreferenceText formatted_pair(const DatasetSpec& spec, const json& row, const std::string& where) {
   const PreferenceFormat& f = format_of(spec);

@@ -20,9 +20,6 @@
 
 namespace llm {
 
-// Whether `type` is one of the two (they are DPO and KTO types both).
-bool is_formatted_preference_type(const std::string& type);
-
 // A row's texts; UserError ("<where><what>") on a field that is missing or not a string, a label
 // that is not true, false, 1 or 0, or an empty text. `where` is "<file>:<line>: ".
 PreferenceText formatted_pair(const DatasetSpec& spec, const nlohmann::ordered_json& row, const std::string& where);

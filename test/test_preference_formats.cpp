@@ -89,6 +89,10 @@ TEST_CASE("user_defined.default: each text its format with the row's field; the 
     CHECK(kFake.decode(pair_of(spec, row).chosen.tokens) == "<bos><im>[] Q</im>\nY</im><eos>");
   CHECK(pair_error(spec, R"({"question": "Q", "good": "Y", "rejected": "N", "system": 3})")
             .find("field \"system\" is a number; expected a string") != std::string::npos);
+  PreferenceFormat no_system = f;  // a format without {system} never reads the field
+  no_system.prompt_format = "{prompt}: ";
+  CHECK(trained(pair_of(spec_of("user_defined.default", no_system),
+                        R"({"question": "Q", "good": "Y", "rejected": "N", "system": 3})").chosen) == "Y</im><eos>");
   // KTO: completion_format and field_label.
   PreferenceFormat k;
   k.field_completion = "answer";
