@@ -69,7 +69,7 @@ const json& fixture() {
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  REQUIRE(fixture()["cases"].size() == 67);
+  REQUIRE(fixture()["cases"].size() == 68);
   for (const json& c : fixture()["cases"]) {
     if (c["config"].contains("rl")) continue;  // the next test's
     CAPTURE(c["name"].get<std::string>());
@@ -198,6 +198,6 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
   }
   CHECK(dpo == 20);
   CHECK(kto == 14);
-  CHECK(orpo_cases == 4);  // ORPO's and SimPO's (TRL's CPOTrainer) tokenize_row
+  CHECK(orpo_cases == 5);  // ORPO's and SimPO's (TRL's CPOTrainer) tokenize_row
   CHECK(refused == 1);
 }

@@ -112,7 +112,8 @@ TEST_CASE("the config: no type under rl is passthrough, a type map user_defined.
   using config_test::error_of;
   using config_test::scratch;
   const std::string entry = "datasets:\n  - path: " + scratch().data + "\n";
-  CHECK(parse_config(entry + "rl: dpo\n", "cfg.yaml").data.datasets.at(0).type == "passthrough.default");
+  for (const char* rl : {"rl: dpo\n", "rl: orpo\n", "rl: kto\nmicro_batch_size: 2\n"})
+    CHECK(parse_config(entry + rl, "cfg.yaml").data.datasets.at(0).type == "passthrough.default");
   CHECK(parse_config(entry, "cfg.yaml").data.datasets.at(0).type == "completion");
   CHECK(parse_config(entry + "    type: llama3\nrl: dpo\n", "cfg.yaml").data.datasets.at(0).type == "llama3.default");
   CHECK(parse_config(entry + "    type: chat_template\nrl: dpo\n", "cfg.yaml").data.datasets.at(0).type ==

@@ -304,7 +304,7 @@ USER_DEFINED_KTO_ROWS = jsonl([
     {"question": "hello", "answer": "world", "ok": True},
     {"question": "hello", "answer": "12", "ok": False},
 ])
-PAIR_CASES += [("dpo", None, PASSTHROUGH_PAIRS), ("kto", None, PASSTHROUGH_KTO),
+PAIR_CASES += [("dpo", None, PASSTHROUGH_PAIRS), ("kto", None, PASSTHROUGH_KTO), ("orpo", None, PASSTHROUGH_PAIRS),
                ("dpo", USER_DEFINED_PAIRS, USER_DEFINED_PAIR_ROWS), ("kto", USER_DEFINED_KTO, USER_DEFINED_KTO_ROWS)]
 
 # ORPO's one type: chosen and rejected conversations, user and assistant in turn; responses around

@@ -318,7 +318,8 @@ void Parser::check_preference() {
   c.data.preference_pairs = !c.rl.empty();
   c.data.unpaired_preferences = kto;
   c.data.pair_tokenizing = c.rl == "simpo" || orpo ? DataConfig::PairTokenizing::tokenize_row : DataConfig::PairTokenizing::dpo;
-  const std::vector<std::string>& types = kto ? kto_types() : orpo ? orpo_types() : preference_types();
+  std::vector<std::string> types = kto ? kto_types() : orpo ? orpo_types() : preference_types();
+  if (orpo) types.push_back("passthrough.default");  // Axolotl reads rows as they are under any rl
   const char* kind = kto ? "KTO" : orpo ? "ORPO" : "preference";
   for (const std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (const DatasetSpec& spec : *specs) {
