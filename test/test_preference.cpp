@@ -358,7 +358,7 @@ TEST_CASE("rl: orpo: its dataset type, orpo_alpha as its beta, its own keys") {
                             "chat_template.argilla") != std::string::npos);
   CHECK(error_of(rows + "rl: dpo\n").find("datasets: expected preference dataset types with rl: dpo") != std::string::npos);
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\n";
-  CHECK(error_of(pairs + "rl: orpo\n").find("datasets: expected ORPO dataset types with rl: orpo (chat_template.argilla)") !=
+  CHECK(error_of(pairs + "rl: orpo\n").find("datasets: expected ORPO dataset types with rl: orpo (chat_template.argilla, passthrough.default)") !=
         std::string::npos);
   // Axolotl's order: trl.beta, else rl_beta, else orpo_alpha, else TRL's 0.1.
   CHECK(parse_config(rows + "rl: orpo\n", "cfg.yaml").rl_beta == 0.1);
