@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "engine/user_error.h"
-#include "io/chat_template.h"  // turn_ends
+#include "io/chat_template.h"  // TurnEnds
 
 namespace llm {
 namespace {
@@ -110,8 +110,7 @@ std::vector<int32_t> tokenize_template_text(const jinja::Text& text, const Token
 
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
                              const jinja::Value& tools, const std::vector<TurnMask>& masks,
-                             const DatasetSpec& spec,
-                             const Tokenizer& tokenizer) {
+                             const TurnEnds& ends, const DatasetSpec& spec, const Tokenizer& tokenizer) {
   const jinja::Text rendered =
       chat_template.render(chat_template_variables(messages, tools, false, tokenizer, spec.chat_template_kwargs));
 
@@ -130,7 +129,6 @@ Document jinja_chat_document(const jinja::Template& chat_template, const jinja::
     while (c < contents.size() && contents[c].end <= ranges[t].first) c++;
     if (c < contents.size() && contents[c].begin < ranges[t].second) message_of[t] = contents[c].message;
   }
-  const TurnEnds ends = turn_ends(spec, tokenizer);
 
   std::vector<Loss> loss(ids.size(), Loss::none);
   for (size_t t = 0; t < ids.size(); t++)

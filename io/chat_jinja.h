@@ -41,11 +41,10 @@ std::vector<int32_t> tokenize_template_text(const jinja::Text& text, const Token
 // One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
 // `messages` is the template's list of message dicts, each content's strings carrying the
 // message's index as their source; `tools` the row's tool definitions (none: none);
-// `masks` how each message is masked (io/chat_template.h's turn_masks).
-// UserError names spec.path when rendering fails.
+// `masks` how each message is masked (io/chat_template.h's turn_masks); `ends` the file's turn
+// ends (io/chat_template.h's turn_ends). UserError names spec.path when rendering fails.
 Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
                              const jinja::Value& tools, const std::vector<TurnMask>& masks,
-                             const DatasetSpec& spec,
-                             const Tokenizer& tokenizer);
+                             const TurnEnds& ends, const DatasetSpec& spec, const Tokenizer& tokenizer);
 
 }  // namespace llm

@@ -276,11 +276,14 @@ std::vector<std::string> end_of_turn_warnings(const DatasetSpec& spec, const Tok
   return warnings;
 }
 
-Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec, const Tokenizer* tokenizer) {
+Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec, const Tokenizer* tokenizer,
+                       const TurnEnds* file_ends) {
   const Markup& m = markup_of(spec.chat_template, spec.path);
   check_train_on_eos(spec);
   // The marker ends each turn; its loss as Axolotl's turn-end passes give it (none when rendering).
-  const std::optional<TurnEnds> ends = tokenizer ? std::optional<TurnEnds>(turn_ends(spec, *tokenizer)) : std::nullopt;
+  const std::optional<TurnEnds> ends =
+      file_ends ? std::optional<TurnEnds>(*file_ends)
+                : tokenizer ? std::optional<TurnEnds>(turn_ends(spec, *tokenizer)) : std::nullopt;
   const std::optional<int32_t> marker = tokenizer ? tokenizer->special_id(m.end_of_turn) : std::nullopt;
   const std::vector<TurnMask> masks = turn_masks(messages, spec, tokenizer);
   size_t last = messages.size();  // the turn whose end `last` trains
@@ -341,7 +344,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
   const std::string role_key = mapped_key(spec, "role"), content_key = mapped_key(spec, "content");
   const std::string expected_row = "expected a JSON object with a \"" + field +
                                    "\" list of messages (datasets: field_messages)";
-  turn_ends(spec, tokenizer);  // refuses the file's end-of-turn settings before its rows
+  const TurnEnds ends = turn_ends(spec, tokenizer);  // refuses the file's end-of-turn settings before its rows
   std::optional<jinja::Template> jinja_template;
   if (!spec.chat_template_source.empty())
     jinja_template.emplace(spec.chat_template_source, "chat_template " + spec.chat_template);
@@ -391,7 +394,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       template_messages.push_back(jinja::Value::from(std::move(fields)));
     }
     if (!jinja_template) {
-      docs.push_back(chat_document(messages, spec, &tokenizer));
+      docs.push_back(chat_document(messages, spec, &tokenizer, &ends));
       continue;
     }
     auto tools = r.value.find(spec.field_tools);
@@ -403,7 +406,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
                                          tools == r.value.end() || tools->is_null()
                                              ? jinja::Value::none()
                                              : jinja::from_json(with_function_json(*tools, "parameters")),
-                                         turn_masks(messages, spec, &tokenizer), spec, tokenizer));
+                                         turn_masks(messages, spec, &tokenizer), ends, spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());
     }

@@ -69,12 +69,30 @@ ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpe
 std::vector<TurnMask> turn_masks(const std::vector<ChatMessage>& messages, const DatasetSpec& spec,
                                  const Tokenizer* tokenizer = nullptr);
 
+// How the tokens that close a chat's turns train, as Axolotl's two passes after each turn's content
+// find them: end-of-turn tokens under train_on_eot, then EOS under train_on_eos.
+struct TurnEnds {
+  std::vector<int32_t> eot_ids;  // eot_tokens the template writes; EOS alone when none is given
+  int32_t eos;
+  std::string eot_option, eos_option;  // turn, last, all or none
+
+  bool ends_turns(int32_t id) const;
+  // The loss `option` gives a turn's end: the turn's own loss `turn` under turn, trained under all
+  // (and under last when `last`, the end of the last turn that counts for it), none otherwise.
+  static Loss loss_under(const std::string& option, Loss turn, bool last);
+  // The loss of token `id` closing a turn whose content has loss `turn`; `last` when that turn is
+  // the last that counts for `last`. A token both passes find trains if either trains it.
+  Loss loss_of(int32_t id, Loss turn, bool last) const;
+};
+
 // The pieces of `messages` under spec.chat_template, with the losses that spec.roles_to_train and
 // spec.train_on_eos give them; add_bos and add_eos false (the template writes its own markers).
 // A message with train_detail has its content as token ids, each with its own loss (`tokenizer`
-// then required). Throws UserError naming spec.path on an unknown chat_template or train_on_eos.
+// then required). `ends`, the file's turn_ends (computed here when not given), gives the markers
+// closing turns their loss; without a tokenizer they take none (rendering). Throws UserError
+// naming spec.path on an unknown chat_template or train_on_eos.
 Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSpec& spec,
-                       const Tokenizer* tokenizer = nullptr);
+                       const Tokenizer* tokenizer = nullptr, const TurnEnds* ends = nullptr);
 
 // The text the template renders for `messages` (markers written by name), as Jinja renders it
 // without a generation prompt: chat_document's pieces joined.
@@ -96,22 +114,6 @@ const std::vector<std::string>& chat_template_choices();
 
 // Which end-of-turn tokens train (Axolotl's train_on_eot): its own setting, else train_on_eos's.
 std::string end_of_turn_option(const DatasetSpec& spec);
-
-// How the tokens that close a chat's turns train, as Axolotl's two passes after each turn's content
-// find them: end-of-turn tokens under train_on_eot, then EOS under train_on_eos.
-struct TurnEnds {
-  std::vector<int32_t> eot_ids;  // eot_tokens the template writes; EOS alone when none is given
-  int32_t eos;
-  std::string eot_option, eos_option;  // turn, last, all or none
-
-  bool ends_turns(int32_t id) const;
-  // The loss `option` gives a turn's end: the turn's own loss `turn` under turn, trained under all
-  // (and under last when `last`, the end of the last turn that counts for it), none otherwise.
-  static Loss loss_under(const std::string& option, Loss turn, bool last);
-  // The loss of token `id` closing a turn whose content has loss `turn`; `last` when that turn is
-  // the last that counts for `last`. A token both passes find trains if either trains it.
-  Loss loss_of(int32_t id, Loss turn, bool last) const;
-};
 
 // The turn ends of `spec` under `tokenizer`. Throws UserError on an eot_tokens name the template
 // writes that is not one special token, or on EOS among given eot_tokens while train_on_eot and

@@ -62,7 +62,9 @@ std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, cons
 // Axolotl's excess_length_strategy for an rl row whose prompt and a response, each tokenized alone,
 // hold more than sequence_len tokens together: truncate cuts each response to the tokens left
 // after the prompt (a prompt that fills sequence_len is left for the length rule to drop); raise
-// throws UserError ("<row>: ...") instead; drop leaves the row for the length rule.
+// throws UserError ("<row>: ...") instead; drop leaves the row for the length rule. The length
+// rule then tokenizes a cut response again, as Axolotl's drop filter after its cut does: a cut text
+// may tokenize to more ids than the cut kept, and such a row is dropped there too.
 void fit_excess_length(const std::string& strategy, const jinja::Text& prompt, const std::vector<jinja::Text*>& responses,
                        const Tokenizer& tokenizer, int64_t sequence_len, const std::string& row);
 

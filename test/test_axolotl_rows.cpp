@@ -97,7 +97,7 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
 }
 
 TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 1.9's token ids") {
-  int dpo = 0, kto = 0, orpo_cases = 0, refused = 0;
+  int dpo = 0, kto = 0, row_rule_cases = 0, refused = 0;
   for (const json& c : fixture()["cases"]) {
     if (!c.contains("pairs") && !(c.contains("error") && c["config"].contains("rl"))) continue;
     CAPTURE(c["name"].get<std::string>());
@@ -144,8 +144,9 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       CHECK(k == kept.size());
       continue;
     }
-    const bool orpo = loaded.config.data.pair_tokenizing == DataConfig::PairTokenizing::tokenize_row;  // and simpo
-    (orpo ? orpo_cases : dpo)++;
+    // ORPO's and SimPO's pairs: TRL's tokenize_row (its ORPOTrainer and CPOTrainer share it)
+    const bool row_rule = loaded.config.data.pair_tokenizing == DataConfig::PairTokenizing::tokenize_row;
+    (row_rule ? row_rule_cases : dpo)++;
     std::vector<PreferenceText> pairs;
     load_preference_file(loaded.path, loaded.config.data.datasets.at(0), *loaded.tokenizer, pairs);
     REQUIRE(pairs.size() == expected.size());
@@ -159,10 +160,10 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       preference_rows::fit_excess_length(excess, pairs[i].prompt, {&pairs[i].chosen, &pairs[i].rejected}, *loaded.tokenizer,
                                          loaded.config.data.sequence_len, "pair");
       const int64_t L = loaded.config.data.sequence_len;
-      const std::optional<PreferenceExamples> ex = orpo ? tokenize_row(pairs[i], *loaded.tokenizer, L)
+      const std::optional<PreferenceExamples> ex = row_rule ? tokenize_row(pairs[i], *loaded.tokenizer, L)
                                                         : tokenize_preference(pairs[i], *loaded.tokenizer, L);
       bool kept = expected[i].contains("trl");
-      if (kept && orpo)  // a response TRL 1.9 leaves wholly past max_length: its row would hold none of it
+      if (kept && row_rule)  // a response TRL 1.9 leaves wholly past max_length: its row would hold none of it
         for (const char* labels : {"chosen_labels", "rejected_labels"}) {
           const std::vector<int32_t> l = expected[i]["trl"][labels];
           kept &= std::any_of(l.begin(), l.begin() + std::min<int64_t>(L, int64_t(l.size())),
@@ -171,7 +172,7 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
       REQUIRE(ex.has_value() == kept);
       if (!ex) continue;
       const json& trl = expected[i]["trl"];
-      if (orpo) {  // TRL's tokenize_row: whole sequences and their labels, ended at max_length
+      if (row_rule) {  // TRL's tokenize_row: whole sequences and their labels, ended at max_length
         auto head = [&](const json& ids) {  // (TRL 1.9 leaves up to BOS and EOS past it; io/orpo.h)
           std::vector<int32_t> v = ids;
           v.resize(std::min<size_t>(v.size(), size_t(L)));
@@ -198,6 +199,6 @@ TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 
   }
   CHECK(dpo == 20);
   CHECK(kto == 14);
-  CHECK(orpo_cases == 5);  // ORPO's and SimPO's (TRL's CPOTrainer) tokenize_row
+  CHECK(row_rule_cases == 5);  // ORPO's and SimPO's (TRL's CPOTrainer) tokenize_row
   CHECK(refused == 1);
 }

@@ -3,7 +3,7 @@
 // template's masks must cover the rendering, and each message's trained bytes must come from it.
 // defines: UserError
 #include "engine/user_error.h"
-// defines: jinja_chat_document
+// defines: jinja_chat_document, turn_ends (through io/chat_template.h)
 #include "io/chat_jinja.h"
 // defines: Target, PropertyFailure
 #include "test/fuzz/fuzz.h"
@@ -44,7 +44,8 @@ Target chat_template_jinja_target() {
             const std::vector<TurnMask> masks = {{Loss::prompt, false}, {Loss::prompt, false}, {Loss::trained, true},
                                                  {Loss::prompt, false}, {Loss::trained, true}};
             const ByteTokenizer tokenizer;
-            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), masks, spec, tokenizer);
+            const TurnEnds ends = turn_ends(spec, tokenizer);
+            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), masks, ends, spec, tokenizer);
             std::string text;
             for (const Piece& p : doc.pieces) {
               require(p.kind == Piece::Kind::ids && !p.token_ids.empty(), "a piece that is not token ids, or empty");
