@@ -17,6 +17,7 @@
 #include <set>
 
 #include "engine/check.h"
+#include "io/crc32.h"
 #include "io/durable_file.h"
 #include "io/json_text.h"
 #include "engine/user_error.h"
@@ -286,6 +287,10 @@ const SafetensorsEntry* SafetensorsFile::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
+void SafetensorsFile::read_bytes(uint64_t offset, void* out, uint64_t bytes) const {
+  if (bytes > 0) read_at(path_, data_start_ + offset, out, bytes);
+}
+
 Tensor SafetensorsFile::read(const std::string& name, DType dtype) const {
   LLM_CHECK(dtype == DType::f32 || dtype == DType::bf16,
             "safetensors: cannot read into " + std::string(dtype_name(dtype)));
@@ -377,6 +382,24 @@ Tensor SafetensorsDir::read(const std::string& name, DType dtype) const {
   auto it = file_index_.find(name);
   if (it == file_index_.end()) throw UserError(dir_ + ": tensor " + name + " is missing");
   return files_[it->second].read(name, dtype);
+}
+
+uint32_t SafetensorsDir::sampled_checksum() const {
+  constexpr uint64_t kSample = 4096;
+  uint32_t crc = 0;
+  std::vector<char> bytes;
+  for (const auto& [name, file] : file_index_) {
+    const SafetensorsFile& f = files_[file];
+    const SafetensorsEntry& e = *f.find(name);
+    const std::string described = name + " " + e.dtype + " " + shape_str(e.shape);
+    crc = crc32(described.data(), described.size() + 1, crc);
+    const uint64_t size = e.end - e.begin, head = std::min(size, kSample), tail = std::min(size - head, kSample);
+    bytes.resize(head + tail);
+    f.read_bytes(e.begin, bytes.data(), head);
+    f.read_bytes(e.end - tail, bytes.data() + head, tail);
+    crc = crc32(bytes.data(), bytes.size(), crc);
+  }
+  return crc;
 }
 
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,

@@ -46,6 +46,8 @@ class SafetensorsFile {
   const SafetensorsEntry* find(const std::string& name) const;  // nullptr when absent
   // The tensor `name` on the host, converted to `dtype` (f32 or bf16).
   Tensor read(const std::string& name, DType dtype) const;
+  // `bytes` raw bytes from `offset` within the data section (an entry's begin..end).
+  void read_bytes(uint64_t offset, void* out, uint64_t bytes) const;
 
  private:
   std::string path_;
@@ -65,6 +67,10 @@ class SafetensorsDir {
   const SafetensorsEntry* find(const std::string& name) const;  // nullptr when absent
   const std::string& file_of(const std::string& name) const;    // for messages
   Tensor read(const std::string& name, DType dtype) const;
+  // A CRC32 over every tensor's name, dtype, shape and the first and last 4 KiB of its bytes, in
+  // name order: which weights these are, read in milliseconds. Another checkpoint, even one
+  // fine-tuned from the same model, differs in them; an edit confined to a tensor's middle does not.
+  uint32_t sampled_checksum() const;
 
  private:
   std::string dir_;

@@ -1,7 +1,7 @@
 // What makes a run refuse early or resume safely, through the llm_train binary: sealed
 // checkpoints (a file from another step, an edited config, a legacy one without manifest),
-// trainer.bin's values range-checked, a malformed metrics line, output_dir and its lock, and the
-// memory estimate. Each error is one line with exit code 2.
+// trainer.bin's values range-checked, a resume on other data or base weights, a malformed metrics
+// line, output_dir and its lock, and the memory estimate. Each error is one line with exit code 2.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "model/hf_checkpoint.h"
 #include "test/train_fixture.h"
 #include "train/config.h"
 #include "train/memory_plan.h"
@@ -229,6 +230,28 @@ TEST_CASE("a resume on other data than its checkpoint trained on goes on, saying
   r = run_train("--resume " + two);
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(contains(r.output, "warning: " + two + ": " + warning));
+}
+
+TEST_CASE("an adapter run resumed on other base weights goes on, saying so") {
+  Workspace ws("resume_other_base");
+  LlamaConfig shape;  // the tiny preset's vocabulary, kSmallModel's shape
+  shape.hidden_size = 32, shape.intermediate_size = 64, shape.num_hidden_layers = 2;
+  shape.num_attention_heads = 4, shape.num_key_value_heads = 2;
+  const std::string base = (ws.dir / "base").string();
+  LlamaModel first(shape, Device::cpu(), 11), second(shape, Device::cpu(), 12);
+  save_hf_model(first, base, DType::bf16, {256, 257});
+  const std::string model = "base_model: " + base + "\nadapter: lora\nlora_r: 2\nlora_target_linear: true\n";
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 1\n", model)).exit_code == 0);
+  const std::string one = ws.out("step_000001");
+  const std::string warning = "warning: " + one + ": base_model " + base + " holds other weights than the ones";
+  Run r = run_train("--resume " + one);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(!contains(r.output, warning));
+  // The same shapes from another seed: the adapters would go on over other weights.
+  save_hf_model(second, base, DType::bf16, {256, 257});
+  r = run_train("--resume " + one);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, warning));
 }
 
 TEST_CASE("metrics.jsonl: a non-finite loss or norm is null, so every line stays JSON and survives a resume") {

@@ -298,3 +298,30 @@ TEST_CASE(
   write_bytes(index_path, index);
   CHECK(SafetensorsDir(dir.path).names() == std::vector<std::string>{"a", "b"});
 }
+
+TEST_CASE("sampled_checksum: one file or shards agree; a tensor's first or last 4 KiB, dtype or name changes it") {
+  std::vector<NamedTensor> tensors = {{"big", randn({3000})}, {"small", randn({3})}};  // 12000 bytes in f32
+  auto checksum = [&tensors](DType dtype, uint64_t shard_bytes) {
+    TempDir dir;
+    write_safetensors_dir(dir.path, tensors, dtype, shard_bytes);
+    return SafetensorsDir(dir.path).sampled_checksum();
+  };
+  const uint32_t base = checksum(DType::f32, kDefaultMaxShardBytes);
+  CHECK(checksum(DType::f32, 100) == base);  // two shards, the same tensors
+  CHECK(checksum(DType::bf16, kDefaultMaxShardBytes) != base);
+  std::vector<float> v = tensors[0].tensor.to_floats();
+  const std::vector<float> saved = v;
+  for (size_t i : {size_t(0), size_t(1023), size_t(1977), size_t(2999)}) {  // in the first or last 1024
+    v = saved;
+    v[i] += 1.0f;
+    tensors[0].tensor = Tensor::from_floats(v, {3000});
+    CHECK(checksum(DType::f32, kDefaultMaxShardBytes) != base);
+  }
+  v = saved;
+  v[1500] += 1.0f;  // the middle, which the checksum does not read
+  tensors[0].tensor = Tensor::from_floats(v, {3000});
+  CHECK(checksum(DType::f32, kDefaultMaxShardBytes) == base);
+  tensors[0].tensor = Tensor::from_floats(saved, {3000});
+  tensors[1].name = "other";
+  CHECK(checksum(DType::f32, kDefaultMaxShardBytes) != base);
+}

@@ -16,6 +16,7 @@
 
 #include "engine/backend.h"
 #include "io/added_tokens.h"
+#include "io/crc32.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
@@ -191,6 +192,7 @@ std::string Trainer::Impl::save() {
   }
   m["data_layout"] = kDataLayout;
   m["data_fingerprint"] = fmt::format("{:016x}", data.fingerprint);
+  if (base_checksum) m["base_model_checksum"] = crc32_hex(*base_checksum);
   // Rank 0 writes; the data cursor is the same on every rank (each reads its own shard of it).
   std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.step);
   CachingAllocator& host = backend(Device::cpu()).allocator();
@@ -250,6 +252,14 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     say("warning: {}: the datasets (their files, or the settings they are read with) differ from the ones this "
         "checkpoint trained on: the run goes on from step {}'s place in the new data, not as the saved run would\n",
         resumed_from, saved_step);
+  // The weights a checkpoint does not hold (an adapter run's base, those unfrozen_parameters
+  // leaves frozen, the source of sparse fine-tuning's masks) are base_model's now: other ones (its
+  // files replaced, a hub id's revision moved) go on under the saved adapters, not as the saved run.
+  if (base_checksum && t.metadata.count("base_model_checksum") &&
+      t.metadata.at("base_model_checksum") != crc32_hex(*base_checksum))
+    say("warning: {}: base_model {} holds other weights than the ones this checkpoint trained on (checksum {}, "
+        "saved {}): the run goes on from step {} on these weights, not as the saved run would\n",
+        resumed_from, config.base_model, crc32_hex(*base_checksum), t.metadata.at("base_model_checksum"), saved_step);
   CachingAllocator& host = backend(Device::cpu()).allocator();
   const size_t before = host.stats().in_use_bytes;
   host.start_window();

@@ -104,6 +104,9 @@ struct Trainer::Impl {
   // again (returns how many) or drawn from the seed again (returns 0).
   int64_t stream_base(bool load_base, const WeightSink& sink);
   bool base_loaded = false;  // start-up read base_model's weights (else they were drawn)
+  // base_model's files' sampled checksum (SafetensorsDir::sampled_checksum) when start-up read them:
+  // a checkpoint records it, so a resume on other base weights says so.
+  std::optional<uint32_t> base_checksum;
   void print_summary() const;
   void print_adapter_summary(const LoraConfig& lora) const;
   // The units whose weights are sharded (ZeRO-3: trained, or an adapter run's frozen base); null

@@ -35,6 +35,7 @@ void Trainer::Impl::build_model() {
   const bool load_base = (resumed_from.empty() || adapter || partly_frozen || !c.pruning_targets.empty()) &&
                          !c.base_model_is_preset() && !c.reinit_weights;
   base_loaded = load_base;
+  if (load_base) base_checksum = SafetensorsDir(c.base_model).sampled_checksum();
   // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
   // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
