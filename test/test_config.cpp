@@ -246,9 +246,14 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(parse("xformers_attention: true\n", {{"xformers_attention", "false"}}).attention ==
         AttentionKind::eager);
 
-  CHECK(error_with("flash_attention: true\nxformers_attention: true\n") ==
-        "cfg.yaml:4: xformers_attention: expected one attention implementation, got "
-        "flash_attention: true and xformers_attention: true");
+  // Several legacy flags: Axolotl 0.19's priority (xformers, flex, flash, sdp, eager), said once.
+  const TrainConfig both = parse("flash_attention: true\nxformers_attention: true\n");
+  CHECK(both.attention == AttentionKind::mem_efficient);
+  CHECK(both.adjustments == std::vector<std::string>{
+      "xformers_attention and flash_attention are all true: xformers_attention trains, the first in Axolotl's "
+      "priority of its legacy attention flags (xformers, flex, flash, sdp, eager); set only one, or attn_implementation"});
+  CHECK(parse("flash_attention: true\nsdp_attention: true\neager_attention: true\n").attention == AttentionKind::flash);
+  CHECK(parse("flash_attention: true\nflex_attention: true\n").adjustments.empty());  // one kind: nothing to say
   CHECK(error_with("attn_implementation: sdpa\nflash_attention: true\n") ==
         "cfg.yaml:3: attn_implementation: expected one attention implementation, got "
         "flash_attention: true and attn_implementation: sdpa");
@@ -264,9 +269,7 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
                            "kernels-community/flash-attn2", "kernels-community/flash-attn3"})
     CHECK(parse(std::string("attn_implementation: ") + name + "\nsample_packing: true\n").attention == AttentionKind::flash);
   CHECK(parse("eager_attention: true\n").attention == AttentionKind::eager);
-  CHECK(error_with("eager_attention: true\nflash_attention: true\n") ==
-        "cfg.yaml:3: eager_attention: expected one attention implementation, got flash_attention: true and "
-        "eager_attention: true");
+  CHECK(parse("eager_attention: true\nflash_attention: true\n").attention == AttentionKind::flash);
   // Axolotl applies s2 through its flash patch, so its LongLoRA configs set both keys.
   CHECK(parse("flash_attention: true\ns2_attention: true\n").attention == AttentionKind::s2);
   CHECK(parse("s2_attention: true\nattn_implementation: flash_attention_2\n").attention == AttentionKind::s2);
@@ -394,9 +397,9 @@ TEST_CASE("command-line overrides: applied as top-level keys before validation")
         "cfg.yaml: --max_steps: expected an integer >= 1, got 'many'");
   CHECK(starts_with(error_with("", {{"max_steps", "[1"}}),
                     "cfg.yaml: --max_steps: expected a YAML value"));
-  CHECK(error_with("flash_attention: true\n", {{"sdp_attention", "true"}}) ==
-        "cfg.yaml: --sdp_attention: expected one attention implementation, got flash_attention: "
-        "true and sdp_attention: true");
+  CHECK(error_with("flash_attention: true\n", {{"attn_implementation", "sdpa"}}) ==
+        "cfg.yaml: --attn_implementation: expected one attention implementation, got flash_attention: "
+        "true and attn_implementation: sdpa");
   CHECK(starts_with(
       error_with("early_stopping_patience: 2\nval_set_size: 0.1\n", {{"val_set_size", "0"}}),
       "cfg.yaml:3: early_stopping_patience: expected an eval set"));

@@ -464,20 +464,32 @@ void Parser::check_save_steps_fit_eval_steps() const {
     fail(at("save_steps"), "a multiple of eval_steps, " + num(c.eval_steps) + ", with early stopping", num(c.save_steps));
 }
 
-// Exactly one attention implementation, whichever keys chose it: the boolean keys in the
-// table's order, then attn_implementation and attention; the first chosen is the one, any other differing
-// from it is an error at its own key.
+// One attention implementation, whichever keys chose it. Several of Axolotl's legacy boolean flags
+// are settled as Axolotl 0.19's normalize_attn_implementation settles them: the first in its
+// priority (xformers, flex, flash, sdp, eager) is the one, said once at start-up; s2_attention
+// rides on flash as below. attn_implementation and attention then must agree with that choice:
+// two different choices are an error at the later key.
 void Parser::resolve_attention() {
   TrainConfig& c = c_;
   std::vector<ReadContext::AttentionChoice> chosen;
   std::vector<std::string> masking;  // the keys whose kernels mask across documents
-  for (const AttentionInfo& info : kAttentionKinds) {
-    if (!info.config_key) continue;
-    if (auto it = ctx_.attention.find(info.config_key); it != ctx_.attention.end())
-      chosen.push_back(it->second);
-    if (info.document_masks) masking.push_back(info.config_key);
+  for (const AttentionInfo& info : kAttentionKinds)
+    if (info.config_key && info.document_masks) masking.push_back(info.config_key);
+  std::vector<std::string> flags_set;
+  for (const char* flag : {"xformers_attention", "flex_attention", "flash_attention", "sdp_attention", "eager_attention"})
+    if (ctx_.attention.count(flag)) flags_set.push_back(flag);
+  if (!flags_set.empty()) {
+    const ReadContext::AttentionChoice& first = ctx_.attention.at(flags_set[0]);
+    chosen.push_back(first);
+    std::string others;
+    for (size_t i = 1; i < flags_set.size(); i++)
+      if (ctx_.attention.at(flags_set[i]).kind != first.kind) others += " and " + flags_set[i];
+    if (!others.empty())
+      c.adjustments.push_back(flags_set[0] + others + " are all true: " + flags_set[0] +
+                              " trains, the first in Axolotl's priority of its legacy attention flags (xformers, flex, "
+                              "flash, sdp, eager); set only one, or attn_implementation");
   }
-  for (const char* key : {"flex_attention", "eager_attention", "attn_implementation", "attention"})
+  for (const char* key : {"s2_attention", "attn_implementation", "attention"})
     if (auto it = ctx_.attention.find(key); it != ctx_.attention.end()) chosen.push_back(it->second);
   // Axolotl's s2_attention modifies flash: it patches LongLoRA's shifted groups into the flash
   // path, so its configs set both (without flash it raises). Flash beside s2 is that one choice.
