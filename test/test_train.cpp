@@ -325,7 +325,7 @@ TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
     std::string extra, expect;
   };
   for (const Case& c : {Case{"max_steps: many\n", "max_steps"},
-                        Case{"flash_attention: true\nxformers_attention: true\n", "attention"},
+                        Case{"flash_attention: true\nattn_implementation: sdpa\n", "attention"},
                         Case{"s2_attention: true\nsample_packing: true\n", "sample_packing"},
                         Case{"early_stopping_patience: 2\nval_set_size: 0\n", "early_stopping_patience"},
                         Case{"optimizer: sgd\n", "optimizer"},
