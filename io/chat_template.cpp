@@ -348,7 +348,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
   std::optional<jinja::Template> jinja_template;
   if (!spec.chat_template_source.empty())
     jinja_template.emplace(spec.chat_template_source, "chat_template " + spec.chat_template);
-  for (const JsonRecord& r : read_json_dataset_file(path, "chat_template")) {
+  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object())
       throw UserError(where + expected_row + ", got a JSON " + r.value.type_name());

@@ -104,6 +104,13 @@ std::vector<JsonRecord> read_json_lines(const std::string& path, const std::stri
   return records;
 }
 
+// HF's json loader takes an array whose opening bytes show no object before the first string
+// (its test of the first 100 bytes) for a list of texts: each element becomes a row {"text": x}.
+bool array_of_texts(const std::string& text) {
+  const std::string head = text.substr(0, 100);
+  return head.substr(0, head.find('"')).find('{') == std::string::npos;
+}
+
 std::vector<JsonRecord> read_json_array(const std::string& path, const std::string& text) {
   if (size_t at = text.find('\0'); at != std::string::npos)  // rfind's npos + 1: the first line
     throw nul_byte_error(path, line_at(text, at), at - (text.rfind('\n', at) + 1) + 1);
@@ -120,13 +127,26 @@ std::vector<JsonRecord> read_json_array(const std::string& path, const std::stri
   if (!doc.is_array())
     throw UserError(path + ":1: expected a JSON array of records, got a JSON " + doc.type_name());
   std::vector<int64_t> lines = array_element_lines(text);
+  const bool texts = array_of_texts(text);
   std::vector<JsonRecord> records;
-  for (size_t i = 0; i < doc.size(); i++) records.push_back({std::move(doc[i]), lines.at(i)});
+  for (size_t i = 0; i < doc.size(); i++)
+    records.push_back({texts ? json{{"text", std::move(doc[i])}} : std::move(doc[i]), lines.at(i)});
   return records;
 }
 
-std::vector<JsonRecord> read_json_records(const std::string& path, const std::string& text) {
-  return ends_with(path, ".jsonl") ? read_json_lines(path, text) : read_json_array(path, text);
+// A JSON data file as HF's json loader reads it, whatever its name: a UTF-8 BOM dropped, text
+// opening with '[' is one array of rows, anything else JSON Lines, and when those fail, one array
+// after leading white space (the loader's pandas fallback).
+std::vector<JsonRecord> read_json_records(const std::string& path, std::string text) {
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+  if (text.compare(0, 1, "[") == 0) return read_json_array(path, text);
+  try {
+    return read_json_lines(path, text);
+  } catch (const UserError&) {
+    const size_t first = text.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && text[first] == '[') return read_json_array(path, text);
+    throw;
+  }
 }
 
 // Which absent values a string field takes as "". A null is Python's None, which Axolotl's
@@ -199,29 +219,41 @@ void split_into_lines(const std::string& text, std::vector<Document>& docs) {
   }
 }
 
-void load_completion_file(const std::string& path, const std::string& field, std::vector<Document>& docs) {
-  // Axolotl reads these through their own loaders (tables, compressed files): as text here they
-  // would train on their bytes.
+enum class FileReading { json, text_lines, text_documents };
+
+// How a dataset file is read, as Axolotl's get_dataset_type picks HF's loader: the entry's ds_type
+// when given, else by the file's name, .txt text lines and JSON otherwise; a completion dataset
+// reads other names as text documents (fortune files). Tables and compressed files, which Axolotl
+// reads through their own loaders, are refused: as text they would train on their bytes.
+FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
   for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".gz", ".zst", ".bz2", ".xz", ".zip"})
     if (ends_with(path, format))
-      throw UserError(path + ": a " + format + " file is not read here; expected plain text or .json/.jsonl "
-                             "rows (convert it to JSONL)");
+      throw UserError(path + ": a " + format + " file is not read here; expected plain text or JSON rows (convert "
+                             "it to JSONL)");
+  if (spec.ds_type == "json" || (spec.ds_type.empty() && is_json_file(path))) return FileReading::json;
+  if (spec.ds_type == "text" || ends_with(path, ".txt")) return FileReading::text_lines;
+  return spec.type == "completion" ? FileReading::text_documents : FileReading::json;
+}
+
+void load_completion_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+  const FileReading reading = file_reading(path, spec);
   std::string text = read_file(path);
-  if (!is_json_file(path)) {  // (the JSON reader names a NUL byte's line itself)
+  if (reading != FileReading::json) {  // (the JSON reader names a NUL byte's line itself)
     if (const size_t nul = text.find('\0'); nul != std::string::npos)
       throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
-    return ends_with(path, ".txt") ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
+    return reading == FileReading::text_lines ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
   }
+  const std::string& field = spec.field;
   const std::string expected = "with a \"" + field + "\" string";
-  const std::vector<JsonRecord> records = read_json_records(path, text);
+  const std::vector<JsonRecord> records = read_json_records(path, std::move(text));
   const Field text_presence = text_field(records, field);
   for (const JsonRecord& r : records)
     docs.push_back(text_document(string_field(path, r, field.c_str(), text_presence, expected.c_str())));
 }
 
-void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
+void load_alpaca_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
   const char* expected = "with \"instruction\", \"input\" and \"output\" strings";
-  const std::vector<JsonRecord> records = read_json_dataset_file(path, "alpaca");
+  const std::vector<JsonRecord> records = read_json_dataset_file(path, spec);
   const Field output_presence = text_field(records, "output");
   for (const JsonRecord& r : records) {
     std::string instruction = string_field(path, r, "instruction", Field::required, expected);
@@ -231,9 +263,10 @@ void load_alpaca_file(const std::string& path, std::vector<Document>& docs) {
   }
 }
 
-void load_user_defined_file(const std::string& path, const UserDefinedFormat& f, std::vector<Document>& docs) {
+void load_user_defined_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+  const UserDefinedFormat& f = spec.user_defined;
   const std::string expected = "with a \"" + f.field_instruction + "\" string";
-  const std::vector<JsonRecord> records = read_json_dataset_file(path, "user_defined");
+  const std::vector<JsonRecord> records = read_json_dataset_file(path, spec);
   // A row without the system field, in a file whose other rows have it, holds None (no system
   // text); system_prompt stands in only for a file without that column.
   const bool system_column = has_column(records, f.field_system);
@@ -310,12 +343,12 @@ std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& t
                     "completion, alpaca, a user-defined format, chat_template, input_output or pretokenized)");
   std::vector<Document> docs;
   for (const std::string& file : dataset_source_files(spec)) {
-    if (spec.type == "completion") load_completion_file(file, spec.field, docs);
-    else if (spec.type == "alpaca") load_alpaca_file(file, docs);
-    else if (spec.type == "user_defined") load_user_defined_file(file, spec.user_defined, docs);
+    if (spec.type == "completion") load_completion_file(file, spec, docs);
+    else if (spec.type == "alpaca") load_alpaca_file(file, spec, docs);
+    else if (spec.type == "user_defined") load_user_defined_file(file, spec, docs);
     else if (spec.type == "chat_template") load_chat_template_file(file, spec, tokenizer, docs);
-    else if (spec.type == "input_output") load_input_output_file(file, docs);
-    else load_pretokenized_file(file, docs);
+    else if (spec.type == "input_output") load_input_output_file(file, spec, docs);
+    else load_pretokenized_file(file, spec, docs);
   }
   const std::optional<RowSlice> slice = parse_split(spec.split);
   if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
@@ -327,10 +360,11 @@ std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& t
   return docs;
 }
 
-std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const std::string& type) {
-  if (!is_json_file(path))
-    throw UserError(path + (std::strchr("aeiou", type[0]) ? ": an " : ": a ") + type +
-                    " dataset file must be .json or .jsonl");
+std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const DatasetSpec& spec) {
+  if (file_reading(path, spec) != FileReading::json)
+    throw UserError(path + ": " + (spec.ds_type == "text" ? "ds_type text" : "a .txt file") +
+                    " holds rows of plain text; " + (std::strchr("aeiou", spec.type[0]) ? "an " : "a ") + spec.type +
+                    " dataset needs JSON rows (.json, .jsonl, or ds_type: json)");
   return read_json_records(path, read_file(path));
 }
 

@@ -53,7 +53,7 @@ Document prompt_response_document(std::string prompt, std::string response);
 
 // The files `spec` reads, in reading order. Throws UserError when the path does not exist.
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec);
-// A .json (one array or object) or .jsonl (a row per line) data file, by its name.
+// A .json or .jsonl data file, by its name (either holds one array of rows or a row per line).
 bool is_json_file(const std::string& path);
 
 // Every document of `spec`, in file order. Throws UserError ("<file>:<line>: <what>") on bad JSON,
@@ -67,9 +67,11 @@ struct JsonRecord {
   int64_t line;  // 1-based, where the record starts in its file
 };
 
-// The records of a .jsonl or .json dataset file. Throws UserError ("<file>:<line>: invalid JSON:
-// ...") on bad JSON, and on another extension (a `type` dataset file must be .json or .jsonl).
-std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const std::string& type);
+// The records of a JSON dataset file of `spec`, read as HF's json loader reads one whatever its
+// name (one array of rows, or a row per line; an array of texts is rows {"text": x}). Throws
+// UserError ("<file>:<line>: invalid JSON: ...") on bad JSON, and on a file ds_type or its name
+// makes text (.txt), a table or a compressed file.
+std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const DatasetSpec& spec);
 
 // The standard Alpaca prompt; the variant without "### Input:" when `input` is empty.
 std::string alpaca_prompt(const std::string& instruction, const std::string& input);

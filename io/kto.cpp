@@ -77,7 +77,7 @@ void load_kto_file(const std::string& path, const DatasetSpec& spec, std::vector
   auto strategy = std::find_if(strategies().begin(), strategies().end(),
                                [&](const Strategy& s) { return s.type == spec.type; });
   if (strategy == strategies().end()) throw UserError(spec.path + ": type " + spec.type + " is no KTO dataset type");
-  for (const JsonRecord& r : read_json_dataset_file(path, spec.type)) {
+  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
     out.push_back(strategy->layout == Layout::formatted ? formatted_unpaired(spec, r.value, where)

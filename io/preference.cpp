@@ -185,7 +185,7 @@ void load_preference_file(const std::string& path, const DatasetSpec& spec, cons
     chat_template.emplace(spec.chat_template_source.empty() ? builtin_chat_template_jinja(spec.chat_template)
                                                              : spec.chat_template_source,
                           "chat_template " + spec.chat_template);
-  for (const JsonRecord& r : read_json_dataset_file(path, spec.type)) {
+  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object()) throw UserError(where + "expected a JSON object, got a JSON " + r.value.type_name());
     try {

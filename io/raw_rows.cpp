@@ -50,10 +50,10 @@ void check_length(const json& list, const json& input_ids, const std::string& ke
 
 }  // namespace
 
-void load_input_output_file(const std::string& path, std::vector<Document>& docs) {
+void load_input_output_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
   const std::string expected =
       "expected a JSON object with a \"segments\" list of {\"text\": string, \"label\": bool}";
-  for (const JsonRecord& r : read_json_dataset_file(path, "input_output")) {
+  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
     const std::string where = where_of(path, r);
     const json& segments = *list_field(r, "segments", true, where, expected);
     if (segments.empty()) throw UserError(where + "the \"segments\" list is empty; " + expected);
@@ -74,11 +74,11 @@ void load_input_output_file(const std::string& path, std::vector<Document>& docs
   }
 }
 
-void load_pretokenized_file(const std::string& path, std::vector<Document>& docs) {
+void load_pretokenized_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
   const std::string expected =
       "expected a JSON object with an \"input_ids\" list (and optional \"labels\" and "
       "\"attention_mask\" lists)";
-  for (const JsonRecord& r : read_json_dataset_file(path, "pretokenized")) {
+  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
     const std::string where = where_of(path, r);
     const json& ids = *list_field(r, "input_ids", true, where, expected);
     const json* labels = list_field(r, "labels", false, where, expected);

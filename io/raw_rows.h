@@ -20,7 +20,7 @@
 namespace llm {
 
 // One document per row of `path`, appended to `docs`.
-void load_input_output_file(const std::string& path, std::vector<Document>& docs);
-void load_pretokenized_file(const std::string& path, std::vector<Document>& docs);
+void load_input_output_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs);
+void load_pretokenized_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs);
 
 }  // namespace llm

@@ -187,6 +187,7 @@ uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tok
     fnv.str(spec.path);
     fnv.str(spec.split);
     fnv.str(spec.field);
+    if (!spec.ds_type.empty()) fnv.str("ds_type:" + spec.ds_type);  // (caches from before the key stay valid)
     const UserDefinedFormat& f = spec.user_defined;
     for (const std::string* s : {&f.system_prompt, &f.field_system, &f.field_instruction, &f.field_input,
                                  &f.field_output, &f.format, &f.no_input_format, &f.system_format})

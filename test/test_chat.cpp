@@ -267,7 +267,8 @@ TEST_CASE("chat_template rows: bad rows name file:line and what was expected") {
         "rows.jsonl:1: messages[0] has role \"bot\", which datasets: roles does not map; "
         "expected one of assistant, gpt, human, system, tool, user");
   CHECK(load_error("{\"messages\": []}\n", "chat_template", "rows.txt") ==
-        "rows.txt: a chat_template dataset file must be .json or .jsonl");
+        "rows.txt: a .txt file holds rows of plain text; a chat_template dataset needs JSON rows (.json, .jsonl, "
+        "or ds_type: json)");
 }
 
 TEST_CASE("input_output rows: labelled segments train, the others with train_on_inputs") {

@@ -368,7 +368,10 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
         std::vector<std::string>{"gradient_checkpointing_kwargs.preserve_rng_state",
                                  "special_tokens.unk_token", "strict", "wandb_project"});
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    ds_type: json\n", "cfg.yaml");
-  CHECK(c.unknown_keys == std::vector<std::string>{"datasets[0].ds_type"});
+  CHECK(c.data.datasets[0].ds_type == "json");
+  CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].ds_type == "json");
+  CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    ds_type: parquet\n") ==
+        "cfg.yaml:3: datasets[0].ds_type: expected one of json, text, got 'parquet'");
   // Axolotl's default_system_message only edits a "You are a helpful assistant." in the saved
   // chatml template, which its chatml template does not hold: no effect on training.
   CHECK(parse("default_system_message: Be brief.\n").unknown_keys == std::vector<std::string>{"default_system_message"});

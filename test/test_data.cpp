@@ -109,6 +109,43 @@ TEST_CASE("jsonl completion reads the text field") {
   CHECK_THROWS_WITH(load_documents(by_field, ByteTokenizer()), doctest::Contains("with a \"body\" string"));
 }
 
+TEST_CASE("JSON files read as HF's json loader reads them, whatever their name; ds_type chooses the loader") {
+  TempDir dir;
+  auto texts = [](const DatasetSpec& spec) {
+    std::vector<std::string> out;
+    for (const Document& d : load_documents(spec, ByteTokenizer())) out.push_back(text_of(d, Loss::trained));
+    return out;
+  };
+  const std::vector<std::string> ab = {"a", "b"};
+  // JSON Lines in a .json file (common on the hub), with a UTF-8 BOM; one object is one row.
+  CHECK(texts({dir.write("lines.json", "\xEF\xBB\xBF{\"text\": \"a\"}\n{\"text\": \"b\"}\n"), "completion"}) == ab);
+  CHECK(texts({dir.write("one.json", "{\"text\": \"a\"}"), "completion"}) == std::vector<std::string>{"a"});
+  // An array in a .jsonl file, or after blank lines (the loader's pandas fallback); an array of
+  // texts is rows {"text": x}.
+  CHECK(texts({dir.write("array.jsonl", "[{\"text\": \"a\"}, {\"text\": \"b\"}]"), "completion"}) == ab);
+  CHECK(texts({dir.write("late.json", "\n\n  [\n {\"text\": \"a\"},\n {\"text\": \"b\"}\n]\n"), "completion"}) == ab);
+  CHECK(texts({dir.write("strings.json", "[\"a\", \"b\"]"), "completion"}) == ab);
+  const std::string late_bad = dir.write("late_bad.json", "\n[\n {\"text\": \"a\"},\n {\"text\": }\n]\n");
+  CHECK(error_of([&] { texts({late_bad, "completion"}); }).find(late_bad + ":4: invalid JSON: ") == 0);
+  // Another name is JSON to every type but completion (Axolotl's get_dataset_type), which reads
+  // it as text documents unless ds_type says json.
+  const std::string rows = dir.write("rows.data", "{\"instruction\": \"i\", \"output\": \"a\"}\n");
+  CHECK(load_documents({rows, "alpaca"}, ByteTokenizer()).size() == 1);
+  const std::string lines = dir.write("lines.data", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+  DatasetSpec spec{lines, "completion"};
+  CHECK(texts(spec) == std::vector<std::string>{"{\"text\": \"a\"}\n{\"text\": \"b\"}\n"});
+  spec.ds_type = "json";
+  CHECK(texts(spec) == ab);
+  // ds_type text: HF's text loader, a row per line, whatever the name; only completion reads it.
+  spec = {dir.write("raw.jsonl", "{\"text\": \"a\"}\nsecond\n"), "completion"};
+  spec.ds_type = "text";
+  CHECK(texts(spec) == std::vector<std::string>{"{\"text\": \"a\"}", "second"});
+  spec.type = "alpaca";
+  CHECK(error_of([&] { load_documents(spec, ByteTokenizer()); }) ==
+        spec.path + ": ds_type text holds rows of plain text; an alpaca dataset needs JSON rows (.json, .jsonl, or "
+                    "ds_type: json)");
+}
+
 TEST_CASE("split: HF's slices of a dataset's rows, percentages rounded half to even") {
   auto rows = [](const std::string& split, size_t n) { return slice_rows(*parse_split(split), n); };
   using Range = std::pair<size_t, size_t>;
@@ -448,15 +485,15 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   p = dir.write("type.jsonl", "{\"text\": \"ok\"}\n\n{\"text\": 5}\n");
   CHECK(error_of(completion(p)) == p + ":3: field \"text\" is a number, expected a string");
 
-  p = dir.write("array.jsonl", "[1, 2]\n");
-  CHECK(error_of(completion(p)).find(p + ":1: expected a JSON object with a \"text\" string, got "
+  p = dir.write("array.jsonl", "{\"text\": \"ok\"}\n[1, 2]\n");
+  CHECK(error_of(completion(p)).find(p + ":2: expected a JSON object with a \"text\" string, got "
                                          "a JSON array") == 0);
-
-  p = dir.write("object.json", "{\"text\": \"x\"}");
-  CHECK(error_of(completion(p)).find(p + ":1: expected a JSON array of records") == 0);
+  p = dir.write("numbers.json", "[1, 2]");  // HF's list of texts: rows {"text": 1}, {"text": 2}
+  CHECK(error_of(completion(p)) == p + ":1: field \"text\" is a number, expected a string");
 
   p = dir.write("notes.txt", "x");
-  CHECK(error_of(alpaca(p)) == p + ": an alpaca dataset file must be .json or .jsonl");
+  CHECK(error_of(alpaca(p)) == p + ": a .txt file holds rows of plain text; an alpaca dataset needs JSON rows "
+                                   "(.json, .jsonl, or ds_type: json)");
 
   p = dir.write("empty.jsonl", "\n\n");
   CHECK(error_of(completion(p)) == p + ": the completion dataset holds no documents");

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes test/data/axolotl_rows/cases.json: the input_ids and labels Axolotl 0.19 itself makes of
-small alpaca, completion (.jsonl and .txt), user-defined, input_output and chat_template datasets,
+small alpaca, completion (.jsonl, .json and .txt, and as ds_type names them), user-defined,
+input_output and chat_template datasets,
 which test_axolotl_rows holds llm_train's data pipeline to.
 
 Axolotl's own functions run here (imported from its wheel, unmodified): HF datasets' `json` /
@@ -79,6 +80,10 @@ def tokenizer():
 
 def jsonl(rows):
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def rows_of(lines):
+    return [json.loads(line) for line in lines.splitlines()]
 
 
 HELLO = "hello world " * 60  # about 120 tokens
@@ -162,6 +167,19 @@ CASES = [
     ("completion jsonl min_sample_len 4", "rows.jsonl", COMPLETION, {"type": "completion"},
      {"sequence_len": 16, "min_sample_len": 4}),
     ("completion txt", "rows.txt", TEXT_FILE, {"type": "completion"}, {"sequence_len": 16}),
+    # HF's json loader, whatever the file's name: JSON Lines in a .json file, an array after a BOM
+    # or after blank lines (its pandas fallback), an array of texts; ds_type naming the loader.
+    ("alpaca .json of JSON Lines", "rows.json", ALPACA, {"type": "alpaca"}, {"sequence_len": 256}),
+    ("alpaca .json array after a BOM", "rows.json", "\ufeff" + json.dumps(rows_of(ALPACA), ensure_ascii=False),
+     {"type": "alpaca"}, {"sequence_len": 256}),
+    ("alpaca .json array after blank lines", "rows.json", "\n\n" + json.dumps(rows_of(ALPACA), indent=1),
+     {"type": "alpaca"}, {"sequence_len": 256}),
+    ("completion .json array of texts", "rows.json", json.dumps(["hello world", "x", HELLO]), {"type": "completion"},
+     {"sequence_len": 16}),
+    ("alpaca ds_type json, another name", "rows.data", ALPACA, {"type": "alpaca", "ds_type": "json"},
+     {"sequence_len": 256}),
+    ("completion ds_type text on .jsonl", "rows.jsonl", COMPLETION, {"type": "completion", "ds_type": "text"},
+     {"sequence_len": 16}),
     ("input_output", "rows.jsonl", INPUT_OUTPUT, {"type": "input_output"}, {"sequence_len": 32}),
     ("input_output train_on_inputs", "rows.jsonl", INPUT_OUTPUT, {"type": "input_output"},
      {"sequence_len": 32, "train_on_inputs": True}),

@@ -171,6 +171,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                             "file has one split, train)", describe(v));
                } else if (key == "field") {
                  spec.field = read_string(v, wk);
+               } else if (key == "ds_type") {  // the loader Axolotl hands a local file to
+                 if (!v.IsNull()) spec.ds_type = read_choice(v, wk, {"json", "text"});
                } else if (key == "chat_template") {
                  spec.chat_template = read_choice(v, wk, chat_template_choices());
                } else if (key == "chat_template_jinja") {
@@ -253,6 +255,7 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     if (!d.data_files.empty()) y += "\n    data_files: " + list(d.data_files);
     if (d.split != "train") y += "\n    split: " + yaml_string(d.split);
     if (d.field != "text") y += "\n    field: " + yaml_string(d.field);
+    if (!d.ds_type.empty()) y += "\n    ds_type: " + d.ds_type;
     if (d.field_chosen != "chosen") y += "\n    field_chosen: " + yaml_string(d.field_chosen);
     if (d.field_rejected != "rejected") y += "\n    field_rejected: " + yaml_string(d.field_rejected);
     if (d.type != "chat_template" && d.type.rfind("chat_template.", 0) != 0) continue;
