@@ -45,7 +45,7 @@ struct DatasetSpec {
   std::string split = "train";
   // type completion, a .json/.jsonl file: the string field each row's text is in (Axolotl's `field`).
   std::string field = "text";
-  // Axolotl's ds_type: how the files are read, json or text (HF's loaders); empty: by their names
+  // Axolotl's ds_type: how the files are read, json, parquet or text (HF's loaders); empty: by their names
   // (io/documents.h).
   std::string ds_type;
 

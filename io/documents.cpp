@@ -15,6 +15,7 @@
 #include "io/chat_template.h"  // load_chat_template_file
 #include "io/dataset_split.h"
 #include "io/ends_with.h"
+#include "io/parquet.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
 #include "io/user_defined.h"
 
@@ -219,17 +220,19 @@ void split_into_lines(const std::string& text, std::vector<Document>& docs) {
   }
 }
 
-enum class FileReading { json, text_lines, text_documents };
+enum class FileReading { json, parquet, text_lines, text_documents };
 
 // How a dataset file is read, as Axolotl's get_dataset_type picks HF's loader: the entry's ds_type
-// when given, else by the file's name, .txt text lines and JSON otherwise; a completion dataset
-// reads other names as text documents (fortune files). Tables and compressed files, which Axolotl
-// reads through their own loaders, are refused: as text they would train on their bytes.
+// when given, else by the file's name, .parquet Parquet, .txt text lines and JSON otherwise; a
+// completion dataset reads other names as text documents (fortune files). Other tables and
+// compressed files, which Axolotl reads through their own loaders, are refused: as text they
+// would train on their bytes.
 FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
+  if (spec.ds_type == "parquet" || (spec.ds_type.empty() && ends_with(path, ".parquet"))) return FileReading::parquet;
   for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".gz", ".zst", ".bz2", ".xz", ".zip"})
     if (ends_with(path, format))
-      throw UserError(path + ": a " + format + " file is not read here; expected plain text or JSON rows (convert "
-                             "it to JSONL)");
+      throw UserError(path + ": a " + format + " file is not read here; expected plain text, JSON or Parquet rows "
+                             "(convert it to JSONL)");
   if (spec.ds_type == "json" || (spec.ds_type.empty() && is_json_file(path))) return FileReading::json;
   if (spec.ds_type == "text" || ends_with(path, ".txt")) return FileReading::text_lines;
   return spec.type == "completion" ? FileReading::text_documents : FileReading::json;
@@ -237,15 +240,15 @@ FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
 
 void load_completion_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
   const FileReading reading = file_reading(path, spec);
-  std::string text = read_file(path);
-  if (reading != FileReading::json) {  // (the JSON reader names a NUL byte's line itself)
+  if (reading == FileReading::text_lines || reading == FileReading::text_documents) {
+    const std::string text = read_file(path);  // (the JSON reader names a NUL byte's line itself)
     if (const size_t nul = text.find('\0'); nul != std::string::npos)
       throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
     return reading == FileReading::text_lines ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
   }
   const std::string& field = spec.field;
   const std::string expected = "with a \"" + field + "\" string";
-  const std::vector<JsonRecord> records = read_json_records(path, std::move(text));
+  const std::vector<JsonRecord> records = read_json_dataset_file(path, spec);
   const Field text_presence = text_field(records, field);
   for (const JsonRecord& r : records)
     docs.push_back(text_document(string_field(path, r, field.c_str(), text_presence, expected.c_str())));
@@ -361,7 +364,9 @@ std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& t
 }
 
 std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const DatasetSpec& spec) {
-  if (file_reading(path, spec) != FileReading::json)
+  const FileReading reading = file_reading(path, spec);
+  if (reading == FileReading::parquet) return read_parquet_rows(path);
+  if (reading != FileReading::json)
     throw UserError(path + ": " + (spec.ds_type == "text" ? "ds_type text" : "a .txt file") +
                     " holds rows of plain text; " + (std::strchr("aeiou", spec.type[0]) ? "an " : "a ") + spec.type +
                     " dataset needs JSON rows (.json, .jsonl, or ds_type: json)");

@@ -61,24 +61,30 @@ bool has_word(const std::vector<std::string>& words, std::initializer_list<const
 }  // namespace
 
 std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread) {
-  std::vector<std::string> data, train;
-  bool any_split = false;
+  std::vector<std::string> data, train, parquet_data, parquet_train;
+  bool any_split = false, parquet_split = false;
   std::error_code ec;
   // A snapshot's files are symlinks into blobs/: followed, as the hub cache is made of them.
   for (auto it = fs::recursive_directory_iterator(snapshot, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     const std::string rel = it->path().lexically_relative(snapshot).generic_string();  // not the blob
     if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
-    if (is_json_file(rel)) {
-      data.push_back(rel);
+    const bool json = is_json_file(rel), parquet = ends_with(rel, ".parquet");
+    if (json || parquet) {
+      (json ? data : parquet_data).push_back(rel);
       const std::vector<std::string> words = path_words(rel);
-      if (has_word(words, {"train", "training"})) train.push_back(rel);
-      any_split |= has_word(words, {"train", "training", "test", "testing", "eval", "evaluation", "validation",
-                                    "valid", "dev", "val"});
+      if (has_word(words, {"train", "training"})) (json ? train : parquet_train).push_back(rel);
+      (json ? any_split : parquet_split) |= has_word(words, {"train", "training", "test", "testing", "eval",
+                                                             "evaluation", "validation", "valid", "dev", "val"});
     } else {
-      for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".txt", ".json.gz", ".jsonl.gz", ".zst"})
+      for (const char* format : {".arrow", ".csv", ".tsv", ".txt", ".json.gz", ".jsonl.gz", ".zst"})
         if (ends_with(rel, format)) unread.push_back(rel);
     }
+  }
+  if (data.empty()) {  // a snapshot of Parquet files (the hub's usual format): those
+    data = std::move(parquet_data);
+    train = std::move(parquet_train);
+    any_split = parquet_split;
   }
   std::vector<std::string>& chosen = any_split ? train : data;
   std::sort(chosen.begin(), chosen.end());

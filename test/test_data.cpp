@@ -81,7 +81,10 @@ TEST_CASE("fortune files split on % lines; a directory skips .dat, .u8 and symli
 
 TEST_CASE("completion refuses tables, compressed and binary files instead of training on their bytes") {
   TempDir dir;
-  for (const char* name : {"d.parquet", "d.csv", "d.jsonl.gz"}) {
+  const std::string fake = dir.write("d.parquet", "PAR1");  // read as Parquet (test_parquet), never as text
+  CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{fake, "completion"}, ByteTokenizer()),
+                       (fake + ": not a Parquet file (expected PAR1 at its start and end)").c_str(), UserError);
+  for (const char* name : {"d.arrow", "d.csv", "d.jsonl.gz"}) {
     const std::string path = dir.write(name, "PAR1");
     CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{path, "completion"}, ByteTokenizer()),
                          doctest::Contains((path + ": a ").c_str()), UserError);

@@ -11,6 +11,7 @@
 
 #include "io/hf_hub_cache.h"
 #include "test/config_fixture.h"
+#include "test/test_files.h"
 
 using namespace llm;
 using namespace llm::config_test;
@@ -135,7 +136,7 @@ TEST_CASE("a hub id the cache lacks: one line naming the key, the revision and h
         std::string::npos);
 }
 
-TEST_CASE("hub datasets: the snapshot's train JSON files, or data_files; other formats refused in one line") {
+TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_files; other formats refused in one line") {
   HubCache hub;
   const std::string row = R"({"instruction": "Say hi", "input": "", "output": "hi"})" "\n";
   hub.add("datasets--org--alpaca", "main", kMain,
@@ -143,7 +144,10 @@ TEST_CASE("hub datasets: the snapshot's train JSON files, or data_files; other f
            {"data/train-00000-of-00002.jsonl", row}, {"data/train-00001-of-00002.jsonl", row + row},
            {"data/test-00000-of-00001.jsonl", row}});
   hub.add("datasets--org--flat", "main", kMain, {{"alpaca_data.json", "[" + row + "]"}});
-  hub.add("datasets--org--parquet", "main", kMain, {{"data/train-00000-of-00001.parquet", "PAR1"}});
+  const std::string parquet = llm::testing::read_file((fs::path(__FILE__).parent_path() / "data" / "parquet" / "alpaca.parquet").string());
+  hub.add("datasets--org--parquet", "main", kMain,
+          {{"data/train-00000-of-00001.parquet", parquet}, {"data/test-00000-of-00001.parquet", parquet}});
+  hub.add("datasets--org--arrow", "main", kMain, {{"data/train-00000-of-00001.arrow", "ARROW1"}});
 
   const TrainConfig c = parse_config("datasets:\n  - path: org/alpaca\n    type: alpaca\n", "cfg.yaml");
   const DatasetSpec& spec = c.data.datasets[0];
@@ -158,10 +162,14 @@ TEST_CASE("hub datasets: the snapshot's train JSON files, or data_files; other f
       "datasets:\n  - path: org/alpaca\n    type: alpaca\n    data_files: [data/test-00000-of-00001.jsonl]\n", "cfg.yaml");
   CHECK(load_documents(test_split.data.datasets[0], ByteTokenizer()).size() == 1);
 
-  CHECK(error_of("datasets:\n  - path: org/parquet\n    type: alpaca\n") ==
-        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON or JSONL train files (the formats llm_train "
-        "reads), got 'org/parquet', whose snapshot holds only data/train-00000-of-00001.parquet (convert it to JSONL, "
-        "e.g. with datasets' to_json, and name the file)");
+  // The hub's usual format: the train split's Parquet files (a 15-row fixture, test/data/parquet).
+  const TrainConfig from_parquet = parse_config("datasets:\n  - path: org/parquet\n    type: alpaca\n", "cfg.yaml");
+  CHECK(from_parquet.data.datasets[0].data_files == std::vector<std::string>{"data/train-00000-of-00001.parquet"});
+  CHECK(load_documents(from_parquet.data.datasets[0], ByteTokenizer()).size() == 15);
+  CHECK(error_of("datasets:\n  - path: org/arrow\n    type: alpaca\n") ==
+        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL or Parquet train files (the formats "
+        "llm_train reads), got 'org/arrow', whose snapshot holds only data/train-00000-of-00001.arrow (convert it to "
+        "JSONL, e.g. with datasets' to_json, and name the file)");
   CHECK(error_of("datasets:\n  - path: org/absent\n    revision: v2\n").find(
             "cfg.yaml:2: datasets[0].path: expected an existing file or directory, or a hub dataset in the local HF "
             "cache, got 'org/absent' at revision v2, neither; nothing is downloaded here: fetch it first "

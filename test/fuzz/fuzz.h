@@ -41,5 +41,6 @@ std::vector<std::string> with_json(std::vector<std::string> keys);
 const std::vector<Target>& targets();
 std::vector<Target> side_file_targets();
 Target chat_template_jinja_target();  // fuzz_jinja.cpp
+Target parquet_target();  // fuzz_parquet.cpp
 
 }  // namespace llm::fuzz

@@ -1,0 +1,103 @@
+// Parquet data files: io/parquet.h's rows against the rows pyarrow (HF datasets' parquet loader)
+// reads from the same files (test/data/parquet, tools/make_parquet_fixtures.py): pyarrow's default
+// dictionary + snappy pages, plain uncompressed v2 pages over several pages and row groups, and
+// nested lists and structs with nulls at every level. Snappy's block format by hand, files the
+// reader refuses, and a Parquet dataset training as its JSONL twin.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "engine/user_error.h"
+#include "io/documents.h"
+#include "io/parquet.h"
+#include "io/snappy.h"
+#include "io/tokenizer.h"
+#include "test/test_files.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "parquet";
+
+std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
+}  // namespace
+
+TEST_CASE("rows as pyarrow reads them: dictionary and plain pages, v1 and v2, nested lists and structs, nulls") {
+  const json expected = json::parse(read_file(fixture("expected.json")));
+  REQUIRE(expected.size() == 5);
+  for (const auto& [name, rows] : expected.items()) {
+    CAPTURE(name);
+    const std::vector<JsonRecord> got = read_parquet_rows(fixture(name));
+    REQUIRE(got.size() == rows.size());
+    for (size_t r = 0; r < got.size(); r++) {
+      CAPTURE(r);
+      CHECK(got[r].line == static_cast<int64_t>(r) + 1);
+      CHECK(got[r].value == rows[r]);
+      CHECK(got[r].value.dump() == rows[r].dump());  // the columns in the file's order too
+    }
+  }
+}
+
+TEST_CASE("snappy: literals and overlapping copies; a damaged block is one line") {
+  // "abcabcabcabcX": a 3-byte literal, a copy of 9 bytes from 3 back (it overlaps what it writes),
+  // then a 1-byte literal.
+  const std::string block = std::string("\x0d\x08" "abc" "\x15\x03" "\x00" "X", 9);
+  CHECK(snappy_decompress(block, "t") == "abcabcabcabcX");
+  CHECK(error_of([] { snappy_decompress(std::string("\x05\x08" "ab", 4), "t"); }) ==
+        "t: damaged snappy block: a literal runs past its end");
+  CHECK(error_of([] { snappy_decompress(std::string("\x04\x05\x04", 3), "t"); }) ==
+        "t: damaged snappy block: a copy reaches before its start");
+  CHECK(error_of([] { snappy_decompress(std::string("\x09\x08" "abc", 5), "t"); }) ==
+        "t: damaged snappy block: it holds 3 bytes, its header says 9");
+}
+
+TEST_CASE("what the reader does not read is refused in one line naming the file and column") {
+  CHECK(error_of([] { read_parquet_rows(fixture("zstd.parquet")); }).find(
+            ": column instruction page at byte 4 is compressed with ZSTD, which is not read here") != std::string::npos);
+  CHECK(error_of([] { read_parquet_rows(fixture("binary.parquet")); }) ==
+        fixture("binary.parquet") + ": column blob holds binary values, not text, which are not read here (convert "
+                                    "the file to JSONL)");
+  CHECK(error_of([] { read_parquet_rows(fixture("delta.parquet")); }).find(
+            ": column instruction is encoded DELTA_BYTE_ARRAY, which is not read here") != std::string::npos);
+  TempDir dir;
+  const std::string text = dir.write("rows.parquet", "{\"text\": \"not parquet\"}\n");
+  CHECK(error_of([&] { read_parquet_rows(text); }) == text + ": not a Parquet file (expected PAR1 at its start and end)");
+  // Cut short: the footer's length runs past the file, or a page past its chunk.
+  std::string bytes = read_file(fixture("alpaca.parquet"));
+  const std::string cut = dir.write("cut.parquet", bytes.substr(0, 200) + bytes.substr(bytes.size() - 8));
+  CHECK(error_of([&] { read_parquet_rows(cut); }).find(cut + ": ") == 0);
+  uint32_t footer;
+  std::memcpy(&footer, bytes.data() + bytes.size() - 8, 4);
+  std::fill_n(bytes.end() - 8 - footer, footer, '\0');  // a footer that stops at once: no schema
+  const std::string empty_footer = dir.write("footer.parquet", bytes);
+  CHECK(error_of([&] { read_parquet_rows(empty_footer); }) == empty_footer + ": damaged Parquet file: no schema");
+}
+
+TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parquet reads any name") {
+  TempDir dir;
+  const json expected = json::parse(read_file(fixture("expected.json")));
+  std::string lines;
+  for (const json& row : expected["alpaca.parquet"]) lines += row.dump() + "\n";
+  const std::string jsonl = dir.write("rows.jsonl", lines);
+  const ByteTokenizer tokenizer;
+  auto pieces = [&](const DatasetSpec& spec) {
+    std::vector<std::string> out;
+    for (const Document& d : load_documents(spec, tokenizer))
+      for (const Piece& p : d.pieces) out.push_back(p.text + "|" + std::to_string(int(p.loss)));
+    return out;
+  };
+  const std::vector<std::string> want = pieces({jsonl, "alpaca"});
+  CHECK(pieces({fixture("alpaca.parquet"), "alpaca"}) == want);
+  CHECK(pieces({fixture("alpaca_v2_plain.parquet"), "alpaca"}) == want);
+  const std::string renamed = dir.write("rows.bin", read_file(fixture("alpaca.parquet")));
+  DatasetSpec spec{renamed, "alpaca"};
+  spec.ds_type = "parquet";
+  CHECK(pieces(spec) == want);
+}
