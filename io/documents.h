@@ -67,10 +67,11 @@ struct JsonRecord {
   int64_t line;  // 1-based, where the record starts in its file
 };
 
-// The records of a JSON dataset file of `spec`, read as HF's json loader reads one whatever its
-// name (one array of rows, or a row per line; an array of texts is rows {"text": x}). Throws
-// UserError ("<file>:<line>: invalid JSON: ...") on bad JSON, and on a file ds_type or its name
-// makes text (.txt), a table or a compressed file.
+// The records of a dataset file of `spec` that holds rows: JSON, read as HF's json loader reads
+// one whatever its name (one array of rows, or a row per line; an array of texts is rows
+// {"text": x}), or Parquet (.parquet or ds_type parquet: io/parquet.h, `line` its row number).
+// Throws UserError ("<file>:<line>: invalid JSON: ...") on bad JSON, and on a file ds_type or its
+// name makes text (.txt), another table or a compressed file.
 std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const DatasetSpec& spec);
 
 // The standard Alpaca prompt; the variant without "### Input:" when `input` is empty.
