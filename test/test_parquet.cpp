@@ -2,7 +2,7 @@
 // reads from the same files (test/data/parquet, tools/make_parquet_fixtures.py): pyarrow's default
 // dictionary + snappy pages, plain uncompressed v2 pages over several pages and row groups, and
 // nested lists and structs with nulls at every level. Snappy's block format by hand, files the
-// reader refuses, and a Parquet dataset training as its JSONL twin.
+// reader refuses, and Parquet datasets (alpaca rows, DPO pairs) reading as their JSONL twins.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -14,6 +14,7 @@
 #include "engine/user_error.h"
 #include "io/documents.h"
 #include "io/parquet.h"
+#include "io/preference.h"
 #include "io/snappy.h"
 #include "io/tokenizer.h"
 #include "test/test_files.h"
@@ -31,7 +32,7 @@ std::string fixture(const std::string& name) { return (kFixtures / name).string(
 
 TEST_CASE("rows as pyarrow reads them: dictionary and plain pages, v1 and v2, nested lists and structs, nulls") {
   const json expected = json::parse(read_file(fixture("expected.json")));
-  REQUIRE(expected.size() == 5);
+  REQUIRE(expected.size() == 6);
   for (const auto& [name, rows] : expected.items()) {
     CAPTURE(name);
     const std::vector<JsonRecord> got = read_parquet_rows(fixture(name));
@@ -100,4 +101,24 @@ TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parq
   DatasetSpec spec{renamed, "alpaca"};
   spec.ds_type = "parquet";
   CHECK(pieces(spec) == want);
+}
+
+TEST_CASE("DPO pairs from Parquet, as the hub stores them, are the pairs of their JSONL twin") {
+  TempDir dir;
+  const json expected = json::parse(read_file(fixture("expected.json")));
+  std::string lines;
+  for (const json& row : expected["pairs.parquet"]) lines += row.dump() + "\n";
+  const std::string jsonl = dir.write("pairs.jsonl", lines);
+  const ByteTokenizer tokenizer;
+  auto texts = [&](const std::string& path) {
+    DatasetSpec spec{path, "chatml.intel"};
+    std::vector<PreferenceText> pairs;
+    load_preference_file(path, spec, tokenizer, pairs);
+    std::vector<std::string> out;
+    for (const PreferenceText& p : pairs) out.push_back(p.prompt.str() + "|" + p.chosen.str() + "|" + p.rejected.str());
+    return out;
+  };
+  const std::vector<std::string> want = texts(jsonl);
+  REQUIRE(want.size() == 3);
+  CHECK(texts(fixture("pairs.parquet")) == want);
 }

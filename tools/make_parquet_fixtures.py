@@ -21,6 +21,12 @@ ALPACA = [
     {"instruction": "null output", "input": "x", "output": None},
 ] * 3
 
+PAIRS = [
+    {"system": "Be brief.", "question": "What is 2+2?", "chosen": "4", "rejected": "5"},
+    {"system": "", "question": "Name a colour.", "chosen": "Blue.", "rejected": "A car."},
+    {"system": "You help.", "question": "Say hi in French.", "chosen": "Bonjour !", "rejected": "Hola."},
+]
+
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 CHAT = pa.table({
     "messages": pa.array([
@@ -61,6 +67,8 @@ def main():
         "chat_v2.parquet": write("chat_v2.parquet", CHAT, data_page_version="2.0", data_page_size=32,
                                  row_group_size=2),
         "chat_plain.parquet": write("chat_plain.parquet", CHAT, use_dictionary=False, compression="none"),
+        # Preference pairs as the hub's DPO sets store them (Intel/orca_dpo_pairs' columns).
+        "pairs.parquet": write("pairs.parquet", pa.Table.from_pylist(PAIRS)),
     }
     write("zstd.parquet", alpaca, compression="zstd")
     write("binary.parquet", pa.table({"blob": pa.array([b"\x00\x01"], type=pa.binary())}))
