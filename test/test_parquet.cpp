@@ -28,6 +28,14 @@ namespace {
 const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "parquet";
 
 std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
+
+// The rows pyarrow reads from fixture `name`, written to `dir` as JSON Lines: the file's twin.
+std::string jsonl_twin(const TempDir& dir, const std::string& name) {
+  const json expected = json::parse(read_file(fixture("expected.json")));
+  std::string lines;
+  for (const json& row : expected.at(name)) lines += row.dump() + "\n";
+  return dir.write(name + ".jsonl", lines);
+}
 }  // namespace
 
 TEST_CASE("rows as pyarrow reads them: dictionary and plain pages, v1 and v2, nested lists and structs, nulls") {
@@ -83,10 +91,7 @@ TEST_CASE("what the reader does not read is refused in one line naming the file 
 
 TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parquet reads any name") {
   TempDir dir;
-  const json expected = json::parse(read_file(fixture("expected.json")));
-  std::string lines;
-  for (const json& row : expected["alpaca.parquet"]) lines += row.dump() + "\n";
-  const std::string jsonl = dir.write("rows.jsonl", lines);
+  const std::string jsonl = jsonl_twin(dir, "alpaca.parquet");
   const ByteTokenizer tokenizer;
   auto pieces = [&](const DatasetSpec& spec) {
     std::vector<std::string> out;
@@ -105,10 +110,7 @@ TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parq
 
 TEST_CASE("DPO pairs from Parquet, as the hub stores them, are the pairs of their JSONL twin") {
   TempDir dir;
-  const json expected = json::parse(read_file(fixture("expected.json")));
-  std::string lines;
-  for (const json& row : expected["pairs.parquet"]) lines += row.dump() + "\n";
-  const std::string jsonl = dir.write("pairs.jsonl", lines);
+  const std::string jsonl = jsonl_twin(dir, "pairs.parquet");
   const ByteTokenizer tokenizer;
   auto texts = [&](const std::string& path) {
     DatasetSpec spec{path, "chatml.intel"};
