@@ -5,12 +5,13 @@
 # runs each phase named. Correctness, side by side: `test` every gpu-labelled suite (180 s each,
 # test_gpu_train 240 s; LLM_CUDA_SYNC=1; cuDNN's own log kept), `sanitize` compute-sanitizer's
 # memcheck on the op suites and the attention suites' small cases, `rerun` a second call's suites
-# alone and line-buffered (LLM_RERUN_TRAIN, LLM_RERUN_MEMCHECK name doctest cases). Timing, after
+# (LLM_RERUN_ATTENTION=1, LLM_RERUN_TRAIN, LLM_RERUN_MEMCHECK name what to rerun). Timing, after
 # those finish: `quick` the attention row at seq 4096 (head_dim 128, causal) beside torch SDPA,
 # the numbered variants and llm_bench kernel at the llama3-1b shapes, `v4` the variants (v4 alone
 # first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
 # `v5` v5 timed beside v4 and cuDNN (its memcheck is `sanitize`'s), `sweep` v5 over that sweep, `step`
 # the llama3-1b step (seq 2048, bf16, flash, with and without recompute) beside HF + PyTorch,
+# `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
 # `bench` the full tables and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 # LLM_DEADLINE_S (default 520): the timing phases shorten their limits to end by then, so that
@@ -135,24 +136,45 @@ for phase in "$@"; do
     test) test_phase >/tmp/summary_test.txt 2>&1 & ;;
     sanitize) sanitize_phase >/tmp/summary_sanitize.txt 2>&1 & ;;
     rerun)
-      # A bring-up's second call: the attention suite alone with each case's time, the training
-      # cases named in LLM_RERUN_TRAIN, the op suites, and memcheck on the attention cases named in
-      # LLM_RERUN_MEMCHECK, side by side, line-buffered so that a limit keeps what ran.
-      (cd $build && timeout 180 stdbuf -oL ./test_gpu_attention --duration=true;
-        timeout 120 stdbuf -oL ./test_gpu_attention_variants --duration=true) >/tmp/r_attention.log 2>&1 &
-      (cd $build && timeout 180 stdbuf -oL ./test_gpu_train --duration=true "-tc=${LLM_RERUN_TRAIN:-*}") \
-        >/tmp/r_train.log 2>&1 &
+      # A bring-up's second call, line-buffered so that a limit keeps what ran, side by side: the
+      # op suites; the attention suites with each case's time when LLM_RERUN_ATTENTION=1; the
+      # training cases named in LLM_RERUN_TRAIN and memcheck on the attention cases named in
+      # LLM_RERUN_MEMCHECK (doctest patterns), each only when named.
+      : >/tmp/r_attention.log; : >/tmp/r_train.log; : >"$OUT/sanitizer.log"
+      if [ "${LLM_RERUN_ATTENTION:-0}" = 1 ]; then
+        (cd $build && timeout 180 stdbuf -oL ./test_gpu_attention --duration=true;
+          timeout 120 stdbuf -oL ./test_gpu_attention_variants --duration=true) >/tmp/r_attention.log 2>&1 &
+      fi
+      if [ -n "${LLM_RERUN_TRAIN:-}" ]; then
+        (cd $build && timeout 180 stdbuf -oL ./test_gpu_train --duration=true "-tc=$LLM_RERUN_TRAIN") \
+          >/tmp/r_train.log 2>&1 &
+      fi
       (cd $build && timeout 60 ./test_gpu_ops && timeout 60 ./test_gpu_low_precision) >/tmp/r_ops.log 2>&1 &
-      timeout 180 stdbuf -oL compute-sanitizer --tool memcheck $build/test_gpu_attention --duration=true \
-        "-tc=${LLM_RERUN_MEMCHECK:-*}" >"$OUT/sanitizer.log" 2>&1 &
+      if [ -n "${LLM_RERUN_MEMCHECK:-}" ]; then
+        timeout 180 stdbuf -oL compute-sanitizer --tool memcheck $build/test_gpu_attention --duration=true \
+          "-tc=$LLM_RERUN_MEMCHECK" >"$OUT/sanitizer.log" 2>&1 &
+      fi
       wait
       for t in attention train ops; do
+        [ -s /tmp/r_$t.log ] || continue
         note "test_gpu_$t: $(grep -E '^\[doctest\] (test cases|Status)' /tmp/r_$t.log | tr -s ' ' | paste -sd' ')"
         { echo "===== test_gpu_$t"; cat /tmp/r_$t.log; } >>"$OUT/gpu_tests.log"
       done
-      note "memcheck: $(grep -E 'ERROR SUMMARY|test cases' "$OUT/sanitizer.log" | paste -sd' ')"
-      grep -hE '^[0-9.]+ s:|ERROR|values:|worst_step|CRASHED' /tmp/r_attention.log /tmp/r_train.log \
+      [ -s "$OUT/sanitizer.log" ] && note "memcheck: $(grep -E 'ERROR SUMMARY|test cases' "$OUT/sanitizer.log" | paste -sd' ')"
+      grep -hE '^[0-9.]+ s:|ERROR|values:|worst_step|CRASHED' /tmp/r_attention.log /tmp/r_train.log /tmp/r_ops.log \
         | cut -c1-160 | head -40
+      ;;
+    kernels)
+      # Issue #14: every op of a llama3-1b step against its roofline, then the step at the
+      # llama3-8b layer shape (8 layers: weights, gradients and AdamW's f32 state fit one card).
+      start_timing
+      timeout $(limit 100) stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 \
+        --json "$OUT/bench_kernel_llama3-1b.json" >>"$OUT/kernels.log" 2>&1
+      note "llm_bench kernel llama3-1b: exit $? (kernels.log)"
+      timeout $(limit 90) stdbuf -oL ./llm_bench step --device cuda --preset llama3-8b --layers 8 --seq 2048 \
+        --batch 1 --bf16 1 --attention flash >>"$OUT/kernels.log" 2>&1
+      note "llm_bench step llama3-8b, 8 layers, seq 2048 bf16: exit $?"
+      grep -E '^(step|tokens/s|llm_bench)' "$OUT/kernels.log" | sed 's/^/   /'
       ;;
     cpu)
       # CUDA hidden: CI covers these suites; here they only check the device's build runs them.
@@ -229,7 +251,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v5, sweep, step, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v5, sweep, step, kernels, bench)" ;;
   esac
 done
 start_timing
