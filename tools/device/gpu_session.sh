@@ -99,9 +99,11 @@ test_phase() {
 sanitize_phase() {
   # The attention suites at small shapes: the Hopper variants (v4 changed with v5's arrival) and
   # the memory-efficient cases; the other cases passed memcheck in the first two runs unchanged.
-  for t in test_gpu_ops test_gpu_low_precision; do
-    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t || exit $?
-  done >/tmp/memcheck_ops.log 2>&1 &
+  (rc=0
+   for t in test_gpu_ops test_gpu_low_precision; do  # a failing case does not skip the next suite
+     timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t || rc=$?
+   done
+   exit $rc) >/tmp/memcheck_ops.log 2>&1 &
   ops_pid=$!
   attention_rc=0
   for args in "test_gpu_attention_variants --test-case-exclude=*own?choice*" \
