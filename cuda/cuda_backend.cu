@@ -1,8 +1,10 @@
-// defines: CudaBackend (streams, cuBLASLt handle, host copies), check_op, and the registration
-// that makes DeviceType::cuda available to backend() when a device exists
+// defines: CudaBackend (streams, cuBLASLt handle, host copies, the op split's switch), check_op,
+// and the registration that makes DeviceType::cuda available to backend() when a device exists
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/attention/cudnn_attention.h"
+#include "cuda/op_split.h"
+#include "engine/op_timer.h"
 
 #include <cstdlib>
 #include <string>
@@ -45,6 +47,7 @@ bool sync_after_each_launch() {
 void check_op(cudaError_t err, const char* op,
               std::initializer_list<std::reference_wrapper<const Tensor>> tensors,
               const char* file, int line) {
+  if (err == cudaSuccess) op_split::mark(op);
   if (err == cudaSuccess && sync_after_each_launch()) err = cudaDeviceSynchronize();
   if (err == cudaSuccess) return;
   std::string what = std::string(op) + " on";
@@ -87,6 +90,14 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
+void CudaBackend::set_op_split(bool on) {
+  activate();
+  if (on)
+    op_split::start(stream_);
+  else
+    op_split::stop(OpTimer::totals());
+}
 
 // Memory: two transfers per memory clock over the bus. Dense bf16: the vendor's figure for the
 // parts this project meets (the SM clock the runtime reports is the maximum boost, above the

@@ -42,6 +42,7 @@ class CudaBackend : public Backend {
   void synchronize() override;
   std::unique_ptr<DeviceTimer> make_timer() override;  // CUDA events (cuda/cuda_timer.cu)
   void flush_caches() override;
+  void set_op_split(bool on) override;  // cuda/op_split.h
 
   void cast(const Tensor& src, Tensor& dst) override;
   void fill(Tensor& dst, float value) override;

@@ -1,6 +1,7 @@
 // defines: CudaBackend::gemm, the backend call behind matmul (row-major strided batched GEMM on
 // cuBLASLt; f32 accumulation)
 #include "cuda/cuda_common.cuh"
+#include "cuda/op_split.h"
 
 namespace llm {
 
@@ -128,6 +129,7 @@ void CudaBackend::gemm(const GemmArgs& g) {
   LLM_CHECK(status == CUBLAS_STATUS_SUCCESS,
             std::string("gemm on CUDA (") + shapes + "): cublasLtMatmul failed: " +
                 cublasLtGetStatusName(status));
+  op_split::mark("matmul");  // cuBLASLt reports its own errors: no launch check to mark it
 }
 
 }  // namespace llm

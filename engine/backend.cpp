@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "engine/check.h"
+#include "engine/op_timer.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/quant_map.h"
 
@@ -51,6 +52,8 @@ class WallClockTimer final : public DeviceTimer {
 }  // namespace
 
 std::unique_ptr<DeviceTimer> Backend::make_timer() { return std::make_unique<WallClockTimer>(*this); }
+
+void Backend::set_op_split(bool on) { OpTimer::enable(on); }
 
 void require_scalar_factor(const char* op, const Tensor& s) {
   LLM_CHECK(s.dtype() == DType::f32 && s.numel() == 1,

@@ -1,6 +1,8 @@
 // defines: llm_bench step — times training steps of a Llama model (forward, backward, clipping,
-// AdamW) on the CPU or a GPU. On the CPU it also splits the step by kernel (the GEMM share); on a
-// GPU kernels run asynchronously, so it reports the step, tokens/s and MFU instead.
+// AdamW) on the CPU or a GPU, and splits a step by op (Backend::set_op_split): on the CPU each
+// op's wall clock during the timed steps; on a GPU, whose ops run asynchronously, the device time
+// between consecutive ops' CUDA events, over as many steps again after the timed ones (the events
+// stay out of the step's time).
 #include <fmt/core.h>
 #include <fmt/os.h>
 
@@ -63,31 +65,38 @@ int bench_step(int argc, char** argv) {
   be.synchronize();
   be.allocator().reset_peak();
   OpTimer::totals().clear();
-  OpTimer::enable(device.is_cpu());
+  const bool split_while_timed = device.is_cpu();
+  be.set_op_split(split_while_timed);
   const uint64_t reads_before = host_reads();
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; i++) step();
   be.synchronize();
   const double reads_per_step = static_cast<double>(host_reads() - reads_before) / steps;
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
-  OpTimer::enable(false);
+  be.set_op_split(false);
+  if (!split_while_timed) {
+    be.set_op_split(true);
+    for (int64_t i = 0; i < steps; i++) step();
+    be.set_op_split(false);
+  }
 
   const double flops = model.training_flops_per_token(S) * B * S;
   fmt::print("llm_bench step: {} layers, dim {}, seq {}, batch {}, {:.1f}M parameters, {}, {}, {} attention\n",
              c.num_hidden_layers, c.hidden_size, S, B, c.num_parameters() / 1e6, device.str(),
              args.num("bf16") ? "bf16" : "f32", args.str("attention"));
-  if (device.is_cpu()) {
-    fmt::print("{:<16} {:>12} {:>8}\n", "kernel", "ms/step", "share");
-    double accounted = 0;
-    for (auto& [name, seconds] : OpTimer::totals()) {
-      double per_step = seconds / steps;
-      accounted += per_step;
-      fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", name, per_step * 1e3, 100 * per_step / total);
-    }
-    fmt::print("{:<16} {:>12.2f} {:>7.1f}%\n", "other", (total - accounted) * 1e3,
-               100 * (total - accounted) / total);
-  }
-  fmt::print("{:<16} {:>12.2f} ms\n", "step", total * 1e3);
+  // Shares of the timed step on the CPU (the rest, "other", is the host's own work between ops);
+  // on a GPU of the split's steps, whose device time the ops account for whole.
+  double accounted = 0;
+  for (auto& [name, seconds] : OpTimer::totals()) accounted += seconds / steps;
+  const double whole = split_while_timed ? total : accounted;
+  fmt::print("{:<24} {:>12} {:>8}\n", split_while_timed ? "kernel" : "op (device time)", "ms/step", "share");
+  for (auto& [name, seconds] : OpTimer::totals())
+    fmt::print("{:<24} {:>12.2f} {:>7.1f}%\n", name, seconds / steps * 1e3, 100 * seconds / steps / whole);
+  if (split_while_timed)
+    fmt::print("{:<24} {:>12.2f} {:>7.1f}%\n", "other", (total - accounted) * 1e3, 100 * (total - accounted) / total);
+  else
+    fmt::print("{:<24} {:>12.2f} ms (the split's steps, events after every op)\n", "split step", accounted * 1e3);
+  fmt::print("{:<24} {:>12.2f} ms\n", "step", total * 1e3);
   // Each read waits for the device's queue to drain (engine/backend.h: host_reads).
   fmt::print("host reads of device data per step: {:.0f}\n", reads_per_step);
   // In use: the tensors' bytes; reserved: what the allocator held from the system (the device's).

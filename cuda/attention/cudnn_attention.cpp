@@ -24,6 +24,7 @@
 
 #include "cuda/cuda_backend.h"
 #include "cuda/attention/cudnn_graph.h"
+#include "cuda/op_split.h"
 #include "engine/check.h"
 
 namespace llm {
@@ -207,6 +208,7 @@ void CudnnAttention::execute(const Plan& plan, Device device,
       .finalize();
   cudnn_check(cudnnBackendExecute(handle_, plan.built.plan.get(), pack.get()),
               "running the " + plan.built.plan.what());
+  op_split::mark("cudnn_attention");
 }
 
 void CudnnAttention::forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
