@@ -12,9 +12,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "engine/backend.h"
+#include "engine/op_timer.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "test/gpu_op_compare.h"
@@ -45,6 +47,16 @@ TEST_CASE("fill, strided copies and casts match the CPU bit for bit") {
       CAPTURE(dtype_name(to));
       Tensor src = mixed.to(from);
       CHECK(bit_identical(src.to(kGpu).to(to), src.to(to)));
+    }
+  // 67 elements: the 4-wide kernel's 16 groups and a tail of 3; a view one element in, which no
+  // 4-element word aligns, takes the element-wise kernel (cuda/vec4.cuh).
+  const Tensor longer = randn({67}, 3.0f);
+  for (DType from : {DType::f32, DType::bf16})
+    for (DType to : {DType::f32, DType::bf16, DType::i32}) {
+      if (from == to) continue;
+      const Tensor src = longer.to(from), on_gpu = src.to(kGpu);
+      CHECK(bit_identical(on_gpu.to(to), src.to(to)));
+      CHECK(bit_identical(on_gpu.narrow(0, 1, 66).to(to), src.narrow(0, 1, 66).to(to)));
     }
 }
 
@@ -331,6 +343,20 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
     check_close("adamw param", pg, pc, kTolF32);
     check_close("adamw m", mg, mc, kTolF32);
     check_close("adamw v", vg, vc, kTolF32);
+    // The update of a view one element in (as a ZeRO slice can be: no 4-element word aligns) is
+    // the element-wise kernel's; it gives the 4-wide kernel's bits on the same values.
+    Tensor grad = randn({n}).to(grad_dtype).to(kGpu);
+    const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, 4, true);
+    Tensor p_view = pg.clone().narrow(0, 1, n - 1), m_view = mg.clone().narrow(0, 1, n - 1),
+           v_view = vg.clone().narrow(0, 1, n - 1);
+    Tensor p_whole = pg.narrow(0, 1, n - 1).clone(), m_whole = mg.narrow(0, 1, n - 1).clone(),
+           v_whole = vg.narrow(0, 1, n - 1).clone();
+    const Tensor g_part = grad.narrow(0, 1, n - 1);
+    backend(kGpu).adamw(p_view, g_part, m_view, v_view, args);
+    backend(kGpu).adamw(p_whole, g_part.clone(), m_whole, v_whole, args);
+    CHECK(bit_identical(p_view.contiguous(), p_whole));
+    CHECK(bit_identical(m_view.contiguous(), m_whole));
+    CHECK(bit_identical(v_view.contiguous(), v_whole));
   }
 }
 
@@ -351,6 +377,25 @@ TEST_CASE("adopt: the fused update matches the CPU over several steps, the first
     check_close("adopt m", mg, mc, kTolF32);
     check_close("adopt v", vg, vc, kTolF32);
   }
+}
+
+// llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
+// GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
+TEST_CASE("the op split: a GEMM's and an rmsnorm's device time under their names") {
+  Backend& be = backend(kGpu);
+  // Large enough that each op's kernels last microseconds, above the events' resolution.
+  const Tensor a = randn({2048, 2048}).to(kGpu), w = Tensor::full({2048}, 1.0f, DType::f32, kGpu);
+  OpTimer::totals().clear();
+  be.set_op_split(true);
+  const Tensor normed = rmsnorm(matmul(a, a, false, true), w, 1e-5f);
+  be.set_op_split(false);
+  std::map<std::string, double> split = OpTimer::totals();
+  CHECK(split["matmul"] > 0.0);
+  CHECK(split["rmsnorm"] > 0.0);
+  rmsnorm(a, w, 1e-5f);
+  be.synchronize();
+  CHECK(OpTimer::totals() == split);
+  OpTimer::totals().clear();
 }
 
 int main(int argc, char** argv) {
