@@ -66,13 +66,15 @@ std::vector<int64_t> int_list(const BenchArgs& args, const std::string& key, int
 struct Problem {
   int64_t B, S, H, Hkv, D;
   bool causal, backward;
+  int64_t docs = 1;  // equal documents packed in each row (sample packing's block-diagonal mask)
 };
 
 // FlashAttention's convention: forward 4 B H S^2 D (two GEMMs), backward 2.5x the forward, causal
 // half of each. S2 counts what it computes: a query sees at most its group of G = S / 4 tokens,
-// so the causal count times G / S, a quarter.
+// so the causal count times G / S, a quarter. Packed documents likewise: `docs` attentions of
+// S / docs tokens each.
 double flops(const Problem& p, const std::string& impl) {
-  double f = 4.0 * p.B * p.H * p.S * p.S * p.D * (p.backward ? 3.5 : 1.0);
+  double f = 4.0 * p.B * p.H * p.S * p.S * p.D * (p.backward ? 3.5 : 1.0) / p.docs;
   if (p.causal) f /= 2;
   return impl == "s2" ? f / kS2GroupDivisor : f;
 }
@@ -134,7 +136,7 @@ Outputs eager_reference(const Inputs& in, const std::vector<Piece>& pieces, cons
 }
 
 std::vector<Piece> pieces_for(const std::string& impl, const Problem& p) {
-  if (impl != "s2") return {{0, p.S, p.S, 0, p.H}};
+  if (impl != "s2") return {{0, p.S, p.S / p.docs, 0, p.H}};  // each document on its own
   const int64_t G = p.S / kS2GroupDivisor, half = G / 2, H2 = p.H / 2;
   return {{0, p.S, G, 0, H2},
           {0, half, half, H2, p.H},
@@ -169,8 +171,21 @@ Error max_error(const Outputs& got, const Outputs& want, bool backward) {
 
 using AttnFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
 
-AttnFn impl_fn(const std::string& impl, const Problem& p) {
+// Document ids (B, S) on `device`: token t of a row in document t / (S / docs).
+Tensor doc_ids_for(const Problem& p, Device device) {
+  std::vector<int32_t> ids(p.B * p.S);
+  for (int64_t i = 0; i < p.B * p.S; i++) ids[i] = static_cast<int32_t>(i % p.S / (p.S / p.docs));
+  return Tensor::from_ints(ids, {p.B, p.S}).to(device);
+}
+
+AttnFn impl_fn(const std::string& impl, const Problem& p, Device device) {
   const bool causal = p.causal;
+  // Packed documents: flash attention trains them on the memory-efficient tiles with the
+  // document mask, as the model does (model/llama.cpp: attend).
+  if (p.docs > 1) {
+    const Tensor doc_ids = doc_ids_for(p, device);
+    return [=](auto& q, auto& k, auto& v) { return mem_efficient_attention(q, k, v, causal, Tensor(), doc_ids); };
+  }
   if (impl.rfind("flash", 0) == 0)
     return [=](auto& q, auto& k, auto& v) { return flash_attention(q, k, v, causal); };
   if (impl == "mem_efficient")
@@ -191,6 +206,10 @@ std::string unavailable(const std::string& impl, const Problem& p, Device device
   if (impl.rfind("flash_v", 0) == 0 && (device.is_cpu() || (p.D != 64 && p.D != 128)))
     return "n/a: " + impl.substr(6) + " is a CUDA kernel for bf16 at head_dim 64 and 128";
   if (impl == "s2" && p.S % kS2GroupDivisor != 0) return "n/a: seq not a multiple of 4";
+  if (p.docs > 1 && impl != "flash" && impl != "mem_efficient")  // eager: the check's reference
+    return "n/a: packed documents train on flash or mem_efficient";
+  if (p.S % p.docs != 0 || std::min(p.S, kValidateSeq) % p.docs != 0)
+    return fmt::format("n/a: seq (and the check's) not a multiple of --docs {}", p.docs);
   if (impl == "eager" && 4.0 * p.B * p.H * p.S * p.S >= kEagerLimitBytes)
     return fmt::format("skipped: scores need {:.1f} GiB", 4.0 * p.B * p.H * p.S * p.S / (1 << 30));
   return "";
@@ -254,7 +273,7 @@ Verdict check_impl(const std::string& impl, const Problem& p, const Inputs& in, 
   if (ref == references.end())
     ref = references.emplace(std::make_pair(impl == "s2", vp.S),
                              eager_reference(vin, pieces_for(impl, vp), vp)).first;
-  const Error e = max_error(time_impl(impl_fn(impl, vp), vin, vp, 1).outputs, ref->second,
+  const Error e = max_error(time_impl(impl_fn(impl, vp, in.q.device()), vin, vp, 1).outputs, ref->second,
                             p.backward);
   Verdict v{fmt::format("{:.2e}", e.abs), ""};
   if (e.rel > tolerance(dtype))
@@ -268,13 +287,12 @@ Verdict check_impl(const std::string& impl, const Problem& p, const Inputs& in, 
 int bench_attention(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
   BenchArgs args(argc, argv, 2,
-                 // Not flash_v5 until it has run on a device: a fault would end the whole table.
                  {{"impl",
-                   "flash,flash_simt,flash_v2,flash_v3,flash_v4,mem_efficient,s2,cudnn,eager"},
+                   "flash,flash_simt,flash_v2,flash_v3,flash_v4,flash_v5,mem_efficient,s2,cudnn,eager"},
                   {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
                   {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
                   {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
-                  {"json", ""}});
+                  {"docs", "1"}, {"json", ""}});
   const std::vector<std::string> impls = split_list(args.str("impl")),
                                  passes = split_list(args.str("pass"));
   for (const std::string& impl : impls)
@@ -287,17 +305,18 @@ int bench_attention(int argc, char** argv) {
     if (pass != "fwd" && pass != "fwd_bwd")
       throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
   const int64_t B = args.num("batch"), H = args.num("heads"), Hkv = args.num("kv-heads");
-  const int64_t repeats = args.num("repeats");
-  if (B < 1 || Hkv < 1 || H % Hkv != 0 || repeats < 1)
-    throw std::invalid_argument("--heads must be a multiple of --kv-heads, and --batch and "
-                                "--repeats at least 1");
+  const int64_t repeats = args.num("repeats"), docs = args.num("docs");
+  if (B < 1 || Hkv < 1 || H % Hkv != 0 || repeats < 1 || docs < 1)
+    throw std::invalid_argument("--heads must be a multiple of --kv-heads, and --batch, "
+                                "--repeats and --docs at least 1");
   const DType dtype = device.is_cpu() ? DType::f32 : DType::bf16;
   const double peak_tflops = backend(device).peaks().bf16_tflops;  // %peak's denominator; 0 on the CPU
   const std::vector<int64_t> seqs = int_list(args, "seq", 1), dims = int_list(args, "head-dim", 1);
   const std::vector<int64_t> causals = int_list(args, "causal", 0);
 
-  fmt::print("llm_bench attention: {} {}, batch {}, heads {}, kv heads {}, median of {}\n",
-             device.str(), dtype_name(dtype), B, H, Hkv, repeats);
+  fmt::print("llm_bench attention: {} {}, batch {}, heads {}, kv heads {}, median of {}{}\n",
+             device.str(), dtype_name(dtype), B, H, Hkv, repeats,
+             docs > 1 ? fmt::format(", {} packed documents a row", docs) : "");
   fmt::print("{:<14} {:>6} {:>4} {:>6} {:<8} {:>10} {:>9} {:>6} {:>9} {:>9}\n", "impl", "seq", "d",
              "causal", "pass", "ms", "TFLOP/s", "%peak", "max_err", "peak_MiB");
   std::string json;
@@ -306,7 +325,7 @@ int bench_attention(int argc, char** argv) {
     for (int64_t D : dims)
       for (int64_t causal : causals)
         for (const std::string& pass : passes) {
-          const Problem p{B, S, H, Hkv, D, causal != 0, pass == "fwd_bwd"};
+          const Problem p{B, S, H, Hkv, D, causal != 0, pass == "fwd_bwd", docs};
           Inputs in{randn({B, S, H, D}, 0.5f, rng).to(device).to(dtype),
                     randn({B, S, Hkv, D}, 0.5f, rng).to(device).to(dtype),
                     randn({B, S, Hkv, D}, 1.0f, rng).to(device).to(dtype),
@@ -319,8 +338,8 @@ int bench_attention(int argc, char** argv) {
             const std::string why = unavailable(impl, p, device);
             std::string entry = fmt::format(
                 "{{\"impl\": \"{}\", \"seq\": {}, \"head_dim\": {}, \"causal\": {}, "
-                "\"pass\": \"{}\", \"batch\": {}, \"heads\": {}, \"kv_heads\": {}, ", impl, S, D,
-                causal, pass, B, H, Hkv);
+                "\"pass\": \"{}\", \"batch\": {}, \"heads\": {}, \"kv_heads\": {}, \"docs\": {}, ", impl,
+                S, D, causal, pass, B, H, Hkv, docs);
             if (!why.empty()) {
               fmt::print("{} {}\n", row, why);
               json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"" + why + "\"}";
@@ -340,7 +359,7 @@ int bench_attention(int argc, char** argv) {
                   continue;
                 }
               }
-              t = time_impl(impl_fn(impl, p), in, p, repeats);
+              t = time_impl(impl_fn(impl, p, device), in, p, repeats);
             } catch (const std::exception& e) {
               fmt::print("{} n/a: {}\n", row, e.what());
               json += (json.empty() ? "" : ",\n ") + entry + "\"note\": \"n/a\"}";
