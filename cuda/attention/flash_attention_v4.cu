@@ -15,7 +15,7 @@
 //     before it), as FlashAttention-3's intra-warpgroup pipelining does; the rescale of O waits
 //     for that product.
 // v5's forward (flash_v5_forward) adds FlashAttention-3's ping-pong of the consumer warpgroups
-// (consume's kPingPong); it has not run on a GPU.
+// (consume's kPingPong); on an H200 (bench/results/2026-11-30-gpu-run.md) it gave v4's bits 4% faster.
 // Shared with v3: the query tile order (longest causal tiles first), the key spans of each row
 // and masks only on boundary tiles, the online softmax and the output / lse layout
 // (online_softmax.cuh), so v3's backward consumes v4's lse. Not done as FlashAttention-3 does:

@@ -2,7 +2,7 @@
 // flash_v5_backward: attention v4, FlashAttention-3's design on Hopper
 // (cuda/attention/flash_attention_v4.cu, flash_attention_v4_backward.cu), and v5, with its
 // ping-pong forward and dQ by atomics. v4 passed validation on an H200
-// (bench/results/2026-11-29-gpu-bringup.md); v5 has not run on a GPU. Flash attention uses a
+// (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30 (2026-11-30-gpu-run.md). Flash attention uses a
 // variant only where it has passed validation on the device at hand (flash_variants.h).
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"

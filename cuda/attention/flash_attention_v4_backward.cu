@@ -15,9 +15,9 @@
 // dQ's head-dim columns 64 c .. 64 c + 63 of the query tile, dS (64 queries x the block's 128
 // keys, read MN-major) times K's matching box, and adds them into an f32 buffer with atomics;
 // one pass then scales and rounds it to bf16. No second kernel recomputes S and dP, but the order
-// of the atomic additions varies run to run: not deterministic. Written and layout-checked on the
-// CPU (test_wgmma_layout); it has never run on a GPU, so it runs only when forced
-// (flash_variants.cu).
+// of the atomic additions varies run to run: not deterministic. Layout-checked on the CPU
+// (test_wgmma_layout); on an H200 (bench/results/2026-11-30-gpu-run.md) it passed within the
+// criterion but ran slower than v4's two kernels, so it runs only when forced (flash_variants.cu).
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v4.cuh"
 #include "cuda/attention/flash_attention_v4.h"

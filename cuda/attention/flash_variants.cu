@@ -36,8 +36,8 @@ struct Variant {
   // catches wrong numbers, not a fault (which ends the process) or a hang, so it runs only when
   // forced (LLM_ATTENTION_KERNEL, llm_bench --impl) until a device run has shown it passing. v4
   // passed every mask under compute-sanitizer on an H200 (bench/results/2026-11-29-gpu-bringup.md).
-  // v5 (ping-pong forward, dQ by atomics) has not run on a device, and its backward is not
-  // deterministic.
+  // v5 (ping-pong forward, dQ by atomics) passed on an H200 (2026-11-30-gpu-run.md), but its
+  // backward is not deterministic (and was slower than v4's): forced only.
   bool automatic;
 };
 // In order of preference on a tie.
