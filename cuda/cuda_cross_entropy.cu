@@ -1,30 +1,78 @@
-// defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32, deterministic mean over
-// counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss / count),
-// topk_entropy_weights (EAFT's per-token weights and its weighted mean loss), target_prob_weights
-// (DFT's)
+// defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32 in one pass, deterministic
+// mean over counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss /
+// count), topk_entropy_weights (EAFT's per-token weights and its weighted mean loss),
+// target_prob_weights (DFT's)
+//
+// The lm_head loss streams 128256 logits a token through the first two, twice per step: they
+// move 4 elements a load where the rows allow (cuda/vec4.cuh). One element a load (and two passes
+// for the logsumexp), the forward's row pass read at about 14% of an H200's HBM bandwidth
+// (bench/results/2026-11-30-gpu-run.md: the fused loss's forward took 6.4 ms at 4096 tokens,
+// against about 3 for its GEMM).
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/vec4.cuh"
 
 namespace llm {
 
 namespace {
 
-// One block per row: lse = max + log(sum(exp(x - max))); row_loss = lse - x[target], 0 when the
-// target is ignored or outside [0, V) (check_ids reports that one; here it is not read).
-template <class T>
+// A running logsumexp: max m and sum s of exp(x - m) over the values seen so far.
+struct OnlineLse {
+  float m = -INFINITY, s = 0.0f;
+  // Takes `count` values at once: one rescale for the group, not one per value.
+  __device__ __forceinline__ void add(const float* x, int count) {
+    float top = m;
+    for (int j = 0; j < count; j++) top = fmaxf(top, x[j]);
+    if (top == -INFINITY) return;  // nothing but -inf yet: the sum stays 0
+    s *= expf(m - top);            // exp(-inf) = 0 on the first finite group
+    for (int j = 0; j < count; j++) s += expf(x[j] - top);
+    m = top;
+  }
+  // The whole block's: every thread gets lse = M + log(sum of s x exp(m - M)).
+  __device__ __forceinline__ float block_lse(float* shared) const {
+    const float top = block_max(m, shared);
+    const float mine = top == -INFINITY ? 0.0f : s * expf(m - top);
+    return top + logf(block_sum(mine, shared));
+  }
+};
+
+// One block per row: lse = log(sum(exp(x))) in one pass over the row, row_loss = lse - x[target],
+// 0 when the target is ignored or outside [0, V) (check_ids reports that one; here it is not
+// read). Vec4: every row starts on a 4-element word (V % 4 == 0 and an aligned base); two words
+// are loaded before either is used, so each thread keeps 16 (bf16) or 32 (f32) bytes in flight.
+template <class T, bool Vec4Rows>
 __global__ void cross_entropy_rows_kernel(const T* logits, const int32_t* targets, int64_t V,
                                           int ignore_index, float* lse, float* row_loss) {
   __shared__ float shared[32];
   const T* row = logits + blockIdx.x * V;
-  float mx = -INFINITY;
-  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) mx = fmaxf(mx, to_f32(row[j]));
-  mx = block_max(mx, shared);
-  float s = 0.0f;
-  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) s += expf(to_f32(row[j]) - mx);
-  s = block_sum(s, shared);
+  OnlineLse acc;
+  if constexpr (Vec4Rows) {
+    const int64_t groups = V / 4;
+    int64_t g = threadIdx.x;
+    for (; g + blockDim.x < groups; g += 2 * blockDim.x) {
+      const Vec4<T> a = load4(row, g), b = load4(row, g + blockDim.x);
+      float x[8];
+      for (int j = 0; j < 4; j++) {
+        x[j] = to_f32(a.v[j]);
+        x[4 + j] = to_f32(b.v[j]);
+      }
+      acc.add(x, 8);
+    }
+    if (g < groups) {
+      const Vec4<T> a = load4(row, g);
+      float x[4];
+      for (int j = 0; j < 4; j++) x[j] = to_f32(a.v[j]);
+      acc.add(x, 4);
+    }
+  } else {
+    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
+      const float x = to_f32(row[j]);
+      acc.add(&x, 1);
+    }
+  }
+  const float l = acc.block_lse(shared);
   if (threadIdx.x == 0) {
-    const float l = mx + logf(s);
     lse[blockIdx.x] = l;
     const int32_t t = targets[blockIdx.x];
     row_loss[blockIdx.x] = t == ignore_index || t < 0 || t >= V ? 0.0f : l - to_f32(row[t]);
@@ -42,22 +90,32 @@ __global__ void cross_entropy_mean_kernel(const float* row_loss, int64_t N, cons
 }
 
 // dlogits = (softmax - onehot(target)) * dloss / count on counted rows, 0 on ignored ones.
-// grid: (rows, column blocks).
-template <class T>
+__device__ __forceinline__ float cross_entropy_grad(float x, int64_t j, int32_t t, bool counted, float lse, float g) {
+  if (!counted) return 0.0f;
+  const float d = g * expf(x - lse);
+  return j == t ? d - g : d;
+}
+
+// grid: (rows, blocks of kThreads columns, or of kThreads 4-element words when Vec4Rows).
+template <class T, bool Vec4Rows>
 __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* targets,
                                               const float* lse, const float* dloss,
                                               const int32_t* info, int64_t V, int ignore_index,
                                               T* dlogits) {
-  const int64_t i = blockIdx.x, j = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
-  if (j >= V) return;
+  const int64_t i = blockIdx.x, unit = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
   const int32_t t = targets[i];
-  const float g = info[0] > 0 ? dloss[0] / static_cast<float>(info[0]) : 0.0f;
-  float d = 0.0f;
-  if (t != ignore_index && t >= 0 && t < V) {
-    d = g * expf(to_f32(logits[i * V + j]) - lse[i]);
-    if (j == t) d -= g;
+  const bool counted = t != ignore_index && t >= 0 && t < V;
+  const float g = info[0] > 0 ? dloss[0] / static_cast<float>(info[0]) : 0.0f, l = lse[i];
+  if constexpr (Vec4Rows) {
+    if (unit >= V / 4) return;
+    const Vec4<T> x = load4(logits + i * V, unit);
+    Vec4<T> d;
+    for (int j = 0; j < 4; j++) d.v[j] = from_f32<T>(cross_entropy_grad(to_f32(x.v[j]), 4 * unit + j, t, counted, l, g));
+    store4(dlogits + i * V, unit, d);
+  } else {
+    if (unit >= V) return;
+    dlogits[i * V + unit] = from_f32<T>(cross_entropy_grad(to_f32(logits[i * V + unit]), unit, t, counted, l, g));
   }
-  dlogits[i * V + j] = from_f32<T>(d);
 }
 
 // EAFT, one block per row. Each thread keeps its k largest logits (descending, in registers or
@@ -152,8 +210,14 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
   const int64_t N = logits.size(0), V = logits.size(1);
   mean_row_loss("cross_entropy", logits, targets, ignore_index, loss, [&](auto tag, float* row_loss) {
     using T = decltype(tag);
-    cross_entropy_rows_kernel<<<N, kThreads, 0, stream_>>>(logits.data<T>(), targets.data<int32_t>(), V, ignore_index,
-                                                           lse.data<float>(), row_loss);
+    const T* x = logits.data<T>();
+    // 512 threads: one block a row, and a chunk's few hundred rows are about one wave.
+    if (rows_aligned4(V, x))
+      cross_entropy_rows_kernel<T, true><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
+                                                                 lse.data<float>(), row_loss);
+    else
+      cross_entropy_rows_kernel<T, false><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
+                                                                  lse.data<float>(), row_loss);
   });
   CUDA_CHECK_OP("cross_entropy", logits, targets, loss, lse);
 }
@@ -170,12 +234,20 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
   activate();
   Tensor info = scratch({1}, DType::i32);
   check_ids(targets, V, ignore_index, /*targets=*/true, info);
-  const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((V + kThreads - 1) / kThreads));
   dispatch_float("cross_entropy_backward", logits, [&](auto tag) {
     using T = decltype(tag);
-    cross_entropy_backward_kernel<<<grid, kThreads, 0, stream_>>>(
-        logits.data<T>(), targets.data<int32_t>(), lse.data<float>(), dloss.data<float>(),
-        info.data<int32_t>(), V, ignore_index, dlogits.data<T>());
+    const T* x = logits.data<T>();
+    T* dx = dlogits.data<T>();
+    const bool vec4 = rows_aligned4(V, x, dx);
+    const int64_t units = vec4 ? V / 4 : V;
+    const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((units + kThreads - 1) / kThreads));
+    const int32_t* t = targets.data<int32_t>();
+    if (vec4)
+      cross_entropy_backward_kernel<T, true><<<grid, kThreads, 0, stream_>>>(
+          x, t, lse.data<float>(), dloss.data<float>(), info.data<int32_t>(), V, ignore_index, dx);
+    else
+      cross_entropy_backward_kernel<T, false><<<grid, kThreads, 0, stream_>>>(
+          x, t, lse.data<float>(), dloss.data<float>(), info.data<int32_t>(), V, ignore_index, dx);
   });
   CUDA_CHECK_OP("cross_entropy_backward", logits, targets, lse, dloss, dlogits);
 }

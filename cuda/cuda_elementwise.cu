@@ -1,20 +1,43 @@
-// defines: CudaBackend::axpby, mul, multiply_by_mask, scale, scale_by (elementwise, f32 math on f32 or bf16 storage)
+// defines: CudaBackend::axpby, mul, multiply_by_mask, scale, scale_by (elementwise, f32 math on f32
+// or bf16 storage; 4 elements a load where every pointer is aligned, cuda/vec4.cuh)
+//
+// Gradient accumulation, residual adds and clipping's scale of every gradient run here: one
+// element a load, such passes moved about 30% of an H200's HBM bandwidth
+// (bench/results/2026-11-30-gpu-run.md).
 #include "cuda/cuda_common.cuh"
+#include "cuda/vec4.cuh"
 
 namespace llm {
 
 namespace {
 
-// out may alias x or y (gradient accumulation adds in place): each element is read before its
-// own write, by the same thread.
-template <class T>
-__global__ void axpby_kernel(float a, const T* x, float b, const T* y, T* out, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(a * to_f32(x[i]) + b * to_f32(y[i]));
+// K elements of x at `unit`, each through op, stored at the same place in out.
+template <int K, class T, class Op>
+__device__ __forceinline__ void map_unit(const T* x, T* out, int64_t unit, Op&& op) {
+  const VecN<T, K> v = load_vec<K>(x, unit);
+  VecN<T, K> o;
+  for (int j = 0; j < K; j++) o.v[j] = from_f32<T>(op(to_f32(v.v[j]), K * unit + j));
+  store_vec<K>(out, unit, o);
 }
 
-template <class T>
+// out may alias x or y (gradient accumulation adds in place): each element is read before its
+// own write, by the same thread.
+template <class T, int W>
+__global__ void axpby_kernel(float a, const T* x, float b, const T* y, T* out, int64_t n) {
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    const VecN<T, K> yv = load_vec<K>(y, unit);
+    map_unit<K>(x, out, unit, [&](float v, int64_t i) { return a * v + b * to_f32(yv.v[i - K * unit]); });
+  });
+}
+
+template <class T, int W>
 __global__ void mul_kernel(const T* x, const T* y, T* out, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * to_f32(y[i]));
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    const VecN<T, K> yv = load_vec<K>(y, unit);
+    map_unit<K>(x, out, unit, [&](float v, int64_t i) { return v * to_f32(yv.v[i - K * unit]); });
+  });
 }
 
 template <class T>
@@ -22,16 +45,25 @@ __global__ void mask_kernel(T* x, const uint8_t* keep, int64_t n) {
   GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * (keep[i] ? 1.0f : 0.0f));
 }
 
-template <class T>
-__global__ void scale_kernel(T* x, float s, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * s);
+// s_ptr: the factor in device memory, read by every thread (no host round trip to learn it);
+// null for the host's s.
+template <class T, int W>
+__global__ void scale_kernel(T* x, float s, const float* s_ptr, int64_t n) {
+  const float f = s_ptr ? *s_ptr : s;
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    map_unit<decltype(width)::value>(x, x, unit, [&](float v, int64_t) { return v * f; });
+  });
 }
 
-// The factor is read by every thread from device memory: no host round trip to learn it.
-template <class T>
-__global__ void scale_by_kernel(T* x, const float* s, int64_t n) {
-  const float f = *s;
-  GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * f);
+void launch_scale(const char* op, Tensor& x, float s, const float* s_ptr, cudaStream_t stream) {
+  const int64_t n = x.numel();
+  dispatch_float(op, x, [&](auto tag) {
+    using T = decltype(tag);
+    T* xp = x.data<T>();
+    launch_vec(n, aligned4<T>(xp), [&](auto width, unsigned blocks) {
+      scale_kernel<T, width()><<<blocks, kThreads, 0, stream>>>(xp, s, s_ptr, n);
+    });
+  });
 }
 
 }  // namespace
@@ -44,8 +76,11 @@ void CudaBackend::axpby(float a, const Tensor& x, float b, const Tensor& y, Tens
   activate();
   dispatch_float("axpby", x, [&](auto tag) {
     using T = decltype(tag);
-    axpby_kernel<<<grid_for(n), kThreads, 0, stream_>>>(a, x.data<T>(), b, y.data<T>(),
-                                                        out.data<T>(), n);
+    const T *xp = x.data<T>(), *yp = y.data<T>();
+    T* op = out.data<T>();
+    launch_vec(n, aligned4<T>(xp) && aligned4<T>(yp) && aligned4<T>(op), [&](auto width, unsigned blocks) {
+      axpby_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(a, xp, b, yp, op, n);
+    });
   });
   CUDA_CHECK_OP("axpby", x, y, out);
 }
@@ -58,7 +93,11 @@ void CudaBackend::mul(const Tensor& x, const Tensor& y, Tensor& out) {
   activate();
   dispatch_float("mul", x, [&](auto tag) {
     using T = decltype(tag);
-    mul_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), y.data<T>(), out.data<T>(), n);
+    const T *xp = x.data<T>(), *yp = y.data<T>();
+    T* op = out.data<T>();
+    launch_vec(n, aligned4<T>(xp) && aligned4<T>(yp) && aligned4<T>(op), [&](auto width, unsigned blocks) {
+      mul_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(xp, yp, op, n);
+    });
   });
   CUDA_CHECK_OP("mul", x, y, out);
 }
@@ -80,10 +119,7 @@ void CudaBackend::scale(Tensor& x, float s) {
   const int64_t n = x.numel();
   if (n == 0) return;
   activate();
-  dispatch_float("scale", x, [&](auto tag) {
-    using T = decltype(tag);
-    scale_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s, n);
-  });
+  launch_scale("scale", x, s, nullptr, stream_);
   CUDA_CHECK_OP("scale", x);
 }
 
@@ -92,10 +128,7 @@ void CudaBackend::scale_by(Tensor& x, const Tensor& s) {
   const int64_t n = x.numel();
   if (n == 0) return;
   activate();
-  dispatch_float("scale_by", x, [&](auto tag) {
-    using T = decltype(tag);
-    scale_by_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(), n);
-  });
+  launch_scale("scale_by", x, 1.0f, s.data<float>(), stream_);
   CUDA_CHECK_OP("scale_by", x, s);
 }
 

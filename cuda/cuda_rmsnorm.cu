@@ -1,9 +1,17 @@
 // defines: CudaBackend::rmsnorm_forward, rmsnorm_backward (row statistics in f32; dweight
 // reduced deterministically: per row-chunk partial sums, then a fixed-order sum of the chunks);
 // add_rmsnorm_forward, add_rmsnorm_backward: the same with the residual add before it fused in
+//
+// The row kernels take W = 4 elements a load when every row they touch starts on a 4-element
+// word (cuda/vec4.cuh), else W = 1: one element a load, rmsnorm's forward read at 24% of an H200's
+// HBM bandwidth (bench/results/2026-11-30-gpu-run.md). W fixes each thread's share of a row and
+// so the order of its sums: the model's rows (fresh tensors, C a multiple of 4) always take W = 4,
+// so a fused add + norm and the unfused pair (recompute segments change which runs) agree bit for
+// bit.
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/vec4.cuh"
 
 namespace llm {
 
@@ -13,59 +21,92 @@ namespace {
 // is the same on every run and every GPU.
 constexpr int64_t kWeightChunks = 128;
 
-// One block per row: y = x * rstd * w with rstd = 1 / sqrt(mean(x^2) + eps), saved for backward.
-template <class T>
+// The block's row x (sum of squares ss) to y = x * rstd * w, with rstd = 1 / sqrt(ss / C + eps)
+// saved for backward.
+template <int W, class T>
+__device__ __forceinline__ void normalize_row(const T* x, const T* w, T* y, int64_t C, float ss, float eps,
+                                              float* rstd) {
+  const float r = 1.0f / sqrtf(ss / static_cast<float>(C) + eps);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = r;
+  for (int64_t u = threadIdx.x; u < C / W; u += blockDim.x) {
+    const VecN<T, W> v = load_vec<W>(x, u), g = load_vec<W>(w, u);
+    VecN<T, W> out;
+    for (int j = 0; j < W; j++) out.v[j] = from_f32<T>(to_f32(v.v[j]) * r * to_f32(g.v[j]));
+    store_vec<W>(y, u, out);
+  }
+}
+
+// One block per row: rmsnorm.
+template <class T, int W>
 __global__ void rmsnorm_forward_kernel(const T* x, const T* w, float eps, T* y, float* rstd,
                                        int64_t C) {
   __shared__ float shared[32];
-  const T* row = x + blockIdx.x * C;
-  const float ss = row_sum_squares(row, C, shared);
-  const float r = 1.0f / sqrtf(ss / static_cast<float>(C) + eps);
-  if (threadIdx.x == 0) rstd[blockIdx.x] = r;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
-    y[blockIdx.x * C + c] = from_f32<T>(to_f32(row[c]) * r * to_f32(w[c]));
+  const int64_t base = blockIdx.x * C, units = C / W;
+  float ss = 0.0f;
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+    const VecN<T, W> v = load_vec<W>(x + base, u);
+    for (int j = 0; j < W; j++) ss += to_f32(v.v[j]) * to_f32(v.v[j]);
+  }
+  normalize_row<W>(x + base, w, y + base, C, block_sum(ss, shared), eps, rstd);
 }
 
 // One block per row: h = x + res (rounded to T, as an unfused add stores it), then h's norm as
 // rmsnorm_forward_kernel. Each thread reads back only the h elements it wrote itself.
-template <class T>
+template <class T, int W>
 __global__ void add_rmsnorm_forward_kernel(const T* x, const T* res, const T* w, float eps, T* h,
                                            T* y, float* rstd, int64_t C) {
   __shared__ float shared[32];
-  const int64_t base = blockIdx.x * C;
+  const int64_t base = blockIdx.x * C, units = C / W;
   float ss = 0.0f;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    const T v = from_f32<T>(to_f32(x[base + c]) + to_f32(res[base + c]));
-    h[base + c] = v;
-    ss += to_f32(v) * to_f32(v);
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+    const VecN<T, W> a = load_vec<W>(x + base, u), b = load_vec<W>(res + base, u);
+    VecN<T, W> sum;
+    for (int j = 0; j < W; j++) {
+      sum.v[j] = from_f32<T>(to_f32(a.v[j]) + to_f32(b.v[j]));
+      ss += to_f32(sum.v[j]) * to_f32(sum.v[j]);
+    }
+    store_vec<W>(h + base, u, sum);
   }
-  ss = block_sum(ss, shared);
-  const float r = 1.0f / sqrtf(ss / static_cast<float>(C) + eps);
-  if (threadIdx.x == 0) rstd[blockIdx.x] = r;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
-    y[base + c] = from_f32<T>(to_f32(h[base + c]) * r * to_f32(w[c]));
+  normalize_row<W>(h + base, w, y + base, C, block_sum(ss, shared), eps, rstd);
 }
 
 // With xhat = x * r: dx = r * (dy*w - xhat * mean(dy*w*xhat)), plus dx_in when given (the fused
 // residual's own gradient). The norm's part is rounded to T before that sum, with no FMA across
 // it, as autograd adds the unfused op's stored dx: fused or not (recompute segments change which),
 // the gradient is the same bits. One block per row.
-template <class T>
+template <class T, int W>
 __global__ void rmsnorm_backward_dx_kernel(const T* x, const T* w, const float* rstd, const T* dy,
                                            const T* dx_in, T* dx, int64_t C) {
   __shared__ float shared[32];
-  const int64_t base = blockIdx.x * C;
+  const int64_t base = blockIdx.x * C, units = C / W;
   const float r = rstd[blockIdx.x];
   float dot = 0.0f;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
-    dot += to_f32(dy[base + c]) * to_f32(w[c]) * to_f32(x[base + c]) * r;
-  dot = block_sum(dot, shared) / static_cast<float>(C);
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    const float xv = to_f32(x[base + c]);
-    const T norm_part = from_f32<T>(r * (to_f32(dy[base + c]) * to_f32(w[c]) - xv * r * dot));
-    dx[base + c] = dx_in ? from_f32<T>(__fadd_rn(to_f32(dx_in[base + c]), to_f32(norm_part)))
-                         : norm_part;
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+    const VecN<T, W> d = load_vec<W>(dy + base, u), g = load_vec<W>(w, u), v = load_vec<W>(x + base, u);
+    for (int j = 0; j < W; j++) dot += to_f32(d.v[j]) * to_f32(g.v[j]) * to_f32(v.v[j]) * r;
   }
+  dot = block_sum(dot, shared) / static_cast<float>(C);
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+    const VecN<T, W> d = load_vec<W>(dy + base, u), g = load_vec<W>(w, u), v = load_vec<W>(x + base, u);
+    VecN<T, W> in, out;
+    if (dx_in) in = load_vec<W>(dx_in + base, u);
+    for (int j = 0; j < W; j++) {
+      const float xv = to_f32(v.v[j]);
+      const T norm_part = from_f32<T>(r * (to_f32(d.v[j]) * to_f32(g.v[j]) - xv * r * dot));
+      out.v[j] = dx_in ? from_f32<T>(__fadd_rn(to_f32(in.v[j]), to_f32(norm_part))) : norm_part;
+    }
+    store_vec<W>(dx + base, u, out);
+  }
+}
+
+// Launches kernel<T, 4> when rows of C elements at every pointer start on 4-element words, else
+// kernel<T, 1>; `launch(width_tag)` receives std::integral_constant<int, W>.
+template <class Launch, class... Ptrs>
+void with_row_width(int64_t C, Launch&& launch, const Ptrs*... rows) {
+  if (rows_aligned4(C, rows...))
+    launch(std::integral_constant<int, 4>{});
+  else
+    launch(std::integral_constant<int, 1>{});
 }
 
 // partial[chunk, c] = sum over the chunk's rows, in order, of dy * x * rstd.
@@ -104,8 +145,11 @@ void CudaBackend::rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, T
   activate();
   dispatch_float("rmsnorm", x, [&](auto tag) {
     using T = decltype(tag);
-    rmsnorm_forward_kernel<<<N, kThreads, 0, stream_>>>(x.data<T>(), w.data<T>(), eps,
-                                                        y.data<T>(), rstd.data<float>(), C);
+    const T *xp = x.data<T>(), *wp = w.data<T>();
+    T* yp = y.data<T>();
+    with_row_width(C, [&](auto width) {
+      rmsnorm_forward_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, wp, eps, yp, rstd.data<float>(), C);
+    }, xp, wp, static_cast<const T*>(yp));
   });
   CUDA_CHECK_OP("rmsnorm", x, w, y, rstd);
 }
@@ -124,9 +168,11 @@ void CudaBackend::add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Te
   activate();
   dispatch_float("add_rmsnorm", x, [&](auto tag) {
     using T = decltype(tag);
-    add_rmsnorm_forward_kernel<<<N, kThreads, 0, stream_>>>(x.data<T>(), r.data<T>(), w.data<T>(),
-                                                            eps, h.data<T>(), y.data<T>(),
-                                                            rstd.data<float>(), C);
+    const T *xp = x.data<T>(), *rp = r.data<T>(), *wp = w.data<T>();
+    T *hp = h.data<T>(), *yp = y.data<T>();
+    with_row_width(C, [&](auto width) {
+      add_rmsnorm_forward_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, rp, wp, eps, hp, yp, rstd.data<float>(), C);
+    }, xp, rp, wp, static_cast<const T*>(hp), static_cast<const T*>(yp));
   });
   CUDA_CHECK_OP("add_rmsnorm", x, r, w, h, y, rstd);
 }
@@ -152,13 +198,15 @@ void CudaBackend::norm_backward(const char* op, const Tensor& x, const Tensor& w
   const unsigned channel_blocks = static_cast<unsigned>((C + kThreads - 1) / kThreads);
   dispatch_float(op, x, [&](auto tag) {
     using T = decltype(tag);
+    const T *xp = x.data<T>(), *wp = w.data<T>(), *dyp = dy.data<T>();
+    const T* inp = dx_in.defined() ? dx_in.data<T>() : nullptr;  // null is aligned: no residual
+    T* dxp = dx.data<T>();
     if (N > 0)
-      rmsnorm_backward_dx_kernel<<<N, kThreads, 0, stream_>>>(
-          x.data<T>(), w.data<T>(), rstd.data<float>(), dy.data<T>(),
-          dx_in.defined() ? dx_in.data<T>() : nullptr, dx.data<T>(), C);
+      with_row_width(C, [&](auto width) {
+        rmsnorm_backward_dx_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, wp, rstd.data<float>(), dyp, inp, dxp, C);
+      }, xp, wp, dyp, inp, static_cast<const T*>(dxp));
     rmsnorm_dweight_partial_kernel<<<dim3(channel_blocks, chunks), kThreads, 0, stream_>>>(
-        x.data<T>(), rstd.data<float>(), dy.data<T>(), partial.data<float>(), N, C,
-        rows_per_chunk);
+        xp, rstd.data<float>(), dyp, partial.data<float>(), N, C, rows_per_chunk);
     rmsnorm_dweight_final_kernel<<<channel_blocks, kThreads, 0, stream_>>>(
         partial.data<float>(), chunks, dw.data<T>(), C);
   });

@@ -1,24 +1,37 @@
-// defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward)
+// defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward; 4
+// pairs a thread where the rows allow)
 #include "cuda/cuda_common.cuh"
+#include "cuda/vec4.cuh"
 
 namespace llm {
 
 namespace {
 
-// One thread per (token, head, pair i < D/2): the pair (x[i], x[i + D/2]) turns by
-// angle = float(pos) * inv_freq[i], the same f32 product the CPU and HF compute. sinf and cosf
-// (not the __sinf intrinsics) keep full range reduction: angles reach pos ~ 1e5 radians.
-template <class T>
+// One thread per (token, head, W pairs i .. i + W - 1 < D/2): the pair (x[i], x[i + D/2]) turns
+// by angle = float(pos) * inv_freq[i], the same f32 product the CPU and HF compute. sinf and cosf
+// (not the __sinf intrinsics) keep full range reduction: angles reach pos ~ 1e5 radians. W = 4
+// when half % 4 == 0 and x, y and inv_freq are aligned (cuda/vec4.cuh): one element a load, this
+// kernel moved 24% of an H200's HBM bandwidth (bench/results/2026-11-30-gpu-run.md).
+template <class T, int W>
 __global__ void rope_kernel(const T* x, const int32_t* positions, const float* inv_freq,
                             float sign, T* y, int64_t tokens, int64_t H, int64_t half) {
-  GRID_STRIDE_LOOP(e, tokens * H * half) {
-    const int64_t i = e % half, token = e / (H * half);
-    const int64_t base = (e / half) * 2 * half;  // (token * H + h) * D
-    const float angle = static_cast<float>(positions[token]) * inv_freq[i];
-    const float c = cosf(angle), s = sign * sinf(angle);
-    const float x0 = to_f32(x[base + i]), x1 = to_f32(x[base + i + half]);
-    y[base + i] = from_f32<T>(x0 * c - x1 * s);
-    y[base + i + half] = from_f32<T>(x1 * c + x0 * s);
+  const int64_t units = half / W;  // of one head's first half
+  GRID_STRIDE_LOOP(e, tokens * H * units) {
+    const int64_t u = e % units, token = e / (H * units);
+    const T* row = x + (e / units) * 2 * half;  // (token * H + h) * D
+    T* out = y + (e / units) * 2 * half;
+    const VecN<T, W> a = load_vec<W>(row, u), b = load_vec<W>(row + half, u);
+    const VecN<float, W> freq = load_vec<W>(inv_freq, u);
+    VecN<T, W> ya, yb;
+    for (int j = 0; j < W; j++) {
+      const float angle = static_cast<float>(positions[token]) * freq.v[j];
+      const float c = cosf(angle), s = sign * sinf(angle);
+      const float x0 = to_f32(a.v[j]), x1 = to_f32(b.v[j]);
+      ya.v[j] = from_f32<T>(x0 * c - x1 * s);
+      yb.v[j] = from_f32<T>(x1 * c + x0 * s);
+    }
+    store_vec<W>(out, u, ya);
+    store_vec<W>(out + half, u, yb);
   }
 }
 
@@ -37,9 +50,17 @@ void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& i
   activate();
   dispatch_float("rope", x, [&](auto tag) {
     using T = decltype(tag);
-    rope_kernel<<<grid_for(n), kThreads, 0, stream_>>>(
-        x.data<T>(), positions.data<int32_t>(), inv_freq.data<float>(), inverse ? -1.0f : 1.0f,
-        y.data<T>(), B * S, H, D / 2);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    const float* freq = inv_freq.data<float>();
+    const float sign = inverse ? -1.0f : 1.0f;
+    // Rows of half a head: x and y from every (token, head) and each half, inv_freq once.
+    if (rows_aligned4(D / 2, xp, static_cast<const T*>(yp), freq))
+      rope_kernel<T, 4><<<grid_for(n / 4), kThreads, 0, stream_>>>(xp, positions.data<int32_t>(), freq, sign, yp,
+                                                                   B * S, H, D / 2);
+    else
+      rope_kernel<T, 1><<<grid_for(n), kThreads, 0, stream_>>>(xp, positions.data<int32_t>(), freq, sign, yp,
+                                                               B * S, H, D / 2);
   });
   CUDA_CHECK_OP("rope", x, positions, inv_freq, y);
 }

@@ -7,24 +7,39 @@
 // so the two paths give the same bits.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/cuda_common.cuh"
 
 namespace llm {
 
-template <class T>
-struct alignas(4 * sizeof(T)) Vec4 {
-  T v[4];
+// W consecutive elements as one aligned word. A row kernel templated on W (1 or 4) is written
+// once: W = 1 is its element-wise form.
+template <class T, int W>
+struct alignas(W * sizeof(T)) VecN {
+  T v[W];
 };
+template <class T>
+using Vec4 = VecN<T, 4>;
+
+template <int W, class T>
+__device__ __forceinline__ VecN<T, W> load_vec(const T* base, int64_t group) {
+  return reinterpret_cast<const VecN<T, W>*>(base)[group];
+}
+
+template <int W, class T>
+__device__ __forceinline__ void store_vec(T* base, int64_t group, const VecN<T, W>& x) {
+  reinterpret_cast<VecN<T, W>*>(base)[group] = x;
+}
 
 template <class T>
 __device__ __forceinline__ Vec4<T> load4(const T* base, int64_t group) {
-  return reinterpret_cast<const Vec4<T>*>(base)[group];
+  return load_vec<4>(base, group);
 }
 
 template <class T>
 __device__ __forceinline__ void store4(T* base, int64_t group, const Vec4<T>& x) {
-  reinterpret_cast<Vec4<T>*>(base)[group] = x;
+  store_vec<4>(base, group, x);
 }
 
 template <class T>
@@ -41,5 +56,33 @@ __device__ __forceinline__ int64_t tail_of_4(int64_t n) {
 
 // Blocks for a 4-wide kernel over n elements (at least one: block 0 takes the tail).
 inline unsigned grid_for_groups_of_4(int64_t n) { return grid_for(n / 4); }
+
+// The elementwise loop of a kernel templated on W (1 or 4) over n elements: f(width, unit) with
+// width a std::integral_constant<int, K>, for units of K elements: each of this thread's
+// grid-stride units of W, then (W = 4) one of the n % 4 tail elements on block 0's first threads.
+template <int W, class F>
+__device__ __forceinline__ void for_each_vec(int64_t n, F&& f) {
+  GRID_STRIDE_LOOP(unit, n / W) f(std::integral_constant<int, W>{}, unit);
+  if constexpr (W > 1) {
+    if (const int64_t i = tail_of_4(n); i >= 0) f(std::integral_constant<int, 1>{}, i);
+  }
+}
+
+// Launches `launch(width, blocks)` with width std::integral_constant<int, 4> and the blocks of
+// grid_for_groups_of_4 when `aligned` (every pointer on a 4-element word), else width 1.
+template <class Launch>
+void launch_vec(int64_t n, bool aligned, Launch&& launch) {
+  if (aligned)
+    launch(std::integral_constant<int, 4>{}, grid_for_groups_of_4(n));
+  else
+    launch(std::integral_constant<int, 1>{}, grid_for(n));
+}
+
+// Whether rows of `columns` elements, the first at each pointer given, all start on 4-element
+// words: then a row kernel may take them 4 at a time.
+template <class... Ptrs>
+inline bool rows_aligned4(int64_t columns, const Ptrs*... rows) {
+  return columns % 4 == 0 && (aligned4<Ptrs>(rows) && ...);
+}
 
 }  // namespace llm

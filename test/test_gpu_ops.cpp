@@ -72,6 +72,9 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
   CHECK(sum(big.to(kGpu)).item() == doctest::Approx(sum(big).item()).epsilon(1e-6));
   CHECK(sum_squares(big.to(DType::bf16).to(kGpu)) ==
         doctest::Approx(sum_squares(big.to(DType::bf16).to(DType::f32))).epsilon(1e-10));
+  // Rows 1..64 start 1031 elements in, which no 4-element word aligns: the element-wise pass.
+  CHECK(sum_squares(big.to(kGpu).narrow(0, 1, 64)) == doctest::Approx(sum_squares(big.narrow(0, 1, 64))).epsilon(1e-10));
+  CHECK(sum(big.to(kGpu).narrow(0, 1, 64)).item() == doctest::Approx(sum(big.narrow(0, 1, 64)).item()).epsilon(1e-6));
   Tensor g = big.to(kGpu), c = big.clone();
   scale_(g, 0.37f);
   scale_(c, 0.37f);
@@ -151,12 +154,16 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
   }
 }
 
+// Rows of 65 take the element-wise kernels, rows of 68 the 4-wide ones (cuda/cuda_rmsnorm.cu).
 TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
-  Tensor x = randn({3, 7, 65}), w = randn({65});
-  for (DType t : kDtypes)
-    compare_op("rmsnorm",
-               [](const std::vector<Tensor>& in) { return rmsnorm(in[0], in[1], 1e-5f); },
-               {x, w}, t);
+  for (int64_t C : {65, 68}) {
+    Tensor x = randn({3, 7, C}), w = randn({C});
+    for (DType t : kDtypes)
+      compare_op("rmsnorm",
+                 [](const std::vector<Tensor>& in) { return rmsnorm(in[0], in[1], 1e-5f); },
+                 {x, w}, t);
+  }
+  Tensor w = randn({65});
   Tensor big = randn({515, 33}).to(kGpu), dy = randn({515, 33}).to(kGpu);  // > 128 row chunks
   Tensor first, second;
   for (Tensor* result : {&first, &second}) {
@@ -169,26 +176,60 @@ TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
 }
 
 TEST_CASE("add_rmsnorm: the fused residual add and norm, both outputs used") {
-  Tensor x = randn({3, 7, 65}), r = randn({3, 7, 65}), w = randn({65});
-  for (DType t : kDtypes)
-    compare_op("add_rmsnorm",
-               [](const std::vector<Tensor>& in) {
-                 AddNorm o = add_rmsnorm(in[0], in[1], in[2], 1e-5f);
-                 return add_scaled(o.normed, o.sum, 0.7f);
-               },
-               {x, r, w}, t);
+  for (int64_t C : {65, 68}) {
+    Tensor x = randn({3, 7, C}), r = randn({3, 7, C}), w = randn({C});
+    for (DType t : kDtypes)
+      compare_op("add_rmsnorm",
+                 [](const std::vector<Tensor>& in) {
+                   AddNorm o = add_rmsnorm(in[0], in[1], in[2], 1e-5f);
+                   return add_scaled(o.normed, o.sum, 0.7f);
+                 },
+                 {x, r, w}, t);
+  }
+}
+
+// Recompute segments decide whether a block's last add fuses with the next norm, and gradients
+// with and without recompute are the same bits: so are the fused and unfused pairs, in bf16,
+// at either row width.
+TEST_CASE("add_rmsnorm equals add then rmsnorm bit for bit, values and gradients") {
+  for (int64_t C : {65, 68}) {
+    CAPTURE(C);
+    const Tensor dy = randn({21, C}).to(DType::bf16).to(kGpu), ds = randn({21, C}).to(DType::bf16).to(kGpu);
+    const std::vector<Tensor> values{randn({21, C}), randn({21, C}), randn({C})};
+    std::vector<Tensor> outs, grads;
+    for (bool fused : {true, false}) {
+      std::vector<Tensor> in;
+      for (const Tensor& t : values) {
+        in.push_back(t.to(DType::bf16).to(kGpu));
+        in.back().set_requires_grad(true);
+      }
+      AddNorm o{Tensor(), Tensor()};
+      if (fused) {
+        o = add_rmsnorm(in[0], in[1], in[2], 1e-5f);
+      } else {
+        o.sum = add(in[0], in[1]);
+        o.normed = rmsnorm(o.sum, in[2], 1e-5f);
+      }
+      backward(add(mul(o.normed, dy), mul(o.sum, ds)), Tensor());
+      outs.insert(outs.end(), {o.sum, o.normed});
+      for (const Tensor& t : in) grads.push_back(t.grad());
+    }
+    CHECK(bit_identical(outs[0], outs[2]));
+    CHECK(bit_identical(outs[1], outs[3]));
+    for (int i = 0; i < 3; i++) CHECK(bit_identical(grads[i], grads[3 + i]));
+  }
 }
 
 TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
   const RopeConfig c{500000.0f, 8.0f, 1.0f, 4.0f, 8192};
-  Tensor x = randn({2, 13, 3, 64});
   std::vector<int32_t> p;
   for (int b = 0; b < 2; b++)
     for (int s = 0; s < 13; s++) p.push_back(b == 0 ? s : 70000 + 37 * s);  // large angles too
   Tensor pos = Tensor::from_ints(p, {2, 13});
-  for (DType t : kDtypes)
-    compare_op("rope", [&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); },
-               {x, pos}, t);
+  for (int64_t D : {64, 6})  // 4 pairs a thread; one (3 pairs a half head)
+    for (DType t : kDtypes)
+      compare_op("rope", [&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); },
+                 {randn({2, 13, 3, D}), pos}, t);
 }
 
 TEST_CASE("swiglu") {
@@ -248,6 +289,13 @@ TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
     compare_op("cross_entropy",
                [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
                {logits, targets}, t);
+  // V = 1031 leaves rows off the 4-element words: the element-wise kernels; 1028 the 4-wide ones
+  // (cuda/vec4.cuh), whose last word a thread takes alone (257 words, 512 threads a row).
+  Tensor targets4 = Tensor::from_ints({3, -100, 1027, 0, 5, -100, 7, 1, 999, 2, 500, 64, 65}, {N});
+  for (DType t : kDtypes)
+    compare_op("cross_entropy (4-wide)",
+               [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+               {logits.narrow(1, 0, V - 3).contiguous(), targets4}, t);
   Tensor none = Tensor::from_ints(std::vector<int32_t>(N, -100), {N}).to(kGpu);
   CHECK(cross_entropy(logits.to(kGpu), none).item() == 0.0f);
   Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N}).to(kGpu);
@@ -256,15 +304,16 @@ TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
 }
 
 TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {
-  const int64_t N = 13, C = 33, V = 65;
-  Tensor h = randn({N, C}), w = randn({V, C});
+  const int64_t N = 13, C = 33;
+  Tensor h = randn({N, C});
   Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
-  for (DType t : kDtypes)
-    compare_op("linear_cross_entropy",
-               [](const std::vector<Tensor>& in) {
-                 return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4);
-               },
-               {h, w, targets}, t);
+  for (int64_t V : {65, 68})  // element-wise and 4-wide loss kernels
+    for (DType t : kDtypes)
+      compare_op("linear_cross_entropy",
+                 [](const std::vector<Tensor>& in) {
+                   return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4);
+                 },
+                 {h, randn({V, C}), targets}, t);
 }
 
 // EAFT: the top-k entropy weights (each thread's k best, merged by k block maxima) and the

@@ -21,8 +21,11 @@
 namespace llm {
 
 int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
-  // About 64 Mi logits (256 MiB in f32) per chunk.
-  return std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, vocab));
+  // About 64 Mi logits (256 MiB in f32) per chunk, in whole 256-row tiles of the chunk's GEMMs
+  // when there are that many: Llama 3's 128256 columns would give 523 rows, a logits GEMM whose
+  // last tile of 128 rows is 11 rows full.
+  const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, vocab));
+  return rows >= 256 ? rows - rows % 256 : rows;
 }
 
 Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
