@@ -233,15 +233,27 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt1
   return cases;
 }
 
+// `t` (contiguous) copied to `offset` elements into a buffer of its own: with offset 1 no row
+// starts on a 4-element word, and the kernels that otherwise load 4 at a time take their
+// element-wise form (cuda/vec4.cuh). The two rows time one kernel's two variants in one run.
+Tensor at_offset(const Tensor& t, int64_t offset) {
+  if (offset == 0) return t;
+  Tensor view = Tensor::empty({t.numel() + offset}, t.dtype(), t.device()).narrow(0, offset, t.numel());
+  view.copy_from(t.reshape({t.numel()}));
+  return view.reshape(t.shape());
+}
+
 // The case's inputs on `device`: float inputs of differentiable ops in the compute dtype and
-// needing gradients when the backward runs; the rest (ids, optimizer state) as they are.
-std::vector<Tensor> place(const Case& c, Device device, DType dtype, bool bwd) {
+// needing gradients when the backward runs; the rest (ids, optimizer state) as they are. Float
+// inputs start `offset` elements into their buffers.
+std::vector<Tensor> place(const Case& c, Device device, DType dtype, bool bwd, int64_t offset) {
   std::vector<Tensor> x;
   for (const Tensor& t : c.inputs) {
     Tensor d = t.to(device);
-    if (c.differentiable && t.dtype() == DType::f32) {
-      d = d.to(dtype);
-      d.set_requires_grad(bwd);
+    if (t.dtype() == DType::f32) {
+      if (c.differentiable) d = d.to(dtype);
+      d = at_offset(d, offset);
+      if (c.differentiable) d.set_requires_grad(bwd);
     }
     x.push_back(d);
   }
@@ -268,7 +280,7 @@ int bench_kernel(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"name", "all"}, {"preset", device.is_cpu() ? "tiny" : "llama3-1b"},
                   {"tokens", device.is_cpu() ? "512" : "4096"}, {"pass", "fwd,fwd_bwd"},
-                  {"repeats", "5"}, {"tolerance", "0.02"}, {"check", "auto"}, {"json", ""}});
+                  {"repeats", "5"}, {"tolerance", "0.02"}, {"check", "auto"}, {"json", ""}, {"offset", "0"}});
   const std::optional<LlamaConfig> preset = llama_preset(args.str("preset"));
   if (!preset) throw std::invalid_argument("unknown --preset '" + args.str("preset") + "'");
   const int64_t T = args.num("tokens"), repeats = args.num("repeats");
@@ -278,6 +290,11 @@ int bench_kernel(int argc, char** argv) {
   std::mt19937 rng(1);
   std::vector<Case> cases = make_cases(*preset, T, dtype_size(dtype), rng);
   const std::vector<std::string> names = split_list(args.str("name")), passes = split_list(args.str("pass"));
+  std::vector<int64_t> offsets;
+  for (const std::string& o : split_list(args.str("offset"))) {
+    offsets.push_back(std::stoll(o));
+    if (offsets.back() < 0) throw std::invalid_argument("--offset must be >= 0, got " + o);
+  }
   auto wanted = [&](const std::string& name) {
     return names == std::vector<std::string>{"all"} ||
            std::find(names.begin(), names.end(), name) != names.end() ||
@@ -298,17 +315,20 @@ int bench_kernel(int argc, char** argv) {
   int failures = 0;
   for (Case& c : cases) {
     if (!wanted(c.name)) continue;
+    for (int64_t offset : offsets)
     for (const std::string& pass : passes) {
       const bool bwd = pass == "fwd_bwd";
       if (bwd && !c.differentiable) continue;
       if (pass != "fwd" && pass != "fwd_bwd")
         throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
-      const std::string row = fmt::format("{:<22} {:<30} {:<8}", c.name, c.shape, pass);
+      const std::string name = offset ? fmt::format("{} @+{}", c.name, offset) : c.name;
+      const std::string row = fmt::format("{:<22} {:<30} {:<8}", name, c.shape, pass);
       std::string check = "-";
       // On a GPU, the same inputs through the CPU reference. `--check 1` on the CPU runs the
       // comparison against itself: it proves the harness (ctest does), not the kernels.
       if (args.str("check") == "1" || (args.str("check") == "auto" && !device.is_cpu())) {
-        std::vector<Tensor> on_device = place(c, device, dtype, bwd), on_cpu = place(c, Device::cpu(), DType::f32, bwd);
+        std::vector<Tensor> on_device = place(c, device, dtype, bwd, offset),
+                            on_cpu = place(c, Device::cpu(), DType::f32, bwd, 0);
         GradModeGuard grad(bwd);
         const double err = relative_error(c.run(on_device, bwd), c.run(on_cpu, bwd));
         check = fmt::format("{:.1e}", err);
@@ -318,7 +338,7 @@ int bench_kernel(int argc, char** argv) {
           continue;
         }
       }
-      std::vector<Tensor> x = place(c, device, dtype, bwd);
+      std::vector<Tensor> x = place(c, device, dtype, bwd, offset);
       auto zero_grads = [&] {
         for (Tensor& t : x)
           if (t.requires_grad()) t.zero_grad();
@@ -343,7 +363,7 @@ int bench_kernel(int argc, char** argv) {
               fmt::format("{{\"kernel\": \"{}\", \"shape\": \"{}\", \"pass\": \"{}\", \"ms\": {:.5f}, "
                           "\"bytes\": {:.0f}, \"flops\": {:.0f}, \"gb_per_s\": {:.2f}, "
                           "\"tflops\": {:.4f}, \"roofline_pct\": {}, \"rel_error\": {}}}",
-                          c.name, c.shape, pass, ms, bytes, flops, gbs, tflops,
+                          name, c.shape, pass, ms, bytes, flops, gbs, tflops,
                           roof == "-" ? "null" : roof, check == "-" ? "null" : check);
     }
   }
