@@ -164,7 +164,7 @@ class CudaBackend : public Backend {
   void* workspace_ = nullptr;  // cuBLASLt's, allocated once with the backend
   size_t workspace_bytes_ = 0;
   // cuBLASLt's heuristic per GEMM shape: asked once, reused for every later call of that shape.
-  std::map<std::array<int64_t, 17>, cublasLtMatmulAlgo_t> gemm_algos_;
+  std::map<std::array<int64_t, 18>, cublasLtMatmulAlgo_t> gemm_algos_;
   // flush_caches' buffer: cudaMalloc'd on first use (outside the caching allocator, so the
   // benchmarks' peak memory does not count it), freed with the backend.
   int32_t* input_errors_ = nullptr;  // device: {kind, a, b, c} of the first bad input, or zeros

@@ -1,5 +1,7 @@
 // defines: CudaBackend::embedding_forward (gather rows), embedding_backward (deterministic: token
-// positions sorted by id, each id's rows summed in token order in f32; no atomics)
+// positions sorted by id, each id's rows summed in token order in f32; no atomics). The table may
+// be an f32 master while the rows are bf16: gathered rows are rounded to bf16, and the gradient
+// rows (bf16) are summed into the f32 table gradient (engine/ops/embedding.cpp).
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda/cuda_common.cuh"
@@ -10,15 +12,15 @@ namespace {
 
 // out[i, c] = table[ids[i], c]; one block per token row. An id outside [0, V) (which check_ids
 // reports) gives a row of zeros rather than a read out of bounds.
-template <class T>
-__global__ void embedding_forward_kernel(const int32_t* ids, const T* table, T* out, int64_t V,
+template <class Table, class Out>
+__global__ void embedding_forward_kernel(const int32_t* ids, const Table* table, Out* out, int64_t V,
                                          int64_t C) {
   const int64_t i = blockIdx.x;
   const int32_t id = ids[i];
   const bool valid = id >= 0 && id < V;
-  const T* row = table + (valid ? static_cast<int64_t>(id) : 0) * C;
+  const Table* row = table + (valid ? static_cast<int64_t>(id) : 0) * C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
-    out[i * C + c] = valid ? row[c] : from_f32<T>(0.0f);
+    out[i * C + c] = from_f32<Out>(valid ? to_f32(row[c]) : 0.0f);
 }
 
 __global__ void iota_kernel(int32_t* x, int64_t n) {
@@ -28,9 +30,9 @@ __global__ void iota_kernel(int32_t* x, int64_t n) {
 // After a stable sort, the positions of one id form a run, in token order. The block at the
 // first position of a run (grid.x: sorted positions, grid.y: channel chunks) walks the run and
 // adds its rows in f32, then adds the total to the table's row once. Every other block exits.
-template <class T>
+template <class Out, class Table>
 __global__ void embedding_backward_kernel(const int32_t* sorted_ids, const int32_t* sorted_pos,
-                                          const T* dout, T* dtable, int64_t n, int64_t V,
+                                          const Out* dout, Table* dtable, int64_t n, int64_t V,
                                           int64_t C) {
   const int64_t p = blockIdx.x;
   const int32_t id = sorted_ids[p];
@@ -40,8 +42,16 @@ __global__ void embedding_backward_kernel(const int32_t* sorted_ids, const int32
   if (c >= C) return;
   float acc = 0.0f;
   for (int64_t r = p; r < n && sorted_ids[r] == id; r++) acc += to_f32(dout[sorted_pos[r] * C + c]);
-  T* slot = dtable + static_cast<int64_t>(id) * C + c;
-  *slot = from_f32<T>(to_f32(*slot) + acc);
+  Table* slot = dtable + static_cast<int64_t>(id) * C + c;
+  *slot = from_f32<Table>(to_f32(*slot) + acc);
+}
+
+// f(Table{}, Out{}) for a table and rows of the same float dtype, or an f32 table and bf16 rows.
+template <class F>
+void dispatch_table_rows(const char* op, const Tensor& table, const Tensor& rows, F&& f) {
+  if (table.dtype() == DType::f32 && rows.dtype() == DType::bf16) return f(float{}, bf16{});
+  require_same_dtype(op, table, rows);
+  dispatch_float(op, table, [&](auto tag) { f(tag, tag); });
 }
 
 // Bits the radix sort needs for ids in [0, vocab).
@@ -54,17 +64,17 @@ int id_bits(int64_t vocab) {
 }  // namespace
 
 void CudaBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
-  require_same_dtype("embedding", table, out);
   const int64_t n = ids.numel(), V = table.size(0), C = table.size(1);
   if (n == 0) return;
   activate();
   // A bad id is a data error the user must see: reported at the next wait for the device.
   Tensor info = scratch({1}, DType::i32);
   check_ids(ids, V, kNoIgnore, /*targets=*/false, info);
-  dispatch_float("embedding", table, [&](auto tag) {
-    using T = decltype(tag);
-    embedding_forward_kernel<<<n, kThreads, 0, stream_>>>(ids.data<int32_t>(), table.data<T>(),
-                                                          out.data<T>(), V, C);
+  dispatch_table_rows("embedding", table, out, [&](auto table_tag, auto out_tag) {
+    using Table = decltype(table_tag);
+    using Out = decltype(out_tag);
+    embedding_forward_kernel<<<n, kThreads, 0, stream_>>>(ids.data<int32_t>(), table.data<Table>(),
+                                                          out.data<Out>(), V, C);
   });
   CUDA_CHECK_OP("embedding", ids, table, out);
 }
@@ -73,7 +83,6 @@ void CudaBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tens
 // forward. The radix sort is stable, so equal ids keep token order and the sums never depend on
 // scheduling: the same ids and gradients give the same bits every run.
 void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
-  require_same_dtype("embedding_backward", dout, dtable);
   const int64_t n = ids.numel(), V = dtable.size(0), C = dtable.size(1);
   if (n == 0) return;
   LLM_CHECK(n < INT32_MAX, "embedding_backward on CUDA: too many tokens: " + ids.str());
@@ -93,10 +102,11 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tens
       positions.data<int32_t>(), sorted_pos.data<int32_t>(), static_cast<int>(n), 0, bits,
       stream_));
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>((C + kThreads - 1) / kThreads));
-  dispatch_float("embedding_backward", dout, [&](auto tag) {
-    using T = decltype(tag);
+  dispatch_table_rows("embedding_backward", dtable, dout, [&](auto table_tag, auto out_tag) {
+    using Table = decltype(table_tag);
+    using Out = decltype(out_tag);
     embedding_backward_kernel<<<grid, kThreads, 0, stream_>>>(
-        sorted_ids.data<int32_t>(), sorted_pos.data<int32_t>(), dout.data<T>(), dtable.data<T>(),
+        sorted_ids.data<int32_t>(), sorted_pos.data<int32_t>(), dout.data<Out>(), dtable.data<Table>(),
         n, V, C);
   });
   CUDA_CHECK_OP("embedding_backward", ids, dout, dtable);

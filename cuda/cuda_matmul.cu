@@ -59,11 +59,13 @@ __global__ void scale_matrix_kernel(T* c, int64_t m, int64_t n, int64_t ldc, int
 // Row-major C = A B is column-major C^T = B^T A^T: cuBLASLt gets B as its first operand and A as
 // its second, each with its own transpose flag, and nothing is copied.
 void CudaBackend::gemm(const GemmArgs& g) {
-  LLM_CHECK(g.dtype == DType::f32 || g.dtype == DType::bf16,
-            std::string("gemm on CUDA takes f32 or bf16; got ") + dtype_name(g.dtype));
+  LLM_CHECK((g.dtype == DType::f32 || g.dtype == DType::bf16) &&
+                (g.c_dtype == g.dtype || (g.dtype == DType::bf16 && g.c_dtype == DType::f32)),
+            std::string("gemm on CUDA takes f32 or bf16, into the same or (from bf16) f32; got ") +
+                dtype_name(g.dtype) + " into " + dtype_name(g.c_dtype));
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   activate();
-  const std::string shapes = std::string(dtype_name(g.dtype)) + " batch " +
+  const std::string shapes = std::string(dtype_name(g.dtype)) + " into " + dtype_name(g.c_dtype) + ", batch " +
                              std::to_string(g.batch) + ", m " + std::to_string(g.m) + ", n " +
                              std::to_string(g.n) + ", k " + std::to_string(g.k) +
                              (g.trans_a ? ", A^T" : "") + (g.trans_b ? ", B^T" : "");
@@ -73,16 +75,17 @@ void CudaBackend::gemm(const GemmArgs& g) {
       scale_matrix_kernel<<<grid_for(g.batch * g.m * g.n), kThreads, 0, stream_>>>(
           static_cast<T*>(g.c), g.m, g.n, g.ldc, g.stride_c, g.batch, g.beta);
     };
-    if (g.dtype == DType::f32) launch(float{});
+    if (g.c_dtype == DType::f32) launch(float{});
     else launch(bf16{});
     CUDA_CHECK(cudaGetLastError());
     return;
   }
   const cudaDataType_t type = g.dtype == DType::f32 ? CUDA_R_32F : CUDA_R_16BF;
-  const int64_t elem = static_cast<int64_t>(dtype_size(g.dtype));
+  const cudaDataType_t c_type = g.c_dtype == DType::f32 ? CUDA_R_32F : CUDA_R_16BF;
+  const int64_t elem = static_cast<int64_t>(dtype_size(g.dtype)), c_elem = static_cast<int64_t>(dtype_size(g.c_dtype));
   const uint32_t align_a = alignment(g.b, g.batch > 1 ? g.stride_b * elem : 0);
   const uint32_t align_b = alignment(g.a, g.batch > 1 ? g.stride_a * elem : 0);
-  const uint32_t align_c = alignment(g.c, g.batch > 1 ? g.stride_c * elem : 0);
+  const uint32_t align_c = alignment(g.c, g.batch > 1 ? g.stride_c * c_elem : 0);
 
   LtCall call;
   // f32 stays f32 unless `tf32: true`, so CUDA matches the CPU reference to f32 rounding.
@@ -98,10 +101,11 @@ void CudaBackend::gemm(const GemmArgs& g) {
   // Stored (column-major) shapes: the first operand is row-major B, the second row-major A.
   call.a = layout(type, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, g.batch, g.stride_b);
   call.b = layout(type, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a);
-  call.c = layout(type, g.n, g.m, g.ldc, g.batch, g.stride_c);
+  // bf16 A and B into f32 C and D: a supported cuBLASLt combination (compute and scale f32).
+  call.c = layout(c_type, g.n, g.m, g.ldc, g.batch, g.stride_c);
 
-  const std::array<int64_t, 17> key{int64_t(g.dtype), g.trans_a, g.trans_b, g.m, g.n, g.k,
-                                    g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b,
+  const std::array<int64_t, 18> key{int64_t(g.dtype), int64_t(g.c_dtype), g.trans_a, g.trans_b, g.m, g.n,
+                                    g.k, g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b,
                                     g.stride_c, align_a, align_b, align_c, tf32};
   auto found = gemm_algos_.find(key);
   if (found == gemm_algos_.end()) {

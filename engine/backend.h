@@ -21,7 +21,8 @@ struct GemmArgs {
   const void* a = nullptr;
   const void* b = nullptr;
   void* c = nullptr;
-  DType dtype = DType::f32;  // of A, B and C; accumulation is always f32
+  DType dtype = DType::f32;    // of A and B; accumulation is always f32
+  DType c_dtype = DType::f32;  // of C: dtype, or f32 with bf16 A and B (a weight's f32 gradient)
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int64_t lda = 0, ldb = 0, ldc = 0;

@@ -26,6 +26,10 @@ Tensor scale_columns(const Tensor& x, const Tensor& s);
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // x (..., in) @ w^T with w (out, in), the layout of HF's nn.Linear weights.
 inline Tensor linear(const Tensor& x, const Tensor& w) { return matmul(x, w, false, true); }
+// linear(x, cast(master, x.dtype())) for an f32 master weight and bf16 x, the weight's gradient
+// written in f32 by its GEMM (no bf16 gradient, no widening pass); linear itself when the dtypes
+// agree (engine/ops/master_linear.cpp).
+Tensor master_linear(const Tensor& x, const Tensor& master);
 
 // A frozen linear layer whose weight is quantised (engine/quant_weight.h: NF4, QLoRA's base, or
 // LLM.int8's int8, a load_in_8bit base):
@@ -35,7 +39,11 @@ Tensor quantized_linear(const Tensor& x, const QuantWeight& w);
 
 // embedding: ids i32 (...) into table (V, C) -> (..., C).
 // padding_idx >= 0: that row of the table gets no gradient (torch's nn.Embedding(padding_idx)).
-Tensor embedding(const Tensor& ids, const Tensor& table, int64_t padding_idx = -1);
+// The rows in rows_dtype: the table's, or bf16 from an f32 table (a master's gradient stays f32).
+Tensor embedding(const Tensor& ids, const Tensor& table, int64_t padding_idx, DType rows_dtype);
+inline Tensor embedding(const Tensor& ids, const Tensor& table, int64_t padding_idx = -1) {
+  return embedding(ids, table, padding_idx, table.dtype());
+}
 
 // rmsnorm over the last dim: x (..., C), weight (C): x / sqrt(mean(x^2) + eps) * weight.
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);

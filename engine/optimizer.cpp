@@ -53,8 +53,9 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 double AdamW::step(float lr, double max_norm, bool update) {
   std::vector<Tensor*> tensors;
   for (const OptimParam& p : params_) tensors.push_back(p.param);
-  const double norm = clip_grad_norm(tensors, max_norm);
+  const double norm = global_grad_norm(tensors);
   if (!update || !std::isfinite(norm)) return norm;
+  const float clip = clip_coefficient(norm, max_norm);
   t_++;
   for (size_t i = 0; i < params_.size(); i++) {
     Tensor& p = *params_[i].param;
@@ -63,7 +64,9 @@ double AdamW::step(float lr, double max_norm, bool update) {
       missed_[i]++;
       continue;
     }
-    moments_[i].update(p, grad, adamw_args(config_, lr * params_[i].lr_scale, t_ - missed_[i], params_[i].decay));
+    AdamWArgs args = adamw_args(config_, lr * params_[i].lr_scale, t_ - missed_[i], params_[i].decay);
+    args.grad_scale = clip;
+    moments_[i].update(p, grad, args);
   }
   return norm;
 }
@@ -141,18 +144,25 @@ size_t AdamW::state_bytes() const {
 
 // The norm is read by the host once a step (clipping and the trainer's non-finite check need
 // it there); summing on the device first keeps that to one wait, not one per parameter.
-double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
+double global_grad_norm(const std::vector<Tensor*>& params) {
   std::vector<Tensor> grads;
   for (Tensor* p : params)
     if (p->grad().defined()) grads.push_back(p->grad());
-  const double norm = std::sqrt(sum_squares(grads));
-  if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) {
-    const float coef = static_cast<float>(max_norm / (norm + 1e-6));
+  return std::sqrt(sum_squares(grads));
+}
+
+float clip_coefficient(double norm, double max_norm) {
+  return max_norm > 0.0 && std::isfinite(norm) && norm > max_norm ? static_cast<float>(max_norm / (norm + 1e-6)) : 1.0f;
+}
+
+double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
+  const double norm = global_grad_norm(params);
+  const float coef = clip_coefficient(norm, max_norm);
+  if (coef != 1.0f)
     for (Tensor* p : params) {
       Tensor g = p->grad();
       if (g.defined()) scale_(g, coef);
     }
-  }
   return norm;
 }
 

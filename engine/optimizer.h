@@ -40,7 +40,8 @@ class Optimizer {
   // its groups' betas (the bias correction then takes the new beta1, as torch's does).
   void set_beta1(float beta1) { config_.beta1 = beta1; }
   // The global norm of the gradients before clipping. When max_norm > 0 and the norm exceeds it,
-  // the gradients are scaled to max_norm first (as torch.nn.utils.clip_grad_norm_); then, when
+  // the gradients are scaled to max_norm first (as torch.nn.utils.clip_grad_norm_; AdamW scales
+  // them inside its update and leaves the stored gradients as they were); then, when
   // `update` is set and the norm is finite, one update at `lr` (params without a gradient are
   // skipped). Collective when the optimizer is sharded.
   virtual double step(float lr, double max_norm = 0.0, bool update = true) = 0;
@@ -135,5 +136,9 @@ class AdamW final : public Optimizer {
 // all gradients by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_. Returns the norm
 // before clipping (non-finite when some gradient is).
 double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
+// Its two halves: the norm (one host read for all gradients), and the factor it scales by (1
+// when it does not clip). AdamW hands the factor to its update (AdamWArgs::grad_scale).
+double global_grad_norm(const std::vector<Tensor*>& params);
+float clip_coefficient(double norm, double max_norm);
 
 }  // namespace llm

@@ -253,9 +253,9 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   auto proj = [&](const Tensor& in, const Tensor& in_base, int kind) {
     auto frozen = [&](const Tensor& x_in) {
       if (l.quant[kind].defined()) return quantized_linear(x_in, l.quant[kind]);
-      const Tensor weight = w(l.linear(kind));
-      if (opt.fp8 && fp8_linear_at(index, kind)) return fp8_linear(x_in, weight);
-      return linear(x_in, opt.qat_group > 0 ? fake_quantize_int4(weight, opt.qat_group) : weight);
+      if (opt.fp8 && fp8_linear_at(index, kind)) return fp8_linear(x_in, w(l.linear(kind)));
+      if (opt.qat_group > 0) return linear(x_in, fake_quantize_int4(w(l.linear(kind)), opt.qat_group));
+      return master_linear(x_in, l.linear(kind));  // an f32 master's gradient straight from its GEMM
     };
     const Tensor base = frozen(in_base);
     const LoraPair& pair = l.lora[kind];
@@ -301,7 +301,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     units_->set_recompute_every(opt.recompute_every_n_layers > 0 ? static_cast<int>(std::min(group, n)) : 0);
     units_->before_forward(0);  // tied: through to the loss (or logits)
   }
-  Tensor x = reshape(embedding(ids, in_dtype(embed_tokens_, dtype), config_.pad_token_id), {ids.numel(), config_.hidden_size});
+  Tensor x = reshape(embedding(ids, embed_tokens_, config_.pad_token_id, dtype), {ids.numel(), config_.hidden_size});
   if (opt.neftune_noise_alpha > 0 && grad_enabled()) {
     const double dims = static_cast<double>(ids.size(1) * config_.hidden_size);  // the batch's S x C
     x = add_uniform_noise(x, static_cast<float>(opt.neftune_noise_alpha / std::sqrt(dims)),

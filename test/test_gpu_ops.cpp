@@ -79,6 +79,20 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
   scale_(g, 0.37f);
   scale_(c, 0.37f);
   CHECK(bit_identical(g, c));
+  // The element-wise kernels of add, mul and scale_: views starting 1031 elements in (no
+  // 4-element word there); the aligned ones above take the 4-wide kernels, with a tail.
+  {
+    const Tensor x = big.narrow(0, 1, 64), y = big.narrow(0, 0, 64).clone();
+    const Tensor xg = big.to(kGpu).narrow(0, 1, 64), yg = y.to(kGpu);
+    CHECK(bit_identical(add(xg, yg), add(x, y)));
+    CHECK(bit_identical(mul(xg, yg), mul(x, y)));
+    Tensor scaled = xg.clone(), reference = x.clone();
+    Tensor off_word = Tensor::zeros({scaled.numel() + 1}, DType::f32, kGpu).narrow(0, 1, scaled.numel());
+    off_word.copy_from(scaled.reshape({scaled.numel()}));
+    scale_(off_word, 0.37f);
+    scale_(reference, 0.37f);
+    CHECK(bit_identical(off_word.reshape(reference.shape()), reference));
+  }
   // By a factor on the device, in f32 and bf16 storage.
   Tensor factor = Tensor::full({}, -0.37f, DType::f32);
   scale_(g, factor.to(kGpu));
@@ -125,6 +139,30 @@ TEST_CASE("matmul: every transpose combination, batched and shared B") {
         }
 }
 
+// The model's block linears in bf16 with f32 master weights: the same output and d(x) bits as
+// linear(x, cast(w)), and a weight gradient that was never rounded to bf16 (within f32
+// summation-order error of the CPU's dy^T x on the same values; bf16 would be off by ~2^-9).
+TEST_CASE("master_linear: bf16 GEMMs on an f32 master weight, its gradient written in f32") {
+  const Tensor x16 = randn({3, 7, 33}).to(DType::bf16), dy16 = randn({3, 7, 65}).to(DType::bf16);
+  const Tensor w = randn({65, 33}, 0.5f);
+  std::vector<Tensor> xs, ws, ys;
+  for (bool fused : {true, false}) {
+    xs.push_back(x16.to(kGpu));
+    ws.push_back(w.to(kGpu));
+    xs.back().set_requires_grad(true);
+    ws.back().set_requires_grad(true);
+    ys.push_back(fused ? master_linear(xs.back(), ws.back()) : linear(xs.back(), cast(ws.back(), DType::bf16)));
+    backward(ys.back(), dy16.to(kGpu));
+  }
+  CHECK(ys[0].dtype() == DType::bf16);
+  CHECK(bit_identical(ys[0], ys[1]));
+  CHECK(bit_identical(xs[0].grad(), xs[1].grad()));
+  REQUIRE(ws[0].grad().dtype() == DType::f32);
+  const Tensor x = x16.to(DType::f32).reshape({21, 33}), dy = dy16.to(DType::f32).reshape({21, 65});
+  check_close("master_linear d(w)", ws[0].grad(), matmul(dy, x, true, false), kTolF32);
+  check_close("cast + linear d(w)", ws[1].grad(), matmul(dy, x, true, false), kTolBf16);
+}
+
 TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
   const int64_t V = 37, C = 65;
   Tensor table = randn({V, C});
@@ -152,6 +190,19 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
     }
     CHECK(bit_identical(first, second));
   }
+  // bf16 rows from the f32 master table: the rows of embedding(cast(table)), and the gradient
+  // summed into f32 (the CPU's sums of the same bf16 gradient rows, to f32 rounding).
+  Tensor master = table.to(kGpu);
+  master.set_requires_grad(true);
+  const Tensor dout16 = dout.to(DType::bf16);
+  const Tensor rows16 = embedding(many, master, -1, DType::bf16);
+  CHECK(bit_identical(rows16, embedding(many, cast(table.to(kGpu), DType::bf16))));
+  backward(rows16, dout16);
+  REQUIRE(master.grad().dtype() == DType::f32);
+  Tensor reference = table.clone();
+  reference.set_requires_grad(true);
+  backward(embedding(many.to(Device::cpu()), reference), dout16.to(DType::f32).to(Device::cpu()));
+  check_close("embedding's f32 gradient from bf16 rows", master.grad(), reference.grad(), kTolF32);
 }
 
 // Rows of 65 take the element-wise kernels, rows of 68 the 4-wide ones (cuda/cuda_rmsnorm.cu).
@@ -385,7 +436,8 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
     for (int step = 1; step <= 3; step++) {
       Tensor grad = randn({n}).to(grad_dtype);
       const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f;
-      const AdamWArgs args = adamw_args({b1, b2, 1e-8f, 0.1f}, lr, step, true);
+      AdamWArgs args = adamw_args({b1, b2, 1e-8f, 0.1f}, lr, step, true);
+      args.grad_scale = step == 2 ? 0.37f : 1.0f;  // clipping's factor, inside the update
       backend(Device::cpu()).adamw(pc, grad.to(DType::f32), mc, vc, args);
       backend(kGpu).adamw(pg, grad.to(kGpu), mg, vg, args);
     }

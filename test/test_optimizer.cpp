@@ -137,6 +137,44 @@ TEST_CASE("clip_grad_norm: returns the norm and scales to max_norm") {
   CHECK(clip_grad_norm({&a, &b}, 0.0) == doctest::Approx(1.0).epsilon(1e-5));  // 0: no clipping
 }
 
+// AdamW applies clipping's factor inside its update (AdamWArgs::grad_scale): the parameters come
+// out as from clip_grad_norm then an unclipped step, bit for bit, in f32 and 8-bit state (a
+// tensor of 5000 elements quantises, one of 7 does not), and the stored gradients stay as they were.
+TEST_CASE("AdamW clips inside its update: the same bits as scaling the gradients first") {
+  for (AdamWState state : {AdamWState::f32, AdamWState::blockwise_8bit}) {
+    const std::vector<Tensor> start{randn({5000}), randn({7})};
+    std::vector<Tensor> fused, separate;
+    for (const Tensor& t : start) {
+      fused.push_back(t.clone());
+      separate.push_back(t.clone());
+    }
+    std::vector<OptimParam> fused_params, separate_params;
+    for (size_t i = 0; i < start.size(); i++) {
+      fused[i].set_requires_grad(true);
+      separate[i].set_requires_grad(true);
+      fused_params.push_back({"w" + std::to_string(i), &fused[i], true});
+      separate_params.push_back({"w" + std::to_string(i), &separate[i], true});
+    }
+    AdamW a(fused_params, {0.9f, 0.95f, 1e-8f, 0.1f}, state), b(separate_params, {0.9f, 0.95f, 1e-8f, 0.1f}, state);
+    for (int step = 0; step < 3; step++) {
+      for (size_t i = 0; i < start.size(); i++) {
+        const Tensor g = randn(start[i].shape(), 3.0f);  // norm about 200: clipped to 1
+        fused[i].zero_grad();
+        separate[i].zero_grad();
+        accumulate_grad(*fused[i].autograd_meta(), g.clone());
+        accumulate_grad(*separate[i].autograd_meta(), g.clone());
+      }
+      const std::vector<float> before = fused[0].grad().to_floats();
+      const double norm = a.step(1e-2f, 1.0);
+      CHECK(norm > 100.0);
+      CHECK(fused[0].grad().to_floats() == before);
+      CHECK(clip_grad_norm({&separate[0], &separate[1]}, 1.0) == norm);
+      b.step(1e-2f, 0.0);
+      for (size_t i = 0; i < start.size(); i++) CHECK(fused[i].to_floats() == separate[i].to_floats());
+    }
+  }
+}
+
 TEST_CASE("LR schedules: linear warmup from 0, cosine to the floor, linear decay, constant") {
   LrSchedule s{"cosine", 1.0, 10, 110, 0.0};
   CHECK(s.lr(0) == 0.0);

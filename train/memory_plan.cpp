@@ -178,9 +178,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // trainable parameters) the weights are f32 and, in bf16, cast per use.
   const bool compute_copies = sharded && !adapter;
   const double wsize = compute_copies ? dsize : 4;
-  // bf16 casts per use: each weight cast per forward and the cast kept for backward (a tied
-  // embedding twice, once as lm_head): every layer's, or with recompute only one segment's at a
-  // time. An adapter run casts only what trains; its frozen base is stored in bf16 already.
+  // bf16 casts per use: each weight cast per forward and the cast kept for backward (the
+  // embedding only as lm_head: its lookup rounds the rows it gathers, engine/ops/embedding.cpp):
+  // every layer's, or with recompute only one segment's at a time. An adapter run casts only
+  // what trains; its frozen base is stored in bf16 already.
   const double lm_cast = lm_head > 0 ? lm_head : embed;
   // QAT's fake-quantised weights are made and kept the same way: the block linears of every layer
   // (or one segment's) and lm_head.
@@ -189,7 +190,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                       : 0;
   const double casts = qat_weights + (!in.bf16 || compute_copies ? 0
                                       : adapter                  ? 2 * T
-                                                                 : 2 * (embed + lm_cast + (every > 0 ? in_segment : L) * per_layer));
+                                                                 : 2 * (lm_cast + (every > 0 ? in_segment : L) * per_layer));
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));

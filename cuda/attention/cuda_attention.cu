@@ -52,7 +52,7 @@ GemmArgs f32_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, Mat a, bool ta
   g.a = a.p;
   g.b = b.p;
   g.c = c;
-  g.dtype = DType::f32;
+  g.dtype = g.c_dtype = DType::f32;
   g.batch = batch;
   g.m = m;
   g.n = n;

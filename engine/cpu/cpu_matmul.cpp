@@ -12,7 +12,8 @@
 namespace llm {
 
 void CpuBackend::gemm(const GemmArgs& g) {
-  LLM_CHECK(g.dtype == DType::f32, "gemm on the CPU computes in f32; got " + std::string(dtype_name(g.dtype)));
+  LLM_CHECK(g.dtype == DType::f32 && g.c_dtype == DType::f32,
+            "gemm on the CPU computes in f32; got " + std::string(dtype_name(g.dtype)) + " into " + dtype_name(g.c_dtype));
   // cblas takes int dimensions: a larger one would be narrowed into a wrong (even negative) size.
   for (const auto& [name, value] : {std::pair<const char*, int64_t>{"m", g.m}, {"n", g.n}, {"k", g.k},
                                     {"lda", g.lda}, {"ldb", g.ldb}, {"ldc", g.ldc}})

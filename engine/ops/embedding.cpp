@@ -1,4 +1,9 @@
 // defines: embedding (forward: gather rows; backward: deterministic scatter-add into the table)
+//
+// With bf16 rows from an f32 master table (mixed precision), the rows are gathered and rounded in
+// one pass and their gradients summed into an f32 table gradient: casting the whole table first
+// (Llama 3's is 128256 rows) would read and write every row each step, and its bf16 gradient
+// would be widened after, for the few thousand rows a batch touches.
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -6,20 +11,24 @@
 
 namespace llm {
 
-Tensor embedding(const Tensor& ids_in, const Tensor& table, int64_t padding_idx) {
+Tensor embedding(const Tensor& ids_in, const Tensor& table, int64_t padding_idx, DType rows_dtype) {
   LLM_CHECK(ids_in.dtype() == DType::i32, "embedding ids must be i32, got " + ids_in.str());
   LLM_CHECK(table.dim() == 2 && table.is_contiguous(), "embedding table must be (V, C): " + table.str());
   LLM_CHECK(ids_in.device() == table.device(), "embedding: ids and table on different devices");
   LLM_CHECK(padding_idx < table.size(0), "embedding: padding_idx " + std::to_string(padding_idx) + " outside " + table.str());
+  LLM_CHECK(rows_dtype == table.dtype() || (table.dtype() == DType::f32 && rows_dtype == DType::bf16),
+            std::string("embedding: rows in ") + dtype_name(rows_dtype) + " from " + table.str() +
+                " (the table's dtype, or bf16 from f32)");
   Tensor ids = ids_in.contiguous();
   Shape out_shape = ids.shape();
   out_shape.push_back(table.size(1));
-  Tensor out = Tensor::empty(out_shape, table.dtype(), table.device());
+  Tensor out = Tensor::empty(out_shape, rows_dtype, table.device());
   backend(table.device()).embedding_forward(ids, table, out);
   if (any_requires_grad({table})) {
     Shape table_shape = table.shape();
-    record_node("embedding", {ids_in, table}, {&out}, [ids, table_shape, padding_idx](const Grads& g) -> Grads {
-      Tensor dtable = Tensor::zeros(table_shape, g[0].dtype(), g[0].device());
+    const DType table_dtype = table.dtype();
+    record_node("embedding", {ids_in, table}, {&out}, [ids, table_shape, table_dtype, padding_idx](const Grads& g) -> Grads {
+      Tensor dtable = Tensor::zeros(table_shape, table_dtype, g[0].device());
       Backend& be = backend(dtable.device());
       be.embedding_backward(ids, g[0].contiguous(), dtable);
       if (padding_idx >= 0) {

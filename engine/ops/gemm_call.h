@@ -31,7 +31,9 @@ inline void gemm(const Matrices& x, bool tx, const Matrices& y, bool ty, Tensor&
   g.a = x.t->data_ptr();
   g.b = y.t->data_ptr();
   g.c = out.data_ptr();
-  g.dtype = out.dtype();
+  LLM_CHECK(x.t->dtype() == y.t->dtype(), "matmul: operands " + x.t->str() + " and " + y.t->str() + " differ in dtype");
+  g.dtype = x.t->dtype();
+  g.c_dtype = out.dtype();
   g.batch = batch;
   g.m = tx ? x.cols : x.rows;
   g.k = tx ? x.rows : x.cols;

@@ -1,0 +1,51 @@
+// defines: master_linear (forward and backward side by side): linear(x, cast(master, x's dtype))
+// with the weight's gradient written in f32 by its own GEMM.
+//
+// Mixed precision keeps f32 master weights and computes in bf16. Through cast and linear, the
+// weight gradient is a bf16 GEMM output that the cast's backward then widens to f32: per
+// parameter per step a 2-byte write, a 2-byte read and a 4-byte write, besides the rounding of
+// every gradient element to bf16 on the way. Here the dW GEMM reads the same bf16 operands and
+// writes f32 (cuBLASLt's bf16 x bf16 -> f32), once. The forward and d(x) are the same bits as the
+// unfused pair's.
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/ops.h"
+#include "engine/ops/gemm_call.h"
+
+namespace llm {
+
+Tensor master_linear(const Tensor& x_in, const Tensor& master) {
+  if (master.dtype() == x_in.dtype()) return linear(x_in, master);
+  LLM_CHECK(master.dtype() == DType::f32 && master.dim() == 2 && x_in.dim() >= 1 &&
+                x_in.size(-1) == master.size(1) && x_in.device() == master.device(),
+            "master_linear: x " + x_in.str() + " and f32 master weight " + master.str() + " do not fit");
+  const Tensor x = x_in.contiguous();
+  const Tensor w = master.to(x.dtype());  // the compute copy: not recorded, the node below is
+  Shape out_shape = x.shape();
+  out_shape.back() = w.size(0);
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  gemm(as_rows(x), false, matrices(w), true, out, 1, 0.0f);
+  if (any_requires_grad({x_in, master})) {
+    const bool need_x = x_in.requires_grad(), need_w = master.requires_grad();
+    // Each gradient keeps only what it reads: d(x) the weight's copy, d(w) the input.
+    record_node("master_linear", {x_in, master}, {&out},
+                [x = need_w ? x : Tensor(), w = need_x ? w : Tensor(), x_shape = x.shape(), need_x,
+                 need_w](const Grads& g) -> Grads {
+      const Tensor dy = g[0].contiguous();
+      Tensor dx, dw;
+      if (need_x) {
+        dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+        gemm(as_rows(dy), false, matrices(w), false, dx, 1, 0.0f);  // dy w
+      }
+      if (need_w) {
+        dw = Tensor::empty({dy.size(-1), x.size(-1)}, DType::f32, dy.device());
+        gemm(as_rows(dy), true, as_rows(x), false, dw, 1, 0.0f);  // dy^T x, into f32
+      }
+      return {dx, dw};
+    });
+  }
+  return out;
+}
+
+}  // namespace llm
