@@ -67,7 +67,9 @@ DeviceCollectives& one_rank_collectives(Device device) {
   return *c;
 }
 
-std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt19937& rng) {
+// loss_chunks: the fused loss's rows per chunk, one case each (0: its default).
+std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const std::vector<int64_t>& loss_chunks,
+                             std::mt19937& rng) {
   const int64_t C = m.hidden_size, F = m.intermediate_size, V = m.vocab_size;
   const int64_t H = m.num_attention_heads, Hkv = m.num_key_value_heads, D = m.head_dim();
   std::vector<Case> cases;
@@ -145,18 +147,22 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, std::mt1
   emb.bytes_bwd = e * T * C + 4.0 * V * C;  // the f32 table gradient is zeroed, then rows added
   cases.push_back(emb);
 
-  Case lce{"linear_cross_entropy", fmt::format("({}, {}) x ({}, {})^T", T, C, V, C),
-           {randn({T, C}, 1.0f, rng), randn({V, C}, 0.02f, rng), ids(T, V, rng)},
-           [](std::vector<Tensor>& x, bool bwd) {
-             return with_backward(linear_cross_entropy(x[0], x[1], x[2]), {&x[0], &x[1]}, bwd);
-           }};
   // Logits and loss: one GEMM. With gradients wanted the forward also computes them chunk by
   // chunk (two GEMMs more there, none after): counted as the backward's, which they replace. (Until
-  // 2026-11-30 the forward row counted all three: 102% of the H200's peak.)
-  lce.flops_fwd = 2.0 * T * V * C;
-  lce.flops_bwd = 4.0 * T * V * C;
-  lce.bytes_fwd = e * (T * C + V * C) + 4.0 * (T * C + V * C);
-  cases.push_back(lce);
+  // 2026-11-30 the forward row counted all three: 102% of the H200's peak.) Larger chunks make
+  // fewer passes of d(lm_head) through its GEMM (beta 1) for more logits held at once.
+  const std::vector<Tensor> lce_inputs{randn({T, C}, 1.0f, rng), randn({V, C}, 0.02f, rng), ids(T, V, rng)};
+  for (int64_t chunk : loss_chunks) {
+    Case lce{chunk ? fmt::format("linear_cross_entropy/{}", chunk) : "linear_cross_entropy",
+             fmt::format("({}, {}) x ({}, {})^T", T, C, V, C), lce_inputs,
+             [chunk](std::vector<Tensor>& x, bool bwd) {
+               return with_backward(linear_cross_entropy(x[0], x[1], x[2], kIgnoreIndex, chunk), {&x[0], &x[1]}, bwd);
+             }};
+    lce.flops_fwd = 2.0 * T * V * C;
+    lce.flops_bwd = 4.0 * T * V * C;
+    lce.bytes_fwd = e * (T * C + V * C) + 4.0 * (T * C + V * C);
+    cases.push_back(lce);
+  }
 
   // DoRA (peft_use_dora): the output features scaled by magnitude / weight norm (the factors f32
   // whatever the compute dtype), and the norms of the adapted weight's rows (f32, no gradient).
@@ -280,7 +286,8 @@ int bench_kernel(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"name", "all"}, {"preset", device.is_cpu() ? "tiny" : "llama3-1b"},
                   {"tokens", device.is_cpu() ? "512" : "4096"}, {"pass", "fwd,fwd_bwd"},
-                  {"repeats", "5"}, {"tolerance", "0.02"}, {"check", "auto"}, {"json", ""}, {"offset", "0"}});
+                  {"repeats", "5"}, {"tolerance", "0.02"}, {"check", "auto"}, {"json", ""}, {"offset", "0"},
+                  {"loss-chunks", "0"}});
   const std::optional<LlamaConfig> preset = llama_preset(args.str("preset"));
   if (!preset) throw std::invalid_argument("unknown --preset '" + args.str("preset") + "'");
   const int64_t T = args.num("tokens"), repeats = args.num("repeats");
@@ -288,7 +295,12 @@ int bench_kernel(int argc, char** argv) {
   const double tolerance = std::stod(args.str("tolerance"));
   const DType dtype = device.is_cpu() ? DType::f32 : DType::bf16;
   std::mt19937 rng(1);
-  std::vector<Case> cases = make_cases(*preset, T, dtype_size(dtype), rng);
+  std::vector<int64_t> loss_chunks;
+  for (const std::string& c : split_list(args.str("loss-chunks"))) {
+    loss_chunks.push_back(std::stoll(c));
+    if (loss_chunks.back() < 0) throw std::invalid_argument("--loss-chunks must be >= 0 (0: the default), got " + c);
+  }
+  std::vector<Case> cases = make_cases(*preset, T, dtype_size(dtype), loss_chunks, rng);
   const std::vector<std::string> names = split_list(args.str("name")), passes = split_list(args.str("pass"));
   std::vector<int64_t> offsets;
   for (const std::string& o : split_list(args.str("offset"))) {
@@ -298,7 +310,7 @@ int bench_kernel(int argc, char** argv) {
   auto wanted = [&](const std::string& name) {
     return names == std::vector<std::string>{"all"} ||
            std::find(names.begin(), names.end(), name) != names.end() ||
-           std::find(names.begin(), names.end(), name.substr(0, name.find(' '))) != names.end();
+           std::find(names.begin(), names.end(), name.substr(0, name.find_first_of(" /"))) != names.end();
   };
 
   Backend& be = backend(device);
@@ -309,7 +321,7 @@ int bench_kernel(int argc, char** argv) {
                              : fmt::format("; roofline {}: {:.0f} GB/s, {:.1f} dense bf16 TFLOP/s ({})",
                                            peaks.device, peaks.memory_gb_per_s, peaks.bf16_tflops,
                                            peaks.bf16_from_spec ? "stated" : "estimated"));
-  fmt::print("{:<22} {:<30} {:<8} {:>9} {:>9} {:>9} {:>7} {:>9}\n", "kernel", "shape", "pass", "ms",
+  fmt::print("{:<28} {:<30} {:<8} {:>9} {:>9} {:>9} {:>7} {:>9}\n", "kernel", "shape", "pass", "ms",
              "GB/s", "TFLOP/s", "%roof", "rel_err");
   std::string json;
   int failures = 0;
@@ -322,7 +334,7 @@ int bench_kernel(int argc, char** argv) {
       if (pass != "fwd" && pass != "fwd_bwd")
         throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
       const std::string name = offset ? fmt::format("{} @+{}", c.name, offset) : c.name;
-      const std::string row = fmt::format("{:<22} {:<30} {:<8}", name, c.shape, pass);
+      const std::string row = fmt::format("{:<28} {:<30} {:<8}", name, c.shape, pass);
       std::string check = "-";
       // On a GPU, the same inputs through the CPU reference. `--check 1` on the CPU runs the
       // comparison against itself: it proves the harness (ctest does), not the kernels.

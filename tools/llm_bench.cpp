@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
       "                      [--repeats 5] [--tolerance 0.02] [--check auto|0|1] [--json FILE]\n"
       "                      [--offset 0,1]  (1: inputs off the 4-element words, rows \"@+1\":\n"
       "                      the element-wise form of the 4-wide kernels)\n"
+      "                      [--loss-chunks 0,1024] (the fused loss's rows per chunk; 0: default)\n"
       "       llm_bench memory [--preset llama3-8b | --config FILE] [--layers N] [--dim N]\n"
       "                      [--seq 2048] [--micro-batch 1]\n"
       "                      [--accumulation 1] [--ranks 1] [--zero 0|1|2|3] [--recompute 0|N]\n"

@@ -170,8 +170,10 @@ for phase in "$@"; do
       # Issue #14: every op of a llama3-1b step against its roofline, then the step at the
       # llama3-8b layer shape (8 layers: weights, gradients and AdamW's f32 state fit one card).
       start_timing
-      # --offset 0,1: each 4-wide kernel beside its element-wise form (rows "@+1").
+      # --offset 0,1: each 4-wide kernel beside its element-wise form (rows "@+1"); the fused
+      # loss at its default chunk (512 rows) and at 1024 and 2048.
       timeout $(limit 100) stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 --offset 0,1 \
+        --loss-chunks 0,1024,2048 \
         --json "$OUT/bench_kernel_llama3-1b.json" >>"$OUT/kernels.log" 2>&1
       note "llm_bench kernel llama3-1b: exit $? (kernels.log)"
       timeout $(limit 90) stdbuf -oL ./llm_bench step --device cuda --preset llama3-8b --layers 8 --seq 2048 \
