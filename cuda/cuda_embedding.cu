@@ -79,7 +79,7 @@ void CudaBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tens
   CUDA_CHECK_OP("embedding", ids, table, out);
 }
 
-// dtable += scatter of dout by ids (dtable arrives zeroed from the op). Ids were checked by the
+// dtable += scatter of dout by ids (dtable: zeros, or the table's gradient so far). Ids were checked by the
 // forward. The radix sort is stable, so equal ids keep token order and the sums never depend on
 // scheduling: the same ids and gradients give the same bits every run.
 void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {

@@ -116,6 +116,12 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& incoming) {
   }
 }
 
+Tensor grad_to_add_into(const AutogradMeta* leaf, DType dtype) {
+  if (!leaf || !leaf->is_leaf || !leaf->grad.defined()) return Tensor();
+  const Tensor& g = leaf->grad;
+  return g.dtype() == dtype && g.is_contiguous() && g.sole_owner() ? g : Tensor();
+}
+
 void Tape::run_backward() {
   NoGradGuard no_grad;  // backward functions are not themselves recorded
   struct Depth {

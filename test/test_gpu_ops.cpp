@@ -161,6 +161,11 @@ TEST_CASE("master_linear: bf16 GEMMs on an f32 master weight, its gradient writt
   const Tensor x = x16.to(DType::f32).reshape({21, 33}), dy = dy16.to(DType::f32).reshape({21, 65});
   check_close("master_linear d(w)", ws[0].grad(), matmul(dy, x, true, false), kTolF32);
   check_close("cast + linear d(w)", ws[1].grad(), matmul(dy, x, true, false), kTolBf16);
+  // A second micro-batch: its GEMM adds into the f32 gradient in place (beta 1).
+  const void* buffer = ws[0].grad().data_ptr();
+  backward(master_linear(xs[0], ws[0]), dy16.to(kGpu));
+  CHECK(ws[0].grad().data_ptr() == buffer);
+  check_close("master_linear d(w), two micro-batches", ws[0].grad(), add_scaled(matmul(dy, x, true, false), matmul(dy, x, true, false), 1.0f), kTolF32);
 }
 
 TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {

@@ -249,6 +249,33 @@ TEST_CASE("embedding: gathers rows; backward adds repeated ids") {
   CHECK_THROWS(embedding(Tensor::from_ints({11}, {1}), table));
 }
 
+// A table that already has a gradient (a tied lm_head's use, an earlier micro-batch) gets the
+// rows added into it in place (grad_to_add_into): the same gradient as an untied copy's, summed;
+// with padding_idx the padding row keeps the other use's gradient and gets nothing from the lookup.
+TEST_CASE("embedding: a tied table's gradient adds both uses; padding_idx keeps the other one's") {
+  const Tensor start = randn({11, 5}), x = randn({4, 5});
+  const Tensor ids = Tensor::from_ints({3, 0, 3, 10, 2, 3}, {6});
+  const Tensor rows_seed = randn({6, 5}), logits_seed = randn({4, 11});
+  for (int64_t padding : {-1, 2}) {
+    CAPTURE(padding);
+    Tensor tied = start.clone(), as_head = start.clone(), as_table = start.clone();
+    for (Tensor* t : {&tied, &as_head, &as_table}) t->set_requires_grad(true);
+    backward(linear(x, tied), logits_seed);  // lm_head's use first, as in a step's backward
+    const void* buffer = tied.grad().data_ptr();
+    backward(embedding(ids, tied, padding), rows_seed);
+    if (padding < 0) CHECK(tied.grad().data_ptr() == buffer);  // added in place
+    backward(linear(x, as_head), logits_seed);
+    backward(embedding(ids, as_table, padding), rows_seed);
+    const std::vector<float> got = tied.grad().to_floats(), head = as_head.grad().to_floats(),
+                             table = as_table.grad().to_floats();
+    for (size_t i = 0; i < got.size(); i++) CHECK(got[i] == doctest::Approx(head[i] + table[i]).epsilon(1e-6));
+    for (int c = 0; c < 5; c++) {
+      if (padding == 2) CHECK(table[2 * 5 + c] == 0.0f);  // token 2 is the padding row
+      else CHECK(table[2 * 5 + c] != 0.0f);
+    }
+  }
+}
+
 TEST_CASE("rmsnorm: matches the formula; gradients for x and weight") {
   const float eps = 1e-5f;
   Tensor x = randn({2, 7, 33}), w = randn({33});

@@ -4,6 +4,10 @@
 // one pass and their gradients summed into an f32 table gradient: casting the whole table first
 // (Llama 3's is 128256 rows) would read and write every row each step, and its bf16 gradient
 // would be widened after, for the few thousand rows a batch touches.
+//
+// When the table already has a gradient of its dtype (a tied lm_head's, an earlier micro-batch's)
+// the rows are added into it (grad_to_add_into): no zeroed table-sized gradient and no pass
+// summing it in. Not with padding_idx: its row must get nothing from here but keeps the rest.
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -27,9 +31,14 @@ Tensor embedding(const Tensor& ids_in, const Tensor& table, int64_t padding_idx,
   if (any_requires_grad({table})) {
     Shape table_shape = table.shape();
     const DType table_dtype = table.dtype();
-    record_node("embedding", {ids_in, table}, {&out}, [ids, table_shape, table_dtype, padding_idx](const Grads& g) -> Grads {
+    record_node("embedding", {ids_in, table}, {&out},
+                [ids, table_shape, table_dtype, padding_idx, leaf = table.autograd_meta()](const Grads& g) -> Grads {
+      Backend& be = backend(g[0].device());
+      if (Tensor into = padding_idx < 0 ? grad_to_add_into(leaf.get(), table_dtype) : Tensor(); into.defined()) {
+        be.embedding_backward(ids, g[0].contiguous(), into);
+        return {Tensor(), Tensor()};
+      }
       Tensor dtable = Tensor::zeros(table_shape, table_dtype, g[0].device());
-      Backend& be = backend(dtable.device());
       be.embedding_backward(ids, g[0].contiguous(), dtable);
       if (padding_idx >= 0) {
         Tensor row = dtable.narrow(0, padding_idx, 1);

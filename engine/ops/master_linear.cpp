@@ -5,7 +5,9 @@
 // weight gradient is a bf16 GEMM output that the cast's backward then widens to f32: per
 // parameter per step a 2-byte write, a 2-byte read and a 4-byte write, besides the rounding of
 // every gradient element to bf16 on the way. Here the dW GEMM reads the same bf16 operands and
-// writes f32 (cuBLASLt's bf16 x bf16 -> f32), once. The forward and d(x) are the same bits as the
+// writes f32 (cuBLASLt's bf16 x bf16 -> f32), once; into the weight's gradient itself (beta 1)
+// when it already has one (gradient accumulation's later micro-batches), which saves a fresh f32
+// gradient and accumulate_grad's pass over it. The forward and d(x) are the same bits as the
 // unfused pair's.
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -30,8 +32,8 @@ Tensor master_linear(const Tensor& x_in, const Tensor& master) {
     const bool need_x = x_in.requires_grad(), need_w = master.requires_grad();
     // Each gradient keeps only what it reads: d(x) the weight's copy, d(w) the input.
     record_node("master_linear", {x_in, master}, {&out},
-                [x = need_w ? x : Tensor(), w = need_x ? w : Tensor(), x_shape = x.shape(), need_x,
-                 need_w](const Grads& g) -> Grads {
+                [x = need_w ? x : Tensor(), w = need_x ? w : Tensor(), x_shape = x.shape(), need_x, need_w,
+                 leaf = master.autograd_meta()](const Grads& g) -> Grads {
       const Tensor dy = g[0].contiguous();
       Tensor dx, dw;
       if (need_x) {
@@ -39,10 +41,15 @@ Tensor master_linear(const Tensor& x_in, const Tensor& master) {
         gemm(as_rows(dy), false, matrices(w), false, dx, 1, 0.0f);  // dy w
       }
       if (need_w) {
-        dw = Tensor::empty({dy.size(-1), x.size(-1)}, DType::f32, dy.device());
-        gemm(as_rows(dy), true, as_rows(x), false, dw, 1, 0.0f);  // dy^T x, into f32
+        Tensor into = grad_to_add_into(leaf.get(), DType::f32);
+        if (into.defined()) {
+          gemm(as_rows(dy), true, as_rows(x), false, into, 1, 1.0f);  // grad += dy^T x
+        } else {
+          dw = Tensor::empty({dy.size(-1), x.size(-1)}, DType::f32, dy.device());
+          gemm(as_rows(dy), true, as_rows(x), false, dw, 1, 0.0f);  // dy^T x, into f32
+        }
       }
-      return {dx, dw};
+      return {dx, dw};  // dw undefined when added in place
     });
   }
   return out;
