@@ -57,8 +57,11 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   Tensor dhidden, dweight;
   if (need_grad) {
     dhidden = Tensor::empty(hidden.shape(), hidden.dtype(), hidden.device());
-    // A frozen lm_head (an adapter run's) gets no gradient: no (V, C) buffer for one.
-    if (weight_in.requires_grad()) dweight = Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
+    // A frozen lm_head (an adapter run's) gets no gradient: no (V, C) buffer for one. The first
+    // chunk's GEMM writes it (beta 0), so it is zeroed only when no row counts.
+    if (weight_in.requires_grad())
+      dweight = total > 0 ? Tensor::empty(weight.shape(), weight.dtype(), weight.device())
+                          : Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
   }
   // sum over chunks of chunk mean x rows / total, accumulated on the device in f32.
   Tensor loss = Tensor::zeros({}, DType::f32, hidden.device());
@@ -88,7 +91,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
     if (tw.defined()) be.scale_rows(dl, tw, dl);  // the weights are constants
     gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);  // d(hidden) = dlogits @ W
-    if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);  // d(W) += dlogits^T h
+    if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, row == 0 ? 0.0f : 1.0f);  // d(W) += dlogits^T h
   }
   if (need_grad) dhidden = scatter_counted_rows(counted, dhidden, N);
   if (need_grad) {
