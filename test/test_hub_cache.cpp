@@ -180,3 +180,50 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
         "cfg.yaml:2: datasets[0].path: expected a directory, as data_files names files inside it, got '" +
             scratch().data + "'");
 }
+
+// HF's `name`: the config whose train split the README's front matter (`configs:`, as push_to_hub
+// writes it) points at: by {split, path} entries, a plain pattern, or data_dir. Without a name, a
+// dataset of several configs is refused, as `datasets` refuses it; without configs, only
+// "default" (or no name) reads.
+TEST_CASE("hub datasets: `name` picks a config from the README's configs") {
+  HubCache hub;
+  const std::string row = R"({"instruction": "Say hi", "input": "", "output": "hi"})" "\n";
+  const std::string readme =
+      "---\nlicense: mit\nconfigs:\n"
+      "- config_name: en\n  data_files:\n  - split: train\n    path: en/train-*\n  - split: test\n    path: en/test-*\n"
+      "- config_name: fr\n  data_files: fr/*.jsonl\n"
+      "- config_name: de\n  data_dir: de\n"
+      "---\n# card\n";
+  hub.add("datasets--org--multi", "main", kMain,
+          {{"README.md", readme}, {"en/train-00000-of-00001.jsonl", row}, {"en/test-00000-of-00001.jsonl", row},
+           {"fr/part.jsonl", row + row}, {"de/train.jsonl", row + row + row}, {"de/test.jsonl", row}});
+  hub.add("datasets--org--plain", "main", kMain, {{"README.md", "# card\n"}, {"data.jsonl", row}});
+  auto files = [](const std::string& name) {
+    return parse_config("datasets:\n  - path: org/multi\n    type: alpaca\n    name: " + name + "\n", "cfg.yaml")
+        .data.datasets[0]
+        .data_files;
+  };
+  CHECK(files("en") == std::vector<std::string>{"en/train-00000-of-00001.jsonl"});
+  CHECK(files("fr") == std::vector<std::string>{"fr/part.jsonl"});
+  CHECK(files("de") == std::vector<std::string>{"de/train.jsonl"});
+  const TrainConfig de = parse_config("datasets:\n  - path: org/multi\n    type: alpaca\n    name: de\n", "cfg.yaml");
+  CHECK(load_documents(de.data.datasets[0], ByteTokenizer()).size() == 3);
+  const std::string snapshot = (hub.root / "datasets--org--multi" / "snapshots" / kMain).string();
+  CHECK(error_of("datasets:\n  - path: org/multi\n    type: alpaca\n    name: es\n") ==
+        "cfg.yaml:4: datasets[0].name: expected a config the dataset has, got 'es'; " + snapshot + " has configs en, fr, de");
+  CHECK(error_of("datasets:\n  - path: org/multi\n    type: alpaca\n") ==
+        "cfg.yaml:2: datasets[0]: expected a config name (`name:`) for a dataset of several configs, got none; " +
+            snapshot + " has configs en, fr, de");
+  // Without configs: no name or "default" reads the snapshot's train files; another name is refused.
+  CHECK(parse_config("datasets:\n  - path: org/plain\n    type: alpaca\n    name: default\n", "cfg.yaml")
+            .data.datasets[0].data_files == std::vector<std::string>{"data.jsonl"});
+  CHECK(error_of("datasets:\n  - path: org/plain\n    type: alpaca\n    name: en\n").find(
+            "cfg.yaml:4: datasets[0].name: expected a config the dataset has, got 'en'; ") == 0);
+  // A local directory with the same README picks the same way; a file has no configs.
+  const std::string local = std::string(snapshot);
+  CHECK(parse_config("datasets:\n  - path: " + local + "\n    type: alpaca\n    name: fr\n", "cfg.yaml")
+            .data.datasets[0].data_files == std::vector<std::string>{"fr/part.jsonl"});
+  CHECK(error_of("datasets:\n  - path: " + local + "/fr/part.jsonl\n    type: alpaca\n    name: fr\n") ==
+        "cfg.yaml:4: datasets[0].name: expected a config of a dataset directory (a file has none), got 'fr' for " +
+            local + "/fr/part.jsonl");
+}

@@ -11,6 +11,7 @@
 #include "io/preference.h"
 #include "io/user_defined.h"
 #include "train/config_fields.h"
+#include "train/hub_dataset_configs.h"
 
 namespace llm {
 namespace {
@@ -119,21 +120,55 @@ std::vector<std::string> read_data_files(const YAML::Node& n, const Where& w) {
   return files;
 }
 
+// The entry's `name` (HF's config name) given at `w`: the files of that config's train split, from
+// the `configs:` its directory's README.md lists, become data_files. Returns false, leaving them
+// to the caller, when the README lists no configs and no name other than "default" is asked.
+bool take_config_files(const std::string& dir, const std::string& name, const Where& w, DatasetSpec& spec) {
+  std::vector<HubDatasetConfig> configs;
+  try {
+    configs = hub_dataset_configs(dir);
+  } catch (const std::runtime_error& e) {
+    fail(w, "a dataset whose README.md lists its configs as HF's datasets reads them", e.what());
+  }
+  if (configs.empty() && (name.empty() || name == "default")) return false;
+  std::string why;
+  const HubDatasetConfig* config = choose_hub_dataset_config(configs, name, why);
+  if (!config)
+    fail(w, name.empty() ? "a config name (`name:`) for a dataset of several configs" : "a config the dataset has",
+         (name.empty() ? std::string("none") : "'" + name + "'") + "; " + dir + " has " + why);
+  if (config->train_files.empty()) {  // data_dir: the train files in it, found as for a whole snapshot
+    std::vector<std::string> unread;
+    for (const std::string& f : hub_dataset_train_files((fs::path(dir) / config->data_dir).string(), unread))
+      spec.data_files.push_back((fs::path(config->data_dir) / f).generic_string());
+  } else {
+    spec.data_files = files_matching(dir, config->train_files);
+  }
+  if (spec.data_files.empty())
+    fail(w, "a config with train files", "config '" + config->name + "' of " + dir + ", whose train patterns match none");
+  return true;
+}
+
 // The entry's path: local (beside the config first), else an org/name hub id resolved in the
 // local HF cache at `revision`, whose train split's JSON (else Parquet) files become data_files
-// unless given.
-std::string resolve_path(const std::string& given, const std::string& revision, DatasetSpec& spec,
-                         const ReadContext& ctx, const YAML::Node& node, const Where& w) {
+// unless given: those of config `name` when its README lists configs.
+std::string resolve_path(const std::string& given, const std::string& revision, const std::string& name,
+                         const Where& name_where, DatasetSpec& spec, const ReadContext& ctx, const YAML::Node& node,
+                         const Where& w) {
   const std::string local = ctx.beside_config(given);
   std::error_code ec;
-  if (fs::exists(local, ec)) return local;
+  if (fs::exists(local, ec)) {
+    if (!name.empty() && !fs::is_directory(local, ec))
+      fail(name_where, "a config of a dataset directory (a file has none)", "'" + name + "' for " + local);
+    if (!name.empty() && spec.data_files.empty()) take_config_files(local, name, name_where, spec);
+    return local;
+  }
   if (!looks_like_hub_id(given))
     fail(w, "an existing file or directory", describe(node));
   const std::optional<std::string> snapshot = find_hub_snapshot(given, HubRepoKind::dataset, revision);
   if (!snapshot)
     fail(w, "an existing file or directory, or a hub dataset in the local HF cache",
          "'" + given + "' at revision " + revision + ", neither; " + hub_download_hint(given, HubRepoKind::dataset));
-  if (spec.data_files.empty()) {
+  if (spec.data_files.empty() && !take_config_files(*snapshot, name, name_where, spec)) {
     std::vector<std::string> unread;
     spec.data_files = hub_dataset_train_files(*snapshot, unread);
     if (spec.data_files.empty())
@@ -149,9 +184,9 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   DatasetSpec spec;
   spec.chat_template.clear();  // not given: the top-level chat_template, filled in by validate()
   spec.type.clear();           // not given: completion, or under rl passthrough (validate())
-  std::string given_path, revision = "main";
+  std::string given_path, revision = "main", config_name;
   YAML::Node path_node;
-  Where path_where = wi;
+  Where path_where = wi, name_where = wi;
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (key == "path") {
@@ -162,6 +197,9 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  spec.data_files = read_data_files(v, wk);
                } else if (key == "revision") {  // of a hub dataset
                  revision = read_string(v, wk);
+               } else if (key == "name") {  // HF's config name (a subset)
+                 if (!v.IsNull()) config_name = read_string(v, wk);
+                 name_where = wk;
                } else if (key == "type") {
                  if (v.IsMap()) read_user_defined(spec, v, wk);
                  else if (!v.IsNull()) spec.type = read_choice(v, wk, dataset_types());
@@ -211,7 +249,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                }
              });
   if (given_path.empty()) fail(wi, "a path in the dataset entry", "none");
-  spec.path = resolve_path(given_path, revision, spec, ctx, path_node, path_where);
+  spec.path = resolve_path(given_path, revision, config_name, name_where, spec, ctx, path_node, path_where);
   std::error_code ec;
   if (!spec.data_files.empty() && !fs::is_directory(spec.path, ec))
     fail(path_where, "a directory, as data_files names files inside it", describe(path_node));

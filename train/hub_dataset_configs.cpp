@@ -1,0 +1,144 @@
+// defines: hub_dataset_configs, choose_hub_dataset_config, files_matching
+// (train/hub_dataset_configs.h)
+#include "train/hub_dataset_configs.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <yaml-cpp/yaml.h>
+
+namespace llm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The YAML between a leading "---" line and the next "---" line; empty when the file has none.
+std::string front_matter(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, yaml;
+  if (!std::getline(in, line) || line.rfind("---", 0) != 0) return "";
+  while (std::getline(in, line)) {
+    if (line.rfind("---", 0) == 0) return yaml;
+    yaml += line + "\n";
+  }
+  return "";  // never closed: not front matter
+}
+
+std::vector<std::string> strings_of(const YAML::Node& n, const std::string& where) {
+  if (n.IsScalar()) return {n.as<std::string>()};
+  if (!n.IsSequence()) throw std::runtime_error(where + ": expected a path or a list of paths");
+  std::vector<std::string> out;
+  for (const YAML::Node& item : n) {
+    if (!item.IsScalar()) throw std::runtime_error(where + ": expected a path or a list of paths");
+    out.push_back(item.as<std::string>());
+  }
+  return out;
+}
+
+// HF's data_files: a pattern or a list of them (the train split), or a list of {split, path}.
+std::vector<std::string> train_patterns(const YAML::Node& data_files, const std::string& where) {
+  if (!data_files || data_files.IsNull()) return {};
+  if (data_files.IsScalar()) return {data_files.as<std::string>()};
+  if (data_files.IsSequence() && data_files.size() > 0 && data_files[0].IsMap()) {
+    std::vector<std::string> out;
+    for (const YAML::Node& entry : data_files) {
+      if (!entry.IsMap() || !entry["path"]) throw std::runtime_error(where + ": expected {split, path} entries");
+      if (entry["split"] && entry["split"].as<std::string>() != "train") continue;
+      for (std::string& p : strings_of(entry["path"], where + ".path")) out.push_back(std::move(p));
+    }
+    return out;
+  }
+  if (data_files.IsMap()) {  // {train: ..., test: ...}
+    return data_files["train"] ? strings_of(data_files["train"], where + ".train") : std::vector<std::string>{};
+  }
+  return strings_of(data_files, where);
+}
+
+bool matches(const std::string& pattern, const std::string& rel) {
+  // '**' crosses segments: matched without FNM_PATHNAME, where '*' matches '/' too.
+  const int flags = pattern.find("**") != std::string::npos ? 0 : FNM_PATHNAME;
+  return fnmatch(pattern.c_str(), rel.c_str(), flags) == 0;
+}
+
+}  // namespace
+
+std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
+  const fs::path readme = fs::path(dir) / "README.md";
+  std::ifstream in(readme, std::ios::binary);
+  if (!in) return {};
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string yaml = front_matter(text.str());
+  if (yaml.empty()) return {};
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error(readme.string() + ": its front matter is not YAML (" + e.msg + ")");
+  }
+  if (!root.IsMap() || !root["configs"]) return {};
+  const YAML::Node list = root["configs"];
+  const std::string where = readme.string() + ": configs";
+  if (!list.IsSequence()) throw std::runtime_error(where + ": expected a list of {config_name, data_files}");
+  std::vector<HubDatasetConfig> configs;
+  for (size_t i = 0; i < list.size(); i++) {
+    const YAML::Node c = list[i];
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    if (!c.IsMap() || !c["config_name"]) throw std::runtime_error(at + ": expected {config_name, data_files}");
+    HubDatasetConfig config;
+    config.name = c["config_name"].as<std::string>();
+    config.is_default = c["default"] && c["default"].as<bool>(false);
+    config.train_files = train_patterns(c["data_files"], at + ".data_files");
+    if (c["data_dir"]) config.data_dir = fs::path(c["data_dir"].as<std::string>()).lexically_normal().generic_string();
+    if (config.train_files.empty() && config.data_dir.empty())
+      throw std::runtime_error(at + " (" + config.name + "): expected data_files with a train split, or data_dir");
+    configs.push_back(std::move(config));
+  }
+  return configs;
+}
+
+const HubDatasetConfig* choose_hub_dataset_config(const std::vector<HubDatasetConfig>& configs,
+                                                  const std::string& name, std::string& why) {
+  auto find = [&](auto&& pred) -> const HubDatasetConfig* {
+    auto it = std::find_if(configs.begin(), configs.end(), pred);
+    return it == configs.end() ? nullptr : &*it;
+  };
+  const HubDatasetConfig* chosen =
+      !name.empty() ? find([&](const HubDatasetConfig& c) { return c.name == name; })
+                    : find([](const HubDatasetConfig& c) { return c.is_default; });
+  if (!chosen && name.empty()) chosen = find([](const HubDatasetConfig& c) { return c.name == "default"; });
+  if (!chosen && name.empty() && configs.size() == 1) chosen = &configs[0];
+  if (!chosen) {
+    why = configs.empty() ? "no configs in its README.md" : "configs ";
+    for (size_t i = 0; i < configs.size(); i++) why += (i ? ", " : "") + configs[i].name;
+  }
+  return chosen;
+}
+
+std::vector<std::string> files_matching(const std::string& dir, const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const std::string rel = it->path().lexically_relative(dir).generic_string();
+    if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
+    for (const std::string& p : patterns) {
+      const std::string pattern = fs::path(p).lexically_normal().generic_string();
+      const bool under = !pattern.empty() && rel.rfind(pattern + "/", 0) == 0;  // a directory's files
+      if (under || matches(pattern, rel)) {
+        out.push_back(rel);
+        break;
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace llm

@@ -1,0 +1,32 @@
+// A dataset repo's configs (HF `datasets`' `name`): the `configs:` list of its README.md's YAML
+// front matter, as the hub writes it for push_to_hub(config_name=...) and as dataset authors
+// write it by hand; and the files of one config's train split.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace llm {
+
+struct HubDatasetConfig {
+  std::string name;                     // config_name
+  bool is_default = false;              // `default: true`
+  std::vector<std::string> train_files;  // patterns of its train split (fsspec globs), as written
+  std::string data_dir;                  // without data_files: the directory its files are in
+};
+
+// The configs of the dataset directory `dir` (a hub snapshot or a local directory), in order;
+// empty without a README.md, without front matter or without `configs:`. Throws
+// std::runtime_error naming the README when the front matter is not YAML or a config is malformed.
+std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir);
+
+// The config a dataset entry means: the one named `name`, or without a name the one marked
+// default, else the one named "default", else the only one. nullptr when there is none such; then
+// `why` says what there is ("configs a, b"), for a one-line refusal.
+const HubDatasetConfig* choose_hub_dataset_config(const std::vector<HubDatasetConfig>& configs,
+                                                  const std::string& name, std::string& why);
+
+// The files under `dir` (relative, sorted, symlinks followed) that one of `patterns` matches: '*'
+// and '?' within a path segment, '**' across segments, a pattern naming a directory its files.
+std::vector<std::string> files_matching(const std::string& dir, const std::vector<std::string>& patterns);
+
+}  // namespace llm
