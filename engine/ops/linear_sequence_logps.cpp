@@ -103,7 +103,10 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
       if (total > 0) be.embedding_forward(kept_sequences, g[0].contiguous().reshape({num_sequences, 1}), factors);
       be.scale(factors, -1.0f);
       Tensor dkept = Tensor::empty(kept.shape(), kept.dtype(), kept.device());
-      Tensor dweight = weight_grad ? Tensor::zeros(weight.shape(), weight.dtype(), weight.device()) : Tensor();
+      // Written by the first chunk's GEMM (beta 0): zeroed only when no row counts.
+      Tensor dweight = !weight_grad ? Tensor()
+                       : total > 0  ? Tensor::empty(weight.shape(), weight.dtype(), weight.device())
+                                    : Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
       Tensor logits = Tensor::empty({chunk_rows, V}, kept.dtype(), kept.device());
       Tensor dlogits = Tensor::empty({chunk_rows, V}, kept.dtype(), kept.device());
       for (int64_t row = 0; row < total; row += chunk_rows) {
@@ -117,7 +120,7 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
                                   dl);
         be.scale_rows(dl, factors.narrow(0, row, rows).reshape({rows}), dl);
         gemm(matrices(dl), false, matrices(weight), false, dh, 1, 0.0f);                   // d(hidden) = dlogits @ W
-        if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, 1.0f);  // d(W) += dlogits^T h
+        if (dweight.defined()) gemm(matrices(dl), true, matrices(h), false, dweight, 1, row == 0 ? 0.0f : 1.0f);  // d(W) += dlogits^T h
       }
       return {scatter_counted_rows(counted, dkept, N), dweight, Tensor(), Tensor()};
     });
