@@ -63,7 +63,7 @@ bench-attention: build
 	else echo "torch not importable: no torch SDPA column"; fi
 
 bench-gpu: build
-	./llm_bench kernel --preset llama3-1b --tokens 4096 --offset 0,1 --loss-chunks 0,1024,2048 \
+	LLM_GEMM_CANDIDATES=8 ./llm_bench kernel --preset llama3-1b --tokens 4096 --offset 0,1 --loss-chunks 0,1024,2048 \
 	  --json bench_kernel_llama3-1b.json
 	./llm_bench kernel --preset llama3-8b --tokens 4096 --json bench_kernel_llama3-8b.json
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash

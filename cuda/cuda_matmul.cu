@@ -1,5 +1,9 @@
 // defines: CudaBackend::gemm, the backend call behind matmul (row-major strided batched GEMM on
 // cuBLASLt; f32 accumulation)
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
 #include "cuda/cuda_common.cuh"
 #include "cuda/op_split.h"
 
@@ -52,6 +56,52 @@ __global__ void scale_matrix_kernel(T* c, int64_t m, int64_t n, int64_t ldc, int
     T* p = c + (i / (m * n)) * stride + (i % (m * n)) / n * ldc + i % n;
     *p = from_f32<T>(beta == 0.0f ? 0.0f : beta * to_f32(*p));
   }
+}
+
+// LLM_GEMM_CANDIDATES=N (a benchmark's setting): at a GEMM shape's first call, cuBLASLt's first N
+// heuristic algorithms are timed, and one line says how far its first choice is from the fastest.
+// The first choice is used either way: a choice by timing could differ from run to run, and with
+// it the bits of every product (a resume is exact only with the same algorithms).
+int gemm_candidates_wanted() {
+  static const int n = [] {
+    const char* v = std::getenv("LLM_GEMM_CANDIDATES");
+    return v ? std::clamp(std::atoi(v), 1, 16) : 1;
+  }();
+  return n;
+}
+
+// Each candidate's time (mean of 3 after one warm-up, CUDA events) on the call's own A and B,
+// written to `scratch` (beta 0), so the caller's C is untouched.
+void report_gemm_candidates(cublasLtHandle_t lt, const LtCall& call, const cublasLtMatmulHeuristicResult_t* results,
+                            int found, const GemmArgs& g, void* scratch, void* workspace, size_t workspace_bytes,
+                            cudaStream_t stream, const std::string& shapes) {
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  const float zero = 0.0f;
+  std::string line;
+  float first_ms = 0, best_ms = 0;
+  int best = 0;
+  for (int i = 0; i < found; i++) {
+    auto run = [&] {
+      return cublasLtMatmul(lt, call.desc, &g.alpha, g.b, call.a, g.a, call.b, &zero, scratch, call.c, scratch,
+                            call.c, &results[i].algo, workspace, workspace_bytes, stream);
+    };
+    if (run() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate that does not run is no candidate
+    CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < 3; r++) run();
+    CUDA_CHECK(cudaEventRecord(stop, stream));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    ms /= 3;
+    if (i == 0) first_ms = ms;
+    if (i == 0 || ms < best_ms) best_ms = ms, best = i;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::fprintf(stderr, "gemm %s: cuBLASLt's first choice %.4f ms; best of %d candidates %.4f ms (#%d), %.1f%% faster\n",
+               shapes.c_str(), first_ms, found, best_ms, best + 1, first_ms > 0 ? 100.0 * (first_ms - best_ms) / first_ms : 0.0);
 }
 
 }  // namespace
@@ -120,12 +170,17 @@ void CudaBackend::gemm(const GemmArgs& g) {
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c}};
     for (const auto& [attr, value] : aligns)
       CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(call.pref, attr, &value, sizeof(value)));
-    cublasLtMatmulHeuristicResult_t result;
+    cublasLtMatmulHeuristicResult_t results[16];
     int found_count = 0;
     CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_, call.desc, call.a, call.b, call.c, call.c,
-                                                call.pref, 1, &result, &found_count));
+                                                call.pref, gemm_candidates_wanted(), results, &found_count));
     LLM_CHECK(found_count > 0, "gemm on CUDA: cuBLASLt has no algorithm for " + shapes);
-    found = gemm_algos_.emplace(key, result.algo).first;
+    if (found_count > 1) {
+      Tensor out = scratch({std::max<int64_t>(1, g.stride_c * (g.batch - 1) + g.ldc * (g.m - 1) + g.n)}, g.c_dtype);
+      report_gemm_candidates(lt_, call, results, found_count, g, out.data_ptr(), workspace_, workspace_bytes_, stream_,
+                             shapes);
+    }
+    found = gemm_algos_.emplace(key, results[0].algo).first;
   }
   const cublasStatus_t status =
       cublasLtMatmul(lt_, call.desc, &g.alpha, g.b, call.a, g.a, call.b, &g.beta, g.c, call.c,

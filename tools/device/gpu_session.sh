@@ -172,8 +172,10 @@ for phase in "$@"; do
       start_timing
       # --offset 0,1: each 4-wide kernel beside its element-wise form (rows "@+1"); the fused
       # loss at its default chunk (512 rows) and at 1024 and 2048.
-      timeout $(limit 100) stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 --offset 0,1 \
-        --loss-chunks 0,1024,2048 \
+      # LLM_GEMM_CANDIDATES: each GEMM shape's first call says how far cuBLASLt's first choice is
+      # from the fastest of its first 8 (issue #14: GEMMs within 5% of cuBLASLt's best).
+      LLM_GEMM_CANDIDATES=8 timeout $(limit 100) stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 \
+        --offset 0,1 --loss-chunks 0,1024,2048 \
         --json "$OUT/bench_kernel_llama3-1b.json" >>"$OUT/kernels.log" 2>&1
       note "llm_bench kernel llama3-1b: exit $? (kernels.log)"
       timeout $(limit 90) stdbuf -oL ./llm_bench step --device cuda --preset llama3-8b --layers 8 --seq 2048 \
