@@ -79,9 +79,8 @@ void report_gemm_candidates(cublasLtHandle_t lt, const LtCall& call, const cubla
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
   const float zero = 0.0f;
-  std::string line;
   float first_ms = 0, best_ms = 0;
-  int best = 0;
+  int best = -1;
   for (int i = 0; i < found; i++) {
     auto run = [&] {
       return cublasLtMatmul(lt, call.desc, &g.alpha, g.b, call.a, g.a, call.b, &zero, scratch, call.c, scratch,
@@ -96,7 +95,7 @@ void report_gemm_candidates(cublasLtHandle_t lt, const LtCall& call, const cubla
     CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     ms /= 3;
     if (i == 0) first_ms = ms;
-    if (i == 0 || ms < best_ms) best_ms = ms, best = i;
+    if (best < 0 || ms < best_ms) best_ms = ms, best = i;
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
