@@ -212,12 +212,10 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
     using T = decltype(tag);
     const T* x = logits.data<T>();
     // 512 threads: one block a row, and a chunk's few hundred rows are about one wave.
-    if (rows_aligned4(V, x))
-      cross_entropy_rows_kernel<T, true><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
-                                                                 lse.data<float>(), row_loss);
-    else
-      cross_entropy_rows_kernel<T, false><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
-                                                                  lse.data<float>(), row_loss);
+    with_row_width(V, [&](auto width) {
+      cross_entropy_rows_kernel<T, width() == 4><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
+                                                                         lse.data<float>(), row_loss);
+    }, x);
   });
   CUDA_CHECK_OP("cross_entropy", logits, targets, loss, lse);
 }
@@ -238,16 +236,13 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
     using T = decltype(tag);
     const T* x = logits.data<T>();
     T* dx = dlogits.data<T>();
-    const bool vec4 = rows_aligned4(V, x, dx);
-    const int64_t units = vec4 ? V / 4 : V;
-    const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((units + kThreads - 1) / kThreads));
     const int32_t* t = targets.data<int32_t>();
-    if (vec4)
-      cross_entropy_backward_kernel<T, true><<<grid, kThreads, 0, stream_>>>(
+    with_row_width(V, [&](auto width) {
+      const int64_t units = V / width();
+      const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((units + kThreads - 1) / kThreads));
+      cross_entropy_backward_kernel<T, width() == 4><<<grid, kThreads, 0, stream_>>>(
           x, t, lse.data<float>(), dloss.data<float>(), info.data<int32_t>(), V, ignore_index, dx);
-    else
-      cross_entropy_backward_kernel<T, false><<<grid, kThreads, 0, stream_>>>(
-          x, t, lse.data<float>(), dloss.data<float>(), info.data<int32_t>(), V, ignore_index, dx);
+    }, x, static_cast<const T*>(dx));
   });
   CUDA_CHECK_OP("cross_entropy_backward", logits, targets, lse, dloss, dlogits);
 }

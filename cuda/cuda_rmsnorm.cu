@@ -99,16 +99,6 @@ __global__ void rmsnorm_backward_dx_kernel(const T* x, const T* w, const float* 
   }
 }
 
-// Launches kernel<T, 4> when rows of C elements at every pointer start on 4-element words, else
-// kernel<T, 1>; `launch(width_tag)` receives std::integral_constant<int, W>.
-template <class Launch, class... Ptrs>
-void with_row_width(int64_t C, Launch&& launch, const Ptrs*... rows) {
-  if (rows_aligned4(C, rows...))
-    launch(std::integral_constant<int, 4>{});
-  else
-    launch(std::integral_constant<int, 1>{});
-}
-
 // partial[chunk, c] = sum over the chunk's rows, in order, of dy * x * rstd.
 // grid: (channel blocks, chunks).
 template <class T>

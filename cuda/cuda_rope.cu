@@ -55,12 +55,10 @@ void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& i
     const float* freq = inv_freq.data<float>();
     const float sign = inverse ? -1.0f : 1.0f;
     // Rows of half a head: x and y from every (token, head) and each half, inv_freq once.
-    if (rows_aligned4(D / 2, xp, static_cast<const T*>(yp), freq))
-      rope_kernel<T, 4><<<grid_for(n / 4), kThreads, 0, stream_>>>(xp, positions.data<int32_t>(), freq, sign, yp,
-                                                                   B * S, H, D / 2);
-    else
-      rope_kernel<T, 1><<<grid_for(n), kThreads, 0, stream_>>>(xp, positions.data<int32_t>(), freq, sign, yp,
-                                                               B * S, H, D / 2);
+    with_row_width(D / 2, [&](auto width) {
+      rope_kernel<T, width()><<<grid_for(n / width()), kThreads, 0, stream_>>>(xp, positions.data<int32_t>(), freq,
+                                                                               sign, yp, B * S, H, D / 2);
+    }, xp, static_cast<const T*>(yp), freq);
   });
   CUDA_CHECK_OP("rope", x, positions, inv_freq, y);
 }

@@ -85,4 +85,14 @@ inline bool rows_aligned4(int64_t columns, const Ptrs*... rows) {
   return columns % 4 == 0 && (aligned4<Ptrs>(rows) && ...);
 }
 
+// A row kernel's launch at its width: launch(width) with width std::integral_constant<int, 4> when
+// rows_aligned4(columns, rows...), else std::integral_constant<int, 1>.
+template <class Launch, class... Ptrs>
+void with_row_width(int64_t columns, Launch&& launch, const Ptrs*... rows) {
+  if (rows_aligned4(columns, rows...))
+    launch(std::integral_constant<int, 4>{});
+  else
+    launch(std::integral_constant<int, 1>{});
+}
+
 }  // namespace llm
