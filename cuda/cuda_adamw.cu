@@ -7,27 +7,20 @@ namespace llm {
 
 namespace {
 
-// PyTorch's AdamW, as the CPU backend (engine/adamw_math.h).
-template <class G>
+// PyTorch's AdamW, as the CPU backend (engine/adamw_math.h). W = 4: every pointer on its
+// 4-element word (cuda/vec4.cuh), the same update 4 at a time; W = 1 element-wise.
+template <class G, int W>
 __global__ void adamw_kernel(float* param, const G* grad, float* m, float* v, int64_t n,
                              AdamWArgs args) {
-  GRID_STRIDE_LOOP(i, n) param[i] = adamw_element(param[i], to_f32(grad[i]), m[i], v[i], args);
-}
-
-// Every pointer aligned to its 4-element word (cuda/vec4.cuh): the same update, 4 at a time.
-template <class G>
-__global__ void adamw4_kernel(float* param, const G* grad, float* m, float* v, int64_t n,
-                              AdamWArgs args) {
-  GRID_STRIDE_LOOP(group, n / 4) {
-    Vec4<float> p = load4(param, group), mm = load4(m, group), vv = load4(v, group);
-    const Vec4<G> g = load4(grad, group);
-    for (int j = 0; j < 4; j++) p.v[j] = adamw_element(p.v[j], to_f32(g.v[j]), mm.v[j], vv.v[j], args);
-    store4(param, group, p);
-    store4(m, group, mm);
-    store4(v, group, vv);
-  }
-  if (const int64_t i = tail_of_4(n); i >= 0)
-    param[i] = adamw_element(param[i], to_f32(grad[i]), m[i], v[i], args);
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    VecN<float, K> p = load_vec<K>(param, unit), mm = load_vec<K>(m, unit), vv = load_vec<K>(v, unit);
+    const VecN<G, K> g = load_vec<K>(grad, unit);
+    for (int j = 0; j < K; j++) p.v[j] = adamw_element(p.v[j], to_f32(g.v[j]), mm.v[j], vv.v[j], args);
+    store_vec<K>(param, unit, p);
+    store_vec<K>(m, unit, mm);
+    store_vec<K>(v, unit, vv);
+  });
 }
 
 }  // namespace
@@ -45,10 +38,10 @@ void CudaBackend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
     using G = decltype(tag);
     float *p = param.data<float>(), *mp = m.data<float>(), *vp = v.data<float>();
     const G* g = grad.data<G>();
-    if (aligned4<float>(p) && aligned4<float>(mp) && aligned4<float>(vp) && aligned4<G>(g))
-      adamw4_kernel<<<grid_for_groups_of_4(n), kThreads, 0, stream_>>>(p, g, mp, vp, n, args);
-    else
-      adamw_kernel<<<grid_for(n), kThreads, 0, stream_>>>(p, g, mp, vp, n, args);
+    const bool aligned = aligned4<float>(p) && aligned4<float>(mp) && aligned4<float>(vp) && aligned4<G>(g);
+    launch_vec(n, aligned, [&](auto width, unsigned blocks) {
+      adamw_kernel<G, width()><<<blocks, kThreads, 0, stream_>>>(p, g, mp, vp, n, args);
+    });
   });
   CUDA_CHECK_OP("adamw", param, grad, m, v);
 }

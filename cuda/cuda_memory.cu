@@ -37,21 +37,16 @@ __device__ __forceinline__ Dst cast_element(Src x) {
   return from_f32<Dst>(to_f32(x));
 }
 
-template <class Src, class Dst>
+// W = 4: both pointers on their 4-element words (cuda/vec4.cuh); W = 1 element-wise.
+template <class Src, class Dst, int W>
 __global__ void cast_kernel(const Src* src, Dst* dst, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) dst[i] = cast_element<Src, Dst>(src[i]);
-}
-
-// Both pointers aligned to their 4-element words (cuda/vec4.cuh).
-template <class Src, class Dst>
-__global__ void cast4_kernel(const Src* src, Dst* dst, int64_t n) {
-  GRID_STRIDE_LOOP(group, n / 4) {
-    const Vec4<Src> s = load4(src, group);
-    Vec4<Dst> d;
-    for (int j = 0; j < 4; j++) d.v[j] = cast_element<Src, Dst>(s.v[j]);
-    store4(dst, group, d);
-  }
-  if (const int64_t i = tail_of_4(n); i >= 0) dst[i] = cast_element<Src, Dst>(src[i]);
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    const VecN<Src, K> s = load_vec<K>(src, unit);
+    VecN<Dst, K> d;
+    for (int j = 0; j < K; j++) d.v[j] = cast_element<Src, Dst>(s.v[j]);
+    store_vec<K>(dst, unit, d);
+  });
 }
 
 template <class W>
@@ -121,10 +116,9 @@ void CudaBackend::cast(const Tensor& src, Tensor& dst) {
       using D = decltype(d);
       const S* from = static_cast<const S*>(src.data_ptr());
       D* to = static_cast<D*>(dst.data_ptr());
-      if (aligned4<S>(from) && aligned4<D>(to))
-        cast4_kernel<<<grid_for_groups_of_4(n), kThreads, 0, stream_>>>(from, to, n);
-      else
-        cast_kernel<<<grid_for(n), kThreads, 0, stream_>>>(from, to, n);
+      launch_vec(n, aligned4<S>(from) && aligned4<D>(to), [&](auto width, unsigned blocks) {
+        cast_kernel<S, D, width()><<<blocks, kThreads, 0, stream_>>>(from, to, n);
+      });
     });
   });
   CUDA_CHECK_OP("cast", src, dst);

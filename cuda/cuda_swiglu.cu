@@ -24,40 +24,29 @@ __device__ __forceinline__ void swiglu_gradients(T gate, T up, T dout, T& dgate,
   dgate = from_f32<T>(d * u * s * (1.0f + g * (1.0f - s)));
 }
 
-template <class T>
+// W = 4: every pointer on its 4-element word (cuda/vec4.cuh); W = 1 element-wise.
+template <class T, int W>
 __global__ void swiglu_forward_kernel(const T* gate, const T* up, T* out, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) out[i] = swiglu_value(gate[i], up[i]);
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    const VecN<T, K> g = load_vec<K>(gate, unit), u = load_vec<K>(up, unit);
+    VecN<T, K> o;
+    for (int j = 0; j < K; j++) o.v[j] = swiglu_value(g.v[j], u.v[j]);
+    store_vec<K>(out, unit, o);
+  });
 }
 
-template <class T>
+template <class T, int W>
 __global__ void swiglu_backward_kernel(const T* gate, const T* up, const T* dout, T* dgate,
                                        T* dup, int64_t n) {
-  GRID_STRIDE_LOOP(i, n) swiglu_gradients(gate[i], up[i], dout[i], dgate[i], dup[i]);
-}
-
-// Every pointer aligned to its 4-element word (cuda/vec4.cuh).
-template <class T>
-__global__ void swiglu_forward4_kernel(const T* gate, const T* up, T* out, int64_t n) {
-  GRID_STRIDE_LOOP(group, n / 4) {
-    const Vec4<T> g = load4(gate, group), u = load4(up, group);
-    Vec4<T> o;
-    for (int j = 0; j < 4; j++) o.v[j] = swiglu_value(g.v[j], u.v[j]);
-    store4(out, group, o);
-  }
-  if (const int64_t i = tail_of_4(n); i >= 0) out[i] = swiglu_value(gate[i], up[i]);
-}
-
-template <class T>
-__global__ void swiglu_backward4_kernel(const T* gate, const T* up, const T* dout, T* dgate,
-                                        T* dup, int64_t n) {
-  GRID_STRIDE_LOOP(group, n / 4) {
-    const Vec4<T> g = load4(gate, group), u = load4(up, group), d = load4(dout, group);
-    Vec4<T> dg, du;
-    for (int j = 0; j < 4; j++) swiglu_gradients(g.v[j], u.v[j], d.v[j], dg.v[j], du.v[j]);
-    store4(dgate, group, dg);
-    store4(dup, group, du);
-  }
-  if (const int64_t i = tail_of_4(n); i >= 0) swiglu_gradients(gate[i], up[i], dout[i], dgate[i], dup[i]);
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    const VecN<T, K> g = load_vec<K>(gate, unit), u = load_vec<K>(up, unit), d = load_vec<K>(dout, unit);
+    VecN<T, K> dg, du;
+    for (int j = 0; j < K; j++) swiglu_gradients(g.v[j], u.v[j], d.v[j], dg.v[j], du.v[j]);
+    store_vec<K>(dgate, unit, dg);
+    store_vec<K>(dup, unit, du);
+  });
 }
 
 }  // namespace
@@ -71,10 +60,9 @@ void CudaBackend::swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& o
     using T = decltype(tag);
     const T *g = gate.data<T>(), *u = up.data<T>();
     T* o = out.data<T>();
-    if (aligned4<T>(g) && aligned4<T>(u) && aligned4<T>(o))
-      swiglu_forward4_kernel<<<grid_for_groups_of_4(n), kThreads, 0, stream_>>>(g, u, o, n);
-    else
-      swiglu_forward_kernel<<<grid_for(n), kThreads, 0, stream_>>>(g, u, o, n);
+    launch_vec(n, aligned4<T>(g) && aligned4<T>(u) && aligned4<T>(o), [&](auto width, unsigned blocks) {
+      swiglu_forward_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(g, u, o, n);
+    });
   });
   CUDA_CHECK_OP("swiglu", gate, up, out);
 }
@@ -90,10 +78,10 @@ void CudaBackend::swiglu_backward(const Tensor& gate, const Tensor& up, const Te
     using T = decltype(tag);
     const T *g = gate.data<T>(), *u = up.data<T>(), *d = dout.data<T>();
     T *dg = dgate.data<T>(), *du = dup.data<T>();
-    if (aligned4<T>(g) && aligned4<T>(u) && aligned4<T>(d) && aligned4<T>(dg) && aligned4<T>(du))
-      swiglu_backward4_kernel<<<grid_for_groups_of_4(n), kThreads, 0, stream_>>>(g, u, d, dg, du, n);
-    else
-      swiglu_backward_kernel<<<grid_for(n), kThreads, 0, stream_>>>(g, u, d, dg, du, n);
+    const bool aligned = aligned4<T>(g) && aligned4<T>(u) && aligned4<T>(d) && aligned4<T>(dg) && aligned4<T>(du);
+    launch_vec(n, aligned, [&](auto width, unsigned blocks) {
+      swiglu_backward_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(g, u, d, dg, du, n);
+    });
   });
   CUDA_CHECK_OP("swiglu_backward", gate, up, dout, dgate, dup);
 }
