@@ -11,12 +11,13 @@ namespace llm {
 
 namespace {
 
-// K elements of x at `unit`, each through op, stored at the same place in out.
+// K elements of x at `unit`, each through op(value, its place j in the unit), stored at the same
+// place in out.
 template <int K, class T, class Op>
 __device__ __forceinline__ void map_unit(const T* x, T* out, int64_t unit, Op&& op) {
   const VecN<T, K> v = load_vec<K>(x, unit);
   VecN<T, K> o;
-  for (int j = 0; j < K; j++) o.v[j] = from_f32<T>(op(to_f32(v.v[j]), K * unit + j));
+  for (int j = 0; j < K; j++) o.v[j] = from_f32<T>(op(to_f32(v.v[j]), j));
   store_vec<K>(out, unit, o);
 }
 
@@ -27,7 +28,7 @@ __global__ void axpby_kernel(float a, const T* x, float b, const T* y, T* out, i
   for_each_vec<W>(n, [&](auto width, int64_t unit) {
     constexpr int K = decltype(width)::value;
     const VecN<T, K> yv = load_vec<K>(y, unit);
-    map_unit<K>(x, out, unit, [&](float v, int64_t i) { return a * v + b * to_f32(yv.v[i - K * unit]); });
+    map_unit<K>(x, out, unit, [&](float v, int j) { return a * v + b * to_f32(yv.v[j]); });
   });
 }
 
@@ -36,7 +37,7 @@ __global__ void mul_kernel(const T* x, const T* y, T* out, int64_t n) {
   for_each_vec<W>(n, [&](auto width, int64_t unit) {
     constexpr int K = decltype(width)::value;
     const VecN<T, K> yv = load_vec<K>(y, unit);
-    map_unit<K>(x, out, unit, [&](float v, int64_t i) { return v * to_f32(yv.v[i - K * unit]); });
+    map_unit<K>(x, out, unit, [&](float v, int j) { return v * to_f32(yv.v[j]); });
   });
 }
 
@@ -51,7 +52,7 @@ template <class T, int W>
 __global__ void scale_kernel(T* x, float s, const float* s_ptr, int64_t n) {
   const float f = s_ptr ? *s_ptr : s;
   for_each_vec<W>(n, [&](auto width, int64_t unit) {
-    map_unit<decltype(width)::value>(x, x, unit, [&](float v, int64_t) { return v * f; });
+    map_unit<decltype(width)::value>(x, x, unit, [&](float v, int) { return v * f; });
   });
 }
 

@@ -6,11 +6,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 #include <yaml-cpp/yaml.h>
+
+#include "io/json_text.h"
 
 namespace llm {
 
@@ -70,11 +71,9 @@ bool matches(const std::string& pattern, const std::string& rel) {
 
 std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
   const fs::path readme = fs::path(dir) / "README.md";
-  std::ifstream in(readme, std::ios::binary);
-  if (!in) return {};
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string yaml = front_matter(text.str());
+  std::error_code ec;
+  if (!fs::exists(readme, ec)) return {};
+  const std::string yaml = front_matter(read_whole_file(readme.string(), "a dataset card (README.md)"));
   if (yaml.empty()) return {};
   YAML::Node root;
   try {
