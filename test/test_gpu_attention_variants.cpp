@@ -3,10 +3,11 @@
 // nothing. v4 and v5 (cuda/attention/flash_attention_v4*.cu, forced by LLM_ATTENTION_KERNEL)
 // against every tensor-core case of test_gpu_attention, with its bf16 criterion: v4 with
 // bit-identical reruns, v5 (ping-pong forward, dQ by atomics) with its forward's output bits equal
-// to v4's (the same arithmetic in another schedule) and its gradients within the criterion. Off
+// to v4's (the same arithmetic in another schedule) and its gradients within the criterion, v6
+// (v5's forward, v4's backward with GQA groups split over blocks) with bit-identical reruns. Off
 // Hopper, or in a build without sm_90a, they say so and pass. Then the variant flash attention
-// chooses by itself (validated on this device) against the criterion; v5 comes last (its first
-// run, on an H200 on 2026-11-30, passed). Without a CUDA device it says so and exits 77 (ctest:
+// chooses by itself (validated on this device) against the criterion; v5 and v6 come last (v5's
+// first run, on an H200 on 2026-11-30, passed; v6 has not run). Without a CUDA device it says so and exits 77 (ctest:
 // skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cstdio>
@@ -20,7 +21,7 @@ using namespace llm::testing;
 
 namespace {
 
-// A Hopper variant (v4, v5) against every tensor-core case: each mask, GQA, edges, forward and
+// A Hopper variant (v4, v5, v6) against every tensor-core case: each mask, GQA, edges, forward and
 // backward, and bit-identical reruns where it is deterministic; same_forward_as: a variant whose
 // forward does the same arithmetic in another schedule, so the same output bits. Off Hopper, or
 // in a build without sm_90a, it says why it did not run.
@@ -65,9 +66,15 @@ TEST_CASE("flash attention's own choice of variant (validated on this device) me
     }
 }
 
-// Last: a fault ends the process, and v5 is the newest kernel (first run 2026-11-30).
+// Last: a fault ends the process, and v5, v6 are the newest kernels (v5 first ran on 2026-11-30).
 TEST_CASE("v5 (ping-pong, dQ by atomics): every mask, GQA, edges; v4's forward bits") {
   check_hopper_variant("v5", false, "v4");
+}
+
+// v6's forward is v5's; its backward splits each GQA group's heads over blocks here (the small
+// cases' grids are far short of the SMs): f32 partials summed in a fixed order, so deterministic.
+TEST_CASE("v6 (v4's backward, GQA groups split over blocks): every mask, GQA, edges; v5's forward") {
+  check_hopper_variant("v6", true, "v5");
 }
 
 int main(int argc, char** argv) {

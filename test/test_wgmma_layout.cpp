@@ -11,7 +11,8 @@
 //     dQ = dS K (dS^T stored from accumulators into a swizzled tile and read back as an MN-major
 //     A, K's boxes as MN-major B);
 //   - the key bands, skipped and mask-free tiles of the forward, dQ and dK/dV kernels under every
-//     mask (causal, documents, S2, none).
+//     mask (causal, documents, S2, none);
+//   - v6's split of the dK/dV kernel's GQA groups over blocks: every query head once.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -400,5 +401,32 @@ TEST_CASE("v4 tiles: key bands, skipped and mask-free tiles of every mask") {
         for (int64_t wg_key = 0; wg_key < S; wg_key += 64)
           for (int64_t i0 = 0; i0 < S; i0 += 64) check_key_tile(mask, h, wg_key, i0);
       }
+    }
+}
+
+TEST_CASE("v6's dK/dV split: each group's heads taken once; enough blocks, else one head a block") {
+  // llama3-1b at seq 2048 (8 kv heads x 16 key tiles) on 132 SMs: one head a block, 512 blocks.
+  CHECK(v4::dkdv_head_splits(128, 4, 132) == 4);
+  CHECK(v4::dkdv_head_splits(128, 4, 60) == 1);   // 128 blocks already two per SM
+  CHECK(v4::dkdv_head_splits(128, 4, 100) == 2);  // 256 blocks: the fewest splits that fill it
+  CHECK(v4::dkdv_head_splits(512, 1, 132) == 1);  // no GQA: nothing to split
+  CHECK(v4::dkdv_head_splits(8, 6, 132) == 6);    // short at every split: one head a block
+  for (int64_t heads_per_kv : {1, 2, 3, 4, 6, 8})
+    for (int splits = 1; splits <= heads_per_kv; splits++) {
+      if (heads_per_kv % splits != 0) continue;
+      CAPTURE(heads_per_kv);
+      CAPTURE(splits);
+      const int64_t Hkv = 3;
+      std::vector<int> taken(Hkv * heads_per_kv, 0);
+      for (int64_t kvh = 0; kvh < Hkv; kvh++)
+        for (int s = 0; s < splits; s++) {
+          const v4::HeadRange r = v4::split_heads(kvh, s, splits, heads_per_kv);
+          CHECK(r.end - r.begin == heads_per_kv / splits);
+          for (int64_t h = r.begin; h < r.end; h++) {
+            CHECK(h / heads_per_kv == kvh);  // a query head of this kv head's group
+            taken[h]++;
+          }
+        }
+      for (int n : taken) CHECK(n == 1);
     }
 }

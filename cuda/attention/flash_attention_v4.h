@@ -1,9 +1,10 @@
 // defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_forward,
-// flash_v5_backward: attention v4, FlashAttention-3's design on Hopper
-// (cuda/attention/flash_attention_v4.cu, flash_attention_v4_backward.cu), and v5, with its
-// ping-pong forward and dQ by atomics. v4 passed validation on an H200
-// (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30 (2026-11-30-gpu-run.md). Flash attention uses a
-// variant only where it has passed validation on the device at hand (flash_variants.h).
+// flash_v5_backward, flash_v6_backward: attention v4, FlashAttention-3's design on Hopper
+// (cuda/attention/flash_attention_v4.cu, flash_attention_v4_backward.cu); v5, with its
+// ping-pong forward and dQ by atomics; v6, v5's forward and v4's backward with GQA groups split.
+// v4 passed validation on an H200 (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30
+// (2026-11-30-gpu-run.md); v6 has not run on a device yet. Flash attention uses a variant only
+// where it has passed validation on the device at hand (flash_variants.h).
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"
 
@@ -30,6 +31,13 @@ void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
 void flash_v5_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse);
 void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
+
+// v6's backward: v4's, deterministic, with the dK/dV kernel's GQA groups split across blocks (f32
+// partial sums added in a fixed order) where the grid is too short to fill the device. Its forward
+// is v5's (deterministic).
+void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 

@@ -18,9 +18,16 @@
 // of the atomic additions varies run to run: not deterministic. Layout-checked on the CPU
 // (test_wgmma_layout); on an H200 (bench/results/2026-11-30-gpu-run.md) it passed within the
 // criterion but ran slower than v4's two kernels, so it runs only when forced (flash_variants.cu).
+//
+// flash_v6_backward: v4's two kernels with the dK/dV kernel's GQA groups split over more blocks
+// where its grid is short of two blocks per SM (v4::dkdv_head_splits: llama3-1b at seq 2048 runs
+// 128 blocks of very unequal causal work on 132 SMs). Each split writes f32 partial sums that one
+// pass adds in split order: deterministic, though not v4's bits (v4 sums the group's heads in one
+// accumulator).
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v4.cuh"
 #include "cuda/attention/flash_attention_v4.h"
+#include "cuda/vec4.cuh"
 
 namespace llm {
 
@@ -74,11 +81,12 @@ __device__ void init_barriers(Barriers& bar, uint32_t full_arrivals) {
   ptx::fence_barrier_init();
 }
 
-// The query tiles the dK/dV kernel's keys [j0, j0 + n) of kv head kvh meet, over the GQA group's
-// heads, in a fixed order: producer and consumers walk the same sequence.
+// The query tiles the dK/dV kernel's keys [j0, j0 + n) meet, over the query heads [h_begin,
+// h_end) of the block's GQA group (all of them, or a split's), in a fixed order: producer and
+// consumers walk the same sequence.
 struct QueryTiles {
   const Problem<bf16>& p;
-  int64_t b, j0, n, h_end;
+  int64_t b, j0, n, h_begin, h_end;
   struct Tile {
     int64_t h, i0;
   };
@@ -92,8 +100,8 @@ struct QueryTiles {
     } while (t.h < h_end && !meets(t));
     return t;
   }
-  __device__ Tile first(int64_t kvh) const {
-    const Tile t{kvh * p.heads_per_kv, 0};
+  __device__ Tile first() const {
+    const Tile t{h_begin, 0};
     return meets(t) ? t : next(t);
   }
 };
@@ -145,27 +153,32 @@ __device__ void add_dq_tile(const Problem<bf16>& p, uint32_t ds_t, uint32_t k_ti
 }
 #endif  // LLM_SM90A
 
-// dK and dV of one 128-key tile of kv head kvh (grid: Hkv, B, key tiles); consumer warpgroup c
-// owns keys 64 c .. 64 c + 63. Per query tile (64 rows): S^T = K Q^T and dP^T = V dO^T (keys x
-// queries), P^T = exp2(S^T scale log2 e - lse) masked, dS^T = P^T (dP^T - delta), then
-// dV += P^T dO and dK += dS^T Q with P^T, dS^T as register A and dO, Q MN-major. kAtomicDq: then
-// dQ of the query tile, add_dq_tile's way.
+// dK and dV of one 128-key tile of kv head kvh over the query heads of split `split` of its GQA
+// group (grid: Hkv x splits, B, key tiles); consumer warpgroup c owns keys 64 c .. 64 c + 63. Per
+// query tile (64 rows): S^T = K Q^T and dP^T = V dO^T (keys x queries), P^T = exp2(S^T scale
+// log2 e - lse) masked, dS^T = P^T (dP^T - delta), then dV += P^T dO and dK += dS^T Q with P^T,
+// dS^T as register A and dO, Q MN-major. kAtomicDq: then dQ of the query tile, add_dq_tile's way.
+// One split: dK, dV in bf16; more: the split's unscaled f32 sums into its part of dkv_part (dK's
+// B x S x Hkv x D, then dV's), which sum_splits_kernel adds up.
 template <int D, bool kAtomicDq>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     dkdv_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
-                   const float* delta, bf16* dk, bf16* dv, float* dq_sum) {
+                   const float* delta, int splits, bf16* dk, bf16* dv, float* dkv_part,
+                   float* dq_sum) {
 #ifdef LLM_SM90A
   using L = Layout<D, kAtomicDq>;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_smem(smem_raw);
   __shared__ QueryRows<kTile> rows[kStages];
   __shared__ Barriers bar;
-  const int64_t b = blockIdx.y, kvh = blockIdx.x, j0 = int64_t(blockIdx.z) * kRows;
+  const int split = int(blockIdx.x) % splits;
+  const int64_t b = blockIdx.y, kvh = blockIdx.x / splits, j0 = int64_t(blockIdx.z) * kRows;
   const int64_t n = min(int64_t(kRows), p.S - j0);
   // Every producer thread arrives once per stage fill (after its rows), the copying one twice.
   init_barriers(bar, 128 + 1);
   __syncthreads();
-  const QueryTiles tiles{p, b, j0, n, (kvh + 1) * p.heads_per_kv};
+  const HeadRange heads = split_heads(kvh, split, splits, p.heads_per_kv);
+  const QueryTiles tiles{p, b, j0, n, heads.begin, heads.end};
   if (threadIdx.x < 128) {  // the producer warpgroup
     ptx::setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x == 0) {
@@ -173,7 +186,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       load_tile<kRows, D>(smem + L::kBig, &maps.big1, &bar.block_full, kvh, j0, b);
     }
     int t = 0;
-    for (auto tile = tiles.first(kvh); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
+    for (auto tile = tiles.first(); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
       const int s = t % kStages;
       ptx::mbar_wait(&bar.empty[s], ((t / kStages) & 1) ^ 1);
       load_query_rows(p, rows[s], lse, delta, b, tile.h, tile.i0,
@@ -195,7 +208,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
   ptx::mbar_wait(&bar.block_full, 0);
   int t = 0;
-  for (auto tile = tiles.first(kvh); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
+  for (auto tile = tiles.first(); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
     const int s = t % kStages;
     ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
     const QueryRows<kTile>& r = rows[s];
@@ -262,9 +275,19 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       if (any_live) add_dq_tile<D>(p, base + L::ds_t(t), base, b, tile.h, tile.i0, dq_sum);
     }
   }
-  store_rows_from<D>(r0, dk_acc, p.scale, n,
-                     [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
-  store_rows_from<D>(r0, dv_acc, 1.0f, n, [&](int c) { return dv + p.kv_row(b, j0 + c, kvh, D); });
+  if (splits == 1) {
+    store_rows_from<D>(r0, dk_acc, p.scale, n,
+                       [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
+    store_rows_from<D>(r0, dv_acc, 1.0f, n,
+                       [&](int c) { return dv + p.kv_row(b, j0 + c, kvh, D); });
+  } else {
+    const int64_t n_kv = int64_t(gridDim.y) * p.S * p.Hkv * D;
+    float *dk_part = dkv_part + 2 * split * n_kv, *dv_part = dk_part + n_kv;
+    store_rows_from<D>(r0, dk_acc, 1.0f, n,
+                       [&](int c) { return dk_part + p.kv_row(b, j0 + c, kvh, D); });
+    store_rows_from<D>(r0, dv_acc, 1.0f, n,
+                       [&](int c) { return dv_part + p.kv_row(b, j0 + c, kvh, D); });
+  }
 #endif
 }
 
@@ -368,19 +391,73 @@ __global__ void scale_to_bf16_kernel(const float* dq_sum, float scale, bf16* dq,
     dq[e] = __float2bfloat16(scale * dq_sum[e]);
 }
 
-// The dK/dV kernel (with dQ by atomics into dq_sum when kAtomicDq) of head_dim D.
+// dk = bf16(dk_scale x the splits' dK partials added in split order), dv alike with scale 1: the
+// split dK/dV kernel's last pass, in groups of 4 of the 2 n_kv outputs (n_kv: a multiple of D).
+__global__ void sum_splits_kernel(const float* dkv_part, int splits, int64_t n_kv, float dk_scale,
+                                  bf16* dk, bf16* dv) {
+  GRID_STRIDE_LOOP(group, 2 * n_kv / 4) {
+    Vec4<float> sum = load4(dkv_part, group);
+    for (int s = 1; s < splits; s++) {
+      const Vec4<float> x = load4(dkv_part + 2 * s * n_kv, group);
+#pragma unroll
+      for (int e = 0; e < 4; e++) sum.v[e] += x.v[e];
+    }
+    const bool is_dv = 4 * group >= n_kv;
+    const float mul = is_dv ? 1.0f : dk_scale;
+    Vec4<bf16> out;
+#pragma unroll
+    for (int e = 0; e < 4; e++) out.v[e] = __float2bfloat16(mul * sum.v[e]);
+    store4(is_dv ? dv : dk, is_dv ? group - n_kv / 4 : group, out);
+  }
+}
+
+// The dK/dV kernel (with dQ by atomics into dq_sum when kAtomicDq) of head_dim D, its GQA groups
+// in `splits` blocks per key tile (then summed by sum_splits_kernel).
 template <int D, bool kAtomicDq>
 void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, const Tensor& k,
                  const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& delta,
-                 Tensor& dk, Tensor& dv, float* dq_sum) {
+                 int splits, Tensor& dk, Tensor& dv, float* dq_sum) {
   const Maps maps{head_map(k, kRows), head_map(v, kRows), head_map(q, kTile),
                   head_map(dout, kTile)};
-  const dim3 grid(static_cast<unsigned>(p.Hkv), static_cast<unsigned>(q.size(0)),
+  const dim3 grid(static_cast<unsigned>(p.Hkv * splits), static_cast<unsigned>(q.size(0)),
                   static_cast<unsigned>((p.S + kRows - 1) / kRows));
+  const int64_t n_kv = k.numel();
+  Tensor dkv_part;
+  if (splits > 1) dkv_part = Tensor::empty({2 * splits * n_kv}, DType::f32, k.device());
   constexpr size_t smem = smem_bytes<D, kAtomicDq>();
   allow_smem(dkdv_v4_kernel<D, kAtomicDq>, smem);
   dkdv_v4_kernel<D, kAtomicDq><<<grid, kBlockThreads, smem, stream>>>(
-      maps, p, lse.data<float>(), delta.data<float>(), dk.data<bf16>(), dv.data<bf16>(), dq_sum);
+      maps, p, lse.data<float>(), delta.data<float>(), splits, dk.data<bf16>(), dv.data<bf16>(),
+      splits > 1 ? dkv_part.data<float>() : nullptr, dq_sum);
+  if (splits > 1)
+    sum_splits_kernel<<<grid_for_groups_of_4(2 * n_kv), kThreads, 0, stream>>>(
+        dkv_part.data<float>(), splits, n_kv, p.scale, dk.data<bf16>(), dv.data<bf16>());
+}
+
+// The deterministic backward: the dK/dV kernel with `splits` blocks per GQA group and key tile,
+// then the dQ kernel.
+void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                         const MaskView& mask, int splits, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
+  const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, kTile),
+                     head_map(v, kTile)};
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    launch_dkdv<D, false>(stream, p, q, k, v, dout, lse, delta, splits, dk, dv, nullptr);
+    allow_smem(dq_v4_kernel<D>, smem_bytes<D>());
+    dq_v4_kernel<D><<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles),
+                      kBlockThreads, smem_bytes<D>(), stream>>>(
+        dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
+  });
+}
+
+int multiprocessors() {
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return sms;
 }
 
 }  // namespace
@@ -388,18 +465,16 @@ void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, c
 void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
-  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
-  const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
-  const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, kTile),
-                     head_map(v, kTile)};
-  dispatch_head_dim(q.size(3), [&](auto dim) {
-    constexpr int D = decltype(dim)::value;
-    launch_dkdv<D, false>(stream, p, q, k, v, dout, lse, delta, dk, dv, nullptr);
-    allow_smem(dq_v4_kernel<D>, smem_bytes<D>());
-    dq_v4_kernel<D><<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles),
-                      kBlockThreads, smem_bytes<D>(), stream>>>(
-        dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
-  });
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, 1, dq, dk, dv);
+}
+
+void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const int64_t heads_per_kv = q.size(2) / k.size(2);
+  const int64_t blocks = k.size(2) * q.size(0) * ((q.size(1) + kRows - 1) / kRows);
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask,
+                      dkdv_head_splits(blocks, heads_per_kv, multiprocessors()), dq, dk, dv);
 }
 
 void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -409,7 +484,7 @@ void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
   Tensor dq_sum = Tensor::empty(q.shape(), DType::f32, q.device());
   CUDA_CHECK(cudaMemsetAsync(dq_sum.data_ptr(), 0, dq_sum.nbytes(), stream));
   dispatch_head_dim(q.size(3), [&](auto dim) {
-    launch_dkdv<decltype(dim)::value, true>(stream, p, q, k, v, dout, lse, delta, dk, dv,
+    launch_dkdv<decltype(dim)::value, true>(stream, p, q, k, v, dout, lse, delta, 1, dk, dv,
                                             dq_sum.data<float>());
   });
   const int64_t n = dq.numel();

@@ -1,5 +1,6 @@
-// defines: v4::kConsumers, kRows, kKeys, key_band, warpgroup_last_row, needs_mask: the tile
-// arithmetic of the v4 attention kernel (flash_attention_v4.cu), host-and-device so that
+// defines: v4::kConsumers, kRows, kKeys, key_band, warpgroup_last_row, needs_mask,
+// dkdv_head_splits, split_heads: the tile arithmetic of the v4 attention kernels
+// (flash_attention_v4.cu, flash_attention_v4_backward.cu), host-and-device so that
 // test/test_wgmma_layout.cpp checks it against MaskView for every mask on the CPU.
 #pragma once
 #include <cstdint>
@@ -40,6 +41,28 @@ LLM_HOST_DEVICE int warpgroup_last_row(int wg_row, int64_t m) {
 template <int N>
 LLM_HOST_DEVICE bool needs_mask(KeySpan first, KeySpan last, int64_t j0) {
   return !MaskView::spans_cover(first, last, j0, N);
+}
+
+// The dK/dV kernel's blocks each take one 128-key tile of a kv head and walk the query tiles of
+// its GQA group's heads. At training shapes that is few blocks of very unequal work (llama3-1b,
+// seq 2048: 8 kv heads x 16 key tiles = 128 blocks on 132 SMs, the causal first tile meeting 16
+// times the query tiles of the last), so the kernel lasts as long as its heaviest block. Split into
+// `splits` blocks per key tile, each over heads_per_kv / splits of the group's heads (their f32
+// partial sums added afterwards in a fixed order): the fewest splits, a divisor of heads_per_kv,
+// that give at least two blocks per SM, else every head its own block.
+inline int dkdv_head_splits(int64_t blocks, int64_t heads_per_kv, int sms) {
+  for (int64_t s = 1; s < heads_per_kv; s++)
+    if (heads_per_kv % s == 0 && blocks * s >= 2 * int64_t(sms)) return int(s);
+  return int(heads_per_kv);
+}
+
+// The query heads [begin, end) that split `split` of kv head kvh's group takes.
+struct HeadRange {
+  int64_t begin, end;
+};
+LLM_HOST_DEVICE HeadRange split_heads(int64_t kvh, int split, int splits, int64_t heads_per_kv) {
+  const int64_t per = heads_per_kv / splits, begin = kvh * heads_per_kv + split * per;
+  return {begin, begin + per};
 }
 
 }  // namespace v4

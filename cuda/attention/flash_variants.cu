@@ -37,11 +37,13 @@ struct Variant {
   // forced (LLM_ATTENTION_KERNEL, llm_bench --impl) until a device run has shown it passing. v4
   // passed every mask under compute-sanitizer on an H200 (bench/results/2026-11-29-gpu-bringup.md).
   // v5 (ping-pong forward, dQ by atomics) passed on an H200 (2026-11-30-gpu-run.md), but its
-  // backward is not deterministic (and was slower than v4's): forced only.
+  // backward is not deterministic (and was slower than v4's): forced only. v6 (v5's forward, v4's
+  // backward with GQA groups split over blocks) has not run on a device: forced only.
   bool automatic;
 };
 // In order of preference on a tie.
-const Variant kVariants[] = {{"v5", flash_v5_forward, flash_v5_backward, flash_v4_available, false},
+const Variant kVariants[] = {{"v6", flash_v5_forward, flash_v6_backward, flash_v4_available, false},
+                             {"v5", flash_v5_forward, flash_v5_backward, flash_v4_available, false},
                              {"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},
                              {"v3", flash_v3_forward, flash_v3_backward, always, true},
                              {"v2", mma_attention_forward, mma_attention_backward, always, true}};
@@ -165,11 +167,11 @@ const Variant& variant_named(const std::string& name) {
   for (const Variant& v : kVariants)
     if (name == v.name) {
       LLM_CHECK(v.available(), "LLM_ATTENTION_KERNEL=" + name +
-                                   ": this device or build cannot run it (v4, v5: sm_90 and an "
-                                   "sm_90a build)");
+                                   ": this device or build cannot run it (v4, v5, v6: sm_90 and "
+                                   "an sm_90a build)");
       return v;
     }
-  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4 or v5");
+  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4, v5 or v6");
 }
 
 VariantChoice& choice_for(bool forward) {

@@ -41,7 +41,8 @@ template <int R>
 __device__ int64_t first_key_tile(const QueryRows<R>& rows) { return rows.span[0].lo / kN * kN; }
 
 // Writes a warp's 16 x D accumulator (C fragments, acc[D / 8]), tile rows r0 .. r0 + 15, times
-// mul as bf16: tile row r, if r < rows, to row_ptr(r).
+// mul: tile row r, if r < rows, to row_ptr(r), as bf16 where that is a bf16 pointer and as f32
+// (a partial sum that a later pass adds up) where it is a float one.
 template <int D, class RowPtr>
 __device__ void store_rows_from(int r0, const float (&acc)[D / 8][4], float mul, int64_t rows,
                                 RowPtr&& row_ptr) {
@@ -49,11 +50,15 @@ __device__ void store_rows_from(int r0, const float (&acc)[D / 8][4], float mul,
   for (int x = 0; x < 2; x++) {
     const int r = r0 + c_row(2 * x);
     if (r >= rows) continue;
-    bf16* row = row_ptr(r);
+    auto* row = row_ptr(r);
 #pragma unroll
-    for (int t = 0; t < D / 8; t++)
-      *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) =
-          mma::pack_bf16(mul * acc[t][2 * x], mul * acc[t][2 * x + 1]);
+    for (int t = 0; t < D / 8; t++) {
+      const float lo = mul * acc[t][2 * x], hi = mul * acc[t][2 * x + 1];
+      if constexpr (std::is_same_v<decltype(row), float*>)
+        *reinterpret_cast<float2*>(row + c_col(t, 2 * x)) = make_float2(lo, hi);
+      else
+        *reinterpret_cast<uint32_t*>(row + c_col(t, 2 * x)) = mma::pack_bf16(lo, hi);
+    }
   }
 }
 // The same where warp w owns tile rows 16 w .. (v2, v3).

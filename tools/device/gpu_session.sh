@@ -9,8 +9,9 @@
 # those finish: `quick` the attention row at seq 4096 (head_dim 128, causal) beside torch SDPA,
 # the numbered variants and llm_bench kernel at the llama3-1b shapes, `v4` the variants (v4 alone
 # first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
-# `v5` v5 timed beside v4 and cuDNN (its memcheck is `sanitize`'s), `sweep` v5 over that sweep, `step`
-# the llama3-1b step (seq 2048, bf16, flash, with and without recompute) beside HF + PyTorch,
+# `v6` v6 beside v4, v5 and cuDNN at the GQA training shapes (its memcheck is `sanitize`'s),
+# `sweep` v5 over v4's sweep, `step` the llama3-1b step (seq 2048, bf16, flash, with and without
+# recompute) beside HF + PyTorch,
 # `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
 # `bench` the full tables and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
@@ -97,7 +98,7 @@ test_phase() {
 }
 
 sanitize_phase() {
-  # The attention suites at small shapes: the Hopper variants (v4 changed with v5's arrival) and
+  # The attention suites at small shapes: the Hopper variants (v4's kernels changed with v6's) and
   # the memory-efficient cases; the other cases passed memcheck in the first two runs unchanged.
   (rc=0
    for t in test_gpu_ops test_gpu_low_precision; do  # a failing case does not skip the next suite
@@ -222,14 +223,18 @@ for phase in "$@"; do
       grep -E '^flash.* 4096 ' "$OUT/bench_v4.log" | sed 's/^/   /'
       grep '^flash attention ' "$OUT/bench_v4.log" | sed 's/^/   /'
       ;;
-    v5)
-      # v5 (v4 with ping-pong and dQ by atomics): timed beside v4 and cuDNN at the issue's shape;
-      # `sweep` times it at every shape of the issue's table. Every row is checked against eager first and prints FAIL if it differs.
+    v6)
+      # v6 (v5's forward, v4's backward with the GQA groups split over blocks) at the training
+      # shapes, 32 query heads on 8 kv heads, seq 2048, causal: head_dim 64 (llama3-1b) and 128
+      # (llama3-8b); v6 alone first (its first run: a fault ends only its process), then v4, v5
+      # and cuDNN. Every row is checked against eager first and prints FAIL if it differs.
       start_timing
-      timeout $(limit 120) ./llm_bench attention --impl flash_v5,flash_v4,cudnn --seq 4096 --head-dim 128 \
-        --causal 1 --pass fwd,fwd_bwd >>"$OUT/v5.log" 2>&1
-      note "v5 beside v4, cuDNN at seq 4096: exit $?"
-      grep -E '^(flash|cudnn)' "$OUT/v5.log" | sed 's/^/   /'
+      for impls in flash_v6 flash_v4,flash_v5,cudnn; do
+        timeout $(limit 90) ./llm_bench attention --impl $impls --seq 2048 --head-dim 64,128 \
+          --heads 32 --kv-heads 8 --causal 1 --pass fwd,fwd_bwd >>"$OUT/v6.log" 2>&1
+        note "attention $impls, 32 heads on 8, seq 2048: exit $?"
+      done
+      grep -E '^(flash|cudnn)' "$OUT/v6.log" | sed 's/^/   /'
       ;;
     sweep)
       start_timing
@@ -245,6 +250,10 @@ for phase in "$@"; do
           --batch 1 --bf16 1 --attention flash --recompute $recompute >>"$OUT/step.log" 2>&1
         note "llm_bench step llama3-1b seq 2048 bf16 recompute $recompute: exit $?"
       done
+      # The same step with attention v6 forced (out of the automatic choice until it has passed).
+      LLM_ATTENTION_KERNEL=v6 timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda \
+        --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash >>"$OUT/step.log" 2>&1
+      note "llm_bench step llama3-1b seq 2048 bf16, attention v6: exit $?"
       PYTHONUNBUFFERED=1 timeout $(limit 120) tools/bench_hf_step.py --preset llama3-1b --seq 2048 \
         --batch 1 >>"$OUT/step.log" 2>&1
       note "bench_hf_step.py llama3-1b seq 2048: exit $?"
@@ -258,7 +267,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v5, sweep, step, kernels, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, sweep, step, kernels, bench)" ;;
   esac
 done
 start_timing
