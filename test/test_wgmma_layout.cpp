@@ -3,9 +3,9 @@
 //   - wgmma's register fragments (accumulator D and register A of m64nNk16), as the PTX ISA draws
 //     them, against wgmma_layout.h's index functions and the mask code's (row, key) of each score;
 //   - shared memory: a simulated TMA (128-byte swizzle, as the CUDA driver documents it) writes Q,
-//     K and V tiles (128 rows, and the backward's 64-row ones), and a simulated wgmma reads its
-//     operands through the kernels' descriptors by the ISA's canonical layouts; every element read
-//     must be the one meant;
+//     K and V tiles (128 rows, and the backward's streamed 64- and 128-row ones), and a simulated
+//     wgmma reads its operands through the kernels' descriptors by the ISA's canonical layouts;
+//     every element read must be the one meant;
 //   - a simulated warpgroup runs S = Q K^T (both operands from shared memory) and O = P V (P from
 //     S's accumulator registers as register A, V MN-major), equal to the exact products, and v5's
 //     dQ = dS K (dS^T stored from accumulators into a swizzled tile and read back as an MN-major
@@ -172,26 +172,29 @@ TEST_CASE("descriptors: every element wgmma reads is the one TMA wrote there") {
   }
 }
 
-TEST_CASE("descriptors of the backward's 64-row tiles (Q, dO; K, V): K-major and MN-major") {
+// The streamed tiles: 64 rows (v4, v5; v6 at head_dim 128), 128 (v6 at head_dim 64).
+TEST_CASE("descriptors of the backward's streamed tiles (Q, dO; K, V): K-major and MN-major") {
   std::mt19937 rng(5);
-  for (int D : {64, 128}) {
-    CAPTURE(D);
-    const std::vector<uint16_t> src = random_bf16(64 * D, rng);
-    std::vector<uint16_t> smem(64 * D, 0);
-    tma_tile(smem, 0, src, 64, D);
-    for (int kk = 0; kk < D / 16; kk++) {  // as B of a 64-wide score tile, k = head dim
-      const Desc b = decode(make_desc(kmajor_start(64, 0, kk), 16, kAtomBytes));
-      for (int n = 0; n < 64; n++)
+  for (int D : {64, 128})
+    for (int rows : {64, 128}) {
+      CAPTURE(D);
+      CAPTURE(rows);
+      const std::vector<uint16_t> src = random_bf16(rows * D, rng);
+      std::vector<uint16_t> smem(rows * D, 0);
+      tma_tile(smem, 0, src, rows, D);
+      for (int kk = 0; kk < D / 16; kk++) {  // as B of a rows-wide score tile, k = head dim
+        const Desc b = decode(make_desc(kmajor_start(rows, 0, kk), 16, kAtomBytes));
+        for (int n = 0; n < rows; n++)
+          for (int k = 0; k < 16; k++)
+            CHECK(at(smem, isa_kmajor(b, n, k)) == mma::bf16_value(src[n * D + 16 * kk + k]));
+      }
+      for (int kk = 0; kk < rows / 16; kk++) {  // as B of a gradient product, k = row, n = head dim
+        const Desc b = decode(make_desc(mnmajor_start(kk), mnmajor_lbo(rows), kAtomBytes));
         for (int k = 0; k < 16; k++)
-          CHECK(at(smem, isa_kmajor(b, n, k)) == mma::bf16_value(src[n * D + 16 * kk + k]));
+          for (int n = 0; n < D; n++)
+            CHECK(at(smem, isa_mnmajor(b, k, n)) == mma::bf16_value(src[(16 * kk + k) * D + n]));
+      }
     }
-    for (int kk = 0; kk < 64 / 16; kk++) {  // as B of a gradient product, k = row, n = head dim
-      const Desc b = decode(make_desc(mnmajor_start(kk), mnmajor_lbo(64), kAtomBytes));
-      for (int k = 0; k < 16; k++)
-        for (int n = 0; n < D; n++)
-          CHECK(at(smem, isa_mnmajor(b, k, n)) == mma::bf16_value(src[(16 * kk + k) * D + n]));
-    }
-  }
 }
 
 namespace {
@@ -363,10 +366,11 @@ void check_query_tile(const MaskView& mask, int64_t h, int64_t i0) {
   }
 }
 
-// The dK/dV kernel: for the keys [wg_key, wg_key + 64) of a warpgroup and a 64-row query tile, a
-// skipped pair has no visible score, an unmasked one only visible scores (keys in the sequence).
-void check_key_tile(const MaskView& mask, int64_t h, int64_t wg_key, int64_t i0) {
-  const int64_t m = std::min<int64_t>(64, mask.S - i0), n = std::min<int64_t>(64, mask.S - wg_key);
+// The dK/dV kernel: for the keys [wg_key, wg_key + 64) of a warpgroup and a query tile of T rows
+// (64, or v6's 128 at head_dim 64), a skipped pair has no visible score, an unmasked one only
+// visible scores (keys in the sequence).
+void check_key_tile(const MaskView& mask, int64_t h, int64_t wg_key, int64_t i0, int64_t T) {
+  const int64_t m = std::min<int64_t>(T, mask.S - i0), n = std::min<int64_t>(64, mask.S - wg_key);
   const KeySpan first = mask.keys(0, h, i0), last = mask.keys(0, h, i0 + m - 1);
   if (!MaskView::spans_meet(first, last, wg_key, 64))
     CHECK_FALSE(sees(mask, h, i0, 0, m, wg_key, n, false));
@@ -395,11 +399,12 @@ TEST_CASE("v4 tiles: key bands, skipped and mask-free tiles of every mask") {
         CAPTURE(h);
         for (int64_t i0 = 0; i0 < S; i0 += v4::kRows) {
           CAPTURE(i0);
-          check_query_tile<v4::kKeys>(mask, h, i0);
+          check_query_tile<v4::kKeys>(mask, h, i0);  // the forward's, and v6's dQ at head_dim 64
           check_query_tile<64>(mask, h, i0);
         }
-        for (int64_t wg_key = 0; wg_key < S; wg_key += 64)
-          for (int64_t i0 = 0; i0 < S; i0 += 64) check_key_tile(mask, h, wg_key, i0);
+        for (int64_t T : {64, 128})
+          for (int64_t wg_key = 0; wg_key < S; wg_key += 64)
+            for (int64_t i0 = 0; i0 < S; i0 += T) check_key_tile(mask, h, wg_key, i0, T);
       }
     }
 }

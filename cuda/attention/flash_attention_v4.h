@@ -35,8 +35,8 @@ void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 
 // v6's backward: v4's, deterministic, with the dK/dV kernel's GQA groups split across blocks (f32
-// partial sums added in a fixed order) where the grid is too short to fill the device. Its forward
-// is v5's (deterministic).
+// partial sums added in a fixed order) where the grid is too short to fill the device, and
+// 128-row streamed tiles at head_dim 64. Its forward is v5's (deterministic).
 void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);

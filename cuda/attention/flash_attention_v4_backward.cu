@@ -23,7 +23,9 @@
 // where its grid is short of two blocks per SM (v4::dkdv_head_splits: llama3-1b at seq 2048 runs
 // 128 blocks of very unequal causal work on 132 SMs). Each split writes f32 partial sums that one
 // pass adds in split order: deterministic, though not v4's bits (v4 sums the group's heads in one
-// accumulator).
+// accumulator). At head_dim 64 both kernels stream 128-row tiles (half the tiles and waits, score
+// products of m64n128), which the registers hold there. ptxas (sm_90a): no spills in any v4 or
+// v6 kernel.
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v4.cuh"
 #include "cuda/attention/flash_attention_v4.h"
@@ -36,16 +38,20 @@ namespace {
 using namespace tiles;
 using namespace v4;
 
-constexpr int kTile = 64;  // the streamed tiles: query rows (dK/dV kernel) or keys (dQ kernel)
+// The streamed tiles (query rows in the dK/dV kernel, keys in the dQ kernel) are T rows: v4 and v5
+// stream 64 (so that both score and both gradient accumulators fit the consumers' registers at
+// head_dim 128); v6 streams 128 at head_dim 64, where they still fit, for half the tiles, each of
+// m64n128 score products. v5's dS^T tiles take 64 queries.
+constexpr int kNarrow = 64;
 constexpr int kStages = 2;
 static_assert(kConsumers == 2, "the atomic-dQ kernel's liveness test names both warpgroups");
 
 // Shared memory of both kernels, from a 1024-aligned base: the block's two 128-row tiles (K and V,
-// or Q and dO), then kStages stages of two 64-row tiles (Q and dO, or K and V), then (the
+// or Q and dO), then kStages stages of two T-row tiles (Q and dO, or K and V), then (the
 // atomic-dQ kernel's) two dS^T tiles of 128 keys x 64 queries, used by query tiles in turn.
-template <int D, bool kAtomicDq = false>
+template <int D, int T, bool kAtomicDq = false>
 struct Layout {
-  static constexpr uint32_t kBig = kRows * D * 2, kSmall = kTile * D * 2, kDsT = kRows * kTile * 2;
+  static constexpr uint32_t kBig = kRows * D * 2, kSmall = T * D * 2, kDsT = kRows * kNarrow * 2;
   static constexpr uint32_t kStage0 = 2 * kBig, kDsT0 = kStage0 + kStages * 2 * kSmall;
   static constexpr uint32_t kEnd = kDsT0 + (kAtomicDq ? 2 * kDsT : 0);
   __host__ __device__ static constexpr uint32_t first(int s) {
@@ -56,9 +62,9 @@ struct Layout {
   }  // dO or V
   __host__ __device__ static constexpr uint32_t ds_t(int t) { return kDsT0 + t % 2 * kDsT; }
 };
-template <int D, bool kAtomicDq = false>
+template <int D, int T, bool kAtomicDq = false>
 constexpr size_t smem_bytes() {
-  return Layout<D, kAtomicDq>::kEnd + kSmemSlack;
+  return Layout<D, T, kAtomicDq>::kEnd + kSmemSlack;
 }
 
 struct Barriers {
@@ -83,7 +89,8 @@ __device__ void init_barriers(Barriers& bar, uint32_t full_arrivals) {
 
 // The query tiles the dK/dV kernel's keys [j0, j0 + n) meet, over the query heads [h_begin,
 // h_end) of the block's GQA group (all of them, or a split's), in a fixed order: producer and
-// consumers walk the same sequence.
+// consumers walk the same sequence. Tiles of T rows.
+template <int T>
 struct QueryTiles {
   const Problem<bf16>& p;
   int64_t b, j0, n, h_begin, h_end;
@@ -91,11 +98,11 @@ struct QueryTiles {
     int64_t h, i0;
   };
   __device__ bool meets(Tile t) const {
-    return p.mask.tiles_meet(b, t.h, t.i0, min(int64_t(kTile), p.S - t.i0), j0, n);
+    return p.mask.tiles_meet(b, t.h, t.i0, min(int64_t(T), p.S - t.i0), j0, n);
   }
   __device__ Tile next(Tile t) const {
     do {
-      t.i0 += kTile;
+      t.i0 += T;
       if (t.i0 >= p.S) t.i0 = 0, t.h++;
     } while (t.h < h_end && !meets(t));
     return t;
@@ -110,9 +117,9 @@ struct QueryTiles {
 // r0's warp rows x 64 queries, C fragments) as bf16 into the dS^T tile at ds_t, 128-byte swizzled
 // as TMA would have written it, so that wgmma reads it back as an MN-major A (dS: m = query,
 // k = key).
-__device__ void store_ds_t(unsigned char* ds_t, int r0, const float (&dst)[kTile / 8][4]) {
+__device__ void store_ds_t(unsigned char* ds_t, int r0, const float (&dst)[kNarrow / 8][4]) {
 #pragma unroll
-  for (int c = 0; c < kTile / 8; c++)
+  for (int c = 0; c < kNarrow / 8; c++)
 #pragma unroll
     for (int x = 0; x < 2; x++)
       *reinterpret_cast<uint32_t*>(ds_t + wgmma::tile_offset(kRows, r0 + c_row(2 * x),
@@ -159,17 +166,18 @@ __device__ void add_dq_tile(const Problem<bf16>& p, uint32_t ds_t, uint32_t k_ti
 // log2 e - lse) masked, dS^T = P^T (dP^T - delta), then dV += P^T dO and dK += dS^T Q with P^T,
 // dS^T as register A and dO, Q MN-major. kAtomicDq: then dQ of the query tile, add_dq_tile's way.
 // One split: dK, dV in bf16; more: the split's unscaled f32 sums into its part of dkv_part (dK's
-// B x S x Hkv x D, then dV's), which sum_splits_kernel adds up.
-template <int D, bool kAtomicDq>
+// B x S x Hkv x D, then dV's), which sum_splits_kernel adds up. Query tiles of T rows.
+template <int D, int T, bool kAtomicDq>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     dkdv_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
                    const float* delta, int splits, bf16* dk, bf16* dv, float* dkv_part,
                    float* dq_sum) {
 #ifdef LLM_SM90A
-  using L = Layout<D, kAtomicDq>;
+  static_assert(!kAtomicDq || T == kNarrow, "v5's dS^T tiles hold 64 queries");
+  using L = Layout<D, T, kAtomicDq>;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_smem(smem_raw);
-  __shared__ QueryRows<kTile> rows[kStages];
+  __shared__ QueryRows<T> rows[kStages];
   __shared__ Barriers bar;
   const int split = int(blockIdx.x) % splits;
   const int64_t b = blockIdx.y, kvh = blockIdx.x / splits, j0 = int64_t(blockIdx.z) * kRows;
@@ -178,7 +186,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   init_barriers(bar, 128 + 1);
   __syncthreads();
   const HeadRange heads = split_heads(kvh, split, splits, p.heads_per_kv);
-  const QueryTiles tiles{p, b, j0, n, heads.begin, heads.end};
+  const QueryTiles<T> tiles{p, b, j0, n, heads.begin, heads.end};
   if (threadIdx.x < 128) {  // the producer warpgroup
     ptx::setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x == 0) {
@@ -189,11 +197,10 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     for (auto tile = tiles.first(); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
       const int s = t % kStages;
       ptx::mbar_wait(&bar.empty[s], ((t / kStages) & 1) ^ 1);
-      load_query_rows(p, rows[s], lse, delta, b, tile.h, tile.i0,
-                      min(int64_t(kTile), p.S - tile.i0));
+      load_query_rows(p, rows[s], lse, delta, b, tile.h, tile.i0, min(int64_t(T), p.S - tile.i0));
       if (threadIdx.x == 0) {
-        load_tile<kTile, D>(smem + L::first(s), &maps.small0, &bar.full[s], tile.h, tile.i0, b);
-        load_tile<kTile, D>(smem + L::second(s), &maps.small1, &bar.full[s], tile.h, tile.i0, b);
+        load_tile<T, D>(smem + L::first(s), &maps.small0, &bar.full[s], tile.h, tile.i0, b);
+        load_tile<T, D>(smem + L::second(s), &maps.small1, &bar.full[s], tile.h, tile.i0, b);
       } else {
         ptx::mbar_arrive(&bar.full[s]);
       }
@@ -211,8 +218,8 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   for (auto tile = tiles.first(); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
     const int s = t % kStages;
     ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
-    const QueryRows<kTile>& r = rows[s];
-    const KeySpan first = r.span[0], last = r.span[min(int64_t(kTile), p.S - tile.i0) - 1];
+    const QueryRows<T>& r = rows[s];
+    const KeySpan first = r.span[0], last = r.span[min(int64_t(T), p.S - tile.i0) - 1];
     // Whether this warpgroup's keys meet the tile, and whether any consumer's do (block-uniform).
     auto meets = [&](int64_t key) {
       return key < p.S && MaskView::spans_meet(first, last, key, 64);
@@ -220,13 +227,13 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     const bool live = meets(wg_key), any_live = meets(j0) || meets(j0 + 64);
     if (live) {
       const uint32_t q_s = base + L::first(s), do_s = base + L::second(s);
-      float pt[kTile / 8][4], dst[kTile / 8][4];  // P^T, then dS^T: 64 keys x 64 queries
+      float pt[T / 8][4], dst[T / 8][4];  // P^T, then dS^T: 64 keys x T queries
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) {
-        ptx::wgmma_ss(pt, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<kTile>(q_s, 0, kk), kk);
+        ptx::wgmma_ss(pt, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<T>(q_s, 0, kk), kk);
         ptx::wgmma_ss(dst, kmajor_desc<kRows>(base + L::kBig, wg_row, kk),
-                      kmajor_desc<kTile>(do_s, 0, kk), kk);
+                      kmajor_desc<T>(do_s, 0, kk), kk);
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
@@ -235,7 +242,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       // Past the sequence a query's lse is +inf (P = 0) and a key is outside every span.
       const bool boundary = needs_mask<64>(first, last, wg_key);
 #pragma unroll
-      for (int c = 0; c < kTile / 8; c++)
+      for (int c = 0; c < T / 8; c++)
 #pragma unroll
         for (int i = 0; i < 4; i++) {
           const int q = c_col(c, i);  // the query row in the tile
@@ -245,15 +252,15 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
           dst[c][i] = prob * (dst[c][i] - r.delta[q]);
         }
       if constexpr (kAtomicDq) store_ds_t(smem + L::ds_t(t), r0, dst);
-      uint32_t pa[kTile / 16][4], dsa[kTile / 16][4];
+      uint32_t pa[T / 16][4], dsa[T / 16][4];
 #pragma unroll
-      for (int kk = 0; kk < kTile / 16; kk++)
+      for (int kk = 0; kk < T / 16; kk++)
         mma::c_to_a(pt, kk, pa[kk]), mma::c_to_a(dst, kk, dsa[kk]);
       ptx::wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kTile / 16; kk++) {
-        ptx::wgmma_rs(dv_acc, pa[kk], mnmajor_desc<kTile>(do_s, kk));  // dV += P^T dO
-        ptx::wgmma_rs(dk_acc, dsa[kk], mnmajor_desc<kTile>(q_s, kk));  // dK += dS^T Q
+      for (int kk = 0; kk < T / 16; kk++) {
+        ptx::wgmma_rs(dv_acc, pa[kk], mnmajor_desc<T>(do_s, kk));  // dV += P^T dO
+        ptx::wgmma_rs(dk_acc, dsa[kk], mnmajor_desc<T>(q_s, kk));  // dK += dS^T Q
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
@@ -262,7 +269,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       ptx::fence_regs(pa);
       ptx::fence_regs(dsa);
     } else if (kAtomicDq && any_live) {
-      const float zero[kTile / 8][4] = {};
+      const float zero[kNarrow / 8][4] = {};
       store_ds_t(smem + L::ds_t(t), r0, zero);
     }
     ptx::mbar_arrive(&bar.empty[s]);
@@ -292,14 +299,14 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 }
 
 // dQ of one 128-query tile of (b, h) (grid: H, B, query tiles, the last first); consumer
-// warpgroup c owns rows 64 c ... Per 64-key tile of the band: S = Q K^T and dP = dO V^T,
+// warpgroup c owns rows 64 c ... Per T-key tile of the band: S = Q K^T and dP = dO V^T,
 // dS = P (dP - delta), dQ += dS K with dS as register A and K MN-major.
-template <int D>
+template <int D, int T>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     dq_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
                  const float* delta, bf16* dq) {
 #ifdef LLM_SM90A
-  using L = Layout<D>;
+  using L = Layout<D, T>;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_smem(smem_raw);
   __shared__ QueryRows<kRows> rows;
@@ -308,7 +315,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   load_query_rows(p, rows, lse, delta, blk.b, blk.h, blk.i0, blk.m);
   init_barriers(bar, 2);  // the copying thread's two load_tile arrivals
   __syncthreads();
-  const Band band = key_band<kTile>(rows.span[0], rows.span[blk.m - 1]);
+  const Band band = key_band<T>(rows.span[0], rows.span[blk.m - 1]);
   if (threadIdx.x < 128) {  // the producer warpgroup
     ptx::setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x != 0) return;
@@ -317,10 +324,10 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     load_tile<kRows, D>(smem + L::kBig, &maps.big1, &bar.block_full, blk.h, blk.i0, blk.b);
     for (int t = 0; t < band.n; t++) {
       const int s = t % kStages;
-      const int64_t j0 = band.j_first + int64_t(t) * kTile;
+      const int64_t j0 = band.j_first + int64_t(t) * T;
       ptx::mbar_wait(&bar.empty[s], ((t / kStages) & 1) ^ 1);
-      load_tile<kTile, D>(smem + L::first(s), &maps.small0, &bar.full[s], kvh, j0, blk.b);
-      load_tile<kTile, D>(smem + L::second(s), &maps.small1, &bar.full[s], kvh, j0, blk.b);
+      load_tile<T, D>(smem + L::first(s), &maps.small0, &bar.full[s], kvh, j0, blk.b);
+      load_tile<T, D>(smem + L::second(s), &maps.small1, &bar.full[s], kvh, j0, blk.b);
     }
     return;
   }
@@ -340,38 +347,38 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   ptx::mbar_wait(&bar.block_full, 0);
   for (int t = 0; t < band.n; t++) {
     const int s = t % kStages;
-    const int64_t j0 = band.j_first + int64_t(t) * kTile;
+    const int64_t j0 = band.j_first + int64_t(t) * T;
     ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
-    if (MaskView::spans_meet(first, last, j0, kTile)) {  // warpgroup-uniform
+    if (MaskView::spans_meet(first, last, j0, T)) {  // warpgroup-uniform
       const uint32_t k_s = base + L::first(s), v_s = base + L::second(s);
-      float sc[kTile / 8][4], ds[kTile / 8][4];  // P, then dS: 64 queries x 64 keys
+      float sc[T / 8][4], ds[T / 8][4];  // P, then dS: 64 queries x T keys
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) {
-        ptx::wgmma_ss(sc, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<kTile>(k_s, 0, kk), kk);
+        ptx::wgmma_ss(sc, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<T>(k_s, 0, kk), kk);
         ptx::wgmma_ss(ds, kmajor_desc<kRows>(base + L::kBig, wg_row, kk),
-                      kmajor_desc<kTile>(v_s, 0, kk), kk);
+                      kmajor_desc<T>(v_s, 0, kk), kk);
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(sc);
       ptx::fence_regs(ds);
-      const bool boundary = needs_mask<kTile>(first, last, j0);
+      const bool boundary = needs_mask<T>(first, last, j0);
 #pragma unroll
-      for (int c = 0; c < kTile / 8; c++)
+      for (int c = 0; c < T / 8; c++)
 #pragma unroll
         for (int i = 0; i < 4; i++) {
           float prob = exp2f(fmaf(sc[c][i], scale_log2, -lse2[i / 2]));
           if (boundary && !span[i / 2].contains(j0 + c_col(c, i))) prob = 0.0f;
           ds[c][i] = prob * (ds[c][i] - dlt[i / 2]);
         }
-      uint32_t dsa[kTile / 16][4];
+      uint32_t dsa[T / 16][4];
 #pragma unroll
-      for (int kk = 0; kk < kTile / 16; kk++) mma::c_to_a(ds, kk, dsa[kk]);
+      for (int kk = 0; kk < T / 16; kk++) mma::c_to_a(ds, kk, dsa[kk]);
       ptx::wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kTile / 16; kk++)
-        ptx::wgmma_rs(dq_acc, dsa[kk], mnmajor_desc<kTile>(k_s, kk));  // dQ += dS K
+      for (int kk = 0; kk < T / 16; kk++)
+        ptx::wgmma_rs(dq_acc, dsa[kk], mnmajor_desc<T>(k_s, kk));  // dQ += dS K
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(dq_acc);
@@ -411,46 +418,26 @@ __global__ void sum_splits_kernel(const float* dkv_part, int splits, int64_t n_k
   }
 }
 
-// The dK/dV kernel (with dQ by atomics into dq_sum when kAtomicDq) of head_dim D, its GQA groups
-// in `splits` blocks per key tile (then summed by sum_splits_kernel).
-template <int D, bool kAtomicDq>
+// The dK/dV kernel (with dQ by atomics into dq_sum when kAtomicDq) of head_dim D and T-row query
+// tiles, its GQA groups in `splits` blocks per key tile (then summed by sum_splits_kernel).
+template <int D, int T, bool kAtomicDq>
 void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, const Tensor& k,
                  const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& delta,
                  int splits, Tensor& dk, Tensor& dv, float* dq_sum) {
-  const Maps maps{head_map(k, kRows), head_map(v, kRows), head_map(q, kTile),
-                  head_map(dout, kTile)};
+  const Maps maps{head_map(k, kRows), head_map(v, kRows), head_map(q, T), head_map(dout, T)};
   const dim3 grid(static_cast<unsigned>(p.Hkv * splits), static_cast<unsigned>(q.size(0)),
                   static_cast<unsigned>((p.S + kRows - 1) / kRows));
   const int64_t n_kv = k.numel();
   Tensor dkv_part;
   if (splits > 1) dkv_part = Tensor::empty({2 * splits * n_kv}, DType::f32, k.device());
-  constexpr size_t smem = smem_bytes<D, kAtomicDq>();
-  allow_smem(dkdv_v4_kernel<D, kAtomicDq>, smem);
-  dkdv_v4_kernel<D, kAtomicDq><<<grid, kBlockThreads, smem, stream>>>(
+  constexpr size_t smem = smem_bytes<D, T, kAtomicDq>();
+  allow_smem(dkdv_v4_kernel<D, T, kAtomicDq>, smem);
+  dkdv_v4_kernel<D, T, kAtomicDq><<<grid, kBlockThreads, smem, stream>>>(
       maps, p, lse.data<float>(), delta.data<float>(), splits, dk.data<bf16>(), dv.data<bf16>(),
       splits > 1 ? dkv_part.data<float>() : nullptr, dq_sum);
   if (splits > 1)
     sum_splits_kernel<<<grid_for_groups_of_4(2 * n_kv), kThreads, 0, stream>>>(
         dkv_part.data<float>(), splits, n_kv, p.scale, dk.data<bf16>(), dv.data<bf16>());
-}
-
-// The deterministic backward: the dK/dV kernel with `splits` blocks per GQA group and key tile,
-// then the dQ kernel.
-void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Tensor& dout, const Tensor& lse, const Tensor& delta,
-                         const MaskView& mask, int splits, Tensor& dq, Tensor& dk, Tensor& dv) {
-  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
-  const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
-  const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, kTile),
-                     head_map(v, kTile)};
-  dispatch_head_dim(q.size(3), [&](auto dim) {
-    constexpr int D = decltype(dim)::value;
-    launch_dkdv<D, false>(stream, p, q, k, v, dout, lse, delta, splits, dk, dv, nullptr);
-    allow_smem(dq_v4_kernel<D>, smem_bytes<D>());
-    dq_v4_kernel<D><<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles),
-                      kBlockThreads, smem_bytes<D>(), stream>>>(
-        dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
-  });
 }
 
 int multiprocessors() {
@@ -460,21 +447,53 @@ int multiprocessors() {
   return sms;
 }
 
+// The deterministic backward at head_dim D with T-row streamed tiles: the dK/dV kernel with
+// `splits` blocks per GQA group and key tile, then the dQ kernel.
+template <int D, int T>
+void two_kernels(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, const Tensor& k,
+                 const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                 int splits, Tensor& dq, Tensor& dk, Tensor& dv) {
+  launch_dkdv<D, T, false>(stream, p, q, k, v, dout, lse, delta, splits, dk, dv, nullptr);
+  const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, T), head_map(v, T)};
+  const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
+  allow_smem(dq_v4_kernel<D, T>, smem_bytes<D, T>());
+  dq_v4_kernel<D, T><<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles),
+                       kBlockThreads, smem_bytes<D, T>(), stream>>>(
+      dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
+}
+
+// v4's backward or (v6) v6's: GQA groups split where the dK/dV grid is short of
+// the SMs, and 128-row streamed tiles at head_dim 64.
+void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                         const MaskView& mask, bool v6, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  const int64_t blocks = p.Hkv * q.size(0) * ((p.S + kRows - 1) / kRows);
+  const int splits = v6 ? dkdv_head_splits(blocks, p.heads_per_kv, multiprocessors()) : 1;
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    if constexpr (D == 64) {
+      if (v6) {
+        two_kernels<D, 2 * kNarrow>(stream, p, q, k, v, dout, lse, delta, splits, dq, dk, dv);
+        return;
+      }
+    }
+    two_kernels<D, kNarrow>(stream, p, q, k, v, dout, lse, delta, splits, dq, dk, dv);
+  });
+}
+
 }  // namespace
 
 void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
-  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, 1, dq, dk, dv);
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, false, dq, dk, dv);
 }
 
 void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
-  const int64_t heads_per_kv = q.size(2) / k.size(2);
-  const int64_t blocks = k.size(2) * q.size(0) * ((q.size(1) + kRows - 1) / kRows);
-  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask,
-                      dkdv_head_splits(blocks, heads_per_kv, multiprocessors()), dq, dk, dv);
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, true, dq, dk, dv);
 }
 
 void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -484,8 +503,8 @@ void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
   Tensor dq_sum = Tensor::empty(q.shape(), DType::f32, q.device());
   CUDA_CHECK(cudaMemsetAsync(dq_sum.data_ptr(), 0, dq_sum.nbytes(), stream));
   dispatch_head_dim(q.size(3), [&](auto dim) {
-    launch_dkdv<decltype(dim)::value, true>(stream, p, q, k, v, dout, lse, delta, 1, dk, dv,
-                                            dq_sum.data<float>());
+    launch_dkdv<decltype(dim)::value, kNarrow, true>(stream, p, q, k, v, dout, lse, delta, 1, dk,
+                                                     dv, dq_sum.data<float>());
   });
   const int64_t n = dq.numel();
   scale_to_bf16_kernel<<<static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0,
