@@ -469,7 +469,9 @@ void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, 
                          const MaskView& mask, bool v6, Tensor& dq, Tensor& dk, Tensor& dv) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const int64_t blocks = p.Hkv * q.size(0) * ((p.S + kRows - 1) / kRows);
-  const int splits = v6 ? dkdv_head_splits(blocks, p.heads_per_kv, multiprocessors()) : 1;
+  // The partials' sum stores 4 bf16 at a time: dK, dV on such words (fresh tensors always are).
+  const bool split_ok = v6 && aligned4<bf16>(dk.data_ptr()) && aligned4<bf16>(dv.data_ptr());
+  const int splits = split_ok ? dkdv_head_splits(blocks, p.heads_per_kv, multiprocessors()) : 1;
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64) {
