@@ -52,7 +52,7 @@ class CudaBackend : public Backend {
   void scale(Tensor& x, float s) override;
   void scale_by(Tensor& x, const Tensor& s) override;
   void sum(const Tensor& x, Tensor& out) override;
-  void add_sum_squares(const Tensor& x, Tensor& acc) override;
+  void add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) override;
   void scale_columns(const Tensor& x, const Tensor& s, Tensor& out) override;
   void scale_rows(const Tensor& x, const Tensor& s, Tensor& out) override;
   void column_dot(const Tensor& a, const Tensor& b, Tensor& out) override;

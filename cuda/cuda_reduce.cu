@@ -1,5 +1,5 @@
 // defines: CudaBackend::sum, add_sum_squares (deterministic two-pass reductions, f64 accumulation;
-// 4 elements a load where aligned)
+// 4 elements a load where aligned; one second pass for all the tensors of a sum of squares)
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec4.cuh"
 
@@ -44,13 +44,20 @@ __global__ void partial_sum4_kernel(const T* x, int64_t n, double* partial) {
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
-// Pass 2: one block adds the partials in a fixed order, into out_f32, or onto *add_f64.
+// Pass 2: one block of kFinalThreads adds the partials in a fixed order, into out_f32, or onto
+// *add_f64. Four running sums a thread keep four loads in flight: the global norm's pass 2 reads
+// about 10^5 partials (a thousand for each large gradient).
+constexpr int kFinalThreads = 1024;
 __global__ void final_sum_kernel(const double* partial, int count, float* out_f32,
                                  double* add_f64) {
   __shared__ double shared[32];
-  double acc = 0.0;
-  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
-  acc = block_sum(acc, shared);
+  double sums[4] = {};
+  int i = threadIdx.x;
+  for (; i + 3 * int(blockDim.x) < count; i += 4 * blockDim.x)
+#pragma unroll
+    for (int j = 0; j < 4; j++) sums[j] += partial[i + j * blockDim.x];
+  for (; i < count; i += blockDim.x) sums[0] += partial[i];
+  const double acc = block_sum((sums[0] + sums[1]) + (sums[2] + sums[3]), shared);
   if (threadIdx.x == 0) {
     if (out_f32) *out_f32 = static_cast<float>(acc);
     if (add_f64) *add_f64 += acc;
@@ -85,18 +92,27 @@ void CudaBackend::sum(const Tensor& x, Tensor& out) {
   Tensor partial = scratch({2 * kPartialSums}, DType::f32);  // f64 words
   double* p = static_cast<double*>(partial.data_ptr());
   const unsigned blocks = launch_partial_sums<false>("sum", x, p, stream_);
-  final_sum_kernel<<<1, kThreads, 0, stream_>>>(p, blocks, out.data<float>(), nullptr);
+  final_sum_kernel<<<1, kFinalThreads, 0, stream_>>>(p, blocks, out.data<float>(), nullptr);
   CUDA_CHECK_OP("sum", x, out);
 }
 
-void CudaBackend::add_sum_squares(const Tensor& x, Tensor& acc) {
+// Each tensor's pass 1 into its own run of one partial buffer, then one pass 2 over them all: the
+// global gradient norm sums about 150 tensors at llama3-1b, and a one-block pass 2 for each would
+// be as many launches that each hold one SM of 132 for their few microseconds.
+void CudaBackend::add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) {
   require_f64_accumulator("add_sum_squares", acc);
+  if (xs.empty()) return;
   activate();
-  Tensor partial = scratch({2 * kPartialSums}, DType::f32);  // f64 words
-  double* p = static_cast<double*>(partial.data_ptr());
-  const unsigned blocks = launch_partial_sums<true>("sum_squares", x, p, stream_);
-  final_sum_kernel<<<1, kThreads, 0, stream_>>>(p, blocks, nullptr, static_cast<double*>(acc.data_ptr()));
-  CUDA_CHECK_OP("sum_squares", x, acc);
+  Tensor partial = scratch({2 * kPartialSums * static_cast<int64_t>(xs.size())}, DType::f32);
+  double* p = static_cast<double*>(partial.data_ptr());  // f64 words
+  unsigned blocks = 0;
+  for (const Tensor& x : xs) {
+    blocks += launch_partial_sums<true>("sum_squares", x, p + blocks, stream_);
+    CUDA_CHECK_OP("sum_squares", x);
+  }
+  final_sum_kernel<<<1, kFinalThreads, 0, stream_>>>(p, blocks, nullptr,
+                                                     static_cast<double*>(acc.data_ptr()));
+  CUDA_CHECK_OP("sum_squares", acc);
 }
 
 }  // namespace llm

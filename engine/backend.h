@@ -111,9 +111,11 @@ class Backend {
   // (an upstream gradient), applied without the host reading it.
   virtual void scale_by(Tensor& x, const Tensor& s) = 0;
   virtual void sum(const Tensor& x, Tensor& out) = 0;            // out: f32[1]
-  // acc += sum(x^2), in f64 where acc (f32 (2), the two words of one f64) lives, so that a sum
-  // over many tensors is read by the host once (see require_f64_accumulator).
-  virtual void add_sum_squares(const Tensor& x, Tensor& acc) = 0;
+  // acc += the sum of x^2 over every element of every x (contiguous), in f64 where acc (f32 (2),
+  // the two words of one f64) lives, so that the host reads the total once (see
+  // require_f64_accumulator). One call for all of them: a backend may finish the sum in one pass
+  // (the global gradient norm sums every gradient of the model).
+  virtual void add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) = 0;
   // Per-column scaling, DoRA's magnitude over weight norm (model/lora.h): out = x * s, x and out
   // (N, C) of one dtype, s f32 (C) broadcast over the rows. column_dot is s's gradient: out f32
   // (C) = the sum over rows of a * b, in a fixed order.

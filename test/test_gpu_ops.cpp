@@ -108,6 +108,17 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
   const double both = sum_squares(std::vector<Tensor>{big.to(kGpu), a.to(kGpu)});
   CHECK(host_reads() - reads == 1);
   CHECK(both == doctest::Approx(sum_squares(std::vector<Tensor>{big, a})).epsilon(1e-10));
+  // A gradient norm's worth: 60 tensors (large, small, unaligned views) into one partial buffer
+  // at running offsets, one second pass over all of them; the same bits when run again.
+  std::vector<Tensor> cpu_many, gpu_many;
+  for (int i = 0; i < 60; i++) {
+    const Tensor t = i % 3 == 0 ? big : i % 3 == 1 ? a : big.narrow(0, 1, 64);
+    cpu_many.push_back(t);
+    gpu_many.push_back(i % 3 == 2 ? big.to(kGpu).narrow(0, 1, 64) : t.to(kGpu));
+  }
+  const double many = sum_squares(gpu_many);
+  CHECK(many == doctest::Approx(sum_squares(cpu_many)).epsilon(1e-10));
+  CHECK(sum_squares(gpu_many) == many);
 }
 
 TEST_CASE("scale_columns and row_inverse_norms: DoRA's per-feature scaling") {

@@ -148,6 +148,13 @@ TEST_CASE("sum, sum_squares and scale_") {
   CHECK(host_reads() - reads == 1);
   CHECK(both == doctest::Approx(ss + sum_squares(b)).epsilon(1e-12));
   CHECK(sum_squares(std::vector<Tensor>{}) == 0.0);
+  // All tensors' chunks summed in one parallel loop (the global gradient norm's), each tensor's
+  // total then added in order: the bits of the tensors summed one by one.
+  Tensor big = randn({3, 70000});  // four 65536-element chunks
+  const std::vector<Tensor> many{b, big, a, big.narrow(0, 1, 1)};
+  double one_by_one = 0.0;
+  for (const Tensor& t : many) one_by_one += sum_squares(t);
+  CHECK(sum_squares(many) == one_by_one);
 }
 
 TEST_CASE("scale_columns: x * s column by column over any leading dims; gradients for both") {

@@ -29,22 +29,34 @@ double sum_squares_serial(const float* p, int64_t n) {
 }
 }  // namespace
 
-// Fixed chunks summed in parallel, then their partial sums added serially in order.
-void CpuBackend::add_sum_squares(const Tensor& x, Tensor& acc) {
-  require_f32("sum_squares", x);
+// Fixed chunks of each tensor, all tensors' chunks summed in one parallel loop; then each
+// tensor's partial sums added serially in order, and its total onto acc, tensor by tensor.
+void CpuBackend::add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) {
   require_f64_accumulator("add_sum_squares", acc);
-  const float* p = x.data<float>();
-  const int64_t n = x.numel();
   constexpr int64_t kChunk = int64_t(1) << 16;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(chunks);
-#pragma omp parallel for if (chunks > 1)
-  for (int64_t c = 0; c < chunks; c++)
-    partial[c] = sum_squares_serial(p + c * kChunk, std::min(kChunk, n - c * kChunk));
-  double total = 0.0;
-  for (double s : partial) total += s;
+  struct Chunk {
+    const float* p;
+    int64_t n;
+  };
+  std::vector<Chunk> chunks;
+  std::vector<size_t> first_chunk;  // of each tensor, then the end
+  for (const Tensor& x : xs) {
+    require_f32("sum_squares", x);
+    first_chunk.push_back(chunks.size());
+    for (int64_t at = 0; at < x.numel(); at += kChunk)
+      chunks.push_back({x.data<float>() + at, std::min(kChunk, x.numel() - at)});
+  }
+  first_chunk.push_back(chunks.size());
+  std::vector<double> partial(chunks.size());
+  const int64_t count = static_cast<int64_t>(chunks.size());
+#pragma omp parallel for if (count > 1)
+  for (int64_t c = 0; c < count; c++) partial[c] = sum_squares_serial(chunks[c].p, chunks[c].n);
   double* sum = static_cast<double*>(acc.data_ptr());
-  *sum += total;
+  for (size_t t = 0; t < xs.size(); t++) {
+    double total = 0.0;
+    for (size_t c = first_chunk[t]; c < first_chunk[t + 1]; c++) total += partial[c];
+    *sum += total;
+  }
 }
 
 }  // namespace llm

@@ -30,10 +30,12 @@ double sum_squares(const std::vector<Tensor>& xs) {
   if (xs.empty()) return 0.0;
   const Device device = xs[0].device();
   Tensor acc = Tensor::zeros({2}, DType::f32, device);  // all-zero words: the f64 0.0
+  std::vector<Tensor> dense;
   for (const Tensor& x : xs) {
     LLM_CHECK(x.device() == device, "sum_squares: " + x.str() + " is not on " + device.str());
-    backend(device).add_sum_squares(x.contiguous(), acc);
+    dense.push_back(x.contiguous());
   }
+  backend(device).add_sum_squares(dense, acc);
   const Tensor host = acc.to(Device::cpu());
   count_host_read();
   double total = 0.0;
