@@ -205,6 +205,26 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   norm2.flops_fwd = 2.0 * F * C;
   norm2.bytes_fwd = 4.0 * F * C;
   cases.push_back(norm2);
+  // The global gradient norm over one block's nine gradients at once (the step's reads this for
+  // every block, and the embedding's): each tensor's first pass, one second pass for all.
+  const std::vector<Shape> block_shapes{{H * D, C}, {Hkv * D, C}, {Hkv * D, C}, {C, H * D}, {F, C},
+                                        {F, C},     {C, F},       {C},          {C}};
+  std::vector<Tensor> block_grads;
+  int64_t block_elements = 0;
+  for (const Shape& shape : block_shapes) {
+    block_grads.push_back(randn(shape, 1e-3f, rng));
+    block_elements += block_grads.back().numel();
+  }
+  Case global_norm{"global_norm", fmt::format("a block: {} tensors, {}", block_shapes.size(), block_elements),
+                   block_grads,
+                   [](std::vector<Tensor>& x, bool) {
+                     return std::vector<Tensor>{
+                         Tensor::full({}, static_cast<float>(sum_squares(x)), DType::f32, Device::cpu())};
+                   },
+                   false};
+  global_norm.flops_fwd = 2.0 * block_elements;
+  global_norm.bytes_fwd = 4.0 * block_elements;
+  cases.push_back(global_norm);
 
   // Data parallel's gradient all-reduce of one bucket (ddp_bucket_cap_mb's default 25 MiB of
   // f32), in place, as the trainer issues it (the communication stream, then the compute stream
