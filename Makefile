@@ -69,6 +69,7 @@ bench-gpu: build
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash --recompute 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1
+	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --amp 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --gradient-checkpointing 1
 	./llm_bench step --device cuda --preset llama3-8b --layers 8 --seq 2048 --batch 4 --bf16 1 --attention flash
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Times one HF LlamaForCausalLM training step (forward, loss, backward, clip_grad_norm_, fused
 AdamW) at the shape `llm_bench step` uses, for the side-by-side tables in bench/results/. On a
-GPU: bf16, sdpa attention. On the CPU (`--device cpu`): f32 eager PyTorch with --threads threads,
-the comparison for our CPU backend. Needs torch and transformers; weights are random: no download.
+GPU: bf16, sdpa attention; with --amp 1 PyTorch's mixed precision instead (f32 weights,
+gradients and AdamW state, the forward under bf16 autocast: the state DESIGN.md has ours keep).
+On the CPU (`--device cpu`): f32 eager PyTorch with --threads threads, the comparison for our
+CPU backend. Needs torch and transformers; weights are random: no download.
 
 usage: tools/bench_hf_step.py [--preset llama3-1b] [--layers N] [--dim N] [--seq 2048]
                               [--batch 1] [--steps 10] [--gradient-checkpointing 0|1]
                               [--device cuda|cpu] [--threads 2] [--attention sdpa|eager]
+                              [--amp 0|1]
 """
 import argparse
+import contextlib
 import time
 
 LLAMA3_ROPE_X32 = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
@@ -50,7 +54,10 @@ def main():
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--attention", default="sdpa", choices=["sdpa", "eager"])
+    parser.add_argument("--amp", type=int, default=0, choices=[0, 1])
     args = parser.parse_args()
+    if args.amp and args.device != "cuda":
+        parser.error("--amp 1 is the GPU's mixed precision; the CPU comparison runs in f32")
 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -58,7 +65,8 @@ def main():
     gpu = args.device == "cuda"
     if not gpu:
         torch.set_num_threads(args.threads)
-    dtype = torch.bfloat16 if gpu else torch.float32
+    dtype = torch.bfloat16 if gpu and not args.amp else torch.float32
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if args.amp else contextlib.nullcontext()
     sync = torch.cuda.synchronize if gpu else (lambda: None)
     config = LlamaConfig(rms_norm_eps=1e-5, attn_implementation=args.attention, **model_config(args))
     model = LlamaForCausalLM(config).to(device=args.device, dtype=dtype)
@@ -68,7 +76,8 @@ def main():
     ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), device=args.device)
 
     def step():
-        loss = model(input_ids=ids, labels=ids).loss
+        with autocast:
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -86,7 +95,8 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     flops = (6 * params + 12 * config.num_hidden_layers * config.hidden_size * args.seq) \
         * args.batch * args.seq
-    where = "bf16" if gpu else f"f32 cpu, {torch.get_num_threads()} threads"
+    where = ("amp (f32 master, bf16 autocast)" if args.amp else "bf16") if gpu \
+        else f"f32 cpu, {torch.get_num_threads()} threads"
     print(f"hf step: {args.preset}, {config.num_hidden_layers} layers, dim {config.hidden_size}, "
           f"seq {args.seq}, batch {args.batch}, {params / 1e6:.1f}M parameters, {where}, "
           f"{args.attention}, fused AdamW, gradient_checkpointing {args.gradient_checkpointing}, "

@@ -11,7 +11,7 @@
 # first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
 # `v6` v6 beside v4, v5 and cuDNN at the GQA training shapes (its memcheck is `sanitize`'s),
 # `sweep` v5 over v4's sweep, `step` the llama3-1b step (seq 2048, bf16, flash, with and without
-# recompute) beside HF + PyTorch,
+# recompute, and with attention v6) beside HF + PyTorch in bf16 and in mixed precision,
 # `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
 # `bench` the full tables and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
@@ -260,6 +260,11 @@ for phase in "$@"; do
       PYTHONUNBUFFERED=1 timeout $(limit 120) tools/bench_hf_step.py --preset llama3-1b --seq 2048 \
         --batch 1 >>"$OUT/step.log" 2>&1
       note "bench_hf_step.py llama3-1b seq 2048: exit $?"
+      # PyTorch's mixed precision: f32 master weights and AdamW state as ours keep (DESIGN.md),
+      # so that the ratio to it measures the kernels, the one above also the state's bytes.
+      PYTHONUNBUFFERED=1 timeout $(limit 120) tools/bench_hf_step.py --preset llama3-1b --seq 2048 \
+        --batch 1 --amp 1 >>"$OUT/step.log" 2>&1
+      note "bench_hf_step.py llama3-1b seq 2048 --amp 1: exit $?"
       # The op split's tables stay in step.log; the summary keeps each run's totals.
       grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads)' "$OUT/step.log" \
         | sed 's/^/   /'
