@@ -227,3 +227,23 @@ TEST_CASE("hub datasets: `name` picks a config from the README's configs") {
         "cfg.yaml:4: datasets[0].name: expected a config of a dataset directory (a file has none), got 'fr' for " +
             local + "/fr/part.jsonl");
 }
+
+// A card's data_dir resolves inside the dataset, as HF resolves it in the repo: one that leaves
+// the directory is refused in one line (the card must not send training to files elsewhere), as is
+// a config_name that is not a name.
+TEST_CASE("hub datasets: a config's data_dir outside the dataset, or a config_name not a name, is refused") {
+  HubCache hub;
+  const std::string row = R"({"instruction": "Say hi", "input": "", "output": "hi"})" "\n";
+  hub.add("datasets--org--escape", "main", kMain,
+          {{"README.md", "---\nconfigs:\n- config_name: up\n  data_dir: ../../elsewhere\n---\n"}, {"a.jsonl", row}});
+  hub.add("datasets--org--odd", "main", kMain,
+          {{"README.md", "---\nconfigs:\n- config_name: {a: 1}\n  data_files: a.jsonl\n---\n"}, {"a.jsonl", row}});
+  const std::string escape = error_of("datasets:\n  - path: org/escape\n    type: alpaca\n    name: up\n");
+  CHECK(escape.find("cfg.yaml:4: datasets[0].name: ") == 0);
+  CHECK(escape.find("README.md: configs[0].data_dir: expected a directory inside the dataset, got "
+                    "'../../elsewhere'") != std::string::npos);
+  const std::string odd = error_of("datasets:\n  - path: org/odd\n    type: alpaca\n");
+  CHECK(odd.find("cfg.yaml:2: datasets[0]: ") == 0);
+  CHECK(odd.find("README.md: configs[0].config_name: expected a name") != std::string::npos);
+  CHECK(odd.find('\n') == std::string::npos);
+}

@@ -31,6 +31,12 @@ std::string front_matter(const std::string& text) {
   return "";  // never closed: not front matter
 }
 
+// A scalar field as text, or a refusal naming it (yaml-cpp's own says only "bad conversion").
+std::string text_of(const YAML::Node& n, const std::string& where, const std::string& expected) {
+  if (!n.IsScalar()) throw std::runtime_error(where + ": expected " + expected);
+  return n.as<std::string>();
+}
+
 std::vector<std::string> strings_of(const YAML::Node& n, const std::string& where) {
   if (n.IsScalar()) return {n.as<std::string>()};
   if (!n.IsSequence()) throw std::runtime_error(where + ": expected a path or a list of paths");
@@ -50,7 +56,7 @@ std::vector<std::string> train_patterns(const YAML::Node& data_files, const std:
     std::vector<std::string> out;
     for (const YAML::Node& entry : data_files) {
       if (!entry.IsMap() || !entry["path"]) throw std::runtime_error(where + ": expected {split, path} entries");
-      if (entry["split"] && entry["split"].as<std::string>() != "train") continue;
+      if (entry["split"] && text_of(entry["split"], where + ".split", "a split name") != "train") continue;
       for (std::string& p : strings_of(entry["path"], where + ".path")) out.push_back(std::move(p));
     }
     return out;
@@ -91,10 +97,19 @@ std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
     const std::string at = where + "[" + std::to_string(i) + "]";
     if (!c.IsMap() || !c["config_name"]) throw std::runtime_error(at + ": expected {config_name, data_files}");
     HubDatasetConfig config;
-    config.name = c["config_name"].as<std::string>();
+    config.name = text_of(c["config_name"], at + ".config_name", "a name");
     config.is_default = c["default"] && c["default"].as<bool>(false);
     config.train_files = train_patterns(c["data_files"], at + ".data_files");
-    if (c["data_dir"]) config.data_dir = fs::path(c["data_dir"].as<std::string>()).lexically_normal().generic_string();
+    if (c["data_dir"]) {
+      // HF resolves it inside the dataset's repo: one that leaves the directory is refused, as
+      // data_files that do are (a card must not send training to read files elsewhere).
+      const fs::path data_dir =
+          fs::path(text_of(c["data_dir"], at + ".data_dir", "a directory")).lexically_normal();
+      if (data_dir.is_absolute() || data_dir.generic_string().rfind("..", 0) == 0)
+        throw std::runtime_error(at + ".data_dir: expected a directory inside the dataset, got '" +
+                                 data_dir.generic_string() + "'");
+      config.data_dir = data_dir.generic_string();
+    }
     if (config.train_files.empty() && config.data_dir.empty())
       throw std::runtime_error(at + " (" + config.name + "): expected data_files with a train split, or data_dir");
     configs.push_back(std::move(config));
