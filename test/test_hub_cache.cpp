@@ -198,6 +198,10 @@ TEST_CASE("hub datasets: `name` picks a config from the README's configs") {
           {{"README.md", readme}, {"en/train-00000-of-00001.jsonl", row}, {"en/test-00000-of-00001.jsonl", row},
            {"fr/part.jsonl", row + row}, {"de/train.jsonl", row + row + row}, {"de/test.jsonl", row}});
   hub.add("datasets--org--plain", "main", kMain, {{"README.md", "# card\n"}, {"data.jsonl", row}});
+  hub.add("datasets--org--defaulted", "main", kMain,
+          {{"README.md", "---\nconfigs:\n- config_name: small\n  data_files: s.jsonl\n  default: true\n"
+                         "- config_name: big\n  data_files: b.jsonl\n---\n"},
+           {"s.jsonl", row}, {"b.jsonl", row + row}});
   auto files = [](const std::string& name) {
     return parse_config("datasets:\n  - path: org/multi\n    type: alpaca\n    name: " + name + "\n", "cfg.yaml")
         .data.datasets[0]
@@ -223,9 +227,18 @@ TEST_CASE("hub datasets: `name` picks a config from the README's configs") {
   const std::string local = std::string(snapshot);
   CHECK(parse_config("datasets:\n  - path: " + local + "\n    type: alpaca\n    name: fr\n", "cfg.yaml")
             .data.datasets[0].data_files == std::vector<std::string>{"fr/part.jsonl"});
+  // Without a name a directory with configs is refused as the snapshot is (HF reads a local
+  // directory's card too: a git clone of the dataset repo); with a default config it reads that.
+  CHECK(error_of("datasets:\n  - path: " + local + "\n    type: alpaca\n") ==
+        "cfg.yaml:2: datasets[0]: expected a config name (`name:`) for a dataset of several configs, got none; " +
+            local + " has configs en, fr, de");
   CHECK(error_of("datasets:\n  - path: " + local + "/fr/part.jsonl\n    type: alpaca\n    name: fr\n") ==
         "cfg.yaml:4: datasets[0].name: expected a config of a dataset directory (a file has none), got 'fr' for " +
             local + "/fr/part.jsonl");
+  const std::string defaulted = (hub.root / "datasets--org--defaulted" / "snapshots" / kMain).string();
+  for (const std::string& path : {std::string("org/defaulted"), defaulted})
+    CHECK(parse_config("datasets:\n  - path: " + path + "\n    type: alpaca\n", "cfg.yaml").data.datasets[0].data_files ==
+          std::vector<std::string>{"s.jsonl"});
 }
 
 // A card's data_dir resolves inside the dataset, as HF resolves it in the repo: one that leaves

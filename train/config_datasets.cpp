@@ -159,7 +159,9 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
   if (fs::exists(local, ec)) {
     if (!name.empty() && !fs::is_directory(local, ec))
       fail(name_where, "a config of a dataset directory (a file has none)", "'" + name + "' for " + local);
-    if (!name.empty() && spec.data_files.empty()) take_config_files(local, name, name_where, spec);
+    // A directory's card picks its files as a snapshot's does (HF reads a local dataset's
+    // README.md configs too: a git clone of a hub dataset repo): the named config, else the default.
+    if (spec.data_files.empty() && fs::is_directory(local, ec)) take_config_files(local, name, name_where, spec);
     return local;
   }
   if (!looks_like_hub_id(given))

@@ -1,6 +1,7 @@
-// Fuzz targets for the small JSON files read beside the main inputs: PEFT's adapter_config.json
-// (lora_model_dir), a DeepSpeed config (`deepspeed:`), transformers' tokenizer_config.json and a
-// resumed run's metrics.jsonl. Each accepted input is checked for what it promised.
+// Fuzz targets for the small files read beside the main inputs: PEFT's adapter_config.json
+// (lora_model_dir), a DeepSpeed config (`deepspeed:`), transformers' tokenizer_config.json, a
+// resumed run's metrics.jsonl and a dataset directory's card (README.md, its `configs:`). Each
+// accepted input is checked for what it promised.
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -147,10 +148,40 @@ Target metrics_log_target() {
           }};
 }
 
+// A dataset directory's README.md, whose YAML front matter may list configs (HF's `name`), read
+// for a dataset entry. Accepted: the entry's data files are files inside the directory (a card
+// never sends training elsewhere: its patterns match under the directory, its data_dir stays in).
+Target dataset_card_target() {
+  std::vector<std::string> dict{"---\n", "configs:\n", "- config_name: ", "  data_files: ", "  - split: ",
+                                "    path: ", "train", "test", "  default: true\n", "  data_dir: ", "a/*.jsonl",
+                                "**", "../", "/", "[", "]", "{", "}", ": ", "\n", "'", "\"", "- "};
+  return {"dataset_card", "dataset_card", dict,
+          [](const std::string& scratch) {
+            for (const char* file : {"ds/a/train.jsonl", "ds/a/test.jsonl", "ds/b/part.jsonl", "outside.jsonl"}) {
+              fs::create_directories(fs::path(scratch + "/" + file).parent_path());
+              write_bytes(scratch + "/" + file, "{\"text\": \"a\"}\n");
+            }
+            return std::vector<std::string>{};
+          },
+          [](const std::string& input, const std::string& scratch) {
+            write_bytes(scratch + "/ds/README.md", input);
+            const std::string dir = scratch + "/ds";
+            const TrainConfig config = parse_config(
+                "base_model: tiny\ndatasets:\n  - path: " + dir + "\n    type: completion\n", scratch + "/fuzz.yaml");
+            for (const std::string& file : config.data.datasets[0].data_files) {
+              const fs::path rel = fs::path(file).lexically_normal();
+              require(!rel.is_absolute() && rel.generic_string().rfind("..", 0) != 0 &&
+                          fs::is_regular_file(fs::path(dir) / rel),
+                      "a dataset card made the entry read '" + file + "', not a file inside its directory");
+            }
+          }};
+}
+
 }  // namespace
 
 std::vector<Target> side_file_targets() {
-  return {peft_adapter_config_target(), deepspeed_config_target(), tokenizer_config_target(), metrics_log_target()};
+  return {peft_adapter_config_target(), deepspeed_config_target(), tokenizer_config_target(), metrics_log_target(),
+          dataset_card_target()};
 }
 
 }  // namespace llm::fuzz
