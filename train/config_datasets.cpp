@@ -115,7 +115,7 @@ void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
 std::vector<std::string> read_data_files(const YAML::Node& n, const Where& w) {
   std::vector<std::string> files = read_string_list(n, w);
   for (const std::string& f : files)
-    if (fs::path(f).is_absolute() || fs::path(f).lexically_normal().string().rfind("..", 0) == 0)
+    if (!stays_inside(f))
       fail(w, "paths inside the dataset's directory", "'" + f + "'");
   return files;
 }

@@ -1,4 +1,4 @@
-// defines: hub_dataset_configs, choose_hub_dataset_config, files_matching
+// defines: hub_dataset_configs, choose_hub_dataset_config, stays_inside, files_matching
 // (train/hub_dataset_configs.h)
 #include "train/hub_dataset_configs.h"
 
@@ -105,7 +105,7 @@ std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
       // data_files that do are (a card must not send training to read files elsewhere).
       const fs::path data_dir =
           fs::path(text_of(c["data_dir"], at + ".data_dir", "a directory")).lexically_normal();
-      if (data_dir.is_absolute() || data_dir.generic_string().rfind("..", 0) == 0)
+      if (!stays_inside(data_dir.string()))
         throw std::runtime_error(at + ".data_dir: expected a directory inside the dataset, got '" +
                                  data_dir.generic_string() + "'");
       config.data_dir = data_dir.generic_string();
@@ -133,6 +133,11 @@ const HubDatasetConfig* choose_hub_dataset_config(const std::vector<HubDatasetCo
     for (size_t i = 0; i < configs.size(); i++) why += (i ? ", " : "") + configs[i].name;
   }
   return chosen;
+}
+
+bool stays_inside(const std::string& relative) {
+  const fs::path p = fs::path(relative).lexically_normal();
+  return !p.is_absolute() && p.generic_string().rfind("..", 0) != 0;
 }
 
 std::vector<std::string> files_matching(const std::string& dir, const std::vector<std::string>& patterns) {

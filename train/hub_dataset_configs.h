@@ -25,6 +25,10 @@ std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir);
 const HubDatasetConfig* choose_hub_dataset_config(const std::vector<HubDatasetConfig>& configs,
                                                   const std::string& name, std::string& why);
 
+// Whether `relative` (a data_files path, a card's data_dir) names something inside the directory
+// it is relative to: not absolute, and no leading ".." once normalised.
+bool stays_inside(const std::string& relative);
+
 // The files under `dir` (relative, sorted, symlinks followed) that one of `patterns` matches: '*'
 // and '?' within a path segment, '**' across segments, a pattern naming a directory its files.
 std::vector<std::string> files_matching(const std::string& dir, const std::vector<std::string>& patterns);
