@@ -41,10 +41,7 @@ std::vector<std::string> strings_of(const YAML::Node& n, const std::string& wher
   if (n.IsScalar()) return {n.as<std::string>()};
   if (!n.IsSequence()) throw std::runtime_error(where + ": expected a path or a list of paths");
   std::vector<std::string> out;
-  for (const YAML::Node& item : n) {
-    if (!item.IsScalar()) throw std::runtime_error(where + ": expected a path or a list of paths");
-    out.push_back(item.as<std::string>());
-  }
+  for (const YAML::Node& item : n) out.push_back(text_of(item, where, "a path or a list of paths"));
   return out;
 }
 
