@@ -48,7 +48,7 @@ void mark(const char* op) {
   s.names.emplace_back(op);
 }
 
-void stop(std::map<std::string, double>& seconds) {
+void stop(std::map<std::string, OpTimer::Total>& totals) {
   State& s = state();
   if (!s.on) return;
   s.on = false;
@@ -56,7 +56,7 @@ void stop(std::map<std::string, double>& seconds) {
   for (size_t i = 0; i < s.names.size(); i++) {
     float ms = 0.0f;
     CUDA_CHECK(cudaEventElapsedTime(&ms, s.events[i], s.events[i + 1]));
-    seconds[s.names[i]] += ms * 1e-3;
+    totals[s.names[i]].add(ms * 1e-3);
   }
 }
 

@@ -11,11 +11,13 @@
 #include <map>
 #include <string>
 
+#include "engine/op_timer.h"
+
 namespace llm::op_split {
 
 void start(cudaStream_t stream);  // the reference event: the split's time starts here
 void mark(const char* op);        // after op's launches; nothing while the split is off
-// Waits for the stream, then adds each op's seconds to `seconds` under its name; off again.
-void stop(std::map<std::string, double>& seconds);
+// Waits for the stream, then adds each op's seconds and one call per mark under its name; off again.
+void stop(std::map<std::string, OpTimer::Total>& totals);
 
 }  // namespace llm::op_split

@@ -93,7 +93,7 @@ class Backend {
   // them: the GPU writes a buffer twice its L2's size. The CPU does nothing: the tensors we time
   // there are far larger than its caches.
   virtual void flush_caches() {}
-  // llm_bench step's split of a step by op, into OpTimer::totals() (seconds per op name): here
+  // llm_bench step's split of a step by op, into OpTimer::totals() (seconds and calls per op name): here
   // each op's wall clock (OpTimer); CUDA the device time between consecutive ops' ends
   // (cuda/op_split.h). Turning it off waits for the device and adds what was recorded.
   virtual void set_op_split(bool on);

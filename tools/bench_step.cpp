@@ -87,16 +87,19 @@ int bench_step(int argc, char** argv) {
   // Shares of the timed step on the CPU (the rest, "other", is the host's own work between ops);
   // on a GPU of the split's steps, whose device time the ops account for whole.
   double accounted = 0;
-  for (auto& [name, seconds] : OpTimer::totals()) accounted += seconds / steps;
+  for (auto& [name, total_of_op] : OpTimer::totals()) accounted += total_of_op.seconds / steps;
   const double whole = split_while_timed ? total : accounted;
-  fmt::print("{:<24} {:>12} {:>8}\n", split_while_timed ? "kernel" : "op (device time)", "ms/step", "share");
-  for (auto& [name, seconds] : OpTimer::totals())
-    fmt::print("{:<24} {:>12.2f} {:>7.1f}%\n", name, seconds / steps * 1e3, 100 * seconds / steps / whole);
+  // Calls: on a GPU each is at least one kernel launch (an op's launch check marks the split).
+  fmt::print("{:<32} {:>10} {:>8} {:>11}\n", split_while_timed ? "op" : "op (device time)", "ms/step", "share",
+             "calls/step");
+  for (auto& [name, t] : OpTimer::totals())
+    fmt::print("{:<32} {:>10.2f} {:>7.1f}% {:>11.1f}\n", name, t.seconds / steps * 1e3,
+               100 * t.seconds / steps / whole, static_cast<double>(t.calls) / steps);
   if (split_while_timed)
-    fmt::print("{:<24} {:>12.2f} {:>7.1f}%\n", "other", (total - accounted) * 1e3, 100 * (total - accounted) / total);
+    fmt::print("{:<32} {:>10.2f} {:>7.1f}%\n", "other", (total - accounted) * 1e3, 100 * (total - accounted) / total);
   else
-    fmt::print("{:<24} {:>12.2f} ms (the split's steps, events after every op)\n", "split step", accounted * 1e3);
-  fmt::print("{:<24} {:>12.2f} ms\n", "step", total * 1e3);
+    fmt::print("{:<32} {:>10.2f} ms (the split's steps, events after every op)\n", "split step", accounted * 1e3);
+  fmt::print("{:<32} {:>10.2f} ms\n", "step", total * 1e3);
   // Each read waits for the device's queue to drain (engine/backend.h: host_reads).
   fmt::print("host reads of device data per step: {:.0f}\n", reads_per_step);
   // In use: the tensors' bytes; reserved: what the allocator held from the system (the device's).
@@ -123,11 +126,16 @@ int bench_step(int argc, char** argv) {
               "\"peak_mib\": {:.2f}, \"peak_reserved_mib\": {:.2f}, \"forward_kept_mib\": {:.2f}, \"kernels_ms\": {{",
               device.str(), c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, mfu, peak, peak_reserved,
               forward_kept);
-    const char* sep = "";
-    for (auto& [name, seconds] : OpTimer::totals()) {
-      out.print("{}\"{}\": {:.4f}", sep, name, seconds / steps * 1e3);
-      sep = ", ";
-    }
+    auto print_per_op = [&](auto value_of) {
+      const char* sep = "";
+      for (auto& [name, t] : OpTimer::totals()) {
+        out.print("{}\"{}\": {:.4f}", sep, name, value_of(t));
+        sep = ", ";
+      }
+    };
+    print_per_op([&](const OpTimer::Total& t) { return t.seconds / steps * 1e3; });
+    out.print("}}, \"calls_per_step\": {{");
+    print_per_op([&](const OpTimer::Total& t) { return static_cast<double>(t.calls) / steps; });
     out.print("}}}}\n");
   }
   return 0;

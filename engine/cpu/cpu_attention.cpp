@@ -84,7 +84,7 @@ void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& probs, const Tensor& dout, bool causal,
                                     Tensor& dq, Tensor& dk, Tensor& dv) {
   require_f32("attention_backward", q);
-  OpTimer timer("attention");
+  OpTimer timer("attention_backward");
   const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3), Hkv = k.size(2);
   const int64_t group = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));

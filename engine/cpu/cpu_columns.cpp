@@ -12,7 +12,7 @@ namespace {
 // out = x * s, s f32 indexed by each element's row (per_row) or column.
 void scale_lines(const char* op, const Tensor& x, const Tensor& s, Tensor& out, bool per_row) {
   require_f32(op, x);
-  OpTimer timer("elementwise");
+  OpTimer timer(op);
   const int64_t C = x.size(-1), N = x.numel() / C;
   const float* px = x.data<float>();
   const float* ps = s.data<float>();
@@ -33,7 +33,7 @@ void CpuBackend::scale_rows(const Tensor& x, const Tensor& s, Tensor& out) { sca
 // which splits the columns only.
 void CpuBackend::column_dot(const Tensor& a, const Tensor& b, Tensor& out) {
   require_f32("column_dot", a);
-  OpTimer timer("elementwise");
+  OpTimer timer("column_dot");
   const int64_t C = a.size(-1), N = a.numel() / C;
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
@@ -51,6 +51,7 @@ void CpuBackend::column_dot(const Tensor& a, const Tensor& b, Tensor& out) {
 
 void CpuBackend::row_inverse_norms(const Tensor& w, Tensor& out) {
   require_f32("row_inverse_norms", w);
+  OpTimer timer("row_inverse_norms");
   const int64_t C = w.size(-1), R = w.numel() / C;
   const float* pw = w.data<float>();
   float* po = out.data<float>();

@@ -63,7 +63,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
                                         const Tensor& lse, const Tensor& dloss, int ignore_index,
                                         Tensor& dlogits) {
   require_f32("cross_entropy_backward", logits);
-  OpTimer timer("cross_entropy");
+  OpTimer timer("cross_entropy_backward");
   const int64_t N = logits.size(0), V = logits.size(1);
   const int64_t count = count_targets(targets, ignore_index, V);
   const float g = count ? dloss.data<float>()[0] / static_cast<float>(count) : 0.0f;
@@ -89,7 +89,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
 void CpuBackend::topk_entropy_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                       int64_t k, float alpha, int ignore_index, Tensor& weights, Tensor& loss) {
   require_f32("topk_entropy_weights", logits);
-  OpTimer timer("cross_entropy");
+  OpTimer timer("topk_entropy_weights");
   const int64_t N = logits.size(0), V = logits.size(1);
   LLM_CHECK(k >= 1 && k <= kMaxEntropyTopK && k <= V,
             "topk_entropy_weights: k " + std::to_string(k) + " outside [1, min(64, vocab " + std::to_string(V) + ")]");
@@ -126,7 +126,7 @@ void CpuBackend::topk_entropy_weights(const Tensor& logits, const Tensor& target
 void CpuBackend::target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
                                      Tensor& weights, Tensor& loss) {
   require_f32("target_prob_weights", logits);
-  OpTimer timer("cross_entropy");
+  OpTimer timer("target_prob_weights");
   const int64_t N = logits.size(0), V = logits.size(1);
   const float* x = logits.data<float>();
   const int32_t* t = targets.data<int32_t>();

@@ -18,7 +18,7 @@ void CpuBackend::dropout(const Tensor& x, float p, uint64_t seed, Tensor& out) {
 
 void CpuBackend::add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed, Tensor& out) {
   require_f32("add_uniform_noise", x);
-  OpTimer timer("dropout");
+  OpTimer timer("add_uniform_noise");
   const float* in = x.data<float>();
   float* o = out.data<float>();
   const int64_t n = x.numel();

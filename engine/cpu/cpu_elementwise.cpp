@@ -7,7 +7,7 @@ namespace llm {
 
 void CpuBackend::axpby(float a, const Tensor& x, float b, const Tensor& y, Tensor& out) {
   require_f32("axpby", x);
-  OpTimer timer("elementwise");
+  OpTimer timer("axpby");
   const float* px = x.data<float>();
   const float* py = y.data<float>();
   float* po = out.data<float>();
@@ -18,7 +18,7 @@ void CpuBackend::axpby(float a, const Tensor& x, float b, const Tensor& y, Tenso
 
 void CpuBackend::mul(const Tensor& x, const Tensor& y, Tensor& out) {
   require_f32("mul", x);
-  OpTimer timer("elementwise");
+  OpTimer timer("mul");
   const float* px = x.data<float>();
   const float* py = y.data<float>();
   float* po = out.data<float>();
@@ -31,7 +31,7 @@ void CpuBackend::multiply_by_mask(Tensor& x, const Tensor& keep) {
   require_f32("multiply_by_mask", x);
   LLM_CHECK(keep.dtype() == DType::u8 && keep.numel() == x.numel(),
             "multiply_by_mask: keep " + keep.str() + " must be u8 of x's shape " + x.str());
-  OpTimer timer("elementwise");
+  OpTimer timer("multiply_by_mask");
   float* px = x.data<float>();
   const uint8_t* pk = keep.data<uint8_t>();
   const int64_t n = x.numel();
@@ -39,17 +39,22 @@ void CpuBackend::multiply_by_mask(Tensor& x, const Tensor& keep) {
   for (int64_t i = 0; i < n; i++) px[i] *= pk[i] ? 1.0f : 0.0f;
 }
 
-void CpuBackend::scale(Tensor& x, float s) {
-  require_f32("scale", x);
+namespace {
+void scale_in_place(const char* op, Tensor& x, float s) {
+  require_f32(op, x);
+  OpTimer timer(op);
   float* p = x.data<float>();
   const int64_t n = x.numel();
 #pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) p[i] *= s;
 }
+}  // namespace
+
+void CpuBackend::scale(Tensor& x, float s) { scale_in_place("scale", x, s); }
 
 void CpuBackend::scale_by(Tensor& x, const Tensor& s) {
   require_scalar_factor("scale_by", s);
-  scale(x, s.data<float>()[0]);  // the host is where the factor lives here
+  scale_in_place("scale_by", x, s.data<float>()[0]);  // the host is where the factor lives here
 }
 
 }  // namespace llm

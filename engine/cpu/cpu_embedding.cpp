@@ -24,7 +24,7 @@ void CpuBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tenso
 // token's row along the slice (not a column at a time).
 void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   require_f32("embedding_backward", dout);
-  OpTimer timer("embedding");
+  OpTimer timer("embedding_backward");
   const int32_t* id = ids.data<int32_t>();
   const int64_t n = ids.numel(), C = dtable.size(1);
   const float* d = dout.data<float>();

@@ -34,7 +34,7 @@ Int8Row int8_row_of(const float* x, int64_t n) {
 
 void CpuBackend::fake_quant_int4_forward(const Tensor& w, int64_t group, Tensor& out) {
   require_f32("fake_quant_int4", w);
-  OpTimer timer("fake_quant");
+  OpTimer timer("fake_quant_int4");
   const float* in = w.data<float>();
   float* o = out.data<float>();
   const int64_t groups = w.numel() / group;
@@ -48,7 +48,7 @@ void CpuBackend::fake_quant_int4_forward(const Tensor& w, int64_t group, Tensor&
 
 void CpuBackend::fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) {
   require_f32("fake_quant_int4", w);
-  OpTimer timer("fake_quant");
+  OpTimer timer("fake_quant_int4 backward");
   const float* in = w.data<float>();
   const float* dy = dout.data<float>();
   float* dx = dw.data<float>();
@@ -78,7 +78,7 @@ void CpuBackend::fake_quant_int4_backward(const Tensor& w, const Tensor& dout, i
 
 void CpuBackend::fake_quant_int8_forward(const Tensor& x, Tensor& out) {
   require_f32("fake_quant_int8", x);
-  OpTimer timer("fake_quant");
+  OpTimer timer("fake_quant_int8");
   const int64_t rows = x.size(0), n = x.size(1);
   const float* in = x.data<float>();
   float* o = out.data<float>();
@@ -91,7 +91,7 @@ void CpuBackend::fake_quant_int8_forward(const Tensor& x, Tensor& out) {
 
 void CpuBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   require_f32("fake_quant_int8", x);
-  OpTimer timer("fake_quant");
+  OpTimer timer("fake_quant_int8 backward");
   const int64_t rows = x.size(0), n = x.size(1);
   const float* in = x.data<float>();
   const float* dy = dout.data<float>();
@@ -105,7 +105,7 @@ void CpuBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, T
 
 void CpuBackend::fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) {
   require_f32("fake_quant_fp8", x);
-  OpTimer timer("fake_quant");
+  OpTimer timer("fake_quant_fp8");
   const float* in = x.data<float>();
   float* o = out.data<float>();
   const int64_t n = x.numel();

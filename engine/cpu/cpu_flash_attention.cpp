@@ -372,7 +372,7 @@ void CpuBackend::flash_attention_backward(const Tensor& q, const Tensor& k, cons
                                           const Tensor& out, const Tensor& lse,
                                           const Tensor& dout, const AttentionMask& mask,
                                           Tensor& dq, Tensor& dk, Tensor& dv) {
-  OpTimer timer("flash_attention");
+  OpTimer timer("flash_attention_backward");
   tiled_backward(q, k, v, out, lse, dout, mask, dq, dk, dv, nullptr);
 }
 
@@ -397,7 +397,7 @@ void CpuBackend::mem_efficient_attention_backward(const Tensor& q, const Tensor&
                                                   const Tensor& lse, const Tensor& dout,
                                                   const AttentionMask& mask, Tensor& dq,
                                                   Tensor& dk, Tensor& dv, Tensor& dbias) {
-  OpTimer timer("mem_efficient_attention");
+  OpTimer timer("mem_efficient_attention_backward");
   tiled_backward(q, k, v, out, lse, dout, mask, dq, dk, dv, dbias.defined() ? &dbias : nullptr);
 }
 

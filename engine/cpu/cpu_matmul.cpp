@@ -19,7 +19,7 @@ void CpuBackend::gemm(const GemmArgs& g) {
                                     {"lda", g.lda}, {"ldb", g.ldb}, {"ldc", g.ldc}})
     LLM_CHECK(value >= 0 && value <= INT_MAX, std::string("gemm on the CPU: ") + name + " = " +
                                                   std::to_string(value) + " does not fit OpenBLAS's int");
-  OpTimer timer("gemm");
+  OpTimer timer("matmul");
   const float* a = static_cast<const float*>(g.a);
   const float* b = static_cast<const float*>(g.b);
   float* c = static_cast<float*>(g.c);

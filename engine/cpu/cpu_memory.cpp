@@ -6,6 +6,7 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/op_timer.h"
 
 namespace llm {
 
@@ -55,6 +56,7 @@ void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
 void CpuBackend::copy_strided(const Tensor& src, Tensor& dst) {
   LLM_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype() && dst.is_contiguous(),
             "copy_strided " + src.str() + " into " + dst.str());
+  OpTimer timer("copy_strided");
   const size_t elem = dtype_size(src.dtype());
   const char* in = static_cast<const char*>(src.data_ptr());
   char* out = static_cast<char*>(dst.data_ptr());
@@ -79,6 +81,7 @@ void CpuBackend::copy_strided(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::cast(const Tensor& src, Tensor& dst) {
+  OpTimer timer("cast");
   const int64_t n = src.numel();
   auto load = [&](int64_t i) -> float {
     switch (src.dtype()) {
@@ -102,6 +105,7 @@ void CpuBackend::cast(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::fill(Tensor& dst, float value) {
+  OpTimer timer("fill");
   const int64_t n = dst.numel();
   switch (dst.dtype()) {
     case DType::f32: std::fill_n(dst.data<float>(), n, value); break;

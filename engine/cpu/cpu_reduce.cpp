@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/op_timer.h"
 
 namespace llm {
 
@@ -10,6 +11,7 @@ namespace llm {
 // the thread count.
 void CpuBackend::sum(const Tensor& x, Tensor& out) {
   require_f32("sum", x);
+  OpTimer timer("sum");
   const float* p = x.data<float>();
   double acc = 0.0;
   for (int64_t i = 0; i < x.numel(); i++) acc += p[i];
@@ -33,6 +35,7 @@ double sum_squares_serial(const float* p, int64_t n) {
 // tensor's partial sums added serially in order, and its total onto acc, tensor by tensor.
 void CpuBackend::add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) {
   require_f64_accumulator("add_sum_squares", acc);
+  OpTimer timer("sum_squares");
   constexpr int64_t kChunk = int64_t(1) << 16;
   struct Chunk {
     const float* p;

@@ -86,7 +86,7 @@ void CpuBackend::rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Te
 void CpuBackend::rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd,
                                   const Tensor& dy, Tensor& dx, Tensor& dw) {
   require_f32("rmsnorm_backward", x);
-  OpTimer timer("rmsnorm");
+  OpTimer timer("rmsnorm_backward");
   const int64_t C = x.size(-1), N = x.numel() / C;
   backward_rows(x.data<float>(), w.data<float>(), rstd.data<float>(), dy.data<float>(), nullptr, N,
                 C, dx.data<float>());
@@ -106,7 +106,7 @@ void CpuBackend::add_rmsnorm_backward(const Tensor& h, const Tensor& w, const Te
                                       const Tensor& dy, const Tensor& dh_in, Tensor& dh,
                                       Tensor& dw) {
   require_f32("add_rmsnorm_backward", h);
-  OpTimer timer("add_rmsnorm");
+  OpTimer timer("add_rmsnorm_backward");
   const int64_t C = h.size(-1), N = h.numel() / C;
   backward_rows(h.data<float>(), w.data<float>(), rstd.data<float>(), dy.data<float>(),
                 dh_in.data<float>(), N, C, dh.data<float>());

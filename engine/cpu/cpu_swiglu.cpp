@@ -33,7 +33,7 @@ void CpuBackend::swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& ou
 void CpuBackend::swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout,
                                  Tensor& dgate, Tensor& dup) {
   require_f32("swiglu_backward", gate);
-  OpTimer timer("swiglu");
+  OpTimer timer("swiglu_backward");
   swiglu_backward_loop(gate.data<float>(), up.data<float>(), dout.data<float>(),
                        dgate.data<float>(), dup.data<float>(), gate.numel());
 }
