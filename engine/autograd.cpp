@@ -93,8 +93,10 @@ void record_hook(const char* name, std::function<void()> fn) {
 }
 
 void accumulate_grad(AutogradMeta& meta, const Tensor& incoming) {
-  // Widening is exact (bf16 to f32), and yields a fresh buffer that no other tensor sees.
-  const Tensor grad = meta.grad_in_f32 && incoming.dtype() != DType::f32 ? incoming.to(DType::f32) : incoming;
+  // Widening is exact (bf16 to f32), and yields a fresh buffer that no other tensor sees. A
+  // reference otherwise, not a copy: a copy would own the buffer too, and take it for shared.
+  const Tensor widened = meta.grad_in_f32 && incoming.dtype() != DType::f32 ? incoming.to(DType::f32) : Tensor();
+  const Tensor& grad = widened.defined() ? widened : incoming;
   if (!meta.grad.defined()) {
     // A leaf's buffer is accumulated into in place later, so it must not alias anything. A
     // parameter's gradient usually comes fresh from its op's backward, seen by no other tensor:

@@ -1,6 +1,7 @@
 // The tape: recording rules, gradient accumulation across micro-batches (never into a tensor the
 // caller keeps), no-grad scopes.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "engine/op_timer.h"
 #include "engine/ops.h"
 #include "test/test_util.h"
 
@@ -61,6 +62,27 @@ TEST_CASE("a parameter's gradient never aliases a tensor the caller keeps") {
   CHECK(seed.to_floats() == s);
   std::vector<float> g = a.grad().to_floats();
   for (size_t i = 0; i < g.size(); i++) CHECK(g[i] == 2 * s[i]);
+}
+
+// The other half of the rule above: a gradient no other tensor sees becomes the leaf's as it is.
+// A copy there is a read and a write of every parameter's gradient per step, about 10 GB at
+// llama3-1b's size; the op split (engine/op_timer.h) counts the copies that would make it.
+TEST_CASE("a fresh gradient becomes its leaf's without a copy, the fused loss's too") {
+  Tensor w = randn({6, 4}), head = randn({10, 4});
+  w.set_requires_grad(true);
+  head.set_requires_grad(true);
+  w.autograd_meta()->grad_in_f32 = true;  // ZeRO's flag: only a bf16 gradient is widened
+  const Tensor x = randn({5, 6});
+  const Tensor targets = Tensor::from_ints({1, 3, 9, 0, 2}, {5});
+  OpTimer::totals().clear();
+  OpTimer::enable(true);
+  backward(linear_cross_entropy(matmul(x, w), head, targets));
+  OpTimer::enable(false);
+  CHECK(OpTimer::totals()["matmul"].calls >= 3);  // the split was on: forward, d(x), d(w)
+  CHECK(OpTimer::totals().count("copy_strided") == 0);
+  CHECK(w.grad().defined());
+  CHECK(head.grad().defined());
+  OpTimer::totals().clear();
 }
 
 TEST_CASE("a gradient with the wrong shape is refused, naming the op") {

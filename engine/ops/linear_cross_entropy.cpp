@@ -10,6 +10,7 @@
 // are overwritten: the chunk's loss becomes the weighted one and its gradient rows are scaled by
 // the weights.
 #include <algorithm>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -96,10 +97,11 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   if (need_grad) dhidden = scatter_counted_rows(counted, dhidden, N);
   if (need_grad) {
     record_node("linear_cross_entropy", {hidden_in, weight_in, targets_in}, {&loss},
-                [dhidden, dweight](const Grads& g) -> Grads {
+                [dhidden, dweight](const Grads& g) mutable -> Grads {
       // The node runs once (the tape is consumed), so the stored gradients are scaled in place,
-      // by the upstream gradient where it lives.
-      Tensor dh = dhidden, dw = dweight;
+      // by the upstream gradient where it lives, and handed over: kept here too, a leaf's
+      // (an f32 lm_head's) would look shared to accumulate_grad and be copied.
+      Tensor dh = std::move(dhidden), dw = std::move(dweight);
       scale_(dh, g[0]);
       if (dw.defined()) scale_(dw, g[0]);
       return {dh, dw, Tensor()};
