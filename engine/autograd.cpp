@@ -118,9 +118,9 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& incoming) {
   }
 }
 
-Tensor grad_to_add_into(const AutogradMeta* leaf, DType dtype) {
-  if (!leaf || !leaf->is_leaf || !leaf->grad.defined()) return Tensor();
-  const Tensor& g = leaf->grad;
+Tensor grad_to_add_into(const AutogradMeta* meta, DType dtype) {
+  if (!meta || !meta->grad.defined()) return Tensor();
+  const Tensor& g = meta->grad;
   return g.dtype() == dtype && g.is_contiguous() && g.sole_owner() ? g : Tensor();
 }
 

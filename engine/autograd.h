@@ -112,12 +112,13 @@ void backward(const Tensor& root, const Tensor& seed = Tensor());
 
 void accumulate_grad(AutogradMeta& meta, const Tensor& grad);
 
-// The gradient buffer of `leaf` when an op's backward may add its gradient for it there in place,
-// as accumulate_grad would sum it: a leaf (a parameter) that already has a gradient (an earlier
-// micro-batch's, a tied weight's other use) of `dtype`, contiguous and seen by no other tensor.
-// Undefined otherwise (also for a null leaf). An op that adds in place returns no gradient for
-// that input; it saves writing a fresh gradient and the pass that would sum it in.
-Tensor grad_to_add_into(const AutogradMeta* leaf, DType dtype);
+// The gradient buffer of `meta`'s tensor when an op's backward may add its gradient for it there
+// in place, as accumulate_grad would sum it: a gradient already there (a parameter's from an
+// earlier micro-batch or a tied weight's other use; an activation's from another op that reads it,
+// as q, k and v's projections read one normed input) of `dtype`, contiguous and seen by no other
+// tensor. Undefined otherwise (also for a null meta). An op that adds in place returns no gradient
+// for that input; it saves writing a fresh gradient and the pass that would sum it in.
+Tensor grad_to_add_into(const AutogradMeta* meta, DType dtype);
 
 // Runs `segment` without keeping its inner activations; records one node whose backward re-runs
 // the segment with recording on and backprops through it. Parameters used inside the segment

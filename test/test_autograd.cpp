@@ -85,6 +85,34 @@ TEST_CASE("a fresh gradient becomes its leaf's without a copy, the fused loss's 
   OpTimer::totals().clear();
 }
 
+// An activation several linears read (q, k and v's projections read one normed input; gate and
+// up another): each d(input) GEMM after the first adds into the gradient so far (beta 1), so the
+// backward sums them with no pass of its own, to the sum's values.
+TEST_CASE("an input several linears read: its gradient summed by their GEMMs, no axpby") {
+  Tensor a = randn({5, 6});
+  a.set_requires_grad(true);
+  const Tensor scale = randn({5, 6});
+  const std::vector<Tensor> ws{randn({4, 6}), randn({3, 6}), randn({2, 6})};
+  const Tensor h = mul(a, scale);  // an activation: not a leaf
+  Tensor total = sum(linear(h, ws[0]));
+  for (size_t i = 1; i < ws.size(); i++) total = add(total, sum(linear(h, ws[i])));
+  OpTimer::totals().clear();
+  OpTimer::enable(true);
+  backward(total);
+  OpTimer::enable(false);
+  CHECK(OpTimer::totals()["matmul"].calls == 3);  // one d(h) GEMM each; the weights need none
+  CHECK(OpTimer::totals().count("axpby") == 0);
+  OpTimer::totals().clear();
+  // d(sum of linear(h, w)) / dh = ones @ w, each row; d/da = that times scale.
+  std::vector<float> row(6, 0.0f);
+  for (const Tensor& w : ws) {
+    const std::vector<float> v = w.to_floats();
+    for (size_t j = 0; j < v.size(); j++) row[j % 6] += v[j];
+  }
+  const std::vector<float> got = a.grad().to_floats(), s = scale.to_floats();
+  for (size_t i = 0; i < got.size(); i++) CHECK(got[i] == doctest::Approx(row[i % 6] * s[i]).epsilon(1e-5));
+}
+
 TEST_CASE("a gradient with the wrong shape is refused, naming the op") {
   Tensor a = randn({2, 3});
   a.set_requires_grad(true);

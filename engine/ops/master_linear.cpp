@@ -33,12 +33,15 @@ Tensor master_linear(const Tensor& x_in, const Tensor& master) {
     // Each gradient keeps only what it reads: d(x) the weight's copy, d(w) the input.
     record_node("master_linear", {x_in, master}, {&out},
                 [x = need_w ? x : Tensor(), w = need_x ? w : Tensor(), x_shape = x.shape(), need_x, need_w,
-                 leaf = master.autograd_meta()](const Grads& g) -> Grads {
+                 leaf = master.autograd_meta(), x_meta = need_x ? x_in.autograd_meta() : nullptr](const Grads& g) -> Grads {
       const Tensor dy = g[0].contiguous();
       Tensor dx, dw;
       if (need_x) {
-        dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-        gemm(as_rows(dy), false, matrices(w), false, dx, 1, 0.0f);  // dy w
+        // Into x's gradient so far when it has one (q, k and v read one input): as matmul's d(A).
+        const Tensor into = grad_to_add_into(x_meta.get(), dy.dtype());
+        dx = into.defined() ? into : Tensor::empty(x_shape, dy.dtype(), dy.device());
+        gemm(as_rows(dy), false, matrices(w), false, dx, 1, into.defined() ? 1.0f : 0.0f);  // dy w
+        if (into.defined()) dx = Tensor();  // added in place
       }
       if (need_w) {
         Tensor into = grad_to_add_into(leaf.get(), DType::f32);
@@ -49,7 +52,7 @@ Tensor master_linear(const Tensor& x_in, const Tensor& master) {
           gemm(as_rows(dy), true, as_rows(x), false, dw, 1, 0.0f);  // dy^T x, into f32
         }
       }
-      return {dx, dw};  // dw undefined when added in place
+      return {dx, dw};  // either undefined when added in place
     });
   }
   return out;

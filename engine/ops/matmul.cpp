@@ -43,18 +43,24 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
   if (any_requires_grad({a_in, b_in})) {
     bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
     record_node("matmul", {a_in, b_in}, {&out},
-                [a, b, trans_a, trans_b, need_a, need_b, fold](const Grads& g) -> Grads {
+                [a, b, trans_a, trans_b, need_a, need_b, fold,
+                 a_meta = need_a ? a_in.autograd_meta() : nullptr](const Grads& g) -> Grads {
       Tensor dout = g[0].contiguous();
       Matrices ma = matrices(a), mb = matrices(b), md = matrices(dout);
       Tensor da, db;
       if (need_a) {  // d op(A) = dC op(B)^T
-        da = Tensor::empty(a.shape(), a.dtype(), a.device());
+        // Into A's gradient so far when it has one to add to (an input several linears read,
+        // as q, k and v's projections read one normed input): the GEMM sums, not another pass.
+        const Tensor into = grad_to_add_into(a_meta.get(), a.dtype());
+        const float beta = into.defined() ? 1.0f : 0.0f;
+        da = into.defined() ? into : Tensor::empty(a.shape(), a.dtype(), a.device());
         if (fold)
-          gemm(fold_rows(md), false, mb, !trans_b, da, 1, 0.0f);
+          gemm(fold_rows(md), false, mb, !trans_b, da, 1, beta);
         else if (!trans_a)
-          gemm(md, false, mb, !trans_b, da, ma.batch, 0.0f);
+          gemm(md, false, mb, !trans_b, da, ma.batch, beta);
         else  // A stored transposed: dA = op(B) dC^T
-          gemm(mb, trans_b, md, true, da, ma.batch, 0.0f);
+          gemm(mb, trans_b, md, true, da, ma.batch, beta);
+        if (into.defined()) da = Tensor();  // added in place
       }
       if (need_b) {  // d op(B) = op(A)^T dC, summed over the batch when B is shared
         db = Tensor::empty(b.shape(), b.dtype(), b.device());
