@@ -381,7 +381,9 @@ Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, cons
 
 double LlamaModel::training_flops_per_token(int64_t seq_len) const {
   const LlamaConfig& c = config_;
-  return 6.0 * static_cast<double>(c.num_parameters()) +
+  // An untied input embedding is a lookup: no multiply-adds (a tied table is lm_head's weight).
+  const int64_t lookup_only = c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size;
+  return 6.0 * static_cast<double>(c.num_parameters() - lookup_only) +
          12.0 * static_cast<double>(c.num_hidden_layers * c.hidden_size * seq_len);
 }
 

@@ -198,8 +198,10 @@ class LlamaModel {
   Tensor sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions, const Tensor& sequences,
                         int64_t num_sequences, const ForwardOptions& opt = {});
 
-  // Model FLOPs per token for one training step (forward + backward): 6 x parameters plus
-  // attention's 12 x layers x hidden x seq (the PaLM / llm.c convention, used for MFU).
+  // Model FLOPs per token for one training step (forward + backward), for MFU: 6 x the
+  // parameters other than the input embedding (PaLM's non-embedding count, torchtitan's: the
+  // lookup multiplies nothing; a tied table counts, as lm_head's weight) plus attention's
+  // 12 x layers x hidden x seq.
   double training_flops_per_token(int64_t seq_len) const;
 
  private:

@@ -56,6 +56,19 @@ TEST_CASE("Llama-3.2-1B preset has 1.24B parameters (as HF reports)") {
   CHECK(llama_preset("llama3-70b")->num_parameters() == 70553706496);
 }
 
+// MFU's numerator (llm_bench step): 6 FLOPs a token for each weight a GEMM multiplies by, counted
+// here from the shapes: the 7 linears and 2 norms of each layer, the final norm, lm_head; an
+// untied input embedding is a lookup and does not count. Plus attention's 12 x L x C x S.
+TEST_CASE("training FLOPs per token: every GEMM weight, not an untied embedding's lookup") {
+  for (bool tied : {true, false}) {
+    LlamaModel model(small_config(tied), Device::cpu(), 1);
+    const double C = 16, F = 24, kv = 2 * 4, V = 19, L = 3, S = 32;
+    const double per_layer = C * C + 2 * kv * C + C * C + 3 * C * F + 2 * C;  // q, k, v, o, MLP, norms
+    const double expected = 6 * (L * per_layer + C + V * C) + 12 * L * C * S;
+    CHECK(model.training_flops_per_token(32) == doctest::Approx(expected).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("loss gradients through the whole model match finite differences") {
   LlamaModel model(small_config(false), Device::cpu(), 2);
   TokenBatch b = random_batch(2, 5, 19);

@@ -92,7 +92,11 @@ def main():
         step()
     sync()
     seconds = (time.perf_counter() - start) / args.steps
+    # As llm_bench step counts (model/llama.h): every parameter but an untied input embedding,
+    # a lookup (model.parameters() lists a tied table once, as lm_head's weight).
     params = sum(p.numel() for p in model.parameters())
+    if not config.tie_word_embeddings:
+        params -= model.get_input_embeddings().weight.numel()
     flops = (6 * params + 12 * config.num_hidden_layers * config.hidden_size * args.seq) \
         * args.batch * args.seq
     where = ("amp (f32 master, bf16 autocast)" if args.amp else "bf16") if gpu \
