@@ -13,7 +13,10 @@
 # `sweep` v5 over v4's sweep, `step` the llama3-1b step (seq 2048, bf16, flash, with and without
 # recompute, and with attention v6) beside HF + PyTorch in bf16 and in mixed precision,
 # `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
-# `bench` the full tables and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
+# `table` issue #13's table (every implementation at seq 1024-16384, head_dim 64 and 128, causal
+# or not, fwd and fwd+bwd; one process each, most wanted first, each row printed as it is timed,
+# so a deadline keeps the rows before it; documents and torch SDPA last), `bench` the full tables
+# and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 # LLM_DEADLINE_S (default 520): the timing phases shorten their limits to end by then, so that
 # one call's reply comes back with whatever ran before the device tool's own limit.
@@ -269,6 +272,21 @@ for phase in "$@"; do
       grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads)' "$OUT/step.log" \
         | sed 's/^/   /'
       ;;
+    table)
+      start_timing
+      for impl in flash flash_v4 flash_v6 cudnn flash_v5 s2 mem_efficient flash_v3 flash_v2 flash_simt eager; do
+        timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl $impl --seq 1024,2048,4096,8192,16384 \
+          --head-dim 64,128 --causal 0,1 --pass fwd,fwd_bwd >>"$OUT/table.log" 2>&1
+        note "table $impl: exit $?, rows $(grep -c "^$impl " "$OUT/table.log"), FAIL $(grep -c "^$impl .*FAIL" "$OUT/table.log")"
+      done
+      # Packed batches: memory-efficient attention with 8 documents a row, against flash above.
+      timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl mem_efficient --seq 4096,16384 --head-dim 128 \
+        --causal 1 --pass fwd,fwd_bwd --docs 8 >>"$OUT/table.log" 2>&1
+      note "table mem_efficient, 8 documents a row: exit $?"
+      PYTHONUNBUFFERED=1 timeout $(limit 90) tools/bench_torch_sdpa.py --seq 1024,2048,4096,8192,16384 \
+        --head-dim 64,128 >>"$OUT/table.log" 2>&1
+      note "table torch sdpa: exit $?"
+      ;;
     bench)
       start_timing
       make -s bench-attention BUILD_DIR=$build >"$OUT/bench_attention.log" 2>&1
@@ -277,7 +295,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, sweep, step, kernels, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, sweep, step, kernels, table, bench)" ;;
   esac
 done
 start_timing
