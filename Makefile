@@ -68,6 +68,7 @@ bench-gpu: build
 	./llm_bench kernel --preset llama3-8b --tokens 4096 --json bench_kernel_llama3-8b.json
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash
 	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash --recompute 1
+	./llm_bench step --device cuda --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash --loss-chunk-rows 2048
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --amp 1
 	tools/bench_hf_step.py --preset llama3-1b --seq 2048 --batch 1 --gradient-checkpointing 1

@@ -367,7 +367,7 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_cross_entropy(head_input(hidden, opt), head_weight(hidden.dtype(), opt), targets,
-                                    kIgnoreIndex, 0, opt.targets_host, opt.token_weighting);
+                                    kIgnoreIndex, opt.loss_chunk_rows, opt.targets_host, opt.token_weighting);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

@@ -79,6 +79,9 @@ struct ForwardOptions {
   // first linear (block 0's q_proj) and lm_head, which accelerate keeps in high precision.
   bool fp8 = false;
   TokenWeighting token_weighting;  // loss() only: EAFT's or DFT's token weights (Axolotl's use_eaft, use_dft)
+  // loss() only: the fused lm_head loss's rows per chunk (0: default_cross_entropy_chunk_rows).
+  // Speed and memory only, the same loss: llm_bench step times the step at other sizes.
+  int64_t loss_chunk_rows = 0;
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;

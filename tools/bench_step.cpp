@@ -23,7 +23,7 @@ int bench_step(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"preset", "tiny"}, {"layers", "0"}, {"dim", "0"}, {"seq", "256"}, {"batch", "4"},
                   {"steps", "5"}, {"recompute", "0"}, {"device", "cpu"}, {"bf16", "0"},
-                  {"attention", "eager"}, {"optimizer", "adamw_torch"}, {"json", ""}});
+                  {"attention", "eager"}, {"optimizer", "adamw_torch"}, {"loss-chunk-rows", "0"}, {"json", ""}});
   const LlamaConfig c = bench_model(args);
   const Device device = args.str("device") == "cuda" ? Device::cuda(0) : Device::cpu();
   const int64_t B = args.num("batch"), S = args.num("seq"), steps = args.num("steps");
@@ -53,6 +53,9 @@ int bench_step(int argc, char** argv) {
   fwd.s2_group_size = S / 4;  // LongLoRA's ratio, with --attention s2
   fwd.compute_dtype = args.num("bf16") ? DType::bf16 : DType::f32;
   fwd.targets_host = Tensor::from_ints(next, {B * S});  // as the trainer's batches: no device read
+  fwd.loss_chunk_rows = args.num("loss-chunk-rows");
+  if (fwd.loss_chunk_rows < 0)
+    throw std::invalid_argument("--loss-chunk-rows must be >= 0 (0: the default), got " + args.str("loss-chunk-rows"));
 
   Backend& be = backend(device);
   auto step = [&] {

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       "                      [--steps 5] [--recompute 0] [--device cpu|cuda] [--bf16 0|1]\n"
       "                      [--attention eager|flash|mem_efficient|s2|cudnn] [--json FILE]\n"
       "                      [--optimizer adamw_torch|adamw_8bit]\n"
+      "                      [--loss-chunk-rows 0]  (the fused lm_head loss's rows per chunk; 0: default)\n"
       "       llm_bench attention [--impl flash,mem_efficient,s2,cudnn,eager] [--seq 256,1024]\n"
       "                      [--head-dim 64,128] [--causal 0,1] [--pass fwd,fwd_bwd] [--batch 1]\n"
       "                      [--heads 16] [--kv-heads 16] [--repeats 5] [--json FILE]\n"
