@@ -180,6 +180,36 @@ TEST_CASE("master_linear: bf16 GEMMs on an f32 master weight, its gradient writt
   check_close("master_linear d(w), two micro-batches", ws[0].grad(), add_scaled(matmul(dy, x, true, false), matmul(dy, x, true, false), 1.0f), kTolF32);
 }
 
+// One input read by three linears (q, k and v's projections read one normed input): the second
+// and third d(input) GEMMs add into the gradient so far (beta 1, a bf16 C in bf16), so the
+// backward runs no axpby of its own; the sum as the CPU's.
+TEST_CASE("an input three linears read: its gradient summed by beta-1 GEMMs, f32 and bf16") {
+  Backend& be = backend(kGpu);
+  for (DType t : kDtypes) {
+    CAPTURE(dtype_name(t));
+    const Tensor x = randn({7, 33}).to(t), dy = randn({7, 65}).to(t);
+    const std::vector<Tensor> ws{randn({65, 33}, 0.5f), randn({65, 33}, 0.5f), randn({65, 33}, 0.5f)};
+    Tensor xg = x.to(kGpu);
+    xg.set_requires_grad(true);
+    const Tensor h = mul(xg, Tensor::full({7, 33}, 1.0f, t, kGpu));  // an activation, not a leaf
+    Tensor total;
+    for (const Tensor& w : ws) {
+      const Tensor y = master_linear(h, w.to(kGpu));
+      total = total.defined() ? add(total, y) : y;
+    }
+    OpTimer::totals().clear();
+    be.set_op_split(true);
+    backward(total, dy.to(kGpu));
+    be.set_op_split(false);
+    CHECK(OpTimer::totals().count("axpby") == 0);
+    OpTimer::totals().clear();
+    // The compute copies are the masters rounded to t: the reference sums dy w_i in f32.
+    Tensor w_sum = ws[0].to(t).to(DType::f32);
+    for (size_t i = 1; i < ws.size(); i++) w_sum = add(w_sum, ws[i].to(t).to(DType::f32));
+    check_close("d(x)", xg.grad(), matmul(dy.to(DType::f32), w_sum), tolerance(t));
+  }
+}
+
 TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
   const int64_t V = 37, C = 65;
   Tensor table = randn({V, C});
