@@ -109,14 +109,22 @@ int bench_step(int argc, char** argv) {
   const double peak = be.allocator().stats().peak_bytes / 1048576.0;
   const double peak_reserved = be.allocator().stats().peak_reserved_bytes / 1048576.0;
   // What gradient checkpointing saves: the bytes one forward leaves in use for its backward (each
-  // block's saved activations, or with --recompute each segment's input; also the lm_head gradient
-  // the fused loss computes in its forward). The allocator counts on the host, when ops allocate.
+  // block's saved activations, or with --recompute each segment's input; also the gradients the
+  // fused loss computes in its forward, split out below). The allocator counts on the host, when
+  // ops allocate.
   for (Tensor* t : tensors) t->zero_grad();
   const double in_use_before = static_cast<double>(be.allocator().stats().in_use_bytes);
   Tensor loss = model.loss(x, y, p, fwd);
   const double forward_kept = (static_cast<double>(be.allocator().stats().in_use_bytes) - in_use_before) / 1048576.0;
   backward(loss);
-  fmt::print("forward kept for backward {:.1f} MiB\n", forward_kept);
+  // The fused loss forms its backward's two gradients in the forward (engine/ops/
+  // linear_cross_entropy.cpp), in the compute dtype: d(lm_head) (V x C) and d(hidden). They are
+  // not activations, and no recompute changes them: the activations are the rest.
+  const double loss_gradients = static_cast<double>(c.vocab_size + B * S) * static_cast<double>(c.hidden_size) *
+                                static_cast<double>(dtype_size(fwd.compute_dtype)) / 1048576.0;
+  const double activations_kept = forward_kept - loss_gradients;
+  fmt::print("forward kept for backward {:.1f} MiB: activations {:.1f}, the fused loss's d(lm_head) and d(hidden) {:.1f}\n",
+             forward_kept, activations_kept, loss_gradients);
   const DevicePeaks peaks = be.peaks();  // dense bf16: MFU's denominator (0 on the CPU: no MFU)
   const double mfu = peaks.bf16_tflops > 0 ? 100.0 * flops / total / (peaks.bf16_tflops * 1e12) : 0.0;
   fmt::print("tokens/s {:.0f}, model TFLOP/s {:.3f}{}, peak memory {:.1f} MiB (reserved {:.1f})\n", B * S / total,
@@ -126,9 +134,10 @@ int bench_step(int argc, char** argv) {
     auto out = fmt::output_file(args.str("json"));
     out.print("{{\"device\": \"{}\", \"layers\": {}, \"dim\": {}, \"seq\": {}, \"batch\": {}, "
               "\"step_ms\": {:.4f}, \"tokens_per_s\": {:.1f}, \"mfu_percent\": {:.2f}, "
-              "\"peak_mib\": {:.2f}, \"peak_reserved_mib\": {:.2f}, \"forward_kept_mib\": {:.2f}, \"kernels_ms\": {{",
+              "\"peak_mib\": {:.2f}, \"peak_reserved_mib\": {:.2f}, \"forward_kept_mib\": {:.2f}, "
+              "\"activations_kept_mib\": {:.2f}, \"kernels_ms\": {{",
               device.str(), c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, mfu, peak, peak_reserved,
-              forward_kept);
+              forward_kept, activations_kept);
     auto print_per_op = [&](auto value_of) {
       const char* sep = "";
       for (auto& [name, t] : OpTimer::totals()) {

@@ -277,7 +277,7 @@ for phase in "$@"; do
         --batch 1 --amp 1 >>"$OUT/step.log" 2>&1
       note "bench_hf_step.py llama3-1b seq 2048 --amp 1: exit $?"
       # The op split's tables stay in step.log; the summary keeps each run's totals.
-      grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads)' "$OUT/step.log" \
+      grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads|forward kept)' "$OUT/step.log" \
         | sed 's/^/   /'
       ;;
     table)
