@@ -124,6 +124,12 @@ Tensor grad_to_add_into(const AutogradMeta* meta, DType dtype) {
   return g.dtype() == dtype && g.is_contiguous() && g.sole_owner() ? g : Tensor();
 }
 
+GradOutput grad_output(const AutogradMeta* meta, const Shape& shape, DType dtype, Device device) {
+  Tensor into = grad_to_add_into(meta, dtype);
+  if (into.defined()) return {into, true};
+  return {Tensor::empty(shape, dtype, device), false};
+}
+
 void Tape::run_backward() {
   NoGradGuard no_grad;  // backward functions are not themselves recorded
   struct Depth {

@@ -120,6 +120,17 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& grad);
 // for that input; it saves writing a fresh gradient and the pass that would sum it in.
 Tensor grad_to_add_into(const AutogradMeta* meta, DType dtype);
 
+// Where a GEMM in an op's backward writes its gradient for one input: the input's gradient so
+// far when grad_to_add_into gives it (added with beta 1, and the op returns none for it), else a
+// fresh buffer of `shape` (beta 0, returned).
+struct GradOutput {
+  Tensor buffer;
+  bool adds = false;
+  float beta() const { return adds ? 1.0f : 0.0f; }
+  Tensor returned() const { return adds ? Tensor() : buffer; }
+};
+GradOutput grad_output(const AutogradMeta* meta, const Shape& shape, DType dtype, Device device);
+
 // Runs `segment` without keeping its inner activations; records one node whose backward re-runs
 // the segment with recording on and backprops through it. Parameters used inside the segment
 // receive their gradients during that re-run. The segment must be deterministic. With

@@ -36,21 +36,17 @@ Tensor master_linear(const Tensor& x_in, const Tensor& master) {
                  leaf = master.autograd_meta(), x_meta = need_x ? x_in.autograd_meta() : nullptr](const Grads& g) -> Grads {
       const Tensor dy = g[0].contiguous();
       Tensor dx, dw;
-      if (need_x) {
-        // Into x's gradient so far when it has one (q, k and v read one input): as matmul's d(A).
-        const Tensor into = grad_to_add_into(x_meta.get(), dy.dtype());
-        dx = into.defined() ? into : Tensor::empty(x_shape, dy.dtype(), dy.device());
-        gemm(as_rows(dy), false, matrices(w), false, dx, 1, into.defined() ? 1.0f : 0.0f);  // dy w
-        if (into.defined()) dx = Tensor();  // added in place
+      if (need_x) {  // dy w, into x's gradient so far when it has one (q, k and v read one input)
+        const GradOutput out_x = grad_output(x_meta.get(), x_shape, dy.dtype(), dy.device());
+        Tensor target = out_x.buffer;
+        gemm(as_rows(dy), false, matrices(w), false, target, 1, out_x.beta());
+        dx = out_x.returned();
       }
-      if (need_w) {
-        Tensor into = grad_to_add_into(leaf.get(), DType::f32);
-        if (into.defined()) {
-          gemm(as_rows(dy), true, as_rows(x), false, into, 1, 1.0f);  // grad += dy^T x
-        } else {
-          dw = Tensor::empty({dy.size(-1), x.size(-1)}, DType::f32, dy.device());
-          gemm(as_rows(dy), true, as_rows(x), false, dw, 1, 0.0f);  // dy^T x, into f32
-        }
+      if (need_w) {  // dy^T x in f32, into the weight's gradient when it has one
+        const GradOutput out_w = grad_output(leaf.get(), {dy.size(-1), x.size(-1)}, DType::f32, dy.device());
+        Tensor target = out_w.buffer;
+        gemm(as_rows(dy), true, as_rows(x), false, target, 1, out_w.beta());
+        dw = out_w.returned();
       }
       return {dx, dw};  // either undefined when added in place
     });

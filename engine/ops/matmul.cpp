@@ -51,16 +51,15 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
       if (need_a) {  // d op(A) = dC op(B)^T
         // Into A's gradient so far when it has one to add to (an input several linears read,
         // as q, k and v's projections read one normed input): the GEMM sums, not another pass.
-        const Tensor into = grad_to_add_into(a_meta.get(), a.dtype());
-        const float beta = into.defined() ? 1.0f : 0.0f;
-        da = into.defined() ? into : Tensor::empty(a.shape(), a.dtype(), a.device());
+        const GradOutput out_a = grad_output(a_meta.get(), a.shape(), a.dtype(), a.device());
+        Tensor target = out_a.buffer;
         if (fold)
-          gemm(fold_rows(md), false, mb, !trans_b, da, 1, beta);
+          gemm(fold_rows(md), false, mb, !trans_b, target, 1, out_a.beta());
         else if (!trans_a)
-          gemm(md, false, mb, !trans_b, da, ma.batch, beta);
+          gemm(md, false, mb, !trans_b, target, ma.batch, out_a.beta());
         else  // A stored transposed: dA = op(B) dC^T
-          gemm(mb, trans_b, md, true, da, ma.batch, beta);
-        if (into.defined()) da = Tensor();  // added in place
+          gemm(mb, trans_b, md, true, target, ma.batch, out_a.beta());
+        da = out_a.returned();
       }
       if (need_b) {  // d op(B) = op(A)^T dC, summed over the batch when B is shared
         db = Tensor::empty(b.shape(), b.dtype(), b.device());
