@@ -7,6 +7,8 @@
 #include "engine/user_error.h"
 #include "io/json_text.h"  // read_whole_file
 #include "io/parquet_format.h"
+#include "io/parquet_values.h"
+#include "io/decompress.h"
 #include "io/snappy.h"
 
 namespace llm {
@@ -97,71 +99,12 @@ void leaf_paths(const Node& node, std::vector<const Node*>& path, std::vector<st
   path.pop_back();
 }
 
-struct Bytes {
-  const uint8_t* p;
-  size_t n;
-};
-
-// A column chunk's reader: its pages' levels and values, decoded.
+// A column chunk's reader: its pages' levels, and its values through `values`.
 struct ColumnReader {
-  const std::string& file;
-  std::string column;  // dotted path, for messages
-  const Node& leaf;
-  int max_def, max_rep;
-  std::vector<json> dictionary;
+  ValueDecoder values;
+  int max_def;
 
-  [[noreturn]] void damaged(const std::string& why) const {
-    throw UserError(file + ": column " + column + ": damaged Parquet data: " + why);
-  }
-
-  static uint64_t uleb128(Bytes& in, const ColumnReader& r) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (in.n == 0) r.damaged("a run header past the page's end");
-      const uint8_t b = *in.p++;
-      in.n--;
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    r.damaged("a run header longer than 64 bits");
-  }
-
-  // The RLE / bit-packing hybrid: `count` values of `width` bits.
-  std::vector<uint32_t> hybrid(Bytes in, int width, size_t count) const {
-    if (width > 32) damaged("a bit width of " + std::to_string(width));
-    std::vector<uint32_t> out;
-    out.reserve(count);
-    const size_t value_bytes = (static_cast<size_t>(width) + 7) / 8;
-    while (out.size() < count) {
-      const uint64_t header = uleb128(in, *this);
-      if (header & 1) {  // bit-packed: groups of 8 values, least significant bit first
-        if ((header >> 1) > in.n) damaged("bit-packed values past the page's end");
-        const uint64_t values = (header >> 1) * 8;
-        const uint64_t bytes = (header >> 1) * static_cast<uint64_t>(width);
-        if (bytes > in.n) damaged("bit-packed values past the page's end");
-        for (uint64_t v = 0; v < values && out.size() < count; v++) {
-          uint32_t value = 0;
-          for (int b = 0; b < width; b++) {
-            const uint64_t bit = v * width + b;
-            value |= static_cast<uint32_t>((in.p[bit / 8] >> (bit % 8)) & 1) << b;
-          }
-          out.push_back(value);
-        }
-        in.p += bytes;
-        in.n -= bytes;
-      } else {  // a run of one value
-        const uint64_t run = header >> 1;
-        if (value_bytes > in.n) damaged("a run's value past the page's end");
-        uint32_t value = 0;
-        for (size_t b = 0; b < value_bytes; b++) value |= static_cast<uint32_t>(in.p[b]) << (8 * b);
-        in.p += value_bytes;
-        in.n -= value_bytes;
-        if (run == 0) damaged("an empty run");
-        for (uint64_t k = 0; k < run && out.size() < count; k++) out.push_back(value);
-      }
-    }
-    return out;
-  }
+  [[noreturn]] void damaged(const std::string& why) const { values.damaged(why); }
 
   static int bit_width(int max) {
     int w = 0;
@@ -176,86 +119,27 @@ struct ColumnReader {
     uint32_t length;
     std::memcpy(&length, in.p, 4);
     if (length > in.n - 4) damaged("levels past the page's end");
-    std::vector<uint32_t> levels = hybrid({in.p + 4, length}, bit_width(max), count);
+    std::vector<uint32_t> levels = values.hybrid({in.p + 4, length}, bit_width(max), count);
     in.p += 4 + length;
     in.n -= 4 + length;
     return levels;
-  }
-
-  std::vector<json> plain(Bytes in, size_t count) const {
-    std::vector<json> out;
-    out.reserve(count);
-    auto take = [&](size_t n) {
-      if (n > in.n) damaged("values past the page's end");
-      const uint8_t* at = in.p;
-      in.p += n;
-      in.n -= n;
-      return at;
-    };
-    for (size_t i = 0; i < count; i++) {
-      switch (static_cast<PhysicalType>(leaf.physical)) {
-        case PhysicalType::boolean: {
-          if (i / 8 >= in.n) damaged("values past the page's end");
-          out.emplace_back(((in.p[i / 8] >> (i % 8)) & 1) != 0);
-          break;
-        }
-        case PhysicalType::int32: { int32_t v; std::memcpy(&v, take(4), 4); out.emplace_back(v); break; }
-        case PhysicalType::int64: { int64_t v; std::memcpy(&v, take(8), 8); out.emplace_back(v); break; }
-        case PhysicalType::float32: { float v; std::memcpy(&v, take(4), 4); out.emplace_back(double(v)); break; }
-        case PhysicalType::float64: { double v; std::memcpy(&v, take(8), 8); out.emplace_back(v); break; }
-        case PhysicalType::byte_array: {
-          uint32_t n;
-          std::memcpy(&n, take(4), 4);
-          const uint8_t* s = take(n);
-          out.emplace_back(std::string(reinterpret_cast<const char*>(s), n));
-          break;
-        }
-        default: damaged("a value of physical type " + std::to_string(leaf.physical));
-      }
-    }
-    return out;
-  }
-
-  std::vector<json> values(Bytes in, int32_t encoding, size_t count) const {
-    if (encoding == kPlain) return plain(in, count);
-    if (encoding == kRle && leaf.physical == int32_t(PhysicalType::boolean)) {  // v2's booleans: 4-byte length
-      if (in.n < 4) damaged("values past the page's end");
-      std::vector<json> out;
-      for (uint32_t v : hybrid({in.p + 4, in.n - 4}, 1, count)) out.emplace_back(v != 0);
-      return out;
-    }
-    if (encoding == kPlainDictionary || encoding == kRleDictionary) {
-      if (count == 0) return {};
-      if (in.n < 1) damaged("dictionary indices past the page's end");
-      const int width = in.p[0];
-      std::vector<json> out;
-      out.reserve(count);
-      for (uint32_t index : hybrid({in.p + 1, in.n - 1}, width, count)) {
-        if (index >= dictionary.size()) damaged("a dictionary index past its dictionary");
-        out.push_back(dictionary[index]);
-      }
-      return out;
-    }
-    static const char* names[] = {"PLAIN", "", "PLAIN_DICTIONARY", "RLE", "BIT_PACKED", "DELTA_BINARY_PACKED",
-                                  "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY", "RLE_DICTIONARY",
-                                  "BYTE_STREAM_SPLIT"};
-    const std::string name = encoding >= 0 && encoding <= 9 ? names[encoding] : std::to_string(encoding);
-    throw UserError(file + ": column " + column + " is encoded " + name +
-                    ", which is not read here (pyarrow's default, dictionary or plain, is; or convert it to JSONL)");
   }
 };
 
 std::string decompress(int32_t codec, std::string_view page, size_t size, const std::string& what) {
   if (codec == kUncompressed) return std::string(page);
-  if (codec == kSnappy) {
-    std::string out = snappy_decompress(page, what);
-    if (out.size() != size) throw UserError(what + ": damaged Parquet page: " + std::to_string(out.size()) +
-                                            " bytes, its header says " + std::to_string(size));
-    return out;
+  std::string out;
+  if (codec == kSnappy) out = snappy_decompress(page, what);
+  else if (codec == kGzip) out = gzip_decompress(page, what, size);
+  else if (codec == kZstd) out = zstd_decompress(page, what, size);
+  else {
+    static const char* names[] = {"", "", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"};
+    throw UserError(what + " is compressed with " + (codec >= 2 && codec <= 7 ? names[codec] : std::to_string(codec)) +
+                    ", which is not read here (snappy, gzip and zstd are; or convert the file to JSONL)");
   }
-  static const char* names[] = {"", "", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"};
-  throw UserError(what + " is compressed with " + (codec >= 2 && codec <= 7 ? names[codec] : std::to_string(codec)) +
-                  ", which is not read here (snappy, pyarrow's default, is; or convert the file to JSONL)");
+  if (out.size() != size) throw UserError(what + ": damaged Parquet page: " + std::to_string(out.size()) +
+                                          " bytes, its header says " + std::to_string(size));
+  return out;
 }
 
 // A value's place in a row: `slot` receives path[k]'s value for the level pair (r, d).
@@ -302,7 +186,7 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
                             const std::vector<const Node*>& path, int max_rep, int64_t num_rows) {
   std::string column;
   for (const std::string& part : chunk.path) column += (column.empty() ? "" : ".") + part;
-  ColumnReader reader{file, column, *path.back(), path.back()->def, max_rep, {}};
+  ColumnReader reader{{file, column, path.back()->physical, {}}, path.back()->def};
   int64_t start = chunk.data_page_offset;
   if (chunk.dictionary_page_offset > 0 && chunk.dictionary_page_offset < start) start = chunk.dictionary_page_offset;
   if (start < 4 || chunk.total_compressed_size < 0 ||
@@ -330,7 +214,7 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
                      std::to_string(h.uncompressed_page_size) + " bytes");
     if (h.type == int32_t(PageType::dictionary)) {
       const std::string bytes = decompress(chunk.codec, page, static_cast<size_t>(h.uncompressed_page_size), what);
-      reader.dictionary = reader.plain({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+      reader.values.dictionary = reader.values.plain({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
                                        static_cast<size_t>(std::max(h.num_values, 0)));
       continue;
     }
@@ -354,9 +238,9 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
         reader.damaged("levels past the page's end");
       const auto* p = reinterpret_cast<const uint8_t*>(page.data());
       const size_t rep_bytes = static_cast<size_t>(h.repetition_levels_byte_length);
-      reps = max_rep ? reader.hybrid({p, rep_bytes}, ColumnReader::bit_width(max_rep), count)
+      reps = max_rep ? reader.values.hybrid({p, rep_bytes}, ColumnReader::bit_width(max_rep), count)
                      : std::vector<uint32_t>(count, 0);
-      defs = reader.max_def ? reader.hybrid({p + rep_bytes, levels - rep_bytes}, ColumnReader::bit_width(reader.max_def), count)
+      defs = reader.max_def ? reader.values.hybrid({p + rep_bytes, levels - rep_bytes}, ColumnReader::bit_width(reader.max_def), count)
                             : std::vector<uint32_t>(count, 0);
       const std::string_view rest = page.substr(levels);
       bytes = h.is_compressed ? decompress(chunk.codec, rest, static_cast<size_t>(h.uncompressed_page_size) - levels, what)
@@ -365,7 +249,7 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
     }
     size_t present = 0;
     for (uint32_t d : defs) present += static_cast<int>(d) == reader.max_def;
-    const std::vector<json> decoded = reader.values(values, h.encoding, present);
+    const std::vector<json> decoded = reader.values.values(values, h.encoding, present);
     size_t next_value = 0;
     static const json kNull;
     for (size_t i = 0; i < count; i++) {

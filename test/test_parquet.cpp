@@ -1,8 +1,9 @@
 // Parquet data files: io/parquet.h's rows against the rows pyarrow (HF datasets' parquet loader)
 // reads from the same files (test/data/parquet, tools/make_parquet_fixtures.py): pyarrow's default
 // dictionary + snappy pages, plain uncompressed v2 pages over several pages and row groups, and
-// nested lists and structs with nulls at every level. Snappy's block format by hand, files the
-// reader refuses, and Parquet datasets (alpaca rows, DPO pairs) reading as their JSONL twins.
+// nested lists and structs with nulls at every level, gzip and zstd pages, the delta and
+// byte-stream-split encodings. Snappy's block format by hand, gzip and zstd streams (io/decompress.h),
+// files the reader refuses, and Parquet datasets (alpaca rows, DPO pairs) reading as their JSONL twins.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -10,8 +11,11 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "engine/user_error.h"
+#include "io/decompress.h"
 #include "io/documents.h"
 #include "io/parquet.h"
 #include "io/preference.h"
@@ -36,11 +40,33 @@ std::string jsonl_twin(const TempDir& dir, const std::string& name) {
   for (const json& row : expected.at(name)) lines += row.dump() + "\n";
   return dir.write(name + ".jsonl", lines);
 }
+
+std::string gzip(const std::string& text) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);  // +16: a gzip header
+  std::string out(deflateBound(&z, text.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string zstd(const std::string& text) {
+  std::string out(ZSTD_compressBound(text.size()), '\0');
+  const size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+  REQUIRE(!ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
 }  // namespace
 
 TEST_CASE("rows as pyarrow reads them: dictionary and plain pages, v1 and v2, nested lists and structs, nulls") {
   const json expected = json::parse(read_file(fixture("expected.json")));
-  REQUIRE(expected.size() == 6);
+  REQUIRE(expected.size() == 11);
   for (const auto& [name, rows] : expected.items()) {
     CAPTURE(name);
     const std::vector<JsonRecord> got = read_parquet_rows(fixture(name));
@@ -67,14 +93,35 @@ TEST_CASE("snappy: literals and overlapping copies; a damaged block is one line"
         "t: damaged snappy block: it holds 3 bytes, its header says 9");
 }
 
+TEST_CASE("gzip and zstd: several members or frames, growing output; damaged, cut or oversized data is one line") {
+  std::string text;
+  for (int i = 0; i < 40000; i++) text += "row " + std::to_string(i * 7919 % 10007) + " of the dataset\n";
+  CHECK(gzip_decompress(gzip(text), "t") == text);
+  CHECK(gzip_decompress(gzip("first\n") + gzip("second\n"), "t") == "first\nsecond\n");  // as Python's gzip
+  CHECK(zstd_decompress(zstd(text), "t") == text);
+  CHECK(zstd_decompress(zstd("first\n") + zstd("second\n"), "t") == "first\nsecond\n");
+  const std::string gz = gzip(text), zs = zstd(text);
+  CHECK(error_of([&] { gzip_decompress(gz.substr(0, gz.size() / 2), "f.gz"); }) ==
+        "f.gz: damaged gzip data: it ends inside its stream (a truncated file?)");
+  CHECK(error_of([&] { zstd_decompress(zs.substr(0, zs.size() / 2), "f.zst"); }) ==
+        "f.zst: damaged Zstandard data: it ends inside a frame (a truncated file?)");
+  CHECK(error_of([] { gzip_decompress("not gzip at all", "f.gz"); }) == "f.gz: damaged gzip data: incorrect header check");
+  CHECK(error_of([] { zstd_decompress("not zstd at all", "f.zst"); }).find("f.zst: damaged Zstandard data: ") == 0);
+  CHECK(error_of([&] { gzip_decompress(gz, "page", 1000); }) ==
+        "page: damaged compressed data: more than the 1000 bytes its header says");
+  CHECK(error_of([&] { zstd_decompress(zs, "page", 1000); }) ==
+        "page: damaged compressed data: more than the 1000 bytes its header says");
+  CHECK(gzip_decompress(gz, "page", text.size()) == text);  // exactly the limit is allowed
+  CHECK(zstd_decompress(zs, "page", text.size()) == text);
+}
+
 TEST_CASE("what the reader does not read is refused in one line naming the file and column") {
-  CHECK(error_of([] { read_parquet_rows(fixture("zstd.parquet")); }).find(
-            ": column instruction page at byte 4 is compressed with ZSTD, which is not read here") != std::string::npos);
+  CHECK(error_of([] { read_parquet_rows(fixture("brotli.parquet")); }).find(
+            ": column instruction page at byte 4 is compressed with BROTLI, which is not read here (snappy, gzip and "
+            "zstd are; or convert the file to JSONL)") != std::string::npos);
   CHECK(error_of([] { read_parquet_rows(fixture("binary.parquet")); }) ==
         fixture("binary.parquet") + ": column blob holds binary values, not text, which are not read here (convert "
                                     "the file to JSONL)");
-  CHECK(error_of([] { read_parquet_rows(fixture("delta.parquet")); }).find(
-            ": column instruction is encoded DELTA_BYTE_ARRAY, which is not read here") != std::string::npos);
   TempDir dir;
   const std::string text = dir.write("rows.parquet", "{\"text\": \"not parquet\"}\n");
   CHECK(error_of([&] { read_parquet_rows(text); }) == text + ": not a Parquet file (expected PAR1 at its start and end)");

@@ -3,7 +3,8 @@
 # there. The CUDA toolkit is not a Debian package here: it is expected under /usr/local/cuda.
 set -euo pipefail
 packages=(cmake g++ make libyaml-cpp-dev libfmt-dev doctest-dev libopenmpi-dev openmpi-bin
-          libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libicu-dev fortunes python3-matplotlib)
+          libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libicu-dev zlib1g-dev libzstd-dev
+          fortunes python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,6 +48,21 @@ CHAT = pa.table({
 })
 
 
+# Numbers and strings for the delta and byte-stream-split encodings: deltas of every size in
+# several blocks (int64's extremes wrap), strings sharing prefixes, nulls between them.
+NUMBERS = pa.table({
+    "id": pa.array([(-1) ** i * (i * i * 7919 % 100003) for i in range(300)] + [2**63 - 1, -2**63, 0, None, 5],
+                   type=pa.int64()),
+    "small": pa.array([i % 17 - 8 for i in range(300)] + [2**31 - 1, -2**31, None, 1, 2], type=pa.int32()),
+    "score": pa.array([i / 8 - 3 for i in range(300)] + [None, 1e30, -0.0, 1e-30, 3.5], type=pa.float32()),
+    "weight": pa.array([i * 1.1e-3 for i in range(300)] + [1e300, None, -2.5, 0.0, 7.0], type=pa.float64()),
+    "url": pa.array([f"https://example.org/page/{i // 3}/{'é' * (i % 4)}" for i in range(300)] +
+                    ["", None, "https://example.org/", "x", "https://example.org/page/9"], type=pa.string()),
+})
+DELTA = {"id": "DELTA_BINARY_PACKED", "small": "DELTA_BINARY_PACKED", "score": "BYTE_STREAM_SPLIT",
+         "weight": "BYTE_STREAM_SPLIT", "url": "DELTA_BYTE_ARRAY"}
+
+
 def write(name, table, **options):
     path = OUT / name
     pq.write_table(table, path, **options)
@@ -69,10 +84,20 @@ def main():
         "chat_plain.parquet": write("chat_plain.parquet", CHAT, use_dictionary=False, compression="none"),
         # Preference pairs as the hub's DPO sets store them (Intel/orca_dpo_pairs' columns).
         "pairs.parquet": write("pairs.parquet", pa.Table.from_pylist(PAIRS)),
+        # Other codecs: zstd (Polars', DuckDB's default), gzip over small v2 pages.
+        "zstd.parquet": write("zstd.parquet", alpaca, compression="zstd"),
+        "chat_gzip_v2.parquet": write("chat_gzip_v2.parquet", CHAT, compression="gzip", data_page_version="2.0",
+                                      data_page_size=32, row_group_size=3),
+        # The v2 writers' encodings: pages of v1 and of v2, one compressed.
+        "delta.parquet": write("delta.parquet", alpaca, use_dictionary=False, column_encoding="DELTA_BYTE_ARRAY"),
+        "numbers_delta.parquet": write("numbers_delta.parquet", NUMBERS, use_dictionary=False,
+                                       column_encoding=DELTA, compression="none"),
+        "numbers_delta_v2.parquet": write("numbers_delta_v2.parquet", NUMBERS, use_dictionary=False,
+                                          column_encoding={**DELTA, "url": "DELTA_LENGTH_BYTE_ARRAY"},
+                                          compression="zstd", data_page_version="2.0", data_page_size=256),
     }
-    write("zstd.parquet", alpaca, compression="zstd")
+    write("brotli.parquet", alpaca, compression="brotli")
     write("binary.parquet", pa.table({"blob": pa.array([b"\x00\x01"], type=pa.binary())}))
-    write("delta.parquet", alpaca, use_dictionary=False, column_encoding="DELTA_BYTE_ARRAY")
     (OUT / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n")
     for name, rows in expected.items():
         print(f"{name}: {len(rows)} rows")

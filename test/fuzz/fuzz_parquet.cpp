@@ -1,6 +1,6 @@
 // Parquet data files (io/parquet.h), seeded with test/data/parquet's pyarrow-written files: the
-// footer's Thrift, page headers, levels, dictionary indices and snappy blocks all come from the
-// file. An accepted file's rows must be objects numbered from 1.
+// footer's Thrift, page headers, levels, dictionary indices, delta blocks and snappy, gzip and
+// zstd pages all come from the file. An accepted file's rows must be objects numbered from 1.
 #include <filesystem>
 
 // defines: read_parquet_rows
@@ -18,7 +18,9 @@ Target parquet_target() {
           [](const std::string&) {
             std::vector<std::string> seeds;
             const std::filesystem::path fixtures = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "parquet";
-            for (const char* name : {"alpaca.parquet", "alpaca_v2_plain.parquet", "chat.parquet", "chat_v2.parquet"})
+            for (const char* name : {"alpaca.parquet", "alpaca_v2_plain.parquet", "chat.parquet", "chat_v2.parquet",
+                                     "chat_gzip_v2.parquet", "zstd.parquet", "numbers_delta.parquet",
+                                     "numbers_delta_v2.parquet"})
               seeds.push_back(read_bytes((fixtures / name).string()));
             return seeds;
           },

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/../.."
 packages=(libyaml-cpp-dev libyaml-cpp0.7 libfmt-dev libfmt9 doctest-dev nlohmann-json3-dev
           libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp libgfortran5 libquadmath0
           libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common libhwloc15 libevent-core-2.1-7
-          libevent-pthreads-2.1-7 libpmix2 libfabric1 libucx0 libibverbs1 libicu-dev libicu72)
+          libevent-pthreads-2.1-7 libpmix2 libfabric1 libucx0 libibverbs1 libicu-dev libicu72
+          zlib1g-dev libzstd-dev libzstd1)
 mkdir -p .device/debs
 cd .device/debs
 rm -f ./*.deb

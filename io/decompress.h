@@ -1,0 +1,22 @@
+// gzip and Zstandard decompression through zlib and libzstd (Debian's zlib1g-dev, libzstd-dev):
+// Parquet's GZIP and ZSTD page codecs (ZSTD is Polars', DuckDB's and Spark pipelines' usual
+// choice), and dataset files named .gz or .zst, which HF's loaders open decompressed.
+#pragma once
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace llm {
+
+constexpr size_t kNoSizeLimit = std::numeric_limits<size_t>::max();
+
+// The bytes of `compressed`, a gzip file (several members read one after the other, as Python's
+// gzip module reads them) or a zlib stream. Throws UserError naming `what` on damaged or
+// truncated data, or output beyond `limit` bytes (a Parquet page's stated size).
+std::string gzip_decompress(std::string_view compressed, const std::string& what, size_t limit = kNoSizeLimit);
+
+// The bytes of `compressed`, one or more Zstandard frames. Throws as gzip_decompress.
+std::string zstd_decompress(std::string_view compressed, const std::string& what, size_t limit = kNoSizeLimit);
+
+}  // namespace llm
