@@ -1,4 +1,4 @@
-// defines: gzip_decompress, zstd_decompress
+// defines: gzip_decompress, zstd_decompress, read_data_file, without_compression_suffix
 #include "io/decompress.h"
 
 #include <zlib.h>
@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "engine/user_error.h"
+#include "io/ends_with.h"
+#include "io/json_text.h"  // read_whole_file
 
 namespace llm {
 namespace {
@@ -89,6 +91,22 @@ std::string zstd_decompress(std::string_view compressed, const std::string& what
   }
   out.resize(to.pos);
   return out;
+}
+
+std::string without_compression_suffix(const std::string& path) {
+  for (const char* suffix : {".gz", ".zst"})
+    if (ends_with(path, suffix)) return path.substr(0, path.size() - std::char_traits<char>::length(suffix));
+  return path;
+}
+
+std::string read_data_file(const std::string& path, const std::string& expected) {
+  std::string bytes = read_whole_file(path, expected);
+  if (bytes.compare(0, 2, "\x1f\x8b") == 0) return gzip_decompress(bytes, path);
+  if (bytes.compare(0, 4, "\x28\xb5\x2f\xfd") == 0) return zstd_decompress(bytes, path);
+  if (ends_with(path, ".gz") || ends_with(path, ".zst"))
+    throw UserError(path + ": expected " + (ends_with(path, ".gz") ? "gzip" : "Zstandard") +
+                    " data, as its name says, got other bytes");
+  return bytes;
 }
 
 }  // namespace llm

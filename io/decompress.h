@@ -19,4 +19,12 @@ std::string gzip_decompress(std::string_view compressed, const std::string& what
 // The bytes of `compressed`, one or more Zstandard frames. Throws as gzip_decompress.
 std::string zstd_decompress(std::string_view compressed, const std::string& what, size_t limit = kNoSizeLimit);
 
+// A dataset file's bytes, decompressed when they are gzip or Zstandard data (told by their magic
+// bytes, as HF's loaders extract a data file whatever its name). A file named .gz or .zst that
+// holds other bytes is refused, naming what it should hold. `expected`: as read_whole_file's.
+std::string read_data_file(const std::string& path, const std::string& expected);
+
+// `path` without a .gz or .zst suffix: the name that says how the decompressed rows are read.
+std::string without_compression_suffix(const std::string& path);
+
 }  // namespace llm

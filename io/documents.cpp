@@ -3,17 +3,15 @@
 #include "io/documents.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "engine/user_error.h"
 #include "io/chat_template.h"  // load_chat_template_file
 #include "io/dataset_split.h"
+#include "io/decompress.h"  // read_data_file, without_compression_suffix
 #include "io/ends_with.h"
 #include "io/parquet.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
@@ -25,13 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;  // keys in file order, as Python reads them
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(path + ": cannot read dataset file: " + std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
+std::string read_file(const std::string& path) { return read_data_file(path, "a dataset file"); }
 
 // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: what",
 // or "[json.exception.out_of_range.406] what" for a number too large for a double (1e999); the
@@ -223,18 +215,20 @@ void split_into_lines(const std::string& text, std::vector<Document>& docs) {
 enum class FileReading { json, parquet, text_lines, text_documents };
 
 // How a dataset file is read, as Axolotl's get_dataset_type picks HF's loader: the entry's ds_type
-// when given, else by the file's name, .parquet Parquet, .txt text lines and JSON otherwise; a
+// when given, else by the file's name less a .gz or .zst suffix (HF's loaders open such files
+// decompressed, read_data_file), .parquet Parquet, .txt text lines and JSON otherwise; a
 // completion dataset reads other names as text documents (fortune files). Other tables and
-// compressed files, which Axolotl reads through their own loaders, are refused: as text they
-// would train on their bytes.
+// compressions, which Axolotl reads through their own loaders, are refused: as text they would
+// train on their bytes.
 FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
-  if (spec.ds_type == "parquet" || (spec.ds_type.empty() && ends_with(path, ".parquet"))) return FileReading::parquet;
-  for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".gz", ".zst", ".bz2", ".xz", ".zip"})
-    if (ends_with(path, format))
-      throw UserError(path + ": a " + format + " file is not read here; expected plain text, JSON or Parquet rows "
-                             "(convert it to JSONL)");
-  if (spec.ds_type == "json" || (spec.ds_type.empty() && is_json_file(path))) return FileReading::json;
-  if (spec.ds_type == "text" || ends_with(path, ".txt")) return FileReading::text_lines;
+  const std::string name = without_compression_suffix(path);
+  if (spec.ds_type == "parquet" || (spec.ds_type.empty() && ends_with(name, ".parquet"))) return FileReading::parquet;
+  for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".bz2", ".xz", ".zip", ".tar"})
+    if (ends_with(name, format))
+      throw UserError(path + ": a " + format + " file is not read here; expected plain text, JSON or Parquet rows, "
+                             "gzip or zstd compressed or not (convert it to JSONL)");
+  if (spec.ds_type == "json" || (spec.ds_type.empty() && is_json_file(name))) return FileReading::json;
+  if (spec.ds_type == "text" || ends_with(name, ".txt")) return FileReading::text_lines;
   return spec.type == "completion" ? FileReading::text_documents : FileReading::json;
 }
 
@@ -287,7 +281,8 @@ void load_user_defined_file(const std::string& path, const DatasetSpec& spec, st
 }  // namespace
 
 bool is_json_file(const std::string& path) {
-  return ends_with(path, ".jsonl") || ends_with(path, ".json");
+  const std::string name = without_compression_suffix(path);
+  return ends_with(name, ".jsonl") || ends_with(name, ".json");
 }
 
 // Axolotl's _tokenize returns nothing for empty text, neither BOS nor EOS: an empty completion

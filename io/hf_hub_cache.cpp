@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/decompress.h"  // without_compression_suffix
 #include "io/documents.h"
 #include "io/ends_with.h"
 
@@ -77,8 +78,8 @@ std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, st
       (json ? any_split : parquet_split) |= has_word(words, {"train", "training", "test", "testing", "eval",
                                                              "evaluation", "validation", "valid", "dev", "val"});
     } else {
-      for (const char* format : {".arrow", ".csv", ".tsv", ".txt", ".json.gz", ".jsonl.gz", ".zst"})
-        if (ends_with(rel, format)) unread.push_back(rel);
+      for (const char* format : {".arrow", ".csv", ".tsv", ".txt"})
+        if (ends_with(without_compression_suffix(rel), format)) unread.push_back(rel);
     }
   }
   if (data.empty()) {  // a snapshot of Parquet files (the hub's usual format): those

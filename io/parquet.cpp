@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "engine/user_error.h"
-#include "io/json_text.h"  // read_whole_file
 #include "io/parquet_format.h"
 #include "io/parquet_values.h"
 #include "io/decompress.h"
@@ -271,7 +270,7 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
 }  // namespace
 
 std::vector<JsonRecord> read_parquet_rows(const std::string& path) {
-  const std::string data = read_whole_file(path, "a Parquet data file");
+  const std::string data = read_data_file(path, "a Parquet data file");
   if (data.size() < 12 || data.compare(0, 4, "PAR1") != 0 || data.compare(data.size() - 4, 4, "PAR1") != 0)
     throw UserError(path + ": not a Parquet file (expected PAR1 at its start and end)");
   uint32_t footer;

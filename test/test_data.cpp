@@ -16,6 +16,7 @@
 #include "io/token_cache.h"
 #include "engine/user_error.h"
 #include "test/data_fixture.h"
+#include "test/compress_fixture.h"
 #include "test/test_files.h"
 
 using namespace llm;
@@ -84,7 +85,7 @@ TEST_CASE("completion refuses tables, compressed and binary files instead of tra
   const std::string fake = dir.write("d.parquet", "PAR1");  // read as Parquet (test_parquet), never as text
   CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{fake, "completion"}, ByteTokenizer()),
                        (fake + ": not a Parquet file (expected PAR1 at its start and end)").c_str(), UserError);
-  for (const char* name : {"d.arrow", "d.csv", "d.jsonl.gz"}) {
+  for (const char* name : {"d.arrow", "d.csv", "d.jsonl.bz2", "d.txt.xz"}) {
     const std::string path = dir.write(name, "PAR1");
     CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{path, "completion"}, ByteTokenizer()),
                          doctest::Contains((path + ": a ").c_str()), UserError);
@@ -92,6 +93,32 @@ TEST_CASE("completion refuses tables, compressed and binary files instead of tra
   const std::string binary = dir.write("blob", std::string("text\0more", 9));
   CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{binary, "completion"}, ByteTokenizer()),
                        (binary + ": expected text, got binary data (a NUL byte at offset 4)").c_str(), UserError);
+}
+
+TEST_CASE("gzip and zstd dataset files read as their plain twins, as HF's loaders extract them") {
+  TempDir dir;
+  const std::string rows = "{\"instruction\": \"hi\", \"input\": \"\", \"output\": \"there\"}\n"
+                           "{\"instruction\": \"a\", \"input\": \"b\", \"output\": \"c\"}\n";
+  const std::string lines = "first line\r\nsecond\n\nfourth";
+  auto texts = [](const std::string& path, const char* type) {
+    std::vector<std::string> out;
+    for (const Document& d : load_documents(DatasetSpec{path, type}, ByteTokenizer()))
+      out.push_back(text_of(d, Loss::prompt) + "|" + text_of(d, Loss::trained));
+    return out;
+  };
+  const std::vector<std::string> alpaca = texts(dir.write("a.jsonl", rows), "alpaca");
+  REQUIRE(alpaca.size() == 2);
+  CHECK(texts(dir.write("a.jsonl.gz", gzip(rows)), "alpaca") == alpaca);
+  CHECK(texts(dir.write("a.jsonl.zst", zstd(rows)), "alpaca") == alpaca);
+  CHECK(texts(dir.write("b.json", gzip(rows)), "alpaca") == alpaca);  // by its bytes, whatever its name
+  const std::vector<std::string> text_lines = texts(dir.write("t.txt", lines), "completion");
+  CHECK(text_lines.size() == 4);
+  CHECK(texts(dir.write("t.txt.gz", gzip(lines)), "completion") == text_lines);  // rows by the name less .gz
+  const std::string fake = dir.write("f.jsonl.gz", rows);
+  CHECK(error_of([&] { texts(fake, "alpaca"); }) == fake + ": expected gzip data, as its name says, got other bytes");
+  const std::string cut = dir.write("cut.jsonl.zst", zstd(rows).substr(0, 20));
+  CHECK(error_of([&] { texts(cut, "alpaca"); }) ==
+        cut + ": damaged Zstandard data: it ends inside a frame (a truncated file?)");
 }
 
 TEST_CASE("jsonl completion reads the text field") {

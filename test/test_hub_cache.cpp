@@ -11,6 +11,7 @@
 
 #include "io/hf_hub_cache.h"
 #include "test/config_fixture.h"
+#include "test/compress_fixture.h"
 #include "test/test_files.h"
 
 using namespace llm;
@@ -148,6 +149,8 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   hub.add("datasets--org--parquet", "main", kMain,
           {{"data/train-00000-of-00001.parquet", parquet}, {"data/test-00000-of-00001.parquet", parquet}});
   hub.add("datasets--org--arrow", "main", kMain, {{"data/train-00000-of-00001.arrow", "ARROW1"}});
+  hub.add("datasets--org--gzipped", "main", kMain,
+          {{"train.jsonl.gz", llm::testing::gzip(row + row)}, {"test.jsonl.zst", llm::testing::zstd(row)}});
 
   const TrainConfig c = parse_config("datasets:\n  - path: org/alpaca\n    type: alpaca\n", "cfg.yaml");
   const DatasetSpec& spec = c.data.datasets[0];
@@ -166,6 +169,10 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   const TrainConfig from_parquet = parse_config("datasets:\n  - path: org/parquet\n    type: alpaca\n", "cfg.yaml");
   CHECK(from_parquet.data.datasets[0].data_files == std::vector<std::string>{"data/train-00000-of-00001.parquet"});
   CHECK(load_documents(from_parquet.data.datasets[0], ByteTokenizer()).size() == 15);
+  // Compressed JSON Lines, which HF's json loader opens decompressed.
+  const TrainConfig gzipped = parse_config("datasets:\n  - path: org/gzipped\n    type: alpaca\n", "cfg.yaml");
+  CHECK(gzipped.data.datasets[0].data_files == std::vector<std::string>{"train.jsonl.gz"});
+  CHECK(load_documents(gzipped.data.datasets[0], ByteTokenizer()).size() == 2);
   CHECK(error_of("datasets:\n  - path: org/arrow\n    type: alpaca\n") ==
         "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL or Parquet train files (the formats "
         "llm_train reads), got 'org/arrow', whose snapshot holds only data/train-00000-of-00001.arrow (convert it to "

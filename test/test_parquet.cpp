@@ -11,8 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "engine/user_error.h"
 #include "io/decompress.h"
@@ -21,6 +19,7 @@
 #include "io/preference.h"
 #include "io/snappy.h"
 #include "io/tokenizer.h"
+#include "test/compress_fixture.h"
 #include "test/test_files.h"
 
 using namespace llm;
@@ -39,28 +38,6 @@ std::string jsonl_twin(const TempDir& dir, const std::string& name) {
   std::string lines;
   for (const json& row : expected.at(name)) lines += row.dump() + "\n";
   return dir.write(name + ".jsonl", lines);
-}
-
-std::string gzip(const std::string& text) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);  // +16: a gzip header
-  std::string out(deflateBound(&z, text.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
-std::string zstd(const std::string& text) {
-  std::string out(ZSTD_compressBound(text.size()), '\0');
-  const size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
-  REQUIRE(!ZSTD_isError(n));
-  out.resize(n);
-  return out;
 }
 }  // namespace
 
