@@ -47,6 +47,21 @@ inline float bf16_to_f32(uint16_t h) {
   return f;
 }
 
+// IEEE half precision: 1 sign, 5 exponent (bias 15), 10 mantissa bits; every half is an f32.
+inline float f16_to_f32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu,
+                 mant = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal: mant * 2^-24
+    float f = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -f : f;
+  }
+  uint32_t u =
+      sign | (exp == 0x1f ? 0x7f800000u : (exp + 112) << 23) | (mant << 13);  // 112 = 127 - 15
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 // x rounded to the nearest fp16 value (ties to even), kept as an f32: what torch's
 // `.to(torch.float16)` keeps of it (bitsandbytes' int8 quantisation starts with it; Axolotl's
 // ReLoRA saves its merged weights so). 11 significant bits, or a multiple of 2^-24 among fp16's

@@ -62,35 +62,38 @@ bool has_word(const std::vector<std::string>& words, std::initializer_list<const
 }  // namespace
 
 std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread) {
-  std::vector<std::string> data, train, parquet_data, parquet_train;
-  bool any_split = false, parquet_split = false;
+  // By format, in the order of preference: JSON, Parquet, Arrow. Each: its files, its train
+  // files, whether any file names a split.
+  struct Format {
+    std::vector<std::string> data, train;
+    bool any_split = false;
+  } formats[3];
   std::error_code ec;
   // A snapshot's files are symlinks into blobs/: followed, as the hub cache is made of them.
   for (auto it = fs::recursive_directory_iterator(snapshot, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     const std::string rel = it->path().lexically_relative(snapshot).generic_string();  // not the blob
     if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
-    const bool json = is_json_file(rel), parquet = ends_with(rel, ".parquet");
-    if (json || parquet) {
-      (json ? data : parquet_data).push_back(rel);
+    const std::string name = without_compression_suffix(rel);
+    const int format = is_json_file(rel) ? 0 : ends_with(name, ".parquet") ? 1 : ends_with(name, ".arrow") ? 2 : -1;
+    if (format >= 0) {
+      Format& f = formats[format];
+      f.data.push_back(rel);
       const std::vector<std::string> words = path_words(rel);
-      if (has_word(words, {"train", "training"})) (json ? train : parquet_train).push_back(rel);
-      (json ? any_split : parquet_split) |= has_word(words, {"train", "training", "test", "testing", "eval",
-                                                             "evaluation", "validation", "valid", "dev", "val"});
+      if (has_word(words, {"train", "training"})) f.train.push_back(rel);
+      f.any_split |= has_word(words, {"train", "training", "test", "testing", "eval", "evaluation", "validation",
+                                      "valid", "dev", "val"});
     } else {
-      for (const char* format : {".arrow", ".csv", ".tsv", ".txt"})
-        if (ends_with(without_compression_suffix(rel), format)) unread.push_back(rel);
+      for (const char* other : {".csv", ".tsv", ".txt"})
+        if (ends_with(name, other)) unread.push_back(rel);
     }
   }
-  if (data.empty()) {  // a snapshot of Parquet files (the hub's usual format): those
-    data = std::move(parquet_data);
-    train = std::move(parquet_train);
-    any_split = parquet_split;
-  }
-  std::vector<std::string>& chosen = any_split ? train : data;
-  std::sort(chosen.begin(), chosen.end());
+  Format* chosen = &formats[0];
+  while (chosen->data.empty() && chosen != &formats[2]) chosen++;  // the first format the snapshot has
+  std::vector<std::string>& files = chosen->any_split ? chosen->train : chosen->data;
+  std::sort(files.begin(), files.end());
   std::sort(unread.begin(), unread.end());
-  return chosen;
+  return files;
 }
 
 std::string hf_hub_cache_dir() {

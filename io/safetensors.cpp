@@ -53,21 +53,6 @@ const char* file_dtype_name(DType t) {
   return t == DType::f32 ? "F32" : "BF16";
 }
 
-// IEEE half precision: 1 sign, 5 exponent (bias 15), 10 mantissa bits; every half is an f32.
-float f16_to_f32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu,
-                 mant = h & 0x3ffu;
-  if (exp == 0) {  // zero or subnormal: mant * 2^-24
-    float f = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -f : f;
-  }
-  uint32_t u =
-      sign | (exp == 0x1f ? 0x7f800000u : (exp + 112) << 23) | (mant << 13);  // 112 = 127 - 15
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // n elements of the file's dtype -> f32.
 void widen(FileDType from, const char* raw, int64_t n, float* out) {
   if (n == 0) return;  // an empty tensor has no buffers: memcpy may not see their null pointers

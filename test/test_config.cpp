@@ -371,7 +371,7 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   CHECK(c.data.datasets[0].ds_type == "json");
   CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].ds_type == "json");
   CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    ds_type: csv\n") ==
-        "cfg.yaml:3: datasets[0].ds_type: expected one of json, parquet, text, got 'csv'");
+        "cfg.yaml:3: datasets[0].ds_type: expected one of json, parquet, arrow, text, got 'csv'");
   // Axolotl's default_system_message only edits a "You are a helpful assistant." in the saved
   // chatml template, which its chatml template does not hold: no effect on training.
   CHECK(parse("default_system_message: Be brief.\n").unknown_keys == std::vector<std::string>{"default_system_message"});

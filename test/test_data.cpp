@@ -85,7 +85,10 @@ TEST_CASE("completion refuses tables, compressed and binary files instead of tra
   const std::string fake = dir.write("d.parquet", "PAR1");  // read as Parquet (test_parquet), never as text
   CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{fake, "completion"}, ByteTokenizer()),
                        (fake + ": not a Parquet file (expected PAR1 at its start and end)").c_str(), UserError);
-  for (const char* name : {"d.arrow", "d.csv", "d.jsonl.bz2", "d.txt.xz"}) {
+  const std::string arrow = dir.write("d.arrow", "PAR1");  // as Arrow (test_arrow)
+  CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{arrow, "completion"}, ByteTokenizer()),
+                       doctest::Contains((arrow + ": not an Arrow IPC file").c_str()), UserError);
+  for (const char* name : {"d.csv", "d.tsv", "d.jsonl.bz2", "d.txt.xz"}) {
     const std::string path = dir.write(name, "PAR1");
     CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{path, "completion"}, ByteTokenizer()),
                          doctest::Contains((path + ": a ").c_str()), UserError);

@@ -41,6 +41,7 @@ std::vector<std::string> with_json(std::vector<std::string> keys);
 const std::vector<Target>& targets();
 std::vector<Target> side_file_targets();
 Target chat_template_jinja_target();  // fuzz_jinja.cpp
-Target parquet_target();  // fuzz_parquet.cpp
+Target parquet_target();  // fuzz_tables.cpp
+Target arrow_target();    // fuzz_tables.cpp
 
 }  // namespace llm::fuzz

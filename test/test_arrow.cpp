@@ -1,0 +1,111 @@
+// Arrow IPC data files and save_to_disk directories: io/arrow_ipc.h's rows against the rows pyarrow
+// and HF's load_from_disk read from the same files (test/data/arrow, tools/make_arrow_fixtures.py):
+// the stream format with several record batches, the file format, zstd buffers, every type the
+// reader takes nested with nulls; a saved Dataset and DatasetDict found as Axolotl finds them;
+// files the reader refuses, each in one line.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/arrow_ipc.h"
+#include "io/documents.h"
+#include "io/saved_dataset.h"
+#include "io/tokenizer.h"
+#include "test/compress_fixture.h"
+#include "test/test_files.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "arrow";
+
+std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
+
+json expected(const std::string& name) { return json::parse(read_file(fixture("expected.json"))).at(name); }
+
+void check_rows(const std::vector<JsonRecord>& got, const json& rows) {
+  REQUIRE(got.size() == rows.size());
+  for (size_t r = 0; r < got.size(); r++) {
+    CAPTURE(r);
+    CHECK(got[r].line == static_cast<int64_t>(r) + 1);
+    CHECK(got[r].value == rows[r]);
+    CHECK(got[r].value.dump() == rows[r].dump());  // the columns in the file's order too
+  }
+}
+
+std::vector<std::string> pieces(const DatasetSpec& spec) {
+  std::vector<std::string> out;
+  for (const Document& d : load_documents(spec, ByteTokenizer()))
+    for (const Piece& p : d.pieces) out.push_back(p.text + "|" + std::to_string(int(p.loss)));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("rows as pyarrow reads them: stream and file formats, zstd buffers, every type nested with nulls") {
+  for (const char* name : {"chat.arrow", "kinds.arrow", "kinds_zstd.arrow"}) {
+    CAPTURE(name);
+    check_rows(read_arrow_rows(fixture(name)), expected(name));
+  }
+  TempDir dir;  // gzip around a whole file, as HF's loaders extract one
+  check_rows(read_arrow_rows(dir.write("chat.arrow.gz", gzip(read_file(fixture("chat.arrow"))))), expected("chat.arrow"));
+}
+
+TEST_CASE("save_to_disk directories read as load_from_disk reads them: a Dataset, a DatasetDict's train split") {
+  const std::vector<std::string> files = saved_dataset_files(fixture("saved"));
+  REQUIRE(files.size() == 1);
+  CHECK(fs::path(files[0]).filename() == "data-00000-of-00001.arrow");
+  check_rows(read_arrow_rows(files[0]), expected("saved"));
+  const std::vector<std::string> train = saved_dataset_files(fixture("saved_dict"));
+  REQUIRE(train.size() == 1);
+  CHECK(fs::path(train[0]).parent_path().filename() == "train");
+  check_rows(read_arrow_rows(train[0]), expected("saved_dict"));
+  CHECK(saved_dataset_files(kFixtures.string()).empty());  // no state.json: not a saved dataset
+
+  // As datasets: the saved directory's documents are its JSONL twin's; ds_type arrow reads any name.
+  TempDir dir;
+  std::string lines;
+  for (const json& row : expected("saved")) lines += row.dump() + "\n";
+  const std::vector<std::string> want = pieces({dir.write("alpaca.jsonl", lines), "alpaca"});
+  REQUIRE(want.size() > 15);
+  CHECK(pieces({fixture("saved"), "alpaca"}) == want);
+  DatasetSpec renamed{dir.write("rows.bin", read_file(files[0])), "alpaca"};
+  renamed.ds_type = "arrow";
+  CHECK(pieces(renamed) == want);
+}
+
+TEST_CASE("what the reader does not read, and damaged files and directories, are one line naming the file") {
+  CHECK(error_of([] { read_arrow_rows(fixture("lz4.arrow")); }) ==
+        fixture("lz4.arrow") + ": an Arrow file of LZ4-compressed buffers, which are not read here (zstd and "
+                               "uncompressed ones are; or convert the file to JSONL)");
+  CHECK(error_of([] { read_arrow_rows(fixture("binary.arrow")); }) ==
+        fixture("binary.arrow") + ": column blob holds Binary values, which are not read here (convert the file to "
+                                  "JSONL)");
+  CHECK(error_of([] { read_arrow_rows(fixture("dictionary.arrow")); }) ==
+        fixture("dictionary.arrow") + ": column tag is dictionary-encoded, which is not read here (convert the file "
+                                      "to JSONL)");
+  TempDir dir;
+  const std::string text = dir.write("rows.arrow", "{\"text\": \"not arrow\"}\n");
+  CHECK(error_of([&] { read_arrow_rows(text); }) ==
+        text + ": not an Arrow IPC file (expected the stream format's 0xFFFFFFFF or the file format's ARROW1 at its "
+               "start)");
+  const std::string bytes = read_file(fixture("chat.arrow"));
+  const std::string cut = dir.write("cut.arrow", bytes.substr(0, bytes.size() / 2));
+  CHECK(error_of([&] { read_arrow_rows(cut); }).find(cut + ": Arrow message at byte ") == 0);
+
+  // A saved dataset whose state.json lists a missing file or one outside it; a DatasetDict without train.
+  fs::create_directories(dir.path / "saved");
+  const std::string state = dir.write("saved/state.json", R"({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]})");
+  CHECK(error_of([&] { saved_dataset_files((dir.path / "saved").string()); }) ==
+        state + ": lists data file data-00000-of-00001.arrow, which is missing");
+  dir.write("saved/state.json", R"({"_data_files": [{"filename": "../secret.arrow"}]})");
+  CHECK(error_of([&] { saved_dataset_files((dir.path / "saved").string()); }) ==
+        state + ": expected data files inside " + (dir.path / "saved").string() + ", got '../secret.arrow'");
+  const std::string dict = dir.write("saved/dataset_dict.json", R"({"splits": ["test", "validation"]})");
+  CHECK(error_of([&] { load_documents(DatasetSpec{(dir.path / "saved").string(), "alpaca"}, ByteTokenizer()); }) ==
+        dict + ": expected a saved DatasetDict with a train split, got splits [test, validation]");
+}
