@@ -15,8 +15,8 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // Schema.fbs's Type union, and MessageHeader's.
-enum TypeId { kNull = 1, kInt = 2, kFloatingPoint = 3, kUtf8 = 5, kBool = 6, kList = 12, kStruct = 13,
-              kFixedSizeList = 16, kLargeUtf8 = 20, kLargeList = 21 };
+enum TypeId { kNull = 1, kInt = 2, kFloatingPoint = 3, kUtf8 = 5, kBool = 6, kDate = 8, kTime = 9, kTimestamp = 10,
+              kList = 12, kStruct = 13, kFixedSizeList = 16, kDuration = 18, kLargeUtf8 = 20, kLargeList = 21 };
 enum Header { kSchema = 1, kDictionaryBatch = 2, kRecordBatch = 3 };
 
 std::string type_name(int type) {
@@ -67,6 +67,16 @@ Column parse_field(const FlatTable& field, const std::string& parent, const std:
     const int16_t precision = field.table(3).scalar<int16_t>(0, 0);  // HALF, SINGLE, DOUBLE
     if (precision < 0 || precision > 2) throw damaged("a float of precision " + std::to_string(precision));
     c.bytes = 2 << precision;
+  } else if (c.type == kDate || c.type == kTime || c.type == kTimestamp || c.type == kDuration) {
+    // JSON has no dates or times: their integers (days or milliseconds since the epoch for a Date,
+    // the type's unit for the others), read as an Int of the type's width.
+    const FlatTable t = field.table(3);
+    c.bytes = c.type == kDate ? (t.scalar<int16_t>(0, 1) == 0 ? 4 : 8)  // unit DAY: 32 bits
+              : c.type == kTime ? t.scalar<int32_t>(1, 32) / 8
+                                : 8;
+    if (c.bytes != 4 && c.bytes != 8) throw damaged("a time of " + std::to_string(8 * c.bytes) + " bits");
+    c.type = kInt;
+    c.is_signed = true;
   } else if (c.type == kFixedSizeList) {
     c.list_size = field.table(3).scalar<int32_t>(0, 0);
     if (c.list_size < 0) throw damaged("a fixed-size list of " + std::to_string(c.list_size));

@@ -4,10 +4,11 @@
 // keyed by column, in column order, as io/parquet.h's rows.
 //
 // Read: null, boolean, signed and unsigned integer, half/single/double float and UTF-8 string
-// (and large string) columns, lists (and large and fixed-size lists) and structs nested to 64
-// levels, nulls at every level, record batches uncompressed or with zstd buffers. Refused in one
-// line naming the file and column: binary, decimal, temporal, map, union and view columns,
-// dictionary-encoded columns, LZ4 buffers and big-endian files.
+// (and large string) columns, dates, times, timestamps and durations as their integers (JSON has
+// no dates), lists (and large and fixed-size lists) and structs nested to 64 levels, nulls at every
+// level, record batches uncompressed or with zstd buffers. Refused in one line naming the file and
+// column: binary, decimal, interval, map, union and view columns, dictionary-encoded columns, LZ4
+// buffers and big-endian files.
 #pragma once
 #include <string>
 #include <vector>

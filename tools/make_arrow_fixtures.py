@@ -33,6 +33,28 @@ KINDS = pa.table({
                      type=pa.struct([("a", pa.list_(pa.struct([("b", pa.string())])))])),
 })
 
+# Dates and times, read as their integers: the table itself, cast column by column to them.
+TEMPORAL = pa.table({
+    "day": pa.array([0, 19000, None], type=pa.date32()),
+    "ms_day": pa.array([86400000, None, -86400000], type=pa.date64()),
+    "time_s": pa.array([3600, 0, None], type=pa.time32("s")),
+    "time_ns": pa.array([None, 1, 86399999999999], type=pa.time64("ns")),
+    "at": pa.array([1700000000000000, None, -1], type=pa.timestamp("us", tz="UTC")),
+    "took": pa.array([5, -7, None], type=pa.duration("ms")),
+    "text": pa.array(["a", None, "c"]),
+})
+INTEGERS = {pa.types.is_date32: pa.int32(), pa.types.is_time32: pa.int32()}
+
+
+def as_integers(table):
+    columns = []
+    for column in table.columns:
+        if pa.types.is_temporal(column.type):
+            width = next((t for test, t in INTEGERS.items() if test(column.type)), pa.int64())
+            column = column.cast(width)
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
 
 def stream(name, table, **options):
     with pa.ipc.new_stream(OUT / name, table.schema, options=pa.ipc.IpcWriteOptions(**options)) as w:
@@ -61,6 +83,7 @@ def main():
         "chat.arrow": stream("chat.arrow", CHAT),
         "kinds.arrow": file_format("kinds.arrow", KINDS),
         "kinds_zstd.arrow": stream("kinds_zstd.arrow", KINDS, compression="zstd"),
+        "temporal.arrow": (stream("temporal.arrow", TEMPORAL), as_integers(TEMPORAL).to_pylist())[1],
         "saved": saved("saved", datasets.Dataset.from_list(ALPACA)),
         "saved_dict": saved("saved_dict", datasets.DatasetDict({
             "train": datasets.Dataset.from_list(ALPACA[:4]), "test": datasets.Dataset.from_list(ALPACA[4:6])})),
