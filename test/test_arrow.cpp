@@ -14,6 +14,7 @@
 #include "io/saved_dataset.h"
 #include "io/tokenizer.h"
 #include "test/compress_fixture.h"
+#include "test/table_rows.h"
 #include "test/test_files.h"
 
 using namespace llm;
@@ -27,23 +28,6 @@ const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "arrow";
 std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
 
 json expected(const std::string& name) { return json::parse(read_file(fixture("expected.json"))).at(name); }
-
-void check_rows(const std::vector<JsonRecord>& got, const json& rows) {
-  REQUIRE(got.size() == rows.size());
-  for (size_t r = 0; r < got.size(); r++) {
-    CAPTURE(r);
-    CHECK(got[r].line == static_cast<int64_t>(r) + 1);
-    CHECK(got[r].value == rows[r]);
-    CHECK(got[r].value.dump() == rows[r].dump());  // the columns in the file's order too
-  }
-}
-
-std::vector<std::string> pieces(const DatasetSpec& spec) {
-  std::vector<std::string> out;
-  for (const Document& d : load_documents(spec, ByteTokenizer()))
-    for (const Piece& p : d.pieces) out.push_back(p.text + "|" + std::to_string(int(p.loss)));
-  return out;
-}
 }  // namespace
 
 // (temporal.arrow's dates and times as pyarrow casts them to their integers: JSON has no dates)
@@ -71,12 +55,12 @@ TEST_CASE("save_to_disk directories read as load_from_disk reads them: a Dataset
   TempDir dir;
   std::string lines;
   for (const json& row : expected("saved")) lines += row.dump() + "\n";
-  const std::vector<std::string> want = pieces({dir.write("alpaca.jsonl", lines), "alpaca"});
+  const std::vector<std::string> want = document_pieces({dir.write("alpaca.jsonl", lines), "alpaca"});
   REQUIRE(want.size() > 15);
-  CHECK(pieces({fixture("saved"), "alpaca"}) == want);
+  CHECK(document_pieces({fixture("saved"), "alpaca"}) == want);
   DatasetSpec renamed{dir.write("rows.bin", read_file(files[0])), "alpaca"};
   renamed.ds_type = "arrow";
-  CHECK(pieces(renamed) == want);
+  CHECK(document_pieces(renamed) == want);
 }
 
 TEST_CASE("what the reader does not read, and damaged files and directories, are one line naming the file") {

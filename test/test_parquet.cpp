@@ -20,6 +20,7 @@
 #include "io/snappy.h"
 #include "io/tokenizer.h"
 #include "test/compress_fixture.h"
+#include "test/table_rows.h"
 #include "test/test_files.h"
 
 using namespace llm;
@@ -46,14 +47,7 @@ TEST_CASE("rows as pyarrow reads them: dictionary and plain pages, v1 and v2, ne
   REQUIRE(expected.size() == 11);
   for (const auto& [name, rows] : expected.items()) {
     CAPTURE(name);
-    const std::vector<JsonRecord> got = read_parquet_rows(fixture(name));
-    REQUIRE(got.size() == rows.size());
-    for (size_t r = 0; r < got.size(); r++) {
-      CAPTURE(r);
-      CHECK(got[r].line == static_cast<int64_t>(r) + 1);
-      CHECK(got[r].value == rows[r]);
-      CHECK(got[r].value.dump() == rows[r].dump());  // the columns in the file's order too
-    }
+    check_rows(read_parquet_rows(fixture(name)), rows);
   }
 }
 
@@ -116,20 +110,13 @@ TEST_CASE("what the reader does not read is refused in one line naming the file 
 TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parquet reads any name") {
   TempDir dir;
   const std::string jsonl = jsonl_twin(dir, "alpaca.parquet");
-  const ByteTokenizer tokenizer;
-  auto pieces = [&](const DatasetSpec& spec) {
-    std::vector<std::string> out;
-    for (const Document& d : load_documents(spec, tokenizer))
-      for (const Piece& p : d.pieces) out.push_back(p.text + "|" + std::to_string(int(p.loss)));
-    return out;
-  };
-  const std::vector<std::string> want = pieces({jsonl, "alpaca"});
-  CHECK(pieces({fixture("alpaca.parquet"), "alpaca"}) == want);
-  CHECK(pieces({fixture("alpaca_v2_plain.parquet"), "alpaca"}) == want);
+  const std::vector<std::string> want = document_pieces({jsonl, "alpaca"});
+  CHECK(document_pieces({fixture("alpaca.parquet"), "alpaca"}) == want);
+  CHECK(document_pieces({fixture("alpaca_v2_plain.parquet"), "alpaca"}) == want);
   const std::string renamed = dir.write("rows.bin", read_file(fixture("alpaca.parquet")));
   DatasetSpec spec{renamed, "alpaca"};
   spec.ds_type = "parquet";
-  CHECK(pieces(spec) == want);
+  CHECK(document_pieces(spec) == want);
 }
 
 TEST_CASE("DPO pairs from Parquet, as the hub stores them, are the pairs of their JSONL twin") {
