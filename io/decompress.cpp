@@ -14,20 +14,24 @@
 namespace llm {
 namespace {
 
-// Output grows by doubling from a guess: compressed text is usually 3-10x smaller.
+// Output grows by doubling from a guess (compressed text is usually 3-10x smaller) up to one byte
+// past the limit: a stream that ends exactly at its limit still has room to finish (its trailer),
+// and one that writes that byte is over it.
+size_t capacity(size_t limit) { return limit == kNoSizeLimit ? limit : limit + 1; }
+
 size_t first_capacity(size_t compressed, size_t limit) {
-  return std::min(limit, std::max<size_t>(compressed * 4, 4096));
+  return std::min(capacity(limit), std::max<size_t>(compressed * 4, 4096));
 }
 
-[[noreturn]] void over_limit(const std::string& what, size_t limit) {
-  throw UserError(what + ": damaged compressed data: more than the " + std::to_string(limit) +
-                  " bytes its header says");
+void check_limit(size_t used, const std::string& what, size_t limit) {
+  if (used > limit)
+    throw UserError(what + ": damaged compressed data: more than the " + std::to_string(limit) +
+                    " bytes its header says");
 }
 
-size_t grow(std::string& out, size_t used, const std::string& what, size_t limit) {
-  if (used == limit) over_limit(what, limit);
-  out.resize(std::min(limit, std::max(out.size() * 2, used + 4096)));
-  return out.size() - used;
+void grow(std::string& out, size_t used, const std::string& what, size_t limit) {
+  check_limit(used, what, limit);
+  out.resize(std::min(capacity(limit), std::max(out.size() * 2, used + 4096)));
 }
 
 }  // namespace
@@ -65,6 +69,7 @@ std::string gzip_decompress(std::string_view compressed, const std::string& what
     if (rc != Z_OK && rc != Z_BUF_ERROR)
       throw UserError(what + ": damaged gzip data: " + (z.msg ? z.msg : "zlib error " + std::to_string(rc)));
   }
+  check_limit(used, what, limit);
   out.resize(used);
   return out;
 }
@@ -89,6 +94,7 @@ std::string zstd_decompress(std::string_view compressed, const std::string& what
     if (in.pos == in.size && frame_left != 0 && to.pos < to.size && in.pos == before_in && to.pos == before_out)
       throw UserError(what + ": damaged Zstandard data: it ends inside a frame (a truncated file?)");
   }
+  check_limit(to.pos, what, limit);
   out.resize(to.pos);
   return out;
 }

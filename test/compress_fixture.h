@@ -23,9 +23,13 @@ inline std::string gzip(const std::string& text) {
   return out;
 }
 
-inline std::string zstd(const std::string& text) {
+// `checksum`: a frame that ends with 4 bytes of checksum after its content (zstd's --check).
+inline std::string zstd(const std::string& text, bool checksum = false) {
+  ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, checksum ? 1 : 0)));
   std::string out(ZSTD_compressBound(text.size()), '\0');
-  const size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+  const size_t n = ZSTD_compress2(ctx, out.data(), out.size(), text.data(), text.size());
+  ZSTD_freeCCtx(ctx);
   REQUIRE(!ZSTD_isError(n));
   out.resize(n);
   return out;

@@ -84,6 +84,11 @@ TEST_CASE("gzip and zstd: several members or frames, growing output; damaged, cu
         "page: damaged compressed data: more than the 1000 bytes its header says");
   CHECK(gzip_decompress(gz, "page", text.size()) == text);  // exactly the limit is allowed
   CHECK(zstd_decompress(zs, "page", text.size()) == text);
+  CHECK(zstd_decompress(zstd(text, true), "page", text.size()) == text);  // its checksum read after the limit's bytes
+  const std::string one_over = "page: damaged compressed data: more than the " + std::to_string(text.size() - 1) +
+                               " bytes its header says";
+  CHECK(error_of([&] { gzip_decompress(gz, "page", text.size() - 1); }) == one_over);
+  CHECK(error_of([&] { zstd_decompress(zs, "page", text.size() - 1); }) == one_over);
 }
 
 TEST_CASE("what the reader does not read is refused in one line naming the file and column") {
