@@ -62,12 +62,12 @@ bool has_word(const std::vector<std::string>& words, std::initializer_list<const
 }  // namespace
 
 std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread) {
-  // By format, in the order of preference: JSON, Parquet, Arrow. Each: its files, its train
-  // files, whether any file names a split.
+  // By format, in the order of preference: JSON, Parquet, Arrow, text (HF's `text` loader: a row
+  // a line). Each: its files, its train files, whether any file names a split.
   struct Format {
     std::vector<std::string> data, train;
     bool any_split = false;
-  } formats[3];
+  } formats[4];
   std::error_code ec;
   // A snapshot's files are symlinks into blobs/: followed, as the hub cache is made of them.
   for (auto it = fs::recursive_directory_iterator(snapshot, ec); !ec && it != fs::recursive_directory_iterator();
@@ -75,7 +75,11 @@ std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, st
     const std::string rel = it->path().lexically_relative(snapshot).generic_string();  // not the blob
     if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
     const std::string name = without_compression_suffix(rel);
-    const int format = is_json_file(rel) ? 0 : ends_with(name, ".parquet") ? 1 : ends_with(name, ".arrow") ? 2 : -1;
+    const int format = is_json_file(rel)                ? 0
+                       : ends_with(name, ".parquet")     ? 1
+                       : ends_with(name, ".arrow")       ? 2
+                       : ends_with(name, ".txt")         ? 3
+                                                         : -1;
     if (format >= 0) {
       Format& f = formats[format];
       f.data.push_back(rel);
@@ -84,12 +88,12 @@ std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, st
       f.any_split |= has_word(words, {"train", "training", "test", "testing", "eval", "evaluation", "validation",
                                       "valid", "dev", "val"});
     } else {
-      for (const char* other : {".csv", ".tsv", ".txt"})
+      for (const char* other : {".csv", ".tsv"})
         if (ends_with(name, other)) unread.push_back(rel);
     }
   }
   Format* chosen = &formats[0];
-  while (chosen->data.empty() && chosen != &formats[2]) chosen++;  // the first format the snapshot has
+  while (chosen->data.empty() && chosen != &formats[3]) chosen++;  // the first format the snapshot has
   std::vector<std::string>& files = chosen->any_split ? chosen->train : chosen->data;
   std::sort(files.begin(), files.end());
   std::sort(unread.begin(), unread.end());

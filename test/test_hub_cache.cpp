@@ -149,6 +149,7 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   hub.add("datasets--org--parquet", "main", kMain,
           {{"data/train-00000-of-00001.parquet", parquet}, {"data/test-00000-of-00001.parquet", parquet}});
   hub.add("datasets--org--csv", "main", kMain, {{"data/train-00000-of-00001.csv", "a,b\n1,2\n"}});
+  hub.add("datasets--org--text", "main", kMain, {{"train.txt", "line one\nline two\n"}, {"test.txt", "held\n"}});
   hub.add("datasets--org--gzipped", "main", kMain,
           {{"train.jsonl.gz", llm::testing::gzip(row + row)}, {"test.jsonl.zst", llm::testing::zstd(row)}});
 
@@ -164,19 +165,33 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   const TrainConfig test_split = parse_config(
       "datasets:\n  - path: org/alpaca\n    type: alpaca\n    data_files: [data/test-00000-of-00001.jsonl]\n", "cfg.yaml");
   CHECK(load_documents(test_split.data.datasets[0], ByteTokenizer()).size() == 1);
+  // HF's patterns: each expanded in its place, its matches sorted; one matching nothing refused.
+  CHECK(parse_config("datasets:\n  - path: org/alpaca\n    data_files: [data/test-*, data/train-*.jsonl]\n",
+                     "cfg.yaml").data.datasets[0].data_files ==
+        std::vector<std::string>{"data/test-00000-of-00001.jsonl", "data/train-00000-of-00002.jsonl",
+                                 "data/train-00001-of-00002.jsonl"});
+  CHECK(parse_config("datasets:\n  - path: org/alpaca\n    data_files: \"**/*-00001-of-00002.jsonl\"\n",
+                     "cfg.yaml").data.datasets[0].data_files ==
+        std::vector<std::string>{"data/train-00001-of-00002.jsonl"});
+  CHECK(error_of("datasets:\n  - path: org/alpaca\n    data_files: [data/*.parquet]\n").find(
+            "cfg.yaml:3: datasets[0].data_files: expected data_files patterns that match files of ") == 0);
 
   // The hub's usual format: the train split's Parquet files (a 15-row fixture, test/data/parquet).
   const TrainConfig from_parquet = parse_config("datasets:\n  - path: org/parquet\n    type: alpaca\n", "cfg.yaml");
   CHECK(from_parquet.data.datasets[0].data_files == std::vector<std::string>{"data/train-00000-of-00001.parquet"});
   CHECK(load_documents(from_parquet.data.datasets[0], ByteTokenizer()).size() == 15);
+  // Text files, HF's text loader's rows (a line each), for a completion dataset.
+  const TrainConfig text = parse_config("datasets:\n  - path: org/text\n    type: completion\n", "cfg.yaml");
+  CHECK(text.data.datasets[0].data_files == std::vector<std::string>{"train.txt"});
+  CHECK(load_documents(text.data.datasets[0], ByteTokenizer()).size() == 2);
   // Compressed JSON Lines, which HF's json loader opens decompressed.
   const TrainConfig gzipped = parse_config("datasets:\n  - path: org/gzipped\n    type: alpaca\n", "cfg.yaml");
   CHECK(gzipped.data.datasets[0].data_files == std::vector<std::string>{"train.jsonl.gz"});
   CHECK(load_documents(gzipped.data.datasets[0], ByteTokenizer()).size() == 2);
   CHECK(error_of("datasets:\n  - path: org/csv\n    type: alpaca\n") ==
-        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL, Parquet or Arrow train files (the "
-        "formats llm_train reads), got 'org/csv', whose snapshot holds only data/train-00000-of-00001.csv (convert it "
-        "to JSONL, e.g. with datasets' to_json, and name the file)");
+        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL, Parquet, Arrow or text train files "
+        "(the formats llm_train reads), got 'org/csv', whose snapshot holds only data/train-00000-of-00001.csv "
+        "(convert it to JSONL, e.g. with datasets' to_json, and name the file)");
   CHECK(error_of("datasets:\n  - path: org/absent\n    revision: v2\n").find(
             "cfg.yaml:2: datasets[0].path: expected an existing file or directory, or a hub dataset in the local HF "
             "cache, got 'org/absent' at revision v2, neither; nothing is downloaded here: fetch it first "

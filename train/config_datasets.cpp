@@ -120,6 +120,23 @@ std::vector<std::string> read_data_files(const YAML::Node& n, const Where& w) {
   return files;
 }
 
+// HF's data_files patterns (`data/train-*.jsonl`, `**/*.parquet`): each expanded in its place to
+// the files of the dataset's directory it matches, sorted; one that matches none is refused.
+std::vector<std::string> expand_data_files(const std::string& dir, const std::vector<std::string>& given,
+                                           const Where& w) {
+  std::vector<std::string> files;
+  for (const std::string& f : given) {
+    if (f.find_first_of("*?[") == std::string::npos) {
+      files.push_back(f);
+      continue;
+    }
+    const std::vector<std::string> matched = files_matching(dir, {f});
+    if (matched.empty()) fail(w, "data_files patterns that match files of " + dir, "'" + f + "', which matches none");
+    files.insert(files.end(), matched.begin(), matched.end());
+  }
+  return files;
+}
+
 // The entry's `name` (HF's config name) given at `w`: the files of that config's train split, from
 // the `configs:` its directory's README.md lists, become data_files. Returns false, leaving them
 // to the caller, when the README lists no configs and no name other than "default" is asked.
@@ -174,7 +191,7 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
     std::vector<std::string> unread;
     spec.data_files = hub_dataset_train_files(*snapshot, unread);
     if (spec.data_files.empty())
-      fail(w, "a hub dataset with JSON, JSONL, Parquet or Arrow train files (the formats llm_train reads)",
+      fail(w, "a hub dataset with JSON, JSONL, Parquet, Arrow or text train files (the formats llm_train reads)",
            "'" + given + "', whose snapshot holds " +
                (unread.empty() ? std::string("none") : "only " + unread.front() + (unread.size() > 1 ? " and others" : "")) +
                " (convert it to JSONL, e.g. with datasets' to_json, and name the file)");
@@ -188,7 +205,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   spec.type.clear();           // not given: completion, or under rl passthrough (validate())
   std::string given_path, revision = "main", config_name;
   YAML::Node path_node;
-  Where path_where = wi, name_where = wi;
+  Where path_where = wi, name_where = wi, data_files_where = wi;
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (key == "path") {
@@ -197,6 +214,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  path_where = wk;
                } else if (key == "data_files") {
                  spec.data_files = read_data_files(v, wk);
+                 data_files_where = wk;
                } else if (key == "revision") {  // of a hub dataset
                  revision = read_string(v, wk);
                } else if (key == "name") {  // HF's config name (a subset)
@@ -255,6 +273,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   std::error_code ec;
   if (!spec.data_files.empty() && !fs::is_directory(spec.path, ec))
     fail(path_where, "a directory, as data_files names files inside it", describe(path_node));
+  spec.data_files = expand_data_files(spec.path, spec.data_files, data_files_where);
   return spec;
 }
 
