@@ -5,9 +5,9 @@
 #include <cstring>
 
 #include "engine/user_error.h"
+#include "io/decompress.h"
 #include "io/parquet_format.h"
 #include "io/parquet_values.h"
-#include "io/decompress.h"
 #include "io/snappy.h"
 
 namespace llm {

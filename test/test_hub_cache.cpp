@@ -3,6 +3,7 @@
 // blobs/); a hub id the cache lacks is one line saying how to fetch it.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -201,6 +202,28 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    data_files: [x.jsonl]\n") ==
         "cfg.yaml:2: datasets[0].path: expected a directory, as data_files names files inside it, got '" +
             scratch().data + "'");
+}
+
+// A local directory's data_files: inside it first (patterns too), else as Axolotl hands them to
+// HF's loader for a local directory: beside the config or the working directory, or absolute.
+TEST_CASE("local datasets: data_files inside the directory, or a file beside it as Axolotl resolves them") {
+  const fs::path dir = scratch().dir / "local_dataset";
+  fs::create_directories(dir / "data");
+  const std::string row = R"({"instruction": "Say hi", "input": "", "output": "hi"})" "\n";
+  std::ofstream(dir / "data" / "a.jsonl") << row;
+  std::ofstream(dir / "data" / "b.jsonl") << row << row;
+  const std::string outside = scratch().write("outside.jsonl", row + row + row);
+  auto files = [&](const std::string& data_files) {
+    const TrainConfig c = parse_config("datasets:\n  - path: " + dir.string() + "\n    type: alpaca\n    data_files: " +
+                                           data_files + "\n", (scratch().dir / "cfg.yaml").string());
+    CHECK(load_documents(c.data.datasets[0], ByteTokenizer()).size() > 0);
+    return c.data.datasets[0].data_files;
+  };
+  CHECK(files("[data/b.jsonl, data/a.jsonl]") == std::vector<std::string>{"data/b.jsonl", "data/a.jsonl"});
+  CHECK(files("data/*.jsonl") == std::vector<std::string>{"data/a.jsonl", "data/b.jsonl"});
+  CHECK(files("[" + outside + "]") == std::vector<std::string>{outside});  // absolute
+  CHECK(files("[outside.jsonl]") == std::vector<std::string>{outside});    // beside the config
+  fs::remove_all(dir);
 }
 
 // HF's `name`: the config whose train split the README's front matter (`configs:`, as push_to_hub

@@ -111,28 +111,30 @@ void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
       fail(w.child(std::string(".") + name, n[name]), "a Python format string of " + join(allowed), *problem);
 }
 
-// Axolotl's data_files: paths inside the dataset's directory, never climbing out of it.
-std::vector<std::string> read_data_files(const YAML::Node& n, const Where& w) {
-  std::vector<std::string> files = read_string_list(n, w);
-  for (const std::string& f : files)
-    if (!stays_inside(f))
-      fail(w, "paths inside the dataset's directory", "'" + f + "'");
-  return files;
-}
-
-// HF's data_files patterns (`data/train-*.jsonl`, `**/*.parquet`): each expanded in its place to
-// the files of the dataset's directory it matches, sorted; one that matches none is refused.
-std::vector<std::string> expand_data_files(const std::string& dir, const std::vector<std::string>& given,
-                                           const Where& w) {
+// Axolotl's data_files, each resolved against the dataset's directory as HF resolves them in a hub
+// repo: a file inside it, or a glob pattern (`data/train-*.jsonl`, `**/*.parquet`) expanded in its
+// place to the files it matches, sorted (one matching none is refused). A hub dataset's never
+// climb out of its snapshot. A local directory's may also name a file it does not hold, as Axolotl
+// hands them to HF's loader for a local directory: beside the config or the working directory,
+// or an absolute path, kept as an absolute path.
+std::vector<std::string> resolve_data_files(const ReadContext& ctx, const std::string& dir, bool local,
+                                            const std::vector<std::string>& given, const Where& w) {
   std::vector<std::string> files;
+  std::error_code ec;
   for (const std::string& f : given) {
-    if (f.find_first_of("*?[") == std::string::npos) {
-      files.push_back(f);
-      continue;
+    const bool inside = stays_inside(f);
+    if (inside && f.find_first_of("*?[") != std::string::npos) {
+      const std::vector<std::string> matched = files_matching(dir, {f});
+      if (matched.empty()) fail(w, "data_files patterns that match files of " + dir, "'" + f + "', which matches none");
+      files.insert(files.end(), matched.begin(), matched.end());
+    } else if (local && !(inside && fs::is_regular_file(fs::path(dir) / f, ec)) &&
+               fs::is_regular_file(ctx.beside_config(f), ec)) {
+      files.push_back(fs::absolute(ctx.beside_config(f), ec).lexically_normal().string());
+    } else if (!inside && !local) {
+      fail(w, "paths inside the dataset's directory", "'" + f + "'");
+    } else {
+      files.push_back(f);  // (a missing one is named when the data is read)
     }
-    const std::vector<std::string> matched = files_matching(dir, {f});
-    if (matched.empty()) fail(w, "data_files patterns that match files of " + dir, "'" + f + "', which matches none");
-    files.insert(files.end(), matched.begin(), matched.end());
   }
   return files;
 }
@@ -213,7 +215,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                  path_node = v;
                  path_where = wk;
                } else if (key == "data_files") {
-                 spec.data_files = read_data_files(v, wk);
+                 spec.data_files = read_string_list(v, wk);
                  data_files_where = wk;
                } else if (key == "revision") {  // of a hub dataset
                  revision = read_string(v, wk);
@@ -273,7 +275,8 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   std::error_code ec;
   if (!spec.data_files.empty() && !fs::is_directory(spec.path, ec))
     fail(path_where, "a directory, as data_files names files inside it", describe(path_node));
-  spec.data_files = expand_data_files(spec.path, spec.data_files, data_files_where);
+  const bool local = spec.path == ctx.beside_config(given_path);
+  spec.data_files = resolve_data_files(ctx, spec.path, local, spec.data_files, data_files_where);
   return spec;
 }
 
