@@ -11,6 +11,7 @@
 #include "engine/user_error.h"
 #include "io/arrow_ipc.h"
 #include "io/chat_template.h"  // load_chat_template_file
+#include "io/csv.h"
 #include "io/dataset_split.h"
 #include "io/decompress.h"  // read_data_file, without_compression_suffix
 #include "io/ends_with.h"
@@ -214,7 +215,7 @@ void split_into_lines(const std::string& text, std::vector<Document>& docs) {
   }
 }
 
-enum class FileReading { json, parquet, arrow, text_lines, text_documents };
+enum class FileReading { json, parquet, arrow, csv, text_lines, text_documents };
 
 // How a dataset file is read, as Axolotl's get_dataset_type picks HF's loader: the entry's ds_type
 // when given, else by the file's name less a .gz or .zst suffix (HF's loaders open such files
@@ -226,10 +227,11 @@ FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
   const std::string name = without_compression_suffix(path);
   if (spec.ds_type == "parquet" || (spec.ds_type.empty() && ends_with(name, ".parquet"))) return FileReading::parquet;
   if (spec.ds_type == "arrow" || (spec.ds_type.empty() && ends_with(name, ".arrow"))) return FileReading::arrow;
+  if (spec.ds_type == "csv" || (spec.ds_type.empty() && ends_with(name, ".csv"))) return FileReading::csv;
   for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".bz2", ".xz", ".zip", ".tar"})
     if (ends_with(name, format))
-      throw UserError(path + ": a " + format + " file is not read here; expected plain text, JSON, Parquet or Arrow "
-                             "rows, gzip or zstd compressed or not (convert it to JSONL)");
+      throw UserError(path + ": a " + format + " file is not read here; expected plain text, JSON, Parquet, Arrow or "
+                             "CSV rows, gzip or zstd compressed or not (convert it to JSONL)");
   if (spec.ds_type == "json" || (spec.ds_type.empty() && is_json_file(name))) return FileReading::json;
   if (spec.ds_type == "text" || ends_with(name, ".txt")) return FileReading::text_lines;
   return spec.type == "completion" ? FileReading::text_documents : FileReading::json;
@@ -366,6 +368,7 @@ std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const Da
   const FileReading reading = file_reading(path, spec);
   if (reading == FileReading::parquet) return read_parquet_rows(path);
   if (reading == FileReading::arrow) return read_arrow_rows(path);
+  if (reading == FileReading::csv) return read_csv_rows(path);
   if (reading != FileReading::json)
     throw UserError(path + ": " + (spec.ds_type == "text" ? "ds_type text" : "a .txt file") +
                     " holds rows of plain text; " + (std::strchr("aeiou", spec.type[0]) ? "an " : "a ") + spec.type +

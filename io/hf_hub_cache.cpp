@@ -62,12 +62,12 @@ bool has_word(const std::vector<std::string>& words, std::initializer_list<const
 }  // namespace
 
 std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread) {
-  // By format, in the order of preference: JSON, Parquet, Arrow, text (HF's `text` loader: a row
-  // a line). Each: its files, its train files, whether any file names a split.
+  // By format, in the order of preference: JSON, Parquet, Arrow, CSV, text (HF's `text` loader: a
+  // row a line). Each: its files, its train files, whether any file names a split.
   struct Format {
     std::vector<std::string> data, train;
     bool any_split = false;
-  } formats[4];
+  } formats[5];
   std::error_code ec;
   // A snapshot's files are symlinks into blobs/: followed, as the hub cache is made of them.
   for (auto it = fs::recursive_directory_iterator(snapshot, ec); !ec && it != fs::recursive_directory_iterator();
@@ -78,7 +78,8 @@ std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, st
     const int format = is_json_file(rel)                ? 0
                        : ends_with(name, ".parquet")     ? 1
                        : ends_with(name, ".arrow")       ? 2
-                       : ends_with(name, ".txt")         ? 3
+                       : ends_with(name, ".csv")         ? 3
+                       : ends_with(name, ".txt")         ? 4
                                                          : -1;
     if (format >= 0) {
       Format& f = formats[format];
@@ -88,12 +89,11 @@ std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, st
       f.any_split |= has_word(words, {"train", "training", "test", "testing", "eval", "evaluation", "validation",
                                       "valid", "dev", "val"});
     } else {
-      for (const char* other : {".csv", ".tsv"})
-        if (ends_with(name, other)) unread.push_back(rel);
+      if (ends_with(name, ".tsv")) unread.push_back(rel);
     }
   }
   Format* chosen = &formats[0];
-  while (chosen->data.empty() && chosen != &formats[3]) chosen++;  // the first format the snapshot has
+  while (chosen->data.empty() && chosen != &formats[4]) chosen++;  // the first format the snapshot has
   std::vector<std::string>& files = chosen->any_split ? chosen->train : chosen->data;
   std::sort(files.begin(), files.end());
   std::sort(unread.begin(), unread.end());

@@ -370,8 +370,8 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    ds_type: json\n", "cfg.yaml");
   CHECK(c.data.datasets[0].ds_type == "json");
   CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].ds_type == "json");
-  CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    ds_type: csv\n") ==
-        "cfg.yaml:3: datasets[0].ds_type: expected one of json, parquet, arrow, text, got 'csv'");
+  CHECK(error_of("datasets:\n  - path: " + scratch().data + "\n    ds_type: xml\n") ==
+        "cfg.yaml:3: datasets[0].ds_type: expected one of json, parquet, arrow, csv, text, got 'xml'");
   // Axolotl's default_system_message only edits a "You are a helpful assistant." in the saved
   // chatml template, which its chatml template does not hold: no effect on training.
   CHECK(parse("default_system_message: Be brief.\n").unknown_keys == std::vector<std::string>{"default_system_message"});

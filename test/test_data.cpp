@@ -88,7 +88,7 @@ TEST_CASE("completion refuses tables, compressed and binary files instead of tra
   const std::string arrow = dir.write("d.arrow", "PAR1");  // as Arrow (test_arrow)
   CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{arrow, "completion"}, ByteTokenizer()),
                        doctest::Contains((arrow + ": not an Arrow IPC file").c_str()), UserError);
-  for (const char* name : {"d.csv", "d.tsv", "d.jsonl.bz2", "d.txt.xz"}) {
+  for (const char* name : {"d.tsv", "d.jsonl.bz2", "d.txt.xz", "d.zip"}) {
     const std::string path = dir.write(name, "PAR1");
     CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{path, "completion"}, ByteTokenizer()),
                          doctest::Contains((path + ": a ").c_str()), UserError);

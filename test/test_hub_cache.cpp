@@ -149,7 +149,7 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   const std::string parquet = llm::testing::read_file((fs::path(__FILE__).parent_path() / "data" / "parquet" / "alpaca.parquet").string());
   hub.add("datasets--org--parquet", "main", kMain,
           {{"data/train-00000-of-00001.parquet", parquet}, {"data/test-00000-of-00001.parquet", parquet}});
-  hub.add("datasets--org--csv", "main", kMain, {{"data/train-00000-of-00001.csv", "a,b\n1,2\n"}});
+  hub.add("datasets--org--tsv", "main", kMain, {{"data/train-00000-of-00001.tsv", "a\tb\n1\t2\n"}});
   hub.add("datasets--org--text", "main", kMain, {{"train.txt", "line one\nline two\n"}, {"test.txt", "held\n"}});
   hub.add("datasets--org--gzipped", "main", kMain,
           {{"train.jsonl.gz", llm::testing::gzip(row + row)}, {"test.jsonl.zst", llm::testing::zstd(row)}});
@@ -189,9 +189,9 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   const TrainConfig gzipped = parse_config("datasets:\n  - path: org/gzipped\n    type: alpaca\n", "cfg.yaml");
   CHECK(gzipped.data.datasets[0].data_files == std::vector<std::string>{"train.jsonl.gz"});
   CHECK(load_documents(gzipped.data.datasets[0], ByteTokenizer()).size() == 2);
-  CHECK(error_of("datasets:\n  - path: org/csv\n    type: alpaca\n") ==
-        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL, Parquet, Arrow or text train files "
-        "(the formats llm_train reads), got 'org/csv', whose snapshot holds only data/train-00000-of-00001.csv "
+  CHECK(error_of("datasets:\n  - path: org/tsv\n    type: alpaca\n") ==
+        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL, Parquet, Arrow, CSV or text train "
+        "files (the formats llm_train reads), got 'org/tsv', whose snapshot holds only data/train-00000-of-00001.tsv "
         "(convert it to JSONL, e.g. with datasets' to_json, and name the file)");
   CHECK(error_of("datasets:\n  - path: org/absent\n    revision: v2\n").find(
             "cfg.yaml:2: datasets[0].path: expected an existing file or directory, or a hub dataset in the local HF "

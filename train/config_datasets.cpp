@@ -193,7 +193,7 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
     std::vector<std::string> unread;
     spec.data_files = hub_dataset_train_files(*snapshot, unread);
     if (spec.data_files.empty())
-      fail(w, "a hub dataset with JSON, JSONL, Parquet, Arrow or text train files (the formats llm_train reads)",
+      fail(w, "a hub dataset with JSON, JSONL, Parquet, Arrow, CSV or text train files (the formats llm_train reads)",
            "'" + given + "', whose snapshot holds " +
                (unread.empty() ? std::string("none") : "only " + unread.front() + (unread.size() > 1 ? " and others" : "")) +
                " (convert it to JSONL, e.g. with datasets' to_json, and name the file)");
@@ -233,7 +233,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
                } else if (key == "field") {
                  spec.field = read_string(v, wk);
                } else if (key == "ds_type") {  // the loader Axolotl hands a local file to
-                 if (!v.IsNull()) spec.ds_type = read_choice(v, wk, {"json", "parquet", "arrow", "text"});
+                 if (!v.IsNull()) spec.ds_type = read_choice(v, wk, {"json", "parquet", "arrow", "csv", "text"});
                } else if (key == "chat_template") {
                  spec.chat_template = read_choice(v, wk, chat_template_choices());
                } else if (key == "chat_template_jinja") {

@@ -43,5 +43,6 @@ std::vector<Target> side_file_targets();
 Target chat_template_jinja_target();  // fuzz_jinja.cpp
 Target parquet_target();  // fuzz_tables.cpp
 Target arrow_target();    // fuzz_tables.cpp
+Target csv_target();      // fuzz_tables.cpp
 
 }  // namespace llm::fuzz

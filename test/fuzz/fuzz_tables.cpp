@@ -2,11 +2,14 @@
 // test/data/parquet: the footer's Thrift, page headers, levels, dictionary indices, delta blocks
 // and snappy, gzip and zstd pages all come from the file) and Arrow IPC (io/arrow_ipc.h,
 // test/data/arrow: FlatBuffers metadata, field nodes, buffers, offsets, zstd buffers). An accepted
-// file's rows must be objects numbered from 1.
+// file's rows must be objects numbered from 1. CSV (io/csv.h, test/data/csv: quoting, line ends,
+// pandas' NA strings and types) as well.
 #include <filesystem>
 
 // defines: read_arrow_rows
 #include "io/arrow_ipc.h"
+// defines: read_csv_rows
+#include "io/csv.h"
 // defines: read_parquet_rows
 #include "io/parquet.h"
 // defines: Target, PropertyFailure
@@ -59,6 +62,25 @@ Target arrow_target() {
             const std::string path = scratch + "/rows.arrow";
             write_bytes(path, input);
             require_numbered_objects(read_arrow_rows(path));
+          }};
+}
+
+Target csv_target() {
+  // Quotes, separators and line ends; pandas' NA strings, numbers at int64's edge, booleans.
+  std::vector<std::string> dict = {"\"", ",", "\n", "\r\n", "\r", "\"\"", "NA", "None", "", "9223372036854775808",
+                                   "-", "1e3", "inf", "True", "false", " ", "\xEF\xBB\xBF"};
+  return {"csv", "csv", dict,
+          [](const std::string&) {
+            std::vector<std::string> seeds;
+            const std::filesystem::path fixtures = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "csv";
+            for (const char* name : {"alpaca.csv", "types.csv", "ints_with_nulls.csv", "index_kept.csv"})
+              seeds.push_back(read_bytes((fixtures / name).string()));
+            return seeds;
+          },
+          [](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/rows.csv";
+            write_bytes(path, input);
+            require_numbered_objects(read_csv_rows(path));
           }};
 }
 

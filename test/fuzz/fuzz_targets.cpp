@@ -458,6 +458,7 @@ const std::vector<Target>& targets() {
     main_inputs.push_back(chat_template_jinja_target());
     main_inputs.push_back(parquet_target());
     main_inputs.push_back(arrow_target());
+    main_inputs.push_back(csv_target());
     main_inputs.push_back(preference_pairs_target());
     main_inputs.push_back(kto_rows_target());
     return main_inputs;

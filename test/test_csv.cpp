@@ -1,0 +1,66 @@
+// CSV data files: io/csv.h's rows against the rows HF's csv loader (pandas' read_csv, then
+// pyarrow) reads from the same files (test/data/csv, tools/make_csv_fixtures.py): pandas' quoting,
+// line ends, blank lines, header names, NA strings and type inference; an alpaca CSV gives its
+// JSONL twin's documents; a damaged file is one line naming it.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/csv.h"
+#include "test/compress_fixture.h"
+#include "test/table_rows.h"
+#include "test/test_files.h"
+
+using namespace llm;
+using namespace llm::testing;
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "csv";
+
+std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
+
+json expected(const std::string& name) { return json::parse(read_file(fixture("expected.json"))).at(name); }
+}  // namespace
+
+TEST_CASE("rows as HF's csv loader reads them: quoting, names, NA strings, pandas' types, an index column") {
+  for (const char* name : {"alpaca.csv", "types.csv", "ints_with_nulls.csv", "index.csv", "index_kept.csv"}) {
+    CAPTURE(name);
+    check_rows(read_csv_rows(fixture(name)), expected(name));
+  }
+  TempDir dir;  // pandas' infinities (JSON has none, so not in expected.json), and a gzip file
+  const std::vector<JsonRecord> inf = read_csv_rows(dir.write("inf.csv", "a\ninf\n-Infinity\n+INF\n1e500\n"));
+  REQUIRE(inf.size() == 4);
+  CHECK(inf[0].value["a"].get<double>() == INFINITY);
+  CHECK(inf[1].value["a"].get<double>() == -INFINITY);
+  CHECK(inf[2].value["a"].get<double>() == INFINITY);
+  CHECK(inf[3].value["a"].get<double>() == INFINITY);
+  check_rows(read_csv_rows(dir.write("alpaca.csv.gz", gzip(read_file(fixture("alpaca.csv"))))), expected("alpaca.csv"));
+}
+
+TEST_CASE("an alpaca CSV gives its JSONL twin's documents; ds_type csv reads any name") {
+  TempDir dir;
+  std::string lines;
+  for (const json& row : expected("alpaca.csv")) lines += row.dump() + "\n";
+  const std::vector<std::string> want = document_pieces({dir.write("alpaca.jsonl", lines), "alpaca"});
+  REQUIRE(want.size() >= 8);
+  CHECK(document_pieces({fixture("alpaca.csv"), "alpaca"}) == want);
+  DatasetSpec renamed{dir.write("rows.data", read_file(fixture("alpaca.csv"))), "alpaca"};
+  renamed.ds_type = "csv";
+  CHECK(document_pieces(renamed) == want);
+}
+
+TEST_CASE("a damaged CSV file is one line naming the file and line") {
+  TempDir dir;
+  const std::string open_quote = dir.write("open.csv", "a,b\n1,2\n\"never closed,3\n");
+  CHECK(error_of([&] { read_csv_rows(open_quote); }) ==
+        open_quote + ":3: a quoted field that never ends (EOF inside it)");
+  const std::string wide = dir.write("wide.csv", "a,b\n1,2\n3,4,5\n");
+  CHECK(error_of([&] { read_csv_rows(wide); }) == wide + ":3: expected 2 fields, as the header says, saw 3");
+  CHECK(read_csv_rows(dir.write("empty.csv", "")).empty());
+  CHECK(read_csv_rows(dir.write("header.csv", "a,b\n")).empty());
+}
