@@ -214,12 +214,12 @@ std::vector<std::string> column_names(std::vector<std::string> names) {
 bool dropped_index(const std::vector<json>& index) {
   if (index.size() < 2) return false;
   for (const json& v : index)
-    if (!v.is_number_integer()) return false;
-  const auto at = [&](size_t r) { return index[r].get<int64_t>(); };
-  const int64_t step = at(1) - at(0);
-  for (size_t r = 2; r < index.size(); r++)
-    if (at(r) - at(r - 1) != step) return false;
-  return step != 0;
+    if (!v.is_number_integer() || v.is_number_unsigned()) return false;  // int64 only, as a RangeIndex
+  // The steps, none overflowing int64 (a RangeIndex's step is an int64 too).
+  std::vector<int64_t> steps(index.size() - 1);
+  for (size_t r = 1; r < index.size(); r++)
+    if (__builtin_sub_overflow(index[r].get<int64_t>(), index[r - 1].get<int64_t>(), &steps[r - 1])) return false;
+  return steps[0] != 0 && std::all_of(steps.begin(), steps.end(), [&](int64_t s) { return s == steps[0]; });
 }
 
 }  // namespace

@@ -40,6 +40,12 @@ TEST_CASE("rows as HF's csv loader reads them: quoting, names, NA strings, panda
   CHECK(inf[2].value["a"].get<double>() == INFINITY);
   CHECK(inf[3].value["a"].get<double>() == INFINITY);
   check_rows(read_csv_rows(dir.write("alpaca.csv.gz", gzip(read_file(fixture("alpaca.csv"))))), expected("alpaca.csv"));
+  // A uint64 index is no RangeIndex (HF keeps it); steps past int64 are none either (found by fuzzing).
+  check_rows(read_csv_rows(dir.write("uint_index.csv", "a,b\n9223372036854775808,x,1\n5,y,z\n")),
+             json::parse(R"([{"a": "x", "b": "1", "__index_level_0__": 9223372036854775808},
+                             {"a": "y", "b": "z", "__index_level_0__": 5}])"));
+  check_rows(read_csv_rows(dir.write("far_index.csv", "a\n-9223372036854775808,x\n5,y\n")),
+             json::parse(R"([{"a": "x", "__index_level_0__": -9223372036854775808}, {"a": "y", "__index_level_0__": 5}])"));
 }
 
 TEST_CASE("an alpaca CSV gives its JSONL twin's documents; ds_type csv reads any name") {
