@@ -1,9 +1,9 @@
-// The binary table formats of datasets, seeded with pyarrow-written files: Parquet (io/parquet.h,
-// test/data/parquet: the footer's Thrift, page headers, levels, dictionary indices, delta blocks
-// and snappy, gzip and zstd pages all come from the file) and Arrow IPC (io/arrow_ipc.h,
-// test/data/arrow: FlatBuffers metadata, field nodes, buffers, offsets, zstd buffers). An accepted
-// file's rows must be objects numbered from 1. CSV (io/csv.h, test/data/csv: quoting, line ends,
-// pandas' NA strings and types) as well.
+// The table formats of datasets, each target seeded with its fixture files: Parquet (io/parquet.h,
+// test/data/parquet, pyarrow-written: the footer's Thrift, page headers, levels, dictionary
+// indices, delta blocks and snappy, gzip and zstd pages all come from the file), Arrow IPC
+// (io/arrow_ipc.h, test/data/arrow: FlatBuffers metadata, field nodes, buffers, offsets, zstd
+// buffers) and CSV (io/csv.h, test/data/csv: quoting, line ends, pandas' NA strings and types).
+// An accepted file's rows must be objects numbered from 1.
 #include <filesystem>
 
 // defines: read_arrow_rows
@@ -18,70 +18,55 @@
 namespace llm::fuzz {
 
 namespace {
-void require_numbered_objects(const std::vector<JsonRecord>& rows) {
-  for (size_t r = 0; r < rows.size(); r++)
-    require(rows[r].value.is_object() && rows[r].line == static_cast<int64_t>(r) + 1,
-            "a row that is not an object, or numbered out of order");
+
+// A table format's target, named as its fixture folder (test/data/NAME) and its files' extension:
+// seeded with `seed_files` there, each input written as rows.NAME and read by `read`.
+Target table_target(const std::string& name, std::vector<std::string> dict, std::vector<std::string> seed_files,
+                    std::vector<JsonRecord> (*read)(const std::string&)) {
+  return {name, name, std::move(dict),
+          [name, seed_files](const std::string&) {
+            const std::filesystem::path fixtures = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / name;
+            std::vector<std::string> seeds;
+            for (const std::string& file : seed_files) seeds.push_back(read_bytes((fixtures / file).string()));
+            return seeds;
+          },
+          [name, read](const std::string& input, const std::string& scratch) {
+            const std::string path = scratch + "/rows." + name;
+            write_bytes(path, input);
+            const std::vector<JsonRecord> rows = read(path);
+            for (size_t r = 0; r < rows.size(); r++)
+              require(rows[r].value.is_object() && rows[r].line == static_cast<int64_t>(r) + 1,
+                      "a row that is not an object, or numbered out of order");
+          }};
 }
+
 }  // namespace
 
 Target parquet_target() {
   // Parquet's magic, Thrift's field headers and stops, small varints, snappy tags.
-  std::vector<std::string> dict = {"PAR1", std::string(1, '\0'), "\x15", "\x16", "\x18", "\x19", "\x1c", "\x2c",
-                                   "\x00\x00\x00\x00", "\xff\xff\xff\x7f", "\x01", "\x03", "\x08", "\x15\x03"};
-  return {"parquet", "parquet", dict,
-          [](const std::string&) {
-            std::vector<std::string> seeds;
-            const std::filesystem::path fixtures = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "parquet";
-            for (const char* name : {"alpaca.parquet", "alpaca_v2_plain.parquet", "chat.parquet", "chat_v2.parquet",
-                                     "chat_gzip_v2.parquet", "zstd.parquet", "numbers_delta.parquet",
-                                     "numbers_delta_v2.parquet"})
-              seeds.push_back(read_bytes((fixtures / name).string()));
-            return seeds;
-          },
-          [](const std::string& input, const std::string& scratch) {
-            const std::string path = scratch + "/rows.parquet";
-            write_bytes(path, input);
-            require_numbered_objects(read_parquet_rows(path));
-          }};
+  return table_target("parquet",
+                      {"PAR1", std::string(1, '\0'), "\x15", "\x16", "\x18", "\x19", "\x1c", "\x2c", "\x00\x00\x00\x00",
+                       "\xff\xff\xff\x7f", "\x01", "\x03", "\x08", "\x15\x03"},
+                      {"alpaca.parquet", "alpaca_v2_plain.parquet", "chat.parquet", "chat_v2.parquet",
+                       "chat_gzip_v2.parquet", "zstd.parquet", "numbers_delta.parquet", "numbers_delta_v2.parquet"},
+                      read_parquet_rows);
 }
 
 Target arrow_target() {
   // The stream's continuation marker and end, FlatBuffers' small offsets, Type and MessageHeader ids.
-  std::vector<std::string> dict = {"\xff\xff\xff\xff", "ARROW1", std::string(4, '\0'), "\x01", "\x03", "\x05",
-                                   "\x0c", "\x0d", "\x10", "\x14", "\x15", "\x08\x00", "\xff\xff\xff\xff\xff\xff\xff\xff"};
-  return {"arrow", "arrow", dict,
-          [](const std::string&) {
-            std::vector<std::string> seeds;
-            const std::filesystem::path fixtures = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "arrow";
-            for (const char* name : {"chat.arrow", "kinds.arrow", "kinds_zstd.arrow", "saved/data-00000-of-00001.arrow"})
-              seeds.push_back(read_bytes((fixtures / name).string()));
-            return seeds;
-          },
-          [](const std::string& input, const std::string& scratch) {
-            const std::string path = scratch + "/rows.arrow";
-            write_bytes(path, input);
-            require_numbered_objects(read_arrow_rows(path));
-          }};
+  return table_target("arrow",
+                      {"\xff\xff\xff\xff", "ARROW1", std::string(4, '\0'), "\x01", "\x03", "\x05", "\x0c", "\x0d",
+                       "\x10", "\x14", "\x15", "\x08\x00", "\xff\xff\xff\xff\xff\xff\xff\xff"},
+                      {"chat.arrow", "kinds.arrow", "kinds_zstd.arrow", "saved/data-00000-of-00001.arrow"},
+                      read_arrow_rows);
 }
 
 Target csv_target() {
   // Quotes, separators and line ends; pandas' NA strings, numbers at int64's edge, booleans.
-  std::vector<std::string> dict = {"\"", ",", "\n", "\r\n", "\r", "\"\"", "NA", "None", "", "9223372036854775808",
-                                   "-", "1e3", "inf", "True", "false", " ", "\xEF\xBB\xBF"};
-  return {"csv", "csv", dict,
-          [](const std::string&) {
-            std::vector<std::string> seeds;
-            const std::filesystem::path fixtures = std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "csv";
-            for (const char* name : {"alpaca.csv", "types.csv", "ints_with_nulls.csv", "index_kept.csv"})
-              seeds.push_back(read_bytes((fixtures / name).string()));
-            return seeds;
-          },
-          [](const std::string& input, const std::string& scratch) {
-            const std::string path = scratch + "/rows.csv";
-            write_bytes(path, input);
-            require_numbered_objects(read_csv_rows(path));
-          }};
+  return table_target("csv",
+                      {"\"", ",", "\n", "\r\n", "\r", "\"\"", "NA", "None", "", "9223372036854775808", "-", "1e3",
+                       "inf", "True", "false", " ", "\xEF\xBB\xBF"},
+                      {"alpaca.csv", "types.csv", "ints_with_nulls.csv", "index_kept.csv"}, read_csv_rows);
 }
 
 }  // namespace llm::fuzz
