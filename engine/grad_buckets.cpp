@@ -45,7 +45,9 @@ GradBuckets::GradBuckets(Communicator& comm, const std::vector<std::vector<Tenso
 void GradBuckets::add_bucket(const std::vector<Tensor*>& params, SliceAlignment align) {
   GradBucket& b = buckets_.emplace_back();
   for (Tensor* p : params) {
-    LLM_CHECK(p->dtype() == DType::f32 && p->device() == params.front()->device(),
+    // A bf16 weight's gradient is f32 too when it is kept so (bfloat16's weights).
+    const bool f32_grad = p->dtype() == DType::f32 || (p->autograd_meta() && p->autograd_meta()->grad_in_f32);
+    LLM_CHECK(f32_grad && p->device() == params.front()->device(),
               "data-parallel buckets hold f32 gradients of one device; got " + p->str());
     const bool aligned = scatter_ && p->numel() >= align.min_numel;
     b.params.push_back(p);

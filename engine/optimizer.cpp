@@ -10,10 +10,12 @@
 
 namespace llm {
 
-AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device) {
+AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype) {
+  LLM_CHECK(dtype == DType::f32 || (dtype == DType::bf16 && !quantised),
+            std::string("AdamW moments are f32 or bf16 (8-bit codes from f32 only), not ") + dtype_name(dtype));
   if (!quantised) {
-    m = Tensor::zeros(shape, DType::f32, device);
-    v = Tensor::zeros(shape, DType::f32, device);
+    m = Tensor::zeros(shape, dtype, device);
+    v = Tensor::zeros(shape, dtype, device);
     return;
   }
   // Codes of 0 in each map (absmax 0 makes any code 0, but a checkpoint reads cleaner).
@@ -39,7 +41,9 @@ AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState stat
     : Optimizer(config), params_(std::move(params)), state_(state) {
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
-    moments_.emplace_back(w.shape(), quantises(state_, w.numel()), w.device());
+    LLM_CHECK(w.dtype() == DType::f32 || (w.dtype() == DType::bf16 && state_ == AdamWState::f32),
+              "AdamW: " + p.name + " is " + w.str() + "; parameters are f32, or bf16 with unquantised moments");
+    moments_.emplace_back(w.shape(), quantises(state_, w.numel()), w.device(), w.dtype());
   }
   missed_.assign(params_.size(), 0);
 }
@@ -94,7 +98,10 @@ void Optimizer::set_missed_updates(const std::vector<int64_t>& missed) {
   LLM_CHECK(missed.empty(), describe() + " keeps no per-parameter update counts");
 }
 
-std::string AdamW::describe() const { return adamw_name(state_); }
+std::string AdamW::describe() const {
+  const bool bf16 = !moments_.empty() && moments_.front().m.dtype() == DType::bf16;
+  return bf16 ? "AdamW (bf16 weights and moments, each update in f32)" : adamw_name(state_);
+}
 
 std::string adamw_name(AdamWState state) {
   if (state == AdamWState::f32) return "AdamW";
@@ -103,8 +110,8 @@ std::string adamw_name(AdamWState state) {
          " elements keep f32 moments)";
 }
 
-std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised) {
-  if (!quantised) return {{param + ".exp_avg", DType::f32, shape}, {param + ".exp_avg_sq", DType::f32, shape}};
+std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised, DType dtype) {
+  if (!quantised) return {{param + ".exp_avg", dtype, shape}, {param + ".exp_avg_sq", dtype, shape}};
   const Shape blocks{blocks_of(shape_numel(shape))};
   return {{param + ".exp_avg.codes", DType::u8, shape}, {param + ".exp_avg.absmax", DType::f32, blocks},
           {param + ".exp_avg_sq.codes", DType::u8, shape}, {param + ".exp_avg_sq.absmax", DType::f32, blocks}};
@@ -113,7 +120,8 @@ std::vector<TensorEntry> moment_table(const std::string& param, const Shape& sha
 std::vector<TensorEntry> AdamW::state_table() const {
   std::vector<TensorEntry> out;
   for (size_t i = 0; i < params_.size(); i++)
-    for (TensorEntry& e : moment_table(params_[i].name, params_[i].param->shape(), moments_[i].quantised()))
+    for (TensorEntry& e : moment_table(params_[i].name, params_[i].param->shape(), moments_[i].quantised(),
+                                       moments_[i].m.dtype()))
       out.push_back(std::move(e));
   return out;
 }
@@ -121,10 +129,11 @@ std::vector<TensorEntry> AdamW::state_table() const {
 void AdamW::export_state(const TensorSink& put) {
   for (size_t i = 0; i < params_.size(); i++) {
     const AdamWMoments& mo = moments_[i];
-    const std::vector<TensorEntry> names = moment_table(params_[i].name, params_[i].param->shape(), mo.quantised());
-    const Tensor* f32[] = {&mo.m, &mo.v};
+    const std::vector<TensorEntry> names =
+        moment_table(params_[i].name, params_[i].param->shape(), mo.quantised(), mo.m.dtype());
+    const Tensor* plain[] = {&mo.m, &mo.v};
     const Tensor* q8[] = {&mo.m, &mo.m_absmax, &mo.v, &mo.v_absmax};  // moment_table's order
-    const Tensor* const* values = mo.quantised() ? q8 : f32;
+    const Tensor* const* values = mo.quantised() ? q8 : plain;
     for (size_t k = 0; k < names.size(); k++) put(names[k].name, *values[k]);
   }
 }

@@ -86,11 +86,12 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 enum class AdamWState { f32, blockwise_8bit };
 constexpr int64_t kMin8bitSize = 4096;
 
-// The moments of one parameter (AdamW) or of one run of a ZeRO slice (ShardedAdamW): f32 m and v,
-// or u8 codes with an absmax per kQuantBlock elements counted from the first one.
+// The moments of one parameter (AdamW) or of one run of a ZeRO slice (ShardedAdamW): m and v in
+// `dtype` (f32; bf16 beside a bf16 parameter, as torch keeps a bf16 model's state), or u8 codes
+// with an absmax per kQuantBlock elements counted from the first one.
 struct AdamWMoments {
-  AdamWMoments(const Shape& shape, bool quantised, Device device);
-  Tensor m, v;                // f32 or u8, `shape`
+  AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype = DType::f32);
+  Tensor m, v;                // f32, bf16 or u8, `shape`
   Tensor m_absmax, v_absmax;  // f32 (ceil(numel / kQuantBlock)) when quantised, else undefined
   bool quantised() const { return m_absmax.defined(); }
   size_t bytes() const;
@@ -106,11 +107,14 @@ inline bool quantises(AdamWState state, int64_t numel) {
 // Quantisation blocks of a parameter of `n` elements: its 8-bit moments' absmax count.
 inline int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
 // The tensors one parameter's moments are saved as, in state_table's order: exp_avg and
-// exp_avg_sq (f32, the parameter's shape), or when quantised the codes (u8) and absmax (f32, one
-// per kQuantBlock elements) of each.
-std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised);
+// exp_avg_sq (`dtype`, the parameter's shape), or when quantised the codes (u8) and absmax (f32,
+// one per kQuantBlock elements) of each.
+std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised,
+                                      DType dtype = DType::f32);
 
-// Every parameter's moments on its own device: world size 1, or data parallel without ZeRO.
+// Every parameter's moments on its own device: world size 1, or data parallel without ZeRO. A
+// bf16 parameter (`bfloat16: true`: no f32 master) keeps bf16 moments and its gradient in f32;
+// each element is updated in f32 and rounded back, as torch's fused AdamW on a bf16 model.
 class AdamW final : public Optimizer {
  public:
   AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState state = AdamWState::f32);

@@ -156,6 +156,19 @@ void LlamaModel::store_frozen_as(DType dtype) {
   }
 }
 
+void LlamaModel::store_weights_in_bf16() {
+  for (const ParamRef& p : parameters()) {
+    Tensor& t = *p.tensor;
+    if (t.dtype() == DType::bf16) continue;
+    LLM_CHECK(t.storage_resident(), "store_weights_in_bf16: " + p.name + " has no bytes");
+    const std::shared_ptr<AutogradMeta> meta = t.autograd_meta();
+    t = t.to(DType::bf16);
+    if (!meta) continue;
+    t.set_autograd_meta(meta);  // the same leaf to autograd and the optimizer
+    meta->grad_in_f32 = true;
+  }
+}
+
 size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant) {
   size_t bytes = 0;
   for (LlamaLayer& l : layers_)

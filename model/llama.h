@@ -137,6 +137,10 @@ class LlamaModel {
   // Frozen base weights kept in `dtype` only (bf16 on a GPU): no f32 master copy of them. Weights
   // without bytes (a sharded start-up) change dtype only.
   void store_frozen_as(DType dtype);
+  // `bfloat16: true`: every weight kept in bf16 only (rounded to nearest even, as torch's
+  // .to(torch.bfloat16)), no f32 master; a trained one stays the same autograd leaf, its gradient
+  // summed in f32 (AutogradMeta::grad_in_f32) for AdamW to update it in place.
+  void store_weights_in_bf16();
   // QLoRA or LoRA on an 8-bit base, after add_lora: every block's seven linear weights (frozen)
   // replaced by their quantisation as transformers + bitsandbytes load_in_4bit (NF4) or
   // load_in_8bit (int8) does it (embeddings, norms and lm_head keep their precision). The same

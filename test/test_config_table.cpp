@@ -50,7 +50,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.cooldown); SAME(lr_scheduler_kwargs.eps); SAME(lr_scheduler_kwargs.mode);
   SAME(lr_scheduler_kwargs.threshold_mode);
   SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids); SAME(average_tokens_across_devices);
-  SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32);
+  SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32); SAME(bfloat16);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(load_best_model_at_end); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(overwrite_output_dir); SAME(save_first_step); SAME(save_strategy); SAME(eval_strategy);
@@ -196,6 +196,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(t.tokenizer_config == model);
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
+  const TrainConfig pure_bf16 = parse("bfloat16: true\n");
+  CHECK(pure_bf16.bfloat16);
+  check_round_trip(pure_bf16);
   const TrainConfig dft = parse("use_dft: true\n");
   CHECK(dft.use_dft);
   check_round_trip(dft);

@@ -1,7 +1,7 @@
 // GPU (ctest label gpu): the low-precision ops against the CPU reference through
 // test/gpu_op_compare.h (test_gpu_ops' harness and tolerances): fp8 training's linear, qat's fake
-// quantisation, the NF4 and int8 bases (dequantised bit for bit, quantized_linear forward and dx)
-// and 8-bit AdamW. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
+// quantisation, the NF4 and int8 bases (dequantised bit for bit, quantized_linear forward and dx),
+// 8-bit AdamW and bfloat16's AdamW on bf16 weights and moments. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <algorithm>
 #include <cmath>
@@ -118,6 +118,37 @@ TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax 
       CHECK(worse == 0);
       CHECK(off_by_one <= n / 100);
     }
+  }
+}
+
+// bfloat16: a bf16 weight and bf16 moments with an f32 gradient, each element updated in f32 and
+// rounded back. FMA contraction may move an f32 result across a bf16 midpoint: at most one unit in
+// the last place of a bf16 value, and rarely.
+TEST_CASE("adamw on bf16 weights and moments: the CUDA kernel gives the CPU's bits but for rare last-place flips") {
+  const int64_t n = 7 * 33;
+  const Tensor p0 = randn({n}, 0.05f).to(DType::bf16);
+  auto state = [&](Device d) {
+    return std::vector<Tensor>{p0.clone().to(d), Tensor::zeros({n}, DType::bf16, d), Tensor::zeros({n}, DType::bf16, d)};
+  };
+  std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
+  for (int step = 1; step <= 4; step++) {
+    const Tensor grad = randn({n});
+    const AdamWArgs args = adamw_args({0.9f, 0.95f, 1e-8f, 0.1f}, 3e-2f, step, true);
+    backend(Device::cpu()).adamw(c[0], grad, c[1], c[2], args);
+    backend(kGpu).adamw(g[0], grad.to(kGpu), g[1], g[2], args);
+  }
+  for (int k = 0; k < 3; k++) {
+    CAPTURE(k);
+    CHECK(g[k].dtype() == DType::bf16);
+    const std::vector<float> gv = g[k].to(Device::cpu()).to_floats(), cv = c[k].to_floats();
+    int64_t flips = 0, worse = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const float ulp = std::ldexp(1.0f, std::ilogb(std::max(std::fabs(cv[i]), 1e-30f)) - 7);
+      flips += gv[i] != cv[i];
+      worse += std::fabs(gv[i] - cv[i]) > ulp;
+    }
+    CHECK(worse == 0);
+    CHECK(flips <= n / 50);
   }
 }
 

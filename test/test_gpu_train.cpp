@@ -202,6 +202,13 @@ TEST_CASE("use_eaft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 wi
   check_gpu_tracks_cpu("eaft", " --use_eaft true --eaft_alpha 0.5 --eaft_k 20", 1e-3);
 }
 
+// bfloat16: bf16 weights and moments; the GPU computes in bf16, the CPU in f32 from the same
+// bf16 weights, so bf16 compute's 5e-2 holds.
+TEST_CASE("bfloat16: 50 steps on the GPU track the CPU's bfloat16 run within 5e-2 (relative)") {
+  const std::vector<double> cpu = train("gpu_bfloat16_cpu", "cpu", "false", " --bfloat16 true");
+  check_tracks(train("gpu_bfloat16_cuda", "cuda", "false", " --bfloat16 true"), cpu, 5e-2);
+}
+
 // DFT (use_dft): each row's target probability from the GPU's chunk logits and lse.
 TEST_CASE("use_dft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
   check_gpu_tracks_cpu("dft", " --use_dft true", 1e-3);

@@ -43,6 +43,51 @@ TEST_CASE("AdamW: three steps match PyTorch's update rule computed in f64") {
   CHECK(opt.state_table().size() == 2);
 }
 
+// bfloat16: a bf16 weight, its f32 gradient and bf16 moments. Each step reads m, v and the weight
+// into f32, updates them in the order torch's AdamW does (decay, m, v, the bias-corrected step)
+// and rounds each back to bf16 once: the reference below does that element by element.
+TEST_CASE("AdamW on a bf16 weight: f32 arithmetic, weight and moments rounded to bf16 once a step") {
+  const int n = 4099;  // past one OpenMP chunk, and odd
+  Tensor p = randn({n}, 0.05f).to(DType::bf16);
+  p.set_requires_grad(true);
+  p.autograd_meta()->grad_in_f32 = true;
+  std::vector<float> ref = p.to_floats(), m(n, 0.0f), v(n, 0.0f);
+  const float lr = 3e-2f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+  AdamW opt({{"w", &p, true}}, {b1, b2, eps, wd});
+  const std::vector<TensorEntry> table = opt.state_table();
+  REQUIRE(table.size() == 2);
+  CHECK((table[0].dtype == DType::bf16 && table[1].dtype == DType::bf16));
+  CHECK(opt.state_bytes() == size_t(4) * n);
+  auto to_bf16 = [](float x) { return bf16_to_f32(f32_to_bf16(x)); };
+  for (int t = 1; t <= 4; t++) {
+    const Tensor g = randn({n});
+    p.zero_grad();
+    accumulate_grad(*p.autograd_meta(), g);
+    CHECK(p.grad().dtype() == DType::f32);
+    opt.step(lr);
+    const std::vector<float> gv = g.to_floats();
+    const float step_size = lr / (1.0f - std::pow(b1, float(t))), bias2_sqrt = std::sqrt(1.0f - std::pow(b2, float(t)));
+    for (int i = 0; i < n; i++) {
+      float w = ref[i] * (1.0f - lr * wd);
+      const float m1 = b1 * m[i] + (1.0f - b1) * gv[i], v1 = b2 * v[i] + (1.0f - b2) * gv[i] * gv[i];
+      w -= step_size * m1 / (std::sqrt(v1) / bias2_sqrt + eps);
+      ref[i] = to_bf16(w);
+      m[i] = to_bf16(m1);
+      v[i] = to_bf16(v1);
+    }
+  }
+  CHECK(p.dtype() == DType::bf16);
+  const std::vector<float> got = p.to_floats();
+  int differ = 0;
+  for (int i = 0; i < n; i++) differ += got[i] != ref[i];
+  CHECK(differ == 0);
+  std::map<std::string, Tensor> saved;
+  opt.export_state([&saved](const std::string& name, const Tensor& t) { saved[name] = t; });
+  CHECK(saved.at("w.exp_avg").dtype() == DType::bf16);
+  CHECK(saved.at("w.exp_avg").to_floats() == m);
+  CHECK(saved.at("w.exp_avg_sq").to_floats() == v);
+}
+
 // The reference (the ADOPT paper's code, which Axolotl's adopt_adamw runs with decouple=True), in
 // f64: step 0 only sets v = g^2; then decoupled decay, g / max(sqrt(v), eps) clipped to
 // +-step^0.25, m = lerp(m, that, 1 - beta1), p -= lr m, and only then v takes g.

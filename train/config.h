@@ -213,6 +213,9 @@ struct TrainConfig {
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
   std::string bf16 = "auto";  // auto | true | false
+  // Axolotl's bfloat16: weights (and AdamW's moments) kept in bf16 only, no f32 master copy;
+  // gradients f32. Computes in bf16 on a GPU whatever bf16 says (train/config_precision.cpp).
+  bool bfloat16 = false;
   std::string tf32 = "false";  // false | true | auto
   std::string device = "auto";  // auto | cpu | cuda
 

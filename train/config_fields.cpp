@@ -416,6 +416,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
+  insert_after("tf32", precision_rows(training));
   insert_after("neftune_noise_alpha", eaft_rows(training));
   insert_after("eaft_k", dft_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));

@@ -35,6 +35,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
   in.bf16 = bf16;
+  in.bf16_weights = c.bfloat16;
   in.attention = c.attention;
   in.qat = c.qat_group_size > 0;
   in.fp8 = c.fp8;
@@ -100,7 +101,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double matrices = adapter ? T : P - (2 * L + 1) * C;
   double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
                                           8 * (T - matrices))
-                                       : 8 * T;
+                                       : (in.bf16_weights ? 4 : 8) * T;
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
   // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
   // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
@@ -177,7 +178,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // (engine/sharded_adamw.h); its gradients stay f32. Otherwise (unsharded, or an adapter run's
   // trainable parameters) the weights are f32 and, in bf16, cast per use.
   const bool compute_copies = sharded && !adapter;
-  const double wsize = compute_copies ? dsize : 4;
+  const double wsize = compute_copies || in.bf16_weights ? (in.bf16_weights ? 2 : dsize) : 4;
   // bf16 casts per use: each weight cast per forward and the cast kept for backward (the
   // embedding only as lm_head: its lookup rounds the rows it gathers, engine/ops/embedding.cpp):
   // every layer's, or with recompute only one segment's at a time. An adapter run casts only
@@ -188,9 +189,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double qat_weights = in.qat ? dsize * ((every > 0 ? in_segment : L) * linears / L + V * C)
                              : in.fp8 ? dsize * (every > 0 ? in_segment : L) * linears / L
                                       : 0;
-  const double casts = qat_weights + (!in.bf16 || compute_copies ? 0
-                                      : adapter                  ? 2 * T
-                                                                 : 2 * (lm_cast + (every > 0 ? in_segment : L) * per_layer));
+  // bfloat16 on the CPU casts the other way, bf16 weights to f32 (its lookup widens the rows).
+  const double per_use = 2 * (lm_cast + (every > 0 ? in_segment : L) * per_layer);
+  const double casts = qat_weights + (in.bf16_weights              ? (in.bf16 ? 0 : 2 * per_use)
+                                      : !in.bf16 || compute_copies ? 0
+                                      : adapter                    ? 2 * T
+                                                                   : per_use);
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
@@ -211,9 +215,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // AdamW updates being this rank's slice only. ZeRO-3: unit 0 when tied and the gathered blocks
   // here; an untied end unit only at the moments it is whole (below).
   const double compute_weights =
-      sharded || !in.bf16 ? wsize * (zero3 ? unit0_whole + gathered_blocks * per_layer : T) : 0;
+      sharded || !in.bf16 || in.bf16_weights ? wsize * (zero3 ? unit0_whole + gathered_blocks * per_layer : T) : 0;
   const double head_whole = zero3 ? wsize * head_end : 0, embed_whole = zero3 ? wsize * embed_end : 0;
-  const double master = sharded ? 4 * T / ranks : in.bf16 ? 4 * T : 0;
+  const double master = sharded ? 4 * T / ranks : in.bf16 && !in.bf16_weights ? 4 * T : 0;
 
   MemoryPlan plan;
   const std::string per_rank = in.ranks > 1 ? ", on every rank" : "";
@@ -238,8 +242,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     weights_how = zero3 ? fmt::format("{}, {} and {:.0f} block(s) gathered at once (ZeRO-3{})", dtype, ends,
                                       gathered_blocks, prefetched)
                         : dtype + (", every parameter" + per_rank);
-    weights_how += sharded ? " (the compute copy)" : " (also the master copy)";
-    if (in.bf16 && !compute_copies) {
+    weights_how += sharded ? " (the compute copy)" : in.bf16_weights ? " (bfloat16: no master copy)" : " (also the master copy)";
+    if (in.bf16_weights && !in.bf16)
+      weights_how += every > 0 ? " + f32 casts of lm_head and one segment's weights"
+                               : " + f32 casts of every weight, made in forward, kept for backward";
+    if (in.bf16 && !compute_copies && !in.bf16_weights) {
       const std::string cast_how = every > 0 ? "bf16 casts of the embedding, lm_head and one segment's weights"
                                              : "bf16 casts of every weight, made in forward, kept for backward";
       weights_how = compute_weights > 0 ? weights_how + " + " + cast_how : cast_how;
@@ -254,12 +261,15 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        weights_how},
       {"master weights", master,
        sharded ? fmt::format("f32, this rank's 1/{} slice (ZeRO-{})", in.ranks, stage)
+               : in.bf16_weights ? "none: bfloat16 updates the bf16 weights"
                : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per 2048" : "AdamW (or ADOPT): f32 m and v") +
+       std::string(in.optimizer_8bit   ? "8-bit AdamW: u8 m and v + f32 absmax per 2048"
+                   : in.bf16_weights   ? "AdamW: bf16 m and v"
+                                       : "AdamW (or ADOPT): f32 m and v") +
            (sharded ? fmt::format(", ZeRO-{} shard of {}", stage, in.ranks) : "")},
       {"activations", kept + (every > 0 ? recomputed : 0) + temporaries,
        fmt::format("{:.0f} tokens x {}{}", N,
@@ -360,7 +370,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double eval_head = eval_tokens * dsize * 3 * C + 2 * eval_chunk * V * dsize;
   const double eval = in.eval_micro_batch_size > in.micro_batch_size
                           ? persistent + head_whole + embed_whole + std::max(eval_tokens * eval_block, eval_head) +
-                                (in.bf16 && !compute_copies ? dsize * std::max(largest_linear, lm_cast) : 0) +
+                                (in.bf16 != in.bf16_weights && !compute_copies ? dsize * std::max(largest_linear, lm_cast)
+                                                                               : 0) +
                                 weight_scratch
                           : 0;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval});

@@ -25,6 +25,9 @@ struct MemoryPlanInput {
   bool offload_checkpoints = false;      // the segments' inputs in host memory (not on a CPU run)
   bool optimizer_8bit = false;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
+  // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
+  // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.
+  bool bf16_weights = false;
   // Adapter runs (adapter: lora or qlora): the parameters that train (f32, with gradients and
   // optimizer state) and the base parameters that do not (kept in the compute dtype, or in NF4
   // for the block linears under qlora, in int8 under load_in_8bit). 0 trainable: every parameter

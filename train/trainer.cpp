@@ -91,7 +91,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
                                   c.source);
   grow_vocabulary();
   device = choose_device(c, comm);
-  const bool bf16 = !device.is_cpu() && (c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
+  // bfloat16's weights are bf16: a GPU computes in it whatever bf16 says, as a bf16 HF model does.
+  const bool bf16 = !device.is_cpu() &&
+                    (c.bfloat16 || c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
   // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
   // line, instead of in an allocation minutes later.

@@ -347,7 +347,7 @@ void Trainer::Impl::load_weights(TensorFileReader& model_file) {
       });
       continue;
     }
-    const Tensor saved = model_file.read(p.name, shape, DType::f32);
+    const Tensor saved = model_file.read(p.name, shape, sharded_optimizer ? DType::f32 : p.tensor->dtype());
     if (sharded_optimizer) sharded_optimizer->take_master(p.tensor, saved);
     p.tensor->copy_from(saved);
   }
@@ -377,7 +377,9 @@ void Trainer::Impl::export_final_model() {
   // already).
   const TrainConfig& c = config;
   const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
-  const char* dtype = dtype_name(forward.compute_dtype);
+  // The compute dtype (bf16 on a GPU), or bf16 wherever bfloat16 keeps the weights in it.
+  const DType export_dtype = c.bfloat16 ? DType::bf16 : forward.compute_dtype;
+  const char* dtype = dtype_name(export_dtype);
   // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only).
   auto tokenizer_files = [&](const std::string& dir) {
     std::string names;
@@ -402,14 +404,14 @@ void Trainer::Impl::export_final_model() {
     save_hf_tensors(model->config(), table, [&](const TensorSink& put) {
       export_weights(put);
       for (const ParamRef& p : frozen) put(p.name, *p.tensor);
-    }, c.output_dir, forward.compute_dtype, ids);
+    }, c.output_dir, export_dtype, ids);
     say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
         tokenizer_files(c.output_dir));
     return;
   }
   if (c.relora) {  // as Axolotl ends a ReLoRA run: the base with every period's adapters merged
     if (!comm.is_main()) return;
-    save_merged_model(*model, c.output_dir, forward.compute_dtype, ids);
+    save_merged_model(*model, c.output_dir, export_dtype, ids);
     say("exported the model with its ReLoRA adapters merged to {} (config.json, {} safetensors{})\n", c.output_dir,
         dtype, tokenizer_files(c.output_dir));
     return;
@@ -420,7 +422,7 @@ void Trainer::Impl::export_final_model() {
   }
   if (!comm.is_main()) return;
   // As Axolotl's LoRA runs: the adapter, in PEFT's format.
-  save_peft_adapter(*model, c.output_dir, c.base_model, forward.compute_dtype);
+  save_peft_adapter(*model, c.output_dir, c.base_model, export_dtype);
   say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
       tokenizer_files(c.output_dir));
   if (c.merge_lora) {
@@ -429,7 +431,7 @@ void Trainer::Impl::export_final_model() {
     // dequantised codes, as Axolotl's merge simulates NF4 for a 4-bit run).
     BaseWeightStream base;
     if (c.load_in_8bit) base = [this](const WeightSink& sink) { stream_base(base_loaded, sink); };
-    save_merged_model(*model, merged, forward.compute_dtype, ids, base);
+    save_merged_model(*model, merged, export_dtype, ids, base);
     say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
         tokenizer_files(merged));
   }

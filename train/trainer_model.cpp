@@ -98,6 +98,7 @@ void Trainer::Impl::build_model() {
     // back to the system, or the host would keep holding the whole model's bytes.
     if (c.quantized_base() || shard_frozen) backend(Device::cpu()).allocator().empty_cache();
   }
+  if (c.bfloat16) model->store_weights_in_bf16();  // full fine-tuning (the config refuses adapters, ZeRO)
   params = model->trainable_parameters();
   // From the starting weights, base_model's even on a resume (the checkpoint is read later).
   if (!c.pruning_targets.empty()) pruning_masks = make_pruning_masks(params, c.pruning_targets);

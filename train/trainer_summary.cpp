@@ -32,9 +32,14 @@ void Trainer::Impl::print_summary() const {
              m.tie_word_embeddings ? "tied embeddings" : "untied embeddings", m.num_parameters() / 1e6);
   say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
       tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
-  say("device: {} | precision: {} (bf16: {}{})\n", device.str(),
-      forward.compute_dtype == DType::bf16 ? "bf16 compute, f32 master weights" : "f32", c.bf16,
-      device.is_cpu() && c.bf16 == "true" ? "; the CPU computes in f32" : "");
+  const bool bf16_compute = forward.compute_dtype == DType::bf16;
+  say("device: {} | precision: {} (bf16: {}{}{})\n", device.str(),
+      c.bfloat16     ? bf16_compute ? "bf16 weights, compute and AdamW moments, f32 gradients, no master copy"
+                                    : "bf16 weights and AdamW moments, f32 compute and gradients, no master copy"
+      : bf16_compute ? "bf16 compute, f32 master weights"
+                     : "f32",
+      c.bf16, c.bfloat16 ? ", bfloat16: true" : "",
+      device.is_cpu() && (c.bf16 == "true" || c.bfloat16) ? "; the CPU computes in f32" : "");
   say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
       c.attention == AttentionKind::s2
           ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)

@@ -2,6 +2,7 @@
 // f32 arithmetic, GEMM through OpenBLAS. One file per op family in engine/cpu/.
 #pragma once
 #include "engine/backend.h"
+#include "engine/check.h"
 
 namespace llm {
 
@@ -97,18 +98,35 @@ constexpr int64_t kMinParallelElements = int64_t(1) << 14;
 // Compute kernels on the CPU work in f32; this names the op and the tensor when they do not.
 void require_f32(const char* op, const Tensor& t);
 
-// An optimizer's CPU pass: p[i] = update(p[i], g[i], m[i], v[i]) over f32 param, grad and
-// moments (AdamW, ADOPT), each element on its own, so any split over threads gives the same bits.
+// An optimizer's CPU pass: p[i] = update(p[i], g[i], m[i], v[i]) over an f32 gradient and f32
+// param and moments, or bf16 ones (`bfloat16: true`) read into f32 and rounded back once (as
+// torch's fused AdamW on a bf16 model). Each element on its own, so any split over threads gives
+// the same bits.
 template <typename Update>
 void update_param_and_moments(const char* op, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
                               Update update) {
-  require_f32(op, param);
   require_f32(op, grad);
-  float* p = param.data<float>();
   const float* g = grad.data<float>();
+  const int64_t n = param.numel();
+  if (param.dtype() == DType::bf16) {
+    LLM_CHECK(m.dtype() == DType::bf16 && v.dtype() == DType::bf16,
+              std::string(op) + ": a bf16 param " + param.str() + " keeps bf16 moments, got " + m.str());
+    uint16_t* p = param.data<uint16_t>();
+    uint16_t* pm = m.data<uint16_t>();
+    uint16_t* pv = v.data<uint16_t>();
+#pragma omp parallel for if (n >= kMinParallelElements)
+    for (int64_t i = 0; i < n; i++) {
+      float m1 = bf16_to_f32(pm[i]), v1 = bf16_to_f32(pv[i]);
+      p[i] = f32_to_bf16(update(bf16_to_f32(p[i]), g[i], m1, v1));
+      pm[i] = f32_to_bf16(m1);
+      pv[i] = f32_to_bf16(v1);
+    }
+    return;
+  }
+  require_f32(op, param);
+  float* p = param.data<float>();
   float* pm = m.data<float>();
   float* pv = v.data<float>();
-  const int64_t n = param.numel();
 #pragma omp parallel for if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; i++) p[i] = update(p[i], g[i], pm[i], pv[i]);
 }

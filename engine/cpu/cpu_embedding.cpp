@@ -8,16 +8,25 @@
 namespace llm {
 
 void CpuBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
-  require_f32("embedding", table);
+  require_f32("embedding", out);
+  LLM_CHECK(table.dtype() == DType::f32 || table.dtype() == DType::bf16,
+            "embedding on the CPU reads an f32 or bf16 table, not " + table.str());
   OpTimer timer("embedding");
   const int32_t* id = ids.data<int32_t>();
   const int64_t n = ids.numel(), vocab = table.size(0), C = table.size(1);
   for (int64_t i = 0; i < n; i++)
     LLM_CHECK(id[i] >= 0 && id[i] < vocab, "embedding: token id " + std::to_string(id[i]) +
                                                " outside the vocabulary of " + std::to_string(vocab));
+  float* rows = out.data<float>();
+  if (table.dtype() == DType::bf16) {  // widened: every bf16 is an f32
+    const uint16_t* t = table.data<uint16_t>();
 #pragma omp parallel for
-  for (int64_t i = 0; i < n; i++)
-    std::copy_n(table.data<float>() + id[i] * C, C, out.data<float>() + i * C);
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < C; c++) rows[i * C + c] = bf16_to_f32(t[id[i] * C + c]);
+    return;
+  }
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; i++) std::copy_n(table.data<float>() + id[i] * C, C, rows + i * C);
 }
 
 // Deterministic: each task owns a slice of the channels and adds tokens in order, walking each

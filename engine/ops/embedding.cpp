@@ -8,6 +8,8 @@
 // When the table already has a gradient of its dtype (a tied lm_head's, an earlier micro-batch's)
 // the rows are added into it (grad_to_add_into): no zeroed table-sized gradient and no pass
 // summing it in. Not with padding_idx: its row must get nothing from here but keeps the rest.
+//
+// A bf16 table (`bfloat16: true`) gives f32 rows on the CPU, which computes in f32.
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -20,9 +22,10 @@ Tensor embedding(const Tensor& ids_in, const Tensor& table, int64_t padding_idx,
   LLM_CHECK(table.dim() == 2 && table.is_contiguous(), "embedding table must be (V, C): " + table.str());
   LLM_CHECK(ids_in.device() == table.device(), "embedding: ids and table on different devices");
   LLM_CHECK(padding_idx < table.size(0), "embedding: padding_idx " + std::to_string(padding_idx) + " outside " + table.str());
-  LLM_CHECK(rows_dtype == table.dtype() || (table.dtype() == DType::f32 && rows_dtype == DType::bf16),
+  LLM_CHECK(rows_dtype == table.dtype() || (table.dtype() == DType::f32 && rows_dtype == DType::bf16) ||
+                (table.dtype() == DType::bf16 && rows_dtype == DType::f32),
             std::string("embedding: rows in ") + dtype_name(rows_dtype) + " from " + table.str() +
-                " (the table's dtype, or bf16 from f32)");
+                " (the table's dtype, bf16 from f32, or f32 from bf16)");
   Tensor ids = ids_in.contiguous();
   Shape out_shape = ids.shape();
   out_shape.push_back(table.size(1));
@@ -30,7 +33,8 @@ Tensor embedding(const Tensor& ids_in, const Tensor& table, int64_t padding_idx,
   backend(table.device()).embedding_forward(ids, table, out);
   if (any_requires_grad({table})) {
     Shape table_shape = table.shape();
-    const DType table_dtype = table.dtype();
+    // A bf16 table whose gradient is kept in f32 (`bfloat16: true`) gets its rows summed in f32.
+    const DType table_dtype = table.autograd_meta()->grad_in_f32 ? DType::f32 : table.dtype();
     record_node("embedding", {ids_in, table}, {&out},
                 [ids, table_shape, table_dtype, padding_idx, leaf = table.autograd_meta()](const Grads& g) -> Grads {
       Backend& be = backend(g[0].device());

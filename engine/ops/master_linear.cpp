@@ -1,5 +1,6 @@
 // defines: master_linear (forward and backward side by side): linear(x, cast(master, x's dtype))
-// with the weight's gradient written in f32 by its own GEMM.
+// with the weight's gradient written in f32 by its own GEMM (an f32 master, or a bf16 weight whose
+// gradient is kept in f32).
 //
 // Mixed precision keeps f32 master weights and computes in bf16. Through cast and linear, the
 // weight gradient is a bf16 GEMM output that the cast's backward then widens to f32: per
@@ -18,10 +19,13 @@
 namespace llm {
 
 Tensor master_linear(const Tensor& x_in, const Tensor& master) {
-  if (master.dtype() == x_in.dtype()) return linear(x_in, master);
-  LLM_CHECK(master.dtype() == DType::f32 && master.dim() == 2 && x_in.dim() >= 1 &&
-                x_in.size(-1) == master.size(1) && x_in.device() == master.device(),
-            "master_linear: x " + x_in.str() + " and f32 master weight " + master.str() + " do not fit");
+  // A weight kept in bf16 whose gradient is f32 (AutogradMeta::grad_in_f32: `bfloat16: true`, ZeRO's
+  // compute copies) takes this path too: its f32 gradient comes from the GEMM, not a widening pass.
+  const bool f32_grad = master.requires_grad() && master.autograd_meta()->grad_in_f32;
+  if (master.dtype() == x_in.dtype() && (master.dtype() == DType::f32 || !f32_grad)) return linear(x_in, master);
+  LLM_CHECK((master.dtype() == DType::f32 || master.dtype() == DType::bf16) && master.dim() == 2 &&
+                x_in.dim() >= 1 && x_in.size(-1) == master.size(1) && x_in.device() == master.device(),
+            "master_linear: x " + x_in.str() + " and master weight " + master.str() + " do not fit");
   const Tensor x = x_in.contiguous();
   const Tensor w = master.to(x.dtype());  // the compute copy: not recorded, the node below is
   Shape out_shape = x.shape();
