@@ -4,8 +4,8 @@
 // fine-tuning (untied and tied embeddings, and a subset of the weights by unfrozen_parameters),
 // PEFT LoRA, DoRA and LoRA+, Axolotl's optimizer groups, epochs that end inside an accumulation,
 // logging_steps 3, the linear schedule with a warmup ratio, the polynomial and inverse_sqrt
-// schedules, Axolotl's qat on torchao's fake quantisers, Axolotl's shuffled data order and its
-// sample packing. That
+// schedules, Axolotl's qat on torchao's fake quantisers, bf16 weights and moments (bfloat16),
+// Axolotl's shuffled data order and its sample packing. That
 // pins AdamW (bias correction, decoupled decay and which parameters take it), warmup + cosine or
 // linear, clipping, the loss of accumulated micro-batches divided by num_items_in_batch, the
 // Trainer's steps per epoch, its log window and its order of rows.
@@ -478,6 +478,15 @@ TEST_CASE("llmcompressor ConstantPruningModifier: the Trainer with its masks, st
                    "llmcompressor:\n  recipe:\n    finetuning_stage:\n      finetuning_modifiers:\n"
                    "        ConstantPruningModifier:\n          targets: [" + targets + "]\n          start: 0\n",
                    c.at("steps"), f.at("settings"));
+}
+
+// bfloat16: the untied model's weights rounded to bf16, AdamW's moments bf16, each update in f32
+// and rounded back (tools/hf_trajectory_cases.py's AdamWOnBf16, whose arithmetic the script holds
+// to torch's fused AdamW kernel). Forward and backward are f32 on both sides: the first step is
+// exact as the others; later ones within the flips of values on a tie between two bf16 values.
+TEST_CASE("bfloat16: the Trainer on bf16 weights and moments, step by step") {
+  const json f = fixture();
+  check_trajectory("untied", "bfloat16: true\n", steps_of(f, "bfloat16"), f.at("settings"), "train", 1);
 }
 
 // Axolotl's fp8: the untied model converted by accelerate (torchao's Float8Linear on every linear

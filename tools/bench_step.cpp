@@ -22,12 +22,16 @@ namespace llm {
 int bench_step(int argc, char** argv) {
   BenchArgs args(argc, argv, 2,
                  {{"preset", "tiny"}, {"layers", "0"}, {"dim", "0"}, {"seq", "256"}, {"batch", "4"},
-                  {"steps", "5"}, {"recompute", "0"}, {"device", "cpu"}, {"bf16", "0"},
+                  {"steps", "5"}, {"recompute", "0"}, {"device", "cpu"}, {"bf16", "0"}, {"bfloat16", "0"},
                   {"attention", "eager"}, {"optimizer", "adamw_torch"}, {"loss-chunk-rows", "0"}, {"json", ""}});
   const LlamaConfig c = bench_model(args);
   const Device device = args.str("device") == "cuda" ? Device::cuda(0) : Device::cpu();
   const int64_t B = args.num("batch"), S = args.num("seq"), steps = args.num("steps");
   LlamaModel model(c, device, 1);
+  // --bfloat16 1: the config key's bf16 weights and moments, no master copy (a GPU computes in bf16).
+  const bool bf16_weights = args.num("bfloat16") != 0;
+  if (bf16_weights) model.store_weights_in_bf16();
+  const bool bf16 = args.num("bf16") != 0 || (bf16_weights && !device.is_cpu());
   std::vector<OptimParam> params;
   std::vector<Tensor*> tensors;
   for (auto& p : model.parameters()) {
@@ -51,7 +55,7 @@ int bench_step(int argc, char** argv) {
   fwd.recompute_every_n_layers = args.num("recompute");
   fwd.attention = attention_named(args.str("attention"));
   fwd.s2_group_size = S / 4;  // LongLoRA's ratio, with --attention s2
-  fwd.compute_dtype = args.num("bf16") ? DType::bf16 : DType::f32;
+  fwd.compute_dtype = bf16 ? DType::bf16 : DType::f32;
   fwd.targets_host = Tensor::from_ints(next, {B * S});  // as the trainer's batches: no device read
   fwd.loss_chunk_rows = args.num("loss-chunk-rows");
   if (fwd.loss_chunk_rows < 0)
@@ -86,7 +90,8 @@ int bench_step(int argc, char** argv) {
   const double flops = model.training_flops_per_token(S) * B * S;
   fmt::print("llm_bench step: {} layers, dim {}, seq {}, batch {}, {:.1f}M parameters, {}, {}, {} attention\n",
              c.num_hidden_layers, c.hidden_size, S, B, c.num_parameters() / 1e6, device.str(),
-             args.num("bf16") ? "bf16" : "f32", args.str("attention"));
+             std::string(bf16 ? "bf16" : "f32") + (bf16_weights ? " (bfloat16: bf16 weights and moments)" : ""),
+             args.str("attention"));
   // Shares of the timed step on the CPU (the rest, "other", is the host's own work between ops);
   // on a GPU of the split's steps, whose device time the ops account for whole.
   double accounted = 0;

@@ -1,5 +1,5 @@
 """The fixture cases that make_hf_trajectory.py computes one at a time with --add NAME: LISA,
-sparse fine-tuning, fp8, schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
+sparse fine-tuning, fp8, bfloat16 (bf16 weights and moments, no master copy), schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
 and the Trainer's eval_loss (see make_hf_trajectory.py's docstring for each case)."""
 import functools
 import json
@@ -362,5 +362,83 @@ def plateau_cases(out, rows):
     return {"plateau": case}
 
 
+def adamw_on_bf16(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay):
+    """One AdamW update of bf16 weight p and bf16 moments m, v from gradient g, as llm_train's
+    bfloat16 computes it: each element in f32 (decay, m, v, the bias-corrected step, in torch's
+    order), the weight and moments each rounded back to bf16 once."""
+    w = p.float() * (1 - lr * weight_decay)
+    m32 = beta1 * m.float() + (1 - beta1) * g.float()
+    v32 = beta2 * v.float() + (1 - beta2) * g.float() * g.float()
+    step_size = lr / (1 - beta1 ** step)
+    w = w - step_size * m32 / (v32.sqrt() / math.sqrt(1 - beta2 ** step) + eps)
+    return w.bfloat16(), m32.bfloat16(), v32.bfloat16()
+
+
+def check_adamw_on_bf16():
+    """The arithmetic above against torch's own fused AdamW kernel on a bf16 tensor (which wants a
+    bf16 gradient): 4 steps on 100000 elements, each step from the kernel's state; every element
+    within one bf16 unit in the last place of the kernel's (or, where a moment's two terms cancel,
+    a millionth of its largest), nearly all the same bits (its own f32 order of operations, fused
+    multiply-adds, rounds a few the other way)."""
+    g = torch.Generator().manual_seed(9)
+    p = (0.05 * torch.randn(100000, generator=g)).bfloat16()
+    theirs = [p, torch.zeros_like(p), torch.zeros_like(p)]
+    args = dict(lr=3e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
+    worst = 0.0
+    for step in range(1, 5):
+        grad = torch.randn(100000, generator=g).bfloat16()
+        ours = adamw_on_bf16(*theirs[:1], grad, *theirs[1:], step, **args)
+        torch._fused_adamw_([theirs[0]], [grad], [theirs[1]], [theirs[2]], [], [torch.tensor(float(step))],
+                            amsgrad=False, maximize=False, **args)
+        for a, b in zip(ours, theirs):
+            # One unit in the last place, or (a moment whose two terms cancel, near zero) a
+            # millionth of the tensor's largest value.
+            ulp = torch.ldexp(torch.ones_like(b.float()), torch.frexp(b.float()).exponent - 8)
+            assert ((a.float() - b.float()).abs() <= ulp + 1e-6 * b.float().abs().max()).all()
+            worst = max(worst, (a != b).float().mean().item())
+    assert worst < 0.01, worst
+    print(f"adamw_on_bf16 vs torch._fused_adamw_: at most {100 * worst:.3f}% of a tensor one bf16 unit apart a step")
+
+
+class AdamWOnBf16(torch.optim.Optimizer):
+    """llm_train's bfloat16: true in torch: the modules stay f32 but hold bf16 values (so forward,
+    backward and the gradients are f32, as on llm_train's CPU), and AdamW (adamw_on_bf16) keeps
+    bf16 moments and writes each weight back rounded to bf16."""
+    def __init__(self, params, lr, betas, eps):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, m=torch.zeros_like(p, dtype=torch.bfloat16),
+                                 v=torch.zeros_like(p, dtype=torch.bfloat16))
+                state["step"] += 1
+                w, state["m"], state["v"] = adamw_on_bf16(p.bfloat16(), p.grad, state["m"], state["v"], state["step"],
+                                                          group["lr"], *group["betas"], group["eps"],
+                                                          group["weight_decay"])
+                p.copy_(w.float())
+
+
+def bfloat16_cases(out, rows):
+    check_adamw_on_bf16()
+    model = load(out, "untied")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.bfloat16().float())  # the weights a bf16 model loads: round to nearest even
+
+    def optimizer(model, args):  # the Trainer's decay groups, its betas and eps
+        decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+        named = list(model.named_parameters())
+        groups = [{"params": [p for n, p in named if n in decayed], "weight_decay": args.weight_decay},
+                  {"params": [p for n, p in named if n not in decayed], "weight_decay": 0.0}]
+        return AdamWOnBf16(groups, args.learning_rate, (args.adam_beta1, args.adam_beta2), args.adam_epsilon)
+    return {"bfloat16": train(model, rows, make_optimizer=optimizer)}
+
+
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
-               "fp8": fp8_cases}
+               "fp8": fp8_cases, "bfloat16": bfloat16_cases}

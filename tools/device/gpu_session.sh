@@ -259,6 +259,10 @@ for phase in "$@"; do
           --batch 1 --bf16 1 --attention flash --recompute $recompute >>"$OUT/step.log" 2>&1
         note "llm_bench step llama3-1b seq 2048 bf16 recompute $recompute: exit $?"
       done
+      # bfloat16: bf16 weights and AdamW moments, no f32 master (HF's bf16 model's bytes).
+      timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda --preset llama3-1b --seq 2048 \
+        --batch 1 --bfloat16 1 --attention flash >>"$OUT/step.log" 2>&1
+      note "llm_bench step llama3-1b seq 2048 bfloat16: exit $?"
       # The same step with attention v6 forced (out of the automatic choice until it has passed).
       LLM_ATTENTION_KERNEL=v6 timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda \
         --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash >>"$OUT/step.log" 2>&1
