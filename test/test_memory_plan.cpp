@@ -27,6 +27,7 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
   LlamaModel model(in.model, Device::cpu(), 1);
   if (lora) model.add_lora(*lora, 1);
   if (in.quant_linears) model.quantize_frozen_linears(in.quant_format, in.nf4_double_quant);
+  if (in.bf16_weights) model.store_weights_in_bf16();
   std::vector<OptimParam> params;
   for (auto& p : model.trainable_parameters()) params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name)});
   AdamW opt(params, {}, in.optimizer_8bit ? AdamWState::blockwise_8bit : AdamWState::f32);
@@ -71,14 +72,15 @@ TEST_CASE("the planned peak is within 10% of the allocator's measured peak") {
   in.micro_batch_size = 2;
   for (AttentionKind attention : {AttentionKind::eager, AttentionKind::flash})
     for (int64_t recompute : {0, 1})
-      for (bool eight_bit : {false, true}) {
+      for (const char* state : {"f32", "8-bit", "bfloat16"}) {  // AdamW's state (bfloat16: and the weights)
         in.attention = attention;
         in.recompute_every_n_layers = recompute;
-        in.optimizer_8bit = eight_bit;
+        in.optimizer_8bit = std::string(state) == "8-bit";
+        in.bf16_weights = std::string(state) == "bfloat16";
         const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in);
         CAPTURE(attention_info(attention).label);
         CAPTURE(recompute);
-        CAPTURE(eight_bit);
+        CAPTURE(state);
         CAPTURE(planned);
         CAPTURE(measured);
         CHECK(std::fabs(planned - measured) <= 0.10 * measured);

@@ -17,7 +17,7 @@ int bench_memory(int argc, char** argv) {
                  {{"preset", "llama3-8b"}, {"layers", "0"}, {"dim", "0"}, {"config", ""}, {"seq", "2048"}, {"micro-batch", "1"},
                   {"accumulation", "1"}, {"ranks", "1"}, {"zero", "0"}, {"recompute", "0"},
                   {"optimizer", "adamw_torch"}, {"bf16", "1"}, {"attention", "flash"}, {"gpu-gib", "80"},
-                  {"adapter", ""}, {"lora-r", "16"}, {"offload", "0"}, {"cpu", "0"}});
+                  {"adapter", ""}, {"lora-r", "16"}, {"offload", "0"}, {"cpu", "0"}, {"bfloat16", "0"}});
   const bool bf16 = args.num("bf16") != 0, on_cpu = args.num("cpu") != 0;
   MemoryPlanInput in;
   std::string what;
@@ -43,6 +43,9 @@ int bench_memory(int argc, char** argv) {
     c.lora.r = args.num("lora-r");
     c.lora.target_linear = true;
     c.offload_params = args.num("offload") != 0;  // FSDP's offload_params (adapter, ZeRO-3)
+    c.bfloat16 = args.num("bfloat16") != 0;         // bf16 weights and moments, no master copy
+    if (c.bfloat16 && (!c.adapter.empty() || c.zero_stage > 0 || c.optimizer_8bit()))
+      throw std::invalid_argument("--bfloat16 1 is full fine-tuning with AdamW's full moments and --zero 0, as the config key");
     in = memory_plan_input(c, args.num("ranks"), bf16, on_cpu);
     what = args.str("preset") + (c.adapter.empty() ? "" : ", " + c.adapter + " r " + std::to_string(c.lora.r));
   }
@@ -51,7 +54,8 @@ int bench_memory(int argc, char** argv) {
              "{} rank(s), ZeRO {} | {} | {} | recompute {}\n",
              what, in.model.num_parameters() / 1e9, in.sequence_len, in.micro_batch_size,
              in.gradient_accumulation_steps, in.ranks, in.zero_stage,
-             in.optimizer_8bit ? "8-bit AdamW" : "AdamW", in.bf16 ? "bf16" : "f32",
+             in.optimizer_8bit ? "8-bit AdamW" : "AdamW",
+             std::string(in.bf16 ? "bf16" : "f32") + (in.bf16_weights ? " (bfloat16: bf16 weights and moments)" : ""),
              in.recompute_every_n_layers > 0 ? fmt::format("every {} layer(s)", in.recompute_every_n_layers) : "off");
   if (in.zero_stage < 0 || in.zero_stage > 3)
     throw std::invalid_argument("--zero: 0, 1, 2 or 3, got " + std::to_string(in.zero_stage));
