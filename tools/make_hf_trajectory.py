@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Forty-two cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Forty-three cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -88,6 +88,9 @@ computes are in hf_trajectory_cases.py):
                masks |w| > 1e-8 at the start of training, w *= mask at each step's end
   fp8          full_untied converted as Axolotl's fp8: true converts it (accelerate's
                convert_model_to_fp8_ao: torchao Float8Linear on every linear but the first and last)
+  bfloat16     full_untied's weights rounded to bf16, trained with f32 forward and backward by an
+               AdamW keeping bf16 moments and writing each weight back in bf16 (llm_train's
+               bfloat16: true on the CPU), its arithmetic first held to torch._fused_adamw_
   packed       full_untied with Axolotl's sample_packing (sequentially, curriculum_sampling) on the
                rows as a completion dataset gives them (OUT/data_completion.jsonl: every id a
                label): packed by next fit in file order into bins of MICRO_BATCH x SEQUENCE_LEN, a
