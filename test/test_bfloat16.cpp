@@ -1,7 +1,7 @@
 // `bfloat16: true` (Axolotl's bf16 model, no f32 master copy) on the CPU: every weight and AdamW
 // moment kept in bf16 through training, checkpoints and the export; a resume under two ranks
 // continues exactly; recompute changes no bit; each update is the bf16 rounding of an f32 AdamW
-// step (test_optimizer checks the element arithmetic); the refusals.
+// step (test_optimizer checks the element arithmetic); `bf16: full` is the same; the refusals.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
@@ -102,6 +102,16 @@ TEST_CASE("bfloat16: the weights a run starts from are base_model's rounded to b
     CHECK(std::memcmp(rounded.data_ptr(), entry.tensor.data_ptr(), rounded.nbytes()) == 0);
     CHECK(all_bf16_values(entry.tensor.to(DType::f32)));
   }
+}
+
+// Axolotl's `bf16: full` loads the model in bf16 and trains it without autocast: bfloat16's run.
+TEST_CASE("bf16: full trains as bfloat16: true") {
+  Workspace ws("bf16_full");
+  Run r = run_train(ws.config("bf16: full\nmax_steps: 1\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("no master copy (bf16: true, bfloat16: true") != std::string::npos);
+  const TensorFile model = read_tensor_file(ws.out("step_000001/model.bin"));
+  CHECK(model.tensors.front().tensor.dtype() == DType::bf16);
 }
 
 TEST_CASE("bfloat16: what keeps f32 master weights is refused in one line, and so is a resume across the setting") {

@@ -153,7 +153,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "cfg.yaml:4: gradient_checkpointing_kwargs.use_reentrant: expected true or false, got "
         "'maybe'");
   CHECK(error_with("bf16: sometimes\n") ==
-        "cfg.yaml:3: bf16: expected true or false or auto, got 'sometimes'");
+        "cfg.yaml:3: bf16: expected true or false or auto or full, got 'sometimes'");
 }
 
 TEST_CASE("datasets: a list of {path, type}; paths must exist") {

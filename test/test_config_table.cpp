@@ -199,6 +199,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const TrainConfig pure_bf16 = parse("bfloat16: true\n");
   CHECK(pure_bf16.bfloat16);
   check_round_trip(pure_bf16);
+  const TrainConfig full = parse("bf16: full\n");  // Axolotl's bf16 model without autocast
+  CHECK((full.bfloat16 && full.bf16 == "true"));
+  check_round_trip(full);
   const TrainConfig dft = parse("use_dft: true\n");
   CHECK(dft.use_dft);
   check_round_trip(dft);

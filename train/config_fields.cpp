@@ -26,7 +26,7 @@ void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.data.val_set_size = v;
 }
 
-// bf16 and tf32: true, false, or auto (what the GPU has: sm_80+).
+// tf32 (and bf16, train/config_precision.cpp): true, false, or auto (what the GPU has: sm_80+).
 ConfigField bool_or_auto(const char* key, const char* section, std::string TrainConfig::*member, const char* meaning) {
   return {key, section, "true or false or auto", meaning,
           [member](ReadContext& ctx, const YAML::Node& n, const Where& w) {
@@ -334,7 +334,6 @@ std::vector<ConfigField> make_fields() {
       number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
              "global gradient-norm clip; 0: none"),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),
-      bool_or_auto("bf16", training, &TrainConfig::bf16, "bf16 compute on GPU; auto: on sm_80+"),
       bool_or_auto("tf32", training, &TrainConfig::tf32, "TF32 tensor cores for f32 GEMMs on GPU; auto (Axolotl 0.19's "
                                                          "default, here off unless given): on sm_80+"),
       choice("device", training, MEMBER(device), {"auto", "cpu", "cuda"},
@@ -416,7 +415,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
-  insert_after("tf32", precision_rows(training));
+  insert_after("seed", precision_rows(training));
   insert_after("neftune_noise_alpha", eaft_rows(training));
   insert_after("eaft_k", dft_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));

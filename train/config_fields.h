@@ -173,8 +173,8 @@ void read_llmcompressor(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_llmcompressor(const TrainConfig& c);
 void check_llmcompressor(const TrainConfig& c, const Where& w);
 void check_fp8(const TrainConfig& c, const Where& w);  // fp8 against adapters and qat
-// `bfloat16` (train/config_precision.cpp): the key, and check_bfloat16 refusing at `w` what keeps
-// f32 master weights or changes weights outside AdamW.
+// `bf16` and `bfloat16` (train/config_precision.cpp): the keys, and check_bfloat16 refusing at `w`
+// what keeps f32 master weights or changes weights outside AdamW.
 std::vector<ConfigField> precision_rows(const char* section);
 void check_bfloat16(const TrainConfig& c, const Where& w);
 // `qat:` (train/config_qat.cpp): Axolotl's quantisation-aware training; check_qat refuses, at
