@@ -202,6 +202,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const TrainConfig full = parse("bf16: full\n");  // Axolotl's bf16 model without autocast
   CHECK((full.bfloat16 && full.bf16 == "true"));
   check_round_trip(full);
+  const TrainConfig lora_full = parse("bf16: full\nadapter: lora\nlora_target_linear: true\n");
+  CHECK((!lora_full.bfloat16 && lora_full.bf16 == "true"));  // f32 adapters over a bf16 base
+  check_round_trip(lora_full);
   const TrainConfig dft = parse("use_dft: true\n");
   CHECK(dft.use_dft);
   check_round_trip(dft);

@@ -273,7 +273,9 @@ void Parser::validate() {
   if (c.qat_group_size > 0) check_qat(c, at("qat"));
   if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
   if (c.fp8) check_fp8(c, at("fp8"));
-  if (c.bfloat16) check_bfloat16(c, at("bfloat16"));
+  const bool bf16_full = c.bf16 == "full";
+  resolve_bf16_full(c);
+  if (c.bfloat16) check_bfloat16(c, at(bf16_full && !given("bfloat16") ? "bf16" : "bfloat16"));
   if (c.lisa_n_layers > 0 || c.lisa_step_interval > 0) check_lisa(c, at("lisa_n_layers"), at("lisa_step_interval"));
   if (c.data.shard_num > 0 || c.data.shard_idx >= 0) check_dataset_shards(c, at("dataset_shard_num"), at("dataset_shard_idx"));
   if (c.relora) check_relora(c, at("relora"));

@@ -176,6 +176,7 @@ void check_fp8(const TrainConfig& c, const Where& w);  // fp8 against adapters a
 // `bf16` and `bfloat16` (train/config_precision.cpp): the keys, and check_bfloat16 refusing at `w`
 // what keeps f32 master weights or changes weights outside AdamW.
 std::vector<ConfigField> precision_rows(const char* section);
+void resolve_bf16_full(TrainConfig& c);  // bf16: full, once the adapter is known
 void check_bfloat16(const TrainConfig& c, const Where& w);
 // `qat:` (train/config_qat.cpp): Axolotl's quantisation-aware training; check_qat refuses, at
 // `w`, what it does not combine with and a group size the model's linear layers do not divide by.

@@ -1,4 +1,4 @@
-// defines: precision_rows, check_bfloat16 (Axolotl's `bf16` and `bfloat16: true`, bf16 weights
+// defines: precision_rows, resolve_bf16_full, check_bfloat16 (Axolotl's `bf16` and `bfloat16: true`, bf16 weights
 // without an f32 master copy, and its rules against the rest of a config)
 #include <string>
 
@@ -11,22 +11,27 @@ using namespace field_builders;
 std::vector<ConfigField> precision_rows(const char* section) {
   return {
       // Axolotl's `bf16: full` loads the model in bf16 and trains it without autocast
-      // (TrainingArguments' bf16_full_eval instead of bf16): bfloat16's training.
+      // (TrainingArguments' bf16_full_eval instead of bf16); resolve_bf16_full says what that is here.
       {"bf16", section, "true or false or auto or full",
-       "bf16 compute on GPU over f32 master weights; auto: on sm_80+; full: bfloat16: true (Axolotl's pure bf16)",
+       "bf16 compute on GPU over f32 master weights; auto: on sm_80+; full: Axolotl's bf16 model without "
+       "autocast (full fine-tuning: bfloat16: true; an adapter run: true)",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
-         const bool full = n.IsScalar() && n.Scalar() == "full";
-         if (full) ctx.config.bfloat16 = true;
-         ctx.config.bf16 = full ? "true"
-                           : n.IsScalar() && n.Scalar() == "auto" ? "auto"
-                           : read_bool(n, w, " or auto or full") ? "true"
-                                                                 : "false";
+         const std::string given = n.IsScalar() ? n.Scalar() : "";
+         ctx.config.bf16 = given == "full" || given == "auto" ? given : read_bool(n, w, " or auto or full") ? "true" : "false";
        },
        [](const TrainConfig& c) { return yaml_string(c.bf16); }},
       flag("bfloat16", section, MEMBER(bfloat16),
            "bf16 weights, f32 gradients and bf16 AdamW moments, no f32 master copy (Axolotl's bf16 model, "
            "torch's fused AdamW); computes in bf16 on a GPU, in f32 on the CPU"),
   };
+}
+
+// An adapter run's adapters stay f32 over a bf16 base under `bf16: full` too (PEFT upcasts them),
+// which is what bf16: true trains here; full fine-tuning's weights are all bf16: bfloat16.
+void resolve_bf16_full(TrainConfig& c) {
+  if (c.bf16 != "full") return;
+  c.bf16 = "true";
+  if (c.adapter.empty()) c.bfloat16 = true;
 }
 
 // Full fine-tuning with AdamW on one rank or data parallel: what keeps f32 master weights
