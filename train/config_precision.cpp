@@ -1,5 +1,5 @@
-// defines: precision_rows, resolve_bf16_full, check_bfloat16 (Axolotl's `bf16` and `bfloat16: true`, bf16 weights
-// without an f32 master copy, and its rules against the rest of a config)
+// defines: precision_rows, resolve_bf16_full, check_bfloat16 (Axolotl's `bf16` and `bfloat16:
+// true`, bf16 weights without an f32 master copy, and its rules against the rest of a config)
 #include <string>
 
 #include "train/config_field_builders.h"

@@ -178,7 +178,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // (engine/sharded_adamw.h); its gradients stay f32. Otherwise (unsharded, or an adapter run's
   // trainable parameters) the weights are f32 and, in bf16, cast per use.
   const bool compute_copies = sharded && !adapter;
-  const double wsize = compute_copies || in.bf16_weights ? (in.bf16_weights ? 2 : dsize) : 4;
+  const double wsize = in.bf16_weights ? 2 : compute_copies ? dsize : 4;
   // bf16 casts per use: each weight cast per forward and the cast kept for backward (the
   // embedding only as lm_head: its lookup rounds the rows it gathers, engine/ops/embedding.cpp):
   // every layer's, or with recompute only one segment's at a time. An adapter run casts only
