@@ -23,62 +23,57 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 namespace {
-const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "arrow";
-
-std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
-
-json expected(const std::string& name) { return json::parse(read_file(fixture("expected.json"))).at(name); }
+const TableFixtures kFixtures("arrow");
 }  // namespace
 
 // (temporal.arrow's dates and times as pyarrow casts them to their integers: JSON has no dates)
 TEST_CASE("rows as pyarrow reads them: stream and file formats, zstd buffers, every type nested with nulls") {
   for (const char* name : {"chat.arrow", "kinds.arrow", "kinds_zstd.arrow", "temporal.arrow"}) {
     CAPTURE(name);
-    check_rows(read_arrow_rows(fixture(name)), expected(name));
+    check_rows(read_arrow_rows(kFixtures.file(name)), kFixtures.expected(name));
   }
   TempDir dir;  // gzip around a whole file, as HF's loaders extract one
-  check_rows(read_arrow_rows(dir.write("chat.arrow.gz", gzip(read_file(fixture("chat.arrow"))))), expected("chat.arrow"));
+  check_rows(read_arrow_rows(dir.write("chat.arrow.gz", gzip(read_file(kFixtures.file("chat.arrow"))))),
+             kFixtures.expected("chat.arrow"));
 }
 
 TEST_CASE("save_to_disk directories read as load_from_disk reads them: a Dataset, a DatasetDict's train split") {
-  const std::vector<std::string> files = saved_dataset_files(fixture("saved"));
+  const std::vector<std::string> files = saved_dataset_files(kFixtures.file("saved"));
   REQUIRE(files.size() == 1);
   CHECK(fs::path(files[0]).filename() == "data-00000-of-00001.arrow");
-  check_rows(read_arrow_rows(files[0]), expected("saved"));
-  const std::vector<std::string> train = saved_dataset_files(fixture("saved_dict"));
+  check_rows(read_arrow_rows(files[0]), kFixtures.expected("saved"));
+  const std::vector<std::string> train = saved_dataset_files(kFixtures.file("saved_dict"));
   REQUIRE(train.size() == 1);
   CHECK(fs::path(train[0]).parent_path().filename() == "train");
-  check_rows(read_arrow_rows(train[0]), expected("saved_dict"));
-  CHECK(saved_dataset_files(kFixtures.string()).empty());  // no state.json: not a saved dataset
+  check_rows(read_arrow_rows(train[0]), kFixtures.expected("saved_dict"));
+  CHECK(saved_dataset_files(kFixtures.dir.string()).empty());  // no state.json: not a saved dataset
 
   // As datasets: the saved directory's documents are its JSONL twin's; ds_type arrow reads any name.
   TempDir dir;
-  std::string lines;
-  for (const json& row : expected("saved")) lines += row.dump() + "\n";
-  const std::vector<std::string> want = document_pieces({dir.write("alpaca.jsonl", lines), "alpaca"});
+  const std::vector<std::string> want = document_pieces({kFixtures.jsonl_twin(dir, "saved"), "alpaca"});
   REQUIRE(want.size() > 15);
-  CHECK(document_pieces({fixture("saved"), "alpaca"}) == want);
+  CHECK(document_pieces({kFixtures.file("saved"), "alpaca"}) == want);
   DatasetSpec renamed{dir.write("rows.bin", read_file(files[0])), "alpaca"};
   renamed.ds_type = "arrow";
   CHECK(document_pieces(renamed) == want);
 }
 
 TEST_CASE("what the reader does not read, and damaged files and directories, are one line naming the file") {
-  CHECK(error_of([] { read_arrow_rows(fixture("lz4.arrow")); }) ==
-        fixture("lz4.arrow") + ": an Arrow file of LZ4-compressed buffers, which are not read here (zstd and "
-                               "uncompressed ones are; or convert the file to JSONL)");
-  CHECK(error_of([] { read_arrow_rows(fixture("binary.arrow")); }) ==
-        fixture("binary.arrow") + ": column blob holds Binary values, which are not read here (convert the file to "
-                                  "JSONL)");
-  CHECK(error_of([] { read_arrow_rows(fixture("dictionary.arrow")); }) ==
-        fixture("dictionary.arrow") + ": column tag is dictionary-encoded, which is not read here (convert the file "
-                                      "to JSONL)");
+  CHECK(error_of([] { read_arrow_rows(kFixtures.file("lz4.arrow")); }) ==
+        kFixtures.file("lz4.arrow") + ": an Arrow file of LZ4-compressed buffers, which are not read here (zstd "
+                                      "and uncompressed ones are; or convert the file to JSONL)");
+  CHECK(error_of([] { read_arrow_rows(kFixtures.file("binary.arrow")); }) ==
+        kFixtures.file("binary.arrow") + ": column blob holds Binary values, which are not read here (convert the "
+                                         "file to JSONL)");
+  CHECK(error_of([] { read_arrow_rows(kFixtures.file("dictionary.arrow")); }) ==
+        kFixtures.file("dictionary.arrow") + ": column tag is dictionary-encoded, which is not read here (convert "
+                                             "the file to JSONL)");
   TempDir dir;
   const std::string text = dir.write("rows.arrow", "{\"text\": \"not arrow\"}\n");
   CHECK(error_of([&] { read_arrow_rows(text); }) ==
         text + ": not an Arrow IPC file (expected the stream format's 0xFFFFFFFF or the file format's ARROW1 at its "
                "start)");
-  const std::string bytes = read_file(fixture("chat.arrow"));
+  const std::string bytes = read_file(kFixtures.file("chat.arrow"));
   const std::string cut = dir.write("cut.arrow", bytes.substr(0, bytes.size() / 2));
   CHECK(error_of([&] { read_arrow_rows(cut); }).find(cut + ": Arrow message at byte ") == 0);
 

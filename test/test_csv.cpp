@@ -6,7 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "io/csv.h"
@@ -16,21 +15,16 @@
 
 using namespace llm;
 using namespace llm::testing;
-namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 namespace {
-const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "csv";
-
-std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
-
-json expected(const std::string& name) { return json::parse(read_file(fixture("expected.json"))).at(name); }
+const TableFixtures kFixtures("csv");
 }  // namespace
 
 TEST_CASE("rows as HF's csv loader reads them: quoting, names, NA strings, pandas' types, an index column") {
   for (const char* name : {"alpaca.csv", "types.csv", "ints_with_nulls.csv", "index.csv", "index_kept.csv"}) {
     CAPTURE(name);
-    check_rows(read_csv_rows(fixture(name)), expected(name));
+    check_rows(read_csv_rows(kFixtures.file(name)), kFixtures.expected(name));
   }
   TempDir dir;  // pandas' infinities (JSON has none, so not in expected.json), and a gzip file
   const std::vector<JsonRecord> inf = read_csv_rows(dir.write("inf.csv", "a\ninf\n-Infinity\n+INF\n1e500\n"));
@@ -39,7 +33,8 @@ TEST_CASE("rows as HF's csv loader reads them: quoting, names, NA strings, panda
   CHECK(inf[1].value["a"].get<double>() == -INFINITY);
   CHECK(inf[2].value["a"].get<double>() == INFINITY);
   CHECK(inf[3].value["a"].get<double>() == INFINITY);
-  check_rows(read_csv_rows(dir.write("alpaca.csv.gz", gzip(read_file(fixture("alpaca.csv"))))), expected("alpaca.csv"));
+  check_rows(read_csv_rows(dir.write("alpaca.csv.gz", gzip(read_file(kFixtures.file("alpaca.csv"))))),
+             kFixtures.expected("alpaca.csv"));
   // A uint64 index is no RangeIndex (HF keeps it); steps past int64 are none either (found by fuzzing).
   check_rows(read_csv_rows(dir.write("uint_index.csv", "a,b\n9223372036854775808,x,1\n5,y,z\n")),
              json::parse(R"([{"a": "x", "b": "1", "__index_level_0__": 9223372036854775808},
@@ -50,12 +45,10 @@ TEST_CASE("rows as HF's csv loader reads them: quoting, names, NA strings, panda
 
 TEST_CASE("an alpaca CSV gives its JSONL twin's documents; ds_type csv reads any name") {
   TempDir dir;
-  std::string lines;
-  for (const json& row : expected("alpaca.csv")) lines += row.dump() + "\n";
-  const std::vector<std::string> want = document_pieces({dir.write("alpaca.jsonl", lines), "alpaca"});
+  const std::vector<std::string> want = document_pieces({kFixtures.jsonl_twin(dir, "alpaca.csv"), "alpaca"});
   REQUIRE(want.size() >= 8);
-  CHECK(document_pieces({fixture("alpaca.csv"), "alpaca"}) == want);
-  DatasetSpec renamed{dir.write("rows.data", read_file(fixture("alpaca.csv"))), "alpaca"};
+  CHECK(document_pieces({kFixtures.file("alpaca.csv"), "alpaca"}) == want);
+  DatasetSpec renamed{dir.write("rows.data", read_file(kFixtures.file("alpaca.csv"))), "alpaca"};
   renamed.ds_type = "csv";
   CHECK(document_pieces(renamed) == want);
 }

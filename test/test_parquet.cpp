@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "engine/user_error.h"
@@ -25,29 +24,18 @@
 
 using namespace llm;
 using namespace llm::testing;
-namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 namespace {
-const fs::path kFixtures = fs::path(__FILE__).parent_path() / "data" / "parquet";
-
-std::string fixture(const std::string& name) { return (kFixtures / name).string(); }
-
-// The rows pyarrow reads from fixture `name`, written to `dir` as JSON Lines: the file's twin.
-std::string jsonl_twin(const TempDir& dir, const std::string& name) {
-  const json expected = json::parse(read_file(fixture("expected.json")));
-  std::string lines;
-  for (const json& row : expected.at(name)) lines += row.dump() + "\n";
-  return dir.write(name + ".jsonl", lines);
-}
+const TableFixtures kFixtures("parquet");
 }  // namespace
 
 TEST_CASE("rows as pyarrow reads them: dictionary and plain pages, v1 and v2, nested lists and structs, nulls") {
-  const json expected = json::parse(read_file(fixture("expected.json")));
+  const json expected = kFixtures.all_expected();
   REQUIRE(expected.size() == 11);
   for (const auto& [name, rows] : expected.items()) {
     CAPTURE(name);
-    check_rows(read_parquet_rows(fixture(name)), rows);
+    check_rows(read_parquet_rows(kFixtures.file(name)), rows);
   }
 }
 
@@ -92,17 +80,17 @@ TEST_CASE("gzip and zstd: several members or frames, growing output; damaged, cu
 }
 
 TEST_CASE("what the reader does not read is refused in one line naming the file and column") {
-  CHECK(error_of([] { read_parquet_rows(fixture("brotli.parquet")); }).find(
+  CHECK(error_of([] { read_parquet_rows(kFixtures.file("brotli.parquet")); }).find(
             ": column instruction page at byte 4 is compressed with BROTLI, which is not read here (snappy, gzip and "
             "zstd are; or convert the file to JSONL)") != std::string::npos);
-  CHECK(error_of([] { read_parquet_rows(fixture("binary.parquet")); }) ==
-        fixture("binary.parquet") + ": column blob holds binary values, not text, which are not read here (convert "
-                                    "the file to JSONL)");
+  CHECK(error_of([] { read_parquet_rows(kFixtures.file("binary.parquet")); }) ==
+        kFixtures.file("binary.parquet") + ": column blob holds binary values, not text, which are not read here "
+                                           "(convert the file to JSONL)");
   TempDir dir;
   const std::string text = dir.write("rows.parquet", "{\"text\": \"not parquet\"}\n");
   CHECK(error_of([&] { read_parquet_rows(text); }) == text + ": not a Parquet file (expected PAR1 at its start and end)");
   // Cut short: the footer's length runs past the file, or a page past its chunk.
-  std::string bytes = read_file(fixture("alpaca.parquet"));
+  std::string bytes = read_file(kFixtures.file("alpaca.parquet"));
   const std::string cut = dir.write("cut.parquet", bytes.substr(0, 200) + bytes.substr(bytes.size() - 8));
   CHECK(error_of([&] { read_parquet_rows(cut); }).find(cut + ": ") == 0);
   uint32_t footer;
@@ -114,11 +102,11 @@ TEST_CASE("what the reader does not read is refused in one line naming the file 
 
 TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parquet reads any name") {
   TempDir dir;
-  const std::string jsonl = jsonl_twin(dir, "alpaca.parquet");
+  const std::string jsonl = kFixtures.jsonl_twin(dir, "alpaca.parquet");
   const std::vector<std::string> want = document_pieces({jsonl, "alpaca"});
-  CHECK(document_pieces({fixture("alpaca.parquet"), "alpaca"}) == want);
-  CHECK(document_pieces({fixture("alpaca_v2_plain.parquet"), "alpaca"}) == want);
-  const std::string renamed = dir.write("rows.bin", read_file(fixture("alpaca.parquet")));
+  CHECK(document_pieces({kFixtures.file("alpaca.parquet"), "alpaca"}) == want);
+  CHECK(document_pieces({kFixtures.file("alpaca_v2_plain.parquet"), "alpaca"}) == want);
+  const std::string renamed = dir.write("rows.bin", read_file(kFixtures.file("alpaca.parquet")));
   DatasetSpec spec{renamed, "alpaca"};
   spec.ds_type = "parquet";
   CHECK(document_pieces(spec) == want);
@@ -126,7 +114,7 @@ TEST_CASE("a Parquet dataset gives the documents of its JSONL twin; ds_type parq
 
 TEST_CASE("DPO pairs from Parquet, as the hub stores them, are the pairs of their JSONL twin") {
   TempDir dir;
-  const std::string jsonl = jsonl_twin(dir, "pairs.parquet");
+  const std::string jsonl = kFixtures.jsonl_twin(dir, "pairs.parquet");
   const ByteTokenizer tokenizer;
   auto texts = [&](const std::string& path) {
     DatasetSpec spec{path, "chatml.intel"};
@@ -138,5 +126,5 @@ TEST_CASE("DPO pairs from Parquet, as the hub stores them, are the pairs of thei
   };
   const std::vector<std::string> want = texts(jsonl);
   REQUIRE(want.size() == 3);
-  CHECK(texts(fixture("pairs.parquet")) == want);
+  CHECK(texts(kFixtures.file("pairs.parquet")) == want);
 }
