@@ -1,4 +1,5 @@
-// defines: CudaBackend::fake_quant_int4_forward/backward, fake_quant_int8_forward/backward
+// defines: CudaBackend::fake_quant_int4_forward/backward, fake_quant_int8_forward/backward,
+// fake_quant_fp8_rows_forward/backward, fake_quant_int4_symmetric_forward/backward
 // (quantisation-aware training, engine/fake_quantize_math.h): one warp per weight group or
 // activation row, min / max and the backward's sums by shuffles in a fixed order (deterministic);
 // fake_quant_fp8 (engine/fp8_math.h): the tensor's largest magnitude into a device word, then
@@ -122,6 +123,84 @@ __global__ void int8_backward_kernel(const T* x, const T* dout, T* dx, int64_t n
     dx[r * n + i] = from_f32<T>(int8_fake_quant_grad(to_f32(row[i]), to_f32(dout[r * n + i]), q, RoundLike<T>{}));
 }
 
+// The warp's span: its largest magnitude and how many elements reach it.
+template <class T>
+__device__ void span_abs_max(const T* first, int64_t n, float& amax, int& ties) {
+  amax = 0.0f;
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) amax = fmaxf(amax, fabsf(to_f32(first[i])));
+  for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+  ties = 0;
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) ties += fabsf(to_f32(first[i])) == amax;
+  ties = warp_sum(ties);
+}
+
+template <class T>
+__global__ void fp8_rows_forward_kernel(const T* x, T* out, int64_t n, int64_t rows, float lower_bound) {
+  const int64_t r = warp_index();
+  if (r >= rows) return;
+  const T* row = x + r * n;
+  float amax;
+  int ties;
+  span_abs_max(row, n, amax, ties);
+  const Fp8Row q = fp8_row(amax, lower_bound, RoundLike<T>{});
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) out[r * n + i] = from_f32<T>(fp8_row_fake_quant(to_f32(row[i]), q));
+}
+
+template <class T>
+__global__ void fp8_rows_backward_kernel(const T* x, const T* dout, T* dx, int64_t n, int64_t rows, float lower_bound) {
+  const int64_t r = warp_index();
+  if (r >= rows) return;
+  const T* row = x + r * n;
+  float amax;
+  int ties;
+  span_abs_max(row, n, amax, ties);
+  const Fp8Row q = fp8_row(amax, lower_bound, RoundLike<T>{});
+  float to_scale = 0.0f;
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) to_scale += fp8_row_partials(to_f32(row[i]), to_f32(dout[r * n + i]), q).to_scale;
+  const float d_amax = fp8_row_amax_grad(q, warp_sum(to_scale), RoundLike<T>{});
+  for (int64_t i = threadIdx.x % 32; i < n; i += 32) {
+    const float v = to_f32(row[i]);
+    const float direct = to_f32(from_f32<T>(fp8_row_partials(v, to_f32(dout[r * n + i]), q).direct));
+    dx[r * n + i] = from_f32<T>(direct + amax_share(v, amax, d_amax, ties));
+  }
+}
+
+template <class T>
+__global__ void int4_symmetric_forward_kernel(const T* w, T* out, int64_t group, int64_t groups) {
+  const int64_t gi = warp_index();
+  if (gi >= groups) return;
+  const T* src = w + gi * group;
+  float amax;
+  int ties;
+  span_abs_max(src, group, amax, ties);
+  const Int4SymmetricGroup g = int4_symmetric_group(amax, RoundLike<T>{});
+  for (int64_t i = threadIdx.x % 32; i < group; i += 32)
+    out[gi * group + i] = from_f32<T>(int4_symmetric_fake_quant(to_f32(src[i]), g, RoundLike<T>{}));
+}
+
+template <class T>
+__global__ void int4_symmetric_backward_kernel(const T* w, const T* dout, T* dw, int64_t group, int64_t groups) {
+  const int64_t gi = warp_index();
+  if (gi >= groups) return;
+  const int64_t base = gi * group;
+  float amax;
+  int ties;
+  span_abs_max(w + base, group, amax, ties);
+  const Int4SymmetricGroup g = int4_symmetric_group(amax, RoundLike<T>{});
+  float to_inverse = 0.0f, to_scale = 0.0f;
+  for (int64_t i = threadIdx.x % 32; i < group; i += 32) {
+    const Int4SymmetricPartials p = int4_symmetric_partials(to_f32(w[base + i]), to_f32(dout[base + i]), g, RoundLike<T>{});
+    to_inverse += p.to_inverse;
+    to_scale += p.to_scale;
+  }
+  const float d_amax = int4_symmetric_amax_grad(g, warp_sum(to_inverse), warp_sum(to_scale), RoundLike<T>{});
+  for (int64_t i = threadIdx.x % 32; i < group; i += 32) {
+    const float v = to_f32(w[base + i]);
+    const float direct = int4_symmetric_partials(v, to_f32(dout[base + i]), g, RoundLike<T>{}).direct;
+    dw[base + i] = from_f32<T>(direct + amax_share(v, amax, d_amax, ties));
+  }
+}
+
 // The largest |x|, as float bits (non-negative floats order as their bits), by atomicMax: the
 // same result in any order.
 template <class T>
@@ -189,6 +268,56 @@ void CudaBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, 
                                                                       rows);
   });
   CUDA_CHECK_OP("fake_quant_int8 backward", x, dx);
+}
+
+void CudaBackend::fake_quant_fp8_rows_forward(const Tensor& x, float lower_bound, Tensor& out) {
+  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
+  if (rows == 0) return;
+  activate();
+  dispatch_float("fake_quant_fp8_rows", x, [&](auto tag) {
+    using T = decltype(tag);
+    fp8_rows_forward_kernel<<<warp_blocks(rows), kThreads, 0, stream_>>>(x.data<T>(), out.data<T>(), n, rows,
+                                                                         lower_bound);
+  });
+  CUDA_CHECK_OP("fake_quant_fp8_rows", x, out);
+}
+
+void CudaBackend::fake_quant_fp8_rows_backward(const Tensor& x, const Tensor& dout, float lower_bound, Tensor& dx) {
+  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
+  if (rows == 0) return;
+  require_same_dtype("fake_quant_fp8_rows backward", x, dout);
+  activate();
+  dispatch_float("fake_quant_fp8_rows", x, [&](auto tag) {
+    using T = decltype(tag);
+    fp8_rows_backward_kernel<<<warp_blocks(rows), kThreads, 0, stream_>>>(x.data<T>(), dout.data<T>(), dx.data<T>(),
+                                                                          n, rows, lower_bound);
+  });
+  CUDA_CHECK_OP("fake_quant_fp8_rows backward", x, dx);
+}
+
+void CudaBackend::fake_quant_int4_symmetric_forward(const Tensor& w, int64_t group, Tensor& out) {
+  const int64_t groups = w.numel() / group;
+  if (groups == 0) return;
+  activate();
+  dispatch_float("fake_quant_int4_symmetric", w, [&](auto tag) {
+    using T = decltype(tag);
+    int4_symmetric_forward_kernel<<<warp_blocks(groups), kThreads, 0, stream_>>>(w.data<T>(), out.data<T>(), group,
+                                                                                 groups);
+  });
+  CUDA_CHECK_OP("fake_quant_int4_symmetric", w, out);
+}
+
+void CudaBackend::fake_quant_int4_symmetric_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) {
+  const int64_t groups = w.numel() / group;
+  if (groups == 0) return;
+  require_same_dtype("fake_quant_int4_symmetric backward", w, dout);
+  activate();
+  dispatch_float("fake_quant_int4_symmetric", w, [&](auto tag) {
+    using T = decltype(tag);
+    int4_symmetric_backward_kernel<<<warp_blocks(groups), kThreads, 0, stream_>>>(
+        w.data<T>(), dout.data<T>(), dw.data<T>(), group, groups);
+  });
+  CUDA_CHECK_OP("fake_quant_int4_symmetric backward", w, dw);
 }
 
 void CudaBackend::fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) {

@@ -184,6 +184,12 @@ class Backend {
   virtual void fake_quant_int4_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) = 0;
   virtual void fake_quant_int8_forward(const Tensor& x, Tensor& out) = 0;
   virtual void fake_quant_int8_backward(const Tensor& x, const Tensor& dout, Tensor& dx) = 0;
+  // x (N, C) to e4m3 per row, the row's scale from max(its largest magnitude, lower_bound); w (R,
+  // C), C a multiple of `group`, to symmetric int4 per group.
+  virtual void fake_quant_fp8_rows_forward(const Tensor& x, float lower_bound, Tensor& out) = 0;
+  virtual void fake_quant_fp8_rows_backward(const Tensor& x, const Tensor& dout, float lower_bound, Tensor& dx) = 0;
+  virtual void fake_quant_int4_symmetric_forward(const Tensor& w, int64_t group, Tensor& out) = 0;
+  virtual void fake_quant_int4_symmetric_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) = 0;
   // fp8 training's cast (engine/fp8_math.h): x's values as the fp8 GEMM reads them, one scale
   // from the whole tensor's largest magnitude (computed on the device: no host read).
   virtual void fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) = 0;

@@ -16,11 +16,24 @@
 //   q = clamp(round(x * (1 / s)) + zp, -128, 127),   out = (q - zp) * s.
 // s and zp are chosen without gradients; the rounding passes the gradient straight through.
 //
+// fp8 rows (torchao's Float8FakeQuantizer, PerRow: Axolotl's float8_e4m3fn activations and
+// weights; and the first half of its int4 weights for fp8 activations): each row's scale
+//   s = max(amax|row|, lower bound) / 448,   out = e4m3(clamp(x / s, +-448)) * s,
+// s in the tensor's dtype; nothing is detached, so the gradient reaches x through the cast (straight
+// through) and through s to the row's largest magnitudes. torch rounds the gradient that the cast
+// passes to e4m3 as well (the backward of the fp8 tensor's widening cast narrows the gradient).
+//
+// int4 symmetric groups (torchao's Int4WeightFakeQuantizer for fp8 activations, after the fp8
+// rows above): each group of `group` values
+//   s = max(amax|group| / 8, 1e-6),   q = clamp(round(v * (1 / s)), -8, 7),   out = q * s,
+// again with gradients through s.
+//
 // torch's clamp passes a gradient only strictly inside its bounds (torch 2.15: a value on a
 // bound gets none), and amax / amin share theirs evenly among the elements that tie.
 #pragma once
 #include <cmath>
 
+#include "engine/fp8_math.h"
 #include "engine/host_device.h"
 
 namespace llm {
@@ -126,6 +139,104 @@ template <class RoundLike>
 LLM_HOST_DEVICE float int8_fake_quant_grad(float x, float dy, const Int8Row& r, RoundLike round_like) {
   const float level = int8_level(x, r);
   return level > kInt8Min && level < kInt8Max ? mul_rounded(round_like(mul_rounded(dy, r.scale)), r.inv_scale) : 0.0f;
+}
+
+// ---- fp8 rows ----
+constexpr float kE4m3Max = 448.0f;
+
+struct Fp8Row {
+  float amax;          // the row's largest |x| (its elements equal to it share the scale's gradient)
+  float scale;         // in the row's dtype
+  bool scale_trains;   // amax above the lower bound: s depends on it
+};
+template <class RoundLike>
+LLM_HOST_DEVICE Fp8Row fp8_row(float amax, float lower_bound, RoundLike round_like) {
+  const bool trains = amax > lower_bound;
+  return {amax, round_like((trains ? amax : lower_bound) / kE4m3Max), trains};
+}
+// x / s in f32 (torchao widens x first), before the clamp.
+LLM_HOST_DEVICE float fp8_row_scaled(float x, const Fp8Row& r) { return x / r.scale; }
+LLM_HOST_DEVICE float fp8_row_code(float x, const Fp8Row& r) {
+  return round_to_fp8(clamp_to(fp8_row_scaled(x, r), -kE4m3Max, kE4m3Max), fp8_spec(Fp8Format::e4m3));
+}
+LLM_HOST_DEVICE float fp8_row_fake_quant(float x, const Fp8Row& r) { return mul_rounded(fp8_row_code(x, r), r.scale); }
+
+// An element's part of the backward for upstream gradient dy (f32): the gradient that reaches x
+// through the cast (before its dtype's rounding), and its contribution to the scale's gradient.
+struct Fp8RowPartials {
+  float direct, to_scale;
+};
+LLM_HOST_DEVICE Fp8RowPartials fp8_row_partials(float x, float dy, const Fp8Row& r) {
+  const float scaled = fp8_row_scaled(x, r);
+  const bool passes = scaled > -kE4m3Max && scaled < kE4m3Max;
+  const float code = round_to_fp8(clamp_to(scaled, -kE4m3Max, kE4m3Max), fp8_spec(Fp8Format::e4m3));
+  // The gradient of the code, narrowed to e4m3 as torch narrows it (saturating).
+  const float d_code = round_to_fp8(clamp_to(mul_rounded(dy, r.scale), -kE4m3Max, kE4m3Max),
+                                    fp8_spec(Fp8Format::e4m3));
+  const float d_scaled = passes ? d_code : 0.0f;
+  // s: code * s directly, and x / s through the cast (torch's -g * ((x / s) / s)).
+  return {d_scaled / r.scale, add_rounded(mul_rounded(dy, code), -mul_rounded(d_scaled, scaled / r.scale))};
+}
+// The gradient of the row's amax from its scale's (summed over the row, in the row's dtype).
+template <class RoundLike>
+LLM_HOST_DEVICE float fp8_row_amax_grad(const Fp8Row& r, float sum_to_scale, RoundLike round_like) {
+  return r.scale_trains ? round_like(round_like(sum_to_scale) / kE4m3Max) : 0.0f;
+}
+
+// ---- int4 symmetric groups ----
+constexpr float kInt4SymmetricMax = 8.0f;  // MSLK's scale divisor: q in -8..7
+constexpr float kInt4SymmetricLow = -8.0f, kInt4SymmetricHigh = 7.0f;
+
+struct Int4SymmetricGroup {
+  float amax, scale, inverse;  // inverse: 1 / s in the group's dtype
+  bool scale_trains;           // amax / 8 above the 1e-6 clamp
+};
+template <class RoundLike>
+LLM_HOST_DEVICE Int4SymmetricGroup int4_symmetric_group(float amax, RoundLike round_like) {
+  const float raw = round_like(amax / kInt4SymmetricMax);
+  const bool trains = raw > kInt4ScaleEps;
+  const float scale = trains ? raw : round_like(kInt4ScaleEps);
+  return {amax, scale, round_like(1.0f / scale), trains};
+}
+// round(v * (1 / s)) before the clamp.
+template <class RoundLike>
+LLM_HOST_DEVICE float int4_symmetric_level(float v, const Int4SymmetricGroup& g, RoundLike round_like) {
+  return round_even(round_like(mul_rounded(v, g.inverse)));
+}
+template <class RoundLike>
+LLM_HOST_DEVICE float int4_symmetric_fake_quant(float v, const Int4SymmetricGroup& g, RoundLike round_like) {
+  const float q = clamp_to(int4_symmetric_level(v, g, round_like), kInt4SymmetricLow, kInt4SymmetricHigh);
+  return round_like(mul_rounded(q, g.scale));
+}
+// The gradient that reaches v through the rounding, and its contributions to the gradients of
+// 1 / s (to_inverse) and of s itself (to_scale, from q * s).
+struct Int4SymmetricPartials {
+  float direct, to_inverse, to_scale;
+};
+template <class RoundLike>
+LLM_HOST_DEVICE Int4SymmetricPartials int4_symmetric_partials(float v, float dy, const Int4SymmetricGroup& g,
+                                                              RoundLike round_like) {
+  const float level = int4_symmetric_level(v, g, round_like);
+  const bool passes = level > kInt4SymmetricLow && level < kInt4SymmetricHigh;
+  const float q = clamp_to(level, kInt4SymmetricLow, kInt4SymmetricHigh);
+  const float d_level = passes ? round_like(mul_rounded(dy, g.scale)) : 0.0f;
+  return {round_like(mul_rounded(d_level, g.inverse)), mul_rounded(d_level, v), mul_rounded(dy, q)};
+}
+// The gradient of the group's amax from the summed partials: 1 / s passes -g / s^2 (torch's
+// reciprocal backward, -g * r * r), s passes it on through amax / 8 unless the clamp decided s.
+template <class RoundLike>
+LLM_HOST_DEVICE float int4_symmetric_amax_grad(const Int4SymmetricGroup& g, float sum_to_inverse, float sum_to_scale,
+                                               RoundLike round_like) {
+  if (!g.scale_trains) return 0.0f;
+  const float through_inverse = round_like(-mul_rounded(round_like(sum_to_inverse), round_like(mul_rounded(g.inverse, g.inverse))));
+  const float d_scale = round_like(add_rounded(round_like(sum_to_scale), through_inverse));
+  return round_like(d_scale / kInt4SymmetricMax);
+}
+
+// Ties at the largest magnitude share its gradient evenly, signed as abs's backward signs it.
+LLM_HOST_DEVICE float amax_share(float x, float amax, float d_amax, int ties) {
+  if (fabsf(x) != amax) return 0.0f;
+  return x > 0.0f ? d_amax / static_cast<float>(ties) : (x < 0.0f ? -d_amax / static_cast<float>(ties) : 0.0f);
 }
 
 }  // namespace llm

@@ -3,6 +3,7 @@
 // Shapes: B batch, S sequence, H query heads, Hkv key/value heads, D head_dim, C channels,
 // V vocabulary, N rows (tokens).
 #pragma once
+#include "engine/qat_scheme.h"
 #include "engine/quant_weight.h"
 #include "engine/tensor.h"
 
@@ -86,6 +87,17 @@ Tensor fake_quantize_int4(const Tensor& w, int64_t group);
 // x (N, C) -> x with each row rounded to 256 levels (int8 with a zero point) over its range and
 // 0; the gradient passes straight through where the rounding did not saturate.
 Tensor fake_quantize_int8_rows(const Tensor& x);
+// x (..., C) -> x with each row cast to e4m3 at the scale max(amax, lower_bound) / 448 (torchao's
+// Float8FakeQuantizer, per row; 0: no bound); gradients through the cast and the scale.
+Tensor fake_quantize_fp8_rows(const Tensor& x, float lower_bound = 0.0f);
+// w (R, C), C a multiple of `group` -> w with each group rounded to int4 -8..7 times amax / 8
+// (MSLK's symmetric int4); gradients through the rounding and the scale.
+Tensor fake_quantize_int4_symmetric(const Tensor& w, int64_t group);
+
+// Axolotl's qat schemes (engine/qat_scheme.h) on a linear layer's input and weight
+// (engine/ops/qat_scheme.cpp).
+Tensor qat_input(const Tensor& x, const QatScheme& scheme);   // x itself when the scheme leaves inputs be
+Tensor qat_weight(const Tensor& w, const QatScheme& scheme);  // w itself when the scheme is off
 // fp8 training (Axolotl's fp8, torchao's Float8Linear; engine/ops/fp8_linear.cpp): linear(x, w)
 // on x and w cast to e4m3 with tensorwise scales, its gradients from the output gradient cast to
 // e5m2.

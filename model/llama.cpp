@@ -260,14 +260,14 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
   // A linear's input as its base layer reads it: fake-quantised under QAT (once per input, which
   // q, k and v, or gate and up, share: torchao's quantisers of each give the same values).
-  auto base_input = [&opt](const Tensor& in) { return opt.qat_group > 0 ? fake_quantize_int8_rows(in) : in; };
+  auto base_input = [&opt](const Tensor& in) { return qat_input(in, opt.qat); };
   // Linear `kind` of the block (a quantised weight, NF4 or int8, dequantised for the GEMM) on
   // `in_base` (base_input(in)), with its adapter, if any, on `in`.
   auto proj = [&](const Tensor& in, const Tensor& in_base, int kind) {
     auto frozen = [&](const Tensor& x_in) {
       if (l.quant[kind].defined()) return quantized_linear(x_in, l.quant[kind]);
       if (opt.fp8 && fp8_linear_at(index, kind)) return fp8_linear(x_in, w(l.linear(kind)));
-      if (opt.qat_group > 0) return linear(x_in, fake_quantize_int4(w(l.linear(kind)), opt.qat_group));
+      if (opt.qat.on()) return linear(x_in, qat_weight(w(l.linear(kind)), opt.qat));
       return master_linear(x_in, l.linear(kind));  // an f32 master's gradient straight from its GEMM
     };
     const Tensor base = frozen(in_base);
@@ -327,7 +327,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
       opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
-      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat_group_size, opt.fp8, opt.attend};
+      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat, opt.fp8, opt.attend};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
@@ -360,13 +360,13 @@ Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
 }
 
 Tensor LlamaModel::head_input(const Tensor& hidden, const ForwardOptions& opt) {
-  return opt.qat_group_size > 0 ? fake_quantize_int8_rows(hidden) : hidden;
+  return qat_input(hidden, opt.qat);
 }
 
 Tensor LlamaModel::head_weight(DType dtype, const ForwardOptions& opt) const {
   // Tied, only lm_head's use of the embedding is fake-quantised (torchao swaps the linear only).
   const Tensor weight = in_dtype(lm_head_weight(), dtype);
-  return opt.qat_group_size > 0 ? fake_quantize_int4(weight, opt.qat_group_size) : weight;
+  return qat_weight(weight, opt.qat);
 }
 
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {

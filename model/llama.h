@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/qat_scheme.h"
 #include "engine/quant_weight.h"
 #include "engine/tensor.h"
 #include "engine/weight_units.h"
@@ -70,10 +71,10 @@ struct ForwardOptions {
   // (its default), so the policy's forward and the reference's agree where the weights do.
   bool no_dropout = false;
   // Quantisation-aware training (Axolotl's qat, torchao's fake quantisation): every linear layer,
-  // lm_head included, computes with its input fake-quantised to int8 per token and its weight to
-  // int4 in groups of this many (each in_features a multiple of it); 0: off. A LoRA pair's own
+  // lm_head included, computes with its input and weight fake-quantised as the scheme says (int4
+  // groups: each in_features a multiple of the group size); off by default. A LoRA pair's own
   // path reads the unquantised input, as PEFT's LoRA around torchao's FakeQuantizedLinear.
-  int64_t qat_group_size = 0;
+  QatScheme qat;
   // fp8 training (Axolotl's fp8: torchao's Float8Linear through accelerate): the block linears
   // with both widths multiples of 16 compute as engine/ops.h's fp8_linear, except the model's
   // first linear (block 0's q_proj) and lm_head, which accelerate keeps in high precision.
@@ -217,7 +218,7 @@ class LlamaModel {
     int64_t s2_group;
     DType dtype;
     float lora_dropout;  // decided outside any recompute segment, whose first run has no grad
-    int64_t qat_group;   // ForwardOptions::qat_group_size
+    QatScheme qat;       // ForwardOptions::qat
     bool fp8;            // ForwardOptions::fp8
     decltype(ForwardOptions::attend) attend;
   };

@@ -38,7 +38,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
   SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
-  SAME(lr_quadratic_warmup); SAME(qat_group_size); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(use_eaft); SAME(eaft_alpha); SAME(eaft_k); SAME(use_dft); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
+  SAME(lr_quadratic_warmup); SAME(qat); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(use_eaft); SAME(eaft_alpha); SAME(eaft_k); SAME(use_dft); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
   SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale); SAME(lr_scheduler_kwargs.min_lr);
   SAME(lr_scheduler_kwargs.min_lr_rate); SAME(lr_scheduler_kwargs.warmup_lr_rate); SAME(lr_scheduler_kwargs.min_lr_ratio);
   SAME(lr_scheduler_kwargs.num_stable_steps); SAME(lr_scheduler_kwargs.num_decay_steps);
@@ -344,6 +344,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));
   check_round_trip(parse("qat: {activation_dtype: int8, weight_dtype: int4, group_size: 16, fake_quant_after_n_steps: 7}\n"));
+  check_round_trip(parse("qat: {weight_dtype: int4, group_size: 16}\n"));
+  check_round_trip(parse("qat: {activation_dtype: fp8, weight_dtype: int4, group_size: 16}\n"));
+  check_round_trip(parse("qat: {activation_dtype: float8, weight_dtype: float8_e4m3fn}\n"));
   check_round_trip(parse("lisa_n_layers: 1\nlisa_step_interval: 20\nlisa_layers_attribute: model.layers\n"));
   check_round_trip(parse("fp8: true\nfp8_enable_fsdp_float8_all_gather: true\n"));
   check_round_trip(parse("llmcompressor:\n  recipe:\n    stage_1:\n      run_type: train\n      pruning_modifiers:\n"

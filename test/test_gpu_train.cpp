@@ -181,6 +181,14 @@ TEST_CASE("qat: 50 steps on the GPU track the CPU: f32 within 2e-2, bf16 within 
   check_gpu_tracks_cpu("qat", qat, 2e-2);
 }
 
+// qat's fp8 schemes (e4m3 rows of inputs and weights; int4 groups after e4m3 rows): the same
+// rounding to levels as above, with the same bounds.
+TEST_CASE("qat fp8 / int4 and fp8 / fp8: 50 steps on the GPU track the CPU") {
+  check_gpu_tracks_cpu("qat_fp8_int4", " --qat '{activation_dtype: float8_e4m3fn, weight_dtype: int4, group_size: 32}'",
+                       2e-2);
+  check_gpu_tracks_cpu("qat_fp8_fp8", " --qat '{activation_dtype: float8_e4m3fn, weight_dtype: float8_e4m3fn}'", 2e-2);
+}
+
 // fp8: every block linear but block 0's q_proj on fp8-cast operands (cuda/cuda_fake_quantize.cu's
 // device-side amax and cast); rounding to fp8 codes parts two f32 runs now and then, as for qat.
 TEST_CASE("fp8: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 within 5e-2 (relative)") {

@@ -4,132 +4,20 @@
 // fine-tuning (untied and tied embeddings, and a subset of the weights by unfrozen_parameters),
 // PEFT LoRA, DoRA and LoRA+, Axolotl's optimizer groups, epochs that end inside an accumulation,
 // logging_steps 3, the linear schedule with a warmup ratio, the polynomial and inverse_sqrt
-// schedules, Axolotl's qat on torchao's fake quantisers, bf16 weights and moments (bfloat16),
-// Axolotl's shuffled data order and its sample packing. That
+// schedules, Axolotl's shuffled data order and its sample packing (qat, fp8 and bfloat16:
+// test_hf_trajectory_precision). That
 // pins AdamW (bias correction, decoupled decay and which parameters take it), warmup + cosine or
 // linear, clipping, the loss of accumulated micro-batches divided by num_items_in_batch, the
 // Trainer's steps per epoch, its log window and its order of rows.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
 #include "io/safetensors.h"
 #include "train/lisa.h"
-#include "test/train_fixture.h"
+#include "test/hf_trajectory_fixture.h"
 
 using namespace llm::testing;
 using nlohmann::json;
-
-namespace {
-
-const std::string kDir = LLM_HF_TRAJECTORY_DIR;
-
-// f32 on both sides, in different summation orders: what the steps may differ by, relative.
-constexpr double kLossTolerance = 2e-5;
-constexpr double kGradNormTolerance = 2e-5;
-constexpr double kLrTolerance = 1e-7;  // both in double; ours printed with 9 digits
-
-json fixture() {
-  const std::string path = kDir + "/trajectory.json";
-  REQUIRE_MESSAGE(fs::exists(path), path << " is missing: run tools/make_hf_trajectory.py");
-  return json::parse(read_file(path));
-}
-
-// The fixture's data in file order, as the Trainer's sequential sampler reads it (most cases).
-const std::string kFileOrder = "curriculum_sampling: true\nshuffle_merged_datasets: false\nval_set_size: 0\n";
-
-// The YAML that asks llm_train for what the Trainer was given (the fixture's settings), on the
-// fixture's `data` file in `order`'s order.
-std::string config_yaml(const json& s, const std::string& model, const std::string& work,
-                        const std::string& split, const std::string& order, const std::string& data) {
-  std::string y = "base_model: " + kDir + "/" + model + "\n" +
-                  "datasets:\n  - path: " + kDir + "/" + data + "\n    type: pretokenized\n    split: " +
-                  split + "\n" +
-                  "dataset_prepared_path: " + work + "/prepared\noutput_dir: " + work + "/out\n" +
-                  "device: cpu\nsave_strategy: 'no'\n" + order;
-  const std::pair<const char*, const char*> keys[] = {
-      {"sequence_len", "sequence_len"}, {"micro_batch_size", "micro_batch_size"},
-      {"gradient_accumulation_steps", "gradient_accumulation_steps"}, {"max_steps", "max_steps"},
-      {"learning_rate", "learning_rate"}, {"lr_scheduler_type", "lr_scheduler"},
-      {"warmup_steps", "warmup_steps"}, {"weight_decay", "weight_decay"},
-      {"max_grad_norm", "max_grad_norm"}, {"adam_beta1", "adam_beta1"}, {"adam_beta2", "adam_beta2"},
-      {"adam_epsilon", "adam_epsilon"}, {"optim", "optimizer"}, {"seed", "seed"},
-      {"logging_steps", "logging_steps"}};
-  for (const auto& [theirs, ours] : keys)
-    if (s.contains(theirs)) y += std::string(ours) + ": " + s.at(theirs).dump() + "\n";
-  return y;
-}
-
-// The fixture's LoRA settings, starting from PEFT's initial adapter `init` (lora_init, or
-// dora_init with DoRA's magnitudes).
-std::string lora_yaml(const json& lora, const std::string& init = "lora_init") {
-  return "adapter: lora\nlora_r: " + lora.at("r").dump() + "\nlora_alpha: " + lora.at("lora_alpha").dump() +
-         "\nlora_dropout: " + lora.at("lora_dropout").dump() + "\nlora_target_linear: true\n" +
-         "lora_model_dir: " + kDir + "/" + init + "\n" + (init == "dora_init" ? "peft_use_dora: true\n" : "");
-}
-
-double relative(double ours, double theirs) { return std::fabs(ours - theirs) / std::max(std::fabs(theirs), 1e-12); }
-
-// Fake quantisation (qat) rounds to levels: two f32 runs whose weights differ in the last bits
-// round a few values the other way, a discrete jump that later steps carry on. Steps after the
-// first one that runs from weights of its own then agree only this closely.
-constexpr double kQatLossTolerance = 1e-3;
-constexpr double kQatGradNormTolerance = 2e-2;
-
-// Runs llm_train on `model` (a fixture directory) with the fixture's settings, `extra` keys and
-// the rows of `split` of `data` in `order`, and checks each logged step against the Trainer's `expected`
-// ones; steps after `exact_steps` (with qat) with kQatLossTolerance and kQatGradNormTolerance.
-// Returns the run's evaluation records.
-std::vector<json> check_trajectory(const std::string& model, const std::string& extra, const json& expected,
-                                   const json& settings, const std::string& split = "train",
-                                   int64_t exact_steps = 1 << 30, const std::string& order = kFileOrder,
-                                   const std::string& data = "data.jsonl") {
-  TempDir work("hf_trajectory");
-  json s = settings;
-  if (!s.contains("logging_steps")) s["logging_steps"] = 1;
-  const std::string config = work.write("config.yaml", config_yaml(s, model, work.path.string(), split, order, data) + extra);
-  Run run = run_train(config);
-  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
-  std::vector<json> ours, evals;
-  std::istringstream metrics(read_file(work.file("out/metrics.jsonl")));
-  for (std::string line; std::getline(metrics, line);) {
-    if (line.find("\"loss\"") != std::string::npos) ours.push_back(json::parse(line));
-    if (line.find("\"eval_loss\"") != std::string::npos) evals.push_back(json::parse(line));
-  }
-  // Ours also logs the last step when logging_steps does not divide it (the Trainer does not:
-  // its train_loss summary averages the whole run instead). Deliberate: the final loss is shown.
-  REQUIRE(!ours.empty());
-  if (ours.size() == expected.size() + 1) {
-    CHECK(ours.back().at("step").get<int64_t>() % s.at("logging_steps").get<int64_t>() != 0);
-    ours.pop_back();
-  }
-  REQUIRE(ours.size() == expected.size());
-  double worst[3] = {0, 0, 0};  // loss, grad_norm, lr
-  for (size_t i = 0; i < ours.size(); i++) {
-    const json &a = ours[i], &b = expected[i];
-    CAPTURE(a.dump());
-    CAPTURE(b.dump());
-    CHECK(a.at("step") == b.at("step"));
-    const double lr = a.at("lr"), their_lr = b.at("lr");
-    const double d[3] = {relative(a.at("loss"), b.at("loss")), relative(a.at("grad_norm"), b.at("grad_norm")),
-                         their_lr == 0 ? lr : relative(lr, their_lr)};
-    const bool exact = a.at("step").get<int64_t>() <= exact_steps;
-    CHECK(d[0] <= (exact ? kLossTolerance : kQatLossTolerance));
-    CHECK(d[1] <= (exact ? kGradNormTolerance : kQatGradNormTolerance));
-    CHECK(d[2] <= kLrTolerance);
-    for (int k = 0; k < 3; k++) worst[k] = std::max(worst[k], d[k]);
-  }
-  MESSAGE("largest relative differences: loss " << worst[0] << ", grad_norm " << worst[1] << ", lr " << worst[2]);
-  return evals;
-}
-
-const json& steps_of(const json& f, const char* name) { return f.at("cases").at(name).at("steps"); }
-
-}  // namespace
 
 TEST_CASE("full fine-tuning, untied embeddings: the Trainer's loss, grad_norm and lr at every step") {
   const json f = fixture();
@@ -433,26 +321,6 @@ TEST_CASE("an epoch's last, smaller micro-batch (no dataloader_drop_last): the T
   check_trajectory("untied", epochs, c.at("steps"), settings, "train[:" + c.at("examples").dump() + "]");
 }
 
-// Axolotl's qat on torchao 0.18's fake quantisers (every linear and lm_head: int8 inputs per token,
-// int4 weights in groups of 32), full fine-tuning untied, tied with fake_quant_after_n_steps (the
-// callback's switch), and LoRA over the fake-quantised base. The first step (and the plain steps
-// before fake_quant_after_n_steps) start from the same weights on both sides: exact as any other
-// case; the later ones within the rounding flips above (test_qat holds each gradient to torchao's).
-TEST_CASE("qat: the Trainer on torchao's fake-quantised model, step by step (full, delayed, LoRA)") {
-  const json f = fixture();
-  for (const auto& [name, model] : {std::pair<const char*, const char*>{"qat_untied", "untied"},
-                                    {"qat_tied_after", "tied"}, {"qat_lora", "untied"}}) {
-    CAPTURE(name);
-    const json& c = f.at("cases").at(name);
-    const json& q = c.at("qat");
-    const std::string qat = "qat:\n  activation_dtype: int8\n  weight_dtype: int4\n  group_size: " + q.at("group_size").dump() +
-                            "\n  fake_quant_after_n_steps: " + q.at("fake_quant_after_n_steps").dump() + "\n";
-    const std::string lora = std::string(name) == "qat_lora" ? lora_yaml(f.at("settings").at("lora")) : "";
-    check_trajectory(model, qat + lora, c.at("steps"), f.at("settings"), "train",
-                     std::max<int64_t>(1, q.at("fake_quant_after_n_steps").get<int64_t>()));
-  }
-}
-
 // Axolotl's LISA callback on the Trainer: every 3 steps 2 of the 4 layers train, drawn by numpy
 // seeded with the step; the others keep their weights, AdamW moments and step counts (torch's
 // AdamW skips a parameter without a gradient), which the layers thawed later resume from.
@@ -478,21 +346,4 @@ TEST_CASE("llmcompressor ConstantPruningModifier: the Trainer with its masks, st
                    "llmcompressor:\n  recipe:\n    finetuning_stage:\n      finetuning_modifiers:\n"
                    "        ConstantPruningModifier:\n          targets: [" + targets + "]\n          start: 0\n",
                    c.at("steps"), f.at("settings"));
-}
-
-// bfloat16: the untied model's weights rounded to bf16, AdamW's moments bf16, each update in f32
-// and rounded back (tools/hf_trajectory_cases.py's AdamWOnBf16, whose arithmetic the script holds
-// to torch's fused AdamW kernel). Forward and backward are f32 on both sides: the first step is
-// exact as the others; later ones within the flips of values on a tie between two bf16 values.
-TEST_CASE("bfloat16: the Trainer on bf16 weights and moments, step by step") {
-  const json f = fixture();
-  check_trajectory("untied", "bfloat16: true\n", steps_of(f, "bfloat16"), f.at("settings"), "train", 1);
-}
-
-// Axolotl's fp8: the untied model converted by accelerate (torchao's Float8Linear on every linear
-// but block 0's q_proj and lm_head). The first step starts from the same weights: exact as the
-// others; later ones within the rounding flips (as qat's: values on a tie between fp8 codes).
-TEST_CASE("fp8: the Trainer on accelerate's Float8Linear model, step by step") {
-  const json f = fixture();
-  check_trajectory("untied", "fp8: true\n", steps_of(f, "fp8"), f.at("settings"), "train", 1);
 }

@@ -136,21 +136,54 @@ TEST_CASE("fake_quantize_int8_rows: torchao's per-token int8 IntxFakeQuantizer b
   }
 }
 
+// Axolotl's fp8 schemes' quantisers: random rows; a +-max tie, values in e4m3's subnormals, a
+// single non-zero element, a ramp. The gradient through the cast is e4m3-rounded, as torch's.
+TEST_CASE("fake_quantize_fp8_rows: torchao's per-row Float8FakeQuantizer bit for bit, and its gradient") {
+  for (const std::string name : {"fp8_rows_random", "fp8_rows_edges"}) {
+    CAPTURE(name);
+    const auto [y, dx] = forward_backward(name, [](const Tensor& x) { return fake_quantize_fp8_rows(x); });
+    CHECK(max_abs_diff(y, ref("out", name)) == 0.0f);
+    check_gradient(dx, ref("grad", name));
+  }
+}
+
+// int4 weights for fp8 activations (weight_dtype int4 alone, or with activation_dtype
+// float8_e4m3fn): random rows; a +-max tie, a constant group, a group under the scale's 1e-6
+// clamp, a ramp.
+TEST_CASE("qat_weight int4 after fp8: torchao's Int4WeightFakeQuantizer (fp8 activations) bit for bit, and its gradient") {
+  const QatScheme scheme{QatScheme::Input::none, QatScheme::Weight::int4_after_fp8, 32};
+  for (const std::string name : {"int4fp8_random", "int4fp8_ties"}) {
+    CAPTURE(name);
+    const auto [y, dx] = forward_backward(name, [&](const Tensor& w) { return qat_weight(w, scheme); });
+    CHECK(max_abs_diff(y, ref("out", name)) == 0.0f);
+    check_gradient(dx, ref("grad", name));
+  }
+}
+
 // test_hf's transformers models prepared as Axolotl prepares them for QAT (torchao's quantize_ on
-// every nn.Linear, lm_head included): our forward with qat_group_size, same weights, same ids.
+// every nn.Linear, lm_head included): our forward with the same scheme, same weights, same ids.
 // Both sides are f32 in different summation orders, so a value that lands within an f32 rounding
 // of the middle between two levels may round the other way; here none moves anything past test_hf's
 // own tolerance, which a wrong formula (or a layer left out) would.
 TEST_CASE("qat forward and backward match transformers + torchao: logits, loss and every gradient") {
-  for (const std::string name : {"untied_gqa2", "tied_gqa4"}) {
+  using In = QatScheme::Input;
+  using Wt = QatScheme::Weight;
+  const std::tuple<std::string, std::string, QatScheme> cases[] = {
+      {"untied_gqa2", "untied_gqa2", {In::int8_per_token, Wt::int4_min_max, 32}},
+      {"tied_gqa4", "tied_gqa4", {In::int8_per_token, Wt::int4_min_max, 16}},
+      {"untied_gqa2", "untied_gqa2_fp8int4", {In::fp8_per_row, Wt::int4_after_fp8, 32}},
+      {"tied_gqa4", "tied_gqa4_int4", {In::none, Wt::int4_after_fp8, 16}},
+      {"untied_gqa2", "untied_gqa2_fp8fp8", {In::fp8_per_row, Wt::fp8_per_row, 32}}};
+  for (const auto& [model_name, name, scheme] : cases) {
     CAPTURE(name);
-    const std::string dir = LLM_HF_REFERENCE_DIR "/" + name;
+    const std::string dir = LLM_HF_REFERENCE_DIR "/" + model_name;
     const nlohmann::json want_json = nlohmann::json::parse(read_file(LLM_QAT_REFERENCE_DIR "/" + name + ".json"));
+    REQUIRE(want_json.at("group_size").get<int64_t>() == scheme.group);
     const SafetensorsFile want(LLM_QAT_REFERENCE_DIR "/" + name + ".safetensors");
     LlamaModel model(read_hf_config(dir + "/config.json"), Device::cpu(), 0);
     load_hf_weights(model, dir);
     ForwardOptions qat;
-    qat.qat_group_size = want_json.at("group_size").get<int64_t>();
+    qat.qat = scheme;
     check_against_reference(model, dir, want, want_json.at("loss").get<double>(), qat);
   }
 }
@@ -196,15 +229,45 @@ TEST_CASE("qat: a resume across fake_quant_after_n_steps continues exactly") {
   check_resume_exact(straight, resumed, "max_steps: 6\nsave_steps: 3\n" + qat_yaml(32, 4), nullptr, "");
 }
 
+// Axolotl's other schemes: each trains, on its own quantisers (the summary line says which), and
+// differently from the others; group_size left null is torchao's 128, as Axolotl hands it None.
+TEST_CASE("qat: int4 weights alone, fp8 inputs with int4 weights, fp8 inputs and weights") {
+  const std::pair<std::string, std::string> schemes[] = {
+      {"qat:\n  weight_dtype: int4\n  group_size: 16\n",
+       "their own inputs and int4 weights (e4m3 per row, then symmetric groups of 16)"},
+      {"qat:\n  activation_dtype: fp8\n  weight_dtype: int4\n  group_size: 16\n",
+       "e4m3 inputs (per token) and int4 weights (e4m3 per row, then symmetric groups of 16)"},
+      {"qat:\n  activation_dtype: float8\n  weight_dtype: float8_e4m3fn\n", "e4m3 inputs (per token) and e4m3 weights"},
+      {qat_yaml(16), "int8 inputs (per token) and int4 weights (groups of 16)"}};
+  std::vector<std::vector<std::string>> losses;
+  int i = 0;
+  for (const auto& [yaml, summary] : schemes) {
+    CAPTURE(yaml);
+    Workspace ws("qat_scheme_" + std::to_string(i++));
+    Run r = run_train(ws.config("max_steps: 2\n" + yaml));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    CHECK_MESSAGE(r.output.find("compute on " + summary) != std::string::npos, r.output);
+    losses.push_back(train_records(ws.out("metrics.jsonl")));
+  }
+  for (size_t a = 0; a < losses.size(); a++)
+    for (size_t b = a + 1; b < losses.size(); b++) CHECK(losses[a][0] != losses[b][0]);
+  const std::string scheme = "qat:\n  activation_dtype: int8\n  weight_dtype: int4\n  group_size: 32\n";
+  CHECK_THROWS_WITH_AS(parse_example(replaced(kQat3b, scheme, "qat:\n  weight_dtype: int4\n  group_size:\n")),
+                       doctest::Contains("(hidden_size 32), got 128"), std::exception);
+  CHECK(parse_example(replaced(kQat3b, scheme, "qat:\n  weight_dtype: int4\n")).qat.group == 32);
+}
+
 TEST_CASE("qat: what it does not combine with, and torchao's other schemes, are refused in one line") {
   Workspace ws("qat_refused");
   const std::pair<std::string, std::string> cases[] = {
-      {"qat:\n  weight_dtype: int4\n",
-       "qat: not supported, qat with weight_dtype int4 and activation_dtype none: only torchao's int8-activation, "
-       "int4-weight scheme is built (weight_dtype: int4, activation_dtype: int8); int4 weights alone (fake-quantised "
-       "through fp8 by torchao), fp8, nvfp4 and mxfp4 are not"},
-      {"qat:\n  activation_dtype: int8\n", "qat with weight_dtype int8 (Axolotl's default) and activation_dtype int8"},
+      {"qat:\n  activation_dtype: int8\n",
+       "qat: expected one of the pairs torchao's QAT builds (activation_dtype / weight_dtype): unset / int4, int8 / "
+       "int4, float8_e4m3fn / int4, float8_e4m3fn / float8_e4m3fn, got int8 / int8"},
+      {"qat:\n  group_size: 16\n", "got unset / int8 (Axolotl's default weight_dtype; torchao has no int8 weight-only QAT)"},
+      {"qat:\n  weight_dtype: float8_e4m3fn\n", "got unset / float8_e4m3fn"},
+      {"qat:\n  weight_dtype: int4\n  activation_dtype: int16\n", "qat.activation_dtype: expected one of"},
       {"qat:\n  weight_dtype: nvfp4\n  activation_dtype: int8\n", "qat with weight_dtype nvfp4"},
+      {"qat:\n  weight_dtype: mxfp4\n", "qat: not supported, qat with weight_dtype mxfp4"},
       {qat_yaml(32) + "  quantize_embedding: true\n", "qat: not supported, qat's quantize_embedding"},
       {qat_yaml(32) + "  bits: 4\n", "got the key bits"},
       {qat_yaml(64), "qat: expected a group_size that divides every linear layer's input width (hidden_size 32), got 64"},
@@ -232,7 +295,7 @@ TEST_CASE("qat with LoRA: the adapters train over fake-quantised base layers") {
 
 TEST_CASE("3b-qat: Axolotl's QAT example trains (FSDP full_shard, packed rows, Liger's switches)") {
   const TrainConfig c = parse_example(kQat3b);
-  CHECK(c.qat_group_size == 32);
+  CHECK(c.qat == QatScheme{QatScheme::Input::int8_per_token, QatScheme::Weight::int4_min_max, 32});
   CHECK(c.qat_fake_quant_after_n_steps == 0);
   CHECK(c.zero_stage == 3);
   // The local sample packs into 3 rows of 256 tokens: micro-batches of 1 instead of 16.

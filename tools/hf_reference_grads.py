@@ -12,11 +12,12 @@ import transformers
 from safetensors.torch import save_file
 
 
-def write_model_reference(hf_dir, name, prepare, out_dir, **meta):
+def write_model_reference(hf_dir, name, prepare, out_dir, out_name=None, **meta):
     """Loads hf_dir/name in f32 (eager attention), lets prepare(model) change it (and return what
     to record of the change), runs the reference's ids with labels, and writes
-    out_dir/name.safetensors (logits, grad.<parameter>) and out_dir/name.json (loss, meta, what
-    prepare returned, versions). Returns the loss."""
+    out_dir/<out_name>.safetensors (logits, grad.<parameter>) and out_dir/<out_name>.json (loss,
+    meta, what prepare returned, versions); out_name defaults to name. Returns the loss."""
+    out_name = out_name or name
     directory = os.path.join(hf_dir, name)
     model = transformers.LlamaForCausalLM.from_pretrained(directory, attn_implementation="eager", dtype=torch.float32)
     recorded = prepare(model) or {}
@@ -27,8 +28,8 @@ def write_model_reference(hf_dir, name, prepare, out_dir, **meta):
     tensors = {"logits": result.logits.detach().contiguous()}
     for pname, p in model.named_parameters():
         tensors["grad." + pname] = p.grad.detach().contiguous()
-    save_file(tensors, os.path.join(out_dir, name + ".safetensors"))
-    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+    save_file(tensors, os.path.join(out_dir, out_name + ".safetensors"))
+    with open(os.path.join(out_dir, out_name + ".json"), "w") as f:
         json.dump(dict(loss=result.loss.item(), **meta, **recorded, torch=torch.__version__,
                        transformers=transformers.__version__), f, indent=1)
     return result.loss.item()

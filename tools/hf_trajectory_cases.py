@@ -1,5 +1,5 @@
 """The fixture cases that make_hf_trajectory.py computes one at a time with --add NAME: LISA,
-sparse fine-tuning, fp8, bfloat16 (bf16 weights and moments, no master copy), schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
+sparse fine-tuning, fp8, qat's int4-for-fp8 and fp8 schemes, bfloat16 (bf16 weights and moments, no master copy), schedules' and data semantics' cases (Axolotl's shuffled order among them), Axolotl's EAFT and DFT losses, PoSE,
 and the Trainer's eval_loss (see make_hf_trajectory.py's docstring for each case)."""
 import functools
 import json
@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import transformers
 
-from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, SEQUENCE_LEN, SETTINGS, STEPS, load,
-                                 make_model, qat_cases, train, unfrozen_rows_cases)
+from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, QAT_GROUP, SEQUENCE_LEN, SETTINGS, STEPS,
+                                 load, make_model, qat_cases, train, unfrozen_rows_cases)
 
 
 class LisaCallback(transformers.TrainerCallback):
@@ -424,6 +424,40 @@ class AdamWOnBf16(torch.optim.Optimizer):
                 p.copy_(w.float())
 
 
+def qat_scheme_cases(out, rows):
+    """Axolotl's other qat schemes as its _make_qat_config builds them from the two dtypes: int4
+    weights for fp8 activations (Int4WeightFakeQuantizeConfig's default: e4m3 rows, then symmetric
+    groups) alone (qat_int4, tied) or under e4m3 inputs per token (qat_fp8_int4, untied_pad_row);
+    e4m3 inputs and weights per row (qat_fp8_fp8, untied_pad_row)."""
+    import torchao
+    from torchao.quantization import quantize_
+    from torchao.quantization.qat import QATConfig
+    from torchao.quantization.qat.fake_quantize_config import Float8FakeQuantizeConfig, Int4WeightFakeQuantizeConfig
+
+    def prepare(model, activation, weight):
+        fp8 = Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn)
+        quantize_(model, QATConfig(weight_config=Int4WeightFakeQuantizeConfig(group_size=QAT_GROUP) if weight == "int4" else fp8,
+                                   activation_config=fp8 if activation else None))
+        return model
+
+    # fp8 inputs turn an all-zero row into NaN (its scale is 0), and the padding token's embedding
+    # row is zero in these models (transformers zeroes padding_idx): untied with that row drawn.
+    directory = os.path.join(out, "untied_pad_row")
+    if not os.path.isdir(directory):
+        model = load(out, "untied")
+        with torch.no_grad():
+            model.model.embed_tokens.weight[model.config.pad_token_id].normal_(0.0, 0.02, generator=torch.Generator().manual_seed(0))
+        model.save_pretrained(directory)
+    cases = {}
+    for name, model, activation, weight in (("qat_int4", "tied", None, "int4"),
+                                            ("qat_fp8_int4", "untied_pad_row", "float8_e4m3fn", "int4"),
+                                            ("qat_fp8_fp8", "untied_pad_row", "float8_e4m3fn", "float8_e4m3fn")):
+        cases[name] = train(prepare(load(out, model), activation, weight), rows)
+        cases[name].update(qat=dict(group_size=QAT_GROUP, activation_dtype=activation, weight_dtype=weight,
+                                    torchao=torchao.__version__))
+    return cases
+
+
 def bfloat16_cases(out, rows):
     check_adamw_on_bf16()
     model = load(out, "untied")
@@ -441,4 +475,4 @@ def bfloat16_cases(out, rows):
 
 
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
-               "fp8": fp8_cases, "bfloat16": bfloat16_cases}
+               "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases}

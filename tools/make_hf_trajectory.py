@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Forty-three cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Forty-six cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -78,6 +78,10 @@ computes are in hf_trajectory_cases.py):
                full_tied with that qat and fake_quant_after_n_steps 4: Axolotl's QATCallback turns
                fake quantisation off before step 1 and on again before step 5
   qat_lora     lora (from lora_init) over the qat base, as Axolotl prepares QAT before the adapters
+  qat_int4, qat_fp8_int4, qat_fp8_fp8
+               Axolotl's other qat schemes ({weight_dtype: int4} on full_tied; {activation_dtype:
+               float8_e4m3fn} with weight_dtype int4 or float8_e4m3fn on OUT/untied_pad_row, untied
+               with the padding token's zero embedding row drawn, as fp8 inputs turn a zero row NaN)
   lisa         OUT/deep (untied, 4 layers) with Axolotl's LISA callback (lisa_n_layers 2,
                lisa_step_interval 3): before training and every 3 steps it freezes every decoder
                layer and thaws the ones np.random.seed(global_step); np.random.choice picks; the
@@ -122,7 +126,7 @@ micro-batches hold different target counts and num_items_in_batch matters; the c
 right (pad id 0, labels -100, attention_mask 0).
 
 Run from the repository root (needs torch, transformers, peft, safetensors; torchao for qat):
-  tools/make_hf_trajectory.py [--out test/data/hf_trajectory] [--add unfrozen_rows|qat]
+  tools/make_hf_trajectory.py [--out test/data/hf_trajectory] [--add unfrozen_rows|qat|qat_schemes|...]
 Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's initial adapters), OUT/data.jsonl
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).
 """

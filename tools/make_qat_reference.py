@@ -10,18 +10,27 @@ int4 cases (groups of 32 along each row): random rows; rows with ties at a group
 a constant group and one narrower than the 1e-6 scale clamp (which stops the gradient through
 the scale); values that land on the .5 between levels. int8 cases (per row): random rows, an
 all-positive row, an all-negative row, an all-zero row, one with a single non-zero element.
+Axolotl's other schemes (its _make_qat_config): fp8 rows (torchao's Float8FakeQuantizer, per row,
+e4m3: activations and weights of float8_e4m3fn / float8_e4m3fn, activations of float8_e4m3fn /
+int4) on random rows, rows with ties at +-max, tiny values and a single non-zero element
+(fp8_rows_<case>); and int4 weights for fp8 activations (Int4WeightFakeQuantizer's default: fp8
+rows, then symmetric int4 groups; weight_dtype int4 alone and float8_e4m3fn / int4) on random
+rows, ties, a constant group, a group under the 1e-6 scale clamp and values between levels
+(int4fp8_<case>).
 Then whole models: test_hf's two transformers models (test/data/hf_reference: untied with GQA 2,
 tied with GQA 4) prepared as Axolotl's prepare_model_for_qat prepares them (torchao's quantize_
 with that QATConfig: every nn.Linear, lm_head too), group size 32 and 16 (the tied model's
 intermediate_size is 48): <model>.safetensors holds logits and grad.<parameter> from loss.backward()
-on the reference's ids, <model>.json the loss and group size.
+on the reference's ids, <model>.json the loss and group size. The other schemes on them as
+<model>_<scheme>.safetensors / .json (the json names the two dtypes).
 Needs torch, torchao, transformers:  tools/make_qat_reference.py [--out DIR] [--hf test/data/hf_reference]
 """
 import argparse, json, os
 import torch, torchao
 from safetensors.torch import save_file
-from torchao.quantization.qat.fake_quantize_config import Int4WeightFakeQuantizeConfig, IntxFakeQuantizeConfig
-from torchao.quantization.qat.fake_quantizer import Int4WeightFakeQuantizer, IntxFakeQuantizer
+from torchao.quantization.qat.fake_quantize_config import (Float8FakeQuantizeConfig, Int4WeightFakeQuantizeConfig,
+                                                            IntxFakeQuantizeConfig)
+from torchao.quantization.qat.fake_quantizer import Float8FakeQuantizer, Int4WeightFakeQuantizer, IntxFakeQuantizer
 
 GROUP = 32
 ap = argparse.ArgumentParser()
@@ -69,10 +78,38 @@ for name, w in int4.items():
     record("int4_" + name, w, w_quantizer)
 for name, x in int8.items():
     record("int8_" + name, x, x_quantizer)
+# Drawn after the cases above, which keep their draws.
+fp8_rows = {"random": torch.randn(7, 48) * 2.0}
+rows = torch.randn(4, 40)
+rows[0, 3] = 6.0
+rows[0, 17] = -6.0                                          # +-max tie
+rows[1] = torch.randn(40) * 1e-3
+rows[1, 0] = 1.0                                            # most values in e4m3's subnormals
+rows[2] = 0.0
+rows[2, 5] = -0.3                                           # a single non-zero element
+rows[3] = torch.linspace(-1, 1, 40)
+fp8_rows["edges"] = rows
+
+int4fp8 = {"random": torch.randn(6, 4 * GROUP) * 0.05}
+ties = torch.randn(4, 2 * GROUP)
+ties[0, 3] = ties[0, :GROUP].abs().max() + 0.25
+ties[0, 7] = -ties[0, 3]                                    # +-max tie in a group
+ties[1, GROUP:] = 0.75                                      # a constant group
+ties[2, :GROUP] = torch.randn(GROUP) * 1e-7                 # amax / 8 under the 1e-6 clamp
+ties[3] = torch.linspace(-2, 2, 2 * GROUP)
+int4fp8["ties"] = ties
+
+fp8_quantizer = Float8FakeQuantizer(Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn))
+int4fp8_quantizer = Int4WeightFakeQuantizer(Int4WeightFakeQuantizeConfig(group_size=GROUP))  # fp8 activations
+for name, x in fp8_rows.items():
+    record("fp8_rows_" + name, x, fp8_quantizer)
+for name, w in int4fp8.items():
+    record("int4fp8_" + name, w, int4fp8_quantizer)
 os.makedirs(a.out, exist_ok=True)
 save_file(tensors, os.path.join(a.out, "ops.safetensors"))
 with open(os.path.join(a.out, "ops.json"), "w") as f:
     json.dump({"group_size": GROUP, "int4_cases": ["int4_" + n for n in int4], "int8_cases": ["int8_" + n for n in int8],
+               "fp8_rows_cases": ["fp8_rows_" + n for n in fp8_rows], "int4fp8_cases": ["int4fp8_" + n for n in int4fp8],
                "torch": torch.__version__, "torchao": torchao.__version__}, f, indent=1)
 print(a.out, {k: tuple(v.shape) for k, v in tensors.items()}, "torchao", torchao.__version__)
 
@@ -92,3 +129,23 @@ def prepare_qat(group):
 for name, group in (("untied_gqa2", 32), ("tied_gqa4", 16)):
     loss = write_model_reference(a.hf, name, prepare_qat(group), a.out, group_size=group, torchao=torchao.__version__)
     print(name, "qat loss", loss)
+
+
+# Axolotl's _make_qat_config for its other schemes: int4 weights for fp8 activations (the
+# Int4WeightFakeQuantizeConfig default), fp8 activations per row.
+def prepare_scheme(activation, weight, group):
+    def prepare(model):
+        w = (Int4WeightFakeQuantizeConfig(group_size=group) if weight == "int4"
+             else Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn))
+        x = Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn) if activation == "float8_e4m3fn" else None
+        quantize_(model, QATConfig(weight_config=w, activation_config=x))
+    return prepare
+
+
+for name, scheme, activation, weight, group in (("untied_gqa2", "fp8int4", "float8_e4m3fn", "int4", 32),
+                                                 ("tied_gqa4", "int4", None, "int4", 16),
+                                                 ("untied_gqa2", "fp8fp8", "float8_e4m3fn", "float8_e4m3fn", 32)):
+    loss = write_model_reference(a.hf, name, prepare_scheme(activation, weight, group), a.out,
+                                 out_name=name + "_" + scheme, group_size=group, activation_dtype=activation,
+                                 weight_dtype=weight, torchao=torchao.__version__)
+    print(name, scheme, "qat loss", loss)

@@ -270,7 +270,7 @@ void Parser::validate() {
              given("lora_modules_to_save") ? "a list without " + std::string(module) : "none");
   resolve_attention();
   check_preference();
-  if (c.qat_group_size > 0) check_qat(c, at("qat"));
+  if (c.qat.on()) check_qat(c, at("qat"));
   if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
   if (c.fp8) check_fp8(c, at("fp8"));
   const bool bf16_full = c.bf16 == "full";

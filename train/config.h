@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/qat_scheme.h"
 #include "engine/quant_weight.h"
 #include "io/data_config.h"
 #include "io/tokenizer.h"
@@ -124,13 +125,12 @@ struct TrainConfig {
   int64_t lisa_n_layers = -1, lisa_step_interval = -1;
   bool lisa() const { return lisa_n_layers > 0 && lisa_step_interval > 0; }
 
-  // Quantisation-aware training (Axolotl's qat; model/llama.h's ForwardOptions::qat_group_size):
-  // int8 activations per token and int4 weights in groups of qat_group_size in every linear
-  // layer, lm_head included; 0: off. Fake quantisation starts after qat_fake_quant_after_n_steps
-  // optimizer steps (0: from the first).
-  int64_t qat_group_size = 0;
+  // Quantisation-aware training (Axolotl's qat; model/llama.h's ForwardOptions::qat): what every
+  // linear layer, lm_head included, computes on (engine/qat_scheme.h); off unless set. Fake
+  // quantisation starts after qat_fake_quant_after_n_steps optimizer steps (0: from the first).
+  QatScheme qat;
   int64_t qat_fake_quant_after_n_steps = 0;
-  bool qat_active(int64_t steps_done) const { return qat_group_size > 0 && steps_done >= qat_fake_quant_after_n_steps; }
+  bool qat_active(int64_t steps_done) const { return qat.on() && steps_done >= qat_fake_quant_after_n_steps; }
 
   // NEFTune (Axolotl's neftune_noise_alpha, or its older noisy_embedding_alpha): uniform noise
   // on the embeddings while training, magnitude alpha / sqrt(sequence x hidden); <= 0: none.
@@ -313,5 +313,9 @@ struct ConfigKey {
   std::string meaning;        // one line
 };
 std::vector<ConfigKey> config_keys();
+
+// What a qat scheme computes on, for the start-up summary: "int8 inputs (per token) and int4
+// weights (groups of 32)" (train/config_qat.cpp).
+std::string describe_qat(const QatScheme& scheme);
 
 }  // namespace llm

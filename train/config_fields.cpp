@@ -313,9 +313,10 @@ std::vector<ConfigField> make_fields() {
        "sparse fine-tuning as Axolotl's LLMCompressorPlugin: the targeted weights keep their starting zeros (masks "
        "re-applied after every step)",
        read_llmcompressor, write_llmcompressor},
-      {"qat", training, "a map {activation_dtype: int8, weight_dtype: int4, group_size, fake_quant_after_n_steps}",
-       "quantisation-aware training as Axolotl's (torchao): every linear layer and lm_head compute with int8 inputs "
-       "per token and int4 weights per group, fake-quantised, from step fake_quant_after_n_steps on",
+      {"qat", training, "a map {activation_dtype, weight_dtype, group_size, fake_quant_after_n_steps}",
+       "quantisation-aware training as Axolotl's (torchao): every linear layer and lm_head compute on fake-quantised "
+       "inputs and weights (int8 / int4, int4 alone, float8_e4m3fn / int4, float8_e4m3fn / float8_e4m3fn), from "
+       "step fake_quant_after_n_steps on",
        read_qat, write_qat},
       number("neftune_noise_alpha", training, MEMBER(neftune_noise_alpha), kPositive,
              "NEFTune: uniform noise of magnitude alpha / sqrt(sequence x hidden) on the embeddings while training"),

@@ -85,7 +85,7 @@ std::string write_llmcompressor(const TrainConfig& c) {
 void check_fp8(const TrainConfig& c, const Where& w) {
   if (!c.adapter.empty())
     fail(w, "no adapter with fp8 (Axolotl would cast the adapters' own linears too; not built)", "adapter: " + c.adapter);
-  if (c.qat_group_size > 0) fail(w, "either fp8 or qat", "both");
+  if (c.qat.on()) fail(w, "either fp8 or qat", "both");
 }
 
 // The masks act on trained weights that every rank holds whole, after AdamW's update.

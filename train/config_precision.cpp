@@ -46,7 +46,7 @@ void check_bfloat16(const TrainConfig& c, const Where& w) {
     fail(w, "an AdamW optimizer with full moments (adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit) with it",
          "optimizer: " + c.optimizer);
   if (c.fp8) fail(w, "no fp8 with it (fp8's casts are made from f32 weights)", "fp8: true");
-  if (c.qat_group_size > 0) fail(w, "no qat with it (fake quantisation reads f32 weights)", "qat");
+  if (c.qat.on()) fail(w, "no qat with it (fake quantisation reads f32 weights)", "qat");
   if (!c.pruning_targets.empty()) fail(w, "no llmcompressor with it (its masks multiply f32 weights)", "llmcompressor");
 }
 

@@ -1,5 +1,6 @@
-// defines: read_qat, write_qat, check_qat (Axolotl's `qat:` map: quantisation-aware training with
-// torchao's fake quantisation, int8 activations per token and int4 weights per group)
+// defines: read_qat, write_qat, check_qat, describe_qat (Axolotl's `qat:` map: quantisation-aware
+// training with torchao's fake quantisers, the scheme its prepare_model_for_qat builds from the
+// two dtypes)
 #include <string>
 
 #include "train/config_fields.h"
@@ -7,32 +8,62 @@
 namespace llm {
 
 namespace {
-const char* const kExpected = "a map {activation_dtype: int8, weight_dtype: int4, group_size, quantize_embedding: false, "
-                              "fake_quant_after_n_steps}";
+const char* const kExpected =
+    "a map {activation_dtype: int8 or float8_e4m3fn (or unset), weight_dtype: int4 or float8_e4m3fn, group_size, "
+    "quantize_embedding: false, fake_quant_after_n_steps}";
+// Axolotl's dtype names (its validate_ao_dtype): fp8 and float8 are float8_e4m3fn.
+const std::vector<std::string> kDtypes = {"int4", "int8", "float8_e4m3fn", "fp8", "float8", "nvfp4", "mxfp4"};
+std::string canonical(const std::string& dtype) { return dtype == "fp8" || dtype == "float8" ? "float8_e4m3fn" : dtype; }
+
+// Axolotl's get_quantization_config and _make_qat_config on the two dtypes (nvfp4 and mxfp4 are
+// refused before, in train/config_unsupported.cpp). Another pair raises there; here it stops.
+QatScheme scheme_for(const std::string& activation, const std::string& weight, const Where& w) {
+  using In = QatScheme::Input;
+  using Wt = QatScheme::Weight;
+  if (activation.empty() && weight == "int4") return {In::none, Wt::int4_after_fp8, 0};
+  if (activation == "int8" && weight == "int4") return {In::int8_per_token, Wt::int4_min_max, 0};
+  if (activation == "float8_e4m3fn" && weight == "int4") return {In::fp8_per_row, Wt::int4_after_fp8, 0};
+  if (activation == "float8_e4m3fn" && weight == "float8_e4m3fn") return {In::fp8_per_row, Wt::fp8_per_row, 0};
+  fail(w, "one of the pairs torchao's QAT builds (activation_dtype / weight_dtype): unset / int4, int8 / int4, "
+          "float8_e4m3fn / int4, float8_e4m3fn / float8_e4m3fn",
+       (activation.empty() ? std::string("unset") : activation) + " / " + weight +
+           (weight == "int8" && activation.empty() ? " (Axolotl's default weight_dtype; torchao has no int8 "
+                                                     "weight-only QAT)"
+                                                   : ""));
+}
+
+bool int4_weights(const QatScheme& s) {
+  return s.weight == QatScheme::Weight::int4_min_max || s.weight == QatScheme::Weight::int4_after_fp8;
+}
 }  // namespace
 
-// Axolotl builds torchao's int8-activation, int4-weight scheme from these two dtypes; its other
-// schemes and the embedding's fake quantisation stop the run before any key is read
-// (train/config_unsupported.cpp), so only that scheme reaches here.
 void read_qat(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   TrainConfig& c = ctx.config;
-  int64_t group = 32;  // Axolotl's default
+  // Axolotl's defaults: weight_dtype int8, no activation_dtype, group_size 32. A group_size left
+  // null reaches torchao as None, whose int4 configs then take their own 128.
+  std::string activation, weight = "int8";
+  int64_t group = n.IsMap() && n["group_size"] && n["group_size"].IsNull() ? 128 : 32;
   c.qat_fake_quant_after_n_steps = 0;
   for_fields(n, w, kExpected, [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-    if (v.IsNull()) return;  // Axolotl's defaults
-    if (key == "activation_dtype") read_choice(v, wk, {"int8"});
-    else if (key == "weight_dtype") read_choice(v, wk, {"int4"});
+    if (key == "activation_dtype") activation = canonical(read_choice(v, wk, kDtypes));
+    else if (key == "weight_dtype") weight = canonical(read_choice(v, wk, kDtypes));
     else if (key == "group_size") group = read_int(v, wk, 1, 1 << 20);
     else if (key == "fake_quant_after_n_steps") c.qat_fake_quant_after_n_steps = read_int(v, wk, 0);
     else if (key == "quantize_embedding") read_bool(v, wk);  // false: true is refused earlier
     else fail(wk, kExpected, "the key " + key);
   });
-  c.qat_group_size = group;
+  c.qat = scheme_for(activation, weight, w);
+  c.qat.group = group;
 }
 
 std::string write_qat(const TrainConfig& c) {
-  if (c.qat_group_size <= 0) return "";
-  return "{activation_dtype: int8, weight_dtype: int4, group_size: " + std::to_string(c.qat_group_size) +
+  if (!c.qat.on()) return "";
+  const char* activation = c.qat.input == QatScheme::Input::int8_per_token ? "int8"
+                           : c.qat.input == QatScheme::Input::fp8_per_row  ? "float8_e4m3fn"
+                                                                            : nullptr;
+  const char* weight = int4_weights(c.qat) ? "int4" : "float8_e4m3fn";
+  return std::string("{") + (activation ? std::string("activation_dtype: ") + activation + ", " : "") +
+         "weight_dtype: " + weight + ", group_size: " + std::to_string(c.qat.group) +
          ", fake_quant_after_n_steps: " + std::to_string(c.qat_fake_quant_after_n_steps) + "}";
 }
 
@@ -43,14 +74,34 @@ void check_qat(const TrainConfig& c, const Where& w) {
   if (c.lora.use_dora) fail(w, "no qat with peft_use_dora (DoRA over fake-quantised layers is not built)", "both");
   if (!c.rl.empty())
     fail(w, "no qat with rl (preference training over fake-quantised layers is not built)", "rl: " + c.rl);
+  if (!int4_weights(c.qat)) return;  // fp8 rows take any width
   // torchao requires each linear's in_features to be a multiple of the group size: down_proj
   // reads intermediate_size, the others (lm_head too) hidden_size.
   const std::pair<const char*, int64_t> widths[] = {{"hidden_size", c.model.hidden_size},
                                                     {"intermediate_size", c.model.intermediate_size}};
   for (const auto& [name, width] : widths)
-    if (width % c.qat_group_size != 0)
+    if (width % c.qat.group != 0)
       fail(w, "a group_size that divides every linear layer's input width (" + std::string(name) + " " +
-           std::to_string(width) + ")", std::to_string(c.qat_group_size));
+           std::to_string(width) + ")", std::to_string(c.qat.group));
+}
+
+std::string describe_qat(const QatScheme& s) {
+  std::string inputs;
+  switch (s.input) {
+    case QatScheme::Input::none: inputs = "their own inputs"; break;
+    case QatScheme::Input::int8_per_token: inputs = "int8 inputs (per token)"; break;
+    case QatScheme::Input::fp8_per_row: inputs = "e4m3 inputs (per token)"; break;
+  }
+  std::string weights;
+  switch (s.weight) {
+    case QatScheme::Weight::none: weights = "their own weights"; break;
+    case QatScheme::Weight::int4_min_max: weights = "int4 weights (groups of " + std::to_string(s.group) + ")"; break;
+    case QatScheme::Weight::int4_after_fp8:
+      weights = "int4 weights (e4m3 per row, then symmetric groups of " + std::to_string(s.group) + ")";
+      break;
+    case QatScheme::Weight::fp8_per_row: weights = "e4m3 weights (per output row)"; break;
+  }
+  return inputs + " and " + weights;
 }
 
 }  // namespace llm

@@ -124,20 +124,19 @@ std::optional<std::string> unsupported_quantization(const YAML::Node& value) {
          "load_in_8bit): torchao, mxfp4 and fp8 quantised bases are not";
 }
 
-// Axolotl's qat: torchao's int8-activation, int4-weight scheme is built (train/config_qat.cpp
-// reads it); its other schemes and the embedding's fake quantisation are not.
+// Axolotl's qat: its integer and fp8 schemes are built (train/config_qat.cpp reads them); its fp4
+// schemes and the embedding's fake quantisation are not.
 std::optional<std::string> unsupported_qat(const YAML::Node& value) {
   if (!value.IsMap()) return std::nullopt;  // the field table names what it expects
-  auto text = [&value](const char* key) {
-    const YAML::Node v = value[key];
-    return v && v.IsScalar() && !v.IsNull() ? v.Scalar() : std::string();
-  };
-  const std::string weight = text("weight_dtype"), activation = text("activation_dtype");
-  if (weight != "int4" || activation != "int8")
-    return "qat with weight_dtype " + (weight.empty() ? std::string("int8 (Axolotl's default)") : weight) +
-           " and activation_dtype " + (activation.empty() ? std::string("none") : activation) +
-           ": only torchao's int8-activation, int4-weight scheme is built (weight_dtype: int4, activation_dtype: "
-           "int8); int4 weights alone (fake-quantised through fp8 by torchao), fp8, nvfp4 and mxfp4 are not";
+  const YAML::Node weight = value["weight_dtype"];
+  const std::string dtype = weight && weight.IsScalar() && !weight.IsNull() ? weight.Scalar() : "";
+  if (dtype == "mxfp4")
+    return "qat with weight_dtype mxfp4 (torchao's MX fake quantisation of inputs and weights) is not built; the "
+           "integer and fp8 schemes are (weight_dtype int4 with activation_dtype unset, int8 or float8_e4m3fn; "
+           "float8_e4m3fn with float8_e4m3fn)";
+  if (dtype == "nvfp4")
+    return "qat with weight_dtype nvfp4 is not built (Axolotl hands torchao 0.18 an NVFP4WeightOnlyConfig, which "
+           "its QATConfig refuses)";
   if (value["quantize_embedding"] && is_set(value["quantize_embedding"]))
     return "qat's quantize_embedding (torchao's int4 embedding, fake-quantised through fp8) is not built";
   return std::nullopt;

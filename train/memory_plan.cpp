@@ -37,7 +37,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
   in.attention = c.attention;
-  in.qat = c.qat_group_size > 0;
+  in.set_qat(c.qat);
   in.fp8 = c.fp8;
   // The block linears and lm_head its targets name (a norm or the embedding is one target too rare
   // to count).
@@ -159,14 +159,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (in.attention == AttentionKind::eager) layer += dsize * H * in.sequence_len;
   // QAT: each distinct linear input also fake-quantised, both kept (the block input's norm, the
   // attention output, the MLP's norm, the SwiGLU product: 3 C + F), and lm_head's input (below).
-  if (in.qat) layer += dsize * (3 * C + F);
+  layer += in.qat_inputs * dsize * (3 * C + F);
   // fp8: each block linear keeps the cast of its own input (q, k and v one each of the same norm).
   if (in.fp8) layer += dsize * (6 * C + F);
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
   const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) +
-                      N * dsize * C * (in.qat ? 2 : 1);
+                      N * dsize * C * (1 + in.qat_inputs);
   const double recomputed = N * in_segment * layer;
   // One layer's backward temporaries at their most: d(product), d(gate) and d(up) in SwiGLU's
   // backward, less the product itself, which down_proj's backward has released by then; d(h) and
@@ -186,9 +186,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double lm_cast = lm_head > 0 ? lm_head : embed;
   // QAT's fake-quantised weights are made and kept the same way: the block linears of every layer
   // (or one segment's) and lm_head.
-  const double qat_weights = in.qat ? dsize * ((every > 0 ? in_segment : L) * linears / L + V * C)
-                             : in.fp8 ? dsize * (every > 0 ? in_segment : L) * linears / L
-                                      : 0;
+  const double qat_weights = in.qat_weights > 0 ? in.qat_weights * dsize * ((every > 0 ? in_segment : L) * linears / L + V * C)
+                             : in.fp8           ? dsize * (every > 0 ? in_segment : L) * linears / L
+                                                : 0;
   // bfloat16 on the CPU casts the other way, bf16 weights to f32 (its lookup widens the rows).
   const double per_use = 2 * (lm_cast + (every > 0 ? in_segment : L) * per_layer);
   const double casts = qat_weights + (in.bf16_weights              ? (in.bf16 ? 0 : 2 * per_use)
@@ -252,7 +252,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
       weights_how = compute_weights > 0 ? weights_how + " + " + cast_how : cast_how;
     }
   }
-  if (in.qat) weights_how += " + QAT's fake-quantised linear weights (kept for backward)";
+  if (in.qat_weights > 0) weights_how += " + QAT's fake-quantised linear weights (kept for backward)";
   if (in.fp8) weights_how += " + fp8 casts of the block linears' weights (kept for backward)";
   if (in.pruning_masks > 0) weights_how += " + u8 sparsity masks";
   plan.items = {

@@ -35,7 +35,13 @@ struct MemoryPlanInput {
   int64_t trainable_parameters = 0, frozen_parameters = 0;
   bool quant_linears = false, nf4_double_quant = true;
   bool dora = false;  // DoRA's weight norm: a targeted linear's f32 W + scale B A made per use
-  bool qat = false;   // fake-quantised inputs and weights of every linear, kept for backward
+  // QAT: fake-quantised copies of every linear's input (0 or 1) and weight (int4 after fp8 rows
+  // keeps the rows too: 2), kept for backward.
+  int qat_inputs = 0, qat_weights = 0;
+  void set_qat(const QatScheme& scheme) {
+    qat_inputs = scheme.input == QatScheme::Input::none ? 0 : 1;
+    qat_weights = !scheme.on() ? 0 : scheme.weight == QatScheme::Weight::int4_after_fp8 ? 2 : 1;
+  }
   bool fp8 = false;   // fp8 casts of each block linear's input and weight, kept for backward
   double pruning_masks = 0;  // sparse fine-tuning: elements of the weights with a u8 mask
   QuantFormat quant_format = QuantFormat::nf4;  // of the block linears, with quant_linears

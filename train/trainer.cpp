@@ -251,7 +251,7 @@ ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
   // QAT fake-quantises from step fake_quant_after_n_steps + 1 on, as Axolotl's callback switches
   // it before that step; an evaluation computes as the step before it did.
   const int64_t steps_done = grad_enabled() ? state.step : std::max<int64_t>(state.step - 1, 0);
-  if (config.qat_active(steps_done)) opt.qat_group_size = config.qat_group_size;
+  if (config.qat_active(steps_done)) opt.qat = config.qat;
   return opt;
 }
 

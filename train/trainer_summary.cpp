@@ -69,10 +69,10 @@ void Trainer::Impl::print_summary() const {
     say("use_pose: training position ids skip ahead within a context of {} ({}){}\n", c.data.pose.max_context_len,
         c.data.pose.split_on_token_ids.empty() ? fmt::format("{} chunks", c.data.pose.chunks) : "before the split tokens",
         c.data.eval_sample_packing ? "; the eval rows' too" : "");
-  if (c.qat_group_size > 0)
-    say("qat: every linear layer and lm_head compute on int8 inputs (per token) and int4 weights (groups of {}), "
-        "fake-quantised as torchao's{}; the trained weights are saved unquantised\n",
-        c.qat_group_size,
+  if (c.qat.on())
+    say("qat: every linear layer and lm_head compute on {}, fake-quantised as torchao's{}; the trained weights are "
+        "saved unquantised\n",
+        describe_qat(c.qat),
         c.qat_fake_quant_after_n_steps > 0 ? fmt::format(", from step {} on", c.qat_fake_quant_after_n_steps + 1) : "");
   if (c.fp8) {
     int64_t cast = 0;

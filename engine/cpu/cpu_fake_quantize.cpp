@@ -1,8 +1,9 @@
 // defines: CPU fake quantisation for quantisation-aware training (engine/fake_quantize_math.h):
-// int4 weight groups and int8 activation rows, forward and backward; fp8 training's tensorwise
-// cast (engine/fp8_math.h)
+// int4 weight groups (min-max and symmetric), int8 and fp8 rows, forward and backward; fp8
+// training's tensorwise cast (engine/fp8_math.h)
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/fake_quantize_math.h"
@@ -20,6 +21,15 @@ Int4Group int4_group_of(const float* w, int64_t group) {
     hi = std::max(hi, w[i]);
   }
   return int4_group(lo, hi);
+}
+
+// The largest magnitude of n values, and how many reach it.
+std::pair<float, int> abs_max_of(const float* x, int64_t n) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; i++) amax = std::max(amax, std::fabs(x[i]));
+  int ties = 0;
+  for (int64_t i = 0; i < n; i++) ties += std::fabs(x[i]) == amax;
+  return {amax, ties};
 }
 
 Int8Row int8_row_of(const float* x, int64_t n) {
@@ -100,6 +110,80 @@ void CpuBackend::fake_quant_int8_backward(const Tensor& x, const Tensor& dout, T
   for (int64_t r = 0; r < rows; r++) {
     const Int8Row q = int8_row_of(in + r * n, n);
     for (int64_t i = 0; i < n; i++) d[r * n + i] = int8_fake_quant_grad(in[r * n + i], dy[r * n + i], q, identity);
+  }
+}
+
+void CpuBackend::fake_quant_fp8_rows_forward(const Tensor& x, float lower_bound, Tensor& out) {
+  require_f32("fake_quant_fp8_rows", x);
+  OpTimer timer("fake_quant_fp8_rows");
+  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
+  const float* in = x.data<float>();
+  float* o = out.data<float>();
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; r++) {
+    const Fp8Row q = fp8_row(abs_max_of(in + r * n, n).first, lower_bound, identity);
+    for (int64_t i = 0; i < n; i++) o[r * n + i] = fp8_row_fake_quant(in[r * n + i], q);
+  }
+}
+
+void CpuBackend::fake_quant_fp8_rows_backward(const Tensor& x, const Tensor& dout, float lower_bound, Tensor& dx) {
+  require_f32("fake_quant_fp8_rows", x);
+  OpTimer timer("fake_quant_fp8_rows backward");
+  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
+  const float* in = x.data<float>();
+  const float* dy = dout.data<float>();
+  float* d = dx.data<float>();
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; r++) {
+    const float* row = in + r * n;
+    const auto [amax, ties] = abs_max_of(row, n);
+    const Fp8Row q = fp8_row(amax, lower_bound, identity);
+    float to_scale = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+      const Fp8RowPartials p = fp8_row_partials(row[i], dy[r * n + i], q);
+      d[r * n + i] = p.direct;
+      to_scale += p.to_scale;
+    }
+    const float d_amax = fp8_row_amax_grad(q, to_scale, identity);
+    for (int64_t i = 0; i < n; i++) d[r * n + i] += amax_share(row[i], amax, d_amax, ties);
+  }
+}
+
+void CpuBackend::fake_quant_int4_symmetric_forward(const Tensor& w, int64_t group, Tensor& out) {
+  require_f32("fake_quant_int4_symmetric", w);
+  OpTimer timer("fake_quant_int4_symmetric");
+  const float* in = w.data<float>();
+  float* o = out.data<float>();
+  const int64_t groups = w.numel() / group;
+#pragma omp parallel for
+  for (int64_t gi = 0; gi < groups; gi++) {
+    const float* src = in + gi * group;
+    const Int4SymmetricGroup g = int4_symmetric_group(abs_max_of(src, group).first, identity);
+    for (int64_t i = 0; i < group; i++) o[gi * group + i] = int4_symmetric_fake_quant(src[i], g, identity);
+  }
+}
+
+void CpuBackend::fake_quant_int4_symmetric_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) {
+  require_f32("fake_quant_int4_symmetric", w);
+  OpTimer timer("fake_quant_int4_symmetric backward");
+  const float* in = w.data<float>();
+  const float* dy = dout.data<float>();
+  float* dx = dw.data<float>();
+  const int64_t groups = w.numel() / group;
+#pragma omp parallel for
+  for (int64_t gi = 0; gi < groups; gi++) {
+    const int64_t base = gi * group;
+    const auto [amax, ties] = abs_max_of(in + base, group);
+    const Int4SymmetricGroup g = int4_symmetric_group(amax, identity);
+    float to_inverse = 0.0f, to_scale = 0.0f;
+    for (int64_t i = 0; i < group; i++) {
+      const Int4SymmetricPartials p = int4_symmetric_partials(in[base + i], dy[base + i], g, identity);
+      dx[base + i] = p.direct;
+      to_inverse += p.to_inverse;
+      to_scale += p.to_scale;
+    }
+    const float d_amax = int4_symmetric_amax_grad(g, to_inverse, to_scale, identity);
+    for (int64_t i = 0; i < group; i++) dx[base + i] += amax_share(in[base + i], amax, d_amax, ties);
   }
 }
 
