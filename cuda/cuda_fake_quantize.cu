@@ -1,5 +1,5 @@
 // defines: CudaBackend::fake_quant_int4_forward/backward, fake_quant_int8_forward/backward,
-// fake_quant_fp8_rows_forward/backward, fake_quant_int4_symmetric_forward/backward
+// fake_quant_fp8_rows_forward/backward, fake_quant_int4_symmetric_forward/backward, fake_quant_mxfp4
 // (quantisation-aware training, engine/fake_quantize_math.h): one warp per weight group or
 // activation row, min / max and the backward's sums by shuffles in a fixed order (deterministic);
 // fake_quant_fp8 (engine/fp8_math.h): the tensor's largest magnitude into a device word, then
@@ -201,6 +201,20 @@ __global__ void int4_symmetric_backward_kernel(const T* w, const T* dout, T* dw,
   }
 }
 
+// One warp per block of 32 values, a lane each.
+template <class T>
+__global__ void mxfp4_kernel(const T* x, T* out, int64_t blocks) {
+  const int64_t b = warp_index();
+  if (b >= blocks) return;
+  const float v = to_f32(x[b * kMxBlock + threadIdx.x % 32]);
+  float amax = fabsf(v);
+  for (int off = 16; off > 0; off >>= 1) {
+    const float other = __shfl_xor_sync(0xffffffffu, amax, off);
+    amax = isnan(amax) || isnan(other) ? NAN : fmaxf(amax, other);
+  }
+  out[b * kMxBlock + threadIdx.x % 32] = from_f32<T>(mxfp4_fake_quant(v, mxfp4_block_exponent(amax)));
+}
+
 // The largest |x|, as float bits (non-negative floats order as their bits), by atomicMax: the
 // same result in any order.
 template <class T>
@@ -318,6 +332,17 @@ void CudaBackend::fake_quant_int4_symmetric_backward(const Tensor& w, const Tens
         w.data<T>(), dout.data<T>(), dw.data<T>(), group, groups);
   });
   CUDA_CHECK_OP("fake_quant_int4_symmetric backward", w, dw);
+}
+
+void CudaBackend::fake_quant_mxfp4(const Tensor& x, Tensor& out) {
+  const int64_t blocks = x.numel() / kMxBlock;
+  if (blocks == 0) return;
+  activate();
+  dispatch_float("fake_quant_mxfp4", x, [&](auto tag) {
+    using T = decltype(tag);
+    mxfp4_kernel<<<warp_blocks(blocks), kThreads, 0, stream_>>>(x.data<T>(), out.data<T>(), blocks);
+  });
+  CUDA_CHECK_OP("fake_quant_mxfp4", x, out);
 }
 
 void CudaBackend::fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) {

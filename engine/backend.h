@@ -190,6 +190,9 @@ class Backend {
   virtual void fake_quant_fp8_rows_backward(const Tensor& x, const Tensor& dout, float lower_bound, Tensor& dx) = 0;
   virtual void fake_quant_int4_symmetric_forward(const Tensor& w, int64_t group, Tensor& out) = 0;
   virtual void fake_quant_int4_symmetric_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) = 0;
+  // x (..., C), C a multiple of 32, to mxfp4 per block of 32 along its rows (its gradient passes
+  // straight through: no backward).
+  virtual void fake_quant_mxfp4(const Tensor& x, Tensor& out) = 0;
   // fp8 training's cast (engine/fp8_math.h): x's values as the fp8 GEMM reads them, one scale
   // from the whole tensor's largest magnitude (computed on the device: no host read).
   virtual void fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) = 0;

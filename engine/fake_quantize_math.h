@@ -28,6 +28,12 @@
 //   s = max(amax|group| / 8, 1e-6),   q = clamp(round(v * (1 / s)), -8, 7),   out = q * s,
 // again with gradients through s.
 //
+// mxfp4 (torchao's MX fake quantisation, OCP Microscaling: Axolotl's weight_dtype mxfp4, on inputs
+// and weights): each block of 32 consecutive values shares a power-of-two scale 2^e, e =
+// ceil(log2(amax / 6)) (RCEIL, e8m0), and each value becomes the nearest e2m1 (0, 0.5, 1, 1.5, 2,
+// 3, 4, 6; ties to even) of x / 2^e clamped to +-6, times 2^e. Its gradient passes straight
+// through (torchao's backward multiplies by the dequantised operands).
+//
 // torch's clamp passes a gradient only strictly inside its bounds (torch 2.15: a value on a
 // bound gets none), and amax / amin share theirs evenly among the elements that tie.
 #pragma once
@@ -231,6 +237,27 @@ LLM_HOST_DEVICE float int4_symmetric_amax_grad(const Int4SymmetricGroup& g, floa
   const float through_inverse = round_like(-mul_rounded(round_like(sum_to_inverse), round_like(mul_rounded(g.inverse, g.inverse))));
   const float d_scale = round_like(add_rounded(round_like(sum_to_scale), through_inverse));
   return round_like(d_scale / kInt4SymmetricMax);
+}
+
+// ---- mxfp4 blocks ----
+constexpr int kMxBlock = 32;
+constexpr float kE2m1Max = 6.0f;
+constexpr int kE8m0Bias = 127, kE8m0Nan = 255;
+
+// The block's biased e8m0 exponent: ceil(log2(amax / 6)) in f32 (torch's log2), within +-127;
+// an all-zero block gets 0 (log2 of 0 is -inf), a NaN one e8m0's NaN (its values all NaN).
+LLM_HOST_DEVICE int mxfp4_block_exponent(float amax) {
+  if (amax != amax) return kE8m0Nan;
+  const float power = ceilf(log2f(amax / kE2m1Max));
+  return static_cast<int>(clamp_to(power, -static_cast<float>(kE8m0Bias), static_cast<float>(kE8m0Bias))) + kE8m0Bias;
+}
+LLM_HOST_DEVICE float mxfp4_fake_quant(float x, int biased_exponent) {
+  if (biased_exponent == kE8m0Nan) return NAN;
+  // torchao scales by the reciprocal 2^(127 - e), or by 1 for e = 0, and dequantises times 2^(e - 127)
+  // (a subnormal f32 at e = 0).
+  const float reciprocal = biased_exponent == 0 ? 1.0f : ldexpf(1.0f, kE8m0Bias - biased_exponent);
+  const float code = round_to_fp8(clamp_to(x * reciprocal, -kE2m1Max, kE2m1Max), Fp8Spec{1, 0, kE2m1Max});
+  return code * ldexpf(1.0f, biased_exponent - kE8m0Bias);
 }
 
 // Ties at the largest magnitude share its gradient evenly, signed as abs's backward signs it.

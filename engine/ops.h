@@ -93,6 +93,9 @@ Tensor fake_quantize_fp8_rows(const Tensor& x, float lower_bound = 0.0f);
 // w (R, C), C a multiple of `group` -> w with each group rounded to int4 -8..7 times amax / 8
 // (MSLK's symmetric int4); gradients through the rounding and the scale.
 Tensor fake_quantize_int4_symmetric(const Tensor& w, int64_t group);
+// x (..., C), C a multiple of 32 -> x with each block of 32 along a row in mxfp4 (e2m1 values
+// times the block's power of two, OCP Microscaling); the gradient passes straight through.
+Tensor fake_quantize_mxfp4(const Tensor& x);
 
 // Axolotl's qat schemes (engine/qat_scheme.h) on a linear layer's input and weight
 // (engine/ops/qat_scheme.cpp).

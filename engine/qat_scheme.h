@@ -7,10 +7,10 @@
 namespace llm {
 
 struct QatScheme {
-  enum class Input { none, int8_per_token, fp8_per_row };
+  enum class Input { none, int8_per_token, fp8_per_row, mxfp4 };
   // int4_min_max: int4 for bf16 activations (min-max groups); int4_after_fp8: for fp8 activations
-  // (fp8 rows, then symmetric groups); fp8_per_row: e4m3 rows.
-  enum class Weight { none, int4_min_max, int4_after_fp8, fp8_per_row };
+  // (fp8 rows, then symmetric groups); fp8_per_row: e4m3 rows; mxfp4: blocks of 32 along a row.
+  enum class Weight { none, int4_min_max, int4_after_fp8, fp8_per_row, mxfp4 };
   Input input = Input::none;
   Weight weight = Weight::none;
   int64_t group = 0;  // the int4 weights' group size

@@ -221,9 +221,14 @@ liger_fused_linear_cross_entropy: true
   CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
 }
 
-TEST_CASE("3b-qat-mxfp4: qat is the reason it stops, not the torchao optimizer beside it") {
-  check_refused(replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit\nqat:\n  weight_dtype: mxfp4"),
-                "qat");
+// 3b-qat-mxfp4.yaml: its qat trains (MX on inputs and weights); its optimizer, torchao's 8-bit
+// AdamW, is not built and stops it in one line.
+TEST_CASE("3b-qat-mxfp4: MX fake quantisation of every linear's inputs and weights; torchao's 8-bit AdamW refused") {
+  const std::string yaml = kFft8bAdopt + "qat:\n  activation_dtype: mxfp4\n  weight_dtype: mxfp4\n  group_size: 32\n";
+  CHECK(parse_example(yaml).qat == QatScheme{QatScheme::Input::mxfp4, QatScheme::Weight::mxfp4, 32});
+  const std::string out = train_2_steps(yaml, "axolotl_qat_mxfp4");
+  CHECK_MESSAGE(out.find("compute on mxfp4 inputs (blocks of 32) and mxfp4 weights") != std::string::npos, out);
+  check_refused(replaced(yaml, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit"), "optimizer");
 }
 
 TEST_CASE("dataset_exact_deduplication: each example once; a validation example never one that trains") {

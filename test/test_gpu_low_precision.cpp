@@ -60,14 +60,16 @@ TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
   check_close("fake_quantize_int8_rows bf16 grad", x_gpu.grad(), Tensor::from_floats(want_dx, {rows, n}), kTolBf16);
 }
 
-// Axolotl's fp8 and int4-for-fp8 schemes: the same shared math on both backends, in f32 (in bf16
+// Axolotl's fp8, int4-for-fp8 and mxfp4 schemes: the same shared math on both backends, in f32 (in bf16
 // the scales are chosen in bf16, as torchao does, and move levels as for int8 above).
-TEST_CASE("fake quantisation (qat): fp8 rows, int4 groups after fp8 rows") {
+TEST_CASE("fake quantisation (qat): fp8 rows, int4 groups after fp8 rows, mxfp4 blocks") {
   compare_op("fake_quantize_fp8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_fp8_rows(in[0]); },
              {randn({13, 65}, 2.0f)}, DType::f32);
   const QatScheme int4_after_fp8{QatScheme::Input::none, QatScheme::Weight::int4_after_fp8, 32};
   compare_op("qat_weight int4 after fp8", [&](const std::vector<Tensor>& in) { return qat_weight(in[0], int4_after_fp8); },
              {randn({7, 96})}, DType::f32);
+  compare_op("fake_quantize_mxfp4", [](const std::vector<Tensor>& in) { return fake_quantize_mxfp4(in[0]); },
+             {randn({7, 96}, 2.0f)}, DType::f32);
 }
 
 namespace {

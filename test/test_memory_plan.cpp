@@ -104,7 +104,8 @@ TEST_CASE("qat: the planned peak of each scheme is within 10% of the measured pe
   using In = QatScheme::Input;
   using Wt = QatScheme::Weight;
   for (const QatScheme scheme : {QatScheme{In::int8_per_token, Wt::int4_min_max, 32},
-                                 QatScheme{In::none, Wt::int4_after_fp8, 32}, QatScheme{In::fp8_per_row, Wt::fp8_per_row, 32}}) {
+                                 QatScheme{In::none, Wt::int4_after_fp8, 32}, QatScheme{In::fp8_per_row, Wt::fp8_per_row, 32},
+                                 QatScheme{In::mxfp4, Wt::mxfp4, 32}}) {
     in.set_qat(scheme);
     const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in, nullptr, 0, scheme);
     CAPTURE(int(scheme.weight));

@@ -160,6 +160,21 @@ TEST_CASE("qat_weight int4 after fp8: torchao's Int4WeightFakeQuantizer (fp8 act
   }
 }
 
+// Axolotl's mxfp4 scheme's quantiser: torchao's MXTensor (RCEIL scales) dequantised; random rows,
+// an all-zero block, tiny values, e2m1's midpoints (ties to even), a scale of exactly 2.
+TEST_CASE("fake_quantize_mxfp4: torchao's MX fake quantisation bit for bit; the gradient passes straight through") {
+  for (const std::string name : {"mxfp4_random", "mxfp4_blocks"}) {
+    CAPTURE(name);
+    Tensor x = ref("x", name);
+    x.set_requires_grad(true);
+    const Tensor y = fake_quantize_mxfp4(x);
+    CHECK(max_abs_diff(y, ref("out", name)) == 0.0f);
+    const Tensor dy = randn(y.shape());
+    backward(sum(mul(y, dy)));
+    CHECK(max_abs_diff(x.grad(), dy) == 0.0f);
+  }
+}
+
 // test_hf's transformers models prepared as Axolotl prepares them for QAT (torchao's quantize_ on
 // every nn.Linear, lm_head included): our forward with the same scheme, same weights, same ids.
 // Both sides are f32 in different summation orders, so a value that lands within an f32 rounding
@@ -173,7 +188,8 @@ TEST_CASE("qat forward and backward match transformers + torchao: logits, loss a
       {"tied_gqa4", "tied_gqa4", {In::int8_per_token, Wt::int4_min_max, 16}},
       {"untied_gqa2", "untied_gqa2_fp8int4", {In::fp8_per_row, Wt::int4_after_fp8, 32}},
       {"tied_gqa4", "tied_gqa4_int4", {In::none, Wt::int4_after_fp8, 16}},
-      {"untied_gqa2", "untied_gqa2_fp8fp8", {In::fp8_per_row, Wt::fp8_per_row, 32}}};
+      {"untied_gqa2", "untied_gqa2_fp8fp8", {In::fp8_per_row, Wt::fp8_per_row, 32}},
+      {"untied_gqa2", "untied_gqa2_mxfp4", {In::mxfp4, Wt::mxfp4, 32}}};
   for (const auto& [model_name, name, scheme] : cases) {
     CAPTURE(name);
     const std::string dir = LLM_HF_REFERENCE_DIR "/" + model_name;
@@ -229,7 +245,7 @@ TEST_CASE("qat: a resume across fake_quant_after_n_steps continues exactly") {
   check_resume_exact(straight, resumed, "max_steps: 6\nsave_steps: 3\n" + qat_yaml(32, 4), nullptr, "");
 }
 
-// Axolotl's other schemes: each trains, on its own quantisers (the summary line says which), and
+// Axolotl's other schemes (mxfp4 too): each trains, on its own quantisers (the summary line says which), and
 // differently from the others; group_size left null is torchao's 128, as Axolotl hands it None.
 TEST_CASE("qat: int4 weights alone, fp8 inputs with int4 weights, fp8 inputs and weights") {
   const std::pair<std::string, std::string> schemes[] = {
@@ -238,6 +254,7 @@ TEST_CASE("qat: int4 weights alone, fp8 inputs with int4 weights, fp8 inputs and
       {"qat:\n  activation_dtype: fp8\n  weight_dtype: int4\n  group_size: 16\n",
        "e4m3 inputs (per token) and int4 weights (e4m3 per row, then symmetric groups of 16)"},
       {"qat:\n  activation_dtype: float8\n  weight_dtype: float8_e4m3fn\n", "e4m3 inputs (per token) and e4m3 weights"},
+      {"qat:\n  weight_dtype: mxfp4\n", "mxfp4 inputs (blocks of 32) and mxfp4 weights"},
       {qat_yaml(16), "int8 inputs (per token) and int4 weights (groups of 16)"}};
   std::vector<std::vector<std::string>> losses;
   int i = 0;
@@ -262,12 +279,13 @@ TEST_CASE("qat: what it does not combine with, and torchao's other schemes, are 
   const std::pair<std::string, std::string> cases[] = {
       {"qat:\n  activation_dtype: int8\n",
        "qat: expected one of the pairs torchao's QAT builds (activation_dtype / weight_dtype): unset / int4, int8 / "
-       "int4, float8_e4m3fn / int4, float8_e4m3fn / float8_e4m3fn, got int8 / int8"},
+       "int4, float8_e4m3fn / int4, float8_e4m3fn / float8_e4m3fn, or weight_dtype mxfp4, got int8 / int8"},
       {"qat:\n  group_size: 16\n", "got unset / int8 (Axolotl's default weight_dtype; torchao has no int8 weight-only QAT)"},
       {"qat:\n  weight_dtype: float8_e4m3fn\n", "got unset / float8_e4m3fn"},
       {"qat:\n  weight_dtype: int4\n  activation_dtype: int16\n", "qat.activation_dtype: expected one of"},
       {"qat:\n  weight_dtype: nvfp4\n  activation_dtype: int8\n", "qat with weight_dtype nvfp4"},
-      {"qat:\n  weight_dtype: mxfp4\n", "qat: not supported, qat with weight_dtype mxfp4"},
+      {"qat:\n  weight_dtype: mxfp4\n  group_size: 16\n",
+       "qat.group_size: expected a group_size of 32 with weight_dtype mxfp4 (its MX blocks, as Axolotl requires), got 16"},
       {qat_yaml(32) + "  quantize_embedding: true\n", "qat: not supported, qat's quantize_embedding"},
       {qat_yaml(32) + "  bits: 4\n", "got the key bits"},
       {qat_yaml(64), "qat: expected a group_size that divides every linear layer's input width (hidden_size 32), got 64"},

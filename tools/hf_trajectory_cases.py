@@ -428,13 +428,19 @@ def qat_scheme_cases(out, rows):
     """Axolotl's other qat schemes as its _make_qat_config builds them from the two dtypes: int4
     weights for fp8 activations (Int4WeightFakeQuantizeConfig's default: e4m3 rows, then symmetric
     groups) alone (qat_int4, tied) or under e4m3 inputs per token (qat_fp8_int4, untied_pad_row);
-    e4m3 inputs and weights per row (qat_fp8_fp8, untied_pad_row)."""
+    e4m3 inputs and weights per row (qat_fp8_fp8, untied_pad_row); mxfp4 inputs and weights
+    (qat_mxfp4, untied: torchao's MXFakeQuantizedLinear, straight-through gradients)."""
     import torchao
     from torchao.quantization import quantize_
     from torchao.quantization.qat import QATConfig
     from torchao.quantization.qat.fake_quantize_config import Float8FakeQuantizeConfig, Int4WeightFakeQuantizeConfig
+    from torchao.prototype.qat import MXFakeQuantizeConfig
 
     def prepare(model, activation, weight):
+        if weight == "mxfp4":
+            mx = MXFakeQuantizeConfig(dtype=torch.float4_e2m1fn_x2, block_size=32)
+            quantize_(model, QATConfig(weight_config=mx, activation_config=mx))
+            return model
         fp8 = Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn)
         quantize_(model, QATConfig(weight_config=Int4WeightFakeQuantizeConfig(group_size=QAT_GROUP) if weight == "int4" else fp8,
                                    activation_config=fp8 if activation else None))
@@ -451,7 +457,8 @@ def qat_scheme_cases(out, rows):
     cases = {}
     for name, model, activation, weight in (("qat_int4", "tied", None, "int4"),
                                             ("qat_fp8_int4", "untied_pad_row", "float8_e4m3fn", "int4"),
-                                            ("qat_fp8_fp8", "untied_pad_row", "float8_e4m3fn", "float8_e4m3fn")):
+                                            ("qat_fp8_fp8", "untied_pad_row", "float8_e4m3fn", "float8_e4m3fn"),
+                                            ("qat_mxfp4", "untied", None, "mxfp4")):
         cases[name] = train(prepare(load(out, model), activation, weight), rows)
         cases[name].update(qat=dict(group_size=QAT_GROUP, activation_dtype=activation, weight_dtype=weight,
                                     torchao=torchao.__version__))

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Forty-six cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Forty-seven cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -78,10 +78,11 @@ computes are in hf_trajectory_cases.py):
                full_tied with that qat and fake_quant_after_n_steps 4: Axolotl's QATCallback turns
                fake quantisation off before step 1 and on again before step 5
   qat_lora     lora (from lora_init) over the qat base, as Axolotl prepares QAT before the adapters
-  qat_int4, qat_fp8_int4, qat_fp8_fp8
+  qat_int4, qat_fp8_int4, qat_fp8_fp8, qat_mxfp4
                Axolotl's other qat schemes ({weight_dtype: int4} on full_tied; {activation_dtype:
                float8_e4m3fn} with weight_dtype int4 or float8_e4m3fn on OUT/untied_pad_row, untied
-               with the padding token's zero embedding row drawn, as fp8 inputs turn a zero row NaN)
+               with the padding token's zero embedding row drawn, as fp8 inputs turn a zero row NaN;
+               {weight_dtype: mxfp4} on full_untied)
   lisa         OUT/deep (untied, 4 layers) with Axolotl's LISA callback (lisa_n_layers 2,
                lisa_step_interval 3): before training and every 3 steps it freezes every decoder
                layer and thaws the ones np.random.seed(global_step); np.random.choice picks; the

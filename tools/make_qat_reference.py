@@ -16,13 +16,17 @@ int4) on random rows, rows with ties at +-max, tiny values and a single non-zero
 (fp8_rows_<case>); and int4 weights for fp8 activations (Int4WeightFakeQuantizer's default: fp8
 rows, then symmetric int4 groups; weight_dtype int4 alone and float8_e4m3fn / int4) on random
 rows, ties, a constant group, a group under the 1e-6 scale clamp and values between levels
-(int4fp8_<case>).
+(int4fp8_<case>); and mxfp4 (Axolotl's weight_dtype mxfp4: torchao's MXTensor.to_mx with the
+RCEIL scales its MXFakeQuantizeConfig defaults to, dequantised) on random rows, an all-zero block,
+tiny values, e2m1's midpoints and a block whose amax / 6 is a power of two (mxfp4_<case>: out only;
+the gradient passes straight through).
 Then whole models: test_hf's two transformers models (test/data/hf_reference: untied with GQA 2,
 tied with GQA 4) prepared as Axolotl's prepare_model_for_qat prepares them (torchao's quantize_
 with that QATConfig: every nn.Linear, lm_head too), group size 32 and 16 (the tied model's
 intermediate_size is 48): <model>.safetensors holds logits and grad.<parameter> from loss.backward()
 on the reference's ids, <model>.json the loss and group size. The other schemes on them as
-<model>_<scheme>.safetensors / .json (the json names the two dtypes).
+<model>_<scheme>.safetensors / .json (the json names the two dtypes; mxfp4 on the untied model,
+whose widths are multiples of its blocks of 32).
 Needs torch, torchao, transformers:  tools/make_qat_reference.py [--out DIR] [--hf test/data/hf_reference]
 """
 import argparse, json, os
@@ -105,11 +109,28 @@ for name, x in fp8_rows.items():
     record("fp8_rows_" + name, x, fp8_quantizer)
 for name, w in int4fp8.items():
     record("int4fp8_" + name, w, int4fp8_quantizer)
+from torchao.prototype.mx_formats.mx_tensor import MXTensor
+from torchao.prototype.qat import MXFakeQuantizeConfig
+MX = MXFakeQuantizeConfig(dtype=torch.float4_e2m1fn_x2, block_size=32)  # Axolotl's, RCEIL scales
+mxfp4 = {"random": torch.randn(5, 96) * 2.0}
+blocks = torch.randn(4, 64)
+blocks[0, :32] = 0.0                                        # an all-zero block
+blocks[1, :32] = torch.randn(32) * 1e-30                    # tiny: a scale far below 1
+blocks[2] = torch.tensor([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0] * 8)  # e2m1's midpoints, amax 6: scale 1
+blocks[3, 32:] = torch.linspace(-12.0, 12.0, 32)            # amax / 6 = 2: scale 2 exactly
+mxfp4["blocks"] = blocks
+for name, x in mxfp4.items():
+    q = MXTensor.to_mx(x, elem_dtype=MX.dtype, block_size=MX.block_size, scaling_mode=MX.scaling_mode,
+                       kernel_preference=MX.kernel_preference)
+    tensors["x.mxfp4_" + name] = x.contiguous()
+    tensors["out.mxfp4_" + name] = q.dequantize(torch.float32).contiguous()
+
 os.makedirs(a.out, exist_ok=True)
 save_file(tensors, os.path.join(a.out, "ops.safetensors"))
 with open(os.path.join(a.out, "ops.json"), "w") as f:
     json.dump({"group_size": GROUP, "int4_cases": ["int4_" + n for n in int4], "int8_cases": ["int8_" + n for n in int8],
                "fp8_rows_cases": ["fp8_rows_" + n for n in fp8_rows], "int4fp8_cases": ["int4fp8_" + n for n in int4fp8],
+               "mxfp4_cases": ["mxfp4_" + n for n in mxfp4],
                "torch": torch.__version__, "torchao": torchao.__version__}, f, indent=1)
 print(a.out, {k: tuple(v.shape) for k, v in tensors.items()}, "torchao", torchao.__version__)
 
@@ -135,6 +156,9 @@ for name, group in (("untied_gqa2", 32), ("tied_gqa4", 16)):
 # Int4WeightFakeQuantizeConfig default), fp8 activations per row.
 def prepare_scheme(activation, weight, group):
     def prepare(model):
+        if weight == "mxfp4":  # MX on inputs and weights, whatever activation_dtype says
+            quantize_(model, QATConfig(weight_config=MX, activation_config=MX))
+            return
         w = (Int4WeightFakeQuantizeConfig(group_size=group) if weight == "int4"
              else Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn))
         x = Float8FakeQuantizeConfig(dtype=torch.float8_e4m3fn) if activation == "float8_e4m3fn" else None
@@ -144,7 +168,8 @@ def prepare_scheme(activation, weight, group):
 
 for name, scheme, activation, weight, group in (("untied_gqa2", "fp8int4", "float8_e4m3fn", "int4", 32),
                                                  ("tied_gqa4", "int4", None, "int4", 16),
-                                                 ("untied_gqa2", "fp8fp8", "float8_e4m3fn", "float8_e4m3fn", 32)):
+                                                 ("untied_gqa2", "fp8fp8", "float8_e4m3fn", "float8_e4m3fn", 32),
+                                                 ("untied_gqa2", "mxfp4", None, "mxfp4", 32)):
     loss = write_model_reference(a.hf, name, prepare_scheme(activation, weight, group), a.out,
                                  out_name=name + "_" + scheme, group_size=group, activation_dtype=activation,
                                  weight_dtype=weight, torchao=torchao.__version__)

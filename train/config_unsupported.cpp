@@ -124,22 +124,28 @@ std::optional<std::string> unsupported_quantization(const YAML::Node& value) {
          "load_in_8bit): torchao, mxfp4 and fp8 quantised bases are not";
 }
 
-// Axolotl's qat: its integer and fp8 schemes are built (train/config_qat.cpp reads them); its fp4
-// schemes and the embedding's fake quantisation are not.
+// Axolotl's qat: its integer, fp8 and mxfp4 schemes are built (train/config_qat.cpp reads them);
+// nvfp4 and the embedding's fake quantisation are not.
 std::optional<std::string> unsupported_qat(const YAML::Node& value) {
   if (!value.IsMap()) return std::nullopt;  // the field table names what it expects
   const YAML::Node weight = value["weight_dtype"];
   const std::string dtype = weight && weight.IsScalar() && !weight.IsNull() ? weight.Scalar() : "";
-  if (dtype == "mxfp4")
-    return "qat with weight_dtype mxfp4 (torchao's MX fake quantisation of inputs and weights) is not built; the "
-           "integer and fp8 schemes are (weight_dtype int4 with activation_dtype unset, int8 or float8_e4m3fn; "
-           "float8_e4m3fn with float8_e4m3fn)";
   if (dtype == "nvfp4")
     return "qat with weight_dtype nvfp4 is not built (Axolotl hands torchao 0.18 an NVFP4WeightOnlyConfig, which "
            "its QATConfig refuses)";
   if (value["quantize_embedding"] && is_set(value["quantize_embedding"]))
     return "qat's quantize_embedding (torchao's int4 embedding, fake-quantised through fp8) is not built";
   return std::nullopt;
+}
+
+// HF's torchao optimizers (transformers' OptimizerNames), which Axolotl examples name
+// (3b-qat-mxfp4.yaml): their blockwise state differs from bitsandbytes'.
+std::optional<std::string> unsupported_optimizer(const YAML::Node& value) {
+  if (!value.IsScalar()) return std::nullopt;  // the field table names what it expects
+  const std::string name = value.Scalar();
+  if (name != "adamw_torch_4bit" && name != "adamw_torch_8bit") return std::nullopt;
+  return "optimizer " + name + " (torchao's low-bit AdamW) is not built; bitsandbytes' 8-bit AdamW is (adamw_8bit, "
+         "adamw_bnb_8bit, paged_adamw_8bit)";
 }
 
 }  // namespace
@@ -149,6 +155,7 @@ std::optional<std::string> unsupported_setting(const std::string& key, const YAM
   if (key == "model_quantization_config") return unsupported_quantization(value);
   if (key == "rl") return unsupported_rl(value);
   if (key == "qat") return unsupported_qat(value);
+  if (key == "optimizer") return unsupported_optimizer(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   if (key == "model_type") return unsupported_model_type(value);
   for (const Unsupported& u : kUnsupported)

@@ -36,10 +36,11 @@ struct MemoryPlanInput {
   bool quant_linears = false, nf4_double_quant = true;
   bool dora = false;  // DoRA's weight norm: a targeted linear's f32 W + scale B A made per use
   // QAT: fake-quantised copies of every linear's input (0 or 1) and weight (int4 after fp8 rows
-  // keeps the rows too: 2), kept for backward.
+  // keeps the rows too: 2), kept for backward. mxfp4's straight-through op keeps nothing of its
+  // input, which the linear then no longer keeps either: no extra input copy.
   int qat_inputs = 0, qat_weights = 0;
   void set_qat(const QatScheme& scheme) {
-    qat_inputs = scheme.input == QatScheme::Input::none ? 0 : 1;
+    qat_inputs = scheme.input == QatScheme::Input::none || scheme.input == QatScheme::Input::mxfp4 ? 0 : 1;
     qat_weights = !scheme.on() ? 0 : scheme.weight == QatScheme::Weight::int4_after_fp8 ? 2 : 1;
   }
   bool fp8 = false;   // fp8 casts of each block linear's input and weight, kept for backward

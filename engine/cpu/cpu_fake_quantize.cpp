@@ -1,6 +1,6 @@
 // defines: CPU fake quantisation for quantisation-aware training (engine/fake_quantize_math.h):
-// int4 weight groups (min-max and symmetric), int8 and fp8 rows, forward and backward; fp8
-// training's tensorwise cast (engine/fp8_math.h)
+// int4 weight groups (min-max and symmetric), int8 and fp8 rows, forward and backward; mxfp4
+// blocks; fp8 training's tensorwise cast (engine/fp8_math.h)
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -184,6 +184,26 @@ void CpuBackend::fake_quant_int4_symmetric_backward(const Tensor& w, const Tenso
     }
     const float d_amax = int4_symmetric_amax_grad(g, to_inverse, to_scale, identity);
     for (int64_t i = 0; i < group; i++) dx[base + i] += amax_share(in[base + i], amax, d_amax, ties);
+  }
+}
+
+void CpuBackend::fake_quant_mxfp4(const Tensor& x, Tensor& out) {
+  require_f32("fake_quant_mxfp4", x);
+  OpTimer timer("fake_quant_mxfp4");
+  const float* in = x.data<float>();
+  float* o = out.data<float>();
+  const int64_t blocks = x.numel() / kMxBlock;
+#pragma omp parallel for
+  for (int64_t b = 0; b < blocks; b++) {
+    const float* src = in + b * kMxBlock;
+    float amax = 0.0f;
+    bool nan = false;  // torch's amax propagates NaN
+    for (int i = 0; i < kMxBlock; i++) {
+      nan = nan || std::isnan(src[i]);
+      amax = std::max(amax, std::fabs(src[i]));
+    }
+    const int exponent = mxfp4_block_exponent(nan ? NAN : amax);
+    for (int i = 0; i < kMxBlock; i++) o[b * kMxBlock + i] = mxfp4_fake_quant(src[i], exponent);
   }
 }
 

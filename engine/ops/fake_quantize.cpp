@@ -1,9 +1,10 @@
 // defines: fake_quantize_int4 (weights per group, min-max), fake_quantize_int4_symmetric,
-// fake_quantize_int8_rows (activations per token) and fake_quantize_fp8_rows,
+// fake_quantize_int8_rows (activations per token), fake_quantize_fp8_rows and fake_quantize_mxfp4,
 // quantisation-aware training's ops, forward and backward
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
+#include "engine/fake_quantize_math.h"
 #include "engine/ops.h"
 
 namespace llm {
@@ -62,6 +63,17 @@ Tensor fake_quantize_fp8_rows(const Tensor& x, float lower_bound) {
       [lower_bound](Backend& b, const Tensor& in, const Tensor& dout, Tensor& dx) {
         b.fake_quant_fp8_rows_backward(in, dout, lower_bound, dx);
       });
+}
+
+Tensor fake_quantize_mxfp4(const Tensor& x_in) {
+  LLM_CHECK(x_in.dim() >= 1 && x_in.size(-1) % kMxBlock == 0,
+            "fake_quantize_mxfp4: x " + x_in.str() + " must have rows of a multiple of " + std::to_string(kMxBlock));
+  Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend(x.device()).fake_quant_mxfp4(x, out);
+  // Straight through: the gradient of x is the gradient of the output.
+  if (any_requires_grad({x_in})) record_node("fake_quantize_mxfp4", {x_in}, {&out}, [](const Grads& g) -> Grads { return {g[0]}; });
+  return out;
 }
 
 Tensor fake_quantize_int8_rows(const Tensor& x) {
