@@ -10,8 +10,8 @@ namespace llm {
 
 namespace {
 const char* const kExpected =
-    "a map {activation_dtype: int8 or float8_e4m3fn (or unset), weight_dtype: int4 or float8_e4m3fn, group_size, "
-    "quantize_embedding: false, fake_quant_after_n_steps}";
+    "a map {activation_dtype: int8 or float8_e4m3fn (or unset), weight_dtype: int4, float8_e4m3fn or mxfp4, "
+    "group_size, quantize_embedding: false, fake_quant_after_n_steps}";
 // Axolotl's dtype names (its validate_ao_dtype): fp8 and float8 are float8_e4m3fn.
 const std::vector<std::string> kDtypes = {"int4", "int8", "float8_e4m3fn", "fp8", "float8", "nvfp4", "mxfp4"};
 std::string canonical(const std::string& dtype) { return dtype == "fp8" || dtype == "float8" ? "float8_e4m3fn" : dtype; }
