@@ -151,14 +151,13 @@ LLM_HOST_DEVICE float int8_fake_quant_grad(float x, float dy, const Int8Row& r, 
 constexpr float kE4m3Max = 448.0f;
 
 struct Fp8Row {
-  float amax;          // the row's largest |x| (its elements equal to it share the scale's gradient)
-  float scale;         // in the row's dtype
-  bool scale_trains;   // amax above the lower bound: s depends on it
+  float scale;        // in the row's dtype
+  bool scale_trains;  // the row's largest |x| above the lower bound: s depends on it
 };
 template <class RoundLike>
 LLM_HOST_DEVICE Fp8Row fp8_row(float amax, float lower_bound, RoundLike round_like) {
   const bool trains = amax > lower_bound;
-  return {amax, round_like((trains ? amax : lower_bound) / kE4m3Max), trains};
+  return {round_like((trains ? amax : lower_bound) / kE4m3Max), trains};
 }
 // x / s in f32 (torchao widens x first), before the clamp.
 LLM_HOST_DEVICE float fp8_row_scaled(float x, const Fp8Row& r) { return x / r.scale; }
@@ -194,15 +193,15 @@ constexpr float kInt4SymmetricMax = 8.0f;  // MSLK's scale divisor: q in -8..7
 constexpr float kInt4SymmetricLow = -8.0f, kInt4SymmetricHigh = 7.0f;
 
 struct Int4SymmetricGroup {
-  float amax, scale, inverse;  // inverse: 1 / s in the group's dtype
-  bool scale_trains;           // amax / 8 above the 1e-6 clamp
+  float scale, inverse;  // inverse: 1 / s in the group's dtype
+  bool scale_trains;     // amax / 8 above the 1e-6 clamp
 };
 template <class RoundLike>
 LLM_HOST_DEVICE Int4SymmetricGroup int4_symmetric_group(float amax, RoundLike round_like) {
   const float raw = round_like(amax / kInt4SymmetricMax);
   const bool trains = raw > kInt4ScaleEps;
   const float scale = trains ? raw : round_like(kInt4ScaleEps);
-  return {amax, scale, round_like(1.0f / scale), trains};
+  return {scale, round_like(1.0f / scale), trains};
 }
 // round(v * (1 / s)) before the clamp.
 template <class RoundLike>
