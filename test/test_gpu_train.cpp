@@ -222,3 +222,36 @@ TEST_CASE("bfloat16: 50 steps on the GPU track the CPU's bfloat16 run within 5e-
 TEST_CASE("use_dft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
   check_gpu_tracks_cpu("dft", " --use_dft true", 1e-3);
 }
+
+// The start-up memory plan (train/memory_plan.cpp) against the CUDA caching allocator's peak since
+// start-up (the last step line's "(peak N)"): bf16 casts per use, kept for backward, flash
+// attention on the tensor cores (head_dim 64), with and without recompute, bfloat16 and QLoRA.
+// Rows fill sequence_len (each line of the corpus is longer), as the plan assumes. cuBLASLt's
+// workspace and the CUDA context are outside the allocator and the plan alike.
+TEST_CASE("the start-up memory plan is within 10% of the CUDA allocator's peak") {
+  const std::string wide = " --hidden_size 512 --intermediate_size 1536 --num_hidden_layers 4 --num_attention_heads 8"
+                           " --num_key_value_heads 4 --sequence_len 512 --micro_batch_size 4"
+                           " --flash_attention true --max_steps 3 --val_set_size 0";
+  for (const char* variant : {" --bf16 true", " --bf16 true --gradient_checkpointing true", " --bfloat16 true",
+                              " --bf16 true --adapter qlora --load_in_4bit true --lora_target_linear true"}) {
+    Workspace ws("gpu_memory_plan");
+    std::string text;
+    for (int i = 0; i < 64; i++) {
+      text += "line " + std::to_string(i) + ":";
+      for (int j = 0; j < 12; j++) text += " the quick brown fox jumps over the lazy dog.";
+      text += "\n";
+    }
+    write_file((ws.dir / "corpus.txt").string(), text);
+    Run r = run_train(ws.config("device: cuda\n") + wide + variant);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    std::smatch plan;
+    REQUIRE(std::regex_search(r.output, plan, std::regex("peak per rank\\s+([0-9.]+) (MiB|GiB)")));
+    const double planned = std::stod(plan[1]) * (plan[2] == "GiB" ? 1024 : 1);
+    double measured = 0;  // MiB, the last step line's
+    const std::regex peak("\\(peak ([0-9.]+)");
+    for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), peak); it != std::sregex_iterator(); ++it)
+      measured = std::stod((*it)[1]);
+    MESSAGE(variant << ": planned " << planned << " MiB, the allocator's peak " << measured << " MiB");
+    CHECK_MESSAGE(std::fabs(planned - measured) <= 0.10 * measured, r.output);
+  }
+}

@@ -158,20 +158,26 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   double layer = dsize * (6 * C + 2 * kv + 3 * F) + 4 * (2 + H);
   if (in.attention == AttentionKind::eager) layer += dsize * H * in.sequence_len;
   // QAT: each distinct linear input also fake-quantised, both kept (the block input's norm, the
-  // attention output, the MLP's norm, the SwiGLU product: 3 C + F), and lm_head's input (below).
-  layer += in.qat_inputs * dsize * (3 * C + F);
+  // attention output, the MLP's norm, the SwiGLU product: 3 C + F), and lm_head's input (below);
+  // copies in place of the inputs add only the attention output's, which attention keeps too.
+  using QatInputs = MemoryPlanInput::QatInputs;
+  const double qat_beside = in.qat_inputs == QatInputs::beside ? 1 : 0;
+  layer += qat_beside * dsize * (3 * C + F) + (in.qat_inputs == QatInputs::in_place ? dsize * C : 0);
   // fp8: each block linear keeps the cast of its own input (q, k and v one each of the same norm).
   if (in.fp8) layer += dsize * (6 * C + F);
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
   const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) +
-                      N * dsize * C * (1 + in.qat_inputs);
+                      N * dsize * C * (1 + qat_beside);
   const double recomputed = N * in_segment * layer;
   // One layer's backward temporaries at their most: d(product), d(gate) and d(up) in SwiGLU's
-  // backward, less the product itself, which down_proj's backward has released by then; d(h) and
-  // d(x).
-  const double temporaries = N * dsize * (2 * F + 2 * C);
+  // backward, less the product itself (and under QAT its fake-quantised copy), which down_proj's
+  // backward has released by then; d(h) and d(x).
+  const double temporaries = N * dsize * (2 * F + 2 * C - qat_beside * F);
+  // ... or, a quantised base's, d(gate) and d(up) beside the weight that gate's or up's backward
+  // dequantises (DoRA: its weight norm's scratch).
+  const double bwd_temporaries = std::max(temporaries, N * dsize * 2 * F + weight_scratch);
 
   // ZeRO-1 to 3 of every parameter: the model computes with the compute copy, in the compute
   // dtype (bf16 on a GPU), re-cast from the master slices after each step and gathered in it
@@ -195,6 +201,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                       : !in.bf16 || compute_copies ? 0
                                       : adapter                    ? 2 * T
                                                                    : per_use);
+  // lm_head's cast (and QAT copy) lives only while the loss runs in forward: the fused loss keeps
+  // its gradients, not its operands. Backward sees the blocks' casts alone.
+  const double head_casts = (in.qat_weights > 0 ? in.qat_weights * dsize * V * C : 0) +
+                            (in.bf16_weights ? (in.bf16 ? 0 : 4 * lm_cast)
+                             : !in.bf16 || compute_copies || adapter ? 0
+                                                                    : 2 * lm_cast);
+  const double block_casts = casts - head_casts;
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
@@ -293,39 +306,65 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double persistent = compute_weights + master + optimizer + flat_buckets + slices + frozen;
   const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
   const double grads_at_first = std::min(grads, grads_first);
-  const double fwd = persistent + head_whole + casts + kept + chunk_bytes + loss_kept + held_grads;
+  // The loss in forward: its input (the final norm's output, and a fake-quantised copy made in
+  // its place) beside a chunk of logits and the gradients it forms. ZeRO-3 has let the blocks go.
+  const double loss_input = dsize * N * C * (in.qat_inputs == QatInputs::in_place ? 2 : 1);
+  const double blocks_gathered = zero3          ? wsize * gathered_blocks * per_layer
+                                 : frozen_zero3 ? gathered_blocks * frozen_block
+                                                : 0;
+  const double fwd = persistent - blocks_gathered + head_whole + casts + kept + loss_input + chunk_bytes + loss_kept +
+                     held_grads;
   // ZeRO-3 with the head a unit of its own (untied): two moments, never one. The loss's backward
   // holds the head whole and d(lm_head) beside its scaled copy, lm_head's gradient; then the head's
   // bucket is packed and launched, its weights and gradients freed, before the last block's
   // backward (or its segment's re-run) starts, with the bucket and incoming slice in flight.
+  // Otherwise two moments: the loss's node, whose d(lm_head) becomes lm_head's f32 gradient (in
+  // f32 the same buffer; in bf16 widened beside it; added into held gradients), and the last
+  // block's MLP backward, when the loss's gradients and the final norm's input are gone (d(hidden)
+  // became the block's d(x), one of the temporaries).
+  const double final_norm_kept = N * dsize * C * (1 + qat_beside);
+  const double loss_node_grads = held_grads > 0 || dsize == 4 ? 0 : grads_at_first;
   const double start_bwd =
       zero3 && split ? std::max(persistent + head_whole + casts + kept + loss_kept + grads_at_first,
                                 persistent + casts + kept + dsize * N * C + recomputed + temporaries +
                                     4 * head_end * (1 + 1 / ranks))
-                     : persistent + head_whole + casts + kept + recomputed + loss_kept + grads_at_first + temporaries +
-                           held_grads;
+                     : std::max(persistent + head_whole + block_casts + kept + loss_kept + loss_node_grads + held_grads,
+                                persistent + head_whole + block_casts + kept - final_norm_kept + recomputed +
+                                    grads_at_first + bwd_temporaries + held_grads);
   // Untied under ZeRO-3, backward ends with the embedding's own unit once block 0's backward (its
   // activations and temporaries, block_bwd below) is done: its weights and gradient beside block
   // 0's bucket in flight, then packed into its own bucket.
+  // Otherwise the larger of block 0's MLP backward, its gradients of down_proj formed but not yet
+  // of its other weights, nor (untied) the embedding's; and the embedding's backward, last, with
+  // every gradient and block 0's d(x) alone.
+  const double not_yet =
+      whole_grads && held_grads == 0 && !adapter ? 4 * (per_layer - F * C + (split ? embed : 0)) : 0;
+  const double end_grads = zero2 ? std::max(grads, in_flight) : grads;
   const double end_bwd =
       zero3 && split ? persistent + casts + embed_whole + 4 * embed + 4 * std::max(per_layer * (1 + 1 / ranks), embed)
-                     : persistent + embed_whole + casts + (zero2 ? std::max(grads, in_flight) : grads) + recomputed +
-                           temporaries + weight_scratch;
+                     : persistent + embed_whole + block_casts +
+                           std::max(end_grads - not_yet + recomputed + bwd_temporaries, end_grads + dsize * N * C);
   // ZeRO-3, as a block's backward ends (its own activations freed): the block's weights (in
   // `persistent`) and gradients, packed into its flat bucket while the previous block's bucket
   // and incoming slice are still in flight. Under recompute the previous bucket stays in flight
   // through the whole re-run (it settles when this block's launches, after the recompute node),
   // so the re-run's backward temporaries are there too. Tied, unit 0's gradients (lm_head's, the
   // first to arrive) stay whole to the end of backward; untied, the head's were reduced before
-  // the blocks' backward, its bucket perhaps still in flight as the last block's ends.
-  const double block_bwd = zero3 ? persistent + casts + kept + recomputed - N * layer + loss_kept +
-                                       (split ? 0 : grads_at_first) + (every > 0 ? temporaries : 0) +
-                                       4 * block_units + 4 * std::max(per_layer, head_end) * (1 + 1 / ranks)
-                                 : 0;
+  // the blocks' backward, its bucket perhaps still in flight as the last block's ends. The loss's
+  // gradients and the final norm's input are gone by then (as at the last block's MLP, above).
+  // Before that, with the same bucket in flight, the block's MLP backward: its segment's re-run
+  // (without recompute: every activation but the block above's, freed before a bucket is in
+  // flight), the temporaries and down_proj's gradient alone of the block's.
+  const double bwd_base = persistent + block_casts + kept - final_norm_kept + (split ? 0 : grads_at_first) +
+                          4 * std::max(per_layer, head_end) * (1 + 1 / ranks);
+  const double block_bwd =
+      zero3 ? bwd_base + std::max(recomputed - N * layer + (every > 0 ? temporaries : 0) + 4 * block_units,
+                                  (every > 0 ? recomputed : -N * layer) + bwd_temporaries + 4 * F * C)
+            : 0;
   // ZeRO-2 with whole gradients (accumulation): the first bucket packs into its flat buffer before
   // its gradients go, with every other gradient still whole.
   const double one_bucket = std::min(4 * T, 4 * std::max(in.bucket_cap_mb * 1048576.0 / 4, embed));
-  const double first_pack = zero2 && !zero3 && whole_grads ? persistent + casts + grads + one_bucket : 0;
+  const double first_pack = zero2 && !zero3 && whole_grads ? persistent + block_casts + grads + one_bucket : 0;
   // Start-up. ZeRO-3 never holds the whole model: each weight is drawn or read alone on the host
   // and each rank keeps its slices (engine/sharded_weights.h), so the device sees only the
   // shards, and the host one whole f32 weight at a time (the embedding or lm_head is the

@@ -35,12 +35,17 @@ struct MemoryPlanInput {
   int64_t trainable_parameters = 0, frozen_parameters = 0;
   bool quant_linears = false, nf4_double_quant = true;
   bool dora = false;  // DoRA's weight norm: a targeted linear's f32 W + scale B A made per use
-  // QAT: fake-quantised copies of every linear's input (0 or 1) and weight (int4 after fp8 rows
-  // keeps the rows too: 2), kept for backward. mxfp4's straight-through op keeps nothing of its
-  // input, which the linear then no longer keeps either: no extra input copy.
-  int qat_inputs = 0, qat_weights = 0;
+  // QAT: fake-quantised copies of every linear's input and weight (int4 after fp8 rows keeps the
+  // rows too: 2 weight copies), kept for backward. The input copies are kept beside the inputs
+  // (int8 and fp8 rows: their backward reads the input), or in their place (mxfp4's
+  // straight-through op keeps nothing, so the linear keeps only the copy).
+  enum class QatInputs { none, beside, in_place };
+  QatInputs qat_inputs = QatInputs::none;
+  int qat_weights = 0;
   void set_qat(const QatScheme& scheme) {
-    qat_inputs = scheme.input == QatScheme::Input::none || scheme.input == QatScheme::Input::mxfp4 ? 0 : 1;
+    qat_inputs = scheme.input == QatScheme::Input::none    ? QatInputs::none
+                 : scheme.input == QatScheme::Input::mxfp4 ? QatInputs::in_place
+                                                           : QatInputs::beside;
     qat_weights = !scheme.on() ? 0 : scheme.weight == QatScheme::Weight::int4_after_fp8 ? 2 : 1;
   }
   bool fp8 = false;   // fp8 casts of each block linear's input and weight, kept for backward
