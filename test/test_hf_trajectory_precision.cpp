@@ -30,17 +30,20 @@ TEST_CASE("qat: the Trainer on torchao's fake-quantised model, step by step (ful
 // Axolotl's other qat schemes on torchao 0.18: int4 weights for fp8 activations alone (tied), under
 // e4m3 inputs (untied), e4m3 inputs and weights (untied), mxfp4 inputs and weights (untied); for
 // fp8 inputs the untied model's padding row drawn, as an all-zero input row turns NaN there on
-// both sides. Measured 2026-12-01: the first two steps within 1.5e-7 (the third of fp8 / fp8 too),
-// the later ones within kFp8GradientsLater; mxfp4 the first step within 6e-10, then within 3.0e-3
-// loss and 3.8e-2 grad norm: e2m1 keeps 3 levels an octave, so the last bits a step leaves apart
-// flip values by up to a third from step 2 on.
+// both sides. Only the first step starts from the same weights: from step 2 on the last bits an
+// update leaves apart (its gradients summed in other orders) may move a weight across a level.
+// Measured 2026-12-01: on one machine the first two steps within 1.5e-7 (the third of fp8 / fp8
+// too), on another (an AVX-512 EPYC, whichever OpenBLAS kernels it ran) int4-for-fp8's second 8.6e-5
+// loss and 7.6e-4 grad norm; the later ones within kFp8GradientsLater; mxfp4 the first step within
+// 6e-10, then within 3.0e-3 loss and 3.8e-2 grad norm: e2m1 keeps 3 levels an octave, so the last
+// bits a step leaves apart flip values by up to a third from step 2 on.
 TEST_CASE("qat's int4-for-fp8, fp8 and mxfp4 schemes: the Trainer on torchao's fake-quantised model, step by step") {
   constexpr LaterSteps kMxfp4Later{5e-3, 1e-1};
   const json f = fixture();
   const std::tuple<const char*, const char*, int64_t, LaterSteps> cases[] = {
-      {"qat_int4", "tied", 2, kFp8GradientsLater},
-      {"qat_fp8_int4", "untied_pad_row", 2, kFp8GradientsLater},
-      {"qat_fp8_fp8", "untied_pad_row", 2, kFp8GradientsLater},
+      {"qat_int4", "tied", 1, kFp8GradientsLater},
+      {"qat_fp8_int4", "untied_pad_row", 1, kFp8GradientsLater},
+      {"qat_fp8_fp8", "untied_pad_row", 1, kFp8GradientsLater},
       {"qat_mxfp4", "untied", 1, kMxfp4Later}};
   for (const auto& [name, model, exact_steps, later] : cases) {
     CAPTURE(name);
