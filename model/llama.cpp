@@ -303,6 +303,23 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   return {add(x1.sum, mlp), Tensor()};
 }
 
+Tensor LlamaModel::segment_forward(int64_t first, int64_t last, Tensor x, const Tensor& positions,
+                                   const Tensor& doc_ids, const LayerOptions& opt, uint64_t seed) const {
+  AddNorm h{std::move(x), Tensor()};
+  for (int64_t i = first; i < last; i++) {
+    const int unit = static_cast<int>(i) + 1;
+    if (units_) units_->before_forward(unit);
+    // A block's last add fuses with the next block's input norm only inside one segment (a
+    // segment's output is one tensor) and without weight units (the next block's norm weight
+    // may not be gathered yet).
+    const bool fuse_next = !units_ && i + 1 < last;
+    h = layer_forward(i, h.sum, h.normed, fuse_next ? layers_[i + 1].input_layernorm : Tensor(), positions,
+                      doc_ids, opt, mix_seed(seed, 1000 + i));
+    if (units_) h.sum = units_->after_forward(unit, h.sum);
+  }
+  return h.sum;
+}
+
 Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
   LLM_CHECK(ids.dim() == 2 && positions.shape() == ids.shape(),
             "model input: ids " + ids.str() + " and positions " + positions.str() + " must be (B, S)");
@@ -334,22 +351,13 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     // The dropout seed travels by value, so a recompute re-run draws the same masks.
     const uint64_t seed = opt.dropout_seed;
     auto segment = [this, first, last, layer_opt, seed](const std::vector<Tensor>& in) {
-      AddNorm h{in[0], Tensor()};
-      for (int64_t i = first; i < last; i++) {
-        const int unit = static_cast<int>(i) + 1;
-        if (units_) units_->before_forward(unit);
-        // A block's last add fuses with the next block's input norm only inside one segment (a
-        // segment's output is one tensor) and without weight units (the next block's norm
-        // weight may not be gathered yet).
-        const bool fuse_next = !units_ && i + 1 < last;
-        h = layer_forward(i, h.sum, h.normed, fuse_next ? layers_[i + 1].input_layernorm : Tensor(),
-                          in[1], in[2], layer_opt, mix_seed(seed, 1000 + i));
-        if (units_) h.sum = units_->after_forward(unit, h.sum);
-      }
-      return std::vector<Tensor>{h.sum};
+      return std::vector<Tensor>{segment_forward(first, last, in[0], in[1], in[2], layer_opt, seed)};
     };
-    const std::vector<Tensor> inputs{x, positions, opt.doc_ids};
-    x = opt.recompute_every_n_layers > 0 ? recompute(segment, inputs, opt.offload_recompute_inputs)[0] : segment(inputs)[0];
+    // Without recompute the blocks take x itself, its last handle: without gradients (evaluation)
+    // the segment's input is freed once its first block has added it to its residual.
+    x = opt.recompute_every_n_layers > 0
+            ? recompute(segment, {x, positions, opt.doc_ids}, opt.offload_recompute_inputs)[0]
+            : segment_forward(first, last, std::move(x), positions, opt.doc_ids, layer_opt, seed);
   }
   if (units_ && head_unit() != 0) units_->before_forward(head_unit());  // through to the loss (or logits)
   return rmsnorm(x, in_dtype(norm_, dtype), config_.rms_norm_eps);

@@ -229,6 +229,9 @@ class LlamaModel {
   AddNorm layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
                         const Tensor& next_norm, const Tensor& positions, const Tensor& doc_ids,
                         const LayerOptions& opt, uint64_t dropout_seed) const;
+  // Blocks [first, last) on x, one recompute segment (or all the blocks): the last one's output.
+  Tensor segment_forward(int64_t first, int64_t last, Tensor x, const Tensor& positions, const Tensor& doc_ids,
+                         const LayerOptions& opt, uint64_t seed) const;
   // Every base weight member, undefined ones included (quantised linears), in HF's order.
   std::vector<ParamRef> all_weights();
   QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any

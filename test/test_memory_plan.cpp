@@ -119,12 +119,14 @@ TEST_CASE("qat: the planned peak of each scheme is within 5% of the measured pea
 }
 
 // Eval batches 16 and 32 times the training micro-batch: evaluation is the peak, one block's
-// tensors of its rows at a time (flash attention, what training uses; eager's is not calibrated).
-TEST_CASE("eval_batch_size above micro_batch_size: the evaluation forward's peak within 10%") {
+// tensors of its rows at a time (at width 64 and sequence 128 eager's probabilities are the larger
+// moment).
+TEST_CASE("eval_batch_size above micro_batch_size: the evaluation forward's peak within 5%") {
   MemoryPlanInput in;
   in.model.num_hidden_layers = 2;
-  for (const auto& [width, mlp, seq, eval_rows] : {std::tuple{64, 192, 128, 16}, std::tuple{128, 352, 64, 32}}) {
-    const AttentionKind attention = AttentionKind::flash;
+  for (const auto& [width, mlp, seq, eval_rows, attention] :
+       {std::tuple{64, 192, 128, 16, AttentionKind::flash}, std::tuple{128, 352, 64, 32, AttentionKind::flash},
+        std::tuple{64, 192, 128, 16, AttentionKind::eager}, std::tuple{128, 352, 64, 32, AttentionKind::eager}}) {
     in.model.hidden_size = width;
     in.model.intermediate_size = mlp;
     in.sequence_len = seq;
@@ -137,7 +139,7 @@ TEST_CASE("eval_batch_size above micro_batch_size: the evaluation forward's peak
     CAPTURE(plan.peak_bytes);
     CAPTURE(measured);
     CHECK(plan.peak_when == "evaluation (eval_batch_size rows in one forward)");
-    CHECK(std::fabs(plan.peak_bytes - measured) <= 0.10 * measured);
+    CHECK(std::fabs(plan.peak_bytes - measured) <= 0.05 * measured);
   }
 }
 

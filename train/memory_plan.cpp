@@ -168,8 +168,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
-  const double kept = N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) +
-                      N * dsize * C * (1 + qat_beside);
+  const double final_norm_kept = N * dsize * C * (1 + qat_beside);
+  const double kept =
+      N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) + final_norm_kept;
   const double recomputed = N * in_segment * layer;
   // One layer's backward temporaries at their most: d(product), d(gate) and d(up) in SwiGLU's
   // backward, less the product itself (and under QAT its fake-quantised copy), which down_proj's
@@ -191,23 +192,22 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // what trains; its frozen base is stored in bf16 already.
   const double lm_cast = lm_head > 0 ? lm_head : embed;
   // QAT's fake-quantised weights are made and kept the same way: the block linears of every layer
-  // (or one segment's) and lm_head.
-  const double qat_weights = in.qat_weights > 0 ? in.qat_weights * dsize * ((every > 0 ? in_segment : L) * linears / L + V * C)
-                             : in.fp8           ? dsize * (every > 0 ? in_segment : L) * linears / L
-                                                : 0;
-  // bfloat16 on the CPU casts the other way, bf16 weights to f32 (its lookup widens the rows).
-  const double per_use = 2 * (lm_cast + (every > 0 ? in_segment : L) * per_layer);
-  const double casts = qat_weights + (in.bf16_weights              ? (in.bf16 ? 0 : 2 * per_use)
-                                      : !in.bf16 || compute_copies ? 0
-                                      : adapter                    ? 2 * T
-                                                                   : per_use);
+  // (or one segment's) and lm_head; fp8's casts of the block linears too.
+  const double cast_layers = every > 0 ? in_segment : L;
+  const double block_copies = in.qat_weights > 0 ? in.qat_weights : in.fp8 ? 1 : 0;
+  const double qat_blocks = block_copies * dsize * cast_layers * linears / L;
+  const double qat_head = in.qat_weights > 0 ? in.qat_weights * dsize * V * C : 0;
+  // The bytes of the per-use casts of `elements` weights. bfloat16 on the CPU casts the other way,
+  // bf16 weights to f32 (its lookup widens the rows).
+  const auto cast_bytes = [&](double elements) {
+    return in.bf16_weights ? (in.bf16 ? 0 : 4 * elements) : !in.bf16 || compute_copies ? 0 : 2 * elements;
+  };
   // lm_head's cast (and QAT copy) lives only while the loss runs in forward: the fused loss keeps
   // its gradients, not its operands. Backward sees the blocks' casts alone.
-  const double head_casts = (in.qat_weights > 0 ? in.qat_weights * dsize * V * C : 0) +
-                            (in.bf16_weights ? (in.bf16 ? 0 : 4 * lm_cast)
-                             : !in.bf16 || compute_copies || adapter ? 0
-                                                                    : 2 * lm_cast);
-  const double block_casts = casts - head_casts;
+  const bool adapter_casts = adapter && !in.bf16_weights;
+  const double head_casts = qat_head + (adapter_casts ? 0 : cast_bytes(lm_cast));
+  const double block_casts = qat_blocks + cast_bytes(adapter_casts ? T : cast_layers * per_layer);
+  const double casts = block_casts + head_casts;
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
   // d(lm_head) kept until backward.
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
@@ -322,7 +322,6 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // f32 the same buffer; in bf16 widened beside it; added into held gradients), and the last
   // block's MLP backward, when the loss's gradients and the final norm's input are gone (d(hidden)
   // became the block's d(x), one of the temporaries).
-  const double final_norm_kept = N * dsize * C * (1 + qat_beside);
   const double loss_node_grads = held_grads > 0 || dsize == 4 ? 0 : grads_at_first;
   const double start_bwd =
       zero3 && split ? std::max(persistent + head_whole + casts + kept + loss_kept + grads_at_first,
@@ -393,13 +392,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Evaluation, between steps: a forward without gradients of eval_batch_size rows keeps nothing
   // for backward, so one block's tensors live at a time: as its MLP runs, the block's input, its
   // norm, q, k, v, the attention output, the residual sum and its norm (a block's locals stay until
-  // it returns), gate, up and their product; as attention runs, eager's f32 probabilities. (Eager's
-  // evaluation is not held to the allocator: its measured peak runs above this, 13.5% at width
-  // 128, because the allocator lends the freed probabilities' block, up to twice a request's size,
-  // to the MLP's smaller tensors that follow; reusing exact fits only (kMaxOversize 1 in
-  // engine/allocator.cpp) it measures as flash's, 4.9% under the plan.) Then the head: the hidden
-  // states, their norm and rows, a chunk of logits and its softmax. Beside them (bf16, weights
-  // cast per use) one weight's cast. It can be the peak only when the eval batch is the larger.
+  // it returns), gate, up and their product; as attention runs, eager's f32 probabilities. (The
+  // embedding's output goes once the first block has read it: LlamaModel::segment_forward takes
+  // it by value.) Then the head: the hidden states, their norm and rows, a chunk of logits and its
+  // softmax. Beside them (bf16, weights cast per use) one weight's cast. It can be the peak only
+  // when the eval batch is the larger.
   const double eval_tokens = static_cast<double>(std::max(in.eval_micro_batch_size, in.micro_batch_size)) *
                              in.sequence_len;
   const double eval_chunk = std::min(eval_tokens, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
