@@ -23,16 +23,20 @@ struct OnlineLse {
   // Takes `count` values at once: one rescale for the group, not one per value.
   __device__ __forceinline__ void add(const float* x, int count) {
     float top = m;
-    for (int j = 0; j < count; j++) top = fmaxf(top, x[j]);
-    if (top == -INFINITY) return;  // nothing but -inf yet: the sum stays 0
-    s *= expf(m - top);            // exp(-inf) = 0 on the first finite group
+    for (int j = 0; j < count; j++) top = fmaxf(top, x[j]);  // fmaxf passes over a NaN
+    if (top == -INFINITY) {  // nothing but -inf yet: the sum stays 0, or NaN once a NaN came
+      for (int j = 0; j < count; j++)
+        if (x[j] != x[j]) s = x[j];
+      return;
+    }
+    s *= expf(m - top);  // exp(-inf) = 0 on the first finite group; a NaN in x reaches s below
     for (int j = 0; j < count; j++) s += expf(x[j] - top);
     m = top;
   }
   // The whole block's: every thread gets lse = M + log(sum of s x exp(m - M)).
   __device__ __forceinline__ float block_lse(float* shared) const {
     const float top = block_max(m, shared);
-    const float mine = top == -INFINITY ? 0.0f : s * expf(m - top);
+    const float mine = top == -INFINITY ? s : s * expf(m - top);  // there s is 0, or NaN
     return top + logf(block_sum(mine, shared));
   }
 };

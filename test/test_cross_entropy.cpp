@@ -41,6 +41,17 @@ TEST_CASE("cross_entropy: mean over non-ignored targets; -100 rows get no gradie
   CHECK_THROWS(cross_entropy(logits.detach(), Tensor::from_ints(std::vector<int32_t>(N, V), {N})));
 }
 
+// A NaN logit is never passed over: the row's logsumexp, and so the loss, is NaN wherever the NaN
+// sits (first in its row, or among nothing but -inf), so a non-finite-loss check sees it.
+TEST_CASE("cross_entropy: a NaN logit makes the loss NaN") {
+  const int64_t V = 13;
+  std::vector<float> first = randn({1, V}).to_floats(), among_inf(V, -INFINITY);
+  first[0] = NAN;
+  among_inf[5] = NAN;
+  for (const std::vector<float>& row : {first, among_inf})
+    CHECK(std::isnan(cross_entropy(Tensor::from_floats(row, {1, V}), Tensor::from_ints({3}, {1})).item()));
+}
+
 TEST_CASE("linear_cross_entropy: equals cross_entropy(linear) in any chunking; gradients") {
   const int64_t N = 13, C = 7, V = 11;
   Tensor h = randn({N, C}), w = randn({V, C});

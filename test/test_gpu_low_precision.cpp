@@ -32,9 +32,14 @@ TEST_CASE("fp8_linear: torchao Float8Linear's numerics on the GPU") {
 // that turns its gradient off (or on). So bf16 rows are checked against the shared math
 // (engine/fake_quantize_math.h) run here with bf16 rounding, f32 against the CPU backend.
 TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
-  for (DType t : kDtypes)
-    compare_op("fake_quantize_int4", [](const std::vector<Tensor>& in) { return fake_quantize_int4(in[0], 32); },
-               {randn({7, 96})}, t);
+  // Groups of 16, 32 and 48: a warp's lanes past a short group, and lanes taking two elements of
+  // a longer one (the second pass partial).
+  for (const int64_t group : {16, 32, 48})
+    for (DType t : kDtypes) {
+      CAPTURE(group);
+      compare_op("fake_quantize_int4", [&](const std::vector<Tensor>& in) { return fake_quantize_int4(in[0], group); },
+                 {randn({7, 96})}, t);
+    }
   compare_op("fake_quantize_int8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_int8_rows(in[0]); },
              {randn({13, 65}, 2.0f)}, DType::f32);
 
@@ -65,9 +70,12 @@ TEST_CASE("fake quantisation (qat): int4 weight groups, int8 activation rows") {
 TEST_CASE("fake quantisation (qat): fp8 rows, int4 groups after fp8 rows, mxfp4 blocks") {
   compare_op("fake_quantize_fp8_rows", [](const std::vector<Tensor>& in) { return fake_quantize_fp8_rows(in[0]); },
              {randn({13, 65}, 2.0f)}, DType::f32);
-  const QatScheme int4_after_fp8{QatScheme::Input::none, QatScheme::Weight::int4_after_fp8, 32};
-  compare_op("qat_weight int4 after fp8", [&](const std::vector<Tensor>& in) { return qat_weight(in[0], int4_after_fp8); },
-             {randn({7, 96})}, DType::f32);
+  for (const int64_t group : {32, 48}) {
+    CAPTURE(group);
+    const QatScheme int4_after_fp8{QatScheme::Input::none, QatScheme::Weight::int4_after_fp8, group};
+    compare_op("qat_weight int4 after fp8", [&](const std::vector<Tensor>& in) { return qat_weight(in[0], int4_after_fp8); },
+               {randn({7, 96})}, DType::f32);
+  }
   compare_op("fake_quantize_mxfp4", [](const std::vector<Tensor>& in) { return fake_quantize_mxfp4(in[0]); },
              {randn({7, 96}, 2.0f)}, DType::f32);
 }
@@ -135,32 +143,39 @@ TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax 
 
 // bfloat16: a bf16 weight and bf16 moments with an f32 gradient, each element updated in f32 and
 // rounded back. FMA contraction may move an f32 result across a bf16 midpoint: at most one unit in
-// the last place of a bf16 value, and rarely.
+// the last place of a bf16 value, and rarely. Views on and off the 4-element words (the 4-wide and
+// the one-element kernels), and clipping's factor inside the update on alternate steps.
 TEST_CASE("adamw on bf16 weights and moments: the CUDA kernel gives the CPU's bits but for rare last-place flips") {
   const int64_t n = 7 * 33;
-  const Tensor p0 = randn({n}, 0.05f).to(DType::bf16);
-  auto state = [&](Device d) {
-    return std::vector<Tensor>{p0.clone().to(d), Tensor::zeros({n}, DType::bf16, d), Tensor::zeros({n}, DType::bf16, d)};
-  };
-  std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
-  for (int step = 1; step <= 4; step++) {
-    const Tensor grad = randn({n});
-    const AdamWArgs args = adamw_args({0.9f, 0.95f, 1e-8f, 0.1f}, 3e-2f, step, true);
-    backend(Device::cpu()).adamw(c[0], grad, c[1], c[2], args);
-    backend(kGpu).adamw(g[0], grad.to(kGpu), g[1], g[2], args);
-  }
-  for (int k = 0; k < 3; k++) {
-    CAPTURE(k);
-    CHECK(g[k].dtype() == DType::bf16);
-    const std::vector<float> gv = g[k].to(Device::cpu()).to_floats(), cv = c[k].to_floats();
-    int64_t flips = 0, worse = 0;
-    for (int64_t i = 0; i < n; i++) {
-      const float ulp = std::ldexp(1.0f, std::ilogb(std::max(std::fabs(cv[i]), 1e-30f)) - 7);
-      flips += gv[i] != cv[i];
-      worse += std::fabs(gv[i] - cv[i]) > ulp;
+  const Tensor p0 = randn({n + 1}, 0.05f).to(DType::bf16);
+  for (const int64_t offset : {0, 1}) {
+    CAPTURE(offset);
+    auto state = [&](Device d) {
+      return std::vector<Tensor>{p0.clone().to(d).narrow(0, offset, n),
+                                 Tensor::zeros({n + 1}, DType::bf16, d).narrow(0, offset, n),
+                                 Tensor::zeros({n + 1}, DType::bf16, d).narrow(0, offset, n)};
+    };
+    std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
+    for (int step = 1; step <= 4; step++) {
+      const Tensor grad = randn({n});
+      AdamWArgs args = adamw_args({0.9f, 0.95f, 1e-8f, 0.1f}, 3e-2f, step, true);
+      if (step % 2 == 0) args.grad_scale = 0.37f;
+      backend(Device::cpu()).adamw(c[0], grad, c[1], c[2], args);
+      backend(kGpu).adamw(g[0], grad.to(kGpu), g[1], g[2], args);
     }
-    CHECK(worse == 0);
-    CHECK(flips <= n / 50);
+    for (int k = 0; k < 3; k++) {
+      CAPTURE(k);
+      CHECK(g[k].dtype() == DType::bf16);
+      const std::vector<float> gv = g[k].to(Device::cpu()).to_floats(), cv = c[k].to_floats();
+      int64_t flips = 0, worse = 0;
+      for (int64_t i = 0; i < n; i++) {
+        const float ulp = std::ldexp(1.0f, std::ilogb(std::max(std::fabs(cv[i]), 1e-30f)) - 7);
+        flips += gv[i] != cv[i];
+        worse += std::fabs(gv[i] - cv[i]) > ulp;
+      }
+      CHECK(worse == 0);
+      CHECK(flips <= n / 50);
+    }
   }
 }
 

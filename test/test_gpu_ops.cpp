@@ -250,6 +250,24 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
   reference.set_requires_grad(true);
   backward(embedding(many.to(Device::cpu()), reference), dout16.to(DType::f32).to(Device::cpu()));
   check_close("embedding's f32 gradient from bf16 rows", master.grad(), reference.grad(), kTolF32);
+
+  // A table that already has a gradient (a tied lm_head's, formed first in a step's backward):
+  // the rows are added into it in place; the padding row gets none of them, as on the CPU.
+  const Tensor x = randn({4, C}), logits_seed = randn({4, V});
+  for (DType t : kDtypes)
+    for (const int64_t padding : {-1, 2}) {
+      CAPTURE(padding);
+      Tensor gpu = table.to(kGpu).to(t), cpu = table.clone();
+      for (Tensor* leaf : {&gpu, &cpu}) leaf->set_requires_grad(true);
+      backward(linear(x.to(kGpu).to(t), gpu), logits_seed.to(kGpu).to(t));
+      backward(linear(x, cpu), logits_seed);
+      const void* buffer = gpu.grad().data_ptr();
+      backward(embedding(many, gpu, padding), dout.to(t));
+      backward(embedding(many.to(Device::cpu()), cpu, padding), dout.to(Device::cpu()));
+      if (padding < 0) CHECK(gpu.grad().data_ptr() == buffer);
+      check_close(std::string("embedding's rows added into a tied table's gradient, ") + dtype_name(t), gpu.grad(),
+                  cpu.grad(), tolerance(t));
+    }
 }
 
 // Rows of 65 take the element-wise kernels, rows of 68 the 4-wide ones (cuda/cuda_rmsnorm.cu).
@@ -394,6 +412,23 @@ TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
     compare_op("cross_entropy (4-wide)",
                [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
                {logits.narrow(1, 0, V - 3).contiguous(), targets4}, t);
+  // A NaN logit makes the loss NaN, as on the CPU: also where it is the first value its thread
+  // sees (column 0, before any finite one), and in a row of -inf and NaN alone.
+  for (const int64_t width : {V, V - 3}) {
+    std::vector<float> values = logits.narrow(1, 0, width).contiguous().to_floats();
+    values[0] = NAN;
+    for (int64_t j = 0; j < width; j++) values[width + j] = j == 5 ? NAN : -INFINITY;
+    Tensor with_nan = Tensor::from_floats(values, {N, width});
+    for (DType t : kDtypes)
+      for (const int64_t row : {0, 1}) {
+        CAPTURE(width);
+        CAPTURE(row);
+        const Tensor one = with_nan.narrow(0, row, 1).to(t);
+        const Tensor target = Tensor::from_ints({3}, {1});
+        CHECK(std::isnan(cross_entropy(one, target).item()));
+        CHECK(std::isnan(cross_entropy(one.to(kGpu), target.to(kGpu)).item()));
+      }
+  }
   Tensor none = Tensor::from_ints(std::vector<int32_t>(N, -100), {N}).to(kGpu);
   CHECK(cross_entropy(logits.to(kGpu), none).item() == 0.0f);
   Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N}).to(kGpu);
