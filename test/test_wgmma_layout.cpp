@@ -414,6 +414,7 @@ TEST_CASE("v6's dK/dV split: each group's heads taken once; enough blocks, else 
   CHECK(v4::dkdv_head_splits(128, 4, 132) == 4);
   CHECK(v4::dkdv_head_splits(128, 4, 60) == 1);   // 128 blocks already two per SM
   CHECK(v4::dkdv_head_splits(128, 4, 100) == 2);  // 256 blocks: the fewest splits that fill it
+  CHECK(v4::dkdv_head_splits(144, 4, 132) == 2);  // test_gpu_attention_variants' case: 2 heads a split
   CHECK(v4::dkdv_head_splits(512, 1, 132) == 1);  // no GQA: nothing to split
   CHECK(v4::dkdv_head_splits(8, 6, 132) == 6);    // short at every split: one head a block
   for (int64_t heads_per_kv : {1, 2, 3, 4, 6, 8})

@@ -440,12 +440,11 @@ void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, c
         dkv_part.data<float>(), splits, n_kv, p.scale, dk.data<bf16>(), dv.data<bf16>());
 }
 
-int multiprocessors() {
-  int device = 0, sms = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
-}
+// The SM count the split is chosen for: an H100 SXM's and an H200's, whatever this device has
+// (an H100 PCIe 114, MIG slices fewer), so that the split, and with it the order in which dK and
+// dV's partials are summed, depends on the shape alone: the same bits on any GPU, as
+// cuda_common.cuh's grid_for promises for its reductions.
+constexpr int kSplitSms = 132;
 
 // The deterministic backward at head_dim D with T-row streamed tiles: the dK/dV kernel with
 // `splits` blocks per GQA group and key tile, then the dQ kernel.
@@ -469,9 +468,9 @@ void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, 
                          const MaskView& mask, bool v6, Tensor& dq, Tensor& dk, Tensor& dv) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const int64_t blocks = p.Hkv * q.size(0) * ((p.S + kRows - 1) / kRows);
-  // The partials' sum stores 4 bf16 at a time: dK, dV on such words (fresh tensors always are).
-  const bool split_ok = v6 && aligned4<bf16>(dk.data_ptr()) && aligned4<bf16>(dv.data_ptr());
-  const int splits = split_ok ? dkdv_head_splits(blocks, p.heads_per_kv, multiprocessors()) : 1;
+  // The partials' sum stores 4 bf16 at a time: dK and dV are on 16-byte words, as
+  // mma_attention_takes requires of every operand before any tensor-core kernel runs.
+  const int splits = v6 ? dkdv_head_splits(blocks, p.heads_per_kv, kSplitSms) : 1;
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64) {
