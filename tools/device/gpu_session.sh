@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Run ON THE GPU MACHINE (the device tool), from the repository root, with .device carried:
-#   run(command="LLM_COMMIT=<sha> tools/device/gpu_session.sh test sanitize quick", carry=[".device"])
+# Run ON THE GPU MACHINE (the device tool), from the repository root, with .device carried
+# (tools/device/fetch_debs.sh makes it here first). A session's 15 device minutes hold one machine
+# start and one call of at most 10 minutes: name the phases in the order they matter, with a
+# deadline that ends the timing phases inside the call's limit, e.g.
+#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize step v6 kernels table",
+#       timeout_s=600, carry=[".device"])
+# At most 8 files come back from $OUT: those phases write device.txt, build.log, gpu_tests.log (cuDNN's
+# log at its end), sanitizer.log, step.log (v6's rows too), kernels.log, bench_kernel_llama3-1b.json
+# and table.log.
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
 # runs each phase named. Correctness, side by side: `test` every gpu-labelled suite (180 s each,
 # test_gpu_train 240 s; LLM_CUDA_SYNC=1; cuDNN's own log kept), `sanitize` compute-sanitizer's
@@ -97,7 +104,7 @@ test_phase() {
   echo "test_gpu_train: exit $? — $(grep -E '^\[doctest\] (test cases|Status)' /tmp/gpu_train.log | tr -s ' ' | paste -sd' ')"
   grep -E 'test case|ERROR|TIMEOUT|Terminated' /tmp/gpu_train.log | head -20 | sed 's/^/   /'
   { echo "===== test_gpu_train"; cat /tmp/gpu_train.log; } >>"$OUT/gpu_tests.log"
-  tail -c 8000000 /tmp/cudnn.log >"$OUT/cudnn.log" 2>/dev/null
+  { echo "===== cuDNN's log (CUDNN_LOGLEVEL_DBG=2)"; tail -c 4000000 /tmp/cudnn.log; } >>"$OUT/gpu_tests.log" 2>/dev/null
 }
 
 sanitize_phase() {
@@ -178,7 +185,7 @@ for phase in "$@"; do
       # loss at its default chunk (512 rows) and at 1024 and 2048.
       # LLM_GEMM_CANDIDATES: each GEMM shape's first call says how far cuBLASLt's first choice is
       # from the fastest of its first 8 (issue #14: GEMMs within 5% of cuBLASLt's best).
-      LLM_GEMM_CANDIDATES=8 timeout $(limit 100) stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 \
+      LLM_GEMM_CANDIDATES=8 timeout $(limit 180) stdbuf -oL ./llm_bench kernel --preset llama3-1b --tokens 4096 \
         --offset 0,1 --loss-chunks 0,1024,2048 \
         --json "$OUT/bench_kernel_llama3-1b.json" >>"$OUT/kernels.log" 2>&1
       note "llm_bench kernel llama3-1b: exit $? (kernels.log)"
@@ -238,12 +245,15 @@ for phase in "$@"; do
       # (llama3-8b); v6 alone first (its first run: a fault ends only its process), then v4, v5
       # and cuDNN. Every row is checked against eager first and prints FAIL if it differs.
       start_timing
+      # Line-buffered: a kernel that hangs still leaves the rows before it. Into step.log (the
+      # training shapes' file), after a marker line, so that the FAIL count is v6 phase's own.
+      echo "===== v6 phase" >>"$OUT/step.log"
       for impls in flash_v6 flash_v4,flash_v5,cudnn; do
-        timeout $(limit 90) ./llm_bench attention --impl $impls --seq 2048 --head-dim 64,128 \
-          --heads 32 --kv-heads 8 --causal 1 --pass fwd,fwd_bwd >>"$OUT/v6.log" 2>&1
-        note "attention $impls, 32 heads on 8, seq 2048: exit $?"
+        timeout $(limit 90) stdbuf -oL ./llm_bench attention --impl $impls --seq 2048 --head-dim 64,128 \
+          --heads 32 --kv-heads 8 --causal 1 --pass fwd,fwd_bwd >>"$OUT/step.log" 2>&1
+        note "attention $impls, 32 heads on 8, seq 2048: exit $?, FAIL rows $(sed -n '/^===== v6 phase/,$p' "$OUT/step.log" | grep -c FAIL)"
       done
-      grep -E '^(flash|cudnn)' "$OUT/v6.log" | sed 's/^/   /'
+      sed -n '/^===== v6 phase/,$p' "$OUT/step.log" | grep -E '^(flash|cudnn)' | sed 's/^/   /'
       ;;
     sweep)
       start_timing
@@ -252,34 +262,35 @@ for phase in "$@"; do
       note "v5 sweep: exit $?, FAIL rows: $(grep -c FAIL "$OUT/v5.log")"
       ;;
     step)
-      # Issue #14's step: ours with and without recompute, then transformers' at the same shape.
+      # Issue #14's step, the comparisons that matter first (the deadline cuts the last): ours
+      # and transformers' at the same shape, then bfloat16, attention v6, recompute, PyTorch's
+      # mixed precision and one loss chunk.
       start_timing
-      for recompute in 0 1; do
+      ours() {  # $1: what the note calls the run; the rest: llm_bench step's flags beside the shape
+        local what=$1
+        shift
         timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda --preset llama3-1b --seq 2048 \
-          --batch 1 --bf16 1 --attention flash --recompute $recompute >>"$OUT/step.log" 2>&1
-        note "llm_bench step llama3-1b seq 2048 bf16 recompute $recompute: exit $?"
-      done
+          --batch 1 --attention flash "$@" >>"$OUT/step.log" 2>&1
+        note "llm_bench step llama3-1b seq 2048 $what: exit $?"
+      }
+      hf() {  # $@: bench_hf_step.py's flags beside the shape
+        PYTHONUNBUFFERED=1 timeout $(limit 120) tools/bench_hf_step.py --preset llama3-1b --seq 2048 \
+          --batch 1 "$@" >>"$OUT/step.log" 2>&1
+        note "bench_hf_step.py llama3-1b seq 2048 $*: exit $?"
+      }
+      ours bf16 --bf16 1
+      hf
       # bfloat16: bf16 weights and AdamW moments, no f32 master (HF's bf16 model's bytes).
-      timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda --preset llama3-1b --seq 2048 \
-        --batch 1 --bfloat16 1 --attention flash >>"$OUT/step.log" 2>&1
-      note "llm_bench step llama3-1b seq 2048 bfloat16: exit $?"
-      # The same step with attention v6 forced (out of the automatic choice until it has passed).
-      LLM_ATTENTION_KERNEL=v6 timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda \
-        --preset llama3-1b --seq 2048 --batch 1 --bf16 1 --attention flash >>"$OUT/step.log" 2>&1
-      note "llm_bench step llama3-1b seq 2048 bf16, attention v6: exit $?"
+      ours bfloat16 --bfloat16 1
+      # Attention v6 forced (out of the automatic choice until it has passed).
+      LLM_ATTENTION_KERNEL=v6 ours "bf16, attention v6" --bf16 1
+      ours "bf16, recompute" --bf16 1 --recompute 1
+      # PyTorch's mixed precision: f32 master weights and AdamW state as ours keep (DESIGN.md),
+      # so that the ratio to it measures the kernels, the bf16 one also the state's bytes.
+      hf --amp 1
       # The loss in one chunk of 2048 rows (the default: 4 of 512): its d(lm_head) GEMMs without
       # re-reading their output chunk after chunk, for 0.75 GiB more workspace.
-      timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda --preset llama3-1b --seq 2048 \
-        --batch 1 --bf16 1 --attention flash --loss-chunk-rows 2048 >>"$OUT/step.log" 2>&1
-      note "llm_bench step llama3-1b seq 2048 bf16, loss chunks of 2048 rows: exit $?"
-      PYTHONUNBUFFERED=1 timeout $(limit 120) tools/bench_hf_step.py --preset llama3-1b --seq 2048 \
-        --batch 1 >>"$OUT/step.log" 2>&1
-      note "bench_hf_step.py llama3-1b seq 2048: exit $?"
-      # PyTorch's mixed precision: f32 master weights and AdamW state as ours keep (DESIGN.md),
-      # so that the ratio to it measures the kernels, the one above also the state's bytes.
-      PYTHONUNBUFFERED=1 timeout $(limit 120) tools/bench_hf_step.py --preset llama3-1b --seq 2048 \
-        --batch 1 --amp 1 >>"$OUT/step.log" 2>&1
-      note "bench_hf_step.py llama3-1b seq 2048 --amp 1: exit $?"
+      ours "bf16, loss chunks of 2048 rows" --bf16 1 --loss-chunk-rows 2048
       # The op split's tables stay in step.log; the summary keeps each run's totals.
       grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads|forward kept)' "$OUT/step.log" \
         | sed 's/^/   /'
