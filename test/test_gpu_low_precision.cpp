@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <utility>
 
 #include "engine/backend.h"
 #include "engine/fake_quantize_math.h"
@@ -78,6 +80,25 @@ TEST_CASE("fake quantisation (qat): fp8 rows, int4 groups after fp8 rows, mxfp4 
   }
   compare_op("fake_quantize_mxfp4", [](const std::vector<Tensor>& in) { return fake_quantize_mxfp4(in[0]); },
              {randn({7, 96}, 2.0f)}, DType::f32);
+}
+
+// In f32 each quantiser's forward is per-element arithmetic on a span's min, max or largest
+// magnitude, none of which depends on the order they are found in: the GPU's output bits are the
+// CPU's (a level apart would point at a contracted multiply-add or a libm difference).
+TEST_CASE("fake quantisation (qat) in f32: the GPU's forward bits are the CPU's") {
+  const Tensor x = randn({13, 96}, 2.0f);
+  const QatScheme int4_after_fp8{QatScheme::Input::none, QatScheme::Weight::int4_after_fp8, 32};
+  const std::pair<const char*, std::function<Tensor(const Tensor&)>> quantisers[] = {
+      {"int4", [](const Tensor& t) { return fake_quantize_int4(t, 32); }},
+      {"int8 rows", [](const Tensor& t) { return fake_quantize_int8_rows(t); }},
+      {"fp8 rows", [](const Tensor& t) { return fake_quantize_fp8_rows(t); }},
+      {"int4 after fp8", [&](const Tensor& t) { return qat_weight(t, int4_after_fp8); }},
+      {"mxfp4", [](const Tensor& t) { return fake_quantize_mxfp4(t); }}};
+  for (const auto& quantiser : quantisers) {
+    const std::string name = quantiser.first;
+    CAPTURE(name);
+    CHECK(bit_identical(quantiser.second(x.to(kGpu)), quantiser.second(x)));
+  }
 }
 
 namespace {
