@@ -248,12 +248,13 @@ for phase in "$@"; do
       # Line-buffered: a kernel that hangs still leaves the rows before it. Into step.log (the
       # training shapes' file), after a marker line, so that the FAIL count is v6 phase's own.
       echo "===== v6 phase" >>"$OUT/step.log"
+      v6_rows() { sed -n '/^===== v6 phase/,$p' "$OUT/step.log"; }
       for impls in flash_v6 flash_v4,flash_v5,cudnn; do
         timeout $(limit 90) stdbuf -oL ./llm_bench attention --impl $impls --seq 2048 --head-dim 64,128 \
           --heads 32 --kv-heads 8 --causal 1 --pass fwd,fwd_bwd >>"$OUT/step.log" 2>&1
-        note "attention $impls, 32 heads on 8, seq 2048: exit $?, FAIL rows $(sed -n '/^===== v6 phase/,$p' "$OUT/step.log" | grep -c FAIL)"
+        note "attention $impls, 32 heads on 8, seq 2048: exit $?, FAIL rows $(v6_rows | grep -c FAIL)"
       done
-      sed -n '/^===== v6 phase/,$p' "$OUT/step.log" | grep -E '^(flash|cudnn)' | sed 's/^/   /'
+      v6_rows | grep -E '^(flash|cudnn)' | sed 's/^/   /'
       ;;
     sweep)
       start_timing
