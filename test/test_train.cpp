@@ -188,28 +188,34 @@ TEST_CASE("eval_steps below 1 is HF's share of the total steps; unset, evaluatio
 }
 
 // Axolotl's builder turns on HF's eval_on_start beside eval_steps or any eval_strategy: one
-// evaluation before the first step, and before the first after a resume (its eval_loss counts for
-// early stopping's patience, not as a best); eval_strategy no then evaluates at the start alone.
-TEST_CASE("eval_on_start: an evaluation before the first step, after a resume too") {
+// evaluation before the first step (its eval_loss counts for early stopping's patience, not as a
+// best); eval_strategy no then evaluates at the start alone. Not again after a resume, where HF's
+// Trainer repeats the checkpoint step's evaluation (Axolotl's #3305): the resume continues exactly.
+TEST_CASE("eval_on_start: an evaluation before a fresh run's first step, not after a resume") {
   Workspace ws("eval_on_start"), no("eval_strategy_no");
   REQUIRE(run_train(ws.config("max_steps: 4\neval_steps: 2\nsave_steps: 2\n")).exit_code == 0);
   CHECK(eval_steps_logged(ws.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 4});
   Run resumed = run_train("--resume " + ws.out("step_000002") + " --max_steps 4");
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
-  CHECK(resumed.output.find("eval step 2 |") != std::string::npos);
-  CHECK(eval_steps_logged(ws.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 2, 4});
+  CHECK(resumed.output.find("eval step 2 |") == std::string::npos);
+  CHECK(eval_steps_logged(ws.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 4});
   Run r = run_train(no.config("max_steps: 3\neval_strategy: \"no\"\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(eval_steps_logged(no.out("metrics.jsonl")) == std::vector<int64_t>{0});
-  // Resumed at step 2 with 1 of its 3 evaluations of patience used, the start's evaluation is the
-  // second (HF restores EarlyStoppingCallback's count): the stop comes after step 3, not 4.
-  Workspace early("eval_on_start_patience");
+  // Resumed at step 2 with 1 of its 3 evaluations of patience used (the step-1 evaluation is the
+  // best; a threshold of 100 lets no later one improve), steps 3 and 4 use the other two, as in a
+  // run that never stopped: the stop comes after step 4. HF's repeated evaluation at step 2 would
+  // have stopped it after step 3.
+  Workspace early("eval_on_start_patience"), straight("eval_on_start_patience_straight");
   const std::string keys = "eval_steps: 1\nsave_steps: 1\nearly_stopping_patience: 3\nearly_stopping_threshold: 100\n";
   REQUIRE(run_train(early.config("max_steps: 2\n" + keys)).exit_code == 0);
   Run more = run_train("--resume " + early.out("step_000002") + " --max_steps 50");
   REQUIRE_MESSAGE(more.exit_code == 0, more.output);
   CHECK(more.output.find("early stopping: 3 evaluations without improvement") != std::string::npos);
-  CHECK(train_records(early.out("metrics.jsonl")).size() == 3);
+  CHECK(train_records(early.out("metrics.jsonl")).size() == 4);
+  Run whole = run_train(straight.config("max_steps: 50\n" + keys));
+  REQUIRE_MESSAGE(whole.exit_code == 0, whole.output);
+  CHECK(eval_records(straight.out("metrics.jsonl")) == eval_records(early.out("metrics.jsonl")));
 }
 
 TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, and the last step") {

@@ -16,7 +16,7 @@ namespace llm {
 bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, double threshold);
 
 // EarlyStoppingCallback's half alone: the evaluation HF's eval_on_start runs before the first
-// step (or the first after a resume) reaches the callback but not _determine_best_metric.
+// step reaches the callback but not _determine_best_metric.
 void record_patience(TrainerState& state, float eval_loss, double threshold);
 
 // After a checkpoint at a step where HF's Trainer writes one too (save_steps, Axolotl's first

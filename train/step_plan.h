@@ -16,7 +16,7 @@ struct StepPlan {
   int64_t warmup_steps = 0;
   int64_t logging_steps = 1;
   int64_t eval_steps = 0, save_steps = 0;  // 0: only at the run's end
-  bool eval_on_start = false;  // HF's: one evaluation before the first step (after a resume too)
+  bool eval_on_start = false;  // HF's: one evaluation before a fresh run's first step
 };
 
 // An epoch as the DataLoader serves it.

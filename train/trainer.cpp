@@ -366,7 +366,11 @@ TrainResult Trainer::Impl::run() {
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
-  if (plan.eval_on_start && state.step < plan.total_steps) evaluate_and_record(true, tty);
+  // HF's eval_on_start evaluates again after a resume, repeating the checkpoint step's evaluation
+  // in the log and counting it against early stopping's patience, so a resumed run could stop
+  // where the run that saved the checkpoint would have gone on (Axolotl's issue #3305, its fix
+  // #3575 skips it). A resume continues exactly: the start's evaluation is a fresh run's alone.
+  if (plan.eval_on_start && first_step == 0 && state.step < plan.total_steps) evaluate_and_record(true, tty);
   while (state.step < plan.total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
