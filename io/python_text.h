@@ -1,6 +1,7 @@
 // Python's view of UTF-8 text, for what chat templates compute as Python does: code points
-// (len, slices), str.isspace (strip, trim, split).
+// (len, slices), str.isspace (strip, trim, split); and bytes decoded for display as Python does.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <string>
 
@@ -15,6 +16,36 @@ inline char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
   for (size_t k = 1; k < length && i + k < s.size(); k++)
     c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
   return c;
+}
+
+// Python's bytes.decode("utf-8", errors="replace"), as HF's tokenizers decode token bytes for
+// display: each maximal ill-formed subsequence becomes one U+FFFD (a token, or a run of them, may
+// end inside a character; the byte tokenizer's samples may be any bytes at all).
+inline std::string decode_utf8_replacing(const std::string& bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
+    // Unicode's well-formed sequences (its table 3-7): the length a lead byte opens and the range
+    // of the byte after it (the others: 0x80-0xBF); 0 for a byte no character starts with.
+    const size_t length = lead < 0x80 ? 1 : lead < 0xC2 ? 0 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF5 ? 4 : 0;
+    const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+    const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+    size_t valid = length > 0 ? 1 : 0;
+    for (; valid < length && i + valid < bytes.size(); valid++) {
+      const unsigned char b = static_cast<unsigned char>(bytes[i + valid]);
+      if (b < (valid == 1 ? low : 0x80) || b > (valid == 1 ? high : 0xBF)) break;
+    }
+    if (length > 0 && valid == length) {
+      out.append(bytes, i, length);
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD for the bytes that began a character, or one stray byte
+      i += std::max<size_t>(valid, 1);
+    }
+  }
+  return out;
 }
 
 // Python's str.isspace: ASCII and Unicode whitespace.

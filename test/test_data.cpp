@@ -12,6 +12,7 @@
 
 #include "io/dataset.h"
 #include "io/python_shuffles.h"
+#include "io/python_text.h"
 #include "io/dataset_split.h"
 #include "io/token_cache.h"
 #include "engine/user_error.h"
@@ -56,6 +57,22 @@ TEST_CASE("byte tokenizer round trip") {
   CHECK(t.back() == 255);
   CHECK(tok.decode(t) == text);
   CHECK(tok.decode({tok.bos(), 'h', 'i', tok.eos(), tok.pad()}) == "hi");
+}
+
+// Decoded bytes shown to a user (samples, the loss mask) are text as Python's
+// bytes.decode("utf-8", "replace") makes it: each expectation is what Python 3.11 printed.
+TEST_CASE("decoded bytes for display: ill-formed UTF-8 replaced as Python replaces it") {
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  CHECK(decode_utf8_replacing("h\xc3\xa9llo \xf0\x9f\x98\x80!") == "h\xc3\xa9llo \xf0\x9f\x98\x80!");
+  CHECK(decode_utf8_replacing("ok\xe2\x82") == "ok" + r);                      // cut inside a character
+  CHECK(decode_utf8_replacing("\xe2\x82x\xe2\x82\xac") == r + "x\xe2\x82\xac");  // one U+FFFD per cut prefix
+  CHECK(decode_utf8_replacing("\xf0\x9f\x98") == r);
+  CHECK(decode_utf8_replacing("\xc0\x80" "a") == r + r + "a");                    // overlong: no lead byte
+  CHECK(decode_utf8_replacing("\xe0\x80\xaf") == r + r + r);
+  CHECK(decode_utf8_replacing("\xed\xa0\x80") == r + r + r);                  // a surrogate
+  CHECK(decode_utf8_replacing("\xf4\x90\x80\x80") == r + r + r + r);          // past U+10FFFF
+  CHECK(decode_utf8_replacing("\xf0\x80\x80\x80") == r + r + r + r);
+  CHECK(decode_utf8_replacing(std::string("\xff\0", 2)) == r + std::string(1, '\0'));
 }
 
 TEST_CASE("fortune files split on % lines; a directory skips .dat, .u8 and symlinks") {

@@ -21,6 +21,7 @@
 #include "engine/backend.h"
 #include "io/bpe_tokenizer.h"
 #include "io/checkpoint.h"
+#include "io/python_text.h"
 #include "io/safetensors.h"
 #include "model/hf_config.h"
 #include "test/tokenizer_fixture.h"
@@ -94,6 +95,16 @@ TEST_CASE("tf32 on the CPU: the run says once that it has no effect") {
   const std::string note = "tf32: no effect on the CPU";
   REQUIRE(r.output.find(note) != std::string::npos);
   CHECK(r.output.find(note) == r.output.rfind(note));
+}
+
+// An untrained model samples any bytes through the byte tokenizer, most of them no UTF-8: the
+// printed samples replace them as HF's decode does, so the output stays text.
+TEST_CASE("the samples at the end of a run are UTF-8 text") {
+  Workspace ws("samples_text");
+  Run r = run_train(ws.config("max_steps: 1\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  REQUIRE(r.output.find("samples:\n  > ") != std::string::npos);
+  CHECK(decode_utf8_replacing(r.output) == r.output);
 }
 
 TEST_CASE("early stopping: stops after exactly `patience` evaluations without improvement") {

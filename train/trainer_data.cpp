@@ -7,16 +7,19 @@
 
 #include "engine/ops.h"
 #include "io/chat_template.h"
+#include "io/python_text.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
 namespace {
 
-// Text for one line of a terminal: control characters spelled out, at most `limit` bytes.
+// Text for one line of a terminal: control characters spelled out, at most `limit` bytes and
+// whole characters.
 std::string one_line(const std::string& text, size_t limit) {
   std::string out;
-  for (char ch : text) {
-    if (out.size() >= limit) return out + "...";
+  for (size_t i = 0; i < text.size(); i++) {
+    const char ch = text[i];
+    if (out.size() >= limit && starts_code_point(text, i)) return out + "...";
     if (ch == '\n') out += "\\n";
     else if (ch == '\t') out += "\\t";
     else if (static_cast<unsigned char>(ch) < 0x20) out += '?';
@@ -33,7 +36,7 @@ std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& t
   bool run_trained = false;
   auto flush = [&] {
     if (run.empty()) return;
-    const std::string text = tokenizer.decode(run);
+    const std::string text = decode_utf8_replacing(tokenizer.decode(run));
     out += run_trained ? "[[" + text + "]]" : text;
     run.clear();
   };
