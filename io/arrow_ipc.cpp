@@ -174,7 +174,11 @@ struct BatchReader {
         const std::vector<int64_t> at = offsets(c, n, c.type == kUtf8 ? 4 : 8);
         const std::string_view text = buffer(c);
         if (static_cast<uint64_t>(at[n]) > text.size()) damaged(c, "strings past their buffer");
-        for (size_t i = 0; i < n; i++) out[i] = std::string(text.substr(at[i], at[i + 1] - at[i]));
+        for (size_t i = 0; i < n; i++) {
+          std::string value(text.substr(at[i], at[i + 1] - at[i]));
+          require_utf8_value(value, file + ": column " + c.name);
+          out[i] = std::move(value);
+        }
         break;
       }
       case kList:

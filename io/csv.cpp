@@ -225,7 +225,7 @@ bool dropped_index(const std::vector<json>& index) {
 }  // namespace
 
 std::vector<JsonRecord> read_csv_rows(const std::string& path) {
-  const std::vector<Record> records = tokenize(read_data_file(path, "a CSV data file"), path);
+  const std::vector<Record> records = tokenize(read_utf8_data_file(path, "a CSV data file"), path);
   if (records.empty()) return {};
   std::vector<std::string> names = column_names(records[0].fields);
   // A first row one field longer than the header: pandas reads every row's first field as its index.

@@ -1,6 +1,8 @@
-// defines: gzip_decompress, zstd_decompress, read_data_file, without_compression_suffix
+// defines: gzip_decompress, zstd_decompress, read_data_file, read_utf8_data_file,
+// require_utf8_value, without_compression_suffix
 #include "io/decompress.h"
 
+#include <fmt/core.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -10,6 +12,7 @@
 #include "engine/user_error.h"
 #include "io/ends_with.h"
 #include "io/json_text.h"  // read_whole_file
+#include "io/python_text.h"
 
 namespace llm {
 namespace {
@@ -97,6 +100,24 @@ std::string zstd_decompress(std::string_view compressed, const std::string& what
   check_limit(to.pos, what, limit);
   out.resize(to.pos);
   return out;
+}
+
+std::string read_utf8_data_file(const std::string& path, const std::string& expected) {
+  std::string text = read_data_file(path, expected);
+  if (const size_t at = first_ill_formed_utf8(text); at != std::string::npos) {
+    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n') + 1;
+    throw UserError(fmt::format("{}:{}: expected UTF-8 text, as HF's loaders decode the file, got the byte 0x{:02X}, "
+                                "which no UTF-8 character holds there (convert the file, e.g. iconv -f latin1 -t utf-8)",
+                                path, line, static_cast<unsigned char>(text[at])));
+  }
+  return text;
+}
+
+void require_utf8_value(const std::string& value, const std::string& where) {
+  if (const size_t at = first_ill_formed_utf8(value); at != std::string::npos)
+    throw UserError(fmt::format("{} holds a text value that is no UTF-8 (the byte 0x{:02X} at its byte {}), which "
+                                "pyarrow refuses to decode for HF's loaders; expected UTF-8 strings",
+                                where, static_cast<unsigned char>(value[at]), at));
 }
 
 std::string without_compression_suffix(const std::string& path) {

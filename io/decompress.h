@@ -24,6 +24,15 @@ std::string zstd_decompress(std::string_view compressed, const std::string& what
 // holds other bytes is refused, naming what it should hold. `expected`: as read_whole_file's.
 std::string read_data_file(const std::string& path, const std::string& expected);
 
+// read_data_file for the loaders that decode the whole file as UTF-8 text, as HF's `text` and
+// `csv` loaders do (Python's strict decode): bytes that are no UTF-8 are refused in one line
+// naming the file, the line and the byte, rather than trained as bytes.
+std::string read_utf8_data_file(const std::string& path, const std::string& expected);
+
+// A string value of a Parquet or Arrow text column, which pyarrow decodes strictly as UTF-8 when
+// HF's loaders read a row: anything else is refused in one line, `where` naming the file and column.
+void require_utf8_value(const std::string& value, const std::string& where);
+
 // `path` without a .gz or .zst suffix: the name that says how the decompressed rows are read.
 std::string without_compression_suffix(const std::string& path);
 

@@ -13,7 +13,7 @@
 #include "io/chat_template.h"  // load_chat_template_file
 #include "io/csv.h"
 #include "io/dataset_split.h"
-#include "io/decompress.h"  // read_data_file, without_compression_suffix
+#include "io/decompress.h"  // read_data_file, read_utf8_data_file, without_compression_suffix
 #include "io/ends_with.h"
 #include "io/parquet.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
@@ -25,8 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;  // keys in file order, as Python reads them
-
-std::string read_file(const std::string& path) { return read_data_file(path, "a dataset file"); }
 
 // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: what",
 // or "[json.exception.out_of_range.406] what" for a number too large for a double (1e999); the
@@ -240,7 +238,7 @@ FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
 void load_completion_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
   const FileReading reading = file_reading(path, spec);
   if (reading == FileReading::text_lines || reading == FileReading::text_documents) {
-    const std::string text = read_file(path);  // (the JSON reader names a NUL byte's line itself)
+    const std::string text = read_utf8_data_file(path, "a dataset file");  // (JSON's reader names a NUL's line)
     if (const size_t nul = text.find('\0'); nul != std::string::npos)
       throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
     return reading == FileReading::text_lines ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
@@ -373,7 +371,7 @@ std::vector<JsonRecord> read_json_dataset_file(const std::string& path, const Da
     throw UserError(path + ": " + (spec.ds_type == "text" ? "ds_type text" : "a .txt file") +
                     " holds rows of plain text; " + (std::strchr("aeiou", spec.type[0]) ? "an " : "a ") + spec.type +
                     " dataset needs JSON rows (.json, .jsonl, or ds_type: json)");
-  return read_json_records(path, read_file(path));
+  return read_json_records(path, read_data_file(path, "a dataset file"));
 }
 
 std::string alpaca_prompt(const std::string& instruction, const std::string& input) {

@@ -249,6 +249,9 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
     size_t present = 0;
     for (uint32_t d : defs) present += static_cast<int>(d) == reader.max_def;
     const std::vector<json> decoded = reader.values.values(values, h.encoding, present);
+    if (path.back()->text)
+      for (const json& v : decoded)
+        if (v.is_string()) require_utf8_value(v.get_ref<const std::string&>(), file + ": column " + column);
     size_t next_value = 0;
     static const json kNull;
     for (size_t i = 0; i < count; i++) {

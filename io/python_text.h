@@ -18,34 +18,50 @@ inline char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
   return c;
 }
 
+// The character starting at bytes[i] as Unicode's well-formed sequences (its table 3-7) read
+// it: its length, or 0 when no character starts there; then `prefix` is the length of the
+// ill-formed subsequence there (the bytes that began a character, or one stray byte), Python's
+// unit of replacement.
+inline size_t utf8_char_length(const std::string& bytes, size_t i, size_t& prefix) {
+  const unsigned char lead = static_cast<unsigned char>(bytes[i]);
+  // The length a lead byte opens and the range of the byte after it (the others: 0x80-0xBF); 0
+  // for a byte no character starts with.
+  const size_t length = lead < 0x80 ? 1 : lead < 0xC2 ? 0 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF5 ? 4 : 0;
+  const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+  const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+  size_t valid = length > 0 ? 1 : 0;
+  for (; valid < length && i + valid < bytes.size(); valid++) {
+    const unsigned char b = static_cast<unsigned char>(bytes[i + valid]);
+    if (b < (valid == 1 ? low : 0x80) || b > (valid == 1 ? high : 0xBF)) break;
+  }
+  prefix = std::max<size_t>(valid, 1);
+  return length > 0 && valid == length ? length : 0;
+}
+
 // Python's bytes.decode("utf-8", errors="replace"), as HF's tokenizers decode token bytes for
 // display: each maximal ill-formed subsequence becomes one U+FFFD (a token, or a run of them, may
 // end inside a character; the byte tokenizer's samples may be any bytes at all).
 inline std::string decode_utf8_replacing(const std::string& bytes) {
   std::string out;
   out.reserve(bytes.size());
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
-    // Unicode's well-formed sequences (its table 3-7): the length a lead byte opens and the range
-    // of the byte after it (the others: 0x80-0xBF); 0 for a byte no character starts with.
-    const size_t length = lead < 0x80 ? 1 : lead < 0xC2 ? 0 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : lead < 0xF5 ? 4 : 0;
-    const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
-    const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
-    size_t valid = length > 0 ? 1 : 0;
-    for (; valid < length && i + valid < bytes.size(); valid++) {
-      const unsigned char b = static_cast<unsigned char>(bytes[i + valid]);
-      if (b < (valid == 1 ? low : 0x80) || b > (valid == 1 ? high : 0xBF)) break;
-    }
-    if (length > 0 && valid == length) {
-      out.append(bytes, i, length);
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD for the bytes that began a character, or one stray byte
-      i += std::max<size_t>(valid, 1);
-    }
+  for (size_t i = 0, prefix = 0; i < bytes.size();) {
+    const size_t length = utf8_char_length(bytes, i, prefix);
+    if (length > 0) out.append(bytes, i, length);
+    else out += "\xEF\xBF\xBD";  // U+FFFD
+    i += length > 0 ? length : prefix;
   }
   return out;
+}
+
+// Where Python's strict bytes.decode("utf-8") fails on `bytes` (as HF's text and csv loaders
+// read a file): the offset of the first ill-formed byte, or npos for UTF-8 text.
+inline size_t first_ill_formed_utf8(const std::string& bytes) {
+  for (size_t i = 0, prefix = 0; i < bytes.size();) {
+    const size_t length = utf8_char_length(bytes, i, prefix);
+    if (length == 0) return i;
+    i += length;
+  }
+  return std::string::npos;
 }
 
 // Python's str.isspace: ASCII and Unicode whitespace.

@@ -65,6 +65,10 @@ TEST_CASE("what the reader does not read, and damaged files and directories, are
   CHECK(error_of([] { read_arrow_rows(kFixtures.file("binary.arrow")); }) ==
         kFixtures.file("binary.arrow") + ": column blob holds Binary values, which are not read here (convert the "
                                          "file to JSONL)");
+  CHECK(error_of([] { read_arrow_rows(kFixtures.file("latin1.arrow")); }) ==  // pyarrow raises on the row too
+        kFixtures.file("latin1.arrow") + ": column instruction holds a text value that is no UTF-8 (the byte 0xE9 at "
+                                         "its byte 3), which pyarrow refuses to decode for HF's loaders; expected "
+                                         "UTF-8 strings");
   CHECK(error_of([] { read_arrow_rows(kFixtures.file("dictionary.arrow")); }) ==
         kFixtures.file("dictionary.arrow") + ": column tag is dictionary-encoded, which is not read here (convert "
                                              "the file to JSONL)");

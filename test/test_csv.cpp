@@ -60,6 +60,10 @@ TEST_CASE("a damaged CSV file is one line naming the file and line") {
         open_quote + ":3: a quoted field that never ends (EOF inside it)");
   const std::string wide = dir.write("wide.csv", "a,b\n1,2\n3,4,5\n");
   CHECK(error_of([&] { read_csv_rows(wide); }) == wide + ":3: expected 2 fields, as the header says, saw 3");
+  const std::string latin1 = dir.write("latin1.csv", "a,b\n1,caf\xe9\n");  // pandas decodes strictly too
+  CHECK(error_of([&] { read_csv_rows(latin1); }) ==
+        latin1 + ":2: expected UTF-8 text, as HF's loaders decode the file, got the byte 0xE9, which no UTF-8 "
+                 "character holds there (convert the file, e.g. iconv -f latin1 -t utf-8)");
   CHECK(read_csv_rows(dir.write("empty.csv", "")).empty());
   CHECK(read_csv_rows(dir.write("header.csv", "a,b\n")).empty());
 }

@@ -115,6 +115,22 @@ TEST_CASE("completion refuses tables, compressed and binary files instead of tra
                        (binary + ": expected text, got binary data (a NUL byte at offset 4)").c_str(), UserError);
 }
 
+// HF's text loader decodes a file strictly as UTF-8, so Axolotl stops on a Latin-1 file; here
+// too, in one line, rather than training its bytes (a .txt file's rows and a fortune file alike).
+TEST_CASE("completion refuses text files that are no UTF-8, naming the line") {
+  TempDir dir;
+  const std::string why = ": expected UTF-8 text, as HF's loaders decode the file, got the byte 0xE9, which no "
+                          "UTF-8 character holds there (convert the file, e.g. iconv -f latin1 -t utf-8)";
+  for (const char* name : {"latin1.txt", "latin1"}) {
+    const std::string path = dir.write(name, "caf\xc3\xa9\nun caf\xe9\n");
+    CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{path, "completion"}, ByteTokenizer()), (path + ":2" + why).c_str(),
+                         UserError);
+  }
+  const std::string cut = dir.write("cut.txt", "ok\n\n\xe2\x82");  // a character cut off at the end
+  CHECK_THROWS_WITH_AS(load_documents(DatasetSpec{cut, "completion"}, ByteTokenizer()),
+                       doctest::Contains((cut + ":3: expected UTF-8 text").c_str()), UserError);
+}
+
 TEST_CASE("gzip and zstd dataset files read as their plain twins, as HF's loaders extract them") {
   TempDir dir;
   const std::string rows = "{\"instruction\": \"hi\", \"input\": \"\", \"output\": \"there\"}\n"

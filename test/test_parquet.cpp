@@ -86,6 +86,11 @@ TEST_CASE("what the reader does not read is refused in one line naming the file 
   CHECK(error_of([] { read_parquet_rows(kFixtures.file("binary.parquet")); }) ==
         kFixtures.file("binary.parquet") + ": column blob holds binary values, not text, which are not read here "
                                            "(convert the file to JSONL)");
+  // A Latin-1 byte in a string column: pyarrow's to_pylist raises UnicodeDecodeError on the row.
+  CHECK(error_of([] { read_parquet_rows(kFixtures.file("latin1.parquet")); }) ==
+        kFixtures.file("latin1.parquet") + ": column instruction holds a text value that is no UTF-8 (the byte 0xE9 "
+                                           "at its byte 3), which pyarrow refuses to decode for HF's loaders; "
+                                           "expected UTF-8 strings");
   TempDir dir;
   const std::string text = dir.write("rows.parquet", "{\"text\": \"not parquet\"}\n");
   CHECK(error_of([&] { read_parquet_rows(text); }) == text + ": not a Parquet file (expected PAR1 at its start and end)");

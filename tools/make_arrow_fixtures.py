@@ -14,7 +14,7 @@ import shutil
 import datasets
 import pyarrow as pa
 
-from make_parquet_fixtures import ALPACA, CHAT
+from make_parquet_fixtures import ALPACA, CHAT, latin1_table
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "test" / "data" / "arrow"
 
@@ -90,6 +90,8 @@ def main():
     }
     stream("lz4.arrow", alpaca, compression="lz4")
     stream("binary.arrow", pa.table({"blob": pa.array([b"\x00\x01"], type=pa.binary())}))
+    with pa.ipc.new_stream(OUT / "latin1.arrow", latin1_table().schema) as w:  # (stream() reads it back)
+        w.write_table(latin1_table())
     stream("dictionary.arrow", pa.table({"tag": pa.array(["a", "b", "a"]).dictionary_encode()}))
     (OUT / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n")
     for name, rows in expected.items():

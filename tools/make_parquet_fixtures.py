@@ -7,6 +7,7 @@ Needs pyarrow:  python tools/make_parquet_fixtures.py
 """
 import json
 import pathlib
+import struct
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,6 +64,16 @@ DELTA = {"id": "DELTA_BINARY_PACKED", "small": "DELTA_BINARY_PACKED", "score": "
          "weight": "BYTE_STREAM_SPLIT", "url": "DELTA_BYTE_ARRAY"}
 
 
+def latin1_table():
+    """An alpaca row whose instruction holds a Latin-1 byte: pyarrow writes a string array built
+    from raw buffers unchecked, and refuses to decode it (to_pylist raises UnicodeDecodeError), so
+    HF's loaders cannot read the row."""
+    values = [b"caf\xc3\xa9", b"caf\xe9"]
+    offsets = struct.pack("<3i", 0, len(values[0]), len(values[0]) + len(values[1]))
+    text = pa.Array.from_buffers(pa.string(), 2, [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
+    return pa.table({"instruction": text, "output": pa.array(["a", "b"])})
+
+
 def write(name, table, **options):
     path = OUT / name
     pq.write_table(table, path, **options)
@@ -98,6 +109,7 @@ def main():
     }
     write("brotli.parquet", alpaca, compression="brotli")
     write("binary.parquet", pa.table({"blob": pa.array([b"\x00\x01"], type=pa.binary())}))
+    pq.write_table(latin1_table(), OUT / "latin1.parquet")  # (write() would read it back: it raises)
     (OUT / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n")
     for name, rows in expected.items():
         print(f"{name}: {len(rows)} rows")
