@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 
 #include "engine/autograd.h"
 #include "engine/check.h"
@@ -306,8 +307,10 @@ double relative_error(const std::vector<Tensor>& got, const std::vector<Tensor>&
 
 int bench_kernel(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
-  BenchArgs args(argc, argv, 2,
-                 {{"name", "all"}, {"preset", device.is_cpu() ? "tiny" : "llama3-1b"},
+  // The kernels by name: `llm_bench kernel NAME[,NAME...]|all`, or --name.
+  const bool positional = argc > 2 && std::string(argv[2]).rfind("--", 0) != 0;
+  BenchArgs args(argc, argv, positional ? 3 : 2,
+                 {{"name", positional ? argv[2] : "all"}, {"preset", device.is_cpu() ? "tiny" : "llama3-1b"},
                   {"tokens", device.is_cpu() ? "512" : "4096"}, {"pass", "fwd,fwd_bwd"},
                   {"repeats", "5"}, {"tolerance", "0.02"}, {"check", "auto"}, {"json", ""}, {"offset", "0"},
                   {"loss-chunks", "0"}});
@@ -330,11 +333,18 @@ int bench_kernel(int argc, char** argv) {
     offsets.push_back(std::stoll(o));
     if (offsets.back() < 0) throw std::invalid_argument("--offset must be >= 0, got " + o);
   }
-  auto wanted = [&](const std::string& name) {
-    return names == std::vector<std::string>{"all"} ||
-           std::find(names.begin(), names.end(), name) != names.end() ||
-           std::find(names.begin(), names.end(), name.substr(0, name.find_first_of(" /"))) != names.end();
+  // A case answers to its whole name ("matmul q_proj") and to its first word ("matmul").
+  auto first_word = [](const std::string& name) { return name.substr(0, name.find_first_of(" /")); };
+  auto wanted = [&](const Case& c, const std::string& name) {
+    return name == "all" || name == c.name || name == first_word(c.name);
   };
+  std::string known;  // "matmul, rmsnorm, ..."
+  std::set<std::string> listed;
+  for (const Case& c : cases)
+    if (listed.insert(first_word(c.name)).second) known += (known.empty() ? "" : ", ") + first_word(c.name);
+  for (const std::string& name : names)
+    if (std::none_of(cases.begin(), cases.end(), [&](const Case& c) { return wanted(c, name); }))
+      throw std::invalid_argument("no kernel named '" + name + "'; expected all or some of " + known);
 
   Backend& be = backend(device);
   const DevicePeaks peaks = be.peaks();
@@ -353,7 +363,7 @@ int bench_kernel(int argc, char** argv) {
   std::string reference_of;
   std::map<bool, std::vector<Tensor>> reference;
   for (Case& c : cases) {
-    if (!wanted(c.name)) continue;
+    if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return wanted(c, n); })) continue;
     for (int64_t offset : offsets)
     for (const std::string& pass : passes) {
       const bool bwd = pass == "fwd_bwd";

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
       "                      [--heads 16] [--kv-heads 16] [--repeats 5] [--json FILE]\n"
       "                      (s2 runs causal only, groups of seq/4; --seq defaults to\n"
       "                      512,...,16384 on a GPU)\n"
-      "       llm_bench kernel [--name all|matmul,rmsnorm,rope,swiglu,embedding,...]\n"
+      "       llm_bench kernel [all|matmul,rmsnorm,rope,swiglu,embedding,...] (or --name: the kernels)\n"
       "                      [--preset llama3-1b] [--tokens 4096] [--pass fwd,fwd_bwd]\n"
       "                      [--repeats 5] [--tolerance 0.02] [--check auto|0|1] [--json FILE]\n"
       "                      [--offset 0,1]  (1: inputs off the 4-element words, rows \"@+1\":\n"
