@@ -97,14 +97,23 @@ TEST_CASE("tf32 on the CPU: the run says once that it has no effect") {
   CHECK(r.output.find(note) == r.output.rfind(note));
 }
 
-// An untrained model samples any bytes through the byte tokenizer, most of them no UTF-8: the
-// printed samples replace them as HF's decode does, so the output stays text.
-TEST_CASE("the samples at the end of a run are UTF-8 text") {
+// An untrained model samples any bytes through the byte tokenizer, most of them no UTF-8 and
+// some control characters: the printed samples replace the first as HF's decode does and spell
+// out the others, so the output stays text (grep reads it as text) and each sample one line.
+TEST_CASE("the samples at the end of a run are UTF-8 text, one line each") {
   Workspace ws("samples_text");
   Run r = run_train(ws.config("max_steps: 1\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  REQUIRE(r.output.find("samples:\n  > ") != std::string::npos);
   CHECK(decode_utf8_replacing(r.output) == r.output);
+  const size_t at = r.output.find("samples:\n");
+  REQUIRE(at != std::string::npos);
+  std::istringstream samples(r.output.substr(at + 9));
+  int lines = 0;
+  for (std::string line; std::getline(samples, line); lines++) {
+    CHECK(line.rfind("  > ", 0) == 0);
+    CHECK(std::none_of(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }));
+  }
+  CHECK(lines == 3);
 }
 
 TEST_CASE("early stopping: stops after exactly `patience` evaluations without improvement") {

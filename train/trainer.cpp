@@ -492,7 +492,7 @@ std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   for (int i = 0; i < lines; i++) {
     SampleOptions opt{max_new_tokens, impl_->config.data.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i};
     std::vector<int32_t> ids = sample(*impl_->model, {tok.bos()}, opt);
-    out += "  > " + decode_utf8_replacing(tok.decode(ids)) + "\n";
+    out += "  > " + one_line(decode_utf8_replacing(tok.decode(ids))) + "\n";
   }
   return out;
 }

@@ -11,10 +11,7 @@
 #include "train/trainer_impl.h"
 
 namespace llm {
-namespace {
 
-// Text for one line of a terminal: control characters spelled out, at most `limit` bytes and
-// whole characters.
 std::string one_line(const std::string& text, size_t limit) {
   std::string out;
   for (size_t i = 0; i < text.size(); i++) {
@@ -27,6 +24,8 @@ std::string one_line(const std::string& text, size_t limit) {
   }
   return out;
 }
+
+namespace {
 
 // An example decoded run by run, the tokens that take loss inside [[ ]] (the LM shift applied:
 // a token trains when it is a target, i.e. its own label is set).

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/communicator.h"
@@ -27,6 +28,10 @@
 #include "train/unfrozen_parameters.h"
 
 namespace llm {
+
+// Text for one line of a terminal (the examples start-up shows, the samples at the end): control
+// characters spelled out, at most `limit` bytes and whole characters.
+std::string one_line(const std::string& text, size_t limit = std::string::npos);
 
 struct Trainer::Impl {
   TrainConfig config;
