@@ -174,6 +174,17 @@ TEST_CASE("output_dir: a file or a path under a file is refused before anything 
         std::string::npos);
 }
 
+// The loaders' refusal of too few rows for one batch names the config, as the data's own do.
+TEST_CASE("too few validation rows for one eval batch: one line naming the config") {
+  Workspace ws("eval_batch_rows");
+  Run r = run_train(ws.config("max_steps: 1\nval_set_size: 2\neval_batch_size: 3\ndataloader_drop_last: true\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK_MESSAGE(error_text(r).rfind("error: " + (ws.dir / "config.yaml").string() +
+                                        ": the datasets give 2 validation rows, fewer than an eval batch of 3", 0) == 0,
+                error_text(r));
+}
+
 TEST_CASE("a new run over an earlier run's checkpoints is refused, nothing touched, unless overwrite_output_dir") {
   Workspace ws("overwrite");
   REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 1\n")).exit_code == 0);

@@ -152,15 +152,19 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
   if (c.fix_untrained_tokens && resumed_from.empty()) fix_untrained_tokens(data_config.chat_template_source);
-  loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
-                                        data_config.rows_per_batch(c.micro_batch_size), c.seed,
-                                        loader_options(data_config, comm.rank(), comm.world_size(),
-                                                       c.micro_batch_size * c.gradient_accumulation_steps));
   // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
   const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
-  val_batches = eval_batches(*data.examples,
-                             eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
-                             data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows());
+  try {  // too few rows for a batch: the loaders' one line names the config, as the data's own do
+    loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
+                                          data_config.rows_per_batch(c.micro_batch_size), c.seed,
+                                          loader_options(data_config, comm.rank(), comm.world_size(),
+                                                         c.micro_batch_size * c.gradient_accumulation_steps));
+    val_batches = eval_batches(*data.examples,
+                               eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
+                               data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows());
+  } catch (const UserError& e) {
+    throw UserError(data_config.source + ": " + e.what());
+  }
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
   plan = plan_steps(c,
