@@ -96,9 +96,24 @@ std::string unescape(const std::string& s, const std::string& where, int line) {
   return out;
 }
 
+// jinja2's lexer first joins the source's lines with "\n", whatever ended them (\r\n, \r, \n),
+// and, keep_trailing_newline being off, drops the one line break that ends the source: a template
+// file's last newline is no output.
+std::string jinja_lines(const std::string& source) {
+  std::string out;
+  out.reserve(source.size());
+  for (size_t i = 0; i < source.size(); i++) {
+    out += source[i] == '\r' ? '\n' : source[i];
+    if (source[i] == '\r' && i + 1 < source.size() && source[i + 1] == '\n') i++;
+  }
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
 }  // namespace
 
-std::vector<Segment> split_segments(const std::string& src, const std::string& where) {
+std::vector<Segment> split_segments(const std::string& source, const std::string& where) {
+  const std::string src = jinja_lines(source);
   std::vector<Segment> out;
   size_t pos = 0;
   int line = 1;

@@ -88,6 +88,17 @@ TEST_CASE("templates it cannot read fail in one line naming the file and the lin
         "t.jinja: chat template line 1: the template raised: no system role");
 }
 
+// jinja2's lexer (keep_trailing_newline off) ends lines with "\n" whatever ended them and drops
+// the line break that ends the source: a .jinja file's last newline, after an expression or text
+// (Axolotl's command_a_rag.jinja), renders nothing. Each expectation is what jinja2 3.1.6 rendered.
+TEST_CASE("line breaks as jinja2 reads them: \\r\\n and \\r as \\n, the source's last one dropped") {
+  CHECK(render("A{{ 1 }}\r\nB\n") == "A1\nB");
+  CHECK(render("{{ 1 }}\n\n") == "1\n");
+  CHECK(render("x\ry\r") == "x\ny");
+  CHECK(render("{{ 'a\r\nb' }}") == "a\nb");
+  CHECK(render("T\n{% if true %}\nY\n{% endif %}\n") == "T\nY\n");
+}
+
 TEST_CASE("strftime_now writes today's date as transformers' does") {
   char expected[32];
   const std::time_t now = std::time(nullptr);
