@@ -176,7 +176,7 @@ struct BatchReader {
         if (static_cast<uint64_t>(at[n]) > text.size()) damaged(c, "strings past their buffer");
         for (size_t i = 0; i < n; i++) {
           std::string value(text.substr(at[i], at[i + 1] - at[i]));
-          require_utf8_value(value, file + ": column " + c.name);
+          require_utf8_value(value, file, c.name);
           out[i] = std::move(value);
         }
         break;

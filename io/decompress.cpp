@@ -113,11 +113,11 @@ std::string read_utf8_data_file(const std::string& path, const std::string& expe
   return text;
 }
 
-void require_utf8_value(const std::string& value, const std::string& where) {
+void require_utf8_value(const std::string& value, const std::string& file, const std::string& column) {
   if (const size_t at = first_ill_formed_utf8(value); at != std::string::npos)
-    throw UserError(fmt::format("{} holds a text value that is no UTF-8 (the byte 0x{:02X} at its byte {}), which "
-                                "pyarrow refuses to decode for HF's loaders; expected UTF-8 strings",
-                                where, static_cast<unsigned char>(value[at]), at));
+    throw UserError(fmt::format("{}: column {} holds a text value that is no UTF-8 (the byte 0x{:02X} at its byte {}), "
+                                "which pyarrow refuses to decode for HF's loaders; expected UTF-8 strings",
+                                file, column, static_cast<unsigned char>(value[at]), at));
 }
 
 std::string without_compression_suffix(const std::string& path) {

@@ -29,9 +29,9 @@ std::string read_data_file(const std::string& path, const std::string& expected)
 // naming the file, the line and the byte, rather than trained as bytes.
 std::string read_utf8_data_file(const std::string& path, const std::string& expected);
 
-// A string value of a Parquet or Arrow text column, which pyarrow decodes strictly as UTF-8 when
-// HF's loaders read a row: anything else is refused in one line, `where` naming the file and column.
-void require_utf8_value(const std::string& value, const std::string& where);
+// A string value of `file`'s text column `column`, which pyarrow decodes strictly as UTF-8 when
+// HF's loaders read a row: anything else is refused in one line naming the file and column.
+void require_utf8_value(const std::string& value, const std::string& file, const std::string& column);
 
 // `path` without a .gz or .zst suffix: the name that says how the decompressed rows are read.
 std::string without_compression_suffix(const std::string& path);

@@ -251,7 +251,7 @@ std::vector<json> leaf_rows(const std::string& file, const std::string& data, co
     const std::vector<json> decoded = reader.values.values(values, h.encoding, present);
     if (path.back()->text)
       for (const json& v : decoded)
-        if (v.is_string()) require_utf8_value(v.get_ref<const std::string&>(), file + ": column " + column);
+        if (v.is_string()) require_utf8_value(v.get_ref<const std::string&>(), file, column);
     size_t next_value = 0;
     static const json kNull;
     for (size_t i = 0; i < count; i++) {
