@@ -1,7 +1,7 @@
 // defines: the backend registry (register_backend, device_count, backend), the wall-clock
 // DeviceTimer that backends without device events use, require_scalar_factor,
 // require_f64_accumulator, the host-read counter, require_cudnn_mask,
-// require_adamw_8bit_state, and the flash
+// require_quantised_moment, and the flash
 // kernels standing in for cuDNN attention on backends without cuDNN
 #include "engine/backend.h"
 
@@ -79,15 +79,11 @@ void require_cudnn_mask(const AttentionMask& mask) {
   LLM_CHECK(mask.s2_group == 0, "cudnn_attention has no S2 groups; s2_attention has");
 }
 
-void require_adamw_8bit_state(const Tensor& param, const Tensor& m_codes, const Tensor& m_absmax,
-                              const Tensor& v_codes, const Tensor& v_absmax) {
-  const int64_t n = param.numel(), blocks = (n + kQuantBlock - 1) / kQuantBlock;
-  for (const Tensor* codes : {&m_codes, &v_codes})
-    LLM_CHECK(codes->dtype() == DType::u8 && codes->numel() == n,
-              "adamw_8bit: codes " + codes->str() + " for " + param.str());
-  for (const Tensor* absmax : {&m_absmax, &v_absmax})
-    LLM_CHECK(absmax->dtype() == DType::f32 && absmax->numel() == blocks,
-              "adamw_8bit: absmax " + absmax->str() + " for " + param.str());
+void require_quantised_moment(const char* op, const Tensor& param, const Tensor& codes, const Tensor& absmax) {
+  LLM_CHECK(codes.dtype() == DType::u8 && codes.numel() == param.numel(),
+            std::string(op) + ": codes " + codes.str() + " for " + param.str());
+  LLM_CHECK(absmax.dtype() == DType::f32 && absmax.numel() == (param.numel() + kQuantBlock - 1) / kQuantBlock,
+            std::string(op) + ": absmax " + absmax.str() + " for " + param.str());
 }
 
 void Backend::cudnn_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,

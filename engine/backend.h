@@ -7,6 +7,7 @@
 
 #include "engine/adamw_math.h"
 #include "engine/adopt_math.h"
+#include "engine/lion_math.h"
 #include "engine/allocator.h"
 #include "engine/fp8_math.h"
 #include "engine/quant_weight.h"
@@ -140,6 +141,11 @@ class Backend {
   // param f32 (n), grad f32 or bf16 (n), codes u8 (n), absmax f32 (ceil(n / kQuantBlock)).
   virtual void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                           Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) = 0;
+  // One fused Lion update (engine/lion_math.h) of f32 param and m; lion_8bit keeps m as
+  // adamw_8bit keeps its first moment (signed map, f32 absmax per kQuantBlock elements).
+  virtual void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) = 0;
+  virtual void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
+                         const LionArgs& args) = 0;
 
   // A weight in NF4 (engine/nf4.h) back in out's dtype (f32 or bf16), out shaped as w.shape:
   // each element's code value times its block's absmax (itself dequantised first when double
@@ -268,9 +274,9 @@ uint64_t host_reads();  // since the process started
 // Throws unless cuDNN attention can run the mask (causal or not; no bias, documents or S2 groups),
 // naming the op that can.
 void require_cudnn_mask(const AttentionMask& mask);
-// Throws unless the 8-bit AdamW state has the shapes and dtypes adamw_8bit takes for `param`.
-void require_adamw_8bit_state(const Tensor& param, const Tensor& m_codes, const Tensor& m_absmax,
-                              const Tensor& v_codes, const Tensor& v_absmax);
+// Throws unless codes (u8) and absmax (f32) are one blockwise 8-bit moment of `param` for `op`:
+// a code per element, an absmax per kQuantBlock of them.
+void require_quantised_moment(const char* op, const Tensor& param, const Tensor& codes, const Tensor& absmax);
 
 // Registry. The CPU backend is always there; another device type is there when its backend was
 // linked in and found a device (device_count > 0).

@@ -43,7 +43,7 @@ AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState stat
     const Tensor& w = *p.param;
     LLM_CHECK(w.dtype() == DType::f32 || (w.dtype() == DType::bf16 && state_ == AdamWState::f32),
               "AdamW: " + p.name + " is " + w.str() + "; parameters are f32, or bf16 with unquantised moments");
-    moments_.emplace_back(w.shape(), quantises(state_, w.numel()), w.device(), w.dtype());
+    moments_.emplace_back(w.shape(), quantises(state_, p), w.device(), w.dtype());
   }
   missed_.assign(params_.size(), 0);
 }
@@ -55,9 +55,7 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 }
 
 double AdamW::step(float lr, double max_norm, bool update) {
-  std::vector<Tensor*> tensors;
-  for (const OptimParam& p : params_) tensors.push_back(p.param);
-  const double norm = global_grad_norm(tensors);
+  const double norm = global_grad_norm(params_);
   if (!update || !std::isfinite(norm)) return norm;
   const float clip = clip_coefficient(norm, max_norm);
   t_++;
@@ -158,6 +156,12 @@ double global_grad_norm(const std::vector<Tensor*>& params) {
   for (Tensor* p : params)
     if (p->grad().defined()) grads.push_back(p->grad());
   return std::sqrt(sum_squares(grads));
+}
+
+double global_grad_norm(const std::vector<OptimParam>& params) {
+  std::vector<Tensor*> tensors;
+  for (const OptimParam& p : params) tensors.push_back(p.param);
+  return global_grad_norm(tensors);
 }
 
 float clip_coefficient(double norm, double max_norm) {

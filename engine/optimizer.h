@@ -23,6 +23,9 @@ struct OptimParam {
   Tensor* param;      // updated in place
   bool decay = true;  // false for norm weights
   float lr_scale = 1.0f;  // its learning rate is lr x this (LoRA+'s B matrices)
+  // f32 state even when the optimizer's is 8-bit: transformers' Trainer registers every
+  // nn.Embedding's weight with bitsandbytes for 32-bit state.
+  bool f32_state = false;
 };
 
 // Elements [begin, begin + count) (row-major, as a 1-D tensor) of a restored checkpoint's tensor
@@ -81,7 +84,7 @@ class Optimizer {
 AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay);
 
 // How AdamW keeps m and v. blockwise_8bit is bitsandbytes' 8-bit optimizer (Backend::adamw_8bit):
-// u8 codes plus an f32 absmax per 2048 elements, about a quarter of f32's bytes; as bitsandbytes'
+// u8 codes plus an f32 absmax per 256 elements, about a quarter of f32's bytes; as bitsandbytes'
 // min_8bit_size, tensors under kMin8bitSize elements (norm weights) keep f32 moments.
 enum class AdamWState { f32, blockwise_8bit };
 constexpr int64_t kMin8bitSize = 4096;
@@ -100,9 +103,9 @@ struct AdamWMoments {
 };
 // "AdamW", or "AdamW 8-bit (...)" saying how its state is kept: for start-up summaries.
 std::string adamw_name(AdamWState state);
-// Whether a parameter of `numel` elements keeps 8-bit moments under `state`.
-inline bool quantises(AdamWState state, int64_t numel) {
-  return state == AdamWState::blockwise_8bit && numel >= kMin8bitSize;
+// Whether a parameter keeps 8-bit moments under `state`.
+inline bool quantises(AdamWState state, const OptimParam& p) {
+  return state == AdamWState::blockwise_8bit && p.param->numel() >= kMin8bitSize && !p.f32_state;
 }
 // Quantisation blocks of a parameter of `n` elements: its 8-bit moments' absmax count.
 inline int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
@@ -143,6 +146,7 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 // Its two halves: the norm (one host read for all gradients), and the factor it scales by (1
 // when it does not clip). AdamW hands the factor to its update (AdamWArgs::grad_scale).
 double global_grad_norm(const std::vector<Tensor*>& params);
+double global_grad_norm(const std::vector<OptimParam>& params);
 float clip_coefficient(double norm, double max_norm);
 
 }  // namespace llm

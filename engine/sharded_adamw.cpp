@@ -23,6 +23,7 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
   for (const OptimParam& p : params) {
     by_tensor[p.param] = &p;
     names_[p.param] = p.name;
+    if (quantises(state_, p)) quantised_.insert(p.param);
   }
   for (GradBucket& b : buckets_.buckets()) {
     Shard s;
@@ -31,7 +32,7 @@ ShardedAdamW::ShardedAdamW(Communicator& comm, GradBuckets& buckets,
       const int64_t p_begin = b.offsets[i], p_end = p_begin + b.params[i]->numel();
       const int64_t lo = std::max(begin, p_begin), hi = std::min(end, p_end);
       if (lo >= hi) continue;
-      const bool quantised = quantises(state_, b.params[i]->numel());
+      const bool quantised = quantised_.count(b.params[i]) > 0;
       // kQuantSliceAlignment's promise, on which exactness and the checkpoint layout rest.
       LLM_CHECK(!quantised || ((lo - p_begin) % kQuantBlock == 0 && b.padded % kQuantBlock == 0),
                 "8-bit ZeRO state needs buckets built with kQuantSliceAlignment");
@@ -141,7 +142,7 @@ size_t ShardedAdamW::unsharded_state_bytes() const {
   size_t bytes = 0;
   for (const GradBucket& b : buckets_.buckets())
     for (const Tensor* p : b.params)
-      bytes += quantises(state_, p->numel()) ? 2 * (p->numel() + sizeof(float) * blocks_of(p->numel()))
+      bytes += quantised_.count(p) > 0 ? 2 * (p->numel() + sizeof(float) * blocks_of(p->numel()))
                                              : 2 * sizeof(float) * p->numel();
   return bytes;
 }
@@ -178,7 +179,7 @@ std::vector<TensorEntry> ShardedAdamW::state_table() const {
   std::vector<TensorEntry> out;
   for (const GradBucket& b : buckets_.buckets())
     for (const Tensor* p : b.params)
-      for (TensorEntry& e : moment_table(names_.at(p), p->shape(), quantises(state_, p->numel())))
+      for (TensorEntry& e : moment_table(names_.at(p), p->shape(), quantised_.count(p) > 0))
         out.push_back(std::move(e));
   return out;
 }
@@ -197,7 +198,7 @@ void ShardedAdamW::export_state(const TensorSink& put) {
   for (size_t i = 0; i < shards_.size(); i++) {
     const GradBucket& b = buckets_.buckets()[i];
     const bool any_quantised = std::any_of(b.params.begin(), b.params.end(),
-                                           [this](const Tensor* p) { return quantises(state_, p->numel()); });
+                                           [this](const Tensor* p) { return quantised_.count(p) > 0; });
     for (const Kind& k : kinds) {
       if (k.absmax && !any_quantised) continue;
       const Tensor whole = gather(i, k.absmax ? kQuantBlock : 1, k.pick);
@@ -205,7 +206,7 @@ void ShardedAdamW::export_state(const TensorSink& put) {
       for (size_t j = 0; j < b.params.size(); j++) {
         const Tensor& p = *b.params[j];
         const std::string name = names_.at(&p) + k.moment;
-        const bool quantised = quantises(state_, p.numel());
+        const bool quantised = quantised_.count(&p) > 0;
         if (k.absmax) {
           if (quantised) put(name + ".absmax", whole.narrow(0, b.offsets[j] / kQuantBlock, blocks_of(p.numel())));
           continue;

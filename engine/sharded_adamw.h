@@ -21,6 +21,7 @@
 // AdamW would, and the update is the same arithmetic as AdamW's on every element.
 #pragma once
 #include <functional>
+#include <unordered_set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -98,6 +99,7 @@ class ShardedAdamW final : public Optimizer {
   GradBuckets& buckets_;
   std::vector<Shard> shards_;  // one per bucket
   std::unordered_map<const Tensor*, std::string> names_;
+  std::unordered_set<const Tensor*> quantised_;  // the parameters whose moments are 8-bit
   AdamWState state_;
   DType weight_dtype_;
   bool gather_after_step_ = true;

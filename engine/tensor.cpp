@@ -239,6 +239,9 @@ std::vector<float> Tensor::to_floats() const {
   } else if (dtype_ == DType::bf16) {
     const uint16_t* p = host.data<uint16_t>();
     for (size_t i = 0; i < out.size(); i++) out[i] = bf16_to_f32(p[i]);
+  } else if (dtype_ == DType::u8) {
+    const uint8_t* p = host.data<uint8_t>();
+    for (size_t i = 0; i < out.size(); i++) out[i] = p[i];
   } else {
     const int32_t* p = host.data<int32_t>();
     for (size_t i = 0; i < out.size(); i++) out[i] = static_cast<float>(p[i]);

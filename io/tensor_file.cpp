@@ -229,13 +229,26 @@ TensorFile described_by(Header& header, const std::string& path) {
   return file;
 }
 
+// Why a tensor's shape differs: 8-bit optimizer state quantised in blocks of 2048 elements, one
+// absmax per block, is what llm_train wrote before it took bitsandbytes' 256 (its 0.44 on).
+std::string mismatch_reason(const std::string& name, const Shape& found, const Shape& expected) {
+  const std::string absmax = ".absmax";
+  const bool is_absmax = name.size() > absmax.size() && name.compare(name.size() - absmax.size(), absmax.size(), absmax) == 0;
+  if (is_absmax && found.size() == 1 && expected.size() == 1 && found[0] == (expected[0] + 7) / 8)
+    return "8-bit optimizer state in blocks of 2048 elements, from llm_train before 2026-12-02; this build keeps "
+           "bitsandbytes' blocks of 256 and cannot resume it: start a new run from the weights, or resume with the "
+           "build that wrote it";
+  return "checkpoint does not match the config";
+}
+
 // A tensor the caller's model expects with `shape` and `dtype` (`found`: null when absent).
 void check_expected(const std::string& path, const std::string& name, const Shape* found, DType found_dtype,
                     const Shape& shape, DType dtype) {
   if (!found) throw UserError(path + ": tensor " + name + " is missing");
   if (*found != shape || found_dtype != dtype)
     throw UserError(path + ": tensor " + name + " is " + dtype_name(found_dtype) + shape_str(*found) + " but " +
-                    dtype_name(dtype) + shape_str(shape) + " was expected (checkpoint does not match the config)");
+                    dtype_name(dtype) + shape_str(shape) + " was expected (" + mismatch_reason(name, *found, shape) +
+                    ")");
 }
 
 }  // namespace

@@ -188,6 +188,8 @@ class LlamaModel {
   // adapter leaves the model as it was.
   void init_dora_magnitudes();
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
+  // The token embedding (HF's nn.Embedding): f32 state under an 8-bit optimizer, as the Trainer keeps it.
+  static bool is_embedding_weight(const std::string& name) { return name == "model.embed_tokens.weight"; }
   // Whether linear `kind` of block `layer` computes in fp8 under ForwardOptions::fp8.
   bool fp8_linear_at(int64_t layer, int kind) const;
 

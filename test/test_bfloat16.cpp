@@ -121,6 +121,7 @@ TEST_CASE("bfloat16: what keeps f32 master weights is refused in one line, and s
       {"zero_stage: 1\n", "bfloat16: expected zero_stage 0 with it"},
       {"optimizer: adamw_bnb_8bit\n", "bfloat16: expected an AdamW optimizer with full moments"},
       {"optimizer: adopt_adamw\n", "bfloat16: expected an AdamW optimizer with full moments"},
+      {"optimizer: lion_32bit\n", "bfloat16: expected an AdamW optimizer with full moments"},
       {"fp8: true\n", "bfloat16: expected no fp8 with it"},
       {"qat: {activation_dtype: int8, weight_dtype: int4, group_size: 8}\n", "bfloat16: expected no qat with it"},
   };

@@ -102,7 +102,8 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "cfg.yaml:3: adam_beta2: expected a number in [0, 1), got 1");
   CHECK(error_with("optimizer: sgd\n") ==
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, "
-        "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, got 'sgd'");
+        "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, lion_32bit, lion_8bit, paged_lion_32bit, "
+        "paged_lion_8bit, got 'sgd'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
@@ -448,4 +449,21 @@ TEST_CASE("sizes have stated upper bounds; numbers stored as floats must be fini
       "micro_batch_size: 1048576\nmax_position_embeddings: 1048576\nsequence_len: 1048576\n");
   CHECK(c.model.vocab_size == 16777216);
   CHECK(c.data.sequence_len == 1048576);
+}
+
+TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO, as ADOPT") {
+  for (const std::string name : {"lion_32bit", "paged_lion_32bit", "lion_8bit", "paged_lion_8bit"}) {
+    CAPTURE(name);
+    const TrainConfig c = parse("optimizer: " + name + "\nadam_beta2: 0.99\n");
+    CHECK(c.optimizer_lion());
+    CHECK(!c.optimizer_adamw());
+    CHECK(c.optimizer_8bit() == (name.find("8bit") != std::string::npos));
+    CHECK(c.adam_beta1 == 0.9);  // transformers hands bitsandbytes' Lion the Trainer's betas
+    CHECK(c.adam_beta2 == 0.99);
+    CHECK(error_with("optimizer: " + name + "\nzero_stage: 2\n") ==
+          "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2 (zero_stage, fsdp or deepspeed), or no "
+          "sharding with " + name + ", got " + name);
+  }
+  CHECK(parse("optimizer: paged_adamw_8bit\n").optimizer_adamw());
+  CHECK(!parse("optimizer: adopt_adamw\n").optimizer_adamw());
 }

@@ -1,7 +1,7 @@
 // GPU (ctest label gpu): the low-precision ops against the CPU reference through
 // test/gpu_op_compare.h (test_gpu_ops' harness and tolerances): fp8 training's linear, qat's fake
 // quantisation, the NF4 and int8 bases (dequantised bit for bit, quantized_linear forward and dx),
-// 8-bit AdamW and bfloat16's AdamW on bf16 weights and moments. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
+// 8-bit AdamW and Lion, and bfloat16's AdamW on bf16 weights and moments. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <algorithm>
 #include <cmath>
@@ -126,40 +126,72 @@ TEST_CASE("int8: CUDA dequantises to the CPU's values bit for bit; quantized_lin
   check_quantized_weight(int8_quantize(randn({13, 65}, 0.1f)));
 }
 
-TEST_CASE("adamw_8bit: the CUDA kernel gives the CPU's parameters, block absmax and codes") {
-  const int64_t n = 2 * kQuantBlock + 333, blocks = 3;  // a short last block
+namespace {
+
+// One blockwise 8-bit optimizer (Backend::adamw_8bit or lion_8bit) on both devices for three
+// updates from the same gradients: `update(backend, param, grad, state, step)` with state its
+// codes and absmax in pairs, one per moment. Parameters and absmax as the CPU's; the same
+// nearest-code search on the same f32 moments, so a code may differ only where FMA contraction
+// moved a moment across the midpoint between two codes. `param_off` elements may move apart
+// (Lion's sign of a momentum within rounding of 0).
+using Update8bit = std::function<void(Backend&, Tensor&, const Tensor&, std::vector<Tensor>&, int)>;
+void check_blockwise_8bit(const char* name, int moments, const Update8bit& update, int64_t param_off = 0) {
+  const int64_t n = 9 * kQuantBlock + 333, blocks = blocks_of(n);  // two CTAs of blocks, a short last one
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
+    CAPTURE(name);
     CAPTURE(dtype_name(grad_dtype));
     auto state = [&](Device d) {
-      return std::vector<Tensor>{p0.to(d), Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d),
-                                 Tensor::zeros({n}, DType::u8, d), Tensor::zeros({blocks}, DType::f32, d)};
+      std::vector<Tensor> s;
+      for (int k = 0; k < moments; k++) {
+        s.push_back(Tensor::zeros({n}, DType::u8, d));
+        s.push_back(Tensor::zeros({blocks}, DType::f32, d));
+      }
+      return s;
     };
+    Tensor pc = p0.clone(), pg = p0.to(kGpu);
     std::vector<Tensor> c = state(Device::cpu()), g = state(kGpu);
     for (int step = 1; step <= 3; step++) {
       Tensor grad = randn({n}).to(grad_dtype);
-      const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true);
-      backend(Device::cpu()).adamw_8bit(c[0], grad.to(DType::f32), c[1], c[2], c[3], c[4], args);
-      backend(kGpu).adamw_8bit(g[0], grad.to(kGpu), g[1], g[2], g[3], g[4], args);
+      update(backend(Device::cpu()), pc, grad.to(DType::f32), c, step);
+      update(backend(kGpu), pg, grad.to(kGpu), g, step);
     }
-    check_close("adamw_8bit param", g[0], c[0], kTolF32);
-    check_close("adamw_8bit m absmax", g[2], c[2], kTolF32);
-    check_close("adamw_8bit v absmax", g[4], c[4], kTolF32);
-    // The same nearest-code search on the same f32 moments: a code may differ only where FMA
-    // contraction moved a moment across the midpoint between two codes.
-    for (int k : {1, 3}) {
-      std::vector<float> gc = g[k].to(Device::cpu()).to(DType::f32).to_floats();
-      std::vector<float> cc = c[k].to(DType::f32).to_floats();
+    if (param_off == 0) {
+      check_close("param", pg, pc, kTolF32);
+    } else {
+      const std::vector<float> a = pg.to(Device::cpu()).to_floats(), b = pc.to_floats();
+      int64_t apart = 0;
+      for (int64_t i = 0; i < n; i++) apart += std::fabs(a[i] - b[i]) > 1e-5f;
+      CHECK(apart <= param_off);
+    }
+    for (int k = 0; k < moments; k++) {
+      CAPTURE(k);
+      check_close("absmax", g[2 * k + 1], c[2 * k + 1], kTolF32);
+      std::vector<float> gc = g[2 * k].to(Device::cpu()).to(DType::f32).to_floats();
+      std::vector<float> cc = c[2 * k].to(DType::f32).to_floats();
       int64_t off_by_one = 0, worse = 0;
       for (int64_t i = 0; i < n; i++) {
         off_by_one += std::fabs(gc[i] - cc[i]) == 1.0f;
         worse += std::fabs(gc[i] - cc[i]) > 1.0f;
       }
-      CAPTURE(k);
       CHECK(worse == 0);
       CHECK(off_by_one <= n / 100);
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("adamw_8bit and lion_8bit: the CUDA kernels give the CPU's parameters, block absmax and codes") {
+  check_blockwise_8bit("adamw_8bit", 2, [](Backend& be, Tensor& p, const Tensor& grad, std::vector<Tensor>& s, int step) {
+    be.adamw_8bit(p, grad, s[0], s[1], s[2], s[3], adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true));
+  });
+  check_blockwise_8bit(
+      "lion_8bit", 1,
+      [](Backend& be, Tensor& p, const Tensor& grad, std::vector<Tensor>& s, int) {
+        be.lion_8bit(p, grad, s[0], s[1], LionArgs{1e-2f, 0.9f, 0.99f, 0.1f});
+      },
+      /*param_off=*/3);
 }
 
 // bfloat16: a bf16 weight and bf16 moments with an f32 gradient, each element updated in f32 and

@@ -560,6 +560,29 @@ TEST_CASE("adopt: the fused update matches the CPU over several steps, the first
   }
 }
 
+// Lion's sign step: an element whose interpolated momentum is within rounding of 0 may step the
+// other way on the GPU (FMA contraction), so a few elements may differ by 2 lr; m as the CPU's.
+TEST_CASE("lion: the fused update matches the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32);
+    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu);
+    for (int step = 0; step < 4; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const LionArgs args{1e-2f, 0.9f, 0.99f, 0.1f, step % 2 ? 0.5f : 1.0f};
+      backend(Device::cpu()).lion(pc, grad.to(DType::f32), mc, args);
+      backend(kGpu).lion(pg, grad.to(kGpu), mg, args);
+    }
+    const std::vector<float> a = pg.to(Device::cpu()).to_floats(), b = pc.to_floats();
+    int64_t apart = 0;
+    for (int64_t i = 0; i < n; i++) apart += std::fabs(a[i] - b[i]) > 1e-5f;
+    CHECK(apart <= 2);
+    check_close("lion m", mg, mc, kTolF32);
+  }
+}
+
 // llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
 // GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
 TEST_CASE("the op split: a GEMM's and an rmsnorm's device time under their names") {

@@ -46,6 +46,13 @@ TEST_CASE("clone is a deep copy; copy_from converts dtype") {
   CHECK(h.to_floats()[4] == bf16_to_f32(f32_to_bf16(a.to_floats()[4])));
 }
 
+TEST_CASE("to_floats reads each dtype's own elements (u8 codes, i32 ids)") {
+  Tensor codes = Tensor::full({5}, 200.0f, DType::u8, Device::cpu());
+  codes.data<uint8_t>()[1] = 7;
+  CHECK(codes.to_floats() == std::vector<float>{200, 7, 200, 200, 200});
+  CHECK(Tensor::from_ints({3, -4}, {2}).to_floats() == std::vector<float>{3, -4});
+}
+
 TEST_CASE("bf16 conversion rounds to nearest even and keeps NaN and infinities") {
   CHECK(bf16_to_f32(f32_to_bf16(1.0f)) == 1.0f);
   // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).

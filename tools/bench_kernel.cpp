@@ -15,6 +15,7 @@
 #include "engine/check.h"
 #include "engine/communicator.h"
 #include "engine/ops.h"
+#include "engine/optimizer.h"
 #include "model/llama_config.h"
 #include "tools/bench_args.h"
 #include "tools/bench_util.h"
@@ -40,6 +41,12 @@ Tensor positive(const Shape& shape, float scale, std::mt19937& rng) {  // AdamW'
   std::vector<float> x = randn(shape, scale, rng).to_floats();
   for (float& v : x) v = std::fabs(v);
   return Tensor::from_floats(x, shape);
+}
+
+Tensor codes(const Shape& shape, std::mt19937& rng) {  // 8-bit optimizer state
+  Tensor t = Tensor::zeros(shape, DType::u8, Device::cpu());
+  for (int64_t i = 0; i < t.numel(); i++) t.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % 256);
+  return t;
 }
 
 Tensor ids(int64_t n, int64_t vocab, std::mt19937& rng) {
@@ -259,6 +266,44 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   adam.flops_fwd = 12.0 * F * C;
   adam.bytes_fwd = 4.0 * 7 * F * C;  // read param, grad, m, v; write param, m, v (all f32)
   cases.push_back(adam);
+
+  // The same weight with bitsandbytes' 8-bit state (engine/quant_map.h: codes of a block's values
+  // over its absmax) and with Lion's one momentum, f32 or 8-bit. Bytes per element: param and
+  // grad read, param written (12), and each moment's code read and written (2) or f32 (8).
+  const int64_t blocks = blocks_of(F * C);
+  Case adam8{"adamw_8bit", fmt::format("({}, {})", F, C),
+             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-3f, rng),
+              codes({F, C}, rng), positive({blocks}, 1e-6f, rng)},
+             [](std::vector<Tensor>& x, bool) {
+               const AdamWArgs args{1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-3f, 0.5f};
+               backend(x[0].device()).adamw_8bit(x[0], x[1], x[2], x[3], x[4], x[5], args);
+               return std::vector<Tensor>{x[0], x[2], x[3], x[4], x[5]};
+             },
+             false};
+  adam8.flops_fwd = 12.0 * F * C;
+  adam8.bytes_fwd = (12.0 + 2 * 2) * F * C;
+  cases.push_back(adam8);
+  const LionArgs lion_args{1e-4f, 0.9f, 0.99f, 0.1f};
+  Case lion{"lion", fmt::format("({}, {})", F, C),
+            {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng)},
+            [lion_args](std::vector<Tensor>& x, bool) {
+              backend(x[0].device()).lion(x[0], x[1], x[2], lion_args);
+              return std::vector<Tensor>{x[0], x[2]};
+            },
+            false};
+  lion.flops_fwd = 8.0 * F * C;
+  lion.bytes_fwd = (12.0 + 8) * F * C;
+  cases.push_back(lion);
+  Case lion8{"lion_8bit", fmt::format("({}, {})", F, C),
+             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-3f, rng)},
+             [lion_args](std::vector<Tensor>& x, bool) {
+               backend(x[0].device()).lion_8bit(x[0], x[1], x[2], x[3], lion_args);
+               return std::vector<Tensor>{x[0], x[2], x[3]};
+             },
+             false};
+  lion8.flops_fwd = 8.0 * F * C;
+  lion8.bytes_fwd = (12.0 + 2) * F * C;
+  cases.push_back(lion8);
   return cases;
 }
 

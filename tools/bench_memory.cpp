@@ -44,7 +44,9 @@ int bench_memory(int argc, char** argv) {
     c.lora.target_linear = true;
     c.offload_params = args.num("offload") != 0;  // FSDP's offload_params (adapter, ZeRO-3)
     c.bfloat16 = args.num("bfloat16") != 0;         // bf16 weights and moments, no master copy
-    if (c.bfloat16 && (!c.adapter.empty() || c.zero_stage > 0 || c.optimizer_8bit()))
+    if (!c.optimizer_adamw() && c.zero_stage > 0)
+      throw std::invalid_argument("--optimizer " + c.optimizer + " is not sharded: --zero 0, as the config key");
+    if (c.bfloat16 && (!c.adapter.empty() || c.zero_stage > 0 || c.optimizer_8bit() || !c.optimizer_adamw()))
       throw std::invalid_argument("--bfloat16 1 is full fine-tuning with AdamW's full moments and --zero 0, as the config key");
     in = memory_plan_input(c, args.num("ranks"), bf16, on_cpu);
     what = args.str("preset") + (c.adapter.empty() ? "" : ", " + c.adapter + " r " + std::to_string(c.lora.r));
@@ -54,7 +56,7 @@ int bench_memory(int argc, char** argv) {
              "{} rank(s), ZeRO {} | {} | {} | recompute {}\n",
              what, in.model.num_parameters() / 1e9, in.sequence_len, in.micro_batch_size,
              in.gradient_accumulation_steps, in.ranks, in.zero_stage,
-             in.optimizer_8bit ? "8-bit AdamW" : "AdamW",
+             std::string(in.optimizer_8bit ? "8-bit " : "") + (in.optimizer_moments == 1 ? "Lion" : "AdamW"),
              std::string(in.bf16 ? "bf16" : "f32") + (in.bf16_weights ? " (bfloat16: bf16 weights and moments)" : ""),
              in.recompute_every_n_layers > 0 ? fmt::format("every {} layer(s)", in.recompute_every_n_layers) : "off");
   if (in.zero_stage < 0 || in.zero_stage > 3)

@@ -262,6 +262,9 @@ void Parser::validate() {
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");
   if (c.optimizer == "adopt_adamw") resolve_adopt();
+  if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
+    fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
+                              " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer, c.optimizer);
   // Axolotl's rule: an adapter run adding tokens trains the rows of the new tokens whole.
   if (!c.tokens.empty() && !c.adapter.empty())
     for (const char* module : {"embed_tokens", "lm_head"})
@@ -434,9 +437,6 @@ void Parser::resolve_adopt() {
     c_.adam_beta2 = 0.9999;
   }
   if (!given("adam_epsilon")) c_.adam_epsilon = 1e-6;
-  if (c_.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
-    fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c_.zero_stage) +
-                              " (zero_stage, fsdp or deepspeed), or no sharding with adopt_adamw", "adopt_adamw");
 }
 
 // HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (with

@@ -193,7 +193,9 @@ struct TrainConfig {
   } lr_scheduler_kwargs;
   // adamw_torch | adamw_torch_fused | adamw | paged_adamw_32bit: one f32 AdamW; adamw_8bit |
   // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());
-  // adopt_adamw: ADOPT (engine/adopt.h), its betas and eps resolved by the config.
+  // adopt_adamw: ADOPT (engine/adopt.h), its betas and eps resolved by the config; lion_32bit |
+  // paged_lion_32bit | lion_8bit | paged_lion_8bit: bitsandbytes' Lion (engine/lion.h) with the Adam
+  // betas, its momentum f32 or 8-bit.
   std::string optimizer = "adamw_torch";
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
@@ -294,6 +296,9 @@ struct TrainConfig {
   bool optimizer_8bit() const {
     return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;
   }
+  bool optimizer_lion() const { return optimizer.find("lion") != std::string::npos; }
+  // AdamW (f32 or 8-bit state): what ZeRO shards, bfloat16 and ReLoRA take; not ADOPT or Lion.
+  bool optimizer_adamw() const { return optimizer != "adopt_adamw" && !optimizer_lion(); }
 };
 
 // Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from

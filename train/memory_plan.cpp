@@ -34,6 +34,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
+  in.optimizer_moments = c.optimizer_lion() ? 1 : 2;
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
   in.attention = c.attention;
@@ -97,11 +98,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // One dequantised weight for its GEMM; DoRA adds its weight norm's f32 W, B A and their sum.
   const double weight_scratch = (in.quant_linears ? dsize * largest_linear : 0) + (in.dora ? 3 * 4 * largest_linear : 0);
 
-  // 8-bit AdamW quantises every matrix (kMin8bitSize elements and more); the norms stay f32.
-  const double matrices = adapter ? T : P - (2 * L + 1) * C;
-  double optimizer = in.optimizer_8bit ? (2 * matrices + 8 * std::ceil(matrices / kQuantBlock) +
-                                          8 * (T - matrices))
-                                       : (in.bf16_weights ? 4 : 8) * T;
+  // 8-bit state quantises every matrix (kMin8bitSize elements and more) but the token embedding
+  // (the Trainer's nn.Embedding override); the norms stay f32.
+  const double matrices = adapter ? T : P - (2 * L + 1) * C - embed, moments = in.optimizer_moments;
+  double optimizer = moments * (in.optimizer_8bit ? matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
+                                                  : (in.bf16_weights ? 2 : 4) * T);
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
   // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
   // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
@@ -280,7 +281,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_8bit   ? "8-bit AdamW: u8 m and v + f32 absmax per 2048"
+       std::string(in.optimizer_moments == 1 ? (in.optimizer_8bit ? "8-bit Lion: u8 momentum + f32 absmax per " +
+                                                                        std::to_string(kQuantBlock)
+                                                                  : "Lion: f32 momentum")
+                   : in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per " + std::to_string(kQuantBlock)
                    : in.bf16_weights   ? "AdamW: bf16 m and v"
                                        : "AdamW (or ADOPT): f32 m and v") +
            (sharded ? fmt::format(", ZeRO-{} shard of {}", stage, in.ranks) : "")},

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/adopt.h"
+#include "engine/lion.h"
 #include "engine/backend.h"
 #include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
@@ -106,7 +107,7 @@ void Trainer::Impl::build_model() {
   for (const ParamRef& p : params) {
     param_tensors.push_back(p.tensor);
     const OptimizerGroup group = optimizer_group(c, p.name, static_cast<int64_t>(p.tensor->shape().size()));
-    opt_params.push_back({p.name, p.tensor, group.decay, group.lr_scale});
+    opt_params.push_back({p.name, p.tensor, group.decay, group.lr_scale, LlamaModel::is_embedding_weight(p.name)});
   }
   const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
                           float(c.weight_decay)};
@@ -132,6 +133,8 @@ void Trainer::Impl::build_model() {
     optimizer = std::move(sharded_adamw);
   } else if (c.optimizer == "adopt_adamw") {  // never sharded: the config refuses it with ZeRO
     optimizer = std::make_unique<Adopt>(opt_params, adamw);
+  } else if (c.optimizer_lion()) {  // as ADOPT
+    optimizer = std::make_unique<Lion>(opt_params, adamw, adamw_state);
   } else {
     optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
   }

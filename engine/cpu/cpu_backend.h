@@ -36,6 +36,8 @@ class CpuBackend : public Backend {
   void adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdoptArgs& args) override;
   void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
+  void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) override;
+  void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax, const LionArgs& args) override;
   void nf4_dequantize(const QuantWeight& w, Tensor& out) override;
   void int8_dequantize(const QuantWeight& w, Tensor& out) override;
 
