@@ -66,6 +66,7 @@ class CudaBackend : public Backend {
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
   void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) override;
   void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax, const LionArgs& args) override;
+  void adafactor(Tensor& param, const Tensor& grad, Tensor& row, Tensor& col, const AdafactorArgs& args) override;
   void nf4_dequantize(const QuantWeight& w, Tensor& out) override;
   void int8_dequantize(const QuantWeight& w, Tensor& out) override;
 

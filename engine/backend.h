@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/adamw_math.h"
+#include "engine/adafactor_math.h"
 #include "engine/adopt_math.h"
 #include "engine/lion_math.h"
 #include "engine/allocator.h"
@@ -146,6 +147,10 @@ class Backend {
   virtual void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) = 0;
   virtual void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                          const LionArgs& args) = 0;
+  // One Adafactor update (engine/adafactor_math.h) of f32 param from grad (f32; bf16 on CUDA): a
+  // matrix (R, C) keeps f32 running means per row (row, R) and per column (col, C); a vector per
+  // element (row, n; col undefined).
+  virtual void adafactor(Tensor& param, const Tensor& grad, Tensor& row, Tensor& col, const AdafactorArgs& args) = 0;
 
   // A weight in NF4 (engine/nf4.h) back in out's dtype (f32 or bf16), out shaped as w.shape:
   // each element's code value times its block's absmax (itself dequantised first when double

@@ -37,21 +37,13 @@ Lion::Lion(std::vector<OptimParam> params, AdamWConfig config, AdamWState state)
 }
 
 double Lion::step(float lr, double max_norm, bool update) {
-  const double norm = global_grad_norm(params_);
-  if (!update || !std::isfinite(norm)) return norm;
-  const float clip = clip_coefficient(norm, max_norm);
-  t_++;
-  for (size_t i = 0; i < params_.size(); i++) {
-    Tensor& p = *params_[i].param;
-    Tensor grad = p.grad();
-    if (!grad.defined()) continue;
+  return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
     const LionArgs args{lr * params_[i].lr_scale, config_.beta1, config_.beta2,
                         params_[i].decay ? config_.weight_decay : 0.0f, clip};
     Momentum& mo = momenta_[i];
     if (mo.absmax.defined()) backend(p.device()).lion_8bit(p, grad, mo.m, mo.absmax, args);
     else backend(p.device()).lion(p, grad, mo.m, args);
-  }
-  return norm;
+  });
 }
 
 size_t Lion::state_bytes() const {

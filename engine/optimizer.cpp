@@ -1,6 +1,7 @@
 // defines: AdamW (f32 or 8-bit blockwise state), adamw_args, clip_grad_norm
 #include "engine/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/backend.h"
@@ -55,45 +56,31 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 }
 
 double AdamW::step(float lr, double max_norm, bool update) {
-  const double norm = global_grad_norm(params_);
-  if (!update || !std::isfinite(norm)) return norm;
-  const float clip = clip_coefficient(norm, max_norm);
-  t_++;
-  for (size_t i = 0; i < params_.size(); i++) {
-    Tensor& p = *params_[i].param;
-    Tensor grad = p.grad();
-    if (!grad.defined()) {
-      missed_[i]++;
-      continue;
-    }
+  return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
     AdamWArgs args = adamw_args(config_, lr * params_[i].lr_scale, t_ - missed_[i], params_[i].decay);
     args.grad_scale = clip;
     moments_[i].update(p, grad, args);
-  }
-  return norm;
+  });
 }
 
-std::vector<int64_t> AdamW::missed_updates() const {
+std::vector<int64_t> Optimizer::missed_updates() const {
   for (int64_t m : missed_)
     if (m > 0) return missed_;
   return {};
 }
 
-void AdamW::set_missed_updates(const std::vector<int64_t>& missed) {
+void Optimizer::set_missed_updates(const std::vector<int64_t>& missed) {
   if (missed.empty()) {
-    missed_.assign(params_.size(), 0);
+    std::fill(missed_.begin(), missed_.end(), 0);
     return;
   }
-  LLM_CHECK(missed.size() == params_.size(), "AdamW: " + std::to_string(missed.size()) +
-                                                 " counts of missed updates for " + std::to_string(params_.size()) +
+  LLM_CHECK(!missed_.empty(), describe() + " keeps no per-parameter update counts");
+  LLM_CHECK(missed.size() == missed_.size(), describe() + ": " + std::to_string(missed.size()) +
+                                                 " counts of missed updates for " + std::to_string(missed_.size()) +
                                                  " parameters");
-  for (int64_t m : missed) LLM_CHECK(m >= 0 && m <= t_, "AdamW: a parameter missed " + std::to_string(m) +
+  for (int64_t m : missed) LLM_CHECK(m >= 0 && m <= t_, describe() + ": a parameter missed " + std::to_string(m) +
                                                             " of " + std::to_string(t_) + " updates");
   missed_ = missed;
-}
-
-void Optimizer::set_missed_updates(const std::vector<int64_t>& missed) {
-  LLM_CHECK(missed.empty(), describe() + " keeps no per-parameter update counts");
 }
 
 std::string AdamW::describe() const {

@@ -70,14 +70,22 @@ class Optimizer {
   void set_steps_taken(int64_t t) { t_ = t; }
   // Per parameter, the updates it missed for want of a gradient (LISA's frozen layers), in the
   // order it was given its parameters; empty when none missed any. Its own count of updates is
-  // steps_taken() minus that, as torch's per-parameter step counts. Only AdamW keeps them; the
-  // others take an empty list only.
-  virtual std::vector<int64_t> missed_updates() const { return {}; }
-  virtual void set_missed_updates(const std::vector<int64_t>& missed);
+  // steps_taken() minus that, as torch's per-parameter step counts. Kept by the optimizers whose
+  // update depends on that count (AdamW, Adafactor); the others take an empty list only.
+  std::vector<int64_t> missed_updates() const;
+  void set_missed_updates(const std::vector<int64_t>& missed);
 
  protected:
   AdamWConfig config_;
   int64_t t_ = 0;  // updates done: the bias corrections' exponent
+  // One count per parameter when the optimizer keeps them (sized by its constructor), else empty.
+  std::vector<int64_t> missed_;
+
+  // The frame of an unsharded step: the global norm (returned); when `update` and it is finite,
+  // t_ advances and each(i, param, grad, clip) runs for every parameter with a gradient, clip
+  // being clipping's factor (a parameter without one counts a missed update where counts are kept).
+  template <class Each>
+  double each_update(const std::vector<OptimParam>& params, double max_norm, bool update, Each each);
 };
 
 // PyTorch's AdamW constants for update number t (1-based) of a parameter with or without decay.
@@ -127,15 +135,12 @@ class AdamW final : public Optimizer {
   std::string describe() const override;
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;
-  std::vector<int64_t> missed_updates() const override;
-  void set_missed_updates(const std::vector<int64_t>& missed) override;
 
  private:
   std::vector<OptimParam> params_;
+  // A parameter without a gradient is left as it is (no decay, moments kept; missed_ counts it)
+  // and its bias corrections count only its own updates.
   std::vector<AdamWMoments> moments_;
-  // Updates each parameter missed: a parameter without a gradient is left as it is (no decay,
-  // moments kept) and its bias corrections count only its own updates.
-  std::vector<int64_t> missed_;
   AdamWState state_;
 };
 
@@ -148,5 +153,19 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 double global_grad_norm(const std::vector<Tensor*>& params);
 double global_grad_norm(const std::vector<OptimParam>& params);
 float clip_coefficient(double norm, double max_norm);
+
+template <class Each>
+double Optimizer::each_update(const std::vector<OptimParam>& params, double max_norm, bool update, Each each) {
+  const double norm = global_grad_norm(params);
+  if (!update || !std::isfinite(norm)) return norm;
+  const float clip = clip_coefficient(norm, max_norm);
+  t_++;
+  for (size_t i = 0; i < params.size(); i++) {
+    Tensor grad = params[i].param->grad();
+    if (grad.defined()) each(i, *params[i].param, grad, clip);
+    else if (!missed_.empty()) missed_[i]++;
+  }
+  return norm;
+}
 
 }  // namespace llm

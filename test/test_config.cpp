@@ -103,7 +103,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
   CHECK(error_with("optimizer: sgd\n") ==
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, "
         "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, lion_32bit, lion_8bit, paged_lion_32bit, "
-        "paged_lion_8bit, got 'sgd'");
+        "paged_lion_8bit, adafactor, got 'sgd'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
@@ -466,4 +466,8 @@ TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO
   }
   CHECK(parse("optimizer: paged_adamw_8bit\n").optimizer_adamw());
   CHECK(!parse("optimizer: adopt_adamw\n").optimizer_adamw());
+  CHECK(!parse("optimizer: adafactor\n").optimizer_adamw());
+  CHECK(error_with("optimizer: adafactor\nzero_stage: 1\n") ==
+        "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1 (zero_stage, fsdp or deepspeed), or no "
+        "sharding with adafactor, got adafactor");
 }

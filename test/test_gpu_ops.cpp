@@ -583,6 +583,41 @@ TEST_CASE("lion: the fused update matches the CPU over several steps") {
   }
 }
 
+// Adafactor on a matrix whose column sums take two chunks of rows and on a vector, with weight
+// decay and clipping's factor: the same sums in other orders, so within f32 rounding.
+TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over several steps") {
+  for (const Shape& shape : {Shape{300, 37}, Shape{7 * 33}}) {
+    const bool matrix = shape.size() == 2;
+    Tensor p0 = randn(shape);
+    for (DType grad_dtype : kDtypes) {
+      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(matrix);
+      const Shape row_shape = matrix ? Shape{shape[0]} : shape;
+      Tensor pc = p0.clone(), rc = Tensor::zeros(row_shape, DType::f32), cc, pg = p0.to(kGpu);
+      Tensor rg = Tensor::zeros(row_shape, DType::f32, kGpu), cg;
+      if (matrix) {
+        cc = Tensor::zeros({shape[1]}, DType::f32);
+        cg = Tensor::zeros({shape[1]}, DType::f32, kGpu);
+      }
+      for (int step = 1; step <= 3; step++) {
+        Tensor grad = randn(shape, 0.1f).to(grad_dtype);
+        AdafactorArgs args;
+        const double beta2t = 1.0 - std::pow(double(step), -0.8);
+        args.lr = 1e-2f;
+        args.beta2t = float(beta2t);
+        args.one_minus_beta2t = float(1.0 - beta2t);
+        args.decay_step = -1e-3f;
+        args.grad_scale = step == 2 ? 0.5f : 1.0f;
+        backend(Device::cpu()).adafactor(pc, grad.to(DType::f32), rc, cc, args);
+        backend(kGpu).adafactor(pg, grad.to(kGpu), rg, cg, args);
+      }
+      check_close("adafactor param", pg, pc, kTolF32);
+      check_close("adafactor row", rg, rc, kTolF32);
+      if (matrix) check_close("adafactor col", cg, cc, kTolF32);
+    }
+  }
+}
+
 // llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
 // GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
 TEST_CASE("the op split: a GEMM's and an rmsnorm's device time under their names") {

@@ -348,16 +348,16 @@ TEST_CASE("llmcompressor ConstantPruningModifier: the Trainer with its masks, st
                    c.at("steps"), f.at("settings"));
 }
 
-// transformers' bitsandbytes optimizers by name (bitsandbytes 0.50.2's CPU kernels): Lion with the
-// Trainer's Adam betas, f32 and 8-bit momentum, and 8-bit AdamW, whose token embedding the
-// Trainer keeps in f32 state (without that, 2.6e-3 loss and 2.2e-2 grad_norm apart). 8-bit AdamW's
+// The Trainer's other optimizers by name: transformers' Adafactor; bitsandbytes' (0.50.2's CPU
+// kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum, and 8-bit AdamW, whose
+// token embedding the Trainer keeps in f32 state (without that, 2.6e-3 loss and 2.2e-2 grad_norm apart). 8-bit AdamW's
 // first step as close as the others; later ones within 1e-5 loss and 1e-4 grad_norm (measured
 // 3.0e-6 and 4.2e-5): bitsandbytes' CPU quantiser is coarse for values under 1e-3 of a block's
 // absmax (test_bnb_optimizers), where its CUDA kernels and ours take the nearest code, and the
 // second moment has many.
-TEST_CASE("lion_32bit, lion_8bit and adamw_8bit: the Trainer's loss, grad_norm and lr at every step") {
+TEST_CASE("adafactor, lion_32bit, lion_8bit and adamw_8bit: the Trainer's loss, grad_norm and lr at every step") {
   const json f = fixture();
-  for (const std::string name : {"lion_32bit", "lion_8bit", "adamw_8bit"}) {
+  for (const std::string name : {"adafactor", "lion_32bit", "lion_8bit", "adamw_8bit"}) {
     CAPTURE(name);
     json settings = f.at("settings");
     settings["optim"] = f.at("cases").at(name).at("optim");

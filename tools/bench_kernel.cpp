@@ -304,6 +304,24 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   lion8.flops_fwd = 8.0 * F * C;
   lion8.bytes_fwd = (12.0 + 2) * F * C;
   cases.push_back(lion8);
+  // Adafactor's matrix update: reads of the gradient for its row and column sums, its clip's sum
+  // of squares and the update (4 x 4 bytes), the parameter read and written (8).
+  Case adafactor{"adafactor", fmt::format("({}, {})", F, C),
+                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), positive({F}, 1e-6f, rng),
+                  positive({C}, 1e-6f, rng)},
+                 [](std::vector<Tensor>& x, bool) {
+                   AdafactorArgs args;
+                   args.lr = 1e-4f;
+                   args.beta2t = 0.9f;
+                   args.one_minus_beta2t = 0.1f;
+                   args.decay_step = -1e-5f;
+                   backend(x[0].device()).adafactor(x[0], x[1], x[2], x[3], args);
+                   return std::vector<Tensor>{x[0], x[2], x[3]};
+                 },
+                 false};
+  adafactor.flops_fwd = 12.0 * F * C;
+  adafactor.bytes_fwd = (4.0 * 4 + 8) * F * C;
+  cases.push_back(adafactor);
   return cases;
 }
 

@@ -481,14 +481,14 @@ def bfloat16_cases(out, rows):
     return {"bfloat16": train(model, rows, make_optimizer=optimizer)}
 
 
-def bnb_optimizer_cases(out, rows):
-    # transformers' bitsandbytes optimizers by their names, as Axolotl's `optimizer` hands them on
-    # (on bitsandbytes' CPU kernels): Lion with the Trainer's Adam betas, f32 and 8-bit momentum, and
-    # 8-bit AdamW; under 8 bits the Trainer keeps the token embedding's state f32.
+def optimizer_cases(out, rows):
+    # The Trainer's other optimizers by their names, as Axolotl's `optimizer` hands them on:
+    # bitsandbytes' (on its CPU kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum,
+    # and 8-bit AdamW, under 8 bits the token embedding's state f32; transformers' Adafactor.
     return {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
-            for name in ("lion_32bit", "lion_8bit", "adamw_8bit")}
+            for name in ("lion_32bit", "lion_8bit", "adamw_8bit", "adafactor")}
 
 
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases,
-               "bnb_optimizers": bnb_optimizer_cases}
+               "optimizers": optimizer_cases}

@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Fifty cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Fifty-one cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -96,10 +96,11 @@ computes are in hf_trajectory_cases.py):
   bfloat16     full_untied's weights rounded to bf16, trained with f32 forward and backward by an
                AdamW keeping bf16 moments and writing each weight back in bf16 (llm_train's
                bfloat16: true on the CPU), its arithmetic first held to torch._fused_adamw_
-  lion_32bit, lion_8bit, adamw_8bit
+  lion_32bit, lion_8bit, adamw_8bit, adafactor
                full_untied with the Trainer's optim naming bitsandbytes' optimizers (on its CPU
                kernels): Lion with the Adam betas (f32 or 8-bit momentum) and 8-bit AdamW, the
-               token embedding's state f32 under 8 bits as the Trainer registers it
+               token embedding's state f32 under 8 bits as the Trainer registers it; and
+               transformers' Adafactor as the Trainer builds it
   packed       full_untied with Axolotl's sample_packing (sequentially, curriculum_sampling) on the
                rows as a completion dataset gives them (OUT/data_completion.jsonl: every id a
                label): packed by next fit in file order into bins of MICRO_BATCH x SEQUENCE_LEN, a
@@ -131,7 +132,7 @@ micro-batches hold different target counts and num_items_in_batch matters; the c
 right (pad id 0, labels -100, attention_mask 0).
 
 Run from the repository root (needs torch, transformers, peft, safetensors; torchao for qat; bitsandbytes for
-bnb_optimizers):
+optimizers):
   tools/make_hf_trajectory.py [--out test/data/hf_trajectory] [--add unfrozen_rows|qat|qat_schemes|...]
 Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's initial adapters), OUT/data.jsonl
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).

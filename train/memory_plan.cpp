@@ -35,6 +35,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() ? 1 : 2;
+  in.optimizer_factored = c.optimizer == "adafactor";
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
   in.attention = c.attention;
@@ -86,10 +87,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // load_in_8bit (plus, while each quantised linear runs, its weight dequantised into a scratch tensor).
   const bool adapter = in.trainable_parameters > 0;
   const double T = adapter ? static_cast<double>(in.trainable_parameters) : P;
-  double linears = 0, quant = 0, largest_linear = 0;
+  double linears = 0, quant = 0, largest_linear = 0, linear_sides = 0;
   for (int k = 0; k < kNumLinear; k++) {
     const Shape shape = linear_shape(m, k);
     linears += L * shape[0] * shape[1];
+    linear_sides += L * (shape[0] + shape[1]);
     quant += L * static_cast<double>(quant_nbytes(in.quant_format, shape[0], shape[1], in.nf4_double_quant));
     largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
   }
@@ -103,6 +105,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double matrices = adapter ? T : P - (2 * L + 1) * C - embed, moments = in.optimizer_moments;
   double optimizer = moments * (in.optimizer_8bit ? matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
                                                   : (in.bf16_weights ? 2 : 4) * T);
+  // Adafactor: a value per row and per column of each matrix (an adapter's pair has about its base
+  // linear's rows and columns), one per element of the rest.
+  if (in.optimizer_factored) {
+    const double matrix_sides = linear_sides + (adapter ? 0 : (V + C) * (m.tie_word_embeddings ? 1 : 2));
+    optimizer = 4 * (matrix_sides + T - (adapter ? T : P - (2 * L + 1) * C));
+  }
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
   // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
   // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
@@ -281,7 +289,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_moments == 1 ? (in.optimizer_8bit ? "8-bit Lion: u8 momentum + f32 absmax per " +
+       std::string(in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
+                   : in.optimizer_moments == 1 ? (in.optimizer_8bit ? "8-bit Lion: u8 momentum + f32 absmax per " +
                                                                         std::to_string(kQuantBlock)
                                                                   : "Lion: f32 momentum")
                    : in.optimizer_8bit ? "8-bit AdamW: u8 m and v + f32 absmax per " + std::to_string(kQuantBlock)

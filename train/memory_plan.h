@@ -25,6 +25,7 @@ struct MemoryPlanInput {
   bool offload_checkpoints = false;      // the segments' inputs in host memory (not on a CPU run)
   bool optimizer_8bit = false;
   int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum
+  bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
   // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.

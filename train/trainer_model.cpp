@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/adafactor.h"
 #include "engine/adopt.h"
 #include "engine/lion.h"
 #include "engine/backend.h"
@@ -135,6 +136,8 @@ void Trainer::Impl::build_model() {
     optimizer = std::make_unique<Adopt>(opt_params, adamw);
   } else if (c.optimizer_lion()) {  // as ADOPT
     optimizer = std::make_unique<Lion>(opt_params, adamw, adamw_state);
+  } else if (c.optimizer == "adafactor") {  // as ADOPT
+    optimizer = std::make_unique<Adafactor>(opt_params, adamw);
   } else {
     optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
   }

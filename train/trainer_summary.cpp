@@ -130,7 +130,11 @@ void Trainer::Impl::print_summary() const {
         c.forward_prefetch ? "on" : "off", c.backward_prefetch ? "on" : "off");
   if (const LoraConfig* lora = model->lora()) print_adapter_summary(*lora);
   say("optimizer: {} | {} state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
-      c.optimizer == "adopt_adamw" ? "ADOPT" : c.optimizer_lion() ? "Lion" : "AdamW", optimizer->state_bytes() / 1048576.0,
+      c.optimizer == "adopt_adamw"  ? "ADOPT"
+      : c.optimizer == "adafactor" ? "Adafactor"
+      : c.optimizer_lion()         ? "Lion"
+                                   : "AdamW",
+      optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);
   if (c.loraplus_lr_ratio > 0)
     say("LoRA+: lora_B and 1-D tensors learn at {} x learning_rate, the rest at learning_rate; no weight decay "

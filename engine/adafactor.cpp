@@ -1,0 +1,74 @@
+// defines: Adafactor
+#include "engine/adafactor.h"
+
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/check.h"
+
+namespace llm {
+
+namespace {
+
+// A matrix (R, C) is factored; transformers factors any tensor of two or more dimensions over
+// its last two, and every trained matrix here is 2-D.
+bool factored(const Shape& shape) { return shape.size() >= 2; }
+
+std::vector<TensorEntry> average_table(const std::string& param, const Shape& shape) {
+  if (!factored(shape)) return {{param + ".exp_avg_sq", DType::f32, shape}};
+  const int64_t C = shape.back(), R = shape_numel(shape) / C;
+  return {{param + ".exp_avg_sq_row", DType::f32, {R}}, {param + ".exp_avg_sq_col", DType::f32, {C}}};
+}
+
+}  // namespace
+
+Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config) : Optimizer(config), params_(std::move(params)) {
+  for (const OptimParam& p : params_) {
+    const Tensor& w = *p.param;
+    LLM_CHECK(w.dtype() == DType::f32, "Adafactor: " + p.name + " is " + w.str() + "; it updates f32 parameters");
+    LLM_CHECK(!factored(w.shape()) || w.shape().size() == 2, "Adafactor: " + p.name + " is " + w.str() +
+                                                                 "; it factors vectors and matrices");
+    Averages a;
+    for (const TensorEntry& e : average_table(p.name, w.shape()))
+      (a.row.defined() ? a.col : a.row) = Tensor::zeros(e.shape, DType::f32, w.device());
+    averages_.push_back(std::move(a));
+  }
+  missed_.assign(params_.size(), 0);
+}
+
+double Adafactor::step(float lr, double max_norm, bool update) {
+  return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
+    // transformers' per-parameter constants, in double as its Python computes them.
+    const double own_lr = double(lr) * params_[i].lr_scale, beta2t = 1.0 - std::pow(double(t_ - missed_[i]), -0.8);
+    AdafactorArgs args;
+    args.lr = static_cast<float>(own_lr);
+    args.beta2t = static_cast<float>(beta2t);
+    args.one_minus_beta2t = static_cast<float>(1.0 - beta2t);
+    args.decay_step = params_[i].decay ? static_cast<float>(-double(config_.weight_decay) * own_lr) : 0.0f;
+    args.grad_scale = clip;
+    backend(p.device()).adafactor(p, grad, averages_[i].row, averages_[i].col, args);
+  });
+}
+
+size_t Adafactor::state_bytes() const {
+  size_t bytes = 0;
+  for (const Averages& a : averages_) bytes += a.row.nbytes() + (a.col.defined() ? a.col.nbytes() : 0);
+  return bytes;
+}
+
+std::vector<TensorEntry> Adafactor::state_table() const {
+  std::vector<TensorEntry> out;
+  for (const OptimParam& p : params_)
+    for (TensorEntry& e : average_table(p.name, p.param->shape())) out.push_back(std::move(e));
+  return out;
+}
+
+void Adafactor::export_state(const TensorSink& put) {
+  for (size_t i = 0; i < params_.size(); i++) {
+    const std::vector<TensorEntry> names = average_table(params_[i].name, params_[i].param->shape());
+    put(names[0].name, averages_[i].row);
+    if (averages_[i].col.defined()) put(names[1].name, averages_[i].col);
+  }
+}
+
+}  // namespace llm
