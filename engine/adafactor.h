@@ -19,6 +19,7 @@ class Adafactor final : public Optimizer {
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override { return "Adafactor (f32 factored second moments)"; }
+  std::string state_format() const override { return "Adafactor"; }
   // "<param>.exp_avg_sq_row" and "<param>.exp_avg_sq_col" of a matrix (transformers' names),
   // "<param>.exp_avg_sq" of a vector.
   std::vector<TensorEntry> state_table() const override;

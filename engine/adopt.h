@@ -17,6 +17,7 @@ class Adopt final : public Optimizer {
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override { return "ADOPT (f32 moments)"; }
+  std::string state_format() const override { return "ADOPT"; }
   // "<param>.exp_avg" and "<param>.exp_avg_sq", as AdamW's f32 state (moment_table).
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;

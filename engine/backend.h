@@ -7,6 +7,7 @@
 
 #include "engine/adamw_math.h"
 #include "engine/adafactor_math.h"
+#include "engine/ademamix_math.h"
 #include "engine/adopt_math.h"
 #include "engine/lion_math.h"
 #include "engine/allocator.h"
@@ -151,6 +152,12 @@ class Backend {
   // matrix (R, C) keeps f32 running means per row (row, R) and per column (col, C); a vector per
   // element (row, n; col undefined).
   virtual void adafactor(Tensor& param, const Tensor& grad, Tensor& row, Tensor& col, const AdafactorArgs& args) = 0;
+  // One fused AdEMAMix update (engine/ademamix_math.h) of f32 param and moments m1, m2, nu;
+  // ademamix_8bit keeps each as adamw_8bit keeps its moments (m1 and m2 signed maps, nu unsigned).
+  virtual void ademamix(Tensor& param, const Tensor& grad, Tensor& m1, Tensor& m2, Tensor& nu,
+                        const AdemamixArgs& args) = 0;
+  virtual void ademamix_8bit(Tensor& param, const Tensor& grad, Tensor& m1_codes, Tensor& m1_absmax, Tensor& m2_codes,
+                             Tensor& m2_absmax, Tensor& nu_codes, Tensor& nu_absmax, const AdemamixArgs& args) = 0;
 
   // A weight in NF4 (engine/nf4.h) back in out's dtype (f32 or bf16), out shaped as w.shape:
   // each element's code value times its block's absmax (itself dequantised first when double

@@ -55,7 +55,7 @@ size_t Lion::state_bytes() const {
 std::string Lion::describe() const {
   if (state_ == AdamWState::f32) return "Lion (f32 momentum)";
   return "Lion 8-bit (bitsandbytes blockwise: u8 momentum, f32 absmax per " + std::to_string(kQuantBlock) +
-         " elements; tensors under " + std::to_string(kMin8bitSize) + " elements keep f32)";
+         " elements; tensors under " + std::to_string(kMin8bitSize) + " elements and the token embedding keep f32)";
 }
 
 std::vector<TensorEntry> Lion::state_table() const {

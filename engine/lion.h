@@ -20,6 +20,7 @@ class Lion final : public Optimizer {
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;
+  std::string state_format() const override { return state_format_of("Lion", state_); }
   // "<param>.exp_avg" (f32), or "<param>.exp_avg.codes" (u8) and "<param>.exp_avg.absmax" (f32).
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;

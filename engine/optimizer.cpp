@@ -88,11 +88,20 @@ std::string AdamW::describe() const {
   return bf16 ? "AdamW (bf16 weights and moments, each update in f32)" : adamw_name(state_);
 }
 
+std::string state_format_of(const std::string& name, AdamWState state) {
+  return state == AdamWState::f32 ? name : name + " 8-bit, blocks of " + std::to_string(kQuantBlock);
+}
+
+std::string AdamW::state_format() const {
+  const bool bf16 = !moments_.empty() && moments_.front().m.dtype() == DType::bf16;
+  return bf16 ? "AdamW, bf16 moments" : state_format_of("AdamW", state_);
+}
+
 std::string adamw_name(AdamWState state) {
   if (state == AdamWState::f32) return "AdamW";
   return "AdamW 8-bit (bitsandbytes blockwise: u8 moments, f32 absmax per " +
          std::to_string(kQuantBlock) + " elements; tensors under " + std::to_string(kMin8bitSize) +
-         " elements keep f32 moments)";
+         " elements and the token embedding keep f32 moments)";
 }
 
 std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised, DType dtype) {

@@ -52,6 +52,9 @@ class Optimizer {
   virtual size_t state_bytes() const = 0;
   virtual size_t unsharded_state_bytes() const = 0;
   virtual std::string describe() const = 0;  // for the start-up summary
+  // What its saved state is, the same however it is sharded ("AdamW", "Lion 8-bit, blocks of
+  // 256"): checkpoints name it, and a resume with another refuses (their tensors can share names).
+  virtual std::string state_format() const = 0;
   // The whole state's tensors by name ("<param>.exp_avg", "<param>.exp_avg_sq"; 8-bit state as
   // "<param>.exp_avg.codes" and "<param>.exp_avg.absmax", ...), in the order a checkpoint lists
   // them, so it can lay out its file before a byte of the state is gathered.
@@ -111,6 +114,8 @@ struct AdamWMoments {
 };
 // "AdamW", or "AdamW 8-bit (...)" saying how its state is kept: for start-up summaries.
 std::string adamw_name(AdamWState state);
+// `name`, or "<name> 8-bit, blocks of <kQuantBlock>" under blockwise_8bit: a state_format.
+std::string state_format_of(const std::string& name, AdamWState state);
 // Whether a parameter keeps 8-bit moments under `state`.
 inline bool quantises(AdamWState state, const OptimParam& p) {
   return state == AdamWState::blockwise_8bit && p.param->numel() >= kMin8bitSize && !p.f32_state;
@@ -133,6 +138,7 @@ class AdamW final : public Optimizer {
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;
+  std::string state_format() const override;
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;
 

@@ -50,6 +50,7 @@ class ShardedAdamW final : public Optimizer {
   size_t state_bytes() const override;  // this rank's moments
   size_t unsharded_state_bytes() const override;
   std::string describe() const override;
+  std::string state_format() const override { return state_format_of("AdamW", state_); }
   // ZeRO-3: the step leaves the whole weights alone (they are released between uses).
   void keep_weights_sharded() { gather_after_step_ = false; }
   // Every rank's master slice of bucket `bucket` into `flat` (the bucket's padded layout), cast

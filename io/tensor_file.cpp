@@ -433,6 +433,12 @@ Tensor TensorFileReader::read(const std::string& name, const Shape& shape, DType
   size_t i = 0;
   while (i < entries.size() && entries[i].name != name) i++;
   const TableEntry* e = i < entries.size() ? &entries[i] : nullptr;
+  // Before 2026-12-02 llm_train kept the token embedding's 8-bit optimizer state 8-bit too.
+  if (!e && std::any_of(entries.begin(), entries.end(), [&](const TableEntry& x) { return x.name == name + ".codes"; }))
+    throw UserError(file_.path + ": tensor " + name + " is missing: the checkpoint keeps it 8-bit (" + name +
+                    ".codes), as llm_train did before 2026-12-02 (with blocks of 2048); this build keeps the token "
+                    "embedding's state f32 and blocks of 256, and cannot resume it: start a new run from the "
+                    "weights, or resume with the build that wrote it");
   check_expected(file_.path, name, e ? &e->shape : nullptr, e ? e->dtype : dtype, shape, dtype);
   LLM_CHECK(begin >= 0 && count >= 0 && begin + count <= shape_numel(shape),
             file_.path + ": " + name + ": elements [" + std::to_string(begin) + ", +" + std::to_string(count) + ")");

@@ -103,7 +103,7 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
   CHECK(error_with("optimizer: sgd\n") ==
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, "
         "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, lion_32bit, lion_8bit, paged_lion_32bit, "
-        "paged_lion_8bit, adafactor, got 'sgd'");
+        "paged_lion_8bit, adafactor, ademamix, ademamix_8bit, paged_ademamix_32bit, paged_ademamix_8bit, got 'sgd'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
@@ -467,7 +467,29 @@ TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO
   CHECK(parse("optimizer: paged_adamw_8bit\n").optimizer_adamw());
   CHECK(!parse("optimizer: adopt_adamw\n").optimizer_adamw());
   CHECK(!parse("optimizer: adafactor\n").optimizer_adamw());
+  CHECK(!parse("optimizer: paged_ademamix_8bit\n").optimizer_adamw());
   CHECK(error_with("optimizer: adafactor\nzero_stage: 1\n") ==
         "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1 (zero_stage, fsdp or deepspeed), or no "
         "sharding with adafactor, got adafactor");
+}
+
+TEST_CASE("optim_args: AdEMAMix's, as HF's 'key=value,...' string or a map; unused by the other optimizers") {
+  const std::map<std::string, double> want{{"alpha", 8}, {"beta3", 0.999}, {"t_alpha", 100}};
+  CHECK(parse("optimizer: ademamix\noptim_args: 'beta3=0.999, alpha=8,t_alpha=100'\n").optim_args == want);
+  const TrainConfig m = parse("optimizer: ademamix_8bit\noptim_args: {beta3: 0.999, alpha: 8, t_alpha: 100}\n");
+  CHECK(m.optim_args == want);
+  CHECK(m.unknown_keys.empty());
+  CHECK(error_with("optimizer: ademamix\noptim_args: 'gamma=1'\n") ==
+        "cfg.yaml:4: optim_args.gamma: expected one of beta1, beta2, beta3, alpha, eps, t_alpha, t_beta3 (AdEMAMix's, the "
+        "optim_args read here), got 'gamma'");
+  CHECK(error_with("optimizer: ademamix\noptim_args: 'alpha'\n") ==
+        "cfg.yaml:4: optim_args: expected 'key=value' pairs separated by commas, got 'alpha'");
+  CHECK(starts_with(error_with("optimizer: ademamix\noptim_args: {beta3: 1.5}\n"),
+                    "cfg.yaml:4: optim_args.beta3: expected a number in [0, 1)"));
+  CHECK(starts_with(error_with("optimizer: ademamix\noptim_args: 't_beta3=0'\n"),
+                    "cfg.yaml:4: optim_args.t_beta3: expected an integer >= 1"));
+  // transformers reads them for AdEMAMix only (and for optimizers not built here).
+  const TrainConfig adamw = parse("optim_args: 'alpha=8,rank=4'\n");
+  CHECK(adamw.unknown_keys == std::vector<std::string>{"optim_args"});
+  CHECK(adamw.optim_args.empty());
 }

@@ -48,7 +48,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.anneal_strategy); SAME(lr_scheduler_kwargs.three_phase); SAME(lr_scheduler_kwargs.cycle_momentum);
   SAME(lr_scheduler_kwargs.factor); SAME(lr_scheduler_kwargs.patience); SAME(lr_scheduler_kwargs.threshold);
   SAME(lr_scheduler_kwargs.cooldown); SAME(lr_scheduler_kwargs.eps); SAME(lr_scheduler_kwargs.mode);
-  SAME(lr_scheduler_kwargs.threshold_mode);
+  SAME(lr_scheduler_kwargs.threshold_mode); SAME(optim_args);
   SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids); SAME(average_tokens_across_devices);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32); SAME(bfloat16);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -196,6 +196,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(t.tokenizer_config == model);
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
+  check_round_trip(parse("optimizer: ademamix_8bit\noptim_args: 'beta3=0.999,alpha=8,t_alpha=100'\n"));
   const TrainConfig pure_bf16 = parse("bfloat16: true\n");
   CHECK(pure_bf16.bfloat16);
   check_round_trip(pure_bf16);

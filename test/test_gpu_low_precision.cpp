@@ -1,7 +1,7 @@
 // GPU (ctest label gpu): the low-precision ops against the CPU reference through
 // test/gpu_op_compare.h (test_gpu_ops' harness and tolerances): fp8 training's linear, qat's fake
 // quantisation, the NF4 and int8 bases (dequantised bit for bit, quantized_linear forward and dx),
-// 8-bit AdamW and Lion, and bfloat16's AdamW on bf16 weights and moments. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
+// 8-bit AdamW, Lion and AdEMAMix, and bfloat16's AdamW on bf16 weights and moments. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <algorithm>
 #include <cmath>
@@ -182,7 +182,7 @@ void check_blockwise_8bit(const char* name, int moments, const Update8bit& updat
 
 }  // namespace
 
-TEST_CASE("adamw_8bit and lion_8bit: the CUDA kernels give the CPU's parameters, block absmax and codes") {
+TEST_CASE("adamw_8bit, lion_8bit and ademamix_8bit: the CUDA kernels give the CPU's parameters, absmax and codes") {
   check_blockwise_8bit("adamw_8bit", 2, [](Backend& be, Tensor& p, const Tensor& grad, std::vector<Tensor>& s, int step) {
     be.adamw_8bit(p, grad, s[0], s[1], s[2], s[3], adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true));
   });
@@ -192,6 +192,11 @@ TEST_CASE("adamw_8bit and lion_8bit: the CUDA kernels give the CPU's parameters,
         be.lion_8bit(p, grad, s[0], s[1], LionArgs{1e-2f, 0.9f, 0.99f, 0.1f});
       },
       /*param_off=*/3);
+  check_blockwise_8bit("ademamix_8bit", 3, [](Backend& be, Tensor& p, const Tensor& grad, std::vector<Tensor>& s, int step) {
+    const float bias1 = 1.0f - std::pow(0.9f, float(step)), bias2_sqrt = std::sqrt(1.0f - std::pow(0.999f, float(step)));
+    const AdemamixArgs args{1e-2f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, bias1, bias2_sqrt};
+    be.ademamix_8bit(p, grad, s[0], s[1], s[2], s[3], s[4], s[5], args);
+  });
 }
 
 // bfloat16: a bf16 weight and bf16 moments with an f32 gradient, each element updated in f32 and

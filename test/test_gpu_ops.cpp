@@ -583,6 +583,28 @@ TEST_CASE("lion: the fused update matches the CPU over several steps") {
   }
 }
 
+TEST_CASE("ademamix: the fused update matches the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    std::vector<Tensor> c, g;  // param, m1, m2, nu
+    for (int k = 0; k < 4; k++) {
+      c.push_back(k == 0 ? p0.clone() : Tensor::zeros({n}, DType::f32));
+      g.push_back(k == 0 ? p0.to(kGpu) : Tensor::zeros({n}, DType::f32, kGpu));
+    }
+    for (int step = 1; step <= 4; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const float bias1 = 1.0f - std::pow(0.9f, float(step)), bias2_sqrt = std::sqrt(1.0f - std::pow(0.999f, float(step)));
+      AdemamixArgs args{1e-2f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, bias1, bias2_sqrt};
+      args.grad_scale = step == 2 ? 0.5f : 1.0f;
+      backend(Device::cpu()).ademamix(c[0], grad.to(DType::f32), c[1], c[2], c[3], args);
+      backend(kGpu).ademamix(g[0], grad.to(kGpu), g[1], g[2], g[3], args);
+    }
+    for (int k = 0; k < 4; k++) check_close("ademamix param and moments", g[k], c[k], kTolF32);
+  }
+}
+
 // Adafactor on a matrix whose column sums take two chunks of rows and on a vector, with weight
 // decay and clipping's factor: the same sums in other orders, so within f32 rounding.
 TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over several steps") {

@@ -349,20 +349,23 @@ TEST_CASE("llmcompressor ConstantPruningModifier: the Trainer with its masks, st
 }
 
 // The Trainer's other optimizers by name: transformers' Adafactor; bitsandbytes' (0.50.2's CPU
-// kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum, and 8-bit AdamW, whose
-// token embedding the Trainer keeps in f32 state (without that, 2.6e-3 loss and 2.2e-2 grad_norm apart). 8-bit AdamW's
-// first step as close as the others; later ones within 1e-5 loss and 1e-4 grad_norm (measured
-// 3.0e-6 and 4.2e-5): bitsandbytes' CPU quantiser is coarse for values under 1e-3 of a block's
+// kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum, AdEMAMix (8-bit with
+// optim_args: beta3, alpha and their warmups) and 8-bit AdamW, whose token embedding the Trainer
+// keeps in f32 state (without that, 2.6e-3 loss and 2.2e-2 grad_norm apart). 8-bit AdamW's and
+// AdEMAMix's first steps as close as the others; later ones within 1e-5 loss and 1e-4 grad_norm
+// (measured 3.0e-6 and 4.2e-5, 1.9e-6 and 2.9e-5): bitsandbytes' CPU quantiser is coarse for values under 1e-3 of a block's
 // absmax (test_bnb_optimizers), where its CUDA kernels and ours take the nearest code, and the
 // second moment has many.
-TEST_CASE("adafactor, lion_32bit, lion_8bit and adamw_8bit: the Trainer's loss, grad_norm and lr at every step") {
+TEST_CASE("adafactor, lion, ademamix and adamw_8bit: the Trainer's loss, grad_norm and lr at every step") {
   const json f = fixture();
-  for (const std::string name : {"adafactor", "lion_32bit", "lion_8bit", "adamw_8bit"}) {
+  for (const std::string name : {"adafactor", "lion_32bit", "lion_8bit", "ademamix", "ademamix_8bit", "adamw_8bit"}) {
     CAPTURE(name);
+    const json& c = f.at("cases").at(name);
     json settings = f.at("settings");
-    settings["optim"] = f.at("cases").at(name).at("optim");
-    const int64_t exact_steps = name == "adamw_8bit" ? 1 : 1 << 30;
-    check_trajectory("untied", "", steps_of(f, name.c_str()), settings, "train", exact_steps, kFileOrder, "data.jsonl",
+    settings["optim"] = c.at("optim");
+    const std::string extra = c.contains("optim_args") ? "optim_args: '" + c.at("optim_args").get<std::string>() + "'\n" : "";
+    const int64_t exact_steps = name == "adamw_8bit" || name == "ademamix_8bit" ? 1 : 1 << 30;
+    check_trajectory("untied", extra, c.at("steps"), settings, "train", exact_steps, kFileOrder, "data.jsonl",
                      LaterSteps{1e-5, 1e-4});
   }
 }

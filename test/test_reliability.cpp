@@ -243,6 +243,18 @@ TEST_CASE("a resume on other data than its checkpoint trained on goes on, saying
   CHECK(contains(r.output, "warning: " + two + ": " + warning));
 }
 
+// Lion's momentum has AdamW's first moment's name: without the optimizer named in optimizer.bin
+// an AdamW checkpoint would resume as Lion's state.
+TEST_CASE("a resume with another optimizer than the checkpoint's is refused in one line") {
+  Workspace ws("resume_other_optimizer");
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 2\n")).exit_code == 0);
+  Run r = run_train(ws.config("max_steps: 4\noptimizer: lion_32bit\nresume_from_checkpoint: " + ws.out("step_000002") + "\n"));
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(contains(r.output, ws.out("step_000002") + "/optimizer.bin: written by the optimizer AdamW, but this "
+                                   "run's is Lion; expected the optimizer that wrote it"),
+                r.output);
+}
+
 TEST_CASE("an adapter run resumed on other base weights goes on, saying so") {
   Workspace ws("resume_other_base");
   LlamaConfig shape;  // the tiny preset's vocabulary, kSmallModel's shape

@@ -33,13 +33,14 @@ using namespace llm::testing;
 
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
   // f32 AdamW, and the 8-bit one (and 8-bit Lion) whose u8 codes and block absmax travel in
-  // optimizer.bin; Adafactor's row and column means; NEFTune,
+  // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; NEFTune,
   // whose noise a resumed run must draw as the uninterrupted one did.
   std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
   SUBCASE("adamw_8bit") { optimizer = "adamw_8bit"; }
   SUBCASE("lion_8bit") { optimizer = "lion_8bit"; }
   SUBCASE("adafactor") { optimizer = "adafactor"; }
+  SUBCASE("ademamix_8bit") { optimizer = "ademamix_8bit"; }
   SUBCASE("adamw_torch with NEFTune's noise, drawn per step") {
     optimizer = "adamw_torch";
     extra = "neftune_noise_alpha: 5\n";

@@ -319,6 +319,29 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
                    return std::vector<Tensor>{x[0], x[2], x[3]};
                  },
                  false};
+  const AdemamixArgs mix{1e-4f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, 0.5f, 0.7f, 0.5f};
+  Case ademamix{"ademamix", fmt::format("({}, {})", F, C),
+                {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng),
+                 randn({F, C}, 1e-3f, rng), positive({F, C}, 1e-6f, rng)},
+                [mix](std::vector<Tensor>& x, bool) {
+                  backend(x[0].device()).ademamix(x[0], x[1], x[2], x[3], x[4], mix);
+                  return std::vector<Tensor>{x[0], x[2], x[3], x[4]};
+                },
+                false};
+  ademamix.flops_fwd = 16.0 * F * C;
+  ademamix.bytes_fwd = (12.0 + 3 * 8) * F * C;
+  cases.push_back(ademamix);
+  Case ademamix8{"ademamix_8bit", fmt::format("({}, {})", F, C),
+                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-3f, rng),
+                  codes({F, C}, rng), positive({blocks}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-6f, rng)},
+                 [mix](std::vector<Tensor>& x, bool) {
+                   backend(x[0].device()).ademamix_8bit(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], mix);
+                   return std::vector<Tensor>{x[0], x[2], x[3], x[4], x[5], x[6], x[7]};
+                 },
+                 false};
+  ademamix8.flops_fwd = 16.0 * F * C;
+  ademamix8.bytes_fwd = (12.0 + 3 * 2) * F * C;
+  cases.push_back(ademamix8);
   adafactor.flops_fwd = 12.0 * F * C;
   adafactor.bytes_fwd = (4.0 * 4 + 8) * F * C;
   cases.push_back(adafactor);

@@ -57,7 +57,8 @@ int bench_memory(int argc, char** argv) {
              what, in.model.num_parameters() / 1e9, in.sequence_len, in.micro_batch_size,
              in.gradient_accumulation_steps, in.ranks, in.zero_stage,
              in.optimizer_factored ? "Adafactor"
-             : std::string(in.optimizer_8bit ? "8-bit " : "") + (in.optimizer_moments == 1 ? "Lion" : "AdamW"),
+             : std::string(in.optimizer_8bit ? "8-bit " : "") +
+                   (in.optimizer_moments == 1 ? "Lion" : in.optimizer_moments == 3 ? "AdEMAMix" : "AdamW"),
              std::string(in.bf16 ? "bf16" : "f32") + (in.bf16_weights ? " (bfloat16: bf16 weights and moments)" : ""),
              in.recompute_every_n_layers > 0 ? fmt::format("every {} layer(s)", in.recompute_every_n_layers) : "off");
   if (in.zero_stage < 0 || in.zero_stage > 3)

@@ -484,9 +484,14 @@ def bfloat16_cases(out, rows):
 def optimizer_cases(out, rows):
     # The Trainer's other optimizers by their names, as Axolotl's `optimizer` hands them on:
     # bitsandbytes' (on its CPU kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum,
-    # and 8-bit AdamW, under 8 bits the token embedding's state f32; transformers' Adafactor.
-    return {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
-            for name in ("lion_32bit", "lion_8bit", "adamw_8bit", "adafactor")}
+    # 8-bit AdamW and AdEMAMix (f32, and 8-bit with optim_args' beta3 and alpha warmups), under 8
+    # bits the token embedding's state f32; transformers' Adafactor.
+    cases = {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
+             for name in ("lion_32bit", "lion_8bit", "adamw_8bit", "adafactor", "ademamix")}
+    args = "beta3=0.999,alpha=8,t_alpha=6,t_beta3=6"
+    cases["ademamix_8bit"] = dict(train(load(out, "untied"), rows, optim="ademamix_8bit", optim_args=args),
+                                  optim="ademamix_8bit", optim_args=args)
+    return cases
 
 
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,

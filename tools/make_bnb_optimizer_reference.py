@@ -5,10 +5,11 @@ Each case runs one bitsandbytes optimizer on the CPU for STEPS updates of two pa
 Trainer groups them: "w" (4 x 1100: 17 blocks of 256 and a short one; weight decay) and "norm"
 (64 elements, under min_8bit_size, so its state stays f32 even in 8-bit mode; no decay), with the
 gradients saved here. Optimizers as transformers builds them from `optim` (adamw_8bit /
-paged_adamw_8bit: AdamW(optim_bits=8); lion_32bit: Lion; lion_8bit: Lion(optim_bits=8)), with the
-Trainer's betas (adam_beta1, adam_beta2) and lr. Saved per case and step t (0: the start):
+paged_adamw_8bit: AdamW(optim_bits=8); lion_32bit: Lion; lion_8bit: Lion(optim_bits=8); ademamix,
+ademamix_8bit: AdEMAMix with beta3 0.9999 and alpha 5), with the Trainer's betas (adam_beta1,
+adam_beta2) and lr. AdEMAMix keeps its two first moments in state1 (2, n) and absmax1 (2, blocks). Saved per case and step t (0: the start):
 <case>.<t>.w / .norm, and from t = 1 the state after t updates: <case>.<t>.<param>.state1 and
-state2 (f32) or their codes (as F32: safetensors is read as floats here) and absmax1 / absmax2;
+state2 (f32) or their codes (as F16) and absmax1 / absmax2;
 <case>.grad.<param>.<t> is the gradient of update t + 1.
 Needs torch, bitsandbytes:  tools/make_bnb_optimizer_reference.py [--out DIR]
 """
@@ -25,6 +26,9 @@ CASES = {  # name: (class, kwargs beyond the groups' weight decay)
     "adamw_8bit": (bnb.optim.AdamW, dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, optim_bits=8)),
     "lion_32bit": (bnb.optim.Lion, dict(lr=1e-3, betas=(0.9, 0.999), optim_bits=32)),
     "lion_8bit": (bnb.optim.Lion, dict(lr=1e-3, betas=(0.9, 0.999), optim_bits=8)),
+    "ademamix": (bnb.optim.AdEMAMix, dict(lr=2e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, eps=1e-8, optim_bits=32)),
+    "ademamix_8bit": (bnb.optim.AdEMAMix, dict(lr=2e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, eps=1e-8,
+                                               optim_bits=8)),
 }
 WEIGHT_DECAY = 0.1
 
@@ -42,7 +46,9 @@ for name, (cls, kwargs) in CASES.items():
         for pname, p in (("w", w), ("norm", norm)):
             for key, value in opt.state[p].items():
                 if key.startswith("state") or key.startswith("absmax"):
-                    tensors[f"{name}.{t}.{pname}.{key}"] = value.float().clone()
+                    # Codes as F16 (exact for 0..255; safetensors is read as floats here), the rest F32.
+                    stored = value.half() if value.dtype == torch.uint8 else value.float()
+                    tensors[f"{name}.{t}.{pname}.{key}"] = stored.clone()
         if t == STEPS:
             break
         gw = torch.randn(4, 1100) * (0.1 if t % 2 else 1.0)

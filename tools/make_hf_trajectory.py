@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. Fifty-one cases, one dataset (the ones --add
+learning_rate per logged step) is recorded. Fifty-three cases, one dataset (the ones --add
 computes are in hf_trajectory_cases.py):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -96,11 +96,12 @@ computes are in hf_trajectory_cases.py):
   bfloat16     full_untied's weights rounded to bf16, trained with f32 forward and backward by an
                AdamW keeping bf16 moments and writing each weight back in bf16 (llm_train's
                bfloat16: true on the CPU), its arithmetic first held to torch._fused_adamw_
-  lion_32bit, lion_8bit, adamw_8bit, adafactor
+  lion_32bit, lion_8bit, adamw_8bit, adafactor, ademamix, ademamix_8bit
                full_untied with the Trainer's optim naming bitsandbytes' optimizers (on its CPU
-               kernels): Lion with the Adam betas (f32 or 8-bit momentum) and 8-bit AdamW, the
-               token embedding's state f32 under 8 bits as the Trainer registers it; and
-               transformers' Adafactor as the Trainer builds it
+               kernels): Lion with the Adam betas (f32 or 8-bit momentum), 8-bit AdamW and
+               AdEMAMix (8-bit with optim_args: beta3, alpha and their warmups), the token
+               embedding's state f32 under 8 bits as the Trainer registers it; and transformers'
+               Adafactor as the Trainer builds it
   packed       full_untied with Axolotl's sample_packing (sequentially, curriculum_sampling) on the
                rows as a completion dataset gives them (OUT/data_completion.jsonl: every id a
                label): packed by next fit in file order into bins of MICRO_BATCH x SEQUENCE_LEN, a

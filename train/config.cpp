@@ -240,6 +240,8 @@ void Parser::validate() {
       if (given(key)) ctx_.unknown.insert(key);
   // Axolotl's rl builder does not pass dataloader_drop_last on: TRL's trainers keep every batch.
   if (!c.rl.empty() && given("dataloader_drop_last")) ctx_.unknown.insert("dataloader_drop_last");
+  // transformers reads optim_args for AdEMAMix here (and for optimizers not built here).
+  if (given("optim_args") && !c.optimizer_ademamix()) ctx_.unknown.insert("optim_args");
   // Axolotl's model_quantization_config {backend: bnb, weight_dtype: nf4} replaces adapter: qlora
   // with load_in_4bit: a LoRA adapter on its NF4 base is QLoRA.
   if (given("model_quantization_config") && c.load_in_4bit && c.adapter == "lora") c.adapter = "qlora";

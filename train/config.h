@@ -195,8 +195,13 @@ struct TrainConfig {
   // adamw_bnb_8bit | paged_adamw_8bit: bitsandbytes' blockwise 8-bit state (optimizer_8bit());
   // adopt_adamw: ADOPT (engine/adopt.h), its betas and eps resolved by the config; lion_32bit |
   // paged_lion_32bit | lion_8bit | paged_lion_8bit: bitsandbytes' Lion (engine/lion.h) with the Adam
-  // betas, its momentum f32 or 8-bit; adafactor: transformers' Adafactor (engine/adafactor.h).
+  // betas, its momentum f32 or 8-bit; adafactor: transformers' Adafactor (engine/adafactor.h);
+  // ademamix | ademamix_8bit | paged_ademamix_32bit | paged_ademamix_8bit: bitsandbytes'
+  // AdEMAMix (engine/ademamix.h).
   std::string optimizer = "adamw_torch";
+  // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
+  // t_alpha and t_beta3, which transformers reads for it; other optimizers take none.
+  std::map<std::string, double> optim_args;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
   // Axolotl's optimizer groups (its create_optimizer_grouped_parameters; train/optimizer_groups.h):
@@ -297,9 +302,12 @@ struct TrainConfig {
     return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;
   }
   bool optimizer_lion() const { return optimizer.find("lion") != std::string::npos; }
-  // AdamW (f32 or 8-bit state): what ZeRO shards, bfloat16 and ReLoRA take; not ADOPT, Lion or
-  // Adafactor.
-  bool optimizer_adamw() const { return optimizer != "adopt_adamw" && optimizer != "adafactor" && !optimizer_lion(); }
+  bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
+  // AdamW (f32 or 8-bit state): what ZeRO shards, bfloat16 and ReLoRA take; not ADOPT, Lion,
+  // Adafactor or AdEMAMix.
+  bool optimizer_adamw() const {
+    return optimizer != "adopt_adamw" && optimizer != "adafactor" && !optimizer_lion() && !optimizer_ademamix();
+  }
 };
 
 // Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from

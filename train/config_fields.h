@@ -114,6 +114,9 @@ std::string write_bnb_config_kwargs(const TrainConfig& c);
 void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// optim_args (train/config_optim_args.cpp): AdEMAMix's arguments, HF's string or a map.
+void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w);
+std::string write_optim_args(const TrainConfig& c);
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);

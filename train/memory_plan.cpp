@@ -34,7 +34,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
-  in.optimizer_moments = c.optimizer_lion() ? 1 : 2;
+  in.optimizer_moments = c.optimizer_lion() ? 1 : c.optimizer_ademamix() ? 3 : 2;
   in.optimizer_factored = c.optimizer == "adafactor";
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
@@ -58,6 +58,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
       return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
     };
     in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
+    in.trains_embedding = saved("embed_tokens") || (c.model.tie_word_embeddings && saved("lm_head"));
     in.quant_linears = c.quantized_base();
     in.dora = c.lora.use_dora;
     in.quant_format = c.base_format();
@@ -102,7 +103,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
 
   // 8-bit state quantises every matrix (kMin8bitSize elements and more) but the token embedding
   // (the Trainer's nn.Embedding override); the norms stay f32.
-  const double matrices = adapter ? T : P - (2 * L + 1) * C - embed, moments = in.optimizer_moments;
+  const double matrices = adapter ? T - (in.trains_embedding ? embed : 0) : P - (2 * L + 1) * C - embed;
+  const double moments = in.optimizer_moments;
   double optimizer = moments * (in.optimizer_8bit ? matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
                                                   : (in.bf16_weights ? 2 : 4) * T);
   // Adafactor: a value per row and per column of each matrix (an adapter's pair has about its base
@@ -290,6 +292,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
+                   : in.optimizer_moments == 3 ? (in.optimizer_8bit ? "8-bit AdEMAMix: u8 m1, m2 and nu + f32 absmax per " +
+                                                                        std::to_string(kQuantBlock)
+                                                                  : "AdEMAMix: f32 m1, m2 and nu")
                    : in.optimizer_moments == 1 ? (in.optimizer_8bit ? "8-bit Lion: u8 momentum + f32 absmax per " +
                                                                         std::to_string(kQuantBlock)
                                                                   : "Lion: f32 momentum")

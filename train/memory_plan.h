@@ -24,7 +24,7 @@ struct MemoryPlanInput {
   int64_t recompute_every_n_layers = 0;  // 0: no gradient checkpointing
   bool offload_checkpoints = false;      // the segments' inputs in host memory (not on a CPU run)
   bool optimizer_8bit = false;
-  int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum
+  int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum; AdEMAMix's three
   bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
@@ -54,6 +54,7 @@ struct MemoryPlanInput {
   double pruning_masks = 0;  // sparse fine-tuning: elements of the weights with a u8 mask
   QuantFormat quant_format = QuantFormat::nf4;  // of the block linears, with quant_linears
   bool frozen_lm_head = false;  // adapter runs that do not train lm_head: no d(lm_head)
+  bool trains_embedding = false;  // adapter runs whose modules_to_save train the token embedding
   // ZeRO-3 of an adapter run (engine/frozen_shards.h): its slices of the frozen base in host
   // memory instead of the device's (fsdp_offload_params).
   bool offload_params = false;

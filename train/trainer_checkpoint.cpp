@@ -156,8 +156,8 @@ std::string Trainer::Impl::save() {
   c.run_id = run_id;
   // Made while written: under ZeRO one bucket's weights, then one bucket's moment, at a time.
   c.model = {{}, weight_table(), [this](const TensorSink& put) { export_weights(put); }};
-  c.optimizer = {{{"steps_taken", std::to_string(optimizer->steps_taken())}}, optimizer->state_table(),
-                 [this](const TensorSink& put) { optimizer->export_state(put); }};
+  c.optimizer = {{{"steps_taken", std::to_string(optimizer->steps_taken())}, {"optimizer", optimizer->state_format()}},
+                 optimizer->state_table(), [this](const TensorSink& put) { optimizer->export_state(put); }};
   std::string missed;
   for (int64_t m : optimizer->missed_updates()) missed += (missed.empty() ? "" : ",") + std::to_string(m);
   if (!missed.empty()) c.optimizer.metadata["missed_updates"] = missed;
@@ -264,6 +264,12 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   const size_t before = host.stats().in_use_bytes;
   host.start_window();
   load_weights(*c.model);
+  // Another optimizer's state can share names with this one's (Lion's momentum is AdamW's m):
+  // written since 2026-12-02, the file names the optimizer that wrote it.
+  const TensorFile& state_file = c.optimizer->file();
+  if (state_file.metadata.count("optimizer") && state_file.metadata.at("optimizer") != optimizer->state_format())
+    throw UserError(state_file.path + ": written by the optimizer " + state_file.metadata.at("optimizer") +
+                    ", but this run's is " + optimizer->state_format() + "; expected the optimizer that wrote it");
   // Sharded optimizers read only their slices of the moments.
   optimizer->import_state([&c](const std::string& name, const Shape& shape, DType dtype, int64_t begin, int64_t count) {
     return c.optimizer->read(name, shape, dtype, begin, count);

@@ -132,6 +132,7 @@ void Trainer::Impl::print_summary() const {
   say("optimizer: {} | {} state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       c.optimizer == "adopt_adamw"  ? "ADOPT"
       : c.optimizer == "adafactor" ? "Adafactor"
+      : c.optimizer_ademamix()     ? "AdEMAMix"
       : c.optimizer_lion()         ? "Lion"
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,
@@ -153,7 +154,8 @@ void Trainer::Impl::print_summary() const {
     say("fsdp_offload_params: the frozen slices are in host memory, which on the CPU is the device\n");
   if (c.optimizer.rfind("paged_", 0) == 0)
     say("optimizer: {}: paging state to host memory is not done here; the same {} with {} state\n",
-        c.optimizer, c.optimizer_lion() ? "Lion" : "AdamW", c.optimizer_8bit() ? "8-bit" : "f32");
+        c.optimizer, c.optimizer_lion() ? "Lion" : c.optimizer_ademamix() ? "AdEMAMix" : "AdamW",
+        c.optimizer_8bit() ? "8-bit" : "f32");
   say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
       plan.total_steps, plan.updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
       plan.eval_steps ? std::to_string(plan.eval_steps) : "-", plan.save_steps ? std::to_string(plan.save_steps) : "end",

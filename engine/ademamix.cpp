@@ -1,0 +1,124 @@
+// defines: AdEMAMix
+#include "engine/ademamix.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/quant_map.h"
+
+namespace llm {
+
+namespace {
+
+constexpr const char* kMomentNames[3] = {".exp_avg", ".exp_avg_slow", ".exp_avg_sq"};
+constexpr bool kSigned[3] = {true, true, false};
+
+std::vector<TensorEntry> moment_entries(const std::string& param, const Shape& shape, bool quantised) {
+  std::vector<TensorEntry> out;
+  for (const char* moment : kMomentNames) {
+    if (!quantised) {
+      out.push_back({param + moment, DType::f32, shape});
+      continue;
+    }
+    out.push_back({param + moment + ".codes", DType::u8, shape});
+    out.push_back({param + moment + ".absmax", DType::f32, {blocks_of(shape_numel(shape))}});
+  }
+  return out;
+}
+
+// bitsandbytes' schedules of alpha (linear up to it over t_alpha updates) and beta3 (from beta1
+// up to it over t_beta3, linear in 1 / log beta), at update `t` (from 1).
+float alpha_at(const AdemamixConfig& mix, int64_t t) {
+  if (mix.t_alpha <= 0) return mix.alpha;
+  return static_cast<float>(std::min(double(t) * mix.alpha / double(mix.t_alpha), double(mix.alpha)));
+}
+
+float beta3_at(const AdemamixConfig& mix, float beta1, int64_t t) {
+  if (mix.t_beta3 <= 0) return mix.beta3;
+  const double ln1 = std::log(double(beta1)), ln3 = std::log(double(mix.beta3)), s = double(t) / double(mix.t_beta3);
+  return static_cast<float>(std::min(std::exp(ln1 * ln3 / ((1 - s) * ln3 + s * ln1)), double(mix.beta3)));
+}
+
+}  // namespace
+
+AdEMAMix::AdEMAMix(std::vector<OptimParam> params, AdamWConfig config, AdemamixConfig mix, AdamWState state)
+    : Optimizer(config), params_(std::move(params)), mix_(mix), state_(state) {
+  const std::array<float, 256> signed_map = dynamic_quant_map(true), unsigned_map = dynamic_quant_map(false);
+  for (const OptimParam& p : params_) {
+    const Tensor& w = *p.param;
+    LLM_CHECK(w.dtype() == DType::f32, "AdEMAMix: " + p.name + " is " + w.str() + "; it updates f32 parameters");
+    std::array<Moment, 3> m;
+    for (int k = 0; k < 3; k++) {
+      if (!quantises(state_, p)) {
+        m[k].values = Tensor::zeros(w.shape(), DType::f32, w.device());
+        continue;
+      }
+      // The code of 0 (absmax 0 makes any code 0, but a checkpoint reads cleaner).
+      const float* map = kSigned[k] ? signed_map.data() : unsigned_map.data();
+      m[k].values = Tensor::full(w.shape(), quantize_nearest(map, 0.0f), DType::u8, w.device());
+      m[k].absmax = Tensor::zeros({blocks_of(w.numel())}, DType::f32, w.device());
+    }
+    moments_.push_back(std::move(m));
+  }
+  missed_.assign(params_.size(), 0);
+}
+
+double AdEMAMix::step(float lr, double max_norm, bool update) {
+  return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
+    const int64_t t = t_ - missed_[i];
+    AdemamixArgs a;
+    a.lr = lr * params_[i].lr_scale;
+    a.beta1 = config_.beta1;
+    a.beta2 = config_.beta2;
+    a.beta3 = beta3_at(mix_, config_.beta1, t);
+    a.alpha = alpha_at(mix_, t);
+    a.eps = config_.eps;
+    a.weight_decay = params_[i].decay ? config_.weight_decay : 0.0f;
+    a.bias1 = static_cast<float>(1.0 - std::pow(double(config_.beta1), double(t)));
+    a.bias2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(double(config_.beta2), double(t))));
+    a.grad_scale = clip;
+    std::array<Moment, 3>& m = moments_[i];
+    Backend& be = backend(p.device());
+    if (m[0].absmax.defined())
+      be.ademamix_8bit(p, grad, m[0].values, m[0].absmax, m[1].values, m[1].absmax, m[2].values, m[2].absmax, a);
+    else
+      be.ademamix(p, grad, m[0].values, m[1].values, m[2].values, a);
+  });
+}
+
+size_t AdEMAMix::state_bytes() const {
+  size_t bytes = 0;
+  for (const std::array<Moment, 3>& m : moments_)
+    for (const Moment& k : m) bytes += k.values.nbytes() + (k.absmax.defined() ? k.absmax.nbytes() : 0);
+  return bytes;
+}
+
+std::string AdEMAMix::describe() const {
+  if (state_ == AdamWState::f32) return "AdEMAMix (f32 moments)";
+  return "AdEMAMix 8-bit (bitsandbytes blockwise: u8 moments, f32 absmax per " + std::to_string(kQuantBlock) +
+         " elements; tensors under " + std::to_string(kMin8bitSize) + " elements and the token embedding keep f32)";
+}
+
+std::vector<TensorEntry> AdEMAMix::state_table() const {
+  std::vector<TensorEntry> out;
+  for (size_t i = 0; i < params_.size(); i++)
+    for (TensorEntry& e : moment_entries(params_[i].name, params_[i].param->shape(), moments_[i][0].absmax.defined()))
+      out.push_back(std::move(e));
+  return out;
+}
+
+void AdEMAMix::export_state(const TensorSink& put) {
+  for (size_t i = 0; i < params_.size(); i++) {
+    const std::array<Moment, 3>& m = moments_[i];
+    const bool quantised = m[0].absmax.defined();
+    const std::vector<TensorEntry> names = moment_entries(params_[i].name, params_[i].param->shape(), quantised);
+    for (int k = 0; k < 3; k++) {
+      put(names[quantised ? 2 * k : k].name, m[k].values);
+      if (quantised) put(names[2 * k + 1].name, m[k].absmax);
+    }
+  }
+}
+
+}  // namespace llm
