@@ -1,5 +1,6 @@
 // bitsandbytes' blockwise 8-bit optimizer state on CUDA, for any update rule: the CPU's
-// algorithm (engine/cpu/blockwise_8bit.h). Used by cuda_adamw_8bit.cu and cuda_lion.cu.
+// algorithm (engine/cpu/blockwise_8bit.h). Used by cuda_adamw_8bit.cu, cuda_lion.cu and
+// cuda_ademamix.cu.
 #pragma once
 #include <array>
 

@@ -74,7 +74,7 @@ class Optimizer {
   // Per parameter, the updates it missed for want of a gradient (LISA's frozen layers), in the
   // order it was given its parameters; empty when none missed any. Its own count of updates is
   // steps_taken() minus that, as torch's per-parameter step counts. Kept by the optimizers whose
-  // update depends on that count (AdamW, Adafactor); the others take an empty list only.
+  // update depends on that count (AdamW, Adafactor, AdEMAMix); the others take an empty list only.
   std::vector<int64_t> missed_updates() const;
   void set_missed_updates(const std::vector<int64_t>& missed);
 

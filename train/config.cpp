@@ -242,6 +242,14 @@ void Parser::validate() {
   if (!c.rl.empty() && given("dataloader_drop_last")) ctx_.unknown.insert("dataloader_drop_last");
   // transformers reads optim_args for AdEMAMix here (and for optimizers not built here).
   if (given("optim_args") && !c.optimizer_ademamix()) ctx_.unknown.insert("optim_args");
+  // beta3's warmup interpolates log beta1 and log beta3 (transformers stops on log 0).
+  if (c.optimizer_ademamix() && c.optim_args.count("t_beta3") && c.optim_args.at("t_beta3") > 0) {
+    const double beta1 = c.optim_args.count("beta1") ? c.optim_args.at("beta1") : c.adam_beta1;
+    const double beta3 = c.optim_args.count("beta3") ? c.optim_args.at("beta3") : 0.9999;
+    if (beta1 <= 0 || beta3 <= 0)
+      fail(at("optim_args"), "beta1 and beta3 above 0 with t_beta3 (its warmup interpolates their logarithms)",
+           "beta1 " + yaml_number(beta1) + ", beta3 " + yaml_number(beta3));
+  }
   // Axolotl's model_quantization_config {backend: bnb, weight_dtype: nf4} replaces adapter: qlora
   // with load_in_4bit: a LoRA adapter on its NF4 base is QLoRA.
   if (given("model_quantization_config") && c.load_in_4bit && c.adapter == "lora") c.adapter = "qlora";

@@ -1,6 +1,7 @@
 // defines: read_optim_args, write_optim_args: HF's optim_args (Axolotl hands its map or string on
 // as "key=value,..."), of which AdEMAMix's are read: transformers takes beta1, beta2, beta3,
-// alpha, eps, t_alpha and t_beta3 from them for bitsandbytes' AdEMAMix.
+// alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them for
+// bitsandbytes' AdEMAMix.
 #include <algorithm>
 
 #include "train/config_fields.h"
@@ -18,19 +19,18 @@ struct OptimArg {
 const std::vector<OptimArg>& optim_arg_table() {
   static const std::vector<OptimArg> table = {
       {"beta1", kBeta, false}, {"beta2", kBeta, false},        {"beta3", kBeta, false}, {"alpha", kNonNegative, false},
-      {"eps", kNonNegative, false}, {"t_alpha", kPositive, true}, {"t_beta3", kPositive, true}};
+      {"eps", kNonNegative, false}, {"t_alpha", kNonNegative, true}, {"t_beta3", kNonNegative, true}};
   return table;
 }
 
-void read_optim_arg(TrainConfig& c, const std::string& key, const YAML::Node& v, const Where& w) {
+// A key transformers does not read for AdEMAMix is listed as unused, as it ignores it.
+void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {
   for (const OptimArg& a : optim_arg_table())
     if (key == a.key) {
-      c.optim_args[key] = a.whole ? static_cast<double>(read_int(v, w, 1)) : read_double(v, w, a.range);
+      ctx.config.optim_args[key] = a.whole ? static_cast<double>(read_int(v, w, 0)) : read_double(v, w, a.range);
       return;
     }
-  std::vector<std::string> keys;
-  for (const OptimArg& a : optim_arg_table()) keys.push_back(a.key);
-  fail(w, "one of " + join(keys) + " (AdEMAMix's, the optim_args read here)", "'" + key + "'");
+  ctx.unknown.insert("optim_args." + key);
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   if (!ctx.config.optimizer_ademamix()) return;
   if (n.IsMap()) {
     for_fields(n, w, "a map or a 'key=value,...' string", [&](const std::string& key, const YAML::Node& v,
-                                                               const Where& wk) { read_optim_arg(ctx.config, key, v, wk); });
+                                                               const Where& wk) { read_optim_arg(ctx, key, v, wk); });
     return;
   }
   // HF's _parse_optim_args: spaces dropped, pairs split at commas, each at its '='.
@@ -54,7 +54,7 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     if (eq == std::string::npos || eq == 0 || pair.find('=', eq + 1) != std::string::npos)
       fail(w, "'key=value' pairs separated by commas", "'" + pair + "'");
     const std::string key = pair.substr(0, eq);
-    read_optim_arg(ctx.config, key, YAML::Node(pair.substr(eq + 1)), w.child("." + key, n));
+    read_optim_arg(ctx, key, YAML::Node(pair.substr(eq + 1)), w.child("." + key, n));
     start = end + 1;
   }
 }

@@ -1,5 +1,5 @@
 // bitsandbytes' blockwise 8-bit optimizer state on the CPU, for any update rule: the reference
-// for cuda/blockwise_8bit.cuh. Used by cpu_adamw_8bit.cpp and cpu_lion.cpp.
+// for cuda/blockwise_8bit.cuh. Used by cpu_adamw_8bit.cpp, cpu_lion.cpp and cpu_ademamix.cpp.
 #pragma once
 #include <algorithm>
 #include <array>
