@@ -17,14 +17,7 @@ constexpr bool kSigned[3] = {true, true, false};
 
 std::vector<TensorEntry> moment_entries(const std::string& param, const Shape& shape, bool quantised) {
   std::vector<TensorEntry> out;
-  for (const char* moment : kMomentNames) {
-    if (!quantised) {
-      out.push_back({param + moment, DType::f32, shape});
-      continue;
-    }
-    out.push_back({param + moment + ".codes", DType::u8, shape});
-    out.push_back({param + moment + ".absmax", DType::f32, {blocks_of(shape_numel(shape))}});
-  }
+  for (const char* moment : kMomentNames) add_moment_entries(out, param + moment, shape, quantised);
   return out;
 }
 
@@ -45,7 +38,6 @@ float beta3_at(const AdemamixConfig& mix, float beta1, int64_t t) {
 
 AdEMAMix::AdEMAMix(std::vector<OptimParam> params, AdamWConfig config, AdemamixConfig mix, AdamWState state)
     : Optimizer(config), params_(std::move(params)), mix_(mix), state_(state) {
-  const std::array<float, 256> signed_map = dynamic_quant_map(true), unsigned_map = dynamic_quant_map(false);
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
     LLM_CHECK(w.dtype() == DType::f32, "AdEMAMix: " + p.name + " is " + w.str() + "; it updates f32 parameters");
@@ -55,9 +47,7 @@ AdEMAMix::AdEMAMix(std::vector<OptimParam> params, AdamWConfig config, AdemamixC
         m[k].values = Tensor::zeros(w.shape(), DType::f32, w.device());
         continue;
       }
-      // The code of 0 (absmax 0 makes any code 0, but a checkpoint reads cleaner).
-      const float* map = kSigned[k] ? signed_map.data() : unsigned_map.data();
-      m[k].values = Tensor::full(w.shape(), quantize_nearest(map, 0.0f), DType::u8, w.device());
+      m[k].values = zero_codes(w.shape(), kSigned[k], w.device());
       m[k].absmax = Tensor::zeros({blocks_of(w.numel())}, DType::f32, w.device());
     }
     moments_.push_back(std::move(m));

@@ -12,8 +12,9 @@ namespace llm {
 namespace {
 
 std::vector<TensorEntry> momentum_table(const std::string& param, const Shape& shape, bool quantised) {
-  if (!quantised) return {{param + ".exp_avg", DType::f32, shape}};
-  return {{param + ".exp_avg.codes", DType::u8, shape}, {param + ".exp_avg.absmax", DType::f32, {blocks_of(shape_numel(shape))}}};
+  std::vector<TensorEntry> out;
+  add_moment_entries(out, param + ".exp_avg", shape, quantised);
+  return out;
 }
 
 }  // namespace
@@ -25,9 +26,7 @@ Lion::Lion(std::vector<OptimParam> params, AdamWConfig config, AdamWState state)
     LLM_CHECK(w.dtype() == DType::f32, "Lion: " + p.name + " is " + w.str() + "; it updates f32 parameters");
     Momentum mo;
     if (quantises(state_, p)) {
-      // The code of 0 (absmax 0 makes any code 0, but a checkpoint reads cleaner).
-      const std::array<float, 256> signed_map = dynamic_quant_map(true);
-      mo.m = Tensor::full(w.shape(), quantize_nearest(signed_map.data(), 0.0f), DType::u8, w.device());
+      mo.m = zero_codes(w.shape(), true, w.device());
       mo.absmax = Tensor::zeros({blocks_of(w.numel())}, DType::f32, w.device());
     } else {
       mo.m = Tensor::zeros(w.shape(), DType::f32, w.device());

@@ -19,11 +19,9 @@ AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DT
     v = Tensor::zeros(shape, dtype, device);
     return;
   }
-  // Codes of 0 in each map (absmax 0 makes any code 0, but a checkpoint reads cleaner).
-  const std::array<float, 256> signed_map = dynamic_quant_map(true);
-  const int64_t blocks = (shape_numel(shape) + kQuantBlock - 1) / kQuantBlock;
-  m = Tensor::full(shape, quantize_nearest(signed_map.data(), 0.0f), DType::u8, device);
-  v = Tensor::zeros(shape, DType::u8, device);
+  const int64_t blocks = blocks_of(shape_numel(shape));
+  m = zero_codes(shape, true, device);
+  v = zero_codes(shape, false, device);
   m_absmax = Tensor::zeros({blocks}, DType::f32, device);
   v_absmax = Tensor::zeros({blocks}, DType::f32, device);
 }
@@ -104,11 +102,26 @@ std::string adamw_name(AdamWState state) {
          " elements and the token embedding keep f32 moments)";
 }
 
+void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, const Shape& shape, bool quantised,
+                        DType dtype) {
+  if (!quantised) {
+    out.push_back({name, dtype, shape});
+    return;
+  }
+  out.push_back({name + ".codes", DType::u8, shape});
+  out.push_back({name + ".absmax", DType::f32, {blocks_of(shape_numel(shape))}});
+}
+
+Tensor zero_codes(const Shape& shape, bool is_signed, Device device) {
+  const std::array<float, 256> map = dynamic_quant_map(is_signed);
+  return Tensor::full(shape, quantize_nearest(map.data(), 0.0f), DType::u8, device);
+}
+
 std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised, DType dtype) {
-  if (!quantised) return {{param + ".exp_avg", dtype, shape}, {param + ".exp_avg_sq", dtype, shape}};
-  const Shape blocks{blocks_of(shape_numel(shape))};
-  return {{param + ".exp_avg.codes", DType::u8, shape}, {param + ".exp_avg.absmax", DType::f32, blocks},
-          {param + ".exp_avg_sq.codes", DType::u8, shape}, {param + ".exp_avg_sq.absmax", DType::f32, blocks}};
+  std::vector<TensorEntry> out;
+  add_moment_entries(out, param + ".exp_avg", shape, quantised, dtype);
+  add_moment_entries(out, param + ".exp_avg_sq", shape, quantised, dtype);
+  return out;
 }
 
 std::vector<TensorEntry> AdamW::state_table() const {

@@ -122,6 +122,14 @@ inline bool quantises(AdamWState state, const OptimParam& p) {
 }
 // Quantisation blocks of a parameter of `n` elements: its 8-bit moments' absmax count.
 inline int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
+// The tensors one moment of a parameter is saved as: `name` (`dtype`, the parameter's shape), or
+// when quantised its codes "<name>.codes" (u8) and absmax "<name>.absmax" (f32, one per
+// kQuantBlock elements). Appended to `out`.
+void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, const Shape& shape, bool quantised,
+                        DType dtype = DType::f32);
+// A quantised moment's codes before its first update: the code of 0 in its map (absmax 0 makes
+// any code 0, but a checkpoint reads cleaner).
+Tensor zero_codes(const Shape& shape, bool is_signed, Device device);
 // The tensors one parameter's moments are saved as, in state_table's order: exp_avg and
 // exp_avg_sq (`dtype`, the parameter's shape), or when quantised the codes (u8) and absmax (f32,
 // one per kQuantBlock elements) of each.
