@@ -41,15 +41,8 @@ AdEMAMix::AdEMAMix(std::vector<OptimParam> params, AdamWConfig config, AdemamixC
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
     LLM_CHECK(w.dtype() == DType::f32, "AdEMAMix: " + p.name + " is " + w.str() + "; it updates f32 parameters");
-    std::array<Moment, 3> m;
-    for (int k = 0; k < 3; k++) {
-      if (!quantises(state_, p)) {
-        m[k].values = Tensor::zeros(w.shape(), DType::f32, w.device());
-        continue;
-      }
-      m[k].values = zero_codes(w.shape(), kSigned[k], w.device());
-      m[k].absmax = Tensor::zeros({blocks_of(w.numel())}, DType::f32, w.device());
-    }
+    std::vector<Moment> m;
+    for (bool is_signed : kSigned) m.emplace_back(w.shape(), quantises(state_, p), is_signed, w.device());
     moments_.push_back(std::move(m));
   }
   missed_.assign(params_.size(), 0);
@@ -69,9 +62,9 @@ double AdEMAMix::step(float lr, double max_norm, bool update) {
     a.bias1 = static_cast<float>(1.0 - std::pow(double(config_.beta1), double(t)));
     a.bias2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(double(config_.beta2), double(t))));
     a.grad_scale = clip;
-    std::array<Moment, 3>& m = moments_[i];
+    std::vector<Moment>& m = moments_[i];
     Backend& be = backend(p.device());
-    if (m[0].absmax.defined())
+    if (m[0].quantised())
       be.ademamix_8bit(p, grad, m[0].values, m[0].absmax, m[1].values, m[1].absmax, m[2].values, m[2].absmax, a);
     else
       be.ademamix(p, grad, m[0].values, m[1].values, m[2].values, a);
@@ -80,35 +73,26 @@ double AdEMAMix::step(float lr, double max_norm, bool update) {
 
 size_t AdEMAMix::state_bytes() const {
   size_t bytes = 0;
-  for (const std::array<Moment, 3>& m : moments_)
-    for (const Moment& k : m) bytes += k.values.nbytes() + (k.absmax.defined() ? k.absmax.nbytes() : 0);
+  for (const std::vector<Moment>& m : moments_)
+    for (const Moment& k : m) bytes += k.bytes();
   return bytes;
 }
 
 std::string AdEMAMix::describe() const {
-  if (state_ == AdamWState::f32) return "AdEMAMix (f32 moments)";
-  return "AdEMAMix 8-bit (bitsandbytes blockwise: u8 moments, f32 absmax per " + std::to_string(kQuantBlock) +
-         " elements; tensors under " + std::to_string(kMin8bitSize) + " elements and the token embedding keep f32)";
+  return state_ == AdamWState::f32 ? "AdEMAMix (f32 moments)" : blockwise_8bit_description("AdEMAMix", "moments");
 }
 
 std::vector<TensorEntry> AdEMAMix::state_table() const {
   std::vector<TensorEntry> out;
   for (size_t i = 0; i < params_.size(); i++)
-    for (TensorEntry& e : moment_entries(params_[i].name, params_[i].param->shape(), moments_[i][0].absmax.defined()))
+    for (TensorEntry& e : moment_entries(params_[i].name, params_[i].param->shape(), moments_[i][0].quantised()))
       out.push_back(std::move(e));
   return out;
 }
 
 void AdEMAMix::export_state(const TensorSink& put) {
-  for (size_t i = 0; i < params_.size(); i++) {
-    const std::array<Moment, 3>& m = moments_[i];
-    const bool quantised = m[0].absmax.defined();
-    const std::vector<TensorEntry> names = moment_entries(params_[i].name, params_[i].param->shape(), quantised);
-    for (int k = 0; k < 3; k++) {
-      put(names[quantised ? 2 * k : k].name, m[k].values);
-      if (quantised) put(names[2 * k + 1].name, m[k].absmax);
-    }
-  }
+  for (size_t i = 0; i < params_.size(); i++)
+    for (int k = 0; k < 3; k++) moments_[i][k].export_to(put, params_[i].name + kMomentNames[k]);
 }
 
 }  // namespace llm

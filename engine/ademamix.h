@@ -32,11 +32,8 @@ class AdEMAMix final : public Optimizer {
   void export_state(const TensorSink& put) override;
 
  private:
-  struct Moment {
-    Tensor values, absmax;  // absmax defined when values holds 8-bit codes
-  };
   std::vector<OptimParam> params_;
-  std::vector<std::array<Moment, 3>> moments_;  // m1, m2, nu
+  std::vector<std::vector<Moment>> moments_;  // m1, m2, nu of each parameter
   AdemamixConfig mix_;
   AdamWState state_;
 };

@@ -26,11 +26,8 @@ class Lion final : public Optimizer {
   void export_state(const TensorSink& put) override;
 
  private:
-  struct Momentum {
-    Tensor m, absmax;  // absmax defined when m holds 8-bit codes
-  };
   std::vector<OptimParam> params_;
-  std::vector<Momentum> momenta_;
+  std::vector<Moment> momenta_;
   AdamWState state_;
 };
 

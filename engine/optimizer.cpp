@@ -96,10 +96,7 @@ std::string AdamW::state_format() const {
 }
 
 std::string adamw_name(AdamWState state) {
-  if (state == AdamWState::f32) return "AdamW";
-  return "AdamW 8-bit (bitsandbytes blockwise: u8 moments, f32 absmax per " +
-         std::to_string(kQuantBlock) + " elements; tensors under " + std::to_string(kMin8bitSize) +
-         " elements and the token embedding keep f32 moments)";
+  return state == AdamWState::f32 ? "AdamW" : blockwise_8bit_description("AdamW", "moments");
 }
 
 void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, const Shape& shape, bool quantised,
@@ -115,6 +112,30 @@ void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, 
 Tensor zero_codes(const Shape& shape, bool is_signed, Device device) {
   const std::array<float, 256> map = dynamic_quant_map(is_signed);
   return Tensor::full(shape, quantize_nearest(map.data(), 0.0f), DType::u8, device);
+}
+
+std::string blockwise_8bit_description(const std::string& name, const std::string& state) {
+  return name + " 8-bit (bitsandbytes blockwise: u8 " + state + ", f32 absmax per " + std::to_string(kQuantBlock) +
+         " elements; tensors under " + std::to_string(kMin8bitSize) + " elements and the token embedding keep f32 " +
+         state + ")";
+}
+
+Moment::Moment(const Shape& shape, bool quantised, bool is_signed, Device device) {
+  if (!quantised) {
+    values = Tensor::zeros(shape, DType::f32, device);
+    return;
+  }
+  values = zero_codes(shape, is_signed, device);
+  absmax = Tensor::zeros({blocks_of(shape_numel(shape))}, DType::f32, device);
+}
+
+void Moment::export_to(const TensorSink& put, const std::string& name) const {
+  if (!quantised()) {
+    put(name, values);
+    return;
+  }
+  put(name + ".codes", values);
+  put(name + ".absmax", absmax);
 }
 
 std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised, DType dtype) {

@@ -130,6 +130,18 @@ void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, 
 // A quantised moment's codes before its first update: the code of 0 in its map (absmax 0 makes
 // any code 0, but a checkpoint reads cleaner).
 Tensor zero_codes(const Shape& shape, bool is_signed, Device device);
+// "<name> 8-bit (bitsandbytes blockwise: ...)" saying how `state` (its moments, in words) is kept.
+std::string blockwise_8bit_description(const std::string& name, const std::string& state);
+
+// One f32 moment of a parameter (Lion's, AdEMAMix's), or its 8-bit codes and block absmax.
+struct Moment {
+  Moment(const Shape& shape, bool quantised, bool is_signed, Device device);
+  Tensor values, absmax;  // absmax defined when values holds 8-bit codes
+  bool quantised() const { return absmax.defined(); }
+  size_t bytes() const { return values.nbytes() + (quantised() ? absmax.nbytes() : 0); }
+  // Its tensors to `put` under add_moment_entries' names for `name`.
+  void export_to(const TensorSink& put, const std::string& name) const;
+};
 // The tensors one parameter's moments are saved as, in state_table's order: exp_avg and
 // exp_avg_sq (`dtype`, the parameter's shape), or when quantised the codes (u8) and absmax (f32,
 // one per kQuantBlock elements) of each.
