@@ -103,7 +103,8 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
   CHECK(error_with("optimizer: sgd\n") ==
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, "
         "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, lion_32bit, lion_8bit, paged_lion_32bit, "
-        "paged_lion_8bit, adafactor, ademamix, ademamix_8bit, paged_ademamix_32bit, paged_ademamix_8bit, got 'sgd'");
+        "paged_lion_8bit, adafactor, ademamix, ademamix_8bit, paged_ademamix_32bit, paged_ademamix_8bit, muon, got "
+        "'sgd'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
@@ -471,6 +472,31 @@ TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO
   CHECK(error_with("optimizer: adafactor\nzero_stage: 1\n") ==
         "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1 (zero_stage, fsdp or deepspeed), or no "
         "sharding with adafactor, got adafactor");
+}
+
+TEST_CASE("optimizer: muon as Axolotl's factory takes it: betas 0.95 / 0.95 unless both given, its optim_args") {
+  const TrainConfig c = parse("optimizer: muon\nadam_beta1: 0.8\n");
+  CHECK(c.optimizer_muon());
+  CHECK(!c.optimizer_adamw());
+  CHECK(c.adam_beta1 == 0.95);  // one beta alone is not handed on
+  CHECK(c.adam_beta2 == 0.95);
+  CHECK(c.adam_epsilon == 1e-8);
+  const TrainConfig both = parse("optimizer: muon\nadam_beta1: 0.8\nadam_beta2: 0.9\nadam_epsilon: 1e-6\n");
+  CHECK(both.adam_beta1 == 0.8);
+  CHECK(both.adam_beta2 == 0.9);
+  CHECK(both.adam_epsilon == 1e-6);
+  // optim_args: Muon's keywords, as a map or HF's string (its values read as YAML's).
+  const std::map<std::string, double> want{{"momentum", 0.9}, {"nesterov", 0}, {"ns_steps", 3}};
+  CHECK(parse("optimizer: muon\noptim_args: 'momentum=0.9,nesterov=False,ns_steps=3'\n").optim_args == want);
+  CHECK(parse("optimizer: muon\noptim_args: {momentum: 0.9, nesterov: false, ns_steps: 3}\n").optim_args == want);
+  // Muon takes no other keyword (Axolotl stops with a TypeError), nor the Trainer's groups.
+  CHECK(error_with("optimizer: muon\noptim_args: {lr_ratio: 2}\n") ==
+        "cfg.yaml:4: optim_args.lr_ratio: expected momentum, nesterov or ns_steps (Muon's arguments), got lr_ratio");
+  CHECK(error_with("optimizer: muon\nembedding_lr_scale: 0.5\n") ==
+        "cfg.yaml:4: embedding_lr_scale: expected no embedding_lr_scale with optimizer: muon (Axolotl's Muon makes its "
+        "own parameter groups), got set");
+  CHECK(starts_with(error_with("optimizer: muon\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
 }
 
 TEST_CASE("optim_args: AdEMAMix's, as HF's 'key=value,...' string or a map; unused by the other optimizers") {

@@ -1,7 +1,8 @@
 // GPU (ctest label gpu): the low-precision ops against the CPU reference through
 // test/gpu_op_compare.h (test_gpu_ops' harness and tolerances): fp8 training's linear, qat's fake
 // quantisation, the NF4 and int8 bases (dequantised bit for bit, quantized_linear forward and dx),
-// 8-bit AdamW, Lion and AdEMAMix, and bfloat16's AdamW on bf16 weights and moments. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
+// 8-bit AdamW, Lion and AdEMAMix, bfloat16's AdamW on bf16 weights and moments, and Muon's bf16
+// Newton-Schulz. Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <algorithm>
 #include <cmath>
@@ -9,9 +10,11 @@
 #include <functional>
 #include <utility>
 
+#include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/fake_quantize_math.h"
 #include "engine/int8.h"
+#include "engine/muon.h"
 #include "engine/nf4.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
@@ -243,4 +246,42 @@ int main(int argc, char** argv) {
     return 77;
   }
   return doctest::Context(argc, argv).run();
+}
+
+// Muon: Newton-Schulz through the GPU's f32 GEMMs of bf16 values (exact products, another
+// summation order, so a bf16 rounding may land one step apart and carry on), then three steps of
+// the optimizer on a tall matrix, a wide one, an embedding (its AdamW) and a norm (left out).
+TEST_CASE("muon: Newton-Schulz and the optimizer's steps match the CPU") {
+  for (const Shape& shape : {Shape{65, 33}, Shape{13, 65}}) {
+    const Tensor u = randn(shape);
+    check_close("newton_schulz", newton_schulz(u.to(kGpu), 5), newton_schulz(u, 5), kTolBf16);
+  }
+  const std::vector<Shape> shapes = {{65, 33}, {13, 65}, {33, 13}, {33}};
+  std::vector<Tensor> cpu, gpu;
+  for (const Shape& shape : shapes) {
+    cpu.push_back(randn(shape));
+    gpu.push_back(cpu.back().to(kGpu));
+  }
+  const std::vector<MuonRole> roles = {MuonRole::orthogonalised, MuonRole::orthogonalised, MuonRole::adamw,
+                                       MuonRole::untrained};
+  auto make = [&](std::vector<Tensor>& ts) {
+    std::vector<OptimParam> params;
+    for (size_t i = 0; i < ts.size(); i++) {
+      ts[i].set_requires_grad(true);
+      params.push_back({"p" + std::to_string(i), &ts[i], true});
+    }
+    return Muon(params, roles, AdamWConfig{0.95f, 0.95f, 1e-8f, 0.1f}, MuonConfig{});
+  };
+  Muon on_cpu = make(cpu), on_gpu = make(gpu);
+  for (int step = 0; step < 3; step++) {
+    for (size_t i = 0; i < shapes.size(); i++) {
+      const Tensor g = randn(shapes[i]);
+      cpu[i].zero_grad();
+      accumulate_grad(*cpu[i].autograd_meta(), g);
+      gpu[i].zero_grad();
+      accumulate_grad(*gpu[i].autograd_meta(), g.to(kGpu));
+    }
+    CHECK(on_gpu.step(0.02f, 1.0) == doctest::Approx(on_cpu.step(0.02f, 1.0)).epsilon(1e-5));
+  }
+  for (size_t i = 0; i < shapes.size(); i++) check_close("muon param " + std::to_string(i), gpu[i], cpu[i], 1e-3f);
 }

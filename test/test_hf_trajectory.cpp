@@ -369,3 +369,20 @@ TEST_CASE("adafactor, lion, ademamix and adamw_8bit: the Trainer's loss, grad_no
                      LaterSteps{1e-5, 1e-4});
   }
 }
+
+// Axolotl's `optimizer: muon` (axolotl-contribs-mit 0.0.6, Moonlight's Muon) through its own
+// factory: its Newton-Schulz rounds to bf16, so the steps after the first update carry bf16
+// rounding differences (torch.compile may fuse elementwise steps that ours round apart; measured
+// 4.4e-6 loss and 5.4e-5 grad_norm at most); with optim_args (momentum, no Nesterov, three
+// iterations) on the tied model.
+TEST_CASE("muon: Axolotl's Muon's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  for (const std::string name : {"muon", "muon_args"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    const std::string extra = "optimizer: muon\n" + (c.contains("optim_args") ? "optim_args: '" +
+                                                         c.at("optim_args").get<std::string>() + "'\n" : std::string());
+    check_trajectory(name == "muon" ? "untied" : "tied", extra, c.at("steps"), f.at("settings"), "train", 2,
+                     kFileOrder, "data.jsonl", LaterSteps{2e-5, 2e-4});
+  }
+}

@@ -11,6 +11,7 @@
 #include "model/lora.h"
 #include "test/test_util.h"
 #include "train/memory_plan.h"
+#include "train/optimizer_groups.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -34,8 +35,15 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name), 1.0f, LlamaModel::is_embedding_weight(p.name)});
   const AdamWState state = in.optimizer_8bit ? AdamWState::blockwise_8bit : AdamWState::f32;
   std::unique_ptr<Optimizer> opt;
-  if (in.optimizer_moments == 1) opt = std::make_unique<Lion>(params, AdamWConfig{}, state);
-  else opt = std::make_unique<AdamW>(params, AdamWConfig{}, state);
+  if (in.optimizer_muon) {
+    TrainConfig c;
+    c.optimizer = "muon";
+    opt = make_muon(c, params);
+  } else if (in.optimizer_moments == 1) {
+    opt = std::make_unique<Lion>(params, AdamWConfig{}, state);
+  } else {
+    opt = std::make_unique<AdamW>(params, AdamWConfig{}, state);
+  }
   Tensor ids = randint({B, S}, 0, int(in.model.vocab_size)), targets = randint({B * S}, 0, int(in.model.vocab_size));
   std::vector<int32_t> pos(B * S);
   for (int64_t i = 0; i < B * S; i++) pos[i] = int32_t(i % S);
@@ -84,12 +92,13 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
   MemoryPlanInput in = small_run(64, 192, 128, 2);
   for (AttentionKind attention : {AttentionKind::eager, AttentionKind::flash})
     for (int64_t recompute : {0, 1})
-      for (const std::string state : {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit"}) {  // bfloat16: the weights too
+      for (const std::string state : {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit", "muon"}) {  // bfloat16: the weights too
         in.attention = attention;
         in.recompute_every_n_layers = recompute;
         in.optimizer_8bit = state == "8-bit" || state == "lion 8-bit";
         in.bf16_weights = state == "bfloat16";
         in.optimizer_moments = state.rfind("lion", 0) == 0 ? 1 : 2;
+        in.optimizer_muon = state == "muon";
         const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in);
         CAPTURE(attention_info(attention).label);
         CAPTURE(recompute);

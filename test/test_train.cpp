@@ -33,7 +33,8 @@ using namespace llm::testing;
 
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
   // f32 AdamW, and the 8-bit one (and 8-bit Lion) whose u8 codes and block absmax travel in
-  // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; NEFTune,
+  // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; Muon's
+  // momentum buffers and its AdamW's moments with their own step counts; NEFTune,
   // whose noise a resumed run must draw as the uninterrupted one did.
   std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
@@ -41,6 +42,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   SUBCASE("lion_8bit") { optimizer = "lion_8bit"; }
   SUBCASE("adafactor") { optimizer = "adafactor"; }
   SUBCASE("ademamix_8bit") { optimizer = "ademamix_8bit"; }
+  SUBCASE("muon") { optimizer = "muon"; }
   SUBCASE("adamw_torch with NEFTune's noise, drawn per step") {
     optimizer = "adamw_torch";
     extra = "neftune_noise_alpha: 5\n";

@@ -13,6 +13,7 @@
 
 #include "engine/autograd.h"
 #include "engine/check.h"
+#include "engine/muon.h"
 #include "engine/communicator.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
@@ -345,6 +346,14 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   adafactor.flops_fwd = 12.0 * F * C;
   adafactor.bytes_fwd = (4.0 * 4 + 8) * F * C;
   cases.push_back(adafactor);
+  // Muon's orthogonalisation of an MLP matrix's update: five Newton-Schulz steps on the (C, F)
+  // transpose, each X X^T, (c A) A and B X (f32 GEMMs of bf16 values) and their bf16 roundings.
+  Case muon{"muon_newton_schulz", fmt::format("({}, {})", F, C), {randn({F, C}, 1e-3f, rng)},
+            [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{newton_schulz(x[0], 5)}; }, false};
+  const double r = static_cast<double>(std::min(F, C)), wide = static_cast<double>(std::max(F, C));
+  muon.flops_fwd = 5 * (4 * r * r * wide + 2 * r * r * r);
+  muon.bytes_fwd = 5 * 4.0 * (6 * r * wide + 8 * r * r);
+  cases.push_back(muon);
   return cases;
 }
 

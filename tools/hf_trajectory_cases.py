@@ -494,6 +494,40 @@ def optimizer_cases(out, rows):
     return cases
 
 
+def axolotl_muon(optim_args):
+    """make_optimizer for Axolotl's `optimizer: muon`: its factory from axolotl-contribs-mit 0.0.6
+    (the version Axolotl pins), handed what Axolotl's builder hands it (lr, weight_decay, the
+    betas when adam_beta1 and adam_beta2 are set, eps when adam_epsilon is, then optim_args)."""
+    import sys
+    import types
+    if "axolotl.integrations.base" not in sys.modules:  # the factory's base class, without Axolotl
+        base = types.ModuleType("axolotl.integrations.base")
+
+        class BaseOptimizerFactory:
+            def get_decay_parameter_names(self, model):
+                return transformers.Trainer.get_decay_parameter_names(None, model)
+        base.BaseOptimizerFactory = BaseOptimizerFactory
+        sys.modules["axolotl.integrations"] = types.ModuleType("axolotl.integrations")
+        sys.modules["axolotl.integrations.base"] = base
+    from axolotl.contribs.mit.muon import MuonOptimizerFactory
+
+    def make(model, args):
+        return MuonOptimizerFactory()(model, args, lr=args.learning_rate, weight_decay=args.weight_decay,
+                                      betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, **optim_args)
+    return make
+
+
+def muon_cases(out, rows):
+    # Axolotl's Muon (Moonlight's): orthogonalised momentum for the block matrices, its AdamW for
+    # the embedding and lm_head, the norms left out; then with optim_args (no Nesterov, another
+    # momentum, fewer Newton-Schulz steps) on the tied model.
+    cases = {"muon": dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({})), optim="muon")}
+    args = {"momentum": 0.9, "nesterov": False, "ns_steps": 3}
+    cases["muon_args"] = dict(train(load(out, "tied"), rows, make_optimizer=axolotl_muon(args)), optim="muon",
+                              optim_args="momentum=0.9,nesterov=False,ns_steps=3")
+    return cases
+
+
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases,
-               "optimizers": optimizer_cases}
+               "optimizers": optimizer_cases, "muon": muon_cases}

@@ -110,6 +110,7 @@ class Parser {
   void check_preference();
   void resolve_attention();
   void resolve_adopt();
+  void resolve_muon();
   void check_scheduler() const;
   bool lists_plugin(const std::string& name) const;
   void resolve_spectrum();
@@ -240,8 +241,9 @@ void Parser::validate() {
       if (given(key)) ctx_.unknown.insert(key);
   // Axolotl's rl builder does not pass dataloader_drop_last on: TRL's trainers keep every batch.
   if (!c.rl.empty() && given("dataloader_drop_last")) ctx_.unknown.insert("dataloader_drop_last");
-  // transformers reads optim_args for AdEMAMix here (and for optimizers not built here).
-  if (given("optim_args") && !c.optimizer_ademamix()) ctx_.unknown.insert("optim_args");
+  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon (and both for optimizers
+  // not built here).
+  if (given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon()) ctx_.unknown.insert("optim_args");
   // beta3's warmup interpolates log beta1 and log beta3 (transformers stops on log 0).
   if (c.optimizer_ademamix() && c.optim_args.count("t_beta3") && c.optim_args.at("t_beta3") > 0) {
     const double beta1 = c.optim_args.count("beta1") ? c.optim_args.at("beta1") : c.adam_beta1;
@@ -272,6 +274,7 @@ void Parser::validate() {
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");
   if (c.optimizer == "adopt_adamw") resolve_adopt();
+  if (c.optimizer_muon()) resolve_muon();
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
                               " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer, c.optimizer);
@@ -447,6 +450,20 @@ void Parser::resolve_adopt() {
     c_.adam_beta2 = 0.9999;
   }
   if (!given("adam_epsilon")) c_.adam_epsilon = 1e-6;
+}
+
+// Axolotl's Muon factory hands its AdamW the Adam betas when adam_beta1 and adam_beta2 are both
+// given, else (0.95, 0.95), and adam_epsilon (else 1e-8). It groups the parameters itself, so
+// the Trainer's groups (LoRA+'s, embedding_lr*, lr_groups) would go unused: refused.
+void Parser::resolve_muon() {
+  if (!given("adam_beta1") || !given("adam_beta2")) {
+    c_.adam_beta1 = 0.95;
+    c_.adam_beta2 = 0.95;
+  }
+  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+    if (given(key))
+      fail(at(key), std::string("no ") + key + " with optimizer: muon (Axolotl's Muon makes its own parameter groups)",
+           "set");
 }
 
 // HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (with

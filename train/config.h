@@ -197,10 +197,12 @@ struct TrainConfig {
   // paged_lion_32bit | lion_8bit | paged_lion_8bit: bitsandbytes' Lion (engine/lion.h) with the Adam
   // betas, its momentum f32 or 8-bit; adafactor: transformers' Adafactor (engine/adafactor.h);
   // ademamix | ademamix_8bit | paged_ademamix_32bit | paged_ademamix_8bit: bitsandbytes'
-  // AdEMAMix (engine/ademamix.h).
+  // AdEMAMix (engine/ademamix.h); muon: Axolotl's Muon (engine/muon.h), betas and eps resolved by
+  // the config.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
-  // t_alpha and t_beta3, which transformers reads for it; other optimizers take none.
+  // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
+  // ns_steps, which Axolotl's Muon reads; other optimizers take none.
   std::map<std::string, double> optim_args;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
@@ -303,10 +305,12 @@ struct TrainConfig {
   }
   bool optimizer_lion() const { return optimizer.find("lion") != std::string::npos; }
   bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
+  bool optimizer_muon() const { return optimizer == "muon"; }
   // AdamW (f32 or 8-bit state): what ZeRO shards, bfloat16 and ReLoRA take; not ADOPT, Lion,
-  // Adafactor or AdEMAMix.
+  // Adafactor, AdEMAMix or Muon.
   bool optimizer_adamw() const {
-    return optimizer != "adopt_adamw" && optimizer != "adafactor" && !optimizer_lion() && !optimizer_ademamix();
+    return optimizer != "adopt_adamw" && optimizer != "adafactor" && !optimizer_lion() && !optimizer_ademamix() &&
+           !optimizer_muon();
   }
 };
 

@@ -1,7 +1,7 @@
 // defines: read_optim_args, write_optim_args: HF's optim_args (Axolotl hands its map or string on
-// as "key=value,..."), of which AdEMAMix's are read: transformers takes beta1, beta2, beta3,
-// alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them for
-// bitsandbytes' AdEMAMix.
+// as "key=value,..."), of which AdEMAMix's and Muon's are read: transformers takes beta1, beta2,
+// beta3, alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them for
+// bitsandbytes' AdEMAMix; Axolotl's Muon takes momentum, nesterov and ns_steps.
 #include <algorithm>
 
 #include "train/config_fields.h"
@@ -10,34 +10,54 @@ namespace llm {
 
 namespace {
 
+enum class ArgKind { number, steps, flag };
+
 struct OptimArg {
+  const char* optimizer;  // "ademamix" (every spelling of it) or "muon"
   const char* key;
-  Range range;
-  bool whole;  // a step count (t_alpha, t_beta3)
+  ArgKind kind;
+  Range range = kNonNegative;  // of a number
 };
 
 const std::vector<OptimArg>& optim_arg_table() {
   static const std::vector<OptimArg> table = {
-      {"beta1", kBeta, false}, {"beta2", kBeta, false},        {"beta3", kBeta, false}, {"alpha", kNonNegative, false},
-      {"eps", kNonNegative, false}, {"t_alpha", kNonNegative, true}, {"t_beta3", kNonNegative, true}};
+      {"ademamix", "beta1", ArgKind::number, kBeta},      {"ademamix", "beta2", ArgKind::number, kBeta},
+      {"ademamix", "beta3", ArgKind::number, kBeta},      {"ademamix", "alpha", ArgKind::number},
+      {"ademamix", "eps", ArgKind::number},               {"ademamix", "t_alpha", ArgKind::steps},
+      {"ademamix", "t_beta3", ArgKind::steps},            {"muon", "momentum", ArgKind::number, kBeta},
+      {"muon", "nesterov", ArgKind::flag},                {"muon", "ns_steps", ArgKind::steps}};
   return table;
 }
 
-// A key transformers does not read for AdEMAMix is listed as unused, as it ignores it.
-void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {
+const OptimArg* optim_arg(const TrainConfig& c, const std::string& key) {
+  const char* optimizer = c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
   for (const OptimArg& a : optim_arg_table())
-    if (key == a.key) {
-      ctx.config.optim_args[key] = a.whole ? static_cast<double>(read_int(v, w, 0)) : read_double(v, w, a.range);
-      return;
-    }
-  ctx.unknown.insert("optim_args." + key);
+    if (key == a.key && optimizer == std::string(a.optimizer)) return &a;
+  return nullptr;
+}
+
+// A key AdEMAMix does not read is listed as unused, as transformers ignores it; Muon's
+// constructor takes no other keyword, so Axolotl stops on one.
+void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {
+  const OptimArg* a = optim_arg(ctx.config, key);
+  if (!a && ctx.config.optimizer_muon()) fail(w, "momentum, nesterov or ns_steps (Muon's arguments)", key);
+  if (!a) {
+    ctx.unknown.insert("optim_args." + key);
+    return;
+  }
+  double& value = ctx.config.optim_args[key];
+  switch (a->kind) {
+    case ArgKind::number: value = read_double(v, w, a->range); break;
+    case ArgKind::steps: value = static_cast<double>(read_int(v, w, 0)); break;
+    case ArgKind::flag: value = read_bool(v, w) ? 1 : 0; break;
+  }
 }
 
 }  // namespace
 
 void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // Other optimizers' arguments (galore's, apollo's) go unread, listed as unused (validate()).
-  if (!ctx.config.optimizer_ademamix()) return;
+  if (!ctx.config.optimizer_ademamix() && !ctx.config.optimizer_muon()) return;
   if (n.IsMap()) {
     for_fields(n, w, "a map or a 'key=value,...' string", [&](const std::string& key, const YAML::Node& v,
                                                                const Where& wk) { read_optim_arg(ctx, key, v, wk); });
@@ -61,7 +81,11 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 
 std::string write_optim_args(const TrainConfig& c) {
   std::string fields;
-  for (const auto& [key, value] : c.optim_args) fields += (fields.empty() ? "" : ", ") + key + ": " + yaml_number(value);
+  for (const auto& [key, value] : c.optim_args) {
+    const OptimArg* a = optim_arg(c, key);
+    const std::string text = a && a->kind == ArgKind::flag ? (value != 0 ? "true" : "false") : yaml_number(value);
+    fields += (fields.empty() ? "" : ", ") + key + ": " + text;
+  }
   return fields.empty() ? "" : "{" + fields + "}";
 }
 

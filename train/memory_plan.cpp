@@ -36,6 +36,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() ? 1 : c.optimizer_ademamix() ? 3 : 2;
   in.optimizer_factored = c.optimizer == "adafactor";
+  in.optimizer_muon = c.optimizer_muon();
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
   in.attention = c.attention;
@@ -88,12 +89,13 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // load_in_8bit (plus, while each quantised linear runs, its weight dequantised into a scratch tensor).
   const bool adapter = in.trainable_parameters > 0;
   const double T = adapter ? static_cast<double>(in.trainable_parameters) : P;
-  double linears = 0, quant = 0, largest_linear = 0, linear_sides = 0;
+  double linears = 0, quant = 0, largest_linear = 0, linear_sides = 0, short_side = 0;
   for (int k = 0; k < kNumLinear; k++) {
     const Shape shape = linear_shape(m, k);
     linears += L * shape[0] * shape[1];
     linear_sides += L * (shape[0] + shape[1]);
     quant += L * static_cast<double>(quant_nbytes(in.quant_format, shape[0], shape[1], in.nf4_double_quant));
+    if (shape[0] * shape[1] > largest_linear) short_side = std::min(shape[0], shape[1]);
     largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
   }
   const double frozen_dense = static_cast<double>(in.frozen_parameters) - (in.quant_linears ? linears : 0);
@@ -113,6 +115,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     const double matrix_sides = linear_sides + (adapter ? 0 : (V + C) * (m.tie_word_embeddings ? 1 : 2));
     optimizer = 4 * (matrix_sides + T - (adapter ? T : P - (2 * L + 1) * C));
   }
+  // Muon: f32 momentum of each orthogonalised matrix (an adapter's pairs, or every block linear),
+  // f32 m and v of the embedding and lm_head trained, nothing for the vectors, which it leaves out.
+  if (in.optimizer_muon)
+    optimizer = adapter ? 4 * T + (in.trains_embedding ? 4 * embed : 0) : 4 * linears + 8 * (embed + lm_head);
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
   // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
   // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
@@ -292,6 +298,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
+                   : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
                    : in.optimizer_moments == 3 ? (in.optimizer_8bit ? "8-bit AdEMAMix: u8 m1, m2 and nu + f32 absmax per " +
                                                                         std::to_string(kQuantBlock)
                                                                   : "AdEMAMix: f32 m1, m2 and nu")
@@ -428,9 +435,16 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                                                                : 0) +
                                 weight_scratch
                           : 0;
-  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval});
+  // Muon's step: beside the state and every gradient, the largest matrix's Newton-Schulz scratch
+  // (engine/muon.cpp): the Nesterov input, X, B X and X transposed back (f32) with their bf16
+  // rounding buffer, and A, c A, B (f32, the short side squared) with theirs. An adapter's pairs
+  // are small.
+  const double muon_scratch = adapter ? 0 : 18 * largest_linear + 14 * short_side * short_side;
+  const double muon_step = in.optimizer_muon ? persistent + grads + muon_scratch : 0;
+  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval, muon_step});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
                    : plan.peak_bytes == eval       ? "evaluation (eval_batch_size rows in one forward)"
+                   : plan.peak_bytes == muon_step  ? "Muon's step (Newton-Schulz scratch beside the gradients)"
                    : plan.peak_bytes == start_bwd  ? "the start of backward"
                    : plan.peak_bytes == end_bwd    ? "the end of backward"
                    : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"

@@ -26,6 +26,9 @@ struct MemoryPlanInput {
   bool optimizer_8bit = false;
   int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum; AdEMAMix's three
   bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
+  // Muon: f32 momentum of the orthogonalised matrices, f32 m and v of embed_tokens and lm_head, the
+  // largest matrix's Newton-Schulz scratch during the step.
+  bool optimizer_muon = false;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
   // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.

@@ -1,6 +1,7 @@
 // defines: optimizer_group (LoRA+, Axolotl's embedding and lr_groups groups, the Trainer's default)
 #include "train/optimizer_groups.h"
 
+#include "engine/muon.h"
 #include "model/llama.h"
 
 namespace llm {
@@ -35,6 +36,24 @@ OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, in
       for (const std::string& module : g.modules)
         if (holds(name, module)) return {true, static_cast<float>(lr_of_module(c, module) / c.learning_rate)};
   return {decay, 1.0f};
+}
+
+std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimParam> params) {
+  std::vector<MuonRole> roles;
+  for (const OptimParam& p : params) {
+    const bool embedding = holds(p.name, "embed_tokens") || holds(p.name, "lm_head");
+    roles.push_back(p.param->dim() < 2 ? MuonRole::untrained : embedding ? MuonRole::adamw : MuonRole::orthogonalised);
+  }
+  const auto arg = [&c](const char* key, double otherwise) {
+    const auto it = c.optim_args.find(key);
+    return it == c.optim_args.end() ? otherwise : it->second;
+  };
+  MuonConfig muon;
+  muon.momentum = static_cast<float>(arg("momentum", muon.momentum));
+  muon.nesterov = arg("nesterov", 1) != 0;
+  muon.ns_steps = static_cast<int64_t>(arg("ns_steps", double(muon.ns_steps)));
+  const AdamWConfig adam{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), float(c.weight_decay)};
+  return std::make_unique<Muon>(std::move(params), std::move(roles), adam, muon);
 }
 
 }  // namespace llm

@@ -2,8 +2,11 @@
 // as Axolotl's trainer builds the optimizer from the config.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "engine/optimizer.h"
 #include "train/config.h"
 
 namespace llm {
@@ -24,5 +27,10 @@ struct OptimizerGroup {
 //   Axolotl's lookup); norm weights at learning_rate.
 // - Otherwise the Trainer's: decay on everything but norm weights, one learning rate.
 OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, int64_t ndim);
+
+// `optimizer: muon` over `params` as Axolotl's Muon factory groups them (axolotl-contribs-mit
+// 0.0.6): a matrix whose name holds embed_tokens or lm_head takes its AdamW, the other matrices
+// Muon, and the tensors under 2-D nothing; optim_args' momentum, nesterov and ns_steps.
+std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimParam> params);
 
 }  // namespace llm

@@ -137,6 +137,8 @@ void Trainer::Impl::build_model() {
     optimizer = std::make_unique<Adopt>(opt_params, adamw);
   } else if (c.optimizer_lion()) {  // as ADOPT
     optimizer = std::make_unique<Lion>(opt_params, adamw, adamw_state);
+  } else if (c.optimizer_muon()) {  // as ADOPT
+    optimizer = make_muon(c, std::move(opt_params));
   } else if (c.optimizer == "adafactor") {  // as ADOPT
     optimizer = std::make_unique<Adafactor>(opt_params, adamw);
   } else if (c.optimizer_ademamix()) {  // as ADOPT; optim_args as transformers reads them

@@ -134,6 +134,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer == "adafactor" ? "Adafactor"
       : c.optimizer_ademamix()     ? "AdEMAMix"
       : c.optimizer_lion()         ? "Lion"
+      : c.optimizer_muon()         ? "Muon"
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);
@@ -223,8 +224,10 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
           "and quantises them afresh, as Axolotl merges into its last full-weight save\n",
           4.0 * static_cast<double>(quantized) / 1048576.0);
   }
-  const double full = 8.0 * static_cast<double>(all), ours = 8.0 * static_cast<double>(trainable);
-  say("adapter: optimizer moments {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
+  // The same optimizer over every weight would keep about all / trainable times its state.
+  const double ours = static_cast<double>(optimizer->unsharded_state_bytes());
+  const double full = ours * static_cast<double>(all) / static_cast<double>(std::max<int64_t>(trainable, 1));
+  say("adapter: optimizer state {:.3f} MiB instead of {:.3f} MiB for every weight ({:.3f} MiB saved)\n",
       ours / 1048576.0, full / 1048576.0, (full - ours) / 1048576.0);
 }
 

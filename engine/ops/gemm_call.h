@@ -24,9 +24,9 @@ inline Matrices matrices(const Tensor& t) {
 // t (..., cols) as one matrix of rows x cols: a linear layer's input, output or gradient.
 inline Matrices as_rows(const Tensor& t) { return {&t, 1, t.numel() / t.size(-1), t.size(-1), 0}; }
 
-// out (batch, m, n) = op(x) @ op(y) + beta * out.
+// out (batch, m, n) = alpha * op(x) @ op(y) + beta * out.
 inline void gemm(const Matrices& x, bool tx, const Matrices& y, bool ty, Tensor& out,
-                 int64_t batch, float beta) {
+                 int64_t batch, float beta, float alpha = 1.0f) {
   GemmArgs g;
   g.a = x.t->data_ptr();
   g.b = y.t->data_ptr();
@@ -47,6 +47,7 @@ inline void gemm(const Matrices& x, bool tx, const Matrices& y, bool ty, Tensor&
   g.stride_a = x.stride;
   g.stride_b = y.stride;
   g.stride_c = g.m * g.n;
+  g.alpha = alpha;
   g.beta = beta;
   backend(out.device()).gemm(g);
 }
