@@ -18,10 +18,12 @@ namespace {
 // singular values to about 0.7-1.2 rather than exactly 1, which does not hurt training.
 constexpr float kA = 3.4445f, kB = -4.7750f, kC = 2.0315f;
 
-// x (f32) rounded to bf16 in place, through `half` (bf16, x's shape): the values a bf16 tensor
-// would store, kept in f32 so that the CPU's f32 GEMMs can multiply them.
-void round_to_bf16(Tensor& x, Tensor& half) {
+// x's values rounded to bf16 in place: nothing to do for a bf16 tensor (a GPU's, whose kernels
+// store rounded results); an f32 one (the CPU's, whose GEMMs are f32) goes through a bf16 copy.
+void keep_bf16(Tensor& x) {
+  if (x.dtype() == DType::bf16) return;
   Backend& be = backend(x.device());
+  Tensor half = Tensor::empty(x.shape(), DType::bf16, x.device());
   be.cast(x, half);
   be.cast(half, x);
 }
@@ -36,38 +38,38 @@ float bf16_rounded(float v) {
 Tensor newton_schulz(const Tensor& u, int64_t steps) {
   LLM_CHECK(u.dim() == 2 && u.dtype() == DType::f32, "newton_schulz: expected an f32 matrix, got " + u.str());
   const Device dev = u.device();
+  Backend& be = backend(dev);
+  // bf16 tensors where the backend computes bf16 GEMMs fast (a GPU); f32 ones rounded after each
+  // step where it computes in f32 (the CPU): the same values either way, up to summation order.
+  const DType dtype = be.fast_bf16() ? DType::bf16 : DType::f32;
   const bool tall = u.size(0) > u.size(1);
-  Tensor x = tall ? u.transpose(0, 1).contiguous() : u.clone();
+  Tensor x = (tall ? u.transpose(0, 1).contiguous() : u.clone()).to(dtype);
+  keep_bf16(x);
   const int64_t rows = x.size(0);
-  Tensor half = Tensor::empty(x.shape(), DType::bf16, dev);
-  round_to_bf16(x, half);
   // Spectral norm at most 1: the Frobenius norm (a bf16 scalar, as the norm of a bf16 tensor)
   // bounds it.
   const float norm = bf16_rounded(static_cast<float>(std::sqrt(sum_squares(x))));
   scale_(x, 1.0f / (norm + 1e-7f));
-  round_to_bf16(x, half);
+  keep_bf16(x);
 
-  Backend& be = backend(dev);
-  Tensor a = Tensor::empty({rows, rows}, DType::f32, dev), ca = Tensor::empty({rows, rows}, DType::f32, dev);
-  Tensor a2 = Tensor::empty({rows, rows}, DType::f32, dev);
-  Tensor half_square = Tensor::empty({rows, rows}, DType::bf16, dev);
-  Tensor bx = Tensor::empty(x.shape(), DType::f32, dev);
+  Tensor a = Tensor::empty({rows, rows}, dtype, dev), ca = Tensor::empty({rows, rows}, dtype, dev);
+  Tensor a2 = Tensor::empty({rows, rows}, dtype, dev), bx = Tensor::empty(x.shape(), dtype, dev);
   for (int64_t s = 0; s < steps; s++) {
     gemm(matrices(x), false, matrices(x), true, a, 1, 0.0f);  // A = X X^T
-    round_to_bf16(a, half_square);
+    keep_bf16(a);
     // B = b * A + c * A @ A, which Python reads as b A + ((c A) @ A).
     be.axpby(kC, a, 0.0f, a, ca);
-    round_to_bf16(ca, half_square);
+    keep_bf16(ca);
     gemm(matrices(ca), false, matrices(a), false, a2, 1, 0.0f);
-    round_to_bf16(a2, half_square);
+    keep_bf16(a2);
     be.axpby(kB, a, 1.0f, a2, a2);
-    round_to_bf16(a2, half_square);
+    keep_bf16(a2);
     gemm(matrices(a2), false, matrices(x), false, bx, 1, 0.0f);  // B @ X
-    round_to_bf16(bx, half);
+    keep_bf16(bx);
     be.axpby(kA, x, 1.0f, bx, x);  // X = a X + B @ X
-    round_to_bf16(x, half);
+    keep_bf16(x);
   }
-  return tall ? x.transpose(0, 1).contiguous() : x;
+  return (tall ? x.transpose(0, 1).contiguous() : x).to(DType::f32);
 }
 
 double muon_adjusted_lr(double lr, int64_t rows, int64_t cols) {
@@ -134,9 +136,12 @@ size_t Muon::state_bytes() const {
 std::string Muon::describe() const {
   int64_t count[3] = {0, 0, 0};
   for (MuonRole r : roles_) count[static_cast<int>(r)]++;
-  return "Muon (f32 state): " + std::to_string(count[0]) + " matrices orthogonalised, " + std::to_string(count[1]) +
-         " AdamW (embed_tokens, lm_head), " + std::to_string(count[2]) +
-         " under 2-D left out (Axolotl's Muon factory does not optimise them: they keep their values)";
+  std::string out = "Muon (f32 state): " + std::to_string(count[0]) + " matrices orthogonalised, " +
+                    std::to_string(count[1]) + " AdamW (embed_tokens, lm_head)";
+  if (count[2] > 0)
+    out += ", " + std::to_string(count[2]) +
+           " under 2-D left out (Axolotl's Muon factory does not optimise them: they keep their values)";
+  return out;
 }
 
 std::vector<TensorEntry> Muon::state_table() const {

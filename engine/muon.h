@@ -21,9 +21,10 @@ struct MuonConfig {
 
 // Muon's orthogonalisation of an update u f32 (R, C) (zeropower_via_newtonschulz5): u rounded
 // to bf16, transposed when R > C, divided by its Frobenius norm + 1e-7, then `steps` quintic
-// steps X <- aX + (bA + cA^2)X with A = XX^T, every product and sum rounded to bf16 as torch
-// stores its bf16 tensors. Returns f32 (R, C) holding bf16 values; on a GPU the f32 GEMMs of bf16
-// values are exact under TF32 too.
+// steps X <- aX + (bA + cA^2)X with A = XX^T, each product and each elementwise combination
+// rounded to bf16 once, as the compiled reference stores its bf16 tensors: in bf16 tensors (bf16
+// GEMMs) on a GPU, in f32 ones rounded after each op on the CPU. Returns f32 (R, C) holding bf16
+// values.
 Tensor newton_schulz(const Tensor& u, int64_t steps);
 
 // The step size of an orthogonalised update of an (R, C) matrix at `lr`: lr * 0.2 * sqrt(max(R,
@@ -39,6 +40,9 @@ class Muon final : public Optimizer {
   // lr_scale is not read (Axolotl's Muon makes its own groups). The AdamW's bias corrections
   // count a tensor's own updates.
   double step(float lr, double max_norm = 0.0, bool update = true) override;
+  // one_cycle's cycled momentum is the SGD momentum of the matrices (torch's OneCycleLR finds
+  // `momentum` in Muon's defaults, no `betas`); its AdamW keeps its betas.
+  void set_beta1(float momentum) override { muon_.momentum = momentum; }
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;

@@ -103,8 +103,8 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
   CHECK(error_with("optimizer: sgd\n") ==
         "cfg.yaml:3: optimizer: expected one of adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, "
         "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, lion_32bit, lion_8bit, paged_lion_32bit, "
-        "paged_lion_8bit, adafactor, ademamix, ademamix_8bit, paged_ademamix_32bit, paged_ademamix_8bit, muon, got "
-        "'sgd'");
+        "paged_lion_8bit, adafactor, ademamix, ademamix_8bit, paged_ademamix_32bit, paged_ademamix_8bit, muon, "
+        "optimi_adamw, got 'sgd'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
@@ -485,10 +485,13 @@ TEST_CASE("optimizer: muon as Axolotl's factory takes it: betas 0.95 / 0.95 unle
   CHECK(both.adam_beta1 == 0.8);
   CHECK(both.adam_beta2 == 0.9);
   CHECK(both.adam_epsilon == 1e-6);
-  // optim_args: Muon's keywords, as a map or HF's string (its values read as YAML's).
+  // optim_args: Muon's keywords as a map; a string's values Axolotl hands on as strings, which
+  // Muon cannot take.
   const std::map<std::string, double> want{{"momentum", 0.9}, {"nesterov", 0}, {"ns_steps", 3}};
-  CHECK(parse("optimizer: muon\noptim_args: 'momentum=0.9,nesterov=False,ns_steps=3'\n").optim_args == want);
   CHECK(parse("optimizer: muon\noptim_args: {momentum: 0.9, nesterov: false, ns_steps: 3}\n").optim_args == want);
+  CHECK(error_with("optimizer: muon\noptim_args: 'momentum=0.9'\n") ==
+        "cfg.yaml:4: optim_args: expected a map with muon (Axolotl passes a 'key=value' string's values on as "
+        "strings), got a string");
   // Muon takes no other keyword (Axolotl stops with a TypeError), nor the Trainer's groups.
   CHECK(error_with("optimizer: muon\noptim_args: {lr_ratio: 2}\n") ==
         "cfg.yaml:4: optim_args.lr_ratio: expected momentum, nesterov or ns_steps (Muon's arguments), got lr_ratio");
@@ -497,6 +500,35 @@ TEST_CASE("optimizer: muon as Axolotl's factory takes it: betas 0.95 / 0.95 unle
         "own parameter groups), got set");
   CHECK(starts_with(error_with("optimizer: muon\nzero_stage: 1\n"),
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+}
+
+TEST_CASE("optimizer: optimi_adamw: torch-optimi's defaults unless given; not with bfloat16, ReLoRA or LISA") {
+  const TrainConfig c = parse("optimizer: optimi_adamw\nadam_beta2: 0.9\n");
+  CHECK(c.optimizer_adamw());  // AdamW's update: ZeRO shards it
+  CHECK(!c.optimizer_torch_adamw());
+  CHECK(c.adam_beta1 == 0.9);
+  CHECK(c.adam_beta2 == 0.99);  // one beta alone is not handed on
+  CHECK(c.adam_epsilon == 1e-6);
+  const TrainConfig given = parse("optimizer: optimi_adamw\nadam_beta1: 0.8\nadam_beta2: 0.9\nadam_epsilon: 1e-8\n");
+  CHECK(given.adam_beta1 == 0.8);
+  CHECK(given.adam_beta2 == 0.9);
+  CHECK(given.adam_epsilon == 1e-8);
+  CHECK(starts_with(error_with("optimizer: optimi_adamw\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+  CHECK(error_with("optimizer: optimi_adamw\nlisa_n_layers: 1\nlisa_step_interval: 2\n") ==
+        "cfg.yaml:4: lisa_n_layers: expected an AdamW optimizer with LISA, got optimizer: optimi_adamw");
+  // Axolotl's create_optimizer groups its own optimizer classes: embed_tokens / lm_head undecayed.
+  CHECK(parse("optimizer: optimi_adamw\n").grouped_optimizer());
+  CHECK(parse("optimizer: adopt_adamw\n").grouped_optimizer());
+  CHECK(!parse("optimizer: adamw_torch\n").grouped_optimizer());
+  // torch's OneCycleLR finds neither betas nor momentum in optimi's defaults (or Adafactor's).
+  for (const std::string optimizer : {"optimi_adamw", "adafactor"}) {
+    CHECK(error_with("optimizer: " + optimizer + "\nlr_scheduler: one_cycle\n") ==
+          "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and " +
+              optimizer + " (torch's OneCycleLR finds no betas or momentum to cycle in it), got one_cycle");
+    CHECK(parse("optimizer: " + optimizer + "\nlr_scheduler: one_cycle\nlr_scheduler_kwargs: {cycle_momentum: false}\n")
+              .lr_scheduler == "one_cycle");
+  }
 }
 
 TEST_CASE("optim_args: AdEMAMix's, as HF's 'key=value,...' string or a map; unused by the other optimizers") {

@@ -160,6 +160,15 @@ TEST_CASE("a rank that fails ends the whole job, non-zero, within 10 seconds") {
   CHECK(seconds < 10.0);
 }
 
+// On several ranks Axolotl runs its DistMuon (dion's algorithm), not the Muon built here.
+TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
+  Workspace ws("dp_muon");
+  Run r = run_train(ws.config("max_steps: 2\noptimizer: muon\n"), mpirun(2));
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("optimizer: expected one rank with muon (on several Axolotl runs its DistMuon, dion's "
+                              "Muon, which is not built here), got 2 ranks") != std::string::npos, r.output);
+}
+
 TEST_CASE("a SIGTERM to one rank stops the whole job together: exit 0 in training, 143 in start-up") {
   // The ranks are what to signal: Open MPI's mpirun exits 1 after a signal of its own, whatever
   // the ranks do (README, Reliability).

@@ -248,8 +248,9 @@ int main(int argc, char** argv) {
   return doctest::Context(argc, argv).run();
 }
 
-// Muon: Newton-Schulz through the GPU's f32 GEMMs of bf16 values (exact products, another
-// summation order, so a bf16 rounding may land one step apart and carry on), then three steps of
+// Muon: Newton-Schulz in the GPU's bf16 tensors against the CPU's f32 GEMMs of bf16-rounded
+// values (the same products, another summation order, so a rounding may land one bf16 step apart
+// and carry on), then three steps of
 // the optimizer on a tall matrix, a wide one, an embedding (its AdamW) and a norm (left out).
 TEST_CASE("muon: Newton-Schulz and the optimizer's steps match the CPU") {
   for (const Shape& shape : {Shape{65, 33}, Shape{13, 65}}) {

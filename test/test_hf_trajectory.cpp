@@ -380,9 +380,21 @@ TEST_CASE("muon: Axolotl's Muon's loss, grad_norm and lr at every step") {
   for (const std::string name : {"muon", "muon_args"}) {
     CAPTURE(name);
     const json& c = f.at("cases").at(name);
-    const std::string extra = "optimizer: muon\n" + (c.contains("optim_args") ? "optim_args: '" +
-                                                         c.at("optim_args").get<std::string>() + "'\n" : std::string());
+    // optim_args as a map (JSON is YAML): Axolotl passes a string's values on as strings.
+    const std::string extra = "optimizer: muon\n" +
+                              (c.contains("optim_args") ? "optim_args: " + c.at("optim_args").dump() + "\n" : std::string());
     check_trajectory(name == "muon" ? "untied" : "tied", extra, c.at("steps"), f.at("settings"), "train", 2,
                      kFileOrder, "data.jsonl", LaterSteps{2e-5, 2e-4});
   }
 }
+
+// Axolotl's optimi_adamw: torch-optimi's AdamW over the groups Axolotl's create_optimizer makes
+// for its own optimizer classes (the untied model's embed_tokens and lm_head without decay), given
+// the settings' betas and eps (its own defaults: test_config). It keeps its moments debiased, the
+// same update in other roundings.
+TEST_CASE("optimi_adamw: torch-optimi's AdamW's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  const json& c = f.at("cases").at("optimi_adamw");
+  check_trajectory("untied", "optimizer: optimi_adamw\n", c.at("steps"), f.at("settings"));
+}
+

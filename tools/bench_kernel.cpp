@@ -347,12 +347,13 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   adafactor.bytes_fwd = (4.0 * 4 + 8) * F * C;
   cases.push_back(adafactor);
   // Muon's orthogonalisation of an MLP matrix's update: five Newton-Schulz steps on the (C, F)
-  // transpose, each X X^T, (c A) A and B X (f32 GEMMs of bf16 values) and their bf16 roundings.
+  // transpose, each X X^T, (c A) A and B X (bf16 GEMMs on a GPU; f32 ones of bf16-rounded values on
+  // the CPU) and their elementwise combinations.
   Case muon{"muon_newton_schulz", fmt::format("({}, {})", F, C), {randn({F, C}, 1e-3f, rng)},
             [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{newton_schulz(x[0], 5)}; }, false};
   const double r = static_cast<double>(std::min(F, C)), wide = static_cast<double>(std::max(F, C));
   muon.flops_fwd = 5 * (4 * r * r * wide + 2 * r * r * r);
-  muon.bytes_fwd = 5 * 4.0 * (6 * r * wide + 8 * r * r);
+  muon.bytes_fwd = 5 * 2.0 * (6 * r * wide + 8 * r * r);  // bf16, as a GPU moves them
   cases.push_back(muon);
   return cases;
 }

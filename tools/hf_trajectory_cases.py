@@ -524,10 +524,31 @@ def muon_cases(out, rows):
     cases = {"muon": dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({})), optim="muon")}
     args = {"momentum": 0.9, "nesterov": False, "ns_steps": 3}
     cases["muon_args"] = dict(train(load(out, "tied"), rows, make_optimizer=axolotl_muon(args)), optim="muon",
-                              optim_args="momentum=0.9,nesterov=False,ns_steps=3")
+                              optim_args=args)
     return cases
+
+
+def optimi_cases(out, rows):
+    # Axolotl's optimi_adamw: torch-optimi's AdamW (its moments kept debiased, the same update in
+    # other roundings) over the groups Axolotl's create_optimizer makes for its own optimizer
+    # classes (embed_tokens and lm_head without decay), handed the betas and eps the settings give
+    # and Axolotl's foreach=False (and no Triton: the CPU).
+    import optimi
+
+    def make(model, args):
+        decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        embedding = [p for n, p in named if "embed_tokens" in n or "lm_head" in n]
+        rest = [(n, p) for n, p in named if "embed_tokens" not in n and "lm_head" not in n]
+        groups = [{"params": [p for n, p in rest if n in decayed], "weight_decay": args.weight_decay},
+                  {"params": embedding, "weight_decay": 0.0},
+                  {"params": [p for n, p in rest if n not in decayed], "weight_decay": 0.0}]
+        return optimi.AdamW(groups, lr=args.learning_rate, weight_decay=args.weight_decay,
+                            betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, foreach=False, triton=False)
+    return {"optimi_adamw": dict(train(load(out, "untied"), rows, make_optimizer=make), optim="optimi_adamw")}
 
 
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases,
-               "optimizers": optimizer_cases, "muon": muon_cases}
+               "optimizers": optimizer_cases, "muon": muon_cases,
+               "optimi": optimi_cases}

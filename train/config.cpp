@@ -109,7 +109,7 @@ class Parser {
   void resolve_dataset_types();
   void check_preference();
   void resolve_attention();
-  void resolve_adopt();
+  void default_adam_args(double beta1, double beta2, double eps);
   void resolve_muon();
   void check_scheduler() const;
   bool lists_plugin(const std::string& name) const;
@@ -273,7 +273,8 @@ void Parser::validate() {
   if (c.adapter == "qlora" && c.merge_lora)
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");
-  if (c.optimizer == "adopt_adamw") resolve_adopt();
+  if (c.optimizer == "adopt_adamw") default_adam_args(0.9, 0.9999, 1e-6);
+  if (c.optimizer == "optimi_adamw") default_adam_args(0.9, 0.99, 1e-6);
   if (c.optimizer_muon()) resolve_muon();
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
@@ -406,6 +407,13 @@ void Parser::check_scheduler() const {
   for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
     if (given(key)) refuse(key, "runs every parameter group at learning_rate");
   if (c_.jagged_restart_steps > 0) refuse("jagged_restart_steps", "refuses the restarts' extra last step");
+  // It cycles `betas[0]` or `momentum` of the optimizer's defaults, and raises when there is
+  // neither: optimi's AdamW keeps beta1 and beta2, transformers' Adafactor a beta1.
+  if ((c_.optimizer == "optimi_adamw" || c_.optimizer == "adafactor") &&
+      c_.lr_scheduler_kwargs.cycle_momentum.value_or(true))
+    fail(at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c_.optimizer +
+                                 " (torch's OneCycleLR finds no betas or momentum to cycle in it)",
+         "one_cycle");
 }
 
 // Whether `plugins` names `name` (in any module path, as axolotl.integrations.x.Name).
@@ -441,25 +449,21 @@ void Parser::resolve_spectrum() {
   c.unfrozen_parameters = spectrum_unfrozen_parameters(read_whole_file(file, expected), file, c.spectrum_top_fraction);
 }
 
-// Axolotl's adopt_adamw passes the Adam betas on only when adam_beta1 and adam_beta2 are both
-// given, and adam_epsilon only when given; otherwise ADOPT's own defaults hold. Written into the
-// resolved config, they stay the same on a resume.
-void Parser::resolve_adopt() {
+// Axolotl's own optimizers (ADOPT, optimi's AdamW, Muon's AdamW) are handed the Adam betas only
+// when adam_beta1 and adam_beta2 are both given, and adam_epsilon only when given; otherwise
+// their own defaults hold. Written into the resolved config, they stay the same on a resume.
+void Parser::default_adam_args(double beta1, double beta2, double eps) {
   if (!given("adam_beta1") || !given("adam_beta2")) {
-    c_.adam_beta1 = 0.9;
-    c_.adam_beta2 = 0.9999;
+    c_.adam_beta1 = beta1;
+    c_.adam_beta2 = beta2;
   }
-  if (!given("adam_epsilon")) c_.adam_epsilon = 1e-6;
+  if (!given("adam_epsilon")) c_.adam_epsilon = eps;
 }
 
-// Axolotl's Muon factory hands its AdamW the Adam betas when adam_beta1 and adam_beta2 are both
-// given, else (0.95, 0.95), and adam_epsilon (else 1e-8). It groups the parameters itself, so
-// the Trainer's groups (LoRA+'s, embedding_lr*, lr_groups) would go unused: refused.
+// Axolotl's Muon factory groups the parameters itself, so the Trainer's groups (LoRA+'s,
+// embedding_lr*, lr_groups) would go unused: refused.
 void Parser::resolve_muon() {
-  if (!given("adam_beta1") || !given("adam_beta2")) {
-    c_.adam_beta1 = 0.95;
-    c_.adam_beta2 = 0.95;
-  }
+  default_adam_args(0.95, 0.95, 1e-8);
   for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
     if (given(key))
       fail(at(key), std::string("no ") + key + " with optimizer: muon (Axolotl's Muon makes its own parameter groups)",

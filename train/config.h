@@ -198,7 +198,7 @@ struct TrainConfig {
   // betas, its momentum f32 or 8-bit; adafactor: transformers' Adafactor (engine/adafactor.h);
   // ademamix | ademamix_8bit | paged_ademamix_32bit | paged_ademamix_8bit: bitsandbytes'
   // AdEMAMix (engine/ademamix.h); muon: Axolotl's Muon (engine/muon.h), betas and eps resolved by
-  // the config.
+  // the config; optimi_adamw: torch-optimi's AdamW (AdamW's update, its own default betas and eps).
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -218,7 +218,12 @@ struct TrainConfig {
     double lr = 0;
   };
   std::vector<LrGroup> lr_groups;
-  bool grouped_optimizer() const { return embedding_lr_scale > 0 || embedding_lr > 0 || !lr_groups.empty(); }
+  // Axolotl's create_optimizer groups whenever one of these is set, and always for its own
+  // optimizer classes (adopt_adamw, optimi_adamw: the Trainer gets them as optimizer_cls_and_kwargs).
+  bool grouped_optimizer() const {
+    return embedding_lr_scale > 0 || embedding_lr > 0 || !lr_groups.empty() || optimizer == "adopt_adamw" ||
+           optimizer == "optimi_adamw";
+  }
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
   std::string bf16 = "auto";  // auto | true | false
@@ -306,6 +311,9 @@ struct TrainConfig {
   bool optimizer_lion() const { return optimizer.find("lion") != std::string::npos; }
   bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
   bool optimizer_muon() const { return optimizer == "muon"; }
+  // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
+  // bf16 update Kahan-summed); what bfloat16 and ReLoRA take.
+  bool optimizer_torch_adamw() const { return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw"; }
   // AdamW (f32 or 8-bit state): what ZeRO shards, bfloat16 and ReLoRA take; not ADOPT, Lion,
   // Adafactor, AdEMAMix or Muon.
   bool optimizer_adamw() const {

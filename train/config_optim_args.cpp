@@ -63,6 +63,10 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
                                                                const Where& wk) { read_optim_arg(ctx, key, v, wk); });
     return;
   }
+  // Axolotl hands a string's values to Muon as Python strings, which it cannot take (a momentum or
+  // ns_steps of "0.9" raises; nesterov "False" is true): only the map's typed values work.
+  if (ctx.config.optimizer_muon())
+    fail(w, "a map with muon (Axolotl passes a 'key=value' string's values on as strings)", "a string");
   // HF's _parse_optim_args: spaces dropped, pairs split at commas, each at its '='.
   std::string text = read_string(n, w);
   text.erase(std::remove(text.begin(), text.end(), ' '), text.end());

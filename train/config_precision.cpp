@@ -42,7 +42,7 @@ void check_bfloat16(const TrainConfig& c, const Where& w) {
   if (c.zero_stage > 0)
     fail(w, "zero_stage 0 with it (ZeRO keeps f32 master slices; bf16: true computes in bf16 over them)",
          "zero_stage " + std::to_string(c.zero_stage));
-  if (c.optimizer_8bit() || !c.optimizer_adamw())
+  if (!c.optimizer_torch_adamw())
     fail(w, "an AdamW optimizer with full moments (adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit) with it",
          "optimizer: " + c.optimizer);
   if (c.fp8) fail(w, "no fp8 with it (fp8's casts are made from f32 weights)", "fp8: true");

@@ -42,7 +42,7 @@ void check_relora(const TrainConfig& c, const Where& w) {
   if (c.lora.use_dora) fail(w, "no DoRA with ReLoRA", "peft_use_dora: true");
   if (c.zero_stage > 0) fail(w, "zero_stage 0 with ReLoRA (fsdp and deepspeed are refused by Axolotl too)",
                              "zero_stage " + std::to_string(c.zero_stage));
-  if (c.optimizer_8bit() || !c.optimizer_adamw())
+  if (!c.optimizer_torch_adamw())
     fail(w, "AdamW with f32 moments with ReLoRA", "optimizer: " + c.optimizer);
   if (!c.lora.modules_to_save.empty())
     fail(w, "no lora_modules_to_save with ReLoRA (a restart merges adapters only)", "lora_modules_to_save");

@@ -436,10 +436,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                 weight_scratch
                           : 0;
   // Muon's step: beside the state and every gradient, the largest matrix's Newton-Schulz scratch
-  // (engine/muon.cpp): the Nesterov input, X, B X and X transposed back (f32) with their bf16
-  // rounding buffer, and A, c A, B (f32, the short side squared) with theirs. An adapter's pairs
-  // are small.
-  const double muon_scratch = adapter ? 0 : 18 * largest_linear + 14 * short_side * short_side;
+  // (engine/muon.cpp): the Nesterov input, X, B X and X transposed back in f32 and a bf16 copy for
+  // rounding, and A, c A, B (the short side squared) with theirs; on a GPU X, B X, A, c A and B
+  // are bf16 tensors instead. An adapter's pairs are small.
+  const double muon_scratch = adapter ? 0
+                              : in.bf16   ? 18 * largest_linear + 6 * short_side * short_side
+                                          : 18 * largest_linear + 14 * short_side * short_side;
   const double muon_step = in.optimizer_muon ? persistent + grads + muon_scratch : 0;
   plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval, muon_step});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"

@@ -86,6 +86,11 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     throw UserError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
                     std::to_string(comm.world_size()) + ", got " + std::to_string(c.ray_num_workers) +
                     " (Ray is not used here: start them with mpirun -np " + std::to_string(c.ray_num_workers) + ")");
+  // Axolotl builds a device mesh on several ranks and then runs its DistMuon (dion's algorithm:
+  // other Newton-Schulz coefficients, no Nesterov, the norms trained by AdamW), not this Muon.
+  if (c.optimizer_muon() && comm.world_size() > 1)
+    throw UserError(c.source + ": optimizer: expected one rank with muon (on several Axolotl runs its DistMuon, "
+                    "dion's Muon, which is not built here), got " + std::to_string(comm.world_size()) + " ranks");
   std::unique_ptr<Tokenizer> file_tokenizer = make_tokenizer(c.tokenizer_config, c.added_tokens_overrides, c.source);
   tokenizer_file_vocab = file_tokenizer->vocab_size();
   tokenizer = with_special_tokens(with_added_tokens(std::move(file_tokenizer), c.tokens, c.source), c.special_tokens,
