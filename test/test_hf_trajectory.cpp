@@ -386,6 +386,12 @@ TEST_CASE("muon: Axolotl's Muon's loss, grad_norm and lr at every step") {
     check_trajectory(name == "muon" ? "untied" : "tied", extra, c.at("steps"), f.at("settings"), "train", 2,
                      kFileOrder, "data.jsonl", LaterSteps{2e-5, 2e-4});
   }
+  // one_cycle: torch's OneCycleLR cycles Muon's momentum (its defaults hold no betas).
+  const json& c = f.at("cases").at("muon_one_cycle");
+  json settings = f.at("settings");
+  settings["lr_scheduler_type"] = c.at("lr_scheduler");
+  check_trajectory("untied", "optimizer: muon\n", c.at("steps"), settings, "train", 2, kFileOrder, "data.jsonl",
+                   LaterSteps{2e-5, 2e-4});
 }
 
 // Axolotl's optimi_adamw: torch-optimi's AdamW over the groups Axolotl's create_optimizer makes

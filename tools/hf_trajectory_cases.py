@@ -525,6 +525,15 @@ def muon_cases(out, rows):
     args = {"momentum": 0.9, "nesterov": False, "ns_steps": 3}
     cases["muon_args"] = dict(train(load(out, "tied"), rows, make_optimizer=axolotl_muon(args)), optim="muon",
                               optim_args=args)
+
+    # one_cycle over Muon: torch's OneCycleLR finds `momentum` (no `betas`) in its defaults and
+    # cycles the matrices' SGD momentum against the rate.
+    def make_scheduler(optimizer, args):
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
+                                                   pct_start=args.get_warmup_steps(args.max_steps) / args.max_steps,
+                                                   anneal_strategy="cos")
+    cases["muon_one_cycle"] = dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({}),
+                                         make_scheduler=make_scheduler), optim="muon", lr_scheduler="one_cycle")
     return cases
 
 

@@ -116,9 +116,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     optimizer = 4 * (matrix_sides + T - (adapter ? T : P - (2 * L + 1) * C));
   }
   // Muon: f32 momentum of each orthogonalised matrix (an adapter's pairs, or every block linear),
-  // f32 m and v of the embedding and lm_head trained, nothing for the vectors, which it leaves out.
-  if (in.optimizer_muon)
-    optimizer = adapter ? 4 * T + (in.trains_embedding ? 4 * embed : 0) : 4 * linears + 8 * (embed + lm_head);
+  // f32 m and v of the embedding and lm_head trained (an adapter's modules_to_save: a second 4
+  // bytes beside the 4 that T counts), nothing for the vectors, which it leaves out.
+  const double saved_heads = (in.trains_embedding ? embed : 0) + (in.frozen_lm_head ? 0 : lm_head);
+  if (in.optimizer_muon) optimizer = adapter ? 4 * T + 4 * saved_heads : 4 * linears + 8 * (embed + lm_head);
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
   // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
   // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
