@@ -485,6 +485,11 @@ TEST_CASE("optimizer: muon as Axolotl's factory takes it: betas 0.95 / 0.95 unle
   CHECK(both.adam_beta1 == 0.8);
   CHECK(both.adam_beta2 == 0.9);
   CHECK(both.adam_epsilon == 1e-6);
+  // Axolotl tests them for truth: a 0 is unset, and the factory's defaults hold.
+  const TrainConfig zero = parse("optimizer: muon\nadam_beta1: 0\nadam_beta2: 0.9\nadam_epsilon: 0\n");
+  CHECK(zero.adam_beta1 == 0.95);
+  CHECK(zero.adam_beta2 == 0.95);
+  CHECK(zero.adam_epsilon == 1e-8);
   // optim_args: Muon's keywords as a map; a string's values Axolotl hands on as strings, which
   // Muon cannot take.
   const std::map<std::string, double> want{{"momentum", 0.9}, {"nesterov", 0}, {"ns_steps", 3}};

@@ -450,14 +450,16 @@ void Parser::resolve_spectrum() {
 }
 
 // Axolotl's own optimizers (ADOPT, optimi's AdamW, Muon's AdamW) are handed the Adam betas only
-// when adam_beta1 and adam_beta2 are both given, and adam_epsilon only when given; otherwise
-// their own defaults hold. Written into the resolved config, they stay the same on a resume.
+// when adam_beta1 and adam_beta2 are both set, and adam_epsilon only when set, "set" being a value
+// Python finds true (a 0 counts as unset); otherwise their own defaults hold. Written into the
+// resolved config, they stay the same on a resume.
 void Parser::default_adam_args(double beta1, double beta2, double eps) {
-  if (!given("adam_beta1") || !given("adam_beta2")) {
+  const auto set = [this](const char* key, double value) { return given(key) && value != 0; };
+  if (!set("adam_beta1", c_.adam_beta1) || !set("adam_beta2", c_.adam_beta2)) {
     c_.adam_beta1 = beta1;
     c_.adam_beta2 = beta2;
   }
-  if (!given("adam_epsilon")) c_.adam_epsilon = eps;
+  if (!set("adam_epsilon", c_.adam_epsilon)) c_.adam_epsilon = eps;
 }
 
 // Axolotl's Muon factory groups the parameters itself, so the Trainer's groups (LoRA+'s,
