@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/check.h"
+#include "engine/dtype.h"
 #include "engine/ops.h"
 #include "engine/ops/gemm_call.h"
 
@@ -28,11 +29,6 @@ void keep_bf16(Tensor& x) {
   be.cast(half, x);
 }
 
-float bf16_rounded(float v) {
-  Tensor t = Tensor::from_floats({v}, {1});
-  return t.to(DType::bf16).to(DType::f32).item();
-}
-
 }  // namespace
 
 Tensor newton_schulz(const Tensor& u, int64_t steps) {
@@ -48,7 +44,7 @@ Tensor newton_schulz(const Tensor& u, int64_t steps) {
   const int64_t rows = x.size(0);
   // Spectral norm at most 1: the Frobenius norm (a bf16 scalar, as the norm of a bf16 tensor)
   // bounds it.
-  const float norm = bf16_rounded(static_cast<float>(std::sqrt(sum_squares(x))));
+  const float norm = bf16_to_f32(f32_to_bf16(static_cast<float>(std::sqrt(sum_squares(x)))));
   scale_(x, 1.0f / (norm + 1e-7f));
   keep_bf16(x);
 

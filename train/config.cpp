@@ -245,9 +245,8 @@ void Parser::validate() {
   // not built here).
   if (given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon()) ctx_.unknown.insert("optim_args");
   // beta3's warmup interpolates log beta1 and log beta3 (transformers stops on log 0).
-  if (c.optimizer_ademamix() && c.optim_args.count("t_beta3") && c.optim_args.at("t_beta3") > 0) {
-    const double beta1 = c.optim_args.count("beta1") ? c.optim_args.at("beta1") : c.adam_beta1;
-    const double beta3 = c.optim_args.count("beta3") ? c.optim_args.at("beta3") : 0.9999;
+  if (c.optimizer_ademamix() && c.optim_arg("t_beta3", 0) > 0) {
+    const double beta1 = c.optim_arg("beta1", c.adam_beta1), beta3 = c.optim_arg("beta3", 0.9999);
     if (beta1 <= 0 || beta3 <= 0)
       fail(at("optim_args"), "beta1 and beta3 above 0 with t_beta3 (its warmup interpolates their logarithms)",
            "beta1 " + yaml_number(beta1) + ", beta3 " + yaml_number(beta3));

@@ -204,6 +204,10 @@ struct TrainConfig {
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
   // ns_steps, which Axolotl's Muon reads; other optimizers take none.
   std::map<std::string, double> optim_args;
+  double optim_arg(const std::string& key, double otherwise) const {
+    const auto it = optim_args.find(key);
+    return it == optim_args.end() ? otherwise : it->second;
+  }
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double weight_decay = 0.0;
   // Axolotl's optimizer groups (its create_optimizer_grouped_parameters; train/optimizer_groups.h):

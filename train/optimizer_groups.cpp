@@ -44,14 +44,10 @@ std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimPara
     const bool embedding = holds(p.name, "embed_tokens") || holds(p.name, "lm_head");
     roles.push_back(p.param->dim() < 2 ? MuonRole::untrained : embedding ? MuonRole::adamw : MuonRole::orthogonalised);
   }
-  const auto arg = [&c](const char* key, double otherwise) {
-    const auto it = c.optim_args.find(key);
-    return it == c.optim_args.end() ? otherwise : it->second;
-  };
   MuonConfig muon;
-  muon.momentum = static_cast<float>(arg("momentum", muon.momentum));
-  muon.nesterov = arg("nesterov", 1) != 0;
-  muon.ns_steps = static_cast<int64_t>(arg("ns_steps", double(muon.ns_steps)));
+  muon.momentum = static_cast<float>(c.optim_arg("momentum", muon.momentum));
+  muon.nesterov = c.optim_arg("nesterov", 1) != 0;
+  muon.ns_steps = static_cast<int64_t>(c.optim_arg("ns_steps", double(muon.ns_steps)));
   const AdamWConfig adam{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), float(c.weight_decay)};
   return std::make_unique<Muon>(std::move(params), std::move(roles), adam, muon);
 }

@@ -142,14 +142,10 @@ void Trainer::Impl::build_model() {
   } else if (c.optimizer == "adafactor") {  // as ADOPT
     optimizer = std::make_unique<Adafactor>(opt_params, adamw);
   } else if (c.optimizer_ademamix()) {  // as ADOPT; optim_args as transformers reads them
-    const auto arg = [&c](const char* key, double otherwise) {
-      const auto it = c.optim_args.find(key);
-      return it == c.optim_args.end() ? otherwise : it->second;
-    };
-    const AdamWConfig adam{float(arg("beta1", c.adam_beta1)), float(arg("beta2", c.adam_beta2)),
-                           float(arg("eps", c.adam_epsilon)), float(c.weight_decay)};
-    const AdemamixConfig mix{float(arg("beta3", 0.9999)), float(arg("alpha", 5.0)), int64_t(arg("t_beta3", 0)),
-                             int64_t(arg("t_alpha", 0))};
+    const AdamWConfig adam{float(c.optim_arg("beta1", c.adam_beta1)), float(c.optim_arg("beta2", c.adam_beta2)),
+                           float(c.optim_arg("eps", c.adam_epsilon)), float(c.weight_decay)};
+    const AdemamixConfig mix{float(c.optim_arg("beta3", 0.9999)), float(c.optim_arg("alpha", 5.0)),
+                             int64_t(c.optim_arg("t_beta3", 0)), int64_t(c.optim_arg("t_alpha", 0))};
     optimizer = std::make_unique<AdEMAMix>(opt_params, adam, mix, adamw_state);
   } else {
     optimizer = std::make_unique<AdamW>(opt_params, adamw, adamw_state);
