@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -47,6 +48,12 @@ AdamW::AdamW(std::vector<OptimParam> params, AdamWConfig config, AdamWState stat
   missed_.assign(params_.size(), 0);
 }
 
+AdamWConfig AdamWConfig::at_lr(float lr) const {
+  AdamWConfig now = *this;
+  if (peak_lr > 0) now.weight_decay = static_cast<float>(double(weight_decay) * lr / peak_lr);
+  return now;
+}
+
 AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay) {
   return {lr, config.beta1, config.beta2, config.eps, decay ? config.weight_decay : 0.0f,
           lr / (1.0f - std::pow(config.beta1, static_cast<float>(t))),
@@ -54,8 +61,9 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 }
 
 double AdamW::step(float lr, double max_norm, bool update) {
+  const AdamWConfig now = config_.at_lr(lr);
   return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
-    AdamWArgs args = adamw_args(config_, lr * params_[i].lr_scale, t_ - missed_[i], params_[i].decay);
+    AdamWArgs args = adamw_args(now, lr * params_[i].lr_scale, t_ - missed_[i], params_[i].decay);
     args.grad_scale = clip;
     moments_[i].update(p, grad, args);
   });
@@ -83,7 +91,7 @@ void Optimizer::set_missed_updates(const std::vector<int64_t>& missed) {
 
 std::string AdamW::describe() const {
   const bool bf16 = !moments_.empty() && moments_.front().m.dtype() == DType::bf16;
-  return bf16 ? "AdamW (bf16 weights and moments, each update in f32)" : adamw_name(state_);
+  return bf16 ? "AdamW (bf16 weights and moments, each update in f32)" : adamw_name(state_, config_);
 }
 
 std::string state_format_of(const std::string& name, AdamWState state) {
@@ -95,7 +103,12 @@ std::string AdamW::state_format() const {
   return bf16 ? "AdamW, bf16 moments" : state_format_of("AdamW", state_);
 }
 
-std::string adamw_name(AdamWState state) {
+std::string adamw_name(AdamWState state, const AdamWConfig& config) {
+  if (config.peak_lr > 0) {
+    std::ostringstream peak;
+    peak << config.peak_lr;
+    return "AdamC (AdamW decaying by weight_decay x lr^2 / " + peak.str() + ")";
+  }
   return state == AdamWState::f32 ? "AdamW" : blockwise_8bit_description("AdamW", "moments");
 }
 

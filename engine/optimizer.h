@@ -16,6 +16,13 @@ namespace llm {
 struct AdamWConfig {
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   float weight_decay = 0.0f;
+  // AdamC (Defazio 2025, Axolotl's adamc): when > 0, an update at lr decays by weight_decay x
+  // lr^2 / peak_lr instead of weight_decay x lr, peak_lr being the schedule's peak. A group
+  // learning at lr_scale x lr has lr_scale x peak_lr for its peak, so the factor lr / peak_lr is
+  // the same for every group.
+  float peak_lr = 0.0f;
+  // This config for an update at schedule lr `lr`: AdamC's factor folded into the decay.
+  AdamWConfig at_lr(float lr) const;
 };
 
 struct OptimParam {
@@ -113,8 +120,9 @@ struct AdamWMoments {
   // One AdamW update of `param` (same numel as the moments) from `grad`.
   void update(Tensor& param, const Tensor& grad, const AdamWArgs& args);
 };
-// "AdamW", or "AdamW 8-bit (...)" saying how its state is kept: for start-up summaries.
-std::string adamw_name(AdamWState state);
+// "AdamW", or "AdamW 8-bit (...)" saying how its state is kept, or AdamC's decay: for start-up
+// summaries.
+std::string adamw_name(AdamWState state, const AdamWConfig& config);
 // `name`, or "<name> 8-bit, blocks of <kQuantBlock>" under blockwise_8bit: a state_format.
 std::string state_format_of(const std::string& name, AdamWState state);
 // Whether a parameter keeps 8-bit moments under `state`.

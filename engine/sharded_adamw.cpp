@@ -93,13 +93,14 @@ double ShardedAdamW::step(float lr, double max_norm, bool update) {
     for (GradBucket& b : buckets_.buckets()) scale_(b.slice, static_cast<float>(max_norm / (norm + 1e-6)));
   if (!update || !std::isfinite(norm)) return norm;
   t_++;
+  const AdamWConfig now = config_.at_lr(lr);
   for (size_t i = 0; i < shards_.size(); i++) {
     Shard& s = shards_[i];
     GradBucket& b = buckets_.buckets()[i];
     for (Segment& seg : s.segments) {
       Tensor p = s.master.narrow(0, seg.slice_offset, seg.length);
       seg.moments.update(p, b.slice.narrow(0, seg.slice_offset, seg.length),
-                         adamw_args(config_, lr * seg.lr_scale, t_, seg.decay));
+                         adamw_args(now, lr * seg.lr_scale, t_, seg.decay));
     }
     if (gather_after_step_) gather_weights(i);
   }
@@ -150,7 +151,7 @@ size_t ShardedAdamW::unsharded_state_bytes() const {
 std::string ShardedAdamW::describe() const {
   const std::string over = " sharded over " + std::to_string(comm_.world_size()) + " ranks; " +
                            dtype_name(weight_dtype_) + " compute weights)";
-  const std::string name = adamw_name(state_);
+  const std::string name = adamw_name(state_, config_);
   if (!gather_after_step_) return name + ", ZeRO stage 3 (weights, moments and gradients" + over;
   return buckets_.releases_gradients() ? name + ", ZeRO stage 2 (moments and gradients" + over
                                        : name + ", ZeRO stage 1 (moments" + over;

@@ -404,3 +404,19 @@ TEST_CASE("optimi_adamw: torch-optimi's AdamW's loss, grad_norm and lr at every 
   check_trajectory("untied", "optimizer: optimi_adamw\n", c.at("steps"), f.at("settings"));
 }
 
+
+// Axolotl's adamc (AdamC: AdamW decaying by weight_decay x lr^2 / max_lr) over Axolotl's groups,
+// at weight decay 0.5, so that its correction of the decay shows at every step of the warmup and
+// the cosine; then optim_args' max_lr on the tied model.
+TEST_CASE("adamc: Axolotl's AdamC's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  for (const std::string name : {"adamc", "adamc_max_lr"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    json settings = f.at("settings");
+    settings["weight_decay"] = c.at("weight_decay");
+    const std::string extra = "optimizer: adamc\n" +
+                              (c.contains("optim_args") ? "optim_args: " + c.at("optim_args").dump() + "\n" : std::string());
+    check_trajectory(name == "adamc" ? "untied" : "tied", extra, c.at("steps"), settings);
+  }
+}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import transformers
 
+from hf_trajectory_optimizers import adamc_cases, muon_cases, optimi_cases, optimizer_cases
 from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, QAT_GROUP, SEQUENCE_LEN, SETTINGS, STEPS,
                                  load, make_model, qat_cases, train, unfrozen_rows_cases)
 
@@ -481,83 +482,7 @@ def bfloat16_cases(out, rows):
     return {"bfloat16": train(model, rows, make_optimizer=optimizer)}
 
 
-def optimizer_cases(out, rows):
-    # The Trainer's other optimizers by their names, as Axolotl's `optimizer` hands them on:
-    # bitsandbytes' (on its CPU kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum,
-    # 8-bit AdamW and AdEMAMix (f32, and 8-bit with optim_args' beta3 and alpha warmups), under 8
-    # bits the token embedding's state f32; transformers' Adafactor.
-    cases = {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
-             for name in ("lion_32bit", "lion_8bit", "adamw_8bit", "adafactor", "ademamix")}
-    args = "beta3=0.999,alpha=8,t_alpha=6,t_beta3=6"
-    cases["ademamix_8bit"] = dict(train(load(out, "untied"), rows, optim="ademamix_8bit", optim_args=args),
-                                  optim="ademamix_8bit", optim_args=args)
-    return cases
-
-
-def axolotl_muon(optim_args):
-    """make_optimizer for Axolotl's `optimizer: muon`: its factory from axolotl-contribs-mit 0.0.6
-    (the version Axolotl pins), handed what Axolotl's builder hands it (lr, weight_decay, the
-    betas when adam_beta1 and adam_beta2 are set, eps when adam_epsilon is, then optim_args)."""
-    import sys
-    import types
-    if "axolotl.integrations.base" not in sys.modules:  # the factory's base class, without Axolotl
-        base = types.ModuleType("axolotl.integrations.base")
-
-        class BaseOptimizerFactory:
-            def get_decay_parameter_names(self, model):
-                return transformers.Trainer.get_decay_parameter_names(None, model)
-        base.BaseOptimizerFactory = BaseOptimizerFactory
-        sys.modules["axolotl.integrations"] = types.ModuleType("axolotl.integrations")
-        sys.modules["axolotl.integrations.base"] = base
-    from axolotl.contribs.mit.muon import MuonOptimizerFactory
-
-    def make(model, args):
-        return MuonOptimizerFactory()(model, args, lr=args.learning_rate, weight_decay=args.weight_decay,
-                                      betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, **optim_args)
-    return make
-
-
-def muon_cases(out, rows):
-    # Axolotl's Muon (Moonlight's): orthogonalised momentum for the block matrices, its AdamW for
-    # the embedding and lm_head, the norms left out; then with optim_args (no Nesterov, another
-    # momentum, fewer Newton-Schulz steps) on the tied model.
-    cases = {"muon": dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({})), optim="muon")}
-    args = {"momentum": 0.9, "nesterov": False, "ns_steps": 3}
-    cases["muon_args"] = dict(train(load(out, "tied"), rows, make_optimizer=axolotl_muon(args)), optim="muon",
-                              optim_args=args)
-
-    # one_cycle over Muon: torch's OneCycleLR finds `momentum` (no `betas`) in its defaults and
-    # cycles the matrices' SGD momentum against the rate.
-    def make_scheduler(optimizer, args):
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
-                                                   pct_start=args.get_warmup_steps(args.max_steps) / args.max_steps,
-                                                   anneal_strategy="cos")
-    cases["muon_one_cycle"] = dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({}),
-                                         make_scheduler=make_scheduler), optim="muon", lr_scheduler="one_cycle")
-    return cases
-
-
-def optimi_cases(out, rows):
-    # Axolotl's optimi_adamw: torch-optimi's AdamW (its moments kept debiased, the same update in
-    # other roundings) over the groups Axolotl's create_optimizer makes for its own optimizer
-    # classes (embed_tokens and lm_head without decay), handed the betas and eps the settings give
-    # and Axolotl's foreach=False (and no Triton: the CPU).
-    import optimi
-
-    def make(model, args):
-        decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        embedding = [p for n, p in named if "embed_tokens" in n or "lm_head" in n]
-        rest = [(n, p) for n, p in named if "embed_tokens" not in n and "lm_head" not in n]
-        groups = [{"params": [p for n, p in rest if n in decayed], "weight_decay": args.weight_decay},
-                  {"params": embedding, "weight_decay": 0.0},
-                  {"params": [p for n, p in rest if n not in decayed], "weight_decay": 0.0}]
-        return optimi.AdamW(groups, lr=args.learning_rate, weight_decay=args.weight_decay,
-                            betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, foreach=False, triton=False)
-    return {"optimi_adamw": dict(train(load(out, "untied"), rows, make_optimizer=make), optim="optimi_adamw")}
-
-
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases,
                "optimizers": optimizer_cases, "muon": muon_cases,
-               "optimi": optimi_cases}
+               "optimi": optimi_cases, "adamc": adamc_cases}

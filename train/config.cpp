@@ -241,9 +241,15 @@ void Parser::validate() {
       if (given(key)) ctx_.unknown.insert(key);
   // Axolotl's rl builder does not pass dataloader_drop_last on: TRL's trainers keep every batch.
   if (!c.rl.empty() && given("dataloader_drop_last")) ctx_.unknown.insert("dataloader_drop_last");
-  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon (and both for optimizers
-  // not built here).
-  if (given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon()) ctx_.unknown.insert("optim_args");
+  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon and AdamC (and both for
+  // optimizers not built here).
+  if (given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc")
+    ctx_.unknown.insert("optim_args");
+  // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
+  // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
+  if (c.optim_args.count("max_lr") && !c.lr_groups.empty())
+    fail(at("optim_args"), "no max_lr with lr_groups (AdamC's decay is then not one factor of the schedule)",
+         "max_lr with " + std::to_string(c.lr_groups.size()) + " lr_groups");
   // beta3's warmup interpolates log beta1 and log beta3 (transformers stops on log 0).
   if (c.optimizer_ademamix() && c.optim_arg("t_beta3", 0) > 0) {
     const double beta1 = c.optim_arg("beta1", c.adam_beta1), beta3 = c.optim_arg("beta3", 0.9999);
@@ -274,6 +280,7 @@ void Parser::validate() {
          "base after training)", "true");
   if (c.optimizer == "adopt_adamw") default_adam_args(0.9, 0.9999, 1e-6);
   if (c.optimizer == "optimi_adamw") default_adam_args(0.9, 0.99, 1e-6);
+  if (c.optimizer == "adamc") default_adam_args(0.9, 0.999, 1e-8);
   if (c.optimizer_muon()) resolve_muon();
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +

@@ -223,10 +223,11 @@ struct TrainConfig {
   };
   std::vector<LrGroup> lr_groups;
   // Axolotl's create_optimizer groups whenever one of these is set, and always for its own
-  // optimizer classes (adopt_adamw, optimi_adamw: the Trainer gets them as optimizer_cls_and_kwargs).
+  // optimizer classes (adopt_adamw, optimi_adamw, adamc: the Trainer gets them as
+  // optimizer_cls_and_kwargs).
   bool grouped_optimizer() const {
     return embedding_lr_scale > 0 || embedding_lr > 0 || !lr_groups.empty() || optimizer == "adopt_adamw" ||
-           optimizer == "optimi_adamw";
+           optimizer == "optimi_adamw" || optimizer == "adamc";
   }
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
@@ -316,9 +317,12 @@ struct TrainConfig {
   bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
   bool optimizer_muon() const { return optimizer == "muon"; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
-  // bf16 update Kahan-summed); what bfloat16 and ReLoRA take.
-  bool optimizer_torch_adamw() const { return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw"; }
-  // AdamW (f32 or 8-bit state): what ZeRO shards, bfloat16 and ReLoRA take; not ADOPT, Lion,
+  // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
+  // ReLoRA take.
+  bool optimizer_torch_adamw() const {
+    return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
+  }
+  // AdamW (f32 or 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
   // Adafactor, AdEMAMix or Muon.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && !optimizer_lion() && !optimizer_ademamix() &&

@@ -236,7 +236,7 @@ std::vector<ConfigField> make_fields() {
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw", "lion_32bit", "lion_8bit", "paged_lion_32bit",
               "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
-              "paged_ademamix_8bit", "muon", "optimi_adamw"},
+              "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -247,10 +247,12 @@ std::vector<ConfigField> make_fields() {
              "lm_head AdamW with betas 0.95 / 0.95 unless adam_beta1 and adam_beta2 are given, tensors under 2-D "
              "(norms) no update, as Axolotl's factory leaves them out (f32, no ZeRO); optimi_adamw: torch-optimi's AdamW "
              "(AdamW's update with betas 0.9 / 0.99 and eps 1e-6 unless adam_beta1 and adam_beta2 / adam_epsilon are "
-             "given)"),
+             "given); adamc: Axolotl's AdamC (AdamW whose decay at lr is weight_decay x lr^2 / learning_rate, or / "
+             "optim_args' max_lr; betas 0.9 / 0.999 unless adam_beta1 and adam_beta2 are both given)"),
       {"optim_args", training, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
-       "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; unused by the other optimizers",
+       "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
+       "unused by the other optimizers",
        read_optim_args, write_optim_args},
       number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),

@@ -1,7 +1,8 @@
 // defines: read_optim_args, write_optim_args: HF's optim_args (Axolotl hands its map or string on
-// as "key=value,..."), of which AdEMAMix's and Muon's are read: transformers takes beta1, beta2,
-// beta3, alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them for
-// bitsandbytes' AdEMAMix; Axolotl's Muon takes momentum, nesterov and ns_steps.
+// as "key=value,..."), of which AdEMAMix's, Muon's and AdamC's are read: transformers takes beta1,
+// beta2, beta3, alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them
+// for bitsandbytes' AdEMAMix; Axolotl's Muon takes momentum, nesterov and ns_steps, its AdamC
+// max_lr.
 #include <algorithm>
 
 #include "train/config_fields.h"
@@ -13,7 +14,7 @@ namespace {
 enum class ArgKind { number, steps, flag };
 
 struct OptimArg {
-  const char* optimizer;  // "ademamix" (every spelling of it) or "muon"
+  const char* optimizer;  // "ademamix" (every spelling of it), "muon" or "adamc"
   const char* key;
   ArgKind kind;
   Range range = kNonNegative;  // of a number
@@ -25,22 +26,32 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"ademamix", "beta3", ArgKind::number, kBeta},      {"ademamix", "alpha", ArgKind::number},
       {"ademamix", "eps", ArgKind::number},               {"ademamix", "t_alpha", ArgKind::steps},
       {"ademamix", "t_beta3", ArgKind::steps},            {"muon", "momentum", ArgKind::number, kBeta},
-      {"muon", "nesterov", ArgKind::flag},                {"muon", "ns_steps", ArgKind::steps}};
+      {"muon", "nesterov", ArgKind::flag},                {"muon", "ns_steps", ArgKind::steps},
+      {"adamc", "max_lr", ArgKind::number, kPositive}};
   return table;
 }
 
+// The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
+std::string table_name(const TrainConfig& c) {
+  return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : c.optimizer == "adamc" ? "adamc" : "";
+}
+
 const OptimArg* optim_arg(const TrainConfig& c, const std::string& key) {
-  const char* optimizer = c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
+  const std::string optimizer = table_name(c);
   for (const OptimArg& a : optim_arg_table())
-    if (key == a.key && optimizer == std::string(a.optimizer)) return &a;
+    if (key == a.key && optimizer == a.optimizer) return &a;
   return nullptr;
 }
 
 // A key AdEMAMix does not read is listed as unused, as transformers ignores it; Muon's
-// constructor takes no other keyword, so Axolotl stops on one.
+// constructor takes no other keyword, so Axolotl stops on one. AdamC's would take its lr,
+// betas, eps and weight_decay too, which the config's own keys say here.
 void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {
   const OptimArg* a = optim_arg(ctx.config, key);
   if (!a && ctx.config.optimizer_muon()) fail(w, "momentum, nesterov or ns_steps (Muon's arguments)", key);
+  if (!a && ctx.config.optimizer == "adamc")
+    fail(w, "max_lr (AdamC's argument; its lr, betas, eps and weight_decay come from learning_rate, adam_beta1, "
+            "adam_beta2, adam_epsilon and weight_decay)", key);
   if (!a) {
     ctx.unknown.insert("optim_args." + key);
     return;
@@ -57,16 +68,18 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
 
 void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // Other optimizers' arguments (galore's, apollo's) go unread, listed as unused (validate()).
-  if (!ctx.config.optimizer_ademamix() && !ctx.config.optimizer_muon()) return;
+  if (table_name(ctx.config).empty()) return;
   if (n.IsMap()) {
     for_fields(n, w, "a map or a 'key=value,...' string", [&](const std::string& key, const YAML::Node& v,
                                                                const Where& wk) { read_optim_arg(ctx, key, v, wk); });
     return;
   }
-  // Axolotl hands a string's values to Muon as Python strings, which it cannot take (a momentum or
-  // ns_steps of "0.9" raises; nesterov "False" is true): only the map's typed values work.
-  if (ctx.config.optimizer_muon())
-    fail(w, "a map with muon (Axolotl passes a 'key=value' string's values on as strings)", "a string");
+  // Axolotl hands a string's values to Muon and AdamC as Python strings, which they cannot take (a
+  // momentum, ns_steps or max_lr of "0.9" raises; nesterov "False" is true): only the map's typed
+  // values work.
+  if (ctx.config.optimizer_muon() || ctx.config.optimizer == "adamc")
+    fail(w, "a map with " + ctx.config.optimizer + " (Axolotl passes a 'key=value' string's values on as strings)",
+         "a string");
   // HF's _parse_optim_args: spaces dropped, pairs split at commas, each at its '='.
   std::string text = read_string(n, w);
   text.erase(std::remove(text.begin(), text.end(), ' '), text.end());

@@ -111,8 +111,10 @@ void Trainer::Impl::build_model() {
     const OptimizerGroup group = optimizer_group(c, p.name, static_cast<int64_t>(p.tensor->shape().size()));
     opt_params.push_back({p.name, p.tensor, group.decay, group.lr_scale, LlamaModel::is_embedding_weight(p.name)});
   }
-  const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon),
-                          float(c.weight_decay)};
+  // AdamC's peak: each group's lr before the schedule, which max_lr (optim_args) replaces.
+  const float peak_lr = c.optimizer == "adamc" ? float(c.optim_arg("max_lr", c.learning_rate)) : 0.0f;
+  const AdamWConfig adamw{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), float(c.weight_decay),
+                          peak_lr};
   const AdamWState adamw_state = c.optimizer_8bit() ? AdamWState::blockwise_8bit : AdamWState::f32;
   const bool sharded = c.zero_stage >= 1 && comm.distributed();
   const SliceAlignment align = sharded && c.optimizer_8bit() ? kQuantSliceAlignment : SliceAlignment{};

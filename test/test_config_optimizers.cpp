@@ -1,0 +1,155 @@
+// Tests for the optimizer keys of train/config: the optimizers' spellings and what each takes
+// with it (ZeRO, bfloat16, LISA, one_cycle), Axolotl's defaults for its own optimizer classes, and
+// optim_args as transformers and Axolotl read them.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "test/config_fixture.h"
+
+using namespace llm;
+using namespace llm::config_test;
+
+TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO, as ADOPT") {
+  for (const std::string name : {"lion_32bit", "paged_lion_32bit", "lion_8bit", "paged_lion_8bit"}) {
+    CAPTURE(name);
+    const TrainConfig c = parse("optimizer: " + name + "\nadam_beta2: 0.99\n");
+    CHECK(c.optimizer_lion());
+    CHECK(!c.optimizer_adamw());
+    CHECK(c.optimizer_8bit() == (name.find("8bit") != std::string::npos));
+    CHECK(c.adam_beta1 == 0.9);  // transformers hands bitsandbytes' Lion the Trainer's betas
+    CHECK(c.adam_beta2 == 0.99);
+    CHECK(error_with("optimizer: " + name + "\nzero_stage: 2\n") ==
+          "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2 (zero_stage, fsdp or deepspeed), or no "
+          "sharding with " + name + ", got " + name);
+  }
+  CHECK(parse("optimizer: paged_adamw_8bit\n").optimizer_adamw());
+  CHECK(!parse("optimizer: adopt_adamw\n").optimizer_adamw());
+  CHECK(!parse("optimizer: adafactor\n").optimizer_adamw());
+  CHECK(!parse("optimizer: paged_ademamix_8bit\n").optimizer_adamw());
+  CHECK(error_with("optimizer: adafactor\nzero_stage: 1\n") ==
+        "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1 (zero_stage, fsdp or deepspeed), or no "
+        "sharding with adafactor, got adafactor");
+}
+
+TEST_CASE("optimizer: muon as Axolotl's factory takes it: betas 0.95 / 0.95 unless both given, its optim_args") {
+  const TrainConfig c = parse("optimizer: muon\nadam_beta1: 0.8\n");
+  CHECK(c.optimizer_muon());
+  CHECK(!c.optimizer_adamw());
+  CHECK(c.adam_beta1 == 0.95);  // one beta alone is not handed on
+  CHECK(c.adam_beta2 == 0.95);
+  CHECK(c.adam_epsilon == 1e-8);
+  const TrainConfig both = parse("optimizer: muon\nadam_beta1: 0.8\nadam_beta2: 0.9\nadam_epsilon: 1e-6\n");
+  CHECK(both.adam_beta1 == 0.8);
+  CHECK(both.adam_beta2 == 0.9);
+  CHECK(both.adam_epsilon == 1e-6);
+  // Axolotl tests them for truth: a 0 is unset, and the factory's defaults hold.
+  const TrainConfig zero = parse("optimizer: muon\nadam_beta1: 0\nadam_beta2: 0.9\nadam_epsilon: 0\n");
+  CHECK(zero.adam_beta1 == 0.95);
+  CHECK(zero.adam_beta2 == 0.95);
+  CHECK(zero.adam_epsilon == 1e-8);
+  // optim_args: Muon's keywords as a map; a string's values Axolotl hands on as strings, which
+  // Muon cannot take.
+  const std::map<std::string, double> want{{"momentum", 0.9}, {"nesterov", 0}, {"ns_steps", 3}};
+  CHECK(parse("optimizer: muon\noptim_args: {momentum: 0.9, nesterov: false, ns_steps: 3}\n").optim_args == want);
+  CHECK(error_with("optimizer: muon\noptim_args: 'momentum=0.9'\n") ==
+        "cfg.yaml:4: optim_args: expected a map with muon (Axolotl passes a 'key=value' string's values on as "
+        "strings), got a string");
+  // Muon takes no other keyword (Axolotl stops with a TypeError), nor the Trainer's groups.
+  CHECK(error_with("optimizer: muon\noptim_args: {lr_ratio: 2}\n") ==
+        "cfg.yaml:4: optim_args.lr_ratio: expected momentum, nesterov or ns_steps (Muon's arguments), got lr_ratio");
+  CHECK(error_with("optimizer: muon\nembedding_lr_scale: 0.5\n") ==
+        "cfg.yaml:4: embedding_lr_scale: expected no embedding_lr_scale with optimizer: muon (Axolotl's Muon makes its "
+        "own parameter groups), got set");
+  CHECK(starts_with(error_with("optimizer: muon\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+}
+
+TEST_CASE("optimizer: optimi_adamw: torch-optimi's defaults unless given; not with bfloat16, ReLoRA or LISA") {
+  const TrainConfig c = parse("optimizer: optimi_adamw\nadam_beta2: 0.9\n");
+  CHECK(c.optimizer_adamw());  // AdamW's update: ZeRO shards it
+  CHECK(!c.optimizer_torch_adamw());
+  CHECK(c.adam_beta1 == 0.9);
+  CHECK(c.adam_beta2 == 0.99);  // one beta alone is not handed on
+  CHECK(c.adam_epsilon == 1e-6);
+  const TrainConfig given = parse("optimizer: optimi_adamw\nadam_beta1: 0.8\nadam_beta2: 0.9\nadam_epsilon: 1e-8\n");
+  CHECK(given.adam_beta1 == 0.8);
+  CHECK(given.adam_beta2 == 0.9);
+  CHECK(given.adam_epsilon == 1e-8);
+  CHECK(starts_with(error_with("optimizer: optimi_adamw\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+  CHECK(error_with("optimizer: optimi_adamw\nlisa_n_layers: 1\nlisa_step_interval: 2\n") ==
+        "cfg.yaml:4: lisa_n_layers: expected an AdamW optimizer with LISA, got optimizer: optimi_adamw");
+  // Axolotl's create_optimizer groups its own optimizer classes: embed_tokens / lm_head undecayed.
+  CHECK(parse("optimizer: optimi_adamw\n").grouped_optimizer());
+  CHECK(parse("optimizer: adopt_adamw\n").grouped_optimizer());
+  CHECK(!parse("optimizer: adamw_torch\n").grouped_optimizer());
+  // torch's OneCycleLR finds neither betas nor momentum in optimi's defaults (or Adafactor's).
+  for (const std::string optimizer : {"optimi_adamw", "adafactor"}) {
+    CHECK(error_with("optimizer: " + optimizer + "\nlr_scheduler: one_cycle\n") ==
+          "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and " +
+              optimizer + " (torch's OneCycleLR finds no betas or momentum to cycle in it), got one_cycle");
+    CHECK(parse("optimizer: " + optimizer + "\nlr_scheduler: one_cycle\nlr_scheduler_kwargs: {cycle_momentum: false}\n")
+              .lr_scheduler == "one_cycle");
+  }
+}
+
+TEST_CASE("optim_args: AdEMAMix's, as HF's 'key=value,...' string or a map; unused by the other optimizers") {
+  const std::map<std::string, double> want{{"alpha", 8}, {"beta3", 0.999}, {"t_alpha", 100}};
+  CHECK(parse("optimizer: ademamix\noptim_args: 'beta3=0.999, alpha=8,t_alpha=100'\n").optim_args == want);
+  const TrainConfig m = parse("optimizer: ademamix_8bit\noptim_args: {beta3: 0.999, alpha: 8, t_alpha: 100}\n");
+  CHECK(m.optim_args == want);
+  CHECK(m.unknown_keys.empty());
+  // A key transformers does not read for AdEMAMix is listed unused; 0 steps is no warmup.
+  const TrainConfig other = parse("optimizer: ademamix\noptim_args: 'gamma=1,t_beta3=0'\n");
+  CHECK(other.unknown_keys == std::vector<std::string>{"optim_args.gamma"});
+  CHECK(other.optim_args == std::map<std::string, double>{{"t_beta3", 0}});
+  CHECK(error_with("optimizer: ademamix\nadam_beta1: 0\noptim_args: 't_beta3=10'\n") ==
+        "cfg.yaml:5: optim_args: expected beta1 and beta3 above 0 with t_beta3 (its warmup interpolates their "
+        "logarithms), got beta1 0, beta3 0.9999");
+  CHECK(error_with("optimizer: ademamix\noptim_args: 'alpha'\n") ==
+        "cfg.yaml:4: optim_args: expected 'key=value' pairs separated by commas, got 'alpha'");
+  CHECK(starts_with(error_with("optimizer: ademamix\noptim_args: {beta3: 1.5}\n"),
+                    "cfg.yaml:4: optim_args.beta3: expected a number in [0, 1)"));
+  CHECK(starts_with(error_with("optimizer: ademamix\noptim_args: 't_beta3=-1'\n"),
+                    "cfg.yaml:4: optim_args.t_beta3: expected an integer >= 0"));
+  // transformers reads them for AdEMAMix only (and for optimizers not built here).
+  const TrainConfig adamw = parse("optim_args: 'alpha=8,rank=4'\n");
+  CHECK(adamw.unknown_keys == std::vector<std::string>{"optim_args"});
+  CHECK(adamw.optim_args.empty());
+}
+
+TEST_CASE("optimizer: adamc: AdamC's defaults unless both betas given, max_lr its one optim_arg") {
+  const TrainConfig c = parse("optimizer: adamc\nadam_beta2: 0.95\n");
+  CHECK(c.optimizer_adamw());  // AdamW's update and state: ZeRO shards it
+  CHECK(!c.optimizer_torch_adamw());
+  CHECK(c.grouped_optimizer());  // one of Axolotl's own classes: embed_tokens / lm_head undecayed
+  CHECK(c.adam_beta1 == 0.9);
+  CHECK(c.adam_beta2 == 0.999);  // one beta alone is not handed on
+  CHECK(c.adam_epsilon == 1e-8);
+  const TrainConfig both = parse("optimizer: adamc\nadam_beta1: 0.8\nadam_beta2: 0.95\nadam_epsilon: 1e-6\n");
+  CHECK(both.adam_beta1 == 0.8);
+  CHECK(both.adam_beta2 == 0.95);
+  CHECK(both.adam_epsilon == 1e-6);
+  CHECK(parse("optimizer: adamc\noptim_args: {max_lr: 0.002}\n").optim_args ==
+        std::map<std::string, double>{{"max_lr", 0.002}});
+  CHECK(parse("optimizer: adamc\nzero_stage: 2\n").zero_stage == 2);
+  CHECK(parse("optimizer: adamc\nlisa_n_layers: 1\nlisa_step_interval: 2\n").lisa_n_layers == 1);  // per-tensor steps
+  CHECK(error_with("optimizer: adamc\noptim_args: {betas: [0.9, 0.95]}\n") ==
+        "cfg.yaml:4: optim_args.betas: expected max_lr (AdamC's argument; its lr, betas, eps and weight_decay come "
+        "from learning_rate, adam_beta1, adam_beta2, adam_epsilon and weight_decay), got betas");
+  CHECK(error_with("optimizer: adamc\noptim_args: 'max_lr=0.002'\n") ==
+        "cfg.yaml:4: optim_args: expected a map with adamc (Axolotl passes a 'key=value' string's values on as "
+        "strings), got a string");
+  CHECK(starts_with(error_with("optimizer: adamc\noptim_args: {max_lr: 0}\n"),
+                    "cfg.yaml:4: optim_args.max_lr: expected a number > 0"));
+  CHECK(error_with("optimizer: adamc\noptim_args: {max_lr: 0.002}\nlr_groups: [{name: o, modules: [o_proj], lr: 0.01}]\n") ==
+        "cfg.yaml:4: optim_args: expected no max_lr with lr_groups (AdamC's decay is then not one factor of the "
+        "schedule), got max_lr with 1 lr_groups");
+  // Its bf16 update rounds op by op (torch's foreach ops on bf16 tensors), not as torch's AdamW.
+  CHECK(starts_with(error_with("optimizer: adamc\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+}

@@ -1,0 +1,121 @@
+"""The fixture cases of optimizers other than the Trainer's AdamW (make_hf_trajectory.py --add
+optimizers|muon|optimi|adamc): the Trainer's own by their names, and Axolotl's optimizer classes
+built as Axolotl builds them."""
+import importlib.util
+import os
+
+import torch
+import transformers
+
+from make_hf_trajectory import load, train
+
+
+def axolotl_groups(model, args):
+    """The groups Axolotl's create_optimizer makes for its own optimizer classes when no lr group
+    is set: decayed parameters, embed_tokens and lm_head without decay, the rest without decay."""
+    decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    embedding = [p for n, p in named if "embed_tokens" in n or "lm_head" in n]
+    rest = [(n, p) for n, p in named if "embed_tokens" not in n and "lm_head" not in n]
+    return [{"params": [p for n, p in rest if n in decayed], "weight_decay": args.weight_decay, "lr": args.learning_rate},
+            {"params": embedding, "weight_decay": 0.0, "lr": args.learning_rate},
+            {"params": [p for n, p in rest if n not in decayed], "weight_decay": 0.0, "lr": args.learning_rate}]
+
+
+def optimizer_cases(out, rows):
+    # The Trainer's other optimizers by their names, as Axolotl's `optimizer` hands them on:
+    # bitsandbytes' (on its CPU kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum,
+    # 8-bit AdamW and AdEMAMix (f32, and 8-bit with optim_args' beta3 and alpha warmups), under 8
+    # bits the token embedding's state f32; transformers' Adafactor.
+    cases = {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
+             for name in ("lion_32bit", "lion_8bit", "adamw_8bit", "adafactor", "ademamix")}
+    args = "beta3=0.999,alpha=8,t_alpha=6,t_beta3=6"
+    cases["ademamix_8bit"] = dict(train(load(out, "untied"), rows, optim="ademamix_8bit", optim_args=args),
+                                  optim="ademamix_8bit", optim_args=args)
+    return cases
+
+
+def axolotl_muon(optim_args):
+    """make_optimizer for Axolotl's `optimizer: muon`: its factory from axolotl-contribs-mit 0.0.6
+    (the version Axolotl pins), handed what Axolotl's builder hands it (lr, weight_decay, the
+    betas when adam_beta1 and adam_beta2 are set, eps when adam_epsilon is, then optim_args)."""
+    import sys
+    import types
+    if "axolotl.integrations.base" not in sys.modules:  # the factory's base class, without Axolotl
+        base = types.ModuleType("axolotl.integrations.base")
+
+        class BaseOptimizerFactory:
+            def get_decay_parameter_names(self, model):
+                return transformers.Trainer.get_decay_parameter_names(None, model)
+        base.BaseOptimizerFactory = BaseOptimizerFactory
+        sys.modules["axolotl.integrations"] = types.ModuleType("axolotl.integrations")
+        sys.modules["axolotl.integrations.base"] = base
+    from axolotl.contribs.mit.muon import MuonOptimizerFactory
+
+    def make(model, args):
+        return MuonOptimizerFactory()(model, args, lr=args.learning_rate, weight_decay=args.weight_decay,
+                                      betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, **optim_args)
+    return make
+
+
+def muon_cases(out, rows):
+    # Axolotl's Muon (Moonlight's): orthogonalised momentum for the block matrices, its AdamW for
+    # the embedding and lm_head, the norms left out; then with optim_args (no Nesterov, another
+    # momentum, fewer Newton-Schulz steps) on the tied model.
+    cases = {"muon": dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({})), optim="muon")}
+    args = {"momentum": 0.9, "nesterov": False, "ns_steps": 3}
+    cases["muon_args"] = dict(train(load(out, "tied"), rows, make_optimizer=axolotl_muon(args)), optim="muon",
+                              optim_args=args)
+
+    # one_cycle over Muon: torch's OneCycleLR finds `momentum` (no `betas`) in its defaults and
+    # cycles the matrices' SGD momentum against the rate.
+    def make_scheduler(optimizer, args):
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
+                                                   pct_start=args.get_warmup_steps(args.max_steps) / args.max_steps,
+                                                   anneal_strategy="cos")
+    cases["muon_one_cycle"] = dict(train(load(out, "untied"), rows, make_optimizer=axolotl_muon({}),
+                                         make_scheduler=make_scheduler), optim="muon", lr_scheduler="one_cycle")
+    return cases
+
+
+def optimi_cases(out, rows):
+    # Axolotl's optimi_adamw: torch-optimi's AdamW (its moments kept debiased, the same update in
+    # other roundings) over the groups Axolotl's create_optimizer makes for its own optimizer
+    # classes (embed_tokens and lm_head without decay), handed the betas and eps the settings give
+    # and Axolotl's foreach=False (and no Triton: the CPU).
+    import optimi
+
+    def make(model, args):
+        return optimi.AdamW(axolotl_groups(model, args), lr=args.learning_rate, weight_decay=args.weight_decay,
+                            betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, foreach=False, triton=False)
+    return {"optimi_adamw": dict(train(load(out, "untied"), rows, make_optimizer=make), optim="optimi_adamw")}
+
+
+def axolotl_file(relative):
+    """One module file of Axolotl (AXOLOTL_SRC: the directory holding its package, e.g. an unpacked
+    wheel), loaded on its own: the package's __init__ imports far more than the file needs."""
+    path = os.path.join(os.environ.get("AXOLOTL_SRC", "/tmp/axo/x"), "axolotl", relative)
+    spec = importlib.util.spec_from_file_location("axolotl_" + os.path.basename(relative)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def adamc_cases(out, rows):
+    # Axolotl 0.19's adamc (axolotl/utils/optimizers/adamc.py): AdamW whose decay at lr is
+    # weight_decay x lr^2 / max_lr, max_lr each group's lr before the schedule, over Axolotl's groups
+    # with the betas and eps the settings give. A weight decay of 0.5 makes its correction show
+    # through the warmup and the cosine; then optim_args' max_lr on the tied model.
+    AdamC = axolotl_file("utils/optimizers/adamc.py").AdamC
+
+    def make(optim_args):
+        def build(model, args):
+            return AdamC(axolotl_groups(model, args), lr=args.learning_rate, weight_decay=args.weight_decay,
+                         betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, **optim_args)
+        return build
+    decay = dict(weight_decay=0.5)
+    cases = {"adamc": dict(train(load(out, "untied"), rows, make_optimizer=make({}), **decay), optim="adamc", **decay)}
+    args = {"max_lr": 2e-3}
+    cases["adamc_max_lr"] = dict(train(load(out, "tied"), rows, make_optimizer=make(args), **decay), optim="adamc",
+                                 optim_args=args, **decay)
+    return cases
