@@ -46,19 +46,15 @@ __global__ void embedding_backward_kernel(const int32_t* sorted_ids, const int32
   *slot = from_f32<Table>(to_f32(*slot) + acc);
 }
 
-// f(Table{}, Out{}) for a table and rows of the same float dtype, or an f32 table and bf16 rows.
+// f(Table{}, Out{}) for a table and rows of the same float dtype, an f32 table and bf16 rows (an
+// f32 master's lookup computing in bf16), or a bf16 table and f32 rows (sampling in f32 from the
+// bf16 weights of `bfloat16: true`, or from an adapter run's bf16 frozen embedding).
 template <class F>
 void dispatch_table_rows(const char* op, const Tensor& table, const Tensor& rows, F&& f) {
   if (table.dtype() == DType::f32 && rows.dtype() == DType::bf16) return f(float{}, bf16{});
+  if (table.dtype() == DType::bf16 && rows.dtype() == DType::f32) return f(bf16{}, float{});
   require_same_dtype(op, table, rows);
   dispatch_float(op, table, [&](auto tag) { f(tag, tag); });
-}
-
-// Bits the radix sort needs for ids in [0, vocab).
-int id_bits(int64_t vocab) {
-  int bits = 1;
-  while ((int64_t(1) << bits) < vocab) bits++;
-  return bits;
 }
 
 }  // namespace
@@ -90,7 +86,10 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tens
   Tensor positions = scratch({n}, DType::i32);
   Tensor sorted_ids = scratch({n}, DType::i32), sorted_pos = scratch({n}, DType::i32);
   iota_kernel<<<grid_for(n), kThreads, 0, stream_>>>(positions.data<int32_t>(), n);
-  const int bits = id_bits(V);
+  // Sorted on all 32 bits, not only those of ids below V: a bad id (reported by the forward's
+  // check, later) then sorts outside every valid id's run instead of splitting one into two blocks
+  // that would both add into its row. One radix pass more, on a few thousand keys.
+  const int bits = 32;
   size_t temp_bytes = 0;
   CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
       nullptr, temp_bytes, ids.data<int32_t>(), sorted_ids.data<int32_t>(),

@@ -95,12 +95,12 @@ void CudaBackend::copy_strided(const Tensor& src, Tensor& dst) {
     l.stride[l.dims] = stride;
     l.dims++;
   }
-  if (dtype_size(src.dtype()) == 2)
-    strided_copy_kernel<<<grid_for(n), kThreads, 0, stream_>>>(
-        static_cast<const uint16_t*>(src.data_ptr()), static_cast<uint16_t*>(dst.data_ptr()), l, n);
-  else
-    strided_copy_kernel<<<grid_for(n), kThreads, 0, stream_>>>(
-        static_cast<const uint32_t*>(src.data_ptr()), static_cast<uint32_t*>(dst.data_ptr()), l, n);
+  // Copied as words of the element's size (u8 codes, bf16, f32 and i32): the bits, whatever they mean.
+  dispatch_any(src.dtype(), [&](auto element) {
+    using T = decltype(element);
+    strided_copy_kernel<<<grid_for(n), kThreads, 0, stream_>>>(static_cast<const T*>(src.data_ptr()),
+                                                              static_cast<T*>(dst.data_ptr()), l, n);
+  });
   CUDA_CHECK_OP("copy_strided", src, dst);
 }
 

@@ -250,6 +250,9 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
   reference.set_requires_grad(true);
   backward(embedding(many.to(Device::cpu()), reference), dout16.to(DType::f32).to(Device::cpu()));
   check_close("embedding's f32 gradient from bf16 rows", master.grad(), reference.grad(), kTolF32);
+  // f32 rows from a bf16 table (sampling from `bfloat16: true`'s weights): the bf16 values, exactly.
+  const Tensor table16 = cast(table.to(kGpu), DType::bf16);
+  CHECK(bit_identical(embedding(many, table16, -1, DType::f32), cast(embedding(many, table16), DType::f32)));
 
   // A table that already has a gradient (a tied lm_head's, formed first in a step's backward):
   // the rows are added into it in place; the padding row gets none of them, as on the CPU.
