@@ -259,9 +259,12 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
       throw UserError(config.source + ": " + config.datasets_key + ": no example has a token that trains (" +
                       std::to_string(stats.no_targets) + " without one: check train_on_inputs, roles_to_train and "
                       "the datasets' field names)");
+    const bool floor = config.min_sample_len > 0;
     throw UserError(config.source + ": " + config.datasets_key + ": no example fits sequence_len " +
-                    std::to_string(config.sequence_len) + " (" + std::to_string(stats.dropped) +
-                    " dropped as longer; excess_length_strategy: truncate keeps them cut)");
+                    std::to_string(config.sequence_len) +
+                    (floor ? " and min_sample_len " + std::to_string(config.min_sample_len) : "") + " (" +
+                    std::to_string(stats.dropped) + " dropped as longer" + (floor ? " or shorter" : "") +
+                    "; excess_length_strategy: truncate keeps longer ones cut)");
   }
   std::string error = write_cache(result.path, checksum, result.data);
   if (!error.empty())

@@ -71,6 +71,7 @@ TEST_CASE("use_dft and enable_dft_loss: the same loss; dft_chunk_size speed only
       parse("plugins: [axolotl.integrations.dft.DFTPlugin]\nenable_dft_loss: true\ndft_chunk_size: 2048\n");
   CHECK(plugin.use_dft);
   CHECK(plugin.speed_only_keys == std::vector<std::string>{"dft_chunk_size"});
+  CHECK(plugin.unknown_keys.empty());  // `plugins` is read: it names a plugin whose keys are built
   CHECK(error_with("use_dft: true\nuse_eaft: true\n") ==
         "cfg.yaml:3: use_dft: expected use_eaft false with it (one weighting of the loss at a time), got use_eaft: true");
   const std::string pairs = "datasets:\n  - path: " + scratch().data + "\n    type: llama3.intel\nrl: dpo\n";

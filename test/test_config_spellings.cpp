@@ -98,3 +98,14 @@ TEST_CASE("dataset_shard_num and dataset_shard_idx: both, an index below the cou
   CHECK(error_of(pairs + "rl: dpo\ndataset_shard_num: 2\ndataset_shard_idx: 0\n")
             .find("dataset_shard_num: expected no rl (Axolotl's preference loader does not shard") != std::string::npos);
 }
+
+TEST_CASE("numbers with digits grouped by underscores, as YAML 1.1 (PyYAML) reads them: Axolotl's ALST examples") {
+  const TrainConfig c = parse("sequence_len: 4_096\nlearning_rate: 0.000_02\nmax_steps: 1_0\n", {{"micro_batch_size", "1_6"}});
+  CHECK(c.data.sequence_len == 4096);
+  CHECK(c.learning_rate == 2e-5);
+  CHECK(c.max_steps == 10);
+  CHECK(c.micro_batch_size == 16);
+  // Not a number's: a leading underscore, or one after the sign.
+  CHECK(error_with("sequence_len: _4096\n") == "cfg.yaml:3: sequence_len: expected an integer in [1, 1048576], got '_4096'");
+  CHECK(starts_with(error_with("learning_rate: -_1\n"), "cfg.yaml:3: learning_rate: expected a number > 0, got '-_1'"));
+}

@@ -587,6 +587,12 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   config.datasets = {{dir.write("a.jsonl", "{\"instruction\": \"long\", \"output\": \"x\"}\n"), "alpaca"}};
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
             .find("test.yaml: datasets: no example fits sequence_len 8 (1 dropped as longer") == 0);
+  // With min_sample_len, the short ones are among the dropped, and the message says so.
+  config.min_sample_len = 100;
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
+            .find("test.yaml: datasets: no example fits sequence_len 8 and min_sample_len 100 (1 dropped as longer "
+                  "or shorter;") == 0);
+  config.min_sample_len = -1;
   // They fit, but none has a token that trains: said so, not as a length problem.
   config.datasets = {{dir.write("io.jsonl", "{\"segments\": [{\"text\": \"hi\", \"label\": false}]}\n"), "input_output"}};
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })

@@ -61,6 +61,9 @@ class Parser {
         unknown_.insert(key);
     }
     if (!refused.empty()) throw UserError(refused);
+    // `plugins` is read when it lists a plugin whose keys are built; speed-only ones go unused.
+    for (const std::string& name : plugin_names())
+      if (plugin_keys_built(name)) unknown_.erase("plugins");
     for (const ConfigField& field : config_fields()) {
       auto it = entries_.find(field.name);
       if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
@@ -112,6 +115,7 @@ class Parser {
   void default_adam_args(double beta1, double beta2, double eps);
   void resolve_muon();
   void check_scheduler() const;
+  std::vector<std::string> plugin_names() const;
   bool lists_plugin(const std::string& name) const;
   void resolve_spectrum();
   void resolve_strategy(const char* key, const std::string& strategy, const char* steps_key, double steps,
@@ -422,19 +426,23 @@ void Parser::check_scheduler() const {
          "one_cycle");
 }
 
-// Whether `plugins` names `name` (in any module path, as axolotl.integrations.x.Name).
-bool Parser::lists_plugin(const std::string& name) const {
+// The class names `plugins` lists, without their module paths (axolotl.integrations.x.Name).
+std::vector<std::string> Parser::plugin_names() const {
   const auto it = entries_.find("plugins");
-  if (it == entries_.end()) return false;
+  if (it == entries_.end()) return {};
   const YAML::Node& n = it->second.value;
   std::vector<std::string> names;
   if (n.IsScalar()) names.push_back(n.Scalar());
   if (n.IsSequence())
     for (const YAML::Node& item : n)
       if (item.IsScalar()) names.push_back(item.Scalar());
-  for (const std::string& p : names)
-    if (p.substr(p.rfind('.') + 1) == name) return true;  // npos + 1 == 0: the whole name
-  return false;
+  for (std::string& p : names) p = p.substr(p.rfind('.') + 1);  // npos + 1 == 0: the whole name
+  return names;
+}
+
+bool Parser::lists_plugin(const std::string& name) const {
+  const std::vector<std::string> names = plugin_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 // Axolotl's Spectrum plugin: its SNR file, looked up where Axolotl does (the working directory),

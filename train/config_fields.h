@@ -233,6 +233,9 @@ std::vector<ConfigField> attention_rows(const char* section);
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);
+// Whether a plugin named `name` (its class name, without the module path) has keys llm_train
+// reads: Spectrum, LLMCompressor (and its older SFTPlugin), DFT.
+bool plugin_keys_built(const std::string& name);
 
 // Every top-level key, in config_to_yaml's order; base_model first (after the hub revision it
 // resolves at), since it is applied first (HF fields given beside it override its preset).

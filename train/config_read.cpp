@@ -14,7 +14,18 @@
 namespace llm {
 namespace {
 
-bool parse_int(const std::string& s, int64_t& out) {
+// YAML 1.1 (PyYAML's, so Axolotl's) numbers may group their digits with underscores
+// (sequence_len: 500_000): each underscore after a digit is dropped. A leading one is not a
+// number's, and stays to make the text fail.
+std::string without_digit_groups(const std::string& text) {
+  std::string s;
+  for (char ch : text)
+    if (ch != '_' || s.empty() || !std::isdigit(static_cast<unsigned char>(s.back()))) s += ch;
+  return s;
+}
+
+bool parse_int(const std::string& text, int64_t& out) {
+  const std::string s = without_digit_groups(text);
   if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   errno = 0;
   char* end = nullptr;
@@ -24,7 +35,8 @@ bool parse_int(const std::string& s, int64_t& out) {
   return true;
 }
 
-bool parse_double(const std::string& s, double& out) {
+bool parse_double(const std::string& text, double& out) {
+  const std::string s = without_digit_groups(text);
   if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   errno = 0;
   char* end = nullptr;

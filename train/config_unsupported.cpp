@@ -84,9 +84,8 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
     for (const YAML::Node& item : value) names.push_back(item.IsScalar() ? item.Scalar() : "?");
   for (const std::string& name : names) {
     const std::string last = name.substr(name.rfind('.') + 1);  // npos + 1 == 0: the whole name
-    bool accepted = false;
+    bool accepted = plugin_keys_built(last);
     for (const char* ok : kSpeedOnlyPlugins) accepted = accepted || last == ok;
-    for (const char* ok : kBuiltPlugins) accepted = accepted || last == ok;
     if (!accepted)
       return name + " changes what is trained and is not built (accepted: LigerPlugin and "
                     "CutCrossEntropyPlugin, which change only speed, SpectrumPlugin, LLMCompressorPlugin and DFTPlugin)";
@@ -149,6 +148,12 @@ std::optional<std::string> unsupported_optimizer(const YAML::Node& value) {
 }
 
 }  // namespace
+
+bool plugin_keys_built(const std::string& name) {
+  for (const char* built : kBuiltPlugins)
+    if (name == built) return true;
+  return false;
+}
 
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value) {
   if (key == "plugins") return unsupported_plugin(value);
