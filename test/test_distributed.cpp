@@ -53,6 +53,19 @@ std::vector<pid_t> children_of(pid_t parent) {
 // Bucket cap small enough that the tiny test model spans several buckets.
 const std::string kDdp = "max_steps: 6\neval_steps: 3\nsave_steps: 3\nddp_bucket_cap_mb: 0.01\n";
 
+// The two runs' weights at kDdp's last step, element by element.
+void check_weights_close(const Workspace& one, const Workspace& two) {
+  llm::TensorFile x = llm::read_tensor_file(one.out("step_000006/model.bin"));
+  llm::TensorFile y = llm::read_tensor_file(two.out("step_000006/model.bin"));
+  for (size_t i = 0; i < x.tensors.size(); i++) {
+    std::vector<float> u = x.tensors[i].tensor.to_floats(), v = y.tensors[i].tensor.to_floats();
+    float worst = 0.0f;
+    for (size_t j = 0; j < u.size(); j++) worst = std::max(worst, std::fabs(u[j] - v[j]));
+    CAPTURE(x.tensors[i].name);
+    CHECK(worst <= 1e-5f);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights") {
@@ -69,15 +82,7 @@ TEST_CASE("2 ranks x micro batch 2 == 1 rank x micro batch 4: losses and weights
   // Tolerance: fp32 gradient sums over 2 ranks vs one batch differ in the last bits, and six
   // AdamW steps carry that forward; 1e-5 relative is far below any real difference.
   check_losses_close(one.out("metrics.jsonl"), two.out("metrics.jsonl"), 1e-5);
-  llm::TensorFile x = llm::read_tensor_file(one.out("step_000006/model.bin"));
-  llm::TensorFile y = llm::read_tensor_file(two.out("step_000006/model.bin"));
-  for (size_t i = 0; i < x.tensors.size(); i++) {
-    std::vector<float> u = x.tensors[i].tensor.to_floats(), v = y.tensors[i].tensor.to_floats();
-    float worst = 0.0f;
-    for (size_t j = 0; j < u.size(); j++) worst = std::max(worst, std::fabs(u[j] - v[j]));
-    CAPTURE(x.tensors[i].name);
-    CHECK(worst <= 1e-5f);
-  }
+  check_weights_close(one, two);
 }
 
 namespace {
@@ -136,6 +141,20 @@ TEST_CASE("8-bit AdamW under ZeRO-1, 2 and 3: one rank's losses, exact resume, o
   const double whole = number_after(a.output, "AdamW state"), sharded = number_after(zero2, "AdamW state");
   MESSAGE("8-bit AdamW state per rank: 1 rank " << whole << " MiB, ZeRO-2 over 2 ranks " << sharded << " MiB");
   CHECK(sharded < 0.6 * whole);
+}
+
+TEST_CASE("adamc under ZeRO-1: one rank's losses, the decay's correction in every slice") {
+  // A large decay, so that a slice decaying as AdamW (lr, not lr^2 / max_lr) would show.
+  const std::string cfg = kDdp + "optimizer: adamc\nweight_decay: 0.5\nlearning_rate: 0.01\n";
+  Workspace one("dp_adamc_one"), zero1("dp_adamc_zero1");
+  Run a = run_train(one.config(cfg + "micro_batch_size: 4\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  CHECK(a.output.find("AdamC (AdamW decaying by weight_decay x lr^2 / 0.01)") != std::string::npos);
+  Run b = run_train(zero1.config(cfg + "zero_stage: 1\n"), mpirun(2));
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(b.output.find("AdamC (AdamW decaying by weight_decay x lr^2 / 0.01), ZeRO stage 1") != std::string::npos);
+  check_losses_close(one.out("metrics.jsonl"), zero1.out("metrics.jsonl"), 1e-5);
+  check_weights_close(one, zero1);
 }
 
 TEST_CASE("adapter: lora under 2 ranks and ZeRO-1: exact resume, AdamW state of the adapters only") {
