@@ -377,6 +377,10 @@ Tensor LlamaModel::head_weight(DType dtype, const ForwardOptions& opt) const {
   return qat_weight(weight, opt.qat);
 }
 
+Tensor LlamaModel::loss_head_weight(DType dtype, const ForwardOptions& opt) const {
+  return opt.qat.on() ? head_weight(dtype, opt) : lm_head_weight();
+}
+
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear(head_input(hidden, opt), head_weight(hidden.dtype(), opt));
@@ -387,7 +391,7 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
                         const ForwardOptions& opt) {
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   const Tensor hidden = hidden_states(ids, positions, opt);
-  Tensor out = linear_cross_entropy(head_input(hidden, opt), head_weight(hidden.dtype(), opt), targets,
+  Tensor out = linear_cross_entropy(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets,
                                     kIgnoreIndex, opt.loss_chunk_rows, opt.targets_host, opt.token_weighting);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
@@ -395,7 +399,7 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
 Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                                   const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt) {
   const Tensor hidden = hidden_states(ids, positions, opt);
-  Tensor out = linear_sequence_logps(head_input(hidden, opt), head_weight(hidden.dtype(), opt), targets, sequences,
+  Tensor out = linear_sequence_logps(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets, sequences,
                                      num_sequences, 0, opt.targets_host);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }

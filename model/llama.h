@@ -249,6 +249,10 @@ class LlamaModel {
   // lm_head's input and weight as a forward computes with them (fake-quantised under QAT).
   static Tensor head_input(const Tensor& hidden, const ForwardOptions& opt);
   Tensor head_weight(DType dtype, const ForwardOptions& opt) const;
+  // lm_head's weight as the fused losses take it: the weight itself, which they cast to `dtype`
+  // and whose gradient they form in f32 (engine/ops/head_weight.h); under QAT its fake-quantised
+  // copy, head_weight's.
+  Tensor loss_head_weight(DType dtype, const ForwardOptions& opt) const;
   // The unit of the final norm and lm_head: unit 0 when tied, else the one after the blocks.
   int head_unit() const { return config_.tie_word_embeddings ? 0 : static_cast<int>(layers_.size()) + 1; }
 

@@ -507,6 +507,38 @@ TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows
                {h, w, targets, sequences}, t);
 }
 
+// The fused losses handed an f32 master under bf16 compute (model/llama.cpp's loss_head_weight):
+// they cast it themselves and form its gradient in f32, summed over the chunks (4 rows each here)
+// in f32 (engine/ops/head_weight.h); the same loss as with the weight cast before them, and
+// gradients as the CPU's on the same bf16 values.
+TEST_CASE("linear_cross_entropy and linear_sequence_logps on an f32 master under bf16: an f32 gradient") {
+  const int64_t N = 13, C = 33, V = 65;
+  const Tensor h16 = randn({N, C}).to(DType::bf16), w = randn({V, C}, 0.5f);
+  const Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
+  const Tensor sequences = Tensor::from_ints({0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0}, {N});
+  const auto losses = [&](const Tensor& hidden, const Tensor& weight) {
+    return std::vector<Tensor>{linear_cross_entropy(hidden, weight, targets.to(hidden.device()), kIgnoreIndex, 4),
+                               linear_sequence_logps(hidden, weight, targets.to(hidden.device()),
+                                                     sequences.to(hidden.device()), 4, 4)};
+  };
+  for (size_t which : {0, 1}) {
+    CAPTURE(which);
+    Tensor master = w.to(kGpu), reference = w.to(DType::bf16).to(DType::f32);
+    master.set_requires_grad(true);
+    reference.set_requires_grad(true);
+    const Tensor ours = losses(h16.to(kGpu), master)[which];
+    const Tensor cpu = losses(h16.to(DType::f32), reference)[which];
+    const Tensor seed = which == 0 ? Tensor::full({}, 1.0f, DType::f32) : randn({4});
+    backward(ours, seed.to(kGpu));
+    backward(cpu, seed);
+    check_close("loss", ours, cpu, kTolBf16);
+    REQUIRE(master.grad().dtype() == DType::f32);
+    check_close("d(master)", master.grad(), reference.grad(), kTolBf16);
+    // The weight cast before the loss gives the same loss.
+    check_close("loss, weight cast first", losses(h16.to(kGpu), cast(w.to(kGpu), DType::bf16))[which], ours, kTolF32);
+  }
+}
+
 TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   const int64_t n = 7 * 33;
   Tensor p0 = randn({n});

@@ -227,9 +227,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double block_casts = qat_blocks + cast_bytes(adapter_casts ? T : cast_layers * per_layer);
   const double casts = block_casts + head_casts;
   // linear_cross_entropy: a chunk of logits and its gradient during forward, then d(hidden) and
-  // d(lm_head) kept until backward.
+  // d(lm_head) kept until backward, the latter in f32 whatever the compute dtype (a trained
+  // lm_head's gradient is f32: engine/ops/head_weight.h).
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
-  const double chunk_bytes = 2 * chunk * V * dsize, loss_kept = dsize * (N * C + (in.frozen_lm_head ? 0 : V * C));
+  const double chunk_bytes = 2 * chunk * V * dsize,
+               loss_kept = dsize * N * C + (in.frozen_lm_head ? 0 : 4 * V * C);
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
   // micro-batch: the gradients of the units that are whole, never more.
@@ -344,16 +346,15 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // holds the head whole and d(lm_head) beside its scaled copy, lm_head's gradient; then the head's
   // bucket is packed and launched, its weights and gradients freed, before the last block's
   // backward (or its segment's re-run) starts, with the bucket and incoming slice in flight.
-  // Otherwise two moments: the loss's node, whose d(lm_head) becomes lm_head's f32 gradient (in
-  // f32 the same buffer; in bf16 widened beside it; added into held gradients), and the last
-  // block's MLP backward, when the loss's gradients and the final norm's input are gone (d(hidden)
-  // became the block's d(x), one of the temporaries).
-  const double loss_node_grads = held_grads > 0 || dsize == 4 ? 0 : grads_at_first;
+  // Otherwise two moments: the loss's node, whose f32 d(lm_head) becomes lm_head's gradient (the
+  // same buffer; added into held gradients), and the last block's MLP backward, when the loss's
+  // gradients and the final norm's input are gone (d(hidden) became the block's d(x), one of the
+  // temporaries).
   const double start_bwd =
       zero3 && split ? std::max(persistent + head_whole + casts + kept + loss_kept + grads_at_first,
                                 persistent + casts + kept + dsize * N * C + recomputed + temporaries +
                                     4 * head_end * (1 + 1 / ranks))
-                     : std::max(persistent + head_whole + block_casts + kept + loss_kept + loss_node_grads + held_grads,
+                     : std::max(persistent + head_whole + block_casts + kept + loss_kept + held_grads,
                                 persistent + head_whole + block_casts + kept - final_norm_kept + recomputed +
                                     grads_at_first + bwd_temporaries + held_grads);
   // Untied under ZeRO-3, backward ends with the embedding's own unit once block 0's backward (its

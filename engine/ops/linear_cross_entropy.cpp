@@ -6,6 +6,8 @@
 // before the next chunk (as Liger's fused linear cross-entropy). Backward only scales the two
 // stored gradients by the incoming one. Nothing here waits for the device: the loss is summed
 // where it is computed, and the incoming gradient is applied there too.
+// The weight may be an f32 master of a loss computed in bf16: its gradient is then formed in f32
+// (engine/ops/head_weight.h).
 // EAFT and DFT (Axolotl's use_eaft, use_dft) weigh each row from its chunk's logits, before they
 // are overwritten: the chunk's loss becomes the weighted one and its gradient rows are scaled by
 // the weights.
@@ -18,6 +20,7 @@
 #include "engine/ops.h"
 #include "engine/ops/counted_rows.h"
 #include "engine/ops/gemm_call.h"
+#include "engine/ops/head_weight.h"
 
 namespace llm {
 
@@ -37,7 +40,9 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
                 " and " + weight_in.str());
   LLM_CHECK(targets_in.dtype() == DType::i32 && targets_in.dim() == 1 && targets_in.size(0) == hidden_in.size(0),
             "linear_cross_entropy targets must be i32 (N), got " + targets_in.str());
-  Tensor hidden = hidden_in.contiguous(), weight = weight_in.contiguous(), targets = targets_in.contiguous();
+  Tensor hidden = hidden_in.contiguous(), targets = targets_in.contiguous();
+  const HeadWeight head = head_weight_for(weight_in, hidden.dtype());
+  const Tensor& weight = head.compute;
   const int64_t N = hidden.size(0), V = weight.size(0);
   if (chunk_rows <= 0) chunk_rows = default_cross_entropy_chunk_rows(V);
   chunk_rows = std::min(chunk_rows, std::max<int64_t>(N, 1));
@@ -61,8 +66,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     // A frozen lm_head (an adapter run's) gets no gradient: no (V, C) buffer for one. The first
     // chunk's GEMM writes it (beta 0), so it is zeroed only when no row counts.
     if (weight_in.requires_grad())
-      dweight = total > 0 ? Tensor::empty(weight.shape(), weight.dtype(), weight.device())
-                          : Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
+      dweight = total > 0 ? Tensor::empty(weight.shape(), head.grad_dtype, weight.device())
+                          : Tensor::zeros(weight.shape(), head.grad_dtype, weight.device());
   }
   // sum over chunks of chunk mean x rows / total, accumulated on the device in f32.
   Tensor loss = Tensor::zeros({}, DType::f32, hidden.device());

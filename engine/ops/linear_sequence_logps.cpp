@@ -6,7 +6,7 @@
 // row's weight is the upstream gradient of its sequence, known only once the loss over whole
 // pairs of sequences is. So the backward computes every chunk's logits again (one more lm_head
 // GEMM per chunk), forms softmax - onehot, scales each row by minus its sequence's gradient, and
-// folds that into d(hidden) and d(weight).
+// folds that into d(hidden) and d(weight) (in f32 for an f32 master: engine/ops/head_weight.h).
 #include <algorithm>
 
 #include "engine/autograd.h"
@@ -15,6 +15,7 @@
 #include "engine/ops.h"
 #include "engine/ops/counted_rows.h"
 #include "engine/ops/gemm_call.h"
+#include "engine/ops/head_weight.h"
 
 namespace llm {
 
@@ -52,7 +53,9 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
     LLM_CHECK(t->dtype() == DType::i32 && t->dim() == 1 && t->size(0) == N,
               "linear_sequence_logps: targets and sequences must be i32 (" + std::to_string(N) + "), got " + t->str());
   LLM_CHECK(num_sequences >= 1, "linear_sequence_logps: num_sequences must be >= 1");
-  Tensor hidden = hidden_in.contiguous(), weight = weight_in.contiguous();
+  Tensor hidden = hidden_in.contiguous();
+  const HeadWeight head = head_weight_for(weight_in, hidden.dtype());
+  const Tensor weight = head.compute;
   Backend& be = backend(hidden.device());
   const std::vector<int32_t> all_targets = host_targets(targets_in, targets_host);
   const CountedRows counted = counted_rows(hidden, targets_in.contiguous(), all_targets, kIgnoreIndex);
@@ -95,7 +98,7 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
     const bool weight_grad = weight_in.requires_grad();
     record_node("linear_sequence_logps", {hidden_in, weight_in, targets_in, sequences_in}, {&logps},
                 [counted, kept, weight, kept_targets, kept_sequences, lse, total, chunk_rows, N, V, num_sequences,
-                 weight_grad](const Grads& g) -> Grads {
+                 weight_grad, grad_dtype = head.grad_dtype](const Grads& g) -> Grads {
       Backend& be = backend(kept.device());
       // Each counted row's factor: minus its sequence's upstream gradient (d log p / d logits is
       // onehot - softmax, the negative of what cross_entropy_backward forms).
@@ -105,8 +108,8 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
       Tensor dkept = Tensor::empty(kept.shape(), kept.dtype(), kept.device());
       // Written by the first chunk's GEMM (beta 0): zeroed only when no row counts.
       Tensor dweight = !weight_grad ? Tensor()
-                       : total > 0  ? Tensor::empty(weight.shape(), weight.dtype(), weight.device())
-                                    : Tensor::zeros(weight.shape(), weight.dtype(), weight.device());
+                       : total > 0  ? Tensor::empty(weight.shape(), grad_dtype, weight.device())
+                                    : Tensor::zeros(weight.shape(), grad_dtype, weight.device());
       Tensor logits = Tensor::empty({chunk_rows, V}, kept.dtype(), kept.device());
       Tensor dlogits = Tensor::empty({chunk_rows, V}, kept.dtype(), kept.device());
       for (int64_t row = 0; row < total; row += chunk_rows) {
