@@ -223,6 +223,18 @@ void CudnnAttention::backward(const Tensor& q, const Tensor& k, const Tensor& v,
                               const Tensor& out, const Tensor& lse, const Tensor& dout,
                               bool causal, Tensor& dq, Tensor& dk, Tensor& dv) {
   const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3);
+  // cuDNN's own frontend refuses the bf16 backward on 9.10.0 and 9.10.1 (known bugs), and up to
+  // 9.15.0 adds a padding mask of the full length when S is not a multiple of 128 (a backend issue
+  // that this graph, without one, would meet): refused here rather than a wrong gradient.
+  const size_t version = cudnnGetVersion();
+  LLM_CHECK(version != 91000 && version != 91001,
+            "sdp_attention's backward: cuDNN 9.10.0 and 9.10.1 have known bf16 backward bugs; use 9.10.2 or "
+            "newer, or flash_attention");
+  LLM_CHECK(version > 91500 || S % 128 == 0,
+            "sdp_attention's backward with cuDNN " + std::to_string(version / 10000) + "." +
+                std::to_string(version / 100 % 100) + " needs a sequence length that is a multiple of 128 (got " +
+                std::to_string(S) + "; cuDNN 9.16 or newer takes any): set sequence_len to a multiple of 128 with "
+                "pad_to_sequence_len, or use flash_attention");
   const ShapeKey key{B, S, H, k.size(2), D, causal, int64_t(q.dtype()), 1};
   const Plan& plan = plan_for(key);
   Tensor softmax_sum = Tensor::empty({B, H, S}, DType::f32, q.device());
