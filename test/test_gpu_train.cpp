@@ -1,6 +1,7 @@
 // GPU (ctest label gpu): the small test model trained 50 steps on the GPU tracks the CPU's loss
 // curve (f32 within 1e-3 relative, bf16 within 5e-2), DPO's, KTO's and SimPO's 20 steps too (and
-// QLoRA's, qat's, fp8's and ReLoRA's), also at head_dim 64 with flash attention,
+// QLoRA's, qat's, fp8's and ReLoRA's, and the optimizers' with kernels of their own), also at
+// head_dim 64 with flash attention,
 // where the tensor-core attention kernels run (the variant chosen on the device, then v3 and v2 by
 // LLM_ATTENTION_KERNEL); two GPU runs with the same seed give identical losses. Without a CUDA
 // device it says so and exits 77 (skipped).
@@ -216,6 +217,19 @@ TEST_CASE("use_eaft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 wi
 TEST_CASE("bfloat16: 50 steps on the GPU track the CPU's bfloat16 run within 5e-2 (relative)") {
   const std::vector<double> cpu = train("gpu_bfloat16_cpu", "cpu", "false", " --bfloat16 true");
   check_tracks(train("gpu_bfloat16_cuda", "cuda", "false", " --bfloat16 true"), cpu, 5e-2);
+}
+
+// The optimizers with CUDA update kernels of their own (Lion's and AdEMAMix's 8-bit blockwise
+// state, Adafactor's factored moments, ADOPT) or composed of bf16 GEMMs on the GPU (Muon's
+// Newton-Schulz), and AdamC's decay through AdamW's kernel, end to end: each tracks the CPU's run
+// of the same optimizer. 8-bit codes and Muon's bf16 rounding part two f32 runs by a level now and
+// then, as qat's levels do: qat's 2e-2 for f32.
+TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, ADOPT, Muon and AdamC on the GPU track the CPU") {
+  for (const std::string optimizer : {"lion_8bit", "ademamix_8bit", "adafactor", "adopt_adamw", "muon", "adamc"}) {
+    CAPTURE(optimizer);
+    const std::string lr = optimizer.find("lion") == 0 ? " --learning_rate 1e-4" : "";  // Lion's steps are lr whole
+    check_gpu_tracks_cpu("optimizer_" + optimizer, " --optimizer " + optimizer + lr, 2e-2);
+  }
 }
 
 // DFT (use_dft): each row's target probability from the GPU's chunk logits and lse.
