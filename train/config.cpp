@@ -10,9 +10,6 @@
 #include <sstream>
 
 #include "engine/user_error.h"
-#include "io/kto.h"
-#include "io/orpo.h"
-#include "io/preference.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
 #include "train/config_fields.h"
@@ -108,13 +105,13 @@ class Parser {
     return it != entries_.end() && !it->second.value.IsNull();
   }
 
+  GivenKeys keys() const {
+    return {[this](const std::string& key) { return given(key); }, [this](const std::string& key) { return at(key); },
+            [this](const std::string& key) { return given(key) ? entries_.at(key).value : YAML::Node(); }};
+  }
+
   void validate();
-  void resolve_dataset_types();
-  void check_preference();
   void resolve_attention();
-  void default_adam_args(double beta1, double beta2, double eps);
-  void resolve_muon();
-  void check_scheduler() const;
   std::vector<std::string> plugin_names() const;
   bool lists_plugin(const std::string& name) const;
   void resolve_spectrum();
@@ -151,7 +148,7 @@ void Parser::validate() {
         spec.chat_template = c.data.chat_template;
         spec.chat_template_jinja = c.data.chat_template_jinja;
       }
-  resolve_dataset_types();
+  resolve_rl_dataset_types(c, keys());
   // Axolotl's check_val_w_test_datasets.
   if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
     fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));
@@ -227,7 +224,7 @@ void Parser::validate() {
     if (!c.lora.rank_pattern.empty()) fail(at("lora_rank_pattern"), "adapter: lora or qlora with it", "no adapter");
     if (!c.lora.alpha_pattern.empty()) fail(at("lora_alpha_pattern"), "adapter: lora or qlora with it", "no adapter");
   }
-  check_scheduler();
+  check_scheduler(c, keys());
   check_untrained_tokens(c, at("fix_untrained_tokens"));
   if (lists_plugin("SpectrumPlugin")) resolve_spectrum();
   if (!c.unfrozen_parameters.empty() && !c.adapter.empty())
@@ -238,29 +235,8 @@ void Parser::validate() {
     if (parse_unfreeze_pattern(p).rows && c.zero_stage > 0)
       fail(at("unfrozen_parameters"), "zero_stage 0 with a row range (ZeRO shards the gradients it zeroes)",
            "'" + p + "' with zero_stage " + std::to_string(c.zero_stage));
-  // With LoRA+, Axolotl builds PEFT's optimizer, whose own groups replace its embedding and lr
-  // groups: those keys go unused, and the one warning of unused keys says so.
-  if (c.loraplus_lr_ratio > 0)
-    for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
-      if (given(key)) ctx_.unknown.insert(key);
   // Axolotl's rl builder does not pass dataloader_drop_last on: TRL's trainers keep every batch.
   if (!c.rl.empty() && given("dataloader_drop_last")) ctx_.unknown.insert("dataloader_drop_last");
-  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon and AdamC (and both for
-  // optimizers not built here).
-  if (given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc")
-    ctx_.unknown.insert("optim_args");
-  // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
-  // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
-  if (c.optim_args.count("max_lr") && !c.lr_groups.empty())
-    fail(at("optim_args"), "no max_lr with lr_groups (AdamC's decay is then not one factor of the schedule)",
-         "max_lr with " + std::to_string(c.lr_groups.size()) + " lr_groups");
-  // beta3's warmup interpolates log beta1 and log beta3 (transformers stops on log 0).
-  if (c.optimizer_ademamix() && c.optim_arg("t_beta3", 0) > 0) {
-    const double beta1 = c.optim_arg("beta1", c.adam_beta1), beta3 = c.optim_arg("beta3", 0.9999);
-    if (beta1 <= 0 || beta3 <= 0)
-      fail(at("optim_args"), "beta1 and beta3 above 0 with t_beta3 (its warmup interpolates their logarithms)",
-           "beta1 " + yaml_number(beta1) + ", beta3 " + yaml_number(beta3));
-  }
   // Axolotl's model_quantization_config {backend: bnb, weight_dtype: nf4} replaces adapter: qlora
   // with load_in_4bit: a LoRA adapter on its NF4 base is QLoRA.
   if (given("model_quantization_config") && c.load_in_4bit && c.adapter == "lora") c.adapter = "qlora";
@@ -282,13 +258,7 @@ void Parser::validate() {
   if (c.adapter == "qlora" && c.merge_lora)
     fail(at("merge_lora"), "false with adapter: qlora (a 4-bit base is not merged; merge onto the f32/bf16 "
          "base after training)", "true");
-  if (c.optimizer == "adopt_adamw") default_adam_args(0.9, 0.9999, 1e-6);
-  if (c.optimizer == "optimi_adamw") default_adam_args(0.9, 0.99, 1e-6);
-  if (c.optimizer == "adamc") default_adam_args(0.9, 0.999, 1e-8);
-  if (c.optimizer_muon()) resolve_muon();
-  if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
-    fail(at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
-                              " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer, c.optimizer);
+  resolve_optimizer(c, keys(), ctx_.unknown);
   // Axolotl's rule: an adapter run adding tokens trains the rows of the new tokens whole.
   if (!c.tokens.empty() && !c.adapter.empty())
     for (const char* module : {"embed_tokens", "lm_head"})
@@ -296,7 +266,7 @@ void Parser::validate() {
         fail(at("lora_modules_to_save"), "[embed_tokens, lm_head] with tokens and an adapter (the new tokens' rows must train)",
              given("lora_modules_to_save") ? "a list without " + std::string(module) : "none");
   resolve_attention();
-  check_preference();
+  check_preference(c, keys(), ctx_.unknown);
   if (c.qat.on()) check_qat(c, at("qat"));
   if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
   if (c.fp8) check_fp8(c, at("fp8"));
@@ -309,121 +279,6 @@ void Parser::validate() {
   if (c.use_eaft) check_eaft(c, at("use_eaft"));
   if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
-}
-
-// Axolotl's names: an entry without a type is completion, or under rl its rows as they are
-// (passthrough); under rl a short name is its .default strategy (llama3, chat_template,
-// passthrough) and a type map is user_defined.default, whose instruction keys rl never reads.
-void Parser::resolve_dataset_types() {
-  TrainConfig& c = c_;
-  const std::vector<std::string>& rl_types = c.rl == "kto" ? kto_types() : preference_types();
-  const UserDefinedFormat unset;
-  for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
-    for (DatasetSpec& spec : *specs) {
-      const char* key = specs == &c.data.datasets ? "datasets" : "test_datasets";
-      if (spec.type.empty()) spec.type = c.rl.empty() ? "completion" : "passthrough.default";
-      if (c.rl.empty() || c.rl == "orpo") continue;
-      if (spec.type == "user_defined") {
-        const UserDefinedFormat& f = spec.user_defined;
-        if (f.system_prompt != unset.system_prompt || f.field_instruction != unset.field_instruction ||
-            f.field_input != unset.field_input || f.field_output != unset.field_output || f.format != unset.format ||
-            f.no_input_format != unset.no_input_format || f.system_format != unset.system_format)
-          fail(at(key), "rl's user-defined keys with rl: " + c.rl +
-                            " (field_prompt, field_system, field_chosen, field_rejected, field_completion, field_label, "
-                            "prompt_format, chosen_format, rejected_format, completion_format)",
-               "an instruction format (field_instruction, format, ...)");
-        spec.type = "user_defined.default";
-      } else if (spec.type.find('.') == std::string::npos &&
-                 std::find(rl_types.begin(), rl_types.end(), spec.type + ".default") != rl_types.end()) {
-        spec.type += ".default";
-      }
-    }
-}
-
-// rl trains on preference pairs only, and only rl reads them. Settings that change the examples
-// a pair's log-likelihoods come from are refused rather than applied to one response of a pair.
-void Parser::check_preference() {
-  TrainConfig& c = c_;
-  const bool kto = c.rl == "kto", orpo = c.rl == "orpo";
-  c.data.preference_pairs = !c.rl.empty();
-  c.data.unpaired_preferences = kto;
-  c.data.pair_tokenizing = c.rl == "simpo" || orpo ? DataConfig::PairTokenizing::tokenize_row : DataConfig::PairTokenizing::dpo;
-  std::vector<std::string> types = kto ? kto_types() : orpo ? orpo_types() : preference_types();
-  if (orpo) types.push_back("passthrough.default");  // Axolotl reads rows as they are under any rl
-  const char* kind = kto ? "KTO" : orpo ? "ORPO" : "preference";
-  for (const std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
-    for (const DatasetSpec& spec : *specs) {
-      const char* key = specs == &c.data.datasets ? "datasets" : "test_datasets";
-      if (c.rl.empty() && (is_preference_type(spec.type) || is_kto_type(spec.type) || is_orpo_type(spec.type)))
-        fail(at(key), "rl (dpo, ipo, kto, orpo or simpo) with the preference dataset type " + spec.type, "no rl");
-      if (!c.rl.empty() && std::find(types.begin(), types.end(), spec.type) == types.end())
-        fail(at(key), std::string(kind) + " dataset types with rl: " + c.rl + " (" + join(types) + ")", "type " + spec.type);
-    }
-  // Each trainer's own keys (Axolotl passes rpo_alpha to every trainer; only DPO's takes it).
-  const std::vector<std::pair<const char*, std::vector<std::string>>> own_keys = {
-      {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}}, {"dpo_norm_loss", {"dpo", "ipo"}},
-      {"kto_desirable_weight", {"kto"}},      {"kto_undesirable_weight", {"kto"}},
-      {"simpo_gamma", {"simpo"}},             {"cpo_alpha", {"simpo"}},
-      {"orpo_alpha", {"orpo"}},               {"rl_beta", {"dpo", "ipo", "kto", "orpo", "simpo"}},
-      {"dpo_loss_type", {"dpo"}},             {"dpo_loss_weights", {"dpo"}}};
-  for (const auto& [key, trainers] : own_keys)
-    if (given(key) && std::find(trainers.begin(), trainers.end(), c.rl) == trainers.end())
-      fail(at(key), "rl: " + join(trainers) + " with it", c.rl.empty() ? "no rl" : "rl: " + c.rl);
-  // Axolotl's order: trl.beta, else rl_beta, else orpo_alpha.
-  const bool trl_beta = given("trl") && entries_.at("trl").value.IsMap() && entries_.at("trl").value["beta"] &&
-                        !entries_.at("trl").value["beta"].IsNull();
-  // dpo_beta: Axolotl moves it to rl_beta when that is unset.
-  const bool dpo_beta = given("dpo_beta") && !c.rl.empty();
-  if (given("dpo_beta") && c.rl.empty()) ctx_.unknown.insert("dpo_beta");
-  if (dpo_beta && !given("rl_beta") && !trl_beta)
-    c.rl_beta = read_double(entries_.at("dpo_beta").value, at("dpo_beta"), kPositive);
-  if (orpo && c.orpo_alpha > 0 && !given("rl_beta") && !dpo_beta && !trl_beta) c.rl_beta = c.orpo_alpha;
-  if (c.rl.empty()) return;
-  // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
-  if (kto && c.micro_batch_size < 2)
-    fail(at("micro_batch_size"), "at least 2 with rl: kto (its KL estimate pairs each prompt with another row's "
-         "completion in the micro-batch, as TRL requires)", std::to_string(c.micro_batch_size));
-  const bool ipo_term = std::find(c.dpo_loss_type.begin(), c.dpo_loss_type.end(), "ipo") != c.dpo_loss_type.end();
-  if ((c.rl == "ipo" || ipo_term) && c.dpo_label_smoothing > 0)
-    fail(at("dpo_label_smoothing"), "0 with rl: ipo or an ipo dpo_loss_type (label smoothing is DPO's, as Axolotl)",
-         yaml_number(c.dpo_label_smoothing));
-  if (!c.dpo_loss_weights.empty() && c.dpo_loss_weights.size() != c.dpo_loss_type.size())  // TRL's check
-    fail(at("dpo_loss_weights"), "one weight per dpo_loss_type (" + std::to_string(c.dpo_loss_type.size()) + ")",
-         std::to_string(c.dpo_loss_weights.size()));
-  if (c.neftune_noise_alpha > 0)
-    fail(at("neftune_noise_alpha"), "none with rl (noise would reach the reference's forward too)", "set");
-  if (c.attention == AttentionKind::s2)
-    fail(at("s2_attention"), "false with rl (a pair's two sequences share a row, which S2's groups would span)", "true");
-  if (c.data.sample_packing)  // Axolotl's validator: "does not work with RLHF training"
-    fail(at("sample_packing"), "false with rl (its pairs are not packed: a pair's two sequences share a row)", "true");
-  // A pair's row needs a document mask, which eager attention lacks: flash attention computes
-  // the same exact attention tile by tile.
-  if (!attention_info(c.attention).document_masks) c.attention = AttentionKind::flash;
-}
-
-// HF's get_scheduler passes lr_scheduler_kwargs to the schedule's function, which refuses
-// arguments it does not take; Axolotl's quadratic warmup exists for cosine only. torch's
-// OneCycleLR sets every parameter group to one max_lr (learning_rate), which would drop the
-// groups' own rates; Axolotl refuses it with ReLoRA, and under jagged restarts alone the wrapper's
-// extra step runs past OneCycleLR's total_steps, which it refuses at the run's end.
-void Parser::check_scheduler() const {
-  check_lr_scheduler_kwargs(c_, at(given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "lr_scheduler"));
-  if (c_.lr_quadratic_warmup && c_.lr_scheduler != "cosine")
-    fail(at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + c_.lr_scheduler);
-  if (c_.lr_scheduler != "one_cycle") return;
-  const auto refuse = [this](const char* key, const char* why) {
-    fail(at(key), std::string("no ") + key + " with lr_scheduler one_cycle (torch's OneCycleLR " + why + ")", "both");
-  };
-  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
-    if (given(key)) refuse(key, "runs every parameter group at learning_rate");
-  if (c_.jagged_restart_steps > 0) refuse("jagged_restart_steps", "refuses the restarts' extra last step");
-  // It cycles `betas[0]` or `momentum` of the optimizer's defaults, and raises when there is
-  // neither: optimi's AdamW keeps beta1 and beta2, transformers' Adafactor a beta1.
-  if ((c_.optimizer == "optimi_adamw" || c_.optimizer == "adafactor") &&
-      c_.lr_scheduler_kwargs.cycle_momentum.value_or(true))
-    fail(at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c_.optimizer +
-                                 " (torch's OneCycleLR finds no betas or momentum to cycle in it)",
-         "one_cycle");
 }
 
 // The class names `plugins` lists, without their module paths (axolotl.integrations.x.Name).
@@ -461,29 +316,6 @@ void Parser::resolve_spectrum() {
          "none for model " + name);
   const std::string expected = "Spectrum's SNR results";
   c.unfrozen_parameters = spectrum_unfrozen_parameters(read_whole_file(file, expected), file, c.spectrum_top_fraction);
-}
-
-// Axolotl's own optimizers (ADOPT, optimi's AdamW, Muon's AdamW) are handed the Adam betas only
-// when adam_beta1 and adam_beta2 are both set, and adam_epsilon only when set, "set" being a value
-// Python finds true (a 0 counts as unset); otherwise their own defaults hold. Written into the
-// resolved config, they stay the same on a resume.
-void Parser::default_adam_args(double beta1, double beta2, double eps) {
-  const auto set = [this](const char* key, double value) { return given(key) && value != 0; };
-  if (!set("adam_beta1", c_.adam_beta1) || !set("adam_beta2", c_.adam_beta2)) {
-    c_.adam_beta1 = beta1;
-    c_.adam_beta2 = beta2;
-  }
-  if (!set("adam_epsilon", c_.adam_epsilon)) c_.adam_epsilon = eps;
-}
-
-// Axolotl's Muon factory groups the parameters itself, so the Trainer's groups (LoRA+'s,
-// embedding_lr*, lr_groups) would go unused: refused.
-void Parser::resolve_muon() {
-  default_adam_args(0.95, 0.95, 1e-8);
-  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
-    if (given(key))
-      fail(at(key), std::string("no ") + key + " with optimizer: muon (Axolotl's Muon makes its own parameter groups)",
-           "set");
 }
 
 // HF's eval_strategy / save_strategy as Axolotl passes them on: "epoch" is once an epoch (with

@@ -75,6 +75,14 @@ std::string yaml_list(const std::vector<std::string>& items);  // [a, b], each a
 // What a row's reader may touch besides the TrainConfig: the config file's directory for
 // relative paths, the nested keys it does not use, and the attention choices, which validate()
 // resolves across keys once every key is read.
+// The top-level keys a config gave, for checks across keys in files of their own: whether a key
+// was given (set, not null), and where it stands (its line when given).
+struct GivenKeys {
+  std::function<bool(const std::string&)> given;
+  std::function<Where(const std::string&)> at;
+  std::function<YAML::Node(const std::string&)> value;  // its YAML as written; null when not given
+};
+
 struct ReadContext {
   TrainConfig& config;
   std::string source;                 // the config file, for paths beside it
@@ -121,8 +129,10 @@ void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_lr_scheduler_kwargs(const TrainConfig& c);
-// Refuses (fail at `at`) an argument the chosen schedule does not take, or one it needs missing.
-void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at);
+// The schedule's keys across the others (train/config_scheduler.cpp): an lr_scheduler_kwargs
+// argument the chosen schedule does not take (or one it needs missing), lr_quadratic_warmup
+// without cosine, and what one_cycle does not combine with.
+void check_scheduler(const TrainConfig& c, const GivenKeys& keys);
 std::string write_lr_groups(const TrainConfig& c);
 
 // The keys naming a model's files (train/config_model_paths.cpp): a preset, a local directory or
@@ -167,6 +177,16 @@ void read_dpo_loss_weights(ReadContext& ctx, const YAML::Node& n, const Where& w
 void default_packing_keys(TrainConfig& c, bool masked_batches, bool real_batches_given, bool padding_given);
 // dataset_shard_num / _idx against each other and rl (train/config_sampling.cpp).
 void check_dataset_shards(const TrainConfig& c, const Where& num, const Where& idx);
+// The optimizer's keys across each other (train/config_optimizer.cpp): Axolotl's Adam defaults for
+// its own optimizer classes, Muon's refusals, optim_args and the Trainer's groups left unused
+// (into `unknown`), what ZeRO shards.
+void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown);
+// rl's keys across the others (train/config_rl.cpp): datasets' types named as each trainer
+// reads them (an untyped entry completion, or under rl passthrough), then check_preference:
+// the types each trainer takes, each trainer's own keys, rl_beta from trl.beta, dpo_beta or
+// orpo_alpha, and what preference pairs refuse.
+void resolve_rl_dataset_types(TrainConfig& c, const GivenKeys& keys);
+void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown);
 // LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.
 std::vector<ConfigField> lisa_rows(const char* section);
 void check_lisa(const TrainConfig& c, const Where& n_layers, const Where& interval);

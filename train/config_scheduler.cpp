@@ -1,4 +1,4 @@
-// defines: read_lr_scheduler_kwargs, write_lr_scheduler_kwargs, check_lr_scheduler_kwargs: HF's
+// defines: read_lr_scheduler_kwargs, write_lr_scheduler_kwargs, check_scheduler: HF's
 // scheduler arguments (Axolotl's lr_scheduler_kwargs, which its builder hands get_scheduler, or
 // torch's OneCycleLR for one_cycle), each taken only by the schedules whose function has it, as
 // Python refuses an unexpected argument.
@@ -138,6 +138,9 @@ std::string write_lr_scheduler_kwargs(const TrainConfig& c) {
   return fields.empty() ? "" : "{" + fields + "}";
 }
 
+namespace {
+
+// Refuses (fail at `at`) an argument the chosen schedule does not take, or one it needs missing.
 void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at) {
   const Kwargs& k = c.lr_scheduler_kwargs;
   const std::string& kind = c.lr_scheduler;
@@ -154,6 +157,33 @@ void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at) {
          k.min_lr >= 0 ? "both" : "neither");
   if (kind == "warmup_stable_decay" && k.num_decay_steps < 0)
     fail(at, "lr_scheduler_kwargs with num_decay_steps for lr_scheduler warmup_stable_decay (as HF's)", "none");
+}
+
+}  // namespace
+
+// HF's get_scheduler passes lr_scheduler_kwargs to the schedule's function, which refuses
+// arguments it does not take; Axolotl's quadratic warmup exists for cosine only. torch's
+// OneCycleLR sets every parameter group to one max_lr (learning_rate), which would drop the
+// groups' own rates; Axolotl refuses it with ReLoRA, and under jagged restarts alone the wrapper's
+// extra step runs past OneCycleLR's total_steps, which it refuses at the run's end.
+void check_scheduler(const TrainConfig& c, const GivenKeys& keys) {
+  check_lr_scheduler_kwargs(c, keys.at(keys.given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "lr_scheduler"));
+  if (c.lr_quadratic_warmup && c.lr_scheduler != "cosine")
+    fail(keys.at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + c.lr_scheduler);
+  if (c.lr_scheduler != "one_cycle") return;
+  const auto refuse = [&keys](const char* key, const char* why) {
+    fail(keys.at(key), std::string("no ") + key + " with lr_scheduler one_cycle (torch's OneCycleLR " + why + ")",
+         "both");
+  };
+  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+    if (keys.given(key)) refuse(key, "runs every parameter group at learning_rate");
+  if (c.jagged_restart_steps > 0) refuse("jagged_restart_steps", "refuses the restarts' extra last step");
+  // It cycles `betas[0]` or `momentum` of the optimizer's defaults, and raises when there is
+  // neither: optimi's AdamW keeps beta1 and beta2, transformers' Adafactor a beta1.
+  if ((c.optimizer == "optimi_adamw" || c.optimizer == "adafactor") && c.lr_scheduler_kwargs.cycle_momentum.value_or(true))
+    fail(keys.at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c.optimizer +
+                                      " (torch's OneCycleLR finds no betas or momentum to cycle in it)",
+         "one_cycle");
 }
 
 }  // namespace llm

@@ -1,0 +1,64 @@
+// defines: resolve_optimizer (the optimizer's keys across each other: Axolotl's defaults for its
+// own optimizer classes, the Trainer's groups Muon refuses, optim_args' use, what ZeRO shards)
+#include "train/config_fields.h"
+
+namespace llm {
+
+namespace {
+
+// Axolotl's own optimizers (ADOPT, optimi's AdamW, AdamC, Muon's AdamW) are handed the Adam betas
+// only when adam_beta1 and adam_beta2 are both set, and adam_epsilon only when set, "set" being a
+// value Python finds true (a 0 counts as unset); otherwise their own defaults hold. Written into
+// the resolved config, they stay the same on a resume.
+void default_adam_args(TrainConfig& c, const GivenKeys& keys, double beta1, double beta2, double eps) {
+  const auto set = [&keys](const char* key, double value) { return keys.given(key) && value != 0; };
+  if (!set("adam_beta1", c.adam_beta1) || !set("adam_beta2", c.adam_beta2)) {
+    c.adam_beta1 = beta1;
+    c.adam_beta2 = beta2;
+  }
+  if (!set("adam_epsilon", c.adam_epsilon)) c.adam_epsilon = eps;
+}
+
+}  // namespace
+
+void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
+  // With LoRA+, Axolotl builds PEFT's optimizer, whose own groups replace its embedding and lr
+  // groups: those keys go unused, and the one warning of unused keys says so.
+  if (c.loraplus_lr_ratio > 0)
+    for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
+      if (keys.given(key)) unknown.insert(key);
+  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon and AdamC (and both for
+  // optimizers not built here).
+  if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc")
+    unknown.insert("optim_args");
+  // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
+  // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
+  if (c.optim_args.count("max_lr") && !c.lr_groups.empty())
+    fail(keys.at("optim_args"), "no max_lr with lr_groups (AdamC's decay is then not one factor of the schedule)",
+         "max_lr with " + std::to_string(c.lr_groups.size()) + " lr_groups");
+  // beta3's warmup interpolates log beta1 and log beta3 (transformers stops on log 0).
+  if (c.optimizer_ademamix() && c.optim_arg("t_beta3", 0) > 0) {
+    const double beta1 = c.optim_arg("beta1", c.adam_beta1), beta3 = c.optim_arg("beta3", 0.9999);
+    if (beta1 <= 0 || beta3 <= 0)
+      fail(keys.at("optim_args"), "beta1 and beta3 above 0 with t_beta3 (its warmup interpolates their logarithms)",
+           "beta1 " + yaml_number(beta1) + ", beta3 " + yaml_number(beta3));
+  }
+  if (c.optimizer == "adopt_adamw") default_adam_args(c, keys, 0.9, 0.9999, 1e-6);
+  if (c.optimizer == "optimi_adamw") default_adam_args(c, keys, 0.9, 0.99, 1e-6);
+  if (c.optimizer == "adamc") default_adam_args(c, keys, 0.9, 0.999, 1e-8);
+  if (c.optimizer_muon()) {
+    default_adam_args(c, keys, 0.95, 0.95, 1e-8);
+    // Axolotl's Muon factory groups the parameters itself, so the Trainer's groups (LoRA+'s,
+    // embedding_lr*, lr_groups) would go unused: refused.
+    for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+      if (keys.given(key))
+        fail(keys.at(key),
+             std::string("no ") + key + " with optimizer: muon (Axolotl's Muon makes its own parameter groups)", "set");
+  }
+  if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
+    fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
+                                   " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer,
+         c.optimizer);
+}
+
+}  // namespace llm
