@@ -1,9 +1,10 @@
-// The GPU op suites' harness (test_gpu_ops, test_gpu_low_precision): an op run on the CPU in
+// The GPU op suites' harness (test_gpu_ops, _loss, _optimizers, _low_precision): an op run on the CPU in
 // f32 and on cuda:0 in f32 or bf16 on the same values, forward and gradients compared within a
 // tolerance relative to the reference's largest magnitude (see test_gpu_ops.cpp's header).
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -12,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/tensor.h"
 #include "test/test_util.h"
 
@@ -87,5 +89,15 @@ inline void compare_op(const std::string& name, const Fn& f, const std::vector<T
 }
 
 inline const DType kDtypes[] = {DType::f32, DType::bf16};
+
+// A GPU suite's main: without a CUDA device it says so and returns 77, which ctest reports as
+// skipped (the suites carry the label gpu); otherwise doctest runs its cases.
+inline int run_gpu_suite(int argc, char** argv) {
+  if (device_count(DeviceType::cuda) == 0) {
+    std::printf("skipped: no CUDA device visible\n");
+    return 77;
+  }
+  return doctest::Context(argc, argv).run();
+}
 
 }  // namespace llm::testing

@@ -6,7 +6,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <functional>
 #include <utility>
 
@@ -240,13 +239,7 @@ TEST_CASE("adamw on bf16 weights and moments: the CUDA kernel gives the CPU's bi
   }
 }
 
-int main(int argc, char** argv) {
-  if (device_count(DeviceType::cuda) == 0) {
-    std::printf("skipped: no CUDA device visible\n");
-    return 77;
-  }
-  return doctest::Context(argc, argv).run();
-}
+int main(int argc, char** argv) { return run_gpu_suite(argc, argv); }
 
 // Muon: Newton-Schulz in the GPU's bf16 tensors against the CPU's f32 GEMMs of bf16-rounded
 // values (the same products, another summation order, so a rounding may land one bf16 step apart

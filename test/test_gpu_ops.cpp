@@ -1,6 +1,7 @@
-// GPU (ctest label gpu): every CUDA op against the CPU reference (the low-precision ones in
-// test_gpu_low_precision), forward and gradients through the autograd ops, on odd shapes (7, 13,
-// 33, 65: no multiple of a block or vector width), by test/gpu_op_compare.h.
+// GPU (ctest label gpu): every CUDA op against the CPU reference (the losses in test_gpu_loss, the
+// optimizers' updates in test_gpu_optimizers, the low-precision ops in test_gpu_low_precision),
+// forward and gradients through the autograd ops, on odd shapes (7, 13, 33, 65: no multiple of a
+// block or vector width), by test/gpu_op_compare.h.
 // Tolerances, relative to the largest magnitude of the reference tensor:
 //   f32:  max |cuda - cpu| <= 1e-4 * max |cpu|  (f32 GEMMs without TF32; only the summation
 //         order differs);
@@ -11,7 +12,6 @@
 // Without a CUDA device it says so and exits 77, which ctest reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -19,7 +19,6 @@
 #include "engine/backend.h"
 #include "engine/op_timer.h"
 #include "engine/ops.h"
-#include "engine/optimizer.h"
 #include "test/gpu_op_compare.h"
 #include "test/test_util.h"
 
@@ -400,283 +399,6 @@ TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
       }
 }
 
-TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
-  const int64_t N = 13, V = 1031;
-  Tensor logits = randn({N, V}, 3.0f);
-  Tensor targets = Tensor::from_ints({3, -100, 1030, 0, 5, -100, 7, 1, 999, 2, 500, 64, 65}, {N});
-  for (DType t : kDtypes)
-    compare_op("cross_entropy",
-               [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
-               {logits, targets}, t);
-  // V = 1031 leaves rows off the 4-element words: the element-wise kernels; 1028 the 4-wide ones
-  // (cuda/vec4.cuh), whose last word a thread takes alone (257 words, 512 threads a row).
-  Tensor targets4 = Tensor::from_ints({3, -100, 1027, 0, 5, -100, 7, 1, 999, 2, 500, 64, 65}, {N});
-  for (DType t : kDtypes)
-    compare_op("cross_entropy (4-wide)",
-               [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
-               {logits.narrow(1, 0, V - 3).contiguous(), targets4}, t);
-  // A NaN logit makes the loss NaN, as on the CPU: also where it is the first value its thread
-  // sees (column 0, before any finite one), and in a row of -inf and NaN alone.
-  for (const int64_t width : {V, V - 3}) {
-    std::vector<float> values = logits.narrow(1, 0, width).contiguous().to_floats();
-    values[0] = NAN;
-    for (int64_t j = 0; j < width; j++) values[width + j] = j == 5 ? NAN : -INFINITY;
-    const Tensor with_nan = Tensor::from_floats(values, {N, width}), target = Tensor::from_ints({3}, {1});
-    for (const int64_t row : {0, 1}) {
-      CAPTURE(width);
-      CAPTURE(row);
-      const Tensor one = with_nan.narrow(0, row, 1).contiguous();
-      CHECK(std::isnan(cross_entropy(one, target).item()));  // the CPU (f32 only)
-      for (DType t : kDtypes) CHECK(std::isnan(cross_entropy(one.to(kGpu).to(t), target.to(kGpu)).item()));
-    }
-  }
-  Tensor none = Tensor::from_ints(std::vector<int32_t>(N, -100), {N}).to(kGpu);
-  CHECK(cross_entropy(logits.to(kGpu), none).item() == 0.0f);
-  Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N}).to(kGpu);
-  CHECK_THROWS_WITH(cross_entropy(logits.to(kGpu), bad).item(),
-                    doctest::Contains("target 1031 outside the vocabulary of 1031"));
-}
-
-TEST_CASE("linear_cross_entropy: the chunked lm_head loss on CUDA") {
-  const int64_t N = 13, C = 33;
-  Tensor h = randn({N, C});
-  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
-  for (int64_t V : {65, 68})  // element-wise and 4-wide loss kernels
-    for (DType t : kDtypes)
-      compare_op("linear_cross_entropy",
-                 [](const std::vector<Tensor>& in) {
-                   return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4);
-                 },
-                 {h, randn({V, C}), targets}, t);
-}
-
-// EAFT: the top-k entropy weights (each thread's k best, merged by k block maxima) and the
-// weighted loss; ties among a row's largest logits (the repeated column) count once each. DFT:
-// each row's target probability (target_prob_weights).
-TEST_CASE("linear_cross_entropy with EAFT (topk_entropy_weights) and DFT (target_prob_weights) on CUDA") {
-  const int64_t N = 13, C = 33, V = 300;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  std::vector<float> rows = w.to_floats();
-  std::copy(rows.begin(), rows.begin() + C, rows.begin() + 5 * C);  // vocab rows 0 and 5 equal: tied logits
-  w = Tensor::from_floats(rows, {V, C});
-  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 299, 6}, {N});
-  for (int64_t k : {1, 20, 64})
-    for (DType t : kDtypes) {
-      CAPTURE(k);
-      compare_op("linear_cross_entropy eaft",
-                 [k](const std::vector<Tensor>& in) {
-                   return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4, Tensor(), {k, 0.7f});
-                 },
-                 {h, w, targets}, t);
-    }
-  // DFT weighs each row's loss by its target probability p = exp(z_t - lse), which turns the
-  // absolute error of bf16 logits (up to 2^-9 |z|, z_t's and lse's) into a relative error of p:
-  // unit-scale logits (h / sqrt(C), as a trained model's) and a tolerance that adds it. On an
-  // H200, with logits of std sqrt(C), p differed by 2.8% relative (2026-11-30).
-  TokenWeighting dft;
-  dft.dft = true;
-  std::vector<float> hs = h.to_floats();
-  for (float& x : hs) x /= std::sqrt(static_cast<float>(C));
-  const Tensor h_unit = Tensor::from_floats(hs, {N, C});
-  const std::vector<float> ws = w.to_floats();
-  float max_logit = 0.0f;
-  for (int64_t i = 0; i < N; i++)
-    for (int64_t j = 0; j < V; j++) {
-      float z = 0.0f;
-      for (int64_t c = 0; c < C; c++) z += hs[i * C + c] * ws[j * C + c];
-      max_logit = std::max(max_logit, std::fabs(z));
-    }
-  const float dft_tol = kTolBf16 + 2.0f * std::ldexp(max_logit, -9);
-  CAPTURE(dft_tol);
-  for (DType t : kDtypes)
-    compare_op("linear_cross_entropy dft",
-               [dft](const std::vector<Tensor>& in) {
-                 return linear_cross_entropy(in[0], in[1], in[2], kIgnoreIndex, 4, Tensor(), dft);
-               },
-               {h_unit, w, targets}, t, dft_tol);
-}
-
-TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows in backward) on CUDA") {
-  const int64_t N = 13, C = 33, V = 65;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
-  Tensor sequences = Tensor::from_ints({0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0}, {N});
-  for (DType t : kDtypes)
-    compare_op("linear_sequence_logps",
-               [](const std::vector<Tensor>& in) { return linear_sequence_logps(in[0], in[1], in[2], in[3], 4, 4); },
-               {h, w, targets, sequences}, t);
-}
-
-// The fused losses handed an f32 master under bf16 compute (model/llama.cpp's loss_head_weight):
-// they cast it themselves and form its gradient in f32, summed over the chunks (4 rows each here)
-// in f32 (engine/ops/head_weight.h); the same loss as with the weight cast before them, and
-// gradients as the CPU's on the same bf16 values.
-TEST_CASE("linear_cross_entropy and linear_sequence_logps on an f32 master under bf16: an f32 gradient") {
-  const int64_t N = 13, C = 33, V = 65;
-  const Tensor h16 = randn({N, C}).to(DType::bf16), w = randn({V, C}, 0.5f);
-  const Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
-  const Tensor sequences = Tensor::from_ints({0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0}, {N});
-  const auto losses = [&](const Tensor& hidden, const Tensor& weight) {
-    return std::vector<Tensor>{linear_cross_entropy(hidden, weight, targets.to(hidden.device()), kIgnoreIndex, 4),
-                               linear_sequence_logps(hidden, weight, targets.to(hidden.device()),
-                                                     sequences.to(hidden.device()), 4, 4)};
-  };
-  for (size_t which : {0, 1}) {
-    CAPTURE(which);
-    Tensor master = w.to(kGpu), reference = w.to(DType::bf16).to(DType::f32);
-    master.set_requires_grad(true);
-    reference.set_requires_grad(true);
-    const Tensor ours = losses(h16.to(kGpu), master)[which];
-    const Tensor cpu = losses(h16.to(DType::f32), reference)[which];
-    const Tensor seed = which == 0 ? Tensor::full({}, 1.0f, DType::f32) : randn({4});
-    backward(ours, seed.to(kGpu));
-    backward(cpu, seed);
-    check_close("loss", ours, cpu, kTolBf16);
-    REQUIRE(master.grad().dtype() == DType::f32);
-    check_close("d(master)", master.grad(), reference.grad(), kTolBf16);
-    // The weight cast before the loss gives the same loss.
-    check_close("loss, weight cast first", losses(h16.to(kGpu), cast(w.to(kGpu), DType::bf16))[which], ours, kTolF32);
-  }
-}
-
-TEST_CASE("adamw: the fused update matches the CPU over several steps") {
-  const int64_t n = 7 * 33;
-  Tensor p0 = randn({n});
-  for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
-    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32),
-           vc = Tensor::zeros({n}, DType::f32);
-    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu),
-           vg = Tensor::zeros({n}, DType::f32, kGpu);
-    for (int step = 1; step <= 3; step++) {
-      Tensor grad = randn({n}).to(grad_dtype);
-      const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f;
-      AdamWArgs args = adamw_args({b1, b2, 1e-8f, 0.1f}, lr, step, true);
-      args.grad_scale = step == 2 ? 0.37f : 1.0f;  // clipping's factor, inside the update
-      backend(Device::cpu()).adamw(pc, grad.to(DType::f32), mc, vc, args);
-      backend(kGpu).adamw(pg, grad.to(kGpu), mg, vg, args);
-    }
-    check_close("adamw param", pg, pc, kTolF32);
-    check_close("adamw m", mg, mc, kTolF32);
-    check_close("adamw v", vg, vc, kTolF32);
-    // The update of a view one element in (as a ZeRO slice can be: no 4-element word aligns) is
-    // the element-wise kernel's; it gives the 4-wide kernel's bits on the same values.
-    Tensor grad = randn({n}).to(grad_dtype).to(kGpu);
-    const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, 4, true);
-    Tensor p_view = pg.clone().narrow(0, 1, n - 1), m_view = mg.clone().narrow(0, 1, n - 1),
-           v_view = vg.clone().narrow(0, 1, n - 1);
-    Tensor p_whole = pg.narrow(0, 1, n - 1).clone(), m_whole = mg.narrow(0, 1, n - 1).clone(),
-           v_whole = vg.narrow(0, 1, n - 1).clone();
-    const Tensor g_part = grad.narrow(0, 1, n - 1);
-    backend(kGpu).adamw(p_view, g_part, m_view, v_view, args);
-    backend(kGpu).adamw(p_whole, g_part.clone(), m_whole, v_whole, args);
-    CHECK(bit_identical(p_view.contiguous(), p_whole));
-    CHECK(bit_identical(m_view.contiguous(), m_whole));
-    CHECK(bit_identical(v_view.contiguous(), v_whole));
-  }
-}
-
-TEST_CASE("adopt: the fused update matches the CPU over several steps, the first one filling v only") {
-  const int64_t n = 7 * 33;
-  Tensor p0 = randn({n});
-  for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
-    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32), vc = Tensor::zeros({n}, DType::f32);
-    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu), vg = Tensor::zeros({n}, DType::f32, kGpu);
-    for (int step = 0; step < 4; step++) {
-      Tensor grad = randn({n}).to(grad_dtype);
-      const AdoptArgs args{1e-2f, 0.9f, 0.9999f, 1e-6f, 0.1f, std::pow(float(step), 0.25f), step == 0};
-      backend(Device::cpu()).adopt(pc, grad.to(DType::f32), mc, vc, args);
-      backend(kGpu).adopt(pg, grad.to(kGpu), mg, vg, args);
-    }
-    check_close("adopt param", pg, pc, kTolF32);
-    check_close("adopt m", mg, mc, kTolF32);
-    check_close("adopt v", vg, vc, kTolF32);
-  }
-}
-
-// Lion's sign step: an element whose interpolated momentum is within rounding of 0 may step the
-// other way on the GPU (FMA contraction), so a few elements may differ by 2 lr; m as the CPU's.
-TEST_CASE("lion: the fused update matches the CPU over several steps") {
-  const int64_t n = 7 * 33;
-  Tensor p0 = randn({n});
-  for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
-    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32);
-    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu);
-    for (int step = 0; step < 4; step++) {
-      Tensor grad = randn({n}).to(grad_dtype);
-      const LionArgs args{1e-2f, 0.9f, 0.99f, 0.1f, step % 2 ? 0.5f : 1.0f};
-      backend(Device::cpu()).lion(pc, grad.to(DType::f32), mc, args);
-      backend(kGpu).lion(pg, grad.to(kGpu), mg, args);
-    }
-    const std::vector<float> a = pg.to(Device::cpu()).to_floats(), b = pc.to_floats();
-    int64_t apart = 0;
-    for (int64_t i = 0; i < n; i++) apart += std::fabs(a[i] - b[i]) > 1e-5f;
-    CHECK(apart <= 2);
-    check_close("lion m", mg, mc, kTolF32);
-  }
-}
-
-TEST_CASE("ademamix: the fused update matches the CPU over several steps") {
-  const int64_t n = 7 * 33;
-  Tensor p0 = randn({n});
-  for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
-    std::vector<Tensor> c, g;  // param, m1, m2, nu
-    for (int k = 0; k < 4; k++) {
-      c.push_back(k == 0 ? p0.clone() : Tensor::zeros({n}, DType::f32));
-      g.push_back(k == 0 ? p0.to(kGpu) : Tensor::zeros({n}, DType::f32, kGpu));
-    }
-    for (int step = 1; step <= 4; step++) {
-      Tensor grad = randn({n}).to(grad_dtype);
-      const float bias1 = 1.0f - std::pow(0.9f, float(step)), bias2_sqrt = std::sqrt(1.0f - std::pow(0.999f, float(step)));
-      AdemamixArgs args{1e-2f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, bias1, bias2_sqrt};
-      args.grad_scale = step == 2 ? 0.5f : 1.0f;
-      backend(Device::cpu()).ademamix(c[0], grad.to(DType::f32), c[1], c[2], c[3], args);
-      backend(kGpu).ademamix(g[0], grad.to(kGpu), g[1], g[2], g[3], args);
-    }
-    for (int k = 0; k < 4; k++) check_close("ademamix param and moments", g[k], c[k], kTolF32);
-  }
-}
-
-// Adafactor on a matrix whose column sums take two chunks of rows and on a vector, with weight
-// decay and clipping's factor: the same sums in other orders, so within f32 rounding.
-TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over several steps") {
-  for (const Shape& shape : {Shape{300, 37}, Shape{7 * 33}}) {
-    const bool matrix = shape.size() == 2;
-    Tensor p0 = randn(shape);
-    for (DType grad_dtype : kDtypes) {
-      CAPTURE(dtype_name(grad_dtype));
-      CAPTURE(matrix);
-      const Shape row_shape = matrix ? Shape{shape[0]} : shape;
-      Tensor pc = p0.clone(), rc = Tensor::zeros(row_shape, DType::f32), cc, pg = p0.to(kGpu);
-      Tensor rg = Tensor::zeros(row_shape, DType::f32, kGpu), cg;
-      if (matrix) {
-        cc = Tensor::zeros({shape[1]}, DType::f32);
-        cg = Tensor::zeros({shape[1]}, DType::f32, kGpu);
-      }
-      for (int step = 1; step <= 3; step++) {
-        Tensor grad = randn(shape, 0.1f).to(grad_dtype);
-        AdafactorArgs args;
-        const double beta2t = 1.0 - std::pow(double(step), -0.8);
-        args.lr = 1e-2f;
-        args.beta2t = float(beta2t);
-        args.one_minus_beta2t = float(1.0 - beta2t);
-        args.decay_step = -1e-3f;
-        args.grad_scale = step == 2 ? 0.5f : 1.0f;
-        backend(Device::cpu()).adafactor(pc, grad.to(DType::f32), rc, cc, args);
-        backend(kGpu).adafactor(pg, grad.to(kGpu), rg, cg, args);
-      }
-      check_close("adafactor param", pg, pc, kTolF32);
-      check_close("adafactor row", rg, rc, kTolF32);
-      if (matrix) check_close("adafactor col", cg, cc, kTolF32);
-    }
-  }
-}
-
-// llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
-// GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
 TEST_CASE("the op split: a GEMM's and an rmsnorm's device time under their names") {
   Backend& be = backend(kGpu);
   // Large enough that each op's kernels last microseconds, above the events' resolution.
@@ -697,12 +419,8 @@ TEST_CASE("the op split: a GEMM's and an rmsnorm's device time under their names
 }
 
 int main(int argc, char** argv) {
-  if (device_count(DeviceType::cuda) == 0) {
-    std::printf("skipped: no CUDA device visible\n");
-    return 77;
-  }
   // Every GEMM shape's first call also times cuBLASLt's candidates (cuda_matmul.cu) into scratch:
   // run under it, every GEMM result here shows the timing leaves the caller's output alone.
   setenv("LLM_GEMM_CANDIDATES", "4", 0);
-  return doctest::Context(argc, argv).run();
+  return run_gpu_suite(argc, argv);
 }

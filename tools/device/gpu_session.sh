@@ -71,7 +71,7 @@ runtime_version() {  # the version a shared library reports when loaded from LD_
 
 build=build-gpu
 # Only what the GPU phases run unless the CPU suites are asked for: the build is device time.
-targets=(--target llm_train llm_bench test_gpu_ops test_gpu_low_precision test_gpu_attention
+targets=(--target llm_train llm_bench test_gpu_ops test_gpu_loss test_gpu_optimizers test_gpu_low_precision test_gpu_attention
          test_gpu_attention_variants test_gpu_nccl
          test_gpu_train test_gpu_allocator)
 [[ " $* " == *" cpu "* ]] && targets=()
@@ -111,7 +111,7 @@ sanitize_phase() {
   # The attention suites at small shapes: the Hopper variants (v4's kernels changed with v6's) and
   # the memory-efficient cases; the other cases passed memcheck in the first two runs unchanged.
   (rc=0
-   for t in test_gpu_ops test_gpu_low_precision; do  # a failing case does not skip the next suite
+   for t in test_gpu_ops test_gpu_loss test_gpu_optimizers test_gpu_low_precision; do  # a failing case does not skip the next suite
      timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t || rc=$?
    done
    exit $rc) >/tmp/memcheck_ops.log 2>&1 &
@@ -124,7 +124,7 @@ sanitize_phase() {
   wait $ops_pid
   ops_rc=$?
   cat /tmp/memcheck_ops.log /tmp/memcheck_attention.log >"$OUT/sanitizer.log"
-  echo "memcheck test_gpu_ops, test_gpu_low_precision: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | paste -sd' ')"
+  echo "memcheck test_gpu_ops, _loss, _optimizers, _low_precision: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | paste -sd' ')"
   echo "memcheck test_gpu_attention(_variants): exit $attention_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_attention.log | paste -sd' ')"
 }
 
@@ -162,7 +162,8 @@ for phase in "$@"; do
         (cd $build && timeout 180 stdbuf -oL ./test_gpu_train --duration=true "-tc=$LLM_RERUN_TRAIN") \
           >/tmp/r_train.log 2>&1 &
       fi
-      (cd $build && timeout 60 ./test_gpu_ops && timeout 60 ./test_gpu_low_precision) >/tmp/r_ops.log 2>&1 &
+      (cd $build && for t in test_gpu_ops test_gpu_loss test_gpu_optimizers test_gpu_low_precision; do
+         timeout 60 ./$t || echo "$t: exit $?"; done) >/tmp/r_ops.log 2>&1 &
       if [ -n "${LLM_RERUN_MEMCHECK:-}" ]; then
         timeout 180 stdbuf -oL compute-sanitizer --tool memcheck $build/test_gpu_attention --duration=true \
           "-tc=$LLM_RERUN_MEMCHECK" >"$OUT/sanitizer.log" 2>&1 &

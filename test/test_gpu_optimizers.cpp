@@ -1,0 +1,156 @@
+// GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Lion, AdEMAMix,
+// Adafactor) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
+// bf16-state ones in test_gpu_low_precision). Without a CUDA device it says so and exits 77.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "test/gpu_op_compare.h"
+
+using namespace llm;
+using namespace llm::testing;
+
+TEST_CASE("adamw: the fused update matches the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32),
+           vc = Tensor::zeros({n}, DType::f32);
+    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu),
+           vg = Tensor::zeros({n}, DType::f32, kGpu);
+    for (int step = 1; step <= 3; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f;
+      AdamWArgs args = adamw_args({b1, b2, 1e-8f, 0.1f}, lr, step, true);
+      args.grad_scale = step == 2 ? 0.37f : 1.0f;  // clipping's factor, inside the update
+      backend(Device::cpu()).adamw(pc, grad.to(DType::f32), mc, vc, args);
+      backend(kGpu).adamw(pg, grad.to(kGpu), mg, vg, args);
+    }
+    check_close("adamw param", pg, pc, kTolF32);
+    check_close("adamw m", mg, mc, kTolF32);
+    check_close("adamw v", vg, vc, kTolF32);
+    // The update of a view one element in (as a ZeRO slice can be: no 4-element word aligns) is
+    // the element-wise kernel's; it gives the 4-wide kernel's bits on the same values.
+    Tensor grad = randn({n}).to(grad_dtype).to(kGpu);
+    const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, 4, true);
+    Tensor p_view = pg.clone().narrow(0, 1, n - 1), m_view = mg.clone().narrow(0, 1, n - 1),
+           v_view = vg.clone().narrow(0, 1, n - 1);
+    Tensor p_whole = pg.narrow(0, 1, n - 1).clone(), m_whole = mg.narrow(0, 1, n - 1).clone(),
+           v_whole = vg.narrow(0, 1, n - 1).clone();
+    const Tensor g_part = grad.narrow(0, 1, n - 1);
+    backend(kGpu).adamw(p_view, g_part, m_view, v_view, args);
+    backend(kGpu).adamw(p_whole, g_part.clone(), m_whole, v_whole, args);
+    CHECK(bit_identical(p_view.contiguous(), p_whole));
+    CHECK(bit_identical(m_view.contiguous(), m_whole));
+    CHECK(bit_identical(v_view.contiguous(), v_whole));
+  }
+}
+
+TEST_CASE("adopt: the fused update matches the CPU over several steps, the first one filling v only") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32), vc = Tensor::zeros({n}, DType::f32);
+    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu), vg = Tensor::zeros({n}, DType::f32, kGpu);
+    for (int step = 0; step < 4; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const AdoptArgs args{1e-2f, 0.9f, 0.9999f, 1e-6f, 0.1f, std::pow(float(step), 0.25f), step == 0};
+      backend(Device::cpu()).adopt(pc, grad.to(DType::f32), mc, vc, args);
+      backend(kGpu).adopt(pg, grad.to(kGpu), mg, vg, args);
+    }
+    check_close("adopt param", pg, pc, kTolF32);
+    check_close("adopt m", mg, mc, kTolF32);
+    check_close("adopt v", vg, vc, kTolF32);
+  }
+}
+
+// Lion's sign step: an element whose interpolated momentum is within rounding of 0 may step the
+// other way on the GPU (FMA contraction), so a few elements may differ by 2 lr; m as the CPU's.
+TEST_CASE("lion: the fused update matches the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32);
+    Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu);
+    for (int step = 0; step < 4; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const LionArgs args{1e-2f, 0.9f, 0.99f, 0.1f, step % 2 ? 0.5f : 1.0f};
+      backend(Device::cpu()).lion(pc, grad.to(DType::f32), mc, args);
+      backend(kGpu).lion(pg, grad.to(kGpu), mg, args);
+    }
+    const std::vector<float> a = pg.to(Device::cpu()).to_floats(), b = pc.to_floats();
+    int64_t apart = 0;
+    for (int64_t i = 0; i < n; i++) apart += std::fabs(a[i] - b[i]) > 1e-5f;
+    CHECK(apart <= 2);
+    check_close("lion m", mg, mc, kTolF32);
+  }
+}
+
+TEST_CASE("ademamix: the fused update matches the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    std::vector<Tensor> c, g;  // param, m1, m2, nu
+    for (int k = 0; k < 4; k++) {
+      c.push_back(k == 0 ? p0.clone() : Tensor::zeros({n}, DType::f32));
+      g.push_back(k == 0 ? p0.to(kGpu) : Tensor::zeros({n}, DType::f32, kGpu));
+    }
+    for (int step = 1; step <= 4; step++) {
+      Tensor grad = randn({n}).to(grad_dtype);
+      const float bias1 = 1.0f - std::pow(0.9f, float(step)), bias2_sqrt = std::sqrt(1.0f - std::pow(0.999f, float(step)));
+      AdemamixArgs args{1e-2f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, bias1, bias2_sqrt};
+      args.grad_scale = step == 2 ? 0.5f : 1.0f;
+      backend(Device::cpu()).ademamix(c[0], grad.to(DType::f32), c[1], c[2], c[3], args);
+      backend(kGpu).ademamix(g[0], grad.to(kGpu), g[1], g[2], g[3], args);
+    }
+    for (int k = 0; k < 4; k++) check_close("ademamix param and moments", g[k], c[k], kTolF32);
+  }
+}
+
+// Adafactor on a matrix whose column sums take two chunks of rows and on a vector, with weight
+// decay and clipping's factor: the same sums in other orders, so within f32 rounding.
+TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over several steps") {
+  for (const Shape& shape : {Shape{300, 37}, Shape{7 * 33}}) {
+    const bool matrix = shape.size() == 2;
+    Tensor p0 = randn(shape);
+    for (DType grad_dtype : kDtypes) {
+      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(matrix);
+      const Shape row_shape = matrix ? Shape{shape[0]} : shape;
+      Tensor pc = p0.clone(), rc = Tensor::zeros(row_shape, DType::f32), cc, pg = p0.to(kGpu);
+      Tensor rg = Tensor::zeros(row_shape, DType::f32, kGpu), cg;
+      if (matrix) {
+        cc = Tensor::zeros({shape[1]}, DType::f32);
+        cg = Tensor::zeros({shape[1]}, DType::f32, kGpu);
+      }
+      for (int step = 1; step <= 3; step++) {
+        Tensor grad = randn(shape, 0.1f).to(grad_dtype);
+        AdafactorArgs args;
+        const double beta2t = 1.0 - std::pow(double(step), -0.8);
+        args.lr = 1e-2f;
+        args.beta2t = float(beta2t);
+        args.one_minus_beta2t = float(1.0 - beta2t);
+        args.decay_step = -1e-3f;
+        args.grad_scale = step == 2 ? 0.5f : 1.0f;
+        backend(Device::cpu()).adafactor(pc, grad.to(DType::f32), rc, cc, args);
+        backend(kGpu).adafactor(pg, grad.to(kGpu), rg, cg, args);
+      }
+      check_close("adafactor param", pg, pc, kTolF32);
+      check_close("adafactor row", rg, rc, kTolF32);
+      if (matrix) check_close("adafactor col", cg, cc, kTolF32);
+    }
+  }
+}
+
+// llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
+// GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
+
+int main(int argc, char** argv) { return run_gpu_suite(argc, argv); }
