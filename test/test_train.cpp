@@ -34,7 +34,7 @@ using namespace llm::testing;
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
   // f32 AdamW, and the 8-bit one (and 8-bit Lion) whose u8 codes and block absmax travel in
   // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; Muon's
-  // momentum buffers and its AdamW's moments with their own step counts; NEFTune,
+  // momentum buffers and its AdamW's moments with their own step counts; AdamC; NEFTune,
   // whose noise a resumed run must draw as the uninterrupted one did.
   std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
@@ -43,6 +43,10 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   SUBCASE("adafactor") { optimizer = "adafactor"; }
   SUBCASE("ademamix_8bit") { optimizer = "ademamix_8bit"; }
   SUBCASE("muon") { optimizer = "muon"; }
+  SUBCASE("adamc, its decay from the schedule's lr and peak") {
+    optimizer = "adamc";
+    extra = "weight_decay: 0.5\n";
+  }
   SUBCASE("adamw_torch with NEFTune's noise, drawn per step") {
     optimizer = "adamw_torch";
     extra = "neftune_noise_alpha: 5\n";
@@ -52,7 +56,8 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   Run a = run_train(straight.config("max_steps: 8\n" + keys));
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
   // Width 32 at sequence_len 32: 5 / sqrt(32 x 32).
-  if (!extra.empty()) CHECK(contains(a.output, "neftune_noise_alpha 5: uniform noise within +-0.1562 on the embeddings"));
+  if (contains(extra, "neftune"))
+    CHECK(contains(a.output, "neftune_noise_alpha 5: uniform noise within +-0.1562 on the embeddings"));
   Run b1 = run_train(resumed.config("max_steps: 4\n" + keys));
   REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
   Run b2 = run_train("--resume " + resumed.out("step_000004") + " --max_steps 8");
