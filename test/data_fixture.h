@@ -1,5 +1,5 @@
 // Small datasets and readers of batches shared by the data pipeline's tests (test_data,
-// test_data_loader).
+// test_data_cache, test_data_loader).
 #pragma once
 #include <cctype>
 #include <memory>
@@ -7,8 +7,19 @@
 #include <vector>
 
 #include "io/dataset.h"
+#include "test/test_files.h"
 
 namespace llm::testing {
+
+// A completion dataset at `data_path` (under `dir`, its token cache too), sequence_len 8.
+inline DataConfig config_for(const TempDir& dir, const std::string& data_path) {
+  DataConfig c;
+  c.source = "test.yaml";
+  c.datasets = {{data_path, "completion"}};
+  c.dataset_prepared_path = (dir.path / "prepared").string();
+  c.sequence_len = 8;
+  return c;
+}
 
 inline std::vector<int32_t> ids(const Tensor& t) { return t.to_ints(); }
 
