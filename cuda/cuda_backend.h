@@ -67,6 +67,8 @@ class CudaBackend : public Backend {
   void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) override;
   void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax, const LionArgs& args) override;
   void adafactor(Tensor& param, const Tensor& grad, Tensor& row, Tensor& col, const AdafactorArgs& args) override;
+  void came(Tensor& param, const Tensor& grad, Tensor& m, FactoredMoment& second, FactoredMoment& instability,
+            const CameArgs& args) override;
   void ademamix(Tensor& param, const Tensor& grad, Tensor& m1, Tensor& m2, Tensor& nu, const AdemamixArgs& args) override;
   void ademamix_8bit(Tensor& param, const Tensor& grad, Tensor& m1_codes, Tensor& m1_absmax, Tensor& m2_codes,
                      Tensor& m2_absmax, Tensor& nu_codes, Tensor& nu_absmax, const AdemamixArgs& args) override;

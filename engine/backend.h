@@ -7,6 +7,7 @@
 
 #include "engine/adamw_math.h"
 #include "engine/adafactor_math.h"
+#include "engine/came_math.h"
 #include "engine/ademamix_math.h"
 #include "engine/adopt_math.h"
 #include "engine/lion_math.h"
@@ -58,6 +59,12 @@ class DeviceTimer {
 
 // A device's peaks, the roofline llm_bench measures kernels and MFU against; 0 where there is no
 // stated peak (the CPU).
+// A factored running mean (Adafactor's and CAME's moments): a matrix's per row (R) and per column
+// (C), or a vector's per element in `row` (col undefined).
+struct FactoredMoment {
+  Tensor row, col;
+};
+
 struct DevicePeaks {
   std::string device;             // e.g. "NVIDIA H100 80GB HBM3"
   double memory_gb_per_s = 0.0;   // from the memory clock and bus width
@@ -152,6 +159,11 @@ class Backend {
   // matrix (R, C) keeps f32 running means per row (row, R) and per column (col, C); a vector per
   // element (row, n; col undefined).
   virtual void adafactor(Tensor& param, const Tensor& grad, Tensor& row, Tensor& col, const AdafactorArgs& args) = 0;
+  // One CAME update (engine/came_math.h) of f32 param and m (n) from grad (f32; bf16 on CUDA):
+  // `second` keeps the factored second moment as adafactor's row and col, `instability` the
+  // factored instability of a matrix (undefined for a vector, which steps along m).
+  virtual void came(Tensor& param, const Tensor& grad, Tensor& m, FactoredMoment& second, FactoredMoment& instability,
+                    const CameArgs& args) = 0;
   // One fused AdEMAMix update (engine/ademamix_math.h) of f32 param and moments m1, m2, nu;
   // ademamix_8bit keeps each as adamw_8bit keeps its moments (m1 and m2 signed maps, nu unsigned).
   virtual void ademamix(Tensor& param, const Tensor& grad, Tensor& m1, Tensor& m2, Tensor& nu,

@@ -153,3 +153,31 @@ TEST_CASE("optimizer: adamc: AdamC's defaults unless both betas given, max_lr it
   CHECK(starts_with(error_with("optimizer: adamc\nbfloat16: true\n"),
                     "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
 }
+
+TEST_CASE("optimizer: came_pytorch: each beta as given, eps1 1e-30 unless adam_epsilon, clip_threshold its optim_arg") {
+  const TrainConfig c = parse("optimizer: came_pytorch\nadam_beta2: 0.99\n");
+  CHECK(!c.optimizer_adamw());  // its own state: no ZeRO
+  CHECK(c.grouped_optimizer());
+  CHECK(c.adam_beta1 == 0.9);
+  CHECK(c.adam_beta2 == 0.99);  // one beta alone is taken (Axolotl reads each)
+  CHECK(c.adam_beta3 == 0.9999);
+  CHECK(c.adam_epsilon == 1e-30);
+  CHECK(c.adam_epsilon2 == 1e-16);
+  const TrainConfig given = parse("optimizer: came_pytorch\nadam_epsilon: 1e-8\nadam_beta3: 0.999\nadam_epsilon2: 1e-12\n"
+                                  "optim_args: {clip_threshold: 0.5}\n");
+  CHECK(given.adam_epsilon == 1e-8);
+  CHECK(given.adam_beta3 == 0.999);
+  CHECK(given.adam_epsilon2 == 1e-12);
+  CHECK(given.optim_args == std::map<std::string, double>{{"clip_threshold", 0.5}});
+  CHECK(given.unknown_keys.empty());
+  // beta3 and eps2 are CAME's alone.
+  CHECK(parse("adam_beta3: 0.999\nadam_epsilon2: 1e-12\n").unknown_keys ==
+        std::vector<std::string>{"adam_beta3", "adam_epsilon2"});
+  CHECK(error_with("optimizer: came_pytorch\noptim_args: {d_coef: 2}\n") ==
+        "cfg.yaml:4: optim_args.d_coef: expected clip_threshold (CAME's argument; its lr, betas, eps and weight_decay "
+        "come from learning_rate, adam_beta1 to adam_beta3, adam_epsilon, adam_epsilon2 and weight_decay), got d_coef");
+  CHECK(starts_with(error_with("optimizer: came_pytorch\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(starts_with(error_with("optimizer: came_pytorch\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+}

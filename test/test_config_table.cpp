@@ -37,7 +37,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(micro_batch_size); SAME(eval_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
   SAME(learning_rate); SAME(lr_scheduler); SAME(warmup_steps); SAME(warmup_ratio);
   SAME(cosine_min_lr_ratio); SAME(cosine_constant_lr_ratio); SAME(optimizer); SAME(adam_beta1); SAME(adam_beta2);
-  SAME(adam_epsilon); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
+  SAME(adam_epsilon); SAME(adam_beta3); SAME(adam_epsilon2); SAME(weight_decay); SAME(embedding_lr_scale); SAME(embedding_lr); SAME(lr_groups.size()); SAME(unfrozen_parameters);
   SAME(lr_quadratic_warmup); SAME(qat); SAME(qat_fake_quant_after_n_steps); SAME(lisa_n_layers); SAME(relora); SAME(relora_prune_method); SAME(relora_prune_ratio); SAME(jagged_restart_steps); SAME(jagged_restart_warmup_steps); SAME(jagged_restart_anneal_steps); SAME(lisa_step_interval); SAME(pruning_targets); SAME(save_compressed); SAME(fp8); SAME(neftune_noise_alpha); SAME(use_eaft); SAME(eaft_alpha); SAME(eaft_k); SAME(use_dft); SAME(spectrum_top_fraction); SAME(spectrum_model_name); SAME(lr_scheduler_kwargs.num_cycles); SAME(lr_scheduler_kwargs.power);
   SAME(lr_scheduler_kwargs.lr_end); SAME(lr_scheduler_kwargs.timescale); SAME(lr_scheduler_kwargs.min_lr);
   SAME(lr_scheduler_kwargs.min_lr_rate); SAME(lr_scheduler_kwargs.warmup_lr_rate); SAME(lr_scheduler_kwargs.min_lr_ratio);
@@ -197,6 +197,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
   check_round_trip(parse("optimizer: ademamix_8bit\noptim_args: 'beta3=0.999,alpha=8,t_alpha=100'\n"));
+  check_round_trip(parse("optimizer: came_pytorch\nadam_beta3: 0.999\nadam_epsilon2: 1e-12\n"
+                         "optim_args: {clip_threshold: 0.5}\n"));
   const TrainConfig pure_bf16 = parse("bfloat16: true\n");
   CHECK(pure_bf16.bfloat16);
   check_round_trip(pure_bf16);

@@ -399,6 +399,8 @@ TEST_CASE("attention (eager): GQA 1, 2 and 4, causal and not") {
       }
 }
 
+// llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
+// GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
 TEST_CASE("the op split: a GEMM's and an rmsnorm's device time under their names") {
   Backend& be = backend(kGpu);
   // Large enough that each op's kernels last microseconds, above the events' resolution.

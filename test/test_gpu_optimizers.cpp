@@ -1,12 +1,15 @@
 // GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Lion, AdEMAMix,
-// Adafactor) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
+// Adafactor, CAME) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
 // bf16-state ones in test_gpu_low_precision). Without a CUDA device it says so and exits 77.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/came.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "test/gpu_op_compare.h"
@@ -150,7 +153,41 @@ TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over
   }
 }
 
-// llm_bench step's split on a GPU (cuda/op_split.h): each op's device time under its name, the
-// GEMM's too (cuBLASLt has no launch check of ours); off again, nothing more is recorded.
+// CAME through its optimizer on both devices: a matrix (its second moment and instability
+// factored), a vector (per element, stepping along m), bf16 gradients on the GPU too; parameters
+// and every state tensor against the CPU's after several steps, one of them clipped.
+TEST_CASE("came: the update matches the CPU's on a matrix and a vector over several steps") {
+  for (DType grad_dtype : kDtypes) {
+    CAPTURE(dtype_name(grad_dtype));
+    const std::vector<Shape> shapes{{300, 37}, {7 * 33}};
+    std::vector<Tensor> cpu, gpu;
+    for (const Shape& s : shapes) cpu.push_back(randn(s));
+    for (const Tensor& t : cpu) gpu.push_back(t.to(kGpu));
+    const auto make = [&](std::vector<Tensor>& ws) {
+      std::vector<OptimParam> params;
+      for (size_t i = 0; i < ws.size(); i++) {
+        ws[i].set_requires_grad(true);
+        params.push_back({"w" + std::to_string(i), &ws[i], true, 1.0f, false});
+      }
+      return Came(params, AdamWConfig{0.9f, 0.999f, 1e-30f, 0.1f}, CameConfig{0.9, 0.999, 0.9999, 1e-16, 1.0});
+    };
+    Came on_cpu = make(cpu), on_gpu = make(gpu);
+    for (int step = 1; step <= 3; step++) {
+      for (size_t i = 0; i < shapes.size(); i++) {
+        const Tensor grad = randn(shapes[i], 0.1f).to(grad_dtype);
+        cpu[i].autograd_meta()->grad = grad.to(DType::f32);
+        gpu[i].autograd_meta()->grad = grad.to(kGpu);
+      }
+      const double max_norm = step == 2 ? 0.5 : 0.0;  // clipping's factor inside the update
+      on_cpu.step(1e-2f, max_norm);
+      on_gpu.step(1e-2f, max_norm);
+    }
+    for (size_t i = 0; i < shapes.size(); i++) check_close("came param", gpu[i], cpu[i], kTolF32);
+    std::map<std::string, Tensor> cpu_state;
+    on_cpu.export_state([&](const std::string& name, const Tensor& t) { cpu_state[name] = t.clone(); });
+    on_gpu.export_state([&](const std::string& name, const Tensor& t) { check_close(name, t, cpu_state.at(name), kTolF32); });
+    CHECK(cpu_state.size() == 7);  // the matrix's m and four means, the vector's m and second moment
+  }
+}
 
 int main(int argc, char** argv) { return run_gpu_suite(argc, argv); }

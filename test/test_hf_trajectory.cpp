@@ -420,3 +420,21 @@ TEST_CASE("adamc: Axolotl's AdamC's loss, grad_norm and lr at every step") {
     check_trajectory(name == "adamc" ? "untied" : "tied", extra, c.at("steps"), settings);
   }
 }
+
+// Axolotl's came_pytorch (came_pytorch 0.1.3's CAME) over Axolotl's groups: without adam_epsilon
+// (CAME's eps1 then its 1e-30), then on the tied model with adam_epsilon, adam_beta3,
+// adam_epsilon2 and optim_args' clip_threshold as Axolotl hands them on.
+TEST_CASE("came_pytorch: CAME's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  for (const std::string name : {"came", "came_args"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    json settings = f.at("settings");
+    if (c.contains("adam_epsilon") && c.at("adam_epsilon").is_null()) settings.erase("adam_epsilon");
+    std::string extra = "optimizer: came_pytorch\n";
+    for (const char* key : {"adam_beta3", "adam_epsilon2"})
+      if (c.contains(key)) extra += std::string(key) + ": " + c.at(key).dump() + "\n";
+    if (c.contains("optim_args")) extra += "optim_args: " + c.at("optim_args").dump() + "\n";
+    check_trajectory(name == "came" ? "untied" : "tied", extra, c.at("steps"), settings);
+  }
+}

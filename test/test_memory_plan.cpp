@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/came.h"
 #include "engine/lion.h"
 #include "model/llama.h"
 #include "model/lora.h"
@@ -39,6 +40,8 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     TrainConfig c;
     c.optimizer = "muon";
     opt = make_muon(c, params);
+  } else if (in.optimizer_came) {
+    opt = std::make_unique<Came>(params, AdamWConfig{}, CameConfig{});
   } else if (in.optimizer_moments == 1) {
     opt = std::make_unique<Lion>(params, AdamWConfig{}, state);
   } else {
@@ -92,13 +95,14 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
   MemoryPlanInput in = small_run(64, 192, 128, 2);
   for (AttentionKind attention : {AttentionKind::eager, AttentionKind::flash})
     for (int64_t recompute : {0, 1})
-      for (const std::string state : {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit", "muon"}) {  // bfloat16: the weights too
+      for (const std::string state : {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit", "muon", "came"}) {  // bfloat16: the weights too
         in.attention = attention;
         in.recompute_every_n_layers = recompute;
         in.optimizer_8bit = state == "8-bit" || state == "lion 8-bit";
         in.bf16_weights = state == "bfloat16";
         in.optimizer_moments = state.rfind("lion", 0) == 0 ? 1 : 2;
         in.optimizer_muon = state == "muon";
+        in.optimizer_factored = in.optimizer_came = state == "came";
         const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in);
         CAPTURE(attention_info(attention).label);
         CAPTURE(recompute);

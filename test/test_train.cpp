@@ -34,7 +34,8 @@ using namespace llm::testing;
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
   // f32 AdamW, and the 8-bit one (and 8-bit Lion) whose u8 codes and block absmax travel in
   // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; Muon's
-  // momentum buffers and its AdamW's moments with their own step counts; AdamC; NEFTune,
+  // momentum buffers and its AdamW's moments with their own step counts; CAME's first moment and
+  // factored means; AdamC; NEFTune,
   // whose noise a resumed run must draw as the uninterrupted one did.
   std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
@@ -43,6 +44,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   SUBCASE("adafactor") { optimizer = "adafactor"; }
   SUBCASE("ademamix_8bit") { optimizer = "ademamix_8bit"; }
   SUBCASE("muon") { optimizer = "muon"; }
+  SUBCASE("came_pytorch") { optimizer = "came_pytorch"; }
   SUBCASE("adamc, its decay from the schedule's lr and peak") {
     optimizer = "adamc";
     extra = "weight_decay: 0.5\n";

@@ -1,6 +1,6 @@
 """The fixture cases of optimizers other than the Trainer's AdamW (make_hf_trajectory.py --add
-optimizers|muon|optimi|adamc): the Trainer's own by their names, and Axolotl's optimizer classes
-built as Axolotl builds them."""
+optimizers|muon|optimi|adamc|came): the Trainer's own by their names, and Axolotl's optimizer
+classes built as Axolotl builds them."""
 import importlib.util
 import os
 
@@ -118,4 +118,27 @@ def adamc_cases(out, rows):
     args = {"max_lr": 2e-3}
     cases["adamc_max_lr"] = dict(train(load(out, "tied"), rows, make_optimizer=make(args), **decay), optim="adamc",
                                  optim_args=args, **decay)
+    return cases
+
+
+def came_cases(out, rows):
+    # Axolotl's came_pytorch: came_pytorch 0.1.3's CAME over Axolotl's groups, handed what Axolotl's
+    # builder hands it: betas (adam_beta1, adam_beta2, adam_beta3 each as given, else 0.9, 0.999,
+    # 0.9999) and eps (adam_epsilon as given, else 1e-30; adam_epsilon2, else 1e-16). First with
+    # neither epsilon set (the C++ side drops the fixture's adam_epsilon); then on the tied model
+    # with adam_epsilon 1e-8, adam_beta3 0.999, adam_epsilon2 1e-12 and optim_args' clip_threshold.
+    from came_pytorch import CAME
+
+    def make(betas, eps, optim_args):
+        def build(model, args):
+            return CAME(axolotl_groups(model, args), lr=args.learning_rate, weight_decay=args.weight_decay,
+                        betas=betas, eps=eps, **optim_args)
+        return build
+    cases = {"came": dict(train(load(out, "untied"), rows,
+                                make_optimizer=make((0.9, 0.999, 0.9999), (1e-30, 1e-16), {})),
+                          optim="came_pytorch", adam_epsilon=None)}
+    args = {"clip_threshold": 0.5}
+    cases["came_args"] = dict(train(load(out, "tied"), rows,
+                                    make_optimizer=make((0.9, 0.999, 0.999), (1e-8, 1e-12), args)),
+                              optim="came_pytorch", adam_beta3=0.999, adam_epsilon2=1e-12, optim_args=args)
     return cases

@@ -209,6 +209,7 @@ struct TrainConfig {
     return it == optim_args.end() ? otherwise : it->second;
   }
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  double adam_beta3 = 0.9999, adam_epsilon2 = 1e-16;  // CAME's instability rate and its epsilon
   double weight_decay = 0.0;
   // Axolotl's optimizer groups (its create_optimizer_grouped_parameters; train/optimizer_groups.h):
   // set any and the embed_tokens / lm_head tensors take no weight decay and learn at
@@ -223,11 +224,11 @@ struct TrainConfig {
   };
   std::vector<LrGroup> lr_groups;
   // Axolotl's create_optimizer groups whenever one of these is set, and always for its own
-  // optimizer classes (adopt_adamw, optimi_adamw, adamc: the Trainer gets them as
+  // optimizer classes (adopt_adamw, optimi_adamw, adamc, came_pytorch: the Trainer gets them as
   // optimizer_cls_and_kwargs).
   bool grouped_optimizer() const {
     return embedding_lr_scale > 0 || embedding_lr > 0 || !lr_groups.empty() || optimizer == "adopt_adamw" ||
-           optimizer == "optimi_adamw" || optimizer == "adamc";
+           optimizer == "optimi_adamw" || optimizer == "adamc" || optimizer == "came_pytorch";
   }
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
@@ -323,10 +324,10 @@ struct TrainConfig {
     return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
   }
   // AdamW (f32 or 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
-  // Adafactor, AdEMAMix or Muon.
+  // Adafactor, CAME, AdEMAMix or Muon.
   bool optimizer_adamw() const {
-    return optimizer != "adopt_adamw" && optimizer != "adafactor" && !optimizer_lion() && !optimizer_ademamix() &&
-           !optimizer_muon();
+    return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
+           !optimizer_ademamix() && !optimizer_muon();
   }
 };
 

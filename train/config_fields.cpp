@@ -26,6 +26,15 @@ void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.data.val_set_size = v;
 }
 
+// A key only CAME reads: written into a resolved config only with it (null otherwise, so that a
+// resume of another optimizer's run finds nothing unused).
+ConfigField came_only(ConfigField field) {
+  field.write = [write = field.write](const TrainConfig& c) {
+    return c.optimizer == "came_pytorch" ? write(c) : std::string();
+  };
+  return field;
+}
+
 // tf32 (and bf16, train/config_precision.cpp): true, false, or auto (what the GPU has: sm_80+).
 ConfigField bool_or_auto(const char* key, const char* section, std::string TrainConfig::*member, const char* meaning) {
   return {key, section, "true or false or auto", meaning,
@@ -236,7 +245,7 @@ std::vector<ConfigField> make_fields() {
              {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw", "lion_32bit", "lion_8bit", "paged_lion_32bit",
               "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
-              "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc"},
+              "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -248,7 +257,9 @@ std::vector<ConfigField> make_fields() {
              "(norms) no update, as Axolotl's factory leaves them out (f32, no ZeRO); optimi_adamw: torch-optimi's AdamW "
              "(AdamW's update with betas 0.9 / 0.99 and eps 1e-6 unless adam_beta1 and adam_beta2 / adam_epsilon are "
              "given); adamc: Axolotl's AdamC (AdamW whose decay at lr is weight_decay x lr^2 / learning_rate, or / "
-             "optim_args' max_lr; betas 0.9 / 0.999 unless adam_beta1 and adam_beta2 are both given)"),
+             "optim_args' max_lr; betas 0.9 / 0.999 unless adam_beta1 and adam_beta2 are both given); came_pytorch: CAME "
+             "(Adafactor's factored second moment, a first moment, its factored instability; adam_beta1, adam_beta2 "
+             "and adam_beta3 each, eps adam_epsilon (1e-30 unless given) and adam_epsilon2; f32, no ZeRO)"),
       {"optim_args", training, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
@@ -256,9 +267,12 @@ std::vector<ConfigField> make_fields() {
        read_optim_args, write_optim_args},
       number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
+      came_only(number("adam_beta3", training, MEMBER(adam_beta3), kBeta, "CAME's beta3, the instability's rate (0.9999)")),
       // AdamW keeps these two as floats.
       number("adam_epsilon", training, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
              "AdamW epsilon"),
+      came_only(number("adam_epsilon2", training, MEMBER(adam_epsilon2), {0, false, kFloatMax, false},
+                       "CAME's eps2, added to each instability term (1e-16)")),
       number("weight_decay", training, MEMBER(weight_decay), {0, false, kFloatMax, false},
              "decoupled weight decay (not on norm weights)"),
       number("embedding_lr_scale", training, MEMBER(embedding_lr_scale), kPositive,

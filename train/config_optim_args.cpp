@@ -2,7 +2,7 @@
 // as "key=value,..."), of which AdEMAMix's, Muon's and AdamC's are read: transformers takes beta1,
 // beta2, beta3, alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them
 // for bitsandbytes' AdEMAMix; Axolotl's Muon takes momentum, nesterov and ns_steps, its AdamC
-// max_lr.
+// max_lr, CAME clip_threshold.
 #include <algorithm>
 
 #include "train/config_fields.h"
@@ -14,7 +14,7 @@ namespace {
 enum class ArgKind { number, steps, flag };
 
 struct OptimArg {
-  const char* optimizer;  // "ademamix" (every spelling of it), "muon" or "adamc"
+  const char* optimizer;  // "ademamix" (every spelling of it), "muon", "adamc" or "came_pytorch"
   const char* key;
   ArgKind kind;
   Range range = kNonNegative;  // of a number
@@ -27,13 +27,14 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"ademamix", "eps", ArgKind::number},               {"ademamix", "t_alpha", ArgKind::steps},
       {"ademamix", "t_beta3", ArgKind::steps},            {"muon", "momentum", ArgKind::number, kBeta},
       {"muon", "nesterov", ArgKind::flag},                {"muon", "ns_steps", ArgKind::steps},
-      {"adamc", "max_lr", ArgKind::number, kPositive}};
+      {"adamc", "max_lr", ArgKind::number, kPositive},    {"came_pytorch", "clip_threshold", ArgKind::number, kPositive}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
-  return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : c.optimizer == "adamc" ? "adamc" : "";
+  if (c.optimizer == "adamc" || c.optimizer == "came_pytorch") return c.optimizer;
+  return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
 }
 
 const OptimArg* optim_arg(const TrainConfig& c, const std::string& key) {
@@ -52,6 +53,9 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
   if (!a && ctx.config.optimizer == "adamc")
     fail(w, "max_lr (AdamC's argument; its lr, betas, eps and weight_decay come from learning_rate, adam_beta1, "
             "adam_beta2, adam_epsilon and weight_decay)", key);
+  if (!a && ctx.config.optimizer == "came_pytorch")
+    fail(w, "clip_threshold (CAME's argument; its lr, betas, eps and weight_decay come from learning_rate, "
+            "adam_beta1 to adam_beta3, adam_epsilon, adam_epsilon2 and weight_decay)", key);
   if (!a) {
     ctx.unknown.insert("optim_args." + key);
     return;
@@ -77,7 +81,7 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // Axolotl hands a string's values to Muon and AdamC as Python strings, which they cannot take (a
   // momentum, ns_steps or max_lr of "0.9" raises; nesterov "False" is true): only the map's typed
   // values work.
-  if (ctx.config.optimizer_muon() || ctx.config.optimizer == "adamc")
+  if (ctx.config.optimizer_muon() || ctx.config.optimizer == "adamc" || ctx.config.optimizer == "came_pytorch")
     fail(w, "a map with " + ctx.config.optimizer + " (Axolotl passes a 'key=value' string's values on as strings)",
          "a string");
   // HF's _parse_optim_args: spaces dropped, pairs split at commas, each at its '='.

@@ -27,9 +27,10 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.loraplus_lr_ratio > 0)
     for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (keys.given(key)) unknown.insert(key);
-  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon and AdamC (and both for
+  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon, AdamC and CAME (and both for
   // optimizers not built here).
-  if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc")
+  if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
+      c.optimizer != "came_pytorch")
     unknown.insert("optim_args");
   // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
   // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
@@ -46,6 +47,13 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.optimizer == "adopt_adamw") default_adam_args(c, keys, 0.9, 0.9999, 1e-6);
   if (c.optimizer == "optimi_adamw") default_adam_args(c, keys, 0.9, 0.99, 1e-6);
   if (c.optimizer == "adamc") default_adam_args(c, keys, 0.9, 0.999, 1e-8);
+  // CAME: Axolotl reads adam_beta1, adam_beta2 and adam_beta3 each as given (0.9, 0.999, 0.9999
+  // unless), eps1 from adam_epsilon when given, else 1e-30, and eps2 from adam_epsilon2; the
+  // other optimizers take no beta3 or second epsilon.
+  if (c.optimizer == "came_pytorch" && !keys.given("adam_epsilon")) c.adam_epsilon = 1e-30;
+  if (c.optimizer != "came_pytorch")
+    for (const char* key : {"adam_beta3", "adam_epsilon2"})
+      if (keys.given(key)) unknown.insert(key);
   if (c.optimizer_muon()) {
     default_adam_args(c, keys, 0.95, 0.95, 1e-8);
     // Axolotl's Muon factory groups the parameters itself, so the Trainer's groups (LoRA+'s,

@@ -35,7 +35,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() ? 1 : c.optimizer_ademamix() ? 3 : 2;
-  in.optimizer_factored = c.optimizer == "adafactor";
+  in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
+  in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
@@ -110,10 +111,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   double optimizer = moments * (in.optimizer_8bit ? matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
                                                   : (in.bf16_weights ? 2 : 4) * T);
   // Adafactor: a value per row and per column of each matrix (an adapter's pair has about its base
-  // linear's rows and columns), one per element of the rest.
+  // linear's rows and columns), one per element of the rest. CAME: the same, the instability's per
+  // row and column of each matrix too, and a first moment of every element.
   if (in.optimizer_factored) {
     const double matrix_sides = linear_sides + (adapter ? 0 : (V + C) * (m.tie_word_embeddings ? 1 : 2));
     optimizer = 4 * (matrix_sides + T - (adapter ? T : P - (2 * L + 1) * C));
+    if (in.optimizer_came) optimizer += 4 * (matrix_sides + T);
   }
   // Muon: f32 momentum of each orthogonalised matrix (an adapter's pairs, or every block linear),
   // f32 m and v of the embedding and lm_head trained (an adapter's modules_to_save: a second 4
@@ -300,7 +303,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
+       std::string(in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
+                   : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
                    : in.optimizer_moments == 3 ? (in.optimizer_8bit ? "8-bit AdEMAMix: u8 m1, m2 and nu + f32 absmax per " +
                                                                         std::to_string(kQuantBlock)

@@ -26,6 +26,7 @@ struct MemoryPlanInput {
   bool optimizer_8bit = false;
   int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum; AdEMAMix's three
   bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
+  bool optimizer_came = false;      // CAME: factored too, its instability's as well, and an f32 first moment
   // Muon: f32 momentum of the orthogonalised matrices, f32 m and v of embed_tokens and lm_head, the
   // largest matrix's Newton-Schulz scratch during the step.
   bool optimizer_muon = false;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/adafactor.h"
+#include "engine/came.h"
 #include "engine/ademamix.h"
 #include "engine/adopt.h"
 #include "engine/lion.h"
@@ -143,6 +144,9 @@ void Trainer::Impl::build_model() {
     optimizer = make_muon(c, std::move(opt_params));
   } else if (c.optimizer == "adafactor") {  // as ADOPT
     optimizer = std::make_unique<Adafactor>(opt_params, adamw);
+  } else if (c.optimizer == "came_pytorch") {  // as ADOPT
+    const CameConfig came{c.adam_beta1, c.adam_beta2, c.adam_beta3, c.adam_epsilon2, c.optim_arg("clip_threshold", 1.0)};
+    optimizer = std::make_unique<Came>(opt_params, adamw, came);
   } else if (c.optimizer_ademamix()) {  // as ADOPT; optim_args as transformers reads them
     const AdamWConfig adam{float(c.optim_arg("beta1", c.adam_beta1)), float(c.optim_arg("beta2", c.adam_beta2)),
                            float(c.optim_arg("eps", c.adam_epsilon)), float(c.weight_decay)};

@@ -132,6 +132,7 @@ void Trainer::Impl::print_summary() const {
   say("optimizer: {} | {} state {:.3f} MiB per rank ({:.3f} MiB unsharded)\n", optimizer->describe(),
       c.optimizer == "adopt_adamw"  ? "ADOPT"
       : c.optimizer == "adafactor" ? "Adafactor"
+      : c.optimizer == "came_pytorch" ? "CAME"
       : c.optimizer_ademamix()     ? "AdEMAMix"
       : c.optimizer_lion()         ? "Lion"
       : c.optimizer_muon()         ? "Muon"
