@@ -13,42 +13,17 @@
 
 #include "engine/autograd.h"
 #include "engine/check.h"
-#include "engine/muon.h"
 #include "engine/communicator.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "model/llama_config.h"
 #include "tools/bench_args.h"
+#include "tools/bench_kernel_cases.h"
 #include "tools/bench_util.h"
 
 namespace llm {
 
 namespace {
-
-// One op at one shape: its inputs (host f32, moved to the device by the harness), what it
-// computes from them (differentiable ops run their backward too with `backward` set), and what
-// it must cost at the least.
-struct Case {
-  std::string name, shape;
-  std::vector<Tensor> inputs;  // on the host; i32 ids stay i32
-  std::function<std::vector<Tensor>(std::vector<Tensor>&, bool backward)> run;
-  bool differentiable = true;
-  double flops_fwd = 0, bytes_fwd = 0;  // per forward
-  double flops_bwd = 0, bytes_bwd = 0;  // added by the backward
-  std::string reference;  // cases that name the same one share its CPU result (empty: the name)
-};
-
-Tensor positive(const Shape& shape, float scale, std::mt19937& rng) {  // AdamW's second moment
-  std::vector<float> x = randn(shape, scale, rng).to_floats();
-  for (float& v : x) v = std::fabs(v);
-  return Tensor::from_floats(x, shape);
-}
-
-Tensor codes(const Shape& shape, std::mt19937& rng) {  // 8-bit optimizer state
-  Tensor t = Tensor::zeros(shape, DType::u8, Device::cpu());
-  for (int64_t i = 0; i < t.numel(); i++) t.data<uint8_t>()[i] = static_cast<uint8_t>(rng() % 256);
-  return t;
-}
 
 Tensor ids(int64_t n, int64_t vocab, std::mt19937& rng) {
   std::vector<int32_t> v(n);
@@ -255,106 +230,7 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
               false};
   cases.push_back(reduce);
 
-  Case adam{"adamw", fmt::format("({}, {})", F, C),
-            {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng),
-             positive({F, C}, 1e-3f, rng)},
-            [](std::vector<Tensor>& x, bool) {
-              const AdamWArgs args{1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-3f, 0.5f};
-              backend(x[0].device()).adamw(x[0], x[1], x[2], x[3], args);
-              return std::vector<Tensor>{x[0], x[2], x[3]};
-            },
-            false};
-  adam.flops_fwd = 12.0 * F * C;
-  adam.bytes_fwd = 4.0 * 7 * F * C;  // read param, grad, m, v; write param, m, v (all f32)
-  cases.push_back(adam);
-
-  // The same weight with bitsandbytes' 8-bit state (engine/quant_map.h: codes of a block's values
-  // over its absmax) and with Lion's one momentum, f32 or 8-bit. Bytes per element: param and
-  // grad read, param written (12), and each moment's code read and written (2) or f32 (8).
-  const int64_t blocks = blocks_of(F * C);
-  Case adam8{"adamw_8bit", fmt::format("({}, {})", F, C),
-             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-3f, rng),
-              codes({F, C}, rng), positive({blocks}, 1e-6f, rng)},
-             [](std::vector<Tensor>& x, bool) {
-               const AdamWArgs args{1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-3f, 0.5f};
-               backend(x[0].device()).adamw_8bit(x[0], x[1], x[2], x[3], x[4], x[5], args);
-               return std::vector<Tensor>{x[0], x[2], x[3], x[4], x[5]};
-             },
-             false};
-  adam8.flops_fwd = 12.0 * F * C;
-  adam8.bytes_fwd = (12.0 + 2 * 2) * F * C;
-  cases.push_back(adam8);
-  const LionArgs lion_args{1e-4f, 0.9f, 0.99f, 0.1f};
-  Case lion{"lion", fmt::format("({}, {})", F, C),
-            {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng)},
-            [lion_args](std::vector<Tensor>& x, bool) {
-              backend(x[0].device()).lion(x[0], x[1], x[2], lion_args);
-              return std::vector<Tensor>{x[0], x[2]};
-            },
-            false};
-  lion.flops_fwd = 8.0 * F * C;
-  lion.bytes_fwd = (12.0 + 8) * F * C;
-  cases.push_back(lion);
-  Case lion8{"lion_8bit", fmt::format("({}, {})", F, C),
-             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-3f, rng)},
-             [lion_args](std::vector<Tensor>& x, bool) {
-               backend(x[0].device()).lion_8bit(x[0], x[1], x[2], x[3], lion_args);
-               return std::vector<Tensor>{x[0], x[2], x[3]};
-             },
-             false};
-  lion8.flops_fwd = 8.0 * F * C;
-  lion8.bytes_fwd = (12.0 + 2) * F * C;
-  cases.push_back(lion8);
-  // Adafactor's matrix update: reads of the gradient for its row and column sums, its clip's sum
-  // of squares and the update (4 x 4 bytes), the parameter read and written (8).
-  Case adafactor{"adafactor", fmt::format("({}, {})", F, C),
-                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), positive({F}, 1e-6f, rng),
-                  positive({C}, 1e-6f, rng)},
-                 [](std::vector<Tensor>& x, bool) {
-                   AdafactorArgs args;
-                   args.lr = 1e-4f;
-                   args.beta2t = 0.9f;
-                   args.one_minus_beta2t = 0.1f;
-                   args.decay_step = -1e-5f;
-                   backend(x[0].device()).adafactor(x[0], x[1], x[2], x[3], args);
-                   return std::vector<Tensor>{x[0], x[2], x[3]};
-                 },
-                 false};
-  const AdemamixArgs mix{1e-4f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, 0.5f, 0.7f, 0.5f};
-  Case ademamix{"ademamix", fmt::format("({}, {})", F, C),
-                {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng),
-                 randn({F, C}, 1e-3f, rng), positive({F, C}, 1e-6f, rng)},
-                [mix](std::vector<Tensor>& x, bool) {
-                  backend(x[0].device()).ademamix(x[0], x[1], x[2], x[3], x[4], mix);
-                  return std::vector<Tensor>{x[0], x[2], x[3], x[4]};
-                },
-                false};
-  ademamix.flops_fwd = 16.0 * F * C;
-  ademamix.bytes_fwd = (12.0 + 3 * 8) * F * C;
-  cases.push_back(ademamix);
-  Case ademamix8{"ademamix_8bit", fmt::format("({}, {})", F, C),
-                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-3f, rng),
-                  codes({F, C}, rng), positive({blocks}, 1e-3f, rng), codes({F, C}, rng), positive({blocks}, 1e-6f, rng)},
-                 [mix](std::vector<Tensor>& x, bool) {
-                   backend(x[0].device()).ademamix_8bit(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], mix);
-                   return std::vector<Tensor>{x[0], x[2], x[3], x[4], x[5], x[6], x[7]};
-                 },
-                 false};
-  ademamix8.flops_fwd = 16.0 * F * C;
-  ademamix8.bytes_fwd = (12.0 + 3 * 2) * F * C;
-  cases.push_back(ademamix8);
-  adafactor.flops_fwd = 12.0 * F * C;
-  adafactor.bytes_fwd = (4.0 * 4 + 8) * F * C;
-  cases.push_back(adafactor);
-  // Muon's orthogonalisation of an MLP matrix's update: five Newton-Schulz steps on the (C, F)
-  // transpose, each X X^T, (c A) A and B X (bf16 GEMMs on a GPU; f32 ones of bf16-rounded values on
-  // the CPU) and their elementwise combinations.
-  Case muon{"muon_newton_schulz", fmt::format("({}, {})", F, C), {randn({F, C}, 1e-3f, rng)},
-            [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{newton_schulz(x[0], 5)}; }, false};
-  const double r = static_cast<double>(std::min(F, C)), wide = static_cast<double>(std::max(F, C));
-  muon.flops_fwd = 5 * (4 * r * r * wide + 2 * r * r * r);
-  muon.bytes_fwd = 5 * 2.0 * (6 * r * wide + 8 * r * r);  // bf16, as a GPU moves them
-  cases.push_back(muon);
+  add_optimizer_cases(cases, F, C, rng);
   return cases;
 }
 
