@@ -7,6 +7,9 @@
 
 namespace llm {
 namespace factored {
+// Internal to each .cu that includes it: its kernels are not templates all, and would otherwise be
+// defined twice (cuda_adafactor.cu, cuda_came.cu).
+namespace {
 
 constexpr int64_t kRowsPerChunk = 256;  // column sums: rows per partial sum
 
@@ -142,5 +145,6 @@ struct ScaledGrad {
   }
 };
 
+}  // namespace
 }  // namespace factored
 }  // namespace llm
