@@ -22,6 +22,16 @@ TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {
   CHECK(parse("deepspeed: " + zero2 + "\n").zero_stage == 2);
   CHECK(parse("deepspeed: " + zero2 + "\nzero_stage: 2\n").zero_stage == 2);  // as a saved config
   CHECK(parse("deepspeed: " + zero3 + "\n").zero_stage == 3);
+  CHECK(!parse("deepspeed: " + zero3 + "\n").offload_params);
+  // ZeRO-Offload (Axolotl's zero3_bf16_cpuoffload_*.json): what FSDP's offload_params asks for.
+  for (const char* offload : {"offload_param", "offload_optimizer"}) {
+    CAPTURE(offload);
+    const std::string cpu = s.write(std::string(offload) + ".json", std::string(R"({"zero_optimization": {"stage": 3, ")") +
+                                                                        offload + R"(": {"device": "cpu", "pin_memory": true}}})");
+    CHECK(parse("deepspeed: " + cpu + "\n").offload_params);
+  }
+  const std::string off = s.write("off.json", R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "none"}}})");
+  CHECK(!parse("deepspeed: " + off + "\n").offload_params);
   CHECK(error_with("deepspeed: " + none + "\n") ==
         "cfg.yaml:3: deepspeed: expected a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 "
         "or 3, got '" + none + "' without one");

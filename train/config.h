@@ -297,7 +297,8 @@ struct TrainConfig {
   std::string deepspeed;
   int64_t deepspeed_stage = -1;
   int64_t fsdp_stage = -1;  // the stage Axolotl's fsdp / fsdp_config set (3 or 2), -1: none
-  // FSDP's offload_params (fsdp_config.fsdp_offload_params, or `offload` in fsdp): under ZeRO-3
+  // FSDP's offload_params (fsdp_config.fsdp_offload_params, `offload` in fsdp, or a DeepSpeed
+  // config's offload_param / offload_optimizer): under ZeRO-3
   // with an adapter the frozen base's slices live in host memory (engine/frozen_shards.h); any
   // other run keeps everything on its device and says so at start-up.
   bool offload_params = false;

@@ -11,8 +11,10 @@
 
 namespace llm {
 
-// A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: only zero_optimization.stage
-// matters here (the rest is DeepSpeed's own tuning, or "auto"); it sets zero_stage.
+// A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: zero_optimization.stage sets
+// zero_stage, and its offload_param or offload_optimizer to a device (cpu, nvme) asks for what
+// FSDP's offload_params does here (the start-up says what that offloads); the rest is DeepSpeed's
+// own tuning, or "auto".
 void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string path = ctx.beside_config(read_string(n, w));
   std::ifstream in(path, std::ios::binary);
@@ -30,6 +32,12 @@ void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     fail(w, "a DeepSpeed config whose zero_optimization.stage is 0, 1, 2 or 3", "'" + path + "' without one");
   ctx.config.deepspeed = path;
   ctx.config.deepspeed_stage = ctx.config.zero_stage = stage.get<int64_t>();
+  for (const char* key : {"offload_param", "offload_optimizer"}) {
+    const nlohmann::json offload = zero.value(key, nlohmann::json());
+    if (offload.is_object() && offload.contains("device") && offload["device"].is_string() &&
+        offload["device"].get<std::string>() != "none")
+      ctx.config.offload_params = true;
+  }
 }
 
 // Axolotl's `fsdp: [full_shard, auto_wrap]` (a list, or one space-separated string): FSDP's

@@ -149,7 +149,8 @@ void Trainer::Impl::print_summary() const {
   // FSDP's offload_params is built for what dominates an adapter run's memory, its frozen base
   // under ZeRO-3 (FrozenShards); anywhere else it is not, and the plan above counts the device.
   if (c.offload_params && !frozen_shards)
-    say("warning: {}: fsdp_offload_params: offloading is built only for the frozen base of an adapter run "
+    say("warning: {}: fsdp_offload_params (or DeepSpeed's offload_param / offload_optimizer): offloading is built "
+        "only for the frozen base of an adapter run "
         "under ZeRO-3 with several ranks; this run keeps its weights, gradients and optimizer state on {} "
         "(the memory plan above counts them there)\n", c.source, device.str());
   else if (c.offload_params && device.is_cpu())
