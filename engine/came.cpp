@@ -1,8 +1,6 @@
 // defines: Came
 #include "engine/came.h"
 
-#include <cmath>
-
 #include "engine/check.h"
 
 namespace llm {

@@ -27,11 +27,10 @@ LLM_HOST_DEVICE float came_instability(float u, float m, const CameArgs& a) {
   return d * d + a.eps2;
 }
 
-// The parameter after a step along `direction` (the scaled m): decoupled decay from the parameter
-// as it was, then direction x lr.
+// The parameter after a step along `direction` (the scaled m): Adafactor's decoupled decay and
+// step, with no clip divisor (dividing by 1 is exact).
 LLM_HOST_DEVICE float came_apply(float p, float direction, const CameArgs& a) {
-  if (a.second.decay_step != 0.0f) p = p + p * a.second.decay_step;
-  return p - direction * a.second.lr;
+  return adafactor_apply(p, direction, 1.0f, a.second);
 }
 
 }  // namespace llm
