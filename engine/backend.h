@@ -11,6 +11,7 @@
 #include "engine/ademamix_math.h"
 #include "engine/adopt_math.h"
 #include "engine/lion_math.h"
+#include "engine/schedule_free_math.h"
 #include "engine/allocator.h"
 #include "engine/fp8_math.h"
 #include "engine/quant_weight.h"
@@ -155,6 +156,11 @@ class Backend {
   virtual void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) = 0;
   virtual void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                          const LionArgs& args) = 0;
+  // One Schedule-Free update (engine/schedule_free_math.h) of f32 y (the parameter) and z, and v
+  // when args.second_moment (else null); grad f32 (bf16 too on CUDA).
+  virtual void schedule_free(Tensor& y, const Tensor& grad, Tensor& z, Tensor* v, const ScheduleFreeArgs& args) = 0;
+  // a = torch's lerp(a, end, weight) (torch_lerp), f32: Schedule-Free's switch between y and x.
+  virtual void lerp(Tensor& a, const Tensor& end, float weight) = 0;
   // One Adafactor update (engine/adafactor_math.h) of f32 param from grad (f32; bf16 on CUDA): a
   // matrix (R, C) keeps f32 running means per row (row, R) and per column (col, C); a vector per
   // element (row, n; col undefined).

@@ -3,6 +3,7 @@
 // AdamW is engine/sharded_adamw.h; the learning-rate schedules engine/lr_schedule.h.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +77,16 @@ class Optimizer {
   // sharded). By default each tensor export_state hands out is filled in place: right for an
   // optimizer whose state tensors are its own, whole (AdamW, ADOPT).
   virtual void import_state(const StateLookup& find);
+
+  // Schedule-Free's weights are one point while training and another while evaluating: the
+  // trainer says which comes next, as transformers' Trainer calls optimizer.train() before each
+  // training step and optimizer.eval() before an evaluation. The others have one point.
+  virtual void set_training(bool /*training*/) {}
+  // Scalars of its state beyond the step count (metadata key -> text), which a checkpoint keeps
+  // beside its tensors; restore_scalar_state takes them back and throws std::runtime_error
+  // naming the key when one is missing or malformed.
+  virtual std::map<std::string, std::string> scalar_state() const { return {}; }
+  virtual void restore_scalar_state(const std::map<std::string, std::string>& /*metadata*/) {}
 
   int64_t steps_taken() const { return t_; }
   void set_steps_taken(int64_t t) { t_ = t; }

@@ -181,3 +181,22 @@ TEST_CASE("optimizer: came_pytorch: each beta as given, eps1 1e-30 unless adam_e
   CHECK(starts_with(error_with("optimizer: came_pytorch\nbfloat16: true\n"),
                     "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
 }
+
+TEST_CASE("optimizer: schedule_free_*: the Trainer's Adam settings, weight_lr_power and r its optim_args, no ZeRO") {
+  const TrainConfig c = parse("optimizer: schedule_free_adamw\noptim_args: 'weight_lr_power=1,r=0.5,foreach=false'\n");
+  CHECK(c.optimizer_schedule_free());
+  CHECK(!c.optimizer_adamw());  // its own state: no ZeRO
+  CHECK(!c.grouped_optimizer());  // the Trainer's own decay groups
+  CHECK(c.optim_args == std::map<std::string, double>{{"weight_lr_power", 1.0}, {"r", 0.5}});
+  CHECK(c.unknown_keys == std::vector<std::string>{"optim_args.foreach"});  // transformers reads two keys
+  for (const char* name : {"schedule_free_radam", "schedule_free_sgd"}) CHECK(parse(std::string("optimizer: ") + name + "\n").optimizer == name);
+  CHECK(starts_with(error_with("optimizer: schedule_free_adamw\nzero_stage: 2\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2"));
+  CHECK(starts_with(error_with("optimizer: schedule_free_radam\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+  CHECK(error_with("optimizer: schedule_free_adamw\nadam_beta1: 0\n") ==
+        "cfg.yaml:4: adam_beta1: expected adam_beta1 above 0 with schedule_free_adamw (its evaluation weights divide "
+        "by it), got 0");
+  CHECK(parse("optimizer: schedule_free_sgd\nadam_beta1: 0\n").adam_beta1 == 0);  // SGD's momentum is its own
+  CHECK(starts_with(error_with("optimizer: schedule_free_sgd\noptim_args: {r: -1}\n"), "cfg.yaml:4: optim_args.r: expected"));
+}

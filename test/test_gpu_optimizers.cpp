@@ -1,5 +1,5 @@
-// GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Lion, AdEMAMix,
-// Adafactor, CAME) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
+// GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Schedule-Free, Lion,
+// AdEMAMix, Adafactor, CAME) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
 // bf16-state ones in test_gpu_low_precision). Without a CUDA device it says so and exits 77.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
@@ -71,6 +71,37 @@ TEST_CASE("adopt: the fused update matches the CPU over several steps, the first
     check_close("adopt m", mg, mc, kTolF32);
     check_close("adopt v", vg, vc, kTolF32);
   }
+}
+
+// Schedule-Free: AdamW's step (v and the normalised gradient), RAdam's before its rectification
+// (v kept, the gradient as it is) and SGD's (no v), then the switch to x and back.
+TEST_CASE("schedule_free: the fused update and its lerp match the CPU over several steps") {
+  const int64_t n = 7 * 33;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes)
+    for (const bool second_moment : {true, false}) {
+      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(second_moment);
+      Tensor yc = p0.clone(), zc = p0.clone(), vc = Tensor::zeros({n}, DType::f32);
+      Tensor yg = p0.to(kGpu), zg = p0.to(kGpu), vg = Tensor::zeros({n}, DType::f32, kGpu);
+      for (int step = 0; step < 4; step++) {
+        Tensor grad = randn({n}).to(grad_dtype);
+        const float averaging = 1.0f / float(step + 1), lr = 1e-2f;
+        const ScheduleFreeArgs args{averaging, lr * (0.9f * (1 - averaging) - 1), lr, 0.999f, 1e-3f,
+                                    1 - std::pow(0.999f, float(step + 1)), 1e-8f, 0.1f, step % 2 ? 0.5f : 1.0f,
+                                    second_moment, second_moment && step != 1};
+        backend(Device::cpu()).schedule_free(yc, grad.to(DType::f32), zc, second_moment ? &vc : nullptr, args);
+        backend(kGpu).schedule_free(yg, grad.to(kGpu), zg, second_moment ? &vg : nullptr, args);
+      }
+      check_close("schedule_free y", yg, yc, kTolF32);
+      check_close("schedule_free z", zg, zc, kTolF32);
+      if (second_moment) check_close("schedule_free v", vg, vc, kTolF32);
+      for (const float weight : {1 - 1 / 0.9f, 0.1f, 0.75f}) {  // eval, train, and the far end's formula
+        backend(Device::cpu()).lerp(yc, zc, weight);
+        backend(kGpu).lerp(yg, zg, weight);
+      }
+      check_close("lerp", yg, yc, kTolF32);
+    }
 }
 
 // Lion's sign step: an element whose interpolated momentum is within rounding of 0 may step the

@@ -438,3 +438,22 @@ TEST_CASE("came_pytorch: CAME's loss, grad_norm and lr at every step") {
     check_trajectory(name == "came" ? "untied" : "tied", extra, c.at("steps"), settings);
   }
 }
+
+// transformers' schedule_free_* (schedulefree 1.4.1): AdamW with its own warmup over the cosine's,
+// evaluated at the start and every 5 steps, so the weights go from y to x and back mid-run as the
+// Trainer's optimizer.eval() / .train() move them; RAdam (its rectified rate) on the tied model;
+// SGD under the constant schedule with optim_args' weight_lr_power and r.
+TEST_CASE("schedule_free_*: Schedule-Free's loss, grad_norm, lr and eval_loss at every step") {
+  const json f = fixture();
+  const json& adamw = f.at("cases").at("schedule_free_adamw");
+  check_evals(check_trajectory("untied", "optimizer: schedule_free_adamw\n" + eval_keys(adamw), adamw.at("steps"),
+                               f.at("settings")),
+              adamw.at("evals"));
+  const json& radam = f.at("cases").at("schedule_free_radam");
+  check_trajectory("tied", "optimizer: schedule_free_radam\n", radam.at("steps"), f.at("settings"));
+  const json& sgd = f.at("cases").at("schedule_free_sgd");
+  json settings = f.at("settings");
+  for (const char* key : {"learning_rate", "lr_scheduler_type"}) settings[key] = sgd.at(key);
+  check_trajectory("tied", "optimizer: schedule_free_sgd\noptim_args: " + sgd.at("optim_args").get<std::string>() + "\n",
+                   sgd.at("steps"), settings);
+}

@@ -8,6 +8,7 @@
 #include "engine/backend.h"
 #include "engine/came.h"
 #include "engine/lion.h"
+#include "engine/schedule_free.h"
 #include "model/llama.h"
 #include "model/lora.h"
 #include "test/test_util.h"
@@ -42,6 +43,8 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     opt = make_muon(c, params);
   } else if (in.optimizer_came) {
     opt = std::make_unique<Came>(params, AdamWConfig{}, CameConfig{});
+  } else if (in.optimizer_schedule_free) {
+    opt = std::make_unique<ScheduleFree>(params, ScheduleFreeConfig{});
   } else if (in.optimizer_moments == 1) {
     opt = std::make_unique<Lion>(params, AdamWConfig{}, state);
   } else {
@@ -95,7 +98,8 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
   MemoryPlanInput in = small_run(64, 192, 128, 2);
   for (AttentionKind attention : {AttentionKind::eager, AttentionKind::flash})
     for (int64_t recompute : {0, 1})
-      for (const std::string state : {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit", "muon", "came"}) {  // bfloat16: the weights too
+      for (const std::string state :
+           {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit", "muon", "came", "schedule-free"}) {  // bfloat16: the weights too
         in.attention = attention;
         in.recompute_every_n_layers = recompute;
         in.optimizer_8bit = state == "8-bit" || state == "lion 8-bit";
@@ -103,6 +107,7 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
         in.optimizer_moments = state.rfind("lion", 0) == 0 ? 1 : 2;
         in.optimizer_muon = state == "muon";
         in.optimizer_factored = in.optimizer_came = state == "came";
+        in.optimizer_schedule_free = state == "schedule-free";
         const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in);
         CAPTURE(attention_info(attention).label);
         CAPTURE(recompute);

@@ -1,4 +1,4 @@
-// AdamW and ADOPT against hand-written references, gradient clipping, learning-rate schedules, and the
+// AdamW and ADOPT against hand-written references, Schedule-Free's modes and resume, gradient clipping, learning-rate schedules, and the
 // 8-bit blockwise AdamW: its quantisation maps, round-trip error, updates against f32 AdamW's,
 // exact resume and state size.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -10,6 +10,7 @@
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
 #include "engine/quant_map.h"
+#include "engine/schedule_free.h"
 #include "test/test_util.h"
 
 using namespace llm;
@@ -156,6 +157,58 @@ TEST_CASE("ADOPT: four steps match the reference's update rule computed in f64, 
   }
   CHECK(max_abs_diff(p, p2) == 0.0f);
   CHECK(max_abs_diff(q, q2) == 0.0f);
+}
+
+// Schedule-Free's arithmetic is held to the schedulefree package in test_hf_trajectory; here its
+// two points and its state: evaluation moves the weights to x = y + (1 - 1 / beta1)(z - y), and a
+// fresh optimizer given the tensors, the scalars and the mode continues bit for bit.
+TEST_CASE("Schedule-Free: x while evaluating, y while training; state, scalars and mode resume exactly") {
+  Tensor p = randn({9}), q = randn({3});
+  for (Tensor* t : {&p, &q}) t->set_requires_grad(true);
+  ScheduleFreeConfig config;
+  config.weight_decay = 0.1;
+  config.warmup_steps = 2;
+  auto make = [&config](Tensor& a, Tensor& b) {
+    return ScheduleFree({{"w", &a, true}, {"norm", &b, false}}, config);
+  };
+  ScheduleFree opt = make(p, q);
+  std::vector<std::pair<Tensor, Tensor>> grads;
+  for (int i = 0; i < 6; i++) grads.emplace_back(randn({9}), randn({3}));
+  auto step = [&grads](ScheduleFree& o, Tensor& a, Tensor& b, int i) {
+    o.set_training(true);
+    for (Tensor* t : {&a, &b}) t->zero_grad();
+    accumulate_grad(*a.autograd_meta(), grads[i].first);
+    accumulate_grad(*b.autograd_meta(), grads[i].second);
+    o.step(1e-2f, 1.0);
+  };
+  for (int i = 0; i < 3; i++) step(opt, p, q, i);
+  std::map<std::string, Tensor> saved;
+  opt.export_state([&saved](const std::string& name, const Tensor& t) { saved[name] = t.clone(); });
+  CHECK(saved.size() == 4);  // z and v of each
+  const std::vector<float> y = p.to_floats(), z = saved.at("w.z").to_floats();
+  opt.set_training(false);
+  const std::vector<float> x = p.to_floats();
+  for (int i = 0; i < 9; i++) CHECK(x[i] == doctest::Approx(y[i] + (1 - 1 / 0.9) * (z[i] - y[i])).epsilon(1e-6));
+  CHECK(opt.scalar_state().at("train_mode") == "false");
+  opt.set_training(true);  // back to y (to rounding): saved in training mode, which a fresh one is not in
+
+  Tensor p2 = p.clone(), q2 = q.clone();
+  for (Tensor* t : {&p2, &q2}) t->set_requires_grad(true);
+  ScheduleFree resumed = make(p2, q2);
+  resumed.import_state([&](const std::string& name, const Shape& shape, DType dtype, int64_t begin, int64_t count) {
+    const Tensor& t = saved.at(name);
+    REQUIRE((t.shape() == shape && t.dtype() == dtype));
+    return t.reshape({t.numel()}).narrow(0, begin, count);
+  });
+  resumed.restore_scalar_state(opt.scalar_state());
+  resumed.set_steps_taken(opt.steps_taken());
+  for (int i = 3; i < 6; i++) {
+    step(opt, p, q, i);
+    step(resumed, p2, q2, i);
+  }
+  CHECK(max_abs_diff(p, p2) == 0.0f);
+  CHECK(max_abs_diff(q, q2) == 0.0f);
+  CHECK_THROWS_WITH(resumed.restore_scalar_state({{"lr_max", "0.01"}}), "no metadata weight_sum (Schedule-Free's state)");
 }
 
 TEST_CASE("AdamW: no decay for parameters marked decay=false; params without grad untouched") {

@@ -42,6 +42,20 @@ void add_optimizer_cases(std::vector<Case>& cases, int64_t F, int64_t C, std::mt
   adam.bytes_fwd = 4.0 * 7 * F * C;  // read param, grad, m, v; write param, m, v (all f32)
   cases.push_back(adam);
 
+  // Schedule-Free AdamW: y, grad, z and v read; y, z and v written (all f32).
+  Case schedule_free{"schedule_free", fmt::format("({}, {})", F, C),
+                     {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 0.02f, rng),
+                      positive({F, C}, 1e-6f, rng)},
+                     [](std::vector<Tensor>& x, bool) {
+                       const ScheduleFreeArgs args{0.01f, -1e-5f, 1e-4f, 0.999f, 1e-3f, 0.5f, 1e-8f, 0.1f, 0.5f, true, true};
+                       backend(x[0].device()).schedule_free(x[0], x[1], x[2], &x[3], args);
+                       return std::vector<Tensor>{x[0], x[2], x[3]};
+                     },
+                     false};
+  schedule_free.flops_fwd = 16.0 * F * C;
+  schedule_free.bytes_fwd = 4.0 * 7 * F * C;
+  cases.push_back(schedule_free);
+
   // The same weight with bitsandbytes' 8-bit state (engine/quant_map.h: codes of a block's values
   // over its absmax) and with Lion's one momentum, f32 or 8-bit. Bytes per element: param and
   // grad read, param written (12), and each moment's code read and written (2) or f32 (8).

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import transformers
 
-from hf_trajectory_optimizers import adamc_cases, came_cases, muon_cases, optimi_cases, optimizer_cases
+from hf_trajectory_optimizers import (adamc_cases, came_cases, muon_cases, optimi_cases, optimizer_cases,
+                                      schedule_free_cases)
 from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, QAT_GROUP, SEQUENCE_LEN, SETTINGS, STEPS,
                                  load, make_model, qat_cases, train, unfrozen_rows_cases)
 
@@ -485,4 +486,5 @@ def bfloat16_cases(out, rows):
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases,
                "optimizers": optimizer_cases, "muon": muon_cases,
-               "optimi": optimi_cases, "adamc": adamc_cases, "came": came_cases}
+               "optimi": optimi_cases, "adamc": adamc_cases, "came": came_cases,
+               "schedule_free": schedule_free_cases}

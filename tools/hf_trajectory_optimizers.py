@@ -142,3 +142,20 @@ def came_cases(out, rows):
                                     make_optimizer=make((0.9, 0.999, 0.999), (1e-8, 1e-12), args)),
                               optim="came_pytorch", adam_beta3=0.999, adam_epsilon2=1e-12, optim_args=args)
     return cases
+
+
+def schedule_free_cases(out, rows):
+    # transformers' schedule_free_* (schedulefree 1.4.1's optimizers by the Trainer's names): AdamW
+    # warming up over the Trainer's warmup_steps on top of the cosine's, evaluated at the start and
+    # every 5 steps, so the weights switch from y to x and back mid-run (optimizer.eval() in
+    # evaluation, .train() in each training step); RAdam on the tied model; SGD (momentum 0.9, its
+    # own warmup) at a rate SGD moves at, under the constant schedule, with optim_args' weighting.
+    evals = dict(eval_rows=rows[:5], eval_strategy="steps", eval_steps=5, per_device_eval_batch_size=1)
+    cases = {"schedule_free_adamw": dict(train(load(out, "untied"), rows, optim="schedule_free_adamw", **evals),
+                                         optim="schedule_free_adamw", eval_examples=5, eval_steps=5, eval_batch_size=1),
+             "schedule_free_radam": dict(train(load(out, "tied"), rows, optim="schedule_free_radam"),
+                                         optim="schedule_free_radam")}
+    sgd = dict(learning_rate=0.5, lr_scheduler_type="constant", optim_args="weight_lr_power=1,r=0.5")
+    cases["schedule_free_sgd"] = dict(train(load(out, "tied"), rows, optim="schedule_free_sgd", **sgd),
+                                      optim="schedule_free_sgd", **sgd)
+    return cases

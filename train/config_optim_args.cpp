@@ -1,8 +1,8 @@
 // defines: read_optim_args, write_optim_args: HF's optim_args (Axolotl hands its map or string on
 // as "key=value,..."), of which AdEMAMix's, Muon's and AdamC's are read: transformers takes beta1,
 // beta2, beta3, alpha, eps, t_alpha and t_beta3 (0: no warmup, as bitsandbytes reads it) from them
-// for bitsandbytes' AdEMAMix; Axolotl's Muon takes momentum, nesterov and ns_steps, its AdamC
-// max_lr, CAME clip_threshold.
+// for bitsandbytes' AdEMAMix, weight_lr_power and r for Schedule-Free; Axolotl's Muon takes
+// momentum, nesterov and ns_steps, its AdamC max_lr, CAME clip_threshold.
 #include <algorithm>
 
 #include "train/config_fields.h"
@@ -14,7 +14,7 @@ namespace {
 enum class ArgKind { number, steps, flag };
 
 struct OptimArg {
-  const char* optimizer;  // "ademamix" (every spelling of it), "muon", "adamc" or "came_pytorch"
+  const char* optimizer;  // "ademamix" (every spelling of it), "muon", "adamc", "came_pytorch" or "schedule_free" (each kind)
   const char* key;
   ArgKind kind;
   Range range = kNonNegative;  // of a number
@@ -27,13 +27,15 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"ademamix", "eps", ArgKind::number},               {"ademamix", "t_alpha", ArgKind::steps},
       {"ademamix", "t_beta3", ArgKind::steps},            {"muon", "momentum", ArgKind::number, kBeta},
       {"muon", "nesterov", ArgKind::flag},                {"muon", "ns_steps", ArgKind::steps},
-      {"adamc", "max_lr", ArgKind::number, kPositive},    {"came_pytorch", "clip_threshold", ArgKind::number, kPositive}};
+      {"adamc", "max_lr", ArgKind::number, kPositive},    {"came_pytorch", "clip_threshold", ArgKind::number, kPositive},
+      {"schedule_free", "weight_lr_power", ArgKind::number}, {"schedule_free", "r", ArgKind::number}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
   if (c.optimizer == "adamc" || c.optimizer == "came_pytorch") return c.optimizer;
+  if (c.optimizer_schedule_free()) return "schedule_free";
   return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
 }
 
@@ -44,7 +46,7 @@ const OptimArg* optim_arg(const TrainConfig& c, const std::string& key) {
   return nullptr;
 }
 
-// A key AdEMAMix does not read is listed as unused, as transformers ignores it; Muon's
+// A key AdEMAMix or Schedule-Free does not read is listed as unused, as transformers ignores it; Muon's
 // constructor takes no other keyword, so Axolotl stops on one. AdamC's would take its lr,
 // betas, eps and weight_decay too, which the config's own keys say here.
 void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {

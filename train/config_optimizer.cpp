@@ -27,10 +27,10 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.loraplus_lr_ratio > 0)
     for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (keys.given(key)) unknown.insert(key);
-  // transformers reads optim_args for AdEMAMix here, Axolotl for Muon, AdamC and CAME (and both for
+  // transformers reads optim_args for AdEMAMix and Schedule-Free here, Axolotl for Muon, AdamC and CAME (and both for
   // optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
-      c.optimizer != "came_pytorch")
+      c.optimizer != "came_pytorch" && !c.optimizer_schedule_free())
     unknown.insert("optim_args");
   // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
   // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
@@ -63,6 +63,10 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
         fail(keys.at(key),
              std::string("no ") + key + " with optimizer: muon (Axolotl's Muon makes its own parameter groups)", "set");
   }
+  // Schedule-Free's eval() moves the weights by 1 - 1 / beta1 (the reference divides by it).
+  if (c.optimizer_schedule_free() && c.optimizer != "schedule_free_sgd" && c.adam_beta1 <= 0)
+    fail(keys.at("adam_beta1"), "adam_beta1 above 0 with " + c.optimizer + " (its evaluation weights divide by it)",
+         yaml_number(c.adam_beta1));
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
                                    " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer,

@@ -34,7 +34,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
-  in.optimizer_moments = c.optimizer_lion() ? 1 : c.optimizer_ademamix() ? 3 : 2;
+  in.optimizer_moments = c.optimizer_lion() || c.optimizer == "schedule_free_sgd" ? 1 : c.optimizer_ademamix() ? 3 : 2;
+  in.optimizer_schedule_free = c.optimizer_schedule_free();
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
@@ -306,6 +307,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        std::string(in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
+                   : in.optimizer_schedule_free ? (in.optimizer_moments == 1 ? "Schedule-Free SGD: f32 z"
+                                                                             : "Schedule-Free: f32 z and v")
                    : in.optimizer_moments == 3 ? (in.optimizer_8bit ? "8-bit AdEMAMix: u8 m1, m2 and nu + f32 absmax per " +
                                                                         std::to_string(kQuantBlock)
                                                                   : "AdEMAMix: f32 m1, m2 and nu")

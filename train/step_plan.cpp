@@ -105,6 +105,7 @@ StepPlan plan_steps(const TrainConfig& c, const EpochShape& epoch, bool evaluate
                    : c.warmup_ratio >= 0 ? static_cast<int64_t>(c.warmup_ratio * total)
                                          : std::min<int64_t>(static_cast<int64_t>(0.03 * total), 100);
   if (warmup == 1) warmup = 2;
+  plan.trainer_warmup_steps = warmup;
   plan.warmup_steps = c.lr_scheduler == "constant" || c.lr_scheduler == "reduce_lr_on_plateau" ? 0 : warmup;
   plan.logging_steps = c.logging_steps > 0 ? c.logging_steps
                                            : std::max<int64_t>(std::min<int64_t>(static_cast<int64_t>(0.005 * total), 10), 1);

@@ -14,6 +14,7 @@ struct StepPlan {
                                   // none spans two epochs (as the Trainer's)
   int64_t total_steps = 0;
   int64_t warmup_steps = 0;
+  int64_t trainer_warmup_steps = 0;  // TrainingArguments' warmup_steps, which Schedule-Free warms up over
   int64_t logging_steps = 1;
   int64_t eval_steps = 0, save_steps = 0;  // 0: only at the run's end
   bool eval_on_start = false;  // HF's: one evaluation before a fresh run's first step
@@ -40,7 +41,8 @@ int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch);
 //   warmup_steps: warmup_steps, else int(warmup_ratio x total), else min(int(0.03 x total), 100),
 //     total being Axolotl's estimate (with max_steps, the smaller of the two outside rl, as its
 //     SFT loader takes it); 1 becomes 2, as Axolotl's builder has it; 0 with the constant
-//     schedule (HF's has none).
+//     schedule (HF's has none). trainer_warmup_steps: the same before that 0, as Axolotl hands
+//     it to TrainingArguments.
 //   logging_steps: logging_steps, else max(min(int(0.005 x total), 10), 1), the same total.
 //   eval_steps / save_steps: see step_interval.
 //   eval_on_start: as Axolotl's builder sets it, an eval set and eval_steps (its own, or the share

@@ -180,6 +180,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   loader->set_evaluations_before_epoch([p = plan](int64_t epoch) {
     return int64_t{p.eval_on_start} + (p.eval_steps > 0 ? std::min(epoch * p.updates_per_epoch, p.total_steps) / p.eval_steps : 0);
   });
+  if (schedule_free) schedule_free->set_warmup_steps(plan.trainer_warmup_steps);
   load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
   schedule = lr_schedule(c, plan);
   plateau = lr_plateau(c, !data.split.val.empty());
@@ -345,6 +346,7 @@ bool Trainer::Impl::loss_watchdog_says_stop() {
 // (`finds_best`: by _determine_best_metric too, which eval_on_start's does not reach). Returns
 // whether it is a new best.
 bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
+  optimizer->set_training(false);  // HF's evaluation_loop calls optimizer.eval()
   float eval_loss = 0.0f;
   std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
   if (preference()) {
@@ -385,6 +387,7 @@ TrainResult Trainer::Impl::run() {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
     if (c.relora) restart_relora();
+    optimizer->set_training(true);  // HF's training_step calls optimizer.train()
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
@@ -481,6 +484,9 @@ TrainResult Trainer::Impl::run() {
     say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,
         units->counts().ahead, units->counts().unused);
   if (!result.interrupted) {
+    // Schedule-Free's model is its average x (a no-op after an evaluation at this step, which a
+    // best checkpoint's weights were saved after).
+    optimizer->set_training(false);
     if (load_best && state.best_checkpoint_step >= 0 && state.best_checkpoint_step != state.step) load_best_model();
     export_final_model();  // collective under ZeRO-3
   }

@@ -161,6 +161,7 @@ std::string Trainer::Impl::save() {
   std::string missed;
   for (int64_t m : optimizer->missed_updates()) missed += (missed.empty() ? "" : ",") + std::to_string(m);
   if (!missed.empty()) c.optimizer.metadata["missed_updates"] = missed;
+  for (const auto& [key, value] : optimizer->scalar_state()) c.optimizer.metadata[key] = value;
   DataCursor cursor = loader->cursor();
   auto& m = c.trainer.metadata;
   m["data_epoch"] = std::to_string(cursor.epoch);
@@ -289,6 +290,11 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   } catch (const std::runtime_error& e) {
     if (dynamic_cast<const UserError*>(&e)) throw;
     throw UserError(c.optimizer->file().path + ": metadata missed_updates: " + e.what());
+  }
+  try {
+    optimizer->restore_scalar_state(c.optimizer->file().metadata);
+  } catch (const std::runtime_error& e) {
+    throw UserError(c.optimizer->file().path + ": " + e.what());
   }
   state.best_step = metadata_int(t, "best_step", -1, state.step);  // -1: no evaluation yet
   if (t.metadata.count("best_checkpoint_step"))  // written since load_best_model_at_end

@@ -12,6 +12,7 @@
 #include "engine/grad_buckets.h"
 #include "engine/lr_schedule.h"
 #include "engine/optimizer.h"
+#include "engine/schedule_free.h"
 #include "engine/sharded_adamw.h"
 #include "engine/sharded_weights.h"
 #include "io/checkpoint.h"
@@ -54,6 +55,7 @@ struct Trainer::Impl {
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
   std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
   ShardedAdamW* sharded_optimizer = nullptr;  // `optimizer` under ZeRO: it holds the f32 master
+  ScheduleFree* schedule_free = nullptr;  // `optimizer` when Schedule-Free: its warmup comes from the plan
   std::unique_ptr<ShardedWeights> sharded_weights;  // ZeRO-3 (world size > 1)
   std::unique_ptr<FrozenShards> frozen_shards;      // ZeRO-3 with an adapter: the frozen base
   TrainingData data;

@@ -147,6 +147,22 @@ void Trainer::Impl::build_model() {
   } else if (c.optimizer == "came_pytorch") {  // as ADOPT
     const CameConfig came{c.adam_beta1, c.adam_beta2, c.adam_beta3, c.adam_epsilon2, c.optim_arg("clip_threshold", 1.0)};
     optimizer = std::make_unique<Came>(opt_params, adamw, came);
+  } else if (c.optimizer_schedule_free()) {  // as ADOPT; the warmup is set with the plan
+    ScheduleFreeConfig sf;
+    sf.kind = c.optimizer == "schedule_free_radam" ? ScheduleFreeKind::radam
+              : c.optimizer == "schedule_free_sgd" ? ScheduleFreeKind::sgd
+                                                   : ScheduleFreeKind::adamw;
+    if (sf.kind != ScheduleFreeKind::sgd) {
+      sf.beta1 = c.adam_beta1;
+      sf.beta2 = c.adam_beta2;
+      sf.eps = c.adam_epsilon;
+    }
+    sf.weight_decay = c.weight_decay;
+    sf.weight_lr_power = c.optim_arg("weight_lr_power", 2.0);
+    sf.r = c.optim_arg("r", 0.0);
+    auto made = std::make_unique<ScheduleFree>(opt_params, sf);
+    schedule_free = made.get();
+    optimizer = std::move(made);
   } else if (c.optimizer_ademamix()) {  // as ADOPT; optim_args as transformers reads them
     const AdamWConfig adam{float(c.optim_arg("beta1", c.adam_beta1)), float(c.optim_arg("beta2", c.adam_beta2)),
                            float(c.optim_arg("eps", c.adam_epsilon)), float(c.weight_decay)};

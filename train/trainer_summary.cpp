@@ -136,6 +136,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer_ademamix()     ? "AdEMAMix"
       : c.optimizer_lion()         ? "Lion"
       : c.optimizer_muon()         ? "Muon"
+      : c.optimizer_schedule_free() ? "Schedule-Free"
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);
@@ -159,8 +160,12 @@ void Trainer::Impl::print_summary() const {
     say("optimizer: {}: paging state to host memory is not done here; the same {} with {} state\n",
         c.optimizer, c.optimizer_lion() ? "Lion" : c.optimizer_ademamix() ? "AdEMAMix" : "AdamW",
         c.optimizer_8bit() ? "8-bit" : "f32");
-  say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}, eval every {}, save every {}, log every {}\n",
-      plan.total_steps, plan.updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps,
+  // Schedule-Free's AdamW and SGD warm up over TrainingArguments' warmup_steps on top of the schedule.
+  const std::string own_warmup = c.optimizer_schedule_free() && c.optimizer != "schedule_free_radam"
+                                     ? " (and Schedule-Free's own over " + std::to_string(plan.trainer_warmup_steps) + ")"
+                                     : "";
+  say("schedule: {} steps ({} per epoch), {} lr {:.3g}, warmup {}{}, eval every {}, save every {}, log every {}\n",
+      plan.total_steps, plan.updates_per_epoch, c.lr_scheduler, c.learning_rate, schedule.warmup_steps, own_warmup,
       plan.eval_steps ? std::to_string(plan.eval_steps) : "-", plan.save_steps ? std::to_string(plan.save_steps) : "end",
       plan.logging_steps);
   if (load_best)

@@ -37,6 +37,8 @@ class CpuBackend : public Backend {
   void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
   void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) override;
+  void schedule_free(Tensor& y, const Tensor& grad, Tensor& z, Tensor* v, const ScheduleFreeArgs& args) override;
+  void lerp(Tensor& a, const Tensor& end, float weight) override;
   void lion_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax, const LionArgs& args) override;
   void adafactor(Tensor& param, const Tensor& grad, Tensor& row, Tensor& col, const AdafactorArgs& args) override;
   void came(Tensor& param, const Tensor& grad, Tensor& m, FactoredMoment& second, FactoredMoment& instability,
