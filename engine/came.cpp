@@ -40,7 +40,7 @@ Came::Came(std::vector<OptimParam> params, AdamWConfig config, CameConfig came)
   }
 }
 
-void Came::set_beta1(float beta1) {
+void Came::set_beta1(double beta1) {
   Optimizer::set_beta1(beta1);
   came_.beta1 = beta1;
 }

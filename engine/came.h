@@ -23,7 +23,7 @@ struct CameConfig {
 class Came final : public Optimizer {
  public:
   Came(std::vector<OptimParam> params, AdamWConfig config, CameConfig came);
-  void set_beta1(float beta1) override;  // one_cycle's
+  void set_beta1(double beta1) override;  // one_cycle's
   // A parameter without a gradient is left as it is (CAME keeps no step count).
   double step(float lr, double max_norm = 0.0, bool update = true) override;
   size_t state_bytes() const override;

@@ -42,7 +42,7 @@ class Muon final : public Optimizer {
   double step(float lr, double max_norm = 0.0, bool update = true) override;
   // one_cycle's cycled momentum is the SGD momentum of the matrices (torch's OneCycleLR finds
   // `momentum` in Muon's defaults, no `betas`); its AdamW keeps its betas.
-  void set_beta1(float momentum) override { muon_.momentum = momentum; }
+  void set_beta1(double momentum) override { muon_.momentum = static_cast<float>(momentum); }
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;

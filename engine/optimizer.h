@@ -50,7 +50,7 @@ class Optimizer {
   // beta1 from the next update on: one_cycle cycles it between updates, as torch's OneCycleLR sets
   // its groups' betas (the bias correction then takes the new beta1, as torch's does). Muon's
   // defaults hold a momentum and no betas, so OneCycleLR cycles that instead.
-  virtual void set_beta1(float beta1) { config_.beta1 = beta1; }
+  virtual void set_beta1(double beta1) { config_.beta1 = static_cast<float>(beta1); }
   // The global norm of the gradients before clipping. When max_norm > 0 and the norm exceeds it,
   // the gradients are scaled to max_norm first (as torch.nn.utils.clip_grad_norm_; AdamW scales
   // them inside its update and leaves the stored gradients as they were); then, when

@@ -42,7 +42,7 @@ ScheduleFree::ScheduleFree(std::vector<OptimParam> params, const ScheduleFreeCon
   }
 }
 
-void ScheduleFree::set_beta1(float beta1) {
+void ScheduleFree::set_beta1(double beta1) {
   Optimizer::set_beta1(beta1);
   sf_.beta1 = beta1;
 }

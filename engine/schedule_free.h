@@ -31,7 +31,7 @@ struct ScheduleFreeConfig {
 class ScheduleFree final : public Optimizer {
  public:
   ScheduleFree(std::vector<OptimParam> params, const ScheduleFreeConfig& config);
-  void set_beta1(float beta1) override;  // one_cycle cycles beta1 (SGD's momentum)
+  void set_beta1(double beta1) override;  // one_cycle cycles beta1 (SGD's momentum)
   void set_warmup_steps(int64_t steps) { sf_.warmup_steps = steps; }  // known once the run's steps are
   // A parameter without a gradient (LISA's frozen layers) is left as it is, as the reference
   // skips it; the step count and the average's weights are the group's, counted anyway.

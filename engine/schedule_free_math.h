@@ -13,7 +13,8 @@
 
 namespace llm {
 
-// One update's constants, each rounded to f32 from the double the reference computes in Python.
+// One update's constants, each rounded to f32 from the double the reference computes in Python
+// (from the schedule's lr as the optimizer gets it, in f32: its ckp1 may then be an ulp apart).
 struct ScheduleFreeArgs {
   float averaging;  // ckp1: this step's weight in x's average, y moving that far toward z first
   float y_lr;       // lr x (beta1 (1 - ckp1) - 1): y's step along the gradient

@@ -198,5 +198,7 @@ TEST_CASE("optimizer: schedule_free_*: the Trainer's Adam settings, weight_lr_po
         "cfg.yaml:4: adam_beta1: expected adam_beta1 above 0 with schedule_free_adamw (its evaluation weights divide "
         "by it), got 0");
   CHECK(parse("optimizer: schedule_free_sgd\nadam_beta1: 0\n").adam_beta1 == 0);  // SGD's momentum is its own
-  CHECK(starts_with(error_with("optimizer: schedule_free_sgd\noptim_args: {r: -1}\n"), "cfg.yaml:4: optim_args.r: expected"));
+  CHECK(parse("optimizer: schedule_free_sgd\noptim_args: {r: -1}\n").optim_args.at("r") == -1);  // weights that fall
+  CHECK(starts_with(error_with("optimizer: schedule_free_sgd\noptim_args: {weight_lr_power: -1}\n"),
+                    "cfg.yaml:4: optim_args.weight_lr_power: expected"));  // lr_max^-1 at lr 0 divides by 0
 }

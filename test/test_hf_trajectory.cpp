@@ -441,7 +441,7 @@ TEST_CASE("came_pytorch: CAME's loss, grad_norm and lr at every step") {
 
 // transformers' schedule_free_* (schedulefree 1.4.1): AdamW with its own warmup over the cosine's,
 // evaluated at the start and every 5 steps, so the weights go from y to x and back mid-run as the
-// Trainer's optimizer.eval() / .train() move them; RAdam (its rectified rate) on the tied model;
+// Trainer's optimizer.eval() / .train() move them, and the same under one_cycle; RAdam (its rectified rate) on the tied model;
 // SGD under the constant schedule with optim_args' weight_lr_power and r.
 TEST_CASE("schedule_free_*: Schedule-Free's loss, grad_norm, lr and eval_loss at every step") {
   const json f = fixture();
@@ -449,6 +449,14 @@ TEST_CASE("schedule_free_*: Schedule-Free's loss, grad_norm, lr and eval_loss at
   check_evals(check_trajectory("untied", "optimizer: schedule_free_adamw\n" + eval_keys(adamw), adamw.at("steps"),
                                f.at("settings")),
               adamw.at("evals"));
+  // one_cycle: OneCycleLR cycles beta1 after each update, so an evaluation's x reads the next one's.
+  const json& cycled = f.at("cases").at("schedule_free_one_cycle");
+  json one_cycle = f.at("settings");
+  one_cycle["lr_scheduler_type"] = cycled.at("lr_scheduler");
+  one_cycle["learning_rate"] = cycled.at("learning_rate");
+  check_evals(check_trajectory("untied", "optimizer: schedule_free_adamw\n" + eval_keys(cycled), cycled.at("steps"),
+                               one_cycle),
+              cycled.at("evals"));
   const json& radam = f.at("cases").at("schedule_free_radam");
   check_trajectory("tied", "optimizer: schedule_free_radam\n", radam.at("steps"), f.at("settings"));
   const json& sgd = f.at("cases").at("schedule_free_sgd");

@@ -155,6 +155,26 @@ def schedule_free_cases(out, rows):
                                          optim="schedule_free_adamw", eval_examples=5, eval_steps=5, eval_batch_size=1),
              "schedule_free_radam": dict(train(load(out, "tied"), rows, optim="schedule_free_radam"),
                                          optim="schedule_free_radam")}
+
+    # one_cycle: torch's OneCycleLR cycles the AdamW's betas[0] in its scheduler.step() after each
+    # update, so an evaluation's switch to x (and the switch back) reads the next update's beta1.
+    def make_optimizer(model, args):
+        cls, kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+        decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        return cls([{"params": [p for n, p in named if n in decayed], "weight_decay": args.weight_decay},
+                    {"params": [p for n, p in named if n not in decayed], "weight_decay": 0.0}], **kwargs)
+
+    def make_scheduler(optimizer, args):
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
+                                                   pct_start=args.get_warmup_steps(args.max_steps) / args.max_steps,
+                                                   anneal_strategy="cos")
+    cycled = dict(learning_rate=1e-2)  # x far enough from y that beta1's timing shows in eval_loss
+    cases["schedule_free_one_cycle"] = dict(
+        train(load(out, "untied"), rows, optim="schedule_free_adamw", make_optimizer=make_optimizer,
+              make_scheduler=make_scheduler, **evals, **cycled),
+        optim="schedule_free_adamw", lr_scheduler="one_cycle", eval_examples=5, eval_steps=5, eval_batch_size=1,
+        **cycled)
     sgd = dict(learning_rate=0.5, lr_scheduler_type="constant", optim_args="weight_lr_power=1,r=0.5")
     cases["schedule_free_sgd"] = dict(train(load(out, "tied"), rows, optim="schedule_free_sgd", **sgd),
                                       optim="schedule_free_sgd", **sgd)

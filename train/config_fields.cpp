@@ -26,15 +26,6 @@ void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.data.val_set_size = v;
 }
 
-// A key only CAME reads: written into a resolved config only with it (null otherwise, so that a
-// resume of another optimizer's run finds nothing unused).
-ConfigField came_only(ConfigField field) {
-  field.write = [write = field.write](const TrainConfig& c) {
-    return c.optimizer == "came_pytorch" ? write(c) : std::string();
-  };
-  return field;
-}
-
 // tf32 (and bf16, train/config_precision.cpp): true, false, or auto (what the GPU has: sm_80+).
 ConfigField bool_or_auto(const char* key, const char* section, std::string TrainConfig::*member, const char* meaning) {
   return {key, section, "true or false or auto", meaning,
@@ -241,46 +232,6 @@ std::vector<ConfigField> make_fields() {
        "div_factor, final_div_factor, three_phase, cycle_momentum, base_momentum, max_momentum; "
        "reduce_lr_on_plateau's: mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps",
        read_lr_scheduler_kwargs, write_lr_scheduler_kwargs},
-      choice("optimizer", training, MEMBER(optimizer),
-             {"adamw_torch", "adamw_torch_fused", "adamw", "paged_adamw_32bit", "adamw_8bit",
-              "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw", "lion_32bit", "lion_8bit", "paged_lion_32bit",
-              "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
-              "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
-              "schedule_free_radam", "schedule_free_sgd"},
-             "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
-             "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
-             "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
-             "(f32 or 8-bit momentum, no ZeRO); adafactor: transformers' Adafactor as the Trainer builds it "
-             "(the schedule's lr, factored second moments, no ZeRO); ademamix*: bitsandbytes' AdEMAMix (adam_beta1, "
-             "adam_beta2, beta3 0.9999, alpha 5, adam_epsilon unless optim_args says; f32 or 8-bit moments, no ZeRO); "
-             "muon: Axolotl's Muon (Moonlight's): matrices take Newton-Schulz-orthogonalised momentum, embed_tokens / "
-             "lm_head AdamW with betas 0.95 / 0.95 unless adam_beta1 and adam_beta2 are given, tensors under 2-D "
-             "(norms) no update, as Axolotl's factory leaves them out (f32, no ZeRO); optimi_adamw: torch-optimi's AdamW "
-             "(AdamW's update with betas 0.9 / 0.99 and eps 1e-6 unless adam_beta1 and adam_beta2 / adam_epsilon are "
-             "given); adamc: Axolotl's AdamC (AdamW whose decay at lr is weight_decay x lr^2 / learning_rate, or / "
-             "optim_args' max_lr; betas 0.9 / 0.999 unless adam_beta1 and adam_beta2 are both given); came_pytorch: CAME "
-             "(Adafactor's factored second moment, a first moment, its factored instability; adam_beta1, adam_beta2 "
-             "and adam_beta3 each, eps adam_epsilon (1e-30 unless given) and adam_epsilon2; f32, no ZeRO); "
-             "schedule_free_adamw / _radam / _sgd: the schedulefree package's optimizers as transformers builds them "
-             "(adam_beta1, adam_beta2 and adam_epsilon for AdamW and RAdam, momentum 0.9 for SGD; AdamW and SGD warm "
-             "up over warmup_steps themselves, on top of lr_scheduler; the weights train at y and are evaluated and "
-             "exported at x, the average; f32, no ZeRO)"),
-      {"optim_args", training, "a map or a 'key=value,...' string",
-       "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
-       "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
-       "clip_threshold (1) of CAME; weight_lr_power (2) and r (0) of Schedule-Free (the average's weights); unused "
-       "by the other optimizers",
-       read_optim_args, write_optim_args},
-      number("adam_beta1", training, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
-      number("adam_beta2", training, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
-      came_only(number("adam_beta3", training, MEMBER(adam_beta3), kBeta, "CAME's beta3, the instability's rate (0.9999)")),
-      // AdamW keeps these two as floats.
-      number("adam_epsilon", training, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
-             "AdamW epsilon"),
-      came_only(number("adam_epsilon2", training, MEMBER(adam_epsilon2), {0, false, kFloatMax, false},
-                       "CAME's eps2, added to each instability term (1e-16)")),
-      number("weight_decay", training, MEMBER(weight_decay), {0, false, kFloatMax, false},
-             "decoupled weight decay (not on norm weights)"),
       number("embedding_lr_scale", training, MEMBER(embedding_lr_scale), kPositive,
              "embed_tokens and lm_head learn at learning_rate x this, without weight decay (Axolotl's groups)"),
       number("embedding_lr", training, MEMBER(embedding_lr), kPositive,
@@ -451,6 +402,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("lora_target_linear", peft_rows(adapters));
   insert_after("merge_lora", relora_rows(adapters));
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
+  insert_after("lr_scheduler_kwargs", optimizer_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
   insert_after("seed", precision_rows(training));
   insert_after("neftune_noise_alpha", eaft_rows(training));

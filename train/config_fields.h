@@ -49,6 +49,7 @@ struct Range {
 };
 const Range kPositive{0, true, kInf, true}, kNonNegative{0, false, kInf, true};
 const Range kBeta{0, false, 1, true}, kUnit{0, false, 1, false}, kRatio{0, true, 1, false};
+const Range kFinite{-kInf, true, kInf, true};
 
 std::string read_string(const YAML::Node& n, const Where& w);
 std::string integer_text(int64_t min, int64_t max);  // "an integer >= 1", "an integer in [1, 8]"
@@ -122,9 +123,13 @@ std::string write_bnb_config_kwargs(const TrainConfig& c);
 void read_lr_groups(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_unfrozen_parameters(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
-// optim_args (train/config_optim_args.cpp): AdEMAMix's arguments, HF's string or a map.
+// optim_args (train/config_optim_args.cpp): the arguments HF or Axolotl hand the optimizer, HF's
+// string or a map.
 void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_optim_args(const TrainConfig& c);
+// The optimizer's keys (train/config_fields_optimizer.cpp): optimizer, optim_args, the Adam
+// settings and weight_decay.
+std::vector<ConfigField> optimizer_rows(const char* section);
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);

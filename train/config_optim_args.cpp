@@ -28,7 +28,7 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"ademamix", "t_beta3", ArgKind::steps},            {"muon", "momentum", ArgKind::number, kBeta},
       {"muon", "nesterov", ArgKind::flag},                {"muon", "ns_steps", ArgKind::steps},
       {"adamc", "max_lr", ArgKind::number, kPositive},    {"came_pytorch", "clip_threshold", ArgKind::number, kPositive},
-      {"schedule_free", "weight_lr_power", ArgKind::number}, {"schedule_free", "r", ArgKind::number}};
+      {"schedule_free", "weight_lr_power", ArgKind::number}, {"schedule_free", "r", ArgKind::number, kFinite}};
   return table;
 }
 

@@ -100,6 +100,7 @@ std::string num(double v) {
 }
 
 std::string Range::text() const {
+  if (lo == -kInf && hi == kInf) return "a finite number";
   if (hi == kInf) return std::string("a number ") + (lo_open ? "> " : ">= ") + num(lo);
   return std::string("a number in ") + (lo_open ? "(" : "[") + num(lo) + ", " + num(hi) +
          (hi_open ? ")" : "]");

@@ -1,4 +1,5 @@
-// defines: Trainer (set-up with its stop points, the step loop, evaluation, early stopping)
+// defines: Trainer (set-up with its stop points; the step loop with its logging, early stopping and
+// saves; evaluation is trainer_eval.cpp)
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -206,15 +207,6 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   print_summary();
 }
 
-void Trainer::Impl::for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f) {
-  int64_t rounds = static_cast<int64_t>(val_batches.size());
-  if (weight_units() || kto()) comm.allreduce_max(&rounds, 1);  // each round is collective
-  for (int64_t i = 0; i < rounds; i++) {
-    const bool real = i < static_cast<int64_t>(val_batches.size());
-    f(real ? val_batches[i] : eval_filler, real);
-  }
-}
-
 // HF's auto_find_batch_size, which Axolotl passes on: accelerate retries the step with
 // micro_batch_size x 0.9 (rounded down) after each out-of-memory error, the accumulation kept.
 // Here the memory plan decides at start-up, before anything is allocated: the first size of that
@@ -230,25 +222,6 @@ void Trainer::Impl::fit_micro_batch(bool bf16) {
   if (config.micro_batch_size != asked)
     say("auto_find_batch_size: micro_batch_size {} does not fit the memory plan on {}; {} does (gradient accumulation "
         "unchanged, as HF's)\n", asked, device.str(), config.micro_batch_size);
-}
-
-float Trainer::Impl::evaluate() {
-  NoGradGuard no_grad;
-  // The Trainer's eval_loss: each batch's mean token loss, weighted by its rows (its
-  // evaluation_loop repeats a batch's loss batch-size times); with eval_batch_size 1 every
-  // example weighs the same, whatever its length.
-  double sums[2] = {0.0, 0.0};  // loss x rows, rows: summed over this rank's batches, then ranks
-  for_each_eval_batch([&](const Batch& b, bool real) {
-    // Evaluation reads each batch's loss: it runs between steps, not inside one.
-    ForwardOptions opt = options_for(b);
-    opt.targets_host = b.targets;
-    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
-    if (!real || b.num_targets == 0) return;  // no target: the Trainer's loss is NaN; left out
-    sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows.size());
-    sums[1] += static_cast<double>(b.rows.size());
-  });
-  comm.allreduce_sum(sums, 2);
-  return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
 }
 
 WeightUnits* Trainer::Impl::weight_units() const {
@@ -342,33 +315,10 @@ bool Trainer::Impl::loss_watchdog_says_stop() {
   return ++state.watchdog_violations >= config.loss_watchdog_patience;
 }
 
-// One evaluation at the current step: logged, then counted as HF's callbacks count it
-// (`finds_best`: by _determine_best_metric too, which eval_on_start's does not reach). Returns
-// whether it is a new best.
-bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
-  optimizer->set_training(false);  // HF's evaluation_loop calls optimizer.eval()
-  float eval_loss = 0.0f;
-  std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
-  if (preference()) {
-    const PreferenceMetrics m = evaluate_preference();
-    eval_loss = static_cast<float>(m.loss);
-    eval_pairs = preference_json(m, kto(), "eval_");
-    eval_text = " | " + preference_text(m, kto());
-  } else {
-    eval_loss = evaluate();
-  }
-  if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
-  if (plateau && !at_start) plateau->observe(eval_loss);  // the rate of the steps after it
-  state.newest_logged_loss.reset();  // the newest record is an evaluation's
-  bool improved = false;
-  if (!at_start)
-    improved = record_evaluation(state, state.step, eval_loss, config.early_stopping_threshold);
-  else
-    record_patience(state, eval_loss, config.early_stopping_threshold);
-  const std::string best =
-      state.best_eval_loss ? fmt::format(" | best {:.6f} at step {}", *state.best_eval_loss, state.best_step) : "";
-  say("{}eval step {} | eval_loss {:.6f}{}{}\n", tty ? "\r\033[K" : "", state.step, eval_loss, eval_text, best);
-  return improved;
+// one_cycle's beta1 (or momentum) of the next update, set as soon as the last one is done, as torch's
+// OneCycleLR sets it: Schedule-Free's switches between y and x read it in between.
+void Trainer::Impl::set_next_beta1() {
+  if (const std::optional<double> beta1 = schedule.beta1(state.step)) optimizer->set_beta1(*beta1);
 }
 
 TrainResult Trainer::Impl::run() {
@@ -378,6 +328,7 @@ TrainResult Trainer::Impl::run() {
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
+  set_next_beta1();  // OneCycleLR sets it when built
   // HF's eval_on_start evaluates again after a resume, repeating the checkpoint step's evaluation
   // in the log and counting it against early stopping's patience, so a resumed run could stop
   // where the run that saved the checkpoint would have gone on (Axolotl's issue #3305, its fix
@@ -392,7 +343,6 @@ TrainResult Trainer::Impl::run() {
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
     const double lr = plateau ? plateau->lr : schedule.lr(state.step);
-    if (const std::optional<double> beta1 = schedule.beta1(state.step)) optimizer->set_beta1(static_cast<float>(*beta1));
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
     apply_pruning_masks(pruning_masks);
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
@@ -406,6 +356,7 @@ TrainResult Trainer::Impl::run() {
           grad_norm);
     }
     state.step++;
+    set_next_beta1();  // before an evaluation at this step, as OneCycleLR's scheduler.step() follows optimizer.step()
     result.last_loss = static_cast<float>(step_loss);
     state.loss_since_log += step_loss;
     state.steps_since_log++;

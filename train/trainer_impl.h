@@ -120,6 +120,7 @@ struct Trainer::Impl {
   // when every weight is always whole.
   WeightUnits* weight_units() const;
   TrainResult run();
+  void set_next_beta1();
   float evaluate();
   // One evaluation, logged; `at_start` is HF's eval_on_start one, which neither finds a best
   // model nor steps reduce_lr_on_plateau (its _evaluate(skip_scheduler=True)). Returns whether it

@@ -1,0 +1,70 @@
+// defines: the evaluation parts of Trainer::Impl: the eval batches round by round, the Trainer's
+// eval_loss, and one evaluation logged and counted for early stopping and the best checkpoint
+// (preference training's evaluation is in trainer_preference.cpp).
+#include <fmt/core.h>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "train/best_model.h"
+#include "train/trainer_impl.h"
+
+namespace llm {
+
+void Trainer::Impl::for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f) {
+  int64_t rounds = static_cast<int64_t>(val_batches.size());
+  if (weight_units() || kto()) comm.allreduce_max(&rounds, 1);  // each round is collective
+  for (int64_t i = 0; i < rounds; i++) {
+    const bool real = i < static_cast<int64_t>(val_batches.size());
+    f(real ? val_batches[i] : eval_filler, real);
+  }
+}
+
+float Trainer::Impl::evaluate() {
+  NoGradGuard no_grad;
+  // The Trainer's eval_loss: each batch's mean token loss, weighted by its rows (its
+  // evaluation_loop repeats a batch's loss batch-size times); with eval_batch_size 1 every
+  // example weighs the same, whatever its length.
+  double sums[2] = {0.0, 0.0};  // loss x rows, rows: summed over this rank's batches, then ranks
+  for_each_eval_batch([&](const Batch& b, bool real) {
+    // Evaluation reads each batch's loss: it runs between steps, not inside one.
+    ForwardOptions opt = options_for(b);
+    opt.targets_host = b.targets;
+    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
+    if (!real || b.num_targets == 0) return;  // no target: the Trainer's loss is NaN; left out
+    sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows.size());
+    sums[1] += static_cast<double>(b.rows.size());
+  });
+  comm.allreduce_sum(sums, 2);
+  return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
+}
+
+// One evaluation at the current step: logged, then counted as HF's callbacks count it
+// (`finds_best`: by _determine_best_metric too, which eval_on_start's does not reach). Returns
+// whether it is a new best.
+bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
+  optimizer->set_training(false);  // HF's evaluation_loop calls optimizer.eval()
+  float eval_loss = 0.0f;
+  std::string eval_pairs, eval_text;  // preference training: the pair metrics, as TRL logs them with eval_
+  if (preference()) {
+    const PreferenceMetrics m = evaluate_preference();
+    eval_loss = static_cast<float>(m.loss);
+    eval_pairs = preference_json(m, kto(), "eval_");
+    eval_text = " | " + preference_text(m, kto());
+  } else {
+    eval_loss = evaluate();
+  }
+  if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
+  if (plateau && !at_start) plateau->observe(eval_loss);  // the rate of the steps after it
+  state.newest_logged_loss.reset();  // the newest record is an evaluation's
+  bool improved = false;
+  if (!at_start)
+    improved = record_evaluation(state, state.step, eval_loss, config.early_stopping_threshold);
+  else
+    record_patience(state, eval_loss, config.early_stopping_threshold);
+  const std::string best =
+      state.best_eval_loss ? fmt::format(" | best {:.6f} at step {}", *state.best_eval_loss, state.best_step) : "";
+  say("{}eval step {} | eval_loss {:.6f}{}{}\n", tty ? "\r\033[K" : "", state.step, eval_loss, eval_text, best);
+  return improved;
+}
+
+}  // namespace llm
