@@ -182,6 +182,26 @@ TEST_CASE("gradient_checkpointing: true, false or Axolotl's offload") {
   CHECK(error_with("gradient_checkpointing: 2\n") == "cfg.yaml:3: gradient_checkpointing: expected true or false or offload, got 2");
 }
 
+// Axolotl 0.19 turns gradient_checkpointing: offload into activation_offloading: true (its
+// examples write the latter, e.g. 3b-qat-mxfp4.yaml).
+TEST_CASE("activation_offloading: Axolotl's spelling of gradient_checkpointing: offload, which it requires") {
+  for (const char* value : {"true", "legacy", "hidden_states"}) {
+    CAPTURE(value);
+    const TrainConfig c = parse(std::string("gradient_checkpointing: true\nactivation_offloading: ") + value + "\n");
+    CHECK(c.gradient_checkpointing_offload);
+    CHECK(c.unknown_keys.empty());
+  }
+  CHECK(!parse("gradient_checkpointing: true\nactivation_offloading: false\n").gradient_checkpointing_offload);
+  CHECK(parse("gradient_checkpointing: offload\nactivation_offloading: false\n").gradient_checkpointing_offload);
+  CHECK(parse("activation_offloading: false\n").unknown_keys.empty());
+  CHECK(error_with("activation_offloading: true\n") ==
+        "cfg.yaml:3: activation_offloading: expected gradient_checkpointing: true with it (Axolotl requires it), got "
+        "gradient_checkpointing: false");
+  CHECK(error_with("gradient_checkpointing: true\nactivation_offloading: disk\n") ==
+        "cfg.yaml:4: activation_offloading: expected true, false, legacy or hidden_states (activations offloaded to "
+        "disk are not built), got disk");
+}
+
 TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen schedule takes") {
   const TrainConfig c = parse("lr_scheduler: polynomial\nlr_scheduler_kwargs: {power: 2, lr_end: 1e-6}\n");
   CHECK(c.lr_scheduler_kwargs.power == 2);

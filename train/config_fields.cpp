@@ -384,6 +384,11 @@ std::vector<ConfigField> make_fields() {
        [](const TrainConfig& c) {
          return std::string(c.gradient_checkpointing_offload ? "offload" : c.gradient_checkpointing ? "true" : "false");
        }},
+      // Written as gradient_checkpointing: offload.
+      {"activation_offloading", optimisations, "true, false, legacy or hidden_states",
+       "Axolotl's spelling of gradient_checkpointing: offload (which it requires): the recompute segments' inputs "
+       "kept in host memory",
+       read_activation_offloading, nullptr},
       {"gradient_checkpointing_kwargs", optimisations, "a map {use_reentrant, every_n_layers}",
        "every_n_layers (ours) coarsens recompute; use_reentrant is accepted",
        read_checkpointing_kwargs,

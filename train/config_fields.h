@@ -133,6 +133,7 @@ std::vector<ConfigField> optimizer_rows(const char* section);
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);
+void read_activation_offloading(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_lr_scheduler_kwargs(const TrainConfig& c);
 // The schedule's keys across the others (train/config_scheduler.cpp): an lr_scheduler_kwargs
 // argument the chosen schedule does not take (or one it needs missing), lr_quadratic_warmup

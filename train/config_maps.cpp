@@ -112,6 +112,21 @@ void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Wh
   c.gradient_checkpointing_offload = false;
 }
 
+// Axolotl's activation_offloading, what its gradient_checkpointing: offload now stands for: true,
+// legacy (its synchronous offloader) or hidden_states (the checkpoints' inputs) each keep the
+// recompute segments' inputs in host memory here; disk is not built. Read after
+// gradient_checkpointing, which it requires (Axolotl's validator refuses it without).
+void read_activation_offloading(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  TrainConfig& c = ctx.config;
+  const std::string expected = "true, false, legacy or hidden_states (activations offloaded to disk are not built)";
+  const bool named = n.IsScalar() && (n.Scalar() == "legacy" || n.Scalar() == "hidden_states");
+  if (n.IsScalar() && n.Scalar() == "disk") fail(w, expected, "disk");
+  if (!named && !read_bool(n, w, ", legacy or hidden_states")) return;
+  if (!c.gradient_checkpointing)
+    fail(w, "gradient_checkpointing: true with it (Axolotl requires it)", "gradient_checkpointing: false");
+  c.gradient_checkpointing_offload = true;
+}
+
 void read_checkpointing_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   for_fields(n, w, "a map {use_reentrant, every_n_layers}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
