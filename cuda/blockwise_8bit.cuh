@@ -27,7 +27,7 @@ static_assert(kQuantBlock % kLanes == 0 && kThreads == 256, "a warp owns whole b
 // Warp w of the CTA owns quantisation block blockIdx.x * 8 + w; lane l its elements l, l + 32,
 // ... (coalesced). The moments stay in registers between the update and the requantisation, and
 // the block's absmax is a warp reduction (fmaxf is exact: the order does not matter).
-template <int kMoments, class G, class Update>
+template <int kMoments, class BlockQuant, class G, class Update>
 __global__ void blockwise_8bit_kernel(float* param, const G* grad, int64_t n, QuantMomentsArg<kMoments> q,
                                       Update update) {
   __shared__ float map[kMoments][256];
@@ -56,19 +56,19 @@ __global__ void blockwise_8bit_kernel(float* param, const G* grad, int64_t n, Qu
   for (int k = 0; k < kMoments; k++) {
     for (int off = kLanes / 2; off > 0; off >>= 1)
       block_max[k] = fmaxf(block_max[k], __shfl_xor_sync(0xffffffffu, block_max[k], off));
-    const float inv = block_max[k] > 0.0f ? 1.0f / block_max[k] : 0.0f;
+    const float scale = BlockQuant::prepare(block_max[k]);
 #pragma unroll
     for (int e = 0; e < kPerLane; e++) {
       const int64_t i = lo + lane + int64_t(e) * kLanes;
-      if (i < n) q.codes[k][i] = quantize_moment(map[k], values[k][e] * inv, q.is_signed[k]);
+      if (i < n) q.codes[k][i] = BlockQuant::code(map[k], values[k][e], scale, q.is_signed[k]);
     }
-    if (lane == 0) q.absmax[k][b] = block_max[k];
+    if (lane == 0) q.absmax[k][b] = BlockQuant::stored(block_max[k]);
   }
 }
 
 // One update of f32 `param` from `grad` (f32 or bf16) on `stream`; moments are {codes, absmax,
-// signed map?} as the CPU's QuantMoment.
-template <int kMoments, class Update>
+// signed map?} as the CPU's QuantMoment, requantised as BlockQuant says (engine/quant_map.h).
+template <int kMoments, class BlockQuant = BnbBlockQuant, class Update>
 void launch_blockwise_8bit(const char* op, cudaStream_t stream, Tensor& param, const Tensor& grad,
                            const std::array<std::pair<Tensor*, Tensor*>, kMoments>& moments,
                            const std::array<bool, kMoments>& is_signed, Update update) {
@@ -90,7 +90,8 @@ void launch_blockwise_8bit(const char* op, cudaStream_t stream, Tensor& param, c
   const unsigned ctas = static_cast<unsigned>((blocks + kQuantBlocksPerCta - 1) / kQuantBlocksPerCta);
   dispatch_float(op, grad, [&](auto tag) {
     using G = decltype(tag);
-    blockwise_8bit_kernel<kMoments><<<ctas, kThreads, 0, stream>>>(param.data<float>(), grad.data<G>(), n, q, update);
+    blockwise_8bit_kernel<kMoments, BlockQuant><<<ctas, kThreads, 0, stream>>>(param.data<float>(), grad.data<G>(), n,
+                                                                             q, update);
   });
 }
 

@@ -12,6 +12,7 @@
 #include "engine/adopt_math.h"
 #include "engine/lion_math.h"
 #include "engine/schedule_free_math.h"
+#include "engine/torchao_adamw_math.h"
 #include "engine/allocator.h"
 #include "engine/fp8_math.h"
 #include "engine/quant_weight.h"
@@ -151,6 +152,11 @@ class Backend {
   // param f32 (n), grad f32 or bf16 (n), codes u8 (n), absmax f32 (ceil(n / kQuantBlock)).
   virtual void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                           Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) = 0;
+  // One torchao AdamW update (engine/torchao_adamw_math.h) of f32 param: m and v f32 (m_scale and
+  // v_scale undefined), or u8 codes of the signed and unsigned dynamic maps with an f32 scale per
+  // kQuantBlock elements, requantised as torchao's OptimState8bit (TorchaoBlockQuant).
+  virtual void torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& m_scale, Tensor& v,
+                             Tensor& v_scale, const TorchaoAdamWArgs& args) = 0;
   // One fused Lion update (engine/lion_math.h) of f32 param and m; lion_8bit keeps m as
   // adamw_8bit keeps its first moment (signed map, f32 absmax per kQuantBlock elements).
   virtual void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) = 0;

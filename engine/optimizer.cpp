@@ -167,16 +167,16 @@ std::vector<TensorEntry> AdamW::state_table() const {
   return out;
 }
 
+void AdamWMoments::export_to(const TensorSink& put, const std::string& param, const Shape& shape) const {
+  const std::vector<TensorEntry> names = moment_table(param, shape, quantised(), m.dtype());
+  const Tensor* plain[] = {&m, &v};
+  const Tensor* q8[] = {&m, &m_absmax, &v, &v_absmax};  // moment_table's order
+  const Tensor* const* values = quantised() ? q8 : plain;
+  for (size_t k = 0; k < names.size(); k++) put(names[k].name, *values[k]);
+}
+
 void AdamW::export_state(const TensorSink& put) {
-  for (size_t i = 0; i < params_.size(); i++) {
-    const AdamWMoments& mo = moments_[i];
-    const std::vector<TensorEntry> names =
-        moment_table(params_[i].name, params_[i].param->shape(), mo.quantised(), mo.m.dtype());
-    const Tensor* plain[] = {&mo.m, &mo.v};
-    const Tensor* q8[] = {&mo.m, &mo.m_absmax, &mo.v, &mo.v_absmax};  // moment_table's order
-    const Tensor* const* values = mo.quantised() ? q8 : plain;
-    for (size_t k = 0; k < names.size(); k++) put(names[k].name, *values[k]);
-  }
+  for (size_t i = 0; i < params_.size(); i++) moments_[i].export_to(put, params_[i].name, params_[i].param->shape());
 }
 
 void Optimizer::import_state(const StateLookup& find) {

@@ -130,6 +130,8 @@ struct AdamWMoments {
   size_t bytes() const;
   // One AdamW update of `param` (same numel as the moments) from `grad`.
   void update(Tensor& param, const Tensor& grad, const AdamWArgs& args);
+  // Its tensors to `put` under moment_table's names for parameter `param` of `shape`.
+  void export_to(const TensorSink& put, const std::string& param, const Shape& shape) const;
 };
 // "AdamW", or "AdamW 8-bit (...)" saying how its state is kept, or AdamC's decay: for start-up
 // summaries.

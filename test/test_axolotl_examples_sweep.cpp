@@ -221,14 +221,19 @@ liger_fused_linear_cross_entropy: true
   CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
 }
 
-// 3b-qat-mxfp4.yaml: its qat trains (MX on inputs and weights); its optimizer, torchao's 8-bit
-// AdamW, is not built and stops it in one line.
-TEST_CASE("3b-qat-mxfp4: MX fake quantisation of every linear's inputs and weights; torchao's 8-bit AdamW refused") {
-  const std::string yaml = kFft8bAdopt + "qat:\n  activation_dtype: mxfp4\n  weight_dtype: mxfp4\n  group_size: 32\n";
-  CHECK(parse_example(yaml).qat == QatScheme{QatScheme::Input::mxfp4, QatScheme::Weight::mxfp4, 32});
+// 3b-qat-mxfp4.yaml: its qat (MX on inputs and weights) trains with its optimizer, torchao's 8-bit
+// AdamW, and its activation_offloading; torchao's 4-bit AdamW is not built and stops in one line.
+TEST_CASE("3b-qat-mxfp4: MX fake quantisation of every linear's inputs and weights under torchao's 8-bit AdamW") {
+  const std::string yaml = replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit") +
+                           "activation_offloading: true\nqat:\n  activation_dtype: mxfp4\n  weight_dtype: mxfp4\n"
+                           "  group_size: 32\n";
+  const TrainConfig c = parse_example(yaml);
+  CHECK(c.qat == QatScheme{QatScheme::Input::mxfp4, QatScheme::Weight::mxfp4, 32});
+  CHECK(c.gradient_checkpointing_offload);
   const std::string out = train_2_steps(yaml, "axolotl_qat_mxfp4");
   CHECK_MESSAGE(out.find("compute on mxfp4 inputs (blocks of 32) and mxfp4 weights") != std::string::npos, out);
-  check_refused(replaced(yaml, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit"), "optimizer");
+  CHECK_MESSAGE(out.find("optimizer: torchao AdamW8bit") != std::string::npos, out);
+  check_refused(replaced(yaml, "optimizer: adamw_torch_8bit", "optimizer: adamw_torch_4bit"), "optimizer");
 }
 
 TEST_CASE("dataset_exact_deduplication: each example once; a validation example never one that trains") {

@@ -202,3 +202,17 @@ TEST_CASE("optimizer: schedule_free_*: the Trainer's Adam settings, weight_lr_po
   CHECK(starts_with(error_with("optimizer: schedule_free_sgd\noptim_args: {weight_lr_power: -1}\n"),
                     "cfg.yaml:4: optim_args.weight_lr_power: expected"));  // lr_max^-1 at lr 0 divides by 0
 }
+
+TEST_CASE("optimizer: adamw_torch_8bit: torchao's AdamW8bit, no ZeRO; its 4-bit one refused") {
+  const TrainConfig c = parse("optimizer: adamw_torch_8bit\n");
+  CHECK(c.optimizer_torchao_8bit());
+  CHECK(c.optimizer_8bit());
+  CHECK(!c.optimizer_adamw());  // its own state: no ZeRO
+  CHECK(starts_with(error_with("optimizer: adamw_torch_8bit\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(starts_with(error_with("optimizer: adamw_torch_8bit\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+  CHECK(error_with("optimizer: adamw_torch_4bit\n") ==
+        "cfg.yaml:3: optimizer: not supported, torchao's 4-bit AdamW (adamw_torch_4bit) is not built; its 8-bit "
+        "AdamW is (adamw_torch_8bit), and bitsandbytes' (adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit)");
+}

@@ -1,5 +1,5 @@
-// GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Schedule-Free, Lion,
-// AdEMAMix, Adafactor, CAME) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
+// GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Schedule-Free, torchao's
+// AdamW, Lion, AdEMAMix, Adafactor, CAME) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
 // bf16-state ones in test_gpu_low_precision). Without a CUDA device it says so and exits 77.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
@@ -101,6 +101,45 @@ TEST_CASE("schedule_free: the fused update and its lerp match the CPU over sever
         backend(kGpu).lerp(yg, zg, weight);
       }
       check_close("lerp", yg, yc, kTolF32);
+    }
+}
+
+// torchao's AdamW: f32 moments, and 8-bit ones requantised as its OptimState8bit (a code may
+// differ by one entry where FMA contraction moves a moment across a midpoint).
+TEST_CASE("torchao_adamw: the update matches the CPU over several steps, f32 and 8-bit moments") {
+  const int64_t n = 16 * 256;
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes)
+    for (const bool quantised : {false, true}) {
+      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(quantised);
+      AdamWMoments cpu({n}, quantised, Device::cpu()), gpu({n}, quantised, kGpu);
+      Tensor pc = p0.clone(), pg = p0.to(kGpu);
+      for (int step = 1; step <= 3; step++) {
+        Tensor grad = randn({n}).to(grad_dtype);
+        const TorchaoAdamWArgs args{1e-2f, 1e-3f, 0.1f, 1e-3f, 1 - std::pow(0.9f, float(step)),
+                                    std::sqrt(1 - std::pow(0.999f, float(step))), 1e-8f, step == 2 ? 0.5f : 1.0f};
+        backend(Device::cpu()).torchao_adamw(pc, grad.to(DType::f32), cpu.m, cpu.m_absmax, cpu.v, cpu.v_absmax, args);
+        backend(kGpu).torchao_adamw(pg, grad.to(kGpu), gpu.m, gpu.m_absmax, gpu.v, gpu.v_absmax, args);
+      }
+      check_close("torchao_adamw param", pg, pc, kTolF32);
+      if (!quantised) {
+        check_close("torchao_adamw m", gpu.m, cpu.m, kTolF32);
+        check_close("torchao_adamw v", gpu.v, cpu.v, kTolF32);
+        continue;
+      }
+      check_close("torchao_adamw m scale", gpu.m_absmax, cpu.m_absmax, kTolF32);
+      check_close("torchao_adamw v scale", gpu.v_absmax, cpu.v_absmax, kTolF32);
+      for (const auto& [ours, theirs] : {std::pair{&gpu.m, &cpu.m}, std::pair{&gpu.v, &cpu.v}}) {
+        const Tensor codes = ours->to(Device::cpu());
+        int64_t apart = 0;
+        for (int64_t i = 0; i < n; i++) {
+          const int a = codes.data<uint8_t>()[i], b = theirs->data<uint8_t>()[i];
+          CHECK(std::abs(a - b) <= 1);
+          apart += a != b;
+        }
+        CHECK(apart <= n / 100);
+      }
     }
 }
 

@@ -465,3 +465,15 @@ TEST_CASE("schedule_free_*: Schedule-Free's loss, grad_norm, lr and eval_loss at
   check_trajectory("tied", "optimizer: schedule_free_sgd\noptim_args: " + sgd.at("optim_args").get<std::string>() + "\n",
                    sgd.at("steps"), settings);
 }
+
+// transformers' adamw_torch_8bit: torchao 0.18's AdamW8bit (its compiled update on the CPU; the
+// token embedding's state 8-bit too, where bitsandbytes' Trainer keeps it f32). Its update is
+// torchao's bit for bit (test_torchao_optimizer); here the first five steps are as close as the
+// others, then a moment rounds to another code where the two runs' gradients differ in the last
+// bits, and the steps after carry it (measured: 5.4e-5 loss, 8.8e-4 grad norm at step 10).
+TEST_CASE("adamw_torch_8bit: torchao's AdamW8bit's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  const json& c = f.at("cases").at("adamw_torch_8bit");
+  check_trajectory("untied", "optimizer: adamw_torch_8bit\n", c.at("steps"), f.at("settings"), "train", 5,
+                   kFileOrder, "data.jsonl", LaterSteps{1e-4, 2e-3});
+}

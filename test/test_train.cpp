@@ -35,7 +35,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   // f32 AdamW, and the 8-bit one (and 8-bit Lion) whose u8 codes and block absmax travel in
   // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; Muon's
   // momentum buffers and its AdamW's moments with their own step counts; CAME's first moment and
-  // factored means; AdamC; Schedule-Free's z, v and mode; NEFTune,
+  // factored means; AdamC; Schedule-Free's z, v and mode; torchao's 8-bit codes and scales; NEFTune,
   // whose noise a resumed run must draw as the uninterrupted one did.
   std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
@@ -54,6 +54,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     extra = "warmup_steps: 3\nlr_scheduler: constant\n";
   }
   SUBCASE("schedule_free_sgd") { optimizer = "schedule_free_sgd"; }
+  SUBCASE("adamw_torch_8bit") { optimizer = "adamw_torch_8bit"; }
   SUBCASE("adamw_torch with NEFTune's noise, drawn per step") {
     optimizer = "adamw_torch";
     extra = "neftune_noise_alpha: 5\n";

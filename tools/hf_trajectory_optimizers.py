@@ -179,3 +179,11 @@ def schedule_free_cases(out, rows):
     cases["schedule_free_sgd"] = dict(train(load(out, "tied"), rows, optim="schedule_free_sgd", **sgd),
                                       optim="schedule_free_sgd", **sgd)
     return cases
+
+
+def torchao_cases(out, rows):
+    # transformers' adamw_torch_8bit (Axolotl's 3b-qat-mxfp4.yaml): torchao 0.18's AdamW8bit, its
+    # update torch.compile'd on the CPU; on the untied model the token embedding, lm_head, q_proj and
+    # the MLP weights keep 8-bit state (4096 elements or more, whole blocks of 256), k_proj, v_proj
+    # and the norms f32.
+    return {"adamw_torch_8bit": dict(train(load(out, "untied"), rows, optim="adamw_torch_8bit"), optim="adamw_torch_8bit")}

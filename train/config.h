@@ -319,17 +319,18 @@ struct TrainConfig {
   bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
   bool optimizer_muon() const { return optimizer == "muon"; }
   bool optimizer_schedule_free() const { return optimizer.rfind("schedule_free_", 0) == 0; }
+  bool optimizer_torchao_8bit() const { return optimizer == "adamw_torch_8bit"; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.
   bool optimizer_torch_adamw() const {
     return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
   }
-  // AdamW (f32 or 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
-  // Adafactor, CAME, AdEMAMix, Muon or Schedule-Free.
+  // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
+  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free or torchao's 8-bit AdamW.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
-           !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free();
+           !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao_8bit();
   }
 };
 

@@ -26,7 +26,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw", "lion_32bit", "lion_8bit", "paged_lion_32bit",
               "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
-              "schedule_free_radam", "schedule_free_sgd"},
+              "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -44,7 +44,9 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "schedule_free_adamw / _radam / _sgd: the schedulefree package's optimizers as transformers builds them "
              "(adam_beta1, adam_beta2 and adam_epsilon for AdamW and RAdam, momentum 0.9 for SGD; AdamW and SGD warm "
              "up over warmup_steps themselves, on top of lr_scheduler; the weights train at y and are evaluated and "
-             "exported at x, the average; f32, no ZeRO)"),
+             "exported at x, the average; f32, no ZeRO); adamw_torch_8bit: torchao's AdamW8bit as transformers builds "
+             "it (u8 m and v with an f32 scale per 256 elements for tensors of 4096 elements or more in whole blocks, "
+             "f32 moments for the rest; no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "

@@ -137,14 +137,14 @@ std::optional<std::string> unsupported_qat(const YAML::Node& value) {
   return std::nullopt;
 }
 
-// HF's torchao optimizers (transformers' OptimizerNames), which Axolotl examples name
-// (3b-qat-mxfp4.yaml): their blockwise state differs from bitsandbytes'.
+// HF's torchao optimizers (transformers' OptimizerNames): the 4-bit one's state (blocks of 128,
+// its own maps) is not built; adamw_torch_8bit is.
 std::optional<std::string> unsupported_optimizer(const YAML::Node& value) {
   if (!value.IsScalar()) return std::nullopt;  // the field table names what it expects
   const std::string name = value.Scalar();
-  if (name != "adamw_torch_4bit" && name != "adamw_torch_8bit") return std::nullopt;
-  return "optimizer " + name + " (torchao's low-bit AdamW) is not built; bitsandbytes' 8-bit AdamW is (adamw_8bit, "
-         "adamw_bnb_8bit, paged_adamw_8bit)";
+  if (name != "adamw_torch_4bit") return std::nullopt;
+  return "torchao's 4-bit AdamW (" + name + ") is not built; its 8-bit AdamW is (adamw_torch_8bit), and "
+         "bitsandbytes' (adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit)";
 }
 
 }  // namespace

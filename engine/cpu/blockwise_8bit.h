@@ -20,9 +20,9 @@ struct QuantMoment {
 
 // One update of f32 `param` from `grad` (f32): each block's moments dequantised, `update(p, g,
 // moments)` (which returns the new p and moves the kMoments moments) for each element, then the
-// moments requantised against the block's new absmax (quantize_moment; absmax 0 for a block of
-// zeros, every code then dequantising to 0).
-template <size_t kMoments, class Update>
+// moments requantised against the block's new absmax (BlockQuant: bitsandbytes' quantize_moment,
+// absmax 0 for a block of zeros, every code then dequantising to 0; or torchao's).
+template <size_t kMoments, class BlockQuant = BnbBlockQuant, class Update>
 void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
                            const std::array<QuantMoment, kMoments>& moments, Update update) {
   require_f32(op, param);
@@ -57,9 +57,9 @@ void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
       }
     }
     for (size_t k = 0; k < kMoments; k++) {
-      const float inv = block_max[k] > 0.0f ? 1.0f / block_max[k] : 0.0f;
-      for (int64_t j = 0; j < len; j++) codes[k][lo + j] = quantize_moment(map[k], values[k][j] * inv, is_signed[k]);
-      absmax[k][b] = block_max[k];
+      const float scale = BlockQuant::prepare(block_max[k]);
+      for (int64_t j = 0; j < len; j++) codes[k][lo + j] = BlockQuant::code(map[k], values[k][j], scale, is_signed[k]);
+      absmax[k][b] = BlockQuant::stored(block_max[k]);
     }
   }
 }
