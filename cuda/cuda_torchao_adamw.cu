@@ -26,7 +26,8 @@ void CudaBackend::torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Te
   } else {
     LLM_CHECK(param.dtype() == DType::f32 && m.dtype() == DType::f32 && v.dtype() == DType::f32,
               "torchao_adamw on CUDA keeps f32 weights and moments; got param " + param.str() + ", m " + m.str());
-    LLM_CHECK(grad.numel() == param.numel(), "torchao_adamw: grad " + grad.str() + " for " + param.str());
+    LLM_CHECK(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(),
+              "torchao_adamw: grad " + grad.str() + ", m " + m.str() + " and v " + v.str() + " for " + param.str());
     const int64_t n = param.numel();
     if (n == 0) return;
     dispatch_float("torchao_adamw", grad, [&](auto tag) {

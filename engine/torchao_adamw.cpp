@@ -31,8 +31,8 @@ double TorchaoAdamW8bit::step(float lr, double max_norm, bool update) {
     const float decay = params_[i].decay ? float(ao_.weight_decay) : 0.0f;
     const TorchaoAdamWArgs args{group_lr,
                                 group_lr * decay,
-                                float(1 - ao_.beta1),
-                                float(1 - ao_.beta2),
+                                lerp_weight(1 - ao_.beta1),
+                                lerp_weight(1 - ao_.beta2),
                                 1.0f - std::pow(float(ao_.beta1), t),
                                 std::sqrt(1.0f - std::pow(float(ao_.beta2), t)),
                                 float(ao_.eps),

@@ -10,25 +10,35 @@
 
 namespace llm {
 
+// A lerp weight as torch.compile folds it: from the nearer end, its coefficient w or w - 1
+// worked out in double from the Python float before the cast to f32.
+struct LerpWeight {
+  float coefficient;
+  bool from_end;  // |w| >= 0.5: end + (w - 1)(end - start)
+};
+inline LerpWeight lerp_weight(double w) { return {static_cast<float>(std::fabs(w) < 0.5 ? w : w - 1.0), std::fabs(w) >= 0.5}; }
+
 // One update's constants, in f32 as torchao computes them: lr is the group's f32 tensor, lr_decay
-// its product with weight_decay, the rates' complements rounded from the config's doubles, the
+// its product with weight_decay, the moments' lerp weights (1 - beta) from the config's doubles, the
 // bias corrections from f32 powers of the f32 step count.
 struct TorchaoAdamWArgs {
-  float lr, lr_decay, one_minus_beta1, one_minus_beta2, bias1, bias2_sqrt, eps;
+  float lr, lr_decay;
+  LerpWeight m_weight, v_weight;
+  float bias1, bias2_sqrt, eps;
   float grad_scale = 1.0f;  // gradient clipping's factor
 };
 
 // torch's lerp as its decomposition computes it (a product and a sum, from the nearer end).
-LLM_HOST_DEVICE float decomposed_lerp(float start, float end, float weight) {
-  return fabsf(weight) < 0.5f ? start + weight * (end - start) : end + (weight - 1.0f) * (end - start);
+LLM_HOST_DEVICE float decomposed_lerp(float start, float end, LerpWeight w) {
+  return w.from_end ? end + w.coefficient * (end - start) : start + w.coefficient * (end - start);
 }
 
 // Updates m and v from g and returns the new parameter: decoupled decay, the moments, then the step.
 LLM_HOST_DEVICE float torchao_adamw_element(float p, float g, float& m, float& v, const TorchaoAdamWArgs& a) {
   g *= a.grad_scale;
   p = p - a.lr_decay * p;
-  m = decomposed_lerp(m, g, a.one_minus_beta1);
-  v = decomposed_lerp(v, g * g, a.one_minus_beta2);
+  m = decomposed_lerp(m, g, a.m_weight);
+  v = decomposed_lerp(v, g * g, a.v_weight);
   const float denom = sqrtf(v) / a.bias2_sqrt + a.eps;
   return p - a.lr * (m / a.bias1) / denom;
 }

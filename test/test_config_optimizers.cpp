@@ -212,6 +212,10 @@ TEST_CASE("optimizer: adamw_torch_8bit: torchao's AdamW8bit, no ZeRO; its 4-bit 
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
   CHECK(starts_with(error_with("optimizer: adamw_torch_8bit\nbfloat16: true\n"),
                     "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+  CHECK(parse("optimizer: adamw_torch_8bit\noptim_args: 'block_size=256,bf16_stochastic_round=true'\n").unknown_keys.empty());
+  CHECK(error_with("optimizer: adamw_torch_8bit\noptim_args: {block_size: 128}\n") ==
+        "cfg.yaml:4: optim_args: expected block_size 256 with adamw_torch_8bit (torchao's other block sizes are not "
+        "built), got block_size 128");
   CHECK(error_with("optimizer: adamw_torch_4bit\n") ==
         "cfg.yaml:3: optimizer: not supported, torchao's 4-bit AdamW (adamw_torch_4bit) is not built; its 8-bit "
         "AdamW is (adamw_torch_8bit), and bitsandbytes' (adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit)");

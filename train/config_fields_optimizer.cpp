@@ -50,8 +50,9 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
-       "clip_threshold (1) of CAME; weight_lr_power (2) and r (0) of Schedule-Free (the average's weights); unused "
-       "by the other optimizers",
+       "clip_threshold (1) of CAME; weight_lr_power (2) and r (0) of Schedule-Free (the average's weights); "
+       "block_size (256, the only one built) and bf16_stochastic_round of adamw_torch_8bit; unused by the other "
+       "optimizers",
        read_optim_args, write_optim_args},
       number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
       number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2"),

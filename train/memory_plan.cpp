@@ -36,6 +36,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() || c.optimizer == "schedule_free_sgd" ? 1 : c.optimizer_ademamix() ? 3 : 2;
   in.optimizer_schedule_free = c.optimizer_schedule_free();
+  in.optimizer_torchao_8bit = c.optimizer_torchao_8bit();
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
@@ -106,8 +107,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double weight_scratch = (in.quant_linears ? dsize * largest_linear : 0) + (in.dora ? 3 * 4 * largest_linear : 0);
 
   // 8-bit state quantises every matrix (kMin8bitSize elements and more) but the token embedding
-  // (the Trainer's nn.Embedding override); the norms stay f32.
-  const double matrices = adapter ? T - (in.trains_embedding ? embed : 0) : P - (2 * L + 1) * C - embed;
+  // (the Trainer's nn.Embedding override; torchao's quantises it too when it is whole blocks, as
+  // the block linears of real shapes are); the norms stay f32.
+  const bool embedding_8bit = in.optimizer_torchao_8bit && static_cast<int64_t>(embed) % kQuantBlock == 0;
+  const double own_embedding = embedding_8bit ? 0 : embed;
+  const double matrices = adapter ? T - (in.trains_embedding ? own_embedding : 0) : P - (2 * L + 1) * C - own_embedding;
   const double moments = in.optimizer_moments;
   double optimizer = moments * (in.optimizer_8bit ? matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
                                                   : (in.bf16_weights ? 2 : 4) * T);
