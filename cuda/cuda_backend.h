@@ -103,6 +103,8 @@ class CudaBackend : public Backend {
   void fake_quant_int4_symmetric_forward(const Tensor& w, int64_t group, Tensor& out) override;
   void fake_quant_int4_symmetric_backward(const Tensor& w, const Tensor& dout, int64_t group, Tensor& dw) override;
   void fake_quant_mxfp4(const Tensor& x, Tensor& out) override;
+  void fake_quant_ternary(const Tensor& w, bool straight_through, Tensor& out) override;
+  void fake_quant_int8_absmax(const Tensor& x, Tensor& out) override;
   void fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) override;
   void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout, Tensor& dgate,
                        Tensor& dup) override;

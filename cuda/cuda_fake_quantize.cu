@@ -1,6 +1,6 @@
 // defines: CudaBackend::fake_quant_int4_forward/backward, fake_quant_int8_forward/backward,
-// fake_quant_fp8_rows_forward/backward, fake_quant_int4_symmetric_forward/backward, fake_quant_mxfp4
-// (quantisation-aware training, engine/fake_quantize_math.h): one warp per weight group or
+// fake_quant_fp8_rows_forward/backward, fake_quant_int4_symmetric_forward/backward, fake_quant_mxfp4,
+// fake_quant_ternary, fake_quant_int8_absmax (quantisation-aware training, engine/fake_quantize_math.h): one warp per weight group or
 // activation row, min / max and the backward's sums by shuffles in a fixed order (deterministic);
 // fake_quant_fp8 (engine/fp8_math.h): the tensor's largest magnitude into a device word, then
 // the cast
@@ -243,6 +243,36 @@ struct Mxfp4Forward {
 };
 static_assert(kMxBlock == 32, "Mxfp4Forward gives each lane of a warp one value of a block");
 
+// A weight row to {-1, 0, 1} times its mean magnitude (the sum in f32, lanes then a shuffle tree).
+struct TernaryForward {
+  bool straight_through;
+  template <class T>
+  __device__ void operator()(const T* w, T* out, int64_t n) const {
+    float abs_sum = 0.0f;
+    for (int64_t i = threadIdx.x % 32; i < n; i += 32) abs_sum += fabsf(to_f32(w[i]));
+    const float scale = ternary_scale(warp_sum(abs_sum), n, RoundLike<T>{});
+    for (int64_t i = threadIdx.x % 32; i < n; i += 32) {
+      const float v = to_f32(w[i]);
+      const float q = ternary_fake_quant(v, scale, RoundLike<T>{});
+      out[i] = from_f32<T>(straight_through ? straight_through_value(v, q, RoundLike<T>{}) : q);
+    }
+  }
+};
+
+struct Int8AbsmaxForward {
+  template <class T>
+  __device__ void operator()(const T* x, T* out, int64_t n) const {
+    float amax;
+    int ties;
+    span_abs_max(x, n, amax, ties);
+    const float scale = int8_absmax_scale(amax, RoundLike<T>{});
+    for (int64_t i = threadIdx.x % 32; i < n; i += 32) {
+      const float v = to_f32(x[i]);
+      out[i] = from_f32<T>(straight_through_value(v, int8_absmax_fake_quant(v, scale, RoundLike<T>{}), RoundLike<T>{}));
+    }
+  }
+};
+
 unsigned warp_blocks(int64_t warps) { return static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock); }
 
 // x's spans of `span` elements (its last dimension for a row), one warp each, on `stream`.
@@ -316,6 +346,16 @@ void CudaBackend::fake_quant_int4_symmetric_backward(const Tensor& w, const Tens
 void CudaBackend::fake_quant_mxfp4(const Tensor& x, Tensor& out) {
   activate();
   launch_per_span("fake_quant_mxfp4", stream_, x, kMxBlock, out, Mxfp4Forward{});
+}
+
+void CudaBackend::fake_quant_ternary(const Tensor& w, bool straight_through, Tensor& out) {
+  activate();
+  launch_per_span("fake_quant_ternary", stream_, w, w.size(-1), out, TernaryForward{straight_through});
+}
+
+void CudaBackend::fake_quant_int8_absmax(const Tensor& x, Tensor& out) {
+  activate();
+  launch_per_span("fake_quant_int8_absmax", stream_, x, x.size(-1), out, Int8AbsmaxForward{});
 }
 
 void CudaBackend::fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) {

@@ -235,6 +235,12 @@ class Backend {
   // x (..., C), C a multiple of 32, to mxfp4 per block of 32 along its rows (its gradient passes
   // straight through: no backward).
   virtual void fake_quant_mxfp4(const Tensor& x, Tensor& out) = 0;
+  // Axolotl's ternary scheme, per row of x (..., C): weights to {-1, 0, 1} times the row's mean
+  // magnitude, inputs to int8 times the row's largest over 127. straight_through: out = x + (q -
+  // x), the value training computes with (the gradient passes straight through: no backward);
+  // else q itself, the weights a finished run bakes in. int8_absmax is always the former.
+  virtual void fake_quant_ternary(const Tensor& w, bool straight_through, Tensor& out) = 0;
+  virtual void fake_quant_int8_absmax(const Tensor& x, Tensor& out) = 0;
   // fp8 training's cast (engine/fp8_math.h): x's values as the fp8 GEMM reads them, one scale
   // from the whole tensor's largest magnitude (computed on the device: no host read).
   virtual void fake_quant_fp8(const Tensor& x, Fp8Format format, Tensor& out) = 0;

@@ -34,6 +34,12 @@
 // 3, 4, 6; ties to even) of x / 2^e clamped to +-6, times 2^e. Its gradient passes straight
 // through (torchao's backward multiplies by the dequantised operands).
 //
+// ternary weights and int8 absmax activations (Axolotl's own BitNet b1.58 quantisers, its
+// weight_dtype ternary): each weight row's scale s = max(mean|row|, 1e-5), out = clamp(round(w /
+// s), -1, 1) * s; each input row's s = max(amax|row|, 1e-5) / 127, out = clamp(round(x / s),
+// -128, 127) * s. Both are applied as x + (q - x).detach(): the forward's value is that sum (not
+// always q itself in f32), and the gradient passes straight through.
+//
 // torch's clamp passes a gradient only strictly inside its bounds (torch 2.15: a value on a
 // bound gets none), and amax / amin share theirs evenly among the elements that tie.
 #pragma once
@@ -257,6 +263,32 @@ LLM_HOST_DEVICE float mxfp4_fake_quant(float x, int biased_exponent) {
   const float reciprocal = biased_exponent == 0 ? 1.0f : ldexpf(1.0f, kE8m0Bias - biased_exponent);
   const float code = round_to_fp8(clamp_to(x * reciprocal, -kE2m1Max, kE2m1Max), Fp8Spec{1, 0, kE2m1Max});
   return code * ldexpf(1.0f, biased_exponent - kE8m0Bias);
+}
+
+// ---- ternary weights and int8 absmax inputs ----
+constexpr float kTernaryEps = 1e-5f;
+
+// A row's scale from the sum of its magnitudes: torch's mean (the sum over n) clamped.
+template <class RoundLike>
+LLM_HOST_DEVICE float ternary_scale(float abs_sum, int64_t n, RoundLike round_like) {
+  return round_like(fmaxf(round_like(abs_sum / static_cast<float>(n)), kTernaryEps));
+}
+template <class RoundLike>
+LLM_HOST_DEVICE float ternary_fake_quant(float w, float scale, RoundLike round_like) {
+  return round_like(mul_rounded(clamp_to(rintf(round_like(w / scale)), -1.0f, 1.0f), scale));
+}
+template <class RoundLike>
+LLM_HOST_DEVICE float int8_absmax_scale(float amax, RoundLike round_like) {
+  return round_like(round_like(fmaxf(amax, kTernaryEps)) / kInt8Max);
+}
+template <class RoundLike>
+LLM_HOST_DEVICE float int8_absmax_fake_quant(float x, float scale, RoundLike round_like) {
+  return round_like(mul_rounded(clamp_to(rintf(round_like(x / scale)), kInt8Min, kInt8Max), scale));
+}
+// x + (q - x).detach(), rounded as torch rounds each operation.
+template <class RoundLike>
+LLM_HOST_DEVICE float straight_through_value(float x, float q, RoundLike round_like) {
+  return round_like(add_rounded(x, round_like(q - x)));
 }
 
 // Ties at the largest magnitude share its gradient evenly, signed as abs's backward signs it.

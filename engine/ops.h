@@ -96,6 +96,13 @@ Tensor fake_quantize_int4_symmetric(const Tensor& w, int64_t group);
 // x (..., C), C a multiple of 32 -> x with each block of 32 along a row in mxfp4 (e2m1 values
 // times the block's power of two, OCP Microscaling); the gradient passes straight through.
 Tensor fake_quantize_mxfp4(const Tensor& x);
+// Axolotl's ternary QAT (BitNet b1.58), per row of x (..., C): weights to {-1, 0, 1} times the
+// row's mean magnitude; inputs to int8 times the row's largest magnitude over 127. Both as x +
+// (q - x) with the gradient straight through. ternarize: q itself, no gradient (what a finished
+// run bakes into the weights).
+Tensor fake_quantize_ternary(const Tensor& w);
+Tensor fake_quantize_int8_absmax(const Tensor& x);
+Tensor ternarize(const Tensor& w);
 
 // Axolotl's qat schemes (engine/qat_scheme.h) on a linear layer's input and weight
 // (engine/ops/qat_scheme.cpp).

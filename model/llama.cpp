@@ -368,17 +368,17 @@ Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
 }
 
 Tensor LlamaModel::head_input(const Tensor& hidden, const ForwardOptions& opt) {
-  return qat_input(hidden, opt.qat);
+  return opt.qat.quantizes_head() ? qat_input(hidden, opt.qat) : hidden;
 }
 
 Tensor LlamaModel::head_weight(DType dtype, const ForwardOptions& opt) const {
   // Tied, only lm_head's use of the embedding is fake-quantised (torchao swaps the linear only).
   const Tensor weight = in_dtype(lm_head_weight(), dtype);
-  return qat_weight(weight, opt.qat);
+  return opt.qat.quantizes_head() ? qat_weight(weight, opt.qat) : weight;
 }
 
 Tensor LlamaModel::loss_head_weight(DType dtype, const ForwardOptions& opt) const {
-  return opt.qat.on() ? head_weight(dtype, opt) : lm_head_weight();
+  return opt.qat.quantizes_head() ? head_weight(dtype, opt) : lm_head_weight();
 }
 
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {

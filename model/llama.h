@@ -71,8 +71,9 @@ struct ForwardOptions {
   // (its default), so the policy's forward and the reference's agree where the weights do.
   bool no_dropout = false;
   // Quantisation-aware training (Axolotl's qat, torchao's fake quantisation): every linear layer,
-  // lm_head included, computes with its input and weight fake-quantised as the scheme says (int4
-  // groups: each in_features a multiple of the group size); off by default. A LoRA pair's own
+  // lm_head included (not under ternary, QatScheme::quantizes_head), computes with its input and
+  // weight fake-quantised as the scheme says (int4 groups: each in_features a multiple of the
+  // group size); off by default. A LoRA pair's own
   // path reads the unquantised input, as PEFT's LoRA around torchao's FakeQuantizedLinear.
   QatScheme qat;
   // fp8 training (Axolotl's fp8: torchao's Float8Linear through accelerate): the block linears

@@ -82,6 +82,12 @@ TEST_CASE("fake quantisation (qat): fp8 rows, int4 groups after fp8 rows, mxfp4 
   }
   compare_op("fake_quantize_mxfp4", [](const std::vector<Tensor>& in) { return fake_quantize_mxfp4(in[0]); },
              {randn({7, 96}, 2.0f)}, DType::f32);
+  // Axolotl's ternary scheme: its row means are summed in another order on each backend (a level
+  // could move only for a weight within a rounding of the middle between two).
+  compare_op("fake_quantize_ternary", [](const std::vector<Tensor>& in) { return fake_quantize_ternary(in[0]); },
+             {randn({7, 96}, 0.05f)}, DType::f32);
+  const Tensor w = randn({7, 96}, 0.05f);  // what a finished run bakes in: the same levels and scales
+  CHECK(max_abs_diff(ternarize(w.to(kGpu)), ternarize(w)) <= 1e-6f * max_abs(w));
 }
 
 // In f32 each quantiser's forward is per-element arithmetic on a span's min, max or largest
@@ -95,7 +101,8 @@ TEST_CASE("fake quantisation (qat) in f32: the GPU's forward bits are the CPU's"
       {"int8 rows", [](const Tensor& t) { return fake_quantize_int8_rows(t); }},
       {"fp8 rows", [](const Tensor& t) { return fake_quantize_fp8_rows(t); }},
       {"int4 after fp8", [&](const Tensor& t) { return qat_weight(t, int4_after_fp8); }},
-      {"mxfp4", [](const Tensor& t) { return fake_quantize_mxfp4(t); }}};
+      {"mxfp4", [](const Tensor& t) { return fake_quantize_mxfp4(t); }},
+      {"int8 absmax", [](const Tensor& t) { return fake_quantize_int8_absmax(t); }}};
   for (const auto& quantiser : quantisers) {
     const std::string name = quantiser.first;
     CAPTURE(name);

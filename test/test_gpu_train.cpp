@@ -182,13 +182,14 @@ TEST_CASE("qat: 50 steps on the GPU track the CPU: f32 within 2e-2, bf16 within 
   check_gpu_tracks_cpu("qat", qat, 2e-2);
 }
 
-// qat's fp8 schemes (e4m3 rows of inputs and weights; int4 groups after e4m3 rows) and mxfp4
-// (blocks of 32): the same rounding to levels as above, with the same bounds.
-TEST_CASE("qat fp8 / int4, fp8 / fp8 and mxfp4: 50 steps on the GPU track the CPU") {
+// qat's fp8 schemes (e4m3 rows of inputs and weights; int4 groups after e4m3 rows), mxfp4
+// (blocks of 32) and Axolotl's ternary: the same rounding to levels as above, with the same bounds.
+TEST_CASE("qat fp8 / int4, fp8 / fp8, mxfp4 and ternary: 50 steps on the GPU track the CPU") {
   check_gpu_tracks_cpu("qat_fp8_int4", " --qat '{activation_dtype: float8_e4m3fn, weight_dtype: int4, group_size: 32}'",
                        2e-2);
   check_gpu_tracks_cpu("qat_fp8_fp8", " --qat '{activation_dtype: float8_e4m3fn, weight_dtype: float8_e4m3fn}'", 2e-2);
   check_gpu_tracks_cpu("qat_mxfp4", " --qat '{weight_dtype: mxfp4}'", 2e-2);
+  check_gpu_tracks_cpu("qat_ternary", " --qat '{weight_dtype: ternary, activation_dtype: int8}'", 2e-2);
 }
 
 // fp8: every block linear but block 0's q_proj on fp8-cast operands (cuda/cuda_fake_quantize.cu's

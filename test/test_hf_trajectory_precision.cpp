@@ -57,6 +57,25 @@ TEST_CASE("qat's int4-for-fp8, fp8 and mxfp4 schemes: the Trainer on torchao's f
   }
 }
 
+// Axolotl 0.19's own ternary QAT (BitNet b1.58 block linears, lm_head in full precision): weights
+// only (untied) and with int8 inputs (tied). The first step starts from the same weights; later
+// ones within kTernaryLater, as a weight at the middle between two levels may round either way
+// once an update leaves the last bits apart. Measured 2026-12-02 over the 10 steps: 8.5e-8 loss
+// and 1.9e-7 grad norm (untied), 9.2e-7 and 1.6e-6 (tied, int8 inputs).
+TEST_CASE("qat ternary: the Trainer on Axolotl's ternary model, step by step") {
+  constexpr LaterSteps kTernaryLater{1e-4, 1e-3};
+  const json f = fixture();
+  for (const auto& [name, model] : {std::pair<const char*, const char*>{"qat_ternary", "untied"},
+                                    {"qat_ternary_int8", "tied"}}) {
+    CAPTURE(name);
+    const json& q = f.at("cases").at(name).at("qat");
+    const std::string qat = "qat:\n  weight_dtype: ternary\n" +
+                            (q.at("activation_dtype").is_null() ? std::string() : "  activation_dtype: int8\n");
+    check_trajectory(model, qat, f.at("cases").at(name).at("steps"), f.at("settings"), "train", 1, kFileOrder,
+                     "data.jsonl", kTernaryLater);
+  }
+}
+
 // bfloat16: the untied model's weights rounded to bf16, AdamW's moments bf16, each update in f32
 // and rounded back (tools/hf_trajectory_cases.py's AdamWOnBf16, whose arithmetic the script holds
 // to torch's fused AdamW kernel). Forward and backward are f32 on both sides: the first step is

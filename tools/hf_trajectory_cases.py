@@ -467,6 +467,21 @@ def qat_scheme_cases(out, rows):
     return cases
 
 
+def qat_ternary_cases(out, rows):
+    """Axolotl 0.19's own ternary QAT (its prepare_model_for_ternary_qat, not torchao's: every
+    linear but lm_head with BitNet b1.58 weights, and int8 inputs per token with activation_dtype
+    int8): qat_ternary (untied, weights only) and qat_ternary_int8 (tied). Needs Axolotl importable
+    (PYTHONPATH may name its unpacked wheel)."""
+    from axolotl.utils.quantization_ternary import prepare_model_for_ternary_qat
+    cases = {}
+    for name, model_name, activation in (("qat_ternary", "untied", None), ("qat_ternary_int8", "tied", "int8")):
+        model = load(out, model_name)
+        prepare_model_for_ternary_qat(model, quantize_activations=activation is not None)
+        cases[name] = train(model, rows)
+        cases[name].update(qat=dict(activation_dtype=activation, weight_dtype="ternary"))
+    return cases
+
+
 def bfloat16_cases(out, rows):
     check_adamw_on_bf16()
     model = load(out, "untied")
@@ -484,7 +499,7 @@ def bfloat16_cases(out, rows):
 
 
 EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
-               "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases,
+               "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases, "qat_ternary": qat_ternary_cases,
                "optimizers": optimizer_cases, "muon": muon_cases,
                "optimi": optimi_cases, "adamc": adamc_cases, "came": came_cases,
                "schedule_free": schedule_free_cases, "torchao": torchao_cases}

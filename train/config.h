@@ -126,7 +126,7 @@ struct TrainConfig {
   bool lisa() const { return lisa_n_layers > 0 && lisa_step_interval > 0; }
 
   // Quantisation-aware training (Axolotl's qat; model/llama.h's ForwardOptions::qat): what every
-  // linear layer, lm_head included, computes on (engine/qat_scheme.h); off unless set. Fake
+  // linear layer, lm_head included but under ternary, computes on (engine/qat_scheme.h); off unless set. Fake
   // quantisation starts after qat_fake_quant_after_n_steps optimizer steps (0: from the first).
   QatScheme qat;
   int64_t qat_fake_quant_after_n_steps = 0;

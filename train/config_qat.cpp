@@ -10,10 +10,10 @@ namespace llm {
 
 namespace {
 const char* const kExpected =
-    "a map {activation_dtype: int8 or float8_e4m3fn (or unset), weight_dtype: int4, float8_e4m3fn or mxfp4, "
-    "group_size, quantize_embedding: false, fake_quant_after_n_steps}";
+    "a map {activation_dtype: int8 or float8_e4m3fn (or unset), weight_dtype: int4, float8_e4m3fn, mxfp4 or "
+    "ternary, group_size, quantize_embedding: false, fake_quant_after_n_steps}";
 // Axolotl's dtype names (its validate_ao_dtype): fp8 and float8 are float8_e4m3fn.
-const std::vector<std::string> kDtypes = {"int4", "int8", "float8_e4m3fn", "fp8", "float8", "nvfp4", "mxfp4"};
+const std::vector<std::string> kDtypes = {"int4", "int8", "float8_e4m3fn", "fp8", "float8", "nvfp4", "mxfp4", "ternary"};
 std::string canonical(const std::string& dtype) { return dtype == "fp8" || dtype == "float8" ? "float8_e4m3fn" : dtype; }
 
 // Axolotl's get_quantization_config and _make_qat_config on the two dtypes (nvfp4 is refused
@@ -22,6 +22,13 @@ QatScheme scheme_for(const std::string& activation, const std::string& weight, c
   using In = QatScheme::Input;
   using Wt = QatScheme::Weight;
   if (weight == "mxfp4") return {In::mxfp4, Wt::mxfp4, 0};  // inputs too, whatever activation_dtype says
+  // Axolotl's own BitNet b1.58 swap (prepare_model_for_ternary_qat), not torchao's: int8 inputs
+  // with any activation_dtype set, which its validator allows only as int8.
+  if (weight == "ternary") {
+    if (activation.empty()) return {In::none, Wt::ternary, 0};
+    if (activation == "int8") return {In::int8_absmax, Wt::ternary, 0};
+    fail(w, "activation_dtype int8 or unset with weight_dtype ternary (Axolotl's ternary QAT)", activation);
+  }
   if (activation.empty() && weight == "int4") return {In::none, Wt::int4_after_fp8, 0};
   if (activation == "int8" && weight == "int4") return {In::int8_per_token, Wt::int4_min_max, 0};
   if (activation == "float8_e4m3fn" && weight == "int4") return {In::fp8_per_row, Wt::int4_after_fp8, 0};
@@ -68,12 +75,14 @@ void read_qat(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 
 std::string write_qat(const TrainConfig& c) {
   if (!c.qat.on()) return "";
-  const char* activation = c.qat.input == QatScheme::Input::int8_per_token ? "int8"
-                           : c.qat.input == QatScheme::Input::fp8_per_row  ? "float8_e4m3fn"
-                                                                            : nullptr;
-  const char* weight = int4_weights(c.qat)                        ? "int4"
-                       : c.qat.weight == QatScheme::Weight::mxfp4 ? "mxfp4"
-                                                                  : "float8_e4m3fn";
+  using In = QatScheme::Input;
+  const char* activation = c.qat.input == In::int8_per_token || c.qat.input == In::int8_absmax ? "int8"
+                           : c.qat.input == In::fp8_per_row                                     ? "float8_e4m3fn"
+                                                                                                : nullptr;
+  const char* weight = int4_weights(c.qat)                          ? "int4"
+                       : c.qat.weight == QatScheme::Weight::mxfp4   ? "mxfp4"
+                       : c.qat.weight == QatScheme::Weight::ternary ? "ternary"
+                                                                    : "float8_e4m3fn";
   return std::string("{") + (activation ? std::string("activation_dtype: ") + activation + ", " : "") +
          "weight_dtype: " + weight + ", group_size: " + std::to_string(c.qat.group) +
          ", fake_quant_after_n_steps: " + std::to_string(c.qat_fake_quant_after_n_steps) + "}";
@@ -104,6 +113,7 @@ std::string describe_qat(const QatScheme& s) {
     case QatScheme::Input::int8_per_token: inputs = "int8 inputs (per token)"; break;
     case QatScheme::Input::fp8_per_row: inputs = "e4m3 inputs (per token)"; break;
     case QatScheme::Input::mxfp4: inputs = "mxfp4 inputs (blocks of 32)"; break;
+    case QatScheme::Input::int8_absmax: inputs = "int8 inputs (symmetric per token, straight-through)"; break;
   }
   std::string weights;
   switch (s.weight) {
@@ -114,6 +124,9 @@ std::string describe_qat(const QatScheme& s) {
       break;
     case QatScheme::Weight::fp8_per_row: weights = "e4m3 weights (per output row)"; break;
     case QatScheme::Weight::mxfp4: weights = "mxfp4 weights (blocks of 32, straight-through gradients)"; break;
+    case QatScheme::Weight::ternary:
+      weights = "ternary weights ({-1, 0, 1} times each row's mean magnitude, straight-through)";
+      break;
   }
   return inputs + " and " + weights;
 }

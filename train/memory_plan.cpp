@@ -194,7 +194,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Kept through the whole forward: every layer's activations, or only each segment's input;
   // plus the final norm's input. A recomputed segment's activations come back in backward.
   // (Offloaded, the segment inputs wait in host memory: one at a time on the device, in backward.)
-  const double final_norm_kept = N * dsize * C * (1 + qat_beside);
+  const double final_norm_kept = N * dsize * C * (1 + (in.qat_head ? qat_beside : 0));
   const double kept =
       N * (every > 0 ? (in.offload_checkpoints ? 1 : segments) * dsize * C : L * layer) + final_norm_kept;
   const double recomputed = N * in_segment * layer;
@@ -222,7 +222,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double cast_layers = every > 0 ? in_segment : L;
   const double block_copies = in.qat_weights > 0 ? in.qat_weights : in.fp8 ? 1 : 0;
   const double qat_blocks = block_copies * dsize * cast_layers * linears / L;
-  const double qat_head = in.qat_weights > 0 ? in.qat_weights * dsize * V * C : 0;
+  const double qat_head = in.qat_head ? in.qat_weights * dsize * V * C : 0;
   // The bytes of the per-use casts of `elements` weights. bfloat16 on the CPU casts the other way,
   // bf16 weights to f32 (its lookup widens the rows).
   const auto cast_bytes = [&](double elements) {
@@ -347,7 +347,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double grads_at_first = std::min(grads, grads_first);
   // The loss in forward: its input (the final norm's output, and a fake-quantised copy made in
   // its place) beside a chunk of logits and the gradients it forms. ZeRO-3 has let the blocks go.
-  const double loss_input = dsize * N * C * (in.qat_inputs == QatInputs::in_place ? 2 : 1);
+  const double loss_input = dsize * N * C * (in.qat_head && in.qat_inputs == QatInputs::in_place ? 2 : 1);
   const double blocks_gathered = zero3          ? wsize * gathered_blocks * per_layer
                                  : frozen_zero3 ? gathered_blocks * frozen_block
                                                 : 0;

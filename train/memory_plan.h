@@ -48,14 +48,18 @@ struct MemoryPlanInput {
   // rows too: 2 weight copies), kept for backward. The input copies are kept beside the inputs
   // (int8 and fp8 rows: their backward reads the input), or in their place (mxfp4's
   // straight-through op keeps nothing, so the linear keeps only the copy).
+  // lm_head's too unless the scheme leaves it be (ternary: qat_head false).
   enum class QatInputs { none, beside, in_place };
   QatInputs qat_inputs = QatInputs::none;
   int qat_weights = 0;
+  bool qat_head = false;
   void set_qat(const QatScheme& scheme) {
-    qat_inputs = scheme.input == QatScheme::Input::none    ? QatInputs::none
-                 : scheme.input == QatScheme::Input::mxfp4 ? QatInputs::in_place
-                                                           : QatInputs::beside;
+    const bool straight_through = scheme.input == QatScheme::Input::mxfp4 || scheme.input == QatScheme::Input::int8_absmax;
+    qat_inputs = scheme.input == QatScheme::Input::none ? QatInputs::none
+                 : straight_through                     ? QatInputs::in_place
+                                                        : QatInputs::beside;
     qat_weights = !scheme.on() ? 0 : scheme.weight == QatScheme::Weight::int4_after_fp8 ? 2 : 1;
+    qat_head = scheme.quantizes_head();
   }
   bool fp8 = false;   // fp8 casts of each block linear's input and weight, kept for backward
   double pruning_masks = 0;  // sparse fine-tuning: elements of the weights with a u8 mask

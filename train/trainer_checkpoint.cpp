@@ -29,6 +29,18 @@ namespace {
 // What a data cursor counts: micro-batches of rows of whole examples (io/dataset.h).
 constexpr const char* kDataLayout = "example_rows";
 
+// Axolotl's convert_ternary_model before its final save: every block linear's weight becomes its
+// ternary values (lm_head and the embedding were never quantised), frozen ones too.
+TensorSink baking_ternary(const TensorSink& put) {
+  return [&put](const std::string& name, const Tensor& value) {
+    const bool block_linear = name.rfind("model.layers.", 0) == 0 && name.size() > 12 &&
+                              name.compare(name.size() - 12, 12, "_proj.weight") == 0;
+    if (!block_linear) return put(name, value);
+    NoGradGuard no_grad;
+    put(name, ternarize(value.dtype() == DType::f32 || !value.device().is_cpu() ? value : cast(value, DType::f32)));
+  };
+}
+
 // The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
 // overflow, a value out of range) is one line naming the file and the key.
 // The whole of [begin, end) as an integer in [min, max].
@@ -413,7 +425,8 @@ void Trainer::Impl::export_final_model() {
     for (const ParamRef& p : model->parameters())
       if (std::find(param_tensors.begin(), param_tensors.end(), p.tensor) == param_tensors.end()) frozen.push_back(p);
     for (const ParamRef& p : frozen) table.push_back({p.name, p.tensor->dtype(), p.tensor->shape()});
-    save_hf_tensors(model->config(), table, [&](const TensorSink& put) {
+    save_hf_tensors(model->config(), table, [&](const TensorSink& sink) {
+      const TensorSink put = c.qat.weight == QatScheme::Weight::ternary ? baking_ternary(sink) : sink;
       export_weights(put);
       for (const ParamRef& p : frozen) put(p.name, *p.tensor);
     }, c.output_dir, export_dtype, ids);

@@ -69,11 +69,17 @@ void Trainer::Impl::print_summary() const {
     say("use_pose: training position ids skip ahead within a context of {} ({}){}\n", c.data.pose.max_context_len,
         c.data.pose.split_on_token_ids.empty() ? fmt::format("{} chunks", c.data.pose.chunks) : "before the split tokens",
         c.data.eval_sample_packing ? "; the eval rows' too" : "");
-  if (c.qat.on())
+  if (c.qat.on() && c.qat.quantizes_head())
     say("qat: every linear layer and lm_head compute on {}, fake-quantised as torchao's{}; the trained weights are "
         "saved unquantised\n",
         describe_qat(c.qat),
         c.qat_fake_quant_after_n_steps > 0 ? fmt::format(", from step {} on", c.qat_fake_quant_after_n_steps + 1) : "");
+  else if (c.qat.on())
+    say("qat: every block linear layer computes on {}, as Axolotl's ternary QAT{} (lm_head and the embedding in full "
+        "precision); {}\n",
+        describe_qat(c.qat),
+        c.qat_fake_quant_after_n_steps > 0 ? fmt::format(", from step {} on", c.qat_fake_quant_after_n_steps + 1) : "",
+        c.adapter.empty() ? "the final model is saved with them ternary" : "the adapters are saved as trained");
   if (c.fp8) {
     int64_t cast = 0;
     for (int64_t layer = 0; layer < m.num_hidden_layers; layer++)

@@ -1,6 +1,7 @@
 // defines: CPU fake quantisation for quantisation-aware training (engine/fake_quantize_math.h):
 // int4 weight groups (min-max and symmetric), int8 and fp8 rows, forward and backward; mxfp4
-// blocks; fp8 training's tensorwise cast (engine/fp8_math.h)
+// blocks; ternary weight rows and int8 absmax input rows; fp8 training's tensorwise cast
+// (engine/fp8_math.h)
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -175,6 +176,35 @@ void CpuBackend::fake_quant_mxfp4(const Tensor& x, Tensor& out) {
     for (int64_t i = base; i < base + kMxBlock; i++) nan = nan || std::isnan(in[i]);
     const int exponent = mxfp4_block_exponent(nan ? NAN : abs_max_of(in + base, kMxBlock).first);
     for (int64_t i = base; i < base + kMxBlock; i++) o[i] = mxfp4_fake_quant(in[i], exponent);
+  });
+}
+
+void CpuBackend::fake_quant_ternary(const Tensor& w, bool straight_through, Tensor& out) {
+  const int64_t n = w.size(-1);
+  const float* in = w.data<float>();
+  float* o = out.data<float>();
+  for_each_span("fake_quant_ternary", w, n, [&](int64_t base) {
+    // In double: the correctly rounded sum. torch's vectorised f32 sum (its order set by the CPU's
+    // vector width) may differ from it by a rounding or two, which moves a level only for a
+    // weight within that of the middle between two.
+    double abs_sum = 0.0;
+    for (int64_t i = base; i < base + n; i++) abs_sum += std::fabs(in[i]);
+    const float scale = ternary_scale(static_cast<float>(abs_sum), n, identity);
+    for (int64_t i = base; i < base + n; i++) {
+      const float q = ternary_fake_quant(in[i], scale, identity);
+      o[i] = straight_through ? straight_through_value(in[i], q, identity) : q;
+    }
+  });
+}
+
+void CpuBackend::fake_quant_int8_absmax(const Tensor& x, Tensor& out) {
+  const int64_t n = x.size(-1);
+  const float* in = x.data<float>();
+  float* o = out.data<float>();
+  for_each_span("fake_quant_int8_absmax", x, n, [&](int64_t base) {
+    const float scale = int8_absmax_scale(abs_max_of(in + base, n).first, identity);
+    for (int64_t i = base; i < base + n; i++)
+      o[i] = straight_through_value(in[i], int8_absmax_fake_quant(in[i], scale, identity), identity);
   });
 }
 

@@ -1,6 +1,7 @@
 // defines: fake_quantize_int4 (weights per group, min-max), fake_quantize_int4_symmetric,
-// fake_quantize_int8_rows (activations per token), fake_quantize_fp8_rows and fake_quantize_mxfp4,
-// quantisation-aware training's ops, forward and backward
+// fake_quantize_int8_rows (activations per token), fake_quantize_fp8_rows, fake_quantize_mxfp4,
+// fake_quantize_ternary, fake_quantize_int8_absmax and ternarize: quantisation-aware training's
+// ops, forward and backward
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -32,6 +33,20 @@ void check_groups(const char* name, const Tensor& w, int64_t group) {
   LLM_CHECK(w.dim() == 2 && group > 0 && w.size(1) % group == 0,
             std::string(name) + ": w " + w.str() + " must be (R, C) with C a multiple of the group size " +
                 std::to_string(group));
+}
+
+// A fake quantiser whose gradient passes straight through: forward(backend, x, out) only.
+template <class Forward>
+Tensor straight_through_op(const char* name, const Tensor& x_in, Forward forward) {
+  Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  forward(backend(x.device()), x, out);
+  if (any_requires_grad({x_in})) record_node(name, {x_in}, {&out}, [](const Grads& g) -> Grads { return {g[0]}; });
+  return out;
+}
+
+void check_rows(const char* name, const Tensor& x) {
+  LLM_CHECK(x.dim() >= 1 && x.size(-1) > 0, std::string(name) + ": x " + x.str() + " must have non-empty rows");
 }
 }  // namespace
 
@@ -65,14 +80,34 @@ Tensor fake_quantize_fp8_rows(const Tensor& x, float lower_bound) {
       });
 }
 
-Tensor fake_quantize_mxfp4(const Tensor& x_in) {
-  LLM_CHECK(x_in.dim() >= 1 && x_in.size(-1) % kMxBlock == 0,
-            "fake_quantize_mxfp4: x " + x_in.str() + " must have rows of a multiple of " + std::to_string(kMxBlock));
-  Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  backend(x.device()).fake_quant_mxfp4(x, out);
-  // Straight through: the gradient of x is the gradient of the output.
-  if (any_requires_grad({x_in})) record_node("fake_quantize_mxfp4", {x_in}, {&out}, [](const Grads& g) -> Grads { return {g[0]}; });
+
+Tensor fake_quantize_mxfp4(const Tensor& x) {
+  LLM_CHECK(x.dim() >= 1 && x.size(-1) % kMxBlock == 0,
+            "fake_quantize_mxfp4: x " + x.str() + " must have rows of a multiple of " + std::to_string(kMxBlock));
+  return straight_through_op("fake_quantize_mxfp4", x, [](Backend& b, const Tensor& in, Tensor& out) {
+    b.fake_quant_mxfp4(in, out);
+  });
+}
+
+Tensor fake_quantize_ternary(const Tensor& w) {
+  check_rows("fake_quantize_ternary", w);
+  return straight_through_op("fake_quantize_ternary", w, [](Backend& b, const Tensor& in, Tensor& out) {
+    b.fake_quant_ternary(in, true, out);
+  });
+}
+
+Tensor fake_quantize_int8_absmax(const Tensor& x) {
+  check_rows("fake_quantize_int8_absmax", x);
+  return straight_through_op("fake_quantize_int8_absmax", x, [](Backend& b, const Tensor& in, Tensor& out) {
+    b.fake_quant_int8_absmax(in, out);
+  });
+}
+
+Tensor ternarize(const Tensor& w_in) {
+  check_rows("ternarize", w_in);
+  Tensor w = w_in.contiguous();
+  Tensor out = Tensor::empty(w.shape(), w.dtype(), w.device());
+  backend(w.device()).fake_quant_ternary(w, false, out);
   return out;
 }
 

@@ -17,6 +17,7 @@ Tensor qat_input(const Tensor& x, const QatScheme& scheme) {
     case QatScheme::Input::int8_per_token: return fake_quantize_int8_rows(x);
     case QatScheme::Input::fp8_per_row: return fake_quantize_fp8_rows(x);
     case QatScheme::Input::mxfp4: return fake_quantize_mxfp4(x);
+    case QatScheme::Input::int8_absmax: return fake_quantize_int8_absmax(x);
   }
   LLM_CHECK(false, "qat_input: unknown input scheme");
   return x;
@@ -30,6 +31,7 @@ Tensor qat_weight(const Tensor& w, const QatScheme& scheme) {
       return fake_quantize_int4_symmetric(fake_quantize_fp8_rows(w, kFp8WeightFloor), scheme.group);
     case QatScheme::Weight::fp8_per_row: return fake_quantize_fp8_rows(w);
     case QatScheme::Weight::mxfp4: return fake_quantize_mxfp4(w);
+    case QatScheme::Weight::ternary: return fake_quantize_ternary(w);
   }
   LLM_CHECK(false, "qat_weight: unknown weight scheme");
   return w;
