@@ -1,4 +1,4 @@
-// defines: numpy_permutation, torch_randperm, TorchGenerator (see the header)
+// defines: numpy_permutation, hf_stream_shuffle, torch_randperm, TorchGenerator (see the header)
 #include "io/python_shuffles.h"
 
 #include <array>
@@ -104,14 +104,83 @@ uint64_t random_interval(Pcg64& rng, uint64_t max) {
   return value;
 }
 
+// numpy's integers(0, range + 1) for int64: Lemire's multiply-shift with rejection, on 32-bit
+// draws when the range fits them (its buffered_bounded_lemire_uint32), else on 64-bit ones.
+uint64_t bounded_lemire(Pcg64& rng, uint64_t range) {
+  if (range <= 0xffffffffULL) {
+    const uint64_t exclusive = range + 1;
+    uint64_t m = static_cast<uint64_t>(rng.next32()) * exclusive;
+    uint32_t leftover = static_cast<uint32_t>(m);
+    if (leftover < exclusive) {
+      const uint32_t threshold = static_cast<uint32_t>((0xffffffffULL - range) % exclusive);
+      while (leftover < threshold) {
+        m = static_cast<uint64_t>(rng.next32()) * exclusive;
+        leftover = static_cast<uint32_t>(m);
+      }
+    }
+    return m >> 32;
+  }
+  const uint64_t exclusive = range + 1;
+  u128 m = static_cast<u128>(rng.next64()) * exclusive;
+  uint64_t leftover = static_cast<uint64_t>(m);
+  if (leftover < exclusive) {
+    const uint64_t threshold = (~uint64_t{0} - range) % exclusive;
+    while (leftover < threshold) {
+      m = static_cast<u128>(rng.next64()) * exclusive;
+      leftover = static_cast<uint64_t>(m);
+    }
+  }
+  return static_cast<uint64_t>(m >> 64);
+}
+
+// Generator.shuffle of a list: from the back, each place swapped with one drawn at or before it.
+template <class T>
+void numpy_shuffle(std::vector<T>& items, Pcg64& rng) {
+  for (int64_t i = static_cast<int64_t>(items.size()) - 1; i >= 1; i--)
+    std::swap(items[static_cast<size_t>(i)], items[random_interval(rng, static_cast<uint64_t>(i))]);
+}
+
 }  // namespace
+
+std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t seed, int64_t epoch) {
+  uint64_t epoch_seed = seed;
+  if (epoch > 0) {  // shift_rngs: a fresh generator from the first draw of the original one
+    Pcg64 original(seed);
+    epoch_seed = bounded_lemire(original, (uint64_t{1} << 63) - 1) - static_cast<uint64_t>(epoch);
+  }
+  Pcg64 rng(epoch_seed);
+  std::vector<int64_t> order, buffer;
+  order.reserve(static_cast<size_t>(n));
+  // The indices come 1000 at a time (integers(size=1000)), drawn when the first of a batch is
+  // needed: the final shuffle starts after the whole last batch.
+  constexpr int64_t kIndexBatch = 1000;
+  std::vector<int64_t> indices;
+  size_t next_index = 0;
+  const uint64_t range = static_cast<uint64_t>(buffer_size) - 1;
+  for (int64_t item = 0; item < n; item++) {
+    if (static_cast<int64_t>(buffer.size()) < buffer_size) {
+      buffer.push_back(item);
+      continue;
+    }
+    if (next_index == indices.size()) {
+      indices.clear();
+      for (int64_t i = 0; i < kIndexBatch; i++) indices.push_back(static_cast<int64_t>(bounded_lemire(rng, range)));
+      next_index = 0;
+    }
+    int64_t& drawn = buffer[static_cast<size_t>(indices[next_index++])];
+    order.push_back(drawn);
+    drawn = item;
+  }
+  numpy_shuffle(buffer, rng);
+  order.insert(order.end(), buffer.begin(), buffer.end());
+  return order;
+}
 
 std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   Pcg64 rng(seed);
-  for (int64_t i = n - 1; i >= 1; i--)  // Generator.shuffle: from the back
-    std::swap(order[static_cast<size_t>(i)], order[random_interval(rng, static_cast<uint64_t>(i))]);
+  numpy_shuffle(order, rng);
   return order;
 }
 

@@ -18,6 +18,13 @@
 namespace llm {
 
 std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed);
+// HF datasets 4.8's IterableDataset.shuffle(seed, buffer_size) on a stream of n items, in epoch
+// `epoch` (set_epoch): the order the items come out in. A buffer of buffer_size items, each next
+// item replacing the one drawn (numpy's integers(0, buffer_size), 1000 at a time) and the rest
+// shuffled at the end; from epoch 1 on the generator is default_rng(default_rng(seed).integers(0,
+// 2^63) - epoch), as its shift_rngs makes it.
+std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t seed, int64_t epoch);
+
 std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed);
 
 class TorchGenerator {

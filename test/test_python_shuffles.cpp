@@ -70,3 +70,27 @@ TEST_CASE("TorchGenerator: random_() of an int64, and RandomSampler's orders wit
   CHECK(global.random_sampler_order(10) == Order{1, 8, 6, 5, 7, 4, 9, 2, 3, 0});
   CHECK(global.random_sampler_order(10) == Order{4, 3, 2, 6, 7, 9, 8, 5, 1, 0});
 }
+
+// Axolotl's pretraining_dataset streams: HF datasets 4.8's IterableDataset.shuffle(seed,
+// buffer_size) after set_epoch(epoch). A stream within its buffer is one numpy shuffle; a longer
+// one draws 1000 indices at a time (2500 items through a buffer of 7: three batches, the final
+// shuffle after the last whole batch); later epochs reseed from the original generator's first draw.
+TEST_CASE("hf_stream_shuffle is datasets' IterableDataset.shuffle(seed, buffer_size) in an epoch") {
+  CHECK(hf_stream_shuffle(10, 100, 42, 0) == numpy_permutation(10, 42));
+  CHECK(hf_stream_shuffle(12, 12, 4294967301ULL, 0) == Order{6, 9, 5, 8, 2, 4, 7, 0, 11, 10, 3, 1});
+  const auto check = [](const Order& order, const Order& head_and_spread, const Order& tail) {
+    CHECK(is_permutation_of_iota(order));
+    const int64_t n = static_cast<int64_t>(order.size());
+    Order head(order.begin(), order.begin() + 5);
+    for (int64_t k = 1; k <= 5; k++) head.push_back(order[static_cast<size_t>(n / 7 * k)]);
+    CHECK(head == head_and_spread);
+    CHECK(Order(order.end() - static_cast<int64_t>(tail.size()), order.end()) == tail);
+  };
+  check(hf_stream_shuffle(25, 8, 42, 0), {0, 6, 5, 3, 11, 3, 8, 14, 15, 21}, {22, 12, 17, 19, 16, 24, 23, 2});
+  check(hf_stream_shuffle(25, 8, 42, 1), {5, 2, 1, 8, 9, 8, 11, 15, 4, 10}, {19, 22, 23, 24, 13, 3, 18, 16});
+  check(hf_stream_shuffle(25, 8, 42, 2), {3, 8, 4, 7, 6, 7, 5, 14, 18, 16}, {19, 23, 17, 21, 10, 24, 20, 13});
+  check(hf_stream_shuffle(2500, 7, 3, 0), {5, 0, 1, 9, 10, 361, 718, 1067, 1430, 1784},
+        {2496, 2493, 2498, 2497, 2471, 2499, 2491});
+  check(hf_stream_shuffle(2500, 7, 3, 1), {5, 4, 2, 6, 0, 362, 715, 1070, 1430, 1790},
+        {2496, 2499, 2494, 2498, 2495, 2492, 2480});
+}

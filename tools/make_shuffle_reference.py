@@ -2,8 +2,9 @@
 numpy's default_rng(seed).permutation(n) (HF datasets' Dataset.shuffle) and torch's
 randperm(n, generator=Generator().manual_seed(seed)) (HF Trainer's epoch order), and randperm(n)
 from the global generator after manual_seed(seed) and int64 random_() draws (HF's
-LengthGroupedSampler after DataLoader base seeds).
-Run: python tools/make_shuffle_reference.py (numpy and torch installed)."""
+LengthGroupedSampler after DataLoader base seeds), and HF datasets' IterableDataset.shuffle(seed,
+buffer_size) of a stream in a given epoch (Axolotl's pretraining_dataset).
+Run: python tools/make_shuffle_reference.py (numpy, torch and datasets 4.8 installed)."""
 import numpy as np
 import torch
 import torch.utils.data
@@ -41,3 +42,14 @@ print("manual_seed(11), random_() of an int64:", int(torch.empty((), dtype=torch
 torch.manual_seed(11)
 print("manual_seed(11), list(RandomSampler(range(10))) twice:",
       [list(torch.utils.data.RandomSampler(range(10))) for _ in range(2)])
+
+import datasets
+for n, buffer_size, seed, epoch in [(10, 100, 42, 0), (25, 8, 42, 0), (25, 8, 42, 1), (25, 8, 42, 2),
+                                    (2500, 7, 3, 0), (2500, 7, 3, 1), (12, 12, 4294967301, 0)]:
+    stream = datasets.IterableDataset.from_generator(lambda n=n: ({"i": i} for i in range(n)))
+    shuffled = stream.shuffle(seed=seed, buffer_size=buffer_size)
+    shuffled.set_epoch(epoch)
+    order = [row["i"] for row in shuffled]
+    show(f"hf_stream_shuffle(buffer {buffer_size}, epoch {epoch})", n, seed, order)
+    if n > 16:
+        print(f"  tail (the buffer's final shuffle) {order[-buffer_size:]}")
