@@ -85,6 +85,16 @@ struct DatasetSpec {
   std::vector<std::string> data_files;
 };
 
+// Axolotl's pretraining_dataset (io/pretraining.h): the training texts come from this one
+// dataset, read in full at start-up and served as HF's streaming datasets serve them (a shuffle
+// buffer, then Axolotl's encoding in map batches of buffer_size texts), afresh each epoch.
+struct PretrainingSource {
+  DatasetSpec spec;          // path, split, data_files, ds_type; its field is the text column
+  bool completion = false;   // type completion (Axolotl's completion strategy); else pretrain
+  int64_t skip = 0;          // texts skipped at the stream's start (IterableDataset.skip)
+  int64_t buffer_size = 10000;  // streaming_multipack_buffer_size: the shuffle buffer, the map batch
+};
+
 struct DataConfig {
   std::string source;  // the config file these settings came from, named in messages
   // The top-level chat_template, chat_template_jinja and eot_tokens: what chat_template entries
@@ -101,6 +111,8 @@ struct DataConfig {
   std::vector<DatasetSpec> datasets;
   // Axolotl's test_datasets: the evaluation examples come from these (val_set_size then 0).
   std::vector<DatasetSpec> test_datasets;
+  std::optional<PretrainingSource> pretraining;  // pretraining_dataset; then `datasets` is not read
+  int64_t streaming_buffer_size = 10000;  // streaming_multipack_buffer_size (PretrainingSource's)
   std::string datasets_key = "datasets";  // the key `datasets` came from, for messages
   // Token cache directory. Empty in a config: output_dir/prepared, which the trainer fills in
   // before it calls io/ (io/ itself needs it set).

@@ -14,6 +14,7 @@
 #include "engine/user_error.h"
 #include "io/kto.h"
 #include "io/preference.h"
+#include "io/pretraining.h"
 #include "io/python_shuffles.h"
 #include "io/token_cache.h"
 
@@ -190,7 +191,13 @@ RowOrder row_order(const DataConfig& config) {
   return RowOrder::as_given;
 }
 
-LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch) {
+LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch,
+                             std::function<std::vector<Row>(int64_t, int64_t)> stream_rows) {
+  if (stream_rows) {
+    LoaderOptions stream{rank, world_size, RowOrder::as_given, 1, false, {}};
+    stream.stream_rows = std::move(stream_rows);
+    return stream;
+  }
   const bool packed = config.sample_packing && !config.preference_pairs;
   return {rank, world_size, row_order(config), length_group_batch, config.drops_last_train_rows(),
           packed ? config.multipack_options() : MultipackOptions{}};
@@ -240,6 +247,13 @@ std::vector<Row> DataLoader::packed_rows(const std::vector<int64_t>& order) cons
 }
 
 std::vector<Row> DataLoader::served_rows(int64_t epoch) const {
+  if (options_.stream_rows) {
+    std::vector<Row> rows = options_.stream_rows(epoch, evaluations_before_epoch_ ? evaluations_before_epoch_(epoch) : 0);
+    const size_t count = rows_.size(), served = rows.size();
+    for (size_t i = served; i < count && served > 0; i++) rows.push_back(rows[(i - served) % served]);
+    rows.resize(count);
+    return rows;
+  }
   const std::vector<int64_t> order = epoch_order(epoch);
   if (options_.multipack.capacity > 0) return packed_rows(order);
   std::vector<Row> rows;
@@ -342,6 +356,7 @@ void log_to_stderr(const std::string& line) { fmt::print(stderr, "{}\n", line); 
 
 TrainingData load_training_data(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer,
                                 const LogFn& log) {
+  if (config.pretraining) return load_pretraining_data(config, seed, tokenizer, log);
   if (config.datasets.empty())
     throw UserError(config.source + ": datasets: expected at least one {path, type} entry");
   CachedExamples cached = load_or_build_token_cache(config, seed, tokenizer, log);

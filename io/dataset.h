@@ -115,11 +115,17 @@ struct LoaderOptions {
   bool drop_last = false;          // HF's dataloader_drop_last (see DataLoader)
   // With a capacity: the rows, one example each, packed afresh each epoch in the epoch's order.
   MultipackOptions multipack;
+  // A stream's rows (io/pretraining.h): epoch e's rows as it serves them, given the evaluations
+  // before it; the order above and packing then unused. Every epoch serves as many rows as the
+  // first (a later one with more is cut there; one with fewer goes on with its first rows).
+  std::function<std::vector<Row>(int64_t epoch, int64_t evaluations)> stream_rows;
 };
 // `config`'s training rows on rank `rank` of `world_size`: row_order's order, packed each epoch
 // with sample_packing, and the last rows dropped with dataloader_drop_last or sample_packing
-// (Axolotl's multipack sampler drops them).
-LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch);
+// (Axolotl's multipack sampler drops them). A pretraining stream: `stream_rows` (TrainingData's),
+// none dropped (the Trainer's loader of an IterableDataset has no drop_last).
+LoaderOptions loader_options(const DataConfig& config, int rank, int world_size, int64_t length_group_batch,
+                             std::function<std::vector<Row>(int64_t, int64_t)> stream_rows = nullptr);
 
 // Micro-batches of training rows. Each epoch's order comes from (seed, epoch) alone, so a batch
 // never depends on how many were drawn before it. Length grouped, the epoch's permutation is the
@@ -200,8 +206,9 @@ std::vector<int64_t> sorted_by_last_position(const ExampleSet& data, std::vector
 struct TrainingData {
   std::shared_ptr<const ExampleSet> examples;
   ExampleSplit split;
-  std::vector<Row> train_rows, val_rows;
+  std::vector<Row> train_rows, val_rows;  // a stream's train_rows: its first epoch's
   RowLayout train_layout, val_layout;
+  std::function<std::vector<Row>(int64_t epoch, int64_t evaluations)> stream_rows;  // pretraining_dataset's
   std::string cache_path;     // the token cache file read or written
   bool cache_reused = false;  // true: no source was tokenized
   // The token caches' checksums (training, then test_datasets'), mixed: another value means other

@@ -183,7 +183,7 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
   CHECK(error_of("datasets: []\n") ==
         "cfg.yaml:1: datasets: expected a list of {path, type} entries, got an empty list");
   CHECK(error_of("learning_rate: 0.1\n") ==
-        "cfg.yaml: datasets: expected a list of {path, type} entries, got none");
+        "cfg.yaml: datasets: expected a list of {path, type} entries (or a pretraining_dataset), got none");
   // split: HF's slice of the rows (Axolotl's fft-8b-liger-fsdp example takes train[:20%]).
   const std::string sliced = "datasets:\n  - path: " + data + "\n    split: train[:20%]\n";
   CHECK(parse_config(sliced, "cfg.yaml").data.datasets[0].split == "train[:20%]");

@@ -32,6 +32,13 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially); SAME(data.sample_packing_bin_size);
   SAME(data.sample_packing_group_size); SAME(data.multipack_real_batches);
   SAME(data.group_by_length);
+  SAME(streaming); SAME(pretraining_sample_concatenation); SAME(pretrain_multipack_attn); SAME(data.streaming_buffer_size);
+  SAME(data.pretraining.has_value());
+  if (a.data.pretraining && b.data.pretraining) {
+    const PretrainingSource &p = *a.data.pretraining, &q = *b.data.pretraining;
+    CHECK((p.spec.path == q.spec.path && p.spec.field == q.spec.field && p.completion == q.completion &&
+           p.skip == q.skip && p.buffer_size == q.buffer_size));
+  }
   SAME(data.chat_template); SAME(data.chat_template_jinja); SAME(data.eot_tokens); SAME(data.chat_template_kwargs); SAME(special_tokens.bos_token); SAME(special_tokens.eos_token);
   SAME(special_tokens.pad_token); SAME(added_tokens_overrides); SAME(tokens); SAME(resize_token_embeddings_to_32x); SAME(mean_resizing_embeddings); SAME(auto_find_batch_size);
   SAME(micro_batch_size); SAME(eval_batch_size); SAME(gradient_accumulation_steps); SAME(num_epochs); SAME(max_steps);
@@ -196,6 +203,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(t.tokenizer_config == model);
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
+  // pretraining_dataset and its keys (each off its default in one of the two).
+  const std::string stream = "pretraining_dataset:\n  - path: " + s.data + "\n    text_column: body\n    skip: 2\n"
+                             "streaming: true\nmax_steps: 5\nstreaming_multipack_buffer_size: 7\n";
+  check_round_trip(parse(stream + "sample_packing: true\nflash_attention: true\npretraining_sample_concatenation: true\n"));
+  check_round_trip(parse(stream + "pretrain_multipack_attn: false\n"));
   check_round_trip(parse("optimizer: ademamix_8bit\noptim_args: 'beta3=0.999,alpha=8,t_alpha=100'\n"));
   check_round_trip(parse("optimizer: came_pytorch\nadam_beta3: 0.999\nadam_epsilon2: 1e-12\n"
                          "optim_args: {clip_threshold: 0.5}\n"));

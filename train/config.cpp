@@ -141,7 +141,8 @@ void Parser::validate() {
                             " raised to sequence_len " + std::to_string(c.data.sequence_len) + ", as Axolotl does");
     c.model.max_position_embeddings = c.data.sequence_len;
   }
-  if (c.data.datasets.empty()) fail(at("datasets"), "a list of {path, type} entries", "none");
+  if (c.data.datasets.empty() && !c.data.pretraining)
+    fail(at("datasets"), "a list of {path, type} entries (or a pretraining_dataset)", "none");
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs)
       if (spec.chat_template.empty()) {  // Axolotl's rule: both from the top level, or neither
@@ -279,6 +280,7 @@ void Parser::validate() {
   if (c.use_eaft) check_eaft(c, at("use_eaft"));
   if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
+  check_pretraining(c, keys());
 }
 
 // The class names `plugins` lists, without their module paths (axolotl.integrations.x.Name).

@@ -169,6 +169,8 @@ struct TrainConfig {
   bool average_tokens_across_devices = false;
   double num_epochs = 1;  // HF's num_train_epochs: a fraction trains ceil(num_epochs x steps per epoch)
   int64_t max_steps = -1;  // > 0 overrides num_epochs
+  // Axolotl's keys beside pretraining_dataset (data.pretraining; train/config_pretraining.cpp).
+  bool streaming = false, pretraining_sample_concatenation = false, pretrain_multipack_attn = true;
   double learning_rate = 3e-4;
   std::string lr_scheduler = "cosine";  // HF's schedule names (engine/lr_schedule.h)
   int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default

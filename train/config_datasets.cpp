@@ -201,7 +201,7 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
   return *snapshot;
 }
 
-DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
+DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, const std::set<std::string>& own_keys = {}) {
   DatasetSpec spec;
   spec.chat_template.clear();  // not given: the top-level chat_template, filled in by validate()
   spec.type.clear();           // not given: completion, or under rl passthrough (validate())
@@ -210,7 +210,9 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi) {
   Where path_where = wi, name_where = wi, data_files_where = wi;
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-               if (key == "path") {
+               if (own_keys.count(key)) {
+                 // read by the caller
+               } else if (key == "path") {
                  given_path = read_string(v, wk);
                  path_node = v;
                  path_where = wk;
@@ -347,6 +349,11 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
 }
 
 }  // namespace
+
+DatasetSpec read_dataset_entry(ReadContext& ctx, const YAML::Node& n, const Where& w,
+                               const std::set<std::string>& own_keys) {
+  return read_entry(ctx, n, w, own_keys);
+}
 
 void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.datasets = read_list(ctx, n, w); }
 std::string write_datasets(const TrainConfig& c) { return write_list(c.data.datasets); }

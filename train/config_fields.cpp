@@ -402,6 +402,7 @@ std::vector<ConfigField> make_fields() {
     rows.insert(at + 1, std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   };
   insert_after("min_sample_len", sampling_rows(data));
+  insert_after("test_datasets", pretraining_rows(data));
   insert_after("dataloader_drop_last", pose_rows(data));
   insert_after("mean_resizing_embeddings", untrained_tokens_rows(model));
   insert_after("lora_target_linear", peft_rows(adapters));

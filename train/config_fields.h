@@ -130,6 +130,15 @@ std::string write_optim_args(const TrainConfig& c);
 // The optimizer's keys (train/config_fields_optimizer.cpp): optimizer, optim_args, the Adam
 // settings and weight_decay.
 std::vector<ConfigField> optimizer_rows(const char* section);
+// pretraining_dataset and the streaming keys (train/config_pretraining.cpp), and their rules
+// against the rest (max_steps, no val_set_size, ...).
+std::vector<ConfigField> pretraining_rows(const char* section);
+void check_pretraining(TrainConfig& c, const GivenKeys& keys);
+// One `datasets:` entry (train/config_datasets.cpp): its path resolved (a local file or directory,
+// or a hub dataset in the local HF cache), split, data_files and the per-dataset keys; own_keys
+// are left to the caller.
+DatasetSpec read_dataset_entry(ReadContext& ctx, const YAML::Node& n, const Where& w,
+                               const std::set<std::string>& own_keys = {});
 void read_peft_layers(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 void read_gradient_checkpointing(ReadContext& ctx, const YAML::Node& n, const Where& w);

@@ -40,7 +40,6 @@ const Unsupported kUnsupported[] = {
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
-    {"pretraining_dataset", "streamed pretraining datasets are not built: list local files under datasets"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
              "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},
     {"reward_model", "reward-model training is not built: causal LM only"},
@@ -50,7 +49,6 @@ const Unsupported kUnsupported[] = {
     {"trainer_cls", "a custom Python Trainer class cannot run here"},
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
     {"accelerator_config", "Accelerate's batching options are not built: every rank takes micro-batches of its own"},
-    {"streaming", "streamed datasets are not built: list local files under datasets"},
     {"sage_attention", "SageAttention (INT8 QK^T, lossy) is not built: flash_attention computes exact attention"},
     {"scaling_softmax", "scaled-softmax (SSMax) attention is not built"},
     {"peft_layer_replication", "PEFT's layer_replication is not built"},

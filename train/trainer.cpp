@@ -164,7 +164,8 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
     loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
                                           data_config.rows_per_batch(c.micro_batch_size), c.seed,
                                           loader_options(data_config, comm.rank(), comm.world_size(),
-                                                         c.micro_batch_size * c.gradient_accumulation_steps));
+                                                         c.micro_batch_size * c.gradient_accumulation_steps,
+                                                         data.stream_rows));
     val_batches = eval_batches(*data.examples,
                                eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
                                data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows());

@@ -120,6 +120,15 @@ void Trainer::Impl::print_data_summary() const {
           config.rl);
     return;
   }
+  if (config.data.pretraining) {
+    say("rows: {} training {} in the first epoch, each epoch's drawn from the stream afresh{} / {} val rows\n",
+        loader->num_rows_per_epoch(), data.train_layout.packed ? "bins" : "rows",
+        data.train_layout.packed ? fmt::format(" (bins of {} tokens, {:.1f}% filled)", data.train_layout.sequence_len,
+                                               100 * packing_efficiency(d, loader->epoch_rows(0), data.train_layout.sequence_len))
+                                 : std::string(),
+        data.val_rows.size());
+    return;
+  }
   say("data: {} documents -> {} examples ({} split into sequence_len chunks, {} dropped as longer "
       "than sequence_len {}{}, {} truncated, {} without a target) | token cache {} ({})\n",
       s.documents, d.size(), s.chunked, s.dropped, config.data.sequence_len,
