@@ -2,6 +2,7 @@
 // that decide windows and the validation split), so io/ never sees the whole program's keys.
 // train/config.h holds one as TrainConfig::data; the YAML keys keep Axolotl's names.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -89,8 +90,12 @@ struct DatasetSpec {
 // dataset, read in full at start-up and served as HF's streaming datasets serve them (a shuffle
 // buffer, then Axolotl's encoding in map batches of buffer_size texts), afresh each epoch.
 struct PretrainingSource {
-  DatasetSpec spec;          // path, split, data_files, ds_type; its field is the text column
-  bool completion = false;   // type completion (Axolotl's completion strategy); else pretrain
+  DatasetSpec spec;          // path, split, data_files, ds_type; its field is the column read
+  std::string text_column = "text";
+  // type completion (Axolotl's completion strategy, which reads "text"), packed; else pretrain.
+  // Unpacked, Axolotl reads text_column whatever the type.
+  bool completion = false;
+  std::string type = "pretrain";  // as given
   int64_t skip = 0;          // texts skipped at the stream's start (IterableDataset.skip)
   int64_t buffer_size = 10000;  // streaming_multipack_buffer_size: the shuffle buffer, the map batch
 };
@@ -113,12 +118,27 @@ struct DataConfig {
   std::vector<DatasetSpec> test_datasets;
   std::optional<PretrainingSource> pretraining;  // pretraining_dataset; then `datasets` is not read
   int64_t streaming_buffer_size = 10000;  // streaming_multipack_buffer_size (PretrainingSource's)
+  // The stream is iterated in a dataloader worker (Axolotl's dataloader_num_workers > 0, by
+  // default the node's GPU count): the shuffle and the packing's sampler draw as worker 0 does.
+  bool stream_in_worker = false;
   std::string datasets_key = "datasets";  // the key `datasets` came from, for messages
   // Token cache directory. Empty in a config: output_dir/prepared, which the trainer fills in
   // before it calls io/ (io/ itself needs it set).
   std::string dataset_prepared_path;
   double val_set_size = 0.0;  // < 1: a fraction of the examples; >= 1: a count
   int64_t sequence_len = 512;  // Axolotl's default
+  // Axolotl's eval_sequence_len: test_datasets' examples are kept (dropped, truncated or refused by
+  // excess_length_strategy) at this length instead of sequence_len, which still cuts completion
+  // chunks, as its strategies tokenize at sequence_len before its length filter. -1: unset.
+  int64_t eval_sequence_len = -1;
+  // The longest example kept: sequence_len, or for test_datasets' examples eval_sequence_len
+  // (load_training_data sets it on their config).
+  int64_t length_limit() const { return keeps_eval_length ? eval_sequence_len : sequence_len; }
+  bool keeps_eval_length = false;
+  // An unpacked eval row's longest: test_datasets' examples may reach eval_sequence_len.
+  int64_t eval_row_len() const {
+    return test_datasets.empty() || preference_pairs ? sequence_len : std::max(sequence_len, eval_sequence_len);
+  }
   // Whether prompt tokens (alpaca's instruction, input_output's unlabelled text) take loss.
   bool train_on_inputs = false;
   // Examples longer than sequence_len: drop (Axolotl's default) | truncate | raise (a UserError

@@ -368,6 +368,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
     test.datasets = config.test_datasets;
     test.datasets_key = "test_datasets";
     test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
+    test.keeps_eval_length = config.eval_sequence_len > 0 && !config.preference_pairs;
     const CachedExamples eval = load_or_build_token_cache(test, seed, tokenizer, log);
     cached.checksum = cached.checksum * 1099511628211ull ^ eval.checksum;
     num_test = eval.data.size();
@@ -413,7 +414,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
                       config.sample_packing, tokenizer.pad(), config.sample_packing};
   out.val_layout = out.train_layout;
   out.val_layout.packed = out.val_layout.targets_cross_examples = config.sample_packing && config.eval_sample_packing;
-  if (!out.val_layout.packed) out.val_layout.sequence_len = config.sequence_len;
+  if (!out.val_layout.packed) out.val_layout.sequence_len = config.eval_row_len();
   std::vector<int64_t> train_order = out.split.train;
   if (config.use_pose) {
     add_pose_positions(cached.data, out.split, config, seed);

@@ -63,7 +63,25 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      const Tokenizer& tokenizer, const DataConfig& config,
                      std::vector<Example>& out, ExampleStats& stats) {
   const size_t L = static_cast<size_t>(config.sequence_len);
+  const size_t limit = static_cast<size_t>(config.length_limit());
   const size_t shortest = static_cast<size_t>(config.min_sample_len > 0 ? config.min_sample_len : 2);
+  // Axolotl's length filter on an example: dropped, truncated or refused past `limit`; false: dropped.
+  auto fits = [&](Example& ex) {
+    if (ex.tokens.size() <= limit) return true;
+    if (config.excess_length_strategy == "raise")  // Axolotl's: a ValueError instead of a drop
+      throw UserError(spec.path + ": document " + std::to_string(stats.documents) + " is " +
+                      std::to_string(ex.tokens.size()) + " tokens, longer than " +
+                      (config.keeps_eval_length ? "eval_sequence_len " : "sequence_len ") + std::to_string(limit) +
+                      " (excess_length_strategy: raise; drop or truncate would train without it)");
+    if (config.excess_length_strategy != "truncate") {
+      stats.dropped++;
+      return false;
+    }
+    stats.truncated++;
+    ex.tokens.resize(limit);
+    ex.labels.resize(limit);
+    return true;
+  };
   for (const Document& doc : docs) {
     // Tokenising a large dataset can take minutes: a stop signal need not wait for its end.
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
@@ -86,8 +104,11 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
         const size_t end = std::min(ex.tokens.size(), begin + L);
         Example chunk{{ex.tokens.begin() + begin, ex.tokens.begin() + end},
                       {ex.labels.begin() + begin, ex.labels.begin() + end}};
-        if (chunk.tokens.size() >= shortest) out.push_back(std::move(chunk));
-        else if (chunk.tokens.size() >= 2) stats.dropped++;  // one token: no target, never an example
+        if (chunk.tokens.size() < shortest) {
+          if (chunk.tokens.size() >= 2) stats.dropped++;  // one token: no target, never an example
+        } else if (fits(chunk)) {  // (past an eval_sequence_len below sequence_len)
+          out.push_back(std::move(chunk));
+        }
       }
       continue;
     }
@@ -95,19 +116,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
       stats.dropped++;
       continue;
     }
-    if (ex.tokens.size() > L) {
-      if (config.excess_length_strategy == "raise")  // Axolotl's: a ValueError instead of a drop
-        throw UserError(spec.path + ": document " + std::to_string(stats.documents) + " is " +
-                        std::to_string(ex.tokens.size()) + " tokens, longer than sequence_len " + std::to_string(L) +
-                        " (excess_length_strategy: raise; drop or truncate would train without it)");
-      if (config.excess_length_strategy != "truncate") {
-        stats.dropped++;
-        continue;
-      }
-      stats.truncated++;
-      ex.tokens.resize(L);
-      ex.labels.resize(L);
-    }
+    if (!fits(ex)) continue;
     int64_t targets = 0;
     for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
     if (targets == 0) {

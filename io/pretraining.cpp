@@ -78,13 +78,16 @@ PretrainingStream load_pretraining_stream(const DataConfig& config, uint64_t see
                     " texts, none after skip " + std::to_string(source.skip) + "; expected texts to train on");
   DatasetSpec completion = source.spec;
   completion.type = "completion";
+  // Axolotl's stream filters windows and chunks at 2 tokens whatever min_sample_len says.
+  DataConfig fit = config;
+  fit.min_sample_len = -1;
   stream.first.push_back(0);
   for (const std::string& text : texts) {
     if (!packs(config)) {
       stream.data.add(row_of_text(text, tokenizer, config.sequence_len));
     } else if (source.completion) {
       std::vector<Example> examples;
-      append_examples(completion, {text_document(text)}, tokenizer, config, examples, stream.data.stats);
+      append_examples(completion, {text_document(text)}, tokenizer, fit, examples, stream.data.stats);
       for (const Example& ex : examples) stream.data.add(ex);
     } else {
       for (std::vector<int32_t>& window : pretraining_windows(tokenizer.encode(text), config.sequence_len,
@@ -131,7 +134,8 @@ std::vector<int64_t> PretrainingStream::stream_order(int64_t epoch) const {
       for (int64_t t = file_first[static_cast<size_t>(f)]; t < file_first[static_cast<size_t>(f) + 1]; t++) stream.push_back(t);
   }
   std::vector<int64_t> order;
-  for (int64_t i : hf_stream_shuffle(texts, config.pretraining->buffer_size, seed, epoch)) order.push_back(stream[static_cast<size_t>(i)]);
+  for (int64_t i : hf_stream_shuffle(texts, config.pretraining->buffer_size, seed, epoch, config.stream_in_worker))
+    order.push_back(stream[static_cast<size_t>(i)]);
   return order;
 }
 
@@ -150,18 +154,26 @@ std::vector<Row> PretrainingStream::epoch_rows(const ExampleSet& examples, int64
     return rows;
   }
   // The global generator after set_seed: each earlier epoch's iteration and map batches, the
-  // evaluations so far, this epoch's iteration; then a draw per map batch.
+  // evaluations so far, this epoch's iteration; then a draw per map batch. In a worker, the map
+  // batches draw from the worker's own generator, seeded with the iteration's base seed (its id 0
+  // added), and the main one sees only the iterations' draws.
   const int64_t map_batches = (texts + buffer - 1) / buffer;
   TorchGenerator global(seed);
-  for (int64_t draw = 0; draw < epoch * (1 + map_batches) + evaluations + 1; draw++) global.random_int64();
-  const MultipackOptions bins{config.micro_batch_size * config.sequence_len, config.sample_packing_bin_size,
-                              config.sample_packing_group_size, false};
+  const int64_t before = epoch * (config.stream_in_worker ? 1 : 1 + map_batches) + evaluations;
+  for (int64_t draw = 0; draw < before + (config.stream_in_worker ? 0 : 1); draw++) global.random_int64();
+  TorchGenerator sampler = config.stream_in_worker ? TorchGenerator(static_cast<uint64_t>(global.random_int64())) : global;
+  // MultipackBatchSampler as encode_packed_streaming builds it: first fit with the bin size, its
+  // default group size.
+  MultipackOptions bins;
+  bins.capacity = config.micro_batch_size * config.sequence_len;
+  bins.bin_size = config.sample_packing_bin_size;
   for (int64_t begin = 0; begin < texts; begin += buffer) {
     std::vector<int64_t> windows;
     for (int64_t i = begin; i < std::min(texts, begin + buffer); i++)
       for (int64_t e : examples_of(order[static_cast<size_t>(i)])) windows.push_back(e);
     std::vector<int64_t> sampled;
-    for (int64_t w : global.random_sampler_order(static_cast<int64_t>(windows.size()))) sampled.push_back(windows[static_cast<size_t>(w)]);
+    for (int64_t w : sampler.random_sampler_order(static_cast<int64_t>(windows.size())))
+      sampled.push_back(windows[static_cast<size_t>(w)]);
     for (Row& bin : multipack(examples, sampled, bins)) rows.push_back(std::move(bin));
   }
   return rows;
@@ -182,18 +194,23 @@ TrainingData load_pretraining_data(const DataConfig& config, uint64_t seed, cons
     test.datasets = config.test_datasets;
     test.datasets_key = "test_datasets";
     test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
+    test.keeps_eval_length = config.eval_sequence_len > 0;
     const CachedExamples eval = load_or_build_token_cache(test, seed, tokenizer, log);
     out.fingerprint = eval.checksum;
     examples.append(eval.data);
     for (int64_t e = trained; e < examples.size(); e++) out.split.val.push_back(e);
   }
   const bool packed = config.sample_packing;
-  const MultipackOptions bins = config.multipack_options();
-  out.train_layout = {packed ? bins.capacity : config.sequence_len, config.pad_to_sequence_len, packed, tokenizer.pad(),
+  // Axolotl's eval multipack takes the Trainer's batch size, which encode_packed_streaming set to
+  // 1: the eval bins hold sequence_len tokens, one a batch.
+  MultipackOptions bins = config.multipack_options();
+  bins.capacity = config.sequence_len;
+  out.train_layout = {config.micro_batch_size * config.sequence_len, config.pad_to_sequence_len, packed, tokenizer.pad(),
                       packed};
+  if (!packed) out.train_layout.sequence_len = config.sequence_len;
   out.val_layout = out.train_layout;
   out.val_layout.packed = out.val_layout.targets_cross_examples = packed && config.eval_sample_packing;
-  if (!out.val_layout.packed) out.val_layout.sequence_len = config.sequence_len;
+  out.val_layout.sequence_len = out.val_layout.packed ? config.sequence_len : config.eval_row_len();
   out.val_rows = out.val_layout.packed ? multipack(examples, out.split.val, bins) : one_example_per_row(out.split.val);
   // The data a checkpoint was trained on: every token and boundary, FNV-1a mixed with the test
   // datasets' checksum (another value on a resume means other data).

@@ -142,12 +142,14 @@ void numpy_shuffle(std::vector<T>& items, Pcg64& rng) {
 
 }  // namespace
 
-std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t seed, int64_t epoch) {
-  uint64_t epoch_seed = seed;
-  if (epoch > 0) {  // shift_rngs: a fresh generator from the first draw of the original one
-    Pcg64 original(seed);
-    epoch_seed = bounded_lemire(original, (uint64_t{1} << 63) - 1) - static_cast<uint64_t>(epoch);
-  }
+std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t seed, int64_t epoch, bool in_worker) {
+  // shift_rngs(value): a fresh generator seeded with the first draw of the original one, less value.
+  const auto shifted = [](uint64_t from, int64_t value) {
+    Pcg64 original(from);
+    return bounded_lemire(original, (uint64_t{1} << 63) - 1) - static_cast<uint64_t>(value);
+  };
+  uint64_t epoch_seed = epoch > 0 ? shifted(seed, epoch) : seed;
+  if (in_worker) epoch_seed = shifted(epoch_seed, 0);  // dataloader worker 0's own shift
   Pcg64 rng(epoch_seed);
   std::vector<int64_t> order, buffer;
   order.reserve(static_cast<size_t>(n));

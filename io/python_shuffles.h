@@ -22,8 +22,10 @@ std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed);
 // `epoch` (set_epoch): the order the items come out in. A buffer of buffer_size items, each next
 // item replacing the one drawn (numpy's integers(0, buffer_size), 1000 at a time) and the rest
 // shuffled at the end; from epoch 1 on the generator is default_rng(default_rng(seed).integers(0,
-// 2^63) - epoch), as its shift_rngs makes it.
-std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t seed, int64_t epoch);
+// 2^63) - epoch), as its shift_rngs makes it. in_worker: iterated in torch's dataloader worker 0,
+// which shifts that generator once more (by its id, 0).
+std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t seed, int64_t epoch,
+                                       bool in_worker = false);
 
 std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed);
 

@@ -181,6 +181,7 @@ uint64_t token_cache_checksum(const DataConfig& config, uint64_t seed, const Tok
   fnv.u64(config.unpaired_preferences);
   fnv.u64(static_cast<uint64_t>(config.pair_tokenizing));
   fnv.u64(static_cast<uint64_t>(config.min_sample_len));
+  if (config.keeps_eval_length) fnv.str("eval_sequence_len " + std::to_string(config.eval_sequence_len));
   std::vector<char> buf(1 << 16);
   for (const DatasetSpec& spec : config.datasets) {
     fnv.str(spec.type);

@@ -32,6 +32,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(data.exact_deduplication); SAME(data.sample_packing_sequentially); SAME(data.sample_packing_bin_size);
   SAME(data.sample_packing_group_size); SAME(data.multipack_real_batches);
   SAME(data.group_by_length);
+  SAME(dataloader_num_workers); SAME(dataloader_pin_memory); SAME(dataloader_prefetch_factor); SAME(data.eval_sequence_len);
   SAME(streaming); SAME(pretraining_sample_concatenation); SAME(pretrain_multipack_attn); SAME(data.streaming_buffer_size);
   SAME(data.pretraining.has_value());
   if (a.data.pretraining && b.data.pretraining) {
@@ -207,7 +208,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const std::string stream = "pretraining_dataset:\n  - path: " + s.data + "\n    text_column: body\n    skip: 2\n"
                              "streaming: true\nmax_steps: 5\nstreaming_multipack_buffer_size: 7\n";
   check_round_trip(parse(stream + "sample_packing: true\nflash_attention: true\npretraining_sample_concatenation: true\n"));
-  check_round_trip(parse(stream + "pretrain_multipack_attn: false\n"));
+  check_round_trip(parse(stream + "pretrain_multipack_attn: false\ndataloader_num_workers: 2\ndataloader_pin_memory: false\n"
+                               "dataloader_prefetch_factor: 4\ntest_datasets:\n  - path: " + s.data + "\neval_sequence_len: 64\n"));
   check_round_trip(parse("optimizer: ademamix_8bit\noptim_args: 'beta3=0.999,alpha=8,t_alpha=100'\n"));
   check_round_trip(parse("optimizer: came_pytorch\nadam_beta3: 0.999\nadam_epsilon2: 1e-12\n"
                          "optim_args: {clip_threshold: 0.5}\n"));

@@ -310,6 +310,52 @@ TEST_CASE("examples: completion text is chunked, others dropped or truncated pas
 }
 
 
+// Axolotl's eval_sequence_len: its strategies tokenize test_datasets at sequence_len (completion
+// chunks), then its length filter keeps them to eval_sequence_len instead.
+TEST_CASE("eval_sequence_len: test_datasets' examples kept to it; completion chunks still cut at sequence_len") {
+  ByteTokenizer tok;
+  DataConfig config;
+  config.sequence_len = 5;
+  config.eval_sequence_len = 8;
+  config.keeps_eval_length = true;
+  std::vector<Example> out;
+  ExampleStats stats;
+  // <bos>pans<eos> 6 tokens: past sequence_len, within eval_sequence_len; <bos>panswers<eos> 10: dropped.
+  append_examples({"a.json", "alpaca"}, {prompt_response_document("p", "ans"), prompt_response_document("p", "answers")},
+                  tok, config, out, stats);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].tokens.size() == 6);
+  CHECK(stats.dropped == 1);
+  out.clear();
+  append_examples({"c.txt", "completion"}, {text_document("abcdefgh")}, tok, config, out, stats);
+  REQUIRE(out.size() == 2);  // 10 tokens in chunks of sequence_len 5
+  CHECK(out[1].tokens == std::vector<int32_t>{'e', 'f', 'g', 'h', tok.eos()});
+  // Below sequence_len, the chunks are held to it too: truncated here.
+  config.eval_sequence_len = 3;
+  config.excess_length_strategy = "truncate";
+  out.clear();
+  append_examples({"c.txt", "completion"}, {text_document("abcdefgh")}, tok, config, out, stats);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'a', 'b'});
+  config.excess_length_strategy = "raise";
+  CHECK(error_of([&] { append_examples({"c.txt", "completion"}, {text_document("abcdefgh")}, tok, config, out, stats); },
+                 "(none)")
+            .find("longer than eval_sequence_len 3") != std::string::npos);
+  // Through load_training_data: the training examples keep sequence_len, test_datasets' reach 8,
+  // and their unpacked rows are that long.
+  TempDir dir;
+  DataConfig data = config_for(dir, dir.write("train.txt", "ab\n"));
+  data.sequence_len = 6;
+  data.eval_sequence_len = 12;
+  data.test_datasets = {
+      {dir.write("test.jsonl", "{\"segments\": [{\"text\": \"abcdefghi\", \"label\": true}]}\n"), "input_output"}};
+  const TrainingData loaded = load_training_data(data, 42, tok, [](const std::string&) {});
+  REQUIRE(loaded.split.val.size() == 1);
+  CHECK(loaded.examples->length(loaded.split.val[0]) == 9);
+  CHECK(loaded.val_layout.sequence_len == 12);
+  CHECK(loaded.train_layout.sequence_len == 6);
+}
+
 TEST_CASE("bad input: one line naming the file, the line and what was expected") {
   TempDir dir;
   auto completion = [](const std::string& path) {

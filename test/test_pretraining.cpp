@@ -3,7 +3,8 @@
 // Axolotl's functions over HF datasets 4.8's streaming loader): each epoch's rows, in order, for
 // rows of BOS + text cut at sequence_len - 2 (a shuffle buffer smaller than the stream, one that
 // holds it all, skip without shuffling, two files whose order the shuffle permutes too) and packed
-// bins (pretrain's overlapping windows; completion's chunks), then llm_train runs: training, the
+// bins (pretrain's overlapping windows; completion's chunks), in the main process and in a
+// dataloader worker (Axolotl's default on a GPU node), then llm_train runs: training, the
 // refusals, an exact resume across an epoch of a packed stream, and test_datasets as its eval set.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -46,7 +47,8 @@ struct LoadedCase {
     for (const auto& [key, value] : c["entry"].items()) yaml += "    " + key + ": " + value.dump() + "\n";
     for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
     config = parse_config(yaml, "cases.yaml");
-    config.data.micro_batch_size = config.micro_batch_size;  // as the trainer hands it on
+    config.data.micro_batch_size = config.micro_batch_size;  // as the trainer hands these on (no GPU here)
+    config.data.stream_in_worker = config.dataloader_workers(0) > 0;
     tokenizer = make_tokenizer(config.tokenizer_config);
   }
 };
@@ -56,7 +58,7 @@ std::vector<int32_t> ids_of(const json& row, const char* key) { return row[key].
 }  // namespace
 
 TEST_CASE("pretraining_dataset: each epoch's rows are Axolotl's stream, row for row and token for token") {
-  REQUIRE(fixture()["cases"].size() == 6);
+  REQUIRE(fixture()["cases"].size() == 9);
   for (const json& c : fixture()["cases"]) {
     const std::string name = c["name"];
     CAPTURE(name);
@@ -166,7 +168,8 @@ TEST_CASE("pretraining_dataset: what Axolotl refuses, or what is not built, stop
        "pretrain_multipack_attn: expected true with sample_packing"},
       {"", "max_steps: 2\nrl: dpo\n", "rl: expected no rl with pretraining_dataset"},
       {"    skip: 400\n", "max_steps: 2\n", "holds 400 texts, none after skip 400"},
-      {"    type: alpaca\n", "max_steps: 2\n", "pretraining_dataset[0].type: expected one of pretrain, completion"},
+      {"    type: alpaca\n", "max_steps: 2\nsample_packing: true\nflash_attention: true\n",
+       "pretraining_dataset: expected type pretrain or completion with sample_packing"},
       {"    split: train[:10%]\n", "max_steps: 2\n", "pretraining_dataset[0].split: expected train (a stream has no slices)"},
   };
   for (const auto& [entry, extra, message] : cases) {

@@ -9,7 +9,8 @@ without sample_packing, encode_packed_streaming with it: the dataset type's stra
 PretrainTokenizationStrategy's overlapping windows; completion), filtering, MultipackBatchSampler
 over a RandomSampler, and its collator). Each case's rows are the stream's rows in order for epochs
 0 and 1 (set_epoch), iterated as the Trainer iterates them: torch's global generator seeded with the
-seed, one int64 draw (the DataLoader's base seed) before each epoch's iteration.
+seed, each epoch through a torch DataLoader (which draws its base seed from it), in the main process
+(dataloader_num_workers 0) or in one worker (Axolotl's default on a node with one GPU).
 
 The tokenizer is test/data/axolotl_rows' (tools/make_axolotl_rows.py), EOS as its pad token.
 Needs torch, transformers, datasets 4.8.4, TRL 1.9.0 and Axolotl 0.19's source importable:
@@ -49,15 +50,14 @@ def texts(count, longest, rng, column):
     return rows
 
 
-def stream_rows(cfg, tk, epochs):
+def stream_rows(cfg, tk, epochs, workers):
     torch.manual_seed(cfg.seed)  # the Trainer's set_seed
     dataset, _, _, _ = _prepare_streaming_dataset(cfg, tk, None)
     out = []
     for epoch in range(epochs):
-        torch.empty((), dtype=torch.int64).random_()  # the epoch's DataLoader iteration
         dataset.set_epoch(epoch)
         rows = []
-        for row in dataset:
+        for row in torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers):
             kept = {"input_ids": [int(t) for t in row["input_ids"]]}
             if "position_ids" in row:
                 kept["position_ids"] = [int(p) for p in row["position_ids"]]
@@ -79,6 +79,10 @@ def main():
         ("packed", [21], {}, {"sample_packing": True, "micro_batch_size": 2, "streaming_multipack_buffer_size": 8}),
         ("packed_completion", [14], {"type": "completion"},
          {"sample_packing": True, "micro_batch_size": 2, "streaming_multipack_buffer_size": 6}),
+        ("rows_worker", [23], {"text_column": "body"}, {"streaming_multipack_buffer_size": 5, "dataloader_num_workers": 1}),
+        ("rows_two_files_worker", [7, 9], {}, {"streaming_multipack_buffer_size": 4, "dataloader_num_workers": 1}),
+        ("packed_worker", [21], {}, {"sample_packing": True, "micro_batch_size": 2, "streaming_multipack_buffer_size": 8,
+                                     "dataloader_num_workers": 1}),
     ]
     for name, counts, entry, config in specs:
         column = entry.get("text_column", "text")
@@ -96,7 +100,7 @@ def main():
                                "sample_packing": False, "pretrain_multipack_attn": True, "seed": SEED,
                                "shuffle_merged_datasets": True, "streaming_multipack_buffer_size": 10000,
                                "sample_packing_bin_size": 200, "max_steps": 10, **config})
-            epochs = stream_rows(cfg, tk, 2)
+            epochs = stream_rows(cfg, tk, 2, config.get("dataloader_num_workers", 0))
         cases.append({"name": name, "files": files, "entry": {k: v for k, v in entry.items()},
                       "config": config, "epochs": epochs})
         print(name, [len(rows) for rows in epochs])

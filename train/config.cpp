@@ -150,6 +150,19 @@ void Parser::validate() {
         spec.chat_template_jinja = c.data.chat_template_jinja;
       }
   resolve_rl_dataset_types(c, keys());
+  if (c.data.eval_sequence_len > 0) {
+    // Axolotl applies it to the "test" split's SFT examples alone (test_datasets; not the held-out
+    // share of val_set_size, nor rl's loader).
+    // (A stream's eval bins hold sequence_len: Axolotl's eval multipack takes its batch size 1.)
+    const int64_t bins = c.data.multipack_real_batches || c.data.pretraining ? c.data.sequence_len
+                                                                             : c.micro_batch_size * c.data.sequence_len;
+    if (c.data.test_datasets.empty() || !c.rl.empty())
+      c.adjustments.push_back("eval_sequence_len: unused without test_datasets (or with rl), as in Axolotl");
+    else if (c.data.sample_packing && c.data.eval_sample_packing && c.data.eval_sequence_len > bins)
+      fail(at("eval_sequence_len"), "at most the packed bins' " + std::to_string(bins) +
+           " tokens with sample_packing and eval_sample_packing (test examples pack into them)",
+           std::to_string(c.data.eval_sequence_len));
+  }
   // Axolotl's check_val_w_test_datasets.
   if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
     fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));

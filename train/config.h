@@ -171,6 +171,14 @@ struct TrainConfig {
   int64_t max_steps = -1;  // > 0 overrides num_epochs
   // Axolotl's keys beside pretraining_dataset (data.pretraining; train/config_pretraining.cpp).
   bool streaming = false, pretraining_sample_concatenation = false, pretrain_multipack_attn = true;
+  // The Trainer's DataLoader options (-1: unset). Only a stream's order depends on them: Axolotl
+  // iterates it in dataloader workers, by default (none of the three given) one per GPU of the node.
+  int64_t dataloader_num_workers = -1, dataloader_prefetch_factor = -1;
+  int dataloader_pin_memory = -1;
+  int64_t dataloader_workers(int gpus) const {
+    if (dataloader_num_workers >= 0) return dataloader_num_workers;
+    return dataloader_prefetch_factor < 0 && dataloader_pin_memory < 0 ? gpus : 0;
+  }
   double learning_rate = 3e-4;
   std::string lr_scheduler = "cosine";  // HF's schedule names (engine/lr_schedule.h)
   int64_t warmup_steps = -1;            // -1: from warmup_ratio, else Axolotl's default

@@ -184,6 +184,9 @@ std::vector<ConfigField> make_fields() {
              "examples longer than sequence_len (completion rows are split); raise: stop at the first, naming it"),
       integer("min_sample_len", data, MEMBER(data.min_sample_len), 1, kMaxPositions,
               "examples (and completion chunks) of fewer tokens are dropped, as Axolotl's (unset: 2)"),
+      integer("eval_sequence_len", data, MEMBER(data.eval_sequence_len), 1, kMaxPositions,
+              "test_datasets' examples kept up to this length (excess_length_strategy past it) instead of "
+              "sequence_len (unset: sequence_len)"),
       integer("sequence_len", training, MEMBER(data.sequence_len), 1, kMaxPositions,
               "most tokens per row"),
       flag("auto_find_batch_size", training, MEMBER(auto_find_batch_size),

@@ -18,23 +18,20 @@ void read_pretraining_dataset(ReadContext& ctx, const YAML::Node& n, const Where
   if (n.IsScalar()) entry["path"] = n.Scalar();
   const Where at = n.IsScalar() ? w : w.child("[0]", n[0]);
   PretrainingSource source;
-  std::string text_column = "text";
   const std::set<std::string> own = {"text_column", "type", "skip", "trust_remote_code"};
   for (const std::string& key : own) {
     const YAML::Node v = entry[key];
     if (!v || v.IsNull()) continue;
     const Where wk = at.child("." + key, v);
-    if (key == "text_column") text_column = read_string(v, wk);
-    else if (key == "type") source.completion = read_choice(v, wk, {"pretrain", "completion"}) == "completion";
+    if (key == "text_column") source.text_column = read_string(v, wk);
+    else if (key == "type") source.type = read_string(v, wk);
     else if (key == "skip") source.skip = read_int(v, wk, 0, kNoMax);
     else read_bool(v, wk);  // trust_remote_code: no dataset script runs here either way
   }
   source.spec = read_dataset_entry(ctx, entry, at, own);
   if (source.spec.split != "train")
     fail(at.child(".split", entry["split"]), "train (a stream has no slices)", source.spec.split);
-  // Axolotl reads text_column without packing; with it, a completion type's strategy reads "text".
-  source.spec.type = "completion";
-  source.spec.field = source.completion ? "text" : text_column;
+  source.spec.type = "completion";  // the texts are read as completion rows (check_pretraining picks the column)
   if (n.IsSequence() && n.size() > 1)
     ctx.config.adjustments.push_back("pretraining_dataset: only its first entry is read, as Axolotl reads it");
   ctx.config.data.pretraining = source;
@@ -43,8 +40,8 @@ void read_pretraining_dataset(ReadContext& ctx, const YAML::Node& n, const Where
 std::string write_pretraining_dataset(const TrainConfig& c) {
   if (!c.data.pretraining) return "";
   const PretrainingSource& s = *c.data.pretraining;
-  return "\n  - path: " + yaml_string(s.spec.path) + "\n    type: " + (s.completion ? "completion" : "pretrain") +
-         "\n    text_column: " + yaml_string(s.spec.field) + "\n    skip: " + std::to_string(s.skip) +
+  return "\n  - path: " + yaml_string(s.spec.path) + "\n    type: " + yaml_string(s.type) +
+         "\n    text_column: " + yaml_string(s.text_column) + "\n    skip: " + std::to_string(s.skip) +
          (s.spec.data_files.empty() ? "" : "\n    data_files: " + yaml_list(s.spec.data_files));
 }
 
@@ -63,6 +60,16 @@ std::vector<ConfigField> pretraining_rows(const char* section) {
            "without sample_packing, Axolotl's concatenated rows (not built: refused when true)"),
       flag("pretrain_multipack_attn", section, MEMBER(pretrain_multipack_attn),
            "packed pretraining windows attend only within themselves (false is not built)"),
+      integer("dataloader_num_workers", section, MEMBER(dataloader_num_workers), 0, kNoMax,
+              "a stream's dataloader workers (any: it is iterated as worker 0 iterates it; unset with "
+              "dataloader_pin_memory and dataloader_prefetch_factor: the node's GPU count, as Axolotl)"),
+      {"dataloader_pin_memory", section, "true or false", "read for Axolotl's default of dataloader_num_workers",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.dataloader_pin_memory = read_bool(n, w); },
+       [](const TrainConfig& c) {
+         return c.dataloader_pin_memory < 0 ? std::string() : c.dataloader_pin_memory ? "true" : "false";
+       }},
+      integer("dataloader_prefetch_factor", section, MEMBER(dataloader_prefetch_factor), 1, kNoMax,
+              "read for Axolotl's default of dataloader_num_workers"),
   };
 }
 
@@ -99,7 +106,19 @@ void check_pretraining(TrainConfig& c, const GivenKeys& keys) {
     c.adjustments.push_back("datasets: not read, as pretraining_dataset's texts train (as Axolotl)");
   if (c.data.group_by_length || c.data.curriculum_sampling)
     c.adjustments.push_back("group_by_length and curriculum_sampling: a stream has no sampler, as in Axolotl");
-  c.data.pretraining->buffer_size = c.data.streaming_buffer_size;
+  PretrainingSource& source = *c.data.pretraining;
+  source.buffer_size = c.data.streaming_buffer_size;
+  // Packed, the dataset's type tokenizes (Axolotl's get_dataset_wrapper): pretrain's windows, or
+  // completion's strategy, which reads "text"; unpacked, encode_streaming reads text_column
+  // whatever the type.
+  source.completion = c.data.sample_packing && source.type == "completion";
+  if (c.data.sample_packing && source.type != "pretrain" && source.type != "completion")
+    fail(at("pretraining_dataset"), "type pretrain or completion with sample_packing (other types' strategies "
+         "on a stream are not built)", source.type);
+  source.spec.field = source.completion ? "text" : source.text_column;
+  // A stream packs one bin of micro_batch_size x sequence_len a micro-batch whatever
+  // multipack_real_batches says (Axolotl's encode_packed_streaming sets micro_batch_size to 1).
+  if (c.data.sample_packing) c.data.multipack_real_batches = false;
 }
 
 }  // namespace llm

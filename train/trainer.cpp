@@ -143,6 +143,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   data_config.kl_block = c.micro_batch_size;
   data_config.eval_kl_block = c.eval_micro_batch_size();
   data_config.micro_batch_size = c.micro_batch_size;  // the bins of sample_packing
+  data_config.stream_in_worker = c.dataloader_workers(device_count(DeviceType::cuda)) > 0;
   // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
   // signal stops tokenising at once; the stop point after it then stops every rank (the signal
   // that threw is still recorded).
