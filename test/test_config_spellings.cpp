@@ -30,13 +30,13 @@ TEST_CASE("model_quantization_config {backend: bnb}: nf4 is load_in_4bit (a LoRA
   CHECK(error_with("model_quantization_config: Mxfp4Config\n").find("not supported, only bitsandbytes") != std::string::npos);
 }
 
-TEST_CASE("keys that would train otherwise stop the run: half of LISA, float16 without mixed precision, eval_sequence_len") {
+TEST_CASE("keys that would train otherwise stop the run: half of LISA, float16 without mixed precision") {
   // Axolotl runs LISA only with both keys; one alone would be ignored there, and is refused here.
   CHECK(error_with("lisa_n_layers: 1\n") ==
         "cfg.yaml:3: lisa_n_layers: expected lisa_n_layers and lisa_step_interval together (LISA runs with both), got one of them");
   CHECK(error_with("lisa_step_interval: 20\n").find("lisa_step_interval: expected lisa_n_layers and") != std::string::npos);
-  CHECK(error_with("eval_sequence_len: 4096\n").find("eval_sequence_len: not supported, test_datasets at another length") !=
-        std::string::npos);
+  // eval_sequence_len is built (test_data): without test_datasets it is only noted unused, as Axolotl ignores it.
+  CHECK(parse("eval_sequence_len: 4096\n").adjustments.back().find("eval_sequence_len: unused without test_datasets") == 0);
   CHECK(error_with("float16: true\n").find("float16: not supported, fp16 weights without mixed precision") !=
         std::string::npos);
   // bfloat16 is a key of its own (test_bfloat16); float16 unset or false is only unused.
