@@ -98,6 +98,7 @@ struct PretrainingSource {
   std::string type = "pretrain";  // as given
   int64_t skip = 0;          // texts skipped at the stream's start (IterableDataset.skip)
   int64_t buffer_size = 10000;  // streaming_multipack_buffer_size: the shuffle buffer, the map batch
+  bool multipack_attn = true;   // pretrain_multipack_attn: packed windows attend within themselves
 };
 
 struct DataConfig {

@@ -100,7 +100,9 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
         inputs[at] = data.tokens[begin + i];
         if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
         else if (next_example) targets[at] = data.labels[data.offsets[row[d + 1]]];
-        positions[at] = data.positions.empty() ? static_cast<int32_t>(i) : data.positions[begin + i];
+        positions[at] = layout.positions_continue ? static_cast<int32_t>(at - b * S)
+                        : data.positions.empty()  ? static_cast<int32_t>(i)
+                                                  : data.positions[begin + i];
         docs[at] = static_cast<int32_t>(d);  // non-decreasing along the row, as attention needs
         batch.num_targets += targets[at] != kIgnoreIndex;
       }

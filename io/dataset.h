@@ -67,6 +67,9 @@ struct RowLayout {
   // last token predicts the next example's first label (masked when it is a prompt's); else (one
   // example a row, a preference pair's two sequences) an example's last token predicts nothing.
   bool targets_cross_examples = false;
+  // A row of several examples as one causal sequence, its positions 0, 1, ... across them and no
+  // doc_ids (a stream's packed windows with pretrain_multipack_attn false).
+  bool positions_continue = false;
 };
 
 struct Batch {

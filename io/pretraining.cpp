@@ -208,7 +208,11 @@ TrainingData load_pretraining_data(const DataConfig& config, uint64_t seed, cons
   out.train_layout = {config.micro_batch_size * config.sequence_len, config.pad_to_sequence_len, packed, tokenizer.pad(),
                       packed};
   if (!packed) out.train_layout.sequence_len = config.sequence_len;
+  // pretrain_multipack_attn false: a bin is one causal sequence (Axolotl keeps no position ids and
+  // an attention mask of the padding only).
+  if (packed && !config.pretraining->multipack_attn) out.train_layout.packed = false, out.train_layout.positions_continue = true;
   out.val_layout = out.train_layout;
+  out.val_layout.positions_continue = false;
   out.val_layout.packed = out.val_layout.targets_cross_examples = packed && config.eval_sample_packing;
   out.val_layout.sequence_len = out.val_layout.packed ? config.sequence_len : config.eval_row_len();
   out.val_rows = out.val_layout.packed ? multipack(examples, out.split.val, bins) : one_example_per_row(out.split.val);

@@ -3,7 +3,8 @@
 // Axolotl's functions over HF datasets 4.8's streaming loader): each epoch's rows, in order, for
 // rows of BOS + text cut at sequence_len - 2 (a shuffle buffer smaller than the stream, one that
 // holds it all, skip without shuffling, two files whose order the shuffle permutes too) and packed
-// bins (pretrain's overlapping windows; completion's chunks), in the main process and in a
+// bins (pretrain's overlapping windows; completion's chunks; one causal sequence a bin with
+// pretrain_multipack_attn false), in the main process and in a
 // dataloader worker (Axolotl's default on a GPU node), then llm_train runs: training, the
 // refusals, an exact resume across an epoch of a packed stream, and test_datasets as its eval set.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -14,6 +15,7 @@
 
 #include "io/dataset.h"
 #include "io/pretraining.h"
+#include "io/tokenizer.h"
 #include "test/test_files.h"
 #include "test/train_fixture.h"
 #include "train/config.h"
@@ -58,7 +60,7 @@ std::vector<int32_t> ids_of(const json& row, const char* key) { return row[key].
 }  // namespace
 
 TEST_CASE("pretraining_dataset: each epoch's rows are Axolotl's stream, row for row and token for token") {
-  REQUIRE(fixture()["cases"].size() == 9);
+  REQUIRE(fixture()["cases"].size() == 10);
   for (const json& c : fixture()["cases"]) {
     const std::string name = c["name"];
     CAPTURE(name);
@@ -90,6 +92,11 @@ TEST_CASE("pretraining_dataset: each epoch's rows are Axolotl's stream, row for 
         REQUIRE(expected.size() >= tokens.size());
         CHECK(expected.size() == (tokens.size() + 15) / 16 * 16);
         CHECK(std::vector<int32_t>(expected.begin(), expected.begin() + static_cast<int64_t>(tokens.size())) == tokens);
+        if (!want[r].contains("position_ids")) {  // pretrain_multipack_attn false: one causal sequence
+          CHECK(data.train_layout.positions_continue);
+          CHECK_FALSE(data.train_layout.packed);
+          continue;
+        }
         const std::vector<int32_t> want_positions = ids_of(want[r], "position_ids");
         CHECK(std::vector<int32_t>(want_positions.begin(), want_positions.begin() + static_cast<int64_t>(positions.size())) ==
               positions);
@@ -153,8 +160,29 @@ TEST_CASE("pretraining_dataset: llm_train trains on the stream across epochs, ev
 // 3 texts in windows, a bin of 32 tokens each micro-batch: an epoch of a few steps, packed afresh
 // the next.
 TEST_CASE("pretraining_dataset with sample_packing: windows packed per map batch, exact across a resume") {
-  check_stream_resume("stream_packed", "    skip: 397\n",
-                      "micro_batch_size: 1\nsample_packing: true\nflash_attention: true\nstreaming_multipack_buffer_size: 2\n");
+  const std::string packed = "micro_batch_size: 1\nsample_packing: true\nflash_attention: true\nstreaming_multipack_buffer_size: 2\n";
+  check_stream_resume("stream_packed", "    skip: 397\n", packed);
+  // pretrain_multipack_attn false: each bin one causal sequence, positions running on across its
+  // windows.
+  check_stream_resume("stream_one_sequence", "    skip: 397\n", packed + "pretrain_multipack_attn: false\n");
+  TempDir dir;
+  write_file((dir.path / "texts.txt").string(), "the quick brown fox jumps\nover the lazy dog\n");
+  DataConfig config;
+  config.source = "t.yaml";
+  config.sequence_len = 8;
+  config.micro_batch_size = 2;
+  config.sample_packing = true;
+  config.pretraining = PretrainingSource{{(dir.path / "texts.txt").string(), "completion"}};
+  config.pretraining->multipack_attn = false;
+  ByteTokenizer tok;
+  const TrainingData data = load_training_data(config, 7, tok, [](const std::string&) {});
+  const std::vector<Row> rows = data.stream_rows(0, 0);
+  const int64_t first = 0;
+  const Batch batch = make_batch(*data.examples, rows, &first, 1, data.train_layout);
+  CHECK_FALSE(batch.doc_ids.defined());
+  const std::vector<int32_t> positions = batch.positions.to_ints();
+  REQUIRE(rows[0].size() > 1);  // windows of at most 8 tokens in a bin of 16
+  for (int64_t i = 0; i < row_length(*data.examples, rows[0]); i++) CHECK(positions[static_cast<size_t>(i)] == i);
 }
 
 TEST_CASE("pretraining_dataset: what Axolotl refuses, or what is not built, stops in one line") {
@@ -164,8 +192,6 @@ TEST_CASE("pretraining_dataset: what Axolotl refuses, or what is not built, stop
       {"", "max_steps: 2\nval_set_size: 0.1\n", "val_set_size: expected 0 with pretraining_dataset"},
       {"", "max_steps: 2\npretraining_sample_concatenation: true\n",
        "pretraining_sample_concatenation: expected false or unset without sample_packing"},
-      {"", "max_steps: 2\nsample_packing: true\nflash_attention: true\npretrain_multipack_attn: false\n",
-       "pretrain_multipack_attn: expected true with sample_packing"},
       {"", "max_steps: 2\nrl: dpo\n", "rl: expected no rl with pretraining_dataset"},
       {"    skip: 400\n", "max_steps: 2\n", "holds 400 texts, none after skip 400"},
       {"    type: alpaca\n", "max_steps: 2\nsample_packing: true\nflash_attention: true\n",

@@ -79,6 +79,8 @@ def main():
         ("packed", [21], {}, {"sample_packing": True, "micro_batch_size": 2, "streaming_multipack_buffer_size": 8}),
         ("packed_completion", [14], {"type": "completion"},
          {"sample_packing": True, "micro_batch_size": 2, "streaming_multipack_buffer_size": 6}),
+        ("packed_one_sequence", [21], {}, {"sample_packing": True, "micro_batch_size": 2,
+                                            "streaming_multipack_buffer_size": 8, "pretrain_multipack_attn": False}),
         ("rows_worker", [23], {"text_column": "body"}, {"streaming_multipack_buffer_size": 5, "dataloader_num_workers": 1}),
         ("rows_two_files_worker", [7, 9], {}, {"streaming_multipack_buffer_size": 4, "dataloader_num_workers": 1}),
         ("packed_worker", [21], {}, {"sample_packing": True, "micro_batch_size": 2, "streaming_multipack_buffer_size": 8,

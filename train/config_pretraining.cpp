@@ -59,7 +59,8 @@ std::vector<ConfigField> pretraining_rows(const char* section) {
       flag("pretraining_sample_concatenation", section, MEMBER(pretraining_sample_concatenation),
            "without sample_packing, Axolotl's concatenated rows (not built: refused when true)"),
       flag("pretrain_multipack_attn", section, MEMBER(pretrain_multipack_attn),
-           "packed pretraining windows attend only within themselves (false is not built)"),
+           "packed pretraining windows attend only within themselves, positions restarting (false: a bin is one causal "
+           "sequence)"),
       integer("dataloader_num_workers", section, MEMBER(dataloader_num_workers), 0, kNoMax,
               "a stream's dataloader workers (any: it is iterated as worker 0 iterates it; unset with "
               "dataloader_pin_memory and dataloader_prefetch_factor: the node's GPU count, as Axolotl)"),
@@ -96,9 +97,6 @@ void check_pretraining(TrainConfig& c, const GivenKeys& keys) {
     fail(at("pretraining_sample_concatenation"),
          "false or unset without sample_packing (Axolotl's concatenated rows mask the padding between texts, which "
          "is not built; sample_packing packs the texts instead)", "true");
-  if (!c.pretrain_multipack_attn && c.data.sample_packing)
-    fail(at("pretrain_multipack_attn"), "true with sample_packing (windows attending across each other are not built)",
-         "false");
   if (c.data.sample_packing && c.data.sequence_len < 4)
     fail(at("sequence_len"), "at least 4 with pretraining_dataset and sample_packing (the tokenizer's windows need "
          "a stride below their width)", std::to_string(c.data.sequence_len));
@@ -108,6 +106,7 @@ void check_pretraining(TrainConfig& c, const GivenKeys& keys) {
     c.adjustments.push_back("group_by_length and curriculum_sampling: a stream has no sampler, as in Axolotl");
   PretrainingSource& source = *c.data.pretraining;
   source.buffer_size = c.data.streaming_buffer_size;
+  source.multipack_attn = c.pretrain_multipack_attn;
   // Packed, the dataset's type tokenizes (Axolotl's get_dataset_wrapper): pretrain's windows, or
   // completion's strategy, which reads "text"; unpacked, encode_streaming reads text_column
   // whatever the type.
