@@ -366,12 +366,7 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   // token cache of its own (test_datasets/ under dataset_prepared_path).
   int64_t num_test = 0;
   if (!config.test_datasets.empty()) {
-    DataConfig test = config;
-    test.datasets = config.test_datasets;
-    test.datasets_key = "test_datasets";
-    test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
-    test.keeps_eval_length = config.eval_sequence_len > 0 && !config.preference_pairs;
-    const CachedExamples eval = load_or_build_token_cache(test, seed, tokenizer, log);
+    const CachedExamples eval = load_test_examples(config, seed, tokenizer, log);
     cached.checksum = cached.checksum * 1099511628211ull ^ eval.checksum;
     num_test = eval.data.size();
     cached.data.append(eval.data);

@@ -189,13 +189,7 @@ TrainingData load_pretraining_data(const DataConfig& config, uint64_t seed, cons
   out.split.train.resize(static_cast<size_t>(trained));
   std::iota(out.split.train.begin(), out.split.train.end(), 0);
   if (!config.test_datasets.empty()) {
-    DataConfig test = config;
-    test.pretraining.reset();
-    test.datasets = config.test_datasets;
-    test.datasets_key = "test_datasets";
-    test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
-    test.keeps_eval_length = config.eval_sequence_len > 0;
-    const CachedExamples eval = load_or_build_token_cache(test, seed, tokenizer, log);
+    const CachedExamples eval = load_test_examples(config, seed, tokenizer, log);
     out.fingerprint = eval.checksum;
     examples.append(eval.data);
     for (int64_t e = trained; e < examples.size(); e++) out.split.val.push_back(e);
@@ -218,11 +212,8 @@ TrainingData load_pretraining_data(const DataConfig& config, uint64_t seed, cons
   out.val_rows = out.val_layout.packed ? multipack(examples, out.split.val, bins) : one_example_per_row(out.split.val);
   // The data a checkpoint was trained on: every token and boundary, FNV-1a mixed with the test
   // datasets' checksum (another value on a resume means other data).
-  uint64_t hash = 1469598103934665603ull;
-  const auto mix = [&hash](uint64_t v) { hash = (hash ^ v) * 1099511628211ull; };
-  for (int32_t t : examples.tokens) mix(static_cast<uint32_t>(t));
-  for (int64_t o : examples.offsets) mix(static_cast<uint64_t>(o));
-  out.fingerprint ^= hash;
+  const uint64_t tokens = fnv1a64(examples.tokens.data(), examples.tokens.size() * sizeof(int32_t));
+  out.fingerprint ^= fnv1a64(examples.offsets.data(), examples.offsets.size() * sizeof(int64_t), tokens);
   auto shared = std::make_shared<const ExampleSet>(std::move(examples));
   out.examples = shared;
   out.train_rows = stream->epoch_rows(*shared, 0, 0);

@@ -1,4 +1,4 @@
-// defines: fnv1a64, token_cache_checksum, token_cache_path, load_or_build_token_cache
+// defines: fnv1a64, token_cache_checksum, token_cache_path, load_or_build_token_cache, load_test_examples
 #include "io/token_cache.h"
 
 #include <unistd.h>
@@ -275,6 +275,17 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
     log("wrote token cache " + result.path + " (" + std::to_string(result.data.size()) +
         " examples, " + std::to_string(result.data.tokens.size()) + " tokens)");
   return result;
+}
+
+CachedExamples load_test_examples(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer,
+                                  const LogFn& log) {
+  DataConfig test = config;
+  test.pretraining.reset();
+  test.datasets = config.test_datasets;
+  test.datasets_key = "test_datasets";
+  test.dataset_prepared_path = (std::filesystem::path(config.dataset_prepared_path) / "test_datasets").string();
+  test.keeps_eval_length = config.eval_sequence_len > 0 && !config.preference_pairs;
+  return load_or_build_token_cache(test, seed, tokenizer, log);
 }
 
 }  // namespace llm

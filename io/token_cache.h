@@ -36,5 +36,9 @@ struct CachedExamples {
 // gets "reusing token cache <path>", "wrote token cache <path> (N tokens)" and warnings.
 CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed,
                                          const Tokenizer& tokenizer, const LogFn& log);
+// test_datasets' examples from their own token cache (test_datasets/ under dataset_prepared_path),
+// kept to eval_sequence_len where it is set.
+CachedExamples load_test_examples(const DataConfig& config, uint64_t seed, const Tokenizer& tokenizer,
+                                  const LogFn& log);
 
 }  // namespace llm
