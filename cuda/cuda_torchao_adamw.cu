@@ -1,4 +1,4 @@
-// defines: CudaBackend::torchao_adamw (torchao's AdamW, f32 or 8-bit blockwise moments; the CPU's algorithm)
+// defines: CudaBackend::torchao_adamw (torchao's AdamW, f32 or 8- or 4-bit blockwise moments; the CPU's algorithm)
 #include "cuda/blockwise_8bit.cuh"
 
 namespace llm {
@@ -21,8 +21,14 @@ void CudaBackend::torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Te
                                 Tensor& v_scale, const TorchaoAdamWArgs& args) {
   activate();
   if (m_scale.defined()) {
-    launch_blockwise_8bit<2, TorchaoBlockQuant>("torchao_adamw", stream_, param, grad, {{{&m, &m_scale}, {&v, &v_scale}}},
-                                                {true, false}, TorchaoAdamWUpdate{args});
+    LLM_CHECK(args.code_bits == 8 || args.code_bits == 4, "torchao_adamw: codes are 8 or 4 bits, not " + std::to_string(args.code_bits));
+    const std::array<std::pair<Tensor*, Tensor*>, 2> moments{{{&m, &m_scale}, {&v, &v_scale}}};
+    if (args.code_bits == 4)
+      launch_blockwise_8bit<2, TorchaoBlockQuant<4>>("torchao_adamw", stream_, param, grad, moments, {true, false},
+                                                     TorchaoAdamWUpdate{args});
+    else
+      launch_blockwise_8bit<2, TorchaoBlockQuant<8>>("torchao_adamw", stream_, param, grad, moments, {true, false},
+                                                     TorchaoAdamWUpdate{args});
   } else {
     LLM_CHECK(param.dtype() == DType::f32 && m.dtype() == DType::f32 && v.dtype() == DType::f32,
               "torchao_adamw on CUDA keeps f32 weights and moments; got param " + param.str() + ", m " + m.str());

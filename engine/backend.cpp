@@ -79,9 +79,12 @@ void require_cudnn_mask(const AttentionMask& mask) {
   LLM_CHECK(mask.s2_group == 0, "cudnn_attention has no S2 groups; s2_attention has");
 }
 
-void require_quantised_moment(const char* op, const Tensor& param, const Tensor& codes, const Tensor& absmax) {
-  LLM_CHECK(codes.dtype() == DType::u8 && codes.numel() == param.numel(),
-            std::string(op) + ": codes " + codes.str() + " for " + param.str());
+void require_quantised_moment(const char* op, const Tensor& param, const Tensor& codes, const Tensor& absmax,
+                              int code_bits) {
+  // 4-bit codes pack two a byte in whole quantisation blocks (torchao quantises no other tensor).
+  LLM_CHECK(codes.dtype() == DType::u8 && codes.numel() * 8 == param.numel() * code_bits &&
+                (code_bits == 8 || param.numel() % kQuantBlock == 0),
+            std::string(op) + ": " + std::to_string(code_bits) + "-bit codes " + codes.str() + " for " + param.str());
   LLM_CHECK(absmax.dtype() == DType::f32 && absmax.numel() == (param.numel() + kQuantBlock - 1) / kQuantBlock,
             std::string(op) + ": absmax " + absmax.str() + " for " + param.str());
 }

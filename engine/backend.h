@@ -153,8 +153,9 @@ class Backend {
   virtual void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                           Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) = 0;
   // One torchao AdamW update (engine/torchao_adamw_math.h) of f32 param: m and v f32 (m_scale and
-  // v_scale undefined), or u8 codes of the signed and unsigned dynamic maps with an f32 scale per
-  // kQuantBlock elements, requantised as torchao's OptimState8bit (TorchaoBlockQuant).
+  // v_scale undefined), or codes of args.code_bits (8: u8 codes of the signed and unsigned dynamic
+  // maps; 4: torchao_4bit_map's, two a byte) with an f32 scale per kQuantBlock elements,
+  // requantised as torchao's OptimState8bit or OptimState4bit (TorchaoBlockQuant).
   virtual void torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& m_scale, Tensor& v,
                              Tensor& v_scale, const TorchaoAdamWArgs& args) = 0;
   // One fused Lion update (engine/lion_math.h) of f32 param and m; lion_8bit keeps m as
@@ -316,9 +317,10 @@ uint64_t host_reads();  // since the process started
 // Throws unless cuDNN attention can run the mask (causal or not; no bias, documents or S2 groups),
 // naming the op that can.
 void require_cudnn_mask(const AttentionMask& mask);
-// Throws unless codes (u8) and absmax (f32) are one blockwise 8-bit moment of `param` for `op`:
-// a code per element, an absmax per kQuantBlock of them.
-void require_quantised_moment(const char* op, const Tensor& param, const Tensor& codes, const Tensor& absmax);
+// Throws unless codes (u8) and absmax (f32) are one blockwise quantised moment of `param` for `op`:
+// a code of `code_bits` (8, or 4 packed two a byte) per element, an absmax per kQuantBlock of them.
+void require_quantised_moment(const char* op, const Tensor& param, const Tensor& codes, const Tensor& absmax,
+                              int code_bits = 8);
 
 // Registry. The CPU backend is always there; another device type is there when its backend was
 // linked in and found a device (device_count > 0).

@@ -12,7 +12,8 @@
 
 namespace llm {
 
-AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype) {
+AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype, int code_bits)
+    : code_bits(code_bits) {
   LLM_CHECK(dtype == DType::f32 || (dtype == DType::bf16 && !quantised),
             std::string("AdamW moments are f32 or bf16 (8-bit codes from f32 only), not ") + dtype_name(dtype));
   if (!quantised) {
@@ -20,9 +21,17 @@ AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DT
     v = Tensor::zeros(shape, dtype, device);
     return;
   }
-  const int64_t blocks = blocks_of(shape_numel(shape));
-  m = zero_codes(shape, true, device);
-  v = zero_codes(shape, false, device);
+  const int64_t numel = shape_numel(shape), blocks = blocks_of(numel);
+  if (code_bits == 4) {  // torchao's zeros: code 0 times absmax 0
+    LLM_CHECK(numel % kQuantBlock == 0, "4-bit moments hold whole blocks of " + std::to_string(kQuantBlock) +
+                                            " elements, not " + std::to_string(numel));
+    m = Tensor::zeros({numel / 2}, DType::u8, device);
+    v = Tensor::zeros({numel / 2}, DType::u8, device);
+  } else {
+    LLM_CHECK(code_bits == 8, "quantised moments have 8- or 4-bit codes, not " + std::to_string(code_bits));
+    m = zero_codes(shape, true, device);
+    v = zero_codes(shape, false, device);
+  }
   m_absmax = Tensor::zeros({blocks}, DType::f32, device);
   v_absmax = Tensor::zeros({blocks}, DType::f32, device);
 }
@@ -113,12 +122,12 @@ std::string adamw_name(AdamWState state, const AdamWConfig& config) {
 }
 
 void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, const Shape& shape, bool quantised,
-                        DType dtype) {
+                        DType dtype, int code_bits) {
   if (!quantised) {
     out.push_back({name, dtype, shape});
     return;
   }
-  out.push_back({name + ".codes", DType::u8, shape});
+  out.push_back({name + ".codes", DType::u8, code_bits == 8 ? shape : Shape{shape_numel(shape) * code_bits / 8}});
   out.push_back({name + ".absmax", DType::f32, {blocks_of(shape_numel(shape))}});
 }
 
@@ -151,10 +160,11 @@ void Moment::export_to(const TensorSink& put, const std::string& name) const {
   put(name + ".absmax", absmax);
 }
 
-std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised, DType dtype) {
+std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised, DType dtype,
+                                      int code_bits) {
   std::vector<TensorEntry> out;
-  add_moment_entries(out, param + ".exp_avg", shape, quantised, dtype);
-  add_moment_entries(out, param + ".exp_avg_sq", shape, quantised, dtype);
+  add_moment_entries(out, param + ".exp_avg", shape, quantised, dtype, code_bits);
+  add_moment_entries(out, param + ".exp_avg_sq", shape, quantised, dtype, code_bits);
   return out;
 }
 
@@ -168,7 +178,7 @@ std::vector<TensorEntry> AdamW::state_table() const {
 }
 
 void AdamWMoments::export_to(const TensorSink& put, const std::string& param, const Shape& shape) const {
-  const std::vector<TensorEntry> names = moment_table(param, shape, quantised(), m.dtype());
+  const std::vector<TensorEntry> names = moment_table(param, shape, quantised(), m.dtype(), code_bits);
   const Tensor* plain[] = {&m, &v};
   const Tensor* q8[] = {&m, &m_absmax, &v, &v_absmax};  // moment_table's order
   const Tensor* const* values = quantised() ? q8 : plain;

@@ -120,12 +120,14 @@ enum class AdamWState { f32, blockwise_8bit };
 constexpr int64_t kMin8bitSize = 4096;
 
 // The moments of one parameter (AdamW) or of one run of a ZeRO slice (ShardedAdamW): m and v in
-// `dtype` (f32; bf16 beside a bf16 parameter, as torch keeps a bf16 model's state), or u8 codes
-// with an absmax per kQuantBlock elements counted from the first one.
+// `dtype` (f32; bf16 beside a bf16 parameter, as torch keeps a bf16 model's state), or codes of
+// `code_bits` (8: u8 codes; 4: torchao's AdamW4bit, two a byte) with an absmax per kQuantBlock
+// elements counted from the first one.
 struct AdamWMoments {
-  AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype = DType::f32);
-  Tensor m, v;                // f32, bf16 or u8, `shape`
+  AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype = DType::f32, int code_bits = 8);
+  Tensor m, v;                // f32, bf16 or u8, `shape` (4-bit codes: numel / 2)
   Tensor m_absmax, v_absmax;  // f32 (ceil(numel / kQuantBlock)) when quantised, else undefined
+  int code_bits;
   bool quantised() const { return m_absmax.defined(); }
   size_t bytes() const;
   // One AdamW update of `param` (same numel as the moments) from `grad`.
@@ -145,10 +147,10 @@ inline bool quantises(AdamWState state, const OptimParam& p) {
 // Quantisation blocks of a parameter of `n` elements: its 8-bit moments' absmax count.
 inline int64_t blocks_of(int64_t n) { return (n + kQuantBlock - 1) / kQuantBlock; }
 // The tensors one moment of a parameter is saved as: `name` (`dtype`, the parameter's shape), or
-// when quantised its codes "<name>.codes" (u8) and absmax "<name>.absmax" (f32, one per
-// kQuantBlock elements). Appended to `out`.
+// when quantised its codes "<name>.codes" (u8: the parameter's shape, or numel / 2 of 4-bit codes)
+// and absmax "<name>.absmax" (f32, one per kQuantBlock elements). Appended to `out`.
 void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, const Shape& shape, bool quantised,
-                        DType dtype = DType::f32);
+                        DType dtype = DType::f32, int code_bits = 8);
 // A quantised moment's codes before its first update: the code of 0 in its map (absmax 0 makes
 // any code 0, but a checkpoint reads cleaner).
 Tensor zero_codes(const Shape& shape, bool is_signed, Device device);
@@ -165,10 +167,10 @@ struct Moment {
   void export_to(const TensorSink& put, const std::string& name) const;
 };
 // The tensors one parameter's moments are saved as, in state_table's order: exp_avg and
-// exp_avg_sq (`dtype`, the parameter's shape), or when quantised the codes (u8) and absmax (f32,
-// one per kQuantBlock elements) of each.
+// exp_avg_sq (`dtype`, the parameter's shape), or when quantised the codes (u8, of `code_bits`)
+// and absmax (f32, one per kQuantBlock elements) of each.
 std::vector<TensorEntry> moment_table(const std::string& param, const Shape& shape, bool quantised,
-                                      DType dtype = DType::f32);
+                                      DType dtype = DType::f32, int code_bits = 8);
 
 // Every parameter's moments on its own device: world size 1, or data parallel without ZeRO. A
 // bf16 parameter (`bfloat16: true`: no f32 master) keeps bf16 moments and its gradient in f32;

@@ -1,6 +1,7 @@
 // bitsandbytes' dynamic 8-bit quantisation (Dettmers et al., "8-bit Optimizers via Block-wise
 // Quantization"): 256 values spread log-uniformly over seven decades of [-1, 1] (signed) or
-// [0, 1] (unsigned), and blockwise absmax scaling. Written once for the CPU and CUDA kernels.
+// [0, 1] (unsigned), and blockwise absmax scaling; torchao's 4-bit maps beside them. Written once
+// for the CPU and CUDA kernels.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -16,17 +17,21 @@ namespace llm {
 // 4 / 256 bytes per element and moment.
 constexpr int64_t kQuantBlock = 256;
 
-// bitsandbytes' create_dynamic_map(signed, max_exponent_bits=7, total_bits=8), sorted ascending.
-// Decade i (10^(i-6)) holds the midpoints of linspace(0.1, 1, k + 1): k = 2^i per sign when
-// signed, 2^(i+1) when not (the sign bit becomes a fraction bit); then 0 and 1. In f32 as torch
-// computes it (bitsandbytes' and torchao's maps alike): linspace's points from the nearer end, each
-// rounded once (its kernel's fused multiply-add), the midpoints halved, each times the decade in f32.
-inline std::array<float, 256> dynamic_quant_map(bool is_signed) {
-  std::array<float, 256> map{};
+// bitsandbytes' create_dynamic_map(signed, max_exponent_bits=kBits-1, total_bits=kBits), sorted
+// ascending: 8 bits for bitsandbytes' and torchao's 8-bit state, 4 for torchao's 4-bit first
+// moment. Decade i (10^(i-kBits+2)) holds the midpoints of linspace(0.1, 1, k + 1): k = 2^i per
+// sign when signed, 2^(i+1) when not (the sign bit becomes a fraction bit); then 0 and 1. In f32
+// as torch computes it (bitsandbytes' and torchao's maps alike): linspace's points from the nearer
+// end, each rounded once (its kernel's fused multiply-add), the midpoints halved, each times the
+// decade in f32.
+template <int kBits = 8>
+std::array<float, 1 << kBits> dynamic_quant_map(bool is_signed) {
+  std::array<float, 1 << kBits> map{};
   int n = 0;
-  for (int i = 0; i < 7; i++) {
+  constexpr int kDecades = kBits - 1;
+  for (int i = 0; i < kDecades; i++) {
     const int items = is_signed ? (1 << i) : (2 << i);
-    const float scale = static_cast<float>(std::pow(10.0, i - 6));
+    const float scale = static_cast<float>(std::pow(10.0, i - (kDecades - 1)));
     const float start = 0.1f, end = 1.0f, step = (end - start) / static_cast<float>(items);
     auto point = [&](int k) {  // torch.linspace(0.1, 1, items + 1)[k]
       return k < (items + 1) / 2 ? fmaf(step, static_cast<float>(k), start) : fmaf(-step, static_cast<float>(items - k), end);
@@ -40,6 +45,16 @@ inline std::array<float, 256> dynamic_quant_map(bool is_signed) {
   map[n++] = 0.0f;
   map[n++] = 1.0f;
   std::sort(map.begin(), map.end());
+  return map;
+}
+
+// torchao's 4-bit AdamW maps (Li et al. 2023, "Memory Efficient Optimizers with 4-bit States"):
+// the first moment on the signed dynamic map; the second on 16 linear steps without zero (1/16 to
+// 1), since a second moment rounded to zero would turn its element's update into lr / eps.
+inline std::array<float, 16> torchao_4bit_map(bool is_signed) {
+  if (is_signed) return dynamic_quant_map<4>(true);
+  std::array<float, 16> map{};
+  for (int k = 0; k < 16; k++) map[k] = static_cast<float>(k + 1) / 16.0f;  // exact, as linspace(0, 1, 17)[1:]
   return map;
 }
 
@@ -65,33 +80,55 @@ LLM_HOST_DEVICE uint8_t quantize_moment(const float* map, float x, bool is_signe
   return code;
 }
 
-// torchao's code of x (scaled into [-1, 1]): the last entry at or below x, or the next one when
-// x is at least halfway to it (ties up), as torchao.optim's quantize_8bit_with_qmap.
+// torchao's code of x (scaled into [-1, 1]) in a sorted map of kEntries: the last entry at or
+// below x (the first when none is), or the next one when x is at least halfway to it (ties up), as
+// torchao.optim's quantize_8bit_with_qmap and quantize_4bit_with_qmap.
+template <int kEntries = 256>
 LLM_HOST_DEVICE uint8_t quantize_torchao(const float* map, float x) {
   int lo = 0;
-  for (int step = 128; step > 0; step >>= 1) lo += x >= map[lo + step] ? step : 0;
-  if (lo == 255) return 255;
+  for (int step = kEntries / 2; step > 0; step >>= 1) lo += x >= map[lo + step] ? step : 0;
+  if (lo == kEntries - 1) return static_cast<uint8_t>(lo);
   return static_cast<uint8_t>(x - map[lo] >= (map[lo + 1] - map[lo]) * 0.5f ? lo + 1 : lo);
 }
 
-// How a block of moments becomes codes, for the blockwise 8-bit update loops (CPU and CUDA):
-// `prepare` turns the block's largest magnitude into what `code` takes, `stored` into the absmax
-// kept beside the codes.
+// Code i of a quantised moment kBits wide: one a byte, or two a byte (4 bits, as torchao packs
+// them: the even element in the high nibble).
+template <int kBits>
+LLM_HOST_DEVICE int read_code(const uint8_t* codes, int64_t i) {
+  if constexpr (kBits == 8) {
+    return codes[i];
+  } else {
+    static_assert(kBits == 4, "codes are 8 or 4 bits");
+    return (codes[i >> 1] >> ((i & 1) ? 0 : 4)) & 0xF;
+  }
+}
+
+// How a block of moments becomes codes, for the blockwise update loops (CPU and CUDA): kBits a
+// code, `map` the 2^kBits values of a signed or unsigned moment's codes, `prepare` turns the
+// block's largest magnitude into what `code` takes, `stored` into the absmax kept beside the codes.
 // bitsandbytes': scaled by 1 / absmax (a block of zeros keeps absmax 0), a first moment's sign kept.
 struct BnbBlockQuant {
+  static constexpr int kBits = 8;
+  static std::array<float, 256> map(bool is_signed) { return dynamic_quant_map(is_signed); }
   LLM_HOST_DEVICE static float prepare(float block_max) { return block_max > 0.0f ? 1.0f / block_max : 0.0f; }
   LLM_HOST_DEVICE static float stored(float block_max) { return block_max; }
   LLM_HOST_DEVICE static uint8_t code(const float* map, float x, float inv, bool is_signed) {
     return quantize_moment(map, x * inv, is_signed);
   }
 };
-// torchao's (torchao.optim's OptimState8bit): divided by the absmax clipped to 1e-12, which is
-// also what it keeps; the nearest code, ties up, no sign kept.
+// torchao's (torchao.optim's OptimState8bit and OptimState4bit): divided by the absmax clipped to
+// 1e-12, which is also what it keeps; the nearest code, ties up, no sign kept.
+template <int kCodeBits = 8>
 struct TorchaoBlockQuant {
+  static constexpr int kBits = kCodeBits;
+  static std::array<float, 1 << kBits> map(bool is_signed) {
+    if constexpr (kBits == 8) return dynamic_quant_map(is_signed);
+    else return torchao_4bit_map(is_signed);
+  }
   LLM_HOST_DEVICE static float prepare(float block_max) { return fmaxf(block_max, 1e-12f); }
   LLM_HOST_DEVICE static float stored(float block_max) { return fmaxf(block_max, 1e-12f); }
   LLM_HOST_DEVICE static uint8_t code(const float* map, float x, float scale, bool /*is_signed*/) {
-    return quantize_torchao(map, x / scale);
+    return quantize_torchao<1 << kBits>(map, x / scale);
   }
 };
 

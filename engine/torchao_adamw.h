@@ -1,7 +1,8 @@
-// torchao's AdamW8bit as an Optimizer (engine/torchao_adamw_math.h has the update): per parameter
-// m and v as u8 codes of the dynamic maps with an f32 scale per kQuantBlock elements when the
-// parameter has at least 4096 elements, a multiple of kQuantBlock (torchao's rule; the token
-// embedding too), else f32; for world size 1 or data parallel without ZeRO.
+// torchao's AdamW8bit and AdamW4bit as an Optimizer (engine/torchao_adamw_math.h has the update):
+// per parameter m and v as codes (8 bits, or 4 packed two a byte) of torchao's maps with an f32
+// scale per kQuantBlock elements when the parameter has at least 4096 elements, a multiple of
+// kQuantBlock (torchao's rule; the token embedding too), else f32; for world size 1 or data
+// parallel without ZeRO.
 #pragma once
 #include <vector>
 
@@ -10,14 +11,15 @@
 namespace llm {
 
 // transformers hands it the Trainer's Adam betas and eps; the rates' complements come from these
-// doubles, as torchao's Python floats.
+// doubles, as torchao's Python floats. code_bits: 8 (AdamW8bit) or 4 (AdamW4bit).
 struct TorchaoAdamWConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  int code_bits = 8;
 };
 
-class TorchaoAdamW8bit final : public Optimizer {
+class TorchaoAdamW final : public Optimizer {
  public:
-  TorchaoAdamW8bit(std::vector<OptimParam> params, const TorchaoAdamWConfig& config);
+  TorchaoAdamW(std::vector<OptimParam> params, const TorchaoAdamWConfig& config);
   void set_beta1(double beta1) override;  // one_cycle's
   // Each parameter's own step count (torchao's state["step"]): LISA's frozen layers miss updates.
   double step(float lr, double max_norm = 0.0, bool update = true) override;
@@ -29,7 +31,7 @@ class TorchaoAdamW8bit final : public Optimizer {
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;
 
-  // Whether torchao keeps a parameter of `numel` elements' moments in 8 bits.
+  // Whether torchao keeps a parameter of `numel` elements' moments quantised.
   static bool quantises(int64_t numel) { return numel >= kMin8bitSize && numel % kQuantBlock == 0; }
 
  private:

@@ -1,6 +1,6 @@
 // torchao's AdamW (torchao.optim's single_param_adam with is_adamw, as its AdamW8bit runs it) for
-// one element, written once for the CPU and CUDA kernels: Axolotl's `optimizer: adamw_torch_8bit`,
-// which transformers builds as torchao's AdamW8bit. Its moments move by lerp and the step divides
+// one element, written once for the CPU and CUDA kernels: Axolotl's `optimizer: adamw_torch_8bit`
+// and `adamw_torch_4bit`, which transformers builds as torchao's AdamW8bit and AdamW4bit. Its moments move by lerp and the step divides
 // the debiased first moment by sqrt(v) / sqrt(1 - beta2^t) + eps, each op rounded to f32 as
 // torch.compile's kernels round it.
 #pragma once
@@ -26,6 +26,7 @@ struct TorchaoAdamWArgs {
   LerpWeight m_weight, v_weight;
   float bias1, bias2_sqrt, eps;
   float grad_scale = 1.0f;  // gradient clipping's factor
+  int code_bits = 8;        // quantised moments' code width: 8 (AdamW8bit) or 4 (AdamW4bit)
 };
 
 // torch's lerp as its decomposition computes it (a product and a sum, from the nearer end).

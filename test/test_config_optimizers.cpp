@@ -203,9 +203,10 @@ TEST_CASE("optimizer: schedule_free_*: the Trainer's Adam settings, weight_lr_po
                     "cfg.yaml:4: optim_args.weight_lr_power: expected"));  // lr_max^-1 at lr 0 divides by 0
 }
 
-TEST_CASE("optimizer: adamw_torch_8bit: torchao's AdamW8bit, no ZeRO; its 4-bit one refused") {
+TEST_CASE("optimizer: adamw_torch_8bit and adamw_torch_4bit: torchao's AdamW8bit and AdamW4bit, no ZeRO") {
   const TrainConfig c = parse("optimizer: adamw_torch_8bit\n");
-  CHECK(c.optimizer_torchao_8bit());
+  CHECK(c.optimizer_torchao());
+  CHECK(c.optimizer_code_bits() == 8);
   CHECK(c.optimizer_8bit());
   CHECK(!c.optimizer_adamw());  // its own state: no ZeRO
   CHECK(starts_with(error_with("optimizer: adamw_torch_8bit\nzero_stage: 1\n"),
@@ -216,7 +217,18 @@ TEST_CASE("optimizer: adamw_torch_8bit: torchao's AdamW8bit, no ZeRO; its 4-bit 
   CHECK(error_with("optimizer: adamw_torch_8bit\noptim_args: {block_size: 128}\n") ==
         "cfg.yaml:4: optim_args: expected block_size 256 with adamw_torch_8bit (torchao's other block sizes are not "
         "built), got block_size 128");
-  CHECK(error_with("optimizer: adamw_torch_4bit\n") ==
-        "cfg.yaml:3: optimizer: not supported, torchao's 4-bit AdamW (adamw_torch_4bit) is not built; its 8-bit "
-        "AdamW is (adamw_torch_8bit), and bitsandbytes' (adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit)");
+  const TrainConfig four = parse("optimizer: adamw_torch_4bit\noptim_args: {block_size: 256}\n");
+  CHECK(four.optimizer_torchao());
+  CHECK(four.optimizer_code_bits() == 4);
+  CHECK(!four.optimizer_8bit());
+  CHECK(!four.optimizer_adamw());
+  CHECK(four.unknown_keys.empty());
+  CHECK(starts_with(error_with("optimizer: adamw_torch_4bit\nzero_stage: 2\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2"));
+  CHECK(starts_with(error_with("optimizer: adamw_torch_4bit\nbfloat16: true\n"),
+                    "cfg.yaml:4: bfloat16: expected an AdamW optimizer with full moments"));
+  // transformers hands AdamW4bit block_size 256 unless optim_args says (torchao's own default, 128, never reaches it).
+  CHECK(error_with("optimizer: adamw_torch_4bit\noptim_args: block_size=128\n") ==
+        "cfg.yaml:4: optim_args: expected block_size 256 with adamw_torch_4bit (torchao's other block sizes are not "
+        "built), got block_size 128");
 }

@@ -186,4 +186,6 @@ def torchao_cases(out, rows):
     # update torch.compile'd on the CPU; on the untied model the token embedding, lm_head, q_proj and
     # the MLP weights keep 8-bit state (4096 elements or more, whole blocks of 256), k_proj, v_proj
     # and the norms f32.
-    return {"adamw_torch_8bit": dict(train(load(out, "untied"), rows, optim="adamw_torch_8bit"), optim="adamw_torch_8bit")}
+    # adamw_torch_4bit: its AdamW4bit, transformers' block_size 256 too, the same tensors 4-bit.
+    return {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
+            for name in ("adamw_torch_8bit", "adamw_torch_4bit")}

@@ -208,7 +208,8 @@ struct TrainConfig {
   // betas, its momentum f32 or 8-bit; adafactor: transformers' Adafactor (engine/adafactor.h);
   // ademamix | ademamix_8bit | paged_ademamix_32bit | paged_ademamix_8bit: bitsandbytes'
   // AdEMAMix (engine/ademamix.h); muon: Axolotl's Muon (engine/muon.h), betas and eps resolved by
-  // the config; optimi_adamw: torch-optimi's AdamW (AdamW's update, its own default betas and eps).
+  // the config; optimi_adamw: torch-optimi's AdamW (AdamW's update, its own default betas and eps);
+  // adamw_torch_8bit | adamw_torch_4bit: torchao's AdamW8bit / AdamW4bit (engine/torchao_adamw.h).
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -329,7 +330,9 @@ struct TrainConfig {
   bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
   bool optimizer_muon() const { return optimizer == "muon"; }
   bool optimizer_schedule_free() const { return optimizer.rfind("schedule_free_", 0) == 0; }
-  bool optimizer_torchao_8bit() const { return optimizer == "adamw_torch_8bit"; }
+  // torchao's AdamW8bit or AdamW4bit (the state's codes optimizer_code_bits() wide).
+  bool optimizer_torchao() const { return optimizer == "adamw_torch_8bit" || optimizer == "adamw_torch_4bit"; }
+  int optimizer_code_bits() const { return optimizer == "adamw_torch_4bit" ? 4 : 8; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.
@@ -337,10 +340,10 @@ struct TrainConfig {
     return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
-  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free or torchao's 8-bit AdamW.
+  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free or torchao's 8- or 4-bit AdamW.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
-           !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao_8bit();
+           !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao();
   }
 };
 

@@ -30,7 +30,7 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   // transformers reads optim_args for AdEMAMix and Schedule-Free here, Axolotl for Muon, AdamC and CAME (and both for
   // optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
-      c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao_8bit())
+      c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao())
     unknown.insert("optim_args");
   // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
   // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
@@ -65,8 +65,8 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   }
   // torchao's block_size (transformers reads it; bf16_stochastic_round only touches bf16 weights,
   // and llm_train's are f32 beside this optimizer).
-  if (c.optimizer_torchao_8bit() && c.optim_arg("block_size", 256) != 256)
-    fail(keys.at("optim_args"), "block_size 256 with adamw_torch_8bit (torchao's other block sizes are not built)",
+  if (c.optimizer_torchao() && c.optim_arg("block_size", 256) != 256)
+    fail(keys.at("optim_args"), "block_size 256 with " + c.optimizer + " (torchao's other block sizes are not built)",
          "block_size " + yaml_number(c.optim_arg("block_size", 256)));
   // Schedule-Free's eval() moves the weights by 1 - 1 / beta1 (the reference divides by it).
   if (c.optimizer_schedule_free() && c.optimizer != "schedule_free_sgd" && c.adam_beta1 <= 0)

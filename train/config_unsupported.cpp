@@ -133,16 +133,6 @@ std::optional<std::string> unsupported_qat(const YAML::Node& value) {
   return std::nullopt;
 }
 
-// HF's torchao optimizers (transformers' OptimizerNames): the 4-bit one's state (blocks of 128,
-// its own maps) is not built; adamw_torch_8bit is.
-std::optional<std::string> unsupported_optimizer(const YAML::Node& value) {
-  if (!value.IsScalar()) return std::nullopt;  // the field table names what it expects
-  const std::string name = value.Scalar();
-  if (name != "adamw_torch_4bit") return std::nullopt;
-  return "torchao's 4-bit AdamW (" + name + ") is not built; its 8-bit AdamW is (adamw_torch_8bit), and "
-         "bitsandbytes' (adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit)";
-}
-
 }  // namespace
 
 bool plugin_keys_built(const std::string& name) {
@@ -156,7 +146,6 @@ std::optional<std::string> unsupported_setting(const std::string& key, const YAM
   if (key == "model_quantization_config") return unsupported_quantization(value);
   if (key == "rl") return unsupported_rl(value);
   if (key == "qat") return unsupported_qat(value);
-  if (key == "optimizer") return unsupported_optimizer(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   if (key == "model_type") return unsupported_model_type(value);
   for (const Unsupported& u : kUnsupported)

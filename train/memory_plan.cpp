@@ -36,7 +36,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() || c.optimizer == "schedule_free_sgd" ? 1 : c.optimizer_ademamix() ? 3 : 2;
   in.optimizer_schedule_free = c.optimizer_schedule_free();
-  in.optimizer_torchao_8bit = c.optimizer_torchao_8bit();
+  in.optimizer_torchao = c.optimizer_torchao();
+  in.optimizer_4bit = c.optimizer_code_bits() == 4 && c.optimizer_torchao();
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
@@ -106,15 +107,17 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // One dequantised weight for its GEMM; DoRA adds its weight norm's f32 W, B A and their sum.
   const double weight_scratch = (in.quant_linears ? dsize * largest_linear : 0) + (in.dora ? 3 * 4 * largest_linear : 0);
 
-  // 8-bit state quantises every matrix (kMin8bitSize elements and more) but the token embedding
-  // (the Trainer's nn.Embedding override; torchao's quantises it too when it is whole blocks, as
-  // the block linears of real shapes are); the norms stay f32.
-  const bool embedding_8bit = in.optimizer_torchao_8bit && static_cast<int64_t>(embed) % kQuantBlock == 0;
+  // 8-bit (or torchao's 4-bit) state quantises every matrix (kMin8bitSize elements and more) but the
+  // token embedding (the Trainer's nn.Embedding override; torchao's quantises it too when it is
+  // whole blocks, as the block linears of real shapes are); the norms stay f32.
+  const bool embedding_8bit = in.optimizer_torchao && static_cast<int64_t>(embed) % kQuantBlock == 0;
   const double own_embedding = embedding_8bit ? 0 : embed;
   const double matrices = adapter ? T - (in.trains_embedding ? own_embedding : 0) : P - (2 * L + 1) * C - own_embedding;
   const double moments = in.optimizer_moments;
-  double optimizer = moments * (in.optimizer_8bit ? matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
-                                                  : (in.bf16_weights ? 2 : 4) * T);
+  const double code_bytes = in.optimizer_4bit ? 0.5 : 1.0;
+  double optimizer = moments * (in.optimizer_8bit || in.optimizer_4bit
+                                    ? code_bytes * matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
+                                    : (in.bf16_weights ? 2 : 4) * T);
   // Adafactor: a value per row and per column of each matrix (an adapter's pair has about its base
   // linear's rows and columns), one per element of the rest. CAME: the same, the instability's per
   // row and column of each matrix too, and a first moment of every element.

@@ -26,8 +26,9 @@ struct MemoryPlanInput {
   bool optimizer_8bit = false;
   int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum; AdEMAMix's three
   bool optimizer_schedule_free = false;  // its moments: z and v (SGD: z alone)
-  // torchao's 8-bit AdamW: a token embedding of whole blocks keeps 8-bit state too.
-  bool optimizer_torchao_8bit = false;
+  // torchao's 8- or 4-bit AdamW: a token embedding of whole blocks keeps quantised state too.
+  bool optimizer_torchao = false;
+  bool optimizer_4bit = false;  // torchao's 4-bit AdamW: half a byte a code (optimizer_8bit stays false)
   bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
   bool optimizer_came = false;      // CAME: factored too, its instability's as well, and an f32 first moment
   // Muon: f32 momentum of the orthogonalised matrices, f32 m and v of embed_tokens and lm_head, the

@@ -148,9 +148,9 @@ void Trainer::Impl::build_model() {
   } else if (c.optimizer == "came_pytorch") {  // as ADOPT
     const CameConfig came{c.adam_beta1, c.adam_beta2, c.adam_beta3, c.adam_epsilon2, c.optim_arg("clip_threshold", 1.0)};
     optimizer = std::make_unique<Came>(opt_params, adamw, came);
-  } else if (c.optimizer_torchao_8bit()) {  // as ADOPT
-    optimizer = std::make_unique<TorchaoAdamW8bit>(
-        opt_params, TorchaoAdamWConfig{c.adam_beta1, c.adam_beta2, c.adam_epsilon, c.weight_decay});
+  } else if (c.optimizer_torchao()) {  // as ADOPT
+    optimizer = std::make_unique<TorchaoAdamW>(opt_params, TorchaoAdamWConfig{c.adam_beta1, c.adam_beta2, c.adam_epsilon,
+                                                                              c.weight_decay, c.optimizer_code_bits()});
   } else if (c.optimizer_schedule_free()) {  // as ADOPT; the warmup is set with the plan
     ScheduleFreeConfig sf;
     sf.kind = c.optimizer == "schedule_free_radam" ? ScheduleFreeKind::radam

@@ -1,5 +1,6 @@
-// bitsandbytes' blockwise 8-bit optimizer state on the CPU, for any update rule: the reference
-// for cuda/blockwise_8bit.cuh. Used by cpu_adamw_8bit.cpp, cpu_lion.cpp and cpu_ademamix.cpp.
+// bitsandbytes' blockwise 8-bit optimizer state on the CPU, for any update rule (and torchao's,
+// 8 or 4 bits a code): the reference for cuda/blockwise_8bit.cuh. Used by cpu_adamw_8bit.cpp,
+// cpu_lion.cpp, cpu_ademamix.cpp and cpu_torchao_adamw.cpp.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -10,8 +11,8 @@
 
 namespace llm {
 
-// One quantised moment: u8 codes into a dynamic map (signed for a first moment, unsigned for a
-// second) times an f32 absmax per kQuantBlock elements.
+// One quantised moment: codes into a map (signed for a first moment, unsigned for a second) times
+// an f32 absmax per kQuantBlock elements.
 struct QuantMoment {
   Tensor* codes;
   Tensor* absmax;
@@ -21,19 +22,21 @@ struct QuantMoment {
 // One update of f32 `param` from `grad` (f32): each block's moments dequantised, `update(p, g,
 // moments)` (which returns the new p and moves the kMoments moments) for each element, then the
 // moments requantised against the block's new absmax (BlockQuant: bitsandbytes' quantize_moment,
-// absmax 0 for a block of zeros, every code then dequantising to 0; or torchao's).
+// absmax 0 for a block of zeros, every code then dequantising to 0; or torchao's, whose 4-bit
+// codes pack two a byte).
 template <size_t kMoments, class BlockQuant = BnbBlockQuant, class Update>
 void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
                            const std::array<QuantMoment, kMoments>& moments, Update update) {
   require_f32(op, param);
   require_f32(op, grad);
-  static const std::array<float, 256> signed_map = dynamic_quant_map(true), unsigned_map = dynamic_quant_map(false);
+  constexpr int kBits = BlockQuant::kBits;
+  static const std::array<float, 1 << kBits> signed_map = BlockQuant::map(true), unsigned_map = BlockQuant::map(false);
   std::array<const float*, kMoments> map;
   std::array<bool, kMoments> is_signed;
   std::array<uint8_t*, kMoments> codes;
   std::array<float*, kMoments> absmax;
   for (size_t k = 0; k < kMoments; k++) {
-    require_quantised_moment(op, param, *moments[k].codes, *moments[k].absmax);
+    require_quantised_moment(op, param, *moments[k].codes, *moments[k].absmax, kBits);
     is_signed[k] = moments[k].is_signed;
     map[k] = is_signed[k] ? signed_map.data() : unsigned_map.data();
     codes[k] = moments[k].codes->template data<uint8_t>();
@@ -49,7 +52,7 @@ void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
     float block_max[kMoments] = {};
     for (int64_t j = 0; j < len; j++) {
       float m[kMoments];
-      for (size_t k = 0; k < kMoments; k++) m[k] = map[k][codes[k][lo + j]] * absmax[k][b];
+      for (size_t k = 0; k < kMoments; k++) m[k] = map[k][read_code<kBits>(codes[k], lo + j)] * absmax[k][b];
       p[lo + j] = update(p[lo + j], g[lo + j], m);
       for (size_t k = 0; k < kMoments; k++) {
         values[k][j] = m[k];
@@ -58,7 +61,15 @@ void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
     }
     for (size_t k = 0; k < kMoments; k++) {
       const float scale = BlockQuant::prepare(block_max[k]);
-      for (int64_t j = 0; j < len; j++) codes[k][lo + j] = BlockQuant::code(map[k], values[k][j], scale, is_signed[k]);
+      for (int64_t j = 0; j < len; j++) {
+        const uint8_t code = BlockQuant::code(map[k], values[k][j], scale, is_signed[k]);
+        if constexpr (kBits == 8) {
+          codes[k][lo + j] = code;
+        } else {  // the pair's byte, each half in turn (a block holds whole pairs)
+          uint8_t& byte = codes[k][(lo + j) >> 1];
+          byte = ((lo + j) & 1) ? uint8_t((byte & 0xF0) | code) : uint8_t((byte & 0x0F) | (code << 4));
+        }
+      }
       absmax[k][b] = BlockQuant::stored(block_max[k]);
     }
   }
