@@ -1,7 +1,7 @@
 // What makes a run refuse early or resume safely, through the llm_train binary: sealed
 // checkpoints (a file from another step, an edited config, a legacy one without manifest),
 // trainer.bin's values range-checked, a resume on other data or base weights, a malformed metrics
-// line, output_dir and its lock, and the memory estimate. Each error is one line with exit code 2.
+// line, output_dir and its lock, save_only_model's checkpoints, and the memory estimate. Each error is one line with exit code 2.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -253,6 +253,26 @@ TEST_CASE("a resume with another optimizer than the checkpoint's is refused in o
   CHECK_MESSAGE(contains(r.output, ws.out("step_000002") + "/optimizer.bin: written by the optimizer AdamW, but this "
                                    "run's is Lion; expected the optimizer that wrote it"),
                 r.output);
+}
+
+// HF's save_only_model: the periodic checkpoints hold no optimizer state (optimizer.bin far smaller
+// than with it), and a resume from one is refused in one line, nothing written; a stop signal's
+// checkpoint keeps its state, so it stays resumable.
+TEST_CASE("save_only_model: checkpoints without optimizer state; a resume from one is refused in one line") {
+  Workspace ws("save_only_model");
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 2\n")).exit_code == 0);
+  const auto full = fs::file_size(ws.out("step_000002/optimizer.bin"));
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 2\nsave_only_model: true\noverwrite_output_dir: true\n"))
+              .exit_code == 0);
+  const auto only_model = fs::file_size(ws.out("step_000002/optimizer.bin"));
+  CHECK(only_model * 10 < full);
+  Run r = run_train(ws.config("max_steps: 4\nresume_from_checkpoint: " + ws.out("step_000002") + "\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK_MESSAGE(contains(r.output, ws.out("step_000002") + ": saved with save_only_model: true, so it holds no "
+                                   "optimizer state to resume from"),
+                r.output);
+  CHECK(!fs::exists(ws.out("step_000004")));
 }
 
 TEST_CASE("an adapter run resumed on other base weights goes on, saying so") {

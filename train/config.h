@@ -280,6 +280,9 @@ struct TrainConfig {
   // without it such a run stops before writing anything.
   bool overwrite_output_dir = false;
   bool save_first_step = false;  // Axolotl's: a checkpoint after step 1 too, to check saving early
+  // HF's: checkpoints without the optimizer's state (resuming from them is refused), but for the
+  // ones a stop signal or the loss watchdog writes.
+  bool save_only_model = false;
 
   // Logging.
   int64_t logging_steps = -1;  // -1: Axolotl's default max(min(int(0.005 * total), 10), 1)

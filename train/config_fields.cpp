@@ -378,6 +378,9 @@ std::vector<ConfigField> make_fields() {
            "continue from the newest valid checkpoint in output_dir"),
       flag("save_first_step", checkpoints, MEMBER(save_first_step),
            "also checkpoint after step 1 (a quick check that saving works)"),
+      flag("save_only_model", checkpoints, MEMBER(save_only_model),
+           "checkpoints without optimizer state (smaller; resuming from them is refused), but for the ones a "
+           "stop signal or the loss watchdog writes"),
       integer("logging_steps", checkpoints, MEMBER(logging_steps), 1, kNoMax,
               "log every N steps"),
 

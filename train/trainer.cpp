@@ -411,7 +411,8 @@ TrainResult Trainer::Impl::run() {
     };
     if (hf_saves(state.step) || best_save || early_stop || watchdog_stop || stop_signal) {
       if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step));
-      result.last_checkpoint = save();
+      // save_only_model leaves the optimizer out, but not of the checkpoints a stop writes to resume from.
+      result.last_checkpoint = save(!c.save_only_model || stop_signal || watchdog_stop);
     }
     if (early_stop) {
       say("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {} ({})\n",

@@ -159,7 +159,7 @@ void Trainer::Impl::remove_other_runs_checkpoints() {
   other_runs_checkpoints.clear();
 }
 
-std::string Trainer::Impl::save() {
+std::string Trainer::Impl::save(bool with_optimizer) {
   CheckpointSave c;
   TrainConfig saved = config;  // resuming from this checkpoint names it on the command line
   saved.resume_from_checkpoint.clear();
@@ -170,6 +170,8 @@ std::string Trainer::Impl::save() {
   c.model = {{}, weight_table(), [this](const TensorSink& put) { export_weights(put); }};
   c.optimizer = {{{"steps_taken", std::to_string(optimizer->steps_taken())}, {"optimizer", optimizer->state_format()}},
                  optimizer->state_table(), [this](const TensorSink& put) { optimizer->export_state(put); }};
+  if (!with_optimizer)  // save_only_model: an optimizer.bin without tensors, which a resume refuses
+    c.optimizer = {{{"save_only_model", "true"}, {"optimizer", optimizer->state_format()}}, {}, [](const TensorSink&) {}};
   std::string missed;
   for (int64_t m : optimizer->missed_updates()) missed += (missed.empty() ? "" : ",") + std::to_string(m);
   if (!missed.empty()) c.optimizer.metadata["missed_updates"] = missed;
@@ -237,6 +239,9 @@ std::string Trainer::Impl::save() {
 }
 
 void Trainer::Impl::restore(OpenCheckpoint& c) {
+  if (c.optimizer->file().metadata.count("save_only_model"))
+    throw UserError(resumed_from + ": saved with save_only_model: true, so it holds no optimizer state to resume "
+                    "from (as Axolotl says of such checkpoints); expected a checkpoint saved without save_only_model");
   if (c.sealed)
     run_id = c.run_id;  // the same run goes on
   else

@@ -186,7 +186,8 @@ struct Trainer::Impl {
   std::vector<TensorEntry> weight_table() const;  // what export_weights puts, in params' order
   // Writes output_dir/step_NNNNNN, prunes old ones; under ZeRO logs how far host memory rose
   // (one gathered bucket at most). Collective.
-  std::string save();
+  // `with_optimizer` false (save_only_model): optimizer.bin holds no tensors, and a resume refuses it.
+  std::string save(bool with_optimizer = true);
   // Model, optimizer, state and data cursor. Each rank reads only what it keeps of model.bin and
   // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
   void restore(OpenCheckpoint& c);
