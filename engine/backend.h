@@ -2,6 +2,7 @@
 // reference and implements everything; the CUDA backend (cuda/) registers itself at start-up.
 // Kernels receive contiguous tensors (ops.cpp makes them so) and allocated outputs.
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 
@@ -12,6 +13,7 @@
 #include "engine/adopt_math.h"
 #include "engine/lion_math.h"
 #include "engine/schedule_free_math.h"
+#include "engine/torch_optim_math.h"
 #include "engine/torchao_adamw_math.h"
 #include "engine/allocator.h"
 #include "engine/fp8_math.h"
@@ -158,6 +160,11 @@ class Backend {
   // requantised as torchao's OptimState8bit or OptimState4bit (TorchaoBlockQuant).
   virtual void torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& m_scale, Tensor& v,
                              Tensor& v_scale, const TorchaoAdamWArgs& args) = 0;
+  // One torch.optim SGD, Adagrad or RMSprop update (engine/torch_optim_math.h) of f32 param; state
+  // holds the f32 tensors (param's numel) torch_optim_element's s[0..2] name, nullptr where the
+  // settings use none.
+  virtual void torch_optim(Tensor& param, const Tensor& grad, const std::array<Tensor*, 3>& state,
+                           const TorchOptimArgs& args) = 0;
   // One fused Lion update (engine/lion_math.h) of f32 param and m; lion_8bit keeps m as
   // adamw_8bit keeps its first moment (signed map, f32 absmax per kQuantBlock elements).
   virtual void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) = 0;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "test/config_fixture.h"
+#include "train/optimizer_groups.h"
 
 using namespace llm;
 using namespace llm::config_test;
@@ -232,3 +233,37 @@ TEST_CASE("optimizer: adamw_torch_8bit and adamw_torch_4bit: torchao's AdamW8bit
         "cfg.yaml:4: optim_args: expected block_size 256 with adamw_torch_4bit (torchao's other block sizes are not "
         "built), got block_size 128");
 }
+
+TEST_CASE("optimizer: sgd, adagrad, rmsprop: torch.optim's with transformers' optim_args; no ZeRO") {
+  const TrainConfig sgd = parse("optimizer: sgd\noptim_args: momentum=0.9,nesterov=True,weight_decay=0.5\n");
+  CHECK(sgd.optimizer_torch_optim());
+  CHECK(!sgd.optimizer_adamw());
+  const TorchOptimConfig t = torch_optim_config(sgd);
+  CHECK(t.kind == TorchOptimKind::sgd);
+  CHECK(t.momentum == 0.9);
+  CHECK(t.nesterov);
+  CHECK(torch_optim_state_count(t) == 1);
+  // Its weight_decay is the Trainer's groups' (weight_decay), so optim_args' goes unused.
+  CHECK(sgd.unknown_keys == std::vector<std::string>{"optim_args.weight_decay"});
+  CHECK(torch_optim_state_count(torch_optim_config(parse("optimizer: sgd\n"))) == 0);
+  const TorchOptimConfig adagrad = torch_optim_config(parse("optimizer: adagrad\noptim_args: {lr_decay: 0.1}\n"));
+  CHECK(adagrad.kind == TorchOptimKind::adagrad);
+  CHECK(adagrad.lr_decay == 0.1);
+  CHECK(adagrad.eps == 1e-10);
+  const TorchOptimConfig rmsprop =
+      torch_optim_config(parse("optimizer: rmsprop\noptim_args: {momentum: 0.5, centered: true, alpha: 0.9}\n"));
+  CHECK(rmsprop.kind == TorchOptimKind::rmsprop);
+  CHECK(rmsprop.eps == 1e-8);
+  CHECK(rmsprop.alpha == 0.9);
+  CHECK(torch_optim_state_count(rmsprop) == 3);
+  CHECK(error_with("optimizer: sgd\noptim_args: nesterov=true\n") ==
+        "cfg.yaml:4: optim_args: expected momentum above 0 and dampening 0 with nesterov (torch's SGD refuses it "
+        "otherwise), got momentum 0, dampening 0");
+  CHECK(starts_with(error_with("optimizer: rmsprop\noptim_args: {alpha: -1}\n"), "cfg.yaml:4: optim_args.alpha: expected"));
+  CHECK(starts_with(error_with("optimizer: adagrad\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(starts_with(error_with("optimizer: sgd\nlr_scheduler: one_cycle\n"),
+                    "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and sgd"));
+  CHECK(parse("optimizer: sgd\nlr_scheduler: one_cycle\nlr_scheduler_kwargs: {cycle_momentum: false}\n").optimizer == "sgd");
+}
+

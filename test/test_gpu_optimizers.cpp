@@ -104,6 +104,43 @@ TEST_CASE("schedule_free: the fused update and its lerp match the CPU over sever
     }
 }
 
+// torch.optim's SGD (Nesterov momentum, its first step's buffer), Adagrad (decayed rate) and
+// centered RMSprop with momentum (all three state tensors), f32 or bf16 gradients.
+TEST_CASE("torch_optim: SGD, Adagrad and RMSprop match the CPU over several steps") {
+  const int64_t n = 4099;  // not a multiple of a block
+  Tensor p0 = randn({n});
+  for (DType grad_dtype : kDtypes)
+    for (const TorchOptimKind kind : {TorchOptimKind::sgd, TorchOptimKind::adagrad, TorchOptimKind::rmsprop}) {
+      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(int(kind));
+      std::vector<Tensor> cpu, gpu;
+      for (int k = 0; k < 3; k++) {
+        cpu.push_back(Tensor::zeros({n}, DType::f32, Device::cpu()));
+        gpu.push_back(Tensor::zeros({n}, DType::f32, kGpu));
+      }
+      Tensor pc = p0.clone(), pg = p0.to(kGpu);
+      for (int step = 1; step <= 3; step++) {
+        Tensor grad = randn({n}).to(grad_dtype);
+        TorchOptimArgs args;
+        args.kind = kind;
+        args.lr = 1e-2f;
+        args.weight_decay = 0.1f;
+        args.momentum = 0.9f;
+        args.nesterov = true;
+        args.first_step = step == 1;
+        args.alpha = 0.9f;
+        args.one_minus_alpha = 0.1f;
+        args.eps = 1e-8f;
+        args.centered = true;
+        args.grad_scale = step == 2 ? 0.5f : 1.0f;
+        backend(Device::cpu()).torch_optim(pc, grad.to(DType::f32), {&cpu[0], &cpu[1], &cpu[2]}, args);
+        backend(kGpu).torch_optim(pg, grad.to(kGpu), {&gpu[0], &gpu[1], &gpu[2]}, args);
+      }
+      check_close("torch_optim param", pg, pc, kTolF32);
+      for (int k = 0; k < 3; k++) check_close("torch_optim state", gpu[k], cpu[k], kTolF32);
+    }
+}
+
 // torchao's AdamW: f32 moments, and 8- or 4-bit ones requantised as its OptimState8bit and
 // OptimState4bit (a code may differ by one entry where FMA contraction moves a moment across a
 // midpoint; 4-bit codes are compared unpacked, so the kernel's pairing of lanes is checked).

@@ -487,3 +487,17 @@ TEST_CASE("adamw_torch_4bit: torchao's AdamW4bit's loss, grad_norm and lr at eve
   const json& c = f.at("cases").at("adamw_torch_4bit");
   check_trajectory("untied", "optimizer: adamw_torch_4bit\n", c.at("steps"), f.at("settings"));
 }
+
+// transformers' sgd, adagrad and rmsprop: torch.optim's, from optim_args (SGD with Nesterov
+// momentum at lr 0.1, Adagrad's decaying rate, centered RMSprop with momentum and alpha 0.9).
+TEST_CASE("sgd, adagrad, rmsprop: torch.optim's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  for (const std::string name : {"sgd", "adagrad", "rmsprop"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    json settings = f.at("settings");
+    settings["learning_rate"] = c.at("learning_rate");
+    check_trajectory("untied", "optimizer: " + name + "\noptim_args: " + c.at("optim_args").get<std::string>() + "\n",
+                     c.at("steps"), settings);
+  }
+}

@@ -55,6 +55,15 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   }
   SUBCASE("schedule_free_sgd") { optimizer = "schedule_free_sgd"; }
   SUBCASE("adamw_torch_8bit") { optimizer = "adamw_torch_8bit"; }
+  SUBCASE("adamw_torch_4bit") { optimizer = "adamw_torch_4bit"; }
+  SUBCASE("rmsprop, centered with momentum: all three of its state tensors") {
+    optimizer = "rmsprop";
+    extra = "optim_args: momentum=0.5,centered=true\n";
+  }
+  SUBCASE("adagrad, its rate decaying with each parameter's step count") {
+    optimizer = "adagrad";
+    extra = "optim_args: {lr_decay: 0.5}\n";
+  }
   SUBCASE("adamw_torch with NEFTune's noise, drawn per step") {
     optimizer = "adamw_torch";
     extra = "neftune_noise_alpha: 5\n";
@@ -373,7 +382,7 @@ TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
                         Case{"flash_attention: true\nattn_implementation: sdpa\n", "attention"},
                         Case{"s2_attention: true\nsample_packing: true\n", "sample_packing"},
                         Case{"early_stopping_patience: 2\nval_set_size: 0\n", "early_stopping_patience"},
-                        Case{"optimizer: sgd\n", "optimizer"},
+                        Case{"optimizer: lamb\n", "optimizer"},
                         Case{"learning_rate: -1\n", "learning_rate"},
                         Case{"datasets:\n  - path: /no/such/dir\n    type: completion\n", "/no/such/dir"}}) {
     CAPTURE(c.extra);

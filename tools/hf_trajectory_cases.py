@@ -12,7 +12,7 @@ import torch
 import transformers
 
 from hf_trajectory_optimizers import (adamc_cases, came_cases, muon_cases, optimi_cases, optimizer_cases,
-                                      schedule_free_cases, torchao_cases)
+                                      schedule_free_cases, torch_optim_cases, torchao_cases)
 from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, QAT_GROUP, SEQUENCE_LEN, SETTINGS, STEPS,
                                  load, make_model, qat_cases, train, unfrozen_rows_cases)
 
@@ -502,4 +502,5 @@ EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_s
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases, "qat_ternary": qat_ternary_cases,
                "optimizers": optimizer_cases, "muon": muon_cases,
                "optimi": optimi_cases, "adamc": adamc_cases, "came": came_cases,
-               "schedule_free": schedule_free_cases, "torchao": torchao_cases}
+               "schedule_free": schedule_free_cases, "torchao": torchao_cases,
+               "torch_optim": torch_optim_cases}

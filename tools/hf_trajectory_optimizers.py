@@ -189,3 +189,15 @@ def torchao_cases(out, rows):
     # adamw_torch_4bit: its AdamW4bit, transformers' block_size 256 too, the same tensors 4-bit.
     return {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
             for name in ("adamw_torch_8bit", "adamw_torch_4bit")}
+
+
+def torch_optim_cases(out, rows):
+    # transformers' sgd, adagrad and rmsprop: torch.optim's, the Trainer's groups (its weight decay
+    # added to the gradient), the rest from optim_args: SGD with Nesterov momentum at lr 0.1,
+    # Adagrad with a decaying rate at 1e-2, centered RMSprop with momentum and its own alpha.
+    settings = {"sgd": dict(learning_rate=0.1, optim_args="momentum=0.9,nesterov=True"),
+                "adagrad": dict(learning_rate=1e-2, optim_args="lr_decay=0.1,eps=1e-6"),
+                "rmsprop": dict(learning_rate=1e-3, optim_args="momentum=0.5,centered=True,alpha=0.9")}
+    return {name: dict(train(load(out, "untied"), rows, optim=name, **kw), optim=name, **kw)
+            for name, kw in settings.items()}
+

@@ -209,7 +209,8 @@ struct TrainConfig {
   // ademamix | ademamix_8bit | paged_ademamix_32bit | paged_ademamix_8bit: bitsandbytes'
   // AdEMAMix (engine/ademamix.h); muon: Axolotl's Muon (engine/muon.h), betas and eps resolved by
   // the config; optimi_adamw: torch-optimi's AdamW (AdamW's update, its own default betas and eps);
-  // adamw_torch_8bit | adamw_torch_4bit: torchao's AdamW8bit / AdamW4bit (engine/torchao_adamw.h).
+  // adamw_torch_8bit | adamw_torch_4bit: torchao's AdamW8bit / AdamW4bit (engine/torchao_adamw.h);
+  // sgd | adagrad | rmsprop: torch.optim's (engine/torch_optim.h), their settings from optim_args.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -336,6 +337,8 @@ struct TrainConfig {
   // torchao's AdamW8bit or AdamW4bit (the state's codes optimizer_code_bits() wide).
   bool optimizer_torchao() const { return optimizer == "adamw_torch_8bit" || optimizer == "adamw_torch_4bit"; }
   int optimizer_code_bits() const { return optimizer == "adamw_torch_4bit" ? 4 : 8; }
+  // torch.optim's SGD, Adagrad or RMSprop, as transformers builds them (engine/torch_optim.h).
+  bool optimizer_torch_optim() const { return optimizer == "sgd" || optimizer == "adagrad" || optimizer == "rmsprop"; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.
@@ -343,10 +346,12 @@ struct TrainConfig {
     return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
-  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free or torchao's 8- or 4-bit AdamW.
+  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's 8- or 4-bit AdamW or torch's SGD,
+  // Adagrad and RMSprop.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
-           !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao();
+           !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao() &&
+           !optimizer_torch_optim();
   }
 };
 

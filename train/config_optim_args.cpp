@@ -30,13 +30,20 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"adamc", "max_lr", ArgKind::number, kPositive},    {"came_pytorch", "clip_threshold", ArgKind::number, kPositive},
       {"schedule_free", "weight_lr_power", ArgKind::number}, {"schedule_free", "r", ArgKind::number, kFinite},
       {"adamw_torch_8bit", "block_size", ArgKind::steps},  {"adamw_torch_8bit", "bf16_stochastic_round", ArgKind::flag},
-      {"adamw_torch_4bit", "block_size", ArgKind::steps},  {"adamw_torch_4bit", "bf16_stochastic_round", ArgKind::flag}};
+      {"adamw_torch_4bit", "block_size", ArgKind::steps},  {"adamw_torch_4bit", "bf16_stochastic_round", ArgKind::flag},
+      // transformers' torch.optim ones; their weight_decay is the Trainer's groups', so listed unused.
+      {"sgd", "momentum", ArgKind::number},               {"sgd", "dampening", ArgKind::number, kFinite},
+      {"sgd", "nesterov", ArgKind::flag},                 {"adagrad", "lr_decay", ArgKind::number},
+      {"adagrad", "eps", ArgKind::number},                {"rmsprop", "momentum", ArgKind::number},
+      {"rmsprop", "alpha", ArgKind::number},              {"rmsprop", "eps", ArgKind::number},
+      {"rmsprop", "centered", ArgKind::flag}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
-  if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao()) return c.optimizer;
+  if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim())
+    return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
   return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
 }

@@ -30,7 +30,8 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   // transformers reads optim_args for AdEMAMix and Schedule-Free here, Axolotl for Muon, AdamC and CAME (and both for
   // optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
-      c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao())
+      c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao() &&
+      !c.optimizer_torch_optim())
     unknown.insert("optim_args");
   // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
   // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
@@ -68,6 +69,11 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.optimizer_torchao() && c.optim_arg("block_size", 256) != 256)
     fail(keys.at("optim_args"), "block_size 256 with " + c.optimizer + " (torchao's other block sizes are not built)",
          "block_size " + yaml_number(c.optim_arg("block_size", 256)));
+  // torch's SGD raises on Nesterov momentum without a momentum or with dampening.
+  if (c.optimizer == "sgd" && c.optim_arg("nesterov", 0) != 0 &&
+      (c.optim_arg("momentum", 0) <= 0 || c.optim_arg("dampening", 0) != 0))
+    fail(keys.at("optim_args"), "momentum above 0 and dampening 0 with nesterov (torch's SGD refuses it otherwise)",
+         "momentum " + yaml_number(c.optim_arg("momentum", 0)) + ", dampening " + yaml_number(c.optim_arg("dampening", 0)));
   // Schedule-Free's eval() moves the weights by 1 - 1 / beta1 (the reference divides by it).
   if (c.optimizer_schedule_free() && c.optimizer != "schedule_free_sgd" && c.adam_beta1 <= 0)
     fail(keys.at("adam_beta1"), "adam_beta1 above 0 with " + c.optimizer + " (its evaluation weights divide by it)",

@@ -11,6 +11,7 @@
 #include "engine/quant_map.h"
 #include "model/lora.h"
 #include "train/constant_pruning.h"
+#include "train/optimizer_groups.h"
 
 namespace llm {
 
@@ -35,6 +36,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() || c.optimizer == "schedule_free_sgd" ? 1 : c.optimizer_ademamix() ? 3 : 2;
+  if (c.optimizer_torch_optim()) in.optimizer_moments = static_cast<int>(torch_optim_state_count(torch_optim_config(c)));
   in.optimizer_schedule_free = c.optimizer_schedule_free();
   in.optimizer_torchao = c.optimizer_torchao();
   in.optimizer_4bit = c.optimizer_code_bits() == 4 && c.optimizer_torchao();

@@ -52,4 +52,28 @@ std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimPara
   return std::make_unique<Muon>(std::move(params), std::move(roles), adam, muon);
 }
 
+TorchOptimConfig torch_optim_config(const TrainConfig& c) {
+  TorchOptimConfig t;
+  t.kind = c.optimizer == "adagrad" ? TorchOptimKind::adagrad : c.optimizer == "rmsprop" ? TorchOptimKind::rmsprop
+                                                                                          : TorchOptimKind::sgd;
+  t.weight_decay = c.weight_decay;
+  t.momentum = c.optim_arg("momentum", 0.0);
+  t.dampening = c.optim_arg("dampening", 0.0);
+  t.nesterov = c.optim_arg("nesterov", 0.0) != 0;
+  t.lr_decay = c.optim_arg("lr_decay", 0.0);
+  t.eps = c.optim_arg("eps", t.kind == TorchOptimKind::rmsprop ? 1e-8 : 1e-10);
+  t.alpha = c.optim_arg("alpha", 0.99);
+  t.centered = c.optim_arg("centered", 0.0) != 0;
+  return t;
+}
+
+int64_t torch_optim_state_count(const TorchOptimConfig& t) {
+  switch (t.kind) {
+    case TorchOptimKind::sgd: return t.momentum != 0 ? 1 : 0;
+    case TorchOptimKind::adagrad: return 1;
+    case TorchOptimKind::rmsprop: return 1 + (t.momentum > 0 ? 1 : 0) + (t.centered ? 1 : 0);
+  }
+  return 0;
+}
+
 }  // namespace llm

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/optimizer.h"
+#include "engine/torch_optim.h"
 #include "train/config.h"
 
 namespace llm {
@@ -32,5 +33,11 @@ OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, in
 // 0.0.6): a matrix whose name holds embed_tokens or lm_head takes its AdamW, the other matrices
 // Muon, and the tensors under 2-D nothing; optim_args' momentum, nesterov and ns_steps.
 std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimParam> params);
+
+// `optimizer: sgd | adagrad | rmsprop` as transformers builds torch.optim's: weight_decay (the
+// Trainer's decayed group), the rest from optim_args over torch's defaults.
+TorchOptimConfig torch_optim_config(const TrainConfig& c);
+// The f32 state tensors each parameter keeps under it (SGD without momentum: none).
+int64_t torch_optim_state_count(const TorchOptimConfig& t);
 
 }  // namespace llm

@@ -148,6 +148,8 @@ void Trainer::Impl::build_model() {
   } else if (c.optimizer == "came_pytorch") {  // as ADOPT
     const CameConfig came{c.adam_beta1, c.adam_beta2, c.adam_beta3, c.adam_epsilon2, c.optim_arg("clip_threshold", 1.0)};
     optimizer = std::make_unique<Came>(opt_params, adamw, came);
+  } else if (c.optimizer_torch_optim()) {  // as ADOPT
+    optimizer = std::make_unique<TorchOptimizer>(opt_params, torch_optim_config(c));
   } else if (c.optimizer_torchao()) {  // as ADOPT
     optimizer = std::make_unique<TorchaoAdamW>(opt_params, TorchaoAdamWConfig{c.adam_beta1, c.adam_beta2, c.adam_epsilon,
                                                                               c.weight_decay, c.optimizer_code_bits()});

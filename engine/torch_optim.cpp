@@ -1,0 +1,96 @@
+// defines: TorchOptimizer
+#include "engine/torch_optim.h"
+
+#include "engine/backend.h"
+#include "engine/check.h"
+
+namespace llm {
+
+TorchOptimizer::TorchOptimizer(std::vector<OptimParam> params, const TorchOptimConfig& config)
+    : Optimizer(AdamWConfig{0.0f, 0.0f, float(config.eps), float(config.weight_decay)}),
+      params_(std::move(params)),
+      torch_(config) {
+  const std::array<std::string, 3> names = state_names();
+  for (const OptimParam& p : params_) {
+    LLM_CHECK(p.param->dtype() == DType::f32, "torch.optim: " + p.name + " is " + p.param->str() + "; it updates f32 parameters");
+    std::array<Tensor, 3> s;
+    for (int k = 0; k < 3; k++)
+      if (!names[k].empty()) s[k] = Tensor::zeros(p.param->shape(), DType::f32, p.param->device());
+    state_.push_back(std::move(s));
+  }
+  missed_.assign(params_.size(), 0);
+}
+
+std::array<std::string, 3> TorchOptimizer::state_names() const {
+  switch (torch_.kind) {
+    case TorchOptimKind::sgd:
+      return {torch_.momentum != 0 ? "momentum_buffer" : "", "", ""};
+    case TorchOptimKind::adagrad:
+      return {"sum", "", ""};
+    case TorchOptimKind::rmsprop:
+      return {"square_avg", torch_.momentum > 0 ? "momentum_buffer" : "", torch_.centered ? "grad_avg" : ""};
+  }
+  return {};
+}
+
+double TorchOptimizer::step(float lr, double max_norm, bool update) {
+  return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
+    const int64_t t = t_ - missed_[i];  // this parameter's updates, this one included
+    const double group_lr = double(lr) * params_[i].lr_scale;
+    TorchOptimArgs a;
+    a.kind = torch_.kind;
+    // Adagrad's clr = lr / (1 + (step - 1) lr_decay), in Python floats.
+    a.lr = float(torch_.kind == TorchOptimKind::adagrad ? group_lr / (1 + double(t - 1) * torch_.lr_decay) : group_lr);
+    a.weight_decay = params_[i].decay ? float(torch_.weight_decay) : 0.0f;
+    a.momentum = float(torch_.momentum);
+    a.one_minus_dampening = float(1 - torch_.dampening);
+    a.nesterov = torch_.nesterov;
+    a.first_step = t == 1;
+    a.alpha = float(torch_.alpha);
+    a.one_minus_alpha = float(1 - torch_.alpha);
+    a.eps = float(torch_.eps);
+    a.centered = torch_.centered;
+    a.grad_scale = clip;
+    std::array<Tensor*, 3> s{};
+    for (int k = 0; k < 3; k++)
+      if (state_[i][k].defined()) s[k] = &state_[i][k];
+    backend(p.device()).torch_optim(p, grad, s, a);
+  });
+}
+
+size_t TorchOptimizer::state_bytes() const {
+  size_t bytes = 0;
+  for (const std::array<Tensor, 3>& s : state_)
+    for (const Tensor& t : s)
+      if (t.defined()) bytes += t.nbytes();
+  return bytes;
+}
+
+std::string TorchOptimizer::state_format() const {
+  return torch_.kind == TorchOptimKind::sgd ? "SGD" : torch_.kind == TorchOptimKind::adagrad ? "Adagrad" : "RMSprop";
+}
+
+std::string TorchOptimizer::describe() const {
+  std::string kept;
+  for (const std::string& name : state_names())
+    if (!name.empty()) kept += (kept.empty() ? "" : ", ") + name;
+  return "torch.optim " + state_format() + " (" + (kept.empty() ? "no state" : "f32 " + kept) + ")";
+}
+
+std::vector<TensorEntry> TorchOptimizer::state_table() const {
+  const std::array<std::string, 3> names = state_names();
+  std::vector<TensorEntry> out;
+  for (const OptimParam& p : params_)
+    for (const std::string& name : names)
+      if (!name.empty()) out.push_back({p.name + "." + name, DType::f32, p.param->shape()});
+  return out;
+}
+
+void TorchOptimizer::export_state(const TensorSink& put) {
+  const std::array<std::string, 3> names = state_names();
+  for (size_t i = 0; i < params_.size(); i++)
+    for (int k = 0; k < 3; k++)
+      if (!names[k].empty()) put(params_[i].name + "." + names[k], state_[i][k]);
+}
+
+}  // namespace llm
