@@ -43,7 +43,7 @@ LLM_HOST_DEVICE float torch_optim_element(float p, float g, float* s, const Torc
       return fmaf(g, -a.lr, p);
     case TorchOptimKind::adagrad:
       s[0] = s[0] + g * g;
-      return p + -a.lr * (g / (sqrtf(s[0]) + a.eps));
+      return p + -a.lr * g / (sqrtf(s[0]) + a.eps);  // addcdiv_: value x t1 / t2, in that order
     case TorchOptimKind::rmsprop: {
       s[0] = s[0] * a.alpha + a.one_minus_alpha * g * g;
       float avg;
@@ -58,7 +58,7 @@ LLM_HOST_DEVICE float torch_optim_element(float p, float g, float* s, const Torc
         s[1] = s[1] * a.momentum + g / avg;
         return fmaf(s[1], -a.lr, p);
       }
-      return p + -a.lr * (g / avg);
+      return p + -a.lr * g / avg;
     }
   }
   return p;

@@ -20,11 +20,12 @@ int bench_memory(int argc, char** argv) {
                   {"adapter", ""}, {"lora-r", "16"}, {"offload", "0"}, {"cpu", "0"}, {"bfloat16", "0"}});
   const bool bf16 = args.num("bf16") != 0, on_cpu = args.num("cpu") != 0;
   MemoryPlanInput in;
-  std::string what;
+  std::string what, optimizer;
   if (!args.str("config").empty()) {
     const TrainConfig c = load_config(args.str("config"));
     in = memory_plan_input(c, args.num("ranks"), bf16, on_cpu);
     what = c.source;
+    optimizer = c.optimizer;
   } else {  // the keys a config would give, from the options
     TrainConfig c;
     c.model = bench_model(args);
@@ -49,6 +50,7 @@ int bench_memory(int argc, char** argv) {
     if (c.bfloat16 && (!c.adapter.empty() || c.zero_stage > 0 || c.optimizer_8bit() || !c.optimizer_adamw()))
       throw std::invalid_argument("--bfloat16 1 is full fine-tuning with AdamW's full moments and --zero 0, as the config key");
     in = memory_plan_input(c, args.num("ranks"), bf16, on_cpu);
+    optimizer = c.optimizer;
     what = args.str("preset") + (c.adapter.empty() ? "" : ", " + c.adapter + " r " + std::to_string(c.lora.r));
   }
   const MemoryPlan plan = plan_memory(in);
@@ -56,9 +58,7 @@ int bench_memory(int argc, char** argv) {
              "{} rank(s), ZeRO {} | {} | {} | recompute {}\n",
              what, in.model.num_parameters() / 1e9, in.sequence_len, in.micro_batch_size,
              in.gradient_accumulation_steps, in.ranks, in.zero_stage,
-             in.optimizer_factored ? "Adafactor"
-             : std::string(in.optimizer_8bit ? "8-bit " : "") +
-                   (in.optimizer_moments == 1 ? "Lion" : in.optimizer_moments == 3 ? "AdEMAMix" : "AdamW"),
+             "optimizer " + optimizer,
              std::string(in.bf16 ? "bf16" : "f32") + (in.bf16_weights ? " (bfloat16: bf16 weights and moments)" : ""),
              in.recompute_every_n_layers > 0 ? fmt::format("every {} layer(s)", in.recompute_every_n_layers) : "off");
   if (in.zero_stage < 0 || in.zero_stage > 3)

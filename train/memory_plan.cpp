@@ -36,7 +36,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.offload_checkpoints = c.gradient_checkpointing_offload && !on_cpu;
   in.optimizer_8bit = c.optimizer_8bit();
   in.optimizer_moments = c.optimizer_lion() || c.optimizer == "schedule_free_sgd" ? 1 : c.optimizer_ademamix() ? 3 : 2;
-  if (c.optimizer_torch_optim()) in.optimizer_moments = static_cast<int>(torch_optim_state_count(torch_optim_config(c)));
+  in.optimizer_torch_optim = c.optimizer_torch_optim();
+  if (in.optimizer_torch_optim) in.optimizer_moments = static_cast<int>(torch_optim_state_count(torch_optim_config(c)));
   in.optimizer_schedule_free = c.optimizer_schedule_free();
   in.optimizer_torchao = c.optimizer_torchao();
   in.optimizer_4bit = c.optimizer_code_bits() == 4 && c.optimizer_torchao();
@@ -316,6 +317,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        std::string(in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
+                   : in.optimizer_torch_optim ? fmt::format("torch.optim: {} f32 state tensor(s) a parameter", in.optimizer_moments)
+                   : in.optimizer_4bit ? "torchao 4-bit AdamW: 4-bit m and v + f32 scale per " + std::to_string(kQuantBlock)
                    : in.optimizer_schedule_free ? (in.optimizer_moments == 1 ? "Schedule-Free SGD: f32 z"
                                                                              : "Schedule-Free: f32 z and v")
                    : in.optimizer_moments == 3 ? (in.optimizer_8bit ? "8-bit AdEMAMix: u8 m1, m2 and nu + f32 absmax per " +

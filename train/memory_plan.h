@@ -29,6 +29,7 @@ struct MemoryPlanInput {
   // torchao's 8- or 4-bit AdamW: a token embedding of whole blocks keeps quantised state too.
   bool optimizer_torchao = false;
   bool optimizer_4bit = false;  // torchao's 4-bit AdamW: half a byte a code (optimizer_8bit stays false)
+  bool optimizer_torch_optim = false;  // torch.optim's SGD, Adagrad, RMSprop: optimizer_moments f32 tensors
   bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
   bool optimizer_came = false;      // CAME: factored too, its instability's as well, and an f32 first moment
   // Muon: f32 momentum of the orthogonalised matrices, f32 m and v of embed_tokens and lm_head, the
