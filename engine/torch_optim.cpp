@@ -10,7 +10,7 @@ TorchOptimizer::TorchOptimizer(std::vector<OptimParam> params, const TorchOptimC
     : Optimizer(AdamWConfig{0.0f, 0.0f, float(config.eps), float(config.weight_decay)}),
       params_(std::move(params)),
       torch_(config) {
-  const std::array<std::string, 3> names = state_names();
+  const std::array<std::string, 3> names = torch_optim_state_names(torch_);
   for (const OptimParam& p : params_) {
     LLM_CHECK(p.param->dtype() == DType::f32, "torch.optim: " + p.name + " is " + p.param->str() + "; it updates f32 parameters");
     std::array<Tensor, 3> s;
@@ -21,14 +21,14 @@ TorchOptimizer::TorchOptimizer(std::vector<OptimParam> params, const TorchOptimC
   missed_.assign(params_.size(), 0);
 }
 
-std::array<std::string, 3> TorchOptimizer::state_names() const {
-  switch (torch_.kind) {
+std::array<std::string, 3> torch_optim_state_names(const TorchOptimConfig& t) {
+  switch (t.kind) {
     case TorchOptimKind::sgd:
-      return {torch_.momentum != 0 ? "momentum_buffer" : "", "", ""};
+      return {t.momentum != 0 ? "momentum_buffer" : "", "", ""};
     case TorchOptimKind::adagrad:
       return {"sum", "", ""};
     case TorchOptimKind::rmsprop:
-      return {"square_avg", torch_.momentum > 0 ? "momentum_buffer" : "", torch_.centered ? "grad_avg" : ""};
+      return {"square_avg", t.momentum > 0 ? "momentum_buffer" : "", t.centered ? "grad_avg" : ""};
   }
   return {};
 }
@@ -72,13 +72,13 @@ std::string TorchOptimizer::state_format() const {
 
 std::string TorchOptimizer::describe() const {
   std::string kept;
-  for (const std::string& name : state_names())
+  for (const std::string& name : torch_optim_state_names(torch_))
     if (!name.empty()) kept += (kept.empty() ? "" : ", ") + name;
   return "torch.optim " + state_format() + " (" + (kept.empty() ? "no state" : "f32 " + kept) + ")";
 }
 
 std::vector<TensorEntry> TorchOptimizer::state_table() const {
-  const std::array<std::string, 3> names = state_names();
+  const std::array<std::string, 3> names = torch_optim_state_names(torch_);
   std::vector<TensorEntry> out;
   for (const OptimParam& p : params_)
     for (const std::string& name : names)
@@ -87,7 +87,7 @@ std::vector<TensorEntry> TorchOptimizer::state_table() const {
 }
 
 void TorchOptimizer::export_state(const TensorSink& put) {
-  const std::array<std::string, 3> names = state_names();
+  const std::array<std::string, 3> names = torch_optim_state_names(torch_);
   for (size_t i = 0; i < params_.size(); i++)
     for (int k = 0; k < 3; k++)
       if (!names[k].empty()) put(params_[i].name + "." + names[k], state_[i][k]);

@@ -23,6 +23,10 @@ struct TorchOptimConfig {
   bool centered = false;                     // RMSprop
 };
 
+// The state tensors (torch's names, s[0..2] of torch_optim_element) these settings keep per
+// parameter; "" where none (SGD without momentum keeps nothing).
+std::array<std::string, 3> torch_optim_state_names(const TorchOptimConfig& config);
+
 class TorchOptimizer final : public Optimizer {
  public:
   TorchOptimizer(std::vector<OptimParam> params, const TorchOptimConfig& config);
@@ -39,9 +43,6 @@ class TorchOptimizer final : public Optimizer {
   void export_state(const TensorSink& put) override;
 
  private:
-  // The state names (s[0..2] of torch_optim_element) these settings keep; "" where none.
-  std::array<std::string, 3> state_names() const;
-
   std::vector<OptimParam> params_;
   TorchOptimConfig torch_;
   std::vector<std::array<Tensor, 3>> state_;

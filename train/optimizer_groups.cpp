@@ -1,6 +1,8 @@
 // defines: optimizer_group (LoRA+, Axolotl's embedding and lr_groups groups, the Trainer's default)
 #include "train/optimizer_groups.h"
 
+#include <algorithm>
+
 #include "engine/muon.h"
 #include "model/llama.h"
 
@@ -68,12 +70,8 @@ TorchOptimConfig torch_optim_config(const TrainConfig& c) {
 }
 
 int64_t torch_optim_state_count(const TorchOptimConfig& t) {
-  switch (t.kind) {
-    case TorchOptimKind::sgd: return t.momentum != 0 ? 1 : 0;
-    case TorchOptimKind::adagrad: return 1;
-    case TorchOptimKind::rmsprop: return 1 + (t.momentum > 0 ? 1 : 0) + (t.centered ? 1 : 0);
-  }
-  return 0;
+  const std::array<std::string, 3> names = torch_optim_state_names(t);
+  return std::count_if(names.begin(), names.end(), [](const std::string& name) { return !name.empty(); });
 }
 
 }  // namespace llm
