@@ -1,4 +1,4 @@
-// defines: CudaBackend::torchao_adamw (torchao's AdamW, f32 or 8- or 4-bit blockwise moments; the CPU's algorithm)
+// defines: CudaBackend::torchao_adamw (torchao's AdamW, f32 or 8-bit, 4-bit or fp8 blockwise moments; the CPU's algorithm)
 #include "cuda/blockwise_8bit.cuh"
 
 namespace llm {
@@ -21,14 +21,16 @@ void CudaBackend::torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Te
                                 Tensor& v_scale, const TorchaoAdamWArgs& args) {
   activate();
   if (m_scale.defined()) {
-    LLM_CHECK(args.code_bits == 8 || args.code_bits == 4, "torchao_adamw: codes are 8 or 4 bits, not " + std::to_string(args.code_bits));
     const std::array<std::pair<Tensor*, Tensor*>, 2> moments{{{&m, &m_scale}, {&v, &v_scale}}};
-    if (args.code_bits == 4)
-      launch_blockwise_8bit<2, TorchaoBlockQuant<4>>("torchao_adamw", stream_, param, grad, moments, {true, false},
-                                                     TorchaoAdamWUpdate{args});
-    else
-      launch_blockwise_8bit<2, TorchaoBlockQuant<8>>("torchao_adamw", stream_, param, grad, moments, {true, false},
-                                                     TorchaoAdamWUpdate{args});
+    auto launch = [&](auto quant) {
+      launch_blockwise_8bit<2, decltype(quant)>("torchao_adamw", stream_, param, grad, moments, {true, false},
+                                                TorchaoAdamWUpdate{args});
+    };
+    switch (args.codes) {
+      case TorchaoCodes::dynamic_8bit: launch(TorchaoBlockQuant<8>{}); break;
+      case TorchaoCodes::dynamic_4bit: launch(TorchaoBlockQuant<4>{}); break;
+      case TorchaoCodes::fp8: launch(TorchaoFp8BlockQuant{}); break;
+    }
   } else {
     LLM_CHECK(param.dtype() == DType::f32 && m.dtype() == DType::f32 && v.dtype() == DType::f32,
               "torchao_adamw on CUDA keeps f32 weights and moments; got param " + param.str() + ", m " + m.str());

@@ -155,9 +155,10 @@ class Backend {
   virtual void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                           Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) = 0;
   // One torchao AdamW update (engine/torchao_adamw_math.h) of f32 param: m and v f32 (m_scale and
-  // v_scale undefined), or codes of args.code_bits (8: u8 codes of the signed and unsigned dynamic
-  // maps; 4: torchao_4bit_map's, two a byte) with an f32 scale per kQuantBlock elements,
-  // requantised as torchao's OptimState8bit or OptimState4bit (TorchaoBlockQuant).
+  // v_scale undefined), or codes as args.codes says (u8 codes of the signed and unsigned dynamic
+  // maps; torchao_4bit_map's, two a byte; float8_e4m3fn bytes) with an f32 scale per kQuantBlock
+  // elements, requantised as torchao's OptimState8bit, OptimState4bit or OptimStateFp8
+  // (TorchaoBlockQuant, TorchaoFp8BlockQuant).
   virtual void torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& m_scale, Tensor& v,
                              Tensor& v_scale, const TorchaoAdamWArgs& args) = 0;
   // One torch.optim SGD, Adagrad or RMSprop update (engine/torch_optim_math.h) of f32 param; state

@@ -55,6 +55,29 @@ LLM_HOST_DEVICE float round_to_fp8(float x, const Fp8Spec& spec) {
   return copysignf(rounded * power_of_two(quantum_exponent), x);
 }
 
+// The float8_e4m3fn byte of `rounded`, a value round_to_fp8 gave in e4m3's range: the sign, 4
+// exponent bits biased by 7 (0: the subnormals, multiples of 2^-9), 3 mantissa bits; NaN 0x7F.
+LLM_HOST_DEVICE uint8_t e4m3_byte(float rounded) {
+  uint32_t bits;
+  memcpy(&bits, &rounded, sizeof(bits));
+  const uint8_t sign = static_cast<uint8_t>((bits >> 24) & 0x80);
+  const float magnitude = fabsf(rounded);
+  if (magnitude != magnitude) return 0x7F;
+  if (magnitude < power_of_two(-6)) return sign | static_cast<uint8_t>(magnitude * power_of_two(9));  // exact
+  const int exponent = static_cast<int>((bits >> 23) & 0xFF) - 127;
+  return sign | static_cast<uint8_t>((exponent + 7) << 3) | static_cast<uint8_t>((bits >> 20) & 0x7);
+}
+
+// The value of float8_e4m3fn byte `byte` (0x7F and 0xFF: NaN), as torch's cast to f32.
+inline float e4m3_value(uint8_t byte) {
+  const int exponent_bits = (byte >> 3) & 0xF, mantissa = byte & 0x7;
+  float magnitude;
+  if (exponent_bits == 0xF && mantissa == 0x7) magnitude = NAN;
+  else if (exponent_bits == 0) magnitude = static_cast<float>(mantissa) * power_of_two(-9);
+  else magnitude = (1.0f + static_cast<float>(mantissa) / 8.0f) * power_of_two(exponent_bits - 7);
+  return (byte & 0x80) ? -magnitude : magnitude;
+}
+
 LLM_HOST_DEVICE float fp8_scale(float amax, const Fp8Spec& spec) {
   const double clamped = static_cast<double>(amax) > 1e-12 ? static_cast<double>(amax) : 1e-12;
   return static_cast<float>(static_cast<double>(spec.max) / clamped);

@@ -12,7 +12,8 @@
 
 namespace llm {
 
-AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype, int code_bits)
+AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype, int code_bits,
+                           QuantZeros zeros)
     : code_bits(code_bits) {
   LLM_CHECK(dtype == DType::f32 || (dtype == DType::bf16 && !quantised),
             std::string("AdamW moments are f32 or bf16 (8-bit codes from f32 only), not ") + dtype_name(dtype));
@@ -22,13 +23,15 @@ AdamWMoments::AdamWMoments(const Shape& shape, bool quantised, Device device, DT
     return;
   }
   const int64_t numel = shape_numel(shape), blocks = blocks_of(numel);
-  if (code_bits == 4) {  // torchao's zeros: code 0 times absmax 0
-    LLM_CHECK(numel % kQuantBlock == 0, "4-bit moments hold whole blocks of " + std::to_string(kQuantBlock) +
-                                            " elements, not " + std::to_string(numel));
-    m = Tensor::zeros({numel / 2}, DType::u8, device);
-    v = Tensor::zeros({numel / 2}, DType::u8, device);
+  LLM_CHECK(code_bits == 8 || code_bits == 4, "quantised moments have 8- or 4-bit codes, not " + std::to_string(code_bits));
+  LLM_CHECK(code_bits == 8 || numel % kQuantBlock == 0,
+            "4-bit moments hold whole blocks of " + std::to_string(kQuantBlock) + " elements, not " + std::to_string(numel));
+  const Shape codes = code_bits == 8 ? shape : Shape{numel / 2};
+  if (zeros == QuantZeros::byte_0) {
+    m = Tensor::zeros(codes, DType::u8, device);
+    v = Tensor::zeros(codes, DType::u8, device);
   } else {
-    LLM_CHECK(code_bits == 8, "quantised moments have 8- or 4-bit codes, not " + std::to_string(code_bits));
+    LLM_CHECK(code_bits == 8, "bitsandbytes' moments have 8-bit codes, not " + std::to_string(code_bits));
     m = zero_codes(shape, true, device);
     v = zero_codes(shape, false, device);
   }

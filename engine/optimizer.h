@@ -119,12 +119,18 @@ AdamWArgs adamw_args(const AdamWConfig& config, float lr, int64_t t, bool decay)
 enum class AdamWState { f32, blockwise_8bit };
 constexpr int64_t kMin8bitSize = 4096;
 
+// What quantised moments' codes start as (their absmax 0): bitsandbytes' code of 0 in its map
+// (zero_codes), or byte 0 as torchao's zeros() (whatever map the codes index: an fp8 code's NaN
+// byte would stay NaN times 0).
+enum class QuantZeros { map_zero, byte_0 };
+
 // The moments of one parameter (AdamW) or of one run of a ZeRO slice (ShardedAdamW): m and v in
 // `dtype` (f32; bf16 beside a bf16 parameter, as torch keeps a bf16 model's state), or codes of
 // `code_bits` (8: u8 codes; 4: torchao's AdamW4bit, two a byte) with an absmax per kQuantBlock
 // elements counted from the first one.
 struct AdamWMoments {
-  AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype = DType::f32, int code_bits = 8);
+  AdamWMoments(const Shape& shape, bool quantised, Device device, DType dtype = DType::f32, int code_bits = 8,
+               QuantZeros zeros = QuantZeros::map_zero);
   Tensor m, v;                // f32, bf16 or u8, `shape` (4-bit codes: numel / 2)
   Tensor m_absmax, v_absmax;  // f32 (ceil(numel / kQuantBlock)) when quantised, else undefined
   int code_bits;

@@ -1,13 +1,14 @@
 // bitsandbytes' dynamic 8-bit quantisation (Dettmers et al., "8-bit Optimizers via Block-wise
 // Quantization"): 256 values spread log-uniformly over seven decades of [-1, 1] (signed) or
-// [0, 1] (unsigned), and blockwise absmax scaling; torchao's 4-bit maps beside them. Written once
-// for the CPU and CUDA kernels.
+// [0, 1] (unsigned), and blockwise absmax scaling; torchao's 4-bit maps and its float8 codes beside
+// them. Written once for the CPU and CUDA kernels.
 #pragma once
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 
+#include "engine/fp8_math.h"
 #include "engine/host_device.h"
 
 namespace llm {
@@ -129,6 +130,26 @@ struct TorchaoBlockQuant {
   LLM_HOST_DEVICE static float stored(float block_max) { return fmaxf(block_max, 1e-12f); }
   LLM_HOST_DEVICE static uint8_t code(const float* map, float x, float scale, bool /*is_signed*/) {
     return quantize_torchao<1 << kBits>(map, x / scale);
+  }
+};
+
+// torchao's AdamWFp8 (OptimStateFp8): the code is the float8_e4m3fn byte of x / scale, rounded to
+// nearest even, where scale is the block's absmax clipped to 1e-12 over 448 (e4m3's largest), which
+// is also what it keeps; `map` holds every byte's value, so a code reads back as map[code] x scale
+// as the other formats' do. The scale is a true f32 division by 448, not a product with its
+// reciprocal (which differs in the last bit for about half of all values): torchao's scales, from
+// its compiled update, are the quotients bit for bit.
+struct TorchaoFp8BlockQuant {
+  static constexpr int kBits = 8;
+  static std::array<float, 256> map(bool /*is_signed*/) {
+    std::array<float, 256> values{};
+    for (int byte = 0; byte < 256; byte++) values[byte] = e4m3_value(static_cast<uint8_t>(byte));
+    return values;
+  }
+  LLM_HOST_DEVICE static float prepare(float block_max) { return fmaxf(block_max, 1e-12f) / 448.0f; }
+  LLM_HOST_DEVICE static float stored(float block_max) { return prepare(block_max); }
+  LLM_HOST_DEVICE static uint8_t code(const float* /*map*/, float x, float scale, bool /*is_signed*/) {
+    return e4m3_byte(round_to_fp8(x / scale, fp8_spec(Fp8Format::e4m3)));
   }
 };
 

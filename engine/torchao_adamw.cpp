@@ -15,7 +15,9 @@ TorchaoAdamW::TorchaoAdamW(std::vector<OptimParam> params, const TorchaoAdamWCon
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
     LLM_CHECK(w.dtype() == DType::f32, "torchao AdamW: " + p.name + " is " + w.str() + "; it updates f32 parameters");
-    moments_.emplace_back(w.shape(), quantises(w.numel()), w.device(), DType::f32, config.code_bits);
+    // torchao's zeros: byte 0 with scale 0 (an fp8 byte 0x7F is NaN, which no scale zeroes)
+    moments_.emplace_back(w.shape(), quantises(w.numel()), w.device(), DType::f32, code_bits(config.codes),
+                          QuantZeros::byte_0);
   }
   missed_.assign(params_.size(), 0);
 }
@@ -37,7 +39,7 @@ double TorchaoAdamW::step(float lr, double max_norm, bool update) {
                                 std::sqrt(1.0f - std::pow(float(ao_.beta2), t)),
                                 float(ao_.eps),
                                 clip,
-                                ao_.code_bits};
+                                ao_.codes};
     AdamWMoments& mo = moments_[i];
     backend(p.device()).torchao_adamw(p, grad, mo.m, mo.m_absmax, mo.v, mo.v_absmax, args);
   });
@@ -49,21 +51,31 @@ size_t TorchaoAdamW::state_bytes() const {
   return bytes;
 }
 
+namespace {
+// torchao's class name's suffix, and its codes in words.
+const char* class_suffix(TorchaoCodes codes) {
+  return codes == TorchaoCodes::fp8 ? "Fp8" : codes == TorchaoCodes::dynamic_4bit ? "4bit" : "8bit";
+}
+const char* codes_in_words(TorchaoCodes codes) {
+  return codes == TorchaoCodes::fp8 ? "float8 e4m3" : codes == TorchaoCodes::dynamic_4bit ? "4-bit" : "u8";
+}
+}  // namespace
+
 std::string TorchaoAdamW::describe() const {
-  const std::string bits = std::to_string(ao_.code_bits);
-  return "torchao AdamW" + bits + "bit (" + (ao_.code_bits == 8 ? "u8" : "4-bit") + " m and v with an f32 scale per " +
-         std::to_string(kQuantBlock) + " elements for tensors of 4096 elements or more in whole blocks, f32 moments for the rest)";
+  return std::string("torchao AdamW") + class_suffix(ao_.codes) + " (" + codes_in_words(ao_.codes) +
+         " m and v with an f32 scale per " + std::to_string(kQuantBlock) +
+         " elements for tensors of 4096 elements or more in whole blocks, f32 moments for the rest)";
 }
 
 std::string TorchaoAdamW::state_format() const {
-  return "torchao AdamW " + std::to_string(ao_.code_bits) + "-bit, blocks of " + std::to_string(kQuantBlock);
+  return "torchao AdamW " + torchao_codes_name(ao_.codes) + ", blocks of " + std::to_string(kQuantBlock);
 }
 
 std::vector<TensorEntry> TorchaoAdamW::state_table() const {
   std::vector<TensorEntry> out;
   for (size_t i = 0; i < params_.size(); i++)
     for (TensorEntry& e : moment_table(params_[i].name, params_[i].param->shape(), moments_[i].quantised(), DType::f32,
-                                       ao_.code_bits))
+                                       code_bits(ao_.codes)))
       out.push_back(std::move(e));
   return out;
 }

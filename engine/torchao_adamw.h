@@ -1,5 +1,6 @@
-// torchao's AdamW8bit and AdamW4bit as an Optimizer (engine/torchao_adamw_math.h has the update):
-// per parameter m and v as codes (8 bits, or 4 packed two a byte) of torchao's maps with an f32
+// torchao's AdamW8bit, AdamW4bit and AdamWFp8 as an Optimizer (engine/torchao_adamw_math.h has the
+// update): per parameter m and v as codes (8 bits, or 4 packed two a byte) of torchao's maps, or as
+// float8_e4m3fn bytes, with an f32
 // scale per kQuantBlock elements when the parameter has at least 4096 elements, a multiple of
 // kQuantBlock (torchao's rule; the token embedding too), else f32; for world size 1 or data
 // parallel without ZeRO.
@@ -7,14 +8,15 @@
 #include <vector>
 
 #include "engine/optimizer.h"
+#include "engine/torchao_adamw_math.h"
 
 namespace llm {
 
-// transformers hands it the Trainer's Adam betas and eps; the rates' complements come from these
-// doubles, as torchao's Python floats. code_bits: 8 (AdamW8bit) or 4 (AdamW4bit).
+// transformers (Axolotl for AdamWFp8) hands it the Adam betas and eps; the rates' complements come
+// from these doubles, as torchao's Python floats.
 struct TorchaoAdamWConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
-  int code_bits = 8;
+  TorchaoCodes codes = TorchaoCodes::dynamic_8bit;
 };
 
 class TorchaoAdamW final : public Optimizer {

@@ -1,14 +1,25 @@
 // torchao's AdamW (torchao.optim's single_param_adam with is_adamw, as its AdamW8bit runs it) for
 // one element, written once for the CPU and CUDA kernels: Axolotl's `optimizer: adamw_torch_8bit`
-// and `adamw_torch_4bit`, which transformers builds as torchao's AdamW8bit and AdamW4bit. Its moments move by lerp and the step divides
+// and `adamw_torch_4bit`, which transformers builds as torchao's AdamW8bit and AdamW4bit, and
+// `ao_adamw_fp8`, Axolotl's AdamWFp8. Its moments move by lerp and the step divides
 // the debiased first moment by sqrt(v) / sqrt(1 - beta2^t) + eps, each op rounded to f32 as
 // torch.compile's kernels round it.
 #pragma once
 #include <cmath>
+#include <string>
 
 #include "engine/host_device.h"
 
 namespace llm {
+
+// How torchao keeps a quantised moment: codes of its dynamic maps, 8 bits (AdamW8bit) or 4 packed
+// two a byte (AdamW4bit), or float8_e4m3fn bytes (AdamWFp8); each with an f32 scale per block.
+enum class TorchaoCodes { dynamic_8bit, dynamic_4bit, fp8 };
+inline int code_bits(TorchaoCodes codes) { return codes == TorchaoCodes::dynamic_4bit ? 4 : 8; }
+// "8-bit", "4-bit" or "fp8": in state formats (which a resume compares) and start-up lines.
+inline std::string torchao_codes_name(TorchaoCodes codes) {
+  return codes == TorchaoCodes::fp8 ? "fp8" : codes == TorchaoCodes::dynamic_4bit ? "4-bit" : "8-bit";
+}
 
 // A lerp weight as torch.compile folds it: from the nearer end, its coefficient w or w - 1
 // worked out in double from the Python float before the cast to f32.
@@ -26,7 +37,7 @@ struct TorchaoAdamWArgs {
   LerpWeight m_weight, v_weight;
   float bias1, bias2_sqrt, eps;
   float grad_scale = 1.0f;  // gradient clipping's factor
-  int code_bits = 8;        // quantised moments' code width: 8 (AdamW8bit) or 4 (AdamW4bit)
+  TorchaoCodes codes = TorchaoCodes::dynamic_8bit;  // of the quantised moments
 };
 
 // torch's lerp as its decomposition computes it (a product and a sum, from the nearer end).

@@ -222,7 +222,8 @@ liger_fused_linear_cross_entropy: true
 }
 
 // 3b-qat-mxfp4.yaml: its qat (MX on inputs and weights) trains with its optimizer, torchao's 8-bit
-// AdamW, and its activation_offloading; and with torchao's 4-bit AdamW, as users' configs ask.
+// AdamW, and its activation_offloading; and with torchao's 4-bit AdamW and Axolotl's ao_adamw_fp8,
+// as users' configs ask.
 TEST_CASE("3b-qat-mxfp4: MX fake quantisation of every linear's inputs and weights under torchao's 8-bit AdamW") {
   const std::string yaml = replaced(kFft8bAdopt, "optimizer: adopt_adamw", "optimizer: adamw_torch_8bit") +
                            "activation_offloading: true\nqat:\n  activation_dtype: mxfp4\n  weight_dtype: mxfp4\n"
@@ -236,6 +237,9 @@ TEST_CASE("3b-qat-mxfp4: MX fake quantisation of every linear's inputs and weigh
   const std::string four = train_2_steps(replaced(yaml, "optimizer: adamw_torch_8bit", "optimizer: adamw_torch_4bit"),
                                          "axolotl_qat_mxfp4_4bit");
   CHECK_MESSAGE(four.find("optimizer: torchao AdamW4bit") != std::string::npos, four);
+  const std::string fp8 = train_2_steps(replaced(yaml, "optimizer: adamw_torch_8bit", "optimizer: ao_adamw_fp8"),
+                                        "axolotl_qat_mxfp4_fp8");
+  CHECK_MESSAGE(fp8.find("optimizer: torchao AdamWFp8") != std::string::npos, fp8);
 }
 
 TEST_CASE("dataset_exact_deduplication: each example once; a validation example never one that trains") {

@@ -207,7 +207,7 @@ TEST_CASE("optimizer: schedule_free_*: the Trainer's Adam settings, weight_lr_po
 TEST_CASE("optimizer: adamw_torch_8bit and adamw_torch_4bit: torchao's AdamW8bit and AdamW4bit, no ZeRO") {
   const TrainConfig c = parse("optimizer: adamw_torch_8bit\n");
   CHECK(c.optimizer_torchao());
-  CHECK(c.optimizer_code_bits() == 8);
+  CHECK(c.optimizer_torchao_codes() == TorchaoCodes::dynamic_8bit);
   CHECK(c.optimizer_8bit());
   CHECK(!c.optimizer_adamw());  // its own state: no ZeRO
   CHECK(starts_with(error_with("optimizer: adamw_torch_8bit\nzero_stage: 1\n"),
@@ -220,7 +220,7 @@ TEST_CASE("optimizer: adamw_torch_8bit and adamw_torch_4bit: torchao's AdamW8bit
         "built), got block_size 128");
   const TrainConfig four = parse("optimizer: adamw_torch_4bit\noptim_args: {block_size: 256}\n");
   CHECK(four.optimizer_torchao());
-  CHECK(four.optimizer_code_bits() == 4);
+  CHECK(four.optimizer_torchao_codes() == TorchaoCodes::dynamic_4bit);
   CHECK(!four.optimizer_8bit());
   CHECK(!four.optimizer_adamw());
   CHECK(four.unknown_keys.empty());
@@ -232,6 +232,36 @@ TEST_CASE("optimizer: adamw_torch_8bit and adamw_torch_4bit: torchao's AdamW8bit
   CHECK(error_with("optimizer: adamw_torch_4bit\noptim_args: block_size=128\n") ==
         "cfg.yaml:4: optim_args: expected block_size 256 with adamw_torch_4bit (torchao's other block sizes are not "
         "built), got block_size 128");
+}
+
+// Axolotl builds AdamWFp8 itself: its groups (embed_tokens and lm_head without decay), the betas
+// only when both are set, optim_args' map handed to the constructor (which raises on a key it
+// lacks). Axolotl 0.19's ao_adamw_4bit and ao_adamw_8bit have no branch in its builder.
+TEST_CASE("optimizer: ao_adamw_fp8: torchao's AdamWFp8 as Axolotl builds it; ao_adamw_4bit and _8bit refused") {
+  const TrainConfig c = parse("optimizer: ao_adamw_fp8\nadam_beta1: 0.8\nadam_epsilon: 1e-6\n");
+  CHECK(c.optimizer_torchao());
+  CHECK(c.optimizer_torchao_codes() == TorchaoCodes::fp8);
+  CHECK(!c.optimizer_8bit());
+  CHECK(!c.optimizer_adamw());
+  CHECK(c.grouped_optimizer());
+  CHECK(c.adam_beta1 == doctest::Approx(0.9));  // one beta alone: AdamWFp8's own pair
+  CHECK(c.adam_beta2 == doctest::Approx(0.999));
+  CHECK(c.adam_epsilon == doctest::Approx(1e-6));
+  CHECK(parse("optimizer: ao_adamw_fp8\noptim_args: {block_size: 256, bf16_stochastic_round: false}\n")
+            .unknown_keys.empty());
+  CHECK(error_with("optimizer: ao_adamw_fp8\noptim_args: {amsgrad: true}\n") ==
+        "cfg.yaml:4: optim_args.amsgrad: expected block_size or bf16_stochastic_round (AdamWFp8's arguments built "
+        "here; its lr, betas, eps and weight_decay come from learning_rate, adam_beta1, adam_beta2, adam_epsilon and "
+        "weight_decay), got amsgrad");
+  CHECK(error_with("optimizer: ao_adamw_fp8\noptim_args: block_size=256\n") ==
+        "cfg.yaml:4: optim_args: expected a map with ao_adamw_fp8 (Axolotl passes a 'key=value' string's values on "
+        "as strings), got a string");
+  CHECK(starts_with(error_with("optimizer: ao_adamw_fp8\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(error_with("optimizer: ao_adamw_4bit\n") ==
+        "cfg.yaml:3: optimizer: not supported, optimizer: ao_adamw_4bit (Axolotl 0.19 stops on it: 'Unhandled "
+        "optimizer'); torchao's AdamW4bit is optimizer: adamw_torch_4bit");
+  CHECK(starts_with(error_with("optimizer: ao_adamw_8bit\n"), "cfg.yaml:3: optimizer: not supported, optimizer: ao_adamw_8bit"));
 }
 
 TEST_CASE("optimizer: sgd, adagrad, rmsprop: torch.optim's with transformers' optim_args; no ZeRO") {

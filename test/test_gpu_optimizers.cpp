@@ -141,26 +141,29 @@ TEST_CASE("torch_optim: SGD, Adagrad and RMSprop match the CPU over several step
     }
 }
 
-// torchao's AdamW: f32 moments, and 8- or 4-bit ones requantised as its OptimState8bit and
-// OptimState4bit (a code may differ by one entry where FMA contraction moves a moment across a
-// midpoint; 4-bit codes are compared unpacked, so the kernel's pairing of lanes is checked).
-TEST_CASE("torchao_adamw: the update matches the CPU over several steps, f32, 8-bit and 4-bit moments") {
+// torchao's AdamW: f32 moments, and 8-bit, 4-bit or fp8 ones requantised as its OptimState8bit,
+// OptimState4bit and OptimStateFp8 (a code may differ by one entry where FMA contraction moves a
+// moment across a midpoint: for fp8 codes the next value in order, -0 and +0 one; 4-bit codes are compared
+// unpacked, so the kernel's pairing of lanes is checked).
+TEST_CASE("torchao_adamw: the update matches the CPU over several steps, f32, 8-bit, 4-bit and fp8 moments") {
   const int64_t n = 16 * 256;
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes)
-    for (const int code_bits : {0, 8, 4}) {  // 0: f32 moments
+    for (const int format : {-1, 0, 1, 2}) {  // -1: f32 moments; else a TorchaoCodes
       CAPTURE(dtype_name(grad_dtype));
-      CAPTURE(code_bits);
-      const bool quantised = code_bits > 0;
-      const int bits = quantised ? code_bits : 8;
-      AdamWMoments cpu({n}, quantised, Device::cpu(), DType::f32, bits), gpu({n}, quantised, kGpu, DType::f32, bits);
+      CAPTURE(format);
+      const bool quantised = format >= 0;
+      const TorchaoCodes codes = quantised ? static_cast<TorchaoCodes>(format) : TorchaoCodes::dynamic_8bit;
+      const int bits = code_bits(codes);
+      AdamWMoments cpu({n}, quantised, Device::cpu(), DType::f32, bits, QuantZeros::byte_0),
+          gpu({n}, quantised, kGpu, DType::f32, bits, QuantZeros::byte_0);
       Tensor pc = p0.clone(), pg = p0.to(kGpu);
       for (int step = 1; step <= 3; step++) {
         Tensor grad = randn({n}).to(grad_dtype);
         // Step 3's v weight 0.6 takes the lerp from its far end.
         const TorchaoAdamWArgs args{1e-2f, 1e-3f, lerp_weight(0.1), lerp_weight(step == 3 ? 0.6 : 1e-3),
                                     1 - std::pow(0.9f, float(step)), std::sqrt(1 - std::pow(0.999f, float(step))), 1e-8f,
-                                    step == 2 ? 0.5f : 1.0f, bits};
+                                    step == 2 ? 0.5f : 1.0f, codes};
         backend(Device::cpu()).torchao_adamw(pc, grad.to(DType::f32), cpu.m, cpu.m_absmax, cpu.v, cpu.v_absmax, args);
         backend(kGpu).torchao_adamw(pg, grad.to(kGpu), gpu.m, gpu.m_absmax, gpu.v, gpu.v_absmax, args);
       }
@@ -173,11 +176,13 @@ TEST_CASE("torchao_adamw: the update matches the CPU over several steps, f32, 8-
       check_close("torchao_adamw m scale", gpu.m_absmax, cpu.m_absmax, kTolF32);
       check_close("torchao_adamw v scale", gpu.v_absmax, cpu.v_absmax, kTolF32);
       for (const auto& [ours, theirs] : {std::pair{&gpu.m, &cpu.m}, std::pair{&gpu.v, &cpu.v}}) {
-        const Tensor codes = ours->to(Device::cpu());
+        const Tensor ours_codes = ours->to(Device::cpu());
         int64_t apart = 0;
         for (int64_t i = 0; i < n; i++) {
-          const int a = code_bits == 4 ? read_code<4>(codes.data<uint8_t>(), i) : codes.data<uint8_t>()[i];
-          const int b = code_bits == 4 ? read_code<4>(theirs->data<uint8_t>(), i) : theirs->data<uint8_t>()[i];
+          // An fp8 byte's place in value order (sign and magnitude bits).
+          auto rank = [&](int code) { return codes == TorchaoCodes::fp8 && code >= 0x80 ? 0x80 - code : code; };
+          const int a = rank(bits == 4 ? read_code<4>(ours_codes.data<uint8_t>(), i) : ours_codes.data<uint8_t>()[i]);
+          const int b = rank(bits == 4 ? read_code<4>(theirs->data<uint8_t>(), i) : theirs->data<uint8_t>()[i]);
           CHECK(std::abs(a - b) <= 1);
           apart += a != b;
         }

@@ -229,7 +229,8 @@ TEST_CASE("bfloat16: 50 steps on the GPU track the CPU's bfloat16 run within 5e-
 TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, CAME, ADOPT, Muon, AdamC, Schedule-Free and torchao's "
           "8- and 4-bit AdamW and torch's RMSprop on the GPU track the CPU") {
   for (const std::string optimizer : {"lion_8bit", "ademamix_8bit", "adafactor", "came_pytorch", "adopt_adamw", "muon",
-                                      "adamc", "schedule_free_adamw", "adamw_torch_8bit", "adamw_torch_4bit", "rmsprop"}) {
+                                      "adamc", "schedule_free_adamw", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8",
+                                      "rmsprop"}) {
     CAPTURE(optimizer);
     const std::string lr = optimizer.find("lion") == 0 ? " --learning_rate 1e-4" : "";  // Lion's steps are lr whole
     check_gpu_tracks_cpu("optimizer_" + optimizer, " --optimizer " + optimizer + lr, 2e-2);

@@ -46,7 +46,7 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     opt = std::make_unique<Came>(params, AdamWConfig{}, CameConfig{});
   } else if (in.optimizer_torchao) {
     TorchaoAdamWConfig torchao;
-    torchao.code_bits = in.optimizer_4bit ? 4 : 8;
+    torchao.codes = *in.optimizer_torchao;
     opt = std::make_unique<TorchaoAdamW>(params, torchao);
   } else if (in.optimizer_schedule_free) {
     opt = std::make_unique<ScheduleFree>(params, ScheduleFreeConfig{});
@@ -105,12 +105,14 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
     for (int64_t recompute : {0, 1})
       for (const std::string state :  // bfloat16: the weights too
            {"f32", "8-bit", "bfloat16", "lion", "lion 8-bit", "muon", "came", "schedule-free", "torchao 8-bit",
-            "torchao 4-bit"}) {
+            "torchao 4-bit", "torchao fp8"}) {
         in.attention = attention;
         in.recompute_every_n_layers = recompute;
         in.optimizer_8bit = state == "8-bit" || state == "lion 8-bit" || state == "torchao 8-bit";
-        in.optimizer_torchao = state.rfind("torchao", 0) == 0;
-        in.optimizer_4bit = state == "torchao 4-bit";
+        in.optimizer_torchao = state == "torchao 8-bit"   ? std::optional(TorchaoCodes::dynamic_8bit)
+                               : state == "torchao 4-bit" ? std::optional(TorchaoCodes::dynamic_4bit)
+                               : state == "torchao fp8"   ? std::optional(TorchaoCodes::fp8)
+                                                          : std::nullopt;
         in.bf16_weights = state == "bfloat16";
         in.optimizer_moments = state.rfind("lion", 0) == 0 ? 1 : 2;
         in.optimizer_muon = state == "muon";

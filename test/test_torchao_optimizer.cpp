@@ -1,7 +1,7 @@
-// torchao's own AdamW8bit and AdamW4bit (0.18 on the CPU, their updates torch.compile'd;
+// torchao's own AdamW8bit, AdamW4bit and AdamWFp8 (0.18 on the CPU, their updates torch.compile'd;
 // tools/make_torchao_optimizer_reference.py) against ours, update by update: each of three updates
 // starts from torchao's parameters and state (imported as a checkpoint's would be) and must give its
-// next ones bit for bit: a 4 x 1024 weight (16 blocks of 256, 8- or 4-bit state, weight decay, a
+// next ones bit for bit: a 4 x 1024 weight (16 blocks of 256, 8-bit, 4-bit or fp8 state, weight decay, a
 // block of small values, a block of zero gradients) and a 64-element norm (f32 state, no decay).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <map>
@@ -17,11 +17,13 @@ using namespace llm::testing;
 
 namespace {
 
-// Tensor `name` of torchao's run with codes `code_bits` wide.
-Tensor torchao(int code_bits, const std::string& name) {
+// Tensor `name` of torchao's run with `codes`.
+Tensor torchao(TorchaoCodes codes, const std::string& name) {
   static const SafetensorsFile eight(LLM_TORCHAO_OPTIMIZER_REFERENCE_DIR "/reference.safetensors");
   static const SafetensorsFile four(LLM_TORCHAO_OPTIMIZER_REFERENCE_DIR "/reference_4bit.safetensors");
-  return (code_bits == 4 ? four : eight).read(name, DType::f32);
+  static const SafetensorsFile fp8(LLM_TORCHAO_OPTIMIZER_REFERENCE_DIR "/reference_fp8.safetensors");
+  const SafetensorsFile& file = codes == TorchaoCodes::dynamic_4bit ? four : codes == TorchaoCodes::fp8 ? fp8 : eight;
+  return file.read(name, DType::f32);
 }
 
 // Ours -> torchao's names of a state tensor ("w.exp_avg.absmax" is its scale).
@@ -40,11 +42,10 @@ Tensor as_dtype(const Tensor& f32, DType dtype) {  // codes are saved as F16, re
   return codes;
 }
 
-// Three updates of torchao's AdamW with `code_bits` codes, each from torchao's state, against its next.
-void check_updates(int code_bits) {
-  TorchaoAdamWConfig config{0.9, 0.999, 1e-8, 0.1};
-  config.code_bits = code_bits;
-  auto theirs = [code_bits](const std::string& name) { return torchao(code_bits, name); };
+// Three updates of torchao's AdamW with `codes`, each from torchao's state, against its next.
+void check_updates(TorchaoCodes codes) {
+  const TorchaoAdamWConfig config{0.9, 0.999, 1e-8, 0.1, codes};
+  auto theirs = [codes](const std::string& name) { return torchao(codes, name); };
   for (int t = 0; t < 3; t++) {
     CAPTURE(t);
     const std::string before = std::to_string(t) + ".", after = std::to_string(t + 1) + ".";
@@ -78,12 +79,38 @@ void check_updates(int code_bits) {
 }  // namespace
 
 TEST_CASE("adamw_torch_8bit: torchao's AdamW8bit update by update, parameters, codes and scales bit for bit") {
-  check_updates(8);
+  check_updates(TorchaoCodes::dynamic_8bit);
 }
 
 // Its 4-bit codes pack two a byte (4096 elements: 2048 bytes a moment), v on a map without zero.
 TEST_CASE("adamw_torch_4bit: torchao's AdamW4bit update by update, parameters, packed codes and scales bit for bit") {
-  check_updates(4);
+  check_updates(TorchaoCodes::dynamic_4bit);
+}
+
+// Its codes are float8_e4m3fn bytes of m / scale and v / scale, the scale a block's absmax / 448.
+TEST_CASE("ao_adamw_fp8: torchao's AdamWFp8 update by update, parameters, float8 codes and scales bit for bit") {
+  check_updates(TorchaoCodes::fp8);
+}
+
+TEST_CASE("float8 e4m3 bytes: every byte's value, and back from the rounded value") {
+  const std::array<float, 256> values = TorchaoFp8BlockQuant::map(true);
+  CHECK(values[0x00] == 0.0f);
+  CHECK(values[0x01] == 0.001953125f);  // the smallest subnormal, 2^-9
+  CHECK(values[0x08] == 0.015625f);     // the smallest normal, 2^-6
+  CHECK(values[0x38] == 1.0f);
+  CHECK(values[0x7E] == 448.0f);
+  CHECK(values[0xFE] == -448.0f);
+  CHECK(std::isnan(values[0x7F]));
+  CHECK(std::isnan(values[0xFF]));
+  for (int byte = 0; byte < 256; byte++) {
+    CAPTURE(byte);
+    if (byte == 0x7F || byte == 0xFF) continue;
+    CHECK(e4m3_byte(values[byte]) == byte);  // -0 is 0x80
+  }
+  const Fp8Spec e4m3 = fp8_spec(Fp8Format::e4m3);
+  CHECK(e4m3_byte(round_to_fp8(1.0625f, e4m3)) == 0x38);  // halfway between 1 and 1.125: to even
+  CHECK(e4m3_byte(round_to_fp8(448.0001f, e4m3)) == 0x7E);
+  CHECK(e4m3_byte(NAN) == 0x7F);
 }
 
 TEST_CASE("torchao's 4-bit maps: the signed dynamic map of 3 exponent bits, and v's 16 linear steps") {

@@ -56,6 +56,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   SUBCASE("schedule_free_sgd") { optimizer = "schedule_free_sgd"; }
   SUBCASE("adamw_torch_8bit") { optimizer = "adamw_torch_8bit"; }
   SUBCASE("adamw_torch_4bit") { optimizer = "adamw_torch_4bit"; }
+  SUBCASE("ao_adamw_fp8") { optimizer = "ao_adamw_fp8"; }
   SUBCASE("rmsprop, centered with momentum: all three of its state tensors") {
     optimizer = "rmsprop";
     extra = "optim_args: momentum=0.5,centered=true\n";

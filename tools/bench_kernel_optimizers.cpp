@@ -26,6 +26,15 @@ Tensor codes(const Shape& shape, std::mt19937& rng) {  // 8-bit optimizer state
   return t;
 }
 
+// torchao's codes of one moment of `numel` elements: 4-bit ones two a byte; fp8 bytes without
+// e4m3's NaN (0x7F, 0xFF).
+Tensor torchao_codes(int64_t numel, TorchaoCodes format, std::mt19937& rng) {
+  Tensor t = codes({numel * code_bits(format) / 8}, rng);
+  if (format == TorchaoCodes::fp8)
+    for (int64_t i = 0; i < t.numel(); i++) t.data<uint8_t>()[i] &= (t.data<uint8_t>()[i] & 0x7F) == 0x7F ? 0xFE : 0xFF;
+  return t;
+}
+
 }  // namespace
 
 void add_optimizer_cases(std::vector<Case>& cases, int64_t F, int64_t C, std::mt19937& rng) {
@@ -72,6 +81,25 @@ void add_optimizer_cases(std::vector<Case>& cases, int64_t F, int64_t C, std::mt
   adam8.flops_fwd = 12.0 * F * C;
   adam8.bytes_fwd = (12.0 + 2 * 2) * F * C;
   cases.push_back(adam8);
+  // torchao's AdamW on its three code formats (the same update, the same blockwise loop as
+  // bitsandbytes'; 4-bit codes move half a byte a moment).
+  for (const auto& [format, name] : {std::pair{TorchaoCodes::dynamic_8bit, "torchao_adamw_8bit"},
+                                     std::pair{TorchaoCodes::dynamic_4bit, "torchao_adamw_4bit"},
+                                     std::pair{TorchaoCodes::fp8, "torchao_adamw_fp8"}}) {
+    Case torchao{name, fmt::format("({}, {})", F, C),
+                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), torchao_codes(F * C, format, rng),
+                  positive({blocks}, 1e-3f, rng), torchao_codes(F * C, format, rng), positive({blocks}, 1e-6f, rng)},
+                 [format](std::vector<Tensor>& x, bool) {
+                   const TorchaoAdamWArgs args{1e-4f, 1e-5f, lerp_weight(0.1), lerp_weight(0.05), 0.5f, 0.3f, 1e-8f,
+                                               0.5f, format};
+                   backend(x[0].device()).torchao_adamw(x[0], x[1], x[2], x[3], x[4], x[5], args);
+                   return std::vector<Tensor>{x[0], x[2], x[3], x[4], x[5]};
+                 },
+                 false};
+    torchao.flops_fwd = 12.0 * F * C;
+    torchao.bytes_fwd = (12.0 + 2 * 2 * code_bits(format) / 8.0) * F * C;
+    cases.push_back(torchao);
+  }
   const LionArgs lion_args{1e-4f, 0.9f, 0.99f, 0.1f};
   Case lion{"lion", fmt::format("({}, {})", F, C),
             {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), randn({F, C}, 1e-3f, rng)},

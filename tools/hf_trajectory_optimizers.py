@@ -187,8 +187,17 @@ def torchao_cases(out, rows):
     # the MLP weights keep 8-bit state (4096 elements or more, whole blocks of 256), k_proj, v_proj
     # and the norms f32.
     # adamw_torch_4bit: its AdamW4bit, transformers' block_size 256 too, the same tensors 4-bit.
-    return {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
-            for name in ("adamw_torch_8bit", "adamw_torch_4bit")}
+    # Axolotl's ao_adamw_fp8: its AdamWFp8 (block_size 256) over Axolotl's groups, the same tensors
+    # in float8 e4m3, handed the betas and eps the settings give as Axolotl's builder hands them.
+    from torchao.optim import AdamWFp8
+
+    def fp8(model, args):
+        return AdamWFp8(axolotl_groups(model, args), lr=args.learning_rate, weight_decay=args.weight_decay,
+                        betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+    cases = {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
+             for name in ("adamw_torch_8bit", "adamw_torch_4bit")}
+    cases["ao_adamw_fp8"] = dict(train(load(out, "untied"), rows, make_optimizer=fp8), optim="ao_adamw_fp8")
+    return cases
 
 
 def torch_optim_cases(out, rows):

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Writes test/data/torchao_optimizer_reference, torchao's AdamW8bit and AdamW4bit, for test_torchao_optimizer.
+"""Writes test/data/torchao_optimizer_reference, torchao's AdamW8bit, AdamW4bit and AdamWFp8, for test_torchao_optimizer.
 
 torchao's AdamW8bit and AdamW4bit as transformers builds them for `optim: adamw_torch_8bit` and
-`adamw_torch_4bit` (block_size 256 for both, the Trainer's betas, eps and lr), each run on the CPU (its update torch.compile'd) for STEPS updates of two
+`adamw_torch_4bit` (block_size 256 for both, the Trainer's betas, eps and lr), and AdamWFp8 as
+Axolotl builds it for `optimizer: ao_adamw_fp8` (its default block_size, 256), each run on the CPU
+(its update torch.compile'd) for STEPS updates of two
 parameters as the Trainer groups them: "w" (4 x 1024: 16 blocks of 256, 8-bit state; weight decay;
 one block of small values beside large ones, one block of zero gradients) and "norm" (64 elements:
 f32 state; no decay). Saved in reference.safetensors (AdamW8bit) and reference_4bit.safetensors
-(AdamW4bit, its codes two to a byte, the first in the high nibble): <t>.w and <t>.norm (t = 0: the start), from t = 1 the state after t
+(AdamW4bit, its codes two to a byte, the first in the high nibble) and reference_fp8.safetensors
+(AdamWFp8, its float8_e4m3fn codes' bytes): <t>.w and <t>.norm (t = 0: the start), from t = 1 the state after t
 updates: <t>.w.exp_avg.codes / .scale and <t>.w.exp_avg_sq.codes / .scale (codes as F16, exact for
 0..255), <t>.norm.exp_avg and <t>.norm.exp_avg_sq; grad.<param>.<t> is the gradient of update t + 1.
 Needs torch, torchao:  tools/make_torchao_optimizer_reference.py [--out DIR]
@@ -14,7 +17,7 @@ Needs torch, torchao:  tools/make_torchao_optimizer_reference.py [--out DIR]
 import argparse, json, os
 import torch, torchao
 from safetensors.torch import save_file
-from torchao.optim import AdamW4bit, AdamW8bit
+from torchao.optim import AdamW4bit, AdamW8bit, AdamWFp8
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", default="test/data/torchao_optimizer_reference")
@@ -38,7 +41,8 @@ def run(optimizer_class):
         if t > 0:
             for key in ("exp_avg", "exp_avg_sq"):
                 state = opt.state[w][key]
-                tensors[f"{t}.w.{key}.codes"] = state.codes.half().clone()
+                codes = state.codes.view(torch.uint8) if state.codes.dtype == torch.float8_e4m3fn else state.codes
+                tensors[f"{t}.w.{key}.codes"] = codes.half().clone()
                 tensors[f"{t}.w.{key}.scale"] = state.scale.clone()
                 tensors[f"{t}.norm.{key}"] = opt.state[norm][key].clone()
         if t == STEPS:
@@ -53,7 +57,8 @@ def run(optimizer_class):
 
 
 os.makedirs(a.out, exist_ok=True)
-for optimizer_class, file in ((AdamW8bit, "reference.safetensors"), (AdamW4bit, "reference_4bit.safetensors")):
+for optimizer_class, file in ((AdamW8bit, "reference.safetensors"), (AdamW4bit, "reference_4bit.safetensors"),
+                              (AdamWFp8, "reference_fp8.safetensors")):
     tensors = run(optimizer_class)
     save_file(tensors, os.path.join(a.out, file))
 with open(os.path.join(a.out, "reference.json"), "w") as f:

@@ -10,6 +10,7 @@
 
 #include "engine/qat_scheme.h"
 #include "engine/quant_weight.h"
+#include "engine/torchao_adamw_math.h"
 #include "io/data_config.h"
 #include "io/tokenizer.h"
 #include "model/attention_kind.h"
@@ -209,7 +210,8 @@ struct TrainConfig {
   // ademamix | ademamix_8bit | paged_ademamix_32bit | paged_ademamix_8bit: bitsandbytes'
   // AdEMAMix (engine/ademamix.h); muon: Axolotl's Muon (engine/muon.h), betas and eps resolved by
   // the config; optimi_adamw: torch-optimi's AdamW (AdamW's update, its own default betas and eps);
-  // adamw_torch_8bit | adamw_torch_4bit: torchao's AdamW8bit / AdamW4bit (engine/torchao_adamw.h);
+  // adamw_torch_8bit | adamw_torch_4bit | ao_adamw_fp8: torchao's AdamW8bit / AdamW4bit /
+  // AdamWFp8 (engine/torchao_adamw.h);
   // sgd | adagrad | rmsprop: torch.optim's (engine/torch_optim.h), their settings from optim_args.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
@@ -240,7 +242,8 @@ struct TrainConfig {
   // optimizer_cls_and_kwargs).
   bool grouped_optimizer() const {
     return embedding_lr_scale > 0 || embedding_lr > 0 || !lr_groups.empty() || optimizer == "adopt_adamw" ||
-           optimizer == "optimi_adamw" || optimizer == "adamc" || optimizer == "came_pytorch";
+           optimizer == "optimi_adamw" || optimizer == "adamc" || optimizer == "came_pytorch" ||
+           optimizer == "ao_adamw_fp8";
   }
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
@@ -334,9 +337,16 @@ struct TrainConfig {
   bool optimizer_ademamix() const { return optimizer.find("ademamix") != std::string::npos; }
   bool optimizer_muon() const { return optimizer == "muon"; }
   bool optimizer_schedule_free() const { return optimizer.rfind("schedule_free_", 0) == 0; }
-  // torchao's AdamW8bit or AdamW4bit (the state's codes optimizer_code_bits() wide).
-  bool optimizer_torchao() const { return optimizer == "adamw_torch_8bit" || optimizer == "adamw_torch_4bit"; }
-  int optimizer_code_bits() const { return optimizer == "adamw_torch_4bit" ? 4 : 8; }
+  // torchao's AdamW8bit, AdamW4bit or (Axolotl's ao_adamw_fp8) AdamWFp8, its codes as
+  // optimizer_torchao_codes() says.
+  bool optimizer_torchao() const {
+    return optimizer == "adamw_torch_8bit" || optimizer == "adamw_torch_4bit" || optimizer == "ao_adamw_fp8";
+  }
+  TorchaoCodes optimizer_torchao_codes() const {
+    return optimizer == "adamw_torch_4bit" ? TorchaoCodes::dynamic_4bit
+           : optimizer == "ao_adamw_fp8"   ? TorchaoCodes::fp8
+                                           : TorchaoCodes::dynamic_8bit;
+  }
   // torch.optim's SGD, Adagrad or RMSprop, as transformers builds them (engine/torch_optim.h).
   bool optimizer_torch_optim() const { return optimizer == "sgd" || optimizer == "adagrad" || optimizer == "rmsprop"; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
@@ -346,7 +356,7 @@ struct TrainConfig {
     return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
-  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's 8- or 4-bit AdamW or torch's SGD,
+  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs or torch's SGD,
   // Adagrad and RMSprop.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&

@@ -26,8 +26,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "adamw_bnb_8bit", "paged_adamw_8bit", "adopt_adamw", "lion_32bit", "lion_8bit", "paged_lion_32bit",
               "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
-              "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "sgd", "adagrad",
-              "rmsprop"},
+              "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
+              "adagrad", "rmsprop"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -48,7 +48,10 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "exported at x, the average; f32, no ZeRO); adamw_torch_8bit: torchao's AdamW8bit as transformers builds "
              "it (u8 m and v with an f32 scale per 256 elements for tensors of 4096 elements or more in whole blocks, "
              "f32 moments for the rest; no ZeRO); adamw_torch_4bit: torchao's AdamW4bit, the same with 4-bit codes "
-             "two a byte (m on its signed dynamic map, v on 16 linear steps without zero); sgd, adagrad, rmsprop: "
+             "two a byte (m on its signed dynamic map, v on 16 linear steps without zero); ao_adamw_fp8: torchao's "
+             "AdamWFp8 as Axolotl builds it (float8 e4m3 m and v with an f32 scale per 256 elements, the same tensors; "
+             "Axolotl's groups: embed_tokens and lm_head without decay; betas 0.9 / 0.999 and eps 1e-8 unless "
+             "adam_beta1 and adam_beta2 / adam_epsilon are given); sgd, adagrad, rmsprop: "
              "torch.optim's, as transformers builds them (weight_decay added to the gradient; optim_args momentum, "
              "dampening, nesterov (SGD); lr_decay, eps 1e-10 (Adagrad); momentum, alpha 0.99, eps 1e-8, centered "
              "(RMSprop); f32 state, no ZeRO)"),
@@ -56,7 +59,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
        "clip_threshold (1) of CAME; weight_lr_power (2) and r (0) of Schedule-Free (the average's weights); "
-       "block_size (256, the only one built) and bf16_stochastic_round of adamw_torch_8bit and adamw_torch_4bit; "
+       "block_size (256, the only one built) and bf16_stochastic_round of adamw_torch_8bit, adamw_torch_4bit and "
+       "ao_adamw_fp8 (a map with ao_adamw_fp8: Axolotl hands its values on as they are); "
        "momentum, dampening and nesterov of sgd, lr_decay and eps of adagrad, momentum, alpha, eps and centered of "
        "rmsprop; unused by the other "
        "optimizers",

@@ -31,6 +31,7 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"schedule_free", "weight_lr_power", ArgKind::number}, {"schedule_free", "r", ArgKind::number, kFinite},
       {"adamw_torch_8bit", "block_size", ArgKind::steps},  {"adamw_torch_8bit", "bf16_stochastic_round", ArgKind::flag},
       {"adamw_torch_4bit", "block_size", ArgKind::steps},  {"adamw_torch_4bit", "bf16_stochastic_round", ArgKind::flag},
+      {"ao_adamw_fp8", "block_size", ArgKind::steps},      {"ao_adamw_fp8", "bf16_stochastic_round", ArgKind::flag},
       // transformers' torch.optim ones; their weight_decay is the Trainer's groups', so listed unused.
       {"sgd", "momentum", ArgKind::number},               {"sgd", "dampening", ArgKind::number, kFinite},
       {"sgd", "nesterov", ArgKind::flag},                 {"adagrad", "lr_decay", ArgKind::number},
@@ -57,7 +58,8 @@ const OptimArg* optim_arg(const TrainConfig& c, const std::string& key) {
 
 // A key AdEMAMix or Schedule-Free does not read is listed as unused, as transformers ignores it; Muon's
 // constructor takes no other keyword, so Axolotl stops on one. AdamC's would take its lr,
-// betas, eps and weight_decay too, which the config's own keys say here.
+// betas, eps and weight_decay too, which the config's own keys say here (so AdamWFp8's, whose
+// amsgrad is not built).
 void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {
   const OptimArg* a = optim_arg(ctx.config, key);
   if (!a && ctx.config.optimizer_muon()) fail(w, "momentum, nesterov or ns_steps (Muon's arguments)", key);
@@ -67,6 +69,9 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
   if (!a && ctx.config.optimizer == "came_pytorch")
     fail(w, "clip_threshold (CAME's argument; its lr, betas, eps and weight_decay come from learning_rate, "
             "adam_beta1 to adam_beta3, adam_epsilon, adam_epsilon2 and weight_decay)", key);
+  if (!a && ctx.config.optimizer == "ao_adamw_fp8")
+    fail(w, "block_size or bf16_stochastic_round (AdamWFp8's arguments built here; its lr, betas, eps and "
+            "weight_decay come from learning_rate, adam_beta1, adam_beta2, adam_epsilon and weight_decay)", key);
   if (!a) {
     ctx.unknown.insert("optim_args." + key);
     return;
@@ -92,7 +97,8 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // Axolotl hands a string's values to Muon and AdamC as Python strings, which they cannot take (a
   // momentum, ns_steps or max_lr of "0.9" raises; nesterov "False" is true): only the map's typed
   // values work.
-  if (ctx.config.optimizer_muon() || ctx.config.optimizer == "adamc" || ctx.config.optimizer == "came_pytorch")
+  if (ctx.config.optimizer_muon() || ctx.config.optimizer == "adamc" || ctx.config.optimizer == "came_pytorch" ||
+      ctx.config.optimizer == "ao_adamw_fp8")
     fail(w, "a map with " + ctx.config.optimizer + " (Axolotl passes a 'key=value' string's values on as strings)",
          "a string");
   // HF's _parse_optim_args: spaces dropped, pairs split at commas, each at its '='.

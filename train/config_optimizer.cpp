@@ -6,7 +6,7 @@ namespace llm {
 
 namespace {
 
-// Axolotl's own optimizers (ADOPT, optimi's AdamW, AdamC, Muon's AdamW) are handed the Adam betas
+// Axolotl's own optimizers (ADOPT, optimi's AdamW, AdamC, AdamWFp8, Muon's AdamW) are handed the Adam betas
 // only when adam_beta1 and adam_beta2 are both set, and adam_epsilon only when set, "set" being a
 // value Python finds true (a 0 counts as unset); otherwise their own defaults hold. Written into
 // the resolved config, they stay the same on a resume.
@@ -47,7 +47,7 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   }
   if (c.optimizer == "adopt_adamw") default_adam_args(c, keys, 0.9, 0.9999, 1e-6);
   if (c.optimizer == "optimi_adamw") default_adam_args(c, keys, 0.9, 0.99, 1e-6);
-  if (c.optimizer == "adamc") default_adam_args(c, keys, 0.9, 0.999, 1e-8);
+  if (c.optimizer == "adamc" || c.optimizer == "ao_adamw_fp8") default_adam_args(c, keys, 0.9, 0.999, 1e-8);
   // CAME: Axolotl reads adam_beta1, adam_beta2 and adam_beta3 each as given (0.9, 0.999, 0.9999
   // unless), eps1 from adam_epsilon when given, else 1e-30, and eps2 from adam_epsilon2; the
   // other optimizers take no beta3 or second epsilon.

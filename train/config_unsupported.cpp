@@ -133,6 +133,18 @@ std::optional<std::string> unsupported_qat(const YAML::Node& value) {
   return std::nullopt;
 }
 
+// Axolotl 0.19 lists ao_adamw_4bit and ao_adamw_8bit among its own optimizers, but its builder
+// has no branch for them and raises "Unhandled optimizer"; transformers' names reach the same
+// torchao classes. Other unknown optimizers get the field table's list of those built.
+std::optional<std::string> unsupported_optimizer(const YAML::Node& value) {
+  if (!value.IsScalar()) return std::nullopt;
+  for (const char* bits : {"4bit", "8bit"})
+    if (value.Scalar() == std::string("ao_adamw_") + bits)
+      return "optimizer: " + value.Scalar() + " (Axolotl 0.19 stops on it: 'Unhandled optimizer'); torchao's AdamW" +
+             bits + " is optimizer: adamw_torch_" + bits;
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool plugin_keys_built(const std::string& name) {
@@ -146,6 +158,7 @@ std::optional<std::string> unsupported_setting(const std::string& key, const YAM
   if (key == "model_quantization_config") return unsupported_quantization(value);
   if (key == "rl") return unsupported_rl(value);
   if (key == "qat") return unsupported_qat(value);
+  if (key == "optimizer") return unsupported_optimizer(value);
   if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
   if (key == "model_type") return unsupported_model_type(value);
   for (const Unsupported& u : kUnsupported)

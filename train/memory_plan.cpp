@@ -39,8 +39,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_torch_optim = c.optimizer_torch_optim();
   if (in.optimizer_torch_optim) in.optimizer_moments = static_cast<int>(torch_optim_state_count(torch_optim_config(c)));
   in.optimizer_schedule_free = c.optimizer_schedule_free();
-  in.optimizer_torchao = c.optimizer_torchao();
-  in.optimizer_4bit = c.optimizer_code_bits() == 4 && c.optimizer_torchao();
+  if (c.optimizer_torchao()) in.optimizer_torchao = c.optimizer_torchao_codes();
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
@@ -113,12 +112,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // 8-bit (or torchao's 4-bit) state quantises every matrix (kMin8bitSize elements and more) but the
   // token embedding (the Trainer's nn.Embedding override; torchao's quantises it too when it is
   // whole blocks, as the block linears of real shapes are); the norms stay f32.
-  const bool embedding_8bit = in.optimizer_torchao && static_cast<int64_t>(embed) % kQuantBlock == 0;
+  const bool embedding_8bit = in.optimizer_torchao.has_value() && static_cast<int64_t>(embed) % kQuantBlock == 0;
   const double own_embedding = embedding_8bit ? 0 : embed;
   const double matrices = adapter ? T - (in.trains_embedding ? own_embedding : 0) : P - (2 * L + 1) * C - own_embedding;
   const double moments = in.optimizer_moments;
-  const double code_bytes = in.optimizer_4bit ? 0.5 : 1.0;
-  double optimizer = moments * (in.optimizer_8bit || in.optimizer_4bit
+  const double code_bytes = in.optimizer_torchao == TorchaoCodes::dynamic_4bit ? 0.5 : 1.0;
+  double optimizer = moments * (in.optimizer_8bit || in.optimizer_torchao
                                     ? code_bytes * matrices + 4 * std::ceil(matrices / kQuantBlock) + 4 * (T - matrices)
                                     : (in.bf16_weights ? 2 : 4) * T);
   // Adafactor: a value per row and per column of each matrix (an adapter's pair has about its base
@@ -318,7 +317,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
                    : in.optimizer_torch_optim ? fmt::format("torch.optim: {} f32 state tensor(s) a parameter", in.optimizer_moments)
-                   : in.optimizer_4bit ? "torchao 4-bit AdamW: 4-bit m and v + f32 scale per " + std::to_string(kQuantBlock)
+                   : in.optimizer_torchao ? "torchao " + torchao_codes_name(*in.optimizer_torchao) + " AdamW: " +
+                                                (*in.optimizer_torchao == TorchaoCodes::dynamic_8bit ? "u8"
+                                                 : torchao_codes_name(*in.optimizer_torchao)) +
+                                                " m and v + f32 scale per " + std::to_string(kQuantBlock)
                    : in.optimizer_schedule_free ? (in.optimizer_moments == 1 ? "Schedule-Free SGD: f32 z"
                                                                              : "Schedule-Free: f32 z and v")
                    : in.optimizer_moments == 3 ? (in.optimizer_8bit ? "8-bit AdEMAMix: u8 m1, m2 and nu + f32 absmax per " +

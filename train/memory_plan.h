@@ -5,6 +5,7 @@
 // (bench/results/2026-11-28-memory-planner.md).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,9 @@ struct MemoryPlanInput {
   bool optimizer_8bit = false;
   int optimizer_moments = 2;  // AdamW's and ADOPT's m and v; Lion's one momentum; AdEMAMix's three
   bool optimizer_schedule_free = false;  // its moments: z and v (SGD: z alone)
-  // torchao's 8- or 4-bit AdamW: a token embedding of whole blocks keeps quantised state too.
-  bool optimizer_torchao = false;
-  bool optimizer_4bit = false;  // torchao's 4-bit AdamW: half a byte a code (optimizer_8bit stays false)
+  // torchao's quantised AdamW, its codes (4-bit: half a byte a code); a token embedding of whole
+  // blocks keeps quantised state too.
+  std::optional<TorchaoCodes> optimizer_torchao;
   bool optimizer_torch_optim = false;  // torch.optim's SGD, Adagrad, RMSprop: optimizer_moments f32 tensors
   bool optimizer_factored = false;  // Adafactor: f32 running means per row and column of a matrix
   bool optimizer_came = false;      // CAME: factored too, its instability's as well, and an f32 first moment

@@ -152,7 +152,7 @@ void Trainer::Impl::build_model() {
     optimizer = std::make_unique<TorchOptimizer>(opt_params, torch_optim_config(c));
   } else if (c.optimizer_torchao()) {  // as ADOPT
     optimizer = std::make_unique<TorchaoAdamW>(opt_params, TorchaoAdamWConfig{c.adam_beta1, c.adam_beta2, c.adam_epsilon,
-                                                                              c.weight_decay, c.optimizer_code_bits()});
+                                                                              c.weight_decay, c.optimizer_torchao_codes()});
   } else if (c.optimizer_schedule_free()) {  // as ADOPT; the warmup is set with the plan
     ScheduleFreeConfig sf;
     sf.kind = c.optimizer == "schedule_free_radam" ? ScheduleFreeKind::radam

@@ -143,7 +143,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer_lion()         ? "Lion"
       : c.optimizer_muon()         ? "Muon"
       : c.optimizer_schedule_free() ? "Schedule-Free"
-      : c.optimizer_torchao()      ? (c.optimizer_code_bits() == 4 ? "torchao AdamW 4-bit" : "torchao AdamW 8-bit")
+      : c.optimizer_torchao()      ? "torchao AdamW " + torchao_codes_name(c.optimizer_torchao_codes())
       : c.optimizer_torch_optim()  ? "torch.optim " + c.optimizer
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,

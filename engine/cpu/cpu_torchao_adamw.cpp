@@ -1,4 +1,4 @@
-// defines: CPU torchao AdamW update, f32 or 8- or 4-bit blockwise moments (the reference for the CUDA kernel)
+// defines: CPU torchao AdamW update, f32 or 8-bit, 4-bit or fp8 blockwise moments (the reference for the CUDA kernel)
 #include "engine/cpu/blockwise_8bit.h"
 #include "engine/op_timer.h"
 
@@ -12,11 +12,19 @@ void CpuBackend::torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Ten
     update_param_and_moments("torchao_adamw", param, grad, m, v, update);
     return;
   }
-  LLM_CHECK(args.code_bits == 8 || args.code_bits == 4, "torchao_adamw: codes are 8 or 4 bits, not " + std::to_string(args.code_bits));
   const std::array<QuantMoment, 2> moments{{{&m, &m_scale, true}, {&v, &v_scale, false}}};
   auto quantised_update = [&update](float p, float g, float* mv) { return update(p, g, mv[0], mv[1]); };
-  if (args.code_bits == 4) update_blockwise_8bit<2, TorchaoBlockQuant<4>>("torchao_adamw", param, grad, moments, quantised_update);
-  else update_blockwise_8bit<2, TorchaoBlockQuant<8>>("torchao_adamw", param, grad, moments, quantised_update);
+  switch (args.codes) {
+    case TorchaoCodes::dynamic_8bit:
+      update_blockwise_8bit<2, TorchaoBlockQuant<8>>("torchao_adamw", param, grad, moments, quantised_update);
+      break;
+    case TorchaoCodes::dynamic_4bit:
+      update_blockwise_8bit<2, TorchaoBlockQuant<4>>("torchao_adamw", param, grad, moments, quantised_update);
+      break;
+    case TorchaoCodes::fp8:
+      update_blockwise_8bit<2, TorchaoFp8BlockQuant>("torchao_adamw", param, grad, moments, quantised_update);
+      break;
+  }
 }
 
 }  // namespace llm
