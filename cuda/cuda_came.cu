@@ -30,13 +30,23 @@ __global__ void came_apply_kernel(float* param, const float* m, const float* row
 
 void CudaBackend::came(Tensor& param, const Tensor& grad, Tensor& m, FactoredMoment& second,
                        FactoredMoment& instability, const CameArgs& args) {
-  LLM_CHECK(param.dtype() == DType::f32 && m.dtype() == DType::f32 && second.row.dtype() == DType::f32,
+  LLM_CHECK(param.dtype() == DType::f32 && m.dtype() == DType::f32,
             "came on CUDA keeps f32 weights and moments; got param " + param.str() + ", m " + m.str());
   const int64_t n = param.numel();
   const bool matrix = second.col.defined();
   const int64_t C = matrix ? second.col.numel() : 1;
-  LLM_CHECK(grad.numel() == n && m.numel() == n && (matrix ? second.row.numel() * C == n : second.row.numel() == n),
-            "came: grad " + grad.str() + ", m " + m.str() + ", row " + second.row.str() + " for " + param.str());
+  LLM_CHECK(grad.numel() == n && m.numel() == n, "came: grad " + grad.str() + ", m " + m.str() + " for " + param.str());
+  // As the CPU's update_factored checks them: f32 means, a row per C elements (a vector's per
+  // element), and the instability's (a matrix's only) of the same shape.
+  auto require_factored = [&](const char* what, const FactoredMoment& f) {
+    LLM_CHECK(f.row.dtype() == DType::f32 && (!matrix || (f.col.defined() && f.col.dtype() == DType::f32 &&
+                                                          f.col.numel() == C)) &&
+                  f.row.numel() * C == n,
+              std::string("came: ") + what + " row " + f.row.str() + (matrix ? " and col " + f.col.str() : "") +
+                  " for " + param.str());
+  };
+  require_factored("second moment", second);
+  if (matrix) require_factored("instability", instability);
   if (n == 0) return;
   activate();
   // The second moment's row mean, the clip's divisor, the instability's row mean.

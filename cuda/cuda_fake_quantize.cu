@@ -243,14 +243,16 @@ struct Mxfp4Forward {
 };
 static_assert(kMxBlock == 32, "Mxfp4Forward gives each lane of a warp one value of a block");
 
-// A weight row to {-1, 0, 1} times its mean magnitude (the sum in f32, lanes then a shuffle tree).
+// A weight row to {-1, 0, 1} times its mean magnitude. The sum in double (lanes, then a shuffle
+// tree) as the CPU's, so that both round the same sum to f32: an f32 sum in another order could
+// move the scale by an ulp, and with it every weight within an ulp of a level's midpoint.
 struct TernaryForward {
   bool straight_through;
   template <class T>
   __device__ void operator()(const T* w, T* out, int64_t n) const {
-    float abs_sum = 0.0f;
+    double abs_sum = 0.0;
     for (int64_t i = threadIdx.x % 32; i < n; i += 32) abs_sum += fabsf(to_f32(w[i]));
-    const float scale = ternary_scale(warp_sum(abs_sum), n, RoundLike<T>{});
+    const float scale = ternary_scale(static_cast<float>(warp_sum(abs_sum)), n, RoundLike<T>{});
     for (int64_t i = threadIdx.x % 32; i < n; i += 32) {
       const float v = to_f32(w[i]);
       const float q = ternary_fake_quant(v, scale, RoundLike<T>{});

@@ -290,7 +290,7 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
                     "cfg.yaml:5: s2_group_size_ratio: expected a ratio whose group size divides"));
   CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
   CHECK(starts_with(error_with("sample_packing: true\n"),
-                    "cfg.yaml:3: sample_packing: expected flash_attention or xformers_attention"));
+                    "cfg.yaml:3: sample_packing: expected an attention key with it: "));
   CHECK(parse("sample_packing: true\nflash_attention: true\n").data.sample_packing);
   // Eager asked for by name packs as Axolotl 0.19 packs it, through a block-diagonal mask over
   // masked batches of sequence_len: flash's attention over each document.

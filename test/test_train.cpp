@@ -213,6 +213,17 @@ TEST_CASE("load_best_model_at_end: the exported model is the best evaluation's c
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
   CHECK(resumed.output.find("the final model is the weights of " + split.out(checkpoint_dir_name(best->first))) !=
         std::string::npos);
+  // Resumed into another output_dir, the best checkpoint is still the one where it was written
+  // (HF's best_model_checkpoint is its path), and the new checkpoints say so for a later resume.
+  Workspace elsewhere("load_best_elsewhere");
+  const std::string other_out = (elsewhere.dir / "out").string();
+  Run moved = run_train("--resume " + split.out("step_000004") + " --max_steps 6 --output_dir " + other_out);
+  REQUIRE_MESSAGE(moved.exit_code == 0, moved.output);
+  const std::string where_best = "the final model is the weights of " + split.out(checkpoint_dir_name(best->first));
+  CHECK_MESSAGE(moved.output.find(where_best) != std::string::npos, moved.output);
+  Run again = run_train("--resume " + other_out + "/step_000006 --max_steps 7 --output_dir " + other_out + "/more");
+  REQUIRE_MESSAGE(again.exit_code == 0, again.output);
+  CHECK_MESSAGE(again.output.find("the final model is the weights of ") != std::string::npos, again.output);
   // Without it (and without early stopping) the last step's weights are exported.
   Workspace last("load_best_off");
   REQUIRE(run_train(last.config("max_steps: 6\neval_steps: 2\nsave_steps: 2\nlearning_rate: 0.5\n")).exit_code == 0);

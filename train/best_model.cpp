@@ -1,6 +1,8 @@
 // defines: record_evaluation, record_patience, record_save, loads_best_model_at_end
 #include "train/best_model.h"
 
+#include "io/checkpoint.h"
+
 namespace llm {
 
 void record_patience(TrainerState& state, float eval_loss, double threshold) {
@@ -20,8 +22,10 @@ bool record_evaluation(TrainerState& state, int64_t step, float eval_loss, doubl
   return new_best;
 }
 
-void record_save(TrainerState& state, bool best_step_was_saved) {
-  if (state.best_step >= 0 && best_step_was_saved) state.best_checkpoint_step = state.best_step;
+void record_save(TrainerState& state, bool best_step_was_saved, const std::string& output_dir) {
+  if (state.best_step < 0 || !best_step_was_saved || state.best_checkpoint_step == state.best_step) return;
+  state.best_checkpoint_step = state.best_step;
+  state.best_checkpoint_dir = output_dir + "/" + checkpoint_dir_name(state.best_step);
 }
 
 bool loads_best_model_at_end(const TrainConfig& config, int64_t eval_steps, int64_t save_steps) {

@@ -21,8 +21,9 @@ void record_patience(TrainerState& state, float eval_loss, double threshold);
 
 // After a checkpoint at a step where HF's Trainer writes one too (save_steps, Axolotl's first
 // step, the last step): as _save_checkpoint, the best evaluation's checkpoint becomes the one to
-// load when HF's would exist, i.e. when the best step was such a step itself.
-void record_save(TrainerState& state, bool best_step_was_saved);
+// load when HF's would exist, i.e. when the best step was such a step itself; a new one is in
+// `output_dir` (HF keeps its path, so a resume into another output_dir still loads it from there).
+void record_save(TrainerState& state, bool best_step_was_saved, const std::string& output_dir);
 
 // Axolotl's rule for HF's load_best_model_at_end: asked for (or early stopping is on), an eval
 // set, and saves on a multiple of the evaluations' step interval (steps > 0 both).

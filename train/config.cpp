@@ -409,11 +409,16 @@ void Parser::resolve_attention() {
   if (c.data.sample_packing && c.attention == AttentionKind::s2)
     fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",
          "true");
+  // Left: no attention key at all. Axolotl 0.19 then warns that nothing keeps the packed
+  // examples apart and trains transformers' default attention across them, which is not built.
   if (c.data.sample_packing && !info.document_masks) {
     std::string keys;
-    for (const std::string& key : masking) keys += (keys.empty() ? "" : " or ") + key;
-    fail(at("sample_packing"), keys + " with it (their kernels mask across documents)",
-         "true with " + std::string(info.config_key ? info.config_key : "eager attention"));
+    for (const std::string& key : masking) keys += key + ", ";
+    fail(at("sample_packing"),
+         "an attention key with it: " + keys +
+             "sdp_attention or eager_attention (each example attends only within itself); without one Axolotl "
+             "attends across the packed examples (its warning: no cross-sample decontamination), which is not built",
+         "true with no attention key");
   }
   if (c.attention == AttentionKind::s2) {
     const auto group = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);

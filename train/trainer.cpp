@@ -410,14 +410,16 @@ TrainResult Trainer::Impl::run() {
       return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) || step == plan.total_steps;
     };
     if (hf_saves(state.step) || best_save || early_stop || watchdog_stop || stop_signal) {
-      if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step));
+      if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step), c.output_dir);
       // save_only_model leaves the optimizer out, but not of the checkpoints a stop writes to resume from.
       result.last_checkpoint = save(!c.save_only_model || stop_signal || watchdog_stop);
     }
     if (early_stop) {
       say("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {} ({})\n",
                  state.patience_counter, *state.best_eval_loss, state.best_step,
-                 config.output_dir + "/" + checkpoint_dir_name(state.best_step));
+                 state.best_step == state.best_checkpoint_step
+                     ? state.best_checkpoint_dir
+                     : config.output_dir + "/" + checkpoint_dir_name(state.best_step));
       result.stopped_early = true;
       break;
     }

@@ -32,6 +32,9 @@ struct TrainerState {
   int64_t patience_counter = 0;
   // HF's best_model_checkpoint: the step of the checkpoint load_best_model_at_end loads (-1: none).
   int64_t best_checkpoint_step = -1;
+  // Its directory: the output_dir of the run that saved it, which a resume into another
+  // output_dir leaves behind (HF's best_model_checkpoint is this path).
+  std::string best_checkpoint_dir;
   int64_t bad_steps = 0;  // consecutive non-finite losses or gradient norms
   // The logging window: a log line reports the mean loss of its steps, as HF's Trainer.
   double loss_since_log = 0.0;

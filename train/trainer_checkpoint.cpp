@@ -183,6 +183,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   m["best_eval_loss"] = state.best_eval_loss ? fmt::format("{:.9g}", *state.best_eval_loss) : "none";
   m["best_step"] = std::to_string(state.best_step);
   m["best_checkpoint_step"] = std::to_string(state.best_checkpoint_step);
+  m["best_checkpoint_dir"] = state.best_checkpoint_dir;
   m["patience_counter"] = std::to_string(state.patience_counter);
   m["bad_steps"] = std::to_string(state.bad_steps);
   // The logging window and the watchdog's record, so a resumed run logs what an unbroken one would.
@@ -316,6 +317,15 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   state.best_step = metadata_int(t, "best_step", -1, state.step);  // -1: no evaluation yet
   if (t.metadata.count("best_checkpoint_step"))  // written since load_best_model_at_end
     state.best_checkpoint_step = metadata_int(t, "best_checkpoint_step", -1, state.step);
+  // Written since 2026-12-03; before, the best checkpoint was a sibling of the one resumed.
+  if (auto dir = t.metadata.find("best_checkpoint_dir"); dir != t.metadata.end() && !dir->second.empty())
+    state.best_checkpoint_dir = dir->second;
+  else if (state.best_checkpoint_step >= 0) {
+    std::string resumed = resumed_from;
+    while (resumed.size() > 1 && resumed.back() == '/') resumed.pop_back();
+    state.best_checkpoint_dir =
+        (std::filesystem::path(resumed).parent_path() / checkpoint_dir_name(state.best_checkpoint_step)).string();
+  }
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
@@ -387,7 +397,7 @@ void Trainer::Impl::load_weights(TensorFileReader& model_file) {
 // As HF's Trainer ends a run with load_best_model_at_end: the best checkpoint's weights are what
 // the final export writes (on every rank).
 void Trainer::Impl::load_best_model() {
-  const std::string dir = config.output_dir + "/" + checkpoint_dir_name(state.best_checkpoint_step);
+  const std::string& dir = state.best_checkpoint_dir;
   OpenCheckpoint best = open_checkpoint(dir);
   load_weights(*best.model);
   best.model->verify_parts(comm);
