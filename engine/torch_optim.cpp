@@ -24,13 +24,18 @@ TorchOptimizer::TorchOptimizer(std::vector<OptimParam> params, const TorchOptimC
 std::array<std::string, 3> torch_optim_state_names(const TorchOptimConfig& t) {
   switch (t.kind) {
     case TorchOptimKind::sgd:
-      return {t.momentum != 0 ? "momentum_buffer" : "", "", ""};
+      return {t.momentum != 0 || t.cycled_momentum ? "momentum_buffer" : "", "", ""};
     case TorchOptimKind::adagrad:
       return {"sum", "", ""};
     case TorchOptimKind::rmsprop:
-      return {"square_avg", t.momentum > 0 ? "momentum_buffer" : "", t.centered ? "grad_avg" : ""};
+      return {"square_avg", t.momentum > 0 || t.cycled_momentum ? "momentum_buffer" : "", t.centered ? "grad_avg" : ""};
   }
   return {};
+}
+
+void TorchOptimizer::set_beta1(double momentum) {
+  LLM_CHECK(torch_.cycled_momentum, "torch.optim: its momentum is set only by one_cycle's cycle");
+  torch_.momentum = momentum;
 }
 
 double TorchOptimizer::step(float lr, double max_norm, bool update) {

@@ -21,6 +21,9 @@ struct TorchOptimConfig {
   double lr_decay = 0.0, eps = 1e-10;        // Adagrad (eps: RMSprop's default is 1e-8)
   double alpha = 0.99;                       // RMSprop
   bool centered = false;                     // RMSprop
+  // torch's OneCycleLR (one_cycle with cycle_momentum) sets SGD's and RMSprop's momentum before
+  // every update (set_beta1), from 0.85 to 0.95: their momentum buffer is kept from the start.
+  bool cycled_momentum = false;
 };
 
 // The state tensors (torch's names, s[0..2] of torch_optim_element) these settings keep per
@@ -30,6 +33,7 @@ std::array<std::string, 3> torch_optim_state_names(const TorchOptimConfig& confi
 class TorchOptimizer final : public Optimizer {
  public:
   TorchOptimizer(std::vector<OptimParam> params, const TorchOptimConfig& config);
+  void set_beta1(double momentum) override;  // one_cycle's, as OneCycleLR sets group["momentum"]
   // Each parameter's own step count (torch's state["step"]: Adagrad's lr decay, SGD's first
   // buffer): LISA's frozen layers miss updates.
   double step(float lr, double max_norm = 0.0, bool update = true) override;

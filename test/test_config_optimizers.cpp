@@ -292,8 +292,17 @@ TEST_CASE("optimizer: sgd, adagrad, rmsprop: torch.optim's with transformers' op
   CHECK(starts_with(error_with("optimizer: rmsprop\noptim_args: {alpha: -1}\n"), "cfg.yaml:4: optim_args.alpha: expected"));
   CHECK(starts_with(error_with("optimizer: adagrad\nzero_stage: 1\n"),
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
-  CHECK(starts_with(error_with("optimizer: sgd\nlr_scheduler: one_cycle\n"),
-                    "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and sgd"));
-  CHECK(parse("optimizer: sgd\nlr_scheduler: one_cycle\nlr_scheduler_kwargs: {cycle_momentum: false}\n").optimizer == "sgd");
+  // OneCycleLR cycles SGD's and RMSprop's momentum (so their buffer is kept from the start);
+  // Adagrad has none, and torch raises.
+  const TrainConfig cycled = parse("optimizer: sgd\nlr_scheduler: one_cycle\n");
+  CHECK(torch_optim_config(cycled).cycled_momentum);
+  CHECK(torch_optim_state_count(torch_optim_config(cycled)) == 1);
+  const TrainConfig fixed = parse("optimizer: sgd\nlr_scheduler: one_cycle\nlr_scheduler_kwargs: {cycle_momentum: false}\n");
+  CHECK(!torch_optim_config(fixed).cycled_momentum);
+  CHECK(torch_optim_state_count(torch_optim_config(fixed)) == 0);
+  CHECK(torch_optim_state_count(torch_optim_config(parse("optimizer: rmsprop\nlr_scheduler: one_cycle\n"))) == 2);
+  CHECK(starts_with(error_with("optimizer: adagrad\nlr_scheduler: one_cycle\n"),
+                    "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and "
+                    "adagrad (torch's OneCycleLR finds no betas or momentum to cycle in it)"));
 }
 

@@ -511,3 +511,18 @@ TEST_CASE("sgd, adagrad, rmsprop: torch.optim's loss, grad_norm and lr at every 
                      c.at("steps"), settings);
   }
 }
+
+// Under Axolotl's one_cycle, torch's OneCycleLR sets SGD's and (centered) RMSprop's momentum
+// before every update, from 0.95 down to 0.85 and back against the rate, in place of their own.
+TEST_CASE("sgd, rmsprop under one_cycle: OneCycleLR's momentum at every step") {
+  const json f = fixture();
+  for (const std::string name : {"sgd", "rmsprop"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name + "_one_cycle");
+    json settings = f.at("settings");
+    settings["learning_rate"] = c.at("learning_rate");
+    settings["lr_scheduler_type"] = c.at("lr_scheduler");
+    const std::string args = c.contains("optim_args") ? "optim_args: " + c.at("optim_args").get<std::string>() + "\n" : "";
+    check_trajectory("untied", "optimizer: " + name + "\n" + args, c.at("steps"), settings);
+  }
+}

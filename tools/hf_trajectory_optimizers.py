@@ -22,6 +22,24 @@ def axolotl_groups(model, args):
             {"params": [p for n, p in rest if n not in decayed], "weight_decay": 0.0, "lr": args.learning_rate}]
 
 
+def trainer_groups_optimizer(model, args):
+    """The Trainer's own optimizer for args.optim over its two groups (decayed and not), built
+    outside it so that a scheduler of Axolotl's can be handed beside it."""
+    cls, kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
+    decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return cls([{"params": [p for n, p in named if n in decayed], "weight_decay": args.weight_decay},
+                {"params": [p for n, p in named if n not in decayed], "weight_decay": 0.0}], **kwargs)
+
+
+def one_cycle(optimizer, args):
+    """Axolotl's one_cycle: torch's OneCycleLR from learning_rate / 25 over the warmup's share of
+    the steps, then a cosine down, cycling the optimizer's beta1 or momentum against the rate."""
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
+                                               pct_start=args.get_warmup_steps(args.max_steps) / args.max_steps,
+                                               anneal_strategy="cos")
+
+
 def optimizer_cases(out, rows):
     # The Trainer's other optimizers by their names, as Axolotl's `optimizer` hands them on:
     # bitsandbytes' (on its CPU kernels) Lion with the Trainer's Adam betas, f32 and 8-bit momentum,
@@ -158,21 +176,10 @@ def schedule_free_cases(out, rows):
 
     # one_cycle: torch's OneCycleLR cycles the AdamW's betas[0] in its scheduler.step() after each
     # update, so an evaluation's switch to x (and the switch back) reads the next update's beta1.
-    def make_optimizer(model, args):
-        cls, kwargs = transformers.Trainer.get_optimizer_cls_and_kwargs(args, model)
-        decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        return cls([{"params": [p for n, p in named if n in decayed], "weight_decay": args.weight_decay},
-                    {"params": [p for n, p in named if n not in decayed], "weight_decay": 0.0}], **kwargs)
-
-    def make_scheduler(optimizer, args):
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps,
-                                                   pct_start=args.get_warmup_steps(args.max_steps) / args.max_steps,
-                                                   anneal_strategy="cos")
     cycled = dict(learning_rate=1e-2)  # x far enough from y that beta1's timing shows in eval_loss
     cases["schedule_free_one_cycle"] = dict(
-        train(load(out, "untied"), rows, optim="schedule_free_adamw", make_optimizer=make_optimizer,
-              make_scheduler=make_scheduler, **evals, **cycled),
+        train(load(out, "untied"), rows, optim="schedule_free_adamw", make_optimizer=trainer_groups_optimizer,
+              make_scheduler=one_cycle, **evals, **cycled),
         optim="schedule_free_adamw", lr_scheduler="one_cycle", eval_examples=5, eval_steps=5, eval_batch_size=1,
         **cycled)
     sgd = dict(learning_rate=0.5, lr_scheduler_type="constant", optim_args="weight_lr_power=1,r=0.5")
@@ -207,6 +214,15 @@ def torch_optim_cases(out, rows):
     settings = {"sgd": dict(learning_rate=0.1, optim_args="momentum=0.9,nesterov=True"),
                 "adagrad": dict(learning_rate=1e-2, optim_args="lr_decay=0.1,eps=1e-6"),
                 "rmsprop": dict(learning_rate=1e-3, optim_args="momentum=0.5,centered=True,alpha=0.9")}
-    return {name: dict(train(load(out, "untied"), rows, optim=name, **kw), optim=name, **kw)
-            for name, kw in settings.items()}
+    cases = {name: dict(train(load(out, "untied"), rows, optim=name, **kw), optim=name, **kw)
+             for name, kw in settings.items()}
+
+    # Axolotl's one_cycle over them: torch's OneCycleLR sets each group's momentum before every
+    # update (0.95 down to 0.85 and back against the rate), SGD's and RMSprop's in place of their own.
+    cycled = {"sgd": dict(learning_rate=0.1), "rmsprop": dict(learning_rate=1e-3, optim_args="centered=True")}
+    for name, kw in cycled.items():
+        cases[name + "_one_cycle"] = dict(train(load(out, "untied"), rows, optim=name,
+                                                make_optimizer=trainer_groups_optimizer, make_scheduler=one_cycle, **kw),
+                                          optim=name, lr_scheduler="one_cycle", **kw)
+    return cases
 

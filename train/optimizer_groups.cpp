@@ -66,6 +66,9 @@ TorchOptimConfig torch_optim_config(const TrainConfig& c) {
   t.eps = c.optim_arg("eps", t.kind == TorchOptimKind::rmsprop ? 1e-8 : 1e-10);
   t.alpha = c.optim_arg("alpha", 0.99);
   t.centered = c.optim_arg("centered", 0.0) != 0;
+  // Adagrad has no momentum for OneCycleLR to cycle (the config refuses the pair).
+  t.cycled_momentum = c.lr_scheduler == "one_cycle" && c.lr_scheduler_kwargs.cycle_momentum.value_or(true) &&
+                      t.kind != TorchOptimKind::adagrad;
   return t;
 }
 
