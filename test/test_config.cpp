@@ -289,8 +289,13 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(starts_with(error_with("s2_attention: true\nsequence_len: 100\ns2_group_size_ratio: 0.3\n"),
                     "cfg.yaml:5: s2_group_size_ratio: expected a ratio whose group size divides"));
   CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
-  CHECK(starts_with(error_with("sample_packing: true\n"),
-                    "cfg.yaml:3: sample_packing: expected an attention key with it: "));
+  // No attention key: Axolotl packs anyway, its examples attending across each other (it warns).
+  const TrainConfig across = parse("sample_packing: true\n");
+  CHECK(across.packing_attends_across_documents());
+  CHECK(across.attention_kernel() == AttentionKind::flash);
+  CHECK(across.data.multipack_real_batches);
+  CHECK(across.adjustments.size() == 1);
+  CHECK(!parse("sample_packing: true\nflash_attention: true\n").packing_attends_across_documents());
   CHECK(parse("sample_packing: true\nflash_attention: true\n").data.sample_packing);
   // Eager asked for by name packs as Axolotl 0.19 packs it, through a block-diagonal mask over
   // masked batches of sequence_len: flash's attention over each document.

@@ -54,8 +54,9 @@ TEST_CASE("flex_attention: the same exact attention with document masks, trained
 TEST_CASE("sample_packing with sdp_attention: Axolotl masks the documents (sdpa's block mask), so flash trains it") {
   CHECK(parse("sdp_attention: true\nsample_packing: true\n").attention == AttentionKind::flash);
   CHECK(parse("sdp_attention: true\n").attention == AttentionKind::cudnn);
-  CHECK(error_with("sample_packing: true\n").find("no cross-sample decontamination), which is not built, got true with "
-                                                  "no attention key") != std::string::npos);
+  CHECK(!parse("sdp_attention: true\nsample_packing: true\n").packing_attends_across_documents());
+  CHECK(!parse("eager_attention: true\nsample_packing: true\n").packing_attends_across_documents());
+  CHECK(parse("sample_packing: true\n").packing_attends_across_documents());  // no key: across the examples
 }
 
 TEST_CASE("dpo_beta: Axolotl's older name of rl_beta, which wins; without rl it is unused") {

@@ -14,7 +14,7 @@ import transformers
 from hf_trajectory_optimizers import (adamc_cases, came_cases, muon_cases, optimi_cases, optimizer_cases,
                                       schedule_free_cases, torch_optim_cases, torchao_cases)
 from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, QAT_GROUP, SEQUENCE_LEN, SETTINGS, STEPS,
-                                 load, make_model, qat_cases, train, unfrozen_rows_cases)
+                                 collate, load, make_model, qat_cases, train, unfrozen_rows_cases)
 
 
 class LisaCallback(transformers.TrainerCallback):
@@ -275,6 +275,25 @@ def next_fit_bins(lengths, capacity):
     return bins
 
 
+def pack(full, capacity):
+    """Next-fit bins of `capacity` tokens, in order, each a row of its examples end to end with
+    their positions restarting."""
+    bins = next_fit_bins([len(r["input_ids"]) for r in full], capacity)
+    return [{"input_ids": sum((full[i]["input_ids"] for i in b), []),
+             "labels": sum((full[i]["labels"] for i in b), []),
+             "position_ids": sum((list(range(len(full[i]["input_ids"]))) for i in b), [])} for b in bins]
+
+
+def collate_keeping_mask(rows):
+    """Axolotl's packed batches when its attention does not keep the examples apart
+    (sample_packing_drop_attention_mask false): the mask stays, so transformers' masks are
+    causal over the whole row, padding aside."""
+    batch = collate(rows)
+    n = batch["input_ids"].shape[1]
+    batch["attention_mask"] = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
+    return batch
+
+
 def packed_cases(out, rows):
     # Axolotl's sample_packing (multipack_real_batches false: one bin of MICRO_BATCH x SEQUENCE_LEN a
     # micro-batch) on the rows as a completion dataset labels them, every id a target.
@@ -282,14 +301,23 @@ def packed_cases(out, rows):
     with open(os.path.join(out, "data_completion.jsonl"), "w") as f:
         for r in full:
             f.write(json.dumps({"input_ids": r["input_ids"]}) + "\n")
-    bins = next_fit_bins([len(r["input_ids"]) for r in full], MICRO_BATCH * SEQUENCE_LEN)
-    packed = [{"input_ids": sum((full[i]["input_ids"] for i in b), []),
-               "labels": sum((full[i]["labels"] for i in b), []),
-               "position_ids": sum((list(range(len(full[i]["input_ids"]))) for i in b), [])} for b in bins]
+    packed = pack(full, MICRO_BATCH * SEQUENCE_LEN)
     steps = len(packed) // ACCUMULATION
     case = train(load(out, "untied"), packed, per_device_train_batch_size=1, max_steps=steps)
     case.update(max_steps=steps, bins=len(packed))
     return {"packed": case}
+
+
+def packed_across_cases(out, rows):
+    # Axolotl's sample_packing with no attention key: bins of SEQUENCE_LEN (multipack_real_batches),
+    # MICRO_BATCH of them a micro-batch, and transformers' default attention over each whole row
+    # (Axolotl warns: no cross-sample decontamination), so an example attends to those before it.
+    full = [{"input_ids": r["input_ids"], "labels": list(r["input_ids"])} for r in rows]
+    packed = pack(full, SEQUENCE_LEN)
+    steps = len(packed) // (MICRO_BATCH * ACCUMULATION)
+    case = train(load(out, "untied"), packed, max_steps=steps, data_collator=collate_keeping_mask)
+    case.update(max_steps=steps, bins=len(packed))
+    return {"packed_across": case}
 
 
 def group_by_length_cases(out, rows):
@@ -498,7 +526,7 @@ def bfloat16_cases(out, rows):
     return {"bfloat16": train(model, rows, make_optimizer=optimizer)}
 
 
-EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
+EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_schedules": min_lr_schedule_cases, "shuffled": shuffled_cases, "packed": packed_cases, "packed_across": packed_across_cases, "group_by_length": group_by_length_cases, "epoch_end": epoch_end_cases, "dft": dft_cases, "linear_ratio": linear_ratio_cases, "eval_loss": eval_loss_cases, "eval_batches": eval_batch_cases, "eaft": eaft_cases, "pose": pose_cases, "partial_batch": partial_batch_cases, "unfrozen_rows": unfrozen_rows_cases, "qat": qat_cases, "lisa": lisa_cases, "sparse": sparse_cases,
                "fp8": fp8_cases, "bfloat16": bfloat16_cases, "qat_schemes": qat_scheme_cases, "qat_ternary": qat_ternary_cases,
                "optimizers": optimizer_cases, "muon": muon_cases,
                "optimi": optimi_cases, "adamc": adamc_cases, "came": came_cases,

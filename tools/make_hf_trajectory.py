@@ -232,12 +232,12 @@ def make_model(name, out_dir):
 
 
 def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None, eval_rows=None,
-          compute_loss_func=None, **run):
+          compute_loss_func=None, data_collator=collate, **run):
     """The Trainer's run (max_steps STEPS and logging_steps 1 unless `run` says otherwise), with
     the optimizer make_optimizer(model, args) builds when given, and the schedule
     make_scheduler(optimizer, args) builds (then make_optimizer must be given), evaluating on
-    eval_rows when given, with compute_loss_func as the Trainer's loss when given; returns its log (and its eval_loss records) and what it decided about
-    the loss."""
+    eval_rows when given, with compute_loss_func as the Trainer's loss when given, batching rows by
+    data_collator; returns its log (and its eval_loss records) and what it decided about the loss."""
     run = dict(dict(max_steps=STEPS, logging_steps=1, dataloader_drop_last=True, per_device_train_batch_size=MICRO_BATCH,
                     train_sampling_strategy="sequential"), **run)
     if eval_rows is not None:  # Axolotl's builder sets it beside eval_steps
@@ -249,7 +249,7 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=eval_rows,
-                                       data_collator=collate, optimizers=optimizers, callbacks=callbacks,
+                                       data_collator=data_collator, optimizers=optimizers, callbacks=callbacks,
                                        compute_loss_func=compute_loss_func)
         trainer.train()
     steps = [{"step": h["step"], "loss": h["loss"], "grad_norm": h["grad_norm"], "lr": h["learning_rate"]}

@@ -369,9 +369,6 @@ void Parser::check_save_steps_fit_eval_steps() const {
 void Parser::resolve_attention() {
   TrainConfig& c = c_;
   std::vector<ReadContext::AttentionChoice> chosen;
-  std::vector<std::string> masking;  // the keys whose kernels mask across documents
-  for (const AttentionInfo& info : kAttentionKinds)
-    if (info.config_key && info.document_masks) masking.push_back(info.config_key);
   std::vector<std::string> flags_set;
   for (const char* flag : {"xformers_attention", "flex_attention", "flash_attention", "sdp_attention", "eager_attention"})
     if (ctx_.attention.count(flag)) flags_set.push_back(flag);
@@ -403,23 +400,21 @@ void Parser::resolve_attention() {
   // block-diagonal mask (so into bins of sequence_len, multipack_real_batches): the same exact
   // attention as flash over its documents, which the cuDNN graph and eager here do not mask.
   const bool masked = c.attention == AttentionKind::cudnn || (c.attention == AttentionKind::eager && !chosen.empty());
-  default_packing_keys(c, masked, given("multipack_real_batches"), given("pad_to_sequence_len"));
+  // With no attention key at all Axolotl 0.19 packs too, warning that nothing keeps the packed
+  // examples apart: transformers' default attention, causal over the whole row (positions
+  // restarting at each example), in bins of sequence_len as with sdpa
+  // (TrainConfig::packing_attends_across_documents; the attention stays eager in the config).
+  const bool across = c.data.sample_packing && chosen.empty();
+  default_packing_keys(c, masked || across, given("multipack_real_batches"), given("pad_to_sequence_len"));
   if (c.data.sample_packing && masked) c.attention = AttentionKind::flash;
-  const AttentionInfo& info = attention_info(c.attention);
+  if (across)
+    c.adjustments.push_back(
+        "sample_packing without an attention key: as Axolotl 0.19, which warns that this does not keep the packed "
+        "examples apart, each example attends to the ones before it in its row (positions restart at each); "
+        "flash_attention, xformers_attention or sdp_attention masks them apart");
   if (c.data.sample_packing && c.attention == AttentionKind::s2)
     fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",
          "true");
-  // Left: no attention key at all. Axolotl 0.19 then warns that nothing keeps the packed
-  // examples apart and trains transformers' default attention across them, which is not built.
-  if (c.data.sample_packing && !info.document_masks) {
-    std::string keys;
-    for (const std::string& key : masking) keys += key + ", ";
-    fail(at("sample_packing"),
-         "an attention key with it: " + keys +
-             "sdp_attention or eager_attention (each example attends only within itself); without one Axolotl "
-             "attends across the packed examples (its warning: no cross-sample decontamination), which is not built",
-         "true with no attention key");
-  }
   if (c.attention == AttentionKind::s2) {
     const auto group = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
     if (group < 1 || c.data.sequence_len % group != 0)

@@ -330,6 +330,12 @@ struct TrainConfig {
   std::vector<std::string> adjustments;
   std::vector<std::string> speed_only_keys;  // Axolotl's kernel switches set true: named at start-up
 
+  // sample_packing with no attention key (train/config.cpp): the rows' examples attend across
+  // each other, as Axolotl's transformers default attention over its packed rows.
+  bool packing_attends_across_documents() const { return data.sample_packing && attention == AttentionKind::eager; }
+  // The attention that runs: there, flash's causal attention over the whole row (what eager
+  // computes, without its S x S scores); else the one chosen.
+  AttentionKind attention_kernel() const { return packing_attends_across_documents() ? AttentionKind::flash : attention; }
   bool optimizer_8bit() const {
     return optimizer.size() > 5 && optimizer.compare(optimizer.size() - 5, 5, "_8bit") == 0;
   }

@@ -45,7 +45,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_muon = c.optimizer_muon();
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
-  in.attention = c.attention;
+  in.attention = c.attention_kernel();
   in.set_qat(c.qat);
   in.fp8 = c.fp8;
   // The block linears and lm_head its targets name (a norm or the embedding is one target too rare

@@ -189,7 +189,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   plateau = lr_plateau(c, !data.split.val.empty());
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
-  forward.attention = c.attention;
+  forward.attention = c.attention_kernel();
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   forward.fp8 = c.fp8;
   if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
@@ -233,7 +233,8 @@ WeightUnits* Trainer::Impl::weight_units() const {
 
 ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
   ForwardOptions opt = forward;
-  if (batch.doc_ids.defined()) opt.doc_ids = batch.doc_ids.to(device);  // packed rows
+  // Packed rows: each example attends within itself, unless no attention key asked for that.
+  if (batch.doc_ids.defined() && !config.packing_attends_across_documents()) opt.doc_ids = batch.doc_ids.to(device);
   // QAT fake-quantises from step fake_quant_after_n_steps + 1 on, as Axolotl's callback switches
   // it before that step; an evaluation computes as the step before it did.
   const int64_t steps_done = grad_enabled() ? state.step : std::max<int64_t>(state.step - 1, 0);

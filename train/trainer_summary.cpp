@@ -40,11 +40,13 @@ void Trainer::Impl::print_summary() const {
                      : "f32",
       c.bf16, c.bfloat16 ? ", bfloat16: true" : "",
       device.is_cpu() && (c.bf16 == "true" || c.bfloat16) ? "; the CPU computes in f32" : "");
-  say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention).label,
+  say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention_kernel()).label,
       c.attention == AttentionKind::s2
           ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
           : "",
       !c.data.sample_packing ? ""
+      : c.packing_attends_across_documents()
+          ? " with sample packing (no document mask, as Axolotl without an attention key: positions restart per document)"
       : c.data.use_pose      ? " with sample packing (document mask, each document's PoSE positions)"
                              : " with sample packing (document mask, positions restart per document)",
       c.gradient_checkpointing ? fmt::format("every {} layer(s){}", c.gradient_checkpointing_every_n_layers,
