@@ -138,7 +138,8 @@ struct TorchaoBlockQuant {
 // is also what it keeps; `map` holds every byte's value, so a code reads back as map[code] x scale
 // as the other formats' do. The scale is a true f32 division by 448, not a product with its
 // reciprocal (which differs in the last bit for about half of all values): torchao's scales, from
-// its compiled update, are the quotients bit for bit.
+// its update compiled for the CPU, are the quotients bit for bit. On a GPU Triton's f32 division and
+// inductor's rewrites may round otherwise; that comparison has not been run.
 struct TorchaoFp8BlockQuant {
   static constexpr int kBits = 8;
   static std::array<float, 256> map(bool /*is_signed*/) {

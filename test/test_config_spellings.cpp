@@ -37,6 +37,13 @@ TEST_CASE("keys that would train otherwise stop the run: half of LISA, float16 w
   CHECK(error_with("lisa_step_interval: 20\n").find("lisa_step_interval: expected lisa_n_layers and") != std::string::npos);
   // eval_sequence_len is built (test_data): without test_datasets it is only noted unused, as Axolotl ignores it.
   CHECK(parse("eval_sequence_len: 4096\n").adjustments.back().find("eval_sequence_len: unused without test_datasets") == 0);
+  // Packed test examples must fit a bin: sequence_len's with no attention key too (Axolotl's
+  // multipack_real_batches default there), not micro_batch_size of them.
+  const std::string packed_test = "sequence_len: 64\nmicro_batch_size: 2\nsample_packing: true\nval_set_size: 0\n"
+                                  "test_datasets: [{path: " + scratch().data + ", type: completion}]\n";
+  CHECK(error_with(packed_test + "eval_sequence_len: 96\n").find("eval_sequence_len: expected at most the packed bins' 64 "
+                                                                   "tokens") != std::string::npos);
+  CHECK(parse(packed_test + "eval_sequence_len: 64\n").data.eval_sequence_len == 64);
   CHECK(error_with("float16: true\n").find("float16: not supported, fp16 weights without mixed precision") !=
         std::string::npos);
   // bfloat16 is a key of its own (test_bfloat16); float16 unset or false is only unused.

@@ -224,6 +224,20 @@ TEST_CASE("load_best_model_at_end: the exported model is the best evaluation's c
   Run again = run_train("--resume " + other_out + "/step_000006 --max_steps 7 --output_dir " + other_out + "/more");
   REQUIRE_MESSAGE(again.exit_code == 0, again.output);
   CHECK_MESSAGE(again.output.find("the final model is the weights of ") != std::string::npos, again.output);
+  // Moved with its run's directory, the best checkpoint is found beside the one resumed; gone, the
+  // run warns as HF's Trainer does and exports the last step's weights.
+  const std::string home = (elsewhere.dir / "moved").string(), best_name = checkpoint_dir_name(best->first);
+  fs::rename(split.dir / "out", home);
+  Run found = run_train("--resume " + home + "/step_000006 --max_steps 7 --output_dir " + home);
+  REQUIRE_MESSAGE(found.exit_code == 0, found.output);
+  CHECK_MESSAGE(found.output.find("the final model is the weights of " + home + "/" + best_name) != std::string::npos,
+                found.output);
+  fs::remove_all(home + "/" + best_name);
+  Run lost = run_train("--resume " + home + "/step_000006 --max_steps 7 --output_dir " + home + "/lost");
+  REQUIRE_MESSAGE(lost.exit_code == 0, lost.output);
+  CHECK_MESSAGE(lost.output.find("could not locate this run's checkpoint of step " + std::to_string(best->first)) !=
+                    std::string::npos, lost.output);
+  CHECK(fs::exists(home + "/lost/model.safetensors"));
   // Without it (and without early stopping) the last step's weights are exported.
   Workspace last("load_best_off");
   REQUIRE(run_train(last.config("max_steps: 6\neval_steps: 2\nsave_steps: 2\nlearning_rate: 0.5\n")).exit_code == 0);

@@ -150,19 +150,6 @@ void Parser::validate() {
         spec.chat_template_jinja = c.data.chat_template_jinja;
       }
   resolve_rl_dataset_types(c, keys());
-  if (c.data.eval_sequence_len > 0) {
-    // Axolotl applies it to the "test" split's SFT examples alone (test_datasets; not the held-out
-    // share of val_set_size, nor rl's loader).
-    // (A stream's eval bins hold sequence_len: Axolotl's eval multipack takes its batch size 1.)
-    const int64_t bins = c.data.multipack_real_batches || c.data.pretraining ? c.data.sequence_len
-                                                                             : c.micro_batch_size * c.data.sequence_len;
-    if (c.data.test_datasets.empty() || !c.rl.empty())
-      c.adjustments.push_back("eval_sequence_len: unused without test_datasets (or with rl), as in Axolotl");
-    else if (c.data.sample_packing && c.data.eval_sample_packing && c.data.eval_sequence_len > bins)
-      fail(at("eval_sequence_len"), "at most the packed bins' " + std::to_string(bins) +
-           " tokens with sample_packing and eval_sample_packing (test examples pack into them)",
-           std::to_string(c.data.eval_sequence_len));
-  }
   // Axolotl's check_val_w_test_datasets.
   if (!c.data.test_datasets.empty() && c.data.val_set_size != 0)
     fail(at("val_set_size"), "0 with test_datasets (they are the eval set)", yaml_number(c.data.val_set_size));
@@ -280,6 +267,20 @@ void Parser::validate() {
         fail(at("lora_modules_to_save"), "[embed_tokens, lm_head] with tokens and an adapter (the new tokens' rows must train)",
              given("lora_modules_to_save") ? "a list without " + std::string(module) : "none");
   resolve_attention();
+  if (c.data.eval_sequence_len > 0) {
+    // Axolotl applies it to the "test" split's SFT examples alone (test_datasets; not the held-out
+    // share of val_set_size, nor rl's loader).
+    // After resolve_attention, which sets multipack_real_batches' default.
+    // (A stream's eval bins hold sequence_len: Axolotl's eval multipack takes its batch size 1.)
+    const int64_t bins = c.data.multipack_real_batches || c.data.pretraining ? c.data.sequence_len
+                                                                             : c.micro_batch_size * c.data.sequence_len;
+    if (c.data.test_datasets.empty() || !c.rl.empty())
+      c.adjustments.push_back("eval_sequence_len: unused without test_datasets (or with rl), as in Axolotl");
+    else if (c.data.sample_packing && c.data.eval_sample_packing && c.data.eval_sequence_len > bins)
+      fail(at("eval_sequence_len"), "at most the packed bins' " + std::to_string(bins) +
+           " tokens with sample_packing and eval_sample_packing (test examples pack into them)",
+           std::to_string(c.data.eval_sequence_len));
+  }
   check_preference(c, keys(), ctx_.unknown);
   if (c.qat.on()) check_qat(c, at("qat"));
   if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
@@ -410,7 +411,7 @@ void Parser::resolve_attention() {
   if (across)
     c.adjustments.push_back(
         "sample_packing without an attention key: as Axolotl 0.19, which warns that this does not keep the packed "
-        "examples apart, each example attends to the ones before it in its row (positions restart at each); "
+        "examples apart, each example attends to the ones before it in its row (each keeps its own positions); "
         "flash_attention, xformers_attention or sdp_attention masks them apart");
   if (c.data.sample_packing && c.attention == AttentionKind::s2)
     fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",

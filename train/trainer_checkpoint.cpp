@@ -320,12 +320,8 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   // Written since 2026-12-03; before, the best checkpoint was a sibling of the one resumed.
   if (auto dir = t.metadata.find("best_checkpoint_dir"); dir != t.metadata.end() && !dir->second.empty())
     state.best_checkpoint_dir = dir->second;
-  else if (state.best_checkpoint_step >= 0) {
-    std::string resumed = resumed_from;
-    while (resumed.size() > 1 && resumed.back() == '/') resumed.pop_back();
-    state.best_checkpoint_dir =
-        (std::filesystem::path(resumed).parent_path() / checkpoint_dir_name(state.best_checkpoint_step)).string();
-  }
+  else if (state.best_checkpoint_step >= 0)
+    state.best_checkpoint_dir = beside_resumed(state.best_checkpoint_step);
   state.patience_counter = metadata_int(t, "patience_counter", 0);
   state.bad_steps = metadata_int(t, "bad_steps", 0);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
@@ -394,10 +390,35 @@ void Trainer::Impl::load_weights(TensorFileReader& model_file) {
   if (config.relora && config.quantized_base()) model->quantize_full_linears();
 }
 
+// The checkpoint of `step` in the directory of the checkpoint this run resumed from.
+std::string Trainer::Impl::beside_resumed(int64_t step) const {
+  std::string resumed = resumed_from;
+  while (resumed.size() > 1 && resumed.back() == '/') resumed.pop_back();
+  return (std::filesystem::path(resumed).parent_path() / checkpoint_dir_name(step)).string();
+}
+
 // As HF's Trainer ends a run with load_best_model_at_end: the best checkpoint's weights are what
-// the final export writes (on every rank).
+// the final export writes (on every rank). The checkpoint is looked for where it was written, else
+// beside the checkpoint resumed (the run's directory moved since); found in neither (deleted, or
+// another run's there), HF's Trainer warns and keeps the last weights, and so does this.
 void Trainer::Impl::load_best_model() {
-  const std::string& dir = state.best_checkpoint_dir;
+  std::vector<std::string> places{state.best_checkpoint_dir};
+  if (!resumed_from.empty()) places.push_back(beside_resumed(state.best_checkpoint_step));
+  const auto this_runs = [&](const std::string& place) {
+    if (!std::filesystem::is_directory(place)) return false;
+    const std::optional<std::string> id = checkpoint_run_id(place);
+    return !id || *id == run_id;  // no run id: a legacy (unsealed) checkpoint, which cannot be told
+  };
+  const auto found = std::find_if(places.begin(), places.end(), this_runs);
+  if (found == places.end()) {
+    std::string where = places[0];
+    for (size_t i = 1; i < places.size(); i++) where += " or " + places[i];
+    say("warning: load_best_model_at_end: could not locate this run's checkpoint of step {} (the best evaluation's) "
+        "at {}; the final model is the last step's weights, as HF's Trainer warns and goes on\n",
+        state.best_checkpoint_step, where);
+    return;
+  }
+  const std::string& dir = *found;
   OpenCheckpoint best = open_checkpoint(dir);
   load_weights(*best.model);
   best.model->verify_parts(comm);

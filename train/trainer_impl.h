@@ -193,6 +193,7 @@ struct Trainer::Impl {
   void restore(OpenCheckpoint& c);
   void load_weights(TensorFileReader& model_file);  // params from a checkpoint's model.bin
   void load_best_model();  // the weights of state.best_checkpoint_step's checkpoint
+  std::string beside_resumed(int64_t step) const;
   // The most host memory rose during restore() on any rank, and the most bytes of the
   // checkpoint's tensors a rank read (-1: no restore).
   int64_t restore_rise = -1, restore_read = -1;
