@@ -269,9 +269,8 @@ void Parser::validate() {
   resolve_attention();
   if (c.data.eval_sequence_len > 0) {
     // Axolotl applies it to the "test" split's SFT examples alone (test_datasets; not the held-out
-    // share of val_set_size, nor rl's loader).
-    // After resolve_attention, which sets multipack_real_batches' default.
-    // (A stream's eval bins hold sequence_len: Axolotl's eval multipack takes its batch size 1.)
+    // share of val_set_size, nor rl's loader). Checked after resolve_attention, which sets
+    // multipack_real_batches' default. (A stream's eval bins hold sequence_len: Axolotl's eval multipack takes its batch size 1.)
     const int64_t bins = c.data.multipack_real_batches || c.data.pretraining ? c.data.sequence_len
                                                                              : c.micro_batch_size * c.data.sequence_len;
     if (c.data.test_datasets.empty() || !c.rl.empty())

@@ -44,11 +44,12 @@ void Trainer::Impl::print_summary() const {
       c.attention == AttentionKind::s2
           ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
           : "",
-      !c.data.sample_packing ? ""
-      : c.packing_attends_across_documents()
-          ? " with sample packing (no document mask, as Axolotl without an attention key: positions restart per document)"
-      : c.data.use_pose      ? " with sample packing (document mask, each document's PoSE positions)"
-                             : " with sample packing (document mask, positions restart per document)",
+      !c.data.sample_packing
+          ? ""
+          : fmt::format(" with sample packing ({}, {})",
+                        c.packing_attends_across_documents() ? "no document mask, as Axolotl without an attention key"
+                                                             : "document mask",
+                        c.data.use_pose ? "each document's PoSE positions" : "positions restart per document"),
       c.gradient_checkpointing ? fmt::format("every {} layer(s){}", c.gradient_checkpointing_every_n_layers,
                                              !c.gradient_checkpointing_offload ? ""
                                              : device.is_cpu() ? ", offload (a CPU run's device is host memory already)"
