@@ -1,7 +1,8 @@
 // defines: CudaBackend::embedding_forward (gather rows), embedding_backward (deterministic: token
 // positions sorted by id, each id's rows summed in token order in f32; no atomics). The table may
 // be an f32 master while the rows are bf16: gathered rows are rounded to bf16, and the gradient
-// rows (bf16) are summed into the f32 table gradient (engine/ops/embedding.cpp).
+// rows (bf16) are summed into the f32 table gradient (engine/ops/embedding.cpp). Also set_rows
+// (PEFT's trainable token rows written into a copy of their table).
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda/cuda_common.cuh"
@@ -21,6 +22,16 @@ __global__ void embedding_forward_kernel(const int32_t* ids, const Table* table,
   const Table* row = table + (valid ? static_cast<int64_t>(id) : 0) * C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
     out[i * C + c] = from_f32<Out>(valid ? to_f32(row[c]) : 0.0f);
+}
+
+// table[index[i], c] = rows[i, c]; one block per row, bits copied (Word: the dtype's width). A row
+// outside [0, V) (which check_ids reports) is skipped.
+template <class Word>
+__global__ void set_rows_kernel(Word* table, const int32_t* index, const Word* rows, int64_t V, int64_t C) {
+  const int64_t i = blockIdx.x;
+  const int32_t row = index[i];
+  if (row < 0 || row >= V) return;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) table[static_cast<int64_t>(row) * C + c] = rows[i * C + c];
 }
 
 __global__ void iota_kernel(int32_t* x, int64_t n) {
@@ -109,6 +120,25 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tens
         n, V, C);
   });
   CUDA_CHECK_OP("embedding_backward", ids, dout, dtable);
+}
+
+void CudaBackend::set_rows(Tensor& table, const Tensor& index, const Tensor& rows) {
+  const int64_t n = index.numel(), V = table.size(0), C = table.size(1);
+  if (n == 0) return;
+  activate();
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(index, V, kNoIgnore, /*targets=*/false, info);
+  const auto copy = [&](auto word) {
+    using Word = decltype(word);
+    set_rows_kernel<<<n, kThreads, 0, stream_>>>(static_cast<Word*>(table.data_ptr()), index.data<int32_t>(),
+                                                 static_cast<const Word*>(rows.data_ptr()), V, C);
+  };
+  LLM_CHECK(dtype_size(table.dtype()) == 4 || dtype_size(table.dtype()) == 2, "set_rows on CUDA: " + table.str());
+  if (dtype_size(table.dtype()) == 4)
+    copy(uint32_t{});
+  else
+    copy(uint16_t{});
+  CUDA_CHECK_OP("set_rows", index, rows, table);
 }
 
 }  // namespace llm

@@ -203,6 +203,9 @@ class Backend {
   // Llama ops; shapes are documented in engine/ops.h.
   virtual void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
   virtual void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;
+  // table[index[i]] = rows[i] for each i (index i32 (n), distinct, in [0, V); rows (n, C) in the
+  // table's dtype): the other rows are left as they are.
+  virtual void set_rows(Tensor& table, const Tensor& index, const Tensor& rows) = 0;
   virtual void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y,
                                Tensor& rstd) = 0;
   virtual void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd,

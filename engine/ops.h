@@ -45,6 +45,11 @@ Tensor embedding(const Tensor& ids, const Tensor& table, int64_t padding_idx, DT
 inline Tensor embedding(const Tensor& ids, const Tensor& table, int64_t padding_idx = -1) {
   return embedding(ids, table, padding_idx, table.dtype());
 }
+// replace_rows: a copy of table (V, C) whose rows index (i32 (n), distinct, on the table's device)
+// are rows (n, C, the table's dtype): PEFT's trainable token rows over a frozen table (torch's
+// index_copy). The gradient of rows is the output gradient's rows at index; the table's, the
+// output gradient with those rows zero.
+Tensor replace_rows(const Tensor& table, const Tensor& index, const Tensor& rows);
 
 // rmsnorm over the last dim: x (..., C), weight (C): x / sqrt(mean(x^2) + eps) * weight.
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);

@@ -215,6 +215,8 @@ void LlamaModel::move_to(Device device) {
   for (LlamaLayer& l : layers_)
     for (QuantWeight& w : l.quant)
       if (w.defined()) w = w.to(device);
+  for (TokenRows* rows : {&embed_rows_, &head_rows_})
+    if (rows->index.defined()) rows->index = rows->index.to(device);
   device_ = device;
 }
 
@@ -331,7 +333,8 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
     units_->set_recompute_every(opt.recompute_every_n_layers > 0 ? static_cast<int>(std::min(group, n)) : 0);
     units_->before_forward(0);  // tied: through to the loss (or logits)
   }
-  Tensor x = reshape(embedding(ids, embed_tokens_, config_.pad_token_id, dtype), {ids.numel(), config_.hidden_size});
+  Tensor x = reshape(embedding(ids, with_token_rows(embed_tokens_, embed_rows_), config_.pad_token_id, dtype),
+                    {ids.numel(), config_.hidden_size});
   if (opt.neftune_noise_alpha > 0 && grad_enabled()) {
     const double dims = static_cast<double>(ids.size(1) * config_.hidden_size);  // the batch's S x C
     x = add_uniform_noise(x, static_cast<float>(opt.neftune_noise_alpha / std::sqrt(dims)),

@@ -188,6 +188,10 @@ class LlamaModel {
   // magnitude set to its row's norm ||W|| (B is zero), as PEFT starts it, so the untrained
   // adapter leaves the model as it was.
   void init_dora_magnitudes();
+  // PEFT's merge of the trainable token rows (LoraConfig::embed_token_rows, head_token_rows) into
+  // `table`, the value (f32) of the embedding or an untied lm_head by HF name; `table` itself for
+  // any other weight.
+  Tensor merged_token_rows(const std::string& name, const Tensor& table) const;
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
   // The token embedding (HF's nn.Embedding): f32 state under an 8-bit optimizer, as the Trainer keeps it.
   static bool is_embedding_weight(const std::string& name) { return name == "model.embed_tokens.weight"; }
@@ -246,7 +250,19 @@ class LlamaModel {
   // A DoRA magnitude as PEFT starts it: the row norms of the weight its layer computes with (B is
   // zero), given in f32.
   static void start_dora_magnitude(Tensor& magnitude, const Tensor& weight);
-  const Tensor& lm_head_weight() const { return config_.tie_word_embeddings ? embed_tokens_ : lm_head_; }
+  // PEFT's trainable token rows of a table: their indices (i32, on the model's device) and trained
+  // values (f32, (n, C)); both undefined without them.
+  struct TokenRows {
+    Tensor index, values;
+  };
+  // Rows `ids` of `table` as trained values, starting as the table's own (PEFT's init_weights).
+  TokenRows start_token_rows(const Tensor& table, const std::vector<int64_t>& ids) const;
+  // The table a lookup or lm_head computes with: `table`, or a copy with the trained rows in it.
+  static Tensor with_token_rows(const Tensor& table, const TokenRows& rows);
+  // lm_head's weight: the embedding when tied (with the embedding's trained rows), with its rows.
+  Tensor lm_head_weight() const {
+    return config_.tie_word_embeddings ? with_token_rows(embed_tokens_, embed_rows_) : with_token_rows(lm_head_, head_rows_);
+  }
   // lm_head's input and weight as a forward computes with them (fake-quantised under QAT).
   static Tensor head_input(const Tensor& hidden, const ForwardOptions& opt);
   Tensor head_weight(DType dtype, const ForwardOptions& opt) const;
@@ -263,6 +279,7 @@ class LlamaModel {
   std::vector<LlamaLayer> layers_;
   Tensor norm_;     // (C)
   Tensor lm_head_;  // (V, C); undefined when tied to embed_tokens_
+  TokenRows embed_rows_, head_rows_;  // head_rows_ only untied
   bool has_lora_ = false;
   LoraConfig lora_;
   WeightUnits* units_ = nullptr;

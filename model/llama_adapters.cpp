@@ -66,6 +66,39 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
   if (saved("embed_tokens") || (saved("lm_head") && config_.tie_word_embeddings))
     embed_tokens_.set_requires_grad(true);
   if (saved("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
+  if (!lora.embed_token_rows.empty()) embed_rows_ = start_token_rows(embed_tokens_, lora.embed_token_rows);
+  if (!lora.head_token_rows.empty()) {
+    LLM_CHECK(!config_.tie_word_embeddings, "add_lora: a tied lm_head has the embedding's token rows");
+    head_rows_ = start_token_rows(lm_head_, lora.head_token_rows);
+  }
+}
+
+LlamaModel::TokenRows LlamaModel::start_token_rows(const Tensor& table, const std::vector<int64_t>& ids) const {
+  NoGradGuard no_grad;
+  std::vector<int32_t> index;
+  for (int64_t id : ids) {
+    LLM_CHECK(id >= 0 && id < table.size(0), "trainable token row " + std::to_string(id) + " outside " + table.str());
+    index.push_back(static_cast<int32_t>(id));
+  }
+  TokenRows rows;
+  rows.index = Tensor::from_ints(index, {static_cast<int64_t>(index.size())}).to(table.device());
+  rows.values = embedding(rows.index, table, -1, DType::f32);
+  rows.values.set_requires_grad(true);
+  return rows;
+}
+
+Tensor LlamaModel::with_token_rows(const Tensor& table, const TokenRows& rows) {
+  if (!rows.values.defined()) return table;
+  return replace_rows(table, rows.index, rows.values.dtype() == table.dtype() ? rows.values : cast(rows.values, table.dtype()));
+}
+
+Tensor LlamaModel::merged_token_rows(const std::string& name, const Tensor& table) const {
+  NoGradGuard no_grad;
+  const TokenRows* rows = name == "model.embed_tokens.weight"             ? &embed_rows_
+                          : name == "lm_head.weight" && lm_head_.defined() ? &head_rows_
+                                                                          : nullptr;
+  if (!rows || !rows->values.defined()) return table;
+  return with_token_rows(table.to(DType::f32).to(rows->values.device()), *rows);
 }
 
 std::vector<ParamRef> LlamaModel::adapter_parameters() {
@@ -79,6 +112,10 @@ std::vector<ParamRef> LlamaModel::adapter_parameters() {
       out.push_back({p + ".lora_B.weight", &pair.b});
       if (pair.magnitude.defined()) out.push_back({p + ".lora_magnitude_vector", &pair.magnitude});
     }
+  // PEFT's names of the trainable token rows (its state dict's, without the adapter name).
+  if (embed_rows_.values.defined())
+    out.push_back({"model.embed_tokens.token_adapter.trainable_tokens_delta", &embed_rows_.values});
+  if (head_rows_.values.defined()) out.push_back({"lm_head.token_adapter.trainable_tokens_delta", &head_rows_.values});
   return out;
 }
 

@@ -144,7 +144,8 @@ int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) 
   const int64_t table = m.vocab_size * m.hidden_size;
   const int64_t whole = m.tie_word_embeddings ? (saved("embed_tokens") || saved("lm_head") ? table : 0)
                                              : table * (saved("embed_tokens") + saved("lm_head"));
-  return adapters + whole;
+  const auto rows = static_cast<int64_t>(lora.embed_token_rows.size() + lora.head_token_rows.size());
+  return adapters + whole + rows * m.hidden_size;
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t use) {

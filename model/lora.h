@@ -47,6 +47,13 @@ struct LoraConfig {
   std::string init = "true";
   std::vector<std::pair<std::string, int64_t>> rank_pattern;
   std::vector<std::pair<std::string, float>> alpha_pattern;
+  // PEFT's trainable_token_indices (Axolotl's peft_trainable_token_indices): rows of embed_tokens
+  // (a plain list names these) and of an untied lm_head that train as a tensor of their own, the
+  // rest of the table frozen (PEFT's TrainableTokensLayer). A tied lm_head reads the embedding's
+  // trained rows, as PEFT ties them.
+  std::vector<int64_t> embed_token_rows, head_token_rows;
+  bool token_rows_listed = false;  // given as a plain list, as adapter_config.json writes it back
+  bool trains_token_rows() const { return !embed_token_rows.empty() || !head_token_rows.empty(); }
   int64_t rank(int64_t layer, int kind) const;
   // alpha / r (alpha / sqrt(r) with use_rslora): of a module no pattern names, and of linear
   // `kind` in block `layer` by its own r and alpha.
@@ -83,7 +90,7 @@ std::string linear_module_name(int64_t layer, int kind);
 // The (out, in) shape of linear `kind` in a block of `model`.
 Shape linear_shape(const LlamaConfig& model, int kind);
 // What a LoRA run trains: r x (in + out) per targeted linear of every adapted block (+ out with DoRA), plus the
-// modules_to_save trained whole (a tied lm_head is the embedding).
+// modules_to_save trained whole (a tied lm_head is the embedding) and the trainable token rows.
 int64_t lora_trainable_parameters(const LlamaConfig& model, const LoraConfig& lora);
 
 struct LoraPair {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -61,6 +62,47 @@ bool same_patterns(const json& file, const std::vector<std::pair<std::string, Va
   }
   return true;
 }
+// trainable_token_indices as PEFT keeps it: a list (embed_tokens' rows), a map of each table's
+// rows, or null.
+json token_rows_json(const LoraConfig& lora) {
+  if (!lora.trains_token_rows()) return nullptr;
+  if (lora.token_rows_listed) return lora.embed_token_rows;
+  json rows = json::object();
+  if (!lora.embed_token_rows.empty()) rows["embed_tokens"] = lora.embed_token_rows;
+  if (!lora.head_token_rows.empty()) rows["lm_head"] = lora.head_token_rows;
+  return rows;
+}
+
+// The rows a file's trainable_token_indices trains, (embed_tokens', lm_head's), the latter
+// dropped where a tied lm_head reads the former's; nullopt when it is no list or map of them.
+std::optional<std::pair<std::vector<int64_t>, std::vector<int64_t>>> file_token_rows(const json& v, bool tied) {
+  auto ids = [](const json& list) -> std::optional<std::vector<int64_t>> {
+    if (!list.is_array()) return std::nullopt;
+    std::vector<int64_t> out;
+    for (const json& id : list) {
+      if (!id.is_number_integer()) return std::nullopt;
+      out.push_back(id.get<int64_t>());
+    }
+    return out;
+  };
+  std::pair<std::vector<int64_t>, std::vector<int64_t>> rows;
+  if (v.is_null()) return rows;
+  if (v.is_array()) {
+    const auto embed = ids(v);
+    if (!embed) return std::nullopt;
+    rows.first = *embed;
+    return rows;
+  }
+  if (!v.is_object()) return std::nullopt;
+  for (const auto& [key, list] : v.items()) {
+    const auto table = ids(list);
+    if (!table || (key != "embed_tokens" && key != "lm_head")) return std::nullopt;
+    (key == "embed_tokens" ? rows.first : rows.second) = *table;
+  }
+  if (tied && rows.second == rows.first) rows.second.clear();
+  return rows;
+}
+
 }  // namespace
 
 void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::string& base_model,
@@ -90,6 +132,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"layers_pattern", nullptr},
       {"rank_pattern", patterns_json(lora.rank_pattern)},
       {"alpha_pattern", patterns_json(lora.alpha_pattern)},
+      {"trainable_token_indices", token_rows_json(lora)},
       {"revision", nullptr},
   };
   write_text_atomically((fs::path(dir) / kPeftConfigFile).string(), config.dump(2) + "\n");
@@ -135,6 +178,10 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   const json pattern = member(config, "layers_pattern");
   if (!pattern.is_null() && pattern != json("layers") && pattern != json::array({"layers"}))
     disagree("layers_pattern", pattern.dump(), "null or \"layers\" (Llama's block list)");
+  const auto token_rows = file_token_rows(member(config, "trainable_token_indices"), model.config().tie_word_embeddings);
+  if (!token_rows || token_rows->first != lora.embed_token_rows || token_rows->second != lora.head_token_rows)
+    disagree("trainable_token_indices", member(config, "trainable_token_indices").dump(),
+             token_rows_json(lora).dump() + " (peft_trainable_token_indices)");
   const json file_targets = member(config, "target_modules");
   if (!lora.target_pattern.empty() || file_targets.is_string()) {  // one regular expression
     if (file_targets != json(lora.target_pattern))
@@ -181,7 +228,7 @@ void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, H
   // The merged value of base weight `ref`, `value` being its unquantised value when known.
   auto merged = [&](const ParamRef& ref, const Tensor* value) {
     const auto linear = linears.find(ref.name);
-    if (linear == linears.end()) return *ref.tensor;
+    if (linear == linears.end()) return model.merged_token_rows(ref.name, *ref.tensor);
     const auto [layer, kind] = linear->second;
     return value && !ref.tensor->defined() ? model.merged_weight(layer, kind, *value) : model.merged_weight(layer, kind);
   };

@@ -2,8 +2,10 @@
 // adapter_config.json (peft_type LORA, r, lora_alpha, target_modules, ...) and
 // adapter_model.safetensors with PEFT's tensor names, "base_model.model." + our names:
 // base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight (r, in), ...lora_B.weight
-// (out, r), and base_model.model.model.embed_tokens.weight for a module trained whole. Also the
-// merged export: base + scale * B A as a plain HF model (merge_lora).
+// (out, r), base_model.model.model.embed_tokens.weight for a module trained whole, and
+// ...embed_tokens.token_adapter.trainable_tokens_delta (n, C) for trainable token rows. Also the
+// merged export: base + scale * B A (and the trained rows in their tables) as a plain HF model
+// (merge_lora).
 #pragma once
 #include <functional>
 #include <string>

@@ -41,7 +41,7 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
 
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
   for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "scaling_softmax: true\n",
-                          "sage_attention: true\n", "peft_trainable_token_indices: [5]\n",
+                          "sage_attention: true\n", "peft_layer_replication: [[0, 1]]\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n",
                           "use_onebitllms: true\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
@@ -102,6 +102,36 @@ TEST_CASE("PEFT's options: inits, the keys whose one built value is PEFT's defau
             0) == 0);
   CHECK(error_with(adapter + "lora_alpha_pattern: [q_proj]\n") ==
         "cfg.yaml:5: lora_alpha_pattern: expected a map {module-name pattern: alpha}, got a list");
+}
+
+TEST_CASE("peft_trainable_token_indices: a list (embed_tokens) or a map; tied, lm_head reads the embedding's rows") {
+  const std::string adapter = "adapter: lora\nlora_target_linear: true\n";
+  const std::string untied = adapter + "tie_word_embeddings: false\n", tied = adapter + "tie_word_embeddings: true\n";
+  const TrainConfig listed = parse(untied + "peft_trainable_token_indices: [7, 3]\n");
+  CHECK(listed.lora.embed_token_rows == std::vector<int64_t>{7, 3});
+  CHECK(listed.lora.head_token_rows.empty());
+  const TrainConfig mapped = parse(untied + "peft_trainable_token_indices: {embed_tokens: [1], lm_head: [2, 4]}\n");
+  CHECK(mapped.lora.embed_token_rows == std::vector<int64_t>{1});
+  CHECK(mapped.lora.head_token_rows == std::vector<int64_t>{2, 4});
+  // Tied: the same rows for both are the embedding's (PEFT ties them); other lm_head rows are refused.
+  CHECK(parse(tied + "peft_trainable_token_indices: {embed_tokens: [5], lm_head: [5]}\n").lora.head_token_rows.empty());
+  CHECK(error_with(tied + "peft_trainable_token_indices: {lm_head: [5]}\n") ==
+        "cfg.yaml:6: peft_trainable_token_indices: expected on a tied model the rows of embed_tokens alone (lm_head reads "
+        "them, as PEFT ties the two), got lm_head rows of their own");
+  CHECK(error_with("peft_trainable_token_indices: [5]\n") ==
+        "cfg.yaml:3: peft_trainable_token_indices: expected adapter: lora or qlora with it (PEFT's LoRA trains the rows), "
+        "got no adapter");
+  CHECK(error_with(untied + "peft_trainable_token_indices: [5, 6, 5]\n") ==
+        "cfg.yaml:6: peft_trainable_token_indices[2]: expected each token id once, got 5 again");
+  CHECK(error_with(untied + "peft_trainable_token_indices: {wte: [1]}\n") ==
+        "cfg.yaml:6: peft_trainable_token_indices.wte: expected embed_tokens or lm_head (the tables whose rows train), got 'wte'");
+  CHECK(error_with(untied + "peft_trainable_token_indices: []\n") ==
+        "cfg.yaml:6: peft_trainable_token_indices: expected a non-empty list of token ids, got an empty list");
+  CHECK(error_with(untied + "lora_modules_to_save: [embed_tokens]\npeft_trainable_token_indices: [1]\n") ==
+        "cfg.yaml:7: peft_trainable_token_indices: expected no embed_tokens rows with lora_modules_to_save: [embed_tokens] "
+        "(PEFT refuses both), got both");
+  CHECK(starts_with(error_with(untied + "relora: true\njagged_restart_steps: 2\npeft_trainable_token_indices: [1]\n"),
+                    "cfg.yaml:8: peft_trainable_token_indices: expected no relora with it"));
 }
 
 TEST_CASE("HF's best-model keys: eval_loss, lower better, is the one metric built") {

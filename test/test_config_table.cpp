@@ -66,7 +66,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(reinit_weights); SAME(base_model_config); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
-  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save); SAME(lora_model_dir); SAME(merge_lora);
+  SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save);
+  SAME(lora.embed_token_rows); SAME(lora.head_token_rows); SAME(lora.token_rows_listed); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
   SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha);
   SAME(dpo_loss_type); SAME(dpo_loss_weights);
@@ -366,6 +367,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("qat: {activation_dtype: float8, weight_dtype: float8_e4m3fn}\n"));
   check_round_trip(parse("lisa_n_layers: 1\nlisa_step_interval: 20\nlisa_layers_attribute: model.layers\n"));
   check_round_trip(parse("fp8: true\nfp8_enable_fsdp_float8_all_gather: true\n"));
+  const std::string lora = "adapter: lora\nlora_target_linear: true\n";
+  check_round_trip(parse(lora + "tie_word_embeddings: false\npeft_trainable_token_indices: {embed_tokens: [3, 1], lm_head: [2]}\n"));
+  check_round_trip(parse(lora + "peft_trainable_token_indices: [4]\n"));
   check_round_trip(parse("llmcompressor:\n  recipe:\n    stage_1:\n      run_type: train\n      pruning_modifiers:\n"
                          "        ConstantPruningModifier: {targets: ['re:.*up_proj.weight', lm_head.weight], start: -1}\n"
                          "  save_compressed: true\n"));

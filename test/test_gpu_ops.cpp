@@ -209,6 +209,13 @@ TEST_CASE("an input three linears read: its gradient summed by beta-1 GEMMs, f32
   }
 }
 
+TEST_CASE("replace_rows: the CPU's rows and gradients") {
+  const Tensor index = Tensor::from_ints({36, 0, 5, 17}, {4});
+  for (DType t : kDtypes)
+    compare_op("replace_rows", [](const std::vector<Tensor>& in) { return replace_rows(in[0], in[1], in[2]); },
+               {randn({37, 65}), index, randn({4, 65})}, t);
+}
+
 TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
   const int64_t V = 37, C = 65;
   Tensor table = randn({V, C});

@@ -207,6 +207,13 @@ TEST_CASE("ReLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 with
   check_gpu_tracks_cpu("relora", relora, 1e-2);
 }
 
+// PEFT's trainable token rows beside LoRA: replace_rows' copies of the tied table (bf16 from the
+// frozen bf16 embedding with bf16) and their gradient rows gathered back.
+TEST_CASE("trainable token rows: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  check_gpu_tracks_cpu("token_rows", " --adapter lora --lora_target_linear true --peft_trainable_token_indices '[5, 9, 40]'",
+                       1e-3);
+}
+
 // EAFT (use_eaft): the top-k entropy weights from the GPU's chunk logits (bf16 ones with bf16),
 // scaling the loss and the gradient rows.
 TEST_CASE("use_eaft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {

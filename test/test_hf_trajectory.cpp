@@ -40,6 +40,21 @@ TEST_CASE("DoRA from PEFT's initial adapter: the Trainer's loss, grad_norm and l
   check_trajectory("untied", lora_yaml(f.at("settings").at("lora"), "dora_init"), steps_of(f, "dora"), f.at("settings"));
 }
 
+// PEFT's trainable token rows beside LoRA (peft_trainable_token_indices): each table's rows train
+// as a tensor of their own (decayed, as the Trainer groups it), the rest frozen; tied, lm_head
+// reads the embedding's trained rows.
+TEST_CASE("LoRA with trainable token rows, untied and tied: the Trainer's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  for (const char* name : {"lora_tokens_untied", "lora_tokens_tied"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    check_trajectory(c.at("model").get<std::string>(),
+                     lora_yaml(f.at("settings").at("lora"), std::string(name) + "_init") +
+                         "peft_trainable_token_indices: " + c.at("trainable_token_indices").dump() + "\n",
+                     steps_of(f, name), f.at("settings"));
+  }
+}
+
 // Axolotl's optimizer groups: embeddings at lr x embedding_lr_scale without decay, lr_groups'
 // tensors at their own rates; the logged lr is the first group's (the decayed tensors').
 TEST_CASE("embedding_lr_scale and lr_groups: Axolotl's grouped AdamW's loss, grad_norm and lr at every step") {

@@ -193,6 +193,22 @@ TEST_CASE("adapter runs: the planned peak of LoRA and QLoRA is within 5% of the 
     CAPTURE(measured);
     CHECK(std::fabs(planned - measured) <= 0.05 * measured);
   }
+  // Trainable token rows that lm_head reads (tied): the loss keeps a copy of the table with them
+  // and forms the whole table's gradient.
+  in.quant_linears = false;
+  for (bool tied : {true, false}) {
+    CAPTURE(tied);
+    in.model.tie_word_embeddings = tied;
+    LoraConfig rows = lora;
+    rows.embed_token_rows = {3, 7, 11};
+    if (!tied) rows.head_token_rows = {5};
+    in.trainable_parameters = lora_trainable_parameters(in.model, rows);
+    in.head_token_rows = true;
+    const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in, &rows);
+    CAPTURE(planned);
+    CAPTURE(measured);
+    CHECK(std::fabs(planned - measured) <= 0.05 * measured);
+  }
 }
 
 TEST_CASE("Llama-3-8B: categories per rank at ZeRO-1 and ZeRO-3 over 8 ranks") {

@@ -256,6 +256,21 @@ TEST_CASE("embedding: gathers rows; backward adds repeated ids") {
   CHECK_THROWS(embedding(Tensor::from_ints({11}, {1}), table));
 }
 
+TEST_CASE("replace_rows: the rows set, the rest the table's; gradients of both") {
+  const Tensor table = randn({11, 5}), rows = randn({3, 5});
+  const Tensor index = Tensor::from_ints({7, 0, 10}, {3});
+  const std::vector<float> out = replace_rows(table, index, rows).to_floats(), t = table.to_floats(),
+                           r = rows.to_floats();
+  for (int64_t v = 0; v < 11; v++)
+    for (int64_t c = 0; c < 5; c++) {
+      const int64_t slot = v == 7 ? 0 : v == 0 ? 1 : v == 10 ? 2 : -1;
+      CHECK(out[v * 5 + c] == (slot < 0 ? t[v * 5 + c] : r[slot * 5 + c]));
+    }
+  check_gradients([&](const std::vector<Tensor>& in) { return replace_rows(in[0], index, in[1]); }, {table, rows});
+  CHECK_THROWS(replace_rows(table, index, randn({2, 5})));
+  CHECK_THROWS(replace_rows(table, Tensor::from_ints({11}, {1}), randn({1, 5})));
+}
+
 // A table that already has a gradient (a tied lm_head's use, an earlier micro-batch) gets the
 // rows added into it in place (grad_to_add_into): the same gradient as an untied copy's, summed;
 // with padding_idx the padding row keeps the other use's gradient and gets nothing from the lookup.

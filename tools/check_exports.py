@@ -32,6 +32,9 @@ RUNS = {
     "lora_tied": ("base_tied", LORA + "merge_lora: true\n"),
     "dora": ("base_untied", LORA + "peft_use_dora: true\nmerge_lora: true\n"),
     "modules_to_save": ("base_untied", LORA + "lora_modules_to_save: [lm_head, embed_tokens]\nmerge_lora: true\n"),
+    "token_rows": ("base_untied", LORA + "peft_trainable_token_indices: {embed_tokens: [5, 9], lm_head: [7]}\n"
+                   "merge_lora: true\n"),
+    "token_rows_tied": ("base_tied", LORA + "peft_trainable_token_indices: [5, 9]\nmerge_lora: true\n"),
     "int8": ("base_untied", LORA + "load_in_8bit: true\nmerge_lora: true\n"),
     "qlora": ("base_untied", QLORA),
     "relora": ("base_untied", LORA + "relora: true\njagged_restart_steps: 2\n"),

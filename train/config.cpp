@@ -293,6 +293,7 @@ void Parser::validate() {
   if (c.use_eaft) check_eaft(c, at("use_eaft"));
   if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
+  if (c.lora.trains_token_rows()) check_trainable_token_rows(c, at("peft_trainable_token_indices"));
   check_pretraining(c, keys());
 }
 

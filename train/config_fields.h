@@ -257,6 +257,9 @@ std::vector<ConfigField> pose_rows(const char* section);
 std::vector<ConfigField> untrained_tokens_rows(const char* section);  // train/config_untrained_tokens.cpp
 void check_untrained_tokens(const TrainConfig& c, const Where& at);
 void check_pose(const TrainConfig& c, const Where& w);
+// PEFT's trainable token rows beside the rest (train/config_peft.cpp): on a tied model lm_head's
+// rows become the embedding's.
+void check_trainable_token_rows(TrainConfig& c, const Where& w);
 // The keys of how examples are laid into rows and served (train/config_sampling.cpp).
 std::vector<ConfigField> sampling_rows(const char* section);
 // PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).

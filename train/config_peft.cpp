@@ -1,6 +1,8 @@
 // defines: peft_rows (PEFT's LoraConfig options beyond r, alpha, dropout and targets:
-// lora_rank_pattern / lora_alpha_pattern, peft_init_lora_weights, and the two whose one built
-// value is PEFT's default, peft_autocast_adapter_dtype and peft_layers_pattern)
+// lora_rank_pattern / lora_alpha_pattern, peft_init_lora_weights, peft_trainable_token_indices,
+// and the two whose one built value is PEFT's default, peft_autocast_adapter_dtype and
+// peft_layers_pattern), check_trainable_token_rows
+#include <algorithm>
 #include <regex>
 #include <type_traits>
 
@@ -77,7 +79,83 @@ void read_init_lora_weights(ReadContext& ctx, const YAML::Node& n, const Where& 
   ctx.config.lora.init = init ? "true" : "false";
 }
 
+// A list of token ids, each once: PEFT's index_copy of a repeated row keeps either value.
+std::vector<int64_t> read_token_rows(const YAML::Node& n, const Where& w) {
+  if (!n.IsSequence() || n.size() == 0) fail(w, "a non-empty list of token ids", describe(n));
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < n.size(); i++) {
+    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    const int64_t id = read_int(n[i], wi, 0);
+    if (std::count(rows.begin(), rows.end(), id) > 0) fail(wi, "each token id once", std::to_string(id) + " again");
+    rows.push_back(id);
+  }
+  return rows;
+}
+
+// PEFT's trainable_token_indices: a list (embed_tokens' rows) or a map {embed_tokens: [ids],
+// lm_head: [ids]}.
+void read_trainable_token_indices(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  LoraConfig& lora = ctx.config.lora;
+  lora.embed_token_rows.clear();
+  lora.head_token_rows.clear();
+  lora.token_rows_listed = !n.IsMap();
+  if (!n.IsMap()) {
+    lora.embed_token_rows = read_token_rows(n, w);
+    return;
+  }
+  for_fields(n, w, "a list of token ids or a map {embed_tokens: [ids], lm_head: [ids]}",
+             [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               if (key == "embed_tokens") lora.embed_token_rows = read_token_rows(v, wk);
+               else if (key == "lm_head") lora.head_token_rows = read_token_rows(v, wk);
+               else fail(wk, "embed_tokens or lm_head (the tables whose rows train)", "'" + key + "'");
+             });
+}
+
+std::string write_token_rows(const std::vector<int64_t>& rows) {
+  std::string out;
+  for (int64_t id : rows) out += (out.empty() ? "[" : ", ") + std::to_string(id);
+  return out + "]";
+}
+
+std::string write_trainable_token_indices(const TrainConfig& c) {
+  const LoraConfig& lora = c.lora;
+  if (!lora.trains_token_rows()) return "";
+  if (lora.token_rows_listed) return write_token_rows(lora.embed_token_rows);
+  std::string fields;
+  if (!lora.embed_token_rows.empty()) fields = "embed_tokens: " + write_token_rows(lora.embed_token_rows);
+  if (!lora.head_token_rows.empty())
+    fields += (fields.empty() ? "" : ", ") + std::string("lm_head: ") + write_token_rows(lora.head_token_rows);
+  return "{" + fields + "}";
+}
+
 }  // namespace
+
+void check_trainable_token_rows(TrainConfig& c, const Where& w) {
+  LoraConfig& lora = c.lora;
+  if (c.adapter.empty()) fail(w, "adapter: lora or qlora with it (PEFT's LoRA trains the rows)", "no adapter");
+  auto saved = [&lora](const char* module) {
+    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
+  };
+  if (c.model.tie_word_embeddings) {
+    // PEFT ties lm_head's rows to the embedding's when both name the same (or lm_head none).
+    if (!lora.head_token_rows.empty() && lora.head_token_rows != lora.embed_token_rows)
+      fail(w, "on a tied model the rows of embed_tokens alone (lm_head reads them, as PEFT ties the two)",
+           "lm_head rows of their own");
+    lora.head_token_rows.clear();
+    if (saved("embed_tokens") || saved("lm_head"))
+      fail(w, "no lora_modules_to_save beside it on a tied model (the table would train whole; PEFT refuses both)",
+           "lora_modules_to_save too");
+  }
+  if (!lora.embed_token_rows.empty() && saved("embed_tokens"))
+    fail(w, "no embed_tokens rows with lora_modules_to_save: [embed_tokens] (PEFT refuses both)", "both");
+  if (!lora.head_token_rows.empty() && saved("lm_head"))
+    fail(w, "no lm_head rows with lora_modules_to_save: [lm_head] (PEFT refuses both)", "both");
+  // A sharded start-up has no table to take the rows' first values from; ReLoRA merges linears
+  // only; preference training's reference is the model without adapters.
+  if (c.zero_stage == 3) fail(w, "zero_stage below 3 with it (not built under ZeRO-3)", "zero_stage 3");
+  if (c.relora) fail(w, "no relora with it (ReLoRA's restarts merge the block linears only)", "relora: true");
+  if (!c.rl.empty()) fail(w, "no rl with it (not built for preference training)", "rl: " + c.rl);
+}
 
 std::vector<ConfigField> peft_rows(const char* section) {
   return {
@@ -91,6 +169,10 @@ std::vector<ConfigField> peft_rows(const char* section) {
        "PEFT's init_lora_weights: true, A uniform in +-1/sqrt(in) and B zero; false, B uniform in +-1/sqrt(r) too; "
        "gaussian, A normal with std 1/r and B zero",
        read_init_lora_weights, [](const TrainConfig& c) { return c.lora.init == "true" ? std::string() : c.lora.init; }},
+      {"peft_trainable_token_indices", section, "a list of token ids or a map {embed_tokens: [ids], lm_head: [ids]}",
+       "PEFT's trainable_token_indices: these rows of the embedding (and of an untied lm_head) train as a tensor of "
+       "their own, the rest of the table frozen; a tied lm_head reads the embedding's",
+       read_trainable_token_indices, write_trainable_token_indices},
       {"peft_autocast_adapter_dtype", section, "true", "PEFT's default: the adapters train in f32, as here",
        [](ReadContext&, const YAML::Node& n, const Where& w) {
          if (!read_bool(n, w)) fail(w, "true (adapters train in f32; kept in bf16 is not built)", "false");

@@ -50,8 +50,6 @@ const Unsupported kUnsupported[] = {
     {"sage_attention", "SageAttention (INT8 QK^T, lossy) is not built: flash_attention computes exact attention"},
     {"scaling_softmax", "scaled-softmax (SSMax) attention is not built"},
     {"peft_layer_replication", "PEFT's layer_replication is not built"},
-    {"peft_trainable_token_indices", "PEFT's trainable token rows are not built: lora_modules_to_save: [embed_tokens] "
-                                     "trains the whole embedding"},
     {"model_kwargs", "from_pretrained's keyword arguments are not read: give the model's settings as keys"},
     {"use_onebitllms", "onebitllms' 1.58-bit BitNet linears are not built: the linears train in bf16 or f32"},
 };

@@ -66,6 +66,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     };
     in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
     in.trains_embedding = saved("embed_tokens") || (c.model.tie_word_embeddings && saved("lm_head"));
+    in.head_token_rows = !c.lora.head_token_rows.empty() || (c.model.tie_word_embeddings && !c.lora.embed_token_rows.empty());
     in.quant_linears = c.quantized_base();
     in.dora = c.lora.use_dora;
     in.quant_format = c.base_format();
@@ -243,14 +244,15 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // d(lm_head) kept until backward, the latter in f32 whatever the compute dtype (a trained
   // lm_head's gradient is f32: engine/ops/head_weight.h).
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
+  const bool head_gradient = !in.frozen_lm_head || in.head_token_rows;
   const double chunk_bytes = 2 * chunk * V * dsize,
-               loss_kept = dsize * N * C + (in.frozen_lm_head ? 0 : 4 * V * C);
+               loss_kept = dsize * N * C + (head_gradient ? 4 * V * C : 0) + (in.head_token_rows ? dsize * V * C : 0);
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
   // micro-batch: the gradients of the units that are whole, never more.
   const bool whole_grads = !zero2 || (!zero3 && in.gradient_accumulation_steps > 1);
   const double grads = zero3 ? 4 * whole : whole_grads ? 4 * T : in_flight;
-  const double grads_first = in.frozen_lm_head ? 0 : 4 * V * C;  // lm_head's, the first to arrive
+  const double grads_first = head_gradient ? 4 * V * C : 0;  // lm_head's, the first to arrive
   // Data parallel: flat f32 buckets holding every gradient (ZeRO-2 and 3: the ones in flight);
   // ZeRO-1 to 3 add this rank's reduced slices.
   const double slices = sharded ? 4 * T / ranks : 0;
@@ -340,8 +342,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                              : fmt::format("{:.0f} layers", L),
                    in.attention == AttentionKind::eager ? ", eager attention probabilities" : "")},
       {"logits/loss workspace", chunk_bytes + loss_kept,
-       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden){}", chunk, V,
-                   in.frozen_lm_head ? "" : ", d(lm_head)")},
+       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden){}{}", chunk, V, head_gradient ? ", d(lm_head)" : "",
+                   in.head_token_rows ? ", lm_head with its trained token rows" : "")},
       {"communication buckets", buckets,
        in.ranks > 1 ? (zero2     ? fmt::format("f32: two buckets in flight + this rank's slices (ZeRO-{})", stage)
                        : sharded ? "f32 flat buckets + ZeRO-1 slices"

@@ -62,6 +62,12 @@ void Trainer::Impl::build_model() {
         model->parameters().size());
   }
   if (adapter) {
+    // Token ids within the vocabulary as loaded (added tokens included: the rows they train).
+    for (const std::vector<int64_t>* rows : {&c.lora.embed_token_rows, &c.lora.head_token_rows})
+      for (int64_t id : *rows)
+        if (id >= model->config().vocab_size)
+          throw UserError(fmt::format("{}: peft_trainable_token_indices: expected token ids below the vocabulary's {}, "
+                                      "got {}", c.source, model->config().vocab_size, id));
     model->add_lora(c.lora, c.seed);
     const bool adapter_loaded = resumed_from.empty() && !c.lora_model_dir.empty();
     if (adapter_loaded) {

@@ -202,6 +202,16 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   for (const std::string& t : lora.targets()) targets += (targets.empty() ? "" : ", ") + t;
   if (!lora.target_pattern.empty()) targets = "modules matching " + lora.target_pattern;
   for (const std::string& m : lora.modules_to_save) saved += (saved.empty() ? "" : ", ") + m;
+  std::string token_rows;  // PEFT's trainable token rows, by table
+  const auto rows_of = [&token_rows](const char* table, const std::vector<int64_t>& ids) {
+    if (ids.empty()) return;
+    std::string list;
+    for (int64_t id : ids) list += (list.empty() ? "" : ", ") + std::to_string(id);
+    token_rows += fmt::format("{}{} [{}]", token_rows.empty() ? "; trained rows: " : ", ", table, list);
+  };
+  rows_of(model->config().tie_word_embeddings ? "embed_tokens (the tied lm_head reads them)" : "embed_tokens",
+          lora.embed_token_rows);
+  rows_of("lm_head", lora.head_token_rows);
   for (size_t i = 0; i < lora.layers.size(); i++)
     targets += (i == 0 ? " of blocks " : ", ") + std::to_string(lora.layers[i]);
   std::string patterns;  // the modules with their own r or alpha
@@ -224,10 +234,10 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   const int64_t quantized = all - base;  // the NF4 or int8 weights, which parameters() no longer holds
   frozen += quantized;
   const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts
-  say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{} | trainable {} of {} parameters "
+  say("adapter: {} r {}, alpha {} (scale {:.4g}), dropout {} on {}{}{} | trainable {} of {} parameters "
       "({:.3f}%), the base frozen in {}{}\n",
       config.adapter + (lora.use_dora ? " (DoRA)" : ""), lora.r, lora.alpha, lora.scale(), lora.dropout, targets,
-      saved.empty() ? "" : "; trained whole: " + saved, trainable, total, 100.0 * trainable / total,
+      saved.empty() ? "" : "; trained whole: " + saved, token_rows, trainable, total, 100.0 * trainable / total,
       dtype_name(forward.compute_dtype), quantized > 0 ? fmt::format(", its block linears in {}", quant_format_name(config.base_format())) : "");
   if (quantized > 0) {
     const double dsize = static_cast<double>(dtype_size(forward.compute_dtype));

@@ -55,6 +55,7 @@ class CpuBackend : public Backend {
 
   void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
+  void set_rows(Tensor& table, const Tensor& index, const Tensor& rows) override;
   void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y,
                        Tensor& rstd) override;
   void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy,

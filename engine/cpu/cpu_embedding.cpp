@@ -1,5 +1,6 @@
-// defines: CPU embedding forward (gather rows) and backward (deterministic scatter-add)
+// defines: CPU embedding forward (gather rows) and backward (deterministic scatter-add), set_rows
 #include <algorithm>
+#include <cstring>
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
@@ -44,6 +45,20 @@ void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tenso
     const int64_t c1 = std::min(C, c0 + kSlice);
     for (int64_t i = 0; i < n; i++)
       for (int64_t c = c0; c < c1; c++) dt[id[i] * C + c] += d[i * C + c];
+  }
+}
+
+// Byte copies: any dtype, the table's and the rows' the same (checked by replace_rows).
+void CpuBackend::set_rows(Tensor& table, const Tensor& index, const Tensor& rows) {
+  OpTimer timer("set_rows");
+  const int32_t* id = index.data<int32_t>();
+  const int64_t n = index.numel(), vocab = table.size(0);
+  const size_t row_bytes = static_cast<size_t>(table.size(1)) * dtype_size(table.dtype());
+  auto* out = static_cast<char*>(table.data_ptr());
+  const auto* in = static_cast<const char*>(rows.data_ptr());
+  for (int64_t i = 0; i < n; i++) {
+    LLM_CHECK(id[i] >= 0 && id[i] < vocab, "set_rows: row " + std::to_string(id[i]) + " outside " + table.str());
+    std::memcpy(out + id[i] * row_bytes, in + i * row_bytes, row_bytes);
   }
 }
 

@@ -1,4 +1,5 @@
-// defines: embedding (forward: gather rows; backward: deterministic scatter-add into the table)
+// defines: embedding (forward: gather rows; backward: deterministic scatter-add into the table),
+// replace_rows (forward: a copy with rows set; backward: gather those rows)
 //
 // With bf16 rows from an f32 master table (mixed precision), the rows are gathered and rounded in
 // one pass and their gradients summed into an f32 table gradient: casting the whole table first
@@ -49,6 +50,36 @@ Tensor embedding(const Tensor& ids_in, const Tensor& table, int64_t padding_idx,
         be.fill(row, 0.0f);
       }
       return {Tensor(), dtable};
+    });
+  }
+  return out;
+}
+
+Tensor replace_rows(const Tensor& table_in, const Tensor& index_in, const Tensor& rows_in) {
+  LLM_CHECK(table_in.dim() == 2 && index_in.dtype() == DType::i32 && index_in.dim() == 1 &&
+                rows_in.shape() == Shape({index_in.size(0), table_in.size(1)}) && rows_in.dtype() == table_in.dtype() &&
+                index_in.device() == table_in.device() && rows_in.device() == table_in.device(),
+            "replace_rows: rows " + rows_in.str() + " at index " + index_in.str() + " of " + table_in.str() +
+                " (one row of the table's dtype and width per index)");
+  Tensor out = table_in.clone();
+  const Tensor index = index_in.contiguous();
+  Backend& be = backend(out.device());
+  be.set_rows(out, index, rows_in.contiguous());
+  if (any_requires_grad({table_in, rows_in})) {
+    const bool need_table = table_in.requires_grad(), need_rows = rows_in.requires_grad();
+    record_node("replace_rows", {table_in, rows_in}, {&out}, [index, need_table, need_rows](const Grads& g) -> Grads {
+      Backend& be = backend(g[0].device());
+      const Tensor dout = g[0].contiguous();
+      Tensor dtable, drows;
+      if (need_rows) {
+        drows = Tensor::empty({index.size(0), dout.size(1)}, dout.dtype(), dout.device());
+        be.embedding_forward(index, dout, drows);
+      }
+      if (need_table) {
+        dtable = dout.clone();
+        be.set_rows(dtable, index, Tensor::zeros({index.size(0), dout.size(1)}, dout.dtype(), dout.device()));
+      }
+      return {dtable, drows};
     });
   }
   return out;
