@@ -183,10 +183,14 @@ int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 // DPO's log-likelihoods: f32 (num_sequences), entry s the sum of log softmax(hidden W^T)[target]
 // over the rows whose target is not kIgnoreIndex and whose sequences[row] is s. hidden (N, C),
 // weight (V, C), targets and sequences i32 (N) (a row not counted may name any sequence).
-// Chunked as linear_cross_entropy; its backward computes each chunk's logits again.
+// Chunked as linear_cross_entropy; its backward computes each chunk's logits again. With
+// `aligned_sums`, also WPO's (Zhou et al. 2024, TRL's use_weighting) per sequence, f32
+// (num_sequences) and without gradient: the sum over the same rows of log p(target) - log sum_v p_v^2
+// (logsumexp(2 logits) - 2 logsumexp(logits)), the log-probability aligned to the policy's own
+// sampling.
 Tensor linear_sequence_logps(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                              const Tensor& sequences, int64_t num_sequences, int64_t chunk_rows = 0,
-                             const Tensor& targets_host = Tensor());
+                             const Tensor& targets_host = Tensor(), Tensor* aligned_sums = nullptr);
 
 // Not differentiable: the reductions and updates the optimizer needs.
 double sum_squares(const Tensor& x);

@@ -400,10 +400,11 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
 }
 
 Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions,
-                                  const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt) {
+                                  const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt,
+                                  Tensor* aligned_sums) {
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_sequence_logps(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets, sequences,
-                                     num_sequences, 0, opt.targets_host);
+                                     num_sequences, 0, opt.targets_host, aligned_sums);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

@@ -209,9 +209,9 @@ class LlamaModel {
               const ForwardOptions& opt = {});
   // Preference training: f32 (num_sequences), the summed log-likelihood of the targets of each
   // sequence; sequences i32 (B*S), best in host memory, names each position's (engine/ops.h's
-  // linear_sequence_logps).
+  // linear_sequence_logps); with `aligned_sums`, WPO's aligned log-likelihoods too.
   Tensor sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions, const Tensor& sequences,
-                        int64_t num_sequences, const ForwardOptions& opt = {});
+                        int64_t num_sequences, const ForwardOptions& opt = {}, Tensor* aligned_sums = nullptr);
 
   // Model FLOPs per token for one training step (forward + backward), for MFU: 6 x the
   // parameters other than the input embedding (PaLM's non-embedding count, torchtitan's: the

@@ -69,7 +69,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save);
   SAME(lora.embed_token_rows); SAME(lora.head_token_rows); SAME(lora.token_rows_listed); SAME(lora_model_dir); SAME(merge_lora);
   SAME(loraplus_lr_ratio); SAME(loraplus_lr_embedding); SAME(rl); SAME(rl_beta); SAME(dpo_label_smoothing); SAME(rpo_alpha);
-  SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(orpo_alpha);
+  SAME(kto_desirable_weight); SAME(kto_undesirable_weight); SAME(simpo_gamma); SAME(cpo_alpha); SAME(dpo_norm_loss); SAME(dpo_use_weighting); SAME(orpo_alpha);
   SAME(dpo_loss_type); SAME(dpo_loss_weights);
   SAME(data.preference_pairs); SAME(data.unpaired_preferences);
   SAME(load_in_4bit); SAME(load_in_8bit); SAME(bnb_4bit_use_double_quant); SAME(fsdp_stage); SAME(offload_params);
@@ -336,7 +336,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(dpo.data.preference_pairs);
   CHECK(dpo.attention == AttentionKind::flash);
   check_round_trip(dpo);
-  check_round_trip(parse_config(pairs + "rl: ipo\nflash_attention: true\n", "cfg.yaml"));
+  check_round_trip(parse_config(pairs + "rl: ipo\nflash_attention: true\ndpo_use_weighting: true\n", "cfg.yaml"));
   check_round_trip(parse_config("datasets:\n  - path: " + scratch().data +
                                     "\n    type: {field_instruction: q, format: \"[INST] {instruction}: {input}\", "
                                     "system_prompt: 'Be brief: {{x}}'}\n",

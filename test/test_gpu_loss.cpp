@@ -119,6 +119,12 @@ TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows
     compare_op("linear_sequence_logps",
                [](const std::vector<Tensor>& in) { return linear_sequence_logps(in[0], in[1], in[2], in[3], 4, 4); },
                {h, w, targets, sequences}, t);
+  // WPO's aligned sums (dpo_use_weighting): no gradient, the CPU's values (in f32; bf16 logits
+  // round log sum p^2 as they round the logits).
+  Tensor cpu_aligned, gpu_aligned;
+  linear_sequence_logps(h, w, targets, sequences, 4, 4, Tensor(), &cpu_aligned);
+  linear_sequence_logps(h.to(kGpu), w.to(kGpu), targets.to(kGpu), sequences, 4, 4, Tensor(), &gpu_aligned);
+  check_close("aligned sums", gpu_aligned, cpu_aligned, tolerance(DType::f32));
 }
 
 // The fused losses handed an f32 master under bf16 compute (model/llama.cpp's loss_head_weight):

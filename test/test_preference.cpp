@@ -143,7 +143,11 @@ TEST_CASE("rl and preference dataset types: each needs the other; settings that 
   CHECK(error_of(pairs + "rl: dpo\ns2_attention: true\n").find("s2_attention: expected false with rl") != std::string::npos);
   CHECK(error_of(pairs + "rl: dpo\nsample_packing: true\nflash_attention: true\n").find("sample_packing: expected false with rl") !=
         std::string::npos);
-  CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: not supported, WPO") !=
+  CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\nrpo_alpha: 0.5\n").find(
+            "dpo_use_weighting: expected no rpo_alpha with it") != std::string::npos);
+  CHECK(error_of(pairs + "rl: dpo\ndpo_use_weighting: true\ndpo_loss_type: [sigmoid, sft]\n").find(
+            "dpo_use_weighting: expected no sft dpo_loss_type with it") != std::string::npos);
+  CHECK(error_of(pairs + "rl: simpo\ndpo_use_weighting: true\n").find("dpo_use_weighting: expected rl: dpo, ipo with it") !=
         std::string::npos);
   CHECK(error_of(pairs + "rl: grpo\n").find("rl: not supported, rl: grpo is not built") != std::string::npos);
   CHECK(error_of(pairs + "rl: simpo\nrpo_alpha: 1\n").find("rpo_alpha: expected rl: dpo, ipo with it, got rl: simpo") !=

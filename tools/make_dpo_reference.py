@@ -29,6 +29,9 @@ Cases, each STEPS steps on the same pairs, each epoch in the Trainer's random or
   simpo_plain  simpo_gamma 1, cpo_alpha 0
   dpo_sft    loss_type [sigmoid, sft], loss_weights [1, 0.5] (Axolotl's dpo_loss_type / dpo_loss_weights):
              the sft term the chosen tokens' mean NLL as RPO's (id 0 left out), its rewards 0
+  wpo, wpo_ipo  dpo (beta 0.1) and ipo (beta 0.5) with TRL 1.9's use_weighting (Axolotl's
+             dpo_use_weighting, WPO): each pair's loss times exp of each response's mean over its
+             tokens of log p - logsumexp(2 logits) + 2 logsumexp(logits), under no gradient
   dpo_mix    loss_type [sigmoid, ipo], loss_weights [0.7, 0.3]: ipo among them averages every term's
              log-likelihoods; the rewards weighted as the losses (TRL's sum over terms)
   dpo_partial  dpo on the first 7 pairs (OUT/pairs_7.jsonl): each epoch's second step holds a
@@ -98,7 +101,7 @@ def tokenize(row):  # TRL: BOS + text; EOS after each response; prompt = the com
 
 def token_logps(model, sequences):
     """log p of every next token of sequences, a list of (ids, prompt_len), in one right-padded
-    batch: (logps, response mask, real-token mask, the next ids), each (B, L - 1)."""
+    batch: (logps, response mask, real-token mask, the next ids, WPO's aligned log p), each (B, L - 1)."""
     length = max(len(ids) for ids, _ in sequences)
     input_ids = torch.full((len(sequences), length), PAD, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
@@ -109,14 +112,18 @@ def token_logps(model, sequences):
         completion[i, prompt_len:len(ids)] = True
     logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
     logps = torch.gather(logits[:, :-1].log_softmax(-1), 2, input_ids[:, 1:, None]).squeeze(2)
-    return logps, completion[:, 1:], mask[:, 1:].bool(), input_ids[:, 1:]
+    with torch.no_grad():  # TRL 1.9's use_weighting: log p - log sum_v p_v^2, a constant
+        shift = logits[:, :-1]
+        aligned = logps - (torch.logsumexp(2.0 * shift, dim=-1) - 2.0 * torch.logsumexp(shift, dim=-1))
+    return logps, completion[:, 1:], mask[:, 1:].bool(), input_ids[:, 1:], aligned
 
 
 def sequence_logps(model, sequences):
-    """Sums of log p(response tokens) and their counts; the same without targets of id 0."""
-    logps, keep, _, targets = token_logps(model, sequences)
+    """Sums of log p(response tokens) and their counts; the same without targets of id 0; WPO's
+    aligned sums."""
+    logps, keep, _, targets, aligned = token_logps(model, sequences)
     nonzero = keep & (targets != 0)  # RPO's NLL: TRL's cross_entropy ignores label id 0
-    return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1)
+    return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1), (aligned * keep).sum(-1)
 
 
 def epoch_order(n, epoch):
@@ -141,10 +148,10 @@ def step_batches(pairs):
 
 
 def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=None, simpo_gamma=None,
-          cpo_alpha=None, norm_loss=False, loss_weights=None):
+          cpo_alpha=None, norm_loss=False, loss_weights=None, use_weighting=False):
     """TRL's DPOTrainer (loss_type sigmoid / ipo, or a list of sigmoid / ipo / sft terms with
-    loss_weights; rpo_alpha) or, with simpo_gamma, its CPOTrainer's SimPO (no reference, cpo_alpha x
-    the chosen tokens' NLL added)."""
+    loss_weights; rpo_alpha; use_weighting, TRL 1.9's WPO) or, with simpo_gamma, its CPOTrainer's
+    SimPO (no reference, cpo_alpha x the chosen tokens' NLL added)."""
     torch.manual_seed(0)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -157,7 +164,7 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
         total, sums, nlls = 0.0, dict.fromkeys(["chosen", "rejected", "acc", "lc", "lr_"], 0.0), []
         for batch in batches:
             seqs = [p[0] for p in batch] + [p[1] for p in batch]
-            logps, counts, nll_sums, nll_counts = sequence_logps(model, seqs)
+            logps, counts, nll_sums, nll_counts, aligned = sequence_logps(model, seqs)
             if simpo:
                 ref = torch.zeros_like(logps)
             else:
@@ -182,6 +189,9 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
                     losses = losses + weight * (-(1 - label_smoothing) * torch.nn.functional.logsigmoid(z)
                                                 - label_smoothing * torch.nn.functional.logsigmoid(-z))
                 reward_weight += weight
+            if use_weighting:  # each pair's loss times exp of both responses' mean aligned log p
+                means = torch.exp(aligned / counts.clamp_min(1))
+                losses = losses * (means[:n] * means[n:])
             alpha = cpo_alpha if simpo else rpo_alpha
             if alpha is not None:
                 losses = losses + alpha * nll
@@ -208,7 +218,8 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
             record["nll_loss"] = sum(nlls) / len(nlls)
         steps.append(record)
     return {"loss_type": loss_type, "loss_weights": loss_weights, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
-            "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "norm_loss": norm_loss, "steps": steps}
+            "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "norm_loss": norm_loss, "use_weighting": use_weighting,
+            "steps": steps}
 
 
 def lora_with_reference(load):
@@ -271,6 +282,9 @@ def main():
     write_jsonl(os.path.join(args.out, "pairs_7.jsonl"), rows[:7])
     model, frozen = load(), load()
     cases["dpo_partial"] = train(model, lambda: frozen, pairs[:7], "sigmoid", 0.1, 0.0)
+    for name, loss_type, beta in [("wpo", "sigmoid", 0.1), ("wpo_ipo", "ipo", 0.5)]:
+        model, frozen = load(), load()
+        cases[name] = train(model, lambda: frozen, pairs, loss_type, beta, 0.0, use_weighting=True)
     write_fixture(args.out, SETTINGS, cases)
 
 

@@ -97,6 +97,9 @@ struct TrainConfig {
   // Axolotl's dpo_norm_loss: DPO's loss on log-likelihoods averaged over each response's tokens, as
   // IPO's (its AxolotlDPOTrainer runs TRL's forward as for ipo).
   bool dpo_norm_loss = false;
+  // Axolotl's dpo_use_weighting (TRL's use_weighting): WPO's weight on each pair's loss
+  // (train/preference_loss.h wpo_weight).
+  bool dpo_use_weighting = false;
   // Axolotl's dpo_loss_type and dpo_loss_weights (rl: dpo; TRL's loss_type list): each pair's loss
   // the weighted sum of sigmoid (DPO's), ipo and sft (the chosen responses' NLL) terms; empty:
   // rl's own single loss.

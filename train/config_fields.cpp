@@ -272,6 +272,10 @@ std::vector<ConfigField> make_fields() {
        "Axolotl's TRL arguments: trl.beta is the preference beta, over rl_beta (written as rl_beta); the rest "
        "are GRPO's (not built) and listed as unused",
        read_trl, nullptr},
+      only_with_rl(flag("dpo_use_weighting", training, MEMBER(dpo_use_weighting),
+                        "rl: dpo or ipo, WPO's weighting: each pair's loss times exp of each response's mean of "
+                        "log p - log sum p^2 over its tokens (TRL's use_weighting)"),
+                   {"dpo", "ipo"}),
       only_with_rl(flag("dpo_norm_loss", training, MEMBER(dpo_norm_loss),
                         "rl: dpo on log-likelihoods averaged over each response's tokens (its loss, rewards and logps)"),
                    {"dpo", "ipo"}),

@@ -58,6 +58,7 @@ void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
   // Each trainer's own keys (Axolotl passes rpo_alpha to every trainer; only DPO's takes it).
   const std::vector<std::pair<const char*, std::vector<std::string>>> own_keys = {
       {"dpo_label_smoothing", {"dpo", "ipo"}}, {"rpo_alpha", {"dpo", "ipo"}}, {"dpo_norm_loss", {"dpo", "ipo"}},
+      {"dpo_use_weighting", {"dpo", "ipo"}},
       {"kto_desirable_weight", {"kto"}},      {"kto_undesirable_weight", {"kto"}},
       {"simpo_gamma", {"simpo"}},             {"cpo_alpha", {"simpo"}},
       {"orpo_alpha", {"orpo"}},               {"rl_beta", {"dpo", "ipo", "kto", "orpo", "simpo"}},
@@ -83,6 +84,15 @@ void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
   if ((c.rl == "ipo" || ipo_term) && c.dpo_label_smoothing > 0)
     fail(keys.at("dpo_label_smoothing"), "0 with rl: ipo or an ipo dpo_loss_type (label smoothing is DPO's, as Axolotl)",
          yaml_number(c.dpo_label_smoothing));
+  // TRL 1.9 scales each term's per-pair loss in place: its sft term (one value expanded over the
+  // pairs) raises there; rpo_alpha's NLL (TRL before 1.0) came without weighting.
+  if (c.dpo_use_weighting) {
+    if (std::find(c.dpo_loss_type.begin(), c.dpo_loss_type.end(), "sft") != c.dpo_loss_type.end())
+      fail(keys.at("dpo_use_weighting"), "no sft dpo_loss_type with it (TRL cannot weight its one NLL value per pair)",
+           "dpo_loss_type with sft");
+    if (c.rpo_alpha >= 0)
+      fail(keys.at("dpo_use_weighting"), "no rpo_alpha with it (TRL 1.9's weighting has no RPO term)", "rpo_alpha");
+  }
   if (!c.dpo_loss_weights.empty() && c.dpo_loss_weights.size() != c.dpo_loss_type.size())  // TRL's check
     fail(keys.at("dpo_loss_weights"), "one weight per dpo_loss_type (" + std::to_string(c.dpo_loss_type.size()) + ")",
          std::to_string(c.dpo_loss_weights.size()));

@@ -32,7 +32,6 @@ const Unsupported kUnsupported[] = {
     {"gptq", "GPTQ base weights are not built"},
     {"fp16", "fp16 training is not offered: use bf16 (or f32)"},
     {"float16", "fp16 weights without mixed precision are not offered: use bf16 (or f32)"},
-    {"dpo_use_weighting", "WPO's weighting of DPO pairs is not built: every pair weighs the same"},
     {"relora_steps", "Axolotl's older ReLoRA key: relora: true with jagged_restart_steps"},
     {"enable_dft_channel_loss", "DFT's per-channel loss tracking needs Axolotl's channel_loss plugin, which is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},

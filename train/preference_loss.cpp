@@ -1,5 +1,5 @@
 // defines: pair_loss (DPO's sigmoid loss with label smoothing, IPO's squared loss, SimPO's, ORPO's
-// odds ratio), rpo_term, kto_row_loss, kto_kl
+// odds ratio), wpo_weight, rpo_term, kto_row_loss, kto_kl
 #include "train/preference_loss.h"
 
 #include <algorithm>
@@ -89,9 +89,15 @@ PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
   out.reward_rejected = reward_weight * beta * rejected_ratio;
   out.logps_chosen = p.policy_chosen / nc;
   out.logps_rejected = p.policy_rejected / nr;
-  out.d_chosen = d_chosen_ratio / nc;
-  out.d_rejected = d_rejected_ratio / nr;
+  out.d_chosen = p.weight * d_chosen_ratio / nc;
+  out.d_rejected = p.weight * d_rejected_ratio / nr;
+  out.loss *= p.weight;
   return out;
+}
+
+double wpo_weight(double chosen_aligned, int64_t chosen_tokens, double rejected_aligned, int64_t rejected_tokens) {
+  const auto mean = [](double sum, int64_t tokens) { return sum / static_cast<double>(std::max<int64_t>(tokens, 1)); };
+  return std::exp(mean(chosen_aligned, chosen_tokens)) * std::exp(mean(rejected_aligned, rejected_tokens));
 }
 
 RpoTerm rpo_term(double alpha, double sum, int64_t count, int64_t pairs) {

@@ -51,7 +51,13 @@ double dpo_nll_weight(const PreferenceLossConfig& config, double rpo_alpha);
 struct PairLogps {
   double policy_chosen = 0, policy_rejected = 0, reference_chosen = 0, reference_rejected = 0;
   int64_t chosen_tokens = 1, rejected_tokens = 1;
+  double weight = 1;  // WPO's (wpo_weight): the pair's loss and gradient scaled by it
 };
+
+// WPO's weight of a pair (TRL's use_weighting, Eq. 2 of Zhou et al. 2024): the product over its two
+// responses of exp(mean over the response's tokens of log p - log sum_v p_v^2), from their
+// aligned sums (linear_sequence_logps) and token counts (at least 1); a constant of the step.
+double wpo_weight(double chosen_aligned, int64_t chosen_tokens, double rejected_aligned, int64_t rejected_tokens);
 
 // A pair's loss, its gradient with respect to the policy's two summed log-likelihoods, its rewards,
 // and the policy's log-likelihoods as the loss uses them (what TRL logs as logps/*); orpo's log odds

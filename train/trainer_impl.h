@@ -151,12 +151,14 @@ struct Trainer::Impl {
   void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.
   // f32 (slots) on the device: the policy's summed log-likelihood of each response of a pair batch
   // (sequences: pair_sequences' ids, in host memory; targets_host: the targets there, the batch's
-  // or pair_sequences' with ORPO's chosen prompts).
-  Tensor pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host);
-  // The batch's pair losses and metrics from the policy's log-likelihoods; with grads, d(loss) /
-  // d(logps) scaled by weight.
-  PreferenceMetrics pair_metrics(const Batch& b, const std::vector<float>& logps, const std::vector<int64_t>& tokens,
-                                 std::vector<float>* grads, double weight) const;
+  // or pair_sequences' with ORPO's chosen prompts). With `aligned`: WPO's aligned sums of each slot
+  // (dpo_use_weighting), on the host.
+  Tensor pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host,
+                    std::vector<float>* aligned = nullptr);
+  // The batch's pair losses and metrics from the policy's log-likelihoods (and WPO's aligned sums,
+  // empty without dpo_use_weighting); with grads, d(loss) / d(logps) scaled by weight.
+  PreferenceMetrics pair_metrics(const Batch& b, const std::vector<float>& logps, const std::vector<float>& aligned,
+                                 const std::vector<int64_t>& tokens, std::vector<float>* grads, double weight) const;
   // rl: kto: the batch's row losses and metrics, its KL estimate reduced over ranks (collective:
   // every rank calls it, with real false when it has no batch of its own).
   PreferenceMetrics kto_metrics(const Batch& b, const std::vector<float>& logps, bool real, std::vector<float>* grads,

@@ -81,12 +81,16 @@ Tensor row_sequences(const Batch& b) {
 
 }  // namespace
 
-Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host) {
+Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host,
+                                 std::vector<float>* aligned) {
   ForwardOptions opt = options_for(b);
   opt.no_dropout = true;  // TRL's disable_dropout
   opt.targets_host = targets_host;
-  return model->sequence_logps(b.inputs.to(device), targets_host.to(device), b.positions.to(device), sequences, slots,
-                               opt);
+  Tensor aligned_sums;
+  Tensor logps = model->sequence_logps(b.inputs.to(device), targets_host.to(device), b.positions.to(device), sequences,
+                                       slots, opt, aligned ? &aligned_sums : nullptr);
+  if (aligned) *aligned = aligned_sums.to_floats();
+  return logps;
 }
 
 void Trainer::Impl::compute_reference_logps() {
@@ -121,8 +125,8 @@ void Trainer::Impl::compute_reference_logps() {
 }
 
 PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
-                                              const std::vector<int64_t>& tokens, std::vector<float>* grads,
-                                              double weight) const {
+                                              const std::vector<float>& aligned, const std::vector<int64_t>& tokens,
+                                              std::vector<float>* grads, double weight) const {
   const PreferenceLossConfig losses = loss_config();
   const size_t B = b.rows.size();
   const bool split = split_zero_targets();  // chosen targets of id 0 apart (rpo_alpha)
@@ -132,8 +136,10 @@ PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<
   PreferenceMetrics m;
   if (grads) grads->assign(logps.size(), 0.0f);
   for (size_t r = 0; r < B; r++) {
+    // WPO's weight: no split then (the config refuses rpo_alpha with it).
+    const double wpo = aligned.empty() ? 1.0 : wpo_weight(aligned[2 * r], tokens[2 * r], aligned[2 * r + 1], tokens[2 * r + 1]);
     const PairLogps pair{logps[2 * r] + (split ? logps[2 * B + r] : 0.0f), logps[2 * r + 1], reference(r, 0),
-                         reference(r, 1), tokens[2 * r] + (split ? tokens[2 * B + r] : 0), tokens[2 * r + 1]};
+                         reference(r, 1), tokens[2 * r] + (split ? tokens[2 * B + r] : 0), tokens[2 * r + 1], wpo};
     const PairLoss result = pair_loss(losses, pair);
     m.add(result);
     if (!grads) continue;
@@ -244,9 +250,11 @@ double Trainer::Impl::accumulate_preference_gradients() {
       logps = kto_logps(b, weight, step, grads);
     } else {
       const PairSequences& s = sequences[micro];
-      logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets);
+      std::vector<float> aligned;
+      logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets,
+                         c.dpo_use_weighting ? &aligned : nullptr);
       // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
-      step.add(pair_metrics(b, logps.to_floats(), s.tokens, &grads, weight).as_one_micro_batch());
+      step.add(pair_metrics(b, logps.to_floats(), aligned, s.tokens, &grads, weight).as_one_micro_batch());
     }
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
@@ -269,12 +277,14 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   PreferenceMetrics batches, pairs;
   for_each_eval_batch([&](const Batch& b, bool real) {
     const PairSequences s = pair_sequences(b, split_zero_targets(), orpo());
-    const std::vector<float> logps =
-        pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets).to_floats();
+    std::vector<float> aligned;  // TRL weighs the evaluation's pairs too
+    const std::vector<float> logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets,
+                                                config.dpo_use_weighting ? &aligned : nullptr)
+                                         .to_floats();
     if (kto()) {
       batches.add(kto_metrics(b, logps, real, nullptr, 0.0));
     } else if (real) {
-      const PreferenceMetrics m = pair_metrics(b, logps, s.tokens, nullptr, 0.0);
+      const PreferenceMetrics m = pair_metrics(b, logps, aligned, s.tokens, nullptr, 0.0);
       pairs.add(m);
       batches.add(m.as_one_micro_batch());
     }

@@ -44,7 +44,7 @@ void row_target_logps(const Tensor& logits, const std::vector<int32_t>& targets,
 
 Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
                              const Tensor& sequences_in, int64_t num_sequences, int64_t chunk_rows,
-                             const Tensor& targets_host) {
+                             const Tensor& targets_host, Tensor* aligned_sums) {
   LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
             "linear_sequence_logps: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() + " and " +
                 weight_in.str());
@@ -79,19 +79,38 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
 
   Tensor logps = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
   Tensor lse = Tensor::empty({std::max<int64_t>(total, 1)}, DType::f32, hidden.device());  // kept for backward
+  if (aligned_sums) *aligned_sums = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
   {
     Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
     Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
     Tensor row_logps = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
+    // WPO: 2 x the logits, their logsumexp, and each row's aligned log-probability.
+    Tensor doubled, doubled_lse, aligned;
+    if (aligned_sums) {
+      doubled = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
+      doubled_lse = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
+      aligned = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
+    }
     for (int64_t row = 0; row < total; row += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, total - row);
       Tensor lg = logits.narrow(0, 0, rows), ls = lse.narrow(0, row, rows), rl = row_logps.narrow(0, 0, rows);
+      const Tensor chunk_targets = kept_targets.narrow(0, row, rows), chunk_sequences = kept_sequences.narrow(0, row, rows);
       gemm(matrices(kept.narrow(0, row, rows)), false, matrices(weight), true, lg, 1, 0.0f);
-      be.cross_entropy_forward(lg, kept_targets.narrow(0, row, rows), kIgnoreIndex, chunk_loss, ls);
+      be.cross_entropy_forward(lg, chunk_targets, kIgnoreIndex, chunk_loss, ls);
       row_target_logps(lg, targets, row, ls, rl);
       // The sum per sequence: a scatter-add of rows, in row order on every backend.
       Tensor sums = logps.reshape({num_sequences, 1});
-      be.embedding_backward(kept_sequences.narrow(0, row, rows), rl.reshape({rows, 1}), sums);
+      be.embedding_backward(chunk_sequences, rl.reshape({rows, 1}), sums);
+      if (aligned_sums) {  // log p - (logsumexp(2 logits) - 2 logsumexp(logits)), summed the same way
+        Tensor d = doubled.narrow(0, 0, rows), dl = doubled_lse.narrow(0, 0, rows), al = aligned.narrow(0, 0, rows);
+        d.copy_from(lg);
+        be.scale(d, 2.0f);
+        be.cross_entropy_forward(d, chunk_targets, kIgnoreIndex, chunk_loss, dl);
+        be.axpby(1.0f, dl, -2.0f, ls, al);
+        be.axpby(1.0f, rl, -1.0f, al, al);
+        Tensor aligned_out = aligned_sums->reshape({num_sequences, 1});
+        be.embedding_backward(chunk_sequences, al.reshape({rows, 1}), aligned_out);
+      }
     }
   }
   if (any_requires_grad({hidden_in, weight_in})) {
