@@ -124,6 +124,9 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout, Tens
 
 void CudaBackend::set_rows(Tensor& table, const Tensor& index, const Tensor& rows) {
   const int64_t n = index.numel(), V = table.size(0), C = table.size(1);
+  require_same_dtype("set_rows", table, rows);
+  LLM_CHECK(rows.is_contiguous() && table.is_contiguous() && rows.numel() == n * C,
+            "set_rows on CUDA: rows " + rows.str() + " for " + std::to_string(n) + " rows of " + table.str());
   if (n == 0) return;
   activate();
   Tensor info = scratch({1}, DType::i32);

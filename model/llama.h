@@ -192,6 +192,10 @@ class LlamaModel {
   // `table`, the value (f32) of the embedding or an untied lm_head by HF name; `table` itself for
   // any other weight.
   Tensor merged_token_rows(const std::string& name, const Tensor& table) const;
+  // The trainable token rows' values set to their tables' rows as the model holds them now, widened
+  // to f32 (PEFT's init: add_lora does it, and an adapter run again once store_frozen_as has put the
+  // tables in the compute dtype, as PEFT takes them from Axolotl's bf16 model).
+  void start_token_rows();
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
   // The token embedding (HF's nn.Embedding): f32 state under an 8-bit optimizer, as the Trainer keeps it.
   static bool is_embedding_weight(const std::string& name) { return name == "model.embed_tokens.weight"; }
@@ -255,9 +259,7 @@ class LlamaModel {
   struct TokenRows {
     Tensor index, values;
   };
-  // Rows `ids` of `table` as trained values, starting as the table's own (PEFT's init_weights).
-  TokenRows start_token_rows(const Tensor& table, const std::vector<int64_t>& ids) const;
-  // The table a lookup or lm_head computes with: `table`, or a copy with the trained rows in it.
+  // The table a lookup or lm_head computes with: `table`, or an f32 copy with the trained rows in it.
   static Tensor with_token_rows(const Tensor& table, const TokenRows& rows);
   // lm_head's weight: the embedding when tied (with the embedding's trained rows), with its rows.
   Tensor lm_head_weight() const {

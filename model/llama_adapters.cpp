@@ -66,30 +66,39 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
   if (saved("embed_tokens") || (saved("lm_head") && config_.tie_word_embeddings))
     embed_tokens_.set_requires_grad(true);
   if (saved("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
-  if (!lora.embed_token_rows.empty()) embed_rows_ = start_token_rows(embed_tokens_, lora.embed_token_rows);
+  // The rows' indices on the table's device; their values start as the table's rows.
+  const auto index_of = [](const std::vector<int64_t>& ids, const Tensor& table) {
+    std::vector<int32_t> index;
+    for (int64_t id : ids) {
+      LLM_CHECK(id >= 0 && id < table.size(0), "trainable token row " + std::to_string(id) + " outside " + table.str());
+      index.push_back(static_cast<int32_t>(id));
+    }
+    return Tensor::from_ints(index, {static_cast<int64_t>(index.size())}).to(table.device());
+  };
+  if (!lora.embed_token_rows.empty()) embed_rows_.index = index_of(lora.embed_token_rows, embed_tokens_);
   if (!lora.head_token_rows.empty()) {
     LLM_CHECK(!config_.tie_word_embeddings, "add_lora: a tied lm_head has the embedding's token rows");
-    head_rows_ = start_token_rows(lm_head_, lora.head_token_rows);
+    head_rows_.index = index_of(lora.head_token_rows, lm_head_);
   }
+  start_token_rows();
 }
 
-LlamaModel::TokenRows LlamaModel::start_token_rows(const Tensor& table, const std::vector<int64_t>& ids) const {
+void LlamaModel::start_token_rows() {
   NoGradGuard no_grad;
-  std::vector<int32_t> index;
-  for (int64_t id : ids) {
-    LLM_CHECK(id >= 0 && id < table.size(0), "trainable token row " + std::to_string(id) + " outside " + table.str());
-    index.push_back(static_cast<int32_t>(id));
+  const std::pair<TokenRows*, const Tensor*> tables[] = {{&embed_rows_, &embed_tokens_}, {&head_rows_, &lm_head_}};
+  for (const auto& [rows, table] : tables) {
+    if (!rows->index.defined()) continue;
+    rows->values = embedding(rows->index, *table, -1, DType::f32);
+    rows->values.set_requires_grad(true);
   }
-  TokenRows rows;
-  rows.index = Tensor::from_ints(index, {static_cast<int64_t>(index.size())}).to(table.device());
-  rows.values = embedding(rows.index, table, -1, DType::f32);
-  rows.values.set_requires_grad(true);
-  return rows;
 }
 
+// In f32 whatever the table's dtype (a frozen bf16 table on a GPU): the rows' gradient is then
+// summed in f32, by the lookup's scatter and over the fused loss's chunks (as a trained f32
+// table's, engine/ops/head_weight.h), and reaches the f32 rows uncast.
 Tensor LlamaModel::with_token_rows(const Tensor& table, const TokenRows& rows) {
   if (!rows.values.defined()) return table;
-  return replace_rows(table, rows.index, rows.values.dtype() == table.dtype() ? rows.values : cast(rows.values, table.dtype()));
+  return replace_rows(table.dtype() == DType::f32 ? table : table.to(DType::f32), rows.index, rows.values);
 }
 
 Tensor LlamaModel::merged_token_rows(const std::string& name, const Tensor& table) const {
@@ -98,7 +107,7 @@ Tensor LlamaModel::merged_token_rows(const std::string& name, const Tensor& tabl
                           : name == "lm_head.weight" && lm_head_.defined() ? &head_rows_
                                                                           : nullptr;
   if (!rows || !rows->values.defined()) return table;
-  return with_token_rows(table.to(DType::f32).to(rows->values.device()), *rows);
+  return with_token_rows(table.to(rows->values.device()), *rows);
 }
 
 std::vector<ParamRef> LlamaModel::adapter_parameters() {

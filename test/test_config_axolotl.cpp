@@ -117,7 +117,8 @@ TEST_CASE("peft_trainable_token_indices: a list (embed_tokens) or a map; tied, l
   CHECK(parse(tied + "peft_trainable_token_indices: {embed_tokens: [5], lm_head: [5]}\n").lora.head_token_rows.empty());
   CHECK(error_with(tied + "peft_trainable_token_indices: {lm_head: [5]}\n") ==
         "cfg.yaml:6: peft_trainable_token_indices: expected on a tied model the rows of embed_tokens alone (lm_head reads "
-        "them, as PEFT ties the two), got lm_head rows of their own");
+        "them, as PEFT ties them when both name the same rows; two trained copies of one tied table are not built), got "
+        "lm_head rows of their own");
   CHECK(error_with("peft_trainable_token_indices: [5]\n") ==
         "cfg.yaml:3: peft_trainable_token_indices: expected adapter: lora or qlora with it (PEFT's LoRA trains the rows), "
         "got no adapter");
@@ -125,6 +126,9 @@ TEST_CASE("peft_trainable_token_indices: a list (embed_tokens) or a map; tied, l
         "cfg.yaml:6: peft_trainable_token_indices[2]: expected each token id once, got 5 again");
   CHECK(error_with(untied + "peft_trainable_token_indices: {wte: [1]}\n") ==
         "cfg.yaml:6: peft_trainable_token_indices.wte: expected embed_tokens or lm_head (the tables whose rows train), got 'wte'");
+  CHECK(error_with(untied + "peft_trainable_token_indices: {}\n") ==
+        "cfg.yaml:6: peft_trainable_token_indices: expected a non-empty list of token ids or a map {embed_tokens: [ids], "
+        "lm_head: [ids]}, got {}");
   CHECK(error_with(untied + "peft_trainable_token_indices: []\n") ==
         "cfg.yaml:6: peft_trainable_token_indices: expected a non-empty list of token ids, got an empty list");
   CHECK(error_with(untied + "lora_modules_to_save: [embed_tokens]\npeft_trainable_token_indices: [1]\n") ==

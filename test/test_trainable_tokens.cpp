@@ -93,6 +93,25 @@ TEST_CASE("token rows: step 0 is the base model; their gradient is the whole tab
   }
 }
 
+// PEFT takes the rows' first values from the model as Axolotl loads it (bf16 with bf16), widened to
+// f32: start_token_rows again once the frozen table is stored in the compute dtype.
+TEST_CASE("token rows start as the table holds them: bf16-rounded once the frozen table is bf16") {
+  LlamaModel model(model_config(true), Device::cpu(), 5);
+  LoraConfig lora = lora_config();
+  lora.embed_token_rows = {2, 17};
+  model.add_lora(lora, 5);
+  std::vector<float> table;
+  for (const ParamRef& p : model.parameters())
+    if (p.name == "model.embed_tokens.weight") table = p.tensor->to_floats();
+  CHECK(named(model, kEmbedRows).to_floats() == rows_of(Tensor::from_floats(table, {19, 16}), {2, 17}));
+  model.store_frozen_as(DType::bf16);
+  model.start_token_rows();
+  const Tensor rounded = Tensor::from_floats(table, {19, 16}).to(DType::bf16).to(DType::f32);
+  CHECK(named(model, kEmbedRows).to_floats() == rows_of(rounded, {2, 17}));
+  CHECK(named(model, kEmbedRows).dtype() == DType::f32);
+  CHECK(named(model, kEmbedRows).requires_grad());
+}
+
 TEST_CASE("token rows in PEFT's files: the delta tensors, trainable_token_indices, loaded back; the merge") {
   TempDir dir("token_rows_peft");
   LlamaModel model(model_config(false), Device::cpu(), 6);

@@ -103,6 +103,7 @@ void read_trainable_token_indices(ReadContext& ctx, const YAML::Node& n, const W
     lora.embed_token_rows = read_token_rows(n, w);
     return;
   }
+  if (n.size() == 0) fail(w, "a non-empty list of token ids or a map {embed_tokens: [ids], lm_head: [ids]}", "{}");
   for_fields(n, w, "a list of token ids or a map {embed_tokens: [ids], lm_head: [ids]}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (key == "embed_tokens") lora.embed_token_rows = read_token_rows(v, wk);
@@ -139,8 +140,8 @@ void check_trainable_token_rows(TrainConfig& c, const Where& w) {
   if (c.model.tie_word_embeddings) {
     // PEFT ties lm_head's rows to the embedding's when both name the same (or lm_head none).
     if (!lora.head_token_rows.empty() && lora.head_token_rows != lora.embed_token_rows)
-      fail(w, "on a tied model the rows of embed_tokens alone (lm_head reads them, as PEFT ties the two)",
-           "lm_head rows of their own");
+      fail(w, "on a tied model the rows of embed_tokens alone (lm_head reads them, as PEFT ties them when both "
+           "name the same rows; two trained copies of one tied table are not built)", "lm_head rows of their own");
     lora.head_token_rows.clear();
     if (saved("embed_tokens") || saved("lm_head"))
       fail(w, "no lora_modules_to_save beside it on a tied model (the table would train whole; PEFT refuses both)",

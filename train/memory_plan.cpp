@@ -246,7 +246,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
   const bool head_gradient = !in.frozen_lm_head || in.head_token_rows;
   const double chunk_bytes = 2 * chunk * V * dsize,
-               loss_kept = dsize * N * C + (head_gradient ? 4 * V * C : 0) + (in.head_token_rows ? dsize * V * C : 0);
+               loss_kept = dsize * N * C + (head_gradient ? 4 * V * C : 0) + (in.head_token_rows ? 4 * V * C : 0);
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
   // micro-batch: the gradients of the units that are whole, never more.

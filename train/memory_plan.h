@@ -69,8 +69,8 @@ struct MemoryPlanInput {
   QuantFormat quant_format = QuantFormat::nf4;  // of the block linears, with quant_linears
   bool frozen_lm_head = false;  // adapter runs that do not train lm_head: no d(lm_head)
   bool trains_embedding = false;  // adapter runs whose modules_to_save train the token embedding
-  // Trainable token rows read by lm_head (its own, or a tied embedding's): the loss computes with a
-  // copy of the table holding them and forms the whole table's gradient in f32, as a trained lm_head's.
+  // Trainable token rows read by lm_head (its own, or a tied embedding's): the loss computes with an
+  // f32 copy of the table holding them and forms the whole table's gradient in f32, as a trained lm_head's.
   bool head_token_rows = false;
   // ZeRO-3 of an adapter run (engine/frozen_shards.h): its slices of the frozen base in host
   // memory instead of the device's (fsdp_offload_params).

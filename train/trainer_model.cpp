@@ -81,6 +81,7 @@ void Trainer::Impl::build_model() {
       quant_bytes = model->quantize_frozen_linears(c.base_format(), c.bnb_4bit_use_double_quant);
     }
     model->store_frozen_as(forward.compute_dtype);
+    if (!adapter_loaded) model->start_token_rows();
     // From the weights the forward will use (an NF4 base's dequantised codes), as PEFT does; a
     // loaded adapter or a resume brings its own.
     const bool init_dora = c.lora.use_dora && !adapter_loaded;

@@ -84,10 +84,9 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
     Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
     Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
     Tensor row_logps = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
-    // WPO: 2 x the logits, their logsumexp, and each row's aligned log-probability.
-    Tensor doubled, doubled_lse, aligned;
+    // WPO: the logsumexp of 2 x the logits, and each row's aligned log-probability.
+    Tensor doubled_lse, aligned;
     if (aligned_sums) {
-      doubled = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
       doubled_lse = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
       aligned = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
     }
@@ -102,10 +101,9 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
       Tensor sums = logps.reshape({num_sequences, 1});
       be.embedding_backward(chunk_sequences, rl.reshape({rows, 1}), sums);
       if (aligned_sums) {  // log p - (logsumexp(2 logits) - 2 logsumexp(logits)), summed the same way
-        Tensor d = doubled.narrow(0, 0, rows), dl = doubled_lse.narrow(0, 0, rows), al = aligned.narrow(0, 0, rows);
-        d.copy_from(lg);
-        be.scale(d, 2.0f);
-        be.cross_entropy_forward(d, chunk_targets, kIgnoreIndex, chunk_loss, dl);
+        Tensor dl = doubled_lse.narrow(0, 0, rows), al = aligned.narrow(0, 0, rows);
+        be.scale(lg, 2.0f);  // the chunk's logits are not read again (backward computes them afresh)
+        be.cross_entropy_forward(lg, chunk_targets, kIgnoreIndex, chunk_loss, dl);
         be.axpby(1.0f, dl, -2.0f, ls, al);
         be.axpby(1.0f, rl, -1.0f, al, al);
         Tensor aligned_out = aligned_sums->reshape({num_sequences, 1});
