@@ -94,6 +94,7 @@ class CudaBackend : public Backend {
                             const Tensor& dh_in, Tensor& dh, Tensor& dw) override;
   void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inverse,
             Tensor& y) override;
+  void ssmax_scale(const Tensor& positions, float s, float b, Tensor& out) override;
   void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) override;
   void dropout(const Tensor& x, float p, uint64_t seed, Tensor& out) override;
   void add_uniform_noise(const Tensor& x, float magnitude, uint64_t seed, Tensor& out) override;

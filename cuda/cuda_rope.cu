@@ -1,5 +1,5 @@
 // defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward; 4
-// pairs a thread where the rows allow)
+// pairs a thread where the rows allow), ssmax_scale (SSMax's per-query factor from the positions)
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec4.cuh"
 
@@ -35,6 +35,11 @@ __global__ void rope_kernel(const T* x, const int32_t* positions, const float* i
   }
 }
 
+// logf (within 1 ulp), not the faster __logf, whose error grows with the argument.
+__global__ void ssmax_scale_kernel(const int32_t* positions, float s, float b, float* out, int64_t n) {
+  GRID_STRIDE_LOOP(t, n) out[t] = s * logf(fmaxf(static_cast<float>(positions[t]) + 1.0f, 2.0f)) + b;
+}
+
 }  // namespace
 
 void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
@@ -61,6 +66,17 @@ void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& i
     }, xp, static_cast<const T*>(yp), freq);
   });
   CUDA_CHECK_OP("rope", x, positions, inv_freq, y);
+}
+
+void CudaBackend::ssmax_scale(const Tensor& positions, float s, float b, Tensor& out) {
+  LLM_CHECK(positions.dtype() == DType::i32 && out.dtype() == DType::f32 && out.numel() == positions.numel() &&
+                positions.device() == out.device(),
+            "ssmax_scale: positions " + positions.str() + " must be i32 and out " + out.str() + " f32 of as many, on one device");
+  const int64_t n = positions.numel();
+  if (n == 0) return;
+  activate();
+  ssmax_scale_kernel<<<grid_for(n), kThreads, 0, stream_>>>(positions.data<int32_t>(), s, b, out.data<float>(), n);
+  CUDA_CHECK_OP("ssmax_scale", positions, out);
 }
 
 }  // namespace llm

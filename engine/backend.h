@@ -222,6 +222,9 @@ class Backend {
   // Rotates x by angle position * inv_freq[i] (the inverse rotation when inverse is set).
   virtual void rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
                     bool inverse, Tensor& y) = 0;
+  // SSMax's per-query factor (Axolotl's scaling_softmax): out f32 = s * log(max(pos + 1, 2)) + b
+  // for every i32 position, in f32 as torch computes it.
+  virtual void ssmax_scale(const Tensor& positions, float s, float b, Tensor& out) = 0;
   virtual void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
   virtual void swiglu_backward(const Tensor& gate, const Tensor& up, const Tensor& dout,
                                Tensor& dgate, Tensor& dup) = 0;

@@ -21,6 +21,8 @@ Tensor sum(const Tensor& x);  // f32 scalar (shape [])
 // x (..., C) * s (C, f32), s broadcast over the leading dims, in x's dtype; both get gradients.
 // DoRA's magnitude / weight-norm factor on a linear layer's output features (model/lora.h).
 Tensor scale_columns(const Tensor& x, const Tensor& s);
+// x (N, ...) with row r times s[r] (s f32 (N), a constant: only x gets a gradient), in x's dtype.
+Tensor scale_rows(const Tensor& x, const Tensor& s);
 
 // matmul: a (..., M, K) @ b (K, N) -> (..., M, N), or batched b (..., K, N) with the same
 // leading dims as a. trans_a / trans_b take the last two dims of a / b transposed (no copy).
@@ -74,6 +76,10 @@ struct RopeConfig {
 std::vector<float> rope_inv_freq(const RopeConfig& config, int head_dim);  // D/2 frequencies
 // x (B, S, Hx, D), positions i32 (B, S) -> rotated x.
 Tensor rope(const Tensor& x, const Tensor& positions, const RopeConfig& config);
+// SSMax (Scalable-Softmax, arXiv 2501.19399, as Axolotl's scaling_softmax applies it): each
+// query's attention scores times s * log(n) + b, n = its position + 1 (at least 2). As a factor
+// per query it scales q itself: f32 (B*S) factors for positions i32 (B, S), no gradient.
+Tensor ssmax_scale(const Tensor& positions, float s, float b);
 
 // Inverted dropout: x / (1 - p) where the mask keeps an element (probability 1 - p), else 0; p in
 // [0, 1), 0 returns x itself. The mask is a hash of (seed, element index) (engine/counter_random.h):

@@ -60,6 +60,7 @@ std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> tokens, cons
   KvCache cache{std::vector<std::vector<float>>(c.num_hidden_layers),
                 std::vector<std::vector<float>>(c.num_hidden_layers), 0};
   ForwardOptions cached;
+  cached.ssmax = opt.ssmax;
   // The first forward (nothing cached) runs the prompt through causal attention; each later one
   // runs one token. Either way its keys and values join the cache.
   cached.attend = [&cache, Hkv, D, dev](int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v) {
@@ -71,6 +72,8 @@ std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> tokens, cons
     LLM_CHECK(q.size(1) == 1, "sample: one token at a time after the prompt");
     return attend_last(q, by_head(cache.k[layer], Hkv, D, dev), by_head(cache.v[layer], Hkv, D, dev));
   };
+  ForwardOptions uncached;
+  uncached.ssmax = opt.ssmax;
   std::vector<int32_t> generated;
   for (int64_t n = 0; n < opt.max_new_tokens; n++) {
     const int64_t len = std::min<int64_t>(opt.context, static_cast<int64_t>(tokens.size()));
@@ -82,7 +85,7 @@ std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> tokens, cons
     for (int64_t i = first; i < len; i++) pos[i - first] = static_cast<int32_t>(i);
     Tensor hidden = model.hidden_states(Tensor::from_ints(window, {1, len - first}, dev),
                                         Tensor::from_ints(pos, {1, len - first}, dev),
-                                        slides ? ForwardOptions() : cached);
+                                        slides ? uncached : cached);
     if (!slides) cache.length = len;
     Tensor last = hidden.narrow(0, hidden.size(0) - 1, 1);
     std::vector<float> logits = model.logits_from_hidden(last).to_floats();

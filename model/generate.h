@@ -13,6 +13,7 @@ struct SampleOptions {
   float temperature = 0.8f;  // 0: greedy
   int32_t stop_token = -1;   // stop after emitting it (e.g. EOS); -1: never
   uint64_t seed = 0;
+  SsmaxOptions ssmax;  // the attention the model trained with (ForwardOptions::ssmax)
 };
 
 // Appends sampled tokens to `prompt` and returns only the new ones. Keys and values of earlier

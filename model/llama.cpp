@@ -149,11 +149,13 @@ const Tensor& LlamaLayer::linear(int kind) const { return this->*kLinearWeights[
 Tensor& LlamaLayer::linear(int kind) { return this->*kLinearWeights[kind]; }
 
 void LlamaModel::store_frozen_as(DType dtype) {
+  const std::vector<const Tensor*> shared = shared_base_members();
   for (const ParamRef& p : parameters()) {
     Tensor& t = *p.tensor;
-    if (t.requires_grad() || t.dtype() == dtype) continue;
+    if (t.requires_grad() || t.dtype() == dtype || std::count(shared.begin(), shared.end(), p.tensor)) continue;
     t = t.storage_resident() ? t.to(dtype) : Tensor::released(t.shape(), dtype, t.device());
   }
+  share_replicated_bases();
 }
 
 void LlamaModel::store_weights_in_bf16() {
@@ -171,8 +173,9 @@ void LlamaModel::store_weights_in_bf16() {
 
 size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant) {
   size_t bytes = 0;
-  for (LlamaLayer& l : layers_)
-    for (int k = 0; k < kNumLinear; k++) {
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (int k = 0; k < kNumLinear && owns_base(i); k++) {
+      LlamaLayer& l = layers_[i];
       LLM_CHECK(!l.linear(k).requires_grad(), "quantize_frozen_linears: " + std::string(kLinearModules[k]) +
                                                   " trains; only frozen weights are quantised");
       const Tensor& w = l.linear(k);
@@ -181,6 +184,7 @@ size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant
       l.linear(k) = Tensor();
       bytes += l.quant[k].nbytes();
     }
+  share_replicated_bases();
   return bytes;
 }
 
@@ -207,14 +211,17 @@ void LlamaModel::frozen_values(const ParamRef& weight, const Tensor& value, cons
 void LlamaModel::move_to(Device device) {
   std::vector<ParamRef> all = parameters(), adapters = adapter_parameters();
   all.insert(all.end(), adapters.begin(), adapters.end());
+  const std::vector<const Tensor*> shared = shared_base_members();
   for (const ParamRef& p : all) {
+    if (std::count(shared.begin(), shared.end(), p.tensor)) continue;
     const bool trains = p.tensor->requires_grad();
     *p.tensor = p.tensor->to(device);
     p.tensor->set_requires_grad(trains);
   }
-  for (LlamaLayer& l : layers_)
-    for (QuantWeight& w : l.quant)
-      if (w.defined()) w = w.to(device);
+  for (size_t i = 0; i < layers_.size(); i++)
+    for (QuantWeight& w : layers_[i].quant)
+      if (w.defined() && owns_base(i)) w = w.to(device);
+  share_replicated_bases();
   for (TokenRows* rows : {&embed_rows_, &head_rows_})
     if (rows->index.defined()) rows->index = rows->index.to(device);
   device_ = device;
@@ -256,8 +263,8 @@ Tensor in_dtype(const Tensor& p, DType dtype) { return p.dtype() == dtype ? p : 
 
 AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
                                   const Tensor& next_norm, const Tensor& positions,
-                                  const Tensor& doc_ids, const LayerOptions& opt,
-                                  uint64_t dropout_seed) const {
+                                  const Tensor& doc_ids, const Tensor& query_scale,
+                                  const LayerOptions& opt, uint64_t dropout_seed) const {
   const LlamaLayer& l = layers_[index];
   auto w = [&opt](const Tensor& p) { return in_dtype(p, opt.dtype); };
   // A linear's input as its base layer reads it: fake-quantised under QAT (once per input, which
@@ -291,6 +298,7 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   const Tensor h = normed.defined() ? normed : rmsnorm(x, w(l.input_layernorm), eps);
   const Tensor h_base = base_input(h);
   Tensor q = rope(reshape(proj(h, h_base, 0), {B, S, H, D}), positions, config_.rope);
+  if (query_scale.defined()) q = reshape(scale_rows(reshape(q, {B * S, H, D}), query_scale), {B, S, H, D});
   Tensor k = rope(reshape(proj(h, h_base, 1), {B, S, Hkv, D}), positions, config_.rope);
   Tensor v = reshape(proj(h, h_base, 2), {B, S, Hkv, D});
   const Tensor attn = reshape(opt.attend ? opt.attend(index, q, k, v)
@@ -308,6 +316,8 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
 Tensor LlamaModel::segment_forward(int64_t first, int64_t last, Tensor x, const Tensor& positions,
                                    const Tensor& doc_ids, const LayerOptions& opt, uint64_t seed) const {
   AddNorm h{std::move(x), Tensor()};
+  // SSMax's factors depend on the positions alone: once per segment, shared by its blocks.
+  const Tensor query_scale = opt.ssmax.on ? ssmax_scale(positions, opt.ssmax.s, opt.ssmax.b) : Tensor();
   for (int64_t i = first; i < last; i++) {
     const int unit = static_cast<int>(i) + 1;
     if (units_) units_->before_forward(unit);
@@ -316,7 +326,7 @@ Tensor LlamaModel::segment_forward(int64_t first, int64_t last, Tensor x, const 
     // may not be gathered yet).
     const bool fuse_next = !units_ && i + 1 < last;
     h = layer_forward(i, h.sum, h.normed, fuse_next ? layers_[i + 1].input_layernorm : Tensor(), positions,
-                      doc_ids, opt, mix_seed(seed, 1000 + i));
+                      doc_ids, query_scale, opt, mix_seed(seed, 1000 + i));
     if (units_) h.sum = units_->after_forward(unit, h.sum);
   }
   return h.sum;
@@ -347,7 +357,8 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
       opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
-      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat, opt.fp8, opt.attend};
+      has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat, opt.fp8, opt.attend,
+      opt.ssmax};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).

@@ -53,6 +53,11 @@ struct BaseWeight {
 // time (LlamaModel::draw_weights, read_hf_weights); where the value goes is the receiver's choice.
 using WeightSink = std::function<void(const ParamRef& param, const Tensor& value)>;
 
+struct SsmaxOptions {
+  bool on = false;
+  float s = 0.43f, b = 0.0f;  // Axolotl's scaling_softmax_factor and scaling_softmax_bias defaults
+};
+
 struct ForwardOptions {
   int64_t recompute_every_n_layers = 0;  // 0: keep every activation; n: one segment per n layers
   bool offload_recompute_inputs = false;  // segment inputs kept in host memory (engine/autograd.h)
@@ -87,6 +92,9 @@ struct ForwardOptions {
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;
+  // SSMax (Axolotl's scaling_softmax): every query, after RoPE, times s * log(max(position + 1,
+  // 2)) + b (engine/ops.h ssmax_scale), which scales its attention scores so in every kernel.
+  SsmaxOptions ssmax;
   // When set, layer `layer`'s attention of q (B, S, H, D) over k, v (B, S, Hkv, D) instead of the
   // kind above: sampling's key/value cache (model/generate.cpp) keeps and reads keys there.
   std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)> attend;
@@ -127,6 +135,13 @@ class LlamaModel {
   void set_weight_units(WeightUnits* units);
   bool gathers_units() const { return units_ != nullptr; }  // a forward is then collective
 
+  // PEFT's layer_replication (LoraConfig::layer_replication), on the base as loaded and before
+  // add_lora: the blocks become, for each [start, end) in turn, blocks start .. end - 1 again, a
+  // copy sharing its original's frozen weights (PEFT's clone_module with share_weights), and
+  // num_hidden_layers their count; add_lora then gives every block adapters of its own. The
+  // frozen base's later transforms (quantize_frozen_linears, store_frozen_as, move_to) make each
+  // shared weight once.
+  void replicate_layers(const std::vector<std::pair<int64_t, int64_t>>& ranges);
   // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
   // from `seed`, B zero; every base weight but lora.modules_to_save stops requiring gradients.
   void add_lora(const LoraConfig& lora, uint64_t seed);
@@ -232,6 +247,7 @@ class LlamaModel {
     QatScheme qat;       // ForwardOptions::qat
     bool fp8;            // ForwardOptions::fp8
     decltype(ForwardOptions::attend) attend;
+    SsmaxOptions ssmax;  // ForwardOptions::ssmax
   };
   // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm
   // that follows them (add_rmsnorm): `normed` is input_layernorm(x) when the block before made
@@ -239,12 +255,17 @@ class LlamaModel {
   // add is fused with it too, and the result's `normed` is what the next block takes.
   AddNorm layer_forward(int64_t index, const Tensor& x, const Tensor& normed,
                         const Tensor& next_norm, const Tensor& positions, const Tensor& doc_ids,
-                        const LayerOptions& opt, uint64_t dropout_seed) const;
+                        const Tensor& query_scale, const LayerOptions& opt, uint64_t dropout_seed) const;
   // Blocks [first, last) on x, one recompute segment (or all the blocks): the last one's output.
   Tensor segment_forward(int64_t first, int64_t last, Tensor x, const Tensor& positions, const Tensor& doc_ids,
                          const LayerOptions& opt, uint64_t seed) const;
   // Every base weight member, undefined ones included (quantised linears), in HF's order.
   std::vector<ParamRef> all_weights();
+  bool owns_base(size_t layer) const { return base_owner_.empty() || base_owner_[layer] == layer; }
+  // The frozen members of the blocks that share another's (replicate_layers): what a transform of
+  // the frozen base skips, share_replicated_bases then pointing them at their owner's result.
+  std::vector<const Tensor*> shared_base_members();
+  void share_replicated_bases();
   QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any
   // W of a block linear in f32: its full value when kept, its dequantised codes, or itself.
   Tensor own_weight(int64_t layer, int kind) const;
@@ -279,6 +300,9 @@ class LlamaModel {
   Device device_;
   Tensor embed_tokens_;  // (V, C)
   std::vector<LlamaLayer> layers_;
+  // Per block, the block whose frozen weights it shares (replicate_layers): itself, or the first
+  // copy of the same base block; empty without replication.
+  std::vector<size_t> base_owner_;
   Tensor norm_;     // (C)
   Tensor lm_head_;  // (V, C); undefined when tied to embed_tokens_
   TokenRows embed_rows_, head_rows_;  // head_rows_ only untied

@@ -1,8 +1,10 @@
-// defines: LlamaModel's adapters: add_lora, adapter_parameters, trainable_parameters, the adapted
-// and merged weights, and DoRA's magnitudes (from the whole model here; one weight at a time under
-// ZeRO-3's sharded start-up through frozen_values)
+// defines: LlamaModel's adapters: replicate_layers (PEFT's layer_replication), add_lora,
+// adapter_parameters, trainable_parameters, the adapted and merged weights, and DoRA's magnitudes
+// (from the whole model here; one weight at a time under ZeRO-3's sharded start-up through
+// frozen_values)
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 #include "engine/autograd.h"
@@ -27,6 +29,51 @@ void quantize_from_full(LlamaLayer& l, int k, Device device) {
   l.quant[k] = quantize_weight(l.full[k], l.quant[k].format, l.quant[k].double_quant()).to(device);
 }
 }  // namespace
+
+void LlamaModel::replicate_layers(const std::vector<std::pair<int64_t, int64_t>>& ranges) {
+  LLM_CHECK(!has_lora_ && base_owner_.empty() && !units_, "replicate_layers: before add_lora, once, without ZeRO-3 units");
+  std::vector<LlamaLayer> blocks;
+  std::vector<size_t> first_copy(layers_.size(), SIZE_MAX);
+  for (const auto& [start, end] : ranges) {
+    LLM_CHECK(0 <= start && start < end && end <= static_cast<int64_t>(layers_.size()),
+              "replicate_layers: range [" + std::to_string(start) + ", " + std::to_string(end) + ") of " +
+                  std::to_string(layers_.size()) + " blocks");
+    for (int64_t i = start; i < end; i++) {
+      if (first_copy[i] == SIZE_MAX) first_copy[i] = blocks.size();
+      base_owner_.push_back(first_copy[i]);
+      blocks.push_back(layers_[i]);  // tensors are handles: the copy shares its weights' bytes
+    }
+  }
+  layers_ = std::move(blocks);
+  config_.num_hidden_layers = static_cast<int64_t>(layers_.size());
+}
+
+std::vector<const Tensor*> LlamaModel::shared_base_members() {
+  std::vector<const Tensor*> out;
+  for (size_t i = 0; i < layers_.size(); i++) {
+    if (owns_base(i)) continue;
+    LlamaLayer& l = layers_[i];
+    out.push_back(&l.input_layernorm);
+    out.push_back(&l.post_attention_layernorm);
+    for (int k = 0; k < kNumLinear; k++) out.push_back(&l.linear(k));
+  }
+  return out;
+}
+
+void LlamaModel::share_replicated_bases() {
+  for (size_t i = 0; i < layers_.size(); i++) {
+    if (owns_base(i)) continue;
+    LlamaLayer& l = layers_[i];
+    const LlamaLayer& owner = layers_[base_owner_[i]];
+    l.input_layernorm = owner.input_layernorm;
+    l.post_attention_layernorm = owner.post_attention_layernorm;
+    for (int k = 0; k < kNumLinear; k++) {
+      l.linear(k) = owner.linear(k);
+      l.quant[k] = owner.quant[k];
+      l.full[k] = owner.full[k];
+    }
+  }
+}
 
 void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
   LLM_CHECK(!has_lora_ && lora.r >= 1 && (!lora.targets().empty() || !lora.target_pattern.empty()),

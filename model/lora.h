@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -34,6 +35,16 @@ struct LoraConfig {
   bool use_rslora = false;  // rank-stabilised LoRA (PEFT's use_rslora): alpha / sqrt(r)
   bool use_dora = false;    // DoRA (PEFT's use_dora): a learned magnitude per output feature
   std::vector<int64_t> layers;  // PEFT's layers_to_transform: the blocks that get adapters; empty: all
+  // PEFT's layer_replication: [start, end) ranges of the base's blocks, stacked in order into the
+  // blocks that train (LlamaModel::replicate_layers); layers and the patterns count in those.
+  std::vector<std::pair<int64_t, int64_t>> layer_replication;
+  // The blocks of a base of `base_layers` once replicated: the ranges' total, or base_layers.
+  int64_t replicated_layers(int64_t base_layers) const {
+    if (layer_replication.empty()) return base_layers;
+    int64_t n = 0;
+    for (const auto& [start, end] : layer_replication) n += end - start;
+    return n;
+  }
   // PEFT's target_modules given as one string: a regular expression (ECMAScript's, which reads
   // Python's common ones alike) that a module's whole HF name must match, as re.fullmatch; then
   // target_modules, target_linear and layers are unused (PEFT ignores layers_to_transform too).

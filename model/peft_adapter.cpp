@@ -133,6 +133,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"rank_pattern", patterns_json(lora.rank_pattern)},
       {"alpha_pattern", patterns_json(lora.alpha_pattern)},
       {"trainable_token_indices", token_rows_json(lora)},
+      {"layer_replication", lora.layer_replication.empty() ? json(nullptr) : json(lora.layer_replication)},
       {"revision", nullptr},
   };
   write_text_atomically((fs::path(dir) / kPeftConfigFile).string(), config.dump(2) + "\n");
@@ -182,6 +183,11 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   if (!token_rows || token_rows->first != lora.embed_token_rows || token_rows->second != lora.head_token_rows)
     disagree("trainable_token_indices", member(config, "trainable_token_indices").dump(),
              token_rows_json(lora).dump() + " (peft_trainable_token_indices)");
+  // PEFT's layer_replication: [[start, end], ...] as JSON lists (nlohmann's pairs compare alike).
+  const json replication = member(config, "layer_replication");
+  const json ours_replication = lora.layer_replication.empty() ? json(nullptr) : json(lora.layer_replication);
+  if (replication != ours_replication && !(replication.is_array() && replication.empty() && ours_replication.is_null()))
+    disagree("layer_replication", replication.dump(), ours_replication.dump() + " (peft_layer_replication)");
   const json file_targets = member(config, "target_modules");
   if (!lora.target_pattern.empty() || file_targets.is_string()) {  // one regular expression
     if (file_targets != json(lora.target_pattern))

@@ -40,14 +40,33 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
 }
 
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
-  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n", "scaling_softmax: true\n",
-                          "sage_attention: true\n", "peft_layer_replication: [[0, 1]]\n",
+  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n",
+                          "sage_attention: true\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n",
                           "use_onebitllms: true\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
-  CHECK(parse("model_type: LlamaForCausalLM\nscaling_softmax: false\n").unknown_keys ==
-        std::vector<std::string>{"model_type", "scaling_softmax"});
+  CHECK(parse("model_type: LlamaForCausalLM\nsage_attention: false\n").unknown_keys ==
+        std::vector<std::string>{"model_type", "sage_attention"});
+}
+
+TEST_CASE("scaling_softmax (SSMax): Axolotl's factor and bias, their defaults for 0 and null, any attention") {
+  const TrainConfig off = parse("");
+  CHECK_FALSE(off.scaling_softmax);
+  const TrainConfig on = parse("scaling_softmax: true\nflash_attention: true\n");
+  CHECK(on.scaling_softmax);
+  CHECK(on.scaling_softmax_factor == 0.43f);
+  CHECK(on.scaling_softmax_bias == 0.0f);
+  // Axolotl reads them as `scaling_softmax_factor or 0.43`: 0 (and null, unset) is the default.
+  const TrainConfig set = parse("scaling_softmax: true\nscaling_softmax_factor: 0.6\nscaling_softmax_bias: -0.25\n");
+  CHECK(set.scaling_softmax_factor == 0.6f);
+  CHECK(set.scaling_softmax_bias == -0.25f);
+  CHECK(parse("scaling_softmax: true\nscaling_softmax_factor: 0\n").scaling_softmax_factor == 0.43f);
+  CHECK(parse("scaling_softmax: true\nscaling_softmax_factor: null\n").scaling_softmax_factor == 0.43f);
+  CHECK(parse("scaling_softmax: true\ns2_attention: true\n").scaling_softmax);
+  CHECK(starts_with(error_with("scaling_softmax: true\nscaling_softmax_factor: 1e39\n"),
+                    "cfg.yaml:4: scaling_softmax_factor: expected a number in [-3.40282e+38, 3.40282e+38], got 1e39"));
+  CHECK(starts_with(error_with("scaling_softmax: yes please\n"), "cfg.yaml:3: scaling_softmax: expected true or false"));
 }
 
 TEST_CASE("use_eaft, eaft_alpha, eaft_k: Axolotl's defaults, bounds, and not with rl") {

@@ -370,6 +370,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   const std::string lora = "adapter: lora\nlora_target_linear: true\n";
   check_round_trip(parse(lora + "tie_word_embeddings: false\npeft_trainable_token_indices: {embed_tokens: [3, 1], lm_head: [2]}\n"));
   check_round_trip(parse(lora + "peft_trainable_token_indices: [4]\n"));
+  check_round_trip(parse(lora + "peft_layer_replication: [[0, 2], [1, 2]]\n"));
+  check_round_trip(parse("scaling_softmax: true\nscaling_softmax_factor: 0.6\nscaling_softmax_bias: -0.25\n"));
   check_round_trip(parse("llmcompressor:\n  recipe:\n    stage_1:\n      run_type: train\n      pruning_modifiers:\n"
                          "        ConstantPruningModifier: {targets: ['re:.*up_proj.weight', lm_head.weight], start: -1}\n"
                          "  save_compressed: true\n"));

@@ -357,6 +357,15 @@ TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
                  {randn({2, 13, 3, D}), pos}, t);
 }
 
+TEST_CASE("ssmax: SSMax's per-query factors (ssmax_scale) and the query rows scaled by them") {
+  std::vector<int32_t> p;
+  for (int s = 0; s < 2 * 17; s++) p.push_back(s < 17 ? s : 100000 + 31 * s);
+  Tensor pos = Tensor::from_ints(p, {2, 17});
+  for (DType t : kDtypes)
+    compare_op("ssmax", [](const std::vector<Tensor>& in) { return scale_rows(in[0], ssmax_scale(in[1], 0.43f, -0.1f)); },
+               {randn({34, 3, 8}), pos}, t);
+}
+
 TEST_CASE("swiglu") {
   Tensor g = randn({7, 33}, 2.0f), u = randn({7, 33});
   for (DType t : kDtypes)

@@ -4,7 +4,7 @@
 // fine-tuning (untied and tied embeddings, and a subset of the weights by unfrozen_parameters),
 // PEFT LoRA, DoRA and LoRA+, Axolotl's optimizer groups, epochs that end inside an accumulation,
 // logging_steps 3, the linear schedule with a warmup ratio, the polynomial and inverse_sqrt
-// schedules, Axolotl's shuffled data order and its sample packing (qat, fp8 and bfloat16:
+// schedules, Axolotl's shuffled data order and its sample packing, SSMax (qat, fp8 and bfloat16:
 // test_hf_trajectory_precision). That
 // pins AdamW (bias correction, decoupled decay and which parameters take it), warmup + cosine or
 // linear, clipping, the loss of accumulated micro-batches divided by num_items_in_batch, the
@@ -53,6 +53,16 @@ TEST_CASE("LoRA with trainable token rows, untied and tied: the Trainer's loss, 
                          "peft_trainable_token_indices: " + c.at("trainable_token_indices").dump() + "\n",
                      steps_of(f, name), f.at("settings"));
   }
+}
+
+// PEFT's layer replication (peft_layer_replication): the deep model's 4 blocks run as 0, 1, 2, 1, 2,
+// 3, a copy sharing its original's frozen weights, every block's adapters its own.
+TEST_CASE("LoRA with peft_layer_replication: the Trainer over PEFT's replicated blocks, step by step") {
+  const json f = fixture(), c = f.at("cases").at("lora_replicated");
+  check_trajectory(c.at("model").get<std::string>(),
+                   lora_yaml(f.at("settings").at("lora"), "lora_replicated_init") + "peft_layer_replication: " +
+                       c.at("layer_replication").dump() + "\n",
+                   c.at("steps"), f.at("settings"));
 }
 
 // Axolotl's optimizer groups: embeddings at lr x embedding_lr_scale without decay, lr_groups'
@@ -335,6 +345,25 @@ TEST_CASE("sample_packing without an attention key: the Trainer's rows attending
   settings["max_steps"] = c.at("max_steps");
   check_trajectory("untied", "sample_packing: true\nsample_packing_sequentially: true\n", c.at("steps"), settings,
                    "train", 1 << 30, kFileOrder, "data_completion.jsonl");
+}
+
+// SSMax (Axolotl's scaling_softmax): the Trainer on attention with Axolotl's score_mod
+// (tools/hf_trajectory_ssmax.py), its defaults on padded rows (eager here) and evaluated, and a
+// factor and bias of its own on packed bins (flash's document masks here), n counting within each
+// example.
+TEST_CASE("scaling_softmax: the Trainer with Axolotl's SSMax scores, step by step, evaluated and packed") {
+  const json f = fixture();
+  auto ssmax_yaml = [](const json& c) {
+    return "scaling_softmax: true\nscaling_softmax_factor: " + c.at("scaling_softmax_factor").dump() +
+           "\nscaling_softmax_bias: " + c.at("scaling_softmax_bias").dump() + "\n";
+  };
+  const json& c = f.at("cases").at("ssmax");
+  check_evals(check_trajectory("untied", ssmax_yaml(c) + eval_keys(c), c.at("steps"), f.at("settings")), c.at("evals"));
+  const json& p = f.at("cases").at("ssmax_packed");
+  json settings = f.at("settings");
+  settings["max_steps"] = p.at("max_steps");
+  check_trajectory("tied", ssmax_yaml(p) + "sample_packing: true\nsample_packing_sequentially: true\nflash_attention: true\n",
+                   p.at("steps"), settings, "train", 1 << 30, kFileOrder, "data_completion.jsonl");
 }
 
 // 15 rows in micro-batches of 2 without dataloader_drop_last (HF's default): each epoch ends with

@@ -261,3 +261,41 @@ TEST_CASE("sampling with the key/value cache picks what the whole uncached forwa
   REQUIRE(sliding.size() == 12);
   CHECK(std::equal(sliding.begin(), sliding.begin() + 4, cached.begin()));
 }
+
+// SSMax scales each query before attention, so every kernel computes the same scaled scores; the
+// factor reads each token's position, so a packed document's logits are its logits alone, and
+// sampling's cached queries (one position at a time) get the factor the whole forward gives.
+TEST_CASE("scaling_softmax (SSMax): every kernel, packed documents and the key/value cache agree") {
+  LlamaModel model(small_config(true), Device::cpu(), 7);
+  TokenBatch b = random_batch(2, 16, 19);
+  ForwardOptions eager;
+  eager.ssmax = {true, 0.8f, 0.1f};
+  const Tensor with = model.logits(b.ids, b.positions, eager);
+  CHECK(max_abs_diff(with, model.logits(b.ids, b.positions)) > 1e-3f);
+  for (AttentionKind kind : {AttentionKind::flash, AttentionKind::mem_efficient, AttentionKind::cudnn}) {
+    ForwardOptions opt = eager;
+    opt.attention = kind;
+    CHECK(max_abs_diff(model.logits(b.ids, b.positions, opt), with) < 1e-5f);
+  }
+  const std::vector<int32_t> doc_b{18, 7, 8, 9};
+  ForwardOptions packed = eager;
+  packed.attention = AttentionKind::mem_efficient;
+  packed.doc_ids = Tensor::from_ints({0, 0, 0, 1, 1, 1, 1}, {1, 7});
+  const std::vector<float> together = model.logits(Tensor::from_ints({18, 3, 4, 18, 7, 8, 9}, {1, 7}),
+                                                   Tensor::from_ints({0, 1, 2, 0, 1, 2, 3}, {1, 7}), packed).to_floats();
+  const std::vector<float> alone = model.logits(Tensor::from_ints(doc_b, {1, 4}), Tensor::from_ints({0, 1, 2, 3}, {1, 4}),
+                                                eager).to_floats();
+  for (int64_t i = 0; i < 4 * 19; i++) CHECK(together[3 * 19 + i] == doctest::Approx(alone[i]).epsilon(1e-5));
+  SampleOptions opt{8, 64, 0.0f, -1, 0, eager.ssmax};
+  const std::vector<int32_t> prompt{3, 7, 1}, cached = sample(model, prompt, opt);
+  std::vector<int32_t> seq = prompt, pos;
+  seq.insert(seq.end(), cached.begin(), cached.end() - 1);
+  for (size_t i = 0; i < seq.size(); i++) pos.push_back(static_cast<int32_t>(i));
+  const int64_t S = static_cast<int64_t>(seq.size());
+  NoGradGuard no_grad;
+  const std::vector<float> logits = model.logits(Tensor::from_ints(seq, {1, S}), Tensor::from_ints(pos, {1, S}), eager).to_floats();
+  for (size_t t = 0; t < cached.size(); t++) {
+    const float* row = logits.data() + (prompt.size() - 1 + t) * 19;
+    CHECK(std::max_element(row, row + 19) - row == cached[t]);
+  }
+}

@@ -383,6 +383,24 @@ TEST_CASE("rope: HF rotate_half layout, positions per token, llama3 scaling; gra
   check_gradients([&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); }, {x, pos});
 }
 
+TEST_CASE("ssmax_scale and scale_rows: SSMax's factor s * log(max(pos + 1, 2)) + b per query row") {
+  Tensor pos = Tensor::from_ints({0, 1, 2, 9, 0, 4095}, {2, 3});
+  const std::vector<float> f = ssmax_scale(pos, 0.43f, 0.25f).to_floats();
+  const std::vector<int32_t> p = pos.to_ints();
+  REQUIRE(f.size() == 6);
+  // Positions 0 and 1 both read n = 2 (Axolotl clamps n at 2: log 1 = 0 would zero the scores).
+  CHECK(f[0] == f[1]);
+  for (size_t i = 0; i < p.size(); i++)
+    CHECK(f[i] == 0.43f * std::log(std::max(float(p[i]) + 1.0f, 2.0f)) + 0.25f);
+  CHECK_THROWS(ssmax_scale(Tensor::from_floats({1, 2}, {1, 2}), 0.43f, 0.0f));
+  Tensor x = randn({6, 3, 4});
+  const std::vector<float> xv = x.to_floats(), y = scale_rows(x, ssmax_scale(pos, 0.43f, 0.25f)).to_floats();
+  for (size_t i = 0; i < xv.size(); i++) CHECK(y[i] == xv[i] * f[i / 12]);
+  const Tensor factors = ssmax_scale(pos, 0.43f, 0.25f);
+  check_gradients([&](const std::vector<Tensor>& in) { return scale_rows(in[0], factors); }, {x});
+  CHECK_THROWS(scale_rows(x, randn({5})));
+}
+
 TEST_CASE("swiglu: silu(gate) * up; gradients") {
   Tensor g = randn({7, 13}), u = randn({7, 13});
   std::vector<float> gv = g.to_floats(), uv = u.to_floats(), want(gv.size());

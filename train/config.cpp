@@ -194,20 +194,25 @@ void Parser::validate() {
   if (c.fsdp_stage >= 0 && c.zero_stage != c.fsdp_stage)
     fail(at("zero_stage"), "the stage fsdp asks for, " + std::to_string(c.fsdp_stage) + ", or no zero_stage",
          std::to_string(c.zero_stage));
+  // The blocks adapters go on: PEFT counts layers_to_transform and patterns after replication.
+  const int64_t blocks = c.lora.replicated_layers(c.model.num_hidden_layers);
   for (int64_t layer : c.lora.layers)
-    if (layer >= c.model.num_hidden_layers)
-      fail(at("peft_layers_to_transform"), "block indices below num_hidden_layers, " + std::to_string(c.model.num_hidden_layers),
+    if (layer >= blocks)
+      fail(at("peft_layers_to_transform"),
+           std::string(c.lora.layer_replication.empty() ? "block indices below num_hidden_layers, "
+                                                        : "block indices below the replicated blocks' count, ") +
+               std::to_string(blocks),
            std::to_string(layer));
   if (!c.adapter.empty() && c.lora.targets().empty() && c.lora.target_pattern.empty())
     fail(at("adapter"), "lora_target_modules or lora_target_linear: true with it", "no target modules");
   if (!c.lora.target_pattern.empty()) {  // PEFT's checks of a pattern, at start-up
     bool any = false;
-    for (int64_t i = 0; i < c.model.num_hidden_layers; i++)
+    for (int64_t i = 0; i < blocks; i++)
       for (int k = 0; k < kNumLinear; k++) any = any || c.lora.adapts(i, k);
     if (!any)
       fail(at("lora_target_modules"), "a pattern matching some block's linear layer, e.g. model.layers.0.self_attn.q_proj",
            "'" + c.lora.target_pattern + "', which matches none");
-    if (const std::string other = c.lora.pattern_matches_other_module(c.model.num_hidden_layers); !other.empty())
+    if (const std::string other = c.lora.pattern_matches_other_module(blocks); !other.empty())
       fail(at("lora_target_modules"), "a pattern matching only the blocks' linear layers (LoRA on embeddings, lm_head "
            "or whole modules is not built)", "'" + c.lora.target_pattern + "', which matches " + other);
     if (c.lora.target_linear)
@@ -294,6 +299,7 @@ void Parser::validate() {
   if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
   if (c.lora.trains_token_rows()) check_trainable_token_rows(c, at("peft_trainable_token_indices"));
+  if (!c.lora.layer_replication.empty()) check_layer_replication(c, at("peft_layer_replication"));
   check_pretraining(c, keys());
 }
 

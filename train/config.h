@@ -302,6 +302,11 @@ struct TrainConfig {
   // flash_attention, xformers_attention, s2_attention, sdp_attention or attn_implementation.
   AttentionKind attention = AttentionKind::eager;
   double s2_group_size_ratio = 0.25;
+  // SSMax (Axolotl's scaling_softmax): every query's scores times factor * log(n) + bias, n its
+  // position + 1 (model/llama.h ForwardOptions::ssmax); 0 for the factor or bias is Axolotl's
+  // default (its `or 0.43`, `or 0.0`).
+  bool scaling_softmax = false;
+  float scaling_softmax_factor = 0.43f, scaling_softmax_bias = 0.0f;
   int local_rank = -1;  // -1: from MPI / the environment
   // Axolotl's Ray launch: ray_num_workers data-parallel workers. mpirun starts the ranks here; the
   // trainer refuses a run whose rank count differs, as its global batch would.

@@ -1,6 +1,8 @@
 // defines: attention_rows (the attention keys: flash_attention, xformers_attention, s2_attention,
-// sdp_attention, Axolotl's flex_attention, and the choice by name, attn_implementation / attention)
+// sdp_attention, Axolotl's flex_attention, and the choice by name, attn_implementation / attention;
+// Axolotl's scaling_softmax (SSMax) and its factor and bias)
 #include "model/attention_kind.h"
+#include "train/config_field_builders.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -65,6 +67,22 @@ std::vector<ConfigField> attention_rows(const char* section) {
            {"kernels-community/flash-attn2", AttentionKind::flash},
            {"kernels-community/flash-attn3", AttentionKind::flash}});
   by_name("attention", &AttentionInfo::short_name, "Axolotl's newer spelling of it (flash, xformers, sdpa, ...)", {});
+  // SSMax scales each query (model/llama.h), so every attention kernel takes it; Axolotl's patch
+  // needs FlexAttention, which trains with flash here. Its factor and bias take 0 (or null) as
+  // its default, as Axolotl's `scaling_softmax_factor or 0.43` does.
+  rows.push_back(field_builders::flag("scaling_softmax", section, [](auto& c) -> auto& { return c.scaling_softmax; },
+                                      "SSMax (arXiv 2501.19399): each query's attention scores times "
+                                      "scaling_softmax_factor * log(n) + scaling_softmax_bias, n its position + 1 (>= 2)"));
+  auto ssmax_number = [&](const char* key, float TrainConfig::*member, float fallback, const char* meaning) {
+    rows.push_back({key, section, "a number (0: " + yaml_number(fallback) + ")", meaning,
+                    [member, fallback](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+                      const auto v = static_cast<float>(read_double(n, w, {-kFloatMax, false, kFloatMax, false}));
+                      ctx.config.*member = v == 0.0f ? fallback : v;
+                    },
+                    [member](const TrainConfig& c) { return yaml_number(c.*member); }});
+  };
+  ssmax_number("scaling_softmax_factor", &TrainConfig::scaling_softmax_factor, 0.43f, "SSMax's s (default 0.43)");
+  ssmax_number("scaling_softmax_bias", &TrainConfig::scaling_softmax_bias, 0.0f, "SSMax's b (default 0)");
   return rows;
 }
 

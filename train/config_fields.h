@@ -260,6 +260,8 @@ void check_pose(const TrainConfig& c, const Where& w);
 // PEFT's trainable token rows beside the rest (train/config_peft.cpp): on a tied model lm_head's
 // rows become the embedding's.
 void check_trainable_token_rows(TrainConfig& c, const Where& w);
+// PEFT's layer_replication: its ranges within the base, and what it does not combine with.
+void check_layer_replication(const TrainConfig& c, const Where& w);
 // The keys of how examples are laid into rows and served (train/config_sampling.cpp).
 std::vector<ConfigField> sampling_rows(const char* section);
 // PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).

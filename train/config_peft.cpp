@@ -1,10 +1,13 @@
 // defines: peft_rows (PEFT's LoraConfig options beyond r, alpha, dropout and targets:
 // lora_rank_pattern / lora_alpha_pattern, peft_init_lora_weights, peft_trainable_token_indices,
+// peft_layer_replication,
 // and the two whose one built value is PEFT's default, peft_autocast_adapter_dtype and
-// peft_layers_pattern), check_trainable_token_rows
+// peft_layers_pattern), check_trainable_token_rows, check_layer_replication
 #include <algorithm>
 #include <regex>
 #include <type_traits>
+
+#include <fmt/format.h>
 
 #include "engine/user_error.h"
 #include "train/config_fields.h"
@@ -129,7 +132,44 @@ std::string write_trainable_token_indices(const TrainConfig& c) {
   return "{" + fields + "}";
 }
 
+// PEFT's layer_replication: a list of [start, end) pairs of block indices, start < end.
+void read_layer_replication(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  const char* expected = "a list of [start, end] block ranges, 0 <= start < end";
+  if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const YAML::Node& range : n) {
+    if (!range.IsSequence() || range.size() != 2) fail(w, expected, describe(range));
+    const int64_t start = read_int(range[0], w, 0, kMaxLayers), end = read_int(range[1], w, 0, kMaxLayers);
+    if (start >= end) fail(w, expected, "[" + std::to_string(start) + ", " + std::to_string(end) + "]");
+    ranges.emplace_back(start, end);
+  }
+  ctx.config.lora.layer_replication = ranges;
+}
+
+std::string write_layer_replication(const TrainConfig& c) {
+  std::string out;
+  for (const auto& [start, end] : c.lora.layer_replication)
+    out += (out.empty() ? "[" : ", ") + fmt::format("[{}, {}]", start, end);
+  return out.empty() ? out : out + "]";
+}
+
 }  // namespace
+
+void check_layer_replication(const TrainConfig& c, const Where& w) {
+  if (c.adapter.empty()) fail(w, "adapter: lora or qlora with it (each replicated block gets adapters of its own)", "no adapter");
+  for (const auto& [start, end] : c.lora.layer_replication)
+    if (end > c.model.num_hidden_layers)
+      fail(w, "ranges within the base's num_hidden_layers, " + std::to_string(c.model.num_hidden_layers),
+           fmt::format("[{}, {}]", start, end));
+  if (const int64_t blocks = c.lora.replicated_layers(c.model.num_hidden_layers); blocks > kMaxLayers)
+    fail(w, "at most " + std::to_string(kMaxLayers) + " blocks in all", std::to_string(blocks));
+  // PEFT refuses to merge into shared weights; ReLoRA merges each period; a sharded start-up
+  // has no whole block to share; preference training's reference is not built over copies.
+  if (c.merge_lora) fail(w, "no merge_lora with it (PEFT cannot merge adapters into shared base weights)", "merge_lora: true");
+  if (c.relora) fail(w, "no relora with it (ReLoRA merges into the shared base weights)", "relora: true");
+  if (c.zero_stage == 3) fail(w, "zero_stage below 3 with it (not built under ZeRO-3)", "zero_stage 3");
+  if (!c.rl.empty()) fail(w, "no rl with it (not built for preference training)", "rl: " + c.rl);
+}
 
 void check_trainable_token_rows(TrainConfig& c, const Where& w) {
   LoraConfig& lora = c.lora;
@@ -174,6 +214,10 @@ std::vector<ConfigField> peft_rows(const char* section) {
        "PEFT's trainable_token_indices: these rows of the embedding (and of an untied lm_head) train as a tensor of "
        "their own, the rest of the table frozen; a tied lm_head reads the embedding's",
        read_trainable_token_indices, write_trainable_token_indices},
+      {"peft_layer_replication", section, "a list of [start, end] block ranges",
+       "PEFT's layer_replication: the blocks become each range's base blocks in turn (copies share their frozen "
+       "weights), each with adapters of its own; peft_layers_to_transform and patterns count in them",
+       read_layer_replication, write_layer_replication},
       {"peft_autocast_adapter_dtype", section, "true", "PEFT's default: the adapters train in f32, as here",
        [](ReadContext&, const YAML::Node& n, const Where& w) {
          if (!read_bool(n, w)) fail(w, "true (adapters train in f32; kept in bf16 is not built)", "false");

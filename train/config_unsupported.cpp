@@ -47,8 +47,6 @@ const Unsupported kUnsupported[] = {
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
     {"accelerator_config", "Accelerate's batching options are not built: every rank takes micro-batches of its own"},
     {"sage_attention", "SageAttention (INT8 QK^T, lossy) is not built: flash_attention computes exact attention"},
-    {"scaling_softmax", "scaled-softmax (SSMax) attention is not built"},
-    {"peft_layer_replication", "PEFT's layer_replication is not built"},
     {"model_kwargs", "from_pretrained's keyword arguments are not read: give the model's settings as keys"},
     {"use_onebitllms", "onebitllms' 1.58-bit BitNet linears are not built: the linears train in bf16 or f32"},
 };

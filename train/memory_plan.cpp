@@ -23,6 +23,9 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.backward_prefetch = c.backward_prefetch;
   in.merge_lora = c.merge_lora;
   in.model = c.model;
+  // PEFT's layer_replication: the blocks that run (activations, adapters) and those that hold weights.
+  in.model.num_hidden_layers = c.lora.replicated_layers(c.model.num_hidden_layers);
+  in.base_layers = c.model.num_hidden_layers;
   // A pair's row holds both of its sequences (KTO trains them one at a time, but its reference
   // and evaluation passes take the rows whole: the plan bounds those too).
   in.sequence_len = c.data.sequence_len * (c.rl.empty() ? 1 : 2);
@@ -58,8 +61,8 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   if (!c.adapter.empty()) {
     LoraConfig pairs = c.lora;  // the adapters alone: what modules_to_save adds is base weights
     pairs.modules_to_save.clear();
-    in.trainable_parameters = lora_trainable_parameters(c.model, c.lora);
-    const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(c.model, pairs);
+    in.trainable_parameters = lora_trainable_parameters(in.model, c.lora);
+    const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(in.model, pairs);
     in.frozen_parameters = c.model.num_parameters() - trained_whole;
     auto saved = [&c](const char* module) {
       return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
@@ -96,12 +99,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // load_in_8bit (plus, while each quantised linear runs, its weight dequantised into a scratch tensor).
   const bool adapter = in.trainable_parameters > 0;
   const double T = adapter ? static_cast<double>(in.trainable_parameters) : P;
+  // The blocks whose frozen weights exist: replicated copies share them (PEFT's layer_replication).
+  const double base_layers = in.base_layers > 0 ? static_cast<double>(in.base_layers) : L;
   double linears = 0, quant = 0, largest_linear = 0, linear_sides = 0, short_side = 0;
   for (int k = 0; k < kNumLinear; k++) {
     const Shape shape = linear_shape(m, k);
-    linears += L * shape[0] * shape[1];
+    linears += base_layers * shape[0] * shape[1];
     linear_sides += L * (shape[0] + shape[1]);
-    quant += L * static_cast<double>(quant_nbytes(in.quant_format, shape[0], shape[1], in.nf4_double_quant));
+    quant += base_layers * static_cast<double>(quant_nbytes(in.quant_format, shape[0], shape[1], in.nf4_double_quant));
     if (shape[0] * shape[1] > largest_linear) short_side = std::min(shape[0], shape[1]);
     largest_linear = std::max(largest_linear, static_cast<double>(shape[0] * shape[1]));
   }

@@ -45,6 +45,9 @@ struct MemoryPlanInput {
   // for the block linears under qlora, in int8 under load_in_8bit). 0 trainable: every parameter
   // trains.
   int64_t trainable_parameters = 0, frozen_parameters = 0;
+  // PEFT's layer_replication: the base's blocks, whose frozen weights the model.num_hidden_layers
+  // blocks share (0: as many as run).
+  int64_t base_layers = 0;
   bool quant_linears = false, nf4_double_quant = true;
   bool dora = false;  // DoRA's weight norm: a targeted linear's f32 W + scale B A made per use
   // QAT: fake-quantised copies of every linear's input and weight (int4 after fp8 rows keeps the

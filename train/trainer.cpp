@@ -192,6 +192,7 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.attention = c.attention_kernel();
   forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   forward.fp8 = c.fp8;
+  forward.ssmax = {c.scaling_softmax, c.scaling_softmax_factor, c.scaling_softmax_bias};
   if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
   forward.token_weighting.dft = c.use_dft;
   backend(device).set_tf32(c.tf32 == "true" || (c.tf32 == "auto" && backend(device).fast_bf16()));  // sm_80+ both
@@ -462,7 +463,8 @@ std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {
-    SampleOptions opt{max_new_tokens, impl_->config.data.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i};
+    SampleOptions opt{max_new_tokens, impl_->config.data.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i,
+                      impl_->forward.ssmax};
     std::vector<int32_t> ids = sample(*impl_->model, {tok.bos()}, opt);
     out += "  > " + one_line(decode_utf8_replacing(tok.decode(ids))) + "\n";
   }

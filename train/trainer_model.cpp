@@ -68,6 +68,11 @@ void Trainer::Impl::build_model() {
         if (id >= model->config().vocab_size)
           throw UserError(fmt::format("{}: peft_trainable_token_indices: expected token ids below the vocabulary's {}, "
                                       "got {}", c.source, model->config().vocab_size, id));
+    if (!c.lora.layer_replication.empty()) {
+      model->replicate_layers(c.lora.layer_replication);
+      say("peft_layer_replication: {} blocks from the base's {}, copies sharing their frozen weights\n",
+          model->config().num_hidden_layers, c.model.num_hidden_layers);
+    }
     model->add_lora(c.lora, c.seed);
     const bool adapter_loaded = resumed_from.empty() && !c.lora_model_dir.empty();
     if (adapter_loaded) {

@@ -57,6 +57,9 @@ void Trainer::Impl::print_summary() const {
                                : "off");
   if (c.attention == AttentionKind::cudnn && device.is_cpu())
     say("sdp_attention: cuDNN is GPU-only; the CPU runs our flash tiles for it (the same math)\n");
+  if (c.scaling_softmax)
+    say("scaling_softmax: every query's scores times {} * log(n) + {} (n: its position + 1, at least 2), in "
+        "training, evaluation and sampling\n", c.scaling_softmax_factor, c.scaling_softmax_bias);
   if (c.tf32 == "true" && device.is_cpu()) say("tf32: no effect on the CPU (its GEMMs are plain f32)\n");
   if (c.neftune_noise_alpha > 0)
     say("neftune_noise_alpha {}: uniform noise within +-{:.4g} on the embeddings of every training forward "
@@ -226,11 +229,20 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
   }
   int64_t trainable = 0, base = 0, frozen = 0;
   for (const ParamRef& p : params) trainable += p.tensor->numel();
+  // Replicated blocks (peft_layer_replication) share their base's tensors: each counted once, as
+  // PEFT's count of named_parameters does.
+  std::vector<const Tensor*> counted;
   for (const ParamRef& p : model->parameters()) {
-    base += p.tensor->numel();
-    if (!p.tensor->requires_grad()) frozen += p.tensor->numel();
+    const Tensor& t = *p.tensor;
+    if (std::any_of(counted.begin(), counted.end(), [&t](const Tensor* c) { return t.defined() && c->shares_storage(t); }))
+      continue;
+    counted.push_back(&t);
+    base += t.numel();
+    if (!t.requires_grad()) frozen += t.numel();
   }
-  const int64_t all = model->config().num_parameters();
+  LlamaConfig base_shape = model->config();
+  base_shape.num_hidden_layers = config.model.num_hidden_layers;
+  const int64_t all = base_shape.num_parameters();
   const int64_t quantized = all - base;  // the NF4 or int8 weights, which parameters() no longer holds
   frozen += quantized;
   const int64_t total = trainable + frozen;  // as PEFT's print_trainable_parameters counts

@@ -1,4 +1,5 @@
-// defines: CPU rope (HF rotate_half rotation, forward or inverse; its own backward)
+// defines: CPU rope (HF rotate_half rotation, forward or inverse; its own backward), ssmax_scale
+// (SSMax's per-query factor from the same positions)
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -56,6 +57,15 @@ void CpuBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& in
     const float* cs = table.data() + (tabled ? pos[t] : t) * D;
     rotate_token(x.data<float>() + t * H * D, cs, cs + half, H, half, y.data<float>() + t * H * D);
   }
+}
+
+void CpuBackend::ssmax_scale(const Tensor& positions, float s, float b, Tensor& out) {
+  LLM_CHECK(positions.dtype() == DType::i32 && out.dtype() == DType::f32 && out.numel() == positions.numel(),
+            "ssmax_scale: positions " + positions.str() + " must be i32 and out " + out.str() + " f32 of as many");
+  const int32_t* pos = positions.data<int32_t>();
+  float* f = out.data<float>();
+  for (int64_t t = 0; t < positions.numel(); t++)
+    f[t] = s * std::log(std::max(static_cast<float>(pos[t]) + 1.0f, 2.0f)) + b;
 }
 
 }  // namespace llm

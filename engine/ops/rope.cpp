@@ -1,4 +1,5 @@
-// defines: rope_inv_freq (with Llama 3 frequency scaling), rope (backward = inverse rotation)
+// defines: rope_inv_freq (with Llama 3 frequency scaling), rope (backward = inverse rotation),
+// ssmax_scale (SSMax's per-query factors from the same positions)
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -72,6 +73,14 @@ Tensor rope(const Tensor& x_in, const Tensor& positions, const RopeConfig& confi
     });
   }
   return y;
+}
+
+Tensor ssmax_scale(const Tensor& positions, float s, float b) {
+  LLM_CHECK(positions.dtype() == DType::i32 && positions.dim() == 2, "ssmax_scale: positions must be i32 (B, S), got " + positions.str());
+  Tensor pos = positions.contiguous();
+  Tensor out = Tensor::empty({pos.numel()}, DType::f32, pos.device());
+  backend(pos.device()).ssmax_scale(pos, s, b, out);
+  return out;
 }
 
 }  // namespace llm
