@@ -150,9 +150,10 @@ Tensor& LlamaLayer::linear(int kind) { return this->*kLinearWeights[kind]; }
 
 void LlamaModel::store_frozen_as(DType dtype) {
   const std::vector<const Tensor*> shared = shared_base_members();
+  unshare_replicated_bases();
   for (const ParamRef& p : parameters()) {
     Tensor& t = *p.tensor;
-    if (t.requires_grad() || t.dtype() == dtype || std::count(shared.begin(), shared.end(), p.tensor)) continue;
+    if (std::count(shared.begin(), shared.end(), p.tensor) || t.requires_grad() || t.dtype() == dtype) continue;
     t = t.storage_resident() ? t.to(dtype) : Tensor::released(t.shape(), dtype, t.device());
   }
   share_replicated_bases();
@@ -173,6 +174,7 @@ void LlamaModel::store_weights_in_bf16() {
 
 size_t LlamaModel::quantize_frozen_linears(QuantFormat format, bool double_quant) {
   size_t bytes = 0;
+  unshare_replicated_bases();
   for (size_t i = 0; i < layers_.size(); i++)
     for (int k = 0; k < kNumLinear && owns_base(i); k++) {
       LlamaLayer& l = layers_[i];
@@ -212,6 +214,7 @@ void LlamaModel::move_to(Device device) {
   std::vector<ParamRef> all = parameters(), adapters = adapter_parameters();
   all.insert(all.end(), adapters.begin(), adapters.end());
   const std::vector<const Tensor*> shared = shared_base_members();
+  unshare_replicated_bases();
   for (const ParamRef& p : all) {
     if (std::count(shared.begin(), shared.end(), p.tensor)) continue;
     const bool trains = p.tensor->requires_grad();

@@ -265,6 +265,9 @@ class LlamaModel {
   // The frozen members of the blocks that share another's (replicate_layers): what a transform of
   // the frozen base skips, share_replicated_bases then pointing them at their owner's result.
   std::vector<const Tensor*> shared_base_members();
+  // Before a transform, the copies drop their handles, so each old weight is freed as its owner's
+  // is replaced (no second set held until the end); after it, they take their owner's again.
+  void unshare_replicated_bases();
   void share_replicated_bases();
   QuantWeight* quantised(const Tensor* weight);  // the quantisation of a block linear, if any
   // W of a block linear in f32: its full value when kept, its dequantised codes, or itself.

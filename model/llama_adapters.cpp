@@ -60,19 +60,27 @@ std::vector<const Tensor*> LlamaModel::shared_base_members() {
   return out;
 }
 
-void LlamaModel::share_replicated_bases() {
-  for (size_t i = 0; i < layers_.size(); i++) {
-    if (owns_base(i)) continue;
-    LlamaLayer& l = layers_[i];
-    const LlamaLayer& owner = layers_[base_owner_[i]];
-    l.input_layernorm = owner.input_layernorm;
-    l.post_attention_layernorm = owner.post_attention_layernorm;
-    for (int k = 0; k < kNumLinear; k++) {
-      l.linear(k) = owner.linear(k);
-      l.quant[k] = owner.quant[k];
-      l.full[k] = owner.full[k];
-    }
+namespace {
+// A copy's frozen members set to `from`'s (another block's, or an empty block's).
+void set_frozen_members(LlamaLayer& l, const LlamaLayer& from) {
+  l.input_layernorm = from.input_layernorm;
+  l.post_attention_layernorm = from.post_attention_layernorm;
+  for (int k = 0; k < kNumLinear; k++) {
+    l.linear(k) = from.linear(k);
+    l.quant[k] = from.quant[k];
+    l.full[k] = from.full[k];
   }
+}
+}  // namespace
+
+void LlamaModel::unshare_replicated_bases() {
+  for (size_t i = 0; i < layers_.size(); i++)
+    if (!owns_base(i)) set_frozen_members(layers_[i], LlamaLayer());
+}
+
+void LlamaModel::share_replicated_bases() {
+  for (size_t i = 0; i < layers_.size(); i++)
+    if (!owns_base(i)) set_frozen_members(layers_[i], layers_[base_owner_[i]]);
 }
 
 void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {

@@ -3,6 +3,7 @@
 // nn.init.kaiming_uniform_(a=sqrt(5)), i.e. uniform(-1/sqrt(in), 1/sqrt(in)); B starts at zero,
 // so an untrained adapter leaves the model exactly as it was.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,14 @@ struct LoraConfig {
     int64_t n = 0;
     for (const auto& [start, end] : layer_replication) n += end - start;
     return n;
+  }
+  // The base's blocks the ranges keep (their union), whose weights the replicated blocks share.
+  int64_t base_layers_used(int64_t base_layers) const {
+    if (layer_replication.empty()) return base_layers;
+    std::vector<bool> used(static_cast<size_t>(base_layers), false);
+    for (const auto& [start, end] : layer_replication)
+      for (int64_t i = start; i < end && i < base_layers; i++) used[static_cast<size_t>(i)] = true;
+    return std::count(used.begin(), used.end(), true);
   }
   // PEFT's target_modules given as one string: a regular expression (ECMAScript's, which reads
   // Python's common ones alike) that a module's whole HF name must match, as re.fullmatch; then

@@ -121,6 +121,10 @@ TEST_CASE("llm_train with peft_layer_replication: trains, resumes exactly; what 
   CHECK(SafetensorsFile(straight.out("adapter_model.safetensors")).find("base_model.model.model.layers.2.self_attn.q_proj.lora_A.weight"));
 
   Workspace bad("replication_bad");
+  // An empty list is no replication, as PEFT and Axolotl read it.
+  Run none = run_train(bad.config(adapter + "peft_layer_replication: []\nmax_steps: 1\n"));
+  REQUIRE_MESSAGE(none.exit_code == 0, none.output);
+  CHECK_FALSE(contains(none.output, "peft_layer_replication:"));
   const std::pair<std::string, std::string> refused[] = {
       {"peft_layer_replication: [[0, 2]]\n", "adapter: lora or qlora with it"},
       {adapter + "peft_layer_replication: [[0, 3]]\n", "ranges within the base's num_hidden_layers, 2, got [0, 3]"},

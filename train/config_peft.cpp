@@ -132,11 +132,11 @@ std::string write_trainable_token_indices(const TrainConfig& c) {
   return "{" + fields + "}";
 }
 
-// PEFT's layer_replication: a list of [start, end) pairs of block indices, start < end.
+// PEFT's layer_replication: a list of [start, end) pairs of block indices, start < end ([] none).
 void read_layer_replication(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const char* expected = "a list of [start, end] block ranges, 0 <= start < end";
-  if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
-  std::vector<std::pair<int64_t, int64_t>> ranges;
+  if (!n.IsSequence()) fail(w, expected, describe(n));
+  std::vector<std::pair<int64_t, int64_t>> ranges;  // empty: none, as PEFT and Axolotl read []
   for (const YAML::Node& range : n) {
     if (!range.IsSequence() || range.size() != 2) fail(w, expected, describe(range));
     const int64_t start = read_int(range[0], w, 0, kMaxLayers), end = read_int(range[1], w, 0, kMaxLayers);

@@ -25,7 +25,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.model = c.model;
   // PEFT's layer_replication: the blocks that run (activations, adapters) and those that hold weights.
   in.model.num_hidden_layers = c.lora.replicated_layers(c.model.num_hidden_layers);
-  in.base_layers = c.model.num_hidden_layers;
+  in.base_layers = c.lora.base_layers_used(c.model.num_hidden_layers);
   // A pair's row holds both of its sequences (KTO trains them one at a time, but its reference
   // and evaluation passes take the rows whole: the plan bounds those too).
   in.sequence_len = c.data.sequence_len * (c.rl.empty() ? 1 : 2);
@@ -232,7 +232,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // (or one segment's) and lm_head; fp8's casts of the block linears too.
   const double cast_layers = every > 0 ? in_segment : L;
   const double block_copies = in.qat_weights > 0 ? in.qat_weights : in.fp8 ? 1 : 0;
-  const double qat_blocks = block_copies * dsize * cast_layers * linears / L;
+  const double qat_blocks = block_copies * dsize * cast_layers * linears / base_layers;
   const double qat_head = in.qat_head ? in.qat_weights * dsize * V * C : 0;
   // The bytes of the per-use casts of `elements` weights. bfloat16 on the CPU casts the other way,
   // bf16 weights to f32 (its lookup widens the rows).

@@ -241,7 +241,7 @@ void Trainer::Impl::print_adapter_summary(const LoraConfig& lora) const {
     if (!t.requires_grad()) frozen += t.numel();
   }
   LlamaConfig base_shape = model->config();
-  base_shape.num_hidden_layers = config.model.num_hidden_layers;
+  base_shape.num_hidden_layers = config.lora.base_layers_used(config.model.num_hidden_layers);
   const int64_t all = base_shape.num_parameters();
   const int64_t quantized = all - base;  // the NF4 or int8 weights, which parameters() no longer holds
   frozen += quantized;
