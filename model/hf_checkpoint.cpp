@@ -56,16 +56,17 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   for (const BaseWeight& w : weights) {
     const SafetensorsEntry* e = files.find(w.ref.name);
     if (!e) throw UserError(dir + ": tensor " + w.ref.name + " is missing from the safetensors files");
-    const bool grows = growth && vocabulary_rows(w.ref.name) && e->shape.size() == 2 &&
-                       e->shape[1] == w.shape[1] && e->shape[0] < w.shape[0];
-    if (e->shape != w.shape && !grows)
+    const bool resized = growth && vocabulary_rows(w.ref.name) && e->shape.size() == 2 && e->shape[1] == w.shape[1] &&
+                         (e->shape[0] < w.shape[0] || (growth->shrink && e->shape[0] > w.shape[0]));
+    if (e->shape != w.shape && !resized)
       throw UserError(files.file_of(w.ref.name) + ": tensor " + w.ref.name + " is " + shape_str(e->shape) +
                       " but the configured model needs " + shape_str(w.shape));
   }
   for (const BaseWeight& w : weights) {
     Tensor value = files.read(w.ref.name, DType::f32);
-    if (value.shape() != w.shape)  // a grown vocabulary (checked above)
-      value = grown_rows(value, w.shape, model.config().initializer_range, *growth, w.ref.name);
+    if (value.shape() != w.shape)  // a grown or shrunk vocabulary (checked above)
+      value = value.size(0) > w.shape[0] ? value.narrow(0, 0, w.shape[0]).contiguous()
+                                          : grown_rows(value, w.shape, model.config().initializer_range, *growth, w.ref.name);
     sink(w.ref, value);
   }
   return static_cast<int64_t>(weights.size());

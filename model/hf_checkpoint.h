@@ -22,6 +22,9 @@ namespace llm {
 struct VocabularyGrowth {
   uint64_t seed = 0;
   bool mean = false;
+  // A smaller vocabulary (Axolotl's shrink_embeddings): a larger saved table keeps its first rows,
+  // as transformers' resize_token_embeddings cuts it.
+  bool shrink = false;
 };
 int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<VocabularyGrowth> growth = {});
 // The same checks, then each weight read alone (f32, on the host) into `sink`, in base_weights()'

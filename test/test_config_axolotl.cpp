@@ -40,7 +40,7 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
 }
 
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
-  for (const char* key : {"shrink_embeddings: true\n", "trainer_cls: my.Trainer\n",
+  for (const char* key : {"trainer_cls: my.Trainer\n",
                           "sage_attention: true\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n",
                           "use_onebitllms: true\n"})

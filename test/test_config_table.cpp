@@ -168,7 +168,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   TrainConfig a = parse_config(
       "base_model: llama3-8b\nnum_hidden_layers: 3\nvocab_size: 300\nrope_theta: 123456.7\n"
       "rms_norm_eps: 1.1e-5\ninitializer_range: 0.017\nmax_position_embeddings: 8192\n"
-      "tokens: ['<tool #1>', 'a: b']\nresize_token_embeddings_to_32x: true\nmean_resizing_embeddings: true\n"
+      "tokens: ['<tool #1>', 'a: b']\nresize_token_embeddings_to_32x: true\nmean_resizing_embeddings: true\nshrink_embeddings: true\n"
       "auto_find_batch_size: true\n"
       "rope_scaling: {rope_type: llama3, factor: 7.5, low_freq_factor: 1.5, high_freq_factor: 3.3,"
       " original_max_position_embeddings: 4000}\n" + datasets +

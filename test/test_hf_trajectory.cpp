@@ -55,6 +55,13 @@ TEST_CASE("LoRA with trainable token rows, untied and tied: the Trainer's loss, 
   }
 }
 
+// Axolotl's shrink_embeddings: the fixture's 272-row tables cut to the byte tokenizer's 259 ids, as
+// transformers' resize_token_embeddings cuts them (their first rows).
+TEST_CASE("shrink_embeddings: the Trainer on the model cut to the tokenizer's size, step by step") {
+  const json f = fixture();
+  check_trajectory("untied", "shrink_embeddings: true\n", steps_of(f, "shrunk"), f.at("settings"));
+}
+
 // PEFT's layer replication (peft_layer_replication): the deep model's 4 blocks run as 0, 1, 2, 1, 2,
 // 3, a copy sharing its original's frozen weights, every block's adapters its own.
 TEST_CASE("LoRA with peft_layer_replication: the Trainer over PEFT's replicated blocks, step by step") {

@@ -15,7 +15,7 @@ from hf_trajectory_optimizers import (adamc_cases, came_cases, muon_cases, optim
                                       schedule_free_cases, torch_optim_cases, torchao_cases)
 from hf_trajectory_replication import layer_replication_cases
 from hf_trajectory_ssmax import ssmax_cases
-from hf_trajectory_tokens import token_rows_cases
+from hf_trajectory_tokens import shrink_cases, token_rows_cases
 from make_hf_trajectory import (ACCUMULATION, LISA_INTERVAL, LISA_LAYERS, LORA, MICRO_BATCH, QAT_GROUP, SEQUENCE_LEN, SETTINGS, STEPS,
                                  collate, load, make_model, qat_cases, train, unfrozen_rows_cases)
 
@@ -535,4 +535,5 @@ EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_s
                "optimi": optimi_cases, "adamc": adamc_cases, "came": came_cases,
                "schedule_free": schedule_free_cases, "torchao": torchao_cases,
                "torch_optim": torch_optim_cases, "token_rows": token_rows_cases,
-               "ssmax": ssmax_cases, "layer_replication": layer_replication_cases}
+               "ssmax": ssmax_cases, "layer_replication": layer_replication_cases,
+               "shrink": shrink_cases}

@@ -1,11 +1,15 @@
-"""PEFT's trainable token rows beside LoRA (Axolotl's peft_trainable_token_indices), the fixture
-cases make_hf_trajectory.py --add token_rows computes:
+"""The token tables' cases of make_hf_trajectory.py. PEFT's trainable token rows beside LoRA
+(Axolotl's peft_trainable_token_indices), which --add token_rows computes:
   lora_tokens_untied  LoRA on the untied model with trainable_token_indices {embed_tokens: [...],
                       lm_head: [...]}: each table's rows train as a tensor of their own
   lora_tokens_tied    LoRA on the tied model with a list: the embedding's rows, which PEFT ties
                       lm_head to
 Each starts from the adapter PEFT initialised (OUT/<case>_init, loaded through lora_model_dir:
-its A is drawn from torch's generator, its rows are the table's own)."""
+its A is drawn from torch's generator, its rows are the table's own).
+Axolotl's shrink_embeddings, which --add shrink computes:
+  shrunk              the untied model (vocabulary 272) cut by transformers' resize_token_embeddings
+                      to llm_train's byte tokenizer's 259 ids, as Axolotl's _resize_token_embeddings
+                      does when the tokenizer is the smaller and shrink_embeddings is set"""
 import os
 
 import peft
@@ -29,3 +33,15 @@ def token_rows_cases(out, rows):
         cases[name] = train(model, rows)
         cases[name].update(model=model_name, trainable_token_indices=indices)
     return cases
+
+
+BYTE_TOKENIZER_IDS = 259
+
+
+def shrink_cases(out, rows):
+    model = load(out, "untied")
+    model.resize_token_embeddings(BYTE_TOKENIZER_IDS)
+    assert model.lm_head.weight.shape[0] == BYTE_TOKENIZER_IDS
+    case = train(model, rows)
+    case.update(vocab_size=BYTE_TOKENIZER_IDS)
+    return {"shrunk": case}

@@ -50,6 +50,9 @@ struct TrainConfig {
   // Axolotl's mean_resizing_embeddings (transformers' mean_resizing): the new rows start at the
   // mean of the old ones (transformers adds noise of covariance 1e-9 x theirs), not drawn.
   bool mean_resizing_embeddings = false;
+  // Axolotl's shrink_embeddings: a base vocabulary larger than the tokenizer's (or its multiple of
+  // 32) is cut to it, embed_tokens and lm_head keeping their first rows, as resize_token_embeddings.
+  bool shrink_embeddings = false;
   // Axolotl's fix_untrained_tokens (train/untrained_tokens.h), and the ids its list names.
   bool fix_untrained_tokens = false;
   std::vector<int64_t> fix_untrained_token_ids;

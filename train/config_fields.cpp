@@ -98,6 +98,9 @@ std::vector<ConfigField> make_fields() {
            "with tokens, the embedding grows to the tokenizer's size rounded up to a multiple of 32"),
       flag("mean_resizing_embeddings", model, MEMBER(mean_resizing_embeddings),
            "with tokens, the new embedding and lm_head rows start at the mean of the old rows (not drawn)"),
+      flag("shrink_embeddings", model, MEMBER(shrink_embeddings),
+           "a base vocabulary larger than the tokenizer's size (rounded up to 32 with resize_token_embeddings_to_32x) "
+           "is cut to it: embed_tokens and lm_head keep their first rows"),
       {"added_tokens_overrides", model, "a map {token id: new name}",
        "renames added tokens (Llama 3's reserved ones), e.g. for ChatML's markers; the vocabulary keeps its size",
        read_added_tokens_overrides, write_added_tokens_overrides},

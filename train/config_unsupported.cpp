@@ -42,7 +42,6 @@ const Unsupported kUnsupported[] = {
     {"reward_model", "reward-model training is not built: causal LM only"},
     {"process_reward_model", "reward-model training is not built: causal LM only"},
     // Axolotl 0.19's schema (the sweep of its keys that change training, not built here).
-    {"shrink_embeddings", "shrinking embed_tokens and lm_head to the tokenizer's size is not built"},
     {"trainer_cls", "a custom Python Trainer class cannot run here"},
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
     {"accelerator_config", "Accelerate's batching options are not built: every rank takes micro-batches of its own"},

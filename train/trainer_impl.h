@@ -83,14 +83,14 @@ struct Trainer::Impl {
   explicit Impl(TrainConfig config);
   void stop_point(const char* during);
   void fit_micro_batch(bool bf16);  // auto_find_batch_size: micro_batch_size down to what the plan fits
-  void grow_vocabulary();  // config.model.vocab_size for the tokens added (Axolotl's resize)
+  void grow_vocabulary();  // config.model.vocab_size for the tokens added, or shrink_embeddings (Axolotl's resize)
   // Axolotl's fix_untrained_tokens on the built model, from the training examples and the chat
   // template's text (train/untrained_tokens.h).
   void fix_untrained_tokens(const std::string& chat_template);
   // How the embedding rows of a grown vocabulary start (none without `tokens`).
   std::optional<VocabularyGrowth> vocabulary_growth() const {
-    if (config.tokens.empty()) return std::nullopt;
-    return VocabularyGrowth{mix_seed(config.seed, 0x746F6B656E73), config.mean_resizing_embeddings};
+    if (config.tokens.empty() && !config.shrink_embeddings) return std::nullopt;
+    return VocabularyGrowth{mix_seed(config.seed, 0x746F6B656E73), config.mean_resizing_embeddings, config.shrink_embeddings};
   }  // start-up: every rank stops here together after a signal
   // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and
   // optimizer.

@@ -257,10 +257,18 @@ void Trainer::Impl::drop_waiting_gradients() {
 // Axolotl's _resize_token_embeddings: the embedding and lm_head grow to the tokenizer's size (a
 // multiple of 32 with resize_token_embeddings_to_32x) whenever it is the larger, whether `tokens`,
 // a new special token or the tokenizer itself made it so; base_model's rows stay, the new ones
-// are drawn (model/hf_checkpoint.h).
+// are drawn (model/hf_checkpoint.h). With shrink_embeddings a larger model is cut to that size.
 void Trainer::Impl::grow_vocabulary() {
   int64_t size = tokenizer->vocab_size();
   if (config.resize_token_embeddings_to_32x) size = (size + 31) / 32 * 32;
+  if (size < config.model.vocab_size && config.shrink_embeddings) {
+    say("shrink_embeddings: the model's {} ids cut to the tokenizer's {}: embed_tokens and lm_head keep their first "
+        "{} rows\n", config.model.vocab_size, size, size);
+    config.model.vocab_size = size;
+    // As transformers' resize drops an nn.Embedding padding_idx past the new size.
+    if (config.model.pad_token_id >= size) config.model.pad_token_id = -1;
+    return;
+  }
   if (size <= config.model.vocab_size) return;
   say("vocabulary: the tokenizer's {} ids outgrow the model's {}: embed_tokens and lm_head get {} new rows\n",
       size, config.model.vocab_size, size - config.model.vocab_size);
