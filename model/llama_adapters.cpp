@@ -7,10 +7,14 @@
 #include <cstdint>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "engine/autograd.h"
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/user_error.h"
 #include "model/llama.h"
+#include "model/lora_init.h"
 
 namespace llm {
 namespace {
@@ -22,6 +26,38 @@ std::vector<float> kaiming_uniform(std::mt19937_64& rng, int64_t rows, int64_t f
   std::vector<float> v(rows * fan_in);
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+// PiSSA or OLoRA (model/lora_init.h) on linear k of l, scale already set: its adapter from the
+// weight, which keeps the residual (in its dtype, on its device). pissa_niter_K's draws come
+// from `rng`, standard normal as torch.randn's.
+void start_from_base(LlamaLayer& l, int k, const std::string& init_name, const std::string& module, int64_t r,
+                     std::mt19937_64& rng) {
+  NoGradGuard no_grad;
+  Tensor& weight = l.linear(k);
+  const HostMatrix w{weight.size(0), weight.size(1), weight.to_floats()};
+  if (r > std::min(w.rows, w.cols))
+    throw UserError(fmt::format("peft_init_lora_weights: {}: rank {} above min(out, in) = {} of {} (PEFT's init "
+                                "takes r singular vectors or QR columns of the weight)",
+                                init_name, r, std::min(w.rows, w.cols), module));
+  const float scale = l.lora[k].scale;
+  LoraFromBase init;
+  if (init_name == "olora") {
+    init = olora_init(w, r, scale);
+  } else {
+    const int niter = pissa_power_iterations(init_name);
+    HostMatrix draws;
+    if (niter >= 0) {
+      draws = {svd_lowrank_draw_rows(w), r, std::vector<float>(svd_lowrank_draw_rows(w) * r)};
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (float& x : draws.values) x = normal(rng);
+    }
+    init = pissa_init(w, r, scale, niter, draws);
+  }
+  const Device device = weight.device();
+  l.lora[k].a = Tensor::from_floats(init.a.values, {init.a.rows, init.a.cols}, device);
+  l.lora[k].b = Tensor::from_floats(init.b.values, {init.b.rows, init.b.cols}, device);
+  weight.copy_from(Tensor::from_floats(init.residual.values, weight.shape()));
 }
 
 // Linear k's codes made afresh from its full value, as bitsandbytes quantises a weight it is given.
@@ -95,18 +131,22 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
       if (!lora.adapts(static_cast<int64_t>(i), k)) continue;
       const int64_t out = l.linear(k).size(0), in = l.linear(k).size(1);
       const int64_t r = lora.rank(static_cast<int64_t>(i), k);
-      std::vector<float> a(r * in);
-      std::normal_distribution<float> normal(0.0f, 1.0f / static_cast<float>(r));
-      if (lora.init == "gaussian")
-        for (float& x : a) x = normal(rng);
-      else
-        a = kaiming_uniform(rng, r, in);
-      l.lora[k].a = Tensor::from_floats(a, {r, in}, device_);
-      l.lora[k].a.set_requires_grad(true);
-      l.lora[k].b = lora.init == "false" ? Tensor::from_floats(kaiming_uniform(rng, out, r), {out, r}, device_)
-                                         : Tensor::zeros({out, r}, DType::f32, device_);
-      l.lora[k].b.set_requires_grad(true);
       l.lora[k].scale = lora.scale(static_cast<int64_t>(i), k);
+      if (lora_init_from_base(lora.init)) {
+        start_from_base(l, k, lora.init, "model.layers." + std::to_string(i) + "." + linear_module_path(k), r, rng);
+      } else {
+        std::vector<float> a(r * in);
+        std::normal_distribution<float> normal(0.0f, 1.0f / static_cast<float>(r));
+        if (lora.init == "gaussian")
+          for (float& x : a) x = normal(rng);
+        else
+          a = kaiming_uniform(rng, r, in);
+        l.lora[k].a = Tensor::from_floats(a, {r, in}, device_);
+        l.lora[k].b = lora.init == "false" ? Tensor::from_floats(kaiming_uniform(rng, out, r), {out, r}, device_)
+                                           : Tensor::zeros({out, r}, DType::f32, device_);
+      }
+      l.lora[k].a.set_requires_grad(true);
+      l.lora[k].b.set_requires_grad(true);
       if (lora.use_dora) {  // its values: init_dora_magnitudes, once the base weights are final
         l.lora[k].magnitude = Tensor::zeros({out}, DType::f32, device_);
         l.lora[k].magnitude.set_requires_grad(true);

@@ -63,7 +63,8 @@ struct LoraConfig {
   // re.match(rf"(.*\.)?({key})$", name) gives that module its own r (alpha); other modules keep
   // r (alpha).
   // PEFT's init_lora_weights: "true" (A Kaiming-uniform, B zero), "false" (B Kaiming-uniform
-  // too: uniform in +-1/sqrt(r)) or "gaussian" (A normal with std 1/r, B zero).
+  // too: uniform in +-1/sqrt(r)), "gaussian" (A normal with std 1/r, B zero), or from the base
+  // weight, which then holds the residual: "pissa", "pissa_niter_K", "olora" (model/lora_init.h).
   std::string init = "true";
   std::vector<std::pair<std::string, int64_t>> rank_pattern;
   std::vector<std::pair<std::string, float>> alpha_pattern;

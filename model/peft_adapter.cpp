@@ -13,6 +13,7 @@
 #include "io/json_text.h"
 #include "io/safetensors.h"
 #include "model/hf_checkpoint.h"
+#include "model/lora_init.h"
 
 namespace llm {
 
@@ -103,6 +104,11 @@ std::optional<std::pair<std::vector<int64_t>, std::vector<int64_t>>> file_token_
   return rows;
 }
 
+// PEFT's init_lora_weights: a boolean, or the init's name.
+json init_json(const std::string& init) {
+  return init == "true" || init == "false" ? json(init == "true") : json(init);
+}
+
 }  // namespace
 
 void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::string& base_model,
@@ -125,7 +131,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"bias", "none"},
       {"fan_in_fan_out", false},
       {"inference_mode", true},
-      {"init_lora_weights", lora.init == "gaussian" ? json("gaussian") : json(lora.init == "true")},
+      {"init_lora_weights", init_json(lora.init)},
       {"use_rslora", lora.use_rslora},
       {"use_dora", lora.use_dora},
       {"layers_to_transform", lora.layers.empty() ? json(nullptr) : json(lora.layers)},
@@ -159,6 +165,15 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
     disagree("rank_pattern", member(config, "rank_pattern").dump(), patterns_json(lora.rank_pattern).dump() + " (lora_rank_pattern)");
   if (!same_patterns(member(config, "alpha_pattern"), lora.alpha_pattern))
     disagree("alpha_pattern", member(config, "alpha_pattern").dump(), patterns_json(lora.alpha_pattern).dump() + " (lora_alpha_pattern)");
+  // An init that changed the base (PiSSA, OLoRA) leaves it the residual, which PEFT's loading
+  // makes afresh from the file's init: the config's must be the same one. Other inits only
+  // start the adapter that is read over them.
+  const json init = member(config, "init_lora_weights");
+  const bool file_from_base = init.is_string() && (lora_init_from_base(init.get<std::string>()) ||
+                                                   init.get<std::string>().rfind("corda", 0) == 0 ||
+                                                   init.get<std::string>() == "loftq");
+  if ((file_from_base || lora_init_from_base(lora.init)) && init != init_json(lora.init))
+    disagree("init_lora_weights", init.dump(), init_json(lora.init).dump() + " (peft_init_lora_weights)");
   const std::pair<const char*, bool> variants[] = {{"use_rslora", lora.use_rslora}, {"use_dora", lora.use_dora}};
   for (const auto& [name, ours] : variants)
     if (flag(config, name, config_path) != ours)

@@ -55,12 +55,17 @@ inline std::string config_yaml(const json& s, const std::string& model, const st
   return y;
 }
 
+// The fixture's LoRA settings.
+inline std::string lora_keys(const json& lora) {
+  return "adapter: lora\nlora_r: " + lora.at("r").dump() + "\nlora_alpha: " + lora.at("lora_alpha").dump() +
+         "\nlora_dropout: " + lora.at("lora_dropout").dump() + "\nlora_target_linear: true\n";
+}
+
 // The fixture's LoRA settings, starting from PEFT's initial adapter `init` (lora_init, or
 // dora_init with DoRA's magnitudes).
 inline std::string lora_yaml(const json& lora, const std::string& init = "lora_init") {
-  return "adapter: lora\nlora_r: " + lora.at("r").dump() + "\nlora_alpha: " + lora.at("lora_alpha").dump() +
-         "\nlora_dropout: " + lora.at("lora_dropout").dump() + "\nlora_target_linear: true\n" +
-         "lora_model_dir: " + kDir + "/" + init + "\n" + (init == "dora_init" ? "peft_use_dora: true\n" : "");
+  return lora_keys(lora) + "lora_model_dir: " + kDir + "/" + init + "\n" +
+         (init == "dora_init" ? "peft_use_dora: true\n" : "");
 }
 
 inline double relative(double ours, double theirs) { return std::fabs(ours - theirs) / std::max(std::fabs(theirs), 1e-12); }

@@ -102,9 +102,27 @@ TEST_CASE("use_dft and enable_dft_loss: the same loss; dft_chunk_size speed only
 TEST_CASE("PEFT's options: inits, the keys whose one built value is PEFT's default, rank and alpha patterns") {
   // PEFT's options whose one built value is its default, and the inits built.
   const std::string adapter = "adapter: lora\nlora_target_linear: true\n";
-  CHECK(error_with(adapter + "peft_init_lora_weights: pissa\n") ==
-        "cfg.yaml:5: peft_init_lora_weights: expected true, false or gaussian (PEFT's other inits, pissa, olora, eva, "
-        "corda, loftq, orthogonal, ..., are not built), got 'pissa'");
+  CHECK(error_with(adapter + "peft_init_lora_weights: eva\n") ==
+        "cfg.yaml:5: peft_init_lora_weights: expected true, false, gaussian, pissa, pissa_niter_K or olora (PEFT's "
+        "other inits, eva, corda, loftq, orthogonal, ..., are not built), got 'eva'");
+  for (const char* init : {"pissa", "pissa_niter_4", "pissa_niter_0", "olora"})
+    CHECK(parse(adapter + "peft_init_lora_weights: " + init + "\n").lora.init == init);
+  for (const char* junk : {"pissa_niter_", "pissa_niter_x", "pissa_niter_-1", "pissa_niter_99999", "OLoRA"})
+    CHECK(error_with(adapter + "peft_init_lora_weights: " + junk + "\n").find("got '" + std::string(junk) + "'") !=
+          std::string::npos);
+  // The inits from the base weight: a float base, whole on every rank, not shared, not redrawn.
+  const std::string pissa = adapter + "peft_init_lora_weights: pissa\n";
+  CHECK(error_with("peft_init_lora_weights: olora\n") ==
+        "cfg.yaml:3: peft_init_lora_weights: expected adapter: lora or qlora with olora, got no adapter");
+  CHECK(error_with("adapter: qlora\nlora_target_linear: true\npeft_init_lora_weights: pissa\nload_in_4bit: true\n") ==
+        "cfg.yaml:5: peft_init_lora_weights: expected a float base with pissa (PEFT inits PiSSA in f32, f16 or bf16 "
+        "only; OLoRA on quantised codes is not built), got load_in_4bit");
+  CHECK(error_with(pissa + "zero_stage: 3\n").find("expected zero_stage below 3 with pissa") != std::string::npos);
+  CHECK(error_with(pissa + "relora: true\njagged_restart_steps: 4\n").find("expected no relora with pissa") !=
+        std::string::npos);
+  CHECK(error_with(pissa + "peft_layer_replication: [[0, 1]]\n").find(
+            "expected no peft_layer_replication with pissa (each copy would change the shared base weight)") !=
+        std::string::npos);
   CHECK(parse(adapter + "peft_init_lora_weights: false\n").lora.init == "false");
   CHECK(error_with(adapter + "peft_autocast_adapter_dtype: false\n") ==
         "cfg.yaml:5: peft_autocast_adapter_dtype: expected true (adapters train in f32; kept in bf16 is not built), got false");

@@ -72,6 +72,20 @@ TEST_CASE("LoRA with peft_layer_replication: the Trainer over PEFT's replicated 
                    c.at("steps"), f.at("settings"));
 }
 
+// PEFT's inits from the base weight (peft_init_lora_weights): our own SVD or QR of the same
+// weights (LAPACK's), the base keeping the residual; DoRA's magnitudes from it plus B A.
+TEST_CASE("LoRA from pissa and olora (and pissa with DoRA): the Trainer over PEFT's own inits, step by step") {
+  const json f = fixture(), lora = f.at("settings").at("lora");
+  for (const char* name : {"lora_pissa", "lora_pissa_dora", "lora_olora"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    check_trajectory("untied",
+                     lora_keys(lora) + "peft_init_lora_weights: " + c.at("init_lora_weights").get<std::string>() +
+                         "\npeft_use_dora: " + c.at("use_dora").dump() + "\n",
+                     c.at("steps"), f.at("settings"));
+  }
+}
+
 // Axolotl's optimizer groups: embeddings at lr x embedding_lr_scale without decay, lr_groups'
 // tensors at their own rates; the logged lr is the first group's (the decayed tensors').
 TEST_CASE("embedding_lr_scale and lr_groups: Axolotl's grouped AdamW's loss, grad_norm and lr at every step") {

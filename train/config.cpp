@@ -12,6 +12,7 @@
 #include "engine/user_error.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
+#include "model/lora_init.h"
 #include "train/config_fields.h"
 #include "train/config_spectrum.h"
 #include "train/unfrozen_parameters.h"
@@ -300,6 +301,7 @@ void Parser::validate() {
   if (c.data.use_pose) check_pose(c, at("use_pose"));
   if (c.lora.trains_token_rows()) check_trainable_token_rows(c, at("peft_trainable_token_indices"));
   if (!c.lora.layer_replication.empty()) check_layer_replication(c, at("peft_layer_replication"));
+  if (lora_init_from_base(c.lora.init)) check_init_from_base(c, at("peft_init_lora_weights"));
   check_pretraining(c, keys());
 }
 

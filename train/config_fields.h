@@ -262,6 +262,8 @@ void check_pose(const TrainConfig& c, const Where& w);
 void check_trainable_token_rows(TrainConfig& c, const Where& w);
 // PEFT's layer_replication: its ranges within the base, and what it does not combine with.
 void check_layer_replication(const TrainConfig& c, const Where& w);
+// PEFT's pissa and olora inits: a whole float base, and what they do not combine with.
+void check_init_from_base(const TrainConfig& c, const Where& w);
 // The keys of how examples are laid into rows and served (train/config_sampling.cpp).
 std::vector<ConfigField> sampling_rows(const char* section);
 // PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).

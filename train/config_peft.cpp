@@ -2,7 +2,8 @@
 // lora_rank_pattern / lora_alpha_pattern, peft_init_lora_weights, peft_trainable_token_indices,
 // peft_layer_replication,
 // and the two whose one built value is PEFT's default, peft_autocast_adapter_dtype and
-// peft_layers_pattern), check_trainable_token_rows, check_layer_replication
+// peft_layers_pattern), check_trainable_token_rows, check_layer_replication,
+// check_init_from_base
 #include <algorithm>
 #include <regex>
 #include <type_traits>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "engine/user_error.h"
+#include "model/lora_init.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -64,13 +66,14 @@ void read_lora_alpha_pattern(ReadContext& ctx, const YAML::Node& n, const Where&
 std::string write_lora_alpha_pattern(const TrainConfig& c) { return write_patterns(c.lora.alpha_pattern); }
 
 // PEFT's init_lora_weights: true (A Kaiming-uniform, B zero), false (B Kaiming-uniform too, so
-// the untrained adapter already changes the model) or gaussian (A normal with std 1/r).
+// the untrained adapter already changes the model), gaussian (A normal with std 1/r), or the inits
+// from the base weight, pissa, pissa_niter_K and olora (model/lora_init.h).
 void read_init_lora_weights(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  const std::string expected = "true, false or gaussian (PEFT's other inits, pissa, olora, eva, corda, loftq, "
-                               "orthogonal, ..., are not built)";
+  const std::string expected = "true, false, gaussian, pissa, pissa_niter_K or olora (PEFT's other inits, eva, "
+                               "corda, loftq, orthogonal, ..., are not built)";
   if (!n.IsScalar()) fail(w, expected, describe(n));
-  if (n.Scalar() == "gaussian") {
-    ctx.config.lora.init = "gaussian";
+  if (n.Scalar() == "gaussian" || lora_init_from_base(n.Scalar())) {
+    ctx.config.lora.init = n.Scalar();
     return;
   }
   bool init = true;
@@ -171,6 +174,23 @@ void check_layer_replication(const TrainConfig& c, const Where& w) {
   if (!c.rl.empty()) fail(w, "no rl with it (not built for preference training)", "rl: " + c.rl);
 }
 
+void check_init_from_base(const TrainConfig& c, const Where& w) {
+  const std::string& init = c.lora.init;
+  if (c.adapter.empty()) fail(w, "adapter: lora or qlora with " + init, "no adapter");
+  // PEFT refuses PiSSA on a quantised weight (its residual is to be quantised after); OLoRA's
+  // dequantise-and-requantise is not built.
+  if (c.quantized_base())
+    fail(w, "a float base with " + init + " (PEFT inits PiSSA in f32, f16 or bf16 only; OLoRA on quantised codes is "
+         "not built)", c.load_in_4bit ? "load_in_4bit" : "load_in_8bit");
+  // A sharded start-up holds no whole weight to decompose; copies share the weight each copy's
+  // init would change; ReLoRA's restarts draw Kaiming adapters.
+  if (c.zero_stage == 3) fail(w, "zero_stage below 3 with " + init + " (not built under ZeRO-3)", "zero_stage 3");
+  if (!c.lora.layer_replication.empty())
+    fail(w, "no peft_layer_replication with " + init + " (each copy would change the shared base weight)",
+         "peft_layer_replication");
+  if (c.relora) fail(w, "no relora with " + init + " (ReLoRA's restarts draw Kaiming adapters)", "relora: true");
+}
+
 void check_trainable_token_rows(TrainConfig& c, const Where& w) {
   LoraConfig& lora = c.lora;
   if (c.adapter.empty()) fail(w, "adapter: lora or qlora with it (PEFT's LoRA trains the rows)", "no adapter");
@@ -206,9 +226,10 @@ std::vector<ConfigField> peft_rows(const char* section) {
       {"lora_alpha_pattern", section, "a map {module-name pattern: alpha}",
        "per-module alphas (PEFT's alpha_pattern), matched as lora_rank_pattern", read_lora_alpha_pattern,
        write_lora_alpha_pattern},
-      {"peft_init_lora_weights", section, "true, false or gaussian",
+      {"peft_init_lora_weights", section, "true, false, gaussian, pissa, pissa_niter_K or olora",
        "PEFT's init_lora_weights: true, A uniform in +-1/sqrt(in) and B zero; false, B uniform in +-1/sqrt(r) too; "
-       "gaussian, A normal with std 1/r and B zero",
+       "gaussian, A normal with std 1/r and B zero; pissa (pissa_niter_K: torch.svd_lowrank's K iterations), the "
+       "weight's r principal singular values and vectors; olora, its QR's first r; both leave the base the residual",
        read_init_lora_weights, [](const TrainConfig& c) { return c.lora.init == "true" ? std::string() : c.lora.init; }},
       {"peft_trainable_token_indices", section, "a list of token ids or a map {embed_tokens: [ids], lm_head: [ids]}",
        "PEFT's trainable_token_indices: these rows of the embedding (and of an untied lm_head) train as a tensor of "
