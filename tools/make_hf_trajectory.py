@@ -3,7 +3,7 @@
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. 82 cases, one dataset (the ones --add computes are
+learning_rate per logged step) is recorded. 85 cases, one dataset (the ones --add computes are
 in hf_trajectory_cases.py and the modules it imports):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
