@@ -1,5 +1,6 @@
 // defines: CudaBackend::torch_optim (torch.optim's SGD, Adagrad and RMSprop in one fused pass; the CPU's algorithm)
-#include "cuda/cuda_common.cuh"
+// and rmsprop_8bit (bitsandbytes' 8-bit RMSprop, as the CPU's)
+#include "cuda/blockwise_8bit.cuh"
 
 namespace llm {
 
@@ -17,6 +18,11 @@ __global__ void torch_optim_kernel(float* param, const G* grad, float* s0, float
     if (s2) s2[i] = s[2];
   }
 }
+
+struct RmspropUpdate {
+  TorchOptimArgs args;
+  __device__ float operator()(float p, float g, float* square_avg) const { return torch_optim_element(p, g, square_avg, args); }
+};
 
 }  // namespace
 
@@ -40,6 +46,15 @@ void CudaBackend::torch_optim(Tensor& param, const Tensor& grad, const std::arra
                                                               args);
   });
   CUDA_CHECK_OP("torch_optim", param, grad);
+}
+
+void CudaBackend::rmsprop_8bit(Tensor& param, const Tensor& grad, Tensor& codes, Tensor& absmax,
+                               const TorchOptimArgs& args) {
+  LLM_CHECK(args.kind == TorchOptimKind::rmsprop && args.momentum == 0.0f && !args.centered,
+            "rmsprop_8bit: bitsandbytes' RMSprop keeps square_avg alone (no momentum, not centered)");
+  activate();
+  launch_blockwise_8bit<1>("rmsprop_8bit", stream_, param, grad, {{{&codes, &absmax}}}, {true}, RmspropUpdate{args});
+  CUDA_CHECK_OP("rmsprop_8bit", param, grad, codes);
 }
 
 }  // namespace llm

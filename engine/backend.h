@@ -166,6 +166,10 @@ class Backend {
   // settings use none.
   virtual void torch_optim(Tensor& param, const Tensor& grad, const std::array<Tensor*, 3>& state,
                            const TorchOptimArgs& args) = 0;
+  // bitsandbytes' 8-bit RMSprop (rmsprop_bnb_8bit): torch_optim's RMSprop update (args: no momentum,
+  // not centered) with square_avg as signed blockwise 8-bit codes and an f32 absmax per kQuantBlock.
+  virtual void rmsprop_8bit(Tensor& param, const Tensor& grad, Tensor& codes, Tensor& absmax,
+                            const TorchOptimArgs& args) = 0;
   // One fused Lion update (engine/lion_math.h) of f32 param and m; lion_8bit keeps m as
   // adamw_8bit keeps its first moment (signed map, f32 absmax per kQuantBlock elements).
   virtual void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) = 0;

@@ -16,9 +16,20 @@ TorchOptimizer::TorchOptimizer(std::vector<OptimParam> params, const TorchOptimC
     std::array<Tensor, 3> s;
     for (int k = 0; k < 3; k++)
       if (!names[k].empty()) s[k] = Tensor::zeros(p.param->shape(), DType::f32, p.param->device());
+    Tensor absmax;
+    if (quantised(p)) {
+      Moment square_avg(p.param->shape(), true, /*is_signed=*/true, p.param->device());
+      s[0] = square_avg.values;
+      absmax = square_avg.absmax;
+    }
     state_.push_back(std::move(s));
+    absmax_.push_back(std::move(absmax));
   }
   missed_.assign(params_.size(), 0);
+}
+
+bool TorchOptimizer::quantised(const OptimParam& p) const {
+  return torch_.blockwise_8bit && quantises(AdamWState::blockwise_8bit, p);
 }
 
 std::array<std::string, 3> torch_optim_state_names(const TorchOptimConfig& t) {
@@ -56,6 +67,10 @@ double TorchOptimizer::step(float lr, double max_norm, bool update) {
     a.eps = float(torch_.eps);
     a.centered = torch_.centered;
     a.grad_scale = clip;
+    if (absmax_[i].defined()) {
+      backend(p.device()).rmsprop_8bit(p, grad, state_[i][0], absmax_[i], a);
+      return;
+    }
     std::array<Tensor*, 3> s{};
     for (int k = 0; k < 3; k++)
       if (state_[i][k].defined()) s[k] = &state_[i][k];
@@ -65,13 +80,16 @@ double TorchOptimizer::step(float lr, double max_norm, bool update) {
 
 size_t TorchOptimizer::state_bytes() const {
   size_t bytes = 0;
-  for (const std::array<Tensor, 3>& s : state_)
-    for (const Tensor& t : s)
+  for (size_t i = 0; i < state_.size(); i++) {
+    for (const Tensor& t : state_[i])
       if (t.defined()) bytes += t.nbytes();
+    if (absmax_[i].defined()) bytes += absmax_[i].nbytes();
+  }
   return bytes;
 }
 
 std::string TorchOptimizer::state_format() const {
+  if (torch_.blockwise_8bit) return state_format_of("RMSprop", AdamWState::blockwise_8bit);
   return torch_.kind == TorchOptimKind::sgd ? "SGD" : torch_.kind == TorchOptimKind::adagrad ? "Adagrad" : "RMSprop";
 }
 
@@ -79,6 +97,7 @@ std::string TorchOptimizer::describe() const {
   std::string kept;
   for (const std::string& name : torch_optim_state_names(torch_))
     if (!name.empty()) kept += (kept.empty() ? "" : ", ") + name;
+  if (torch_.blockwise_8bit) return blockwise_8bit_description("bitsandbytes RMSprop", kept);
   return "torch.optim " + state_format() + " (" + (kept.empty() ? "no state" : "f32 " + kept) + ")";
 }
 
@@ -86,16 +105,24 @@ std::vector<TensorEntry> TorchOptimizer::state_table() const {
   const std::array<std::string, 3> names = torch_optim_state_names(torch_);
   std::vector<TensorEntry> out;
   for (const OptimParam& p : params_)
-    for (const std::string& name : names)
-      if (!name.empty()) out.push_back({p.name + "." + name, DType::f32, p.param->shape()});
+    for (int k = 0; k < 3; k++)
+      if (!names[k].empty()) add_moment_entries(out, p.name + "." + names[k], p.param->shape(), k == 0 && quantised(p));
   return out;
 }
 
 void TorchOptimizer::export_state(const TensorSink& put) {
   const std::array<std::string, 3> names = torch_optim_state_names(torch_);
   for (size_t i = 0; i < params_.size(); i++)
-    for (int k = 0; k < 3; k++)
-      if (!names[k].empty()) put(params_[i].name + "." + names[k], state_[i][k]);
+    for (int k = 0; k < 3; k++) {
+      if (names[k].empty()) continue;
+      const std::string name = params_[i].name + "." + names[k];
+      if (k == 0 && absmax_[i].defined()) {
+        put(name + ".codes", state_[i][0]);
+        put(name + ".absmax", absmax_[i]);
+      } else {
+        put(name, state_[i][k]);
+      }
+    }
 }
 
 }  // namespace llm

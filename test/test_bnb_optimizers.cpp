@@ -4,7 +4,8 @@
 // blocks of 256, the last short; weight decay; a block of zero gradients) and a 64-element norm
 // (under min_8bit_size: f32 state even in 8-bit mode; no decay). Cases: 8-bit AdamW (adamw_8bit,
 // adamw_bnb_8bit, paged_adamw_8bit), Lion with f32 state (lion_32bit) and 8-bit state (lion_8bit),
-// AdEMAMix with f32 and 8-bit state (ademamix, ademamix_8bit).
+// AdEMAMix with f32 and 8-bit state (ademamix, ademamix_8bit), RMSprop with f32 and 8-bit
+// square_avg (rmsprop_bnb / rmsprop_bnb_32bit, rmsprop_bnb_8bit).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
@@ -12,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/lion.h"
 #include "engine/quant_map.h"
+#include "engine/torch_optim.h"
 #include "io/safetensors.h"
 #include "test/test_util.h"
 
@@ -171,6 +173,24 @@ TEST_CASE("AdEMAMix: bitsandbytes' AdEMAMix, f32 and 8-bit moments (m1, m2 and n
                [&](std::vector<OptimParam> params) {
                  return std::make_unique<AdEMAMix>(std::move(params), adam, AdemamixConfig{}, state);
                },
+               names);
+  }
+}
+
+// transformers' rmsprop_bnb*: torch's RMSprop update (decay added to the gradient, no momentum),
+// square_avg f32 or on the signed map.
+TEST_CASE("RMSprop: bitsandbytes' RMSprop, f32 and 8-bit square_avg") {
+  for (const bool q8 : {false, true}) {
+    TorchOptimConfig config;
+    config.kind = TorchOptimKind::rmsprop;
+    config.weight_decay = kWeightDecay;
+    config.eps = 1e-8;  // bitsandbytes' default, as torch's RMSprop's
+    config.blockwise_8bit = q8;
+    StateNames names = q8 ? StateNames{{"w.square_avg.codes", "w.state1"}, {"w.square_avg.absmax", "w.absmax1"}}
+                          : StateNames{{"w.square_avg", "w.state1"}};
+    names.insert({"norm.square_avg", "norm.state1"});
+    check_case(q8 ? "rmsprop_8bit" : "rmsprop_32bit", 1e-3f,
+               [&](std::vector<OptimParam> params) { return std::make_unique<TorchOptimizer>(std::move(params), config); },
                names);
   }
 }

@@ -306,3 +306,30 @@ TEST_CASE("optimizer: sgd, adagrad, rmsprop: torch.optim's with transformers' op
                     "adagrad (torch's OneCycleLR finds no betas or momentum to cycle in it)"));
 }
 
+TEST_CASE("optimizer: rmsprop_bnb*: bitsandbytes' RMSprop, its square_avg f32 or 8-bit; what it refuses") {
+  for (const char* name : {"rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit"}) {
+    CAPTURE(name);
+    const TrainConfig c = parse(std::string("optimizer: ") + name + "\noptim_args: {alpha: 0.9, eps: 1e-6, momentum: 0.5}\n");
+    CHECK(c.optimizer_torch_optim());
+    const TorchOptimConfig t = torch_optim_config(c);
+    CHECK(t.kind == TorchOptimKind::rmsprop);
+    CHECK(t.alpha == 0.9);
+    CHECK(t.eps == 1e-6);
+    CHECK(t.momentum == 0);  // bitsandbytes never reads it
+    CHECK(c.unknown_keys == std::vector<std::string>{"optim_args.momentum"});
+    CHECK(t.blockwise_8bit == (std::string(name) == "rmsprop_bnb_8bit"));
+    CHECK(torch_optim_state_count(t) == 1);
+  }
+  CHECK(torch_optim_config(parse("optimizer: rmsprop_bnb\n")).eps == 1e-8);
+  CHECK(error_with("optimizer: rmsprop_bnb_8bit\noptim_args: {centered: true}\n") ==
+        "cfg.yaml:4: optim_args: expected alpha above 0 and no centered with rmsprop_bnb_8bit (bitsandbytes' RMSprop "
+        "refuses alpha 0 and centered), got alpha 0.99, centered true");
+  CHECK(starts_with(error_with("optimizer: rmsprop_bnb\noptim_args: {alpha: 0}\n"),
+                    "cfg.yaml:4: optim_args: expected alpha above 0 and no centered with rmsprop_bnb"));
+  CHECK(starts_with(error_with("optimizer: rmsprop_bnb\nlr_scheduler: one_cycle\n"),
+                    "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and "
+                    "rmsprop_bnb (torch's OneCycleLR would cycle its betas[0]"));
+  CHECK(starts_with(error_with("optimizer: rmsprop_bnb_8bit\nzero_stage: 2\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2"));
+}
+

@@ -137,7 +137,7 @@ TEST_CASE("int8: CUDA dequantises to the CPU's values bit for bit; quantized_lin
 
 namespace {
 
-// One blockwise 8-bit optimizer (Backend::adamw_8bit or lion_8bit) on both devices for three
+// One blockwise 8-bit optimizer (Backend::adamw_8bit, lion_8bit, ...) on both devices for three
 // updates from the same gradients: `update(backend, param, grad, state, step)` with state its
 // codes and absmax in pairs, one per moment. Parameters and absmax as the CPU's; the same
 // nearest-code search on the same f32 moments, so a code may differ only where FMA contraction
@@ -191,7 +191,7 @@ void check_blockwise_8bit(const char* name, int moments, const Update8bit& updat
 
 }  // namespace
 
-TEST_CASE("adamw_8bit, lion_8bit and ademamix_8bit: the CUDA kernels give the CPU's parameters, absmax and codes") {
+TEST_CASE("adamw_8bit, lion_8bit, ademamix_8bit and rmsprop_8bit: the CUDA kernels give the CPU's parameters, absmax and codes") {
   check_blockwise_8bit("adamw_8bit", 2, [](Backend& be, Tensor& p, const Tensor& grad, std::vector<Tensor>& s, int step) {
     be.adamw_8bit(p, grad, s[0], s[1], s[2], s[3], adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, step, true));
   });
@@ -205,6 +205,12 @@ TEST_CASE("adamw_8bit, lion_8bit and ademamix_8bit: the CUDA kernels give the CP
     const float bias1 = 1.0f - std::pow(0.9f, float(step)), bias2_sqrt = std::sqrt(1.0f - std::pow(0.999f, float(step)));
     const AdemamixArgs args{1e-2f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, bias1, bias2_sqrt};
     be.ademamix_8bit(p, grad, s[0], s[1], s[2], s[3], s[4], s[5], args);
+  });
+  check_blockwise_8bit("rmsprop_8bit", 1, [](Backend& be, Tensor& p, const Tensor& grad, std::vector<Tensor>& s, int) {
+    TorchOptimArgs args;
+    args.kind = TorchOptimKind::rmsprop;
+    args.lr = 1e-3f, args.weight_decay = 0.1f, args.eps = 1e-8f;
+    be.rmsprop_8bit(p, grad, s[0], s[1], args);
   });
 }
 

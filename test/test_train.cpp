@@ -32,7 +32,7 @@ using namespace llm::testing;
 
 
 TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losses and weights)") {
-  // f32 AdamW, and the 8-bit one (and 8-bit Lion) whose u8 codes and block absmax travel in
+  // f32 AdamW, and the 8-bit one (and 8-bit Lion and RMSprop) whose u8 codes and block absmax travel in
   // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; Muon's
   // momentum buffers and its AdamW's moments with their own step counts; CAME's first moment and
   // factored means; AdamC; Schedule-Free's z, v and mode; torchao's 8-bit codes and scales; NEFTune,
@@ -41,6 +41,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
   SUBCASE("adamw_8bit") { optimizer = "adamw_8bit"; }
   SUBCASE("lion_8bit") { optimizer = "lion_8bit"; }
+  SUBCASE("rmsprop_bnb_8bit") { optimizer = "rmsprop_bnb_8bit"; }
   SUBCASE("adafactor") { optimizer = "adafactor"; }
   SUBCASE("ademamix_8bit") { optimizer = "ademamix_8bit"; }
   SUBCASE("muon") { optimizer = "muon"; }

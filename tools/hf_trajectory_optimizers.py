@@ -53,6 +53,13 @@ def optimizer_cases(out, rows):
     return cases
 
 
+def rmsprop_bnb_cases(out, rows):
+    # transformers' rmsprop_bnb (bitsandbytes' RMSprop, 32-bit) and rmsprop_bnb_8bit (its square_avg
+    # 8-bit blockwise, the token embedding's f32), on bitsandbytes' CPU kernels.
+    return {name: dict(train(load(out, "untied"), rows, optim=name), optim=name)
+            for name in ("rmsprop_bnb", "rmsprop_bnb_8bit")}
+
+
 def axolotl_muon(optim_args):
     """make_optimizer for Axolotl's `optimizer: muon`: its factory from axolotl-contribs-mit 0.0.6
     (the version Axolotl pins), handed what Axolotl's builder hands it (lr, weight_decay, the

@@ -7,7 +7,8 @@ Trainer groups them: "w" (4 x 1100: 17 blocks of 256 and a short one; weight dec
 gradients saved here. Optimizers as transformers builds them from `optim` (adamw_8bit /
 paged_adamw_8bit: AdamW(optim_bits=8); lion_32bit: Lion; lion_8bit: Lion(optim_bits=8); ademamix,
 ademamix_8bit: AdEMAMix with beta3 0.9999 and alpha 5), with the Trainer's betas (adam_beta1,
-adam_beta2) and lr. AdEMAMix keeps its two first moments in state1 (2, n) and absmax1 (2, blocks). Saved per case and step t (0: the start):
+adam_beta2) and lr; rmsprop_32bit, rmsprop_8bit: RMSprop(optim_bits=32 | 8), alpha 0.99, eps 1e-8
+(its state1 is square_avg, on the signed map in 8-bit). AdEMAMix keeps its two first moments in state1 (2, n) and absmax1 (2, blocks). Saved per case and step t (0: the start):
 <case>.<t>.w / .norm, and from t = 1 the state after t updates: <case>.<t>.<param>.state1 and
 state2 (f32) or their codes (as F16) and absmax1 / absmax2;
 <case>.grad.<param>.<t> is the gradient of update t + 1.
@@ -29,6 +30,10 @@ CASES = {  # name: (class, kwargs beyond the groups' weight decay)
     "ademamix": (bnb.optim.AdEMAMix, dict(lr=2e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, eps=1e-8, optim_bits=32)),
     "ademamix_8bit": (bnb.optim.AdEMAMix, dict(lr=2e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, eps=1e-8,
                                                optim_bits=8)),
+    # transformers' rmsprop_bnb / rmsprop_bnb_32bit and rmsprop_bnb_8bit: RMSprop(optim_bits=32 | 8)
+    # with its alpha 0.99 and eps 1e-8 (optim_args would set them).
+    "rmsprop_32bit": (bnb.optim.RMSprop, dict(lr=1e-3, alpha=0.99, eps=1e-8, optim_bits=32)),
+    "rmsprop_8bit": (bnb.optim.RMSprop, dict(lr=1e-3, alpha=0.99, eps=1e-8, optim_bits=8)),
 }
 WEIGHT_DECAY = 0.1
 
@@ -57,7 +62,7 @@ for name, (cls, kwargs) in CASES.items():
         tensors[f"{name}.grad.w.{t}"], tensors[f"{name}.grad.norm.{t}"] = gw.clone(), gn.clone()
         w.grad, norm.grad = gw, gn
         opt.step()
-    cases[name] = {"lr": kwargs["lr"], "betas": kwargs["betas"], "eps": kwargs.get("eps", 0.0),
+    cases[name] = {"lr": kwargs["lr"], "betas": kwargs.get("betas", (kwargs.get("alpha"), 0.0)), "eps": kwargs.get("eps", 0.0),
                    "weight_decay": WEIGHT_DECAY, "steps": STEPS, "optim_bits": kwargs["optim_bits"]}
 os.makedirs(a.out, exist_ok=True)
 save_file(tensors, os.path.join(a.out, "reference.safetensors"))

@@ -365,7 +365,11 @@ struct TrainConfig {
                                            : TorchaoCodes::dynamic_8bit;
   }
   // torch.optim's SGD, Adagrad or RMSprop, as transformers builds them (engine/torch_optim.h).
-  bool optimizer_torch_optim() const { return optimizer == "sgd" || optimizer == "adagrad" || optimizer == "rmsprop"; }
+  // bitsandbytes' RMSprop (rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit) is torch's update.
+  bool optimizer_torch_optim() const {
+    return optimizer == "sgd" || optimizer == "adagrad" || optimizer == "rmsprop" || optimizer_bnb_rmsprop();
+  }
+  bool optimizer_bnb_rmsprop() const { return optimizer.rfind("rmsprop_bnb", 0) == 0; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.

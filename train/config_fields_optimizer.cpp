@@ -27,7 +27,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
-              "adagrad", "rmsprop"},
+              "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -54,7 +54,10 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "adam_beta1 and adam_beta2 / adam_epsilon are given); sgd, adagrad, rmsprop: "
              "torch.optim's, as transformers builds them (weight_decay added to the gradient; optim_args momentum, "
              "dampening, nesterov (SGD); lr_decay, eps 1e-10 (Adagrad); momentum, alpha 0.99, eps 1e-8, centered "
-             "(RMSprop); f32 state, no ZeRO)"),
+             "(RMSprop); f32 state, no ZeRO); rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit: bitsandbytes' RMSprop as "
+             "transformers builds it (torch's update without momentum or centering; optim_args alpha 0.99, eps 1e-8; "
+             "square_avg f32, or with _8bit blockwise 8-bit for tensors of 4096 elements or more but the embedding; "
+             "no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
@@ -62,7 +65,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "block_size (256, the only one built) and bf16_stochastic_round of adamw_torch_8bit, adamw_torch_4bit and "
        "ao_adamw_fp8 (a map with ao_adamw_fp8: Axolotl hands its values on as they are); "
        "momentum, dampening and nesterov of sgd, lr_decay and eps of adagrad, momentum, alpha, eps and centered of "
-       "rmsprop; unused by the other "
+       "rmsprop, alpha and eps of rmsprop_bnb* (its momentum bitsandbytes ignores: unused); unused by the other "
        "optimizers",
        read_optim_args, write_optim_args},
       number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1"),

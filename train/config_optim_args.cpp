@@ -37,12 +37,16 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"sgd", "nesterov", ArgKind::flag},                 {"adagrad", "lr_decay", ArgKind::number},
       {"adagrad", "eps", ArgKind::number},                {"rmsprop", "momentum", ArgKind::number},
       {"rmsprop", "alpha", ArgKind::number},              {"rmsprop", "eps", ArgKind::number},
-      {"rmsprop", "centered", ArgKind::flag}};
+      {"rmsprop", "centered", ArgKind::flag},
+      // bitsandbytes' RMSprop: its momentum is never read (unused here), centered raises.
+      {"rmsprop_bnb", "alpha", ArgKind::number},          {"rmsprop_bnb", "eps", ArgKind::number},
+      {"rmsprop_bnb", "centered", ArgKind::flag}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
+  if (c.optimizer_bnb_rmsprop()) return "rmsprop_bnb";
   if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim())
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";

@@ -186,6 +186,12 @@ void check_scheduler(const TrainConfig& c, const GivenKeys& keys) {
     fail(keys.at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c.optimizer +
                                       " (torch's OneCycleLR finds no betas or momentum to cycle in it)",
          "one_cycle");
+  // bitsandbytes' RMSprop keeps (alpha, momentum) as its betas: OneCycleLR would cycle alpha.
+  if (c.optimizer_bnb_rmsprop() && c.lr_scheduler_kwargs.cycle_momentum.value_or(true))
+    fail(keys.at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c.optimizer +
+                                      " (torch's OneCycleLR would cycle its betas[0], bitsandbytes' RMSprop's alpha: "
+                                      "not built)",
+         "one_cycle");
 }
 
 }  // namespace llm

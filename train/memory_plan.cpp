@@ -323,6 +323,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        std::string(in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
+                   : in.optimizer_torch_optim && in.optimizer_8bit ? "8-bit RMSprop (bitsandbytes): u8 square_avg + f32 absmax per " +
+                                                                        std::to_string(kQuantBlock)
                    : in.optimizer_torch_optim ? fmt::format("torch.optim: {} f32 state tensor(s) a parameter", in.optimizer_moments)
                    : in.optimizer_torchao ? "torchao " + torchao_codes_name(*in.optimizer_torchao) + " AdamW: " +
                                                 (*in.optimizer_torchao == TorchaoCodes::dynamic_8bit ? "u8"

@@ -56,8 +56,10 @@ std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimPara
 
 TorchOptimConfig torch_optim_config(const TrainConfig& c) {
   TorchOptimConfig t;
-  t.kind = c.optimizer == "adagrad" ? TorchOptimKind::adagrad : c.optimizer == "rmsprop" ? TorchOptimKind::rmsprop
-                                                                                          : TorchOptimKind::sgd;
+  t.kind = c.optimizer == "adagrad"                                   ? TorchOptimKind::adagrad
+           : c.optimizer == "rmsprop" || c.optimizer_bnb_rmsprop() ? TorchOptimKind::rmsprop
+                                                                     : TorchOptimKind::sgd;
+  t.blockwise_8bit = c.optimizer == "rmsprop_bnb_8bit";
   t.weight_decay = c.weight_decay;
   t.momentum = c.optim_arg("momentum", 0.0);
   t.dampening = c.optim_arg("dampening", 0.0);

@@ -38,6 +38,8 @@ class CpuBackend : public Backend {
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
   void torch_optim(Tensor& param, const Tensor& grad, const std::array<Tensor*, 3>& state,
                    const TorchOptimArgs& args) override;
+  void rmsprop_8bit(Tensor& param, const Tensor& grad, Tensor& codes, Tensor& absmax,
+                    const TorchOptimArgs& args) override;
   void torchao_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& m_scale, Tensor& v, Tensor& v_scale,
                      const TorchaoAdamWArgs& args) override;
   void lion(Tensor& param, const Tensor& grad, Tensor& m, const LionArgs& args) override;

@@ -1,4 +1,6 @@
-// defines: CPU torch.optim SGD / Adagrad / RMSprop update (the reference for the CUDA kernel)
+// defines: CPU torch.optim SGD / Adagrad / RMSprop update and bitsandbytes' 8-bit RMSprop (the
+// reference for the CUDA kernels)
+#include "engine/cpu/blockwise_8bit.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/op_timer.h"
 
@@ -27,6 +29,15 @@ void CpuBackend::torch_optim(Tensor& param, const Tensor& grad, const std::array
     for (int k = 0; k < 3; k++)
       if (s[k]) s[k][i] = values[k];
   }
+}
+
+void CpuBackend::rmsprop_8bit(Tensor& param, const Tensor& grad, Tensor& codes, Tensor& absmax,
+                              const TorchOptimArgs& args) {
+  OpTimer timer("rmsprop_8bit");
+  LLM_CHECK(args.kind == TorchOptimKind::rmsprop && args.momentum == 0.0f && !args.centered,
+            "rmsprop_8bit: bitsandbytes' RMSprop keeps square_avg alone (no momentum, not centered)");
+  update_blockwise_8bit<1>("rmsprop_8bit", param, grad, {{{&codes, &absmax, true}}},
+                           [&args](float p, float g, float* square_avg) { return torch_optim_element(p, g, square_avg, args); });
 }
 
 }  // namespace llm
