@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <string>
 
 #include "engine/check.h"
@@ -45,6 +46,10 @@ HostMatrix from_column_major(const float* data, int64_t rows, int64_t cols, int6
   return out;
 }
 
+// A workspace query's answer, which LAPACK returns as a float: rounded up with a margin, since
+// above 2^24 a float may fall short of the count it stands for.
+int workspace_size(float query) { return static_cast<int>(std::ceil(double(query) * (1 + 1e-6))) + 1; }
+
 void check_info(int info, const char* routine) {
   LLM_CHECK(info == 0, std::string("linalg: LAPACK's ") + routine + " failed (info " + std::to_string(info) + ")");
 }
@@ -70,7 +75,7 @@ ThinSvd thin_svd(const HostMatrix& a) {
   float query = 0;
   sgesdd_("S", &m, &n, col.data(), &m, s.data(), u.data(), &m, vt.data(), &k, &query, &lwork, iwork.data(), &info, 1);
   check_info(info, "sgesdd");
-  lwork = static_cast<int>(query);
+  lwork = workspace_size(query);
   std::vector<float> work(std::max(lwork, 1));
   sgesdd_("S", &m, &n, col.data(), &m, s.data(), u.data(), &m, vt.data(), &k, work.data(), &lwork, iwork.data(),
           &info, 1);
@@ -85,7 +90,7 @@ ThinQr thin_qr(const HostMatrix& a) {
   float query = 0;
   sgeqrf_(&m, &n, col.data(), &m, tau.data(), &query, &lwork, &info);
   check_info(info, "sgeqrf");
-  lwork = static_cast<int>(query);
+  lwork = workspace_size(query);
   std::vector<float> work(std::max(lwork, 1));
   sgeqrf_(&m, &n, col.data(), &m, tau.data(), work.data(), &lwork, &info);
   check_info(info, "sgeqrf");
@@ -96,7 +101,7 @@ ThinQr thin_qr(const HostMatrix& a) {
   lwork = -1;
   sorgqr_(&m, &k, &k, col.data(), &m, tau.data(), &query, &lwork, &info);
   check_info(info, "sorgqr");
-  lwork = static_cast<int>(query);
+  lwork = workspace_size(query);
   work.assign(std::max(lwork, 1), 0.0f);
   sorgqr_(&m, &k, &k, col.data(), &m, tau.data(), work.data(), &lwork, &info);
   check_info(info, "sorgqr");

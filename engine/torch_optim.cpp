@@ -14,14 +14,14 @@ TorchOptimizer::TorchOptimizer(std::vector<OptimParam> params, const TorchOptimC
   for (const OptimParam& p : params_) {
     LLM_CHECK(p.param->dtype() == DType::f32, "torch.optim: " + p.name + " is " + p.param->str() + "; it updates f32 parameters");
     std::array<Tensor, 3> s;
-    for (int k = 0; k < 3; k++)
-      if (!names[k].empty()) s[k] = Tensor::zeros(p.param->shape(), DType::f32, p.param->device());
     Tensor absmax;
     if (quantised(p)) {
       Moment square_avg(p.param->shape(), true, /*is_signed=*/true, p.param->device());
       s[0] = square_avg.values;
       absmax = square_avg.absmax;
     }
+    for (int k = 0; k < 3; k++)
+      if (!names[k].empty() && !s[k].defined()) s[k] = Tensor::zeros(p.param->shape(), DType::f32, p.param->device());
     state_.push_back(std::move(s));
     absmax_.push_back(std::move(absmax));
   }

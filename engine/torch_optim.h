@@ -23,7 +23,8 @@ struct TorchOptimConfig {
   double alpha = 0.99;                       // RMSprop
   bool centered = false;                     // RMSprop
   // bitsandbytes' RMSprop 8-bit (rmsprop_bnb_8bit): square_avg as blockwise 8-bit codes on the
-  // signed dynamic map, for tensors of kMin8bitSize elements or more (no momentum, not centered).
+  // signed dynamic map, for tensors of kMin8bitSize elements or more but the token embedding, whose
+  // state transformers keeps in f32 (no momentum, not centered).
   bool blockwise_8bit = false;
   // torch's OneCycleLR (one_cycle with cycle_momentum) sets SGD's and RMSprop's momentum before
   // every update (set_beta1), from 0.85 to 0.95: their momentum buffer is kept from the start.

@@ -33,8 +33,8 @@ HostMatrix residual(const HostMatrix& w, const HostMatrix& a, HostMatrix b, floa
 
 void check_rank(const HostMatrix& w, int64_t r) {
   LLM_CHECK(r >= 1 && r <= std::min(w.rows, w.cols), "LoRA init from the base: rank " + std::to_string(r) +
-                                                          " above the weight's " + std::to_string(w.rows) + " x " +
-                                                          std::to_string(w.cols));
+                                                          " outside [1, min(out, in)] of a " + std::to_string(w.rows) +
+                                                          " x " + std::to_string(w.cols) + " weight");
 }
 }  // namespace
 

@@ -113,7 +113,7 @@ TEST_CASE("PEFT's options: inits, the keys whose one built value is PEFT's defau
   // The inits from the base weight: a float base, whole on every rank, not shared, not redrawn.
   const std::string pissa = adapter + "peft_init_lora_weights: pissa\n";
   CHECK(error_with("peft_init_lora_weights: olora\n") ==
-        "cfg.yaml:3: peft_init_lora_weights: expected adapter: lora or qlora with olora, got no adapter");
+        "cfg.yaml:3: peft_init_lora_weights: expected adapter: lora with olora, got no adapter");
   CHECK(error_with("adapter: qlora\nlora_target_linear: true\npeft_init_lora_weights: pissa\nload_in_4bit: true\n") ==
         "cfg.yaml:5: peft_init_lora_weights: expected a float base with pissa (PEFT inits PiSSA in f32, f16 or bf16 "
         "only; OLoRA on quantised codes is not built), got load_in_4bit");
@@ -123,6 +123,7 @@ TEST_CASE("PEFT's options: inits, the keys whose one built value is PEFT's defau
   CHECK(error_with(pissa + "peft_layer_replication: [[0, 1]]\n").find(
             "expected no peft_layer_replication with pissa (each copy would change the shared base weight)") !=
         std::string::npos);
+  CHECK(error_with(pissa + "rl: dpo\n").find("expected no rl with pissa (TRL's reference") != std::string::npos);
   CHECK(parse(adapter + "peft_init_lora_weights: false\n").lora.init == "false");
   CHECK(error_with(adapter + "peft_autocast_adapter_dtype: false\n") ==
         "cfg.yaml:5: peft_autocast_adapter_dtype: expected true (adapters train in f32; kept in bf16 is not built), got false");

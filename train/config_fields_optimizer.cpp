@@ -55,7 +55,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "torch.optim's, as transformers builds them (weight_decay added to the gradient; optim_args momentum, "
              "dampening, nesterov (SGD); lr_decay, eps 1e-10 (Adagrad); momentum, alpha 0.99, eps 1e-8, centered "
              "(RMSprop); f32 state, no ZeRO); rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit: bitsandbytes' RMSprop as "
-             "transformers builds it (torch's update without momentum or centering; optim_args alpha 0.99, eps 1e-8; "
+             "transformers builds it (torch's update without momentum or centering, alpha 0.99, eps 1e-8, no optim_args; "
              "square_avg f32, or with _8bit blockwise 8-bit for tensors of 4096 elements or more but the embedding; "
              "no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
@@ -65,7 +65,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "block_size (256, the only one built) and bf16_stochastic_round of adamw_torch_8bit, adamw_torch_4bit and "
        "ao_adamw_fp8 (a map with ao_adamw_fp8: Axolotl hands its values on as they are); "
        "momentum, dampening and nesterov of sgd, lr_decay and eps of adagrad, momentum, alpha, eps and centered of "
-       "rmsprop, alpha and eps of rmsprop_bnb* (its momentum bitsandbytes ignores: unused); unused by the other "
+       "rmsprop (rmsprop_bnb* refuses any: transformers hands them on as strings, which bitsandbytes raises on); "
+       "unused by the other "
        "optimizers",
        read_optim_args, write_optim_args},
       number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1"),

@@ -37,16 +37,12 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"sgd", "nesterov", ArgKind::flag},                 {"adagrad", "lr_decay", ArgKind::number},
       {"adagrad", "eps", ArgKind::number},                {"rmsprop", "momentum", ArgKind::number},
       {"rmsprop", "alpha", ArgKind::number},              {"rmsprop", "eps", ArgKind::number},
-      {"rmsprop", "centered", ArgKind::flag},
-      // bitsandbytes' RMSprop: its momentum is never read (unused here), centered raises.
-      {"rmsprop_bnb", "alpha", ArgKind::number},          {"rmsprop_bnb", "eps", ArgKind::number},
-      {"rmsprop_bnb", "centered", ArgKind::flag}};
+      {"rmsprop", "centered", ArgKind::flag}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
-  if (c.optimizer_bnb_rmsprop()) return "rmsprop_bnb";
   if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim())
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
@@ -67,6 +63,12 @@ const OptimArg* optim_arg(const TrainConfig& c, const std::string& key) {
 void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& v, const Where& w) {
   const OptimArg* a = optim_arg(ctx.config, key);
   if (!a && ctx.config.optimizer_muon()) fail(w, "momentum, nesterov or ns_steps (Muon's arguments)", key);
+  // transformers hands bitsandbytes' RMSprop optim_args' values as the strings it parsed, on which
+  // its constructor raises (a comparison of float and str; centered=False, a true string, raises
+  // as centered): a run takes its alpha 0.99 and eps 1e-8 or none.
+  if (ctx.config.optimizer_bnb_rmsprop())
+    fail(w, "no optim_args with " + ctx.config.optimizer + " (transformers hands bitsandbytes' RMSprop their values as "
+         "strings, on which it raises; its alpha 0.99 and eps 1e-8 are what runs)", key);
   if (!a && ctx.config.optimizer == "adamc")
     fail(w, "max_lr (AdamC's argument; its lr, betas, eps and weight_decay come from learning_rate, adam_beta1, "
             "adam_beta2, adam_epsilon and weight_decay)", key);

@@ -74,12 +74,6 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
       (c.optim_arg("momentum", 0) <= 0 || c.optim_arg("dampening", 0) != 0))
     fail(keys.at("optim_args"), "momentum above 0 and dampening 0 with nesterov (torch's SGD refuses it otherwise)",
          "momentum " + yaml_number(c.optim_arg("momentum", 0)) + ", dampening " + yaml_number(c.optim_arg("dampening", 0)));
-  // bitsandbytes' RMSprop raises on these (NotImplementedError).
-  if (c.optimizer_bnb_rmsprop() && (c.optim_arg("alpha", 0.99) == 0 || c.optim_arg("centered", 0) != 0))
-    fail(keys.at("optim_args"), "alpha above 0 and no centered with " + c.optimizer +
-                                    " (bitsandbytes' RMSprop refuses alpha 0 and centered)",
-         "alpha " + yaml_number(c.optim_arg("alpha", 0.99)) + ", centered " +
-             (c.optim_arg("centered", 0) != 0 ? "true" : "false"));
   // Schedule-Free's eval() moves the weights by 1 - 1 / beta1 (the reference divides by it).
   if (c.optimizer_schedule_free() && c.optimizer != "schedule_free_sgd" && c.adam_beta1 <= 0)
     fail(keys.at("adam_beta1"), "adam_beta1 above 0 with " + c.optimizer + " (its evaluation weights divide by it)",

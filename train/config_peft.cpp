@@ -176,7 +176,7 @@ void check_layer_replication(const TrainConfig& c, const Where& w) {
 
 void check_init_from_base(const TrainConfig& c, const Where& w) {
   const std::string& init = c.lora.init;
-  if (c.adapter.empty()) fail(w, "adapter: lora or qlora with " + init, "no adapter");
+  if (c.adapter.empty()) fail(w, "adapter: lora with " + init, "no adapter");
   // PEFT refuses PiSSA on a quantised weight (its residual is to be quantised after); OLoRA's
   // dequantise-and-requantise is not built.
   if (c.quantized_base())
@@ -189,6 +189,11 @@ void check_init_from_base(const TrainConfig& c, const Where& w) {
     fail(w, "no peft_layer_replication with " + init + " (each copy would change the shared base weight)",
          "peft_layer_replication");
   if (c.relora) fail(w, "no relora with " + init + " (ReLoRA's restarts draw Kaiming adapters)", "relora: true");
+  // TRL's reference is the model with its adapters disabled, which here would be the residual
+  // alone; ours is the starting model (the adapters' B A included), which only a zero B makes the same.
+  if (!c.rl.empty())
+    fail(w, "no rl with " + init + " (TRL's reference, the adapters disabled, would be the residual base alone: not "
+         "built)", "rl: " + c.rl);
 }
 
 void check_trainable_token_rows(TrainConfig& c, const Where& w) {
