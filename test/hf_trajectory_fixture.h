@@ -130,4 +130,21 @@ inline std::vector<json> check_trajectory(const std::string& model, const std::s
 
 inline const json& steps_of(const json& f, const char* name) { return f.at("cases").at(name).at("steps"); }
 
+// The keys evaluating as the case's Trainer did: every eval_steps on the fixture's first rows
+// (test_datasets), eval_batch_size at a time.
+inline std::string eval_keys(const json& c) {
+  return "eval_steps: " + c.at("eval_steps").dump() + "\neval_batch_size: " + c.at("eval_batch_size").dump() +
+         "\ntest_datasets:\n  - path: " + kDir + "/data.jsonl\n    type: pretokenized\n    split: train[:" +
+         c.at("eval_examples").dump() + "]\n";
+}
+
+inline void check_evals(const std::vector<json>& ours, const json& theirs) {
+  REQUIRE(ours.size() == theirs.size());
+  for (size_t i = 0; i < ours.size(); i++) {
+    CAPTURE(ours[i].dump());
+    CHECK(ours[i].at("step") == theirs[i].at("step"));
+    CHECK(relative(ours[i].at("eval_loss"), theirs[i].at("eval_loss")) <= kLossTolerance);
+  }
+}
+
 }  // namespace llm::testing

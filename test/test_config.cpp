@@ -105,8 +105,8 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, adopt_adamw, lion_32bit, lion_8bit, paged_lion_32bit, "
         "paged_lion_8bit, adafactor, ademamix, ademamix_8bit, paged_ademamix_32bit, paged_ademamix_8bit, muon, "
         "optimi_adamw, adamc, came_pytorch, schedule_free_adamw, schedule_free_radam, schedule_free_sgd, adamw_torch_8bit, "
-        "adamw_torch_4bit, ao_adamw_fp8, sgd, adagrad, rmsprop, rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit, got "
-        "'lamb'");
+        "adamw_torch_4bit, ao_adamw_fp8, sgd, adagrad, rmsprop, rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit, "
+        "galore_adamw, galore_adamw_8bit, got 'lamb'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",

@@ -333,3 +333,52 @@ TEST_CASE("optimizer: rmsprop_bnb*: bitsandbytes' RMSprop, its square_avg f32 or
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2"));
 }
 
+
+TEST_CASE("optimizer: galore_*: optim_target_modules as transformers matches them, optim_args, what it refuses") {
+  const TrainConfig c = parse("optimizer: galore_adamw\noptim_target_modules: [self_attn, 'model\\.layers\\.1\\.mlp\\.up_proj']\n"
+                              "optim_args: rank=4,update_proj_gap=10,scale=0.5,proj_type=reverse_std\n");
+  CHECK(c.optimizer_galore());
+  CHECK_FALSE(c.optimizer_adamw());
+  // A linear whose module name holds an entry, or matches one whole; never a norm or the embedding.
+  CHECK(galore_target(c, "model.layers.0.self_attn.q_proj.weight"));
+  CHECK(galore_target(c, "model.layers.1.mlp.up_proj.weight"));
+  CHECK_FALSE(galore_target(c, "model.layers.0.mlp.up_proj.weight"));
+  CHECK_FALSE(galore_target(c, "model.layers.0.input_layernorm.weight"));
+  CHECK_FALSE(galore_target(parse("optimizer: galore_adamw\noptim_target_modules: [embed]\n"), "model.embed_tokens.weight"));
+  const TrainConfig all = parse("optimizer: galore_adamw_8bit\noptim_target_modules: all_linear\n");
+  CHECK(galore_target(all, "lm_head.weight"));
+  CHECK(galore_target(all, "model.layers.1.mlp.down_proj.weight"));
+  CHECK_FALSE(galore_target(all, "model.norm.weight"));
+  CHECK(c.optim_arg("rank", 0) == 4);
+  CHECK(c.optim_arg("update_proj_gap", 0) == 10);
+  CHECK(c.optim_arg("scale", 0) == 0.5);
+  CHECK(c.optim_arg("proj_type", -1) == 1);
+  // The saved config reads back the same.
+  const TrainConfig again = parse(config_to_yaml(c));
+  CHECK(again.optim_target_modules == c.optim_target_modules);
+  CHECK(again.optim_arg("proj_type", -1) == 1);
+  CHECK(parse(config_to_yaml(all)).optim_target_all_linear);
+  // transformers hands GaLore's classes the learning rate alone: the Adam keys and weight_decay go unused.
+  CHECK(parse("optimizer: galore_adamw\noptim_target_modules: [attn]\nweight_decay: 0.1\nadam_beta2: 0.99\n"
+              "optim_args: rank=4,beta=2\n")
+            .unknown_keys == std::vector<std::string>{"adam_beta2", "optim_args.beta", "weight_decay"});
+  CHECK(parse("optim_target_modules: [attn]\n").unknown_keys == std::vector<std::string>{"optim_target_modules"});
+  CHECK(error_with("optimizer: galore_adamw\n") ==
+        "cfg.yaml:3: optimizer: expected optim_target_modules with galore_adamw (the linear modules GaLore projects, "
+        "or all_linear; transformers raises without), got none");
+  CHECK(error_with("optimizer: galore_adamw\noptim_target_modules: attn\n") ==
+        "cfg.yaml:4: optim_target_modules: expected a list of module names or regular expressions, or all_linear, got 'attn'");
+  CHECK(starts_with(error_with("optimizer: galore_adamw\noptim_target_modules: ['(']\n"),
+                    "cfg.yaml:4: optim_target_modules[0]: expected a module name or a valid regular expression"));
+  CHECK(starts_with(error_with("optimizer: galore_adamw\noptim_target_modules: [attn]\noptim_args: proj_type=full\n"),
+                    "cfg.yaml:5: optim_args.proj_type: expected one of std, reverse_std, right, left"));
+  CHECK(starts_with(error_with("optimizer: galore_adamw\noptim_target_modules: [attn]\noptim_args: rank=0\n"),
+                    "cfg.yaml:5: optim_args: expected rank of at least 1"));
+  CHECK(starts_with(error_with("optimizer: galore_adamw\noptim_target_modules: [attn]\nlr_groups:\n  - name: a\n"
+                               "    modules: [q_proj]\n    lr: 0.1\n"),
+                    "cfg.yaml:5: lr_groups: expected no lr_groups with optimizer: galore_adamw"));
+  CHECK(starts_with(error_with("optimizer: galore_adamw\noptim_target_modules: [attn]\nadapter: lora\nlora_target_linear: true\n"),
+                    "cfg.yaml:5: adapter: expected no adapter with galore_adamw"));
+  CHECK(starts_with(error_with("optimizer: galore_adamw_8bit\noptim_target_modules: [attn]\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+}

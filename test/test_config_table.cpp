@@ -56,7 +56,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.anneal_strategy); SAME(lr_scheduler_kwargs.three_phase); SAME(lr_scheduler_kwargs.cycle_momentum);
   SAME(lr_scheduler_kwargs.factor); SAME(lr_scheduler_kwargs.patience); SAME(lr_scheduler_kwargs.threshold);
   SAME(lr_scheduler_kwargs.cooldown); SAME(lr_scheduler_kwargs.eps); SAME(lr_scheduler_kwargs.mode);
-  SAME(lr_scheduler_kwargs.threshold_mode); SAME(optim_args);
+  SAME(lr_scheduler_kwargs.threshold_mode); SAME(optim_args); SAME(optim_target_modules); SAME(optim_target_all_linear);
   SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids); SAME(average_tokens_across_devices);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32); SAME(bfloat16);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -212,6 +212,9 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse(stream + "pretrain_multipack_attn: false\ndataloader_num_workers: 2\ndataloader_pin_memory: false\n"
                                "dataloader_prefetch_factor: 4\ntest_datasets:\n  - path: " + s.data + "\neval_sequence_len: 64\n"));
   check_round_trip(parse("optimizer: ademamix_8bit\noptim_args: 'beta3=0.999,alpha=8,t_alpha=100'\n"));
+  check_round_trip(parse("optimizer: galore_adamw\noptim_target_modules: [attn, 'mlp\\.(up|down)_proj']\n"
+                         "optim_args: rank=8,proj_type=left\n"));
+  check_round_trip(parse("optimizer: galore_adamw_8bit\noptim_target_modules: all_linear\n"));
   check_round_trip(parse("optimizer: came_pytorch\nadam_beta3: 0.999\nadam_epsilon2: 1e-12\n"
                          "optim_args: {clip_threshold: 0.5}\n"));
   const TrainConfig pure_bf16 = parse("bfloat16: true\n");

@@ -35,7 +35,8 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   // f32 AdamW, and the 8-bit one (and 8-bit Lion and RMSprop) whose u8 codes and block absmax travel in
   // optimizer.bin; Adafactor's row and column means; AdEMAMix's three 8-bit moments; Muon's
   // momentum buffers and its AdamW's moments with their own step counts; CAME's first moment and
-  // factored means; AdamC; Schedule-Free's z, v and mode; torchao's 8-bit codes and scales; NEFTune,
+  // factored means; AdamC; Schedule-Free's z, v and mode; torchao's 8-bit codes and scales; GaLore's
+  // low-rank moments and bases (a basis recomputed after the resume meets the saved moments); NEFTune,
   // whose noise a resumed run must draw as the uninterrupted one did.
   std::string optimizer, extra;
   SUBCASE("adamw_torch") { optimizer = "adamw_torch"; }
@@ -61,6 +62,14 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   SUBCASE("rmsprop, centered with momentum: all three of its state tensors") {
     optimizer = "rmsprop";
     extra = "optim_args: momentum=0.5,centered=true\n";
+  }
+  SUBCASE("galore_adamw, its bases recomputed at update 3 and 5 from the saved moments' basis") {
+    optimizer = "galore_adamw";
+    extra = "optim_args: rank=4,update_proj_gap=2\noptim_target_modules: [attn, mlp]\n";
+  }
+  SUBCASE("galore_adamw_8bit, every linear") {
+    optimizer = "galore_adamw_8bit";
+    extra = "optim_args: {rank: 8, update_proj_gap: 3, proj_type: left}\noptim_target_modules: all_linear\n";
   }
   SUBCASE("adagrad, its rate decaying with each parameter's step count") {
     optimizer = "adagrad";

@@ -218,7 +218,9 @@ struct TrainConfig {
   // the config; optimi_adamw: torch-optimi's AdamW (AdamW's update, its own default betas and eps);
   // adamw_torch_8bit | adamw_torch_4bit | ao_adamw_fp8: torchao's AdamW8bit / AdamW4bit /
   // AdamWFp8 (engine/torchao_adamw.h);
-  // sgd | adagrad | rmsprop: torch.optim's (engine/torch_optim.h), their settings from optim_args.
+  // sgd | adagrad | rmsprop: torch.optim's (engine/torch_optim.h), their settings from optim_args;
+  // galore_adamw | galore_adamw_8bit: galore_torch's GaLore (engine/galore.h) over
+  // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -228,6 +230,12 @@ struct TrainConfig {
     const auto it = optim_args.find(key);
     return it == optim_args.end() ? otherwise : it->second;
   }
+  // optim_target_modules (GaLore's): the linear modules whose weights it projects, matched as
+  // transformers matches them (a module name equal to an entry, holding it, or matching it whole
+  // as a regular expression); optim_target_all_linear: Axolotl's all_linear, every linear (the
+  // block linears and an untied lm_head).
+  std::vector<std::string> optim_target_modules;
+  bool optim_target_all_linear = false;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double adam_beta3 = 0.9999, adam_epsilon2 = 1e-16;  // CAME's instability rate and its epsilon
   double weight_decay = 0.0;
@@ -370,6 +378,7 @@ struct TrainConfig {
     return optimizer == "sgd" || optimizer == "adagrad" || optimizer == "rmsprop" || optimizer_bnb_rmsprop();
   }
   bool optimizer_bnb_rmsprop() const { return optimizer.rfind("rmsprop_bnb", 0) == 0; }
+  bool optimizer_galore() const { return optimizer == "galore_adamw" || optimizer == "galore_adamw_8bit"; }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.
@@ -377,12 +386,12 @@ struct TrainConfig {
     return optimizer_adamw() && !optimizer_8bit() && optimizer != "optimi_adamw" && optimizer != "adamc";
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
-  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs or torch's SGD,
-  // Adagrad and RMSprop.
+  // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs, torch's SGD,
+  // Adagrad and RMSprop or GaLore.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
            !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao() &&
-           !optimizer_torch_optim();
+           !optimizer_torch_optim() && !optimizer_galore();
   }
 };
 

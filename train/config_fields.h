@@ -126,6 +126,8 @@ void read_lr_scheduler_kwargs(ReadContext& ctx, const YAML::Node& n, const Where
 // optim_args (train/config_optim_args.cpp): the arguments HF or Axolotl hand the optimizer, HF's
 // string or a map.
 void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// optim_target_modules: a list of names or regular expressions (each compiled here), or all_linear.
+void read_optim_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_optim_args(const TrainConfig& c);
 // The optimizer's keys (train/config_fields_optimizer.cpp): optimizer, optim_args, the Adam
 // settings and weight_decay.

@@ -17,6 +17,15 @@ ConfigField came_only(ConfigField field) {
   return field;
 }
 
+// A key GaLore leaves unused (transformers hands its classes the learning rate alone): not written
+// into a resolved config with it, so that a resume finds nothing unused it did not say.
+ConfigField unused_by_galore(ConfigField field) {
+  field.write = [write = field.write](const TrainConfig& c) {
+    return c.optimizer_galore() ? std::string() : write(c);
+  };
+  return field;
+}
+
 }  // namespace
 
 std::vector<ConfigField> optimizer_rows(const char* section) {
@@ -27,7 +36,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "paged_lion_8bit", "adafactor", "ademamix", "ademamix_8bit", "paged_ademamix_32bit",
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
-              "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit"},
+              "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
+              "galore_adamw_8bit"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -57,7 +67,11 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "(RMSprop); f32 state, no ZeRO); rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit: bitsandbytes' RMSprop as "
              "transformers builds it (torch's update without momentum or centering, alpha 0.99, eps 1e-8, no optim_args; "
              "square_avg f32, or with _8bit blockwise 8-bit for tensors of 4096 elements or more but the embedding; "
-             "no ZeRO)"),
+             "no ZeRO); galore_adamw, galore_adamw_8bit: GaLore (galore_torch) as transformers builds it over "
+             "optim_target_modules: each targeted linear's gradient projected to rank r by the top singular vectors "
+             "of its gradient (recomputed every update_proj_gap updates), Adam in that space, the step carried "
+             "back x scale; transformers' old AdamW (betas 0.9 / 0.999, eps 1e-6, no decay) or bitsandbytes' 8-bit "
+             "AdamW (eps 1e-8, decay 0.01), the package's defaults whatever adam_* and weight_decay say; no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
@@ -66,19 +80,28 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "ao_adamw_fp8 (a map with ao_adamw_fp8: Axolotl hands its values on as they are); "
        "momentum, dampening and nesterov of sgd, lr_decay and eps of adagrad, momentum, alpha, eps and centered of "
        "rmsprop (rmsprop_bnb* refuses any: transformers hands them on as strings, which bitsandbytes raises on); "
+       "rank (128), update_proj_gap (200), scale (0.25) and proj_type (std, reverse_std, right or left) of galore_*; "
        "unused by the other "
        "optimizers",
        read_optim_args, write_optim_args},
-      number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1"),
-      number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2"),
+      {"optim_target_modules", section, "a list of module names or regular expressions, or all_linear",
+       "GaLore's targets (galore_*): the linear modules (block linears, an untied lm_head) whose name equals an "
+       "entry, holds it, or matches it whole as a regular expression, as transformers matches them; all_linear: "
+       "every one; unused by the other optimizers",
+       read_optim_target_modules, [](const TrainConfig& c) {
+         return c.optim_target_all_linear ? std::string("all_linear")
+                : c.optim_target_modules.empty() ? std::string() : yaml_list(c.optim_target_modules);
+       }},
+      unused_by_galore(number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1")),
+      unused_by_galore(number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2")),
       came_only(number("adam_beta3", section, MEMBER(adam_beta3), kBeta, "CAME's beta3, the instability's rate (0.9999)")),
       // AdamW keeps these two as floats.
-      number("adam_epsilon", section, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
-             "AdamW epsilon"),
+      unused_by_galore(number("adam_epsilon", section, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
+                              "AdamW epsilon")),
       came_only(number("adam_epsilon2", section, MEMBER(adam_epsilon2), {0, false, kFloatMax, false},
                        "CAME's eps2, added to each instability term (1e-16)")),
-      number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
-             "decoupled weight decay (not on norm weights)")
+      unused_by_galore(number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
+                              "decoupled weight decay (not on norm weights)"))
   };
 }
 

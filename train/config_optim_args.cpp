@@ -4,14 +4,18 @@
 // for bitsandbytes' AdEMAMix, weight_lr_power and r for Schedule-Free; Axolotl's Muon takes
 // momentum, nesterov and ns_steps, its AdamC max_lr, CAME clip_threshold.
 #include <algorithm>
+#include <regex>
 
 #include "train/config_fields.h"
+#include "train/unfrozen_parameters.h"
 
 namespace llm {
 
 namespace {
 
-enum class ArgKind { number, steps, flag };
+// projection: galore_torch's proj_type, one of kGaloreSides (its index kept).
+enum class ArgKind { number, steps, flag, projection };
+const std::vector<std::string> kGaloreSides = {"std", "reverse_std", "right", "left"};
 
 struct OptimArg {
   const char* optimizer;  // "ademamix" (every spelling of it), "muon", "adamc", "came_pytorch" or "schedule_free" (each kind)
@@ -37,7 +41,10 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"sgd", "nesterov", ArgKind::flag},                 {"adagrad", "lr_decay", ArgKind::number},
       {"adagrad", "eps", ArgKind::number},                {"rmsprop", "momentum", ArgKind::number},
       {"rmsprop", "alpha", ArgKind::number},              {"rmsprop", "eps", ArgKind::number},
-      {"rmsprop", "centered", ArgKind::flag}};
+      {"rmsprop", "centered", ArgKind::flag},
+      // transformers reads these four for GaLore and drops the rest.
+      {"galore", "rank", ArgKind::steps},                 {"galore", "update_proj_gap", ArgKind::steps},
+      {"galore", "scale", ArgKind::number, kFinite},      {"galore", "proj_type", ArgKind::projection}};
   return table;
 }
 
@@ -46,6 +53,7 @@ std::string table_name(const TrainConfig& c) {
   if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim())
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
+  if (c.optimizer_galore()) return "galore";
   return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
 }
 
@@ -87,6 +95,14 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
     case ArgKind::number: value = read_double(v, w, a->range); break;
     case ArgKind::steps: value = static_cast<double>(read_int(v, w, 0)); break;
     case ArgKind::flag: value = read_bool(v, w) ? 1 : 0; break;
+    case ArgKind::projection: {
+      const std::string side = read_string(v, w);
+      const auto it = std::find(kGaloreSides.begin(), kGaloreSides.end(), side);
+      // galore_torch's 'full' projects from both sides, which is not built.
+      if (it == kGaloreSides.end()) fail(w, "one of " + join(kGaloreSides) + " (GaLore's one-sided projections)", side);
+      value = static_cast<double>(it - kGaloreSides.begin());
+      break;
+    }
   }
 }
 
@@ -127,10 +143,37 @@ std::string write_optim_args(const TrainConfig& c) {
   std::string fields;
   for (const auto& [key, value] : c.optim_args) {
     const OptimArg* a = optim_arg(c, key);
-    const std::string text = a && a->kind == ArgKind::flag ? (value != 0 ? "true" : "false") : yaml_number(value);
+    const std::string text = a && a->kind == ArgKind::flag         ? (value != 0 ? "true" : "false")
+                             : a && a->kind == ArgKind::projection ? kGaloreSides[static_cast<size_t>(value)]
+                                                                   : yaml_number(value);
     fields += (fields.empty() ? "" : ", ") + key + ": " + text;
   }
   return fields.empty() ? "" : "{" + fields + "}";
+}
+
+void read_optim_target_modules(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+  // Axolotl's schema takes a list or the one literal all_linear.
+  if (n.IsScalar() && n.as<std::string>() == "all_linear") {
+    ctx.config.optim_target_all_linear = true;
+    ctx.config.optim_target_modules.clear();
+    return;
+  }
+  if (!n.IsSequence()) fail(w, "a list of module names or regular expressions, or all_linear", describe(n));
+  std::vector<std::string> targets = read_string_list(n, w);
+  for (size_t i = 0; i < targets.size(); i++) {
+    const Where wi = w.child("[" + std::to_string(i) + "]", n[i]);
+    // std::regex compiles recursively: a bound on the length bounds its depth.
+    if (targets[i].empty() || targets[i].size() > kMaxPatternLength)
+      fail(wi, "a module name or regular expression of 1 to " + std::to_string(kMaxPatternLength) + " characters",
+           std::to_string(targets[i].size()) + " characters");
+    try {
+      std::regex compiled(targets[i]);
+    } catch (const std::regex_error& e) {
+      fail(wi, "a module name or a valid regular expression", "'" + targets[i] + "'");
+    }
+  }
+  ctx.config.optim_target_all_linear = false;
+  ctx.config.optim_target_modules = std::move(targets);
 }
 
 }  // namespace llm

@@ -19,6 +19,27 @@ void default_adam_args(TrainConfig& c, const GivenKeys& keys, double beta1, doub
   if (!set("adam_epsilon", c.adam_epsilon)) c.adam_epsilon = eps;
 }
 
+// GaLore as transformers builds it: its targets must be named; its classes get the learning rate
+// alone (their own betas, eps and weight decay run) and replace the Trainer's groups.
+void resolve_galore(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
+  if (c.optim_target_modules.empty() && !c.optim_target_all_linear)
+    fail(keys.at("optimizer"), "optim_target_modules with " + c.optimizer +
+                                   " (the linear modules GaLore projects, or all_linear; transformers raises without)",
+         "none");
+  for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay"})
+    if (keys.given(key)) unknown.insert(key);
+  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+    if (keys.given(key))
+      fail(keys.at(key), std::string("no ") + key + " with optimizer: " + c.optimizer +
+                             " (transformers' GaLore groups replace the Trainer's)", "set");
+  if (!c.adapter.empty())
+    fail(keys.at("adapter"), "no adapter with " + c.optimizer + " (GaLore projects the gradients of full weights)",
+         c.adapter);
+  for (const char* key : {"rank", "update_proj_gap"})
+    if (c.optim_arg(key, 1) < 1)
+      fail(keys.at("optim_args"), std::string(key) + " of at least 1 (GaLore's)", yaml_number(c.optim_arg(key, 1)));
+}
+
 }  // namespace
 
 void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
@@ -27,11 +48,11 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.loraplus_lr_ratio > 0)
     for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (keys.given(key)) unknown.insert(key);
-  // transformers reads optim_args for AdEMAMix and Schedule-Free here, Axolotl for Muon, AdamC and CAME (and both for
+  // transformers reads optim_args for AdEMAMix, Schedule-Free and GaLore here, Axolotl for Muon, AdamC and CAME (and both for
   // optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
       c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao() &&
-      !c.optimizer_torch_optim())
+      !c.optimizer_torch_optim() && !c.optimizer_galore())
     unknown.insert("optim_args");
   // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
   // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
@@ -78,6 +99,8 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.optimizer_schedule_free() && c.optimizer != "schedule_free_sgd" && c.adam_beta1 <= 0)
     fail(keys.at("adam_beta1"), "adam_beta1 above 0 with " + c.optimizer + " (its evaluation weights divide by it)",
          yaml_number(c.adam_beta1));
+  if (c.optimizer_galore()) resolve_galore(c, keys, unknown);
+  else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // transformers reads it for GaLore alone
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
                                    " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer,

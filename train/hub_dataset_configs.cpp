@@ -32,13 +32,16 @@ std::string front_matter(const std::string& text) {
 }
 
 // A scalar field as text, or a refusal naming it (yaml-cpp's own says only "bad conversion").
+// A path or name with a NUL byte would name another file than it reads as (the system stops at it).
 std::string text_of(const YAML::Node& n, const std::string& where, const std::string& expected) {
   if (!n.IsScalar()) throw std::runtime_error(where + ": expected " + expected);
-  return n.as<std::string>();
+  std::string text = n.as<std::string>();
+  if (text.find('\0') != std::string::npos) throw std::runtime_error(where + ": expected " + expected + " without NUL bytes");
+  return text;
 }
 
 std::vector<std::string> strings_of(const YAML::Node& n, const std::string& where) {
-  if (n.IsScalar()) return {n.as<std::string>()};
+  if (n.IsScalar()) return {text_of(n, where, "a path or a list of paths")};
   if (!n.IsSequence()) throw std::runtime_error(where + ": expected a path or a list of paths");
   std::vector<std::string> out;
   for (const YAML::Node& item : n) out.push_back(text_of(item, where, "a path or a list of paths"));
@@ -48,7 +51,7 @@ std::vector<std::string> strings_of(const YAML::Node& n, const std::string& wher
 // HF's data_files: a pattern or a list of them (the train split), or a list of {split, path}.
 std::vector<std::string> train_patterns(const YAML::Node& data_files, const std::string& where) {
   if (!data_files || data_files.IsNull()) return {};
-  if (data_files.IsScalar()) return {data_files.as<std::string>()};
+  if (data_files.IsScalar()) return {text_of(data_files, where, "a path or a list of paths")};
   if (data_files.IsSequence() && data_files.size() > 0 && data_files[0].IsMap()) {
     std::vector<std::string> out;
     for (const YAML::Node& entry : data_files) {

@@ -46,6 +46,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
+  if (c.optimizer_galore()) in.optimizer_state_bytes = galore_state_bytes(c);
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
   in.attention = c.attention_kernel();
@@ -139,6 +140,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // bytes beside the 4 that T counts), nothing for the vectors, which it leaves out.
   const double saved_heads = (in.trains_embedding ? embed : 0) + (in.frozen_lm_head ? 0 : lm_head);
   if (in.optimizer_muon) optimizer = adapter ? 4 * T + 4 * saved_heads : 4 * linears + 8 * (embed + lm_head);
+  if (in.optimizer_state_bytes > 0) optimizer = in.optimizer_state_bytes;
   // ZeRO counts only with several ranks. Stage 1 shards the optimizer state and the f32 master
   // weights; 2 (and 3) free each gradient bucket once reduced; 3 shards the weights themselves:
   // trained ones (zero3), or an adapter run's frozen base (frozen_zero3), whose trained
@@ -320,7 +322,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
+       std::string(in.optimizer_state_bytes > 0 ? "GaLore: m and v of the projected gradients (f32, or u8 + f32 absmax "
+                                                  "from 4096 elements), f32 bases, m and v of the rest"
+                   : in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"
                    : in.optimizer_torch_optim && in.optimizer_8bit ? "8-bit RMSprop (bitsandbytes): u8 square_avg + f32 absmax per " +

@@ -36,6 +36,9 @@ struct MemoryPlanInput {
   // Muon: f32 momentum of the orthogonalised matrices, f32 m and v of embed_tokens and lm_head, the
   // largest matrix's Newton-Schulz scratch during the step.
   bool optimizer_muon = false;
+  // The optimizer's state bytes counted tensor by tensor (GaLore's low-rank moments and bases), which
+  // replace the estimate above when > 0.
+  double optimizer_state_bytes = 0;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
   // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.

@@ -2,8 +2,15 @@
 #include "train/optimizer_groups.h"
 
 #include <algorithm>
+#include <cmath>
+#include <regex>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "engine/galore.h"
 #include "engine/muon.h"
+#include "engine/user_error.h"
 #include "model/llama.h"
 
 namespace llm {
@@ -52,6 +59,79 @@ std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimPara
   muon.ns_steps = static_cast<int64_t>(c.optim_arg("ns_steps", double(muon.ns_steps)));
   const AdamWConfig adam{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), float(c.weight_decay)};
   return std::make_unique<Muon>(std::move(params), std::move(roles), adam, muon);
+}
+
+bool galore_target(const TrainConfig& c, const std::string& name) {
+  const std::string suffix = ".weight";
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  const std::string module = name.substr(0, name.size() - suffix.size());
+  const size_t dot = module.rfind('.');
+  const bool linear = module == "lm_head" || (module.rfind("model.layers.", 0) == 0 && dot != std::string::npos &&
+                                              linear_module_index(module.substr(dot + 1)) >= 0);
+  if (!linear) return false;
+  if (c.optim_target_all_linear) return true;
+  for (const std::string& t : c.optim_target_modules)
+    if (holds(module, t)) return true;
+  for (const std::string& t : c.optim_target_modules)
+    if (std::regex_match(module, std::regex(t))) return true;
+  return false;
+}
+
+namespace {
+GaloreConfig galore_config(const TrainConfig& c) {
+  GaloreConfig g;
+  g.rank = static_cast<int64_t>(c.optim_arg("rank", double(g.rank)));
+  g.update_proj_gap = static_cast<int64_t>(c.optim_arg("update_proj_gap", double(g.update_proj_gap)));
+  g.scale = static_cast<float>(c.optim_arg("scale", g.scale));
+  g.side = static_cast<GaloreSide>(static_cast<int>(c.optim_arg("proj_type", 0)));
+  return g;
+}
+
+// galore_torch's AdamW (transformers' old one: eps 1e-6, no decay) or bitsandbytes' AdamW8bit
+// (eps 1e-8, decay 1e-2), each at its defaults.
+AdamWConfig galore_adam(const TrainConfig& c) {
+  return c.optimizer == "galore_adamw" ? AdamWConfig{0.9f, 0.999f, 1e-6f, 0.0f} : AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
+}
+}  // namespace
+
+std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimParam> params) {
+  std::vector<bool> projected;
+  for (OptimParam& p : params) {
+    projected.push_back(galore_target(c, p.name));
+    p.decay = true;  // one group for all, at the class's decay (bitsandbytes' overrides none)
+    p.lr_scale = 1.0f;
+    p.f32_state = false;
+  }
+  if (std::find(projected.begin(), projected.end(), true) == projected.end())
+    throw UserError(fmt::format("{}: optim_target_modules: no trained linear weight matches {} (the block linears "
+                                "q_proj ... down_proj, or an untied lm_head; transformers raises as well)",
+                                c.source, c.optim_target_all_linear ? "all_linear" : fmt::format("[{}]", fmt::join(c.optim_target_modules, ", "))));
+  const GaloreAdam kind = c.optimizer == "galore_adamw" ? GaloreAdam::hf_adamw : GaloreAdam::bnb_8bit;
+  return std::make_unique<Galore>(std::move(params), std::move(projected), galore_adam(c), galore_config(c), kind);
+}
+
+double galore_state_bytes(const TrainConfig& c) {
+  const LlamaConfig& m = c.model;
+  const GaloreConfig g = galore_config(c);
+  const bool eight_bit = c.optimizer == "galore_adamw_8bit";
+  // Two moments of n elements: f32, or 8-bit codes with an f32 absmax per block from kMin8bitSize on.
+  const auto moments = [eight_bit](double n) {
+    return eight_bit && n >= kMin8bitSize ? 2 * (n + 4 * std::ceil(n / kQuantBlock)) : 8 * n;
+  };
+  const auto tensor = [&](const std::string& name, const Shape& shape) {
+    if (!galore_target(c, name)) return moments(static_cast<double>(shape_numel(shape)));
+    return moments(static_cast<double>(shape_numel(Galore::low_rank_shape(shape, g)))) +
+           4.0 * static_cast<double>(shape_numel(Galore::projector_shape(shape, g)));
+  };
+  const Shape embedding{m.vocab_size, m.hidden_size}, norm{m.hidden_size};
+  // The norms (two a block and the final one) are never projected.
+  double bytes = tensor("model.embed_tokens.weight", embedding) + (2 * m.num_hidden_layers + 1) * tensor("model.norm.weight", norm);
+  if (!m.tie_word_embeddings) bytes += tensor("lm_head.weight", embedding);
+  for (int64_t layer = 0; layer < m.num_hidden_layers; layer++) {
+    for (int k = 0; k < kNumLinear; k++) bytes += tensor(linear_module_name(layer, k) + ".weight", linear_shape(m, k));
+  }
+  return bytes;
 }
 
 TorchOptimConfig torch_optim_config(const TrainConfig& c) {

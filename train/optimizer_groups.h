@@ -34,6 +34,19 @@ OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, in
 // Muon, and the tensors under 2-D nothing; optim_args' momentum, nesterov and ns_steps.
 std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimParam> params);
 
+// Whether `optimizer: galore_*` projects the trained tensor `name`: a linear's weight (a block
+// linear's, or lm_head's) whose module name equals an optim_target_modules entry, holds it, or
+// matches it whole as a regular expression (transformers' check_target_module_exists), or any
+// linear's under all_linear.
+bool galore_target(const TrainConfig& c, const std::string& name);
+// `optimizer: galore_*` over `params` as transformers builds it: the targets projected with
+// optim_args' rank, update_proj_gap, scale and proj_type, every tensor in one group at the
+// package's own betas, eps and decay (transformers hands the class the learning rate alone).
+// Throws UserError when no tensor is a target, as transformers raises.
+std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimParam> params);
+// Its state bytes over a model of `c`'s shape training whole (the memory plan).
+double galore_state_bytes(const TrainConfig& c);
+
 // `optimizer: sgd | adagrad | rmsprop` as transformers builds torch.optim's: weight_decay (the
 // Trainer's decayed group), the rest from optim_args over torch's defaults.
 TorchOptimConfig torch_optim_config(const TrainConfig& c);

@@ -155,6 +155,8 @@ void Trainer::Impl::build_model() {
     optimizer = std::make_unique<Lion>(opt_params, adamw, adamw_state);
   } else if (c.optimizer_muon()) {  // as ADOPT
     optimizer = make_muon(c, std::move(opt_params));
+  } else if (c.optimizer_galore()) {  // as ADOPT
+    optimizer = make_galore(c, std::move(opt_params));
   } else if (c.optimizer == "adafactor") {  // as ADOPT
     optimizer = std::make_unique<Adafactor>(opt_params, adamw);
   } else if (c.optimizer == "came_pytorch") {  // as ADOPT

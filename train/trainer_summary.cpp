@@ -151,6 +151,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer_schedule_free() ? "Schedule-Free"
       : c.optimizer_torchao()      ? "torchao AdamW " + torchao_codes_name(c.optimizer_torchao_codes())
       : c.optimizer_torch_optim()  ? "torch.optim " + c.optimizer
+      : c.optimizer_galore()       ? "GaLore"
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);

@@ -1,0 +1,78 @@
+// GaLore (Zhao et al. 2024, "Gradient Low-Rank Projection"), as the galore_torch package (1.0)
+// runs it under transformers' galore_adamw and galore_adamw_8bit: a projected matrix's gradient G
+// is taken to rank r through an orthonormal basis P from the SVD of G (refreshed every
+// update_proj_gap of its own updates), Adam's moments live in that low-rank space, and the step
+// they make is carried back through P and scaled. The other parameters take the same Adam
+// unprojected. For world size 1 or data parallel without ZeRO.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/linalg.h"
+#include "engine/optimizer.h"
+
+namespace llm {
+
+// Which side of G its basis comes from: galore_torch's proj_type. std projects a tall (or square)
+// G from the right with its top right singular vectors (G P^T, r x n basis) and a wide G from the
+// left with its top left ones (Q^T G, m x r); reverse_std the other way round; right and left
+// always that side.
+enum class GaloreSide { std_side, reverse_std, right, left };
+
+struct GaloreConfig {
+  int64_t rank = 128;             // at most min(m, n) of each matrix in effect
+  int64_t update_proj_gap = 200;  // a basis is recomputed when its parameter's update count is a multiple
+  float scale = 0.25f;            // of the step carried back
+  GaloreSide side = GaloreSide::std_side;
+};
+
+// The Adam each parameter's moments run, as the two packages that galore_torch builds on run it:
+// galore_adamw is transformers' old AdamW (f32 moments, eps added to sqrt(v) before the bias
+// correction, weight decay after the step); galore_adamw_8bit is bitsandbytes' 8-bit AdamW
+// (blockwise 8-bit moments for tensors of kMin8bitSize elements or more, the low-rank ones
+// counted by their own size; decay before the step, for a projected matrix after it).
+enum class GaloreAdam { hf_adamw, bnb_8bit };
+
+// The basis galore_torch slices from a gradient's SVD, `basis`'s shape: the top right singular
+// vectors as rows (from_right: r x n) or the top left ones as columns (m x r), each signed so that
+// its largest element (the first of equal ones) is positive. A singular vector's sign is its
+// LAPACK's choice (MKL's under torch's CPU wheels, cuSOLVER's on a GPU, OpenBLAS's here, each its
+// own), and it shows once a recomputed basis meets the moments of the last one: a fixed choice
+// makes a run the same on any LAPACK.
+std::vector<float> galore_basis(const ThinSvd& svd, bool from_right, const Shape& basis);
+
+class Galore final : public Optimizer {
+ public:
+  // projected[i]: whether params[i] (an f32 matrix) has its gradient projected.
+  Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
+         GaloreAdam kind);
+  double step(float lr, double max_norm = 0.0, bool update = true) override;
+  size_t state_bytes() const override;
+  size_t unsharded_state_bytes() const override { return state_bytes(); }
+  std::string describe() const override;
+  std::string state_format() const override;
+  // Each parameter's moments (moment_table's names, of the low-rank shape when projected), then a
+  // projected one's basis "<param>.galore_projector" (f32; zero before its first update).
+  std::vector<TensorEntry> state_table() const override;
+  void export_state(const TensorSink& put) override;
+
+  // The low-rank shape a projected m x n gradient takes, and its basis' shape, under `config`.
+  static Shape low_rank_shape(const Shape& weight, const GaloreConfig& config);
+  static Shape projector_shape(const Shape& weight, const GaloreConfig& config);
+
+ private:
+  struct Slot {
+    bool projected = false;
+    bool from_right = false;  // the basis P (r x n) multiplies G from the right; else Q (m x r) from the left
+    Tensor projector;
+    AdamWMoments moments;
+  };
+  void projected_update(Slot& slot, Tensor& p, const Tensor& grad, const AdamWArgs& args, float clip, int64_t done);
+
+  std::vector<OptimParam> params_;
+  std::vector<Slot> slots_;
+  GaloreConfig galore_;
+  GaloreAdam kind_;
+};
+
+}  // namespace llm

@@ -1,0 +1,109 @@
+"""The GaLore fixture cases (make_hf_trajectory.py --add galore): the Trainer's galore_adamw and
+galore_adamw_8bit as transformers builds them from optim_target_modules and optim_args, on
+galore_torch 1.0 (bitsandbytes' CPU kernels under the 8-bit one).
+
+A basis is the top singular vectors of a gradient, each up to its sign, which is whatever the
+LAPACK computing it picks (MKL's under torch's CPU wheels; OpenBLAS builds differ among
+themselves). The sign changes nothing while one basis holds (the moments flip with it); once a
+basis is recomputed, the moments carried over from the last one meet the new signs. llm_train
+signs each singular vector so that its largest element is positive (engine/galore.h), and so do
+the cases that recompute bases here, torch's SVD and update otherwise unchanged; galore_adamw
+keeps torch's SVD as it is and one basis for the whole run."""
+import torch
+from galore_torch import galore_projector
+
+from make_hf_trajectory import load, train
+
+# Rank 16 keeps every projection below its matrix's sides at the fixture's widths (64 and 96); a
+# basis every 4 updates is recomputed twice within the 10 steps, the moments carried across.
+GALORE_ARGS = "rank=16,update_proj_gap=4,scale=0.25"
+
+
+def signed_svd(matrix, full_matrices=False):
+    """torch.linalg.svd with each singular pair signed so that v's (and u's) largest element is
+    positive: the basis is v's rows for a right projection and u's columns for a left one, and
+    llm_train signs the one it keeps, so both are signed here (each pair flipped as one)."""
+    u, s, vh = torch.linalg.svd(matrix, full_matrices=full_matrices)
+    # The projector keeps vh's rows when it projects from the right (rows >= cols under std).
+    right = matrix.shape[0] >= matrix.shape[1] if signed_svd.std_side else matrix.shape[0] < matrix.shape[1]
+    kept = vh if right else u.T
+    largest = kept.abs().argmax(dim=1)  # the first of equal ones, as llm_train's
+    sign = torch.where(kept.gather(1, largest[:, None])[:, 0] < 0, -1.0, 1.0)
+    return u * sign[None, :], s, vh * sign[:, None]
+
+
+class SignedLinalg:
+    svd = staticmethod(signed_svd)
+
+
+def with_signed_svd(std_side, run):
+    """run() with galore_torch's projector taking signed_svd for torch.linalg.svd."""
+    projector_torch = galore_projector.torch
+    galore_projector.torch = type("torch_with_signed_svd", (), {
+        name: getattr(torch, name) for name in ("matmul", "diag", "float")})
+    galore_projector.torch.linalg = SignedLinalg
+    signed_svd.std_side = std_side
+    try:
+        return run()
+    finally:
+        galore_projector.torch = projector_torch
+
+
+def nearest_code_quantiser(values, code, absmax_out, out_uint8, blocksize):
+    """bitsandbytes' blockwise requantisation of optimizer state as its CUDA kernels (and
+    llm_train's, engine/quant_map.h) do it: x times the block's 1 / absmax, the nearest code (ties
+    to the lower), and on the signed map x's sign kept (a small negative value takes the negative
+    code beside 0). Its CPU path places small values a code off."""
+    flat = values.reshape(-1).float()
+    blocks = -(-flat.numel() // blocksize)
+    padded = torch.zeros(blocks * blocksize)
+    padded[:flat.numel()] = flat
+    padded = padded.view(blocks, blocksize)
+    absmax = padded.abs().max(dim=1).values
+    inverse = torch.where(absmax > 0, 1.0 / absmax, torch.zeros_like(absmax))
+    scaled = (padded * inverse[:, None]).reshape(-1)[:flat.numel()]
+    table = code.float()
+    nearest = (scaled[:, None] - table[None, :]).abs().argmin(dim=1)  # the first (lower) of equal ones
+    if table.min() < 0:
+        negative = torch.signbit(scaled)
+        flipped = negative != torch.signbit(table[nearest])
+        nearest = torch.where(flipped, torch.where(scaled > 0, nearest + 1, nearest - 1), nearest)
+    out_uint8.copy_(nearest.to(torch.uint8).view(out_uint8.shape))
+    absmax_out.copy_(absmax)
+
+
+def galore_cases(out, rows):
+    # galore_torch's 8-bit optimizer waits on the GPU after each update, which the CPU run has not.
+    torch.cuda.synchronize = lambda *args, **kwargs: None
+    from bitsandbytes.backends.cpu import ops as bnb_cpu_ops
+    targets = ["attn", "mlp"]
+
+    def case(optim, optim_args, optim_target_modules, axolotl_targets=None):
+        result = train(load(out, "untied"), rows, optim=optim, optim_args=optim_args,
+                       optim_target_modules=optim_target_modules)
+        return dict(result, optim=optim, optim_args=optim_args,
+                    optim_target_modules=axolotl_targets or optim_target_modules)
+    return {
+        # The attention and MLP linears (transformers' substring match), one basis (the default gap
+        # of 200) from torch's own SVD.
+        "galore_adamw": case("galore_adamw", "rank=16", targets),
+        # Bases recomputed every 4 updates, proj_type reverse_std.
+        "galore_adamw_refresh": with_signed_svd(False, lambda: case(
+            "galore_adamw", GALORE_ARGS + ",proj_type=reverse_std", targets)),
+        # Every linear, lm_head too (272 x 64: its 272 x 16 moments are 8-bit, as the token
+        # embedding's: this Trainer path registers no nn.Embedding override), the state requantised
+        # as bitsandbytes' CUDA kernels do (its CPU path rounds small moments a code off: 2.4e-3 in
+        # loss by step 10 on its own quantiser, 7.4e-4 on this one; the rest is not traced).
+        "galore_adamw_8bit": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: case(
+            "galore_adamw_8bit", GALORE_ARGS, "all-linear", "all_linear"))),
+    }
+
+
+def with_nearest_codes(bnb_cpu_ops, run):
+    """run() with bitsandbytes' CPU 8-bit optimizers requantising to the nearest code."""
+    original = bnb_cpu_ops._quant_blockwise_fp32_direct
+    bnb_cpu_ops._quant_blockwise_fp32_direct = nearest_code_quantiser
+    try:
+        return run()
+    finally:
+        bnb_cpu_ops._quant_blockwise_fp32_direct = original
