@@ -14,13 +14,23 @@ namespace {
 // its last two, and every trained matrix here is 2-D.
 bool factored(const Shape& shape) { return shape.size() >= 2; }
 
-std::vector<TensorEntry> average_table(const std::string& param, const Shape& shape) {
+}  // namespace
+
+std::vector<TensorEntry> adafactor_state_table(const std::string& param, const Shape& shape) {
   if (!factored(shape)) return {{param + ".exp_avg_sq", DType::f32, shape}};
   const int64_t C = shape.back(), R = shape_numel(shape) / C;
   return {{param + ".exp_avg_sq_row", DType::f32, {R}}, {param + ".exp_avg_sq_col", DType::f32, {C}}};
 }
 
-}  // namespace
+AdafactorArgs adafactor_args(double lr, int64_t step, double weight_decay) {
+  const double beta2t = 1.0 - std::pow(double(step), -0.8);
+  AdafactorArgs args;
+  args.lr = static_cast<float>(lr);
+  args.beta2t = static_cast<float>(beta2t);
+  args.one_minus_beta2t = static_cast<float>(1.0 - beta2t);
+  args.decay_step = weight_decay != 0 ? static_cast<float>(-weight_decay * lr) : 0.0f;
+  return args;
+}
 
 Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config) : Optimizer(config), params_(std::move(params)) {
   for (const OptimParam& p : params_) {
@@ -29,7 +39,7 @@ Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config) : Optim
     LLM_CHECK(!factored(w.shape()) || w.shape().size() == 2, "Adafactor: " + p.name + " is " + w.str() +
                                                                  "; it factors vectors and matrices");
     Averages a;
-    for (const TensorEntry& e : average_table(p.name, w.shape()))
+    for (const TensorEntry& e : adafactor_state_table(p.name, w.shape()))
       (a.row.defined() ? a.col : a.row) = Tensor::zeros(e.shape, DType::f32, w.device());
     averages_.push_back(std::move(a));
   }
@@ -38,13 +48,8 @@ Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config) : Optim
 
 double Adafactor::step(float lr, double max_norm, bool update) {
   return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
-    // transformers' per-parameter constants, in double as its Python computes them.
-    const double own_lr = double(lr) * params_[i].lr_scale, beta2t = 1.0 - std::pow(double(t_ - missed_[i]), -0.8);
-    AdafactorArgs args;
-    args.lr = static_cast<float>(own_lr);
-    args.beta2t = static_cast<float>(beta2t);
-    args.one_minus_beta2t = static_cast<float>(1.0 - beta2t);
-    args.decay_step = params_[i].decay ? static_cast<float>(-double(config_.weight_decay) * own_lr) : 0.0f;
+    AdafactorArgs args = adafactor_args(double(lr) * params_[i].lr_scale, t_ - missed_[i],
+                                        params_[i].decay ? double(config_.weight_decay) : 0.0);
     args.grad_scale = clip;
     backend(p.device()).adafactor(p, grad, averages_[i].row, averages_[i].col, args);
   });
@@ -59,13 +64,13 @@ size_t Adafactor::state_bytes() const {
 std::vector<TensorEntry> Adafactor::state_table() const {
   std::vector<TensorEntry> out;
   for (const OptimParam& p : params_)
-    for (TensorEntry& e : average_table(p.name, p.param->shape())) out.push_back(std::move(e));
+    for (TensorEntry& e : adafactor_state_table(p.name, p.param->shape())) out.push_back(std::move(e));
   return out;
 }
 
 void Adafactor::export_state(const TensorSink& put) {
   for (size_t i = 0; i < params_.size(); i++) {
-    const std::vector<TensorEntry> names = average_table(params_[i].name, params_[i].param->shape());
+    const std::vector<TensorEntry> names = adafactor_state_table(params_[i].name, params_[i].param->shape());
     put(names[0].name, averages_[i].row);
     if (averages_[i].col.defined()) put(names[1].name, averages_[i].col);
   }

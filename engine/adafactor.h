@@ -2,11 +2,20 @@
 // running means of g^2 per row and per column, a vector per element, each on its parameter's
 // device; world size 1 or data parallel without ZeRO (ZeRO's sharded optimizer is AdamW's).
 #pragma once
+#include <string>
 #include <vector>
 
+#include "engine/adafactor_math.h"
 #include "engine/optimizer.h"
 
 namespace llm {
+
+// transformers' per-parameter constants of update number `step` (1-based) at `lr`, in double as
+// its Python computes them; weight_decay 0 for a parameter that takes none.
+AdafactorArgs adafactor_args(double lr, int64_t step, double weight_decay);
+// Its state tensors of a parameter: "<param>.exp_avg_sq_row" and "<param>.exp_avg_sq_col" of a
+// matrix (transformers' names, f32 of its rows and of its columns), "<param>.exp_avg_sq" of a vector.
+std::vector<TensorEntry> adafactor_state_table(const std::string& param, const Shape& shape);
 
 // Takes AdamWConfig's weight decay only: the Trainer builds Adafactor from lr and the groups'
 // decay, with transformers' own defaults for the rest.

@@ -1,10 +1,12 @@
 // GaLore (Zhao et al. 2024, "Gradient Low-Rank Projection"), as the galore_torch package (1.0)
-// runs it under transformers' galore_adamw and galore_adamw_8bit: a projected matrix's gradient G
+// runs it under transformers' galore_adamw, galore_adamw_8bit and galore_adafactor: a projected
+// matrix's gradient G
 // is taken to rank r through an orthonormal basis P from the SVD of G (refreshed every
-// update_proj_gap of its own updates), Adam's moments live in that low-rank space, and the step
-// they make is carried back through P and scaled. The other parameters take the same Adam
-// unprojected. For world size 1 or data parallel without ZeRO.
+// update_proj_gap of its own updates), the inner optimizer's state lives in that low-rank space,
+// and the step it makes is carried back through P and scaled. The other parameters take the same
+// optimizer unprojected. For world size 1 or data parallel without ZeRO.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,12 +28,14 @@ struct GaloreConfig {
   GaloreSide side = GaloreSide::std_side;
 };
 
-// The Adam each parameter's moments run, as the two packages that galore_torch builds on run it:
+// The optimizer each parameter's state runs, as the packages galore_torch builds on run it:
 // galore_adamw is transformers' old AdamW (f32 moments, eps added to sqrt(v) before the bias
-// correction, weight decay after the step); galore_adamw_8bit is bitsandbytes' 8-bit AdamW
-// (blockwise 8-bit moments for tensors of kMin8bitSize elements or more, the low-rank ones
-// counted by their own size; decay before the step, for a projected matrix after it).
-enum class GaloreAdam { hf_adamw, bnb_8bit };
+// correction, weight decay after the step); galore_adamw_8bit bitsandbytes' 8-bit AdamW
+// (blockwise 8-bit moments for tensors of kMin8bitSize elements or more, the low-rank ones counted
+// by their own size; decay before the step, for a projected matrix after it); galore_adafactor
+// transformers' Adafactor as the Trainer sets it (engine/adafactor.h; factored second moments of a
+// matrix, the low-rank one's rows and columns for a projected one; decay before the step).
+enum class GaloreInner { hf_adamw, bnb_adamw_8bit, adafactor };
 
 // The basis galore_torch slices from a gradient's SVD, `basis`'s shape: the top right singular
 // vectors as rows (from_right: r x n) or the top left ones as columns (m x r), each signed so that
@@ -45,14 +49,15 @@ class Galore final : public Optimizer {
  public:
   // projected[i]: whether params[i] (an f32 matrix) has its gradient projected.
   Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
-         GaloreAdam kind);
+         GaloreInner inner);
   double step(float lr, double max_norm = 0.0, bool update = true) override;
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;
   std::string state_format() const override;
-  // Each parameter's moments (moment_table's names, of the low-rank shape when projected), then a
-  // projected one's basis "<param>.galore_projector" (f32; zero before its first update).
+  // Each parameter's state (AdamW's moment_table or Adafactor's names, of the low-rank shape when
+  // projected), then a projected one's basis "<param>.galore_projector" (f32; zero before its
+  // first update).
   std::vector<TensorEntry> state_table() const override;
   void export_state(const TensorSink& put) override;
 
@@ -65,14 +70,17 @@ class Galore final : public Optimizer {
     bool projected = false;
     bool from_right = false;  // the basis P (r x n) multiplies G from the right; else Q (m x r) from the left
     Tensor projector;
-    AdamWMoments moments;
+    Shape state_shape;                    // the low-rank shape when projected, else the parameter's
+    std::optional<AdamWMoments> moments;  // the AdamWs'
+    Tensor row, col;                      // Adafactor's running means (col undefined for a vector)
   };
-  void projected_update(Slot& slot, Tensor& p, const Tensor& grad, const AdamWArgs& args, float clip, int64_t done);
+  void inner_step(size_t i, Tensor& target, const Tensor& grad, float lr, float clip, bool decay);
+  void projected_update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip);
 
   std::vector<OptimParam> params_;
   std::vector<Slot> slots_;
   GaloreConfig galore_;
-  GaloreAdam kind_;
+  GaloreInner inner_;
 };
 
 }  // namespace llm

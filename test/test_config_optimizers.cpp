@@ -379,6 +379,10 @@ TEST_CASE("optimizer: galore_*: optim_target_modules as transformers matches the
                     "cfg.yaml:5: lr_groups: expected no lr_groups with optimizer: galore_adamw"));
   CHECK(starts_with(error_with("optimizer: galore_adamw\noptim_target_modules: [attn]\nadapter: lora\nlora_target_linear: true\n"),
                     "cfg.yaml:5: adapter: expected no adapter with galore_adamw"));
+  CHECK(starts_with(error_with("optimizer: galore_adafactor\noptim_target_modules: [attn]\nlr_scheduler: one_cycle\n"),
+                    "cfg.yaml:5: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and "
+                    "galore_adafactor"));
+  CHECK(parse("optimizer: galore_adamw\noptim_target_modules: [attn]\nlr_scheduler: one_cycle\n").optimizer_galore());
   CHECK(starts_with(error_with("optimizer: galore_adamw_8bit\noptim_target_modules: [attn]\nzero_stage: 1\n"),
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
 }

@@ -193,20 +193,20 @@ TEST_CASE("sgd, rmsprop under one_cycle: OneCycleLR's momentum at every step") {
   }
 }
 
-// transformers' galore_adamw and galore_adamw_8bit (galore_torch 1.0) from optim_target_modules
+// transformers' galore_adamw, galore_adafactor and galore_adamw_8bit (galore_torch 1.0) from optim_target_modules
 // and optim_args: the attention and MLP linears by substring under transformers' old AdamW, one
 // basis from torch's own SVD; the same recomputing its bases every 4 updates (twice in the run,
 // the moments carried across); every linear (lm_head's 8-bit moments among them) under
 // bitsandbytes' 8-bit AdamW (its decay 0.01 on every tensor, the token embedding's and lm_head's
 // low-rank moments 8-bit). A basis vector's sign is its LAPACK's choice, which shows once moments
-// cross a recomputation: those two cases' singular vectors are signed as ours (largest element
+// cross a recomputation: those cases' singular vectors are signed as ours (largest element
 // positive; tools/hf_trajectory_galore.py). The 8-bit run's first two steps are as close as the
 // others; later ones carry bitsandbytes' CPU requantisation (test_bnb_optimizers holds our kernel
 // to it update by update), emulated as its CUDA kernels round but not traced to the end: measured
 // 7.4e-4 loss and 1.4e-2 grad_norm by step 10.
-TEST_CASE("galore_adamw, galore_adamw_8bit: GaLore's loss, grad_norm and lr at every step") {
+TEST_CASE("galore_adamw, galore_adafactor, galore_adamw_8bit: GaLore's loss, grad_norm and lr at every step") {
   const json f = fixture();
-  for (const std::string name : {"galore_adamw", "galore_adamw_refresh", "galore_adamw_8bit"}) {
+  for (const std::string name : {"galore_adamw", "galore_adamw_refresh", "galore_adafactor", "galore_adamw_8bit"}) {
     CAPTURE(name);
     const json& c = f.at("cases").at(name);
     const json& targets = c.at("optim_target_modules");

@@ -67,6 +67,10 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     optimizer = "galore_adamw";
     extra = "optim_args: rank=4,update_proj_gap=2\noptim_target_modules: [attn, mlp]\n";
   }
+  SUBCASE("galore_adafactor, its factored means over the low-rank gradients") {
+    optimizer = "galore_adafactor";
+    extra = "optim_args: rank=4,update_proj_gap=3\noptim_target_modules: [q_proj, down_proj]\n";
+  }
   SUBCASE("galore_adamw_8bit, every linear") {
     optimizer = "galore_adamw_8bit";
     extra = "optim_args: {rank: 8, update_proj_gap: 3, proj_type: left}\noptim_target_modules: all_linear\n";

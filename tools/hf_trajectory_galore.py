@@ -1,5 +1,5 @@
-"""The GaLore fixture cases (make_hf_trajectory.py --add galore): the Trainer's galore_adamw and
-galore_adamw_8bit as transformers builds them from optim_target_modules and optim_args, on
+"""The GaLore fixture cases (make_hf_trajectory.py --add galore): the Trainer's galore_adamw,
+galore_adamw_8bit and galore_adafactor as transformers builds them from optim_target_modules and optim_args, on
 galore_torch 1.0 (bitsandbytes' CPU kernels under the 8-bit one).
 
 A basis is the top singular vectors of a gradient, each up to its sign, which is whatever the
@@ -90,6 +90,8 @@ def galore_cases(out, rows):
         # Bases recomputed every 4 updates, proj_type reverse_std.
         "galore_adamw_refresh": with_signed_svd(False, lambda: case(
             "galore_adamw", GALORE_ARGS + ",proj_type=reverse_std", targets)),
+        # transformers' Adafactor (scale_parameter and relative_step off) over the low-rank gradients.
+        "galore_adafactor": with_signed_svd(True, lambda: case("galore_adafactor", GALORE_ARGS, targets)),
         # Every linear, lm_head too (272 x 64: its 272 x 16 moments are 8-bit, as the token
         # embedding's: this Trainer path registers no nn.Embedding override), the state requantised
         # as bitsandbytes' CUDA kernels do (its CPU path rounds small moments a code off: 2.4e-3 in

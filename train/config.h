@@ -219,7 +219,7 @@ struct TrainConfig {
   // adamw_torch_8bit | adamw_torch_4bit | ao_adamw_fp8: torchao's AdamW8bit / AdamW4bit /
   // AdamWFp8 (engine/torchao_adamw.h);
   // sgd | adagrad | rmsprop: torch.optim's (engine/torch_optim.h), their settings from optim_args;
-  // galore_adamw | galore_adamw_8bit: galore_torch's GaLore (engine/galore.h) over
+  // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
   // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
@@ -378,7 +378,9 @@ struct TrainConfig {
     return optimizer == "sgd" || optimizer == "adagrad" || optimizer == "rmsprop" || optimizer_bnb_rmsprop();
   }
   bool optimizer_bnb_rmsprop() const { return optimizer.rfind("rmsprop_bnb", 0) == 0; }
-  bool optimizer_galore() const { return optimizer == "galore_adamw" || optimizer == "galore_adamw_8bit"; }
+  bool optimizer_galore() const {
+    return optimizer == "galore_adamw" || optimizer == "galore_adamw_8bit" || optimizer == "galore_adafactor";
+  }
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.

@@ -37,7 +37,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
-              "galore_adamw_8bit"},
+              "galore_adamw_8bit", "galore_adafactor"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -67,11 +67,12 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "(RMSprop); f32 state, no ZeRO); rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit: bitsandbytes' RMSprop as "
              "transformers builds it (torch's update without momentum or centering, alpha 0.99, eps 1e-8, no optim_args; "
              "square_avg f32, or with _8bit blockwise 8-bit for tensors of 4096 elements or more but the embedding; "
-             "no ZeRO); galore_adamw, galore_adamw_8bit: GaLore (galore_torch) as transformers builds it over "
+             "no ZeRO); galore_adamw, galore_adamw_8bit, galore_adafactor: GaLore (galore_torch) as transformers builds it over "
              "optim_target_modules: each targeted linear's gradient projected to rank r by the top singular vectors "
              "of its gradient (recomputed every update_proj_gap updates), Adam in that space, the step carried "
-             "back x scale; transformers' old AdamW (betas 0.9 / 0.999, eps 1e-6, no decay) or bitsandbytes' 8-bit "
-             "AdamW (eps 1e-8, decay 0.01), the package's defaults whatever adam_* and weight_decay say; no ZeRO)"),
+             "back x scale; transformers' old AdamW (betas 0.9 / 0.999, eps 1e-6, no decay), bitsandbytes' 8-bit "
+             "AdamW (eps 1e-8, decay 0.01) or transformers' Adafactor (factored, no decay), the package's defaults "
+             "whatever adam_* and weight_decay say; no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "

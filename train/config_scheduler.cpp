@@ -181,7 +181,8 @@ void check_scheduler(const TrainConfig& c, const GivenKeys& keys) {
   // It cycles `betas[0]` or `momentum` of the optimizer's defaults, and raises when there is
   // neither: optimi's AdamW keeps beta1 and beta2, transformers' Adafactor a beta1, torch's
   // Adagrad neither (its SGD and RMSprop keep a momentum, which it cycles in place of their own).
-  if ((c.optimizer == "optimi_adamw" || c.optimizer == "adafactor" || c.optimizer == "adagrad") &&
+  if ((c.optimizer == "optimi_adamw" || c.optimizer == "adafactor" || c.optimizer == "galore_adafactor" ||
+       c.optimizer == "adagrad") &&
       c.lr_scheduler_kwargs.cycle_momentum.value_or(true))
     fail(keys.at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c.optimizer +
                                       " (torch's OneCycleLR finds no betas or momentum to cycle in it)",

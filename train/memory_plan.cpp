@@ -322,8 +322,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_state_bytes > 0 ? "GaLore: m and v of the projected gradients (f32, or u8 + f32 absmax "
-                                                  "from 4096 elements), f32 bases, m and v of the rest"
+       std::string(in.optimizer_state_bytes > 0 ? "GaLore: its optimizer's state of the projected gradients (AdamW's m "
+                                                  "and v, f32 or 8-bit, or Adafactor's means) and of the rest, f32 bases"
                    : in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"

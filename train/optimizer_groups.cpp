@@ -88,10 +88,12 @@ GaloreConfig galore_config(const TrainConfig& c) {
   return g;
 }
 
-// galore_torch's AdamW (transformers' old one: eps 1e-6, no decay) or bitsandbytes' AdamW8bit
-// (eps 1e-8, decay 1e-2), each at its defaults.
+// galore_torch's AdamW (transformers' old one: eps 1e-6, no decay), bitsandbytes' AdamW8bit
+// (eps 1e-8, decay 1e-2) or its Adafactor (no decay; the rest its own constants), each at its
+// defaults.
 AdamWConfig galore_adam(const TrainConfig& c) {
-  return c.optimizer == "galore_adamw" ? AdamWConfig{0.9f, 0.999f, 1e-6f, 0.0f} : AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
+  if (c.optimizer == "galore_adamw_8bit") return AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
+  return AdamWConfig{0.9f, 0.999f, 1e-6f, 0.0f};
 }
 }  // namespace
 
@@ -107,22 +109,27 @@ std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimPa
     throw UserError(fmt::format("{}: optim_target_modules: no trained linear weight matches {} (the block linears "
                                 "q_proj ... down_proj, or an untied lm_head; transformers raises as well)",
                                 c.source, c.optim_target_all_linear ? "all_linear" : fmt::format("[{}]", fmt::join(c.optim_target_modules, ", "))));
-  const GaloreAdam kind = c.optimizer == "galore_adamw" ? GaloreAdam::hf_adamw : GaloreAdam::bnb_8bit;
-  return std::make_unique<Galore>(std::move(params), std::move(projected), galore_adam(c), galore_config(c), kind);
+  const GaloreInner inner = c.optimizer == "galore_adamw"        ? GaloreInner::hf_adamw
+                            : c.optimizer == "galore_adamw_8bit" ? GaloreInner::bnb_adamw_8bit
+                                                                 : GaloreInner::adafactor;
+  return std::make_unique<Galore>(std::move(params), std::move(projected), galore_adam(c), galore_config(c), inner);
 }
 
 double galore_state_bytes(const TrainConfig& c) {
   const LlamaConfig& m = c.model;
   const GaloreConfig g = galore_config(c);
   const bool eight_bit = c.optimizer == "galore_adamw_8bit";
-  // Two moments of n elements: f32, or 8-bit codes with an f32 absmax per block from kMin8bitSize on.
-  const auto moments = [eight_bit](double n) {
+  const bool adafactor = c.optimizer == "galore_adafactor";
+  // A tensor's state: two moments, f32 or 8-bit codes with an f32 absmax per block from
+  // kMin8bitSize elements on; Adafactor's f32 means per row and column (per element of a vector).
+  const auto state = [&](const Shape& shape) {
+    const double n = static_cast<double>(shape_numel(shape));
+    if (adafactor) return 4.0 * (shape.size() == 2 ? static_cast<double>(shape[0] + shape[1]) : n);
     return eight_bit && n >= kMin8bitSize ? 2 * (n + 4 * std::ceil(n / kQuantBlock)) : 8 * n;
   };
   const auto tensor = [&](const std::string& name, const Shape& shape) {
-    if (!galore_target(c, name)) return moments(static_cast<double>(shape_numel(shape)));
-    return moments(static_cast<double>(shape_numel(Galore::low_rank_shape(shape, g)))) +
-           4.0 * static_cast<double>(shape_numel(Galore::projector_shape(shape, g)));
+    if (!galore_target(c, name)) return state(shape);
+    return state(Galore::low_rank_shape(shape, g)) + 4.0 * static_cast<double>(shape_numel(Galore::projector_shape(shape, g)));
   };
   const Shape embedding{m.vocab_size, m.hidden_size}, norm{m.hidden_size};
   // The norms (two a block and the final one) are never projected.
