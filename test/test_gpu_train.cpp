@@ -244,6 +244,18 @@ TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, CAME, ADOPT, Muon,
   }
 }
 
+// GaLore: the projections are cuBLASLt GEMMs on the GPU around the AdamW, 8-bit AdamW and Adafactor
+// kernels, the bases from the host's SVD of the downloaded gradient (bases every 5 updates, so the
+// state crosses recomputations).
+TEST_CASE("optimizers: GaLore's AdamW, 8-bit AdamW and Adafactor on the GPU track the CPU") {
+  for (const std::string optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor"}) {
+    CAPTURE(optimizer);
+    check_gpu_tracks_cpu("optimizer_" + optimizer,
+                         " --optimizer " + optimizer + " --optim_target_modules all_linear --optim_args rank=8,update_proj_gap=5",
+                         2e-2);
+  }
+}
+
 // DFT (use_dft): each row's target probability from the GPU's chunk logits and lse.
 TEST_CASE("use_dft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
   check_gpu_tracks_cpu("dft", " --use_dft true", 1e-3);
