@@ -144,7 +144,9 @@ class LlamaModel {
   void replicate_layers(const std::vector<std::pair<int64_t, int64_t>>& ranges);
   // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
   // from `seed`, B zero; every base weight but lora.modules_to_save stops requiring gradients.
-  void add_lora(const LoraConfig& lora, uint64_t seed);
+  // `frozen_dtype`: what store_frozen_as will keep the base in; PiSSA and OLoRA decompose the
+  // weights as that dtype holds them (PEFT decomposes a bf16 model's bf16 weights).
+  void add_lora(const LoraConfig& lora, uint64_t seed, DType frozen_dtype = DType::f32);
   const LoraConfig* lora() const { return has_lora_ ? &lora_ : nullptr; }
   // The adapters, named as PEFT's state dict without its "base_model.model." prefix:
   // model.layers.0.self_attn.q_proj.lora_A.weight, ...

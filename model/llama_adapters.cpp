@@ -29,13 +29,16 @@ std::vector<float> kaiming_uniform(std::mt19937_64& rng, int64_t rows, int64_t f
 }
 
 // PiSSA or OLoRA (model/lora_init.h) on linear k of l, scale already set: its adapter from the
-// weight, which keeps the residual (in its dtype, on its device). pissa_niter_K's draws come
+// weight as `frozen_dtype` holds it (bf16-rounded for a bf16 base, as PEFT takes a bf16 model's
+// weight), which keeps the residual (in its dtype, on its device; store_frozen_as rounds it). pissa_niter_K's draws come
 // from `rng`, standard normal as torch.randn's.
 void start_from_base(LlamaLayer& l, int k, const std::string& init_name, const std::string& module, int64_t r,
-                     std::mt19937_64& rng) {
+                     DType frozen_dtype, std::mt19937_64& rng) {
   NoGradGuard no_grad;
   Tensor& weight = l.linear(k);
-  const HostMatrix w{weight.size(0), weight.size(1), weight.to_floats()};
+  HostMatrix w{weight.size(0), weight.size(1), weight.to_floats()};
+  if (frozen_dtype == DType::bf16)
+    for (float& v : w.values) v = bf16_to_f32(f32_to_bf16(v));
   if (r > std::min(w.rows, w.cols))
     throw UserError(fmt::format("peft_init_lora_weights: {}: rank {} above min(out, in) = {} of {} (PEFT's init "
                                 "takes r singular vectors or QR columns of the weight)",
@@ -119,7 +122,7 @@ void LlamaModel::share_replicated_bases() {
     if (!owns_base(i)) set_frozen_members(layers_[i], layers_[base_owner_[i]]);
 }
 
-void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
+void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed, DType frozen_dtype) {
   LLM_CHECK(!has_lora_ && lora.r >= 1 && (!lora.targets().empty() || !lora.target_pattern.empty()),
             "add_lora: bad LoRA config");
   has_lora_ = true;
@@ -133,7 +136,8 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed) {
       const int64_t r = lora.rank(static_cast<int64_t>(i), k);
       l.lora[k].scale = lora.scale(static_cast<int64_t>(i), k);
       if (lora_init_from_base(lora.init)) {
-        start_from_base(l, k, lora.init, "model.layers." + std::to_string(i) + "." + linear_module_path(k), r, rng);
+        start_from_base(l, k, lora.init, "model.layers." + std::to_string(i) + "." + linear_module_path(k), r,
+                        frozen_dtype, rng);
       } else {
         std::vector<float> a(r * in);
         std::normal_distribution<float> normal(0.0f, 1.0f / static_cast<float>(r));

@@ -100,6 +100,25 @@ TEST_CASE("add_lora with pissa, pissa_niter_4 or olora: the model computes as be
   }
 }
 
+// A bf16 base (a GPU run's): PEFT decomposes the bf16 model's weights, so the adapter and residual
+// come from W rounded to bf16, the residual rounded again when the base is stored.
+TEST_CASE("add_lora with pissa over a bf16 base: the decomposition of the bf16-rounded weight") {
+  LlamaModel base(small_config(), Device::cpu(), 5), adapted(small_config(), Device::cpu(), 5);
+  LoraConfig lora = lora_config();
+  lora.init = "pissa";
+  adapted.add_lora(lora, 3, DType::bf16);
+  for (int k = 0; k < kNumLinear; k++) {
+    CAPTURE(k);
+    HostMatrix w = matrix_of(base.layer(1).linear(k));
+    for (float& v : w.values) v = bf16_to_f32(f32_to_bf16(v));
+    const LoraFromBase want = pissa_init(w, lora.r, adapted.layer(1).lora[k].scale, -1, {});
+    const LoraPair& pair = adapted.layer(1).lora[k];
+    CHECK(max_difference(matrix_of(pair.a).values, want.a.values) == 0);
+    CHECK(max_difference(matrix_of(pair.b).values, want.b.values) == 0);
+    CHECK(max_difference(matrix_of(adapted.layer(1).linear(k)).values, want.residual.values) == 0);
+  }
+}
+
 TEST_CASE("llm_train with pissa: resumes exactly, writes PEFT's init name, refuses an adapter of another init") {
   Workspace straight("pissa_straight"), resumed("pissa_resumed");
   const std::string cfg = "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n"

@@ -73,7 +73,7 @@ void Trainer::Impl::build_model() {
       say("peft_layer_replication: {} blocks from the base's {}, copies sharing their frozen weights\n",
           model->config().num_hidden_layers, c.model.num_hidden_layers);
     }
-    model->add_lora(c.lora, c.seed);
+    model->add_lora(c.lora, c.seed, forward.compute_dtype);
     const bool adapter_loaded = resumed_from.empty() && !c.lora_model_dir.empty();
     if (adapter_loaded) {
       load_peft_adapter(*model, c.lora_model_dir);
