@@ -108,6 +108,9 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "adamw_torch_4bit, ao_adamw_fp8, sgd, adagrad, rmsprop, rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit, "
         "galore_adamw, galore_adamw_8bit, galore_adafactor, got 'lamb'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
+  // YAML's "\0" escape: a path holding a NUL byte would name another file than it reads as.
+  CHECK(error_with("output_dir: \"out\\0put\"\n") ==
+        "cfg.yaml:3: output_dir: expected a string without NUL bytes, got one with a NUL byte");
   // Each line alone on line 3: the message names its key (the text before the first ':').
   for (const std::string line : {"sequence_len: 0",
                                  "micro_batch_size: -1",

@@ -112,6 +112,8 @@ bool Range::contains(double v) const {
 
 std::string read_string(const YAML::Node& n, const Where& w) {
   if (!n.IsScalar() || n.Scalar().empty()) fail(w, "a non-empty string", describe(n));
+  // A path with a NUL byte names another file than it reads as (the system stops at the NUL).
+  if (n.Scalar().find('\0') != std::string::npos) fail(w, "a string without NUL bytes", "one with a NUL byte");
   return n.Scalar();
 }
 
