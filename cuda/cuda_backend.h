@@ -62,6 +62,7 @@ class CudaBackend : public Backend {
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
              const AdamWArgs& args) override;
   void adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdoptArgs& args) override;
+  void add_stable_adamw_ratios(const Tensor& grad, const Tensor& v, const StableRmsArgs& args, Tensor& acc) override;
   void adamw_8bit(Tensor& param, const Tensor& grad, Tensor& m_codes, Tensor& m_absmax,
                   Tensor& v_codes, Tensor& v_absmax, const AdamWArgs& args) override;
   void torch_optim(Tensor& param, const Tensor& grad, const std::array<Tensor*, 3>& state,

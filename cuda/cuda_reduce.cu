@@ -1,4 +1,4 @@
-// defines: CudaBackend::sum, add_sum_squares (deterministic two-pass reductions, f64 accumulation;
+// defines: CudaBackend::sum, add_sum_squares, add_stable_adamw_ratios (deterministic two-pass reductions, f64 accumulation;
 // 4 elements a load where aligned; one second pass for all the tensors of a sum of squares)
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec4.cuh"
@@ -84,7 +84,32 @@ unsigned launch_partial_sums(const char* op, const Tensor& x, double* partial, c
   return blocks;
 }
 
+// StableAdamW's ratios (engine/adamw_math.h), pass 1 as partial_sum_kernel's.
+__global__ void partial_stable_ratio_kernel(const float* g, const float* v, int64_t n, StableRmsArgs args,
+                                            double* partial) {
+  __shared__ double shared[32];
+  double acc = 0.0;
+  GRID_STRIDE_LOOP(i, n) acc += stable_adamw_ratio(g[i], v[i], args);
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
 }  // namespace
+
+void CudaBackend::add_stable_adamw_ratios(const Tensor& grad, const Tensor& v, const StableRmsArgs& args,
+                                          Tensor& acc) {
+  require_f64_accumulator("add_stable_adamw_ratios", acc);
+  LLM_CHECK(grad.dtype() == DType::f32 && v.dtype() == DType::f32 && grad.numel() == v.numel(),
+            "add_stable_adamw_ratios: " + grad.str() + " and " + v.str());
+  activate();
+  Tensor partial = scratch({2 * kPartialSums}, DType::f32);  // f64 words
+  double* p = static_cast<double*>(partial.data_ptr());
+  const unsigned blocks = grid_for(grad.numel(), kPartialSums);
+  partial_stable_ratio_kernel<<<blocks, kThreads, 0, stream_>>>(grad.data<float>(), v.data<float>(), grad.numel(),
+                                                                args, p);
+  final_sum_kernel<<<1, kFinalThreads, 0, stream_>>>(p, blocks, nullptr, static_cast<double*>(acc.data_ptr()));
+  CUDA_CHECK_OP("add_stable_adamw_ratios", grad, v, acc);
+}
 
 void CudaBackend::sum(const Tensor& x, Tensor& out) {
   LLM_CHECK(out.dtype() == DType::f32 && out.numel() == 1, "sum into " + out.str());

@@ -25,4 +25,21 @@ LLM_HOST_DEVICE float adamw_element(float p, float g, float& m, float& v, const 
   return p - a.step_size * m / (sqrtf(v) / a.bias2_sqrt + a.eps);
 }
 
+// StableAdamW's (Wortsman et al. 2023, torch-optimi's) per-tensor term: the mean over a tensor of
+// g^2 / max(v_hat, eps^2) with v_hat the bias-corrected second moment after this update's g; its
+// square root above 1 divides the tensor's learning rate.
+struct StableRmsArgs {
+  float beta2;
+  float bias2;   // 1 - beta2^t
+  float eps_sq;  // eps^2
+  float grad_scale = 1.0f;
+};
+
+// One element's g^2 / max(v_hat, eps^2), v the second moment before the update.
+LLM_HOST_DEVICE float stable_adamw_ratio(float g, float v, const StableRmsArgs& a) {
+  g *= a.grad_scale;
+  const float v_hat = (a.beta2 * v + (1.0f - a.beta2) * g * g) / a.bias2;
+  return g * g / fmaxf(v_hat, a.eps_sq);
+}
+
 }  // namespace llm

@@ -146,6 +146,9 @@ class Backend {
   // One fused AdamW update (PyTorch's semantics: engine/adamw_math.h) of f32 param, m and v.
   virtual void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
                      const AdamWArgs& args) = 0;
+  // StableAdamW's sum over a tensor of stable_adamw_ratio (engine/adamw_math.h) from its f32
+  // gradient and second moment (before the update), added onto the f64 accumulator `acc`.
+  virtual void add_stable_adamw_ratios(const Tensor& grad, const Tensor& v, const StableRmsArgs& args, Tensor& acc) = 0;
   // One fused ADOPT update (engine/adopt_math.h) of f32 param, m and v.
   virtual void adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdoptArgs& args) = 0;
   // bitsandbytes' blockwise 8-bit AdamW: m and v are u8 codes into the signed and unsigned

@@ -386,3 +386,19 @@ TEST_CASE("optimizer: galore_*: optim_target_modules as transformers matches the
   CHECK(starts_with(error_with("optimizer: galore_adamw_8bit\noptim_target_modules: [attn]\nzero_stage: 1\n"),
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
 }
+
+TEST_CASE("optimizer: stable_adamw: the Trainer's Adam settings and groups, max_lr and decouple_lr; what it refuses") {
+  const TrainConfig c = parse("optimizer: stable_adamw\noptim_args: decouple_lr=True,max_lr=0.02,kahan_sum=True,x=1\n");
+  CHECK_FALSE(c.optimizer_adamw());
+  CHECK(c.optim_arg("max_lr", 0) == 0.02);
+  CHECK(c.optim_args.count("decouple_lr"));
+  CHECK(c.unknown_keys == std::vector<std::string>{"optim_args.x"});
+  // transformers' bool() of the string 'False' is true: refused rather than run as true.
+  CHECK(starts_with(error_with("optimizer: stable_adamw\noptim_args: {decouple_lr: false}\n"),
+                    "cfg.yaml:4: optim_args: expected decouple_lr true or absent with stable_adamw"));
+  CHECK(starts_with(error_with("optimizer: stable_adamw\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(starts_with(error_with("optimizer: stable_adamw\nbfloat16: true\n"), "cfg.yaml:4: bfloat16: expected an AdamW"));
+  CHECK(starts_with(error_with("optimizer: stable_adamw\nlisa_n_layers: 1\nlisa_step_interval: 2\n"),
+                    "cfg.yaml:4: lisa_n_layers: expected an AdamW optimizer with LISA"));
+}

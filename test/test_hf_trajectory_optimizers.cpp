@@ -193,6 +193,20 @@ TEST_CASE("sgd, rmsprop under one_cycle: OneCycleLR's momentum at every step") {
   }
 }
 
+// transformers' stable_adamw: torch-optimi's StableAdamW (each tensor's rate divided by its RMS
+// of g^2 / max(v_hat, eps^2) above 1) over the Trainer's groups and Adam settings; then on the tied
+// model at lr 1e-2 with optim_args' decouple_lr (its decay weight_decay x lr / max_lr) and max_lr.
+TEST_CASE("stable_adamw: torch-optimi's StableAdamW's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  const json& plain = f.at("cases").at("stable_adamw");
+  check_trajectory("untied", "optimizer: stable_adamw\n", plain.at("steps"), f.at("settings"));
+  const json& decoupled = f.at("cases").at("stable_adamw_decoupled");
+  json settings = f.at("settings");
+  settings["learning_rate"] = decoupled.at("learning_rate");
+  check_trajectory("tied", "optimizer: stable_adamw\noptim_args: '" + decoupled.at("optim_args").get<std::string>() + "'\n",
+                   decoupled.at("steps"), settings);
+}
+
 // transformers' galore_adamw, galore_adafactor and galore_adamw_8bit (galore_torch 1.0) from optim_target_modules
 // and optim_args: the attention and MLP linears by substring under transformers' old AdamW, one
 // basis from torch's own SVD; the same recomputing its bases every 4 updates (twice in the run,

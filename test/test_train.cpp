@@ -63,6 +63,10 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     optimizer = "rmsprop";
     extra = "optim_args: momentum=0.5,centered=true\n";
   }
+  SUBCASE("stable_adamw, decay relative to max_lr") {
+    optimizer = "stable_adamw";
+    extra = "weight_decay: 0.5\noptim_args: decouple_lr=true\n";
+  }
   SUBCASE("galore_adamw, its bases recomputed at update 3 and 5 from the saved moments' basis") {
     optimizer = "galore_adamw";
     extra = "optim_args: rank=4,update_proj_gap=2\noptim_target_modules: [attn, mlp]\n";

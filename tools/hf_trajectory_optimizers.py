@@ -233,3 +233,21 @@ def torch_optim_cases(out, rows):
                                           optim=name, lr_scheduler="one_cycle", **kw)
     return cases
 
+
+
+def stable_adamw_cases(out, rows):
+    # transformers' stable_adamw: torch-optimi's StableAdamW over the Trainer's groups with the
+    # Trainer's betas, eps and weight decay; then on the tied model with optim_args' decouple_lr
+    # (any value given is true to transformers' bool()) and max_lr, at lr 1e-2 so that the RMS
+    # division shows.
+    # (optimi picks Triton when it sets a group up, from the group's parameters with a gradient,
+    # of which it has none yet: on the CPU it then stops with no GPU driver; its own loop is the
+    # same algorithm.)
+    import sys
+    import optimi  # noqa: F401 (its package exports a function of the module's name)
+    sys.modules["optimi.stableadamw"]._default_to_triton = lambda params: False
+    args = "decouple_lr=True,max_lr=0.02"
+    return {"stable_adamw": dict(train(load(out, "untied"), rows, optim="stable_adamw"), optim="stable_adamw"),
+            "stable_adamw_decoupled": dict(train(load(out, "tied"), rows, optim="stable_adamw", optim_args=args,
+                                                 learning_rate=1e-2),
+                                           optim="stable_adamw", optim_args=args, learning_rate=1e-2)}

@@ -34,9 +34,9 @@ void check_lisa(const TrainConfig& c, const Where& n_layers, const Where& interv
   if (c.zero_stage > 0)
     fail(w, "zero_stage 0 with LISA (ZeRO's sharded AdamW keeps one step count for every parameter)",
          "zero_stage " + std::to_string(c.zero_stage));
-  // ADOPT, and optimi's AdamW, whose step count is its group's: LISA's frozen layers would not
+  // ADOPT, and optimi's AdamW and StableAdamW, whose step count is its group's: LISA's frozen layers would not
   // keep their own.
-  if (c.optimizer == "adopt_adamw" || c.optimizer == "optimi_adamw")
+  if (c.optimizer == "adopt_adamw" || c.optimizer == "optimi_adamw" || c.optimizer == "stable_adamw")
     fail(w, "an AdamW optimizer with LISA", "optimizer: " + c.optimizer);
 }
 

@@ -44,13 +44,17 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"rmsprop", "centered", ArgKind::flag},
       // transformers reads these four for GaLore and drops the rest.
       {"galore", "rank", ArgKind::steps},                 {"galore", "update_proj_gap", ArgKind::steps},
-      {"galore", "scale", ArgKind::number, kFinite},      {"galore", "proj_type", ArgKind::projection}};
+      {"galore", "scale", ArgKind::number, kFinite},      {"galore", "proj_type", ArgKind::projection},
+      // transformers reads these for torch-optimi's StableAdamW; kahan_sum touches bf16 weights only.
+      {"stable_adamw", "max_lr", ArgKind::number, kPositive}, {"stable_adamw", "decouple_lr", ArgKind::flag},
+      {"stable_adamw", "kahan_sum", ArgKind::flag}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
-  if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim())
+  if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim() ||
+      c.optimizer == "stable_adamw")
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
   if (c.optimizer_galore()) return "galore";

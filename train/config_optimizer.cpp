@@ -52,8 +52,12 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   // optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
       c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao() &&
-      !c.optimizer_torch_optim() && !c.optimizer_galore())
+      !c.optimizer_torch_optim() && !c.optimizer_galore() && c.optimizer != "stable_adamw")
     unknown.insert("optim_args");
+  // transformers passes bool() of optim_args' decouple_lr string: any value given turns it on.
+  if (c.optimizer == "stable_adamw" && c.optim_args.count("decouple_lr") && c.optim_args.at("decouple_lr") == 0)
+    fail(keys.at("optim_args"), "decouple_lr true or absent with stable_adamw (transformers reads any value given, "
+                                "false too, as true)", "decouple_lr false");
   // AdamC's max_lr replaces every group's peak: a decayed group learning at another lr (an
   // lr_groups entry's) would decay by lr^2 / max_lr with its own lr, which one factor cannot say.
   if (c.optim_args.count("max_lr") && !c.lr_groups.empty())

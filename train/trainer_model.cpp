@@ -10,6 +10,7 @@
 #include "engine/adopt.h"
 #include "engine/torchao_adamw.h"
 #include "engine/lion.h"
+#include "engine/stable_adamw.h"
 #include "engine/backend.h"
 #include "engine/user_error.h"
 #include "model/hf_checkpoint.h"
@@ -155,6 +156,10 @@ void Trainer::Impl::build_model() {
     optimizer = std::make_unique<Lion>(opt_params, adamw, adamw_state);
   } else if (c.optimizer_muon()) {  // as ADOPT
     optimizer = make_muon(c, std::move(opt_params));
+  } else if (c.optimizer == "stable_adamw") {  // as ADOPT
+    const StableAdamWConfig stable{c.optim_args.count("decouple_lr") > 0,
+                                   float(c.optim_arg("max_lr", c.learning_rate))};
+    optimizer = std::make_unique<StableAdamW>(opt_params, adamw, stable);
   } else if (c.optimizer_galore()) {  // as ADOPT
     optimizer = make_galore(c, std::move(opt_params));
   } else if (c.optimizer == "adafactor") {  // as ADOPT

@@ -152,6 +152,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer_torchao()      ? "torchao AdamW " + torchao_codes_name(c.optimizer_torchao_codes())
       : c.optimizer_torch_optim()  ? "torch.optim " + c.optimizer
       : c.optimizer_galore()       ? "GaLore"
+      : c.optimizer == "stable_adamw" ? "StableAdamW"
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);

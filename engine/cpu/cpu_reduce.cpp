@@ -1,7 +1,9 @@
-// defines: CPU sum, add_sum_squares
+// defines: CPU sum, add_sum_squares, add_stable_adamw_ratios
 #include <algorithm>
 #include <vector>
 
+#include "engine/adamw_math.h"
+#include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/op_timer.h"
 
@@ -60,6 +62,29 @@ void CpuBackend::add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) {
     for (size_t c = first_chunk[t]; c < first_chunk[t + 1]; c++) total += partial[c];
     *sum += total;
   }
+}
+
+// In fixed chunks summed in f64, the chunks added in order: the same total whatever the threads.
+void CpuBackend::add_stable_adamw_ratios(const Tensor& grad, const Tensor& v, const StableRmsArgs& args, Tensor& acc) {
+  require_f64_accumulator("add_stable_adamw_ratios", acc);
+  require_f32("add_stable_adamw_ratios", grad);
+  require_f32("add_stable_adamw_ratios", v);
+  LLM_CHECK(grad.numel() == v.numel(), "add_stable_adamw_ratios: " + grad.str() + " and " + v.str());
+  OpTimer timer("stable_adamw_ratios");
+  constexpr int64_t kChunk = int64_t(1) << 16;
+  const int64_t n = grad.numel(), count = (n + kChunk - 1) / kChunk;
+  const float* g = grad.data<float>();
+  const float* second = v.data<float>();
+  std::vector<double> partial(count);
+#pragma omp parallel for if (count > 1)
+  for (int64_t c = 0; c < count; c++) {
+    double sum = 0.0;
+    for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); i++) sum += stable_adamw_ratio(g[i], second[i], args);
+    partial[c] = sum;
+  }
+  double total = 0.0;
+  for (double p : partial) total += p;
+  *static_cast<double*>(acc.data_ptr()) += total;
 }
 
 }  // namespace llm
