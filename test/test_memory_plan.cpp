@@ -128,6 +128,30 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
       }
 }
 
+// GaLore's state counted tensor by tensor (galore_state_bytes, the plan's) is the optimizer's own:
+// low-rank moments (8-bit from 4096 elements) or Adafactor's means, the bases, the rest whole.
+TEST_CASE("galore_*: the planned optimizer state is the optimizer's, byte for byte") {
+  for (const char* optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor"})
+    for (const bool tied : {false, true})
+      for (const bool all_linear : {false, true}) {
+        CAPTURE(optimizer);
+        CAPTURE(tied);
+        CAPTURE(all_linear);
+        TrainConfig c;
+        c.model = small_run(64, 192, 16, 1).model;
+        c.model.vocab_size = 300;
+        c.model.tie_word_embeddings = tied;
+        c.optimizer = optimizer;
+        c.optim_target_all_linear = all_linear;
+        if (!all_linear) c.optim_target_modules = {"attn", "down_proj"};
+        c.optim_args = {{"rank", 24}, {"proj_type", 1}};
+        LlamaModel model(c.model, Device::cpu(), 1);
+        std::vector<OptimParam> params;
+        for (auto& p : model.trainable_parameters()) params.push_back({p.name, p.tensor});
+        CHECK(static_cast<double>(make_galore(c, params)->state_bytes()) == galore_state_bytes(c));
+      }
+}
+
 // QAT's schemes keep fake-quantised copies: of the inputs (int8 or e4m3 rows beside them, mxfp4's
 // in their place) and of the weights (int4 after e4m3 rows: both), with and without recompute.
 TEST_CASE("qat: the planned peak of each scheme is within 5% of the measured peak") {
