@@ -402,3 +402,20 @@ TEST_CASE("optimizer: stable_adamw: the Trainer's Adam settings and groups, max_
   CHECK(starts_with(error_with("optimizer: stable_adamw\nlisa_n_layers: 1\nlisa_step_interval: 2\n"),
                     "cfg.yaml:4: lisa_n_layers: expected an AdamW optimizer with LISA"));
 }
+
+TEST_CASE("optimizer: grokadamw: its optim_args, the class's betas and eps; what it refuses") {
+  const TrainConfig c = parse("optimizer: grokadamw\nadam_beta1: 0.8\noptim_args: alpha_init=0.9,lamb=1.5,gamma=0.2,"
+                              "gradient_clipping=0.5,grokking_signal_decay_rate=0.2,x=1\n");
+  CHECK_FALSE(c.optimizer_adamw());
+  CHECK(c.optim_arg("alpha_init", 0) == 0.9);
+  CHECK(c.optim_arg("gradient_clipping", 0) == 0.5);
+  CHECK(c.unknown_keys == std::vector<std::string>{"adam_beta1", "optim_args.x"});
+  CHECK(starts_with(error_with("optimizer: grokadamw\noptim_args: {alpha_init: 1.5}\n"),
+                    "cfg.yaml:4: optim_args.alpha_init: expected a number in [0, 1]"));
+  CHECK(starts_with(error_with("optimizer: grokadamw\nembedding_lr_scale: 0.5\n"),
+                    "cfg.yaml:4: embedding_lr_scale: expected no embedding_lr_scale with optimizer: grokadamw"));
+  CHECK(starts_with(error_with("optimizer: grokadamw\nadapter: lora\nlora_target_linear: true\n"),
+                    "cfg.yaml:4: adapter: expected no adapter with grokadamw"));
+  CHECK(starts_with(error_with("optimizer: grokadamw\nzero_stage: 2\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2"));
+}

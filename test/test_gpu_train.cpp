@@ -237,7 +237,7 @@ TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, CAME, ADOPT, Muon,
           "8- and 4-bit AdamW, torch's RMSprop and StableAdamW on the GPU track the CPU") {
   for (const std::string optimizer : {"lion_8bit", "ademamix_8bit", "adafactor", "came_pytorch", "adopt_adamw", "muon",
                                       "adamc", "schedule_free_adamw", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8",
-                                      "rmsprop", "stable_adamw"}) {
+                                      "rmsprop", "stable_adamw", "grokadamw"}) {
     CAPTURE(optimizer);
     const std::string lr = optimizer.find("lion") == 0 ? " --learning_rate 1e-4" : "";  // Lion's steps are lr whole
     check_gpu_tracks_cpu("optimizer_" + optimizer, " --optimizer " + optimizer + lr, 2e-2);

@@ -207,6 +207,17 @@ TEST_CASE("stable_adamw: torch-optimi's StableAdamW's loss, grad_norm and lr at 
                    decoupled.at("steps"), settings);
 }
 
+// transformers' grokadamw: the grokadamw package's GrokAdamW over the Trainer's groups (each
+// tensor's gradient clipped to its own norm, an EMA of it added at lamb, beta1 x (1 - gamma)^i along
+// each group, the class's betas and eps); then on the tied model with every optim_arg it reads.
+TEST_CASE("grokadamw: GrokAdamW's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  check_trajectory("untied", "optimizer: grokadamw\n", f.at("cases").at("grokadamw").at("steps"), f.at("settings"));
+  const json& c = f.at("cases").at("grokadamw_args");
+  check_trajectory("tied", "optimizer: grokadamw\noptim_args: '" + c.at("optim_args").get<std::string>() + "'\n",
+                   c.at("steps"), f.at("settings"));
+}
+
 // transformers' galore_adamw, galore_adafactor and galore_adamw_8bit (galore_torch 1.0) from optim_target_modules
 // and optim_args: the attention and MLP linears by substring under transformers' old AdamW, one
 // basis from torch's own SVD; the same recomputing its bases every 4 updates (twice in the run,

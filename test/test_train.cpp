@@ -63,6 +63,10 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     optimizer = "rmsprop";
     extra = "optim_args: momentum=0.5,centered=true\n";
   }
+  SUBCASE("grokadamw, its gradient EMA") {
+    optimizer = "grokadamw";
+    extra = "weight_decay: 0.1\n";
+  }
   SUBCASE("stable_adamw, decay relative to max_lr") {
     optimizer = "stable_adamw";
     extra = "weight_decay: 0.5\noptim_args: decouple_lr=true\n";

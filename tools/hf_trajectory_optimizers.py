@@ -251,3 +251,13 @@ def stable_adamw_cases(out, rows):
             "stable_adamw_decoupled": dict(train(load(out, "tied"), rows, optim="stable_adamw", optim_args=args,
                                                  learning_rate=1e-2),
                                            optim="stable_adamw", optim_args=args, learning_rate=1e-2)}
+
+
+def grokadamw_cases(out, rows):
+    # transformers' grokadamw: the grokadamw package's GrokAdamW over the Trainer's groups, its own
+    # betas and eps (transformers hands it lr and its own arguments); then on the tied model with
+    # every optim_arg it reads.
+    args = "alpha_init=0.9,lamb=1.5,gamma=0.2,gradient_clipping=0.5"
+    return {"grokadamw": dict(train(load(out, "untied"), rows, optim="grokadamw"), optim="grokadamw"),
+            "grokadamw_args": dict(train(load(out, "tied"), rows, optim="grokadamw", optim_args=args),
+                                   optim="grokadamw", optim_args=args)}

@@ -4,7 +4,7 @@ _optimizers siblings) checks llm_train against.
 
 transformers' own Trainer (TrainingArguments, nothing overridden) trains small random
 LlamaForCausalLMs in float32 on the CPU for STEPS optimizer steps, and its log (loss, grad_norm,
-learning_rate per logged step) is recorded. 93 cases, one dataset (the ones --add computes are
+learning_rate per logged step) is recorded. 95 cases, one dataset (the ones --add computes are
 in hf_trajectory_cases.py and the modules it imports):
   full_untied  full fine-tuning, GQA 2, untied embeddings
   full_tied    full fine-tuning, GQA 4, tied embeddings
@@ -134,7 +134,7 @@ micro-batches hold different target counts and num_items_in_batch matters; the c
 right (pad id 0, labels -100, attention_mask 0).
 
 Run from the repository root (needs torch, transformers, peft, safetensors; torchao for qat; bitsandbytes,
-galore-torch and torch-optimi for optimizers):
+galore-torch, torch-optimi and grokadamw for optimizers):
   tools/make_hf_trajectory.py [--out test/data/hf_trajectory] [--add unfrozen_rows|qat|qat_schemes|...]
 Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's initial adapters), OUT/data.jsonl
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).

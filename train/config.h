@@ -220,7 +220,8 @@ struct TrainConfig {
   // AdamWFp8 (engine/torchao_adamw.h);
   // sgd | adagrad | rmsprop: torch.optim's (engine/torch_optim.h), their settings from optim_args;
   // stable_adamw: torch-optimi's StableAdamW (engine/stable_adamw.h), max_lr and decouple_lr from
-  // optim_args;
+  // optim_args; grokadamw: the grokadamw package's GrokAdamW (engine/grokadamw.h), its settings
+  // from optim_args;
   // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
   // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args.
   std::string optimizer = "adamw_torch";
@@ -391,11 +392,11 @@ struct TrainConfig {
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
   // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs, torch's SGD,
-  // Adagrad and RMSprop, GaLore or StableAdamW.
+  // Adagrad and RMSprop, GaLore, StableAdamW or GrokAdamW.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
            !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao() &&
-           !optimizer_torch_optim() && !optimizer_galore() && optimizer != "stable_adamw";
+           !optimizer_torch_optim() && !optimizer_galore() && optimizer != "stable_adamw" && optimizer != "grokadamw";
   }
 };
 

@@ -37,7 +37,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
-              "galore_adamw_8bit", "galore_adafactor", "stable_adamw"},
+              "galore_adamw_8bit", "galore_adafactor", "stable_adamw", "grokadamw"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -75,7 +75,10 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "whatever adam_* and weight_decay say; no ZeRO); stable_adamw: torch-optimi's StableAdamW as transformers "
              "builds it (AdamW with adam_beta1, adam_beta2, adam_epsilon and the Trainer's decay groups, each tensor's "
              "rate divided by max(1, the RMS of g^2 / max(v_hat, eps^2)); optim_args max_lr and decouple_lr; f32, no "
-             "ZeRO)"),
+             "ZeRO); grokadamw: the grokadamw package's GrokAdamW as transformers builds it (AdamW on g + lamb x an "
+             "EMA of g, each tensor's gradient clipped to its own norm, beta1 x (1 - gamma)^i along each of the "
+             "Trainer's groups; betas 0.9 / 0.999 and eps 1e-8 whatever adam_* say; optim_args alpha_init, lamb, "
+             "gamma, grokking_signal_decay_rate, gradient_clipping; f32, no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "
@@ -85,7 +88,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "momentum, dampening and nesterov of sgd, lr_decay and eps of adagrad, momentum, alpha, eps and centered of "
        "rmsprop (rmsprop_bnb* refuses any: transformers hands them on as strings, which bitsandbytes raises on); "
        "rank (128), update_proj_gap (200), scale (0.25) and proj_type (std, reverse_std, right or left) of galore_*; "
-       "max_lr (learning_rate), decouple_lr and kahan_sum of stable_adamw; "
+       "max_lr (learning_rate), decouple_lr and kahan_sum of stable_adamw; alpha_init (0.98), lamb (2), gamma "
+       "(0.1), grokking_signal_decay_rate (0.1) and gradient_clipping (1) of grokadamw; "
        "unused by the other "
        "optimizers",
        read_optim_args, write_optim_args},

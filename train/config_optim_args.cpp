@@ -47,14 +47,18 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"galore", "scale", ArgKind::number, kFinite},      {"galore", "proj_type", ArgKind::projection},
       // transformers reads these for torch-optimi's StableAdamW; kahan_sum touches bf16 weights only.
       {"stable_adamw", "max_lr", ArgKind::number, kPositive}, {"stable_adamw", "decouple_lr", ArgKind::flag},
-      {"stable_adamw", "kahan_sum", ArgKind::flag}};
+      {"stable_adamw", "kahan_sum", ArgKind::flag},
+      // transformers reads these for GrokAdamW (its signal's decay rate has no signal to act on).
+      {"grokadamw", "alpha_init", ArgKind::number, kUnit}, {"grokadamw", "lamb", ArgKind::number, kFinite},
+      {"grokadamw", "gamma", ArgKind::number, kFinite}, {"grokadamw", "grokking_signal_decay_rate", ArgKind::number, kFinite},
+      {"grokadamw", "gradient_clipping", ArgKind::number, kFinite}};
   return table;
 }
 
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
   if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim() ||
-      c.optimizer == "stable_adamw")
+      c.optimizer == "stable_adamw" || c.optimizer == "grokadamw")
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
   if (c.optimizer_galore()) return "galore";

@@ -52,8 +52,21 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   // optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
       c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao() &&
-      !c.optimizer_torch_optim() && !c.optimizer_galore() && c.optimizer != "stable_adamw")
+      !c.optimizer_torch_optim() && !c.optimizer_galore() && c.optimizer != "stable_adamw" && c.optimizer != "grokadamw")
     unknown.insert("optim_args");
+  if (c.optimizer == "grokadamw") {
+    // transformers hands GrokAdamW lr and its own arguments: its betas and eps are the class's.
+    for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon"})
+      if (keys.given(key)) unknown.insert(key);
+    // Its beta1 depends on a tensor's position in its group: Axolotl's groups are not built with it.
+    for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+      if (keys.given(key))
+        fail(keys.at(key), std::string("no ") + key + " with optimizer: grokadamw (its beta1 follows a tensor's "
+                           "position in the Trainer's two groups)", "set");
+    if (!c.adapter.empty())
+      fail(keys.at("adapter"), "no adapter with grokadamw (its beta1 follows a tensor's position in the Trainer's "
+                               "groups, held to the Trainer for full fine-tuning only)", c.adapter);
+  }
   // transformers passes bool() of optim_args' decouple_lr string: any value given turns it on.
   if (c.optimizer == "stable_adamw" && c.optim_args.count("decouple_lr") && c.optim_args.at("decouple_lr") == 0)
     fail(keys.at("optim_args"), "decouple_lr true or absent with stable_adamw (transformers reads any value given, "

@@ -9,6 +9,7 @@
 #include "engine/ademamix.h"
 #include "engine/adopt.h"
 #include "engine/torchao_adamw.h"
+#include "engine/grokadamw.h"
 #include "engine/lion.h"
 #include "engine/stable_adamw.h"
 #include "engine/backend.h"
@@ -160,6 +161,10 @@ void Trainer::Impl::build_model() {
     const StableAdamWConfig stable{c.optim_args.count("decouple_lr") > 0,
                                    float(c.optim_arg("max_lr", c.learning_rate))};
     optimizer = std::make_unique<StableAdamW>(opt_params, adamw, stable);
+  } else if (c.optimizer == "grokadamw") {  // as ADOPT; the class's betas and eps
+    const GrokAdamWConfig grok{float(c.optim_arg("alpha_init", 0.98)), float(c.optim_arg("lamb", 2.0)),
+                               float(c.optim_arg("gamma", 0.1)), float(c.optim_arg("gradient_clipping", 1.0))};
+    optimizer = std::make_unique<GrokAdamW>(opt_params, AdamWConfig{0.9f, 0.999f, 1e-8f, float(c.weight_decay)}, grok);
   } else if (c.optimizer_galore()) {  // as ADOPT
     optimizer = make_galore(c, std::move(opt_params));
   } else if (c.optimizer == "adafactor") {  // as ADOPT
