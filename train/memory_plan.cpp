@@ -46,7 +46,15 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
-  if (c.optimizer_galore()) in.optimizer_state_bytes = galore_state_bytes(c);
+  if (c.optimizer_galore()) {
+    in.optimizer_state_bytes = galore_state_bytes(c);
+    in.optimizer_state_note = "GaLore: its optimizer's state of the projected gradients (AdamW's m and v, f32 or 8-bit, "
+                              "or Adafactor's means) and of the rest, f32 bases";
+  }
+  if (c.optimizer == "grokadamw") {  // full fine-tuning only (the config refuses adapters)
+    in.optimizer_state_bytes = 12.0 * static_cast<double>(c.model.num_parameters());
+    in.optimizer_state_note = "GrokAdamW: f32 m, v and gradient EMA";
+  }
   in.bf16 = bf16;
   in.bf16_weights = c.bfloat16;
   in.attention = c.attention_kernel();
@@ -322,8 +330,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
        zero3 ? "f32, the units gathered at once (ZeRO-3)"
        : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
-       std::string(in.optimizer_state_bytes > 0 ? "GaLore: its optimizer's state of the projected gradients (AdamW's m "
-                                                  "and v, f32 or 8-bit, or Adafactor's means) and of the rest, f32 bases"
+       std::string(in.optimizer_state_bytes > 0 ? in.optimizer_state_note
                    : in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
                    : in.optimizer_factored ? "Adafactor: f32 means per row and column of each matrix"
                    : in.optimizer_muon  ? "Muon: f32 momentum of the matrices, f32 m and v of the embeddings"

@@ -36,9 +36,11 @@ struct MemoryPlanInput {
   // Muon: f32 momentum of the orthogonalised matrices, f32 m and v of embed_tokens and lm_head, the
   // largest matrix's Newton-Schulz scratch during the step.
   bool optimizer_muon = false;
-  // The optimizer's state bytes counted tensor by tensor (GaLore's low-rank moments and bases), which
-  // replace the estimate above when > 0.
+  // The optimizer's state bytes counted tensor by tensor (GaLore's low-rank moments and bases,
+  // GrokAdamW's three f32 tensors a parameter), which replace the estimate above when > 0, and
+  // what they are, for the table.
   double optimizer_state_bytes = 0;
+  std::string optimizer_state_note;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
   // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.
