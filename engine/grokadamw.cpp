@@ -16,7 +16,8 @@ GrokAdamW::GrokAdamW(std::vector<OptimParam> params, AdamWConfig config, GrokAda
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
     LLM_CHECK(w.dtype() == DType::f32, "GrokAdamW: " + p.name + " is " + w.str() + "; it updates f32 parameters");
-    for (std::vector<Tensor>* state : {&m_, &v_, &ema_}) state->push_back(Tensor::zeros(w.shape(), DType::f32, w.device()));
+    moments_.emplace_back(w.shape(), /*quantised=*/false, w.device());
+    ema_.push_back(Tensor::zeros(w.shape(), DType::f32, w.device()));
   }
   missed_.assign(params_.size(), 0);
 }
@@ -42,13 +43,13 @@ double GrokAdamW::step(float lr, double max_norm, bool update) {
     args.beta1 = static_cast<float>(double(config_.beta1) * std::pow(1.0 - double(grok_.gamma),
                                                                       double(position[params_[i].decay ? 0 : 1]++)));
     args.eps /= args.bias2_sqrt;  // eps beside sqrt(v) before the bias correction (as Muon's AdamW)
-    be.adamw(p, amplified, m_[i], v_[i], args);
+    moments_[i].update(p, amplified, args);
   });
 }
 
 size_t GrokAdamW::state_bytes() const {
   size_t bytes = 0;
-  for (size_t i = 0; i < params_.size(); i++) bytes += m_[i].nbytes() + v_[i].nbytes() + ema_[i].nbytes();
+  for (size_t i = 0; i < params_.size(); i++) bytes += moments_[i].bytes() + ema_[i].nbytes();
   return bytes;
 }
 
@@ -68,9 +69,7 @@ std::vector<TensorEntry> GrokAdamW::state_table() const {
 
 void GrokAdamW::export_state(const TensorSink& put) {
   for (size_t i = 0; i < params_.size(); i++) {
-    const std::vector<TensorEntry> names = moment_table(params_[i].name, params_[i].param->shape(), false);
-    put(names[0].name, m_[i]);
-    put(names[1].name, v_[i]);
+    moments_[i].export_to(put, params_[i].name, params_[i].param->shape());
     put(params_[i].name + ".grok_ema", ema_[i]);
   }
 }

@@ -35,7 +35,8 @@ class GrokAdamW final : public Optimizer {
 
  private:
   std::vector<OptimParam> params_;
-  std::vector<Tensor> m_, v_, ema_;
+  std::vector<AdamWMoments> moments_;  // f32 m and v
+  std::vector<Tensor> ema_;
   GrokAdamWConfig grok_;
 };
 

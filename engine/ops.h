@@ -202,6 +202,9 @@ Tensor linear_sequence_logps(const Tensor& hidden, const Tensor& weight, const T
 double sum_squares(const Tensor& x);
 // The sum over xs (one device) of sum_squares, in f64: one host read for all of them.
 double sum_squares(const std::vector<Tensor>& xs);
+// The f64 an accumulator tensor (Backend::add_sum_squares' and its kin's: two f32 words) holds,
+// read by the host (one host read).
+double read_f64_accumulator(const Tensor& acc);
 // 1 / ||w[r, :]|| for every row of w (R, C), f32 (R): DoRA's weight norm, which PEFT detaches.
 Tensor row_inverse_norms(const Tensor& w);
 void scale_(Tensor& x, float s);         // in place

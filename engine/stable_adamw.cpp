@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include <fmt/format.h>
 
 #include "engine/backend.h"
 #include "engine/check.h"
+#include "engine/ops.h"
 
 namespace llm {
 
@@ -32,11 +32,7 @@ double StableAdamW::step(float lr, double max_norm, bool update) {
                                  config_.eps * config_.eps, clip};
     Tensor acc = Tensor::zeros({2}, DType::f32, p.device());  // one f64
     be.add_stable_adamw_ratios(grad, moments_[i].v, rms_args, acc);
-    const Tensor host = acc.to(Device::cpu());
-    count_host_read();
-    double sum = 0;
-    std::memcpy(&sum, host.data_ptr(), sizeof(sum));
-    const float rms = static_cast<float>(std::sqrt(sum / static_cast<double>(p.numel())));
+    const float rms = static_cast<float>(std::sqrt(read_f64_accumulator(acc) / static_cast<double>(p.numel())));
     const float own_lr = lr * params_[i].lr_scale / std::max(1.0f, rms);
     AdamWArgs args = adamw_args(config_, own_lr, t, params_[i].decay);
     // Fully decoupled decay: weight_decay x own_lr / max_lr, the kernel's lr x weight_decay.

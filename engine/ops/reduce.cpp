@@ -36,6 +36,11 @@ double sum_squares(const std::vector<Tensor>& xs) {
     dense.push_back(x.contiguous());
   }
   backend(device).add_sum_squares(dense, acc);
+  return read_f64_accumulator(acc);
+}
+
+double read_f64_accumulator(const Tensor& acc) {
+  require_f64_accumulator("read_f64_accumulator", acc);
   const Tensor host = acc.to(Device::cpu());
   count_host_read();
   double total = 0.0;
