@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "engine/adafactor.h"
 #include "engine/backend.h"
 #include "engine/check.h"
+#include "engine/ops.h"
 #include "engine/ops/gemm_call.h"
 
 namespace llm {
@@ -54,8 +56,8 @@ Shape Galore::projector_shape(const Shape& w, const GaloreConfig& c) {
 }
 
 Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
-               GaloreInner inner)
-    : Optimizer(adam), params_(std::move(params)), galore_(galore), inner_(inner) {
+               GaloreInner inner, bool layerwise)
+    : Optimizer(adam), params_(std::move(params)), galore_(galore), inner_(inner), layerwise_(layerwise) {
   LLM_CHECK(projected.size() == params_.size(), "Galore: one projected flag per parameter");
   LLM_CHECK(galore_.rank >= 1 && galore_.update_proj_gap >= 1, "Galore: rank and update_proj_gap are at least 1");
   for (size_t i = 0; i < params_.size(); i++) {
@@ -81,11 +83,46 @@ Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, Adam
   missed_.assign(params_.size(), 0);
 }
 
-double Galore::step(float lr, double max_norm, bool update) {
-  return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
-    if (slots_[i].projected) projected_update(i, p, grad, lr, clip);
-    else inner_step(i, p, grad, lr, clip, /*decay=*/true);
-  });
+double Galore::step(float lr, double max_norm, bool update_now) {
+  if (!layerwise_)
+    return each_update(params_, max_norm, update_now, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
+      update(i, p, grad, lr, clip);
+    });
+  // The pass made the updates; a parameter it did not update (no gradient, or a non-finite one) missed one.
+  for (size_t i = 0; i < params_.size(); i++)
+    if (!pass_.updated[i]) missed_[i]++;
+  return std::sqrt(pass_.squares);
+}
+
+// As transformers' layer-wise hook: parameter i's optimizer steps (its count of updates, and so
+// its schedule, advancing with it) once its gradient is complete, and the gradient is dropped.
+// Reading each gradient's norm waits for the device once a parameter: the price of the
+// non-finite check, in a mode chosen to save memory rather than time.
+LeafReadyHook Galore::updates_in_backward(float lr) {
+  if (!layerwise_) return {};
+  t_++;
+  pass_ = Pass{0.0, std::vector<bool>(params_.size(), false)};
+  std::unordered_map<const AutogradMeta*, size_t> index;
+  for (size_t i = 0; i < params_.size(); i++) index[params_[i].param->autograd_meta().get()] = i;
+  return [this, lr, index = std::move(index)](AutogradMeta& leaf) {
+    const auto it = index.find(&leaf);
+    if (it == index.end()) return;
+    Tensor& p = *params_[it->second].param;
+    const Tensor grad = p.grad();
+    if (!grad.defined()) return;
+    const double squares = sum_squares(grad);
+    pass_.squares += squares;
+    if (std::isfinite(squares)) {
+      update(it->second, p, grad, lr, 1.0f);
+      pass_.updated[it->second] = true;
+    }
+    p.zero_grad();
+  };
+}
+
+void Galore::update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip) {
+  if (slots_[i].projected) projected_update(i, p, grad, lr, clip);
+  else inner_step(i, p, grad, lr, clip, /*decay=*/true);
 }
 
 // One step of parameter i's optimizer on `target` from grad x clip: the parameter itself, or a
@@ -174,8 +211,11 @@ std::string Galore::describe() const {
                                 ? "transformers' Adafactor, f32 factored second moments"
                                 : "bitsandbytes' 8-bit AdamW: u8 moments with an f32 absmax per 256 elements for "
                                   "tensors (low-rank ones by their own size) of 4096 elements or more";
-  return fmt::format("GaLore ({}; decay {:g}): {} matrices projected to rank {}, bases every {} updates, scale {:g}",
-                     inner, config_.weight_decay, projected, galore_.rank, galore_.update_proj_gap, galore_.scale);
+  return fmt::format("GaLore ({}; decay {:g}): {} matrices projected to rank {}, bases every {} updates, scale {:g}{}",
+                     inner, config_.weight_decay, projected, galore_.rank, galore_.update_proj_gap, galore_.scale,
+                     layerwise_ ? "; layer-wise: each parameter updated in backward as its gradient completes, "
+                                  "unclipped, its gradient then dropped"
+                                : "");
 }
 
 std::string Galore::state_format() const {

@@ -4,7 +4,8 @@
 // is taken to rank r through an orthonormal basis P from the SVD of G (refreshed every
 // update_proj_gap of its own updates), the inner optimizer's state lives in that low-rank space,
 // and the step it makes is carried back through P and scaled. The other parameters take the same
-// optimizer unprojected. For world size 1 or data parallel without ZeRO.
+// optimizer unprojected. For world size 1 or data parallel without ZeRO; layer-wise (transformers'
+// galore_*_layerwise: each parameter updated in backward as its gradient completes) for world size 1.
 #pragma once
 #include <optional>
 #include <string>
@@ -47,10 +48,15 @@ std::vector<float> galore_basis(const ThinSvd& svd, bool from_right, const Shape
 
 class Galore final : public Optimizer {
  public:
-  // projected[i]: whether params[i] (an f32 matrix) has its gradient projected.
+  // projected[i]: whether params[i] (an f32 matrix) has its gradient projected; layerwise: each
+  // parameter updated in backward (updates_in_backward), unclipped.
   Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
-         GaloreInner inner);
+         GaloreInner inner, bool layerwise = false);
   double step(float lr, double max_norm = 0.0, bool update = true) override;
+  // Layer-wise: a parameter whose gradient is not finite keeps its weights and state (as a
+  // whole step with a non-finite norm would), the others update; step() then returns a
+  // non-finite norm.
+  LeafReadyHook updates_in_backward(float lr) override;
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;
@@ -74,6 +80,7 @@ class Galore final : public Optimizer {
     std::optional<AdamWMoments> moments;  // the AdamWs'
     Tensor row, col;                      // Adafactor's running means (col undefined for a vector)
   };
+  void update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip);
   void inner_step(size_t i, Tensor& target, const Tensor& grad, float lr, float clip, bool decay);
   void projected_update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip);
 
@@ -81,6 +88,11 @@ class Galore final : public Optimizer {
   std::vector<Slot> slots_;
   GaloreConfig galore_;
   GaloreInner inner_;
+  bool layerwise_ = false;
+  struct Pass {  // layer-wise: the backward pass in progress
+    double squares = 0.0;        // of the gradients seen so far
+    std::vector<bool> updated;   // by parameter
+  } pass_;
 };
 
 }  // namespace llm

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/adamw_math.h"
+#include "engine/autograd.h"
 #include "engine/quant_map.h"
 #include "engine/tensor.h"
 
@@ -57,6 +58,11 @@ class Optimizer {
   // `update` is set and the norm is finite, one update at `lr` (params without a gradient are
   // skipped). Collective when the optimizer is sharded.
   virtual double step(float lr, double max_norm = 0.0, bool update = true) = 0;
+  // An optimizer that updates each parameter in backward, as soon as its gradient is complete
+  // (transformers' layer-wise ones), returns the hook that does so for the next backward pass at
+  // `lr` and drops each gradient it has used; its step() then only returns that pass's gradient
+  // norm (nothing is clipped: no gradient is left to clip). The others return none and update in step().
+  virtual LeafReadyHook updates_in_backward(float /*lr*/) { return {}; }
   // This rank's optimizer state in bytes, and what it would be unsharded.
   virtual size_t state_bytes() const = 0;
   virtual size_t unsharded_state_bytes() const = 0;

@@ -387,6 +387,41 @@ TEST_CASE("optimizer: galore_*: optim_target_modules as transformers matches the
                     "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
 }
 
+TEST_CASE("optimizer: galore_*_layerwise: GaLore stepped in backward; what transformers' layer-wise build refuses") {
+  const std::string galore = "optim_target_modules: [attn]\ngradient_accumulation_steps: 1\n";
+  const TrainConfig c = parse("optimizer: galore_adamw_8bit_layerwise\n" + galore + "max_grad_norm: 0.5\n");
+  CHECK(c.optimizer_galore());
+  CHECK(c.optimizer_layerwise());
+  CHECK(c.optimizer_per_parameter() == "galore_adamw_8bit");
+  CHECK_FALSE(parse("optimizer: galore_adamw\n" + galore).optimizer_layerwise());
+  // Nothing is left to clip once each gradient has made its update.
+  CHECK(c.unknown_keys == std::vector<std::string>{"max_grad_norm"});
+  CHECK(parse(config_to_yaml(c)).optimizer == "galore_adamw_8bit_layerwise");
+  CHECK(starts_with(error_with("optimizer: galore_adafactor_layerwise\n" + galore),
+                    "cfg.yaml:3: optimizer: expected galore_adamw_layerwise, galore_adamw_8bit_layerwise or "
+                    "galore_adafactor (transformers builds galore_adafactor_layerwise's Adafactors before it turns "
+                    "relative_step off"));
+  CHECK(error_with("optimizer: galore_adamw_layerwise\noptim_target_modules: [attn]\ngradient_accumulation_steps: 4\n") ==
+        "cfg.yaml:5: gradient_accumulation_steps: expected gradient_accumulation_steps 1 with galore_adamw_layerwise "
+        "(each update runs as its gradient completes in backward; transformers raises too), got 4");
+  CHECK(starts_with(error_with("optimizer: galore_adamw_layerwise\noptim_target_modules: [attn]\nbatch_size: 8\n"
+                               "micro_batch_size: 4\n"),
+                    "cfg.yaml:5: batch_size: expected gradient_accumulation_steps 1"));
+  for (const std::string& schedule : {"lr_scheduler: rex\n", "lr_scheduler: one_cycle\n", "cosine_min_lr_ratio: 0.1\n",
+                                      "lr_quadratic_warmup: true\n", "jagged_restart_steps: 4\n"}) {
+    CAPTURE(schedule);
+    CHECK(error_with("optimizer: galore_adamw_layerwise\n" + galore + schedule)
+              .find("expected one of transformers' schedules with galore_adamw_layerwise (Axolotl builds this one "
+                    "over the Trainer's stand-in optimizer") != std::string::npos);
+  }
+  CHECK(starts_with(error_with("optimizer: galore_adamw_layerwise\n" + galore + "lr_scheduler: reduce_lr_on_plateau\n"),
+                    "cfg.yaml:6: lr_scheduler: expected one of transformers' other schedules with galore_adamw_layerwise"));
+  CHECK(starts_with(error_with("optimizer: galore_adamw_layerwise\n" + galore + "lisa_n_layers: 1\nlisa_step_interval: 2\n"),
+                    "cfg.yaml:6: lisa_n_layers: expected no LISA with galore_adamw_layerwise"));
+  CHECK(parse("optimizer: galore_adamw_layerwise\n" + galore + "lr_scheduler: cosine_with_min_lr\n"
+              "lr_scheduler_kwargs: {min_lr_rate: 0.1}\n").optimizer_layerwise());
+}
+
 TEST_CASE("optimizer: stable_adamw: the Trainer's Adam settings and groups, max_lr and decouple_lr; what it refuses") {
   const TrainConfig c = parse("optimizer: stable_adamw\noptim_args: decouple_lr=True,max_lr=0.02,kahan_sum=True,x=1\n");
   CHECK_FALSE(c.optimizer_adamw());

@@ -83,6 +83,11 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     optimizer = "galore_adamw_8bit";
     extra = "optim_args: {rank: 8, update_proj_gap: 3, proj_type: left}\noptim_target_modules: all_linear\n";
   }
+  SUBCASE("galore_adamw_layerwise, each parameter updated in backward") {
+    optimizer = "galore_adamw_layerwise";
+    extra = "optim_args: rank=4,update_proj_gap=3\noptim_target_modules: all_linear\ngradient_accumulation_steps: 1\n"
+            "unfrozen_parameters: ['model.embed_tokens.weight[:100]', 'model.layers.*', 'lm_head.weight']\n";
+  }
   SUBCASE("adagrad, its rate decaying with each parameter's step count") {
     optimizer = "adagrad";
     extra = "optim_args: {lr_decay: 0.5}\n";

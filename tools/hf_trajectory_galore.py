@@ -10,6 +10,7 @@ signs each singular vector so that its largest element is positive (engine/galor
 the cases that recompute bases here, torch's SVD and update otherwise unchanged; galore_adamw
 keeps torch's SVD as it is and one basis for the whole run."""
 import torch
+import transformers
 from galore_torch import galore_projector
 
 from make_hf_trajectory import load, train
@@ -109,3 +110,81 @@ def with_nearest_codes(bnb_cpu_ops, run):
         return run()
     finally:
         bnb_cpu_ops._quant_blockwise_fp32_direct = original
+
+
+class GradientNorms:
+    """The norm of each step's gradients, summed as each parameter's gradient completes: a
+    post-accumulate-grad hook registered before the Trainer registers its layerwise optimizer's
+    (hooks run in that order), so it sees every gradient before its update drops it. The
+    Trainer's own grad_norm is 0 under a layerwise optimizer (clip_grad_norm_ finds no gradient
+    left), so these stand in its place."""
+
+    def __init__(self, model):
+        self.squares, self.norms = 0.0, []
+        for p in model.parameters():
+            p.register_post_accumulate_grad_hook(self.add)
+
+    def add(self, param):
+        self.squares += float(param.grad.double().pow(2).sum())
+
+    def callback(self):
+        norms = self
+
+        class EndOfStep(transformers.TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                norms.norms.append(norms.squares ** 0.5)
+                norms.squares = 0.0
+        return EndOfStep()
+
+
+def with_parameter_schedules(run):
+    """run() with each parameter's optimizer given its own schedule, stepped in a hook after its
+    update: get_scheduler's layer-wise branch, which transformers 5 misses (it builds the schedule
+    over accelerate's wrapper of the stand-in optimizer, which get_scheduler does not recognise,
+    and its LayerWiseDummyScheduler no longer builds under torch 2.9's strict zip), so every
+    parameter stays at learning_rate while the stand-in's schedule is logged. As layer-wise
+    GaLore was built to run, and llm_train runs it; the Trainer's own schedule still gives the
+    logged rate."""
+    original = transformers.Trainer.create_scheduler
+
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        logged = original(self, num_training_steps, optimizer)
+        for param, own in self.optimizer.optimizer.optimizer_dict.items():
+            schedule = transformers.get_scheduler(
+                self.args.lr_scheduler_type, optimizer=own, num_warmup_steps=self.args.get_warmup_steps(num_training_steps),
+                num_training_steps=num_training_steps, scheduler_specific_kwargs=self.args.lr_scheduler_kwargs)
+            param.register_post_accumulate_grad_hook(lambda _, schedule=schedule: schedule.step())
+        return logged
+    transformers.Trainer.create_scheduler = create_scheduler
+    try:
+        return run()
+    finally:
+        transformers.Trainer.create_scheduler = original
+
+
+def galore_layerwise_cases(out, rows):
+    """transformers' galore_*_layerwise: one optimizer (and one schedule, with_parameter_schedules)
+    a parameter, stepped in a hook as soon as its gradient is complete, the gradient then dropped;
+    no clipping, and no gradient accumulation (transformers raises). The targets and arguments of
+    galore_cases.
+    galore_adafactor_layerwise is not among them: transformers builds its Adafactors before it
+    turns relative_step off, and galore_torch's Adafactor raises on a learning rate beside it."""
+    torch.cuda.synchronize = lambda *args, **kwargs: None
+    from bitsandbytes.backends.cpu import ops as bnb_cpu_ops
+
+    def case(optim, optim_args, optim_target_modules, axolotl_targets=None):
+        model = load(out, "untied")
+        norms = GradientNorms(model)
+        result = with_parameter_schedules(lambda: train(
+            model, rows, optim=optim, optim_args=optim_args, optim_target_modules=optim_target_modules,
+            gradient_accumulation_steps=1, callbacks=[norms.callback()]))
+        assert all(s["grad_norm"] == 0 for s in result["steps"]), result["steps"]
+        for s, norm in zip(result["steps"], norms.norms):
+            s["grad_norm"] = norm
+        return dict(result, optim=optim, optim_args=optim_args,
+                    optim_target_modules=axolotl_targets or optim_target_modules)
+    return {
+        "galore_adamw_layerwise": case("galore_adamw_layerwise", "rank=16", ["attn", "mlp"]),
+        "galore_adamw_8bit_layerwise": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: case(
+            "galore_adamw_8bit_layerwise", GALORE_ARGS, "all-linear", "all_linear"))),
+    }

@@ -245,8 +245,8 @@ def train(model, rows, make_optimizer=None, make_scheduler=None, callbacks=None,
         run.setdefault("eval_on_start", True)
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
-            output_dir=tmp, gradient_accumulation_steps=ACCUMULATION, save_strategy="no",
-            report_to="none", use_cpu=True, **dict(SETTINGS, **run))
+            output_dir=tmp, save_strategy="no", report_to="none", use_cpu=True,
+            **dict(dict(SETTINGS, gradient_accumulation_steps=ACCUMULATION), **run))
         optimizer = make_optimizer(model, args) if make_optimizer else None
         optimizers = (optimizer, make_scheduler(optimizer, args) if make_scheduler else None)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=eval_rows,

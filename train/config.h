@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/qat_scheme.h"
@@ -223,7 +224,8 @@ struct TrainConfig {
   // optim_args; grokadamw: the grokadamw package's GrokAdamW (engine/grokadamw.h), its settings
   // from optim_args;
   // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
-  // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args.
+  // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args;
+  // galore_adamw_layerwise | galore_adamw_8bit_layerwise: the same stepped in backward.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -382,8 +384,21 @@ struct TrainConfig {
   }
   bool optimizer_bnb_rmsprop() const { return optimizer.rfind("rmsprop_bnb", 0) == 0; }
   bool optimizer_galore() const {
-    return optimizer == "galore_adamw" || optimizer == "galore_adamw_8bit" || optimizer == "galore_adafactor";
+    const std::string base = optimizer_per_parameter();
+    return base == "galore_adamw" || base == "galore_adamw_8bit" || base == "galore_adafactor";
   }
+  // galore_*_layerwise: transformers' layer-wise GaLore, one optimizer a parameter stepped in
+  // backward as soon as that parameter's gradient is complete (engine/optimizer.h's
+  // updates_in_backward), so the gradients are never all held at once.
+  bool optimizer_layerwise() const {
+    return optimizer.size() > kLayerwise.size() &&
+           optimizer.compare(optimizer.size() - kLayerwise.size(), kLayerwise.size(), kLayerwise) == 0;
+  }
+  // The optimizer each parameter runs: `optimizer` less a _layerwise suffix.
+  std::string optimizer_per_parameter() const {
+    return optimizer_layerwise() ? optimizer.substr(0, optimizer.size() - kLayerwise.size()) : optimizer;
+  }
+  static constexpr std::string_view kLayerwise = "_layerwise";
   // torch's AdamW with f32 (or bf16) moments: not 8-bit, not optimi's (its moments debiased, its
   // bf16 update Kahan-summed), not AdamC (its bf16 update rounded op by op); what bfloat16 and
   // ReLoRA take.

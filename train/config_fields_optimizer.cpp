@@ -37,7 +37,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "paged_ademamix_8bit", "muon", "optimi_adamw", "adamc", "came_pytorch", "schedule_free_adamw",
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
-              "galore_adamw_8bit", "galore_adafactor", "stable_adamw", "grokadamw"},
+              "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise", "galore_adamw_8bit_layerwise",
+              "galore_adafactor_layerwise", "stable_adamw", "grokadamw"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -72,7 +73,11 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "of its gradient (recomputed every update_proj_gap updates), Adam in that space, the step carried "
              "back x scale; transformers' old AdamW (betas 0.9 / 0.999, eps 1e-6, no decay), bitsandbytes' 8-bit "
              "AdamW (eps 1e-8, decay 0.01) or transformers' Adafactor (factored, no decay), the package's defaults "
-             "whatever adam_* and weight_decay say; no ZeRO); stable_adamw: torch-optimi's StableAdamW as transformers "
+             "whatever adam_* and weight_decay say; no ZeRO); galore_adamw_layerwise, galore_adamw_8bit_layerwise: the same, "
+             "one optimizer a parameter stepped in backward as soon as its gradient is complete (the gradient then "
+             "dropped), as transformers' layer-wise GaLore: no clipping, gradient_accumulation_steps 1, one process, "
+             "transformers' schedules only (galore_adafactor_layerwise is refused: transformers' build of it raises); "
+             "stable_adamw: torch-optimi's StableAdamW as transformers "
              "builds it (AdamW with adam_beta1, adam_beta2, adam_epsilon and the Trainer's decay groups, each tensor's "
              "rate divided by max(1, the RMS of g^2 / max(v_hat, eps^2)); optim_args max_lr and decouple_lr; f32, no "
              "ZeRO); grokadamw: the grokadamw package's GrokAdamW as transformers builds it (AdamW on g + lamb x an "

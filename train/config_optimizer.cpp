@@ -19,6 +19,40 @@ void default_adam_args(TrainConfig& c, const GivenKeys& keys, double beta1, doub
   if (!set("adam_epsilon", c.adam_epsilon)) c.adam_epsilon = eps;
 }
 
+// transformers' layer-wise GaLore: a hook steps each parameter's own optimizer and schedule as its
+// gradient completes, and the Trainer's optimizer and schedule are stand-ins that do nothing.
+void resolve_layerwise(const TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
+  const Where& at = keys.at("optimizer");
+  if (c.optimizer == "galore_adafactor_layerwise")
+    fail(at, "galore_adamw_layerwise, galore_adamw_8bit_layerwise or galore_adafactor (transformers builds "
+             "galore_adafactor_layerwise's Adafactors before it turns relative_step off, and galore_torch's Adafactor "
+             "raises on a learning rate beside relative_step)", c.optimizer);
+  if (c.gradient_accumulation_steps != 1)
+    fail(keys.at(keys.given("gradient_accumulation_steps") ? "gradient_accumulation_steps" : "batch_size"),
+         "gradient_accumulation_steps 1 with " + c.optimizer + " (each update runs as its gradient completes in "
+         "backward; transformers raises too)", std::to_string(c.gradient_accumulation_steps));
+  // Axolotl builds these schedules itself, over the Trainer's stand-in optimizer: the parameters'
+  // own optimizers would stay at learning_rate, the log showing a schedule nobody follows.
+  std::string axolotl_schedule;
+  if (c.lr_scheduler == "one_cycle" || c.lr_scheduler == "rex") axolotl_schedule = "lr_scheduler: " + c.lr_scheduler;
+  else if (c.lr_scheduler == "cosine" && c.lr_quadratic_warmup) axolotl_schedule = "lr_quadratic_warmup";
+  else if (c.lr_scheduler == "cosine" && c.cosine_min_lr_ratio > 0) axolotl_schedule = "cosine_min_lr_ratio";
+  else if (c.jagged_restart_steps > 0) axolotl_schedule = "jagged_restart_steps";
+  if (!axolotl_schedule.empty())
+    fail(keys.at(axolotl_schedule.rfind("lr_scheduler", 0) == 0 ? "lr_scheduler" : axolotl_schedule),
+         "one of transformers' schedules with " + c.optimizer + " (Axolotl builds this one over the Trainer's "
+         "stand-in optimizer, and every parameter would stay at learning_rate)", axolotl_schedule);
+  if (c.lr_scheduler == "reduce_lr_on_plateau")
+    fail(keys.at("lr_scheduler"), "one of transformers' other schedules with " + c.optimizer + " (each parameter's "
+         "ReduceLROnPlateau would be stepped in backward without a metric, which torch refuses)", c.lr_scheduler);
+  // Each parameter's own schedule advances only on the steps its hook runs: LISA's frozen layers' would lag.
+  if (c.lisa())
+    fail(keys.at("lisa_n_layers"), "no LISA with " + c.optimizer + " (a frozen layer's own schedule would stop "
+         "while the others' go on)", "lisa_n_layers " + std::to_string(c.lisa_n_layers));
+  // The gradients are gone by the time the Trainer would clip them.
+  if (keys.given("max_grad_norm")) unknown.insert("max_grad_norm");
+}
+
 // GaLore as transformers builds it: its targets must be named; its classes get the learning rate
 // alone (their own betas, eps and weight decay run) and replace the Trainer's groups.
 void resolve_galore(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
@@ -38,6 +72,7 @@ void resolve_galore(TrainConfig& c, const GivenKeys& keys, std::set<std::string>
   for (const char* key : {"rank", "update_proj_gap"})
     if (c.optim_arg(key, 1) < 1)
       fail(keys.at("optim_args"), std::string(key) + " of at least 1 (GaLore's)", yaml_number(c.optim_arg(key, 1)));
+  if (c.optimizer_layerwise()) resolve_layerwise(c, keys, unknown);
 }
 
 }  // namespace

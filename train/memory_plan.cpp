@@ -50,6 +50,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     in.optimizer_state_bytes = galore_state_bytes(c);
     in.optimizer_state_note = "GaLore: its optimizer's state of the projected gradients (AdamW's m and v, f32 or 8-bit, "
                               "or Adafactor's means) and of the rest, f32 bases";
+    in.layerwise_updates = c.optimizer_layerwise();
   }
   if (c.optimizer == "grokadamw") {  // full fine-tuning only (the config refuses adapters)
     in.optimizer_state_bytes = 12.0 * static_cast<double>(c.model.num_parameters());
@@ -265,8 +266,15 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
   // micro-batch: the gradients of the units that are whole, never more.
-  const bool whole_grads = !zero2 || (!zero3 && in.gradient_accumulation_steps > 1);
-  const double grads = zero3 ? 4 * whole : whole_grads ? 4 * T : in_flight;
+  // Layer-wise updates drop each gradient as it completes: a block's weights, each used by one
+  // node, hold theirs one at a time (the MLP's matrices the largest), a recompute segment's all
+  // at once (its leaves complete with its node); the embedding, tied, holds lm_head's from the
+  // loss's backward to the end; untied, lm_head's and the embedding's come and go alone.
+  const bool layerwise = in.layerwise_updates;
+  const double block_grads = every > 0 ? std::min<double>(every, L) * per_layer : F * C;
+  const double one_at_a_time = 4 * (lm_head > 0 ? std::max({embed, lm_head, block_grads}) : embed + block_grads);
+  const bool whole_grads = !layerwise && (!zero2 || (!zero3 && in.gradient_accumulation_steps > 1));
+  const double grads = layerwise ? one_at_a_time : zero3 ? 4 * whole : whole_grads ? 4 * T : in_flight;
   const double grads_first = head_gradient ? 4 * V * C : 0;  // lm_head's, the first to arrive
   // Data parallel: flat f32 buckets holding every gradient (ZeRO-2 and 3: the ones in flight);
   // ZeRO-1 to 3 add this rank's reduced slices.
@@ -327,8 +335,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                : in.bf16_weights ? "none: bfloat16 updates the bf16 weights"
                : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
-       zero3 ? "f32, the units gathered at once (ZeRO-3)"
-       : whole_grads ? "f32, " + trained + per_rank : "f32, the parameters of the buckets in flight (ZeRO-2)"},
+       zero3         ? "f32, the units gathered at once (ZeRO-3)"
+       : layerwise   ? "f32, each dropped once its layer-wise update is made: the largest alone (the tied embedding's "
+                       "held through backward)"
+       : whole_grads ? "f32, " + trained + per_rank
+                     : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
        std::string(in.optimizer_state_bytes > 0 ? in.optimizer_state_note
                    : in.optimizer_came       ? "CAME: f32 first moment, means per row and column of each matrix"
@@ -374,7 +385,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // adapter run stays throughout.
   const double persistent = compute_weights + master + optimizer + flat_buckets + slices + frozen;
   const double held_grads = whole_grads && in.gradient_accumulation_steps > 1 ? grads : 0;
-  const double grads_at_first = std::min(grads, grads_first);
+  // Layer-wise: the tied embedding's gradient beside the last block's down_proj's (a segment's
+  // other weights have none yet), or untied lm_head's, then down_proj's, alone.
+  const double grads_at_first =
+      layerwise ? 4 * (lm_head > 0 ? std::max(lm_head, F * C) : embed + F * C) : std::min(grads, grads_first);
   // The loss in forward: its input (the final norm's output, and a fake-quantised copy made in
   // its place) beside a chunk of logits and the gradients it forms. ZeRO-3 has let the blocks go.
   const double loss_input = dsize * N * C * (in.qat_head && in.qat_inputs == QatInputs::in_place ? 2 : 1);
@@ -404,8 +418,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Otherwise the larger of block 0's MLP backward, its gradients of down_proj formed but not yet
   // of its other weights, nor (untied) the embedding's; and the embedding's backward, last, with
   // every gradient and block 0's d(x) alone.
-  const double not_yet =
-      whole_grads && held_grads == 0 && !adapter ? 4 * (per_layer - F * C + (split ? embed : 0)) : 0;
+  const double not_yet = whole_grads && held_grads == 0 && !adapter ? 4 * (per_layer - F * C + (split ? embed : 0))
+                         : layerwise ? 4 * (block_grads - F * C)
+                                     : 0;
   const double end_grads = zero2 ? std::max(grads, in_flight) : grads;
   const double end_bwd =
       zero3 && split ? persistent + casts + embed_whole + 4 * embed + 4 * std::max(per_layer * (1 + 1 / ranks), embed)

@@ -41,6 +41,9 @@ struct MemoryPlanInput {
   // what they are, for the table.
   double optimizer_state_bytes = 0;
   std::string optimizer_state_note;
+  // A layer-wise optimizer (galore_*_layerwise) updates each weight as its gradient completes in
+  // backward and drops that gradient: the gradients are never all held.
+  bool layerwise_updates = false;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
   // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.

@@ -92,7 +92,7 @@ GaloreConfig galore_config(const TrainConfig& c) {
 // (eps 1e-8, decay 1e-2) or its Adafactor (no decay; the rest its own constants), each at its
 // defaults.
 AdamWConfig galore_adam(const TrainConfig& c) {
-  if (c.optimizer == "galore_adamw_8bit") return AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
+  if (c.optimizer_per_parameter() == "galore_adamw_8bit") return AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
   return AdamWConfig{0.9f, 0.999f, 1e-6f, 0.0f};
 }
 }  // namespace
@@ -109,17 +109,19 @@ std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimPa
     throw UserError(fmt::format("{}: optim_target_modules: no trained linear weight matches {} (the block linears "
                                 "q_proj ... down_proj, or an untied lm_head; transformers raises as well)",
                                 c.source, c.optim_target_all_linear ? "all_linear" : fmt::format("[{}]", fmt::join(c.optim_target_modules, ", "))));
-  const GaloreInner inner = c.optimizer == "galore_adamw"        ? GaloreInner::hf_adamw
-                            : c.optimizer == "galore_adamw_8bit" ? GaloreInner::bnb_adamw_8bit
-                                                                 : GaloreInner::adafactor;
-  return std::make_unique<Galore>(std::move(params), std::move(projected), galore_adam(c), galore_config(c), inner);
+  const std::string base = c.optimizer_per_parameter();
+  const GaloreInner inner = base == "galore_adamw"        ? GaloreInner::hf_adamw
+                            : base == "galore_adamw_8bit" ? GaloreInner::bnb_adamw_8bit
+                                                          : GaloreInner::adafactor;
+  return std::make_unique<Galore>(std::move(params), std::move(projected), galore_adam(c), galore_config(c), inner,
+                                  c.optimizer_layerwise());
 }
 
 double galore_state_bytes(const TrainConfig& c) {
   const LlamaConfig& m = c.model;
   const GaloreConfig g = galore_config(c);
-  const bool eight_bit = c.optimizer == "galore_adamw_8bit";
-  const bool adafactor = c.optimizer == "galore_adafactor";
+  const bool eight_bit = c.optimizer_per_parameter() == "galore_adamw_8bit";
+  const bool adafactor = c.optimizer_per_parameter() == "galore_adafactor";
   // A tensor's state: two moments, f32 or 8-bit codes with an f32 absmax per block from
   // kMin8bitSize elements on; Adafactor's f32 means per row and column (per element of a vector).
   const auto state = [&](const Shape& shape) {

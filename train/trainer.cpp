@@ -289,7 +289,7 @@ double Trainer::Impl::accumulate_gradients() {
     opt.targets_host = targets_host[micro];
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();
-    LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
+    LeafReadyHookScope hook(backward_hook(last, every));
     const double weight = divisor > 0 ? static_cast<double>(b.num_targets) / divisor : 0.0;
     backward(loss, Tensor::full({}, static_cast<float>(weight), DType::f32, device));
     if (every) buckets->end_pass();
@@ -304,6 +304,21 @@ double Trainer::Impl::accumulate_gradients() {
   double loss = divisor > 0 ? loss_sum / divisor / comm.world_size() : 0.0;  // this rank's share of the mean
   comm.allreduce_sum(&loss, 1);
   return loss;
+}
+
+LeafReadyHook Trainer::Impl::layerwise_updates(float lr) {
+  LeafReadyHook update = optimizer->updates_in_backward(lr);
+  if (!update || frozen_rows.empty()) return update;
+  return [this, update](AutogradMeta& leaf) {
+    for (const FrozenRows& f : frozen_rows)
+      if (f.param->autograd_meta().get() == &leaf) zero_frozen_rows({f});
+    update(leaf);
+  };
+}
+
+LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {
+  if (buckets) return last || every ? buckets->start_pass() : LeafReadyHook();
+  return last ? std::move(step_updates) : LeafReadyHook();
 }
 
 // Axolotl's LossWatchDogCallback, at the end of a step before that step's log line: the newest
@@ -343,10 +358,12 @@ TrainResult Trainer::Impl::run() {
     if (c.lisa()) apply_lisa();
     if (c.relora) restart_relora();
     optimizer->set_training(true);  // HF's training_step calls optimizer.train()
+    const double lr = plateau ? plateau->lr : schedule.lr(state.step);
+    step_updates = layerwise_updates(static_cast<float>(lr));
+    const bool layerwise = static_cast<bool>(step_updates);
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
-    const double lr = plateau ? plateau->lr : schedule.lr(state.step);
     const double grad_norm = optimizer->step(static_cast<float>(lr), c.max_grad_norm, std::isfinite(step_loss));
     apply_pruning_masks(pruning_masks);
     if (std::isfinite(step_loss) && std::isfinite(grad_norm)) {
@@ -356,8 +373,10 @@ TrainResult Trainer::Impl::run() {
                                            "(last: step {}); stopping. Lower learning_rate or check the data",
                                            kMaxBadSteps, state.step + 1));
     } else {
-      say("step {}: non-finite loss ({}) or grad norm ({}): update skipped\n", state.step + 1, step_loss,
-          grad_norm);
+      say("step {}: non-finite loss ({}) or grad norm ({}): {}\n", state.step + 1, step_loss, grad_norm,
+          layerwise ? "the parameters with a non-finite gradient kept their weights (layer-wise: the others were "
+                      "updated in backward)"
+                    : "update skipped");
     }
     state.step++;
     set_next_beta1();  // before an evaluation at this step, as OneCycleLR's scheduler.step() follows optimizer.step()

@@ -144,8 +144,16 @@ struct Trainer::Impl {
     return (config.rl == "dpo" || config.rl == "ipo") && dpo_nll_weight(loss_config(), config.rpo_alpha) >= 0;
   }
   // One optimizer step's gradients: accumulation over micro-batches, then the data-parallel
-  // reduction. Returns the mean loss over micro-batches and ranks.
+  // reduction (a layer-wise optimizer updates in the last backward instead). Returns the mean
+  // loss over micro-batches and ranks.
   double accumulate_gradients();
+  // A layer-wise optimizer's updates at `lr` for the step's backward (empty for the others),
+  // unfrozen_parameters' frozen rows zeroed first, as Axolotl's gradient hook zeroes them.
+  LeafReadyHook layerwise_updates(float lr);
+  LeafReadyHook step_updates;  // layerwise_updates' for the step in progress
+  // The hook one micro-batch's backward runs: data parallel's reduction (the last micro-batch's,
+  // or every one's under ZeRO-3), or the layer-wise updates (the last one's).
+  LeafReadyHook backward_hook(bool last, bool every);
   bool loss_watchdog_says_stop();
   // train/trainer_preference.cpp (rl: dpo / ipo / simpo / orpo / kto).
   void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.

@@ -166,6 +166,10 @@ void Trainer::Impl::build_model() {
                                float(c.optim_arg("gamma", 0.1)), float(c.optim_arg("gradient_clipping", 1.0))};
     optimizer = std::make_unique<GrokAdamW>(opt_params, AdamWConfig{0.9f, 0.999f, 1e-8f, float(c.weight_decay)}, grok);
   } else if (c.optimizer_galore()) {  // as ADOPT
+    if (c.optimizer_layerwise() && comm.world_size() > 1)
+      throw UserError(fmt::format("{}: optimizer: expected one process with {} (each parameter updates in backward "
+                                  "before a reduction could average it; transformers refuses it under DDP too), got {}",
+                                  c.source, c.optimizer, comm.world_size()));
     optimizer = make_galore(c, std::move(opt_params));
   } else if (c.optimizer == "adafactor") {  // as ADOPT
     optimizer = std::make_unique<Adafactor>(opt_params, adamw);

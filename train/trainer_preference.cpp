@@ -257,7 +257,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
       step.add(pair_metrics(b, logps.to_floats(), aligned, s.tokens, &grads, weight).as_one_micro_batch());
     }
     const bool last = micro + 1 == micro_batches.size();
-    LeafReadyHookScope hook(buckets && (last || every) ? buckets->start_pass() : LeafReadyHook());
+    LeafReadyHookScope hook(backward_hook(last, every));
     backward(logps, Tensor::from_floats(grads, logps.shape()).to(device));
     if (every) buckets->end_pass();
   }
