@@ -422,6 +422,20 @@ TEST_CASE("optimizer: galore_*_layerwise: GaLore stepped in backward; what trans
               "lr_scheduler_kwargs: {min_lr_rate: 0.1}\n").optimizer_layerwise());
 }
 
+TEST_CASE("optimizer: lomo: the rate alone; what it refuses") {
+  const TrainConfig c = parse("optimizer: lomo\nweight_decay: 0.1\nmax_grad_norm: 1\nadam_beta1: 0.8\n");
+  CHECK_FALSE(c.optimizer_adamw());
+  CHECK_FALSE(c.optimizer_layerwise());  // every micro-batch's backward updates, accumulation or not
+  CHECK(c.unknown_keys == std::vector<std::string>{"adam_beta1", "max_grad_norm", "weight_decay"});
+  CHECK(starts_with(error_with("optimizer: lomo\nembedding_lr_scale: 0.5\n"),
+                    "cfg.yaml:4: embedding_lr_scale: expected no embedding_lr_scale with optimizer: lomo"));
+  CHECK(starts_with(error_with("optimizer: lomo\nlr_scheduler: one_cycle\n"),
+                    "cfg.yaml:4: lr_scheduler: expected lr_scheduler_kwargs cycle_momentum: false with one_cycle and lomo"));
+  CHECK(starts_with(error_with("optimizer: lomo\nzero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(starts_with(error_with("optimizer: lomo\nbfloat16: true\n"), "cfg.yaml:4: bfloat16: expected an AdamW optimizer"));
+}
+
 TEST_CASE("optimizer: stable_adamw: the Trainer's Adam settings and groups, max_lr and decouple_lr; what it refuses") {
   const TrainConfig c = parse("optimizer: stable_adamw\noptim_args: decouple_lr=True,max_lr=0.02,kahan_sum=True,x=1\n");
   CHECK_FALSE(c.optimizer_adamw());

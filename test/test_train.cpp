@@ -88,6 +88,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     extra = "optim_args: rank=4,update_proj_gap=3\noptim_target_modules: all_linear\ngradient_accumulation_steps: 1\n"
             "unfrozen_parameters: ['model.embed_tokens.weight[:100]', 'model.layers.*', 'lm_head.weight']\n";
   }
+  SUBCASE("lomo, every micro-batch's SGD in backward") { optimizer = "lomo"; }
   SUBCASE("adagrad, its rate decaying with each parameter's step count") {
     optimizer = "adagrad";
     extra = "optim_args: {lr_decay: 0.5}\n";

@@ -7,6 +7,7 @@ import os
 import torch
 import transformers
 
+from hf_trajectory_galore import GradientNorms
 from make_hf_trajectory import load, train
 
 
@@ -261,3 +262,20 @@ def grokadamw_cases(out, rows):
     return {"grokadamw": dict(train(load(out, "untied"), rows, optim="grokadamw"), optim="grokadamw"),
             "grokadamw_args": dict(train(load(out, "tied"), rows, optim="grokadamw", optim_args=args),
                                    optim="grokadamw", optim_args=args)}
+
+
+def lomo_cases(out, rows):
+    """transformers' lomo: lomo_optim's LOMO, SGD at the schedule's rate in each micro-batch's
+    backward (accelerate's lomo_backward), no decay or clipping; at lr 0.1 so that plain SGD moves
+    the loss. The Trainer logs a grad norm of 0 (the gradients are gone); the fixture's is the root
+    of the summed squares of every pass's gradients, as llm_train logs it. Untied over two
+    micro-batches a step; tied (one table, one update of its summed gradient) over one."""
+    def case(model, **run):
+        norms = GradientNorms(model)
+        result = train(model, rows, optim="lomo", learning_rate=0.1, callbacks=[norms.callback()], **run)
+        assert all(s["grad_norm"] == 0 for s in result["steps"]), result["steps"]
+        for s, norm in zip(result["steps"], norms.norms):
+            s["grad_norm"] = norm
+        return dict(result, learning_rate=0.1, **run)
+    return {"lomo": case(load(out, "untied")),
+            "lomo_tied": case(load(out, "tied"), gradient_accumulation_steps=1)}

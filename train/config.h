@@ -225,7 +225,8 @@ struct TrainConfig {
   // from optim_args;
   // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
   // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args;
-  // galore_adamw_layerwise | galore_adamw_8bit_layerwise: the same stepped in backward.
+  // galore_adamw_layerwise | galore_adamw_8bit_layerwise: the same stepped in backward;
+  // lomo: lomo_optim's LOMO (engine/lomo.h), SGD in backward.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -407,11 +408,12 @@ struct TrainConfig {
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
   // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs, torch's SGD,
-  // Adagrad and RMSprop, GaLore, StableAdamW or GrokAdamW.
+  // Adagrad and RMSprop, GaLore, StableAdamW, GrokAdamW or LOMO.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
            !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao() &&
-           !optimizer_torch_optim() && !optimizer_galore() && optimizer != "stable_adamw" && optimizer != "grokadamw";
+           !optimizer_torch_optim() && !optimizer_galore() && optimizer != "stable_adamw" && optimizer != "grokadamw" &&
+           optimizer != "lomo";
   }
 };
 

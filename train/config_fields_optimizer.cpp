@@ -38,7 +38,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
               "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise", "galore_adamw_8bit_layerwise",
-              "galore_adafactor_layerwise", "stable_adamw", "grokadamw"},
+              "galore_adafactor_layerwise", "stable_adamw", "grokadamw", "lomo"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -83,7 +83,10 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "ZeRO); grokadamw: the grokadamw package's GrokAdamW as transformers builds it (AdamW on g + lamb x an "
              "EMA of g, each tensor's gradient clipped to its own norm, beta1 x (1 - gamma)^i along each of the "
              "Trainer's groups; betas 0.9 / 0.999 and eps 1e-8 whatever adam_* say; optim_args alpha_init, lamb, "
-             "gamma, grokking_signal_decay_rate, gradient_clipping; f32, no ZeRO)"),
+             "gamma, grokking_signal_decay_rate, gradient_clipping; f32, no ZeRO); lomo: LOMO (lomo_optim) as transformers "
+             "builds it: SGD at the schedule's rate, each parameter updated in backward as its gradient completes, "
+             "in every micro-batch's backward, the gradient then dropped; no state, decay or clipping (adam_*, "
+             "weight_decay and max_grad_norm unused), one process, no ZeRO)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "

@@ -52,6 +52,10 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
                               "or Adafactor's means) and of the rest, f32 bases";
     in.layerwise_updates = c.optimizer_layerwise();
   }
+  if (c.optimizer == "lomo") {  // SGD without state, updating in backward
+    in.optimizer_moments = 0;
+    in.layerwise_updates = true;
+  }
   if (c.optimizer == "grokadamw") {  // full fine-tuning only (the config refuses adapters)
     in.optimizer_state_bytes = 12.0 * static_cast<double>(c.model.num_parameters());
     in.optimizer_state_note = "GrokAdamW: f32 m, v and gradient EMA";

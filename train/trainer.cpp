@@ -318,7 +318,7 @@ LeafReadyHook Trainer::Impl::layerwise_updates(float lr) {
 
 LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {
   if (buckets) return last || every ? buckets->start_pass() : LeafReadyHook();
-  return last ? std::move(step_updates) : LeafReadyHook();
+  return step_updates;
 }
 
 // Axolotl's LossWatchDogCallback, at the end of a step before that step's log line: the newest
@@ -374,8 +374,8 @@ TrainResult Trainer::Impl::run() {
                                            kMaxBadSteps, state.step + 1));
     } else {
       say("step {}: non-finite loss ({}) or grad norm ({}): {}\n", state.step + 1, step_loss, grad_norm,
-          layerwise ? "the parameters with a non-finite gradient kept their weights (layer-wise: the others were "
-                      "updated in backward)"
+          layerwise ? "the parameters with a non-finite gradient kept their weights (the others were updated in "
+                      "backward)"
                     : "update skipped");
     }
     state.step++;
