@@ -1,10 +1,14 @@
 // defines: Adafactor
 #include "engine/adafactor.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <stdexcept>
 
 #include "engine/backend.h"
 #include "engine/check.h"
+#include "engine/ops.h"
 
 namespace llm {
 
@@ -32,7 +36,8 @@ AdafactorArgs adafactor_args(double lr, int64_t step, double weight_decay) {
   return args;
 }
 
-Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config) : Optimizer(config), params_(std::move(params)) {
+Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config, bool adalomo)
+    : Optimizer(config), params_(std::move(params)), adalomo_(adalomo) {
   for (const OptimParam& p : params_) {
     const Tensor& w = *p.param;
     LLM_CHECK(w.dtype() == DType::f32, "Adafactor: " + p.name + " is " + w.str() + "; it updates f32 parameters");
@@ -47,12 +52,53 @@ Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config) : Optim
 }
 
 double Adafactor::step(float lr, double max_norm, bool update) {
+  if (adalomo_) {  // its passes made the updates
+    t_++;
+    const double norm = std::sqrt(squares_);
+    squares_ = 0.0;
+    return norm;
+  }
   return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
     AdafactorArgs args = adafactor_args(double(lr) * params_[i].lr_scale, t_ - missed_[i],
                                         params_[i].decay ? double(config_.weight_decay) : 0.0);
     args.grad_scale = clip;
     backend(p.device()).adafactor(p, grad, averages_[i].row, averages_[i].col, args);
   });
+}
+
+// As lomo_optim's AdaLomo hook: the step count (its decay rate) advances once a pass for every
+// parameter; the rate is scaled by the parameter's RMS in f32, as its torch.norm and product.
+LeafReadyHook Adafactor::pass_updates(float lr) {
+  if (!adalomo_) return {};
+  passes_++;
+  return updates_as_gradients_complete(params_, &squares_, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
+    const float rms = static_cast<float>(std::sqrt(sum_squares(p)) / std::sqrt(static_cast<double>(p.numel())));
+    const AdafactorArgs args = adafactor_args(lr * std::max(1e-3f, rms), passes_, 0.0);
+    backend(p.device()).adafactor(p, grad, averages_[i].row, averages_[i].col, args);
+  });
+}
+
+std::map<std::string, std::string> Adafactor::scalar_state() const {
+  if (!adalomo_) return {};
+  return {{"adalomo_passes", std::to_string(passes_)}};
+}
+
+void Adafactor::restore_scalar_state(const std::map<std::string, std::string>& metadata) {
+  if (!adalomo_) return;
+  const auto it = metadata.find("adalomo_passes");
+  char* end = nullptr;
+  const long long passes = it == metadata.end() ? -1 : std::strtoll(it->second.c_str(), &end, 10);
+  if (passes < t_ || end == nullptr || *end != '\0')
+    throw std::runtime_error("metadata adalomo_passes: expected an integer of at least the steps taken (" +
+                             std::to_string(t_) + "; AdaLomo's count of backward passes)");
+  passes_ = passes;
+}
+
+std::string Adafactor::describe() const {
+  return adalomo_ ? "AdaLomo (lomo_optim's, as transformers builds it): Adafactor's factored f32 second moments, each "
+                   "parameter updated in backward as its gradient completes (every micro-batch's pass a step), its rate "
+                   "times max(1e-3, its RMS), its gradient then dropped; no decay, no clipping"
+                 : "Adafactor (f32 factored second moments)";
 }
 
 size_t Adafactor::state_bytes() const {

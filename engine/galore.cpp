@@ -3,14 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "engine/adafactor.h"
 #include "engine/backend.h"
 #include "engine/check.h"
-#include "engine/ops.h"
 #include "engine/ops/gemm_call.h"
 
 namespace llm {
@@ -88,7 +86,7 @@ double Galore::step(float lr, double max_norm, bool update_now) {
     return each_update(params_, max_norm, update_now, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
       update(i, p, grad, lr, clip);
     });
-  // The pass made the updates; a parameter it did not update (no gradient, or a non-finite one) missed one.
+  // Its one pass made the updates; a parameter it did not update (no gradient, or a non-finite one) missed one.
   for (size_t i = 0; i < params_.size(); i++)
     if (!pass_.updated[i]) missed_[i]++;
   return std::sqrt(pass_.squares);
@@ -96,28 +94,14 @@ double Galore::step(float lr, double max_norm, bool update_now) {
 
 // As transformers' layer-wise hook: parameter i's optimizer steps (its count of updates, and so
 // its schedule, advancing with it) once its gradient is complete, and the gradient is dropped.
-// Reading each gradient's norm waits for the device once a parameter: the price of the
-// non-finite check, in a mode chosen to save memory rather than time.
-LeafReadyHook Galore::updates_in_backward(float lr) {
+LeafReadyHook Galore::pass_updates(float lr) {
   if (!layerwise_) return {};
   t_++;
   pass_ = Pass{0.0, std::vector<bool>(params_.size(), false)};
-  std::unordered_map<const AutogradMeta*, size_t> index;
-  for (size_t i = 0; i < params_.size(); i++) index[params_[i].param->autograd_meta().get()] = i;
-  return [this, lr, index = std::move(index)](AutogradMeta& leaf) {
-    const auto it = index.find(&leaf);
-    if (it == index.end()) return;
-    Tensor& p = *params_[it->second].param;
-    const Tensor grad = p.grad();
-    if (!grad.defined()) return;
-    const double squares = sum_squares(grad);
-    pass_.squares += squares;
-    if (std::isfinite(squares)) {
-      update(it->second, p, grad, lr, 1.0f);
-      pass_.updated[it->second] = true;
-    }
-    p.zero_grad();
-  };
+  return updates_as_gradients_complete(params_, &pass_.squares, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
+    update(i, p, grad, lr, 1.0f);
+    pass_.updated[i] = true;
+  });
 }
 
 void Galore::update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip) {

@@ -53,10 +53,11 @@ class Galore final : public Optimizer {
   Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
          GaloreInner inner, bool layerwise = false);
   double step(float lr, double max_norm = 0.0, bool update = true) override;
-  // Layer-wise: a parameter whose gradient is not finite keeps its weights and state (as a
-  // whole step with a non-finite norm would), the others update; step() then returns a
-  // non-finite norm.
-  LeafReadyHook updates_in_backward(float lr) override;
+  // Layer-wise (one pass a step): a parameter whose gradient is not finite keeps its weights and
+  // state (as a whole step with a non-finite norm would), the others update; step() then returns
+  // a non-finite norm.
+  bool updates_in_backward() const override { return layerwise_; }
+  LeafReadyHook pass_updates(float lr) override;
   size_t state_bytes() const override;
   size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;

@@ -2,11 +2,9 @@
 #include "engine/lomo.h"
 
 #include <cmath>
-#include <unordered_map>
 
 #include "engine/backend.h"
 #include "engine/check.h"
-#include "engine/ops.h"
 
 namespace llm {
 
@@ -15,23 +13,11 @@ Lomo::Lomo(std::vector<OptimParam> params) : Optimizer(AdamWConfig{}), params_(s
     LLM_CHECK(p.param->dtype() == DType::f32, "Lomo: " + p.name + " is " + p.param->str() + "; it updates f32 parameters");
 }
 
-// As lomo_optim's gradient hook: the update as soon as the gradient is whole, then the gradient
-// dropped. Reading each gradient's norm waits for the device once a parameter: the price of the
-// non-finite check (and of the logged norm), in a mode chosen to save memory rather than time.
-LeafReadyHook Lomo::updates_in_backward(float lr) {
-  std::unordered_map<const AutogradMeta*, Tensor*> param_of;
-  for (const OptimParam& p : params_) param_of[p.param->autograd_meta().get()] = p.param;
-  return [this, lr, param_of = std::move(param_of)](AutogradMeta& leaf) {
-    const auto it = param_of.find(&leaf);
-    if (it == param_of.end()) return;
-    Tensor& p = *it->second;
-    const Tensor grad = p.grad();
-    if (!grad.defined()) return;
-    const double squares = sum_squares(grad);
-    squares_ += squares;
-    if (std::isfinite(squares)) backend(p.device()).axpby(1.0f, p, -lr, grad, p);  // torch's p.add_(g, alpha=-lr)
-    p.zero_grad();
-  };
+// As lomo_optim's gradient hook: the update as soon as the gradient is whole, then the gradient dropped.
+LeafReadyHook Lomo::pass_updates(float lr) {
+  return updates_as_gradients_complete(params_, &squares_, [lr](size_t, Tensor& p, const Tensor& grad) {
+    backend(p.device()).axpby(1.0f, p, -lr, grad, p);  // torch's p.add_(g, alpha=-lr)
+  });
 }
 
 double Lomo::step(float /*lr*/, double /*max_norm*/, bool /*update*/) {

@@ -18,7 +18,8 @@ class Lomo final : public Optimizer {
   explicit Lomo(std::vector<OptimParam> params);
   // The updates of one backward pass at `lr` (f32 parameters: p -= lr g). A gradient that is not
   // finite updates nothing (its parameter keeps its weights); the others update.
-  LeafReadyHook updates_in_backward(float lr) override;
+  bool updates_in_backward() const override { return true; }
+  LeafReadyHook pass_updates(float lr) override;
   // The step's updates were made in backward: the root of the summed squares of the gradients
   // they used, over every micro-batch's pass (non-finite when one was); max_norm unused.
   double step(float lr, double max_norm = 0.0, bool update = true) override;

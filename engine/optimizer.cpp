@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <unordered_map>
 
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -218,6 +219,22 @@ double global_grad_norm(const std::vector<OptimParam>& params) {
   std::vector<Tensor*> tensors;
   for (const OptimParam& p : params) tensors.push_back(p.param);
   return global_grad_norm(tensors);
+}
+
+LeafReadyHook updates_as_gradients_complete(const std::vector<OptimParam>& params, double* squares, ParamUpdate update) {
+  std::unordered_map<const AutogradMeta*, size_t> index;
+  for (size_t i = 0; i < params.size(); i++) index[params[i].param->autograd_meta().get()] = i;
+  return [&params, squares, update = std::move(update), index = std::move(index)](AutogradMeta& leaf) {
+    const auto it = index.find(&leaf);
+    if (it == index.end()) return;
+    Tensor& p = *params[it->second].param;
+    const Tensor grad = p.grad();
+    if (!grad.defined()) return;
+    const double own = sum_squares(grad);
+    *squares += own;
+    if (std::isfinite(own)) update(it->second, p, grad);
+    p.zero_grad();
+  };
 }
 
 float clip_coefficient(double norm, double max_norm) {

@@ -58,11 +58,13 @@ class Optimizer {
   // `update` is set and the norm is finite, one update at `lr` (params without a gradient are
   // skipped). Collective when the optimizer is sharded.
   virtual double step(float lr, double max_norm = 0.0, bool update = true) = 0;
-  // An optimizer that updates each parameter in backward, as soon as its gradient is complete
-  // (transformers' layer-wise ones), returns the hook that does so for the next backward pass at
-  // `lr` and drops each gradient it has used; its step() then only returns that pass's gradient
-  // norm (nothing is clipped: no gradient is left to clip). The others return none and update in step().
-  virtual LeafReadyHook updates_in_backward(float /*lr*/) { return {}; }
+  // Whether it updates each parameter in backward, as soon as its gradient is complete
+  // (transformers' layer-wise GaLore, LOMO), rather than in step(). Such an optimizer hands the
+  // hook that does so for one backward pass at `lr` (pass_updates: the trainer installs one for
+  // each pass), which drops each gradient it has used; its step() then only returns the norm of
+  // the gradients the step's updates used (nothing is clipped: no gradient is left to clip).
+  virtual bool updates_in_backward() const { return false; }
+  virtual LeafReadyHook pass_updates(float /*lr*/) { return {}; }
   // This rank's optimizer state in bytes, and what it would be unsharded.
   virtual size_t state_bytes() const = 0;
   virtual size_t unsharded_state_bytes() const = 0;
@@ -215,6 +217,14 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 double global_grad_norm(const std::vector<Tensor*>& params);
 double global_grad_norm(const std::vector<OptimParam>& params);
 float clip_coefficient(double norm, double max_norm);
+
+// The pass hook of an optimizer that updates in backward (Optimizer::pass_updates): for each leaf
+// of `params` whose gradient completes, its squared norm added to *squares, update(i, param, grad)
+// when that is finite (a non-finite gradient leaves its parameter as it was), and the gradient
+// dropped. Reading each norm waits for the device once a parameter: the price of the non-finite
+// check, in modes chosen to save memory rather than time.
+using ParamUpdate = std::function<void(size_t i, Tensor& param, const Tensor& grad)>;
+LeafReadyHook updates_as_gradients_complete(const std::vector<OptimParam>& params, double* squares, ParamUpdate update);
 
 template <class Each>
 double Optimizer::each_update(const std::vector<OptimParam>& params, double max_norm, bool update, Each each) {

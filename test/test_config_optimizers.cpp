@@ -422,9 +422,13 @@ TEST_CASE("optimizer: galore_*_layerwise: GaLore stepped in backward; what trans
               "lr_scheduler_kwargs: {min_lr_rate: 0.1}\n").optimizer_layerwise());
 }
 
-TEST_CASE("optimizer: lomo: the rate alone; what it refuses") {
+TEST_CASE("optimizer: lomo, adalomo: the rate alone; what they refuse") {
   const TrainConfig c = parse("optimizer: lomo\nweight_decay: 0.1\nmax_grad_norm: 1\nadam_beta1: 0.8\n");
   CHECK_FALSE(c.optimizer_adamw());
+  CHECK(c.optimizer_lomo());
+  CHECK(parse("optimizer: adalomo\nweight_decay: 0.1\n").unknown_keys == std::vector<std::string>{"weight_decay"});
+  CHECK(starts_with(error_with("optimizer: adalomo\nlr_groups:\n  - name: a\n    modules: [q_proj]\n    lr: 0.1\n"),
+                    "cfg.yaml:4: lr_groups: expected no lr_groups with optimizer: adalomo"));
   CHECK_FALSE(c.optimizer_layerwise());  // every micro-batch's backward updates, accumulation or not
   CHECK(c.unknown_keys == std::vector<std::string>{"adam_beta1", "max_grad_norm", "weight_decay"});
   CHECK(starts_with(error_with("optimizer: lomo\nembedding_lr_scale: 0.5\n"),

@@ -230,14 +230,14 @@ TEST_CASE("bfloat16: 50 steps on the GPU track the CPU's bfloat16 run within 5e-
 // The optimizers with CUDA update kernels of their own (Lion's and AdEMAMix's 8-bit blockwise
 // state and torchao's, Adafactor's and CAME's factored moments, ADOPT, Schedule-Free's z and its
 // switches to x for evaluation) or composed of bf16 GEMMs on the GPU (Muon's Newton-Schulz), and AdamC's decay
-// through AdamW's kernel, StableAdamW's per-tensor RMS reduction, LOMO's axpby in backward, end to end: each tracks the CPU's run
+// through AdamW's kernel, StableAdamW's per-tensor RMS reduction, LOMO's axpby and AdaLomo's Adafactor kernel in backward, end to end: each tracks the CPU's run
 // of the same optimizer. 8-bit codes and Muon's bf16 rounding part two f32 runs by a level now and
 // then, as qat's levels do: qat's 2e-2 for f32.
 TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, CAME, ADOPT, Muon, AdamC, Schedule-Free and torchao's "
           "8- and 4-bit AdamW, torch's RMSprop and StableAdamW on the GPU track the CPU") {
   for (const std::string optimizer : {"lion_8bit", "ademamix_8bit", "adafactor", "came_pytorch", "adopt_adamw", "muon",
                                       "adamc", "schedule_free_adamw", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8",
-                                      "rmsprop", "stable_adamw", "grokadamw", "lomo"}) {
+                                      "rmsprop", "stable_adamw", "grokadamw", "lomo", "adalomo"}) {
     CAPTURE(optimizer);
     const std::string lr = optimizer.find("lion") == 0 ? " --learning_rate 1e-4" : "";  // Lion's steps are lr whole
     check_gpu_tracks_cpu("optimizer_" + optimizer, " --optimizer " + optimizer + lr, 2e-2);

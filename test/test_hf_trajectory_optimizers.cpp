@@ -269,13 +269,14 @@ TEST_CASE("galore_*_layerwise: layer-wise GaLore's loss, grad_norm and lr at eve
   }
 }
 
-// transformers' lomo: lomo_optim's LOMO, SGD at lr 0.1 in every micro-batch's backward (two a
-// step on the untied model, one on the tied one, whose table takes its summed gradient once). The
-// Trainer logs a grad_norm of 0; the fixture's is the root of the summed squares of every pass's
-// gradients, which ours logs.
-TEST_CASE("lomo: LOMO's loss, grad_norm and lr at every step") {
+// transformers' lomo and adalomo: lomo_optim's LOMO (SGD) and AdaLomo (Adafactor at the rate
+// times each parameter's RMS, a pass a step of its decay rate) at lr 0.1 in every micro-batch's
+// backward (two a step on the untied model, one on the tied one, whose table takes its summed
+// gradient once). The Trainer logs a grad_norm of 0; the fixture's is the root of the summed
+// squares of every pass's gradients, which ours logs.
+TEST_CASE("lomo, adalomo: LOMO's and AdaLomo's loss, grad_norm and lr at every step") {
   const json f = fixture();
-  for (const std::string name : {"lomo", "lomo_tied"}) {
+  for (const std::string name : {"lomo", "lomo_tied", "adalomo", "adalomo_tied"}) {
     CAPTURE(name);
     const json& c = f.at("cases").at(name);
     json settings = f.at("settings");
@@ -283,6 +284,7 @@ TEST_CASE("lomo: LOMO's loss, grad_norm and lr at every step") {
     if (c.contains("gradient_accumulation_steps")) settings["gradient_accumulation_steps"] = c.at("gradient_accumulation_steps");
     for (const char* unused : {"weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon"})
       settings.erase(unused);
-    check_trajectory(name == "lomo" ? "untied" : "tied", "optimizer: lomo\n", c.at("steps"), settings);
+    check_trajectory(name.find("tied") == std::string::npos ? "untied" : "tied",
+                     "optimizer: " + c.at("optim").get<std::string>() + "\n", c.at("steps"), settings);
   }
 }

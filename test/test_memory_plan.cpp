@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/adafactor.h"
 #include "engine/came.h"
 #include "engine/galore.h"
 #include "engine/lion.h"
@@ -40,9 +41,11 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     params.push_back({p.name, p.tensor, !LlamaModel::is_norm_weight(p.name), 1.0f, LlamaModel::is_embedding_weight(p.name)});
   const AdamWState state = in.optimizer_8bit ? AdamWState::blockwise_8bit : AdamWState::f32;
   std::unique_ptr<Optimizer> opt;
-  if (updates_in_backward) {  // LOMO, or GaLore (layer-wise or not, by its optimizer's name)
+  if (updates_in_backward) {  // LOMO, AdaLomo, or GaLore (layer-wise or not, by its optimizer's name)
     const TrainConfig& c = *updates_in_backward;
-    opt = c.optimizer == "lomo" ? std::unique_ptr<Optimizer>(std::make_unique<Lomo>(params)) : make_galore(c, params);
+    if (c.optimizer == "lomo") opt = std::make_unique<Lomo>(params);
+    else if (c.optimizer == "adalomo") opt = std::make_unique<Adafactor>(params, AdamWConfig{}, /*adalomo=*/true);
+    else opt = make_galore(c, params);
   } else if (in.optimizer_muon) {
     TrainConfig c;
     c.optimizer = "muon";
@@ -73,7 +76,7 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     for (auto& p : params) p.param->zero_grad();
     if (step == 1) alloc.reset_peak();
     Tensor loss = model.loss(ids, targets, positions, fwd);
-    LeafReadyHookScope layerwise(opt->updates_in_backward(1e-3f));
+    LeafReadyHookScope layerwise(opt->pass_updates(1e-3f));
     backward(loss);
     opt->step(1e-3f, 1.0);
   }
@@ -159,11 +162,11 @@ TEST_CASE("galore_*: the planned optimizer state is the optimizer's, byte for by
       }
 }
 
-// Layer-wise GaLore and LOMO drop each gradient once its update is made: the plan's one gradient
+// Layer-wise GaLore, LOMO and AdaLomo drop each gradient once its update is made: the plan's one gradient
 // at a time (tied: the embedding's held through backward) against the measured peak, and the
 // bytes layer-wise GaLore saves against the same run updating after backward (measured: 44% of
 // every gradient's tied, 55% untied).
-TEST_CASE("galore_*_layerwise, lomo: the planned peak within 5% of the measured one, every gradient's bytes below whole") {
+TEST_CASE("galore_*_layerwise, lomo, adalomo: the planned peak within 5% of the measured one, every gradient's bytes below whole") {
   for (const bool tied : {false, true})
     for (const int64_t recompute : {0, 1}) {
       CAPTURE(tied);
@@ -183,16 +186,20 @@ TEST_CASE("galore_*_layerwise, lomo: the planned peak within 5% of the measured 
       CAPTURE(planned);
       CAPTURE(measured);
       CHECK(std::fabs(planned - measured) <= 0.05 * measured);
-      // LOMO: no state at all, the same gradients one at a time.
-      TrainConfig lomo = c;
-      lomo.optimizer = "lomo";
-      MemoryPlanInput sgd = in;
-      sgd.optimizer_state_bytes = 0;
-      sgd.optimizer_moments = 0;
-      const double lomo_planned = plan_memory(sgd).peak_bytes, lomo_measured = measured_peak(sgd, nullptr, 0, {}, &lomo);
-      CAPTURE(lomo_planned);
-      CAPTURE(lomo_measured);
-      CHECK(std::fabs(lomo_planned - lomo_measured) <= 0.05 * lomo_measured);
+      // LOMO: no state at all; AdaLomo: Adafactor's factored means; the same gradients one at a time.
+      for (const char* name : {"lomo", "adalomo"}) {
+        TrainConfig lomo = c;
+        lomo.optimizer = name;
+        MemoryPlanInput sgd = in;
+        sgd.optimizer_state_bytes = 0;
+        sgd.optimizer_moments = 0;
+        sgd.optimizer_factored = lomo.optimizer == "adalomo";
+        const double lomo_planned = plan_memory(sgd).peak_bytes, lomo_measured = measured_peak(sgd, nullptr, 0, {}, &lomo);
+        CAPTURE(name);
+        CAPTURE(lomo_planned);
+        CAPTURE(lomo_measured);
+        CHECK(std::fabs(lomo_planned - lomo_measured) <= 0.05 * lomo_measured);
+      }
       c.optimizer = "galore_adamw";
       const double whole = measured_peak(in, nullptr, 0, {}, &c);
       const double gradients = 4.0 * static_cast<double>(in.model.num_parameters());

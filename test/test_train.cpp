@@ -89,6 +89,7 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
             "unfrozen_parameters: ['model.embed_tokens.weight[:100]', 'model.layers.*', 'lm_head.weight']\n";
   }
   SUBCASE("lomo, every micro-batch's SGD in backward") { optimizer = "lomo"; }
+  SUBCASE("adalomo, its factored moments and its count of passes") { optimizer = "adalomo"; }
   SUBCASE("adagrad, its rate decaying with each parameter's step count") {
     optimizer = "adagrad";
     extra = "optim_args: {lr_decay: 0.5}\n";

@@ -265,17 +265,26 @@ def grokadamw_cases(out, rows):
 
 
 def lomo_cases(out, rows):
-    """transformers' lomo: lomo_optim's LOMO, SGD at the schedule's rate in each micro-batch's
-    backward (accelerate's lomo_backward), no decay or clipping; at lr 0.1 so that plain SGD moves
-    the loss. The Trainer logs a grad norm of 0 (the gradients are gone); the fixture's is the root
-    of the summed squares of every pass's gradients, as llm_train logs it. Untied over two
-    micro-batches a step; tied (one table, one update of its summed gradient) over one."""
-    def case(model, **run):
+    """transformers' lomo and adalomo: lomo_optim's LOMO (SGD) and AdaLomo (Adafactor at the rate
+    times each parameter's RMS, every pass a step of its decay rate) at the schedule's rate in each
+    micro-batch's backward (accelerate's lomo_backward), no decay or clipping; at lr 0.1 so that
+    plain SGD moves the loss. The Trainer logs a grad norm of 0 (the gradients are gone); the
+    fixture's is the root of the summed squares of every pass's gradients, as llm_train logs it.
+    Untied over two micro-batches a step; tied (one table, one update of its summed gradient) over
+    one. AdaLomo allocates its state with .cuda(), kept on the CPU here, and scales the loss by
+    its loss_scale (2^10, exact in binary) before backward, divided out of the recorded norms."""
+    def case(optim, model, **run):
         norms = GradientNorms(model)
-        result = train(model, rows, optim="lomo", learning_rate=0.1, callbacks=[norms.callback()], **run)
+        cuda = torch.Tensor.cuda
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self
+        try:
+            result = train(model, rows, optim=optim, learning_rate=0.1, callbacks=[norms.callback()], **run)
+        finally:
+            torch.Tensor.cuda = cuda
         assert all(s["grad_norm"] == 0 for s in result["steps"]), result["steps"]
         for s, norm in zip(result["steps"], norms.norms):
-            s["grad_norm"] = norm
-        return dict(result, learning_rate=0.1, **run)
-    return {"lomo": case(load(out, "untied")),
-            "lomo_tied": case(load(out, "tied"), gradient_accumulation_steps=1)}
+            s["grad_norm"] = norm / (2 ** 10 if optim == "adalomo" else 1)
+        return dict(result, optim=optim, learning_rate=0.1, **run)
+    return {name: case(name.split("_")[0], load(out, "tied" if name.endswith("tied") else "untied"),
+                       **(dict(gradient_accumulation_steps=1) if name.endswith("tied") else {}))
+            for name in ("lomo", "lomo_tied", "adalomo", "adalomo_tied")}

@@ -226,7 +226,8 @@ struct TrainConfig {
   // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
   // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args;
   // galore_adamw_layerwise | galore_adamw_8bit_layerwise: the same stepped in backward;
-  // lomo: lomo_optim's LOMO (engine/lomo.h), SGD in backward.
+  // lomo: lomo_optim's LOMO (engine/lomo.h), SGD in backward; adalomo: its AdaLomo
+  // (engine/adafactor.h), Adafactor in backward at a rate scaled by each parameter's RMS.
   std::string optimizer = "adamw_torch";
   // optim_args (HF's "key=value,..." or a map): AdEMAMix's beta1, beta2, beta3, alpha, eps,
   // t_alpha and t_beta3, which transformers reads for it; Muon's momentum, nesterov (0 or 1) and
@@ -390,7 +391,7 @@ struct TrainConfig {
   }
   // galore_*_layerwise: transformers' layer-wise GaLore, one optimizer a parameter stepped in
   // backward as soon as that parameter's gradient is complete (engine/optimizer.h's
-  // updates_in_backward), so the gradients are never all held at once.
+  // updates_in_backward and pass_updates), so the gradients are never all held at once.
   bool optimizer_layerwise() const {
     return optimizer.size() > kLayerwise.size() &&
            optimizer.compare(optimizer.size() - kLayerwise.size(), kLayerwise.size(), kLayerwise) == 0;
@@ -408,13 +409,15 @@ struct TrainConfig {
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
   // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs, torch's SGD,
-  // Adagrad and RMSprop, GaLore, StableAdamW, GrokAdamW or LOMO.
+  // Adagrad and RMSprop, GaLore, StableAdamW, GrokAdamW, LOMO or AdaLomo.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
            !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao() &&
            !optimizer_torch_optim() && !optimizer_galore() && optimizer != "stable_adamw" && optimizer != "grokadamw" &&
-           optimizer != "lomo";
+           !optimizer_lomo();
   }
+  // lomo | adalomo: lomo_optim's optimizers, updating in every micro-batch's backward.
+  bool optimizer_lomo() const { return optimizer == "lomo" || optimizer == "adalomo"; }
 };
 
 // Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from

@@ -38,7 +38,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
               "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise", "galore_adamw_8bit_layerwise",
-              "galore_adafactor_layerwise", "stable_adamw", "grokadamw", "lomo"},
+              "galore_adafactor_layerwise", "stable_adamw", "grokadamw", "lomo", "adalomo"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -86,7 +86,9 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "gamma, grokking_signal_decay_rate, gradient_clipping; f32, no ZeRO); lomo: LOMO (lomo_optim) as transformers "
              "builds it: SGD at the schedule's rate, each parameter updated in backward as its gradient completes, "
              "in every micro-batch's backward, the gradient then dropped; no state, decay or clipping (adam_*, "
-             "weight_decay and max_grad_norm unused), one process, no ZeRO)"),
+             "weight_decay and max_grad_norm unused), one process, no ZeRO); adalomo: AdaLomo (lomo_optim) as transformers "
+             "builds it: Adafactor's factored update the same way, each micro-batch's pass a step of its decay rate, "
+             "the rate times max(1e-3, the parameter's RMS); f32 factored state, the same keys unused)"),
       {"optim_args", section, "a map or a 'key=value,...' string",
        "HF's optim_args: beta1, beta2, beta3, alpha, eps, t_alpha (alpha's warmup steps) and t_beta3 (beta3's) of "
        "AdEMAMix; momentum (0.95), nesterov (true) and ns_steps (5) of Muon; max_lr (learning_rate) of AdamC; "

@@ -151,14 +151,14 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.optimizer_schedule_free() && c.optimizer != "schedule_free_sgd" && c.adam_beta1 <= 0)
     fail(keys.at("adam_beta1"), "adam_beta1 above 0 with " + c.optimizer + " (its evaluation weights divide by it)",
          yaml_number(c.adam_beta1));
-  if (c.optimizer == "lomo") {
-    // transformers hands LOMO the model and the rate alone; its updates leave nothing to clip.
+  if (c.optimizer_lomo()) {
+    // transformers hands LOMO and AdaLomo the model and the rate alone; their updates leave nothing to clip.
     for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay", "max_grad_norm"})
       if (keys.given(key)) unknown.insert(key);
     for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (keys.given(key))
-        fail(keys.at(key), std::string("no ") + key + " with optimizer: lomo (transformers hands LOMO the whole "
-                           "model at one rate)", "set");
+        fail(keys.at(key), std::string("no ") + key + " with optimizer: " + c.optimizer + " (transformers hands it "
+                           "the whole model at one rate)", "set");
   }
   if (c.optimizer_galore()) resolve_galore(c, keys, unknown);
   else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // transformers reads it for GaLore alone

@@ -180,9 +180,9 @@ void check_scheduler(const TrainConfig& c, const GivenKeys& keys) {
   if (c.jagged_restart_steps > 0) refuse("jagged_restart_steps", "refuses the restarts' extra last step");
   // It cycles `betas[0]` or `momentum` of the optimizer's defaults, and raises when there is
   // neither: optimi's AdamW keeps beta1 and beta2, transformers' Adafactor a beta1, torch's
-  // Adagrad and LOMO neither (torch's SGD and RMSprop keep a momentum, which it cycles in place of their own).
+  // Adagrad, LOMO and AdaLomo neither (torch's SGD and RMSprop keep a momentum, which it cycles in place of their own).
   if ((c.optimizer == "optimi_adamw" || c.optimizer == "adafactor" || c.optimizer == "galore_adafactor" ||
-       c.optimizer == "adagrad" || c.optimizer == "lomo") &&
+       c.optimizer == "adagrad" || c.optimizer_lomo()) &&
       c.lr_scheduler_kwargs.cycle_momentum.value_or(true))
     fail(keys.at("lr_scheduler"), "lr_scheduler_kwargs cycle_momentum: false with one_cycle and " + c.optimizer +
                                       " (torch's OneCycleLR finds no betas or momentum to cycle in it)",

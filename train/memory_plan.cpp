@@ -52,8 +52,9 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
                               "or Adafactor's means) and of the rest, f32 bases";
     in.layerwise_updates = c.optimizer_layerwise();
   }
-  if (c.optimizer == "lomo") {  // SGD without state, updating in backward
+  if (c.optimizer_lomo()) {  // LOMO's SGD keeps no state, AdaLomo Adafactor's; both update in backward
     in.optimizer_moments = 0;
+    in.optimizer_factored = c.optimizer == "adalomo";
     in.layerwise_updates = true;
   }
   if (c.optimizer == "grokadamw") {  // full fine-tuning only (the config refuses adapters)

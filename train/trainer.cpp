@@ -306,19 +306,15 @@ double Trainer::Impl::accumulate_gradients() {
   return loss;
 }
 
-LeafReadyHook Trainer::Impl::layerwise_updates(float lr) {
-  LeafReadyHook update = optimizer->updates_in_backward(lr);
+LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {
+  if (buckets) return last || every ? buckets->start_pass() : LeafReadyHook();
+  LeafReadyHook update = optimizer->pass_updates(static_cast<float>(step_lr));
   if (!update || frozen_rows.empty()) return update;
   return [this, update](AutogradMeta& leaf) {
     for (const FrozenRows& f : frozen_rows)
       if (f.param->autograd_meta().get() == &leaf) zero_frozen_rows({f});
     update(leaf);
   };
-}
-
-LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {
-  if (buckets) return last || every ? buckets->start_pass() : LeafReadyHook();
-  return step_updates;
 }
 
 // Axolotl's LossWatchDogCallback, at the end of a step before that step's log line: the newest
@@ -358,9 +354,8 @@ TrainResult Trainer::Impl::run() {
     if (c.lisa()) apply_lisa();
     if (c.relora) restart_relora();
     optimizer->set_training(true);  // HF's training_step calls optimizer.train()
-    const double lr = plateau ? plateau->lr : schedule.lr(state.step);
-    step_updates = layerwise_updates(static_cast<float>(lr));
-    const bool layerwise = static_cast<bool>(step_updates);
+    const double lr = step_lr = plateau ? plateau->lr : schedule.lr(state.step);
+    const bool layerwise = optimizer->updates_in_backward();
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward

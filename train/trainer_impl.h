@@ -147,14 +147,11 @@ struct Trainer::Impl {
   // reduction (a layer-wise optimizer updates in the last backward instead). Returns the mean
   // loss over micro-batches and ranks.
   double accumulate_gradients();
-  // The updates an optimizer makes in backward (layer-wise GaLore, LOMO) at `lr` for the step's
-  // passes (empty for the others), unfrozen_parameters' frozen rows zeroed first, as Axolotl's
-  // gradient hook zeroes them.
-  LeafReadyHook layerwise_updates(float lr);
-  LeafReadyHook step_updates;  // layerwise_updates' for the step in progress
+  double step_lr = 0.0;  // the step in progress's learning rate
   // The hook one micro-batch's backward runs: data parallel's reduction (the last micro-batch's,
-  // or every one's under ZeRO-3), or the updates in backward (every pass's: LOMO updates in each,
-  // layer-wise GaLore runs one).
+  // or every one's under ZeRO-3), or an optimizer's updates in backward (every pass's: LOMO
+  // updates in each, layer-wise GaLore runs one) at step_lr, unfrozen_parameters' frozen rows
+  // zeroed first, as Axolotl's gradient hook zeroes them.
   LeafReadyHook backward_hook(bool last, bool every);
   bool loss_watchdog_says_stop();
   // train/trainer_preference.cpp (rl: dpo / ipo / simpo / orpo / kto).

@@ -166,11 +166,12 @@ void Trainer::Impl::build_model() {
     const GrokAdamWConfig grok{float(c.optim_arg("alpha_init", 0.98)), float(c.optim_arg("lamb", 2.0)),
                                float(c.optim_arg("gamma", 0.1)), float(c.optim_arg("gradient_clipping", 1.0))};
     optimizer = std::make_unique<GrokAdamW>(opt_params, AdamWConfig{0.9f, 0.999f, 1e-8f, float(c.weight_decay)}, grok);
-  } else if (c.optimizer == "lomo") {  // as ADOPT
+  } else if (c.optimizer_lomo()) {  // as ADOPT
     if (comm.world_size() > 1)
-      throw UserError(fmt::format("{}: optimizer: expected one process with lomo (each parameter updates in backward "
-                                  "before a reduction could average it), got {}", c.source, comm.world_size()));
-    optimizer = std::make_unique<Lomo>(opt_params);
+      throw UserError(fmt::format("{}: optimizer: expected one process with {} (each parameter updates in backward "
+                                  "before a reduction could average it), got {}", c.source, c.optimizer, comm.world_size()));
+    if (c.optimizer == "lomo") optimizer = std::make_unique<Lomo>(opt_params);
+    else optimizer = std::make_unique<Adafactor>(opt_params, AdamWConfig{}, /*adalomo=*/true);
   } else if (c.optimizer_galore()) {  // as ADOPT
     if (c.optimizer_layerwise() && comm.world_size() > 1)
       throw UserError(fmt::format("{}: optimizer: expected one process with {} (each parameter updates in backward "

@@ -155,6 +155,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer == "stable_adamw" ? "StableAdamW"
       : c.optimizer == "grokadamw" ? "GrokAdamW"
       : c.optimizer == "lomo"      ? "LOMO"
+      : c.optimizer == "adalomo"   ? "AdaLomo"
                                    : "AdamW",
       optimizer->state_bytes() / 1048576.0,
       optimizer->unsharded_state_bytes() / 1048576.0);
