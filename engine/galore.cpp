@@ -87,8 +87,10 @@ double Galore::step(float lr, double max_norm, bool update_now) {
       update(i, p, grad, lr, clip);
     });
   // Its one pass made the updates; a parameter it did not update (no gradient, or a non-finite one) missed one.
+  if (pass_.updated.empty()) return 0.0;  // no pass since the last step
   for (size_t i = 0; i < params_.size(); i++)
     if (!pass_.updated[i]) missed_[i]++;
+  pass_.updated.clear();
   return std::sqrt(pass_.squares);
 }
 

@@ -536,4 +536,10 @@ TEST_CASE("non-finite losses: updates are skipped, and 5 in a row stop the run w
   CHECK(r.exit_code == 1);
   CHECK(r.output.find("update skipped") != std::string::npos);
   CHECK(r.output.find("5 steps in a row had a non-finite loss or gradient norm") != std::string::npos);
+  // Updated in backward (LOMO): a parameter whose gradient is not finite keeps its weights.
+  Run lomo = run_train(ws.config("max_steps: 50\nlearning_rate: 1.0e+30\nwarmup_steps: 0\noptimizer: lomo\n"));
+  CHECK(lomo.exit_code == 1);
+  CHECK(lomo.output.find("the parameters with a non-finite gradient kept their weights (the others were updated in "
+                         "backward)") != std::string::npos);
+  CHECK(lomo.output.find("5 steps in a row had a non-finite loss or gradient norm") != std::string::npos);
 }

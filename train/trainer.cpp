@@ -355,7 +355,7 @@ TrainResult Trainer::Impl::run() {
     if (c.relora) restart_relora();
     optimizer->set_training(true);  // HF's training_step calls optimizer.train()
     const double lr = step_lr = plateau ? plateau->lr : schedule.lr(state.step);
-    const bool layerwise = optimizer->updates_in_backward();
+    const bool updated_in_backward = optimizer->updates_in_backward();
     const double step_loss = preference() ? accumulate_preference_gradients() : accumulate_gradients();
     if (c.lisa()) drop_waiting_gradients();
     zero_frozen_rows(frozen_rows);  // before the norm: Axolotl's hook zeroes them in backward
@@ -369,9 +369,9 @@ TrainResult Trainer::Impl::run() {
                                            kMaxBadSteps, state.step + 1));
     } else {
       say("step {}: non-finite loss ({}) or grad norm ({}): {}\n", state.step + 1, step_loss, grad_norm,
-          layerwise ? "the parameters with a non-finite gradient kept their weights (the others were updated in "
-                      "backward)"
-                    : "update skipped");
+          updated_in_backward ? "the parameters with a non-finite gradient kept their weights (the others were "
+                                "updated in backward)"
+                              : "update skipped");
     }
     state.step++;
     set_next_beta1();  // before an evaluation at this step, as OneCycleLR's scheduler.step() follows optimizer.step()
