@@ -2,6 +2,7 @@
 #include "engine/adafactor.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -87,8 +88,9 @@ void Adafactor::restore_scalar_state(const std::map<std::string, std::string>& m
   if (!adalomo_) return;
   const auto it = metadata.find("adalomo_passes");
   char* end = nullptr;
+  errno = 0;
   const long long passes = it == metadata.end() ? -1 : std::strtoll(it->second.c_str(), &end, 10);
-  if (passes < t_ || end == nullptr || *end != '\0')
+  if (passes < t_ || end == nullptr || *end != '\0' || errno == ERANGE)
     throw std::runtime_error("metadata adalomo_passes: expected an integer of at least the steps taken (" +
                              std::to_string(t_) + "; AdaLomo's count of backward passes)");
   passes_ = passes;

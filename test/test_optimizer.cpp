@@ -1,4 +1,5 @@
-// AdamW and ADOPT against hand-written references, Schedule-Free's modes and resume, gradient clipping, learning-rate schedules, and the
+// AdamW and ADOPT against hand-written references, Schedule-Free's modes and resume, LOMO's and
+// AdaLomo's updates in backward, gradient clipping, learning-rate schedules, and the
 // 8-bit blockwise AdamW: its quantisation maps, round-trip error, updates against f32 AdamW's,
 // exact resume and state size.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -6,8 +7,12 @@
 #include <cmath>
 #include <map>
 
+#include "engine/adafactor.h"
 #include "engine/adopt.h"
+#include "engine/autograd.h"
+#include "engine/lomo.h"
 #include "engine/lr_schedule.h"
+#include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "engine/quant_map.h"
 #include "engine/schedule_free.h"
@@ -209,6 +214,43 @@ TEST_CASE("Schedule-Free: x while evaluating, y while training; state, scalars a
   CHECK(max_abs_diff(p, p2) == 0.0f);
   CHECK(max_abs_diff(q, q2) == 0.0f);
   CHECK_THROWS_WITH(resumed.restore_scalar_state({{"lr_max", "0.01"}}), "no metadata weight_sum (Schedule-Free's state)");
+}
+
+// LOMO and AdaLomo update in backward: the hook of a pass makes each update as its parameter's
+// gradient completes and drops the gradient; a non-finite gradient updates nothing; step() then
+// returns the norm of what the pass used. AdaLomo's pass count comes back from its metadata.
+TEST_CASE("in-backward updates (LOMO, AdaLomo): each parameter as its gradient completes, the gradient dropped") {
+  Tensor p = Tensor::from_floats({1.0f, 2.0f, 3.0f}, {3}), q = Tensor::from_floats({1.0f, 1.0f}, {2});
+  const Tensor x = Tensor::from_floats({0.5f, -1.0f, 2.0f}, {3});
+  const Tensor y = Tensor::from_floats({NAN, 1.0f}, {2});
+  for (Tensor* t : {&p, &q}) t->set_requires_grad(true);
+  Lomo lomo({{"p", &p}, {"q", &q}});
+  CHECK(lomo.updates_in_backward());
+  {
+    LeafReadyHookScope hook(lomo.pass_updates(0.1f));
+    backward(add(sum(mul(p, x)), sum(mul(q, y))));  // dp = x, dq = y (not finite)
+  }
+  CHECK_FALSE(p.grad().defined());
+  CHECK_FALSE(q.grad().defined());
+  const std::vector<float> updated = p.to_floats();
+  for (int i = 0; i < 3; i++) CHECK(updated[i] == doctest::Approx(std::vector<float>{0.95f, 2.1f, 2.8f}[i]).epsilon(1e-7));
+  CHECK(q.to_floats() == std::vector<float>{1.0f, 1.0f});  // its gradient was not finite: kept
+  CHECK_FALSE(std::isfinite(lomo.step(0.1f)));
+  CHECK(lomo.steps_taken() == 1);
+
+  Adafactor adalomo({{"p", &p}}, AdamWConfig{}, /*adalomo=*/true);
+  for (int pass = 0; pass < 2; pass++) {  // two micro-batches: two passes, one step
+    LeafReadyHookScope hook(adalomo.pass_updates(0.1f));
+    backward(sum(mul(p, x)));
+  }
+  CHECK(adalomo.step(0.1f) == doctest::Approx(std::sqrt(2 * 5.25)));
+  CHECK(adalomo.scalar_state().at("adalomo_passes") == "2");
+  adalomo.restore_scalar_state({{"adalomo_passes", "7"}});
+  CHECK(adalomo.scalar_state().at("adalomo_passes") == "7");
+  for (const char* bad : {"0", "x", "99999999999999999999"})
+    CHECK_THROWS_WITH(adalomo.restore_scalar_state({{"adalomo_passes", bad}}),
+                      "metadata adalomo_passes: expected an integer of at least the steps taken (1; AdaLomo's count of "
+                      "backward passes)");
 }
 
 TEST_CASE("AdamW: no decay for parameters marked decay=false; params without grad untouched") {
