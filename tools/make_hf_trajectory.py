@@ -134,7 +134,7 @@ micro-batches hold different target counts and num_items_in_batch matters; the c
 right (pad id 0, labels -100, attention_mask 0).
 
 Run from the repository root (needs torch, transformers, peft, safetensors; torchao for qat; bitsandbytes,
-galore-torch, torch-optimi and grokadamw for optimizers):
+galore-torch, torch-optimi, grokadamw and lomo-optim for optimizers):
   tools/make_hf_trajectory.py [--out test/data/hf_trajectory] [--add unfrozen_rows|qat|qat_schemes|...]
 Writes OUT/<model>/ (save_pretrained), OUT/lora_init/ and OUT/dora_init/ (PEFT's initial adapters), OUT/data.jsonl
 and OUT/trajectory.json (the settings, the versions and each case's per-step log).
