@@ -188,6 +188,19 @@ TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
                               "Muon, which is not built here), got 2 ranks") != std::string::npos, r.output);
 }
 
+// Updates made in backward come before any reduction could average the gradients.
+TEST_CASE("optimizers updating in backward (galore_*_layerwise, lomo, adalomo) on 2 ranks are refused in one line") {
+  Workspace ws("dp_in_backward");
+  for (const std::string optimizer : {"galore_adamw_layerwise", "lomo", "adalomo"}) {
+    CAPTURE(optimizer);
+    Run r = run_train(ws.config("max_steps: 2\ngradient_accumulation_steps: 1\noptim_target_modules: all_linear\n"
+                                "optimizer: " + optimizer + "\n"), mpirun(2));
+    CHECK(r.exit_code != 0);
+    CHECK_MESSAGE(r.output.find("optimizer: expected one process with " + optimizer + " (each parameter updates in "
+                                "backward before a reduction could average it") != std::string::npos, r.output);
+  }
+}
+
 TEST_CASE("a SIGTERM to one rank stops the whole job together: exit 0 in training, 143 in start-up") {
   // The ranks are what to signal: Open MPI's mpirun exits 1 after a signal of its own, whatever
   // the ranks do (README, Reliability).
