@@ -341,8 +341,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                : in.bf16 ? "f32, " + trained + per_rank : "none apart: f32 training updates the weights"},
       {"gradients", grads,
        zero3         ? "f32, the units gathered at once (ZeRO-3)"
-       : layerwise   ? "f32, each dropped once its layer-wise update is made: the largest alone (the tied embedding's "
-                       "held through backward)"
+       : layerwise   ? std::string("f32, each dropped once its update in backward is made: the largest alone") +
+                           (lm_head > 0 ? "" : " beside the tied embedding's, held through backward")
        : whole_grads ? "f32, " + trained + per_rank
                      : "f32, the parameters of the buckets in flight (ZeRO-2)"},
       {"optimizer state", optimizer,
