@@ -55,9 +55,7 @@ Adafactor::Adafactor(std::vector<OptimParam> params, AdamWConfig config, bool ad
 double Adafactor::step(float lr, double max_norm, bool update) {
   if (adalomo_) {  // its passes made the updates
     t_++;
-    const double norm = std::sqrt(squares_);
-    squares_ = 0.0;
-    return norm;
+    return take_backward_norm();
   }
   return each_update(params_, max_norm, update, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
     AdafactorArgs args = adafactor_args(double(lr) * params_[i].lr_scale, t_ - missed_[i],
@@ -72,7 +70,7 @@ double Adafactor::step(float lr, double max_norm, bool update) {
 LeafReadyHook Adafactor::pass_updates(float lr) {
   if (!adalomo_) return {};
   passes_++;
-  return updates_as_gradients_complete(params_, &squares_, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
+  return updates_as_gradients_complete(params_, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
     const float rms = static_cast<float>(std::sqrt(sum_squares(p)) / std::sqrt(static_cast<double>(p.numel())));
     const AdafactorArgs args = adafactor_args(lr * std::max(1e-3f, rms), passes_, 0.0);
     backend(p.device()).adafactor(p, grad, averages_[i].row, averages_[i].col, args);

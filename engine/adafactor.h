@@ -52,8 +52,7 @@ class Adafactor final : public Optimizer {
   std::vector<OptimParam> params_;
   std::vector<Averages> averages_;
   bool adalomo_ = false;
-  int64_t passes_ = 0;    // AdaLomo: backward passes so far (lomo_optim's step_num)
-  double squares_ = 0.0;  // AdaLomo: of the step's gradients so far
+  int64_t passes_ = 0;  // AdaLomo: backward passes so far (lomo_optim's step_num)
 };
 
 }  // namespace llm

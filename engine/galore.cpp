@@ -87,11 +87,11 @@ double Galore::step(float lr, double max_norm, bool update_now) {
       update(i, p, grad, lr, clip);
     });
   // Its one pass made the updates; a parameter it did not update (no gradient, or a non-finite one) missed one.
-  if (pass_.updated.empty()) return 0.0;  // no pass since the last step
+  if (updated_.empty()) return 0.0;  // no pass since the last step
   for (size_t i = 0; i < params_.size(); i++)
-    if (!pass_.updated[i]) missed_[i]++;
-  pass_.updated.clear();
-  return std::sqrt(pass_.squares);
+    if (!updated_[i]) missed_[i]++;
+  updated_.clear();
+  return take_backward_norm();
 }
 
 // As transformers' layer-wise hook: parameter i's optimizer steps (its count of updates, and so
@@ -99,10 +99,10 @@ double Galore::step(float lr, double max_norm, bool update_now) {
 LeafReadyHook Galore::pass_updates(float lr) {
   if (!layerwise_) return {};
   t_++;
-  pass_ = Pass{0.0, std::vector<bool>(params_.size(), false)};
-  return updates_as_gradients_complete(params_, &pass_.squares, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
+  updated_.assign(params_.size(), false);
+  return updates_as_gradients_complete(params_, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
     update(i, p, grad, lr, 1.0f);
-    pass_.updated[i] = true;
+    updated_[i] = true;
   });
 }
 

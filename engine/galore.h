@@ -90,10 +90,7 @@ class Galore final : public Optimizer {
   GaloreConfig galore_;
   GaloreInner inner_;
   bool layerwise_ = false;
-  struct Pass {  // layer-wise: the backward pass in progress
-    double squares = 0.0;        // of the gradients seen so far
-    std::vector<bool> updated;   // by parameter
-  } pass_;
+  std::vector<bool> updated_;  // layer-wise: by parameter, in the step's pass (empty before it)
 };
 
 }  // namespace llm

@@ -1,8 +1,6 @@
 // defines: Lomo
 #include "engine/lomo.h"
 
-#include <cmath>
-
 #include "engine/backend.h"
 #include "engine/check.h"
 
@@ -15,16 +13,14 @@ Lomo::Lomo(std::vector<OptimParam> params) : Optimizer(AdamWConfig{}), params_(s
 
 // As lomo_optim's gradient hook: the update as soon as the gradient is whole, then the gradient dropped.
 LeafReadyHook Lomo::pass_updates(float lr) {
-  return updates_as_gradients_complete(params_, &squares_, [lr](size_t, Tensor& p, const Tensor& grad) {
+  return updates_as_gradients_complete(params_, [lr](size_t, Tensor& p, const Tensor& grad) {
     backend(p.device()).axpby(1.0f, p, -lr, grad, p);  // torch's p.add_(g, alpha=-lr)
   });
 }
 
 double Lomo::step(float /*lr*/, double /*max_norm*/, bool /*update*/) {
   t_++;
-  const double norm = std::sqrt(squares_);
-  squares_ = 0.0;
-  return norm;
+  return take_backward_norm();
 }
 
 std::string Lomo::describe() const {

@@ -32,7 +32,6 @@ class Lomo final : public Optimizer {
 
  private:
   std::vector<OptimParam> params_;
-  double squares_ = 0.0;  // of the step's gradients so far
 };
 
 }  // namespace llm

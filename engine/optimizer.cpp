@@ -221,20 +221,26 @@ double global_grad_norm(const std::vector<OptimParam>& params) {
   return global_grad_norm(tensors);
 }
 
-LeafReadyHook updates_as_gradients_complete(const std::vector<OptimParam>& params, double* squares, ParamUpdate update) {
+LeafReadyHook Optimizer::updates_as_gradients_complete(const std::vector<OptimParam>& params, ParamUpdate update) {
   std::unordered_map<const AutogradMeta*, size_t> index;
   for (size_t i = 0; i < params.size(); i++) index[params[i].param->autograd_meta().get()] = i;
-  return [&params, squares, update = std::move(update), index = std::move(index)](AutogradMeta& leaf) {
+  return [this, &params, update = std::move(update), index = std::move(index)](AutogradMeta& leaf) {
     const auto it = index.find(&leaf);
     if (it == index.end()) return;
     Tensor& p = *params[it->second].param;
     const Tensor grad = p.grad();
     if (!grad.defined()) return;
     const double own = sum_squares(grad);
-    *squares += own;
+    backward_squares_ += own;
     if (std::isfinite(own)) update(it->second, p, grad);
     p.zero_grad();
   };
+}
+
+double Optimizer::take_backward_norm() {
+  const double norm = std::sqrt(backward_squares_);
+  backward_squares_ = 0.0;
+  return norm;
 }
 
 float clip_coefficient(double norm, double max_norm) {

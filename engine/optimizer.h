@@ -116,6 +116,20 @@ class Optimizer {
   // being clipping's factor (a parameter without one counts a missed update where counts are kept).
   template <class Each>
   double each_update(const std::vector<OptimParam>& params, double max_norm, bool update, Each each);
+
+  // For an optimizer that updates in backward (pass_updates): the hook of one pass over `params`.
+  // For each leaf whose gradient completes, its squared norm is added to the step's, update(i,
+  // param, grad) runs when that is finite (a non-finite gradient leaves its parameter as it was),
+  // and the gradient is dropped. Reading each norm waits for the device once a parameter: the price
+  // of the non-finite check, in modes chosen to save memory rather than time.
+  using ParamUpdate = std::function<void(size_t i, Tensor& param, const Tensor& grad)>;
+  LeafReadyHook updates_as_gradients_complete(const std::vector<OptimParam>& params, ParamUpdate update);
+  // The norm of the gradients those hooks used since the last call (what step() returns), which
+  // starts the next step's afresh.
+  double take_backward_norm();
+
+ private:
+  double backward_squares_ = 0.0;
 };
 
 // PyTorch's AdamW constants for update number t (1-based) of a parameter with or without decay.
@@ -217,14 +231,6 @@ double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
 double global_grad_norm(const std::vector<Tensor*>& params);
 double global_grad_norm(const std::vector<OptimParam>& params);
 float clip_coefficient(double norm, double max_norm);
-
-// The pass hook of an optimizer that updates in backward (Optimizer::pass_updates): for each leaf
-// of `params` whose gradient completes, its squared norm added to *squares, update(i, param, grad)
-// when that is finite (a non-finite gradient leaves its parameter as it was), and the gradient
-// dropped. Reading each norm waits for the device once a parameter: the price of the non-finite
-// check, in modes chosen to save memory rather than time.
-using ParamUpdate = std::function<void(size_t i, Tensor& param, const Tensor& grad)>;
-LeafReadyHook updates_as_gradients_complete(const std::vector<OptimParam>& params, double* squares, ParamUpdate update);
 
 template <class Each>
 double Optimizer::each_update(const std::vector<OptimParam>& params, double max_norm, bool update, Each each) {
