@@ -19,6 +19,14 @@ void default_adam_args(TrainConfig& c, const GivenKeys& keys, double beta1, doub
   if (!set("adam_epsilon", c.adam_epsilon)) c.adam_epsilon = eps;
 }
 
+// The Trainer's parameter groups (LoRA+'s, embedding_lr*, lr_groups), which an optimizer that
+// groups the parameters itself, or takes the whole model, would leave unused: refused, `why` said.
+void refuse_trainer_groups(const TrainConfig& c, const GivenKeys& keys, const std::string& why) {
+  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
+    if (keys.given(key))
+      fail(keys.at(key), std::string("no ") + key + " with optimizer: " + c.optimizer + " (" + why + ")", "set");
+}
+
 // transformers' layer-wise GaLore: a hook steps each parameter's own optimizer and schedule as its
 // gradient completes, and the Trainer's optimizer and schedule are stand-ins that do nothing.
 void resolve_layerwise(const TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
@@ -62,10 +70,7 @@ void resolve_galore(TrainConfig& c, const GivenKeys& keys, std::set<std::string>
          "none");
   for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay"})
     if (keys.given(key)) unknown.insert(key);
-  for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
-    if (keys.given(key))
-      fail(keys.at(key), std::string("no ") + key + " with optimizer: " + c.optimizer +
-                             " (transformers' GaLore groups replace the Trainer's)", "set");
+  refuse_trainer_groups(c, keys, "transformers' GaLore groups replace the Trainer's");
   if (!c.adapter.empty())
     fail(keys.at("adapter"), "no adapter with " + c.optimizer + " (GaLore projects the gradients of full weights)",
          c.adapter);
@@ -94,10 +99,7 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
     for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon"})
       if (keys.given(key)) unknown.insert(key);
     // Its beta1 depends on a tensor's position in its group: Axolotl's groups are not built with it.
-    for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
-      if (keys.given(key))
-        fail(keys.at(key), std::string("no ") + key + " with optimizer: grokadamw (its beta1 follows a tensor's "
-                           "position in the Trainer's two groups)", "set");
+    refuse_trainer_groups(c, keys, "its beta1 follows a tensor's position in the Trainer's two groups");
     if (!c.adapter.empty())
       fail(keys.at("adapter"), "no adapter with grokadamw (its beta1 follows a tensor's position in the Trainer's "
                                "groups, held to the Trainer for full fine-tuning only)", c.adapter);
@@ -132,10 +134,7 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
     default_adam_args(c, keys, 0.95, 0.95, 1e-8);
     // Axolotl's Muon factory groups the parameters itself, so the Trainer's groups (LoRA+'s,
     // embedding_lr*, lr_groups) would go unused: refused.
-    for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
-      if (keys.given(key))
-        fail(keys.at(key),
-             std::string("no ") + key + " with optimizer: muon (Axolotl's Muon makes its own parameter groups)", "set");
+    refuse_trainer_groups(c, keys, "Axolotl's Muon makes its own parameter groups");
   }
   // torchao's block_size (transformers reads it; bf16_stochastic_round only touches bf16 weights,
   // and llm_train's are f32 beside this optimizer).
@@ -155,10 +154,7 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
     // transformers hands LOMO and AdaLomo the model and the rate alone; their updates leave nothing to clip.
     for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay", "max_grad_norm"})
       if (keys.given(key)) unknown.insert(key);
-    for (const char* key : {"loraplus_lr_ratio", "embedding_lr_scale", "embedding_lr", "lr_groups"})
-      if (keys.given(key))
-        fail(keys.at(key), std::string("no ") + key + " with optimizer: " + c.optimizer + " (transformers hands it "
-                           "the whole model at one rate)", "set");
+    refuse_trainer_groups(c, keys, "transformers hands it the whole model at one rate");
   }
   if (c.optimizer_galore()) resolve_galore(c, keys, unknown);
   else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // transformers reads it for GaLore alone
