@@ -14,48 +14,21 @@
 namespace llm {
 
 namespace {
-
-// Whether galore_torch's projector takes a basis P from the right (G P^T) for an m x n gradient.
-bool from_right(const Shape& w, GaloreSide side) {
-  switch (side) {
-    case GaloreSide::std_side: return w[0] >= w[1];
-    case GaloreSide::reverse_std: return w[0] < w[1];
-    case GaloreSide::right: return true;
-    case GaloreSide::left: return false;
-  }
-  return true;
-}
-
 // torch.linalg.svd keeps min(m, n) singular vectors, of which the projector slices `rank`.
 int64_t kept_rank(const Shape& w, const GaloreConfig& c) { return std::min({c.rank, w[0], w[1]}); }
-
 }  // namespace
 
-std::vector<float> galore_basis(const ThinSvd& svd, bool from_right, const Shape& basis) {
-  const int64_t rank = from_right ? basis[0] : basis[1], length = from_right ? basis[1] : basis[0];
-  std::vector<float> values(shape_numel(basis));
-  for (int64_t r = 0; r < rank; r++) {
-    const auto element = [&](int64_t i) { return from_right ? svd.vt.at(r, i) : svd.u.at(i, r); };
-    int64_t largest = 0;
-    for (int64_t i = 1; i < length; i++)
-      if (std::fabs(element(i)) > std::fabs(element(largest))) largest = i;
-    const float sign = element(largest) < 0 ? -1.0f : 1.0f;
-    for (int64_t i = 0; i < length; i++) values[from_right ? r * length + i : i * rank + r] = sign * element(i);
-  }
-  return values;
-}
-
 Shape Galore::low_rank_shape(const Shape& w, const GaloreConfig& c) {
-  return from_right(w, c.side) ? Shape{w[0], kept_rank(w, c)} : Shape{kept_rank(w, c), w[1]};
+  return llm::low_rank_shape(w, c.side, kept_rank(w, c));
 }
 
 Shape Galore::projector_shape(const Shape& w, const GaloreConfig& c) {
-  return from_right(w, c.side) ? Shape{kept_rank(w, c), w[1]} : Shape{w[0], kept_rank(w, c)};
+  return llm::projector_shape(w, c.side, kept_rank(w, c));
 }
 
 Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
                GaloreInner inner, bool layerwise)
-    : Optimizer(adam), params_(std::move(params)), galore_(galore), inner_(inner), layerwise_(layerwise) {
+    : LowRankOptimizer(std::move(params), adam, layerwise), galore_(galore), inner_(inner) {
   LLM_CHECK(projected.size() == params_.size(), "Galore: one projected flag per parameter");
   LLM_CHECK(galore_.rank >= 1 && galore_.update_proj_gap >= 1, "Galore: rank and update_proj_gap are at least 1");
   for (size_t i = 0; i < params_.size(); i++) {
@@ -65,7 +38,7 @@ Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, Adam
               "Galore: " + params_[i].name + " is " + w.str() + "; it projects matrices and updates vectors");
     Slot slot;
     slot.projected = projected[i];
-    slot.from_right = projected[i] && from_right(w.shape(), galore_.side);
+    slot.from_right = projected[i] && projects_from_right(w.shape(), galore_.side);
     if (slot.projected) slot.projector = Tensor::zeros(projector_shape(w.shape(), galore_), DType::f32, w.device());
     slot.state_shape = projected[i] ? low_rank_shape(w.shape(), galore_) : w.shape();
     if (inner_ == GaloreInner::adafactor) {
@@ -78,32 +51,6 @@ Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, Adam
     }
     slots_.push_back(std::move(slot));
   }
-  missed_.assign(params_.size(), 0);
-}
-
-double Galore::step(float lr, double max_norm, bool update_now) {
-  if (!layerwise_)
-    return each_update(params_, max_norm, update_now, [&](size_t i, Tensor& p, const Tensor& grad, float clip) {
-      update(i, p, grad, lr, clip);
-    });
-  // Its one pass made the updates; a parameter it did not update (no gradient, or a non-finite one) missed one.
-  if (updated_.empty()) return 0.0;  // no pass since the last step
-  for (size_t i = 0; i < params_.size(); i++)
-    if (!updated_[i]) missed_[i]++;
-  updated_.clear();
-  return take_backward_norm();
-}
-
-// As transformers' layer-wise hook: parameter i's optimizer steps (its count of updates, and so
-// its schedule, advancing with it) once its gradient is complete, and the gradient is dropped.
-LeafReadyHook Galore::pass_updates(float lr) {
-  if (!layerwise_) return {};
-  t_++;
-  updated_.assign(params_.size(), false);
-  return updates_as_gradients_complete(params_, [this, lr](size_t i, Tensor& p, const Tensor& grad) {
-    update(i, p, grad, lr, 1.0f);
-    updated_[i] = true;
-  });
 }
 
 void Galore::update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip) {
@@ -115,7 +62,7 @@ void Galore::update(size_t i, Tensor& p, const Tensor& grad, float lr, float cli
 // projected matrix's zero stand-in, which it leaves at minus the step (decay is then the caller's).
 void Galore::inner_step(size_t i, Tensor& target, const Tensor& grad, float lr, float clip, bool decay) {
   Slot& slot = slots_[i];
-  const int64_t done = t_ - missed_[i];  // this parameter's updates, this one included
+  const int64_t done = updates_done(i);
   const float own_lr = lr * params_[i].lr_scale;
   const float weight_decay = decay && params_[i].decay ? config_.weight_decay : 0.0f;
   Backend& be = backend(target.device());
@@ -125,16 +72,15 @@ void Galore::inner_step(size_t i, Tensor& target, const Tensor& grad, float lr, 
     be.adafactor(target, grad, slot.row, slot.col, args);
     return;
   }
-  AdamWArgs args = adamw_args(config_, own_lr, done, /*decay=*/false);
-  args.grad_scale = clip;
   if (inner_ == GaloreInner::bnb_adamw_8bit) {
+    AdamWArgs args = adamw_args(config_, own_lr, done, /*decay=*/false);
+    args.grad_scale = clip;
     args.weight_decay = weight_decay;  // before the step, as AdamW's kernel
     slot.moments->update(target, grad, args);
     return;
   }
-  // transformers' old AdamW adds eps to sqrt(v) before the bias correction: AdamW's update with
-  // eps / sqrt(1 - beta2^t) in eps's place is its lr sqrt(1 - beta2^t) / (1 - beta1^t) m / (sqrt(v) + eps).
-  args.eps /= args.bias2_sqrt;
+  AdamWArgs args = old_adamw_args(config_, own_lr, done);
+  args.grad_scale = clip;
   slot.moments->update(target, grad, args);
   if (weight_decay > 0) be.scale(target, 1.0f - own_lr * weight_decay);  // after the step
 }
@@ -148,7 +94,7 @@ void Galore::projected_update(size_t i, Tensor& p, const Tensor& grad, float lr,
   LLM_CHECK(grad.dtype() == DType::f32, "Galore: a projected gradient is f32, not " + grad.str());
   Slot& slot = slots_[i];
   Backend& be = backend(p.device());
-  if ((t_ - missed_[i] - 1) % galore_.update_proj_gap == 0) {
+  if ((updates_done(i) - 1) % galore_.update_proj_gap == 0) {
     // The scale clipping put on the gradient changes no singular vector.
     const HostMatrix g{grad.size(0), grad.size(1), grad.to_floats()};
     slot.projector.copy_from(Tensor::from_floats(galore_basis(thin_svd(g), slot.from_right, slot.projector.shape()),
@@ -199,9 +145,7 @@ std::string Galore::describe() const {
                                   "tensors (low-rank ones by their own size) of 4096 elements or more";
   return fmt::format("GaLore ({}; decay {:g}): {} matrices projected to rank {}, bases every {} updates, scale {:g}{}",
                      inner, config_.weight_decay, projected, galore_.rank, galore_.update_proj_gap, galore_.scale,
-                     layerwise_ ? "; layer-wise: each parameter updated in backward as its gradient completes, "
-                                  "unclipped, its gradient then dropped"
-                                : "");
+                     layerwise_note());
 }
 
 std::string Galore::state_format() const {

@@ -11,16 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/linalg.h"
-#include "engine/optimizer.h"
+#include "engine/low_rank_optimizer.h"
 
 namespace llm {
-
-// Which side of G its basis comes from: galore_torch's proj_type. std projects a tall (or square)
-// G from the right with its top right singular vectors (G P^T, r x n basis) and a wide G from the
-// left with its top left ones (Q^T G, m x r); reverse_std the other way round; right and left
-// always that side.
-enum class GaloreSide { std_side, reverse_std, right, left };
 
 struct GaloreConfig {
   int64_t rank = 128;             // at most min(m, n) of each matrix in effect
@@ -38,28 +31,13 @@ struct GaloreConfig {
 // matrix, the low-rank one's rows and columns for a projected one; decay before the step).
 enum class GaloreInner { hf_adamw, bnb_adamw_8bit, adafactor };
 
-// The basis galore_torch slices from a gradient's SVD, `basis`'s shape: the top right singular
-// vectors as rows (from_right: r x n) or the top left ones as columns (m x r), each signed so that
-// its largest element (the first of equal ones) is positive. A singular vector's sign is its
-// LAPACK's choice (MKL's under torch's CPU wheels, cuSOLVER's on a GPU, OpenBLAS's here, each its
-// own), and it shows once a recomputed basis meets the moments of the last one: a fixed choice
-// makes a run the same on any LAPACK.
-std::vector<float> galore_basis(const ThinSvd& svd, bool from_right, const Shape& basis);
-
-class Galore final : public Optimizer {
+class Galore final : public LowRankOptimizer {
  public:
   // projected[i]: whether params[i] (an f32 matrix) has its gradient projected; layerwise: each
   // parameter updated in backward (updates_in_backward), unclipped.
   Galore(std::vector<OptimParam> params, std::vector<bool> projected, AdamWConfig adam, GaloreConfig galore,
          GaloreInner inner, bool layerwise = false);
-  double step(float lr, double max_norm = 0.0, bool update = true) override;
-  // Layer-wise (one pass a step): a parameter whose gradient is not finite keeps its weights and
-  // state (as a whole step with a non-finite norm would), the others update; step() then returns
-  // a non-finite norm.
-  bool updates_in_backward() const override { return layerwise_; }
-  LeafReadyHook pass_updates(float lr) override;
   size_t state_bytes() const override;
-  size_t unsharded_state_bytes() const override { return state_bytes(); }
   std::string describe() const override;
   std::string state_format() const override;
   // Each parameter's state (AdamW's moment_table or Adafactor's names, of the low-rank shape when
@@ -81,16 +59,13 @@ class Galore final : public Optimizer {
     std::optional<AdamWMoments> moments;  // the AdamWs'
     Tensor row, col;                      // Adafactor's running means (col undefined for a vector)
   };
-  void update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip);
+  void update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip) override;
   void inner_step(size_t i, Tensor& target, const Tensor& grad, float lr, float clip, bool decay);
   void projected_update(size_t i, Tensor& p, const Tensor& grad, float lr, float clip);
 
-  std::vector<OptimParam> params_;
   std::vector<Slot> slots_;
   GaloreConfig galore_;
   GaloreInner inner_;
-  bool layerwise_ = false;
-  std::vector<bool> updated_;  // layer-wise: by parameter, in the step's pass (empty before it)
 };
 
 }  // namespace llm

@@ -1,9 +1,8 @@
-// defines: numpy_permutation, hf_stream_shuffle, torch_randperm, TorchGenerator (see the header)
+// defines: numpy_permutation, hf_stream_shuffle, torch_randperm (see the header)
 #include "io/python_shuffles.h"
 
 #include <array>
 #include <numeric>
-#include <random>
 #include <utility>
 
 namespace llm {
@@ -184,24 +183,6 @@ std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed) {
   Pcg64 rng(seed);
   numpy_shuffle(order, rng);
   return order;
-}
-
-// torch's mt19937 keeps the seed's low 32 bits, as std::mt19937 does.
-TorchGenerator::TorchGenerator(uint64_t seed) : engine_(static_cast<uint32_t>(seed)) {}
-
-// randperm below 2^32 / 20 draws 32 bits a swap, modulo the rest's count.
-std::vector<int64_t> TorchGenerator::randperm(int64_t n) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  for (int64_t i = 0; i + 1 < n; i++)
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(i + static_cast<int64_t>(engine_() % static_cast<uint64_t>(n - i)))]);
-  return order;
-}
-
-// An int64's random_() is random64() (two 32-bit draws, the first the high half) modulo 2^63.
-int64_t TorchGenerator::random_int64() {
-  const uint64_t high = engine_(), low = engine_();
-  return static_cast<int64_t>(((high << 32) | low) & ~(uint64_t{1} << 63));
 }
 
 std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed) { return TorchGenerator(seed).randperm(n); }

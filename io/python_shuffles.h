@@ -6,14 +6,16 @@
 // - torch_randperm(n, seed) is `torch.randperm(n, generator=torch.Generator().manual_seed(seed))`:
 //   each epoch's order under HF's Trainer, whose accelerate SeedableRandomSampler seeds it with
 //   seed + epoch. torch's CPU mt19937 (std::mt19937's stream) and randperm's swap loop.
-// - TorchGenerator is torch's CPU generator as a stream: HF's LengthGroupedSampler (group_by_length)
-//   draws its permutation from torch's global generator, which set_seed(seed) seeds and every
-//   DataLoader iteration (training epochs and evaluations alike) advances by one int64 base seed;
-//   a RandomSampler without a generator of its own (Axolotl's multipack count) seeds one from it.
+// - TorchGenerator (engine/torch_generator.h) is torch's CPU generator as a stream: HF's
+//   LengthGroupedSampler (group_by_length) draws its permutation from torch's global generator,
+//   which set_seed(seed) seeds and every DataLoader iteration (training epochs and evaluations
+//   alike) advances by one int64 base seed; a RandomSampler without a generator of its own
+//   (Axolotl's multipack count) seeds one from it.
 #pragma once
 #include <cstdint>
-#include <random>
 #include <vector>
+
+#include "engine/torch_generator.h"
 
 namespace llm {
 
@@ -28,17 +30,5 @@ std::vector<int64_t> hf_stream_shuffle(int64_t n, int64_t buffer_size, uint64_t 
                                        bool in_worker = false);
 
 std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed);
-
-class TorchGenerator {
- public:
-  explicit TorchGenerator(uint64_t seed);   // torch.manual_seed(seed)
-  std::vector<int64_t> randperm(int64_t n);  // torch.randperm(n)
-  int64_t random_int64();                    // torch.empty((), dtype=torch.int64).random_()
-  // list(RandomSampler(range(n))): a generator seeded with random_int64(), then its randperm(n).
-  std::vector<int64_t> random_sampler_order(int64_t n) { return torch_randperm(n, static_cast<uint64_t>(random_int64())); }
-
- private:
-  std::mt19937 engine_;
-};
 
 }  // namespace llm

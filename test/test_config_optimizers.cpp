@@ -340,15 +340,15 @@ TEST_CASE("optimizer: galore_*: optim_target_modules as transformers matches the
   CHECK(c.optimizer_galore());
   CHECK_FALSE(c.optimizer_adamw());
   // A linear whose module name holds an entry, or matches one whole; never a norm or the embedding.
-  CHECK(galore_target(c, "model.layers.0.self_attn.q_proj.weight"));
-  CHECK(galore_target(c, "model.layers.1.mlp.up_proj.weight"));
-  CHECK_FALSE(galore_target(c, "model.layers.0.mlp.up_proj.weight"));
-  CHECK_FALSE(galore_target(c, "model.layers.0.input_layernorm.weight"));
-  CHECK_FALSE(galore_target(parse("optimizer: galore_adamw\noptim_target_modules: [embed]\n"), "model.embed_tokens.weight"));
+  CHECK(low_rank_target(c, "model.layers.0.self_attn.q_proj.weight"));
+  CHECK(low_rank_target(c, "model.layers.1.mlp.up_proj.weight"));
+  CHECK_FALSE(low_rank_target(c, "model.layers.0.mlp.up_proj.weight"));
+  CHECK_FALSE(low_rank_target(c, "model.layers.0.input_layernorm.weight"));
+  CHECK_FALSE(low_rank_target(parse("optimizer: galore_adamw\noptim_target_modules: [embed]\n"), "model.embed_tokens.weight"));
   const TrainConfig all = parse("optimizer: galore_adamw_8bit\noptim_target_modules: all_linear\n");
-  CHECK(galore_target(all, "lm_head.weight"));
-  CHECK(galore_target(all, "model.layers.1.mlp.down_proj.weight"));
-  CHECK_FALSE(galore_target(all, "model.norm.weight"));
+  CHECK(low_rank_target(all, "lm_head.weight"));
+  CHECK(low_rank_target(all, "model.layers.1.mlp.down_proj.weight"));
+  CHECK_FALSE(low_rank_target(all, "model.norm.weight"));
   CHECK(c.optim_arg("rank", 0) == 4);
   CHECK(c.optim_arg("update_proj_gap", 0) == 10);
   CHECK(c.optim_arg("scale", 0) == 0.5);
@@ -420,6 +420,61 @@ TEST_CASE("optimizer: galore_*_layerwise: GaLore stepped in backward; what trans
                     "cfg.yaml:6: lisa_n_layers: expected no LISA with galore_adamw_layerwise"));
   CHECK(parse("optimizer: galore_adamw_layerwise\n" + galore + "lr_scheduler: cosine_with_min_lr\n"
               "lr_scheduler_kwargs: {min_lr_rate: 0.1}\n").optimizer_layerwise());
+}
+
+TEST_CASE("optimizer: apollo_*: optim_args, the Adam keys its targets take, what it refuses") {
+  const std::string targets = "optim_target_modules: [attn]\n";
+  const TrainConfig c = parse("optimizer: apollo_adamw\n" + targets +
+                              "optim_args: rank=1,proj=svd,scale_type=tensor,update_proj_gap=50,scale=128,proj_type=left\n");
+  CHECK(c.optimizer_apollo());
+  CHECK(c.optimizer_low_rank());
+  CHECK_FALSE(c.optimizer_galore());
+  CHECK_FALSE(c.optimizer_adamw());
+  CHECK(c.optim_arg("rank", 0) == 1);
+  CHECK(c.optim_arg("proj", -1) == 1);
+  CHECK(c.optim_arg("scale_type", -1) == 1);
+  CHECK(c.optim_arg("update_proj_gap", 0) == 50);
+  CHECK(c.optim_arg("scale", 0) == 128);
+  CHECK(c.optim_arg("proj_type", -1) == 3);
+  const TrainConfig again = parse(config_to_yaml(c));
+  CHECK(again.optim_args == c.optim_args);
+  CHECK(again.unknown_keys.empty());
+  // transformers hands APOLLO's targets the Trainer's betas and eps, and no group a weight decay.
+  CHECK(parse("optimizer: apollo_adamw\n" + targets + "weight_decay: 0.1\nadam_beta2: 0.99\nadam_epsilon: 1e-6\n"
+              "optim_args: rank=4,beta=2\n")
+            .unknown_keys == std::vector<std::string>{"optim_args.beta", "weight_decay"});
+  CHECK(parse(config_to_yaml(parse("optimizer: apollo_adamw\n" + targets + "adam_beta2: 0.99\n"))).adam_beta2 == 0.99);
+  CHECK(error_with("optimizer: apollo_adamw\n") ==
+        "cfg.yaml:3: optimizer: expected optim_target_modules with apollo_adamw (the linear modules APOLLO projects, "
+        "or all_linear; transformers raises without), got none");
+  CHECK(error_with("optimizer: apollo_adamw\n" + targets + "optim_args: proj=gaussian\n") ==
+        "cfg.yaml:5: optim_args.proj: expected one of random, svd, got gaussian");
+  CHECK(error_with("optimizer: apollo_adamw\n" + targets + "optim_args: scale_type=row\n") ==
+        "cfg.yaml:5: optim_args.scale_type: expected one of channel, tensor, got row");
+  CHECK(starts_with(error_with("optimizer: apollo_adamw\n" + targets + "optim_args: scale=-1\n"),
+                    "cfg.yaml:5: optim_args.scale: expected"));
+  CHECK(starts_with(error_with("optimizer: apollo_adamw\n" + targets + "optim_args: update_proj_gap=0\n"),
+                    "cfg.yaml:5: optim_args: expected update_proj_gap of at least 1 (APOLLO's)"));
+  CHECK(starts_with(error_with("optimizer: apollo_adamw\n" + targets + "adapter: lora\nlora_target_linear: true\n"),
+                    "cfg.yaml:5: adapter: expected no adapter with apollo_adamw (APOLLO projects"));
+  CHECK(starts_with(error_with("optimizer: apollo_adamw\n" + targets + "embedding_lr_scale: 0.5\n"),
+                    "cfg.yaml:5: embedding_lr_scale: expected no embedding_lr_scale with optimizer: apollo_adamw "
+                    "(transformers' APOLLO groups replace the Trainer's)"));
+  CHECK(starts_with(error_with("optimizer: apollo_adamw\n" + targets + "zero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  // Known from the model's shapes: channel factors (one a row of R for a square q_proj, r of them
+  // from the left) that cannot scale its gradient.
+  CHECK(error_with("optimizer: apollo_adamw\n" + targets + "optim_args: rank=4,proj_type=left\n") ==
+        "cfg.yaml:5: optim_args: expected proj_type std or scale_type tensor (channel factors, one a row or column "
+        "of the low-rank gradient, do not fit model.layers.0.self_attn.q_proj.weight [256, 256]; apollo_torch's "
+        "broadcast fails), got {proj_type: left, rank: 4}");
+  CHECK(parse("optimizer: apollo_adamw\n" + targets + "optim_args: rank=1,proj_type=left\n").optimizer_apollo());
+  const TrainConfig layerwise = parse("optimizer: apollo_adamw_layerwise\n" + targets + "gradient_accumulation_steps: 1\n");
+  CHECK(layerwise.optimizer_apollo());
+  CHECK(layerwise.optimizer_layerwise());
+  CHECK(starts_with(error_with("optimizer: apollo_adamw_layerwise\n" + targets + "gradient_accumulation_steps: 2\n"),
+                    "cfg.yaml:5: gradient_accumulation_steps: expected gradient_accumulation_steps 1 with "
+                    "apollo_adamw_layerwise"));
 }
 
 TEST_CASE("optimizer: lomo, adalomo: the rate alone; what they refuse") {

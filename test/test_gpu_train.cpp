@@ -247,9 +247,12 @@ TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, CAME, ADOPT, Muon,
 // GaLore: the projections are cuBLASLt GEMMs on the GPU around the AdamW, 8-bit AdamW and Adafactor
 // kernels, the bases from the host's SVD of the downloaded gradient (bases every 5 updates, so the
 // state crosses recomputations); layer-wise, each update made in backward as its gradient completes.
-TEST_CASE("optimizers: GaLore's AdamW, 8-bit AdamW and Adafactor on the GPU track the CPU") {
+// APOLLO: the same GEMMs and AdamW kernel, its channel norms by GEMM and column_dot, its scaling by
+// scale_rows / scale_columns, its random bases drawn on the host and uploaded.
+TEST_CASE("optimizers: GaLore's AdamW, 8-bit AdamW and Adafactor, and APOLLO on the GPU track the CPU") {
   for (const std::string optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor",
-                                      "galore_adamw_layerwise --gradient_accumulation_steps 1"}) {
+                                      "galore_adamw_layerwise --gradient_accumulation_steps 1", "apollo_adamw",
+                                      "apollo_adamw_layerwise --gradient_accumulation_steps 1"}) {
     CAPTURE(optimizer);
     check_gpu_tracks_cpu("optimizer_" + optimizer.substr(0, optimizer.find(' ')),
                          " --optimizer " + optimizer + " --optim_target_modules all_linear --optim_args rank=8,update_proj_gap=5",

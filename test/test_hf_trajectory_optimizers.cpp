@@ -1,7 +1,8 @@
 // Training trajectories of the optimizers other than the Trainer's AdamW against transformers'
 // own Trainer (test/data/hf_trajectory, tools/hf_trajectory_optimizers.py and
-// tools/hf_trajectory_galore.py): the Trainer's other optimizers by name, Axolotl's own optimizer
-// classes as Axolotl builds them, and GaLore; the loss, grad_norm and learning rate at every step.
+// tools/hf_trajectory_galore.py, tools/hf_trajectory_apollo.py): the Trainer's other optimizers by
+// name, Axolotl's own optimizer classes as Axolotl builds them, GaLore and APOLLO; the loss,
+// grad_norm and learning rate at every step.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -286,5 +287,28 @@ TEST_CASE("lomo, adalomo: LOMO's and AdaLomo's loss, grad_norm and lr at every s
       settings.erase(unused);
     check_trajectory(name.find("tied") == std::string::npos ? "untied" : "tied",
                      "optimizer: " + c.at("optim").get<std::string>() + "\n", c.at("steps"), settings);
+  }
+}
+
+// transformers' apollo_adamw and apollo_adamw_layerwise (apollo_torch 1.0.3) from
+// optim_target_modules and optim_args: random bases of rank 16 redrawn every 4 updates (torch's CPU
+// generator, seeded by each parameter's position) with a factor a channel; APOLLO-Mini (rank 1,
+// one factor a tensor, scale 128) over every linear; SVD bases (signed as ours:
+// tools/hf_trajectory_apollo.py) under reverse_std with the Trainer's beta2 0.99 for the projected
+// tensors; the layer-wise build, each parameter's optimizer first (seed 1) and its own schedule.
+// torch's vectorised randn takes its own log, sine and cosine: the bases agree to a few units in
+// the last place (test_torch_generator), the runs to the tolerance of the others.
+TEST_CASE("apollo_adamw, apollo_adamw_layerwise: APOLLO's loss, grad_norm and lr at every step") {
+  const json f = fixture();
+  for (const std::string name : {"apollo_adamw", "apollo_mini", "apollo_svd", "apollo_adamw_layerwise"}) {
+    CAPTURE(name);
+    const json& c = f.at("cases").at(name);
+    json settings = f.at("settings");
+    for (const auto& [key, value] : c.at("settings").items()) settings[key] = value;
+    if (name == "apollo_adamw_layerwise") {
+      settings["gradient_accumulation_steps"] = 1;
+      settings.erase("max_grad_norm");  // unused: nothing is clipped
+    }
+    check_trajectory("untied", galore_yaml(c), c.at("steps"), settings);
   }
 }

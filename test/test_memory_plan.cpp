@@ -24,6 +24,13 @@ using namespace llm::testing;
 
 namespace {
 
+// Every parameter of `model` by name, in its order (APOLLO's first seeds are positions in it).
+std::vector<std::string> parameter_names(LlamaModel& model) {
+  std::vector<std::string> names;
+  for (const ParamRef& p : model.parameters()) names.push_back(p.name);
+  return names;
+}
+
 // Peak allocator bytes of the second of two steps (forward, backward, AdamW), as the trainer
 // runs them at world size 1: the first step fills the cache and creates the optimizer state.
 // With `lora`, an adapter run as the trainer sets it up (quantised when in.quant_linears).
@@ -45,6 +52,7 @@ double measured_peak(const MemoryPlanInput& in, const LoraConfig* lora = nullptr
     const TrainConfig& c = *updates_in_backward;
     if (c.optimizer == "lomo") opt = std::make_unique<Lomo>(params);
     else if (c.optimizer == "adalomo") opt = std::make_unique<Adafactor>(params, AdamWConfig{}, /*adalomo=*/true);
+    else if (c.optimizer_apollo()) opt = make_apollo(c, params, parameter_names(model));
     else opt = make_galore(c, params);
   } else if (in.optimizer_muon) {
     TrainConfig c;
@@ -138,10 +146,11 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
       }
 }
 
-// GaLore's state counted tensor by tensor (galore_state_bytes, the plan's) is the optimizer's own:
-// low-rank moments (8-bit from 4096 elements) or Adafactor's means, the bases, the rest whole.
-TEST_CASE("galore_*: the planned optimizer state is the optimizer's, byte for byte") {
-  for (const char* optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor"})
+// GaLore's and APOLLO's state counted tensor by tensor (low_rank_state_bytes, the plan's) is the
+// optimizer's own: low-rank moments (8-bit from 4096 elements) or Adafactor's means, the bases (a
+// random one of rank 200, over the matrices' sides), APOLLO's limiter norms, the rest whole.
+TEST_CASE("galore_*, apollo_adamw: the planned optimizer state is the optimizer's, byte for byte") {
+  for (const char* optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor", "apollo_adamw"})
     for (const bool tied : {false, true})
       for (const bool all_linear : {false, true}) {
         CAPTURE(optimizer);
@@ -154,19 +163,22 @@ TEST_CASE("galore_*: the planned optimizer state is the optimizer's, byte for by
         c.optimizer = optimizer;
         c.optim_target_all_linear = all_linear;
         if (!all_linear) c.optim_target_modules = {"attn", "down_proj"};
-        c.optim_args = {{"rank", 24}, {"proj_type", 1}};
+        c.optim_args = c.optimizer_apollo() ? std::map<std::string, double>{{"rank", 200}}
+                                            : std::map<std::string, double>{{"rank", 24}, {"proj_type", 1}};
         LlamaModel model(c.model, Device::cpu(), 1);
         std::vector<OptimParam> params;
         for (auto& p : model.trainable_parameters()) params.push_back({p.name, p.tensor});
-        CHECK(static_cast<double>(make_galore(c, params)->state_bytes()) == galore_state_bytes(c));
+        const auto optimizer_built =
+            c.optimizer_apollo() ? make_apollo(c, params, parameter_names(model)) : make_galore(c, params);
+        CHECK(static_cast<double>(optimizer_built->state_bytes()) == low_rank_state_bytes(c));
       }
 }
 
-// Layer-wise GaLore, LOMO and AdaLomo drop each gradient once its update is made: the plan's one gradient
+// Layer-wise GaLore and APOLLO, LOMO and AdaLomo drop each gradient once its update is made: the plan's one gradient
 // at a time (tied: the embedding's held through backward) against the measured peak, and the
 // bytes layer-wise GaLore saves against the same run updating after backward (measured: 44% of
 // every gradient's tied, 55% untied).
-TEST_CASE("galore_*_layerwise, lomo, adalomo: the planned peak within 5% of the measured one, every gradient's bytes below whole") {
+TEST_CASE("galore_*_layerwise, apollo_adamw_layerwise, lomo, adalomo: the planned peak within 5% of the measured one, every gradient's bytes below whole") {
   for (const bool tied : {false, true})
     for (const int64_t recompute : {0, 1}) {
       CAPTURE(tied);
@@ -180,12 +192,22 @@ TEST_CASE("galore_*_layerwise, lomo, adalomo: the planned peak within 5% of the 
       c.optimizer = "galore_adamw_layerwise";
       c.optim_target_all_linear = true;
       c.optim_args = {{"rank", 16}};
-      in.optimizer_state_bytes = galore_state_bytes(c);
+      in.optimizer_state_bytes = low_rank_state_bytes(c);
       in.layerwise_updates = true;
       const double planned = plan_memory(in).peak_bytes, measured = measured_peak(in, nullptr, 0, {}, &c);
       CAPTURE(planned);
       CAPTURE(measured);
       CHECK(std::fabs(planned - measured) <= 0.05 * measured);
+      TrainConfig apollo = c;
+      apollo.optimizer = "apollo_adamw_layerwise";
+      MemoryPlanInput apollo_in = in;
+      apollo_in.optimizer_state_bytes = low_rank_state_bytes(apollo);
+      apollo_in.optimizer_update_scratch = low_rank_update_scratch_bytes(apollo);
+      const double apollo_planned = plan_memory(apollo_in).peak_bytes,
+                   apollo_measured = measured_peak(apollo_in, nullptr, 0, {}, &apollo);
+      CAPTURE(apollo_planned);
+      CAPTURE(apollo_measured);
+      CHECK(std::fabs(apollo_planned - apollo_measured) <= 0.05 * apollo_measured);
       // LOMO: no state at all; AdaLomo: Adafactor's factored means; the same gradients one at a time.
       for (const char* name : {"lomo", "adalomo"}) {
         TrainConfig lomo = c;

@@ -88,6 +88,15 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     extra = "optim_args: rank=4,update_proj_gap=3\noptim_target_modules: all_linear\ngradient_accumulation_steps: 1\n"
             "unfrozen_parameters: ['model.embed_tokens.weight[:100]', 'model.layers.*', 'lm_head.weight']\n";
   }
+  SUBCASE("apollo_adamw, its random bases redrawn at updates 3, 5 and 7 (the resumed run's seeds caught up)") {
+    optimizer = "apollo_adamw";
+    extra = "optim_args: rank=4,update_proj_gap=2\noptim_target_modules: [attn, mlp]\n";
+  }
+  SUBCASE("apollo_adamw_layerwise, SVD bases and one factor a tensor, in backward") {
+    optimizer = "apollo_adamw_layerwise";
+    extra = "optim_args: rank=2,update_proj_gap=3,proj=svd,scale_type=tensor,scale=4\noptim_target_modules: all_linear\n"
+            "gradient_accumulation_steps: 1\n";
+  }
   SUBCASE("lomo, every micro-batch's SGD in backward") { optimizer = "lomo"; }
   SUBCASE("adalomo, its factored moments and its count of passes") { optimizer = "adalomo"; }
   SUBCASE("adagrad, its rate decaying with each parameter's step count") {

@@ -14,6 +14,7 @@ import transformers
 from hf_trajectory_optimizers import (adamc_cases, came_cases, grokadamw_cases, lomo_cases, muon_cases, optimi_cases, optimizer_cases,
                                       rmsprop_bnb_cases, schedule_free_cases, stable_adamw_cases, torch_optim_cases,
                                       torchao_cases)
+from hf_trajectory_apollo import apollo_cases
 from hf_trajectory_galore import galore_cases, galore_layerwise_cases
 from hf_trajectory_lora_inits import lora_init_cases
 from hf_trajectory_replication import layer_replication_cases
@@ -540,6 +541,6 @@ EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_s
                "torch_optim": torch_optim_cases, "token_rows": token_rows_cases,
                "ssmax": ssmax_cases, "layer_replication": layer_replication_cases,
                "shrink": shrink_cases, "lora_inits": lora_init_cases,
-               "rmsprop_bnb": rmsprop_bnb_cases, "galore": galore_cases, "galore_layerwise": galore_layerwise_cases,
+               "rmsprop_bnb": rmsprop_bnb_cases, "galore": galore_cases, "galore_layerwise": galore_layerwise_cases, "apollo": apollo_cases,
                "stable_adamw": stable_adamw_cases, "grokadamw": grokadamw_cases,
                "lomo": lomo_cases}

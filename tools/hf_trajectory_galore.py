@@ -37,17 +37,18 @@ class SignedLinalg:
     svd = staticmethod(signed_svd)
 
 
-def with_signed_svd(std_side, run):
-    """run() with galore_torch's projector taking signed_svd for torch.linalg.svd."""
-    projector_torch = galore_projector.torch
-    galore_projector.torch = type("torch_with_signed_svd", (), {
-        name: getattr(torch, name) for name in ("matmul", "diag", "float")})
-    galore_projector.torch.linalg = SignedLinalg
+def with_signed_svd(std_side, run, projector=galore_projector):
+    """run() with a projector module (galore_torch's, or apollo_torch's svd_projector) taking
+    signed_svd for torch.linalg.svd."""
+    projector_torch = projector.torch
+    projector.torch = type("torch_with_signed_svd", (), {
+        name: getattr(torch, name) for name in ("matmul", "diag", "float", "Tensor")})
+    projector.torch.linalg = SignedLinalg
     signed_svd.std_side = std_side
     try:
         return run()
     finally:
-        galore_projector.torch = projector_torch
+        projector.torch = projector_torch
 
 
 def nearest_code_quantiser(values, code, absmax_out, out_uint8, blocksize):

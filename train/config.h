@@ -226,6 +226,9 @@ struct TrainConfig {
   // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
   // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args;
   // galore_adamw_layerwise | galore_adamw_8bit_layerwise: the same stepped in backward;
+  // apollo_adamw | apollo_adamw_layerwise: apollo_torch's APOLLO (engine/apollo.h) over
+  // optim_target_modules, its rank, proj, scale_type, update_proj_gap, scale and proj_type from
+  // optim_args; the layer-wise one stepped in backward;
   // lomo: lomo_optim's LOMO (engine/lomo.h), SGD in backward; adalomo: its AdaLomo
   // (engine/adafactor.h), Adafactor in backward at a rate scaled by each parameter's RMS.
   std::string optimizer = "adamw_torch";
@@ -237,7 +240,7 @@ struct TrainConfig {
     const auto it = optim_args.find(key);
     return it == optim_args.end() ? otherwise : it->second;
   }
-  // optim_target_modules (GaLore's): the linear modules whose weights it projects, matched as
+  // optim_target_modules (GaLore's and APOLLO's): the linear modules whose weights they project, matched as
   // transformers matches them (a module name equal to an entry, holding it, or matching it whole
   // as a regular expression); optim_target_all_linear: Axolotl's all_linear, every linear (the
   // block linears and an untied lm_head).
@@ -389,9 +392,13 @@ struct TrainConfig {
     const std::string base = optimizer_per_parameter();
     return base == "galore_adamw" || base == "galore_adamw_8bit" || base == "galore_adafactor";
   }
-  // galore_*_layerwise: transformers' layer-wise GaLore, one optimizer a parameter stepped in
-  // backward as soon as that parameter's gradient is complete (engine/optimizer.h's
-  // updates_in_backward and pass_updates), so the gradients are never all held at once.
+  bool optimizer_apollo() const { return optimizer_per_parameter() == "apollo_adamw"; }
+  // GaLore or APOLLO: a gradient projection over optim_target_modules (engine/low_rank_optimizer.h).
+  bool optimizer_low_rank() const { return optimizer_galore() || optimizer_apollo(); }
+  // galore_*_layerwise, apollo_adamw_layerwise: transformers' layer-wise GaLore and APOLLO, one
+  // optimizer a parameter stepped in backward as soon as that parameter's gradient is complete
+  // (engine/optimizer.h's updates_in_backward and pass_updates), so the gradients are never all
+  // held at once.
   bool optimizer_layerwise() const {
     return optimizer.size() > kLayerwise.size() &&
            optimizer.compare(optimizer.size() - kLayerwise.size(), kLayerwise.size(), kLayerwise) == 0;
@@ -409,11 +416,11 @@ struct TrainConfig {
   }
   // AdamW (f32 or bitsandbytes' 8-bit state, or AdamC's decay): what ZeRO shards; not ADOPT, Lion,
   // Adafactor, CAME, AdEMAMix, Muon, Schedule-Free, torchao's quantised AdamWs, torch's SGD,
-  // Adagrad and RMSprop, GaLore, StableAdamW, GrokAdamW, LOMO or AdaLomo.
+  // Adagrad and RMSprop, GaLore, APOLLO, StableAdamW, GrokAdamW, LOMO or AdaLomo.
   bool optimizer_adamw() const {
     return optimizer != "adopt_adamw" && optimizer != "adafactor" && optimizer != "came_pytorch" && !optimizer_lion() &&
            !optimizer_ademamix() && !optimizer_muon() && !optimizer_schedule_free() && !optimizer_torchao() &&
-           !optimizer_torch_optim() && !optimizer_galore() && optimizer != "stable_adamw" && optimizer != "grokadamw" &&
+           !optimizer_torch_optim() && !optimizer_low_rank() && optimizer != "stable_adamw" && optimizer != "grokadamw" &&
            !optimizer_lomo();
   }
   // lomo | adalomo: lomo_optim's optimizers, updating in every micro-batch's backward.

@@ -17,11 +17,12 @@ ConfigField came_only(ConfigField field) {
   return field;
 }
 
-// A key GaLore leaves unused (transformers hands its classes the learning rate alone): not written
-// into a resolved config with it, so that a resume finds nothing unused it did not say.
-ConfigField unused_by_galore(ConfigField field) {
-  field.write = [write = field.write](const TrainConfig& c) {
-    return c.optimizer_galore() ? std::string() : write(c);
+// A key an optimizer leaves unused (transformers hands GaLore's classes the learning rate alone,
+// APOLLO's the learning rate, betas and eps): not written into a resolved config with it, so that a
+// resume finds nothing unused it did not say.
+ConfigField unused_when(ConfigField field, bool (TrainConfig::*unused)() const) {
+  field.write = [write = field.write, unused](const TrainConfig& c) {
+    return (c.*unused)() ? std::string() : write(c);
   };
   return field;
 }
@@ -38,7 +39,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
               "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise", "galore_adamw_8bit_layerwise",
-              "galore_adafactor_layerwise", "stable_adamw", "grokadamw", "lomo", "adalomo"},
+              "galore_adafactor_layerwise", "apollo_adamw", "apollo_adamw_layerwise", "stable_adamw", "grokadamw", "lomo",
+              "adalomo"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -77,6 +79,13 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "one optimizer a parameter stepped in backward as soon as its gradient is complete (the gradient then "
              "dropped), as transformers' layer-wise GaLore: no clipping, gradient_accumulation_steps 1, one process, "
              "transformers' schedules only (galore_adafactor_layerwise is refused: transformers' build of it raises); "
+             "apollo_adamw: APOLLO (apollo_torch) as transformers builds it over optim_target_modules: each targeted "
+             "linear's gradient projected to rank r by a random Gaussian basis (or its SVD's, proj: svd) redrawn every "
+             "update_proj_gap updates, transformers' old AdamW's moments in that space, and the gradient itself "
+             "scaled by the ratio of the normalised to the projected gradient's norms per channel (or per tensor, "
+             "scale_type: tensor), its norm's growth held to 1.01x a step, x sqrt(scale); adam_beta1, adam_beta2 "
+             "and adam_epsilon for the projected, betas 0.9 / 0.999 and eps 1e-6 for the rest; no decay; no ZeRO; "
+             "apollo_adamw_layerwise: the same stepped in backward as galore_*_layerwise; "
              "stable_adamw: torch-optimi's StableAdamW as transformers "
              "builds it (AdamW with adam_beta1, adam_beta2, adam_epsilon and the Trainer's decay groups, each tensor's "
              "rate divided by max(1, the RMS of g^2 / max(v_hat, eps^2)); optim_args max_lr and decouple_lr; f32, no "
@@ -98,29 +107,33 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "momentum, dampening and nesterov of sgd, lr_decay and eps of adagrad, momentum, alpha, eps and centered of "
        "rmsprop (rmsprop_bnb* refuses any: transformers hands them on as strings, which bitsandbytes raises on); "
        "rank (128), update_proj_gap (200), scale (0.25) and proj_type (std, reverse_std, right or left) of galore_*; "
+       "rank (128), proj (random or svd), scale_type (channel or tensor), update_proj_gap (200), scale (1) and "
+       "proj_type (std, reverse_std, right or left) of apollo_*; "
        "max_lr (learning_rate), decouple_lr and kahan_sum of stable_adamw; alpha_init (0.98), lamb (2), gamma "
        "(0.1), grokking_signal_decay_rate (0.1) and gradient_clipping (1) of grokadamw; "
        "unused by the other "
        "optimizers",
        read_optim_args, write_optim_args},
       {"optim_target_modules", section, "a list of module names or regular expressions, or all_linear",
-       "GaLore's targets (galore_*): the linear modules (block linears, an untied lm_head) whose name equals an "
+       "GaLore's and APOLLO's targets (galore_*, apollo_*): the linear modules (block linears, an untied lm_head) "
+       "whose name equals an "
        "entry, holds it, or matches it whole as a regular expression, as transformers matches them; all_linear: "
        "every one; unused by the other optimizers",
        read_optim_target_modules, [](const TrainConfig& c) {
          return c.optim_target_all_linear ? std::string("all_linear")
                 : c.optim_target_modules.empty() ? std::string() : yaml_list(c.optim_target_modules);
        }},
-      unused_by_galore(number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1")),
-      unused_by_galore(number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2")),
+      unused_when(number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1"), &TrainConfig::optimizer_galore),
+      unused_when(number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2"), &TrainConfig::optimizer_galore),
       came_only(number("adam_beta3", section, MEMBER(adam_beta3), kBeta, "CAME's beta3, the instability's rate (0.9999)")),
       // AdamW keeps these two as floats.
-      unused_by_galore(number("adam_epsilon", section, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
-                              "AdamW epsilon")),
+      unused_when(number("adam_epsilon", section, MEMBER(adam_epsilon), {0, false, kFloatMax, false}, "AdamW epsilon"),
+                  &TrainConfig::optimizer_galore),
       came_only(number("adam_epsilon2", section, MEMBER(adam_epsilon2), {0, false, kFloatMax, false},
                        "CAME's eps2, added to each instability term (1e-16)")),
-      unused_by_galore(number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
-                              "decoupled weight decay (not on norm weights)"))
+      unused_when(number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
+                         "decoupled weight decay (not on norm weights)"),
+                  &TrainConfig::optimizer_low_rank)
   };
 }
 

@@ -13,15 +13,21 @@ namespace llm {
 
 namespace {
 
-// projection: galore_torch's proj_type, one of kGaloreSides (its index kept).
-enum class ArgKind { number, steps, flag, projection };
+// choice: one of a list of words, its index kept.
+enum class ArgKind { number, steps, flag, choice };
+// galore_torch's and apollo_torch's proj_type ('full', projecting from both sides, is not built:
+// apollo_torch raises on it), APOLLO's proj and scale_type; these orders are GaloreSide's,
+// ApolloBasis' and ApolloScaling's.
 const std::vector<std::string> kGaloreSides = {"std", "reverse_std", "right", "left"};
+const std::vector<std::string> kApolloBases = {"random", "svd"};
+const std::vector<std::string> kApolloScalings = {"channel", "tensor"};
 
 struct OptimArg {
   const char* optimizer;  // "ademamix" (every spelling of it), "muon", "adamc", "came_pytorch" or "schedule_free" (each kind)
   const char* key;
   ArgKind kind;
-  Range range = kNonNegative;  // of a number
+  Range range = kNonNegative;                       // of a number
+  const std::vector<std::string>* words = nullptr;  // of a choice
 };
 
 const std::vector<OptimArg>& optim_arg_table() {
@@ -44,7 +50,12 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"rmsprop", "centered", ArgKind::flag},
       // transformers reads these four for GaLore and drops the rest.
       {"galore", "rank", ArgKind::steps},                 {"galore", "update_proj_gap", ArgKind::steps},
-      {"galore", "scale", ArgKind::number, kFinite},      {"galore", "proj_type", ArgKind::projection},
+      {"galore", "scale", ArgKind::number, kFinite},      {"galore", "proj_type", ArgKind::choice, {}, &kGaloreSides},
+      // and these six for APOLLO (its scale under a square root).
+      {"apollo", "rank", ArgKind::steps},                 {"apollo", "update_proj_gap", ArgKind::steps},
+      {"apollo", "scale", ArgKind::number},               {"apollo", "proj_type", ArgKind::choice, {}, &kGaloreSides},
+      {"apollo", "proj", ArgKind::choice, {}, &kApolloBases},
+      {"apollo", "scale_type", ArgKind::choice, {}, &kApolloScalings},
       // transformers reads these for torch-optimi's StableAdamW; kahan_sum touches bf16 weights only.
       {"stable_adamw", "max_lr", ArgKind::number, kPositive}, {"stable_adamw", "decouple_lr", ArgKind::flag},
       {"stable_adamw", "kahan_sum", ArgKind::flag},
@@ -62,6 +73,7 @@ std::string table_name(const TrainConfig& c) {
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
   if (c.optimizer_galore()) return "galore";
+  if (c.optimizer_apollo()) return "apollo";
   return c.optimizer_muon() ? "muon" : c.optimizer_ademamix() ? "ademamix" : "";
 }
 
@@ -103,12 +115,11 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
     case ArgKind::number: value = read_double(v, w, a->range); break;
     case ArgKind::steps: value = static_cast<double>(read_int(v, w, 0)); break;
     case ArgKind::flag: value = read_bool(v, w) ? 1 : 0; break;
-    case ArgKind::projection: {
-      const std::string side = read_string(v, w);
-      const auto it = std::find(kGaloreSides.begin(), kGaloreSides.end(), side);
-      // galore_torch's 'full' projects from both sides, which is not built.
-      if (it == kGaloreSides.end()) fail(w, "one of " + join(kGaloreSides) + " (GaLore's one-sided projections)", side);
-      value = static_cast<double>(it - kGaloreSides.begin());
+    case ArgKind::choice: {
+      const std::string word = read_string(v, w);
+      const auto it = std::find(a->words->begin(), a->words->end(), word);
+      if (it == a->words->end()) fail(w, "one of " + join(*a->words), word);
+      value = static_cast<double>(it - a->words->begin());
       break;
     }
   }
@@ -117,7 +128,7 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
 }  // namespace
 
 void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  // Other optimizers' arguments (galore's, apollo's) go unread, listed as unused (validate()).
+  // Other optimizers' arguments go unread, listed as unused (validate()).
   if (table_name(ctx.config).empty()) return;
   if (n.IsMap()) {
     for_fields(n, w, "a map or a 'key=value,...' string", [&](const std::string& key, const YAML::Node& v,
@@ -151,9 +162,9 @@ std::string write_optim_args(const TrainConfig& c) {
   std::string fields;
   for (const auto& [key, value] : c.optim_args) {
     const OptimArg* a = optim_arg(c, key);
-    const std::string text = a && a->kind == ArgKind::flag         ? (value != 0 ? "true" : "false")
-                             : a && a->kind == ArgKind::projection ? kGaloreSides[static_cast<size_t>(value)]
-                                                                   : yaml_number(value);
+    const std::string text = a && a->kind == ArgKind::flag     ? (value != 0 ? "true" : "false")
+                             : a && a->kind == ArgKind::choice ? (*a->words)[static_cast<size_t>(value)]
+                                                               : yaml_number(value);
     fields += (fields.empty() ? "" : ", ") + key + ": " + text;
   }
   return fields.empty() ? "" : "{" + fields + "}";

@@ -1,6 +1,7 @@
 // defines: resolve_optimizer (the optimizer's keys across each other: Axolotl's defaults for its
 // own optimizer classes, the Trainer's groups Muon refuses, optim_args' use, what ZeRO shards)
 #include "train/config_fields.h"
+#include "train/optimizer_groups.h"
 
 namespace llm {
 
@@ -27,7 +28,7 @@ void refuse_trainer_groups(const TrainConfig& c, const GivenKeys& keys, const st
       fail(keys.at(key), std::string("no ") + key + " with optimizer: " + c.optimizer + " (" + why + ")", "set");
 }
 
-// transformers' layer-wise GaLore: a hook steps each parameter's own optimizer and schedule as its
+// transformers' layer-wise GaLore and APOLLO: a hook steps each parameter's own optimizer and schedule as its
 // gradient completes, and the Trainer's optimizer and schedule are stand-ins that do nothing.
 void resolve_layerwise(const TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
   const Where& at = keys.at("optimizer");
@@ -61,22 +62,29 @@ void resolve_layerwise(const TrainConfig& c, const GivenKeys& keys, std::set<std
   if (keys.given("max_grad_norm")) unknown.insert("max_grad_norm");
 }
 
-// GaLore as transformers builds it: its targets must be named; its classes get the learning rate
-// alone (their own betas, eps and weight decay run) and replace the Trainer's groups.
-void resolve_galore(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
+// GaLore and APOLLO as transformers builds them: their targets must be named; GaLore's classes get
+// the learning rate alone (their own betas, eps and weight decay run), APOLLO's the learning rate,
+// betas and eps (no weight decay); both replace the Trainer's groups.
+void resolve_low_rank(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
+  const std::string name = c.optimizer_apollo() ? "APOLLO" : "GaLore";
   if (c.optim_target_modules.empty() && !c.optim_target_all_linear)
-    fail(keys.at("optimizer"), "optim_target_modules with " + c.optimizer +
-                                   " (the linear modules GaLore projects, or all_linear; transformers raises without)",
+    fail(keys.at("optimizer"), "optim_target_modules with " + c.optimizer + " (the linear modules " + name +
+                                   " projects, or all_linear; transformers raises without)",
          "none");
   for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay"})
-    if (keys.given(key)) unknown.insert(key);
-  refuse_trainer_groups(c, keys, "transformers' GaLore groups replace the Trainer's");
+    if (keys.given(key) && (c.optimizer_galore() || std::string(key) == "weight_decay")) unknown.insert(key);
+  refuse_trainer_groups(c, keys, "transformers' " + name + " groups replace the Trainer's");
   if (!c.adapter.empty())
-    fail(keys.at("adapter"), "no adapter with " + c.optimizer + " (GaLore projects the gradients of full weights)",
+    fail(keys.at("adapter"), "no adapter with " + c.optimizer + " (" + name + " projects the gradients of full weights)",
          c.adapter);
   for (const char* key : {"rank", "update_proj_gap"})
     if (c.optim_arg(key, 1) < 1)
-      fail(keys.at("optim_args"), std::string(key) + " of at least 1 (GaLore's)", yaml_number(c.optim_arg(key, 1)));
+      fail(keys.at("optim_args"), std::string(key) + " of at least 1 (" + name + "'s)", yaml_number(c.optim_arg(key, 1)));
+  if (c.optimizer_apollo())
+    if (const std::string unfit = apollo_unfit_target(c); !unfit.empty())
+      fail(keys.at("optim_args"), "proj_type std or scale_type tensor (channel factors, one a row or column of the "
+                                  "low-rank gradient, do not fit " + unfit + "; apollo_torch's broadcast fails)",
+           write_optim_args(c));
   if (c.optimizer_layerwise()) resolve_layerwise(c, keys, unknown);
 }
 
@@ -88,11 +96,11 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (c.loraplus_lr_ratio > 0)
     for (const char* key : {"embedding_lr_scale", "embedding_lr", "lr_groups"})
       if (keys.given(key)) unknown.insert(key);
-  // transformers reads optim_args for AdEMAMix, Schedule-Free and GaLore here, Axolotl for Muon, AdamC and CAME (and both for
-  // optimizers not built here).
+  // transformers reads optim_args for AdEMAMix, Schedule-Free, GaLore and APOLLO here, Axolotl for
+  // Muon, AdamC and CAME (and both for optimizers not built here).
   if (keys.given("optim_args") && !c.optimizer_ademamix() && !c.optimizer_muon() && c.optimizer != "adamc" &&
       c.optimizer != "came_pytorch" && !c.optimizer_schedule_free() && !c.optimizer_torchao() &&
-      !c.optimizer_torch_optim() && !c.optimizer_galore() && c.optimizer != "stable_adamw" && c.optimizer != "grokadamw")
+      !c.optimizer_torch_optim() && !c.optimizer_low_rank() && c.optimizer != "stable_adamw" && c.optimizer != "grokadamw")
     unknown.insert("optim_args");
   if (c.optimizer == "grokadamw") {
     // transformers hands GrokAdamW lr and its own arguments: its betas and eps are the class's.
@@ -156,8 +164,8 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
       if (keys.given(key)) unknown.insert(key);
     refuse_trainer_groups(c, keys, "transformers hands it the whole model at one rate");
   }
-  if (c.optimizer_galore()) resolve_galore(c, keys, unknown);
-  else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // transformers reads it for GaLore alone
+  if (c.optimizer_low_rank()) resolve_low_rank(c, keys, unknown);
+  else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // transformers reads it for these alone
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
                                    " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer,

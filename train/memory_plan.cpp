@@ -46,11 +46,14 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.optimizer_factored = c.optimizer == "adafactor" || c.optimizer == "came_pytorch";
   in.optimizer_came = c.optimizer == "came_pytorch";
   in.optimizer_muon = c.optimizer_muon();
-  if (c.optimizer_galore()) {
-    in.optimizer_state_bytes = galore_state_bytes(c);
-    in.optimizer_state_note = "GaLore: its optimizer's state of the projected gradients (AdamW's m and v, f32 or 8-bit, "
-                              "or Adafactor's means) and of the rest, f32 bases";
+  if (c.optimizer_low_rank()) {
+    in.optimizer_state_bytes = low_rank_state_bytes(c);
+    in.optimizer_state_note = c.optimizer_apollo()
+                                  ? "APOLLO: AdamW's f32 m and v of the projected gradients and of the rest, f32 bases"
+                                  : "GaLore: its optimizer's state of the projected gradients (AdamW's m and v, f32 or "
+                                    "8-bit, or Adafactor's means) and of the rest, f32 bases";
     in.layerwise_updates = c.optimizer_layerwise();
+    in.optimizer_update_scratch = low_rank_update_scratch_bytes(c);
   }
   if (c.optimizer_lomo()) {  // LOMO's SGD keeps no state, AdaLomo Adafactor's; both update in backward
     in.optimizer_moments = 0;
@@ -279,6 +282,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double block_grads = every > 0 ? std::min<double>(every, L) * per_layer : F * C;
   const double one_at_a_time = 4 * (lm_head > 0 ? std::max({embed, lm_head, block_grads}) : embed + block_grads);
   const bool whole_grads = !layerwise && (!zero2 || (!zero3 && in.gradient_accumulation_steps > 1));
+  // An update in backward holds its scratch beside the gradient it takes.
+  const double update_scratch = layerwise ? in.optimizer_update_scratch : 0;
   const double grads = layerwise ? one_at_a_time : zero3 ? 4 * whole : whole_grads ? 4 * T : in_flight;
   const double grads_first = head_gradient ? 4 * V * C : 0;  // lm_head's, the first to arrive
   // Data parallel: flat f32 buckets holding every gradient (ZeRO-2 and 3: the ones in flight);
@@ -384,6 +389,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                                  : "f32 flat buckets (all-reduce)")
                     : "none (one rank)"},
   };
+  if (in.optimizer_update_scratch > 0)
+    plan.items.push_back({"optimizer scratch", in.optimizer_update_scratch,
+                          "f32, during an update: APOLLO's scaled gradient of its largest projected matrix"});
   // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
   // it has several. ZeRO-2 and 3's buckets in flight exist only towards the end of each bucket's
   // backward, and hold what they packed of the gradients, which are dropped. The frozen base of an
@@ -393,7 +401,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // Layer-wise: the tied embedding's gradient beside the last block's down_proj's (a segment's
   // other weights have none yet), or untied lm_head's, then down_proj's, alone.
   const double grads_at_first =
-      layerwise ? 4 * (lm_head > 0 ? std::max(lm_head, F * C) : embed + F * C) : std::min(grads, grads_first);
+      layerwise ? 4 * (lm_head > 0 ? std::max(lm_head, F * C) : embed + F * C) + update_scratch
+                : std::min(grads, grads_first);
   // The loss in forward: its input (the final norm's output, and a fake-quantised copy made in
   // its place) beside a chunk of logits and the gradients it forms. ZeRO-3 has let the blocks go.
   const double loss_input = dsize * N * C * (in.qat_head && in.qat_inputs == QatInputs::in_place ? 2 : 1);
@@ -426,7 +435,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double not_yet = whole_grads && held_grads == 0 && !adapter ? 4 * (per_layer - F * C + (split ? embed : 0))
                          : layerwise ? 4 * (block_grads - F * C)
                                      : 0;
-  const double end_grads = zero2 ? std::max(grads, in_flight) : grads;
+  const double end_grads = (zero2 ? std::max(grads, in_flight) : grads) + update_scratch;
   const double end_bwd =
       zero3 && split ? persistent + casts + embed_whole + 4 * embed + 4 * std::max(per_layer * (1 + 1 / ranks), embed)
                      : persistent + embed_whole + block_casts +
@@ -506,10 +515,15 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                               : in.bf16   ? 18 * largest_linear + 6 * short_side * short_side
                                           : 18 * largest_linear + 14 * short_side * short_side;
   const double muon_step = in.optimizer_muon ? persistent + grads + muon_scratch : 0;
-  plan.peak_bytes = std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval, muon_step});
+  // Another optimizer's update scratch after backward (layer-wise: counted in backward above).
+  const double update_step =
+      !layerwise && in.optimizer_update_scratch > 0 ? persistent + grads + in.optimizer_update_scratch : 0;
+  plan.peak_bytes =
+      std::max({fwd, start_bwd, end_bwd, block_bwd, first_pack, start_up, end_gather, eval, muon_step, update_step});
   plan.peak_when = plan.peak_bytes == fwd          ? "the loss in forward"
                    : plan.peak_bytes == eval       ? "evaluation (eval_batch_size rows in one forward)"
                    : plan.peak_bytes == muon_step  ? "Muon's step (Newton-Schulz scratch beside the gradients)"
+                   : plan.peak_bytes == update_step ? "the optimizer's step (its scratch beside the gradients)"
                    : plan.peak_bytes == start_bwd  ? "the start of backward"
                    : plan.peak_bytes == end_bwd    ? "the end of backward"
                    : plan.peak_bytes == block_bwd  ? "the end of a block's backward (ZeRO-3)"

@@ -44,6 +44,9 @@ struct MemoryPlanInput {
   // A layer-wise optimizer (galore_*_layerwise) updates each weight as its gradient completes in
   // backward and drops that gradient: the gradients are never all held.
   bool layerwise_updates = false;
+  // f32 bytes an update holds beside the gradients (APOLLO's scaled gradient of its largest
+  // projected matrix): at the step, or in backward beside the one gradient when layer-wise.
+  double optimizer_update_scratch = 0;
   bool bf16 = false;  // compute dtype bf16 (a GPU); f32 on the CPU
   // bfloat16: every weight and AdamW's moments in bf16, no master copy (full fine-tuning, no
   // ZeRO); on the CPU (f32 compute) each weight cast to f32 per use.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "engine/apollo.h"
 #include "engine/galore.h"
 #include "engine/muon.h"
 #include "engine/user_error.h"
@@ -61,7 +62,7 @@ std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimPara
   return std::make_unique<Muon>(std::move(params), std::move(roles), adam, muon);
 }
 
-bool galore_target(const TrainConfig& c, const std::string& name) {
+bool low_rank_target(const TrainConfig& c, const std::string& name) {
   const std::string suffix = ".weight";
   if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
     return false;
@@ -79,13 +80,25 @@ bool galore_target(const TrainConfig& c, const std::string& name) {
 }
 
 namespace {
-GaloreConfig galore_config(const TrainConfig& c) {
-  GaloreConfig g;
-  g.rank = static_cast<int64_t>(c.optim_arg("rank", double(g.rank)));
-  g.update_proj_gap = static_cast<int64_t>(c.optim_arg("update_proj_gap", double(g.update_proj_gap)));
-  g.scale = static_cast<float>(c.optim_arg("scale", g.scale));
-  g.side = static_cast<GaloreSide>(static_cast<int>(c.optim_arg("proj_type", 0)));
-  return g;
+// optim_args' rank, update_proj_gap, scale and proj_type over `Projection`'s defaults (GaloreConfig's
+// or ApolloConfig's).
+template <class Projection>
+Projection projection_config(const TrainConfig& c) {
+  Projection p;
+  p.rank = static_cast<int64_t>(c.optim_arg("rank", double(p.rank)));
+  p.update_proj_gap = static_cast<int64_t>(c.optim_arg("update_proj_gap", double(p.update_proj_gap)));
+  p.scale = static_cast<float>(c.optim_arg("scale", p.scale));
+  p.side = static_cast<GaloreSide>(static_cast<int>(c.optim_arg("proj_type", 0)));
+  return p;
+}
+
+GaloreConfig galore_config(const TrainConfig& c) { return projection_config<GaloreConfig>(c); }
+
+ApolloConfig apollo_config(const TrainConfig& c) {
+  ApolloConfig a = projection_config<ApolloConfig>(c);
+  a.basis = static_cast<ApolloBasis>(static_cast<int>(c.optim_arg("proj", 0)));
+  a.scaling = static_cast<ApolloScaling>(static_cast<int>(c.optim_arg("scale_type", 0)));
+  return a;
 }
 
 // galore_torch's AdamW (transformers' old one: eps 1e-6, no decay), bitsandbytes' AdamW8bit
@@ -95,13 +108,14 @@ AdamWConfig galore_adam(const TrainConfig& c) {
   if (c.optimizer_per_parameter() == "galore_adamw_8bit") return AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
   return AdamWConfig{0.9f, 0.999f, 1e-6f, 0.0f};
 }
-}  // namespace
 
-std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimParam> params) {
+// Which of `params` are projected, every tensor in one group (the class's learning rate scale and
+// decay, bitsandbytes' f32-state overrides none); throws UserError when none is, as transformers raises.
+std::vector<bool> low_rank_targets(const TrainConfig& c, std::vector<OptimParam>& params) {
   std::vector<bool> projected;
   for (OptimParam& p : params) {
-    projected.push_back(galore_target(c, p.name));
-    p.decay = true;  // one group for all, at the class's decay (bitsandbytes' overrides none)
+    projected.push_back(low_rank_target(c, p.name));
+    p.decay = true;
     p.lr_scale = 1.0f;
     p.f32_state = false;
   }
@@ -109,6 +123,24 @@ std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimPa
     throw UserError(fmt::format("{}: optim_target_modules: no trained linear weight matches {} (the block linears "
                                 "q_proj ... down_proj, or an untied lm_head; transformers raises as well)",
                                 c.source, c.optim_target_all_linear ? "all_linear" : fmt::format("[{}]", fmt::join(c.optim_target_modules, ", "))));
+  return projected;
+}
+
+// The sum of f(name, shape) over every weight of a model of `m`'s shape training whole; the norms
+// (two a block and the final one, never projected) share one call, counted as many times.
+template <class F>
+double over_model_weights(const LlamaConfig& m, F f) {
+  const Shape embedding{m.vocab_size, m.hidden_size}, norm{m.hidden_size};
+  double sum = f("model.embed_tokens.weight", embedding) + (2 * m.num_hidden_layers + 1) * f("model.norm.weight", norm);
+  if (!m.tie_word_embeddings) sum += f("lm_head.weight", embedding);
+  for (int64_t layer = 0; layer < m.num_hidden_layers; layer++)
+    for (int k = 0; k < kNumLinear; k++) sum += f(linear_module_name(layer, k) + ".weight", linear_shape(m, k));
+  return sum;
+}
+}  // namespace
+
+std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimParam> params) {
+  std::vector<bool> projected = low_rank_targets(c, params);
   const std::string base = c.optimizer_per_parameter();
   const GaloreInner inner = base == "galore_adamw"        ? GaloreInner::hf_adamw
                             : base == "galore_adamw_8bit" ? GaloreInner::bnb_adamw_8bit
@@ -117,8 +149,38 @@ std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimPa
                                   c.optimizer_layerwise());
 }
 
-double galore_state_bytes(const TrainConfig& c) {
-  const LlamaConfig& m = c.model;
+std::unique_ptr<Optimizer> make_apollo(const TrainConfig& c, std::vector<OptimParam> params,
+                                       const std::vector<std::string>& model_parameters) {
+  const std::vector<bool> projected = low_rank_targets(c, params);
+  const ApolloConfig apollo = apollo_config(c);
+  // apollo_torch seeds a parameter's first basis with its 1-based position in its optimizer:
+  // transformers' groups list the untargeted parameters, then the targets, each in the model's
+  // order (frozen ones among them); layer-wise, every parameter is its own optimizer's first.
+  int64_t untargeted = 0;
+  for (const std::string& name : model_parameters) untargeted += !low_rank_target(c, name);
+  std::vector<int64_t> seeds;
+  for (size_t i = 0; i < params.size(); i++) {
+    const auto position = std::find(model_parameters.begin(), model_parameters.end(), params[i].name);
+    int64_t targets_before = 0;
+    for (auto it = model_parameters.begin(); it != position; ++it) targets_before += low_rank_target(c, *it);
+    seeds.push_back(c.optimizer_layerwise() || !projected[i] ? 1 : untargeted + targets_before + 1);
+  }
+  const AdamWConfig plain{0.9f, 0.999f, 1e-6f, 0.0f};  // the class's defaults
+  const AdamWConfig low_rank{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), 0.0f};
+  return std::make_unique<Apollo>(std::move(params), projected, std::move(seeds), plain, low_rank, apollo,
+                                  c.optimizer_layerwise());
+}
+
+double low_rank_state_bytes(const TrainConfig& c) {
+  if (c.optimizer_apollo()) {
+    // f32 moments of the low-rank gradient, the basis and the limiter's norm; the rest's moments.
+    const ApolloConfig a = apollo_config(c);
+    return over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
+      if (!low_rank_target(c, name)) return 8.0 * static_cast<double>(shape_numel(shape));
+      return 8.0 * static_cast<double>(shape_numel(Apollo::low_rank_shape(shape, a))) +
+             4.0 * static_cast<double>(shape_numel(Apollo::projector_shape(shape, a)) + 1);
+    });
+  }
   const GaloreConfig g = galore_config(c);
   const bool eight_bit = c.optimizer_per_parameter() == "galore_adamw_8bit";
   const bool adafactor = c.optimizer_per_parameter() == "galore_adafactor";
@@ -129,18 +191,31 @@ double galore_state_bytes(const TrainConfig& c) {
     if (adafactor) return 4.0 * (shape.size() == 2 ? static_cast<double>(shape[0] + shape[1]) : n);
     return eight_bit && n >= kMin8bitSize ? 2 * (n + 4 * std::ceil(n / kQuantBlock)) : 8 * n;
   };
-  const auto tensor = [&](const std::string& name, const Shape& shape) {
-    if (!galore_target(c, name)) return state(shape);
+  return over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
+    if (!low_rank_target(c, name)) return state(shape);
     return state(Galore::low_rank_shape(shape, g)) + 4.0 * static_cast<double>(shape_numel(Galore::projector_shape(shape, g)));
-  };
-  const Shape embedding{m.vocab_size, m.hidden_size}, norm{m.hidden_size};
-  // The norms (two a block and the final one) are never projected.
-  double bytes = tensor("model.embed_tokens.weight", embedding) + (2 * m.num_hidden_layers + 1) * tensor("model.norm.weight", norm);
-  if (!m.tie_word_embeddings) bytes += tensor("lm_head.weight", embedding);
-  for (int64_t layer = 0; layer < m.num_hidden_layers; layer++) {
-    for (int k = 0; k < kNumLinear; k++) bytes += tensor(linear_module_name(layer, k) + ".weight", linear_shape(m, k));
-  }
-  return bytes;
+  });
+}
+
+std::string apollo_unfit_target(const TrainConfig& c) {
+  const ApolloConfig a = apollo_config(c);
+  std::string unfit;
+  over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
+    if (unfit.empty() && low_rank_target(c, name) && !Apollo::scaling_fits(shape, a))
+      unfit = fmt::format("{} [{}]", name, fmt::join(shape, ", "));
+    return 0.0;
+  });
+  return unfit;
+}
+
+double low_rank_update_scratch_bytes(const TrainConfig& c) {
+  if (!c.optimizer_apollo()) return 0;
+  double largest = 0;
+  over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
+    if (low_rank_target(c, name)) largest = std::max(largest, static_cast<double>(shape_numel(shape)));
+    return 0.0;
+  });
+  return 4 * largest;
 }
 
 TorchOptimConfig torch_optim_config(const TrainConfig& c) {

@@ -34,18 +34,29 @@ OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, in
 // Muon, and the tensors under 2-D nothing; optim_args' momentum, nesterov and ns_steps.
 std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimParam> params);
 
-// Whether `optimizer: galore_*` projects the trained tensor `name`: a linear's weight (a block
-// linear's, or lm_head's) whose module name equals an optim_target_modules entry, holds it, or
-// matches it whole as a regular expression (transformers' check_target_module_exists), or any
-// linear's under all_linear.
-bool galore_target(const TrainConfig& c, const std::string& name);
+// Whether `optimizer: galore_*` or `apollo_*` projects the trained tensor `name`: a linear's
+// weight (a block linear's, or lm_head's) whose module name equals an optim_target_modules entry,
+// holds it, or matches it whole as a regular expression (transformers' check_target_module_exists),
+// or any linear's under all_linear.
+bool low_rank_target(const TrainConfig& c, const std::string& name);
 // `optimizer: galore_*` over `params` as transformers builds it: the targets projected with
 // optim_args' rank, update_proj_gap, scale and proj_type, every tensor in one group at the
 // package's own betas, eps and decay (transformers hands the class the learning rate alone).
 // Throws UserError when no tensor is a target, as transformers raises.
 std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimParam> params);
-// Its state bytes over a model of `c`'s shape training whole (the memory plan).
-double galore_state_bytes(const TrainConfig& c);
+// `optimizer: apollo_*` the same way with optim_args' rank, proj, scale_type, update_proj_gap,
+// scale and proj_type, the targets at adam_beta1, adam_beta2 and adam_epsilon; model_parameters:
+// every parameter of the model by name in its order (the first bases' seeds are positions).
+std::unique_ptr<Optimizer> make_apollo(const TrainConfig& c, std::vector<OptimParam> params,
+                                       const std::vector<std::string>& model_parameters);
+// The first target (its name and shape) of a model of `c`'s shape whose APOLLO channel factors do
+// not fit its gradient (apollo_torch's broadcast fails), or "".
+std::string apollo_unfit_target(const TrainConfig& c);
+// GaLore's or APOLLO's state bytes over a model of `c`'s shape training whole (the memory plan).
+double low_rank_state_bytes(const TrainConfig& c);
+// The f32 scratch an update holds beside the gradients: APOLLO's scaled gradient of its largest
+// projected matrix (GaLore's low-rank temporaries are small beside it: 0).
+double low_rank_update_scratch_bytes(const TrainConfig& c);
 
 // `optimizer: sgd | adagrad | rmsprop` as transformers builds torch.optim's: weight_decay (the
 // Trainer's decayed group), the rest from optim_args over torch's defaults.

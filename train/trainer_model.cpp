@@ -172,12 +172,18 @@ void Trainer::Impl::build_model() {
                                   "before a reduction could average it), got {}", c.source, c.optimizer, comm.world_size()));
     if (c.optimizer == "lomo") optimizer = std::make_unique<Lomo>(opt_params);
     else optimizer = std::make_unique<Adafactor>(opt_params, AdamWConfig{}, /*adalomo=*/true);
-  } else if (c.optimizer_galore()) {  // as ADOPT
+  } else if (c.optimizer_low_rank()) {  // as ADOPT
     if (c.optimizer_layerwise() && comm.world_size() > 1)
       throw UserError(fmt::format("{}: optimizer: expected one process with {} (each parameter updates in backward "
                                   "before a reduction could average it; transformers refuses it under DDP too), got {}",
                                   c.source, c.optimizer, comm.world_size()));
-    optimizer = make_galore(c, std::move(opt_params));
+    if (c.optimizer_galore()) {
+      optimizer = make_galore(c, std::move(opt_params));
+    } else {
+      std::vector<std::string> names;
+      for (const ParamRef& p : model->parameters()) names.push_back(p.name);
+      optimizer = make_apollo(c, std::move(opt_params), names);
+    }
   } else if (c.optimizer == "adafactor") {  // as ADOPT
     optimizer = std::make_unique<Adafactor>(opt_params, adamw);
   } else if (c.optimizer == "came_pytorch") {  // as ADOPT
