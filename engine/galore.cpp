@@ -30,7 +30,8 @@ Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, Adam
                GaloreInner inner, bool layerwise)
     : LowRankOptimizer(std::move(params), adam, layerwise), galore_(galore), inner_(inner) {
   LLM_CHECK(projected.size() == params_.size(), "Galore: one projected flag per parameter");
-  LLM_CHECK(galore_.rank >= 1 && galore_.update_proj_gap >= 1, "Galore: rank and update_proj_gap are at least 1");
+  LLM_CHECK(galore_.rank >= 1 && galore_.update_proj_gap >= 1 && galore_.gamma_proj >= 1,
+            "Galore: rank, update_proj_gap and gamma_proj are at least 1");
   for (size_t i = 0; i < params_.size(); i++) {
     const Tensor& w = *params_[i].param;
     LLM_CHECK(w.dtype() == DType::f32, "Galore: " + params_[i].name + " is " + w.str() + "; it updates f32 parameters");
@@ -39,14 +40,28 @@ Galore::Galore(std::vector<OptimParam> params, std::vector<bool> projected, Adam
     Slot slot;
     slot.projected = projected[i];
     slot.from_right = projected[i] && projects_from_right(w.shape(), galore_.side);
-    if (slot.projected) slot.projector = Tensor::zeros(projector_shape(w.shape(), galore_), DType::f32, w.device());
+    if (slot.projected) {
+      const Shape basis = projector_shape(w.shape(), galore_);
+      if (quantised_bases()) {
+        LLM_CHECK(shape_numel(basis) % galore_.quant_group == 0,
+                  "Galore: " + params_[i].name + "'s basis is not whole groups of " + std::to_string(galore_.quant_group));
+        slot.quantised = {Tensor::zeros(basis, DType::u8, w.device()),
+                          Tensor::zeros({shape_numel(basis) / galore_.quant_group}, DType::f32, w.device()),
+                          Tensor::zeros({shape_numel(basis) / galore_.quant_group, 1}, DType::f32, w.device())};
+      } else {
+        slot.projector = Tensor::zeros(basis, DType::f32, w.device());
+      }
+      slot.schedule.gap = galore_.update_proj_gap;
+      if (galore_.queue_size > 0)
+        slot.schedule.top = Tensor::zeros({slot.from_right ? basis[1] : basis[0]}, DType::f32, w.device());
+    }
     slot.state_shape = projected[i] ? low_rank_shape(w.shape(), galore_) : w.shape();
     if (inner_ == GaloreInner::adafactor) {
       for (const TensorEntry& e : adafactor_state_table(params_[i].name, slot.state_shape))
         (slot.row.defined() ? slot.col : slot.row) = Tensor::zeros(e.shape, DType::f32, w.device());
     } else {
       // bitsandbytes decides 8-bit state by the size of the tensor it updates: the low-rank one.
-      const bool quantised = inner_ == GaloreInner::bnb_adamw_8bit && shape_numel(slot.state_shape) >= kMin8bitSize;
+      const bool quantised = inner_ == GaloreInner::bnb_adamw_8bit && shape_numel(slot.state_shape) >= galore_.min_8bit_size;
       slot.moments.emplace(slot.state_shape, quantised, w.device());
     }
     slots_.push_back(std::move(slot));
@@ -94,13 +109,8 @@ void Galore::projected_update(size_t i, Tensor& p, const Tensor& grad, float lr,
   LLM_CHECK(grad.dtype() == DType::f32, "Galore: a projected gradient is f32, not " + grad.str());
   Slot& slot = slots_[i];
   Backend& be = backend(p.device());
-  if ((updates_done(i) - 1) % galore_.update_proj_gap == 0) {
-    // The scale clipping put on the gradient changes no singular vector.
-    const HostMatrix g{grad.size(0), grad.size(1), grad.to_floats()};
-    slot.projector.copy_from(Tensor::from_floats(galore_basis(thin_svd(g), slot.from_right, slot.projector.shape()),
-                                                 slot.projector.shape()));
-  }
-  const Tensor& basis = slot.projector;
+  if ((updates_done(i) - 1) % slot.schedule.gap == 0) refresh_basis(slot, grad);
+  const Tensor basis = quantised_bases() ? dequantise_basis(slot.quantised) : slot.projector;
   Tensor low_rank = Tensor::empty(slot.state_shape, DType::f32, p.device());
   if (slot.from_right) gemm(matrices(grad), false, matrices(basis), true, low_rank, 1, 0.0f, clip);
   else gemm(matrices(basis), true, matrices(grad), false, low_rank, 1, 0.0f, clip);
@@ -115,11 +125,30 @@ void Galore::projected_update(size_t i, Tensor& p, const Tensor& grad, float lr,
   if (inner_ != GaloreInner::adafactor && weight_decay > 0) be.scale(p, 1.0f - own_lr * weight_decay);
 }
 
+// The top singular vectors of the gradient (the scale clipping put on it changes none), and under
+// Q-GaLore the gap's growth from the top one and the basis' codes.
+void Galore::refresh_basis(Slot& slot, const Tensor& grad) {
+  const Shape shape = quantised_bases() ? slot.quantised.codes.shape() : slot.projector.shape();
+  const std::vector<float> basis =
+      galore_basis(thin_svd(HostMatrix{grad.size(0), grad.size(1), grad.to_floats()}), slot.from_right, shape);
+  if (galore_.queue_size > 0) {
+    // A right basis' first row, a left one's first column.
+    std::vector<float> top(static_cast<size_t>(slot.from_right ? shape[1] : shape[0]));
+    for (size_t k = 0; k < top.size(); k++) top[k] = basis[slot.from_right ? k : k * static_cast<size_t>(shape[1])];
+    slot.schedule.record(top, galore_.queue_size, galore_.cos_threshold, galore_.gamma_proj);
+  }
+  if (quantised_bases()) slot.quantised = quantise_basis(basis, shape, galore_.quant_bits, galore_.quant_group, grad.device());
+  else slot.projector.copy_from(Tensor::from_floats(basis, shape));
+}
+
 size_t Galore::state_bytes() const {
   size_t bytes = 0;
   for (const Slot& s : slots_) {
     bytes += s.moments ? s.moments->bytes() : s.row.nbytes() + (s.col.defined() ? s.col.nbytes() : 0);
-    if (s.projected) bytes += s.projector.nbytes();
+    if (!s.projected) continue;
+    bytes += quantised_bases() ? s.quantised.codes.nbytes() + s.quantised.scales.nbytes() + s.quantised.zeros.nbytes()
+                               : s.projector.nbytes();
+    if (s.schedule.top.defined()) bytes += s.schedule.top.nbytes();
   }
   return bytes;
 }
@@ -143,15 +172,24 @@ std::string Galore::describe() const {
                                 ? "transformers' Adafactor, f32 factored second moments"
                                 : "bitsandbytes' 8-bit AdamW: u8 moments with an f32 absmax per 256 elements for "
                                   "tensors (low-rank ones by their own size) of 4096 elements or more";
-  return fmt::format("GaLore ({}; decay {:g}): {} matrices projected to rank {}, bases every {} updates, scale {:g}{}",
+  const std::string q_galore =
+      quantised_bases() || galore_.queue_size > 0
+          ? fmt::format("; Q-GaLore: {}, the gap x {} once the last {} top singular vectors average a similarity of {:g}",
+                        quantised_bases() ? fmt::format("{}-bit bases in groups of {}", galore_.quant_bits, galore_.quant_group)
+                                          : std::string("f32 bases"),
+                        galore_.gamma_proj, galore_.queue_size, galore_.cos_threshold)
+          : "";
+  return fmt::format("GaLore ({}; decay {:g}): {} matrices projected to rank {}, bases every {} updates, scale {:g}{}{}",
                      inner, config_.weight_decay, projected, galore_.rank, galore_.update_proj_gap, galore_.scale,
-                     layerwise_note());
+                     q_galore, layerwise_note());
 }
 
 std::string Galore::state_format() const {
   const char* sides[] = {"std", "reverse_std", "right", "left"};
   return std::string("GaLore ") + inner_name(inner_) + ", rank " + std::to_string(galore_.rank) + ", " +
-         sides[static_cast<int>(galore_.side)];
+         sides[static_cast<int>(galore_.side)] +
+         (quantised_bases() ? ", " + std::to_string(galore_.quant_bits) + "-bit bases" : "") +
+         (galore_.queue_size > 0 ? ", adaptive gap" : "");
 }
 
 std::vector<TensorEntry> Galore::state_table() const {
@@ -161,7 +199,16 @@ std::vector<TensorEntry> Galore::state_table() const {
     for (TensorEntry& e : s.moments ? moment_table(params_[i].name, s.state_shape, s.moments->quantised())
                                     : adafactor_state_table(params_[i].name, s.state_shape))
       out.push_back(std::move(e));
-    if (s.projected) out.push_back({params_[i].name + ".galore_projector", DType::f32, s.projector.shape()});
+    if (!s.projected) continue;
+    const std::string& name = params_[i].name;
+    if (quantised_bases()) {
+      out.push_back({name + ".qgalore_projector.codes", DType::u8, s.quantised.codes.shape()});
+      out.push_back({name + ".qgalore_projector.scales", DType::f32, s.quantised.scales.shape()});
+      out.push_back({name + ".qgalore_projector.zeros", DType::f32, s.quantised.zeros.shape()});
+    } else {
+      out.push_back({name + ".galore_projector", DType::f32, s.projector.shape()});
+    }
+    if (s.schedule.top.defined()) out.push_back({name + ".qgalore_top_vector", DType::f32, s.schedule.top.shape()});
   }
   return out;
 }
@@ -176,7 +223,35 @@ void Galore::export_state(const TensorSink& put) {
       put(names[0].name, s.row);
       if (s.col.defined()) put(names[1].name, s.col);
     }
-    if (s.projected) put(params_[i].name + ".galore_projector", s.projector);
+    if (!s.projected) continue;
+    const std::string& name = params_[i].name;
+    if (quantised_bases()) {
+      put(name + ".qgalore_projector.codes", s.quantised.codes);
+      put(name + ".qgalore_projector.scales", s.quantised.scales);
+      put(name + ".qgalore_projector.zeros", s.quantised.zeros);
+    } else {
+      put(name + ".galore_projector", s.projector);
+    }
+    if (s.schedule.top.defined()) put(name + ".qgalore_top_vector", s.schedule.top);
+  }
+}
+
+std::map<std::string, std::string> Galore::scalar_state() const {
+  std::map<std::string, std::string> out;
+  if (galore_.queue_size > 0)
+    for (size_t i = 0; i < params_.size(); i++)
+      if (slots_[i].projected) out["qgalore_schedule." + params_[i].name] = slots_[i].schedule.to_text();
+  return out;
+}
+
+void Galore::restore_scalar_state(const std::map<std::string, std::string>& metadata) {
+  if (galore_.queue_size <= 0) return;
+  for (size_t i = 0; i < params_.size(); i++) {
+    if (!slots_[i].projected) continue;
+    const std::string key = "qgalore_schedule." + params_[i].name;
+    const auto it = metadata.find(key);
+    if (it == metadata.end()) throw std::runtime_error("metadata " + key + ": missing (Q-GaLore's basis schedule)");
+    slots_[i].schedule.from_text(it->second, key);
   }
 }
 

@@ -107,7 +107,8 @@ TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got")
         "optimi_adamw, adamc, came_pytorch, schedule_free_adamw, schedule_free_radam, schedule_free_sgd, adamw_torch_8bit, "
         "adamw_torch_4bit, ao_adamw_fp8, sgd, adagrad, rmsprop, rmsprop_bnb, rmsprop_bnb_32bit, rmsprop_bnb_8bit, "
         "galore_adamw, galore_adamw_8bit, galore_adafactor, galore_adamw_layerwise, galore_adamw_8bit_layerwise, "
-        "galore_adafactor_layerwise, apollo_adamw, apollo_adamw_layerwise, stable_adamw, grokadamw, lomo, adalomo, got 'lamb'");
+        "galore_adafactor_layerwise, apollo_adamw, apollo_adamw_layerwise, q_galore_adamw8bit, stable_adamw, grokadamw, lomo, adalomo, "
+        "got 'lamb'");
   CHECK(error_with("zero_stage: 4\n") == "cfg.yaml:3: zero_stage: expected an integer in [0, 3], got 4");
   // YAML's "\0" escape: a path holding a NUL byte would name another file than it reads as.
   CHECK(error_with("output_dir: \"out\\0put\"\n") ==

@@ -477,6 +477,66 @@ TEST_CASE("optimizer: apollo_*: optim_args, the Adam keys its targets take, what
                     "apollo_adamw_layerwise"));
 }
 
+TEST_CASE("optimizer: q_galore_adamw8bit: Axolotl's qgalore_* keys and targets, its Adam keys, what it refuses") {
+  const std::string targets = "optim_target_modules: [q_proj, embed]\n";
+  const TrainConfig c = parse("optimizer: q_galore_adamw8bit\n" + targets +
+                              "qgalore_rank: 8\nqgalore_update_proj_gap: 50\nqgalore_scale: 0.5\nqgalore_proj_type: std\n"
+                              "qgalore_proj_quant: false\nqgalore_proj_bits: 2\nqgalore_proj_group_size: 128\n"
+                              "qgalore_cos_threshold: -0.5\nqgalore_gamma_proj: 3\nqgalore_queue_size: 4\n"
+                              "optim_args: {min_8bit_size: 100}\nweight_decay: 0.1\n");
+  CHECK(c.optimizer_qgalore());
+  CHECK(c.optimizer_low_rank());
+  CHECK_FALSE(c.optimizer_galore());
+  CHECK_FALSE(c.optimizer_adamw());
+  CHECK(c.unknown_keys.empty());  // weight_decay is Axolotl's to hand it
+  CHECK(c.qgalore.rank == 8);
+  CHECK(c.qgalore.update_proj_gap == 50);
+  CHECK(c.qgalore.scale == 0.5);
+  CHECK_FALSE(c.qgalore.proj_quant);
+  CHECK(c.qgalore.proj_bits == 2);
+  CHECK(c.qgalore.proj_group_size == 128);
+  CHECK(c.qgalore.cos_threshold == -0.5);
+  CHECK(c.qgalore.gamma_proj == 3);
+  CHECK(c.qgalore.queue_size == 4);
+  CHECK(c.optim_arg("min_8bit_size", 0) == 100);
+  const TrainConfig again = parse(config_to_yaml(c));
+  CHECK(again.qgalore.queue_size == 4);
+  CHECK(again.qgalore.cos_threshold == -0.5);  // a negative one is a value, not unset
+  CHECK_FALSE(again.qgalore.proj_quant);
+  CHECK(again.optim_args == c.optim_args);
+  CHECK(again.unknown_keys.empty());
+  // Axolotl's targets: a matrix whose parameter name holds an entry (the embedding too).
+  CHECK(low_rank_projects(c, "model.embed_tokens.weight", 2));
+  CHECK(low_rank_projects(c, "model.layers.1.self_attn.q_proj.weight", 2));
+  CHECK_FALSE(low_rank_projects(c, "model.layers.1.self_attn.k_proj.weight", 2));
+  // Its betas as Axolotl passes them: both or neither.
+  CHECK(parse("optimizer: q_galore_adamw8bit\n" + targets + "adam_beta2: 0.99\n").adam_beta2 == 0.999);
+  CHECK(parse("optimizer: q_galore_adamw8bit\n" + targets + "adam_beta1: 0.8\nadam_beta2: 0.99\n").adam_beta2 == 0.99);
+  // Read with Q-GaLore alone; not written with another optimizer.
+  CHECK(parse("qgalore_rank: 8\n").unknown_keys == std::vector<std::string>{"qgalore_rank"});
+  CHECK(parse(config_to_yaml(parse("optimizer: adamw_torch\n"))).unknown_keys.empty());
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "qgalore_proj_type: reverse_std\n"),
+                    "cfg.yaml:5: qgalore_proj_type: expected one of std, got 'reverse_std'"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\noptim_target_modules: all_linear\n"),
+                    "cfg.yaml:4: optim_target_modules: expected a list with q_galore_adamw8bit (Axolotl matches each "
+                    "entry as a substring of the parameter names"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "optim_args: {amsgrad: true}\n"),
+                    "cfg.yaml:5: optim_args.amsgrad: expected min_8bit_size (the one QGaLoreAdamW8bit argument"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "optim_args: min_8bit_size=10\n"),
+                    "cfg.yaml:5: optim_args: expected a map with q_galore_adamw8bit"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "qgalore_queue_size: 0\n"),
+                    "cfg.yaml:5: qgalore_queue_size: expected an integer >= 1"));
+  // The tiny preset's q_proj basis (256 x 256 at rank 256) is 65536 elements: 1000 does not divide it.
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "qgalore_proj_group_size: 1000\n"),
+                    "cfg.yaml:5: qgalore_proj_group_size: expected a qgalore_proj_group_size dividing every basis' size"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "adapter: lora\nlora_target_linear: true\n"),
+                    "cfg.yaml:5: adapter: expected no adapter with q_galore_adamw8bit"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n" + targets + "zero_stage: 1\n"),
+                    "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1"));
+  CHECK(starts_with(error_with("optimizer: q_galore_adamw8bit\n"),
+                    "cfg.yaml:3: optimizer: expected optim_target_modules with q_galore_adamw8bit"));
+}
+
 TEST_CASE("optimizer: lomo, adalomo: the rate alone; what they refuse") {
   const TrainConfig c = parse("optimizer: lomo\nweight_decay: 0.1\nmax_grad_norm: 1\nadam_beta1: 0.8\n");
   CHECK_FALSE(c.optimizer_adamw());

@@ -57,6 +57,8 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(lr_scheduler_kwargs.factor); SAME(lr_scheduler_kwargs.patience); SAME(lr_scheduler_kwargs.threshold);
   SAME(lr_scheduler_kwargs.cooldown); SAME(lr_scheduler_kwargs.eps); SAME(lr_scheduler_kwargs.mode);
   SAME(lr_scheduler_kwargs.threshold_mode); SAME(optim_args); SAME(optim_target_modules); SAME(optim_target_all_linear);
+  SAME(qgalore.rank); SAME(qgalore.update_proj_gap); SAME(qgalore.scale); SAME(qgalore.proj_quant); SAME(qgalore.proj_bits);
+  SAME(qgalore.proj_group_size); SAME(qgalore.cos_threshold); SAME(qgalore.gamma_proj); SAME(qgalore.queue_size);
   SAME(fix_untrained_tokens); SAME(fix_untrained_token_ids); SAME(average_tokens_across_devices);
   SAME(max_grad_norm); SAME(seed); SAME(bf16); SAME(tf32); SAME(bfloat16);
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
@@ -215,6 +217,12 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("optimizer: galore_adamw\noptim_target_modules: [attn, 'mlp\\.(up|down)_proj']\n"
                          "optim_args: rank=8,proj_type=left\n"));
   check_round_trip(parse("optimizer: galore_adamw_8bit\noptim_target_modules: all_linear\n"));
+  check_round_trip(parse("optimizer: apollo_adamw_layerwise\noptim_target_modules: [attn]\ngradient_accumulation_steps: 1\n"
+                         "optim_args: {rank: 1, proj: svd, scale_type: tensor, scale: 128}\n"));
+  check_round_trip(parse("optimizer: q_galore_adamw8bit\noptim_target_modules: [attn]\nqgalore_rank: 8\n"
+                         "qgalore_update_proj_gap: 10\nqgalore_scale: 0.5\nqgalore_proj_type: std\nqgalore_proj_quant: false\n"
+                         "qgalore_proj_bits: 2\nqgalore_proj_group_size: 64\nqgalore_cos_threshold: -0.5\n"
+                         "qgalore_gamma_proj: 3\nqgalore_queue_size: 4\noptim_args: {min_8bit_size: 100}\n"));
   check_round_trip(parse("optimizer: came_pytorch\nadam_beta3: 0.999\nadam_epsilon2: 1e-12\n"
                          "optim_args: {clip_threshold: 0.5}\n"));
   const TrainConfig pure_bf16 = parse("bfloat16: true\n");

@@ -249,7 +249,7 @@ TEST_CASE("optimizers: Lion 8-bit, AdEMAMix 8-bit, Adafactor, CAME, ADOPT, Muon,
 // state crosses recomputations); layer-wise, each update made in backward as its gradient completes.
 // APOLLO: the same GEMMs and AdamW kernel, its channel norms by GEMM and column_dot, its scaling by
 // scale_rows / scale_columns, its random bases drawn on the host and uploaded.
-TEST_CASE("optimizers: GaLore's AdamW, 8-bit AdamW and Adafactor, and APOLLO on the GPU track the CPU") {
+TEST_CASE("optimizers: GaLore's AdamW, 8-bit AdamW and Adafactor, APOLLO and Q-GaLore on the GPU track the CPU") {
   for (const std::string optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor",
                                       "galore_adamw_layerwise --gradient_accumulation_steps 1", "apollo_adamw",
                                       "apollo_adamw_layerwise --gradient_accumulation_steps 1"}) {
@@ -258,6 +258,11 @@ TEST_CASE("optimizers: GaLore's AdamW, 8-bit AdamW and Adafactor, and APOLLO on 
                          " --optimizer " + optimizer + " --optim_target_modules all_linear --optim_args rank=8,update_proj_gap=5",
                          2e-2);
   }
+  // Q-GaLore: its 4-bit bases dequantised on the device (a cast, a rank-1 GEMM and scale_rows).
+  check_gpu_tracks_cpu("optimizer_q_galore_adamw8bit",
+                       " --optimizer q_galore_adamw8bit --optim_target_modules '[proj]' --qgalore_rank 8 "
+                       "--qgalore_update_proj_gap 2 --qgalore_proj_group_size 64",
+                       2e-2);
 }
 
 // DFT (use_dft): each row's target probability from the GPU's chunk logits and lse.

@@ -146,11 +146,12 @@ TEST_CASE("the planned peak is within 5% of the allocator's measured peak") {
       }
 }
 
-// GaLore's and APOLLO's state counted tensor by tensor (low_rank_state_bytes, the plan's) is the
-// optimizer's own: low-rank moments (8-bit from 4096 elements) or Adafactor's means, the bases (a
-// random one of rank 200, over the matrices' sides), APOLLO's limiter norms, the rest whole.
-TEST_CASE("galore_*, apollo_adamw: the planned optimizer state is the optimizer's, byte for byte") {
-  for (const char* optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor", "apollo_adamw"})
+// GaLore's, APOLLO's and Q-GaLore's state counted tensor by tensor (low_rank_state_bytes, the
+// plan's) is the optimizer's own: low-rank moments (8-bit from 4096 elements) or Adafactor's
+// means, the bases (a random one of rank 200, over the matrices' sides; Q-GaLore's 4-bit codes,
+// their scales and zero points, its top singular vectors), APOLLO's limiter norms, the rest whole.
+TEST_CASE("galore_*, apollo_adamw, q_galore_adamw8bit: the planned optimizer state is the optimizer's, byte for byte") {
+  for (const char* optimizer : {"galore_adamw", "galore_adamw_8bit", "galore_adafactor", "apollo_adamw", "q_galore_adamw8bit"})
     for (const bool tied : {false, true})
       for (const bool all_linear : {false, true}) {
         CAPTURE(optimizer);
@@ -161,10 +162,14 @@ TEST_CASE("galore_*, apollo_adamw: the planned optimizer state is the optimizer'
         c.model.vocab_size = 300;
         c.model.tie_word_embeddings = tied;
         c.optimizer = optimizer;
+        if (c.optimizer_qgalore() && all_linear) continue;  // Axolotl's Q-GaLore takes a list
+        c.qgalore.rank = 24;
+        c.qgalore.proj_group_size = 64;
         c.optim_target_all_linear = all_linear;
         if (!all_linear) c.optim_target_modules = {"attn", "down_proj"};
-        c.optim_args = c.optimizer_apollo() ? std::map<std::string, double>{{"rank", 200}}
-                                            : std::map<std::string, double>{{"rank", 24}, {"proj_type", 1}};
+        c.optim_args = c.optimizer_apollo()    ? std::map<std::string, double>{{"rank", 200}}
+                       : c.optimizer_qgalore() ? std::map<std::string, double>{}
+                                               : std::map<std::string, double>{{"rank", 24}, {"proj_type", 1}};
         LlamaModel model(c.model, Device::cpu(), 1);
         std::vector<OptimParam> params;
         for (auto& p : model.trainable_parameters()) params.push_back({p.name, p.tensor});

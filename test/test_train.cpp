@@ -97,6 +97,11 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
     extra = "optim_args: rank=2,update_proj_gap=3,proj=svd,scale_type=tensor,scale=4\noptim_target_modules: all_linear\n"
             "gradient_accumulation_steps: 1\n";
   }
+  SUBCASE("q_galore_adamw8bit, its 4-bit bases, the gap grown and the similarities queued") {
+    optimizer = "q_galore_adamw8bit";
+    extra = "optim_target_modules: [attn, mlp, embed]\nqgalore_rank: 4\nqgalore_update_proj_gap: 1\n"
+            "qgalore_cos_threshold: -1\nqgalore_queue_size: 2\nqgalore_proj_group_size: 64\n";
+  }
   SUBCASE("lomo, every micro-batch's SGD in backward") { optimizer = "lomo"; }
   SUBCASE("adalomo, its factored moments and its count of passes") { optimizer = "adalomo"; }
   SUBCASE("adagrad, its rate decaying with each parameter's step count") {

@@ -15,7 +15,7 @@ from hf_trajectory_optimizers import (adamc_cases, came_cases, grokadamw_cases, 
                                       rmsprop_bnb_cases, schedule_free_cases, stable_adamw_cases, torch_optim_cases,
                                       torchao_cases)
 from hf_trajectory_apollo import apollo_cases
-from hf_trajectory_galore import galore_cases, galore_layerwise_cases
+from hf_trajectory_galore import galore_cases, galore_layerwise_cases, qgalore_cases
 from hf_trajectory_lora_inits import lora_init_cases
 from hf_trajectory_replication import layer_replication_cases
 from hf_trajectory_ssmax import ssmax_cases
@@ -541,6 +541,6 @@ EXTRA_CASES = {"plateau": plateau_cases, "one_cycle": one_cycle_cases, "min_lr_s
                "torch_optim": torch_optim_cases, "token_rows": token_rows_cases,
                "ssmax": ssmax_cases, "layer_replication": layer_replication_cases,
                "shrink": shrink_cases, "lora_inits": lora_init_cases,
-               "rmsprop_bnb": rmsprop_bnb_cases, "galore": galore_cases, "galore_layerwise": galore_layerwise_cases, "apollo": apollo_cases,
+               "rmsprop_bnb": rmsprop_bnb_cases, "galore": galore_cases, "galore_layerwise": galore_layerwise_cases, "apollo": apollo_cases, "qgalore": qgalore_cases,
                "stable_adamw": stable_adamw_cases, "grokadamw": grokadamw_cases,
                "lomo": lomo_cases}

@@ -37,13 +37,19 @@ class SignedLinalg:
     svd = staticmethod(signed_svd)
 
 
+class TorchWithSignedSvd:
+    """torch, its linalg.svd signed_svd."""
+    linalg = SignedLinalg
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+
 def with_signed_svd(std_side, run, projector=galore_projector):
-    """run() with a projector module (galore_torch's, or apollo_torch's svd_projector) taking
-    signed_svd for torch.linalg.svd."""
+    """run() with a projector module (galore_torch's, apollo_torch's svd_projector or
+    q_galore_torch's) taking signed_svd for torch.linalg.svd."""
     projector_torch = projector.torch
-    projector.torch = type("torch_with_signed_svd", (), {
-        name: getattr(torch, name) for name in ("matmul", "diag", "float", "Tensor")})
-    projector.torch.linalg = SignedLinalg
+    projector.torch = TorchWithSignedSvd()
     signed_svd.std_side = std_side
     try:
         return run()
@@ -188,4 +194,44 @@ def galore_layerwise_cases(out, rows):
         "galore_adamw_layerwise": case("galore_adamw_layerwise", "rank=16", ["attn", "mlp"]),
         "galore_adamw_8bit_layerwise": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: case(
             "galore_adamw_8bit_layerwise", GALORE_ARGS, "all-linear", "all_linear"))),
+    }
+
+
+def qgalore_cases(out, rows):
+    """Axolotl 0.19's q_galore_adamw8bit: its build_qgalore_param_groups (the 2-D parameters whose
+    name holds a target, projected; the rest plain) and QGaLoreAdamW8bit (q-galore-torch 1.0, under
+    Axolotl's patch for bitsandbytes 0.50) with the Trainer's lr, weight_decay, betas and eps, as
+    Axolotl's builder hands them, and optim_args' min_8bit_size as its constructor takes it.
+    Bases every 2 updates, the gap's growth decided over a queue of 2; SVD signed as ours,
+    bitsandbytes' requantisation as galore_adamw_8bit's. min_8bit_size 10^9 keeps every moment f32,
+    which leaves Q-GaLore's own steps (its bases' codes, its gap) to be compared closely."""
+    torch.cuda.synchronize = lambda *args, **kwargs: None
+    from bitsandbytes.backends.cpu import ops as bnb_cpu_ops
+    from axolotl.utils.optimizers.qgalore import build_qgalore_param_groups, patch_q_galore_for_modern_bnb
+    patch_q_galore_for_modern_bnb()
+    from q_galore_torch import QGaLoreAdamW8bit, q_galore_projector
+
+    def case(targets, min_8bit_size=None, **keys):
+        qgalore = dict(dict(rank=16, update_proj_gap=2, scale=0.25, proj_type="std", proj_quant=True, proj_bits=4,
+                            proj_group_size=256, cos_threshold=0.4, gamma_proj=2, queue_size=2), **keys)
+        optim_args = {} if min_8bit_size is None else {"min_8bit_size": min_8bit_size}
+
+        def make_optimizer(model, args):
+            groups = build_qgalore_param_groups(model, targets, **qgalore)
+            return QGaLoreAdamW8bit(groups, lr=args.learning_rate, weight_decay=args.weight_decay,
+                                    betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon, **optim_args)
+        result = with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: train(
+            load(out, "untied"), rows, make_optimizer=make_optimizer)), q_galore_projector)
+        return dict(result, optim_target_modules=targets, qgalore=qgalore, optim_args=optim_args)
+    f32_state = 10 ** 9
+    return {
+        # 4-bit bases in groups of 256 over the attention and MLP matrices, 8-bit moments.
+        "q_galore": case(["attn", "mlp"]),
+        # f32 moments; every matrix projected, the embedding and lm_head too; the gap tripled
+        # whenever the queue is full (threshold -1): bases at updates 1, 3, 5 and 7, then 19.
+        "q_galore_growing": case(["proj", "embed", "lm_head"], f32_state, cos_threshold=-1.0, gamma_proj=3),
+        # f32 moments and f32 bases.
+        "q_galore_f32_bases": case(["attn", "mlp"], f32_state, proj_quant=False),
+        # f32 moments, 2-bit bases in groups of 128, bases every 3 updates.
+        "q_galore_2bit": case(["q_proj", "down_proj"], f32_state, proj_bits=2, proj_group_size=128, update_proj_gap=3),
     }

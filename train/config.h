@@ -226,6 +226,7 @@ struct TrainConfig {
   // galore_adamw | galore_adamw_8bit | galore_adafactor: galore_torch's GaLore (engine/galore.h) over
   // optim_target_modules, its rank, update_proj_gap, scale and proj_type from optim_args;
   // galore_adamw_layerwise | galore_adamw_8bit_layerwise: the same stepped in backward;
+  // q_galore_adamw8bit: Axolotl's Q-GaLore (engine/galore.h), its settings from the qgalore_* keys;
   // apollo_adamw | apollo_adamw_layerwise: apollo_torch's APOLLO (engine/apollo.h) over
   // optim_target_modules, its rank, proj, scale_type, update_proj_gap, scale and proj_type from
   // optim_args; the layer-wise one stepped in backward;
@@ -246,6 +247,16 @@ struct TrainConfig {
   // block linears and an untied lm_head).
   std::vector<std::string> optim_target_modules;
   bool optim_target_all_linear = false;
+  // Axolotl's qgalore_* keys (optimizer: q_galore_adamw8bit; train/config_qgalore.cpp), at its
+  // defaults; qgalore_proj_type must be std.
+  struct QGaloreKeys {
+    int64_t rank = 256, update_proj_gap = 200;
+    double scale = 0.25;
+    bool proj_quant = true;
+    int64_t proj_bits = 4, proj_group_size = 256;
+    double cos_threshold = 0.4;
+    int64_t gamma_proj = 2, queue_size = 5;
+  } qgalore;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double adam_beta3 = 0.9999, adam_epsilon2 = 1e-16;  // CAME's instability rate and its epsilon
   double weight_decay = 0.0;
@@ -393,8 +404,14 @@ struct TrainConfig {
     return base == "galore_adamw" || base == "galore_adamw_8bit" || base == "galore_adafactor";
   }
   bool optimizer_apollo() const { return optimizer_per_parameter() == "apollo_adamw"; }
-  // GaLore or APOLLO: a gradient projection over optim_target_modules (engine/low_rank_optimizer.h).
-  bool optimizer_low_rank() const { return optimizer_galore() || optimizer_apollo(); }
+  // q_galore_adamw8bit: Axolotl's Q-GaLore (q-galore-torch 1.0, engine/galore.h with quantised
+  // bases and an adaptive gap) over the parameters optim_target_modules name.
+  bool optimizer_qgalore() const { return optimizer == "q_galore_adamw8bit"; }
+  // GaLore, APOLLO or Q-GaLore: a gradient projection over optim_target_modules
+  // (engine/low_rank_optimizer.h).
+  bool optimizer_low_rank() const { return optimizer_galore() || optimizer_apollo() || optimizer_qgalore(); }
+  // transformers' GaLore and APOLLO, whose groups take no weight_decay.
+  bool optimizer_transformers_low_rank() const { return optimizer_galore() || optimizer_apollo(); }
   // galore_*_layerwise, apollo_adamw_layerwise: transformers' layer-wise GaLore and APOLLO, one
   // optimizer a parameter stepped in backward as soon as that parameter's gradient is complete
   // (engine/optimizer.h's updates_in_backward and pass_updates), so the gradients are never all

@@ -329,8 +329,15 @@ std::vector<ConfigField> make_fields() {
       {"spectrum_model_name", training, "a model name", "with SpectrumPlugin, the model whose SNR scan is read (unset: base_model)",
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.spectrum_model_name = read_string(n, w); },
        [](const TrainConfig& c) { return c.spectrum_model_name.empty() ? std::string() : yaml_string(c.spectrum_model_name); }},
-      number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
-             "global gradient-norm clip; 0: none"),
+      // Not written when the optimizer's updates in backward leave nothing to clip (it goes unused).
+      [training] {
+        ConfigField f = number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
+                               "global gradient-norm clip; 0: none");
+        f.write = [write = f.write](const TrainConfig& c) {
+          return c.optimizer_layerwise() || c.optimizer_lomo() ? std::string() : write(c);
+        };
+        return f;
+      }(),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),
       bool_or_auto("tf32", training, &TrainConfig::tf32, "TF32 tensor cores for f32 GEMMs on GPU; auto (Axolotl 0.19's "
                                                          "default, here off unless given): on sm_80+"),
@@ -423,6 +430,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   insert_after("lr_scheduler_kwargs", optimizer_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
+  insert_after("optim_target_modules", qgalore_rows(training));
   insert_after("seed", precision_rows(training));
   insert_after("neftune_noise_alpha", eaft_rows(training));
   insert_after("eaft_k", dft_rows(training));

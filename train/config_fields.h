@@ -206,6 +206,9 @@ void resolve_rl_dataset_types(TrainConfig& c, const GivenKeys& keys);
 void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown);
 // LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.
 std::vector<ConfigField> lisa_rows(const char* section);
+// Axolotl's Q-GaLore keys (train/config_qgalore.cpp) and their rules, from resolve_optimizer.
+std::vector<ConfigField> qgalore_rows(const char* section);
+void check_qgalore(const TrainConfig& c, const GivenKeys& keys);
 void check_lisa(const TrainConfig& c, const Where& n_layers, const Where& interval);
 // `llmcompressor:` (train/config_llmcompressor.cpp): its recipe's ConstantPruningModifier
 // targets; check_llmcompressor refuses, at `w`, what sparse fine-tuning does not combine with.

@@ -39,8 +39,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
               "schedule_free_radam", "schedule_free_sgd", "adamw_torch_8bit", "adamw_torch_4bit", "ao_adamw_fp8", "sgd",
               "adagrad", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_32bit", "rmsprop_bnb_8bit", "galore_adamw",
               "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise", "galore_adamw_8bit_layerwise",
-              "galore_adafactor_layerwise", "apollo_adamw", "apollo_adamw_layerwise", "stable_adamw", "grokadamw", "lomo",
-              "adalomo"},
+              "galore_adafactor_layerwise", "apollo_adamw", "apollo_adamw_layerwise", "q_galore_adamw8bit", "stable_adamw",
+              "grokadamw", "lomo", "adalomo"},
              "AdamW; the *_8bit spellings keep its moments 8-bit blockwise (bitsandbytes); adopt_adamw: "
              "ADOPT (f32, no ZeRO; betas 0.9 / 0.9999 and eps 1e-6 unless adam_beta1 and adam_beta2 / "
              "adam_epsilon are given); lion_*: bitsandbytes' Lion with adam_beta1 and adam_beta2 as its betas "
@@ -86,6 +86,11 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
              "scale_type: tensor), its norm's growth held to 1.01x a step, x sqrt(scale); adam_beta1, adam_beta2 "
              "and adam_epsilon for the projected, betas 0.9 / 0.999 and eps 1e-6 for the rest; no decay; no ZeRO; "
              "apollo_adamw_layerwise: the same stepped in backward as galore_*_layerwise; "
+             "q_galore_adamw8bit: Axolotl's Q-GaLore (q-galore-torch 1.0): galore_adamw_8bit's update over the 2-D "
+             "parameters whose name holds an optim_target_modules entry, its basis kept as qgalore_proj_bits-bit codes "
+             "per qgalore_proj_group_size elements and its gap growing by qgalore_gamma_proj once the top singular "
+             "vectors stay alike (qgalore_* keys); adam_beta1 and adam_beta2 (both) / adam_epsilon and weight_decay "
+             "as Axolotl passes them; no optim_args; no ZeRO; "
              "stable_adamw: torch-optimi's StableAdamW as transformers "
              "builds it (AdamW with adam_beta1, adam_beta2, adam_epsilon and the Trainer's decay groups, each tensor's "
              "rate divided by max(1, the RMS of g^2 / max(v_hat, eps^2)); optim_args max_lr and decouple_lr; f32, no "
@@ -118,7 +123,8 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
        "GaLore's and APOLLO's targets (galore_*, apollo_*): the linear modules (block linears, an untied lm_head) "
        "whose name equals an "
        "entry, holds it, or matches it whole as a regular expression, as transformers matches them; all_linear: "
-       "every one; unused by the other optimizers",
+       "every one; Q-GaLore's (q_galore_adamw8bit, a list): the 2-D parameters whose name holds an entry, as "
+       "Axolotl matches them; unused by the other optimizers",
        read_optim_target_modules, [](const TrainConfig& c) {
          return c.optim_target_all_linear ? std::string("all_linear")
                 : c.optim_target_modules.empty() ? std::string() : yaml_list(c.optim_target_modules);
@@ -133,7 +139,7 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
                        "CAME's eps2, added to each instability term (1e-16)")),
       unused_when(number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
                          "decoupled weight decay (not on norm weights)"),
-                  &TrainConfig::optimizer_low_rank)
+                  &TrainConfig::optimizer_transformers_low_rank)
   };
 }
 

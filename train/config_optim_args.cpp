@@ -56,6 +56,8 @@ const std::vector<OptimArg>& optim_arg_table() {
       {"apollo", "scale", ArgKind::number},               {"apollo", "proj_type", ArgKind::choice, {}, &kGaloreSides},
       {"apollo", "proj", ArgKind::choice, {}, &kApolloBases},
       {"apollo", "scale_type", ArgKind::choice, {}, &kApolloScalings},
+      // Axolotl hands Q-GaLore's to QGaLoreAdamW8bit's constructor: bitsandbytes' min_8bit_size.
+      {"q_galore_adamw8bit", "min_8bit_size", ArgKind::steps},
       // transformers reads these for torch-optimi's StableAdamW; kahan_sum touches bf16 weights only.
       {"stable_adamw", "max_lr", ArgKind::number, kPositive}, {"stable_adamw", "decouple_lr", ArgKind::flag},
       {"stable_adamw", "kahan_sum", ArgKind::flag},
@@ -69,7 +71,7 @@ const std::vector<OptimArg>& optim_arg_table() {
 // The name optim_arg_table() lists `c`'s optimizer under, or "" when it reads no optim_args.
 std::string table_name(const TrainConfig& c) {
   if (c.optimizer == "adamc" || c.optimizer == "came_pytorch" || c.optimizer_torchao() || c.optimizer_torch_optim() ||
-      c.optimizer == "stable_adamw" || c.optimizer == "grokadamw")
+      c.optimizer == "stable_adamw" || c.optimizer == "grokadamw" || c.optimizer_qgalore())
     return c.optimizer;
   if (c.optimizer_schedule_free()) return "schedule_free";
   if (c.optimizer_galore()) return "galore";
@@ -103,6 +105,9 @@ void read_optim_arg(ReadContext& ctx, const std::string& key, const YAML::Node& 
   if (!a && ctx.config.optimizer == "came_pytorch")
     fail(w, "clip_threshold (CAME's argument; its lr, betas, eps and weight_decay come from learning_rate, "
             "adam_beta1 to adam_beta3, adam_epsilon, adam_epsilon2 and weight_decay)", key);
+  if (!a && ctx.config.optimizer_qgalore())
+    fail(w, "min_8bit_size (the one QGaLoreAdamW8bit argument built here; the qgalore_* keys set Q-GaLore, "
+            "learning_rate, adam_* and weight_decay the rest)", key);
   if (!a && ctx.config.optimizer == "ao_adamw_fp8")
     fail(w, "block_size or bf16_stochastic_round (AdamWFp8's arguments built here; its lr, betas, eps and "
             "weight_decay come from learning_rate, adam_beta1, adam_beta2, adam_epsilon and weight_decay)", key);
@@ -139,7 +144,7 @@ void read_optim_args(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // momentum, ns_steps or max_lr of "0.9" raises; nesterov "False" is true): only the map's typed
   // values work.
   if (ctx.config.optimizer_muon() || ctx.config.optimizer == "adamc" || ctx.config.optimizer == "came_pytorch" ||
-      ctx.config.optimizer == "ao_adamw_fp8")
+      ctx.config.optimizer == "ao_adamw_fp8" || ctx.config.optimizer_qgalore())
     fail(w, "a map with " + ctx.config.optimizer + " (Axolotl passes a 'key=value' string's values on as strings)",
          "a string");
   // HF's _parse_optim_args: spaces dropped, pairs split at commas, each at its '='.

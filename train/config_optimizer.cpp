@@ -62,18 +62,22 @@ void resolve_layerwise(const TrainConfig& c, const GivenKeys& keys, std::set<std
   if (keys.given("max_grad_norm")) unknown.insert("max_grad_norm");
 }
 
-// GaLore and APOLLO as transformers builds them: their targets must be named; GaLore's classes get
-// the learning rate alone (their own betas, eps and weight decay run), APOLLO's the learning rate,
-// betas and eps (no weight decay); both replace the Trainer's groups.
+// GaLore and APOLLO as transformers builds them, Q-GaLore as Axolotl does: their targets must be
+// named; GaLore's classes get the learning rate alone (their own betas, eps and weight decay run),
+// APOLLO's the learning rate, betas and eps (no weight decay), Q-GaLore's Axolotl's; all replace
+// the Trainer's groups.
 void resolve_low_rank(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
-  const std::string name = c.optimizer_apollo() ? "APOLLO" : "GaLore";
+  const std::string name = c.optimizer_apollo() ? "APOLLO" : c.optimizer_qgalore() ? "Q-GaLore" : "GaLore";
   if (c.optim_target_modules.empty() && !c.optim_target_all_linear)
     fail(keys.at("optimizer"), "optim_target_modules with " + c.optimizer + " (the linear modules " + name +
-                                   " projects, or all_linear; transformers raises without)",
+                                   " projects, or all_linear; " + (c.optimizer_qgalore() ? "Axolotl" : "transformers") +
+                                   " raises without)",
          "none");
   for (const char* key : {"adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay"})
-    if (keys.given(key) && (c.optimizer_galore() || std::string(key) == "weight_decay")) unknown.insert(key);
-  refuse_trainer_groups(c, keys, "transformers' " + name + " groups replace the Trainer's");
+    if (keys.given(key) && (c.optimizer_galore() || (c.optimizer_apollo() && std::string(key) == "weight_decay")))
+      unknown.insert(key);
+  refuse_trainer_groups(c, keys, (c.optimizer_qgalore() ? "Axolotl's " : "transformers' ") + name +
+                                     " groups replace the Trainer's");
   if (!c.adapter.empty())
     fail(keys.at("adapter"), "no adapter with " + c.optimizer + " (" + name + " projects the gradients of full weights)",
          c.adapter);
@@ -85,6 +89,10 @@ void resolve_low_rank(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
       fail(keys.at("optim_args"), "proj_type std or scale_type tensor (channel factors, one a row or column of the "
                                   "low-rank gradient, do not fit " + unfit + "; apollo_torch's broadcast fails)",
            write_optim_args(c));
+  if (c.optimizer_qgalore()) {
+    default_adam_args(c, keys, 0.9, 0.999, 1e-8);  // Axolotl's, when not given
+    check_qgalore(c, keys);
+  }
   if (c.optimizer_layerwise()) resolve_layerwise(c, keys, unknown);
 }
 
@@ -165,7 +173,10 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
     refuse_trainer_groups(c, keys, "transformers hands it the whole model at one rate");
   }
   if (c.optimizer_low_rank()) resolve_low_rank(c, keys, unknown);
-  else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // transformers reads it for these alone
+  else if (keys.given("optim_target_modules")) unknown.insert("optim_target_modules");  // read for these alone
+  if (!c.optimizer_qgalore())  // Axolotl reads them for Q-GaLore alone
+    for (const ConfigField& field : qgalore_rows(""))
+      if (keys.given(field.name)) unknown.insert(field.name);
   if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
     fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
                                    " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer,

@@ -50,6 +50,9 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     in.optimizer_state_bytes = low_rank_state_bytes(c);
     in.optimizer_state_note = c.optimizer_apollo()
                                   ? "APOLLO: AdamW's f32 m and v of the projected gradients and of the rest, f32 bases"
+                              : c.optimizer_qgalore()
+                                  ? "Q-GaLore: 8-bit AdamW's state of the projected gradients and of the rest, bases as "
+                                    "low-bit codes (u8 each) with f32 scales and zero points"
                                   : "GaLore: its optimizer's state of the projected gradients (AdamW's m and v, f32 or "
                                     "8-bit, or Adafactor's means) and of the rest, f32 bases";
     in.layerwise_updates = c.optimizer_layerwise();
@@ -391,7 +394,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   };
   if (in.optimizer_update_scratch > 0)
     plan.items.push_back({"optimizer scratch", in.optimizer_update_scratch,
-                          "f32, during an update: APOLLO's scaled gradient of its largest projected matrix"});
+                          "f32, during an update: APOLLO's scaled gradient (or Q-GaLore's dequantised basis) of the largest "
+                          "projected matrix"});
   // The peak is the largest of three moments. Gradients outlive the step's micro-batches when
   // it has several. ZeRO-2 and 3's buckets in flight exist only towards the end of each bucket's
   // backward, and hold what they packed of the gradients, which are dropped. The frozen base of an

@@ -79,7 +79,16 @@ bool low_rank_target(const TrainConfig& c, const std::string& name) {
   return false;
 }
 
+bool low_rank_projects(const TrainConfig& c, const std::string& name, int64_t ndim) {
+  if (!c.optimizer_qgalore()) return low_rank_target(c, name);
+  if (ndim != 2) return false;
+  for (const std::string& t : c.optim_target_modules)
+    if (holds(name, t)) return true;
+  return false;
+}
+
 namespace {
+
 // optim_args' rank, update_proj_gap, scale and proj_type over `Projection`'s defaults (GaloreConfig's
 // or ApolloConfig's).
 template <class Projection>
@@ -92,7 +101,22 @@ Projection projection_config(const TrainConfig& c) {
   return p;
 }
 
-GaloreConfig galore_config(const TrainConfig& c) { return projection_config<GaloreConfig>(c); }
+// GaLore's from optim_args, or Q-GaLore's from Axolotl's qgalore_* keys.
+GaloreConfig galore_config(const TrainConfig& c) {
+  if (!c.optimizer_qgalore()) return projection_config<GaloreConfig>(c);
+  const TrainConfig::QGaloreKeys& q = c.qgalore;
+  GaloreConfig g;
+  g.rank = q.rank;
+  g.update_proj_gap = q.update_proj_gap;
+  g.scale = static_cast<float>(q.scale);
+  g.quant_bits = q.proj_quant ? static_cast<int>(q.proj_bits) : 0;
+  g.quant_group = q.proj_group_size;
+  g.queue_size = q.queue_size;
+  g.cos_threshold = q.cos_threshold;
+  g.gamma_proj = q.gamma_proj;
+  g.min_8bit_size = static_cast<int64_t>(c.optim_arg("min_8bit_size", double(kMin8bitSize)));
+  return g;
+}
 
 ApolloConfig apollo_config(const TrainConfig& c) {
   ApolloConfig a = projection_config<ApolloConfig>(c);
@@ -104,7 +128,9 @@ ApolloConfig apollo_config(const TrainConfig& c) {
 // galore_torch's AdamW (transformers' old one: eps 1e-6, no decay), bitsandbytes' AdamW8bit
 // (eps 1e-8, decay 1e-2) or its Adafactor (no decay; the rest its own constants), each at its
 // defaults.
+// Q-GaLore's, as Axolotl builds it: its betas, eps and weight_decay (config_optimizer.cpp).
 AdamWConfig galore_adam(const TrainConfig& c) {
+  if (c.optimizer_qgalore()) return AdamWConfig{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), float(c.weight_decay)};
   if (c.optimizer_per_parameter() == "galore_adamw_8bit") return AdamWConfig{0.9f, 0.999f, 1e-8f, 0.01f};
   return AdamWConfig{0.9f, 0.999f, 1e-6f, 0.0f};
 }
@@ -114,15 +140,19 @@ AdamWConfig galore_adam(const TrainConfig& c) {
 std::vector<bool> low_rank_targets(const TrainConfig& c, std::vector<OptimParam>& params) {
   std::vector<bool> projected;
   for (OptimParam& p : params) {
-    projected.push_back(low_rank_target(c, p.name));
+    projected.push_back(low_rank_projects(c, p.name, p.param->dim()));
     p.decay = true;
     p.lr_scale = 1.0f;
     p.f32_state = false;
   }
   if (std::find(projected.begin(), projected.end(), true) == projected.end())
-    throw UserError(fmt::format("{}: optim_target_modules: no trained linear weight matches {} (the block linears "
-                                "q_proj ... down_proj, or an untied lm_head; transformers raises as well)",
-                                c.source, c.optim_target_all_linear ? "all_linear" : fmt::format("[{}]", fmt::join(c.optim_target_modules, ", "))));
+    throw UserError(fmt::format(
+        "{}: optim_target_modules: no trained {} matches {} ({}; {} raises as well)", c.source,
+        c.optimizer_qgalore() ? "matrix" : "linear weight",
+        c.optim_target_all_linear ? "all_linear" : fmt::format("[{}]", fmt::join(c.optim_target_modules, ", ")),
+        c.optimizer_qgalore() ? "the 2-D parameters whose name holds an entry"
+                              : "the block linears q_proj ... down_proj, or an untied lm_head",
+        c.optimizer_qgalore() ? "Axolotl" : "transformers"));
   return projected;
 }
 
@@ -143,7 +173,7 @@ std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimPa
   std::vector<bool> projected = low_rank_targets(c, params);
   const std::string base = c.optimizer_per_parameter();
   const GaloreInner inner = base == "galore_adamw"        ? GaloreInner::hf_adamw
-                            : base == "galore_adamw_8bit" ? GaloreInner::bnb_adamw_8bit
+                            : base == "galore_adamw_8bit" || c.optimizer_qgalore() ? GaloreInner::bnb_adamw_8bit
                                                           : GaloreInner::adafactor;
   return std::make_unique<Galore>(std::move(params), std::move(projected), galore_adam(c), galore_config(c), inner,
                                   c.optimizer_layerwise());
@@ -182,19 +212,40 @@ double low_rank_state_bytes(const TrainConfig& c) {
     });
   }
   const GaloreConfig g = galore_config(c);
-  const bool eight_bit = c.optimizer_per_parameter() == "galore_adamw_8bit";
+  const bool eight_bit = c.optimizer_per_parameter() == "galore_adamw_8bit" || c.optimizer_qgalore();
   const bool adafactor = c.optimizer_per_parameter() == "galore_adafactor";
   // A tensor's state: two moments, f32 or 8-bit codes with an f32 absmax per block from
   // kMin8bitSize elements on; Adafactor's f32 means per row and column (per element of a vector).
   const auto state = [&](const Shape& shape) {
     const double n = static_cast<double>(shape_numel(shape));
     if (adafactor) return 4.0 * (shape.size() == 2 ? static_cast<double>(shape[0] + shape[1]) : n);
-    return eight_bit && n >= kMin8bitSize ? 2 * (n + 4 * std::ceil(n / kQuantBlock)) : 8 * n;
+    return eight_bit && n >= static_cast<double>(g.min_8bit_size) ? 2 * (n + 4 * std::ceil(n / kQuantBlock)) : 8 * n;
+  };
+  // A basis: f32, or Q-GaLore's u8 codes with an f32 scale and zero point per group; Q-GaLore's
+  // adaptive gap keeps the top singular vector (a basis' row or column) too.
+  const auto basis = [&](const Shape& shape) {
+    const Shape b = Galore::projector_shape(shape, g);
+    const double n = static_cast<double>(shape_numel(b));
+    const double top = g.queue_size > 0 ? 4.0 * static_cast<double>(projects_from_right(shape, g.side) ? b[1] : b[0]) : 0;
+    return (g.quant_bits > 0 ? n + 8 * (n / static_cast<double>(g.quant_group)) : 4 * n) + top;
   };
   return over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
-    if (!low_rank_target(c, name)) return state(shape);
-    return state(Galore::low_rank_shape(shape, g)) + 4.0 * static_cast<double>(shape_numel(Galore::projector_shape(shape, g)));
+    if (!low_rank_projects(c, name, static_cast<int64_t>(shape.size()))) return state(shape);
+    return state(Galore::low_rank_shape(shape, g)) + basis(shape);
   });
+}
+
+std::string qgalore_unfit_target(const TrainConfig& c) {
+  const GaloreConfig g = galore_config(c);
+  std::string unfit;
+  over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
+    const Shape b = Galore::projector_shape(shape, g);
+    if (unfit.empty() && g.quant_bits > 0 && low_rank_projects(c, name, static_cast<int64_t>(shape.size())) &&
+        shape_numel(b) % g.quant_group != 0)
+      unfit = fmt::format("{}'s basis [{}]", name, fmt::join(b, ", "));
+    return 0.0;
+  });
+  return unfit;
 }
 
 std::string apollo_unfit_target(const TrainConfig& c) {
@@ -209,10 +260,12 @@ std::string apollo_unfit_target(const TrainConfig& c) {
 }
 
 double low_rank_update_scratch_bytes(const TrainConfig& c) {
-  if (!c.optimizer_apollo()) return 0;
-  double largest = 0;
+  const GaloreConfig g = galore_config(c);
+  if (!c.optimizer_apollo() && g.quant_bits == 0) return 0;
+  double largest = 0;  // APOLLO's scaled gradient, or Q-GaLore's dequantised basis
   over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
-    if (low_rank_target(c, name)) largest = std::max(largest, static_cast<double>(shape_numel(shape)));
+    if (low_rank_projects(c, name, static_cast<int64_t>(shape.size())))
+      largest = std::max(largest, static_cast<double>(shape_numel(c.optimizer_apollo() ? shape : Galore::projector_shape(shape, g))));
     return 0.0;
   });
   return 4 * largest;

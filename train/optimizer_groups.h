@@ -39,9 +39,15 @@ std::unique_ptr<Optimizer> make_muon(const TrainConfig& c, std::vector<OptimPara
 // holds it, or matches it whole as a regular expression (transformers' check_target_module_exists),
 // or any linear's under all_linear.
 bool low_rank_target(const TrainConfig& c, const std::string& name);
+// Whether the optimizer projects the trained tensor `name` of `ndim` dimensions: Q-GaLore's
+// targets as Axolotl's build_qgalore_param_groups picks them (a matrix whose parameter name holds
+// an entry), GaLore's and APOLLO's low_rank_target.
+bool low_rank_projects(const TrainConfig& c, const std::string& name, int64_t ndim);
 // `optimizer: galore_*` over `params` as transformers builds it: the targets projected with
 // optim_args' rank, update_proj_gap, scale and proj_type, every tensor in one group at the
-// package's own betas, eps and decay (transformers hands the class the learning rate alone).
+// package's own betas, eps and decay (transformers hands the class the learning rate alone);
+// `optimizer: q_galore_adamw8bit` as Axolotl builds it, with the qgalore_* keys, Axolotl's betas,
+// eps and weight_decay on every tensor.
 // Throws UserError when no tensor is a target, as transformers raises.
 std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimParam> params);
 // `optimizer: apollo_*` the same way with optim_args' rank, proj, scale_type, update_proj_gap,
@@ -49,13 +55,17 @@ std::unique_ptr<Optimizer> make_galore(const TrainConfig& c, std::vector<OptimPa
 // every parameter of the model by name in its order (the first bases' seeds are positions).
 std::unique_ptr<Optimizer> make_apollo(const TrainConfig& c, std::vector<OptimParam> params,
                                        const std::vector<std::string>& model_parameters);
+// The first target of a model of `c`'s shape whose Q-GaLore basis is not whole groups of
+// qgalore_proj_group_size (q-galore-torch asserts it), or "".
+std::string qgalore_unfit_target(const TrainConfig& c);
 // The first target (its name and shape) of a model of `c`'s shape whose APOLLO channel factors do
 // not fit its gradient (apollo_torch's broadcast fails), or "".
 std::string apollo_unfit_target(const TrainConfig& c);
 // GaLore's or APOLLO's state bytes over a model of `c`'s shape training whole (the memory plan).
 double low_rank_state_bytes(const TrainConfig& c);
 // The f32 scratch an update holds beside the gradients: APOLLO's scaled gradient of its largest
-// projected matrix (GaLore's low-rank temporaries are small beside it: 0).
+// projected matrix, Q-GaLore's largest dequantised basis (GaLore's low-rank temporaries are small
+// beside them: 0).
 double low_rank_update_scratch_bytes(const TrainConfig& c);
 
 // `optimizer: sgd | adagrad | rmsprop` as transformers builds torch.optim's: weight_decay (the

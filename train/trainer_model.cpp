@@ -177,7 +177,7 @@ void Trainer::Impl::build_model() {
       throw UserError(fmt::format("{}: optimizer: expected one process with {} (each parameter updates in backward "
                                   "before a reduction could average it; transformers refuses it under DDP too), got {}",
                                   c.source, c.optimizer, comm.world_size()));
-    if (c.optimizer_galore()) {
+    if (!c.optimizer_apollo()) {
       optimizer = make_galore(c, std::move(opt_params));
     } else {
       std::vector<std::string> names;

@@ -152,6 +152,7 @@ void Trainer::Impl::print_summary() const {
       : c.optimizer_torchao()      ? "torchao AdamW " + torchao_codes_name(c.optimizer_torchao_codes())
       : c.optimizer_torch_optim()  ? "torch.optim " + c.optimizer
       : c.optimizer_galore()       ? "GaLore"
+      : c.optimizer_qgalore()      ? "Q-GaLore"
       : c.optimizer_apollo()       ? "APOLLO"
       : c.optimizer == "stable_adamw" ? "StableAdamW"
       : c.optimizer == "grokadamw" ? "GrokAdamW"
