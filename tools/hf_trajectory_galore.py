@@ -102,11 +102,34 @@ def galore_cases(out, rows):
         "galore_adafactor": with_signed_svd(True, lambda: case("galore_adafactor", GALORE_ARGS, targets)),
         # Every linear, lm_head too (272 x 64: its 272 x 16 moments are 8-bit, as the token
         # embedding's: this Trainer path registers no nn.Embedding override), the state requantised
-        # as bitsandbytes' CUDA kernels do (its CPU path rounds small moments a code off: 2.4e-3 in
-        # loss by step 10 on its own quantiser, 7.4e-4 on this one; the rest is not traced).
-        "galore_adamw_8bit": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: case(
-            "galore_adamw_8bit", GALORE_ARGS, "all-linear", "all_linear"))),
+        # as bitsandbytes' CUDA kernels do (its CPU path rounds small moments a code off), the class
+        # constructed as galore_torch means it under bitsandbytes 0.50 (with_bnb050_init).
+        "galore_adamw_8bit": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: with_bnb050_init(
+            lambda: case("galore_adamw_8bit", GALORE_ARGS, "all-linear", "all_linear")))),
     }
+
+
+def with_bnb050_init(run):
+    """run() with galore_torch's AdamW8bit constructed as it means to be under bitsandbytes 0.50.
+    It hands Optimizer2State its (pre-0.44) percentile_clipping and block_wise positionally, which
+    0.50 takes as max_unorm (100) and skip_zeros (True): a projected matrix whose low-rank state is
+    f32 (under 4096 elements) then has its update scaled by 100 x the norm of its zeroed stand-in,
+    0, and never moves but for its decay. Axolotl patches q-galore-torch's copy of this class the
+    same way (patch_q_galore_for_modern_bnb); transformers leaves galore_torch's as it is.
+    llm_train runs the update GaLore means, so the fixture does too."""
+    from bitsandbytes.optim.optimizer import Optimizer2State
+    from galore_torch.adamw8bit import AdamW8bit
+    original = AdamW8bit.__init__
+
+    def init(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, optim_bits=32,
+             args=None, min_8bit_size=4096, percentile_clipping=100, block_wise=True, is_paged=False):
+        Optimizer2State.__init__(self, "adam", params, lr, betas, eps, weight_decay, 8, args, min_8bit_size,
+                                 is_paged=is_paged)
+    AdamW8bit.__init__ = init
+    try:
+        return run()
+    finally:
+        AdamW8bit.__init__ = original
 
 
 def with_nearest_codes(bnb_cpu_ops, run):
@@ -192,8 +215,8 @@ def galore_layerwise_cases(out, rows):
                     optim_target_modules=axolotl_targets or optim_target_modules)
     return {
         "galore_adamw_layerwise": case("galore_adamw_layerwise", "rank=16", ["attn", "mlp"]),
-        "galore_adamw_8bit_layerwise": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: case(
-            "galore_adamw_8bit_layerwise", GALORE_ARGS, "all-linear", "all_linear"))),
+        "galore_adamw_8bit_layerwise": with_signed_svd(True, lambda: with_nearest_codes(bnb_cpu_ops, lambda: with_bnb050_init(
+            lambda: case("galore_adamw_8bit_layerwise", GALORE_ARGS, "all-linear", "all_linear")))),
     }
 
 
