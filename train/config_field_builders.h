@@ -47,14 +47,20 @@ ConfigField number(const char* name, const char* section, Get get, Range range,
           [get](const TrainConfig& c) { return get(c) < 0 ? std::string() : yaml_number(get(c)); }};
 }
 
+// A key written into a resolved config only when used(c) holds (null otherwise: a resume of a run
+// that leaves it unused, another optimizer's or trainer's, finds nothing unused it did not say).
+template <typename Used>
+ConfigField written_when(ConfigField field, Used used) {
+  field.write = [write = field.write, used](const TrainConfig& c) { return used(c) ? write(c) : std::string(); };
+  return field;
+}
+
 // A preference-training key: written (as a run's saved config) only when rl is one of `trainers`
 // (empty: any).
 inline ConfigField only_with_rl(ConfigField field, std::vector<std::string> trainers = {}) {
-  field.write = [write = field.write, trainers](const TrainConfig& c) {
-    const bool applies = !c.rl.empty() && (trainers.empty() || std::find(trainers.begin(), trainers.end(), c.rl) != trainers.end());
-    return applies ? write(c) : std::string();
-  };
-  return field;
+  return written_when(std::move(field), [trainers](const TrainConfig& c) {
+    return !c.rl.empty() && (trainers.empty() || std::find(trainers.begin(), trainers.end(), c.rl) != trainers.end());
+  });
 }
 
 // HF's eval_steps / save_steps: a whole number of steps, or a share of the total steps below 1.

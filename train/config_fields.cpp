@@ -330,14 +330,9 @@ std::vector<ConfigField> make_fields() {
        [](ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.spectrum_model_name = read_string(n, w); },
        [](const TrainConfig& c) { return c.spectrum_model_name.empty() ? std::string() : yaml_string(c.spectrum_model_name); }},
       // Not written when the optimizer's updates in backward leave nothing to clip (it goes unused).
-      [training] {
-        ConfigField f = number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
-                               "global gradient-norm clip; 0: none");
-        f.write = [write = f.write](const TrainConfig& c) {
-          return c.optimizer_layerwise() || c.optimizer_lomo() ? std::string() : write(c);
-        };
-        return f;
-      }(),
+      written_when(number("max_grad_norm", training, MEMBER(max_grad_norm), kNonNegative,
+                          "global gradient-norm clip; 0: none"),
+                   [](const TrainConfig& c) { return !c.optimizer_layerwise() && !c.optimizer_lomo(); }),
       integer("seed", training, MEMBER(seed), 0, kNoMax, "seed of init, data order and sampling"),
       bool_or_auto("tf32", training, &TrainConfig::tf32, "TF32 tensor cores for f32 GEMMs on GPU; auto (Axolotl 0.19's "
                                                          "default, here off unless given): on sm_80+"),

@@ -8,23 +8,13 @@ using namespace field_builders;
 
 namespace {
 
-// A key only CAME reads: written into a resolved config only with it (null otherwise, so that a
-// resume of another optimizer's run finds nothing unused).
+// Keys only CAME reads; keys GaLore leaves unused (transformers hands its classes the learning rate
+// alone), weight_decay APOLLO too (the learning rate, betas and eps).
 ConfigField came_only(ConfigField field) {
-  field.write = [write = field.write](const TrainConfig& c) {
-    return c.optimizer == "came_pytorch" ? write(c) : std::string();
-  };
-  return field;
+  return written_when(std::move(field), [](const TrainConfig& c) { return c.optimizer == "came_pytorch"; });
 }
-
-// A key an optimizer leaves unused (transformers hands GaLore's classes the learning rate alone,
-// APOLLO's the learning rate, betas and eps): not written into a resolved config with it, so that a
-// resume finds nothing unused it did not say.
-ConfigField unused_when(ConfigField field, bool (TrainConfig::*unused)() const) {
-  field.write = [write = field.write, unused](const TrainConfig& c) {
-    return (c.*unused)() ? std::string() : write(c);
-  };
-  return field;
+ConfigField unused_by_galore(ConfigField field) {
+  return written_when(std::move(field), [](const TrainConfig& c) { return !c.optimizer_galore(); });
 }
 
 }  // namespace
@@ -129,17 +119,17 @@ std::vector<ConfigField> optimizer_rows(const char* section) {
          return c.optim_target_all_linear ? std::string("all_linear")
                 : c.optim_target_modules.empty() ? std::string() : yaml_list(c.optim_target_modules);
        }},
-      unused_when(number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1"), &TrainConfig::optimizer_galore),
-      unused_when(number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2"), &TrainConfig::optimizer_galore),
+      unused_by_galore(number("adam_beta1", section, MEMBER(adam_beta1), kBeta, "AdamW beta1")),
+      unused_by_galore(number("adam_beta2", section, MEMBER(adam_beta2), kBeta, "AdamW beta2")),
       came_only(number("adam_beta3", section, MEMBER(adam_beta3), kBeta, "CAME's beta3, the instability's rate (0.9999)")),
       // AdamW keeps these two as floats.
-      unused_when(number("adam_epsilon", section, MEMBER(adam_epsilon), {0, false, kFloatMax, false}, "AdamW epsilon"),
-                  &TrainConfig::optimizer_galore),
+      unused_by_galore(number("adam_epsilon", section, MEMBER(adam_epsilon), {0, false, kFloatMax, false},
+                              "AdamW epsilon")),
       came_only(number("adam_epsilon2", section, MEMBER(adam_epsilon2), {0, false, kFloatMax, false},
                        "CAME's eps2, added to each instability term (1e-16)")),
-      unused_when(number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
-                         "decoupled weight decay (not on norm weights)"),
-                  &TrainConfig::optimizer_transformers_low_rank)
+      written_when(number("weight_decay", section, MEMBER(weight_decay), {0, false, kFloatMax, false},
+                          "decoupled weight decay (not on norm weights)"),
+                   [](const TrainConfig& c) { return !c.optimizer_transformers_low_rank(); })
   };
 }
 

@@ -9,15 +9,6 @@
 namespace llm {
 using namespace field_builders;
 
-namespace {
-// Written into a resolved config only with q_galore_adamw8bit (null otherwise, so that a resume of
-// another optimizer's run finds nothing unused).
-ConfigField qgalore_only(ConfigField field) {
-  field.write = [write = field.write](const TrainConfig& c) { return c.optimizer_qgalore() ? write(c) : std::string(); };
-  return field;
-}
-}  // namespace
-
 std::vector<ConfigField> qgalore_rows(const char* section) {
   std::vector<ConfigField> rows = {
       integer("qgalore_rank", section, MEMBER(qgalore.rank), 1, kNoMax,
@@ -46,7 +37,7 @@ std::vector<ConfigField> qgalore_rows(const char* section) {
               "Q-GaLore: the similarities averaged (the last this many bases')"),
   };
   for (ConfigField& row : rows)
-    if (row.write) row = qgalore_only(std::move(row));
+    if (row.write) row = written_when(std::move(row), [](const TrainConfig& c) { return c.optimizer_qgalore(); });
   return rows;
 }
 
