@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <regex>
 
 #include <fmt/format.h>
@@ -188,13 +189,12 @@ std::unique_ptr<Optimizer> make_apollo(const TrainConfig& c, std::vector<OptimPa
   // order (frozen ones among them); layer-wise, every parameter is its own optimizer's first.
   int64_t untargeted = 0;
   for (const std::string& name : model_parameters) untargeted += !low_rank_target(c, name);
+  std::map<std::string, int64_t> position;  // of each target
+  for (const std::string& name : model_parameters)
+    if (low_rank_target(c, name)) position.emplace(name, untargeted + static_cast<int64_t>(position.size()) + 1);
   std::vector<int64_t> seeds;
-  for (size_t i = 0; i < params.size(); i++) {
-    const auto position = std::find(model_parameters.begin(), model_parameters.end(), params[i].name);
-    int64_t targets_before = 0;
-    for (auto it = model_parameters.begin(); it != position; ++it) targets_before += low_rank_target(c, *it);
-    seeds.push_back(c.optimizer_layerwise() || !projected[i] ? 1 : untargeted + targets_before + 1);
-  }
+  for (size_t i = 0; i < params.size(); i++)
+    seeds.push_back(c.optimizer_layerwise() || !projected[i] ? 1 : position.at(params[i].name));
   const AdamWConfig plain{0.9f, 0.999f, 1e-6f, 0.0f};  // the class's defaults
   const AdamWConfig low_rank{float(c.adam_beta1), float(c.adam_beta2), float(c.adam_epsilon), 0.0f};
   return std::make_unique<Apollo>(std::move(params), projected, std::move(seeds), plain, low_rank, apollo,
@@ -235,28 +235,34 @@ double low_rank_state_bytes(const TrainConfig& c) {
   });
 }
 
-std::string qgalore_unfit_target(const TrainConfig& c) {
-  const GaloreConfig g = galore_config(c);
-  std::string unfit;
+namespace {
+// The first projected weight of a model of `c`'s shape for which unfit(name, shape) says what does
+// not fit (non-empty), or "".
+template <class Unfit>
+std::string first_unfit_target(const TrainConfig& c, Unfit unfit) {
+  std::string first;
   over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
-    const Shape b = Galore::projector_shape(shape, g);
-    if (unfit.empty() && g.quant_bits > 0 && low_rank_projects(c, name, static_cast<int64_t>(shape.size())) &&
-        shape_numel(b) % g.quant_group != 0)
-      unfit = fmt::format("{}'s basis [{}]", name, fmt::join(b, ", "));
+    if (first.empty() && low_rank_projects(c, name, static_cast<int64_t>(shape.size()))) first = unfit(name, shape);
     return 0.0;
   });
-  return unfit;
+  return first;
+}
+}  // namespace
+
+std::string qgalore_unfit_target(const TrainConfig& c) {
+  const GaloreConfig g = galore_config(c);
+  if (g.quant_bits == 0) return "";
+  return first_unfit_target(c, [&](const std::string& name, const Shape& shape) {
+    const Shape b = Galore::projector_shape(shape, g);
+    return shape_numel(b) % g.quant_group == 0 ? std::string() : fmt::format("{}'s basis [{}]", name, fmt::join(b, ", "));
+  });
 }
 
 std::string apollo_unfit_target(const TrainConfig& c) {
   const ApolloConfig a = apollo_config(c);
-  std::string unfit;
-  over_model_weights(c.model, [&](const std::string& name, const Shape& shape) {
-    if (unfit.empty() && low_rank_target(c, name) && !Apollo::scaling_fits(shape, a))
-      unfit = fmt::format("{} [{}]", name, fmt::join(shape, ", "));
-    return 0.0;
+  return first_unfit_target(c, [&](const std::string& name, const Shape& shape) {
+    return Apollo::scaling_fits(shape, a) ? std::string() : fmt::format("{} [{}]", name, fmt::join(shape, ", "));
   });
-  return unfit;
 }
 
 double low_rank_update_scratch_bytes(const TrainConfig& c) {
