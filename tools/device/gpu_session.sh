@@ -3,7 +3,7 @@
 # (tools/device/fetch_debs.sh makes it here first). A session's 15 device minutes hold one machine
 # start and one call of at most 10 minutes: name the phases in the order they matter, with a
 # deadline that ends the timing phases inside the call's limit, e.g.
-#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize step v6 kernels table",
+#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize v6 step kernels table",
 #       timeout_s=600, carry=[".device"])
 # At most 8 files come back from $OUT: those phases write device.txt, build.log, gpu_tests.log (cuDNN's
 # log at its end), sanitizer.log, step.log (v6's rows too), kernels.log, bench_kernel_llama3-1b.json
@@ -108,24 +108,23 @@ test_phase() {
 }
 
 sanitize_phase() {
-  # The attention suites at small shapes: the Hopper variants (v4's kernels changed with v6's) and
-  # the memory-efficient cases; the other cases passed memcheck in the first two runs unchanged.
-  (rc=0
-   for t in test_gpu_ops test_gpu_loss test_gpu_optimizers test_gpu_low_precision; do  # a failing case does not skip the next suite
-     timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t || rc=$?
-   done
-   exit $rc) >/tmp/memcheck_ops.log 2>&1 &
-  ops_pid=$!
-  attention_rc=0
-  for args in "test_gpu_attention_variants --test-case-exclude=*own?choice*,*two?heads*" \
-              "test_gpu_attention --test-case=*bias*,*sees?no?key*"; do
-    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $build/$args || attention_rc=$?
-  done >/tmp/memcheck_attention.log 2>&1
-  wait $ops_pid
-  ops_rc=$?
-  cat /tmp/memcheck_ops.log /tmp/memcheck_attention.log >"$OUT/sanitizer.log"
-  echo "memcheck test_gpu_ops, _loss, _optimizers, _low_precision: exit $ops_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_ops.log | paste -sd' ')"
-  echo "memcheck test_gpu_attention(_variants): exit $attention_rc — $(grep 'ERROR SUMMARY' /tmp/memcheck_attention.log | paste -sd' ')"
+  # Every suite in its own process, side by side, each ending by the deadline less the timing
+  # phases' share (LLM_TIMING_S, default 240): memcheck slows the CPU references' suites tenfold.
+  local checks_end=$((${LLM_DEADLINE_S:-520} - ${LLM_TIMING_S:-240}))
+  local pids=() t
+  for t in test_gpu_ops test_gpu_loss test_gpu_optimizers test_gpu_low_precision \
+           "test_gpu_attention_variants --test-case-exclude=*own?choice*,*two?heads*" \
+           "test_gpu_attention --test-case=*bias*,*sees?no?key*"; do
+    timeout $((checks_end - SECONDS > 10 ? checks_end - SECONDS : 10)) \
+      compute-sanitizer --tool memcheck --error-exitcode 9 $build/$t >"/tmp/memcheck_${t%% *}.log" 2>&1 &
+    pids+=($!)
+  done
+  for t in "${pids[@]}"; do wait $t; echo "exit $?"; done >/tmp/memcheck_exits.txt
+  cat /tmp/memcheck_test_gpu_*.log >"$OUT/sanitizer.log"
+  for log in /tmp/memcheck_test_gpu_*.log; do
+    echo "memcheck $(basename "$log" .log | sed 's/memcheck_//'): $(grep -E 'ERROR SUMMARY' "$log" | paste -sd' ') $(grep -E '^\[doctest\] Status' "$log" | tr -s ' ')"
+  done
+  echo "memcheck exits: $(paste -sd' ' /tmp/memcheck_exits.txt)"
 }
 
 timing_started=0
@@ -136,6 +135,7 @@ start_timing() {  # before the first timing phase: the correctness phases finish
   # A limit's `timeout` ends compute-sanitizer but not the suite it runs: none may share the GPU
   # (or the CPUs that compute the references) with the timings.
   pkill -f "$build/test_gpu_" 2>/dev/null
+  unset OMP_NUM_THREADS
   for f in /tmp/summary_test.txt /tmp/summary_sanitize.txt; do
     [ -e $f ] || continue
     cat $f
@@ -144,6 +144,9 @@ start_timing() {  # before the first timing phase: the correctness phases finish
 }
 
 rm -f /tmp/summary_*.txt
+# The correctness phases run about ten processes side by side on 16 cores: a few OpenMP threads
+# each for the CPU references; the timing phases get the machine's default again.
+export OMP_NUM_THREADS=3
 for phase in "$@"; do
   case $phase in
     test) test_phase >/tmp/summary_test.txt 2>&1 & ;;
