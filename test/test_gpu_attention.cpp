@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "test/gpu_attention_harness.h"
 
@@ -183,7 +184,7 @@ TEST_CASE("a query row that sees no key: output 0, zero dq, no NaN") {
   in.bias = Tensor::from_floats(bias, {1, 1, S, S});
   const Outputs ref = run(mem_efficient(false), in, Device::cpu(), DType::f32);
   for (DType t : {DType::f32, DType::bf16}) {
-    CAPTURE(dtype_name(t));
+    CAPTURE(std::string(dtype_name(t)));
     const Outputs got = run(mem_efficient(false), in, kGpu, t);
     for (const auto& [name, tensor] : fields(got)) {
       CAPTURE(name);
@@ -204,7 +205,7 @@ TEST_CASE("the tiled backward is deterministic: the same inputs give the same bi
   const int64_t B = 2, S = 200, H = 8, Hkv = 2, D = 64;
   Inputs in = make_inputs(B, S, H, Hkv, D);
   for (DType t : {DType::f32, DType::bf16}) {
-    CAPTURE(dtype_name(t));
+    CAPTURE(std::string(dtype_name(t)));
     CHECK(bit_identical(run(flash(true), in, kGpu, t), run(flash(true), in, kGpu, t)));
     CHECK(bit_identical(run(s2(S / 4), in, kGpu, t), run(s2(S / 4), in, kGpu, t)));
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
 #include <utility>
 
 #include "engine/autograd.h"
@@ -149,7 +150,7 @@ void check_blockwise_8bit(const char* name, int moments, const Update8bit& updat
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
     CAPTURE(name);
-    CAPTURE(dtype_name(grad_dtype));
+    CAPTURE(std::string(dtype_name(grad_dtype)));
     auto state = [&](Device d) {
       std::vector<Tensor> s;
       for (int k = 0; k < moments; k++) {
@@ -258,10 +259,15 @@ int main(int argc, char** argv) { return run_gpu_suite(argc, argv); }
 // values (the same products, another summation order, so a rounding may land one bf16 step apart
 // and carry on), then three steps of
 // the optimizer on a tall matrix, a wide one, an embedding (its AdamW) and a norm (left out).
+// One iteration is held to bf16's 2%; five amplify a rounding apart: on an H200 (2026-12-04) they
+// parted by 2.5% of the largest value at these shapes, and simulating both summation orders with
+// the Frobenius norm rounded one bf16 step apart gave up to 0.8% after one iteration and 6.1% after
+// five (a wrong coefficient or transpose parts them by the values' own size).
 TEST_CASE("muon: Newton-Schulz and the optimizer's steps match the CPU") {
   for (const Shape& shape : {Shape{65, 33}, Shape{13, 65}}) {
     const Tensor u = randn(shape);
-    check_close("newton_schulz", newton_schulz(u.to(kGpu), 5), newton_schulz(u, 5), kTolBf16);
+    check_close("newton_schulz, one step", newton_schulz(u.to(kGpu), 1), newton_schulz(u, 1), kTolBf16);
+    check_close("newton_schulz, five steps", newton_schulz(u.to(kGpu), 5), newton_schulz(u, 5), 8e-2f);
   }
   const std::vector<Shape> shapes = {{65, 33}, {13, 65}, {33, 13}, {33}};
   std::vector<Tensor> cpu, gpu;

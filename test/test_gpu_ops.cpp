@@ -43,8 +43,8 @@ TEST_CASE("fill, strided copies and casts match the CPU bit for bit") {
   for (DType from : {DType::f32, DType::bf16, DType::i32})
     for (DType to : {DType::f32, DType::bf16, DType::i32}) {
       if (from == to) continue;
-      CAPTURE(dtype_name(from));
-      CAPTURE(dtype_name(to));
+      CAPTURE(std::string(dtype_name(from)));
+      CAPTURE(std::string(dtype_name(to)));
       Tensor src = mixed.to(from);
       CHECK(bit_identical(src.to(kGpu).to(to), src.to(to)));
     }
@@ -185,7 +185,7 @@ TEST_CASE("master_linear: bf16 GEMMs on an f32 master weight, its gradient writt
 TEST_CASE("an input three linears read: its gradient summed by beta-1 GEMMs, f32 and bf16") {
   Backend& be = backend(kGpu);
   for (DType t : kDtypes) {
-    CAPTURE(dtype_name(t));
+    CAPTURE(std::string(dtype_name(t)));
     const Tensor x = randn({7, 33}).to(t), dy = randn({7, 65}).to(t);
     const std::vector<Tensor> ws{randn({65, 33}, 0.5f), randn({65, 33}, 0.5f), randn({65, 33}, 0.5f)};
     Tensor xg = x.to(kGpu);
@@ -392,7 +392,7 @@ TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
   Tensor keep = Tensor::empty({13, 65}, DType::u8, Device::cpu());
   for (int64_t i = 0; i < keep.numel(); i++) keep.data<uint8_t>()[i] = (i * 7) % 3 != 0;
   for (DType t : kDtypes) {
-    CAPTURE(dtype_name(t));
+    CAPTURE(std::string(dtype_name(t)));
     Tensor cpu = x.to(t).to(DType::f32), gpu = x.to(kGpu).to(t);
     backend(Device::cpu()).multiply_by_mask(cpu, keep);
     backend(kGpu).multiply_by_mask(gpu, keep.to(kGpu));

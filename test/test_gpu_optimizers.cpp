@@ -21,7 +21,7 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   const int64_t n = 7 * 33;
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
+    CAPTURE(std::string(dtype_name(grad_dtype)));
     Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32),
            vc = Tensor::zeros({n}, DType::f32);
     Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu),
@@ -58,7 +58,7 @@ TEST_CASE("adopt: the fused update matches the CPU over several steps, the first
   const int64_t n = 7 * 33;
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
+    CAPTURE(std::string(dtype_name(grad_dtype)));
     Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32), vc = Tensor::zeros({n}, DType::f32);
     Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu), vg = Tensor::zeros({n}, DType::f32, kGpu);
     for (int step = 0; step < 4; step++) {
@@ -80,7 +80,7 @@ TEST_CASE("schedule_free: the fused update and its lerp match the CPU over sever
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes)
     for (const bool second_moment : {true, false}) {
-      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(std::string(dtype_name(grad_dtype)));
       CAPTURE(second_moment);
       Tensor yc = p0.clone(), zc = p0.clone(), vc = Tensor::zeros({n}, DType::f32);
       Tensor yg = p0.to(kGpu), zg = p0.to(kGpu), vg = Tensor::zeros({n}, DType::f32, kGpu);
@@ -111,7 +111,7 @@ TEST_CASE("torch_optim: SGD, Adagrad and RMSprop match the CPU over several step
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes)
     for (const TorchOptimKind kind : {TorchOptimKind::sgd, TorchOptimKind::adagrad, TorchOptimKind::rmsprop}) {
-      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(std::string(dtype_name(grad_dtype)));
       CAPTURE(int(kind));
       std::vector<Tensor> cpu, gpu;
       for (int k = 0; k < 3; k++) {
@@ -150,7 +150,7 @@ TEST_CASE("torchao_adamw: the update matches the CPU over several steps, f32, 8-
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes)
     for (const int format : {-1, 0, 1, 2}) {  // -1: f32 moments; else a TorchaoCodes
-      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(std::string(dtype_name(grad_dtype)));
       CAPTURE(format);
       const bool quantised = format >= 0;
       const TorchaoCodes codes = quantised ? static_cast<TorchaoCodes>(format) : TorchaoCodes::dynamic_8bit;
@@ -197,7 +197,7 @@ TEST_CASE("lion: the fused update matches the CPU over several steps") {
   const int64_t n = 7 * 33;
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
+    CAPTURE(std::string(dtype_name(grad_dtype)));
     Tensor pc = p0.clone(), mc = Tensor::zeros({n}, DType::f32);
     Tensor pg = p0.to(kGpu), mg = Tensor::zeros({n}, DType::f32, kGpu);
     for (int step = 0; step < 4; step++) {
@@ -218,7 +218,7 @@ TEST_CASE("ademamix: the fused update matches the CPU over several steps") {
   const int64_t n = 7 * 33;
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
+    CAPTURE(std::string(dtype_name(grad_dtype)));
     std::vector<Tensor> c, g;  // param, m1, m2, nu
     for (int k = 0; k < 4; k++) {
       c.push_back(k == 0 ? p0.clone() : Tensor::zeros({n}, DType::f32));
@@ -243,7 +243,7 @@ TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over
     const bool matrix = shape.size() == 2;
     Tensor p0 = randn(shape);
     for (DType grad_dtype : kDtypes) {
-      CAPTURE(dtype_name(grad_dtype));
+      CAPTURE(std::string(dtype_name(grad_dtype)));
       CAPTURE(matrix);
       const Shape row_shape = matrix ? Shape{shape[0]} : shape;
       Tensor pc = p0.clone(), rc = Tensor::zeros(row_shape, DType::f32), cc, pg = p0.to(kGpu);
@@ -276,7 +276,7 @@ TEST_CASE("adafactor: the update matches the CPU's on a matrix and a vector over
 // and every state tensor against the CPU's after several steps, one of them clipped.
 TEST_CASE("came: the update matches the CPU's on a matrix and a vector over several steps") {
   for (DType grad_dtype : kDtypes) {
-    CAPTURE(dtype_name(grad_dtype));
+    CAPTURE(std::string(dtype_name(grad_dtype)));
     const std::vector<Shape> shapes{{300, 37}, {7 * 33}};
     std::vector<Tensor> cpu, gpu;
     for (const Shape& s : shapes) cpu.push_back(randn(s));

@@ -21,6 +21,9 @@ struct Case {
   double flops_fwd = 0, bytes_fwd = 0;  // per forward
   double flops_bwd = 0, bytes_bwd = 0;  // added by the backward
   std::string reference;  // cases that name the same one share its CPU result (empty: the name)
+  // The largest relative error the check accepts where a case's arithmetic allows more than the
+  // run's --tolerance (0: the run's).
+  double tolerance = 0;
 };
 
 // The optimizers' updates of an (F, C) matrix: AdamW (f32 and 8-bit), Lion (both), AdEMAMix (both),
