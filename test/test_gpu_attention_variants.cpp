@@ -6,9 +6,9 @@
 // to v4's (the same arithmetic in another schedule) and its gradients within the criterion, v6
 // (v5's forward, v4's backward with GQA groups split over blocks) with bit-identical reruns. Off
 // Hopper, or in a build without sm_90a, they say so and pass. Then the variant flash attention
-// chooses by itself (validated on this device) against the criterion; v5 and v6 come last (v5's
-// first run, on an H200 on 2026-11-30, passed; v6 has not run). Without a CUDA device it says so and exits 77 (ctest:
-// skipped).
+// chooses by itself (validated on this device, v6 among the candidates) against the criterion; v5
+// and v6 come last (their first runs, on an H200 on 2026-11-30 and 2026-12-04, passed). Without a
+// CUDA device it says so and exits 77 (ctest: skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cstdio>
 #include <cstring>
@@ -72,7 +72,7 @@ TEST_CASE("flash attention's own choice of variant (validated on this device) me
     }
 }
 
-// Last: a fault ends the process, and v5, v6 are the newest kernels (v5 first ran on 2026-11-30).
+// Last: a fault ends the process, and v5, v6 are the newest kernels.
 TEST_CASE("v5 (ping-pong, dQ by atomics): every mask, GQA, edges; v4's forward bits") {
   check_hopper_variant("v5", false, "v4");
 }
