@@ -3,7 +3,7 @@
 # (tools/device/fetch_debs.sh makes it here first). A session's 15 device minutes hold one machine
 # start and one call of at most 10 minutes: name the phases in the order they matter, with a
 # deadline that ends the timing phases inside the call's limit, e.g.
-#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize v6 step kernels table",
+#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize step kernels v6 table",
 #       timeout_s=600, carry=[".device"])
 # At most 8 files come back from $OUT: those phases write device.txt, build.log, gpu_tests.log (cuDNN's
 # log at its end), sanitizer.log, step.log (v6's rows too), kernels.log, bench_kernel_llama3-1b.json
