@@ -13,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/op_timer.h"
+#include "engine/ops/head_weight.h"
 #include "engine/optimizer.h"
 #include "model/llama.h"
 #include "tools/bench_args.h"
@@ -122,14 +123,30 @@ int bench_step(int argc, char** argv) {
   Tensor loss = model.loss(x, y, p, fwd);
   const double forward_kept = (static_cast<double>(be.allocator().stats().in_use_bytes) - in_use_before) / 1048576.0;
   backward(loss);
-  // The fused loss forms its backward's two gradients in the forward (engine/ops/
-  // linear_cross_entropy.cpp), in the compute dtype: d(lm_head) (V x C) and d(hidden). They are
-  // not activations, and no recompute changes them: the activations are the rest.
-  const double loss_gradients = static_cast<double>(c.vocab_size + B * S) * static_cast<double>(c.hidden_size) *
-                                static_cast<double>(dtype_size(fwd.compute_dtype)) / 1048576.0;
-  const double activations_kept = forward_kept - loss_gradients;
-  fmt::print("forward kept for backward {:.1f} MiB: activations {:.1f}, the fused loss's d(lm_head) and d(hidden) {:.1f}\n",
-             forward_kept, activations_kept, loss_gradients);
+  // Not activations, and no recompute changes them: the fused loss forms its backward's two
+  // gradients in the forward (engine/ops/linear_cross_entropy.cpp), d(hidden) in the compute dtype
+  // and d(lm_head) (V x C) in the dtype its gradient is kept in (engine/ops/head_weight.h: f32 from
+  // an f32 master or under bfloat16). Not activations either, but recompute frees them: the block
+  // linears' weights cast to the compute dtype (master_linear) keep for the backward's d(input)
+  // GEMM. The activations are the rest. (The 2026-12-04 GPU run printed the f32 d(lm_head) and the
+  // casts as activations: 4737 MiB against 637 with recompute, which are 2380 against 136.)
+  DType head_grad_dtype = fwd.compute_dtype;
+  for (auto& param : model.parameters())
+    if (param.name == (c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"))
+      head_grad_dtype = head_weight_for(*param.tensor, fwd.compute_dtype).grad_dtype;
+  const double loss_gradients =
+      (static_cast<double>(c.vocab_size) * dtype_size(head_grad_dtype) + static_cast<double>(B * S) * dtype_size(fwd.compute_dtype)) *
+      static_cast<double>(c.hidden_size) / 1048576.0;
+  double weight_copies = 0;
+  if (fwd.recompute_every_n_layers == 0)
+    for (auto& param : model.parameters())
+      if (param.name.find("layers.") != std::string::npos && param.tensor->dim() == 2 &&
+          param.tensor->dtype() != fwd.compute_dtype)
+        weight_copies += static_cast<double>(param.tensor->numel()) * dtype_size(fwd.compute_dtype) / 1048576.0;
+  const double activations_kept = forward_kept - loss_gradients - weight_copies;
+  fmt::print("forward kept for backward {:.1f} MiB: activations {:.1f}, the block linears' weights in {} {:.1f}, "
+             "the fused loss's d(lm_head) and d(hidden) {:.1f}\n",
+             forward_kept, activations_kept, dtype_name(fwd.compute_dtype), weight_copies, loss_gradients);
   const DevicePeaks peaks = be.peaks();  // dense bf16: MFU's denominator (0 on the CPU: no MFU)
   const double mfu = peaks.bf16_tflops > 0 ? 100.0 * flops / total / (peaks.bf16_tflops * 1e12) : 0.0;
   fmt::print("tokens/s {:.0f}, model TFLOP/s {:.3f}{}, peak memory {:.1f} MiB (reserved {:.1f})\n", B * S / total,
@@ -140,9 +157,9 @@ int bench_step(int argc, char** argv) {
     out.print("{{\"device\": \"{}\", \"layers\": {}, \"dim\": {}, \"seq\": {}, \"batch\": {}, "
               "\"step_ms\": {:.4f}, \"tokens_per_s\": {:.1f}, \"mfu_percent\": {:.2f}, "
               "\"peak_mib\": {:.2f}, \"peak_reserved_mib\": {:.2f}, \"forward_kept_mib\": {:.2f}, "
-              "\"activations_kept_mib\": {:.2f}, \"kernels_ms\": {{",
+              "\"activations_kept_mib\": {:.2f}, \"weight_copies_kept_mib\": {:.2f}, \"kernels_ms\": {{",
               device.str(), c.num_hidden_layers, c.hidden_size, S, B, total * 1e3, B * S / total, mfu, peak, peak_reserved,
-              forward_kept, activations_kept);
+              forward_kept, activations_kept, weight_copies);
     auto print_per_op = [&](auto value_of) {
       const char* sep = "";
       for (auto& [name, t] : OpTimer::totals()) {
