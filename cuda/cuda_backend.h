@@ -50,7 +50,7 @@ class CudaBackend : public Backend {
   void mul(const Tensor& x, const Tensor& y, Tensor& out) override;
   void multiply_by_mask(Tensor& x, const Tensor& keep) override;
   void scale(Tensor& x, float s) override;
-  void scale_by(Tensor& x, const Tensor& s) override;
+  void scale_by(Tensor& x, const Tensor& s, float expected) override;
   void sum(const Tensor& x, Tensor& out) override;
   void add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) override;
   void scale_columns(const Tensor& x, const Tensor& s, Tensor& out) override;

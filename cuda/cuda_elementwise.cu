@@ -46,11 +46,12 @@ __global__ void mask_kernel(T* x, const uint8_t* keep, int64_t n) {
   GRID_STRIDE_LOOP(i, n) x[i] = from_f32<T>(to_f32(x[i]) * (keep[i] ? 1.0f : 0.0f));
 }
 
-// s_ptr: the factor in device memory, read by every thread (no host round trip to learn it);
-// null for the host's s.
+// s_ptr: the factor's numerator in device memory, read by every thread (no host round trip to
+// learn it), over s; null for the host's s. A factor of 1 writes nothing: every block returns.
 template <class T, int W>
 __global__ void scale_kernel(T* x, float s, const float* s_ptr, int64_t n) {
-  const float f = s_ptr ? *s_ptr : s;
+  const float f = s_ptr ? *s_ptr / s : s;
+  if (f == 1.0f) return;
   for_each_vec<W>(n, [&](auto width, int64_t unit) {
     map_unit<decltype(width)::value>(x, x, unit, [&](float v, int) { return v * f; });
   });
@@ -124,12 +125,12 @@ void CudaBackend::scale(Tensor& x, float s) {
   CUDA_CHECK_OP("scale", x);
 }
 
-void CudaBackend::scale_by(Tensor& x, const Tensor& s) {
+void CudaBackend::scale_by(Tensor& x, const Tensor& s, float expected) {
   require_scalar_factor("scale_by", s);
   const int64_t n = x.numel();
   if (n == 0) return;
   activate();
-  launch_scale("scale_by", x, 1.0f, s.data<float>(), stream_);
+  launch_scale("scale_by", x, expected, s.data<float>(), stream_);
   CUDA_CHECK_OP("scale_by", x, s);
 }
 

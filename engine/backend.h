@@ -121,9 +121,11 @@ class Backend {
   // torch multiplies by a bool mask: a kept NaN stays NaN, a dropped value becomes a signed 0).
   virtual void multiply_by_mask(Tensor& x, const Tensor& keep) = 0;
   virtual void scale(Tensor& x, float s) = 0;                    // in place
-  // In place, x *= s with s an f32 scalar (numel 1) on x's device: a factor the device computed
-  // (an upstream gradient), applied without the host reading it.
-  virtual void scale_by(Tensor& x, const Tensor& s) = 0;
+  // In place, x *= s / expected with s an f32 scalar (numel 1) on x's device: a factor the device
+  // computed (an upstream gradient), applied without the host reading it. Where s equals
+  // `expected` nothing is written: a gradient formed already scaled by the seed its caller said it
+  // would give (linear_cross_entropy's grad_seed) costs no pass over it.
+  virtual void scale_by(Tensor& x, const Tensor& s, float expected) = 0;
   virtual void sum(const Tensor& x, Tensor& out) = 0;            // out: f32[1]
   // acc += the sum of x^2 over every element of every x (contiguous), in f64 where acc (f32 (2),
   // the two words of one f64) lives, so that the host reads the total once (see

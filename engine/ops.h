@@ -175,6 +175,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_ind
 // (Axolotl's use_eaft, eaft_k > 0) by H^alpha, H the entropy of the softmax over its row's k
 // largest logits (Backend::topk_entropy_weights); DFT (Dynamic Fine-Tuning, Axolotl's use_dft) by
 // the probability of its target, exp(-its loss) (Backend::target_prob_weights).
+// grad_seed: the seed the caller's backward will give the loss (the trainer's weight of its
+// micro-batch). The gradients are formed already scaled by it, and backward scales them by the seed
+// it is given over grad_seed, which writes nothing when the two are equal (Backend::scale_by): no
+// pass over lm_head's (V, C) gradient, 1 GiB in f32 at Llama 3's vocabulary.
 struct TokenWeighting {
   int64_t eaft_k = 0;  // 0: no EAFT
   float eaft_alpha = 1.0f;
@@ -183,7 +187,8 @@ struct TokenWeighting {
 };
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                             int ignore_index = kIgnoreIndex, int64_t chunk_rows = 0,
-                            const Tensor& targets_host = Tensor(), TokenWeighting weighting = {});
+                            const Tensor& targets_host = Tensor(), TokenWeighting weighting = {},
+                            float grad_seed = 1.0f);
 int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 
 // DPO's log-likelihoods: f32 (num_sequences), entry s the sum of log softmax(hidden W^T)[target]
@@ -208,6 +213,8 @@ double read_f64_accumulator(const Tensor& acc);
 // 1 / ||w[r, :]|| for every row of w (R, C), f32 (R): DoRA's weight norm, which PEFT detaches.
 Tensor row_inverse_norms(const Tensor& w);
 void scale_(Tensor& x, float s);         // in place
-void scale_(Tensor& x, const Tensor& s);  // in place, by an f32 scalar on x's device (no host read)
+// In place, by s / expected with s an f32 scalar on x's device (no host read); nothing is written
+// where s equals expected.
+void scale_(Tensor& x, const Tensor& s, float expected = 1.0f);
 
 }  // namespace llm

@@ -409,7 +409,8 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_cross_entropy(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets,
-                                    kIgnoreIndex, opt.loss_chunk_rows, opt.targets_host, opt.token_weighting);
+                                    kIgnoreIndex, opt.loss_chunk_rows, opt.targets_host, opt.token_weighting,
+                                    opt.loss_grad_seed);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

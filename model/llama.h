@@ -89,6 +89,10 @@ struct ForwardOptions {
   // loss() only: the fused lm_head loss's rows per chunk (0: default_cross_entropy_chunk_rows).
   // Speed and memory only, the same loss: llm_bench step times the step at other sizes.
   int64_t loss_chunk_rows = 0;
+  // loss() only: the seed its backward will be given (the trainer's weight of the micro-batch),
+  // which the fused loss forms its gradients with, so that backward makes no pass over them
+  // (linear_cross_entropy's grad_seed). Another seed still gives the right gradients.
+  float loss_grad_seed = 1.0f;
   // loss() only: the targets in host memory when the caller has them (a batch before its copy to
   // the device), so the loss counts them there rather than wait for the device to read them.
   Tensor targets_host;

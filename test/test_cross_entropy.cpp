@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "engine/backend.h"
+#include "engine/op_timer.h"
 #include "engine/ops.h"
 #include "test/test_util.h"
 
@@ -217,4 +220,52 @@ TEST_CASE("linear_cross_entropy never holds more than one chunk of logits") {
   MESSAGE("peak bytes: fused " << fused << ", unfused " << plain);
   CHECK(fused < plain / 2);
   CHECK(fused < size_t(N * V * 4));  // less than one full f32 logits matrix
+}
+
+// grad_seed: the gradients formed scaled by the seed backward will give, so that backward, given
+// that seed, makes no pass over them (on a GPU the pass over lm_head's gradient was 0.5 ms of a
+// llama3-1b step: bench/results/2026-12-04-gpu-run.md); given another seed, it still scales them
+// right. A seed of 0 (no targets anywhere) is formed unscaled and scaled by the 0 given.
+TEST_CASE("linear_cross_entropy's grad_seed: no pass in backward when the seed matches, the same gradients") {
+  const int64_t N = 13, C = 7, V = 11;
+  const Tensor h0 = randn({N, C}), w0 = randn({V, C});
+  const Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6}, {N});
+  auto grads = [&](float promised, float seed, int64_t* passes) {
+    Tensor h = h0.clone(), w = w0.clone();
+    h.set_requires_grad(true);
+    w.set_requires_grad(true);
+    Tensor loss = linear_cross_entropy(h, w, targets, kIgnoreIndex, 4, Tensor(), {}, promised);
+    OpTimer::totals().clear();
+    OpTimer::enable(true);
+    backward(loss, Tensor::full({}, seed, DType::f32));
+    OpTimer::enable(false);
+    *passes = OpTimer::totals().count("scale_by") ? OpTimer::totals()["scale_by"].calls : 0;
+    OpTimer::totals().clear();
+    return std::pair<Tensor, Tensor>{h.grad(), w.grad()};
+  };
+  // Formed with the seed or scaled by it after: one rounding apart at most.
+  auto matches = [](const Tensor& got, const Tensor& want, float times) {
+    std::vector<float> g = got.to_floats(), w = want.to_floats();
+    REQUIRE(g.size() == w.size());
+    float err = 0.0f, scale = 0.0f;
+    for (size_t i = 0; i < g.size(); i++) {
+      err = std::max(err, std::fabs(g[i] - times * w[i]));
+      scale = std::max(scale, std::fabs(times * w[i]));
+    }
+    return err <= 1e-6f * scale;
+  };
+  int64_t passes = -1;
+  const auto [dh, dw] = grads(1.0f, 0.37f, &passes);
+  CHECK(passes == 2);  // d(hidden) and d(weight) scaled by 0.37 in backward
+  const auto [dh_promised, dw_promised] = grads(0.37f, 0.37f, &passes);
+  CHECK(passes == 0);
+  CHECK(matches(dh_promised, dh, 1.0f));
+  CHECK(matches(dw_promised, dw, 1.0f));
+  const auto [dh_other, dw_other] = grads(0.37f, 0.74f, &passes);  // not the seed promised
+  CHECK(passes == 2);
+  CHECK(matches(dh_other, dh, 2.0f));
+  CHECK(matches(dw_other, dw, 2.0f));
+  const auto [dh_zero, dw_zero] = grads(0.0f, 0.0f, &passes);
+  CHECK(dh_zero.to_floats() == std::vector<float>(N * C, 0.0f));
+  CHECK(dw_zero.to_floats() == std::vector<float>(V * C, 0.0f));
 }

@@ -160,4 +160,23 @@ TEST_CASE("linear_cross_entropy and linear_sequence_logps on an f32 master under
   }
 }
 
+// grad_seed (the seed backward will give, folded into the gradients the loss forms): the device
+// skips the scaling pass when the seed given matches (scale_by's kernel returns on a factor of 1)
+// and scales by the ratio when it does not; either way the CPU's gradients for that seed.
+TEST_CASE("linear_cross_entropy's grad_seed on CUDA: the CPU's gradients for the seed given") {
+  const int64_t N = 13, C = 33, V = 65;
+  const Tensor h0 = randn({N, C}), w0 = randn({V, C});
+  const Tensor targets = Tensor::from_ints({3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 64, 6}, {N});
+  for (const float seed : {0.37f, 0.74f}) {
+    CAPTURE(seed);
+    Tensor hc = h0.clone(), wc = w0.clone(), hg = h0.to(kGpu), wg = w0.to(kGpu);
+    for (Tensor* t : {&hc, &wc, &hg, &wg}) t->set_requires_grad(true);
+    backward(linear_cross_entropy(hg, wg, targets.to(kGpu), kIgnoreIndex, 4, targets, {}, 0.37f),
+             Tensor::full({}, seed, DType::f32, kGpu));
+    backward(linear_cross_entropy(hc, wc, targets, kIgnoreIndex, 4), Tensor::full({}, seed, DType::f32));
+    check_close("d(hidden)", hg.grad(), hc.grad(), kTolF32);
+    check_close("d(weight)", wg.grad(), wc.grad(), kTolF32);
+  }
+}
+
 int main(int argc, char** argv) { return run_gpu_suite(argc, argv); }

@@ -45,13 +45,13 @@ TEST_CASE("DoRA from PEFT's initial adapter: the Trainer's loss, grad_norm and l
 // reads the embedding's trained rows.
 TEST_CASE("LoRA with trainable token rows, untied and tied: the Trainer's loss, grad_norm and lr at every step") {
   const json f = fixture();
-  for (const char* name : {"lora_tokens_untied", "lora_tokens_tied"}) {
+  for (const std::string name : {"lora_tokens_untied", "lora_tokens_tied"}) {
     CAPTURE(name);
     const json& c = f.at("cases").at(name);
     check_trajectory(c.at("model").get<std::string>(),
-                     lora_yaml(f.at("settings").at("lora"), std::string(name) + "_init") +
+                     lora_yaml(f.at("settings").at("lora"), name + "_init") +
                          "peft_trainable_token_indices: " + c.at("trainable_token_indices").dump() + "\n",
-                     steps_of(f, name), f.at("settings"));
+                     steps_of(f, name.c_str()), f.at("settings"));
   }
 }
 
@@ -76,7 +76,7 @@ TEST_CASE("LoRA with peft_layer_replication: the Trainer over PEFT's replicated 
 // weights (LAPACK's), the base keeping the residual; DoRA's magnitudes from it plus B A.
 TEST_CASE("LoRA from pissa and olora (and pissa with DoRA): the Trainer over PEFT's own inits, step by step") {
   const json f = fixture(), lora = f.at("settings").at("lora");
-  for (const char* name : {"lora_pissa", "lora_pissa_dora", "lora_olora"}) {
+  for (const std::string name : {"lora_pissa", "lora_pissa_dora", "lora_olora"}) {
     CAPTURE(name);
     const json& c = f.at("cases").at(name);
     check_trajectory("untied",
@@ -241,7 +241,7 @@ TEST_CASE("eval_loss with eval_batch_size 1: the Trainer's, each example weighin
 // {4}), so a batch's mean depends on which rows share it; with dataloader_drop_last it drops {4}.
 TEST_CASE("eval_loss with eval_batch_size 2: the Trainer's batches, in order, the last dropped with drop_last") {
   const json f = fixture();
-  for (const char* name : {"eval_batches", "eval_drop_last"}) {
+  for (const std::string name : {"eval_batches", "eval_drop_last"}) {
     CAPTURE(name);
     const json c = f.at("cases").at(name);
     const std::string drop = "dataloader_drop_last: " + c.at("dataloader_drop_last").dump() + "\n";

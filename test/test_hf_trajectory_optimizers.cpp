@@ -229,7 +229,12 @@ TEST_CASE("grokadamw: GrokAdamW's loss, grad_norm and lr at every step") {
 // positive; tools/hf_trajectory_galore.py). The 8-bit class runs as galore_torch means it to
 // (hf_trajectory_galore.with_bnb050_init: under bitsandbytes 0.50 its constructor's old
 // arguments land on max_unorm and skip_zeros, which freeze every projected matrix whose low-rank
-// state is f32), requantising as bitsandbytes' CUDA kernels do.
+// state is f32), requantising as bitsandbytes' CUDA kernels do. Its 8-bit moments (lm_head's
+// among them) take another code where the last bit of a gradient moves: since the fused loss forms
+// lm_head's gradient scaled by the seed backward will give (linear_cross_entropy's grad_seed) rather
+// than scaling it after, steps past the second are within 2e-5 loss and 2e-4 grad_norm (measured
+// 8.1e-6 and 1.2e-4; before, 8.5e-8 and 1.6e-7 by the other rounding: neither order is torch's,
+// and the other cases' differences moved both ways, by about 1e-7).
 namespace {
 // A GaLore case's keys: its optimizer, optim_args and targets.
 std::string galore_yaml(const json& c) {
@@ -243,7 +248,9 @@ TEST_CASE("galore_adamw, galore_adafactor, galore_adamw_8bit: GaLore's loss, gra
   const json f = fixture();
   for (const std::string name : {"galore_adamw", "galore_adamw_refresh", "galore_adafactor", "galore_adamw_8bit"}) {
     CAPTURE(name);
-    check_trajectory("untied", galore_yaml(f.at("cases").at(name)), steps_of(f, name.c_str()), f.at("settings"));
+    const int64_t exact_steps = name == "galore_adamw_8bit" ? 2 : 1 << 30;
+    check_trajectory("untied", galore_yaml(f.at("cases").at(name)), steps_of(f, name.c_str()), f.at("settings"), "train",
+                     exact_steps, kFileOrder, "data.jsonl", LaterSteps{2e-5, 2e-4});
   }
 }
 

@@ -287,11 +287,12 @@ double Trainer::Impl::accumulate_gradients() {
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
     opt.neftune_noise_alpha = static_cast<float>(c.neftune_noise_alpha);
     opt.targets_host = targets_host[micro];
+    const float weight = divisor > 0 ? static_cast<float>(static_cast<double>(b.num_targets) / divisor) : 0.0f;
+    opt.loss_grad_seed = weight;
     Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(backward_hook(last, every));
-    const double weight = divisor > 0 ? static_cast<double>(b.num_targets) / divisor : 0.0;
-    backward(loss, Tensor::full({}, static_cast<float>(weight), DType::f32, device));
+    backward(loss, Tensor::full({}, weight, DType::f32, device));
     if (every) buckets->end_pass();
     losses.push_back(loss.detach());
   }

@@ -52,9 +52,10 @@ void scale_in_place(const char* op, Tensor& x, float s) {
 
 void CpuBackend::scale(Tensor& x, float s) { scale_in_place("scale", x, s); }
 
-void CpuBackend::scale_by(Tensor& x, const Tensor& s) {
+void CpuBackend::scale_by(Tensor& x, const Tensor& s, float expected) {
   require_scalar_factor("scale_by", s);
-  scale_in_place("scale_by", x, s.data<float>()[0]);  // the host is where the factor lives here
+  const float factor = s.data<float>()[0] / expected;  // the host is where the factor lives here
+  if (factor != 1.0f) scale_in_place("scale_by", x, factor);
 }
 
 }  // namespace llm

@@ -58,10 +58,10 @@ void scale_(Tensor& x, float s) {
   backend(x.device()).scale(x, s);
 }
 
-void scale_(Tensor& x, const Tensor& s) {
+void scale_(Tensor& x, const Tensor& s, float expected) {
   LLM_CHECK(x.is_contiguous() && s.device() == x.device(),
             "scale_ of " + x.str() + " by " + s.str() + ": contiguous, same device expected");
-  backend(x.device()).scale_by(x, s.contiguous());
+  backend(x.device()).scale_by(x, s.contiguous(), expected);
 }
 
 }  // namespace llm

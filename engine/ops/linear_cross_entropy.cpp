@@ -3,15 +3,18 @@
 // The [tokens x vocab] logits are the largest activation of a Llama step (2048 x 128256 f32 is
 // 1 GiB, and its gradient another). Here they exist one chunk of rows at a time: each chunk's
 // logits give its loss and, at once, its gradient, which is folded into d(hidden) and d(weight)
-// before the next chunk (as Liger's fused linear cross-entropy). Backward only scales the two
-// stored gradients by the incoming one. Nothing here waits for the device: the loss is summed
-// where it is computed, and the incoming gradient is applied there too.
+// before the next chunk (as Liger's fused linear cross-entropy), scaled by the seed the caller
+// said backward would give (grad_seed). Backward only scales the two stored gradients by the
+// incoming one over that seed, which writes nothing when they are equal. Nothing here waits for
+// the device: the loss is summed where it is computed, and the incoming gradient is applied there
+// too.
 // The weight may be an f32 master of a loss computed in bf16: its gradient is then formed in f32
 // (engine/ops/head_weight.h).
 // EAFT and DFT (Axolotl's use_eaft, use_dft) weigh each row from its chunk's logits, before they
 // are overwritten: the chunk's loss becomes the weighted one and its gradient rows are scaled by
 // the weights.
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "engine/autograd.h"
@@ -34,13 +37,16 @@ int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
 
 Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
                             int ignore_index, int64_t chunk_rows, const Tensor& targets_host,
-                            TokenWeighting weighting) {
+                            TokenWeighting weighting, float grad_seed) {
   LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
             "linear_cross_entropy: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() +
                 " and " + weight_in.str());
   LLM_CHECK(targets_in.dtype() == DType::i32 && targets_in.dim() == 1 && targets_in.size(0) == hidden_in.size(0),
             "linear_cross_entropy targets must be i32 (N), got " + targets_in.str());
   Tensor hidden = hidden_in.contiguous(), targets = targets_in.contiguous();
+  // A seed of 0 (a micro-batch with no targets anywhere) cannot be divided out again: formed
+  // unscaled, its gradients are scaled by the incoming 0 as any other.
+  if (!(grad_seed != 0.0f && std::isfinite(grad_seed))) grad_seed = 1.0f;
   const HeadWeight head = head_weight_for(weight_in, hidden.dtype());
   const Tensor& weight = head.compute;
   const int64_t N = hidden.size(0), V = weight.size(0);
@@ -91,8 +97,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     be.axpby(1.0f, loss, share, chunk_loss, loss);
     if (!need_grad) continue;
     Tensor dh = dhidden.narrow(0, row, rows);
-    // d(chunk mean) scaled to d(global mean): rows / total.
-    Tensor scale = Tensor::full({}, share, DType::f32, hidden.device());
+    // d(chunk mean) scaled to d(global mean), rows / total, times the seed backward will give.
+    Tensor scale = Tensor::full({}, share * grad_seed, DType::f32, hidden.device());
     Tensor dl = dlogits.narrow(0, 0, rows);
     be.cross_entropy_backward(lg, tc, ls, scale, ignore_index, dl);
     if (tw.defined()) be.scale_rows(dl, tw, dl);  // the weights are constants
@@ -102,13 +108,14 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   if (need_grad) dhidden = scatter_counted_rows(counted, dhidden, N);
   if (need_grad) {
     record_node("linear_cross_entropy", {hidden_in, weight_in, targets_in}, {&loss},
-                [dhidden, dweight](const Grads& g) mutable -> Grads {
+                [dhidden, dweight, grad_seed](const Grads& g) mutable -> Grads {
       // The node runs once (the tape is consumed), so the stored gradients are scaled in place,
-      // by the upstream gradient where it lives, and handed over: kept here too, a leaf's
-      // (an f32 lm_head's) would look shared to accumulate_grad and be copied.
+      // by the upstream gradient (over the seed they were formed with) where it lives, and handed
+      // over: kept here too, a leaf's (an f32 lm_head's) would look shared to accumulate_grad and
+      // be copied.
       Tensor dh = std::move(dhidden), dw = std::move(dweight);
-      scale_(dh, g[0]);
-      if (dw.defined()) scale_(dw, g[0]);
+      scale_(dh, g[0], grad_seed);
+      if (dw.defined()) scale_(dw, g[0], grad_seed);
       return {dh, dw, Tensor()};
     });
   }
