@@ -30,18 +30,34 @@ __global__ void partial_sum_kernel(const T* x, int64_t n, double* partial) {
 }
 
 // x aligned to its 4-element word (cuda/vec4.cuh). The global norm reads every gradient each
-// step: one element a load, this pass reached 27% of an H200's HBM bandwidth.
+// step: one element a load, this pass reached 27% of an H200's HBM bandwidth; a word a load, 25%
+// at an (8192, 2048) f32 gradient and 38% over a block's nine (2026-12-04-gpu-run.md), each
+// thread waiting on its load before it asks for the next. So each thread asks for kInFlight words
+// at once, one running sum each, added in a fixed order at the end: the same bits every run.
+// Held to 32 registers (ptxas: no spills), so that kPartialSums blocks are one wave on 132 SMs.
+constexpr int kInFlight = 4;
 template <class T, bool Square>
-__global__ void partial_sum4_kernel(const T* x, int64_t n, double* partial) {
+__global__ void __launch_bounds__(kThreads, 8) partial_sum4_kernel(const T* x, int64_t n, double* partial) {
   __shared__ double shared[32];
-  double acc = 0.0;
-  GRID_STRIDE_LOOP(group, n / 4) {
-    const Vec4<T> v = load4(x, group);
-    for (int j = 0; j < 4; j++) acc += summand<Square>(v.v[j]);
+  double acc[kInFlight] = {};
+  const int64_t groups = n / 4, stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t group = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; group + (kInFlight - 1) * stride < groups; group += kInFlight * stride) {
+    Vec4<T> v[kInFlight];
+#pragma unroll
+    for (int k = 0; k < kInFlight; k++) v[k] = load4(x, group + k * stride);
+#pragma unroll
+    for (int k = 0; k < kInFlight; k++)
+      for (int j = 0; j < 4; j++) acc[k] += summand<Square>(v[k].v[j]);
   }
-  if (const int64_t i = tail_of_4(n); i >= 0) acc += summand<Square>(x[i]);
-  acc = block_sum(acc, shared);
-  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+  for (; group < groups; group += stride) {
+    const Vec4<T> v = load4(x, group);
+    for (int j = 0; j < 4; j++) acc[0] += summand<Square>(v.v[j]);
+  }
+  if (const int64_t i = tail_of_4(n); i >= 0) acc[0] += summand<Square>(x[i]);
+  static_assert(kInFlight == 4, "the running sums' fixed order below");
+  const double total = block_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
 // Pass 2: one block of kFinalThreads adds the partials in a fixed order, into out_f32, or onto
