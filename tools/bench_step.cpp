@@ -131,18 +131,17 @@ int bench_step(int argc, char** argv) {
   // GEMM. The activations are the rest. (The 2026-12-04 GPU run printed the f32 d(lm_head) and the
   // casts as activations: 4737 MiB against 637 with recompute, which are 2380 against 136.)
   DType head_grad_dtype = fwd.compute_dtype;
-  for (auto& param : model.parameters())
+  double weight_copies = 0;
+  for (const OptimParam& param : params) {
     if (param.name == (c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"))
-      head_grad_dtype = head_weight_for(*param.tensor, fwd.compute_dtype).grad_dtype;
+      head_grad_dtype = head_weight_for(*param.param, fwd.compute_dtype).grad_dtype;
+    if (fwd.recompute_every_n_layers == 0 && param.name.find("layers.") != std::string::npos &&
+        param.param->dim() == 2 && param.param->dtype() != fwd.compute_dtype)
+      weight_copies += static_cast<double>(param.param->numel()) * dtype_size(fwd.compute_dtype) / 1048576.0;
+  }
   const double loss_gradients =
       (static_cast<double>(c.vocab_size) * dtype_size(head_grad_dtype) + static_cast<double>(B * S) * dtype_size(fwd.compute_dtype)) *
       static_cast<double>(c.hidden_size) / 1048576.0;
-  double weight_copies = 0;
-  if (fwd.recompute_every_n_layers == 0)
-    for (auto& param : model.parameters())
-      if (param.name.find("layers.") != std::string::npos && param.tensor->dim() == 2 &&
-          param.tensor->dtype() != fwd.compute_dtype)
-        weight_copies += static_cast<double>(param.tensor->numel()) * dtype_size(fwd.compute_dtype) / 1048576.0;
   const double activations_kept = forward_kept - loss_gradients - weight_copies;
   fmt::print("forward kept for backward {:.1f} MiB: activations {:.1f}, the block linears' weights in {} {:.1f}, "
              "the fused loss's d(lm_head) and d(hidden) {:.1f}\n",
