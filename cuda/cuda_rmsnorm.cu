@@ -17,9 +17,14 @@ namespace llm {
 
 namespace {
 
-// Row chunks of the dweight reduction: a function of the row count only, so the summation order
-// is the same on every run and every GPU.
-constexpr int64_t kWeightChunks = 128;
+// Row chunks of the backward (a block each) and of its dweight reduction: a function of the row
+// count only, so the summation order is the same on every run and every GPU. 256 blocks are two
+// an SM on an H100 or H200; the partial sums they write (C floats each) are 2 MiB at C = 2048.
+constexpr int64_t kWeightChunks = 256;
+// The backward's dweight sums live in dynamic shared memory: beyond 48 KiB a kernel has to ask
+// for it; 160 KiB (C = 40960) fits a block on every GPU since the A100 (163 KiB; H100 227 KiB).
+constexpr size_t kDefaultSharedBytes = 48 * 1024;
+constexpr size_t kMaxDweightSumsBytes = 160 * 1024;
 
 // The block's row x (sum of squares ss) to y = x * rstd * w, with rstd = 1 / sqrt(ss / C + eps)
 // saved for backward.
@@ -73,56 +78,67 @@ __global__ void add_rmsnorm_forward_kernel(const T* x, const T* res, const T* w,
 // With xhat = x * r: dx = r * (dy*w - xhat * mean(dy*w*xhat)), plus dx_in when given (the fused
 // residual's own gradient). The norm's part is rounded to T before that sum, with no FMA across
 // it, as autograd adds the unfused op's stored dx: fused or not (recompute segments change which),
-// the gradient is the same bits. One block per row.
+// the gradient is the same bits.
+//
+// One block per chunk of rows_per_chunk rows, one row at a time, the whole block on each row; on
+// the way it adds dy * x * rstd for the columns each thread owns into the chunk's dweight sums
+// (dynamic shared memory, C floats, each touched by its one thread: in row order, no race), then
+// writes them to partial[chunk]. A separate dweight pass read dy and x a second time, one element a
+// load, and this op ran at 28% of an H200's HBM bandwidth (bench/results/2026-12-04-gpu-run.md).
 template <class T, int W>
-__global__ void rmsnorm_backward_dx_kernel(const T* x, const T* w, const float* rstd, const T* dy,
-                                           const T* dx_in, T* dx, int64_t C) {
+__global__ void rmsnorm_backward_kernel(const T* x, const T* w, const float* rstd, const T* dy,
+                                        const T* dx_in, T* dx, float* partial, int64_t N, int64_t C,
+                                        int64_t rows_per_chunk) {
   __shared__ float shared[32];
-  const int64_t base = blockIdx.x * C, units = C / W;
-  const float r = rstd[blockIdx.x];
-  float dot = 0.0f;
-  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-    const VecN<T, W> d = load_vec<W>(dy + base, u), g = load_vec<W>(w, u), v = load_vec<W>(x + base, u);
-    for (int j = 0; j < W; j++) dot += to_f32(d.v[j]) * to_f32(g.v[j]) * to_f32(v.v[j]) * r;
-  }
-  dot = block_sum(dot, shared) / static_cast<float>(C);
-  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-    const VecN<T, W> d = load_vec<W>(dy + base, u), g = load_vec<W>(w, u), v = load_vec<W>(x + base, u);
-    VecN<T, W> in, out;
-    if (dx_in) in = load_vec<W>(dx_in + base, u);
-    for (int j = 0; j < W; j++) {
-      const float xv = to_f32(v.v[j]);
-      const T norm_part = from_f32<T>(r * (to_f32(d.v[j]) * to_f32(g.v[j]) - xv * r * dot));
-      out.v[j] = dx_in ? from_f32<T>(__fadd_rn(to_f32(in.v[j]), to_f32(norm_part))) : norm_part;
+  extern __shared__ __align__(16) float dweight_sums[];  // C
+  const int64_t units = C / W, begin = blockIdx.x * rows_per_chunk, end = min(N, begin + rows_per_chunk);
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) store_vec<W>(dweight_sums, u, VecN<float, W>{});
+  for (int64_t row = begin; row < end; row++) {
+    const int64_t base = row * C;
+    const float r = rstd[row];
+    float dot = 0.0f;
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+      const VecN<T, W> d = load_vec<W>(dy + base, u), g = load_vec<W>(w, u), v = load_vec<W>(x + base, u);
+      for (int j = 0; j < W; j++) dot += to_f32(d.v[j]) * to_f32(g.v[j]) * to_f32(v.v[j]) * r;
     }
-    store_vec<W>(dx + base, u, out);
+    dot = block_sum(dot, shared) / static_cast<float>(C);
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+      const VecN<T, W> d = load_vec<W>(dy + base, u), g = load_vec<W>(w, u), v = load_vec<W>(x + base, u);
+      VecN<T, W> in, out;
+      if (dx_in) in = load_vec<W>(dx_in + base, u);
+      VecN<float, W> sums = load_vec<W>(static_cast<const float*>(dweight_sums), u);
+      for (int j = 0; j < W; j++) {
+        const float xv = to_f32(v.v[j]), dv = to_f32(d.v[j]);
+        const T norm_part = from_f32<T>(r * (dv * to_f32(g.v[j]) - xv * r * dot));
+        out.v[j] = dx_in ? from_f32<T>(__fadd_rn(to_f32(in.v[j]), to_f32(norm_part))) : norm_part;
+        sums.v[j] += dv * xv * r;
+      }
+      store_vec<W>(dx + base, u, out);
+      store_vec<W>(dweight_sums, u, sums);
+    }
   }
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x)
+    store_vec<W>(partial + blockIdx.x * C, u, load_vec<W>(static_cast<const float*>(dweight_sums), u));
 }
 
-// partial[chunk, c] = sum over the chunk's rows, in order, of dy * x * rstd.
-// grid: (channel blocks, chunks).
+// dw[c] = the chunks' partial sums in chunk order: kSumSlices threads a column, each summing every
+// kSumSlices-th chunk (independent loads, many in flight), then one thread the slices in order.
+// A thread a column summing all the chunks serially left the pass waiting on one load at a time.
+// block: (32 columns, kSumSlices).
+constexpr int kSumSlices = 8;
 template <class T>
-__global__ void rmsnorm_dweight_partial_kernel(const T* x, const float* rstd, const T* dy,
-                                               float* partial, int64_t N, int64_t C,
-                                               int64_t rows_per_chunk) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= C) return;
-  const int64_t begin = blockIdx.y * rows_per_chunk;
-  const int64_t end = min(N, begin + rows_per_chunk);
+__global__ void rmsnorm_dweight_final_kernel(const float* partial, int64_t chunks, T* dw, int64_t C) {
+  __shared__ float slices[kSumSlices][32];
+  const int64_t c = blockIdx.x * 32 + threadIdx.x;
   float acc = 0.0f;
-  for (int64_t i = begin; i < end; i++)
-    acc += to_f32(dy[i * C + c]) * to_f32(x[i * C + c]) * rstd[i];
-  partial[blockIdx.y * C + c] = acc;
-}
-
-template <class T>
-__global__ void rmsnorm_dweight_final_kernel(const float* partial, int64_t chunks, T* dw,
-                                             int64_t C) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= C) return;
-  float acc = 0.0f;
-  for (int64_t k = 0; k < chunks; k++) acc += partial[k * C + c];
-  dw[c] = from_f32<T>(acc);
+  if (c < C)
+    for (int64_t k = threadIdx.y; k < chunks; k += kSumSlices) acc += partial[k * C + c];
+  slices[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= C) return;
+  float total = 0.0f;
+  for (int k = 0; k < kSumSlices; k++) total += slices[k][threadIdx.x];
+  dw[c] = from_f32<T>(total);
 }
 
 }  // namespace
@@ -181,23 +197,28 @@ void CudaBackend::norm_backward(const char* op, const Tensor& x, const Tensor& w
   require_same_dtype(op, x, w);
   require_same_dtype(op, x, dy);
   const int64_t C = x.size(-1), N = x.numel() / C;
+  const size_t sums_bytes = static_cast<size_t>(C) * sizeof(float);
+  LLM_CHECK(sums_bytes <= kMaxDweightSumsBytes,
+            std::string(op) + ": rows of " + std::to_string(C) + " elements; CUDA takes at most " +
+                std::to_string(kMaxDweightSumsBytes / sizeof(float)));
   activate();
-  const int64_t chunks = std::max<int64_t>(1, std::min(N, kWeightChunks));
-  const int64_t rows_per_chunk = (N + chunks - 1) / chunks;
+  const int64_t rows_per_chunk = std::max<int64_t>(1, (N + kWeightChunks - 1) / kWeightChunks);
+  const int64_t chunks = std::max<int64_t>(1, (N + rows_per_chunk - 1) / rows_per_chunk);
   Tensor partial = scratch({chunks, C}, DType::f32);
-  const unsigned channel_blocks = static_cast<unsigned>((C + kThreads - 1) / kThreads);
   dispatch_float(op, x, [&](auto tag) {
     using T = decltype(tag);
     const T *xp = x.data<T>(), *wp = w.data<T>(), *dyp = dy.data<T>();
     const T* inp = dx_in.defined() ? dx_in.data<T>() : nullptr;  // null is aligned: no residual
     T* dxp = dx.data<T>();
-    if (N > 0)
-      with_row_width(C, [&](auto width) {
-        rmsnorm_backward_dx_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, wp, rstd.data<float>(), dyp, inp, dxp, C);
-      }, xp, wp, dyp, inp, static_cast<const T*>(dxp));
-    rmsnorm_dweight_partial_kernel<<<dim3(channel_blocks, chunks), kThreads, 0, stream_>>>(
-        xp, rstd.data<float>(), dyp, partial.data<float>(), N, C, rows_per_chunk);
-    rmsnorm_dweight_final_kernel<<<channel_blocks, kThreads, 0, stream_>>>(
+    with_row_width(C, [&](auto width) {
+      auto kernel = rmsnorm_backward_kernel<T, width()>;
+      if (sums_bytes > kDefaultSharedBytes)
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sums_bytes)));
+      kernel<<<chunks, kThreads, sums_bytes, stream_>>>(xp, wp, rstd.data<float>(), dyp, inp, dxp,
+                                                        partial.data<float>(), N, C, rows_per_chunk);
+    }, xp, wp, dyp, inp, static_cast<const T*>(dxp), static_cast<const float*>(partial.data<float>()));
+    const unsigned column_blocks = static_cast<unsigned>((C + 31) / 32);
+    rmsnorm_dweight_final_kernel<<<column_blocks, dim3(32, kSumSlices), 0, stream_>>>(
         partial.data<float>(), chunks, dw.data<T>(), C);
   });
   CUDA_CHECK_OP(op, x, w, rstd, dy, dx, dw);

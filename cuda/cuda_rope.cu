@@ -1,5 +1,5 @@
 // defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward; 4
-// pairs a thread where the rows allow), ssmax_scale (SSMax's per-query factor from the positions)
+// pairs of 4 heads a thread where the rows allow), ssmax_scale (SSMax's per-query factor from the positions)
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec4.cuh"
 
@@ -7,31 +7,46 @@ namespace llm {
 
 namespace {
 
-// One thread per (token, head, W pairs i .. i + W - 1 < D/2): the pair (x[i], x[i + D/2]) turns
+// One thread per (token, G heads, W pairs i .. i + W - 1 < D/2): each pair (x[i], x[i + D/2]) turns
 // by angle = float(pos) * inv_freq[i], the same f32 product the CPU and HF compute. sinf and cosf
 // (not the __sinf intrinsics) keep full range reduction: angles reach pos ~ 1e5 radians. W = 4
 // when half % 4 == 0 and x, y and inv_freq are aligned (cuda/vec4.cuh): one element a load, this
-// kernel moved 24% of an H200's HBM bandwidth (bench/results/2026-11-30-gpu-run.md).
-template <class T, int W>
+// kernel moved 24% of an H200's HBM bandwidth (bench/results/2026-11-30-gpu-run.md); 4 a load,
+// 40% (2026-12-04-gpu-run.md), each thread working out a sine and a cosine for every 4 elements
+// it moved. The angles are the token's alone: G = 4 heads (when H % 4 == 0) share them, the
+// thread's 2G loads asked for at once before any store. Heads h, h + H/G, ...: a warp's load
+// covers neighbouring heads.
+template <class T, int W, int G>
 __global__ void rope_kernel(const T* x, const int32_t* positions, const float* inv_freq,
                             float sign, T* y, int64_t tokens, int64_t H, int64_t half) {
-  const int64_t units = half / W;  // of one head's first half
-  GRID_STRIDE_LOOP(e, tokens * H * units) {
-    const int64_t u = e % units, token = e / (H * units);
-    const T* row = x + (e / units) * 2 * half;  // (token * H + h) * D
-    T* out = y + (e / units) * 2 * half;
-    const VecN<T, W> a = load_vec<W>(row, u), b = load_vec<W>(row + half, u);
+  const int64_t units = half / W, groups = H / G;  // units of one head's first half
+  GRID_STRIDE_LOOP(e, tokens * groups * units) {
+    const int64_t u = e % units, first_head = (e / units) % groups, token = e / (groups * units);
     const VecN<float, W> freq = load_vec<W>(inv_freq, u);
-    VecN<T, W> ya, yb;
-    for (int j = 0; j < W; j++) {
-      const float angle = static_cast<float>(positions[token]) * freq.v[j];
-      const float c = cosf(angle), s = sign * sinf(angle);
-      const float x0 = to_f32(a.v[j]), x1 = to_f32(b.v[j]);
-      ya.v[j] = from_f32<T>(x0 * c - x1 * s);
-      yb.v[j] = from_f32<T>(x1 * c + x0 * s);
+    const float pos = static_cast<float>(positions[token]);
+    VecN<T, W> a[G], b[G];
+    for (int g = 0; g < G; g++) {
+      const T* row = x + (token * H + first_head + g * groups) * 2 * half;
+      a[g] = load_vec<W>(row, u);
+      b[g] = load_vec<W>(row + half, u);
     }
-    store_vec<W>(out, u, ya);
-    store_vec<W>(out + half, u, yb);
+    float c[W], s[W];
+    for (int j = 0; j < W; j++) {
+      const float angle = pos * freq.v[j];
+      c[j] = cosf(angle);
+      s[j] = sign * sinf(angle);
+    }
+    for (int g = 0; g < G; g++) {
+      T* out = y + (token * H + first_head + g * groups) * 2 * half;
+      VecN<T, W> ya, yb;
+      for (int j = 0; j < W; j++) {
+        const float x0 = to_f32(a[g].v[j]), x1 = to_f32(b[g].v[j]);
+        ya.v[j] = from_f32<T>(x0 * c[j] - x1 * s[j]);
+        yb.v[j] = from_f32<T>(x1 * c[j] + x0 * s[j]);
+      }
+      store_vec<W>(out, u, ya);
+      store_vec<W>(out + half, u, yb);
+    }
   }
 }
 
@@ -61,8 +76,12 @@ void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& i
     const float sign = inverse ? -1.0f : 1.0f;
     // Rows of half a head: x and y from every (token, head) and each half, inv_freq once.
     with_row_width(D / 2, [&](auto width) {
-      rope_kernel<T, width()><<<grid_for(n / width()), kThreads, 0, stream_>>>(xp, positions.data<int32_t>(), freq,
-                                                                               sign, yp, B * S, H, D / 2);
+      auto launch = [&](auto heads) {  // per thread
+        rope_kernel<T, width(), heads()><<<grid_for(n / (width() * heads())), kThreads, 0, stream_>>>(
+            xp, positions.data<int32_t>(), freq, sign, yp, B * S, H, D / 2);
+      };
+      if (H % 4 == 0) launch(std::integral_constant<int, 4>{});
+      else launch(std::integral_constant<int, 1>{});
     }, xp, static_cast<const T*>(yp), freq);
   });
   CUDA_CHECK_OP("rope", x, positions, inv_freq, y);

@@ -279,9 +279,10 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
     }
 }
 
-// Rows of 65 take the element-wise kernels, rows of 68 the 4-wide ones (cuda/cuda_rmsnorm.cu).
+// Rows of 65 take the element-wise kernels, rows of 68 the 4-wide ones (cuda/cuda_rmsnorm.cu);
+// rows of 16388 need the backward's dweight sums beyond 48 KiB of shared memory.
 TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
-  for (int64_t C : {65, 68}) {
+  for (int64_t C : {65, 68, 16388}) {
     Tensor x = randn({3, 7, C}), w = randn({C});
     for (DType t : kDtypes)
       compare_op("rmsnorm",
@@ -289,7 +290,7 @@ TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
                  {x, w}, t);
   }
   Tensor w = randn({65});
-  Tensor big = randn({515, 33}).to(kGpu), dy = randn({515, 33}).to(kGpu);  // > 128 row chunks
+  Tensor big = randn({515, 33}).to(kGpu), dy = randn({515, 33}).to(kGpu);  // > 256 row chunks
   Tensor first, second;
   for (Tensor* result : {&first, &second}) {
     Tensor leaf = w.narrow(0, 0, 33).clone().to(kGpu);
@@ -352,9 +353,10 @@ TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
     for (int s = 0; s < 13; s++) p.push_back(b == 0 ? s : 70000 + 37 * s);  // large angles too
   Tensor pos = Tensor::from_ints(p, {2, 13});
   for (int64_t D : {64, 6})  // 4 pairs a thread; one (3 pairs a half head)
-    for (DType t : kDtypes)
-      compare_op("rope", [&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); },
-                 {randn({2, 13, 3, D}), pos}, t);
+    for (int64_t H : {3, 8})  // one head a thread; 4 heads sharing their angles
+      for (DType t : kDtypes)
+        compare_op("rope", [&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); },
+                   {randn({2, 13, H, D}), pos}, t);
 }
 
 TEST_CASE("ssmax: SSMax's per-query factors (ssmax_scale) and the query rows scaled by them") {
