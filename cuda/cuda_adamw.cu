@@ -1,7 +1,7 @@
 // defines: CudaBackend::adamw (one fused pass over param, m, v: f32, or bf16 under `bfloat16:
-// true`; the grad f32 or bf16; 4 elements a thread where aligned)
+// true`; the grad f32 or bf16; 4 or 8 elements a thread where aligned)
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -9,8 +9,8 @@ namespace {
 
 // PyTorch's AdamW, as the CPU backend (engine/adamw_math.h), each element in f32: a bf16 param
 // and its moments are read into f32 and rounded back once, as torch's fused AdamW keeps a bf16
-// model. W = 4: every pointer on its 4-element word (cuda/vec4.cuh), the same update 4 at a time;
-// W = 1 element-wise.
+// model. W = 4 (f32 state) or 8 (bf16): every pointer on its W-element word (cuda/vec.cuh), the
+// same update W at a time; W = 1 element-wise.
 template <class P, class G, int W>
 __global__ void adamw_kernel(P* param, const G* grad, P* m, P* v, int64_t n, AdamWArgs args) {
   for_each_vec<W>(n, [&](auto width, int64_t unit) {
@@ -47,10 +47,9 @@ void CudaBackend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
       using G = decltype(grad_tag);
       P *p = param.data<P>(), *mp = m.data<P>(), *vp = v.data<P>();
       const G* g = grad.data<G>();
-      const bool aligned = aligned4<P>(p) && aligned4<P>(mp) && aligned4<P>(vp) && aligned4<G>(g);
-      launch_vec(n, aligned, [&](auto width, unsigned blocks) {
+      launch_vec(n, [&](auto width, unsigned blocks) {
         adamw_kernel<P, G, width()><<<blocks, kThreads, 0, stream_>>>(p, g, mp, vp, n, args);
-      });
+      }, p, mp, vp, g);
     });
   });
   CUDA_CHECK_OP("adamw", param, grad, m, v);

@@ -4,14 +4,14 @@
 // target_prob_weights (DFT's)
 //
 // The lm_head loss streams 128256 logits a token through the first two, twice per step: they
-// move 4 elements a load where the rows allow (cuda/vec4.cuh). One element a load (and two passes
+// move 4 elements a load where the rows allow (cuda/vec.cuh). One element a load (and two passes
 // for the logsumexp), the forward's row pass read at about 14% of an H200's HBM bandwidth
 // (bench/results/2026-11-30-gpu-run.md: the fused loss's forward took 6.4 ms at 4096 tokens,
 // against about 3 for its GEMM).
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 

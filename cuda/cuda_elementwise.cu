@@ -1,11 +1,11 @@
 // defines: CudaBackend::axpby, mul, multiply_by_mask, scale, scale_by (elementwise, f32 math on f32
-// or bf16 storage; 4 elements a load where every pointer is aligned, cuda/vec4.cuh)
+// or bf16 storage; a 16-byte word a load where every pointer is aligned, cuda/vec.cuh)
 //
 // Gradient accumulation, residual adds and clipping's scale of every gradient run here: one
 // element a load, such passes moved about 30% of an H200's HBM bandwidth
 // (bench/results/2026-11-30-gpu-run.md).
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -62,9 +62,9 @@ void launch_scale(const char* op, Tensor& x, float s, const float* s_ptr, cudaSt
   dispatch_float(op, x, [&](auto tag) {
     using T = decltype(tag);
     T* xp = x.data<T>();
-    launch_vec(n, aligned4<T>(xp), [&](auto width, unsigned blocks) {
+    launch_vec(n, [&](auto width, unsigned blocks) {
       scale_kernel<T, width()><<<blocks, kThreads, 0, stream>>>(xp, s, s_ptr, n);
-    });
+    }, xp);
   });
 }
 
@@ -80,9 +80,9 @@ void CudaBackend::axpby(float a, const Tensor& x, float b, const Tensor& y, Tens
     using T = decltype(tag);
     const T *xp = x.data<T>(), *yp = y.data<T>();
     T* op = out.data<T>();
-    launch_vec(n, aligned4<T>(xp) && aligned4<T>(yp) && aligned4<T>(op), [&](auto width, unsigned blocks) {
+    launch_vec(n, [&](auto width, unsigned blocks) {
       axpby_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(a, xp, b, yp, op, n);
-    });
+    }, xp, yp, op);
   });
   CUDA_CHECK_OP("axpby", x, y, out);
 }
@@ -97,9 +97,9 @@ void CudaBackend::mul(const Tensor& x, const Tensor& y, Tensor& out) {
     using T = decltype(tag);
     const T *xp = x.data<T>(), *yp = y.data<T>();
     T* op = out.data<T>();
-    launch_vec(n, aligned4<T>(xp) && aligned4<T>(yp) && aligned4<T>(op), [&](auto width, unsigned blocks) {
+    launch_vec(n, [&](auto width, unsigned blocks) {
       mul_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(xp, yp, op, n);
-    });
+    }, xp, yp, op);
   });
   CUDA_CHECK_OP("mul", x, y, out);
 }

@@ -1,7 +1,7 @@
 // defines: CudaBackend::sum, add_sum_squares, add_stable_adamw_ratios (deterministic two-pass reductions, f64 accumulation;
 // 4 elements a load where aligned; one second pass for all the tensors of a sum of squares)
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -29,7 +29,7 @@ __global__ void partial_sum_kernel(const T* x, int64_t n, double* partial) {
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
-// x aligned to its 4-element word (cuda/vec4.cuh). The global norm reads every gradient each
+// x aligned to its 4-element word (cuda/vec.cuh). The global norm reads every gradient each
 // step: one element a load, this pass reached 27% of an H200's HBM bandwidth; a word a load, 25%
 // at an (8192, 2048) f32 gradient and 38% over a block's nine (2026-12-04-gpu-run.md), each
 // thread waiting on its load before it asks for the next. So each thread asks for kInFlight words
@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(kThreads, 8) partial_sum4_kernel(const T* x, i
     const Vec4<T> v = load4(x, group);
     for (int j = 0; j < 4; j++) acc[0] += summand<Square>(v.v[j]);
   }
-  if (const int64_t i = tail_of_4(n); i >= 0) acc[0] += summand<Square>(x[i]);
+  if (const int64_t i = tail_of<4>(n); i >= 0) acc[0] += summand<Square>(x[i]);
   static_assert(kInFlight == 4, "the running sums' fixed order below");
   const double total = block_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), shared);
   if (threadIdx.x == 0) partial[blockIdx.x] = total;

@@ -3,7 +3,7 @@
 // add_rmsnorm_forward, add_rmsnorm_backward: the same with the residual add before it fused in
 //
 // The row kernels take W = 4 elements a load when every row they touch starts on a 4-element
-// word (cuda/vec4.cuh), else W = 1: one element a load, rmsnorm's forward read at 24% of an H200's
+// word (cuda/vec.cuh), else W = 1: one element a load, rmsnorm's forward read at 24% of an H200's
 // HBM bandwidth (bench/results/2026-11-30-gpu-run.md). W fixes each thread's share of a row and
 // so the order of its sums: the model's rows (fresh tensors, C a multiple of 4) always take W = 4,
 // so a fused add + norm and the unfused pair (recompute segments change which runs) agree bit for
@@ -11,7 +11,7 @@
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 

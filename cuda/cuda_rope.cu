@@ -1,7 +1,7 @@
 // defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward; 4
 // pairs of 4 heads a thread where the rows allow), ssmax_scale (SSMax's per-query factor from the positions)
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -10,7 +10,7 @@ namespace {
 // One thread per (token, G heads, W pairs i .. i + W - 1 < D/2): each pair (x[i], x[i + D/2]) turns
 // by angle = float(pos) * inv_freq[i], the same f32 product the CPU and HF compute. sinf and cosf
 // (not the __sinf intrinsics) keep full range reduction: angles reach pos ~ 1e5 radians. W = 4
-// when half % 4 == 0 and x, y and inv_freq are aligned (cuda/vec4.cuh): one element a load, this
+// when half % 4 == 0 and x, y and inv_freq are aligned (cuda/vec.cuh): one element a load, this
 // kernel moved 24% of an H200's HBM bandwidth (bench/results/2026-11-30-gpu-run.md); 4 a load,
 // 40% (2026-12-04-gpu-run.md), each thread working out a sine and a cosine for every 4 elements
 // it moved. The angles are the token's alone: G = 4 heads (when H % 4 == 0) share them, the

@@ -1,7 +1,7 @@
 // defines: CudaBackend::swiglu_forward, swiglu_backward (elementwise, f32 math on f32 or bf16
-// storage; 4 elements a thread where aligned)
+// storage; a 16-byte word a load where aligned)
 #include "cuda/cuda_common.cuh"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -24,7 +24,7 @@ __device__ __forceinline__ void swiglu_gradients(T gate, T up, T dout, T& dgate,
   dgate = from_f32<T>(d * u * s * (1.0f + g * (1.0f - s)));
 }
 
-// W = 4: every pointer on its 4-element word (cuda/vec4.cuh); W = 1 element-wise.
+// W = 4 (f32) or 8 (bf16): every pointer on its W-element word (cuda/vec.cuh); W = 1 element-wise.
 template <class T, int W>
 __global__ void swiglu_forward_kernel(const T* gate, const T* up, T* out, int64_t n) {
   for_each_vec<W>(n, [&](auto width, int64_t unit) {
@@ -60,9 +60,9 @@ void CudaBackend::swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& o
     using T = decltype(tag);
     const T *g = gate.data<T>(), *u = up.data<T>();
     T* o = out.data<T>();
-    launch_vec(n, aligned4<T>(g) && aligned4<T>(u) && aligned4<T>(o), [&](auto width, unsigned blocks) {
+    launch_vec(n, [&](auto width, unsigned blocks) {
       swiglu_forward_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(g, u, o, n);
-    });
+    }, g, u, o);
   });
   CUDA_CHECK_OP("swiglu", gate, up, out);
 }
@@ -78,10 +78,9 @@ void CudaBackend::swiglu_backward(const Tensor& gate, const Tensor& up, const Te
     using T = decltype(tag);
     const T *g = gate.data<T>(), *u = up.data<T>(), *d = dout.data<T>();
     T *dg = dgate.data<T>(), *du = dup.data<T>();
-    const bool aligned = aligned4<T>(g) && aligned4<T>(u) && aligned4<T>(d) && aligned4<T>(dg) && aligned4<T>(du);
-    launch_vec(n, aligned, [&](auto width, unsigned blocks) {
+    launch_vec(n, [&](auto width, unsigned blocks) {
       swiglu_backward_kernel<T, width()><<<blocks, kThreads, 0, stream_>>>(g, u, d, dg, du, n);
-    });
+    }, g, u, d, dg, du);
   });
   CUDA_CHECK_OP("swiglu_backward", gate, up, dout, dgate, dup);
 }

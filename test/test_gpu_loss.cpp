@@ -23,7 +23,7 @@ TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
                [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
                {logits, targets}, t);
   // V = 1031 leaves rows off the 4-element words: the element-wise kernels; 1028 the 4-wide ones
-  // (cuda/vec4.cuh), whose last word a thread takes alone (257 words, 512 threads a row).
+  // (cuda/vec.cuh), whose last word a thread takes alone (257 words, 512 threads a row).
   Tensor targets4 = Tensor::from_ints({3, -100, 1027, 0, 5, -100, 7, 1, 999, 2, 500, 64, 65}, {N});
   for (DType t : kDtypes)
     compare_op("cross_entropy (4-wide)",

@@ -217,7 +217,7 @@ TEST_CASE("adamw_8bit, lion_8bit, ademamix_8bit and rmsprop_8bit: the CUDA kerne
 
 // bfloat16: a bf16 weight and bf16 moments with an f32 gradient, each element updated in f32 and
 // rounded back. FMA contraction may move an f32 result across a bf16 midpoint: at most one unit in
-// the last place of a bf16 value, and rarely. Views on and off the 4-element words (the 4-wide and
+// the last place of a bf16 value, and rarely. Views on and off the 8-element words (the 8-wide and
 // the one-element kernels), and clipping's factor inside the update on alternate steps.
 TEST_CASE("adamw on bf16 weights and moments: the CUDA kernel gives the CPU's bits but for rare last-place flips") {
   const int64_t n = 7 * 33;

@@ -48,8 +48,8 @@ TEST_CASE("fill, strided copies and casts match the CPU bit for bit") {
       Tensor src = mixed.to(from);
       CHECK(bit_identical(src.to(kGpu).to(to), src.to(to)));
     }
-  // 67 elements: the 4-wide kernel's 16 groups and a tail of 3; a view one element in, which no
-  // 4-element word aligns, takes the element-wise kernel (cuda/vec4.cuh).
+  // 67 elements: the wide kernel's 16 words of 4 (8 of 8 with bf16 on either side) and a tail of
+  // 3; a view one element in, which no word aligns, takes the element-wise kernel (cuda/vec.cuh).
   const Tensor longer = randn({67}, 3.0f);
   for (DType from : {DType::f32, DType::bf16})
     for (DType to : {DType::f32, DType::bf16, DType::i32}) {

@@ -235,8 +235,8 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
 }
 
 // `t` (contiguous) copied to `offset` elements into a buffer of its own: with offset 1 no row
-// starts on a 4-element word, and the kernels that otherwise load 4 at a time take their
-// element-wise form (cuda/vec4.cuh). The two rows time one kernel's two variants in one run.
+// starts on a word, and the kernels that otherwise load a word (4 or 8 elements) at a time take
+// their element-wise form (cuda/vec.cuh). The two rows time one kernel's two variants in one run.
 Tensor at_offset(const Tensor& t, int64_t offset) {
   if (offset == 0) return t;
   Tensor view = Tensor::empty({t.numel() + offset}, t.dtype(), t.device()).narrow(0, offset, t.numel());

@@ -29,7 +29,7 @@
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v4.cuh"
 #include "cuda/attention/flash_attention_v4.h"
-#include "cuda/vec4.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -436,7 +436,7 @@ void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, c
       maps, p, lse.data<float>(), delta.data<float>(), splits, dk.data<bf16>(), dv.data<bf16>(),
       splits > 1 ? dkv_part.data<float>() : nullptr, dq_sum);
   if (splits > 1)
-    sum_splits_kernel<<<grid_for_groups_of_4(2 * n_kv), kThreads, 0, stream>>>(
+    sum_splits_kernel<<<grid_for(2 * n_kv / 4), kThreads, 0, stream>>>(
         dkv_part.data<float>(), splits, n_kv, p.scale, dk.data<bf16>(), dv.data<bf16>());
 }
 
