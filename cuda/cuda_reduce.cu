@@ -89,7 +89,7 @@ unsigned launch_partial_sums(const char* op, const Tensor& x, double* partial, c
   dispatch_float(op, x, [&](auto tag) {
     using T = decltype(tag);
     const T* p = x.data<T>();
-    if (aligned4<T>(p)) {
+    if (aligned_to_words<4>(p)) {
       blocks = grid_for(n / 4, kPartialSums);
       partial_sum4_kernel<T, Square><<<blocks, kThreads, 0, stream>>>(p, n, partial);
     } else {

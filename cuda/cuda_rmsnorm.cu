@@ -2,12 +2,12 @@
 // reduced deterministically: per row-chunk partial sums, then a fixed-order sum of the chunks);
 // add_rmsnorm_forward, add_rmsnorm_backward: the same with the residual add before it fused in
 //
-// The row kernels take W = 4 elements a load when every row they touch starts on a 4-element
-// word (cuda/vec.cuh), else W = 1: one element a load, rmsnorm's forward read at 24% of an H200's
-// HBM bandwidth (bench/results/2026-11-30-gpu-run.md). W fixes each thread's share of a row and
-// so the order of its sums: the model's rows (fresh tensors, C a multiple of 4) always take W = 4,
-// so a fused add + norm and the unfused pair (recompute segments change which runs) agree bit for
-// bit.
+// The row kernels take a 16-byte word a load (W = 4 f32 or 8 bf16 elements) when every row they
+// touch starts on one (cuda/vec.cuh), else W = 1: one element a load, rmsnorm's forward read at
+// 24% of an H200's HBM bandwidth (bench/results/2026-11-30-gpu-run.md), 4 bf16 a load 42%
+// (2026-12-04-gpu-run.md). W fixes each thread's share of a row and so the order of its sums: the
+// model's rows (fresh tensors, C a multiple of 8) always take the word, so a fused add + norm and
+// the unfused pair (recompute segments change which runs) agree bit for bit.
 #include <algorithm>
 
 #include "cuda/cuda_common.cuh"
@@ -90,7 +90,7 @@ __global__ void rmsnorm_backward_kernel(const T* x, const T* w, const float* rst
                                         const T* dx_in, T* dx, float* partial, int64_t N, int64_t C,
                                         int64_t rows_per_chunk) {
   __shared__ float shared[32];
-  extern __shared__ __align__(16) float dweight_sums[];  // C
+  extern __shared__ __align__(32) float dweight_sums[];  // C
   const int64_t units = C / W, begin = blockIdx.x * rows_per_chunk, end = min(N, begin + rows_per_chunk);
   for (int64_t u = threadIdx.x; u < units; u += blockDim.x) store_vec<W>(dweight_sums, u, VecN<float, W>{});
   for (int64_t row = begin; row < end; row++) {
@@ -153,7 +153,7 @@ void CudaBackend::rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, T
     using T = decltype(tag);
     const T *xp = x.data<T>(), *wp = w.data<T>();
     T* yp = y.data<T>();
-    with_row_width(C, [&](auto width) {
+    with_row_width<wide_width<T>()>(C, [&](auto width) {
       rmsnorm_forward_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, wp, eps, yp, rstd.data<float>(), C);
     }, xp, wp, static_cast<const T*>(yp));
   });
@@ -176,7 +176,7 @@ void CudaBackend::add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Te
     using T = decltype(tag);
     const T *xp = x.data<T>(), *rp = r.data<T>(), *wp = w.data<T>();
     T *hp = h.data<T>(), *yp = y.data<T>();
-    with_row_width(C, [&](auto width) {
+    with_row_width<wide_width<T>()>(C, [&](auto width) {
       add_rmsnorm_forward_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, rp, wp, eps, hp, yp, rstd.data<float>(), C);
     }, xp, rp, wp, static_cast<const T*>(hp), static_cast<const T*>(yp));
   });
@@ -210,7 +210,7 @@ void CudaBackend::norm_backward(const char* op, const Tensor& x, const Tensor& w
     const T *xp = x.data<T>(), *wp = w.data<T>(), *dyp = dy.data<T>();
     const T* inp = dx_in.defined() ? dx_in.data<T>() : nullptr;  // null is aligned: no residual
     T* dxp = dx.data<T>();
-    with_row_width(C, [&](auto width) {
+    with_row_width<wide_width<T>()>(C, [&](auto width) {
       auto kernel = rmsnorm_backward_kernel<T, width()>;
       if (sums_bytes > kDefaultSharedBytes)
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sums_bytes)));

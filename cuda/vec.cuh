@@ -45,9 +45,10 @@ __device__ __forceinline__ void store4(T* base, int64_t group, const Vec4<T>& x)
   store_vec<4>(base, group, x);
 }
 
-template <class T>
-inline bool aligned4(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % sizeof(Vec4<T>) == 0;
+// Whether every pointer lies on a word of W of its elements (null counts: an absent operand).
+template <int W, class... Ptrs>
+inline bool aligned_to_words(const Ptrs*... ptrs) {
+  return ((reinterpret_cast<uintptr_t>(ptrs) % (W * sizeof(Ptrs)) == 0) && ...);
 }
 
 // A kernel W elements wide walks units 0 .. n / W - 1 (GRID_STRIDE_LOOP(unit, n / W)); the n % W
@@ -79,31 +80,24 @@ constexpr int wide_width() {
 }
 
 // Launches `launch(width, blocks)` over n elements: width std::integral_constant<int, W> with
-// W = wide_width of the pointers' types when every pointer lies on a word of W of its elements
-// (null counts as aligned: an absent operand), else width 1; blocks for that width.
+// W = wide_width of the pointers' types when every pointer lies on a word of W of its elements,
+// else width 1; blocks for that width.
 template <class Launch, class... Ptrs>
 void launch_vec(int64_t n, Launch&& launch, const Ptrs*... ptrs) {
   constexpr int W = wide_width<Ptrs...>();
-  const bool aligned = ((reinterpret_cast<uintptr_t>(ptrs) % (W * sizeof(Ptrs)) == 0) && ...);
-  if (aligned)
+  if (aligned_to_words<W>(ptrs...))
     launch(std::integral_constant<int, W>{}, grid_for(n / W));
   else
     launch(std::integral_constant<int, 1>{}, grid_for(n));
 }
 
-// Whether rows of `columns` elements, the first at each pointer given, all start on 4-element
-// words: then a row kernel may take them 4 at a time.
-template <class... Ptrs>
-inline bool rows_aligned4(int64_t columns, const Ptrs*... rows) {
-  return columns % 4 == 0 && (aligned4<Ptrs>(rows) && ...);
-}
-
-// A row kernel's launch at its width: launch(width) with width std::integral_constant<int, 4> when
-// rows_aligned4(columns, rows...), else std::integral_constant<int, 1>.
-template <class Launch, class... Ptrs>
+// A row kernel's launch at its width: launch(width) with width std::integral_constant<int, W> when
+// rows of `columns` elements, the first at each pointer given, all start on words of W elements,
+// else std::integral_constant<int, 1>.
+template <int W = 4, class Launch, class... Ptrs>
 void with_row_width(int64_t columns, Launch&& launch, const Ptrs*... rows) {
-  if (rows_aligned4(columns, rows...))
-    launch(std::integral_constant<int, 4>{});
+  if (columns % W == 0 && aligned_to_words<W>(rows...))
+    launch(std::integral_constant<int, W>{});
   else
     launch(std::integral_constant<int, 1>{});
 }
