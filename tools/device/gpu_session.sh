@@ -277,14 +277,15 @@ for phase in "$@"; do
       ;;
     step)
       # Issue #14's step, the comparisons that matter first (the deadline cuts the last): ours
-      # and transformers' at the same shape, then bfloat16, attention v4 forced, recompute, PyTorch's
-      # mixed precision and one loss chunk.
+      # and transformers' at the same shape, then bfloat16 (with our attention, then cuDNN's as
+      # sdp_attention picks it: HF's sdpa is PyTorch's choice of flash or cuDNN kernels),
+      # recompute, PyTorch's mixed precision, attention v4 forced and one loss chunk.
       start_timing
       ours() {  # $1: what the note calls the run; the rest: llm_bench step's flags beside the shape
         local what=$1
         shift
         timeout $(limit 100) stdbuf -oL ./llm_bench step --device cuda --preset llama3-1b --seq 2048 \
-          --batch 1 --attention flash "$@" >>"$OUT/step.log" 2>&1
+          --batch 1 "$@" >>"$OUT/step.log" 2>&1
         note "llm_bench step llama3-1b seq 2048 $what: exit $?"
       }
       hf() {  # $@: bench_hf_step.py's flags beside the shape
@@ -292,20 +293,21 @@ for phase in "$@"; do
           --batch 1 "$@" >>"$OUT/step.log" 2>&1
         note "bench_hf_step.py llama3-1b seq 2048 $*: exit $?"
       }
-      ours bf16 --bf16 1
+      ours bf16 --attention flash --bf16 1
       hf
       # bfloat16: bf16 weights and AdamW moments, no f32 master (HF's bf16 model's bytes).
-      ours bfloat16 --bfloat16 1
-      # Attention v4 forced: the automatic choice has had v6 among its candidates since v6 passed
-      # on an H200 (2026-12-04), where forced it gave 46.85 ms to v4's 48.51.
-      LLM_ATTENTION_KERNEL=v4 ours "bf16, attention v4" --bf16 1
-      ours "bf16, recompute" --bf16 1 --recompute 1
+      ours bfloat16 --attention flash --bfloat16 1
+      ours "bfloat16, cuDNN attention" --attention cudnn --bfloat16 1
+      ours "bf16, recompute" --attention flash --bf16 1 --recompute 1
       # PyTorch's mixed precision: f32 master weights and AdamW state as ours keep (DESIGN.md),
       # so that the ratio to it measures the kernels, the bf16 one also the state's bytes.
       hf --amp 1
+      # Attention v4 forced: the automatic choice has had v6 among its candidates since v6 passed
+      # on an H200 (2026-12-04), where forced it gave 46.85 ms to v4's 48.51.
+      LLM_ATTENTION_KERNEL=v4 ours "bf16, attention v4" --attention flash --bf16 1
       # The loss in one chunk of 2048 rows (the default: 4 of 512): its d(lm_head) GEMMs without
       # re-reading their output chunk after chunk, for 0.75 GiB more workspace.
-      ours "bf16, loss chunks of 2048 rows" --bf16 1 --loss-chunk-rows 2048
+      ours "bf16, loss chunks of 2048 rows" --attention flash --bf16 1 --loss-chunk-rows 2048
       # The op split's tables stay in step.log; the summary keeps each run's totals.
       grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads|forward kept)' "$OUT/step.log" \
         | sed 's/^/   /'
