@@ -34,14 +34,17 @@ __global__ void partial_sum_kernel(const T* x, int64_t n, double* partial) {
 // at an (8192, 2048) f32 gradient and 38% over a block's nine (2026-12-04-gpu-run.md), each
 // thread waiting on its load before it asks for the next. So each thread asks for kInFlight words
 // at once, one running sum each, added in a fixed order at the end: the same bits every run.
-// Held to 32 registers (ptxas: no spills), so that kPartialSums blocks are one wave on 132 SMs.
+// Returns block `block`'s sum of `blocks` over x (every thread gets it). partial_sum4_kernel is held
+// to 32 registers (ptxas: no spills), so that kPartialSums blocks are one wave on 132 SMs.
 constexpr int kInFlight = 4;
 template <class T, bool Square>
-__global__ void __launch_bounds__(kThreads, 8) partial_sum4_kernel(const T* x, int64_t n, double* partial) {
-  __shared__ double shared[32];
+__device__ __forceinline__ double block_partial_sum4(const T* x, int64_t n, unsigned block, unsigned blocks,
+                                                     double* shared) {
   double acc[kInFlight] = {};
-  const int64_t groups = n / 4, stride = int64_t(gridDim.x) * blockDim.x;
-  int64_t group = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t groups = n / 4, stride = int64_t(blocks) * blockDim.x;
+  const int64_t tail = groups * 4 + threadIdx.x;  // the n % 4 past the last word: block 0's
+  if (block == 0 && tail < n) acc[0] = summand<Square>(x[tail]);
+  int64_t group = int64_t(block) * blockDim.x + threadIdx.x;
   for (; group + (kInFlight - 1) * stride < groups; group += kInFlight * stride) {
     Vec4<T> v[kInFlight];
 #pragma unroll
@@ -54,9 +57,41 @@ __global__ void __launch_bounds__(kThreads, 8) partial_sum4_kernel(const T* x, i
     const Vec4<T> v = load4(x, group);
     for (int j = 0; j < 4; j++) acc[0] += summand<Square>(v.v[j]);
   }
-  if (const int64_t i = tail_of<4>(n); i >= 0) acc[0] += summand<Square>(x[i]);
   static_assert(kInFlight == 4, "the running sums' fixed order below");
-  const double total = block_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), shared);
+  return block_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), shared);
+}
+
+template <class T, bool Square>
+__global__ void __launch_bounds__(kThreads, 8) partial_sum4_kernel(const T* x, int64_t n, double* partial) {
+  __shared__ double shared[32];
+  const double total = block_partial_sum4<T, Square>(x, n, blockIdx.x, gridDim.x, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+// Up to kBatchTensors aligned tensors of one dtype in one launch: tensor i's blocks are
+// first_block[i] .. first_block[i + 1] - 1 of the grid, as many as its own launch would have, and
+// write the same partials in the same places. The global norm sums about 150 gradients at
+// llama3-1b, a third of them norm weights of a few thousand elements: one launch each cost more
+// than their bytes. Passed by value (kernel parameters, 1.3 KB).
+constexpr int kBatchTensors = 64;
+template <class T>
+struct TensorBatch {
+  const T* x[kBatchTensors];
+  int64_t n[kBatchTensors];
+  unsigned first_block[kBatchTensors + 1];
+  int count;
+};
+
+// Its blocks are many waves (every gradient's), so it may take the registers of 6 blocks an SM.
+template <class T>
+__global__ void __launch_bounds__(kThreads, 6) batch_sum_squares4_kernel(const __grid_constant__ TensorBatch<T> batch,
+                                                                         double* partial) {
+  __shared__ double shared[32];
+  int i = 0;
+  while (blockIdx.x >= batch.first_block[i + 1]) i++;
+  const unsigned first = batch.first_block[i];
+  const double total =
+      block_partial_sum4<T, true>(batch.x[i], batch.n[i], blockIdx.x - first, batch.first_block[i + 1] - first, shared);
   if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
@@ -100,6 +135,39 @@ unsigned launch_partial_sums(const char* op, const Tensor& x, double* partial, c
   return blocks;
 }
 
+// Pass 1 of the squares of xs[i] and the tensors after it that batch with it (TensorBatch: the
+// same float dtype, each on its 4-element word, kBatchTensors at most) in one launch, into
+// `partial`, with the blocks each one's own launch would have; moves i past them and returns
+// their blocks. 0 where fewer than two batch.
+unsigned launch_batch(const std::vector<Tensor>& xs, size_t& i, double* partial, cudaStream_t stream) {
+  const DType dtype = xs[i].dtype();
+  if (dtype != DType::f32 && dtype != DType::bf16) return 0;
+  unsigned blocks = 0;
+  dispatch_float("sum_squares", xs[i], [&](auto tag) {
+    using T = decltype(tag);
+    TensorBatch<T> batch{};
+    size_t end = i;
+    for (; end < xs.size() && batch.count < kBatchTensors && xs[end].dtype() == dtype; end++) {
+      const T* x = xs[end].data<T>();
+      if (!aligned_to_words<4>(x)) break;
+      batch.x[batch.count] = x;
+      batch.n[batch.count] = xs[end].numel();
+      batch.first_block[batch.count] = blocks;
+      blocks += grid_for(xs[end].numel() / 4, kPartialSums);
+      batch.count++;
+    }
+    if (batch.count < 2) {
+      blocks = 0;
+      return;
+    }
+    batch.first_block[batch.count] = blocks;
+    batch_sum_squares4_kernel<T><<<blocks, kThreads, 0, stream>>>(batch, partial);
+    CUDA_CHECK_OP("sum_squares", xs[i]);
+    i = end;
+  });
+  return blocks;
+}
+
 // StableAdamW's ratios (engine/adamw_math.h), pass 1 as partial_sum_kernel's.
 __global__ void partial_stable_ratio_kernel(const float* g, const float* v, int64_t n, StableRmsArgs args,
                                             double* partial) {
@@ -139,7 +207,8 @@ void CudaBackend::sum(const Tensor& x, Tensor& out) {
 
 // Each tensor's pass 1 into its own run of one partial buffer, then one pass 2 over them all: the
 // global gradient norm sums about 150 tensors at llama3-1b, and a one-block pass 2 for each would
-// be as many launches that each hold one SM of 132 for their few microseconds.
+// be as many launches that each hold one SM of 132 for their few microseconds. Runs of aligned
+// tensors of one dtype share pass 1's launch (TensorBatch); the partials lie in xs' order either way.
 void CudaBackend::add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) {
   require_f64_accumulator("add_sum_squares", acc);
   if (xs.empty()) return;
@@ -147,9 +216,15 @@ void CudaBackend::add_sum_squares(const std::vector<Tensor>& xs, Tensor& acc) {
   Tensor partial = scratch({2 * kPartialSums * static_cast<int64_t>(xs.size())}, DType::f32);
   double* p = static_cast<double*>(partial.data_ptr());  // f64 words
   unsigned blocks = 0;
-  for (const Tensor& x : xs) {
-    blocks += launch_partial_sums<true>("sum_squares", x, p + blocks, stream_);
-    CUDA_CHECK_OP("sum_squares", x);
+  for (size_t i = 0; i < xs.size();) {
+    const unsigned batched = launch_batch(xs, i, p + blocks, stream_);
+    if (batched > 0) {
+      blocks += batched;
+      continue;  // launch_batch moved i past the tensors it took
+    }
+    blocks += launch_partial_sums<true>("sum_squares", xs[i], p + blocks, stream_);
+    CUDA_CHECK_OP("sum_squares", xs[i]);
+    i++;
   }
   final_sum_kernel<<<1, kFinalThreads, 0, stream_>>>(p, blocks, nullptr,
                                                      static_cast<double*>(acc.data_ptr()));

@@ -118,6 +118,17 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
   const double many = sum_squares(gpu_many);
   CHECK(many == doctest::Approx(sum_squares(cpu_many)).epsilon(1e-10));
   CHECK(sum_squares(gpu_many) == many);
+  // 150 aligned tensors, a bf16 one among them: launches of at most 64 tensors of one dtype
+  // (cuda/cuda_reduce.cu's TensorBatch), split where the dtype changes.
+  std::vector<Tensor> cpu_aligned, gpu_aligned;
+  for (int i = 0; i < 150; i++) {
+    const Tensor t = i == 70 ? big.to(DType::bf16) : i % 2 == 0 ? a : randn({4 * (i % 7) + i % 4});
+    cpu_aligned.push_back(t.dtype() == DType::bf16 ? t.to(DType::f32) : t);
+    gpu_aligned.push_back(t.to(kGpu));
+  }
+  const double aligned = sum_squares(gpu_aligned);
+  CHECK(aligned == doctest::Approx(sum_squares(cpu_aligned)).epsilon(1e-10));
+  CHECK(sum_squares(gpu_aligned) == aligned);
 }
 
 TEST_CASE("scale_columns and row_inverse_norms: DoRA's per-feature scaling") {
