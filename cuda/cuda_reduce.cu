@@ -42,8 +42,7 @@ __device__ __forceinline__ double block_partial_sum4(const T* x, int64_t n, unsi
                                                      double* shared) {
   double acc[kInFlight] = {};
   const int64_t groups = n / 4, stride = int64_t(blocks) * blockDim.x;
-  const int64_t tail = groups * 4 + threadIdx.x;  // the n % 4 past the last word: block 0's
-  if (block == 0 && tail < n) acc[0] = summand<Square>(x[tail]);
+  if (const int64_t tail = tail_of<4>(n, block); tail >= 0) acc[0] = summand<Square>(x[tail]);
   int64_t group = int64_t(block) * blockDim.x + threadIdx.x;
   for (; group + (kInFlight - 1) * stride < groups; group += kInFlight * stride) {
     Vec4<T> v[kInFlight];

@@ -52,11 +52,12 @@ inline bool aligned_to_words(const Ptrs*... ptrs) {
 }
 
 // A kernel W elements wide walks units 0 .. n / W - 1 (GRID_STRIDE_LOOP(unit, n / W)); the n % W
-// elements past the last unit go to the first threads of block 0: this thread's one, or -1.
+// elements past the last unit go to the first threads of block 0 (`block`: this block's index
+// among those that share n): this thread's one, or -1.
 template <int W>
-__device__ __forceinline__ int64_t tail_of(int64_t n) {
+__device__ __forceinline__ int64_t tail_of(int64_t n, unsigned block) {
   const int64_t i = (n / W) * W + threadIdx.x;
-  return blockIdx.x == 0 && i < n ? i : -1;
+  return block == 0 && i < n ? i : -1;
 }
 
 // The elementwise loop of a kernel templated on W over n elements: f(width, unit) with width a
@@ -66,7 +67,7 @@ template <int W, class F>
 __device__ __forceinline__ void for_each_vec(int64_t n, F&& f) {
   GRID_STRIDE_LOOP(unit, n / W) f(std::integral_constant<int, W>{}, unit);
   if constexpr (W > 1) {
-    if (const int64_t i = tail_of<W>(n); i >= 0) f(std::integral_constant<int, 1>{}, i);
+    if (const int64_t i = tail_of<W>(n, blockIdx.x); i >= 0) f(std::integral_constant<int, 1>{}, i);
   }
 }
 
