@@ -1,5 +1,6 @@
 // defines: CudaBackend::sum, add_sum_squares, add_stable_adamw_ratios (deterministic two-pass reductions, f64 accumulation;
-// 4 elements a load where aligned; one second pass for all the tensors of a sum of squares)
+// 4 elements a load where aligned; for a sum of squares of many tensors, shared pass-1 launches
+// and one second pass for them all)
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec.cuh"
 
