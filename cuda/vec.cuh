@@ -1,8 +1,8 @@
 // Consecutive elements moved as one aligned word, for the memory-bound kernels: on an H200 a cast
 // that loaded and stored one element at a time reached 47% of HBM bandwidth and AdamW 62%
 // (bench/results/2026-11-30-gpu-run.md), since each warp kept too few bytes in flight. Elementwise
-// kernels take a 16-byte word of their narrowest type (launch_vec: 4 f32, 8 bf16), row kernels 4
-// elements (with_row_width). A kernel takes the wide path only when every pointer it touches is
+// kernels take a 16-byte word of their narrowest type (launch_vec: 4 f32, 8 bf16), row kernels the
+// width they name (with_row_width: 4 elements, rmsnorm's a 16-byte word). A kernel takes the wide path only when every pointer it touches is
 // aligned to its word; a view at an odd offset, such as a ZeRO slice, keeps the element-wise
 // kernel. Each element is computed by the same function either way, and the files that include
 // this compile without FMA contraction (CMakeLists.txt), so the two paths give the same bits.
@@ -16,8 +16,8 @@
 
 namespace llm {
 
-// W consecutive elements as one aligned word. A row kernel templated on W (1 or 4) is written
-// once: W = 1 is its element-wise form.
+// W consecutive elements as one aligned word. A kernel templated on W (1, 4 or 8) is written once:
+// W = 1 is its element-wise form.
 template <class T, int W>
 struct alignas(W * sizeof(T)) VecN {
   T v[W];
