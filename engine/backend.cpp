@@ -67,10 +67,21 @@ void require_f64_accumulator(const char* op, const Tensor& acc) {
 
 namespace {
 std::atomic<uint64_t> host_read_count{0};
+std::atomic<int64_t> host_read_nanoseconds{0};
 }  // namespace
 
-void count_host_read() { host_read_count.fetch_add(1, std::memory_order_relaxed); }
+HostRead::HostRead() : start_(std::chrono::steady_clock::now()) {
+  host_read_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+HostRead::~HostRead() {
+  const auto spent = std::chrono::steady_clock::now() - start_;
+  host_read_nanoseconds.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
+                                  std::memory_order_relaxed);
+}
+
 uint64_t host_reads() { return host_read_count.load(std::memory_order_relaxed); }
+double host_read_seconds() { return host_read_nanoseconds.load(std::memory_order_relaxed) * 1e-9; }
 
 void require_cudnn_mask(const AttentionMask& mask) {
   LLM_CHECK(!mask.bias.defined() && !mask.doc_ids.defined(),

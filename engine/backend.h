@@ -3,6 +3,7 @@
 // Kernels receive contiguous tensors (ops.cpp makes them so) and allocated outputs.
 #pragma once
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -333,9 +334,22 @@ void require_f64_accumulator(const char* op, const Tensor& acc);
 // Reads of device data by the host (Tensor::to_floats, to_ints, item, sum_squares' result). On a
 // GPU each one waits until the device has run everything queued before it, so a training step
 // should make as few as it can. Counted on every backend, the CPU included (where a read costs
-// nothing), so that tests without a GPU can check how many a step makes.
-void count_host_read();
+// nothing), so that tests without a GPU can check how many a step makes. A HostRead spans one
+// read: it counts it and adds the host's time inside it (on a GPU mostly the wait for the queue
+// to drain) to host_read_seconds, so that a step's time less those seconds is the host's own work:
+// when that is near the whole step, the host's launches pace the device, not its kernels.
+class HostRead {
+ public:
+  HostRead();
+  ~HostRead();
+  HostRead(const HostRead&) = delete;
+  HostRead& operator=(const HostRead&) = delete;
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
 uint64_t host_reads();  // since the process started
+double host_read_seconds();  // inside them, since the process started
 
 // Throws unless cuDNN attention can run the mask (causal or not; no bias, documents or S2 groups),
 // naming the op that can.

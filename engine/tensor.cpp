@@ -230,9 +230,16 @@ void Tensor::copy_from(const Tensor& src) {
   backend(device()).copy_strided(converted, *this);
 }
 
+namespace {
+// t's values in host memory, contiguous, for the host to read: one HostRead.
+Tensor read_to_host(const Tensor& t) {
+  const HostRead read;
+  return t.to(Device::cpu()).contiguous();
+}
+}  // namespace
+
 std::vector<float> Tensor::to_floats() const {
-  count_host_read();
-  Tensor host = to(Device::cpu()).contiguous();
+  const Tensor host = read_to_host(*this);
   std::vector<float> out(numel());
   if (dtype_ == DType::f32) {
     std::copy_n(host.data<float>(), out.size(), out.data());
@@ -251,8 +258,7 @@ std::vector<float> Tensor::to_floats() const {
 
 std::vector<int32_t> Tensor::to_ints() const {
   LLM_CHECK(dtype_ == DType::i32, "to_ints of " + str());
-  count_host_read();
-  Tensor host = to(Device::cpu()).contiguous();
+  const Tensor host = read_to_host(*this);
   return std::vector<int32_t>(host.data<int32_t>(), host.data<int32_t>() + numel());
 }
 

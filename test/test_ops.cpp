@@ -4,8 +4,10 @@
 // Sizes like 7, 13 and 33 are deliberately not multiples of any block or vector width.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_simd_math.h"
@@ -147,6 +149,15 @@ TEST_CASE("sum, sum_squares and scale_") {
   const double both = sum_squares(std::vector<Tensor>{a, b});
   CHECK(host_reads() - reads == 1);
   CHECK(both == doctest::Approx(ss + sum_squares(b)).epsilon(1e-12));
+  // A HostRead counts one read and the host's time inside it (llm_bench step's waits on a GPU).
+  const uint64_t reads_before = host_reads();
+  const double seconds = host_read_seconds();
+  {
+    const HostRead read;
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  CHECK(host_reads() - reads_before == 1);
+  CHECK(host_read_seconds() - seconds >= 0.003);
   CHECK(sum_squares(std::vector<Tensor>{}) == 0.0);
   // All tensors' chunks summed in one parallel loop (the global gradient norm's), each tensor's
   // total then added in order: the bits of the tensors summed one by one.

@@ -309,7 +309,7 @@ for phase in "$@"; do
       # re-reading their output chunk after chunk, for 0.75 GiB more workspace.
       ours "bf16, loss chunks of 2048 rows" --attention flash --bf16 1 --loss-chunk-rows 2048
       # The op split's tables stay in step.log; the summary keeps each run's totals.
-      grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads|forward kept)' "$OUT/step.log" \
+      grep -E '^(llm_bench step|step |tokens/s|hf step|flash attention|host reads|host.s own|forward kept)' "$OUT/step.log" \
         | sed 's/^/   /'
       ;;
     table)
