@@ -76,7 +76,7 @@ void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& i
     const float sign = inverse ? -1.0f : 1.0f;
     // Rows of half a head: x and y from every (token, head) and each half, inv_freq once.
     with_row_width(D / 2, [&](auto width) {
-      auto launch = [&](auto heads) {  // per thread
+      auto launch = [&](auto heads) {  // heads a thread: 4 share their angles where H allows
         rope_kernel<T, width(), heads()><<<grid_for(n / (width() * heads())), kThreads, 0, stream_>>>(
             xp, positions.data<int32_t>(), freq, sign, yp, B * S, H, D / 2);
       };
