@@ -16,6 +16,24 @@
 
 namespace llm {
 
+// One GEMM shape's cuBLASLt call: its descriptors and the algorithm cuBLASLt's heuristic chose,
+// made at the shape's first call (cuda_matmul.cu) and reused by every later one, so that a call
+// costs the host one cublasLtMatmul rather than a dozen descriptor calls besides.
+struct GemmPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  GemmPlan() = default;
+  GemmPlan(const GemmPlan&) = delete;
+  GemmPlan& operator=(const GemmPlan&) = delete;
+  ~GemmPlan() {
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
 class CudnnAttention;  // cuda/attention/cudnn_attention.h: cuDNN stays out of this header
 
 class CudaBackend : public Backend {
@@ -189,8 +207,8 @@ class CudaBackend : public Backend {
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // cuBLASLt's, allocated once with the backend
   size_t workspace_bytes_ = 0;
-  // cuBLASLt's heuristic per GEMM shape: asked once, reused for every later call of that shape.
-  std::map<std::array<int64_t, 18>, cublasLtMatmulAlgo_t> gemm_algos_;
+  // Per GEMM shape: cuBLASLt's heuristic asked once, its descriptors made once.
+  std::map<std::array<int64_t, 18>, std::unique_ptr<GemmPlan>> gemm_plans_;
   // flush_caches' buffer: cudaMalloc'd on first use (outside the caching allocator, so the
   // benchmarks' peak memory does not count it), freed with the backend.
   int32_t* input_errors_ = nullptr;  // device: {kind, a, b, c} of the first bad input, or zeros

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "cuda/cuda_common.cuh"
 #include "cuda/op_split.h"
@@ -11,17 +12,11 @@ namespace llm {
 
 namespace {
 
-// Owns the descriptors of one cublasLtMatmul call, so a throw in between leaks nothing.
-struct LtCall {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  ~LtCall() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (desc) cublasLtMatmulDescDestroy(desc);
+// A cuBLASLt preference, destroyed on the way out (a throw included).
+struct Preference {
+  cublasLtMatmulPreference_t p = nullptr;
+  ~Preference() {
+    if (p) cublasLtMatmulPreferenceDestroy(p);
   }
 };
 
@@ -72,7 +67,7 @@ int gemm_candidates_wanted() {
 
 // Each candidate's time (mean of 3 after one warm-up, CUDA events) on the call's own A and B,
 // written to `scratch` (beta 0), so the caller's C is untouched.
-void report_gemm_candidates(cublasLtHandle_t lt, const LtCall& call, const cublasLtMatmulHeuristicResult_t* results,
+void report_gemm_candidates(cublasLtHandle_t lt, const GemmPlan& call, const cublasLtMatmulHeuristicResult_t* results,
                             int found, const GemmArgs& g, void* scratch, void* workspace, size_t workspace_bytes,
                             cudaStream_t stream, const std::string& shapes) {
   cudaEvent_t start, stop;
@@ -114,10 +109,12 @@ void CudaBackend::gemm(const GemmArgs& g) {
                 dtype_name(g.dtype) + " into " + dtype_name(g.c_dtype));
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   activate();
-  const std::string shapes = std::string(dtype_name(g.dtype)) + " into " + dtype_name(g.c_dtype) + ", batch " +
-                             std::to_string(g.batch) + ", m " + std::to_string(g.m) + ", n " +
-                             std::to_string(g.n) + ", k " + std::to_string(g.k) +
-                             (g.trans_a ? ", A^T" : "") + (g.trans_b ? ", B^T" : "");
+  // For messages only: not built on every call.
+  auto shapes = [&g] {
+    return std::string(dtype_name(g.dtype)) + " into " + dtype_name(g.c_dtype) + ", batch " + std::to_string(g.batch) +
+           ", m " + std::to_string(g.m) + ", n " + std::to_string(g.n) + ", k " + std::to_string(g.k) +
+           (g.trans_a ? ", A^T" : "") + (g.trans_b ? ", B^T" : "");
+  };
   if (g.k == 0) {
     auto launch = [&](auto tag) {
       using T = decltype(tag);
@@ -136,56 +133,55 @@ void CudaBackend::gemm(const GemmArgs& g) {
   const uint32_t align_b = alignment(g.a, g.batch > 1 ? g.stride_a * elem : 0);
   const uint32_t align_c = alignment(g.c, g.batch > 1 ? g.stride_c * c_elem : 0);
 
-  LtCall call;
   // f32 stays f32 unless `tf32: true`, so CUDA matches the CPU reference to f32 rounding.
   const bool tf32 = tf32_ && g.dtype == DType::f32;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(
-      &call.desc, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
-                                              sizeof(op_a)));
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
-                                              sizeof(op_b)));
-  // Stored (column-major) shapes: the first operand is row-major B, the second row-major A.
-  call.a = layout(type, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, g.batch, g.stride_b);
-  call.b = layout(type, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a);
-  // bf16 A and B into f32 C and D: a supported cuBLASLt combination (compute and scale f32).
-  call.c = layout(c_type, g.n, g.m, g.ldc, g.batch, g.stride_c);
-
   const std::array<int64_t, 18> key{int64_t(g.dtype), int64_t(g.c_dtype), g.trans_a, g.trans_b, g.m, g.n,
                                     g.k, g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b,
                                     g.stride_c, align_a, align_b, align_c, tf32};
-  auto found = gemm_algos_.find(key);
-  if (found == gemm_algos_.end()) {
-    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&call.pref));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-        call.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
-        sizeof(workspace_bytes_)));
+  auto found = gemm_plans_.find(key);
+  if (found == gemm_plans_.end()) {
+    auto plan = std::make_unique<GemmPlan>();
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(
+        &plan->desc, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+    // Stored (column-major) shapes: the first operand is row-major B, the second row-major A.
+    plan->a = layout(type, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, g.batch, g.stride_b);
+    plan->b = layout(type, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a);
+    // bf16 A and B into f32 C and D: a supported cuBLASLt combination (compute and scale f32).
+    plan->c = layout(c_type, g.n, g.m, g.ldc, g.batch, g.stride_c);
+    Preference pref;  // for the heuristic's question only
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.p));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                      &workspace_bytes_, sizeof(workspace_bytes_)));
     const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c}};
     for (const auto& [attr, value] : aligns)
-      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(call.pref, attr, &value, sizeof(value)));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.p, attr, &value, sizeof(value)));
     cublasLtMatmulHeuristicResult_t results[16];
     int found_count = 0;
-    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_, call.desc, call.a, call.b, call.c, call.c,
-                                                call.pref, gemm_candidates_wanted(), results, &found_count));
-    LLM_CHECK(found_count > 0, "gemm on CUDA: cuBLASLt has no algorithm for " + shapes);
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_, plan->desc, plan->a, plan->b, plan->c, plan->c, pref.p,
+                                                gemm_candidates_wanted(), results, &found_count));
+    LLM_CHECK(found_count > 0, "gemm on CUDA: cuBLASLt has no algorithm for " + shapes());
     if (found_count > 1) {
       Tensor out = scratch({std::max<int64_t>(1, g.stride_c * (g.batch - 1) + g.ldc * (g.m - 1) + g.n)}, g.c_dtype);
-      report_gemm_candidates(lt_, call, results, found_count, g, out.data_ptr(), workspace_, workspace_bytes_, stream_,
-                             shapes);
+      report_gemm_candidates(lt_, *plan, results, found_count, g, out.data_ptr(), workspace_, workspace_bytes_, stream_,
+                             shapes());
     }
-    found = gemm_algos_.emplace(key, results[0].algo).first;
+    plan->algo = results[0].algo;
+    found = gemm_plans_.emplace(key, std::move(plan)).first;
   }
+  const GemmPlan& plan = *found->second;
   const cublasStatus_t status =
-      cublasLtMatmul(lt_, call.desc, &g.alpha, g.b, call.a, g.a, call.b, &g.beta, g.c, call.c,
-                     g.c, call.c, &found->second, workspace_, workspace_bytes_, stream_);
+      cublasLtMatmul(lt_, plan.desc, &g.alpha, g.b, plan.a, g.a, plan.b, &g.beta, g.c, plan.c,
+                     g.c, plan.c, &plan.algo, workspace_, workspace_bytes_, stream_);
   LLM_CHECK(status == CUBLAS_STATUS_SUCCESS,
-            std::string("gemm on CUDA (") + shapes + "): cublasLtMatmul failed: " +
+            std::string("gemm on CUDA (") + shapes() + "): cublasLtMatmul failed: " +
                 cublasLtGetStatusName(status));
   op_split::mark("matmul");  // cuBLASLt reports its own errors: no launch check to mark it
 }
