@@ -115,6 +115,10 @@ __global__ void final_sum_kernel(const double* partial, int count, float* out_f3
   }
 }
 
+// The blocks of partial_sum4_kernel over n elements, and of each tensor's share of a batch: the
+// same count either way, so a tensor's partials do not depend on whether it was batched.
+unsigned sum4_blocks(int64_t n) { return grid_for(n / 4, kPartialSums); }
+
 // Pass 1 into `partial` (f64 words, one per block); returns the block count. The grid depends on
 // n and on x's alignment alone: the same tensor sums in the same order every run.
 template <bool Square>
@@ -125,7 +129,7 @@ unsigned launch_partial_sums(const char* op, const Tensor& x, double* partial, c
     using T = decltype(tag);
     const T* p = x.data<T>();
     if (aligned_to_words<4>(p)) {
-      blocks = grid_for(n / 4, kPartialSums);
+      blocks = sum4_blocks(n);
       partial_sum4_kernel<T, Square><<<blocks, kThreads, 0, stream>>>(p, n, partial);
     } else {
       blocks = grid_for(n, kPartialSums);
@@ -153,7 +157,7 @@ unsigned launch_batch(const std::vector<Tensor>& xs, size_t& i, double* partial,
       batch.x[batch.count] = x;
       batch.n[batch.count] = xs[end].numel();
       batch.first_block[batch.count] = blocks;
-      blocks += grid_for(xs[end].numel() / 4, kPartialSums);
+      blocks += sum4_blocks(xs[end].numel());
       batch.count++;
     }
     if (batch.count < 2) {
