@@ -7,8 +7,9 @@
 // (v5's forward, v4's backward with GQA groups split over blocks) with bit-identical reruns. Off
 // Hopper, or in a build without sm_90a, they say so and pass. Then the variant flash attention
 // chooses by itself (validated on this device, v6 among the candidates) against the criterion; v5
-// and v6 come last (their first runs, on an H200 on 2026-11-30 and 2026-12-04, passed). Without a
-// CUDA device it says so and exits 77 (ctest: skipped).
+// and v6 come last (their first runs, on an H200 on 2026-11-30 and 2026-12-04, passed), then v7
+// (persistent forward; not run on a device yet). Without a CUDA device it says so and exits 77
+// (ctest: skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cstdio>
 #include <cstring>
@@ -94,6 +95,42 @@ TEST_CASE("v6: two heads a split (llama3-1b's heads at batch 9)") {
   check_bf16("flash v6, two heads a split", got, eager_bf16(in, causal_mask(true)),
              run(flash(true), in, Device::cpu(), DType::f32));
   CHECK(bit_identical(got, run(flash(true), in, kGpu, DType::bf16)));
+}
+
+// v7: v5's forward made persistent (one block an SM walking its query tiles), v6's backward. The
+// cases above have fewer query tiles than an H100's or H200's 132 SMs, so each v7 block takes one;
+// here 6 x 16 heads x 3 query tiles (the last partial) = 288 give blocks two or three, so Q's two
+// slots are reused and the K/V ring and the ping-pong run on across tiles. Both: v5's output bits
+// (the same arithmetic per tile), deterministic.
+TEST_CASE("v7 (persistent forward): every mask, GQA, edges; v5's forward bits") {
+  check_hopper_variant("v7", true, "v5");
+}
+
+TEST_CASE("v7: several query tiles a block (causal, documents), v5's forward bits") {
+  if (!variant_runs("v7")) return;
+  for (int64_t D : {64, 128}) {
+    CAPTURE(D);
+    const Inputs in = make_inputs(6, 300, 16, 4, D);
+    Inputs with_docs = in;
+    with_docs.doc = documents(6, 300);
+    for (bool docs : {false, true}) {
+      CAPTURE(docs);
+      const Inputs& x = docs ? with_docs : in;
+      const Attn f = docs ? mem_efficient(true) : flash(true);
+      const Allowed mask = docs ? document_mask(x.doc, true) : causal_mask(true);
+      Outputs got;
+      {
+        KernelVariant hold("LLM_ATTENTION_KERNEL", "v7");
+        got = run(f, x, kGpu, DType::bf16);
+        CHECK(bit_identical(got, run(f, x, kGpu, DType::bf16)));
+      }
+      check_bf16("flash v7, several tiles a block", got, eager_bf16(x, mask),
+                 run(f, x, Device::cpu(), DType::f32));
+      KernelVariant v5("LLM_ATTENTION_KERNEL", "v5");
+      const Tensor theirs = run(f, x, kGpu, DType::bf16).out;
+      CHECK(std::memcmp(got.out.data_ptr(), theirs.data_ptr(), theirs.nbytes()) == 0);
+    }
+  }
 }
 
 int main(int argc, char** argv) {

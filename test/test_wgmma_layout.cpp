@@ -16,7 +16,9 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -435,4 +437,62 @@ TEST_CASE("v6's dK/dV split: each group's heads taken once; enough blocks, else 
         }
       for (int n : taken) CHECK(n == 1);
     }
+}
+
+// v7's persistent forward: the blocks' walks take every query tile exactly once, and under a
+// causal mask the key tiles each block meets add up to nearly the same (the snake's point): the
+// training shapes (llama3-1b, llama3-8b) and issue #13's seq 4096 on an H200's 132 SMs, and
+// shapes with a partial last wave or fewer tiles than blocks.
+TEST_CASE("v7's persistent schedule: every query tile once, longest first, balanced when causal") {
+  struct Shape {
+    int64_t S, H, B, blocks;
+  };
+  for (const Shape& sh : {Shape{2048, 32, 1, 132}, Shape{4096, 16, 1, 132}, Shape{2048, 32, 4, 132},
+                          Shape{300, 16, 6, 132}, Shape{1000, 3, 2, 132}, Shape{16384, 16, 1, 114},
+                          Shape{4096, 16, 1, 7}}) {
+    CAPTURE(sh.S);
+    CAPTURE(sh.H);
+    CAPTURE(sh.B);
+    CAPTURE(sh.blocks);
+    const v4::QueryTileOrder order{sh.S, sh.H, sh.B};
+    MaskView mask;
+    mask.S = sh.S, mask.H = sh.H, mask.causal = true;
+    std::vector<int> taken(order.count(), 0);
+    std::vector<int64_t> work(sh.blocks, 0);  // key tiles a block's query tiles meet
+    int64_t longest = 0;
+    for (int64_t c = 0; c < sh.blocks; c++) {
+      int64_t previous = -1;
+      for (int64_t k = 0;; k++) {
+        const int64_t u = v4::persistent_tile(c, k, sh.blocks, order.count());
+        if (u < 0) {
+          // Past its last tile every later k is too.
+          CHECK(v4::persistent_tile(c, k + 1, sh.blocks, order.count()) < 0);
+          break;
+        }
+        CHECK(u > previous);
+        previous = u;
+        taken[u]++;
+        const v4::QueryTile t = order.at(u);
+        const int64_t n = v4::key_band<v4::kKeys>(mask.keys(t.b, t.h, t.i0),
+                                                  mask.keys(t.b, t.h, t.i0 + t.m - 1)).n;
+        work[c] += n;
+        longest = std::max(longest, n);
+      }
+    }
+    for (int n : taken) CHECK(n == 1);
+    // at(): each (b, h, query tile) once, rows within the sequence, longest first.
+    std::vector<int> seen(order.count(), 0);
+    for (int64_t u = 0; u < order.count(); u++) {
+      const v4::QueryTile t = order.at(u);
+      CHECK(t.i0 % v4::kRows == 0);
+      CHECK(t.m == std::min<int64_t>(v4::kRows, sh.S - t.i0));
+      seen[(t.b * sh.H + t.h) * order.per_sequence() + t.i0 / v4::kRows]++;
+      if (u > 0) CHECK(t.i0 <= order.at(u - 1).i0);
+    }
+    for (int n : seen) CHECK(n == 1);
+    // Balance: the busiest block within one longest tile of the mean, where every block has work.
+    const int64_t total = std::accumulate(work.begin(), work.end(), int64_t(0));
+    const int64_t busiest = *std::max_element(work.begin(), work.end());
+    if (order.count() >= sh.blocks) CHECK(double(busiest) <= double(total) / sh.blocks + longest);
+  }
 }

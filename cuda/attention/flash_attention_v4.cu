@@ -1,4 +1,5 @@
-// defines: flash_v4_available, flash_v4_forward, flash_v5_forward: attention forward v4,
+// defines: flash_v4_available, flash_v4_forward, flash_v5_forward, flash_v7_forward: attention
+// forward v4,
 // FlashAttention-3's design on Hopper (sm_90a) for bf16 at head_dim 64 and 128 with every key-span
 // mask (causal, S2 groups, document ids) and GQA. What it changes against v3
 // (flash_attention_v3.cu):
@@ -16,6 +17,11 @@
 //     for that product.
 // v5's forward (flash_v5_forward) adds FlashAttention-3's ping-pong of the consumer warpgroups
 // (consume's kPingPong); on an H200 (bench/results/2026-11-30-gpu-run.md) it gave v4's bits 4% faster.
+// v7's (flash_v7_forward) is v5's made persistent, as FlashAttention-3's is: one block an SM walks
+// its share of the query tiles (v4::persistent_tile) with Q in two slots, so that the start and end
+// of each tile overlap the work of the tiles beside it. The 2026-11-30 sweep puts that fixed cost at
+// about four key tiles' time a block (v5 at seq 4096 against 8192, not causal: 58.2% against
+// 61.9% of the peak), a fifth of a causal tile's time at seq 4096. Not run on a device yet.
 // Shared with v3: the query tile order (longest causal tiles first), the key spans of each row
 // and masks only on boundary tiles, the online softmax and the output / lse layout
 // (online_softmax.cuh), so v3's backward consumes v4's lse. Not done as FlashAttention-3 does:
@@ -24,6 +30,8 @@
 // an H200 (bench/results/2026-11-29-gpu-bringup.md), and flash attention uses a variant only where
 // validation on the device passed.
 #include <cudaTypedefs.h>
+
+#include <algorithm>
 
 #include "cuda/attention/flash_attention_v3.cuh"
 #include "cuda/attention/flash_attention_v4.cuh"
@@ -40,84 +48,100 @@ using namespace v4;
 static_assert(kRows == v3::kRows, "v3::query_block orders v4's query tiles too");
 static_assert(kRows == kKeys, "one TMA box shape (64 columns x 128 rows) serves Q, K and V");
 
-template <int D>
-struct Layout {  // dynamic shared memory, in bytes from a 1024-aligned base: Q at 0, then K, V
+// Dynamic shared memory, in bytes from a 1024-aligned base: kQSlots query tiles (v7 loads a
+// block's next tile while its consumers work on this one), then the K ring, then the V ring.
+template <int D, int kQSlots = 1>
+struct Layout {
   static constexpr int kStages = D == 64 ? 3 : 2;
-  static constexpr uint32_t kTile = kKeys * D * 2, kK = kRows * D * 2;
-  static constexpr uint32_t kV = kK + kStages * kTile, kEnd = kV + kStages * kTile;
+  static constexpr uint32_t kTile = kKeys * D * 2, kQ = kRows * D * 2;
+  static constexpr uint32_t kK = kQSlots * kQ, kV = kK + kStages * kTile;
+  static constexpr uint32_t kEnd = kV + kStages * kTile;
 };
-template <int D>
+template <int D, int kQSlots = 1>
 constexpr size_t smem_bytes() {
-  return Layout<D>::kEnd + kSmemSlack;
+  return Layout<D, kQSlots>::kEnd + kSmemSlack;
 }
 
 struct Barriers {
-  uint64_t q_full, k_full[3], v_full[3], k_empty[3], v_empty[3];
+  uint64_t q_full[2], q_empty[2], k_full[3], v_full[3], k_empty[3], v_empty[3];
 };
 
 #ifdef LLM_SM90A
-// The producer: one thread loads Q, then K and V of every key tile of the band into the stage
-// ring, each into a slot once the consumers have released it (the first pass finds them free).
-template <int D>
-__device__ void produce(const CUtensorMap* q_map, const CUtensorMap* k_map,
-                        const CUtensorMap* v_map, unsigned char* smem, Barriers& bar,
-                        const v3::QueryBlock& blk, int64_t kvh, int64_t j_first, int n) {
-  using L = Layout<D>;
-  ptx::setmaxnreg_dec<kProducerRegs>();
-  if (threadIdx.x != 0) return;
-  load_tile<kRows, D>(smem, q_map, &bar.q_full, blk.h, blk.i0, blk.b);
-  for (int t = 0; t < n; t++) {
-    const int s = t % L::kStages;
-    const uint32_t parity = (t / L::kStages) & 1;
-    const int64_t j0 = j_first + int64_t(t) * kKeys;
-    ptx::mbar_wait(&bar.k_empty[s], parity ^ 1);
-    load_tile<kKeys, D>(smem + L::kK + s * L::kTile, k_map, &bar.k_full[s], kvh, j0, blk.b);
-    ptx::mbar_wait(&bar.v_empty[s], parity ^ 1);
-    load_tile<kKeys, D>(smem + L::kV + s * L::kTile, v_map, &bar.v_full[s], kvh, j0, blk.b);
+template <int D, int kQSlots>
+__device__ void init_ring_barriers(Barriers& bar) {
+  for (int s = 0; s < Layout<D, kQSlots>::kStages; s++) {
+    ptx::mbar_init(&bar.k_full[s], 1);  // the producer's arrive; the bytes complete it
+    ptx::mbar_init(&bar.v_full[s], 1);
+    ptx::mbar_init(&bar.k_empty[s], 128 * kConsumers);  // every consumer thread
+    ptx::mbar_init(&bar.v_empty[s], 128 * kConsumers);
   }
 }
 
-// A consumer warpgroup: its 64 query rows against the n key tiles from j_first. Per tile t:
-// issue S_t = Q K_t^T, then O += P_{t-1} V_{t-1}; once S_t is in, mask it if a boundary tile and
-// run the softmax (P_t and how far O must shrink) while P V runs; once that is in, rescale O and
-// turn P_t into A fragments.
-// kPingPong (v5): FlashAttention-3's ping-pong. The two warpgroups take turns to issue their
+// The K and V tiles of one query tile's band into the stage ring, each into a slot once the
+// consumers have released it (the first pass finds them free). `ring`: the key tiles the ring
+// took before (v7's earlier query tiles), so that slots and phases run on across tiles.
+template <int D, int kQSlots>
+__device__ void produce_band(const CUtensorMap* k_map, const CUtensorMap* v_map,
+                             unsigned char* smem, Barriers& bar, int64_t b, int64_t kvh,
+                             Band band, int ring) {
+  using L = Layout<D, kQSlots>;
+  for (int t = 0; t < band.n; t++) {
+    const int s = (ring + t) % L::kStages;
+    const uint32_t parity = ((ring + t) / L::kStages) & 1;
+    const int64_t j0 = band.j_first + int64_t(t) * kKeys;
+    ptx::mbar_wait(&bar.k_empty[s], parity ^ 1);
+    load_tile<kKeys, D>(smem + L::kK + s * L::kTile, k_map, &bar.k_full[s], kvh, j0, b);
+    ptx::mbar_wait(&bar.v_empty[s], parity ^ 1);
+    load_tile<kKeys, D>(smem + L::kV + s * L::kTile, v_map, &bar.v_full[s], kvh, j0, b);
+  }
+}
+
+// A consumer warpgroup: its 64 query rows of the tile in Q slot `slot` against the band's key
+// tiles, which the ring holds from its key tile number `ring`. Per tile t: issue S_t = Q K_t^T,
+// then O += P_{t-1} V_{t-1}; once S_t is in, mask it if a boundary tile and run the softmax (P_t
+// and how far O must shrink) while P V runs; once that is in, rescale O and turn P_t into A
+// fragments. The caller has waited for Q and the rows' spans.
+// kPingPong (v5, v7): FlashAttention-3's ping-pong. The two warpgroups take turns to issue their
 // products (named barriers 1 and 2), so that the tensor cores serve one while the other runs its
-// softmax. Each warpgroup has n + 1 turns (the first S, n - 1 of S and P V, the last P V); turn k
-// of warpgroup 0 waits for warpgroup 1's k - 1 turns (and a start arrival), turn k of warpgroup 1
-// for warpgroup 0's k, so the turns alternate from warpgroup 0; warpgroup 1's last turn releases
-// nothing, so that no arrival is left over.
-template <int D, bool kPingPong>
+// softmax. Each warpgroup has n + 1 turns a query tile (the first S, n - 1 of S and P V, the last
+// P V); turn k of warpgroup 0 waits for warpgroup 1's k - 1 turns (and a start arrival), turn k of
+// warpgroup 1 for warpgroup 0's k, so the turns alternate from warpgroup 0. One tile a block
+// (v5): the start arrival is this call's and warpgroup 1's last turn releases nothing, so that no
+// arrival is left over. kPersistent (v7): the turns run on across the block's tiles (so one
+// warpgroup's output store overlaps the other's last product); its caller makes the start arrival
+// once and warpgroup 0 takes the last release after its last tile; the Q slot is released once
+// the products are in.
+template <int D, bool kPingPong, bool kPersistent = false>
 __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, unsigned char* smem,
-                        Barriers& bar, const v3::QueryBlock& blk, int64_t j_first, int n, bf16* out,
-                        float* lse) {
-  using L = Layout<D>;
-  ptx::setmaxnreg_inc<kConsumerRegs>();
+                        Barriers& bar, const v3::QueryBlock& blk, Band band, int ring, int slot,
+                        bf16* out, float* lse) {
+  using L = Layout<D, kPersistent ? 2 : 1>;
+  const int n = band.n;
   const int wg_row = 64 * (threadIdx.x / 128 - 1);  // the warpgroup's first row of the tile
   const int r0 = wg_row + 16 * (threadIdx.x / 32 % 4);
   const KeySpan span[2] = {rows.span[r0 + c_row(0)], rows.span[r0 + c_row(2)]};
   // The band of the warpgroup's rows: a tile it sees whole needs no mask. Rows past the sequence
   // see nothing, so a warpgroup with none in it masks every score and adds zeros.
   const KeySpan first = rows.span[wg_row], last = rows.span[warpgroup_last_row(wg_row, blk.m)];
-  const uint32_t base = ptx::smem_addr(smem);
+  const uint32_t base = ptx::smem_addr(smem), q_tile = base + slot * L::kQ;
   float o[D / 8][4] = {}, s[kKeys / 8][4] = {}, rescale[2];
   uint32_t pa[kKeys / 16][4];
   RowState st;
   const float scale_log2 = p.scale * kLog2e;
 
   auto issue_scores = [&](int t) {
-    const int stage = t % L::kStages;
-    ptx::mbar_wait(&bar.k_full[stage], (t / L::kStages) & 1);
+    const int stage = (ring + t) % L::kStages;
+    ptx::mbar_wait(&bar.k_full[stage], ((ring + t) / L::kStages) & 1);
     ptx::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-      ptx::wgmma_ss(s, kmajor_desc<kRows>(base, wg_row, kk),
+      ptx::wgmma_ss(s, kmajor_desc<kRows>(q_tile, wg_row, kk),
                     kmajor_desc<kKeys>(base + L::kK + stage * L::kTile, 0, kk), kk);
     ptx::wgmma_commit();
   };
   auto issue_pv = [&](int t) {
-    const int stage = t % L::kStages;
-    ptx::mbar_wait(&bar.v_full[stage], (t / L::kStages) & 1);
+    const int stage = (ring + t) % L::kStages;
+    ptx::mbar_wait(&bar.v_full[stage], ((ring + t) / L::kStages) & 1);
     ptx::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++)
@@ -126,15 +150,15 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
   };
   auto softmax = [&](int t) {  // S_t has landed: its K slot is free
     ptx::fence_regs(s);
-    ptx::mbar_arrive(&bar.k_empty[t % L::kStages]);
-    const int64_t j0 = j_first + int64_t(t) * kKeys;
+    ptx::mbar_arrive(&bar.k_empty[(ring + t) % L::kStages]);
+    const int64_t j0 = band.j_first + int64_t(t) * kKeys;
     if (needs_mask<kKeys>(first, last, j0)) mask_tile(s, span, j0);
     softmax_update(s, st, scale_log2, rescale);
   };
   auto pv_done = [&](int t) {  // P_t V_t has landed: its V slot and P's registers are free
     ptx::fence_regs(o);
     ptx::fence_regs(pa);
-    ptx::mbar_arrive(&bar.v_empty[t % L::kStages]);
+    ptx::mbar_arrive(&bar.v_empty[(ring + t) % L::kStages]);
   };
   auto to_a = [&] {
 #pragma unroll
@@ -146,12 +170,11 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
   };
   auto turn_end = [&](bool last) {
     if constexpr (kPingPong)
-      if (!(last && wg == 1)) ptx::named_barrier_arrive<128 * kConsumers>(2 - wg);
+      if (kPersistent || !(last && wg == 1)) ptx::named_barrier_arrive<128 * kConsumers>(2 - wg);
   };
 
-  ptx::mbar_wait(&bar.q_full, 0);
   if (n > 0) {
-    if (kPingPong && wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);  // 0 goes first
+    if (kPingPong && !kPersistent && wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);
     turn_begin();
     issue_scores(0);
     turn_end(false);
@@ -176,7 +199,64 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
     ptx::wgmma_wait<0>();
     pv_done(n - 1);
   }
+  if constexpr (kPersistent) ptx::mbar_arrive(&bar.q_empty[slot]);
   store_rows<D>(p, o, st, out, lse, blk.b, blk.h, blk.i0, blk.m, r0);
+}
+
+// Calls f(tile, k) for the block's query tiles, k counting them (v7's walk).
+template <class F>
+__device__ void walk_tiles(const QueryTileOrder& order, F&& f) {
+  for (int k = 0;; k++) {
+    const int64_t u = persistent_tile(blockIdx.x, k, gridDim.x, order.count());
+    if (u < 0) return;
+    f(order.at(u), k);
+  }
+}
+
+// v7's producer warpgroup: for each of the block's query tiles, once the consumers have released
+// its Q slot k % 2 (two slots: the next tile's loads while the consumers work on this one), every
+// thread writes its row's key span, and thread 0 loads Q and then the band's K and V into the ring.
+template <int D>
+__device__ void produce_persistent(const CUtensorMap* q_map, const CUtensorMap* k_map,
+                                   const CUtensorMap* v_map, const Problem<bf16>& p,
+                                   const QueryTileOrder& order, unsigned char* smem,
+                                   QueryRows<kRows> (&rows)[2], Barriers& bar) {
+  int ring = 0;
+  walk_tiles(order, [&](const QueryTile& t, int k) {
+    const int slot = k % 2;
+    ptx::mbar_wait(&bar.q_empty[slot], ((k / 2) & 1) ^ 1);
+    load_query_rows(p, rows[slot], nullptr, nullptr, t.b, t.h, t.i0, t.m);
+    if (threadIdx.x != 0) {
+      ptx::mbar_arrive(&bar.q_full[slot]);
+      return;
+    }
+    // The band from the mask itself: the other threads' spans may not have landed yet.
+    const Band band =
+        key_band<kKeys>(p.mask.keys(t.b, t.h, t.i0), p.mask.keys(t.b, t.h, t.i0 + t.m - 1));
+    load_tile<kRows, D>(smem + slot * Layout<D, 2>::kQ, q_map, &bar.q_full[slot], t.h, t.i0, t.b);
+    produce_band<D, 2>(k_map, v_map, smem, bar, t.b, t.h / p.heads_per_kv, band, ring);
+    ring += band.n;
+  });
+}
+
+// v7's consumer warpgroups: the block's query tiles in turn, the ping-pong running on across them.
+template <int D>
+__device__ void consume_persistent(const Problem<bf16>& p, const QueryTileOrder& order,
+                                   unsigned char* smem, const QueryRows<kRows> (&rows)[2],
+                                   Barriers& bar, bf16* out, float* lse) {
+  const int wg = threadIdx.x / 128 - 1;
+  if (wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);  // warpgroup 0 goes first
+  int ring = 0;
+  walk_tiles(order, [&](const QueryTile& t, int k) {
+    const int slot = k % 2;
+    ptx::mbar_wait(&bar.q_full[slot], (k / 2) & 1);
+    const Band band = key_band<kKeys>(rows[slot].span[0], rows[slot].span[t.m - 1]);
+    consume<D, true, true>(p, rows[slot], smem, bar, {t.b, t.h, t.i0, t.m}, band, ring, slot, out,
+                           lse);
+    ring += band.n;
+  });
+  // Warpgroup 1's last turn released warpgroup 0 (or, with no turn, the start arrival did).
+  if (wg == 0) ptx::named_barrier_sync<128 * kConsumers>(1);
 }
 #endif  // LLM_SM90A
 
@@ -196,22 +276,56 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   const v3::QueryBlock blk = v3::query_block(p);
   load_query_rows(p, rows, nullptr, nullptr, blk.b, blk.h, blk.i0, blk.m);
   if (threadIdx.x == 0) {
-    ptx::mbar_init(&bar.q_full, 1);
-    for (int s = 0; s < Layout<D>::kStages; s++) {
-      ptx::mbar_init(&bar.k_full[s], 1);  // the producer's arrive; the bytes complete it
-      ptx::mbar_init(&bar.v_full[s], 1);
-      ptx::mbar_init(&bar.k_empty[s], 128 * kConsumers);  // every consumer thread
-      ptx::mbar_init(&bar.v_empty[s], 128 * kConsumers);
-    }
+    ptx::mbar_init(&bar.q_full[0], 1);
+    init_ring_barriers<D, 1>(bar);
     ptx::fence_barrier_init();
   }
   __syncthreads();
   const Band band = key_band<kKeys>(rows.span[0], rows.span[blk.m - 1]);
-  if (threadIdx.x < 128)
-    produce<D>(&q_map, &k_map, &v_map, smem, bar, blk, blk.h / p.heads_per_kv, band.j_first,
-               band.n);
-  else
-    consume<D, kPingPong>(p, rows, smem, bar, blk, band.j_first, band.n, out, lse);
+  if (threadIdx.x < 128) {  // the producer warpgroup: one thread issues every copy
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    if (threadIdx.x != 0) return;
+    load_tile<kRows, D>(smem, &q_map, &bar.q_full[0], blk.h, blk.i0, blk.b);
+    produce_band<D, 1>(&k_map, &v_map, smem, bar, blk.b, blk.h / p.heads_per_kv, band, 0);
+  } else {
+    ptx::setmaxnreg_inc<kConsumerRegs>();
+    ptx::mbar_wait(&bar.q_full[0], 0);
+    consume<D, kPingPong>(p, rows, smem, bar, blk, band, 0, 0, out, lse);
+  }
+#endif
+}
+
+// v7: v5's forward in one block an SM, each walking its query tiles (persistent_tile's snake,
+// longest first) with Q and the rows' spans in two slots, so that a tile's start (its Q, its first
+// K and V) and its end (the last product, the output store) overlap the neighbouring tiles' work
+// instead of each block's start and end standing alone (grid: at most one block an SM).
+template <int D>
+__global__ void __launch_bounds__(kBlockThreads, 1)
+    forward_v7_kernel(const __grid_constant__ CUtensorMap q_map,
+                      const __grid_constant__ CUtensorMap k_map,
+                      const __grid_constant__ CUtensorMap v_map, Problem<bf16> p,
+                      QueryTileOrder order, bf16* out, float* lse) {
+#ifdef LLM_SM90A
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = align_smem(smem_raw);
+  __shared__ QueryRows<kRows> rows[2];
+  __shared__ Barriers bar;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < 2; s++) {
+      ptx::mbar_init(&bar.q_full[s], 128);  // every producer thread; thread 0's with Q's bytes
+      ptx::mbar_init(&bar.q_empty[s], 128 * kConsumers);
+    }
+    init_ring_barriers<D, 2>(bar);
+    ptx::fence_barrier_init();
+  }
+  __syncthreads();
+  if (threadIdx.x < 128) {
+    ptx::setmaxnreg_dec<kProducerRegs>();
+    produce_persistent<D>(&q_map, &k_map, &v_map, p, order, smem, rows, bar);
+  } else {
+    ptx::setmaxnreg_inc<kConsumerRegs>();
+    consume_persistent<D>(p, order, smem, rows, bar, out, lse);
+  }
 #endif
 }
 
@@ -262,20 +376,35 @@ bool flash_v4_available() {
 
 namespace {
 
+struct ForwardMaps {
+  CUtensorMap q, k, v;
+  ForwardMaps(const Tensor& q_, const Tensor& k_, const Tensor& v_)
+      : q(head_map(q_, kRows)), k(head_map(k_, kKeys)), v(head_map(v_, kKeys)) {}
+};
+
 template <bool kPingPong>
 void launch_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                     const MaskView& mask, Tensor& out, Tensor& lse) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
-  const CUtensorMap q_map = head_map(q, kRows), k_map = head_map(k, kKeys),
-                    v_map = head_map(v, kKeys);
+  const ForwardMaps maps(q, k, v);
   const dim3 grid(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)),
                   static_cast<unsigned>((p.S + kRows - 1) / kRows));
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     allow_smem(forward_v4_kernel<D, kPingPong>, smem_bytes<D>());
     forward_v4_kernel<D, kPingPong><<<grid, kBlockThreads, smem_bytes<D>(), stream>>>(
-        q_map, k_map, v_map, p, out.data<bf16>(), lse.data<float>());
+        maps.q, maps.k, maps.v, p, out.data<bf16>(), lse.data<float>());
   });
+}
+
+int device_sms() {  // one device a process
+  static const int sms = [] {
+    int device = 0, n = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    return n;
+  }();
+  return sms;
 }
 
 }  // namespace
@@ -288,6 +417,21 @@ void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, con
 void flash_v5_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse) {
   launch_forward<true>(stream, q, k, v, mask, out, lse);
+}
+
+void flash_v7_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  const QueryTileOrder order{p.S, p.H, q.size(0)};
+  if (order.count() == 0) return;
+  const ForwardMaps maps(q, k, v);
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(order.count(), device_sms()));
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    allow_smem(forward_v7_kernel<D>, smem_bytes<D, 2>());
+    forward_v7_kernel<D><<<blocks, kBlockThreads, smem_bytes<D, 2>(), stream>>>(
+        maps.q, maps.k, maps.v, p, order, out.data<bf16>(), lse.data<float>());
+  });
 }
 
 }  // namespace llm

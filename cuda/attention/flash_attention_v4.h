@@ -1,5 +1,5 @@
 // defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_forward,
-// flash_v5_backward, flash_v6_backward: attention v4, FlashAttention-3's design on Hopper
+// flash_v5_backward, flash_v6_backward, flash_v7_forward: attention v4, FlashAttention-3's design on Hopper
 // (cuda/attention/flash_attention_v4.cu, flash_attention_v4_backward.cu); v5, with its
 // ping-pong forward and dQ by atomics; v6, v5's forward and v4's backward with GQA groups split.
 // v4 passed validation on an H200 (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30
@@ -40,5 +40,11 @@ void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
 void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
+
+// v7's forward: v5's, persistent (one block an SM walking its query tiles, each tile's start and
+// end overlapping its neighbours' work): the same arithmetic per tile as v5's, so v5's bits. Not
+// run on a device yet: forced only (LLM_ATTENTION_KERNEL=v7, whose backward is v6's).
+void flash_v7_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const MaskView& mask, Tensor& out, Tensor& lse);
 
 }  // namespace llm

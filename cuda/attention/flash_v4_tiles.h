@@ -1,5 +1,5 @@
 // defines: v4::kConsumers, kRows, kKeys, key_band, warpgroup_last_row, needs_mask,
-// dkdv_head_splits, split_heads: the tile arithmetic of the v4 attention kernels
+// dkdv_head_splits, split_heads, QueryTileOrder, persistent_tile: the tile arithmetic of the v4 attention kernels
 // (flash_attention_v4.cu, flash_attention_v4_backward.cu), host-and-device so that
 // test/test_wgmma_layout.cpp checks it against MaskView for every mask on the CPU.
 #pragma once
@@ -63,6 +63,35 @@ struct HeadRange {
 LLM_HOST_DEVICE HeadRange split_heads(int64_t kvh, int split, int splits, int64_t heads_per_kv) {
   const int64_t per = heads_per_kv / splits, begin = kvh * heads_per_kv + split * per;
   return {begin, begin + per};
+}
+
+// The query tiles of a forward call in one order, longest first: tile u is the query tile
+// z = u / (H B) counted from the last, of batch row u / H % B and head u % H, the order in which a
+// grid of (H, B, query tiles) starts the blocks of the other kernels (v3::query_block), so under a
+// causal mask every head's longest tiles come first.
+struct QueryTile {
+  int64_t b, h, i0, m;  // rows [i0, i0 + m) of (b, h)
+};
+struct QueryTileOrder {
+  int64_t S, H, B;
+  LLM_HOST_DEVICE int64_t per_sequence() const { return (S + kRows - 1) / kRows; }
+  LLM_HOST_DEVICE int64_t count() const { return per_sequence() * H * B; }
+  LLM_HOST_DEVICE QueryTile at(int64_t u) const {
+    const int64_t i0 = (per_sequence() - 1 - u / (H * B)) * kRows;
+    return {u / H % B, u % H, i0, S - i0 < kRows ? S - i0 : kRows};
+  }
+};
+
+// The persistent forward (v7) runs `blocks` blocks, one an SM, each walking its share of the
+// `tiles` query tiles above: block c's k-th tile, or -1 past its last. The tiles go out in waves
+// of `blocks`, a snake: even waves give block c the c-th tile of the wave, odd waves the c-th from
+// its end. Tiles come longest first, so a block that took a long tile in one wave takes a short
+// one in the next: under a causal mask the blocks' sums of key tiles come out within about one
+// tile of each other, without the atomic tile counter FlashAttention-3 uses (and in a fixed
+// order). The index grows with k, so the first -1 ends a block's walk.
+LLM_HOST_DEVICE int64_t persistent_tile(int64_t c, int64_t k, int64_t blocks, int64_t tiles) {
+  const int64_t u = k * blocks + (k % 2 == 0 ? c : blocks - 1 - c);
+  return u < tiles ? u : -1;
 }
 
 }  // namespace v4

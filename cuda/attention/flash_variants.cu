@@ -40,11 +40,13 @@ struct Variant {
   // backward is not deterministic (and was slower than v4's): forced only. v6 (v5's forward, v4's
   // deterministic backward with GQA groups split over blocks) passed every mask, GQA and edge
   // case, bit-identical on rerun, and memcheck on an H200 (2026-12-04-gpu-run.md), where it gave
-  // the llama3-1b step 46.85 ms against v4's 48.51: chosen by trial with v4, v3 and v2.
+  // the llama3-1b step 46.85 ms against v4's 48.51: chosen by trial with v4, v3 and v2. v7 (v5's
+  // forward made persistent, v6's backward) has not run on a device: forced only.
   bool automatic;
 };
 // In order of preference on a tie.
-const Variant kVariants[] = {{"v6", flash_v5_forward, flash_v6_backward, flash_v4_available, true},
+const Variant kVariants[] = {{"v7", flash_v7_forward, flash_v6_backward, flash_v4_available, false},
+                             {"v6", flash_v5_forward, flash_v6_backward, flash_v4_available, true},
                              {"v5", flash_v5_forward, flash_v5_backward, flash_v4_available, false},
                              {"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},
                              {"v3", flash_v3_forward, flash_v3_backward, always, true},
@@ -169,11 +171,11 @@ const Variant& variant_named(const std::string& name) {
   for (const Variant& v : kVariants)
     if (name == v.name) {
       LLM_CHECK(v.available(), "LLM_ATTENTION_KERNEL=" + name +
-                                   ": this device or build cannot run it (v4, v5, v6: sm_90 and "
+                                   ": this device or build cannot run it (v4 to v7: sm_90 and "
                                    "an sm_90a build)");
       return v;
     }
-  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4, v5 or v6");
+  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4, v5, v6 or v7");
 }
 
 VariantChoice& choice_for(bool forward) {

@@ -3,11 +3,11 @@
 # (tools/device/fetch_debs.sh makes it here first). A session's 15 device minutes hold one machine
 # start and one call of at most 10 minutes: name the phases in the order they matter, with a
 # deadline that ends the timing phases inside the call's limit, e.g.
-#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize step kernels v6 table",
+#   run(command="LLM_COMMIT=<sha> LLM_DEADLINE_S=560 tools/device/gpu_session.sh test sanitize v7 step kernels table",
 #       timeout_s=600, carry=[".device"])
 # At most 8 files come back from $OUT: those phases write device.txt, build.log, gpu_tests.log (cuDNN's
 # log at its end), sanitizer.log, step.log (v6's rows too), kernels.log, bench_kernel_llama3-1b.json
-# and table.log.
+# and table.log (v7's rows too).
 # Unpacks the carried Debian packages into a private prefix, builds for sm_90a with 16 jobs, then
 # runs each phase named. Correctness, side by side: `test` every gpu-labelled suite (180 s each,
 # test_gpu_train 240 s; LLM_CUDA_SYNC=1; cuDNN's own log kept), `sanitize` compute-sanitizer's
@@ -16,7 +16,8 @@
 # those finish: `quick` the attention row at seq 4096 (head_dim 128, causal) beside torch SDPA,
 # the numbered variants and llm_bench kernel at the llama3-1b shapes, `v4` the variants (v4 alone
 # first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
-# `v6` v6 beside v4, v5 and cuDNN at the GQA training shapes (its memcheck is `sanitize`'s),
+# `v6` v6 beside v4, v5 and cuDNN at the GQA training shapes (its memcheck is `sanitize`'s), `v7`
+# v7's persistent forward beside v5 and cuDNN at seq 4096 and 8192 and at the training shapes,
 # `sweep` v5 over v4's sweep, `step` the llama3-1b step (seq 2048, bf16, flash, with and without
 # recompute, and with attention v4 forced) beside HF + PyTorch in bf16 and in mixed precision,
 # `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
@@ -269,6 +270,25 @@ for phase in "$@"; do
       done
       v6_rows | grep -E '^(flash|cudnn)' | sed 's/^/   /'
       ;;
+    v7)
+      # v7 (v5's forward made persistent; its backward is v6's) at issue #13's shape (seq 4096 and
+      # 8192, head_dim 128, 16 heads, causal or not) and the training shapes (32 heads on 8, seq
+      # 2048, causal): v7 alone first (its first run: a fault or a hang ends only its process),
+      # then v5 and cuDNN beside it. Into table.log after a marker line; every row is checked
+      # against eager first and prints FAIL if it differs.
+      start_timing
+      echo "===== v7 phase" >>"$OUT/table.log"
+      v7_rows() { sed -n '/^===== v7 phase/,$p' "$OUT/table.log"; }
+      for impls in flash_v7 flash_v5,cudnn; do
+        timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl $impls --seq 4096,8192 \
+          --head-dim 128 --causal 0,1 --pass fwd >>"$OUT/table.log" 2>&1
+        note "attention $impls, seq 4096 and 8192, forward: exit $?, FAIL rows $(v7_rows | grep -c FAIL)"
+        timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl $impls --seq 2048 --head-dim 64,128 \
+          --heads 32 --kv-heads 8 --causal 1 --pass fwd,fwd_bwd >>"$OUT/table.log" 2>&1
+        note "attention $impls, 32 heads on 8, seq 2048: exit $?, FAIL rows $(v7_rows | grep -c FAIL)"
+      done
+      v7_rows | grep -E '^(flash|cudnn)' | sed 's/^/   /'
+      ;;
     sweep)
       start_timing
       timeout $(limit 150) ./llm_bench attention --impl flash_v5 --seq 1024,4096,8192 --head-dim 64,128 \
@@ -314,7 +334,7 @@ for phase in "$@"; do
       ;;
     table)
       start_timing
-      for impl in flash flash_v4 flash_v6 cudnn flash_v5 s2 mem_efficient flash_v3 flash_v2 flash_simt eager; do
+      for impl in flash flash_v4 flash_v6 flash_v7 cudnn flash_v5 s2 mem_efficient flash_v3 flash_v2 flash_simt eager; do
         timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl $impl --seq 1024,2048,4096,8192,16384 \
           --head-dim 64,128 --causal 0,1 --pass fwd,fwd_bwd >>"$OUT/table.log" 2>&1
         note "table $impl: exit $?, rows $(grep -c "^$impl " "$OUT/table.log"), FAIL $(grep -c "^$impl .*FAIL" "$OUT/table.log")"
@@ -335,7 +355,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, sweep, step, kernels, table, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, v7, sweep, step, kernels, table, bench)" ;;
   esac
 done
 start_timing
