@@ -135,9 +135,13 @@ void CudaBackend::gemm(const GemmArgs& g) {
 
   // f32 stays f32 unless `tf32: true`, so CUDA matches the CPU reference to f32 rounding.
   const bool tf32 = tf32_ && g.dtype == DType::f32;
+  // The strides count only in a batch (layout() leaves them out of one matrix's layout): equal
+  // shapes share a plan whatever strides their callers passed.
+  const bool batched = g.batch > 1;
   const std::array<int64_t, 18> key{int64_t(g.dtype), int64_t(g.c_dtype), g.trans_a, g.trans_b, g.m, g.n,
-                                    g.k, g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b,
-                                    g.stride_c, align_a, align_b, align_c, tf32};
+                                    g.k, g.lda, g.ldb, g.ldc, g.batch, batched ? g.stride_a : 0,
+                                    batched ? g.stride_b : 0, batched ? g.stride_c : 0, align_a,
+                                    align_b, align_c, tf32};
   auto found = gemm_plans_.find(key);
   if (found == gemm_plans_.end()) {
     auto plan = std::make_unique<GemmPlan>();

@@ -21,10 +21,6 @@ namespace {
 // count only, so the summation order is the same on every run and every GPU. 256 blocks are two
 // an SM on an H100 or H200; the partial sums they write (C floats each) are 2 MiB at C = 2048.
 constexpr int64_t kWeightChunks = 256;
-// The backward's dweight sums live in dynamic shared memory: beyond 48 KiB a kernel has to ask
-// for it; 160 KiB (C = 40960) fits a block on every GPU since the A100 (163 KiB; H100 227 KiB).
-constexpr size_t kDefaultSharedBytes = 48 * 1024;
-constexpr size_t kMaxDweightSumsBytes = 160 * 1024;
 
 // The block's row x (sum of squares ss) to y = x * rstd * w, with rstd = 1 / sqrt(ss / C + eps)
 // saved for backward.
@@ -141,6 +137,27 @@ __global__ void rmsnorm_dweight_final_kernel(const float* partial, int64_t chunk
   dw[c] = from_f32<T>(total);
 }
 
+// The dynamic shared memory (the dweight sums, C floats) rmsnorm_backward_kernel<T, W> may take on
+// this device: its opt-in limit less the kernel's static share (block_sum's), asked for once. Past
+// 48 KiB a kernel has to ask, and static and dynamic count together: a test against 48 KiB of
+// dynamic memory alone misses rows whose sums fit it but not beside the static part. H100 and
+// H200: 227 KiB, C up to about 58000; A100 163 KiB; RTX 30 and 40 series 99 KiB.
+template <class T, int W>
+size_t backward_sums_limit() {
+  static const size_t bytes = [] {
+    int device = 0, optin = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cudaFuncAttributes attr{};
+    CUDA_CHECK(cudaFuncGetAttributes(&attr, rmsnorm_backward_kernel<T, W>));
+    const size_t limit = static_cast<size_t>(optin) - attr.sharedSizeBytes;
+    CUDA_CHECK(cudaFuncSetAttribute(rmsnorm_backward_kernel<T, W>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(limit)));
+    return limit;
+  }();
+  return bytes;
+}
+
 }  // namespace
 
 void CudaBackend::rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y,
@@ -198,9 +215,6 @@ void CudaBackend::norm_backward(const char* op, const Tensor& x, const Tensor& w
   require_same_dtype(op, x, dy);
   const int64_t C = x.size(-1), N = x.numel() / C;
   const size_t sums_bytes = static_cast<size_t>(C) * sizeof(float);
-  LLM_CHECK(sums_bytes <= kMaxDweightSumsBytes,
-            std::string(op) + ": rows of " + std::to_string(C) + " elements; CUDA takes at most " +
-                std::to_string(kMaxDweightSumsBytes / sizeof(float)));
   activate();
   const int64_t rows_per_chunk = std::max<int64_t>(1, (N + kWeightChunks - 1) / kWeightChunks);
   const int64_t chunks = std::max<int64_t>(1, (N + rows_per_chunk - 1) / rows_per_chunk);
@@ -211,10 +225,11 @@ void CudaBackend::norm_backward(const char* op, const Tensor& x, const Tensor& w
     const T* inp = dx_in.defined() ? dx_in.data<T>() : nullptr;  // null is aligned: no residual
     T* dxp = dx.data<T>();
     with_row_width<wide_width<T>()>(C, [&](auto width) {
-      auto kernel = rmsnorm_backward_kernel<T, width()>;
-      if (sums_bytes > kDefaultSharedBytes)
-        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sums_bytes)));
-      kernel<<<chunks, kThreads, sums_bytes, stream_>>>(xp, wp, rstd.data<float>(), dyp, inp, dxp,
+      const size_t limit = backward_sums_limit<T, width()>();
+      LLM_CHECK(sums_bytes <= limit, std::string(op) + ": rows of " + std::to_string(C) +
+                                         " elements; this device's shared memory takes at most " +
+                                         std::to_string(limit / sizeof(float)));
+      rmsnorm_backward_kernel<T, width()><<<chunks, kThreads, sums_bytes, stream_>>>(xp, wp, rstd.data<float>(), dyp, inp, dxp,
                                                         partial.data<float>(), N, C, rows_per_chunk);
     }, xp, wp, dyp, inp, static_cast<const T*>(dxp), static_cast<const float*>(partial.data<float>()));
     const unsigned column_blocks = static_cast<unsigned>((C + 31) / 32);

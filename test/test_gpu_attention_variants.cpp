@@ -34,11 +34,17 @@ bool variant_runs(const char* name) {
   return true;
 }
 
-// A Hopper variant (v4, v5, v6) against every tensor-core case: each mask, GQA, edges, forward and
-// backward, and bit-identical reruns where it is deterministic; same_forward_as: a variant whose
-// forward does the same arithmetic in another schedule, so the same output bits.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.nbytes() == b.nbytes() && std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
+}
+
+// A Hopper variant (v4 to v7) against every tensor-core case: each mask, GQA, edges, forward and
+// backward, and bit-identical reruns where it is deterministic; same_forward_as (same_backward_as):
+// a variant whose forward (backward) does the same arithmetic in another schedule, so the same
+// output bits (gradient bits).
 void check_hopper_variant(const char* name, bool deterministic,
-                          const char* same_forward_as = nullptr) {
+                          const char* same_forward_as = nullptr,
+                          const char* same_backward_as = nullptr) {
   if (!variant_runs(name)) return;
   KernelVariant hold("LLM_ATTENTION_KERNEL", name);
   for_each_tensor_core_case([&](const TensorCoreCase& c, const Outputs& ref,
@@ -48,8 +54,14 @@ void check_hopper_variant(const char* name, bool deterministic,
     if (deterministic) CHECK(bit_identical(got, run(c.f, c.in, kGpu, DType::bf16)));
     if (same_forward_as) {
       KernelVariant other("LLM_ATTENTION_KERNEL", same_forward_as);
-      const Tensor theirs = run(c.f, c.in, kGpu, DType::bf16).out;
-      CHECK(std::memcmp(got.out.data_ptr(), theirs.data_ptr(), theirs.nbytes()) == 0);
+      CHECK(same_bits(got.out, run(c.f, c.in, kGpu, DType::bf16).out));
+    }
+    if (same_backward_as) {
+      KernelVariant other("LLM_ATTENTION_KERNEL", same_backward_as);
+      const Outputs theirs = run(c.f, c.in, kGpu, DType::bf16);
+      CHECK(same_bits(got.dq, theirs.dq));
+      CHECK(same_bits(got.dk, theirs.dk));
+      CHECK(same_bits(got.dv, theirs.dv));
     }
   });
 }
@@ -97,13 +109,14 @@ TEST_CASE("v6: two heads a split (llama3-1b's heads at batch 9)") {
   CHECK(bit_identical(got, run(flash(true), in, kGpu, DType::bf16)));
 }
 
-// v7: v5's forward made persistent (one block an SM walking its query tiles), v6's backward. The
-// cases above have fewer query tiles than an H100's or H200's 132 SMs, so each v7 block takes one;
-// here 6 x 16 heads x 3 query tiles (the last partial) = 288 give blocks two or three, so Q's two
-// slots are reused and the K/V ring and the ping-pong run on across tiles. Both: v5's output bits
-// (the same arithmetic per tile), deterministic.
-TEST_CASE("v7 (persistent forward): every mask, GQA, edges; v5's forward bits") {
-  check_hopper_variant("v7", true, "v5");
+// v7: v5's forward made persistent (one block an SM walking its query tiles), v6's backward with
+// the consumers' ping-pong: v5's output bits and v6's gradient bits (the same arithmetic in
+// another schedule). The cases above have fewer query tiles than an H100's or H200's 132 SMs, so
+// each v7 forward block takes one; below, 6 x 16 heads x 3 query tiles (the last partial) = 288
+// give blocks two or three, so Q's two slots are reused and the K/V ring and the ping-pong run on
+// across tiles.
+TEST_CASE("v7 (persistent forward, ping-pong backward): every mask, GQA, edges; v5's, v6's bits") {
+  check_hopper_variant("v7", true, "v5", "v6");
 }
 
 TEST_CASE("v7: several query tiles a block (causal, documents), v5's forward bits") {
@@ -127,8 +140,7 @@ TEST_CASE("v7: several query tiles a block (causal, documents), v5's forward bit
       check_bf16("flash v7, several tiles a block", got, eager_bf16(x, mask),
                  run(f, x, Device::cpu(), DType::f32));
       KernelVariant v5("LLM_ATTENTION_KERNEL", "v5");
-      const Tensor theirs = run(f, x, kGpu, DType::bf16).out;
-      CHECK(std::memcmp(got.out.data_ptr(), theirs.data_ptr(), theirs.nbytes()) == 0);
+      CHECK(same_bits(got.out, run(f, x, kGpu, DType::bf16).out));
     }
   }
 }

@@ -292,9 +292,9 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
 
 // Rows of 65 take the element-wise kernels, rows of 72 the wide ones (8 bf16 or 4 f32 a load,
 // cuda/cuda_rmsnorm.cu); rows of 16392 need the backward's dweight sums beyond 48 KiB of shared
-// memory.
+// memory, and rows of 12288 (GPT-3's width) fit 48 KiB only without the kernel's static share.
 TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
-  for (int64_t C : {65, 72, 16392}) {
+  for (int64_t C : {65, 72, 12288, 16392}) {
     Tensor x = randn({3, 7, C}), w = randn({C});
     for (DType t : kDtypes)
       compare_op("rmsnorm",

@@ -105,12 +105,11 @@ __device__ void produce_band(const CUtensorMap* k_map, const CUtensorMap* v_map,
 // products (named barriers 1 and 2), so that the tensor cores serve one while the other runs its
 // softmax. Each warpgroup has n + 1 turns a query tile (the first S, n - 1 of S and P V, the last
 // P V); turn k of warpgroup 0 waits for warpgroup 1's k - 1 turns (and a start arrival), turn k of
-// warpgroup 1 for warpgroup 0's k, so the turns alternate from warpgroup 0. One tile a block
-// (v5): the start arrival is this call's and warpgroup 1's last turn releases nothing, so that no
-// arrival is left over. kPersistent (v7): the turns run on across the block's tiles (so one
-// warpgroup's output store overlaps the other's last product); its caller makes the start arrival
-// once and warpgroup 0 takes the last release after its last tile; the Q slot is released once
-// the products are in.
+// warpgroup 1 for warpgroup 0's k, so the turns alternate from warpgroup 0 (PingPong). One tile
+// a block (v5): the start arrival is this call's and warpgroup 1's last turn releases nothing, so
+// that no arrival is left over. kPersistent (v7): the turns run on across the block's tiles (so
+// one warpgroup's output store overlaps the other's last product), started and finished by the
+// caller; the Q slot is released once the products are in.
 template <int D, bool kPingPong, bool kPersistent = false>
 __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, unsigned char* smem,
                         Barriers& bar, const v3::QueryBlock& blk, Band band, int ring, int slot,
@@ -164,17 +163,14 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) mma::c_to_a(s, kk, pa[kk]);
   };
-  const int wg = threadIdx.x / 128 - 1;
-  auto turn_begin = [&] {
-    if constexpr (kPingPong) ptx::named_barrier_sync<128 * kConsumers>(1 + wg);
-  };
+  const PingPong<kPingPong> turns;
+  auto turn_begin = [&] { turns.begin(); };
   auto turn_end = [&](bool last) {
-    if constexpr (kPingPong)
-      if (kPersistent || !(last && wg == 1)) ptx::named_barrier_arrive<128 * kConsumers>(2 - wg);
+    if (kPersistent || !(last && turns.wg == 1)) turns.end();
   };
 
   if (n > 0) {
-    if (kPingPong && !kPersistent && wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);
+    if (!kPersistent) turns.start();
     turn_begin();
     issue_scores(0);
     turn_end(false);
@@ -244,8 +240,8 @@ template <int D>
 __device__ void consume_persistent(const Problem<bf16>& p, const QueryTileOrder& order,
                                    unsigned char* smem, const QueryRows<kRows> (&rows)[2],
                                    Barriers& bar, bf16* out, float* lse) {
-  const int wg = threadIdx.x / 128 - 1;
-  if (wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);  // warpgroup 0 goes first
+  const PingPong<true> turns;
+  turns.start();
   int ring = 0;
   walk_tiles(order, [&](const QueryTile& t, int k) {
     const int slot = k % 2;
@@ -255,8 +251,7 @@ __device__ void consume_persistent(const Problem<bf16>& p, const QueryTileOrder&
                            lse);
     ring += band.n;
   });
-  // Warpgroup 1's last turn released warpgroup 0 (or, with no turn, the start arrival did).
-  if (wg == 0) ptx::named_barrier_sync<128 * kConsumers>(1);
+  turns.finish();
 }
 #endif  // LLM_SM90A
 

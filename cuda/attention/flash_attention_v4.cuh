@@ -1,7 +1,8 @@
 // defines: the machinery the v4 attention kernels share (flash_attention_v4.cu, the forward;
 // flash_attention_v4_backward.cu): the block of one producer and kConsumers consumer warpgroups
 // and its register split, TMA tile loads into 1024-aligned shared memory, the wgmma descriptors
-// of those tiles (wgmma_layout.h says why they are what they are) and the tensor maps.
+// of those tiles (wgmma_layout.h says why they are what they are), the tensor maps and the
+// consumers' ping-pong.
 #pragma once
 #include <cuda.h>
 
@@ -55,6 +56,32 @@ __device__ __forceinline__ uint64_t mnmajor_desc(uint32_t tile, int kk) {
   return wgmma::make_desc(tile + wgmma::mnmajor_start(kk), wgmma::mnmajor_lbo(R),
                           wgmma::kAtomBytes);
 }
+
+// FlashAttention-3's ping-pong of the two consumer warpgroups, for kernels in which both take the
+// same number of turns (a turn: issuing a group of products): turns alternate from warpgroup 0,
+// so that the tensor cores run one warpgroup's products while the other does its element-wise
+// work, where in lockstep both would wait on the products and then leave the tensor cores idle
+// together. Turn k of warpgroup 0 waits (named barrier 1) for warpgroup 1's turn k - 1, or for
+// start() before its first; turn k of warpgroup 1 (barrier 2) for warpgroup 0's turn k. Every
+// turn's end releases the other warpgroup, and finish() takes warpgroup 1's last release, so no
+// arrival is left over. A warpgroup arrives on a barrier at most once before the other syncs on
+// it: its next arrival there follows a turn that waited for the other's sync. kOn false: no-ops.
+template <bool kOn>
+struct PingPong {
+  int wg = threadIdx.x / 128 - 1;  // 0 or 1: the consumer warpgroup
+  __device__ void start() const {
+    if (kOn && wg == 1) ptx::named_barrier_arrive<128 * kConsumers>(1);
+  }
+  __device__ void begin() const {
+    if (kOn) ptx::named_barrier_sync<128 * kConsumers>(1 + wg);
+  }
+  __device__ void end() const {
+    if (kOn) ptx::named_barrier_arrive<128 * kConsumers>(2 - wg);
+  }
+  __device__ void finish() const {
+    if (kOn && wg == 0) ptx::named_barrier_sync<128 * kConsumers>(1);
+  }
+};
 #endif
 
 }  // namespace v4

@@ -1,10 +1,12 @@
 // defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_forward,
-// flash_v5_backward, flash_v6_backward, flash_v7_forward: attention v4, FlashAttention-3's design on Hopper
-// (cuda/attention/flash_attention_v4.cu, flash_attention_v4_backward.cu); v5, with its
-// ping-pong forward and dQ by atomics; v6, v5's forward and v4's backward with GQA groups split.
-// v4 passed validation on an H200 (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30
-// (2026-11-30-gpu-run.md); v6 has not run on a device yet. Flash attention uses a variant only
-// where it has passed validation on the device at hand (flash_variants.h).
+// flash_v5_backward, flash_v6_backward, flash_v7_forward, flash_v7_backward: attention v4,
+// FlashAttention-3's design on Hopper (cuda/attention/flash_attention_v4.cu,
+// flash_attention_v4_backward.cu); v5, with its ping-pong forward and dQ by atomics; v6, v5's
+// forward and v4's backward with GQA groups split; v7, v5's forward made persistent and v6's
+// backward with the ping-pong. v4 passed validation on an H200
+// (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30 (2026-11-30-gpu-run.md), v6 on
+// 2026-12-04 (2026-12-04-gpu-run.md); v7 has not run on a device yet. Flash attention uses a
+// variant only where it has passed validation on the device at hand (flash_variants.h).
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"
 
@@ -41,10 +43,15 @@ void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 
-// v7's forward: v5's, persistent (one block an SM walking its query tiles, each tile's start and
-// end overlapping its neighbours' work): the same arithmetic per tile as v5's, so v5's bits. Not
-// run on a device yet: forced only (LLM_ATTENTION_KERNEL=v7, whose backward is v6's).
+// v7. The forward: v5's, persistent (one block an SM walking its query tiles, each tile's start
+// and end overlapping its neighbours' work): the same arithmetic per tile as v5's, so v5's bits.
+// The backward: v6's with the two consumer warpgroups of both kernels taking turns to issue their
+// products (FlashAttention-3's ping-pong), so one's element-wise work overlaps the other's
+// products: v6's arithmetic, so v6's bits. Not run on a device yet: forced only.
 void flash_v7_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse);
+void flash_v7_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 
 }  // namespace llm

@@ -167,13 +167,14 @@ __device__ void add_dq_tile(const Problem<bf16>& p, uint32_t ds_t, uint32_t k_ti
 // dS^T as register A and dO, Q MN-major. kAtomicDq: then dQ of the query tile, add_dq_tile's way.
 // One split: dK, dV in bf16; more: the split's unscaled f32 sums into its part of dkv_part (dK's
 // B x S x Hkv x D, then dV's), which sum_splits_kernel adds up. Query tiles of T rows.
-template <int D, int T, bool kAtomicDq>
+template <int D, int T, bool kAtomicDq, bool kPingPong = false>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     dkdv_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
                    const float* delta, int splits, bf16* dk, bf16* dv, float* dkv_part,
                    float* dq_sum) {
 #ifdef LLM_SM90A
   static_assert(!kAtomicDq || T == kNarrow, "v5's dS^T tiles hold 64 queries");
+  static_assert(!(kAtomicDq && kPingPong), "the atomic dQ's barrier is the ping-pong's barrier 1");
   using L = Layout<D, T, kAtomicDq>;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_smem(smem_raw);
@@ -213,6 +214,8 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   const uint32_t base = ptx::smem_addr(smem);
   const float scale_log2 = p.scale * kLog2e;
   float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
+  const PingPong<kPingPong> turns;  // two turns a query tile, live or not
+  turns.start();
   ptx::mbar_wait(&bar.block_full, 0);
   int t = 0;
   for (auto tile = tiles.first(); tile.h < tiles.h_end; tile = tiles.next(tile), t++) {
@@ -225,9 +228,11 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       return key < p.S && MaskView::spans_meet(first, last, key, 64);
     };
     const bool live = meets(wg_key), any_live = meets(j0) || meets(j0 + 64);
+    const uint32_t q_s = base + L::first(s), do_s = base + L::second(s);
+    float pt[T / 8][4], dst[T / 8][4];  // P^T, then dS^T: 64 keys x T queries
+    uint32_t pa[T / 16][4], dsa[T / 16][4];  // the same as A fragments
+    turns.begin();
     if (live) {
-      const uint32_t q_s = base + L::first(s), do_s = base + L::second(s);
-      float pt[T / 8][4], dst[T / 8][4];  // P^T, then dS^T: 64 keys x T queries
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) {
@@ -236,6 +241,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
                       kmajor_desc<T>(do_s, 0, kk), kk);
       }
       ptx::wgmma_commit();
+      turns.end();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(pt);
       ptx::fence_regs(dst);
@@ -252,10 +258,14 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
           dst[c][i] = prob * (dst[c][i] - r.delta[q]);
         }
       if constexpr (kAtomicDq) store_ds_t(smem + L::ds_t(t), r0, dst);
-      uint32_t pa[T / 16][4], dsa[T / 16][4];
 #pragma unroll
       for (int kk = 0; kk < T / 16; kk++)
         mma::c_to_a(pt, kk, pa[kk]), mma::c_to_a(dst, kk, dsa[kk]);
+    } else {
+      turns.end();
+    }
+    turns.begin();
+    if (live) {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < T / 16; kk++) {
@@ -263,14 +273,18 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
         ptx::wgmma_rs(dk_acc, dsa[kk], mnmajor_desc<T>(q_s, kk));  // dK += dS^T Q
       }
       ptx::wgmma_commit();
+      turns.end();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(dv_acc);
       ptx::fence_regs(dk_acc);
       ptx::fence_regs(pa);
       ptx::fence_regs(dsa);
-    } else if (kAtomicDq && any_live) {
-      const float zero[kNarrow / 8][4] = {};
-      store_ds_t(smem + L::ds_t(t), r0, zero);
+    } else {
+      turns.end();
+      if (kAtomicDq && any_live) {
+        const float zero[kNarrow / 8][4] = {};
+        store_ds_t(smem + L::ds_t(t), r0, zero);
+      }
     }
     ptx::mbar_arrive(&bar.empty[s]);
     if constexpr (kAtomicDq) {
@@ -282,6 +296,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
       if (any_live) add_dq_tile<D>(p, base + L::ds_t(t), base, b, tile.h, tile.i0, dq_sum);
     }
   }
+  turns.finish();
   if (splits == 1) {
     store_rows_from<D>(r0, dk_acc, p.scale, n,
                        [&](int c) { return dk + p.kv_row(b, j0 + c, kvh, D); });
@@ -301,7 +316,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 // dQ of one 128-query tile of (b, h) (grid: H, B, query tiles, the last first); consumer
 // warpgroup c owns rows 64 c ... Per T-key tile of the band: S = Q K^T and dP = dO V^T,
 // dS = P (dP - delta), dQ += dS K with dS as register A and K MN-major.
-template <int D, int T>
+template <int D, int T, bool kPingPong = false>
 __global__ void __launch_bounds__(kBlockThreads, 1)
     dq_v4_kernel(const __grid_constant__ Maps maps, Problem<bf16> p, const float* lse,
                  const float* delta, bf16* dq) {
@@ -344,14 +359,19 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
   const uint32_t base = ptx::smem_addr(smem);
   const float scale_log2 = p.scale * kLog2e;
   float dq_acc[D / 8][4] = {};
+  const PingPong<kPingPong> turns;  // two turns a key tile, live or not
+  turns.start();
   ptx::mbar_wait(&bar.block_full, 0);
   for (int t = 0; t < band.n; t++) {
     const int s = t % kStages;
     const int64_t j0 = band.j_first + int64_t(t) * T;
     ptx::mbar_wait(&bar.full[s], (t / kStages) & 1);
-    if (MaskView::spans_meet(first, last, j0, T)) {  // warpgroup-uniform
-      const uint32_t k_s = base + L::first(s), v_s = base + L::second(s);
-      float sc[T / 8][4], ds[T / 8][4];  // P, then dS: 64 queries x T keys
+    const bool live = MaskView::spans_meet(first, last, j0, T);  // warpgroup-uniform
+    const uint32_t k_s = base + L::first(s), v_s = base + L::second(s);
+    float sc[T / 8][4], ds[T / 8][4];  // P, then dS: 64 queries x T keys
+    uint32_t dsa[T / 16][4];           // dS as A fragments
+    turns.begin();
+    if (live) {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) {
@@ -360,6 +380,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
                       kmajor_desc<T>(v_s, 0, kk), kk);
       }
       ptx::wgmma_commit();
+      turns.end();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(sc);
       ptx::fence_regs(ds);
@@ -372,20 +393,28 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
           if (boundary && !span[i / 2].contains(j0 + c_col(c, i))) prob = 0.0f;
           ds[c][i] = prob * (ds[c][i] - dlt[i / 2]);
         }
-      uint32_t dsa[T / 16][4];
 #pragma unroll
       for (int kk = 0; kk < T / 16; kk++) mma::c_to_a(ds, kk, dsa[kk]);
+    } else {
+      turns.end();
+    }
+    turns.begin();
+    if (live) {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < T / 16; kk++)
         ptx::wgmma_rs(dq_acc, dsa[kk], mnmajor_desc<T>(k_s, kk));  // dQ += dS K
       ptx::wgmma_commit();
+      turns.end();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(dq_acc);
       ptx::fence_regs(dsa);
+    } else {
+      turns.end();
     }
     ptx::mbar_arrive(&bar.empty[s]);
   }
+  turns.finish();
   store_rows_from<D>(r0, dq_acc, p.scale, blk.m,
                      [&](int r) { return dq + p.q_row(blk.b, blk.i0 + r, blk.h, D); });
 #endif
@@ -420,7 +449,7 @@ __global__ void sum_splits_kernel(const float* dkv_part, int splits, int64_t n_k
 
 // The dK/dV kernel (with dQ by atomics into dq_sum when kAtomicDq) of head_dim D and T-row query
 // tiles, its GQA groups in `splits` blocks per key tile (then summed by sum_splits_kernel).
-template <int D, int T, bool kAtomicDq>
+template <int D, int T, bool kAtomicDq, bool kPingPong = false>
 void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, const Tensor& k,
                  const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& delta,
                  int splits, Tensor& dk, Tensor& dv, float* dq_sum) {
@@ -431,8 +460,8 @@ void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, c
   Tensor dkv_part;
   if (splits > 1) dkv_part = Tensor::empty({2 * splits * n_kv}, DType::f32, k.device());
   constexpr size_t smem = smem_bytes<D, T, kAtomicDq>();
-  allow_smem(dkdv_v4_kernel<D, T, kAtomicDq>, smem);
-  dkdv_v4_kernel<D, T, kAtomicDq><<<grid, kBlockThreads, smem, stream>>>(
+  allow_smem(dkdv_v4_kernel<D, T, kAtomicDq, kPingPong>, smem);
+  dkdv_v4_kernel<D, T, kAtomicDq, kPingPong><<<grid, kBlockThreads, smem, stream>>>(
       maps, p, lse.data<float>(), delta.data<float>(), splits, dk.data<bf16>(), dv.data<bf16>(),
       splits > 1 ? dkv_part.data<float>() : nullptr, dq_sum);
   if (splits > 1)
@@ -447,39 +476,48 @@ void launch_dkdv(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, c
 constexpr int kSplitSms = 132;
 
 // The deterministic backward at head_dim D with T-row streamed tiles: the dK/dV kernel with
-// `splits` blocks per GQA group and key tile, then the dQ kernel.
-template <int D, int T>
+// `splits` blocks per GQA group and key tile, then the dQ kernel; kPingPong: both kernels' consumer
+// warpgroups take turns (v7).
+template <int D, int T, bool kPingPong>
 void two_kernels(cudaStream_t stream, const Problem<bf16>& p, const Tensor& q, const Tensor& k,
                  const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& delta,
                  int splits, Tensor& dq, Tensor& dk, Tensor& dv) {
-  launch_dkdv<D, T, false>(stream, p, q, k, v, dout, lse, delta, splits, dk, dv, nullptr);
+  launch_dkdv<D, T, false, kPingPong>(stream, p, q, k, v, dout, lse, delta, splits, dk, dv,
+                                      nullptr);
   const Maps dq_maps{head_map(q, kRows), head_map(dout, kRows), head_map(k, T), head_map(v, T)};
   const unsigned tiles = static_cast<unsigned>((p.S + kRows - 1) / kRows);
-  allow_smem(dq_v4_kernel<D, T>, smem_bytes<D, T>());
-  dq_v4_kernel<D, T><<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles),
-                       kBlockThreads, smem_bytes<D, T>(), stream>>>(
-      dq_maps, p, lse.data<float>(), delta.data<float>(), dq.data<bf16>());
+  allow_smem(dq_v4_kernel<D, T, kPingPong>, smem_bytes<D, T>());
+  dq_v4_kernel<D, T, kPingPong>
+      <<<dim3(static_cast<unsigned>(p.H), static_cast<unsigned>(q.size(0)), tiles), kBlockThreads,
+         smem_bytes<D, T>(), stream>>>(dq_maps, p, lse.data<float>(), delta.data<float>(),
+                                       dq.data<bf16>());
 }
 
-// v4's backward or (v6) v6's: GQA groups split where the dK/dV grid is short of
-// the SMs, and 128-row streamed tiles at head_dim 64.
+// v4's backward; v6's: GQA groups split where the dK/dV grid is short of the SMs, and 128-row
+// streamed tiles at head_dim 64; v7's: v6's with the consumers' ping-pong.
+enum class TwoKernels { v4, v6, v7 };
 void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                          const Tensor& dout, const Tensor& lse, const Tensor& delta,
-                         const MaskView& mask, bool v6, Tensor& dq, Tensor& dk, Tensor& dv) {
+                         const MaskView& mask, TwoKernels which, Tensor& dq, Tensor& dk,
+                         Tensor& dv) {
   const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
   const int64_t blocks = p.Hkv * q.size(0) * ((p.S + kRows - 1) / kRows);
   // The partials' sum stores 4 bf16 at a time: dK and dV are on 16-byte words, as
   // mma_attention_takes requires of every operand before any tensor-core kernel runs.
-  const int splits = v6 ? dkdv_head_splits(blocks, p.heads_per_kv, kSplitSms) : 1;
+  const int splits =
+      which == TwoKernels::v4 ? 1 : dkdv_head_splits(blocks, p.heads_per_kv, kSplitSms);
   dispatch_head_dim(q.size(3), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
-    if constexpr (D == 64) {
-      if (v6) {
-        two_kernels<D, 2 * kNarrow>(stream, p, q, k, v, dout, lse, delta, splits, dq, dk, dv);
-        return;
-      }
-    }
-    two_kernels<D, kNarrow>(stream, p, q, k, v, dout, lse, delta, splits, dq, dk, dv);
+    // 128-row streamed tiles where the registers hold them (head_dim 64), from v6 on.
+    constexpr int kWide = D == 64 ? 2 * kNarrow : kNarrow;
+    auto run = [&](auto tiles, auto ping_pong) {
+      two_kernels<D, decltype(tiles)::value, decltype(ping_pong)::value>(
+          stream, p, q, k, v, dout, lse, delta, splits, dq, dk, dv);
+    };
+    using std::integral_constant;
+    if (which == TwoKernels::v4) run(integral_constant<int, kNarrow>{}, std::false_type{});
+    else if (which == TwoKernels::v6) run(integral_constant<int, kWide>{}, std::false_type{});
+    else run(integral_constant<int, kWide>{}, std::true_type{});
   });
 }
 
@@ -488,13 +526,19 @@ void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, 
 void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
-  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, false, dq, dk, dv);
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, TwoKernels::v4, dq, dk, dv);
 }
 
 void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
-  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, true, dq, dk, dv);
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, TwoKernels::v6, dq, dk, dv);
+}
+
+void flash_v7_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
+  two_kernel_backward(stream, q, k, v, dout, lse, delta, mask, TwoKernels::v7, dq, dk, dv);
 }
 
 void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,

@@ -41,11 +41,12 @@ struct Variant {
   // deterministic backward with GQA groups split over blocks) passed every mask, GQA and edge
   // case, bit-identical on rerun, and memcheck on an H200 (2026-12-04-gpu-run.md), where it gave
   // the llama3-1b step 46.85 ms against v4's 48.51: chosen by trial with v4, v3 and v2. v7 (v5's
-  // forward made persistent, v6's backward) has not run on a device: forced only.
+  // forward made persistent, v6's backward with the ping-pong) has not run on a device: forced
+  // only.
   bool automatic;
 };
 // In order of preference on a tie.
-const Variant kVariants[] = {{"v7", flash_v7_forward, flash_v6_backward, flash_v4_available, false},
+const Variant kVariants[] = {{"v7", flash_v7_forward, flash_v7_backward, flash_v4_available, false},
                              {"v6", flash_v5_forward, flash_v6_backward, flash_v4_available, true},
                              {"v5", flash_v5_forward, flash_v5_backward, flash_v4_available, false},
                              {"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},

@@ -18,6 +18,7 @@
 # first) checked against eager then timed at seq 1024 to 8192, head_dim 64 and 128, causal or not,
 # `v6` v6 beside v4, v5 and cuDNN at the GQA training shapes (its memcheck is `sanitize`'s), `v7`
 # v7's persistent forward beside v5 and cuDNN at seq 4096 and 8192 and at the training shapes,
+# `profile` Nsight Compute's speed of light for v6's forward and backward kernels and v7's forward,
 # `sweep` v5 over v4's sweep, `step` the llama3-1b step (seq 2048, bf16, flash, with and without
 # recompute, and with attention v4 forced) beside HF + PyTorch in bf16 and in mixed precision,
 # `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
@@ -289,6 +290,23 @@ for phase in "$@"; do
       done
       v7_rows | grep -E '^(flash|cudnn)' | sed 's/^/   /'
       ;;
+    profile)
+      # Where the attention kernels' time goes, by Nsight Compute's speed-of-light section (each
+      # kernel's duration, SM and memory throughput; clocks left alone, as METHOD.md asks): v6's
+      # forward and its backward's kernels (dK/dV, split sums, dQ) at llama3-1b's shape, then v7's
+      # forward at issue #13's. The first launches of each are the row's check at the same shape.
+      start_timing
+      echo "===== profile phase" >>"$OUT/table.log"
+      timeout $(limit 90) ncu --clock-control none --section SpeedOfLight -c 8 \
+        -k "regex:forward_v|dkdv_v4|sum_splits|dq_v4" ./llm_bench attention --impl flash_v6 --seq 2048 \
+        --head-dim 64 --heads 32 --kv-heads 8 --causal 1 --pass fwd_bwd --repeats 1 >>"$OUT/table.log" 2>&1
+      note "ncu v6 at llama3-1b's shape: exit $?"
+      timeout $(limit 60) ncu --clock-control none --section SpeedOfLight -c 2 -k "regex:forward_v7" \
+        ./llm_bench attention --impl flash_v7 --seq 4096 --head-dim 128 --causal 1 --pass fwd \
+        --repeats 1 >>"$OUT/table.log" 2>&1
+      note "ncu v7 forward at seq 4096: exit $?"
+      sed -n '/^===== profile phase/,$p' "$OUT/table.log" | grep -E '^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput' | sed 's/^/   /' | head -40
+      ;;
     sweep)
       start_timing
       timeout $(limit 150) ./llm_bench attention --impl flash_v5 --seq 1024,4096,8192 --head-dim 64,128 \
@@ -355,7 +373,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, v7, sweep, step, kernels, table, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, v7, profile, sweep, step, kernels, table, bench)" ;;
   esac
 done
 start_timing
