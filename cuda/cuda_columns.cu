@@ -2,7 +2,7 @@
 // scaling; f32 math on f32 or bf16 storage, reductions in a fixed order)
 #include <algorithm>
 
-#include "cuda/cuda_common.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
@@ -12,10 +12,18 @@ namespace {
 // on every run and every GPU (as rmsnorm's dweight).
 constexpr int64_t kRowChunks = 128;
 
-// out = x * s, s indexed by each element's row (per_row) or column.
-template <class T>
+// out = x * s, s indexed by each element's row (per_row) or column; W elements of one row a unit
+// (launched with W > 1 only when rows are whole words: one division a word, not one an element).
+template <int W, class T>
 __global__ void scale_lines_kernel(const T* x, const float* s, T* out, int64_t n, int64_t C, bool per_row) {
-  GRID_STRIDE_LOOP(i, n) out[i] = from_f32<T>(to_f32(x[i]) * s[per_row ? i / C : i % C]);
+  GRID_STRIDE_LOOP(unit, n / W) {
+    const int64_t first = unit * W, row = first / C, col = first - row * C;
+    const VecN<T, W> v = load_vec<W>(x, unit);
+    VecN<T, W> y;
+#pragma unroll
+    for (int j = 0; j < W; j++) y.v[j] = from_f32<T>(to_f32(v.v[j]) * s[per_row ? row : col + j]);
+    store_vec<W>(out, unit, y);
+  }
 }
 
 // partial[chunk, c] = sum over the chunk's rows, in order, of a * b. grid: (column blocks, chunks);
@@ -55,10 +63,15 @@ void CudaBackend::scale_lines(const char* op, const Tensor& x, const Tensor& s, 
   const int64_t n = x.numel();
   if (n == 0) return;
   activate();
+  const int64_t C = x.size(-1);
   dispatch_float(op, x, [&](auto tag) {
     using T = decltype(tag);
-    scale_lines_kernel<<<grid_for(n), kThreads, 0, stream_>>>(x.data<T>(), s.data<float>(), out.data<T>(), n,
-                                                              x.size(-1), per_row);
+    const T* xp = x.data<T>();
+    T* op_out = out.data<T>();
+    with_row_width<wide_width<T>()>(C, [&](auto width) {
+      scale_lines_kernel<width()><<<grid_for(n / width()), kThreads, 0, stream_>>>(
+          xp, s.data<float>(), op_out, n, C, per_row);
+    }, xp, static_cast<const T*>(op_out));
   });
   CUDA_CHECK_OP(op, x, s, out);
 }

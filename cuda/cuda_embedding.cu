@@ -5,23 +5,29 @@
 // (PEFT's trainable token rows written into a copy of their table).
 #include <cub/device/device_radix_sort.cuh>
 
-#include "cuda/cuda_common.cuh"
+#include "cuda/vec.cuh"
 
 namespace llm {
 
 namespace {
 
-// out[i, c] = table[ids[i], c]; one block per token row. An id outside [0, V) (which check_ids
-// reports) gives a row of zeros rather than a read out of bounds.
-template <class Table, class Out>
+// out[i, c] = table[ids[i], c]; one block per token row, W elements a load (rows of whole words).
+// An id outside [0, V) (which check_ids reports) gives a row of zeros rather than a read out of
+// bounds. Element by element it read 25% of an H200's HBM bandwidth (2026-12-04-gpu-run.md).
+template <int W, class Table, class Out>
 __global__ void embedding_forward_kernel(const int32_t* ids, const Table* table, Out* out, int64_t V,
                                          int64_t C) {
   const int64_t i = blockIdx.x;
   const int32_t id = ids[i];
   const bool valid = id >= 0 && id < V;
   const Table* row = table + (valid ? static_cast<int64_t>(id) : 0) * C;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
-    out[i * C + c] = from_f32<Out>(valid ? to_f32(row[c]) : 0.0f);
+  for (int64_t u = threadIdx.x; u < C / W; u += blockDim.x) {
+    const VecN<Table, W> v = load_vec<W>(row, u);
+    VecN<Out, W> y;
+#pragma unroll
+    for (int j = 0; j < W; j++) y.v[j] = from_f32<Out>(valid ? to_f32(v.v[j]) : 0.0f);
+    store_vec<W>(out + i * C, u, y);
+  }
 }
 
 // table[index[i], c] = rows[i, c]; one block per row, bits copied (Word: the dtype's width). A row
@@ -80,8 +86,11 @@ void CudaBackend::embedding_forward(const Tensor& ids, const Tensor& table, Tens
   dispatch_table_rows("embedding", table, out, [&](auto table_tag, auto out_tag) {
     using Table = decltype(table_tag);
     using Out = decltype(out_tag);
-    embedding_forward_kernel<<<n, kThreads, 0, stream_>>>(ids.data<int32_t>(), table.data<Table>(),
-                                                          out.data<Out>(), V, C);
+    const Table* tp = table.data<Table>();
+    Out* yp = out.data<Out>();
+    with_row_width<wide_width<Table, Out>()>(C, [&](auto width) {
+      embedding_forward_kernel<width()><<<n, kThreads, 0, stream_>>>(ids.data<int32_t>(), tp, yp, V, C);
+    }, tp, static_cast<const Out*>(yp));
   });
   CUDA_CHECK_OP("embedding", ids, table, out);
 }

@@ -132,12 +132,15 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
 }
 
 TEST_CASE("scale_columns and row_inverse_norms: DoRA's per-feature scaling") {
-  // 300 rows: more than column_dot's 128 row chunks, so its two-pass sum runs whole.
+  // 300 rows: more than column_dot's 128 row chunks, so its two-pass sum runs whole. Rows of 70
+  // take the element-wise scaling, rows of 72 the wide one.
   Tensor x = randn({300, 70}), s = randn({70}), w = randn({37, 1031});
+  Tensor x72 = randn({300, 72}), s72 = randn({72});
   for (DType t : kDtypes) {
-    compare_op("scale_columns", [](const std::vector<Tensor>& in) {
-      return scale_columns(in[0], in[1].dtype() == DType::f32 ? in[1] : cast(in[1], DType::f32));
-    }, {x, s}, t);
+    for (const auto& [xs, ss] : {std::pair{x, s}, std::pair{x72, s72}})
+      compare_op("scale_columns", [](const std::vector<Tensor>& in) {
+        return scale_columns(in[0], in[1].dtype() == DType::f32 ? in[1] : cast(in[1], DType::f32));
+      }, {xs, ss}, t);
     const Tensor wt = w.to(t);
     check_close("row_inverse_norms", row_inverse_norms(wt.to(kGpu)), row_inverse_norms(wt.to(DType::f32)), kTolF32);
   }
@@ -228,66 +231,70 @@ TEST_CASE("replace_rows: the CPU's rows and gradients") {
 }
 
 TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
-  const int64_t V = 37, C = 65;
-  Tensor table = randn({V, C});
-  Tensor ids = randint({3, 13}, 0, 11);  // ids below 11 of 37: many repeats, many unused rows
-  for (DType t : kDtypes)
-    compare_op("embedding",
-               [](const std::vector<Tensor>& in) { return embedding(in[0], in[1]); },
-               {ids, table}, t);
-  // A bad id is found on the device without a wait, and reported at the next read.
-  Tensor bad = Tensor::from_ints({3, 37}, {2}).to(kGpu);
-  Tensor rows = embedding(bad, table.to(kGpu));
-  CHECK_THROWS_WITH(rows.to_floats(), doctest::Contains("token id 37 outside the vocabulary of 37"));
-  CHECK(rows.to_floats()[C] == 0.0f);  // reported once; its row zeros, no read out of bounds
+  // Rows of 65 take the element-wise gather, rows of 72 the wide one (8 bf16 or 4 f32 a load).
+  for (int64_t C : {65, 72}) {
+    CAPTURE(C);
+    const int64_t V = 37;
+    Tensor table = randn({V, C});
+    Tensor ids = randint({3, 13}, 0, 11);  // ids below 11 of 37: many repeats, many unused rows
+    for (DType t : kDtypes)
+      compare_op("embedding",
+                 [](const std::vector<Tensor>& in) { return embedding(in[0], in[1]); },
+                 {ids, table}, t);
+    // A bad id is found on the device without a wait, and reported at the next read.
+    Tensor bad = Tensor::from_ints({3, 37}, {2}).to(kGpu);
+    Tensor rows = embedding(bad, table.to(kGpu));
+    CHECK_THROWS_WITH(rows.to_floats(), doctest::Contains("token id 37 outside the vocabulary of 37"));
+    CHECK(rows.to_floats()[C] == 0.0f);  // reported once; its row zeros, no read out of bounds
 
-  // The same gradients twice: bit-identical tables (no atomics, sorted by id, token order kept).
-  Tensor many = randint({4, 257}, 0, 5).to(kGpu);
-  Tensor dout = randn({4, 257, C}).to(kGpu);
-  for (DType t : kDtypes) {
-    Tensor first, second;
-    for (Tensor* result : {&first, &second}) {
-      Tensor leaf = table.to(kGpu).to(t);
-      leaf.set_requires_grad(true);
-      backward(embedding(many, leaf), dout.to(t));
-      *result = leaf.grad();
+    // The same gradients twice: bit-identical tables (no atomics, sorted by id, token order kept).
+    Tensor many = randint({4, 257}, 0, 5).to(kGpu);
+    Tensor dout = randn({4, 257, C}).to(kGpu);
+    for (DType t : kDtypes) {
+      Tensor first, second;
+      for (Tensor* result : {&first, &second}) {
+        Tensor leaf = table.to(kGpu).to(t);
+        leaf.set_requires_grad(true);
+        backward(embedding(many, leaf), dout.to(t));
+        *result = leaf.grad();
+      }
+      CHECK(bit_identical(first, second));
     }
-    CHECK(bit_identical(first, second));
+    // bf16 rows from the f32 master table: the rows of embedding(cast(table)), and the gradient
+    // summed into f32 (the CPU's sums of the same bf16 gradient rows, to f32 rounding).
+    Tensor master = table.to(kGpu);
+    master.set_requires_grad(true);
+    const Tensor dout16 = dout.to(DType::bf16);
+    const Tensor rows16 = embedding(many, master, -1, DType::bf16);
+    CHECK(bit_identical(rows16, embedding(many, cast(table.to(kGpu), DType::bf16))));
+    backward(rows16, dout16);
+    REQUIRE(master.grad().dtype() == DType::f32);
+    Tensor reference = table.clone();
+    reference.set_requires_grad(true);
+    backward(embedding(many.to(Device::cpu()), reference), dout16.to(DType::f32).to(Device::cpu()));
+    check_close("embedding's f32 gradient from bf16 rows", master.grad(), reference.grad(), kTolF32);
+    // f32 rows from a bf16 table (sampling from `bfloat16: true`'s weights): the bf16 values, exactly.
+    const Tensor table16 = cast(table.to(kGpu), DType::bf16);
+    CHECK(bit_identical(embedding(many, table16, -1, DType::f32), cast(embedding(many, table16), DType::f32)));
+
+    // A table that already has a gradient (a tied lm_head's, formed first in a step's backward):
+    // the rows are added into it in place; the padding row gets none of them, as on the CPU.
+    const Tensor x = randn({4, C}), logits_seed = randn({4, V});
+    for (DType t : kDtypes)
+      for (const int64_t padding : {-1, 2}) {
+        CAPTURE(padding);
+        Tensor gpu = table.to(kGpu).to(t), cpu = table.clone();
+        for (Tensor* leaf : {&gpu, &cpu}) leaf->set_requires_grad(true);
+        backward(linear(x.to(kGpu).to(t), gpu), logits_seed.to(kGpu).to(t));
+        backward(linear(x, cpu), logits_seed);
+        const void* buffer = gpu.grad().data_ptr();
+        backward(embedding(many, gpu, padding), dout.to(t));
+        backward(embedding(many.to(Device::cpu()), cpu, padding), dout.to(Device::cpu()));
+        if (padding < 0) CHECK(gpu.grad().data_ptr() == buffer);
+        check_close(std::string("embedding's rows added into a tied table's gradient, ") + dtype_name(t), gpu.grad(),
+                    cpu.grad(), tolerance(t));
+      }
   }
-  // bf16 rows from the f32 master table: the rows of embedding(cast(table)), and the gradient
-  // summed into f32 (the CPU's sums of the same bf16 gradient rows, to f32 rounding).
-  Tensor master = table.to(kGpu);
-  master.set_requires_grad(true);
-  const Tensor dout16 = dout.to(DType::bf16);
-  const Tensor rows16 = embedding(many, master, -1, DType::bf16);
-  CHECK(bit_identical(rows16, embedding(many, cast(table.to(kGpu), DType::bf16))));
-  backward(rows16, dout16);
-  REQUIRE(master.grad().dtype() == DType::f32);
-  Tensor reference = table.clone();
-  reference.set_requires_grad(true);
-  backward(embedding(many.to(Device::cpu()), reference), dout16.to(DType::f32).to(Device::cpu()));
-  check_close("embedding's f32 gradient from bf16 rows", master.grad(), reference.grad(), kTolF32);
-  // f32 rows from a bf16 table (sampling from `bfloat16: true`'s weights): the bf16 values, exactly.
-  const Tensor table16 = cast(table.to(kGpu), DType::bf16);
-  CHECK(bit_identical(embedding(many, table16, -1, DType::f32), cast(embedding(many, table16), DType::f32)));
-
-  // A table that already has a gradient (a tied lm_head's, formed first in a step's backward):
-  // the rows are added into it in place; the padding row gets none of them, as on the CPU.
-  const Tensor x = randn({4, C}), logits_seed = randn({4, V});
-  for (DType t : kDtypes)
-    for (const int64_t padding : {-1, 2}) {
-      CAPTURE(padding);
-      Tensor gpu = table.to(kGpu).to(t), cpu = table.clone();
-      for (Tensor* leaf : {&gpu, &cpu}) leaf->set_requires_grad(true);
-      backward(linear(x.to(kGpu).to(t), gpu), logits_seed.to(kGpu).to(t));
-      backward(linear(x, cpu), logits_seed);
-      const void* buffer = gpu.grad().data_ptr();
-      backward(embedding(many, gpu, padding), dout.to(t));
-      backward(embedding(many.to(Device::cpu()), cpu, padding), dout.to(Device::cpu()));
-      if (padding < 0) CHECK(gpu.grad().data_ptr() == buffer);
-      check_close(std::string("embedding's rows added into a tied table's gradient, ") + dtype_name(t), gpu.grad(),
-                  cpu.grad(), tolerance(t));
-    }
 }
 
 // Rows of 65 take the element-wise kernels, rows of 72 the wide ones (8 bf16 or 4 f32 a load,
