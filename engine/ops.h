@@ -166,7 +166,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_ind
 
 // cross_entropy(linear(hidden, weight), targets) without ever holding all the logits: hidden
 // (N, C), weight (V, C) as HF's lm_head, chunk_rows rows of logits at a time (<= 0: about
-// 256 MiB of f32 logits per chunk). Gradients are computed in the forward pass, chunk by chunk.
+// 512 MiB of f32 logits per chunk). Gradients are computed in the forward pass, chunk by chunk.
 // The loss and the gradients stay on the device (no host read). Each chunk's weight in the mean
 // needs its count of targets on the host: targets_host, the same targets in host memory when the
 // caller has them (a batch before its copy to the device), else read from `targets`, which on a

@@ -261,6 +261,10 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
 #pragma unroll
       for (int kk = 0; kk < T / 16; kk++)
         mma::c_to_a(pt, kk, pa[kk]), mma::c_to_a(dst, kk, dsa[kk]);
+      if constexpr (kPingPong) {  // the element-wise work stays before the next turn's wait
+        ptx::fence_regs(pa);
+        ptx::fence_regs(dsa);
+      }
     } else {
       turns.end();
     }
@@ -395,6 +399,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
         }
 #pragma unroll
       for (int kk = 0; kk < T / 16; kk++) mma::c_to_a(ds, kk, dsa[kk]);
+      if constexpr (kPingPong) ptx::fence_regs(dsa);  // the element-wise work before the turn's wait
     } else {
       turns.end();
     }

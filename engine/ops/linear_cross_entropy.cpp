@@ -28,10 +28,13 @@
 namespace llm {
 
 int64_t default_cross_entropy_chunk_rows(int64_t vocab) {
-  // About 64 Mi logits (256 MiB in f32) per chunk, in whole 256-row tiles of the chunk's GEMMs
-  // when there are that many: Llama 3's 128256 columns would give 523 rows, a logits GEMM whose
-  // last tile of 128 rows is 11 rows full.
-  const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, vocab));
+  // About 128 Mi logits (512 MiB in f32) per chunk, in whole 256-row tiles of the chunk's GEMMs
+  // when there are that many: Llama 3's 128256 columns would give 1046 rows, a logits GEMM whose
+  // last tile of 128 rows is 22 rows full. Each chunk after the first reads and writes lm_head's
+  // whole f32 gradient once more as its dW GEMM adds into it (2 GiB at llama3-1b, 4 at 8b): on
+  // an H200 the llama3-1b step at 2048 tokens took 1.76 ms less in one chunk than in 4 of 512
+  // rows (2026-12-04-gpu-run.md), for 0.75 GiB more. 1024 rows: 2 chunks there, 256 MiB more.
+  const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 27) / std::max<int64_t>(1, vocab));
   return rows >= 256 ? rows - rows % 256 : rows;
 }
 
