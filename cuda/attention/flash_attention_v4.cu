@@ -1,7 +1,6 @@
 // defines: flash_v4_available, flash_v4_forward, flash_v5_forward, flash_v7_forward: attention
-// forward v4,
-// FlashAttention-3's design on Hopper (sm_90a) for bf16 at head_dim 64 and 128 with every key-span
-// mask (causal, S2 groups, document ids) and GQA. What it changes against v3
+// forward v4, FlashAttention-3's design on Hopper (sm_90a) for bf16 at head_dim 64 and 128 with
+// every key-span mask (causal, S2 groups, document ids) and GQA. What it changes against v3
 // (flash_attention_v3.cu):
 //   - the products are wgmma.mma_async m64nNk16 (a warpgroup of 4 warps, 64 query rows, issues
 //     one and the tensor cores run it while the warps go on): S = Q K^T with Q and K read by the
@@ -128,28 +127,29 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
   RowState st;
   const float scale_log2 = p.scale * kLog2e;
 
+  // Key tile t of the band sits in ring slot stage(t), filled for the phase of parity(t).
+  auto stage = [&](int t) { return (ring + t) % L::kStages; };
+  auto parity = [&](int t) { return uint32_t((ring + t) / L::kStages) & 1; };
   auto issue_scores = [&](int t) {
-    const int stage = (ring + t) % L::kStages;
-    ptx::mbar_wait(&bar.k_full[stage], ((ring + t) / L::kStages) & 1);
+    ptx::mbar_wait(&bar.k_full[stage(t)], parity(t));
     ptx::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
       ptx::wgmma_ss(s, kmajor_desc<kRows>(q_tile, wg_row, kk),
-                    kmajor_desc<kKeys>(base + L::kK + stage * L::kTile, 0, kk), kk);
+                    kmajor_desc<kKeys>(base + L::kK + stage(t) * L::kTile, 0, kk), kk);
     ptx::wgmma_commit();
   };
   auto issue_pv = [&](int t) {
-    const int stage = (ring + t) % L::kStages;
-    ptx::mbar_wait(&bar.v_full[stage], ((ring + t) / L::kStages) & 1);
+    ptx::mbar_wait(&bar.v_full[stage(t)], parity(t));
     ptx::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++)
-      ptx::wgmma_rs(o, pa[kk], mnmajor_desc<kKeys>(base + L::kV + stage * L::kTile, kk));
+      ptx::wgmma_rs(o, pa[kk], mnmajor_desc<kKeys>(base + L::kV + stage(t) * L::kTile, kk));
     ptx::wgmma_commit();
   };
   auto softmax = [&](int t) {  // S_t has landed: its K slot is free
     ptx::fence_regs(s);
-    ptx::mbar_arrive(&bar.k_empty[(ring + t) % L::kStages]);
+    ptx::mbar_arrive(&bar.k_empty[stage(t)]);
     const int64_t j0 = band.j_first + int64_t(t) * kKeys;
     if (needs_mask<kKeys>(first, last, j0)) mask_tile(s, span, j0);
     softmax_update(s, st, scale_log2, rescale);
@@ -157,7 +157,7 @@ __device__ void consume(const Problem<bf16>& p, const QueryRows<kRows>& rows, un
   auto pv_done = [&](int t) {  // P_t V_t has landed: its V slot and P's registers are free
     ptx::fence_regs(o);
     ptx::fence_regs(pa);
-    ptx::mbar_arrive(&bar.v_empty[(ring + t) % L::kStages]);
+    ptx::mbar_arrive(&bar.v_empty[stage(t)]);
   };
   auto to_a = [&] {
 #pragma unroll
