@@ -4,7 +4,7 @@
 // target_prob_weights (DFT's)
 //
 // The lm_head loss streams 128256 logits a token through the first two, twice per step: they
-// move 4 elements a load where the rows allow (cuda/vec.cuh). One element a load (and two passes
+// move a 16-byte word a load where the rows allow (cuda/vec.cuh). One element a load (and two passes
 // for the logsumexp), the forward's row pass read at about 14% of an H200's HBM bandwidth
 // (bench/results/2026-11-30-gpu-run.md: the fused loss's forward took 6.4 ms at 4096 tokens,
 // against about 3 for its GEMM).
@@ -43,37 +43,32 @@ struct OnlineLse {
 
 // One block per row: lse = log(sum(exp(x))) in one pass over the row, row_loss = lse - x[target],
 // 0 when the target is ignored or outside [0, V) (check_ids reports that one; here it is not
-// read). Vec4: every row starts on a 4-element word (V % 4 == 0 and an aligned base); two words
-// are loaded before either is used, so each thread keeps 16 (bf16) or 32 (f32) bytes in flight.
-template <class T, bool Vec4Rows>
+// read). W elements a load: a 16-byte word (8 bf16, 4 f32) where every row starts on one (V a
+// multiple of W and an aligned base), else 1. Two words are loaded before either is used, so each
+// thread keeps 32 bytes in flight; with 8 bytes a load (4 bf16) this pass read at about half of
+// an H200's HBM bandwidth (0.23 ms for 2048 rows of 128256 bf16 logits, 2026-12-04-gpu-run.md).
+template <class T, int W>
 __global__ void cross_entropy_rows_kernel(const T* logits, const int32_t* targets, int64_t V,
                                           int ignore_index, float* lse, float* row_loss) {
   __shared__ float shared[32];
   const T* row = logits + blockIdx.x * V;
   OnlineLse acc;
-  if constexpr (Vec4Rows) {
-    const int64_t groups = V / 4;
-    int64_t g = threadIdx.x;
-    for (; g + blockDim.x < groups; g += 2 * blockDim.x) {
-      const Vec4<T> a = load4(row, g), b = load4(row, g + blockDim.x);
-      float x[8];
-      for (int j = 0; j < 4; j++) {
-        x[j] = to_f32(a.v[j]);
-        x[4 + j] = to_f32(b.v[j]);
-      }
-      acc.add(x, 8);
+  const int64_t units = V / W;
+  int64_t u = threadIdx.x;
+  for (; u + blockDim.x < units; u += 2 * blockDim.x) {
+    const VecN<T, W> a = load_vec<W>(row, u), b = load_vec<W>(row, u + blockDim.x);
+    float x[2 * W];
+    for (int j = 0; j < W; j++) {
+      x[j] = to_f32(a.v[j]);
+      x[W + j] = to_f32(b.v[j]);
     }
-    if (g < groups) {
-      const Vec4<T> a = load4(row, g);
-      float x[4];
-      for (int j = 0; j < 4; j++) x[j] = to_f32(a.v[j]);
-      acc.add(x, 4);
-    }
-  } else {
-    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
-      const float x = to_f32(row[j]);
-      acc.add(&x, 1);
-    }
+    acc.add(x, 2 * W);
+  }
+  if (u < units) {
+    const VecN<T, W> a = load_vec<W>(row, u);
+    float x[W];
+    for (int j = 0; j < W; j++) x[j] = to_f32(a.v[j]);
+    acc.add(x, W);
   }
   const float l = acc.block_lse(shared);
   if (threadIdx.x == 0) {
@@ -100,26 +95,21 @@ __device__ __forceinline__ float cross_entropy_grad(float x, int64_t j, int32_t 
   return j == t ? d - g : d;
 }
 
-// grid: (rows, blocks of kThreads columns, or of kThreads 4-element words when Vec4Rows).
-template <class T, bool Vec4Rows>
+// grid: (rows, blocks of kThreads words of W elements), W as cross_entropy_rows_kernel's.
+template <class T, int W>
 __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* targets,
                                               const float* lse, const float* dloss,
                                               const int32_t* info, int64_t V, int ignore_index,
                                               T* dlogits) {
   const int64_t i = blockIdx.x, unit = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
+  if (unit >= V / W) return;
   const int32_t t = targets[i];
   const bool counted = t != ignore_index && t >= 0 && t < V;
   const float g = info[0] > 0 ? dloss[0] / static_cast<float>(info[0]) : 0.0f, l = lse[i];
-  if constexpr (Vec4Rows) {
-    if (unit >= V / 4) return;
-    const Vec4<T> x = load4(logits + i * V, unit);
-    Vec4<T> d;
-    for (int j = 0; j < 4; j++) d.v[j] = from_f32<T>(cross_entropy_grad(to_f32(x.v[j]), 4 * unit + j, t, counted, l, g));
-    store4(dlogits + i * V, unit, d);
-  } else {
-    if (unit >= V) return;
-    dlogits[i * V + unit] = from_f32<T>(cross_entropy_grad(to_f32(logits[i * V + unit]), unit, t, counted, l, g));
-  }
+  const VecN<T, W> x = load_vec<W>(logits + i * V, unit);
+  VecN<T, W> d;
+  for (int j = 0; j < W; j++) d.v[j] = from_f32<T>(cross_entropy_grad(to_f32(x.v[j]), W * unit + j, t, counted, l, g));
+  store_vec<W>(dlogits + i * V, unit, d);
 }
 
 // EAFT, one block per row. Each thread keeps its k largest logits (descending, in registers or
@@ -216,9 +206,9 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
     using T = decltype(tag);
     const T* x = logits.data<T>();
     // 512 threads: one block a row, and a chunk's few hundred rows are about one wave.
-    with_row_width(V, [&](auto width) {
-      cross_entropy_rows_kernel<T, width() == 4><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
-                                                                         lse.data<float>(), row_loss);
+    with_row_width<wide_width<T>()>(V, [&](auto width) {
+      cross_entropy_rows_kernel<T, width()><<<N, 512, 0, stream_>>>(x, targets.data<int32_t>(), V, ignore_index,
+                                                                    lse.data<float>(), row_loss);
     }, x);
   });
   CUDA_CHECK_OP("cross_entropy", logits, targets, loss, lse);
@@ -241,10 +231,10 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
     const T* x = logits.data<T>();
     T* dx = dlogits.data<T>();
     const int32_t* t = targets.data<int32_t>();
-    with_row_width(V, [&](auto width) {
+    with_row_width<wide_width<T>()>(V, [&](auto width) {
       const int64_t units = V / width();
       const dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((units + kThreads - 1) / kThreads));
-      cross_entropy_backward_kernel<T, width() == 4><<<grid, kThreads, 0, stream_>>>(
+      cross_entropy_backward_kernel<T, width()><<<grid, kThreads, 0, stream_>>>(
           x, t, lse.data<float>(), dloss.data<float>(), info.data<int32_t>(), V, ignore_index, dx);
     }, x, static_cast<const T*>(dx));
   });

@@ -71,6 +71,89 @@ __global__ void add_rmsnorm_forward_kernel(const T* x, const T* res, const T* w,
   normalize_row<W>(h + base, w, y + base, C, block_sum(ss, shared), eps, rstd);
 }
 
+// One warp a row where the row is at most kMaxLaneWords words a lane (C up to 2048 bf16 or 1024
+// f32 at a 16-byte word; 16 words took 157-177 registers with the residual, one block an SM): the
+// warp loads its whole row (kWords words a lane, all in flight at once), sums its squares by
+// shuffles alone, and writes y from the words it holds. One block of 256 threads a row waited on
+// one load a thread, then on two barriers, then read the row again: rmsnorm's forward read at 42%
+// of an H200's HBM bandwidth at (4096, 2048) bf16 and add_rmsnorm's at 61% (2026-12-04-gpu-run.md).
+// kAdd: h = x + res first (rounded to T, as the unfused add stores it), then h's norm: both forms
+// sum a row in this kernel's order, so the fused op and the unfused pair give the same bits.
+constexpr int kMaxLaneWords = 8;
+template <class T, int W, int kWords, bool kAdd>
+__global__ void rmsnorm_forward_warp_kernel(const T* x, const T* res, const T* w, float eps, T* h, T* y,
+                                            float* rstd, int64_t N, int64_t C) {
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= N) return;  // the whole warp
+  const int lane = threadIdx.x % 32;
+  const int64_t base = row * C, units = C / W;
+  VecN<T, W> v[kWords];
+#pragma unroll
+  for (int k = 0; k < kWords; k++)
+    if (lane + 32 * k < units) v[k] = load_vec<W>(x + base, lane + 32 * k);
+  if constexpr (kAdd) {
+#pragma unroll
+    for (int k = 0; k < kWords; k++) {
+      if (lane + 32 * k >= units) continue;
+      const VecN<T, W> b = load_vec<W>(res + base, lane + 32 * k);
+      for (int j = 0; j < W; j++) v[k].v[j] = from_f32<T>(to_f32(v[k].v[j]) + to_f32(b.v[j]));
+      store_vec<W>(h + base, lane + 32 * k, v[k]);
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kWords; k++)
+    if (lane + 32 * k < units)
+      for (int j = 0; j < W; j++) ss += to_f32(v[k].v[j]) * to_f32(v[k].v[j]);
+  for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);  // every lane the same sum
+  const float r = 1.0f / sqrtf(ss / static_cast<float>(C) + eps);
+  if (lane == 0) rstd[row] = r;
+#pragma unroll
+  for (int k = 0; k < kWords; k++) {
+    if (lane + 32 * k >= units) continue;
+    const VecN<T, W> g = load_vec<W>(w, lane + 32 * k);
+    VecN<T, W> out;
+    for (int j = 0; j < W; j++) out.v[j] = from_f32<T>(to_f32(v[k].v[j]) * r * to_f32(g.v[j]));
+    store_vec<W>(y + base, lane + 32 * k, out);
+  }
+}
+
+// Launches the norm's forward over N rows of C (kAdd: with the residual add): the warp kernel at
+// the fewest words a lane that hold a row, when the rows take a wide word and fit, else the block
+// kernels.
+template <class T, bool kAdd>
+void launch_norm_forward(const T* x, const T* res, const T* w, float eps, T* h, T* y, float* rstd, int64_t N,
+                         int64_t C, cudaStream_t stream) {
+  const auto pointers = [&](auto launch) {
+    if constexpr (kAdd)
+      with_row_width<wide_width<T>()>(C, launch, x, res, w, static_cast<const T*>(h), static_cast<const T*>(y));
+    else
+      with_row_width<wide_width<T>()>(C, launch, x, w, static_cast<const T*>(y));
+  };
+  pointers([&](auto width) {
+    constexpr int W = width();
+    const int64_t lane_words = (C / W + 31) / 32;
+    if constexpr (W > 1) {
+      if (lane_words <= kMaxLaneWords) {
+        const unsigned blocks = static_cast<unsigned>((N + kThreads / 32 - 1) / (kThreads / 32));
+        const auto warp_rows = [&](auto words) {
+          rmsnorm_forward_warp_kernel<T, W, words(), kAdd><<<blocks, kThreads, 0, stream>>>(x, res, w, eps, h, y,
+                                                                                           rstd, N, C);
+        };
+        if (lane_words <= 1) warp_rows(std::integral_constant<int, 1>{});
+        else if (lane_words <= 2) warp_rows(std::integral_constant<int, 2>{});
+        else if (lane_words <= 4) warp_rows(std::integral_constant<int, 4>{});
+        else warp_rows(std::integral_constant<int, kMaxLaneWords>{});
+        return;
+      }
+    }
+    if constexpr (kAdd)
+      add_rmsnorm_forward_kernel<T, W><<<N, kThreads, 0, stream>>>(x, res, w, eps, h, y, rstd, C);
+    else
+      rmsnorm_forward_kernel<T, W><<<N, kThreads, 0, stream>>>(x, w, eps, y, rstd, C);
+  });
+}
+
 // With xhat = x * r: dx = r * (dy*w - xhat * mean(dy*w*xhat)), plus dx_in when given (the fused
 // residual's own gradient). The norm's part is rounded to T before that sum, with no FMA across
 // it, as autograd adds the unfused op's stored dx: fused or not (recompute segments change which),
@@ -168,11 +251,8 @@ void CudaBackend::rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, T
   activate();
   dispatch_float("rmsnorm", x, [&](auto tag) {
     using T = decltype(tag);
-    const T *xp = x.data<T>(), *wp = w.data<T>();
-    T* yp = y.data<T>();
-    with_row_width<wide_width<T>()>(C, [&](auto width) {
-      rmsnorm_forward_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, wp, eps, yp, rstd.data<float>(), C);
-    }, xp, wp, static_cast<const T*>(yp));
+    launch_norm_forward<T, false>(x.data<T>(), nullptr, w.data<T>(), eps, nullptr, y.data<T>(), rstd.data<float>(),
+                                  N, C, stream_);
   });
   CUDA_CHECK_OP("rmsnorm", x, w, y, rstd);
 }
@@ -191,11 +271,8 @@ void CudaBackend::add_rmsnorm_forward(const Tensor& x, const Tensor& r, const Te
   activate();
   dispatch_float("add_rmsnorm", x, [&](auto tag) {
     using T = decltype(tag);
-    const T *xp = x.data<T>(), *rp = r.data<T>(), *wp = w.data<T>();
-    T *hp = h.data<T>(), *yp = y.data<T>();
-    with_row_width<wide_width<T>()>(C, [&](auto width) {
-      add_rmsnorm_forward_kernel<T, width()><<<N, kThreads, 0, stream_>>>(xp, rp, wp, eps, hp, yp, rstd.data<float>(), C);
-    }, xp, rp, wp, static_cast<const T*>(hp), static_cast<const T*>(yp));
+    launch_norm_forward<T, true>(x.data<T>(), r.data<T>(), w.data<T>(), eps, h.data<T>(), y.data<T>(),
+                                 rstd.data<float>(), N, C, stream_);
   });
   CUDA_CHECK_OP("add_rmsnorm", x, r, w, h, y, rstd);
 }

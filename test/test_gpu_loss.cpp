@@ -22,13 +22,22 @@ TEST_CASE("cross_entropy: ignored rows, all ignored, out-of-range targets") {
     compare_op("cross_entropy",
                [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
                {logits, targets}, t);
-  // V = 1031 leaves rows off the 4-element words: the element-wise kernels; 1028 the 4-wide ones
-  // (cuda/vec.cuh), whose last word a thread takes alone (257 words, 512 threads a row).
+  // V = 1031 leaves rows off the 16-byte words: the element-wise kernels. 1028 is 257 words of 4
+  // f32 (bf16 stays element-wise: 8 a word), each thread's one word its last (512 threads a row);
+  // 8804 is 2201 words of 4 f32 and 8800 is 1100 of 8 bf16 (cuda/vec.cuh): the pairs of words in
+  // flight, then a thread's last word alone.
   Tensor targets4 = Tensor::from_ints({3, -100, 1027, 0, 5, -100, 7, 1, 999, 2, 500, 64, 65}, {N});
   for (DType t : kDtypes)
-    compare_op("cross_entropy (4-wide)",
+    compare_op("cross_entropy (4-wide f32)",
                [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
                {logits.narrow(1, 0, V - 3).contiguous(), targets4}, t);
+  Tensor wide = randn({N, 8804}, 3.0f);
+  Tensor targets_wide = Tensor::from_ints({3, -100, 8799, 0, 5, -100, 7, 1, 4500, 2, 8000, 64, 65}, {N});
+  for (const int64_t width : {int64_t{8804}, int64_t{8800}})
+    for (DType t : kDtypes)
+      compare_op("cross_entropy (16-byte words)",
+                 [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+                 {wide.narrow(1, 0, width).contiguous(), targets_wide}, t);
   // A NaN logit makes the loss NaN, as on the CPU: also where it is the first value its thread
   // sees (column 0, before any finite one), and in a row of -inf and NaN alone.
   for (const int64_t width : {V, V - 3}) {

@@ -298,10 +298,12 @@ TEST_CASE("embedding: gather and deterministic scatter-add of repeated ids") {
 }
 
 // Rows of 65 take the element-wise kernels, rows of 72 the wide ones (8 bf16 or 4 f32 a load,
-// cuda/cuda_rmsnorm.cu); rows of 16392 need the backward's dweight sums beyond 48 KiB of shared
-// memory, and rows of 12288 (GPT-3's width) fit 48 KiB only without the kernel's static share.
+// cuda/cuda_rmsnorm.cu): the forward one warp a row of 1 word a lane; 1000 and 2048 take 4 and 8
+// words a lane in bf16 (2048 f32 and 4104 the forward's block a row); rows of 16392 need the
+// backward's dweight sums beyond 48 KiB of shared memory, and rows of 12288 (GPT-3's width) fit
+// 48 KiB only without the kernel's static share.
 TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
-  for (int64_t C : {65, 72, 12288, 16392}) {
+  for (int64_t C : {65, 72, 1000, 2048, 4104, 12288, 16392}) {
     Tensor x = randn({3, 7, C}), w = randn({C});
     for (DType t : kDtypes)
       compare_op("rmsnorm",
@@ -321,7 +323,7 @@ TEST_CASE("rmsnorm: values, gradients, deterministic dweight") {
 }
 
 TEST_CASE("add_rmsnorm: the fused residual add and norm, both outputs used") {
-  for (int64_t C : {65, 72}) {
+  for (int64_t C : {65, 72, 2048, 4104}) {
     Tensor x = randn({3, 7, C}), r = randn({3, 7, C}), w = randn({C});
     for (DType t : kDtypes)
       compare_op("add_rmsnorm",
@@ -335,9 +337,9 @@ TEST_CASE("add_rmsnorm: the fused residual add and norm, both outputs used") {
 
 // Recompute segments decide whether a block's last add fuses with the next norm, and gradients
 // with and without recompute are the same bits: so are the fused and unfused pairs, in bf16,
-// at either row width.
+// at either row width and either forward kernel (a warp or a block a row).
 TEST_CASE("add_rmsnorm equals add then rmsnorm bit for bit, values and gradients") {
-  for (int64_t C : {65, 72}) {
+  for (int64_t C : {65, 72, 2048, 4104}) {
     CAPTURE(C);
     const Tensor dy = randn({21, C}).to(DType::bf16).to(kGpu), ds = randn({21, C}).to(DType::bf16).to(kGpu);
     const std::vector<Tensor> values{randn({21, C}), randn({21, C}), randn({C})};
