@@ -9,6 +9,8 @@
 // model's rows (fresh tensors, C a multiple of 8) always take the word, so a fused add + norm and
 // the unfused pair (recompute segments change which runs) agree bit for bit.
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec.cuh"
@@ -221,24 +223,27 @@ __global__ void rmsnorm_dweight_final_kernel(const float* partial, int64_t chunk
 }
 
 // The dynamic shared memory (the dweight sums, C floats) rmsnorm_backward_kernel<T, W> may take on
-// this device: its opt-in limit less the kernel's static share (block_sum's), asked for once. Past
-// 48 KiB a kernel has to ask, and static and dynamic count together: a test against 48 KiB of
-// dynamic memory alone misses rows whose sums fit it but not beside the static part. H100 and
+// the current device: its opt-in limit less the kernel's static share (block_sum's), asked for
+// once a device (the attribute is the device's: a process that drives two GPUs asks on each).
+// Past 48 KiB a kernel has to ask, and static and dynamic count together: a test against 48 KiB
+// of dynamic memory alone misses rows whose sums fit it but not beside the static part. H100 and
 // H200: 227 KiB, C up to about 58000; A100 163 KiB; RTX 30 and 40 series 99 KiB.
 template <class T, int W>
 size_t backward_sums_limit() {
-  static const size_t bytes = [] {
-    int device = 0, optin = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    cudaFuncAttributes attr{};
-    CUDA_CHECK(cudaFuncGetAttributes(&attr, rmsnorm_backward_kernel<T, W>));
-    const size_t limit = static_cast<size_t>(optin) - attr.sharedSizeBytes;
-    CUDA_CHECK(cudaFuncSetAttribute(rmsnorm_backward_kernel<T, W>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(limit)));
-    return limit;
-  }();
-  return bytes;
+  static std::mutex mutex;
+  static std::map<int, size_t> limits;
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = limits.find(device); it != limits.end()) return it->second;
+  int optin = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  cudaFuncAttributes attr{};
+  CUDA_CHECK(cudaFuncGetAttributes(&attr, rmsnorm_backward_kernel<T, W>));
+  const size_t limit = static_cast<size_t>(optin) - attr.sharedSizeBytes;
+  CUDA_CHECK(cudaFuncSetAttribute(rmsnorm_backward_kernel<T, W>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  int(limit)));
+  return limits.emplace(device, limit).first->second;
 }
 
 }  // namespace
