@@ -55,7 +55,7 @@ bench: build
 	./llm_bench kernel
 
 bench-attention: build
-	./llm_bench attention --impl flash,flash_v2,flash_v3,flash_v4,flash_v5,flash_v6,flash_v7,flash_simt,mem_efficient,s2,cudnn,eager --head-dim 64,128 --pass fwd,fwd_bwd --json bench_attention.json
+	./llm_bench attention --impl flash,flash_v2,flash_v3,flash_v4,flash_v5,flash_v6,flash_v7,flash_v8,flash_simt,mem_efficient,s2,cudnn,eager --head-dim 64,128 --pass fwd,fwd_bwd --json bench_attention.json
 	./llm_bench attention --impl mem_efficient --seq 4096,16384 --head-dim 128 --causal 1 --pass fwd,fwd_bwd --docs 8
 	@if python3 -c "import torch" 2>/dev/null; then \
 	  tools/bench_torch_sdpa.py --head-dim 64,128 --json bench_torch_sdpa.json && \

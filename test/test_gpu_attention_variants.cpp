@@ -7,9 +7,9 @@
 // (v5's forward, v4's backward with GQA groups split over blocks) with bit-identical reruns. Off
 // Hopper, or in a build without sm_90a, they say so and pass. Then the variant flash attention
 // chooses by itself (validated on this device, v6 among the candidates) against the criterion; v5
-// and v6 come last (their first runs, on an H200 on 2026-11-30 and 2026-12-04, passed), then v7
-// (persistent forward; not run on a device yet). Without a CUDA device it says so and exits 77
-// (ctest: skipped).
+// and v6 come last (their first runs, on an H200 on 2026-11-30 and 2026-12-04, passed), then v8
+// (v5's backward with v6's splits) and v7 (persistent forward), not run on a device yet. Without
+// a CUDA device it says so and exits 77 (ctest: skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cstdio>
 #include <cstring>
@@ -38,7 +38,7 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
 }
 
-// A Hopper variant (v4 to v7) against every tensor-core case: each mask, GQA, edges, forward and
+// A Hopper variant (v4 to v8) against every tensor-core case: each mask, GQA, edges, forward and
 // backward, and bit-identical reruns where it is deterministic; same_forward_as (same_backward_as):
 // a variant whose forward (backward) does the same arithmetic in another schedule, so the same
 // output bits (gradient bits).
@@ -98,15 +98,25 @@ TEST_CASE("v6 (v4's backward, GQA groups split over blocks): every mask, GQA, ed
 
 // Splits of more than one head each: llama3-1b's heads (32 on 8, head_dim 64), batch 9, seq 200
 // (two key tiles, the last partial): 144 dK/dV blocks, so 2 splits of 2 heads (test_wgmma_layout
-// holds the arithmetic). A case of its own: larger than the others, so memcheck leaves it out.
-TEST_CASE("v6: two heads a split (llama3-1b's heads at batch 9)") {
-  if (!variant_runs("v6")) return;
-  KernelVariant hold("LLM_ATTENTION_KERNEL", "v6");
-  const Inputs in = make_inputs(9, 200, 32, 8, 64);
-  const Outputs got = run(flash(true), in, kGpu, DType::bf16);
-  check_bf16("flash v6, two heads a split", got, eager_bf16(in, causal_mask(true)),
-             run(flash(true), in, Device::cpu(), DType::f32));
-  CHECK(bit_identical(got, run(flash(true), in, kGpu, DType::bf16)));
+// holds the arithmetic); v8 splits as v6 does, its dQ by atomics. A case of its own: larger than
+// the others, so memcheck leaves it out.
+TEST_CASE("v6 and v8: two heads a split (llama3-1b's heads at batch 9)") {
+  for (const char* name : {"v6", "v8"}) {
+    CAPTURE(name);
+    if (!variant_runs(name)) continue;
+    KernelVariant hold("LLM_ATTENTION_KERNEL", name);
+    const Inputs in = make_inputs(9, 200, 32, 8, 64);
+    const Outputs got = run(flash(true), in, kGpu, DType::bf16);
+    check_bf16(std::string("flash ") + name + ", two heads a split", got, eager_bf16(in, causal_mask(true)),
+               run(flash(true), in, Device::cpu(), DType::f32));
+    if (std::strcmp(name, "v6") == 0) CHECK(bit_identical(got, run(flash(true), in, kGpu, DType::bf16)));
+  }
+}
+
+// v8: v5's backward (dQ by atomics: not deterministic) with v6's GQA splits, which every case
+// here takes (their grids are far short of the SMs); its forward is v5's.
+TEST_CASE("v8 (v5's backward with v6's splits): every mask, GQA, edges; v5's forward bits") {
+  check_hopper_variant("v8", false, "v5");
 }
 
 // v7: v5's forward made persistent (one block an SM walking its query tiles), v6's backward with

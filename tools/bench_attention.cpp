@@ -27,15 +27,15 @@ namespace {
 constexpr int64_t kS2GroupDivisor = 4;        // LongLoRA's default s2_group_size_ratio 1/4
 constexpr double kEagerLimitBytes = 1 << 30;  // eager's probabilities above this: not run
 constexpr int64_t kValidateSeq = 1024;        // the check's seq where the row's is too long
-const char* const kImpls[] = {"flash",    "flash_simt", "flash_v2", "flash_v3",
-                               "flash_v4", "flash_v5",   "flash_v6", "flash_v7",
-                               "mem_efficient", "s2",    "cudnn",    "eager"};
+const char* const kImpls[] = {"flash",    "flash_simt", "flash_v2",      "flash_v3", "flash_v4",
+                               "flash_v5", "flash_v6",   "flash_v7",      "flash_v8", "mem_efficient",
+                               "s2",       "cudnn",      "eager"};
 // An error above this fraction of the reference's largest value fails the check: bf16 kernels
 // stay well under it, a wrong layout or mask errs by the size of the values.
 double tolerance(DType dtype) { return dtype == DType::bf16 ? 5e-2 : 1e-3; }
 
 // Flash attention's kernel variants, picked by an environment variable while the impl runs:
-// flash_simt holds it on the CUDA-core kernels (LLM_ATTENTION_SIMT=1), flash_v2 ... v7 on
+// flash_simt holds it on the CUDA-core kernels (LLM_ATTENTION_SIMT=1), flash_v2 ... v8 on
 // those tensor-core kernels (LLM_ATTENTION_KERNEL, cuda/attention/flash_variants.h), to compare
 // them with what flash chooses on the device.
 struct KernelVariant {
@@ -289,8 +289,8 @@ int bench_attention(int argc, char** argv) {
   const Device device = device_count(DeviceType::cuda) > 0 ? Device::cuda(0) : Device::cpu();
   BenchArgs args(argc, argv, 2,
                  {{"impl",
-                   "flash,flash_simt,flash_v2,flash_v3,flash_v4,flash_v5,flash_v6,flash_v7,mem_efficient,"
-                   "s2,cudnn,eager"},
+                   "flash,flash_simt,flash_v2,flash_v3,flash_v4,flash_v5,flash_v6,flash_v7,flash_v8,"
+                   "mem_efficient,s2,cudnn,eager"},
                   {"seq", device.is_cpu() ? "256,1024" : "512,1024,2048,4096,8192,16384"},
                   {"head-dim", "64,128"}, {"causal", "0,1"}, {"pass", "fwd,fwd_bwd"},
                   {"batch", "1"}, {"heads", "16"}, {"kv-heads", "16"}, {"repeats", "5"},
@@ -301,7 +301,7 @@ int bench_attention(int argc, char** argv) {
     if (std::find(std::begin(kImpls), std::end(kImpls), impl) == std::end(kImpls))
       throw std::invalid_argument(
           "unknown --impl '" + impl +
-          "' (flash, flash_simt, flash_v2, ..., flash_v7, mem_efficient, s2, cudnn, eager)");
+          "' (flash, flash_simt, flash_v2, ..., flash_v8, mem_efficient, s2, cudnn, eager)");
   for (const std::string& pass : passes)
     if (pass != "fwd" && pass != "fwd_bwd")
       throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");

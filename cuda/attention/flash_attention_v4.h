@@ -1,12 +1,12 @@
 // defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_forward,
-// flash_v5_backward, flash_v6_backward, flash_v7_forward, flash_v7_backward: attention v4,
-// FlashAttention-3's design on Hopper (cuda/attention/flash_attention_v4.cu,
+// flash_v5_backward, flash_v6_backward, flash_v7_forward, flash_v7_backward, flash_v8_backward:
+// attention v4, FlashAttention-3's design on Hopper (cuda/attention/flash_attention_v4.cu,
 // flash_attention_v4_backward.cu); v5, with its ping-pong forward and dQ by atomics; v6, v5's
 // forward and v4's backward with GQA groups split; v7, v5's forward made persistent and v6's
-// backward with the ping-pong. v4 passed validation on an H200
-// (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30 (2026-11-30-gpu-run.md), v6 on
-// 2026-12-04 (2026-12-04-gpu-run.md); v7 has not run on a device yet. Flash attention uses a
-// variant only where it has passed validation on the device at hand (flash_variants.h).
+// backward with the ping-pong; v8, v5's backward with v6's splits. v4 passed validation on an
+// H200 (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30 (2026-11-30-gpu-run.md), v6 on
+// 2026-12-04 (2026-12-04-gpu-run.md); v7 and v8 have not run on a device yet. Flash attention
+// uses a variant only where it has passed validation on the device at hand (flash_variants.h).
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"
 
@@ -51,6 +51,15 @@ void flash_v6_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
 void flash_v7_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                       const MaskView& mask, Tensor& out, Tensor& lse);
 void flash_v7_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
+
+// v8's backward: v5's (five products, dQ by f32 atomics: not deterministic) with the dK/dV
+// kernel's GQA groups split across blocks as v6's. At llama3-1b's shape v5's backward ran 128
+// blocks of very unequal causal work on 132 SMs (0.42 ms against v6's 0.35, whose split and
+// 128-row tiles took v4's 0.47 down): whether the split and the five products add up. Its forward
+// is v5's. Not run on a device yet: forced only.
+void flash_v8_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv);
 

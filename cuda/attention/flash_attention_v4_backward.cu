@@ -526,6 +526,25 @@ void two_kernel_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, 
   });
 }
 
+// v5's backward: the dK/dV kernel with dQ by atomics into an f32 sum, then its scaled bf16 copy;
+// v8's splits its GQA groups over blocks as v6's (dQ's atomics do not care which block adds).
+void atomic_dq_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& dout, const Tensor& lse, const Tensor& delta, const MaskView& mask,
+                        bool split_groups, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
+  const int64_t blocks = p.Hkv * q.size(0) * ((p.S + kRows - 1) / kRows);
+  const int splits = split_groups ? dkdv_head_splits(blocks, p.heads_per_kv, kSplitSms) : 1;
+  Tensor dq_sum = Tensor::empty(q.shape(), DType::f32, q.device());
+  CUDA_CHECK(cudaMemsetAsync(dq_sum.data_ptr(), 0, dq_sum.nbytes(), stream));
+  dispatch_head_dim(q.size(3), [&](auto dim) {
+    launch_dkdv<decltype(dim)::value, kNarrow, true>(stream, p, q, k, v, dout, lse, delta, splits, dk,
+                                                     dv, dq_sum.data<float>());
+  });
+  const int64_t n = dq.numel();
+  scale_to_bf16_kernel<<<static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0,
+                         stream>>>(dq_sum.data<float>(), p.scale, dq.data<bf16>(), n);
+}
+
 }  // namespace
 
 void flash_v4_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -549,16 +568,13 @@ void flash_v7_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, co
 void flash_v5_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& dout, const Tensor& lse, const Tensor& delta,
                        const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
-  const Problem<bf16> p = make_problem<bf16>(q, k, v, mask);
-  Tensor dq_sum = Tensor::empty(q.shape(), DType::f32, q.device());
-  CUDA_CHECK(cudaMemsetAsync(dq_sum.data_ptr(), 0, dq_sum.nbytes(), stream));
-  dispatch_head_dim(q.size(3), [&](auto dim) {
-    launch_dkdv<decltype(dim)::value, kNarrow, true>(stream, p, q, k, v, dout, lse, delta, 1, dk,
-                                                     dv, dq_sum.data<float>());
-  });
-  const int64_t n = dq.numel();
-  scale_to_bf16_kernel<<<static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0,
-                         stream>>>(dq_sum.data<float>(), p.scale, dq.data<bf16>(), n);
+  atomic_dq_backward(stream, q, k, v, dout, lse, delta, mask, false, dq, dk, dv);
+}
+
+void flash_v8_backward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& dout, const Tensor& lse, const Tensor& delta,
+                       const MaskView& mask, Tensor& dq, Tensor& dk, Tensor& dv) {
+  atomic_dq_backward(stream, q, k, v, dout, lse, delta, mask, true, dq, dk, dv);
 }
 
 }  // namespace llm

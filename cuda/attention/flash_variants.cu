@@ -41,13 +41,14 @@ struct Variant {
   // deterministic backward with GQA groups split over blocks) passed every mask, GQA and edge
   // case, bit-identical on rerun, and memcheck on an H200 (2026-12-04-gpu-run.md), where it gave
   // the llama3-1b step 46.85 ms against v4's 48.51: chosen by trial with v4, v3 and v2. v7 (v5's
-  // forward made persistent, v6's backward with the ping-pong) has not run on a device: forced
-  // only.
+  // forward made persistent, v6's backward with the ping-pong) and v8 (v5's backward with v6's
+  // splits: not deterministic either) have not run on a device: forced only.
   bool automatic;
 };
 // In order of preference on a tie.
 const Variant kVariants[] = {{"v7", flash_v7_forward, flash_v7_backward, flash_v4_available, false},
                              {"v6", flash_v5_forward, flash_v6_backward, flash_v4_available, true},
+                             {"v8", flash_v5_forward, flash_v8_backward, flash_v4_available, false},
                              {"v5", flash_v5_forward, flash_v5_backward, flash_v4_available, false},
                              {"v4", flash_v4_forward, flash_v4_backward, flash_v4_available, true},
                              {"v3", flash_v3_forward, flash_v3_backward, always, true},
@@ -172,11 +173,11 @@ const Variant& variant_named(const std::string& name) {
   for (const Variant& v : kVariants)
     if (name == v.name) {
       LLM_CHECK(v.available(), "LLM_ATTENTION_KERNEL=" + name +
-                                   ": this device or build cannot run it (v4 to v7: sm_90 and "
+                                   ": this device or build cannot run it (v4 to v8: sm_90 and "
                                    "an sm_90a build)");
       return v;
     }
-  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4, v5, v6 or v7");
+  throw std::runtime_error("LLM_ATTENTION_KERNEL is '" + name + "'; expected v2, v3, v4, v5, v6, v7 or v8");
 }
 
 VariantChoice& choice_for(bool forward) {

@@ -272,7 +272,7 @@ for phase in "$@"; do
       v6_rows | grep -E '^(flash|cudnn)' | sed 's/^/   /'
       ;;
     v7)
-      # v7 (v5's forward made persistent; its backward is v6's) at issue #13's shape (seq 4096 and
+      # v7 (v5's forward made persistent; its backward is v6's with the ping-pong) at issue #13's shape (seq 4096 and
       # 8192, head_dim 128, 16 heads, causal or not) and the training shapes (32 heads on 8, seq
       # 2048, causal): v7 alone first (its first run: a fault or a hang ends only its process),
       # then v5 and cuDNN beside it. Into table.log after a marker line; every row is checked
@@ -294,6 +294,10 @@ for phase in "$@"; do
         [ $impls = flash_v7 ] && [ $rc != 0 ] && v7_ok=0
       done
       v7_rows | grep -q '^flash_v7 .*FAIL' && v7_ok=0
+      # v8 (v5's forward; v5's five-product backward with v6's GQA splits) at the training shapes.
+      timeout $(limit 45) stdbuf -oL ./llm_bench attention --impl flash_v8 --seq 2048 --head-dim 64,128 \
+        --heads 32 --kv-heads 8 --causal 1 --pass fwd_bwd >>"$OUT/table.log" 2>&1
+      note "attention flash_v8, 32 heads on 8, seq 2048: exit $?, FAIL rows $(v7_rows | grep -c '^flash_v8 .*FAIL')"
       v7_rows | grep -E '^(flash|cudnn)' | sed 's/^/   /'
       ;;
     profile)
