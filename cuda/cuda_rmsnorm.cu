@@ -126,13 +126,8 @@ __global__ void rmsnorm_forward_warp_kernel(const T* x, const T* res, const T* w
 template <class T, bool kAdd>
 void launch_norm_forward(const T* x, const T* res, const T* w, float eps, T* h, T* y, float* rstd, int64_t N,
                          int64_t C, cudaStream_t stream) {
-  const auto pointers = [&](auto launch) {
-    if constexpr (kAdd)
-      with_row_width<wide_width<T>()>(C, launch, x, res, w, static_cast<const T*>(h), static_cast<const T*>(y));
-    else
-      with_row_width<wide_width<T>()>(C, launch, x, w, static_cast<const T*>(y));
-  };
-  pointers([&](auto width) {
+  // Without the residual, res and h are null, which counts as aligned.
+  with_row_width<wide_width<T>()>(C, [&](auto width) {
     constexpr int W = width();
     const int64_t lane_words = (C / W + 31) / 32;
     if constexpr (W > 1) {
@@ -153,7 +148,7 @@ void launch_norm_forward(const T* x, const T* res, const T* w, float eps, T* h, 
       add_rmsnorm_forward_kernel<T, W><<<N, kThreads, 0, stream>>>(x, res, w, eps, h, y, rstd, C);
     else
       rmsnorm_forward_kernel<T, W><<<N, kThreads, 0, stream>>>(x, w, eps, y, rstd, C);
-  });
+  }, x, res, w, static_cast<const T*>(h), static_cast<const T*>(y));
 }
 
 // With xhat = x * r: dx = r * (dy*w - xhat * mean(dy*w*xhat)), plus dx_in when given (the fused
