@@ -1,5 +1,6 @@
-// defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward; 4
-// pairs of 4 heads a thread where the rows allow), ssmax_scale (SSMax's per-query factor from the positions)
+// defines: CudaBackend::rope (HF rotate_half rotation, forward or inverse; its own backward; a
+// 16-byte word of pairs of 4 heads a thread where the rows allow), ssmax_scale (SSMax's
+// per-query factor from the positions)
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec.cuh"
 
@@ -9,11 +10,12 @@ namespace {
 
 // One thread per (token, G heads, W pairs i .. i + W - 1 < D/2): each pair (x[i], x[i + D/2]) turns
 // by angle = float(pos) * inv_freq[i], the same f32 product the CPU and HF compute. sinf and cosf
-// (not the __sinf intrinsics) keep full range reduction: angles reach pos ~ 1e5 radians. W = 4
-// when half % 4 == 0 and x, y and inv_freq are aligned (cuda/vec.cuh): one element a load, this
-// kernel moved 24% of an H200's HBM bandwidth (bench/results/2026-11-30-gpu-run.md); 4 a load,
-// 40% (2026-12-04-gpu-run.md), each thread working out a sine and a cosine for every 4 elements
-// it moved. The angles are the token's alone: G = 4 heads (when H % 4 == 0) share them, the
+// (not the __sinf intrinsics) keep full range reduction: angles reach pos ~ 1e5 radians. W is a
+// 16-byte word of T (8 bf16, 4 f32) when half is a multiple of it and x, y and inv_freq are
+// aligned (cuda/vec.cuh), else 1: one element a load, this kernel moved 24% of an H200's HBM
+// bandwidth (bench/results/2026-11-30-gpu-run.md); 4 bf16 a load (8 bytes), 40%
+// (2026-12-04-gpu-run.md), each thread working out a sine and a cosine for every 4 elements it
+// moved. The angles are the token's alone: G = 4 heads (when H % 4 == 0) share them, the
 // thread's 2G loads asked for at once before any store. Heads h, h + H/G, ...: a warp's load
 // covers neighbouring heads.
 template <class T, int W, int G>
@@ -75,7 +77,7 @@ void CudaBackend::rope(const Tensor& x, const Tensor& positions, const Tensor& i
     const float* freq = inv_freq.data<float>();
     const float sign = inverse ? -1.0f : 1.0f;
     // Rows of half a head: x and y from every (token, head) and each half, inv_freq once.
-    with_row_width(D / 2, [&](auto width) {
+    with_row_width<wide_width<T>()>(D / 2, [&](auto width) {
       auto launch = [&](auto heads) {  // heads a thread: 4 share their angles where H allows
         rope_kernel<T, width(), heads()><<<grid_for(n / (width() * heads())), kThreads, 0, stream_>>>(
             xp, positions.data<int32_t>(), freq, sign, yp, B * S, H, D / 2);

@@ -373,7 +373,7 @@ TEST_CASE("rope: llama3 scaling, positions per token, forward and inverse") {
   for (int b = 0; b < 2; b++)
     for (int s = 0; s < 13; s++) p.push_back(b == 0 ? s : 70000 + 37 * s);  // large angles too
   Tensor pos = Tensor::from_ints(p, {2, 13});
-  for (int64_t D : {64, 6})  // 4 pairs a thread; one (3 pairs a half head)
+  for (int64_t D : {64, 8, 6})  // a 16-byte word of pairs a thread; 4 (f32) or one (bf16); one
     for (int64_t H : {3, 8})  // one head a thread; 4 heads sharing their angles
       for (DType t : kDtypes)
         compare_op("rope", [&](const std::vector<Tensor>& in) { return rope(in[0], in[1], c); },
