@@ -1,8 +1,8 @@
 // defines: the machinery the v4 attention kernels share (flash_attention_v4.cu, the forward;
-// flash_attention_v4_backward.cu): the block of one producer and kConsumers consumer warpgroups
-// and its register split, TMA tile loads into 1024-aligned shared memory, the wgmma descriptors
-// of those tiles (wgmma_layout.h says why they are what they are), the tensor maps and the
-// consumers' ping-pong.
+// flash_attention_v4_dkdv.cuh and the backwards): the block of one producer and kConsumers consumer
+// warpgroups and its register split, TMA tile loads into 1024-aligned shared memory, the wgmma
+// descriptors of those tiles (wgmma_layout.h says why they are what they are), the tensor maps and
+// the consumers' ping-pong.
 #pragma once
 #include <cuda.h>
 

@@ -1,12 +1,13 @@
 // defines: flash_v4_available, flash_v4_forward, flash_v4_backward, flash_v5_forward,
 // flash_v5_backward, flash_v6_backward, flash_v7_forward, flash_v7_backward, flash_v8_backward:
 // attention v4, FlashAttention-3's design on Hopper (cuda/attention/flash_attention_v4.cu,
-// flash_attention_v4_backward.cu); v5, with its ping-pong forward and dQ by atomics; v6, v5's
-// forward and v4's backward with GQA groups split; v7, v5's forward made persistent and v6's
-// backward with the ping-pong; v8, v5's backward with v6's splits. v4 passed validation on an
-// H200 (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30 (2026-11-30-gpu-run.md), v6 on
-// 2026-12-04 (2026-12-04-gpu-run.md); v7 and v8 have not run on a device yet. Flash attention
-// uses a variant only where it has passed validation on the device at hand (flash_variants.h).
+// flash_attention_v4_backward.cu, flash_attention_v5_backward.cu); v5, with its ping-pong forward
+// and dQ by atomics; v6, v5's forward and v4's backward with GQA groups split; v7, v5's forward
+// made persistent and v6's backward with the ping-pong; v8, v5's backward with v6's splits. v4
+// passed validation on an H200 (bench/results/2026-11-29-gpu-bringup.md), v5 on 2026-11-30
+// (2026-11-30-gpu-run.md), v6 on 2026-12-04 (2026-12-04-gpu-run.md); v7 and v8 have not run on a
+// device yet. Flash attention uses a variant only where it has passed validation on the device at
+// hand (flash_variants.h).
 #pragma once
 #include "cuda/attention/cuda_attention_tiles.cuh"
 

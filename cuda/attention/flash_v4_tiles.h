@@ -1,7 +1,8 @@
 // defines: v4::kConsumers, kRows, kKeys, key_band, warpgroup_last_row, needs_mask,
-// dkdv_head_splits, split_heads, QueryTileOrder, persistent_tile: the tile arithmetic of the v4 attention kernels
-// (flash_attention_v4.cu, flash_attention_v4_backward.cu), host-and-device so that
-// test/test_wgmma_layout.cpp checks it against MaskView for every mask on the CPU.
+// dkdv_head_splits, split_heads, QueryTileOrder, persistent_tile: the tile arithmetic of the v4
+// attention kernels (flash_attention_v4.cu, flash_attention_v4_dkdv.cuh and the backwards),
+// host-and-device so that test/test_wgmma_layout.cpp checks it against MaskView for every mask on
+// the CPU.
 #pragma once
 #include <cstdint>
 
