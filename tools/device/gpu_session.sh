@@ -23,8 +23,9 @@
 # recompute, and with attention v4 forced) beside HF + PyTorch in bf16 and in mixed precision,
 # `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
 # `table` issue #13's table (every implementation at seq 1024-16384, head_dim 64 and 128, causal
-# or not, fwd and fwd+bwd; one process each, most wanted first, each row printed as it is timed,
-# so a deadline keeps the rows before it; documents and torch SDPA last), `bench` the full tables
+# or not, fwd and fwd+bwd; one process each, the rows the targets read first, each row printed as
+# it is timed, so a deadline keeps the rows before it; tools/attention_table.py makes the results
+# file of table.log on the CPU afterwards), `bench` the full tables
 # and step comparison; `cpu` the CPU suites with CUDA hidden. Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 # LLM_DEADLINE_S (default 520): the timing phases shorten their limits to end by then, so that
@@ -364,18 +365,26 @@ for phase in "$@"; do
       ;;
     table)
       start_timing
-      for impl in flash flash_v4 flash_v6 flash_v7 cudnn flash_v5 s2 mem_efficient flash_v3 flash_v2 flash_simt eager; do
-        timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl $impl --seq 1024,2048,4096,8192,16384 \
+      table_impl() {  # one implementation over the whole table, in a process of its own
+        timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl $1 --seq 1024,2048,4096,8192,16384 \
           --head-dim 64,128 --causal 0,1 --pass fwd,fwd_bwd >>"$OUT/table.log" 2>&1
-        note "table $impl: exit $?, rows $(grep -c "^$impl " "$OUT/table.log"), FAIL $(grep -c "^$impl .*FAIL" "$OUT/table.log")"
-      done
-      # Packed batches: memory-efficient attention with 8 documents a row, against flash above.
-      timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl mem_efficient --seq 4096,16384 --head-dim 128 \
+        note "table $1: exit $?, rows $(grep -c "^$1 " "$OUT/table.log"), FAIL $(grep -c "^$1 .*FAIL" "$OUT/table.log")"
+      }
+      # The rows issue #13's targets read first (flash, S2 beside it, the packed batches, torch SDPA,
+      # cuDNN), then the numbered variants newest first and the slow ones last: a deadline cuts the
+      # least wanted.
+      table_impl flash
+      table_impl s2
+      # Packed batches: memory-efficient attention against flash on the same 8 documents a row.
+      timeout $(limit 60) stdbuf -oL ./llm_bench attention --impl flash,mem_efficient --seq 4096,16384 --head-dim 128 \
         --causal 1 --pass fwd,fwd_bwd --docs 8 >>"$OUT/table.log" 2>&1
-      note "table mem_efficient, 8 documents a row: exit $?"
+      note "table flash and mem_efficient, 8 documents a row: exit $?"
       PYTHONUNBUFFERED=1 timeout $(limit 90) tools/bench_torch_sdpa.py --seq 1024,2048,4096,8192,16384 \
         --head-dim 64,128 >>"$OUT/table.log" 2>&1
       note "table torch sdpa: exit $?"
+      for impl in cudnn flash_v7 flash_v6 flash_v8 flash_v5 flash_v4 mem_efficient flash_v3 flash_v2 flash_simt eager; do
+        table_impl $impl
+      done
       ;;
     bench)
       start_timing
