@@ -21,7 +21,8 @@
 # `profile` Nsight Compute's speed of light for v6's forward and backward kernels and v7's forward,
 # `sweep` v5 over v4's sweep, `step` the llama3-1b step (seq 2048, bf16, flash, with and without
 # recompute, and with attention v4 forced) beside HF + PyTorch in bf16 and in mixed precision,
-# `kernels` llm_bench kernel at the llama3-1b shapes and the step at the llama3-8b layer shape,
+# `kernels` llm_bench kernel at the llama3-1b shapes (tools/kernel_table.py reads kernels.log) and
+# the step at the llama3-8b layer shape,
 # `table` issue #13's table (every implementation at seq 1024-16384, head_dim 64 and 128, causal
 # or not, fwd and fwd+bwd; one process each, the rows the targets read first, each row printed as
 # it is timed, so a deadline keeps the rows before it; tools/attention_table.py makes the results
