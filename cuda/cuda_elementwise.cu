@@ -11,16 +11,6 @@ namespace llm {
 
 namespace {
 
-// K elements of x at `unit`, each through op(value, its place j in the unit), stored at the same
-// place in out.
-template <int K, class T, class Op>
-__device__ __forceinline__ void map_unit(const T* x, T* out, int64_t unit, Op&& op) {
-  const VecN<T, K> v = load_vec<K>(x, unit);
-  VecN<T, K> o;
-  for (int j = 0; j < K; j++) o.v[j] = from_f32<T>(op(to_f32(v.v[j]), j));
-  store_vec<K>(out, unit, o);
-}
-
 // out may alias x or y (gradient accumulation adds in place): each element is read before its
 // own write, by the same thread.
 template <class T, int W>

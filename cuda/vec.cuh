@@ -71,6 +71,17 @@ __device__ __forceinline__ void for_each_vec(int64_t n, F&& f) {
   }
 }
 
+// K elements of x at `unit`, each through op(value, its place j in the unit) in f32, stored at the
+// same place in out (which may be x).
+template <int K, class T, class Op>
+__device__ __forceinline__ void map_unit(const T* x, T* out, int64_t unit, Op&& op) {
+  const VecN<T, K> v = load_vec<K>(x, unit);
+  VecN<T, K> o;
+#pragma unroll
+  for (int j = 0; j < K; j++) o.v[j] = from_f32<T>(op(to_f32(v.v[j]), j));
+  store_vec<K>(out, unit, o);
+}
+
 // The elements an elementwise kernel over these storage types takes a load: a 16-byte word of the
 // narrowest (4 f32, 8 bf16; 8 u8, which caps the i32 or f32 beside them at 32 bytes). With bf16
 // taken 4 at a time (8-byte loads), its kernels stayed near 70% of an H200's HBM bandwidth, AdamW

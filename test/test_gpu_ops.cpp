@@ -396,17 +396,31 @@ TEST_CASE("swiglu") {
                {g, u}, t);
 }
 
+// Both ops take 16-byte words (cuda/cuda_dropout.cu): 455 and 2310 elements are words and a tail;
+// a view one element in, which no word aligns, takes the element-wise kernel and must give the
+// same bits as its contiguous copy, whose elements the wide kernel draws by the same indices.
+void check_both_widths(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) {
+  for (DType t : kDtypes) {
+    CAPTURE(dtype_name(t));
+    const Tensor flat = x.reshape({x.numel()}).to(kGpu).to(t);
+    const Tensor off_word = flat.narrow(0, 1, x.numel() - 1);
+    CHECK(bit_identical(f(off_word), f(off_word.contiguous())));
+  }
+}
+
 TEST_CASE("dropout: the CPU's mask") {
   Tensor x = randn({7, 65});
   for (DType t : kDtypes)
     compare_op("dropout", [](const std::vector<Tensor>& in) { return dropout(in[0], 0.25f, 11); },
                {x}, t);
+  check_both_widths([](const Tensor& v) { return dropout(v, 0.25f, 11); }, x);
 }
 
 TEST_CASE("add_uniform_noise: the CPU's noise") {
   Tensor x = randn({33, 70});
   for (DType t : kDtypes)
     compare_op("add_uniform_noise", [](const std::vector<Tensor>& in) { return add_uniform_noise(in[0], 0.3f, 17); }, {x}, t);
+  check_both_widths([](const Tensor& v) { return add_uniform_noise(v, 0.3f, 17); }, x);
 }
 
 // Sparse fine-tuning's masks (train/constant_pruning.h), in place, f32 and bf16.

@@ -175,6 +175,15 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   noise.bytes_fwd = e * 2 * T * C;
   cases.push_back(noise);
 
+  // LoRA's dropout (lora_dropout) on a targeted linear's input; the backward draws the same mask.
+  Case drop{"dropout", fmt::format("({}, {})", T, C), {randn({T, C}, 1.0f, rng)},
+            [](std::vector<Tensor>& x, bool bwd) { return with_backward(dropout(x[0], 0.05f, 7), {&x[0]}, bwd); }};
+  drop.flops_fwd = 1.0 * T * C;
+  drop.bytes_fwd = e * 2 * T * C;
+  drop.flops_bwd = 1.0 * T * C;
+  drop.bytes_bwd = e * 2 * T * C;
+  cases.push_back(drop);
+
   // Not differentiable: what the optimizer step runs over every parameter (one MLP weight here).
   Case to_bf16{"cast f32->bf16", fmt::format("({}, {})", F, C), {randn({F, C}, 1.0f, rng)},
                [](std::vector<Tensor>& x, bool) { return std::vector<Tensor>{cast(x[0], DType::bf16)}; },
