@@ -1,16 +1,11 @@
 // defines: CudaBackend::ademamix and ademamix_8bit (engine/ademamix_math.h; f32 or blockwise 8-bit
 // moments, as the CPU)
 #include "cuda/blockwise_8bit.cuh"
+#include "cuda/fused_update.cuh"
 
 namespace llm {
 
 namespace {
-
-template <class G>
-__global__ void ademamix_kernel(float* param, const G* grad, float* m1, float* m2, float* nu, int64_t n,
-                                AdemamixArgs args) {
-  GRID_STRIDE_LOOP(i, n) param[i] = ademamix_element(param[i], to_f32(grad[i]), m1[i], m2[i], nu[i], args);
-}
 
 struct AdemamixUpdate {
   AdemamixArgs args;
@@ -29,11 +24,8 @@ void CudaBackend::ademamix(Tensor& param, const Tensor& grad, Tensor& m1, Tensor
             "ademamix: grad " + grad.str() + " and moments " + m1.str() + " for " + param.str());
   if (n == 0) return;
   activate();
-  dispatch_float("ademamix", grad, [&](auto tag) {
-    using G = decltype(tag);
-    ademamix_kernel<<<grid_for(n), kThreads, 0, stream_>>>(param.data<float>(), grad.data<G>(), m1.data<float>(),
-                                                           m2.data<float>(), nu.data<float>(), n, args);
-  });
+  launch_fused_update<3>("ademamix", stream_, param, grad, {{m1.data<float>(), m2.data<float>(), nu.data<float>()}},
+                         AdemamixUpdate{args});
   CUDA_CHECK_OP("ademamix", param, grad, m1, m2, nu);
 }
 

@@ -1,15 +1,16 @@
-// defines: CudaBackend::adopt (one fused pass over f32 param, m, v; the grad f32 or bf16)
-#include "cuda/cuda_common.cuh"
+// defines: CudaBackend::adopt (one fused pass over f32 param, m, v; the grad f32 or bf16;
+// cuda/fused_update.cuh)
+#include "cuda/fused_update.cuh"
 
 namespace llm {
 
 namespace {
 
 // ADOPT, as the CPU backend (engine/adopt_math.h).
-template <class G>
-__global__ void adopt_kernel(float* param, const G* grad, float* m, float* v, int64_t n, AdoptArgs args) {
-  GRID_STRIDE_LOOP(i, n) param[i] = adopt_element(param[i], to_f32(grad[i]), m[i], v[i], args);
-}
+struct AdoptUpdate {
+  AdoptArgs args;
+  __device__ float operator()(float p, float g, float* s) const { return adopt_element(p, g, s[0], s[1], args); }
+};
 
 }  // namespace
 
@@ -21,11 +22,7 @@ void CudaBackend::adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
   const int64_t n = param.numel();
   if (n == 0) return;
   activate();
-  dispatch_float("adopt", grad, [&](auto tag) {
-    using G = decltype(tag);
-    adopt_kernel<<<grid_for(n), kThreads, 0, stream_>>>(param.data<float>(), grad.data<G>(), m.data<float>(),
-                                                       v.data<float>(), n, args);
-  });
+  launch_fused_update<2>("adopt", stream_, param, grad, {{m.data<float>(), v.data<float>()}}, AdoptUpdate{args});
   CUDA_CHECK_OP("adopt", param, grad, m, v);
 }
 

@@ -1,14 +1,10 @@
 // defines: CudaBackend::lion and lion_8bit (engine/lion_math.h; f32 or blockwise 8-bit m, as the CPU)
 #include "cuda/blockwise_8bit.cuh"
+#include "cuda/fused_update.cuh"
 
 namespace llm {
 
 namespace {
-
-template <class G>
-__global__ void lion_kernel(float* param, const G* grad, float* m, int64_t n, LionArgs args) {
-  GRID_STRIDE_LOOP(i, n) param[i] = lion_element(param[i], to_f32(grad[i]), m[i], args);
-}
 
 struct LionUpdate {
   LionArgs args;
@@ -25,10 +21,7 @@ void CudaBackend::lion(Tensor& param, const Tensor& grad, Tensor& m, const LionA
   const int64_t n = param.numel();
   if (n == 0) return;
   activate();
-  dispatch_float("lion", grad, [&](auto tag) {
-    using G = decltype(tag);
-    lion_kernel<<<grid_for(n), kThreads, 0, stream_>>>(param.data<float>(), grad.data<G>(), m.data<float>(), n, args);
-  });
+  launch_fused_update<1>("lion", stream_, param, grad, {{m.data<float>()}}, LionUpdate{args});
   CUDA_CHECK_OP("lion", param, grad, m);
 }
 

@@ -1,17 +1,26 @@
-// defines: CudaBackend::schedule_free and lerp (engine/schedule_free_math.h, as the CPU)
-#include "cuda/cuda_common.cuh"
+// defines: CudaBackend::schedule_free and lerp (engine/schedule_free_math.h, as the CPU; a 16-byte
+// word a load where aligned, cuda/fused_update.cuh)
+#include "cuda/fused_update.cuh"
 
 namespace llm {
 
 namespace {
 
-template <class G>
-__global__ void schedule_free_kernel(float* y, const G* grad, float* z, float* v, int64_t n, ScheduleFreeArgs args) {
-  GRID_STRIDE_LOOP(i, n) y[i] = schedule_free_element(y[i], to_f32(grad[i]), z[i], v ? v + i : nullptr, args);
-}
+// s: z, then v (without the second moment none: its 0 is never read).
+struct ScheduleFreeUpdate {
+  ScheduleFreeArgs args;
+  __device__ float operator()(float y, float g, float* s) const {
+    return schedule_free_element(y, g, s[0], args.second_moment ? &s[1] : nullptr, args);
+  }
+};
 
+template <int W>
 __global__ void lerp_kernel(float* a, const float* end, int64_t n, float weight) {
-  GRID_STRIDE_LOOP(i, n) a[i] = torch_lerp(a[i], end[i], weight);
+  for_each_vec<W>(n, [&](auto width, int64_t unit) {
+    constexpr int K = decltype(width)::value;
+    const VecN<float, K> e = load_vec<K>(end, unit);
+    map_unit<K>(a, a, unit, [&](float x, int j) { return torch_lerp(x, e.v[j], weight); });
+  });
 }
 
 }  // namespace
@@ -26,11 +35,7 @@ void CudaBackend::schedule_free(Tensor& y, const Tensor& grad, Tensor& z, Tensor
   if (n == 0) return;
   activate();
   float* pv = v ? v->data<float>() : nullptr;
-  dispatch_float("schedule_free", grad, [&](auto tag) {
-    using G = decltype(tag);
-    schedule_free_kernel<<<grid_for(n), kThreads, 0, stream_>>>(y.data<float>(), grad.data<G>(), z.data<float>(), pv,
-                                                                n, args);
-  });
+  launch_fused_update<2>("schedule_free", stream_, y, grad, {{z.data<float>(), pv}}, ScheduleFreeUpdate{args});
   CUDA_CHECK_OP("schedule_free", y, grad, z);
 }
 
@@ -40,7 +45,11 @@ void CudaBackend::lerp(Tensor& a, const Tensor& end, float weight) {
   const int64_t n = a.numel();
   if (n == 0) return;
   activate();
-  lerp_kernel<<<grid_for(n), kThreads, 0, stream_>>>(a.data<float>(), end.data<float>(), n, weight);
+  float* ap = a.data<float>();
+  const float* ep = end.data<float>();
+  launch_vec(n, [&](auto width, unsigned blocks) {
+    lerp_kernel<width()><<<blocks, kThreads, 0, stream_>>>(ap, ep, n, weight);
+  }, ap, ep);
   CUDA_CHECK_OP("lerp", a, end);
 }
 

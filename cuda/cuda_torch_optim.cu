@@ -1,27 +1,17 @@
 // defines: CudaBackend::torch_optim (torch.optim's SGD, Adagrad and RMSprop in one fused pass; the CPU's algorithm)
 // and rmsprop_8bit (bitsandbytes' 8-bit RMSprop, as the CPU's)
 #include "cuda/blockwise_8bit.cuh"
+#include "cuda/fused_update.cuh"
 
 namespace llm {
 
 namespace {
 
-// s0..s2 as torch_optim_element's state, nullptr where unused (engine/torch_optim_math.h).
-template <class G>
-__global__ void torch_optim_kernel(float* param, const G* grad, float* s0, float* s1, float* s2, int64_t n,
-                                   TorchOptimArgs args) {
-  GRID_STRIDE_LOOP(i, n) {
-    float s[3] = {s0 ? s0[i] : 0.0f, s1 ? s1[i] : 0.0f, s2 ? s2[i] : 0.0f};
-    param[i] = torch_optim_element(param[i], to_f32(grad[i]), s, args);
-    if (s0) s0[i] = s[0];
-    if (s1) s1[i] = s[1];
-    if (s2) s2[i] = s[2];
-  }
-}
-
-struct RmspropUpdate {
+// s as torch_optim_element's state (engine/torch_optim_math.h): all three in the f32 pass, a state
+// it does not keep read as 0; RMSprop's square_avg alone in the 8-bit one.
+struct TorchOptimUpdate {
   TorchOptimArgs args;
-  __device__ float operator()(float p, float g, float* square_avg) const { return torch_optim_element(p, g, square_avg, args); }
+  __device__ float operator()(float p, float g, float* s) const { return torch_optim_element(p, g, s, args); }
 };
 
 }  // namespace
@@ -40,11 +30,7 @@ void CudaBackend::torch_optim(Tensor& param, const Tensor& grad, const std::arra
   }
   if (n == 0) return;
   activate();
-  dispatch_float("torch_optim", grad, [&](auto tag) {
-    using G = decltype(tag);
-    torch_optim_kernel<<<grid_for(n), kThreads, 0, stream_>>>(param.data<float>(), grad.data<G>(), s[0], s[1], s[2], n,
-                                                              args);
-  });
+  launch_fused_update<3>("torch_optim", stream_, param, grad, {{s[0], s[1], s[2]}}, TorchOptimUpdate{args});
   CUDA_CHECK_OP("torch_optim", param, grad);
 }
 
@@ -53,7 +39,7 @@ void CudaBackend::rmsprop_8bit(Tensor& param, const Tensor& grad, Tensor& codes,
   LLM_CHECK(args.kind == TorchOptimKind::rmsprop && args.momentum == 0.0f && !args.centered,
             "rmsprop_8bit: bitsandbytes' RMSprop keeps square_avg alone (no momentum, not centered)");
   activate();
-  launch_blockwise_8bit<1>("rmsprop_8bit", stream_, param, grad, {{{&codes, &absmax}}}, {true}, RmspropUpdate{args});
+  launch_blockwise_8bit<1>("rmsprop_8bit", stream_, param, grad, {{{&codes, &absmax}}}, {true}, TorchOptimUpdate{args});
   CUDA_CHECK_OP("rmsprop_8bit", param, grad, codes);
 }
 

@@ -1,8 +1,9 @@
 // GPU (ctest label gpu): the optimizers' fused CUDA updates (AdamW, ADOPT, Schedule-Free, torchao's
 // AdamW, Lion, AdEMAMix, Adafactor, CAME) against the CPU's over several steps, through test/gpu_op_compare.h (the 8-bit and
-// bf16-state ones in test_gpu_low_precision). Without a CUDA device it says so and exits 77.
+// bf16-state ones in test_gpu_low_precision); the word-wide ones also against their element-wise form. Without a CUDA device it says so and exits 77.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,6 +17,31 @@
 
 using namespace llm;
 using namespace llm::testing;
+
+namespace {
+
+// One more step on views one element in (as a ZeRO slice can be: no 16-byte word aligns) takes
+// the element-wise kernel; it must give the wide kernel's bits on the same values (cuda/vec.cuh,
+// cuda/fused_update.cuh). `tensors`: a param and its state on the GPU, as earlier steps left
+// them; `update(tensors, grad)` steps them in place.
+void check_off_word(const std::vector<Tensor>& tensors, DType grad_dtype,
+                    const std::function<void(std::vector<Tensor>&, const Tensor&)>& update) {
+  const int64_t n = tensors[0].numel();
+  std::vector<Tensor> views, compact;
+  for (const Tensor& t : tensors) {
+    views.push_back(t.clone().narrow(0, 1, n - 1));
+    compact.push_back(t.narrow(0, 1, n - 1).clone());
+  }
+  const Tensor grad = randn({n}).to(grad_dtype).to(kGpu).narrow(0, 1, n - 1);
+  update(views, grad);
+  update(compact, grad.clone());
+  for (size_t k = 0; k < tensors.size(); k++) {
+    CAPTURE(k);
+    CHECK(bit_identical(views[k].contiguous(), compact[k]));
+  }
+}
+
+}  // namespace
 
 TEST_CASE("adamw: the fused update matches the CPU over several steps") {
   const int64_t n = 7 * 33;
@@ -37,20 +63,10 @@ TEST_CASE("adamw: the fused update matches the CPU over several steps") {
     check_close("adamw param", pg, pc, kTolF32);
     check_close("adamw m", mg, mc, kTolF32);
     check_close("adamw v", vg, vc, kTolF32);
-    // The update of a view one element in (as a ZeRO slice can be: no 4-element word aligns) is
-    // the element-wise kernel's; it gives the 4-wide kernel's bits on the same values.
-    Tensor grad = randn({n}).to(grad_dtype).to(kGpu);
     const AdamWArgs args = adamw_args({0.9f, 0.999f, 1e-8f, 0.1f}, 1e-2f, 4, true);
-    Tensor p_view = pg.clone().narrow(0, 1, n - 1), m_view = mg.clone().narrow(0, 1, n - 1),
-           v_view = vg.clone().narrow(0, 1, n - 1);
-    Tensor p_whole = pg.narrow(0, 1, n - 1).clone(), m_whole = mg.narrow(0, 1, n - 1).clone(),
-           v_whole = vg.narrow(0, 1, n - 1).clone();
-    const Tensor g_part = grad.narrow(0, 1, n - 1);
-    backend(kGpu).adamw(p_view, g_part, m_view, v_view, args);
-    backend(kGpu).adamw(p_whole, g_part.clone(), m_whole, v_whole, args);
-    CHECK(bit_identical(p_view.contiguous(), p_whole));
-    CHECK(bit_identical(m_view.contiguous(), m_whole));
-    CHECK(bit_identical(v_view.contiguous(), v_whole));
+    check_off_word({pg, mg, vg}, grad_dtype, [&](std::vector<Tensor>& t, const Tensor& g) {
+      backend(kGpu).adamw(t[0], g, t[1], t[2], args);
+    });
   }
 }
 
@@ -70,6 +86,10 @@ TEST_CASE("adopt: the fused update matches the CPU over several steps, the first
     check_close("adopt param", pg, pc, kTolF32);
     check_close("adopt m", mg, mc, kTolF32);
     check_close("adopt v", vg, vc, kTolF32);
+    const AdoptArgs args{1e-2f, 0.9f, 0.9999f, 1e-6f, 0.1f, std::pow(4.0f, 0.25f), false};
+    check_off_word({pg, mg, vg}, grad_dtype, [&](std::vector<Tensor>& t, const Tensor& g) {
+      backend(kGpu).adopt(t[0], g, t[1], t[2], args);
+    });
   }
 }
 
@@ -101,6 +121,14 @@ TEST_CASE("schedule_free: the fused update and its lerp match the CPU over sever
         backend(kGpu).lerp(yg, zg, weight);
       }
       check_close("lerp", yg, yc, kTolF32);
+      const ScheduleFreeArgs args{0.2f, 1e-2f * (0.9f * 0.8f - 1), 1e-2f, 0.999f, 1e-3f, 1 - std::pow(0.999f, 5.0f),
+                                  1e-8f, 0.1f, 1.0f, second_moment, second_moment};
+      std::vector<Tensor> state{yg, zg};
+      if (second_moment) state.push_back(vg);
+      check_off_word(state, grad_dtype, [&](std::vector<Tensor>& t, const Tensor& g) {
+        backend(kGpu).schedule_free(t[0], g, t[1], second_moment ? &t[2] : nullptr, args);
+        backend(kGpu).lerp(t[0], t[1], 0.1f);
+      });
     }
 }
 
@@ -119,8 +147,7 @@ TEST_CASE("torch_optim: SGD, Adagrad and RMSprop match the CPU over several step
         gpu.push_back(Tensor::zeros({n}, DType::f32, kGpu));
       }
       Tensor pc = p0.clone(), pg = p0.to(kGpu);
-      for (int step = 1; step <= 3; step++) {
-        Tensor grad = randn({n}).to(grad_dtype);
+      auto args_at = [&](int step) {
         TorchOptimArgs args;
         args.kind = kind;
         args.lr = 1e-2f;
@@ -133,11 +160,19 @@ TEST_CASE("torch_optim: SGD, Adagrad and RMSprop match the CPU over several step
         args.eps = 1e-8f;
         args.centered = true;
         args.grad_scale = step == 2 ? 0.5f : 1.0f;
+        return args;
+      };
+      for (int step = 1; step <= 3; step++) {
+        Tensor grad = randn({n}).to(grad_dtype);
+        const TorchOptimArgs args = args_at(step);
         backend(Device::cpu()).torch_optim(pc, grad.to(DType::f32), {&cpu[0], &cpu[1], &cpu[2]}, args);
         backend(kGpu).torch_optim(pg, grad.to(kGpu), {&gpu[0], &gpu[1], &gpu[2]}, args);
       }
       check_close("torch_optim param", pg, pc, kTolF32);
       for (int k = 0; k < 3; k++) check_close("torch_optim state", gpu[k], cpu[k], kTolF32);
+      check_off_word({pg, gpu[0], gpu[1], gpu[2]}, grad_dtype, [&](std::vector<Tensor>& t, const Tensor& g) {
+        backend(kGpu).torch_optim(t[0], g, {&t[1], &t[2], &t[3]}, args_at(4));
+      });
     }
 }
 
@@ -211,6 +246,9 @@ TEST_CASE("lion: the fused update matches the CPU over several steps") {
     for (int64_t i = 0; i < n; i++) apart += std::fabs(a[i] - b[i]) > 1e-5f;
     CHECK(apart <= 2);
     check_close("lion m", mg, mc, kTolF32);
+    check_off_word({pg, mg}, grad_dtype, [&](std::vector<Tensor>& t, const Tensor& g) {
+      backend(kGpu).lion(t[0], g, t[1], LionArgs{1e-2f, 0.9f, 0.99f, 0.1f, 1.0f});
+    });
   }
 }
 
@@ -233,6 +271,11 @@ TEST_CASE("ademamix: the fused update matches the CPU over several steps") {
       backend(kGpu).ademamix(g[0], grad.to(kGpu), g[1], g[2], g[3], args);
     }
     for (int k = 0; k < 4; k++) check_close("ademamix param and moments", g[k], c[k], kTolF32);
+    const AdemamixArgs args{1e-2f, 0.9f, 0.999f, 0.9999f, 5.0f, 1e-8f, 0.1f, 1.0f - std::pow(0.9f, 5.0f),
+                            std::sqrt(1.0f - std::pow(0.999f, 5.0f))};
+    check_off_word(g, grad_dtype, [&](std::vector<Tensor>& t, const Tensor& gr) {
+      backend(kGpu).ademamix(t[0], gr, t[1], t[2], t[3], args);
+    });
   }
 }
 
