@@ -434,6 +434,14 @@ TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
     backend(Device::cpu()).multiply_by_mask(cpu, keep);
     backend(kGpu).multiply_by_mask(gpu, keep.to(kGpu));
     CHECK(gpu.to(DType::f32).to(Device::cpu()).to_floats() == cpu.to_floats());
+    // A weight and mask one element in (no word aligns): the element-wise kernel, the same zeros.
+    const int64_t n = x.numel();
+    Tensor cpu_view = x.reshape({n}).to(t).to(DType::f32).narrow(0, 1, n - 1).clone();
+    Tensor gpu_view = x.reshape({n}).to(kGpu).to(t).narrow(0, 1, n - 1);
+    const Tensor keep_view = keep.reshape({n}).narrow(0, 1, n - 1);
+    backend(Device::cpu()).multiply_by_mask(cpu_view, keep_view.clone());
+    backend(kGpu).multiply_by_mask(gpu_view, keep.reshape({n}).to(kGpu).narrow(0, 1, n - 1));
+    CHECK(gpu_view.contiguous().to(DType::f32).to(Device::cpu()).to_floats() == cpu_view.to_floats());
   }
 }
 
