@@ -112,15 +112,24 @@ TEST_CASE("fake quantisation (qat) in f32: the GPU's forward bits are the CPU's"
 }
 
 namespace {
-// w (65 columns) copied to the GPU dequantises to the CPU's values bit for bit, and
+// w copied to the GPU dequantises to the CPU's values bit for bit, and
 // quantized_linear on it matches the CPU's forward and dx.
 void check_quantized_weight(const QuantWeight& w) {
   const QuantWeight wg = w.to(kGpu);
   for (DType t : kDtypes) CHECK(bit_identical(dequantize(wg, t), dequantize(w, t)));
+  // Its codes one byte into their buffer, which no word aligns: the element-wise kernel, the
+  // same values (the aligned codes above take 8 elements a load, cuda/vec.cuh).
+  QuantWeight off_word = wg;
+  const int64_t bytes = wg.codes.numel();
+  Tensor buffer = Tensor::zeros({bytes + 1}, DType::u8, kGpu);
+  off_word.codes = buffer.narrow(0, 1, bytes);
+  off_word.codes.copy_from(wg.codes.reshape({bytes}));
+  off_word.codes = off_word.codes.reshape(wg.codes.shape());
+  for (DType t : kDtypes) CHECK(bit_identical(dequantize(off_word, t), dequantize(w, t)));
   for (DType t : kDtypes)
     compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
       return quantized_linear(in[0], in[0].device().is_cpu() ? w : wg);
-    }, {randn({7, 65})}, t);
+    }, {randn({7, w.shape[1]})}, t);
 }
 }  // namespace
 
@@ -133,7 +142,8 @@ TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; quantized_line
 }
 
 TEST_CASE("int8: CUDA dequantises to the CPU's values bit for bit; quantized_linear forward and dx") {
-  check_quantized_weight(int8_quantize(randn({13, 65}, 0.1f)));
+  check_quantized_weight(int8_quantize(randn({13, 65}, 0.1f)));  // rows of 65: element by element
+  check_quantized_weight(int8_quantize(randn({13, 64}, 0.1f)));  // rows of 8 words
 }
 
 namespace {

@@ -14,6 +14,8 @@
 #include "engine/autograd.h"
 #include "engine/check.h"
 #include "engine/communicator.h"
+#include "engine/int8.h"
+#include "engine/nf4.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "model/llama_config.h"
@@ -183,6 +185,26 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
   drop.flops_bwd = 1.0 * T * C;
   drop.bytes_bwd = e * 2 * T * C;
   cases.push_back(drop);
+
+  // QLoRA's and 8-bit LoRA's frozen base (engine/quant_weight.h): an MLP weight's codes into the
+  // compute dtype (bf16 on a GPU) before each of its GEMMs, forward and backward. Not
+  // differentiable: the codes and scales travel as they are, the weight put back together per run.
+  auto dequantize_case = [&](const char* name, QuantWeight q, double bytes) {
+    Case c{name, fmt::format("({}, {})", F, C), {q.codes, q.absmax}, nullptr, false};
+    if (q.double_quant()) c.inputs.push_back(q.absmax_scale);
+    c.run = [q](std::vector<Tensor>& x, bool) {
+      QuantWeight on = q;
+      on.codes = x[0], on.absmax = x[1];
+      if (q.double_quant()) on.absmax_scale = x[2];
+      return std::vector<Tensor>{dequantize(on, x[0].device().is_cpu() ? DType::f32 : DType::bf16)};
+    };
+    c.bytes_fwd = bytes;
+    cases.push_back(c);
+  };
+  const double n = 1.0 * F * C;
+  dequantize_case("nf4_dequantize", nf4_quantize(randn({F, C}, 0.02f, rng), true),
+                  n / 2 + n / kNf4Block + 4 * n / (kNf4Block * kNf4AbsmaxBlock) + e * n);
+  dequantize_case("int8_dequantize", int8_quantize(randn({F, C}, 0.02f, rng)), n + 4.0 * F + e * n);
 
   // Not differentiable: what the optimizer step runs over every parameter (one MLP weight here).
   Case to_bf16{"cast f32->bf16", fmt::format("({}, {})", F, C), {randn({F, C}, 1.0f, rng)},
