@@ -30,6 +30,23 @@ TEST_CASE("fp8_linear: torchao Float8Linear's numerics on the GPU") {
   for (DType t : kDtypes)
     compare_op("fp8_linear", [](const std::vector<Tensor>& in) { return fp8_linear(in[0], in[1]); },
                {randn({13, 48}), randn({32, 48}, 0.1f)}, t);
+  // The casts take a 16-byte word a load where aligned: a tensor one element into its buffer (no
+  // word aligns, the element-wise passes) casts to its aligned copy's bits, the CPU's in f32.
+  const Tensor x = randn({13 * 48}, 3.0f);
+  for (DType t : kDtypes)
+    for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2}) {
+      CAPTURE(dtype_name(t));
+      const Tensor off_word = x.to(kGpu).to(t).narrow(0, 1, x.numel() - 1), aligned = off_word.contiguous().clone();
+      Tensor a = Tensor::empty(aligned.shape(), t, kGpu), b = Tensor::empty(aligned.shape(), t, kGpu);
+      backend(kGpu).fake_quant_fp8(off_word, format, a);
+      backend(kGpu).fake_quant_fp8(aligned, format, b);
+      CHECK(bit_identical(a, b));
+      if (t == DType::f32) {
+        Tensor c = Tensor::empty(aligned.shape(), t, Device::cpu());
+        backend(Device::cpu()).fake_quant_fp8(aligned.to(Device::cpu()), format, c);
+        CHECK(bit_identical(b, c));
+      }
+    }
 }
 
 // QAT's fake quantisation. In bf16 the int8 row's scale and zero point are chosen in bf16, as
