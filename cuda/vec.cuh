@@ -4,8 +4,9 @@
 // kernels take a 16-byte word of their narrowest type (launch_vec: 4 f32, 8 bf16), row kernels the
 // width they name (with_row_width: 4 elements, rmsnorm's a 16-byte word). A kernel takes the wide path only when every pointer it touches is
 // aligned to its word; a view at an odd offset, such as a ZeRO slice, keeps the element-wise
-// kernel. Each element is computed by the same function either way, and the files that include
-// this compile without FMA contraction (CMakeLists.txt), so the two paths give the same bits.
+// kernel. Each element is computed by the same function either way, and the files whose
+// per-element arithmetic could contract compile without FMA contraction (CMakeLists.txt), so the
+// two paths give the same bits (the reductions' widths sum in other orders: cuda_reduce.cu).
 // 4 elements a load: cast 70% and AdamW 82.5% of an H200's bandwidth (2026-12-04-gpu-run.md).
 #pragma once
 #include <algorithm>

@@ -6,6 +6,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
@@ -142,6 +143,7 @@ void check_quantized_weight(const QuantWeight& w) {
   off_word.codes = buffer.narrow(0, 1, bytes);
   off_word.codes.copy_from(wg.codes.reshape({bytes}));
   off_word.codes = off_word.codes.reshape(wg.codes.shape());
+  REQUIRE(reinterpret_cast<uintptr_t>(off_word.codes.data_ptr()) % 8 != 0);
   for (DType t : kDtypes) CHECK(bit_identical(dequantize(off_word, t), dequantize(w, t)));
   for (DType t : kDtypes)
     compare_op("quantized_linear", [&](const std::vector<Tensor>& in) {
@@ -155,6 +157,8 @@ TEST_CASE("nf4: CUDA dequantises to the CPU's values bit for bit; quantized_line
     CAPTURE(double_quant);
     // 13 x 65 = 845 elements: a partial block, an odd count, 14 absmax values.
     check_quantized_weight(nf4_quantize(randn({13, 65}, 0.1f), double_quant));
+    // 320 blocks: double quantisation's second f32 scale (one per 256 blocks) is read too.
+    check_quantized_weight(nf4_quantize(randn({128, 160}, 0.1f), double_quant));
   }
 }
 

@@ -434,7 +434,8 @@ TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
   for (int64_t i = 0; i < keep.numel(); i++) keep.data<uint8_t>()[i] = (i * 7) % 3 != 0;
   for (DType t : kDtypes) {
     CAPTURE(std::string(dtype_name(t)));
-    Tensor cpu = x.to(t).to(DType::f32), gpu = x.to(kGpu).to(t);
+    // clone(): to() returns x itself at its own dtype, which the CPU's mask would then change.
+    Tensor cpu = x.to(t).to(DType::f32).clone(), gpu = x.to(kGpu).to(t);
     backend(Device::cpu()).multiply_by_mask(cpu, keep);
     backend(kGpu).multiply_by_mask(gpu, keep.to(kGpu));
     CHECK(gpu.to(DType::f32).to(Device::cpu()).to_floats() == cpu.to_floats());
@@ -442,6 +443,7 @@ TEST_CASE("multiply_by_mask: the CPU's zeros, the other elements untouched") {
     const int64_t n = x.numel();
     Tensor cpu_view = x.reshape({n}).to(t).to(DType::f32).narrow(0, 1, n - 1).clone();
     Tensor gpu_view = x.reshape({n}).to(kGpu).to(t).narrow(0, 1, n - 1);
+    REQUIRE(reinterpret_cast<uintptr_t>(gpu_view.data_ptr()) % 16 != 0);
     const Tensor keep_view = keep.reshape({n}).narrow(0, 1, n - 1);
     backend(Device::cpu()).multiply_by_mask(cpu_view, keep_view.clone());
     backend(kGpu).multiply_by_mask(gpu_view, keep.reshape({n}).to(kGpu).narrow(0, 1, n - 1));
