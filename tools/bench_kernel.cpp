@@ -277,8 +277,9 @@ Tensor at_offset(const Tensor& t, int64_t offset) {
 
 // The case's inputs on `device`: float inputs of differentiable ops in the compute dtype and
 // needing gradients when the backward runs; the rest (ids, optimizer state) as they are. Float
-// inputs start `offset` elements into their buffers. Always copies: AdamW updates its inputs in
-// place, and every run (the CPU's reference too) starts from the case's own values.
+// and byte (quantised codes, 8-bit states) inputs start `offset` elements into their buffers.
+// Always copies: AdamW updates its inputs in place, and every run (the CPU's reference too)
+// starts from the case's own values.
 std::vector<Tensor> place(const Case& c, Device device, DType dtype, bool bwd, int64_t offset) {
   std::vector<Tensor> x;
   for (const Tensor& t : c.inputs) {
@@ -287,6 +288,8 @@ std::vector<Tensor> place(const Case& c, Device device, DType dtype, bool bwd, i
       if (c.differentiable) d = d.to(dtype);
       d = at_offset(d, offset);
       if (c.differentiable) d.set_requires_grad(bwd);
+    } else if (t.dtype() == DType::u8) {
+      d = at_offset(d, offset);
     }
     x.push_back(d);
   }
