@@ -48,11 +48,22 @@ __global__ void column_dot_final_kernel(const float* partial, int64_t chunks, fl
   out[c] = acc;
 }
 
-// One block per row.
-template <class T>
+// One block per row, W elements a load (rows of whole 16-byte words) or one: each thread's sum
+// of squares in its order, then the block's fixed tree (block_sum).
+template <class T, int W>
 __global__ void row_inverse_norms_kernel(const T* w, float* out, int64_t C) {
   __shared__ float shared[32];
-  const float ss = row_sum_squares(w + blockIdx.x * C, C, shared);
+  const T* row = w + blockIdx.x * C;
+  float ss = 0.0f;
+  for (int64_t unit = threadIdx.x; unit < C / W; unit += blockDim.x) {
+    const VecN<T, W> v = load_vec<W>(row, unit);
+#pragma unroll
+    for (int j = 0; j < W; j++) {
+      const float x = to_f32(v.v[j]);
+      ss += x * x;
+    }
+  }
+  ss = block_sum(ss, shared);
   if (threadIdx.x == 0) out[blockIdx.x] = rsqrtf(ss);
 }
 
@@ -108,7 +119,10 @@ void CudaBackend::row_inverse_norms(const Tensor& w, Tensor& out) {
   activate();
   dispatch_float("row_inverse_norms", w, [&](auto tag) {
     using T = decltype(tag);
-    row_inverse_norms_kernel<<<R, kThreads, 0, stream_>>>(w.data<T>(), out.data<float>(), C);
+    const T* wp = w.data<T>();
+    with_row_width<wide_width<T>()>(C, [&](auto width) {
+      row_inverse_norms_kernel<T, width()><<<R, kThreads, 0, stream_>>>(wp, out.data<float>(), C);
+    }, wp);
   });
   CUDA_CHECK_OP("row_inverse_norms", w, out);
 }

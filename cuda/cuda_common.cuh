@@ -60,18 +60,6 @@ __device__ A block_sum(A v, A* shared) {
   return v;
 }
 
-// The sum of squares of one row of C elements, by the whole block in block_sum's fixed order;
-// every thread gets it.
-template <class T>
-__device__ float row_sum_squares(const T* row, int64_t C, float* shared) {
-  float ss = 0.0f;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    const float v = to_f32(row[c]);
-    ss += v * v;
-  }
-  return block_sum(ss, shared);
-}
-
 __device__ __forceinline__ float block_max(float v, float* shared) {
   for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;

@@ -134,16 +134,19 @@ TEST_CASE("add, mul, sum, sum_squares and scale_") {
 
 TEST_CASE("scale_columns and row_inverse_norms: DoRA's per-feature scaling") {
   // 300 rows: more than column_dot's 128 row chunks, so its two-pass sum runs whole. Rows of 70
-  // take the element-wise scaling, rows of 72 the wide one.
-  Tensor x = randn({300, 70}), s = randn({70}), w = randn({37, 1031});
+  // take the element-wise scaling, rows of 72 the wide one; rows of 1031 the element-wise norms,
+  // of 1032 the wide ones.
+  Tensor x = randn({300, 70}), s = randn({70}), w = randn({37, 1031}), w1032 = randn({37, 1032});
   Tensor x72 = randn({300, 72}), s72 = randn({72});
   for (DType t : kDtypes) {
     for (const auto& [xs, ss] : {std::pair{x, s}, std::pair{x72, s72}})
       compare_op("scale_columns", [](const std::vector<Tensor>& in) {
         return scale_columns(in[0], in[1].dtype() == DType::f32 ? in[1] : cast(in[1], DType::f32));
       }, {xs, ss}, t);
-    const Tensor wt = w.to(t);
-    check_close("row_inverse_norms", row_inverse_norms(wt.to(kGpu)), row_inverse_norms(wt.to(DType::f32)), kTolF32);
+    for (const Tensor& weight : {w, w1032}) {
+      const Tensor wt = weight.to(t);
+      check_close("row_inverse_norms", row_inverse_norms(wt.to(kGpu)), row_inverse_norms(wt.to(DType::f32)), kTolF32);
+    }
   }
 }
 
