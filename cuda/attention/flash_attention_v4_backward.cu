@@ -86,14 +86,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     uint32_t dsa[T / 16][4];           // dS as A fragments
     turns.begin();
     if (live) {
-      ptx::wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
-        ptx::wgmma_ss(sc, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<T>(k_s, 0, kk), kk);
-        ptx::wgmma_ss(ds, kmajor_desc<kRows>(base + L::kBig, wg_row, kk),
-                      kmajor_desc<T>(v_s, 0, kk), kk);
-      }
-      ptx::wgmma_commit();
+      issue_score_products<D, T>(sc, ds, base, base + L::kBig, k_s, v_s, wg_row);
       turns.end();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(sc);

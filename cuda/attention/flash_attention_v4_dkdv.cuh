@@ -91,6 +91,23 @@ struct QueryTiles {
   }
 };
 
+// Both score products of a streamed tile, issued and committed together: acc0 = A0 B0^T and
+// acc1 = A1 B1^T over head_dim, A the block's two 128-row tiles (this warpgroup's 64 rows from
+// wg_row), B the stage's two T-row tiles. The dK/dV kernel's S^T and dP^T (keys x queries), the
+// dQ kernel's S and dP.
+template <int D, int T>
+__device__ __forceinline__ void issue_score_products(float (&acc0)[T / 8][4], float (&acc1)[T / 8][4],
+                                                     uint32_t a0, uint32_t a1, uint32_t b0, uint32_t b1,
+                                                     int wg_row) {
+  ptx::wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) {
+    ptx::wgmma_ss(acc0, kmajor_desc<kRows>(a0, wg_row, kk), kmajor_desc<T>(b0, 0, kk), kk);
+    ptx::wgmma_ss(acc1, kmajor_desc<kRows>(a1, wg_row, kk), kmajor_desc<T>(b1, 0, kk), kk);
+  }
+  ptx::wgmma_commit();
+}
+
 // The atomic-dQ kernel's part of a query tile. store_ds_t: this warpgroup's dS^T (keys from
 // r0's warp rows x 64 queries, C fragments) as bf16 into the dS^T tile at ds_t, 128-byte swizzled
 // as TMA would have written it, so that wgmma reads it back as an MN-major A (dS: m = query,
@@ -211,14 +228,7 @@ __global__ void __launch_bounds__(kBlockThreads, 1)
     uint32_t pa[T / 16][4], dsa[T / 16][4];  // the same as A fragments
     turns.begin();
     if (live) {
-      ptx::wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
-        ptx::wgmma_ss(pt, kmajor_desc<kRows>(base, wg_row, kk), kmajor_desc<T>(q_s, 0, kk), kk);
-        ptx::wgmma_ss(dst, kmajor_desc<kRows>(base + L::kBig, wg_row, kk),
-                      kmajor_desc<T>(do_s, 0, kk), kk);
-      }
-      ptx::wgmma_commit();
+      issue_score_products<D, T>(pt, dst, base, base + L::kBig, q_s, do_s, wg_row);
       turns.end();
       ptx::wgmma_wait<0>();
       ptx::fence_regs(pt);
