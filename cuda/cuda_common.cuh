@@ -46,6 +46,26 @@ inline unsigned grid_for(int64_t n, int64_t cap = 4096) {
   return static_cast<unsigned>(blocks < cap ? blocks : cap);
 }
 
+// The SMs of the process's device (one device a process), asked once.
+inline int device_sms() {
+  static const int sms = [] {
+    int device = 0, n = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    return n;
+  }();
+  return sms;
+}
+
+// How many CTAs of `kernel` (`threads` each, no dynamic shared memory) the device holds at once:
+// one wave, for kernels whose CTAs walk the work themselves.
+template <class Kernel>
+int64_t resident_ctas(Kernel kernel, int threads) {
+  int per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0));
+  return int64_t(per_sm > 0 ? per_sm : 1) * device_sms();
+}
+
 // Sum over the block (blockDim.x a multiple of 32, at most 1024) in a fixed tree order, so the
 // result is bit-identical run to run. Every thread gets the total. Uses 32 words of `shared`.
 template <class A>

@@ -47,10 +47,9 @@ void quantize_blocks(const std::vector<float>& x, std::vector<uint8_t>& codes, s
 // of a midpoint between two entries, e.g. in the smallest decades of the map.
 uint8_t dynamic_code_of(float x) {
   static const std::vector<uint8_t> table = [] {
-    const std::array<float, 256> map = dynamic_quant_map(true);
+    const QuantMap<256> map = make_quant_map(dynamic_quant_map(true));
     std::vector<uint8_t> t(65536);
-    for (int j = 0; j < 65536; j++)
-      t[j] = quantize_nearest(map.data(), static_cast<float>(j / 65535.0 * 2.0 - 1.0));
+    for (int j = 0; j < 65536; j++) t[j] = quantize_nearest(map, static_cast<float>(j / 65535.0 * 2.0 - 1.0));
     return t;
   }();
   const float clamped = x > -1.0f ? std::min(x, 1.0f) : -1.0f;  // a NaN becomes -1, not an index

@@ -136,8 +136,8 @@ void add_moment_entries(std::vector<TensorEntry>& out, const std::string& name, 
 }
 
 Tensor zero_codes(const Shape& shape, bool is_signed, Device device) {
-  const std::array<float, 256> map = dynamic_quant_map(is_signed);
-  return Tensor::full(shape, quantize_nearest(map.data(), 0.0f), DType::u8, device);
+  const QuantMap<256> map = make_quant_map(dynamic_quant_map(is_signed));
+  return Tensor::full(shape, quantize_nearest(map, 0.0f), DType::u8, device);
 }
 
 std::string blockwise_8bit_description(const std::string& name, const std::string& state) {

@@ -7,7 +7,9 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
+#include "engine/check.h"
 #include "engine/fp8_math.h"
 #include "engine/host_device.h"
 
@@ -59,24 +61,80 @@ inline std::array<float, 16> torchao_4bit_map(bool is_signed) {
   return map;
 }
 
-// The code of the map entry nearest to x (ties to the lower one); `map` is sorted, 256 long.
-LLM_HOST_DEVICE uint8_t quantize_nearest(const float* map, float x) {
-  if (!(x > map[0])) return 0;
-  if (x >= map[255]) return 255;
-  // The last entry at or below x, by halving steps without branches (a branchy search mispredicts
-  // about half its steps on moments); then map[lo] <= x < map[lo + 1].
-  int lo = 0;
-  for (int step = 128; step > 0; step >>= 1) lo += map[lo + step] <= x ? step : 0;
-  return static_cast<uint8_t>(x - map[lo] <= map[lo + 1] - x ? lo : lo + 1);
+// A sorted map with a guide that finds where x falls in it without a binary search, which in
+// shared memory costs eight dependent loads a value, most of them 8-way bank conflicts (a warp's
+// lanes meet at the same power-of-two strides). Floats are cut into buckets in value order by sign,
+// exponent (2^-22 up to 2^0; the rest clamped into the end buckets) and the top 6 mantissa bits; the
+// guide holds, for each bucket, the last entry below it. No bucket of these maps holds more than
+// kGuideSteps entries (make_quant_map checks), so the last entry at or below x is at most that many
+// steps past its bucket's start: one byte load and two compares, with the search's answer for
+// every float (test_quant_map compares them over the float line, NaN and infinities included).
+constexpr int kGuideMantissaBits = 6;
+constexpr uint32_t kGuideMinExponent = 105;  // biased: 2^-22, below every nonzero entry (3.25e-7)
+constexpr int kGuideMagnitudes = static_cast<int>(127 - kGuideMinExponent + 1) << kGuideMantissaBits;
+constexpr int kGuideBuckets = 2 * kGuideMagnitudes;
+constexpr int kGuideSteps = 2;
+
+// x's bucket, never decreasing as x grows: -0 shares +0's bucket (they compare equal), a NaN takes
+// the first (every compare with it is false, so the search stops at entry 0 as a binary one does).
+LLM_HOST_DEVICE int guide_bucket(float x) {
+  uint32_t bits;
+  memcpy(&bits, &x, sizeof(bits));
+  constexpr uint32_t kLowest = kGuideMinExponent << 23, kHighest = (128u << 23) - 1;  // 2^-22, below 2
+  const uint32_t magnitude = bits & 0x7FFFFFFFu;
+  const bool below = bits > 0x80000000u || magnitude > 0x7F800000u;  // negative and not -0, or NaN
+  const uint32_t clamped = magnitude < kLowest ? kLowest : (magnitude > kHighest ? kHighest : magnitude);
+  const int m = static_cast<int>((clamped - kLowest) >> (23 - kGuideMantissaBits));
+  return below ? kGuideMagnitudes - 1 - m : kGuideMagnitudes + m;
+}
+
+template <int kEntries>
+struct QuantMap {
+  float value[kEntries + 1];     // ascending, then a NaN past the end that no step moves onto
+  uint8_t start[kGuideBuckets];  // the last entry in an earlier bucket (0 where none is)
+
+  // The last entry at or below x, or 0 where none is.
+  LLM_HOST_DEVICE int last_at_or_below(float x) const {
+    int lo = start[guide_bucket(x)];
+    for (int s = 0; s < kGuideSteps; s++) lo += value[lo + 1] <= x ? 1 : 0;
+    return lo;
+  }
+};
+
+// `values` (strictly ascending) with their guide.
+template <size_t kEntries>
+QuantMap<static_cast<int>(kEntries)> make_quant_map(const std::array<float, kEntries>& values) {
+  QuantMap<static_cast<int>(kEntries)> map{};
+  std::copy(values.begin(), values.end(), map.value);
+  map.value[kEntries] = NAN;
+  for (size_t e = 1; e < kEntries; e++) LLM_CHECK(values[e - 1] < values[e], "make_quant_map: values not ascending");
+  size_t next = 0;  // the first entry not in an earlier bucket
+  for (int b = 0; b < kGuideBuckets; b++) {
+    map.start[b] = static_cast<uint8_t>(next > 0 ? next - 1 : 0);
+    const size_t first = next;
+    while (next < kEntries && guide_bucket(values[next]) == b) next++;
+    LLM_CHECK(next - first <= kGuideSteps, "make_quant_map: a guide bucket holds more than kGuideSteps entries");
+  }
+  return map;
+}
+
+// The code of the map entry nearest to x (ties to the lower one).
+template <int kEntries>
+LLM_HOST_DEVICE uint8_t quantize_nearest(const QuantMap<kEntries>& map, float x) {
+  const float* v = map.value;
+  if (!(x > v[0])) return 0;
+  if (x >= v[kEntries - 1]) return kEntries - 1;
+  const int lo = map.last_at_or_below(x);  // v[lo] <= x < v[lo + 1]
+  return static_cast<uint8_t>(x - v[lo] <= v[lo + 1] - x ? lo : lo + 1);
 }
 
 // The code of a moment's value x (scaled by its block's absmax) in an 8-bit optimizer's state:
 // the nearest entry, except that a signed map keeps x's sign as bitsandbytes' kernels do (a
 // negative first moment whose nearest entry is 0 takes the negative one beside it), so a small
 // momentum is not lost to 0 while its sign still steers updates (Lion's).
-LLM_HOST_DEVICE uint8_t quantize_moment(const float* map, float x, bool is_signed) {
+LLM_HOST_DEVICE uint8_t quantize_moment(const QuantMap<256>& map, float x, bool is_signed) {
   const uint8_t code = quantize_nearest(map, x);
-  const bool negative = copysignf(1.0f, x) < 0.0f, code_negative = copysignf(1.0f, map[code]) < 0.0f;
+  const bool negative = copysignf(1.0f, x) < 0.0f, code_negative = copysignf(1.0f, map.value[code]) < 0.0f;
   if (is_signed && negative != code_negative) return x > 0.0f ? code + 1 : code - 1;
   return code;
 }
@@ -84,12 +142,12 @@ LLM_HOST_DEVICE uint8_t quantize_moment(const float* map, float x, bool is_signe
 // torchao's code of x (scaled into [-1, 1]) in a sorted map of kEntries: the last entry at or
 // below x (the first when none is), or the next one when x is at least halfway to it (ties up), as
 // torchao.optim's quantize_8bit_with_qmap and quantize_4bit_with_qmap.
-template <int kEntries = 256>
-LLM_HOST_DEVICE uint8_t quantize_torchao(const float* map, float x) {
-  int lo = 0;
-  for (int step = kEntries / 2; step > 0; step >>= 1) lo += x >= map[lo + step] ? step : 0;
+template <int kEntries>
+LLM_HOST_DEVICE uint8_t quantize_torchao(const QuantMap<kEntries>& map, float x) {
+  const float* v = map.value;
+  const int lo = map.last_at_or_below(x);
   if (lo == kEntries - 1) return static_cast<uint8_t>(lo);
-  return static_cast<uint8_t>(x - map[lo] >= (map[lo + 1] - map[lo]) * 0.5f ? lo + 1 : lo);
+  return static_cast<uint8_t>(x - v[lo] >= (v[lo + 1] - v[lo]) * 0.5f ? lo + 1 : lo);
 }
 
 // Code i of a quantised moment kBits wide: one a byte, or two a byte (4 bits, as torchao packs
@@ -105,15 +163,15 @@ LLM_HOST_DEVICE int read_code(const uint8_t* codes, int64_t i) {
 }
 
 // How a block of moments becomes codes, for the blockwise update loops (CPU and CUDA): kBits a
-// code, `map` the 2^kBits values of a signed or unsigned moment's codes, `prepare` turns the
+// code, `table` the map of a signed or unsigned moment's 2^kBits codes, `prepare` turns the
 // block's largest magnitude into what `code` takes, `stored` into the absmax kept beside the codes.
 // bitsandbytes': scaled by 1 / absmax (a block of zeros keeps absmax 0), a first moment's sign kept.
 struct BnbBlockQuant {
   static constexpr int kBits = 8;
-  static std::array<float, 256> map(bool is_signed) { return dynamic_quant_map(is_signed); }
+  static QuantMap<256> table(bool is_signed) { return make_quant_map(dynamic_quant_map(is_signed)); }
   LLM_HOST_DEVICE static float prepare(float block_max) { return block_max > 0.0f ? 1.0f / block_max : 0.0f; }
   LLM_HOST_DEVICE static float stored(float block_max) { return block_max; }
-  LLM_HOST_DEVICE static uint8_t code(const float* map, float x, float inv, bool is_signed) {
+  LLM_HOST_DEVICE static uint8_t code(const QuantMap<256>& map, float x, float inv, bool is_signed) {
     return quantize_moment(map, x * inv, is_signed);
   }
 };
@@ -122,34 +180,34 @@ struct BnbBlockQuant {
 template <int kCodeBits = 8>
 struct TorchaoBlockQuant {
   static constexpr int kBits = kCodeBits;
-  static std::array<float, 1 << kBits> map(bool is_signed) {
-    if constexpr (kBits == 8) return dynamic_quant_map(is_signed);
-    else return torchao_4bit_map(is_signed);
+  static QuantMap<1 << kBits> table(bool is_signed) {
+    if constexpr (kBits == 8) return make_quant_map(dynamic_quant_map(is_signed));
+    else return make_quant_map(torchao_4bit_map(is_signed));
   }
   LLM_HOST_DEVICE static float prepare(float block_max) { return fmaxf(block_max, 1e-12f); }
   LLM_HOST_DEVICE static float stored(float block_max) { return fmaxf(block_max, 1e-12f); }
-  LLM_HOST_DEVICE static uint8_t code(const float* map, float x, float scale, bool /*is_signed*/) {
-    return quantize_torchao<1 << kBits>(map, x / scale);
+  LLM_HOST_DEVICE static uint8_t code(const QuantMap<1 << kBits>& map, float x, float scale, bool /*is_signed*/) {
+    return quantize_torchao(map, x / scale);
   }
 };
 
 // torchao's AdamWFp8 (OptimStateFp8): the code is the float8_e4m3fn byte of x / scale, rounded to
 // nearest even, where scale is the block's absmax clipped to 1e-12 over 448 (e4m3's largest), which
-// is also what it keeps; `map` holds every byte's value, so a code reads back as map[code] x scale
-// as the other formats' do. The scale is a true f32 division by 448, not a product with its
+// is also what it keeps; `table` holds every byte's value (in byte order: code() computes its byte,
+// so the table has no guide), so a code reads back as value[code] x scale as the other formats' do. The scale is a true f32 division by 448, not a product with its
 // reciprocal (which differs in the last bit for about half of all values): torchao's scales, from
 // its update compiled for the CPU, are the quotients bit for bit. On a GPU Triton's f32 division and
 // inductor's rewrites may round otherwise; that comparison has not been run.
 struct TorchaoFp8BlockQuant {
   static constexpr int kBits = 8;
-  static std::array<float, 256> map(bool /*is_signed*/) {
-    std::array<float, 256> values{};
-    for (int byte = 0; byte < 256; byte++) values[byte] = e4m3_value(static_cast<uint8_t>(byte));
-    return values;
+  static QuantMap<256> table(bool /*is_signed*/) {
+    QuantMap<256> map{};
+    for (int byte = 0; byte < 256; byte++) map.value[byte] = e4m3_value(static_cast<uint8_t>(byte));
+    return map;
   }
   LLM_HOST_DEVICE static float prepare(float block_max) { return fmaxf(block_max, 1e-12f) / 448.0f; }
   LLM_HOST_DEVICE static float stored(float block_max) { return prepare(block_max); }
-  LLM_HOST_DEVICE static uint8_t code(const float* /*map*/, float x, float scale, bool /*is_signed*/) {
+  LLM_HOST_DEVICE static uint8_t code(const QuantMap<256>& /*map*/, float x, float scale, bool /*is_signed*/) {
     return e4m3_byte(round_to_fp8(x / scale, fp8_spec(Fp8Format::e4m3)));
   }
 };

@@ -177,7 +177,9 @@ namespace {
 // (Lion's sign of a momentum within rounding of 0).
 using Update8bit = std::function<void(Backend&, Tensor&, const Tensor&, std::vector<Tensor>&, int)>;
 void check_blockwise_8bit(const char* name, int moments, const Update8bit& update, int64_t param_off = 0) {
-  const int64_t n = 9 * kQuantBlock + 333, blocks = blocks_of(n);  // two CTAs of blocks, a short last one
+  // More blocks than the resident CTAs' warps of an H100 or H200 (132 SMs x 3 x 8), so each warp
+  // walks several; a short last one.
+  const int64_t n = 8192 * kQuantBlock + 333, blocks = blocks_of(n);
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes) {
     CAPTURE(name);

@@ -1,7 +1,7 @@
 // AdamW and ADOPT against hand-written references, Schedule-Free's modes and resume, LOMO's and
 // AdaLomo's updates in backward, gradient clipping, learning-rate schedules, and the
-// 8-bit blockwise AdamW: its quantisation maps, round-trip error, updates against f32 AdamW's,
-// exact resume and state size.
+// 8-bit blockwise AdamW: updates against f32 AdamW's, exact resume and state size (its maps are
+// test_quant_map's).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
@@ -373,46 +373,6 @@ TEST_CASE("rex: Axolotl's RexLR, rate by rate (tools/make_rex_reference.py on it
     rex.min_lr_ratio = c.ratio;
     for (int64_t step = 0; step < c.total; step++) CHECK(rex.lr(step) == doctest::Approx(c.rates[step]).epsilon(1e-9));
   }
-}
-
-TEST_CASE("dynamic quantisation maps: bitsandbytes' 256 values, sorted, 0 and 1 exact") {
-  for (bool is_signed : {true, false}) {
-    CAPTURE(is_signed);
-    const std::array<float, 256> map = dynamic_quant_map(is_signed);
-    CHECK(std::is_sorted(map.begin(), map.end()));
-    CHECK(std::adjacent_find(map.begin(), map.end()) == map.end());  // no repeated value
-    CHECK(map[255] == 1.0f);
-    CHECK(std::count(map.begin(), map.end(), 0.0f) == 1);
-    // The smallest non-zero magnitude: the first decade's midpoint, 1e-6 x 0.55 (signed).
-    CHECK(map[0] == doctest::Approx(is_signed ? -0.99297 : 0.0).epsilon(1e-4));
-    CHECK(quantize_nearest(map.data(), 1.0f) == 255);
-    CHECK(map[quantize_nearest(map.data(), 0.0f)] == 0.0f);
-  }
-  // Signed: 127 negative values; unsigned: the sign bit spent on fractions, 254 above 0.
-  const std::array<float, 256> s = dynamic_quant_map(true), u = dynamic_quant_map(false);
-  CHECK(std::count_if(s.begin(), s.end(), [](float x) { return x < 0; }) == 127);
-  CHECK(std::count_if(u.begin(), u.end(), [](float x) { return x > 0 && x < 1; }) == 254);
-}
-
-TEST_CASE("blockwise 8-bit round trip: each value within half a code gap of its block's absmax") {
-  // Values spanning six decades, in blocks of kQuantBlock with their own absmax.
-  const std::array<float, 256> map = dynamic_quant_map(true);
-  std::vector<float> x = randn({3 * kQuantBlock}).to_floats();
-  for (size_t i = 0; i < x.size(); i++) x[i] *= std::pow(10.0f, -float(i % 6));
-  float worst_rel = 0.0f;
-  for (size_t b = 0; b < 3; b++) {
-    float absmax = 0.0f;
-    for (int64_t j = 0; j < kQuantBlock; j++) absmax = std::max(absmax, std::fabs(x[b * kQuantBlock + j]));
-    for (int64_t j = 0; j < kQuantBlock; j++) {
-      const float v = x[b * kQuantBlock + j], q = map[quantize_nearest(map.data(), v / absmax)] * absmax;
-      // The coarsest gap, in [0.1, 1] of absmax, is 0.9 / 64: half of it bounds every error.
-      CHECK(std::fabs(q - v) <= 0.5f * 0.9f / 64 * absmax * 1.0001f);
-      if (std::fabs(v) >= 0.1f * absmax) worst_rel = std::max(worst_rel, std::fabs(q - v) / std::fabs(v));
-    }
-  }
-  // In the top decade the relative error is at most that half gap over 0.1: 7%.
-  MESSAGE("max relative error of values above 0.1 absmax: " << worst_rel);
-  CHECK(worst_rel <= 0.5f * 0.9f / 64 / 0.1f * 1.0001f);
 }
 
 namespace {

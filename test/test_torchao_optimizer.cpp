@@ -93,7 +93,8 @@ TEST_CASE("ao_adamw_fp8: torchao's AdamWFp8 update by update, parameters, float8
 }
 
 TEST_CASE("float8 e4m3 bytes: every byte's value, and back from the rounded value") {
-  const std::array<float, 256> values = TorchaoFp8BlockQuant::map(true);
+  const QuantMap<256> map = TorchaoFp8BlockQuant::table(true);
+  const float* values = map.value;
   CHECK(values[0x00] == 0.0f);
   CHECK(values[0x01] == 0.001953125f);  // the smallest subnormal, 2^-9
   CHECK(values[0x08] == 0.015625f);     // the smallest normal, 2^-6
@@ -123,10 +124,11 @@ TEST_CASE("torchao's 4-bit maps: the signed dynamic map of 3 exponent bits, and 
   CHECK(m == expected_m);
   for (int k = 0; k < 16; k++) CHECK(v[k] == (k + 1) / 16.0f);
   // The nearest code, ties up; below v's first step its first code (a second moment is never 0).
-  CHECK(quantize_torchao<16>(v.data(), 0.0f) == 0);
-  CHECK(quantize_torchao<16>(v.data(), 0.09375f) == 1);  // halfway between 1/16 and 2/16: up
-  CHECK(quantize_torchao<16>(v.data(), 0.0937f) == 0);
-  CHECK(quantize_torchao<16>(v.data(), 1.0f) == 15);
-  CHECK(quantize_torchao<16>(m.data(), -1.0f) == 0);
-  CHECK(quantize_torchao<16>(m.data(), 0.0f) == 7);
+  const QuantMap<16> m_map = make_quant_map(m), v_map = make_quant_map(v);
+  CHECK(quantize_torchao(v_map, 0.0f) == 0);
+  CHECK(quantize_torchao(v_map, 0.09375f) == 1);  // halfway between 1/16 and 2/16: up
+  CHECK(quantize_torchao(v_map, 0.0937f) == 0);
+  CHECK(quantize_torchao(v_map, 1.0f) == 15);
+  CHECK(quantize_torchao(m_map, -1.0f) == 0);
+  CHECK(quantize_torchao(m_map, 0.0f) == 7);
 }

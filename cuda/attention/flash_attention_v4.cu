@@ -392,16 +392,6 @@ void launch_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const
   });
 }
 
-int device_sms() {  // one device a process
-  static const int sms = [] {
-    int device = 0, n = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    return n;
-  }();
-  return sms;
-}
-
 }  // namespace
 
 void flash_v4_forward(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,

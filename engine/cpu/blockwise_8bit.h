@@ -30,15 +30,16 @@ void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
   require_f32(op, param);
   require_f32(op, grad);
   constexpr int kBits = BlockQuant::kBits;
-  static const std::array<float, 1 << kBits> signed_map = BlockQuant::map(true), unsigned_map = BlockQuant::map(false);
-  std::array<const float*, kMoments> map;
+  using Map = QuantMap<1 << kBits>;
+  static const Map signed_map = BlockQuant::table(true), unsigned_map = BlockQuant::table(false);
+  std::array<const Map*, kMoments> map;
   std::array<bool, kMoments> is_signed;
   std::array<uint8_t*, kMoments> codes;
   std::array<float*, kMoments> absmax;
   for (size_t k = 0; k < kMoments; k++) {
     require_quantised_moment(op, param, *moments[k].codes, *moments[k].absmax, kBits);
     is_signed[k] = moments[k].is_signed;
-    map[k] = is_signed[k] ? signed_map.data() : unsigned_map.data();
+    map[k] = is_signed[k] ? &signed_map : &unsigned_map;
     codes[k] = moments[k].codes->template data<uint8_t>();
     absmax[k] = moments[k].absmax->template data<float>();
   }
@@ -52,7 +53,7 @@ void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
     float block_max[kMoments] = {};
     for (int64_t j = 0; j < len; j++) {
       float m[kMoments];
-      for (size_t k = 0; k < kMoments; k++) m[k] = map[k][read_code<kBits>(codes[k], lo + j)] * absmax[k][b];
+      for (size_t k = 0; k < kMoments; k++) m[k] = map[k]->value[read_code<kBits>(codes[k], lo + j)] * absmax[k][b];
       p[lo + j] = update(p[lo + j], g[lo + j], m);
       for (size_t k = 0; k < kMoments; k++) {
         values[k][j] = m[k];
@@ -62,7 +63,7 @@ void update_blockwise_8bit(const char* op, Tensor& param, const Tensor& grad,
     for (size_t k = 0; k < kMoments; k++) {
       const float scale = BlockQuant::prepare(block_max[k]);
       for (int64_t j = 0; j < len; j++) {
-        const uint8_t code = BlockQuant::code(map[k], values[k][j], scale, is_signed[k]);
+        const uint8_t code = BlockQuant::code(*map[k], values[k][j], scale, is_signed[k]);
         if constexpr (kBits == 8) {
           codes[k][lo + j] = code;
         } else {  // the pair's byte, each half in turn (a block holds whole pairs)
