@@ -87,8 +87,8 @@ TEST_CASE("optimizer: galore_*_layerwise: GaLore stepped in backward; what trans
   CHECK(starts_with(error_with("optimizer: galore_adamw_layerwise\noptim_target_modules: [attn]\nbatch_size: 8\n"
                                "micro_batch_size: 4\n"),
                     "cfg.yaml:5: batch_size: expected gradient_accumulation_steps 1"));
-  for (const std::string& schedule : {"lr_scheduler: rex\n", "lr_scheduler: one_cycle\n", "cosine_min_lr_ratio: 0.1\n",
-                                      "lr_quadratic_warmup: true\n", "jagged_restart_steps: 4\n"}) {
+  for (const char* schedule : {"lr_scheduler: rex\n", "lr_scheduler: one_cycle\n", "cosine_min_lr_ratio: 0.1\n",
+                              "lr_quadratic_warmup: true\n", "jagged_restart_steps: 4\n"}) {
     CAPTURE(schedule);
     CHECK(error_with("optimizer: galore_adamw_layerwise\n" + galore + schedule)
               .find("expected one of transformers' schedules with galore_adamw_layerwise (Axolotl builds this one "
