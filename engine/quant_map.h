@@ -104,6 +104,7 @@ struct QuantMap {
 // `values` (strictly ascending) with their guide.
 template <size_t kEntries>
 QuantMap<static_cast<int>(kEntries)> make_quant_map(const std::array<float, kEntries>& values) {
+  static_assert(kEntries <= 256, "a bucket's start is a byte");
   QuantMap<static_cast<int>(kEntries)> map{};
   std::copy(values.begin(), values.end(), map.value);
   map.value[kEntries] = NAN;
@@ -115,6 +116,7 @@ QuantMap<static_cast<int>(kEntries)> make_quant_map(const std::array<float, kEnt
     while (next < kEntries && guide_bucket(values[next]) == b) next++;
     LLM_CHECK(next - first <= kGuideSteps, "make_quant_map: a guide bucket holds more than kGuideSteps entries");
   }
+  LLM_CHECK(next == kEntries, "make_quant_map: an entry in no guide bucket");  // as guide_bucket rises with x
   return map;
 }
 
@@ -203,6 +205,7 @@ struct TorchaoFp8BlockQuant {
   static QuantMap<256> table(bool /*is_signed*/) {
     QuantMap<256> map{};
     for (int byte = 0; byte < 256; byte++) map.value[byte] = e4m3_value(static_cast<uint8_t>(byte));
+    map.value[256] = NAN;
     return map;
   }
   LLM_HOST_DEVICE static float prepare(float block_max) { return fmaxf(block_max, 1e-12f) / 448.0f; }

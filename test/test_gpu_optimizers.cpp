@@ -187,7 +187,7 @@ TEST_CASE("torch_optim: SGD, Adagrad and RMSprop match the CPU over several step
 // moment across a midpoint: for fp8 codes the next value in order, -0 and +0 one; 4-bit codes are compared
 // unpacked, so the kernel's pairing of lanes is checked).
 TEST_CASE("torchao_adamw: the update matches the CPU over several steps, f32, 8-bit, 4-bit and fp8 moments") {
-  const int64_t n = 16 * 256;
+  const int64_t n = 8200 * 256;  // more blocks than an H100's resident warps: each walks several
   Tensor p0 = randn({n});
   for (DType grad_dtype : kDtypes)
     for (const int format : {-1, 0, 1, 2}) {  // -1: f32 moments; else a TorchaoCodes
