@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
     if (first == "--resume") {
       if (argc < 3) throw llm::UserError("command line: --resume needs a checkpoint directory");
       config = resume_config(argv[2], parse_overrides(argc, argv, 3));
+    } else if (first.rfind("--", 0) == 0) {  // an override before the config, or a mistyped flag
+      throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, --keys or --help first, got '" + first + "'");
     } else {
       config = llm::load_config(first, parse_overrides(argc, argv, 2));
     }
