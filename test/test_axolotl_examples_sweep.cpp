@@ -343,5 +343,8 @@ TEST_CASE("keys that would change the data or the base's quantisation are refuse
   // fft-4b-fsdp-tp.yaml's device mesh: a tensor-parallel group shares its micro-batches.
   check_refused(kFft8bAdopt + "tensor_parallel_size: 2\n", "tensor_parallel_size");
   check_refused(kFft8bAdopt + "context_parallel_size: 4\n", "context_parallel_size");
+  // llama3-8b-ringmaster-cp.yaml's spelling of the same.
+  check_refused(kFft8bAdopt + "context_parallel:\n  size: 8\n  backend: auto\n", "context_parallel");
+  CHECK(parse_example(kFft8bAdopt + "context_parallel: {size: 1}\n").optimizer == "adopt_adamw");
   CHECK(parse_example(kFft8bAdopt + "tensor_parallel_size: 1\n").optimizer == "adopt_adamw");
 }

@@ -39,6 +39,26 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
   CHECK(error_with("model_config: 3\n") == "cfg.yaml:3: model_config: expected a map of HF config.json fields, got 3");
 }
 
+// Axolotl's RemappedParameters: the fields are overrides_of_model_config, type_of_model and
+// overrides_of_model_kwargs, and model_config, model_type and model_kwargs their aliases; either
+// spelling is read the same, and both at once are refused.
+TEST_CASE("overrides_of_model_config, type_of_model, overrides_of_model_kwargs: Axolotl's field names of the aliases") {
+  const TrainConfig named = parse("base_model: llama3-1b\noverrides_of_model_config:\n  rope_theta: 10000\n");
+  const TrainConfig alias = parse("base_model: llama3-1b\nmodel_config:\n  rope_theta: 10000\n");
+  CHECK(named.model.rope.theta == 10000.0f);
+  CHECK(config_to_yaml(named) == config_to_yaml(alias));
+  CHECK(named.unknown_keys.empty());
+  CHECK(error_with("overrides_of_model_config: {hidden_act: gelu}\n") ==
+        "cfg.yaml:3: overrides_of_model_config.hidden_act: expected silu (activations other than SwiGLU's silu are "
+        "not built), got gelu");
+  CHECK(error_with("model_config: {rope_theta: 1}\noverrides_of_model_config: {rope_theta: 2}\n") ==
+        "cfg.yaml:4: overrides_of_model_config: expected model_config or overrides_of_model_config, not both, got both");
+  CHECK(parse("type_of_model: LlamaForCausalLM\n").unknown_keys == std::vector<std::string>{"type_of_model"});
+  CHECK(starts_with(error_with("type_of_model: MistralForCausalLM\n"), "cfg.yaml:3: type_of_model: not supported, "));
+  CHECK(starts_with(error_with("overrides_of_model_kwargs: {device_map: auto}\n"),
+                    "cfg.yaml:3: overrides_of_model_kwargs: not supported, "));
+}
+
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
   for (const char* key : {"trainer_cls: my.Trainer\n",
                           "sage_attention: true\n",

@@ -132,6 +132,34 @@ TEST_CASE("resume is exact: 8 steps straight == 4 steps, --resume, 4 more (losse
   check_same_model(straight.out("step_000008"), resumed.out("step_000008"));
 }
 
+// A checkpoint's config names its files and output_dir by absolute paths, so `--resume` from
+// another directory goes on where the run wrote; a resume through YAML's resume_from_checkpoint
+// with keys edited since the save goes on with them (as HF's Trainer) and names each in one line.
+TEST_CASE("resume: from another directory with relative paths; edited keys in YAML are named") {
+  Workspace ws("resume_paths");
+  std::string yaml = read_file(ws.config("max_steps: 2\nsave_steps: 2\n"));
+  for (const char* name : {"corpus.txt", "prepared", "out"}) {
+    const std::string absolute = (ws.dir / name).string();
+    yaml.replace(yaml.find(absolute), absolute.size(), name);
+  }
+  write_file((ws.dir / "relative.yaml").string(), yaml);
+  const std::string in_dir = "cd " + ws.dir.string() + " && ";
+  Run a = run_train("relative.yaml", in_dir);
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  Run b = run_train("--resume " + ws.out("step_000002") + " --max_steps 4", "cd " + fs::temp_directory_path().string() + " && ");
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(fs::exists(ws.out("step_000004/model.bin")));
+  CHECK(!contains(b.output, "differs from the config"));
+  write_file((ws.dir / "edited.yaml").string(), yaml + "seed: 8\nlearning_rate: 0.001\nmax_steps: 6\n"
+                                                "resume_from_checkpoint: " + ws.out("step_000004") + "\n");
+  Run c = run_train("edited.yaml", in_dir);
+  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
+  CHECK_MESSAGE(contains(c.output, "edited.yaml differs from the config this checkpoint was saved with in "
+                                   "learning_rate (0.003 -> 0.001), seed (7 -> 8): the run goes on from step 4 with "
+                                   "the new settings"), c.output);
+  CHECK(contains(c.output, "max_steps 4 -> 6: the schedule now spans 6 steps"));
+}
+
 TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file or tokenizer.json; the model grows to hold its ids") {
   Workspace ws("bpe");
   write_file((ws.dir / "tokenizer.model").string(), small_ranks_text());

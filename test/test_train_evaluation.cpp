@@ -132,6 +132,17 @@ TEST_CASE("eval_steps below 1 is HF's share of the total steps; unset, evaluatio
   CHECK(fs::exists(unset.out("step_000003")));
 }
 
+// transformers 5's Trainer evaluates at the last step under eval_strategy steps even where
+// eval_steps does not divide it (its PR #44146; the 4.x Trainer saved it without evaluating), so
+// load_best_model_at_end may pick that step; the trajectory fixtures (transformers 5.24) hold it too.
+TEST_CASE("eval_steps: the last step is evaluated too, as transformers 5's Trainer does") {
+  Workspace ws("eval_at_end");
+  Run r = run_train(ws.config("max_steps: 5\neval_steps: 2\nsave_steps: 2\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(eval_steps_logged(ws.out("metrics.jsonl")) == std::vector<int64_t>{0, 2, 4, 5});
+  CHECK(fs::exists(ws.out("step_000005")));
+}
+
 // Axolotl's builder turns on HF's eval_on_start beside eval_steps or any eval_strategy: one
 // evaluation before the first step (its eval_loss counts for early stopping's patience, not as a
 // best); eval_strategy no then evaluates at the start alone. Not again after a resume, where HF's

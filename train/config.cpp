@@ -27,6 +27,17 @@ struct Entry {
   Where where;
 };
 
+// Axolotl's RemappedParameters: its fields overrides_of_model_config, type_of_model and
+// overrides_of_model_kwargs are given in configs by these names or by their aliases model_config,
+// model_type and model_kwargs; the keys here are the aliases. (revision_of_model and
+// model_revision are both fields.)
+std::string alias_read_for(const std::string& key) {
+  if (key == "overrides_of_model_config") return "model_config";
+  if (key == "type_of_model") return "model_type";
+  if (key == "overrides_of_model_kwargs") return "model_kwargs";
+  return key;
+}
+
 // One parse: the file's top-level keys, then the overrides, applied onto a default TrainConfig
 // in the table's order (base_model first, so HF fields given beside it win), then the checks
 // across keys.
@@ -56,7 +67,7 @@ class Parser {
       if (std::optional<std::string> why = unsupported_setting(key, entry.value))
         refused.push_back(entry.where.str() + ": not supported, " + *why);
       else if (!find_config_field(key))
-        unknown_.insert(key);
+        unknown_.insert(entry.where.key);  // as spelled
     }
     if (!refused.empty()) throw UserError(refused);
     // `plugins` is read when it lists a plugin whose keys are built; speed-only ones go unused.
@@ -80,7 +91,10 @@ class Parser {
     for (const auto& kv : root) {
       Where w{source_, kv.first.IsScalar() ? kv.first.Scalar() : "?", kv.first.Mark().line + 1};
       if (!kv.first.IsScalar()) fail(w, "a key name", describe(kv.first));
-      entries_[w.key] = {kv.second, w};  // a repeated key: the last one wins, as in PyYAML
+      const std::string key = alias_read_for(w.key);
+      if (auto it = entries_.find(key); it != entries_.end() && it->second.where.key != w.key)
+        fail(w, it->second.where.key + " or " + w.key + ", not both", "both");
+      entries_[key] = {kv.second, w};  // a repeated key: the last one wins, as in PyYAML
     }
   }
 

@@ -452,6 +452,16 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
                          const std::map<std::string, std::string>& overrides = {});
 // The resolved config as YAML (written into every checkpoint; parse_config reads it back).
 std::string config_to_yaml(const TrainConfig& config);
+// The config a checkpoint keeps: without the resume keys, and with output_dir and the token
+// cache's directory absolute (as the config's files are), so `--resume` from another directory
+// goes on writing where the run wrote.
+TrainConfig config_to_save(const TrainConfig& config);
+// The top-level keys whose values differ between two configs config_to_yaml wrote (a key the
+// saved one lacks, written before that key existed, is not counted), values as one-line YAML.
+struct ConfigChange {
+  std::string key, saved, now;
+};
+std::vector<ConfigChange> config_changes(const std::string& saved_yaml, const std::string& now_yaml);
 
 // Every top-level key the parser knows, in config_to_yaml's order, for documentation and help.
 struct ConfigKey {

@@ -100,7 +100,8 @@ struct ReadContext {
   int64_t batch_size = 0;
 
   // As Axolotl's users expect of a config kept beside its files: a relative path that exists
-  // beside the config is taken from there, else it stays relative to the CWD.
+  // beside the config is taken from there, else from the CWD; either found, it is made absolute
+  // (a path found nowhere, such as a hub id, is returned as given).
   std::string beside_config(const std::string& path) const;
 };
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 #include "engine/user_error.h"
@@ -203,12 +204,17 @@ std::string yaml_string(const std::string& s) {
 
 std::string ReadContext::beside_config(const std::string& path) const {
   namespace fs = std::filesystem;
+  // A file found is named by its absolute path, so the config a checkpoint keeps names the same
+  // files whatever directory a resume starts from.
+  const auto found = [](const fs::path& p) {
+    std::error_code ec;
+    return fs::exists(p, ec) ? std::optional<std::string>(fs::absolute(p, ec).lexically_normal().string()) : std::nullopt;
+  };
+  if (path.empty() || fs::path(path).is_absolute()) return path;
   const fs::path config_dir = fs::path(source).parent_path();
-  const fs::path beside = config_dir / path;
-  std::error_code ec;
-  if (fs::path(path).is_relative() && !config_dir.empty() && fs::exists(beside, ec))
-    return beside.lexically_normal().string();
-  return path;
+  if (!config_dir.empty())
+    if (std::optional<std::string> beside = found(config_dir / path)) return *beside;
+  return found(path).value_or(path);
 }
 
 }  // namespace llm

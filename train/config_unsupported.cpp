@@ -85,9 +85,11 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
 
 // Axolotl's tensor and context parallelism split one micro-batch over a group of ranks; every
 // rank here is data parallel, taking micro-batches of its own, so the global batch (and with it
-// the steps) would differ. A size of 1 asks for nothing.
+// the steps) would differ. A size of 1 asks for nothing. Axolotl's newer spelling of context
+// parallelism is a map, `context_parallel: {size: 8, backend: auto, ...}`.
 std::optional<std::string> unsupported_parallel_size(const std::string& key, const YAML::Node& value) {
-  if (!value.IsScalar() || value.Scalar() == "1" || !is_set(value)) return std::nullopt;
+  if (key == "context_parallel" && value.IsMap()) return unsupported_parallel_size(key, value["size"]);
+  if (!value.IsDefined() || !value.IsScalar() || value.Scalar() == "1" || !is_set(value)) return std::nullopt;
   return (key == "tensor_parallel_size" ? std::string("tensor") : std::string("context")) +
          " parallelism is not built: every rank is data parallel with micro-batches of its own, so the "
          "global batch would differ";
@@ -153,7 +155,8 @@ std::optional<std::string> unsupported_setting(const std::string& key, const YAM
   if (key == "rl") return unsupported_rl(value);
   if (key == "qat") return unsupported_qat(value);
   if (key == "optimizer") return unsupported_optimizer(value);
-  if (key == "tensor_parallel_size" || key == "context_parallel_size") return unsupported_parallel_size(key, value);
+  if (key == "tensor_parallel_size" || key == "context_parallel_size" || key == "context_parallel")
+    return unsupported_parallel_size(key, value);
   if (key == "model_type") return unsupported_model_type(value);
   for (const Unsupported& u : kUnsupported)
     if (key == u.key && is_set(value)) return std::string(u.why);

@@ -1,5 +1,10 @@
 // defines: config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
-// written row by row from the field table (train/config_fields.cpp)
+// written row by row from the field table (train/config_fields.cpp); config_to_save,
+// config_changes (what a resume changes against a checkpoint's config)
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+
 #include "train/config.h"
 #include "train/config_fields.h"
 
@@ -17,6 +22,36 @@ std::string config_to_yaml(const TrainConfig& c) {
     y += field.name + ":" + (value.empty() || block ? "" : " ") + value + "\n";
   }
   return y;
+}
+
+TrainConfig config_to_save(const TrainConfig& config) {
+  namespace fs = std::filesystem;
+  TrainConfig saved = config;
+  saved.resume_from_checkpoint.clear();
+  saved.auto_resume_from_checkpoints = false;
+  std::error_code ec;
+  saved.output_dir = fs::absolute(config.output_dir, ec).lexically_normal().string();
+  if (!saved.data.dataset_prepared_path.empty())
+    saved.data.dataset_prepared_path = fs::absolute(saved.data.dataset_prepared_path, ec).lexically_normal().string();
+  return saved;
+}
+
+std::vector<ConfigChange> config_changes(const std::string& saved_yaml, const std::string& now_yaml) {
+  const auto one_line = [](const YAML::Node& n) {
+    YAML::Emitter out;
+    out << YAML::Flow << n;
+    return std::string(out.c_str());
+  };
+  const YAML::Node saved = YAML::Load(saved_yaml), now = YAML::Load(now_yaml);
+  std::vector<ConfigChange> changes;
+  for (const auto& kv : now) {
+    const std::string key = kv.first.Scalar();
+    const YAML::Node before = saved[key];
+    if (!before.IsDefined()) continue;
+    const std::string was = one_line(before), is = one_line(kv.second);
+    if (was != is) changes.push_back({key, was, is});
+  }
+  return changes;
 }
 
 }  // namespace llm

@@ -1,6 +1,5 @@
 // defines: Trainer::Impl::export_weights, ::save and ::restore (the contents of a checkpoint, both
-// ways), ::export_final_model (what a finished run leaves in output_dir), and the guard of
-// output_dir against another run's checkpoints
+// ways, and what a resume changes), and the guard of output_dir against another run's checkpoints
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -15,31 +14,18 @@
 #include <unordered_map>
 
 #include "engine/backend.h"
-#include "io/added_tokens.h"
 #include "io/crc32.h"
 #include "train/trainer_impl.h"
 #include "engine/user_error.h"
-#include "model/hf_checkpoint.h"
-#include "model/peft_adapter.h"
 
 namespace llm {
+
+namespace fs = std::filesystem;
 
 namespace {
 
 // What a data cursor counts: micro-batches of rows of whole examples (io/dataset.h).
 constexpr const char* kDataLayout = "example_rows";
-
-// Axolotl's convert_ternary_model before its final save: every block linear's weight becomes its
-// ternary values (lm_head and the embedding were never quantised), frozen ones too.
-TensorSink baking_ternary(const TensorSink& put) {
-  return [&put](const std::string& name, const Tensor& value) {
-    const bool block_linear = name.rfind("model.layers.", 0) == 0 && name.size() > 12 &&
-                              name.compare(name.size() - 12, 12, "_proj.weight") == 0;
-    if (!block_linear) return put(name, value);
-    NoGradGuard no_grad;
-    put(name, ternarize(value.dtype() == DType::f32 || !value.device().is_cpu() ? value : cast(value, DType::f32)));
-  };
-}
 
 // The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
 // overflow, a value out of range) is one line naming the file and the key.
@@ -146,7 +132,6 @@ void Trainer::Impl::find_other_runs_checkpoints() {
 // overwrite_output_dir: the other run's checkpoints go once this run has one of its own, those
 // that this run's saves have not already replaced.
 void Trainer::Impl::remove_other_runs_checkpoints() {
-  namespace fs = std::filesystem;
   int64_t removed = 0;
   for (const std::string& dir : other_runs_checkpoints) {
     const std::optional<std::string> id = checkpoint_run_id(dir);
@@ -161,10 +146,7 @@ void Trainer::Impl::remove_other_runs_checkpoints() {
 
 std::string Trainer::Impl::save(bool with_optimizer) {
   CheckpointSave c;
-  TrainConfig saved = config;  // resuming from this checkpoint names it on the command line
-  saved.resume_from_checkpoint.clear();
-  saved.auto_resume_from_checkpoints = false;
-  c.config_yaml = config_to_yaml(saved);
+  c.config_yaml = config_to_yaml(config_to_save(config));  // resuming names this checkpoint
   c.run_id = run_id;
   // Made while written: under ZeRO one bucket's weights, then one bucket's moment, at a time.
   c.model = {{}, weight_table(), [this](const TensorSink& put) { export_weights(put); }};
@@ -239,6 +221,23 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   return dir;
 }
 
+// A config edited between the save and a resume from it in YAML (`--resume` takes only the keys
+// below) goes on as HF's Trainer resumes, with the new settings, but says which ones moved: a new
+// seed holds out other rows, a new micro-batch size continues at another row.
+void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t saved_step) const {
+  std::string changed;
+  for (const ConfigChange& d : config_changes(saved_yaml, config_to_yaml(config_to_save(config)))) {
+    if (d.key == "max_steps")
+      say("warning: {}: max_steps {} -> {}: the schedule now spans {} steps, so its rates after step {} are not "
+          "the saved run's (but for a constant one)\n", resumed_from, d.saved, d.now, plan.total_steps, saved_step);
+    else if (d.key != "output_dir" && d.key != "logging_steps")  // where and how often it writes
+      changed += (changed.empty() ? "" : ", ") + d.key + " (" + d.saved + " -> " + d.now + ")";
+  }
+  if (!changed.empty())
+    say("warning: {}: {} differs from the config this checkpoint was saved with in {}: the run goes on from step {} "
+        "with the new settings, not as the saved run would\n", resumed_from, config.source, changed, saved_step);
+}
+
 void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (c.optimizer->file().metadata.count("save_only_model"))
     throw UserError(resumed_from + ": saved with save_only_model: true, so it holds no optimizer state to resume "
@@ -254,6 +253,7 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     throw UserError(fmt::format("{}: max_steps: expected at least step {} of {}, which this run resumes, got {} "
                                 "steps (max_steps or num_epochs)", config.source, saved_step, resumed_from,
                                 plan.total_steps));
+  warn_config_changes(c.config_yaml, saved_step);
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one. Another one (a node lost, or added) goes on as HF's Trainer
   // does, saying so: every tensor is saved whole, so any rank count reads its own parts, and the
@@ -395,107 +395,6 @@ std::string Trainer::Impl::beside_resumed(int64_t step) const {
   std::string resumed = resumed_from;
   while (resumed.size() > 1 && resumed.back() == '/') resumed.pop_back();
   return (std::filesystem::path(resumed).parent_path() / checkpoint_dir_name(step)).string();
-}
-
-// As HF's Trainer ends a run with load_best_model_at_end: the best checkpoint's weights are what
-// the final export writes (on every rank). The checkpoint is looked for where it was written, else
-// beside the checkpoint resumed (the run's directory moved since); found in neither (deleted, or
-// another run's there), HF's Trainer warns and keeps the last weights, and so does this.
-void Trainer::Impl::load_best_model() {
-  std::vector<std::string> places{state.best_checkpoint_dir};
-  if (!resumed_from.empty()) places.push_back(beside_resumed(state.best_checkpoint_step));
-  const auto this_runs = [&](const std::string& place) {
-    if (!std::filesystem::is_directory(place)) return false;
-    const std::optional<std::string> id = checkpoint_run_id(place);
-    return !id || *id == run_id;  // no run id: a legacy (unsealed) checkpoint, which cannot be told
-  };
-  const auto found = std::find_if(places.begin(), places.end(), this_runs);
-  if (found == places.end()) {
-    std::string where = places[0];
-    for (size_t i = 1; i < places.size(); i++) where += " or " + places[i];
-    say("warning: load_best_model_at_end: could not locate this run's checkpoint of step {} (the best evaluation's) "
-        "at {}; the final model is the last step's weights, as HF's Trainer warns and goes on\n",
-        state.best_checkpoint_step, where);
-    return;
-  }
-  const std::string& dir = *found;
-  OpenCheckpoint best = open_checkpoint(dir);
-  load_weights(*best.model);
-  best.model->verify_parts(comm);
-  say("load_best_model_at_end: the final model is the weights of {}, the best evaluation's checkpoint{}\n", dir,
-      state.best_step != state.best_checkpoint_step
-          ? fmt::format(" (the best of all, step {}, was not a save step, so HF's Trainer has no checkpoint of it)", state.best_step)
-          : "");
-}
-
-// The end of a run that was not interrupted (called on every rank).
-void Trainer::Impl::export_final_model() {
-  // The end of a run needs no more memory than its steps: under ZeRO the final weights reach
-  // rank 0's host one bucket (ZeRO-3: one unit) at a time, each written and dropped before the
-  // next (export_weights), and samples gather one unit at a time (sample_text). An adapter run's
-  // frozen base is gathered whole only for merge_lora's merged model (the adapters are whole
-  // already).
-  const TrainConfig& c = config;
-  const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
-  // The compute dtype (bf16 on a GPU), or bf16 wherever bfloat16 keeps the weights in it.
-  const DType export_dtype = c.bfloat16 ? DType::bf16 : forward.compute_dtype;
-  const char* dtype = dtype_name(export_dtype);
-  // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only).
-  auto tokenizer_files = [&](const std::string& dir) {
-    std::string names;
-    const TokenizerFiles files{c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides,
-                               new_token_ids(*tokenizer, c.tokens, tokenizer_file_vocab)};
-    for (const std::string& name : save_tokenizer_files(files, dir)) names += ", " + name;
-    return names;
-  };
-  // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
-  if (!model->lora()) {
-    if (!comm.is_main()) {
-      export_weights([](const std::string&, const Tensor&) {});  // the gathers, their results dropped
-      return;
-    }
-    // What trains, and what unfrozen_parameters left frozen (whole on every rank, as loaded); a
-    // layer LISA froze for the last interval is one that trains.
-    std::vector<TensorEntry> table = weight_table();
-    std::vector<ParamRef> frozen;
-    for (const ParamRef& p : model->parameters())
-      if (std::find(param_tensors.begin(), param_tensors.end(), p.tensor) == param_tensors.end()) frozen.push_back(p);
-    for (const ParamRef& p : frozen) table.push_back({p.name, p.tensor->dtype(), p.tensor->shape()});
-    save_hf_tensors(model->config(), table, [&](const TensorSink& sink) {
-      const TensorSink put = c.qat.weight == QatScheme::Weight::ternary ? baking_ternary(sink) : sink;
-      export_weights(put);
-      for (const ParamRef& p : frozen) put(p.name, *p.tensor);
-    }, c.output_dir, export_dtype, ids);
-    say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
-        tokenizer_files(c.output_dir));
-    return;
-  }
-  if (c.relora) {  // as Axolotl ends a ReLoRA run: the base with every period's adapters merged
-    if (!comm.is_main()) return;
-    save_merged_model(*model, c.output_dir, export_dtype, ids);
-    say("exported the model with its ReLoRA adapters merged to {} (config.json, {} safetensors{})\n", c.output_dir,
-        dtype, tokenizer_files(c.output_dir));
-    return;
-  }
-  if (frozen_shards && c.merge_lora) {
-    frozen_shards->gather_all();
-    model->set_weight_units(nullptr);
-  }
-  if (!comm.is_main()) return;
-  // As Axolotl's LoRA runs: the adapter, in PEFT's format.
-  save_peft_adapter(*model, c.output_dir, c.base_model, export_dtype);
-  say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
-      tokenizer_files(c.output_dir));
-  if (c.merge_lora) {
-    const std::string merged = c.output_dir + "/merged";
-    // An 8-bit base merges as Axolotl's merge reloads it: unquantised (an NF4 base merges onto its
-    // dequantised codes, as Axolotl's merge simulates NF4 for a 4-bit run).
-    BaseWeightStream base;
-    if (c.load_in_8bit) base = [this](const WeightSink& sink) { stream_base(base_loaded, sink); };
-    save_merged_model(*model, merged, export_dtype, ids, base);
-    say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
-        tokenizer_files(merged));
-  }
 }
 
 }  // namespace llm
