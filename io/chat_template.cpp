@@ -8,6 +8,7 @@
 
 #include "engine/user_error.h"
 #include "io/chat_jinja.h"
+#include "io/json_text.h"
 #include "io/python_text.h"
 
 namespace llm {
@@ -109,6 +110,7 @@ nlohmann::ordered_json with_function_json(nlohmann::ordered_json list, const cha
     if (!item.is_object() || !item.contains("function") || !item["function"].is_object()) continue;
     auto& function = item["function"];
     if (!function.contains(field) || !function[field].is_string()) continue;
+    if (json_nested_deeper_than(function[field].get<std::string>())) continue;
     nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(function[field].get<std::string>(), nullptr, false);
     if (!parsed.is_discarded()) function[field] = std::move(parsed);
   }

@@ -22,6 +22,7 @@
 #include "io/durable_file.h"
 #include "io/ends_with.h"
 #include "io/json_text.h"
+#include "io/special_file.h"
 #include "engine/user_error.h"
 
 namespace llm {
@@ -112,6 +113,7 @@ void check_checkpoint_dir(const std::string& dir) {
 }
 
 std::string read_text(const std::string& path) {
+  if (std::optional<std::string> kind = special_file_kind(path)) throw UserError(path + ": expected a file, got " + *kind);
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
@@ -389,6 +391,7 @@ std::optional<std::string> find_latest_valid_checkpoint(
 }
 
 std::optional<std::string> read_latest_pointer(const std::string& output_dir) {
+  if (special_file_kind(join(output_dir, kLatestFile))) return std::nullopt;
   std::ifstream in(join(output_dir, kLatestFile));
   std::string name;
   if (!(in >> name)) return std::nullopt;

@@ -15,6 +15,7 @@
 #include "io/dataset_split.h"
 #include "io/decompress.h"  // read_data_file, read_utf8_data_file, without_compression_suffix
 #include "io/ends_with.h"
+#include "io/json_text.h"
 #include "io/parquet.h"
 #include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
 #include "io/saved_dataset.h"
@@ -88,6 +89,9 @@ std::vector<JsonRecord> read_json_lines(const std::string& path, const std::stri
   for (int64_t number = 1; std::getline(in, line); number++) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     if (size_t at = line.find('\0'); at != std::string::npos) throw nul_byte_error(path, number, at + 1);
+    if (json_nested_deeper_than(line))
+      throw UserError(path + ":" + std::to_string(number) + ": invalid JSON: nested deeper than " +
+                      std::to_string(kMaxJsonDepth) + " levels");
     try {
       records.push_back({json::parse(line), number});
     } catch (const json::exception& e) {  // parse_error, or out_of_range for a number
@@ -108,6 +112,8 @@ bool array_of_texts(const std::string& text) {
 std::vector<JsonRecord> read_json_array(const std::string& path, const std::string& text) {
   if (size_t at = text.find('\0'); at != std::string::npos)  // rfind's npos + 1: the first line
     throw nul_byte_error(path, line_at(text, at), at - (text.rfind('\n', at) + 1) + 1);
+  if (json_nested_deeper_than(text))
+    throw UserError(path + ": invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json doc;
   try {
     doc = json::parse(text);

@@ -1,11 +1,20 @@
 // defines: parse_template (jinja2's expression grammar and the statements of io/jinja_syntax.h
 // over io/jinja_lex.h's segments)
+#include <algorithm>
 #include <optional>
+#include <string>
 
 #include "io/jinja_lex.h"
 #include "io/jinja_syntax.h"
 
 namespace llm::jinja {
+
+// How deep expressions and blocks may nest: the parser, the renderer and the trees' destructors
+// recurse once a level, so a template of a few KB nested thousands deep would overflow the stack.
+// jinja2's own recursive parser stops near Python's recursion limit, well before a real template.
+constexpr int kMaxNesting = 100;
+// A chain of operators or filters (`a ~ b ~ c ...`) deepens the tree, not the parser's recursion.
+constexpr int kMaxExprDepth = 1000;
 
 // The expression and statement grammar over one tag's tokens.
 class TagParser {
@@ -33,6 +42,7 @@ class TagParser {
   std::string describe() const { return at_end() ? "the end of the tag" : "'" + peek().text + "'"; }
 
   ExprPtr expression() {  // jinja2's parse_expression: a conditional
+    const Nested nested(*this);
     ExprPtr e = logical_or();
     while (accept_name("if")) {
       ExprPtr condition = logical_or();
@@ -48,12 +58,25 @@ class TagParser {
   }
 
  private:
+  // One level of the parser's recursion, refused past kMaxNesting.
+  struct Nested {
+    explicit Nested(TagParser& p) : parser(p) {
+      if (++parser.nesting_ > kMaxNesting) parser.fail("expressions nested deeper than " + std::to_string(kMaxNesting));
+    }
+    ~Nested() { parser.nesting_--; }
+    TagParser& parser;
+  };
+
   ExprPtr make(Expr::Kind kind, std::string name, std::vector<ExprPtr> args) const {
     auto e = std::make_shared<Expr>();
     e->kind = kind;
     e->line = line_;
     e->name = std::move(name);
     e->args = std::move(args);
+    for (const ExprPtr& arg : e->args)
+      if (arg) e->depth = std::max(e->depth, arg->depth + 1);
+    // A chain of operators or filters builds depth without recursing here: `1 + 1 + ...`.
+    if (e->depth > kMaxExprDepth) fail("an expression deeper than " + std::to_string(kMaxExprDepth) + " operations");
     return e;
   }
   ExprPtr logical_and() {
@@ -62,7 +85,10 @@ class TagParser {
     return e;
   }
   ExprPtr logical_not() {
-    if (accept_name("not")) return make(Expr::Kind::logical_not, "", {logical_not()});
+    if (accept_name("not")) {
+      const Nested nested(*this);
+      return make(Expr::Kind::logical_not, "", {logical_not()});
+    }
     return compare();
   }
   ExprPtr compare() {
@@ -106,9 +132,12 @@ class TagParser {
   }
   ExprPtr unary(bool with_filter) {
     ExprPtr e;
-    if (accept_op("-")) e = make(Expr::Kind::negate, "", {unary(false)});
-    else if (accept_op("+")) e = unary(false);
-    else e = primary();
+    if (is_op("-") || is_op("+")) {
+      const Nested nested(*this);
+      e = accept_op("-") ? make(Expr::Kind::negate, "", {unary(false)}) : (at_++, unary(false));
+    } else {
+      e = primary();
+    }
     e = postfix(e);
     return with_filter ? filters_and_tests(e) : e;
   }
@@ -250,6 +279,7 @@ class TagParser {
   size_t at_ = 0;
   const std::string& where_;
   int line_;
+  int nesting_ = 0;
 };
 
 namespace {
@@ -310,6 +340,8 @@ class BodyParser {
 
   void statement(const std::string& keyword, TagParser& p, Node& node) {
     const int line = node.line;
+    if (++blocks_open_ > kMaxNesting)
+      syntax_error(where_, line, "blocks nested deeper than " + std::to_string(kMaxNesting));
     std::string ended_by;
     std::optional<TagParser> tag;
     if (keyword == "if") {
@@ -373,10 +405,12 @@ class BodyParser {
       const bool closer = keyword.rfind("end", 0) == 0 || keyword == "elif" || keyword == "else";
       syntax_error(where_, line, (closer ? "unexpected '" : "unsupported tag '") + keyword + "'");
     }
+    blocks_open_--;
   }
 
   std::vector<Segment> segments_;
   size_t next_ = 0;
+  int blocks_open_ = 0;
   const std::string& where_;
 };
 

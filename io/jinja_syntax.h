@@ -40,6 +40,7 @@ struct Expr {
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   bool negated = false;
+  int depth = 1;  // of the tree below, this node included (the parser bounds it)
 };
 
 struct Node;

@@ -15,10 +15,18 @@ std::string read_whole_file(const std::string& path, const std::string& expected
 [[noreturn]] void throw_invalid_json(const std::string& path, const std::string& expected, const std::string& why);
 size_t nul_byte_at(const std::string& text);  // npos when none
 
+// JSON nested deeper than this is refused before it is parsed: nlohmann's parser is iterative,
+// but writing a value back (an error message quoting it) recurses once a level, so a document of
+// a few hundred KB of '[' would overflow the stack. Real files nest a few levels.
+constexpr int kMaxJsonDepth = 512;
+// Whether `text` opens more than `limit` arrays and objects inside one another (strings skipped).
+bool json_nested_deeper_than(const std::string& text, int limit = kMaxJsonDepth);
+
 template <class Json = nlohmann::json>
 Json parse_json_text(const std::string& text, const std::string& path, const std::string& expected) {
   if (const size_t at = nul_byte_at(text); at != std::string::npos)
     throw_invalid_json(path, expected, "a NUL byte at byte " + std::to_string(at + 1));
+  if (json_nested_deeper_than(text)) throw_invalid_json(path, expected, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "engine/check.h"
+#include "io/special_file.h"
 #include "io/crc32.h"
 #include "io/durable_file.h"
 #include "io/json_text.h"
@@ -69,6 +70,7 @@ void widen(FileDType from, const char* raw, int64_t n, float* out) {
 }
 
 void read_at(const std::string& path, uint64_t offset, void* data, uint64_t bytes) {
+  if (std::optional<std::string> kind = special_file_kind(path)) throw UserError(path + ": expected a safetensors file, got " + *kind);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(path + ": cannot open: " + std::strerror(errno));
   in.seekg(static_cast<std::streamoff>(offset));

@@ -10,6 +10,7 @@
 
 #include "engine/check.h"
 #include "engine/user_error.h"
+#include "io/special_file.h"
 
 namespace llm {
 namespace {
@@ -82,6 +83,10 @@ CacheState read_cache(const std::string& path, uint64_t checksum, ExampleSet& ou
                       std::string& why) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return CacheState::missing;
+  if (std::optional<std::string> kind = special_file_kind(path)) {
+    why = *kind + ", not a file";
+    return CacheState::corrupt;
+  }
   std::ifstream in(path, std::ios::binary);
   uint64_t size = fs::file_size(path, ec);
   Header h{};

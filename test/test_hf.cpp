@@ -194,6 +194,13 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
   write_file(path, "{\"model_type\": \"llama\"}" + std::string(1, '\0') + "junk");
   CHECK(error_of([&] { read_hf_config(path); }) ==
         path + ": expected a Hugging Face config.json, got invalid JSON (a NUL byte at byte 24)");
+  // A value nested 100000 deep would overflow the stack where a message writes it back; brackets
+  // inside strings do not count.
+  write_file(path, "{\"hidden_size\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  CHECK(error_of([&] { read_hf_config(path); }) ==
+        path + ": expected a Hugging Face config.json, got invalid JSON (nested deeper than 512 levels)");
+  write_file(path, "{\"name\": \"" + std::string(1000, '[') + "\\\"\", \"hidden_size\": [1]}");
+  CHECK(!contains(error_of([&] { read_hf_config(path); }), "nested deeper"));
 }
 
 TEST_CASE("export then load: identical parameters and logits (f32), bf16-rounded weights (bf16)") {

@@ -84,6 +84,16 @@ TEST_CASE("templates it cannot read fail in one line naming the file and the lin
   CHECK(error_of("{% for x in items recursive %}{% endfor %}") ==
         "t.jinja: chat template line 1: recursive loops are not supported");
   CHECK(error_of("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}").find("nested deeper than 64") != std::string::npos);
+  // Nesting the parser, renderer or destructors would recurse through thousands deep: a few KB.
+  CHECK(error_of("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}") ==
+        "t.jinja: chat template line 1: expressions nested deeper than 100");
+  CHECK(error_of("{{ " + std::string(5000, '-') + "1 }}") == "t.jinja: chat template line 1: expressions nested deeper than 100");
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 5000; i++) chain += " ~ 1 | string";
+  CHECK(error_of(chain + " }}") == "t.jinja: chat template line 1: an expression deeper than 1000 operations");
+  std::string ifs;
+  for (int i = 0; i < 5000; i++) ifs += "{% if x %}";
+  CHECK(error_of(ifs) == "t.jinja: chat template line 1: blocks nested deeper than 100");
   CHECK(error_of("{{ raise_exception('no system role') }}") ==
         "t.jinja: chat template line 1: the template raised: no system role");
 }

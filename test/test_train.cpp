@@ -337,6 +337,22 @@ TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
   Run fifo_run = run_train(fifo);
   CHECK(fifo_run.exit_code == 2);
   CHECK(fifo_run.output == "error: " + fifo + ": expected a YAML config file, got a FIFO\n");
+  // The files a config names, and the run's metrics log, likewise.
+  Run fifo_deepspeed = run_train(ws.config("deepspeed: " + fifo + "\n"));
+  CHECK(fifo_deepspeed.exit_code == 2);
+  CHECK(contains(fifo_deepspeed.output, ": deepspeed: expected a readable DeepSpeed JSON config, got '" + fifo + "', a FIFO"));
+  fs::create_directories(ws.out());
+  REQUIRE(mkfifo(ws.out("metrics.jsonl").c_str(), 0644) == 0);
+  Run fifo_metrics = run_train(ws.config("max_steps: 1\noverwrite_output_dir: false\n"));
+  CHECK(fifo_metrics.exit_code == 2);
+  CHECK_MESSAGE(contains(fifo_metrics.output, "metrics.jsonl: expected the run's metrics log (a file), got a FIFO"),
+                fifo_metrics.output);
+  fs::remove(ws.out("metrics.jsonl"));
+  // JSON nested thousands deep (written back in a message, it would overflow the stack).
+  write_file((ws.dir / "deep.json").string(), std::string(100000, '[') + std::string(100000, ']'));
+  Run deep = run_train(ws.config("deepspeed: " + (ws.dir / "deep.json").string() + "\n"));
+  CHECK(deep.exit_code == 2);
+  CHECK(contains(deep.output, "deep.json', which is not one"));
   Run missing = run_train((ws.dir / "nope.yaml").string());
   CHECK(missing.exit_code == 2);
   CHECK(missing.output.find("nope.yaml") != std::string::npos);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/user_error.h"
+#include "io/special_file.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
 #include "model/lora_init.h"
@@ -468,11 +469,7 @@ TrainConfig load_config(const std::string& path,
   const fs::file_type type = fs::status(path, ec).type();
   if (type != fs::file_type::regular)
     throw UserError(path + ": expected a YAML config file, got " +
-                    (type == fs::file_type::not_found || type == fs::file_type::none ? "no such file"
-                     : type == fs::file_type::directory ? "a directory"
-                     : type == fs::file_type::fifo      ? "a FIFO"
-                     : type == fs::file_type::socket    ? "a socket"
-                                                        : "a device or other special file"));
+                    special_file_kind(path).value_or(type == fs::file_type::directory ? "a directory" : "no such file"));
   std::ifstream in(path);
   if (!in) throw UserError(path + ": expected a readable YAML config file, got no permission");
   std::stringstream text;

@@ -8,6 +8,7 @@
 
 #include "train/config_fields.h"
 #include "io/json_text.h"
+#include "io/special_file.h"
 
 namespace llm {
 
@@ -17,12 +18,14 @@ namespace llm {
 // own tuning, or "auto".
 void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string path = ctx.beside_config(read_string(n, w));
+  if (std::optional<std::string> kind = special_file_kind(path)) fail(w, "a readable DeepSpeed JSON config", "'" + path + "', " + *kind);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   // nlohmann ends its input at a NUL byte: what followed one would be ignored, not refused.
-  const nlohmann::json json = nul_byte_at(text) == std::string::npos ? nlohmann::json::parse(text, nullptr, false)
-                                                                      : nlohmann::json(nlohmann::json::value_t::discarded);
+  const bool parsable = nul_byte_at(text) == std::string::npos && !json_nested_deeper_than(text);
+  const nlohmann::json json = parsable ? nlohmann::json::parse(text, nullptr, false)
+                                       : nlohmann::json(nlohmann::json::value_t::discarded);
   if (json.is_discarded() || !json.is_object())
     fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
   // value() on a zero_optimization that is no object ("auto", 3) would throw type_error.

@@ -11,6 +11,7 @@
 
 #include "engine/user_error.h"
 #include "io/json_text.h"
+#include "io/special_file.h"
 
 namespace llm {
 
@@ -18,7 +19,7 @@ namespace {
 // The step of one record line; nullopt when the line is not a JSON object with an integer step
 // (a line cut by a crash, or edited by hand; one holding a NUL byte, where nlohmann would stop).
 std::optional<int64_t> record_step(const std::string& line) {
-  if (nul_byte_at(line) != std::string::npos) return std::nullopt;
+  if (nul_byte_at(line) != std::string::npos || json_nested_deeper_than(line)) return std::nullopt;
   const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
     return std::nullopt;
@@ -30,6 +31,8 @@ std::string json_number(double value) { return std::isfinite(value) ? fmt::forma
 
 MetricsLog::MetricsLog(const std::string& path, int64_t keep_up_to_step,
                        const std::function<void(const std::string&)>& warn) {
+  if (std::optional<std::string> kind = special_file_kind(path))
+    throw UserError(path + ": expected the run's metrics log (a file), got " + *kind);
   if (keep_up_to_step >= 0) {
     std::vector<std::string> kept;
     int64_t line_number = 0, skipped = 0, first_skipped = 0;
