@@ -73,6 +73,12 @@ TEST_CASE("sealed checkpoints: a file from another step or an edited config is r
                       "checkpoint); skipping " + four) != std::string::npos);
   CHECK(r.output.find("resumed from " + two + " at step 2") != std::string::npos);
   CHECK(run_id(four) == run_id(two));  // the resumed run seals its checkpoints as the same run
+  // None left to resume: the refusal does not advise the auto-resume that just skipped them all.
+  for (const std::string& dir : {two, four, ws.out("step_000005")}) write_file(dir + "/config.yaml", "cut");
+  r = run_train(ws.config("max_steps: 5\neval_strategy: no\nauto_resume_from_checkpoints: true\noverwrite_output_dir: false\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(contains(error_text(r), " holds 3 checkpoint(s), none of them one auto_resume_from_checkpoints can resume "
+                                "(each said why above), newest " + ws.out("step_000005") + "; choose another output_dir"));
 }
 
 TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bin values are range-checked") {
@@ -137,6 +143,11 @@ TEST_CASE("command-line mistakes: one line each, exit 2") {
       {"--help extra", "error: command line: --help takes nothing after it, got 'extra'"},
       {"--max_steps 3 " + cfg, "error: command line: expected CONFIG.yaml, --resume DIR, --keys or --help first, got '--max_steps'"},
       {"--resum " + cfg, "got '--resum'"},
+      {cfg + " --output_dir --logging_steps 5",
+       "error: command line: --output_dir needs a value, got the flag '--logging_steps' (a value that starts with -- "
+       "is written --output_dir=VALUE)"},
+      {cfg + " --keys", "error: command line: --keys comes first, in place of the config (llm_train --keys), got it after one"},
+      {cfg + " --resume " + ws.out(), "error: command line: --resume comes first, in place of the config (llm_train --resume DIR)"},
   };
   for (const auto& [args, message] : cases) {
     CAPTURE(args);
@@ -229,6 +240,31 @@ TEST_CASE("a resume into an output_dir holding another run's checkpoints is refu
         std::string::npos);
   CHECK(!fs::exists(a_four));
   CHECK(run_id(a_two) == run_id(b.out("step_000001")));
+}
+
+// Resumed from step 2 in the directory that holds its steps 4 and 6, the run would replace step 4
+// and leave step 6 of the continuation it abandons, where a later auto-resume would pick it up.
+TEST_CASE("a resume of an earlier checkpoint beside later ones of its run is refused; overwrite_output_dir removes them") {
+  Workspace ws("abandoned");
+  REQUIRE(run_train(ws.config("max_steps: 6\nsave_steps: 2\noverwrite_output_dir: false\n")).exit_code == 0);
+  const std::string two = ws.out("step_000002"), four = ws.out("step_000004"), six = ws.out("step_000006");
+  const std::string model = read_file(four + "/model.bin"), metrics = read_file(ws.out("metrics.jsonl"));
+  Run r = run_train("--resume " + two + " --max_steps 5");
+  CHECK(r.exit_code == 2);
+  CHECK(one_line_error(r));
+  CHECK_MESSAGE(contains(error_text(r), "output_dir: " + (ws.dir / "out").string() + " holds 2 checkpoint(s) of this run after " + two +
+                                            ", newest " + six + "; going on here would mix two continuations"),
+                error_text(r));
+  CHECK(read_file(four + "/model.bin") == model);
+  CHECK(read_file(ws.out("metrics.jsonl")) == metrics);
+  // Said in YAML with overwrite_output_dir (and another rate), the first checkpoint of the new
+  // continuation (step 4) replaces the old one and step 6 goes.
+  Run over = run_train(ws.config("max_steps: 5\nsave_steps: 2\nlearning_rate: 0.001\nresume_from_checkpoint: " + two + "\n"));
+  REQUIRE_MESSAGE(over.exit_code == 0, over.output);
+  CHECK(contains(over.output, "overwrite_output_dir: removed 1 checkpoint(s) of this run after " + two));
+  CHECK(read_file(four + "/model.bin") != model);
+  CHECK(!fs::exists(six));
+  CHECK(fs::exists(ws.out("step_000005")));
 }
 
 TEST_CASE("a resume on other data than its checkpoint trained on goes on, saying so") {

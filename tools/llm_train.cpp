@@ -33,14 +33,20 @@ std::map<std::string, std::string> parse_overrides(int argc, char** argv, int fi
     if (arg.rfind("--", 0) != 0 || arg.size() == 2)
       throw llm::UserError("command line: expected --key value, got '" + arg + "'");
     std::string key = arg.substr(2), value;
+    if (key == "resume" || key == "keys" || key == "help")
+      throw llm::UserError("command line: " + arg + " comes first, in place of the config (llm_train " + arg +
+                           (key == "resume" ? " DIR" : "") + "), got it after one");
     auto eq = key.find('=');
     if (eq != std::string::npos) {
       value = key.substr(eq + 1);
       key = key.substr(0, eq);
-    } else if (i + 1 < argc) {
+    } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
       value = argv[++i];
-    } else {
-      throw llm::UserError("command line: --" + key + " needs a value");
+    } else {  // a flag after a flag: `--output_dir --logging_steps 5` would write into '--logging_steps'
+      throw llm::UserError("command line: --" + key + " needs a value" +
+                           (i + 1 < argc ? ", got the flag '" + std::string(argv[i + 1]) + "' (a value that starts "
+                                           "with -- is written --" + key + "=VALUE)"
+                                         : std::string()));
     }
     // An empty value would read as the key left unset, its default, which no one typing it means.
     if (value.empty()) throw llm::UserError("command line: --" + key + " needs a value, got ''");

@@ -105,20 +105,36 @@ void Trainer::Impl::export_weights(const TensorSink& put) {
 
 // Checkpoints in output_dir of a run other than this one (a new run: any; a resume: those whose
 // manifest names another run; a checkpoint whose run cannot be read is left alone, as auto-resume
-// skips it). Writing among them would replace some step by step and mix two runs, so they are
-// refused before anything is written unless the config says to replace them (HF's
-// overwrite_output_dir): then they are removed once this run's first checkpoint is safe.
+// skips it), and, resuming a checkpoint named outright, this run's own checkpoints after it (the
+// continuation it abandons). Writing among them would replace some step by step and mix two runs
+// (a later auto-resume would take the newest), so they are refused before anything is written
+// unless the config says to replace them (HF's overwrite_output_dir): then they are removed once
+// this run's first checkpoint is safe.
 void Trainer::Impl::find_other_runs_checkpoints() {
   const TrainConfig& c = config;
   const std::optional<std::string> resumed_run =
       resumed_from.empty() ? std::nullopt : checkpoint_run_id(resumed_from);
+  const std::optional<int64_t> resumed_step = resumed_from.empty() ? std::nullopt : checkpoint_step(resumed_from);
   for (const std::string& dir : list_checkpoints(c.output_dir)) {
     const std::optional<std::string> id = checkpoint_run_id(dir);
     if (resumed_from.empty() || (id && resumed_run && *id != *resumed_run)) other_runs_checkpoints.push_back(dir);
+    else if (!c.resume_from_checkpoint.empty() && id && resumed_run && resumed_step && checkpoint_step(dir) > resumed_step)
+      abandoned_checkpoints.push_back(dir);
   }
-  if (other_runs_checkpoints.empty() || c.overwrite_output_dir) return;
+  if (c.overwrite_output_dir) return;
+  if (!abandoned_checkpoints.empty())
+    throw UserError(c.source + ": output_dir: " + c.output_dir + " holds " + std::to_string(abandoned_checkpoints.size()) +
+                    " checkpoint(s) of this run after " + resumed_from + ", newest " + abandoned_checkpoints.back() +
+                    "; going on here would mix two continuations (a later auto-resume takes the newest): resume "
+                    "the newest, resume into another output_dir (--output_dir), or set overwrite_output_dir: true "
+                    "to replace them");
+  if (other_runs_checkpoints.empty()) return;
   const std::string& newest = other_runs_checkpoints.back();
   const std::string count = std::to_string(other_runs_checkpoints.size());
+  if (resumed_from.empty() && c.auto_resume_from_checkpoints)
+    throw UserError(c.source + ": output_dir: " + c.output_dir + " holds " + count + " checkpoint(s), none of them "
+                    "one auto_resume_from_checkpoints can resume (each said why above), newest " + newest +
+                    "; choose another output_dir, or set overwrite_output_dir: true to replace them");
   if (resumed_from.empty())
     throw UserError(c.source + ": output_dir: " + c.output_dir + " holds " + count +
                     " checkpoint(s) of an earlier run, newest " + newest + "; resume it (--resume " + newest +
@@ -129,19 +145,26 @@ void Trainer::Impl::find_other_runs_checkpoints() {
                   "(--output_dir), or set overwrite_output_dir: true to replace them");
 }
 
-// overwrite_output_dir: the other run's checkpoints go once this run has one of its own, those
-// that this run's saves have not already replaced.
-void Trainer::Impl::remove_other_runs_checkpoints() {
-  int64_t removed = 0;
+// overwrite_output_dir: the other runs' checkpoints go once this run has one of its own (`saved`),
+// those that this run's saves have not already replaced; so do the ones of the continuation a
+// resume abandoned, but the one just written.
+void Trainer::Impl::remove_replaced_checkpoints(const std::string& saved) {
+  int64_t removed = 0, abandoned = 0;
+  std::error_code ec;
   for (const std::string& dir : other_runs_checkpoints) {
     const std::optional<std::string> id = checkpoint_run_id(dir);
     if (id && *id == run_id) continue;
-    std::error_code ec;
     if (fs::remove_all(dir, ec) > 0 && !ec) removed++;
   }
+  for (const std::string& dir : abandoned_checkpoints)
+    if (!fs::equivalent(dir, saved, ec) && fs::remove_all(dir, ec) > 0 && !ec) abandoned++;
   if (removed > 0)
     say("overwrite_output_dir: removed {} checkpoint(s) of an earlier run from {}\n", removed, config.output_dir);
+  if (abandoned > 0)
+    say("overwrite_output_dir: removed {} checkpoint(s) of this run after {} from {}\n", abandoned, resumed_from,
+        config.output_dir);
   other_runs_checkpoints.clear();
+  abandoned_checkpoints.clear();
 }
 
 std::string Trainer::Impl::save(bool with_optimizer) {
@@ -198,7 +221,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   host.start_window();
   if (comm.is_main()) {
     dir = save_checkpoint(config.output_dir, state.step, c);
-    if (!other_runs_checkpoints.empty()) remove_other_runs_checkpoints();
+    if (!other_runs_checkpoints.empty() || !abandoned_checkpoints.empty()) remove_replaced_checkpoints(dir);
     // As HF's rotation keeps best_model_checkpoint; early stopping without it keeps its best.
     std::optional<int64_t> keep;
     if (load_best && state.best_checkpoint_step >= 0) keep = state.best_checkpoint_step;

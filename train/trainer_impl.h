@@ -70,10 +70,11 @@ struct Trainer::Impl {
   TrainerState state;
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line
   std::string resumed_from;
-  // overwrite_output_dir: another run's checkpoints in output_dir, removed at this run's first save.
-  std::vector<std::string> other_runs_checkpoints;
+  // overwrite_output_dir: another run's checkpoints in output_dir, and this run's own after the
+  // checkpoint a resume names, removed at this run's first save.
+  std::vector<std::string> other_runs_checkpoints, abandoned_checkpoints;
   void find_other_runs_checkpoints();
-  void remove_other_runs_checkpoints();
+  void remove_replaced_checkpoints(const std::string& saved);
   std::unique_ptr<MetricsLog> metrics;
   // Preference training (rl): each example's summed log-likelihood under the reference (the
   // starting model), and the pair metrics since the last log line (summed over pairs and ranks).
