@@ -57,31 +57,17 @@ std::string jinja_trim(const std::string& s) {
   return s.substr(begin, end - begin);
 }
 
-const char* const kOurRoles[] = {"system", "user", "assistant", "tool"};
 
-// Our name for the dataset's role `name`; nullopt when neither `roles` (or Axolotl's defaults
-// without it) maps it nor is it one of our own names.
-std::optional<std::string> our_role(const DatasetSpec& spec, const std::string& name) {
+// Our name for the dataset's role `name`: what `roles` (or Axolotl's defaults without it) maps it
+// to, else the name as written, as Axolotl's transform_message keeps a role it does not map
+// (`roles.get(role, role)`): the template writes it, and it trains only if roles_to_train names it.
+std::string our_role(const DatasetSpec& spec, const std::string& name) {
   const std::map<std::string, std::vector<std::string>> defaults = {{"user", {"human"}},
                                                                      {"assistant", {"gpt"}}};
   const auto& roles = spec.roles.empty() ? defaults : spec.roles;
   for (const auto& [ours, names] : roles)
-    if (ours == name || std::find(names.begin(), names.end(), name) != names.end()) return ours;
-  for (const char* ours : kOurRoles)
-    if (name == ours) return name;
-  return std::nullopt;
-}
-
-std::string known_roles(const DatasetSpec& spec) {
-  std::set<std::string> names(std::begin(kOurRoles), std::end(kOurRoles));
-  for (const auto& [ours, dataset_names] : spec.roles) {
-    names.insert(ours);
-    names.insert(dataset_names.begin(), dataset_names.end());
-  }
-  if (spec.roles.empty()) names.insert({"human", "gpt"});
-  std::string list;
-  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
-  return list;
+    if (std::find(names.begin(), names.end(), name) != names.end()) return ours;
+  return name;
 }
 
 // message[key] as a string, or a UserError naming the row and the message.
@@ -120,7 +106,7 @@ nlohmann::ordered_json with_function_json(nlohmann::ordered_json list, const cha
 // roles_to_train as our roles: it may name the dataset's roles too, as Axolotl maps them.
 std::set<std::string> trained_roles_of(const DatasetSpec& spec) {
   std::set<std::string> trained;
-  for (const std::string& r : spec.roles_to_train) trained.insert(our_role(spec, r).value_or(r));
+  for (const std::string& r : spec.roles_to_train) trained.insert(our_role(spec, r));
   return trained;
 }
 
@@ -144,10 +130,7 @@ ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpe
     throw UserError(where + which + " is a " + message.type_name() +
                     "; expected an object with role and content strings");
   const std::string role = message_string(message, mapped_key(spec, "role"), where, which);
-  std::optional<std::string> ours = our_role(spec, role);
-  if (!ours)
-    throw UserError(where + which + " has role \"" + role + "\", which datasets: roles does "
-                    "not map; expected one of " + known_roles(spec));
+  const std::string ours = our_role(spec, role);
   auto detail = spec.message_field_training_detail.empty() ? message.end() : message.find(spec.message_field_training_detail);
   const bool has_detail = detail != message.end() && !detail->is_null();
   if (has_detail && !content_is_string) {  // Axolotl refuses spans over anything but a string
@@ -156,7 +139,7 @@ ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpe
       throw UserError(where + which + " has \"" + spec.message_field_training_detail +
                       "\" but no string content; expected a string to take spans of");
   }
-  ChatMessage m{*ours, content_is_string || has_detail ? message_string(message, mapped_key(spec, "content"), where, which) : "",
+  ChatMessage m{ours, content_is_string || has_detail ? message_string(message, mapped_key(spec, "content"), where, which) : "",
                 {}, {}};
   if (has_detail) m.train_detail = read_train_detail(*detail, where + which + "'s \"" + spec.message_field_training_detail + "\"");
   auto flag = spec.message_field_training.empty() ? message.end() : message.find(spec.message_field_training);

@@ -134,6 +134,18 @@ std::optional<std::string> find_hub_snapshot(const std::string& repo_id, HubRepo
   return snapshot.string();
 }
 
+std::optional<std::string> hub_id_of_snapshot(const std::string& dir) {
+  const fs::path snapshot = fs::path(dir).lexically_normal();
+  const fs::path snapshots = (snapshot.has_filename() ? snapshot : snapshot.parent_path()).parent_path();
+  const std::string repo = snapshots.parent_path().filename().string(), prefix = "models--";
+  if (snapshots.filename() != "snapshots" || repo.rfind(prefix, 0) != 0) return std::nullopt;
+  std::string id = repo.substr(prefix.size());
+  const size_t separator = id.find("--");
+  if (separator == std::string::npos) return std::nullopt;
+  id.replace(separator, 2, "/");
+  return looks_like_hub_id(id) ? std::optional<std::string>(id) : std::nullopt;
+}
+
 std::string hub_download_hint(const std::string& repo_id, HubRepoKind kind) {
   return "nothing is downloaded here: fetch it first (huggingface-cli download " +
          std::string(kind == HubRepoKind::dataset ? "--repo-type dataset " : "") + repo_id + ") into the hub cache " +

@@ -25,6 +25,10 @@ bool looks_like_hub_id(const std::string& text);
 std::optional<std::string> find_hub_snapshot(const std::string& repo_id, HubRepoKind kind,
                                              const std::string& revision = "main");
 
+// The model hub id whose cached snapshot `dir` is (<cache>/models--org--name/snapshots/<commit>:
+// "org/name"), nullopt for any other directory. Hub ids never hold "--".
+std::optional<std::string> hub_id_of_snapshot(const std::string& dir);
+
 // A dataset snapshot's files as HF's `datasets` takes its train split, paths relative to the
 // snapshot, sorted: the .json and .jsonl files (also as .gz or .zst), or without any the .parquet
 // ones, or without those the .arrow, .csv or .txt ones in that order (what llm_train reads), and

@@ -1,6 +1,9 @@
 // defines: save_peft_adapter, load_peft_adapter, save_merged_model
 #include "model/peft_adapter.h"
 
+#include <fmt/core.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +13,7 @@
 
 #include "engine/user_error.h"
 #include "io/durable_file.h"
+#include "io/hf_hub_cache.h"
 #include "io/json_text.h"
 #include "io/safetensors.h"
 #include "model/hf_checkpoint.h"
@@ -23,9 +27,13 @@ using json = nlohmann::json;
 namespace {
 const std::string kPeftPrefix = "base_model.model.";
 
-// A whole number as a JSON integer (as PEFT writes r and usually lora_alpha), else a float.
+// The shortest decimal that reads back as the float, as Python writes the value a config gave
+// (0.05, where the float widened to double would write 0.05000000074505806).
+json decimal(float v) { return json(std::strtod(fmt::format("{}", v).c_str(), nullptr)); }
+
+// A whole number as a JSON integer (as PEFT writes r and usually lora_alpha), else a decimal.
 json number(float v) {
-  return v == static_cast<float>(static_cast<int64_t>(v)) ? json(static_cast<int64_t>(v)) : json(v);
+  return v == static_cast<float>(static_cast<int64_t>(v)) ? json(static_cast<int64_t>(v)) : decimal(v);
 }
 
 // The member `key`, null when absent. json::value with a typed default would throw type_error
@@ -122,10 +130,11 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
   const json config = {
       {"peft_type", "LORA"},
       {"task_type", "CAUSAL_LM"},
-      {"base_model_name_or_path", base_model},
+      // PEFT writes the name from_pretrained was given: a hub id for a cached snapshot.
+      {"base_model_name_or_path", hub_id_of_snapshot(base_model).value_or(base_model)},
       {"r", lora.r},
       {"lora_alpha", number(lora.alpha)},
-      {"lora_dropout", lora.dropout},
+      {"lora_dropout", decimal(lora.dropout)},
       {"target_modules", lora.target_pattern.empty() ? json(lora.targets()) : json(lora.target_pattern)},
       {"modules_to_save", lora.modules_to_save.empty() ? json(nullptr) : json(lora.modules_to_save)},
       {"bias", "none"},

@@ -194,13 +194,16 @@ TEST_CASE("PEFT files: adapter_config.json and adapter_model.safetensors, saved 
   CHECK(config["task_type"] == "CAUSAL_LM");
   CHECK(config["r"] == 4);
   CHECK(config["lora_alpha"] == 8);
-  CHECK(config["lora_dropout"].get<double>() == doctest::Approx(0.05));
+  CHECK(config["lora_dropout"].get<double>() == 0.05);  // as Python writes 0.05, not the float widened
   CHECK(config["target_modules"].size() == 7);
   CHECK(config["modules_to_save"] == nlohmann::json::array({"lm_head"}));
   CHECK(config["bias"] == "none");
   CHECK(config["fan_in_fan_out"] == false);
   CHECK(config["use_rslora"] == false);
   CHECK(config["base_model_name_or_path"] == "/models/base");
+  // A snapshot of the hub cache is named by its hub id, as PEFT writes what from_pretrained was given.
+  save_peft_adapter(model, dir.path.string(), "/cache/hub/models--meta-llama--Llama-3.2-1B/snapshots/0123abc", DType::f32);
+  CHECK(nlohmann::json::parse(read_file(dir.file(kPeftConfigFile)))["base_model_name_or_path"] == "meta-llama/Llama-3.2-1B");
   const SafetensorsFile file(dir.file(kPeftWeightsFile));
   CHECK(file.entries().size() == 29);
   const SafetensorsEntry* a = file.find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
