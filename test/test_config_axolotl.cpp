@@ -415,9 +415,16 @@ TEST_CASE("chat datasets: the top-level chat_template is the default; older fiel
   CHECK(c.data.datasets[0].chat_template == "chatml");
   CHECK(c.data.datasets[0].message_property_mappings.at("role") == "from");
   CHECK(c.data.datasets[0].message_property_mappings.at("content") == "value");
-  // Unset: Axolotl's tokenizer_default, llama3 where the tokenizer has none (as here).
-  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template == "tokenizer_default_fallback_llama3");
-  CHECK(parse_config(entry, "cfg.yaml").data.datasets[0].chat_template_source.empty());
+  // Unset: the tokenizer's own, llama3 where the tokenizer has none (as here), which the start-up
+  // says, since Axolotl's default (tokenizer_default) stops there.
+  const TrainConfig unset = parse_config(entry, "cfg.yaml");
+  CHECK(unset.data.datasets[0].chat_template == "tokenizer_default_fallback_llama3");
+  CHECK(unset.data.datasets[0].chat_template_source.empty());
+  CHECK(unset.adjustments == std::vector<std::string>{
+                                 "chat_template unset: the tokenizer has no chat template, so the built-in llama3 one "
+                                 "renders (this default is tokenizer_default_fallback_llama3; Axolotl's, "
+                                 "tokenizer_default, stops on such a tokenizer)"});
+  CHECK(parse_config(entry + "chat_template: tokenizer_default_fallback_llama3\n", "cfg.yaml").adjustments.empty());
   CHECK(parse_config(entry + "    chat_template: llama3\nchat_template: chatml\n", "cfg.yaml")
             .data.datasets[0].chat_template == "llama3");
 }

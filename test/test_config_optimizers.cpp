@@ -24,7 +24,7 @@ TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO
     CHECK(c.adam_beta1 == 0.9);  // transformers hands bitsandbytes' Lion the Trainer's betas
     CHECK(c.adam_beta2 == 0.99);
     CHECK(error_with("optimizer: " + name + "\nzero_stage: 2\n") ==
-          "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2 (zero_stage, fsdp or deepspeed), or no "
+          "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 2 (from zero_stage), or no "
           "sharding with " + name + ", got " + name);
   }
   CHECK(parse("optimizer: paged_adamw_8bit\n").optimizer_adamw());
@@ -32,7 +32,11 @@ TEST_CASE("optimizer: bitsandbytes' Lion spellings, with the Adam betas; no ZeRO
   CHECK(!parse("optimizer: adafactor\n").optimizer_adamw());
   CHECK(!parse("optimizer: paged_ademamix_8bit\n").optimizer_adamw());
   CHECK(error_with("optimizer: adafactor\nzero_stage: 1\n") ==
-        "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1 (zero_stage, fsdp or deepspeed), or no "
+        "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 1 (from zero_stage), or no "
+        "sharding with adafactor, got adafactor");
+  // The keys that asked for it, as Axolotl's FSDP 2 configs ask (fsdp_version itself sets nothing).
+  CHECK(error_with("optimizer: adafactor\nfsdp_version: 2\nfsdp_config: {reshard_after_forward: true}\n") ==
+        "cfg.yaml:3: optimizer: expected an AdamW optimizer with ZeRO stage 3 (from fsdp_config), or no "
         "sharding with adafactor, got adafactor");
 }
 

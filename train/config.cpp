@@ -174,7 +174,7 @@ void Parser::validate() {
   if (const std::string& dir = c.base_model_config.empty() ? c.base_model : c.base_model_config;
       c.tokenizer_config.empty() && fs::is_directory(dir, ec))
     c.tokenizer_config = find_bpe_tokenizer(dir).value_or("");
-  resolve_chat_templates(c);
+  resolve_chat_templates(c, given("chat_template"));
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
          "'" + c.resume_from_checkpoint + "'");

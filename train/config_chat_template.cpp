@@ -1,6 +1,7 @@
 // defines: chat_template_jinja_of, read_chat_template_jinja, read_chat_template_kwargs,
 // resolve_chat_templates (which Jinja template each chat_template dataset renders with, as
 // Axolotl's get_chat_template picks it)
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -74,6 +75,7 @@ std::optional<std::string> tokenizer_chat_template(const std::string& tokenizer_
 struct ResolvedTemplate {
   std::string source;
   bool builtin;
+  bool fell_back = false;  // tokenizer_default_fallback_*: the tokenizer has none
 };
 
 ResolvedTemplate resolve_template(const std::string& choice, const std::string& jinja, const TrainConfig& c,
@@ -93,7 +95,7 @@ ResolvedTemplate resolve_template(const std::string& choice, const std::string& 
                     "tokenizer_config.json's chat_template beside " +
                     (c.tokenizer_config.empty() ? std::string("a tokenizer_config") : c.tokenizer_config) +
                     "), got none; or chat_template llama3, chatml, jinja or tokenizer_default_fallback_llama3");
-  if (!source) return {builtin_chat_template_jinja(choice), true};  // the fallback
+  if (!source) return {builtin_chat_template_jinja(choice), true, true};
   jinja::Template(*source, where);  // a syntax error names its file now, not mid-tokenization
   return {*source, false};
 }
@@ -140,7 +142,7 @@ void read_chat_template_kwargs(ReadContext& ctx, const YAML::Node& n, const Wher
   ctx.config.data.chat_template_kwargs = json_of_yaml(n).dump();
 }
 
-void resolve_chat_templates(TrainConfig& c) {
+void resolve_chat_templates(TrainConfig& c, bool chat_template_given) {
   std::set<std::string> trained_with;  // each chat dataset's template, as Jinja
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs) {
@@ -153,6 +155,12 @@ void resolve_chat_templates(TrainConfig& c) {
                                                   c.source + ": chat_template " + spec.chat_template + " (dataset " + spec.path + ")");
       spec.chat_template_source = t.builtin ? "" : t.source;  // built-in ones render natively
       trained_with.insert(t.source);
+      const std::string warning = "chat_template unset: the tokenizer has no chat template, so the built-in llama3 "
+                                  "one renders (this default is tokenizer_default_fallback_llama3; Axolotl's, "
+                                  "tokenizer_default, stops on such a tokenizer)";
+      if (t.fell_back && !chat_template_given && spec.chat_template == c.data.chat_template &&
+          std::find(c.adjustments.begin(), c.adjustments.end(), warning) == c.adjustments.end())
+        c.adjustments.push_back(warning);
     }
   if (trained_with.empty()) return;
   // The saved tokenizer carries the template the run trained with: the chat datasets' when they

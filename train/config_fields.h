@@ -179,7 +179,7 @@ void read_chat_template_jinja(ReadContext& ctx, const YAML::Node& n, const Where
 void read_chat_template_kwargs(ReadContext& ctx, const YAML::Node& n, const Where& w);
 // Each chat_template dataset's eot_tokens and Jinja template (chat_template_source), from the
 // tokenizer's own or chat_template_jinja; UserError naming the config when there is none.
-void resolve_chat_templates(TrainConfig& c);
+void resolve_chat_templates(TrainConfig& c, bool chat_template_given);
 std::string write_special_tokens(const TrainConfig& c);
 void read_added_tokens_overrides(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_added_tokens_overrides(const TrainConfig& c);

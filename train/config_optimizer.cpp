@@ -177,10 +177,15 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
   if (!c.optimizer_qgalore())  // Axolotl reads them for Q-GaLore alone
     for (const ConfigField& field : qgalore_rows(""))
       if (keys.given(field.name)) unknown.insert(field.name);
-  if (!c.optimizer_adamw() && c.zero_stage >= 1)  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
-    fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) +
-                                   " (zero_stage, fsdp or deepspeed), or no sharding with " + c.optimizer,
+  if (!c.optimizer_adamw() && c.zero_stage >= 1) {  // ZeRO's sharded optimizer (engine/sharded_adamw.h) is AdamW's alone
+    std::string from;  // the keys that asked for the sharding
+    for (const char* key : {"zero_stage", "fsdp", "fsdp_config", "deepspeed"})
+      if (keys.given(key)) from += std::string(from.empty() ? "" : ", ") + key;
+    fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) + " (from " +
+                                   (from.empty() ? std::string("zero_stage, fsdp or deepspeed") : from) +
+                                   "), or no sharding with " + c.optimizer,
          c.optimizer);
+  }
 }
 
 }  // namespace llm
