@@ -105,7 +105,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
         Example chunk{{ex.tokens.begin() + begin, ex.tokens.begin() + end},
                       {ex.labels.begin() + begin, ex.labels.begin() + end}};
         if (chunk.tokens.size() < shortest) {
-          if (chunk.tokens.size() >= 2) stats.dropped++;  // one token: no target, never an example
+          if (chunk.tokens.size() >= 2) stats.dropped++, stats.dropped_short++;  // one token: no target, never an example
         } else if (fits(chunk)) {  // (past an eval_sequence_len below sequence_len)
           out.push_back(std::move(chunk));
         }
@@ -114,6 +114,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
     }
     if (ex.tokens.size() < shortest) {
       stats.dropped++;
+      stats.dropped_short++;
       continue;
     }
     if (!fits(ex)) continue;

@@ -43,6 +43,7 @@ struct ExampleStats {
   int64_t documents = 0;  // read from the datasets
   int64_t chunked = 0;    // completion documents split into sequence_len chunks
   int64_t dropped = 0;    // longer than sequence_len (excess_length_strategy drop) or shorter than min_sample_len
+  int64_t dropped_short = 0;  // of those, the ones shorter than min_sample_len
   int64_t truncated = 0;  // longer than sequence_len, excess_length_strategy truncate
   int64_t no_targets = 0;  // dropped because no token takes loss
 };

@@ -204,7 +204,10 @@ Header read_header(int fd, const std::string& path) {
     header.metadata = json.at("metadata").get<std::map<std::string, std::string>>();
     header.table = parse_table(json.at("tensors"), header_end, file_bytes, path);
   } catch (const nlohmann::json::exception& e) {
-    throw UserError(path + ": header corrupt: " + e.what());
+    // nlohmann's text after its "[json.exception.type_error.302] " tag says what was found.
+    const std::string what = e.what(), found = what.substr(what.find("] ") == std::string::npos ? 0 : what.find("] ") + 2);
+    throw UserError(path + ": header corrupt: expected {\"metadata\": {names: strings}, \"tensors\": [{name, dtype, "
+                    "shape, offset, bytes, crc32}]}, got JSON where " + found);
   }
   return header;
 }

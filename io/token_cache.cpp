@@ -163,8 +163,10 @@ std::string write_cache(const std::string& path, uint64_t checksum, const Exampl
     }
   }
   fs::rename(tmp, path, ec);
-  if (ec) fs::remove(tmp, ec);
-  return ec ? ec.message() : "";
+  if (!ec) return "";
+  const std::string error = ec.message();  // before the clean-up's remove() resets ec
+  fs::remove(tmp, ec);
+  return error;
 }
 
 }  // namespace
@@ -265,12 +267,17 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
       throw UserError(config.source + ": " + config.datasets_key + ": no example has a token that trains (" +
                       std::to_string(stats.no_targets) + " without one: check train_on_inputs, roles_to_train and "
                       "the datasets' field names)");
-    const bool floor = config.min_sample_len > 0;
+    const int64_t shortest = config.min_sample_len > 0 ? config.min_sample_len : 2, longer = stats.dropped - stats.dropped_short;
+    std::string why;
+    if (longer > 0)
+      why = std::to_string(longer) + " longer than sequence_len " + std::to_string(config.sequence_len) +
+            (config.excess_length_strategy == "truncate" ? "" : ", which excess_length_strategy: truncate keeps cut");
+    if (stats.dropped_short > 0)
+      why += (why.empty() ? "" : "; ") + std::to_string(stats.dropped_short) + " shorter than min_sample_len " +
+             std::to_string(shortest) + (config.min_sample_len > 0 ? "" : " (its default)");
     throw UserError(config.source + ": " + config.datasets_key + ": no example fits sequence_len " +
-                    std::to_string(config.sequence_len) +
-                    (floor ? " and min_sample_len " + std::to_string(config.min_sample_len) : "") + " (" +
-                    std::to_string(stats.dropped) + " dropped as longer" + (floor ? " or shorter" : "") +
-                    "; excess_length_strategy: truncate keeps longer ones cut)");
+                    std::to_string(config.sequence_len) + " and min_sample_len " + std::to_string(shortest) + " (" +
+                    (why.empty() ? "no documents" : why) + ")");
   }
   std::string error = write_cache(result.path, checksum, result.data);
   if (!error.empty())

@@ -443,12 +443,16 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   config.val_set_size = 0;
   config.datasets = {{dir.write("a.jsonl", "{\"instruction\": \"long\", \"output\": \"x\"}\n"), "alpaca"}};
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
-            .find("test.yaml: datasets: no example fits sequence_len 8 (1 dropped as longer") == 0);
-  // With min_sample_len, the short ones are among the dropped, and the message says so.
+            == "test.yaml: datasets: no example fits sequence_len 8 and min_sample_len 2 (1 longer than sequence_len 8, "
+               "which excess_length_strategy: truncate keeps cut)");
+  // Rows under min_sample_len are told apart from the long ones.
   config.min_sample_len = 100;
-  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
-            .find("test.yaml: datasets: no example fits sequence_len 8 and min_sample_len 100 (1 dropped as longer "
-                  "or shorter;") == 0);
+  config.datasets = {{dir.write("b.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n"), "alpaca"}};
+  config.sequence_len = 600;  // the alpaca prompt (bytes here) is longer than 8 tokens
+  config.min_sample_len = 700;
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); }) ==
+        "test.yaml: datasets: no example fits sequence_len 600 and min_sample_len 700 (1 shorter than min_sample_len 700)");
+  config.sequence_len = 8;
   config.min_sample_len = -1;
   // They fit, but none has a token that trains: said so, not as a length problem.
   config.datasets = {{dir.write("io.jsonl", "{\"segments\": [{\"text\": \"hi\", \"label\": false}]}\n"), "input_output"}};

@@ -186,4 +186,11 @@ TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") 
   rebuilt_after([](std::fstream&) {}, "header says");
   fs::resize_file(good.cache_path, 10);
   rebuilt_after([](std::fstream&) {}, "shorter than its 48-byte header");
+  // A directory where the cache goes: the run goes on without it, and says it wrote none.
+  fs::remove(good.cache_path);
+  fs::create_directories(good.cache_path + "/inside");
+  log.clear();
+  CHECK_FALSE(load_training_data(config, 42, tok, logger).cache_reused);
+  CHECK(log.back().find("warning: could not write token cache " + good.cache_path + ": ") == 0);
+  CHECK(fs::is_directory(good.cache_path + "/inside"));
 }

@@ -104,6 +104,11 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
   };
   for (const Case& c : {Case{"trainer.bin", "step", "-1", "metadata step: expected an integer in [0, "},
                         Case{"trainer.bin", "bad_steps", "1e3", "metadata bad_steps: expected an integer"},
+                        Case{"trainer.bin", "bad_steps", "3", "metadata bad_steps: expected an integer in [0, 2], got '3'"},
+                        Case{"trainer.bin", "data_epoch", "1000000", "metadata data_epoch: expected an integer in [0, 2]"},
+                        Case{"trainer.bin", "data_layout", "foo", "metadata data_layout: expected example_rows, got 'foo'"},
+                        Case{"trainer.bin", "best_checkpoint_dir", "/elsewhere",
+                             "metadata best_checkpoint_dir: expected the checkpoint directory of step 2, got '/elsewhere'"},
                         Case{"trainer.bin", "best_eval_loss", "nan",
                              "metadata best_eval_loss: expected a finite loss or 'none', got 'nan'"},
                         Case{"optimizer.bin", "steps_taken", "99",
@@ -122,7 +127,7 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
     Run bad = run_train("--resume " + ckpt);
     CHECK(bad.exit_code == 2);
     CHECK(one_line_error(bad));
-    CHECK(error_text(bad).find(path + ": " + c.expect) != std::string::npos);
+    CHECK_MESSAGE(error_text(bad).find(path + ": " + c.expect) != std::string::npos, error_text(bad));
     write_file(path, pristine);
   }
 }

@@ -341,12 +341,17 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (t.metadata.count("best_checkpoint_step"))  // written since load_best_model_at_end
     state.best_checkpoint_step = metadata_int(t, "best_checkpoint_step", -1, state.step);
   // Written since 2026-12-03; before, the best checkpoint was a sibling of the one resumed.
-  if (auto dir = t.metadata.find("best_checkpoint_dir"); dir != t.metadata.end() && !dir->second.empty())
+  if (auto dir = t.metadata.find("best_checkpoint_dir"); dir != t.metadata.end() && !dir->second.empty()) {
+    if (checkpoint_step(dir->second) != state.best_checkpoint_step)  // a path anywhere else: never read
+      throw UserError(fmt::format("{}: metadata best_checkpoint_dir: expected the checkpoint directory of step {}, "
+                                  "got '{}'", t.path, state.best_checkpoint_step, dir->second));
     state.best_checkpoint_dir = dir->second;
+  }
   else if (state.best_checkpoint_step >= 0)
     state.best_checkpoint_dir = beside_resumed(state.best_checkpoint_step);
-  state.patience_counter = metadata_int(t, "patience_counter", 0);
-  state.bad_steps = metadata_int(t, "bad_steps", 0);
+  // Counts of evaluations (one before the first step) and of steps: never more than those.
+  state.patience_counter = metadata_int(t, "patience_counter", 0, state.step + 1);
+  state.bad_steps = metadata_int(t, "bad_steps", 0, state.step);
   state.best_eval_loss = metadata_loss(t, "best_eval_loss");
   if (plateau) {
     if (!t.metadata.count("plateau_lr"))
@@ -356,15 +361,15 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     if (!lr) throw UserError(t.path + ": metadata plateau_lr: expected a learning rate, got 'none'");
     plateau->lr = *lr;
     plateau->best = metadata_loss<double>(t, "plateau_best");
-    plateau->bad_evaluations = metadata_int(t, "plateau_bad_evaluations", 0);
-    plateau->cooldown_left = metadata_int(t, "plateau_cooldown_left", 0);
+    plateau->bad_evaluations = metadata_int(t, "plateau_bad_evaluations", 0, state.step + 1);
+    plateau->cooldown_left = metadata_int(t, "plateau_cooldown_left", 0, state.step + 1);
   }
   // Checkpoints from before these keys: the logging window restarts here, as HF's Trainer's does.
   if (t.metadata.count("steps_since_log")) {
     state.steps_since_log = metadata_int(t, "steps_since_log", 0, state.step);
     state.loss_since_log = metadata_loss<double>(t, "loss_since_log").value_or(0.0);
     state.newest_logged_loss = metadata_loss(t, "newest_logged_loss");
-    state.watchdog_violations = metadata_int(t, "watchdog_violations", 0);
+    state.watchdog_violations = metadata_int(t, "watchdog_violations", 0, state.step);
   }
   if (preference()) {
     const int64_t n = data.examples->size();
@@ -382,7 +387,11 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (t.metadata.count("data_layout") == 0)
     say("warning: {}: written before example-level data (windows of one token stream); the run "
         "continues from its step, but its data order is not the interrupted run's\n", t.path);
-  DataCursor cursor{metadata_int(t, "data_epoch", 0), metadata_int(t, "data_batch", 0)};
+  else if (t.metadata.at("data_layout") != kDataLayout)
+    throw UserError(fmt::format("{}: metadata data_layout: expected {}, got '{}'", t.path, kDataLayout,
+                                t.metadata.at("data_layout")));
+  // An epoch takes a step at least, so the step bounds the epoch it lies in.
+  DataCursor cursor{metadata_int(t, "data_epoch", 0, state.step), metadata_int(t, "data_batch", 0)};
   if (saved_world != comm.world_size())  // HF's skip: whole steps of this run's epochs
     cursor = {state.step / plan.updates_per_epoch, state.step % plan.updates_per_epoch * config.gradient_accumulation_steps};
   try {
