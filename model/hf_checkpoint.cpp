@@ -1,6 +1,7 @@
 // defines: load_hf_weights, read_hf_weights, save_hf_model, save_hf_tensors
 #include "model/hf_checkpoint.h"
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -41,6 +42,16 @@ int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional
       model, dir, [](const ParamRef& p, const Tensor& value) { p.tensor->copy_from(value); }, growth);
 }
 
+void require_finite_weight(const Tensor& value, const std::string& file, const std::string& name) {
+  const float* v = value.data<float>();
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < value.numel(); i++)
+    if (!std::isfinite(v[i])) bad++, first = first < 0 ? i : first;
+  if (bad > 0)
+    throw UserError(file + ": tensor " + name + " holds " + std::to_string(bad) + " non-finite value(s) (NaN or " +
+                    "infinity), the first at flat index " + std::to_string(first) + "; expected finite weights");
+}
+
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink,
                         std::optional<VocabularyGrowth> growth) {
   const SafetensorsDir files(dir);
@@ -64,6 +75,7 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   }
   for (const BaseWeight& w : weights) {
     Tensor value = files.read(w.ref.name, DType::f32);
+    require_finite_weight(value, files.file_of(w.ref.name), w.ref.name);
     if (value.shape() != w.shape)  // a grown or shrunk vocabulary (checked above)
       value = value.size(0) > w.shape[0] ? value.narrow(0, 0, w.shape[0]).contiguous()
                                           : grown_rows(value, w.shape, model.config().initializer_range, *growth, w.ref.name);

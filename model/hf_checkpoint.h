@@ -27,6 +27,9 @@ struct VocabularyGrowth {
   bool shrink = false;
 };
 int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<VocabularyGrowth> growth = {});
+// A weight read from `file` (f32, on the host) with a NaN or an infinity: UserError naming the file,
+// the tensor and how many. Every loss from such weights is NaN, so no step could ever update.
+void require_finite_weight(const Tensor& value, const std::string& file, const std::string& name);
 // The same checks, then each weight read alone (f32, on the host) into `sink`, in base_weights()'
 // order, and freed before the next is read: ZeRO-3's start-up keeps only this rank's slices.
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink,

@@ -240,7 +240,11 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
       throw UserError(file.path() + ": tensor " + e->name + " is " + shape_str(e->shape) +
                       " but the configured adapter needs " + shape_str(p.tensor->shape()));
   }
-  for (const ParamRef& p : params) p.tensor->copy_from(file.read(kPeftPrefix + p.name, DType::f32));
+  for (const ParamRef& p : params) {
+    const Tensor value = file.read(kPeftPrefix + p.name, DType::f32);
+    require_finite_weight(value, file.path(), kPeftPrefix + p.name);
+    p.tensor->copy_from(value);
+  }
 }
 
 void save_merged_model(LlamaModel& model, const std::string& dir, DType dtype, HfTokenIds ids,

@@ -117,3 +117,20 @@ TEST_CASE("numbers with digits grouped by underscores, as YAML 1.1 (PyYAML) read
   CHECK(error_with("sequence_len: _4096\n") == "cfg.yaml:3: sequence_len: expected an integer in [1, 1048576], got '_4096'");
   CHECK(starts_with(error_with("learning_rate: -_1\n"), "cfg.yaml:3: learning_rate: expected a number > 0, got '-_1'"));
 }
+
+TEST_CASE("integers led by 0 as YAML 1.1 (PyYAML) reads them: octal, 0x hex, 0b binary; quoted, Python's int") {
+  CHECK(parse("micro_batch_size: 010\n").micro_batch_size == 8);
+  CHECK(parse("micro_batch_size: 0x10\n").micro_batch_size == 16);
+  CHECK(parse("micro_batch_size: 0b101\n").micro_batch_size == 5);
+  CHECK(parse("micro_batch_size: 0_10\n").micro_batch_size == 8);
+  CHECK(parse("micro_batch_size: '010'\n").micro_batch_size == 10);  // a string, which pydantic reads as int(text)
+  CHECK(parse("micro_batch_size: 09\n").micro_batch_size == 9);      // no octal: a string to PyYAML, then 9
+  CHECK(parse("seed: 0\n").seed == 0);
+  CHECK(starts_with(error_with("micro_batch_size: 0x\n"), "cfg.yaml:3: micro_batch_size: expected an integer"));
+}
+
+TEST_CASE("a key given twice: the last one is read, as PyYAML reads it, and the start-up says so") {
+  const TrainConfig c = parse("max_steps: 4\nseed: 1\nmax_steps: 7\n");
+  CHECK(c.max_steps == 7);
+  CHECK(c.adjustments == std::vector<std::string>{"max_steps is given on lines 3 and 5: the last one is read, as PyYAML reads it"});
+}

@@ -229,6 +229,20 @@ TEST_CASE("export then load: identical parameters and logits (f32), bf16-rounded
   }
 }
 
+// From NaN weights every loss is NaN and every step skipped: refused at load, naming the tensor.
+TEST_CASE("a base weight holding NaN or infinity is refused at load, naming the file and tensor") {
+  Workspace ws("hf_nan");
+  LlamaModel a(small_config(false), Device::cpu(), 1), b(small_config(false), Device::cpu(), 2);
+  const std::string dir = (ws.dir / "nan").string();
+  std::vector<float> values = a.parameters()[0].tensor->to_floats();
+  values[5] = std::nanf(""), values[9] = INFINITY;
+  a.parameters()[0].tensor->copy_from(Tensor::from_floats(values, a.parameters()[0].tensor->shape()));
+  save_hf_model(a, dir, DType::f32, kByteIds);
+  CHECK(error_of([&] { load_hf_weights(b, dir); }) ==
+        dir + "/model.safetensors: tensor " + a.parameters()[0].name + " holds 2 non-finite value(s) (NaN or infinity), "
+              "the first at flat index 5; expected finite weights");
+}
+
 TEST_CASE("weights that do not fit the model are refused before any is copied, naming the tensor") {
   Workspace ws("hf_mismatch");
   LlamaModel model(small_config(false), Device::cpu(), 1);

@@ -95,7 +95,10 @@ class Parser {
       const std::string key = alias_read_for(w.key);
       if (auto it = entries_.find(key); it != entries_.end() && it->second.where.key != w.key)
         fail(w, it->second.where.key + " or " + w.key + ", not both", "both");
-      entries_[key] = {kv.second, w};  // a repeated key: the last one wins, as in PyYAML
+      else if (it != entries_.end())  // the last one wins, as in PyYAML, which says nothing
+        c_.adjustments.push_back(w.key + " is given on lines " + std::to_string(it->second.where.line) + " and " +
+                                 std::to_string(w.line) + ": the last one is read, as PyYAML reads it");
+      entries_[key] = {kv.second, w};
     }
   }
 

@@ -25,15 +25,30 @@ std::string without_digit_groups(const std::string& text) {
   return s;
 }
 
-bool parse_int(const std::string& text, int64_t& out) {
-  const std::string s = without_digit_groups(text);
+bool parse_int_in_base(const std::string& s, int base, int64_t& out) {
   if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   errno = 0;
   char* end = nullptr;
-  long long v = std::strtoll(s.c_str(), &end, 10);
+  long long v = std::strtoll(s.c_str(), &end, base);
   if (errno != 0 || *end != '\0') return false;
   out = v;
   return true;
+}
+
+// `plain`: an unquoted scalar, which YAML 1.1 (PyYAML's) also reads as 0b binary, 0x hex and, led
+// by 0, octal (micro_batch_size: 010 is 8 to Axolotl); a quoted one, or a plain one no such form
+// reads (09: a string to PyYAML), is Python's int(text), as pydantic then converts it.
+bool parse_int(const std::string& text, int64_t& out, bool plain = false) {
+  const std::string s = without_digit_groups(text);
+  const size_t sign = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (plain && s.size() > sign + 1 && s[sign] == '0') {
+    const char kind = s[sign + 1];
+    const int base = kind == 'b' ? 2 : kind == 'x' ? 16 : 8;
+    const std::string rest = s.substr(sign + (base == 8 ? 1 : 2));  // strtoll takes "0x" but not "0b"
+    if (!rest.empty() && rest[0] != '-' && rest[0] != '+' && parse_int_in_base(s.substr(0, sign) + rest, base, out))
+      return true;
+  }
+  return parse_int_in_base(s, 10, out);
 }
 
 bool parse_double(const std::string& text, double& out) {
@@ -139,7 +154,7 @@ std::string yaml_list(const std::vector<std::string>& items) {
 
 int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max) {
   int64_t v = 0;
-  if (!n.IsScalar() || !parse_int(n.Scalar(), v) || v < min || v > max)
+  if (!n.IsScalar() || !parse_int(n.Scalar(), v, n.Tag() != "!") || v < min || v > max)
     fail(w, integer_text(min, max), describe(n));
   return v;
 }
