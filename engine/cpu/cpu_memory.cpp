@@ -1,7 +1,11 @@
 // defines: the CPU allocator, the memory query, host copies, strided copies, casts and fill
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "engine/check.h"
@@ -32,12 +36,43 @@ CachingAllocator& CpuBackend::allocator() {
   return instance;
 }
 
-uint64_t CpuBackend::available_memory() {
-  std::ifstream meminfo("/proc/meminfo");  // "MemAvailable:  16318412 kB" among its lines
+namespace {
+// The value of `key` ("MemAvailable:") in a /proc file of "key value kB" lines, in bytes.
+std::optional<uint64_t> proc_kib(const char* path, const std::string& wanted) {
+  std::ifstream in(path);
   std::string key, unit;
-  for (uint64_t kib = 0; meminfo >> key >> kib && std::getline(meminfo, unit);)
-    if (key == "MemAvailable:") return kib * 1024;
-  return 0;
+  for (uint64_t kib = 0; in >> key >> kib && std::getline(in, unit);)
+    if (key == wanted) return kib * 1024;
+  return std::nullopt;
+}
+
+// A number in a cgroup file ("max", or no file: none).
+std::optional<uint64_t> cgroup_bytes(const char* path) {
+  std::ifstream in(path);
+  uint64_t bytes = 0;
+  if (in >> bytes) return bytes;
+  return std::nullopt;
+}
+}  // namespace
+
+// The least of what the machine has free (MemAvailable), what `ulimit -v` leaves this process
+// (RLIMIT_AS less its mapped size: past it an allocation fails, and OpenBLAS then spins; three
+// quarters of it, as address space runs ahead of the bytes used: allocator arenas, thread stacks
+// and BLAS buffers are reserved whole), and what a container's cgroup leaves (its memory.max less
+// its usage; MemAvailable there is the host's).
+uint64_t CpuBackend::available_memory() {
+  uint64_t available = proc_kib("/proc/meminfo", "MemAvailable:").value_or(0);
+  rlimit limit{};
+  if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    const uint64_t mapped = proc_kib("/proc/self/status", "VmSize:").value_or(0);
+    available = std::min<uint64_t>(available, limit.rlim_cur > mapped ? (limit.rlim_cur - mapped) / 4 * 3 : 0);
+  }
+  const std::optional<uint64_t> cap = cgroup_bytes("/sys/fs/cgroup/memory.max");
+  if (cap) {
+    const uint64_t used = cgroup_bytes("/sys/fs/cgroup/memory.current").value_or(0);
+    available = std::min<uint64_t>(available, *cap > used ? *cap - used : 0);
+  }
+  return available;
 }
 
 void require_f32(const char* op, const Tensor& t) {
