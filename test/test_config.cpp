@@ -357,7 +357,8 @@ TEST_CASE("YAML syntax, structure and file errors") {
   // What the user wrote is quoted on the message's one line (found by llm_fuzz config): a block
   // scalar's newlines, yaml-cpp's naming of the character after a NUL, control characters.
   CHECK(error_of("|\n  two\n  lines\n") == "cfg.yaml: expected a map of keys at the top level, got 'two\\nlines\\n'");
-  CHECK(error_of(std::string("a: x\0\n", 6)) == "cfg.yaml:2: YAML syntax error: unknown escape character: \\n");
+  CHECK(error_of(std::string("a: x\0\n", 6)) == "cfg.yaml:1: YAML syntax error: a NUL byte (YAML text holds none)");
+  CHECK(error_of("a: " + std::string(100000, '[') + "\n") == "cfg.yaml:2: YAML syntax error: nested deeper than the YAML reader takes");
   CHECK(error_of("a\rb\n") == "cfg.yaml: expected a map of keys at the top level, got 'a\\rb'");
   const std::string missing = (scratch().dir / "nope.yaml").string();
   try {

@@ -455,12 +455,18 @@ void Parser::resolve_attention() {
 
 TrainConfig parse_config(const std::string& yaml_text, const std::string& source,
                          const std::map<std::string, std::string>& overrides) {
+  // yaml-cpp reads a NUL byte as an escape of what follows it ("unknown escape character").
+  if (const size_t nul = yaml_text.find('\0'); nul != std::string::npos)
+    throw UserError(source + ":" + std::to_string(std::count(yaml_text.begin(), yaml_text.begin() + nul, '\n') + 1) +
+                    ": YAML syntax error: a NUL byte (YAML text holds none)");
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
+    // Its depth limit says "bad file" (ErrorMsg::BAD_FILE), which names no cause.
+    const std::string why = e.msg == YAML::ErrorMsg::BAD_FILE ? "nested deeper than the YAML reader takes" : e.msg;
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
-                    ": YAML syntax error: " + e.msg);
+                    ": YAML syntax error: " + why);
   }
   return Parser(source).run(root, overrides);
 }
