@@ -172,6 +172,15 @@ TEST_CASE("a resume whose max_steps ends before the checkpoint's step is refused
   CHECK(one_line_error(r));
   CHECK(contains(error_text(r), "max_steps: expected at least step 4 of " + four + ", which this run resumes, got 2 steps"));
   CHECK(read_file(ws.out("metrics.jsonl")) == metrics);
+  // Refused before the data is read: a config of other data leaves the token cache as it was.
+  const std::string cache = read_file((ws.dir / "prepared" / "tokens.bin").string());
+  write_file((ws.dir / "other.txt").string(), "other text, tokenized into another cache\n");
+  std::string other = read_file(ws.config("max_steps: 2\nresume_from_checkpoint: " + four + "\n"));
+  other.replace(other.find((ws.dir / "corpus.txt").string()), (ws.dir / "corpus.txt").string().size(),
+                (ws.dir / "other.txt").string());
+  write_file((ws.dir / "other.yaml").string(), other);
+  CHECK(run_train((ws.dir / "other.yaml").string()).exit_code == 2);
+  CHECK(read_file((ws.dir / "prepared" / "tokens.bin").string()) == cache);
   const Run at_end = run_train("--resume " + four);  // at its end already: nothing to do, not an error
   CHECK(at_end.exit_code == 0);
   CHECK(contains(at_end.output, "done: 4 steps (none trained by this run)"));

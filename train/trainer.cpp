@@ -130,6 +130,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   // set-up; the tensors are read in restore(), each rank reading what it keeps.
   OpenCheckpoint checkpoint;
   if (!resumed_from.empty()) checkpoint = open_checkpoint(resumed_from);
+  // A max_steps below the checkpoint's step is refused here, before the token cache is rebuilt
+  // (num_epochs' count needs the data: restore() checks it).
+  if (!resumed_from.empty() && c.max_steps > 0) checked_saved_step(checkpoint.trainer, c.max_steps);
   stop_point("reading the checkpoint");
   build_model();
   stop_point("loading the model");

@@ -261,6 +261,16 @@ void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t s
         "with the new settings, not as the saved run would\n", resumed_from, config.source, changed, saved_step);
 }
 
+// The step trainer.bin saved; a run shorter than that has nothing to train, and its export would
+// claim the checkpoint's steps.
+int64_t Trainer::Impl::checked_saved_step(const TensorFile& trainer, int64_t total_steps) const {
+  const int64_t saved_step = metadata_int(trainer, "step", 0);
+  if (saved_step > total_steps)
+    throw UserError(fmt::format("{}: max_steps: expected at least step {} of {}, which this run resumes, got {} "
+                                "steps (max_steps or num_epochs)", config.source, saved_step, resumed_from, total_steps));
+  return saved_step;
+}
+
 void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (c.optimizer->file().metadata.count("save_only_model"))
     throw UserError(resumed_from + ": saved with save_only_model: true, so it holds no optimizer state to resume "
@@ -271,11 +281,7 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     say("warning: {}: no manifest.json: an unsealed checkpoint from before manifests (legacy); each "
         "file is checked, but not that they belong together\n", resumed_from);
   const TensorFile& t = c.trainer;
-  const int64_t saved_step = metadata_int(t, "step", 0);
-  if (saved_step > plan.total_steps)  // nothing to train, and the export would claim its steps
-    throw UserError(fmt::format("{}: max_steps: expected at least step {} of {}, which this run resumes, got {} "
-                                "steps (max_steps or num_epochs)", config.source, saved_step, resumed_from,
-                                plan.total_steps));
+  const int64_t saved_step = checked_saved_step(t, plan.total_steps);
   warn_config_changes(c.config_yaml, saved_step);
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one. Another one (a node lost, or added) goes on as HF's Trainer

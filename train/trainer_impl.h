@@ -202,6 +202,7 @@ struct Trainer::Impl {
   // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
   void restore(OpenCheckpoint& c);
   void warn_config_changes(const std::string& saved_yaml, int64_t saved_step) const;
+  int64_t checked_saved_step(const TensorFile& trainer, int64_t total_steps) const;
   void load_weights(TensorFileReader& model_file);  // params from a checkpoint's model.bin
   void load_best_model();  // the weights of state.best_checkpoint_step's checkpoint
   std::string beside_resumed(int64_t step) const;
