@@ -73,11 +73,17 @@ class TagParser {
     e->line = line_;
     e->name = std::move(name);
     e->args = std::move(args);
-    for (const ExprPtr& arg : e->args)
-      if (arg) e->depth = std::max(e->depth, arg->depth + 1);
-    // A chain of operators or filters builds depth without recursing here: `1 + 1 + ...`.
-    if (e->depth > kMaxExprDepth) fail("an expression deeper than " + std::to_string(kMaxExprDepth) + " operations");
+    measure(*e);
     return e;
+  }
+  // The node's depth from its arguments, again once a call's, filter's or test's are attached.
+  // A chain of operators or filters builds depth without recursing here: `1 + 1 + ...`.
+  void measure(Expr& e) const {
+    for (const ExprPtr& arg : e.args)
+      if (arg) e.depth = std::max(e.depth, arg->depth + 1);
+    for (const auto& [key, arg] : e.kwargs)
+      if (arg) e.depth = std::max(e.depth, arg->depth + 1);
+    if (e.depth > kMaxExprDepth) fail("an expression deeper than " + std::to_string(kMaxExprDepth) + " operations");
   }
   ExprPtr logical_and() {
     ExprPtr e = logical_not();
@@ -236,6 +242,7 @@ class TagParser {
       } else if (accept_op("(")) {
         auto call = std::const_pointer_cast<Expr>(make(Expr::Kind::call, "", {e}));
         call_arguments(*call);
+        measure(*call);
         e = call;
       } else {
         return e;
@@ -249,6 +256,7 @@ class TagParser {
         while (accept_op(".")) name += "." + expect_name();
         auto f = std::const_pointer_cast<Expr>(make(Expr::Kind::filter, name, {e}));
         if (accept_op("(")) call_arguments(*f);
+        measure(*f);
         e = f;
       } else if (accept_name("is")) {
         const bool negated = accept_name("not");
@@ -268,6 +276,7 @@ class TagParser {
                    is_op("[") || is_op("{")) {
           t->args.push_back(postfix(primary()));  // `is divisibleby 3`, `is sameas none`
         }
+        measure(*t);
         e = t;
       } else {
         return e;

@@ -126,6 +126,9 @@ TEST_CASE("integers led by 0 as YAML 1.1 (PyYAML) reads them: octal, 0x hex, 0b 
   CHECK(parse("micro_batch_size: '010'\n").micro_batch_size == 10);  // a string, which pydantic reads as int(text)
   CHECK(parse("micro_batch_size: 09\n").micro_batch_size == 9);      // no octal: a string to PyYAML, then 9
   CHECK(parse("seed: 0\n").seed == 0);
+  CHECK(parse("save_steps: 010\neval_steps: 0b11\n").save_steps == 8);  // fields that also take a share
+  CHECK(parse("save_steps: 010\neval_steps: 0b11\n").eval_steps == 3);
+  CHECK(parse("save_steps: 0.5\n").save_steps == 0.5);
   CHECK(starts_with(error_with("micro_batch_size: 0x\n"), "cfg.yaml:3: micro_batch_size: expected an integer"));
 }
 

@@ -91,6 +91,14 @@ TEST_CASE("templates it cannot read fail in one line naming the file and the lin
   std::string chain = "{{ 1";
   for (int i = 0; i < 5000; i++) chain += " ~ 1 | string";
   CHECK(error_of(chain + " }}") == "t.jinja: chat template line 1: an expression deeper than 1000 operations");
+  // A call's or filter's arguments deepen it too: two filters, each over a chain of 600.
+  std::string nested = "'x'";
+  for (int level = 0; level < 2; level++) {
+    std::string chain = nested;
+    for (int i = 0; i < 600; i++) chain += " ~ 'b'";
+    nested = "'a' | replace('q', " + chain + ")";
+  }
+  CHECK(error_of("{{ " + nested + " }}") == "t.jinja: chat template line 1: an expression deeper than 1000 operations");
   std::string ifs;
   for (int i = 0; i < 5000; i++) ifs += "{% if x %}";
   CHECK(error_of(ifs) == "t.jinja: chat template line 1: blocks nested deeper than 100");

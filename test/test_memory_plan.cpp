@@ -2,6 +2,11 @@
 // 8-bit AdamW, eager and flash attention, with and without recompute), and its arithmetic for
 // Llama-3-8B's layout at ZeRO-1 and 3 (ZeRO-3's measured peak: test_distributed).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <random>
 
 #include "engine/autograd.h"
@@ -410,4 +415,27 @@ TEST_CASE("Llama-3-8B QLoRA: NF4 block linears, bf16 embeddings and lm_head, onl
   in.quant_format = QuantFormat::nf4;
   CHECK(plan.items[2].bytes == 4 * T);  // gradients
   CHECK(plan.items[3].bytes == 8 * T);  // AdamW
+}
+
+// Under `ulimit -v` the CPU's available memory is what the address space left allows (three
+// quarters of it): past RLIMIT_AS an allocation fails, inside OpenBLAS a spin. Checked in a child
+// process, whose limit is its mapped size now and 1 GiB more.
+TEST_CASE("the CPU's available memory is bounded by what RLIMIT_AS leaves") {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::ifstream status("/proc/self/status");
+    uint64_t vm_kib = 0;
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmSize:", 0) == 0) vm_kib = std::stoull(line.substr(7));
+    rlimit limit{};
+    getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = vm_kib * 1024 + (uint64_t{1} << 30);
+    if (vm_kib == 0 || setrlimit(RLIMIT_AS, &limit) != 0) _exit(2);
+    const uint64_t available = llm::backend(llm::Device::cpu()).available_memory();
+    _exit(available >= 1 && available <= (uint64_t{3} << 30) / 4 ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // 1: not bounded; 2: no VmSize or no limit set
 }

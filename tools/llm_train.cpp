@@ -33,7 +33,7 @@ std::map<std::string, std::string> parse_overrides(int argc, char** argv, int fi
     if (arg.rfind("--", 0) != 0 || arg.size() == 2)
       throw llm::UserError("command line: expected --key value, got '" + arg + "'");
     std::string key = arg.substr(2), value;
-    if (key == "resume" || key == "keys" || key == "help")
+    if (const std::string name = key.substr(0, key.find('=')); name == "resume" || name == "keys" || name == "help")
       throw llm::UserError("command line: " + arg + " comes first, in place of the config (llm_train " + arg +
                            (key == "resume" ? " DIR" : "") + "), got it after one");
     auto eq = key.find('=');
@@ -56,11 +56,12 @@ std::map<std::string, std::string> parse_overrides(int argc, char** argv, int fi
 }
 
 llm::TrainConfig resume_config(const std::string& dir, const std::map<std::string, std::string>& overrides) {
-  static const std::set<std::string> allowed{"max_steps", "output_dir", "logging_steps"};
+  // What changes where and how far the run goes, not how it trains.
+  static const std::set<std::string> allowed{"max_steps", "output_dir", "logging_steps", "overwrite_output_dir"};
   for (const auto& [key, value] : overrides)
     if (!allowed.count(key))
-      throw llm::UserError("command line: --" + key +
-                           " cannot change on --resume (allowed: --max_steps, --output_dir, --logging_steps)");
+      throw llm::UserError("command line: --" + key + " cannot change on --resume (allowed: --max_steps, --output_dir, "
+                           "--logging_steps, --overwrite_output_dir)");
   // Checked against the checkpoint's manifest first: an edited config never resumes silently.
   llm::TrainConfig config = llm::parse_config(llm::read_checkpoint_config(dir), dir + "/config.yaml", overrides);
   config.resume_from_checkpoint = dir;

@@ -161,7 +161,11 @@ int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max) 
 
 double read_double(const YAML::Node& n, const Where& w, const Range& range) {
   double v = 0;
-  if (!n.IsScalar() || !parse_double(n.Scalar(), v) || !range.contains(v))
+  int64_t whole = 0;  // an integer spelling, read as read_int reads it (010 is 8 to PyYAML)
+  const bool integer = n.IsScalar() && n.Scalar().find_first_of(".eEnN") == std::string::npos &&
+                       parse_int(n.Scalar(), whole, n.Tag() != "!");
+  if (integer) v = static_cast<double>(whole);
+  if (!n.IsScalar() || !(integer || parse_double(n.Scalar(), v)) || !range.contains(v))
     fail(w, range.text(), describe(n));
   return v;
 }

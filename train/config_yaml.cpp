@@ -3,6 +3,7 @@
 // config_changes (what a resume changes against a checkpoint's config)
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "train/config.h"
@@ -39,8 +40,12 @@ TrainConfig config_to_save(const TrainConfig& config) {
 std::vector<ConfigChange> config_changes(const std::string& saved_yaml, const std::string& now_yaml) {
   const auto one_line = [](const YAML::Node& n) {
     YAML::Emitter out;
-    out << YAML::Flow << n;
-    return std::string(out.c_str());
+    out.SetMapFormat(YAML::Flow);
+    out.SetSeqFormat(YAML::Flow);
+    out << n;
+    std::string text = out.c_str();
+    std::replace(text.begin(), text.end(), '\n', ' ');  // a block scalar's lines
+    return text;
   };
   const YAML::Node saved = YAML::Load(saved_yaml), now = YAML::Load(now_yaml);
   std::vector<ConfigChange> changes;

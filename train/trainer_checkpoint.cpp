@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 #include <optional>
+#include <set>
 #include <type_traits>
 #include <unordered_map>
 
@@ -127,7 +128,7 @@ void Trainer::Impl::find_other_runs_checkpoints() {
                     " checkpoint(s) of this run after " + resumed_from + ", newest " + abandoned_checkpoints.back() +
                     "; going on here would mix two continuations (a later auto-resume takes the newest): resume "
                     "the newest, resume into another output_dir (--output_dir), or set overwrite_output_dir: true "
-                    "to replace them");
+                    "(--overwrite_output_dir true beside --resume) to replace them");
   if (other_runs_checkpoints.empty()) return;
   const std::string& newest = other_runs_checkpoints.back();
   const std::string count = std::to_string(other_runs_checkpoints.size());
@@ -248,12 +249,23 @@ std::string Trainer::Impl::save(bool with_optimizer) {
 // below) goes on as HF's Trainer resumes, with the new settings, but says which ones moved: a new
 // seed holds out other rows, a new micro-batch size continues at another row.
 void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t saved_step) const {
+  // Where and how often the run writes, not how it trains.
+  static const std::set<std::string> kQuiet = {"output_dir", "logging_steps", "overwrite_output_dir", "save_steps",
+                                               "saves_per_epoch", "save_strategy", "save_total_limit",
+                                               "save_first_step", "save_only_model"};
+  std::vector<ConfigChange> changes;
+  try {  // the saved config read as --resume reads it, so both sides resolve their paths alike
+    const TrainConfig saved = parse_config(saved_yaml, resumed_from + "/config.yaml");
+    changes = config_changes(config_to_yaml(config_to_save(saved)), config_to_yaml(config_to_save(config)));
+  } catch (const UserError&) {
+    return;  // an unsealed (legacy) checkpoint's config that no longer reads: nothing to compare
+  }
   std::string changed;
-  for (const ConfigChange& d : config_changes(saved_yaml, config_to_yaml(config_to_save(config)))) {
+  for (const ConfigChange& d : changes) {
     if (d.key == "max_steps")
       say("warning: {}: max_steps {} -> {}: the schedule now spans {} steps, so its rates after step {} are not "
-          "the saved run's (but for a constant one)\n", resumed_from, d.saved, d.now, plan.total_steps, saved_step);
-    else if (d.key != "output_dir" && d.key != "logging_steps")  // where and how often it writes
+          "the saved run's (but for constant ones)\n", resumed_from, d.saved, d.now, plan.total_steps, saved_step);
+    else if (!kQuiet.count(d.key))
       changed += (changed.empty() ? "" : ", ") + d.key + " (" + d.saved + " -> " + d.now + ")";
   }
   if (!changed.empty())
@@ -368,7 +380,7 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     plateau->lr = *lr;
     plateau->best = metadata_loss<double>(t, "plateau_best");
     plateau->bad_evaluations = metadata_int(t, "plateau_bad_evaluations", 0, state.step + 1);
-    plateau->cooldown_left = metadata_int(t, "plateau_cooldown_left", 0, state.step + 1);
+    plateau->cooldown_left = metadata_int(t, "plateau_cooldown_left", 0, std::max<int64_t>(plateau->cooldown, 0));
   }
   // Checkpoints from before these keys: the logging window restarts here, as HF's Trainer's does.
   if (t.metadata.count("steps_since_log")) {

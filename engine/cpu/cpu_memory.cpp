@@ -40,9 +40,8 @@ namespace {
 // The value of `key` ("MemAvailable:") in a /proc file of "key value kB" lines, in bytes.
 std::optional<uint64_t> proc_kib(const char* path, const std::string& wanted) {
   std::ifstream in(path);
-  std::string key, unit;
-  for (uint64_t kib = 0; in >> key >> kib && std::getline(in, unit);)
-    if (key == wanted) return kib * 1024;
+  for (std::string line; std::getline(in, line);)  // other lines hold text ("Name:\tllm_train")
+    if (line.rfind(wanted, 0) == 0) return std::strtoull(line.c_str() + wanted.size(), nullptr, 10) * 1024;
   return std::nullopt;
 }
 
@@ -61,18 +60,24 @@ std::optional<uint64_t> cgroup_bytes(const char* path) {
 // and BLAS buffers are reserved whole), and what a container's cgroup leaves (its memory.max less
 // its usage; MemAvailable there is the host's).
 uint64_t CpuBackend::available_memory() {
-  uint64_t available = proc_kib("/proc/meminfo", "MemAvailable:").value_or(0);
+  std::optional<uint64_t> available = proc_kib("/proc/meminfo", "MemAvailable:");
+  const auto bound = [&available](uint64_t left) { available = std::min(available.value_or(left), left); };
   rlimit limit{};
   if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
     const uint64_t mapped = proc_kib("/proc/self/status", "VmSize:").value_or(0);
-    available = std::min<uint64_t>(available, limit.rlim_cur > mapped ? (limit.rlim_cur - mapped) / 4 * 3 : 0);
+    bound(limit.rlim_cur > mapped ? (limit.rlim_cur - mapped) / 4 * 3 : 0);
   }
-  const std::optional<uint64_t> cap = cgroup_bytes("/sys/fs/cgroup/memory.max");
-  if (cap) {
-    const uint64_t used = cgroup_bytes("/sys/fs/cgroup/memory.current").value_or(0);
-    available = std::min<uint64_t>(available, *cap > used ? *cap - used : 0);
+  if (const std::optional<uint64_t> cap = cgroup_bytes("/sys/fs/cgroup/memory.max")) {
+    // Its usage counts the page cache too, of which the inactive part is reclaimed first.
+    uint64_t used = cgroup_bytes("/sys/fs/cgroup/memory.current").value_or(0);
+    std::ifstream stat("/sys/fs/cgroup/memory.stat");
+    std::string key;
+    for (uint64_t bytes = 0; stat >> key >> bytes;)
+      if (key == "inactive_file") used -= std::min(used, bytes);
+    bound(*cap > used ? *cap - used : 0);
   }
-  return available;
+  // 0 tells the memory check "unknown" (no bound read); a bound with nothing left is 1 byte.
+  return available ? std::max<uint64_t>(*available, 1) : 0;
 }
 
 void require_f32(const char* op, const Tensor& t) {
