@@ -36,6 +36,14 @@ Json parse_json_text(const std::string& text, const std::string& path, const std
   }
 }
 
+// The same text's JSON without exceptions: discarded (is_discarded()) wherever parse_json_text
+// would refuse it, so a reader that skips bad text (a cut metrics line) takes the same checks.
+inline nlohmann::json parse_json_or_discarded(const std::string& text) {
+  if (nul_byte_at(text) != std::string::npos || json_nested_deeper_than(text))
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
 inline nlohmann::json read_json_file(const std::string& path, const std::string& expected) {
   return parse_json_text(read_whole_file(path, expected), path, expected);
 }

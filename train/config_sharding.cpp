@@ -22,10 +22,7 @@ void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  // nlohmann ends its input at a NUL byte: what followed one would be ignored, not refused.
-  const bool parsable = nul_byte_at(text) == std::string::npos && !json_nested_deeper_than(text);
-  const nlohmann::json json = parsable ? nlohmann::json::parse(text, nullptr, false)
-                                       : nlohmann::json(nlohmann::json::value_t::discarded);
+  const nlohmann::json json = parse_json_or_discarded(text);
   if (json.is_discarded() || !json.is_object())
     fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");
   // value() on a zero_optimization that is no object ("auto", 3) would throw type_error.

@@ -19,8 +19,7 @@ namespace {
 // The step of one record line; nullopt when the line is not a JSON object with an integer step
 // (a line cut by a crash, or edited by hand; one holding a NUL byte, where nlohmann would stop).
 std::optional<int64_t> record_step(const std::string& line) {
-  if (nul_byte_at(line) != std::string::npos || json_nested_deeper_than(line)) return std::nullopt;
-  const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json record = parse_json_or_discarded(line);
   if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
     return std::nullopt;
   return record["step"].get<int64_t>();
