@@ -157,7 +157,19 @@ TEST_CASE("resume: from another directory with relative paths; edited keys in YA
   CHECK_MESSAGE(contains(c.output, "edited.yaml differs from the config this checkpoint was saved with in "
                                    "learning_rate (0.003 -> 0.001), seed (7 -> 8): the run goes on from step 4 with "
                                    "the new settings"), c.output);
-  CHECK(contains(c.output, "max_steps 4 -> 6: the schedule now spans 6 steps"));
+  // constant_with_warmup's rates do not depend on max_steps; a cosine's do once past its warmup.
+  CHECK(!contains(c.output, "the schedule now spans"));
+  std::string cosine = yaml;
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"constant_with_warmup", "cosine"},
+                                 {"output_dir: out", "output_dir: cosine_out"}, {"max_steps: 2", "max_steps: 4"}})
+    cosine.replace(cosine.find(from), from.size(), to);
+  write_file((ws.dir / "cosine.yaml").string(), cosine);
+  REQUIRE(run_train("cosine.yaml", in_dir).exit_code == 0);
+  Run d = run_train("--resume " + (ws.dir / "cosine_out" / "step_000004").string() + " --max_steps 6");
+  REQUIRE_MESSAGE(d.exit_code == 0, d.output);
+  CHECK_MESSAGE(contains(d.output, "max_steps 4 -> 6: the schedule now spans 6 steps, and its rates from step 3 on "
+                                   "are not those of the saved 4-step schedule: from step 4 the run is neither"),
+                d.output);
 }
 
 TEST_CASE("tokenizer_config: trains on a small tiktoken ranks file or tokenizer.json; the model grows to hold its ids") {
@@ -426,12 +438,17 @@ TEST_CASE("damaged checkpoints are refused on --resume, naming the file and tens
   CHECK(r.output.find("resumed from " + ws.out("step_000001")) != std::string::npos);
 }
 
-TEST_CASE("non-finite losses: updates are skipped, and 5 in a row stop the run with a clear message") {
+TEST_CASE("non-finite losses: updates are skipped and counted, and 5 in a row stop the run with a clear message") {
   Workspace ws("nonfinite");
   Run r = run_train(ws.config("max_steps: 50\nlearning_rate: 1.0e+30\nmax_grad_norm: 0\nwarmup_steps: 0\n"));
   CHECK(r.exit_code == 1);
   CHECK(r.output.find("update skipped") != std::string::npos);
   CHECK(r.output.find("5 steps in a row had a non-finite loss or gradient norm") != std::string::npos);
+  // A run that ends before 5 goes on to its end, as HF's, and its last line counts them.
+  Run short_run = run_train(ws.config("max_steps: 3\nlearning_rate: 1.0e+30\nmax_grad_norm: 0\nwarmup_steps: 0\n"));
+  CHECK(short_run.exit_code == 0);
+  CHECK_MESSAGE(contains(short_run.output, "done: 3 steps (2 of this run's with a non-finite loss or gradient norm, "
+                                           "not applied)"), short_run.output);
   // Updated in backward (LOMO): a parameter whose gradient is not finite keeps its weights.
   Run lomo = run_train(ws.config("max_steps: 50\nlearning_rate: 1.0e+30\nwarmup_steps: 0\noptimizer: lomo\n"));
   CHECK(lomo.exit_code == 1);

@@ -124,6 +124,8 @@ int main(int argc, char** argv) {
     llm::TrainResult result = trainer.run();
     if (comm.is_main()) {
       fmt::print("done: {} steps", result.steps);
+      if (result.non_finite_steps > 0)  // the run went on through them, as HF's; the line says so
+        fmt::print(" ({} of this run's with a non-finite loss or gradient norm, not applied)", result.non_finite_steps);
       if (result.last_loss) fmt::print(", last loss {:.6f}", *result.last_loss);
       else fmt::print(" (none trained by this run)");
       if (result.best_eval_loss)

@@ -178,10 +178,9 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   }
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
     eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
-  plan = plan_steps(c,
-                    {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
-                     data_config.rows_per_batch(c.micro_batch_size), comm.world_size()},
-                    !data.split.val.empty());
+  epoch_shape = {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
+                 data_config.rows_per_batch(c.micro_batch_size), comm.world_size()};
+  plan = plan_steps(c, epoch_shape, !data.split.val.empty());
   // Evaluations advance the global generator HF's group_by_length draws each epoch's order from.
   loader->set_evaluations_before_epoch([p = plan](int64_t epoch) {
     return int64_t{p.eval_on_start} + (p.eval_steps > 0 ? std::min(epoch * p.updates_per_epoch, p.total_steps) / p.eval_steps : 0);
@@ -372,6 +371,7 @@ TrainResult Trainer::Impl::run() {
                                            "(last: step {}); stopping. Lower learning_rate or check the data",
                                            kMaxBadSteps, state.step + 1));
     } else {
+      result.non_finite_steps++;
       say("step {}: non-finite loss ({}) or grad norm ({}): {}\n", state.step + 1, step_loss, grad_norm,
           updated_in_backward ? "the parameters with a non-finite gradient kept their weights (the others were "
                                 "updated in backward)"

@@ -15,6 +15,7 @@ namespace llm {
 struct TrainResult {
   int64_t steps = 0;  // optimizer steps done, counting those before a resume
   std::optional<float> last_loss;  // of this process's last step; none when it trained none (a resume at its end)
+  int64_t non_finite_steps = 0;   // this process's steps whose loss or gradient norm was not finite (not applied)
   std::optional<float> best_eval_loss;
   int64_t best_step = -1;
   std::string last_checkpoint;  // empty when none was written

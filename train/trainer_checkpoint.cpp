@@ -76,6 +76,17 @@ std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key
   if (!text.empty() && *end == '\0' && errno == 0 && std::isfinite(value)) return value;
   throw UserError(file.path + ": metadata " + key + ": expected a finite loss or 'none', got '" + text + "'");
 }
+
+// The first update both schedules make to which they give other rates (or one_cycle's beta1s), if
+// any. A new max_steps re-spans cosine or linear, not constant, constant_with_warmup, inverse_sqrt
+// or reduce_lr_on_plateau; when the steps already taken keep their rates (a cosine still in its
+// warmup), the resumed run is the one a start with the new max_steps makes.
+std::optional<int64_t> first_rate_apart(const LrSchedule& saved, const LrSchedule& now) {
+  for (int64_t step = 0; step < std::min(saved.total_steps, now.total_steps); ++step)
+    if (!(saved.lr(step) == now.lr(step)) || saved.beta1(step) != now.beta1(step)) return step;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<TensorEntry> Trainer::Impl::weight_table() const {
@@ -254,18 +265,30 @@ void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t s
                                                "saves_per_epoch", "save_strategy", "save_total_limit",
                                                "save_first_step", "save_only_model"};
   std::vector<ConfigChange> changes;
+  std::optional<int64_t> rates_apart;
+  int64_t saved_total = 0;
   try {  // the saved config read as --resume reads it, so both sides resolve their paths alike
     const TrainConfig saved = parse_config(saved_yaml, resumed_from + "/config.yaml");
     changes = config_changes(config_to_yaml(config_to_save(saved)), config_to_yaml(config_to_save(config)));
+    // The schedule as the saved max_steps (or num_epochs) alone would make it, the rest as now.
+    TrainConfig before = config;
+    before.max_steps = saved.max_steps;
+    before.num_epochs = saved.num_epochs;
+    const StepPlan before_plan = plan_steps(before, epoch_shape, !data.split.val.empty());
+    saved_total = before_plan.total_steps;
+    rates_apart = first_rate_apart(lr_schedule(before, before_plan), schedule);
   } catch (const UserError&) {
     return;  // an unsealed (legacy) checkpoint's config that no longer reads: nothing to compare
   }
   std::string changed;
   for (const ConfigChange& d : changes) {
-    if (d.key == "max_steps")
-      say("warning: {}: max_steps {} -> {}: the schedule now spans {} steps, so its rates after step {} are not "
-          "the saved run's (but for constant ones)\n", resumed_from, d.saved, d.now, plan.total_steps, saved_step);
-    else if (!kQuiet.count(d.key))
+    if (d.key == "max_steps") {
+      if (rates_apart && *rates_apart < saved_step)
+        say("warning: {}: max_steps {} -> {}: the schedule now spans {} steps, and its rates from step {} on are not "
+            "those of the saved {}-step schedule: from step {} the run is neither the saved one nor one started "
+            "with max_steps {}\n", resumed_from, d.saved, d.now, plan.total_steps, *rates_apart, saved_total,
+            saved_step, d.now);
+    } else if (!kQuiet.count(d.key))
       changed += (changed.empty() ? "" : ", ") + d.key + " (" + d.saved + " -> " + d.now + ")";
   }
   if (!changed.empty())

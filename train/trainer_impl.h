@@ -65,6 +65,7 @@ struct Trainer::Impl {
   ForwardOptions forward;
   LrSchedule schedule;
   std::optional<ReduceOnPlateau> plateau;  // reduce_lr_on_plateau: its rate, lowered at evaluations
+  EpochShape epoch_shape;  // what plan was made from (a resume plans the saved config alike)
   StepPlan plan;
   bool load_best = false;  // HF's load_best_model_at_end, as Axolotl sets it (train/best_model.h)
   TrainerState state;
