@@ -398,15 +398,26 @@ std::optional<std::string> read_latest_pointer(const std::string& output_dir) {
   return name;
 }
 
-void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit,
-                       std::optional<int64_t> keep_step) {
+void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit, std::optional<int64_t> best_step,
+                       CheckpointsPruned when) {
   if (save_total_limit <= 0) return;
   std::vector<std::string> dirs = list_checkpoints(output_dir);
+  const auto best = !best_step ? dirs.end() : std::find_if(dirs.begin(), dirs.end(), [&](const std::string& dir) {
+    return fs::path(dir).filename() == checkpoint_dir_name(*best_step);
+  });
   std::set<std::string> keep;
-  int64_t first_kept = std::max<int64_t>(0, static_cast<int64_t>(dirs.size()) - save_total_limit);
-  for (size_t i = first_kept; i < dirs.size(); i++)
-    keep.insert(fs::path(dirs[i]).filename().string());
-  if (keep_step) keep.insert(checkpoint_dir_name(*keep_step));
+  if (best != dirs.end() && when == CheckpointsPruned::at_the_end && save_total_limit == 1) {
+    keep.insert(fs::path(*best).filename().string());
+    write_text_atomically(join(output_dir, kLatestFile), fs::path(*best).filename().string() + "\n");
+  } else {
+    int64_t limit = save_total_limit;
+    if (best != dirs.end() && best + 1 != dirs.end()) {
+      if (limit == 1) limit = 2;                    // the newest stays, to resume from
+      std::rotate(best, best + 1, dirs.end() - 1);  // the best next to last: deleted last but one
+    }
+    for (size_t i = size_t(std::max<int64_t>(0, int64_t(dirs.size()) - limit)); i < dirs.size(); i++)
+      keep.insert(fs::path(dirs[i]).filename().string());
+  }
   if (std::optional<std::string> latest = read_latest_pointer(output_dir)) keep.insert(*latest);
   for (const std::string& dir : dirs) {
     if (keep.count(fs::path(dir).filename().string())) continue;

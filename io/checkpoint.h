@@ -102,9 +102,15 @@ std::optional<std::string> find_latest_valid_checkpoint(
 // The directory name output_dir/latest points at (written by save_checkpoint); nullopt if none.
 std::optional<std::string> read_latest_pointer(const std::string& output_dir);
 
-// Keeps the save_total_limit newest checkpoints (by step), plus keep_step's (the best one when
-// early stopping is on) and the one `latest` points at; deletes the rest. A limit <= 0 keeps all.
+// HF's Trainer's rotation (_sorted_checkpoints, _rotate_checkpoints), after a save: the
+// checkpoints by step, best_step's (HF's best_model_checkpoint) moved next to last unless it is the
+// newest, and the first ones deleted so that save_total_limit remain, or 2 when the limit is 1 and
+// the best is not the newest. At the end of training with a limit of 1, every checkpoint but the
+// best is deleted and `latest` names it (as HF's train() ends). The one `latest` names is never
+// deleted; a limit <= 0 keeps all.
+enum class CheckpointsPruned { after_a_save, at_the_end };
 void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit,
-                       std::optional<int64_t> keep_step = std::nullopt);
+                       std::optional<int64_t> best_step = std::nullopt,
+                       CheckpointsPruned when = CheckpointsPruned::after_a_save);
 
 }  // namespace llm

@@ -105,7 +105,9 @@ TEST_CASE("leftover .tmp directories are never listed and are removed by the nex
   CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000001", "step_000003"});
 }
 
-TEST_CASE("prune keeps the newest save_total_limit, the kept step and latest's target") {
+// HF's rotation: the best counts toward the limit (it is moved next to last), a limit of 1 keeps
+// the newest beside it, and at the end of training a limit of 1 keeps the best alone.
+TEST_CASE("prune keeps save_total_limit checkpoints as HF's Trainer rotates them, and latest's target") {
   TempDir tmp;
   std::string out = tmp.file("out");
   for (int step = 1; step <= 5; step++) save_checkpoint(out, step, small_contents(float(step)));
@@ -115,11 +117,23 @@ TEST_CASE("prune keeps the newest save_total_limit, the kept step and latest's t
     CHECK(names_of(list_checkpoints(out)) ==
           std::vector<std::string>{"step_000004", "step_000005"});
   }
-  SUBCASE("limit plus the best step") {
+  SUBCASE("the best step within the limit") {
     prune_checkpoints(out, 2, 1);
-    CHECK(names_of(list_checkpoints(out)) ==
-          std::vector<std::string>{"step_000001", "step_000004", "step_000005"});
+    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000001", "step_000005"});
     CHECK(load_checkpoint(out + "/step_000001").model.tensors[0].tensor.to_floats()[0] == 1.0f);
+  }
+  SUBCASE("the best step newest, or already next to last") {
+    prune_checkpoints(out, 2, 5);
+    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000004", "step_000005"});
+    prune_checkpoints(out, 3, 4);
+    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000004", "step_000005"});
+  }
+  SUBCASE("a limit of 1 keeps the newest beside the best, and the best alone at the end") {
+    prune_checkpoints(out, 1, 2);
+    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000002", "step_000005"});
+    prune_checkpoints(out, 1, 2, CheckpointsPruned::at_the_end);
+    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000002"});
+    CHECK(*read_latest_pointer(out) == "step_000002");
   }
   SUBCASE("a limit of 0 keeps everything") {
     prune_checkpoints(out, 0, std::nullopt);

@@ -74,12 +74,29 @@ TEST_CASE("dpo_beta: Axolotl's older name of rl_beta, which wins; without rl it 
   CHECK(error_of(pairs + "rl: dpo\ndpo_beta: -1\n").find("dpo_beta: expected") != std::string::npos);
 }
 
-TEST_CASE("num_epochs may be a fraction; evals_per_epoch and saves_per_epoch 0 are unset, as Axolotl reads them") {
+// Axolotl reads these through Python's truthiness: 0 is unset.
+TEST_CASE("num_epochs may be a fraction; evals_per_epoch, saves_per_epoch, save_total_limit and "
+          "early_stopping_patience 0 are unset, as Axolotl reads them") {
   CHECK(parse("num_epochs: 0.25\n").num_epochs == 0.25);
   CHECK(error_with("num_epochs: 0\n").find("num_epochs: expected") != std::string::npos);
-  const TrainConfig c = parse("evals_per_epoch: 0\nsaves_per_epoch: 0\neval_steps: 5\n");
+  const TrainConfig c = parse("evals_per_epoch: 0\nsaves_per_epoch: 0\neval_steps: 5\nsave_total_limit: 0\n"
+                              "early_stopping_patience: 0\n");
   CHECK(c.eval_steps == 5);
   CHECK(c.evals_per_epoch <= 0);
+  CHECK(c.save_total_limit == 4);  // its builder's `save_total_limit if save_total_limit else 4`
+  CHECK(c.early_stopping_patience == TrainConfig().early_stopping_patience);
+  CHECK(parse("save_total_limit: 1\n").save_total_limit == 1);
+  CHECK(error_with("save_total_limit: -1\n").find("save_total_limit: expected an integer >= 0") != std::string::npos);
+}
+
+// Axolotl's check_evals: refused only where val_set_size says 0 outright (a saved config leaves it null).
+TEST_CASE("eval_steps or an eval_strategy beside val_set_size: 0 and no test_datasets: refused, as Axolotl") {
+  CHECK(error_with("val_set_size: 0\neval_steps: 5\n").find("eval_steps: expected an eval set with it "
+                                                            "(val_set_size > 0 or test_datasets)") != std::string::npos);
+  CHECK(error_with("val_set_size: 0\neval_strategy: epoch\n").find("eval_strategy: expected an eval set") !=
+        std::string::npos);
+  CHECK(parse("val_set_size: 0\neval_strategy: 'no'\n").eval_strategy == "no");
+  CHECK(parse("eval_steps: 5\n").eval_steps == 5);  // val_set_size unset: Axolotl's validator lets it be
 }
 
 TEST_CASE("save_strategy best: needs evaluations and no step counts") {

@@ -192,6 +192,12 @@ void Parser::validate() {
     c.gradient_accumulation_steps = ctx_.batch_size / c.micro_batch_size;
   }
   check_exclusive("eval_steps", c.eval_steps > 0, "evals_per_epoch", c.evals_per_epoch > 0);
+  // Axolotl's check_evals: val_set_size 0 said outright, no test_datasets, and evaluations asked for.
+  if (given("val_set_size") && c.data.val_set_size == 0 && c.data.test_datasets.empty()) {
+    const char* key = c.eval_steps > 0 ? "eval_steps" : given("evaluation_strategy") ? "evaluation_strategy" : "eval_strategy";
+    if (c.eval_steps > 0 || (!c.eval_strategy.empty() && c.eval_strategy != "no"))
+      fail(at(key), "an eval set with it (val_set_size > 0 or test_datasets), as Axolotl's check_evals", "val_set_size 0");
+  }
   check_exclusive("save_steps", c.save_steps > 0, "saves_per_epoch", c.saves_per_epoch > 0);
   resolve_strategy("eval_strategy", c.eval_strategy, "eval_steps", c.eval_steps, "evals_per_epoch", c.evals_per_epoch);
   resolve_strategy("save_strategy", c.save_strategy, "save_steps", c.save_steps, "saves_per_epoch", c.saves_per_epoch);

@@ -33,6 +33,20 @@ ConfigField integer(const char* name, const char* section, Get get, int64_t min,
           }};
 }
 
+// Integer keys that Axolotl reads through Python's truthiness, so 0 is the key unset (the
+// member's default): `if cfg.early_stopping_patience:`, `cfg.save_total_limit or 4`.
+template <typename Get>
+ConfigField integer_zero_unset(const char* name, const char* section, Get get, int64_t max, const char* meaning) {
+  using T = MemberType<Get>;
+  ConfigField field = integer(name, section, get, 0, max, meaning);
+  field.read = [get, max](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+    const int64_t value = read_int(n, w, 0, max);
+    TrainConfig defaults;
+    get(ctx.config) = value == 0 ? get(defaults) : static_cast<T>(value);
+  };
+  return field;
+}
+
 // Number keys; a float member (the model's) must also be finite as a float.
 template <typename Get>
 ConfigField number(const char* name, const char* section, Get get, Range range,

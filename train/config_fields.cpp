@@ -179,7 +179,10 @@ std::vector<ConfigField> make_fields() {
       text("dataset_prepared_path", data, MEMBER(data.dataset_prepared_path),
            "token cache directory; unset: output_dir/prepared"),
       {"val_set_size", data, "a fraction < 1 or a whole count", "held-out examples for evaluation",
-       read_val_set_size, [](const TrainConfig& c) { return yaml_number(c.data.val_set_size); }},
+       // 0 written as null (unset, the same 0): a saved config with eval keys and no eval set read
+       // again is not refused by Axolotl's check_evals, which a val_set_size: 0 given outright meets.
+       read_val_set_size,
+       [](const TrainConfig& c) { return c.data.val_set_size == 0 ? std::string() : yaml_number(c.data.val_set_size); }},
       flag("train_on_inputs", data, MEMBER(data.train_on_inputs),
            "prompt tokens (alpaca instructions, untrained segments) take loss too"),
       choice("excess_length_strategy", data, MEMBER(data.excess_length_strategy),
@@ -351,8 +354,8 @@ std::vector<ConfigField> make_fields() {
          if (ctx.config.eval_strategy.empty()) ctx.config.eval_strategy = strategy;  // (read after eval_strategy)
        },
        nullptr},
-      integer("early_stopping_patience", eval, MEMBER(early_stopping_patience), 1, kNoMax,
-              "stop after N evaluations without improvement"),
+      integer_zero_unset("early_stopping_patience", eval, MEMBER(early_stopping_patience), kNoMax,
+                         "stop after N evaluations without improvement (0: off, as Axolotl reads it)"),
       number("early_stopping_threshold", eval, MEMBER(early_stopping_threshold), kNonNegative,
              "improvement that counts"),
       flag("load_best_model_at_end", eval, MEMBER(load_best_model_at_end),
@@ -377,8 +380,8 @@ std::vector<ConfigField> make_fields() {
       choice("save_strategy", checkpoints, MEMBER(save_strategy), {"steps", "epoch", "no", "best"},
              "HF's: epoch saves once an epoch, no only the last step, best at each evaluation with a new best "
              "eval_loss (and the last step); steps follows the keys above; unset: steps if they are given, else epoch"),
-      integer("save_total_limit", checkpoints, MEMBER(save_total_limit), 1, kNoMax,
-              "checkpoints kept (plus the best)"),
+      integer_zero_unset("save_total_limit", checkpoints, MEMBER(save_total_limit), kNoMax,
+                         "checkpoints kept, the best among them, as HF's rotation (0: unset, as Axolotl reads it)"),
       text("resume_from_checkpoint", checkpoints, MEMBER(resume_from_checkpoint),
            "a checkpoint directory to continue from"),
       flag("overwrite_output_dir", checkpoints, MEMBER(overwrite_output_dir),

@@ -422,24 +422,26 @@ TrainResult Trainer::Impl::run() {
     int64_t stop_flag = stop_signal() != 0 ? 1 : 0;
     comm.allreduce_max(&stop_flag, 1);
     const bool stop_signal = stop_flag > 0;
-    // With early stopping (or HF's save_strategy best), every new best is saved so the best
-    // checkpoint always exists.
-    const bool best_save = improved && (c.early_stopping_patience > 0 || c.save_strategy == "best");
-    // The checkpoints HF's Trainer writes too; the others (a best, a stop) are ours.
+    // HF's save_strategy best saves each new best. Early stopping where HF's load_best_model_at_end
+    // is off (save_steps not a multiple of eval_steps, which Axolotl refuses) saves them too, so
+    // its best checkpoint exists.
+    const bool best_save = improved && (c.save_strategy == "best" || (c.early_stopping_patience > 0 && !load_best));
+    // The checkpoints HF's Trainer writes too; the others (a best above, a stop to resume from) are ours.
     auto hf_saves = [&](int64_t step) {
       return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) || step == plan.total_steps;
     };
-    if (hf_saves(state.step) || best_save || early_stop || watchdog_stop || stop_signal) {
+    if (hf_saves(state.step) || best_save || watchdog_stop || stop_signal) {
       if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step), c.output_dir);
       // save_only_model leaves the optimizer out, but not of the checkpoints a stop writes to resume from.
       result.last_checkpoint = save(!c.save_only_model || stop_signal || watchdog_stop);
     }
     if (early_stop) {
-      say("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {} ({})\n",
-                 state.patience_counter, *state.best_eval_loss, state.best_step,
-                 state.best_step == state.best_checkpoint_step
-                     ? state.best_checkpoint_dir
-                     : config.output_dir + "/" + checkpoint_dir_name(state.best_step));
+      // Without load_best every best was saved; with it, only those at HF's save steps.
+      say("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {}{}\n",
+          state.patience_counter, *state.best_eval_loss, state.best_step,
+          state.best_step == state.best_checkpoint_step ? " (" + state.best_checkpoint_dir + ")"
+          : !load_best ? " (" + config.output_dir + "/" + checkpoint_dir_name(state.best_step) + ")"
+                       : " (not a save step, so no checkpoint holds it)");
       result.stopped_early = true;
       break;
     }
@@ -465,6 +467,8 @@ TrainResult Trainer::Impl::run() {
     optimizer->set_training(false);
     if (load_best && state.best_checkpoint_step >= 0 && state.best_checkpoint_step != state.step) load_best_model();
     export_final_model();  // collective under ZeRO-3
+    if (comm.is_main() && !result.stopped_by_watchdog)  // HF's train() ends so: a limit of 1 keeps the best alone
+      prune_checkpoints(c.output_dir, c.save_total_limit, best_to_keep(), CheckpointsPruned::at_the_end);
   }
   result.steps = state.step;
   result.best_eval_loss = state.best_eval_loss;

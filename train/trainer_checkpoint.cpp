@@ -234,11 +234,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   if (comm.is_main()) {
     dir = save_checkpoint(config.output_dir, state.step, c);
     if (!other_runs_checkpoints.empty() || !abandoned_checkpoints.empty()) remove_replaced_checkpoints(dir);
-    // As HF's rotation keeps best_model_checkpoint; early stopping without it keeps its best.
-    std::optional<int64_t> keep;
-    if (load_best && state.best_checkpoint_step >= 0) keep = state.best_checkpoint_step;
-    else if (!load_best && config.early_stopping_patience > 0 && state.best_step >= 0) keep = state.best_step;
-    prune_checkpoints(config.output_dir, config.save_total_limit, keep);
+    prune_checkpoints(config.output_dir, config.save_total_limit, best_to_keep());
   } else {  // the same gathers, in save_checkpoint's order, their results dropped
     const TensorSink drop = [](const std::string&, const Tensor&) {};
     c.model.produce(drop);
@@ -254,6 +250,12 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   }
   comm.barrier();  // nobody runs ahead of a checkpoint that a failure might need
   return dir;
+}
+
+std::optional<int64_t> Trainer::Impl::best_to_keep() const {
+  if (load_best) return state.best_checkpoint_step >= 0 ? std::optional<int64_t>(state.best_checkpoint_step) : std::nullopt;
+  if (config.early_stopping_patience > 0 && state.best_step >= 0) return state.best_step;
+  return std::nullopt;
 }
 
 // A config edited between the save and a resume from it in YAML (`--resume` takes only the keys

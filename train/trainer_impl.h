@@ -199,6 +199,9 @@ struct Trainer::Impl {
   // (one gathered bucket at most). Collective.
   // `with_optimizer` false (save_only_model): optimizer.bin holds no tensors, and a resume refuses it.
   std::string save(bool with_optimizer = true);
+  // The checkpoint rotation spares: HF's best_model_checkpoint (load_best), or without it early
+  // stopping's best step.
+  std::optional<int64_t> best_to_keep() const;
   // Model, optimizer, state and data cursor. Each rank reads only what it keeps of model.bin and
   // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
   void restore(OpenCheckpoint& c);
