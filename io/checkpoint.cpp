@@ -110,6 +110,16 @@ void check_checkpoint_dir(const std::string& dir) {
   if (!fs::is_directory(dir, ec))
     throw UserError(dir + ": not a checkpoint directory (" +
                     (fs::exists(dir, ec) ? "a file" : "no such directory") + ")");
+  // A run's output_dir named for one of its checkpoints (HF's resume_from_checkpoint=True means
+  // "the newest there"; here that is auto_resume_from_checkpoints).
+  for (const char* file : {kManifestFile, kConfigFile, kModelFile, kOptimizerFile, kTrainerFile})
+    if (fs::exists(join(dir, file), ec)) return;  // some of a checkpoint: what is missing is said later
+  if (const std::vector<std::string> inside = list_checkpoints(dir); !inside.empty())
+    throw UserError(dir + ": expected a checkpoint directory, got an output_dir holding " +
+                    std::to_string(inside.size()) + " (the newest: " + inside.back() +
+                    "; auto_resume_from_checkpoints: true in the config resumes the newest valid one)");
+  throw UserError(dir + ": expected a checkpoint directory (step_NNNNNN, holding manifest.json, config.yaml and "
+                  "model.bin), got a directory with none of them");
 }
 
 std::string read_text(const std::string& path) {

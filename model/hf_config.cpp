@@ -1,6 +1,7 @@
-// defines: is_hf_model_dir, read_hf_config, hf_config_json (model/hf_config.h)
+// defines: is_hf_model_dir, read_hf_config, hf_config_json, hf_generation_config_json (model/hf_config.h)
 #include "model/hf_config.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -151,12 +152,36 @@ LlamaConfig read_hf_config(const std::string& path) {
       f.fail("pad_token_id", "an id below vocab_size, " + std::to_string(c.vocab_size) + ", or null");
     c.pad_token_id = pad->get<int64_t>();
   }
+  if (const json* eos = f.get("eos_token_id"); eos && eos->is_array()) {
+    for (const json& id : *eos) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= c.vocab_size)
+        f.fail("eos_token_id", "ids below vocab_size, " + std::to_string(c.vocab_size) + " (or one id)");
+      c.eos_token_ids.push_back(id.get<int64_t>());
+    }
+  }
   if (f.get("head_dim") && f.integer("head_dim", kMaxWidth) * c.num_attention_heads != c.hidden_size)
     f.fail("head_dim", "hidden_size / num_attention_heads = " + std::to_string(c.hidden_size) +
                            " / " + std::to_string(c.num_attention_heads) +
                            " (the only head size implemented)");
   if (std::string why = c.validate(); !why.empty()) throw UserError(path + ": " + why);
   return c;
+}
+
+namespace {
+
+// The base's list of end ids when it holds the tokenizer's EOS (a model fine-tuned on another EOS
+// stops at that one alone), else the tokenizer's EOS.
+json end_ids(const LlamaConfig& c, HfTokenIds ids) {
+  const bool listed = std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), ids.eos) != c.eos_token_ids.end();
+  return listed ? json(c.eos_token_ids) : json(ids.eos);
+}
+
+}  // namespace
+
+std::string hf_generation_config_json(const LlamaConfig& c, HfTokenIds ids) {
+  nlohmann::ordered_json j = {{"_from_model_config", true}, {"bos_token_id", ids.bos}, {"eos_token_id", end_ids(c, ids)}};
+  if (c.pad_token_id >= 0) j["pad_token_id"] = c.pad_token_id;
+  return j.dump(2) + "\n";
 }
 
 std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
@@ -173,7 +198,7 @@ std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
       {"model_type", "llama"},
       {"torch_dtype", dtype == DType::bf16 ? "bfloat16" : "float32"},
       {"bos_token_id", ids.bos},
-      {"eos_token_id", ids.eos},
+      {"eos_token_id", end_ids(c, ids)},
       {"hidden_size", c.hidden_size},
       {"intermediate_size", c.intermediate_size},
       {"num_hidden_layers", c.num_hidden_layers},

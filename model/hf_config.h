@@ -24,6 +24,12 @@ bool is_hf_model_dir(const std::string& dir);
 LlamaConfig read_hf_config(const std::string& path);
 
 // LlamaConfig -> config.json text, with the weights' dtype (f32 or bf16) and the token ids.
+// eos_token_id is the base's list when it holds ids.eos, else ids.eos.
 std::string hf_config_json(const LlamaConfig& config, DType dtype, HfTokenIds ids);
+
+constexpr const char* kHfGenerationConfigFile = "generation_config.json";
+// What transformers' GenerationConfig.from_model_config makes of such a config.json, for a model
+// whose base has no generation_config.json (a preset, a base without one).
+std::string hf_generation_config_json(const LlamaConfig& config, HfTokenIds ids);
 
 }  // namespace llm

@@ -91,6 +91,15 @@ TEST_CASE("save, list, latest and load of checkpoint directories") {
     CHECK(error_of([&] { load_checkpoint(dir + "/model.bin"); }) ==
           dir + "/model.bin: not a checkpoint directory (a file)");
   }
+  SUBCASE("the run's output_dir, or another directory, named for a checkpoint") {
+    CHECK(error_of([&] { load_checkpoint(out); }) ==
+          out + ": expected a checkpoint directory, got an output_dir holding 3 (the newest: " + out + "/step_000100" +
+              "; auto_resume_from_checkpoints: true in the config resumes the newest valid one)");
+    fs::create_directories(out + "/empty");
+    CHECK(error_of([&] { load_checkpoint(out + "/empty"); }) ==
+          out + "/empty: expected a checkpoint directory (step_NNNNNN, holding manifest.json, config.yaml and "
+                "model.bin), got a directory with none of them");
+  }
 }
 
 TEST_CASE("leftover .tmp directories are never listed and are removed by the next save") {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "test/config_fixture.h"
+#include "train/config_fields.h"
 
 using namespace llm;
 using namespace llm::config_test;
@@ -407,8 +408,17 @@ TEST_CASE("command-line overrides: applied as top-level keys before validation")
   CHECK(c.bf16 == "false");
   CHECK(c.logging_steps == -1);
 
-  CHECK(error_with("", {{"no_such_key", "3"}}) ==
-        "cfg.yaml: --no_such_key: expected a config key llm_train knows, got an unknown key");
+  // Any key, as its YAML line: unused ones listed, unsupported ones refused, a slip of a known one
+  // refused with the key it is near.
+  CHECK(parse("", {{"wandb_project", "x"}}).unknown_keys == std::vector<std::string>{"wandb_project"});
+  CHECK(error_with("", {{"fp16", "true"}}) == "cfg.yaml: --fp16: not supported, fp16 training is not offered: use bf16 (or f32)");
+  CHECK(error_with("", {{"learnng_rate", "3"}}) ==
+        "cfg.yaml: --learnng_rate: expected a config key llm_train knows (did you mean --learning_rate?), got an "
+        "unknown key");
+  CHECK(error_with("", {{"max_step", "3"}}).find("(did you mean --max_steps?)") != std::string::npos);
+  CHECK(nearest_config_key("sequnce_len") == std::optional<std::string>("sequence_len"));
+  CHECK(nearest_config_key("seeds") == std::optional<std::string>("seed"));
+  CHECK(!nearest_config_key("wandb_project"));
   CHECK(error_with("", {{"max_steps", "many"}}) ==
         "cfg.yaml: --max_steps: expected an integer >= 1, got 'many'");
   CHECK(starts_with(error_with("", {{"max_steps", "[1"}}),

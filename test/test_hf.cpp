@@ -339,6 +339,24 @@ TEST_CASE("llm_train starts from an exported directory and exports its final mod
     CAPTURE(p.name);
     CHECK(exported.read(p.name, DType::f32).to_floats() == p.tensor->to_floats());
   }
+  // A base without generation_config.json: the one transformers' from_model_config makes.
+  CHECK(nlohmann::json::parse(read_file(ws.out("generation_config.json"))) ==
+        nlohmann::json{{"_from_model_config", true}, {"bos_token_id", 256}, {"eos_token_id", 257}});
+
+  // Llama 3.1+'s list of end ids and the base's generation config go to the export as
+  // save_pretrained writes them (the list kept while it holds the tokenizer's EOS).
+  Workspace listed("hf_eos_list");
+  nlohmann::json config = nlohmann::json::parse(read_file(dir + "/config.json"));
+  config["eos_token_id"] = {257, 256};
+  write_file(dir + "/config.json", config.dump());
+  const std::string generation = R"({"bos_token_id": 256, "do_sample": true, "eos_token_id": [257, 256], "temperature": 0.6})";
+  write_file(dir + "/generation_config.json", generation);
+  r = run_train(listed.config("max_steps: 1\n") + " --base_model " + dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(nlohmann::json::parse(read_file(listed.out("config.json")))["eos_token_id"] == nlohmann::json{257, 256});
+  CHECK(read_file(listed.out("generation_config.json")) == generation);
+  fs::remove(dir + "/generation_config.json");
+  write_file(dir + "/config.json", nlohmann::json::parse(read_file(ws.out("config.json"))).dump());
 
   // Axolotl's reinit_weights: the directory's architecture, fresh weights (the workspace's seed 7,
   // as that preset would draw them), none of its tensors read.

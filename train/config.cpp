@@ -102,12 +102,16 @@ class Parser {
     }
   }
 
+  // `--key value` is read as the YAML line `key: value` would be (Axolotl's CLI takes any key): an
+  // unknown key is listed unused and an unsupported one refused, but a slip of a known key is
+  // refused here, since the run would go on with that key's default.
   void add_override(const std::string& key, const std::string& text) {
     Where w{source_, key, 0, true};
-    // A typo on the command line would otherwise be silently ignored.
-    if (!find_config_field(key)) fail(w, "a config key llm_train knows", "an unknown key");
+    if (!find_config_field(alias_read_for(key)))
+      if (std::optional<std::string> near = nearest_config_key(key))
+        fail(w, "a config key llm_train knows (did you mean --" + *near + "?)", "an unknown key");
     try {
-      entries_[key] = {YAML::Load(text), w};
+      entries_[alias_read_for(key)] = {YAML::Load(text), w};
     } catch (const YAML::Exception& e) {
       fail(w, "a YAML value", "'" + text + "' (" + e.msg + ")");
     }
@@ -179,7 +183,8 @@ void Parser::validate() {
     c.tokenizer_config = find_bpe_tokenizer(dir).value_or("");
   resolve_chat_templates(c, given("chat_template"));
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
-    fail(at("resume_from_checkpoint"), "an existing checkpoint directory",
+    fail(at("resume_from_checkpoint"), "an existing checkpoint directory (auto_resume_from_checkpoints: true takes "
+         "the newest in output_dir, as HF's resume_from_checkpoint=True)",
          "'" + c.resume_from_checkpoint + "'");
   check_exclusive("warmup_steps", c.warmup_steps >= 0, "warmup_ratio", c.warmup_ratio >= 0);
   if (ctx_.batch_size > 0) {

@@ -289,5 +289,8 @@ bool plugin_keys_built(const std::string& name);
 // resolves at), since it is applied first (HF fields given beside it override its preset).
 const std::vector<ConfigField>& config_fields();
 const ConfigField* find_config_field(const std::string& name);  // nullptr: unknown key
+// The known key an unknown one is a slip of (one edit away, two for names of 8 or more
+// characters), for "did you mean"; nullopt when none is that close.
+std::optional<std::string> nearest_config_key(const std::string& key);
 
 }  // namespace llm

@@ -6,6 +6,9 @@
 #include <optional>
 
 #include "io/added_tokens.h"
+#include "io/durable_file.h"
+#include "io/json_text.h"
+#include "model/hf_config.h"
 #include "model/hf_checkpoint.h"
 #include "model/peft_adapter.h"
 #include "train/trainer_impl.h"
@@ -71,9 +74,20 @@ void Trainer::Impl::export_final_model() {
   // The compute dtype (bf16 on a GPU), or bf16 wherever bfloat16 keeps the weights in it.
   const DType export_dtype = c.bfloat16 ? DType::bf16 : forward.compute_dtype;
   const char* dtype = dtype_name(export_dtype);
-  // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only).
-  auto tokenizer_files = [&](const std::string& dir) {
+  // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only); beside a full
+  // model also its generation config, as save_pretrained writes it: the base's generation_config.json
+  // (Llama 3.1+'s end ids and sampling defaults), else the one transformers makes from config.json.
+  auto tokenizer_files = [&](const std::string& dir, bool full_model = true) {
     std::string names;
+    if (full_model) {
+      const std::string base = (std::filesystem::path(c.base_model) / kHfGenerationConfigFile).string();
+      std::error_code ec;
+      write_text_atomically((std::filesystem::path(dir) / kHfGenerationConfigFile).string(),
+                            std::filesystem::is_regular_file(base, ec)
+                                ? read_whole_file(base, "the base model's generation config (JSON)")
+                                : hf_generation_config_json(model->config(), ids));
+      names += std::string(", ") + kHfGenerationConfigFile;
+    }
     const TokenizerFiles files{c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides,
                                new_token_ids(*tokenizer, c.tokens, tokenizer_file_vocab)};
     for (const std::string& name : save_tokenizer_files(files, dir)) names += ", " + name;
@@ -116,7 +130,7 @@ void Trainer::Impl::export_final_model() {
   // As Axolotl's LoRA runs: the adapter, in PEFT's format.
   save_peft_adapter(*model, c.output_dir, c.base_model, export_dtype);
   say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
-      tokenizer_files(c.output_dir));
+      tokenizer_files(c.output_dir, false));
   if (c.merge_lora) {
     const std::string merged = c.output_dir + "/merged";
     // An 8-bit base merges as Axolotl's merge reloads it: unquantised (an NF4 base merges onto its

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/backend.h"
+#include "train/config_fields.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -17,7 +18,10 @@ void Trainer::Impl::print_summary() const {
   say("config: {}\n", c.source);
   if (!c.unknown_keys.empty()) {
     std::string keys;
-    for (const std::string& k : c.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
+    for (const std::string& k : c.unknown_keys) {
+      const std::optional<std::string> near = nearest_config_key(k);
+      keys += (keys.empty() ? "" : ", ") + k + (near ? " (did you mean " + *near + "?)" : "");
+    }
     say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
   }
   for (const std::string& a : c.adjustments) say("warning: {}: {}\n", c.source, a);
