@@ -48,10 +48,12 @@ TEST_CASE("chat_template llama3: trains on the assistant turns only, shown in th
                               "\nsequence_len: 64\nmax_steps: 2\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("data: 40 documents -> 40 examples") != std::string::npos);
-  // The loss mask of one example: the assistant's words and its <|eot_id|> (decode drops
-  // specials, so the trained run shows only the words), never the system or user text.
-  CHECK(r.output.find("([[trained]]): system\\n\\nBe brief.user\\n\\nhello") != std::string::npos);
-  CHECK(r.output.find("assistant\\n\\n[[world 1") != std::string::npos);
+  // The loss mask of one example, special tokens by name: the assistant's words, never the system
+  // or user text; <|eot_id|> is not this base tokenizer's EOS (<|end_of_text|>), so without
+  // eot_tokens it is no target, as in Axolotl.
+  CHECK(r.output.find("([[trained]]): <|begin_of_text|><|start_header_id|>system<|end_header_id|>\\n\\nBe brief."
+                      "<|eot_id|><|start_header_id|>user<|end_header_id|>\\n\\nhello") != std::string::npos);
+  CHECK(r.output.find("assistant<|end_header_id|>\\n\\n[[world 11111]]<|eot_id|>") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
   // The saved tokenizer carries the template it trained with, as Axolotl saves it.
   CHECK(read_file(ws.out("chat_template.jinja")) == llm::builtin_chat_template_jinja("llama3"));
@@ -71,8 +73,8 @@ TEST_CASE("chat_template tokenizer_default: the tokenizer's own Jinja template, 
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   // trim_blocks drops the newline after {% endif %}, as transformers renders it. The example shown
   // is the first of the merged order: HF's Dataset.shuffle(seed=7) puts conversation 4 first.
-  CHECK(r.output.find("([[trained]]): ### SYSTEM:\\nBe brief.### USER:\\nhello 4### ASSISTANT:\\n[[world 11111]]") !=
-        std::string::npos);
+  CHECK(r.output.find("([[trained]]): <|begin_of_text|>### SYSTEM:\\nBe brief.### USER:\\nhello 4### ASSISTANT:\\n"
+                      "[[world 11111<|eot_id|>]]") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
   CHECK(read_file(ws.out("chat_template.jinja")) == read_file((ws.dir / "chat_template.jinja").string()));
 }
@@ -85,7 +87,8 @@ TEST_CASE("added_tokens_overrides: ChatML on a tokenizer without its markers, tw
   Run r = run_train(ws.config(config + "tokenizer_config: " + hf + "\nvocab_size: 272\nsequence_len: 64\nmax_steps: 2\n"
                               "added_tokens_overrides: {269: '<|im_end|>', 270: '<|im_start|>'}\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("([[trained]]): system\\nBe brief.\\nuser\\nhello 4\\nassistant\\n[[world 11111") != std::string::npos);
+  CHECK(r.output.find("([[trained]]): <|im_start|>system\\nBe brief.<|im_end|>\\n<|im_start|>user\\nhello 4<|im_end|>\\n"
+                      "<|im_start|>assistant\\n[[world 11111") != std::string::npos);
   // The saved tokenizer carries the new names (and ChatML, the template it trained with).
   llm::BpeTokenizer saved(ws.out("tokenizer.json"));
   CHECK(saved.special_id("<|im_start|>") == 270);

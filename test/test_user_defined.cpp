@@ -98,6 +98,6 @@ TEST_CASE("llm_train trains a user-defined format: the prompt masked, the output
                          ws.out() + "\noverwrite_output_dir: true\n");
   const Run r = run_train(config);
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("([[trained]]): [INST] Add ") != std::string::npos);
+  CHECK(r.output.find("([[trained]]): <bos>[INST] Add ") != std::string::npos);
   CHECK(r.output.find(" [/INST] [[") != std::string::npos);
 }

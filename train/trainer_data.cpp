@@ -27,6 +27,25 @@ std::string one_line(const std::string& text, size_t limit) {
 
 namespace {
 
+// Tokens as text, special ones by name (decode skips them): <|eot_id|>, or <bos>, <eos>, <pad>
+// for a vocabulary whose specials have none (the byte tokenizer's), as Axolotl's --debug shows them.
+std::string text_with_specials(const std::vector<int32_t>& ids, const Tokenizer& tokenizer) {
+  std::string out;
+  std::vector<int32_t> plain;
+  for (const int32_t id : ids) {
+    std::optional<std::string> name = tokenizer.special_name(id);
+    if (!name && (id == tokenizer.bos() || id == tokenizer.eos() || id == tokenizer.pad()))
+      name = id == tokenizer.bos() ? "<bos>" : id == tokenizer.eos() ? "<eos>" : "<pad>";
+    if (!name) {
+      plain.push_back(id);
+      continue;
+    }
+    out += decode_utf8_replacing(tokenizer.decode(plain)) + *name;
+    plain.clear();
+  }
+  return out + decode_utf8_replacing(tokenizer.decode(plain));
+}
+
 // An example decoded run by run, the tokens that take loss inside [[ ]] (the LM shift applied:
 // a token trains when it is a target, i.e. its own label is set).
 std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& tokenizer) {
@@ -35,7 +54,7 @@ std::string show_loss_mask(const ExampleSet& data, int64_t e, const Tokenizer& t
   bool run_trained = false;
   auto flush = [&] {
     if (run.empty()) return;
-    const std::string text = decode_utf8_replacing(tokenizer.decode(run));
+    const std::string text = text_with_specials(run, tokenizer);
     out += run_trained ? "[[" + text + "]]" : text;
     run.clear();
   };
