@@ -375,6 +375,13 @@ TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT fi
   CHECK(d.exit_code == 2);
   CHECK(error_text(d) == "error: " + straight.out("adapter_config.json") +
                              ": r: expected 2 (lora_r) as the config asks, got 4\n");
+  // Only the adapter and its directory: r, alpha, dropout, targets and the modules trained whole
+  // come from adapter_config.json, as PEFT's from_pretrained takes them.
+  Run e = run_train(next.config("adapter: lora\nlearning_rate: 0.01\nmax_steps: 1\nlora_model_dir: " + straight.out() + "\n"));
+  REQUIRE_MESSAGE(e.exit_code == 0, e.output);
+  CHECK(contains(e.output, "adapter: lora r 4, alpha 8 (scale 2), dropout 0.1 on q_proj, k_proj, v_proj, "
+                           "o_proj, gate_proj, up_proj, down_proj; trained whole: embed_tokens | trainable"));
+  CHECK(contains(e.output, "lora_model_dir: loaded the adapters of " + straight.out()));
 }
 
 TEST_CASE("adapter config errors: one line naming the file and key, exit 2") {

@@ -79,6 +79,7 @@ class Parser {
       if (it != entries_.end() && (!it->second.value.IsNull() || field.reads_null))
         field.read(ctx_, it->second.value, it->second.where);
     }
+    adopt_adapter_config(ctx_, keys());
     validate();
     c_.unknown_keys.assign(unknown_.begin(), unknown_.end());
     return c_;

@@ -281,6 +281,11 @@ std::vector<ConfigField> attention_rows(const char* section);
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);
+// With lora_model_dir: each LoRA key the config does not give (lora_r, lora_alpha, lora_dropout,
+// lora_target_modules unless lora_target_linear is given, modules to save, PEFT's options) read
+// from the directory's adapter_config.json, as PEFT's from_pretrained takes the file's settings;
+// a key the config gives must agree with the file (load_peft_adapter checks it).
+void adopt_adapter_config(ReadContext& ctx, const GivenKeys& keys);
 // Whether a plugin named `name` (its class name, without the module path) has keys llm_train
 // reads: Spectrum, LLMCompressor (and its older SFTPlugin), DFT.
 bool plugin_keys_built(const std::string& name);
