@@ -173,14 +173,23 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
   CHECK(c.data.datasets[0].type == "alpaca");
   CHECK(c.data.datasets[1].type == "completion");
   CHECK(error_of("datasets:\n  - path: " + data + "\n    type: sharegpt\n") ==
+        "cfg.yaml:3: datasets[0].type: expected chat_template, which Axolotl replaced sharegpt with (ShareGPT rows: "
+        "field_messages: conversations, message_property_mappings: {role: from, content: value}; human and gpt are "
+        "the default user and assistant roles), got 'sharegpt'");
+  CHECK(error_of("datasets:\n  - path: " + data + "\n    type: vicuna\n") ==
         "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, "
         "llama3.default, llama3.argilla_chat, llama3.icr, llama3.intel, llama3.prompt_pairs, llama3.ultra, "
         "chatml.default, chatml.argilla_chat, chatml.icr, chatml.intel, chatml.prompt_pairs, chatml.ultra, "
         "chatml.argilla, chat_template.default, chat_template.argilla_chat, passthrough.default, chat_template.argilla, "
-            "llama3.argilla, llama3, chatml, passthrough, got 'sharegpt'");
+            "llama3.argilla, llama3, chatml, passthrough, got 'vicuna'");
   CHECK(
       error_of("datasets:\n  - path: /no/such/data\n") ==
-      "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");
+      "cfg.yaml:2: datasets[0].path: expected an existing file or directory (looked for beside the config, then in "
+      "the working directory), got '/no/such/data'");
+  // A hub id's shape with a data file's extension is a local file that is missing.
+  CHECK(error_of("datasets:\n  - path: data/train.jsonl\n") ==
+        "cfg.yaml:2: datasets[0].path: expected an existing file or directory (looked for beside the config, then in "
+        "the working directory), got 'data/train.jsonl'");
   CHECK(error_of("datasets:\n  - type: completion\n") ==
         "cfg.yaml:2: datasets[0]: expected a path in the dataset entry, got none");
   CHECK(error_of("datasets:\n  path: " + data + "\n") ==

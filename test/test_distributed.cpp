@@ -92,7 +92,8 @@ namespace {
 void check_resume_on_one_rank(const Workspace& resumed) {
   const Run single = run_train("--resume " + resumed.out("step_000003") + " --max_steps 6");
   REQUIRE_MESSAGE(single.exit_code == 0, single.output);
-  CHECK(single.output.find("written by a run of 2 rank(s), resumed on 1") != std::string::npos);
+  CHECK(single.output.find("written by a run of 2 rank(s), resumed on 1: the weights, optimizer state and schedule "
+                           "continue, but not exactly: a step now takes 4 rows where it took 8") != std::string::npos);
   CHECK(single.output.find("step 6/6") != std::string::npos);
   CHECK(fs::exists(resumed.out(llm::checkpoint_dir_name(6) + "/model.bin")));
 }

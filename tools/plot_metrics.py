@@ -8,7 +8,10 @@ import argparse
 import json
 import sys
 
-import matplotlib
+try:
+    import matplotlib
+except ImportError:
+    sys.exit("tools/plot_metrics.py: needs matplotlib (Debian's python3-matplotlib; `make deps` installs it)")
 
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402

@@ -1,6 +1,7 @@
 // defines: read_datasets, write_datasets (the `datasets:` list and Axolotl's per-dataset keys)
 #include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <tuple>
 
 #include "io/chat_template.h"
@@ -183,8 +184,11 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
     if (spec.data_files.empty() && fs::is_directory(local, ec)) take_config_files(local, name, name_where, spec);
     return local;
   }
-  if (!looks_like_hub_id(given))
-    fail(w, "an existing file or directory", describe(node));
+  // A name ending in a data file's extension (data/train.jsonl) is a local file, not a hub id.
+  static const std::regex kDataFile(R"(.*\.(jsonl?|parquet|arrow|csv|tsv|txt)(\.(gz|zst))?)", std::regex::icase);
+  if (!looks_like_hub_id(given) || std::regex_match(given, kDataFile))
+    fail(w, "an existing file or directory (looked for beside the config, then in the working directory)",
+         describe(node));
   const std::optional<std::string> snapshot = find_hub_snapshot(given, HubRepoKind::dataset, revision);
   if (!snapshot)
     fail(w, "an existing file or directory, or a hub dataset in the local HF cache",
@@ -226,6 +230,10 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
                  name_where = wk;
                } else if (key == "type") {
                  if (v.IsMap()) read_user_defined(spec, v, wk);
+                 else if (v.IsScalar() && v.Scalar().rfind("sharegpt", 0) == 0)  // Axolotl's refusal, with the way over
+                   fail(wk, "chat_template, which Axolotl replaced sharegpt with (ShareGPT rows: field_messages: "
+                            "conversations, message_property_mappings: {role: from, content: value}; human and gpt "
+                            "are the default user and assistant roles)", describe(v));
                  else if (!v.IsNull()) spec.type = read_choice(v, wk, dataset_types());
                } else if (key == "split") {
                  spec.split = read_string(v, wk);

@@ -325,11 +325,14 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   // does, saying so: every tensor is saved whole, so any rank count reads its own parts, and the
   // data continues at the step's place in this world size's order.
   const int64_t saved_world = metadata_int(t, "world_size", 1);
-  if (saved_world != comm.world_size())
+  if (saved_world != comm.world_size()) {
+    const int64_t rows = epoch_shape.rows_per_batch * config.gradient_accumulation_steps;  // a rank's, a step
     say("warning: {}: written by a run of {} rank(s), resumed on {}: the weights, optimizer state and "
-        "schedule continue, but not exactly: the data continues at step {}'s place in this world size's "
-        "order (as HF's Trainer resumes), so rows of the interrupted epoch may be seen twice or not at all\n",
-        t.path, saved_world, comm.world_size(), saved_step);
+        "schedule continue, but not exactly: a step now takes {} rows where it took {} (micro-batch x "
+        "accumulation x ranks), and the data continues at step {}'s place in this world size's order (as HF's "
+        "Trainer resumes), so rows of the interrupted epoch may be seen twice or not at all\n",
+        t.path, saved_world, comm.world_size(), rows * comm.world_size(), rows * saved_world, saved_step);
+  }
   // The data the checkpoint trained on, as its token cache's checksum saw it: other data goes on
   // from the same place in another order, not as the saved run would have.
   const std::string data_now = fmt::format("{:016x}", data.fingerprint);
