@@ -3,6 +3,7 @@
 // ways, the merged export, and llm_train with `adapter: lora` (exact resume, outputs, errors).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
+#include <map>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -382,6 +383,26 @@ TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT fi
   CHECK(contains(e.output, "adapter: lora r 4, alpha 8 (scale 2), dropout 0.1 on q_proj, k_proj, v_proj, "
                            "o_proj, gate_proj, up_proj, down_proj; trained whole: embed_tokens | trainable"));
   CHECK(contains(e.output, "lora_model_dir: loaded the adapters of " + straight.out()));
+
+  // merge-lora, Axolotl's command: the adapter in output_dir (or lora_model_dir) merged onto the
+  // base without training, the same weights as the run's own merged/.
+  std::map<std::string, std::vector<float>> merged_by_run;
+  const SafetensorsDir run_merge(straight.out("merged"));
+  for (const std::string& name : run_merge.names()) merged_by_run[name] = run_merge.read(name, DType::f32).to_floats();
+  Workspace merging("lora_merge");
+  for (const std::string& extra : {std::string(), " --lora_model_dir " + straight.out() + " --output_dir " + merging.out()}) {
+    Run m = run_train("merge-lora " + straight.config(lora + "max_steps: 8\n") + extra);
+    REQUIRE_MESSAGE(m.exit_code == 0, m.output);
+    const std::string out = extra.empty() ? straight.out() : merging.out();
+    CHECK(contains(m.output, "done: merged the adapter of " + (straight.dir / "out").string()));
+    CHECK(!contains(m.output, "step 1/"));
+    const SafetensorsDir merged(out + "/merged");
+    CHECK(merged.names().size() == merged_by_run.size());
+    for (const auto& [name, values] : merged_by_run) {
+      CAPTURE(name);
+      CHECK(merged.read(name, DType::f32).to_floats() == values);
+    }
+  }
 }
 
 TEST_CASE("adapter config errors: one line naming the file and key, exit 2") {

@@ -131,8 +131,12 @@ TEST_CASE("llm_train with pissa: resumes exactly, writes PEFT's init name, refus
   fs::copy(straight.out(), reload.dir / "adapter", fs::copy_options::recursive);
   const std::string from = "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\nmax_steps: 1\n"
                            "lora_model_dir: " + (reload.dir / "adapter").string() + "\n";
-  check_refused_run(reload, from, "adapter_config.json: init_lora_weights: expected true (peft_init_lora_weights) as "
-                                  "the config asks, got \"pissa_niter_2\"");
+  check_refused_run(reload, from + "peft_init_lora_weights: true\n",
+                    "adapter_config.json: init_lora_weights: expected true (peft_init_lora_weights) as the config "
+                    "asks, got \"pissa_niter_2\"");
   Run run = run_train(reload.config(from + "peft_init_lora_weights: pissa_niter_2\n"));
   CHECK_MESSAGE(run.exit_code == 0, run.output);
+  // Unset, the init is the file's (PEFT's from_pretrained reads it there).
+  Run adopted = run_train(reload.config(from));
+  CHECK_MESSAGE(adopted.exit_code == 0, adopted.output);
 }

@@ -206,12 +206,16 @@ TEST_CASE("llm_train with adapter: qlora and peft_use_dora: learns, resumes exac
   CHECK(magnitude->shape == Shape{32});
   const auto config = nlohmann::json::parse(read_file(straight.out("adapter_config.json")));
   CHECK(config["use_dora"] == true);
-  // lora_model_dir: a new DoRA run starts from them; a plain LoRA run is refused.
+  // lora_model_dir: a new DoRA run starts from them, and so does a LoRA config that leaves
+  // peft_use_dora unset (the file's use_dora, as PEFT's from_pretrained); one that says false is refused.
   Workspace next("dora_next");
   Run c = run_train(next.config(dora + "max_steps: 1\nlora_model_dir: " + straight.out() + "\n"));
   REQUIRE_MESSAGE(c.exit_code == 0, c.output);
   CHECK(contains(c.output, "lora_model_dir: loaded the adapters of " + straight.out()));
-  Run d = run_train(next.config(lora + "max_steps: 1\nlora_model_dir: " + straight.out() + "\n"));
+  Run adopted = run_train(next.config(lora + "max_steps: 1\nlora_model_dir: " + straight.out() + "\n"));
+  REQUIRE_MESSAGE(adopted.exit_code == 0, adopted.output);
+  CHECK(contains(adopted.output, "lora_model_dir: loaded the adapters of " + straight.out()));
+  Run d = run_train(next.config(lora + "max_steps: 1\npeft_use_dora: false\nlora_model_dir: " + straight.out() + "\n"));
   CHECK(d.exit_code == 2);
   CHECK(contains(d.output, "use_dora: expected false (peft_use_dora) as the config asks, got true"));
 }

@@ -1,6 +1,7 @@
 // llm_train: trains a Llama 3 model from an Axolotl-style YAML config, or continues a checkpoint.
 // Bad input (config, data, checkpoint, command line) prints one line per error and exits 2.
 #include <fmt/core.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdio>
 #include <map>
@@ -13,6 +14,7 @@
 #include "engine/stop_signal.h"
 #include "engine/user_error.h"
 #include "io/checkpoint.h"
+#include "io/special_file.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
@@ -22,6 +24,9 @@ const char* kUsage =
     "usage: llm_train CONFIG.yaml [--key value]...   train; any top-level config key can be overridden\n"
     "       llm_train --resume DIR [--max_steps N] [--output_dir DIR] [--logging_steps N]\n"
     "                                                continue a checkpoint with the config saved in it\n"
+    "       llm_train merge-lora CONFIG.yaml [--key value]...\n"
+    "                                                Axolotl's merge-lora: the base with the adapter in lora_model_dir\n"
+    "                                                (else output_dir) merged into output_dir/merged, nothing trained\n"
     "       llm_train --keys                          every config key: type, default, meaning\n"
     "       llm_train --help\n"
     "Several ranks: mpirun -np N ./llm_train CONFIG.yaml (one GPU per local rank; --local_rank overrides)\n";
@@ -68,6 +73,17 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
   return config;
 }
 
+// A config file's YAML for a look before it is read (null when it does not parse: load_config then
+// says why).
+YAML::Node yaml_or_null(const std::string& path) {
+  if (llm::special_file_kind(path)) return YAML::Node();  // a FIFO would block here
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::Exception&) {
+    return YAML::Node();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,6 +128,26 @@ int main(int argc, char** argv) {
   };
   try {
     llm::TrainConfig config;
+    if (first == "merge-lora") {
+      if (argc < 3) throw llm::UserError("command line: merge-lora needs a config (llm_train merge-lora CONFIG.yaml)");
+      std::map<std::string, std::string> overrides = parse_overrides(argc, argv, 3);
+      // As Axolotl's merge-lora: without lora_model_dir, the run's own adapter in output_dir.
+      if (!overrides.count("lora_model_dir")) {
+        const YAML::Node yaml = yaml_or_null(argv[2]);
+        const auto scalar = [&yaml](const char* key) {
+          return yaml.IsMap() && yaml[key] && yaml[key].IsScalar() ? yaml[key].Scalar() : std::string();
+        };
+        if (scalar("lora_model_dir").empty())
+          overrides["lora_model_dir"] = overrides.count("output_dir") ? overrides["output_dir"]
+                                        : !scalar("output_dir").empty() ? scalar("output_dir")
+                                                                        : llm::TrainConfig().output_dir;
+      }
+      config = llm::load_config(argv[2], overrides);
+      const std::string adapter = config.lora_model_dir, base = config.base_model;
+      const std::string merged = llm::Trainer::merge_lora_adapter(std::move(config));
+      fmt::print("done: merged the adapter of {} onto {} into {}\n", adapter, base, merged);
+      return 0;
+    }
     if (first == "--resume") {
       if (argc < 3) throw llm::UserError("command line: --resume needs a checkpoint directory");
       config = resume_config(argv[2], parse_overrides(argc, argv, 3));

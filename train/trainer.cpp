@@ -77,7 +77,7 @@ void Trainer::Impl::stop_point(const char* during) {
   if (signal != 0) throw StopRequested(static_cast<int>(signal), during);
 }
 
-Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator::get()) {
+Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), comm(Communicator::get()) {
   const TrainConfig& c = config;
   // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
   // 0 alone writes there, so it alone holds the lock.
@@ -104,6 +104,10 @@ Trainer::Impl::Impl(TrainConfig cfg) : config(std::move(cfg)), comm(Communicator
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
   // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
   // line, instead of in an allocation minutes later.
+  if (merge_only) {  // the model with its adapter, which a training run's plan would overstate
+    build_model();
+    return;
+  }
   memory_available = available_memory(device);
   if (c.auto_find_batch_size) fit_micro_batch(bf16);
   check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16, device.is_cpu())), memory_available,

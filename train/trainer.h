@@ -48,6 +48,12 @@ struct TrainerState {
 
 class Trainer {
  public:
+  // Axolotl's merge-lora: the base with lora_model_dir's adapter merged, written to
+  // output_dir/merged (with the tokenizer and generation config), without training or reading the
+  // data; returns that directory. One rank. A QLoRA config merges onto the base's NF4 round trip,
+  // an 8-bit one onto the base as loaded.
+  static std::string merge_lora_adapter(TrainConfig config);
+
   // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is
   // honoured by run(). Bad input surfaces as UserError.
   explicit Trainer(TrainConfig config);

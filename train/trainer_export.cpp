@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "engine/user_error.h"
 #include "io/added_tokens.h"
 #include "io/durable_file.h"
 #include "io/json_text.h"
@@ -62,6 +63,51 @@ void Trainer::Impl::load_best_model() {
           : "");
 }
 
+// The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only); beside a full
+// model also its generation config, as save_pretrained writes it: the base's generation_config.json
+// (Llama 3.1+'s end ids and sampling defaults), else the one transformers makes from config.json.
+// Returns ", name" for each file written.
+std::string Trainer::Impl::files_beside(const std::string& dir, bool full_model) const {
+  const TrainConfig& c = config;
+  std::string names;
+  if (full_model) {
+    const std::string base = (std::filesystem::path(c.base_model) / kHfGenerationConfigFile).string();
+    std::error_code ec;
+    write_text_atomically((std::filesystem::path(dir) / kHfGenerationConfigFile).string(),
+                          std::filesystem::is_regular_file(base, ec)
+                              ? read_whole_file(base, "the base model's generation config (JSON)")
+                              : hf_generation_config_json(model->config(), {tokenizer->bos(), tokenizer->eos()}));
+    names += std::string(", ") + kHfGenerationConfigFile;
+  }
+  const TokenizerFiles files{c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides,
+                             new_token_ids(*tokenizer, c.tokens, tokenizer_file_vocab)};
+  for (const std::string& name : save_tokenizer_files(files, dir)) names += ", " + name;
+  return names;
+}
+
+std::string Trainer::Impl::export_merged_model(DType dtype) {
+  const std::string merged = (std::filesystem::path(config.output_dir) / "merged").lexically_normal().string();
+  // An 8-bit base merges as Axolotl's merge reloads it: unquantised (an NF4 base merges onto its
+  // dequantised codes, as Axolotl's merge simulates NF4 for a 4-bit run).
+  BaseWeightStream base;
+  if (config.load_in_8bit) base = [this](const WeightSink& sink) { stream_base(base_loaded, sink); };
+  save_merged_model(*model, merged, dtype, {tokenizer->bos(), tokenizer->eos()}, base);
+  say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype_name(dtype),
+      files_beside(merged));
+  return merged;
+}
+
+std::string Trainer::merge_lora_adapter(TrainConfig config) {
+  const Communicator& comm = Communicator::get();
+  if (comm.world_size() > 1)
+    throw UserError(config.source + ": merge-lora: expected one rank, got " + std::to_string(comm.world_size()));
+  if (config.adapter.empty() || config.lora_model_dir.empty())
+    throw UserError(config.source + ": merge-lora: expected adapter: lora or qlora and an adapter directory "
+                    "(lora_model_dir, else output_dir), got " + (config.adapter.empty() ? "no adapter" : "none"));
+  Impl impl(std::move(config), true);
+  return impl.export_merged_model(impl.config.bfloat16 ? DType::bf16 : impl.forward.compute_dtype);
+}
+
 // The end of a run that was not interrupted (called on every rank).
 void Trainer::Impl::export_final_model() {
   // The end of a run needs no more memory than its steps: under ZeRO the final weights reach
@@ -74,25 +120,6 @@ void Trainer::Impl::export_final_model() {
   // The compute dtype (bf16 on a GPU), or bf16 wherever bfloat16 keeps the weights in it.
   const DType export_dtype = c.bfloat16 ? DType::bf16 : forward.compute_dtype;
   const char* dtype = dtype_name(export_dtype);
-  // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only); beside a full
-  // model also its generation config, as save_pretrained writes it: the base's generation_config.json
-  // (Llama 3.1+'s end ids and sampling defaults), else the one transformers makes from config.json.
-  auto tokenizer_files = [&](const std::string& dir, bool full_model = true) {
-    std::string names;
-    if (full_model) {
-      const std::string base = (std::filesystem::path(c.base_model) / kHfGenerationConfigFile).string();
-      std::error_code ec;
-      write_text_atomically((std::filesystem::path(dir) / kHfGenerationConfigFile).string(),
-                            std::filesystem::is_regular_file(base, ec)
-                                ? read_whole_file(base, "the base model's generation config (JSON)")
-                                : hf_generation_config_json(model->config(), ids));
-      names += std::string(", ") + kHfGenerationConfigFile;
-    }
-    const TokenizerFiles files{c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides,
-                               new_token_ids(*tokenizer, c.tokens, tokenizer_file_vocab)};
-    for (const std::string& name : save_tokenizer_files(files, dir)) names += ", " + name;
-    return names;
-  };
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
   if (!model->lora()) {
     if (!comm.is_main()) {
@@ -112,14 +139,14 @@ void Trainer::Impl::export_final_model() {
       for (const ParamRef& p : frozen) put(p.name, *p.tensor);
     }, c.output_dir, export_dtype, ids);
     say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
-        tokenizer_files(c.output_dir));
+        files_beside(c.output_dir));
     return;
   }
   if (c.relora) {  // as Axolotl ends a ReLoRA run: the base with every period's adapters merged
     if (!comm.is_main()) return;
     save_merged_model(*model, c.output_dir, export_dtype, ids);
     say("exported the model with its ReLoRA adapters merged to {} (config.json, {} safetensors{})\n", c.output_dir,
-        dtype, tokenizer_files(c.output_dir));
+        dtype, files_beside(c.output_dir));
     return;
   }
   if (frozen_shards && c.merge_lora) {
@@ -130,17 +157,8 @@ void Trainer::Impl::export_final_model() {
   // As Axolotl's LoRA runs: the adapter, in PEFT's format.
   save_peft_adapter(*model, c.output_dir, c.base_model, export_dtype);
   say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
-      tokenizer_files(c.output_dir, false));
-  if (c.merge_lora) {
-    const std::string merged = c.output_dir + "/merged";
-    // An 8-bit base merges as Axolotl's merge reloads it: unquantised (an NF4 base merges onto its
-    // dequantised codes, as Axolotl's merge simulates NF4 for a 4-bit run).
-    BaseWeightStream base;
-    if (c.load_in_8bit) base = [this](const WeightSink& sink) { stream_base(base_loaded, sink); };
-    save_merged_model(*model, merged, export_dtype, ids, base);
-    say("exported base + adapters merged to {} (config.json, {} safetensors{})\n", merged, dtype,
-        tokenizer_files(merged));
-  }
+      files_beside(c.output_dir, false));
+  if (c.merge_lora) export_merged_model(export_dtype);
 }
 
 }  // namespace llm

@@ -82,7 +82,8 @@ struct Trainer::Impl {
   std::vector<float> reference_logps;
   PreferenceMetrics preference_since_log;
 
-  explicit Impl(TrainConfig config);
+  // `merge_only`: the tokenizer and the model with its adapter, nothing else (merge_lora_adapter).
+  explicit Impl(TrainConfig config, bool merge_only = false);
   void stop_point(const char* during);
   void fit_micro_batch(bool bf16);  // auto_find_batch_size: micro_batch_size down to what the plan fits
   void grow_vocabulary();  // config.model.vocab_size for the tokens added, or shrink_embeddings (Axolotl's resize)
@@ -177,7 +178,11 @@ struct Trainer::Impl {
   Tensor kto_logps(const Batch& b, double weight, PreferenceMetrics& step, std::vector<float>& grads);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
-  void export_final_model();  // train/trainer_checkpoint.cpp: the final model or adapter, with the tokenizer
+  void export_final_model();  // train/trainer_export.cpp: the final model or adapter, with the tokenizer
+  // output_dir/merged: the base with every adapter merged, the tokenizer and generation config
+  // beside it (rank 0). Returns the directory.
+  std::string export_merged_model(DType dtype);
+  std::string files_beside(const std::string& dir, bool full_model = true) const;  // tokenizer, generation config
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
   void print_kto_summary() const;
