@@ -116,8 +116,8 @@ void check_checkpoint_dir(const std::string& dir) {
     if (fs::exists(join(dir, file), ec)) return;  // some of a checkpoint: what is missing is said later
   if (const std::vector<std::string> inside = list_checkpoints(dir); !inside.empty())
     throw UserError(dir + ": expected a checkpoint directory, got an output_dir holding " +
-                    std::to_string(inside.size()) + " (the newest: " + inside.back() +
-                    "; auto_resume_from_checkpoints: true in the config resumes the newest valid one)");
+                    std::to_string(inside.size()) + " checkpoint(s): name one (the newest: " + inside.back() +
+                    "), or set auto_resume_from_checkpoints: true in the config to take the newest valid one");
   throw UserError(dir + ": expected a checkpoint directory (step_NNNNNN, holding manifest.json, config.yaml and "
                   "model.bin), got a directory with none of them");
 }

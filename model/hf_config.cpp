@@ -198,7 +198,7 @@ std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
       {"model_type", "llama"},
       {"torch_dtype", dtype == DType::bf16 ? "bfloat16" : "float32"},
       {"bos_token_id", ids.bos},
-      {"eos_token_id", end_ids(c, ids)},
+      {"eos_token_id", ids.eos},
       {"hidden_size", c.hidden_size},
       {"intermediate_size", c.intermediate_size},
       {"num_hidden_layers", c.num_hidden_layers},

@@ -23,13 +23,13 @@ bool is_hf_model_dir(const std::string& dir);
 // head_dim other than hidden_size / num_attention_heads), is a UserError naming file and key.
 LlamaConfig read_hf_config(const std::string& path);
 
-// LlamaConfig -> config.json text, with the weights' dtype (f32 or bf16) and the token ids.
-// eos_token_id is the base's list when it holds ids.eos, else ids.eos.
+// LlamaConfig -> config.json text, with the weights' dtype (f32 or bf16) and the token ids:
+// eos_token_id is the tokenizer's, as Axolotl's loader sets it where the base's differs (a list).
 std::string hf_config_json(const LlamaConfig& config, DType dtype, HfTokenIds ids);
 
 constexpr const char* kHfGenerationConfigFile = "generation_config.json";
-// What transformers' GenerationConfig.from_model_config makes of such a config.json, for a model
-// whose base has no generation_config.json (a preset, a base without one).
+// What transformers' GenerationConfig.from_model_config makes of the base's config.json (its list
+// of end ids when it holds ids.eos), for a model whose base has no generation_config.json.
 std::string hf_generation_config_json(const LlamaConfig& config, HfTokenIds ids);
 
 }  // namespace llm

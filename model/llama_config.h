@@ -34,7 +34,7 @@ struct LlamaConfig {
   // so that row gets no gradient from the embedding lookup; -1: none (Llama 3's own configs).
   int64_t pad_token_id = -1;
   // config.json's eos_token_id when a list (Llama 3.1+ and 3.2: <|end_of_text|>, <|eom_id|>,
-  // <|eot_id|>), kept for the export as HF's save_pretrained keeps it; empty: a single id.
+  // <|eot_id|>), for the generation config made from it; empty: a single id.
   std::vector<int64_t> eos_token_ids;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }

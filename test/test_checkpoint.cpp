@@ -93,8 +93,8 @@ TEST_CASE("save, list, latest and load of checkpoint directories") {
   }
   SUBCASE("the run's output_dir, or another directory, named for a checkpoint") {
     CHECK(error_of([&] { load_checkpoint(out); }) ==
-          out + ": expected a checkpoint directory, got an output_dir holding 3 (the newest: " + out + "/step_000100" +
-              "; auto_resume_from_checkpoints: true in the config resumes the newest valid one)");
+          out + ": expected a checkpoint directory, got an output_dir holding 3 checkpoint(s): name one (the newest: " +
+              out + "/step_000100), or set auto_resume_from_checkpoints: true in the config to take the newest valid one");
     fs::create_directories(out + "/empty");
     CHECK(error_of([&] { load_checkpoint(out + "/empty"); }) ==
           out + "/empty: expected a checkpoint directory (step_NNNNNN, holding manifest.json, config.yaml and "
@@ -131,10 +131,12 @@ TEST_CASE("prune keeps save_total_limit checkpoints as HF's Trainer rotates them
     CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000001", "step_000005"});
     CHECK(load_checkpoint(out + "/step_000001").model.tensors[0].tensor.to_floats()[0] == 1.0f);
   }
-  SUBCASE("the best step newest, or already next to last") {
-    prune_checkpoints(out, 2, 5);
-    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000004", "step_000005"});
-    prune_checkpoints(out, 3, 4);
+  SUBCASE("the best step newest: a limit of 1 keeps it alone") {
+    prune_checkpoints(out, 1, 5);
+    CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000005"});
+  }
+  SUBCASE("the best step already next to last: a limit of 1 keeps it beside the newest") {
+    prune_checkpoints(out, 1, 4);
     CHECK(names_of(list_checkpoints(out)) == std::vector<std::string>{"step_000004", "step_000005"});
   }
   SUBCASE("a limit of 1 keeps the newest beside the best, and the best alone at the end") {

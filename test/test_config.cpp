@@ -184,8 +184,7 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
             "llama3.argilla, llama3, chatml, passthrough, got 'vicuna'");
   CHECK(
       error_of("datasets:\n  - path: /no/such/data\n") ==
-      "cfg.yaml:2: datasets[0].path: expected an existing file or directory (looked for beside the config, then in "
-      "the working directory), got '/no/such/data'");
+      "cfg.yaml:2: datasets[0].path: expected an existing file or directory, got '/no/such/data'");
   // A hub id's shape with a data file's extension is a local file that is missing.
   CHECK(error_of("datasets:\n  - path: data/train.jsonl\n") ==
         "cfg.yaml:2: datasets[0].path: expected an existing file or directory (looked for beside the config, then in "
@@ -425,6 +424,11 @@ TEST_CASE("command-line overrides: applied as top-level keys before validation")
         "cfg.yaml: --learnng_rate: expected a config key llm_train knows (did you mean --learning_rate?), got an "
         "unknown key");
   CHECK(error_with("", {{"max_step", "3"}}).find("(did you mean --max_steps?)") != std::string::npos);
+  // Axolotl's keys that are not built are never taken for slips of others; model_config's fields apply.
+  CHECK(parse("", {{"float16", "false"}, {"sage_attention", "false"}}).unknown_keys ==
+        std::vector<std::string>{"float16", "sage_attention"});
+  CHECK(error_with("", {{"float16", "true"}}).find("--float16: not supported, fp16 weights") != std::string::npos);
+  CHECK(parse("", {{"model_config", "{hidden_size: 128}"}}).model.hidden_size == 128);
   CHECK(nearest_config_key("sequnce_len") == std::optional<std::string>("sequence_len"));
   CHECK(nearest_config_key("seeds") == std::optional<std::string>("seed"));
   CHECK(!nearest_config_key("wandb_project"));

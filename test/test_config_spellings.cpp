@@ -89,7 +89,8 @@ TEST_CASE("num_epochs may be a fraction; evals_per_epoch, saves_per_epoch, save_
   CHECK(error_with("save_total_limit: -1\n").find("save_total_limit: expected an integer >= 0") != std::string::npos);
 }
 
-// Axolotl's check_evals: refused only where val_set_size says 0 outright (a saved config leaves it null).
+// Axolotl's check_evals: refused only where val_set_size says 0 outright, and not in a checkpoint's
+// resolved config, which writes every key.
 TEST_CASE("eval_steps or an eval_strategy beside val_set_size: 0 and no test_datasets: refused, as Axolotl") {
   CHECK(error_with("val_set_size: 0\neval_steps: 5\n").find("eval_steps: expected an eval set with it "
                                                             "(val_set_size > 0 or test_datasets)") != std::string::npos);
@@ -97,6 +98,8 @@ TEST_CASE("eval_steps or an eval_strategy beside val_set_size: 0 and no test_dat
         std::string::npos);
   CHECK(parse("val_set_size: 0\neval_strategy: 'no'\n").eval_strategy == "no");
   CHECK(parse("eval_steps: 5\n").eval_steps == 5);  // val_set_size unset: Axolotl's validator lets it be
+  const TrainConfig unset = parse("eval_steps: 5\n");
+  CHECK(parse_config(config_to_yaml(unset), "step_000004/config.yaml").eval_steps == 5);
 }
 
 TEST_CASE("save_strategy best: needs evaluations and no step counts") {

@@ -343,8 +343,8 @@ TEST_CASE("llm_train starts from an exported directory and exports its final mod
   CHECK(nlohmann::json::parse(read_file(ws.out("generation_config.json"))) ==
         nlohmann::json{{"_from_model_config", true}, {"bos_token_id", 256}, {"eos_token_id", 257}});
 
-  // Llama 3.1+'s list of end ids and the base's generation config go to the export as
-  // save_pretrained writes them (the list kept while it holds the tokenizer's EOS).
+  // The base's generation config goes to the export as save_pretrained writes it; config.json
+  // takes the tokenizer's EOS where the base lists several, as Axolotl's loader sets it.
   Workspace listed("hf_eos_list");
   nlohmann::json config = nlohmann::json::parse(read_file(dir + "/config.json"));
   config["eos_token_id"] = {257, 256};
@@ -353,9 +353,12 @@ TEST_CASE("llm_train starts from an exported directory and exports its final mod
   write_file(dir + "/generation_config.json", generation);
   r = run_train(listed.config("max_steps: 1\n") + " --base_model " + dir);
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(nlohmann::json::parse(read_file(listed.out("config.json")))["eos_token_id"] == nlohmann::json{257, 256});
+  CHECK(nlohmann::json::parse(read_file(listed.out("config.json")))["eos_token_id"] == 257);
   CHECK(read_file(listed.out("generation_config.json")) == generation);
+  // Without the base's generation config, transformers' from_model_config of the base's list.
   fs::remove(dir + "/generation_config.json");
+  REQUIRE(run_train(listed.config("max_steps: 1\n") + " --base_model " + dir).exit_code == 0);
+  CHECK(nlohmann::json::parse(read_file(listed.out("generation_config.json")))["eos_token_id"] == nlohmann::json{257, 256});
   write_file(dir + "/config.json", nlohmann::json::parse(read_file(ws.out("config.json"))).dump());
 
   // Axolotl's reinit_weights: the directory's architecture, fresh weights (the workspace's seed 7,

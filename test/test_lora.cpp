@@ -403,6 +403,10 @@ TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT fi
       CHECK(merged.read(name, DType::f32).to_floats() == values);
     }
   }
+  Run none = run_train("merge-lora " + straight.config(lora) + " --output_dir " + (merging.dir / "empty").string());
+  CHECK(none.exit_code == 2);
+  CHECK_MESSAGE(contains(none.output, "merge-lora: expected a trained adapter (adapter_config.json) in output_dir " +
+                                          (merging.dir / "empty").string() + ", got none"), none.output);
 }
 
 TEST_CASE("adapter config errors: one line naming the file and key, exit 2") {

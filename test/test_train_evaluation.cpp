@@ -72,6 +72,7 @@ TEST_CASE("load_best_model_at_end: the exported model is the best evaluation's c
   // end (HF's train() deletes the others).
   CHECK(fs::exists(best_dir + "/model.bin"));
   CHECK(list_checkpoints(ws.out()).size() == 1);
+  CHECK_MESSAGE(contains(r.output, ", checkpoint " + best_dir + "\n"), r.output);  // the one left
   const CheckpointContents saved = load_checkpoint(best_dir);
   const SafetensorsFile exported(ws.out("model.safetensors"));
   for (const NamedTensor& t : saved.model.tensors) {

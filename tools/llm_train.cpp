@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -137,10 +138,19 @@ int main(int argc, char** argv) {
         const auto scalar = [&yaml](const char* key) {
           return yaml.IsMap() && yaml[key] && yaml[key].IsScalar() ? yaml[key].Scalar() : std::string();
         };
-        if (scalar("lora_model_dir").empty())
-          overrides["lora_model_dir"] = overrides.count("output_dir") ? overrides["output_dir"]
-                                        : !scalar("output_dir").empty() ? scalar("output_dir")
-                                                                        : llm::TrainConfig().output_dir;
+        if (scalar("lora_model_dir").empty()) {
+          // output_dir is the working directory's (as a run writes it), not the config's.
+          const std::string dir = std::filesystem::absolute(overrides.count("output_dir") ? overrides["output_dir"]
+                                                            : !scalar("output_dir").empty() ? scalar("output_dir")
+                                                            : llm::TrainConfig().output_dir).string();
+          std::error_code ec;
+          if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / "adapter_config.json", ec))
+            throw llm::UserError(std::string(argv[2]) + ": merge-lora: expected a trained adapter (adapter_config.json) "
+                                 "in output_dir " + dir + ", got none; name its directory with --lora_model_dir");
+          std::string quoted = "'";  // read as YAML: single-quoted, so '#' or ': ' in a path stay in it
+          for (const char ch : dir) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+          overrides["lora_model_dir"] = quoted + "'";
+        }
       }
       config = llm::load_config(argv[2], overrides);
       const std::string adapter = config.lora_model_dir, base = config.base_model;
@@ -161,7 +171,7 @@ int main(int argc, char** argv) {
     if (comm.is_main()) {
       fmt::print("done: {} steps", result.steps);
       if (result.non_finite_steps > 0)  // the run went on through them, as HF's; the line says so
-        fmt::print(" ({} of this run's with a non-finite loss or gradient norm, not applied)", result.non_finite_steps);
+        fmt::print(" ({} of this run's with a non-finite loss or gradient norm)", result.non_finite_steps);
       if (result.last_loss) fmt::print(", last loss {:.6f}", *result.last_loss);
       else fmt::print(" (none trained by this run)");
       if (result.best_eval_loss)

@@ -44,6 +44,8 @@ std::string alias_read_for(const std::string& key) {
 // across keys.
 class Parser {
  public:
+  bool resolved = false;  // a config config_to_yaml wrote (kResolvedConfigHeader)
+
   explicit Parser(const std::string& source) : source_(source), ctx_{c_, source, unknown_, {}} {
     c_.source = source;
     c_.data.source = source;
@@ -108,14 +110,21 @@ class Parser {
   // refused here, since the run would go on with that key's default.
   void add_override(const std::string& key, const std::string& text) {
     Where w{source_, key, 0, true};
-    if (!find_config_field(alias_read_for(key)))
+    const std::string name = alias_read_for(key);
+    if (!find_config_field(name) && !is_axolotl_key_not_built(name) && name != "model_config")
       if (std::optional<std::string> near = nearest_config_key(key))
         fail(w, "a config key llm_train knows (did you mean --" + *near + "?)", "an unknown key");
+    YAML::Node value;
     try {
-      entries_[alias_read_for(key)] = {YAML::Load(text), w};
+      value = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       fail(w, "a YAML value", "'" + text + "' (" + e.msg + ")");
     }
+    if (name == "model_config" && !value.IsNull()) {  // its fields, as the YAML's model_config is read
+      for (const ModelOverride& o : model_config_overrides(value, w)) entries_[o.key] = {o.value, o.where};
+      return;
+    }
+    entries_[name] = {value, w};
   }
 
   // The location of a top-level key for checks across keys: its line when given, else none.
@@ -198,8 +207,9 @@ void Parser::validate() {
     c.gradient_accumulation_steps = ctx_.batch_size / c.micro_batch_size;
   }
   check_exclusive("eval_steps", c.eval_steps > 0, "evals_per_epoch", c.evals_per_epoch > 0);
-  // Axolotl's check_evals: val_set_size 0 said outright, no test_datasets, and evaluations asked for.
-  if (given("val_set_size") && c.data.val_set_size == 0 && c.data.test_datasets.empty()) {
+  // Axolotl's check_evals: val_set_size 0 said outright, no test_datasets, and evaluations asked for
+  // (not in a checkpoint's resolved config: before 2026-12-05 it wrote val_set_size 0 when unset).
+  if (!resolved && given("val_set_size") && c.data.val_set_size == 0 && c.data.test_datasets.empty()) {
     const char* key = c.eval_steps > 0 ? "eval_steps" : given("evaluation_strategy") ? "evaluation_strategy" : "eval_strategy";
     if (c.eval_steps > 0 || (!c.eval_strategy.empty() && c.eval_strategy != "no"))
       fail(at(key), "an eval set with it (val_set_size > 0 or test_datasets), as Axolotl's check_evals", "val_set_size 0");
@@ -480,7 +490,9 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
                     ": YAML syntax error: " + why);
   }
-  return Parser(source).run(root, overrides);
+  Parser parser(source);
+  parser.resolved = yaml_text.rfind(kResolvedConfigHeader, 0) == 0;
+  return parser.run(root, overrides);
 }
 
 TrainConfig load_config(const std::string& path,

@@ -452,6 +452,9 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
                          const std::map<std::string, std::string>& overrides = {});
 // The resolved config as YAML (written into every checkpoint; parse_config reads it back).
 std::string config_to_yaml(const TrainConfig& config);
+// The first line config_to_yaml writes: a config holding it is one llm_train resolved (a
+// checkpoint's), which Axolotl's checks on what a person wrote do not apply to.
+inline constexpr const char* kResolvedConfigHeader = "# llm_train config, resolved";
 // The config a checkpoint keeps: without the resume keys, and with output_dir and the token
 // cache's directory absolute (as the config's files are), so `--resume` from another directory
 // goes on writing where the run wrote.

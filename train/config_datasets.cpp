@@ -187,7 +187,9 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
   // A name ending in a data file's extension (data/train.jsonl) is a local file, not a hub id.
   static const std::regex kDataFile(R"(.*\.(jsonl?|parquet|arrow|csv|tsv|txt)(\.(gz|zst))?)", std::regex::icase);
   if (!looks_like_hub_id(given) || std::regex_match(given, kDataFile))
-    fail(w, "an existing file or directory (looked for beside the config, then in the working directory)",
+    fail(w, fs::path(given).is_absolute()
+                ? "an existing file or directory"
+                : "an existing file or directory (looked for beside the config, then in the working directory)",
          describe(node));
   const std::optional<std::string> snapshot = find_hub_snapshot(given, HubRepoKind::dataset, revision);
   if (!snapshot)

@@ -179,10 +179,7 @@ std::vector<ConfigField> make_fields() {
       text("dataset_prepared_path", data, MEMBER(data.dataset_prepared_path),
            "token cache directory; unset: output_dir/prepared"),
       {"val_set_size", data, "a fraction < 1 or a whole count", "held-out examples for evaluation",
-       // 0 written as null (unset, the same 0): a saved config with eval keys and no eval set read
-       // again is not refused by Axolotl's check_evals, which a val_set_size: 0 given outright meets.
-       read_val_set_size,
-       [](const TrainConfig& c) { return c.data.val_set_size == 0 ? std::string() : yaml_number(c.data.val_set_size); }},
+       read_val_set_size, [](const TrainConfig& c) { return yaml_number(c.data.val_set_size); }},
       flag("train_on_inputs", data, MEMBER(data.train_on_inputs),
            "prompt tokens (alpaca instructions, untrained segments) take loss too"),
       choice("excess_length_strategy", data, MEMBER(data.excess_length_strategy),

@@ -281,6 +281,8 @@ std::vector<ConfigField> attention_rows(const char* section);
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.
 std::optional<std::string> unsupported_setting(const std::string& key, const YAML::Node& value);
+// Whether `key` is one of those Axolotl keys (set or not): never a slip of another key.
+bool is_axolotl_key_not_built(const std::string& key);
 // With lora_model_dir: each LoRA key the config does not give (lora_r, lora_alpha, lora_dropout,
 // lora_target_modules unless lora_target_linear is given, modules to save, PEFT's options) read
 // from the directory's adapter_config.json, as PEFT's from_pretrained takes the file's settings;

@@ -143,6 +143,12 @@ std::optional<std::string> unsupported_optimizer(const YAML::Node& value) {
 
 }  // namespace
 
+bool is_axolotl_key_not_built(const std::string& key) {
+  for (const Unsupported& u : kUnsupported)
+    if (key == u.key) return true;
+  return false;
+}
+
 bool plugin_keys_built(const std::string& name) {
   for (const char* built : kBuiltPlugins)
     if (name == built) return true;

@@ -12,7 +12,7 @@
 namespace llm {
 
 std::string config_to_yaml(const TrainConfig& c) {
-  std::string y = "# llm_train config, resolved: the preset's HF fields and datasets spelled out\n";
+  std::string y = std::string(kResolvedConfigHeader) + ": the preset's HF fields and datasets spelled out\n";
   const char* section = nullptr;
   for (const ConfigField& field : config_fields()) {
     if (!field.write) continue;

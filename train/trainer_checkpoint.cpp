@@ -288,7 +288,7 @@ void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t s
       if (rates_apart && *rates_apart < saved_step)
         say("warning: {}: max_steps {} -> {}: the schedule now spans {} steps, and its rates from step {} on are not "
             "those of the saved {}-step schedule: from step {} the run is neither the saved one nor one started "
-            "with max_steps {}\n", resumed_from, d.saved, d.now, plan.total_steps, *rates_apart, saved_total,
+            "with max_steps {}\n", resumed_from, d.saved, d.now, plan.total_steps, *rates_apart + 1, saved_total,
             saved_step, d.now);
     } else if (!kQuiet.count(d.key))
       changed += (changed.empty() ? "" : ", ") + d.key + " (" + d.saved + " -> " + d.now + ")";
