@@ -67,6 +67,7 @@ bool parse_double(const std::string& text, double& out) {
 template <typename Float>
 std::string shortest(Float v) {
   char buf[40];
+  if (v == 0) return "0";  // -0.0 too: "-0" reads back as the integer 0, another text when written again
   if (v == std::floor(v) && std::fabs(v) < 1e15) {  // 500000, not %g's 5e+05
     std::snprintf(buf, sizeof buf, "%.0f", static_cast<double>(v));
     return buf;
