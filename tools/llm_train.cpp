@@ -85,6 +85,30 @@ YAML::Node yaml_or_null(const std::string& path) {
   }
 }
 
+// merge-lora's config: as Axolotl's command, without lora_model_dir the run's own adapter in
+// output_dir (the working directory's, as a run writes it, not the config's).
+llm::TrainConfig merge_lora_config(const std::string& path, std::map<std::string, std::string> overrides) {
+  if (!overrides.count("lora_model_dir")) {
+    const YAML::Node yaml = yaml_or_null(path);
+    const auto scalar = [&yaml](const char* key) {
+      return yaml.IsMap() && yaml[key] && yaml[key].IsScalar() ? yaml[key].Scalar() : std::string();
+    };
+    if (scalar("lora_model_dir").empty()) {
+      const std::string dir = std::filesystem::absolute(overrides.count("output_dir") ? overrides["output_dir"]
+                                                        : !scalar("output_dir").empty() ? scalar("output_dir")
+                                                        : llm::TrainConfig().output_dir).string();
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / "adapter_config.json", ec))
+        throw llm::UserError(path + ": merge-lora: expected a trained adapter (adapter_config.json) in output_dir " +
+                             dir + ", got none; name its directory with --lora_model_dir");
+      std::string quoted = "'";  // read as YAML: single-quoted, so '#' or ': ' in a path stay in it
+      for (const char ch : dir) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+      overrides["lora_model_dir"] = quoted + "'";
+    }
+  }
+  return llm::load_config(path, overrides);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,28 +155,7 @@ int main(int argc, char** argv) {
     llm::TrainConfig config;
     if (first == "merge-lora") {
       if (argc < 3) throw llm::UserError("command line: merge-lora needs a config (llm_train merge-lora CONFIG.yaml)");
-      std::map<std::string, std::string> overrides = parse_overrides(argc, argv, 3);
-      // As Axolotl's merge-lora: without lora_model_dir, the run's own adapter in output_dir.
-      if (!overrides.count("lora_model_dir")) {
-        const YAML::Node yaml = yaml_or_null(argv[2]);
-        const auto scalar = [&yaml](const char* key) {
-          return yaml.IsMap() && yaml[key] && yaml[key].IsScalar() ? yaml[key].Scalar() : std::string();
-        };
-        if (scalar("lora_model_dir").empty()) {
-          // output_dir is the working directory's (as a run writes it), not the config's.
-          const std::string dir = std::filesystem::absolute(overrides.count("output_dir") ? overrides["output_dir"]
-                                                            : !scalar("output_dir").empty() ? scalar("output_dir")
-                                                            : llm::TrainConfig().output_dir).string();
-          std::error_code ec;
-          if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / "adapter_config.json", ec))
-            throw llm::UserError(std::string(argv[2]) + ": merge-lora: expected a trained adapter (adapter_config.json) "
-                                 "in output_dir " + dir + ", got none; name its directory with --lora_model_dir");
-          std::string quoted = "'";  // read as YAML: single-quoted, so '#' or ': ' in a path stay in it
-          for (const char ch : dir) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
-          overrides["lora_model_dir"] = quoted + "'";
-        }
-      }
-      config = llm::load_config(argv[2], overrides);
+      config = merge_lora_config(argv[2], parse_overrides(argc, argv, 3));
       const std::string adapter = config.lora_model_dir, base = config.base_model;
       const std::string merged = llm::Trainer::merge_lora_adapter(std::move(config));
       fmt::print("done: merged the adapter of {} onto {} into {}\n", adapter, base, merged);

@@ -102,12 +102,12 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   const bool bf16 = !device.is_cpu() &&
                     (c.bfloat16 || c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
-  // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
-  // line, instead of in an allocation minutes later.
   if (merge_only) {  // the model with its adapter, which a training run's plan would overstate
     build_model();
     return;
   }
+  // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
+  // line, instead of in an allocation minutes later.
   memory_available = available_memory(device);
   if (c.auto_find_batch_size) fit_micro_batch(bf16);
   check_memory(c, plan_memory(memory_plan_input(c, comm.world_size(), bf16, device.is_cpu())), memory_available,
@@ -474,8 +474,9 @@ TrainResult Trainer::Impl::run() {
     if (comm.is_main() && !result.stopped_by_watchdog) {  // HF's train() ends so: a limit of 1 keeps the best alone
       prune_checkpoints(c.output_dir, c.save_total_limit, best_to_keep(), CheckpointsPruned::at_the_end);
       std::error_code ec;
-      if (!result.last_checkpoint.empty() && !std::filesystem::exists(result.last_checkpoint, ec))
-        result.last_checkpoint = c.output_dir + "/" + checkpoint_dir_name(*best_to_keep());
+      const std::optional<int64_t> best = best_to_keep();
+      if (best && !result.last_checkpoint.empty() && !std::filesystem::exists(result.last_checkpoint, ec))
+        result.last_checkpoint = c.output_dir + "/" + checkpoint_dir_name(*best);
     }
   }
   result.steps = state.step;

@@ -105,7 +105,7 @@ std::string Trainer::merge_lora_adapter(TrainConfig config) {
     throw UserError(config.source + ": merge-lora: expected adapter: lora or qlora and an adapter directory "
                     "(lora_model_dir, else output_dir), got " + (config.adapter.empty() ? "no adapter" : "none"));
   Impl impl(std::move(config), true);
-  return impl.export_merged_model(impl.config.bfloat16 ? DType::bf16 : impl.forward.compute_dtype);
+  return impl.export_merged_model(impl.export_dtype());
 }
 
 // The end of a run that was not interrupted (called on every rank).
@@ -117,9 +117,8 @@ void Trainer::Impl::export_final_model() {
   // already).
   const TrainConfig& c = config;
   const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
-  // The compute dtype (bf16 on a GPU), or bf16 wherever bfloat16 keeps the weights in it.
-  const DType export_dtype = c.bfloat16 ? DType::bf16 : forward.compute_dtype;
-  const char* dtype = dtype_name(export_dtype);
+  const DType out_dtype = export_dtype();
+  const char* dtype = dtype_name(out_dtype);
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.
   if (!model->lora()) {
     if (!comm.is_main()) {
@@ -137,14 +136,14 @@ void Trainer::Impl::export_final_model() {
       const TensorSink put = c.qat.weight == QatScheme::Weight::ternary ? baking_ternary(sink) : sink;
       export_weights(put);
       for (const ParamRef& p : frozen) put(p.name, *p.tensor);
-    }, c.output_dir, export_dtype, ids);
+    }, c.output_dir, out_dtype, ids);
     say("exported the final model to {} (config.json, {} safetensors{})\n", c.output_dir, dtype,
         files_beside(c.output_dir));
     return;
   }
   if (c.relora) {  // as Axolotl ends a ReLoRA run: the base with every period's adapters merged
     if (!comm.is_main()) return;
-    save_merged_model(*model, c.output_dir, export_dtype, ids);
+    save_merged_model(*model, c.output_dir, out_dtype, ids);
     say("exported the model with its ReLoRA adapters merged to {} (config.json, {} safetensors{})\n", c.output_dir,
         dtype, files_beside(c.output_dir));
     return;
@@ -155,10 +154,10 @@ void Trainer::Impl::export_final_model() {
   }
   if (!comm.is_main()) return;
   // As Axolotl's LoRA runs: the adapter, in PEFT's format.
-  save_peft_adapter(*model, c.output_dir, c.base_model, export_dtype);
+  save_peft_adapter(*model, c.output_dir, c.base_model, out_dtype);
   say("exported the adapter to {} ({}, {} {}{})\n", c.output_dir, kPeftConfigFile, dtype, kPeftWeightsFile,
       files_beside(c.output_dir, false));
-  if (c.merge_lora) export_merged_model(export_dtype);
+  if (c.merge_lora) export_merged_model(out_dtype);
 }
 
 }  // namespace llm

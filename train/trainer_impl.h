@@ -182,6 +182,8 @@ struct Trainer::Impl {
   // output_dir/merged: the base with every adapter merged, the tokenizer and generation config
   // beside it (rank 0). Returns the directory.
   std::string export_merged_model(DType dtype);
+  // What exports write: the compute dtype (bf16 on a GPU), or bf16 wherever bfloat16 keeps the weights in it.
+  DType export_dtype() const { return config.bfloat16 ? DType::bf16 : forward.compute_dtype; }
   std::string files_beside(const std::string& dir, bool full_model = true) const;  // tokenizer, generation config
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
