@@ -34,6 +34,7 @@ constexpr const char* kConfigFile = "config.yaml";
 constexpr const char* kModelFile = "model.bin";
 constexpr const char* kOptimizerFile = "optimizer.bin";
 constexpr const char* kTrainerFile = "trainer.bin";
+constexpr const char* kMetricsFile = "metrics.jsonl";  // optional: a run that has logged nothing yet has none
 constexpr const char* kManifestFile = "manifest.json";
 constexpr int64_t kManifestFormat = 1;
 constexpr const char* kLatestFile = "latest";
@@ -185,9 +186,10 @@ std::optional<Manifest> read_manifest(const std::string& dir) {
   // Exactly the checkpoint's own files: a name from the manifest is never a path to follow.
   std::set<std::string> listed;
   for (const auto& entry : m.files) listed.insert(entry.first);
+  listed.erase(kMetricsFile);
   if (listed != std::set<std::string>{kConfigFile, kModelFile, kOptimizerFile, kTrainerFile})
     throw bad("lists the files " + nlohmann::json(listed).dump() +
-              "; expected config.yaml, model.bin, optimizer.bin and trainer.bin");
+              "; expected config.yaml, model.bin, optimizer.bin, trainer.bin and optionally metrics.jsonl");
   std::optional<int64_t> dir_step = checkpoint_step(dir);
   if (dir_step && *dir_step != m.step)
     throw bad("seals step " + std::to_string(m.step) + ", but the directory is " +
@@ -227,29 +229,42 @@ void check_tensor_file(const TensorFile& file, const char* name, const Manifest&
   check_checksum(file.path, file.checksum, m.files.at(name));
 }
 
-std::string read_config(const std::string& dir, const std::optional<Manifest>& m) {
-  const std::string path = existing_file(dir, kConfigFile);
+// A text file of the checkpoint, checked against the manifest's seal when there is one.
+std::string read_sealed_text(const std::string& dir, const char* name, const std::optional<Manifest>& m) {
+  const std::string path = existing_file(dir, name);
   std::string text = read_text(path);
-  if (m) check_checksum(path, crc32(text.data(), text.size()), m->files.at(kConfigFile));
+  if (m) check_checksum(path, crc32(text.data(), text.size()), m->files.at(name));
   return text;
 }
+
+std::string read_config(const std::string& dir, const std::optional<Manifest>& m) {
+  return read_sealed_text(dir, kConfigFile, m);
+}
+
+struct CheckedCheckpoint {
+  std::string config, metrics_log;
+  std::optional<Manifest> manifest;
+};
 
 // load_checkpoint, verify_checkpoint and open_checkpoint: every check up to the tensor files,
 // then `each(path, index)` for model.bin, optimizer.bin and trainer.bin (index 0 to 2), which
 // reads, opens or streams the file and returns it without its tensors or with them, checked here
-// against the manifest. Returns the config text and the manifest.
-std::pair<std::string, std::optional<Manifest>> check_checkpoint(
-    const std::string& dir, const std::function<const TensorFile&(const std::string& path, int index)>& each) {
+// against the manifest. Returns the config text, the metrics log and the manifest.
+CheckedCheckpoint check_checkpoint(const std::string& dir,
+                                   const std::function<const TensorFile&(const std::string& path, int index)>& each) {
   check_checkpoint_dir(dir);
-  std::optional<Manifest> manifest = read_manifest(dir);
+  CheckedCheckpoint checked;
+  checked.manifest = read_manifest(dir);
+  const std::optional<Manifest>& manifest = checked.manifest;
   if (manifest) check_sizes(dir, *manifest);
-  std::string config = read_config(dir, manifest);
+  checked.config = read_config(dir, manifest);
+  if (manifest && manifest->files.count(kMetricsFile)) checked.metrics_log = read_sealed_text(dir, kMetricsFile, manifest);
   const char* names[] = {kModelFile, kOptimizerFile, kTrainerFile};
   for (int i = 0; i < 3; i++) {
     const TensorFile& file = each(existing_file(dir, names[i]), i);
     if (manifest) check_tensor_file(file, names[i], *manifest);
   }
-  return {std::move(config), std::move(manifest)};
+  return checked;
 }
 
 }  // namespace
@@ -298,6 +313,11 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   write_text_durably(join(tmp, kConfigFile), contents.config_yaml);
   seals[kConfigFile] = {contents.config_yaml.size(),
                         crc32_hex(crc32(contents.config_yaml.data(), contents.config_yaml.size()))};
+  if (!contents.metrics_log.empty()) {
+    write_text_durably(join(tmp, kMetricsFile), contents.metrics_log);
+    seals[kMetricsFile] = {contents.metrics_log.size(),
+                           crc32_hex(crc32(contents.metrics_log.data(), contents.metrics_log.size()))};
+  }
   const TensorFileSource trainer = source_of(contents.trainer);
   // In this order: a sharded save's ranks take part in model.bin's gathers, then optimizer.bin's.
   const std::pair<const char*, const TensorFileSource*> bins[] = {
@@ -323,32 +343,34 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
 std::string save_checkpoint(const std::string& output_dir, int64_t step, const CheckpointContents& contents) {
   return save_checkpoint(output_dir, step, CheckpointSave{contents.config_yaml, source_of(contents.model),
                                                           source_of(contents.optimizer), contents.trainer,
-                                                          contents.run_id});
+                                                          contents.run_id, contents.metrics_log});
 }
 
 CheckpointContents load_checkpoint(const std::string& dir) {
   CheckpointContents c;
   TensorFile CheckpointContents::*bins[] = {&CheckpointContents::model, &CheckpointContents::optimizer,
                                             &CheckpointContents::trainer};
-  auto [config, manifest] = check_checkpoint(dir, [&](const std::string& path, int i) -> const TensorFile& {
+  CheckedCheckpoint checked = check_checkpoint(dir, [&](const std::string& path, int i) -> const TensorFile& {
     return c.*bins[i] = read_tensor_file(path);
   });
-  c.config_yaml = std::move(config);
-  c.run_id = manifest ? manifest->run_id : "";
-  c.sealed = manifest.has_value();
+  c.config_yaml = std::move(checked.config);
+  c.metrics_log = std::move(checked.metrics_log);
+  c.run_id = checked.manifest ? checked.manifest->run_id : "";
+  c.sealed = checked.manifest.has_value();
   return c;
 }
 
 OpenCheckpoint open_checkpoint(const std::string& dir) {
   OpenCheckpoint c;
   std::unique_ptr<TensorFileReader> OpenCheckpoint::*readers[] = {&OpenCheckpoint::model, &OpenCheckpoint::optimizer};
-  auto [config, manifest] = check_checkpoint(dir, [&](const std::string& path, int i) -> const TensorFile& {
+  CheckedCheckpoint checked = check_checkpoint(dir, [&](const std::string& path, int i) -> const TensorFile& {
     if (i == 2) return c.trainer = read_tensor_file(path);
     return (c.*readers[i] = std::make_unique<TensorFileReader>(path))->file();
   });
-  c.config_yaml = std::move(config);
-  c.run_id = manifest ? manifest->run_id : "";
-  c.sealed = manifest.has_value();
+  c.config_yaml = std::move(checked.config);
+  c.metrics_log = std::move(checked.metrics_log);
+  c.run_id = checked.manifest ? checked.manifest->run_id : "";
+  c.sealed = checked.manifest.has_value();
   return c;
 }
 
@@ -356,7 +378,7 @@ bool verify_checkpoint(const std::string& dir) {
   TensorFile file;
   return check_checkpoint(dir, [&](const std::string& path, int) -> const TensorFile& {
            return file = verify_tensor_file(path);
-         }).second.has_value();
+         }).manifest.has_value();
 }
 
 std::string read_checkpoint_config(const std::string& dir) {

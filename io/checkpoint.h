@@ -1,5 +1,6 @@
 // Checkpoint directories: output_dir/step_NNNNNN/ holding config.yaml, model.bin, optimizer.bin
-// and trainer.bin (tensor files, io/tensor_file.h), sealed by manifest.json, written last: format
+// and trainer.bin (tensor files, io/tensor_file.h), and metrics.jsonl (the run's log up to the step,
+// as HF's trainer_state.json carries log_history) when there is one, sealed by manifest.json, written last: format
 // version, step, run id, and each file's size and checksum. Every .bin file's metadata carries the
 // step and run id too, so a file copied in from another checkpoint or another run, an edited
 // config.yaml or a cut file is refused before anything loads, naming the file and what disagrees.
@@ -28,6 +29,7 @@ struct CheckpointContents {
   // an unsealed checkpoint.
   std::string run_id;
   bool sealed = true;  // set by load_checkpoint: false when there is no manifest.json (legacy)
+  std::string metrics_log;  // the run's metrics.jsonl up to the step; "" when it has none
 };
 
 // A fresh random run id (64 bits as 16 hex digits).
@@ -48,6 +50,7 @@ struct CheckpointSave {
   TensorFileSource model, optimizer;
   TensorFile trainer;
   std::string run_id;
+  std::string metrics_log;  // written as metrics.jsonl unless ""
 };
 
 // Writes output_dir/step_NNNNNN/ (creating output_dir; replacing an existing checkpoint of the
@@ -75,6 +78,7 @@ struct OpenCheckpoint {
   bool sealed = true;
   std::unique_ptr<TensorFileReader> model, optimizer;
   TensorFile trainer;
+  std::string metrics_log;
 };
 OpenCheckpoint open_checkpoint(const std::string& dir);
 

@@ -273,6 +273,15 @@ TEST_CASE("a manifest seals a checkpoint: a foreign, edited or cut file is refus
                               std::to_string(config.size()) +
                               " (truncated, or changed after the checkpoint was sealed)");
   }
+  SUBCASE("the run's metrics log, when carried, is sealed as config.yaml is") {
+    CheckpointContents c = small_contents(3.0f);
+    c.metrics_log = "{\"step\": 3, \"eval_loss\": 1.5}\n";
+    const std::string three = save_checkpoint(out, 3, c);
+    CHECK(load_checkpoint(three).metrics_log == c.metrics_log);
+    CHECK(load_checkpoint(one).metrics_log.empty());
+    write_file(three + "/metrics.jsonl", "{\"step\": 3, \"eval_loss\": 9.5}\n");
+    CHECK(contains(refusal(three), three + "/metrics.jsonl: checksum "));
+  }
   SUBCASE("a manifest from another step") {
     fs::copy_file(two + "/manifest.json", manifest, fs::copy_options::overwrite_existing);
     CHECK(refusal(one) == manifest + ": seals step 2, but the directory is step_000001 "

@@ -355,11 +355,11 @@ TEST_CASE("metrics.jsonl: a non-finite loss or norm is null, so every line stays
   fs::create_directories(ws.out());
   const auto no_warning = [](const std::string& why) { FAIL(why); };
   {
-    MetricsLog log(path, -1, no_warning);
+    MetricsLog log(path, std::nullopt, "", no_warning);
     log.train(1, 0.5, std::nanf(""), 1e-3, INFINITY, 10.0);
     log.eval(1, -INFINITY);
   }
-  { MetricsLog reopened(path, 1, no_warning); }  // a resume at step 1 keeps both lines
+  { MetricsLog reopened(path, 1, "", no_warning); }  // a resume at step 1 keeps both lines
   std::istringstream lines(read_file(path));
   std::string train, eval;
   REQUIRE(std::getline(lines, train));
@@ -368,6 +368,42 @@ TEST_CASE("metrics.jsonl: a non-finite loss or norm is null, so every line stays
   CHECK(nlohmann::json::parse(train)["grad_norm"].is_null());
   CHECK(nlohmann::json::parse(train)["lr"] == 1e-3);
   CHECK(nlohmann::json::parse(eval)["eval_loss"].is_null());
+}
+
+TEST_CASE("metrics.jsonl travels in each checkpoint: a resume into another output_dir keeps the whole curve") {
+  Workspace ws("metrics_history");
+  const std::string straight = ws.out("straight"), moved = ws.out("moved");
+  const std::string keys = "save_steps: 2\neval_steps: 2\noverwrite_output_dir: true\n";
+  REQUIRE(run_train(ws.config(keys + "max_steps: 4\noutput_dir: " + straight + "\n")).exit_code == 0);
+  const std::string whole = read_file(straight + "/metrics.jsonl");
+  // HF's trainer_state.json carries log_history; here each checkpoint seals the log up to its step.
+  const std::string two = straight + "/step_000002";
+  const std::string carried = read_file(two + "/metrics.jsonl");
+  CHECK(nlohmann::json::parse(read_file(two + "/manifest.json"))["files"].contains("metrics.jsonl"));
+  CHECK(whole.rfind(carried, 0) == 0);               // the log's first lines, those up to step 2
+  CHECK(contains(carried, "{\"step\": 2, \"eval_loss\": "));  // the evaluation before the save
+  CHECK(!contains(carried, "{\"step\": 3,"));
+  Run r = run_train("--resume " + two + " --output_dir " + moved);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  std::vector<std::string> a = train_records(straight + "/metrics.jsonl"), b = train_records(moved + "/metrics.jsonl");
+  REQUIRE(a.size() == 4);
+  CHECK(a == b);
+  const std::string continued = read_file(moved + "/metrics.jsonl");  // the evaluations too
+  CHECK(std::count(continued.begin(), continued.end(), '\n') == std::count(whole.begin(), whole.end(), '\n'));
+
+  // A log whose seal no longer matches is refused by name, as the checkpoint's other files.
+  write_file(two + "/metrics.jsonl", carried + "{\"step\": 1}\n");
+  r = run_train("--resume " + two + " --output_dir " + ws.out("third"));
+  CHECK(r.exit_code == 2);
+  CHECK(contains(error_text(r), two + "/metrics.jsonl: " + std::to_string(carried.size() + 12) +
+                                    " bytes, but manifest.json records " + std::to_string(carried.size())));
+
+  // A new run over an earlier one's log (its checkpoints replaced) starts the log afresh.
+  r = run_train(ws.config(keys + "max_steps: 2\noutput_dir: " + straight + "\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(train_records(straight + "/metrics.jsonl").size() == 2);
+  const std::string fresh = read_file(straight + "/metrics.jsonl");
+  CHECK(fresh.find("{\"step\": 0, \"eval_loss\"") == fresh.rfind("{\"step\": 0, \"eval_loss\""));
 }
 
 TEST_CASE("a second run on the same output_dir is refused at once by the first one's lock") {

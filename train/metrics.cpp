@@ -4,10 +4,10 @@
 #include <fmt/core.h>
 
 #include <cmath>
-#include <fstream>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <vector>
+#include <sstream>
 
 #include "engine/user_error.h"
 #include "io/json_text.h"
@@ -24,35 +24,43 @@ std::optional<int64_t> record_step(const std::string& line) {
     return std::nullopt;
   return record["step"].get<int64_t>();
 }
+
+// The log's text so far; "" where there is none yet.
+std::string existing_log(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) ? read_whole_file(path, "the run's metrics log (a file)") : "";
+}
 }  // namespace
 
 std::string json_number(double value) { return std::isfinite(value) ? fmt::format("{:.9g}", value) : "null"; }
 
-MetricsLog::MetricsLog(const std::string& path, int64_t keep_up_to_step,
-                       const std::function<void(const std::string&)>& warn) {
+MetricsLog::MetricsLog(const std::string& path, std::optional<int64_t> resumed_step, const std::string& history,
+                       const std::function<void(const std::string&)>& warn)
+    : path_(path) {
   if (std::optional<std::string> kind = special_file_kind(path))
     throw UserError(path + ": expected the run's metrics log (a file), got " + *kind);
-  if (keep_up_to_step >= 0) {
-    std::vector<std::string> kept;
+  std::string kept;
+  if (resumed_step) {
+    const std::string source = history.empty() ? existing_log(path) : history;
+    const std::string from = history.empty() ? path : "the checkpoint's metrics.jsonl";
+    std::istringstream in(source);
     int64_t line_number = 0, skipped = 0, first_skipped = 0;
-    std::ifstream in(path);
     for (std::string line; std::getline(in, line);) {
       line_number++;
       if (line.empty()) continue;
       const std::optional<int64_t> step = record_step(line);
       if (!step && skipped++ == 0) first_skipped = line_number;
-      if (step && *step <= keep_up_to_step) kept.push_back(line);
+      if (step && *step <= *resumed_step) kept += line + '\n';
     }
-    in.close();
     // One bad line must not block every resume: it is dropped, and said once.
     if (skipped > 0)
       warn(fmt::format("{}: skipped {} line(s) that are not metrics records with an integer \"step\" "
-                       "(first: line {})", path, skipped, first_skipped));
-    std::ofstream out(path, std::ios::trunc);
-    for (const std::string& line : kept) out << line << '\n';
+                       "(first: line {})", from, skipped, first_skipped));
   }
-  file_ = std::fopen(path.c_str(), "a");
+  file_ = std::fopen(path.c_str(), "w");
   if (!file_) throw UserError(path + ": cannot open the metrics log for writing");
+  std::fputs(kept.c_str(), file_);
+  std::fflush(file_);
 }
 
 MetricsLog::~MetricsLog() {
@@ -68,6 +76,8 @@ void MetricsLog::train(int64_t step, double epoch, float loss, double lr, double
   std::fputs(record.c_str(), file_);
   std::fflush(file_);
 }
+
+std::string MetricsLog::contents() const { return existing_log(path_); }
 
 void MetricsLog::eval(int64_t step, float eval_loss, const std::string& extra) {
   const std::string record = fmt::format("{{\"step\": {}, \"eval_loss\": {}{}}}\n", step, json_number(eval_loss), extra);

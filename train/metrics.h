@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace llm {
@@ -14,10 +15,13 @@ std::string json_number(double value);
 
 class MetricsLog {
  public:
-  // Opens `path` for appending. keep_up_to_step >= 0 first drops records of later steps (a
-  // resumed run rewrites what the interrupted one logged after its checkpoint), and lines that
-  // are not records, which `warn` is told about in one line.
-  MetricsLog(const std::string& path, int64_t keep_up_to_step,
+  // Opens `path` for appending. A new run (no resumed_step) starts it empty. A resumed run starts
+  // it with the records up to resumed_step of `history`, the log its checkpoint carries (as HF's
+  // trainer_state.json carries log_history, so a resume into another output_dir keeps the curve
+  // whole), or of the file itself when the checkpoint carries none (written before 2026-12-05):
+  // what the interrupted run logged after its checkpoint is rewritten. Lines that are not records
+  // are dropped, which `warn` is told about in one line.
+  MetricsLog(const std::string& path, std::optional<int64_t> resumed_step, const std::string& history,
              const std::function<void(const std::string&)>& warn);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
@@ -28,7 +32,11 @@ class MetricsLog {
              const std::string& extra = "");
   void eval(int64_t step, float eval_loss, const std::string& extra = "");
 
+  // Every record so far, as the file holds them (what a checkpoint carries).
+  std::string contents() const;
+
  private:
+  std::string path_;
   std::FILE* file_ = nullptr;
 };
 

@@ -210,8 +210,9 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   if (!resumed_from.empty()) restore(checkpoint);
   stop_point("restoring the checkpoint");
   if (comm.is_main())
-    metrics = std::make_unique<MetricsLog>(c.output_dir + "/metrics.jsonl", state.step,
-                                           [this](const std::string& why) { say("warning: {}\n", why); });
+    metrics = std::make_unique<MetricsLog>(
+        c.output_dir + "/metrics.jsonl", resumed_from.empty() ? std::nullopt : std::optional<int64_t>(state.step),
+        checkpoint.metrics_log, [this](const std::string& why) { say("warning: {}\n", why); });
 
   print_summary();
 }

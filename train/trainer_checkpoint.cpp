@@ -183,6 +183,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   CheckpointSave c;
   c.config_yaml = config_to_yaml(config_to_save(config));  // resuming names this checkpoint
   c.run_id = run_id;
+  if (metrics) c.metrics_log = metrics->contents();  // rank 0's: the others keep no log
   // Made while written: under ZeRO one bucket's weights, then one bucket's moment, at a time.
   c.model = {{}, weight_table(), [this](const TensorSink& put) { export_weights(put); }};
   c.optimizer = {{{"steps_taken", std::to_string(optimizer->steps_taken())}, {"optimizer", optimizer->state_format()}},
