@@ -180,6 +180,18 @@ TEST_CASE("a rank that fails ends the whole job, non-zero, within 10 seconds") {
   CHECK(seconds < 10.0);
 }
 
+TEST_CASE("a config that no rank can read is said once, exit 2, with no MPI_Abort") {
+  Workspace ws("dp_bad_config");
+  Run r = run_train(ws.config("max_steps: -3\n"), mpirun(2));
+  CHECK(r.exit_code == 2);
+  const std::string line = "max_steps: expected an integer >= 1, got -3\n";
+  CHECK_MESSAGE(contains(r.output, line), r.output);
+  CHECK_MESSAGE(r.output.find(line) == r.output.rfind(line), r.output);
+  CHECK(contains(r.output, "error: " + ws.dir.string() + "/config.yaml:"));
+  CHECK(!contains(r.output, "rank 0:"));
+  CHECK(!contains(r.output, "MPI_ABORT"));
+}
+
 // On several ranks Axolotl runs its DistMuon (dion's algorithm), not the Muon built here.
 TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
   Workspace ws("dp_muon");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -109,6 +110,18 @@ llm::TrainConfig merge_lora_config(const std::string& path, std::map<std::string
   return llm::load_config(path, overrides);
 }
 
+// The config of a run: CONFIG.yaml and its overrides, or --resume DIR's.
+llm::TrainConfig run_config(int argc, char** argv) {
+  const std::string first = argv[1];
+  if (first == "--resume") {
+    if (argc < 3) throw llm::UserError("command line: --resume needs a checkpoint directory");
+    return resume_config(argv[2], parse_overrides(argc, argv, 3));
+  }
+  if (first.rfind("--", 0) == 0)  // an override before the config, or a mistyped flag
+    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, --keys or --help first, got '" + first + "'");
+  return llm::load_config(first, parse_overrides(argc, argv, 2));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,12 +152,15 @@ int main(int argc, char** argv) {
   // In a job of several ranks, one rank's error ends them all (MPI_Abort) instead of leaving the
   // others blocked in a collective; the message says which rank failed.
   // Each line of the message is one error (a config may hold several unsupported keys).
-  auto fail = [&comm](const char* kind, const std::exception& e, int code) {
-    std::istringstream lines(e.what());
+  auto say_error = [&comm](const char* kind, const std::string& what, bool name_the_rank) {
+    std::istringstream lines(what);
     for (std::string line; std::getline(lines, line);) {
-      if (comm.distributed()) fmt::print(stderr, "{}: rank {}: {}\n", kind, comm.rank(), line);
+      if (name_the_rank) fmt::print(stderr, "{}: rank {}: {}\n", kind, comm.rank(), line);
       else fmt::print(stderr, "{}: {}\n", kind, line);
     }
+  };
+  auto fail = [&comm, &say_error](const char* kind, const std::exception& e, int code) {
+    say_error(kind, e.what(), comm.distributed());
     if (comm.distributed()) {
       std::fflush(stderr);
       comm.abort(code);
@@ -161,14 +177,22 @@ int main(int argc, char** argv) {
       fmt::print("done: merged the adapter of {} onto {} into {}\n", adapter, base, merged);
       return 0;
     }
-    if (first == "--resume") {
-      if (argc < 3) throw llm::UserError("command line: --resume needs a checkpoint directory");
-      config = resume_config(argv[2], parse_overrides(argc, argv, 3));
-    } else if (first.rfind("--", 0) == 0) {  // an override before the config, or a mistyped flag
-      throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, --keys or --help first, got '" + first + "'");
-    } else {
-      config = llm::load_config(first, parse_overrides(argc, argv, 2));
+    // Every rank reads the same config, so a bad one fails on all of them alike: then rank 0 says
+    // it once and each exits, with no MPI_Abort (whose banner would bury the line). Where only
+    // some ranks fail (a file one node cannot see), those abort the job as any other error does.
+    std::optional<std::string> config_error;
+    try {
+      config = run_config(argc, argv);
+    } catch (const llm::UserError& e) {
+      config_error = e.what();
     }
+    int64_t any_rank_read_it = config_error ? 0 : 1;
+    if (comm.distributed()) comm.allreduce_max(&any_rank_read_it, 1);
+    if (!any_rank_read_it) {
+      if (comm.is_main()) say_error("error", *config_error, false);
+      return llm::kUserErrorExitCode;
+    }
+    if (config_error) throw llm::UserError(*config_error);
     llm::Trainer trainer(config);
     llm::TrainResult result = trainer.run();
     if (comm.is_main()) {
