@@ -18,7 +18,8 @@ void CudaBackend::adopt(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
   LLM_CHECK(param.dtype() == DType::f32 && m.dtype() == DType::f32 && v.dtype() == DType::f32,
             "adopt on CUDA keeps f32 master weights and moments; got param " + param.str() + ", m " + m.str() +
                 ", v " + v.str());
-  LLM_CHECK(grad.numel() == param.numel(), "adopt: grad " + grad.str() + " for " + param.str());
+  LLM_CHECK(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(),
+            "adopt: grad " + grad.str() + ", m " + m.str() + ", v " + v.str() + " for " + param.str());
   const int64_t n = param.numel();
   if (n == 0) return;
   activate();
