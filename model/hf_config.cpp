@@ -99,6 +99,10 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   if (!factor || !factor->is_number() || factor->get<double>() < 1)
     s.fail("factor", "a number >= 1");
   rope.factor = factor->get<float>();
+  // transformers' rope validation refuses a llama3 scaling without any of these (a KeyError).
+  for (const char* needed : {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+    if (!s.get(needed)) s.fail(needed, "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor "
+                                       "and original_max_position_embeddings, as transformers)");
   rope.low_freq_factor = s.positive("low_freq_factor", rope.low_freq_factor);
   rope.high_freq_factor = s.positive("high_freq_factor", rope.high_freq_factor);
   rope.original_max_position_embeddings = static_cast<int>(s.integer(
@@ -130,6 +134,8 @@ LlamaConfig read_hf_config(const std::string& path) {
   const json j = read_json_file(path, "a Hugging Face config.json");
   if (!j.is_object()) throw UserError(path + ": expected a JSON object, got " + j.type_name());
   const ConfigFields f(j, path);
+  // transformers' AutoConfig picks the model class by model_type (architectures is not read).
+  if (!f.get("model_type")) f.fail("model_type", "\"llama\" (transformers' AutoConfig needs it)");
   f.require_text("model_type", "llama", "llm_train trains Llama models");
   f.require_text("hidden_act", "silu", "the SwiGLU MLP of Llama");
   if (f.flag("attention_bias", false)) f.fail("attention_bias", "false (the model has no biases)");

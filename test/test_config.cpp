@@ -70,11 +70,14 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
   CHECK(c.model.rope.low_freq_factor == 2.0f);
   CHECK(c.model.rope.high_freq_factor == 8.0f);
   CHECK(c.model.rope.original_max_position_embeddings == 1024);
-  c = parse("rope_scaling: {type: llama3, factor: 16}\n");
+  c = parse("rope_scaling: {type: llama3, factor: 16, low_freq_factor: 1, high_freq_factor: 4, "
+            "original_max_position_embeddings: 8192}\n");
   CHECK(c.model.rope.factor == 16.0f);
-  CHECK(c.model.rope.low_freq_factor == 1.0f);  // Llama 3's defaults
-  CHECK(c.model.rope.high_freq_factor == 4.0f);
   CHECK(c.model.rope.original_max_position_embeddings == 8192);
+  // transformers' rope validation refuses a llama3 map without one of its four numbers (KeyError).
+  CHECK(error_with("rope_scaling: {type: llama3, factor: 16}\n") ==
+        "cfg.yaml:3: rope_scaling.low_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor, "
+        "high_freq_factor and original_max_position_embeddings, as transformers), got none");
   c = parse("base_model: llama3-1b\nrope_scaling:\n");
   CHECK(c.model.rope.factor == 0.0f);
   CHECK(c.model.rope.theta == 500000.0f);
@@ -88,7 +91,8 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
   CHECK(error_with("rope_scaling: 8\n") ==
         "cfg.yaml:3: rope_scaling: expected a map {rope_type: llama3, factor, ...} or null, got 8");
   CHECK(
-      starts_with(error_with("rope_scaling: {rope_type: llama3, factor: 8, low_freq_factor: 4}\n"),
+      starts_with(error_with("rope_scaling: {rope_type: llama3, factor: 8, low_freq_factor: 4, high_freq_factor: 4, "
+                             "original_max_position_embeddings: 8192}\n"),
                   "cfg.yaml:3: rope_scaling: expected low_freq_factor < high_freq_factor"));
 }
 
@@ -367,6 +371,15 @@ TEST_CASE("YAML syntax, structure and file errors") {
   CHECK(error_of(std::string("a: x\0\n", 6)) == "cfg.yaml:1: YAML syntax error: a NUL byte (YAML text holds none)");
   CHECK(error_of("a: " + std::string(100000, '[') + "\n") == "cfg.yaml:2: YAML syntax error: nested deeper than the YAML reader takes");
   CHECK(error_of("a\rb\n") == "cfg.yaml: expected a map of keys at the top level, got 'a\\rb'");
+  // Axolotl's yaml.safe_load: UTF-8 text, one document (a second one was dropped unread).
+  CHECK(error_of("a: 1\nb: o\xff\n") == "cfg.yaml:2: expected UTF-8 text, got a byte that starts no UTF-8 character at byte 10");
+  const std::string second = "cfg.yaml:3: expected one YAML document, got a second one starting here (a config is one "
+                             "mapping, as Axolotl's yaml.safe_load reads it)";
+  CHECK(error_of("# c\nmax_steps: 2\n---\nmax_steps: 3\n") == second);
+  CHECK(error_of("---\nmax_steps: 2\n--- # empty\n") == second);
+  CHECK(error_of("max_steps: 2\n...\nmax_steps: 3\n") == second);
+  CHECK(error_of("%YAML 1.2\n--- {max_steps: 2}\n...\n%YAML 1.2\n") == "cfg.yaml:4:" + second.substr(11));
+  CHECK(error_of("%YAML 1.2\n---\n" + base() + "max_steps: 2\nx: |\n  ---\n...\n# end\n") == "(no error)");
   const std::string missing = (scratch().dir / "nope.yaml").string();
   try {
     load_config(missing);

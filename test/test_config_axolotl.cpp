@@ -20,9 +20,11 @@ using namespace llm::config_test;
 // there); here they are the same fields as the top-level keys.
 TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level keys") {
   const TrainConfig c = parse(
-      "base_model: llama3-1b\nmodel_config:\n  rope_scaling: {rope_type: llama3, factor: 16}\n"
+      "base_model: llama3-1b\nmodel_config:\n  rope_scaling: {rope_type: llama3, factor: 16, low_freq_factor: 1, "
+      "high_freq_factor: 4, original_max_position_embeddings: 8192}\n"
       "  max_position_embeddings: 16384\n  use_cache: false\n  attention_dropout: 0.0\n");
-  const TrainConfig top = parse("base_model: llama3-1b\nrope_scaling: {rope_type: llama3, factor: 16}\n"
+  const TrainConfig top = parse("base_model: llama3-1b\nrope_scaling: {rope_type: llama3, factor: 16, low_freq_factor: 1, "
+                                "high_freq_factor: 4, original_max_position_embeddings: 8192}\n"
                                 "max_position_embeddings: 16384\n");
   CHECK(c.model.rope.factor == 16.0f);
   CHECK(c.model.max_position_embeddings == 16384);

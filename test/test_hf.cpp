@@ -100,7 +100,7 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   write_file(path, kLlama32Config);
   check_same_llama_config(read_hf_config(path), *llama_preset("llama3-1b"));
 
-  write_file(path, R"({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                        "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": null})");
   LlamaConfig c = read_hf_config(path);
   CHECK(c.num_key_value_heads == 4);  // as many as the query heads
@@ -111,7 +111,7 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   CHECK_FALSE(c.tie_word_embeddings);
 
   // transformers 5 writes rope_parameters, rope_theta inside; "default" is no scaling.
-  write_file(path, R"({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                        "num_attention_heads": 4, "vocab_size": 300,
                        "rope_parameters": {"rope_type": "default", "rope_theta": 250000.0}})");
   c = read_hf_config(path);
@@ -166,7 +166,11 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
              "rope_parameters.rope_type: expected llama3 or default"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
              "rope_scaling.factor: expected a number >= 1"},
+        Case{{{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}}}},
+             "rope_scaling.high_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor, "
+             "high_freq_factor and original_max_position_embeddings, as transformers), got none"},
         Case{{{"model_type", "mistral"}}, "model_type: expected llama"},
+        Case{{{"model_type", nullptr}}, "model_type: expected \"llama\" (transformers' AutoConfig needs it), got none"},
         Case{{{"hidden_act", "gelu"}}, "hidden_act: expected silu"},
         Case{{{"attention_bias", true}}, "attention_bias: expected false"},
         Case{{{"hidden_size", nullptr}},
@@ -312,7 +316,7 @@ TEST_CASE("base_model as an HF directory: config.json gives the model, YAML fiel
       error_of([&] { parse_config("base_model: " + ws.dir.string() + "\n" + data, "cfg.yaml"); });
   CHECK(contains(e, "cfg.yaml:1: base_model: expected a preset (tiny, "));
   CHECK(contains(e, "an HF model directory holding config.json"));
-  write_file(dir + "/config.json", "{\"hidden_size\": 16}");
+  write_file(dir + "/config.json", "{\"model_type\": \"llama\", \"hidden_size\": 16}");
   e = error_of([&] { parse_config("base_model: " + dir + "\n" + data, "cfg.yaml"); });
   CHECK(contains(e, dir + "/config.json: intermediate_size: expected an integer in [1, 1048576], got none"));
 }

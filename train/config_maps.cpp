@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <regex>
+#include <set>
 
 #include "train/unfrozen_parameters.h"
 
@@ -57,10 +58,12 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     rope.factor = 0.0f;
     return;
   }
-  RopeConfig s;  // low/high frequency factors and original length default to Llama 3's
+  RopeConfig s;
   std::string type;
+  std::set<std::string> given;
   for_fields(n, w, "a map {rope_type: llama3, factor, ...} or null",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
+               given.insert(key);
                if (key == "rope_type" || key == "type") {  // "type": older HF configs
                  type = read_choice(v, wk, {"llama3"});
                } else if (key == "factor") {
@@ -77,7 +80,12 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
                }
              });
   if (type.empty()) fail(w.child(".rope_type", n), "llama3", "none");
-  if (s.factor == 0.0f) fail(w.child(".factor", n), "a number >= 1", "none");
+  // As transformers' rope validation (a KeyError), which the map reaches through Axolotl.
+  for (const char* needed : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+    if (!given.count(needed))
+      fail(w.child("." + std::string(needed), n),
+           "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor and "
+           "original_max_position_embeddings, as transformers)", "none");
   if (s.low_freq_factor >= s.high_freq_factor)
     fail(w, "low_freq_factor < high_freq_factor",
          num(s.low_freq_factor) + " and " + num(s.high_freq_factor));
