@@ -31,6 +31,24 @@ TEST_CASE("early stopping: stops after exactly `patience` evaluations without im
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 4);
 }
 
+TEST_CASE("early stopping: a resume of the checkpoint written as the run stopped trains nothing more") {
+  Workspace ws("early_resume");
+  const std::string moved = ws.out("moved");
+  Run r = run_train(ws.config("max_steps: 50\neval_steps: 1\nsave_steps: 1\n"
+                              "early_stopping_patience: 2\nearly_stopping_threshold: 100\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  REQUIRE(contains(r.output, "early stopping: 2 evaluations without improvement"));
+  REQUIRE(fs::exists(ws.out("step_000003")));
+  // The uninterrupted run ended at step 3: so does its continuation, with the same export.
+  Run again = run_train("--resume " + ws.out("step_000003") + " --output_dir " + moved);
+  REQUIRE_MESSAGE(again.exit_code == 0, again.output);
+  CHECK(contains(again.output, "early stopping (at the checkpoint's step, before this resume): 2 evaluations without "
+                               "improvement; best eval_loss "));
+  CHECK(contains(again.output, "done: 3 steps (none trained by this run)"));
+  CHECK(train_records(moved + "/metrics.jsonl") == train_records(ws.out("metrics.jsonl")));
+  CHECK(read_file(moved + "/model.safetensors") == read_file(ws.out("model.safetensors")));
+}
+
 namespace {
 
 // The steps of metrics.jsonl's evaluation records, and their eval_loss.

@@ -352,12 +352,28 @@ TrainResult Trainer::Impl::run() {
   auto start = std::chrono::steady_clock::now(), last_log = start;
   const int64_t first_step = state.step;
   set_next_beta1();  // OneCycleLR sets it when built
+  const auto patience_ran_out = [&] {
+    return c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
+  };
+  // Without load_best every best was saved; with it, only those at HF's save steps.
+  const auto say_early_stop = [&](const char* when) {
+    say("early stopping{}: {} evaluations without improvement; best eval_loss {:.6f} at step {}{}\n", when,
+        state.patience_counter, *state.best_eval_loss, state.best_step,
+        state.best_step == state.best_checkpoint_step ? " (" + state.best_checkpoint_dir + ")"
+        : !load_best ? " (" + config.output_dir + "/" + checkpoint_dir_name(state.best_step) + ")"
+                     : " (not a save step, so no checkpoint holds it)");
+  };
+  // The checkpoint early stopping wrote as it ended the run (auto-resume finds it in a finished
+  // run's output_dir) continues exactly by training nothing more: that run ended there. A larger
+  // early_stopping_patience given on resume lets it go on.
+  result.stopped_early = patience_ran_out();
+  if (result.stopped_early) say_early_stop(" (at the checkpoint's step, before this resume)");
   // HF's eval_on_start evaluates again after a resume, repeating the checkpoint step's evaluation
   // in the log and counting it against early stopping's patience, so a resumed run could stop
   // where the run that saved the checkpoint would have gone on (Axolotl's issue #3305, its fix
   // #3575 skips it). A resume continues exactly: the start's evaluation is a fresh run's alone.
   if (plan.eval_on_start && first_step == 0 && state.step < plan.total_steps) evaluate_and_record(true, tty);
-  while (state.step < plan.total_steps) {
+  while (!result.stopped_early && state.step < plan.total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
     if (c.relora) restart_relora();
@@ -422,7 +438,7 @@ TrainResult Trainer::Impl::run() {
 
     const bool improved = plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps) &&
                           evaluate_and_record(false, tty);
-    const bool early_stop = c.early_stopping_patience > 0 && state.patience_counter >= c.early_stopping_patience;
+    const bool early_stop = patience_ran_out();
     // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
     int64_t stop_flag = stop_signal() != 0 ? 1 : 0;
     comm.allreduce_max(&stop_flag, 1);
@@ -441,12 +457,7 @@ TrainResult Trainer::Impl::run() {
       result.last_checkpoint = save(!c.save_only_model || stop_signal || watchdog_stop);
     }
     if (early_stop) {
-      // Without load_best every best was saved; with it, only those at HF's save steps.
-      say("early stopping: {} evaluations without improvement; best eval_loss {:.6f} at step {}{}\n",
-          state.patience_counter, *state.best_eval_loss, state.best_step,
-          state.best_step == state.best_checkpoint_step ? " (" + state.best_checkpoint_dir + ")"
-          : !load_best ? " (" + config.output_dir + "/" + checkpoint_dir_name(state.best_step) + ")"
-                       : " (not a save step, so no checkpoint holds it)");
+      say_early_stop("");
       result.stopped_early = true;
       break;
     }
