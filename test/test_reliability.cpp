@@ -97,6 +97,19 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
   CHECK(r.output.find("warning: " + ws.out("metrics.jsonl") + ": skipped 2 line(s) that are not metrics "
                       "records") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 3);
+  // Its run cannot be told, so checkpoints in another directory are another run's, and later ones
+  // beside it a continuation that going on would mix with this one.
+  Workspace other("legacy_other");
+  REQUIRE(run_train(other.config("max_steps: 4\nsave_steps: 4\n")).exit_code == 0);
+  r = run_train("--resume " + ckpt + " --output_dir " + other.out() + " --max_steps 4 --overwrite_output_dir false");
+  CHECK(r.exit_code == 2);
+  CHECK(contains(error_text(r), "holds 1 checkpoint(s) of another run than " + ckpt + "'s, newest " +
+                                    other.out("step_000004")));
+  CHECK(fs::exists(other.out("step_000004/model.bin")));
+  r = run_train("--resume " + ckpt + "/ --max_steps 4 --overwrite_output_dir false");
+  CHECK(r.exit_code == 2);
+  CHECK(contains(error_text(r), "holds 1 checkpoint(s) of this run after " + ckpt + "/, newest " + ws.out("step_000003")));
+  fs::remove_all(ws.out("step_000003"));
 
   // Without a manifest to seal them, each value is still checked, naming the file and the key.
   struct Case {

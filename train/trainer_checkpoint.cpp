@@ -116,9 +116,9 @@ void Trainer::Impl::export_weights(const TensorSink& put) {
 }
 
 // Checkpoints in output_dir of a run other than this one (a new run: any; a resume: those whose
-// manifest names another run; a checkpoint whose run cannot be read is left alone, as auto-resume
-// skips it), and, resuming a checkpoint named outright, this run's own checkpoints after it (the
-// continuation it abandons). Writing among them would replace some step by step and mix two runs
+// manifest names another run, or, where either run cannot be read (a legacy checkpoint has no
+// manifest), those in another directory than the one resumed), and, resuming a checkpoint named
+// outright, this run's own checkpoints after it (the continuation it abandons). Writing among them would replace some step by step and mix two runs
 // (a later auto-resume would take the newest), so they are refused before anything is written
 // unless the config says to replace them (HF's overwrite_output_dir): then they are removed once
 // this run's first checkpoint is safe.
@@ -127,10 +127,17 @@ void Trainer::Impl::find_other_runs_checkpoints() {
   const std::optional<std::string> resumed_run =
       resumed_from.empty() ? std::nullopt : checkpoint_run_id(resumed_from);
   const std::optional<int64_t> resumed_step = resumed_from.empty() ? std::nullopt : checkpoint_step(resumed_from);
+  fs::path resumed_path = fs::path(resumed_from).lexically_normal();
+  if (resumed_path.filename().empty()) resumed_path = resumed_path.parent_path();  // "out/step_000004/"
+  const auto beside_resumed = [&](const std::string& dir) {
+    std::error_code ec;
+    return fs::equivalent(fs::path(dir).parent_path(), resumed_path.parent_path(), ec);
+  };
   for (const std::string& dir : list_checkpoints(c.output_dir)) {
     const std::optional<std::string> id = checkpoint_run_id(dir);
-    if (resumed_from.empty() || (id && resumed_run && *id != *resumed_run)) other_runs_checkpoints.push_back(dir);
-    else if (!c.resume_from_checkpoint.empty() && id && resumed_run && resumed_step && checkpoint_step(dir) > resumed_step)
+    const bool same_run = !resumed_from.empty() && (id && resumed_run ? *id == *resumed_run : beside_resumed(dir));
+    if (!same_run) other_runs_checkpoints.push_back(dir);
+    else if (!c.resume_from_checkpoint.empty() && resumed_step && checkpoint_step(dir) > resumed_step)
       abandoned_checkpoints.push_back(dir);
   }
   if (c.overwrite_output_dir) return;
