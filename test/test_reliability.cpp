@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -212,6 +213,25 @@ TEST_CASE("output_dir: a file or a path under a file is refused before anything 
   CHECK(one_line_error(r));
   CHECK(error_text(r).find("output_dir: expected a directory that can be created, got " + file + "/sub") !=
         std::string::npos);
+  // A checkpoint's name on something else would fail at the first save, the steps before it lost.
+  fs::remove(file);
+  fs::create_directories(ws.out());
+  struct Case {
+    std::function<void(const std::string&)> make;
+    std::string got;
+  };
+  for (const Case& c : {Case{[](const std::string& p) { fs::create_symlink("step_000002", p); }, "a loop of symbolic links"},
+                        Case{[](const std::string& p) { fs::create_symlink("nowhere", p); }, "a symbolic link to nothing"},
+                        Case{[](const std::string& p) { write_file(p, "x"); }, "a file"}}) {
+    const std::string step = ws.out("step_000002");
+    c.make(step);
+    r = run_train(ws.config("max_steps: 2\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(error_text(r) == "error: " + (ws.dir / "config.yaml").string() + ": output_dir: " + step +
+                               ": expected a checkpoint directory, got " + c.got + "; move it away\n");
+    fs::remove(step);
+  }
+  REQUIRE(run_train(ws.config("max_steps: 2\n")).exit_code == 0);
 }
 
 // The loaders' refusal of too few rows for one batch names the config, as the data's own do.

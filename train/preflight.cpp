@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "engine/user_error.h"
+#include "io/checkpoint.h"
 
 namespace llm {
 
@@ -40,6 +41,19 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
   if (ec) throw bad("expected a directory that can be created, got " + dir + " (" + ec.message() + ")");
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     throw bad("expected a writable directory, got " + dir + " (" + std::strerror(errno) + ")");
+  // A checkpoint's name on something else would end the run at its first save, the steps since
+  // the start lost (a save replaces a checkpoint directory, not a file or a link that leads nowhere).
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    if (!checkpoint_step(entry.path().string())) continue;
+    std::error_code status_error;
+    const fs::file_type type = fs::status(entry.path(), status_error).type();
+    if (type == fs::file_type::directory) continue;
+    const std::string what = status_error.value() == ELOOP ? "a loop of symbolic links"
+                             : type == fs::file_type::not_found ? "a symbolic link to nothing"
+                             : type == fs::file_type::regular   ? "a file"
+                                                                : "no directory";
+    throw bad(entry.path().string() + ": expected a checkpoint directory, got " + what + "; move it away");
+  }
   const std::string path = (fs::path(dir) / ".lock").string();
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw bad("cannot create the lock file " + path + " (" + std::strerror(errno) + ")");

@@ -27,7 +27,8 @@ class OutputDirLock {
 };
 
 // Creates c.output_dir when absent and locks it. A path that is a file, lies under a file or is
-// not writable, or a directory another run holds, is a UserError naming the key output_dir.
+// not writable, a directory another run holds, or one holding a checkpoint's name (step_NNNNNN)
+// on anything but a directory, is a UserError naming the key output_dir.
 OutputDirLock lock_output_dir(const TrainConfig& c);
 
 // Refuses in one line, naming the peak, its largest category, what `device` has available
