@@ -232,6 +232,11 @@ TEST_CASE("output_dir: a file or a path under a file is refused before anything 
     fs::remove(step);
   }
   REQUIRE(run_train(ws.config("max_steps: 2\n")).exit_code == 0);
+  // The export would replace the base's own weights.
+  r = run_train(ws.config("max_steps: 2\nbase_model: " + ws.out() + "\n") + " --output_dir " + ws.out() + "/");
+  CHECK(r.exit_code == 2);
+  CHECK(error_text(r) == "error: " + (ws.dir / "config.yaml").string() + ": output_dir: " + ws.out() +
+                             "/ is base_model's directory, whose weights the final export would replace; choose another\n");
 }
 
 // The loaders' refusal of too few rows for one batch names the config, as the data's own do.

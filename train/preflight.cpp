@@ -41,6 +41,9 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
   if (ec) throw bad("expected a directory that can be created, got " + dir + " (" + ec.message() + ")");
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     throw bad("expected a writable directory, got " + dir + " (" + std::strerror(errno) + ")");
+  // The final export writes config.json and the weights into output_dir.
+  if (!c.base_model_is_preset() && fs::equivalent(dir, c.base_model, ec))
+    throw bad(dir + " is base_model's directory, whose weights the final export would replace; choose another");
   // A checkpoint's name on something else would end the run at its first save, the steps since
   // the start lost (a save replaces a checkpoint directory, not a file or a link that leads nowhere).
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {

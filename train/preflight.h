@@ -27,7 +27,7 @@ class OutputDirLock {
 };
 
 // Creates c.output_dir when absent and locks it. A path that is a file, lies under a file or is
-// not writable, a directory another run holds, or one holding a checkpoint's name (step_NNNNNN)
+// not writable, base_model's directory, a directory another run holds, or one holding a checkpoint's name (step_NNNNNN)
 // on anything but a directory, is a UserError naming the key output_dir.
 OutputDirLock lock_output_dir(const TrainConfig& c);
 
