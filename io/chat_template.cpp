@@ -127,7 +127,7 @@ std::string mapped_key(const DatasetSpec& spec, const std::string& property) {
 ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpec& spec, bool content_is_string,
                          const std::string& where, const std::string& which) {
   if (!message.is_object())
-    throw UserError(where + which + " is a " + message.type_name() +
+    throw UserError(where + which + " is " + json_kind(message) +
                     "; expected an object with role and content strings");
   const std::string role = message_string(message, mapped_key(spec, "role"), where, which);
   const std::string ours = our_role(spec, role);
@@ -342,7 +342,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
       throw UserError(where + "missing field \"" + field + "\"; " + expected_row);
     if (!list->is_array() || list->empty())
       throw UserError(where + "field \"" + field + "\" is " +
-                      (list->is_array() ? "an empty list" : std::string("a ") + list->type_name()) +
+                      (list->is_array() ? "an empty list" : json_kind(*list)) +
                       "; " + expected_row);
     // The row's own "system" (Axolotl's ChatTemplatePrompter.field_system, which its loader leaves
     // at that default) opens a conversation that has no system message; drop_system_message then
@@ -355,7 +355,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
     jinja::ValueList template_messages;
     if (adds_system && !spec.drop_system_message) {
       if (!jinja_template && !row_system->is_string())
-        throw UserError(where + "field \"system\" is a " + row_system->type_name() +
+        throw UserError(where + "field \"system\" is " + json_kind(*row_system) +
                         "; expected a string (it opens the conversation as its system message)");
       messages.push_back({"system", row_system->is_string() ? row_system->get<std::string>() : "", {}, {}});
       if (jinja_template)
@@ -384,7 +384,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
     }
     auto tools = r.value.find(spec.field_tools);
     if (tools != r.value.end() && !tools->is_null() && !tools->is_array())  // Axolotl's _get_tools refuses it
-      throw UserError(where + "field \"" + spec.field_tools + "\" is a " + tools->type_name() +
+      throw UserError(where + "field \"" + spec.field_tools + "\" is " + json_kind(*tools) +
                       "; expected a list of tool definitions (datasets: field_tools)");
     try {
       docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),

@@ -170,7 +170,7 @@ std::string string_field(const std::string& path, const JsonRecord& r, const cha
     throw UserError(where + "missing field \"" + key + "\"; expected a JSON object " + expected);
   }
   if (!it->is_string())
-    throw UserError(where + "field \"" + key + "\" is a " + it->type_name() +
+    throw UserError(where + "field \"" + key + "\" is " + json_kind(*it) +
                     ", expected a string");
   return it->get<std::string>();
 }
@@ -232,7 +232,11 @@ FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
   if (spec.ds_type == "parquet" || (spec.ds_type.empty() && ends_with(name, ".parquet"))) return FileReading::parquet;
   if (spec.ds_type == "arrow" || (spec.ds_type.empty() && ends_with(name, ".arrow"))) return FileReading::arrow;
   if (spec.ds_type == "csv" || (spec.ds_type.empty() && ends_with(name, ".csv"))) return FileReading::csv;
-  for (const char* format : {".parquet", ".arrow", ".csv", ".tsv", ".bz2", ".xz", ".zip", ".tar"})
+  for (const char* format : {".parquet", ".arrow", ".csv"})
+    if (ends_with(name, format))  // ds_type named another loader
+      throw UserError(path + ": ds_type: " + spec.ds_type + ", but a " + format + " file holds " + (format + 1) +
+                      " rows; drop ds_type (or give ds_type: " + (format + 1) + ")");
+  for (const char* format : {".tsv", ".bz2", ".xz", ".zip", ".tar"})
     if (ends_with(name, format))
       throw UserError(path + ": a " + format + " file is not read here; expected plain text, JSON, Parquet, Arrow or "
                              "CSV rows, gzip or zstd compressed or not (convert it to JSONL)");

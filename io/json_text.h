@@ -7,6 +7,12 @@
 
 namespace llm {
 
+// A JSON value's kind with its article, for messages: "an array", "an object", "a string", ...
+inline std::string json_kind(const nlohmann::json& value) {
+  const std::string name = value.type_name();
+  return (name == "array" || name == "object" ? "an " : "a ") + name;
+}
+
 // A file's whole text; UserError naming `path` and `expected` when it cannot be read.
 std::string read_whole_file(const std::string& path, const std::string& expected);
 

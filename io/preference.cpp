@@ -12,6 +12,7 @@
 #include "engine/stop_signal.h"
 #include "io/preference_rows.h"
 #include "io/documents.h"
+#include "io/json_text.h"
 #include "io/orpo.h"
 #include "io/preference_formats.h"
 
@@ -106,7 +107,7 @@ std::pair<jinja::Value, std::string> response_message(const json& raw, const Dat
   }
   const jinja::Value value = template_message(message, spec, where, key);
   const json& content = message[mapped_key(spec, "content")];
-  if (!content.is_string()) throw UserError(where + key + "'s content is a " + content.type_name() + "; expected a string");
+  if (!content.is_string()) throw UserError(where + key + "'s content is " + json_kind(content) + "; expected a string");
   return {value, content.get<std::string>()};
 }
 
@@ -131,7 +132,7 @@ PreferenceText template_pair(const Strategy& s, const jinja::Template& chat_temp
         prompt_messages.push_back(
             template_message(messages[i], spec, where, spec.field_messages + "[" + std::to_string(i) + "]"));
     } else {
-      throw UserError(where + "field \"" + spec.field_messages + "\" is a " + messages.type_name() +
+      throw UserError(where + "field \"" + spec.field_messages + "\" is " + json_kind(messages) +
                       "; expected a list of messages or a string");
     }
   }

@@ -5,6 +5,7 @@
 #include "engine/user_error.h"
 #include "io/chat_jinja.h"  // tokenize_template_text
 #include "io/dataset_split.h"
+#include "io/json_text.h"
 
 namespace llm::preference_rows {
 
@@ -31,7 +32,7 @@ const json& field(const json& row, const std::string& key, const std::string& wh
 
 std::string string_field(const json& row, const std::string& key, const std::string& where) {
   const json& value = field(row, key, where);
-  if (!value.is_string()) throw UserError(where + "field \"" + key + "\" is a " + value.type_name() + "; expected a string");
+  if (!value.is_string()) throw UserError(where + "field \"" + key + "\" is " + json_kind(value) + "; expected a string");
   return value.get<std::string>();
 }
 

@@ -6,6 +6,7 @@
 
 #include "engine/ops.h"  // kIgnoreIndex
 #include "engine/user_error.h"
+#include "io/json_text.h"
 
 namespace llm {
 namespace {
@@ -27,7 +28,7 @@ const json* list_field(const JsonRecord& r, const std::string& key, bool require
     throw UserError(where + "missing field \"" + key + "\"; " + expected);
   }
   if (!it->is_array())
-    throw UserError(where + "field \"" + key + "\" is a " + it->type_name() + ", expected a list");
+    throw UserError(where + "field \"" + key + "\" is " + json_kind(*it) + ", expected a list");
   return &*it;
 }
 

@@ -5,12 +5,13 @@
 
 #include "engine/user_error.h"
 #include "io/chat_jinja.h"
+#include "io/json_text.h"
 
 namespace llm {
 
 std::vector<TrainDetail> read_train_detail(const nlohmann::ordered_json& value, const std::string& where) {
   const std::string expected = "; expected a list of {begin_offset, end_offset, train} (datasets: message_field_training_detail)";
-  if (!value.is_array()) throw UserError(where + " is a " + value.type_name() + expected);
+  if (!value.is_array()) throw UserError(where + " is " + json_kind(value) + expected);
   std::vector<TrainDetail> out;
   for (const auto& item : value) {
     const auto integer = [&](const char* key) {

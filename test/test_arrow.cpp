@@ -56,6 +56,11 @@ TEST_CASE("save_to_disk directories read as load_from_disk reads them: a Dataset
   DatasetSpec renamed{dir.write("rows.bin", read_file(files[0])), "alpaca"};
   renamed.ds_type = "arrow";
   CHECK(document_pieces(renamed) == want);
+  // Another loader named for an Arrow file: the two disagree, which the line says.
+  DatasetSpec json{dir.write("rows.arrow", read_file(files[0])), "alpaca"};
+  json.ds_type = "json";
+  CHECK(error_of([&] { document_pieces(json); }) ==
+        json.path + ": ds_type: json, but a .arrow file holds arrow rows; drop ds_type (or give ds_type: arrow)");
 }
 
 TEST_CASE("what the reader does not read, and damaged files and directories, are one line naming the file") {

@@ -445,7 +445,7 @@ TEST_CASE("tool calls' arguments and tools' parameters given as JSON text reach 
   CHECK(kFake.decode(examples_of(row, spec, kFake).at(0).tokens) ==
         R"({"type": "object"}|q<eot>{"x": 1}"not json"<eot>)");
   CHECK(error_of([&] { examples_of(R"({"tools": {"a": 1}, "messages": [{"role": "user", "content": "q"}]})" "\n", spec, kFake); })
-            .find("rows.jsonl:1: field \"tools\" is a object; expected a list of tool definitions") != std::string::npos);
+            .find("rows.jsonl:1: field \"tools\" is an object; expected a list of tool definitions") != std::string::npos);
 }
 
 TEST_CASE("chat_template_kwargs: more template variables, as apply_chat_template's keyword arguments") {

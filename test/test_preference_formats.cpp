@@ -60,7 +60,7 @@ TEST_CASE("passthrough: the row's texts as they are, a special token's name in t
   CHECK(pair_error(spec, R"({"prompt": "Q", "chosen": "Yes"})").find("rows.jsonl:1: missing field \"rejected\"") !=
         std::string::npos);
   CHECK(pair_error(spec, R"({"prompt": ["Q"], "chosen": "Yes", "rejected": "No"})")
-            .find("field \"prompt\" is a array; expected a string") != std::string::npos);
+            .find("field \"prompt\" is an array; expected a string") != std::string::npos);
   const std::vector<KtoText> rows = unpaired_of(spec, R"({"prompt": "Q: ", "completion": "A<|eot_id|>", "label": 1})" "\n"
                                                       R"({"prompt": "Q: ", "completion": "B", "label": false})" "\n");
   REQUIRE(rows.size() == 2);
