@@ -94,6 +94,10 @@ class Backend {
   // for its device, where blocks our caching allocator holds count as used.
   virtual uint64_t available_memory() = 0;
   virtual DevicePeaks peaks() const { return {name()}; }
+  // What fixes the order of this device's sums, so that a resume can tell whether it continues
+  // bit for bit: the GPU's model (cuBLAS picks its kernels, and their split of a sum, by it); the
+  // CPU's thread count (each OpenMP thread sums its share of a reduction).
+  virtual std::string arithmetic() const { return peaks().device; }
 
   // Memory movement.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;

@@ -335,6 +335,22 @@ TEST_CASE("a resume on other data than its checkpoint trained on goes on, saying
 
 // Lion's momentum has AdamW's first moment's name: without the optimizer named in optimizer.bin
 // an AdamW checkpoint would resume as Lion's state.
+TEST_CASE("a resume on another thread count (or GPU model) goes on, saying it is not bit for bit") {
+  Workspace ws("arithmetic");
+  REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 1\n"), "OMP_NUM_THREADS=1 ").exit_code == 0);
+  const std::string one = ws.out("step_000001");
+  const std::string saved = read_tensor_file(one + "/trainer.bin").require_metadata("arithmetic");
+  CHECK(saved == "the CPU with 1 OpenMP thread");
+  Run r = run_train("--resume " + one, "OMP_NUM_THREADS=1 ");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(!contains(r.output, "sums split differently"));
+  r = run_train("--resume " + one, "OMP_NUM_THREADS=2 ");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "warning: " + one + ": trained on the CPU with 1 OpenMP thread, resumed on the CPU with 2 "
+                           "OpenMP threads: sums split differently, so the run goes on close to the saved one, not bit "
+                           "for bit\n"));
+}
+
 TEST_CASE("a resume with another optimizer than the checkpoint's is refused in one line") {
   Workspace ws("resume_other_optimizer");
   REQUIRE(run_train(ws.config("max_steps: 2\nsave_steps: 2\n")).exit_code == 0);

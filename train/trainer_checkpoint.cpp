@@ -217,6 +217,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["world_size"] = std::to_string(comm.world_size());
+  m["arithmetic"] = backend(device).arithmetic();
   if (plateau) {  // reduce_lr_on_plateau's state: the rate and what the next evaluations compare with
     m["plateau_lr"] = fmt::format("{:.17g}", plateau->lr);
     m["plateau_best"] = plateau->best ? fmt::format("{:.17g}", *plateau->best) : "none";
@@ -348,6 +349,9 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     say("warning: {}: the datasets (their files, or the settings they are read with) differ from the ones this "
         "checkpoint trained on: the run goes on from step {}'s place in the new data, not as the saved run would\n",
         resumed_from, saved_step);
+  if (t.metadata.count("arithmetic") && t.metadata.at("arithmetic") != backend(device).arithmetic())
+    say("warning: {}: trained on {}, resumed on {}: sums split differently, so the run goes on close to the saved "
+        "one, not bit for bit\n", resumed_from, t.metadata.at("arithmetic"), backend(device).arithmetic());
   // The weights a checkpoint does not hold (an adapter run's base, those unfrozen_parameters
   // leaves frozen, the source of sparse fine-tuning's masks) are base_model's now: other ones (its
   // files replaced, a hub id's revision moved) go on under the saved adapters, not as the saved run.

@@ -9,6 +9,7 @@ namespace llm {
 class CpuBackend : public Backend {
  public:
   std::string name() const override { return "cpu"; }
+  std::string arithmetic() const override;
   CachingAllocator& allocator() override;
   uint64_t available_memory() override;
 

@@ -1,4 +1,5 @@
-// defines: the CPU allocator, the memory query, host copies, strided copies, casts and fill
+// defines: the CPU allocator, the memory and thread queries, host copies, strided copies, casts and fill
+#include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -59,6 +60,11 @@ std::optional<uint64_t> cgroup_bytes(const char* path) {
 // quarters of it, as address space runs ahead of the bytes used: allocator arenas, thread stacks
 // and BLAS buffers are reserved whole), and what a container's cgroup leaves (its memory.max less
 // its usage; MemAvailable there is the host's).
+std::string CpuBackend::arithmetic() const {
+  const int threads = omp_get_max_threads();
+  return "the CPU with " + std::to_string(threads) + (threads == 1 ? " OpenMP thread" : " OpenMP threads");
+}
+
 uint64_t CpuBackend::available_memory() {
   std::optional<uint64_t> available = proc_kib("/proc/meminfo", "MemAvailable:");
   const auto bound = [&available](uint64_t left) { available = std::min(available.value_or(left), left); };
