@@ -551,16 +551,26 @@ TEST_CASE("the memory check asks the device: a run larger than what it reports i
 // of 8, 7, 6, 5 ... (x 0.9, as accelerate retries) whose plan fits.
 TEST_CASE("auto_find_batch_size: micro_batch_size shrinks to what the memory plan fits") {
   Workspace ws("auto_batch");
-  const std::string config = ws.config("max_steps: 1\nmicro_batch_size: 8\nauto_find_batch_size: true\ndevice: cpu\n");
-  TrainConfig five = parse_config(read_file(config), config);
-  five.micro_batch_size = 5;
-  const double peak = plan_memory(memory_plan_input(five, 1, false, true)).peak_bytes;
-  const std::string available = "LLM_TRAIN_AVAILABLE_MEMORY=" + std::to_string(static_cast<uint64_t>(peak)) + " ";
+  const std::string config =
+      ws.config("max_steps: 2\nsave_steps: 1\nmicro_batch_size: 8\nauto_find_batch_size: true\ndevice: cpu\n");
+  const auto memory_for = [&](int64_t micro_batch_size) {
+    TrainConfig c = parse_config(read_file(config), config);
+    c.micro_batch_size = micro_batch_size;
+    const double peak = plan_memory(memory_plan_input(c, 1, false, true)).peak_bytes;
+    return "LLM_TRAIN_AVAILABLE_MEMORY=" + std::to_string(static_cast<uint64_t>(peak)) + " ";
+  };
+  const std::string available = memory_for(5);
   const Run r = run_train(config, available);
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("auto_find_batch_size: micro_batch_size 8 does not fit the memory plan on cpu; 5 does") !=
         std::string::npos);
   CHECK(r.output.find("batch: 5 micro x 2 accumulation") != std::string::npos);
+  // A resume where less memory is free fits it again (as HF's, from the size its state saved).
+  const Run resumed = run_train("--resume " + ws.out("step_000001"), memory_for(4));
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(contains(resumed.output, "warning: " + ws.out("step_000001") + ": micro_batch_size 4 where the checkpoint "
+                                 "trained with 5 (auto_find_batch_size fits it to the memory here): the run goes on "
+                                 "from step 1 at another row, not as the saved run would\n"));
   // Without it, the same memory refuses micro_batch_size 8 in one line.
   const Run refused = run_train(ws.config("max_steps: 1\nmicro_batch_size: 8\ndevice: cpu\n"), available);
   CHECK(refused.exit_code == 2);

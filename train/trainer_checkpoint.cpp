@@ -299,6 +299,10 @@ void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t s
             "those of the saved {}-step schedule: from step {} the run is neither the saved one nor one started "
             "with max_steps {}\n", resumed_from, d.saved, d.now, plan.total_steps, *rates_apart + 1, saved_total,
             saved_step, d.now);
+    } else if (d.key == "micro_batch_size" && config.auto_find_batch_size) {  // fitted to this device's memory
+      say("warning: {}: micro_batch_size {} where the checkpoint trained with {} (auto_find_batch_size fits it to the "
+          "memory here): the run goes on from step {} at another row, not as the saved run would\n", resumed_from,
+          d.now, d.saved, saved_step);
     } else if (!kQuiet.count(d.key))
       changed += (changed.empty() ? "" : ", ") + d.key + " (" + d.saved + " -> " + d.now + ")";
   }
