@@ -118,10 +118,10 @@ void Trainer::Impl::export_weights(const TensorSink& put) {
 // Checkpoints in output_dir of a run other than this one (a new run: any; a resume: those whose
 // manifest names another run, or, where either run cannot be read (a legacy checkpoint has no
 // manifest), those in another directory than the one resumed), and, resuming a checkpoint named
-// outright, this run's own checkpoints after it (the continuation it abandons). Writing among them would replace some step by step and mix two runs
-// (a later auto-resume would take the newest), so they are refused before anything is written
-// unless the config says to replace them (HF's overwrite_output_dir): then they are removed once
-// this run's first checkpoint is safe.
+// outright, this run's own checkpoints after it (the continuation it abandons). Writing among
+// them would replace some step by step and mix two runs (a later auto-resume would take the
+// newest), so they are refused before anything is written unless the config says to replace
+// them (HF's overwrite_output_dir): then they are removed once this run's first checkpoint is safe.
 void Trainer::Impl::find_other_runs_checkpoints() {
   const TrainConfig& c = config;
   const std::optional<std::string> resumed_run =
