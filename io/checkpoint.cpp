@@ -34,7 +34,7 @@ constexpr const char* kConfigFile = "config.yaml";
 constexpr const char* kModelFile = "model.bin";
 constexpr const char* kOptimizerFile = "optimizer.bin";
 constexpr const char* kTrainerFile = "trainer.bin";
-constexpr const char* kMetricsFile = "metrics.jsonl";  // optional: a run that has logged nothing yet has none
+constexpr const char* kMetricsFile = "metrics.jsonl";  // optional: checkpoints before 2026-12-06 have none
 constexpr const char* kManifestFile = "manifest.json";
 constexpr int64_t kManifestFormat = 1;
 constexpr const char* kLatestFile = "latest";
@@ -242,7 +242,8 @@ std::string read_config(const std::string& dir, const std::optional<Manifest>& m
 }
 
 struct CheckedCheckpoint {
-  std::string config, metrics_log;
+  std::string config;
+  std::optional<std::string> metrics_log;
   std::optional<Manifest> manifest;
 };
 
@@ -313,10 +314,9 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   write_text_durably(join(tmp, kConfigFile), contents.config_yaml);
   seals[kConfigFile] = {contents.config_yaml.size(),
                         crc32_hex(crc32(contents.config_yaml.data(), contents.config_yaml.size()))};
-  if (!contents.metrics_log.empty()) {
-    write_text_durably(join(tmp, kMetricsFile), contents.metrics_log);
-    seals[kMetricsFile] = {contents.metrics_log.size(),
-                           crc32_hex(crc32(contents.metrics_log.data(), contents.metrics_log.size()))};
+  if (const std::optional<std::string>& log = contents.metrics_log) {
+    write_text_durably(join(tmp, kMetricsFile), *log);
+    seals[kMetricsFile] = {log->size(), crc32_hex(crc32(log->data(), log->size()))};
   }
   const TensorFileSource trainer = source_of(contents.trainer);
   // In this order: a sharded save's ranks take part in model.bin's gathers, then optimizer.bin's.

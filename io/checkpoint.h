@@ -29,7 +29,7 @@ struct CheckpointContents {
   // an unsealed checkpoint.
   std::string run_id;
   bool sealed = true;  // set by load_checkpoint: false when there is no manifest.json (legacy)
-  std::string metrics_log;  // the run's metrics.jsonl up to the step; "" when it has none
+  std::optional<std::string> metrics_log;  // the run's metrics.jsonl up to the step, if it carries one
 };
 
 // A fresh random run id (64 bits as 16 hex digits).
@@ -50,7 +50,7 @@ struct CheckpointSave {
   TensorFileSource model, optimizer;
   TensorFile trainer;
   std::string run_id;
-  std::string metrics_log;  // written as metrics.jsonl unless ""
+  std::optional<std::string> metrics_log;  // written as metrics.jsonl when given (an empty log too)
 };
 
 // Writes output_dir/step_NNNNNN/ (creating output_dir; replacing an existing checkpoint of the
@@ -78,7 +78,7 @@ struct OpenCheckpoint {
   bool sealed = true;
   std::unique_ptr<TensorFileReader> model, optimizer;
   TensorFile trainer;
-  std::string metrics_log;
+  std::optional<std::string> metrics_log;
 };
 OpenCheckpoint open_checkpoint(const std::string& dir);
 

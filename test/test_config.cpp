@@ -379,6 +379,10 @@ TEST_CASE("YAML syntax, structure and file errors") {
   CHECK(error_of("---\nmax_steps: 2\n--- # empty\n") == second);
   CHECK(error_of("max_steps: 2\n...\nmax_steps: 3\n") == second);
   CHECK(error_of("%YAML 1.2\n--- {max_steps: 2}\n...\n%YAML 1.2\n") == "cfg.yaml:4:" + second.substr(11));
+  CHECK(error_of("---\n# nothing\n---\nmax_steps: 3\n") == second);  // an empty document first
+  CHECK(error_of("\xEF\xBB\xBF# a BOM, skipped as PyYAML does\n---\n" + base()) == "(no error)");
+  // A checkpoint's own config names paths as the filesystem spells them, UTF-8 or not.
+  CHECK(error_of(std::string(kResolvedConfigHeader) + "\n" + base() + "output_dir: /tmp/lat\xe9\n") == "(no error)");
   CHECK(error_of("%YAML 1.2\n---\n" + base() + "max_steps: 2\nx: |\n  ---\n...\n# end\n") == "(no error)");
   const std::string missing = (scratch().dir / "nope.yaml").string();
   try {

@@ -110,6 +110,9 @@ TEST_CASE("legacy checkpoint without manifest resumes with a warning; trainer.bi
   r = run_train("--resume " + ckpt + "/ --max_steps 4 --overwrite_output_dir false");
   CHECK(r.exit_code == 2);
   CHECK(contains(error_text(r), "holds 1 checkpoint(s) of this run after " + ckpt + "/, newest " + ws.out("step_000003")));
+  r = run_train("--resume step_000002 --max_steps 4 --overwrite_output_dir false", "cd " + ws.out() + " && ");
+  CHECK(r.exit_code == 2);  // named relatively, the same: it sits beside them
+  CHECK(contains(error_text(r), "holds 1 checkpoint(s) of this run after step_000002, newest "));
   fs::remove_all(ws.out("step_000003"));
 
   // Without a manifest to seal them, each value is still checked, naming the file and the key.
@@ -409,11 +412,11 @@ TEST_CASE("metrics.jsonl: a non-finite loss or norm is null, so every line stays
   fs::create_directories(ws.out());
   const auto no_warning = [](const std::string& why) { FAIL(why); };
   {
-    MetricsLog log(path, std::nullopt, "", no_warning);
+    MetricsLog log(path, std::nullopt, std::nullopt, no_warning);
     log.train(1, 0.5, std::nanf(""), 1e-3, INFINITY, 10.0);
     log.eval(1, -INFINITY);
   }
-  { MetricsLog reopened(path, 1, "", no_warning); }  // a resume at step 1 keeps both lines
+  { MetricsLog reopened(path, 1, std::nullopt, no_warning); }  // a resume at step 1 keeps both lines
   std::istringstream lines(read_file(path));
   std::string train, eval;
   REQUIRE(std::getline(lines, train));
@@ -458,6 +461,19 @@ TEST_CASE("metrics.jsonl travels in each checkpoint: a resume into another outpu
   CHECK(train_records(straight + "/metrics.jsonl").size() == 2);
   const std::string fresh = read_file(straight + "/metrics.jsonl");
   CHECK(fresh.find("{\"step\": 0, \"eval_loss\"") == fresh.rfind("{\"step\": 0, \"eval_loss\""));
+
+  // A checkpoint from before the first record carries an empty log: resumed into a directory that
+  // holds another run's log, the log starts from that empty one, not from the file there.
+  const std::string quiet = ws.out("quiet");
+  REQUIRE(run_train(ws.config("save_steps: 1\nval_set_size: 0\nlogging_steps: 10\nmax_steps: 3\noutput_dir: " + quiet +
+                              "\n")).exit_code == 0);
+  CHECK(read_file(quiet + "/step_000001/metrics.jsonl").empty());
+  r = run_train("--resume " + quiet + "/step_000001 --output_dir " + straight);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const std::vector<std::string> resumed = train_records(straight + "/metrics.jsonl");
+  REQUIRE(resumed.size() == 1);
+  CHECK(resumed == train_records(quiet + "/metrics.jsonl"));  // step 3's line, the run's only one
+  CHECK(read_file(straight + "/metrics.jsonl").find("eval_loss") == std::string::npos);
 }
 
 TEST_CASE("a second run on the same output_dir is refused at once by the first one's lock") {

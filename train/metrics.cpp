@@ -34,15 +34,15 @@ std::string existing_log(const std::string& path) {
 
 std::string json_number(double value) { return std::isfinite(value) ? fmt::format("{:.9g}", value) : "null"; }
 
-MetricsLog::MetricsLog(const std::string& path, std::optional<int64_t> resumed_step, const std::string& history,
-                       const std::function<void(const std::string&)>& warn)
+MetricsLog::MetricsLog(const std::string& path, std::optional<int64_t> resumed_step,
+                       const std::optional<std::string>& history, const std::function<void(const std::string&)>& warn)
     : path_(path) {
   if (std::optional<std::string> kind = special_file_kind(path))
     throw UserError(path + ": expected the run's metrics log (a file), got " + *kind);
   std::string kept;
   if (resumed_step) {
-    const std::string source = history.empty() ? existing_log(path) : history;
-    const std::string from = history.empty() ? path : "the checkpoint's metrics.jsonl";
+    const std::string source = history ? *history : existing_log(path);
+    const std::string from = history ? "the checkpoint's metrics.jsonl" : path;
     std::istringstream in(source);
     int64_t line_number = 0, skipped = 0, first_skipped = 0;
     for (std::string line; std::getline(in, line);) {

@@ -18,10 +18,10 @@ class MetricsLog {
   // Opens `path` for appending. A new run (no resumed_step) starts it empty. A resumed run starts
   // it with the records up to resumed_step of `history`, the log its checkpoint carries (as HF's
   // trainer_state.json carries log_history, so a resume into another output_dir keeps the curve
-  // whole), or of the file itself when the checkpoint carries none (written before 2026-12-05):
+  // whole), or of the file itself when the checkpoint carries none (written before 2026-12-06):
   // what the interrupted run logged after its checkpoint is rewritten. Lines that are not records
   // are dropped, which `warn` is told about in one line.
-  MetricsLog(const std::string& path, std::optional<int64_t> resumed_step, const std::string& history,
+  MetricsLog(const std::string& path, std::optional<int64_t> resumed_step, const std::optional<std::string>& history,
              const std::function<void(const std::string&)>& warn);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;

@@ -47,7 +47,8 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
   // A checkpoint's name on something else would end the run at its first save, the steps since
   // the start lost (a save replaces a checkpoint directory, not a file or a link that leads nowhere).
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
-    if (!checkpoint_step(entry.path().string())) continue;
+    const std::optional<int64_t> step = checkpoint_step(entry.path().string());
+    if (!step || entry.path().filename() != checkpoint_dir_name(*step)) continue;  // a name a save writes
     std::error_code status_error;
     const fs::file_type type = fs::status(entry.path(), status_error).type();
     if (type == fs::file_type::directory) continue;

@@ -136,7 +136,7 @@ Target metrics_log_target() {
   return {"metrics_log", "metrics_log", dict, nullptr, [](const std::string& input, const std::string& scratch) {
             const std::string path = scratch + "/metrics.jsonl";
             write_bytes(path, input);
-            { MetricsLog log(path, 3, "", [](const std::string&) {}); }
+            { MetricsLog log(path, 3, std::nullopt, [](const std::string&) {}); }
             std::istringstream kept(read_bytes(path));
             for (std::string line; std::getline(kept, line);) {
               const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
