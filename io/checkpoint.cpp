@@ -311,13 +311,12 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, const C
   if (!fs::create_directory(tmp, ec))
     throw UserError(tmp.string() + ": cannot create directory: " + ec.message());
   std::map<std::string, FileSeal> seals;
-  write_text_durably(join(tmp, kConfigFile), contents.config_yaml);
-  seals[kConfigFile] = {contents.config_yaml.size(),
-                        crc32_hex(crc32(contents.config_yaml.data(), contents.config_yaml.size()))};
-  if (const std::optional<std::string>& log = contents.metrics_log) {
-    write_text_durably(join(tmp, kMetricsFile), *log);
-    seals[kMetricsFile] = {log->size(), crc32_hex(crc32(log->data(), log->size()))};
-  }
+  const auto write_sealed_text = [&](const char* name, const std::string& text) {
+    write_text_durably(join(tmp, name), text);
+    seals[name] = {text.size(), crc32_hex(crc32(text.data(), text.size()))};
+  };
+  write_sealed_text(kConfigFile, contents.config_yaml);
+  if (contents.metrics_log) write_sealed_text(kMetricsFile, *contents.metrics_log);
   const TensorFileSource trainer = source_of(contents.trainer);
   // In this order: a sharded save's ranks take part in model.bin's gathers, then optimizer.bin's.
   const std::pair<const char*, const TensorFileSource*> bins[] = {

@@ -55,16 +55,16 @@ std::optional<uint64_t> cgroup_bytes(const char* path) {
 }
 }  // namespace
 
-// The least of what the machine has free (MemAvailable), what `ulimit -v` leaves this process
-// (RLIMIT_AS less its mapped size: past it an allocation fails, and OpenBLAS then spins; three
-// quarters of it, as address space runs ahead of the bytes used: allocator arenas, thread stacks
-// and BLAS buffers are reserved whole), and what a container's cgroup leaves (its memory.max less
-// its usage; MemAvailable there is the host's).
 std::string CpuBackend::arithmetic() const {
   const int threads = omp_get_max_threads();
   return "the CPU with " + std::to_string(threads) + (threads == 1 ? " OpenMP thread" : " OpenMP threads");
 }
 
+// The least of what the machine has free (MemAvailable), what `ulimit -v` leaves this process
+// (RLIMIT_AS less its mapped size: past it an allocation fails, and OpenBLAS then spins; three
+// quarters of it, as address space runs ahead of the bytes used: allocator arenas, thread stacks
+// and BLAS buffers are reserved whole), and what a container's cgroup leaves (its memory.max less
+// its usage; MemAvailable there is the host's).
 uint64_t CpuBackend::available_memory() {
   std::optional<uint64_t> available = proc_kib("/proc/meminfo", "MemAvailable:");
   const auto bound = [&available](uint64_t left) { available = std::min(available.value_or(left), left); };
