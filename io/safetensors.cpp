@@ -128,7 +128,9 @@ void check_tiling(std::vector<SafetensorsEntry> entries, uint64_t data_bytes,
                   const std::string& path) {
   std::stable_sort(
       entries.begin(), entries.end(),
-      [](const SafetensorsEntry& a, const SafetensorsEntry& b) { return a.begin < b.begin; });
+      [](const SafetensorsEntry& a, const SafetensorsEntry& b) {  // an empty tensor before one at its offset
+        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+      });
   uint64_t covered = 0;
   const SafetensorsEntry* previous = nullptr;
   for (const SafetensorsEntry& e : entries) {
@@ -254,6 +256,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     throw UserError(path + ": header: expected a JSON object, got " + header.type_name());
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
+      if (value.is_null()) continue;  // the format's Option: none, as the safetensors crate reads it
       if (!value.is_object())
         throw UserError(path + ": __metadata__: expected an object of strings");
       for (const auto& [key, v] : value.items()) {
@@ -310,7 +313,9 @@ SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
   std::error_code ec;
   const std::string index_path = (fs::path(dir) / kIndexFile).string();
   const std::string single_path = (fs::path(dir) / kSingleFile).string();
-  if (!fs::exists(index_path, ec)) {
+  // transformers' order: model.safetensors first, so an index a sharded save left behind (its
+  // save_pretrained removes only the shards) does not hide the newer single file.
+  if (fs::exists(single_path, ec) || !fs::exists(index_path, ec)) {
     if (!fs::exists(single_path, ec))
       throw UserError(dir + ": no " + kSingleFile + " or " + kIndexFile +
                       " (HF safetensors weights expected)");
@@ -437,17 +442,11 @@ void write_safetensors_dir(const std::string& dir, const std::vector<TensorEntry
     LLM_CHECK(false, "safetensors: tensor " + name + " is not in the table or written twice");
   });
   for (auto& w : writers) w->commit();
+  // An earlier save's other files go before the index is written: a single model.safetensors
+  // would be read before it (transformers' order), and a crash in between leaves an index naming
+  // missing shards, refused, never stale weights read.
   std::set<std::string> written(names.begin(), names.end());
-  if (shards.size() > 1) {
-    nlohmann::json weight_map = nlohmann::json::object();
-    for (size_t i = 0; i < shards.size(); i++)
-      for (const TensorEntry& t : shards[i]) weight_map[t.name] = names[i];
-    // Written last: a reader that finds the index finds every shard it names.
-    nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}},
-                            {"weight_map", weight_map}};
-    write_text_atomically((fs::path(dir) / kIndexFile).string(), index.dump(2) + "\n");
-    written.insert(kIndexFile);
-  }
+  if (shards.size() > 1) written.insert(kIndexFile);
   std::vector<fs::path> stale;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
@@ -456,6 +455,15 @@ void write_safetensors_dir(const std::string& dir, const std::vector<TensorEntry
   for (const fs::path& path : stale)
     if (!fs::remove(path, ec) && ec)
       throw UserError(path.string() + ": cannot remove: " + ec.message());
+  if (shards.size() > 1) {
+    nlohmann::json weight_map = nlohmann::json::object();
+    for (size_t i = 0; i < shards.size(); i++)
+      for (const TensorEntry& t : shards[i]) weight_map[t.name] = names[i];
+    // Written last: a reader that finds the index finds every shard it names.
+    nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}},
+                            {"weight_map", weight_map}};
+    write_text_atomically((fs::path(dir) / kIndexFile).string(), index.dump(2) + "\n");
+  }
 }
 
 }  // namespace llm

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <regex>
 #include <set>
 
 #include "io/durable_file.h"
@@ -59,9 +60,12 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   std::set<std::string> wanted;
   for (const BaseWeight& w : weights) wanted.insert(w.ref.name);
   if (model.config().tie_word_embeddings) wanted.insert("lm_head.weight");  // the embedding serves
-  // All names are checked before any weight is copied, so a mismatch costs no reading.
+  // All names are checked before any weight is copied, so a mismatch costs no reading. Older
+  // exports hold the RoPE frequencies (rotary_emb.inv_freq, each layer's or the model's), a buffer
+  // computed from the config, which transformers ignores on load; so does this.
+  static const std::regex rope_buffer(R"(model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq)");
   for (const std::string& name : files.names())
-    if (!wanted.count(name))
+    if (!wanted.count(name) && !std::regex_match(name, rope_buffer))
       throw UserError(files.file_of(name) + ": tensor " + name +
                       " is not a parameter of the configured model");
   for (const BaseWeight& w : weights) {

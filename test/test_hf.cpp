@@ -271,6 +271,15 @@ TEST_CASE("weights that do not fit the model are refused before any is copied, n
   CHECK(contains(e, "tensor model.layers.0.self_attn.k_proj.weight is [4, 16] but"));
   CHECK(contains(e, "needs [8, 16]"));
 
+  // Older exports' RoPE buffers are ignored, as transformers ignores them; other buffers are not.
+  std::vector<NamedTensor> rope_buffers = tensors;
+  for (int layer = 0; layer < 2; layer++)
+    rope_buffers.push_back({"model.layers." + std::to_string(layer) + ".self_attn.rotary_emb.inv_freq", randn({4})});
+  rope_buffers.push_back({"model.rotary_emb.inv_freq", randn({4})});
+  CHECK(load_error(rope_buffers).empty());
+  rope_buffers.push_back({"model.layers.0.self_attn.rotary_emb.cos_cached", randn({4})});
+  CHECK(contains(load_error(rope_buffers), "tensor model.layers.0.self_attn.rotary_emb.cos_cached is not a parameter"));
+
   // A tied model ignores an lm_head.weight in the files, as transformers does.
   LlamaModel tied(small_config(true), Device::cpu(), 3);
   write_safetensors_dir(dir, tensors, DType::f32);

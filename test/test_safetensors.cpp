@@ -297,6 +297,38 @@ TEST_CASE(
 
   write_bytes(index_path, index);
   CHECK(SafetensorsDir(dir.path).names() == std::vector<std::string>{"a", "b"});
+
+  // transformers reads model.safetensors before an index, so an index a sharded save left behind
+  // (its shards gone) does not hide the single file beside it.
+  const Tensor c = randn({4});
+  write_safetensors(dir.file("model.safetensors"), {{"c", c}}, DType::f32);
+  for (const char* shard : {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"})
+    fs::remove(dir.file(shard));
+  const SafetensorsDir single(dir.path);
+  CHECK(single.names() == std::vector<std::string>{"c"});
+  CHECK(single.read("c", DType::f32).to_floats() == c.to_floats());
+}
+
+TEST_CASE("a sharded save removes an earlier single file before its index names the shards") {
+  TempDir dir;
+  write_safetensors_dir(dir.path, {{"a", randn({8})}}, DType::f32);
+  REQUIRE(fs::exists(dir.file("model.safetensors")));
+  const Tensor a = randn({8}), b = randn({8});
+  write_safetensors_dir(dir.path, {{"a", a}, {"b", b}}, DType::f32, 40);
+  CHECK_FALSE(fs::exists(dir.file("model.safetensors")));
+  const SafetensorsDir d(dir.path);
+  CHECK(d.read("b", DType::f32).to_floats() == b.to_floats());
+}
+
+TEST_CASE("headers the safetensors crate reads: __metadata__ null, an empty tensor at another's offset") {
+  TempDir dir;
+  const std::string data = f32s({1, 2});
+  CHECK(open_error(dir, safetensors_bytes("{\"__metadata__\":null," + entry("w", "F32", "[2]", 0, 8) + "}", data))
+            .empty());
+  // Sorted by (begin, end) as the crate sorts: the empty tensor listed after w, at w's start.
+  CHECK(open_error(dir, safetensors_bytes("{" + entry("w", "F32", "[2]", 0, 8) + "," +
+                                              entry("e", "F32", "[0]", 0, 0) + "}", data))
+            .empty());
 }
 
 TEST_CASE("sampled_checksum: one file or shards agree; a tensor's first or last 4 KiB, dtype or name changes it") {
