@@ -148,6 +148,7 @@ struct DataConfig {
   // Axolotl's min_sample_len: examples (and completion chunks) of fewer tokens are dropped with the
   // long ones; unset (< 0): 2, its default, below which nothing has a target.
   int64_t min_sample_len = -1;
+  int64_t shortest_sample_len() const { return min_sample_len > 0 ? min_sample_len : 2; }
   // Axolotl's multipack (io/multipack.h): whole examples packed into bins, each bin one row whose
   // examples attend only within themselves, positions restarting; else one example per row. The
   // training rows are packed afresh each epoch from that epoch's order, as its sampler packs them.

@@ -64,7 +64,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      std::vector<Example>& out, ExampleStats& stats) {
   const size_t L = static_cast<size_t>(config.sequence_len);
   const size_t limit = static_cast<size_t>(config.length_limit());
-  const size_t shortest = static_cast<size_t>(config.min_sample_len > 0 ? config.min_sample_len : 2);
+  const size_t shortest = static_cast<size_t>(config.shortest_sample_len());
   // Axolotl's length filter on an example: dropped, truncated or refused past `limit`; false: dropped.
   auto fits = [&](Example& ex) {
     if (ex.tokens.size() <= limit) return true;

@@ -265,9 +265,13 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
     const ExampleStats& stats = result.data.stats;
     if (stats.no_targets > 0 && stats.dropped == 0)  // they fit, but nothing in them trains
       throw UserError(config.source + ": " + config.datasets_key + ": no example has a token that trains (" +
-                      std::to_string(stats.no_targets) + " without one: check train_on_inputs, roles_to_train and "
-                      "the datasets' field names)");
-    const int64_t shortest = config.min_sample_len > 0 ? config.min_sample_len : 2, longer = stats.dropped - stats.dropped_short;
+                      std::to_string(stats.no_targets) + " without one" +
+                      (stats.truncated > 0 ? ", " + std::to_string(stats.truncated) + " of them truncated to sequence_len " +
+                                                 std::to_string(config.sequence_len) + ", which can cut off the targets"
+                                           : std::string()) +
+                      ": check train_on_inputs, roles_to_train" + (stats.truncated > 0 ? ", sequence_len" : "") +
+                      " and the datasets' field names)");
+    const int64_t shortest = config.shortest_sample_len(), longer = stats.dropped - stats.dropped_short;
     std::string why;
     if (longer > 0)
       why = std::to_string(longer) + " longer than sequence_len " + std::to_string(config.sequence_len) +

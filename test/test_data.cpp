@@ -458,6 +458,13 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   config.datasets = {{dir.write("io.jsonl", "{\"segments\": [{\"text\": \"hi\", \"label\": false}]}\n"), "input_output"}};
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })
             .find("test.yaml: datasets: no example has a token that trains (1 without one") == 0);
+  // Truncation cut off every target: the message names sequence_len among the causes.
+  config.excess_length_strategy = "truncate";
+  config.datasets = {{dir.path.string() + "/a.jsonl", "alpaca"}};
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); }) ==
+        "test.yaml: datasets: no example has a token that trains (1 without one, 1 of them truncated to sequence_len 8, "
+        "which can cut off the targets: check train_on_inputs, roles_to_train, sequence_len and the datasets' field "
+        "names)");
 }
 
 // Debian's fortunes package (make deps installs it); without it the case reports "skipped".

@@ -117,8 +117,8 @@ TEST_CASE("sample_packing: whole alpaca examples multipacked, long ones dropped 
                               "sequence_len: 256\nsample_packing: true\nflash_attention: true\n"
                               "max_steps: 2\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  CHECK(r.output.find("-> 60 examples (0 split into sequence_len chunks, 1 dropped as longer") !=
-        std::string::npos);
+  CHECK(r.output.find("-> 60 examples (0 split into sequence_len chunks, 1 dropped as longer than sequence_len 256 "
+                       "and 0 as shorter than min_sample_len 2,") != std::string::npos);
   // Bins of micro_batch_size x sequence_len, as Axolotl packs for a varlen attention.
   CHECK(r.output.find("multipack (first fit, at most 200 examples a bin) into bins of 512 tokens") != std::string::npos);
   CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);

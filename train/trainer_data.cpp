@@ -149,10 +149,11 @@ void Trainer::Impl::print_data_summary() const {
     return;
   }
   say("data: {} documents -> {} examples ({} split into sequence_len chunks, {} dropped as longer "
-      "than sequence_len {}{}, {} truncated, {} without a target) | token cache {} ({})\n",
-      s.documents, d.size(), s.chunked, s.dropped, config.data.sequence_len,
-      config.data.min_sample_len > 0 ? fmt::format(" or shorter than min_sample_len {}", config.data.min_sample_len) : "",
-      s.truncated, s.no_targets, data.cache_path, data.cache_reused ? "reused" : "built");
+      "than sequence_len {} and {} as shorter than min_sample_len {}, {} truncated, {} without a target) | token "
+      "cache {} ({})\n",
+      s.documents, d.size(), s.chunked, s.dropped - s.dropped_short, config.data.sequence_len, s.dropped_short,
+      config.data.shortest_sample_len(), s.truncated, s.no_targets, data.cache_path,
+      data.cache_reused ? "reused" : "built");
   int64_t targets = 0;
   for (int64_t e = 0; e < d.size(); e++) d.for_each_target(e, [&](int32_t) { targets++; });
   // Packed, the training rows are epoch 0's bins (each epoch packs its own order afresh).
