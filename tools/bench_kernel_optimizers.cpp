@@ -27,11 +27,16 @@ Tensor codes(const Shape& shape, std::mt19937& rng) {  // 8-bit optimizer state
 }
 
 // torchao's codes of one moment of `numel` elements: 4-bit ones two a byte; fp8 bytes without
-// e4m3's NaN (0x7F, 0xFF).
-Tensor torchao_codes(int64_t numel, TorchaoCodes format, std::mt19937& rng) {
+// e4m3's NaN (0x7F, 0xFF), and the second moment's without the sign bit (the other formats' maps
+// for it are unsigned): a negative v makes the update's square root NaN.
+Tensor torchao_codes(int64_t numel, TorchaoCodes format, bool second_moment, std::mt19937& rng) {
   Tensor t = codes({numel * code_bits(format) / 8}, rng);
   if (format == TorchaoCodes::fp8)
-    for (int64_t i = 0; i < t.numel(); i++) t.data<uint8_t>()[i] &= (t.data<uint8_t>()[i] & 0x7F) == 0x7F ? 0xFE : 0xFF;
+    for (int64_t i = 0; i < t.numel(); i++) {
+      uint8_t& code = t.data<uint8_t>()[i];
+      if ((code & 0x7F) == 0x7F) code &= 0xFE;
+      if (second_moment) code &= 0x7F;
+    }
   return t;
 }
 
@@ -87,8 +92,8 @@ void add_optimizer_cases(std::vector<Case>& cases, int64_t F, int64_t C, std::mt
                                      std::pair{TorchaoCodes::dynamic_4bit, "torchao_adamw_4bit"},
                                      std::pair{TorchaoCodes::fp8, "torchao_adamw_fp8"}}) {
     Case torchao{name, fmt::format("({}, {})", F, C),
-                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), torchao_codes(F * C, format, rng),
-                  positive({blocks}, 1e-3f, rng), torchao_codes(F * C, format, rng), positive({blocks}, 1e-6f, rng)},
+                 {randn({F, C}, 0.02f, rng), randn({F, C}, 1e-3f, rng), torchao_codes(F * C, format, false, rng),
+                  positive({blocks}, 1e-3f, rng), torchao_codes(F * C, format, true, rng), positive({blocks}, 1e-6f, rng)},
                  [format](std::vector<Tensor>& x, bool) {
                    const TorchaoAdamWArgs args{1e-4f, 1e-5f, lerp_weight(0.1), lerp_weight(0.05), 0.5f, 0.3f, 1e-8f,
                                                0.5f, format};
