@@ -423,11 +423,16 @@ Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, cons
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
-double LlamaModel::training_flops_per_token(int64_t seq_len) const {
+int64_t LlamaModel::multiplied_parameters() const {
   const LlamaConfig& c = config_;
   // An untied input embedding is a lookup: no multiply-adds (a tied table is lm_head's weight).
   const int64_t lookup_only = c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size;
-  return 6.0 * static_cast<double>(c.num_parameters() - lookup_only) +
+  return c.num_parameters() - lookup_only;
+}
+
+double LlamaModel::training_flops_per_token(int64_t seq_len) const {
+  const LlamaConfig& c = config_;
+  return 6.0 * static_cast<double>(multiplied_parameters()) +
          12.0 * static_cast<double>(c.num_hidden_layers * c.hidden_size * seq_len);
 }
 

@@ -243,6 +243,7 @@ class LlamaModel {
   // lookup multiplies nothing; a tied table counts, as lm_head's weight) plus attention's
   // 12 x layers x hidden x seq.
   double training_flops_per_token(int64_t seq_len) const;
+  int64_t multiplied_parameters() const;  // that N: the parameters other than an untied input embedding
 
  private:
   struct LayerOptions {

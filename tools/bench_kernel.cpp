@@ -33,11 +33,36 @@ Tensor ids(int64_t n, int64_t vocab, std::mt19937& rng) {
   return Tensor::from_ints(v, {n});
 }
 
-// The backward of `out` from a fixed upstream gradient; the gradients of `grads` returned.
+// The upstream gradient of the output a case's backward starts from: ones (the seed the fused
+// loss expects, so it rescales nothing), made before the timer starts, as a training step's
+// arrives made. The first run of a case (untimed) makes its own and leaves the shape for the
+// harness's prepare to make the next one.
+struct Upstream {
+  bool known = false;  // the last output's shape, dtype and device
+  Shape shape;
+  DType dtype = DType::f32;
+  Device device = Device::cpu();
+  Tensor ready;  // for the next run, made by make_next_upstream
+};
+Upstream upstream;
+
+Tensor take_upstream(const Tensor& out) {
+  Tensor seed = std::move(upstream.ready);
+  upstream = {true, out.shape(), out.dtype(), out.device(), Tensor()};
+  const bool fits = seed.defined() && seed.shape() == out.shape() && seed.dtype() == out.dtype() &&
+                    seed.device() == out.device();
+  return fits ? seed : Tensor::full(out.shape(), 1.0f, out.dtype(), out.device());
+}
+
+void make_next_upstream() {
+  if (upstream.known) upstream.ready = Tensor::full(upstream.shape, 1.0f, upstream.dtype, upstream.device);
+}
+
+// The backward of `out` from the upstream gradient; the gradients of `grads` returned.
 std::vector<Tensor> with_backward(const Tensor& out, std::vector<Tensor*> grads, bool run_bwd) {
   std::vector<Tensor> result{out};
   if (!run_bwd) return result;
-  backward(out, Tensor::full(out.shape(), 0.5f, out.dtype(), out.device()));
+  backward(out, take_upstream(out));
   for (Tensor* t : grads) result.push_back(t->grad());
   return result;
 }
@@ -131,13 +156,15 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
              return with_backward(embedding(x[0], x[1]), {&x[1]}, bwd);
            }};
   emb.bytes_fwd = e * 2 * T * C + 4.0 * T;
-  emb.bytes_bwd = e * T * C + 4.0 * V * C;  // the f32 table gradient is zeroed, then rows added
+  emb.bytes_bwd = e * T * C + e * V * C;  // the table's gradient (its dtype) is zeroed, then rows added
   cases.push_back(emb);
 
-  // Logits and loss: one GEMM. With gradients wanted the forward also computes them chunk by
-  // chunk (two GEMMs more there, none after): counted as the backward's, which they replace. (Until
-  // 2026-11-30 the forward row counted all three: 102% of the H200's peak.) Larger chunks make
-  // fewer passes of d(lm_head) through its GEMM (beta 1) for more logits held at once.
+  // Logits and loss: one GEMM, h and lm_head read. With gradients wanted the forward also computes
+  // them chunk by chunk (two GEMMs more there, none after, d(h) and d(lm_head) written in the
+  // inputs' dtype): counted as the backward's, which they replace. (Until 2026-11-30 the forward
+  // row counted all three: 102% of the H200's peak; until 2026-12-06 its bytes counted the
+  // gradients' too, as f32.) Larger chunks make fewer passes of d(lm_head) through its GEMM (beta
+  // 1) for more logits held at once.
   const std::vector<Tensor> lce_inputs{randn({T, C}, 1.0f, rng), randn({V, C}, 0.02f, rng), ids(T, V, rng)};
   for (int64_t chunk : loss_chunks) {
     Case lce{chunk ? fmt::format("linear_cross_entropy/{}", chunk) : "linear_cross_entropy",
@@ -148,7 +175,8 @@ std::vector<Case> make_cases(const LlamaConfig& m, int64_t T, double e, const st
     lce.reference = "linear_cross_entropy";  // any chunking: the same inputs, the same loss
     lce.flops_fwd = 2.0 * T * V * C;
     lce.flops_bwd = 4.0 * T * V * C;
-    lce.bytes_fwd = e * (T * C + V * C) + 4.0 * (T * C + V * C);
+    lce.bytes_fwd = e * (T * C + V * C) + 4.0 * T;
+    lce.bytes_bwd = e * (T * C + V * C);
     cases.push_back(lce);
   }
 
@@ -304,7 +332,7 @@ double relative_error(const std::vector<Tensor>& got, const std::vector<Tensor>&
     std::vector<float> w = want[i].to_floats();
     float scale = 1e-30f;
     for (float v : w) scale = std::max(scale, std::fabs(v));
-    worst = std::max(worst, static_cast<double>(max_abs_diff(got[i].to(Device::cpu()), want[i])) / scale);
+    worst = worse_error(worst, static_cast<double>(max_abs_diff(got[i].to(Device::cpu()), want[i])) / scale);
   }
   return worst;
 }
@@ -354,13 +382,15 @@ int bench_kernel(int argc, char** argv) {
 
   Backend& be = backend(device);
   const DevicePeaks peaks = be.peaks();
+  const bool checked = args.str("check") == "1" || (args.str("check") == "auto" && !device.is_cpu());
   fmt::print("llm_bench kernel: {} {}, {} shapes, {} tokens, median of {}{}\n", device.str(),
              dtype_name(dtype), args.str("preset"), T, repeats,
-             device.is_cpu() ? " (the CPU is the reference: no check, no roofline)"
+             device.is_cpu() ? fmt::format(" (the CPU is the reference: {}, no roofline)",
+                                           checked ? "checked against itself" : "no check")
                              : fmt::format("; roofline {}: {:.0f} GB/s, {:.1f} dense bf16 TFLOP/s ({})",
                                            peaks.device, peaks.memory_gb_per_s, peaks.bf16_tflops,
                                            peaks.bf16_from_spec ? "stated" : "estimated"));
-  fmt::print("{:<28} {:<30} {:<8} {:>9} {:>9} {:>9} {:>7} {:>9}\n", "kernel", "shape", "pass", "ms",
+  fmt::print("{:<28}  {:<30} {:<8} {:>9} {:>9} {:>9} {:>7} {:>9}\n", "kernel", "shape", "pass", "ms",
              "GB/s", "TFLOP/s", "%roof", "rel_err");
   std::string json;
   int failures = 0;
@@ -377,11 +407,12 @@ int bench_kernel(int argc, char** argv) {
       if (pass != "fwd" && pass != "fwd_bwd")
         throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
       const std::string name = offset ? fmt::format("{} @+{}", c.name, offset) : c.name;
-      const std::string row = fmt::format("{:<28} {:<30} {:<8}", name, c.shape, pass);
+      // Two spaces after the name, so that a name longer than its column stays apart from the shape.
+      const std::string row = fmt::format("{:<28}  {:<30} {:<8}", name, c.shape, pass);
       std::string check = "-";
       // On a GPU, the same inputs through the CPU reference. `--check 1` on the CPU runs the
       // comparison against itself: it proves the harness (ctest does), not the kernels.
-      if (args.str("check") == "1" || (args.str("check") == "auto" && !device.is_cpu())) {
+      if (checked) {
         const std::string group = c.reference.empty() ? c.name : c.reference;
         if (group != reference_of) reference.clear();
         reference_of = group;
@@ -396,14 +427,19 @@ int bench_kernel(int argc, char** argv) {
         const double limit = c.tolerance > 0 ? c.tolerance : tolerance;
         if (!(err <= limit)) {
           fmt::print("{} FAIL: relative error {} above {}\n", row, check, limit);
+          json += (json.empty() ? "" : ",\n ") +
+                  fmt::format("{{\"kernel\": \"{}\", \"shape\": \"{}\", \"pass\": \"{}\", \"ms\": null, "
+                              "\"rel_error\": {}, \"note\": \"FAIL: relative error {} above {}\"}}",
+                              name, c.shape, pass, std::isnan(err) ? "null" : check, check, limit);
           failures++;
           continue;
         }
       }
       std::vector<Tensor> x = place(c, device, dtype, bwd, offset);
-      auto zero_grads = [&] {
+      auto prepare = [&] {
         for (Tensor& t : x)
           if (t.requires_grad()) t.zero_grad();
+        make_next_upstream();
       };
       const double ms = median_ms(
           be,
@@ -411,7 +447,8 @@ int bench_kernel(int argc, char** argv) {
             GradModeGuard grad(bwd);
             c.run(x, bwd);
           },
-          repeats, zero_grads);
+          repeats, prepare);
+      upstream = Upstream{};  // the next case's own shape; nothing held past the backend's life
       const double flops = c.flops_fwd + (bwd ? c.flops_bwd : 0);
       const double bytes = c.bytes_fwd + (bwd ? c.bytes_bwd : 0);
       const double gbs = bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;

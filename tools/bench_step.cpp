@@ -96,8 +96,10 @@ int bench_step(int argc, char** argv) {
   }
 
   const double flops = model.training_flops_per_token(S) * B * S;
-  fmt::print("llm_bench step: {} layers, dim {}, seq {}, batch {}, {:.1f}M parameters, {}, {}, {} attention\n",
-             c.num_hidden_layers, c.hidden_size, S, B, c.num_parameters() / 1e6, device.str(),
+  fmt::print("llm_bench step: {} layers, dim {}, seq {}, batch {}, {:.1f}M parameters ({:.1f}M multiplied: the N of "
+             "model TFLOP/s and MFU, 6 N + 12 L C S a token), {}, {}, {} attention\n",
+             c.num_hidden_layers, c.hidden_size, S, B, c.num_parameters() / 1e6, model.multiplied_parameters() / 1e6,
+             device.str(),
              std::string(bf16 ? "bf16" : "f32") + (bf16_weights ? " (bfloat16: bf16 weights and moments)" : ""),
              args.str("attention"));
   // Shares of the timed step on the CPU (the rest, "other", is the host's own work between ops);

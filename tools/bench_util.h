@@ -31,11 +31,26 @@ inline Tensor randn(const Shape& shape, float stddev, std::mt19937& rng) {
   return Tensor::from_floats(x, shape);
 }
 
+// The larger of two errors, NaN once either is: a check `err <= limit` then fails on a kernel that
+// gives NaN, where std::max(err, NaN) would drop it.
+template <typename T>
+T worse_error(T a, T b) {
+  return std::isnan(b) ? b : std::max(a, b);
+}
+
 inline float max_abs_diff(const Tensor& got, const Tensor& want) {
   std::vector<float> a = got.to_floats(), b = want.to_floats();
   float m = 0.0f;
-  for (size_t i = 0; i < a.size(); i++) m = std::max(m, std::fabs(a[i] - b[i]));
+  for (size_t i = 0; i < a.size(); i++) m = worse_error(m, std::fabs(a[i] - b[i]));
   return m;
+}
+
+// An even count's median is the mean of the two middle values (as Python's statistics.median,
+// which bench_torch_sdpa.py's rows use).
+inline double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
 // One warm-up, then `repeats` runs of `work`, each after `prepare` (untimed: e.g. zeroing
@@ -54,8 +69,7 @@ inline double median_ms(Backend& be, const std::function<void()>& work, int64_t 
   run();
   std::vector<double> ms;
   for (int64_t r = 0; r < repeats; r++) ms.push_back(run());
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return median(ms);
 }
 
 }  // namespace llm

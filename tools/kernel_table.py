@@ -19,7 +19,8 @@ NAME_WIDTH = 28  # llm_bench kernel's name column
 
 
 def split_name(left):
-    """The kernel's name and its shape: the name fills the first column, or runs over it."""
+    """The kernel's name and its shape: the name fills the first column, or runs over it (two spaces
+    then part it from the shape; logs before 2026-12-06 had one)."""
     if len(left) > NAME_WIDTH and left[NAME_WIDTH] == " ":
         return left[:NAME_WIDTH].strip(), left[NAME_WIDTH:].strip()
     name, _, shape = left.partition("  ")
