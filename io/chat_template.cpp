@@ -1,4 +1,4 @@
-// defines: chat_document, render_chat_text, load_chat_template_file
+// defines: chat_document, render_chat_text, add_chat_template_rows
 #include "io/chat_template.h"
 
 #include <algorithm>
@@ -323,8 +323,8 @@ std::string render_chat_text(const std::vector<ChatMessage>& messages,
   return rendered;
 }
 
-void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
-                             const Tokenizer& tokenizer, std::vector<Document>& docs) {
+void add_chat_template_rows(const std::string& path, const std::vector<JsonRecord>& records, const DatasetSpec& spec,
+                            const Tokenizer& tokenizer, std::vector<Document>& docs) {
   const std::string& field = spec.field_messages;
   const std::string role_key = mapped_key(spec, "role"), content_key = mapped_key(spec, "content");
   const std::string expected_row = "expected a JSON object with a \"" + field +
@@ -333,7 +333,7 @@ void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
   std::optional<jinja::Template> jinja_template;
   if (!spec.chat_template_source.empty())
     jinja_template.emplace(spec.chat_template_source, "chat_template " + spec.chat_template);
-  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
+  for (const JsonRecord& r : records) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object())
       throw UserError(where + expected_row + ", got a JSON " + r.value.type_name());

@@ -99,14 +99,14 @@ Document chat_document(const std::vector<ChatMessage>& messages, const DatasetSp
 std::string render_chat_text(const std::vector<ChatMessage>& messages,
                              const std::string& chat_template);
 
-// Appends one document per row of the chat_template dataset file `path`: under the built-in
+// Appends one document per row of `records`, read from the chat_template dataset file `path`: under the built-in
 // template spec.chat_template names, or under spec.chat_template_source when the config resolved a
 // Jinja one (io/chat_jinja.h: each message's other keys reach it too, as Axolotl passes them;
 // null ones dropped, and content need not be a string). Throws UserError ("<file>:<line>:
 // <what>") on a row without its list of messages, a message without role and content strings
 // (built-in templates), or a role that `roles` does not map.
-void load_chat_template_file(const std::string& path, const DatasetSpec& spec,
-                             const Tokenizer& tokenizer, std::vector<Document>& docs);
+void add_chat_template_rows(const std::string& path, const std::vector<JsonRecord>& records, const DatasetSpec& spec,
+                            const Tokenizer& tokenizer, std::vector<Document>& docs);
 
 // What a chat_template key may say: llama3, chatml, jinja, tokenizer_default and
 // tokenizer_default_fallback_llama3 / _chatml (io/data_config.h).

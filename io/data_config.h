@@ -37,8 +37,9 @@ struct PreferenceFormat {
 struct DatasetSpec {
   std::string path;  // a file or a directory of files
   // completion | alpaca | user_defined | chat_template | input_output | pretokenized (rows of input_ids, labels,
-  // attention_mask; Axolotl infers these when `type` is left out, here they are named: an entry
-  // without a type is completion)
+  // attention_mask). An entry without a type is completion; a file whose rows have input_ids,
+  // attention_mask and labels columns is pretokenized whatever the type, as Axolotl's loader
+  // takes it (its documented way to give one is `type:` left empty).
   std::string type = "completion";
   UserDefinedFormat user_defined;  // type user_defined (a `type:` map)
   PreferenceFormat preference_format;  // type user_defined.default (a `type:` map under rl)

@@ -10,14 +10,14 @@
 
 #include "engine/user_error.h"
 #include "io/arrow_ipc.h"
-#include "io/chat_template.h"  // load_chat_template_file
+#include "io/chat_template.h"  // add_chat_template_rows
 #include "io/csv.h"
 #include "io/dataset_split.h"
 #include "io/decompress.h"  // read_data_file, read_utf8_data_file, without_compression_suffix
 #include "io/ends_with.h"
 #include "io/json_text.h"
 #include "io/parquet.h"
-#include "io/raw_rows.h"       // load_input_output_file, load_pretokenized_file
+#include "io/raw_rows.h"       // add_input_output_rows, add_pretokenized_rows
 #include "io/saved_dataset.h"
 #include "io/user_defined.h"
 
@@ -245,25 +245,29 @@ FileReading file_reading(const std::string& path, const DatasetSpec& spec) {
   return spec.type == "completion" ? FileReading::text_documents : FileReading::json;
 }
 
-void load_completion_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+// A completion dataset's text file: a document per line (.txt, ds_type text) or per %-separated
+// entry (fortune files); false when the file holds rows instead.
+bool load_completion_text(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
   const FileReading reading = file_reading(path, spec);
-  if (reading == FileReading::text_lines || reading == FileReading::text_documents) {
-    const std::string text = read_utf8_data_file(path, "a dataset file");  // (JSON's reader names a NUL's line)
-    if (const size_t nul = text.find('\0'); nul != std::string::npos)
-      throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
-    return reading == FileReading::text_lines ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
-  }
+  if (reading != FileReading::text_lines && reading != FileReading::text_documents) return false;
+  const std::string text = read_utf8_data_file(path, "a dataset file");  // (JSON's reader names a NUL's line)
+  if (const size_t nul = text.find('\0'); nul != std::string::npos)
+    throw UserError(path + ": expected text, got binary data (a NUL byte at offset " + std::to_string(nul) + ")");
+  reading == FileReading::text_lines ? split_into_lines(text, docs) : split_on_percent_lines(text, docs);
+  return true;
+}
+
+void add_completion_rows(const std::string& path, const std::vector<JsonRecord>& records, const DatasetSpec& spec,
+                         std::vector<Document>& docs) {
   const std::string& field = spec.field;
   const std::string expected = "with a \"" + field + "\" string";
-  const std::vector<JsonRecord> records = read_json_dataset_file(path, spec);
   const Field text_presence = text_field(records, field);
   for (const JsonRecord& r : records)
     docs.push_back(text_document(string_field(path, r, field.c_str(), text_presence, expected.c_str())));
 }
 
-void load_alpaca_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+void add_alpaca_rows(const std::string& path, const std::vector<JsonRecord>& records, std::vector<Document>& docs) {
   const char* expected = "with \"instruction\", \"input\" and \"output\" strings";
-  const std::vector<JsonRecord> records = read_json_dataset_file(path, spec);
   const Field output_presence = text_field(records, "output");
   for (const JsonRecord& r : records) {
     std::string instruction = string_field(path, r, "instruction", Field::required, expected);
@@ -273,10 +277,10 @@ void load_alpaca_file(const std::string& path, const DatasetSpec& spec, std::vec
   }
 }
 
-void load_user_defined_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+void add_user_defined_rows(const std::string& path, const std::vector<JsonRecord>& records, const DatasetSpec& spec,
+                           std::vector<Document>& docs) {
   const UserDefinedFormat& f = spec.user_defined;
   const std::string expected = "with a \"" + f.field_instruction + "\" string";
-  const std::vector<JsonRecord> records = read_json_dataset_file(path, spec);
   // A row without the system field, in a file whose other rows have it, holds None (no system
   // text); system_prompt stands in only for a file without that column.
   const bool system_column = has_column(records, f.field_system);
@@ -355,12 +359,18 @@ std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& t
                     "completion, alpaca, a user-defined format, chat_template, input_output or pretokenized)");
   std::vector<Document> docs;
   for (const std::string& file : dataset_source_files(spec)) {
-    if (spec.type == "completion") load_completion_file(file, spec, docs);
-    else if (spec.type == "alpaca") load_alpaca_file(file, spec, docs);
-    else if (spec.type == "user_defined") load_user_defined_file(file, spec, docs);
-    else if (spec.type == "chat_template") load_chat_template_file(file, spec, tokenizer, docs);
-    else if (spec.type == "input_output") load_input_output_file(file, spec, docs);
-    else load_pretokenized_file(file, spec, docs);
+    if (spec.type == "completion" && load_completion_text(file, spec, docs)) continue;
+    const std::vector<JsonRecord> records = read_json_dataset_file(file, spec);
+    // Axolotl's get_dataset_wrapper: rows with input_ids, attention_mask and labels columns go in
+    // as they are, whatever the type (its documented way to give them is `type:` left empty).
+    const bool tokenized = has_column(records, "input_ids") && has_column(records, "attention_mask") &&
+                           has_column(records, "labels");
+    if (spec.type == "pretokenized" || tokenized) add_pretokenized_rows(file, records, docs);
+    else if (spec.type == "completion") add_completion_rows(file, records, spec, docs);
+    else if (spec.type == "alpaca") add_alpaca_rows(file, records, docs);
+    else if (spec.type == "user_defined") add_user_defined_rows(file, records, spec, docs);
+    else if (spec.type == "chat_template") add_chat_template_rows(file, records, spec, tokenizer, docs);
+    else add_input_output_rows(file, records, docs);
   }
   const std::optional<RowSlice> slice = parse_split(spec.split);
   if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");

@@ -1,4 +1,4 @@
-// defines: load_input_output_file, load_pretokenized_file
+// defines: add_input_output_rows, add_pretokenized_rows
 #include "io/raw_rows.h"
 
 #include <cstdint>
@@ -51,10 +51,10 @@ void check_length(const json& list, const json& input_ids, const std::string& ke
 
 }  // namespace
 
-void load_input_output_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+void add_input_output_rows(const std::string& path, const std::vector<JsonRecord>& records, std::vector<Document>& docs) {
   const std::string expected =
       "expected a JSON object with a \"segments\" list of {\"text\": string, \"label\": bool}";
-  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
+  for (const JsonRecord& r : records) {
     const std::string where = where_of(path, r);
     const json& segments = *list_field(r, "segments", true, where, expected);
     if (segments.empty()) throw UserError(where + "the \"segments\" list is empty; " + expected);
@@ -75,11 +75,11 @@ void load_input_output_file(const std::string& path, const DatasetSpec& spec, st
   }
 }
 
-void load_pretokenized_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs) {
+void add_pretokenized_rows(const std::string& path, const std::vector<JsonRecord>& records, std::vector<Document>& docs) {
   const std::string expected =
       "expected a JSON object with an \"input_ids\" list (and optional \"labels\" and "
       "\"attention_mask\" lists)";
-  for (const JsonRecord& r : read_json_dataset_file(path, spec)) {
+  for (const JsonRecord& r : records) {
     const std::string where = where_of(path, r);
     const json& ids = *list_field(r, "input_ids", true, where, expected);
     const json* labels = list_field(r, "labels", false, where, expected);

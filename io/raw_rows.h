@@ -9,8 +9,10 @@
 //     input_ids) hold -100 (no loss) or the token id itself; tokens whose attention_mask is 0 are
 //     dropped. One ids piece per run of trained or untrained tokens; no BOS or EOS added (the row
 //     is complete). Ids must be >= 0; the vocabulary check comes in tokenize_document.
-// Both read a .jsonl file or a .json array, and throw UserError ("<file>:<line>: <what>") on a
-// row of another shape.
+// Both take the rows of a dataset file (read_json_dataset_file), and throw UserError
+// ("<file>:<line>: <what>") on a row of another shape. Rows with input_ids, attention_mask and
+// labels columns are pretokenized whatever the dataset's type, as Axolotl takes them
+// (load_documents).
 #pragma once
 #include <string>
 #include <vector>
@@ -19,8 +21,8 @@
 
 namespace llm {
 
-// One document per row of `path`, appended to `docs`.
-void load_input_output_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs);
-void load_pretokenized_file(const std::string& path, const DatasetSpec& spec, std::vector<Document>& docs);
+// One document per row of `records` (read from `path`, which messages name), appended to `docs`.
+void add_input_output_rows(const std::string& path, const std::vector<JsonRecord>& records, std::vector<Document>& docs);
+void add_pretokenized_rows(const std::string& path, const std::vector<JsonRecord>& records, std::vector<Document>& docs);
 
 }  // namespace llm

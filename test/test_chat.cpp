@@ -342,6 +342,24 @@ TEST_CASE("pretokenized rows: labels, attention_mask, runs of ids") {
         "rows.jsonl:1: field \"input_ids\" is a string, expected a list");
 }
 
+TEST_CASE("rows with input_ids, attention_mask and labels are pretokenized whatever the type, as Axolotl takes them") {
+  const std::string rows =
+      "{\"input_ids\": [1, 2, 3], \"attention_mask\": [1, 1, 1], \"labels\": [-100, 2, 3]}\n";
+  for (const char* type : {"completion", "alpaca", "user_defined", "chat_template", "input_output"}) {
+    CAPTURE(type);
+    DatasetSpec spec;
+    spec.type = type;
+    const std::vector<Document> docs = load_rows(rows, spec);
+    REQUIRE(docs.size() == 1);
+    const Example ex = tokenize_document(docs[0], kFake, false, "t");
+    CHECK(ex.tokens == Ids{1, 2, 3});
+    CHECK(ex.labels == Ids{kIgnoreIndex, 2, 3});
+  }
+  // Without all three columns the type reads them: a completion row needs its text.
+  CHECK(load_error("{\"input_ids\": [1, 2], \"labels\": [1, 2]}\n", "completion") ==
+        "rows.jsonl:1: missing field \"text\"; expected a JSON object with a \"text\" string");
+}
+
 TEST_CASE("an unknown dataset type lists the six") {
   CHECK(load_error("{}\n", "sharegpt") ==
         "rows.jsonl: unknown dataset type \"sharegpt\" (expected completion, alpaca, "
