@@ -66,6 +66,11 @@ using FieldVisitor = std::function<void(const std::string&, const YAML::Node&, c
 void for_fields(const YAML::Node& n, const Where& w, const std::string& expected,
                 const FieldVisitor& visit);
 
+// A config's YAML text checked as Axolotl's yaml.safe_load reads it (no NUL byte, UTF-8, one
+// document; a checkpoint's resolved config, whose paths are the filesystem's bytes, only the
+// first), then loaded; UserError naming source's line on what fails.
+YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& source, bool resolved);
+
 // YAML text that reads back exactly: the shortest decimal of a number, a string plain when it
 // cannot be misread (else double-quoted; "" is null, unset).
 std::string yaml_number(double v);

@@ -1,15 +1,77 @@
-// defines: config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
+// defines: read_config_yaml (a config's text checked as Axolotl's yaml.safe_load reads it, then
+// loaded), config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
 // written row by row from the field table (train/config_fields.cpp); config_to_save,
 // config_changes (what a resume changes against a checkpoint's config)
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
+#include "engine/user_error.h"
+#include "io/python_text.h"  // first_ill_formed_utf8
 #include "train/config.h"
 #include "train/config_fields.h"
 
 namespace llm {
+namespace {
+
+// The 1-based line of a document marker ("---", or content after "...") that follows the first
+// document's start (its "---" or its first content), or 0. Markers sit at the start of a line, where no scalar's text can (YAML
+// ends a document there), so the text shows them. (yaml-cpp's LoadAll would say it too, but
+// spins on some malformed input, which llm_fuzz found.)
+int64_t second_document_line(const std::string& text) {
+  auto marker = [](const std::string& line, const char* m) {
+    return line.rfind(m, 0) == 0 && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+  };
+  bool started = false, ended = false;  // started: by a "---" or by content
+  std::istringstream lines(text.rfind("\xEF\xBB\xBF", 0) == 0 ? text.substr(3) : text);  // a BOM, as PyYAML skips it
+  int64_t number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    number++;
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    if (marker(line, "---")) {
+      if (started || ended) return number;
+      started = true;
+    } else if (marker(line, "...")) {
+      ended = true;
+    } else if (ended) {  // content, or the directives of another document
+      return number;
+    } else if (line[0] != '%') {  // a directive (%YAML, %TAG) precedes its document
+      started = true;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& source, bool resolved) {
+  // yaml-cpp reads a NUL byte as an escape of what follows it ("unknown escape character").
+  if (const size_t nul = yaml_text.find('\0'); nul != std::string::npos)
+    throw UserError(source + ":" + std::to_string(std::count(yaml_text.begin(), yaml_text.begin() + nul, '\n') + 1) +
+                    ": YAML syntax error: a NUL byte (YAML text holds none)");
+  // A checkpoint's config is ours, its paths the filesystem's bytes (a directory's name need not
+  // be UTF-8); a user's is read as Axolotl's yaml.safe_load reads it: UTF-8, exactly one document.
+  const size_t bad = resolved ? std::string::npos : first_ill_formed_utf8(yaml_text);
+  if (bad != std::string::npos)
+    throw UserError(source + ":" + std::to_string(std::count(yaml_text.begin(), yaml_text.begin() + bad, '\n') + 1) +
+                    ": expected UTF-8 text, got a byte that starts no UTF-8 character at byte " + std::to_string(bad + 1));
+  if (const int64_t line = resolved ? 0 : second_document_line(yaml_text))
+    throw UserError(source + ":" + std::to_string(line) + ": expected one YAML document, got a second one starting "
+                    "here (a config is one mapping, as Axolotl's yaml.safe_load reads it)");
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    // Its depth limit says "bad file" (ErrorMsg::BAD_FILE), which names no cause.
+    const std::string why = e.msg == YAML::ErrorMsg::BAD_FILE ? "nested deeper than the YAML reader takes" : e.msg;
+    throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
+                    ": YAML syntax error: " + why);
+  }
+  return root;
+}
 
 std::string config_to_yaml(const TrainConfig& c) {
   std::string y = std::string(kResolvedConfigHeader) + ": the preset's HF fields and datasets spelled out\n";
