@@ -36,7 +36,7 @@ LLM_HOST_DEVICE int64_t sorted_bound(const int32_t* a, int64_t n, int32_t x) {
 struct MaskView {
   int64_t S = 0, H = 0;
   bool causal = false;
-  int64_t s2_group = 0;          // 0: none; heads h >= H/2 use groups shifted by s2_group / 2
+  int64_t s2_group = 0;          // 0: none; heads h >= H/2 use groups shifted by s2_group / 2 (rounded down)
   const int32_t* doc = nullptr;  // (B, S) non-decreasing document ids, or null
   const float* bias = nullptr;   // (Bb, Hb, S, S), or null
   int64_t bias_b_stride = 0, bias_h_stride = 0;  // 0 on a broadcast dim
@@ -46,8 +46,10 @@ struct MaskView {
     if (i >= S) return {0, 0};
     KeySpan s{0, causal ? i + 1 : S};
     if (s2_group > 0) {
-      const int64_t shift = h >= H / 2 ? s2_group / 2 : 0;
-      const int64_t start = (i + shift) / s2_group * s2_group - shift;  // may start at -G/2
+      // A shifted head's groups start at G/2, rounded down as LongLoRA's group_size // 2:
+      // [0, G/2), [G/2, G/2 + G), ...; so a query's group is found G - G/2 further on.
+      const int64_t shift = h >= H / 2 ? s2_group - s2_group / 2 : 0;
+      const int64_t start = (i + shift) / s2_group * s2_group - shift;  // may start before 0
       s.lo = start > 0 ? start : 0;
       s.hi = s.hi < start + s2_group ? s.hi : start + s2_group;
     }

@@ -25,10 +25,11 @@ enum class RefMode { exact, bf16_ops };
 
 // S2's mask, written from LongLoRA's definition rather than from the kernels' tile arithmetic:
 // heads h < H/2 attend causally within groups [nG, nG + G), the others within groups shifted by
-// G/2, with half groups at both ends and no wrap-around.
+// G // 2 (LongLoRA's and Axolotl's group_size // 2): [0, G//2), [G//2, G//2 + G), ..., with
+// part groups at both ends and no wrap-around.
 inline bool s2_allowed(int64_t H, int64_t G, int64_t h, int64_t i, int64_t j) {
-  const int64_t shift = h < H / 2 ? 0 : G / 2;
-  return j <= i && (i + shift) / G == (j + shift) / G;
+  auto group_of = [&](int64_t t) { return h < H / 2 ? t / G : t < G / 2 ? 0 : 1 + (t - G / 2) / G; };
+  return j <= i && group_of(i) == group_of(j);
 }
 
 struct Reference {

@@ -156,7 +156,7 @@ TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups acr
     int64_t S, G;
   };
   for (int64_t ratio : {1, 4, 8})
-    for (Case c : {Case{12, 4}, Case{130, 26}, Case{192, 96}, Case{256, 64}})
+    for (Case c : {Case{12, 4}, Case{20, 5}, Case{130, 26}, Case{140, 35}, Case{192, 96}, Case{256, 64}})
       for (int64_t D : {64, 128}) {
         CAPTURE(ratio);
         CAPTURE(c.S);
@@ -181,7 +181,7 @@ TEST_CASE("s2 matches a masked double-precision reference: GQA 1/4/8, groups acr
 // edge tiles.
 TEST_CASE("key spans equal the reference masks: causal, S2 groups, documents, edge tiles") {
   const int64_t B = 2, H = 4;
-  for (int64_t S : {1, 8, 63, 64, 65, 128, 192}) {
+  for (int64_t S : {1, 8, 20, 28, 63, 64, 65, 128, 192}) {  // 20, 28: S2's odd groups of 5 and 7
     // Row 0: documents of 3, then 5, ... tokens; row 1: one document of the whole row.
     std::vector<int32_t> docs(B * S, 0);
     for (int64_t i = 0, doc = 0, len = 3, left = 3; i < S; i++, left--) {
@@ -343,38 +343,45 @@ TEST_CASE("a row that sees no key gives zero output and zero gradients, never Na
 }
 
 TEST_CASE("s2: causal in every head (no wrap-around) and the shifted groups' edges") {
-  const int64_t S = 64, G = 16, H = 4, Hkv = 2, D = 16;
-  Tensor q = randn({1, S, H, D}), k = randn({1, S, Hkv, D}), v = randn({1, S, Hkv, D});
-  std::vector<float> base = s2_attention(q, k, v, G).to_floats();
-  // Output of s2 with the keys and values of tokens [t0, t1) replaced by new random ones.
-  auto perturbed = [&](int64_t t0, int64_t t1) {
-    std::vector<float> kv = k.to_floats(), vv = v.to_floats();
-    std::vector<float> noise = randn({S * Hkv * D}).to_floats();
-    for (int64_t x = t0 * Hkv * D; x < t1 * Hkv * D; x++) kv[x] += noise[x], vv[x] -= noise[x];
-    Tensor k2 = Tensor::from_floats(kv, k.shape()), v2 = Tensor::from_floats(vv, v.shape());
-    return s2_attention(q, k2, v2, G).to_floats();
+  struct Case {
+    int64_t S, G;
   };
-  // Whether output (i, h) moved.
-  auto moved = [&](const std::vector<float>& out, int64_t i, int64_t h) {
-    for (int64_t d = 0; d < D; d++)
-      if (out[(i * H + h) * D + d] != base[(i * H + h) * D + d]) return true;
-    return false;
-  };
-  for (int64_t t : {1, 8, 20, 40, 56, 63}) {  // the roll-based S2 lets tokens < G/2 see S - G/2..
-    CAPTURE(t);
-    std::vector<float> out = perturbed(t, t + 1);
-    for (int64_t i = 0; i < t; i++)
-      for (int64_t h = 0; h < H; h++) CHECK_FALSE(moved(out, i, h));
-  }
-  // The first shifted group is [0, G/2): later shifted queries never see it, plain ones do.
-  std::vector<float> out = perturbed(0, G / 2);
-  for (int64_t i = G / 2; i < S; i++) CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
-  for (int64_t i = G / 2; i < G; i++) CHECK((moved(out, i, 0) && moved(out, i, 1)));
-  // The last shifted group is the half group [S - G/2, S).
-  out = perturbed(0, S - G / 2);
-  for (int64_t i = S - G / 2; i < S; i++) {
-    CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
-    CHECK((moved(out, i, 0) && moved(out, i, 1)));  // plain heads' last group is [S - G, S)
+  for (Case c : {Case{64, 16}, Case{60, 15}}) {  // an odd group: the shift is G // 2, as LongLoRA's
+    CAPTURE(c.G);
+    const int64_t S = c.S, G = c.G, H = 4, Hkv = 2, D = 16;
+    Tensor q = randn({1, S, H, D}), k = randn({1, S, Hkv, D}), v = randn({1, S, Hkv, D});
+    std::vector<float> base = s2_attention(q, k, v, G).to_floats();
+    // Output of s2 with the keys and values of tokens [t0, t1) replaced by new random ones.
+    auto perturbed = [&](int64_t t0, int64_t t1) {
+      std::vector<float> kv = k.to_floats(), vv = v.to_floats();
+      std::vector<float> noise = randn({S * Hkv * D}).to_floats();
+      for (int64_t x = t0 * Hkv * D; x < t1 * Hkv * D; x++) kv[x] += noise[x], vv[x] -= noise[x];
+      Tensor k2 = Tensor::from_floats(kv, k.shape()), v2 = Tensor::from_floats(vv, v.shape());
+      return s2_attention(q, k2, v2, G).to_floats();
+    };
+    // Whether output (i, h) moved.
+    auto moved = [&](const std::vector<float>& out, int64_t i, int64_t h) {
+      for (int64_t d = 0; d < D; d++)
+        if (out[(i * H + h) * D + d] != base[(i * H + h) * D + d]) return true;
+      return false;
+    };
+    for (int64_t t : {int64_t{1}, int64_t{8}, int64_t{20}, int64_t{40}, int64_t{56}, S - 1}) {  // the roll-based S2 lets tokens < G/2 see S - G/2..
+      CAPTURE(t);
+      std::vector<float> out = perturbed(t, t + 1);
+      for (int64_t i = 0; i < t; i++)
+        for (int64_t h = 0; h < H; h++) CHECK_FALSE(moved(out, i, h));
+    }
+    // The first shifted group is [0, G/2): later shifted queries never see it, plain ones do.
+    std::vector<float> out = perturbed(0, G / 2);
+    for (int64_t i = G / 2; i < S; i++) CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
+    for (int64_t i = G / 2; i < G; i++) CHECK((moved(out, i, 0) && moved(out, i, 1)));
+    // The last shifted group is what the first leaves of a group: [S - (G - G/2), S).
+    const int64_t last = S - (G - G / 2);
+    out = perturbed(0, last);
+    for (int64_t i = last; i < S; i++) {
+      CHECK_FALSE((moved(out, i, 2) || moved(out, i, 3)));
+      CHECK((moved(out, i, 0) && moved(out, i, 1)));  // plain heads' last group is [S - G, S)
+    }
   }
 }
 

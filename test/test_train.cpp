@@ -321,6 +321,17 @@ TEST_CASE("SIGTERM finishes the step, writes a checkpoint that resumes exactly, 
   CHECK(a == b);
 }
 
+TEST_CASE("s2_attention pads every row to sequence_len and says so; an odd group of 5 trains") {
+  Workspace ws("s2");
+  Run r = run_train(ws.config("s2_attention: true\nsequence_len: 20\nmax_steps: 2\nval_set_size: 0\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("s2_attention: every row padded to sequence_len 20 (pad_to_sequence_len on)") != std::string::npos);
+  CHECK(train_records(ws.out("metrics.jsonl")).size() == 2);
+  Run padded = run_train(ws.config("s2_attention: true\npad_to_sequence_len: true\nmax_steps: 1\nval_set_size: 0\n"));
+  REQUIRE_MESSAGE(padded.exit_code == 0, padded.output);
+  CHECK(padded.output.find("every row padded") == std::string::npos);
+}
+
 TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
   Workspace ws("badcfg");
   struct Case {

@@ -145,7 +145,11 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   if (data_config.dataset_prepared_path.empty())
     data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
   // S2's groups must divide every row: its rows are all sequence_len long.
-  data_config.pad_to_sequence_len |= c.attention == AttentionKind::s2;
+  if (c.attention == AttentionKind::s2 && !data_config.pad_to_sequence_len) {
+    say("s2_attention: every row padded to sequence_len {} (pad_to_sequence_len on), so that its groups divide "
+        "each row\n", c.data.sequence_len);
+    data_config.pad_to_sequence_len = true;
+  }
   // KTO's KL blocks are the micro-batches (auto_find_batch_size's too), TRL's per_device_*_batch_size.
   data_config.kl_block = c.micro_batch_size;
   data_config.eval_kl_block = c.eval_micro_batch_size();
