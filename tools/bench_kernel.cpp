@@ -407,6 +407,7 @@ int bench_kernel(int argc, char** argv) {
       if (pass != "fwd" && pass != "fwd_bwd")
         throw std::invalid_argument("unknown --pass '" + pass + "' (fwd, fwd_bwd)");
       const std::string name = offset ? fmt::format("{} @+{}", c.name, offset) : c.name;
+      upstream = Upstream{};  // this row's output's, once a run shows it (each run takes what prepare made)
       // Two spaces after the name, so that a name longer than its column stays apart from the shape.
       const std::string row = fmt::format("{:<28}  {:<30} {:<8}", name, c.shape, pass);
       std::string check = "-";
@@ -448,7 +449,6 @@ int bench_kernel(int argc, char** argv) {
             c.run(x, bwd);
           },
           repeats, prepare);
-      upstream = Upstream{};  // the next case's own shape; nothing held past the backend's life
       const double flops = c.flops_fwd + (bwd ? c.flops_bwd : 0);
       const double bytes = c.bytes_fwd + (bwd ? c.bytes_bwd : 0);
       const double gbs = bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
