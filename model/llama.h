@@ -146,6 +146,10 @@ class LlamaModel {
   // frozen base's later transforms (quantize_frozen_linears, store_frozen_as, move_to) make each
   // shared weight once.
   void replicate_layers(const std::vector<std::pair<int64_t, int64_t>>& ranges);
+  // A tied model made untied, lm_head a copy of the embedding as it stands: PEFT's
+  // modules_to_save on a tied model trains each listed module as a copy of its own
+  // (TrainConfig::unties_embeddings). On the base as loaded and before add_lora.
+  void untie_embeddings();
   // LoRA (model/lora.h): an adapter pair on each targeted linear layer of every block, A drawn
   // from `seed`, B zero; every base weight but lora.modules_to_save stops requiring gradients.
   // `frozen_dtype`: what store_frozen_as will keep the base in; PiSSA and OLoRA decompose the

@@ -69,6 +69,13 @@ void quantize_from_full(LlamaLayer& l, int k, Device device) {
 }
 }  // namespace
 
+void LlamaModel::untie_embeddings() {
+  LLM_CHECK(config_.tie_word_embeddings && !has_lora_ && !units_, "untie_embeddings: a tied model before add_lora");
+  NoGradGuard no_grad;
+  lm_head_ = embed_tokens_.detach().clone();
+  config_.tie_word_embeddings = false;
+}
+
 void LlamaModel::replicate_layers(const std::vector<std::pair<int64_t, int64_t>>& ranges) {
   LLM_CHECK(!has_lora_ && base_owner_.empty() && !units_, "replicate_layers: before add_lora, once, without ZeRO-3 units");
   std::vector<LlamaLayer> blocks;

@@ -33,6 +33,10 @@ struct LoraConfig {
   std::vector<std::string> target_modules;   // of kLinearModules
   bool target_linear = false;                // every linear layer of the blocks
   std::vector<std::string> modules_to_save;  // of kSavableModules: trained whole
+  // PEFT's ensure_weight_tying (Axolotl's peft_ensure_weight_tying): on a tied model, modules_to_save
+  // trains the one shared table. Without it PEFT trains each listed module as a copy of its own,
+  // which the config resolves by untying the model (resolve_tied_modules_to_save).
+  bool ensure_weight_tying = false;
   bool use_rslora = false;  // rank-stabilised LoRA (PEFT's use_rslora): alpha / sqrt(r)
   bool use_dora = false;    // DoRA (PEFT's use_dora): a learned magnitude per output feature
   std::vector<int64_t> layers;  // PEFT's layers_to_transform: the blocks that get adapters; empty: all

@@ -127,7 +127,7 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
   fs::create_directories(dir);
   write_safetensors((fs::path(dir) / kPeftWeightsFile).string(), tensors, dtype);
   // PEFT's LoraConfig fields; those we do not use keep PEFT's defaults so PEFT reads it as is.
-  const json config = {
+  json config = {
       {"peft_type", "LORA"},
       {"task_type", "CAUSAL_LM"},
       // PEFT writes the name from_pretrained was given: a hub id for a cached snapshot.
@@ -151,6 +151,8 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
       {"layer_replication", lora.layer_replication.empty() ? json(nullptr) : json(lora.layer_replication)},
       {"revision", nullptr},
   };
+  // Written only when set, as PEFT versions before the field do not know it.
+  if (lora.ensure_weight_tying) config["ensure_weight_tying"] = true;
   write_text_atomically((fs::path(dir) / kPeftConfigFile).string(), config.dump(2) + "\n");
 }
 

@@ -307,7 +307,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "lora_target_modules: [q_proj, v_proj]\nlora_target_linear: true\n"
       "peft_init_lora_weights: gaussian\npeft_autocast_adapter_dtype: true\npeft_layers_pattern: [layers]\n"
       "lora_rank_pattern: {'layers\\.1\\..*': 4, q_proj: 32}\nlora_alpha_pattern: {\"model.layers.0.mlp.(up|down)_proj\": 2.5}\n"
-      "lora_modules_to_save: [embed_tokens, lm_head]\nmerge_lora: true\n"
+      "lora_modules_to_save: [embed_tokens, lm_head]\npeft_ensure_weight_tying: true\nmerge_lora: true\n"
       "loraplus_lr_ratio: 16\nloraplus_lr_embedding: 1e-5\n"
       "lora_model_dir: '" + (s.dir / "adapter dir: #3").string() + "'\n");
   CHECK(l.lora.target_modules == std::vector<std::string>{"q_proj", "v_proj"});

@@ -2,6 +2,7 @@
 // and B against finite differences, learning with the base frozen bit for bit, PEFT's files both
 // ways, the merged export, and llm_train with `adapter: lora` (exact resume, outputs, errors).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <cstring>
@@ -339,8 +340,10 @@ TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT fi
   REQUIRE_MESSAGE(a.exit_code == 0, a.output);
   CHECK(contains(a.output, "adapter: lora r 4, alpha 8 (scale 2), dropout 0.1 on q_proj, k_proj, v_proj, "
                            "o_proj, gate_proj, up_proj, down_proj; trained whole: embed_tokens | trainable"));
-  // 26880 base parameters x 8 bytes of AdamW moments = 0.205 MiB.
-  CHECK(contains(a.output, "MiB instead of 0.205 MiB for every weight"));
+  // Tied, lora_modules_to_save unties it as PEFT trains it: 26880 base parameters and lm_head's
+  // copy of the table (259 x 32) x 8 bytes of AdamW moments = 0.268 MiB.
+  CHECK(contains(a.output, "lora_modules_to_save on a tied model: embed_tokens and lm_head untied"));
+  CHECK(contains(a.output, "MiB instead of 0.268 MiB for every weight"));
   CHECK(contains(a.output, "MiB saved)"));
   Run b1 = run_train(resumed.config(lora + "max_steps: 4\nsave_steps: 4\n"));
   REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
@@ -407,6 +410,58 @@ TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT fi
   CHECK(none.exit_code == 2);
   CHECK_MESSAGE(contains(none.output, "merge-lora: expected a trained adapter (adapter_config.json) in output_dir " +
                                           (merging.dir / "empty").string() + ", got none"), none.output);
+}
+
+// PEFT wraps each modules_to_save entry in a copy of its own: on a tied model the listed module
+// trains apart from the other, which keeps the base's table, and the adapter holds the listed
+// module's tensor (PEFT looks up each listed one on load). peft_ensure_weight_tying keeps one table.
+TEST_CASE("lora_modules_to_save on a tied model: PEFT's copies, untied; peft_ensure_weight_tying: one table") {
+  const std::string lora = "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_modules: [q_proj]\nmerge_lora: true\n"
+                           "learning_rate: 0.01\nmax_steps: 3\nval_set_size: 0\n";
+  struct Case {
+    std::string extra;
+    std::vector<std::string> keys;  // the adapter's tensors besides the LoRA pairs
+    bool merged_tied;
+  };
+  std::vector<std::vector<float>> base_tables;
+  for (const Case& k : {Case{"lora_modules_to_save: [lm_head]\n", {"base_model.model.lm_head.weight"}, false},
+                        Case{"lora_modules_to_save: [embed_tokens]\n", {"base_model.model.model.embed_tokens.weight"}, false},
+                        Case{"lora_modules_to_save: [embed_tokens, lm_head]\n",
+                             {"base_model.model.lm_head.weight", "base_model.model.model.embed_tokens.weight"}, false},
+                        Case{"lora_modules_to_save: [embed_tokens]\npeft_ensure_weight_tying: true\n",
+                             {"base_model.model.model.embed_tokens.weight"}, true}}) {
+    CAPTURE(k.extra);
+    Workspace ws("lora_tied");
+    Run r = run_train(ws.config(lora + k.extra));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    CHECK(contains(r.output, "embed_tokens and lm_head untied") == !k.merged_tied);
+    const SafetensorsFile adapter(ws.out("adapter_model.safetensors"));
+    std::vector<std::string> whole;
+    for (const SafetensorsEntry& e : adapter.entries())
+      if (!contains(e.name, "lora_")) whole.push_back(e.name);
+    std::sort(whole.begin(), whole.end());
+    CHECK(whole == k.keys);
+    const nlohmann::json config = nlohmann::json::parse(read_file(ws.out("adapter_config.json")));
+    CHECK(config.contains("ensure_weight_tying") == k.merged_tied);
+    CHECK(read_hf_config(ws.out("merged/config.json")).tie_word_embeddings == k.merged_tied);
+    const SafetensorsDir merged(ws.out("merged"));
+    if (k.merged_tied) {
+      CHECK(merged.find("lm_head.weight") == nullptr);
+      continue;
+    }
+    // The listed module trained away from the other; an unlisted one is still the base's table.
+    const std::vector<float> embed = merged.read("model.embed_tokens.weight", DType::f32).to_floats(),
+                             head = merged.read("lm_head.weight", DType::f32).to_floats();
+    CHECK(embed != head);
+    if (k.keys.size() == 1) base_tables.push_back(k.keys[0] == "base_model.model.lm_head.weight" ? embed : head);
+  }
+  REQUIRE(base_tables.size() == 2);  // the frozen embedding of the first run, the frozen lm_head of the second
+  CHECK(base_tables[0] == base_tables[1]);
+  // A listed lm_head is refused under ZeRO-3 on a tied model, where its copy is not built.
+  Workspace ws("lora_tied_zero3");
+  Run z = run_train(ws.config(lora + "lora_modules_to_save: [lm_head]\nzero_stage: 3\n"));
+  CHECK(z.exit_code == 2);
+  CHECK(contains(z.output, "lora_modules_to_save"));
 }
 
 TEST_CASE("adapter config errors: one line naming the file and key, exit 2") {

@@ -32,6 +32,7 @@ void adopt_adapter_config(ReadContext& ctx, const GivenKeys& keys) {
       {"peft_layer_replication", "layer_replication"},
       {"peft_trainable_token_indices", "trainable_token_indices"},
       {"peft_init_lora_weights", "init_lora_weights"},
+      {"peft_ensure_weight_tying", "ensure_weight_tying"},
   };
   for (const auto& [key, field] : kFields) {
     const auto value = file.find(field);

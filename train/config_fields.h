@@ -271,6 +271,9 @@ void check_pose(const TrainConfig& c, const Where& w);
 // PEFT's trainable token rows beside the rest (train/config_peft.cpp): on a tied model lm_head's
 // rows become the embedding's.
 void check_trainable_token_rows(TrainConfig& c, const Where& w);
+// An adapter's lora_modules_to_save on a tied model, which PEFT trains untied unless
+// peft_ensure_weight_tying (TrainConfig::unties_embeddings): said at start-up; not under ZeRO-3.
+void resolve_tied_modules_to_save(TrainConfig& c, const Where& w);
 // PEFT's layer_replication: its ranges within the base, and what it does not combine with.
 void check_layer_replication(const TrainConfig& c, const Where& w);
 // PEFT's pissa and olora inits: a whole float base, and what they do not combine with.

@@ -12,6 +12,7 @@
 
 #include "engine/user_error.h"
 #include "model/lora_init.h"
+#include "train/config_field_builders.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -223,8 +224,21 @@ void check_trainable_token_rows(TrainConfig& c, const Where& w) {
   if (!c.rl.empty()) fail(w, "no rl with it (not built for preference training)", "rl: " + c.rl);
 }
 
+void resolve_tied_modules_to_save(TrainConfig& c, const Where& w) {
+  if (!c.unties_embeddings()) return;
+  if (c.zero_stage == 3) fail(w, "zero_stage below 3 with it on a tied model (its untied copies are not built under "
+                                 "ZeRO-3), or peft_ensure_weight_tying: true", "zero_stage 3");
+  c.adjustments.push_back(
+      "lora_modules_to_save on a tied model: embed_tokens and lm_head untied, each listed one trained as a copy of "
+      "its own, the other frozen at the base's table, as PEFT's (peft_ensure_weight_tying: true trains the one shared "
+      "table)");
+}
+
 std::vector<ConfigField> peft_rows(const char* section) {
   return {
+      field_builders::flag("peft_ensure_weight_tying", section, MEMBER(lora.ensure_weight_tying),
+           "PEFT's ensure_weight_tying: on a tied model lora_modules_to_save trains the one shared table; false (PEFT's "
+           "default): the embedding and lm_head are untied and each listed one trains as a copy of its own"),
       {"lora_rank_pattern", section, "a map {module-name pattern: rank}",
        "per-module ranks (PEFT's rank_pattern): the first pattern matching the end of a module's HF name",
        read_lora_rank_pattern, write_lora_rank_pattern},

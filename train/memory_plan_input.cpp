@@ -17,6 +17,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.backward_prefetch = c.backward_prefetch;
   in.merge_lora = c.merge_lora;
   in.model = c.model;
+  in.model.tie_word_embeddings = c.model.tie_word_embeddings && !c.unties_embeddings();
   // PEFT's layer_replication: the blocks that run (activations, adapters) and those that hold weights.
   in.model.num_hidden_layers = c.lora.replicated_layers(c.model.num_hidden_layers);
   in.base_layers = c.lora.base_layers_used(c.model.num_hidden_layers);
@@ -78,13 +79,15 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     pairs.modules_to_save.clear();
     in.trainable_parameters = lora_trainable_parameters(in.model, c.lora);
     const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(in.model, pairs);
-    in.frozen_parameters = c.model.num_parameters() - trained_whole;
+    const int64_t untied_head = c.unties_embeddings() ? c.model.vocab_size * c.model.hidden_size : 0;
+    in.frozen_parameters = c.model.num_parameters() + untied_head - trained_whole;
     auto saved = [&c](const char* module) {
       return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
     };
-    in.frozen_lm_head = !(saved("lm_head") || (c.model.tie_word_embeddings && saved("embed_tokens")));
-    in.trains_embedding = saved("embed_tokens") || (c.model.tie_word_embeddings && saved("lm_head"));
-    in.head_token_rows = !c.lora.head_token_rows.empty() || (c.model.tie_word_embeddings && !c.lora.embed_token_rows.empty());
+    const bool tied = in.model.tie_word_embeddings;
+    in.frozen_lm_head = !(saved("lm_head") || (tied && saved("embed_tokens")));
+    in.trains_embedding = saved("embed_tokens") || (tied && saved("lm_head"));
+    in.head_token_rows = !c.lora.head_token_rows.empty() || (tied && !c.lora.embed_token_rows.empty());
     in.quant_linears = c.quantized_base();
     in.dora = c.lora.use_dora;
     in.quant_format = c.base_format();

@@ -65,6 +65,7 @@ void Trainer::Impl::build_model() {
         model->parameters().size());
   }
   if (adapter) {
+    if (c.unties_embeddings()) model->untie_embeddings();
     // Token ids within the vocabulary as loaded (added tokens included: the rows they train).
     for (const std::vector<int64_t>* rows : {&c.lora.embed_token_rows, &c.lora.head_token_rows})
       for (int64_t id : *rows)
