@@ -192,6 +192,18 @@ TEST_CASE("a config that no rank can read is said once, exit 2, with no MPI_Abor
   CHECK(!contains(r.output, "MPI_ABORT"));
 }
 
+// Every rank must take rank 0's best checkpoint for this run's: the final read is collective (each
+// rank drew a run id of its own until 2026-12-06, and rank 0 then waited alone in it forever).
+TEST_CASE("load_best_model_at_end on 2 ranks of a fresh run: the best checkpoint loaded, the run ends") {
+  Workspace ws("dp_load_best");
+  Run r = run_train(ws.config("max_steps: 6\neval_steps: 1\nsave_steps: 2\nlearning_rate: 0.3\n"
+                              "load_best_model_at_end: true\n"),
+                    "timeout -k 5 120 " + mpirun(2));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK_MESSAGE(contains(r.output, "load_best_model_at_end: the final model is the weights of "), r.output);
+  CHECK(contains(r.output, "done: "));
+}
+
 // On several ranks Axolotl runs its DistMuon (dion's algorithm), not the Muon built here.
 TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
   Workspace ws("dp_muon");

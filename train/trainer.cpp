@@ -79,6 +79,10 @@ void Trainer::Impl::stop_point(const char* during) {
 
 Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), comm(Communicator::get()) {
   const TrainConfig& c = config;
+  // One run id for every rank, rank 0's (which its checkpoints carry): each rank tells this run's
+  // checkpoints from others' by it, and must tell them as the others do (load_best_model's
+  // collective read hung where ranks 1.. took rank 0's best checkpoint for another run's).
+  comm.broadcast(run_id.data(), run_id.size(), 0);
   // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main()) output_lock = lock_output_dir(c);

@@ -44,7 +44,10 @@ void Trainer::Impl::load_best_model() {
     const std::optional<std::string> id = checkpoint_run_id(place);
     return !id || *id == run_id;  // no run id: a legacy (unsealed) checkpoint, which cannot be told
   };
-  const auto found = std::find_if(places.begin(), places.end(), this_runs);
+  // Rank 0's finding holds for every rank: the read below is collective.
+  int64_t index = std::find_if(places.begin(), places.end(), this_runs) - places.begin();
+  comm.broadcast(&index, sizeof(index), 0);
+  const auto found = places.begin() + index;
   if (found == places.end()) {
     std::string where = places[0];
     for (size_t i = 1; i < places.size(); i++) where += " or " + places[i];
