@@ -115,6 +115,7 @@ inline std::vector<json> check_trajectory(const std::string& model, const std::s
     CAPTURE(a.dump());
     CAPTURE(b.dump());
     CHECK(a.at("step") == b.at("step"));
+    if (b.contains("epoch")) CHECK(std::fabs(a.at("epoch").get<double>() - b.at("epoch").get<double>()) <= 1e-5);  // 6 digits
     const double lr = a.at("lr"), their_lr = b.at("lr");
     const double d[3] = {relative(a.at("loss"), b.at("loss")), relative(a.at("grad_norm"), b.at("grad_norm")),
                          their_lr == 0 ? lr : relative(lr, their_lr)};

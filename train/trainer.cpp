@@ -411,7 +411,10 @@ TrainResult Trainer::Impl::run() {
     result.last_loss = static_cast<float>(step_loss);
     state.loss_since_log += step_loss;
     state.steps_since_log++;
-    const double epoch = static_cast<double>(state.step) / plan.updates_per_epoch;
+    // HF's state.epoch: the epochs done and this one's share of micro-batches (not of steps: an
+    // epoch's last step may take fewer).
+    const DataCursor at = loader->cursor();
+    const double epoch = at.epoch + static_cast<double>(at.batch) / loader->num_batches_per_epoch();
     const bool watchdog_stop = loss_watchdog_says_stop();
 
     if (state.step % plan.logging_steps == 0 || state.step == plan.total_steps) {
