@@ -429,6 +429,14 @@ std::optional<std::string> read_latest_pointer(const std::string& output_dir) {
   return name;
 }
 
+void settle_checkpoints(const std::string& output_dir) {
+  remove_leftovers(output_dir);
+  const std::vector<std::string> dirs = list_checkpoints(output_dir);
+  if (dirs.empty()) return;
+  const std::string newest = fs::path(dirs.back()).filename().string();
+  if (read_latest_pointer(output_dir) != newest) write_text_atomically(join(output_dir, kLatestFile), newest + "\n");
+}
+
 void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit, std::optional<int64_t> best_step,
                        CheckpointsPruned when) {
   if (save_total_limit <= 0) return;

@@ -112,6 +112,11 @@ std::optional<std::string> read_latest_pointer(const std::string& output_dir);
 // the best is not the newest. At the end of training with a limit of 1, every checkpoint but the
 // best is deleted and `latest` names it (as HF's train() ends). The one `latest` names is never
 // deleted; a limit <= 0 keeps all.
+// What an uninterrupted run ends with, for one whose last save was cut off after its checkpoint was
+// in place (a kill between the rename and `latest`, or inside the pruning after it): leftover
+// *.tmp entries removed and `latest` on the newest checkpoint. A no-op after a clean save.
+void settle_checkpoints(const std::string& output_dir);
+
 enum class CheckpointsPruned { after_a_save, at_the_end };
 void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit,
                        std::optional<int64_t> best_step = std::nullopt,

@@ -1,9 +1,11 @@
 // defines: fnv1a64, token_cache_checksum, token_cache_path, load_or_build_token_cache, load_test_examples
 #include "io/token_cache.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -136,11 +138,33 @@ CacheState read_cache(const std::string& path, uint64_t checksum, ExampleSet& ou
   return CacheState::valid;
 }
 
+// The file a write of `path` fills before renaming it into place: named for this host and process,
+// so writers sharing the directory never meet.
+std::string temporary_prefix(const std::string& path) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return path + ".tmp." + host + ".";
+}
+
+// A write cut off by a kill leaves its temporary behind: this host's whose process is gone are
+// removed before the next write (another host's, sharing the directory, are left to it).
+void remove_stale_temporaries(const std::string& path) {
+  const std::string prefix = fs::path(temporary_prefix(path)).filename().string();
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string pid = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : std::string();
+    if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+}
+
 // Returns an empty string on success, else why the cache could not be written.
 std::string write_cache(const std::string& path, uint64_t checksum, const ExampleSet& data) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return ec.message();
+  remove_stale_temporaries(path);
   const Payload payload(data);
   Header h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
@@ -150,7 +174,7 @@ std::string write_cache(const std::string& path, uint64_t checksum, const Exampl
   h.examples = static_cast<uint64_t>(data.size());
   h.source_checksum = checksum;
   h.payload_checksum = payload.checksum();
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const std::string tmp = temporary_prefix(path) + std::to_string(getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(&h), sizeof h);

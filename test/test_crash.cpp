@@ -93,3 +93,24 @@ TEST_CASE("SIGKILL during checkpoint writes: never a half checkpoint; resume fin
   CHECK(train_records(ws.out("metrics.jsonl")) == train_records(ref.out("metrics.jsonl")));
   check_same_model(ws.out(checkpoint_dir_name(kSteps)), ref.out(checkpoint_dir_name(kSteps)));
 }
+
+// A kill after the final checkpoint is in place, before `latest` names it (or inside the pruning
+// after it): the resume at that step trains nothing and ends as the uninterrupted run ends.
+TEST_CASE("resumed at its final checkpoint, a run settles what the kill left: latest, *.tmp, rotation") {
+  Workspace ws("crash_final");
+  const std::string cfg = ws.config("max_steps: 6\nsave_steps: 2\nsave_total_limit: 2\nval_set_size: 0\n"
+                                    "auto_resume_from_checkpoints: true\n");
+  Run first = run_train(cfg);
+  REQUIRE_MESSAGE(first.exit_code == 0, first.output);
+  // What the kill leaves: `latest` still on step 4, its replacement written, step 2 half pruned.
+  write_file(ws.out("latest"), "step_000004\n");
+  write_file(ws.out("latest.tmp"), "step_000006\n");
+  fs::create_directories(ws.out("step_000002.tmp"));
+  Run resumed = run_train(cfg);
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(contains(resumed.output, "resumed from "));
+  CHECK(read_file(ws.out("latest")) == "step_000006\n");
+  CHECK(!fs::exists(ws.out("latest.tmp")));
+  CHECK(!fs::exists(ws.out("step_000002.tmp")));
+  CHECK(list_checkpoints(ws.out()) == std::vector<std::string>{ws.out("step_000004"), ws.out("step_000006")});
+}

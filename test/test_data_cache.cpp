@@ -3,6 +3,8 @@
 // dataset shards, shuffling before merging.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -154,6 +156,30 @@ TEST_CASE("shuffle_before_merging_datasets: each dataset shuffled from the seed,
   const TrainingData other_seed = load(2);  // the seed decides the order: the cache is rebuilt
   CHECK_FALSE(other_seed.cache_reused);
   CHECK(other_seed.examples->tokens != shuffled.examples->tokens);
+}
+
+// A build killed while writing leaves its temporary, named for its host and process: the next
+// build removes this host's whose process is gone, and leaves a live one's and another host's.
+TEST_CASE("token cache: a killed build's temporary is removed by the next build") {
+  TempDir dir;
+  DataConfig config = config_for(dir, dir.write("text.txt", "some text to cache\n"));
+  ByteTokenizer tok;
+  auto quiet = [](const std::string&) {};
+  const std::string cache = load_training_data(config, 42, tok, quiet).cache_path;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = cache + ".tmp." + host + "." + std::to_string(dead),
+                    live = cache + ".tmp." + host + "." + std::to_string(getppid()),  // a live process
+                    other_host = cache + ".tmp.another-host." + std::to_string(dead);
+  for (const std::string& path : {stale, live, other_host}) write_file(path, "half a cache");
+  fs::remove(cache);  // the next run builds (and writes) it again
+  CHECK_FALSE(load_training_data(config, 42, tok, quiet).cache_reused);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(other_host));
 }
 
 TEST_CASE("token cache: a corrupt or truncated file is rebuilt with a warning") {

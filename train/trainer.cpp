@@ -494,6 +494,7 @@ TrainResult Trainer::Impl::run() {
     optimizer->set_training(false);
     if (load_best && state.best_checkpoint_step >= 0 && state.best_checkpoint_step != state.step) load_best_model();
     export_final_model();  // collective under ZeRO-3
+    if (comm.is_main()) settle_checkpoints(c.output_dir);
     if (comm.is_main() && !result.stopped_by_watchdog) {  // HF's train() ends so: a limit of 1 keeps the best alone
       prune_checkpoints(c.output_dir, c.save_total_limit, best_to_keep(), CheckpointsPruned::at_the_end);
       std::error_code ec;
