@@ -429,12 +429,14 @@ std::optional<std::string> read_latest_pointer(const std::string& output_dir) {
   return name;
 }
 
-void settle_checkpoints(const std::string& output_dir) {
+void settle_checkpoints(const std::string& output_dir, const std::string& newest) {
   remove_leftovers(output_dir);
-  const std::vector<std::string> dirs = list_checkpoints(output_dir);
-  if (dirs.empty()) return;
-  const std::string newest = fs::path(dirs.back()).filename().string();
-  if (read_latest_pointer(output_dir) != newest) write_text_atomically(join(output_dir, kLatestFile), newest + "\n");
+  std::error_code ec;
+  fs::path dir = fs::absolute(newest, ec).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();  // "out/step_000004/"
+  if (newest.empty() || !fs::is_directory(dir, ec) || !fs::equivalent(dir.parent_path(), output_dir, ec)) return;
+  const std::string name = dir.filename().string();
+  if (read_latest_pointer(output_dir) != name) write_text_atomically(join(output_dir, kLatestFile), name + "\n");
 }
 
 void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit, std::optional<int64_t> best_step,

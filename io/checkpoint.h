@@ -114,8 +114,9 @@ std::optional<std::string> read_latest_pointer(const std::string& output_dir);
 // deleted; a limit <= 0 keeps all.
 // What an uninterrupted run ends with, for one whose last save was cut off after its checkpoint was
 // in place (a kill between the rename and `latest`, or inside the pruning after it): leftover
-// *.tmp entries removed and `latest` on the newest checkpoint. A no-op after a clean save.
-void settle_checkpoints(const std::string& output_dir);
+// *.tmp entries removed and `latest` on `newest`, the run's newest checkpoint (the one it saved
+// last, or resumed), when that is in output_dir. A no-op after a clean save.
+void settle_checkpoints(const std::string& output_dir, const std::string& newest);
 
 enum class CheckpointsPruned { after_a_save, at_the_end };
 void prune_checkpoints(const std::string& output_dir, int64_t save_total_limit,

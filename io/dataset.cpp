@@ -312,25 +312,31 @@ void DataLoader::set_cursor(const DataCursor& cursor) {
 
 std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
                                 const RowLayout& layout, int64_t micro_batch_size, int rank,
-                                int world_size, bool drop_last) {
+                                int world_size, bool drop_last, bool pad_last_round) {
   if (micro_batch_size <= 0 || rank < 0 || rank >= world_size)
     throw std::invalid_argument("eval_batches: needs micro_batch_size > 0, 0 <= rank < world");
-  const int64_t n = static_cast<int64_t>(rows.size());
-  const int64_t served = drop_last ? n / micro_batch_size * micro_batch_size : n;
+  const int64_t n = static_cast<int64_t>(rows.size()), B = micro_batch_size;
+  // With drop_last, accelerate serves whole rounds only (each rank one whole batch a round).
+  const int64_t round = world_size > 1 ? world_size : 1;
+  const int64_t served = drop_last ? n / B / round * round * B : n;
   if (n > 0 && served == 0)
     throw UserError("the datasets give " + std::to_string(n) + " validation rows, fewer than an eval batch of " +
-                    std::to_string(micro_batch_size) + ", and the eval loader drops a last, smaller batch "
-                    "(dataloader_drop_last, Axolotl's default with sample_packing and eval_sample_packing false, "
-                    "or packed eval rows); expected a smaller eval_batch_size, more validation rows or "
-                    "dataloader_drop_last: false");
-  std::vector<int64_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
+                    std::to_string(B) + (round > 1 ? " on each of " + std::to_string(round) + " ranks" : "") +
+                    ", and the eval loader drops a last, smaller batch (dataloader_drop_last, Axolotl's default with "
+                    "sample_packing and eval_sample_packing false, or packed eval rows); expected a smaller "
+                    "eval_batch_size, more validation rows or dataloader_drop_last: false");
+  // Position t of the served sequence: row t, then (padding the last round) the first rows again.
+  const bool pad = pad_last_round && world_size > 1 && !drop_last && n > 0;
+  const int64_t first_rows = std::min(n, round * B);
+  std::vector<int64_t> order;
   std::vector<Batch> batches;
-  for (int64_t g = rank; g * micro_batch_size < served; g += world_size) {
-    const int64_t begin = g * micro_batch_size;
-    batches.push_back(make_batch(data, rows, order.data() + begin,
-                                 std::min(micro_batch_size, served - begin), layout));
+  for (int64_t g = rank; g * B < served; g += world_size) {
+    const int64_t begin = g * B, real = std::min(B, served - begin), count = pad ? B : real;
+    order.clear();
+    for (int64_t t = begin; t < begin + count; t++) order.push_back(t < n ? t : (t - n) % first_rows);
+    batches.push_back(make_batch(data, rows, order.data(), count, layout));
     batches.back().index = static_cast<int64_t>(batches.size()) - 1;
+    batches.back().rows_counted = real;
   }
   return batches;
 }

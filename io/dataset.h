@@ -81,6 +81,7 @@ struct Batch {
   int64_t num_tokens = 0;        // inputs that are not padding
   int64_t epoch = 0, index = 0;  // the cursor that produced it
   std::vector<Row> rows;         // the examples of each row, in order
+  int64_t rows_counted = 0;      // an eval batch's rows its loss counts for (eval_batches)
 };
 
 // Rows side by side, right-padded with `layout.pad` (no loss; causal attention keeps real tokens
@@ -189,10 +190,14 @@ std::vector<Row> eval_row_order(const ExampleSet& data, std::vector<Row> rows, c
 // Validation batches as the Trainer's eval loader makes them (a SequentialSampler): `rows` in
 // their order, micro_batch_size each, the last one smaller or, with `drop_last` (its
 // dataloader_drop_last), dropped; rank r of `world_size` takes batches g % world_size == r. The
-// order matters: the eval loss weighs each batch's mean token loss by its rows.
+// order matters: the eval loss weighs each batch's mean token loss by its rows (Batch::rows_counted).
+// On several ranks as accelerate shards the loader (even_batches): with drop_last only whole
+// rounds of a batch a rank are served; without it, `pad_last_round` fills a smaller last batch
+// with the first rows, as accelerate completes the last round (gather_for_metrics then drops the
+// copies: they count for nothing, but their tokens are in that batch's mean).
 std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& rows,
                                 const RowLayout& layout, int64_t micro_batch_size, int rank = 0,
-                                int world_size = 1, bool drop_last = false);
+                                int world_size = 1, bool drop_last = false, bool pad_last_round = false);
 
 // Unigram entropy (nats per token) of the targets of `examples`: the loss of the best model that
 // ignores context, which a trained model must beat.

@@ -68,21 +68,31 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
     if (!wanted.count(name) && !std::regex_match(name, rope_buffer))
       throw UserError(files.file_of(name) + ": tensor " + name +
                       " is not a parameter of the configured model");
+  // A model untied over a tied base (LlamaModel::untie_embeddings, for PEFT's modules_to_save),
+  // read again (an 8-bit base's merge streams it): its lm_head started as the base's one table.
+  const fs::path base_config = fs::path(dir) / kHfConfigFile;
+  const bool head_from_embedding = !model.config().tie_word_embeddings && !files.find("lm_head.weight") &&
+                                   fs::exists(base_config) && read_hf_config(base_config.string()).tie_word_embeddings;
+  auto source = [head_from_embedding](const std::string& name) {
+    return head_from_embedding && name == "lm_head.weight" ? std::string("model.embed_tokens.weight") : name;
+  };
   for (const BaseWeight& w : weights) {
-    const SafetensorsEntry* e = files.find(w.ref.name);
+    const std::string name = source(w.ref.name);
+    const SafetensorsEntry* e = files.find(name);
     if (!e) throw UserError(dir + ": tensor " + w.ref.name + " is missing from the safetensors files");
-    const bool resized = growth && vocabulary_rows(w.ref.name) && e->shape.size() == 2 && e->shape[1] == w.shape[1] &&
+    const bool resized = growth && vocabulary_rows(name) && e->shape.size() == 2 && e->shape[1] == w.shape[1] &&
                          (e->shape[0] < w.shape[0] || (growth->shrink && e->shape[0] > w.shape[0]));
     if (e->shape != w.shape && !resized)
-      throw UserError(files.file_of(w.ref.name) + ": tensor " + w.ref.name + " is " + shape_str(e->shape) +
+      throw UserError(files.file_of(name) + ": tensor " + name + " is " + shape_str(e->shape) +
                       " but the configured model needs " + shape_str(w.shape));
   }
   for (const BaseWeight& w : weights) {
-    Tensor value = files.read(w.ref.name, DType::f32);
-    require_finite_weight(value, files.file_of(w.ref.name), w.ref.name);
-    if (value.shape() != w.shape)  // a grown or shrunk vocabulary (checked above)
+    const std::string name = source(w.ref.name);
+    Tensor value = files.read(name, DType::f32);
+    require_finite_weight(value, files.file_of(name), name);
+    if (value.shape() != w.shape)  // a grown or shrunk vocabulary (checked above), drawn as the table's
       value = value.size(0) > w.shape[0] ? value.narrow(0, 0, w.shape[0]).contiguous()
-                                          : grown_rows(value, w.shape, model.config().initializer_range, *growth, w.ref.name);
+                                          : grown_rows(value, w.shape, model.config().initializer_range, *growth, name);
     sink(w.ref, value);
   }
   return static_cast<int64_t>(weights.size());

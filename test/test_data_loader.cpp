@@ -241,4 +241,17 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
   CHECK(rows_of(dropped[2], L) == std::vector<int64_t>{4, 5});
   CHECK_THROWS_WITH_AS(eval_batches(*data, rows(1), layout(L), 2, 0, 1, true),
                        doctest::Contains("1 validation rows, fewer than an eval batch of 2"), UserError);
+  // accelerate's even_batches on 2 ranks: the last round's smaller batch filled with the first
+  // rows, which count for nothing (gather_for_metrics drops them); with drop_last whole rounds only.
+  const std::vector<Batch> padded = eval_batches(*data, rows(7), layout(L), 2, 1, 2, false, true);
+  REQUIRE(padded.size() == 2);
+  CHECK(rows_of(padded[1], L) == std::vector<int64_t>{6, 0});
+  CHECK(padded[1].rows_counted == 1);
+  CHECK(padded[0].rows_counted == 2);
+  CHECK(eval_batches(*data, rows(7), layout(L), 2, 0, 2, false, true)[1].rows_counted == 2);
+  const std::vector<Batch> rounds = eval_batches(*data, rows(7), layout(L), 2, 0, 2, true);
+  REQUIRE(rounds.size() == 1);  // 3 whole batches: one whole round of 2, the third dropped
+  CHECK(eval_batches(*data, rows(7), layout(L), 2, 1, 2, true).size() == 1);
+  CHECK_THROWS_WITH_AS(eval_batches(*data, rows(3), layout(L), 2, 0, 2, true),
+                       doctest::Contains("fewer than an eval batch of 2 on each of 2 ranks"), UserError);
 }

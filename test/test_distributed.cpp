@@ -204,6 +204,33 @@ TEST_CASE("load_best_model_at_end on 2 ranks of a fresh run: the best checkpoint
   CHECK(contains(r.output, "done: "));
 }
 
+// accelerate's even_batches: on 2 ranks, 5 eval rows A..E in batches of 2 are served AB | CD and
+// E filled with A on the second round; gather_for_metrics drops A's copy, so eval_loss is
+// (2 l(AB) + 2 l(CD) + l(EA)) / 5 with l(EA) the mean over E's and A's tokens, not one rank's.
+TEST_CASE("eval_loss on 2 ranks: the last round filled with the first rows, as accelerate serves it") {
+  const std::vector<std::string> texts = {"alpha beta gamma", "delta epsilon", "zeta eta theta iota",
+                                          "kappa lambda", "mu nu xi omicron pi"};
+  auto eval_loss = [&](const std::string& name, const std::vector<int>& rows, int ranks) {
+    Workspace ws(name);
+    std::string jsonl;
+    for (int r : rows) jsonl += "{\"text\": \"" + texts[r] + "\"}\n";
+    write_file((ws.dir / "eval.jsonl").string(), jsonl);
+    Run run = run_train(ws.config("max_steps: 1\nval_set_size: 0\neval_steps: 1\nshuffle_merged_datasets: false\n"
+                                  "test_datasets:\n  - path: " +
+                                  (ws.dir / "eval.jsonl").string() + "\n    type: completion\n"),
+                        ranks > 1 ? mpirun(ranks) : "");
+    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+    std::ifstream in(ws.out("metrics.jsonl"));
+    for (std::string line; std::getline(in, line);)
+      if (contains(line, "\"eval_loss\": ")) return std::stod(line.substr(line.find("\"eval_loss\": ") + 13));
+    FAIL("no eval_loss in " << ws.out("metrics.jsonl"));
+    return 0.0;
+  };
+  const double ab = eval_loss("dp_eval_ab", {0, 1}, 1), cd = eval_loss("dp_eval_cd", {2, 3}, 1),
+               ea = eval_loss("dp_eval_ea", {4, 0}, 1), two = eval_loss("dp_eval_all", {0, 1, 2, 3, 4}, 2);
+  CHECK(two == doctest::Approx((2 * ab + 2 * cd + ea) / 5).epsilon(1e-6));
+}
+
 // On several ranks Axolotl runs its DistMuon (dion's algorithm), not the Muon built here.
 TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
   Workspace ws("dp_muon");

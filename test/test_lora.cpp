@@ -457,6 +457,18 @@ TEST_CASE("lora_modules_to_save on a tied model: PEFT's copies, untied; peft_ens
   }
   REQUIRE(base_tables.size() == 2);  // the frozen embedding of the first run, the frozen lm_head of the second
   CHECK(base_tables[0] == base_tables[1]);
+  // From a tied HF directory on an 8-bit base, whose merge reads the base's files again: lm_head is
+  // the base's table there too, and the merged lm_head is it unchanged.
+  Workspace base("lora_tied_base"), eight("lora_tied_8bit");
+  Run full = run_train(base.config("max_steps: 1\nval_set_size: 0\n"));
+  REQUIRE_MESSAGE(full.exit_code == 0, full.output);
+  REQUIRE(read_hf_config(base.out("config.json")).tie_word_embeddings);
+  Run q = run_train(eight.config(lora + "load_in_8bit: true\nlora_modules_to_save: [embed_tokens]\n",
+                                 "base_model: " + base.out() + "\n"));
+  REQUIRE_MESSAGE(q.exit_code == 0, q.output);
+  CHECK(SafetensorsDir(eight.out("merged")).read("lm_head.weight", DType::f32).to_floats() ==
+        SafetensorsDir(base.out()).read("model.embed_tokens.weight", DType::f32).to_floats());
+
   // A listed lm_head is refused under ZeRO-3 on a tied model, where its copy is not built.
   Workspace ws("lora_tied_zero3");
   Run z = run_train(ws.config(lora + "lora_modules_to_save: [lm_head]\nzero_stage: 3\n"));

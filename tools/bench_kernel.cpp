@@ -431,7 +431,7 @@ int bench_kernel(int argc, char** argv) {
           json += (json.empty() ? "" : ",\n ") +
                   fmt::format("{{\"kernel\": \"{}\", \"shape\": \"{}\", \"pass\": \"{}\", \"ms\": null, "
                               "\"rel_error\": {}, \"note\": \"FAIL: relative error {} above {}\"}}",
-                              name, c.shape, pass, std::isnan(err) ? "null" : check, check, limit);
+                              name, c.shape, pass, std::isfinite(err) ? check : "null", check, limit);
           failures++;
           continue;
         }

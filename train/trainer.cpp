@@ -184,7 +184,8 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
                                                          data.stream_rows));
     val_batches = eval_batches(*data.examples,
                                eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
-                               data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows());
+                               data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows(),
+                               !preference());
   } catch (const UserError& e) {
     throw UserError(data_config.source + ": " + e.what());
   }
@@ -494,7 +495,7 @@ TrainResult Trainer::Impl::run() {
     optimizer->set_training(false);
     if (load_best && state.best_checkpoint_step >= 0 && state.best_checkpoint_step != state.step) load_best_model();
     export_final_model();  // collective under ZeRO-3
-    if (comm.is_main()) settle_checkpoints(c.output_dir);
+    if (comm.is_main()) settle_checkpoints(c.output_dir, result.last_checkpoint.empty() ? resumed_from : result.last_checkpoint);
     if (comm.is_main() && !result.stopped_by_watchdog) {  // HF's train() ends so: a limit of 1 keeps the best alone
       prune_checkpoints(c.output_dir, c.save_total_limit, best_to_keep(), CheckpointsPruned::at_the_end);
       std::error_code ec;

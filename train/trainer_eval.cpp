@@ -31,8 +31,8 @@ float Trainer::Impl::evaluate() {
     opt.targets_host = b.targets;
     float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
     if (!real || b.num_targets == 0) return;  // no target: the Trainer's loss is NaN; left out
-    sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows.size());
-    sums[1] += static_cast<double>(b.rows.size());
+    sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows_counted);
+    sums[1] += static_cast<double>(b.rows_counted);
   });
   comm.allreduce_sum(sums, 2);
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
