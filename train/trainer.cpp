@@ -412,8 +412,9 @@ TrainResult Trainer::Impl::run() {
     result.last_loss = static_cast<float>(step_loss);
     state.loss_since_log += step_loss;
     state.steps_since_log++;
-    // HF's state.epoch: the epochs done and this one's share of micro-batches (not of steps: an
-    // epoch's last step may take fewer).
+    // HF's state.epoch over a map-style dataset: the epochs done and this one's share of
+    // micro-batches (not of steps: an epoch's last step may take fewer). A pretraining stream's
+    // epochs are its passes here, where HF counts max_steps as one epoch.
     const DataCursor at = loader->cursor();
     const double epoch = at.epoch + static_cast<double>(at.batch) / loader->num_batches_per_epoch();
     const bool watchdog_stop = loss_watchdog_says_stop();
