@@ -164,14 +164,11 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed, DType frozen_dt
       }
     }
   }
-  auto saved = [&lora](const char* module) {
-    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
-  };
   for (const ParamRef& p : parameters()) p.tensor->set_requires_grad(false);
   // A tied lm_head is the embedding: training either trains both, as in transformers.
-  if (saved("embed_tokens") || (saved("lm_head") && config_.tie_word_embeddings))
+  if (lora.saves("embed_tokens") || (lora.saves("lm_head") && config_.tie_word_embeddings))
     embed_tokens_.set_requires_grad(true);
-  if (saved("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
+  if (lora.saves("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
   // The rows' indices on the table's device; their values start as the table's rows.
   const auto index_of = [](const std::vector<int64_t>& ids, const Tensor& table) {
     std::vector<int32_t> index;

@@ -138,12 +138,9 @@ int64_t lora_trainable_parameters(const LlamaConfig& m, const LoraConfig& lora) 
       if (lora.adapts(i, k))
         adapters += lora.rank(i, k) * (linear_shape(m, k)[0] + linear_shape(m, k)[1]) +
                     (lora.use_dora ? linear_shape(m, k)[0] : 0);
-  auto saved = [&lora](const char* module) {
-    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
-  };
   const int64_t table = m.vocab_size * m.hidden_size;
-  const int64_t whole = m.tie_word_embeddings ? (saved("embed_tokens") || saved("lm_head") ? table : 0)
-                                             : table * (saved("embed_tokens") + saved("lm_head"));
+  const int64_t whole = m.tie_word_embeddings ? (lora.saves("embed_tokens") || lora.saves("lm_head") ? table : 0)
+                                             : table * (lora.saves("embed_tokens") + lora.saves("lm_head"));
   const auto rows = static_cast<int64_t>(lora.embed_token_rows.size() + lora.head_token_rows.size());
   return adapters + whole + rows * m.hidden_size;
 }

@@ -33,6 +33,9 @@ struct LoraConfig {
   std::vector<std::string> target_modules;   // of kLinearModules
   bool target_linear = false;                // every linear layer of the blocks
   std::vector<std::string> modules_to_save;  // of kSavableModules: trained whole
+  bool saves(const std::string& module) const {
+    return std::find(modules_to_save.begin(), modules_to_save.end(), module) != modules_to_save.end();
+  }
   // PEFT's ensure_weight_tying (Axolotl's peft_ensure_weight_tying): on a tied model, modules_to_save
   // trains the one shared table. Without it PEFT trains each listed module as a copy of its own,
   // which the config resolves by untying the model (resolve_tied_modules_to_save).

@@ -310,7 +310,7 @@ void Parser::validate() {
   // Axolotl's rule: an adapter run adding tokens trains the rows of the new tokens whole.
   if (!c.tokens.empty() && !c.adapter.empty())
     for (const char* module : {"embed_tokens", "lm_head"})
-      if (std::find(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) == c.lora.modules_to_save.end())
+      if (!c.lora.saves(module))
         fail(at("lora_modules_to_save"), "[embed_tokens, lm_head] with tokens and an adapter (the new tokens' rows must train)",
              given("lora_modules_to_save") ? "a list without " + std::string(module) : "none");
   resolve_attention();

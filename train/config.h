@@ -2,7 +2,6 @@
 // Axolotl's names and meanings (see shared/reference/axolotl-llama3.md); load_config() reports
 // bad input as a UserError naming the file, line, key and what was expected.
 #pragma once
-#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -73,11 +72,8 @@ struct TrainConfig {
   // embedding, lm_head) trains as a copy of its own, so the model trains untied, lm_head starting
   // as the tied table (LlamaModel::untie_embeddings); model keeps the base's tie.
   bool unties_embeddings() const {
-    auto saved = [this](const char* module) {
-      return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
-    };
     return !adapter.empty() && model.tie_word_embeddings && !lora.ensure_weight_tying &&
-           (saved("embed_tokens") || saved("lm_head"));
+           (lora.saves("embed_tokens") || lora.saves("lm_head"));
   }
   QuantFormat base_format() const { return load_in_8bit ? QuantFormat::int8 : QuantFormat::nf4; }
   LoraConfig lora;             // lora_r, lora_alpha, lora_dropout, lora_target_*, ..._to_save

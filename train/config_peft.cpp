@@ -200,22 +200,19 @@ void check_init_from_base(const TrainConfig& c, const Where& w) {
 void check_trainable_token_rows(TrainConfig& c, const Where& w) {
   LoraConfig& lora = c.lora;
   if (c.adapter.empty()) fail(w, "adapter: lora or qlora with it (PEFT's LoRA trains the rows)", "no adapter");
-  auto saved = [&lora](const char* module) {
-    return std::count(lora.modules_to_save.begin(), lora.modules_to_save.end(), module) > 0;
-  };
   if (c.model.tie_word_embeddings) {
     // PEFT ties lm_head's rows to the embedding's when both name the same (or lm_head none).
     if (!lora.head_token_rows.empty() && lora.head_token_rows != lora.embed_token_rows)
       fail(w, "on a tied model the rows of embed_tokens alone (lm_head reads them, as PEFT ties them when both "
            "name the same rows; two trained copies of one tied table are not built)", "lm_head rows of their own");
     lora.head_token_rows.clear();
-    if (saved("embed_tokens") || saved("lm_head"))
+    if (lora.saves("embed_tokens") || lora.saves("lm_head"))
       fail(w, "no lora_modules_to_save beside it on a tied model (the table would train whole; PEFT refuses both)",
            "lora_modules_to_save too");
   }
-  if (!lora.embed_token_rows.empty() && saved("embed_tokens"))
+  if (!lora.embed_token_rows.empty() && lora.saves("embed_tokens"))
     fail(w, "no embed_tokens rows with lora_modules_to_save: [embed_tokens] (PEFT refuses both)", "both");
-  if (!lora.head_token_rows.empty() && saved("lm_head"))
+  if (!lora.head_token_rows.empty() && lora.saves("lm_head"))
     fail(w, "no lm_head rows with lora_modules_to_save: [lm_head] (PEFT refuses both)", "both");
   // A sharded start-up has no table to take the rows' first values from; ReLoRA merges linears
   // only; preference training's reference is the model without adapters.

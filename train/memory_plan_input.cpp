@@ -81,12 +81,9 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(in.model, pairs);
     const int64_t untied_head = c.unties_embeddings() ? c.model.vocab_size * c.model.hidden_size : 0;
     in.frozen_parameters = c.model.num_parameters() + untied_head - trained_whole;
-    auto saved = [&c](const char* module) {
-      return std::count(c.lora.modules_to_save.begin(), c.lora.modules_to_save.end(), module) > 0;
-    };
     const bool tied = in.model.tie_word_embeddings;
-    in.frozen_lm_head = !(saved("lm_head") || (tied && saved("embed_tokens")));
-    in.trains_embedding = saved("embed_tokens") || (tied && saved("lm_head"));
+    in.frozen_lm_head = !(c.lora.saves("lm_head") || (tied && c.lora.saves("embed_tokens")));
+    in.trains_embedding = c.lora.saves("embed_tokens") || (tied && c.lora.saves("lm_head"));
     in.head_token_rows = !c.lora.head_token_rows.empty() || (tied && !c.lora.embed_token_rows.empty());
     in.quant_linears = c.quantized_base();
     in.dora = c.lora.use_dora;
