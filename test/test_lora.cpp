@@ -435,6 +435,7 @@ TEST_CASE("lora_modules_to_save on a tied model: PEFT's copies, untied; peft_ens
     Run r = run_train(ws.config(lora + k.extra));
     REQUIRE_MESSAGE(r.exit_code == 0, r.output);
     CHECK(contains(r.output, "embed_tokens and lm_head untied") == !k.merged_tied);
+    CHECK(contains(r.output, "tied embeddings, untied for lora_modules_to_save") == !k.merged_tied);
     const SafetensorsFile adapter(ws.out("adapter_model.safetensors"));
     std::vector<std::string> whole;
     for (const SafetensorsEntry& e : adapter.entries())
