@@ -429,11 +429,16 @@ std::optional<std::string> read_latest_pointer(const std::string& output_dir) {
   return name;
 }
 
+fs::path checkpoint_path(const std::string& dir) {
+  std::error_code ec;
+  fs::path path = fs::absolute(dir, ec).lexically_normal();  // "step_000004" has a parent too
+  return path.filename().empty() ? path.parent_path() : path;  // "out/step_000004/"
+}
+
 void settle_checkpoints(const std::string& output_dir, const std::string& newest) {
   remove_leftovers(output_dir);
   std::error_code ec;
-  fs::path dir = fs::absolute(newest, ec).lexically_normal();
-  if (dir.filename().empty()) dir = dir.parent_path();  // "out/step_000004/"
+  const fs::path dir = checkpoint_path(newest);
   if (newest.empty() || !fs::is_directory(dir, ec) || !fs::equivalent(dir.parent_path(), output_dir, ec)) return;
   const std::string name = dir.filename().string();
   if (read_latest_pointer(output_dir) != name) write_text_atomically(join(output_dir, kLatestFile), name + "\n");

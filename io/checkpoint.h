@@ -10,6 +10,7 @@
 // (no manifest.json) still load; load_checkpoint reports them as unsealed.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -89,6 +90,10 @@ bool verify_checkpoint(const std::string& dir);
 // config.yaml of a checkpoint, checked against its manifest (when there is one), so a resume
 // never starts from an edited or cut config.
 std::string read_checkpoint_config(const std::string& dir);
+
+// A checkpoint directory as named ("step_000004", "out/step_000004/"), absolute and without a
+// trailing separator, so that its parent is the directory it sits in.
+std::filesystem::path checkpoint_path(const std::string& dir);
 
 // The checkpoint directories of output_dir, oldest step first (empty when output_dir is absent).
 std::vector<std::string> list_checkpoints(const std::string& output_dir);

@@ -75,6 +75,10 @@ struct TrainConfig {
     return !adapter.empty() && model.tie_word_embeddings && !lora.ensure_weight_tying &&
            (lora.saves("embed_tokens") || lora.saves("lm_head"));
   }
+  // The parameters the run's model holds: the base's, and lm_head's copy where it unties.
+  int64_t run_parameters() const {
+    return model.num_parameters() + (unties_embeddings() ? model.vocab_size * model.hidden_size : 0);
+  }
   QuantFormat base_format() const { return load_in_8bit ? QuantFormat::int8 : QuantFormat::nf4; }
   LoraConfig lora;             // lora_r, lora_alpha, lora_dropout, lora_target_*, ..._to_save
   std::string lora_model_dir;  // a PEFT adapter directory the adapters start from

@@ -79,8 +79,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
     pairs.modules_to_save.clear();
     in.trainable_parameters = lora_trainable_parameters(in.model, c.lora);
     const int64_t trained_whole = in.trainable_parameters - lora_trainable_parameters(in.model, pairs);
-    const int64_t untied_head = c.unties_embeddings() ? c.model.vocab_size * c.model.hidden_size : 0;
-    in.frozen_parameters = c.model.num_parameters() + untied_head - trained_whole;
+    in.frozen_parameters = c.run_parameters() - trained_whole;
     const bool tied = in.model.tie_word_embeddings;
     in.frozen_lm_head = !(c.lora.saves("lm_head") || (tied && c.lora.saves("embed_tokens")));
     in.trains_embedding = c.lora.saves("embed_tokens") || (tied && c.lora.saves("lm_head"));

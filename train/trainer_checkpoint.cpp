@@ -128,8 +128,7 @@ void Trainer::Impl::find_other_runs_checkpoints() {
       resumed_from.empty() ? std::nullopt : checkpoint_run_id(resumed_from);
   const std::optional<int64_t> resumed_step = resumed_from.empty() ? std::nullopt : checkpoint_step(resumed_from);
   std::error_code ec;
-  fs::path resumed_path = fs::absolute(resumed_from, ec).lexically_normal();  // "step_000004" has a parent too
-  if (resumed_path.filename().empty()) resumed_path = resumed_path.parent_path();  // "out/step_000004/"
+  const fs::path resumed_path = checkpoint_path(resumed_from);
   const auto beside_resumed = [&](const std::string& dir) {
     return fs::equivalent(fs::path(dir).parent_path(), resumed_path.parent_path(), ec);
   };

@@ -36,7 +36,7 @@ void Trainer::Impl::print_summary() const {
              m.tie_word_embeddings ? (c.unties_embeddings() ? "tied embeddings, untied for lora_modules_to_save"
                                                             : "tied embeddings")
                                    : "untied embeddings",
-             (m.num_parameters() + (c.unties_embeddings() ? m.vocab_size * m.hidden_size : 0)) / 1e6);
+             c.run_parameters() / 1e6);
   say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
       tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
   const bool bf16_compute = forward.compute_dtype == DType::bf16;
