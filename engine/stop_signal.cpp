@@ -1,4 +1,4 @@
-// defines: install_stop_signal_handlers, stop_signal, StopRequested
+// defines: install_stop_signal_handlers, silence_second_signal_message, stop_signal, StopRequested
 #include "engine/stop_signal.h"
 
 #include <unistd.h>
@@ -10,6 +10,7 @@ namespace llm {
 
 namespace {
 std::atomic<int> first_signal{0};
+std::atomic<bool> says_second_signal{true};
 
 std::string signal_name(int signal) {
   if (signal == SIGINT) return "SIGINT";
@@ -19,8 +20,16 @@ std::string signal_name(int signal) {
 
 void on_stop_signal(int signal) {
   int none = 0;
-  // A second signal: leave now, with the code the shell gives a process that signal ended.
-  if (!first_signal.compare_exchange_strong(none, signal)) _exit(kStopExitCodeBase + signal);
+  if (first_signal.compare_exchange_strong(none, signal)) return;
+  // A second signal: leave now, with the code the shell gives a process that signal ended. Only
+  // write(2) and _exit are safe in a handler, so the line is fixed text.
+  if (says_second_signal.load()) {
+    static constexpr char kLine[] =
+        "\nllm_train: a second stop signal: exiting at once; the step in progress is not saved, "
+        "checkpoints already written are whole\n";
+    [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, kLine, sizeof kLine - 1);
+  }
+  _exit(kStopExitCodeBase + signal);
 }
 }  // namespace
 
@@ -28,6 +37,8 @@ void install_stop_signal_handlers() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
 }
+
+void silence_second_signal_message() { says_second_signal.store(false); }
 
 int stop_signal() { return first_signal.load(); }
 

@@ -1,6 +1,7 @@
 // A clean stop on SIGINT or SIGTERM. The handler only records the first signal; the program stops
 // at its next safe point: after the current training step (with a checkpoint), or at a stop point
-// of start-up, where nothing is half written (StopRequested). A second signal exits at once.
+// of start-up, where nothing is half written (StopRequested). A second signal exits at once, with
+// one line on stderr saying so (only the step in progress is lost: checkpoints are written whole).
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -10,6 +11,10 @@ namespace llm {
 // llm_train calls this first thing in main, so a signal during config parsing, tokenisation or
 // model loading is a clean stop too.
 void install_stop_signal_handlers();
+
+// Ranks other than the first call this, so a second signal to an mpirun job prints one line, not
+// one per rank.
+void silence_second_signal_message();
 
 // The first signal received (SIGINT or SIGTERM); 0 while none.
 int stop_signal();

@@ -531,6 +531,30 @@ TEST_CASE("SIGTERM during start-up stops at the next stop point: one line, exit 
   close(lock);
 }
 
+TEST_CASE("a second stop signal exits at once, with one line saying so") {
+  Workspace ws("second_signal");
+  const std::string log = (ws.dir / "run.log").string();
+  const pid_t pid = spawn_train({ws.config("max_steps: 100000\n")}, log);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (train_records(ws.out("metrics.jsonl")).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Two different signals, so the kernel cannot merge them into one pending signal; both land
+  // within microseconds, far inside the step that the first would end with a checkpoint.
+  kill(pid, SIGINT);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string output = read_file(log);
+  REQUIRE_MESSAGE(WIFEXITED(status), output);
+  CHECK((WEXITSTATUS(status) == 128 + SIGINT || WEXITSTATUS(status) == 128 + SIGTERM));
+  const auto said = output.find("llm_train: a second stop signal: exiting at once");
+  REQUIRE_MESSAGE(said != std::string::npos, output);
+  CHECK(output.find('\n', said) + 1 == output.size());  // the last line
+  CHECK(output.find("stopped by signal") == std::string::npos);
+  Run after = run_train(ws.config("max_steps: 1\n"));  // the lock went with the process
+  CHECK_MESSAGE(after.exit_code == 0, after.output);
+}
+
 TEST_CASE("a model too large for this machine's memory is refused before it is allocated") {
   Workspace ws("memory");
   // Llama 3.1 405B's widths over 64 layers: terabytes of weights and AdamW state.

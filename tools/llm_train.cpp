@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   llm::Communicator& comm = llm::Communicator::init(&argc, &argv);
+  if (!comm.is_main()) llm::silence_second_signal_message();
   // In a job of several ranks, one rank's error ends them all (MPI_Abort) instead of leaving the
   // others blocked in a collective; the message says which rank failed.
   // Each line of the message is one error (a config may hold several unsupported keys).
