@@ -4,8 +4,9 @@
 
 namespace llm {
 
-// Which attention the layers use. Evaluation and sampling use full causal attention whatever S2
-// trained with, as LongLoRA does.
+// Which attention the layers use. S2 evaluates with its groups too, as Axolotl's and LongLoRA's
+// patched attention does (it has no training switch); sampling attends through its key/value
+// cache (ForwardOptions::attend), full causal.
 enum class AttentionKind { eager, flash, mem_efficient, s2, cudnn };
 
 struct AttentionInfo {

@@ -355,10 +355,8 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
   }
   // Untied, the embedding is a unit of its own: released until its backward, the last.
   if (units_ && head_unit() != 0) x = units_->after_forward(0, x);
-  // S2 is for training only: without gradients (evaluation, sampling) attention is full causal.
   const LayerOptions layer_opt{
-      opt.attention == AttentionKind::s2 && !grad_enabled() ? AttentionKind::flash : opt.attention,
-      opt.s2_group_size, dtype,
+      opt.attention, opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
       has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat, opt.fp8, opt.attend,
       opt.ssmax};

@@ -306,6 +306,14 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(starts_with(error_with("s2_attention: true\nsequence_len: 100\ns2_group_size_ratio: 0.3\n"),
                     "cfg.yaml:5: s2_group_size_ratio: expected a ratio whose group size divides"));
   CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
+  // S2 evaluates in groups too: test_datasets' rows of a longer eval_sequence_len must divide into theirs.
+  const std::string s2_test = "s2_attention: true\nsequence_len: 20\nval_set_size: 0\n"
+                              "test_datasets: [{path: " + scratch().data + ", type: completion}]\n";
+  CHECK(error_with(s2_test + "eval_sequence_len: 22\n") ==
+        "cfg.yaml:7: eval_sequence_len: expected a length whose S2 group (s2_group_size_ratio 0.25 of it) divides it, "
+        "got 22 (group size 5)");
+  CHECK(parse(s2_test + "eval_sequence_len: 24\n").data.eval_sequence_len == 24);
+  CHECK(parse(s2_test + "eval_sequence_len: 16\n").data.eval_sequence_len == 16);  // rows stay sequence_len's
   // No attention key: Axolotl packs anyway, its examples attending across each other (it warns).
   const TrainConfig across = parse("sample_packing: true\n");
   CHECK(across.packing_attends_across_documents());

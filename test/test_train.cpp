@@ -332,6 +332,28 @@ TEST_CASE("s2_attention pads every row to sequence_len and says so; an odd group
   CHECK(padded.output.find("every row padded") == std::string::npos);
 }
 
+TEST_CASE("s2_attention evaluates in its groups, as Axolotl's patched attention does") {
+  // The same weights at step 0, evaluated over the same padded rows: S2's groups against full causal.
+  auto first_eval_loss = [](const std::string& name, const std::string& attention) {
+    Workspace ws(name);
+    Run r = run_train(ws.config(attention + "pad_to_sequence_len: true\nsequence_len: 20\nmax_steps: 1\n"
+                                            "eval_steps: 1\nval_set_size: 0.2\n"));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    return number_after(read_file(ws.out("metrics.jsonl")), "\\{\"step\": 0, \"eval_loss\":");
+  };
+  const double s2 = first_eval_loss("s2_eval", "s2_attention: true\n");
+  const double full = first_eval_loss("s2_eval_full", "flash_attention: true\n");
+  CHECK(std::abs(s2 - full) > 1e-6 * full);
+  // test_datasets' rows of a longer eval_sequence_len take groups of their own length's share (6 of
+  // 24 here; sequence_len 20's groups of 5 would not divide them), as Axolotl's patch takes them.
+  Workspace ws("s2_eval_len");
+  Run r = run_train(ws.config("s2_attention: true\nsequence_len: 20\nmax_steps: 1\neval_steps: 1\nval_set_size: 0\n"
+                              "eval_sequence_len: 24\ntest_datasets: [{path: " + (ws.dir / "corpus.txt").string() +
+                              ", type: completion}]\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(read_file(ws.out("metrics.jsonl")).find("{\"step\": 1, \"eval_loss\"") != std::string::npos);
+}
+
 TEST_CASE("bad configs: one line naming the file and key, exit code 2") {
   Workspace ws("badcfg");
   struct Case {

@@ -472,6 +472,14 @@ void Parser::resolve_attention() {
       fail(at("s2_group_size_ratio"),
            "a ratio whose group size divides sequence_len (" + std::to_string(c.data.sequence_len) + ")",
            num(c.s2_group_size_ratio) + " (group size " + std::to_string(group) + ")");
+    // Evaluation groups its rows too (the trainer's options_for), and test_datasets' rows are
+    // eval_sequence_len long when that is longer: Axolotl's patch raises where its group does not divide.
+    const int64_t eval_len = c.data.eval_row_len();
+    const auto eval_group = static_cast<int64_t>(eval_len * c.s2_group_size_ratio);
+    if (eval_len != c.data.sequence_len && (eval_group < 1 || eval_len % eval_group != 0))
+      fail(at("eval_sequence_len"),
+           "a length whose S2 group (s2_group_size_ratio " + num(c.s2_group_size_ratio) + " of it) divides it",
+           std::to_string(eval_len) + " (group size " + std::to_string(eval_group) + ")");
   }
 }
 

@@ -205,7 +205,6 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention_kernel();
-  forward.s2_group_size = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
   forward.fp8 = c.fp8;
   forward.ssmax = {c.scaling_softmax, c.scaling_softmax_factor, c.scaling_softmax_bias};
   if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
@@ -252,6 +251,10 @@ ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
   ForwardOptions opt = forward;
   // Packed rows: each example attends within itself, unless no attention key asked for that.
   if (batch.doc_ids.defined() && !config.packing_attends_across_documents()) opt.doc_ids = batch.doc_ids.to(device);
+  // S2's groups are a share of the row, as Axolotl's patch takes them of each batch's length: of
+  // sequence_len in training, of an eval row (eval_sequence_len may be longer) in evaluation.
+  if (opt.attention == AttentionKind::s2)
+    opt.s2_group_size = static_cast<int64_t>(static_cast<double>(batch.inputs.size(1)) * config.s2_group_size_ratio);
   // QAT fake-quantises from step fake_quant_after_n_steps + 1 on, as Axolotl's callback switches
   // it before that step; an evaluation computes as the step before it did.
   const int64_t steps_done = grad_enabled() ? state.step : std::max<int64_t>(state.step - 1, 0);

@@ -49,7 +49,8 @@ void Trainer::Impl::print_summary() const {
       device.is_cpu() && (c.bf16 == "true" || c.bfloat16) ? "; the CPU computes in f32" : "");
   say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention_kernel()).label,
       c.attention == AttentionKind::s2
-          ? fmt::format(", groups of {} tokens; full causal in eval", forward.s2_group_size)
+          ? fmt::format(", groups of {} tokens, in eval too as Axolotl's patch",
+                        static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio))
           : "",
       !c.data.sample_packing
           ? ""
