@@ -65,11 +65,12 @@ TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line ea
   for (const char* key : {"trainer_cls: my.Trainer\n",
                           "sage_attention: true\n",
                           "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n",
-                          "use_onebitllms: true\n"})
+                          "use_onebitllms: true\n", "lora_target_parameters: [mlp.experts.down_proj]\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
   CHECK(parse("model_type: LlamaForCausalLM\nsage_attention: false\n").unknown_keys ==
         std::vector<std::string>{"model_type", "sage_attention"});
+  CHECK(parse("lora_target_parameters: []\n").unknown_keys == std::vector<std::string>{"lora_target_parameters"});
 }
 
 TEST_CASE("scaling_softmax (SSMax): Axolotl's factor and bias, their defaults for 0 and null, any attention") {

@@ -37,6 +37,8 @@ const Unsupported kUnsupported[] = {
     {"sequence_parallel_degree", "sequence parallelism is not built"},
     {"diffusion", "diffusion language-model training is not built: next-token loss only"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
+    {"lora_target_parameters", "PEFT's LoRA on bare parameters (target_parameters, for MoE expert tensors) is not "
+                               "built: name Llama's linears in lora_target_modules"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
              "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},
     {"reward_model", "reward-model training is not built: causal LM only"},
