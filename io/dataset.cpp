@@ -1,5 +1,5 @@
 // defines: ExampleSet::add, load_examples, one_example_per_row, pair_rows, make_batch,
-// DataLoader, eval_row_order, eval_batches, unigram_entropy, log_to_stderr, load_training_data
+// DataLoader, eval_row_order, eval_batches, weigh_packed_eval_batches, unigram_entropy, log_to_stderr, load_training_data
 #include "io/dataset.h"
 
 #include <fmt/core.h>
@@ -319,12 +319,17 @@ std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& 
   // With drop_last, accelerate serves whole rounds only (each rank one whole batch a round).
   const int64_t round = world_size > 1 ? world_size : 1;
   const int64_t served = drop_last ? n / B / round * round * B : n;
+  if (n > 0 && served == 0 && layout.packed)  // Axolotl's eval multipack sampler drops it whatever the keys say
+    throw UserError("the datasets give " + std::to_string(n) + " packed validation row(s), fewer than an eval batch of " +
+                    std::to_string(B) + (round > 1 ? " on each of " + std::to_string(round) + " ranks" : "") +
+                    ", and the packed eval loader drops a last, smaller batch; expected more validation examples, "
+                    "fewer ranks or eval_sample_packing: false");
   if (n > 0 && served == 0)
     throw UserError("the datasets give " + std::to_string(n) + " validation rows, fewer than an eval batch of " +
                     std::to_string(B) + (round > 1 ? " on each of " + std::to_string(round) + " ranks" : "") +
                     ", and the eval loader drops a last, smaller batch (dataloader_drop_last, Axolotl's default with "
-                    "sample_packing and eval_sample_packing false, or packed eval rows); expected a smaller "
-                    "eval_batch_size, more validation rows or dataloader_drop_last: false");
+                    "sample_packing and eval_sample_packing false); expected a smaller eval_batch_size, more "
+                    "validation rows or dataloader_drop_last: false");
   // Position t of the served sequence: row t, then (padding the last round) the first rows again.
   const bool pad = pad_last_round && world_size > 1 && !drop_last && n > 0;
   const int64_t first_rows = std::min(n, round * B);
@@ -339,6 +344,16 @@ std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& 
     batches.back().rows_counted = real;
   }
   return batches;
+}
+
+void weigh_packed_eval_batches(std::vector<Batch>& batches, const std::vector<Row>& bins, int64_t sampler_batch,
+                               int64_t eval_batch_size, int rank, int world_size) {
+  for (Batch& b : batches) b.rows_counted = eval_batch_size;
+  int64_t examples = 0;
+  for (const Row& bin : bins) examples += static_cast<int64_t>(bin.size());
+  const int64_t remainder = examples % (sampler_batch * world_size);
+  if (remainder > 0 && !batches.empty())  // the last round's copies in rank order, cut after `remainder`
+    batches.back().rows_counted = std::clamp<int64_t>(remainder - rank * eval_batch_size, 0, eval_batch_size);
 }
 
 double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examples) {

@@ -199,6 +199,16 @@ std::vector<Batch> eval_batches(const ExampleSet& data, const std::vector<Row>& 
                                 const RowLayout& layout, int64_t micro_batch_size, int rank = 0,
                                 int world_size = 1, bool drop_last = false, bool pad_last_round = false);
 
+// Packed eval batches (bins from eval_batches) weighed as Axolotl's eval under the Trainer weighs
+// them: its multipack batch sampler of `sampler_batch` bins (1, or micro_batch_size with
+// multipack_real_batches) serves whole rounds of the ranks; the Trainer repeats each batch's mean
+// loss `eval_batch_size` times; at the loader's end accelerate's gather_for_metrics keeps only the
+// first `remainder` copies of the last round, rank 0's first, where remainder = the examples of
+// all the `bins` (accelerate takes len() of the dataset: examples, not bins) % (sampler_batch x
+// ranks). Sets each batch's rows_counted to those copies.
+void weigh_packed_eval_batches(std::vector<Batch>& batches, const std::vector<Row>& bins, int64_t sampler_batch,
+                               int64_t eval_batch_size, int rank, int world_size);
+
 // Unigram entropy (nats per token) of the targets of `examples`: the loss of the best model that
 // ignores context, which a trained model must beat.
 double unigram_entropy(const ExampleSet& data, const std::vector<int64_t>& examples);

@@ -255,3 +255,38 @@ TEST_CASE("sharding: world 2 covers the batches of world 1 without overlap") {
   CHECK_THROWS_WITH_AS(eval_batches(*data, rows(3), layout(L), 2, 0, 2, true),
                        doctest::Contains("fewer than an eval batch of 2 on each of 2 ranks"), UserError);
 }
+
+TEST_CASE("packed eval batches: weighed as the Trainer's losses under accelerate's remainder of examples") {
+  // 5 bins holding 9 examples, one bin a batch, eval_batch_size 2, on 2 ranks: rounds of bins 0|1
+  // and 2|3 (bin 4 dropped); remainder 9 % 2 = 1, so the last round keeps one copy, rank 0's.
+  std::vector<Row> bins = {{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8}};
+  auto weights = [&](const std::vector<Row>& of, int64_t sampler_batch, int64_t eval_batch_size, int rank, int world) {
+    std::vector<Batch> batches(of.size() / sampler_batch / world);  // the whole rounds' batches of this rank
+    weigh_packed_eval_batches(batches, of, sampler_batch, eval_batch_size, rank, world);
+    std::vector<int64_t> w;
+    for (const Batch& b : batches) w.push_back(b.rows_counted);
+    return w;
+  };
+  CHECK(weights(bins, 1, 2, 0, 2) == std::vector<int64_t>{2, 1});
+  CHECK(weights(bins, 1, 2, 1, 2) == std::vector<int64_t>{2, 0});
+  CHECK(weights(bins, 1, 2, 0, 1) == std::vector<int64_t>{2, 2, 2, 2, 2});  // 9 % 1: nothing cut
+  // 4 bins of 8 examples on 3 ranks: one round; 8 % 3 = 2 copies, both rank 0's.
+  bins.pop_back();
+  CHECK(weights(bins, 1, 2, 0, 3) == std::vector<int64_t>{2});
+  CHECK(weights(bins, 1, 2, 1, 3) == std::vector<int64_t>{0});
+  CHECK(weights(bins, 1, 1, 1, 3) == std::vector<int64_t>{1});  // eval_batch_size 1: ranks 0 and 1
+  CHECK(weights(bins, 1, 1, 2, 3) == std::vector<int64_t>{0});
+  // multipack_real_batches: batches of 2 bins on one rank; 7 examples % 2 = 1 copy of the last.
+  bins = {{0, 1}, {2, 3}, {4, 5}, {6}};
+  CHECK(weights(bins, 2, 2, 0, 1) == std::vector<int64_t>{2, 1});
+  // Too few bins for a round: the packed loader's own line, which no key but these mends.
+  const int64_t L = 5;
+  auto data = counting_data(1, L);
+  RowLayout packed = layout(L);
+  packed.packed = true;
+  CHECK_THROWS_WITH_AS(eval_batches(*data, rows(1), packed, 1, 0, 2, true),
+                       doctest::Contains("1 packed validation row(s), fewer than an eval batch of 1 on each of 2 ranks, "
+                                         "and the packed eval loader drops a last, smaller batch; expected more validation "
+                                         "examples, fewer ranks or eval_sample_packing: false"),
+                       UserError);
+}

@@ -231,6 +231,31 @@ TEST_CASE("eval_loss on 2 ranks: the last round filled with the first rows, as a
   CHECK(two == doctest::Approx((2 * ab + 2 * cd + ea) / 5).epsilon(1e-6));
 }
 
+// Packed: Axolotl's eval multipack sampler serves whole rounds of one bin a rank, and accelerate
+// cuts the last round's gathered losses after (examples % ranks) copies, counting examples, not
+// bins. Three examples in bins AB | C on 2 ranks: 3 % 2 = 1 copy, rank 0's, so eval_loss is bin
+// AB's alone (the mean of the two bins before 2026-12-06).
+TEST_CASE("packed eval_loss on 2 ranks: accelerate's remainder of examples cuts the last round") {
+  const std::vector<std::string> texts = {"alpha beta gamma delta eps", "zeta eta theta iota kappa",
+                                          "lambda mu nu xi omicron pi"};
+  auto eval_loss = [&](const std::string& name, int examples, int ranks) {
+    Workspace ws(name);
+    std::string jsonl;
+    for (int r = 0; r < examples; r++) jsonl += "{\"text\": \"" + texts[r] + "\"}\n";
+    write_file((ws.dir / "eval.jsonl").string(), jsonl);
+    Run run = run_train(ws.config("max_steps: 1\nval_set_size: 0\neval_steps: 1\nshuffle_merged_datasets: false\n"
+                                  "sample_packing: true\nflash_attention: true\ntest_datasets:\n  - path: " +
+                                  (ws.dir / "eval.jsonl").string() + "\n    type: completion\n"),
+                        ranks > 1 ? mpirun(ranks) : "");
+    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+    return number_after(read_file(ws.out("metrics.jsonl")), "\"eval_loss\":");
+  };
+  const double ab = eval_loss("dp_packed_ab", 2, 1), abc = eval_loss("dp_packed_abc", 3, 1),
+               two = eval_loss("dp_packed_two", 3, 2);
+  CHECK(two == doctest::Approx(ab).epsilon(1e-6));
+  CHECK(std::abs(abc - ab) > 1e-4);  // one rank counts both bins: the cut is what differs
+}
+
 // On several ranks Axolotl runs its DistMuon (dion's algorithm), not the Muon built here.
 TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
   Workspace ws("dp_muon");

@@ -186,6 +186,8 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
                                eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
                                data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows(),
                                !preference());
+    if (data.val_layout.packed)
+      weigh_packed_eval_batches(val_batches, data.val_rows, eval_rows, c.eval_micro_batch_size(), comm.rank(), comm.world_size());
   } catch (const UserError& e) {
     throw UserError(data_config.source + ": " + e.what());
   }
