@@ -209,9 +209,9 @@ class CudaBackend : public Backend {
   size_t workspace_bytes_ = 0;
   // Per GEMM shape: cuBLASLt's heuristic asked once, its descriptors made once.
   std::map<std::array<int64_t, 18>, std::unique_ptr<GemmPlan>> gemm_plans_;
+  int32_t* input_errors_ = nullptr;  // device: {kind, a, b, c} of the first bad input, or zeros
   // flush_caches' buffer: cudaMalloc'd on first use (outside the caching allocator, so the
   // benchmarks' peak memory does not count it), freed with the backend.
-  int32_t* input_errors_ = nullptr;  // device: {kind, a, b, c} of the first bad input, or zeros
   void* l2_flush_ = nullptr;
   size_t l2_flush_bytes_ = 0;
   std::unique_ptr<CudnnAttention> cudnn_;  // its handle runs on stream_

@@ -1,6 +1,6 @@
 // The backend interface: every op's kernels, per device. The CPU backend (engine/cpu/) is the
 // reference and implements everything; the CUDA backend (cuda/) registers itself at start-up.
-// Kernels receive contiguous tensors (ops.cpp makes them so) and allocated outputs.
+// Kernels receive contiguous tensors (the ops in engine/ops/ make them so) and allocated outputs.
 #pragma once
 #include <array>
 #include <chrono>
@@ -62,14 +62,14 @@ class DeviceTimer {
   virtual double stop_ms() = 0;  // waits for the timed work; its milliseconds
 };
 
-// A device's peaks, the roofline llm_bench measures kernels and MFU against; 0 where there is no
-// stated peak (the CPU).
 // A factored running mean (Adafactor's and CAME's moments): a matrix's per row (R) and per column
 // (C), or a vector's per element in `row` (col undefined).
 struct FactoredMoment {
   Tensor row, col;
 };
 
+// A device's peaks, the roofline llm_bench measures kernels and MFU against; 0 where there is no
+// stated peak (the CPU).
 struct DevicePeaks {
   std::string device;             // e.g. "NVIDIA H100 80GB HBM3"
   double memory_gb_per_s = 0.0;   // from the memory clock and bus width

@@ -1,5 +1,6 @@
-// Every differentiable op, by name. Each lives in engine/ops/<name>.cpp with its backward beside
-// its forward, dispatches to the backend of its inputs' device, and records one autograd node.
+// Every differentiable op, by name. Each is defined in engine/ops/*.cpp (each file's `defines:`
+// line names its ops) with its backward beside its forward, dispatches to the backend of its
+// inputs' device, and records its autograd node(s).
 // Shapes: B batch, S sequence, H query heads, Hkv key/value heads, D head_dim, C channels,
 // V vocabulary, N rows (tokens).
 #pragma once

@@ -23,8 +23,8 @@ namespace llm {
 
 struct CheckpointContents {
   std::string config_yaml;  // the resolved config, so `--resume DIR` needs nothing else
-  TensorFile model;         // parameters (fp32 master weights)
-  TensorFile optimizer;     // AdamW moments
+  TensorFile model;         // parameters (f32 master weights, or bf16 ones under bfloat16: true)
+  TensorFile optimizer;     // the optimizer's state (AdamW's moments, or another optimizer's)
   TensorFile trainer;       // step, epoch, data cursor, RNG, LR state, best eval loss, patience
   // 16 hex digits, chosen when a run starts (new_run_id) and kept across its resumes; empty from
   // an unsealed checkpoint.

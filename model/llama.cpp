@@ -250,7 +250,9 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& d
       return doc_ids.defined() ? mem_efficient_attention(q, k, v, true, Tensor(), doc_ids)
                                : flash_attention(q, k, v, true);
     case AttentionKind::mem_efficient: return mem_efficient_attention(q, k, v, true, Tensor(), doc_ids);
-    case AttentionKind::s2: return s2_attention(q, k, v, s2_group);
+    case AttentionKind::s2:
+      LLM_CHECK(!doc_ids.defined(), "s2_attention's groups would span packed documents (sample_packing)");
+      return s2_attention(q, k, v, s2_group);
     case AttentionKind::cudnn:
       LLM_CHECK(!doc_ids.defined(), "sdp_attention (cuDNN) has no document mask for sample "
                                     "packing; flash_attention and xformers_attention have");

@@ -64,9 +64,11 @@ struct ForwardOptions {
   AttentionKind attention = AttentionKind::eager;
   int64_t s2_group_size = 0;  // with AttentionKind::s2
   Tensor doc_ids;             // i32 (B, S): sample packing's document mask (flash / mem_efficient)
-  // bf16: mixed precision. Parameters stay f32 (the master weights the optimizer updates); each
-  // use casts them, so activations are bf16 and gradients flow back to f32 through the casts.
-  // A LoRA run's frozen base may be stored in bf16 already (store_frozen_as): no cast then.
+  // bf16: mixed precision. Parameters stay f32 (the master weights the optimizer updates) and each
+  // use computes in bf16: a linear's through master_linear (its weight gradient written in f32 by
+  // the GEMM), the others through casts whose gradients flow back to f32. A LoRA run's frozen base
+  // may be stored in bf16 already (store_frozen_as), and bfloat16: true stores every parameter in
+  // bf16 (store_weights_in_bf16): no cast then.
   DType compute_dtype = DType::f32;
   uint64_t dropout_seed = 0;  // LoRA dropout's and NEFTune's draws for this forward (with gradients only)
   // NEFTune (neftune_noise_alpha): with gradients, the embeddings get uniform noise of magnitude

@@ -120,13 +120,27 @@ TEST_CASE("evals and saves: a count per epoch is Axolotl's share 1 / (count x nu
   CHECK(plan_for(c, 40, true).save_steps == 4);
   c.saves_per_epoch = 0;  // the strategy alone: once an epoch
   CHECK(plan_for(c, 40, true).save_steps == 10);
+  // A share of 1 or more sets no count in Axolotl: the strategy decides as if none were given
+  // (half an epoch with 2 a epoch: once at the epoch's end, not every 10 / 2 steps).
+  c = batches(4, 1, 1);
+  c.num_epochs = 0.5;
+  c.evals_per_epoch = c.saves_per_epoch = 2;
+  p = plan_for(c, 40, true);
+  CHECK(p.eval_steps == 10);
+  CHECK(p.save_steps == 10);
+  CHECK(!p.eval_on_start);
+  c.eval_strategy = "steps";  // HF's eval_steps default: logging_steps
+  c.logging_steps = 2;
+  p = plan_for(c, 40, true);
+  CHECK(p.eval_steps == 2);
+  CHECK(p.eval_on_start);
   c = batches(4, 1, 1);
   c.eval_steps = 0.25;  // HF's share: ceil(0.25 x 10)
   c.save_steps = 4;
   p = plan_for(c, 40, true);
   CHECK(p.eval_steps == 3);
   CHECK(p.save_steps == 4);
-  c = batches(4, 1, 1);  // neither: Axolotl's default, once an epoch; strategy "no": only at the end
+  c = batches(4, 1, 1);  // neither: Axolotl's default, once an epoch; strategy "no": never
   CHECK(plan_for(c, 40, true).eval_steps == 10);
   c.save_strategy = "no";
   CHECK(plan_for(c, 40, true).save_steps == 0);

@@ -195,12 +195,12 @@ TEST_CASE("eval_on_start: an evaluation before a fresh run's first step, not aft
   CHECK(eval_records(straight.out("metrics.jsonl")) == eval_records(early.out("metrics.jsonl")));
 }
 
-TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, and the last step") {
+TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best eval_loss, nowhere else") {
   Workspace ws("save_best");
   // A learning rate high enough that some evaluations get worse.
   Run r = run_train(ws.config("max_steps: 12\neval_steps: 1\nsave_strategy: best\nlearning_rate: 0.1\nsave_total_limit: 20\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
-  std::set<int64_t> expected = {12}, saved;
+  std::set<int64_t> expected, saved;  // not the last step unless it is a best (HF saves it under steps only)
   double best = INFINITY;
   for (const auto& [step, loss] : eval_records(ws.out("metrics.jsonl")))
     if (step > 0 && loss < best) best = loss, expected.insert(step);  // step 0: eval_on_start's
@@ -209,4 +209,15 @@ TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best e
       saved.insert(std::stoll(entry.path().filename().string().substr(5)));
   CHECK(saved == expected);
   CHECK(saved.size() < 12);  // some evaluation did not improve
+  CHECK(fs::exists(ws.out("model.safetensors")));  // the final weights, exported whatever was saved
+}
+
+TEST_CASE("save_strategy no: no checkpoint at all, the final weights still exported") {
+  Workspace ws("save_no");
+  Run r = run_train(ws.config("max_steps: 3\nsave_strategy: 'no'\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  for (const auto& entry : fs::directory_iterator(ws.out()))
+    CHECK_MESSAGE(entry.path().filename().string().rfind("step_", 0) != 0, entry.path());
+  CHECK(fs::exists(ws.out("model.safetensors")));
+  CHECK(r.output.find(", checkpoint ") == std::string::npos);  // the done line names none
 }

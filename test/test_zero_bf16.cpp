@@ -164,6 +164,9 @@ void train_and_compare(int stage, DType gathered) {
       Tensor loss = loss_of(w, input(step, comm.rank(), m), units.get(), check);
       LeafReadyHookScope hook(last || stage == 3 ? buckets->start_pass() : LeafReadyHook());
       backward(loss);
+      // Every bucket's gradients were complete inside backward, so each was launched there,
+      // overlapping the rest of backward, not after it.
+      if (last && stage < 3) CHECK(buckets->launched_during_backward() == doctest::Approx(1.0));
       if (stage == 3) buckets->end_pass();
     }
     buckets->finish();

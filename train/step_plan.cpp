@@ -70,13 +70,11 @@ int64_t step_interval(double steps, int64_t per_epoch, const std::string& strate
   };
   if (steps >= 1) return static_cast<int64_t>(steps);
   if (steps > 0) return share_of_total(steps);
-  if (per_epoch > 0) {
-    // Axolotl turns a count per epoch into a share of the total steps when it is below 1, which
-    // its builder then saves or evaluates by, whatever the strategy.
-    const double share = per_epoch_share(per_epoch, num_epochs);
-    if (share < 1) return share_of_total(share);
-    return std::max<int64_t>(1, updates_per_epoch / per_epoch);
-  }
+  // Axolotl turns a count per epoch into a share of the total steps when it is below 1, which its
+  // builder then saves or evaluates by, whatever the strategy; else it sets no step count, and the
+  // strategy decides as if the count were unset.
+  if (per_epoch > 0 && per_epoch_share(per_epoch, num_epochs) < 1)
+    return share_of_total(per_epoch_share(per_epoch, num_epochs));
   if (strategy == "steps") return steps_default;
   return strategy.empty() || strategy == "epoch" ? updates_per_epoch : 0;
 }

@@ -207,6 +207,7 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
   forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
   forward.attention = c.attention_kernel();
+  peak_bf16_tflops = backend(device).peaks().bf16_tflops;
   forward.fp8 = c.fp8;
   forward.ssmax = {c.scaling_softmax, c.scaling_softmax_factor, c.scaling_softmax_bias};
   if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
@@ -438,11 +439,11 @@ TrainResult Trainer::Impl::run() {
       AllocatorStats mem = backend(device).allocator().stats();
       const PreferenceMetrics pairs = preference_since_log.means();
       preference_since_log = {};
-      say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s | "
+      say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s{} | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f}, reserved {:.1f})\n",
                  tty ? "\r\033[K" : "", state.step, plan.total_steps, epoch, loss_to_log,
                  preference() ? " | " + preference_text(pairs, kto()) : "", lr, grad_norm,
-                 tokens_per_s, format_duration(elapsed), format_duration(eta),
+                 tokens_per_s, mfu_text(tokens_per_s), format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0, mem.reserved_bytes / 1048576.0);
       if (metrics)
         metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
@@ -465,9 +466,12 @@ TrainResult Trainer::Impl::run() {
     // is off (save_steps not a multiple of eval_steps, which Axolotl refuses) saves them too, so
     // its best checkpoint exists.
     const bool best_save = improved && (c.save_strategy == "best" || (c.early_stopping_patience > 0 && !load_best));
-    // The checkpoints HF's Trainer writes too; the others (a best above, a stop to resume from) are ours.
+    // The checkpoints HF's Trainer writes too; the others (a best above, a stop to resume from) are
+    // ours. The last step saves under steps (DefaultFlowCallback) and epoch (its epoch's end), not no or best.
+    const bool saves_last = c.save_strategy != "no" && c.save_strategy != "best";
     auto hf_saves = [&](int64_t step) {
-      return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) || step == plan.total_steps;
+      return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) ||
+             (saves_last && step == plan.total_steps);
     };
     if (hf_saves(state.step) || best_save || watchdog_stop || stop_signal) {
       if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step), c.output_dir);

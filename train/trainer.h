@@ -1,4 +1,4 @@
-// The training loop: micro-batches with gradient accumulation, clipping, AdamW on the LR
+// The training loop: micro-batches with gradient accumulation, clipping, the optimizer on the LR
 // schedule, evaluation and early stopping, checkpoints on a cadence with exact resume,
 // metrics.jsonl, and a clean stop on SIGINT/SIGTERM.
 #pragma once

@@ -28,8 +28,6 @@ namespace {
 // What a data cursor counts: micro-batches of rows of whole examples (io/dataset.h).
 constexpr const char* kDataLayout = "example_rows";
 
-// The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
-// overflow, a value out of range) is one line naming the file and the key.
 // The whole of [begin, end) as an integer in [min, max].
 std::optional<int64_t> parse_bounded(const char* begin, const char* end, int64_t min, int64_t max) {
   int64_t value = 0;
@@ -38,6 +36,8 @@ std::optional<int64_t> parse_bounded(const char* begin, const char* end, int64_t
   return std::nullopt;
 }
 
+// The integer metadata value `key`, which must lie in [min, max]; anything else (text, an
+// overflow, a value out of range) is one line naming the file and the key.
 int64_t metadata_int(const TensorFile& file, const std::string& key, int64_t min,
                      int64_t max = std::numeric_limits<int64_t>::max()) {
   const std::string& text = file.require_metadata(key);

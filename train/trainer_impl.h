@@ -1,5 +1,5 @@
-// Trainer internals shared by train/trainer.cpp (set-up and loop) and
-// train/trainer_checkpoint.cpp (what a checkpoint holds and how it is restored).
+// Trainer internals shared by train/trainer.cpp (set-up and loop) and the train/trainer_*.cpp
+// files that hold its parts (checkpoints, data, evaluation, export, model, preference, summary).
 #pragma once
 #include <fmt/core.h>
 
@@ -53,7 +53,7 @@ struct Trainer::Impl {
   int64_t sharded_start_rise = -1;
   size_t quant_bytes = 0;  // qlora / load_in_8bit: what the block linear weights take in NF4 / int8
   std::unique_ptr<GradBuckets> buckets;  // world size > 1
-  std::unique_ptr<Optimizer> optimizer;  // AdamW, or ShardedAdamW under ZeRO stage 1 to 3
+  std::unique_ptr<Optimizer> optimizer;  // the config's optimizer (ShardedAdamW under ZeRO stage 1 to 3)
   ShardedAdamW* sharded_optimizer = nullptr;  // `optimizer` under ZeRO: it holds the f32 master
   ScheduleFree* schedule_free = nullptr;  // `optimizer` when Schedule-Free: its warmup comes from the plan
   std::unique_ptr<ShardedWeights> sharded_weights;  // ZeRO-3 (world size > 1)
@@ -70,6 +70,7 @@ struct Trainer::Impl {
   bool load_best = false;  // HF's load_best_model_at_end, as Axolotl sets it (train/best_model.h)
   TrainerState state;
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line
+  double peak_bf16_tflops = 0;  // the device's dense bf16 peak, MFU's denominator (0 on the CPU: no MFU)
   std::string resumed_from;
   // overwrite_output_dir: another run's checkpoints in output_dir, and this run's own after the
   // checkpoint a resume names, removed at this run's first save.
@@ -118,6 +119,9 @@ struct Trainer::Impl {
   // a checkpoint records it, so a resume on other base weights says so.
   std::optional<uint32_t> base_checksum;
   void print_summary() const;
+  // " | MFU x%" for a log line on a GPU ("" on the CPU): 6 N + 12 L C S FLOPs a token over the
+  // real tokens each device trained, as llm_bench step counts them.
+  std::string mfu_text(double tokens_per_s) const;
   void print_adapter_summary(const LoraConfig& lora) const;
   // The units whose weights are sharded (ZeRO-3: trained, or an adapter run's frozen base); null
   // when every weight is always whole.

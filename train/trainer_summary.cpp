@@ -1,5 +1,6 @@
 // defines: Trainer::Impl::print_summary and print_adapter_summary (what a run says at start-up:
-// model, device, batch, sharding, adapters, optimizer, memory plan, schedule)
+// model, device, batch, sharding, adapters, optimizer, memory plan, schedule), and mfu_text (the
+// log line's MFU)
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -10,6 +11,12 @@
 #include "train/trainer_impl.h"
 
 namespace llm {
+
+std::string Trainer::Impl::mfu_text(double tokens_per_s) const {
+  if (peak_bf16_tflops <= 0) return "";
+  const double flops_per_s = model->training_flops_per_token(config.data.sequence_len) * tokens_per_s / comm.world_size();
+  return fmt::format(" | MFU {:.1f}%", 100.0 * flops_per_s / (peak_bf16_tflops * 1e12));
+}
 
 // What this run will do, in a few lines (rank 0).
 void Trainer::Impl::print_summary() const {

@@ -89,9 +89,6 @@ struct Problem {
   int64_t backward_rows() const { return std::min(kBatch * kM, (S + kM - 1) / kM * kM); }
 
   int64_t q_offset(int64_t b, int64_t i, int64_t h) const { return ((b * S + i) * H + h) * D; }
-  int64_t kv_offset(int64_t b, int64_t j, int64_t h) const {  // h: the query head
-    return ((b * S + j) * Hkv + h / heads_per_kv) * D;
-  }
   // s (m x n, row stride lds) = scale * Q K^T of m query rows (contiguous, lda floats apart)
   // and n keys, kt the panels of those keys' K^T (D x n). m and n stop at S, so edge tiles never
   // read past the sequence.
