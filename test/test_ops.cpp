@@ -65,6 +65,36 @@ TEST_CASE("matmul: every transpose combination, batched and shared B, against a 
       }
 }
 
+// bfloat16: true on the CPU (which computes in f32): a bf16 weight whose gradient is kept in f32
+// (grad_in_f32) is widened for an f32 GEMM; the output and d(x) are linear(x, cast(w))'s bit for
+// bit, and d(w) = dy^T x is written in f32 (the cast's backward would round it to bf16), added
+// in place by a second micro-batch. Weights of x's dtype take linear itself.
+TEST_CASE("master_linear: a bf16 weight's f32 gradient, the outputs of linear on its widened copy") {
+  const Tensor x = randn({3, 7, 33}), dy = randn({3, 7, 65});
+  const std::vector<float> dw = naive_matmul(dy.reshape({21, 65}), x.reshape({21, 33}), true, false);
+  const Tensor w16 = randn({65, 33}, 0.5f).to(DType::bf16);
+  Tensor xa = x.clone(), xb = x.clone(), wa = w16.clone(), wb = w16.clone();
+  for (Tensor* t : {&xa, &xb, &wa, &wb}) t->set_requires_grad(true);
+  wa.autograd_meta()->grad_in_f32 = true;
+  const Tensor fused = master_linear(xa, wa);
+  backward(fused, dy);  // each graph's backward before the next is recorded
+  const Tensor unfused = linear(xb, cast(wb, DType::f32));
+  backward(unfused, dy);
+  CHECK(fused.to_floats() == unfused.to_floats());
+  CHECK(xa.grad().to_floats() == xb.grad().to_floats());
+  REQUIRE(wa.grad().dtype() == DType::f32);
+  check_close(wa.grad().to_floats(), dw, 1e-4f);
+  CHECK(wb.grad().dtype() == DType::bf16);  // what the cast path would have kept
+  backward(master_linear(xa, wa), dy);  // a second micro-batch adds into it
+  std::vector<float> twice = dw;
+  for (float& v : twice) v *= 2.0f;
+  check_close(wa.grad().to_floats(), twice, 2e-4f);
+  // An f32 weight: linear itself, gradients by finite differences.
+  check_gradients([](const std::vector<Tensor>& in) { return master_linear(in[0], in[1]); },
+                  {randn({2, 5, 7}), randn({9, 7})});
+  CHECK_THROWS(master_linear(x, randn({65, 34}).to(DType::bf16)));  // widths that do not fit
+}
+
 TEST_CASE("matmul: mismatched inner dimensions are refused") {
   CHECK_THROWS(matmul(randn({3, 4}), randn({5, 6})));
 }
