@@ -5,12 +5,15 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 
 namespace llm {
 
 namespace {
 std::atomic<int> first_signal{0};
 std::atomic<bool> says_second_signal{true};
+const char* second_signal_text = nullptr;
+size_t second_signal_length = 0;
 
 std::string signal_name(int signal) {
   if (signal == SIGINT) return "SIGINT";
@@ -22,18 +25,17 @@ void on_stop_signal(int signal) {
   int none = 0;
   if (first_signal.compare_exchange_strong(none, signal)) return;
   // A second signal: leave now, with the code the shell gives a process that signal ended. Only
-  // write(2) and _exit are safe in a handler, so the line is fixed text.
-  if (says_second_signal.load()) {
-    static constexpr char kLine[] =
-        "\nllm_train: a second stop signal: exiting at once; the step in progress is not saved, "
-        "checkpoints already written are whole\n";
-    [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, kLine, sizeof kLine - 1);
+  // write(2) and _exit are safe in a handler: the line was measured when it was installed.
+  if (second_signal_text != nullptr && says_second_signal.load()) {
+    [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, second_signal_text, second_signal_length);
   }
   _exit(kStopExitCodeBase + signal);
 }
 }  // namespace
 
-void install_stop_signal_handlers() {
+void install_stop_signal_handlers(const char* second_signal_line) {
+  second_signal_text = second_signal_line;
+  second_signal_length = second_signal_line != nullptr ? std::strlen(second_signal_line) : 0;
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
 }

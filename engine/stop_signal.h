@@ -1,7 +1,7 @@
 // A clean stop on SIGINT or SIGTERM. The handler only records the first signal; the program stops
 // at its next safe point: after the current training step (with a checkpoint), or at a stop point
-// of start-up, where nothing is half written (StopRequested). A second signal exits at once, with
-// one line on stderr saying so (only the step in progress is lost: checkpoints are written whole).
+// of start-up, where nothing is half written (StopRequested). A second signal exits at once, after
+// writing the program's line for it to stderr.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -9,8 +9,9 @@
 namespace llm {
 
 // llm_train calls this first thing in main, so a signal during config parsing, tokenisation or
-// model loading is a clean stop too.
-void install_stop_signal_handlers();
+// model loading is a clean stop too. `second_signal_line` (a string that lives as long as the
+// program, or nullptr) is what a second signal writes before the exit.
+void install_stop_signal_handlers(const char* second_signal_line);
 
 // Ranks other than the first call this, so a second signal to an mpirun job prints one line, not
 // one per rank.

@@ -128,7 +128,9 @@ int main(int argc, char** argv) {
   llm::use_short_openmp_spins(argv);  // may start the program again, so before anything else
   // Then: a signal during config parsing, tokenisation or model loading stops the run at
   // the next stop point of start-up instead of killing it wherever it is.
-  llm::install_stop_signal_handlers();
+  llm::install_stop_signal_handlers(
+      "\nllm_train: a second stop signal: exiting at once; the step in progress is not saved, checkpoints "
+      "already written are whole\n");
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // log lines reach a file or pipe as they happen
   if (argc < 2) {
     fmt::print(stderr, "{}", kUsage);
