@@ -89,7 +89,7 @@ Tensor s2_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t g
   LLM_CHECK(group_size > 0 && S % group_size == 0,
             "s2_attention: sequence length " + std::to_string(S) +
                 " is not a multiple of the S2 group size " + std::to_string(group_size) +
-                " (s2_group_size_ratio x sequence_len); pick s2_group_size_ratio so that it is");
+                " (s2_group_size_ratio x the row's length); pick s2_group_size_ratio so that it is");
   AttentionMask mask;
   mask.causal = true;
   mask.s2_group = group_size;
