@@ -40,14 +40,16 @@ double LrSchedule::inner_lr(int64_t step) const {
   const bool held = floored && constant_lr_ratio > 0 && min_lr_ratio > 0;
   const int64_t end = held ? static_cast<int64_t>(static_cast<double>(total_steps) * constant_lr_ratio) : total_steps;
   const double span = static_cast<double>(std::max<int64_t>(1, end - warmup_steps));
-  const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
+  // The held cosine's progress is Axolotl's (min(step, end) - warmup) / span unclamped: with its end
+  // at or before the warmup's, a non-positive whole number, so the rate sits at the top or the
+  // floor as its parity says (Axolotl's _get_cosine_schedule_with_warmup_decay_constant_lr_lambda).
+  const double progress = held ? static_cast<double>(std::min(step, end) - warmup_steps) / span
+                               : std::min(1.0, static_cast<double>(step - warmup_steps) / span);
   if (kind == "linear") return base_lr * std::max(0.0, 1.0 - progress);
   if (kind == "constant_with_warmup") return base_lr;
-  if (kind == "polynomial") {
-    // transformers' get_polynomial_decay_schedule_with_warmup (a base rate at or under lr_end is
-    // an error there, a constant lr_end here).
-    const double end_lr = lr_end >= 0 ? lr_end : 1e-7, exponent = power >= 0 ? power : 1.0;
-    return base_lr <= end_lr ? base_lr : end_lr + (base_lr - end_lr) * std::pow(1.0 - progress, exponent);
+  if (kind == "polynomial") {  // transformers' get_polynomial_decay_schedule_with_warmup (lr_end below base_lr: the config's check)
+    const double end_lr = lr_end >= 0 ? lr_end : kPolynomialLrEnd, exponent = power >= 0 ? power : 1.0;
+    return end_lr + (base_lr - end_lr) * std::pow(1.0 - progress, exponent);
   }
   if (kind == "inverse_sqrt") {
     const double scale = timescale > 0 ? timescale : warmup_steps > 0 ? static_cast<double>(warmup_steps) : 10000.0;

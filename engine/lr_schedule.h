@@ -7,6 +7,9 @@
 
 namespace llm {
 
+// transformers' default lr_end of the polynomial schedule, which must lie below the base rate.
+constexpr double kPolynomialLrEnd = 1e-7;
+
 struct LrSchedule {
   // cosine | linear | constant (no warmup, as HF's) | constant_with_warmup | polynomial (HF's
   // defaults: power 1 down to 1e-7) | inverse_sqrt (timescale the warmup, or 10000 without one) |

@@ -306,6 +306,15 @@ TEST_CASE("attention: one implementation, any spelling; s2 without sample_packin
   CHECK(starts_with(error_with("s2_attention: true\nsequence_len: 100\ns2_group_size_ratio: 0.3\n"),
                     "cfg.yaml:5: s2_group_size_ratio: expected a ratio whose group size divides"));
   CHECK(parse("s2_attention: true\ns2_group_size_ratio: 0.5\n").s2_group_size_ratio == 0.5);
+  // transformers' polynomial raises unless its end lies below the optimizer's rate.
+  CHECK(error_with("lr_scheduler: polynomial\nlearning_rate: 0.001\nlr_scheduler_kwargs: {lr_end: 0.002}\n") ==
+        "cfg.yaml:5: lr_scheduler_kwargs: expected lr_end below learning_rate 0.001 with lr_scheduler polynomial "
+        "(transformers raises otherwise), got lr_end 0.002");
+  CHECK(starts_with(error_with("lr_scheduler: polynomial\nlearning_rate: 1e-8\n"),
+                    "cfg.yaml:4: learning_rate: expected lr_end below learning_rate 1e-08"));
+  // Axolotl builds RexLR without lr_scheduler_kwargs: unused there, not refused.
+  CHECK(parse("lr_scheduler: rex\nlr_scheduler_kwargs: {num_cycles: 2}\n").adjustments.back() ==
+        "lr_scheduler_kwargs: unused with lr_scheduler rex, which Axolotl builds without them");
   // S2 evaluates in groups too: test_datasets' rows of a longer eval_sequence_len must divide into theirs.
   const std::string s2_test = "s2_attention: true\nsequence_len: 20\nval_set_size: 0\n"
                               "test_datasets: [{path: " + scratch().data + ", type: completion}]\n";

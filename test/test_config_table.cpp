@@ -284,8 +284,13 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(!parse("sample_packing: true\nflash_attention: true\neval_sample_packing: false\ndataloader_drop_last: false\n").data.drops_last_eval_rows());
   CHECK(!parse("").data.drops_last_eval_rows());
   CHECK(parse("sample_packing: true\nflash_attention: true\n").data.drops_last_eval_rows());  // the eval multipack sampler's
-  CHECK(b.lr_scheduler_kwargs.num_cycles == 1.5);
+  // Axolotl's quadratic-warmup cosine is its own, built without lr_scheduler_kwargs: unused.
+  CHECK(b.lr_scheduler_kwargs.num_cycles == -1);
+  CHECK(std::count_if(b.adjustments.begin(), b.adjustments.end(), [](const std::string& a) {
+          return a.rfind("lr_scheduler_kwargs: unused with lr_scheduler cosine and lr_quadratic_warmup", 0) == 0;
+        }) == 1);
   check_round_trip(b);
+  CHECK(parse("lr_scheduler: cosine\nlr_scheduler_kwargs: {num_cycles: 1.5}\n").lr_scheduler_kwargs.num_cycles == 1.5);
   const TrainConfig wsd = parse("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs: {num_decay_steps: 7, "
                                 "num_stable_steps: 3, min_lr_ratio: 0.1, warmup_type: 1-sqrt, decay_type: cosine, num_cycles: 0.25}\n");
   CHECK(wsd.lr_scheduler_kwargs.warmup_type == "1-sqrt");

@@ -331,6 +331,14 @@ TEST_CASE("LR schedules: linear warmup from 0, cosine to the floor, linear decay
   CHECK(held.lr(30) == doctest::Approx(0.55));
   CHECK(held.lr(50) == doctest::Approx(0.1));
   CHECK(held.lr(80) == doctest::Approx(0.1));
+  // Its end at or before the warmup's: Axolotl's progress (min(step, end) - warmup) / 1 is a
+  // non-positive whole number, so after the warmup the rate stays at the top (an even distance)
+  // or the floor (an odd one) from the warmup's end on.
+  LrSchedule even{"cosine", 1.0, 2, 10, 0.1, 0.2}, odd{"cosine", 1.0, 2, 10, 0.1, 0.1};
+  for (int64_t step = 2; step < 10; step++) {
+    CHECK(even.lr(step) == doctest::Approx(1.0));
+    CHECK(odd.lr(step) == doctest::Approx(0.1));
+  }
   LrSchedule unheld{"cosine", 1.0, 10, 100, 0.0, 0.5};
   CHECK(unheld.lr(55) == doctest::Approx(0.5));
   LrSchedule lin{"linear", 2.0, 0, 100, 0.0};

@@ -202,6 +202,27 @@ TEST_CASE("lr_schedule one_cycle: torch's defaults, the warmup's share, and a ph
                     "(pct_start 0.1); change warmup_steps or lr_scheduler_kwargs.pct_start");
 }
 
+// What the reference stops on is refused before the run, one line naming the warmup.
+TEST_CASE("lr_schedule: warmups the reference stops on (polynomial's whole run, rex's and one_cycle's longer one)") {
+  TrainConfig c = batches(2, 2, 1);  // 40 rows: 10 steps
+  c.source = "cfg.yaml";
+  c.lr_scheduler = "polynomial";
+  c.warmup_steps = 10;  // transformers' lambda divides by the decay steps, 0, after the last update
+  CHECK_THROWS_WITH(lr_schedule(c, plan_for(c, 40)),
+                    "cfg.yaml: warmup_steps (or warmup_ratio): expected fewer than the run's steps (transformers divides "
+                    "by the decay steps, 0) with lr_scheduler polynomial, got 10 warmup steps of 10");
+  c.warmup_steps = 11;  // never reaches the division: trains in warmup
+  CHECK_NOTHROW(lr_schedule(c, plan_for(c, 40)));
+  for (const char* kind : {"rex", "one_cycle"}) {
+    c.lr_scheduler = kind;
+    CHECK_THROWS_WITH(lr_schedule(c, plan_for(c, 40)),
+                      doctest::Contains("warmup_steps (or warmup_ratio): expected at most the run's steps"));
+  }
+  c.lr_scheduler = "rex";  // the whole run warming up: RexLR takes it (one_cycle's empty phase does not)
+  c.warmup_steps = 10;
+  CHECK_NOTHROW(lr_schedule(c, plan_for(c, 40)));
+}
+
 // torch's ReduceLROnPlateau.step; the Trainer's use of it (min, rel) is held to HF in
 // test_hf_trajectory.
 TEST_CASE("ReduceOnPlateau: torch's better-than-best, patience, cooldown, floor and eps") {

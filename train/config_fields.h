@@ -155,7 +155,7 @@ std::string write_lr_scheduler_kwargs(const TrainConfig& c);
 // The schedule's keys across the others (train/config_scheduler.cpp): an lr_scheduler_kwargs
 // argument the chosen schedule does not take (or one it needs missing), lr_quadratic_warmup
 // without cosine, and what one_cycle does not combine with.
-void check_scheduler(const TrainConfig& c, const GivenKeys& keys);
+void check_scheduler(TrainConfig& c, const GivenKeys& keys);
 std::string write_lr_groups(const TrainConfig& c);
 
 // The keys naming a model's files (train/config_model_paths.cpp): a preset, a local directory or

@@ -2,9 +2,12 @@
 // scheduler arguments (Axolotl's lr_scheduler_kwargs, which its builder hands get_scheduler, or
 // torch's OneCycleLR for one_cycle), each taken only by the schedules whose function has it, as
 // Python refuses an unexpected argument.
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <optional>
 
+#include "engine/lr_schedule.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -166,8 +169,25 @@ void check_lr_scheduler_kwargs(const TrainConfig& c, const Where& at) {
 // OneCycleLR sets every parameter group to one max_lr (learning_rate), which would drop the
 // groups' own rates; Axolotl refuses it with ReLoRA, and under jagged restarts alone the wrapper's
 // extra step runs past OneCycleLR's total_steps, which it refuses at the run's end.
-void check_scheduler(const TrainConfig& c, const GivenKeys& keys) {
-  check_lr_scheduler_kwargs(c, keys.at(keys.given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "lr_scheduler"));
+void check_scheduler(TrainConfig& c, const GivenKeys& keys) {
+  // Axolotl builds these schedules itself (its SchedulerMixin: RexLR, the quadratic-warmup cosine,
+  // the cosine with a floor) and hands them none of lr_scheduler_kwargs, which it then ignores.
+  const bool axolotl_builds = c.lr_scheduler == "rex" ||
+                              (c.lr_scheduler == "cosine" && (c.lr_quadratic_warmup || c.cosine_min_lr_ratio > 0));
+  if (axolotl_builds && keys.given("lr_scheduler_kwargs")) {
+    c.adjustments.push_back("lr_scheduler_kwargs: unused with lr_scheduler " + c.lr_scheduler +
+                            (c.lr_scheduler == "rex" ? std::string() : c.lr_quadratic_warmup ? " and lr_quadratic_warmup" : " and cosine_min_lr_ratio") +
+                            ", which Axolotl builds without them");
+    c.lr_scheduler_kwargs = Kwargs{};
+  } else {
+    check_lr_scheduler_kwargs(c, keys.at(keys.given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "lr_scheduler"));
+  }
+  // transformers raises where the polynomial's end is not below the optimizer's rate.
+  const double lr_end = c.lr_scheduler_kwargs.lr_end >= 0 ? c.lr_scheduler_kwargs.lr_end : kPolynomialLrEnd;
+  if (c.lr_scheduler == "polynomial" && !(c.learning_rate > lr_end))
+    fail(keys.at(keys.given("lr_scheduler_kwargs") ? "lr_scheduler_kwargs" : "learning_rate"),
+         "lr_end below learning_rate " + fmt::format("{}", c.learning_rate) + " with lr_scheduler polynomial (transformers raises otherwise)",
+         fmt::format("lr_end {}", lr_end));
   if (c.lr_quadratic_warmup && c.lr_scheduler != "cosine")
     fail(keys.at("lr_quadratic_warmup"), "lr_scheduler: cosine with it", "lr_scheduler: " + c.lr_scheduler);
   if (c.lr_scheduler != "one_cycle") return;

@@ -144,6 +144,18 @@ LrSchedule lr_schedule(const TrainConfig& c, const StepPlan& plan) {
   s.restart_warmup = c.jagged_restart_warmup_steps > 0 ? c.jagged_restart_warmup_steps : 10;  // Axolotl's `or` defaults
   s.restart_anneal = c.jagged_restart_anneal_steps > 0 ? c.jagged_restart_anneal_steps : 1;
   s.restart_min_scale = c.cosine_min_lr_ratio > 0 ? c.cosine_min_lr_ratio : 0.001;
+  // Warmups the reference stops on, refused before the run: transformers' polynomial divides by
+  // its decay steps at the step after the last update, Axolotl's RexLR and torch's OneCycleLR
+  // (pct_start, the warmup's share) refuse a warmup longer than the run.
+  const auto refuse_warmup = [&](const char* expected) {
+    throw UserError(fmt::format("{}: warmup_steps (or warmup_ratio): expected {} with lr_scheduler {}, got {} warmup "
+                                "steps of {}", c.source, expected, c.lr_scheduler, s.warmup_steps, s.total_steps));
+  };
+  if (c.lr_scheduler == "polynomial" && s.warmup_steps == s.total_steps)
+    refuse_warmup("fewer than the run's steps (transformers divides by the decay steps, 0)");
+  if ((c.lr_scheduler == "rex" || (c.lr_scheduler == "one_cycle" && c.lr_scheduler_kwargs.pct_start < 0)) &&
+      s.warmup_steps > s.total_steps)
+    refuse_warmup("at most the run's steps (its share is above 1)");
   if (c.lr_scheduler == "one_cycle") set_one_cycle(s, c);
   return s;
 }

@@ -267,9 +267,9 @@ std::optional<int64_t> Trainer::Impl::best_to_keep() const {
 }
 
 // A config edited between the save and a resume from it in YAML (`--resume` takes only the keys
-// below) goes on as HF's Trainer resumes, with the new settings, but says which ones moved: a new
-// seed holds out other rows, a new micro-batch size continues at another row.
-void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t saved_step) const {
+// below) goes on with the new settings, but says which ones moved: a new seed holds out other rows,
+// a new micro-batch size or accumulation continues at the step's place in the new batches.
+void Trainer::Impl::warn_config_changes(const std::optional<TrainConfig>& saved, int64_t saved_step) const {
   // Where and how often the run writes, not how it trains.
   static const std::set<std::string> kQuiet = {"output_dir", "logging_steps", "overwrite_output_dir", "save_steps",
                                                "saves_per_epoch", "save_strategy", "save_total_limit",
@@ -277,27 +277,30 @@ void Trainer::Impl::warn_config_changes(const std::string& saved_yaml, int64_t s
   std::vector<ConfigChange> changes;
   std::optional<int64_t> rates_apart;
   int64_t saved_total = 0;
-  try {  // the saved config read as --resume reads it, so both sides resolve their paths alike
-    const TrainConfig saved = parse_config(saved_yaml, resumed_from + "/config.yaml");
-    changes = config_changes(config_to_yaml(config_to_save(saved)), config_to_yaml(config_to_save(config)));
+  if (!saved) return;  // an unsealed (legacy) checkpoint's config that no longer reads: nothing to compare
+  try {
+    changes = config_changes(config_to_yaml(config_to_save(*saved)), config_to_yaml(config_to_save(config)));
     // The schedule as the saved max_steps (or num_epochs) alone would make it, the rest as now.
     TrainConfig before = config;
-    before.max_steps = saved.max_steps;
-    before.num_epochs = saved.num_epochs;
+    before.max_steps = saved->max_steps;
+    before.num_epochs = saved->num_epochs;
     const StepPlan before_plan = plan_steps(before, epoch_shape, !data.split.val.empty());
     saved_total = before_plan.total_steps;
     rates_apart = first_rate_apart(lr_schedule(before, before_plan), schedule);
   } catch (const UserError&) {
-    return;  // an unsealed (legacy) checkpoint's config that no longer reads: nothing to compare
+    return;
   }
   std::string changed;
+  bool span_said = false;  // max_steps and num_epochs moving together: one line
+  const auto shown = [](const std::string& value) { return value == "~" ? std::string("unset") : value; };
   for (const ConfigChange& d : changes) {
-    if (d.key == "max_steps") {
-      if (rates_apart && *rates_apart < saved_step)
-        say("warning: {}: max_steps {} -> {}: the schedule now spans {} steps, and its rates from step {} on are not "
+    if (d.key == "max_steps" || d.key == "num_epochs") {
+      if (rates_apart && *rates_apart < saved_step && !span_said)
+        say("warning: {}: {} {} -> {}: the schedule now spans {} steps, and its rates from step {} on are not "
             "those of the saved {}-step schedule: from step {} the run is neither the saved one nor one started "
-            "with max_steps {}\n", resumed_from, d.saved, d.now, plan.total_steps, *rates_apart + 1, saved_total,
-            saved_step, d.now);
+            "with {} {}\n", resumed_from, d.key, shown(d.saved), shown(d.now), plan.total_steps, *rates_apart + 1,
+            saved_total, saved_step, d.key, shown(d.now));
+      span_said = true;
     } else if (d.key == "micro_batch_size" && config.auto_find_batch_size) {  // fitted to this device's memory
       say("warning: {}: micro_batch_size {} where the checkpoint trained with {} (auto_find_batch_size fits it to the "
           "memory here): the run goes on from step {} at another row, not as the saved run would\n", resumed_from,
@@ -331,7 +334,12 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
         "file is checked, but not that they belong together\n", resumed_from);
   const TensorFile& t = c.trainer;
   const int64_t saved_step = checked_saved_step(t, plan.total_steps);
-  warn_config_changes(c.config_yaml, saved_step);
+  std::optional<TrainConfig> saved;
+  try {  // the saved config read as --resume reads it, so both sides resolve their paths alike
+    saved = parse_config(c.config_yaml, resumed_from + "/config.yaml");
+  } catch (const UserError&) {
+  }
+  warn_config_changes(saved, saved_step);
   // The data shards and the order of the gradient sums depend on the world size, so resuming is
   // exact only with the same one. Another one (a node lost, or added) goes on as HF's Trainer
   // does, saying so: every tensor is saved whole, so any rank count reads its own parts, and the
@@ -348,7 +356,8 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   // The data the checkpoint trained on, as its token cache's checksum saw it: other data goes on
   // from the same place in another order, not as the saved run would have.
   const std::string data_now = fmt::format("{:016x}", data.fingerprint);
-  if (t.metadata.count("data_fingerprint") && t.metadata.at("data_fingerprint") != data_now)
+  const bool other_data = t.metadata.count("data_fingerprint") && t.metadata.at("data_fingerprint") != data_now;
+  if (other_data)
     say("warning: {}: the datasets (their files, or the settings they are read with) differ from the ones this "
         "checkpoint trained on: the run goes on from step {}'s place in the new data, not as the saved run would\n",
         resumed_from, saved_step);
@@ -453,7 +462,12 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
                                 t.metadata.at("data_layout")));
   // An epoch takes a step at least, so the step bounds the epoch it lies in.
   DataCursor cursor{metadata_int(t, "data_epoch", 0, state.step), metadata_int(t, "data_batch", 0)};
-  if (saved_world != comm.world_size())  // HF's skip: whole steps of this run's epochs
+  // Where the saved cursor counts other batches (another world size, micro-batch size or
+  // accumulation, or other data), HF's skip: the saved steps as whole steps of this run's epochs.
+  const bool other_batches = saved_world != comm.world_size() || other_data ||
+                             (saved && (saved->micro_batch_size != config.micro_batch_size ||
+                                        saved->gradient_accumulation_steps != config.gradient_accumulation_steps));
+  if (other_batches)
     cursor = {state.step / plan.updates_per_epoch, state.step % plan.updates_per_epoch * config.gradient_accumulation_steps};
   try {
     loader->set_cursor(cursor);  // within this data's batches per epoch

@@ -216,7 +216,7 @@ struct Trainer::Impl {
   // Model, optimizer, state and data cursor. Each rank reads only what it keeps of model.bin and
   // optimizer.bin (ZeRO-3: its slices); the ranks verify their parts together. Collective.
   void restore(OpenCheckpoint& c);
-  void warn_config_changes(const std::string& saved_yaml, int64_t saved_step) const;
+  void warn_config_changes(const std::optional<TrainConfig>& saved, int64_t saved_step) const;
   int64_t checked_saved_step(const TensorFile& trainer, int64_t total_steps) const;
   void load_weights(TensorFileReader& model_file);  // params from a checkpoint's model.bin
   void load_best_model();  // the weights of state.best_checkpoint_step's checkpoint
