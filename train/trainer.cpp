@@ -228,23 +228,6 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   print_summary();
 }
 
-// HF's auto_find_batch_size, which Axolotl passes on: accelerate retries the step with
-// micro_batch_size x 0.9 (rounded down) after each out-of-memory error, the accumulation kept.
-// Here the memory plan decides at start-up, before anything is allocated: the first size of that
-// sequence whose plan fits. Every rank plans the same, so they agree.
-void Trainer::Impl::fit_micro_batch(bool bf16) {
-  const int64_t asked = config.micro_batch_size;
-  auto fits = [&] {
-    const double peak = plan_memory(memory_plan_input(config, comm.world_size(), bf16, device.is_cpu())).peak_bytes;
-    return memory_available == 0 || peak <= static_cast<double>(memory_available);
-  };
-  while (!fits() && config.micro_batch_size > 1)
-    config.micro_batch_size = std::max<int64_t>(1, static_cast<int64_t>(config.micro_batch_size * 0.9));
-  if (config.micro_batch_size != asked)
-    say("auto_find_batch_size: micro_batch_size {} does not fit the memory plan on {}; {} does (gradient accumulation "
-        "unchanged, as HF's)\n", asked, device.str(), config.micro_batch_size);
-}
-
 WeightUnits* Trainer::Impl::weight_units() const {
   if (sharded_weights) return sharded_weights.get();
   return frozen_shards.get();

@@ -1,5 +1,5 @@
 // defines: Trainer::Impl::build_model and sharded_start (the model, its adapters, its ZeRO
-// sharding and its optimizer, as start-up makes them), apply_lisa and drop_waiting_gradients
+// sharding and its optimizer, as start-up makes them), fit_micro_batch (auto_find_batch_size), apply_lisa and drop_waiting_gradients
 // (which of its layers train, step by step), grow_vocabulary (its size for added tokens)
 #include <algorithm>
 #include <cstring>
@@ -18,6 +18,7 @@
 #include "model/hf_checkpoint.h"
 #include "model/peft_adapter.h"
 #include "train/lisa.h"
+#include "train/memory_plan.h"
 #include "train/optimizer_groups.h"
 #include "train/relora.h"
 #include "train/trainer_impl.h"
@@ -334,6 +335,23 @@ void Trainer::Impl::fix_untrained_tokens(const std::string& chat_template) {
   for (int64_t id : fix.ids) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
   say("fix_untrained_tokens: {}\n", fix.ids.empty() ? std::string("no untrained token the data or chat template uses")
                                                      : "rows " + ids + " set to the trained rows' mean x their frequency");
+}
+
+// HF's auto_find_batch_size, which Axolotl passes on: accelerate retries the step with
+// micro_batch_size x 0.9 (rounded down) after each out-of-memory error, the accumulation kept.
+// Here the memory plan decides at start-up, before anything is allocated: the first size of that
+// sequence whose plan fits. Every rank plans the same, so they agree.
+void Trainer::Impl::fit_micro_batch(bool bf16) {
+  const int64_t asked = config.micro_batch_size;
+  auto fits = [&] {
+    const double peak = plan_memory(memory_plan_input(config, comm.world_size(), bf16, device.is_cpu())).peak_bytes;
+    return memory_available == 0 || peak <= static_cast<double>(memory_available);
+  };
+  while (!fits() && config.micro_batch_size > 1)
+    config.micro_batch_size = std::max<int64_t>(1, static_cast<int64_t>(config.micro_batch_size * 0.9));
+  if (config.micro_batch_size != asked)
+    say("auto_find_batch_size: micro_batch_size {} does not fit the memory plan on {}; {} does (gradient accumulation "
+        "unchanged, as HF's)\n", asked, device.str(), config.micro_batch_size);
 }
 
 }  // namespace llm
