@@ -79,11 +79,14 @@ class ConfigFields {
 };
 
 // rope_scaling (transformers 4) or rope_parameters (transformers 5, where rope_theta moved in):
-// llama3's frequency rule, or "default", which is no scaling.
+// llama3's frequency rule, or "default", which is no scaling. With both, rope_scaling, as
+// transformers 5's convert_rope_params_to_dict takes `rope_scaling or rope_parameters`.
 RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   RopeConfig rope;
   rope.theta = f.positive("rope_theta", 10000.0f);  // HF LlamaConfig's default
-  const char* key = f.get("rope_parameters") ? "rope_parameters" : "rope_scaling";
+  const json* legacy = f.get("rope_scaling");
+  const bool legacy_set = legacy && !(legacy->is_object() && legacy->empty());
+  const char* key = legacy_set || !f.get("rope_parameters") ? "rope_scaling" : "rope_parameters";
   const json* scaling = f.get(key);
   if (!scaling) return rope;  // factor 0: no scaling
   const std::string prefix = std::string(key) + ".";
@@ -99,6 +102,11 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   if (!factor || !factor->is_number() || factor->get<double>() < 1)
     s.fail("factor", "a number >= 1");
   rope.factor = factor->get<float>();
+  // transformers 5's llama3 frequencies cover partial_rotary_factor of the head, which Llama's
+  // rotation does not split (its forward fails): refused rather than trained as another model.
+  for (const ConfigFields* where : std::initializer_list<const ConfigFields*>{&s, &f})
+    if (const json* partial = where->get("partial_rotary_factor"); partial && !(partial->is_number() && partial->get<double>() == 1))
+      where->fail("partial_rotary_factor", "1 with rope_type llama3 (Llama rotates the whole head)");
   // transformers' rope validation refuses a llama3 scaling without any of these (a KeyError).
   for (const char* needed : {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
     if (!s.get(needed)) s.fail(needed, "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor "
@@ -137,7 +145,11 @@ LlamaConfig read_hf_config(const std::string& path) {
   // transformers' AutoConfig picks the model class by model_type (architectures is not read).
   if (!f.get("model_type")) f.fail("model_type", "\"llama\" (transformers' AutoConfig needs it)");
   f.require_text("model_type", "llama", "llm_train trains Llama models");
-  f.require_text("hidden_act", "silu", "the SwiGLU MLP of Llama");
+  if (const json* act = f.get("hidden_act"); act && !(*act == "silu" || *act == "swish"))  // transformers' ACT2FN: one SiLU
+    f.fail("hidden_act", "silu (the SwiGLU MLP of Llama; swish is its other name)");
+  // transformers drops attention probabilities at this rate in training; not built here.
+  if (const json* dropout = f.get("attention_dropout"); dropout && !(dropout->is_number() && dropout->get<double>() == 0))
+    f.fail("attention_dropout", "0 (attention dropout is not built)");
   if (f.flag("attention_bias", false)) f.fail("attention_bias", "false (the model has no biases)");
   if (f.flag("mlp_bias", false)) f.fail("mlp_bias", "false (the model has no biases)");
 

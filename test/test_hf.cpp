@@ -117,6 +117,17 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   c = read_hf_config(path);
   CHECK(c.rope.theta == 250000.0f);
   CHECK(c.rope.factor == 0.0f);
+
+  // Both: transformers 5 takes `rope_scaling or rope_parameters`, so the legacy one wins; swish is
+  // transformers' other name of SiLU.
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "hidden_act": "swish",
+                       "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 16},
+                       "rope_parameters": {"rope_type": "default", "rope_theta": 250000.0}})");
+  c = read_hf_config(path);
+  CHECK(c.rope.factor == 8.0f);
+  CHECK(c.rope.theta == 10000.0f);
 }
 
 // transformers' own LlamaForCausalLM in f32 (tools/make_hf_reference.py wrote its save_pretrained
@@ -162,7 +173,7 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
        {Case{{{"head_dim", 128}}, "head_dim: expected hidden_size / num_attention_heads"},
         Case{{{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}}},
              "rope_scaling.rope_type: expected llama3 or default"},
-        Case{{{"rope_parameters", {{"rope_type", "yarn"}, {"rope_theta", 1e4}}}},
+        Case{{{"rope_scaling", nullptr}, {"rope_parameters", {{"rope_type", "yarn"}, {"rope_theta", 1e4}}}},
              "rope_parameters.rope_type: expected llama3 or default"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
              "rope_scaling.factor: expected a number >= 1"},
@@ -173,6 +184,8 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
         Case{{{"model_type", nullptr}}, "model_type: expected \"llama\" (transformers' AutoConfig needs it), got none"},
         Case{{{"hidden_act", "gelu"}}, "hidden_act: expected silu"},
         Case{{{"attention_bias", true}}, "attention_bias: expected false"},
+        Case{{{"attention_dropout", 0.1}}, "attention_dropout: expected 0 (attention dropout is not built), got 0.1"},
+        Case{{{"partial_rotary_factor", 0.5}}, "partial_rotary_factor: expected 1 with rope_type llama3"},
         Case{{{"hidden_size", nullptr}},
              "hidden_size: expected an integer in [1, 1048576], got none"},
         Case{{{"intermediate_size", 72057594037927937}},
@@ -445,6 +458,25 @@ TEST_CASE("tokens: embed_tokens and lm_head grow past base_model's vocabulary (t
 
 // config.json's pad_token_id is nn.Embedding's padding_idx in transformers: read, written back,
 // and that embedding row takes no gradient from the lookup (lm_head's, tied or not, it keeps).
+// Without `tokens`: a base whose table is smaller than the tokenizer grows to it as Axolotl's
+// _resize_token_embeddings grows it (the loader used to refuse the base's smaller table).
+TEST_CASE("a base_model table smaller than the tokenizer grows to it, its rows kept") {
+  Workspace ws("hf_small_vocab");
+  LlamaConfig shape = *llama_preset("tiny");
+  shape.hidden_size = 32, shape.intermediate_size = 64, shape.num_hidden_layers = 2;
+  shape.num_attention_heads = 4, shape.num_key_value_heads = 2, shape.vocab_size = 250;
+  const std::string dir = (ws.dir / "base").string();
+  LlamaModel base(shape, Device::cpu(), 5);
+  save_hf_model(base, dir, DType::f32, kByteIds);
+  Run r = run_train(ws.config("max_steps: 1\nlearning_rate: 1e-12\n") + " --base_model " + dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "vocabulary: the tokenizer's 259 ids outgrow the model's 250: embed_tokens and lm_head get 9 new rows"));
+  const std::vector<float> grown = SafetensorsDir(ws.out()).read("model.embed_tokens.weight", DType::f32).to_floats();
+  const std::vector<float> own = SafetensorsDir(dir).read("model.embed_tokens.weight", DType::f32).to_floats();
+  REQUIRE(grown.size() == 259 * 32);
+  CHECK(std::vector<float>(grown.begin(), grown.begin() + own.size()) == own);
+}
+
 TEST_CASE("pad_token_id: the embedding row transformers' padding_idx freezes gets no gradient") {
   TempDir dir("hf_pad");
   LlamaConfig c = *llama_preset("tiny");

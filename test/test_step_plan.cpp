@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "train/best_model.h"
 #include "train/step_plan.h"
 
 using namespace llm;
@@ -200,6 +201,33 @@ TEST_CASE("lr_schedule one_cycle: torch's defaults, the warmup's share, and a ph
   CHECK_THROWS_WITH(lr_schedule(c, plan_for(c, 40)),
                     "cfg.yaml: lr_scheduler one_cycle: expected phases that span steps, got an empty one at step 0 of 10 "
                     "(pct_start 0.1); change warmup_steps or lr_scheduler_kwargs.pct_start");
+}
+
+// Axolotl's causal builder turns load_best_model_at_end on from its cfg.eval_steps and
+// cfg.save_steps as set (or the per-epoch shares its normalize_config puts there), never from the
+// intervals an epoch strategy or HF's defaults make.
+TEST_CASE("load_best_model_at_end: Axolotl's check on the configured eval_steps and save_steps") {
+  TrainConfig c;
+  c.load_best_model_at_end = true;
+  auto with = [&](double eval, double save) {
+    c.eval_steps = eval, c.save_steps = save;
+    return loads_best_model_at_end(c, true);
+  };
+  CHECK(with(2, 6));
+  CHECK(!with(4, 6));
+  CHECK(with(0.0625, 0.125));   // 0.125 % 0.0625 == 0 in floats
+  CHECK(!with(0.1, 0.3));       // 0.3 % 0.1 is not 0 in floats
+  CHECK(!with(0, 6));           // eval_strategy steps with HF's eval_steps (logging_steps): unset here
+  CHECK(!loads_best_model_at_end(c = TrainConfig{}, true));  // not asked for
+  c.load_best_model_at_end = true;
+  c.evals_per_epoch = 4, c.saves_per_epoch = 2;  // shares 0.25 and 0.5
+  CHECK(loads_best_model_at_end(c, true));
+  CHECK(!loads_best_model_at_end(c, false));  // no eval set
+  c.saves_per_epoch = 1;  // a share of 1 sets nothing: saves by the epoch strategy
+  CHECK(!loads_best_model_at_end(c, true));
+  c = TrainConfig{};
+  c.early_stopping_patience = 3;  // early stopping turns it on, as Axolotl's builder does
+  CHECK(with(2, 4));
 }
 
 // What the reference stops on is refused before the run, one line naming the warmup.

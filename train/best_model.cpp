@@ -1,7 +1,10 @@
 // defines: record_evaluation, record_patience, record_save, loads_best_model_at_end
 #include "train/best_model.h"
 
+#include <cmath>
+
 #include "io/checkpoint.h"
+#include "train/step_plan.h"
 
 namespace llm {
 
@@ -28,9 +31,11 @@ void record_save(TrainerState& state, bool best_step_was_saved, const std::strin
   state.best_checkpoint_dir = output_dir + "/" + checkpoint_dir_name(state.best_step);
 }
 
-bool loads_best_model_at_end(const TrainConfig& config, int64_t eval_steps, int64_t save_steps) {
-  return (config.load_best_model_at_end || config.early_stopping_patience > 0) && eval_steps > 0 &&
-         save_steps > 0 && save_steps % eval_steps == 0;
+bool loads_best_model_at_end(const TrainConfig& c, bool evaluates) {
+  const double eval = axolotl_step_setting(c.eval_steps, c.evals_per_epoch, c.num_epochs);
+  const double save = axolotl_step_setting(c.save_steps, c.saves_per_epoch, c.num_epochs);
+  return (c.load_best_model_at_end || c.early_stopping_patience > 0) && evaluates && eval > 0 && save > 0 &&
+         std::fmod(save, eval) == 0.0;  // Python's % of two positive floats
 }
 
 }  // namespace llm

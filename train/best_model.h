@@ -25,8 +25,10 @@ void record_patience(TrainerState& state, float eval_loss, double threshold);
 // `output_dir` (HF keeps its path, so a resume into another output_dir still loads it from there).
 void record_save(TrainerState& state, bool best_step_was_saved, const std::string& output_dir);
 
-// Axolotl's rule for HF's load_best_model_at_end: asked for (or early stopping is on), an eval
-// set, and saves on a multiple of the evaluations' step interval (steps > 0 both).
-bool loads_best_model_at_end(const TrainConfig& config, int64_t eval_steps, int64_t save_steps);
+// Axolotl's rule for HF's load_best_model_at_end (its causal builder): asked for (or early stopping
+// is on), an eval set, and its eval_steps and save_steps both set (axolotl_step_setting: given, or a
+// per-epoch count's share below 1) with save_steps % eval_steps == 0 in floats. Intervals that an
+// epoch strategy or HF's defaults make do not count, whatever they are.
+bool loads_best_model_at_end(const TrainConfig& config, bool evaluates);
 
 }  // namespace llm

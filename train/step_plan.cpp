@@ -79,6 +79,11 @@ int64_t step_interval(double steps, int64_t per_epoch, const std::string& strate
   return strategy.empty() || strategy == "epoch" ? updates_per_epoch : 0;
 }
 
+double axolotl_step_setting(double steps, int64_t per_epoch, double num_epochs) {
+  if (steps > 0) return steps;
+  return per_epoch > 0 && per_epoch_share(per_epoch, num_epochs) < 1 ? per_epoch_share(per_epoch, num_epochs) : 0.0;
+}
+
 int64_t axolotl_total_steps(const TrainConfig& c, const EpochShape& epoch) {
   const int64_t accumulation = c.gradient_accumulation_steps, world = epoch.world_size;
   if (c.data.sample_packing && c.rl.empty()) {

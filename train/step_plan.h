@@ -62,11 +62,16 @@ std::optional<ReduceOnPlateau> lr_plateau(const TrainConfig& c, bool evaluates);
 
 // The interval of evaluations or saves (0: none but the run's end): `steps` (eval_steps /
 // save_steps; below 1, HF's share of the total steps, ceil(share x total)); else `per_epoch`
-// (evals_per_epoch / saves_per_epoch): Axolotl's share 1 / (per_epoch x num_epochs) when below 1,
-// else updates_per_epoch / per_epoch; else, with strategy epoch or none (Axolotl's default), once
+// (evals_per_epoch / saves_per_epoch): Axolotl's share 1 / (per_epoch x num_epochs) when below 1;
+// else (a share of 1 or more sets nothing), with strategy epoch or none (Axolotl's default), once
 // an epoch. An explicit strategy "steps" without a count: `steps_default` (HF's: eval_steps
 // from logging_steps, save_steps 500).
 int64_t step_interval(double steps, int64_t per_epoch, const std::string& strategy, int64_t steps_default,
                       double num_epochs, int64_t updates_per_epoch, int64_t total_steps);
+
+// Axolotl's cfg.eval_steps / cfg.save_steps after its normalize_config, as its builder reads them:
+// `steps` as given (a count, or a share below 1), else a per-epoch count's share when below 1;
+// 0 when unset (an epoch strategy or HF's defaults then decide the interval, not this value).
+double axolotl_step_setting(double steps, int64_t per_epoch, double num_epochs);
 
 }  // namespace llm

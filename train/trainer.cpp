@@ -201,7 +201,7 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
     return int64_t{p.eval_on_start} + (p.eval_steps > 0 ? std::min(epoch * p.updates_per_epoch, p.total_steps) / p.eval_steps : 0);
   });
   if (schedule_free) schedule_free->set_warmup_steps(plan.trainer_warmup_steps);
-  load_best = loads_best_model_at_end(c, plan.eval_steps, plan.save_steps);
+  load_best = loads_best_model_at_end(c, plan.eval_steps > 0);
   schedule = lr_schedule(c, plan);
   plateau = lr_plateau(c, !data.split.val.empty());
   forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;

@@ -91,9 +91,11 @@ struct Trainer::Impl {
   // Axolotl's fix_untrained_tokens on the built model, from the training examples and the chat
   // template's text (train/untrained_tokens.h).
   void fix_untrained_tokens(const std::string& chat_template);
-  // How the embedding rows of a grown vocabulary start (none without `tokens`).
+  bool vocabulary_grew = false;  // grow_vocabulary gave the model rows the tokenizer needs beyond base_model's
+  // How the embedding rows of a grown vocabulary start (none unless `tokens`, shrink_embeddings or
+  // a tokenizer larger than base_model's table resize it).
   std::optional<VocabularyGrowth> vocabulary_growth() const {
-    if (config.tokens.empty() && !config.shrink_embeddings) return std::nullopt;
+    if (config.tokens.empty() && !config.shrink_embeddings && !vocabulary_grew) return std::nullopt;
     return VocabularyGrowth{mix_seed(config.seed, 0x746F6B656E73), config.mean_resizing_embeddings, config.shrink_embeddings};
   }  // start-up: every rank stops here together after a signal
   // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and

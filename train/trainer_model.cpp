@@ -304,6 +304,7 @@ void Trainer::Impl::grow_vocabulary() {
   say("vocabulary: the tokenizer's {} ids outgrow the model's {}: embed_tokens and lm_head get {} new rows\n",
       size, config.model.vocab_size, size - config.model.vocab_size);
   config.model.vocab_size = size;
+  vocabulary_grew = true;
 }
 
 void Trainer::Impl::fix_untrained_tokens(const std::string& chat_template) {

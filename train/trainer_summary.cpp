@@ -208,8 +208,9 @@ void Trainer::Impl::print_summary() const {
     say("load_best_model_at_end: the final model will be the best evaluation's checkpoint (eval_loss){}\n",
         c.load_best_model_at_end ? "" : ", as Axolotl sets it with early stopping");
   else if (c.load_best_model_at_end)
-    say("warning: {}: load_best_model_at_end is off, as Axolotl sets it: it needs an eval set and save_steps a "
-        "multiple of eval_steps (here eval every {}, save every {})\n", c.source, plan.eval_steps ? std::to_string(plan.eval_steps) : "-",
+    say("warning: {}: load_best_model_at_end is off, as Axolotl sets it: it needs an eval set and save_steps and "
+        "eval_steps both set (or per-epoch counts below one an epoch's share), save_steps a multiple of eval_steps "
+        "(here eval every {}, save every {})\n", c.source, plan.eval_steps ? std::to_string(plan.eval_steps) : "-",
         plan.save_steps ? std::to_string(plan.save_steps) : "end");
   if (c.loss_watchdog_threshold > 0)
     say("loss watchdog: stop once the logged loss is above {} at {} step ends in a row\n", c.loss_watchdog_threshold,
