@@ -65,7 +65,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(early_stopping_threshold); SAME(load_best_model_at_end); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(overwrite_output_dir); SAME(save_first_step); SAME(save_only_model); SAME(save_strategy); SAME(eval_strategy);
   SAME(logging_steps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_offload); SAME(gradient_checkpointing_every_n_layers);
-  SAME(attention); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
+  SAME(attention); SAME(tracks_best_checkpoint); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(reinit_weights); SAME(base_model_config); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
   SAME(lora.target_linear); SAME(lora.use_rslora); SAME(lora.use_dora); SAME(lora.layers); SAME(lora.rank_pattern); SAME(lora.alpha_pattern); SAME(lora.init); SAME(lora.modules_to_save);
@@ -183,7 +183,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "lr_groups: [{name: 'attn #1', modules: [self_attn, 'mlp.up_proj'], lr: 2e-4}, {name: down, modules: [down_proj], lr: 1e-6}]\n"
       "unfrozen_parameters: ['^lm_head.weight$', 'model.layers.[0-9]+.mlp.+']\nmax_grad_norm: 0\nneftune_noise_alpha: 5\nuse_eaft: true\neaft_alpha: 0.5\neaft_k: 8\nspectrum_top_fraction: 0.3\nspectrum_model_name: 'org/model #1'\nseed: 18446744073709551\nbf16: true\ntf32: true\n"
       "device: cpu\nevals_per_epoch: 3\neval_strategy: steps\nsave_strategy: epoch\nearly_stopping_patience: 2\n"
-      "early_stopping_threshold: 0.001\nload_best_model_at_end: true\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
+      "early_stopping_threshold: 0.001\nload_best_model_at_end: true\nmetric_for_best_model: eval_loss\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
       "output_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
       "auto_resume_from_checkpoints: true\noverwrite_output_dir: true\nsave_first_step: true\nsave_only_model: true\nlogging_steps: 3\ngradient_checkpointing: offload\n"

@@ -212,6 +212,25 @@ TEST_CASE("save_strategy best: a checkpoint at each evaluation with a new best e
   CHECK(fs::exists(ws.out("model.safetensors")));  // the final weights, exported whatever was saved
 }
 
+// metric_for_best_model alone (no load_best_model_at_end): HF's Trainer still tracks
+// best_model_checkpoint at each save, rotation keeps it, and a limit of 1 ends with it alone.
+TEST_CASE("metric_for_best_model alone: the best checkpoint is kept through rotation") {
+  Workspace ws("metric_best");
+  Run r = run_train(ws.config("max_steps: 12\neval_steps: 1\nsave_steps: 1\nlearning_rate: 0.1\nsave_total_limit: 1\n"
+                              "metric_for_best_model: eval_loss\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  int64_t best_step = -1;
+  double best = INFINITY;
+  for (const auto& [step, loss] : eval_records(ws.out("metrics.jsonl")))
+    if (step > 0 && loss < best) best = loss, best_step = step;
+  std::set<int64_t> saved;
+  for (const auto& entry : fs::directory_iterator(ws.out()))
+    if (entry.path().filename().string().rfind("step_", 0) == 0)
+      saved.insert(std::stoll(entry.path().filename().string().substr(5)));
+  CHECK(saved == std::set<int64_t>{best_step});
+  CHECK(best_step < 12);  // some later evaluation was worse, so the kept one is not merely the newest
+}
+
 TEST_CASE("save_strategy no: no checkpoint at all, the final weights still exported") {
   Workspace ws("save_no");
   Run r = run_train(ws.config("max_steps: 3\nsave_strategy: 'no'\n"));

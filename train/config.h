@@ -313,6 +313,9 @@ struct TrainConfig {
   // HF's: the final model is the best evaluation's checkpoint (train/best_model.h says when;
   // early stopping asks for it too). The metric is eval_loss, lower better.
   bool load_best_model_at_end = false;
+  // metric_for_best_model given: HF's Trainer then tracks best_model_checkpoint at every save even
+  // without load_best_model_at_end, and its rotation keeps that checkpoint.
+  bool tracks_best_checkpoint = false;
   // Axolotl's loss watchdog: stop once the logged training loss has been above the threshold at
   // `patience` step ends in a row (0: off).
   double loss_watchdog_threshold = 0.0;

@@ -357,8 +357,13 @@ std::vector<ConfigField> make_fields() {
              "improvement that counts"),
       flag("load_best_model_at_end", eval, MEMBER(load_best_model_at_end),
            "the final model is the best evaluation's checkpoint (with saves on a multiple of the evaluations' steps)"),
-      {"metric_for_best_model", eval, "loss or eval_loss", "HF's metric for the best model: eval_loss, the one built",
-       [](ReadContext&, const YAML::Node& n, const Where& w) { read_choice(n, w, {"loss", "eval_loss"}); }, nullptr},
+      {"metric_for_best_model", eval, "loss or eval_loss",
+       "HF's metric for the best model: eval_loss, the one built; given, the best checkpoint is tracked and rotation keeps it",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         read_choice(n, w, {"loss", "eval_loss"});
+         ctx.config.tracks_best_checkpoint = true;
+       },
+       [](const TrainConfig& c) { return std::string(c.tracks_best_checkpoint ? "eval_loss" : ""); }},
       {"greater_is_better", eval, "false", "HF's direction of metric_for_best_model: lower eval_loss is better",
        [](ReadContext&, const YAML::Node& n, const Where& w) {
          if (read_bool(n, w)) fail(w, "false (a lower eval_loss is better)", "true");

@@ -261,7 +261,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
 }
 
 std::optional<int64_t> Trainer::Impl::best_to_keep() const {
-  if (load_best) return state.best_checkpoint_step >= 0 ? std::optional<int64_t>(state.best_checkpoint_step) : std::nullopt;
+  if (load_best || config.tracks_best_checkpoint) return state.best_checkpoint_step >= 0 ? std::optional<int64_t>(state.best_checkpoint_step) : std::nullopt;
   if (config.early_stopping_patience > 0 && state.best_step >= 0) return state.best_step;
   return std::nullopt;
 }
