@@ -361,8 +361,9 @@ TEST_CASE("rl: dpo under ZeRO-3 on 2 ranks: the same trajectory") {
 
 namespace {
 
-// A checkpoint every step, a log line every 2: step 1's checkpoint holds an open window. The
-// resume from it rewrites the run's metrics after step 1, which must come out the same.
+// A checkpoint every step, a log line every 2 and at step 1 (Axolotl's RL builder sets HF's
+// logging_first_step): step 3's checkpoint holds an open window. The resume from it rewrites the
+// run's metrics after step 3, which must come out the same.
 void check_resume(const Reference& r, const std::string& rl, const std::string& eval_key) {
   const json f = reference_fixture(r);
   TempDir work("resume_" + rl);
@@ -375,7 +376,7 @@ void check_resume(const Reference& r, const std::string& rl, const std::string& 
   CHECK(metrics.find("\"" + eval_key + "\"") != std::string::npos);
   const std::string last = fmt::format("out/step_{:06d}", f.at("settings").at("max_steps").get<int>());
   fs::copy(work.file(last), work.file("straight_last"), fs::copy_options::recursive);
-  const Run resumed = run_train("--resume " + work.file("out/step_000001"));
+  const Run resumed = run_train("--resume " + work.file("out/step_000003"));
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
   CHECK(resumed.output.find("reference log-likelihoods") == std::string::npos);  // read, not recomputed
   // Every record, the pair metrics included; only the speed differs.
@@ -386,7 +387,8 @@ void check_resume(const Reference& r, const std::string& rl, const std::string& 
   };
   const std::vector<json> ours = records(work.file("out/metrics.jsonl"));
   CHECK(ours == records(work.write("straight_metrics.jsonl", metrics)));
-  REQUIRE(ours.size() == 2);
+  REQUIRE(ours.size() == 3);
+  CHECK(ours[0].at("step") == 1);
   CHECK(ours[0].contains("rewards/margins"));
   check_same_model(work.file("straight_last"), work.file(last));
 }

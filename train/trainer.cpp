@@ -408,7 +408,8 @@ TrainResult Trainer::Impl::run() {
     const double epoch = at.epoch + static_cast<double>(at.batch) / loader->num_batches_per_epoch();
     const bool watchdog_stop = loss_watchdog_says_stop();
 
-    if (state.step % plan.logging_steps == 0 || state.step == plan.total_steps) {
+    // Axolotl's RL builder sets HF's logging_first_step: step 1 logs too.
+    if (state.step % plan.logging_steps == 0 || state.step == plan.total_steps || (!c.rl.empty() && state.step == 1)) {
       const auto loss_to_log = static_cast<float>(state.loss_since_log / state.steps_since_log);
       state.loss_since_log = 0.0;
       state.steps_since_log = 0;
