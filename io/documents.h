@@ -43,6 +43,9 @@ struct Document {
   std::vector<Piece> pieces;
   bool add_bos = true;  // BOS first; chat templates that render their own set both false
   bool add_eos = true;  // EOS last, with the loss of the last piece
+  // A row of given token ids (pretokenized): never cut into completion chunks, even where an empty
+  // `type` reads it as completion; one longer than sequence_len meets excess_length_strategy.
+  bool given_ids = false;
 };
 
 // The common shapes: all text trained (completion), or a prompt then its response (alpaca).

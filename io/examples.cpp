@@ -91,7 +91,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
       stats.no_targets++;
       continue;
     }
-    if (ex.tokens.size() > L && spec.type == "completion") {
+    if (ex.tokens.size() > L && spec.type == "completion" && !doc.given_ids) {
       // Axolotl's completion tokenizes at most 64 x sequence_len tokens of a text (its max_length),
       // BOS included; a text cut there gets no EOS. The rest is never trained.
       if (ex.tokens.size() > 64 * L) {

@@ -88,6 +88,7 @@ void add_pretokenized_rows(const std::string& path, const std::vector<JsonRecord
     if (mask) check_length(*mask, ids, "attention_mask", where);
     Document doc;
     doc.add_bos = doc.add_eos = false;
+    doc.given_ids = true;
     for (size_t i = 0; i < ids.size(); i++) {
       const int32_t id = int_at(ids, i, "input_ids", where);
       if (id < 0)

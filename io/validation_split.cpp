@@ -108,10 +108,6 @@ ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_i
   const int64_t n = (data.size() - num_test) / per_item, n_test = num_test / per_item;
   std::vector<int64_t> items = merged_order(n, 0, config.merged_shuffled(), seed);
   std::vector<int64_t> test = merged_order(n_test, n, config.merge_of_shuffled(config.test_datasets.size()), seed);
-  if (config.shard_num > 0) {
-    items = shard_of(items, config);
-    test = shard_of(test, config);
-  }
   if (config.exact_deduplication) {
     ExampleSplit whole{items, config.preference_pairs ? test : std::vector<int64_t>{}};
     deduplicate_split(data, whole, per_item);
@@ -123,6 +119,11 @@ ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_i
                     test.empty() ? "" : fmt::format(", {} of {} of test_datasets", kept_test.size(), test.size())));
     items = whole.train;
     test = kept_test;
+  }
+  // Axolotl shards after deduplicating (its dataset_shard_num on the deduplicated merge).
+  if (config.shard_num > 0) {
+    items = shard_of(items, config);
+    test = shard_of(test, config);
   }
   const ExampleSplit at = split_examples(static_cast<int64_t>(items.size()), config.val_set_size);
   ExampleSplit split;

@@ -71,6 +71,9 @@ TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line ea
   CHECK(parse("model_type: LlamaForCausalLM\nsage_attention: false\n").unknown_keys ==
         std::vector<std::string>{"model_type", "sage_attention"});
   CHECK(parse("lora_target_parameters: []\n").unknown_keys == std::vector<std::string>{"lora_target_parameters"});
+  // A dataset entry's own shards (Axolotl's shuffle(seed).shard of its rows) are not built.
+  CHECK(error_with("datasets: [{path: " + scratch().data + ", type: completion, shards: 3, shards_idx: 1}]\n")
+            .find("shards: expected none: a dataset entry's own shards are not built") != std::string::npos);
 }
 
 TEST_CASE("scaling_softmax (SSMax): Axolotl's factor and bias, their defaults for 0 and null, any attention") {

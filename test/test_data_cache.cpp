@@ -122,6 +122,38 @@ TEST_CASE("dataset_shard_num: one contiguous shard of the merged data, as HF's D
         "test.yaml: dataset_shard_idx: shard 7 of 8 holds none of the 7 examples; expected fewer shards or more data");
 }
 
+// Axolotl deduplicates the merged examples, then takes dataset_shard_num's shard of what is left.
+TEST_CASE("dataset_exact_deduplication before dataset_shard_num: the shard is of the kept examples") {
+  TempDir dir;
+  DataConfig config = config_for(dir, dir.write("d", "a\n%\na\n%\nb\n%\nc\n"));
+  config.shuffle_merged_datasets = false;
+  config.exact_deduplication = true;
+  config.shard_num = 2;
+  config.shard_idx = 1;
+  ByteTokenizer tok;
+  // a a b c -> a b c -> shards [a, b] and [c] (sharding first kept [b, c]).
+  CHECK(load_training_data(config, 5, tok, [](const std::string&) {}).split.train == std::vector<int64_t>{3});
+}
+
+// Rows of given ids (input_ids, attention_mask and labels: Axolotl takes them whatever the type)
+// are kept whole: one longer than sequence_len is dropped, or refused under raise, as Axolotl's
+// length filter treats it; completion's chunking is for text.
+TEST_CASE("rows of given ids longer than sequence_len are dropped, never cut into completion chunks") {
+  TempDir dir;
+  const std::string row6 = "{\"input_ids\": [1, 2, 3, 4, 5, 6], \"attention_mask\": [1, 1, 1, 1, 1, 1], "
+                           "\"labels\": [1, 2, 3, 4, 5, 6]}\n";
+  const std::string row3 = "{\"input_ids\": [7, 8, 9], \"attention_mask\": [1, 1, 1], \"labels\": [7, 8, 9]}\n";
+  DataConfig config = config_for(dir, dir.write("rows.jsonl", row6 + row3));
+  config.sequence_len = 4;
+  ByteTokenizer tok;
+  const TrainingData data = load_training_data(config, 5, tok, [](const std::string&) {});
+  REQUIRE(data.examples->size() == 1);
+  CHECK(data.examples->length(0) == 3);
+  config.excess_length_strategy = "raise";
+  CHECK(contains(error_of([&] { load_training_data(config, 5, tok, [](const std::string&) {}); }),
+                 "excess_length_strategy: raise"));
+}
+
 TEST_CASE("shuffle_before_merging_datasets: each dataset shuffled from the seed, then merged") {
   TempDir dir;
   // Two completion datasets of 8 one-window examples each ("a0" .. "a7", "b0" .. "b7").

@@ -278,6 +278,12 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
                  spec.train_on_eos = read_choice(v, wk, {"turn", "last", "all", "none"});
                } else if (key == "train_on_eot") {
                  spec.train_on_eot = read_choice(v, wk, {"turn", "last", "all", "none"});
+               } else if ((key == "shards" || key == "shards_idx" || key == "preprocess_shards") && !v.IsNull()) {
+                 // Axolotl keeps shuffle(seed).shard(shards, shards_idx) of the entry's rows: other
+                 // rows than all of them, trained here in silence before 2026-12-06.
+                 fail(wk, "none: a dataset entry's own shards are not built (dataset_shard_num and dataset_shard_idx "
+                          "shard the merged examples)",
+                      "set");
                } else {
                  ctx.unknown.insert(wk.key);
                }
