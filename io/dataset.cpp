@@ -62,7 +62,7 @@ ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenize
       append_kto_examples(spec, tokenizer, config.sequence_len, examples, set.stats, config.excess_length_strategy);
     else if (config.preference_pairs)
       append_preference_examples(spec, tokenizer, config, examples, set.stats);
-    else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats);
+    else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats, true);
     if (config.shuffles_before_merging()) shuffle_items(examples, first, seed, config.preference_pairs ? 2 : 1);
   }
   for (const Example& ex : examples) set.add(ex);

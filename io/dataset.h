@@ -31,7 +31,13 @@ struct ExampleSet {
                                         // example's 0, 1, ...)
   ExampleStats stats;
 
-  int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
+  int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }  // placeholders included
+  // The examples the filters kept: not the empty placeholders of dropped rows (io/examples.h).
+  int64_t kept() const {
+    int64_t n = 0;
+    for (int64_t e = 0; e < size(); e++) n += length(e) > 0;
+    return n;
+  }
   int64_t length(int64_t e) const { return offsets[e + 1] - offsets[e]; }
   // f(label) for each target of example e (io/examples.h).
   template <typename F>

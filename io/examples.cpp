@@ -61,7 +61,10 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
 
 void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      const Tokenizer& tokenizer, const DataConfig& config,
-                     std::vector<Example>& out, ExampleStats& stats) {
+                     std::vector<Example>& out, ExampleStats& stats, bool placeholders) {
+  const auto drop = [&] {
+    if (placeholders) out.push_back(Example{});
+  };
   const size_t L = static_cast<size_t>(config.sequence_len);
   const size_t limit = static_cast<size_t>(config.length_limit());
   const size_t shortest = static_cast<size_t>(config.shortest_sample_len());
@@ -106,8 +109,11 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                       {ex.labels.begin() + begin, ex.labels.begin() + end}};
         if (chunk.tokens.size() < shortest) {
           if (chunk.tokens.size() >= 2) stats.dropped++, stats.dropped_short++;  // one token: no target, never an example
+          drop();
         } else if (fits(chunk)) {  // (past an eval_sequence_len below sequence_len)
           out.push_back(std::move(chunk));
+        } else {
+          drop();
         }
       }
       continue;
@@ -115,16 +121,17 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
     if (ex.tokens.size() < shortest) {
       stats.dropped++;
       stats.dropped_short++;
+      drop();
       continue;
     }
-    if (!fits(ex)) continue;
     int64_t targets = 0;
-    for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
-    if (targets == 0) {
-      stats.no_targets++;
-      continue;
-    }
-    out.push_back(std::move(ex));
+    if (fits(ex))
+      for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
+    else
+      targets = -1;  // dropped by the length filter
+    if (targets == 0) stats.no_targets++;
+    if (targets > 0) out.push_back(std::move(ex));
+    else drop();
   }
 }
 

@@ -48,9 +48,12 @@ struct ExampleStats {
   int64_t no_targets = 0;  // dropped because no token takes loss
 };
 
-// Every document of `spec` tokenized and fitted to config.sequence_len, appended to `out`.
+// Every document of `spec` tokenized and fitted to config.sequence_len, appended to `out`. With
+// `placeholders`, a row the filters drop (too long, too short, no target) stays as an empty
+// example: Axolotl shuffles its rows before it filters them, so the merged order is drawn over
+// them too (load_examples asks for them; split_items then leaves them out).
 void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
                      const Tokenizer& tokenizer, const DataConfig& config,
-                     std::vector<Example>& out, ExampleStats& stats);
+                     std::vector<Example>& out, ExampleStats& stats, bool placeholders = false);
 
 }  // namespace llm

@@ -192,7 +192,8 @@ TrainingData load_pretraining_data(const DataConfig& config, uint64_t seed, cons
     const CachedExamples eval = load_test_examples(config, seed, tokenizer, log);
     out.fingerprint = eval.checksum;
     examples.append(eval.data);
-    for (int64_t e = trained; e < examples.size(); e++) out.split.val.push_back(e);
+    for (int64_t e = trained; e < examples.size(); e++)
+      if (examples.length(e) > 0) out.split.val.push_back(e);  // not a dropped row's placeholder
   }
   const bool packed = config.sample_packing;
   // Axolotl's eval multipack takes the Trainer's batch size, which encode_packed_streaming set to

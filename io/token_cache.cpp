@@ -23,7 +23,7 @@ constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
 // 2: examples (offsets and stats), not one packed stream; 3: pretokenized ids checked against the
 // vocabulary while cached (a cache of 2 may hold ids the device would only report late); 4: a
 // desirable byte per example (rl: kto).
-constexpr uint32_t kVersion = 9;  // 9: pretokenized rows never cut into completion chunks; 8: Axolotl 0.19's chat turn ends and KTO chats, TRL 1.9's KTO drop and ORPO cut
+constexpr uint32_t kVersion = 10;  // 10: dropped rows kept as empty placeholders (Axolotl shuffles before it filters); 9: pretokenized rows never cut into completion chunks; 8: Axolotl 0.19's chat turn ends and KTO chats, TRL 1.9's KTO drop and ORPO cut
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
 constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 
@@ -285,7 +285,7 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
   }
   log("tokenizing " + std::to_string(config.datasets.size()) + " dataset(s) into token cache " + result.path);
   result.data = load_examples(config, seed, tokenizer);
-  if (result.data.size() == 0) {
+  if (result.data.kept() == 0) {
     const ExampleStats& stats = result.data.stats;
     if (stats.no_targets > 0 && stats.dropped == 0)  // they fit, but nothing in them trains
       throw UserError(config.source + ": " + config.datasets_key + ": no example has a token that trains (" +
@@ -312,7 +312,7 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
     log("warning: could not write token cache " + result.path + ": " + error +
         "; continuing without it");
   else
-    log("wrote token cache " + result.path + " (" + std::to_string(result.data.size()) +
+    log("wrote token cache " + result.path + " (" + std::to_string(result.data.kept()) +
         " examples, " + std::to_string(result.data.tokens.size()) + " tokens)");
   return result;
 }

@@ -108,6 +108,12 @@ ExampleSplit split_items(const ExampleSet& data, int64_t num_test, int64_t per_i
   const int64_t n = (data.size() - num_test) / per_item, n_test = num_test / per_item;
   std::vector<int64_t> items = merged_order(n, 0, config.merged_shuffled(), seed);
   std::vector<int64_t> test = merged_order(n_test, n, config.merge_of_shuffled(config.test_datasets.size()), seed);
+  // The filters come after the shuffle in Axolotl: the rows they dropped (empty placeholders,
+  // io/examples.h) leave the order now.
+  if (per_item == 1)
+    for (std::vector<int64_t>* order : {&items, &test})
+      order->erase(std::remove_if(order->begin(), order->end(), [&](int64_t e) { return data.length(e) == 0; }),
+                   order->end());
   if (config.exact_deduplication) {
     ExampleSplit whole{items, config.preference_pairs ? test : std::vector<int64_t>{}};
     deduplicate_split(data, whole, per_item);

@@ -122,6 +122,23 @@ TEST_CASE("dataset_shard_num: one contiguous shard of the merged data, as HF's D
         "test.yaml: dataset_shard_idx: shard 7 of 8 holds none of the 7 examples; expected fewer shards or more data");
 }
 
+// Axolotl shuffles the merged rows, then filters them: a dropped row takes its place in the
+// permutation, so the kept rows' order (and the validation tail) is the permutation of all seven
+// with the dropped one left out, not a permutation of the six kept.
+TEST_CASE("the merged shuffle is drawn over the rows before the length filters drop any") {
+  TempDir dir;
+  DataConfig config = config_for(dir, dir.write("d", "x\n%\nrow 1\n%\nrow 2\n%\nrow 3\n%\nrow 4\n%\nrow 5\n%\nrow 6\n"));
+  config.min_sample_len = 5;  // "x" and its newline are 4 tokens with BOS and EOS: dropped
+  config.val_set_size = 0.1;
+  ByteTokenizer tok;
+  const TrainingData data = load_training_data(config, 5, tok, [](const std::string&) {});
+  std::vector<int64_t> kept;
+  for (int64_t e : numpy_permutation(7, 5))
+    if (e != 0) kept.push_back(e);
+  CHECK(data.split.val == std::vector<int64_t>{kept.back()});
+  CHECK(data.split.train == std::vector<int64_t>(kept.begin(), kept.end() - 1));
+}
+
 // Axolotl deduplicates the merged examples, then takes dataset_shard_num's shard of what is left.
 TEST_CASE("dataset_exact_deduplication before dataset_shard_num: the shard is of the kept examples") {
   TempDir dir;
@@ -147,8 +164,9 @@ TEST_CASE("rows of given ids longer than sequence_len are dropped, never cut int
   config.sequence_len = 4;
   ByteTokenizer tok;
   const TrainingData data = load_training_data(config, 5, tok, [](const std::string&) {});
-  REQUIRE(data.examples->size() == 1);
-  CHECK(data.examples->length(0) == 3);
+  REQUIRE(data.examples->kept() == 1);
+  CHECK(data.split.train.size() == 1);
+  CHECK(data.examples->length(data.split.train[0]) == 3);
   config.excess_length_strategy = "raise";
   CHECK(contains(error_of([&] { load_training_data(config, 5, tok, [](const std::string&) {}); }),
                  "excess_length_strategy: raise"));

@@ -151,7 +151,7 @@ void Trainer::Impl::print_data_summary() const {
   say("data: {} documents -> {} examples ({} split into sequence_len chunks, {} dropped as longer "
       "than sequence_len {} and {} as shorter than min_sample_len {}, {} truncated, {} without a target) | token "
       "cache {} ({})\n",
-      s.documents, d.size(), s.chunked, s.dropped - s.dropped_short, config.data.sequence_len, s.dropped_short,
+      s.documents, d.kept(), s.chunked, s.dropped - s.dropped_short, config.data.sequence_len, s.dropped_short,
       config.data.shortest_sample_len(), s.truncated, s.no_targets, data.cache_path,
       data.cache_reused ? "reused" : "built");
   int64_t targets = 0;
