@@ -12,6 +12,23 @@
 
 using namespace llm::testing;
 
+namespace {
+// The step-0 eval_loss of `texts` as the test_datasets of one step's run on `ranks`, `extra` keys beside.
+double first_eval_loss(const std::string& name, const std::vector<std::string>& texts, int ranks,
+                       const std::string& extra) {
+  Workspace ws(name);
+  std::string jsonl;
+  for (const std::string& text : texts) jsonl += "{\"text\": \"" + text + "\"}\n";
+  write_file((ws.dir / "eval.jsonl").string(), jsonl);
+  Run run = run_train(ws.config("max_steps: 1\nval_set_size: 0\neval_steps: 1\nshuffle_merged_datasets: false\n" +
+                                extra + "test_datasets:\n  - path: " + (ws.dir / "eval.jsonl").string() +
+                                "\n    type: completion\n"),
+                      ranks > 1 ? mpirun(ranks) : "");
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  return number_after(read_file(ws.out("metrics.jsonl")), "\"eval_loss\":");
+}
+}  // namespace
+
 // Every rank must take rank 0's best checkpoint for this run's: the final read is collective (each
 // rank drew a run id of its own until 2026-12-06, and rank 0 then waited alone in it forever).
 TEST_CASE("load_best_model_at_end on 2 ranks of a fresh run: the best checkpoint loaded, the run ends") {
@@ -31,20 +48,9 @@ TEST_CASE("eval_loss on 2 ranks: the last round filled with the first rows, as a
   const std::vector<std::string> texts = {"alpha beta gamma", "delta epsilon", "zeta eta theta iota",
                                           "kappa lambda", "mu nu xi omicron pi"};
   auto eval_loss = [&](const std::string& name, const std::vector<int>& rows, int ranks) {
-    Workspace ws(name);
-    std::string jsonl;
-    for (int r : rows) jsonl += "{\"text\": \"" + texts[r] + "\"}\n";
-    write_file((ws.dir / "eval.jsonl").string(), jsonl);
-    Run run = run_train(ws.config("max_steps: 1\nval_set_size: 0\neval_steps: 1\nshuffle_merged_datasets: false\n"
-                                  "test_datasets:\n  - path: " +
-                                  (ws.dir / "eval.jsonl").string() + "\n    type: completion\n"),
-                        ranks > 1 ? mpirun(ranks) : "");
-    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
-    std::ifstream in(ws.out("metrics.jsonl"));
-    for (std::string line; std::getline(in, line);)
-      if (contains(line, "\"eval_loss\": ")) return std::stod(line.substr(line.find("\"eval_loss\": ") + 13));
-    FAIL("no eval_loss in " << ws.out("metrics.jsonl"));
-    return 0.0;
+    std::vector<std::string> chosen;
+    for (int r : rows) chosen.push_back(texts[r]);
+    return first_eval_loss(name, chosen, ranks, "");
   };
   const double ab = eval_loss("dp_eval_ab", {0, 1}, 1), cd = eval_loss("dp_eval_cd", {2, 3}, 1),
                ea = eval_loss("dp_eval_ea", {4, 0}, 1), two = eval_loss("dp_eval_all", {0, 1, 2, 3, 4}, 2);
@@ -59,16 +65,8 @@ TEST_CASE("packed eval_loss on 2 ranks: accelerate's remainder of examples cuts 
   const std::vector<std::string> texts = {"alpha beta gamma delta eps", "zeta eta theta iota kappa",
                                           "lambda mu nu xi omicron pi"};
   auto eval_loss = [&](const std::string& name, int examples, int ranks) {
-    Workspace ws(name);
-    std::string jsonl;
-    for (int r = 0; r < examples; r++) jsonl += "{\"text\": \"" + texts[r] + "\"}\n";
-    write_file((ws.dir / "eval.jsonl").string(), jsonl);
-    Run run = run_train(ws.config("max_steps: 1\nval_set_size: 0\neval_steps: 1\nshuffle_merged_datasets: false\n"
-                                  "sample_packing: true\nflash_attention: true\ntest_datasets:\n  - path: " +
-                                  (ws.dir / "eval.jsonl").string() + "\n    type: completion\n"),
-                        ranks > 1 ? mpirun(ranks) : "");
-    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
-    return number_after(read_file(ws.out("metrics.jsonl")), "\"eval_loss\":");
+    return first_eval_loss(name, std::vector<std::string>(texts.begin(), texts.begin() + examples), ranks,
+                           "sample_packing: true\nflash_attention: true\n");
   };
   const double ab = eval_loss("dp_packed_ab", 2, 1), abc = eval_loss("dp_packed_abc", 3, 1),
                two = eval_loss("dp_packed_two", 3, 2);
