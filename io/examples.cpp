@@ -124,14 +124,18 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
       drop();
       continue;
     }
+    if (!fits(ex)) {
+      drop();
+      continue;
+    }
     int64_t targets = 0;
-    if (fits(ex))
-      for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
-    else
-      targets = -1;  // dropped by the length filter
-    if (targets == 0) stats.no_targets++;
-    if (targets > 0) out.push_back(std::move(ex));
-    else drop();
+    for_each_target(ex.labels.data(), static_cast<int64_t>(ex.labels.size()), [&](int32_t) { targets++; });
+    if (targets == 0) {
+      stats.no_targets++;
+      drop();
+      continue;
+    }
+    out.push_back(std::move(ex));
   }
 }
 
