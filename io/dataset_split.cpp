@@ -2,17 +2,27 @@
 #include "io/dataset_split.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <regex>
 
 namespace llm {
 
 std::optional<RowSlice> parse_split(const std::string& split) {
-  if (split == "train") return RowSlice{};
-  static const std::regex pattern(R"(train\[(?:(-?\d{1,15})(%?))?:(?:(-?\d{1,15})(%?))?\])");
-  std::smatch m;
-  if (!std::regex_match(split, m, pattern)) return std::nullopt;
+  // The name: HF's \w+(\.\w+)*, word characters being Unicode's (any byte of a UTF-8 sequence here).
+  const size_t bracket = std::min(split.find('['), split.size());
   RowSlice slice;
+  slice.split = split.substr(0, bracket);
+  const std::string& name = slice.split;
+  if (name.empty() || name.front() == '.' || name.back() == '.' || name.find("..") != std::string::npos)
+    return std::nullopt;
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '_' && c != '.' && c < 0x80) return std::nullopt;
+  if (bracket == split.size()) return slice;
+  static const std::regex pattern(R"(\[(?:(-?\d{1,15})(%?))?:(?:(-?\d{1,15})(%?))?\])");
+  std::smatch m;
+  const std::string bounds = split.substr(bracket);
+  if (!std::regex_match(bounds, m, pattern)) return std::nullopt;
   if (m[1].matched) slice.begin = std::stoll(m[1].str());
   if (m[3].matched) slice.end = std::stoll(m[3].str());
   const bool begin_pct = m[2].length() > 0, end_pct = m[4].length() > 0;

@@ -12,13 +12,13 @@
 #include "io/arrow_ipc.h"
 #include "io/chat_template.h"  // add_chat_template_rows
 #include "io/csv.h"
+#include "io/dataset_directory.h"
 #include "io/dataset_split.h"
 #include "io/decompress.h"  // read_data_file, read_utf8_data_file, without_compression_suffix
 #include "io/ends_with.h"
 #include "io/json_text.h"
 #include "io/parquet.h"
 #include "io/raw_rows.h"       // add_input_output_rows, add_pretokenized_rows
-#include "io/saved_dataset.h"
 #include "io/user_defined.h"
 
 namespace llm {
@@ -323,6 +323,13 @@ Document prompt_response_document(std::string prompt, std::string response) {
 
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
   std::error_code ec;
+  const std::optional<RowSlice> slice = parse_split(spec.split);
+  if (!slice)
+    throw UserError(spec.path + ": split '" + spec.split + "': expected a split name or a slice of one, train[A:B]");
+  const bool directory = spec.data_files.empty() && fs::is_directory(spec.path, ec);
+  if (!directory && slice->split != "train")
+    throw UserError(spec.path + ": split '" + spec.split + "': expected train or a slice of it (data files have one "
+                    "split, train)");
   if (fs::is_regular_file(spec.path, ec)) return {spec.path};
   if (!spec.data_files.empty()) {
     std::vector<std::string> files;
@@ -334,10 +341,14 @@ std::vector<std::string> dataset_source_files(const DatasetSpec& spec) {
     }
     return files;
   }
-  if (!fs::is_directory(spec.path, ec))
+  if (!directory)
     throw UserError(spec.path +
                     ": dataset path is neither a file nor a directory (datasets: path)");
-  if (std::vector<std::string> saved = saved_dataset_files(spec.path); !saved.empty()) return saved;
+  if (std::optional<std::vector<std::string>> files = directory_split_files(spec.path, slice->split, true)) return *files;
+  if (slice->split != "train")
+    throw UserError(spec.path + ": split '" + spec.split + "': expected train or a slice of it (a directory of text "
+                    "documents has one split, train)");
+  // No data file HF's datasets reads: llm_train's own reading, each text file a document source.
   fs::directory_iterator dir(spec.path, ec);
   if (ec) throw UserError(spec.path + ": cannot list dataset directory: " + ec.message());
   std::vector<std::string> files;
@@ -372,9 +383,7 @@ std::vector<Document> load_documents(const DatasetSpec& spec, const Tokenizer& t
     else if (spec.type == "chat_template") add_chat_template_rows(file, records, spec, tokenizer, docs);
     else add_input_output_rows(file, records, docs);
   }
-  const std::optional<RowSlice> slice = parse_split(spec.split);
-  if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
-  const auto [first, last] = slice_rows(*slice, docs.size());
+  const auto [first, last] = slice_rows(*parse_split(spec.split), docs.size());  // (dataset_source_files checked it)
   docs = std::vector<Document>(std::make_move_iterator(docs.begin() + first), std::make_move_iterator(docs.begin() + last));
   if (docs.empty())
     throw UserError(spec.path + ": the " + spec.type + " dataset holds no documents" +

@@ -54,7 +54,10 @@ struct Document {
 Document text_document(std::string text);
 Document prompt_response_document(std::string prompt, std::string response);
 
-// The files `spec` reads, in reading order. Throws UserError when the path does not exist.
+// The files `spec` reads, in reading order: the file, its data_files, or a directory's files of
+// the split spec.split names (io/dataset_directory.h; without data files HF reads, its text files).
+// Throws UserError when the path does not exist, or the split is bad or absent (the split of a
+// file or of data_files is train).
 std::vector<std::string> dataset_source_files(const DatasetSpec& spec);
 // A .json or .jsonl data file, by its name (either holds one array of rows or a row per line).
 bool is_json_file(const std::string& path);

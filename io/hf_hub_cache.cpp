@@ -8,9 +8,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "io/decompress.h"  // without_compression_suffix
-#include "io/documents.h"
-#include "io/ends_with.h"
 
 namespace llm {
 
@@ -41,64 +38,7 @@ bool id_part(const std::string& part) {
          part.find("..") == std::string::npos;
 }
 
-// The words of a path: runs of letters, so "data/train-00000-of-00001.jsonl" is data, train, of,
-// jsonl (HF's split patterns are delimited the same way).
-std::vector<std::string> path_words(const std::string& path) {
-  std::vector<std::string> words(1);
-  for (char c : path) {
-    if (std::isalpha(static_cast<unsigned char>(c))) words.back() += static_cast<char>(std::tolower(c));
-    else if (!words.back().empty()) words.emplace_back();
-  }
-  return words;
-}
-
-bool has_word(const std::vector<std::string>& words, std::initializer_list<const char*> any) {
-  for (const std::string& w : words)
-    for (const char* a : any)
-      if (w == a) return true;
-  return false;
-}
-
 }  // namespace
-
-std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread) {
-  // By format, in the order of preference: JSON, Parquet, Arrow, CSV, text (HF's `text` loader: a
-  // row a line). Each: its files, its train files, whether any file names a split.
-  struct Format {
-    std::vector<std::string> data, train;
-    bool any_split = false;
-  } formats[5];
-  std::error_code ec;
-  // A snapshot's files are symlinks into blobs/: followed, as the hub cache is made of them.
-  for (auto it = fs::recursive_directory_iterator(snapshot, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    const std::string rel = it->path().lexically_relative(snapshot).generic_string();  // not the blob
-    if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
-    const std::string name = without_compression_suffix(rel);
-    const int format = is_json_file(rel)                ? 0
-                       : ends_with(name, ".parquet")     ? 1
-                       : ends_with(name, ".arrow")       ? 2
-                       : ends_with(name, ".csv")         ? 3
-                       : ends_with(name, ".txt")         ? 4
-                                                         : -1;
-    if (format >= 0) {
-      Format& f = formats[format];
-      f.data.push_back(rel);
-      const std::vector<std::string> words = path_words(rel);
-      if (has_word(words, {"train", "training"})) f.train.push_back(rel);
-      f.any_split |= has_word(words, {"train", "training", "test", "testing", "eval", "evaluation", "validation",
-                                      "valid", "dev", "val"});
-    } else {
-      if (ends_with(name, ".tsv")) unread.push_back(rel);
-    }
-  }
-  Format* chosen = &formats[0];
-  while (chosen->data.empty() && chosen != &formats[4]) chosen++;  // the first format the snapshot has
-  std::vector<std::string>& files = chosen->any_split ? chosen->train : chosen->data;
-  std::sort(files.begin(), files.end());
-  std::sort(unread.begin(), unread.end());
-  return files;
-}
 
 std::string hf_hub_cache_dir() {
   if (const std::string hub = env("HF_HUB_CACHE"); !hub.empty()) return hub;

@@ -29,13 +29,6 @@ std::optional<std::string> find_hub_snapshot(const std::string& repo_id, HubRepo
 // "org/name"), nullopt for any other directory. Hub ids never hold "--".
 std::optional<std::string> hub_id_of_snapshot(const std::string& dir);
 
-// A dataset snapshot's files as HF's `datasets` takes its train split, paths relative to the
-// snapshot, sorted: the .json and .jsonl files (also as .gz or .zst), or without any the .parquet
-// ones, or without those the .arrow, .csv or .txt ones in that order (what llm_train reads), and
-// when some of them name a split by a word of their path (train/training; test, eval, validation,
-// valid, dev, val) only the train ones. `unread` gets the data files of other formats (tsv).
-std::vector<std::string> hub_dataset_train_files(const std::string& snapshot, std::vector<std::string>& unread);
-
 // The hint a refusal ends with: where the cache was looked for and how to fill it.
 std::string hub_download_hint(const std::string& repo_id, HubRepoKind kind);
 

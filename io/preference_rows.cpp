@@ -87,9 +87,7 @@ void fit_excess_length(const std::string& strategy, const jinja::Text& prompt, c
 }
 
 std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, const std::string& what) {
-  const std::optional<RowSlice> slice = parse_split(spec.split);
-  if (!slice) throw UserError(spec.path + ": split '" + spec.split + "': expected train or train[A:B]");
-  const auto range = slice_rows(*slice, count);
+  const auto range = slice_rows(*parse_split(spec.split), count);  // (dataset_source_files checked it)
   if (range.first == range.second)
     throw UserError(spec.path + ": the " + spec.type + " dataset holds no " + what +
                     (spec.split == "train" ? "" : " in split " + spec.split));

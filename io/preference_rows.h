@@ -55,8 +55,8 @@ std::vector<std::string> strategy_types(const Strategies& all) {
   return out;
 }
 
-// The rows [first, last) of `count` that spec.split keeps; UserError naming spec.path on a bad
-// split or when none are left (`what`: "pairs", "rows").
+// The rows [first, last) of `count` that spec.split keeps (checked by dataset_source_files);
+// UserError naming spec.path when none are left (`what`: "pairs", "rows").
 std::pair<size_t, size_t> split_rows(const DatasetSpec& spec, size_t count, const std::string& what);
 
 // Axolotl's excess_length_strategy for an rl row whose prompt and a response, each tokenized alone,

@@ -13,28 +13,26 @@ namespace {
 namespace fs = std::filesystem;
 }  // namespace
 
-std::vector<std::string> saved_dataset_files(const std::string& dir) {
+std::optional<std::vector<std::string>> saved_dataset_files(const std::string& dir, const std::string& split,
+                                                            std::vector<std::string>& splits) {
   std::error_code ec;
   fs::path root(dir);
   if (const fs::path dict_file = root / "dataset_dict.json"; fs::is_regular_file(dict_file, ec)) {
     const std::string path = dict_file.string(), expected = "a saved DatasetDict's {\"splits\": [names]}";
     const nlohmann::json dict = parse_json_text(read_whole_file(path, expected), path, expected);
-    std::vector<std::string> splits;
     if (dict.is_object() && dict.contains("splits") && dict["splits"].is_array())
       for (const nlohmann::json& s : dict["splits"])
         if (s.is_string()) splits.push_back(s.get<std::string>());
-    if (std::find(splits.begin(), splits.end(), "train") == splits.end()) {
-      std::string names;
-      for (const std::string& s : splits) names += (names.empty() ? "" : ", ") + s;
-      throw UserError(path + ": expected a saved DatasetDict with a train split, got splits [" + names + "]");
-    }
-    root /= "train";
+    if (splits.empty()) throw UserError(path + ": expected " + expected + ", got no splits");
+    if (std::find(splits.begin(), splits.end(), split) == splits.end()) return std::nullopt;
+    splits.clear();
+    root /= split;
     if (!fs::is_regular_file(root / "state.json", ec))
-      throw UserError(root.string() + ": expected the DatasetDict's train split saved by save_to_disk (a state.json), "
-                                      "got none");
+      throw UserError(root.string() + ": expected the DatasetDict's " + split +
+                      " split saved by save_to_disk (a state.json), got none");
   }
   const fs::path state_file = root / "state.json";
-  if (!fs::is_regular_file(state_file, ec)) return {};
+  if (!fs::is_regular_file(state_file, ec)) return std::nullopt;
   const std::string path = state_file.string(), expected = "save_to_disk's state ({\"_data_files\": [{\"filename\": ...}]})";
   const nlohmann::json state = parse_json_text(read_whole_file(path, expected), path, expected);
   std::vector<std::string> files;

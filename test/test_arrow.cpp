@@ -37,16 +37,31 @@ TEST_CASE("rows as pyarrow reads them: stream and file formats, zstd buffers, ev
              kFixtures.expected("chat.arrow"));
 }
 
-TEST_CASE("save_to_disk directories read as load_from_disk reads them: a Dataset, a DatasetDict's train split") {
-  const std::vector<std::string> files = saved_dataset_files(kFixtures.file("saved"));
+// A DatasetDict's split by name; a Dataset whatever the split's name, as Axolotl takes
+// load_from_disk's Dataset whole.
+std::vector<std::string> saved_files(const std::string& dir, const std::string& split = "train") {
+  std::vector<std::string> splits;
+  std::optional<std::vector<std::string>> files = saved_dataset_files(dir, split, splits);
+  return files ? *files : splits;
+}
+
+TEST_CASE("save_to_disk directories read as load_from_disk reads them: a Dataset, a DatasetDict's split") {
+  const std::vector<std::string> files = saved_files(kFixtures.file("saved"));
   REQUIRE(files.size() == 1);
+  CHECK(saved_files(kFixtures.file("saved"), "test") == files);
   CHECK(fs::path(files[0]).filename() == "data-00000-of-00001.arrow");
   check_rows(read_arrow_rows(files[0]), kFixtures.expected("saved"));
-  const std::vector<std::string> train = saved_dataset_files(kFixtures.file("saved_dict"));
+  const std::vector<std::string> train = saved_files(kFixtures.file("saved_dict"));
   REQUIRE(train.size() == 1);
   CHECK(fs::path(train[0]).parent_path().filename() == "train");
   check_rows(read_arrow_rows(train[0]), kFixtures.expected("saved_dict"));
-  CHECK(saved_dataset_files(kFixtures.dir.string()).empty());  // no state.json: not a saved dataset
+  const std::vector<std::string> test = saved_files(kFixtures.file("saved_dict"), "test");
+  REQUIRE(test.size() == 1);
+  CHECK(fs::path(test[0]).parent_path().filename() == "test");
+  CHECK(saved_files(kFixtures.file("saved_dict"), "validation") == std::vector<std::string>{"train", "test"});
+  std::vector<std::string> splits;
+  CHECK(!saved_dataset_files(kFixtures.dir.string(), "train", splits));  // no state.json: not a saved dataset
+  CHECK(splits.empty());
 
   // As datasets: the saved directory's documents are its JSONL twin's; ds_type arrow reads any name.
   TempDir dir;
@@ -86,15 +101,21 @@ TEST_CASE("what the reader does not read, and damaged files and directories, are
   const std::string cut = dir.write("cut.arrow", bytes.substr(0, bytes.size() / 2));
   CHECK(error_of([&] { read_arrow_rows(cut); }).find(cut + ": Arrow message at byte ") == 0);
 
-  // A saved dataset whose state.json lists a missing file or one outside it; a DatasetDict without train.
+  // A saved dataset whose state.json lists a missing file or one outside it; a DatasetDict without
+  // the split asked for.
   fs::create_directories(dir.path / "saved");
   const std::string state = dir.write("saved/state.json", R"({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]})");
-  CHECK(error_of([&] { saved_dataset_files((dir.path / "saved").string()); }) ==
+  CHECK(error_of([&] { saved_files((dir.path / "saved").string()); }) ==
         state + ": lists data file data-00000-of-00001.arrow, which is missing");
   dir.write("saved/state.json", R"({"_data_files": [{"filename": "../secret.arrow"}]})");
-  CHECK(error_of([&] { saved_dataset_files((dir.path / "saved").string()); }) ==
+  CHECK(error_of([&] { saved_files((dir.path / "saved").string()); }) ==
         state + ": expected data files inside " + (dir.path / "saved").string() + ", got '../secret.arrow'");
-  const std::string dict = dir.write("saved/dataset_dict.json", R"({"splits": ["test", "validation"]})");
+  dir.write("saved/dataset_dict.json", R"({"splits": ["test", "validation"]})");
   CHECK(error_of([&] { load_documents(DatasetSpec{(dir.path / "saved").string(), "alpaca"}, ByteTokenizer()); }) ==
-        dict + ": expected a saved DatasetDict with a train split, got splits [test, validation]");
+        (dir.path / "saved").string() + ": expected split 'train', got splits test, validation; name one of them");
+  DatasetSpec test{(dir.path / "saved").string(), "alpaca"};
+  test.split = "test";
+  CHECK(error_of([&] { load_documents(test, ByteTokenizer()); }) ==
+        (dir.path / "saved" / "test").string() + ": expected the DatasetDict's test split saved by save_to_disk (a "
+                                                 "state.json), got none");
 }

@@ -206,8 +206,8 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
   CHECK(parse_config(sliced, "cfg.yaml").data.datasets[0].split == "train[:20%]");
   CHECK(parse_config(config_to_yaml(parse_config(sliced, "cfg.yaml")), "re.yaml").data.datasets[0].split == "train[:20%]");
   CHECK(error_of("datasets:\n  - path: " + data + "\n    split: validation\n") ==
-        "cfg.yaml:3: datasets[0].split: expected train or a slice of it in HF's syntax, e.g. train[:20%] or "
-        "train[100:] (a local file has one split, train), got 'validation'");
+        "cfg.yaml:3: datasets[0].split: expected train or a slice of it (a file is one split, train), got "
+        "'validation'");
 }
 
 TEST_CASE("relative dataset paths: beside the config file, else relative to the CWD") {

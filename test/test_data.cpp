@@ -206,7 +206,12 @@ TEST_CASE("split: HF's slices of a dataset's rows, percentages rounded half to e
   CHECK(rows("train[-3:-1]", 10) == Range{7, 9});
   CHECK(rows("train[5:2]", 10) == Range{5, 5});
   CHECK(rows("train[:500]", 10) == Range{0, 10});
-  for (const char* bad : {"test", "train[", "train[1:2%]", "train[:101%]", "train[a:]", "train+test", "train[:20%](pct1_dropremainder)"})
+  CHECK(rows("test[2:4]", 10) == Range{2, 4});
+  CHECK(parse_split("validation[:10%]")->split == "validation");
+  CHECK(parse_split("train.clean")->split == "train.clean");
+  CHECK(parse_split("donn\xc3\xa9" "es[:1]")->split == "donn\xc3\xa9" "es");  // Unicode word characters, as Python's \w
+  for (const char* bad : {"train[", "train[1:2%]", "train[:101%]", "train[a:]", "train+test", "train[:20%](pct1_dropremainder)",
+                          "test/../x", ".train", "train..a", ""})
     CHECK_MESSAGE(!parse_split(bad), bad);
   TempDir dir;
   std::string text;

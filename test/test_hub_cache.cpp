@@ -138,7 +138,7 @@ TEST_CASE("a hub id the cache lacks: one line naming the key, the revision and h
         std::string::npos);
 }
 
-TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_files; other formats refused in one line") {
+TEST_CASE("hub datasets: the snapshot's train split as HF reads a directory, or data_files; other formats refused") {
   HubCache hub;
   const std::string row = R"({"instruction": "Say hi", "input": "", "output": "hi"})" "\n";
   hub.add("datasets--org--alpaca", "main", kMain,
@@ -190,9 +190,9 @@ TEST_CASE("hub datasets: the snapshot's train JSON or Parquet files, or data_fil
   CHECK(gzipped.data.datasets[0].data_files == std::vector<std::string>{"train.jsonl.gz"});
   CHECK(load_documents(gzipped.data.datasets[0], ByteTokenizer()).size() == 2);
   CHECK(error_of("datasets:\n  - path: org/tsv\n    type: alpaca\n") ==
-        "cfg.yaml:2: datasets[0].path: expected a hub dataset with JSON, JSONL, Parquet, Arrow, CSV or text train "
-        "files (the formats llm_train reads), got 'org/tsv', whose snapshot holds only data/train-00000-of-00001.tsv "
-        "(convert it to JSONL, e.g. with datasets' to_json, and name the file)");
+        "cfg.yaml:2: datasets[0].path: " + (hub.root / "datasets--org--tsv" / "snapshots" / kMain).string() +
+            ": HF's datasets reads this directory with its tsv loader (by its files' extensions), which llm_train "
+            "does not have; convert the files to JSONL (or Parquet) and name them with data_files");
   CHECK(error_of("datasets:\n  - path: org/absent\n    revision: v2\n").find(
             "cfg.yaml:2: datasets[0].path: expected an existing file or directory, or a hub dataset in the local HF "
             "cache, got 'org/absent' at revision v2, neither; nothing is downloaded here: fetch it first "

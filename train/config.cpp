@@ -50,6 +50,7 @@ class Parser {
   explicit Parser(const std::string& source) : source_(source), ctx_{c_, source, unknown_, {}} {
     c_.source = source;
     c_.data.source = source;
+    ctx_.given_keys = keys();
   }
 
   TrainConfig run(const YAML::Node& root, const std::map<std::string, std::string>& overrides) {

@@ -4,7 +4,9 @@
 #include <regex>
 #include <tuple>
 
+#include "engine/user_error.h"
 #include "io/chat_template.h"
+#include "io/dataset_directory.h"
 #include "io/dataset_split.h"
 #include "io/hf_hub_cache.h"
 #include "io/kto.h"
@@ -140,10 +142,43 @@ std::vector<std::string> resolve_data_files(const ReadContext& ctx, const std::s
   return files;
 }
 
-// The entry's `name` (HF's config name) given at `w`: the files of that config's train split, from
-// the `configs:` its directory's README.md lists, become data_files. Returns false, leaving them
-// to the caller, when the README lists no configs and no name other than "default" is asked.
-bool take_config_files(const std::string& dir, const std::string& name, const Where& w, DatasetSpec& spec) {
+// The split Axolotl takes of a directory read without data_files (a DatasetDict): the entry's
+// `split` when it names one, else train for `datasets` and test for `test_datasets`.
+struct SplitChoice {
+  std::string name;
+  bool asked;  // named by the entry's `split`
+};
+
+// The files of the chosen split of a directory (relative to it) become data_files, and `split`
+// the slice of their rows ("test[:10]" -> "train[:10]"), as HF reads data_files: one split, train.
+void take_split_files(std::vector<std::string> files, DatasetSpec& spec) {
+  spec.data_files = std::move(files);
+  const size_t slice = spec.split.find('[');
+  spec.split = "train" + (slice == std::string::npos ? std::string() : spec.split.substr(slice));
+}
+
+// io's directory_split_files for the entry at `w`: its refusal names the key. False: no data file
+// HF's datasets reads (llm_train's own reading of text documents).
+bool take_directory_split(const std::string& dir, const SplitChoice& split, const Where& w, DatasetSpec& spec) {
+  std::optional<std::vector<std::string>> files;
+  try {
+    files = directory_split_files(dir, split.name, split.asked);
+  } catch (const UserError& e) {
+    throw UserError(w.str() + ": " + e.what());
+  }
+  if (!files) return false;
+  std::vector<std::string> relative;
+  for (const std::string& f : *files) relative.push_back(fs::path(f).lexically_relative(dir).generic_string());
+  take_split_files(std::move(relative), spec);
+  return true;
+}
+
+// The entry's `name` (HF's config name) given at `w`: the files of the chosen split of that
+// config, from the `configs:` its directory's README.md lists, become data_files. Returns false,
+// leaving them to the caller, when the README lists no configs and no name other than "default"
+// is asked.
+bool take_config_files(const std::string& dir, const std::string& name, const SplitChoice& split, const Where& w,
+                       DatasetSpec& spec) {
   std::vector<HubDatasetConfig> configs;
   try {
     configs = hub_dataset_configs(dir);
@@ -156,24 +191,37 @@ bool take_config_files(const std::string& dir, const std::string& name, const Wh
   if (!config)
     fail(w, name.empty() ? "a config name (`name:`) for a dataset of several configs" : "a config the dataset has",
          (name.empty() ? std::string("none") : "'" + name + "'") + "; " + dir + " has " + why);
-  if (config->train_files.empty()) {  // data_dir: the train files in it, found as for a whole snapshot
-    std::vector<std::string> unread;
-    for (const std::string& f : hub_dataset_train_files((fs::path(dir) / config->data_dir).string(), unread))
-      spec.data_files.push_back((fs::path(config->data_dir) / f).generic_string());
-  } else {
-    spec.data_files = files_matching(dir, config->train_files);
+  if (config->split_files.empty()) {  // data_dir: its splits found as for a whole directory
+    const std::string data_dir = (fs::path(dir) / config->data_dir).string();
+    if (!take_directory_split(data_dir, split, w, spec))
+      fail(w, "a config whose data_dir holds data files", "config '" + config->name + "' of " + dir + ", whose " +
+           config->data_dir + " holds none HF's datasets reads");
+    for (std::string& f : spec.data_files) f = (fs::path(config->data_dir) / f).generic_string();
+    return true;
   }
-  if (spec.data_files.empty())
-    fail(w, "a config with train files", "config '" + config->name + "' of " + dir + ", whose train patterns match none");
-  return true;
+  std::string names;
+  for (const auto& [split_name, patterns] : config->split_files) {
+    if (split_name == split.name) {
+      take_split_files(files_matching(dir, patterns), spec);
+      if (spec.data_files.empty())
+        fail(w, "a config with " + split.name + " files", "config '" + config->name + "' of " + dir + ", whose " +
+             split.name + " patterns match none");
+      return true;
+    }
+    names += (names.empty() ? "" : ", ") + split_name;
+  }
+  fail(w, split.asked ? "a split the config has" : "a config with a " + split.name + " split (or a split: naming one)",
+       (split.asked ? "'" + split.name + "'; " : std::string()) + "config '" + config->name + "' of " + dir +
+           " has splits " + names);
 }
 
 // The entry's path: local (beside the config first), else an org/name hub id resolved in the
-// local HF cache at `revision`, whose train split's JSON (else Parquet) files become data_files
-// unless given: those of config `name` when its README lists configs.
+// local HF cache at `revision`. Without data_files, a directory's (or the snapshot's) files of the
+// chosen split become data_files: those of config `name` when its README lists configs, else
+// those HF's datasets finds (io/dataset_directory.h).
 std::string resolve_path(const std::string& given, const std::string& revision, const std::string& name,
-                         const Where& name_where, DatasetSpec& spec, const ReadContext& ctx, const YAML::Node& node,
-                         const Where& w) {
+                         const SplitChoice& split, const Where& name_where, DatasetSpec& spec, const ReadContext& ctx,
+                         const YAML::Node& node, const Where& w) {
   const std::string local = ctx.beside_config(given);
   std::error_code ec;
   if (fs::exists(local, ec)) {
@@ -181,7 +229,8 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
       fail(name_where, "a config of a dataset directory (a file has none)", "'" + name + "' for " + local);
     // A directory's card picks its files as a snapshot's does (HF reads a local dataset's
     // README.md configs too: a git clone of a hub dataset repo): the named config, else the default.
-    if (spec.data_files.empty() && fs::is_directory(local, ec)) take_config_files(local, name, name_where, spec);
+    if (spec.data_files.empty() && fs::is_directory(local, ec) && !take_config_files(local, name, split, name_where, spec))
+      take_directory_split(local, split, w, spec);
     return local;
   }
   // A name ending in a data file's extension (data/train.jsonl) is a local file, not a hub id.
@@ -195,25 +244,24 @@ std::string resolve_path(const std::string& given, const std::string& revision, 
   if (!snapshot)
     fail(w, "an existing file or directory, or a hub dataset in the local HF cache",
          "'" + given + "' at revision " + revision + ", neither; " + hub_download_hint(given, HubRepoKind::dataset));
-  if (spec.data_files.empty() && !take_config_files(*snapshot, name, name_where, spec)) {
-    std::vector<std::string> unread;
-    spec.data_files = hub_dataset_train_files(*snapshot, unread);
-    if (spec.data_files.empty())
-      fail(w, "a hub dataset with JSON, JSONL, Parquet, Arrow, CSV or text train files (the formats llm_train reads)",
-           "'" + given + "', whose snapshot holds " +
-               (unread.empty() ? std::string("none") : "only " + unread.front() + (unread.size() > 1 ? " and others" : "")) +
-               " (convert it to JSONL, e.g. with datasets' to_json, and name the file)");
-  }
+  if (spec.data_files.empty() && !take_config_files(*snapshot, name, split, name_where, spec) &&
+      !take_directory_split(*snapshot, split, w, spec))
+    fail(w, "a hub dataset with data files HF's datasets reads (JSON, JSONL, Parquet, Arrow, CSV or text)",
+         "'" + given + "', whose snapshot holds none");
   return *snapshot;
 }
 
-DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, const std::set<std::string>& own_keys = {}) {
+// `default_split`: the split Axolotl takes of a directory when the entry names none (test for
+// test_datasets' entries, else train).
+DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, const std::set<std::string>& own_keys,
+                       const std::string& default_split) {
   DatasetSpec spec;
   spec.chat_template.clear();  // not given: the top-level chat_template, filled in by validate()
   spec.type.clear();           // not given: completion, or under rl passthrough (validate())
   std::string given_path, revision = "main", config_name;
   YAML::Node path_node;
-  Where path_where = wi, name_where = wi, data_files_where = wi;
+  Where path_where = wi, name_where = wi, data_files_where = wi, split_where = wi;
+  bool split_given = false;
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (own_keys.count(key)) {
@@ -240,8 +288,10 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
                } else if (key == "split") {
                  spec.split = read_string(v, wk);
                  if (!parse_split(spec.split))
-                   fail(wk, "train or a slice of it in HF's syntax, e.g. train[:20%] or train[100:] (a local "
-                            "file has one split, train)", describe(v));
+                   fail(wk, "a split or a slice of it in HF's syntax, e.g. train, test, train[:20%] or train[100:]",
+                        describe(v));
+                 split_given = true;
+                 split_where = wk;
                } else if (key == "field") {
                  spec.field = read_string(v, wk);
                } else if (key == "ds_type") {  // the loader Axolotl hands a local file to
@@ -289,8 +339,16 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
                }
              });
   if (given_path.empty()) fail(wi, "a path in the dataset entry", "none");
-  spec.path = resolve_path(given_path, revision, config_name, name_where, spec, ctx, path_node, path_where);
+  const bool had_data_files = !spec.data_files.empty();
+  const SplitChoice split{split_given ? parse_split(spec.split)->split : default_split, split_given};
+  spec.path = resolve_path(given_path, revision, config_name, split, name_where, spec, ctx, path_node, path_where);
   std::error_code ec;
+  // A file, or the data_files the entry gave, HF reads as one split, train.
+  if (parse_split(spec.split)->split != "train")
+    fail(split_where, std::string("train or a slice of it (") +
+                          (had_data_files ? "data_files are" : fs::is_directory(spec.path, ec) ? "a directory of text documents is" : "a file is") +
+                          " one split, train)",
+         "'" + spec.split + "'");
   if (!spec.data_files.empty() && !fs::is_directory(spec.path, ec))
     fail(path_where, "a directory, as data_files names files inside it", describe(path_node));
   const bool local = spec.path == ctx.beside_config(given_path);
@@ -302,12 +360,12 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
 
 namespace {
 
-std::vector<DatasetSpec> read_list(ReadContext& ctx, const YAML::Node& n, const Where& w) {
+std::vector<DatasetSpec> read_list(ReadContext& ctx, const YAML::Node& n, const Where& w, const std::string& default_split) {
   const std::string expected = "a list of {path, type} entries";
   if (!n.IsSequence() || n.size() == 0) fail(w, expected, describe(n));
   std::vector<DatasetSpec> specs;
   for (size_t i = 0; i < n.size(); i++)
-    specs.push_back(read_entry(ctx, n[i], w.child("[" + std::to_string(i) + "]", n[i])));
+    specs.push_back(read_entry(ctx, n[i], w.child("[" + std::to_string(i) + "]", n[i]), {}, default_split));
   return specs;
 }
 
@@ -368,14 +426,15 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
 
 DatasetSpec read_dataset_entry(ReadContext& ctx, const YAML::Node& n, const Where& w,
                                const std::set<std::string>& own_keys) {
-  return read_entry(ctx, n, w, own_keys);
+  return read_entry(ctx, n, w, own_keys, "train");
 }
 
-void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.datasets = read_list(ctx, n, w); }
+void read_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) { ctx.config.data.datasets = read_list(ctx, n, w, "train"); }
 std::string write_datasets(const TrainConfig& c) { return write_list(c.data.datasets); }
 
 void read_test_datasets(ReadContext& ctx, const YAML::Node& n, const Where& w) {
-  ctx.config.data.test_datasets = read_list(ctx, n, w);
+  // Axolotl's SFT loader takes a DatasetDict's test split for them, its rl loader the train split.
+  ctx.config.data.test_datasets = read_list(ctx, n, w, ctx.given_keys.given("rl") ? "train" : "test");
 }
 std::string write_test_datasets(const TrainConfig& c) { return write_list(c.data.test_datasets); }
 

@@ -103,6 +103,8 @@ struct ReadContext {
   // Axolotl's batch_size (micro_batch_size x gradient_accumulation_steps), given instead of the
   // accumulation: validate() derives that once every key is read. 0: not given.
   int64_t batch_size = 0;
+  // The top-level keys given, for a row whose reading depends on a key read after it.
+  GivenKeys given_keys;
 
   // As Axolotl's users expect of a config kept beside its files: a relative path that exists
   // beside the config is taken from there, else from the CWD; either found, it is made absolute

@@ -48,23 +48,29 @@ std::vector<std::string> strings_of(const YAML::Node& n, const std::string& wher
   return out;
 }
 
-// HF's data_files: a pattern or a list of them (the train split), or a list of {split, path}.
-std::vector<std::string> train_patterns(const YAML::Node& data_files, const std::string& where) {
+// HF's data_files: a pattern or a list of them (the train split), a list of {split, path}, or a
+// map of split -> patterns.
+std::vector<std::pair<std::string, std::vector<std::string>>> split_patterns(const YAML::Node& data_files,
+                                                                             const std::string& where) {
   if (!data_files || data_files.IsNull()) return {};
-  if (data_files.IsScalar()) return {text_of(data_files, where, "a path or a list of paths")};
   if (data_files.IsSequence() && data_files.size() > 0 && data_files[0].IsMap()) {
-    std::vector<std::string> out;
+    std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (const YAML::Node& entry : data_files) {
       if (!entry.IsMap() || !entry["path"]) throw std::runtime_error(where + ": expected {split, path} entries");
-      if (entry["split"] && text_of(entry["split"], where + ".split", "a split name") != "train") continue;
-      for (std::string& p : strings_of(entry["path"], where + ".path")) out.push_back(std::move(p));
+      const std::string split = entry["split"] ? text_of(entry["split"], where + ".split", "a split name") : "train";
+      out.emplace_back(split, strings_of(entry["path"], where + ".path"));
     }
     return out;
   }
   if (data_files.IsMap()) {  // {train: ..., test: ...}
-    return data_files["train"] ? strings_of(data_files["train"], where + ".train") : std::vector<std::string>{};
+    std::vector<std::pair<std::string, std::vector<std::string>>> out;
+    for (const auto& kv : data_files) {
+      const std::string split = text_of(kv.first, where, "a split name");
+      out.emplace_back(split, strings_of(kv.second, where + "." + split));
+    }
+    return out;
   }
-  return strings_of(data_files, where);
+  return {{"train", strings_of(data_files, where)}};
 }
 
 bool matches(const std::string& pattern, const std::string& rel) {
@@ -99,7 +105,7 @@ std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
     HubDatasetConfig config;
     config.name = text_of(c["config_name"], at + ".config_name", "a name");
     config.is_default = c["default"] && c["default"].as<bool>(false);
-    config.train_files = train_patterns(c["data_files"], at + ".data_files");
+    config.split_files = split_patterns(c["data_files"], at + ".data_files");
     if (c["data_dir"]) {
       // HF resolves it inside the dataset's repo: one that leaves the directory is refused, as
       // data_files that do are (a card must not send training to read files elsewhere).
@@ -110,8 +116,8 @@ std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
                                  data_dir.generic_string() + "'");
       config.data_dir = data_dir.generic_string();
     }
-    if (config.train_files.empty() && config.data_dir.empty())
-      throw std::runtime_error(at + " (" + config.name + "): expected data_files with a train split, or data_dir");
+    if (config.split_files.empty() && config.data_dir.empty())
+      throw std::runtime_error(at + " (" + config.name + "): expected data_files or data_dir");
     configs.push_back(std::move(config));
   }
   return configs;

@@ -1,8 +1,9 @@
 // A dataset repo's configs (HF `datasets`' `name`): the `configs:` list of its README.md's YAML
 // front matter, as the hub writes it for push_to_hub(config_name=...) and as dataset authors
-// write it by hand; and the files of one config's train split.
+// write it by hand; and the files of one config's splits.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace llm {
@@ -10,8 +11,9 @@ namespace llm {
 struct HubDatasetConfig {
   std::string name;                     // config_name
   bool is_default = false;              // `default: true`
-  std::vector<std::string> train_files;  // patterns of its train split (fsspec globs), as written
-  std::string data_dir;                  // without data_files: the directory its files are in
+  // The patterns (fsspec globs) of each split, as written: a plain pattern or list is train's.
+  std::vector<std::pair<std::string, std::vector<std::string>>> split_files;
+  std::string data_dir;  // without data_files: the directory its files are in
 };
 
 // The configs of the dataset directory `dir` (a hub snapshot or a local directory), in order;
