@@ -314,6 +314,7 @@ Document text_document(std::string text) {
 
 Document prompt_response_document(std::string prompt, std::string response) {
   Document doc;
+  doc.two_calls = true;
   doc.add_bos = !prompt.empty();  // an empty prompt: no BOS either, Axolotl strips the response's
   doc.add_eos = !response.empty();
   doc.pieces.push_back({Piece::Kind::text, std::move(prompt), {}, Loss::prompt});

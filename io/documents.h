@@ -46,6 +46,12 @@ struct Document {
   // A row of given token ids (pretokenized): never cut into completion chunks, even where an empty
   // `type` reads it as completion; one longer than sequence_len meets excess_length_strategy.
   bool given_ids = false;
+  // A prompt then its response, which Axolotl's instruction strategies (alpaca, user-defined)
+  // tokenize in two calls, each truncated at sequence_len tokens (its max_length): the prompt
+  // keeps its first sequence_len tokens, BOS included, the response its first sequence_len - 1
+  // (the call's BOS dropped), with EOS only when that call ended below sequence_len. Only rows
+  // kept past sequence_len (test_datasets' eval_sequence_len) show it: longer ones are dropped.
+  bool two_calls = false;
 };
 
 // The common shapes: all text trained (completion), or a prompt then its response (alpaca).

@@ -1,14 +1,41 @@
 // defines: tokenize_document, append_examples
 #include "io/examples.h"
 
+#include <algorithm>
+
 #include "engine/ops.h"
 #include "engine/stop_signal.h"
 #include "engine/user_error.h"
 
 namespace llm {
 
+namespace {
+
+// Axolotl's two truncated tokenizer calls (Document::two_calls) on `ex`, whose prompt (BOS
+// included) ends at `prompt_end`: [BOS prompt][response][EOS] -> prompt cut to max_length tokens,
+// response to max_length - 1, EOS kept only when BOS + response was below max_length.
+void cut_as_two_calls(Example& ex, size_t prompt_end, bool has_eos, size_t max_length) {
+  const size_t response = ex.tokens.size() - prompt_end - (has_eos ? 1 : 0);
+  const size_t keep_prompt = std::min(prompt_end, max_length);
+  const size_t keep_response = std::min(response, max_length - 1);
+  const bool keep_eos = has_eos && 1 + response < max_length;
+  std::vector<size_t> kept;  // positions of ex kept, in order
+  for (size_t i = 0; i < keep_prompt; i++) kept.push_back(i);
+  for (size_t i = 0; i < keep_response; i++) kept.push_back(prompt_end + i);
+  if (keep_eos) kept.push_back(ex.tokens.size() - 1);
+  Example cut;
+  for (size_t i : kept) {
+    cut.tokens.push_back(ex.tokens[i]);
+    cut.labels.push_back(ex.labels[i]);
+  }
+  ex.tokens = std::move(cut.tokens);
+  ex.labels = std::move(cut.labels);
+}
+
+}  // namespace
+
 Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool train_on_inputs,
-                          const std::string& where) {
+                          const std::string& where, size_t max_length) {
   Example ex;
   auto push = [&ex](int32_t token, bool trained) {
     ex.tokens.push_back(token);
@@ -22,6 +49,7 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
   // reads it: there the previous example's last token predicts it (RowLayout).
   if (doc.add_bos) push(tokenizer.bos(), !doc.pieces.empty() && is_trained(doc.pieces.front()));
   bool last_trained = false;
+  size_t prompt_end = ex.tokens.size();
   for (const Piece& seg : doc.pieces) {
     const bool trained = is_trained(seg);
     switch (seg.kind) {
@@ -54,8 +82,10 @@ Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool 
         break;
     }
     last_trained = trained;
+    if (&seg == &doc.pieces.front()) prompt_end = ex.tokens.size();
   }
   if (doc.add_eos) push(tokenizer.eos(), last_trained);
+  if (doc.two_calls && max_length > 0) cut_as_two_calls(ex, prompt_end, doc.add_eos, max_length);
   return ex;
 }
 
@@ -89,7 +119,7 @@ void append_examples(const DatasetSpec& spec, const std::vector<Document>& docs,
     // Tokenising a large dataset can take minutes: a stop signal need not wait for its end.
     if (const int signal = stop_signal()) throw StopRequested(signal, "tokenizing " + spec.path);
     stats.documents++;
-    Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path);
+    Example ex = tokenize_document(doc, tokenizer, config.train_on_inputs, spec.path, L);
     if (ex.tokens.empty()) {  // empty text, which Axolotl's tokenizing turns into no row
       stats.no_targets++;
       continue;

@@ -34,9 +34,10 @@ struct Example {
 };
 
 // BOS, the pieces, EOS (as the document asks). A special segment whose name the tokenizer
-// lacks is a UserError naming it; `where` names the dataset in that message.
+// lacks is a UserError naming it; `where` names the dataset in that message. `max_length` (0:
+// none) cuts a prompt/response document as Axolotl's two tokenizer calls cut it (Document::two_calls).
 Example tokenize_document(const Document& doc, const Tokenizer& tokenizer, bool train_on_inputs,
-                          const std::string& where);
+                          const std::string& where, size_t max_length = 0);
 
 // What make_examples did, for the start-up summary.
 struct ExampleStats {

@@ -306,11 +306,12 @@ TEST_CASE("examples: completion text is chunked, others dropped or truncated pas
   CHECK(out.empty());
   CHECK(short_stats.dropped == 3);
   config.min_sample_len = -1;
-  // Axolotl's raise: the first long example stops the run, named.
+  // Axolotl's raise: the first long example stops the run, named with its length as Axolotl's two
+  // tokenizer calls leave it (the prompt and the response each cut at sequence_len).
   config.excess_length_strategy = "raise";
   ExampleStats fresh;
   CHECK(error_of([&] { append_examples({"a.json", "alpaca"}, sft, tok, config, out, fresh); }, "(none)") ==
-        "a.json: document 1 is 14 tokens, longer than sequence_len 5 (excess_length_strategy: raise; drop or truncate "
+        "a.json: document 1 is 6 tokens, longer than sequence_len 5 (excess_length_strategy: raise; drop or truncate "
         "would train without it)");
 }
 
@@ -325,12 +326,19 @@ TEST_CASE("eval_sequence_len: test_datasets' examples kept to it; completion chu
   config.keeps_eval_length = true;
   std::vector<Example> out;
   ExampleStats stats;
-  // <bos>pans<eos> 6 tokens: past sequence_len, within eval_sequence_len; <bos>panswers<eos> 10: dropped.
-  append_examples({"a.json", "alpaca"}, {prompt_response_document("p", "ans"), prompt_response_document("p", "answers")},
+  // <bos>pans<eos> 6 tokens: past sequence_len, within eval_sequence_len. "answers" is cut as
+  // Axolotl's second tokenizer call cuts it, <bos>answers to sequence_len 5, less its BOS, and no
+  // EOS (that call reached 5): <bos>panswe... as <bos>p + answ, 6 tokens, kept (before 2026-12-06
+  // the whole 10 were held to eval_sequence_len and dropped). A prompt is cut at 5 too: dropped.
+  append_examples({"a.json", "alpaca"},
+                  {prompt_response_document("p", "ans"), prompt_response_document("p", "answers"),
+                   prompt_response_document("prompt", "answers")},
                   tok, config, out, stats);
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].tokens.size() == 6);
-  CHECK(stats.dropped == 1);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].tokens == std::vector<int32_t>{tok.bos(), 'p', 'a', 'n', 's', tok.eos()});
+  CHECK(out[1].tokens == std::vector<int32_t>{tok.bos(), 'p', 'a', 'n', 's', 'w'});
+  CHECK(out[1].labels == std::vector<int32_t>{kIgnoreIndex, kIgnoreIndex, 'a', 'n', 's', 'w'});
+  CHECK(stats.dropped == 1);  // <bos>prom + answ: 9
   out.clear();
   append_examples({"c.txt", "completion"}, {text_document("abcdefgh")}, tok, config, out, stats);
   REQUIRE(out.size() == 2);  // 10 tokens in chunks of sequence_len 5
