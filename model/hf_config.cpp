@@ -81,7 +81,7 @@ class ConfigFields {
 // rope_scaling (transformers 4) or rope_parameters (transformers 5, where rope_theta moved in):
 // llama3's frequency rule, or "default", which is no scaling. With both, rope_scaling, as
 // transformers 5's convert_rope_params_to_dict takes `rope_scaling or rope_parameters`.
-RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
+RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max_position_embeddings) {
   RopeConfig rope;
   rope.theta = f.positive("rope_theta", 10000.0f);  // HF LlamaConfig's default
   const json* legacy = f.get("rope_scaling");
@@ -107,14 +107,15 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path) {
   for (const ConfigFields* where : std::initializer_list<const ConfigFields*>{&s, &f})
     if (const json* partial = where->get("partial_rotary_factor"); partial && !(partial->is_number() && partial->get<double>() == 1))
       where->fail("partial_rotary_factor", "1 with rope_type llama3 (Llama rotates the whole head)");
-  // transformers' rope validation refuses a llama3 scaling without any of these (a KeyError).
-  for (const char* needed : {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
-    if (!s.get(needed)) s.fail(needed, "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor "
-                                       "and original_max_position_embeddings, as transformers)");
+  // transformers' rope validation refuses a llama3 scaling without either of these (a KeyError).
+  for (const char* needed : {"low_freq_factor", "high_freq_factor"})
+    if (!s.get(needed)) s.fail(needed, "a number (llama3's scaling needs factor, low_freq_factor and high_freq_factor, "
+                                       "as transformers)");
   rope.low_freq_factor = s.positive("low_freq_factor", rope.low_freq_factor);
   rope.high_freq_factor = s.positive("high_freq_factor", rope.high_freq_factor);
+  // Not given: max_position_embeddings, as transformers 5's standardize_rope_params fills it in.
   rope.original_max_position_embeddings = static_cast<int>(s.integer(
-      "original_max_position_embeddings", kMaxPositions, rope.original_max_position_embeddings));
+      "original_max_position_embeddings", kMaxPositions, max_position_embeddings));
   if (rope.low_freq_factor >= rope.high_freq_factor)
     throw UserError(path + ": " + key + ": expected low_freq_factor < high_freq_factor");
   return rope;
@@ -162,7 +163,7 @@ LlamaConfig read_hf_config(const std::string& path) {
   c.vocab_size = f.integer("vocab_size", kMaxVocabSize);
   c.max_position_embeddings = f.integer("max_position_embeddings", kMaxPositions, 2048);
   c.rms_norm_eps = f.positive("rms_norm_eps", 1e-6f);
-  c.rope = read_rope(f, path);
+  c.rope = read_rope(f, path, c.max_position_embeddings);
   c.tie_word_embeddings = f.flag("tie_word_embeddings", false);
   c.initializer_range = f.positive("initializer_range", 0.02f);
   if (const json* pad = f.get("pad_token_id")) {

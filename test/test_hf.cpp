@@ -128,6 +128,13 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   c = read_hf_config(path);
   CHECK(c.rope.factor == 8.0f);
   CHECK(c.rope.theta == 10000.0f);
+  // llama3 without original_max_position_embeddings: max_position_embeddings, as transformers 5's
+  // standardize_rope_params fills it in (before 2026-12-06 refused, as transformers 4's KeyError).
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "max_position_embeddings": 512,
+                       "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                        "high_freq_factor": 4.0}})");
+  CHECK(read_hf_config(path).rope.original_max_position_embeddings == 512);
 }
 
 // transformers' own LlamaForCausalLM in f32 (tools/make_hf_reference.py wrote its save_pretrained
@@ -178,8 +185,8 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
              "rope_scaling.factor: expected a number >= 1"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}}}},
-             "rope_scaling.high_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor, "
-             "high_freq_factor and original_max_position_embeddings, as transformers), got none"},
+             "rope_scaling.high_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor and "
+             "high_freq_factor, as transformers), got none"},
         Case{{{"model_type", "mistral"}}, "model_type: expected llama"},
         Case{{{"model_type", nullptr}}, "model_type: expected \"llama\" (transformers' AutoConfig needs it), got none"},
         Case{{{"hidden_act", "gelu"}}, "hidden_act: expected silu"},
