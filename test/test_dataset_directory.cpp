@@ -159,6 +159,12 @@ TEST_CASE("config: a directory's split becomes data_files; test_datasets take te
   const DatasetSpec sliced = entry("datasets", "    split: train[1:]\n");
   CHECK(sliced.data_files == Files{"train.jsonl"});
   CHECK(load_documents(sliced, ByteTokenizer()).size() == 2);
+  // ds_type is Axolotl's loader for a file or data_files; here HF picks it by the files' names.
+  const TrainConfig typed = parse_config("datasets:\n  - path: " + d + "\n    type: alpaca\n    ds_type: text\n", "cfg.yaml");
+  CHECK(typed.data.datasets[0].ds_type.empty());
+  CHECK(typed.adjustments.back() == "datasets[0].ds_type: unused for a directory read without data_files (HF's "
+                                    "datasets picks the loader by the files' names, as Axolotl calls it)");
+  CHECK(load_documents(typed.data.datasets[0], ByteTokenizer()).size() == 3);
   // The saved config names the files, so a resume reads the same ones.
   const TrainConfig c = parse_config("datasets:\n  - path: " + d + "\n    type: alpaca\n    split: test\n", "cfg.yaml");
   const DatasetSpec again = parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0];

@@ -352,6 +352,14 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
   if (!spec.data_files.empty() && !fs::is_directory(spec.path, ec))
     fail(path_where, "a directory, as data_files names files inside it", describe(path_node));
   const bool local = spec.path == ctx.beside_config(given_path);
+  // Axolotl hands ds_type to HF's loader only for a local file or a local directory's data_files:
+  // for a hub dataset, or a directory read without them, HF picks the loader by the files' names.
+  if (!spec.ds_type.empty() && (!local || (!had_data_files && !spec.data_files.empty()))) {
+    ctx.config.adjustments.push_back(wi.key + ".ds_type: unused for " +
+                                     (local ? "a directory read without data_files" : "a hub dataset") +
+                                     " (HF's datasets picks the loader by the files' names, as Axolotl calls it)");
+    spec.ds_type.clear();
+  }
   spec.data_files = resolve_data_files(ctx, spec.path, local, spec.data_files, data_files_where);
   return spec;
 }
