@@ -160,6 +160,10 @@ TEST_CASE("hub datasets: the snapshot's train split as HF reads a directory, or 
   CHECK(spec.data_files == std::vector<std::string>{"data/train-00000-of-00002.jsonl", "data/train-00001-of-00002.jsonl"});
   CHECK(load_documents(spec, ByteTokenizer()).size() == 3);  // read through the snapshot's symlinks; the test split left out
   CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].data_files == spec.data_files);
+  // test_datasets take the test split, as Axolotl takes it of the DatasetDict load_dataset returns.
+  CHECK(parse_config("datasets:\n  - path: org/alpaca\n    type: alpaca\ntest_datasets:\n  - path: org/alpaca\n"
+                     "    type: alpaca\nval_set_size: 0\n", "cfg.yaml").data.test_datasets[0].data_files ==
+        std::vector<std::string>{"data/test-00000-of-00001.jsonl"});
   // No split in any name: every JSON file. data_files given: those, in that order.
   CHECK(parse_config("datasets:\n  - path: org/flat\n    type: alpaca\n", "cfg.yaml").data.datasets[0].data_files ==
         std::vector<std::string>{"alpaca_data.json"});
