@@ -6,6 +6,9 @@
 // .txt lines, completion's 64 x sequence_len cut and chunks, truncation and min_sample_len, chat
 // templates' turn masks under train_on_eos, train_on_eot, roles_to_train, eot_tokens (and the
 // refusal of a conflict), an EOS that is or is not the template's end of turn, the field mappings.
+// Alpaca and user-defined rows around sequence_len as its test split (test_datasets) keeps them to
+// eval_sequence_len, each cut as its two tokenizer calls cut prompt and response, and as its train
+// split drops or truncates them.
 // And the texts its DPO and KTO transforms write: prompt, chosen and rejected (rl: dpo), prompt,
 // completion and label (rl: kto).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -13,6 +16,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "engine/ops.h"  // kIgnoreIndex
@@ -21,6 +25,7 @@
 #include "io/orpo.h"
 #include "io/preference.h"
 #include "io/preference_rows.h"
+#include "io/token_cache.h"
 #include "test/test_files.h"
 #include "train/config.h"
 
@@ -41,7 +46,8 @@ namespace {
 const fs::path kCases = fs::path(__FILE__).parent_path() / "data" / "axolotl_rows";
 
 // A case's data file written to a scratch directory and read as a config file would name it
-// (JSON is YAML's flow style), with the tokenizer that config loads.
+// (JSON is YAML's flow style), with the tokenizer that config loads; a case of split "test" names
+// it under test_datasets too, as Axolotl's test split.
 struct LoadedCase {
   TempDir work;
   std::string path;
@@ -54,7 +60,10 @@ struct LoadedCase {
                        "dataset_prepared_path: " + (work.path / "prepared").string() + "\n" +
                        "shuffle_merged_datasets: false\n"  // Axolotl's order: the file's
                        "datasets:\n  - path: " + path + "\n";
-    for (const auto& [key, value] : c["entry"].items()) yaml += "    " + key + ": " + value.dump() + "\n";
+    std::string entry;
+    for (const auto& [key, value] : c["entry"].items()) entry += "    " + key + ": " + value.dump() + "\n";
+    yaml += entry;
+    if (c.value("split", "train") == "test") yaml += "test_datasets:\n  - path: " + path + "\n" + entry;
     for (const auto& [key, value] : c["config"].items()) yaml += key + ": " + value.dump() + "\n";
     config = parse_config(yaml, "cases.yaml");
     tokenizer = with_special_tokens(make_tokenizer(config.tokenizer_config), config.special_tokens, config.source);
@@ -69,7 +78,8 @@ const json& fixture() {
 }  // namespace
 
 TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axolotl's, token for token") {
-  REQUIRE(fixture()["cases"].size() == 74);
+  REQUIRE(fixture()["cases"].size() == 87);
+  int test_split = 0;
   for (const json& c : fixture()["cases"]) {
     if (c["config"].contains("rl")) continue;  // the next test's
     CAPTURE(c["name"].get<std::string>());
@@ -82,8 +92,18 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
       CHECK(error_of([&] { load(); }).find(loaded.path + ": train_on_eot") == 0);
       continue;
     }
-    const TrainingData data = load();
-    const ExampleSet& got = *data.examples;
+    // The test split: test_datasets' examples as the trainer loads them, kept to eval_sequence_len
+    // (load_test_examples sets keeps_eval_length on their config).
+    std::optional<CachedExamples> test;
+    std::optional<TrainingData> data;
+    if (c.value("split", "train") == "test") {
+      test_split++;
+      REQUIRE(loaded.config.data.eval_sequence_len == c["config"]["eval_sequence_len"].get<int64_t>());
+      test = load_test_examples(loaded.config.data, loaded.config.seed, *loaded.tokenizer, [](const std::string&) {});
+    } else {
+      data = load();
+    }
+    const ExampleSet& got = test ? test->data : *data->examples;
     std::vector<int64_t> kept;  // the rows Axolotl's filters keep, in file order (not the dropped ones' placeholders)
     for (int64_t e = 0; e < got.size(); e++)
       if (got.length(e) > 0) kept.push_back(e);
@@ -97,6 +117,7 @@ TEST_CASE("alpaca, completion, user-defined, input_output and chat rows are Axol
             c["examples"][k]["labels"].get<std::vector<int32_t>>());
     }
   }
+  CHECK(test_split == 9);
 }
 
 TEST_CASE("rl: dpo pairs and rl: kto rows: Axolotl's texts and length rule, TRL 1.9's token ids") {

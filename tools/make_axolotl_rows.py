@@ -9,7 +9,10 @@ Axolotl's own functions run here (imported from its wheel, unmodified): HF datas
 handle_long_seq_in_dataset (excess_length_strategy, min_sample_len), then
 process_datasets_for_packing, which drops rows without a trained token. Axolotl runs that last
 filter only with sample_packing; llm_train drops such rows always (README: datasets), so the
-reference applies it always.
+reference applies it always. A case of split "test" is read as Axolotl reads test_datasets: its
+length filter at eval_sequence_len (sft.py's _load_raw_datasets), the strategies still tokenizing
+at sequence_len, so an alpaca or user-defined row past sequence_len is kept as its two truncated
+tokenizer calls (prompt, then response) cut it.
 
 And the texts Axolotl's rl transforms write of preference rows (its prompt_strategies.dpo and .kto
 loaders): prompt, chosen and rejected for rl: dpo; prompt, completion and label for rl: kto; which
@@ -27,6 +30,9 @@ Needs transformers, datasets and Axolotl 0.19's source importable (its wheel unp
 `pip download --no-deps axolotl==0.19.0` and unzip; plus addict, colorama, posthog, numba) and
 TRL 1.9.0's (`pip download --no-deps trl==1.9.0`, unzipped):
   PYTHONPATH=/tmp/trl19/src:/tmp/ax/src python tools/make_axolotl_rows.py
+(and torch, 2.11 to 2.13, which Axolotl and TRL import). datasets 5.2.0 (pyarrow 26, pandas 3.1)
+writes this fixture; under 4.8.4, Axolotl's pin, HF's json loader raises on the case of an array
+after a BOM (its mixed-types retry parses the line, BOM and all).
 """
 import inspect
 import json
@@ -148,6 +154,46 @@ FLAGGED = jsonl([
     {"messages": [msg("user", "hello", train=True), msg("assistant", "world 1", train=False),
                   msg("user", "hello world"), msg("assistant", "12")]},
 ])
+# Rows around sequence_len for the test split with eval_sequence_len (above): prompts and responses
+# each just under, at, just over and well past sequence_len, which Axolotl's two tokenizer calls cut
+# (prompt: its first sequence_len tokens; response: BOS + its tokens cut at sequence_len, EOS only
+# when that call is shorter, BOS stripped). PLAIN's letters merge with none: one token each.
+PLAIN = "".join("abcfgijkmnpqstuvxyz"[(i * 7) % 19] for i in range(400))
+# alpaca at sequence_len 150: "hello"'s prompt is 139 tokens (BOS included), PLAIN[:k]'s 138 + k.
+ALPACA_AROUND = jsonl([
+    {"instruction": "hello", "input": "", "output": "hello world"},  # well under
+    {"instruction": "hello", "input": "", "output": PLAIN[:10]},  # 150: at sequence_len
+    {"instruction": "hello", "input": "", "output": PLAIN[:11]},  # 151: just over, no call cut
+    {"instruction": "hello", "input": "", "output": PLAIN[:148]},  # response call 149: EOS added
+    {"instruction": "hello", "input": "", "output": PLAIN[:149]},  # response call 150: no EOS
+    {"instruction": "hello", "input": "", "output": PLAIN[:150]},  # cut to 149, no EOS
+    {"instruction": "hello", "input": "", "output": PLAIN[:320]},  # well past: cut to 149
+    {"instruction": PLAIN[:11], "input": "", "output": "world"},  # prompt 149
+    {"instruction": PLAIN[:12], "input": "", "output": "world"},  # prompt 150
+    {"instruction": PLAIN[:13], "input": "", "output": "world"},  # prompt 151: cut to 150
+    {"instruction": PLAIN[:60], "input": "", "output": "world"},  # prompt well past
+    {"instruction": "hello", "input": PLAIN[:40], "output": "world"},  # a long input: prompt cut
+    {"instruction": PLAIN[:40], "input": "", "output": PLAIN[:200]},  # both cut: 150 + 149
+    {"instruction": PLAIN[:40], "input": "", "output": ""},  # a cut prompt, no response: nothing trains
+])
+# user-defined at sequence_len 16: "Q: {instruction}\nA: " is 8 + k tokens for PLAIN[:k] (BOS included).
+USER_AROUND = jsonl([
+    {"q": "hello", "a": "world", "sys": None},  # 11: well under
+    {"q": "hello", "a": PLAIN[:6], "sys": None},  # 16: at sequence_len
+    {"q": "hello", "a": PLAIN[:7], "sys": None},  # 17: just over, no call cut
+    {"q": "hello", "a": PLAIN[:14], "sys": None},  # response call 15: EOS added
+    {"q": "hello", "a": PLAIN[:15], "sys": None},  # response call 16: no EOS
+    {"q": "hello", "a": PLAIN[:16], "sys": None},  # cut to 15, no EOS
+    {"q": "hello", "a": PLAIN[:40], "sys": None},  # well past: cut to 15
+    {"q": PLAIN[:7], "a": "world", "sys": None},  # prompt 15
+    {"q": PLAIN[:8], "a": "world", "sys": None},  # prompt 16
+    {"q": PLAIN[:9], "a": "world", "sys": None},  # prompt 17: cut to 16
+    {"q": PLAIN[:30], "a": "world", "sys": None},  # prompt well past
+    {"q": "hello", "input": PLAIN[:10], "a": "world", "sys": "Own system."},  # system and input: prompt cut
+    {"q": PLAIN[:30], "a": PLAIN[:40], "sys": None},  # both cut: 16 + 15
+    {"q": PLAIN[:30], "a": "", "sys": None},  # a cut prompt, no response: nothing trains
+])
+
 SHAREGPT_ENTRY = {"type": "chat_template", "field_messages": "conversations",
                   "message_property_mappings": {"role": "from", "content": "value"},
                   "roles": {"user": ["human"], "assistant": ["gpt"], "system": ["system"]}}
@@ -221,6 +267,21 @@ CASES = [
     ("chat message_field_training", "rows.jsonl", FLAGGED, {"type": "chat_template", "message_field_training": "train"},
      {"sequence_len": 96, "chat_template": "llama3"}),
 ]
+# The rows around sequence_len as Axolotl's test split (test_datasets) with eval_sequence_len
+# (a sixth field, "test"), which keeps rows the calls cut (or, past eval_sequence_len, drops or
+# truncates them), and as its train split, which drops or truncates them at sequence_len.
+for kind, content, entry, length, long_eval, short_eval in (
+        ("alpaca", ALPACA_AROUND, {"type": "alpaca"}, 150, 400, 200),
+        ("user-defined", USER_AROUND, {"type": USER_DEFINED}, 16, 48, 20)):
+    for excess in ("drop", "truncate"):
+        for eval_len in (long_eval, short_eval):
+            CASES.append((f"{kind} test split eval_sequence_len {eval_len} {excess}", "rows.jsonl", content, entry,
+                          {"sequence_len": length, "eval_sequence_len": eval_len, "excess_length_strategy": excess},
+                          "test"))
+        CASES.append((f"{kind} train split around sequence_len {excess}", "rows.jsonl", content, entry,
+                      {"sequence_len": length, "excess_length_strategy": excess}))
+CASES.append(("user-defined test split eval_sequence_len 48 train_on_inputs", "rows.jsonl", USER_AROUND,
+              {"type": USER_DEFINED}, {"sequence_len": 16, "eval_sequence_len": 48, "train_on_inputs": True}, "test"))
 
 
 # DPO pairs: the prompt, chosen and rejected texts Axolotl's transforms write (rl: dpo).
@@ -411,8 +472,9 @@ def axolotl_pairs(tok, path, rl, dataset_type, excess=None, special_tokens=None)
     return out
 
 
-def axolotl_rows(tok, path, entry, config):
-    """The rows Axolotl makes of the file, or {"error": its message} when it refuses the config."""
+def axolotl_rows(tok, path, entry, config, split="train"):
+    """The rows Axolotl makes of the file as its `split` (train, or test: test_datasets), or
+    {"error": its message} when it refuses the config."""
     if "special_tokens" in config:  # as Axolotl's load_tokenizer applies them
         tok = tokenizer()
         tok.add_special_tokens(dict(config["special_tokens"]))
@@ -425,7 +487,10 @@ def axolotl_rows(tok, path, entry, config):
         wrapped, _ = get_dataset_wrapper(dataset_config, tok, cfg, base_type, dataset)
     except ValueError as e:
         return {"error": str(e)}
-    wrapped = handle_long_seq_in_dataset(wrapped, cfg.sequence_len, cfg)
+    if split == "test" and cfg.eval_sequence_len:  # as sft.py's _load_raw_datasets filters the test split
+        wrapped = handle_long_seq_in_dataset(wrapped, cfg.eval_sequence_len, cfg)
+    else:
+        wrapped = handle_long_seq_in_dataset(wrapped, cfg.sequence_len, cfg)
     wrapped, _ = process_datasets_for_packing(cfg, wrapped, None)
     return [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in wrapped]
 
@@ -436,13 +501,14 @@ def main():
     tok = tokenizer()
     cases = []
     with tempfile.TemporaryDirectory() as work:
-        for i, (name, file, content, entry, config) in enumerate(CASES):
+        for i, (name, file, content, entry, config, *split) in enumerate(CASES):
             path = os.path.join(work, str(i), file)
             os.makedirs(os.path.dirname(path))
             with open(path, "w", encoding="utf-8", newline="") as f:
                 f.write(content)
-            rows = axolotl_rows(tok, path, entry, config)
+            rows = axolotl_rows(tok, path, entry, config, *split)
             cases.append({"name": name, "file": file, "content": content, "entry": entry, "config": config,
+                          **({"split": split[0]} if split else {}),
                           **(rows if isinstance(rows, dict) else {"examples": rows})})
             print(f"{name}: {rows['error'] if isinstance(rows, dict) else f'{len(rows)} examples'}")
         for i, (rl, dataset_type, content, *more) in enumerate(PAIR_CASES):
