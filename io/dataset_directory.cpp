@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <tuple>
 
 #include "engine/user_error.h"
@@ -290,7 +292,109 @@ std::vector<DatasetDirectorySplit> split_files(const std::string& dir, const std
   return {{"train", keep(all, [](const std::string&) { return true; })}};
 }
 
+
+// fsspec's glob_translate (recursive, hidden included) of one pattern, as an ECMAScript regex.
+std::string glob_regex(const std::string& dir, const std::string& pattern) {
+  std::vector<std::string> parts(1);
+  for (char c : pattern) {
+    if (c == '/') parts.emplace_back();
+    else parts.back() += c;
+  }
+  std::string re;
+  const auto escaped = [](char c) {
+    return std::strchr("\\^$.|?*+()[]{}/", c) ? std::string("\\") + c : std::string(1, c);
+  };
+  for (size_t i = 0; i < parts.size(); i++) {
+    const std::string& part = parts[i];
+    const bool last = i + 1 == parts.size();
+    if (part == "*") {
+      re += last ? "[^/]+" : "[^/]+/";
+      continue;
+    }
+    if (part == "**") {
+      re += last ? "[\\s\\S]*" : "(?:[\\s\\S]+/)?";
+      continue;
+    }
+    if (part.find("**") != std::string::npos)
+      throw UserError(dir + ": data_files pattern '" + pattern + "': '**' can only be a whole path part, as fsspec's "
+                      "glob (HF's datasets) requires");
+    for (size_t j = 0; j < part.size(); j++) {
+      const char c = part[j];
+      if (c == '*') {
+        re += "[^/]*";
+      } else if (c == '?') {
+        re += "[^/]";
+      } else if (c == '[') {
+        size_t end = j + 1;  // fnmatch's class: a leading '!' or ']' belongs to it
+        if (end < part.size() && part[end] == '!') end++;
+        if (end < part.size() && part[end] == ']') end++;
+        end = part.find(']', end);
+        if (end == std::string::npos) {
+          re += "\\[";
+          continue;
+        }
+        std::string cls = part.substr(j + 1, end - j - 1);
+        std::string body = cls[0] == '!' ? "^" : "";
+        for (size_t k = cls[0] == '!' ? 1 : 0; k < cls.size(); k++)
+          body += cls[k] == '\\' || cls[k] == '^' || cls[k] == ']' || cls[k] == '[' ? std::string("\\") + cls[k] : std::string(1, cls[k]);
+        re += "[" + body + "]";
+        j = end;
+      } else {
+        re += escaped(c);
+      }
+    }
+    if (!last) re += "/";
+  }
+  return re;
+}
+
+// How many parts of `path` (its parent's, with `parents_only`) start with `prefix` ("." hidden,
+// "__" special; a part of dots only is no hidden one).
+size_t parts_starting(const std::string& path, const char* prefix, bool parents_only) {
+  std::vector<std::string> parts = parts_of(path);
+  if (parents_only && !parts.empty()) parts.pop_back();
+  return static_cast<size_t>(std::count_if(parts.begin(), parts.end(), [&](const std::string& p) {
+    return p.rfind(prefix, 0) == 0 && p.find_first_not_of('.') != std::string::npos;
+  }));
+}
+
 }  // namespace
+
+bool has_glob_magic(const std::string& pattern) { return pattern.find_first_of("*?[") != std::string::npos; }
+
+std::vector<std::string> resolve_data_pattern(const std::string& dir, const std::string& given,
+                                              bool known_extensions_only) {
+  std::string pattern = given;
+  while (pattern.rfind("./", 0) == 0) pattern.erase(0, 2);
+  const std::regex re(glob_regex(dir, pattern));
+  // fsspec walks from the pattern's literal leading directory (entered even when a symlink).
+  std::string root;
+  const std::vector<std::string> parts = parts_of(pattern);
+  for (size_t i = 0; i + 1 < parts.size() && !has_glob_magic(parts[i]); i++) root += parts[i] + "/";
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  if (!has_glob_magic(pattern)) {
+    candidates.push_back(pattern);
+  } else {
+    const fs::path start = fs::path(dir) / root;
+    for (auto it = fs::recursive_directory_iterator(start, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (!it->is_directory(ec)) candidates.push_back(root + it->path().lexically_relative(start).generic_string());
+  }
+  const std::string pattern_name = base_name(pattern);
+  std::vector<std::string> out;
+  for (const std::string& rel : candidates) {
+    if (!fs::is_regular_file(fs::path(dir) / rel, ec) || !std::regex_match(rel, re)) continue;
+    const std::string name = base_name(rel);
+    if (ignored_name(name) && name != pattern_name) continue;
+    if (parts_starting(rel, "__", true) != parts_starting(pattern, "__", true)) continue;
+    if (parts_starting(rel, ".", false) != parts_starting(pattern, ".", false)) continue;
+    if (known_extensions_only && !has_known_extension(rel)) continue;
+    out.push_back(rel);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 std::optional<DatasetDirectory> read_dataset_directory(const std::string& dir) {
   std::error_code ec;

@@ -38,6 +38,18 @@ struct DatasetDirectory {
 // lacks (tsv, xml, hdf5, webdataset, zip archives, media folders).
 std::optional<DatasetDirectory> read_dataset_directory(const std::string& dir);
 
+// HF datasets' resolve_pattern of one data_files pattern under `dir`, through fsspec's glob: the
+// files it matches ('*' and '?' within a path part, '[...]' classes, '**' a whole part matching any
+// number of parts), relative and sorted; hidden paths, "__" directories and the names HF ignores
+// (README.md, ...) only where the pattern names them; with `known_extensions_only` (a card's
+// configs) only files of an extension HF knows. Symlinked files are read, symlinked directories
+// entered only as the pattern's literal leading part. Throws UserError naming `dir` for a '**'
+// inside a part, which fsspec refuses.
+std::vector<std::string> resolve_data_pattern(const std::string& dir, const std::string& pattern,
+                                              bool known_extensions_only);
+// Whether a data_files pattern has glob characters (else HF wants it to name a file).
+bool has_glob_magic(const std::string& pattern);
+
 // The files Axolotl reads for split `split` of the directory `dir` given no data_files, as paths
 // under `dir`: a saved dataset's (load_from_disk, tried first; a DatasetDict's split of that name),
 // else those read_dataset_directory gives that split. nullopt when `dir` holds neither (llm_train's

@@ -222,3 +222,56 @@ TEST_CASE("config: a README's configs give each split's files; test_datasets tak
         "cfg.yaml:4: datasets[0].name: expected a split the config has, got 'test'; config 'fr' of " + d +
             " has splits train");
 }
+
+// HF's resolve_pattern through fsspec's glob: '**' a whole part matching any number of parts
+// (none too), '*' within a part, each pattern's files sorted; hidden, "__" and ignored names only
+// where the pattern names them; a card's patterns keep only data file extensions.
+TEST_CASE("data_files patterns resolve as HF's resolve_pattern resolves them") {
+  Layout dir({"top.jsonl", "d/x.jsonl", "d/e/y.jsonl", "ab/c.jsonl", "a/x/b/c.jsonl", ".hid/z.jsonl", "d/.h.jsonl",
+              "__pycache__/p.jsonl", "LICENSE", "B.JSONL"});
+  dir.add("README.md", "# card\n");
+  const auto resolve = [&](const std::string& p, bool known) { return resolve_data_pattern(dir.path(), p, known); };
+  CHECK(resolve("**/*.jsonl", false) == Files{"a/x/b/c.jsonl", "ab/c.jsonl", "d/e/y.jsonl", "d/x.jsonl", "top.jsonl"});
+  CHECK(resolve("d/**/*.jsonl", false) == Files{"d/e/y.jsonl", "d/x.jsonl"});
+  CHECK(resolve("a*b/**/c.jsonl", false) == Files{"ab/c.jsonl"});
+  CHECK(resolve("**", false) == Files{"B.JSONL", "LICENSE", "a/x/b/c.jsonl", "ab/c.jsonl", "d/e/y.jsonl", "d/x.jsonl",
+                                      "top.jsonl"});
+  CHECK(resolve("**", true) == Files{"a/x/b/c.jsonl", "ab/c.jsonl", "d/e/y.jsonl", "d/x.jsonl", "top.jsonl"});
+  CHECK(resolve(".hid/*.jsonl", false) == Files{".hid/z.jsonl"});  // named: read
+  CHECK(resolve("README.md", false) == Files{"README.md"});
+  CHECK(resolve("./d/?.jsonl", false) == Files{"d/x.jsonl"});
+  CHECK(resolve("d", false).empty());  // a directory is no file
+  CHECK(io_error([&] { resolve("d/**.jsonl", false); }) ==
+        dir.path() + ": data_files pattern 'd/**.jsonl': '**' can only be a whole path part, as fsspec's glob (HF's "
+                     "datasets) requires");
+}
+
+TEST_CASE("config: a card's patterns in order with repeats, in its data_dir; a missing file and bad entries refused") {
+  Layout dir({"data/a.jsonl", "data/b.jsonl", "sub/x.jsonl", "y.jsonl", "README.txt"});
+  const auto files = [&](const std::string& config) {
+    dir.add("README.md", "\n---\nconfigs:\n- config_name: c\n" + config + "---\n");  // a blank line first, as HF allows
+    return parse_config("datasets:\n  - path: " + dir.path() + "\n", "cfg.yaml").data.datasets[0].data_files;
+  };
+  CHECK(files("  data_files: [data/b.jsonl, data/a.jsonl]\n") == Files{"data/b.jsonl", "data/a.jsonl"});
+  CHECK(files("  data_files: [\"data/*.jsonl\", data/a.jsonl]\n") == Files{"data/a.jsonl", "data/b.jsonl", "data/a.jsonl"});
+  CHECK(files("  data_dir: sub\n  data_files: \"*.jsonl\"\n") == Files{"sub/x.jsonl"});
+  CHECK(files("  drop_labels: true\n") == Files{"data/a.jsonl", "data/b.jsonl", "sub/x.jsonl", "y.jsonl"});
+  const auto error = [&](const std::string& config) {
+    dir.add("README.md", "---\nconfigs:\n- config_name: c\n" + config + "---\n");
+    return error_of("datasets:\n  - path: " + dir.path() + "\n");
+  };
+  const std::string at = "cfg.yaml:2: datasets[0]: expected ";
+  CHECK(error("  data_files: [y.jsonl, missing.jsonl]\n") ==
+        at + "data files the config names, got config 'c' of " + dir.path() + ", whose 'missing.jsonl' is no data file there");
+  CHECK(error("  data_files: {train: y.jsonl}\n").find("data_files: expected a path, a list of paths or a list of {split, "
+                                                       "path}, got a map") != std::string::npos);
+  CHECK(error("  data_files:\n  - path: y.jsonl\n").find("expected entries of exactly {split, path}") != std::string::npos);
+  CHECK(error("  data_files:\n  - {split: train, path: y.jsonl}\n  - {split: train, path: y.jsonl}\n")
+            .find("split 'train' is given twice") != std::string::npos);
+  CHECK(error("  data_files:\n  - {split: train-sft, path: y.jsonl}\n").find("expected a split name") != std::string::npos);
+  CHECK(error("  data_files: y.jsonl\n  default: true\n- config_name: d\n  data_files: y.jsonl\n  default: true\n")
+            .find("expected one default config at most (default: true, or the one named default), got several") !=
+        std::string::npos);
+  CHECK(error("  data_files: y.jsonl\n  default: true\n- config_name: default\n  data_files: y.jsonl\n")
+            .find("got several") != std::string::npos);
+}

@@ -116,7 +116,7 @@ void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
 
 // Axolotl's data_files, each resolved against the dataset's directory as HF resolves them in a hub
 // repo: a file inside it, or a glob pattern (`data/train-*.jsonl`, `**/*.parquet`) expanded in its
-// place to the files it matches, sorted (one matching none is refused). A hub dataset's never
+// place to the files it matches, sorted, as HF's resolve_pattern (one matching none is refused). A hub dataset's never
 // climb out of its snapshot. A local directory's may also name a file it does not hold, as Axolotl
 // hands them to HF's loader for a local directory: beside the config or the working directory,
 // or an absolute path, kept as an absolute path.
@@ -126,8 +126,13 @@ std::vector<std::string> resolve_data_files(const ReadContext& ctx, const std::s
   std::error_code ec;
   for (const std::string& f : given) {
     const bool inside = stays_inside(f);
-    if (inside && f.find_first_of("*?[") != std::string::npos) {
-      const std::vector<std::string> matched = files_matching(dir, {f});
+    if (inside && has_glob_magic(f)) {
+      std::vector<std::string> matched;
+      try {
+        matched = resolve_data_pattern(dir, f, false);
+      } catch (const UserError& e) {
+        throw UserError(w.str() + ": " + e.what());
+      }
       if (matched.empty()) fail(w, "data_files patterns that match files of " + dir, "'" + f + "', which matches none");
       files.insert(files.end(), matched.begin(), matched.end());
     } else if (local && !(inside && fs::is_regular_file(fs::path(dir) / f, ec)) &&
@@ -191,18 +196,40 @@ bool take_config_files(const std::string& dir, const std::string& name, const Sp
   if (!config)
     fail(w, name.empty() ? "a config name (`name:`) for a dataset of several configs" : "a config the dataset has",
          (name.empty() ? std::string("none") : "'" + name + "'") + "; " + dir + " has " + why);
-  if (config->split_files.empty()) {  // data_dir: its splits found as for a whole directory
-    const std::string data_dir = (fs::path(dir) / config->data_dir).string();
+  // Its data_files resolve in its data_dir; without data_files, its (or the whole directory's)
+  // splits are found as for a directory.
+  const std::string data_dir = (fs::path(dir) / config->data_dir).lexically_normal().string();
+  const auto under_data_dir = [&](std::vector<std::string>& files) {
+    if (!config->data_dir.empty())
+      for (std::string& f : files) f = (fs::path(config->data_dir) / f).lexically_normal().generic_string();
+  };
+  if (config->split_files.empty()) {
     if (!take_directory_split(data_dir, split, w, spec))
-      fail(w, "a config whose data_dir holds data files", "config '" + config->name + "' of " + dir + ", whose " +
-           config->data_dir + " holds none HF's datasets reads");
-    for (std::string& f : spec.data_files) f = (fs::path(config->data_dir) / f).generic_string();
+      fail(w, "a config whose directory holds data files", "config '" + config->name + "' of " + dir + ", whose " +
+           (config->data_dir.empty() ? std::string("directory") : config->data_dir) + " holds none HF's datasets reads");
+    under_data_dir(spec.data_files);
     return true;
   }
   std::string names;
   for (const auto& [split_name, patterns] : config->split_files) {
     if (split_name == split.name) {
-      take_split_files(files_matching(dir, patterns), spec);
+      // HF's DataFilesPatternsList.resolve: each pattern's files in turn, sorted, repeats kept; a
+      // pattern without wildcards must name a data file.
+      std::vector<std::string> files;
+      for (const std::string& pattern : patterns) {
+        std::vector<std::string> matched;
+        try {
+          matched = stays_inside(pattern) ? resolve_data_pattern(data_dir, pattern, true) : matched;
+        } catch (const UserError& e) {
+          throw UserError(w.str() + ": " + e.what());
+        }
+        if (matched.empty() && !has_glob_magic(pattern))
+          fail(w, "data files the config names", "config '" + config->name + "' of " + dir + ", whose '" + pattern +
+               "' is " + (stays_inside(pattern) ? "no data file there" : "outside the dataset's directory"));
+        files.insert(files.end(), matched.begin(), matched.end());
+      }
+      under_data_dir(files);
+      take_split_files(std::move(files), spec);
       if (spec.data_files.empty())
         fail(w, "a config with " + split.name + " files", "config '" + config->name + "' of " + dir + ", whose " +
              split.name + " patterns match none");

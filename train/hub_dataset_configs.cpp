@@ -1,8 +1,6 @@
-// defines: hub_dataset_configs, choose_hub_dataset_config, stays_inside, files_matching
+// defines: hub_dataset_configs, choose_hub_dataset_config, stays_inside
 // (train/hub_dataset_configs.h)
 #include "train/hub_dataset_configs.h"
-
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "io/dataset_split.h"
 #include "io/json_text.h"
 
 namespace llm {
@@ -19,9 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The YAML between a leading "---" line and the next "---" line; empty when the file has none.
+// The YAML between a leading "---" line (after blank lines, as huggingface_hub's card regex
+// allows) and the next "---" line; empty when the file has none.
 std::string front_matter(const std::string& text) {
-  std::istringstream in(text);
+  std::istringstream in(text.substr(std::min(text.size(), text.find_first_not_of(" \t\r\n"))));
   std::string line, yaml;
   if (!std::getline(in, line) || line.rfind("---", 0) != 0) return "";
   while (std::getline(in, line)) {
@@ -48,35 +48,30 @@ std::vector<std::string> strings_of(const YAML::Node& n, const std::string& wher
   return out;
 }
 
-// HF's data_files: a pattern or a list of them (the train split), a list of {split, path}, or a
-// map of split -> patterns.
+// HF's data_files: a pattern or a list of them (the train split), or a list of {split, path}
+// entries, each exactly those two keys, a split name once (datasets' metadata checks; a map of
+// split -> patterns it refuses too).
 std::vector<std::pair<std::string, std::vector<std::string>>> split_patterns(const YAML::Node& data_files,
                                                                              const std::string& where) {
   if (!data_files || data_files.IsNull()) return {};
   if (data_files.IsSequence() && data_files.size() > 0 && data_files[0].IsMap()) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (const YAML::Node& entry : data_files) {
-      if (!entry.IsMap() || !entry["path"]) throw std::runtime_error(where + ": expected {split, path} entries");
-      const std::string split = entry["split"] ? text_of(entry["split"], where + ".split", "a split name") : "train";
+      if (!entry.IsMap() || entry.size() != 2 || !entry["path"] || !entry["split"])
+        throw std::runtime_error(where + ": expected entries of exactly {split, path}, as HF's datasets reads them");
+      const std::string split = text_of(entry["split"], where + ".split", "a split name");
+      const std::optional<RowSlice> name = parse_split(split);
+      if (!name || name->split != split)
+        throw std::runtime_error(where + ".split: expected a split name (\\w+(\\.\\w+)*), got '" + split + "'");
+      for (const auto& [seen, patterns] : out)
+        if (seen == split) throw std::runtime_error(where + ": split '" + split + "' is given twice");
       out.emplace_back(split, strings_of(entry["path"], where + ".path"));
     }
     return out;
   }
-  if (data_files.IsMap()) {  // {train: ..., test: ...}
-    std::vector<std::pair<std::string, std::vector<std::string>>> out;
-    for (const auto& kv : data_files) {
-      const std::string split = text_of(kv.first, where, "a split name");
-      out.emplace_back(split, strings_of(kv.second, where + "." + split));
-    }
-    return out;
-  }
+  if (data_files.IsMap())
+    throw std::runtime_error(where + ": expected a path, a list of paths or a list of {split, path}, got a map");
   return {{"train", strings_of(data_files, where)}};
-}
-
-bool matches(const std::string& pattern, const std::string& rel) {
-  // '**' crosses segments: matched without FNM_PATHNAME, where '*' matches '/' too.
-  const int flags = pattern.find("**") != std::string::npos ? 0 : FNM_PATHNAME;
-  return fnmatch(pattern.c_str(), rel.c_str(), flags) == 0;
 }
 
 }  // namespace
@@ -116,10 +111,13 @@ std::vector<HubDatasetConfig> hub_dataset_configs(const std::string& dir) {
                                  data_dir.generic_string() + "'");
       config.data_dir = data_dir.generic_string();
     }
-    if (config.split_files.empty() && config.data_dir.empty())
-      throw std::runtime_error(at + " (" + config.name + "): expected data_files or data_dir");
     configs.push_back(std::move(config));
   }
+  // datasets' get_default_config_name: one default at most, marked `default: true` or named default.
+  if (std::count_if(configs.begin(), configs.end(),
+                    [](const HubDatasetConfig& c) { return c.is_default || c.name == "default"; }) > 1)
+    throw std::runtime_error(where + ": expected one default config at most (default: true, or the one named "
+                             "default), got several");
   return configs;
 }
 
@@ -144,26 +142,6 @@ const HubDatasetConfig* choose_hub_dataset_config(const std::vector<HubDatasetCo
 bool stays_inside(const std::string& relative) {
   const fs::path p = fs::path(relative).lexically_normal();
   return !p.is_absolute() && p.generic_string().rfind("..", 0) != 0;
-}
-
-std::vector<std::string> files_matching(const std::string& dir, const std::vector<std::string>& patterns) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    const std::string rel = it->path().lexically_relative(dir).generic_string();
-    if (!it->is_regular_file(ec) || rel.empty() || rel[0] == '.') continue;
-    for (const std::string& p : patterns) {
-      const std::string pattern = fs::path(p).lexically_normal().generic_string();
-      const bool under = !pattern.empty() && rel.rfind(pattern + "/", 0) == 0;  // a directory's files
-      if (under || matches(pattern, rel)) {
-        out.push_back(rel);
-        break;
-      }
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 }  // namespace llm

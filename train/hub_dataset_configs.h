@@ -13,7 +13,7 @@ struct HubDatasetConfig {
   bool is_default = false;              // `default: true`
   // The patterns (fsspec globs) of each split, as written: a plain pattern or list is train's.
   std::vector<std::pair<std::string, std::vector<std::string>>> split_files;
-  std::string data_dir;  // without data_files: the directory its files are in
+  std::string data_dir;  // the directory its data_files resolve in, or whose files are found as a directory's
 };
 
 // The configs of the dataset directory `dir` (a hub snapshot or a local directory), in order;
@@ -30,9 +30,5 @@ const HubDatasetConfig* choose_hub_dataset_config(const std::vector<HubDatasetCo
 // Whether `relative` (a data_files path, a card's data_dir) names something inside the directory
 // it is relative to: not absolute, and no leading ".." once normalised.
 bool stays_inside(const std::string& relative);
-
-// The files under `dir` (relative, sorted, symlinks followed) that one of `patterns` matches: '*'
-// and '?' within a path segment, '**' across segments, a pattern naming a directory its files.
-std::vector<std::string> files_matching(const std::string& dir, const std::vector<std::string>& patterns);
 
 }  // namespace llm
