@@ -265,6 +265,7 @@ TEST_CASE("config: a card's patterns in order with repeats, in its data_dir; a m
         at + "data files the config names, got config 'c' of " + dir.path() + ", whose 'missing.jsonl' is no data file there");
   CHECK(error("  data_files: {train: y.jsonl}\n").find("data_files: expected a path, a list of paths or a list of {split, "
                                                        "path}, got a map") != std::string::npos);
+  CHECK(error("  data_files:\n").find("got null") != std::string::npos);
   CHECK(error("  data_files:\n  - path: y.jsonl\n").find("expected entries of exactly {split, path}") != std::string::npos);
   CHECK(error("  data_files:\n  - {split: train, path: y.jsonl}\n  - {split: train, path: y.jsonl}\n")
             .find("split 'train' is given twice") != std::string::npos);

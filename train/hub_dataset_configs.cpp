@@ -53,7 +53,9 @@ std::vector<std::string> strings_of(const YAML::Node& n, const std::string& wher
 // split -> patterns it refuses too).
 std::vector<std::pair<std::string, std::vector<std::string>>> split_patterns(const YAML::Node& data_files,
                                                                              const std::string& where) {
-  if (!data_files || data_files.IsNull()) return {};
+  if (!data_files) return {};
+  if (data_files.IsNull())  // datasets raises a TypeError on it
+    throw std::runtime_error(where + ": expected a path, a list of paths or a list of {split, path}, got null");
   if (data_files.IsSequence() && data_files.size() > 0 && data_files[0].IsMap()) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (const YAML::Node& entry : data_files) {
