@@ -112,11 +112,46 @@ bool loader_reads(const std::string& loader, const std::string& path) {
   return false;
 }
 
+// HF's keyword delimiters, NON_WORDS_CHARS "-._ 0-9".
+bool delimiter(char c) { return c == '-' || c == '.' || c == '_' || c == ' ' || (c >= '0' && c <= '9'); }
+
+// fsspec's reading of datasets' keyword patterns on one path part: "k[S]*", "*[S]k", "*[S]k[S]*".
+bool keyword_first(const std::string& part, const std::string& k) {
+  return part.size() > k.size() && part.compare(0, k.size(), k) == 0 && delimiter(part[k.size()]);
+}
+bool keyword_last(const std::string& part, const std::string& k) {
+  return part.size() > k.size() && part.compare(part.size() - k.size(), k.size(), k) == 0 &&
+         delimiter(part[part.size() - k.size() - 1]);
+}
+bool keyword_inside(const std::string& part, const std::string& k) {
+  for (size_t at = part.find(k, 1); at != std::string::npos; at = part.find(k, at + 1))
+    if (delimiter(part[at - 1]) && at + k.size() < part.size() && delimiter(part[at + k.size()])) return true;
+  return false;
+}
+
 std::vector<std::string> parts_of(const std::string& rel) {
   std::vector<std::string> parts;
   for (const auto& p : fs::path(rel)) parts.push_back(p.string());
   return parts;
 }
+
+// One of datasets' default patterns: a keyword in a directory name (**/k/**, **/k[S]*/**,
+// **/*[S]k/**, **/*[S]k[S]*/**) or in the file name (**/k[S]*, **/*[S]k[S]*).
+struct KeywordPattern {
+  bool in_directory;
+  int form;  // 0: the whole part (directories only), 1: first, 2: last (directories only), 3: inside
+  std::string keyword;
+  bool matches(const std::string& rel) const {
+    const std::vector<std::string> parts = parts_of(rel);
+    const auto fits = [&](const std::string& part) {
+      return form == 0 ? part == keyword
+                       : form == 1 ? keyword_first(part, keyword)
+                                   : form == 2 ? keyword_last(part, keyword) : keyword_inside(part, keyword);
+    };
+    if (!in_directory) return fits(parts.back());
+    return std::any_of(parts.begin(), parts.end() - 1, fits);
+  }
+};
 
 const std::vector<std::pair<std::string, std::vector<std::string>>>& split_keywords() {
   static const std::vector<std::pair<std::string, std::vector<std::string>>> k = {
@@ -133,11 +168,24 @@ bool digits(const std::string& s, size_t at, size_t n) {
   return true;
 }
 
-// "-00000-of-0000" at `at`: where datasets' regex reads a split name off a sharded file name (its
-// last part's fifth digit optional there).
-bool shard_mark(const std::string& name, size_t at) {
+// "-00000-of-00002" at `at` (the last part's fifth digit optional, as datasets' regex has it when
+// it reads a split name off a file name; `five` asks for it, as its glob does).
+bool shard_mark(const std::string& name, size_t at, bool five) {
   return name.compare(at, 1, "-") == 0 && digits(name, at + 1, 5) && name.compare(at + 6, 4, "-of-") == 0 &&
-         digits(name, at + 10, 4);
+         digits(name, at + 10, five ? 5 : 4);
+}
+
+// datasets' SPLIT_PATTERN_SHARDED, data/{split}-[0-9]x5-of-[0-9]x5*.*, for the split `split`
+// (empty: any split).
+bool sharded(const std::string& rel, const std::string& split) {
+  const std::vector<std::string> parts = parts_of(rel);
+  if (parts.size() != 2 || parts[0] != "data") return false;
+  const std::string& name = parts[1];
+  const auto marked = [&](size_t at) { return shard_mark(name, at, true) && name.find('.', at + 15) != std::string::npos; };
+  if (!split.empty()) return name.compare(0, split.size(), split) == 0 && marked(split.size());
+  for (size_t at = 0; at < name.size(); at++)
+    if (marked(at)) return true;
+  return false;
 }
 
 // The split a sharded file name gives: the longest head before "-00000-of-0000" (datasets'
@@ -145,7 +193,7 @@ bool shard_mark(const std::string& name, size_t at) {
 std::string shard_split(const std::string& dir, const std::string& rel) {
   const std::string name = parts_of(rel)[1];
   size_t at = name.size();
-  while (--at > 0 && !shard_mark(name, at)) {
+  while (--at > 0 && !shard_mark(name, at, false)) {
   }
   const std::string split = name.substr(0, at);
   bool word = !split.empty() && split.front() != '.' && split.back() != '.' && split.find("..") == std::string::npos;
@@ -155,6 +203,95 @@ std::string shard_split(const std::string& dir, const std::string& rel) {
                     "not word characters (\\w+(\\.\\w+)*); rename it or name the files with data_files");
   return split;
 }
+
+bool hidden_name(const std::string& name) {
+  return name[0] == '.' && name.find_first_not_of('.') != std::string::npos;
+}
+
+// The directory's files, relative and sorted, as datasets' patterns see them (see the header):
+// symlinked files are read, symlinked directories never entered (fsspec's walk takes them for
+// neither a file nor a directory).
+std::vector<std::string> visible_files(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->is_directory(ec)) {
+      if (hidden_name(name) || name.rfind("__", 0) == 0) it.disable_recursion_pending();  // no data there
+      continue;
+    }
+    if (hidden_name(name) || !it->is_regular_file(ec) || ignored_name(name)) continue;
+    files.push_back(it->path().lexically_relative(dir).generic_string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The files directly in data/, where datasets' sharded pattern looks (fsspec's glob lists that
+// directory by name, so a symlinked data/ is read for it alone).
+std::vector<std::string> data_folder_files(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(fs::path(dir) / "data", ec)) {
+    const std::string name = e.path().filename().string();
+    if (!hidden_name(name) && e.is_regular_file(ec) && !ignored_name(name)) files.push_back("data/" + name);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The splits and their patterns' matches, from the first of datasets' rules that names one.
+std::vector<DatasetDirectorySplit> split_files(const std::string& dir, const std::vector<std::string>& all) {
+  const std::vector<std::string> data_folder = data_folder_files(dir);
+  std::vector<DatasetDirectorySplit> splits;
+  const auto keep = [](const std::vector<std::string>& files, auto&& match) {
+    std::vector<std::string> out;
+    for (const std::string& f : files)
+      if (match(f) && has_known_extension(f)) out.push_back(f);
+    return out;
+  };
+  // data/{split}-00000-of-00001.*: the splits those names give, train, validation, test first.
+  std::vector<std::string> names;
+  for (const std::string& f : data_folder)
+    if (sharded(f, "")) names.push_back(shard_split(dir, f));
+  if (!names.empty()) {
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    std::vector<std::string> ordered;
+    for (const auto& [split, keywords] : split_keywords())
+      if (std::find(names.begin(), names.end(), split) != names.end()) ordered.push_back(split);
+    for (const std::string& n : names)
+      if (std::find(ordered.begin(), ordered.end(), n) == ordered.end()) ordered.push_back(n);
+    for (const std::string& n : ordered)
+      splits.push_back({n, keep(data_folder, [&](const std::string& f) { return sharded(f, n); })});
+    return splits;
+  }
+  // datasets' logs pattern **/*.eval, then the keyword rules, a directory's name before a file's.
+  const auto eval_log = [](const std::string& f) {
+    const std::string name = base_name(f);
+    return name.size() > 5 && name.compare(name.size() - 5, 5, ".eval") == 0;
+  };
+  if (std::any_of(all.begin(), all.end(), eval_log)) return {{"logs", keep(all, eval_log)}};
+  for (const bool in_directory : {true, false}) {
+    for (const auto& [split, keywords] : split_keywords()) {
+      std::vector<KeywordPattern> patterns;
+      for (const std::string& k : keywords)
+        for (int form : in_directory ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{1, 3})
+          patterns.push_back({in_directory, form, k});
+      bool named = false;
+      std::vector<std::string> files;
+      for (const KeywordPattern& p : patterns) {
+        named |= std::any_of(all.begin(), all.end(), [&](const std::string& f) { return p.matches(f); });
+        for (std::string& f : keep(all, [&](const std::string& rel) { return p.matches(rel); })) files.push_back(std::move(f));
+      }
+      if (named) splits.push_back({split, std::move(files)});
+    }
+    if (!splits.empty()) return splits;
+  }
+  return {{"train", keep(all, [](const std::string&) { return true; })}};
+}
+
 
 // fsspec's glob_translate (recursive, hidden included) of one pattern, as an ECMAScript regex.
 std::string glob_regex(const std::string& dir, const std::string& pattern) {
@@ -259,53 +396,6 @@ std::vector<std::string> resolve_data_pattern(const std::string& dir, const std:
   return out;
 }
 
-namespace {
-
-// The splits datasets' default patterns (data_files.py) name, each pattern resolved as HF resolves
-// one (resolve_data_pattern), from the first rule that names one: sharded names in data/, the
-// logs pattern, a keyword in a directory's name, then in a file's, else every file is train. A
-// split is named by any file its patterns match; it holds those of an extension HF knows.
-std::vector<DatasetDirectorySplit> split_files(const std::string& dir) {
-  const auto resolved = [&](const std::string& pattern, bool known) { return resolve_data_pattern(dir, pattern, known); };
-  const std::string shard = "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*";
-  std::vector<std::string> names;
-  for (const std::string& f : resolved("data/*" + shard, false)) names.push_back(shard_split(dir, f));
-  std::vector<DatasetDirectorySplit> splits;
-  if (!names.empty()) {  // train, validation, test first, then the others sorted
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    std::vector<std::string> ordered;
-    for (const auto& [split, keywords] : split_keywords())
-      if (std::find(names.begin(), names.end(), split) != names.end()) ordered.push_back(split);
-    for (const std::string& n : names)
-      if (std::find(ordered.begin(), ordered.end(), n) == ordered.end()) ordered.push_back(n);
-    for (const std::string& n : ordered) splits.push_back({n, resolved("data/" + n + shard, true)});
-    return splits;
-  }
-  if (!resolved("**/*.eval", false).empty()) return {{"logs", resolved("**/*.eval", true)}};
-  const std::string s = "[-._ 0-9]";  // NON_WORDS_CHARS, the keywords' delimiters
-  const std::vector<std::vector<std::string>> rules = {
-      {"**/{k}/**", "**/{k}" + s + "*/**", "**/*" + s + "{k}/**", "**/*" + s + "{k}" + s + "*/**"},  // directories
-      {"**/{k}" + s + "*", "**/*" + s + "{k}" + s + "*"}};                                        // file names
-  for (const std::vector<std::string>& forms : rules) {
-    for (const auto& [split, keywords] : split_keywords()) {
-      bool named = false;
-      std::vector<std::string> files;
-      for (const std::string& k : keywords)
-        for (std::string pattern : forms) {
-          pattern.replace(pattern.find("{k}"), 3, k);
-          named |= !resolved(pattern, false).empty();
-          for (std::string& f : resolved(pattern, true)) files.push_back(std::move(f));
-        }
-      if (named) splits.push_back({split, std::move(files)});
-    }
-    if (!splits.empty()) return splits;
-  }
-  return {{"train", resolved("**", true)}};
-}
-
-}  // namespace
-
 std::optional<DatasetDirectory> read_dataset_directory(const std::string& dir) {
   std::error_code ec;
   const fs::path named = fs::path(dir).lexically_normal();
@@ -314,9 +404,10 @@ std::optional<DatasetDirectory> read_dataset_directory(const std::string& dir) {
     throw UserError(dir + ": holds a loading script, " + loading_script.filename().string() + ", and HF's datasets "
                     "refuses such a directory (dataset scripts are no longer supported); name the data files with "
                     "data_files");
-  if (resolve_data_pattern(dir, "**", true).empty()) return std::nullopt;
+  const std::vector<std::string> all = visible_files(dir);
+  if (std::none_of(all.begin(), all.end(), has_known_extension)) return std::nullopt;
   DatasetDirectory out;
-  out.splits = split_files(dir);
+  out.splits = split_files(dir, all);
   std::string loaders;
   for (const DatasetDirectorySplit& s : out.splits) {
     const std::string loader = loader_of(s.files);
