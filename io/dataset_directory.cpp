@@ -1,4 +1,5 @@
-// defines: read_dataset_directory, dataset_directory_split (io/dataset_directory.h)
+// defines: read_dataset_directory, resolve_data_pattern, has_glob_magic, directory_split_files
+// (io/dataset_directory.h)
 #include "io/dataset_directory.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <tuple>
 
 #include "engine/user_error.h"
+#include "io/dataset_split.h"
 #include "io/saved_dataset.h"
 
 namespace llm {
@@ -196,9 +198,8 @@ std::string shard_split(const std::string& dir, const std::string& rel) {
   while (--at > 0 && !shard_mark(name, at, false)) {
   }
   const std::string split = name.substr(0, at);
-  bool word = !split.empty() && split.front() != '.' && split.back() != '.' && split.find("..") == std::string::npos;
-  for (unsigned char c : split) word &= std::isalnum(c) || c == '_' || c == '.' || c >= 0x80;
-  if (!word)
+  const std::optional<RowSlice> named = parse_split(split);
+  if (!named || named->split != split)
     throw UserError(dir + ": " + rel + " names split '" + split + "', and HF's datasets refuses a split name that is "
                     "not word characters (\\w+(\\.\\w+)*); rename it or name the files with data_files");
   return split;
@@ -409,15 +410,16 @@ std::optional<DatasetDirectory> read_dataset_directory(const std::string& dir) {
   DatasetDirectory out;
   out.splits = split_files(dir, all);
   std::string loaders;
+  bool one_loader = true;
   for (const DatasetDirectorySplit& s : out.splits) {
     const std::string loader = loader_of(s.files);
     if (&s == &out.splits.front()) out.loader = loader;
+    one_loader &= loader == out.loader;
     loaders += (loaders.empty() ? "" : ", ") + s.name + ": " + (loader.empty() ? "none" : loader);
   }
-  for (const DatasetDirectorySplit& s : out.splits)
-    if (loader_of(s.files) != out.loader)
-      throw UserError(dir + ": HF's datasets reads every split with one loader, and this directory's splits (named by "
-                            "its paths) need several (" + loaders + "); name the files with data_files");
+  if (!one_loader)
+    throw UserError(dir + ": HF's datasets reads every split with one loader, and this directory's splits (named by "
+                          "its paths) need several (" + loaders + "); name the files with data_files");
   if (out.loader.empty())
     throw UserError(dir + ": holds no data file HF's datasets reads in its " + out.splits.front().name +
                     " split (the split its file names give); name the files with data_files");

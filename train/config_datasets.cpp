@@ -114,6 +114,16 @@ void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
       fail(w.child(std::string(".") + name, n[name]), "a Python format string of " + join(allowed), *problem);
 }
 
+// io's answer for the entry at `w`: its one-line refusal (naming the directory) led by the key.
+template <typename Read>
+auto at_key(const Where& w, Read read) {
+  try {
+    return read();
+  } catch (const UserError& e) {
+    throw UserError(w.str() + ": " + e.what());
+  }
+}
+
 // Axolotl's data_files, each resolved against the dataset's directory as HF resolves them in a hub
 // repo: a file inside it, or a glob pattern (`data/train-*.jsonl`, `**/*.parquet`) expanded in its
 // place to the files it matches, sorted, as HF's resolve_pattern (one matching none is refused). A hub dataset's never
@@ -127,12 +137,7 @@ std::vector<std::string> resolve_data_files(const ReadContext& ctx, const std::s
   for (const std::string& f : given) {
     const bool inside = stays_inside(f);
     if (inside && has_glob_magic(f)) {
-      std::vector<std::string> matched;
-      try {
-        matched = resolve_data_pattern(dir, f, false);
-      } catch (const UserError& e) {
-        throw UserError(w.str() + ": " + e.what());
-      }
+      const std::vector<std::string> matched = at_key(w, [&] { return resolve_data_pattern(dir, f, false); });
       if (matched.empty()) fail(w, "data_files patterns that match files of " + dir, "'" + f + "', which matches none");
       files.insert(files.end(), matched.begin(), matched.end());
     } else if (local && !(inside && fs::is_regular_file(fs::path(dir) / f, ec)) &&
@@ -162,15 +167,11 @@ void take_split_files(std::vector<std::string> files, DatasetSpec& spec) {
   spec.split = "train" + (slice == std::string::npos ? std::string() : spec.split.substr(slice));
 }
 
-// io's directory_split_files for the entry at `w`: its refusal names the key. False: no data file
+// io's directory_split_files for the entry at `w`. False: no data file
 // HF's datasets reads (llm_train's own reading of text documents).
 bool take_directory_split(const std::string& dir, const SplitChoice& split, const Where& w, DatasetSpec& spec) {
-  std::optional<std::vector<std::string>> files;
-  try {
-    files = directory_split_files(dir, split.name, split.asked);
-  } catch (const UserError& e) {
-    throw UserError(w.str() + ": " + e.what());
-  }
+  const std::optional<std::vector<std::string>> files =
+      at_key(w, [&] { return directory_split_files(dir, split.name, split.asked); });
   if (!files) return false;
   std::vector<std::string> relative;
   for (const std::string& f : *files) relative.push_back(fs::path(f).lexically_relative(dir).generic_string());
@@ -217,12 +218,9 @@ bool take_config_files(const std::string& dir, const std::string& name, const Sp
       // pattern without wildcards must name a data file.
       std::vector<std::string> files;
       for (const std::string& pattern : patterns) {
-        std::vector<std::string> matched;
-        try {
-          matched = stays_inside(pattern) ? resolve_data_pattern(data_dir, pattern, true) : matched;
-        } catch (const UserError& e) {
-          throw UserError(w.str() + ": " + e.what());
-        }
+        const std::vector<std::string> matched = at_key(w, [&] {
+          return stays_inside(pattern) ? resolve_data_pattern(data_dir, pattern, true) : std::vector<std::string>();
+        });
         if (matched.empty() && !has_glob_magic(pattern))
           fail(w, "data files the config names", "config '" + config->name + "' of " + dir + ", whose '" + pattern +
                "' is " + (stays_inside(pattern) ? "no data file there" : "outside the dataset's directory"));
