@@ -16,20 +16,14 @@ namespace {
 // response to max_length - 1, EOS kept only when BOS + response was below max_length.
 void cut_as_two_calls(Example& ex, size_t prompt_end, bool has_eos, size_t max_length) {
   const size_t response = ex.tokens.size() - prompt_end - (has_eos ? 1 : 0);
-  const size_t keep_prompt = std::min(prompt_end, max_length);
-  const size_t keep_response = std::min(response, max_length - 1);
-  const bool keep_eos = has_eos && 1 + response < max_length;
-  std::vector<size_t> kept;  // positions of ex kept, in order
-  for (size_t i = 0; i < keep_prompt; i++) kept.push_back(i);
-  for (size_t i = 0; i < keep_response; i++) kept.push_back(prompt_end + i);
-  if (keep_eos) kept.push_back(ex.tokens.size() - 1);
-  Example cut;
-  for (size_t i : kept) {
-    cut.tokens.push_back(ex.tokens[i]);
-    cut.labels.push_back(ex.labels[i]);
-  }
-  ex.tokens = std::move(cut.tokens);
-  ex.labels = std::move(cut.labels);
+  const auto erase = [&ex](size_t first, size_t last) {  // [first, last) of tokens and labels
+    ex.tokens.erase(ex.tokens.begin() + first, ex.tokens.begin() + last);
+    ex.labels.erase(ex.labels.begin() + first, ex.labels.begin() + last);
+  };
+  // Back to front, so the earlier positions hold: EOS, the response's tail, the prompt's tail.
+  if (has_eos && 1 + response >= max_length) erase(ex.tokens.size() - 1, ex.tokens.size());
+  erase(prompt_end + std::min(response, max_length - 1), prompt_end + response);
+  erase(std::min(prompt_end, max_length), prompt_end);
 }
 
 }  // namespace
