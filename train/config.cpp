@@ -146,7 +146,6 @@ class Parser {
   }
 
   void validate();
-  void resolve_attention();
   std::vector<std::string> plugin_names() const;
   bool lists_plugin(const std::string& name) const;
   void resolve_spectrum();
@@ -314,7 +313,7 @@ void Parser::validate() {
       if (!c.lora.saves(module))
         fail(at("lora_modules_to_save"), "[embed_tokens, lm_head] with tokens and an adapter (the new tokens' rows must train)",
              given("lora_modules_to_save") ? "a list without " + std::string(module) : "none");
-  resolve_attention();
+  resolve_attention(ctx_, keys());
   if (c.data.eval_sequence_len > 0) {
     // Axolotl applies it to the "test" split's SFT examples alone (test_datasets; not the held-out
     // share of val_set_size, nor rl's loader). Checked after resolve_attention, which sets
@@ -411,77 +410,6 @@ void Parser::check_save_steps_fit_eval_steps() const {
   const auto units = [](double v) { return v < 1 ? std::llround(v * 1e6) : static_cast<int64_t>(v); };
   if (units(c.save_steps) % units(c.eval_steps) != 0)
     fail(at("save_steps"), "a multiple of eval_steps, " + num(c.eval_steps) + ", with early stopping", num(c.save_steps));
-}
-
-// One attention implementation, whichever keys chose it. Several of Axolotl's legacy boolean flags
-// are settled as Axolotl 0.19's normalize_attn_implementation settles them: the first in its
-// priority (xformers, flex, flash, sdp, eager) is the one, said once at start-up; s2_attention
-// rides on flash as below. attn_implementation and attention then must agree with that choice:
-// two different choices are an error at the later key.
-void Parser::resolve_attention() {
-  TrainConfig& c = c_;
-  std::vector<ReadContext::AttentionChoice> chosen;
-  std::vector<std::string> flags_set;
-  for (const char* flag : {"xformers_attention", "flex_attention", "flash_attention", "sdp_attention", "eager_attention"})
-    if (ctx_.attention.count(flag)) flags_set.push_back(flag);
-  if (!flags_set.empty()) {
-    const ReadContext::AttentionChoice& first = ctx_.attention.at(flags_set[0]);
-    chosen.push_back(first);
-    std::string others;
-    for (size_t i = 1; i < flags_set.size(); i++)
-      if (ctx_.attention.at(flags_set[i]).kind != first.kind) others += " and " + flags_set[i];
-    if (!others.empty())
-      c.adjustments.push_back(flags_set[0] + others + " are all true: " + flags_set[0] +
-                              " trains, the first in Axolotl's priority of its legacy attention flags (xformers, flex, "
-                              "flash, sdp, eager); set only one, or attn_implementation");
-  }
-  for (const char* key : {"s2_attention", "attn_implementation", "attention"})
-    if (auto it = ctx_.attention.find(key); it != ctx_.attention.end()) chosen.push_back(it->second);
-  // Axolotl's s2_attention modifies flash: it patches LongLoRA's shifted groups into the flash
-  // path, so its configs set both (without flash it raises). Flash beside s2 is that one choice.
-  const bool s2 = std::any_of(chosen.begin(), chosen.end(), [](const auto& a) { return a.kind == AttentionKind::s2; });
-  if (s2) chosen.erase(std::remove_if(chosen.begin(), chosen.end(),
-                                      [](const auto& a) { return a.kind == AttentionKind::flash; }),
-                       chosen.end());
-  for (const auto& other : chosen)
-    if (other.kind != chosen[0].kind)
-      fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
-  c.attention = chosen.empty() ? AttentionKind::eager : chosen[0].kind;
-
-  // Axolotl packs with sdp_attention, or eager attention asked for by name, through a
-  // block-diagonal mask (so into bins of sequence_len, multipack_real_batches): the same exact
-  // attention as flash over its documents, which the cuDNN graph and eager here do not mask.
-  const bool masked = c.attention == AttentionKind::cudnn || (c.attention == AttentionKind::eager && !chosen.empty());
-  // With no attention key at all Axolotl 0.19 packs too, warning that nothing keeps the packed
-  // examples apart: transformers' default attention, causal over the whole row (positions
-  // restarting at each example), in bins of sequence_len as with sdpa
-  // (TrainConfig::packing_attends_across_documents; the attention stays eager in the config).
-  const bool across = c.data.sample_packing && chosen.empty();
-  default_packing_keys(c, masked || across, given("multipack_real_batches"), given("pad_to_sequence_len"));
-  if (c.data.sample_packing && masked) c.attention = AttentionKind::flash;
-  if (across)
-    c.adjustments.push_back(
-        "sample_packing without an attention key: as Axolotl 0.19, which warns that this does not keep the packed "
-        "examples apart, each example attends to the ones before it in its row (each keeps its own positions); "
-        "flash_attention, xformers_attention or sdp_attention masks them apart");
-  if (c.data.sample_packing && c.attention == AttentionKind::s2)
-    fail(at("sample_packing"), "false with s2_attention (its groups would span documents)",
-         "true");
-  if (c.attention == AttentionKind::s2) {
-    const auto group = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
-    if (group < 1 || c.data.sequence_len % group != 0)
-      fail(at("s2_group_size_ratio"),
-           "a ratio whose group size divides sequence_len (" + std::to_string(c.data.sequence_len) + ")",
-           num(c.s2_group_size_ratio) + " (group size " + std::to_string(group) + ")");
-    // Evaluation groups its rows too (the trainer's options_for), and test_datasets' rows are
-    // eval_sequence_len long when that is longer: Axolotl's patch raises where its group does not divide.
-    const int64_t eval_len = c.data.eval_row_len();
-    const auto eval_group = static_cast<int64_t>(eval_len * c.s2_group_size_ratio);
-    if (eval_len != c.data.sequence_len && (eval_group < 1 || eval_len % eval_group != 0))
-      fail(at("eval_sequence_len"),
-           "a length whose S2 group (s2_group_size_ratio " + num(c.s2_group_size_ratio) + " of it) divides it",
-           std::to_string(eval_len) + " (group size " + std::to_string(eval_group) + ")");
-  }
 }
 
 }  // namespace

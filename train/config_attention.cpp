@@ -1,6 +1,9 @@
 // defines: attention_rows (the attention keys: flash_attention, xformers_attention, s2_attention,
 // sdp_attention, Axolotl's flex_attention, and the choice by name, attn_implementation / attention;
-// Axolotl's scaling_softmax (SSMax) and its factor and bias)
+// Axolotl's scaling_softmax (SSMax) and its factor and bias), resolve_attention (those choices
+// settled into one, with the packing defaults and S2 checks that follow from it)
+#include <algorithm>
+
 #include "model/attention_kind.h"
 #include "train/config_field_builders.h"
 #include "train/config_fields.h"
@@ -83,7 +86,80 @@ std::vector<ConfigField> attention_rows(const char* section) {
   };
   ssmax_number("scaling_softmax_factor", &TrainConfig::scaling_softmax_factor, 0.43f, "SSMax's s (default 0.43)");
   ssmax_number("scaling_softmax_bias", &TrainConfig::scaling_softmax_bias, 0.0f, "SSMax's b (default 0)");
+  rows.push_back(field_builders::number("s2_group_size_ratio", section, MEMBER(s2_group_size_ratio), kRatio,
+                                        "S2 group size as a fraction of sequence_len"));
   return rows;
+}
+
+// One attention implementation, whichever keys chose it. Several of Axolotl's legacy boolean flags
+// are settled as Axolotl 0.19's normalize_attn_implementation settles them: the first in its
+// priority (xformers, flex, flash, sdp, eager) is the one, said once at start-up; s2_attention
+// rides on flash as below. attn_implementation and attention then must agree with that choice:
+// two different choices are an error at the later key.
+void resolve_attention(const ReadContext& ctx, const GivenKeys& keys) {
+  TrainConfig& c = ctx.config;
+  std::vector<ReadContext::AttentionChoice> chosen;
+  std::vector<std::string> flags_set;
+  for (const char* flag : {"xformers_attention", "flex_attention", "flash_attention", "sdp_attention", "eager_attention"})
+    if (ctx.attention.count(flag)) flags_set.push_back(flag);
+  if (!flags_set.empty()) {
+    const ReadContext::AttentionChoice& first = ctx.attention.at(flags_set[0]);
+    chosen.push_back(first);
+    std::string others;
+    for (size_t i = 1; i < flags_set.size(); i++)
+      if (ctx.attention.at(flags_set[i]).kind != first.kind) others += " and " + flags_set[i];
+    if (!others.empty())
+      c.adjustments.push_back(flags_set[0] + others + " are all true: " + flags_set[0] +
+                              " trains, the first in Axolotl's priority of its legacy attention flags (xformers, flex, "
+                              "flash, sdp, eager); set only one, or attn_implementation");
+  }
+  for (const char* key : {"s2_attention", "attn_implementation", "attention"})
+    if (auto it = ctx.attention.find(key); it != ctx.attention.end()) chosen.push_back(it->second);
+  // Axolotl's s2_attention modifies flash: it patches LongLoRA's shifted groups into the flash
+  // path, so its configs set both (without flash it raises). Flash beside s2 is that one choice.
+  const bool s2 = std::any_of(chosen.begin(), chosen.end(), [](const auto& a) { return a.kind == AttentionKind::s2; });
+  if (s2) chosen.erase(std::remove_if(chosen.begin(), chosen.end(),
+                                      [](const auto& a) { return a.kind == AttentionKind::flash; }),
+                       chosen.end());
+  for (const auto& other : chosen)
+    if (other.kind != chosen[0].kind)
+      fail(other.where, "one attention implementation", chosen[0].label + " and " + other.label);
+  c.attention = chosen.empty() ? AttentionKind::eager : chosen[0].kind;
+
+  // Axolotl packs with sdp_attention, or eager attention asked for by name, through a
+  // block-diagonal mask (so into bins of sequence_len, multipack_real_batches): the same exact
+  // attention as flash over its documents, which the cuDNN graph and eager here do not mask.
+  const bool masked = c.attention == AttentionKind::cudnn || (c.attention == AttentionKind::eager && !chosen.empty());
+  // With no attention key at all Axolotl 0.19 packs too, warning that nothing keeps the packed
+  // examples apart: transformers' default attention, causal over the whole row (positions
+  // restarting at each example), in bins of sequence_len as with sdpa
+  // (TrainConfig::packing_attends_across_documents; the attention stays eager in the config).
+  const bool across = c.data.sample_packing && chosen.empty();
+  default_packing_keys(c, masked || across, keys.given("multipack_real_batches"), keys.given("pad_to_sequence_len"));
+  if (c.data.sample_packing && masked) c.attention = AttentionKind::flash;
+  if (across)
+    c.adjustments.push_back(
+        "sample_packing without an attention key: as Axolotl 0.19, which warns that this does not keep the packed "
+        "examples apart, each example attends to the ones before it in its row (each keeps its own positions); "
+        "flash_attention, xformers_attention or sdp_attention masks them apart");
+  if (c.data.sample_packing && c.attention == AttentionKind::s2)
+    fail(keys.at("sample_packing"), "false with s2_attention (its groups would span documents)",
+         "true");
+  if (c.attention == AttentionKind::s2) {
+    const auto group = static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio);
+    if (group < 1 || c.data.sequence_len % group != 0)
+      fail(keys.at("s2_group_size_ratio"),
+           "a ratio whose group size divides sequence_len (" + std::to_string(c.data.sequence_len) + ")",
+           num(c.s2_group_size_ratio) + " (group size " + std::to_string(group) + ")");
+    // Evaluation groups its rows too (the trainer's options_for), and test_datasets' rows are
+    // eval_sequence_len long when that is longer: Axolotl's patch raises where its group does not divide.
+    const int64_t eval_len = c.data.eval_row_len();
+    const auto eval_group = static_cast<int64_t>(eval_len * c.s2_group_size_ratio);
+    if (eval_len != c.data.sequence_len && (eval_group < 1 || eval_len % eval_group != 0))
+      fail(keys.at("eval_sequence_len"),
+           "a length whose S2 group (s2_group_size_ratio " + num(c.s2_group_size_ratio) + " of it) divides it",
+           std::to_string(eval_len) + " (group size " + std::to_string(eval_group) + ")");
+  }
 }
 
 }  // namespace llm

@@ -14,11 +14,7 @@ namespace {
 using namespace field_builders;
 
 
-// Upper bounds of the training sizes (the model's are in model/llama_config.h): far above any
-// real run, small enough that steps, tokens and batch products stay inside int64.
-constexpr int64_t kMaxBatch = int64_t(1) << 20;   // micro_batch_size, gradient_accumulation_steps
 constexpr int64_t kMaxEpochs = int64_t(1) << 20;  // num_epochs x updates per epoch = total steps
-constexpr int64_t kMaxLocalRank = 65535;
 
 void read_val_set_size(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   double v = read_double(n, w, kNonNegative);
@@ -435,45 +431,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("neftune_noise_alpha", eaft_rows(training));
   insert_after("eaft_k", dft_rows(training));
   for (ConfigField& row : attention_rows(optimisations)) rows.push_back(std::move(row));
-  std::vector<ConfigField> rest = {
-      number("s2_group_size_ratio", optimisations, MEMBER(s2_group_size_ratio), kRatio,
-             "S2 group size as a fraction of sequence_len"),
-      integer("local_rank", optimisations, MEMBER(local_rank), 0, kMaxLocalRank,
-              "GPU of this rank; unset: from MPI"),
-      flag("use_ray", optimisations, MEMBER(use_ray),
-           "Axolotl's Ray launch; here mpirun -np starts the ranks, and with use_ray their count must be "
-           "ray_num_workers"),
-      integer("ray_num_workers", optimisations, MEMBER(ray_num_workers), 1, kMaxBatch,
-              "with use_ray: the data-parallel ranks the run expects (each takes its own micro-batches)"),
-      number("ddp_bucket_cap_mb", optimisations, MEMBER(ddp_bucket_cap_mb), kPositive,
-             "gradient bucket size for the all-reduce"),
-      {"deepspeed", optimisations, "a DeepSpeed JSON config file",
-       "its zero_optimization.stage sets zero_stage (0 to 3)", read_deepspeed,
-       [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
-      // Written as the zero_stage they set (and gradient_checkpointing), not themselves; only
-      // offload_params and the prefetch switches (when off) are written as themselves.
-      {"fsdp", optimisations, "a list of full_shard, shard_grad_op, auto_wrap, offload",
-       "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2; offload: fsdp_offload_params", read_fsdp, {}},
-      {"fsdp_config", optimisations, "a map of FSDP settings",
-       "fsdp_sharding_strategy / reshard_after_forward set zero_stage; fsdp_offload_params: an adapter's "
-       "frozen ZeRO-3 slices in host memory; fsdp_forward_prefetch (bool), fsdp_backward_prefetch "
-       "(BACKWARD_PRE, BACKWARD_POST, NO_PREFETCH): ZeRO-3's next all-gather during this unit's compute, "
-       "on unless off; unused keys are warned",
-       read_fsdp_config,
-       [](const TrainConfig& c) {
-         std::vector<std::string> set;
-         if (c.offload_params) set.push_back("fsdp_offload_params: true");
-         if (!c.forward_prefetch) set.push_back("fsdp_forward_prefetch: false");
-         if (!c.backward_prefetch) set.push_back("fsdp_backward_prefetch: NO_PREFETCH");
-         std::string map;
-         for (const std::string& item : set) map += (map.empty() ? "{" : ", ") + item;
-         return map.empty() ? map : map + "}";
-       }},
-      {"zero_stage", optimisations, "0, 1, 2 or 3",
-       "1: shard the AdamW state and f32 master weights across ranks; 2: the gradients too; 3: the weights too",
-       read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
-  };
-  for (ConfigField& row : rest) rows.push_back(std::move(row));
+  for (ConfigField& row : distributed_rows(optimisations)) rows.push_back(std::move(row));
   for (ConfigField& row : speed_only_rows(optimisations)) rows.push_back(std::move(row));
   return rows;
 }

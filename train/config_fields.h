@@ -38,6 +38,9 @@ std::string num(double v);                                 // %g
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kFloatMax = std::numeric_limits<float>::max();
+// Upper bounds of the training sizes (the model's are in model/llama_config.h): far above any
+// real run, small enough that steps, tokens and batch products stay inside int64.
+constexpr int64_t kMaxBatch = int64_t(1) << 20;  // micro_batch_size, gradient_accumulation_steps
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 struct Range {
   double lo;
@@ -236,12 +239,10 @@ std::string write_qat(const TrainConfig& c);
 void check_qat(const TrainConfig& c, const Where& w);
 std::string write_dpo_loss_weights(const TrainConfig& c);
 
-// ZeRO's keys (train/config_sharding.cpp): `deepspeed:` a ZeRO json, Axolotl's `fsdp:` and
-// `fsdp_config:`, and `zero_stage:`; each sets zero_stage, validate() checks they agree.
-void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w);
-void read_fsdp(ReadContext& ctx, const YAML::Node& n, const Where& w);
-void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w);
-void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w);
+// The keys of several ranks (train/config_sharding.cpp): local_rank, Ray's, the all-reduce bucket,
+// and ZeRO's: `deepspeed:` a ZeRO json, Axolotl's `fsdp:` and `fsdp_config:`, and `zero_stage:`;
+// each of those sets zero_stage, validate() checks they agree.
+std::vector<ConfigField> distributed_rows(const char* section);
 
 // Axolotl's switches for its fused kernels (train/config_speed_only.cpp): each true one is kept in
 // TrainConfig::speed_only_keys, for the start-up summary to name.
@@ -285,8 +286,9 @@ std::vector<ConfigField> sampling_rows(const char* section);
 // PEFT's LoraConfig options beyond the basic ones (train/config_peft.cpp).
 std::vector<ConfigField> peft_rows(const char* section);
 // The attention keys (train/config_attention.cpp): each records its choice in ReadContext::attention,
-// which validate() resolves into TrainConfig::attention.
+// which resolve_attention settles into TrainConfig::attention (and the packing defaults it implies).
 std::vector<ConfigField> attention_rows(const char* section);
+void resolve_attention(const ReadContext& ctx, const GivenKeys& keys);
 
 // An Axolotl key llm_train does not build, set to a value that would change training: what
 // llm_train does instead (train/config_unsupported.cpp); nullopt for anything else.

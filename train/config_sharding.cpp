@@ -1,16 +1,21 @@
-// defines: read_deepspeed, read_fsdp, read_fsdp_config, read_zero_stage (how a config asks for
-// ZeRO: our zero_stage, a DeepSpeed json, or Axolotl's FSDP keys mapped onto the same stages)
+// defines: distributed_rows (the keys of several ranks: local_rank, Ray's, the all-reduce bucket, and
+// how a config asks for ZeRO: our zero_stage, a DeepSpeed json, or Axolotl's FSDP keys mapped onto
+// the same stages)
 #include <fstream>
 #include <iterator>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "train/config_field_builders.h"
 #include "train/config_fields.h"
 #include "io/json_text.h"
 #include "io/special_file.h"
 
 namespace llm {
+namespace {
+
+constexpr int64_t kMaxLocalRank = 65535;
 
 // A DeepSpeed JSON config as Axolotl's deepspeed_configs/zero*.json: zero_optimization.stage sets
 // zero_stage, and its offload_param or offload_optimizer to a device (cpu, nvme) asks for what
@@ -98,6 +103,48 @@ void read_fsdp_config(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 
 void read_zero_stage(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   ctx.config.zero_stage = read_int(n, w, 0, 3);
+}
+
+}  // namespace
+
+std::vector<ConfigField> distributed_rows(const char* section) {
+  using namespace field_builders;
+  return {
+      integer("local_rank", section, MEMBER(local_rank), 0, kMaxLocalRank,
+              "GPU of this rank; unset: from MPI"),
+      flag("use_ray", section, MEMBER(use_ray),
+           "Axolotl's Ray launch; here mpirun -np starts the ranks, and with use_ray their count must be "
+           "ray_num_workers"),
+      integer("ray_num_workers", section, MEMBER(ray_num_workers), 1, kMaxBatch,
+              "with use_ray: the data-parallel ranks the run expects (each takes its own micro-batches)"),
+      number("ddp_bucket_cap_mb", section, MEMBER(ddp_bucket_cap_mb), kPositive,
+             "gradient bucket size for the all-reduce"),
+      {"deepspeed", section, "a DeepSpeed JSON config file",
+       "its zero_optimization.stage sets zero_stage (0 to 3)", read_deepspeed,
+       [](const TrainConfig& c) { return yaml_string(c.deepspeed); }},
+      // Written as the zero_stage they set (and gradient_checkpointing), not themselves; only
+      // offload_params and the prefetch switches (when off) are written as themselves.
+      {"fsdp", section, "a list of full_shard, shard_grad_op, auto_wrap, offload",
+       "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2; offload: fsdp_offload_params", read_fsdp, {}},
+      {"fsdp_config", section, "a map of FSDP settings",
+       "fsdp_sharding_strategy / reshard_after_forward set zero_stage; fsdp_offload_params: an adapter's "
+       "frozen ZeRO-3 slices in host memory; fsdp_forward_prefetch (bool), fsdp_backward_prefetch "
+       "(BACKWARD_PRE, BACKWARD_POST, NO_PREFETCH): ZeRO-3's next all-gather during this unit's compute, "
+       "on unless off; unused keys are warned",
+       read_fsdp_config,
+       [](const TrainConfig& c) {
+         std::vector<std::string> set;
+         if (c.offload_params) set.push_back("fsdp_offload_params: true");
+         if (!c.forward_prefetch) set.push_back("fsdp_forward_prefetch: false");
+         if (!c.backward_prefetch) set.push_back("fsdp_backward_prefetch: NO_PREFETCH");
+         std::string map;
+         for (const std::string& item : set) map += (map.empty() ? "{" : ", ") + item;
+         return map.empty() ? map : map + "}";
+       }},
+      {"zero_stage", section, "0, 1, 2 or 3",
+       "1: shard the AdamW state and f32 master weights across ranks; 2: the gradients too; 3: the weights too",
+       read_zero_stage, [](const TrainConfig& c) { return std::to_string(c.zero_stage); }},
+  };
 }
 
 }  // namespace llm
