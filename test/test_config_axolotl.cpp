@@ -76,25 +76,6 @@ TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line ea
             .find("shards: expected none: a dataset entry's own shards are not built") != std::string::npos);
 }
 
-TEST_CASE("scaling_softmax (SSMax): Axolotl's factor and bias, their defaults for 0 and null, any attention") {
-  const TrainConfig off = parse("");
-  CHECK_FALSE(off.scaling_softmax);
-  const TrainConfig on = parse("scaling_softmax: true\nflash_attention: true\n");
-  CHECK(on.scaling_softmax);
-  CHECK(on.scaling_softmax_factor == 0.43f);
-  CHECK(on.scaling_softmax_bias == 0.0f);
-  // Axolotl reads them as `scaling_softmax_factor or 0.43`: 0 (and null, unset) is the default.
-  const TrainConfig set = parse("scaling_softmax: true\nscaling_softmax_factor: 0.6\nscaling_softmax_bias: -0.25\n");
-  CHECK(set.scaling_softmax_factor == 0.6f);
-  CHECK(set.scaling_softmax_bias == -0.25f);
-  CHECK(parse("scaling_softmax: true\nscaling_softmax_factor: 0\n").scaling_softmax_factor == 0.43f);
-  CHECK(parse("scaling_softmax: true\nscaling_softmax_factor: null\n").scaling_softmax_factor == 0.43f);
-  CHECK(parse("scaling_softmax: true\ns2_attention: true\n").scaling_softmax);
-  CHECK(starts_with(error_with("scaling_softmax: true\nscaling_softmax_factor: 1e39\n"),
-                    "cfg.yaml:4: scaling_softmax_factor: expected a number in [-3.40282e+38, 3.40282e+38], got 1e39"));
-  CHECK(starts_with(error_with("scaling_softmax: yes please\n"), "cfg.yaml:3: scaling_softmax: expected true or false"));
-}
-
 TEST_CASE("use_eaft, eaft_alpha, eaft_k: Axolotl's defaults, bounds, and not with rl") {
   const TrainConfig c = parse("use_eaft: true\n");
   CHECK(c.use_eaft);
@@ -335,6 +316,15 @@ TEST_CASE("lr_scheduler_kwargs and lr_quadratic_warmup: only what the chosen sch
   CHECK(parse("lr_scheduler: constant\nlr_scheduler_kwargs: {power: 2}\n").lr_scheduler_kwargs.power == 2);
   CHECK(error_with("lr_scheduler: linear\nlr_quadratic_warmup: true\n") ==
         "cfg.yaml:4: lr_quadratic_warmup: expected lr_scheduler: cosine with it, got lr_scheduler: linear");
+  // transformers' polynomial raises unless its end lies below the optimizer's rate.
+  CHECK(error_with("lr_scheduler: polynomial\nlearning_rate: 0.001\nlr_scheduler_kwargs: {lr_end: 0.002}\n") ==
+        "cfg.yaml:5: lr_scheduler_kwargs: expected lr_end below learning_rate 0.001 with lr_scheduler polynomial "
+        "(transformers raises otherwise), got lr_end 0.002");
+  CHECK(starts_with(error_with("lr_scheduler: polynomial\nlearning_rate: 1e-8\n"),
+                    "cfg.yaml:4: learning_rate: expected lr_end below learning_rate 1e-08"));
+  // Axolotl builds RexLR without lr_scheduler_kwargs: unused there, not refused.
+  CHECK(parse("lr_scheduler: rex\nlr_scheduler_kwargs: {num_cycles: 2}\n").adjustments.back() ==
+        "lr_scheduler_kwargs: unused with lr_scheduler rex, which Axolotl builds without them");
 }
 
 TEST_CASE("reduce_lr_on_plateau: torch's ReduceLROnPlateau arguments; min_lr its floor") {

@@ -1,7 +1,5 @@
 // Axolotl's newer and older spellings that a sweep of its example configs met: each either means
-// what llm_train builds (model_quantization_config's bitsandbytes form, flex_attention, packing with
-// sdp_attention, dpo_beta,
-// fractional num_epochs, a per-epoch count of 0, save_strategy best) or stops the run in one line
+// what llm_train builds (model_quantization_config's bitsandbytes form, dpo_beta, fractional num_epochs, a per-epoch count of 0, save_strategy best) or stops the run in one line
 // (LISA, float16 / bfloat16 without mixed precision, torchao / mxfp4 / fp8 bases).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -48,22 +46,6 @@ TEST_CASE("keys that would train otherwise stop the run: half of LISA, float16 w
         std::string::npos);
   // bfloat16 is a key of its own (test_bfloat16); float16 unset or false is only unused.
   CHECK(parse("bfloat16: false\nfloat16:\n").unknown_keys == std::vector<std::string>{"float16"});
-}
-
-TEST_CASE("flex_attention: the same exact attention with document masks, trained with flash") {
-  const TrainConfig c = parse("flex_attention: true\nsample_packing: true\n");
-  CHECK(c.attention == AttentionKind::flash);
-  CHECK(c.data.sample_packing);
-  CHECK(parse("flex_attention: true\nflash_attention: true\n").attention == AttentionKind::flash);
-  CHECK(parse("flex_attention: true\nxformers_attention: true\n").attention == AttentionKind::mem_efficient);
-}
-
-TEST_CASE("sample_packing with sdp_attention: Axolotl masks the documents (sdpa's block mask), so flash trains it") {
-  CHECK(parse("sdp_attention: true\nsample_packing: true\n").attention == AttentionKind::flash);
-  CHECK(parse("sdp_attention: true\n").attention == AttentionKind::cudnn);
-  CHECK(!parse("sdp_attention: true\nsample_packing: true\n").packing_attends_across_documents());
-  CHECK(!parse("eager_attention: true\nsample_packing: true\n").packing_attends_across_documents());
-  CHECK(parse("sample_packing: true\n").packing_attends_across_documents());  // no key: across the examples
 }
 
 TEST_CASE("dpo_beta: Axolotl's older name of rl_beta, which wins; without rl it is unused") {
