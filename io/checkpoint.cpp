@@ -385,6 +385,14 @@ std::string read_checkpoint_config(const std::string& dir) {
   return read_config(dir, read_manifest(dir));
 }
 
+// config.yaml is not among them: it is also a common name of a config beside output_dir.
+bool holds_checkpoint_files(const std::string& dir) {
+  std::error_code ec;
+  for (const char* file : {kManifestFile, kModelFile, kOptimizerFile, kTrainerFile})
+    if (fs::exists(join(dir, file), ec)) return true;
+  return false;
+}
+
 std::vector<std::string> list_checkpoints(const std::string& output_dir) {
   std::vector<std::pair<int64_t, std::string>> found;
   std::error_code ec;

@@ -95,6 +95,10 @@ std::string read_checkpoint_config(const std::string& dir);
 // trailing separator, so that its parent is the directory it sits in.
 std::filesystem::path checkpoint_path(const std::string& dir);
 
+// Whether dir holds manifest.json, model.bin, optimizer.bin or trainer.bin: a checkpoint, whole or
+// not, which a run must not take as its output_dir (its files would be replaced).
+bool holds_checkpoint_files(const std::string& dir);
+
 // The checkpoint directories of output_dir, oldest step first (empty when output_dir is absent).
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 

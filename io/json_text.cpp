@@ -17,7 +17,9 @@ std::string read_whole_file(const std::string& path, const std::string& expected
   std::error_code ec;
   if (!in || fs::is_directory(path, ec))
     throw UserError(path + ": expected " + expected + ", got " +
-                    (fs::exists(path, ec) ? "an unreadable file" : "no such file"));
+                    (fs::is_directory(path, ec) ? "a directory"
+                     : fs::exists(path, ec)     ? "an unreadable file"
+                                                : "no such file"));
   std::stringstream text;
   text << in.rdbuf();
   return text.str();

@@ -410,6 +410,12 @@ TEST_CASE("llm_train with adapter: lora: learns, resumes exactly, writes PEFT fi
   CHECK(none.exit_code == 2);
   CHECK_MESSAGE(contains(none.output, "merge-lora: expected a trained adapter (adapter_config.json) in output_dir " +
                                           (merging.dir / "empty").string() + ", got none"), none.output);
+  // The config is read before the adapter is looked for: a config that is no file is refused as that.
+  for (const std::string& config : {(merging.dir / "missing.yaml").string(), merging.dir.string()}) {
+    const Run bad = run_train("merge-lora " + config + " --output_dir " + (merging.dir / "empty").string());
+    CHECK(bad.exit_code == 2);
+    CHECK_MESSAGE(contains(bad.output, config + ": expected a YAML config file, got "), bad.output);
+  }
 }
 
 // PEFT wraps each modules_to_save entry in a copy of its own: on a tied model the listed module

@@ -201,7 +201,7 @@ TEST_CASE("a resume whose max_steps ends before the checkpoint's step is refused
   CHECK(contains(at_end.output, "done: 4 steps (none trained by this run)"));
 }
 
-TEST_CASE("output_dir: a file or a path under a file is refused before anything else") {
+TEST_CASE("output_dir: a file, a path under a file, base_model's directory or a checkpoint is refused before anything else") {
   Workspace ws("outdir");
   const std::string file = (ws.dir / "out").string();
   write_file(file, "not a directory\n");
@@ -238,6 +238,27 @@ TEST_CASE("output_dir: a file or a path under a file is refused before anything 
   CHECK(r.exit_code == 2);
   CHECK(error_text(r) == "error: " + (ws.dir / "config.yaml").string() + ": output_dir: " + ws.out() +
                              "/ is base_model's directory, whose weights the final export would replace; choose another\n");
+  // So would a merge_lora run's merged model in output_dir/merged.
+  const fs::path merged_base = ws.dir / "stage2" / "merged";
+  fs::create_directories(merged_base);
+  for (const char* file : {"config.json", "model.safetensors"}) fs::copy_file(ws.out(file), merged_base / file);
+  r = run_train(ws.config("max_steps: 2\nadapter: lora\nlora_target_linear: true\nmerge_lora: true\nbase_model: " +
+                          merged_base.string() + "\n") + " --output_dir " + (ws.dir / "stage2").string());
+  CHECK(r.exit_code == 2);
+  CHECK(error_text(r) == "error: " + (ws.dir / "config.yaml").string() + ": output_dir: " + merged_base.string() +
+                             " is base_model's directory, whose weights the merged export would replace; choose another\n");
+  // A checkpoint as output_dir: its sealed metrics.jsonl would be replaced, and it could not resume.
+  const std::string checkpoint = ws.out("step_000002"), sealed_log = read_file(checkpoint + "/metrics.jsonl");
+  for (const std::string& command : {ws.config("max_steps: 1\n") + " --output_dir " + checkpoint,
+                                     "--resume " + checkpoint + " --output_dir " + checkpoint + " --max_steps 3"}) {
+    CAPTURE(command);
+    r = run_train(command);
+    CHECK(r.exit_code == 2);
+    CHECK(one_line_error(r));
+    CHECK(contains(error_text(r), "output_dir: " + checkpoint + " is a checkpoint, whose files this run would replace; "
+                                  "resume it (--resume " + checkpoint + ") into another output_dir, or choose another"));
+  }
+  CHECK(read_file(checkpoint + "/metrics.jsonl") == sealed_log);
 }
 
 // The loaders' refusal of too few rows for one batch names the config, as the data's own do.

@@ -16,7 +16,6 @@
 #include "engine/stop_signal.h"
 #include "engine/user_error.h"
 #include "io/checkpoint.h"
-#include "io/special_file.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
@@ -75,22 +74,18 @@ llm::TrainConfig resume_config(const std::string& dir, const std::map<std::strin
   return config;
 }
 
-// A config file's YAML for a look before it is read (null when it does not parse: load_config then
-// says why).
-YAML::Node yaml_or_null(const std::string& path) {
-  if (llm::special_file_kind(path)) return YAML::Node();  // a FIFO would block here
-  try {
-    return YAML::LoadFile(path);
-  } catch (const YAML::Exception&) {
-    return YAML::Node();
-  }
-}
-
 // merge-lora's config: as Axolotl's command, without lora_model_dir the run's own adapter in
-// output_dir (the working directory's, as a run writes it, not the config's).
+// output_dir (the working directory's, as a run writes it, not the config's). The file is read
+// first, so a config that is no file or no YAML is refused for what it is.
 llm::TrainConfig merge_lora_config(const std::string& path, std::map<std::string, std::string> overrides) {
+  const std::string text = llm::read_config_file(path);
+  YAML::Node yaml;
+  try {
+    yaml = YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    return llm::parse_config(text, path, overrides);  // which says why it is no YAML
+  }
   if (!overrides.count("lora_model_dir")) {
-    const YAML::Node yaml = yaml_or_null(path);
     const auto scalar = [&yaml](const char* key) {
       return yaml.IsMap() && yaml[key] && yaml[key].IsScalar() ? yaml[key].Scalar() : std::string();
     };
@@ -107,7 +102,7 @@ llm::TrainConfig merge_lora_config(const std::string& path, std::map<std::string
       overrides["lora_model_dir"] = quoted + "'";
     }
   }
-  return llm::load_config(path, overrides);
+  return llm::parse_config(text, path, overrides);
 }
 
 // The config of a run: CONFIG.yaml and its overrides, or --resume DIR's.

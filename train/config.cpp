@@ -421,8 +421,7 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   return parser.run(read_config_yaml(yaml_text, source, parser.resolved), overrides);
 }
 
-TrainConfig load_config(const std::string& path,
-                        const std::map<std::string, std::string>& overrides) {
+std::string read_config_file(const std::string& path) {
   std::error_code ec;
   // Only a regular file: reading a FIFO or a socket would block forever.
   const fs::file_type type = fs::status(path, ec).type();
@@ -433,7 +432,11 @@ TrainConfig load_config(const std::string& path,
   if (!in) throw UserError(path + ": expected a readable YAML config file, got no permission");
   std::stringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path, overrides);
+  return text.str();
+}
+
+TrainConfig load_config(const std::string& path, const std::map<std::string, std::string>& overrides) {
+  return parse_config(read_config_file(path), path, overrides);
 }
 
 }  // namespace llm

@@ -458,6 +458,9 @@ struct TrainConfig {
   bool optimizer_lomo() const { return optimizer == "lomo" || optimizer == "adalomo"; }
 };
 
+// The text of the config file `path`; a UserError naming it when it is no readable regular file
+// (a directory, a FIFO, which would block, or none).
+std::string read_config_file(const std::string& path);
 // Reads and validates `path`, then applies `overrides` (top-level key -> YAML scalar text, from
 // `--key value` on the command line). Throws UserError on bad input.
 TrainConfig load_config(const std::string& path, const std::map<std::string, std::string>& overrides = {});

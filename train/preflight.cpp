@@ -42,8 +42,12 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     throw bad("expected a writable directory, got " + dir + " (" + std::strerror(errno) + ")");
   // The final export writes config.json and the weights into output_dir.
-  if (!c.base_model_is_preset() && fs::equivalent(dir, c.base_model, ec))
-    throw bad(dir + " is base_model's directory, whose weights the final export would replace; choose another");
+  refuse_export_into_base(c, dir, "final");
+  if (c.merge_lora) refuse_export_into_base(c, merged_model_dir(c), "merged");
+  // A checkpoint as output_dir: this run's metrics.jsonl would replace the one its manifest seals.
+  if (holds_checkpoint_files(dir))
+    throw bad(dir + " is a checkpoint, whose files this run would replace; resume it (--resume " + dir +
+              ") into another output_dir, or choose another");
   // A checkpoint's name on something else would end the run at its first save, the steps since
   // the start lost (a save replaces a checkpoint directory, not a file or a link that leads nowhere).
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
@@ -68,6 +72,17 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
                         "); wait for it to end or choose another output_dir"
                   : "cannot lock " + path + " (" + std::strerror(errno) + ")");
   return held;
+}
+
+std::string merged_model_dir(const TrainConfig& c) {
+  return (fs::path(c.output_dir) / "merged").lexically_normal().string();
+}
+
+void refuse_export_into_base(const TrainConfig& c, const std::string& dir, const char* what) {
+  std::error_code ec;
+  if (!c.base_model_is_preset() && fs::equivalent(dir, c.base_model, ec))
+    throw UserError(c.source + ": output_dir: " + dir + " is base_model's directory, whose weights the " + what +
+                    " export would replace; choose another");
 }
 
 namespace {

@@ -27,9 +27,16 @@ class OutputDirLock {
 };
 
 // Creates c.output_dir when absent and locks it. A path that is a file, lies under a file or is
-// not writable, base_model's directory, a directory another run holds, or one holding a checkpoint's name (step_NNNNNN)
-// on anything but a directory, is a UserError naming the key output_dir.
+// not writable, base_model's directory (or, with merge_lora, its merged/), a checkpoint, a
+// directory another run holds, or one holding a checkpoint's name (step_NNNNNN) on anything but a
+// directory, is a UserError naming the key output_dir.
 OutputDirLock lock_output_dir(const TrainConfig& c);
+
+// output_dir/merged: where merge_lora (and the merge-lora command) writes base + adapters merged.
+std::string merged_model_dir(const TrainConfig& c);
+// Refuses in one line naming output_dir an export (`what`: "final", "merged") into base_model's
+// own directory, whose weights it would replace.
+void refuse_export_into_base(const TrainConfig& c, const std::string& dir, const char* what);
 
 // Refuses in one line, naming the peak, its largest category, what `device` has available
 // (Backend::available_memory) and the keys to lower, when the memory plan's peak (train/memory_plan.h)

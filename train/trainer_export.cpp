@@ -89,7 +89,7 @@ std::string Trainer::Impl::files_beside(const std::string& dir, bool full_model)
 }
 
 std::string Trainer::Impl::export_merged_model(DType dtype) {
-  const std::string merged = (std::filesystem::path(config.output_dir) / "merged").lexically_normal().string();
+  const std::string merged = merged_model_dir(config);
   // An 8-bit base merges as Axolotl's merge reloads it: unquantised (an NF4 base merges onto its
   // dequantised codes, as Axolotl's merge simulates NF4 for a 4-bit run).
   BaseWeightStream base;
@@ -107,6 +107,7 @@ std::string Trainer::merge_lora_adapter(TrainConfig config) {
   if (config.adapter.empty() || config.lora_model_dir.empty())
     throw UserError(config.source + ": merge-lora: expected adapter: lora or qlora and an adapter directory "
                     "(lora_model_dir, else output_dir), got " + (config.adapter.empty() ? "no adapter" : "none"));
+  refuse_export_into_base(config, merged_model_dir(config), "merged");
   Impl impl(std::move(config), true);
   return impl.export_merged_model(impl.export_dtype());
 }
