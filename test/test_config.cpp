@@ -374,6 +374,8 @@ TEST_CASE("command-line overrides: applied as top-level keys before validation")
   CHECK(nearest_config_key("sequnce_len") == std::optional<std::string>("sequence_len"));
   CHECK(nearest_config_key("seeds") == std::optional<std::string>("seed"));
   CHECK(!nearest_config_key("wandb_project"));
+  CHECK(!nearest_config_key("optim_args"));  // a known key unused by its optimizer is no slip of another
+  CHECK(parse("optim_args: 'beta1=0.9'\n").unknown_keys == std::vector<std::string>{"optim_args"});
   CHECK(error_with("", {{"max_steps", "many"}}) ==
         "cfg.yaml: --max_steps: expected an integer >= 1, got 'many'");
   CHECK(starts_with(error_with("", {{"max_steps", "[1"}}),

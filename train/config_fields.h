@@ -319,7 +319,7 @@ bool plugin_keys_built(const std::string& name);
 const std::vector<ConfigField>& config_fields();
 const ConfigField* find_config_field(const std::string& name);  // nullptr: unknown key
 // The known key an unknown one is a slip of (one edit away, two for names of 8 or more
-// characters), for "did you mean"; nullopt when none is that close.
+// characters), for "did you mean"; nullopt when none is that close, or `key` is itself one.
 std::optional<std::string> nearest_config_key(const std::string& key);
 
 }  // namespace llm

@@ -30,6 +30,7 @@ std::optional<std::string> nearest_config_key(const std::string& key) {
   size_t best_distance = allowed + 1;
   for (const ConfigField& field : config_fields()) {
     const size_t distance = edit_distance(key, field.name);
+    if (distance == 0) return std::nullopt;  // a known key, unused where it stands (optim_args with AdamW): no slip
     if (distance < best_distance) best = field.name, best_distance = distance;
   }
   return best;
