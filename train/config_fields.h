@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/user_error.h"
 #include "train/config.h"
 
 namespace llm {
@@ -33,15 +32,6 @@ struct Where {
 
 // Throws the one-line UserError "<where>: expected <expected>, got <got>".
 [[noreturn]] void fail(const Where& w, const std::string& expected, const std::string& got);
-// io's answer for the key at `w`: its one-line refusal (naming the file) led by the key.
-template <typename Read>
-auto at_key(const Where& w, Read read) {
-  try {
-    return read();
-  } catch (const UserError& e) {
-    throw UserError(w.str() + ": " + e.what());
-  }
-}
 std::string describe(const YAML::Node& n);  // what the user wrote, for the "got ..." half
 std::string join(const std::vector<std::string>& items);  // "a, b, c"
 std::string num(double v);                                 // %g

@@ -1,6 +1,9 @@
 // defines: distributed_rows (the keys of several ranks: local_rank, Ray's, the all-reduce bucket, and
 // how a config asks for ZeRO: our zero_stage, a DeepSpeed json, or Axolotl's FSDP keys mapped onto
 // the same stages)
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +11,7 @@
 #include "train/config_field_builders.h"
 #include "train/config_fields.h"
 #include "io/json_text.h"
+#include "io/special_file.h"
 
 namespace llm {
 namespace {
@@ -20,7 +24,12 @@ constexpr int64_t kMaxLocalRank = 65535;
 // own tuning, or "auto".
 void read_deepspeed(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string path = ctx.beside_config(read_string(n, w));
-  const std::string text = at_key(w, [&] { return read_whole_file(path, "a readable DeepSpeed JSON config"); });
+  if (std::optional<std::string> kind = special_file_kind(path)) fail(w, "a readable DeepSpeed JSON config", "'" + path + "', " + *kind);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(w, "a readable DeepSpeed JSON config", "'" + path + "', a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(w, "a readable DeepSpeed JSON config", "'" + path + "'");
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   const nlohmann::json json = parse_json_or_discarded(text);
   if (json.is_discarded() || !json.is_object())
     fail(w, "a DeepSpeed JSON config (a JSON object)", "'" + path + "', which is not one");

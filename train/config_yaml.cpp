@@ -1,12 +1,16 @@
 // defines: read_config_yaml (a config's text checked as Axolotl's yaml.safe_load reads it, then
-// loaded), config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
+// loaded, its merge keys applied), config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
 // written row by row from the field table (train/config_fields.cpp); config_to_save,
 // config_changes (what a resume changes against a checkpoint's config)
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "engine/user_error.h"
 #include "io/python_text.h"  // first_ill_formed_utf8
@@ -45,6 +49,86 @@ int64_t second_document_line(const std::string& text) {
   return 0;
 }
 
+// YAML 1.1's merge key, as PyYAML's SafeLoader (Axolotl's yaml.safe_load) applies it: `<<: *map`
+// or `<<: [*a, *b]` puts the merged maps' keys into the map that holds it, below its own keys (a
+// key the map gives wins; of a list of maps the first that gives a key wins), merged maps flattened
+// first. yaml-cpp leaves `<<` as a key. Every map of the document is flattened in place, so the
+// merged keys keep the lines they were written on. Containers are visited once, by where they
+// start (an alias is the node it names), so a structure that holds itself ends.
+class MergeKeys {
+ public:
+  explicit MergeKeys(const std::string& source) : source_(source) {}
+
+  void flatten(YAML::Node node) {
+    if (!node.IsMap() && !node.IsSequence()) return;
+    if (!visited_.insert({node.Mark().pos, static_cast<int>(node.Type())}).second) return;
+    if (node.IsSequence()) {
+      for (YAML::Node item : node) flatten(item);
+      return;
+    }
+    std::vector<std::pair<YAML::Node, YAML::Node>> merged;  // in PyYAML's order: the last of a key wins
+    std::set<std::string> own;
+    bool any = false;
+    for (const auto& kv : node) {
+      if (!is_merge_key(kv.first)) {
+        own.insert(kv.first.IsScalar() ? kv.first.Scalar() : std::string());
+        continue;
+      }
+      any = true;
+      // Built by copies, never assigned: assigning a YAML::Node rebinds the node it refers to (so
+      // std::reverse would rewrite the document's maps).
+      std::vector<YAML::Node> maps;
+      if (kv.second.IsMap()) {
+        maps.push_back(kv.second);
+      } else if (kv.second.IsSequence()) {
+        for (size_t i = kv.second.size(); i-- > 0;) {  // the last map first: the first one given wins
+          if (!kv.second[i].IsMap()) refuse(kv.second[i], "a mapping in the list to merge");
+          maps.push_back(kv.second[i]);
+        }
+      } else {
+        refuse(kv.second, "a mapping or a list of mappings to merge");
+      }
+      for (const YAML::Node& map : maps) {
+        flatten(map);
+        for (const auto& pair : map)
+          if (!is_merge_key(pair.first)) merged.emplace_back(pair.first, pair.second);  // left in a map that merges itself
+      }
+    }
+    if (!any) {
+      for (const auto& kv : node) flatten(kv.second);
+      return;
+    }
+    while (remove_merge_key(node)) {
+    }
+    std::map<std::string, size_t> last;  // each merged key's winning entry
+    for (size_t i = 0; i < merged.size(); i++) last[name_of(merged[i].first)] = i;
+    for (size_t i = 0; i < merged.size(); i++) {
+      const std::string name = name_of(merged[i].first);
+      if (last[name] == i && !own.count(name)) node.force_insert(merged[i].first, merged[i].second);
+    }
+    for (const auto& kv : node) flatten(kv.second);
+  }
+
+ private:
+  static bool is_merge_key(const YAML::Node& key) {
+    return key.IsScalar() && ((key.Tag() == "?" && key.Scalar() == "<<") || key.Tag() == "tag:yaml.org,2002:merge");
+  }
+  static std::string name_of(const YAML::Node& key) { return key.IsScalar() ? key.Scalar() : std::string(); }
+  static bool remove_merge_key(YAML::Node& node) {
+    for (const auto& kv : node)
+      if (is_merge_key(kv.first)) return node.remove(kv.first);
+    return false;
+  }
+  [[noreturn]] void refuse(const YAML::Node& value, const std::string& expected) const {
+    const std::string got = value.IsSequence() ? "a list" : value.IsNull() ? "null" : "'" + value.Scalar() + "'";
+    throw UserError(source_ + ":" + std::to_string(value.Mark().line + 1) + ": <<: expected " + expected +
+                    " (YAML's merge key), got " + got);
+  }
+
+  const std::string& source_;
+  std::set<std::pair<int, int>> visited_;
+};
+
 }  // namespace
 
 YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& source, bool resolved) {
@@ -70,6 +154,7 @@ YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& sou
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
                     ": YAML syntax error: " + why);
   }
+  MergeKeys(source).flatten(root);
   return root;
 }
 
