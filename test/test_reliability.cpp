@@ -480,6 +480,14 @@ TEST_CASE("the memory check asks the device: a run larger than what it reports i
   std::vector<std::string> left;
   for (const auto& entry : fs::directory_iterator(refused)) left.push_back(entry.path().filename().string());
   CHECK(left == std::vector<std::string>{".lock"});
+  // A peak at evaluation names the evaluation and the key that sets its rows.
+  Run eval = run_train(ws.config("max_steps: 1\nval_set_size: 0.1\neval_batch_size: 1048576\n") + " --device cpu --output_dir " +
+                           (ws.dir / "eval").string(),
+                       "LLM_TRAIN_AVAILABLE_MEMORY=1073741824 ");
+  CHECK(eval.exit_code == 2);
+  CHECK(one_line_error(eval));
+  CHECK(contains(error_text(eval), " GiB at its peak (at evaluation (eval_batch_size rows in one forward); "));
+  CHECK(contains(error_text(eval), "available; lower eval_batch_size (the rows an evaluation takes in one forward)"));
 }
 
 // HF's auto_find_batch_size, decided by the memory plan before anything is allocated: the first

@@ -95,13 +95,21 @@ std::string format_bytes(double bytes) {
 
 void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& device) {
   if (available == 0 || plan.peak_bytes <= static_cast<double>(available)) return;
+  // The largest of the step's items is named when the peak is the step's and holds it (an
+  // evaluation's rows are no item of the step), and the keys to lower are that moment's.
   const MemoryItem& largest = plan.largest();
+  const bool evaluation = plan.peak_when.rfind("evaluation", 0) == 0;
+  const std::string largest_text = !evaluation && largest.bytes <= plan.peak_bytes
+                                       ? fmt::format("largest: {} {}; ", largest.name, format_bytes(largest.bytes))
+                                       : "";
   throw UserError(fmt::format(
-      "{}: a rank needs about {} at its peak (largest: {} {}; `llm_bench memory --config {}` prints the "
-      "plan), but {} has {} available; lower hidden_size, intermediate_size, num_hidden_layers or "
-      "vocab_size (activations: micro_batch_size, sequence_len, or gradient_checkpointing: true)",
-      c.source, format_bytes(plan.peak_bytes), largest.name, format_bytes(largest.bytes), c.source, device,
-      format_bytes(static_cast<double>(available))));
+      "{}: a rank needs about {} at its peak ({}at {}; `llm_bench memory --config {}` prints the plan), but {} has {} "
+      "available; lower {}",
+      c.source, format_bytes(plan.peak_bytes), largest_text, plan.peak_when, c.source, device,
+      format_bytes(static_cast<double>(available)),
+      evaluation ? "eval_batch_size (the rows an evaluation takes in one forward)"
+                 : "hidden_size, intermediate_size, num_hidden_layers or vocab_size (activations: micro_batch_size, "
+                   "sequence_len, or gradient_checkpointing: true)"));
 }
 
 }  // namespace llm

@@ -38,8 +38,8 @@ std::string merged_model_dir(const TrainConfig& c);
 // own directory, whose weights it would replace.
 void refuse_export_into_base(const TrainConfig& c, const std::string& dir, const char* what);
 
-// Refuses in one line, naming the peak, its largest category, what `device` has available
-// (Backend::available_memory) and the keys to lower, when the memory plan's peak (train/memory_plan.h)
+// Refuses in one line, naming the peak, its moment (and its largest category when that lives
+// then), what `device` has available (Backend::available_memory) and that moment's keys to lower, when the memory plan's peak (train/memory_plan.h)
 // exceeds `available` bytes. available == 0 (the system does not say) checks nothing.
 void check_memory(const TrainConfig& c, const MemoryPlan& plan, uint64_t available, const std::string& device);
 
