@@ -15,12 +15,6 @@ std::atomic<bool> says_second_signal{true};
 const char* second_signal_text = nullptr;
 size_t second_signal_length = 0;
 
-std::string signal_name(int signal) {
-  if (signal == SIGINT) return "SIGINT";
-  if (signal == SIGTERM) return "SIGTERM";
-  return "signal " + std::to_string(signal);
-}
-
 void on_stop_signal(int signal) {
   int none = 0;
   if (first_signal.compare_exchange_strong(none, signal)) return;
@@ -32,6 +26,12 @@ void on_stop_signal(int signal) {
   _exit(kStopExitCodeBase + signal);
 }
 }  // namespace
+
+std::string signal_name(int signal) {
+  if (signal == SIGINT) return "SIGINT";
+  if (signal == SIGTERM) return "SIGTERM";
+  return "signal " + std::to_string(signal);
+}
 
 void install_stop_signal_handlers(const char* second_signal_line) {
   second_signal_text = second_signal_line;

@@ -1,6 +1,7 @@
 // A clean stop on SIGINT or SIGTERM. The handler only records the first signal; the program stops
-// at its next safe point: after the current training step (with a checkpoint), or at a stop point
-// of start-up, where nothing is half written (StopRequested). A second signal exits at once, after
+// at its next safe point: after the current training step (with a checkpoint), between two
+// evaluation batches (with the checkpoint of the step before its evaluation, which a resume runs
+// first), or at a stop point of start-up, where nothing is half written (StopRequested). A second signal exits at once, after
 // writing the program's line for it to stderr.
 #pragma once
 #include <stdexcept>
@@ -19,6 +20,7 @@ void silence_second_signal_message();
 
 // The first signal received (SIGINT or SIGTERM); 0 while none.
 int stop_signal();
+std::string signal_name(int signal);  // "SIGINT", "SIGTERM", "signal N"
 
 // Thrown at a stop point of start-up after a stop signal (`during` names the phase); llm_train prints one line and exits
 // kStopExitCodeBase + signal (the shell's code for a process that signal ended: 130, 143).

@@ -2,7 +2,7 @@
 // writes checkpoints, then resumed by auto_resume_from_checkpoints until it finishes. No kill may
 // leave a checkpoint that loads half written, and the finished run must equal one that was never
 // interrupted, bit for bit. And the stop signals that are not a step's clean stop (test_train has
-// that one): SIGTERM during start-up, and a second signal.
+// that one): SIGTERM during start-up, during an evaluation, and a second signal.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -14,9 +14,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 // defines: list_checkpoints, checkpoint_step, verify_checkpoint
 #include "io/checkpoint.h"
@@ -46,6 +48,14 @@ Progress progress(const std::string& output_dir) {
     }
   }
   return p;
+}
+
+// metrics.jsonl's records without their timing (tokens_per_s), evaluations among them.
+std::vector<std::string> records(const std::string& metrics_path) {
+  std::vector<std::string> lines;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line.substr(0, line.find(", \"tokens_per_s\"")));
+  return lines;
 }
 
 }  // namespace
@@ -153,6 +163,34 @@ TEST_CASE("SIGTERM during start-up stops at the next stop point: one line, exit 
   REQUIRE(lock >= 0);
   CHECK(flock(lock, LOCK_EX | LOCK_NB) == 0);
   close(lock);
+}
+
+// A long evaluation would outlast a scheduler's grace period: the signal ends it between two
+// batches (LLM_TRAIN_SIGNAL_AT_EVAL raises it there), and the checkpoint is the step's as it stood
+// before the evaluation, which its resume runs first.
+TEST_CASE("SIGTERM during an evaluation: the step's checkpoint, whose resume evaluates first, as if uninterrupted") {
+  Workspace ws("eval_signal"), ref("eval_signal_ref");
+  const std::string cfg = "max_steps: 4\neval_steps: 2\nval_set_size: 0.3\neval_batch_size: 1\n";
+  const Run stopped = run_train(ws.config(cfg), "LLM_TRAIN_SIGNAL_AT_EVAL=2:1 ");
+  REQUIRE_MESSAGE(stopped.exit_code == 0, stopped.output);
+  CHECK(contains(stopped.output, "stopped by SIGTERM during the evaluation at step 2: checkpoint written to " +
+                                     ws.out("step_000002") + " (its evaluation runs first on resume)"));
+  CHECK(list_checkpoints(ws.out()) == std::vector<std::string>{ws.out("step_000002")});
+  CHECK(!contains(read_file(ws.out("metrics.jsonl")), "{\"step\": 2, \"eval_loss\""));
+  const Run resumed = run_train("--resume " + ws.out("step_000002"));
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(contains(resumed.output, "eval step 2 |"));
+  const Run straight = run_train(ref.config(cfg));
+  REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
+  CHECK(records(ws.out("metrics.jsonl")) == records(ref.out("metrics.jsonl")));
+  check_same_model(ws.out("step_000004"), ref.out("step_000004"));
+  // At the start's evaluation nothing has trained: start-up's stop, nothing saved.
+  Workspace start("eval_signal_start");
+  const Run at_start = run_train(start.config(cfg), "LLM_TRAIN_SIGNAL_AT_EVAL=0:0 ");
+  CHECK(at_start.exit_code == 128 + SIGTERM);
+  CHECK(contains(at_start.output, "stopped by SIGTERM during start-up (the evaluation at the start), before the first "
+                                  "step: no checkpoint written"));
+  CHECK(list_checkpoints(start.out()).empty());
 }
 
 TEST_CASE("a second stop signal exits at once, with one line saying so") {

@@ -276,12 +276,81 @@ TrainResult Trainer::Impl::run() {
   // early_stopping_patience given on resume lets it go on.
   result.stopped_early = patience_ran_out();
   if (result.stopped_early) say_early_stop(" (at the checkpoint's step, before this resume)");
+  // What follows a step: its evaluation, the saves and the reasons to stop; true when the run
+  // stops here. A checkpoint whose evaluation a stop signal cut short runs it first on resume.
+  const auto finish_step = [&](bool watchdog_stop) {
+    const bool evaluates = plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps);
+    bool improved = false;
+    try {
+      improved = evaluates && evaluate_and_record(false, tty);
+    } catch (const EvaluationStopped& stopped) {
+      // Saved before its evaluation, as it stands: a resume runs the evaluation, then all below.
+      state.evaluation_due = true;
+      result.last_checkpoint = save(true);
+      say("\nstopped by {} during the evaluation at step {}: checkpoint written to {} (its evaluation runs first on "
+          "resume); continue with ./llm_train --resume {}\n", signal_name(stopped.signal), state.step,
+          result.last_checkpoint, result.last_checkpoint);
+      result.interrupted = true;
+      return true;
+    }
+    const bool early_stop = patience_ran_out();
+    // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
+    int64_t stop_flag = stop_signal() != 0 ? 1 : 0;
+    comm.allreduce_max(&stop_flag, 1);
+    const bool stop_signal = stop_flag > 0;
+    // HF's save_strategy best saves each new best. Early stopping where HF's load_best_model_at_end
+    // is off (save_steps not a multiple of eval_steps, which Axolotl refuses) saves them too, so
+    // its best checkpoint exists.
+    const bool best_save = improved && (c.save_strategy == "best" || (c.early_stopping_patience > 0 && !load_best));
+    // The checkpoints HF's Trainer writes too; the others (a best above, a stop to resume from) are
+    // ours. The last step saves under steps (DefaultFlowCallback) and epoch (its epoch's end), not no or best.
+    const bool saves_last = c.save_strategy != "no" && c.save_strategy != "best";
+    auto hf_saves = [&](int64_t step) {
+      return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) ||
+             (saves_last && step == plan.total_steps);
+  };
+    if (hf_saves(state.step) || best_save || watchdog_stop || stop_signal) {
+      if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step), c.output_dir);
+      // save_only_model leaves the optimizer out, but not of the checkpoints a stop writes to resume from.
+      result.last_checkpoint = save(!c.save_only_model || stop_signal || watchdog_stop);
+    }
+    if (early_stop) {
+      say_early_stop("");
+      result.stopped_early = true;
+      return true;
+    }
+    if (watchdog_stop) {
+      say("loss watchdog: the logged loss was above loss_watchdog_threshold {} at {} step ends in a row; "
+          "stopping (checkpoint {})\n", c.loss_watchdog_threshold, state.watchdog_violations, result.last_checkpoint);
+      result.stopped_by_watchdog = true;
+      return true;
+    }
+    if (stop_signal) {
+      say("\nstopped by signal: checkpoint written to {}; continue with ./llm_train --resume {}\n",
+                 result.last_checkpoint, result.last_checkpoint);
+      result.interrupted = true;
+      return true;
+    }
+    return false;
+  };
   // HF's eval_on_start evaluates again after a resume, repeating the checkpoint step's evaluation
   // in the log and counting it against early stopping's patience, so a resumed run could stop
   // where the run that saved the checkpoint would have gone on (Axolotl's issue #3305, its fix
   // #3575 skips it). A resume continues exactly: the start's evaluation is a fresh run's alone.
-  if (plan.eval_on_start && first_step == 0 && state.step < plan.total_steps) evaluate_and_record(true, tty);
-  while (!result.stopped_early && state.step < plan.total_steps) {
+  if (plan.eval_on_start && first_step == 0 && state.step < plan.total_steps) {
+    try {
+      evaluate_and_record(true, tty);
+    } catch (const EvaluationStopped& stopped) {
+      throw StopRequested(stopped.signal, "the evaluation at the start");
+    }
+  }
+  bool stopped = false;
+  if (state.evaluation_due) {  // the resumed step's evaluation, which a stop signal cut short
+    state.evaluation_due = false;
+    // The watchdog counted this step's log already: its verdict stands as it was then.
+    stopped = finish_step(c.loss_watchdog_threshold > 0 && state.watchdog_violations >= c.loss_watchdog_patience);
+  }
+  while (!stopped && !result.stopped_early && state.step < plan.total_steps) {
     maybe_inject_failure(comm, state.step + 1);
     if (c.lisa()) apply_lisa();
     if (c.relora) restart_relora();
@@ -349,46 +418,7 @@ TrainResult Trainer::Impl::run() {
       std::fflush(stdout);
     }
 
-    const bool improved = plan.eval_steps > 0 && (state.step % plan.eval_steps == 0 || state.step == plan.total_steps) &&
-                          evaluate_and_record(false, tty);
-    const bool early_stop = patience_ran_out();
-    // Every rank must agree to stop at the same step: mpirun delivers signals at different times.
-    int64_t stop_flag = stop_signal() != 0 ? 1 : 0;
-    comm.allreduce_max(&stop_flag, 1);
-    const bool stop_signal = stop_flag > 0;
-    // HF's save_strategy best saves each new best. Early stopping where HF's load_best_model_at_end
-    // is off (save_steps not a multiple of eval_steps, which Axolotl refuses) saves them too, so
-    // its best checkpoint exists.
-    const bool best_save = improved && (c.save_strategy == "best" || (c.early_stopping_patience > 0 && !load_best));
-    // The checkpoints HF's Trainer writes too; the others (a best above, a stop to resume from) are
-    // ours. The last step saves under steps (DefaultFlowCallback) and epoch (its epoch's end), not no or best.
-    const bool saves_last = c.save_strategy != "no" && c.save_strategy != "best";
-    auto hf_saves = [&](int64_t step) {
-      return (plan.save_steps > 0 && step % plan.save_steps == 0) || (c.save_first_step && step == 1) ||
-             (saves_last && step == plan.total_steps);
-    };
-    if (hf_saves(state.step) || best_save || watchdog_stop || stop_signal) {
-      if (hf_saves(state.step)) record_save(state, state.best_step >= 0 && hf_saves(state.best_step), c.output_dir);
-      // save_only_model leaves the optimizer out, but not of the checkpoints a stop writes to resume from.
-      result.last_checkpoint = save(!c.save_only_model || stop_signal || watchdog_stop);
-    }
-    if (early_stop) {
-      say_early_stop("");
-      result.stopped_early = true;
-      break;
-    }
-    if (watchdog_stop) {
-      say("loss watchdog: the logged loss was above loss_watchdog_threshold {} at {} step ends in a row; "
-          "stopping (checkpoint {})\n", c.loss_watchdog_threshold, state.watchdog_violations, result.last_checkpoint);
-      result.stopped_by_watchdog = true;
-      break;
-    }
-    if (stop_signal) {
-      say("\nstopped by signal: checkpoint written to {}; continue with ./llm_train --resume {}\n",
-                 result.last_checkpoint, result.last_checkpoint);
-      result.interrupted = true;
-      break;
-    }
+    if (finish_step(watchdog_stop)) break;
   }
   if (const WeightUnits* units = weight_units())
     say("ZeRO-3: {} unit all-gathers, {} of them prefetched ({} unused)\n", units->counts().gathers,

@@ -44,6 +44,9 @@ struct TrainerState {
   // training loss (none before the first log, or when an evaluation was recorded after it).
   std::optional<float> newest_logged_loss;
   int64_t watchdog_violations = 0;
+  // A stop signal cut the evaluation at `step` short: what follows the step (its evaluation, the
+  // saves and the reasons to stop) runs first when this checkpoint resumes.
+  bool evaluation_due = false;
 };
 
 class Trainer {

@@ -206,6 +206,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   m["steps_since_log"] = std::to_string(state.steps_since_log);
   m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
+  m["evaluation_due"] = state.evaluation_due ? "true" : "false";
   m["world_size"] = std::to_string(comm.world_size());
   m["arithmetic"] = backend(device).arithmetic();
   if (plateau) {  // reduce_lr_on_plateau's state: the rate and what the next evaluations compare with
@@ -384,6 +385,13 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     state.loss_since_log = metadata_loss<double>(t, "loss_since_log").value_or(0.0);
     state.newest_logged_loss = metadata_loss(t, "newest_logged_loss");
     state.watchdog_violations = metadata_int(t, "watchdog_violations", 0, state.step);
+  }
+  // Written since 2026-12-06 (a stop signal during an evaluation); before, every checkpoint
+  // followed its step's evaluation.
+  if (auto due = t.metadata.find("evaluation_due"); due != t.metadata.end()) {
+    if (due->second != "true" && due->second != "false")
+      throw UserError(t.path + ": metadata evaluation_due: expected true or false, got '" + due->second + "'");
+    state.evaluation_due = due->second == "true";
   }
   if (preference()) {
     const int64_t n = data.examples->size();

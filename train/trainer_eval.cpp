@@ -3,20 +3,45 @@
 // (preference training's evaluation is in trainer_preference.cpp).
 #include <fmt/core.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/stop_signal.h"
 #include "train/best_model.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
+namespace {
+
+// Test hook: LLM_TRAIN_SIGNAL_AT_EVAL=STEP:BATCH raises SIGTERM before batch BATCH (0-based) of
+// the evaluation at step STEP, where a scheduler's signal may arrive.
+void maybe_raise_signal(int64_t step, int64_t batch) {
+  const char* at = std::getenv("LLM_TRAIN_SIGNAL_AT_EVAL");
+  if (at && fmt::format("{}:{}", step, batch) == at) std::raise(SIGTERM);
+}
+
+}  // namespace
 
 void Trainer::Impl::for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f) {
   int64_t rounds = static_cast<int64_t>(val_batches.size());
-  if (weight_units() || kto()) comm.allreduce_max(&rounds, 1);  // each round is collective
-  for (int64_t i = 0; i < rounds; i++) {
+  const bool lockstep = weight_units() || kto();  // each round is collective
+  if (lockstep) comm.allreduce_max(&rounds, 1);
+  // A stop signal ends the evaluation between batches (a long one would outlast a scheduler's
+  // grace period): every rank agrees, at each round where the rounds are collective, else once
+  // after its own batches, so all of them leave it together.
+  int64_t signal = 0;
+  for (int64_t i = 0; i < rounds && signal == 0; i++) {
+    maybe_raise_signal(state.step, i);
+    signal = stop_signal();
+    if (lockstep) comm.allreduce_max(&signal, 1);
+    if (signal != 0) break;
     const bool real = i < static_cast<int64_t>(val_batches.size());
     f(real ? val_batches[i] : eval_filler, real);
   }
+  comm.allreduce_max(&signal, 1);
+  if (signal != 0) throw EvaluationStopped{static_cast<int>(signal)};
 }
 
 float Trainer::Impl::evaluate() {

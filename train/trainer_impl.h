@@ -137,8 +137,12 @@ struct Trainer::Impl {
   bool evaluate_and_record(bool at_start, bool tty);
   // f(batch, real) for each evaluation batch of this rank; under ZeRO-3 every rank runs as many
   // (weights are gathered with every rank in each forward): a rank short of batches runs a
-  // filler, real false, whose result counts for nothing.
+  // filler, real false, whose result counts for nothing. A stop signal ends it on every rank
+  // (EvaluationStopped), nothing recorded.
   void for_each_eval_batch(const std::function<void(const Batch&, bool real)>& f);
+  struct EvaluationStopped {
+    int signal;
+  };
   bool preference() const { return !config.rl.empty(); }
   bool kto() const { return config.rl == "kto"; }
   bool orpo() const { return config.rl == "orpo"; }
