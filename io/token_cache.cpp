@@ -305,7 +305,10 @@ CachedExamples load_or_build_token_cache(const DataConfig& config, uint64_t seed
              std::to_string(shortest) + (config.min_sample_len > 0 ? "" : " (its default)");
     throw UserError(config.source + ": " + config.datasets_key + ": no example fits sequence_len " +
                     std::to_string(config.sequence_len) + " and min_sample_len " + std::to_string(shortest) + " (" +
-                    (why.empty() ? "no documents" : why) + ")");
+                    (!why.empty()                          ? why
+                     : config.sequence_len < shortest ? "no length is both, as sequence_len is below min_sample_len"
+                                                      : "no documents") +
+                    ")");
   }
   std::string error = write_cache(result.path, checksum, result.data);
   if (!error.empty())

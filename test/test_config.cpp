@@ -316,6 +316,14 @@ TEST_CASE("YAML syntax, structure and file errors") {
   } catch (const UserError& err) {
     CHECK(std::string(err.what()) == missing + ": expected a YAML config file, got no such file");
   }
+  const std::string loop = (scratch().dir / "loop.yaml").string();
+  std::filesystem::create_symlink("loop.yaml", loop);
+  try {
+    load_config(loop);
+    FAIL("no error");
+  } catch (const UserError& err) {
+    CHECK(std::string(err.what()) == loop + ": expected a YAML config file, got a loop of symbolic links");
+  }
 }
 
 // Held to PyYAML 6.0.3's safe_load on 3,000 random documents of anchors and merges (nested, lists

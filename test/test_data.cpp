@@ -465,8 +465,14 @@ TEST_CASE("bad input: one line naming the file, the line and what was expected")
   config.min_sample_len = 700;
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); }) ==
         "test.yaml: datasets: no example fits sequence_len 600 and min_sample_len 700 (1 shorter than min_sample_len 700)");
-  config.sequence_len = 8;
+  // A completion text is cut into chunks of sequence_len, none too long: below min_sample_len every one is short.
+  config.sequence_len = 1;
   config.min_sample_len = -1;
+  config.datasets = {{dir.write("c.txt", "hello world\n"), "completion"}};
+  CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); }) ==
+        "test.yaml: datasets: no example fits sequence_len 1 and min_sample_len 2 (no length is both, as sequence_len "
+        "is below min_sample_len)");
+  config.sequence_len = 8;
   // They fit, but none has a token that trains: said so, not as a length problem.
   config.datasets = {{dir.write("io.jsonl", "{\"segments\": [{\"text\": \"hi\", \"label\": false}]}\n"), "input_output"}};
   CHECK(error_of([&] { load_training_data(config, 42, tok, [](const std::string&) {}); })

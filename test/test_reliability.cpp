@@ -232,6 +232,12 @@ TEST_CASE("output_dir: a file, a path under a file, base_model's directory or a 
                                ": expected a checkpoint directory, got " + c.got + "; move it away\n");
     fs::remove(step);
   }
+  fs::create_directories(ws.out("latest"));
+  r = run_train(ws.config("max_steps: 2\n"));
+  CHECK(r.exit_code == 2);
+  CHECK(error_text(r) == "error: " + (ws.dir / "config.yaml").string() + ": output_dir: " + ws.out("latest") +
+                             ": expected the file naming the newest checkpoint, got a directory; move it away\n");
+  fs::remove(ws.out("latest"));
   REQUIRE(run_train(ws.config("max_steps: 2\n")).exit_code == 0);
   // The export would replace the base's own weights.
   r = run_train(ws.config("max_steps: 2\nbase_model: " + ws.out() + "\n") + " --output_dir " + ws.out() + "/");

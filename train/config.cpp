@@ -4,6 +4,7 @@
 #include "train/config.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -427,7 +428,9 @@ std::string read_config_file(const std::string& path) {
   const fs::file_type type = fs::status(path, ec).type();
   if (type != fs::file_type::regular)
     throw UserError(path + ": expected a YAML config file, got " +
-                    special_file_kind(path).value_or(type == fs::file_type::directory ? "a directory" : "no such file"));
+                    special_file_kind(path).value_or(type == fs::file_type::directory ? "a directory"
+                                                     : ec.value() == ELOOP            ? "a loop of symbolic links"
+                                                                                      : "no such file"));
   std::ifstream in(path);
   if (!in) throw UserError(path + ": expected a readable YAML config file, got no permission");
   std::stringstream text;

@@ -62,6 +62,11 @@ OutputDirLock lock_output_dir(const TrainConfig& c) {
                                                                 : "no directory";
     throw bad(entry.path().string() + ": expected a checkpoint directory, got " + what + "; move it away");
   }
+  // Each save replaces `latest`, the file naming the newest checkpoint; a directory there would
+  // end the run at its first save in the same way.
+  const fs::path latest = fs::path(dir) / "latest";
+  if (fs::is_directory(fs::symlink_status(latest, ec)))
+    throw bad(latest.string() + ": expected the file naming the newest checkpoint, got a directory; move it away");
   const std::string path = (fs::path(dir) / ".lock").string();
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw bad("cannot create the lock file " + path + " (" + std::strerror(errno) + ")");
