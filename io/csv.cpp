@@ -253,7 +253,7 @@ std::vector<JsonRecord> read_csv_rows(const std::string& path) {
   for (size_t r = 0; r + 1 < records.size(); r++) {
     json row = json::object();
     for (size_t c = 0; c < names.size(); c++) row[names[c]] = std::move(typed[c][r]);
-    rows.push_back({std::move(row), static_cast<int64_t>(r) + 1});
+    rows.push_back({std::move(row), records[r + 1].line});  // where the row starts in the file
   }
   return rows;
 }
