@@ -64,26 +64,35 @@ BpeVocabulary read_bpe_vocabulary(const std::string& path) {
 void apply_added_tokens_overrides(BpeVocabulary& v, const AddedTokensOverrides& overrides, const std::string& where) {
   const int64_t first = int64_t(v.tokens.size()), end = first + int64_t(v.specials.size());
   const std::string key = where + ": added_tokens_overrides: ";
+  std::vector<std::string> renamed = v.specials;
   for (const auto& [id, name] : overrides) {
     if (id < first || id >= end)
       throw UserError(key + "expected the id of an added token of " + v.source + " (" + std::to_string(first) + ".." +
                       std::to_string(end - 1) + "), got " + std::to_string(id));
-    for (size_t i = 0; i < v.specials.size(); i++)
-      if (v.specials[i] == name && int64_t(first + i) != id && !overrides.count(first + int64_t(i)))
-        throw UserError(key + "expected a name no other token has, got " + name + " (token " + std::to_string(first + i) + ")");
+    if (name.empty()) throw UserError(key + "expected a name for token " + std::to_string(id) + ", got an empty one");
     const std::string& old = v.specials[size_t(id - first)];
     for (const auto& [role, current] : {std::pair{"BOS", v.bos.empty() ? kDefaultBos : v.bos},
                                         {"EOS", v.eos.empty() ? kDefaultEos : v.eos}})
       if (old == current)
         throw UserError(key + "expected a reserved token's id, got " + std::to_string(id) + ", the tokenizer's " + role +
                         " " + old + " (special_tokens chooses which token plays it)");
+    renamed[size_t(id - first)] = name;
     v.name += " " + std::to_string(id) + "=" + name;  // another vocabulary: another token cache
   }
+  // Text finds a special token by its name, and the saved tokenizer.json keys its vocabulary by
+  // it: a name two tokens share, renamed or ordinary, would make the export another tokenizer.
   for (const auto& [id, name] : overrides) {
-    std::string& special = v.specials[size_t(id - first)];
-    if (special == (v.pad.empty() ? kDefaultPad : v.pad)) v.pad = name;  // PAD stays this token
-    special = name;
+    for (size_t i = 0; i < renamed.size(); i++)
+      if (renamed[i] == name && first + int64_t(i) != id)
+        throw UserError(key + "expected a name no other token has, got " + name + " (token " + std::to_string(first + int64_t(i)) + ")");
+    const auto ordinary = std::find(v.tokens.begin(), v.tokens.end(), name);
+    if (ordinary != v.tokens.end())
+      throw UserError(key + "expected a name no other token has, got " + name + " (token " +
+                      std::to_string(ordinary - v.tokens.begin()) + ", an ordinary one)");
   }
+  for (const auto& [id, name] : overrides)
+    if (v.specials[size_t(id - first)] == (v.pad.empty() ? kDefaultPad : v.pad)) v.pad = name;  // PAD stays this token
+  v.specials = std::move(renamed);
 }
 
 BpeTokenizer::BpeTokenizer(const std::string& path) : BpeTokenizer(read_bpe_vocabulary(path)) {}

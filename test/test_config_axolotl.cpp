@@ -455,6 +455,8 @@ TEST_CASE("added_tokens_overrides: {token id: new name}") {
   CHECK(parse("added_tokens_overrides: {128011: '<|im_start|>'}\n").added_tokens_overrides.at(128011) == "<|im_start|>");
   CHECK(error_with("added_tokens_overrides: {im_start: '<|im_start|>'}\n") ==
         "cfg.yaml:3: added_tokens_overrides.im_start: expected a token id (a whole number) as the key, got 'im_start'");
+  CHECK(error_with("added_tokens_overrides: {99999999999999999999: '<|x|>'}\n").find("got '99999999999999999999'") !=
+        std::string::npos);
   CHECK(error_with("added_tokens_overrides: [128011]\n").find("expected a map {token id: new name}") != std::string::npos);
 }
 

@@ -285,6 +285,11 @@ TEST_CASE("added_tokens_overrides: renamed added tokens encode to their ids, and
   CHECK(error_with({{272, "<|x|>"}}, json).find("(268..271), got 272") != std::string::npos);
   CHECK(error_with({{kRanks + 2, "<|eot_id|>"}}, json) ==
         "cfg.yaml: added_tokens_overrides: expected a name no other token has, got <|eot_id|> (token 271)");
+  // Two renamed to one name, or to an ordinary token's text: the export would lose a token.
+  CHECK(error_with({{kRanks + 1, "<|x|>"}, {kRanks + 2, "<|x|>"}}, json).find("expected a name no other token has, got <|x|>") !=
+        std::string::npos);
+  CHECK(error_with({{kRanks + 2, "a"}}, json) ==
+        "cfg.yaml: added_tokens_overrides: expected a name no other token has, got a (token 97, an ordinary one)");
   CHECK(error_with({{kRanks + 3, "<|x|>"}}, json) ==
         "cfg.yaml: added_tokens_overrides: expected a reserved token's id, got 271, the tokenizer's EOS <|eot_id|> "
         "(special_tokens chooses which token plays it)");

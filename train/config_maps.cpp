@@ -7,6 +7,7 @@
 #include "train/config_fields.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <regex>
 #include <set>
 
@@ -39,8 +40,9 @@ void read_added_tokens_overrides(ReadContext& ctx, const YAML::Node& n, const Wh
   overrides.clear();
   for_fields(n, w, "a map {token id: new name}", [&](const std::string& key, const YAML::Node& v, const Where& wk) {
     char* end = nullptr;
+    errno = 0;
     const long long id = std::strtoll(key.c_str(), &end, 10);
-    if (key.empty() || *end || id < 0) fail(wk, "a token id (a whole number) as the key", "'" + key + "'");
+    if (key.empty() || *end || errno || id < 0) fail(wk, "a token id (a whole number) as the key", "'" + key + "'");
     overrides[id] = read_string(v, wk);
   });
 }
