@@ -107,9 +107,13 @@ PretrainingStream load_pretraining_stream(const DataConfig& config, uint64_t see
       std::to_string(stream.data.tokens.size()) + " tokens; served as a stream " +
       (config.shuffle_merged_datasets ? "through a shuffle buffer of " + std::to_string(source.buffer_size)
                                       : std::string("in file order")));
-  if (stream.data.size() == 0)
+  // A row of BOS alone (an empty text unpacked) predicts nothing: a stream of only those would
+  // train a loss of 0 on no token.
+  bool any_target = false;
+  for (int64_t e = 0; e < stream.data.size() && !any_target; e++) stream.data.for_each_target(e, [&](int32_t) { any_target = true; });
+  if (!any_target)
     throw UserError(config.source + ": pretraining_dataset: " + source.spec.path +
-                    " gives no rows to train on; expected longer texts");
+                    " gives no rows with a token to predict; expected longer texts");
   return stream;
 }
 

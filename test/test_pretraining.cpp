@@ -208,4 +208,14 @@ TEST_CASE("pretraining_dataset: what Axolotl refuses, or what is not built, stop
   Run r = run_train(ws.config("max_steps: 1\nstreaming: true\n"));
   CHECK(r.exit_code != 0);
   CHECK_MESSAGE(r.output.find("streaming: expected pretraining_dataset with it") != std::string::npos, r.output);
+  // Empty texts unpacked: rows of BOS alone, nothing to predict (it trained a loss of 0).
+  const std::string empty = (ws.dir / "empty.jsonl").string();
+  write_file(empty, "{\"text\": \"\"}\n{\"text\": \"\"}\n");
+  const std::string config = (ws.dir / "empty.yaml").string();
+  write_file(config, kSmallModel + "pretraining_dataset:\n  - path: " + empty + "\nstreaming: true\nmax_steps: 1\noutput_dir: " +
+                         ws.out() + "\n");
+  r = run_train(config);
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("empty.jsonl gives no rows with a token to predict; expected longer texts") != std::string::npos,
+                r.output);
 }
