@@ -190,8 +190,9 @@ TEST_CASE("the Jinja path: typed markers stay text, tool calls pass through, a r
   CHECK(trained(typed) == "<|eot_id|><eot>");
 
   // A tool call has no content (null is dropped, as Axolotl drops it) and its keys reach the
-  // template, which writes the call itself: nothing of it trains. (A string is iterable to
-  // jinja2, so this template writes the tool's answer as JSON.)
+  // template, which writes the call itself: Axolotl's find_turn, rendering the turn again with
+  // dummy content and no tool_calls, finds the call as the turn, which trains with its <eot>.
+  // (A string is iterable to jinja2, so this template writes the tool's answer as JSON.)
   const std::string tool_rows =
       R"({"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": null,)"
       R"( "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},)"
@@ -199,7 +200,7 @@ TEST_CASE("the Jinja path: typed markers stay text, tool calls pass through, a r
   const Example tool = examples_of(tool_rows, spec, kFake).at(0);
   CHECK(kFake.decode(tool.tokens).find("<h>assistant</h>\n\n{\"name\": \"get_weather\", \"parameters\": "
                                        "{\"city\": \"Paris\"}}<eot><h>ipython</h>\n\n\"sunny\"<eot>") != std::string::npos);
-  CHECK(trained(tool) == "Sunny.<eot>");
+  CHECK(trained(tool) == "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<eot>|Sunny.<eot>");
 
   // The row's tools reach the template as `tools`, as Axolotl passes field_tools; without them,
   // tools is none (defined), as apply_chat_template passes it.
@@ -259,6 +260,9 @@ TEST_CASE("which template a config resolves, and its one-line refusals") {
   CHECK(source_of(tokenizer) == "{% for m in messages %}{{ m.content }}{% endfor %}");
   write_file((dir.path / "tok/chat_template.jinja").string(), "{% for m in messages %}\n{{ m.content }");
   CHECK(error_with(tokenizer) == (dir.path / "tok/chat_template.jinja").string() + ": chat template line 2: unclosed tag '{{'");
+  write_file((dir.path / "tok/chat_template.jinja").string(), "\n");
+  CHECK(error_with(tokenizer) == (dir.path / "tok/chat_template.jinja").string() +
+                                     ": expected a Jinja chat template, got an empty file");
   fs::remove(dir.path / "tok/chat_template.jinja");
 
   // jinja: chat_template_jinja inline, or a file beside the config; a dataset's own pair wins.
@@ -271,6 +275,10 @@ TEST_CASE("which template a config resolves, and its one-line refusals") {
   CHECK(error_with("chat_template: jinja\nchat_template_jinja: missing.jinja\n") ==
         dir.path.string() + "/cfg.yaml:5: chat_template_jinja: expected a Jinja template, or the path of a .jinja file "
         "that exists, got 'missing.jinja'");
+  write_file((dir.path / "empty.jinja").string(), "");
+  CHECK(error_with("chat_template: jinja\nchat_template_jinja: empty.jinja\n") ==
+        dir.path.string() + "/cfg.yaml:5: chat_template_jinja: expected a .jinja file holding a template, got 'empty.jinja', "
+        "an empty file");
   CHECK(error_with("chat_template_jinja: '{% for x in y %}'\n") ==
         dir.path.string() + "/cfg.yaml:4: chat_template_jinja: chat template line 1: 'for' is never closed (expected 'endfor')");
   CHECK(error_with("chat_template: vicuna\n").find("chat_template: expected one of llama3, chatml, jinja, tokenizer_default") !=

@@ -24,7 +24,10 @@ std::string chat_template_jinja_of(ReadContext& ctx, const YAML::Node& n, const 
   const std::string file = ctx.beside_config(given);
   std::error_code ec;
   if (fs::is_regular_file(file, ec)) {
-    jinja::Template(read_whole_file(file, "a Jinja chat template"), file);  // a syntax error: now
+    const std::string source = read_whole_file(file, "a Jinja chat template");
+    // An empty template renders no conversation: no token to train.
+    if (source.find_first_not_of(" \t\r\n") == std::string::npos) fail(w, "a .jinja file holding a template", "'" + given + "', an empty file");
+    jinja::Template(source, file);  // a syntax error: now
     return file;
   }
   // Axolotl reads a value naming no file as the template itself; a missing .jinja file is a typo.
@@ -51,7 +54,12 @@ std::optional<std::string> tokenizer_chat_template(const std::string& tokenizer_
   std::error_code ec;
   for (const fs::path& dir : dirs) {
     where = (dir / "chat_template.jinja").string();
-    if (fs::is_regular_file(where, ec)) return read_whole_file(where, "a Jinja chat template");
+    if (fs::is_regular_file(where, ec)) {
+      std::string source = read_whole_file(where, "a Jinja chat template");
+      if (source.find_first_not_of(" \t\r\n") == std::string::npos)
+        throw UserError(where + ": expected a Jinja chat template, got an empty file");
+      return source;
+    }
     where = (dir / "tokenizer_config.json").string();
     if (!fs::is_regular_file(where, ec)) continue;
     const nlohmann::json config = read_json_file(where, "a tokenizer_config.json");
