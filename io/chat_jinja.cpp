@@ -2,18 +2,16 @@
 #include "io/chat_jinja.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <tuple>
 
 #include "engine/user_error.h"
 #include "io/chat_template.h"  // TurnEnds
 
 namespace llm {
 namespace {
-
-// A message's content in the rendered text: bytes [begin, end).
-struct ContentSpan {
-  size_t begin, end;
-  int message;
-};
 
 // The rendered text cut at the special tokens the template wrote (never inside a message's
 // content): (byte offset, id) of each, in order.
@@ -62,25 +60,38 @@ void tokenize_rendered(const std::string& text, const std::vector<std::pair<size
   ordinary(text.size());
 }
 
-// Axolotl's pass for one kind of turn end: the first of `wanted` within 3 tokens after each
-// message's content (its slack for template padding), before the next message's, trains as
-// `option` says (`last`: the last found of the turns that count for it). Passes only add training.
-void mark_turn_ends(const std::vector<int32_t>& ids, const std::vector<int>& message_of,
-                    const std::vector<TurnMask>& masks, const std::vector<int32_t>& wanted,
-                    const std::string& option, std::vector<Loss>& loss) {
-  std::vector<std::pair<size_t, size_t>> found;  // (token, its message)
-  std::optional<size_t> last;
-  for (size_t t = 0; t < ids.size(); t++) {
-    if (message_of[t] < 0 || (t + 1 < ids.size() && message_of[t + 1] == message_of[t])) continue;
-    for (size_t k = t + 1; k < ids.size() && k <= t + 4 && message_of[k] < 0; k++)  // t: a message's last token
-      if (std::find(wanted.begin(), wanted.end(), ids[k]) != wanted.end()) {
-        found.emplace_back(k, size_t(message_of[t]));
-        if (masks.at(size_t(message_of[t])).counts_for_last) last = k;
-        break;
-      }
-  }
-  for (const auto& [k, message] : found)
-    loss[k] = std::max(loss[k], TurnEnds::loss_under(option, masks.at(message).content, k == last));
+// Axolotl's find_turn: where message `i`'s turn lies in the ids of the conversation rendered up
+// to it, found by rendering it again with "[[dummy_message]]" as its only content (its other keys,
+// tool_calls among them, dropped): [first differing id, one past the last differing id from the
+// end), as both renders have them. nullopt where Axolotl finds none (no difference, or an empty
+// span). Those indices are then read in the whole conversation's ids, as Axolotl reads them.
+std::optional<std::pair<int64_t, int64_t>> find_turn(const std::function<std::vector<int32_t>(const jinja::ValueList&)>& ids_of,
+                                                      const jinja::ValueList& messages, size_t i) {
+  jinja::ValueList with_content(messages.begin(), messages.begin() + std::ptrdiff_t(i) + 1);
+  jinja::ValueList with_dummy(messages.begin(), messages.begin() + std::ptrdiff_t(i));
+  with_dummy.push_back(jinja::Value::from(jinja::ValueDict{
+      {"role", messages[i].member("role")}, {"content", jinja::Value::from(jinja::Text("[[dummy_message]]", int(i)))}}));
+  const std::vector<int32_t> full = ids_of(with_content), dummy = ids_of(with_dummy);
+  const size_t common = std::min(full.size(), dummy.size());
+  size_t start = 0;
+  while (start < common && full[start] == dummy[start]) start++;
+  if (start == common) return std::nullopt;
+  size_t back = 0;
+  while (back < common && full[full.size() - 1 - back] == dummy[dummy.size() - 1 - back]) back++;
+  if (back == common) return std::nullopt;
+  const int64_t end = int64_t(full.size() - back);
+  if (end <= int64_t(start)) return std::nullopt;
+  return std::pair<int64_t, int64_t>{int64_t(start), end};
+}
+
+// Axolotl's search for a turn's end: the first of `wanted` at or after `from` (-1, a turn not
+// found, is Python's index of the last id), kept when within 3 of it (its slack for padding).
+std::optional<int64_t> turn_end_token(const std::vector<int32_t>& ids, const std::vector<int32_t>& wanted, int64_t from) {
+  const int64_t n = int64_t(ids.size());
+  for (int64_t i = std::max(from, -n); i < n; i++)
+    if (std::find(wanted.begin(), wanted.end(), ids[size_t(i < 0 ? n + i : i)]) != wanted.end())
+      return std::abs(i - from) <= 3 ? std::optional<int64_t>(i < 0 ? n + i : i) : std::nullopt;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -108,46 +119,47 @@ std::vector<int32_t> tokenize_template_text(const jinja::Text& text, const Token
   return ids;
 }
 
-Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
+Document jinja_chat_document(const jinja::Template& chat_template, const jinja::ValueList& messages,
                              const jinja::Value& tools, const std::vector<TurnMask>& masks,
                              const TurnEnds& ends, const DatasetSpec& spec, const Tokenizer& tokenizer) {
-  const jinja::Text rendered =
-      chat_template.render(chat_template_variables(messages, tools, false, tokenizer, spec.chat_template_kwargs));
+  auto ids_of = [&](const jinja::ValueList& turns, bool prefix) {
+    jinja::ValueDict variables =
+        chat_template_variables(jinja::Value::from(turns), tools, false, tokenizer, spec.chat_template_kwargs);
+    // find_turn's renders also pass real_last_index, the whole conversation's last message.
+    if (prefix && messages.size() > 1) variables.emplace_back("real_last_index", jinja::Value::from(int64_t(messages.size() - 1)));
+    return tokenize_template_text(chat_template.render(variables), tokenizer);
+  };
+  const std::vector<int32_t> ids = ids_of(messages, false);
+  const auto clip = [&](int64_t t) { return size_t(std::clamp<int64_t>(t, 0, int64_t(ids.size()))); };
 
-  std::vector<ContentSpan> contents;
-  size_t at = 0;
-  for (const jinja::Text::Run& run : rendered.runs()) {
-    if (run.source != jinja::kTemplateSource) contents.push_back({at, at + run.text.size(), run.source});
-    at += run.text.size();
-  }
-  std::vector<std::pair<size_t, size_t>> ranges;
-  const std::vector<int32_t> ids = tokenize_template_text(rendered, tokenizer, &ranges);
-
-  // Each token's message: the first content it overlaps; -1 for the template's own.
-  std::vector<int> message_of(ids.size(), -1);
-  for (size_t t = 0, c = 0; t < ids.size(); t++) {
-    while (c < contents.size() && contents[c].end <= ranges[t].first) c++;
-    if (c < contents.size() && contents[c].begin < ranges[t].second) message_of[t] = contents[c].message;
-  }
-
+  // Axolotl's pass over the turns: a turn that trains (or whose end trains under `all`) is found,
+  // its span takes the turn's loss (a train_detail's by position from its start), and the
+  // end-of-turn token, then EOS, after it takes what train_on_eot, then train_on_eos, says.
   std::vector<Loss> loss(ids.size(), Loss::none);
-  for (size_t t = 0; t < ids.size(); t++)
-    if (message_of[t] >= 0) loss[t] = masks.at(size_t(message_of[t])).content;
-  // A message with train_detail: only the tokens its spans train, counted from its first content
-  // token by position (Axolotl's turn_start_idx + i, which may reach past the content).
-  for (size_t m = 0; m < masks.size(); m++) {
-    if (!masks[m].has_detail) continue;
-    const auto first = std::find(message_of.begin(), message_of.end(), int(m));
-    if (first == message_of.end()) continue;
-    for (size_t t = 0; t < ids.size(); t++)
-      if (message_of[t] == int(m)) loss[t] = Loss::none;
-    const size_t start = size_t(first - message_of.begin());
-    for (size_t i = 0; i < masks[m].detail_tokens.size() && start + i < ids.size(); i++)
-      if (masks[m].detail_tokens[i]) loss[start + i] = Loss::trained;
+  std::optional<int64_t> last_eot, last_eos;
+  for (size_t i = 0; i < messages.size(); i++) {
+    if (!masks.at(i).counts_for_last) continue;
+    const auto span = find_turn([&](const jinja::ValueList& turns) { return ids_of(turns, true); }, messages, i);
+    int64_t turn_end = -1;
+    if (span) {
+      turn_end = span->second;
+      if (masks[i].has_detail) {
+        for (size_t k = 0; k < masks[i].detail_tokens.size(); k++)
+          if (masks[i].detail_tokens[k] && clip(span->first + int64_t(k)) < ids.size()) loss[clip(span->first + int64_t(k))] = Loss::trained;
+      } else {
+        for (size_t t = clip(span->first); t < clip(span->second); t++) loss[t] = std::max(loss[t], masks[i].content);
+      }
+    }
+    for (auto [wanted, option, last] : {std::tuple{ends.eot_ids, ends.eot_option, &last_eot},
+                                        std::tuple{std::vector<int32_t>{ends.eos}, ends.eos_option, &last_eos}}) {
+      const std::optional<int64_t> at = turn_end_token(ids, wanted, turn_end);
+      if (!at) continue;
+      *last = *at;
+      loss[size_t(*at)] = std::max(loss[size_t(*at)], TurnEnds::loss_under(option, masks[i].content, false));
+    }
   }
-  // Axolotl's two passes: the end-of-turn tokens under train_on_eot, then EOS under train_on_eos.
-  mark_turn_ends(ids, message_of, masks, ends.eot_ids, ends.eot_option, loss);
-  mark_turn_ends(ids, message_of, masks, {ends.eos}, ends.eos_option, loss);
+  for (auto [option, last] : {std::pair{ends.eot_option, last_eot}, std::pair{ends.eos_option, last_eos}})
+    if (option == "last" && last) loss[size_t(*last)] = Loss::trained;
 
   Document doc;
   doc.add_bos = doc.add_eos = false;

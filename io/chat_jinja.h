@@ -6,11 +6,13 @@
 //   tokenized whole (tokens may span the template's text and a message's), where only the
 //   special tokens the template itself writes are read as such: a "<|eot_id|>" typed in a
 //   message stays text (transformers would read it as the token);
-//   masked by where each byte came from: a token holding any of a message's content takes that
-//   message's loss (io/chat_template.h's turn_masks); the
-//   first end-of-turn token (one of eot_tokens, or EOS when none are given) within 3 tokens after
-//   a message's content, before the next message's, trains as train_on_eot (else train_on_eos)
-//   says, and the first EOS so placed as train_on_eos says; the rest never.
+//   masked as Axolotl's ChatTemplateStrategy masks: each turn that trains (or whose end trains
+//   under `all`) is found by find_turn (the conversation up to it rendered twice, once with
+//   "[[dummy_message]]" as its content: the ids between the first and last difference, a
+//   tool_calls turn's rendered calls included) and takes its loss there; then the first
+//   end-of-turn token (one of eot_tokens, or EOS when none are given) at or after the turn's end,
+//   kept when within 3 tokens of it, trains as train_on_eot says, and the first EOS so placed as
+//   train_on_eos says; the rest never.
 #pragma once
 #include <set>
 #include <string>
@@ -40,10 +42,10 @@ std::vector<int32_t> tokenize_template_text(const jinja::Text& text, const Token
 
 // One conversation's document: token-id pieces (no BOS/EOS added: the template writes its own).
 // `messages` is the template's list of message dicts, each content's strings carrying the
-// message's index as their source; `tools` the row's tool definitions (none: none);
+// message's index as their source (so special tokens' names typed there stay text); `tools` the row's tool definitions (none: none);
 // `masks` how each message is masked (io/chat_template.h's turn_masks); `ends` the file's turn
 // ends (io/chat_template.h's turn_ends). UserError names spec.path when rendering fails.
-Document jinja_chat_document(const jinja::Template& chat_template, const jinja::Value& messages,
+Document jinja_chat_document(const jinja::Template& chat_template, const jinja::ValueList& messages,
                              const jinja::Value& tools, const std::vector<TurnMask>& masks,
                              const TurnEnds& ends, const DatasetSpec& spec, const Tokenizer& tokenizer);
 

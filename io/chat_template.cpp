@@ -387,8 +387,9 @@ void add_chat_template_rows(const std::string& path, const std::vector<JsonRecor
       throw UserError(where + "field \"" + spec.field_tools + "\" is " + json_kind(*tools) +
                       "; expected a list of tool definitions (datasets: field_tools)");
     try {
-      docs.push_back(jinja_chat_document(*jinja_template, jinja::Value::from(std::move(template_messages)),
-                                         tools == r.value.end() || tools->is_null()
+      // Axolotl passes tools only when there are some: an empty list is none to the template.
+      docs.push_back(jinja_chat_document(*jinja_template, template_messages,
+                                         tools == r.value.end() || tools->is_null() || tools->empty()
                                              ? jinja::Value::none()
                                              : jinja::from_json(with_function_json(*tools, "parameters")),
                                          turn_masks(messages, spec, &tokenizer), ends, spec, tokenizer));

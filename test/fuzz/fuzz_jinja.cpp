@@ -45,7 +45,7 @@ Target chat_template_jinja_target() {
                                                  {Loss::prompt, false}, {Loss::trained, true}};
             const ByteTokenizer tokenizer;
             const TurnEnds ends = turn_ends(spec, tokenizer);
-            const Document doc = jinja_chat_document(chat_template, conversation(), jinja::Value::none(), masks, ends, spec, tokenizer);
+            const Document doc = jinja_chat_document(chat_template, *conversation().list, jinja::Value::none(), masks, ends, spec, tokenizer);
             std::string text;
             for (const Piece& p : doc.pieces) {
               require(p.kind == Piece::Kind::ids && !p.token_ids.empty(), "a piece that is not token ids, or empty");
