@@ -71,6 +71,14 @@ struct UserError : std::runtime_error {
   }
 };
 
+// A UserError every rank of a job meets at the same point, so none is left waiting in a
+// collective: a check of the config and the job alone, or an error rank 0 met in work it does for
+// all (the token cache) and shared. Rank 0 says it once and each rank exits, with no MPI_Abort
+// (whose banner would bury the line).
+struct EveryRankError : UserError {
+  using UserError::UserError;
+};
+
 constexpr int kUserErrorExitCode = 2;
 
 }  // namespace llm

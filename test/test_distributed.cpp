@@ -192,6 +192,18 @@ TEST_CASE("a config that no rank can read is said once, exit 2, with no MPI_Abor
   CHECK(!contains(r.output, "MPI_ABORT"));
 }
 
+// Rank 0 reads the datasets for every rank (the token cache): bad data ends them all alike.
+TEST_CASE("data that rank 0 cannot read is said once, exit 2, with no MPI_Abort") {
+  Workspace ws("dp_bad_data");
+  write_file((ws.dir / "corpus.txt").string(), "caf\xe9 au lait\n");  // Latin-1, no UTF-8
+  Run r = run_train(ws.config("max_steps: 2\n"), mpirun(2));
+  CHECK(r.exit_code == 2);
+  const std::string line = "corpus.txt:1: ";
+  CHECK_MESSAGE(contains(r.output, "error: " + ws.dir.string() + "/" + line), r.output);
+  CHECK_MESSAGE(r.output.find(line) == r.output.rfind(line), r.output);
+  CHECK(!contains(r.output, "MPI_ABORT"));
+}
+
 // On several ranks Axolotl runs its DistMuon (dion's algorithm), not the Muon built here.
 TEST_CASE("optimizer: muon on 2 ranks is refused in one line") {
   Workspace ws("dp_muon");

@@ -212,6 +212,9 @@ int main(int argc, char** argv) {
     // Every rank stopped at the same stop point (Trainer's start-up): no abort needed; one line.
     if (comm.is_main()) fmt::print(stderr, "{}\n", e.what());
     return llm::kStopExitCodeBase + e.signal;
+  } catch (const llm::EveryRankError& e) {
+    if (comm.is_main()) say_error("error", e.what(), false);
+    return llm::kUserErrorExitCode;
   } catch (const llm::UserError& e) {
     return fail("error", e, llm::kUserErrorExitCode);
   } catch (const std::exception& e) {

@@ -88,13 +88,13 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   if (comm.is_main()) output_lock = lock_output_dir(c);
   // Ray's workers are data-parallel ranks: another count would train another global batch.
   if (c.use_ray && c.ray_num_workers != comm.world_size())
-    throw UserError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
+    throw EveryRankError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
                     std::to_string(comm.world_size()) + ", got " + std::to_string(c.ray_num_workers) +
                     " (Ray is not used here: start them with mpirun -np " + std::to_string(c.ray_num_workers) + ")");
   // Axolotl builds a device mesh on several ranks and then runs its DistMuon (dion's algorithm:
   // other Newton-Schulz coefficients, no Nesterov, the norms trained by AdamW), not this Muon.
   if (c.optimizer_muon() && comm.world_size() > 1)
-    throw UserError(c.source + ": optimizer: expected one rank with muon (on several Axolotl runs its DistMuon, "
+    throw EveryRankError(c.source + ": optimizer: expected one rank with muon (on several Axolotl runs its DistMuon, "
                     "dion's Muon, which is not built here), got " + std::to_string(comm.world_size()) + " ranks");
   std::unique_ptr<Tokenizer> file_tokenizer = make_tokenizer(c.tokenizer_config, c.added_tokens_overrides, c.source);
   tokenizer_file_vocab = file_tokenizer->vocab_size();
@@ -161,15 +161,22 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   data_config.stream_in_worker = c.dataloader_workers(device_count(DeviceType::cuda)) > 0;
   // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
   // signal stops tokenising at once; the stop point after it then stops every rank (the signal
-  // that threw is still recorded).
+  // that threw is still recorded). Bad data, which rank 0 meets for all, ends every rank alike.
+  std::optional<std::string> data_error;
   auto load_data = [&] {
     try {
       data = load_training_data(data_config, c.seed, *tokenizer,
                                 [this](const std::string& line) { say("{}\n", line); });
     } catch (const StopRequested&) {
+    } catch (const UserError& e) {
+      if (!comm.is_main()) throw;
+      data_error = e.what();
     }
   };
   if (comm.is_main()) load_data();
+  int64_t main_failed = data_error ? 1 : 0;
+  comm.allreduce_max(&main_failed, 1);
+  if (main_failed) throw EveryRankError(data_error.value_or("rank 0 could not read the datasets"));
   stop_point("tokenizing the datasets");
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
