@@ -139,6 +139,15 @@ ChatMessage read_message(const nlohmann::ordered_json& message, const DatasetSpe
       throw UserError(where + which + " has \"" + spec.message_field_training_detail +
                       "\" but no string content; expected a string to take spans of");
   }
+  // The built-in templates write content alone: a tool call's turn (content null) would lose its
+  // call, as Axolotl's llama3 template drops it (and its chatml fails on it).
+  if (content_is_string && message.contains("tool_calls") && !message["tool_calls"].is_null()) {
+    const auto content = message.find(mapped_key(spec, "content"));
+    if (content == message.end() || !content->is_string())
+      throw UserError(where + which + " is a tool call without string content, which the built-in template " + builtin_chat_template(spec.chat_template) +
+                      " cannot write; expected a Jinja template that writes tool_calls (chat_template: tokenizer_default, "
+                      "or jinja with chat_template_jinja)");
+  }
   ChatMessage m{ours, content_is_string || has_detail ? message_string(message, mapped_key(spec, "content"), where, which) : "",
                 {}, {}};
   if (has_detail) m.train_detail = read_train_detail(*detail, where + which + "'s \"" + spec.message_field_training_detail + "\"");

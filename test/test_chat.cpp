@@ -261,6 +261,11 @@ TEST_CASE("chat_template rows: bad rows name file:line and what was expected") {
                    "chat_template") ==
         "rows.jsonl:1: messages[0] has a non-string \"content\"; expected an object with role "
         "and content strings (datasets: message_property_mappings)");
+  CHECK(load_error("{\"messages\": [{\"role\": \"assistant\", \"content\": null, \"tool_calls\": []}]}\n",
+                   "chat_template") ==
+        "rows.jsonl:1: messages[0] is a tool call without string content, which the built-in template llama3 cannot write; "
+        "expected a Jinja template that writes tool_calls (chat_template: tokenizer_default, or jinja with "
+        "chat_template_jinja)");
   CHECK(load_error("{\"messages\": []}\n", "chat_template", "rows.txt") ==
         "rows.txt: a .txt file holds rows of plain text; a chat_template dataset needs JSON rows (.json, .jsonl, "
         "or ds_type: json)");
