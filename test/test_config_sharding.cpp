@@ -55,6 +55,11 @@ TEST_CASE("fsdp and fsdp_config (Axolotl's spellings) map onto zero_stage; unuse
   CHECK(parse("fsdp: [full_shard, auto_wrap]\n").zero_stage == 3);
   CHECK(parse("fsdp: full_shard auto_wrap\n").zero_stage == 3);
   CHECK(parse("fsdp: [shard_grad_op]\n").zero_stage == 2);
+  // FSDP on without a strategy: accelerate's FULL_SHARD (fft-4b-fsdp-tp.yaml's `fsdp: [auto_wrap]`).
+  CHECK(parse("fsdp: [auto_wrap]\n").zero_stage == 3);
+  CHECK(parse("fsdp_config:\n  fsdp_version: 2\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n").zero_stage == 3);
+  CHECK(parse("fsdp: []\n").zero_stage == 0);
+  CHECK(parse("fsdp: [auto_wrap]\nzero_stage: 1\n").zero_stage == 1);  // a saved config's stage
   const TrainConfig c = parse(
       "fsdp: [full_shard, auto_wrap]\nfsdp_config:\n  fsdp_version: 2\n  fsdp_offload_params: false\n"
       "  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  fsdp_transformer_layer_cls_to_wrap: LlamaDecoderLayer\n"

@@ -232,6 +232,17 @@ void Parser::validate() {
   if (c.deepspeed_stage >= 0 && c.zero_stage != c.deepspeed_stage)
     fail(at("zero_stage"), "the stage of deepspeed's config, " + std::to_string(c.deepspeed_stage) + ", or no zero_stage",
          std::to_string(c.zero_stage));
+  // Axolotl turns FSDP on for either key given (setup_fsdp_envs), and accelerate's plugin then
+  // shards fully (FULL_SHARD; FSDP 2 reshards after forward) where no strategy is named, as for
+  // `fsdp: [auto_wrap]` or an fsdp_config of wrapping settings alone.
+  const auto turns_fsdp_on = [&](const char* key) {
+    const YAML::Node n = keys().value(key);
+    return n && ((n.IsScalar() && !n.Scalar().empty()) || ((n.IsSequence() || n.IsMap()) && n.size() > 0));
+  };
+  // A zero_stage given beside them says the stage (a saved config carries it so).
+  if (c.fsdp_stage < 0 && !given("zero_stage") && c.deepspeed_stage < 0 &&
+      (turns_fsdp_on("fsdp") || turns_fsdp_on("fsdp_config")))
+    c.fsdp_stage = c.zero_stage = 3;
   if (c.fsdp_stage >= 0 && c.deepspeed_stage >= 0)
     fail(at("fsdp"), "either fsdp or deepspeed", "both");
   if (c.fsdp_stage >= 0 && c.zero_stage != c.fsdp_stage)

@@ -128,7 +128,8 @@ std::vector<ConfigField> distributed_rows(const char* section) {
       // Written as the zero_stage they set (and gradient_checkpointing), not themselves; only
       // offload_params and the prefetch switches (when off) are written as themselves.
       {"fsdp", section, "a list of full_shard, shard_grad_op, auto_wrap, offload",
-       "Axolotl's FSDP: full_shard sets zero_stage 3, shard_grad_op 2; offload: fsdp_offload_params", read_fsdp, {}},
+       "Axolotl's FSDP, on with it or fsdp_config: zero_stage 3 (FULL_SHARD, accelerate's default) unless "
+       "shard_grad_op (2); offload: fsdp_offload_params", read_fsdp, {}},
       {"fsdp_config", section, "a map of FSDP settings",
        "fsdp_sharding_strategy / reshard_after_forward set zero_stage; fsdp_offload_params: an adapter's "
        "frozen ZeRO-3 slices in host memory; fsdp_forward_prefetch (bool), fsdp_backward_prefetch "
