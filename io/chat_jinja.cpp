@@ -84,13 +84,14 @@ std::optional<std::pair<int64_t, int64_t>> find_turn(const std::function<std::ve
   return std::pair<int64_t, int64_t>{int64_t(start), end};
 }
 
-// Axolotl's search for a turn's end: the first of `wanted` at or after `from` (-1, a turn not
-// found, is Python's index of the last id), kept when within 3 of it (its slack for padding).
+// Axolotl's search for a turn's end: the first of `wanted` at or after `from`, kept when within 3
+// of it (its slack for padding). From -1, a turn not found, Python starts at the last id: found
+// there, it is -1, which Axolotl's check discards as "none".
 std::optional<int64_t> turn_end_token(const std::vector<int32_t>& ids, const std::vector<int32_t>& wanted, int64_t from) {
   const int64_t n = int64_t(ids.size());
   for (int64_t i = std::max(from, -n); i < n; i++)
     if (std::find(wanted.begin(), wanted.end(), ids[size_t(i < 0 ? n + i : i)]) != wanted.end())
-      return std::abs(i - from) <= 3 ? std::optional<int64_t>(i < 0 ? n + i : i) : std::nullopt;
+      return i >= 0 && std::abs(i - from) <= 3 ? std::optional<int64_t>(i) : std::nullopt;
   return std::nullopt;
 }
 

@@ -88,17 +88,38 @@ bool starts_with_system(const nlohmann::ordered_json& list, const DatasetSpec& s
   return role != list[0].end() && role->is_string() && our_role(spec, role->get<std::string>()) == "system";
 }
 
+// Axolotl's remove_none_values, which its tokenize_prompt applies to a whole row before the
+// template sees it: null members of every object dropped, at any depth (a list keeps its nulls).
+nlohmann::ordered_json without_null_members(const nlohmann::ordered_json& value) {
+  if (value.is_array()) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& item : value) out.push_back(without_null_members(item));
+    return out;
+  }
+  if (!value.is_object()) return value;
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [key, member] : value.items())
+    if (!member.is_null()) out[key] = without_null_members(member);
+  return out;
+}
+
 // Axolotl parses JSON given as text where a template expects an object: each function's `field`
-// (a tool call's arguments, a tool's parameters) in `list`. Text that does not parse stays text.
-nlohmann::ordered_json with_function_json(nlohmann::ordered_json list, const char* field) {
+// (a tool call's arguments, a tool's parameters) in `list`, `which` naming the list in messages.
+// Text that is no JSON fails there (json.loads raises), so it is refused here in one line.
+nlohmann::ordered_json with_function_json(nlohmann::ordered_json list, const char* field, const std::string& which) {
   if (!list.is_array()) return list;
-  for (auto& item : list) {
+  for (size_t i = 0; i < list.size(); i++) {
+    auto& item = list[i];
     if (!item.is_object() || !item.contains("function") || !item["function"].is_object()) continue;
     auto& function = item["function"];
     if (!function.contains(field) || !function[field].is_string()) continue;
-    if (json_nested_deeper_than(function[field].get<std::string>())) continue;
-    nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(function[field].get<std::string>(), nullptr, false);
-    if (!parsed.is_discarded()) function[field] = std::move(parsed);
+    const std::string text = function[field].get<std::string>();
+    nlohmann::ordered_json parsed = json_nested_deeper_than(text) ? nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded)
+                                                                  : nlohmann::ordered_json::parse(text, nullptr, false);
+    if (parsed.is_discarded())
+      throw UserError(which + "[" + std::to_string(i) + "].function." + field + " is text that is no JSON (Axolotl parses it "
+                      "with json.loads, which fails): '" + text.substr(0, 60) + (text.size() > 60 ? "...'" : "'"));
+    function[field] = std::move(parsed);
   }
   return list;
 }
@@ -346,8 +367,10 @@ void add_chat_template_rows(const std::string& path, const std::vector<JsonRecor
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     if (!r.value.is_object())
       throw UserError(where + expected_row + ", got a JSON " + r.value.type_name());
-    auto list = r.value.find(field);
-    if (list == r.value.end())
+    nlohmann::ordered_json cleaned;
+    const nlohmann::ordered_json& row = jinja_template ? (cleaned = without_null_members(r.value)) : r.value;
+    auto list = row.find(field);
+    if (list == row.end())
       throw UserError(where + "missing field \"" + field + "\"; " + expected_row);
     if (!list->is_array() || list->empty())
       throw UserError(where + "field \"" + field + "\" is " +
@@ -357,8 +380,8 @@ void add_chat_template_rows(const std::string& path, const std::vector<JsonRecor
     // at that default) opens a conversation that has no system message; drop_system_message then
     // drops that turn again, else the row's own system message.
     const bool has_system = starts_with_system(*list, spec, role_key);
-    auto row_system = r.value.find("system");
-    const bool adds_system = !has_system && row_system != r.value.end() && !row_system->is_null();
+    auto row_system = row.find("system");
+    const bool adds_system = !has_system && row_system != row.end() && !row_system->is_null();
     const size_t first = spec.drop_system_message && has_system ? 1 : 0;
     std::vector<ChatMessage> messages;
     jinja::ValueList template_messages;
@@ -376,31 +399,33 @@ void add_chat_template_rows(const std::string& path, const std::vector<JsonRecor
       const std::string which = field + "[" + std::to_string(i) + "]";
       messages.push_back(read_message(message, spec, !jinja_template, where, which));
       // As Axolotl's transform_message: role and content under our names, the other keys as
-      // they are; null values dropped. Content strings carry the message's index.
+      // they are (Axolotl passes those the template reads; a template reading keys by name sees
+      // the same); null members already dropped. Content strings carry the message's index.
       if (!jinja_template) continue;
       jinja::ValueDict fields = {{"role", jinja::Value::from(messages.back().role)}};
       auto content = message.find(content_key);
       if (content != message.end() && !content->is_null())
         fields.emplace_back("content", jinja::from_json(*content, int(messages.size() - 1)));
       for (const auto& [key, value] : message.items())
-        if (key != role_key && key != content_key && !value.is_null() && key != "role" && key != "content")
-          fields.emplace_back(key, jinja::from_json(key == "tool_calls" ? with_function_json(value, "arguments") : value));
+        if (key != role_key && key != content_key && key != "role" && key != "content")
+          fields.emplace_back(key, jinja::from_json(key == "tool_calls" ? with_function_json(value, "arguments", where + which + ".tool_calls")
+                                                                        : value));
       template_messages.push_back(jinja::Value::from(std::move(fields)));
     }
     if (!jinja_template) {
       docs.push_back(chat_document(messages, spec, &tokenizer, &ends));
       continue;
     }
-    auto tools = r.value.find(spec.field_tools);
-    if (tools != r.value.end() && !tools->is_null() && !tools->is_array())  // Axolotl's _get_tools refuses it
+    auto tools = row.find(spec.field_tools);
+    if (tools != row.end() && !tools->is_null() && !tools->is_array())  // Axolotl's _get_tools refuses it
       throw UserError(where + "field \"" + spec.field_tools + "\" is " + json_kind(*tools) +
                       "; expected a list of tool definitions (datasets: field_tools)");
+    // Axolotl passes tools only when there are some: an empty list is none to the template.
+    const jinja::Value tool_list = tools == row.end() || tools->is_null() || tools->empty()
+                                       ? jinja::Value::none()
+                                       : jinja::from_json(with_function_json(*tools, "parameters", where + spec.field_tools));
     try {
-      // Axolotl passes tools only when there are some: an empty list is none to the template.
-      docs.push_back(jinja_chat_document(*jinja_template, template_messages,
-                                         tools == r.value.end() || tools->is_null() || tools->empty()
-                                             ? jinja::Value::none()
-                                             : jinja::from_json(with_function_json(*tools, "parameters")),
+      docs.push_back(jinja_chat_document(*jinja_template, template_messages, tool_list,
                                          turn_masks(messages, spec, &tokenizer), ends, spec, tokenizer));
     } catch (const UserError& e) {  // the template failed on this row: name it
       throw UserError(where + e.what());

@@ -370,6 +370,20 @@ TEST_CASE("a row's own system prompt opens a conversation that has none (Axolotl
   }
 }
 
+// A turn find_turn cannot find (empty content: its render differs from the dummy's only by the
+// dummy) has no span; Axolotl's search for its end then starts at Python's index -1, the last
+// token, and a match there is -1, which it discards: the conversation's last <eot> does not train.
+TEST_CASE("the Jinja path: an empty trained turn trains nothing, not the conversation's last end") {
+  DatasetSpec spec;
+  spec.chat_template = "jinja";
+  spec.chat_template_source = "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>{{ m.content }}<|eot_id|>{% endfor %}";
+  spec.eot_tokens = {"<|eot_id|>"};
+  const std::string rows =
+      R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""},)"
+      R"( {"role": "user", "content": "r"}, {"role": "assistant", "content": "hi"}, {"role": "user", "content": "bye"}]})" "\n";
+  CHECK(trained(examples_of(rows, spec, kFake).at(0)) == "hi<eot>");
+}
+
 TEST_CASE("tool calls' arguments and tools' parameters given as JSON text reach the template parsed, as Axolotl's") {
   DatasetSpec spec;
   spec.chat_template = "jinja";
@@ -381,10 +395,17 @@ TEST_CASE("tool calls' arguments and tools' parameters given as JSON text reach 
   const std::string row =
       R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": "{\"type\": \"object\"}"}}],)"
       R"( "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "",)"
-      R"( "tool_calls": [{"function": {"name": "f", "arguments": "{\"x\": 1}"}},)"
-      R"( {"function": {"name": "g", "arguments": "not json"}}]}]})" "\n";
+      R"( "tool_calls": [{"function": {"name": "f", "arguments": "{\"x\": 1, \"y\": null}"}},)"
+      R"( {"function": {"name": "g", "arguments": {"z": null, "w": [null]}}}]}]})" "\n";
+  // A null member is dropped at any depth (Axolotl's remove_none_values), before the text parses.
   CHECK(kFake.decode(examples_of(row, spec, kFake).at(0).tokens) ==
-        R"({"type": "object"}|q<eot>{"x": 1}"not json"<eot>)");
+        R"({"type": "object"}|q<eot>{"x": 1, "y": null}{"w": [null]}<eot>)");
+  // Text that is no JSON: Axolotl's json.loads raises, so the row is refused in one line.
+  std::string bad = row;
+  bad.replace(bad.find("{\\\"x\\\": 1, \\\"y\\\": null}"), 0, "not json");
+  CHECK(error_of([&] { examples_of(bad, spec, kFake); }).find(
+            "rows.jsonl:1: messages[1].tool_calls[0].function.arguments is text that is no JSON (Axolotl parses it with "
+            "json.loads, which fails): 'not json{") != std::string::npos);
   CHECK(error_of([&] { examples_of(R"({"tools": {"a": 1}, "messages": [{"role": "user", "content": "q"}]})" "\n", spec, kFake); })
             .find("rows.jsonl:1: field \"tools\" is an object; expected a list of tool definitions") != std::string::npos);
 }
