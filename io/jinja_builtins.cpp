@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "io/jinja_format.h"
 #include "io/jinja_methods.h"
 
 namespace llm::jinja {
@@ -228,6 +229,12 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     const Value indent = argument(args, kwargs, 1, "indent");
     return Value::from(to_json(v, indent.kind == Kind::integer ? int(indent.integer) : -1,
                                argument(args, kwargs, 3, "sort_keys", Value::from(false)).truthy()));
+  }
+  if (name == "format") {  // jinja2's do_format: soft_str(value) % (kwargs or args)
+    if (!args.empty() && !kwargs.empty()) fail("can't handle positional and keyword arguments at the same time");
+    Value values = kwargs.empty() ? Value::from(ValueList(args)) : Value::from(ValueDict(kwargs.begin(), kwargs.end()));
+    values.is_tuple = kwargs.empty();
+    return Value::from(percent_format(v.to_text(), values));
   }
   if (name == "list") return Value::from(iterate(v));
   if (name == "first" || name == "last") {

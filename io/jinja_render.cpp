@@ -5,6 +5,7 @@
 #include "engine/user_error.h"
 #include "io/jinja.h"
 #include "io/jinja_builtins.h"
+#include "io/jinja_format.h"
 #include "io/jinja_methods.h"  // fail
 
 namespace llm::jinja {
@@ -39,6 +40,11 @@ bool is_int(const Value& v) { return v.kind == Kind::integer || v.kind == Kind::
 int64_t int_of(const Value& v) { return v.kind == Kind::integer ? v.integer : v.boolean; }
 
 Value arithmetic(const std::string& op, const Value& a, const Value& b) {
+  if (op == "%" && a.kind == Kind::string) {
+    Text formatted = percent_format(a.text, b);
+    if (formatted.size() > kMaxStringBytes) fail("a string longer than 64 MiB");
+    return Value::from(std::move(formatted));
+  }
   if (op == "+" && a.kind == Kind::string && b.kind == Kind::string) return Value::from(concatenated(a.text, b.text));
   if (op == "+" && a.kind == Kind::list && b.kind == Kind::list) {
     if (a.list->size() + b.list->size() > kMaxListItems) fail("a list longer than 1000000 items");

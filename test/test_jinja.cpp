@@ -125,3 +125,40 @@ TEST_CASE("strftime_now writes today's date as transformers' does") {
   std::strftime(expected, sizeof expected, "%d %b %Y", &local);
   CHECK(render("{{ strftime_now('%d %b %Y') }}") == expected);
 }
+
+// Python's printf-style formatting, the `%` operator on a string and jinja2's `format` filter;
+// each expected rendering (and error) is what jinja2 3.1.6's ImmutableSandboxedEnvironment on
+// Python 3 renders for the same template and variables.
+TEST_CASE("'%' on a string and the format filter format as Python's printf-style formatting") {
+  const ValueDict vars = variables_of(nlohmann::ordered_json::parse(
+      R"({"a": "A", "b": 2, "n": 42, "f": 3.14159, "big": 1e20, "s": "it's", "none": null, "t": true, "l": [1, "x"],)"
+      R"( "d": {"name": "Ann", "age": 30}, "name": "W"})"));
+  CHECK(render("{{ '%s and %s' % (a, b) }}", vars) == "A and 2");
+  CHECK(render("{{ '%d|%5d|%-5d|%05d|%+d|% d|%.3d' % (n, n, n, n, n, n, n) }}", vars) == "42|   42|42   |00042|+42| 42|042");
+  CHECK(render("{{ '%x|%X|%#x|%#o|%o|%08.3f|%.2e|%g|%G' % (255, 255, 255, 8, 8, f, f, f, big) }}", vars) ==
+        "ff|FF|0xff|0o10|10|0003.142|3.14e+00|3.14159|1E+20");
+  CHECK(render("{{ '%r|%s|%s|%s|%%|%c|%c' % (s, none, t, l, 65, 'é') }}", vars) == "\"it's\"|None|True|[1, 'x']|%|A|é");
+  CHECK(render("{{ '%(name)s is %(age)d' % d }}", vars) == "Ann is 30");
+  CHECK(render("{{ '%-6s|%6s|%.2s|%*d|%-*d|' % ('né', 'né', 'naïve', 4, 7, 3, 7) }}", vars) == "né    |    né|na|   7|7  |");
+  CHECK(render("{{ 'Hello %s!' | format(name) }}|{{ '%s-%s' | format(1, 2) }}|{{ '%(x)s' | format(x=3) }}", vars) ==
+        "Hello W!|1-2|3");
+  CHECK(render("{{ '%s' % d }}|{{ 'plain' % {} }}|{{ '%d' % 3.9 }}|{{ '%d' % true }}", vars) ==
+        "{'name': 'Ann', 'age': 30}|plain|3|1");
+  CHECK(render("{{ '%s' % 'x' }}|{{ '%.1f' % 2 }}", vars) == "x|2.0");
+  for (const auto& [source, message] : std::vector<std::pair<std::string, std::string>>{
+           {"{{ '%s %s' % (1,) }}", "not enough arguments for format string"},
+           {"{{ 'x' % 5 }}", "not all arguments converted during string formatting"},
+           {"{{ '%d' % 'a' }}", "%d format: a real number is required, not str"},
+           {"{{ '%x' % 1.5 }}", "%x format: an integer is required, not float"},
+           {"{{ '%(a)s' % 1 }}", "format requires a mapping"},
+           {"{{ '%y' % 1 }}", "unsupported format character 'y'"},
+           {"{{ '%s' | format(1, x=2) }}", "can't handle positional and keyword arguments at the same time"}}) {
+    CAPTURE(source);
+    CHECK(error_of(source).find(message) != std::string::npos);
+  }
+  // A message's content formatted by %s keeps its source; the format's own text is the template's.
+  const Text out = Template("{{ '<%s>' % m }}", "t").render({{"m", Value::from(Text("hi", 0))}});
+  std::string tagged;
+  for (const Text::Run& r : out.runs()) tagged += "[" + std::to_string(r.source) + ":" + r.text + "]";
+  CHECK(tagged == "[-1:<][0:hi][-1:>]");
+}
