@@ -19,14 +19,20 @@ namespace llm {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A template of whitespace alone renders no conversation: no token to train.
+bool blank(const std::string& source) { return source.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+}  // namespace
+
 std::string chat_template_jinja_of(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   const std::string given = read_string(n, w);
   const std::string file = ctx.beside_config(given);
   std::error_code ec;
   if (fs::is_regular_file(file, ec)) {
     const std::string source = read_whole_file(file, "a Jinja chat template");
-    // An empty template renders no conversation: no token to train.
-    if (source.find_first_not_of(" \t\r\n") == std::string::npos) fail(w, "a .jinja file holding a template", "'" + given + "', an empty file");
+    if (blank(source)) fail(w, "a .jinja file holding a template", "'" + given + "', an empty file");
     jinja::Template(source, file);  // a syntax error: now
     return file;
   }
@@ -56,7 +62,7 @@ std::optional<std::string> tokenizer_chat_template(const std::string& tokenizer_
     where = (dir / "chat_template.jinja").string();
     if (fs::is_regular_file(where, ec)) {
       std::string source = read_whole_file(where, "a Jinja chat template");
-      if (source.find_first_not_of(" \t\r\n") == std::string::npos)
+      if (blank(source))
         throw UserError(where + ": expected a Jinja chat template, got an empty file");
       return source;
     }
