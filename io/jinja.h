@@ -4,7 +4,7 @@
 // chat_template_jinja. The output keeps where each byte came from (io/jinja_value.h), which is
 // how a chat dataset finds each message's content in it.
 // What is not read: recursive loops, call blocks, filter blocks, include/import/extends, and
-// filters and tests outside io/jinja_builtins.cpp; each is a one-line UserError naming the line.
+// filters and tests io/jinja_builtins.h does not list; each is a one-line UserError naming the line.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

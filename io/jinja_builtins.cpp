@@ -8,6 +8,9 @@
 
 #include "io/jinja_format.h"
 #include "io/jinja_methods.h"
+#include "io/jinja_sequence_filters.h"
+#include "io/jinja_text_filters.h"
+#include "io/python_case.h"
 
 namespace llm::jinja {
 namespace {
@@ -22,46 +25,19 @@ Value bound_method(const Value& self, const std::string& name,
   }));
 }
 
-// The subject's attribute `name` for selectattr, map and sort (dotted paths walk down).
-Value path_of(const Value& subject, const std::string& name) {
-  Value v = subject;
-  size_t begin = 0;
-  while (true) {
-    const size_t dot = name.find('.', begin);
-    v = attribute_of(v, name.substr(begin, dot - begin));
-    if (dot == std::string::npos) return v;
-    begin = dot + 1;
-  }
-}
+Value attribute_keyword(const Kwargs& kwargs) { return argument({}, kwargs, 0, "attribute"); }
 
-ValueList sorted(ValueList items, bool reverse, const std::string& attribute) {
-  bool ok = true;
-  std::stable_sort(items.begin(), items.end(), [&](const Value& a, const Value& b) {
-    const Value x = attribute.empty() ? a : path_of(a, attribute);
-    const Value y = attribute.empty() ? b : path_of(b, attribute);
-    bool comparable = true;
-    const bool less = reverse ? less_than(y, x, &comparable) : less_than(x, y, &comparable);
-    ok = ok && comparable;
-    return less;
-  });
-  if (!ok) fail("sort: items that do not compare");
-  return items;
-}
-
-std::string attribute_argument(const Kwargs& kwargs) {
-  const Value a = argument({}, kwargs, 0, "attribute");
-  return a.kind == Kind::string ? a.text.str() : "";
-}
+bool given(const Value& attribute) { return attribute.kind != Kind::none && attribute.is_defined(); }
 
 // select / reject / selectattr / rejectattr.
 Value select_items(const Value& subject, std::vector<Value>& args, bool keep, bool by_attribute) {
   ValueList out;
   const size_t first_test = by_attribute ? 1 : 0;
-  const std::string attribute = by_attribute ? string_of(argument(args, {}, 0, ""), "selectattr").str() : "";
+  const Value attribute = by_attribute ? argument(args, {}, 0, "") : Value::none();
   const std::string test = args.size() > first_test ? string_of(args[first_test], "select").str() : "";
   const std::vector<Value> test_args(args.begin() + std::min(args.size(), first_test + 1), args.end());
   for (const Value& item : iterate(subject)) {
-    const Value v = by_attribute ? path_of(item, attribute) : item;
+    const Value v = by_attribute ? attribute_path(item, attribute) : item;
     const bool passes = test.empty() ? v.truthy() : apply_test(test, v, test_args);
     if (passes == keep) out.push_back(item);
   }
@@ -102,8 +78,31 @@ Value attribute_of(const Value& subject, const std::string& name) {
   if (subject.kind == Kind::dict && !subject.is_namespace &&
       (name == "items" || name == "keys" || name == "values" || name == "get"))
     return bound_method(subject, name, dict_method);
+  if (subject.kind == Kind::list && subject.fields) {  // a named tuple's field (groupby's grouper, list)
+    const auto at = std::find(subject.fields->begin(), subject.fields->end(), name);
+    if (at != subject.fields->end()) return (*subject.list)[size_t(at - subject.fields->begin())];
+  }
   Value v = subject.member(name);
   if (!v.is_defined()) v.name = name;
+  return v;
+}
+
+Value attribute_path(const Value& subject, const Value& attribute) {
+  ValueList parts{attribute};
+  if (attribute.kind == Kind::string) {
+    parts.clear();
+    for (const Value& part : split_text(attribute.text, Value::from("."), -1)) {
+      const std::string p = part.text.str();
+      const bool digits = !p.empty() && p.size() < 19 && std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; });
+      parts.push_back(digits ? Value::from(int64_t(std::stoll(p))) : part);
+    }
+  }
+  Value v = subject;
+  for (const Value& part : parts) {  // environment.getitem: the item, else the attribute
+    Value found = item_of(v, part);
+    if (!found.is_defined() && part.kind == Kind::string) found = attribute_of(v, part.text.str());
+    v = found;
+  }
   return v;
 }
 
@@ -201,10 +200,8 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
       if (item == v) return true;
     return arg.kind == Kind::string && v.kind == Kind::string && arg.text.str().find(v.text.str()) != std::string::npos;
   }
-  if (name == "lower" || name == "upper") {
-    const std::string s = v.to_text().str();
-    return s == ascii_case(s, name == "lower" ? ::tolower : ::toupper);
-  }
+  if (name == "lower") return python_islower(v.to_text().str());
+  if (name == "upper") return python_isupper(v.to_text().str());
   if (name == "sameas") return v == arg && v.kind == arg.kind;
   fail("no test named '" + name + "'");
 }
@@ -216,7 +213,12 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
   }
   if (name == "safe" || name == "string") return name == "safe" ? v : Value::from(v.to_text());
   if (name == "trim") return Value::from(strip_text(v.to_text(), argument(args, kwargs, 0, "chars"), true, true));
-  if (name == "upper" || name == "lower" || name == "title" || name == "capitalize" || name == "replace") {
+  if (name == "upper" || name == "lower" || name == "capitalize" || name == "replace") {
+    if (name == "replace") {  // do_replace: str(s).replace(str(old), str(new), count)
+      for (size_t i = 0; i < std::min<size_t>(args.size(), 2); i++) args[i] = Value::from(args[i].to_text());
+      for (auto& [key, value] : kwargs)
+        if (key == "old" || key == "new") value = Value::from(value.to_text());
+    }
     const Value s = Value::from(v.to_text());
     return string_method(s, name, args, kwargs);
   }
@@ -243,16 +245,16 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     return name == "first" ? items.front() : items.back();
   }
   if (name == "join") {
-    const std::string attribute = attribute_argument(kwargs);
+    const Value attribute = attribute_keyword(kwargs);
     ValueList items = iterate(v);
-    if (!attribute.empty())
-      for (Value& item : items) item = path_of(item, attribute);
+    if (given(attribute))
+      for (Value& item : items) item = attribute_path(item, attribute);
     return join_values(items, argument(args, kwargs, 0, "d", Value::from("")).to_text());
   }
-  if (name == "items" || name == "dictsort") {
-    if (v.kind != Kind::dict) fail(name + " expects a dict, got " + v.type_name());
-    Value items = dict_method(v, "items", args, kwargs);
-    return name == "items" ? items : Value::from(sorted(*items.list, false, ""));
+  if (name == "items") {
+    if (!v.is_defined()) return Value::from(ValueList());
+    if (v.kind != Kind::dict) fail("Can only get item pairs from a mapping.");
+    return dict_method(v, "items", args, kwargs);
   }
   if (name == "reverse") {
     ValueList items = iterate(v);
@@ -260,27 +262,19 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     if (v.kind != Kind::string) return Value::from(items);
     return join_values(items, Text());
   }
-  if (name == "sort")
-    return Value::from(sorted(iterate(v), argument(args, kwargs, 0, "reverse", Value::from(false)).truthy(),
-                              attribute_argument(kwargs)));
-  if (name == "unique") {
-    ValueList out;
-    for (const Value& item : iterate(v))
-      if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
-    return Value::from(out);
-  }
-  if (name == "min" || name == "max") {
-    const ValueList items = sorted(iterate(v), name == "max", attribute_argument(kwargs));
-    return items.empty() ? Value::undefined("an empty sequence's " + name) : items.front();
-  }
   if (name == "map") {
-    const std::string attribute = attribute_argument(kwargs);
+    const Value attribute = attribute_keyword(kwargs), fallback = argument({}, kwargs, 0, "default");
     ValueList out;
     std::vector<Value> rest(args.begin() + std::min<size_t>(args.size(), 1), args.end());
     Kwargs none;
-    for (const Value& item : iterate(v))
-      out.push_back(!attribute.empty() ? path_of(item, attribute)
-                                       : apply_filter(string_of(argument(args, {}, 0, ""), "map").str(), item, rest, none));
+    for (const Value& item : iterate(v)) {
+      if (!given(attribute)) {
+        out.push_back(apply_filter(string_of(argument(args, {}, 0, ""), "map").str(), item, rest, none));
+        continue;
+      }
+      const Value found = attribute_path(item, attribute);  // make_attrgetter's default
+      out.push_back(!found.is_defined() && fallback.kind != Kind::none ? fallback : found);
+    }
     return Value::from(out);
   }
   if (name == "select" || name == "reject") return select_items(v, args, name == "select", false);
@@ -303,10 +297,10 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     return Value::from(out);
   }
   if (name == "sum") {
-    const std::string attribute = attribute_argument(kwargs);
+    const Value attribute = argument(args, kwargs, 0, "attribute");
     Value total = argument(args, kwargs, 1, "start", Value::from(int64_t(0)));
     for (const Value& item : iterate(v)) {
-      const Value x = attribute.empty() ? item : path_of(item, attribute);
+      const Value x = given(attribute) ? attribute_path(item, attribute) : item;
       if (!x.is_numeric() || !total.is_numeric()) fail("sum expects numbers");
       total = x.kind == Kind::number || total.kind == Kind::number ? Value::from(total.as_double() + x.as_double())
                                                                    : Value::from(int64_t(total.as_double()) + int64_t(x.as_double()));
@@ -314,6 +308,8 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     return total;
   }
   if (name == "int" || name == "float" || name == "abs" || name == "round") return number_filter(name, v, args, kwargs);
+  if (std::optional<Value> out = apply_text_filter(name, v, args, kwargs)) return *out;
+  if (std::optional<Value> out = apply_sequence_filter(name, v, args, kwargs)) return *out;
   fail("no filter named '" + name + "'");
 }
 

@@ -1,6 +1,7 @@
-// What a chat template may call, as jinja2 and transformers define it: filters (`x | trim`),
-// tests (`x is defined`), Python's str and dict methods (`x.strip()`, `d.items()`) and the
-// globals (range, namespace, dict, raise_exception, strftime_now). Errors are TemplateError.
+// What a chat template may call, as jinja2 and transformers define it: filters (`x | trim`; with
+// those of io/jinja_text_filters.h and io/jinja_sequence_filters.h), tests (`x is defined`),
+// Python's str and dict methods (`x.strip()`, `d.items()`) and the globals (range, namespace,
+// dict, raise_exception, strftime_now). Errors are TemplateError.
 #pragma once
 #include <string>
 #include <vector>
@@ -16,6 +17,10 @@ bool apply_test(const std::string& name, const Value& subject, const std::vector
 // subject.name as jinja2 looks it up: a method of str or dict (bound to subject), else a dict's
 // member; undefined when there is none.
 Value attribute_of(const Value& subject, const std::string& name);
+// jinja2's make_attrgetter: `attribute` (map's, sort's, selectattr's ...) split at dots, each part
+// (an index where it is digits) looked up as environment.getitem does: the item, else the
+// attribute; a part that is no string (an integer attribute) looked up whole.
+Value attribute_path(const Value& subject, const Value& attribute);
 // subject[key]: a list's item (negative from the end), a dict's member, a string's code point.
 Value item_of(const Value& subject, const Value& key);
 // subject[start:stop:step] on lists and strings (strings by code point, keeping sources).

@@ -2,9 +2,9 @@
 #include "io/jinja_methods.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "io/jinja_builtins.h"  // iterate
+#include "io/python_case.h"
 #include "io/python_text.h"
 
 namespace llm::jinja {
@@ -12,16 +12,6 @@ namespace llm::jinja {
 using Kind = Value::Kind;
 
 namespace {
-
-std::string title_case(std::string s, bool every_word) {
-  bool word_start = true;
-  for (char& c : s) {
-    const bool letter = std::isalpha(static_cast<unsigned char>(c));
-    if (letter) c = char(word_start ? std::toupper(c) : std::tolower(c));
-    word_start = every_word ? !letter : false;
-  }
-  return s;
-}
 
 Value replace_text(const Text& t, const Value& old_value, const Value& new_value, const Value& count) {
   const std::string s = t.str(), from = string_of(old_value, "replace").str();
@@ -77,12 +67,6 @@ std::vector<size_t> code_points(const std::string& s) {
     if (starts_code_point(s, i)) at.push_back(i);
   at.push_back(s.size());
   return at;
-}
-
-std::string ascii_case(std::string s, int (*convert)(int)) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x80) c = char(convert(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // Python's str.strip(chars): chars none strips whitespace.
@@ -150,10 +134,10 @@ Value string_method(const Value& self, const std::string& name, std::vector<Valu
                                   integer_of(argument(args, kwargs, 1, "maxsplit", Value::from(int64_t(-1))), "split")));
   if (name == "startswith" || name == "endswith")
     return Value::from(affixed(s, argument(args, kwargs, 0, "prefix"), name == "startswith"));
-  if (name == "upper") return Value::from(Text(ascii_case(s, ::toupper), t.common_source()));
-  if (name == "lower") return Value::from(Text(ascii_case(s, ::tolower), t.common_source()));
-  if (name == "title" || name == "capitalize")
-    return Value::from(Text(title_case(s, name == "title"), t.common_source()));
+  if (name == "upper") return Value::from(Text(python_upper(s), t.common_source()));
+  if (name == "lower") return Value::from(Text(python_lower(s), t.common_source()));
+  if (name == "title") return Value::from(Text(python_title(s), t.common_source()));
+  if (name == "capitalize") return Value::from(Text(python_capitalize(s), t.common_source()));
   if (name == "replace")
     return replace_text(t, argument(args, kwargs, 0, "old"), argument(args, kwargs, 1, "new"),
                         argument(args, kwargs, 2, "count"));

@@ -18,7 +18,6 @@ Value argument(const std::vector<Value>& args, const Kwargs& kwargs, size_t inde
 const Text& string_of(const Value& v, const std::string& what);  // or fail naming `what`
 int64_t integer_of(const Value& v, const std::string& what);     // ints and bools
 std::vector<size_t> code_points(const std::string& s);  // each one's byte offset, then s.size()
-std::string ascii_case(std::string s, int (*convert)(int));
 
 Text strip_text(const Text& t, const Value& chars, bool left, bool right);  // str.strip(chars)
 ValueList split_text(const Text& t, const Value& sep, int64_t maxsplit);    // str.split

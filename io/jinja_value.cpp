@@ -178,7 +178,7 @@ Text Value::to_text() const {
 
 std::string Value::repr() const {
   switch (kind) {
-    case Kind::undefined: return "";
+    case Kind::undefined: return "Undefined";  // jinja2's Undefined.__repr__
     case Kind::none: return "None";
     case Kind::boolean: return boolean ? "True" : "False";
     case Kind::integer: return std::to_string(integer);

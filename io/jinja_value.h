@@ -64,6 +64,7 @@ struct Value {
   std::shared_ptr<ValueDict> dict;  // dicts and namespaces (shared: a namespace is mutable)
   bool is_tuple = false;      // a list that prints as Python's tuple: (a, b)
   bool is_namespace = false;
+  std::shared_ptr<const std::vector<std::string>> fields;  // a named tuple's (groupby's grouper, list)
   std::shared_ptr<Function> function;
   std::string name;  // undefined: what was looked up, for the error when it is used
 

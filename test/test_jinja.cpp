@@ -162,3 +162,58 @@ TEST_CASE("'%' on a string and the format filter format as Python's printf-style
   for (const Text::Run& r : out.runs()) tagged += "[" + std::to_string(r.source) + ":" + r.text + "]";
   CHECK(tagged == "[-1:<][0:hi][-1:>]");
 }
+
+// jinja2's filters that change case, order, group and reshape (io/python_case.h,
+// io/jinja_sequence_filters.h, io/jinja_text_filters.h): each expected rendering is what jinja2
+// 3.1.6's ImmutableSandboxedEnvironment renders on Python 3.11 for the same template and
+// variables. Strings sort, group and compare case-insensitively unless case_sensitive, as
+// jinja2's; case maps are Unicode's full ones (every code point's upper, lower and capitalize
+// compared with Python 3.11's: identical; title and islower differ on 73 characters Unicode 15
+// made lowercase, which ICU 72 knows and Python 3.11's Unicode 14 does not).
+TEST_CASE("case, ordering, grouping and text-shaping filters render as jinja2's") {
+  const ValueDict vars = variables_of(nlohmann::ordered_json::parse(
+      R"({"words": ["b", "A", "C", "a", "é", "É"], "people": [{"name": "bob", "city": "Paris", "age": 3}, {"name": "Al", "city": "paris", "age": 1}, {"name": "cy", "city": "Rome", "age": 2}, {"name": "dee", "age": 5}], "d": {"b": 1, "B": 2, "a": 0}, "nums": [3, 1, 2, 1.0, true], "pairs": [[1, 2], [0, 5], [1, 1]], "text": "hello world, this is a longer sentence to cut", "u": "ǆemal ßtraße ΣΑΣ ὈΔΥΣΣΕΎΣ ﬁne İstanbul"})"));
+  CHECK(render("{{ words|sort }}|{{ words|sort(true) }}|{{ words|sort(case_sensitive=true) }}", vars) ==
+        "['A', 'a', 'b', 'C', 'é', 'É']|['é', 'É', 'C', 'b', 'A', 'a']|['A', 'C', 'a', 'b', 'É', 'é']");
+  CHECK(render("{{ people|sort(attribute='age,name')|map(attribute='name')|join(',') }}|{{ pairs|sort(attribute='1,0') }}|{{ pairs|map(attribute=1)|list }}", vars) ==
+        "Al,cy,bob,dee|[[1, 1], [1, 2], [0, 5]]|[2, 5, 1]");
+  CHECK(render("{{ d|dictsort }}|{{ d|dictsort(true) }}|{{ d|dictsort(by='value', reverse=true) }}", vars) ==
+        "[('a', 0), ('b', 1), ('B', 2)]|[('B', 2), ('a', 0), ('b', 1)]|[('B', 2), ('b', 1), ('a', 0)]");
+  CHECK(render("{{ words|unique|list }}|{{ nums|unique|list }}|{{ people|unique(attribute='city')|map(attribute='name')|list }}", vars) ==
+        "['b', 'A', 'C', 'é']|[3, 1, 2]|['bob', 'cy', 'dee']");
+  CHECK(render("{{ words|min }}|{{ words|max }}|{{ words|max(true) }}|{{ (people|max(attribute='age')).name }}|{{ []|max }}|{{ nums|max }}", vars) ==
+        "A|é|é|dee||3");
+  CHECK(render("{% for g in people[:3]|groupby('city') %}[{{ g.grouper }}:{{ g.list|map(attribute='name')|join(',') }}]{% endfor %}", vars) ==
+        "[Paris:bob,Al][Rome:cy]");
+  CHECK(render("{% for city, items in people|groupby('city', default='none') %}[{{ city }}:{{ items|length }}]{% endfor %}|{{ (people|groupby('age'))[0] }}", vars) ==
+        "[none:1][Paris:2][Rome:1]|(1, [{'name': 'Al', 'city': 'paris', 'age': 1}])");
+  CHECK(render("{{ [1,2,3,4,5]|batch(2)|list }}|{{ [1,2,3,4,5]|batch(2, 'x')|list }}|{{ [1,2]|batch(0)|list }}", vars) ==
+        "[[1, 2], [3, 4], [5]]|[[1, 2], [3, 4], [5, 'x']]|[[], [1, 2]]");
+  CHECK(render("{{ [1,2,3,4,5]|slice(3)|list }}|{{ [1,2,3,4,5]|slice(3, 0)|list }}|{{ [1,2]|slice(4, 'f')|list }}|{{ [1,2]|slice(-1)|list }}", vars) ==
+        "[[1, 2], [3, 4], [5]]|[[1, 2], [3, 4], [5, 0]]|[[1], [2], ['f'], ['f']]|[]");
+  CHECK(render("{{ 'ab'|center(5) }}|{{ 'abc'|center(6) }}|{{ 'é'|center(4) }}|{{ 5|center(3) }}", vars) ==
+        "  ab | abc  | é  | 5 ");
+  CHECK(render("{{ text|truncate(9) }}|{{ text|truncate(9, true) }}|{{ text|truncate(20, false, '…') }}|{{ 'shortish1'|truncate(3) }}|{{ text|truncate(10, end='') }}|{{ missing|truncate(3) }}", vars) ==
+        "hello...|hello ...|hello world, this…|...|hello|");
+  CHECK(render("{{ text|wordcount }}|{{ 'a_b c-d 3.5 ½ é'|wordcount }}|{{ 1|filesizeformat }}|{{ 999|filesizeformat }}|{{ 1500000|filesizeformat }}|{{ 1024|filesizeformat(true) }}|{{ 3e30|filesizeformat }}|{{ '2048'|filesizeformat(true) }}", vars) ==
+        "9|7|1 Byte|999 Bytes|1.5 MB|1.0 KiB|3000000.0 YB|2.0 KiB");
+  CHECK(render("{{ u|upper }}|{{ u|lower }}|{{ u|capitalize }}|{{ u.title() }}", vars) ==
+        "ǄEMAL SSTRASSE ΣΑΣ ὈΔΥΣΣΕΎΣ FINE İSTANBUL|ǆemal ßtraße σας ὀδυσσεύς ﬁne i̇stanbul|ǅemal ßtraße σας ὀδυσσεύς ﬁne i̇stanbul|ǅemal Sstraße Σας Ὀδυσσεύς Fine İstanbul");
+  CHECK(render("{{ \"it's a-b (c) [d] {e} <f> 1st  x\"|title }}|{{ \"it's a-b 1st\".title() }}|{{ 'ΑΣ.'|lower }}{{ 'aΣb'|lower }}{{ 'AΣ'.title() }}", vars) ==
+        "It's A-B (C) [D] {E} <F> 1st  X|It'S A-B 1St|ας.aσbAς");
+  CHECK(render("{{ 'abc' is lower }}{{ '123' is lower }}{{ 'ABC1' is upper }}{{ 'é' is lower }}{{ 'ǅ' is upper }}|{{ 'a1b1'|replace(1, 2) }}|{{ [missing] }}", vars) ==
+        "TrueFalseTrueTrueFalse|a2b2|[Undefined]");
+  CHECK(render("{{ people|map(attribute='city', default='?')|list }}|{{ people|sum('age', 10) }}|{{ missing|items|list }}", vars) ==
+        "['Paris', 'paris', 'Rome', '?']|21|[]");
+  for (const auto& [source, message] : std::vector<std::pair<std::string, std::string>>{
+           {"{{ d|dictsort(by='x') }}", "You can only sort by either \"key\" or \"value\""},
+           {"{{ [1,2]|slice(0)|list }}", "integer division or modulo by zero"},
+           {"{{ 'abc'|truncate(2) }}", "expected length >= 3, got 2"},
+           {"{{ [1, 'a']|sort }}", "not supported between instances of"},
+           {"{{ [[1]]|unique|list }}", "unhashable type: 'list'"},
+           {"{{ [1]|batch }}", "missing 1 required positional argument: 'linecount'"},
+           {"{{ people|groupby }}", "missing 1 required positional argument: 'attribute'"}}) {
+    CAPTURE(source);
+    CHECK(error_of(source, vars).find(message) != std::string::npos);
+  }
+}

@@ -36,7 +36,9 @@ Target chat_template_jinja_target() {
       " | length", " | selectattr(", " is defined", " is none", " not ", " and ", " or ", " ~ ", " + ", " * ",
       "[1:]", "[::-1]", "'", "\"", "\\n", "(", ")", "[", "]", ",", "=", "raise_exception(", "range(",
       "bos_token", "eos_token", "<|eot_id|>", ".strip()", ".split(", "99999999", "-1", "none", "true", " % ",
-      "'%s'", "%(", ")s", "%-*.*d", "%#x", "%c", "%.3f", "| format("};
+      "'%s'", "%(", ")s", "%-*.*d", "%#x", "%c", "%.3f", "| format(",
+      " | groupby(", " | batch(", " | slice(", " | sort(attribute=", " | unique", " | center(", " | truncate(",
+      " | wordcount", " | filesizeformat", " | title", ".upper()", "'ΣΑΣ ß ǆ'", ".grouper", "case_sensitive="};
   return {"chat_template_jinja", "chat_template_jinja", dict, nullptr,
           [](const std::string& input, const std::string&) {
             const jinja::Template chat_template(input, "t.jinja");
