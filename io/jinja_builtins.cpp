@@ -10,7 +10,7 @@
 #include "io/jinja_methods.h"
 #include "io/jinja_sequence_filters.h"
 #include "io/jinja_text_filters.h"
-#include "io/python_case.h"
+#include "io/python_unicode.h"
 
 namespace llm::jinja {
 namespace {

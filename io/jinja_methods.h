@@ -23,8 +23,8 @@ Text strip_text(const Text& t, const Value& chars, bool left, bool right);  // s
 ValueList split_text(const Text& t, const Value& sep, int64_t maxsplit);    // str.split
 Value join_values(const ValueList& items, const Text& separator);          // separator.join
 
-// self.name(args): strip, lstrip, rstrip, split, startswith, endswith, upper, lower, title,
-// capitalize, replace, find, count, join, splitlines, isspace.
+// self.name(args): Python's str methods a template may call (is_string_method lists them), with
+// Python's index rules for start and end, and its Unicode classes and case maps.
 bool is_string_method(const std::string& name);
 Value string_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
 // self.name(args) on a dict: items (tuples), keys, values, get.

@@ -6,7 +6,7 @@
 
 #include "io/jinja_builtins.h"
 #include "io/jinja_methods.h"
-#include "io/python_case.h"
+#include "io/python_unicode.h"
 
 namespace llm::jinja {
 namespace {

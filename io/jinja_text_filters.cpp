@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "io/jinja_methods.h"
-#include "io/python_case.h"
+#include "io/python_unicode.h"
 #include "io/python_text.h"
 
 namespace llm::jinja {
@@ -37,20 +37,6 @@ std::string title_filter(const std::string& s) {
     begin = end;
   }
   return out;
-}
-
-// Python's str.center(width): spaces on both sides, the odd one where CPython's pad puts it.
-Value center(const Value& v, const Value& width_value) {
-  const Text text = v.to_text();
-  const int64_t width = integer_of(width_value, "center");
-  const int64_t length = int64_t(code_points(text.str()).size()) - 1;
-  if (width <= length) return Value::from(text);
-  if (width > 1000000) fail("center wider than 1000000");
-  const int64_t margin = width - length, left = margin / 2 + (margin & width & 1);
-  Text out(std::string(size_t(left), ' '));
-  out.append(text);
-  out.append(std::string(size_t(margin - left), ' '), kTemplateSource);
-  return Value::from(out);
 }
 
 // do_truncate: a text longer than length + leeway cut to length with `end`, at a word's end
@@ -127,7 +113,11 @@ std::optional<Value> apply_text_filter(const std::string& name, const Value& v, 
     const Text text = v.to_text();
     return Value::from(Text(title_filter(text.str()), text.common_source()));
   }
-  if (name == "center") return center(v, argument(args, kwargs, 0, "width", Value::from(int64_t(80))));
+  if (name == "center") {  // do_center: str(value).center(width)
+    std::vector<Value> width{argument(args, kwargs, 0, "width", Value::from(int64_t(80)))};
+    Kwargs none;
+    return string_method(Value::from(v.to_text()), "center", width, none);
+  }
   if (name == "truncate") return truncate(v, args, kwargs);
   if (name == "wordcount") return Value::from(word_count(v.to_text().str()));
   if (name == "filesizeformat")

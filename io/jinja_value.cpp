@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "io/python_text.h"
+#include "io/python_unicode.h"
 
 namespace llm::jinja {
 
@@ -148,21 +149,24 @@ std::string float_repr(double d) {
   return (negative ? "-" : "") + out;
 }
 
-// Python's repr of a str: single quotes unless the text holds ' and no ".
+// Python's repr of a str: single quotes unless the text holds ' and no "; what is not printable
+// escaped as \xhh, \uhhhh or \Uhhhhhhhh.
 std::string string_repr(const std::string& s) {
   const char quote = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
   std::string out(1, quote);
-  for (unsigned char c : s) {
-    if (c == quote || c == '\\') out += std::string("\\") + char(c);
+  size_t length = 0;
+  for (size_t i = 0; i < s.size(); i += length) {
+    const char32_t c = decode_utf8(s, i, length);
+    if (c == char32_t(quote) || c == '\\') out += std::string("\\") + char(c);
     else if (c == '\n') out += "\\n";
     else if (c == '\r') out += "\\r";
     else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    else if (c < 0x80 ? c < 0x20 || c == 0x7F : !python_is_printable(c)) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, c < 0x100 ? "\\x%02x" : c < 0x10000 ? "\\u%04x" : "\\U%08x", unsigned(c));
       out += buf;
     } else {
-      out += char(c);
+      out.append(s, i, length);
     }
   }
   return out + quote;

@@ -163,7 +163,7 @@ TEST_CASE("'%' on a string and the format filter format as Python's printf-style
   CHECK(tagged == "[-1:<][0:hi][-1:>]");
 }
 
-// jinja2's filters that change case, order, group and reshape (io/python_case.h,
+// jinja2's filters that change case, order, group and reshape (io/python_unicode.h,
 // io/jinja_sequence_filters.h, io/jinja_text_filters.h): each expected rendering is what jinja2
 // 3.1.6's ImmutableSandboxedEnvironment renders on Python 3.11 for the same template and
 // variables. Strings sort, group and compare case-insensitively unless case_sensitive, as
@@ -213,6 +213,37 @@ TEST_CASE("case, ordering, grouping and text-shaping filters render as jinja2's"
            {"{{ [[1]]|unique|list }}", "unhashable type: 'list'"},
            {"{{ [1]|batch }}", "missing 1 required positional argument: 'linecount'"},
            {"{{ people|groupby }}", "missing 1 required positional argument: 'attribute'"}}) {
+    CAPTURE(source);
+    CHECK(error_of(source, vars).find(message) != std::string::npos);
+  }
+}
+
+// Python's str methods as a template calls them: split/rsplit with maxsplit, partition, find and
+// count within start and end (code points, Python's index rules), padding, the Unicode classes,
+// swapcase and casefold, splitlines at every line boundary Python knows, and repr escaping what
+// is not printable (\xa0, \u2028); each expected rendering is jinja2 3.1.6's, as above.
+TEST_CASE("str methods and repr render as Python's") {
+  const ValueDict vars = variables_of(nlohmann::ordered_json::parse(
+      R"({"s": "  a,b,,c  d\u00a0e  ", "m": "one\ntwo\r\nthree\rfour\u000bfive\u001csix\u2028seven\u0085", "w": "h\u00e9llo w\u00f6rld h\u00e9llo"})"));
+  CHECK(render("{{ s.split(None, 1) }}|{{ s.rsplit(None, 1) }}|{{ s.rsplit(',', 1) }}|{{ s.rsplit(' ', 2) }}|{{ s.rsplit() }}", vars) ==
+        "['a,b,,c', 'd\\xa0e  ']|['  a,b,,c  d', 'e']|['  a,b,', 'c  d\\xa0e  ']|['  a,b,,c  d\\xa0e', '', '']|['a,b,,c', 'd', 'e']");
+  CHECK(render("{{ s.partition(',') }}|{{ s.rpartition(',') }}|{{ s.partition('zz') }}|{{ s.rpartition('zz') }}", vars) ==
+        "('  a', ',', 'b,,c  d\\xa0e  ')|('  a,b,', ',', 'c  d\\xa0e  ')|('  a,b,,c  d\\xa0e  ', '', '')|('', '', '  a,b,,c  d\\xa0e  ')");
+  CHECK(render("{{ w.find('l', 3) }} {{ w.find('l', -5) }} {{ w.find('', 17) }} {{ w.find('', 18) }} {{ w.find('o', 5, 3) }} {{ w.rfind('héllo') }} {{ w.rfind('l', 0, 4) }} {{ w.rindex('w') }}", vars) ==
+        "3 14 17 -1 -1 12 3 6");
+  CHECK(render("{{ w.count('l') }} {{ w.count('') }} {{ w.count('', 3, 5) }} {{ w.count('l', 4) }} {{ w.count('', 40) }} {{ w.startswith('l', 2) }} {{ w.startswith(('x', 'h')) }} {{ w.endswith('l', 0, -1) }} {{ w.startswith('', 50) }}", vars) ==
+        "5 18 3 3 0 True True True False");
+  CHECK(render("{{ s.removeprefix('  a') }}|{{ s.removesuffix('e  ') }}|{{ w.ljust(20, '*') }}|{{ w.rjust(20) }}|{{ w.center(21, '-') }}|{{ w.center(20, '-') }}|{{ '-42'.zfill(6) }}|{{ '+7'.zfill(4) }}", vars) ==
+        ",b,,c  d e  |  a,b,,c  d |héllo wörld héllo***|   héllo wörld héllo|--héllo wörld héllo--|-héllo wörld héllo--|-00042|+007");
+  CHECK(render("{{ 'ß ǅ ΣΑΣ'.swapcase() }}|{{ 'ﬁ ΣΑΣ Straße'.casefold() }}|{{ 'ǅungla'.istitle() }}{{ 'HeLLo'.istitle() }}{{ '½²3'.isdigit() }}{{ '½'.isnumeric() }}{{ '²'.isdecimal() }}{{ '٣'.isdecimal() }}{{ 'Ⅷ'.isalnum() }}{{ 'é'.isalpha() }}{{ ''.isalpha() }}", vars) ==
+        "SS ǅ σας|fi σασ strasse|TrueFalseFalseTrueFalseTrueTrueTrueFalse");
+  CHECK(render("{{ m.splitlines() }}|{{ m.splitlines(true) }}", vars) ==
+        "['one', 'two', 'three', 'four', 'five', 'six', 'seven']|['one\\n', 'two\\r\\n', 'three\\r', 'four\\x0b', 'five\\x1c', 'six\\u2028', 'seven\\x85']");
+  for (const auto& [source, message] : std::vector<std::pair<std::string, std::string>>{
+           {"{{ w.index('zz') }}", "substring not found"},
+           {"{{ w.partition('') }}", "empty separator"},
+           {"{{ w.rsplit('') }}", "empty separator"},
+           {"{{ w.center(9, 'ab') }}", "The fill character must be exactly one character long"}}) {
     CAPTURE(source);
     CHECK(error_of(source, vars).find(message) != std::string::npos);
   }
