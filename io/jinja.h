@@ -3,8 +3,12 @@
 // strftime_now): the templates in tokenizer_config.json, chat_template.jinja files and Axolotl's
 // chat_template_jinja. The output keeps where each byte came from (io/jinja_value.h), which is
 // how a chat dataset finds each message's content in it.
-// What is not read: recursive loops, call blocks, filter blocks, include/import/extends, and
-// filters and tests io/jinja_builtins.h does not list; each is a one-line UserError naming the line.
+// What is not read: recursive loops, call blocks, filter blocks, include/import/extends, macro
+// varargs/kwargs, str.format, and filters and tests io/jinja_builtins.h does not list; each is a
+// one-line UserError naming the line. Where it differs from jinja2 without an error: filters
+// jinja2 makes generators of (select, map, ...) are lists here, so such a value is false when
+// empty and has a length (in jinja2 always true, and len() raises); names are scoped as they run,
+// not as jinja2's compiler fixes them; ints stop at int64 (an overflow is an error).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

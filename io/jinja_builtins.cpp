@@ -8,6 +8,7 @@
 
 #include "io/jinja_format.h"
 #include "io/jinja_methods.h"
+#include "io/jinja_number_filters.h"
 #include "io/jinja_sequence_filters.h"
 #include "io/jinja_text_filters.h"
 #include "io/python_unicode.h"
@@ -36,7 +37,7 @@ Value select_items(const Value& subject, std::vector<Value>& args, bool keep, bo
   const Value attribute = by_attribute ? argument(args, {}, 0, "") : Value::none();
   const std::string test = args.size() > first_test ? string_of(args[first_test], "select").str() : "";
   const std::vector<Value> test_args(args.begin() + std::min(args.size(), first_test + 1), args.end());
-  for (const Value& item : iterate(subject)) {
+  for (const Value& item : subject.truthy() ? iterate(subject) : ValueList()) {  // `if value:` first, as jinja2's
     const Value v = by_attribute ? attribute_path(item, attribute) : item;
     const bool passes = test.empty() ? v.truthy() : apply_test(test, v, test_args);
     if (passes == keep) out.push_back(item);
@@ -44,37 +45,14 @@ Value select_items(const Value& subject, std::vector<Value>& args, bool keep, bo
   return Value::from(out);
 }
 
-Value number_filter(const std::string& name, const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
-  if (name == "int" || name == "float") {
-    const Value fallback = argument(args, kwargs, 0, "default", name == "int" ? Value::from(int64_t(0)) : Value::from(0.0));
-    double d = 0;
-    if (v.is_numeric()) {
-      d = v.as_double();
-    } else if (v.kind == Kind::string) {
-      const std::string s = v.text.str();
-      char* end = nullptr;
-      d = std::strtod(s.c_str(), &end);
-      if (s.empty() || *end) return fallback;
-    } else {
-      return fallback;
-    }
-    if (name == "int") return Value::from(v.kind == Kind::integer ? v.integer : int64_t(std::trunc(d)));
-    return Value::from(d);
-  }
-  if (!v.is_numeric()) fail(name + " expects a number, got " + v.type_name());
-  const auto int_or_bool = [](const Value& x) { return x.kind == Kind::integer ? x.integer : int64_t(x.boolean); };
-  if (name == "abs" && v.kind == Kind::integer && v.integer == INT64_MIN) fail("integer overflow");
-  if (name == "abs") return v.kind == Kind::number ? Value::from(std::fabs(v.number)) : Value::from(int64_t(std::llabs(int_or_bool(v))));
-  const int64_t precision = integer_of(argument(args, kwargs, 0, "precision", Value::from(int64_t(0))), "round");
-  const double scale = std::pow(10.0, double(precision));
-  return Value::from(std::round(v.as_double() * scale) / scale);  // method common
-}
-
 }  // namespace
 
 Value attribute_of(const Value& subject, const std::string& name) {
   if (subject.kind == Kind::undefined) fail("'" + subject.name + "' is undefined");
   if (subject.kind == Kind::string && is_string_method(name)) return bound_method(subject, name, string_method);
+  if (subject.kind == Kind::string && (name == "format" || name == "format_map" || name == "expandtabs" ||
+                                       name == "translate" || name == "encode"))
+    fail("str." + name + " is not supported in chat templates here");
   if (subject.kind == Kind::dict && !subject.is_namespace &&
       (name == "items" || name == "keys" || name == "values" || name == "get"))
     return bound_method(subject, name, dict_method);
@@ -121,6 +99,8 @@ Value item_of(const Value& subject, const Value& key) {
       if (i < 0) i += n;
       return i >= 0 && i < n ? (*subject.list)[size_t(i)] : Value::undefined("index " + std::to_string(i));
     }
+    const int64_t n = int64_t(code_points(subject.text.str()).size()) - 1;
+    if (i < -n || i >= n) return Value::undefined("index " + std::to_string(i));
     return slice_of(subject, Value::from(i), Value::from(i == -1 ? INT64_MAX : i + 1), Value::none());
   }
   return Value::undefined(key.repr());
@@ -149,7 +129,10 @@ Value slice_of(const Value& subject, const Value& start, const Value& stop, cons
     if (subject.kind == Kind::list) items.push_back((*subject.list)[size_t(i)]);
     else text.append(subject.text.bytes(at[size_t(i)], at[size_t(i) + 1]));
   }
-  return subject.kind == Kind::list ? Value::from(items) : Value::from(text);
+  if (subject.kind != Kind::list) return Value::from(text);
+  Value out = Value::from(items);
+  out.is_tuple = subject.is_tuple;  // a tuple's slice is a tuple
+  return out;
 }
 
 ValueList iterate(const Value& subject) {
@@ -183,9 +166,9 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "float") return v.kind == Kind::number;
   if (name == "number") return v.is_numeric();
   if (name == "string") return v.kind == Kind::string;
-  if (name == "mapping") return v.kind == Kind::dict;
-  if (name == "iterable") return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string;
-  if (name == "sequence") return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string;
+  if (name == "mapping") return v.kind == Kind::dict && !v.is_namespace;
+  if (name == "iterable" || name == "sequence")  // Undefined iterates as empty and has a length
+    return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string || v.kind == Kind::undefined;
   if (name == "callable") return v.kind == Kind::function;
   if (name == "odd" || name == "even") return (integer_of(v, name) % 2 != 0) == (name == "odd");
   if (name == "divisibleby") return integer_of(v, name) % integer_of(arg, name) == 0;
@@ -196,6 +179,8 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "le" || name == "<=") return !less_than(arg, v, &ok);
   if (name == "ge" || name == ">=") return !less_than(v, arg, &ok);
   if (name == "in") {
+    if (arg.kind == Kind::string && v.kind != Kind::string)
+      fail("'in <string>' requires string as left operand, not " + v.type_name());
     for (const Value& item : iterate(arg))
       if (item == v) return true;
     return arg.kind == Kind::string && v.kind == Kind::string && arg.text.str().find(v.text.str()) != std::string::npos;
@@ -227,10 +212,22 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     if (v.kind == Kind::dict) return Value::from(int64_t(v.dict->size()));
     return Value::from(int64_t(iterate(v).size()));
   }
-  if (name == "tojson") {
+  if (name == "tojson") {  // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
+    JsonStyle style;
+    style.ensure_ascii = argument(args, kwargs, 0, "ensure_ascii", Value::from(false)).truthy();
     const Value indent = argument(args, kwargs, 1, "indent");
-    return Value::from(to_json(v, indent.kind == Kind::integer ? int(indent.integer) : -1,
-                               argument(args, kwargs, 3, "sort_keys", Value::from(false)).truthy()));
+    if (indent.kind == Kind::string) style.indent = indent.text.str();
+    else if (indent.kind != Kind::none) style.indent = std::string(size_t(std::clamp<int64_t>(integer_of(indent, "tojson"), 0, 1000)), ' ');
+    if (style.indent) style.item_separator = ",";
+    const Value separators = argument(args, kwargs, 2, "separators");
+    if (separators.kind != Kind::none) {
+      const ValueList pair = iterate(separators);
+      if (pair.size() != 2) fail("tojson: separators must be an (item_separator, key_separator) pair");
+      style.item_separator = string_of(pair[0], "tojson").str();
+      style.key_separator = string_of(pair[1], "tojson").str();
+    }
+    style.sort_keys = argument(args, kwargs, 3, "sort_keys", Value::from(false)).truthy();
+    return Value::from(to_json(v, style));
   }
   if (name == "format") {  // jinja2's do_format: soft_str(value) % (kwargs or args)
     if (!args.empty() && !kwargs.empty()) fail("can't handle positional and keyword arguments at the same time");
@@ -267,7 +264,7 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     ValueList out;
     std::vector<Value> rest(args.begin() + std::min<size_t>(args.size(), 1), args.end());
     Kwargs none;
-    for (const Value& item : iterate(v)) {
+    for (const Value& item : v.truthy() ? iterate(v) : ValueList()) {  // `if value:` first, as jinja2's
       if (!given(attribute)) {
         out.push_back(apply_filter(string_of(argument(args, {}, 0, ""), "map").str(), item, rest, none));
         continue;
@@ -279,19 +276,30 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
   }
   if (name == "select" || name == "reject") return select_items(v, args, name == "select", false);
   if (name == "selectattr" || name == "rejectattr") return select_items(v, args, name == "selectattr", true);
-  if (name == "attr") return attribute_of(v, string_of(argument(args, kwargs, 0, "name"), "attr").str());
-  if (name == "indent") {
+  if (name == "attr") {  // getattr only: a dict's keys are items, not attributes
+    const std::string attribute = string_of(argument(args, kwargs, 0, "name"), "attr").str();
+    if (v.kind == Kind::dict && !v.is_namespace && attribute != "items" && attribute != "keys" &&
+        attribute != "values" && attribute != "get")
+      return Value::undefined(attribute);
+    return attribute_of(v, attribute);
+  }
+  if (name == "indent") {  // do_indent: the lines of value + "\n" as str.splitlines cuts them
     const Value width = argument(args, kwargs, 0, "width", Value::from(int64_t(4)));
     const int64_t spaces = width.kind == Kind::string ? 0 : integer_of(width, "indent");
     if (spaces > 100000) fail("indent wider than 100000");
     const std::string pad = width.kind == Kind::string ? width.text.str() : std::string(size_t(std::max<int64_t>(spaces, 0)), ' ');
     const bool first = argument(args, kwargs, 1, "first", Value::from(false)).truthy();
     const bool blank = argument(args, kwargs, 2, "blank", Value::from(false)).truthy();
-    const ValueList lines = split_text(v.to_text(), Value::from("\n"), -1);
+    Text text = v.to_text();
+    text.append("\n", kTemplateSource);
+    std::vector<Value> none;
+    Kwargs no_kwargs;
+    const ValueList lines = *string_method(Value::from(text), "splitlines", none, no_kwargs).list;
     Text out;
+    if (first) out.append(pad, kTemplateSource);
     for (size_t i = 0; i < lines.size(); i++) {
       if (i) out.append("\n", kTemplateSource);
-      if ((i || first) && (blank || !lines[i].text.empty())) out.append(pad, kTemplateSource);
+      if (i && (blank || !lines[i].text.empty())) out.append(pad, kTemplateSource);
       out.append(lines[i].text);
     }
     return Value::from(out);
@@ -307,7 +315,7 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     }
     return total;
   }
-  if (name == "int" || name == "float" || name == "abs" || name == "round") return number_filter(name, v, args, kwargs);
+  if (std::optional<Value> out = apply_number_filter(name, v, args, kwargs)) return *out;
   if (std::optional<Value> out = apply_text_filter(name, v, args, kwargs)) return *out;
   if (std::optional<Value> out = apply_sequence_filter(name, v, args, kwargs)) return *out;
   fail("no filter named '" + name + "'");

@@ -181,9 +181,9 @@ Text percent_format(const Text& format, const Value& args) {
       out.append("%", kTemplateSource);
     } else if (spec.key) {
       if (!mapping) fail("format requires a mapping");
-      const Value v = args.member(*spec.key);
-      if (!v.is_defined()) fail("KeyError: " + Value::from(*spec.key).repr());
-      out.append(converted(v, spec));
+      const auto found = std::find_if(args.dict->begin(), args.dict->end(), [&](const auto& e) { return e.first == *spec.key; });
+      if (found == args.dict->end()) fail("KeyError: " + Value::from(*spec.key).repr());
+      out.append(converted(found->second, spec));
     } else {
       out.append(converted(take(), spec));
     }

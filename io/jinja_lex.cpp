@@ -25,20 +25,74 @@ int count_lines(const std::string& s, size_t from, size_t to) {
 }
 
 // The end of the tag opened at `from` (the position of its closing "}}", "%}" or "#}"), string
-// literals skipped so that a "%}" inside one does not close it.
+// literals skipped so that a "%}" inside one does not close it, and, as jinja2's lexer balances
+// brackets, no end while a (, [ or { is open: `{{{'a': 1}}}` prints a dict.
 size_t find_tag_end(const std::string& src, size_t from, char kind) {
   const char close[3] = {kind == '{' ? '}' : kind, '}', 0};
   if (kind == '#') return src.find("#}", from);
-  for (size_t i = from; i + 1 < src.size(); i++) {
+  size_t open_brackets = 0;
+  for (size_t i = from; i < src.size(); i++) {
     if (src[i] == '\'' || src[i] == '"') {
       const char quote = src[i];
       for (i++; i < src.size() && src[i] != quote; i++)
         if (src[i] == '\\') i++;
-    } else if (src.compare(i, 2, close) == 0) {
+    } else if (open_brackets == 0 && src.compare(i, 2, close) == 0) {
       return i;
+    } else if (src[i] == '(' || src[i] == '[' || src[i] == '{') {
+      open_brackets++;
+    } else if ((src[i] == ')' || src[i] == ']' || src[i] == '}') && open_brackets > 0) {
+      open_brackets--;
     }
   }
   return std::string::npos;
+}
+
+std::string rstrip(std::string s);
+
+bool is_raw_begin(const std::string& code) {
+  size_t begin = 0, end = code.size();
+  python_strip_bounds(code, begin, end, true, true);
+  return code.compare(begin, end - begin, "raw") == 0;
+}
+
+// A {% raw %} block's text, kept as written up to its {% endraw %} (jinja2's whitespace control
+// at both tags, lstrip_blocks before the end tag, trim_blocks after it, not after the start tag);
+// returns where the text after the end tag starts.
+size_t raw_block(const std::string& src, size_t data_begin, bool strip_after_begin, const std::string& where,
+                 int line, std::vector<Segment>& out) {
+  size_t length = 0;
+  while (strip_after_begin && data_begin < src.size() && is_python_space(decode_utf8(src, data_begin, length)))
+    data_begin += length;
+  for (size_t at = src.find("{%", data_begin); at != std::string::npos; at = src.find("{%", at + 1)) {
+    size_t i = at + 2;
+    const char modifier = i < src.size() && (src[i] == '-' || src[i] == '+') ? src[i++] : 0;
+    while (i < src.size() && is_python_space(decode_utf8(src, i, length))) i += length;
+    if (src.compare(i, 6, "endraw") != 0) continue;
+    i += 6;
+    while (i < src.size() && is_python_space(decode_utf8(src, i, length))) i += length;
+    const bool strip_after = src.compare(i, 3, "-%}") == 0;
+    if (!strip_after && src.compare(i, 2, "%}") != 0) continue;
+    std::string data = src.substr(data_begin, at - data_begin);
+    if (modifier == '-') {
+      data = rstrip(data);
+    } else if (modifier != '+') {  // lstrip_blocks
+      const size_t newline = data.rfind('\n');
+      const size_t line_begin = newline == std::string::npos ? 0 : newline + 1;
+      size_t blank_begin = line_begin, blank_end = data.size();
+      python_strip_bounds(data, blank_begin, blank_end, true, false);
+      const bool line_start = newline != std::string::npos || (data_begin > 0 && src[data_begin - 1] == '\n');
+      if (line_start && blank_begin == data.size()) data.erase(line_begin);
+    }
+    if (!data.empty()) out.push_back({Segment::Kind::text, data, line});
+    size_t after = i + (strip_after ? 3 : 2);
+    if (strip_after) {
+      while (after < src.size() && is_python_space(decode_utf8(src, after, length))) after += length;
+    } else if (after < src.size() && src[after] == '\n') {
+      after++;  // trim_blocks
+    }
+    return after;
+  }
+  syntax_error(where, line, "'raw' is never closed (expected 'endraw')");
 }
 
 std::string rstrip(std::string s) {
@@ -142,9 +196,9 @@ std::vector<Segment> split_segments(const std::string& source, const std::string
     } else if (kind != '{' && modifier != '+') {  // lstrip_blocks
       const size_t newline = text.rfind('\n');
       const size_t line_begin = newline == std::string::npos ? 0 : newline + 1;
-      if ((newline != std::string::npos || line_starting) &&
-          text.find_first_not_of(" \t\r\f\v", line_begin) == std::string::npos)
-        text.erase(line_begin);
+      size_t blank_end = text.size(), blank_begin = line_begin;  // jinja2's \\s: Unicode spaces too
+      python_strip_bounds(text, blank_begin, blank_end, true, false);
+      if ((newline != std::string::npos || line_starting) && blank_begin == text.size()) text.erase(line_begin);
     }
     if (!text.empty()) out.push_back({Segment::Kind::text, text, text_line});
     const size_t code_begin = open + 2 + (modifier == '-' || modifier == '+');
@@ -154,6 +208,14 @@ std::vector<Segment> split_segments(const std::string& source, const std::string
     const char before_close = close > code_begin ? src[close - 1] : 0;
     strip_next = before_close == '-';
     const size_t code_end = close - (before_close == '-' || (before_close == '+' && kind != '{'));
+    if (kind == '%' && is_raw_begin(src.substr(code_begin, code_end - code_begin))) {
+      if (before_close == '+') syntax_error(where, line, "Encountered unknown tag 'raw'");
+      pos = raw_block(src, close + 2, strip_next, where, line, out);
+      line += count_lines(src, open, pos);
+      line_starting = src[pos - 1] == '\n';
+      strip_next = false;
+      continue;
+    }
     if (kind != '#')
       out.push_back({kind == '{' ? Segment::Kind::output : Segment::Kind::statement,
                      src.substr(code_begin, code_end - code_begin), line});

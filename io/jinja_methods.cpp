@@ -18,8 +18,17 @@ Value replace_text(const Text& t, const Value& old_value, const Value& new_value
   const Text to = new_value.to_text();
   int64_t left = count.kind == Kind::none || count.kind == Kind::undefined ? -1 : integer_of(count, "replace");
   Text out;
+  if (from.empty()) {  // Python puts `to` before each character and after the last
+    const std::vector<size_t> at = code_points(s);
+    for (size_t k = 0; k + 1 < at.size(); k++) {
+      if (left != 0) out.append(to), left--;
+      out.append(t.bytes(at[k], at[k + 1]));
+    }
+    if (left != 0) out.append(to);
+    return Value::from(out);
+  }
   size_t begin = 0, found;
-  while (left != 0 && !from.empty() && (found = s.find(from, begin)) != std::string::npos) {
+  while (left != 0 && (found = s.find(from, begin)) != std::string::npos) {
     out.append(t.bytes(begin, found));
     out.append(to);
     begin = found + from.size();
@@ -307,6 +316,13 @@ Value string_method(const Value& self, const std::string& name, std::vector<Valu
     return search_text(s, name, args, kwargs);
   if (name == "join") return join_values(iterate(argument(args, kwargs, 0, "iterable")), t);
   if (name == "splitlines") return split_lines(t, argument(args, kwargs, 0, "keepends", Value::from(false)).truthy());
+  if (name == "isascii") return Value::from(std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; }));
+  if (name == "isprintable") {
+    size_t length = 0;
+    for (size_t i = 0; i < s.size(); i += length)
+      if (!python_is_printable(decode_utf8(s, i, length))) return Value::from(false);
+    return Value::from(true);
+  }
   if (name == "isspace") {
     size_t begin = 0, end = s.size();
     python_strip_bounds(s, begin, end, true, false);
@@ -320,7 +336,8 @@ bool is_string_method(const std::string& name) {
                         "endswith", "removeprefix", "removesuffix", "upper", "lower", "title", "capitalize",
                         "swapcase", "casefold", "replace", "find", "rfind", "index", "rindex", "count", "join",
                         "splitlines", "ljust", "rjust", "center", "zfill", "isspace", "islower", "isupper",
-                        "istitle", "isalpha", "isdecimal", "isdigit", "isnumeric", "isalnum"})
+                        "istitle", "isalpha", "isdecimal", "isdigit", "isnumeric", "isalnum", "isascii",
+                        "isprintable"})
     if (name == m) return true;
   return false;
 }

@@ -97,8 +97,10 @@ class TagParser {
     }
     return compare();
   }
+  // `a < b < c` is Python's `a < b and b < c`, b evaluated once: one compare node for the chain.
   ExprPtr compare() {
-    ExprPtr e = math1();
+    std::vector<ExprPtr> operands{math1()};
+    std::vector<std::string> operators;
     for (;;) {
       std::string op;
       for (const char* o : {"==", "!=", "<", "<=", ">", ">="})
@@ -106,9 +108,15 @@ class TagParser {
       if (!op.empty()) at_++;
       else if (accept_name("in")) op = "in";
       else if (is_name("not") && peek(1).kind == Token::Kind::name && peek(1).text == "in") op = "not in", at_ += 2;
-      else return e;
-      e = make(Expr::Kind::binary, op, {e, math1()});
+      else break;
+      operators.push_back(op);
+      operands.push_back(math1());
     }
+    if (operators.empty()) return operands[0];
+    if (operators.size() == 1) return make(Expr::Kind::binary, operators[0], operands);
+    auto chain = std::const_pointer_cast<Expr>(make(Expr::Kind::compare, "", operands));
+    chain->operators = operators;
+    return chain;
   }
   ExprPtr math1() {
     ExprPtr e = concat();

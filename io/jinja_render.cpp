@@ -52,6 +52,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     items.insert(items.end(), b.list->begin(), b.list->end());
     return Value::from(items);
   }
+  if (op == "*" && is_int(a) && (b.kind == Kind::string || b.kind == Kind::list)) return arithmetic(op, b, a);
   if (op == "*" && (a.kind == Kind::string || a.kind == Kind::list) && is_int(b)) {
     const int64_t n = int_of(b);
     const size_t count = size_t(std::clamp<int64_t>(n, 0, 100001));
@@ -71,6 +72,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (op == "-") return Value::from(checked(subtract, i, j));
     if (op == "*") return Value::from(checked(multiply, i, j));
     if (op == "**") {
+      if (j < 0 && i == 0) fail("0.0 cannot be raised to a negative power");
       if (j < 0) return Value::from(std::pow(x, y));
       int64_t power = 1, base = i;  // by squaring: an overflow shows within 64 rounds
       for (int64_t e = j; e > 0; e >>= 1) {
@@ -88,11 +90,26 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (op == "+") return Value::from(x + y);
   if (op == "-") return Value::from(x - y);
   if (op == "*") return Value::from(x * y);
-  if (op == "**") return Value::from(std::pow(x, y));
-  if (y == 0) fail("float division by zero");
+  if (op == "**") {
+    if (x == 0 && y < 0) fail("0.0 cannot be raised to a negative power");
+    return Value::from(std::pow(x, y));
+  }
+  if (y == 0) fail(op == "/" ? "division by zero" : "float floor division by zero");
   if (op == "/") return Value::from(x / y);
-  if (op == "//") return Value::from(std::floor(x / y));
-  return Value::from(x - y * std::floor(x / y));  // %
+  // CPython's float divmod: fmod's remainder moved to the divisor's sign, the quotient from it.
+  double mod = std::fmod(x, y);
+  double div = (x - mod) / y;
+  if (mod != 0) {
+    if ((y < 0) != (mod < 0)) mod += y, div -= 1.0;
+  } else {
+    mod = std::copysign(0.0, y);
+  }
+  double floor_div = std::copysign(0.0, x / y);
+  if (div != 0) {
+    floor_div = std::floor(div);
+    if (div - floor_div > 0.5) floor_div += 1.0;
+  }
+  return Value::from(op == "//" ? floor_div : mod);
 }
 
 bool contains(const Value& container, const Value& item) {
@@ -150,7 +167,9 @@ class Renderer {
       }
       case Node::Kind::set_block: {
         Text captured;
+        scopes_.emplace_back();  // the block's own sets stay inside it, as jinja2's
         run(node.body, captured);
+        scopes_.pop_back();
         assign(node.targets[0], Value::from(captured));
         return Flow::next;
       }
@@ -197,8 +216,9 @@ class Renderer {
       }
       items.push_back(item);
     }
-    if (items.empty()) return run(node.else_body, out);
     const int64_t n = int64_t(items.size());
+    bool body_ran_to_its_end = false;  // else runs unless one iteration did (break and continue skip it)
+    const auto last_changed = std::make_shared<Value>();  // loop.changed's memory, across iterations
     for (int64_t i = 0; i < n; i++) {
       scopes_.emplace_back();
       unpack(node.targets, items[size_t(i)]);
@@ -212,10 +232,25 @@ class Renderer {
         if (args.empty()) fail("loop.cycle needs at least one item");
         return args[size_t(i) % args.size()];
       })));
+      loop.emplace_back("changed", Value::from(Function([last_changed](std::vector<Value>& args, Kwargs&) {
+        const Value now = Value::from(ValueList(args));  // true on the first call and on each new value
+        const bool changed = !last_changed->is_defined() || !(*last_changed == now);
+        *last_changed = now;
+        return Value::from(changed);
+      })));
+      loop.emplace_back("depth", Value::from(int64_t(1)));  // no recursive loops: always the first level
+      loop.emplace_back("depth0", Value::from(int64_t(0)));
       assign("loop", Value::from(std::move(loop)));
       const Flow flow = run(node.body, out);
       scopes_.pop_back();
+      body_ran_to_its_end = body_ran_to_its_end || flow == Flow::next;
       if (flow == Flow::loop_break) break;
+    }
+    if (!body_ran_to_its_end && !node.else_body.empty()) {
+      scopes_.emplace_back();
+      const Flow flow = run(node.else_body, out);
+      scopes_.pop_back();
+      return flow;
     }
     return Flow::next;
   }
@@ -327,6 +362,15 @@ class Renderer {
         if (eval(*e.args[1]).truthy()) return eval(*e.args[0]);
         return e.args[2] ? eval(*e.args[2]) : Value::undefined("the else of a conditional");
       case Expr::Kind::binary: return binary(e.name, eval(*e.args[0]), eval(*e.args[1]));
+      case Expr::Kind::compare: {  // stops at the first comparison that is false
+        Value left = eval(*e.args[0]);
+        for (size_t i = 0; i < e.operators.size(); i++) {
+          Value right = eval(*e.args[i + 1]);
+          if (!binary(e.operators[i], left, right).truthy()) return Value::from(false);
+          left = std::move(right);
+        }
+        return Value::from(true);
+      }
     }
     return Value::undefined("");
   }

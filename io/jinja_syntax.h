@@ -29,6 +29,7 @@ struct Expr {
     negate,       // -args[0]
     logical_not,  // not args[0]
     binary,       // args[0] name args[1]: + - * / // % ** ~ == != < <= > >= in, "not in"
+    compare,      // args[0] operators[0] args[1] operators[1] ...: Python's chained comparison
     logical_and,
     logical_or,
     conditional,  // args[0] if args[1] else args[2] (null: undefined)
@@ -39,6 +40,7 @@ struct Expr {
   Value value;
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
+  std::vector<std::string> operators;  // compare's, between args[i] and args[i + 1]
   bool negated = false;
   int depth = 1;  // of the tree below, this node included (the parser bounds it)
 };

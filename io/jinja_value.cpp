@@ -252,9 +252,14 @@ bool less_than(const Value& a, const Value& b, bool* ok) {
 
 namespace {
 
-std::string json_string(const std::string& s) {
+// json.dumps' string: its escapes, and with ensure_ascii every character past ASCII as \uXXXX
+// (a surrogate pair above U+FFFF).
+std::string json_string(const std::string& s, bool ensure_ascii) {
   std::string out = "\"";
-  for (unsigned char c : s) {
+  size_t length = 0;
+  for (size_t i = 0; i < s.size(); i += length) {
+    const char32_t c = decode_utf8(s, i, length);
+    char buf[16];
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -264,62 +269,69 @@ std::string json_string(const std::string& s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        if (c < 0x20 || (ensure_ascii && c >= 0x7F && c < 0x10000)) {
+          std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(c));
+          out += buf;
+        } else if (ensure_ascii && c >= 0x10000) {
+          const unsigned v = unsigned(c) - 0x10000;
+          std::snprintf(buf, sizeof buf, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
           out += buf;
         } else {
-          out += char(c);
+          out.append(s, i, length);
         }
     }
   }
   return out + "\"";
 }
 
-void write_json(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
-  const std::string newline = indent < 0 ? "" : "\n" + std::string(size_t(indent) * (depth + 1), ' ');
-  const std::string closing = indent < 0 ? "" : "\n" + std::string(size_t(indent) * depth, ' ');
-  const std::string comma = indent < 0 ? ", " : ",";
+void write_json(const Value& v, const JsonStyle& style, int depth, std::string& out) {
+  std::string newline, closing;
+  if (style.indent) {
+    newline = "\n", closing = "\n";
+    for (int d = 0; d <= depth; d++) newline += *style.indent;
+    for (int d = 0; d < depth; d++) closing += *style.indent;
+  }
   switch (v.kind) {
-    case Value::Kind::undefined: case Value::Kind::none: out += "null"; return;
+    case Value::Kind::undefined: throw TemplateError("Object of type Undefined is not JSON serializable");
+    case Value::Kind::function: throw TemplateError("Object of type function is not JSON serializable");
+    case Value::Kind::none: out += "null"; return;
     case Value::Kind::boolean: out += v.boolean ? "true" : "false"; return;
     case Value::Kind::integer: out += std::to_string(v.integer); return;
     case Value::Kind::number:
       out += std::isnan(v.number) ? "NaN" : std::isinf(v.number) ? (v.number > 0 ? "Infinity" : "-Infinity")
                                                                    : float_repr(v.number);
       return;
-    case Value::Kind::string: out += json_string(v.text.str()); return;
+    case Value::Kind::string: out += json_string(v.text.str(), style.ensure_ascii); return;
     case Value::Kind::list:
       if (v.list->empty()) { out += "[]"; return; }
       out += "[";
       for (size_t i = 0; i < v.list->size(); i++) {
-        out += (i ? comma : "") + newline;
-        write_json((*v.list)[i], indent, sort_keys, depth + 1, out);
+        out += (i ? style.item_separator : "") + newline;
+        write_json((*v.list)[i], style, depth + 1, out);
       }
       out += closing + "]";
       return;
     case Value::Kind::dict: {
       if (v.dict->empty()) { out += "{}"; return; }
       ValueDict items = *v.dict;
-      if (sort_keys)
+      if (style.sort_keys)
         std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       out += "{";
       for (size_t i = 0; i < items.size(); i++) {
-        out += (i ? comma : "") + newline + json_string(items[i].first) + ": ";
-        write_json(items[i].second, indent, sort_keys, depth + 1, out);
+        out += (i ? style.item_separator : "") + newline + json_string(items[i].first, style.ensure_ascii) + style.key_separator;
+        write_json(items[i].second, style, depth + 1, out);
       }
       out += closing + "}";
       return;
     }
-    case Value::Kind::function: out += "null"; return;
   }
 }
 
 }  // namespace
 
-std::string to_json(const Value& v, int indent, bool sort_keys) {
+std::string to_json(const Value& v, const JsonStyle& style) {
   std::string out;
-  write_json(v, indent, sort_keys, 0, out);
+  write_json(v, style, 0, out);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -97,8 +98,12 @@ bool operator==(const Value& a, const Value& b);  // Python's ==
 // Python's <: numbers, strings (code point order) and lists; false with *ok false otherwise.
 bool less_than(const Value& a, const Value& b, bool* ok);
 
-// json.dumps(value, ensure_ascii=False, indent=indent, sort_keys=sort_keys), as transformers'
-// tojson filter writes it; indent < 0: none.
-std::string to_json(const Value& v, int indent, bool sort_keys);
+// json.dumps' options, as transformers' tojson filter passes them (ensure_ascii off by default).
+struct JsonStyle {
+  std::optional<std::string> indent;  // each level's indent (an int n: n spaces); none: one line
+  std::string item_separator = ", ", key_separator = ": ";  // ",", ": " once indented
+  bool ensure_ascii = false, sort_keys = false;
+};
+std::string to_json(const Value& v, const JsonStyle& style);
 
 }  // namespace llm::jinja
