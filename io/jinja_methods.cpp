@@ -309,12 +309,20 @@ Value string_method(const Value& self, const std::string& name, std::vector<Valu
   if (name == "istitle") return Value::from(python_istitle(s));
   if (name == "isalpha" || name == "isdecimal" || name == "isdigit" || name == "isnumeric" || name == "isalnum")
     return Value::from(python_is_class(s, name));
-  if (name == "replace")
-    return replace_text(t, argument(args, kwargs, 0, "old"), argument(args, kwargs, 1, "new"),
-                        argument(args, kwargs, 2, "count"));
+  if (name == "replace") {  // str.replace takes strings only (the replace filter converts first)
+    const Value new_value = argument(args, kwargs, 1, "new");
+    if (new_value.kind != Kind::string) fail("replace() argument 2 must be str, not " + new_value.type_name());
+    return replace_text(t, argument(args, kwargs, 0, "old"), new_value, argument(args, kwargs, 2, "count"));
+  }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count")
     return search_text(s, name, args, kwargs);
-  if (name == "join") return join_values(iterate(argument(args, kwargs, 0, "iterable")), t);
+  if (name == "join") {  // str.join takes strings only (the join filter converts, this does not)
+    const ValueList items = iterate(argument(args, kwargs, 0, "iterable"));
+    for (size_t i = 0; i < items.size(); i++)
+      if (items[i].kind != Kind::string)
+        fail("sequence item " + std::to_string(i) + ": expected str instance, " + items[i].type_name() + " found");
+    return join_values(items, t);
+  }
   if (name == "splitlines") return split_lines(t, argument(args, kwargs, 0, "keepends", Value::from(false)).truthy());
   if (name == "isascii") return Value::from(std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; }));
   if (name == "isprintable") {

@@ -46,11 +46,15 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     return Value::from(std::move(formatted));
   }
   if (op == "+" && a.kind == Kind::string && b.kind == Kind::string) return Value::from(concatenated(a.text, b.text));
+  if (op == "+" && a.kind == Kind::list && b.kind == Kind::list && a.is_tuple != b.is_tuple)
+    fail(std::string("can only concatenate ") + (a.is_tuple ? "tuple (not \"list\") to tuple" : "list (not \"tuple\") to list"));
   if (op == "+" && a.kind == Kind::list && b.kind == Kind::list) {
     if (a.list->size() + b.list->size() > kMaxListItems) fail("a list longer than 1000000 items");
     ValueList items = *a.list;
     items.insert(items.end(), b.list->begin(), b.list->end());
-    return Value::from(items);
+    Value out = Value::from(items);
+    out.is_tuple = a.is_tuple;
+    return out;
   }
   if (op == "*" && is_int(a) && (b.kind == Kind::string || b.kind == Kind::list)) return arithmetic(op, b, a);
   if (op == "*" && (a.kind == Kind::string || a.kind == Kind::list) && is_int(b)) {
@@ -60,6 +64,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
         (a.kind == Kind::list && count * a.list->size() > kMaxListItems))
       fail("a repetition longer than 100000 times, 64 MiB or 1000000 items");
     Value out = a.kind == Kind::string ? Value::from(Text()) : Value::from(ValueList());
+    out.is_tuple = a.is_tuple;
     for (int64_t i = 0; i < n; i++) out = arithmetic("+", out, a);
     return out;
   }
@@ -117,6 +122,8 @@ bool contains(const Value& container, const Value& item) {
     if (item.kind != Kind::string) fail("'in <string>' needs a string on the left, got " + item.type_name());
     return container.text.str().find(item.text.str()) != std::string::npos;
   }
+  if (container.kind == Kind::dict && (item.kind == Kind::list || item.kind == Kind::dict))
+    fail("unhashable type: '" + item.type_name() + "'");  // a dict's keys are hashed
   for (const Value& v : iterate(container))
     if (v == item) return true;
   return false;

@@ -293,3 +293,20 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
     CHECK(error_of(source, vars).find(message) != std::string::npos);
   }
 }
+
+// Where Python is strict and the filters are not: str.join and str.replace take strings (the join
+// and replace filters convert), a tuple and a list do not concatenate, a dict's keys are hashed.
+// Expected renderings and errors are jinja2 3.1.6's.
+TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
+  CHECK(render("{{ (1, 2) * 2 }}|{{ (1,) + (2,) }}|{{ ','.join(['a', 'b']) }}|{{ [1, 2]|join(',') }}|{{ 'ab'|replace('a', 1) }}") ==
+        "(1, 2, 1, 2)|(1, 2)|a,b|1,2|1b");
+  for (const auto& [source, message] : std::vector<std::pair<std::string, std::string>>{
+           {"{{ (1,) + [2] }}", "can only concatenate tuple (not \"list\") to tuple"},
+           {"{{ [1] + (2,) }}", "can only concatenate list (not \"tuple\") to list"},
+           {"{{ [1] in {} }}", "unhashable type: 'list'"},
+           {"{{ ','.join([1]) }}", "sequence item 0: expected str instance, int found"},
+           {"{{ 'ab'.replace('a', 1) }}", "replace() argument 2 must be str, not int"}}) {
+    CAPTURE(source);
+    CHECK(error_of(source).find(message) != std::string::npos);
+  }
+}
