@@ -47,7 +47,11 @@ size_t find_tag_end(const std::string& src, size_t from, char kind) {
   return std::string::npos;
 }
 
-std::string rstrip(std::string s);
+std::string rstrip(std::string s) {
+  size_t begin = 0, end = s.size();
+  python_strip_bounds(s, begin, end, false, true);
+  return s.substr(0, end);
+}
 
 bool is_raw_begin(const std::string& code) {
   size_t begin = 0, end = code.size();
@@ -95,11 +99,6 @@ size_t raw_block(const std::string& src, size_t data_begin, bool strip_after_beg
   syntax_error(where, line, "'raw' is never closed (expected 'endraw')");
 }
 
-std::string rstrip(std::string s) {
-  size_t begin = 0, end = s.size();
-  python_strip_bounds(s, begin, end, false, true);
-  return s.substr(0, end);
-}
 
 // Python's escapes in a string literal (jinja2 decodes them as unicode-escape).
 std::string unescape(const std::string& s, const std::string& where, int line) {
@@ -196,7 +195,7 @@ std::vector<Segment> split_segments(const std::string& source, const std::string
     } else if (kind != '{' && modifier != '+') {  // lstrip_blocks
       const size_t newline = text.rfind('\n');
       const size_t line_begin = newline == std::string::npos ? 0 : newline + 1;
-      size_t blank_end = text.size(), blank_begin = line_begin;  // jinja2's \\s: Unicode spaces too
+      size_t blank_end = text.size(), blank_begin = line_begin;  // jinja2's \s: Unicode spaces too
       python_strip_bounds(text, blank_begin, blank_end, true, false);
       if ((newline != std::string::npos || line_starting) && blank_begin == text.size()) text.erase(line_begin);
     }

@@ -99,7 +99,9 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (x == 0 && y < 0) fail("0.0 cannot be raised to a negative power");
     return Value::from(std::pow(x, y));
   }
-  if (y == 0) fail(op == "/" ? "division by zero" : "float floor division by zero");
+  if (y == 0)
+    fail(op == "/" ? (is_int(a) && is_int(b) ? "division by zero" : "float division by zero")
+                   : op == "//" ? "float floor division by zero" : "float modulo");
   if (op == "/") return Value::from(x / y);
   // CPython's float divmod: fmod's remainder moved to the divisor's sign, the quotient from it.
   double mod = std::fmod(x, y);
