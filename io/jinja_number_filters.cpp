@@ -107,7 +107,7 @@ Value to_int(const Value& v, const Value& fallback, int64_t base) {
 
 // Python's round(x, ndigits): the decimal nearest the double's exact value, ties to even.
 double round_half_even(double x, int64_t ndigits) {
-  if (!std::isfinite(x) || ndigits > 300) return x;
+  if (!std::isfinite(x) || ndigits > 300 || (ndigits >= 0 && std::fabs(x) >= 1e17)) return x;  // no fraction to round
   if (ndigits < 0) {
     const double scale = std::pow(10.0, double(-ndigits));
     return std::nearbyint(x / scale) * scale;

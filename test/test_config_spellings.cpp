@@ -134,6 +134,23 @@ TEST_CASE("integers led by 0 as YAML 1.1 (PyYAML) reads them: octal, 0x hex, 0b 
   CHECK(starts_with(error_with("micro_batch_size: 0x\n"), "cfg.yaml:3: micro_batch_size: expected an integer"));
 }
 
+// What pydantic (2.13, Axolotl's) takes besides YAML's own spellings, each checked there: an int
+// field from a float or string with a zero fraction (2.0, '2.0', not '2.' nor 2.5), a number from
+// a string with spaces around it, a bool from 1/0 and t/f/y/n; a helper's differential of
+// llm_train's reading against PyYAML + pydantic found these refused here.
+TEST_CASE("pydantic's lax spellings: 2.0 for an integer, a padded string number, bf16: 1") {
+  CHECK(parse("micro_batch_size: 2.0\n").micro_batch_size == 2);
+  CHECK(parse("micro_batch_size: '4.00'\n").micro_batch_size == 4);
+  CHECK(parse("micro_batch_size: 010.0\n").micro_batch_size == 10);  // a float's whole part is decimal
+  CHECK(parse("sequence_len: ' 512 '\n").data.sequence_len == 512);
+  CHECK(parse("learning_rate: >\n  1e-4\n").learning_rate == 1e-4);
+  CHECK(parse("bf16: 1\n").bf16 == "true");
+  CHECK(parse("bf16: 'n'\n").bf16 == "false");
+  CHECK(starts_with(error_with("micro_batch_size: 2.5\n"), "cfg.yaml:3: micro_batch_size: expected an integer"));
+  CHECK(starts_with(error_with("micro_batch_size: '2.'\n"), "cfg.yaml:3: micro_batch_size: expected an integer"));
+  CHECK(starts_with(error_with("bf16: 2\n"), "cfg.yaml:3: bf16: expected true or false"));
+}
+
 TEST_CASE("a key given twice: the last one is read, as PyYAML reads it, and the start-up says so") {
   const TrainConfig c = parse("max_steps: 4\nseed: 1\nmax_steps: 7\n");
   CHECK(c.max_steps == 7);

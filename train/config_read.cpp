@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "engine/user_error.h"
+#include "io/python_text.h"
 #include "train/config_fields.h"
 
 namespace llm {
@@ -38,8 +39,27 @@ bool parse_int_in_base(const std::string& s, int base, int64_t& out) {
 // `plain`: an unquoted scalar, which YAML 1.1 (PyYAML's) also reads as 0b binary, 0x hex and, led
 // by 0, octal (micro_batch_size: 010 is 8 to Axolotl); a quoted one, or a plain one no such form
 // reads (09: a string to PyYAML), is Python's int(text), as pydantic then converts it.
+// Python's str.strip, as pydantic strips a string before it reads a number from it.
+std::string stripped(const std::string& text) {
+  size_t begin = 0, end = text.size();
+  python_strip_bounds(text, begin, end, true, true);
+  return text.substr(begin, end - begin);
+}
+
+// A whole number written with a zero fraction: `2.0` (a float to PyYAML, 2 to pydantic's int), or
+// quoted "2.0" (pydantic reads a string's zero fraction too, but not "2."). The integer part out.
+bool zero_fraction(const std::string& s, bool plain, std::string& whole) {
+  const size_t point = s.find('.');
+  if (point == std::string::npos || point == 0) return false;
+  const std::string fraction = s.substr(point + 1);
+  if ((!plain && fraction.empty()) || fraction.find_first_not_of('0') != std::string::npos) return false;
+  whole = s.substr(0, point);
+  return true;
+}
+
 bool parse_int(const std::string& text, int64_t& out, bool plain = false) {
-  const std::string s = without_digit_groups(text);
+  std::string s = without_digit_groups(stripped(text));
+  if (std::string whole; zero_fraction(s, plain, whole)) s = whole, plain = false;  // 010.0 is ten
   const size_t sign = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
   if (plain && s.size() > sign + 1 && s[sign] == '0') {
     const char kind = s[sign + 1];
@@ -52,7 +72,7 @@ bool parse_int(const std::string& text, int64_t& out, bool plain = false) {
 }
 
 bool parse_double(const std::string& text, double& out) {
-  const std::string s = without_digit_groups(text);
+  const std::string s = without_digit_groups(stripped(text));
   if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   errno = 0;
   char* end = nullptr;
@@ -174,8 +194,9 @@ double read_double(const YAML::Node& n, const Where& w, const Range& range) {
 bool read_bool(const YAML::Node& n, const Where& w, const std::string& note) {
   std::string s = n.IsScalar() ? n.Scalar() : "";
   for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (s == "true" || s == "yes" || s == "on") return true;
-  if (s == "false" || s == "no" || s == "off") return false;
+  // YAML 1.1's words, and what pydantic's bool takes besides (Axolotl's fields are pydantic's).
+  if (s == "true" || s == "yes" || s == "on" || s == "t" || s == "y" || s == "1") return true;
+  if (s == "false" || s == "no" || s == "off" || s == "f" || s == "n" || s == "0") return false;
   fail(w, "true or false" + note, describe(n));
 }
 
