@@ -252,7 +252,7 @@ bool less_than(const Value& a, const Value& b, bool* ok) {
 
 namespace {
 
-// json.dumps' string: its escapes, and with ensure_ascii every character past ASCII as \uXXXX
+// json.dumps' string: its escapes, and with ensure_ascii every character past ASCII as \uhhhh
 // (a surrogate pair above U+FFFF).
 std::string json_string(const std::string& s, bool ensure_ascii) {
   std::string out = "\"";
