@@ -42,7 +42,22 @@ Value select_items(const Value& subject, std::vector<Value>& args, bool keep, bo
     const bool passes = test.empty() ? v.truthy() : apply_test(test, v, test_args);
     if (passes == keep) out.push_back(item);
   }
-  return Value::from(out);
+  return Value::make_iterator(out, "generator", "select_or_reject");
+}
+
+// do_reverse: a string reversed; a sequence's reverse iterator (Python's type for each); what
+// reversed() refuses (a generator) listed and reversed.
+Value reversed(const Value& v) {
+  ValueList items = iterate(v);
+  std::reverse(items.begin(), items.end());
+  if (v.kind == Kind::string) return join_values(items, Text());
+  if (v.kind == Kind::iterator) return Value::from(items);
+  if (v.kind == Kind::dict) return Value::make_iterator(items, "dict_reversekeyiterator");
+  if (v.kind == Kind::view) {  // dict_keys -> dict_reversekeyiterator
+    const std::string of = v.python_type.substr(5, v.python_type.size() - 6);
+    return Value::make_iterator(items, "dict_reverse" + of + "iterator");
+  }
+  return Value::make_iterator(items, v.kind == Kind::list && !v.is_tuple ? "list_reverseiterator" : "reversed");
 }
 
 }  // namespace
@@ -138,7 +153,13 @@ Value slice_of(const Value& subject, const Value& start, const Value& stop, cons
 ValueList iterate(const Value& subject) {
   switch (subject.kind) {
     case Kind::undefined: return {};
-    case Kind::list: return *subject.list;
+    case Kind::list: case Kind::view: return *subject.list;
+    case Kind::iterator: {
+      Iterator& it = *subject.iterator;
+      ValueList rest(it.items.begin() + std::ptrdiff_t(it.next), it.items.end());
+      it.next = it.items.size();
+      return rest;
+    }
     case Kind::dict: {
       ValueList keys;
       for (const auto& [k, v] : *subject.dict) keys.push_back(Value::from(k));
@@ -154,7 +175,37 @@ ValueList iterate(const Value& subject) {
   }
 }
 
+bool contains(const Value& container, const Value& item) {
+  if (container.kind == Kind::string) {
+    if (item.kind != Kind::string) fail("'in <string>' requires string as left operand, not " + item.type_name());
+    return container.text.str().find(item.text.str()) != std::string::npos;
+  }
+  if (container.kind == Kind::dict && (item.kind == Kind::list || item.kind == Kind::dict || item.kind == Kind::view))
+    fail("unhashable type: '" + item.type_name() + "'");  // a dict's keys are hashed
+  if (container.kind == Kind::iterator) {
+    Iterator& it = *container.iterator;
+    while (it.next < it.items.size())
+      if (it.items[it.next++] == item) return true;
+    return false;
+  }
+  for (const Value& v : iterate(container))
+    if (v == item) return true;
+  return false;
+}
+
 bool apply_test(const std::string& name, const Value& v, const std::vector<Value>& args) {
+  // Python checks the call's arguments: the comparisons, divisibleby, in and sameas take one.
+  static const std::vector<std::string> with_argument{"divisibleby", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<",
+                                                      "gt", "greaterthan", ">", "le", "<=", "ge", ">=", "in", "sameas"};
+  static const std::vector<std::string> without{"defined", "undefined", "none", "boolean", "true", "false", "integer", "float",
+                                                "number", "string", "mapping", "iterable", "sequence", "callable", "odd",
+                                                "even", "lower", "upper"};
+  const size_t wanted = std::find(with_argument.begin(), with_argument.end(), name) != with_argument.end() ? 1 : 0;
+  if (!wanted && std::find(without.begin(), without.end(), name) == without.end()) fail("no test named '" + name + "'");
+  if (args.size() > wanted)
+    fail("test_" + name + "() takes " + std::to_string(wanted + 1) + " positional argument" + (wanted ? "s" : "") +
+         " but " + std::to_string(args.size() + 1) + " were given");
+  if (args.size() < wanted) fail("test_" + name + "() missing 1 required positional argument");
   const Value arg = args.empty() ? Value::none() : args[0];
   bool ok = true;
   if (name == "defined") return v.is_defined();
@@ -168,8 +219,9 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "string") return v.kind == Kind::string;
   if (name == "mapping") return v.kind == Kind::dict && !v.is_namespace;
   if (name == "iterable" || name == "sequence")  // Undefined iterates as empty and has a length
-    return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string || v.kind == Kind::undefined;
-  if (name == "callable") return v.kind == Kind::function;
+    return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string || v.kind == Kind::undefined ||
+           (name == "iterable" && (v.kind == Kind::iterator || v.kind == Kind::view));
+  if (name == "callable") return v.kind == Kind::function || v.kind == Kind::undefined;  // Undefined has __call__
   if (name == "odd" || name == "even") return (integer_of(v, name) % 2 != 0) == (name == "odd");
   if (name == "divisibleby") return integer_of(v, name) % integer_of(arg, name) == 0;
   if (name == "eq" || name == "equalto" || name == "==") return v == arg;
@@ -178,17 +230,10 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "gt" || name == "greaterthan" || name == ">") return less_than(arg, v, &ok);
   if (name == "le" || name == "<=") return !less_than(arg, v, &ok);
   if (name == "ge" || name == ">=") return !less_than(v, arg, &ok);
-  if (name == "in") {
-    if (arg.kind == Kind::string && v.kind != Kind::string)
-      fail("'in <string>' requires string as left operand, not " + v.type_name());
-    for (const Value& item : iterate(arg))
-      if (item == v) return true;
-    return arg.kind == Kind::string && v.kind == Kind::string && arg.text.str().find(v.text.str()) != std::string::npos;
-  }
+  if (name == "in") return contains(arg, v);
   if (name == "lower") return python_islower(v.to_text().str());
   if (name == "upper") return python_isupper(v.to_text().str());
-  if (name == "sameas") return v == arg && v.kind == arg.kind;
-  fail("no test named '" + name + "'");
+  return v == arg && v.kind == arg.kind;  // sameas
 }
 
 Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
@@ -210,6 +255,7 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
   if (name == "length" || name == "count") {
     if (v.kind == Kind::string) return Value::from(int64_t(code_points(v.text.str()).size() - 1));
     if (v.kind == Kind::dict) return Value::from(int64_t(v.dict->size()));
+    if (v.kind == Kind::iterator) fail("object of type '" + v.type_name() + "' has no len()");
     return Value::from(int64_t(iterate(v).size()));
   }
   if (name == "tojson") {  // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
@@ -236,6 +282,11 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     return Value::from(percent_format(v.to_text(), values));
   }
   if (name == "list") return Value::from(iterate(v));
+  if (name == "first" && v.kind == Kind::iterator) {  // next(): the rest stays for later
+    Iterator& it = *v.iterator;
+    return it.next < it.items.size() ? it.items[it.next++] : Value::undefined("an empty sequence's first");
+  }
+  if (name == "last" && v.kind == Kind::iterator) fail("'" + v.type_name() + "' object is not reversible");
   if (name == "first" || name == "last") {
     const ValueList items = iterate(v);
     if (items.empty()) return Value::undefined("an empty sequence's " + name);
@@ -249,16 +300,10 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     return join_values(items, argument(args, kwargs, 0, "d", Value::from("")).to_text());
   }
   if (name == "items") {
-    if (!v.is_defined()) return Value::from(ValueList());
-    if (v.kind != Kind::dict) fail("Can only get item pairs from a mapping.");
-    return dict_method(v, "items", args, kwargs);
+    if (v.is_defined() && v.kind != Kind::dict) fail("Can only get item pairs from a mapping.");
+    return Value::make_iterator(v.is_defined() ? iterate(dict_method(v, "items", args, kwargs)) : ValueList(), "generator", "do_items");
   }
-  if (name == "reverse") {
-    ValueList items = iterate(v);
-    std::reverse(items.begin(), items.end());
-    if (v.kind != Kind::string) return Value::from(items);
-    return join_values(items, Text());
-  }
+  if (name == "reverse") return reversed(v);
   if (name == "map") {
     const Value attribute = attribute_keyword(kwargs), fallback = argument({}, kwargs, 0, "default");
     ValueList out;
@@ -272,7 +317,7 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
       const Value found = attribute_path(item, attribute);  // make_attrgetter's default
       out.push_back(!found.is_defined() && fallback.kind != Kind::none ? fallback : found);
     }
-    return Value::from(out);
+    return Value::make_iterator(out, "generator", "sync_do_map");
   }
   if (name == "select" || name == "reject") return select_items(v, args, name == "select", false);
   if (name == "selectattr" || name == "rejectattr") return select_items(v, args, name == "selectattr", true);

@@ -25,8 +25,11 @@ Value attribute_path(const Value& subject, const Value& attribute);
 Value item_of(const Value& subject, const Value& key);
 // subject[start:stop:step] on lists and strings (strings by code point, keeping sources).
 Value slice_of(const Value& subject, const Value& start, const Value& stop, const Value& step);
-// The items `for` walks: a list's items, a dict's keys, a string's code points; undefined: none.
+// The items `for` walks: a list's or view's items, a dict's keys, a string's code points, what
+// is left of an iterator (which it empties); undefined: none.
 ValueList iterate(const Value& subject);
+// Python's `item in container` (an iterator consumed up to the first match).
+bool contains(const Value& container, const Value& item);
 
 // range, namespace, dict, raise_exception and strftime_now.
 ValueDict global_functions();

@@ -362,7 +362,7 @@ Value dict_method(const Value& self, const std::string& name, std::vector<Value>
     pair.is_tuple = true;
     out.push_back(name == "keys" ? Value::from(k) : name == "values" ? v : pair);
   }
-  return Value::from(out);
+  return Value::make_view(out, "dict_" + name);
 }
 
 

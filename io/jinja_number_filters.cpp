@@ -12,12 +12,6 @@ namespace {
 
 using Kind = Value::Kind;
 
-std::string stripped(const std::string& s) {
-  size_t begin = 0, end = s.size();
-  python_strip_bounds(s, begin, end, true, true);
-  return s.substr(begin, end - begin);
-}
-
 // Digits of `base` with single underscores between them (Python's literal rule), underscores
 // dropped; empty when the text breaks the rule.
 std::string digits_of(const std::string& s, int base) {
@@ -35,7 +29,7 @@ std::string digits_of(const std::string& s, int base) {
 // Python's int(text, base) for bases 2 to 36 (or 0: the prefix says); false where it raises
 // ValueError. A value past int64 is refused (Python's ints have no bound).
 bool python_int(const std::string& text, int64_t base, int64_t& out) {
-  std::string s = stripped(text);
+  std::string s = python_strip(text);
   const bool negative = !s.empty() && s[0] == '-';
   if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.erase(0, 1);
   const char prefix = s.size() > 1 && s[0] == '0' ? char(std::tolower(static_cast<unsigned char>(s[1]))) : 0;
@@ -62,7 +56,7 @@ bool python_int(const std::string& text, int64_t base, int64_t& out) {
 // Python's float(text): decimal digits (underscores between them), a point, an exponent, or
 // inf / infinity / nan in any case; false where it raises ValueError.
 bool python_float(const std::string& text, double& out) {
-  std::string s = stripped(text);
+  std::string s = python_strip(text);
   std::string sign;
   if (!s.empty() && (s[0] == '-' || s[0] == '+')) sign = s.substr(0, 1), s.erase(0, 1);
   std::string lower;
@@ -125,7 +119,8 @@ Value round_value(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
   if (!v.is_numeric()) fail("round expects a number, got " + v.type_name());
   if (how != "common") {  // math.ceil/floor(value * 10**precision) / 10**precision: a float
     const double scale = std::pow(10.0, double(precision));
-    return Value::from((how == "ceil" ? std::ceil(v.as_double() * scale) : std::floor(v.as_double() * scale)) / scale);
+    const double whole = how == "ceil" ? std::ceil(v.as_double() * scale) : std::floor(v.as_double() * scale);
+    return Value::from((whole + 0.0) / scale);  // Python's ceil and floor are ints: no -0.0
   }
   if (v.kind == Kind::number) return Value::from(round_half_even(v.number, precision));
   const int64_t i = v.kind == Kind::integer ? v.integer : int64_t(v.boolean);

@@ -51,7 +51,7 @@ class TagParser {
     }
     return e;
   }
-  ExprPtr logical_or() {  // without the conditional: for loop filters (`for x in y if c`)
+  ExprPtr logical_or() {  // without the conditional: if's condition, for's iterable
     ExprPtr e = logical_and();
     while (accept_name("or")) e = make(Expr::Kind::logical_or, "", {e, logical_and()});
     return e;
@@ -273,10 +273,11 @@ class TagParser {
         const std::string name = comparison ? tokens_[at_++].text : expect_name();
         auto t = std::const_pointer_cast<Expr>(make(Expr::Kind::test, name, {e}));
         t->negated = negated;
+        // jinja2's parse_test: a name after the test is its argument unless else, or, and; so
+        // `x is defined if c` and `x is odd in y` read if and in as names, and fail as there.
         const Token& next = peek();
-        const bool keyword = next.kind == Token::Kind::name &&
-                             (next.text == "else" || next.text == "or" || next.text == "and" ||
-                              next.text == "if" || next.text == "in" || next.text == "not" || next.text == "is");
+        const bool keyword = next.kind == Token::Kind::name && (next.text == "else" || next.text == "or" || next.text == "and");
+        if (is_name("is")) fail("You cannot chain multiple tests with is");
         if (accept_op("(")) {
           call_arguments(*t);
         } else if ((next.kind == Token::Kind::name && !keyword) || next.kind == Token::Kind::string ||
@@ -363,13 +364,13 @@ class BodyParser {
     std::optional<TagParser> tag;
     if (keyword == "if") {
       node.kind = Node::Kind::if_chain;
-      ExprPtr condition = p.expression();
+      ExprPtr condition = p.logical_or();  // jinja2 reads no conditional here: `if a if b` fails
       p.expect_end();
       for (;;) {
         Body body = parse_until({"elif", "else", "endif"}, ended_by, tag, "if", line);
         node.branches.emplace_back(condition, std::move(body));
         if (ended_by != "elif") break;
-        condition = tag->expression();
+        condition = tag->logical_or();
         tag->expect_end();
       }
       tag->expect_end();

@@ -119,18 +119,6 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   return Value::from(op == "//" ? floor_div : mod);
 }
 
-bool contains(const Value& container, const Value& item) {
-  if (container.kind == Kind::string) {
-    if (item.kind != Kind::string) fail("'in <string>' needs a string on the left, got " + item.type_name());
-    return container.text.str().find(item.text.str()) != std::string::npos;
-  }
-  if (container.kind == Kind::dict && (item.kind == Kind::list || item.kind == Kind::dict))
-    fail("unhashable type: '" + item.type_name() + "'");  // a dict's keys are hashed
-  for (const Value& v : iterate(container))
-    if (v == item) return true;
-  return false;
-}
-
 class Renderer {
  public:
   enum class Flow { next, loop_break, loop_continue };

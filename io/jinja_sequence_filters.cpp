@@ -18,6 +18,11 @@ Value folded(const Value& v, bool case_sensitive) {
   return case_sensitive || v.kind != Kind::string ? v : Value::from(python_lower(v.text.str()));
 }
 
+// make_attrgetter's key with ignore_case: the item itself without an attribute.
+Value item_key(const Value& item, const Value& attribute, bool case_sensitive) {
+  return folded(attribute.kind == Kind::none ? item : attribute_path(item, attribute), case_sensitive);
+}
+
 bool less(const Value& a, const Value& b) {
   bool comparable = true;
   const bool result = less_than(a, b, &comparable);
@@ -58,7 +63,7 @@ Value sort_key(const Value& item, const Value& attribute, bool case_sensitive) {
     for (const Value& name : split_text(attribute.text, Value::from(","), -1))
       parts.push_back(folded(attribute_path(item, name), case_sensitive));
   } else {
-    parts.push_back(folded(attribute.kind == Kind::none || !attribute.is_defined() ? item : attribute_path(item, attribute), case_sensitive));
+    parts.push_back(item_key(item, attribute, case_sensitive));
   }
   return Value::from(parts);
 }
@@ -81,30 +86,28 @@ Value dictsort(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
   return Value::from(pick(pairs, sorted_order(keys, reverse)));
 }
 
-// do_unique: the first of each key (sets hash, so lists and dicts are refused as Python does).
+// do_unique: the first of each key (sets hash, so lists, dicts and views are refused as Python does).
 Value unique(const Value& v, const Value& attribute, bool case_sensitive) {
   ValueList out, seen;
   for (const Value& item : iterate(v)) {
-    const Value key = folded(attribute.kind == Kind::none ? item : attribute_path(item, attribute), case_sensitive);
-    if (key.kind == Kind::list || key.kind == Kind::dict) fail("unhashable type: '" + key.type_name() + "'");
+    const Value key = item_key(item, attribute, case_sensitive);
+    if (key.kind == Kind::list || key.kind == Kind::dict || key.kind == Kind::view)
+      fail("unhashable type: '" + key.type_name() + "'");
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
     seen.push_back(key);
     out.push_back(item);
   }
-  return Value::from(out);
+  return Value::make_iterator(out, "generator", "sync_do_unique");
 }
 
 // Python's min/max with a key: the first of the smallest (largest).
 Value extreme(const Value& v, const Value& attribute, bool case_sensitive, bool largest) {
   const ValueList items = iterate(v);
   if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
-  const auto key = [&](const Value& item) {
-    return folded(attribute.kind == Kind::none ? item : attribute_path(item, attribute), case_sensitive);
-  };
   size_t best = 0;
-  Value best_key = key(items[0]);
+  Value best_key = item_key(items[0], attribute, case_sensitive);
   for (size_t i = 1; i < items.size(); i++) {
-    const Value k = key(items[i]);
+    const Value k = item_key(items[i], attribute, case_sensitive);
     if (largest ? less(best_key, k) : less(k, best_key)) best = i, best_key = k;
   }
   return items[best];
@@ -150,14 +153,14 @@ Value batch(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
     if (Value::from(int64_t(current.size())) == linecount) batches.push_back(Value::from(current)), current.clear();
     current.push_back(item);
   }
-  if (current.empty()) return Value::from(batches);
+  if (current.empty()) return Value::make_iterator(batches, "generator", "do_batch");
   if (fill_with.kind != Kind::none && less(Value::from(int64_t(current.size())), linecount)) {
     const int64_t wanted = integer_of(linecount, "batch");
     if (wanted > 1000000) fail("batch of more than 1000000 items");
     current.resize(size_t(wanted), fill_with);
   }
   batches.push_back(Value::from(current));
-  return Value::from(batches);
+  return Value::make_iterator(batches, "generator", "do_batch");
 }
 
 // do_slice: `slices` lists of consecutive items, the first len % slices one longer; the others
@@ -180,7 +183,7 @@ Value slice(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
     if (fill_with.kind != Kind::none && number >= with_extra) part.push_back(fill_with);
     out.push_back(Value::from(part));
   }
-  return Value::from(out);
+  return Value::make_iterator(out, "generator", "sync_do_slice");
 }
 
 }  // namespace

@@ -86,6 +86,19 @@ Value Value::from(ValueDict items) {
 Value Value::from(Function f) {
   return make(Kind::function, [&](Value& v) { v.function = std::make_shared<Function>(std::move(f)); });
 }
+Value Value::make_iterator(ValueList items, std::string python_type, std::string function) {
+  return make(Kind::iterator, [&](Value& v) {
+    v.iterator = std::make_shared<Iterator>(Iterator{std::move(items), 0});
+    v.python_type = std::move(python_type);
+    v.name = std::move(function);
+  });
+}
+Value Value::make_view(ValueList items, std::string python_type) {
+  return make(Kind::view, [&](Value& v) {
+    v.list = std::make_shared<ValueList>(std::move(items));
+    v.python_type = std::move(python_type);
+  });
+}
 
 double Value::as_double() const {
   return kind == Kind::number ? number : kind == Kind::integer ? double(integer) : double(boolean);
@@ -100,7 +113,8 @@ bool Value::truthy() const {
     case Kind::string: return !text.empty();
     case Kind::list: return !list->empty();
     case Kind::dict: return is_namespace || !dict->empty();
-    case Kind::function: return true;
+    case Kind::function: case Kind::iterator: return true;
+    case Kind::view: return !list->empty();
   }
   return false;
 }
@@ -200,6 +214,12 @@ std::string Value::repr() const {
       return s + (is_namespace ? "}>" : "}");
     }
     case Kind::function: return "<function>";
+    case Kind::iterator:  // Python's repr names the object's address: one fixed here, so renders repeat
+      return "<" + python_type + " object " + (name.empty() ? "" : name + " ") + "at 0x7f0000000000>";
+    case Kind::view: {
+      Value items = Value::from(*list);
+      return python_type + "(" + items.repr() + ")";
+    }
   }
   return "";
 }
@@ -207,6 +227,7 @@ std::string Value::repr() const {
 std::string Value::type_name() const {
   const char* const names[] = {"undefined", "none", "bool", "int", "float",
                                "str",       "list", "dict", "function"};
+  if (kind == Kind::iterator || kind == Kind::view) return python_type;
   return is_namespace ? "namespace" : names[int(kind)];
 }
 
@@ -230,6 +251,14 @@ bool operator==(const Value& a, const Value& b) {
       return true;
     }
     case Value::Kind::function: return a.function == b.function;
+    case Value::Kind::iterator: return a.iterator == b.iterator;  // the same object
+    case Value::Kind::view: {  // keys and items compare as sets; values only to themselves
+      if (a.python_type != b.python_type) return false;
+      if (a.python_type == "dict_values" || a.list->size() != b.list->size()) return a.list == b.list;
+      for (const Value& item : *a.list)
+        if (std::find(b.list->begin(), b.list->end(), item) == b.list->end()) return false;
+      return true;
+    }
     default: return false;
   }
 }
@@ -293,7 +322,8 @@ void write_json(const Value& v, const JsonStyle& style, int depth, std::string& 
   }
   switch (v.kind) {
     case Value::Kind::undefined: throw TemplateError("Object of type Undefined is not JSON serializable");
-    case Value::Kind::function: throw TemplateError("Object of type function is not JSON serializable");
+    case Value::Kind::function: case Value::Kind::iterator: case Value::Kind::view:
+      throw TemplateError("Object of type " + v.type_name() + " is not JSON serializable");
     case Value::Kind::none: out += "null"; return;
     case Value::Kind::boolean: out += v.boolean ? "true" : "false"; return;
     case Value::Kind::integer: out += std::to_string(v.integer); return;

@@ -54,20 +54,33 @@ using ValueDict = std::vector<std::pair<std::string, Value>>;  // insertion orde
 using Kwargs = std::vector<std::pair<std::string, Value>>;
 using Function = std::function<Value(std::vector<Value>& args, Kwargs& kwargs)>;
 
+// What is left of a one-shot Python iterator: every copy of the Value shares it, so iterating
+// one copy empties them all (a generator `set` once and looped twice loops once, as in jinja2).
+struct Iterator {
+  std::vector<Value> items;
+  size_t next = 0;
+};
+
 struct Value {
-  enum class Kind { undefined, none, boolean, integer, number, string, list, dict, function };
+  // iterator: what jinja2's map, select, unique, batch, slice, items and reverse return (a
+  // generator or reverse iterator: always true, no len, not subscriptable, not JSON).
+  // view: a dict's keys(), values() or items() (a len, iterable again, not subscriptable).
+  enum class Kind { undefined, none, boolean, integer, number, string, list, dict, function, iterator, view };
   Kind kind = Kind::undefined;
   bool boolean = false;
   int64_t integer = 0;
   double number = 0;
   Text text;
-  std::shared_ptr<ValueList> list;  // lists and tuples
+  std::shared_ptr<ValueList> list;  // lists, tuples and views
+  std::shared_ptr<Iterator> iterator;
   std::shared_ptr<ValueDict> dict;  // dicts and namespaces (shared: a namespace is mutable)
   bool is_tuple = false;      // a list that prints as Python's tuple: (a, b)
   bool is_namespace = false;
   std::shared_ptr<const std::vector<std::string>> fields;  // a named tuple's (groupby's grouper, list)
   std::shared_ptr<Function> function;
-  std::string name;  // undefined: what was looked up, for the error when it is used
+  // undefined: what was looked up, for the error when it is used; a generator: its function
+  std::string name;
+  std::string python_type;  // an iterator's or view's: generator, list_reverseiterator, dict_keys...
 
   static Value undefined(std::string what);
   static Value none();
@@ -80,6 +93,9 @@ struct Value {
   static Value from(ValueList items);
   static Value from(ValueDict items);
   static Value from(Function f);
+  // `function`: the generator function that yields `items` (python_type generator).
+  static Value make_iterator(ValueList items, std::string python_type, std::string function = "");
+  static Value make_view(ValueList items, std::string python_type);
 
   bool is_defined() const { return kind != Kind::undefined; }
   bool is_numeric() const {

@@ -89,4 +89,11 @@ inline void python_strip_bounds(const std::string& s, size_t& begin, size_t& end
   }
 }
 
+// Python's str.strip() of s.
+inline std::string python_strip(const std::string& s) {
+  size_t begin = 0, end = s.size();
+  python_strip_bounds(s, begin, end, true, true);
+  return s.substr(begin, end - begin);
+}
+
 }  // namespace llm

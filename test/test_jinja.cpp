@@ -182,6 +182,8 @@ TEST_CASE("case, ordering, grouping and text-shaping filters render as jinja2's"
         "['A', 'a', 'b', 'C', 'é', 'É']|['é', 'É', 'C', 'b', 'A', 'a']|['A', 'C', 'a', 'b', 'É', 'é']");
   CHECK(render("{{ people|sort(attribute='age,name')|map(attribute='name')|join(',') }}|{{ pairs|sort(attribute='1,0') }}|{{ pairs|map(attribute=1)|list }}", vars) ==
         "Al,cy,bob,dee|[[1, 1], [1, 2], [0, 5]]|[2, 5, 1]");
+  // An undefined attribute is a key like any other (all equal: the order stays), not no attribute.
+  CHECK(render("{{ nums[:3]|sort(attribute=nope) }}|{{ nums[:3]|sort(attribute=none) }}", vars) == "[3, 1, 2]|[1, 2, 3]");
   CHECK(render("{{ d|dictsort }}|{{ d|dictsort(true) }}|{{ d|dictsort(by='value', reverse=true) }}", vars) ==
         "[('a', 0), ('b', 1), ('B', 2)]|[('B', 2), ('a', 0), ('b', 1)]|[('B', 2), ('b', 1), ('a', 0)]");
   CHECK(render("{{ words|unique|list }}|{{ nums|unique|list }}|{{ people|unique(attribute='city')|map(attribute='name')|list }}", vars) ==
@@ -267,6 +269,9 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
         "A\nB");
   CHECK(render("{{ 1|round }}|{{ 2.5|round }}|{{ 0.125|round(2) }}|{{ 2.675|round(2) }}|{{ 1.5|round(0, 'floor') }}|{{ 1.21|round(1, 'ceil') }}|{{ 25|round(-1) }}", vars) ==
         "1|2.0|0.12|2.67|1.0|1.3|20");
+  // ceil and floor are Python ints before the division (no -0.0); Undefined has __call__.
+  CHECK(render("{{ (-0.4)|round(0, 'ceil') }}|{{ (-0.4)|round }}|{{ nope is callable }}|{{ n is callable }}", vars) ==
+        "0.0|-0.0|True|False");
   CHECK(render("{{ '0x1A'|int }}|{{ ' 12 '|int }}|{{ '1_000'|int }}|{{ '12'|int(base=8) }}|{{ '42.23'|int }}|{{ 'inf'|int(7) }}|{{ ' 2.5 '|float }}|{{ '1__0'|float(3) }}", vars) ==
         "0|12|1000|10|42|7|2.5|3");
   CHECK(render("{{ 3 * 'ab' }}|{{ 2 % 0.1 }}|{{ 1 // 0.1 }}|{{ -7 % 2.5 }}|{{ 7.5 // -2 }}|{{ 'abc'.replace('', '-') }}|{{ 1|replace(1, 2) }}", vars) ==
@@ -287,7 +292,15 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
       {"{{ 'a'|round }}", "round expects a number"},
       {"{{ 1|round(0, 'up') }}", "method must be common, ceil or floor"},
       {"{{ [1] is in 'abc' }}", "'in <string>' requires string as left operand"},
-      {"{% raw %}never closed", "'raw' is never closed"}}, vars);
+      {"{% raw %}never closed", "'raw' is never closed"},
+      // jinja2's parser: no conditional as if's condition, one test per `is`, a name after a test
+      // its argument (so `in` here is a variable); Python checks each test's arguments.
+      {"{% if n if n else n %}{% endif %}", "unexpected 'if'"},
+      {"{{ n is defined is true }}", "You cannot chain multiple tests with is"},
+      {"{{ 1 is odd in [1] }}", "'in' is undefined"},
+      {"{{ 1 is odd(2) }}", "test_odd() takes 1 positional argument but 2 were given"},
+      {"{{ [1]|select('in', [1], 2)|list }}", "test_in() takes 2 positional arguments but 3 were given"},
+      {"{{ 4 is divisibleby }}", "test_divisibleby() missing 1 required positional argument"}}, vars);
 }
 
 // Where Python is strict and the filters are not: str.join and str.replace take strings (the join
@@ -302,4 +315,35 @@ TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
       {"{{ [1] in {} }}", "unhashable type: 'list'"},
       {"{{ ','.join([1]) }}", "sequence item 0: expected str instance, int found"},
       {"{{ 'ab'.replace('a', 1) }}", "replace() argument 2 must be str, not int"}});
+}
+
+// jinja2's map, select, reject, selectattr, rejectattr, unique, batch, slice and items filters
+// return generators and reverse returns reverse iterators: one-shot, always true, no len (so a
+// template's `{% if messages|selectattr(...) %}` is true even with no such message, as it is to
+// transformers). A dict's keys(), values() and items() are views. Each expected rendering is
+// jinja2 3.1.6's (its object addresses printed as 0x7f0000000000).
+TEST_CASE("filters that yield are one-shot iterators and dict methods views, as in jinja2") {
+  const ValueDict vars = variables_of(nlohmann::ordered_json::parse(R"({"d": {"a": 1, "b": 2}})"));
+  CHECK(render("{% set g = [1, 2, 3]|select %}{{ g|first }}|{{ g|list }}|{{ g|list }}") == "1|[2, 3]|[]");
+  CHECK(render("{% set g = [1, 2, 3]|map('string') %}{{ '2' in g }}|{{ g|join }}") == "True|3");
+  CHECK(render("{% set g = [1, 2, 3]|unique %}{% for x in g %}{{ loop.length }}{{ x }}{% endfor %}|"
+               "{% for x in g %}{{ x }}{% else %}empty{% endfor %}") == "313233|empty");
+  CHECK(render("{% if []|selectattr('role', 'eq', 'system') %}T{% endif %}|{% if {}.items() %}T{% endif %}|"
+               "{% if nope|items %}T{% endif %}|{{ nope|items|list }}") == "T||T|[]");
+  CHECK(render("{{ [1, 2]|select }}|{{ [1, 2]|reverse }}|{{ (1, 2)|reverse }}|{{ d.items() }}|{{ d.keys()|reverse }}", vars) ==
+        "<generator object select_or_reject at 0x7f0000000000>|<list_reverseiterator object at 0x7f0000000000>|"
+        "<reversed object at 0x7f0000000000>|dict_items([('a', 1), ('b', 2)])|<dict_reversekeyiterator object at 0x7f0000000000>");
+  CHECK(render("{{ [1]|select is sequence }}|{{ [1]|select is iterable }}|{{ d.keys() is sequence }}|{{ d.keys()|length }}|"
+               "{{ d.keys()[0] }}|{{ ([1]|select)[0] }}|{{ d.keys() == d.keys() }}|{{ d.values() == d.values() }}", vars) ==
+        "False|True|False|2|||True|False");
+  CHECK(render("{{ d.values()|reverse|list }}|{{ [1, 2]|select|reverse }}|{{ d|items|list }}|{{ [3, 1]|select|sort }}", vars) ==
+        "[2, 1]|[2, 1]|[('a', 1), ('b', 2)]|[1, 3]");
+  check_errors({
+      {"{{ [1]|select|length }}", "object of type 'generator' has no len()"},
+      {"{{ [1]|select|last }}", "'generator' object is not reversible"},
+      {"{{ [1]|reverse|count }}", "object of type 'list_reverseiterator' has no len()"},
+      {"{{ d.keys()|tojson }}", "Object of type dict_keys is not JSON serializable"},
+      {"{{ [1]|map('abs') + [1] }}", "generator"},
+      {"{{ d.keys()[1:] }}", "dict_keys"},
+      {"{{ [d.keys()]|unique|list }}", "unhashable type: 'dict_keys'"}}, vars);
 }

@@ -36,16 +36,6 @@ bool parse_int_in_base(const std::string& s, int base, int64_t& out) {
   return true;
 }
 
-// `plain`: an unquoted scalar, which YAML 1.1 (PyYAML's) also reads as 0b binary, 0x hex and, led
-// by 0, octal (micro_batch_size: 010 is 8 to Axolotl); a quoted one, or a plain one no such form
-// reads (09: a string to PyYAML), is Python's int(text), as pydantic then converts it.
-// Python's str.strip, as pydantic strips a string before it reads a number from it.
-std::string stripped(const std::string& text) {
-  size_t begin = 0, end = text.size();
-  python_strip_bounds(text, begin, end, true, true);
-  return text.substr(begin, end - begin);
-}
-
 // A whole number written with a zero fraction: `2.0` (a float to PyYAML, 2 to pydantic's int), or
 // quoted "2.0" (pydantic reads a string's zero fraction too, but not "2."). The integer part out.
 bool zero_fraction(const std::string& s, bool plain, std::string& whole) {
@@ -57,8 +47,12 @@ bool zero_fraction(const std::string& s, bool plain, std::string& whole) {
   return true;
 }
 
+// `plain`: an unquoted scalar, which YAML 1.1 (PyYAML's) also reads as 0b binary, 0x hex and, led
+// by 0, octal (micro_batch_size: 010 is 8 to Axolotl); a quoted one, or a plain one no such form
+// reads (09: a string to PyYAML), is Python's int(text), as pydantic then converts it.
+// pydantic strips a string (str.strip) before it reads a number from it.
 bool parse_int(const std::string& text, int64_t& out, bool plain = false) {
-  std::string s = without_digit_groups(stripped(text));
+  std::string s = without_digit_groups(python_strip(text));
   if (std::string whole; zero_fraction(s, plain, whole)) s = whole, plain = false;  // 010.0 is ten
   const size_t sign = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
   if (plain && s.size() > sign + 1 && s[sign] == '0') {
@@ -72,7 +66,7 @@ bool parse_int(const std::string& text, int64_t& out, bool plain = false) {
 }
 
 bool parse_double(const std::string& text, double& out) {
-  const std::string s = without_digit_groups(stripped(text));
+  const std::string s = without_digit_groups(python_strip(text));
   if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   errno = 0;
   char* end = nullptr;
