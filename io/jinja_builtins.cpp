@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "io/jinja_format.h"
+#include "io/jinja_generators.h"
 #include "io/jinja_methods.h"
 #include "io/jinja_number_filters.h"
 #include "io/jinja_sequence_filters.h"
@@ -30,19 +31,66 @@ Value attribute_keyword(const Kwargs& kwargs) { return argument({}, kwargs, 0, "
 
 bool given(const Value& attribute) { return attribute.kind != Kind::none && attribute.is_defined(); }
 
-// select / reject / selectattr / rejectattr.
-Value select_items(const Value& subject, std::vector<Value>& args, bool keep, bool by_attribute) {
-  ValueList out;
-  const size_t first_test = by_attribute ? 1 : 0;
-  const Value attribute = by_attribute ? argument(args, {}, 0, "") : Value::none();
-  const std::string test = args.size() > first_test ? string_of(args[first_test], "select").str() : "";
-  const std::vector<Value> test_args(args.begin() + std::min(args.size(), first_test + 1), args.end());
-  for (const Value& item : subject.truthy() ? iterate(subject) : ValueList()) {  // `if value:` first, as jinja2's
-    const Value v = by_attribute ? attribute_path(item, attribute) : item;
-    const bool passes = test.empty() ? v.truthy() : apply_test(test, v, test_args);
-    if (passes == keep) out.push_back(item);
-  }
-  return Value::make_iterator(out, "generator", "select_or_reject");
+// select / reject / selectattr / rejectattr: select_or_reject, whose body starts `if value:`.
+Value select_items(const Value& subject, const std::vector<Value>& args, bool keep, bool by_attribute) {
+  auto body = [=, started = false](SourceItems& items, Value& out) mutable {
+    if (!started && (started = true, !subject.truthy())) return false;
+    const size_t first_test = by_attribute ? 1 : 0;
+    const Value attribute = by_attribute ? argument(args, {}, 0, "") : Value::none();
+    const std::string test = args.size() > first_test ? string_of(args[first_test], "select").str() : "";
+    const std::vector<Value> test_args(args.begin() + std::min(args.size(), first_test + 1), args.end());
+    for (Value item; items.next(item);) {
+      const Value v = by_attribute ? attribute_path(item, attribute) : item;
+      if ((test.empty() ? v.truthy() : apply_test(test, v, test_args)) == keep) return out = item, true;
+    }
+    return false;
+  };
+  return make_generator(subject, "select_or_reject", body);
+}
+
+// sync_do_map: each item's attribute (or `default` where it has none), or each item through the
+// filter named first; `if value:` first.
+Value map_items(const Value& subject, const std::vector<Value>& args, const Kwargs& kwargs) {
+  auto body = [=, started = false, filter = std::string()](SourceItems& items, Value& out) mutable {
+    const Value attribute = attribute_keyword(kwargs), fallback = argument({}, kwargs, 0, "default");
+    if (!started) {  // prepare_map, after `if value:`
+      started = true;
+      if (!subject.truthy()) return false;
+      if (!given(attribute) && args.empty()) fail("map requires a filter argument");
+      if (!given(attribute)) filter = string_of(args[0], "map").str();
+    }
+    Value item;
+    if (!items.next(item)) return false;
+    if (given(attribute)) {
+      const Value found = attribute_path(item, attribute);  // make_attrgetter's default
+      out = !found.is_defined() && fallback.kind != Kind::none ? fallback : found;
+      return true;
+    }
+    std::vector<Value> rest(args.begin() + std::min<size_t>(args.size(), 1), args.end());
+    Kwargs none;
+    out = apply_filter(filter, item, rest, none);
+    return true;
+  };
+  return make_generator(subject, "sync_do_map", body);
+}
+
+// do_items: a mapping's (key, value) pairs; Undefined has none; what is no mapping fails when pulled.
+Value item_pairs(const Value& subject) {
+  auto body = [pairs = ValueList(), at = size_t(0), started = false](SourceItems& items, Value& out) mutable {
+    const Value& v = items.source();
+    if (!started) {
+      started = true;
+      if (!v.is_defined()) return false;
+      if (v.kind != Kind::dict) fail("Can only get item pairs from a mapping.");
+      std::vector<Value> no_args;
+      Kwargs no_kwargs;
+      pairs = iterate(dict_method(v, "items", no_args, no_kwargs));
+    }
+    if (at == pairs.size()) return false;
+    out = pairs[at++];
+    return true;
+  };
+  return make_generator(subject, "do_items", body);
 }
 
 // do_reverse: a string reversed; a sequence's reverse iterator (Python's type for each); what
@@ -155,9 +203,8 @@ ValueList iterate(const Value& subject) {
     case Kind::undefined: return {};
     case Kind::list: case Kind::view: return *subject.list;
     case Kind::iterator: {
-      Iterator& it = *subject.iterator;
-      ValueList rest(it.items.begin() + std::ptrdiff_t(it.next), it.items.end());
-      it.next = it.items.size();
+      ValueList rest;
+      for (Value item; next_item(subject, item);) rest.push_back(item);
       return rest;
     }
     case Kind::dict: {
@@ -183,9 +230,8 @@ bool contains(const Value& container, const Value& item) {
   if (container.kind == Kind::dict && (item.kind == Kind::list || item.kind == Kind::dict || item.kind == Kind::view))
     fail("unhashable type: '" + item.type_name() + "'");  // a dict's keys are hashed
   if (container.kind == Kind::iterator) {
-    Iterator& it = *container.iterator;
-    while (it.next < it.items.size())
-      if (it.items[it.next++] == item) return true;
+    for (Value v; next_item(container, v);)
+      if (v == item) return true;
     return false;
   }
   for (const Value& v : iterate(container))
@@ -283,8 +329,8 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
   }
   if (name == "list") return Value::from(iterate(v));
   if (name == "first" && v.kind == Kind::iterator) {  // next(): the rest stays for later
-    Iterator& it = *v.iterator;
-    return it.next < it.items.size() ? it.items[it.next++] : Value::undefined("an empty sequence's first");
+    Value item;
+    return next_item(v, item) ? item : Value::undefined("an empty sequence's first");
   }
   if (name == "last" && v.kind == Kind::iterator) fail("'" + v.type_name() + "' object is not reversible");
   if (name == "first" || name == "last") {
@@ -299,26 +345,9 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
       for (Value& item : items) item = attribute_path(item, attribute);
     return join_values(items, argument(args, kwargs, 0, "d", Value::from("")).to_text());
   }
-  if (name == "items") {
-    if (v.is_defined() && v.kind != Kind::dict) fail("Can only get item pairs from a mapping.");
-    return Value::make_iterator(v.is_defined() ? iterate(dict_method(v, "items", args, kwargs)) : ValueList(), "generator", "do_items");
-  }
+  if (name == "items") return item_pairs(v);
   if (name == "reverse") return reversed(v);
-  if (name == "map") {
-    const Value attribute = attribute_keyword(kwargs), fallback = argument({}, kwargs, 0, "default");
-    ValueList out;
-    std::vector<Value> rest(args.begin() + std::min<size_t>(args.size(), 1), args.end());
-    Kwargs none;
-    for (const Value& item : v.truthy() ? iterate(v) : ValueList()) {  // `if value:` first, as jinja2's
-      if (!given(attribute)) {
-        out.push_back(apply_filter(string_of(argument(args, {}, 0, ""), "map").str(), item, rest, none));
-        continue;
-      }
-      const Value found = attribute_path(item, attribute);  // make_attrgetter's default
-      out.push_back(!found.is_defined() && fallback.kind != Kind::none ? fallback : found);
-    }
-    return Value::make_iterator(out, "generator", "sync_do_map");
-  }
+  if (name == "map") return map_items(v, args, kwargs);
   if (name == "select" || name == "reject") return select_items(v, args, name == "select", false);
   if (name == "selectattr" || name == "rejectattr") return select_items(v, args, name == "selectattr", true);
   if (name == "attr") {  // getattr only: a dict's keys are items, not attributes

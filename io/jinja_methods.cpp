@@ -353,8 +353,10 @@ bool is_string_method(const std::string& name) {
 Value dict_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs) {
   if (name == "get") {
     const Value key = argument(args, kwargs, 0, "key");
-    const Value found = self.member(string_of(key, "get").str());
-    return found.is_defined() ? found : argument(args, kwargs, 1, "default");
+    const std::string name = string_of(key, "get").str();
+    for (const auto& [k, v] : *self.dict)
+      if (k == name) return v;  // even an Undefined stored there
+    return argument(args, kwargs, 1, "default");
   }
   ValueList out;
   for (const auto& [k, v] : *self.dict) {

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "io/jinja_builtins.h"
+#include "io/jinja_generators.h"
 #include "io/jinja_methods.h"
 #include "io/python_unicode.h"
 
@@ -88,16 +89,18 @@ Value dictsort(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
 
 // do_unique: the first of each key (sets hash, so lists, dicts and views are refused as Python does).
 Value unique(const Value& v, const Value& attribute, bool case_sensitive) {
-  ValueList out, seen;
-  for (const Value& item : iterate(v)) {
-    const Value key = item_key(item, attribute, case_sensitive);
-    if (key.kind == Kind::list || key.kind == Kind::dict || key.kind == Kind::view)
-      fail("unhashable type: '" + key.type_name() + "'");
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-    seen.push_back(key);
-    out.push_back(item);
-  }
-  return Value::make_iterator(out, "generator", "sync_do_unique");
+  auto body = [=, seen = ValueList()](SourceItems& items, Value& out) mutable {
+    for (Value item; items.next(item);) {
+      const Value key = item_key(item, attribute, case_sensitive);
+      if (key.kind == Kind::list || key.kind == Kind::dict || key.kind == Kind::view)
+        fail("unhashable type: '" + key.type_name() + "'");
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+      seen.push_back(key);
+      return out = item, true;
+    }
+    return false;
+  };
+  return make_generator(v, "sync_do_unique", body);
 }
 
 // Python's min/max with a key: the first of the smallest (largest).
@@ -148,42 +151,56 @@ Value groupby(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
 Value batch(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
   const Value linecount = required(args, kwargs, 0, "linecount", "batch");
   const Value fill_with = argument(args, kwargs, 1, "fill_with");
-  ValueList batches, current;
-  for (const Value& item : iterate(v)) {
-    if (Value::from(int64_t(current.size())) == linecount) batches.push_back(Value::from(current)), current.clear();
-    current.push_back(item);
-  }
-  if (current.empty()) return Value::make_iterator(batches, "generator", "do_batch");
-  if (fill_with.kind != Kind::none && less(Value::from(int64_t(current.size())), linecount)) {
-    const int64_t wanted = integer_of(linecount, "batch");
-    if (wanted > 1000000) fail("batch of more than 1000000 items");
-    current.resize(size_t(wanted), fill_with);
-  }
-  batches.push_back(Value::from(current));
-  return Value::make_iterator(batches, "generator", "do_batch");
+  auto body = [=, current = ValueList(), ended = false](SourceItems& items, Value& out) mutable {
+    for (Value item; !ended && items.next(item);) {
+      const bool full = Value::from(int64_t(current.size())) == linecount;
+      if (full) out = Value::from(current), current.clear();
+      current.push_back(item);
+      if (full) return true;
+    }
+    ended = true;
+    if (current.empty()) return false;
+    if (fill_with.kind != Kind::none && less(Value::from(int64_t(current.size())), linecount)) {
+      const int64_t wanted = integer_of(linecount, "batch");
+      if (wanted > 1000000) fail("batch of more than 1000000 items");
+      current.resize(size_t(wanted), fill_with);
+    }
+    out = Value::from(current);
+    current.clear();
+    return true;
+  };
+  return make_generator(v, "do_batch", body);
 }
 
 // do_slice: `slices` lists of consecutive items, the first len % slices one longer; the others
 // end with fill_with when one is given.
 Value slice(const Value& v, std::vector<Value>& args, Kwargs& kwargs) {
-  const ValueList items = iterate(v);
-  const int64_t slices = integer_of(required(args, kwargs, 0, "slices", "slice"), "slice");
+  const Value count = required(args, kwargs, 0, "slices", "slice");
   const Value fill_with = argument(args, kwargs, 1, "fill_with");
-  if (slices == 0) fail("integer division or modulo by zero");
-  if (slices > 1000000) fail("slice into more than 1000000 lists");
-  const int64_t length = int64_t(items.size());
-  const int64_t per_slice = length / slices, with_extra = length % slices;  // slices > 0 here, or none made
-  ValueList out;
-  int64_t offset = 0;
-  for (int64_t number = 0; number < slices; number++) {
-    const int64_t start = offset + number * per_slice;
-    if (number < with_extra) offset++;
-    const int64_t end = offset + (number + 1) * per_slice;
-    ValueList part(items.begin() + start, items.begin() + end);
-    if (fill_with.kind != Kind::none && number >= with_extra) part.push_back(fill_with);
-    out.push_back(Value::from(part));
-  }
-  return Value::make_iterator(out, "generator", "sync_do_slice");
+  auto body = [=, parts = ValueList(), at = size_t(0), started = false](SourceItems& items, Value& out) mutable {
+    if (!started) {  // seq = list(value), then each slice
+      started = true;
+      const ValueList all = iterate(items.source());
+      const int64_t slices = integer_of(count, "slice");
+      if (slices == 0) fail("integer division or modulo by zero");
+      if (slices > 1000000) fail("slice into more than 1000000 lists");
+      const int64_t length = int64_t(all.size());
+      const int64_t per_slice = length / slices, with_extra = length % slices;  // slices > 0 here, or none made
+      int64_t offset = 0;
+      for (int64_t number = 0; number < slices; number++) {
+        const int64_t start = offset + number * per_slice;
+        if (number < with_extra) offset++;
+        const int64_t end = offset + (number + 1) * per_slice;
+        ValueList part(all.begin() + start, all.begin() + end);
+        if (fill_with.kind != Kind::none && number >= with_extra) part.push_back(fill_with);
+        parts.push_back(Value::from(part));
+      }
+    }
+    if (at == parts.size()) return false;
+    out = parts[at++];
+    return true;
+  };
+  return make_generator(v, "sync_do_slice", body);
 }
 
 }  // namespace

@@ -86,12 +86,20 @@ Value Value::from(ValueDict items) {
 Value Value::from(Function f) {
   return make(Kind::function, [&](Value& v) { v.function = std::make_shared<Function>(std::move(f)); });
 }
-Value Value::make_iterator(ValueList items, std::string python_type, std::string function) {
+Value Value::make_iterator(std::function<bool(Value& out)> next, std::string python_type, std::string function) {
   return make(Kind::iterator, [&](Value& v) {
-    v.iterator = std::make_shared<Iterator>(Iterator{std::move(items), 0});
+    v.iterator = std::make_shared<Iterator>(Iterator{std::move(next)});
     v.python_type = std::move(python_type);
     v.name = std::move(function);
   });
+}
+Value Value::make_iterator(ValueList items, std::string python_type, std::string function) {
+  auto next = [items = std::move(items), at = size_t(0)](Value& out) mutable {
+    if (at == items.size()) return false;
+    out = items[at++];
+    return true;
+  };
+  return make_iterator(std::move(next), std::move(python_type), std::move(function));
 }
 Value Value::make_view(ValueList items, std::string python_type) {
   return make(Kind::view, [&](Value& v) {
@@ -242,7 +250,7 @@ bool operator==(const Value& a, const Value& b) {
   switch (a.kind) {
     case Value::Kind::undefined: case Value::Kind::none: return true;
     case Value::Kind::string: return a.text.str() == b.text.str();
-    case Value::Kind::list: return *a.list == *b.list;
+    case Value::Kind::list: return a.is_tuple == b.is_tuple && *a.list == *b.list;  // (1,) != [1]
     case Value::Kind::dict: {
       if (a.is_namespace || b.is_namespace) return a.dict == b.dict;
       if (a.dict->size() != b.dict->size()) return false;

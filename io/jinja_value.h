@@ -54,11 +54,11 @@ using ValueDict = std::vector<std::pair<std::string, Value>>;  // insertion orde
 using Kwargs = std::vector<std::pair<std::string, Value>>;
 using Function = std::function<Value(std::vector<Value>& args, Kwargs& kwargs)>;
 
-// What is left of a one-shot Python iterator: every copy of the Value shares it, so iterating
-// one copy empties them all (a generator `set` once and looped twice loops once, as in jinja2).
+// A one-shot Python iterator: every copy of the Value shares it, so iterating one copy empties
+// them all (a generator `set` once and looped twice loops once, as in jinja2).
 struct Iterator {
-  std::vector<Value> items;
-  size_t next = 0;
+  std::function<bool(Value& out)> next;  // the next item into out; false once exhausted
+  int depth = 1;                         // generators reading generators: this one's nesting
 };
 
 struct Value {
@@ -93,7 +93,8 @@ struct Value {
   static Value from(ValueList items);
   static Value from(ValueDict items);
   static Value from(Function f);
-  // `function`: the generator function that yields `items` (python_type generator).
+  // `function`: the generator function that yields the items (python_type generator).
+  static Value make_iterator(std::function<bool(Value& out)> next, std::string python_type, std::string function = "");
   static Value make_iterator(ValueList items, std::string python_type, std::string function = "");
   static Value make_view(ValueList items, std::string python_type);
 

@@ -7,17 +7,6 @@
 
 namespace llm {
 
-// The code point starting at s[i] and its length in bytes (valid UTF-8: JSON and YAML parsers
-// checked it; a truncated sequence reads what is there).
-inline char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
-  const unsigned char lead = static_cast<unsigned char>(s[i]);
-  length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-  char32_t c = length == 1 ? lead : lead & (0xFF >> (length + 1));
-  for (size_t k = 1; k < length && i + k < s.size(); k++)
-    c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return c;
-}
-
 // The character starting at bytes[i] as Unicode's well-formed sequences (its table 3-7) read
 // it: its length, or 0 when no character starts there; then `prefix` is the length of the
 // ill-formed subsequence there (the bytes that began a character, or one stray byte), Python's
@@ -36,6 +25,22 @@ inline size_t utf8_char_length(const std::string& bytes, size_t i, size_t& prefi
   }
   prefix = std::max<size_t>(valid, 1);
   return length > 0 && valid == length ? length : 0;
+}
+
+// The code point starting at s[i] and its length in bytes. Text that is not UTF-8 (a template
+// file read as bytes) reads as Python's errors="replace" would: each ill-formed subsequence one
+// U+FFFD, its length never past the end of s.
+inline char32_t decode_utf8(const std::string& s, size_t i, size_t& length) {
+  size_t prefix = 0;
+  length = utf8_char_length(s, i, prefix);
+  if (length == 0) {
+    length = prefix;
+    return 0xFFFD;
+  }
+  const unsigned char lead = static_cast<unsigned char>(s[i]);
+  char32_t c = length == 1 ? lead : lead & (0xFF >> (length + 1));
+  for (size_t k = 1; k < length; k++) c = (c << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return c;
 }
 
 // Python's bytes.decode("utf-8", errors="replace"), as HF's tokenizers decode token bytes for
@@ -84,7 +89,7 @@ inline void python_strip_bounds(const std::string& s, size_t& begin, size_t& end
   while (right && end > begin) {
     size_t start = end - 1;
     while (start > begin && !starts_code_point(s, start)) start--;
-    if (!is_python_space(decode_utf8(s, start, length))) break;
+    if (!is_python_space(decode_utf8(s, start, length)) || start + length != end) break;  // stray bytes stay
     end = start;
   }
 }

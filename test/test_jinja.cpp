@@ -110,6 +110,10 @@ TEST_CASE("templates it cannot read fail in one line naming the file and the lin
   std::string ifs;
   for (int i = 0; i < 5000; i++) ifs += "{% if x %}";
   CHECK(error_of(ifs) == "t.jinja: chat template line 1: blocks nested deeper than 100");
+  // Bytes that are not UTF-8 (a template file read raw: fuzzed) read as U+FFFD would, one per
+  // ill-formed run, never past the end of the text.
+  CHECK(error_of("{% \xa9-%}") == "t.jinja: chat template line 1: unexpected character '\\xa9'");
+  CHECK(render("{{ ' \xa9'|trim }}|{{ '\xe2\x80 '|trim|length }}") == "\xa9|1");
   CHECK(error_of("{{ raise_exception('no system role') }}") ==
         "t.jinja: chat template line 1: the template raised: no system role");
 }
@@ -338,7 +342,20 @@ TEST_CASE("filters that yield are one-shot iterators and dict methods views, as 
         "False|True|False|2|||True|False");
   CHECK(render("{{ d.values()|reverse|list }}|{{ [1, 2]|select|reverse }}|{{ d|items|list }}|{{ [3, 1]|select|sort }}", vars) ==
         "[2, 1]|[2, 1]|[('a', 1), ('b', 2)]|[1, 3]");
+  // Lazy, as Python's generators: a generator reading another leaves it unread until pulled, and
+  // an error in a generator's body comes only when the failing item is pulled.
+  CHECK(render("{% set a = [1, 2, 3]|select %}{% set b = a|map('string') %}{{ b|first }}|{{ a|list }}|{{ b|list }}") ==
+        "1|[2, 3]|[]");
+  CHECK(render("{% set s = [1, 2, 3]|select %}{% set g = s|batch(2) %}{{ g|first }}|{{ s|list }}|{{ g|list }}") ==
+        "[1, 2]|[]|[[3]]");
+  CHECK(render("{% set g = [1, 'a']|select('odd') %}{{ g|first }}|{{ [1]|items }}|{{ 5|map('x') }}") ==
+        "1|<generator object do_items at 0x7f0000000000>|<generator object sync_do_map at 0x7f0000000000>");
   check_errors({
+      {"{{ [1, 'a']|select('odd')|list }}", "odd expects an integer, got str"},
+      {"{{ [1]|items|list }}", "Can only get item pairs from a mapping."},
+      {"{{ [1]|map|list }}", "map requires a filter argument"},
+      {"{% set ns = namespace(g=[1]) %}{% for i in range(1001) %}{% set ns.g = ns.g|select %}{% endfor %}",
+       "maximum recursion depth exceeded"},
       {"{{ [1]|select|length }}", "object of type 'generator' has no len()"},
       {"{{ [1]|select|last }}", "'generator' object is not reversible"},
       {"{{ [1]|reverse|count }}", "object of type 'list_reverseiterator' has no len()"},
