@@ -5,13 +5,13 @@
 // how a chat dataset finds each message's content in it.
 // What is not read: recursive loops, call blocks, filter blocks, include/import/extends, macro
 // varargs/kwargs, str.format, and filters and tests io/jinja_builtins.h does not list; each is a
-// one-line UserError naming the line. Where it differs from jinja2 without an error: filters
-// jinja2 makes generators of (select, map, ...) are lists here, so such a value is false when
-// empty and has a length (in jinja2 always true, and len() raises); names are scoped as they run,
-// not as jinja2's compiler fixes them; ints stop at int64 (an overflow is an error).
+// one-line UserError naming the line. Where it differs from jinja2 without an error: range() is a
+// list, dict keys are strings, a Markup string prints as a str, ints stop at int64 (an overflow
+// is an error).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "io/jinja_syntax.h"
 #include "io/jinja_value.h"
@@ -28,6 +28,7 @@ class Template {
 
  private:
   Body body_;
+  std::vector<std::string> unbound_;  // the template frame's names set before read (io/jinja_scopes.h)
   std::string where_;
 };
 

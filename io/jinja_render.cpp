@@ -5,6 +5,7 @@
 #include "engine/user_error.h"
 #include "io/jinja.h"
 #include "io/jinja_builtins.h"
+#include "io/jinja_scopes.h"
 #include "io/jinja_format.h"
 #include "io/jinja_methods.h"  // fail
 
@@ -123,9 +124,12 @@ class Renderer {
  public:
   enum class Flow { next, loop_break, loop_continue };
 
-  Renderer(const std::string& where, const ValueDict& variables) : where_(where) {
+  // `unbound`: the template frame's names the variables passed in do not reach (io/jinja_scopes.h).
+  Renderer(const std::string& where, const ValueDict& variables, const std::vector<std::string>& unbound)
+      : where_(where) {
     scopes_.push_back(global_functions());
     for (const auto& [k, v] : variables) assign(k, v);
+    unbind(unbound);
   }
 
   Flow run(const Body& body, Text& out) {
@@ -165,6 +169,7 @@ class Renderer {
       case Node::Kind::set_block: {
         Text captured;
         scopes_.emplace_back();  // the block's own sets stay inside it, as jinja2's
+        unbind(node.unbound);
         run(node.body, captured);
         scopes_.pop_back();
         assign(node.targets[0], Value::from(captured));
@@ -172,14 +177,21 @@ class Renderer {
       }
       case Node::Kind::macro: {
         const Node* macro = &node;
-        assign(node.name, Value::from(Function([this, macro](std::vector<Value>& args, Kwargs& kwargs) {
-          return call_macro(*macro, args, kwargs);
+        const size_t frames = scopes_.size();  // a closure: it reads the frames it was defined in
+        assign(node.name, Value::from(Function([this, macro, frames](std::vector<Value>& args, Kwargs& kwargs) {
+          return call_macro(*macro, frames, args, kwargs);
         })));
         return Flow::next;
       }
       case Node::Kind::loop_break: return Flow::loop_break;
       case Node::Kind::loop_continue: return Flow::loop_continue;
-      case Node::Kind::generation: return run(node.body, out);
+      case Node::Kind::generation: {  // a call block: its sets stay inside it
+        scopes_.emplace_back();
+        unbind(node.unbound);
+        const Flow flow = run(node.body, out);
+        scopes_.pop_back();
+        return flow;
+      }
     }
     return Flow::next;
   }
@@ -218,6 +230,7 @@ class Renderer {
     const auto last_changed = std::make_shared<Value>();  // loop.changed's memory, across iterations
     for (int64_t i = 0; i < n; i++) {
       scopes_.emplace_back();
+      unbind(node.unbound);
       unpack(node.targets, items[size_t(i)]);
       ValueDict loop = {{"index", Value::from(i + 1)},       {"index0", Value::from(i)},
                         {"revindex", Value::from(n - i)},    {"revindex0", Value::from(n - i - 1)},
@@ -245,6 +258,7 @@ class Renderer {
     }
     if (!body_ran_to_its_end && !node.else_body.empty()) {
       scopes_.emplace_back();
+      unbind(node.else_unbound);
       const Flow flow = run(node.else_body, out);
       scopes_.pop_back();
       return flow;
@@ -252,14 +266,17 @@ class Renderer {
     return Flow::next;
   }
 
-  Value call_macro(const Node& macro, std::vector<Value>& args, Kwargs& kwargs) {
+  // `frames`: how many scopes there were where the macro was defined (those still open are read).
+  Value call_macro(const Node& macro, size_t frames, std::vector<Value>& args, Kwargs& kwargs) {
     if (depth_ >= 64) fail("macro calls nested deeper than 64");
     if (args.size() > macro.params.size()) fail("macro '" + macro.name + "' takes " + std::to_string(macro.params.size()) + " arguments");
-    std::vector<ValueDict> saved = {scopes_[0], ValueDict()};
+    std::vector<ValueDict> saved(scopes_.begin(), scopes_.begin() + std::ptrdiff_t(std::min(frames, scopes_.size())));
+    saved.emplace_back();
     std::swap(saved, scopes_);
     depth_++;
     Text out;
     try {
+      unbind(macro.unbound);
       for (size_t i = 0; i < macro.params.size(); i++) {
         const auto& [param, fallback] = macro.params[i];
         Value v = i < args.size() ? args[i] : fallback ? eval(*fallback) : Value::undefined(param);
@@ -283,6 +300,11 @@ class Renderer {
       for (const auto& [k, v] : *scope)
         if (k == name) return v;
     return Value::undefined(name);
+  }
+
+  // The frame's names that are unset until it sets them: Undefined, hiding any outer value.
+  void unbind(const std::vector<std::string>& names) {
+    for (const std::string& name : names) assign(name, Value::undefined(name));
   }
 
   void assign(const std::string& name, Value v) {
@@ -404,10 +426,10 @@ class Renderer {
 }  // namespace
 
 Template::Template(const std::string& source, std::string where)
-    : body_(parse_template(source, where)), where_(std::move(where)) {}
+    : body_(parse_template(source, where)), unbound_(bind_frames(body_)), where_(std::move(where)) {}
 
 Text Template::render(const ValueDict& variables) const {
-  Renderer renderer(where_, variables);
+  Renderer renderer(where_, variables, unbound_);
   Text out;
   renderer.run(body_, out);
   return out;

@@ -71,6 +71,9 @@ struct Node {
   Body body, else_body;
   std::string name;
   std::vector<std::pair<std::string, ExprPtr>> params;  // macro parameters, defaults or null
+  // The names body's (else_body's) frame starts without: set there before anything reads them,
+  // so jinja2's compiler binds them to the frame, unset until then (io/jinja_scopes.h).
+  std::vector<std::string> unbound, else_unbound;
 };
 
 // The template `source` as jinja2 reads it with trim_blocks and lstrip_blocks (as transformers'

@@ -364,3 +364,24 @@ TEST_CASE("filters that yield are one-shot iterators and dict methods views, as 
       {"{{ d.keys()[1:] }}", "dict_keys"},
       {"{{ [d.keys()]|unique|list }}", "unhashable type: 'dict_keys'"}}, vars);
 }
+
+// Scoping as jinja2's compiler fixes it (io/jinja_scopes.h): a name a frame sets before reading
+// is the frame's own from its start, so a loop, set block, generation block or macro reading it
+// before the set runs reads Undefined even where a variable passed in has it; a name read first,
+// or first set inside an if, is looked up outward. Each expected rendering is jinja2 3.1.6's with
+// b=5 and c=6 passed in (generation as transformers' call block).
+TEST_CASE("names bind to frames as jinja2's compiler binds them") {
+  const ValueDict vars = variables_of(nlohmann::ordered_json::parse(R"({"b": 5, "c": 6})"));
+  CHECK(render("{% for x in [1] %}{{ b }}{% endfor %}{% set b = 1 %}|{{ b }}", vars) == "|1");
+  CHECK(render("{{ b }}{% for x in [1] %}{{ b }}{% endfor %}{% set b = 1 %}{% for x in [1] %}{{ b }}{% endfor %}", vars) == "551");
+  CHECK(render("{% for x in [1] %}{{ b }}{% endfor %}{% if false %}{% set b = 1 %}{% endif %}", vars) == "5");
+  CHECK(render("{% macro m() %}{{ b }}{% endmacro %}{{ m() }}{% set b = 1 %}{{ m() }}", vars) == "1");
+  CHECK(render("{% for x in [1, 2] %}{{ b }}{% set b = 7 %}{{ b }}{% endfor %}|{{ b }}", vars) == "5757|5");
+  CHECK(render("{% for i in [1] %}{% for j in [1] %}{{ b }}{% endfor %}{% set b = 1 %}{{ b }}{% endfor %}", vars) == "1");
+  CHECK(render("{% set x %}{{ b }}{% endset %}{% set b = 3 %}{{ x }}|{% set y %}{{ c }}{% set c = 3 %}{{ c }}{% endset %}{{ y }}", vars) ==
+        "|63");
+  CHECK(render("{% generation %}{% set x = 1 %}{{ x }}{% endgeneration %}|{{ x }}|{% generation %}{{ b }}{% endgeneration %}{% set b = 2 %}", vars) ==
+        "1||");
+  CHECK(render("{% for i in [] %}{% else %}{{ b }}{% set b = 2 %}{{ b }}{% endfor %}{{ b }}", vars) == "525");
+  CHECK(render("{% for i in [1] %}{% macro m() %}{{ e }}{% endmacro %}{% set e = 3 %}{{ m() }}{% endfor %}", vars) == "3");
+}
