@@ -272,10 +272,17 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "divisibleby") return integer_of(v, name) % integer_of(arg, name) == 0;
   if (name == "eq" || name == "equalto" || name == "==") return v == arg;
   if (name == "ne" || name == "!=") return !(v == arg);
-  if (name == "lt" || name == "lessthan" || name == "<") return less_than(v, arg, &ok);
-  if (name == "gt" || name == "greaterthan" || name == ">") return less_than(arg, v, &ok);
-  if (name == "le" || name == "<=") return !less_than(arg, v, &ok);
-  if (name == "ge" || name == ">=") return !less_than(v, arg, &ok);
+  const auto ordered = [&](const Value& a, const Value& b, const char* op) {  // Python's a < b, or its error
+    for (const Value& x : {a, b})
+      if (!x.is_defined()) fail("'" + x.name + "' is undefined");
+    const bool result = less_than(a, b, &ok);
+    if (!ok) fail(std::string("'") + op + "' not supported between instances of '" + v.type_name() + "' and '" + arg.type_name() + "'");
+    return result;
+  };
+  if (name == "lt" || name == "lessthan" || name == "<") return ordered(v, arg, "<");
+  if (name == "gt" || name == "greaterthan" || name == ">") return ordered(arg, v, ">");
+  if (name == "le" || name == "<=") return !ordered(arg, v, "<=");
+  if (name == "ge" || name == ">=") return !ordered(v, arg, ">=");
   if (name == "in") return contains(arg, v);
   if (name == "lower") return python_islower(v.to_text().str());
   if (name == "upper") return python_isupper(v.to_text().str());
@@ -358,6 +365,11 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     return attribute_of(v, attribute);
   }
   if (name == "indent") {  // do_indent: the lines of value + "\n" as str.splitlines cuts them
+    if (v.kind == Kind::undefined) fail("'" + v.name + "' is undefined");
+    if (v.kind == Kind::list && v.is_tuple) fail("can only concatenate tuple (not \"str\") to tuple");
+    if (v.kind == Kind::list) fail("'list' object has no attribute 'splitlines'");  // list += "\n" extends it
+    if (v.kind != Kind::string)
+      fail("unsupported operand type(s) for +=: '" + (v.kind == Kind::none ? "NoneType" : v.type_name()) + "' and 'str'");
     const Value width = argument(args, kwargs, 0, "width", Value::from(int64_t(4)));
     const int64_t spaces = width.kind == Kind::string ? 0 : integer_of(width, "indent");
     if (spaces > 100000) fail("indent wider than 100000");

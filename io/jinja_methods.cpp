@@ -39,6 +39,8 @@ Value replace_text(const Text& t, const Value& old_value, const Value& new_value
 }
 
 bool affixed(const std::string& s, const Value& affix, bool prefix) {
+  if (affix.kind == Kind::list && !affix.is_tuple)
+    fail(std::string(prefix ? "startswith" : "endswith") + " first arg must be str or a tuple of str, not list");
   ValueList options = affix.kind == Kind::list ? *affix.list : ValueList{affix};
   for (const Value& o : options) {
     const std::string a = string_of(o, prefix ? "startswith" : "endswith").str();

@@ -98,7 +98,10 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (op == "*") return Value::from(x * y);
   if (op == "**") {
     if (x == 0 && y < 0) fail("0.0 cannot be raised to a negative power");
-    return Value::from(std::pow(x, y));
+    if (x < 0 && std::isfinite(y) && y != std::floor(y)) fail("a negative number to a fractional power is complex (not supported)");
+    const double power = std::pow(x, y);
+    if (std::isinf(power) && std::isfinite(x) && std::isfinite(y)) fail("(34, 'Numerical result out of range')");  // OverflowError
+    return Value::from(power);
   }
   if (y == 0)
     fail(op == "/" ? (is_int(a) && is_int(b) ? "division by zero" : "float division by zero")
@@ -284,6 +287,9 @@ class Renderer {
           if (k == param) v = value;
         assign(param, v);
       }
+      for (const auto& [k, value] : kwargs)
+        if (std::none_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; }))
+          fail("macro '" + macro.name + "' takes no keyword argument '" + k + "'");
       run(macro.body, out);
     } catch (...) {
       depth_--;
@@ -409,7 +415,7 @@ class Renderer {
       bool ok = true;
       const bool result = op == "<" ? less_than(a, b, &ok) : op == ">" ? less_than(b, a, &ok)
                           : op == "<=" ? !less_than(b, a, &ok) : !less_than(a, b, &ok);
-      if (!ok) fail("'" + op + "' between " + a.type_name() + " and " + b.type_name());
+      if (!ok) fail("'" + op + "' not supported between instances of '" + a.type_name() + "' and '" + b.type_name() + "'");
       return Value::from(result);
     }
     if (a.kind == Kind::undefined || b.kind == Kind::undefined)

@@ -236,6 +236,7 @@ std::string Value::type_name() const {
   const char* const names[] = {"undefined", "none", "bool", "int", "float",
                                "str",       "list", "dict", "function"};
   if (kind == Kind::iterator || kind == Kind::view) return python_type;
+  if (kind == Kind::list && is_tuple) return "tuple";
   return is_namespace ? "namespace" : names[int(kind)];
 }
 
@@ -276,7 +277,7 @@ bool less_than(const Value& a, const Value& b, bool* ok) {
   if (a.is_numeric() && b.is_numeric()) return a.as_double() < b.as_double();
   if (a.kind == Value::Kind::string && b.kind == Value::Kind::string)
     return a.text.str() < b.text.str();  // UTF-8 byte order is code point order
-  if (a.kind == Value::Kind::list && b.kind == Value::Kind::list) {
+  if (a.kind == Value::Kind::list && b.kind == Value::Kind::list && a.is_tuple == b.is_tuple) {
     for (size_t i = 0; i < a.list->size() && i < b.list->size(); i++) {
       if ((*a.list)[i] == (*b.list)[i]) continue;
       return less_than((*a.list)[i], (*b.list)[i], ok);

@@ -23,7 +23,7 @@ constexpr char kMagic[8] = {'L', 'L', 'M', 'T', 'O', 'K', '0', '1'};
 // 2: examples (offsets and stats), not one packed stream; 3: pretokenized ids checked against the
 // vocabulary while cached (a cache of 2 may hold ids the device would only report late); 4: a
 // desirable byte per example (rl: kto).
-constexpr uint32_t kVersion = 14;  // 14: Jinja generators lazy and one-shot, dict views (a selectattr is always true); 13: Jinja case maps in full Unicode, sort/unique/groupby as jinja2 (case-insensitive); 12: Jinja chat turns found as Axolotl's find_turn finds them (tool_calls turns train), rows without null members; 11: alpaca rows cut as Axolotl's two tokenizer calls cut them; 10: dropped rows kept as empty placeholders (Axolotl shuffles before it filters); 9: pretokenized rows never cut into completion chunks; 8: Axolotl 0.19's chat turn ends and KTO chats, TRL 1.9's KTO drop and ORPO cut
+constexpr uint32_t kVersion = 14;  // 14: Jinja generators lazy and one-shot, dict views (a selectattr is always true), names bound to frames as jinja2 compiles them; 13: Jinja case maps in full Unicode, sort/unique/groupby as jinja2 (case-insensitive); 12: Jinja chat turns found as Axolotl's find_turn finds them (tool_calls turns train), rows without null members; 11: alpaca rows cut as Axolotl's two tokenizer calls cut them; 10: dropped rows kept as empty placeholders (Axolotl shuffles before it filters); 9: pretokenized rows never cut into completion chunks; 8: Axolotl 0.19's chat turn ends and KTO chats, TRL 1.9's KTO drop and ORPO cut
 constexpr uint32_t kDTypeI32 = static_cast<uint32_t>(DType::i32);
 constexpr uint64_t kStatsCount = 5;  // ExampleStats' fields, in declaration order
 

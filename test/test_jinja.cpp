@@ -292,7 +292,7 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
       {"{{ x|int }}", "'x' is undefined"},
       {"{{ x|tojson }}", "Object of type Undefined is not JSON serializable"},
       {"{{ 0 ** -1 }}", "0.0 cannot be raised to a negative power"},
-      {"{{ 1 > 'a' > 2 }}", "'>' between int and str"},
+      {"{{ 1 > 'a' > 2 }}", "'>' not supported between instances of 'int' and 'str'"},
       {"{{ 'a'|round }}", "round expects a number"},
       {"{{ 1|round(0, 'up') }}", "method must be common, ceil or floor"},
       {"{{ [1] is in 'abc' }}", "'in <string>' requires string as left operand"},
@@ -308,7 +308,8 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
 }
 
 // Where Python is strict and the filters are not: str.join and str.replace take strings (the join
-// and replace filters convert), a tuple and a list do not concatenate, a dict's keys are hashed.
+// and replace filters convert), a tuple and a list do not concatenate or compare, a dict's keys
+// are hashed, indent takes only a string, a float power overflows, a macro takes its own names.
 // Expected renderings and errors are jinja2 3.1.6's.
 TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
   CHECK(render("{{ (1, 2) * 2 }}|{{ (1,) + (2,) }}|{{ ','.join(['a', 'b']) }}|{{ [1, 2]|join(',') }}|{{ 'ab'|replace('a', 1) }}") ==
@@ -318,7 +319,14 @@ TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
       {"{{ [1] + (2,) }}", "can only concatenate list (not \"tuple\") to list"},
       {"{{ [1] in {} }}", "unhashable type: 'list'"},
       {"{{ ','.join([1]) }}", "sequence item 0: expected str instance, int found"},
-      {"{{ 'ab'.replace('a', 1) }}", "replace() argument 2 must be str, not int"}});
+      {"{{ 'ab'.replace('a', 1) }}", "replace() argument 2 must be str, not int"},
+      {"{{ (1,) <= [1] }}", "'<=' not supported between instances of 'tuple' and 'list'"},
+      {"{{ 'ab'.startswith(['a']) }}", "startswith first arg must be str or a tuple of str, not list"},
+      {"{{ 'a' is lt 1 }}", "'<' not supported between instances of 'str' and 'int'"},
+      {"{{ none|indent(2) }}", "unsupported operand type(s) for +=: 'NoneType' and 'str'"},
+      {"{{ [1]|indent(2) }}", "'list' object has no attribute 'splitlines'"},
+      {"{% macro m(a) %}{% endmacro %}{{ m(1, b=2) }}", "macro 'm' takes no keyword argument 'b'"},
+      {"{{ 1.5e300 ** 2 }}", "(34, 'Numerical result out of range')"}});
 }
 
 // jinja2's map, select, reject, selectattr, rejectattr, unique, batch, slice and items filters
