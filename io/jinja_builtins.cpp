@@ -113,6 +113,8 @@ Value reversed(const Value& v) {
 Value attribute_of(const Value& subject, const std::string& name) {
   if (subject.kind == Kind::undefined) fail("'" + subject.name + "' is undefined");
   if (subject.kind == Kind::string && is_string_method(name)) return bound_method(subject, name, string_method);
+  if (subject.kind == Kind::list && (name == "index" || name == "count"))
+    return bound_method(subject, name, list_method);
   if (subject.kind == Kind::string && (name == "format" || name == "format_map" || name == "expandtabs" ||
                                        name == "translate" || name == "encode"))
     fail("str." + name + " is not supported in chat templates here");
@@ -227,8 +229,8 @@ bool contains(const Value& container, const Value& item) {
     if (item.kind != Kind::string) fail("'in <string>' requires string as left operand, not " + item.type_name());
     return container.text.str().find(item.text.str()) != std::string::npos;
   }
-  if (container.kind == Kind::dict && (item.kind == Kind::list || item.kind == Kind::dict || item.kind == Kind::view))
-    fail("unhashable type: '" + item.type_name() + "'");  // a dict's keys are hashed
+  if (const Value* part = container.kind == Kind::dict ? item.unhashable() : nullptr)
+    fail("unhashable type: '" + part->type_name() + "'");  // a dict's keys are hashed
   if (container.kind == Kind::iterator) {
     for (Value v; next_item(container, v);)
       if (v == item) return true;
@@ -294,7 +296,7 @@ Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& 
     const bool boolean = argument(args, kwargs, 1, "boolean", Value::from(false)).truthy();
     return !v.is_defined() || (boolean && !v.truthy()) ? argument(args, kwargs, 0, "default_value", Value::from("")) : v;
   }
-  if (name == "safe" || name == "string") return name == "safe" ? v : Value::from(v.to_text());
+  if (name == "safe" || name == "string") return Value::from(v.to_text());  // safe: Markup(value), a str
   if (name == "trim") return Value::from(strip_text(v.to_text(), argument(args, kwargs, 0, "chars"), true, true));
   if (name == "upper" || name == "lower" || name == "capitalize" || name == "replace") {
     if (name == "replace") {  // do_replace: str(s).replace(str(old), str(new), count)

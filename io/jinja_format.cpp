@@ -191,7 +191,9 @@ Text percent_format(const Text& format, const Value& args) {
     i = at;
   }
   out.append(format.bytes(literal, f.size()));
-  if (next < values.size() && !mapping) fail("not all arguments converted during string formatting");
+  // CPython lets an unused argument pass when it has __getitem__ (a dict, a list), not otherwise.
+  const bool subscriptable = mapping || (args.kind == Value::Kind::list && !tuple);
+  if (next < values.size() && !subscriptable) fail("not all arguments converted during string formatting");
   return out;
 }
 

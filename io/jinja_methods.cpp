@@ -352,6 +352,26 @@ bool is_string_method(const std::string& name) {
   return false;
 }
 
+Value list_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs) {
+  const ValueList& items = *self.list;
+  if (!kwargs.empty()) fail(self.type_name() + "." + name + "() takes no keyword arguments");
+  if (args.empty()) fail(self.type_name() + "." + name + "() takes exactly one argument (0 given)");
+  if (name == "count") {
+    if (args.size() > 1) fail(self.type_name() + ".count() takes exactly one argument (" + std::to_string(args.size()) + " given)");
+    return Value::from(int64_t(std::count(items.begin(), items.end(), args[0])));
+  }
+  const int64_t n = int64_t(items.size());
+  auto bound = [&](size_t i, int64_t fallback) {  // Python's slice rule for start and end
+    if (i >= args.size()) return fallback;
+    int64_t at = integer_of(args[i], "index");
+    if (at < 0) at += n;
+    return std::clamp<int64_t>(at, 0, n);
+  };
+  for (int64_t i = bound(1, 0), end = bound(2, n); i < end; i++)
+    if (items[size_t(i)] == args[0]) return Value::from(i);
+  fail(self.is_tuple ? "tuple.index(x): x not in tuple" : args[0].repr() + " is not in list");
+}
+
 Value dict_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs) {
   if (name == "get") {
     const Value key = argument(args, kwargs, 0, "key");

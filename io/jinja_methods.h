@@ -29,5 +29,7 @@ bool is_string_method(const std::string& name);
 Value string_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
 // self.name(args) on a dict: items (tuples), keys, values, get.
 Value dict_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
+// self.name(args) on a list or tuple: index (within start and end) and count, as Python's.
+Value list_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
 
 }  // namespace llm::jinja

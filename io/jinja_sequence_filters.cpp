@@ -92,8 +92,7 @@ Value unique(const Value& v, const Value& attribute, bool case_sensitive) {
   auto body = [=, seen = ValueList()](SourceItems& items, Value& out) mutable {
     for (Value item; items.next(item);) {
       const Value key = item_key(item, attribute, case_sensitive);
-      if (key.kind == Kind::list || key.kind == Kind::dict || key.kind == Kind::view)
-        fail("unhashable type: '" + key.type_name() + "'");
+      if (const Value* part = key.unhashable()) fail("unhashable type: '" + part->type_name() + "'");
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
       seen.push_back(key);
       return out = item, true;

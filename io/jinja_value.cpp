@@ -240,6 +240,15 @@ std::string Value::type_name() const {
   return is_namespace ? "namespace" : names[int(kind)];
 }
 
+const Value* Value::unhashable() const {
+  if (kind == Kind::list && is_tuple) {
+    for (const Value& item : *list)
+      if (const Value* part = item.unhashable()) return part;
+    return nullptr;
+  }
+  return kind == Kind::list || kind == Kind::dict || kind == Kind::view ? this : nullptr;
+}
+
 bool operator==(const Value& a, const Value& b) {
   if (a.is_numeric() && b.is_numeric()) {
     if (a.kind != Value::Kind::number && b.kind != Value::Kind::number)

@@ -109,6 +109,8 @@ struct Value {
   Text to_text() const;     // Python's str() (strings keep their sources)
   std::string repr() const;  // Python's repr(), as str() writes list and dict items
   std::string type_name() const;
+  // What makes Python's hash() fail: this list, dict or view, or one a tuple holds; else null.
+  const Value* unhashable() const;
 };
 
 bool operator==(const Value& a, const Value& b);  // Python's ==

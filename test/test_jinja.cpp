@@ -314,6 +314,11 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
 TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
   CHECK(render("{{ (1, 2) * 2 }}|{{ (1,) + (2,) }}|{{ ','.join(['a', 'b']) }}|{{ [1, 2]|join(',') }}|{{ 'ab'|replace('a', 1) }}") ==
         "(1, 2, 1, 2)|(1, 2)|a,b|1,2|1b");
+  // list.index and count; a tuple hashes when its items do; `%` leaves an unused list alone (it
+  // has __getitem__, as a dict); safe makes a string (Markup) of anything.
+  CHECK(render("{{ [1, 2, 1].index(1, 1) }}|{{ [1, 2, 1].index(1, -2) }}|{{ (1, 1).count(1) }}|{{ [(1, 2), (1, 2)]|unique|list }}|"
+               "{{ 'abc' % ['u'] }}|{{ (true|safe).lower() }}") ==
+        "2|2|2|[(1, 2)]|abc|true");
   check_errors({
       {"{{ (1,) + [2] }}", "can only concatenate tuple (not \"list\") to tuple"},
       {"{{ [1] + (2,) }}", "can only concatenate list (not \"tuple\") to list"},
@@ -321,6 +326,9 @@ TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
       {"{{ ','.join([1]) }}", "sequence item 0: expected str instance, int found"},
       {"{{ 'ab'.replace('a', 1) }}", "replace() argument 2 must be str, not int"},
       {"{{ (1,) <= [1] }}", "'<=' not supported between instances of 'tuple' and 'list'"},
+      {"{{ [1].index(5) }}", "5 is not in list"},
+      {"{{ [([1],)]|unique|list }}", "unhashable type: 'list'"},
+      {"{{ 'abc' % 5 }}", "not all arguments converted during string formatting"},
       {"{{ 'ab'.startswith(['a']) }}", "startswith first arg must be str or a tuple of str, not list"},
       {"{{ 'a' is lt 1 }}", "'<' not supported between instances of 'str' and 'int'"},
       {"{{ none|indent(2) }}", "unsupported operand type(s) for +=: 'NoneType' and 'str'"},
