@@ -7,7 +7,8 @@
 // varargs/kwargs, str.format, and filters and tests io/jinja_builtins.h does not list; each is a
 // one-line UserError naming the line. Where it differs from jinja2 without an error: range() is a
 // list, dict keys are strings, a Markup string prints as a str, ints stop at int64 (an overflow
-// is an error).
+// is an error), and jinja2's constant folding is not mimicked (where its compiler folds an
+// expression of literals, a failing subscript is Undefined and `-2 ** x` reads -(2 ** x)).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
