@@ -83,6 +83,8 @@ class TagParser {
       if (arg) e.depth = std::max(e.depth, arg->depth + 1);
     for (const auto& [key, arg] : e.kwargs)
       if (arg) e.depth = std::max(e.depth, arg->depth + 1);
+    for (const ExprPtr& arg : {e.star_args, e.star_kwargs})
+      if (arg) e.depth = std::max(e.depth, arg->depth + 1);
     if (e.depth > kMaxExprDepth) fail("an expression deeper than " + std::to_string(kMaxExprDepth) + " operations");
   }
   ExprPtr logical_and() {
@@ -209,18 +211,27 @@ class TagParser {
     }
     fail("expected an expression, got " + describe());
   }
-  void call_arguments(Expr& call) {  // after "(": positional, then name=value
+  // After "(": positional arguments, *iterable, name=value, **mapping, in jinja2's order.
+  void call_arguments(Expr& call) {
     for (bool first = true; !accept_op(")"); first = false) {
       if (!first) {
         expect_op(",");
         if (accept_op(")")) break;
       }
-      if (peek().kind == Token::Kind::name && peek(1).kind == Token::Kind::op && peek(1).text == "=") {
+      if (accept_op("**")) {
+        if (call.star_kwargs) fail("Invalid argument syntax");
+        call.star_kwargs = expression();
+      } else if (accept_op("*")) {
+        if (call.star_args || call.star_kwargs) fail("Invalid argument syntax");
+        call.star_args = expression();
+      } else if (peek().kind == Token::Kind::name && peek(1).kind == Token::Kind::op && peek(1).text == "=") {
+        if (call.star_kwargs) fail("Invalid argument syntax");
         const std::string key = tokens_[at_].text;
         at_ += 2;
         call.kwargs.emplace_back(key, expression());
       } else {
         if (!call.kwargs.empty()) fail("a positional argument after a keyword argument");
+        if (call.star_args || call.star_kwargs) fail("Invalid argument syntax");
         call.args.push_back(expression());
       }
     }

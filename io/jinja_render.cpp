@@ -400,9 +400,27 @@ class Renderer {
     return Value::undefined("");
   }
 
+  // Python's f(*args, *star_args, **kwargs, **star_kwargs).
   void arguments(const Expr& e, size_t first, std::vector<Value>& args, Kwargs& kwargs) {
     for (size_t i = first; i < e.args.size(); i++) args.push_back(eval(*e.args[i]));
+    if (e.star_args) {
+      const Value items = eval(*e.star_args);
+      const bool iterable = items.kind == Kind::list || items.kind == Kind::dict || items.kind == Kind::string ||
+                            items.kind == Kind::iterator || items.kind == Kind::view || items.kind == Kind::undefined;
+      if (!iterable) fail("argument after * must be an iterable, not " + items.type_name());
+      for (const Value& item : iterate(items)) args.push_back(item);
+    }
     for (const auto& [k, v] : e.kwargs) kwargs.emplace_back(k, eval(*v));
+    if (e.star_kwargs) {
+      const Value mapping = eval(*e.star_kwargs);
+      if (mapping.kind != Kind::dict || mapping.is_namespace)
+        fail("argument after ** must be a mapping, not " + mapping.type_name());
+      for (const auto& [k, v] : *mapping.dict) {
+        for (const auto& [given, value] : kwargs)
+          if (given == k) fail("got multiple values for keyword argument '" + k + "'");
+        kwargs.emplace_back(k, v);
+      }
+    }
   }
 
   static Value binary(const std::string& op, const Value& a, const Value& b) {

@@ -35,6 +35,8 @@ void load_names(const Expr* e, Frame& frame) {
   if (e->kind == Expr::Kind::name) frame.load(e->name);
   for (const ExprPtr& a : e->args) load_names(a.get(), frame);
   for (const auto& [key, value] : e->kwargs) load_names(value.get(), frame);
+  load_names(e->star_args.get(), frame);
+  load_names(e->star_kwargs.get(), frame);
 }
 
 // A frame whose analysis waits for its parent's: idtracking analyses a child frame when the

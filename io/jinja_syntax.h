@@ -41,6 +41,7 @@ struct Expr {
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   std::vector<std::string> operators;  // compare's, between args[i] and args[i + 1]
+  ExprPtr star_args, star_kwargs;      // a call's *iterable and **mapping (jinja2's dyn_args, dyn_kwargs)
   bool negated = false;
   int depth = 1;  // of the tree below, this node included (the parser bounds it)
 };

@@ -386,6 +386,19 @@ TEST_CASE("filters that yield are one-shot iterators and dict methods views, as 
 // before the set runs reads Undefined even where a variable passed in has it; a name read first,
 // or first set inside an if, is looked up outward. Each expected rendering is jinja2 3.1.6's with
 // b=5 and c=6 passed in (generation as transformers' call block).
+// Calls unpack *iterable and **mapping as Python's (Axolotl's jamba.jinja calls macros so).
+TEST_CASE("calls take *args and **kwargs in jinja2's order") {
+  CHECK(render("{% macro m(a, b) %}{{ a }}{{ b }}{% endmacro %}{% set ms = [m] %}{% set ps = [[1, 2]] %}{{ ms[0](*ps[0]) }}|"
+               "{{ m(*[1], b=2) }}|{{ m(1, **{'b': 3}) }}|{{ 'a-b'|replace(*['-', '+']) }}") ==
+        "12|12|13|a+b");
+  check_errors({
+      {"{{ m(*[1], 2) }}", "Invalid argument syntax"},
+      {"{{ m(**{}, a=1) }}", "Invalid argument syntax"},
+      {"{% macro m(a) %}{% endmacro %}{{ m(*5) }}", "argument after * must be an iterable, not int"},
+      {"{% macro m(a) %}{% endmacro %}{{ m(**[1]) }}", "argument after ** must be a mapping, not list"},
+      {"{% macro m(a) %}{% endmacro %}{{ m(a=1, **{'a': 2}) }}", "got multiple values for keyword argument 'a'"}});
+}
+
 TEST_CASE("names bind to frames as jinja2's compiler binds them") {
   const ValueDict vars = variables_of(nlohmann::ordered_json::parse(R"({"b": 5, "c": 6})"));
   CHECK(render("{% for x in [1] %}{{ b }}{% endfor %}{% set b = 1 %}|{{ b }}", vars) == "|1");
