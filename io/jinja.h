@@ -3,9 +3,9 @@
 // strftime_now): the templates in tokenizer_config.json, chat_template.jinja files and Axolotl's
 // chat_template_jinja. The output keeps where each byte came from (io/jinja_value.h), which is
 // how a chat dataset finds each message's content in it.
-// What is not read: recursive loops, call blocks, filter blocks, include/import/extends, macro
-// varargs/kwargs, str.format, and filters and tests io/jinja_builtins.h does not list; each is a
-// one-line UserError naming the line. Where it differs from jinja2 without an error: range() is a
+// What is not read: recursive loops, call blocks, filter blocks, include/import/extends,
+// str.format, and filters and tests io/jinja_builtins.h does not list; each is a one-line
+// UserError naming the line. Where it differs from jinja2 without an error: range() is a
 // list, dict keys are strings, a Markup string prints as a str, ints stop at int64 (an overflow
 // is an error), and jinja2's constant folding is not mimicked (where its compiler folds an
 // expression of literals, a failing subscript is Undefined and `-2 ** x` reads -(2 ** x)).

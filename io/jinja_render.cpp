@@ -272,7 +272,8 @@ class Renderer {
   // `frames`: how many scopes there were where the macro was defined (those still open are read).
   Value call_macro(const Node& macro, size_t frames, std::vector<Value>& args, Kwargs& kwargs) {
     if (depth_ >= 64) fail("macro calls nested deeper than 64");
-    if (args.size() > macro.params.size()) fail("macro '" + macro.name + "' takes " + std::to_string(macro.params.size()) + " arguments");
+    if (args.size() > macro.params.size() && !macro.catch_varargs)
+      fail("macro '" + macro.name + "' takes not more than " + std::to_string(macro.params.size()) + " argument(s)");
     std::vector<ValueDict> saved(scopes_.begin(), scopes_.begin() + std::ptrdiff_t(std::min(frames, scopes_.size())));
     saved.emplace_back();
     std::swap(saved, scopes_);
@@ -287,9 +288,18 @@ class Renderer {
           if (k == param) v = value;
         assign(param, v);
       }
-      for (const auto& [k, value] : kwargs)
-        if (std::none_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; }))
-          fail("macro '" + macro.name + "' takes no keyword argument '" + k + "'");
+      ValueDict extra_kwargs;
+      for (const auto& [k, value] : kwargs) {
+        if (std::any_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; })) continue;
+        if (!macro.catch_kwargs) fail("macro '" + macro.name + "' takes no keyword argument '" + k + "'");
+        extra_kwargs.emplace_back(k, value);
+      }
+      if (macro.catch_kwargs) assign("kwargs", Value::from(extra_kwargs));
+      if (macro.catch_varargs) {
+        Value extra = Value::from(ValueList(args.begin() + std::ptrdiff_t(std::min(args.size(), macro.params.size())), args.end()));
+        extra.is_tuple = true;
+        assign("varargs", extra);
+      }
       run(macro.body, out);
     } catch (...) {
       depth_--;

@@ -12,6 +12,7 @@ struct Frame {
   const Frame* parent = nullptr;
   std::set<std::string> refs;
   std::vector<std::string> unbound;
+  std::set<std::string> resolved;  // read before any frame around set them: looked up outward
 
   bool knows(const std::string& name) const {
     for (const Frame* f = this; f; f = f->parent)
@@ -19,7 +20,7 @@ struct Frame {
     return false;
   }
   void load(const std::string& name) {
-    if (!knows(name)) refs.insert(name);  // resolved outward when the frame starts
+    if (!knows(name)) refs.insert(name), resolved.insert(name);  // resolved outward when the frame starts
   }
   // In an if's branch a first set is resolved outward too (Symbols.branch_update).
   void store(const std::string& name, bool in_branch) {
@@ -46,6 +47,7 @@ struct ChildFrame {
   std::vector<std::string>* unbound;
   std::vector<std::string> parameters;
   std::vector<const Expr*> parameter_defaults;
+  Node* macro = nullptr;
 };
 
 // FrameSymbolVisitor over the nodes of one frame (if branches included, child frames queued).
@@ -83,7 +85,7 @@ void visit(Body& body, Frame& frame, int branch_depth, std::vector<ChildFrame>& 
         break;
       case Node::Kind::macro: {
         frame.store(node.name, branch_depth > 0);
-        ChildFrame child{&node.body, &node.unbound, {}, {}};
+        ChildFrame child{&node.body, &node.unbound, {}, {}, &node};
         for (const auto& [param, fallback] : node.params) {
           child.parameters.push_back(param);
           child.parameter_defaults.push_back(fallback.get());
@@ -99,7 +101,8 @@ void visit(Body& body, Frame& frame, int branch_depth, std::vector<ChildFrame>& 
   }
 }
 
-void bind(const ChildFrame& child, const Frame* parent) {
+// Binds the frame and those inside it; returns the names they resolve outward.
+std::set<std::string> bind(const ChildFrame& child, const Frame* parent) {
   Frame frame;
   frame.parent = parent;
   for (const std::string& p : child.parameters) frame.refs.insert(p);
@@ -107,7 +110,13 @@ void bind(const ChildFrame& child, const Frame* parent) {
   std::vector<ChildFrame> children;
   visit(*child.body, frame, 0, children);
   *child.unbound = frame.unbound;
-  for (const ChildFrame& grandchild : children) bind(grandchild, &frame);
+  std::set<std::string> resolved = frame.resolved;
+  for (const ChildFrame& grandchild : children) resolved.merge(bind(grandchild, &frame));
+  if (child.macro) {  // jinja2's find_undeclared(body, ("varargs", "kwargs"))
+    child.macro->catch_varargs = resolved.count("varargs") > 0;
+    child.macro->catch_kwargs = resolved.count("kwargs") > 0;
+  }
+  return resolved;
 }
 
 }  // namespace

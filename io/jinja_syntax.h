@@ -75,6 +75,8 @@ struct Node {
   // The names body's (else_body's) frame starts without: set there before anything reads them,
   // so jinja2's compiler binds them to the frame, unset until then (io/jinja_scopes.h).
   std::vector<std::string> unbound, else_unbound;
+  // A macro whose body reads `varargs` (`kwargs`) takes extra positional (keyword) arguments there.
+  bool catch_varargs = false, catch_kwargs = false;
 };
 
 // The template `source` as jinja2 reads it with trim_blocks and lstrip_blocks (as transformers'

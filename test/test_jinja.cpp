@@ -386,12 +386,16 @@ TEST_CASE("filters that yield are one-shot iterators and dict methods views, as 
 // before the set runs reads Undefined even where a variable passed in has it; a name read first,
 // or first set inside an if, is looked up outward. Each expected rendering is jinja2 3.1.6's with
 // b=5 and c=6 passed in (generation as transformers' call block).
-// Calls unpack *iterable and **mapping as Python's (Axolotl's jamba.jinja calls macros so).
+// Calls unpack *iterable and **mapping as Python's (Axolotl's jamba.jinja calls macros so); a
+// macro whose body reads varargs or kwargs takes the extra arguments there.
 TEST_CASE("calls take *args and **kwargs in jinja2's order") {
   CHECK(render("{% macro m(a, b) %}{{ a }}{{ b }}{% endmacro %}{% set ms = [m] %}{% set ps = [[1, 2]] %}{{ ms[0](*ps[0]) }}|"
                "{{ m(*[1], b=2) }}|{{ m(1, **{'b': 3}) }}|{{ 'a-b'|replace(*['-', '+']) }}") ==
         "12|12|13|a+b");
+  CHECK(render("{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, 3, x=4) }}|{{ m(1) }}") ==
+        "1(2, 3){'x': 4}|1(){}");
   check_errors({
+      {"{% macro m() %}{{ kwargs }}{% endmacro %}{{ m(1) }}", "macro 'm' takes not more than 0 argument(s)"},
       {"{{ m(*[1], 2) }}", "Invalid argument syntax"},
       {"{{ m(**{}, a=1) }}", "Invalid argument syntax"},
       {"{% macro m(a) %}{% endmacro %}{{ m(*5) }}", "argument after * must be an iterable, not int"},
