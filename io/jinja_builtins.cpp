@@ -224,6 +224,16 @@ ValueList iterate(const Value& subject) {
   }
 }
 
+bool ordered(const std::string& op, const Value& a, const Value& b) {
+  for (const Value* x : {&a, &b})
+    if (!x->is_defined()) fail("'" + x->name + "' is undefined");  // Undefined's comparisons raise
+  bool ok = true;
+  const bool result = op == "<" ? less_than(a, b, &ok) : op == ">" ? less_than(b, a, &ok)
+                      : op == "<=" ? !less_than(b, a, &ok) : !less_than(a, b, &ok);
+  if (!ok) fail("'" + op + "' not supported between instances of '" + a.type_name() + "' and '" + b.type_name() + "'");
+  return result;
+}
+
 bool contains(const Value& container, const Value& item) {
   if (container.kind == Kind::string) {
     if (item.kind != Kind::string) fail("'in <string>' requires string as left operand, not " + item.type_name());
@@ -255,7 +265,6 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
          " but " + std::to_string(args.size() + 1) + " were given");
   if (args.size() < wanted) fail("test_" + name + "() missing 1 required positional argument");
   const Value arg = args.empty() ? Value::none() : args[0];
-  bool ok = true;
   if (name == "defined") return v.is_defined();
   if (name == "undefined") return !v.is_defined();
   if (name == "none") return v.kind == Kind::none;
@@ -274,17 +283,10 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "divisibleby") return integer_of(v, name) % integer_of(arg, name) == 0;
   if (name == "eq" || name == "equalto" || name == "==") return v == arg;
   if (name == "ne" || name == "!=") return !(v == arg);
-  const auto ordered = [&](const Value& a, const Value& b, const char* op) {  // Python's a < b, or its error
-    for (const Value& x : {a, b})
-      if (!x.is_defined()) fail("'" + x.name + "' is undefined");
-    const bool result = less_than(a, b, &ok);
-    if (!ok) fail(std::string("'") + op + "' not supported between instances of '" + v.type_name() + "' and '" + arg.type_name() + "'");
-    return result;
-  };
-  if (name == "lt" || name == "lessthan" || name == "<") return ordered(v, arg, "<");
-  if (name == "gt" || name == "greaterthan" || name == ">") return ordered(arg, v, ">");
-  if (name == "le" || name == "<=") return !ordered(arg, v, "<=");
-  if (name == "ge" || name == ">=") return !ordered(v, arg, ">=");
+  if (name == "lt" || name == "lessthan" || name == "<") return ordered("<", v, arg);
+  if (name == "gt" || name == "greaterthan" || name == ">") return ordered(">", v, arg);
+  if (name == "le" || name == "<=") return ordered("<=", v, arg);
+  if (name == "ge" || name == ">=") return ordered(">=", v, arg);
   if (name == "in") return contains(arg, v);
   if (name == "lower") return python_islower(v.to_text().str());
   if (name == "upper") return python_isupper(v.to_text().str());

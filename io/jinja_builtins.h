@@ -28,6 +28,8 @@ Value slice_of(const Value& subject, const Value& start, const Value& stop, cons
 // The items `for` walks: a list's or view's items, a dict's keys, a string's code points, what
 // is left of an iterator (which it empties); undefined: none.
 ValueList iterate(const Value& subject);
+// Python's `a op b` for op <, >, <= or >=, failing where Python raises (Undefined, unorderable types).
+bool ordered(const std::string& op, const Value& a, const Value& b);
 // Python's `item in container` (an iterator consumed up to the first match).
 bool contains(const Value& container, const Value& item);
 

@@ -5,9 +5,9 @@
 #include "engine/user_error.h"
 #include "io/jinja.h"
 #include "io/jinja_builtins.h"
-#include "io/jinja_scopes.h"
 #include "io/jinja_format.h"
 #include "io/jinja_methods.h"  // fail
+#include "io/jinja_scopes.h"
 
 namespace llm::jinja {
 namespace {
@@ -415,9 +415,7 @@ class Renderer {
     for (size_t i = first; i < e.args.size(); i++) args.push_back(eval(*e.args[i]));
     if (e.star_args) {
       const Value items = eval(*e.star_args);
-      const bool iterable = items.kind == Kind::list || items.kind == Kind::dict || items.kind == Kind::string ||
-                            items.kind == Kind::iterator || items.kind == Kind::view || items.kind == Kind::undefined;
-      if (!iterable) fail("argument after * must be an iterable, not " + items.type_name());
+      if (!apply_test("iterable", items, {})) fail("argument after * must be an iterable, not " + items.type_name());
       for (const Value& item : iterate(items)) args.push_back(item);
     }
     for (const auto& [k, v] : e.kwargs) kwargs.emplace_back(k, eval(*v));
@@ -439,13 +437,7 @@ class Renderer {
     if (op == "!=") return Value::from(!(a == b));
     if (op == "in") return Value::from(contains(b, a));
     if (op == "not in") return Value::from(!contains(b, a));
-    if (op == "<" || op == ">" || op == "<=" || op == ">=") {
-      bool ok = true;
-      const bool result = op == "<" ? less_than(a, b, &ok) : op == ">" ? less_than(b, a, &ok)
-                          : op == "<=" ? !less_than(b, a, &ok) : !less_than(a, b, &ok);
-      if (!ok) fail("'" + op + "' not supported between instances of '" + a.type_name() + "' and '" + b.type_name() + "'");
-      return Value::from(result);
-    }
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") return Value::from(ordered(op, a, b));
     if (a.kind == Kind::undefined || b.kind == Kind::undefined)
       fail("'" + (a.kind == Kind::undefined ? a.name : b.name) + "' is undefined");
     return arithmetic(op, a, b);
