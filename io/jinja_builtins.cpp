@@ -111,7 +111,15 @@ Value reversed(const Value& v) {
 }  // namespace
 
 Value attribute_of(const Value& subject, const std::string& name) {
+  // The sandbox hides what every Python object has (Undefined too): unsafe, so Undefined.
+  for (const char* hidden : {"__class__", "__dict__", "__doc__", "__init__", "__module__"})
+    if (name == hidden) return Value::undefined(name);
   if (subject.kind == Kind::undefined) fail("'" + subject.name + "' is undefined");
+  if (subject.is_numeric() && (name == "real" || name == "imag")) {  // a bool's are an int's
+    const bool whole = subject.kind != Kind::number;
+    if (name == "imag") return whole ? Value::from(int64_t(0)) : Value::from(0.0);
+    return whole ? Value::from(int64_t(subject.kind == Kind::integer ? subject.integer : subject.boolean)) : subject;
+  }
   if (subject.kind == Kind::string && is_string_method(name)) return bound_method(subject, name, string_method);
   if (subject.kind == Kind::list && (name == "index" || name == "count"))
     return bound_method(subject, name, list_method);

@@ -101,6 +101,8 @@ std::string float_text(const Value& v, const Spec& spec) {
 
 // The value's text under one conversion; a string's %s keeps its sources.
 Text converted(const Value& v, const Spec& spec) {
+  if (!v.is_defined() && spec.type != 's' && spec.type != 'r' && spec.type != 'a')
+    fail("'" + v.name + "' is undefined");  // str() and repr() of Undefined work; int() and float() raise
   switch (spec.type) {
     case 's': {
       Text text = v.to_text();
@@ -180,6 +182,7 @@ Text percent_format(const Text& format, const Value& args) {
     if (spec.type == '%') {
       out.append("%", kTemplateSource);
     } else if (spec.key) {
+      if (!args.is_defined()) fail("'" + args.name + "' is undefined");
       if (!mapping) fail("format requires a mapping");
       const auto found = std::find_if(args.dict->begin(), args.dict->end(), [&](const auto& e) { return e.first == *spec.key; });
       if (found == args.dict->end()) fail("KeyError: " + Value::from(*spec.key).repr());
@@ -192,7 +195,7 @@ Text percent_format(const Text& format, const Value& args) {
   }
   out.append(format.bytes(literal, f.size()));
   // CPython lets an unused argument pass when it has __getitem__ (a dict, a list), not otherwise.
-  const bool subscriptable = mapping || (args.kind == Value::Kind::list && !tuple);
+  const bool subscriptable = mapping || (args.kind == Value::Kind::list && !tuple) || !args.is_defined();
   if (next < values.size() && !subscriptable) fail("not all arguments converted during string formatting");
   return out;
 }

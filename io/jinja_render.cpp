@@ -281,16 +281,18 @@ class Renderer {
     Text out;
     try {
       unbind(macro.unbound);
-      for (size_t i = 0; i < macro.params.size(); i++) {
+      for (size_t i = 0; i < macro.params.size(); i++) {  // positionals, then keywords, then defaults
         const auto& [param, fallback] = macro.params[i];
-        Value v = i < args.size() ? args[i] : fallback ? eval(*fallback) : Value::undefined(param);
-        for (const auto& [k, value] : kwargs)
-          if (k == param) v = value;
-        assign(param, v);
+        const auto keyword = std::find_if(kwargs.begin(), kwargs.end(), [&](const auto& kw) { return kw.first == param; });
+        assign(param, i < args.size()         ? args[i]
+                      : keyword != kwargs.end() ? keyword->second
+                      : fallback                ? eval(*fallback)
+                                                : Value::undefined(param));
       }
       ValueDict extra_kwargs;
-      for (const auto& [k, value] : kwargs) {
-        if (std::any_of(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; })) continue;
+      for (const auto& [k, value] : kwargs) {  // a keyword fills a parameter the positionals left
+        const auto param = std::find_if(macro.params.begin(), macro.params.end(), [&](const auto& p) { return p.first == k; });
+        if (param != macro.params.end() && size_t(param - macro.params.begin()) >= args.size()) continue;
         if (!macro.catch_kwargs) fail("macro '" + macro.name + "' takes no keyword argument '" + k + "'");
         extra_kwargs.emplace_back(k, value);
       }
@@ -438,7 +440,8 @@ class Renderer {
     if (op == "in") return Value::from(contains(b, a));
     if (op == "not in") return Value::from(!contains(b, a));
     if (op == "<" || op == ">" || op == "<=" || op == ">=") return Value::from(ordered(op, a, b));
-    if (a.kind == Kind::undefined || b.kind == Kind::undefined)
+    const bool formats = op == "%" && a.kind == Kind::string;  // str % Undefined: its str() and repr() work
+    if (a.kind == Kind::undefined || (b.kind == Kind::undefined && !formats))
       fail("'" + (a.kind == Kind::undefined ? a.name : b.name) + "' is undefined");
     return arithmetic(op, a, b);
   }

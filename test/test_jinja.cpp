@@ -273,6 +273,11 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
         "A\nB");
   CHECK(render("{{ 1|round }}|{{ 2.5|round }}|{{ 0.125|round(2) }}|{{ 2.675|round(2) }}|{{ 1.5|round(0, 'floor') }}|{{ 1.21|round(1, 'ceil') }}|{{ 25|round(-1) }}", vars) ==
         "1|2.0|0.12|2.67|1.0|1.3|20");
+  // str % Undefined formats its str() and repr() (Python's int() of it raises); a number's real and
+  // imag; the sandbox's Undefined for an object's __class__; keywords fill what positionals left.
+  CHECK(render("{{ '<%s>' % nope }}|{{ '%%' % nope }}|{{ 0.5.real }}|{{ (true).real }}|{{ nope.__class__ is defined }}|"
+               "{% macro m(a, b=1) %}{{ a }}{{ b }}{% endmacro %}{{ m(2, b=3) }}|{{ m(b=4, a=5) }}", vars) ==
+        "<>|%|0.5|1|False|23|54");
   // ceil and floor are Python ints before the division (no -0.0); Undefined has __call__.
   CHECK(render("{{ (-0.4)|round(0, 'ceil') }}|{{ (-0.4)|round }}|{{ nope is callable }}|{{ n is callable }}", vars) ==
         "0.0|-0.0|True|False");
@@ -334,6 +339,8 @@ TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
       {"{{ none|indent(2) }}", "unsupported operand type(s) for +=: 'NoneType' and 'str'"},
       {"{{ [1]|indent(2) }}", "'list' object has no attribute 'splitlines'"},
       {"{% macro m(a) %}{% endmacro %}{{ m(1, b=2) }}", "macro 'm' takes no keyword argument 'b'"},
+      {"{% macro m(a, b=1) %}{% endmacro %}{{ m(1, 2, b=3) }}", "macro 'm' takes no keyword argument 'b'"},
+      {"{{ '<%d>' % nope }}", "'nope' is undefined"},
       {"{{ 1.5e300 ** 2 }}", "(34, 'Numerical result out of range')"}});
 }
 
