@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "io/jinja_compile_checks.h"
 #include "io/jinja_lex.h"
 #include "io/jinja_syntax.h"
 
@@ -281,7 +282,8 @@ class TagParser {
         const bool negated = accept_name("not");
         const bool comparison = is_op("==") || is_op("!=") || is_op("<") || is_op(">") ||
                                 is_op("<=") || is_op(">=");
-        const std::string name = comparison ? tokens_[at_++].text : expect_name();
+        std::string name = comparison ? tokens_[at_++].text : expect_name();
+        while (!comparison && accept_op(".")) name += "." + expect_name();
         auto t = std::const_pointer_cast<Expr>(make(Expr::Kind::test, name, {e}));
         t->negated = negated;
         // jinja2's parse_test: a name after the test is its argument unless else, or, and; so
@@ -449,7 +451,9 @@ Body parse_template(const std::string& source, const std::string& where) {
   BodyParser parser(split_segments(source, where), where);
   std::string ended_by;
   std::optional<TagParser> tag;
-  return parser.parse_until({}, ended_by, tag, "", 1);
+  Body body = parser.parse_until({}, ended_by, tag, "", 1);
+  check_filters_and_tests(body, where);
+  return body;
 }
 
 }  // namespace llm::jinja

@@ -84,6 +84,11 @@ TEST_CASE("templates it cannot read fail in one line naming the file and the lin
   CHECK(error_of("a\n{% include 'x.jinja' %}") == "t.jinja: chat template line 2: unsupported tag 'include'");
   CHECK(error_of("{% endfor %}") == "t.jinja: chat template line 1: unexpected 'endfor'");
   CHECK(error_of("{{ x | no_such_filter }}") == "t.jinja: chat template line 1: no filter named 'no_such_filter'");
+  // jinja2's compiler looks filters and tests up in code that never runs, except inside an if or
+  // a conditional expression of the same frame (io/jinja_compile_checks.h).
+  CHECK(error_of("{% for i in [] %}\n{{ y|nope }}{% endfor %}") == "t.jinja: chat template line 2: no filter named 'nope'");
+  CHECK(error_of("{% macro m() %}{{ y is nope }}{% endmacro %}") == "t.jinja: chat template line 1: no test named 'nope'");
+  CHECK(render("{% if x %}{{ y|nope }}{% endif %}{{ y|nope if x }}{% if x %}{{ y|wordwrap }}{% endif %}ok") == "ok");
   CHECK(error_of("{{ 1 +") == "t.jinja: chat template line 1: unclosed tag '{{'");
   CHECK(error_of("{{ 1 + }}") == "t.jinja: chat template line 1: expected an expression, got the end of the tag");
   CHECK(error_of("{{ 'open }}") == "t.jinja: chat template line 1: unclosed tag '{{'");
