@@ -287,8 +287,19 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
     return v.kind == Kind::list || v.kind == Kind::dict || v.kind == Kind::string || v.kind == Kind::undefined ||
            (name == "iterable" && (v.kind == Kind::iterator || v.kind == Kind::view));
   if (name == "callable") return v.kind == Kind::function || v.kind == Kind::undefined;  // Undefined has __call__
-  if (name == "odd" || name == "even") return (integer_of(v, name) % 2 != 0) == (name == "odd");
-  if (name == "divisibleby") return integer_of(v, name) % integer_of(arg, name) == 0;
+  if (name == "odd" || name == "even" || name == "divisibleby") {  // value % n == 1 (or 0), floats too
+    const Value divisor = name == "divisibleby" ? arg : Value::from(int64_t(2));
+    if (v.kind == Kind::number || divisor.kind == Kind::number) {
+      if (!v.is_numeric() || !divisor.is_numeric()) fail(name + " expects numbers");
+      if (divisor.as_double() == 0) fail("float modulo");
+      const double remainder = std::fmod(v.as_double(), divisor.as_double());
+      return name == "odd" ? remainder == 1 || remainder == -1 : remainder == 0;
+    }
+    const int64_t n = integer_of(divisor, name);
+    if (n == 0) fail("integer division or modulo by zero");
+    const int64_t remainder = integer_of(v, name) % n;
+    return name == "odd" ? remainder != 0 : remainder == 0;
+  }
   if (name == "eq" || name == "equalto" || name == "==") return v == arg;
   if (name == "ne" || name == "!=") return !(v == arg);
   if (name == "lt" || name == "lessthan" || name == "<") return ordered("<", v, arg);

@@ -59,15 +59,28 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "*" && is_int(a) && (b.kind == Kind::string || b.kind == Kind::list)) return arithmetic(op, b, a);
   if (op == "*" && (a.kind == Kind::string || a.kind == Kind::list) && is_int(b)) {
-    const int64_t n = int_of(b);
-    const size_t count = size_t(std::clamp<int64_t>(n, 0, 100001));
-    if (count > 100000 || (a.kind == Kind::string && count * a.text.size() > kMaxStringBytes) ||
-        (a.kind == Kind::list && count * a.list->size() > kMaxListItems))
-      fail("a repetition longer than 100000 times, 64 MiB or 1000000 items");
-    Value out = a.kind == Kind::string ? Value::from(Text()) : Value::from(ValueList());
-    out.is_tuple = a.is_tuple;
-    for (int64_t i = 0; i < n; i++) out = arithmetic("+", out, a);
-    return out;
+    const size_t size = a.kind == Kind::string ? a.text.size() : a.list->size();
+    const size_t count = size == 0 ? 0 : size_t(std::max<int64_t>(int_of(b), 0));
+    if (count > (a.kind == Kind::string ? kMaxStringBytes : kMaxListItems) / std::max<size_t>(size, 1))
+      fail("a repetition longer than 64 MiB or 1000000 items");
+    if (a.kind == Kind::list) {
+      ValueList items;
+      items.reserve(count * size);
+      for (size_t i = 0; i < count; i++) items.insert(items.end(), a.list->begin(), a.list->end());
+      Value out = Value::from(std::move(items));
+      out.is_tuple = a.is_tuple;
+      return out;
+    }
+    if (a.text.runs().size() == 1) {  // one source: the bytes repeated at once
+      const Text::Run& run = a.text.runs()[0];
+      std::string repeated;
+      repeated.reserve(count * size);
+      for (size_t i = 0; i < count; i++) repeated += run.text;
+      return Value::from(Text(std::move(repeated), run.source));
+    }
+    Text out;
+    for (size_t i = 0; i < count; i++) out.append(a.text);
+    return Value::from(std::move(out));
   }
   if (!a.is_numeric() || !b.is_numeric())
     fail("unsupported operand types for " + op + ": " + a.type_name() + " and " + b.type_name());

@@ -283,6 +283,10 @@ TEST_CASE("expressions, loops, raw blocks and number filters behave as jinja2's"
   CHECK(render("{{ '<%s>' % nope }}|{{ '%%' % nope }}|{{ 0.5.real }}|{{ (true).real }}|{{ nope.__class__ is defined }}|"
                "{% macro m(a, b=1) %}{{ a }}{{ b }}{% endmacro %}{{ m(2, b=3) }}|{{ m(b=4, a=5) }}", vars) ==
         "<>|%|0.5|1|False|23|54");
+  // odd, even and divisibleby are value % n as Python's, floats too; a repetition as long as
+  // 64 MiB is made at once.
+  CHECK(render("{{ 3.0 is odd }}|{{ 1.5 is even }}|{{ 7.5 is divisibleby 2.5 }}|{{ ('é' * 5 ** 10)|length }}|{{ '' * 99999999999 }}", vars) ==
+        "True|False|True|9765625|");
   // ceil and floor are Python ints before the division (no -0.0); Undefined has __call__.
   CHECK(render("{{ (-0.4)|round(0, 'ceil') }}|{{ (-0.4)|round }}|{{ nope is callable }}|{{ n is callable }}", vars) ==
         "0.0|-0.0|True|False");
