@@ -31,14 +31,19 @@ Value attribute_keyword(const Kwargs& kwargs) { return argument({}, kwargs, 0, "
 
 bool given(const Value& attribute) { return attribute.kind != Kind::none && attribute.is_defined(); }
 
-// select / reject / selectattr / rejectattr: select_or_reject, whose body starts `if value:`.
+// select / reject / selectattr / rejectattr: select_or_reject, whose body starts `if value:`
+// and then reads its arguments once.
 Value select_items(const Value& subject, const std::vector<Value>& args, bool keep, bool by_attribute) {
-  auto body = [=, started = false](SourceItems& items, Value& out) mutable {
-    if (!started && (started = true, !subject.truthy())) return false;
-    const size_t first_test = by_attribute ? 1 : 0;
-    const Value attribute = by_attribute ? argument(args, {}, 0, "") : Value::none();
-    const std::string test = args.size() > first_test ? string_of(args[first_test], "select").str() : "";
-    const std::vector<Value> test_args(args.begin() + std::min(args.size(), first_test + 1), args.end());
+  auto body = [=, started = false, attribute = Value::none(), test = std::string(),
+               test_args = std::vector<Value>()](SourceItems& items, Value& out) mutable {
+    if (!started) {
+      started = true;
+      if (!subject.truthy()) return false;
+      const size_t first_test = by_attribute ? 1 : 0;
+      if (by_attribute) attribute = argument(args, {}, 0, "");
+      if (args.size() > first_test) test = string_of(args[first_test], "select").str();
+      test_args.assign(args.begin() + std::ptrdiff_t(std::min(args.size(), first_test + 1)), args.end());
+    }
     for (Value item; items.next(item);) {
       const Value v = by_attribute ? attribute_path(item, attribute) : item;
       if ((test.empty() ? v.truthy() : apply_test(test, v, test_args)) == keep) return out = item, true;
@@ -49,15 +54,17 @@ Value select_items(const Value& subject, const std::vector<Value>& args, bool ke
 }
 
 // sync_do_map: each item's attribute (or `default` where it has none), or each item through the
-// filter named first; `if value:` first.
+// filter named first; `if value:`, then prepare_map reads the arguments once.
 Value map_items(const Value& subject, const std::vector<Value>& args, const Kwargs& kwargs) {
-  auto body = [=, started = false, filter = std::string()](SourceItems& items, Value& out) mutable {
-    const Value attribute = attribute_keyword(kwargs), fallback = argument({}, kwargs, 0, "default");
-    if (!started) {  // prepare_map, after `if value:`
+  const Value attribute = attribute_keyword(kwargs), fallback = argument({}, kwargs, 0, "default");
+  auto body = [=, started = false, filter = std::string(), rest = std::vector<Value>()](SourceItems& items,
+                                                                                       Value& out) mutable {
+    if (!started) {
       started = true;
       if (!subject.truthy()) return false;
       if (!given(attribute) && args.empty()) fail("map requires a filter argument");
       if (!given(attribute)) filter = string_of(args[0], "map").str();
+      rest.assign(args.begin() + std::ptrdiff_t(std::min<size_t>(args.size(), 1)), args.end());
     }
     Value item;
     if (!items.next(item)) return false;
@@ -66,9 +73,9 @@ Value map_items(const Value& subject, const std::vector<Value>& args, const Kwar
       out = !found.is_defined() && fallback.kind != Kind::none ? fallback : found;
       return true;
     }
-    std::vector<Value> rest(args.begin() + std::min<size_t>(args.size(), 1), args.end());
+    std::vector<Value> item_args = rest;  // a filter may take its arguments over
     Kwargs none;
-    out = apply_filter(filter, item, rest, none);
+    out = apply_filter(filter, item, item_args, none);
     return true;
   };
   return make_generator(subject, "sync_do_map", body);
