@@ -30,7 +30,9 @@ double max_difference(const std::vector<float>& a, const std::vector<float>& b) 
 
 // Ours against PEFT's: the residual, and A's rows with B's columns up to one sign per rank
 // component (a singular pair is (u, v) or (-u, -v); B A, the residual and training are the same).
-void check_factors(const LoraFromBase& ours, const SafetensorsFile& file, const std::string& key, double tolerance) {
+// The factors to `tolerance`, the residual to `residual_tolerance` (default: the same).
+void check_factors(const LoraFromBase& ours, const SafetensorsFile& file, const std::string& key, double tolerance,
+                   double residual_tolerance = 0) {
   CAPTURE(key);
   const HostMatrix a = matrix_of(file.read(key + ".a", DType::f32)), b = matrix_of(file.read(key + ".b", DType::f32));
   REQUIRE(ours.a.rows == a.rows);
@@ -45,7 +47,8 @@ void check_factors(const LoraFromBase& ours, const SafetensorsFile& file, const 
   }
   CHECK(max_difference(signed_a.values, a.values) <= tolerance);
   CHECK(max_difference(signed_b.values, b.values) <= tolerance);
-  CHECK(max_difference(ours.residual.values, file.read(key + ".residual", DType::f32).to_floats()) <= tolerance);
+  CHECK(max_difference(ours.residual.values, file.read(key + ".residual", DType::f32).to_floats()) <=
+        (residual_tolerance > 0 ? residual_tolerance : tolerance));
 }
 
 }  // namespace
@@ -56,7 +59,10 @@ TEST_CASE("pissa, pissa_niter_2 and olora: PEFT's adapter and residual from the 
   for (const char* shape : {"tall", "wide"}) {
     const HostMatrix w = matrix_of(file.read(std::string(shape) + ".w", DType::f32));
     const std::string key = shape;
-    check_factors(pissa_init(w, 4, scale, -1, {}), file, key + ".pissa", 2e-6);
+    // A singular vector of f32's SVD is fixed to about eps x sigma_1 / gap: the wide fixture's 4th
+    // and 5th values (0.912, 0.871) leave about 3e-6, and OpenBLAS's kernels for another CPU (an
+    // AMD EPYC) moved A and B by 4.3e-6 and 5.3e-6 there. The residual, W - B A, is not so sensitive.
+    check_factors(pissa_init(w, 4, scale, -1, {}), file, key + ".pissa", 1e-5, 2e-6);
     // The same draws as torch's: the randomised SVD's basis, iterations and small SVD as torch's.
     const HostMatrix draws = matrix_of(file.read(key + ".pissa_niter_2.draws", DType::f32));
     check_factors(pissa_init(w, 4, scale, 2, draws), file, key + ".pissa_niter_2", 2e-5);
