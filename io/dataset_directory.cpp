@@ -143,8 +143,7 @@ struct KeywordPattern {
   bool in_directory;
   int form;  // 0: the whole part (directories only), 1: first, 2: last (directories only), 3: inside
   std::string keyword;
-  bool matches(const std::string& rel) const {
-    const std::vector<std::string> parts = parts_of(rel);
+  bool matches(const std::vector<std::string>& parts) const {  // a relative path's parts_of
     const auto fits = [&](const std::string& part) {
       return form == 0 ? part == keyword
                        : form == 1 ? keyword_first(part, keyword)
@@ -274,6 +273,8 @@ std::vector<DatasetDirectorySplit> split_files(const std::string& dir, const std
     return name.size() > 5 && name.compare(name.size() - 5, 5, ".eval") == 0;
   };
   if (std::any_of(all.begin(), all.end(), eval_log)) return {{"logs", keep(all, eval_log)}};
+  std::vector<std::vector<std::string>> parts;  // each file's, split once for the 60 patterns
+  for (const std::string& f : all) parts.push_back(parts_of(f));
   for (const bool in_directory : {true, false}) {
     for (const auto& [split, keywords] : split_keywords()) {
       std::vector<KeywordPattern> patterns;
@@ -282,10 +283,12 @@ std::vector<DatasetDirectorySplit> split_files(const std::string& dir, const std
           patterns.push_back({in_directory, form, k});
       bool named = false;
       std::vector<std::string> files;
-      for (const KeywordPattern& p : patterns) {
-        named |= std::any_of(all.begin(), all.end(), [&](const std::string& f) { return p.matches(f); });
-        for (std::string& f : keep(all, [&](const std::string& rel) { return p.matches(rel); })) files.push_back(std::move(f));
-      }
+      for (const KeywordPattern& p : patterns)
+        for (size_t i = 0; i < all.size(); i++) {
+          if (!p.matches(parts[i])) continue;
+          named = true;
+          if (has_known_extension(all[i])) files.push_back(all[i]);
+        }
       if (named) splits.push_back({split, std::move(files)});
     }
     if (!splits.empty()) return splits;
