@@ -426,6 +426,19 @@ TEST_CASE("chat_template_kwargs: more template variables, as apply_chat_template
   const TrainConfig c = parse_config(data + "chat_template_kwargs: {date_string: 26 Jul 2024, n: 2, flag: false, q: '2'}\n",
                                      (scratch().path / "cfg.yaml").string());
   CHECK(c.data.datasets[0].chat_template_kwargs == R"({"date_string":"26 Jul 2024","n":2,"flag":false,"q":"2"})");
+  // Typed as PyYAML types them (Axolotl's yaml.safe_load): off a bool, 010 octal, 1e5 a string.
+  const TrainConfig yaml11 = parse_config(data + "chat_template_kwargs: {a: off, b: 010, c: 1e5, d: !!str yes, e: 1:30}\n",
+                                          (scratch().path / "cfg.yaml").string());
+  CHECK(yaml11.data.datasets[0].chat_template_kwargs == R"({"a":false,"b":8,"c":"1e5","d":"yes","e":90})");
+  // `!` resolves as plain (`! 5` is 5, `!` alone null); !!float stays a float; "\_" and "\N" are
+  // U+00A0 and U+0085 (yaml-cpp writes them as Latin-1 bytes).
+  const TrainConfig tags = parse_config(data + "chat_template_kwargs:\n  a: ! 5\n  b: !\n  c: !!float 010\n  d: \"x\\_y\\N\"\n",
+                                        (scratch().path / "cfg.yaml").string());
+  CHECK(tags.data.datasets[0].chat_template_kwargs == "{\"a\":5,\"b\":null,\"c\":10.0,\"d\":\"x\u00a0y\u0085\"}");
+  // Merged keys stand first, as in PyYAML's dict; the map's own value wins.
+  const TrainConfig merged = parse_config(data + "kw: &k {b: 1, a: 2}\nchat_template_kwargs: {z: 0, <<: *k, a: 3}\n",
+                                          (scratch().path / "cfg.yaml").string());
+  CHECK(merged.data.datasets[0].chat_template_kwargs == R"({"b":1,"a":3,"z":0})");
   CHECK(error_of([&] { parse_config(data + "chat_template_kwargs: {messages: []}\n", (scratch().path / "cfg.yaml").string()); })
             .find("chat_template_kwargs: expected template variables other than messages") != std::string::npos);
 }

@@ -151,6 +151,48 @@ TEST_CASE("pydantic's lax spellings: 2.0 for an integer, a padded string number,
   CHECK(starts_with(error_with("bf16: 2\n"), "cfg.yaml:3: bf16: expected true or false"));
 }
 
+// Each value below is what PyYAML 6.0 (yaml.safe_load) and pydantic 2.13 give, checked there.
+TEST_CASE("YAML 1.1 as PyYAML resolves a plain scalar: base 60, floats that need a point, whole floats for integers") {
+  CHECK(parse("max_steps: 1:30\n").max_steps == 90);           // an int in base 60
+  CHECK(parse("learning_rate: 1:30.5\n").learning_rate == 90.5);  // a float in base 60
+  CHECK(parse("micro_batch_size: 1.e+1\n").micro_batch_size == 10);  // the float 10.0, whole
+  CHECK(parse("learning_rate: 1.0e5\n").learning_rate == 1e5);     // a string to PyYAML, then float()
+  CHECK(starts_with(error_with("micro_batch_size: 1.5e+0\n"), "cfg.yaml:3: micro_batch_size: expected an integer"));
+  CHECK(starts_with(error_with("learning_rate: .inf\n"), "cfg.yaml:3: learning_rate: expected a number > 0"));
+}
+
+TEST_CASE("YAML's explicit tags as PyYAML's safe_load builds them; a tag it has no constructor for stops the run") {
+  CHECK(parse("micro_batch_size: !!str 010\n").micro_batch_size == 10);  // the string '010': pydantic's int(text)
+  CHECK(parse("micro_batch_size: !!int '010'\n").micro_batch_size == 8);  // the tag reads the quoted text as octal
+  CHECK(parse("micro_batch_size: !!int ' 5'\n").micro_batch_size == 5);
+  CHECK(parse("micro_batch_size: !!int 0o17\n").micro_batch_size == 15);
+  CHECK(parse("micro_batch_size: !<tag:yaml.org,2002:int> 1:3\n").micro_batch_size == 63);
+  CHECK(parse("micro_batch_size: !!float 2\n").micro_batch_size == 2);
+  CHECK(parse("learning_rate: !!float 2_0.5\n").learning_rate == 20.5);
+  CHECK(parse("bf16: !!bool 'Off'\n").bf16 == "false");
+  CHECK(parse("max_steps: !!null 7\n").max_steps == parse("").max_steps);
+  CHECK(parse("", {{"micro_batch_size", "!!str 010"}}).micro_batch_size == 10);
+  CHECK(parse("micro_batch_size: ! '010'\n").micro_batch_size == 8);  // `!` alone: resolved as plain, quoted or not
+  CHECK(parse("max_steps: &n !\n").max_steps == parse("").max_steps);  // null
+  CHECK(parse("learning_rate: !!float 1e-4\n").learning_rate == 1e-4);
+  CHECK(parse("my_list: !!seq [1]\nmy_map: !!map {a: 1}\n").unknown_keys.size() == 2);
+  CHECK(error_with("micro_batch_size: !!int 1.5\n") ==
+        "cfg.yaml:3: micro_batch_size: expected an integer (YAML's !!int) within 64 bits, got '1.5'");
+  CHECK(error_with("micro_batch_size: !!int 08\n") ==
+        "cfg.yaml:3: micro_batch_size: expected an integer (YAML's !!int) within 64 bits, got '08'");
+  CHECK(error_with("learning_rate: !!float 0x10\n") == "cfg.yaml:3: learning_rate: expected a number (YAML's !!float), got '0x10'");
+  CHECK(error_with("bf16: !!bool 1\n") == "cfg.yaml:3: bf16: expected true, false, yes, no, on or off (YAML's !!bool), got '1'");
+  CHECK(error_with("seed: !!seq 3\n") == "cfg.yaml:3: seed: expected a list for the YAML tag !!seq, got a scalar");
+  CHECK(error_with("seed: !!str [3]\n") == "cfg.yaml:3: seed: expected a scalar for the YAML tag !!str, got a list");
+  const std::string unknown = "expected a YAML tag that yaml.safe_load reads (!!str, !!int, !!float, !!bool, !!null, !!seq, !!map), got ";
+  CHECK(error_with("seed: !!python/object/apply:os.system [ls]\n") == "cfg.yaml:3: seed: " + unknown + "!!python/object/apply:os.system");
+  CHECK(error_with("\nwandb:\n  name: !custom x\n") == "cfg.yaml:5: wandb.name: " + unknown + "!custom");
+  CHECK(error_with("test_datasets:\n  - path: !!timestamp 2020-01-01\n") ==
+        "cfg.yaml:4: test_datasets[0].path: expected a value a config key takes (a string, number, bool, list or map), got "
+        "YAML's !!timestamp");
+  CHECK(error_with("", {{"seed", "!x 3"}}) == "cfg.yaml: --seed: " + unknown + "!x");
+}
+
 TEST_CASE("a key given twice: the last one is read, as PyYAML reads it, and the start-up says so") {
   const TrainConfig c = parse("max_steps: 4\nseed: 1\nmax_steps: 7\n");
   CHECK(c.max_steps == 7);

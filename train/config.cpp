@@ -15,9 +15,11 @@
 #include "io/special_file.h"
 #include "io/bpe_tokenizer.h"
 #include "io/json_text.h"
+#include "io/python_text.h"
 #include "model/lora_init.h"
 #include "train/config_fields.h"
 #include "train/config_spectrum.h"
+#include "train/pyyaml_scalars.h"
 #include "train/unfrozen_parameters.h"
 
 namespace llm {
@@ -123,6 +125,7 @@ class Parser {
     } catch (const YAML::Exception& e) {
       fail(w, "a YAML value", "'" + text + "' (" + e.msg + ")");
     }
+    apply_yaml_tags(value, text, first_ill_formed_utf8(text) == std::string::npos, w);
     if (name == "model_config" && !value.IsNull()) {  // its fields, as the YAML's model_config is read
       for (const ModelOverride& o : model_config_overrides(value, w)) entries_[o.key] = {o.value, o.where};
       return;

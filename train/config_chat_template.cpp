@@ -2,7 +2,6 @@
 // resolve_chat_templates (which Jinja template each chat_template dataset renders with, as
 // Axolotl's get_chat_template picks it)
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <set>
 
@@ -14,6 +13,7 @@
 #include "io/jinja.h"
 #include "io/json_text.h"
 #include "train/config_fields.h"
+#include "train/pyyaml_scalars.h"
 
 namespace llm {
 
@@ -118,8 +118,8 @@ ResolvedTemplate resolve_template(const std::string& choice, const std::string& 
 
 namespace {
 
-// A YAML value as JSON: plain scalars typed as YAML 1.2's core schema reads them (booleans, null,
-// integers, floats), quoted ones strings.
+// A YAML value as JSON: plain scalars typed as PyYAML (Axolotl's yaml.safe_load) types them (yes
+// and off are bools, 010 is 8, 1e5 a string), quoted ones strings.
 nlohmann::ordered_json json_of_yaml(const YAML::Node& n) {
   if (n.IsNull()) return nullptr;
   if (n.IsSequence()) {
@@ -133,15 +133,20 @@ nlohmann::ordered_json json_of_yaml(const YAML::Node& n) {
     return out;
   }
   const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s == "null" || s == "Null" || s == "NULL" || s == "~") return nullptr;
-  char* end = nullptr;
-  const long long integer = std::strtoll(s.c_str(), &end, 10);
-  if (!s.empty() && end == s.c_str() + s.size()) return integer;
-  const double number = std::strtod(s.c_str(), &end);
-  if (!s.empty() && end == s.c_str() + s.size()) return number;
+  if (n.Tag() == "!") return s;  // quoted (or !!str)
+  switch (resolve_plain_scalar(s)) {
+    case PlainScalar::null:
+      return nullptr;
+    case PlainScalar::boolean:
+      return *pyyaml_bool(s);
+    case PlainScalar::integer:
+      if (const std::optional<int64_t> v = pyyaml_int(s)) return *v;
+      return s;  // past 64 bits (Python's int has no bound): kept as its digits
+    case PlainScalar::floating:
+      return *pyyaml_float(s);
+    case PlainScalar::string:
+      break;
+  }
   return s;
 }
 

@@ -12,6 +12,7 @@
 #include "engine/user_error.h"
 #include "io/python_text.h"
 #include "train/config_fields.h"
+#include "train/pyyaml_scalars.h"
 
 namespace llm {
 namespace {
@@ -36,32 +37,36 @@ bool parse_int_in_base(const std::string& s, int base, int64_t& out) {
   return true;
 }
 
-// A whole number written with a zero fraction: `2.0` (a float to PyYAML, 2 to pydantic's int), or
-// quoted "2.0" (pydantic reads a string's zero fraction too, but not "2."). The integer part out.
-bool zero_fraction(const std::string& s, bool plain, std::string& whole) {
+// A whole number written with a zero fraction, as pydantic's int reads a string: "2.0" and "2.00"
+// but not "2.". The integer part out.
+bool zero_fraction(const std::string& s, std::string& whole) {
   const size_t point = s.find('.');
   if (point == std::string::npos || point == 0) return false;
   const std::string fraction = s.substr(point + 1);
-  if ((!plain && fraction.empty()) || fraction.find_first_not_of('0') != std::string::npos) return false;
+  if (fraction.empty() || fraction.find_first_not_of('0') != std::string::npos) return false;
   whole = s.substr(0, point);
   return true;
 }
 
-// `plain`: an unquoted scalar, which YAML 1.1 (PyYAML's) also reads as 0b binary, 0x hex and, led
-// by 0, octal (micro_batch_size: 010 is 8 to Axolotl); a quoted one, or a plain one no such form
-// reads (09: a string to PyYAML), is Python's int(text), as pydantic then converts it.
-// pydantic strips a string (str.strip) before it reads a number from it.
+// `plain`: an unquoted scalar, read as PyYAML reads it (train/pyyaml_scalars.h): an int (010 is
+// 8 to Axolotl, 0x1F, 1:30 in base 60), or a float that pydantic's int takes when whole (2.0, 1.e+3).
+// A quoted one, or a plain one PyYAML reads as a string (09), is pydantic's int of the text: Python's
+// int(text) after str.strip, or a zero fraction.
 bool parse_int(const std::string& text, int64_t& out, bool plain = false) {
-  std::string s = without_digit_groups(python_strip(text));
-  if (std::string whole; zero_fraction(s, plain, whole)) s = whole, plain = false;  // 010.0 is ten
-  const size_t sign = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (plain && s.size() > sign + 1 && s[sign] == '0') {
-    const char kind = s[sign + 1];
-    const int base = kind == 'b' ? 2 : kind == 'x' ? 16 : 8;
-    const std::string rest = s.substr(sign + (base == 8 ? 1 : 2));  // strtoll takes "0x" but not "0b"
-    if (!rest.empty() && rest[0] != '-' && rest[0] != '+' && parse_int_in_base(s.substr(0, sign) + rest, base, out))
-      return true;
+  const PlainScalar kind = plain ? resolve_plain_scalar(text) : PlainScalar::string;
+  if (kind == PlainScalar::integer) {
+    const std::optional<int64_t> v = pyyaml_int(text);
+    if (v) out = *v;
+    return v.has_value();
   }
+  if (kind == PlainScalar::floating) {
+    const std::optional<double> v = pyyaml_float(text);
+    if (!v || !std::isfinite(*v) || *v != std::floor(*v) || std::fabs(*v) >= 0x1p63) return false;
+    out = static_cast<int64_t>(*v);
+    return true;
+  }
+  std::string s = without_digit_groups(python_strip(text));
+  if (std::string whole; zero_fraction(s, whole)) s = whole;  // "010.0" is ten
   return parse_int_in_base(s, 10, out);
 }
 
@@ -175,13 +180,23 @@ int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max) 
 }
 
 double read_double(const YAML::Node& n, const Where& w, const Range& range) {
+  // A plain scalar as PyYAML reads it (010 is 8, 1:30.5 is 90.5, .inf infinite), then pydantic's
+  // float; a quoted one, or a plain one PyYAML reads as a string (1e-5), is Python's float(text).
   double v = 0;
-  int64_t whole = 0;  // an integer spelling, read as read_int reads it (010 is 8 to PyYAML)
-  const bool integer = n.IsScalar() && n.Scalar().find_first_of(".eEnN") == std::string::npos &&
-                       parse_int(n.Scalar(), whole, n.Tag() != "!");
-  if (integer) v = static_cast<double>(whole);
-  if (!n.IsScalar() || !(integer || parse_double(n.Scalar(), v)) || !range.contains(v))
-    fail(w, range.text(), describe(n));
+  bool read = false;
+  if (n.IsScalar()) {
+    const PlainScalar kind = n.Tag() != "!" ? resolve_plain_scalar(n.Scalar()) : PlainScalar::string;
+    if (kind == PlainScalar::integer) {
+      const std::optional<int64_t> whole = pyyaml_int(n.Scalar());
+      read = whole.has_value(), v = static_cast<double>(whole.value_or(0));
+    } else if (kind == PlainScalar::floating) {
+      v = pyyaml_float(n.Scalar()).value_or(0.0);
+      read = std::isfinite(v);
+    } else {
+      read = parse_double(n.Scalar(), v);
+    }
+  }
+  if (!read || !range.contains(v)) fail(w, range.text(), describe(n));
   return v;
 }
 

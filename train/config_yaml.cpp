@@ -1,5 +1,5 @@
 // defines: read_config_yaml (a config's text checked as Axolotl's yaml.safe_load reads it, then
-// loaded, its merge keys applied), config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
+// loaded, its explicit tags and merge keys applied), config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
 // written row by row from the field table (train/config_fields.cpp); config_to_save,
 // config_changes (what a resume changes against a checkpoint's config)
 #include <yaml-cpp/yaml.h>
@@ -16,6 +16,7 @@
 #include "io/python_text.h"  // first_ill_formed_utf8
 #include "train/config.h"
 #include "train/config_fields.h"
+#include "train/pyyaml_scalars.h"
 
 namespace llm {
 namespace {
@@ -98,14 +99,26 @@ class MergeKeys {
       for (const auto& kv : node) flatten(kv.second);
       return;
     }
+    // PyYAML puts the merged pairs before the map's own and builds a dict of them all: a key
+    // stands where it first appears, with the value given last (the map's own, where it gives one).
+    // The map is laid out again so: its own entries taken out, then put back in that order.
+    std::vector<std::pair<YAML::Node, YAML::Node>> own_pairs;
+    for (const auto& kv : node)
+      if (!is_merge_key(kv.first)) own_pairs.emplace_back(kv.first, kv.second);
+    for (const auto& pair : own_pairs) node.remove(pair.first);
     while (remove_merge_key(node)) {
     }
     std::map<std::string, size_t> last;  // each merged key's winning entry
     for (size_t i = 0; i < merged.size(); i++) last[name_of(merged[i].first)] = i;
-    for (size_t i = 0; i < merged.size(); i++) {
-      const std::string name = name_of(merged[i].first);
-      if (last[name] == i && !own.count(name)) node.force_insert(merged[i].first, merged[i].second);
-    }
+    std::set<std::string> placed;
+    const auto place = [&](const std::string& name) {
+      if (!placed.insert(name).second) return;
+      if (!own.count(name)) return node.force_insert(merged[last[name]].first, merged[last[name]].second);
+      for (const auto& pair : own_pairs)  // each entry the map gives it: a key given twice is reported later
+        if (name_of(pair.first) == name) node.force_insert(pair.first, pair.second);
+    };
+    for (const auto& pair : merged) place(name_of(pair.first));
+    for (const auto& pair : own_pairs) place(name_of(pair.first));
     for (const auto& kv : node) flatten(kv.second);
   }
 
@@ -154,6 +167,7 @@ YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& sou
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
                     ": YAML syntax error: " + why);
   }
+  apply_yaml_tags(root, yaml_text, !resolved, Where{source, ""});
   MergeKeys(source).flatten(root);
   return root;
 }
