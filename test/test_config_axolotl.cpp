@@ -445,6 +445,14 @@ TEST_CASE("lora_target_modules as one regular expression: PEFT's re.fullmatch on
   CHECK(error_with("adapter: lora\nlora_target_modules: q_proj\n") ==
         "cfg.yaml:4: lora_target_modules: expected a pattern matching some block's linear layer, e.g. "
         "model.layers.0.self_attn.q_proj, got 'q_proj', which matches none");
+  // std::regex recurses per character: a pattern past 512 characters is refused before it is
+  // compiled (100 000 of them overflowed the stack).
+  CHECK(error_with("adapter: lora\nlora_target_modules: '" + std::string(100000, 'q') + "'\n") ==
+        "cfg.yaml:4: lora_target_modules: expected a list of module names, or one valid regular expression of at most "
+        "512 characters, got 100000 characters");
+  CHECK(error_with("adapter: lora\nlora_rank_pattern: {'" + std::string(600, '(') + "': 4}\n").find(
+            "expected a regular expression of module names as the key of at most 512 characters, got 600 characters") !=
+        std::string::npos);
   CHECK(error_with("adapter: lora\nlora_target_modules: '(q'\n").rfind(
             "cfg.yaml:4: lora_target_modules: expected a list of module names, or one valid regular expression, got '(q' (", 0) == 0);
   CHECK(error_with("adapter: lora\nlora_target_modules: '.*_proj'\nlora_target_linear: true\n") ==

@@ -64,6 +64,10 @@ std::string read_choice(const YAML::Node& n, const Where& w,
                         const std::vector<std::string>& allowed);
 // A list of strings; a single string is a list of one.
 std::vector<std::string> read_string_list(const YAML::Node& n, const Where& w);
+// A regular expression the config gives (module names): at most kMaxPatternLength characters
+// (std::regex compiles and matches recursively, so the bound bounds its depth) that std::regex
+// compiles; else fail(w, expected, ...).
+void check_pattern(const std::string& pattern, const Where& w, const std::string& expected);
 // Calls visit(key, value, where) for each field of the map `n` that is not null.
 using FieldVisitor = std::function<void(const std::string&, const YAML::Node&, const Where&)>;
 void for_fields(const YAML::Node& n, const Where& w, const std::string& expected,

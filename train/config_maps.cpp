@@ -234,11 +234,7 @@ void read_lora_target_modules(ReadContext& ctx, const YAML::Node& n, const Where
     return;
   }
   const std::string pattern = read_string(n, w);
-  try {
-    std::regex check(pattern);
-  } catch (const std::regex_error& e) {
-    fail(w, "a list of module names, or one valid regular expression", "'" + pattern + "' (" + e.what() + ")");
-  }
+  check_pattern(pattern, w, "a list of module names, or one valid regular expression");
   ctx.config.lora.target_pattern = pattern;
 }
 

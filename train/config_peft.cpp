@@ -19,6 +19,7 @@ namespace llm {
 namespace {
 // A pattern map's key: a module-name pattern that must compile, as PEFT's re.match would.
 std::string read_module_pattern(const std::string& key, const Where& w) {
+  check_pattern(key, w, "a regular expression of module names as the key");
   try {
     pattern_key_matches(key, "");  // compiles the key as matching it does
   } catch (const std::regex_error& e) {

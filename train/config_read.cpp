@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <regex>
 #include <string_view>
 
 #include "engine/user_error.h"
 #include "io/python_text.h"
 #include "train/config_fields.h"
 #include "train/pyyaml_scalars.h"
+#include "train/unfrozen_parameters.h"  // kMaxPatternLength
 
 namespace llm {
 namespace {
@@ -170,6 +172,17 @@ std::string yaml_list(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& s : items) out += (out.empty() ? "" : ", ") + yaml_string(s);
   return "[" + out + "]";
+}
+
+void check_pattern(const std::string& pattern, const Where& w, const std::string& expected) {
+  if (pattern.size() > kMaxPatternLength)
+    fail(w, expected + " of at most " + std::to_string(kMaxPatternLength) + " characters",
+         std::to_string(pattern.size()) + " characters");
+  try {
+    std::regex compiled(pattern);
+  } catch (const std::regex_error& e) {
+    fail(w, expected, "'" + pattern + "' (" + e.what() + ")");
+  }
 }
 
 int64_t read_int(const YAML::Node& n, const Where& w, int64_t min, int64_t max) {

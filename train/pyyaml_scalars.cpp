@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <regex>
 #include <set>
+#include <string_view>
 #include <type_traits>
 
 #include "io/python_text.h"
@@ -106,6 +106,67 @@ std::string without_underscores(const std::string& text) {
 std::string short_tag(const std::string& tag) {
   const std::string yaml = "tag:yaml.org,2002:";
   return tag.rfind(yaml, 0) == 0 ? "!!" + tag.substr(yaml.size()) : tag;
+}
+
+// PyYAML's resolver.py patterns, matched by hand (std::regex recurses once per character and
+// overflows the stack on a long scalar). Whether `s` holds only characters of `allowed`, one at least.
+bool only(std::string_view s, const char* allowed) {
+  return !s.empty() && s.find_first_not_of(allowed) == std::string_view::npos;
+}
+constexpr const char* kDigits = "0123456789";
+
+size_t skip_grouped_digits(std::string_view s, size_t at) {
+  while (at < s.size() && (std::isdigit(static_cast<unsigned char>(s[at])) || s[at] == '_')) at++;
+  return at;
+}
+
+// (?::[0-5]?[0-9])+ from `at`: the index after the last group, or npos without one.
+size_t skip_base60_groups(std::string_view s, size_t at) {
+  size_t end = std::string_view::npos;
+  while (at < s.size() && s[at] == ':') {
+    size_t digits = at + 1;
+    while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) digits++;
+    const size_t n = digits - at - 1;
+    if (n == 0 || n > 2 || (n == 2 && s[at + 1] > '5')) return std::string_view::npos;
+    end = at = digits;
+  }
+  return end;
+}
+
+// (?:[eE][-+][0-9]+)? up to the end.
+bool exponent_or_end(std::string_view t) {
+  return t.empty() || (t.size() >= 3 && (t[0] == 'e' || t[0] == 'E') && (t[1] == '+' || t[1] == '-') && only(t.substr(2), kDigits));
+}
+
+std::string_view without_sign(std::string_view s) { return !s.empty() && (s[0] == '+' || s[0] == '-') ? s.substr(1) : s; }
+
+// [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(?:0|[1-9][0-9_]*) | [-+]?0x[0-9a-fA-F_]+ | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+bool yaml11_int(std::string_view s) {
+  s = without_sign(s);
+  if (s.size() > 1 && s[0] == '0') {
+    if (s[1] == 'b') return only(s.substr(2), "01_");
+    if (s[1] == 'x') return only(s.substr(2), "0123456789abcdefABCDEF_");
+    return only(s.substr(1), "01234567_");
+  }
+  if (s == "0") return true;
+  if (s.empty() || s[0] < '1' || s[0] > '9') return false;
+  const size_t end = skip_grouped_digits(s, 1);
+  return end == s.size() || skip_base60_groups(s, end) == s.size();
+}
+
+// [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)? | \.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+// | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]* | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
+bool yaml11_float(std::string_view s) {
+  if (s == ".nan" || s == ".NaN" || s == ".NAN") return true;
+  if (s.size() > 1 && s[0] == '.' && std::isdigit(static_cast<unsigned char>(s[1])))
+    return exponent_or_end(s.substr(skip_grouped_digits(s, 2)));
+  s = without_sign(s);
+  if (s == ".inf" || s == ".Inf" || s == ".INF") return true;
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  size_t at = skip_grouped_digits(s, 1);
+  if (at < s.size() && s[at] == '.') return exponent_or_end(s.substr(skip_grouped_digits(s, at + 1)));
+  at = skip_base60_groups(s, at);
+  return at != std::string_view::npos && at < s.size() && s[at] == '.' && skip_grouped_digits(s, at + 1) == s.size();
 }
 
 std::string kind_of(const YAML::Node& n) { return n.IsSequence() ? "a list" : n.IsMap() ? "a map" : "a scalar"; }
@@ -244,18 +305,12 @@ class TagReader {
 }  // namespace
 
 PlainScalar resolve_plain_scalar(const std::string& text) {
-  // PyYAML's resolver.py patterns (re.X there; spaces dropped here).
-  static const std::regex kBool("yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF");
-  static const std::regex kNull("~|null|Null|NULL|");
-  static const std::regex kInt(
-      "[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+");
-  static const std::regex kFloat(
-      "[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+][0-9]+)?|\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-      "|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN)");
-  if (std::regex_match(text, kNull)) return PlainScalar::null;
-  if (std::regex_match(text, kBool)) return PlainScalar::boolean;
-  if (std::regex_match(text, kInt)) return PlainScalar::integer;
-  if (std::regex_match(text, kFloat)) return PlainScalar::floating;
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return PlainScalar::null;
+  for (const char* word : {"yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+                           "on", "On", "ON", "off", "Off", "OFF"})
+    if (text == word) return PlainScalar::boolean;
+  if (yaml11_int(text)) return PlainScalar::integer;
+  if (yaml11_float(text)) return PlainScalar::floating;
   return PlainScalar::string;
 }
 
