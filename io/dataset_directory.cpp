@@ -402,6 +402,12 @@ std::vector<std::string> resolve_data_pattern(const std::string& dir, const std:
                                               bool known_extensions_only) {
   std::string pattern = given;
   while (pattern.rfind("./", 0) == 0) pattern.erase(0, 2);
+  // std::regex compiles and matches recursively (100 000 `?` overflowed the stack); no path
+  // matched is longer than PATH_MAX, 4096 bytes.
+  constexpr size_t kMaxPattern = 4096;
+  if (pattern.size() > kMaxPattern)
+    throw UserError(dir + ": data_files pattern: expected a glob pattern of at most " + std::to_string(kMaxPattern) +
+                    " characters (a path's limit), got " + std::to_string(pattern.size()) + " characters");
   std::regex re;
   try {
     re = std::regex(glob_regex(dir, pattern));

@@ -1,11 +1,11 @@
 // defines: load_hf_weights, read_hf_weights, save_hf_model, save_hf_tensors
 #include "model/hf_checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
 #include <random>
-#include <regex>
 #include <set>
 
 #include "io/durable_file.h"
@@ -17,6 +17,18 @@ namespace llm {
 namespace fs = std::filesystem;
 
 namespace {
+
+// model.rotary_emb.inv_freq or model.layers.N.self_attn.rotary_emb.inv_freq, matched by hand:
+// std::regex recurses per digit, and a file's name of 100 000 digits overflowed the stack.
+bool is_rope_buffer(const std::string& name) {
+  const std::string prefix = "model.layers.", suffix = ".self_attn.rotary_emb.inv_freq";
+  if (name == "model.rotary_emb.inv_freq") return true;
+  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  const std::string layer = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  return std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 bool vocabulary_rows(const std::string& name) { return name == "model.embed_tokens.weight" || name == "lm_head.weight"; }
 
@@ -63,9 +75,8 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   // All names are checked before any weight is copied, so a mismatch costs no reading. Older
   // exports hold the RoPE frequencies (rotary_emb.inv_freq, each layer's or the model's), a buffer
   // computed from the config, which transformers ignores on load; so does this.
-  static const std::regex rope_buffer(R"(model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq)");
   for (const std::string& name : files.names())
-    if (!wanted.count(name) && !std::regex_match(name, rope_buffer))
+    if (!wanted.count(name) && !is_rope_buffer(name))
       throw UserError(files.file_of(name) + ": tensor " + name +
                       " is not a parameter of the configured model");
   // A model untied over a tied base (LlamaModel::untie_embeddings, for PEFT's modules_to_save),

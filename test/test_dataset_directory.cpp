@@ -240,6 +240,10 @@ TEST_CASE("data_files patterns resolve as HF's resolve_pattern resolves them") {
   CHECK(resolve(".hid/*.jsonl", false) == Files{".hid/z.jsonl"});  // named: read
   CHECK(resolve("README.md", false) == Files{"README.md"});
   CHECK(resolve("./d/?.jsonl", false) == Files{"d/x.jsonl"});
+  // std::regex recurses: a glob past a path's 4096 bytes is refused before it is compiled.
+  CHECK_THROWS_WITH_AS(resolve("a" + std::string(100000, '?'), false),
+                       doctest::Contains("expected a glob pattern of at most 4096 characters (a path's limit), got 100001"),
+                       UserError);
   CHECK(resolve("d", false).empty());  // a directory is no file
   // Bracket classes as fnmatch translates them (held to Python's fnmatch on 30,851 random classes):
   // a range out of order is dropped with both its ends, so it can empty or negate the class.

@@ -299,6 +299,11 @@ TEST_CASE("weights that do not fit the model are refused before any is copied, n
   CHECK(load_error(rope_buffers).empty());
   rope_buffers.push_back({"model.layers.0.self_attn.rotary_emb.cos_cached", randn({4})});
   CHECK(contains(load_error(rope_buffers), "tensor model.layers.0.self_attn.rotary_emb.cos_cached is not a parameter"));
+  rope_buffers.pop_back();  // a name of 100 000 digits overflowed std::regex's recursion
+  rope_buffers.push_back({"model.layers." + std::string(100000, '7') + ".self_attn.rotary_emb.x", randn({4})});
+  CHECK(contains(load_error(rope_buffers), ".self_attn.rotary_emb.x is not a parameter"));
+  rope_buffers.back().name = "model.layers..self_attn.rotary_emb.inv_freq";  // no layer number
+  CHECK(contains(load_error(rope_buffers), "tensor model.layers..self_attn.rotary_emb.inv_freq is not a parameter"));
 
   // A tied model ignores an lm_head.weight in the files, as transformers does.
   LlamaModel tied(small_config(true), Device::cpu(), 3);
