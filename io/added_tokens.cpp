@@ -37,6 +37,7 @@ class AddedTokensTokenizer final : public Tokenizer {
   }
   std::string name() const override { return name_; }
   int32_t vocab_size() const override { return vocab_; }
+  int32_t base_vocab_size() const override { return base_->base_vocab_size(); }
   int32_t bos() const override { return base_->bos(); }
   int32_t eos() const override { return base_->eos(); }
   int32_t pad() const override { return base_->pad(); }

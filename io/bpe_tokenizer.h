@@ -45,6 +45,7 @@ class BpeTokenizer final : public Tokenizer {
 
   std::string name() const override { return name_; }
   int32_t vocab_size() const override;
+  int32_t base_vocab_size() const override { return static_cast<int32_t>(tokens_.size()); }  // the ranks
   int32_t bos() const override { return bos_; }
   int32_t eos() const override { return eos_; }
   int32_t pad() const override { return pad_; }

@@ -87,7 +87,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
   for (int64_t b = 0; b < count; b++) S = std::max(S, row_length(data, rows[which[b]]));
   S = std::min(layout.sequence_len, (S + kRowLengthMultiple - 1) / kRowLengthMultiple * kRowLengthMultiple);
   std::vector<int32_t> inputs(count * S, layout.pad), targets(count * S, kIgnoreIndex);
-  std::vector<int32_t> positions(count * S, 0), docs(count * S, 0);
+  std::vector<int32_t> positions(count * S, 0), docs(count * S, 0), labels(count * S, kIgnoreIndex);
   Batch batch;
   for (int64_t b = 0; b < count; b++) {
     const Row& row = rows[which[b]];
@@ -103,17 +103,20 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
         positions[at] = layout.positions_continue ? static_cast<int32_t>(at - b * S)
                         : data.positions.empty()  ? static_cast<int32_t>(i)
                                                   : data.positions[begin + i];
-        docs[at] = static_cast<int32_t>(d);  // non-decreasing along the row, as attention needs
+        labels[at] = data.labels[begin + i];
+        // Non-decreasing along the row, as attention needs; one causal sequence is one document.
+        docs[at] = layout.positions_continue && !layout.packed ? 0 : static_cast<int32_t>(d);
         batch.num_targets += targets[at] != kIgnoreIndex;
       }
       batch.num_tokens += n;
     }
-    for (; at < (b + 1) * S; at++) docs[at] = static_cast<int32_t>(row.size());
+    for (; at < (b + 1) * S; at++) docs[at] = static_cast<int32_t>(row.size());  // padding: past every document
   }
   batch.inputs = Tensor::from_ints(inputs, {count, S});
   batch.targets = Tensor::from_ints(targets, {count * S});
   batch.positions = Tensor::from_ints(positions, {count, S});
-  if (layout.packed) batch.doc_ids = Tensor::from_ints(docs, {count, S});
+  if (layout.packed || layout.bidirectional) batch.doc_ids = Tensor::from_ints(docs, {count, S});
+  if (layout.bidirectional) batch.labels = Tensor::from_ints(labels, {count, S});
   return batch;
 }
 

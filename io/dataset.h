@@ -76,13 +76,18 @@ struct RowLayout {
   // A row of several examples as one causal sequence, its positions 0, 1, ... across them and no
   // doc_ids (a stream's packed windows with pretrain_multipack_attn false).
   bool positions_continue = false;
+  // Diffusion training's bidirectional rows: doc_ids on every row (its padding a document of its
+  // own, which a query would otherwise see; a row that is one causal sequence one document) and
+  // each token's own label kept (Batch::labels).
+  bool bidirectional = false;
 };
 
 struct Batch {
   Tensor inputs;     // i32 (B, S)
   Tensor targets;    // i32 (B*S): the next token's label (see RowLayout), or kIgnoreIndex
   Tensor positions;  // i32 (B, S): restarting at 0 for every example
-  Tensor doc_ids;    // i32 (B, S): each token's example within its row (packed rows only)
+  Tensor doc_ids;    // i32 (B, S): each token's example within its row (packed or bidirectional rows)
+  Tensor labels;     // i32 (B, S): each token's own label, unshifted (bidirectional rows only)
   int64_t num_targets = 0;       // targets that are not kIgnoreIndex
   int64_t num_tokens = 0;        // inputs that are not padding
   int64_t epoch = 0, index = 0;  // the cursor that produced it

@@ -52,6 +52,7 @@ class RemappedTokenizer final : public Tokenizer {
            " pad=" + std::to_string(pad_);
   }
   int32_t vocab_size() const override { return base_->vocab_size(); }
+  int32_t base_vocab_size() const override { return base_->base_vocab_size(); }
   int32_t bos() const override { return bos_; }
   int32_t eos() const override { return eos_; }
   int32_t pad() const override { return pad_; }

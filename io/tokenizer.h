@@ -17,6 +17,9 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
   virtual std::string name() const = 0;  // identifies the vocabulary in the token cache checksum
   virtual int32_t vocab_size() const = 0;
+  // The vocabulary without its added and special tokens (HF's tokenizer.vocab_size; Llama 3's
+  // 128000): the ids below it are plain tokens.
+  virtual int32_t base_vocab_size() const { return vocab_size(); }
   virtual int32_t bos() const = 0;
   virtual int32_t eos() const = 0;
   virtual int32_t pad() const = 0;
@@ -38,6 +41,7 @@ class ByteTokenizer final : public Tokenizer {
 
   std::string name() const override { return "byte"; }
   int32_t vocab_size() const override { return kVocabSize; }
+  int32_t base_vocab_size() const override { return kBos; }  // the bytes
   int32_t bos() const override { return kBos; }
   int32_t eos() const override { return kEos; }
   int32_t pad() const override { return kPad; }

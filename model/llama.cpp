@@ -240,9 +240,12 @@ bool LlamaModel::is_norm_weight(const std::string& name) {
 }
 
 namespace {
-// q (B, S, H, D), k and v (B, S, Hkv, D) -> (B, S, H, D), always causal.
+// q (B, S, H, D), k and v (B, S, Hkv, D) -> (B, S, H, D), causal unless `bidirectional`.
 Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& doc_ids,
-              AttentionKind kind, int64_t s2_group) {
+              AttentionKind kind, int64_t s2_group, bool bidirectional) {
+  // Diffusion training: every query sees every key of its document (doc_ids keep it off the
+  // padding and the other packed documents), through the one kernel that takes both.
+  if (bidirectional) return mem_efficient_attention(q, k, v, false, Tensor(), doc_ids);
   switch (kind) {
     case AttentionKind::flash:
       // Packed documents need the document mask, which the same tiled kernel takes through
@@ -307,7 +310,7 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
   Tensor k = rope(reshape(proj(h, h_base, 1), {B, S, Hkv, D}), positions, config_.rope);
   Tensor v = reshape(proj(h, h_base, 2), {B, S, Hkv, D});
   const Tensor attn = reshape(opt.attend ? opt.attend(index, q, k, v)
-                                         : attend(q, k, v, doc_ids, opt.attention, opt.s2_group),
+                                         : attend(q, k, v, doc_ids, opt.attention, opt.s2_group, opt.bidirectional),
                               {B * S, H * D});
   const AddNorm x1 = add_rmsnorm(x, proj(attn, base_input(attn), 3), w(l.post_attention_layernorm), eps);
   // MLP block.
@@ -361,7 +364,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention, opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
       has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat, opt.fp8, opt.attend,
-      opt.ssmax};
+      opt.ssmax, opt.bidirectional};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).
@@ -420,6 +423,18 @@ Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, cons
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_sequence_logps(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets, sequences,
                                      num_sequences, 0, opt.targets_host, aligned_sums);
+  return units_ ? units_->after_forward(head_unit(), out) : out;
+}
+
+Tensor LlamaModel::row_logps(const Tensor& ids, const Tensor& positions, const Tensor& rows, const Tensor& targets,
+                             const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt) {
+  const Tensor hidden = hidden_states(ids, positions, opt);
+  // The scored rows gathered as an embedding lookup gathers (its backward adds each row's
+  // gradient back into the hidden state it came from, twice for a row scored twice).
+  const Tensor head_in = head_input(hidden, opt);
+  const Tensor scored = embedding(rows, head_in, -1, head_in.dtype());
+  Tensor out = linear_sequence_logps(scored, loss_head_weight(hidden.dtype(), opt), targets, sequences, num_sequences, 0,
+                                     opt.targets_host);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

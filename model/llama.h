@@ -101,6 +101,9 @@ struct ForwardOptions {
   // SSMax (Axolotl's scaling_softmax): every query, after RoPE, times s * log(max(position + 1,
   // 2)) + b (engine/ops.h ssmax_scale), which scales its attention scores so in every kernel.
   SsmaxOptions ssmax;
+  // Diffusion training (Axolotl's DiffusionPlugin): every attention bidirectional within the
+  // documents doc_ids marks (which must be set: they keep queries off the padding too).
+  bool bidirectional = false;
   // When set, layer `layer`'s attention of q (B, S, H, D) over k, v (B, S, Hkv, D) instead of the
   // kind above: sampling's key/value cache (model/generate.cpp) keeps and reads keys there.
   std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)> attend;
@@ -244,6 +247,13 @@ class LlamaModel {
   Tensor sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions, const Tensor& sequences,
                         int64_t num_sequences, const ForwardOptions& opt = {}, Tensor* aligned_sums = nullptr);
 
+  // Diffusion training: f32 (num_sequences), entry s the summed log-likelihood of targets[k] under
+  // the logits of hidden row rows[k] (of the B*S) over the k whose sequences[k] is s; rows,
+  // targets and sequences i32 (K), targets_host (opt) the targets on the host. Only the K scored
+  // rows go through lm_head.
+  Tensor row_logps(const Tensor& ids, const Tensor& positions, const Tensor& rows, const Tensor& targets,
+                   const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt = {});
+
   // Model FLOPs per token for one training step (forward + backward), for MFU: 6 x the
   // parameters other than the input embedding (PaLM's non-embedding count, torchtitan's: the
   // lookup multiplies nothing; a tied table counts, as lm_head's weight) plus attention's
@@ -261,6 +271,7 @@ class LlamaModel {
     bool fp8;            // ForwardOptions::fp8
     decltype(ForwardOptions::attend) attend;
     SsmaxOptions ssmax;  // ForwardOptions::ssmax
+    bool bidirectional;  // ForwardOptions::bidirectional
   };
   // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm
   // that follows them (add_rmsnorm): `normed` is input_layernorm(x) when the block before made

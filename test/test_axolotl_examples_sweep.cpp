@@ -1,5 +1,5 @@
 // Look-alikes of the Axolotl Llama 3 examples that a run of all of them exposed (fft-8b-adopt.yml,
-// lora-1b-kernels.yml, lora-1b-ray.yml, diffusion-3.2-1b-sft.yaml,
+// lora-1b-kernels.yml, lora-1b-ray.yml, diffusion-3.2-1b-sft.yaml and diffusion/sft-1b.yaml,
 // qlora-torchao.yaml, lora-1b-deduplicate-sft.yml, lora-1b-sample-packing-sequentially.yml,
 // 3b-qat-mxfp4.yaml, fft-8b-liger-fsdp.yaml) and the data keys they name (exact deduplication,
 // sequential packing, group_by_length), with their keys and values but a small model and the
@@ -110,20 +110,21 @@ special_tokens:
 )";
 
 // diffusion-3.2-1b-sft.yaml: the diffusion plugin's settings as top-level keys, no `diffusion:`.
-const std::string kDiffusionSft = kModel + R"(datasets:
-  - path: ALPACA
-    type: alpaca
-val_set_size: 0.05
-plugins:
-  - diffusion.DiffusionPlugin
-noise_schedule: "linear"
+const std::string kDiffusionFields = R"(noise_schedule: "linear"
 min_mask_ratio: 0.1
 max_mask_ratio: 0.9
 num_diffusion_steps: 128
 eps: 1e-3
 importance_weighting: true
 mask_token_id: 128002
-output_dir: ./outputs/model-out
+)";
+const std::string kDiffusionSft = kModel + R"(datasets:
+  - path: ALPACA
+    type: alpaca
+val_set_size: 0.05
+plugins:
+  - diffusion.DiffusionPlugin
+)" + kDiffusionFields + R"(output_dir: ./outputs/model-out
 dataset_prepared_path:
 sequence_len: 512
 gradient_accumulation_steps: 4
@@ -215,10 +216,37 @@ liger_fused_linear_cross_entropy: true
 )");
   CHECK(c.speed_only_keys.size() == 4);
   CHECK(has(c.unknown_keys, "plugins"));  // accepted, and listed as unused: no plugin is loaded
-  // diffusion-3.2-1b-sft.yaml: its plugin is what turns noise_schedule, mask_token_id, ... into
-  // diffusion training; without the refusal they would be ignored and plain SFT would run.
-  check_refused(kDiffusionSft, "plugins");
-  CHECK(error_of(kDiffusionSft).find("diffusion.DiffusionPlugin changes what is trained") != std::string::npos);
+  // Knowledge distillation's plugin turns its keys into another loss; without the refusal they
+  // would be ignored and plain SFT would run.
+  const std::string kd = kFft8bAdopt + "plugins:\n  - axolotl.integrations.kd.KDPlugin\nkd_ce_alpha: 0.1\n";
+  check_refused(kd, "plugins");
+  CHECK(error_of(kd).find("kd.KDPlugin changes what is trained") != std::string::npos);
+}
+
+// diffusion-3.2-1b-sft.yaml (the plugin's fields as top-level keys) and diffusion/sft-1b.yaml (its
+// `diffusion:` map, packed rows, sdp_attention): each trains diffusion (test_diffusion checks the
+// objective), its mask_token_id 128002 past the plain tokens, so <|diffusion_mask|> is added.
+TEST_CASE("diffusion examples: both spellings of the DiffusionPlugin's settings train as diffusion") {
+  const TrainConfig older = parse_example(kDiffusionSft);
+  CHECK(older.diffusion.on);
+  CHECK(older.diffusion.mask_token_id == 128002);
+  CHECK(older.diffusion.eps == 1e-3);
+  CHECK_FALSE(has(older.unknown_keys, "plugins"));
+  std::string indented;  // the same fields in the plugin's map, as diffusion/sft-1b.yaml gives them
+  for (size_t at = 0; at < kDiffusionFields.size(); at = kDiffusionFields.find('\n', at) + 1)
+    indented += "  " + kDiffusionFields.substr(at, kDiffusionFields.find('\n', at) + 1 - at);
+  const std::string nested = replaced(replaced(kDiffusionSft, kDiffusionFields,
+                                               "diffusion:\n" + indented + "  generate_samples: true\n  generation_interval: 250\n"),
+                                      "flash_attention: true\n", "sample_packing: true\neval_sample_packing: true\nwarmup_ratio: 0.1\n"
+                                  "sdp_attention: true\ngradient_checkpointing: true\n");
+  CHECK(parse_example(nested).diffusion == older.diffusion);
+  // The local sample's few rows pack into 2 bins: one a micro-batch.
+  for (const std::string& yaml : {kDiffusionSft, replaced(nested, "micro_batch_size: 4", "micro_batch_size: 1")}) {
+    const std::string out = train_2_steps(yaml, "axolotl_diffusion");
+    CHECK_MESSAGE(out.find("diffusion: mask token <|diffusion_mask|> (id 259, added)") != std::string::npos, out);
+  }
+  CHECK(error_of(replaced(nested, "  max_mask_ratio: 0.9", "  max_mask_ratio: 0.05")).find(
+            "diffusion.max_mask_ratio: expected max_mask_ratio >= min_mask_ratio 0.1, got 0.05") != std::string::npos);
 }
 
 // 3b-qat-mxfp4.yaml: its qat (MX on inputs and weights) trains with its optimizer, torchao's 8-bit

@@ -392,9 +392,13 @@ TEST_CASE("eval_strategy / save_strategy: HF's epoch and no, as Axolotl passes t
   CHECK(error_with("save_strategy: no\nsaves_per_epoch: 2\n") ==
         "cfg.yaml:4: saves_per_epoch: expected no saves_per_epoch with save_strategy: no, got 2");
   CHECK(error_with("save_strategy: often\n") == "cfg.yaml:3: save_strategy: expected one of steps, epoch, no, best, got 'often'");
-  // Axolotl keys whose training is not built stop the run (its Llama 3 diffusion examples; QAT's
+  // Axolotl keys whose training is not built stop the run (its native diffusion models; QAT's
   // other schemes stop in test_qat, llmcompressor's other modifiers in test_constant_pruning).
-  CHECK_MESSAGE(error_with("diffusion: {noise_schedule: cosine}\n").find(": not supported, ") != std::string::npos, "diffusion");
+  CHECK_MESSAGE(error_with("diffusion_lm: {from_causal_lm: false}\n").find(": not supported, ") != std::string::npos,
+                "diffusion_lm");
+  // The DiffusionPlugin's map is built (test_diffusion), with its plugin only.
+  CHECK(error_with("diffusion: {noise_schedule: cosine}\n").find(
+            "diffusion: expected plugins: [axolotl.integrations.diffusion.DiffusionPlugin] with it") != std::string::npos);
   // pretraining_dataset is built (test_pretraining); `streaming` alone, streamed `datasets`, is not.
   CHECK(error_with("streaming: true\n").find("streaming: expected pretraining_dataset with it") != std::string::npos);
   // DoRA is built, for adapters only (test_lora_peft holds it to PEFT).

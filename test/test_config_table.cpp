@@ -391,6 +391,8 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("llmcompressor:\n  recipe:\n    stage_1:\n      run_type: train\n      pruning_modifiers:\n"
                          "        ConstantPruningModifier: {targets: ['re:.*up_proj.weight', lm_head.weight], start: -1}\n"
                          "  save_compressed: true\n"));
+  check_round_trip(parse("plugins: [axolotl.integrations.diffusion.DiffusionPlugin]\ndiffusion:\n  eps: 0.01\n"
+                         "  importance_weighting: false\n  mask_token_id: 7\n  mask_token_str: '<m>'\n"));
   // The form test_train edits in a saved config.
   const std::string small = config_to_yaml(parse("hidden_size: 32\nnum_attention_heads: 4\n"));
   CHECK(small.find("\nhidden_size: 32\n") != std::string::npos);

@@ -227,6 +227,13 @@ TEST_CASE("use_eaft: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 wi
   check_gpu_tracks_cpu("eaft", " --use_eaft true --eaft_alpha 0.5 --eaft_k 20", 1e-3);
 }
 
+// Diffusion (the DiffusionPlugin): its masks are drawn on the host from the seed, so the GPU's
+// bidirectional memory-efficient attention and its gathered lm_head rows see the CPU's draws.
+TEST_CASE("diffusion: 50 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  check_gpu_tracks_cpu("diffusion", " --plugins '[axolotl.integrations.diffusion.DiffusionPlugin]' --diffusion '{eps: 0.001}'",
+                       1e-3);
+}
+
 // bfloat16: bf16 weights and moments; the GPU computes in bf16, the CPU in f32 from the same
 // bf16 weights, so bf16 compute's 5e-2 holds.
 TEST_CASE("bfloat16: 50 steps on the GPU track the CPU's bfloat16 run within 5e-2 (relative)") {

@@ -68,6 +68,7 @@ class Parser {
       }
     }
     for (const auto& [key, text] : overrides) add_override(key, text);
+    if (lists_plugin("DiffusionPlugin")) adopt_top_level_diffusion_fields();
     // Refused keys first: `rl: dpo` is the reason a DPO config cannot run, not the preference
     // dataset type or the optimizer it names beside it, which would otherwise fail first.
     std::vector<std::string> refused;  // one line per key that would change training
@@ -131,6 +132,19 @@ class Parser {
       return;
     }
     entries_[name] = {value, w};
+  }
+
+  // The older DiffusionPlugin's fields (top-level keys) read as its `diffusion:` map is.
+  void adopt_top_level_diffusion_fields() {
+    YAML::Node fields(YAML::NodeType::Map);
+    for (const std::string& name : diffusion_field_names()) {
+      auto it = entries_.find(name);
+      if (it == entries_.end()) continue;
+      if (entries_.count("diffusion")) fail(it->second.where, "the diffusion fields in `diffusion:` only", name + " beside it");
+      fields[name] = it->second.value;
+      entries_.erase(it);
+    }
+    if (fields.size() > 0) entries_["diffusion"] = {fields, Where{source_, "diffusion"}};
   }
 
   // The location of a top-level key for checks across keys: its line when given, else none.
@@ -345,6 +359,12 @@ void Parser::validate() {
   check_preference(c, keys(), ctx_.unknown);
   if (c.qat.on()) check_qat(c, at("qat"));
   if (!c.pruning_targets.empty()) check_llmcompressor(c, at("llmcompressor"));
+  // A resolved config (a checkpoint's) keeps `diffusion:` and not the plugins that asked for it.
+  if (given("diffusion") && !lists_plugin("DiffusionPlugin") && !resolved)
+    fail(at("diffusion"), "plugins: [axolotl.integrations.diffusion.DiffusionPlugin] with it (it is that plugin's map)",
+         "no DiffusionPlugin");
+  c.diffusion.on = lists_plugin("DiffusionPlugin") || given("diffusion");
+  if (c.diffusion.on) check_diffusion(c, at("plugins"));
   if (c.fp8) check_fp8(c, at("fp8"));
   const bool bf16_full = c.bf16 == "full";
   resolve_bf16_full(c);

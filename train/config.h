@@ -17,6 +17,7 @@
 #include "model/attention_kind.h"
 #include "model/llama_config.h"
 #include "model/lora.h"
+#include "train/diffusion.h"
 
 namespace llm {
 
@@ -131,6 +132,9 @@ struct TrainConfig {
 
   // fp8 training (Axolotl's fp8: torchao's Float8Linear; model/llama.h's ForwardOptions::fp8).
   bool fp8 = false;
+
+  // Diffusion LM training (Axolotl's DiffusionPlugin and its `diffusion:` map; train/diffusion.h).
+  DiffusionSettings diffusion;
 
   // Sparse fine-tuning (Axolotl's llmcompressor: recipe with a ConstantPruningModifier;
   // train/constant_pruning.h): the trained weights these targets name keep their starting zeros.

@@ -426,6 +426,7 @@ std::vector<ConfigField> make_fields() {
   insert_after("lr_quadratic_warmup", jagged_restart_rows(training));
   insert_after("lr_scheduler_kwargs", optimizer_rows(training));
   insert_after("llmcompressor", lisa_rows(training));
+  insert_after("llmcompressor", diffusion_rows(training));
   insert_after("optim_target_modules", qgalore_rows(training));
   insert_after("seed", precision_rows(training));
   insert_after("neftune_noise_alpha", eaft_rows(training));

@@ -231,6 +231,12 @@ void read_llmcompressor(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_llmcompressor(const TrainConfig& c);
 void check_llmcompressor(const TrainConfig& c, const Where& w);
 void check_fp8(const TrainConfig& c, const Where& w);  // fp8 against adapters and qat
+// `diffusion:` (train/config_diffusion.cpp): the DiffusionPlugin's settings; diffusion_field_names,
+// the older plugin's top-level spelling of its fields; check_diffusion refuses, at `w`, what
+// diffusion training does not combine with.
+std::vector<ConfigField> diffusion_rows(const char* section);
+const std::vector<std::string>& diffusion_field_names();
+void check_diffusion(const TrainConfig& c, const Where& w);
 // `bf16` and `bfloat16` (train/config_precision.cpp): the keys, and check_bfloat16 refusing at `w`
 // what keeps f32 master weights or changes weights outside AdamW.
 std::vector<ConfigField> precision_rows(const char* section);

@@ -35,7 +35,8 @@ const Unsupported kUnsupported[] = {
     {"relora_steps", "Axolotl's older ReLoRA key: relora: true with jagged_restart_steps"},
     {"enable_dft_channel_loss", "DFT's per-channel loss tracking needs Axolotl's channel_loss plugin, which is not built"},
     {"sequence_parallel_degree", "sequence parallelism is not built"},
-    {"diffusion", "diffusion language-model training is not built: next-token loss only"},
+    {"diffusion_lm", "Axolotl's native diffusion models are not built: a causal LM trains as one with "
+                     "plugins: [axolotl.integrations.diffusion.DiffusionPlugin] and its diffusion: map"},
     {"lora_fan_in_fan_out", "Llama's linears are (out, in): fan-in-fan-out weights do not apply"},
     {"lora_target_parameters", "PEFT's LoRA on bare parameters (target_parameters, for MoE expert tensors) is not "
                                "built: name Llama's linears in lora_target_modules"},
@@ -66,8 +67,8 @@ std::optional<std::string> unsupported_model_type(const YAML::Node& value) {
 const char* const kSpeedOnlyPlugins[] = {"LigerPlugin", "CutCrossEntropyPlugin"};
 // Plugins whose config keys llm_train builds (Spectrum: unfrozen_parameters, train/config_spectrum.h;
 // LLMCompressorPlugin, and its older name SFTPlugin: llmcompressor, train/constant_pruning.h;
-// DFTPlugin: enable_dft_loss, engine/ops.h's TokenWeighting).
-const char* const kBuiltPlugins[] = {"SpectrumPlugin", "LLMCompressorPlugin", "SFTPlugin", "DFTPlugin"};
+// DFTPlugin: enable_dft_loss, engine/ops.h's TokenWeighting; DiffusionPlugin: diffusion, train/diffusion.h).
+const char* const kBuiltPlugins[] = {"SpectrumPlugin", "LLMCompressorPlugin", "SFTPlugin", "DFTPlugin", "DiffusionPlugin"};
 
 std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
   std::vector<std::string> names;
@@ -80,7 +81,8 @@ std::optional<std::string> unsupported_plugin(const YAML::Node& value) {
     for (const char* ok : kSpeedOnlyPlugins) accepted = accepted || last == ok;
     if (!accepted)
       return name + " changes what is trained and is not built (accepted: LigerPlugin and "
-                    "CutCrossEntropyPlugin, which change only speed, SpectrumPlugin, LLMCompressorPlugin and DFTPlugin)";
+                    "CutCrossEntropyPlugin, which change only speed, SpectrumPlugin, LLMCompressorPlugin, DFTPlugin and "
+                    "DiffusionPlugin)";
   }
   return std::nullopt;
 }

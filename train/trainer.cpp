@@ -60,6 +60,15 @@ uint64_t available_memory(const Device& device) {
   return backend(device).available_memory();
 }
 
+// The id of the token `name`: a special token's, or the one id its text encodes to (an added
+// token is whole in any text).
+int32_t token_id(const Tokenizer& tokenizer, const std::string& name) {
+  if (std::optional<int32_t> id = tokenizer.special_id(name)) return *id;
+  const std::vector<int32_t> ids = tokenizer.encode(name);
+  if (ids.size() != 1) throw UserError("diffusion: mask_token_str '" + name + "' is not one token of the tokenizer");
+  return ids[0];
+}
+
 std::string format_duration(double seconds) {
   int64_t s = static_cast<int64_t>(seconds);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -98,8 +107,28 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
                     "dion's Muon, which is not built here), got " + std::to_string(comm.world_size()) + " ranks");
   std::unique_ptr<Tokenizer> file_tokenizer = make_tokenizer(c.tokenizer_config, c.added_tokens_overrides, c.source);
   tokenizer_file_vocab = file_tokenizer->vocab_size();
-  tokenizer = with_special_tokens(with_added_tokens(std::move(file_tokenizer), c.tokens, c.source), c.special_tokens,
+  // Diffusion's mask token, as Axolotl resolves it: mask_token_id when it is a plain token, else
+  // the token mask_token_str names, added when the tokenizer lacks it.
+  added_tokens = c.tokens;
+  const DiffusionSettings& diffusion = c.diffusion;
+  const bool mask_by_name = diffusion.on && !(diffusion.mask_token_id >= 0 &&
+                                              diffusion.mask_token_id < file_tokenizer->base_vocab_size());
+  if (mask_by_name && std::find(added_tokens.begin(), added_tokens.end(), diffusion.mask_token()) == added_tokens.end())
+    added_tokens.push_back(diffusion.mask_token());
+  tokenizer = with_special_tokens(with_added_tokens(std::move(file_tokenizer), added_tokens, c.source), c.special_tokens,
                                   c.source);
+  if (diffusion.on) {
+    diffusion_mask_id = mask_by_name ? token_id(*tokenizer, diffusion.mask_token()) : static_cast<int32_t>(diffusion.mask_token_id);
+    diffusion_mask_added = diffusion_mask_id >= tokenizer_file_vocab;
+    // As for `tokens`: an adapter's export must carry the new row (PEFT saves the grown tables).
+    if (diffusion_mask_added && !c.adapter.empty() && !(c.lora.saves("embed_tokens") && c.lora.saves("lm_head")))
+      throw UserError(c.source + ": diffusion: expected lora_modules_to_save: [embed_tokens, lm_head] with an adapter, "
+                      "since the mask token " + diffusion.mask_token() + " is added to the vocabulary (or a mask_token_id "
+                      "below " + std::to_string(tokenizer->base_vocab_size()) + ", a plain token), got neither");
+    say("diffusion: mask token {} (id {}{}), eps {}, importance weighting {}; every attention bidirectional\n",
+        mask_by_name ? diffusion.mask_token() : "id", diffusion_mask_id, diffusion_mask_added ? ", added" : "",
+        diffusion.eps, diffusion.importance_weighting ? "on" : "off");
+  }
   grow_vocabulary();
   device = choose_device(c, comm);
   // bfloat16's weights are bf16: a GPU computes in it whatever bf16 says, as a bf16 HF model does.
@@ -181,6 +210,10 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   if (!comm.is_main()) load_data();
   stop_point("reading the token cache");
   if (c.fix_untrained_tokens && resumed_from.empty()) fix_untrained_tokens(data_config.chat_template_source);
+  // Diffusion: HF's default positions (the row's 0, 1, ...: Axolotl's plugin passes none) on
+  // bidirectional rows.
+  if (c.diffusion.on)
+    for (RowLayout* layout : {&data.train_layout, &data.val_layout}) layout->bidirectional = layout->positions_continue = true;
   // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
   const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
   try {  // too few rows for a batch: the loaders' one line names the config, as the data's own do
@@ -457,6 +490,9 @@ TrainResult Trainer::run() { return impl_->run(); }
 
 std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   if (!impl_->comm.is_main() && !impl_->model->gathers_units()) return "";
+  // A diffusion model fills masks bidirectionally: token-by-token causal sampling reads it wrongly,
+  // and Axolotl's denoising generation is not built.
+  if (impl_->config.diffusion.on) return "  (none: a diffusion model, which causal sampling does not read)\n";
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {

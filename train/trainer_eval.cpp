@@ -50,12 +50,18 @@ float Trainer::Impl::evaluate() {
   // evaluation_loop repeats a batch's loss batch-size times); with eval_batch_size 1 every
   // example weighs the same, whatever its length.
   double sums[2] = {0.0, 0.0};  // loss x rows, rows: summed over this rank's batches, then ranks
+  int64_t index = 0;
   for_each_eval_batch([&](const Batch& b, bool real) {
     // Evaluation reads each batch's loss: it runs between steps, not inside one.
     ForwardOptions opt = options_for(b);
     opt.targets_host = b.targets;
-    float loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
-    if (!real || b.num_targets == 0) return;  // no target: the Trainer's loss is NaN; left out
+    // Diffusion's masks are drawn afresh at each evaluation, as Axolotl's plugin draws them.
+    const uint64_t draw = mix_seed(mix_seed(mix_seed(config.seed, 0x4556414C), static_cast<uint64_t>(state.step)), index++);
+    float loss = config.diffusion.on
+                     ? diffusion_loss(b, b.inputs, mix_seed(draw, comm.rank()), opt).item()
+                     : model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
+    // No target: the Trainer's loss is NaN, left out (diffusion's is 0, and counts).
+    if (!real || (b.num_targets == 0 && !config.diffusion.on)) return;
     sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows_counted);
     sums[1] += static_cast<double>(b.rows_counted);
   });

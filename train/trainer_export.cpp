@@ -83,7 +83,7 @@ std::string Trainer::Impl::files_beside(const std::string& dir, bool full_model)
     names += std::string(", ") + kHfGenerationConfigFile;
   }
   const TokenizerFiles files{c.tokenizer_config, c.special_tokens, c.data.chat_template_source, c.added_tokens_overrides,
-                             new_token_ids(*tokenizer, c.tokens, tokenizer_file_vocab)};
+                             new_token_ids(*tokenizer, added_tokens, tokenizer_file_vocab)};
   for (const std::string& name : save_tokenizer_files(files, dir)) names += ", " + name;
   return names;
 }

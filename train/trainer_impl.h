@@ -43,6 +43,9 @@ struct Trainer::Impl {
   uint64_t memory_available = 0;  // bytes the device could give at start-up; 0: it does not say
   std::unique_ptr<Tokenizer> tokenizer;  // make_tokenizer(config), with `tokens` and special_tokens
   int32_t tokenizer_file_vocab = 0;      // the tokenizer file's own size: the ids `tokens` did not add
+  std::vector<std::string> added_tokens;  // config.tokens, and diffusion's mask token when the tokenizer lacks it
+  int32_t diffusion_mask_id = -1;         // diffusion training's mask token (train/diffusion.h)
+  bool diffusion_mask_added = false;      // its row added to the embedding (as transformers' resize: the mean)
   std::unique_ptr<LlamaModel> model;
   std::vector<ParamRef> params;  // what trains and what checkpoints hold: every weight, or the adapters
   std::vector<Tensor*> param_tensors;
@@ -95,8 +98,9 @@ struct Trainer::Impl {
   // How the embedding rows of a grown vocabulary start (none unless `tokens`, shrink_embeddings or
   // a tokenizer larger than base_model's table resize it).
   std::optional<VocabularyGrowth> vocabulary_growth() const {
-    if (config.tokens.empty() && !config.shrink_embeddings && !vocabulary_grew) return std::nullopt;
-    return VocabularyGrowth{mix_seed(config.seed, 0x746F6B656E73), config.mean_resizing_embeddings, config.shrink_embeddings};
+    if (added_tokens.empty() && !config.shrink_embeddings && !vocabulary_grew) return std::nullopt;
+    return VocabularyGrowth{mix_seed(config.seed, 0x746F6B656E73), config.mean_resizing_embeddings || diffusion_mask_added,
+                            config.shrink_embeddings};
   }  // start-up: every rank stops here together after a signal
   // train/trainer_model.cpp: the model (seeded, loaded or sharded), its adapters, buckets and
   // optimizer.
@@ -160,6 +164,9 @@ struct Trainer::Impl {
   // reduction (a layer-wise optimizer updates in the last backward instead). Returns the mean
   // loss over micro-batches and ranks.
   double accumulate_gradients();
+  // Diffusion training's loss of micro-batch `b` (its inputs on the host as `inputs_host`), its
+  // masks drawn from `seed` (train/diffusion.h); on the device.
+  Tensor diffusion_loss(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt);
   double step_lr = 0.0;  // the step in progress's learning rate
   // The hook one micro-batch's backward runs: data parallel's reduction (the last micro-batch's,
   // or every one's under ZeRO-3), or an optimizer's updates in backward (every pass's: LOMO

@@ -12,7 +12,10 @@ namespace llm {
 ForwardOptions Trainer::Impl::options_for(const Batch& batch) const {
   ForwardOptions opt = forward;
   // Packed rows: each example attends within itself, unless no attention key asked for that.
-  if (batch.doc_ids.defined() && !config.packing_attends_across_documents()) opt.doc_ids = batch.doc_ids.to(device);
+  // Diffusion's bidirectional rows always: their padding is a document of its own.
+  if (batch.doc_ids.defined() && (config.diffusion.on || !config.packing_attends_across_documents()))
+    opt.doc_ids = batch.doc_ids.to(device);
+  opt.bidirectional = config.diffusion.on;
   // S2's groups are a share of the row, as Axolotl's patch takes them of each batch's length: of
   // sequence_len in training, of an eval row (eval_sequence_len may be longer) in evaluation.
   if (opt.attention == AttentionKind::s2)
@@ -34,7 +37,7 @@ double Trainer::Impl::accumulate_gradients() {
   // They go to the device together, now: a copy from pageable host memory may wait for the
   // device's queue, which is short here (the last step's norm was read) and long mid-step.
   std::vector<Batch> micro_batches;
-  std::vector<Tensor> targets_host;  // the loss counts targets here, not on the device
+  std::vector<Tensor> targets_host, inputs_host;  // the loss counts targets here; diffusion draws its masks here
   double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
   // An epoch's last step may take fewer (StepPlan::updates_per_epoch).
   const int64_t count = std::min(c.gradient_accumulation_steps,
@@ -44,6 +47,7 @@ double Trainer::Impl::accumulate_gradients() {
     counts[0] += static_cast<double>(b.num_targets);
     counts[1] += static_cast<double>(b.num_tokens);
     targets_host.push_back(b.targets);
+    inputs_host.push_back(b.inputs);
     for (Tensor* t : {&b.inputs, &b.targets, &b.positions, &b.doc_ids})
       if (t->defined()) *t = t->to(device);
   }
@@ -56,6 +60,7 @@ double Trainer::Impl::accumulate_gradients() {
   // Each micro-batch's mean loss stays on the device until every backward is queued: reading
   // one per micro-batch would make the host wait for the GPU before queueing the next.
   std::vector<Tensor> losses;
+  std::vector<double> shares;  // each micro-batch's weight in the step's loss
   // Only the last micro-batch's backward completes the gradients: reduce while it runs. ZeRO-3
   // reduces every micro-batch's, as no rank keeps whole gradients (nor weights) in between.
   const bool every = buckets && buckets->reduces_every_pass();
@@ -68,9 +73,15 @@ double Trainer::Impl::accumulate_gradients() {
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
     opt.neftune_noise_alpha = static_cast<float>(c.neftune_noise_alpha);
     opt.targets_host = targets_host[micro];
-    const float weight = divisor > 0 ? static_cast<float>(static_cast<double>(b.num_targets) / divisor) : 0.0f;
+    // Diffusion: each micro-batch's loss is a mean over its rows already (train/diffusion.h), and
+    // the step's is the mean over its micro-batches.
+    shares.push_back(c.diffusion.on ? 1.0 / static_cast<double>(micro_batches.size())
+                     : divisor > 0  ? static_cast<double>(b.num_targets) / divisor
+                                    : 0.0);
+    const float weight = static_cast<float>(shares.back());
     opt.loss_grad_seed = weight;
-    Tensor loss = model->loss(b.inputs, b.targets, b.positions, opt);
+    Tensor loss = c.diffusion.on ? diffusion_loss(b, inputs_host[micro], mix_seed(opt.dropout_seed, comm.rank()), opt)
+                                 : model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(backward_hook(last, every));
     backward(loss, Tensor::full({}, weight, DType::f32, device));
@@ -80,12 +91,24 @@ double Trainer::Impl::accumulate_gradients() {
   if (buckets) buckets->finish();
   // The step's only reads besides the gradient norm's: the non-finite check needs the loss on
   // the host before the update, and every backward is queued by now.
-  double loss_sum = 0.0;  // sum of token losses on this rank
+  double loss = 0.0;  // this rank's share of the mean
   for (size_t micro = 0; micro < micro_batches.size(); micro++)
-    loss_sum += static_cast<double>(losses[micro].item()) * micro_batches[micro].num_targets;
-  double loss = divisor > 0 ? loss_sum / divisor / comm.world_size() : 0.0;  // this rank's share of the mean
+    loss += static_cast<double>(losses[micro].item()) * shares[micro] / comm.world_size();
   comm.allreduce_sum(&loss, 1);
   return loss;
+}
+
+Tensor Trainer::Impl::diffusion_loss(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt) {
+  const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
+  const DiffusionDraw draw = draw_diffusion_masks(inputs_host.to_ints(), b.labels.to_ints(), B, S, config.diffusion,
+                                                  diffusion_mask_id, {tokenizer->bos(), tokenizer->eos(), tokenizer->pad()},
+                                                  seed);
+  const int64_t K = static_cast<int64_t>(draw.targets.size());
+  opt.targets_host = Tensor::from_ints(draw.targets, {K});
+  const Tensor logps = model->row_logps(Tensor::from_ints(draw.noisy, {B, S}).to(device), b.positions.to(device),
+                                        Tensor::from_ints(draw.rows, {K}).to(device), opt.targets_host.to(device),
+                                        Tensor::from_ints(draw.sequences, {K}).to(device), B, opt);
+  return sum(mul(logps, Tensor::from_floats(draw.coefficients, {B}).to(device)));
 }
 
 LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {

@@ -54,12 +54,14 @@ void Trainer::Impl::print_summary() const {
                      : "f32",
       c.bf16, c.bfloat16 ? ", bfloat16: true" : "",
       device.is_cpu() && (c.bf16 == "true" || c.bfloat16) ? "; the CPU computes in f32" : "");
-  say("attention: {}{}{} | gradient_checkpointing: {}\n", attention_info(c.attention_kernel()).label,
+  say("attention: {}{}{} | gradient_checkpointing: {}\n",
+      c.diffusion.on ? "bidirectional (diffusion: the memory-efficient kernel, a document mask, positions along the row)"
+                     : attention_info(c.attention_kernel()).label,
       c.attention == AttentionKind::s2
           ? fmt::format(", groups of {} tokens, in eval too as Axolotl's patch",
                         static_cast<int64_t>(c.data.sequence_len * c.s2_group_size_ratio))
           : "",
-      !c.data.sample_packing
+      !c.data.sample_packing || c.diffusion.on
           ? ""
           : fmt::format(" with sample packing ({}, {})",
                         c.packing_attends_across_documents() ? "no document mask, as Axolotl without an attention key"
