@@ -158,11 +158,28 @@ const std::string kDiffusion =
 
 }  // namespace
 
-TEST_CASE("llm_train: a diffusion run adds its mask token, trains, evaluates and resumes exactly") {
+// metrics.jsonl's records without their speed, which differs run to run.
+std::vector<std::string> records_without_speed(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find(", \"tokens_per_s\"");
+    if (at != std::string::npos) line.erase(at, line.find_first_of(",}", at + 2) - at);
+    out.push_back(line);
+  }
+  return out;
+}
+
+TEST_CASE("llm_train: a diffusion run adds its mask token, trains, evaluates and resumes exactly, metrics too") {
   Workspace straight("diffusion_straight"), resumed("diffusion_resumed");
   std::string out;
   const std::string cfg = kDiffusion + "max_steps: 4\nsave_steps: 2\neval_steps: 2\n";
   out = check_resume_exact(straight, resumed, cfg, nullptr, "", 2);
+  CHECK(records_without_speed(straight.out("metrics.jsonl")) == records_without_speed(resumed.out("metrics.jsonl")));
+  const std::string metrics = read_file(straight.out("metrics.jsonl"));
+  for (const char* key : {"\"ce_loss\"", "\"mask_ratio\"", "\"num_masked_tokens\"", "\"avg_p_mask\"",
+                          "\"answer_ratio\"", "\"avg_answer_length\"", "\"importance_weight_avg\"", "\"eval_ce_loss\""})
+    CHECK_MESSAGE(metrics.find(key) != std::string::npos, key);
   // 128002 is past the byte tokenizer's plain tokens: <|diffusion_mask|> is added, as Axolotl adds it.
   CHECK_MESSAGE(out.find("diffusion: mask token <|diffusion_mask|> (id 259, added)") != std::string::npos, out);
   CHECK_MESSAGE(out.find("embed_tokens and lm_head get 1 new rows") != std::string::npos, out);
@@ -173,6 +190,18 @@ TEST_CASE("llm_train: a diffusion run adds its mask token, trains, evaluates and
     CHECK(std::isfinite(loss));
     CHECK(loss > 0);
   }
+}
+
+TEST_CASE("llm_train: a log window's diffusion metrics are checkpointed: a resume inside it logs the same means") {
+  Workspace ws("diffusion_window");
+  Run a = run_train(ws.config(kDiffusion + "max_steps: 4\nsave_steps: 1\nlogging_steps: 2\n"));
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  const std::string again = (ws.dir / "again").string();
+  Run b = run_train("--resume " + ws.out(checkpoint_dir_name(1)) + " --output_dir " + again);
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  const std::vector<std::string> straight = records_without_speed(ws.out("metrics.jsonl"));
+  CHECK(straight == records_without_speed(again + "/metrics.jsonl"));
+  CHECK(straight.size() == 2 + 1);  // steps 2 and 4, and the last evaluation
 }
 
 TEST_CASE("llm_train: diffusion with packed rows and a plain token as the mask; the older top-level spelling") {

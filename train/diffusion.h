@@ -45,6 +45,28 @@ struct DiffusionDraw {
   // A_b the row's labelled tokens. The micro-batch's loss is sum_b coefficients[b] logps[b].
   std::vector<float> coefficients;
   int64_t masked = 0;  // tokens masked
+  // For the metrics: the micro-batch's tokens (B*S) and labelled ones, and over the masked
+  // tokens the sums of p and of 1/p.
+  int64_t tokens = 0, labelled = 0;
+  double p_sum = 0, inverse_p_sum = 0;
+};
+
+// Axolotl's diffusion trainer's logged metrics, which it keeps per micro-batch (store_metrics, on
+// rank 0) and averages at each log (num_masked_tokens summed): sums since the last log line.
+// Its accuracy (an argmax over the masked tokens' logits) is not computed.
+struct DiffusionMetrics {
+  double micro_batches = 0, mask_ratio = 0, num_masked_tokens = 0, avg_p_mask = 0, ce_loss = 0, answer_ratio = 0,
+         avg_answer_length = 0, importance_weight_avg = 0;
+  // One micro-batch of B rows: its draw and its masked tokens' summed cross-entropy.
+  void add(const DiffusionDraw& draw, int64_t B, double ce_sum, bool importance_weighting);
+  // The means (num_masked_tokens the sum) as metrics.jsonl members, ", \"<prefix>mask_ratio\": ...";
+  // "" without a micro-batch.
+  std::string json(const std::string& prefix) const;
+  std::string text() const;  // " | ce_loss 3.1 | mask_ratio 0.48" for the log line
+  // The sums as one array, for a checkpoint, and back.
+  static constexpr int kFields = 8;
+  void to_array(double* out) const;
+  static DiffusionMetrics from_array(const double* in);
 };
 
 // inputs and labels (each token's own label) i32 (B, S) in row order; `special` the ids never

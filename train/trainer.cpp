@@ -442,15 +442,17 @@ TrainResult Trainer::Impl::run() {
       AllocatorStats mem = backend(device).allocator().stats();
       const PreferenceMetrics pairs = preference_since_log.means();
       preference_since_log = {};
+      const DiffusionMetrics masks = diffusion_since_log;
+      diffusion_since_log = {};
       say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s{} | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f}, reserved {:.1f})\n",
                  tty ? "\r\033[K" : "", state.step, plan.total_steps, epoch, loss_to_log,
-                 preference() ? " | " + preference_text(pairs, kto()) : "", lr, grad_norm,
+                 preference() ? " | " + preference_text(pairs, kto()) : masks.text(), lr, grad_norm,
                  tokens_per_s, mfu_text(tokens_per_s), format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0, mem.reserved_bytes / 1048576.0);
       if (metrics)
         metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
-                       preference() ? preference_json(pairs, kto(), "") : "");
+                       preference() ? preference_json(pairs, kto(), "") : masks.json(""));
       last_log = now;
     } else if (tty) {
       const int width = 30, done = static_cast<int>(width * state.step / plan.total_steps);

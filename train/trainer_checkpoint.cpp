@@ -223,6 +223,12 @@ std::string Trainer::Impl::save(bool with_optimizer) {
     for (int i = 0; i < PreferenceMetrics::kFields; i++)
       m["preference_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", window[i]);
   }
+  if (config.diffusion.on) {  // the log window's metrics, so that a resume logs the same means
+    double window[DiffusionMetrics::kFields];
+    diffusion_since_log.to_array(window);
+    for (int i = 0; i < DiffusionMetrics::kFields; i++)
+      m["diffusion_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", window[i]);
+  }
   m["data_layout"] = kDataLayout;
   m["data_fingerprint"] = fmt::format("{:016x}", data.fingerprint);
   if (base_checksum) m["base_model_checksum"] = crc32_hex(*base_checksum);
@@ -403,6 +409,12 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     // Written before the response counts were kept (DPO only): each pair counted one of each.
     if (!t.metadata.count("preference_since_log_7"))
       preference_since_log.chosen = preference_since_log.rejected = preference_since_log.pairs;
+  }
+  if (config.diffusion.on) {
+    double window[DiffusionMetrics::kFields];
+    for (int i = 0; i < DiffusionMetrics::kFields; i++)
+      window[i] = metadata_loss<double>(t, "diffusion_since_log_" + std::to_string(i)).value_or(0.0);
+    diffusion_since_log = DiffusionMetrics::from_array(window);
   }
   // A cursor counts micro-batches of one way of laying out the data; before examples were kept
   // whole (one token stream cut into windows) the same numbers meant other batches.

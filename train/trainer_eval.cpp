@@ -51,15 +51,21 @@ float Trainer::Impl::evaluate() {
   // example weighs the same, whatever its length.
   double sums[2] = {0.0, 0.0};  // loss x rows, rows: summed over this rank's batches, then ranks
   int64_t index = 0;
+  diffusion_eval = {};
   for_each_eval_batch([&](const Batch& b, bool real) {
     // Evaluation reads each batch's loss: it runs between steps, not inside one.
     ForwardOptions opt = options_for(b);
     opt.targets_host = b.targets;
     // Diffusion's masks are drawn afresh at each evaluation, as Axolotl's plugin draws them.
     const uint64_t draw = mix_seed(mix_seed(mix_seed(config.seed, 0x4556414C), static_cast<uint64_t>(state.step)), index++);
-    float loss = config.diffusion.on
-                     ? diffusion_loss(b, b.inputs, mix_seed(draw, comm.rank()), opt).item()
-                     : model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
+    float loss = 0;
+    if (config.diffusion.on) {
+      const DiffusionPass pass = diffusion_pass(b, b.inputs, mix_seed(draw, comm.rank()), opt);
+      loss = pass.loss.item();
+      if (real) pass.add_to(diffusion_eval, config.diffusion.importance_weighting);
+    } else {
+      loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
+    }
     // No target: the Trainer's loss is NaN, left out (diffusion's is 0, and counts).
     if (!real || (b.num_targets == 0 && !config.diffusion.on)) return;
     sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows_counted);
@@ -83,6 +89,8 @@ bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
     eval_text = " | " + preference_text(m, kto());
   } else {
     eval_loss = evaluate();
+    eval_pairs = diffusion_eval.json("eval_");  // empty unless diffusion
+    eval_text = diffusion_eval.text();
   }
   if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
   if (plateau && !at_start) plateau->observe(eval_loss);  // the rate of the steps after it

@@ -164,9 +164,17 @@ struct Trainer::Impl {
   // reduction (a layer-wise optimizer updates in the last backward instead). Returns the mean
   // loss over micro-batches and ranks.
   double accumulate_gradients();
-  // Diffusion training's loss of micro-batch `b` (its inputs on the host as `inputs_host`), its
-  // masks drawn from `seed` (train/diffusion.h); on the device.
-  Tensor diffusion_loss(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt);
+  // Diffusion training's pass over micro-batch `b` (its inputs on the host as `inputs_host`), its
+  // masks drawn from `seed` (train/diffusion.h): the loss and each row's log-likelihood of its
+  // masked tokens, on the device, and the draw.
+  struct DiffusionPass {
+    Tensor loss, logps;
+    DiffusionDraw draw;
+    void add_to(DiffusionMetrics& m, bool importance_weighting) const;  // reads logps (waits for the device)
+  };
+  DiffusionPass diffusion_pass(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt);
+  DiffusionMetrics diffusion_since_log;  // the step's, summed until the next log line (checkpointed)
+  DiffusionMetrics diffusion_eval;       // the last evaluation's
   double step_lr = 0.0;  // the step in progress's learning rate
   // The hook one micro-batch's backward runs: data parallel's reduction (the last micro-batch's,
   // or every one's under ZeRO-3), or an optimizer's updates in backward (every pass's: LOMO

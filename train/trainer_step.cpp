@@ -61,6 +61,7 @@ double Trainer::Impl::accumulate_gradients() {
   // one per micro-batch would make the host wait for the GPU before queueing the next.
   std::vector<Tensor> losses;
   std::vector<double> shares;  // each micro-batch's weight in the step's loss
+  std::vector<DiffusionPass> diffusion;
   // Only the last micro-batch's backward completes the gradients: reduce while it runs. ZeRO-3
   // reduces every micro-batch's, as no rank keeps whole gradients (nor weights) in between.
   const bool every = buckets && buckets->reduces_every_pass();
@@ -80,8 +81,8 @@ double Trainer::Impl::accumulate_gradients() {
                                     : 0.0);
     const float weight = static_cast<float>(shares.back());
     opt.loss_grad_seed = weight;
-    Tensor loss = c.diffusion.on ? diffusion_loss(b, inputs_host[micro], mix_seed(opt.dropout_seed, comm.rank()), opt)
-                                 : model->loss(b.inputs, b.targets, b.positions, opt);
+    if (c.diffusion.on) diffusion.push_back(diffusion_pass(b, inputs_host[micro], mix_seed(opt.dropout_seed, comm.rank()), opt));
+    Tensor loss = c.diffusion.on ? diffusion.back().loss : model->loss(b.inputs, b.targets, b.positions, opt);
     const bool last = micro + 1 == micro_batches.size();
     LeafReadyHookScope hook(backward_hook(last, every));
     backward(loss, Tensor::full({}, weight, DType::f32, device));
@@ -91,6 +92,7 @@ double Trainer::Impl::accumulate_gradients() {
   if (buckets) buckets->finish();
   // The step's only reads besides the gradient norm's: the non-finite check needs the loss on
   // the host before the update, and every backward is queued by now.
+  for (const DiffusionPass& pass : diffusion) pass.add_to(diffusion_since_log, c.diffusion.importance_weighting);
   double loss = 0.0;  // this rank's share of the mean
   for (size_t micro = 0; micro < micro_batches.size(); micro++)
     loss += static_cast<double>(losses[micro].item()) * shares[micro] / comm.world_size();
@@ -98,9 +100,10 @@ double Trainer::Impl::accumulate_gradients() {
   return loss;
 }
 
-Tensor Trainer::Impl::diffusion_loss(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt) {
+Trainer::Impl::DiffusionPass Trainer::Impl::diffusion_pass(const Batch& b, const Tensor& inputs_host, uint64_t seed,
+                                                           ForwardOptions opt) {
   const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
-  const DiffusionDraw draw = draw_diffusion_masks(inputs_host.to_ints(), b.labels.to_ints(), B, S, config.diffusion,
+  DiffusionDraw draw = draw_diffusion_masks(inputs_host.to_ints(), b.labels.to_ints(), B, S, config.diffusion,
                                                   diffusion_mask_id, {tokenizer->bos(), tokenizer->eos(), tokenizer->pad()},
                                                   seed);
   const int64_t K = static_cast<int64_t>(draw.targets.size());
@@ -108,7 +111,14 @@ Tensor Trainer::Impl::diffusion_loss(const Batch& b, const Tensor& inputs_host, 
   const Tensor logps = model->row_logps(Tensor::from_ints(draw.noisy, {B, S}).to(device), b.positions.to(device),
                                         Tensor::from_ints(draw.rows, {K}).to(device), opt.targets_host.to(device),
                                         Tensor::from_ints(draw.sequences, {K}).to(device), B, opt);
-  return sum(mul(logps, Tensor::from_floats(draw.coefficients, {B}).to(device)));
+  Tensor loss = sum(mul(logps, Tensor::from_floats(draw.coefficients, {B}).to(device)));
+  return {std::move(loss), logps.detach(), std::move(draw)};
+}
+
+void Trainer::Impl::DiffusionPass::add_to(DiffusionMetrics& m, bool importance_weighting) const {
+  double ce_sum = 0;  // the masked tokens' cross-entropies: minus their log-likelihoods
+  for (const float row : logps.to_floats()) ce_sum -= row;
+  m.add(draw, logps.numel(), ce_sum, importance_weighting);
 }
 
 LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {
