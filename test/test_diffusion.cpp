@@ -2,6 +2,7 @@
 // draws, the model's bidirectional, shifted scoring against logits computed in full, its
 // gradients, and runs of llm_train that train, evaluate and resume exactly.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
 #include <cmath>
 
 #include "engine/ops.h"
@@ -57,10 +58,15 @@ TEST_CASE("draw: position 0 is scored by its own row; importance weights 1/p; no
   const DiffusionDraw all = draw_diffusion_masks(inputs, labels, 1, 2, settings(1.0, false), kMask, {}, 1);
   CHECK(all.rows == std::vector<int32_t>{0, 0});
   CHECK(all.coefficients[0] == doctest::Approx(-0.5));
-  // eps 0: p = t; the weight 1/p is each row's.
+  // eps 0: p = t; the weight 1/p is each row's, and a row with nothing masked weighs 0 (p may be 0).
   for (uint64_t seed = 0; seed < 20; seed++) {
     const DiffusionDraw d = draw_diffusion_masks(kInputs, kLabels, 2, 6, settings(0.0), kMask, {kBos, kEos, 0}, seed);
-    for (int b = 0; b < 2; b++) CHECK(d.coefficients[b] <= -1.0 / ((b == 0 ? 3 : 4) * 2) + 1e-6);
+    for (int b = 0; b < 2; b++) {
+      const bool any = std::find(d.sequences.begin(), d.sequences.end(), b) != d.sequences.end() && d.masked > 0;
+      CHECK(std::isfinite(d.coefficients[b]));
+      if (any) CHECK(d.coefficients[b] <= -1.0 / ((b == 0 ? 3 : 4) * 2) + 1e-6);
+      else CHECK(d.coefficients[b] == 0.0f);
+    }
     if (d.masked == 0) {
       CHECK(d.targets == std::vector<int32_t>{kIgnoreIndex});
       CHECK(d.rows.size() == 1);

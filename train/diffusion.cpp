@@ -22,6 +22,7 @@ DiffusionDraw draw_diffusion_masks(const std::vector<int32_t>& inputs, const std
   for (int64_t b = 0; b < B; b++) {
     const double p = (1.0 - eps) * uniform01(seed, b) + eps;
     int64_t labelled = 0;
+    const size_t first_masked = d.targets.size();
     for (int64_t i = 0; i < S; i++) {
       const int64_t at = b * S + i;
       if (labels[at] == kIgnoreIndex) continue;  // a prompt's token, or padding: never masked
@@ -36,7 +37,8 @@ DiffusionDraw draw_diffusion_masks(const std::vector<int32_t>& inputs, const std
       d.sequences.push_back(static_cast<int32_t>(b));
     }
     d.labelled += labelled;
-    const double weight = settings.importance_weighting ? 1.0 / p : 1.0;
+    // A row with nothing masked adds nothing (its p may be 0 when eps is: no 1/0 then).
+    const double weight = d.targets.size() == first_masked ? 0.0 : settings.importance_weighting ? 1.0 / p : 1.0;
     d.coefficients[static_cast<size_t>(b)] =
         static_cast<float>(-weight / (static_cast<double>(std::max<int64_t>(labelled, 1)) * static_cast<double>(B)));
   }

@@ -42,7 +42,8 @@ struct DiffusionDraw {
   // gradients) keeps the backward's shape.
   std::vector<int32_t> rows, targets, sequences;
   // (B) the loss's derivative in each row's summed log-likelihood: -(1/p_b or 1) / (max(A_b, 1) B),
-  // A_b the row's labelled tokens. The micro-batch's loss is sum_b coefficients[b] logps[b].
+  // A_b the row's labelled tokens (0 for a row with nothing masked). The micro-batch's loss is
+  // sum_b coefficients[b] logps[b].
   std::vector<float> coefficients;
   int64_t masked = 0;  // tokens masked
   // For the metrics: the micro-batch's tokens (B*S) and labelled ones, and over the masked

@@ -74,12 +74,14 @@ double Trainer::Impl::accumulate_gradients() {
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
     opt.neftune_noise_alpha = static_cast<float>(c.neftune_noise_alpha);
     opt.targets_host = targets_host[micro];
-    // Diffusion: each micro-batch's loss is a mean over its rows already (train/diffusion.h), and
-    // the step's is the mean over its micro-batches.
+    // Diffusion: each micro-batch's loss is a mean over its rows already (train/diffusion.h); the
+    // step logs the mean over its micro-batches (Axolotl logs its stored losses' mean), but their
+    // gradients add up: the Trainer divides by the accumulation steps only when the model takes
+    // no loss kwargs, and Llama's forward does, while the plugin's loss ignores num_items_in_batch.
     shares.push_back(c.diffusion.on ? 1.0 / static_cast<double>(micro_batches.size())
                      : divisor > 0  ? static_cast<double>(b.num_targets) / divisor
                                     : 0.0);
-    const float weight = static_cast<float>(shares.back());
+    const float weight = c.diffusion.on ? 1.0f : static_cast<float>(shares.back());
     opt.loss_grad_seed = weight;
     if (c.diffusion.on) diffusion.push_back(diffusion_pass(b, inputs_host[micro], mix_seed(opt.dropout_seed, comm.rank()), opt));
     Tensor loss = c.diffusion.on ? diffusion.back().loss : model->loss(b.inputs, b.targets, b.positions, opt);
