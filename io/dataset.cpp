@@ -142,10 +142,10 @@ DataLoader::DataLoader(std::shared_ptr<const ExampleSet> data, std::vector<Row> 
                        : world == 1       ? (n + B - 1) / B                     // the last one smaller
                                           : (n + B * world - 1) / (B * world);  // even batches
   if (batches_per_epoch_ == 0 && options_.multipack.capacity > 0)
-    throw UserError("the datasets pack into " + std::to_string(n) + " bins of " +
-                    std::to_string(options_.multipack.capacity) + " tokens, fewer than " + std::to_string(B) +
-                    " a micro-batch x " + std::to_string(world) +
-                    " ranks, and sample_packing drops them all; expected more data or fewer ranks");
+    throw UserError("the datasets pack into " + std::to_string(n) + " bin(s) of " +
+                    std::to_string(options_.multipack.capacity) + " tokens, and sample_packing drops an incomplete "
+                    "micro-batch: expected at least " + std::to_string(B * world) + " (" + std::to_string(B) +
+                    " a micro-batch x " + std::to_string(world) + " ranks), so more data or fewer ranks");
   if (batches_per_epoch_ == 0)
     throw UserError("the datasets give " + std::to_string(n) + " training rows of at most sequence_len " +
                     std::to_string(layout_.sequence_len) + " tokens, fewer than micro_batch_size " +

@@ -35,6 +35,7 @@ std::string LlamaConfig::validate() const {
   if (head_dim() % 2 != 0) return "head_dim (hidden_size / num_attention_heads) must be even for RoPE";
   if (rope.theta <= 0.0f) return "rope_theta must be positive";
   if (rms_norm_eps <= 0.0f) return "rms_norm_eps must be positive";
+  if (pad_token_id >= vocab_size) return "pad_token_id must be below vocab_size (or null)";
   if (approximate_parameters(*this) >= kMaxParameters)
     return "the parameter count does not fit in 64 bits; lower hidden_size, intermediate_size, "
            "num_hidden_layers or vocab_size";

@@ -391,6 +391,11 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   check_round_trip(parse("llmcompressor:\n  recipe:\n    stage_1:\n      run_type: train\n      pruning_modifiers:\n"
                          "        ConstantPruningModifier: {targets: ['re:.*up_proj.weight', lm_head.weight], start: -1}\n"
                          "  save_compressed: true\n"));
+  // HF's pad_token_id, from model_config (its generation ids beside it are nothing to train).
+  const TrainConfig padded = parse("model_config:\n  pad_token_id: 5\n  bos_token_id: 1\n  eos_token_id: 2\n");
+  CHECK(padded.model.pad_token_id == 5);
+  check_round_trip(padded);
+  CHECK_THROWS_WITH_AS(parse("pad_token_id: 300\n"), doctest::Contains("pad_token_id must be below vocab_size"), UserError);
   check_round_trip(parse("plugins: [axolotl.integrations.diffusion.DiffusionPlugin]\ndiffusion:\n  eps: 0.01\n"
                          "  importance_weighting: false\n  mask_token_id: 7\n  mask_token_str: '<m>'\n"));
   // The form test_train edits in a saved config.

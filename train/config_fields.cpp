@@ -79,6 +79,15 @@ std::vector<ConfigField> make_fields() {
            "lm_head shares the embedding matrix"),
       number("initializer_range", model, MEMBER(model.initializer_range), kPositive,
              "std of the initial weights"),
+      // Written whenever set, null included: a resolved config then states it over base_model's.
+      {"pad_token_id", model, "an id below vocab_size, or null",
+       "HF's pad_token_id: the embedding's padding row (transformers' nn.Embedding padding_idx: drawn as zeros, no "
+       "gradient); null: none",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         ctx.config.model.pad_token_id = n.IsNull() ? -1 : read_int(n, w, 0, kMaxVocabSize - 1);
+       },
+       [](const TrainConfig& c) { return c.model.pad_token_id >= 0 ? std::to_string(c.model.pad_token_id) : "null"; },
+       true},
       {"tokenizer_config", model, "a tokenizer.json or tiktoken tokenizer.model, or a directory holding one",
        "Llama 3's BPE tokenizer; unset: the byte tokenizer", read_tokenizer_config,
        [](const TrainConfig& c) { return yaml_string(c.tokenizer_config); }},
@@ -101,9 +110,16 @@ std::vector<ConfigField> make_fields() {
        "renames added tokens (Llama 3's reserved ones), e.g. for ChatML's markers; the vocabulary keeps its size",
        read_added_tokens_overrides, write_added_tokens_overrides},
 
-      choice("adapter", adapters, MEMBER(adapter), {"lora", "qlora"},
-             "train LoRA adapters on frozen base weights (qlora: the base's block linears in NF4); "
-             "unset: every weight trains"),
+      {"adapter", adapters, "one of lora, qlora",
+       "train LoRA adapters on frozen base weights (qlora: the base's block linears in NF4); unset: every weight trains",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         const std::string adapter = read_string(n, w);
+         if (adapter != "lora" && adapter != "qlora")
+           fail(w, "one of lora, qlora (Axolotl's other adapters, ia3 and qalora among them, are not built)",
+                "'" + adapter + "'");
+         ctx.config.adapter = adapter;
+       },
+       [](const TrainConfig& c) { return yaml_string(c.adapter); }},
       flag("load_in_4bit", adapters, MEMBER(load_in_4bit),
            "the base's block linear weights in 4-bit NF4, as bitsandbytes (adapter: qlora)"),
       flag("load_in_8bit", adapters, MEMBER(load_in_8bit),

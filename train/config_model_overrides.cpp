@@ -8,7 +8,8 @@ namespace {
 // The Llama config.json fields llm_train reads (the Model rows of the field table).
 const char* const kModelFields[] = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                                     "num_key_value_heads", "vocab_size", "max_position_embeddings", "rope_theta",
-                                    "rope_scaling", "rms_norm_eps", "tie_word_embeddings", "initializer_range"};
+                                    "rope_scaling", "rms_norm_eps", "tie_word_embeddings", "initializer_range",
+                                    "pad_token_id"};
 
 // Llama fields whose only built value is the one that leaves the model as llm_train computes it.
 struct FixedField {
@@ -34,7 +35,8 @@ std::vector<ModelOverride> model_config_overrides(const YAML::Node& n, const Whe
         out.push_back({key, v, wk});
         return;
       }
-    if (key == "use_cache") return;  // generation's KV cache: nothing to train
+    // Generation's KV cache and its BOS / EOS ids (the tokenizer's are the data's): nothing to train.
+    if (key == "use_cache" || key == "bos_token_id" || key == "eos_token_id") return;
     for (const FixedField& f : kFixedFields)
       if (key == f.key) {
         const std::string text = v.IsScalar() ? v.Scalar() : describe(v);
