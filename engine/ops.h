@@ -65,16 +65,25 @@ struct AddNorm {
 };
 AddNorm add_rmsnorm(const Tensor& x, const Tensor& r, const Tensor& weight, float eps);
 
-// RoPE as HF's Llama (rotate_half: dims i and i + D/2 form a pair), with Llama 3 frequency
-// scaling when factor > 0.
+// RoPE as HF's Llama (rotate_half: dims i and i + D/2 form a pair), with HF's frequency scaling
+// of `type` when factor > 0: Llama 3's, linear (every frequency over factor) or YaRN's.
+enum class RopeType { llama3, linear, yarn };
 struct RopeConfig {
   float theta = 500000.0f;
   float factor = 0.0f;  // 0: no scaling
   float low_freq_factor = 1.0f;
   float high_freq_factor = 4.0f;
   int original_max_position_embeddings = 8192;
+  RopeType type = RopeType::llama3;
+  // YaRN's (HF's defaults): the rotation counts bounding its ramp, whether the ramp's ends are
+  // whole dims, and its attention factor (0: from factor, mscale and mscale_all_dim as HF's).
+  float beta_fast = 32.0f, beta_slow = 1.0f;
+  bool truncate = true;
+  float attention_factor = 0.0f, mscale = 0.0f, mscale_all_dim = 0.0f;
 };
 std::vector<float> rope_inv_freq(const RopeConfig& config, int head_dim);  // D/2 frequencies
+// What HF multiplies cos and sin by (YaRN's; 1 for the others): rope's output is scaled by it.
+float rope_attention_factor(const RopeConfig& config);
 // x (B, S, Hx, D), positions i32 (B, S) -> rotated x.
 Tensor rope(const Tensor& x, const Tensor& positions, const RopeConfig& config);
 // SSMax (Scalable-Softmax, arXiv 2501.19399, as Axolotl's scaling_softmax applies it): each

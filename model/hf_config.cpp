@@ -96,26 +96,40 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max
   const char* type_key = s.get("type") && !s.get("rope_type") ? "type" : "rope_type";  // older
   const json* type = s.get(type_key);
   if (type && *type == "default") return rope;
-  if (!type || *type != "llama3")
-    s.fail(type_key, "llama3 or default (the scalings implemented)");
+  if (!type || (*type != "llama3" && *type != "linear" && *type != "yarn"))
+    s.fail(type_key, "llama3, linear, yarn or default (the scalings built; dynamic and longrope are not)");
   const json* factor = s.get("factor");
   if (!factor || !factor->is_number() || factor->get<double>() < 1)
     s.fail("factor", "a number >= 1");
   rope.factor = factor->get<float>();
-  // transformers 5's llama3 frequencies cover partial_rotary_factor of the head, which Llama's
+  // transformers 5's scaled frequencies cover partial_rotary_factor of the head, which Llama's
   // rotation does not split (its forward fails): refused rather than trained as another model.
   for (const ConfigFields* where : std::initializer_list<const ConfigFields*>{&s, &f})
     if (const json* partial = where->get("partial_rotary_factor"); partial && !(partial->is_number() && partial->get<double>() == 1))
-      where->fail("partial_rotary_factor", "1 with rope_type llama3 (Llama rotates the whole head)");
+      where->fail("partial_rotary_factor", "1 with rope_type " + type->get<std::string>() + " (Llama rotates the whole head)");
+  if (*type == "linear") {
+    rope.type = RopeType::linear;
+    return rope;
+  }
+  // Not given: max_position_embeddings, as transformers 5's standardize_rope_params fills it in.
+  rope.original_max_position_embeddings = static_cast<int>(s.integer(
+      "original_max_position_embeddings", kMaxPositions, max_position_embeddings));
+  if (*type == "yarn") {
+    rope.type = RopeType::yarn;
+    rope.beta_fast = s.positive("beta_fast", rope.beta_fast);
+    rope.beta_slow = s.positive("beta_slow", rope.beta_slow);
+    rope.attention_factor = s.positive("attention_factor", 0.0f);
+    rope.mscale = s.positive("mscale", 0.0f);
+    rope.mscale_all_dim = s.positive("mscale_all_dim", 0.0f);
+    rope.truncate = s.flag("truncate", true);
+    return rope;
+  }
   // transformers' rope validation refuses a llama3 scaling without either of these (a KeyError).
   for (const char* needed : {"low_freq_factor", "high_freq_factor"})
     if (!s.get(needed)) s.fail(needed, "a number (llama3's scaling needs factor, low_freq_factor and high_freq_factor, "
                                        "as transformers)");
   rope.low_freq_factor = s.positive("low_freq_factor", rope.low_freq_factor);
   rope.high_freq_factor = s.positive("high_freq_factor", rope.high_freq_factor);
-  // Not given: max_position_embeddings, as transformers 5's standardize_rope_params fills it in.
-  rope.original_max_position_embeddings = static_cast<int>(s.integer(
-      "original_max_position_embeddings", kMaxPositions, max_position_embeddings));
   if (rope.low_freq_factor >= rope.high_freq_factor)
     throw UserError(path + ": " + key + ": expected low_freq_factor < high_freq_factor");
   return rope;
@@ -206,12 +220,25 @@ std::string hf_generation_config_json(const LlamaConfig& c, HfTokenIds ids) {
 std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
   const RopeConfig& r = c.rope;
   json rope_scaling = nullptr;
-  if (r.factor > 0.0f)
+  if (r.factor > 0.0f && r.type == RopeType::linear) {
+    rope_scaling = {{"rope_type", "linear"}, {"factor", decimal(r.factor)}};
+  } else if (r.factor > 0.0f && r.type == RopeType::yarn) {
+    rope_scaling = {{"rope_type", "yarn"},
+                    {"factor", decimal(r.factor)},
+                    {"original_max_position_embeddings", r.original_max_position_embeddings},
+                    {"beta_fast", decimal(r.beta_fast)},
+                    {"beta_slow", decimal(r.beta_slow)},
+                    {"truncate", r.truncate}};
+    for (const auto& [key, value] : {std::pair<const char*, float>{"attention_factor", r.attention_factor},
+                                     {"mscale", r.mscale}, {"mscale_all_dim", r.mscale_all_dim}})
+      if (value > 0.0f) rope_scaling[key] = decimal(value);
+  } else if (r.factor > 0.0f) {
     rope_scaling = {{"rope_type", "llama3"},
                     {"factor", decimal(r.factor)},
                     {"low_freq_factor", decimal(r.low_freq_factor)},
                     {"high_freq_factor", decimal(r.high_freq_factor)},
                     {"original_max_position_embeddings", r.original_max_position_embeddings}};
+  }
   nlohmann::ordered_json j = {
       {"architectures", {"LlamaForCausalLM"}},
       {"model_type", "llama"},

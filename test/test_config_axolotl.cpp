@@ -30,8 +30,16 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
   CHECK(c.model.max_position_embeddings == 16384);
   CHECK(config_to_yaml(c) == config_to_yaml(top));
   CHECK(c.unknown_keys.empty());
-  CHECK(error_with("model_config: {rope_scaling: {rope_type: yarn, factor: 4}}\n") ==
-        "cfg.yaml:3: model_config.rope_scaling.rope_type: expected one of llama3, got 'yarn'");
+  // Axolotl's context-extension examples: YaRN over a longer max_position_embeddings, a pad id.
+  const TrainConfig yarn = parse("model_config: {rope_scaling: {type: yarn, factor: 2.0, "
+                                 "original_max_position_embeddings: 4096}, max_position_embeddings: 8192, pad_token_id: 2}\n");
+  CHECK(yarn.model.rope.type == RopeType::yarn);
+  CHECK(yarn.model.rope.original_max_position_embeddings == 4096);
+  CHECK(yarn.model.max_position_embeddings == 8192);
+  CHECK(yarn.model.pad_token_id == 2);
+  CHECK(error_with("model_config: {rope_scaling: {rope_type: longrope, factor: 4}}\n") ==
+        "cfg.yaml:3: model_config.rope_scaling.rope_type: expected llama3, linear or yarn (the scalings built; dynamic "
+        "and longrope are not), got 'longrope'");
   CHECK(error_with("model_config: {hidden_act: gelu}\n") ==
         "cfg.yaml:3: model_config.hidden_act: expected silu (activations other than SwiGLU's silu are not built), got gelu");
   CHECK(starts_with(error_with("model_config: {sliding_window: 4096}\n"),

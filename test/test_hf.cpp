@@ -135,6 +135,26 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
                        "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                         "high_freq_factor": 4.0}})");
   CHECK(read_hf_config(path).rope.original_max_position_embeddings == 512);
+  // YaRN (its options read, written back) and linear; dynamic NTK is not built.
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "max_position_embeddings": 1024,
+                       "rope_scaling": {"type": "yarn", "factor": 4.0, "beta_fast": 16, "mscale": 0.5,
+                                        "mscale_all_dim": 1.0, "truncate": false}})");
+  c = read_hf_config(path);
+  CHECK(c.rope.type == RopeType::yarn);
+  CHECK(c.rope.original_max_position_embeddings == 1024);
+  CHECK((c.rope.beta_fast == 16.0f && c.rope.beta_slow == 1.0f && !c.rope.truncate));
+  CHECK((c.rope.mscale == 0.5f && c.rope.mscale_all_dim == 1.0f && c.rope.attention_factor == 0.0f));
+  write_file(path, hf_config_json(c, DType::f32, {1, 2}));
+  const LlamaConfig back = read_hf_config(path);
+  CHECK(rope_inv_freq(back.rope, 16) == rope_inv_freq(c.rope, 16));
+  CHECK(rope_attention_factor(back.rope) == rope_attention_factor(c.rope));
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"rope_type": "linear", "factor": 2}})");
+  CHECK(read_hf_config(path).rope.type == RopeType::linear);
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"rope_type": "dynamic", "factor": 2}})");
+  CHECK_THROWS_WITH_AS(read_hf_config(path), doctest::Contains("dynamic and longrope are not"), UserError);
 }
 
 // transformers' own LlamaForCausalLM in f32 (tools/make_hf_reference.py wrote its save_pretrained
@@ -178,10 +198,10 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
   };
   for (const Case& c :
        {Case{{{"head_dim", 128}}, "head_dim: expected hidden_size / num_attention_heads"},
-        Case{{{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}}},
-             "rope_scaling.rope_type: expected llama3 or default"},
-        Case{{{"rope_scaling", nullptr}, {"rope_parameters", {{"rope_type", "yarn"}, {"rope_theta", 1e4}}}},
-             "rope_parameters.rope_type: expected llama3 or default"},
+        Case{{{"rope_scaling", {{"rope_type", "longrope"}, {"factor", 4.0}}}},
+             "rope_scaling.rope_type: expected llama3, linear, yarn or default"},
+        Case{{{"rope_scaling", nullptr}, {"rope_parameters", {{"rope_type", "dynamic"}, {"rope_theta", 1e4}}}},
+             "rope_parameters.rope_type: expected llama3, linear, yarn or default"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
              "rope_scaling.factor: expected a number >= 1"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}}}},

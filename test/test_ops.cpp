@@ -405,6 +405,46 @@ TEST_CASE("rope_inv_freq: Llama 3.1 scaling (factor 8, low 1, high 4, original 8
   CHECK(scaled[63] == plain[63] / 8.0f);  // the slowest is divided by the factor
 }
 
+TEST_CASE("rope_inv_freq: linear and YaRN scaling as HF's (YaRN: factor 4, beta 32 / 1, original 8192)") {
+  std::vector<float> plain = rope_inv_freq({500000.0f}, 128);
+  RopeConfig linear{500000.0f, 4.0f};
+  linear.type = RopeType::linear;
+  RopeConfig yarn = linear;
+  yarn.type = RopeType::yarn;
+  const std::vector<float> slowed = rope_inv_freq(linear, 128), ramped = rope_inv_freq(yarn, 128);
+  // HF's correction range: dims floor(128 ln(8192 / (32 2pi)) / (2 ln 500000)) = 18 to
+  // ceil(128 ln(8192 / (1 2pi)) / (2 ln 500000)) = 35; below it a frequency is kept, above it slowed.
+  for (int i = 0; i < 64; i++) {
+    CAPTURE(i);
+    CHECK(slowed[i] == doctest::Approx(plain[i] / 4.0).epsilon(1e-6));
+    const double ramp = std::clamp((i - 18.0) / (35.0 - 18.0), 0.0, 1.0);
+    CHECK(ramped[i] == doctest::Approx(plain[i] / 4.0 * ramp + plain[i] * (1 - ramp)).epsilon(1e-5));
+  }
+  CHECK(ramped[18] == plain[18]);
+  CHECK(ramped[35] == doctest::Approx(plain[35] / 4.0f).epsilon(1e-6));
+  // The attention factor: 0.1 ln(factor) + 1, or mscale's ratio, or as given; 1 for the others.
+  CHECK(rope_attention_factor(yarn) == doctest::Approx(0.1 * std::log(4.0) + 1.0).epsilon(1e-6));
+  CHECK(rope_attention_factor(linear) == 1.0f);
+  yarn.mscale = 0.707f, yarn.mscale_all_dim = 0.707f;
+  CHECK(rope_attention_factor(yarn) == doctest::Approx(1.0).epsilon(1e-6));
+  yarn.attention_factor = 1.5f;
+  CHECK(rope_attention_factor(yarn) == 1.5f);
+}
+
+TEST_CASE("rope: YaRN's attention factor scales the rotation and its gradient") {
+  RopeConfig yarn{10000.0f, 4.0f, 1.0f, 4.0f, 16};
+  yarn.type = RopeType::yarn;
+  RopeConfig same_freqs = yarn;
+  same_freqs.attention_factor = 1.0f;  // the same frequencies, no factor
+  Tensor x = randn({1, 4, 2, 8});
+  const Tensor pos = Tensor::from_ints({0, 1, 5, 9}, {1, 4});
+  const std::vector<float> scaled = rope(x, pos, yarn).to_floats(), plain = rope(x, pos, same_freqs).to_floats();
+  const float m = rope_attention_factor(yarn);
+  REQUIRE(m > 1.0f);
+  for (size_t i = 0; i < plain.size(); i++) CHECK(scaled[i] == doctest::Approx(m * plain[i]).epsilon(1e-6));
+  check_gradients([&](const std::vector<Tensor>& in) { return rope(in[0], pos, yarn); }, {x});
+}
+
 TEST_CASE("rope: HF rotate_half layout, positions per token, llama3 scaling; gradients") {
   RopeConfig c{10000.0f, 8.0f, 1.0f, 4.0f, 32};
   const int64_t B = 2, S = 5, H = 3, D = 8;

@@ -61,45 +61,72 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     return;
   }
   RopeConfig s;
+  // Not given: max_position_embeddings (read before this row), as transformers 5 fills it in.
+  s.original_max_position_embeddings = static_cast<int>(ctx.config.model.max_position_embeddings);
   std::string type;
   std::set<std::string> given;
-  for_fields(n, w, "a map {rope_type: llama3, factor, ...} or null",
+  const Range kAtLeastOne{1, false, kInf, true};
+  for_fields(n, w, "a map {rope_type: llama3, linear or yarn, factor, ...} or null",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                given.insert(key);
                if (key == "rope_type" || key == "type") {  // "type": older HF configs
-                 type = read_choice(v, wk, {"llama3"});
+                 type = read_string(v, wk);
+                 if (type != "llama3" && type != "linear" && type != "yarn")
+                   fail(wk, "llama3, linear or yarn (the scalings built; dynamic and longrope are not)", "'" + type + "'");
                } else if (key == "factor") {
-                 s.factor = float(read_double(v, wk, {1, false, kInf, true}));
+                 s.factor = float(read_double(v, wk, kAtLeastOne));
                } else if (key == "low_freq_factor") {
                  s.low_freq_factor = float(read_double(v, wk, kPositive));
                } else if (key == "high_freq_factor") {
                  s.high_freq_factor = float(read_double(v, wk, kPositive));
                } else if (key == "original_max_position_embeddings") {
-                 s.original_max_position_embeddings =
-                     static_cast<int>(read_int(v, wk, 1, kMaxPositions));
+                 s.original_max_position_embeddings = static_cast<int>(read_int(v, wk, 1, kMaxPositions));
+               } else if (key == "beta_fast" || key == "beta_slow" || key == "attention_factor" || key == "mscale" ||
+                          key == "mscale_all_dim") {
+                 const float value = float(read_double(v, wk, kPositive));
+                 (key == "beta_fast" ? s.beta_fast : key == "beta_slow" ? s.beta_slow : key == "attention_factor"
+                  ? s.attention_factor : key == "mscale" ? s.mscale : s.mscale_all_dim) = value;
+               } else if (key == "truncate") {
+                 s.truncate = read_bool(v, wk);
                } else {
                  ctx.unknown.insert(wk.key);
                }
              });
-  if (type.empty()) fail(w.child(".rope_type", n), "llama3", "none");
+  if (type.empty()) fail(w.child(".rope_type", n), "llama3, linear or yarn", "none");
+  s.type = type == "linear" ? RopeType::linear : type == "yarn" ? RopeType::yarn : RopeType::llama3;
   // As transformers' rope validation (a KeyError), which the map reaches through Axolotl.
-  for (const char* needed : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
-    if (!given.count(needed))
-      fail(w.child("." + std::string(needed), n),
-           "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor and "
-           "original_max_position_embeddings, as transformers)", "none");
-  if (s.low_freq_factor >= s.high_freq_factor)
+  const bool llama3 = s.type == RopeType::llama3;
+  const std::vector<std::string> needed =
+      llama3 ? std::vector<std::string>{"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}
+             : std::vector<std::string>{"factor"};
+  for (const std::string& key : needed)
+    if (!given.count(key))
+      fail(w.child("." + key, n),
+           llama3 ? "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor and "
+                    "original_max_position_embeddings, as transformers)"
+                  : "a number (" + type + "'s scaling needs factor, as transformers)",
+           "none");
+  if (s.type == RopeType::llama3 && s.low_freq_factor >= s.high_freq_factor)
     fail(w, "low_freq_factor < high_freq_factor",
          num(s.low_freq_factor) + " and " + num(s.high_freq_factor));
-  rope.factor = s.factor;
-  rope.low_freq_factor = s.low_freq_factor;
-  rope.high_freq_factor = s.high_freq_factor;
-  rope.original_max_position_embeddings = s.original_max_position_embeddings;
+  s.theta = rope.theta;  // rope_theta is a field of its own
+  rope = s;
 }
 
 std::string write_rope_scaling(const TrainConfig& c) {
   const RopeConfig& r = c.model.rope;
   if (r.factor == 0.0f) return "null";
+  if (r.type == RopeType::linear) return "{rope_type: linear, factor: " + yaml_number(r.factor) + "}";
+  if (r.type == RopeType::yarn) {
+    std::string out = "{rope_type: yarn, factor: " + yaml_number(r.factor) +
+                      ", original_max_position_embeddings: " + std::to_string(r.original_max_position_embeddings) +
+                      ", beta_fast: " + yaml_number(r.beta_fast) + ", beta_slow: " + yaml_number(r.beta_slow) +
+                      ", truncate: " + (r.truncate ? "true" : "false");
+    for (const auto& [key, value] : {std::pair<const char*, float>{"attention_factor", r.attention_factor},
+                                     {"mscale", r.mscale}, {"mscale_all_dim", r.mscale_all_dim}})
+      if (value > 0.0f) out += std::string(", ") + key + ": " + yaml_number(value);
+    return out + "}";
+  }
   return "{rope_type: llama3, factor: " + yaml_number(r.factor) +
          ", low_freq_factor: " + yaml_number(r.low_freq_factor) +
          ", high_freq_factor: " + yaml_number(r.high_freq_factor) +

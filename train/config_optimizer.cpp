@@ -181,11 +181,9 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
     std::string from;  // the keys that asked for the sharding
     for (const char* key : {"zero_stage", "fsdp", "fsdp_config", "deepspeed"})
       if (keys.given(key)) from += std::string(from.empty() ? "" : ", ") + key;
-    fail(keys.at("optimizer"), "with ZeRO stage " + std::to_string(c.zero_stage) + " (from " +
+    fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) + " (from " +
                                    (from.empty() ? std::string("zero_stage, fsdp or deepspeed") : from) +
-                                   ") torch's or bitsandbytes' AdamW (adamw_torch, adamw_torch_fused, adamw_bnb_8bit, "
-                                   "...), whose state ZeRO shards here; " + c.optimizer +
-                                   " is built without sharding only",
+                                   "), or no sharding with " + c.optimizer,
          c.optimizer);
   }
 }
