@@ -46,6 +46,7 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
                     "cfg.yaml:3: model_config.sliding_window: expected one of the Llama config fields llm_train models ("));
   CHECK(error_with("rope_theta: 10000\nmodel_config: {rope_theta: 20000}\n") ==
         "cfg.yaml:4: model_config.rope_theta: expected each field once (in model_config, or as rope_theta), got both");
+  CHECK(parse("pad_token_id: 2\nmodel_config: {pad_token_id: 2}\n").model.pad_token_id == 2);  // one value
   CHECK(error_with("model_config: 3\n") == "cfg.yaml:3: model_config: expected a map of HF config.json fields, got 3");
 }
 

@@ -63,7 +63,12 @@ class Parser {
       const Entry model_config = it->second;
       entries_.erase(it);
       for (const ModelOverride& o : model_config_overrides(model_config.value, model_config.where)) {
-        if (entries_.count(o.key)) fail(o.where, "each field once (in model_config, or as " + o.key + ")", "both");
+        // The same value both ways says one thing (Axolotl's context-extension examples give
+        // pad_token_id so): only two values are ambiguous.
+        const auto top = entries_.find(o.key);
+        const bool same = top != entries_.end() && top->second.value.IsScalar() && o.value.IsScalar() &&
+                          top->second.value.Scalar() == o.value.Scalar();
+        if (top != entries_.end() && !same) fail(o.where, "each field once (in model_config, or as " + o.key + ")", "both");
         entries_[o.key] = {o.value, o.where};
       }
     }
