@@ -78,6 +78,26 @@ std::optional<Real> metadata_loss(const TensorFile& file, const std::string& key
   throw UserError(file.path + ": metadata " + key + ": expected a finite loss or 'none', got '" + text + "'");
 }
 
+// A log window of metrics (preference or diffusion), kept as "<prefix>_since_log_<i>" metadata
+// values so that a resumed run logs the means an unbroken one would.
+template <class Metrics>
+void write_window(std::map<std::string, std::string>& m, const std::string& prefix, const Metrics& window) {
+  double values[Metrics::kFields];
+  window.to_array(values);
+  for (int i = 0; i < Metrics::kFields; i++) m[prefix + "_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", values[i]);
+}
+
+// The window write_window kept; a field that file lacks is 0 (a checkpoint from before it).
+template <class Metrics>
+Metrics read_window(const TensorFile& file, const std::string& prefix) {
+  double values[Metrics::kFields];
+  for (int i = 0; i < Metrics::kFields; i++) {
+    const std::string key = prefix + "_since_log_" + std::to_string(i);
+    values[i] = file.metadata.count(key) ? metadata_loss<double>(file, key).value_or(0.0) : 0.0;
+  }
+  return Metrics::from_array(values);
+}
+
 }  // namespace
 
 std::vector<TensorEntry> Trainer::Impl::weight_table() const {
@@ -218,17 +238,9 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   if (preference()) {  // the reference, which a resume cannot recompute once the weights moved
     if (has_reference())
       c.trainer.add("reference_logps", Tensor::from_floats(reference_logps, {static_cast<int64_t>(reference_logps.size())}));
-    double window[PreferenceMetrics::kFields];
-    preference_since_log.to_array(window);
-    for (int i = 0; i < PreferenceMetrics::kFields; i++)
-      m["preference_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", window[i]);
+    write_window(m, "preference", preference_since_log);
   }
-  if (config.diffusion.on) {  // the log window's metrics, so that a resume logs the same means
-    double window[DiffusionMetrics::kFields];
-    diffusion_since_log.to_array(window);
-    for (int i = 0; i < DiffusionMetrics::kFields; i++)
-      m["diffusion_since_log_" + std::to_string(i)] = fmt::format("{:.17g}", window[i]);
-  }
+  if (config.diffusion.on) write_window(m, "diffusion", diffusion_since_log);
   m["data_layout"] = kDataLayout;
   m["data_fingerprint"] = fmt::format("{:016x}", data.fingerprint);
   if (base_checksum) m["base_model_checksum"] = crc32_hex(*base_checksum);
@@ -402,20 +414,12 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
   if (preference()) {
     const int64_t n = data.examples->size();
     if (has_reference()) reference_logps = t.require("reference_logps", {n}, DType::f32).to_floats();
-    double window[PreferenceMetrics::kFields];
-    for (int i = 0; i < PreferenceMetrics::kFields; i++)
-      window[i] = metadata_loss<double>(t, "preference_since_log_" + std::to_string(i)).value_or(0.0);
-    preference_since_log = PreferenceMetrics::from_array(window);
+    preference_since_log = read_window<PreferenceMetrics>(t, "preference");
     // Written before the response counts were kept (DPO only): each pair counted one of each.
     if (!t.metadata.count("preference_since_log_7"))
       preference_since_log.chosen = preference_since_log.rejected = preference_since_log.pairs;
   }
-  if (config.diffusion.on) {
-    double window[DiffusionMetrics::kFields];
-    for (int i = 0; i < DiffusionMetrics::kFields; i++)
-      window[i] = metadata_loss<double>(t, "diffusion_since_log_" + std::to_string(i)).value_or(0.0);
-    diffusion_since_log = DiffusionMetrics::from_array(window);
-  }
+  if (config.diffusion.on) diffusion_since_log = read_window<DiffusionMetrics>(t, "diffusion");
   // A cursor counts micro-batches of one way of laying out the data; before examples were kept
   // whole (one token stream cut into windows) the same numbers meant other batches.
   if (t.metadata.count("data_layout") == 0)

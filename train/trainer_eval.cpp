@@ -56,10 +56,10 @@ float Trainer::Impl::evaluate() {
     // Evaluation reads each batch's loss: it runs between steps, not inside one.
     ForwardOptions opt = options_for(b);
     opt.targets_host = b.targets;
-    // Diffusion's masks are drawn afresh at each evaluation, as Axolotl's plugin draws them.
-    const uint64_t draw = mix_seed(mix_seed(mix_seed(config.seed, 0x4556414C), static_cast<uint64_t>(state.step)), index++);
     float loss = 0;
     if (config.diffusion.on) {
+      // Diffusion's masks are drawn afresh at each evaluation, as Axolotl's plugin draws them.
+      const uint64_t draw = mix_seed(mix_seed(mix_seed(config.seed, 0x4556414C), static_cast<uint64_t>(state.step)), index++);
       const DiffusionPass pass = diffusion_pass(b, b.inputs, mix_seed(draw, comm.rank()), opt);
       loss = pass.loss.item();
       if (real) pass.add_to(diffusion_eval, config.diffusion.importance_weighting);
