@@ -173,7 +173,7 @@ TEST_CASE("fft-8b-adopt: ADOPT with its own defaults, as Axolotl passes them, an
   CHECK(parse_example(kFft8bAdopt + "adam_beta2: 0.95\n").adam_beta2 == 0.9999);
   // ZeRO's sharded optimizer is AdamW's only: ADOPT under FSDP stops in one line.
   const std::string e = error_of(replaced(kFft8bAdopt, "fsdp:\n", "fsdp: [full_shard, auto_wrap]\n"));
-  CHECK_MESSAGE(e.find("optimizer: expected an AdamW optimizer with ZeRO stage 3") != std::string::npos, e);
+  CHECK_MESSAGE(e.find("optimizer: expected an optimizer ZeRO stage 3 shards") != std::string::npos, e);
   CHECK(e.find('\n') == std::string::npos);
 
   const std::string out = train_2_steps(kFft8bAdopt, "axolotl_adopt");

@@ -7,6 +7,12 @@ namespace llm {
 
 namespace {
 
+// The optimizers TrainConfig::optimizer_adamw() holds: AdamW's update, the one engine/sharded_adamw.h
+// shards under ZeRO (test_config_optimizers checks the two agree).
+constexpr const char* kShardedOptimizers =
+    "adamw_torch, adamw_torch_fused, adamw, paged_adamw_32bit, adamw_8bit, adamw_bnb_8bit, paged_adamw_8bit, "
+    "optimi_adamw or adamc";
+
 // Axolotl's own optimizers (ADOPT, optimi's AdamW, AdamC, AdamWFp8, Muon's AdamW) are handed the Adam betas
 // only when adam_beta1 and adam_beta2 are both set, and adam_epsilon only when set, "set" being a
 // value Python finds true (a 0 counts as unset); otherwise their own defaults hold. Written into
@@ -181,9 +187,9 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
     std::string from;  // the keys that asked for the sharding
     for (const char* key : {"zero_stage", "fsdp", "fsdp_config", "deepspeed"})
       if (keys.given(key)) from += std::string(from.empty() ? "" : ", ") + key;
-    fail(keys.at("optimizer"), "an AdamW optimizer with ZeRO stage " + std::to_string(c.zero_stage) + " (from " +
-                                   (from.empty() ? std::string("zero_stage, fsdp or deepspeed") : from) +
-                                   "), or no sharding with " + c.optimizer,
+    fail(keys.at("optimizer"), "an optimizer ZeRO stage " + std::to_string(c.zero_stage) + " shards (from " +
+                                   (from.empty() ? std::string("zero_stage, fsdp or deepspeed") : from) + "): " +
+                                   kShardedOptimizers + "; or no sharding with " + c.optimizer,
          c.optimizer);
   }
 }
