@@ -166,6 +166,7 @@ class CudaBackend : public Backend {
                             float alpha, int ignore_index, Tensor& weights, Tensor& loss) override;
   void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
                            Tensor& weights, Tensor& loss) override;
+  void argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) override;
 
  private:
   void activate() const;  // cudaSetDevice(device_): every entry point runs on its own device

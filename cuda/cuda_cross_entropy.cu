@@ -1,7 +1,7 @@
 // defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32 in one pass, deterministic
 // mean over counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss /
 // count), topk_entropy_weights (EAFT's per-token weights and its weighted mean loss),
-// target_prob_weights (DFT's)
+// target_prob_weights (DFT's), argmax_hits (an accuracy's count)
 //
 // The lm_head loss streams 128256 logits a token through the first two, twice per step: they
 // move a 16-byte word a load where the rows allow (cuda/vec.cuh). One element a load (and two passes
@@ -12,6 +12,7 @@
 
 #include "cuda/cuda_common.cuh"
 #include "cuda/vec.cuh"
+#include "engine/argmax_order.h"
 
 namespace llm {
 
@@ -182,6 +183,23 @@ __global__ void target_prob_rows_kernel(const T* logits, const int32_t* targets,
   row_loss[i] = w * token_loss;
 }
 
+// One block per row: the row is a hit when no entry precedes its target in argmax's order
+// (engine/argmax_order.h); one barrier-wide OR gathers the threads' findings.
+template <class T>
+__global__ void argmax_hits_kernel(const T* logits, const int32_t* targets, int64_t V, int ignore_index, float* hits) {
+  const T* row = logits + blockIdx.x * V;
+  const int32_t t = targets[blockIdx.x];
+  const bool counted = t != ignore_index && t >= 0 && t < V;
+  bool beaten = !counted;
+  if (counted) {
+    const float target = to_f32(row[t]);
+    for (int64_t j = threadIdx.x; j < V && !beaten; j += blockDim.x)
+      beaten = argmax_precedes(to_f32(row[j]), j, target, t);
+  }
+  beaten = __syncthreads_or(beaten);
+  if (threadIdx.x == 0) hits[blockIdx.x] = beaten ? 0.0f : 1.0f;
+}
+
 }  // namespace
 
 template <class LaunchRows>
@@ -266,6 +284,20 @@ void CudaBackend::target_prob_weights(const Tensor& logits, const Tensor& target
         row_loss);
   });
   CUDA_CHECK_OP("target_prob_weights", logits, targets, lse, weights, loss);
+}
+
+void CudaBackend::argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  if (N == 0) return;
+  activate();
+  Tensor info = scratch({1}, DType::i32);
+  check_ids(targets, V, ignore_index, /*targets=*/true, info);
+  dispatch_float("argmax_hits", logits, [&](auto tag) {
+    using T = decltype(tag);
+    argmax_hits_kernel<<<N, kThreads, 0, stream_>>>(logits.data<T>(), targets.data<int32_t>(), V, ignore_index,
+                                                    hits.data<float>());
+  });
+  CUDA_CHECK_OP("argmax_hits", logits, targets, hits);
 }
 
 }  // namespace llm

@@ -327,6 +327,9 @@ class Backend {
   // logits[i, target]) / their count (0 when none), lse from cross_entropy_forward.
   virtual void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                    int ignore_index, Tensor& weights, Tensor& loss) = 0;
+  // hits f32 (N): 1 where a row's target is its argmax (the first of equal largest logits, as
+  // torch.argmax picks), else 0 (an ignored row too). Without gradient: an accuracy's count.
+  virtual void argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) = 0;
 };
 constexpr int64_t kMaxEntropyTopK = 64;  // a GPU thread keeps its k best in registers
 

@@ -208,10 +208,12 @@ int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 // `aligned_sums`, also WPO's (Zhou et al. 2024, TRL's use_weighting) per sequence, f32
 // (num_sequences) and without gradient: the sum over the same rows of log p(target) - log sum_v p_v^2
 // (logsumexp(2 logits) - 2 logsumexp(logits)), the log-probability aligned to the policy's own
-// sampling.
+// sampling. With `argmax_hits`, f32 (num_sequences) without gradient: per sequence the count of
+// its counted rows whose target is the argmax of their logits (diffusion's accuracy).
 Tensor linear_sequence_logps(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                              const Tensor& sequences, int64_t num_sequences, int64_t chunk_rows = 0,
-                             const Tensor& targets_host = Tensor(), Tensor* aligned_sums = nullptr);
+                             const Tensor& targets_host = Tensor(), Tensor* aligned_sums = nullptr,
+                             Tensor* argmax_hits = nullptr);
 
 // Not differentiable: the reductions and updates the optimizer needs.
 double sum_squares(const Tensor& x);

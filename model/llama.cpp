@@ -427,14 +427,15 @@ Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, cons
 }
 
 Tensor LlamaModel::row_logps(const Tensor& ids, const Tensor& positions, const Tensor& rows, const Tensor& targets,
-                             const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt) {
+                             const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt,
+                             Tensor* argmax_hits) {
   const Tensor hidden = hidden_states(ids, positions, opt);
   // The scored rows gathered as an embedding lookup gathers (its backward adds each row's
   // gradient back into the hidden state it came from, twice for a row scored twice).
   const Tensor head_in = head_input(hidden, opt);
   const Tensor scored = embedding(rows, head_in, -1, head_in.dtype());
   Tensor out = linear_sequence_logps(scored, loss_head_weight(hidden.dtype(), opt), targets, sequences, num_sequences, 0,
-                                     opt.targets_host);
+                                     opt.targets_host, nullptr, argmax_hits);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

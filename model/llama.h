@@ -250,9 +250,11 @@ class LlamaModel {
   // Diffusion training: f32 (num_sequences), entry s the summed log-likelihood of targets[k] under
   // the logits of hidden row rows[k] (of the B*S) over the k whose sequences[k] is s; rows,
   // targets and sequences i32 (K), targets_host (opt) the targets on the host. Only the K scored
-  // rows go through lm_head.
+  // rows go through lm_head. With `argmax_hits`, per sequence the count of its targets that are
+  // their logits' argmax (no gradient).
   Tensor row_logps(const Tensor& ids, const Tensor& positions, const Tensor& rows, const Tensor& targets,
-                   const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt = {});
+                   const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt = {},
+                   Tensor* argmax_hits = nullptr);
 
   // Model FLOPs per token for one training step (forward + backward), for MFU: 6 x the
   // parameters other than the input embedding (PaLM's non-embedding count, torchtitan's: the

@@ -181,6 +181,24 @@ TEST_CASE("linear_cross_entropy with DFT: target-probability weights, and gradie
   CHECK(want.loss < linear_cross_entropy(h, w, targets).item());  // every weight below 1
 }
 
+// Rows of 4 logits: a clear maximum, ties (the first wins, as torch.argmax), NaNs (a NaN wins, the
+// first of two), and an ignored row (never a hit).
+const float kNaN = std::nanf("");
+const std::vector<float> kArgmaxLogits = {1, 3, 2, 0, 1, 3, 2, 0, 3, 1, 3, 0, 3, 1, 3, 0,
+                                          1, kNaN, 5, 0, 1, kNaN, 5, kNaN, 1, 2, 3, 4};
+const std::vector<int32_t> kArgmaxTargets = {1, 2, 0, 2, 2, 1, kIgnoreIndex};
+const std::vector<float> kArgmaxHits = {1, 0, 1, 0, 0, 1, 0};
+
+TEST_CASE("argmax_hits: a row hits when its target comes first in torch.argmax's order") {
+  const Tensor logits = Tensor::from_floats(kArgmaxLogits, {7, 4});
+  Tensor hits = Tensor::empty({7}, DType::f32);
+  backend(Device::cpu()).argmax_hits(logits, Tensor::from_ints(kArgmaxTargets, {7}), kIgnoreIndex, hits);
+  CHECK(hits.to_floats() == kArgmaxHits);
+  CHECK_THROWS_WITH(backend(Device::cpu()).argmax_hits(logits, Tensor::from_ints({1, 2, 0, 2, 2, 4, 0}, {7}),
+                                                       kIgnoreIndex, hits),
+                    doctest::Contains("target 4 outside the vocabulary of 4"));
+}
+
 TEST_CASE("linear_cross_entropy reads nothing on the host given the targets there") {
   const int64_t N = 13, C = 7, V = 11;
   Tensor h = randn({N, C}), w = randn({V, C});

@@ -123,6 +123,16 @@ TEST_CASE("row_logps: bidirectional logits within documents, the scored rows' lo
   }
   CHECK(got[0] == doctest::Approx(want[0]).epsilon(1e-5));
   CHECK(got[1] == doctest::Approx(want[1]).epsilon(1e-5));
+  // The accuracy's count: the scored rows' argmaxes as targets hit, one past them misses.
+  std::vector<int32_t> argmaxes(rows.size());
+  for (size_t k = 0; k < rows.size(); k++) {
+    const float* row = logits.data() + rows[k] * V;
+    argmaxes[k] = static_cast<int32_t>(std::max_element(row, row + V) - row);
+  }
+  argmaxes[2] = (argmaxes[2] + 1) % static_cast<int32_t>(V);
+  Tensor hits;
+  model.row_logps(ids, positions, rows_t, Tensor::from_ints(argmaxes, {5}), seq_t, B, opt, &hits);
+  CHECK(hits.to_floats() == std::vector<float>{3, 1});
   // Bidirectional: position 0's logits read a later token of its document, and not another's.
   const Tensor later = Tensor::from_ints({1, 5, 11, 7, 8, 1, 9, 10, 0, 0}, {B, S});
   const Tensor other_doc = Tensor::from_ints({1, 5, 6, 12, 8, 1, 9, 10, 0, 0}, {B, S});
@@ -183,8 +193,9 @@ TEST_CASE("llm_train: a diffusion run adds its mask token, trains, evaluates and
   out = check_resume_exact(straight, resumed, cfg, nullptr, "", 2);
   CHECK(records_without_speed(straight.out("metrics.jsonl")) == records_without_speed(resumed.out("metrics.jsonl")));
   const std::string metrics = read_file(straight.out("metrics.jsonl"));
-  for (const char* key : {"\"ce_loss\"", "\"mask_ratio\"", "\"num_masked_tokens\"", "\"avg_p_mask\"",
-                          "\"answer_ratio\"", "\"avg_answer_length\"", "\"importance_weight_avg\"", "\"eval_ce_loss\""})
+  for (const char* key : {"\"ce_loss\"", "\"accuracy\"", "\"mask_ratio\"", "\"num_masked_tokens\"", "\"avg_p_mask\"",
+                          "\"answer_ratio\"", "\"avg_answer_length\"", "\"importance_weight_avg\"", "\"eval_ce_loss\"",
+                          "\"eval_accuracy\""})
     CHECK_MESSAGE(metrics.find(key) != std::string::npos, key);
   // 128002 is past the byte tokenizer's plain tokens: <|diffusion_mask|> is added, as Axolotl adds it.
   CHECK_MESSAGE(out.find("diffusion: mask token <|diffusion_mask|> (id 259, added)") != std::string::npos, out);

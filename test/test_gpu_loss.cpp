@@ -136,6 +136,31 @@ TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows
   check_close("aligned sums", gpu_aligned, cpu_aligned, tolerance(DType::f32));
 }
 
+// The CUDA kernel's argmax order: a row of 1000 (several strides of a block) with its maximum in
+// each thread's stride in turn, ties and NaNs, in f32 and bf16 (whose values are exact here).
+TEST_CASE("argmax_hits on CUDA: the CPU's hits, ties to the first, a NaN winning") {
+  const int64_t N = 6, V = 1000;
+  std::vector<float> logits(N * V);
+  for (int64_t i = 0; i < N * V; i++) logits[i] = static_cast<float>((i * 37) % 101) / 8.0f;  // 0 .. 12.5
+  const float nan = std::nanf("");
+  logits[0 * V + 700] = 20;                             // row 0: one maximum, late in the row
+  logits[1 * V + 3] = logits[1 * V + 900] = 20;         // row 1: a tie, the first wins
+  logits[2 * V + 3] = logits[2 * V + 900] = 20;         // row 2: the same tie, aimed at the second
+  logits[3 * V + 999] = nan;                            // row 3: a NaN wins
+  logits[4 * V + 10] = nan, logits[4 * V + 500] = nan;  // row 4: the first NaN wins
+  const std::vector<int32_t> targets = {700, 3, 900, 999, 500, kIgnoreIndex};
+  for (DType t : kDtypes) {
+    const std::string dtype_str = dtype_name(t);
+    CAPTURE(dtype_str);
+    const Tensor x = Tensor::from_floats(logits, {N, V}).to(t), ids = Tensor::from_ints(targets, {N});
+    Tensor cpu = Tensor::empty({N}, DType::f32), gpu = Tensor::empty({N}, DType::f32, kGpu);
+    backend(Device::cpu()).argmax_hits(x.to(DType::f32), ids, kIgnoreIndex, cpu);
+    backend(kGpu).argmax_hits(x.to(kGpu), ids.to(kGpu), kIgnoreIndex, gpu);
+    CHECK(cpu.to_floats() == std::vector<float>{1, 1, 0, 1, 0, 0});
+    CHECK(gpu.to_floats() == cpu.to_floats());
+  }
+}
+
 // The fused losses handed an f32 master under bf16 compute (model/llama.cpp's loss_head_weight):
 // they cast it themselves and form its gradient in f32, summed over the chunks (4 rows each here)
 // in f32 (engine/ops/head_weight.h); the same loss as with the weight cast before them, and

@@ -2,6 +2,7 @@
 // of a row (KTO) against TRL's formulas, and runs of llm_train with rl: dpo / ipo / kto against TRL's
 // trainers written out in torch (reference log-probabilities, ranks, resume, metrics).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
 #include <cmath>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -111,6 +112,31 @@ TEST_CASE("linear_sequence_logps: the summed log-likelihood of each sequence in 
   CHECK_THROWS_WITH(linear_sequence_logps(h, w, t, seq, 3), doctest::Contains("names sequence 3 of 3"));
   Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N});
   CHECK_THROWS_WITH(linear_sequence_logps(h, w, bad, seq, S), doctest::Contains("outside the vocabulary"));
+}
+
+TEST_CASE("linear_sequence_logps: per sequence, the count of rows whose target is their logits' argmax") {
+  const int64_t N = 13, C = 7, V = 11, S = 4;
+  Tensor h = randn({N, C}), w = randn({V, C});
+  const std::vector<float> logits = linear(h, w).to_floats();
+  // Every other row's target its argmax, the rest the next token past it (never the argmax).
+  std::vector<int32_t> targets(N);
+  for (int64_t i = 0; i < N; i++) {
+    const float* row = logits.data() + i * V;
+    const int32_t top = static_cast<int32_t>(std::max_element(row, row + V) - row);
+    targets[i] = i % 5 == 4 ? kIgnoreIndex : i % 2 == 0 ? top : (top + 1) % static_cast<int32_t>(V);
+  }
+  const std::vector<int32_t> sequences = {0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0};
+  std::vector<float> expected(S, 0.0f);
+  for (int64_t i = 0; i < N; i++)
+    if (targets[i] != kIgnoreIndex && i % 2 == 0) expected[sequences[i]] += 1;
+  Tensor t = Tensor::from_ints(targets, {N}), seq = Tensor::from_ints(sequences, {N});
+  for (int64_t chunk : {1, 4, 0}) {
+    CAPTURE(chunk);
+    Tensor aligned, hits;  // WPO's pass doubles the logits: the hits are counted before it
+    const Tensor logps = linear_sequence_logps(h, w, t, seq, S, chunk, Tensor(), &aligned, &hits);
+    CHECK(hits.to_floats() == expected);
+    CHECK(logps.to_floats() == linear_sequence_logps(h, w, t, seq, S, chunk).to_floats());
+  }
 }
 
 TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's, SimPO's and ORPO's losses, gradients and rewards") {

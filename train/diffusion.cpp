@@ -48,13 +48,14 @@ DiffusionDraw draw_diffusion_masks(const std::vector<int32_t>& inputs, const std
   return d;
 }
 
-void DiffusionMetrics::add(const DiffusionDraw& d, int64_t B, double ce_sum, bool importance_weighting) {
+void DiffusionMetrics::add(const DiffusionDraw& d, int64_t B, double ce_sum, double hits, bool importance_weighting) {
   const double masked = static_cast<double>(d.masked);
   micro_batches += 1;
   mask_ratio += masked / static_cast<double>(d.tokens);
   num_masked_tokens += masked;
   avg_p_mask += d.masked > 0 ? d.p_sum / masked : 0.0;
   ce_loss += d.masked > 0 ? ce_sum / masked : 0.0;
+  accuracy += d.masked > 0 ? hits / masked : 0.0;
   answer_ratio += static_cast<double>(d.labelled) / static_cast<double>(d.tokens);
   avg_answer_length += static_cast<double>(d.labelled) / static_cast<double>(B);
   // With none masked Axolotl's weight is 1 / 1.
@@ -65,10 +66,11 @@ void DiffusionMetrics::add(const DiffusionDraw& d, int64_t B, double ce_sum, boo
 std::string DiffusionMetrics::json(const std::string& prefix) const {
   if (micro_batches == 0) return "";
   const double n = micro_batches;
-  std::string out = fmt::format(", \"{0}ce_loss\": {1:.9g}, \"{0}mask_ratio\": {2:.9g}, \"{0}num_masked_tokens\": {3:.0f}, "
-                                "\"{0}avg_p_mask\": {4:.9g}, \"{0}answer_ratio\": {5:.9g}, \"{0}avg_answer_length\": {6:.9g}",
-                                prefix, ce_loss / n, mask_ratio / n, num_masked_tokens, avg_p_mask / n, answer_ratio / n,
-                                avg_answer_length / n);
+  std::string out = fmt::format(", \"{0}ce_loss\": {1:.9g}, \"{0}accuracy\": {2:.9g}, \"{0}mask_ratio\": {3:.9g}, "
+                                "\"{0}num_masked_tokens\": {4:.0f}, \"{0}avg_p_mask\": {5:.9g}, \"{0}answer_ratio\": {6:.9g}, "
+                                "\"{0}avg_answer_length\": {7:.9g}",
+                                prefix, ce_loss / n, accuracy / n, mask_ratio / n, num_masked_tokens, avg_p_mask / n,
+                                answer_ratio / n, avg_answer_length / n);
   if (importance_weight_avg > 0)
     out += fmt::format(", \"{}importance_weight_avg\": {:.9g}", prefix, importance_weight_avg / n);
   return out;
@@ -76,17 +78,19 @@ std::string DiffusionMetrics::json(const std::string& prefix) const {
 
 std::string DiffusionMetrics::text() const {
   if (micro_batches == 0) return "";
-  return fmt::format(" | ce_loss {:.4f} | mask_ratio {:.3f}", ce_loss / micro_batches, mask_ratio / micro_batches);
+  return fmt::format(" | ce_loss {:.4f} | accuracy {:.3f} | mask_ratio {:.3f}", ce_loss / micro_batches,
+                     accuracy / micro_batches, mask_ratio / micro_batches);
 }
 
 void DiffusionMetrics::to_array(double* out) const {
-  const double values[kFields] = {micro_batches, mask_ratio,   num_masked_tokens, avg_p_mask,
-                                   ce_loss,       answer_ratio, avg_answer_length, importance_weight_avg};
+  // accuracy last: a checkpoint from before it was kept reads it as 0
+  const double values[kFields] = {micro_batches, mask_ratio,        num_masked_tokens,     avg_p_mask, ce_loss,
+                                   answer_ratio,  avg_answer_length, importance_weight_avg, accuracy};
   std::copy(values, values + kFields, out);
 }
 
 DiffusionMetrics DiffusionMetrics::from_array(const double* in) {
-  return {in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]};
+  return {in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8]};
 }
 
 }  // namespace llm

@@ -54,18 +54,18 @@ struct DiffusionDraw {
 
 // Axolotl's diffusion trainer's logged metrics, which it keeps per micro-batch (store_metrics, on
 // rank 0) and averages at each log (num_masked_tokens summed): sums since the last log line.
-// Its accuracy (an argmax over the masked tokens' logits) is not computed.
 struct DiffusionMetrics {
   double micro_batches = 0, mask_ratio = 0, num_masked_tokens = 0, avg_p_mask = 0, ce_loss = 0, answer_ratio = 0,
-         avg_answer_length = 0, importance_weight_avg = 0;
-  // One micro-batch of B rows: its draw and its masked tokens' summed cross-entropy.
-  void add(const DiffusionDraw& draw, int64_t B, double ce_sum, bool importance_weighting);
+         avg_answer_length = 0, importance_weight_avg = 0, accuracy = 0;
+  // One micro-batch of B rows: its draw, its masked tokens' summed cross-entropy and the count of
+  // them whose logits' argmax is the token.
+  void add(const DiffusionDraw& draw, int64_t B, double ce_sum, double hits, bool importance_weighting);
   // The means (num_masked_tokens the sum) as metrics.jsonl members, ", \"<prefix>mask_ratio\": ...";
   // "" without a micro-batch.
   std::string json(const std::string& prefix) const;
   std::string text() const;  // " | ce_loss 3.1 | mask_ratio 0.48" for the log line
   // The sums as one array, for a checkpoint, and back.
-  static constexpr int kFields = 8;
+  static constexpr int kFields = 9;
   void to_array(double* out) const;
   static DiffusionMetrics from_array(const double* in);
 };

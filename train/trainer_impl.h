@@ -165,12 +165,12 @@ struct Trainer::Impl {
   // loss over micro-batches and ranks.
   double accumulate_gradients();
   // Diffusion training's pass over micro-batch `b` (its inputs on the host as `inputs_host`), its
-  // masks drawn from `seed` (train/diffusion.h): the loss and each row's log-likelihood of its
-  // masked tokens, on the device, and the draw.
+  // masks drawn from `seed` (train/diffusion.h): the loss, and each row's log-likelihood of its
+  // masked tokens and count of them its logits' argmax predicts, on the device, and the draw.
   struct DiffusionPass {
-    Tensor loss, logps;
+    Tensor loss, logps, hits;
     DiffusionDraw draw;
-    void add_to(DiffusionMetrics& m, bool importance_weighting) const;  // reads logps (waits for the device)
+    void add_to(DiffusionMetrics& m, bool importance_weighting) const;  // reads logps and hits (waits for the device)
   };
   DiffusionPass diffusion_pass(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt);
   DiffusionMetrics diffusion_since_log;  // the step's, summed until the next log line (checkpointed)

@@ -110,17 +110,19 @@ Trainer::Impl::DiffusionPass Trainer::Impl::diffusion_pass(const Batch& b, const
                                                   seed);
   const int64_t K = static_cast<int64_t>(draw.targets.size());
   opt.targets_host = Tensor::from_ints(draw.targets, {K});
+  Tensor hits;
   const Tensor logps = model->row_logps(Tensor::from_ints(draw.noisy, {B, S}).to(device), b.positions.to(device),
                                         Tensor::from_ints(draw.rows, {K}).to(device), opt.targets_host.to(device),
-                                        Tensor::from_ints(draw.sequences, {K}).to(device), B, opt);
+                                        Tensor::from_ints(draw.sequences, {K}).to(device), B, opt, &hits);
   Tensor loss = sum(mul(logps, Tensor::from_floats(draw.coefficients, {B}).to(device)));
-  return {std::move(loss), logps.detach(), std::move(draw)};
+  return {std::move(loss), logps.detach(), std::move(hits), std::move(draw)};
 }
 
 void Trainer::Impl::DiffusionPass::add_to(DiffusionMetrics& m, bool importance_weighting) const {
-  double ce_sum = 0;  // the masked tokens' cross-entropies: minus their log-likelihoods
+  double ce_sum = 0, hit_count = 0;  // the masked tokens' cross-entropies (minus their log-likelihoods), argmax hits
   for (const float row : logps.to_floats()) ce_sum -= row;
-  m.add(draw, logps.numel(), ce_sum, importance_weighting);
+  for (const float row : hits.to_floats()) hit_count += row;
+  m.add(draw, logps.numel(), ce_sum, hit_count, importance_weighting);
 }
 
 LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {

@@ -114,6 +114,7 @@ class CpuBackend : public Backend {
                             float alpha, int ignore_index, Tensor& weights, Tensor& loss) override;
   void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
                            Tensor& weights, Tensor& loss) override;
+  void argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) override;
 };
 
 CpuBackend& cpu_backend();

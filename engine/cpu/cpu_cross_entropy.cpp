@@ -1,11 +1,12 @@
 // defines: CPU softmax cross-entropy (forward: per-row logsumexp and the mean loss; backward), and
 // topk_entropy_weights (EAFT's per-token weights and its weighted mean loss), target_prob_weights
-// (DFT's)
+// (DFT's), argmax_hits (an accuracy's count)
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
 
+#include "engine/argmax_order.h"
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_simd_math.h"
@@ -145,6 +146,23 @@ void CpuBackend::target_prob_weights(const Tensor& logits, const Tensor& targets
     count++;
   }
   loss.data<float>()[0] = count ? static_cast<float>(total / static_cast<double>(count)) : 0.0f;
+}
+
+void CpuBackend::argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) {
+  require_f32("argmax_hits", logits);
+  OpTimer timer("argmax_hits");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const float* x = logits.data<float>();
+  const int32_t* t = targets.data<int32_t>();
+  float* out = hits.data<float>();
+  count_targets(targets, ignore_index, V);  // refuses a target outside the vocabulary
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    const float* row = x + i * V;
+    bool hit = t[i] != ignore_index;
+    for (int64_t j = 0; hit && j < V; j++) hit = !argmax_precedes(row[j], j, row[t[i]], t[i]);
+    out[i] = hit ? 1.0f : 0.0f;
+  }
 }
 
 }  // namespace llm

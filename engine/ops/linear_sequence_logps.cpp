@@ -44,7 +44,7 @@ void row_target_logps(const Tensor& logits, const std::vector<int32_t>& targets,
 
 Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
                              const Tensor& sequences_in, int64_t num_sequences, int64_t chunk_rows,
-                             const Tensor& targets_host, Tensor* aligned_sums) {
+                             const Tensor& targets_host, Tensor* aligned_sums, Tensor* argmax_hits) {
   LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
             "linear_sequence_logps: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() + " and " +
                 weight_in.str());
@@ -80,10 +80,12 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
   Tensor logps = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
   Tensor lse = Tensor::empty({std::max<int64_t>(total, 1)}, DType::f32, hidden.device());  // kept for backward
   if (aligned_sums) *aligned_sums = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
+  if (argmax_hits) *argmax_hits = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
   {
     Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
     Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
     Tensor row_logps = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
+    Tensor row_hits = argmax_hits ? Tensor::empty({chunk_rows}, DType::f32, hidden.device()) : Tensor();
     // WPO: the logsumexp of 2 x the logits, and each row's aligned log-probability.
     Tensor doubled_lse, aligned;
     if (aligned_sums) {
@@ -100,6 +102,11 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
       // The sum per sequence: a scatter-add of rows, in row order on every backend.
       Tensor sums = logps.reshape({num_sequences, 1});
       be.embedding_backward(chunk_sequences, rl.reshape({rows, 1}), sums);
+      if (argmax_hits) {  // before WPO's doubling below rewrites the logits
+        Tensor rh = row_hits.narrow(0, 0, rows), hits = argmax_hits->reshape({num_sequences, 1});
+        be.argmax_hits(lg, chunk_targets, kIgnoreIndex, rh);
+        be.embedding_backward(chunk_sequences, rh.reshape({rows, 1}), hits);
+      }
       if (aligned_sums) {  // log p - (logsumexp(2 logits) - 2 logsumexp(logits)), summed the same way
         Tensor dl = doubled_lse.narrow(0, 0, rows), al = aligned.narrow(0, 0, rows);
         be.scale(lg, 2.0f);  // the chunk's logits are not read again (backward computes them afresh)
