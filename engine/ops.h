@@ -66,8 +66,10 @@ struct AddNorm {
 AddNorm add_rmsnorm(const Tensor& x, const Tensor& r, const Tensor& weight, float eps);
 
 // RoPE as HF's Llama (rotate_half: dims i and i + D/2 form a pair), with HF's frequency scaling
-// of `type` when factor > 0: Llama 3's, linear (every frequency over factor) or YaRN's.
-enum class RopeType { llama3, linear, yarn };
+// of `type` when factor > 0: Llama 3's, linear (every frequency over factor) or YaRN's. Dynamic
+// NTK scales only positions past max_position_embeddings, which a config keeps training below
+// (train/config.cpp): its frequencies are the unscaled ones.
+enum class RopeType { llama3, linear, yarn, dynamic };
 struct RopeConfig {
   float theta = 500000.0f;
   float factor = 0.0f;  // 0: no scaling

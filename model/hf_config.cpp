@@ -96,8 +96,8 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max
   const char* type_key = s.get("type") && !s.get("rope_type") ? "type" : "rope_type";  // older
   const json* type = s.get(type_key);
   if (type && *type == "default") return rope;
-  if (!type || (*type != "llama3" && *type != "linear" && *type != "yarn"))
-    s.fail(type_key, "llama3, linear, yarn or default (the scalings built; dynamic and longrope are not)");
+  if (!type || (*type != "llama3" && *type != "linear" && *type != "yarn" && *type != "dynamic"))
+    s.fail(type_key, "llama3, linear, yarn, dynamic or default (the scalings built; longrope is not)");
   const json* factor = s.get("factor");
   if (!factor || !factor->is_number() || factor->get<double>() < 1)
     s.fail("factor", "a number >= 1");
@@ -107,8 +107,8 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max
   for (const ConfigFields* where : std::initializer_list<const ConfigFields*>{&s, &f})
     if (const json* partial = where->get("partial_rotary_factor"); partial && !(partial->is_number() && partial->get<double>() == 1))
       where->fail("partial_rotary_factor", "1 with rope_type " + type->get<std::string>() + " (Llama rotates the whole head)");
-  if (*type == "linear") {
-    rope.type = RopeType::linear;
+  if (*type == "linear" || *type == "dynamic") {
+    rope.type = *type == "linear" ? RopeType::linear : RopeType::dynamic;
     return rope;
   }
   // Not given: max_position_embeddings, as transformers 5's standardize_rope_params fills it in.
@@ -220,8 +220,8 @@ std::string hf_generation_config_json(const LlamaConfig& c, HfTokenIds ids) {
 std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
   const RopeConfig& r = c.rope;
   json rope_scaling = nullptr;
-  if (r.factor > 0.0f && r.type == RopeType::linear) {
-    rope_scaling = {{"rope_type", "linear"}, {"factor", decimal(r.factor)}};
+  if (r.factor > 0.0f && (r.type == RopeType::linear || r.type == RopeType::dynamic)) {
+    rope_scaling = {{"rope_type", r.type == RopeType::linear ? "linear" : "dynamic"}, {"factor", decimal(r.factor)}};
   } else if (r.factor > 0.0f && r.type == RopeType::yarn) {
     rope_scaling = {{"rope_type", "yarn"},
                     {"factor", decimal(r.factor)},

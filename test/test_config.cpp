@@ -89,17 +89,17 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
   CHECK(c.model.rope.original_max_position_embeddings == 4096);
   CHECK(c.model.rope.theta == 500000.0f);
   CHECK(parse("rope_scaling: {rope_type: linear, factor: 4}\n").model.rope.type == RopeType::linear);
-  CHECK(error_with("rope_scaling: {rope_type: dynamic, factor: 4}\n") ==
-        "cfg.yaml:3: rope_scaling.rope_type: expected llama3, linear or yarn (the scalings built; dynamic and longrope "
-        "are not), got 'dynamic'");
+  CHECK(error_with("rope_scaling: {rope_type: longrope, factor: 4}\n") ==
+        "cfg.yaml:3: rope_scaling.rope_type: expected llama3, linear, yarn or dynamic (the scalings built; longrope "
+        "is not), got 'longrope'");
   CHECK(error_with("rope_scaling: {rope_type: yarn}\n") ==
         "cfg.yaml:3: rope_scaling.factor: expected a number (yarn's scaling needs factor, as transformers), got none");
   CHECK(error_with("rope_scaling: {factor: 4}\n") ==
-        "cfg.yaml:3: rope_scaling.rope_type: expected llama3, linear or yarn, got none");
+        "cfg.yaml:3: rope_scaling.rope_type: expected llama3, linear, yarn or dynamic, got none");
   CHECK(error_with("rope_scaling:\n  rope_type: llama3\n  factor: 0.5\n") ==
         "cfg.yaml:5: rope_scaling.factor: expected a number >= 1, got 0.5");
   CHECK(error_with("rope_scaling: 8\n") ==
-        "cfg.yaml:3: rope_scaling: expected a map {rope_type: llama3, linear or yarn, factor, ...} or null, got 8");
+        "cfg.yaml:3: rope_scaling: expected a map {rope_type: llama3, linear, yarn or dynamic, factor, ...} or null, got 8");
   CHECK(
       starts_with(error_with("rope_scaling: {rope_type: llama3, factor: 8, low_freq_factor: 4, high_freq_factor: 4, "
                              "original_max_position_embeddings: 8192}\n"),

@@ -38,8 +38,8 @@ TEST_CASE("model_config: Axolotl's HF field overrides, read as the top-level key
   CHECK(yarn.model.max_position_embeddings == 8192);
   CHECK(yarn.model.pad_token_id == 2);
   CHECK(error_with("model_config: {rope_scaling: {rope_type: longrope, factor: 4}}\n") ==
-        "cfg.yaml:3: model_config.rope_scaling.rope_type: expected llama3, linear or yarn (the scalings built; dynamic "
-        "and longrope are not), got 'longrope'");
+        "cfg.yaml:3: model_config.rope_scaling.rope_type: expected llama3, linear, yarn or dynamic (the scalings "
+        "built; longrope is not), got 'longrope'");
   CHECK(error_with("model_config: {hidden_act: gelu}\n") ==
         "cfg.yaml:3: model_config.hidden_act: expected silu (activations other than SwiGLU's silu are not built), got gelu");
   CHECK(starts_with(error_with("model_config: {sliding_window: 4096}\n"),
@@ -215,6 +215,13 @@ TEST_CASE("use_pose: its context length needed and at least sequence_len; with p
   CHECK(error_of(pairs + "use_pose: true\npose_max_context_len: 4096\n").find("use_pose: expected no rl with it") !=
         std::string::npos);
   CHECK(starts_with(error_with("pose_split_on_token_ids: 5\n"), "cfg.yaml:3: pose_split_on_token_ids: expected a list of token ids"));
+  // Dynamic NTK's scaling past max_position_embeddings (history-dependent in transformers) is not
+  // built: PoSE's skips must stay below it.
+  const std::string dynamic = "sequence_len: 64\nmax_position_embeddings: 2048\nrope_scaling: {rope_type: dynamic, factor: 2}\n";
+  CHECK(parse(dynamic + "use_pose: true\npose_max_context_len: 2048\n").model.rope.type == RopeType::dynamic);
+  CHECK(error_with(dynamic + "use_pose: true\npose_max_context_len: 4096\n") ==
+        "cfg.yaml:6: use_pose: expected pose_max_context_len at most max_position_embeddings, 2048, with rope_scaling "
+        "dynamic (its scaling past that length is not built), got pose_max_context_len 4096");
 }
 
 // Axolotl's preference builder passes neither key to TRL's trainers, whose sampler is the Trainer's.

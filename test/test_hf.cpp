@@ -152,9 +152,23 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
   write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                        "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"rope_type": "linear", "factor": 2}})");
   CHECK(read_hf_config(path).rope.type == RopeType::linear);
+  // Dynamic NTK: unscaled frequencies below max_position_embeddings (all training reaches), and
+  // written back for inference past it.
   write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                       "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"rope_type": "dynamic", "factor": 2}})");
-  CHECK_THROWS_WITH_AS(read_hf_config(path), doctest::Contains("dynamic and longrope are not"), UserError);
+                       "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"type": "dynamic", "factor": 2}})");
+  const LlamaConfig dynamic = read_hf_config(path);
+  CHECK((dynamic.rope.type == RopeType::dynamic && dynamic.rope.factor == 2.0f));
+  RopeConfig unscaled = dynamic.rope;
+  unscaled.factor = 0.0f;
+  CHECK(rope_inv_freq(dynamic.rope, 16) == rope_inv_freq(unscaled, 16));
+  CHECK(rope_attention_factor(dynamic.rope) == 1.0f);
+  write_file(path, hf_config_json(dynamic, DType::f32, {1, 2}));
+  const nlohmann::json written = nlohmann::json::parse(read_file(path)).at("rope_scaling");
+  CHECK(written == nlohmann::json({{"rope_type", "dynamic"}, {"factor", 2.0}}));
+  CHECK(read_hf_config(path).rope.type == RopeType::dynamic);
+  write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"rope_type": "longrope", "factor": 2}})");
+  CHECK_THROWS_WITH_AS(read_hf_config(path), doctest::Contains("longrope is not"), UserError);
 }
 
 // transformers' own LlamaForCausalLM in f32 (tools/make_hf_reference.py wrote its save_pretrained
@@ -199,9 +213,9 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
   for (const Case& c :
        {Case{{{"head_dim", 128}}, "head_dim: expected hidden_size / num_attention_heads"},
         Case{{{"rope_scaling", {{"rope_type", "longrope"}, {"factor", 4.0}}}},
-             "rope_scaling.rope_type: expected llama3, linear, yarn or default"},
+             "rope_scaling.rope_type: expected llama3, linear, yarn, dynamic or default"},
         Case{{{"rope_scaling", nullptr}, {"rope_parameters", {{"rope_type", "dynamic"}, {"rope_theta", 1e4}}}},
-             "rope_parameters.rope_type: expected llama3, linear, yarn or default"},
+             "rope_parameters.factor: expected a number >= 1"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
              "rope_scaling.factor: expected a number >= 1"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}}}},

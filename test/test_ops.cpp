@@ -429,6 +429,21 @@ TEST_CASE("rope_inv_freq: linear and YaRN scaling as HF's (YaRN: factor 4, beta 
   CHECK(rope_attention_factor(yarn) == doctest::Approx(1.0).epsilon(1e-6));
   yarn.attention_factor = 1.5f;
   CHECK(rope_attention_factor(yarn) == 1.5f);
+  // truncate false: the ramp's ends are the correction dims themselves, not rounded (transformers
+  // 5); beta_fast 16 and beta_slow 2 over an original 8192 at head_dim 64.
+  RopeConfig exact{500000.0f, 2.0f};
+  exact.type = RopeType::yarn, exact.truncate = false, exact.beta_fast = 16.0f, exact.beta_slow = 2.0f;
+  const std::vector<float> base64 = rope_inv_freq({500000.0f}, 64), exact_freqs = rope_inv_freq(exact, 64);
+  const auto correction_dim = [](double rotations) {
+    return 64.0 * std::log(8192.0 / (rotations * 2.0 * M_PI)) / (2.0 * std::log(500000.0));
+  };
+  const double low = correction_dim(16.0), high = correction_dim(2.0);
+  REQUIRE(low != std::floor(low));  // a ramp that rounding would move
+  for (int i = 0; i < 32; i++) {
+    CAPTURE(i);
+    const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
+    CHECK(exact_freqs[i] == doctest::Approx(base64[i] / 2.0 * ramp + base64[i] * (1 - ramp)).epsilon(1e-6));
+  }
 }
 
 TEST_CASE("rope: YaRN's attention factor scales the rotation and its gradient") {

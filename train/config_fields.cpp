@@ -71,8 +71,10 @@ std::vector<ConfigField> make_fields() {
       integer("max_position_embeddings", model, MEMBER(model.max_position_embeddings), 1,
               kMaxPositions, "longest sequence the model takes"),
       number("rope_theta", model, MEMBER(model.rope.theta), kPositive, "RoPE base"),
-      {"rope_scaling", model, "a map {rope_type: llama3, linear or yarn, factor, ...} or null",
-       "RoPE frequency scaling as HF's: Llama 3's, linear or YaRN's (with its attention factor); null: none",
+      {"rope_scaling", model, "a map {rope_type: llama3, linear, yarn or dynamic, factor, ...} or null",
+       "RoPE frequency scaling as HF's: Llama 3's, linear, YaRN's (with its attention factor) or dynamic NTK's "
+       "(which scales only positions past max_position_embeddings, never reached in training: the frequencies "
+       "stay unscaled, and the exported config keeps it for inference); null: none",
        read_rope_scaling, write_rope_scaling,
        true},
       number("rms_norm_eps", model, MEMBER(model.rms_norm_eps), kPositive, "RMSNorm epsilon"),

@@ -66,13 +66,13 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   std::string type;
   std::set<std::string> given;
   const Range kAtLeastOne{1, false, kInf, true};
-  for_fields(n, w, "a map {rope_type: llama3, linear or yarn, factor, ...} or null",
+  for_fields(n, w, "a map {rope_type: llama3, linear, yarn or dynamic, factor, ...} or null",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                given.insert(key);
                if (key == "rope_type" || key == "type") {  // "type": older HF configs
                  type = read_string(v, wk);
-                 if (type != "llama3" && type != "linear" && type != "yarn")
-                   fail(wk, "llama3, linear or yarn (the scalings built; dynamic and longrope are not)", "'" + type + "'");
+                 if (type != "llama3" && type != "linear" && type != "yarn" && type != "dynamic")
+                   fail(wk, "llama3, linear, yarn or dynamic (the scalings built; longrope is not)", "'" + type + "'");
                } else if (key == "factor") {
                  s.factor = float(read_double(v, wk, kAtLeastOne));
                } else if (key == "low_freq_factor") {
@@ -92,8 +92,11 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
                  ctx.unknown.insert(wk.key);
                }
              });
-  if (type.empty()) fail(w.child(".rope_type", n), "llama3, linear or yarn", "none");
-  s.type = type == "linear" ? RopeType::linear : type == "yarn" ? RopeType::yarn : RopeType::llama3;
+  if (type.empty()) fail(w.child(".rope_type", n), "llama3, linear, yarn or dynamic", "none");
+  s.type = type == "linear"    ? RopeType::linear
+           : type == "yarn"    ? RopeType::yarn
+           : type == "dynamic" ? RopeType::dynamic
+                               : RopeType::llama3;
   // As transformers' rope validation (a KeyError), which the map reaches through Axolotl.
   const bool llama3 = s.type == RopeType::llama3;
   const std::vector<std::string> needed =
@@ -116,7 +119,9 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 std::string write_rope_scaling(const TrainConfig& c) {
   const RopeConfig& r = c.model.rope;
   if (r.factor == 0.0f) return "null";
-  if (r.type == RopeType::linear) return "{rope_type: linear, factor: " + yaml_number(r.factor) + "}";
+  if (r.type == RopeType::linear || r.type == RopeType::dynamic)
+    return std::string("{rope_type: ") + (r.type == RopeType::linear ? "linear" : "dynamic") +
+           ", factor: " + yaml_number(r.factor) + "}";
   if (r.type == RopeType::yarn) {
     std::string out = "{rope_type: yarn, factor: " + yaml_number(r.factor) +
                       ", original_max_position_embeddings: " + std::to_string(r.original_max_position_embeddings) +

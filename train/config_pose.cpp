@@ -48,6 +48,14 @@ void check_pose(const TrainConfig& c, const Where& w) {
     fail(w, "pose_max_context_len at least sequence_len, " + std::to_string(c.data.sequence_len),
          "pose_max_context_len " + std::to_string(p.max_context_len));
   if (!c.rl.empty()) fail(w, "no rl with it (PoSE is supervised fine-tuning's)", "rl: " + c.rl);
+  // Dynamic NTK rescales RoPE once a position passes max_position_embeddings, by the longest batch
+  // seen until then (transformers' frequency cache): not built, and only PoSE's skips get there.
+  const RopeConfig& rope = c.model.rope;
+  if (rope.factor > 0.0f && rope.type == RopeType::dynamic && p.max_context_len > c.model.max_position_embeddings)
+    fail(w,
+         "pose_max_context_len at most max_position_embeddings, " + std::to_string(c.model.max_position_embeddings) +
+             ", with rope_scaling dynamic (its scaling past that length is not built)",
+         "pose_max_context_len " + std::to_string(p.max_context_len));
 }
 
 }  // namespace llm

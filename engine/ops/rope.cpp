@@ -57,7 +57,7 @@ std::vector<float> rope_inv_freq(const RopeConfig& c, int head_dim) {
   std::vector<float> inv_freq(head_dim / 2);
   for (int i = 0; i < head_dim / 2; i++)
     inv_freq[i] = 1.0f / std::pow(c.theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-  if (c.factor <= 0.0f) return inv_freq;
+  if (c.factor <= 0.0f || c.type == RopeType::dynamic) return inv_freq;
   if (c.type == RopeType::linear) {  // HF's _compute_linear_scaling_rope_parameters
     for (float& f : inv_freq) f /= c.factor;
     return inv_freq;
