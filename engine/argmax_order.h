@@ -10,7 +10,8 @@ namespace llm {
 // Whether argmax picks entry (a, i) over entry (b, j) of one row: a NaN over any number (torch
 // propagates it), a larger value over a smaller one, and of equal values (or two NaNs) the
 // lower index.
-LLM_HOST_DEVICE bool argmax_precedes(float a, int64_t i, float b, int64_t j) {
+template <class Real>
+LLM_HOST_DEVICE bool argmax_precedes(Real a, int64_t i, Real b, int64_t j) {
   const bool a_nan = a != a, b_nan = b != b;
   if (a_nan || b_nan) return a_nan && (!b_nan || i < j);
   return a > b || (a == b && i < j);

@@ -200,7 +200,7 @@ TEST_CASE("llm_train: a diffusion run adds its mask token, trains, evaluates and
   // 128002 is past the byte tokenizer's plain tokens: <|diffusion_mask|> is added, as Axolotl adds it.
   CHECK_MESSAGE(out.find("diffusion: mask token <|diffusion_mask|> (id 259, added)") != std::string::npos, out);
   CHECK_MESSAGE(out.find("embed_tokens and lm_head get 1 new rows") != std::string::npos, out);
-  CHECK_MESSAGE(out.find("diffusion.generate_samples") != std::string::npos, out);  // listed unused
+  CHECK_MESSAGE(out.find("GENERATED SAMPLES") == std::string::npos, out);  // generation_interval 250
   CHECK_MESSAGE(out.find("eval step 4") != std::string::npos, out);
   for (const std::string& line : train_records(straight.out("metrics.jsonl"))) {
     const double loss = number_after(line, "\"loss\":");
@@ -219,6 +219,28 @@ TEST_CASE("llm_train: a log window's diffusion metrics are checkpointed: a resum
   const std::vector<std::string> straight = records_without_speed(ws.out("metrics.jsonl"));
   CHECK(straight == records_without_speed(again + "/metrics.jsonl"));
   CHECK(straight.size() == 2 + 1);  // steps 2 and 4, and the last evaluation
+}
+
+TEST_CASE("llm_train: denoised samples every generation_interval steps, from the evaluation rows, as Axolotl prints") {
+  Workspace ws("diffusion_samples");
+  const std::string cfg = "plugins: [axolotl.integrations.diffusion.DiffusionPlugin]\n"
+                          "diffusion: {generation_interval: 2, num_generation_samples: 2, generation_steps: 3}\n"
+                          "max_steps: 3\n";
+  Run r = run_train(ws.config(cfg));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK_MESSAGE(r.output.find("GENERATED SAMPLES (step 2)") != std::string::npos, r.output);
+  CHECK(r.output.find("GENERATED SAMPLES (step 1)") == std::string::npos);
+  CHECK(r.output.find("GENERATED SAMPLES (step 3)") == std::string::npos);
+  for (const char* part : {"Sample 1:\n\tOriginal (", "Sample 2:\n\tOriginal (", "[MASK]", "\tGenerated: "})
+    CHECK_MESSAGE(r.output.find(part) != std::string::npos, part);
+  // The same draws on a rerun (temperature 0: argmax), and none when switched off.
+  const size_t from = r.output.find("GENERATED SAMPLES"), to = r.output.find("\nstep 2/");
+  Run again = run_train(ws.config(cfg));
+  CHECK(again.output.substr(again.output.find("GENERATED SAMPLES"), to - from) == r.output.substr(from, to - from));
+  Run off = run_train(ws.config("plugins: [axolotl.integrations.diffusion.DiffusionPlugin]\n"
+                                "diffusion: {generation_interval: 2, generate_samples: false}\nmax_steps: 3\n"));
+  REQUIRE_MESSAGE(off.exit_code == 0, off.output);
+  CHECK(off.output.find("GENERATED SAMPLES") == std::string::npos);
 }
 
 TEST_CASE("llm_train: diffusion with packed rows and a plain token as the mask; the older top-level spelling") {

@@ -12,10 +12,9 @@ const char* const kExpected =
     "max_mask_ratio, num_diffusion_steps, generate_samples, generation_interval, num_generation_samples, "
     "generation_steps, generation_temperature, generation_max_length}";
 
-// Axolotl's DiffusionConfig. The loss reads eps, importance_weighting and the mask token; the
-// noise schedule's keys are checked as its schema checks them but its training loss does not
-// read them, and the generation keys drive its sample generation, which is not built (listed
-// unused when given).
+// Axolotl's DiffusionConfig. The loss reads eps, importance_weighting and the mask token, and the
+// generation keys drive its sample generation; the noise schedule's keys are checked as its
+// schema checks them but its training loss does not read them.
 void read_diffusion(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   DiffusionSettings& d = ctx.config.diffusion;
   double min_ratio = 0.1, max_ratio = 0.9;
@@ -32,11 +31,12 @@ void read_diffusion(ReadContext& ctx, const YAML::Node& n, const Where& w) {
     else if (key == "from_causal_lm" && !read_bool(v, wk))  // the legacy plugin's translation sets it
       fail(wk, "true (Axolotl's native diffusion models are not built; a causal LM trains as one)", "false");
     else if (key == "from_causal_lm") return;
-    else if (key == "generate_samples") read_bool(v, wk), ctx.unknown.insert("diffusion." + key);
-    else if (key == "generation_temperature") read_double(v, wk, kNonNegative), ctx.unknown.insert("diffusion." + key);
-    else if (key == "generation_interval" || key == "num_generation_samples" || key == "generation_steps" ||
-             key == "generation_max_length")
-      read_int(v, wk, 1), ctx.unknown.insert("diffusion." + key);
+    else if (key == "generate_samples") d.generate_samples = read_bool(v, wk);
+    else if (key == "generation_temperature") d.generation_temperature = read_double(v, wk, kNonNegative);
+    else if (key == "generation_interval") d.generation_interval = read_int(v, wk, 1);
+    else if (key == "num_generation_samples") d.num_generation_samples = read_int(v, wk, 1);
+    else if (key == "generation_steps") d.generation_steps = read_int(v, wk, 1);
+    else if (key == "generation_max_length") d.generation_max_length = read_int(v, wk, 1);
     else fail(wk, kExpected, "the key " + key);
   });
   if (min_ratio > max_ratio) fail(max_at, "max_mask_ratio >= min_mask_ratio " + num(min_ratio), num(max_ratio));
@@ -47,7 +47,13 @@ std::string write_diffusion(const TrainConfig& c) {
   if (!d.on) return "";
   return "{eps: " + yaml_number(d.eps) + ", importance_weighting: " + (d.importance_weighting ? "true" : "false") +
          (d.mask_token_id >= 0 ? ", mask_token_id: " + std::to_string(d.mask_token_id) : "") +
-         (d.mask_token_str.empty() ? "" : ", mask_token_str: " + yaml_string(d.mask_token_str)) + "}";
+         (d.mask_token_str.empty() ? "" : ", mask_token_str: " + yaml_string(d.mask_token_str)) +
+         ", generate_samples: " + (d.generate_samples ? "true" : "false") +
+         ", generation_interval: " + std::to_string(d.generation_interval) +
+         ", num_generation_samples: " + std::to_string(d.num_generation_samples) +
+         ", generation_steps: " + std::to_string(d.generation_steps) +
+         ", generation_temperature: " + yaml_number(d.generation_temperature) +
+         ", generation_max_length: " + std::to_string(d.generation_max_length) + "}";
 }
 
 }  // namespace

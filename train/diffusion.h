@@ -27,9 +27,18 @@ struct DiffusionSettings {
   int64_t mask_token_id = -1;  // < 0: unset
   std::string mask_token_str;  // empty: unset
   std::string mask_token() const { return mask_token_str.empty() ? "<|diffusion_mask|>" : mask_token_str; }
+  // Sample generation (train/diffusion_samples.h), Axolotl's defaults: every generation_interval
+  // steps, num_generation_samples rows of at most generation_max_length tokens, generation_steps
+  // passes at generation_temperature.
+  bool generate_samples = true;
+  int64_t generation_interval = 100, num_generation_samples = 3, generation_steps = 128, generation_max_length = 100;
+  double generation_temperature = 0.0;
   bool operator==(const DiffusionSettings& o) const {
     return on == o.on && eps == o.eps && importance_weighting == o.importance_weighting &&
-           mask_token_id == o.mask_token_id && mask_token_str == o.mask_token_str;
+           mask_token_id == o.mask_token_id && mask_token_str == o.mask_token_str &&
+           generate_samples == o.generate_samples && generation_interval == o.generation_interval &&
+           num_generation_samples == o.num_generation_samples && generation_steps == o.generation_steps &&
+           generation_max_length == o.generation_max_length && generation_temperature == o.generation_temperature;
   }
 };
 

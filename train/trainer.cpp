@@ -427,6 +427,11 @@ TrainResult Trainer::Impl::run() {
     const double epoch = at.epoch + static_cast<double>(at.batch) / loader->num_batches_per_epoch();
     const bool watchdog_stop = loss_watchdog_says_stop();
 
+    // The plugin's callback runs at the step's end, before the Trainer logs, evaluates and saves.
+    if (c.diffusion.on && c.diffusion.generate_samples && state.step % c.diffusion.generation_interval == 0) {
+      if (model->gathers_units()) say("diffusion: step {}'s samples skipped (ZeRO-3's forward is collective)\n", state.step);
+      else log_diffusion_samples();
+    }
     // Axolotl's RL builder sets HF's logging_first_step: step 1 logs too.
     if (state.step % plan.logging_steps == 0 || state.step == plan.total_steps || (!c.rl.empty() && state.step == 1)) {
       const auto loss_to_log = static_cast<float>(state.loss_since_log / state.steps_since_log);
@@ -492,8 +497,8 @@ TrainResult Trainer::run() { return impl_->run(); }
 
 std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   if (!impl_->comm.is_main() && !impl_->model->gathers_units()) return "";
-  // A diffusion model fills masks bidirectionally: token-by-token causal sampling reads it wrongly,
-  // and Axolotl's denoising generation is not built.
+  // A diffusion model fills masks bidirectionally: token-by-token causal sampling reads it wrongly
+  // (its denoised samples print every generation_interval steps instead).
   if (impl_->config.diffusion.on) return "  (none: a diffusion model, which causal sampling does not read)\n";
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
