@@ -233,6 +233,7 @@ TEST_CASE("llm_train: denoised samples every generation_interval steps, from the
   CHECK(r.output.find("GENERATED SAMPLES (step 3)") == std::string::npos);
   for (const char* part : {"Sample 1:\n\tOriginal (", "Sample 2:\n\tOriginal (", "[MASK]", "\tGenerated: "})
     CHECK_MESSAGE(r.output.find(part) != std::string::npos, part);
+  const std::vector<std::string> with_samples = records_without_speed(ws.out("metrics.jsonl"));
   // The same draws on a rerun (temperature 0: argmax), and none when switched off.
   const size_t from = r.output.find("GENERATED SAMPLES"), to = r.output.find("\nstep 2/");
   Run again = run_train(ws.config(cfg));
@@ -241,6 +242,7 @@ TEST_CASE("llm_train: denoised samples every generation_interval steps, from the
                                 "diffusion: {generation_interval: 2, generate_samples: false}\nmax_steps: 3\n"));
   REQUIRE_MESSAGE(off.exit_code == 0, off.output);
   CHECK(off.output.find("GENERATED SAMPLES") == std::string::npos);
+  CHECK(records_without_speed(ws.out("metrics.jsonl")) == with_samples);  // generating trains nothing
 }
 
 TEST_CASE("llm_train: diffusion with packed rows and a plain token as the mask; the older top-level spelling") {

@@ -60,7 +60,7 @@ void Trainer::Impl::log_diffusion_samples() {
   };
   std::vector<Pick> picks;
   for (int64_t at = skip; at < batches && static_cast<int64_t>(picks.size()) < d.num_generation_samples; at++) {
-    const Batch b = eval ? val_batches[at] : loader->batch_at(0, at);
+    const Batch b = eval ? val_batches[at] : loader->batch_at(loader->cursor().epoch, at);
     const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
     const std::vector<int32_t> ids = b.inputs.to_ints(), labels = b.labels.to_ints();
     const std::vector<int32_t> docs = b.doc_ids.defined() ? b.doc_ids.to_ints() : std::vector<int32_t>(B * S, 0);
