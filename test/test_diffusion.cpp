@@ -7,6 +7,7 @@
 
 #include "engine/ops.h"
 #include "model/llama.h"
+#include "test/mpirun.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
 #include "train/diffusion.h"
@@ -243,6 +244,19 @@ TEST_CASE("llm_train: denoised samples every generation_interval steps, from the
   REQUIRE_MESSAGE(off.exit_code == 0, off.output);
   CHECK(off.output.find("GENERATED SAMPLES") == std::string::npos);
   CHECK(records_without_speed(ws.out("metrics.jsonl")) == with_samples);  // generating trains nothing
+}
+
+TEST_CASE("llm_train: under ZeRO-3 every rank denoises rank 0's samples (each forward is collective)") {
+  Workspace ws("diffusion_samples_zero3");
+  Run r = run_train(ws.config("plugins: [axolotl.integrations.diffusion.DiffusionPlugin]\n"
+                              "diffusion: {generation_interval: 2, num_generation_samples: 2, generation_steps: 3}\n"
+                              "max_steps: 2\nzero_stage: 3\n"),
+                    mpirun(2));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const size_t first = r.output.find("GENERATED SAMPLES (step 2)");
+  CHECK_MESSAGE(first != std::string::npos, r.output);
+  CHECK(r.output.find("GENERATED SAMPLES", first + 1) == std::string::npos);  // printed once, by rank 0
+  CHECK(r.output.find("Sample 2:") != std::string::npos);
 }
 
 TEST_CASE("llm_train: diffusion with packed rows and a plain token as the mask; the older top-level spelling") {

@@ -428,10 +428,8 @@ TrainResult Trainer::Impl::run() {
     const bool watchdog_stop = loss_watchdog_says_stop();
 
     // The plugin's callback runs at the step's end, before the Trainer logs, evaluates and saves.
-    if (c.diffusion.on && c.diffusion.generate_samples && state.step % c.diffusion.generation_interval == 0) {
-      if (model->gathers_units()) say("diffusion: step {}'s samples skipped (ZeRO-3's forward is collective)\n", state.step);
-      else log_diffusion_samples();
-    }
+    if (c.diffusion.on && c.diffusion.generate_samples && state.step % c.diffusion.generation_interval == 0)
+      log_diffusion_samples();
     // Axolotl's RL builder sets HF's logging_first_step: step 1 logs too.
     if (state.step % plan.logging_steps == 0 || state.step == plan.total_steps || (!c.rl.empty() && state.step == 1)) {
       const auto loss_to_log = static_cast<float>(state.loss_since_log / state.steps_since_log);

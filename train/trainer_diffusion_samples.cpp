@@ -43,23 +43,55 @@ std::string masked_text(const Tokenizer& tok, const std::vector<int32_t>& ids, c
   return first == std::string::npos ? "" : squeezed.substr(first, last - first + 1);
 }
 
+// One sample: its row and each token's document (the sample reads its documents apart).
+struct Pick {
+  DiffusionSampleRow row;
+  std::vector<int32_t> docs;
+};
+
+// Rank 0's picks on every rank (ZeRO-3: each forward is collective, so every rank denoises the
+// same rows with the same draws and runs as many forwards): [count, then per pick n, ids, labels,
+// documents], one broadcast of its length and one of the words.
+void share_picks(Communicator& comm, std::vector<Pick>& picks) {
+  std::vector<int32_t> words;
+  if (comm.is_main()) {
+    words.push_back(static_cast<int32_t>(picks.size()));
+    for (const Pick& p : picks) {
+      words.push_back(static_cast<int32_t>(p.row.ids.size()));
+      for (const std::vector<int32_t>* part : {&p.row.ids, &p.row.labels, &p.docs})
+        words.insert(words.end(), part->begin(), part->end());
+    }
+  }
+  int64_t size = static_cast<int64_t>(words.size());
+  comm.broadcast(&size, sizeof size, 0);
+  words.resize(static_cast<size_t>(size));
+  comm.broadcast(words.data(), words.size() * sizeof(int32_t), 0);
+  picks.clear();
+  auto at = words.begin() + 1;
+  for (int32_t k = 0; k < words[0]; k++) {
+    const int32_t n = *at++;
+    Pick p;
+    for (std::vector<int32_t>* part : {&p.row.ids, &p.row.labels, &p.docs}) part->assign(at, at + n), at += n;
+    picks.push_back(std::move(p));
+  }
+}
+
 }  // namespace
 
 void Trainer::Impl::log_diffusion_samples() {
   const DiffusionSettings& d = config.diffusion;
-  if (!comm.is_main()) return;
+  const bool together = model->gathers_units();  // ZeRO-3: every rank takes part in each forward
+  if (!comm.is_main() && !together) return;
   // The rows: rank 0's evaluation batches, else its training batches (read without moving the
   // cursor), from a batch drawn among the first ten, as Axolotl skips a random number of them.
   const uint64_t seed = mix_seed(mix_seed(config.seed, 0x53414D50), static_cast<uint64_t>(state.step));
   const bool eval = !val_batches.empty();
   const int64_t batches = eval ? static_cast<int64_t>(val_batches.size()) : loader->num_batches_per_epoch();
-  const int64_t skip = static_cast<int64_t>(counter_bits(seed, 0) % static_cast<uint64_t>(std::min<int64_t>(batches, 10)));
-  struct Pick {
-    DiffusionSampleRow row;
-    Tensor doc_ids;  // (1, n): the row's documents, as the sample reads them
-  };
+  const int64_t skip =
+      batches > 0 ? static_cast<int64_t>(counter_bits(seed, 0) % static_cast<uint64_t>(std::min<int64_t>(batches, 10))) : 0;
   std::vector<Pick> picks;
-  for (int64_t at = skip; at < batches && static_cast<int64_t>(picks.size()) < d.num_generation_samples; at++) {
+  for (int64_t at = skip; comm.is_main() && at < batches && static_cast<int64_t>(picks.size()) < d.num_generation_samples;
+       at++) {
     const Batch b = eval ? val_batches[at] : loader->batch_at(loader->cursor().epoch, at);
     const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
     const std::vector<int32_t> ids = b.inputs.to_ints(), labels = b.labels.to_ints();
@@ -73,10 +105,10 @@ void Trainer::Impl::log_diffusion_samples() {
       for (const int64_t e : b.rows[r]) length += data.examples->length(e);
       const auto row = diffusion_sample_row(&ids[r * S], &labels[r * S], std::min(length, S), d.generation_max_length);
       if (!row) continue;
-      const int64_t n = static_cast<int64_t>(row->ids.size());
-      picks.push_back({*row, Tensor::from_ints({docs.begin() + r * S, docs.begin() + r * S + n}, {1, n})});
+      picks.push_back({*row, {docs.begin() + r * S, docs.begin() + r * S + static_cast<int64_t>(row->ids.size())}});
     }
   }
+  if (together) share_picks(comm, picks);
   if (picks.empty()) return;
   NoGradGuard no_grad;
   const Tokenizer& tok = *tokenizer;
@@ -90,7 +122,7 @@ void Trainer::Impl::log_diffusion_samples() {
     for (int64_t i = 0; i < n; i++)
       if (masked[i]) noisy[i] = diffusion_mask_id;
     Batch one;
-    one.doc_ids = picks[s].doc_ids;
+    one.doc_ids = Tensor::from_ints(picks[s].docs, {1, n});
     ForwardOptions opt = options_for(one);
     std::vector<int32_t> positions(static_cast<size_t>(n));
     std::iota(positions.begin(), positions.end(), 0);  // along the row, HF's default

@@ -173,7 +173,8 @@ struct Trainer::Impl {
     void add_to(DiffusionMetrics& m, bool importance_weighting) const;  // reads logps and hits (waits for the device)
   };
   DiffusionPass diffusion_pass(const Batch& b, const Tensor& inputs_host, uint64_t seed, ForwardOptions opt);
-  // Axolotl's sample generation (train/diffusion_samples.h), rank 0 printing what it denoised.
+  // Axolotl's sample generation (train/diffusion_samples.h), rank 0 printing what it denoised
+  // (collective under ZeRO-3, whose forward is).
   void log_diffusion_samples();  // train/trainer_diffusion_samples.cpp
   DiffusionMetrics diffusion_since_log;  // the step's, summed until the next log line (checkpointed)
   DiffusionMetrics diffusion_eval;       // the last evaluation's
