@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 #include "engine/argmax_order.h"
 #include "engine/counter_random.h"
 #include "engine/ops.h"  // kIgnoreIndex
+#include "io/python_shuffles.h"
 
 namespace llm {
 
@@ -34,16 +34,12 @@ std::vector<uint8_t> diffusion_sample_mask(const DiffusionSampleRow& row, uint64
     for (int64_t i = 0; i < n; i++) masked[i] = row.labels[i] != kIgnoreIndex;
     return masked;
   }
-  // Otherwise a share in [0.1, 0.7), at least one token, at places drawn by a Fisher-Yates shuffle.
+  // Otherwise a share in [0.1, 0.7), at least one token: the first of a random permutation, as
+  // Axolotl's torch.randperm(total)[:count].
   const double share = 0.1 + 0.6 * static_cast<double>(uniform01(seed, 0));
   const int64_t count = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(n) * share));
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  for (int64_t i = 0; i < count; i++) {
-    const int64_t j = i + static_cast<int64_t>(counter_bits(seed, i + 1) % static_cast<uint64_t>(n - i));
-    std::swap(order[i], order[j]);
-    masked[order[i]] = 1;
-  }
+  const std::vector<int64_t> order = torch_randperm(n, counter_bits(seed, 1));
+  for (int64_t i = 0; i < count; i++) masked[order[i]] = 1;
   return masked;
 }
 

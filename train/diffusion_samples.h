@@ -8,8 +8,9 @@
 // model then reads the row bidirectionally generation_steps times; each pass predicts every
 // masked token from the logits one position to its left (the mask token itself never), by argmax
 // (temperature 0) or Gumbel sampling at the temperature, and keeps the most confident
-// max(1, remaining / steps left) of them (all at the last step). The draws are llm_train's
-// counter hash, not torch's generator.
+// max(1, remaining / steps left) of them (all at the last step). The draws are seeded from
+// llm_train's counter hash (permutations by torch's randperm algorithm), not from the state of
+// torch's global generator that Axolotl draws from, so they are not Axolotl's.
 #pragma once
 #include <cstdint>
 #include <functional>

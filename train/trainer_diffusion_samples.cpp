@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "engine/counter_random.h"
+#include "io/python_shuffles.h"
 #include "io/python_text.h"  // decode_utf8_replacing
 #include "train/diffusion_samples.h"
 #include "train/trainer_impl.h"
@@ -96,10 +97,7 @@ void Trainer::Impl::log_diffusion_samples() {
     const int64_t B = b.inputs.size(0), S = b.inputs.size(1);
     const std::vector<int32_t> ids = b.inputs.to_ints(), labels = b.labels.to_ints();
     const std::vector<int32_t> docs = b.doc_ids.defined() ? b.doc_ids.to_ints() : std::vector<int32_t>(B * S, 0);
-    std::vector<int64_t> order(static_cast<size_t>(B));  // the batch's rows in a drawn order
-    std::iota(order.begin(), order.end(), 0);
-    for (int64_t i = B - 1; i > 0; i--) std::swap(order[i], order[counter_bits(seed, 1 + at * B + i) % (i + 1)]);
-    for (const int64_t r : order) {
+    for (const int64_t r : torch_randperm(B, counter_bits(seed, 1 + at))) {  // the batch's rows in a drawn order
       if (static_cast<int64_t>(picks.size()) >= d.num_generation_samples) break;
       int64_t length = 0;  // the row's real tokens: its examples', no padding
       for (const int64_t e : b.rows[r]) length += data.examples->length(e);
