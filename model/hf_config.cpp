@@ -9,9 +9,11 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <type_traits>
 
 #include "engine/user_error.h"
 #include "io/json_text.h"
+#include "model/rope_scaling.h"
 
 namespace llm {
 namespace {
@@ -79,7 +81,7 @@ class ConfigFields {
 };
 
 // rope_scaling (transformers 4) or rope_parameters (transformers 5, where rope_theta moved in):
-// llama3's frequency rule, or "default", which is no scaling. With both, rope_scaling, as
+// one of the scalings of model/rope_scaling.h, or "default", which is no scaling. With both, rope_scaling, as
 // transformers 5's convert_rope_params_to_dict takes `rope_scaling or rope_parameters`.
 RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max_position_embeddings) {
   RopeConfig rope;
@@ -96,41 +98,31 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max
   const char* type_key = s.get("type") && !s.get("rope_type") ? "type" : "rope_type";  // older
   const json* type = s.get(type_key);
   if (type && *type == "default") return rope;
-  if (!type || (*type != "llama3" && *type != "linear" && *type != "yarn" && *type != "dynamic"))
-    s.fail(type_key, "llama3, linear, yarn, dynamic or default (the scalings built; longrope is not)");
-  const json* factor = s.get("factor");
-  if (!factor || !factor->is_number() || factor->get<double>() < 1)
-    s.fail("factor", "a number >= 1");
-  rope.factor = factor->get<float>();
+  const std::optional<RopeType> built = type && type->is_string() ? rope_type_named(type->get<std::string>()) : std::nullopt;
+  if (!built) s.fail(type_key, std::string(kRopeTypesBuilt) + " (the scalings built; longrope is not), or default");
+  rope.type = *built;
   // transformers 5's scaled frequencies cover partial_rotary_factor of the head, which Llama's
   // rotation does not split (its forward fails): refused rather than trained as another model.
   for (const ConfigFields* where : std::initializer_list<const ConfigFields*>{&s, &f})
     if (const json* partial = where->get("partial_rotary_factor"); partial && !(partial->is_number() && partial->get<double>() == 1))
-      where->fail("partial_rotary_factor", "1 with rope_type " + type->get<std::string>() + " (Llama rotates the whole head)");
-  if (*type == "linear" || *type == "dynamic") {
-    rope.type = *type == "linear" ? RopeType::linear : RopeType::dynamic;
-    return rope;
+      where->fail("partial_rotary_factor", std::string("1 with rope_type ") + rope_type_name(rope.type) +
+                                               " (Llama rotates the whole head)");
+  rope.original_max_position_embeddings = static_cast<int>(max_position_embeddings);
+  for (const RopeScalingField& field : rope_scaling_fields(rope.type)) {
+    if (field.required && !s.get(field.key)) s.fail(field.key, rope_required_message(rope.type));
+    if (field.at_least_one) {
+      const json* factor = s.get(field.key);
+      if (!factor->is_number() || factor->get<double>() < 1) s.fail(field.key, "a number >= 1");
+      rope.*field.number = factor->get<float>();
+    } else if (field.number) {
+      rope.*field.number = s.positive(field.key, rope.*field.number);
+    } else if (field.length) {
+      rope.*field.length = static_cast<int>(s.integer(field.key, kMaxPositions, rope.*field.length));
+    } else {
+      rope.*field.flag = s.flag(field.key, rope.*field.flag);
+    }
   }
-  // Not given: max_position_embeddings, as transformers 5's standardize_rope_params fills it in.
-  rope.original_max_position_embeddings = static_cast<int>(s.integer(
-      "original_max_position_embeddings", kMaxPositions, max_position_embeddings));
-  if (*type == "yarn") {
-    rope.type = RopeType::yarn;
-    rope.beta_fast = s.positive("beta_fast", rope.beta_fast);
-    rope.beta_slow = s.positive("beta_slow", rope.beta_slow);
-    rope.attention_factor = s.positive("attention_factor", 0.0f);
-    rope.mscale = s.positive("mscale", 0.0f);
-    rope.mscale_all_dim = s.positive("mscale_all_dim", 0.0f);
-    rope.truncate = s.flag("truncate", true);
-    return rope;
-  }
-  // transformers' rope validation refuses a llama3 scaling without either of these (a KeyError).
-  for (const char* needed : {"low_freq_factor", "high_freq_factor"})
-    if (!s.get(needed)) s.fail(needed, "a number (llama3's scaling needs factor, low_freq_factor and high_freq_factor, "
-                                       "as transformers)");
-  rope.low_freq_factor = s.positive("low_freq_factor", rope.low_freq_factor);
-  rope.high_freq_factor = s.positive("high_freq_factor", rope.high_freq_factor);
-  if (rope.low_freq_factor >= rope.high_freq_factor)
+  if (rope.type == RopeType::llama3 && rope.low_freq_factor >= rope.high_freq_factor)
     throw UserError(path + ": " + key + ": expected low_freq_factor < high_freq_factor");
   return rope;
 }
@@ -220,24 +212,12 @@ std::string hf_generation_config_json(const LlamaConfig& c, HfTokenIds ids) {
 std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
   const RopeConfig& r = c.rope;
   json rope_scaling = nullptr;
-  if (r.factor > 0.0f && (r.type == RopeType::linear || r.type == RopeType::dynamic)) {
-    rope_scaling = {{"rope_type", r.type == RopeType::linear ? "linear" : "dynamic"}, {"factor", decimal(r.factor)}};
-  } else if (r.factor > 0.0f && r.type == RopeType::yarn) {
-    rope_scaling = {{"rope_type", "yarn"},
-                    {"factor", decimal(r.factor)},
-                    {"original_max_position_embeddings", r.original_max_position_embeddings},
-                    {"beta_fast", decimal(r.beta_fast)},
-                    {"beta_slow", decimal(r.beta_slow)},
-                    {"truncate", r.truncate}};
-    for (const auto& [key, value] : {std::pair<const char*, float>{"attention_factor", r.attention_factor},
-                                     {"mscale", r.mscale}, {"mscale_all_dim", r.mscale_all_dim}})
-      if (value > 0.0f) rope_scaling[key] = decimal(value);
-  } else if (r.factor > 0.0f) {
-    rope_scaling = {{"rope_type", "llama3"},
-                    {"factor", decimal(r.factor)},
-                    {"low_freq_factor", decimal(r.low_freq_factor)},
-                    {"high_freq_factor", decimal(r.high_freq_factor)},
-                    {"original_max_position_embeddings", r.original_max_position_embeddings}};
+  if (r.factor > 0.0f) {
+    rope_scaling = {{"rope_type", rope_type_name(r.type)}};
+    for_each_rope_value(r, [&](const char* key, auto value) {
+      if constexpr (std::is_same_v<decltype(value), float>) rope_scaling[key] = decimal(value);
+      else rope_scaling[key] = value;
+    });
   }
   nlohmann::ordered_json j = {
       {"architectures", {"LlamaForCausalLM"}},

@@ -74,10 +74,13 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
             "original_max_position_embeddings: 8192}\n");
   CHECK(c.model.rope.factor == 16.0f);
   CHECK(c.model.rope.original_max_position_embeddings == 8192);
-  // transformers' rope validation refuses a llama3 map without one of its four numbers (KeyError).
+  // transformers' rope validation refuses a llama3 map without one of its three numbers (KeyError);
+  // the original length is max_position_embeddings where not given, as transformers 5 fills it in.
   CHECK(error_with("rope_scaling: {type: llama3, factor: 16}\n") ==
-        "cfg.yaml:3: rope_scaling.low_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor, "
-        "high_freq_factor and original_max_position_embeddings, as transformers), got none");
+        "cfg.yaml:3: rope_scaling.low_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor "
+        "and high_freq_factor, as transformers), got none");
+  c = parse("max_position_embeddings: 2048\nrope_scaling: {type: llama3, factor: 4, low_freq_factor: 1, high_freq_factor: 4}\n");
+  CHECK(c.model.rope.original_max_position_embeddings == 2048);
   c = parse("base_model: llama3-1b\nrope_scaling:\n");
   CHECK(c.model.rope.factor == 0.0f);
   CHECK(c.model.rope.theta == 500000.0f);

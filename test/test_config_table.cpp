@@ -207,6 +207,15 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(t.tokenizer_config == model);
   check_round_trip(t);
   check_round_trip(parse("reinit_weights: true\n"));
+  // Every RoPE scaling's fields (model/rope_scaling.h), YaRN's optional ones given and not.
+  for (const char* rope : {"{rope_type: yarn, factor: 4, original_max_position_embeddings: 512, beta_fast: 16, "
+                           "beta_slow: 2, truncate: false, attention_factor: 1.25, mscale: 0.5, mscale_all_dim: 0.75}",
+                           "{type: yarn, factor: 2.5}", "{rope_type: dynamic, factor: 3}", "{rope_type: linear, factor: 2}"}) {
+    CAPTURE(rope);
+    check_round_trip(parse(std::string("rope_scaling: ") + rope + "\n"));
+  }
+  const RopeConfig yarn = parse("rope_scaling: {rope_type: yarn, factor: 4, beta_slow: 2, truncate: false, mscale: 0.5}\n").model.rope;
+  CHECK((yarn.beta_fast == 32.0f && yarn.beta_slow == 2.0f && !yarn.truncate && yarn.mscale == 0.5f && yarn.attention_factor == 0.0f));
   // pretraining_dataset and its keys (each off its default in one of the two).
   const std::string stream = "pretraining_dataset:\n  - path: " + s.data + "\n    text_column: body\n    skip: 2\n"
                              "streaming: true\nmax_steps: 5\nstreaming_multipack_buffer_size: 7\n";

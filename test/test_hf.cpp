@@ -135,7 +135,7 @@ TEST_CASE("a published Llama-3.2-1B config.json reads as the llama3-1b preset; d
                        "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                         "high_freq_factor": 4.0}})");
   CHECK(read_hf_config(path).rope.original_max_position_embeddings == 512);
-  // YaRN (its options read, written back) and linear; dynamic NTK is not built.
+  // YaRN (its options read, written back) and linear.
   write_file(path, R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                        "num_attention_heads": 4, "vocab_size": 300, "max_position_embeddings": 1024,
                        "rope_scaling": {"type": "yarn", "factor": 4.0, "beta_fast": 16, "mscale": 0.5,
@@ -213,11 +213,13 @@ TEST_CASE("config.json that llm_train cannot honour: one line naming the file an
   for (const Case& c :
        {Case{{{"head_dim", 128}}, "head_dim: expected hidden_size / num_attention_heads"},
         Case{{{"rope_scaling", {{"rope_type", "longrope"}, {"factor", 4.0}}}},
-             "rope_scaling.rope_type: expected llama3, linear, yarn, dynamic or default"},
+             "rope_scaling.rope_type: expected llama3, linear, yarn or dynamic (the scalings built; longrope is not), or default"},
         Case{{{"rope_scaling", nullptr}, {"rope_parameters", {{"rope_type", "dynamic"}, {"rope_theta", 1e4}}}},
-             "rope_parameters.factor: expected a number >= 1"},
+             "rope_parameters.factor: expected a number (dynamic's scaling needs factor, as transformers), got none"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}}}},
-             "rope_scaling.factor: expected a number >= 1"},
+             "rope_scaling.factor: expected a number (llama3's scaling needs factor, low_freq_factor and "
+             "high_freq_factor, as transformers), got none"},
+        Case{{{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 0.5}}}}, "rope_scaling.factor: expected a number >= 1"},
         Case{{{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}}}},
              "rope_scaling.high_freq_factor: expected a number (llama3's scaling needs factor, low_freq_factor and "
              "high_freq_factor, as transformers), got none"},

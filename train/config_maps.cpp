@@ -4,12 +4,14 @@
 // unfrozen_parameters, lora_target_modules (names or one pattern), peft_layers_to_transform's
 // block indices and dpo_loss_weights; the field table in train/config_fields.cpp names them
 #include "engine/user_error.h"
+#include "model/rope_scaling.h"
 #include "train/config_fields.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <regex>
 #include <set>
+#include <type_traits>
 
 #include "train/unfrozen_parameters.h"
 
@@ -63,52 +65,33 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   RopeConfig s;
   // Not given: max_position_embeddings (read before this row), as transformers 5 fills it in.
   s.original_max_position_embeddings = static_cast<int>(ctx.config.model.max_position_embeddings);
-  std::string type;
+  std::optional<RopeType> type;
   std::set<std::string> given;
   const Range kAtLeastOne{1, false, kInf, true};
-  for_fields(n, w, "a map {rope_type: llama3, linear, yarn or dynamic, factor, ...} or null",
+  for_fields(n, w, std::string("a map {rope_type: ") + kRopeTypesBuilt + ", factor, ...} or null",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                given.insert(key);
+               const RopeScalingField* field = rope_scaling_field(key);
                if (key == "rope_type" || key == "type") {  // "type": older HF configs
-                 type = read_string(v, wk);
-                 if (type != "llama3" && type != "linear" && type != "yarn" && type != "dynamic")
-                   fail(wk, "llama3, linear, yarn or dynamic (the scalings built; longrope is not)", "'" + type + "'");
-               } else if (key == "factor") {
-                 s.factor = float(read_double(v, wk, kAtLeastOne));
-               } else if (key == "low_freq_factor") {
-                 s.low_freq_factor = float(read_double(v, wk, kPositive));
-               } else if (key == "high_freq_factor") {
-                 s.high_freq_factor = float(read_double(v, wk, kPositive));
-               } else if (key == "original_max_position_embeddings") {
-                 s.original_max_position_embeddings = static_cast<int>(read_int(v, wk, 1, kMaxPositions));
-               } else if (key == "beta_fast" || key == "beta_slow" || key == "attention_factor" || key == "mscale" ||
-                          key == "mscale_all_dim") {
-                 const float value = float(read_double(v, wk, kPositive));
-                 (key == "beta_fast" ? s.beta_fast : key == "beta_slow" ? s.beta_slow : key == "attention_factor"
-                  ? s.attention_factor : key == "mscale" ? s.mscale : s.mscale_all_dim) = value;
-               } else if (key == "truncate") {
-                 s.truncate = read_bool(v, wk);
-               } else {
+                 const std::string name = read_string(v, wk);
+                 type = rope_type_named(name);
+                 if (!type)
+                   fail(wk, std::string(kRopeTypesBuilt) + " (the scalings built; longrope is not)", "'" + name + "'");
+               } else if (!field) {
                  ctx.unknown.insert(wk.key);
+               } else if (field->number) {
+                 s.*field->number = float(read_double(v, wk, field->at_least_one ? kAtLeastOne : kPositive));
+               } else if (field->length) {
+                 s.*field->length = static_cast<int>(read_int(v, wk, 1, kMaxPositions));
+               } else {
+                 s.*field->flag = read_bool(v, wk);
                }
              });
-  if (type.empty()) fail(w.child(".rope_type", n), "llama3, linear, yarn or dynamic", "none");
-  s.type = type == "linear"    ? RopeType::linear
-           : type == "yarn"    ? RopeType::yarn
-           : type == "dynamic" ? RopeType::dynamic
-                               : RopeType::llama3;
+  if (!type) fail(w.child(".rope_type", n), kRopeTypesBuilt, "none");
+  s.type = *type;
   // As transformers' rope validation (a KeyError), which the map reaches through Axolotl.
-  const bool llama3 = s.type == RopeType::llama3;
-  const std::vector<std::string> needed =
-      llama3 ? std::vector<std::string>{"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}
-             : std::vector<std::string>{"factor"};
-  for (const std::string& key : needed)
-    if (!given.count(key))
-      fail(w.child("." + key, n),
-           llama3 ? "a number (llama3's scaling needs factor, low_freq_factor, high_freq_factor and "
-                    "original_max_position_embeddings, as transformers)"
-                  : "a number (" + type + "'s scaling needs factor, as transformers)",
-           "none");
+  for (const RopeScalingField& field : rope_scaling_fields(s.type))
+    if (field.required && !given.count(field.key)) fail(w.child("." + std::string(field.key), n), rope_required_message(s.type), "none");
   if (s.type == RopeType::llama3 && s.low_freq_factor >= s.high_freq_factor)
     fail(w, "low_freq_factor < high_freq_factor",
          num(s.low_freq_factor) + " and " + num(s.high_freq_factor));
@@ -119,24 +102,14 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
 std::string write_rope_scaling(const TrainConfig& c) {
   const RopeConfig& r = c.model.rope;
   if (r.factor == 0.0f) return "null";
-  if (r.type == RopeType::linear || r.type == RopeType::dynamic)
-    return std::string("{rope_type: ") + (r.type == RopeType::linear ? "linear" : "dynamic") +
-           ", factor: " + yaml_number(r.factor) + "}";
-  if (r.type == RopeType::yarn) {
-    std::string out = "{rope_type: yarn, factor: " + yaml_number(r.factor) +
-                      ", original_max_position_embeddings: " + std::to_string(r.original_max_position_embeddings) +
-                      ", beta_fast: " + yaml_number(r.beta_fast) + ", beta_slow: " + yaml_number(r.beta_slow) +
-                      ", truncate: " + (r.truncate ? "true" : "false");
-    for (const auto& [key, value] : {std::pair<const char*, float>{"attention_factor", r.attention_factor},
-                                     {"mscale", r.mscale}, {"mscale_all_dim", r.mscale_all_dim}})
-      if (value > 0.0f) out += std::string(", ") + key + ": " + yaml_number(value);
-    return out + "}";
-  }
-  return "{rope_type: llama3, factor: " + yaml_number(r.factor) +
-         ", low_freq_factor: " + yaml_number(r.low_freq_factor) +
-         ", high_freq_factor: " + yaml_number(r.high_freq_factor) +
-         ", original_max_position_embeddings: " +
-         std::to_string(r.original_max_position_embeddings) + "}";
+  std::string out = std::string("{rope_type: ") + rope_type_name(r.type);
+  for_each_rope_value(r, [&](const char* key, auto value) {
+    out += std::string(", ") + key + ": ";
+    if constexpr (std::is_same_v<decltype(value), float>) out += yaml_number(value);
+    else if constexpr (std::is_same_v<decltype(value), bool>) out += value ? "true" : "false";
+    else out += std::to_string(value);
+  });
+  return out + "}";
 }
 
 // Axolotl's gradient_checkpointing: a boolean, or "offload" (its CPU-offloaded checkpoints);
