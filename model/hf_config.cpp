@@ -112,7 +112,7 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max
     if (field.required && !s.get(field.key)) s.fail(field.key, rope_required_message(rope.type));
     if (field.at_least_one) {
       const json* factor = s.get(field.key);
-      if (!factor->is_number() || factor->get<double>() < 1) s.fail(field.key, "a number >= 1");
+      if (!factor || !factor->is_number() || factor->get<double>() < 1) s.fail(field.key, "a number >= 1");
       rope.*field.number = factor->get<float>();
     } else if (field.number) {
       rope.*field.number = s.positive(field.key, rope.*field.number);

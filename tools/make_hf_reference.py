@@ -10,10 +10,13 @@ CPU (eager attention), it writes test/data/hf_reference/<name>/:
 The loss is transformers' own: mean cross-entropy of logits[:, :-1] against ids[:, 1:].
 The models cover what our forward must match: llama3 rope scaling with every band of the
 wavelength rule in use (head_dim 8, original_max_position_embeddings 16), GQA ratios 2 and 4,
-tied and untied embeddings, RMSNorm's eps.
+tied and untied embeddings, RMSNorm's eps; and the other scalings built (ROPE_MODELS): YaRN with
+its ramp over all four frequencies and its attention factor, linear, and dynamic NTK below
+max_position_embeddings (where transformers leaves the frequencies unscaled).
 
 Run from the repository root (needs torch, transformers, safetensors):
-  tools/make_hf_reference.py [--out test/data/hf_reference]
+  tools/make_hf_reference.py [--out test/data/hf_reference] [--only NAME ...]
+(--only: just those models, so the others' committed files stay as they are.)
 The other direction: --check NAME=DIR ... loads each DIR (the model NAME as llm_train exported
 it) with transformers and prints how far its logits are from the reference's.
 """
@@ -40,12 +43,24 @@ COMMON = dict(max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=500000.
                             "high_freq_factor": 4.0, "original_max_position_embeddings": 16},
               hidden_act="silu", attention_bias=False, mlp_bias=False, initializer_range=0.2,
               bos_token_id=1, eos_token_id=2)
+# Each the untied GQA-2 model with another rope scaling (its fields over COMMON's).
+ROPE_MODELS = {
+    # rope_theta 1e4 and these betas put the ramp's ends at dims 0 and 3 of the four: the first
+    # frequency its own, the last interpolated, the two between mixed.
+    "yarn_gqa2": dict(rope_theta=10000.0,
+                      rope_scaling={"rope_type": "yarn", "factor": 4.0, "beta_fast": 2.0,
+                                    "beta_slow": 0.01, "original_max_position_embeddings": 16}),
+    "linear_gqa2": dict(rope_scaling={"rope_type": "linear", "factor": 2.0}),
+    "dynamic_gqa2": dict(rope_scaling={"rope_type": "dynamic", "factor": 2.0}),
+}
+for rope_name, rope_fields in ROPE_MODELS.items():
+    ROPE_MODELS[rope_name] = {**MODELS["untied_gqa2"], **rope_fields}
 BATCH, SEQ = 2, 40  # positions beyond original_max_position_embeddings too
 
 
 def make(name, fields, out_dir):
     torch.manual_seed(sum(map(ord, name)))
-    config = transformers.LlamaConfig(**fields, **COMMON)
+    config = transformers.LlamaConfig(**{**COMMON, **fields})
     model = transformers.LlamaForCausalLM._from_config(
         config, attn_implementation="eager", dtype=torch.float32)
     # Norm weights start at 1; random ones make the test see a swapped or dropped norm weight.
@@ -90,14 +105,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="test/data/hf_reference")
     parser.add_argument("--check", nargs="+", metavar="NAME=DIR")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[*MODELS, *ROPE_MODELS])
     args = parser.parse_args()
     if args.check:
         for item in args.check:
             name, exported = item.split("=", 1)
             check(name, exported, args.out)
         return
-    for name, fields in MODELS.items():
-        make(name, fields, args.out)
+    for name, fields in {**MODELS, **ROPE_MODELS}.items():
+        if not args.only or name in args.only:
+            make(name, fields, args.out)
 
 
 if __name__ == "__main__":
