@@ -130,6 +130,9 @@ Value attribute_of(const Value& subject, const std::string& name) {
   if (subject.kind == Kind::string && is_string_method(name)) return bound_method(subject, name, string_method);
   if (subject.kind == Kind::list && (name == "index" || name == "count"))
     return bound_method(subject, name, list_method);
+  if (name == "copy" && ((subject.kind == Kind::list && !subject.is_tuple && !subject.fields) ||
+                         (subject.kind == Kind::dict && !subject.is_namespace)))
+    return bound_method(subject, name, copy_method);
   if (subject.kind == Kind::string && (name == "format" || name == "format_map" || name == "expandtabs" ||
                                        name == "translate" || name == "encode"))
     fail("str." + name + " is not supported in chat templates here");
@@ -191,7 +194,8 @@ Value slice_of(const Value& subject, const Value& start, const Value& stop, cons
   const std::string s = subject.kind == Kind::string ? subject.text.str() : "";
   const std::vector<size_t> at = subject.kind == Kind::string ? code_points(s) : std::vector<size_t>();
   const int64_t n = subject.kind == Kind::list ? int64_t(subject.list->size()) : int64_t(at.size()) - 1;
-  const auto given = [](const Value& v) { return v.kind != Kind::none && v.kind != Kind::undefined; };
+  // An Undefined bound fails as Python's slice does on it (a TypeError jinja2 lets through).
+  const auto given = [](const Value& v) { return v.kind != Kind::none; };
   const int64_t step = given(step_value) ? integer_of(step_value, "slice") : 1;
   if (step == 0) fail("slice step cannot be zero");
   auto clamp = [&](const Value& v, int64_t fallback) {
@@ -316,7 +320,14 @@ bool apply_test(const std::string& name, const Value& v, const std::vector<Value
   if (name == "in") return contains(arg, v);
   if (name == "lower") return python_islower(v.to_text().str());
   if (name == "upper") return python_isupper(v.to_text().str());
-  return v == arg && v.kind == arg.kind;  // sameas
+  // sameas: Python's `is`. Containers are the same object only when they share their items (a
+  // list literal, copy() or a filter's result is a new one); scalars by value and kind (None,
+  // True and False are singletons; a template cannot tell other scalars' identities apart).
+  if (v.kind != arg.kind) return false;
+  if (v.kind == Kind::list || v.kind == Kind::view) return v.list == arg.list;
+  if (v.kind == Kind::dict) return v.dict == arg.dict;
+  if (v.kind == Kind::iterator) return v.iterator == arg.iterator;
+  return v == arg;
 }
 
 Value apply_filter(const std::string& name, const Value& v, std::vector<Value>& args, Kwargs& kwargs) {

@@ -372,6 +372,12 @@ Value list_method(const Value& self, const std::string& name, std::vector<Value>
   fail(self.is_tuple ? "tuple.index(x): x not in tuple" : args[0].repr() + " is not in list");
 }
 
+Value copy_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs) {
+  if (!args.empty() || !kwargs.empty())
+    fail(self.type_name() + "." + name + "() takes no arguments (" + std::to_string(args.size() + kwargs.size()) + " given)");
+  return self.kind == Value::Kind::list ? Value::from(ValueList(*self.list)) : Value::from(ValueDict(*self.dict));
+}
+
 Value dict_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs) {
   if (name == "get") {
     const Value key = argument(args, kwargs, 0, "key");

@@ -31,5 +31,7 @@ Value string_method(const Value& self, const std::string& name, std::vector<Valu
 Value dict_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
 // self.name(args) on a list or tuple: index (within start and end) and count, as Python's.
 Value list_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
+// self.copy() on a list or dict: a shallow copy (the sandbox lets it through: it changes nothing).
+Value copy_method(const Value& self, const std::string& name, std::vector<Value>& args, Kwargs& kwargs);
 
 }  // namespace llm::jinja

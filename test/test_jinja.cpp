@@ -333,6 +333,18 @@ TEST_CASE("str methods, tuples and dict membership keep Python's type rules") {
   CHECK(render("{{ [1, 2, 1].index(1, 1) }}|{{ [1, 2, 1].index(1, -2) }}|{{ (1, 1).count(1) }}|{{ [(1, 2), (1, 2)]|unique|list }}|"
                "{{ 'abc' % ['u'] }}|{{ (true|safe).lower() }}") ==
         "2|2|2|[(1, 2)]|abc|true");
+  // list.copy and dict.copy: a new, shallow copy (a tuple has none); sameas is Python's `is`, a
+  // container the same object only where it is shared.
+  const ValueDict x = variables_of(nlohmann::ordered_json::parse(R"({"x": [{"a": 1}], "d": {"a": 1}})"));
+  CHECK(render("{{ [1, [2]].copy() }}|{{ {'a': 1}.copy() }}|{{ x.copy() is sameas x }}|{{ x is sameas x }}", x) ==
+        "[1, [2]]|{'a': 1}|False|True");
+  CHECK(render("{{ [1] is sameas [1] }}|{{ none is sameas none }}|{% set y = x %}{{ y is sameas x }}|"
+               "{{ x[0] is sameas x[0] }}|{{ (x|list) is sameas x }}|{{ d.items() is sameas d.items() }}", x) ==
+        "False|True|True|True|False|False");
+  check_errors({{"{{ (1, 2).copy() }}", "'copy' is undefined"},
+                {"{{ [1].copy(1) }}", "list.copy() takes no arguments (1 given)"},
+                // Python's slice refuses an Undefined bound (jinja2 lets its TypeError through).
+                {"{{ [1][nope:] }}", "slice expects an integer, got undefined"}});
   check_errors({
       {"{{ (1,) + [2] }}", "can only concatenate tuple (not \"list\") to tuple"},
       {"{{ [1] + (2,) }}", "can only concatenate list (not \"tuple\") to list"},
