@@ -41,16 +41,18 @@ VARIABLES = {
 ATOMS = ["s", "e", "n", "m", "f", "g", "b", "z", "xs", "ws", "d", "ms", "u", "ms[0]", "ms[-1]", "ms[1].content",
          "d.k", "d['a']", "'lit'", "\"q'x\"", "0", "1", "-2", "1.5", "true", "false", "none", "[1, 'a']",
          "{'x': 1}", "missing", "ms[2].tool_calls[0]", "(1, 2)"]
+NUMBERS = ["n", "m", "f", "g", "b", "0", "1", "-2", "1.5", "d['a']", "xs[0]", "(n // 2)"]
+TEXTS = ["s", "e", "u", "'lit'", "d.k", "ms[1].content", "ms[0]['role']", "('a' ~ n)"]
 SEQUENCES = ["s", "e", "u", "xs", "ws", "ms", "ms[1].content", "d.k", "'lit'", "[1, 'a']"]
 FILTERS = [
     "trim", "trim('x')", "length", "count", "upper", "lower", "capitalize", "title", "join", "join(', ')",
     "join(attribute='role')", "default('D')", "default('D', true)", "default(none)", "first", "last", "first | upper",
-    "tojson", "tojson(indent=2)", "tojson(sort_keys=true)", "string", "string | list", "int", "int(base=16)", "float",
-    "replace('l', 'L')", "list", "list | length", "items", "reverse", "sort", "sort(reverse=true)",
-    "sort(attribute='role')", "unique", "unique(attribute='role') | list", "round", "round(1)", "abs", "indent(2)",
+    "tojson", "tojson(indent=2)", "tojson(sort_keys=true)", "string", "int", "int(base=16)", "float",
+    "replace('l', 'L')", "list", "list | length", "items | list", "reverse | list", "sort", "sort(reverse=true)",
+    "sort(attribute='role')", "unique | list", "unique(attribute='role') | list", "round", "round(1)", "abs", "indent(2)",
     "indent(4, true)", "indent(first=true)", "center(9)", "wordcount", "sum", "min", "max", "min(attribute='role')",
     "dictsort", "batch(2) | list", "slice(2) | list", "select('odd') | list", "map('string') | list",
-    "map('upper') | join", "map(attribute='role')", "selectattr('role', 'equalto', 'user')", "rejectattr('content')",
+    "map('upper') | join", "map(attribute='role') | list", "selectattr('role', 'equalto', 'user') | list", "rejectattr('content') | list",
     "attr('role')", "safe",
 ]
 TESTS = ["defined", "undefined", "none", "string", "mapping", "number", "iterable", "sequence", "equalto 3", "odd",
@@ -88,14 +90,17 @@ class Snippets:
             return pick(ATOMS)
         if r < 0.5:
             return f"{self.expression(depth + 1)} | {pick(FILTERS)}"
-        if r < 0.62:
+        if r < 0.56:
             return f"({self.expression(depth + 1)} {pick(OPERATORS)} {self.expression(depth + 1)})"
+        if r < 0.62:  # operands of one type, which most operators take
+            group = pick([NUMBERS, TEXTS])
+            return f"({pick(group)} {pick(OPERATORS)} {pick(group)})"
         if r < 0.72:
             return f"({self.expression(depth + 1)} is {pick(['', 'not '])}{pick(TESTS)})"
         if r < 0.82:
             return f"{pick(['s', 'e', 'u', 'd', 'xs', 'ws', 'ms[1].content'])}.{pick(METHODS)}"
         if r < 0.86:
-            return f"{self.expression(depth + 1)}[{pick(['0', '-1', 'n', repr('k')])}]"
+            return f"({self.expression(depth + 1)})[{pick(['0', '-1', 'n', repr('k')])}]"
         if r < 0.89:
             return f"{pick(SEQUENCES)}[{pick(['1:', ':2', '::-1', '-2:', 'n:', ':missing'])}]"
         if r < 0.93:
@@ -124,7 +129,21 @@ class Snippets:
         if r < 0.92:
             return ("{% set ns = namespace(c=0) %}{% for x in xs %}{% set ns.c = ns.c + x %}{% endfor %}{{ ns.c }}" +
                     self.statement(depth + 1))
-        return "\n  {%- " + pick(["if true", "if false"]) + " %}\n  w {{ " + e() + " }}\n  {%- endif -%}\n x"
+        if r < 0.95:
+            return "\n  {%- " + pick(["if true", "if false"]) + " %}\n  w {{ " + e() + " }}\n  {%- endif -%}\n x"
+        return pick([
+            "{% macro tag(name, body='-', close=true) %}<{{ name }}>{{ body }}{% if close %}</{{ name }}>{% endif %}"
+            "{% endmacro %}{{ tag(" + e() + ") }}{{ tag('b', body=" + e() + ", close=false) }}",
+            "{% for k, v in d.items() %}{{ k }}={{ v | tojson }}{{ loop.cycle('a', 'b') }}{% endfor %}",
+            "{% for m in ms %}{{ loop.previtem.role if loop.previtem is defined }}>{{ m.role }}"
+            "{{ '+' if loop.nextitem is defined else '.' }}{% endfor %}",
+            "{% for m in ms if m.role != 'system' %}{{ loop.index }}{{ m['content'] | trim }}{% endfor %}",
+            "{% raw %}{{ not rendered }}{% endraw %}{{ " + e() + " }}",
+            "{{ '<|' + ms[1].role + '|>\\n' + ms[1].content + '<|end|>' }}",
+            "{% set ns = namespace(last=none, seen=[]) %}{% for m in ms %}{% set ns.last = m.role %}{% endfor %}{{ ns.last }}",
+            "{%- for m in ms %}\n{%- if m.tool_calls is defined %}\n{{- m.tool_calls | map(attribute='name') | join(',') }}\n"
+            "{%- else %}\n{{- m.content }}\n{%- endif %}\n{%- endfor %}",
+        ])
 
     def template(self):
         return "".join(self.statement() for _ in range(self.rng.randint(1, 3)))
@@ -147,18 +166,21 @@ def main():
     templates = [snippets.template() for _ in range(args.cases)]
     lines = "".join(json.dumps({"template": t, "variables": VARIABLES}) + "\n" for t in templates)
     ours = subprocess.run([args.render], input=lines, capture_output=True, text=True, check=True).stdout.splitlines()
-    # An iterator prints as Python's repr, with its address (always another) and a generator's
-    # function (do_unique in jinja2 3.1.2, sync_do_unique in 3.1.6, which ours prints): not compared.
+    # The filters that yield are listed before they print, but `(x | list)[0] | reverse` and the
+    # like still print an iterator: Python's repr, with its address (always another) and a
+    # generator's function (do_unique in jinja2 3.1.2, sync_do_unique in 3.1.6, which ours prints),
+    # which are not compared (test_jinja holds ours to 3.1.6's).
     iterator = re.compile(r"<\w+ object (\w+ )?at 0x[0-9a-f]+>", re.IGNORECASE)
-    differences = 0
+    differences = refused = 0
     for template, line in zip(templates, ours):
         want_ok, want = jinja2_rendering(env, template)
+        refused += not want_ok
         got = json.loads(line)
         if want_ok != got["ok"] or (want_ok and iterator.sub("<iterator>", want) != iterator.sub("<iterator>", got["out"])):
             differences += 1
             print(f"template {template!r}\n  jinja2 {jinja2.__version__}: {want!r}\n  llm_train: {got['out']!r}")
-    print(f"jinja_differential: {differences} difference(s) in {len(templates)} templates (seed {args.seed}, "
-          f"jinja2 {jinja2.__version__})")
+    print(f"jinja_differential: {differences} difference(s) in {len(templates)} templates, {refused} of them refused "
+          f"by jinja2 (seed {args.seed}, jinja2 {jinja2.__version__})")
     sys.exit(1 if differences else 0)
 
 
