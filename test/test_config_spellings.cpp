@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "test/config_fixture.h"
+#include "train/config_fields.h"
 
 using namespace llm;
 using namespace llm::config_test;
@@ -199,4 +200,25 @@ TEST_CASE("a key given twice: the last one is read, as PyYAML reads it, and the 
   const TrainConfig c = parse("max_steps: 4\nseed: 1\nmax_steps: 7\n");
   CHECK(c.max_steps == 7);
   CHECK(c.adjustments == std::vector<std::string>{"max_steps is given on lines 3 and 5: the last one is read, as PyYAML reads it"});
+}
+
+// yaml-cpp drops line breaks PyYAML keeps where a quoted scalar or a folded keep block ends in
+// blank lines (train/yaml_trailing_breaks.h); each expected value is PyYAML 6's.
+TEST_CASE("trailing blank lines of quoted scalars and >+ blocks read as PyYAML reads them") {
+  const auto value = [](const std::string& yaml, const std::vector<std::string>& path) {
+    YAML::Node node = read_config_yaml(yaml, "cfg.yaml", false);
+    for (const std::string& key : path) node = key == "0" ? node[0] : node[key];
+    return node.Scalar();
+  };
+  CHECK(value("k: 'a\n  \n  \n  '\n", {"k"}) == "a\n\n");
+  CHECK(value("k: \"\n\n\n  \"\n", {"k"}) == "\n\n");
+  CHECK(value("k: &x !!str 'it''s\n\n\n\n  '\n", {"k"}) == "it's\n\n\n");
+  CHECK(value("k: \"a\\n\n\n\n  \"\n", {"k"}) == "a\n\n\n");  // an escaped \n, then the folded breaks
+  CHECK(value("k: >+\n  a\n  b\n\n\n", {"k"}) == "a b\n\n\n");
+  CHECK(value("k: >+\n  a\n\n  b\n\n  \nz: 1\n", {"k"}) == "a\nb\n\n\n");
+  CHECK(value("- k: >+2\n    a\n\n", {"0", "k"}) == "a\n\n");  // indented by the indicator, from the sequence's map
+  CHECK(value("a:\n  k: >+\n    x\n\n# c\n", {"a", "k"}) == "x\n\n");
+  // Already as PyYAML's: no blank line after the text, or literal keep.
+  CHECK(value("k: >+\n  a\n", {"k"}) == "a\n");
+  CHECK(value("k: |+\n  a\n\n\n", {"k"}) == "a\n\n\n");
 }

@@ -7,12 +7,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <type_traits>
 
 #include "io/python_text.h"
 #include "train/config_fields.h"
+#include "train/yaml_trailing_breaks.h"
 
 namespace llm {
 namespace {
@@ -208,6 +210,7 @@ class TagReader {
       node = repair_latin1_escapes(node.Scalar());
       node.SetTag(tag);
     }
+    if (node.IsScalar()) restore_trailing_breaks(node);
     const std::string tag = node.Tag();
     if (tag.empty() || tag == "?") return;  // plain
     if ((tag == "!" || tag == "tag:yaml.org,2002:") && written_non_specific(node)) {
@@ -249,14 +252,27 @@ class TagReader {
   // bytes after a byte-order mark.
   bool written_non_specific(const YAML::Node& node) const {
     size_t i = static_cast<size_t>(std::max(node.Mark().pos, 0)) + bom_;
-    const auto token_end = [&](size_t at) {
-      while (at < text_.size() && !std::isspace(static_cast<unsigned char>(text_[at]))) at++;
-      while (at < text_.size() && std::isspace(static_cast<unsigned char>(text_[at]))) at++;
-      return at;
-    };
     if (i < text_.size() && text_[i] == '&') i = token_end(i);
     if (i >= text_.size() || text_[i] != '!') return false;
     return i + 1 == text_.size() || std::isspace(static_cast<unsigned char>(text_[i + 1]));
+  }
+  // Where the property token at `at` (an anchor or a tag) ends, with the spaces after it.
+  size_t token_end(size_t at) const {
+    while (at < text_.size() && !std::isspace(static_cast<unsigned char>(text_[at]))) at++;
+    while (at < text_.size() && std::isspace(static_cast<unsigned char>(text_[at]))) at++;
+    return at;
+  }
+
+  // yaml-cpp's value of a quoted or folded scalar that ends in blank lines, mended to PyYAML's
+  // (train/yaml_trailing_breaks.h); the node keeps its tag.
+  void restore_trailing_breaks(YAML::Node node) const {
+    size_t start = static_cast<size_t>(std::max(node.Mark().pos, 0)) + bom_;
+    while (start < text_.size() && (text_[start] == '&' || text_[start] == '!')) start = token_end(start);
+    const std::optional<std::string> mended = pyyaml_trailing_breaks(text_, start, node.Scalar());
+    if (!mended) return;
+    const std::string tag = node.Tag();
+    node = *mended;
+    node.SetTag(tag);
   }
 
   void apply_explicit(YAML::Node node, const std::string& name, const Where& w) {
