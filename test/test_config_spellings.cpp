@@ -222,3 +222,11 @@ TEST_CASE("trailing blank lines of quoted scalars and >+ blocks read as PyYAML r
   CHECK(value("k: >+\n  a\n", {"k"}) == "a\n");
   CHECK(value("k: |+\n  a\n\n\n", {"k"}) == "a\n\n\n");
 }
+
+TEST_CASE("an anchor defined twice stops the run, as PyYAML's composer refuses it; aliases to one anchor are read") {
+  CHECK(error_with("learning_rate: &a 0.1\nweight_decay: &a 0.2\n") ==
+        "cfg.yaml:4: YAML: expected each anchor defined once, as Axolotl's yaml.safe_load reads a config, got &a again "
+        "(first at line 3)");
+  const TrainConfig c = parse("learning_rate: &a 0.25\nweight_decay: *a\n");
+  CHECK((c.learning_rate == 0.25 && c.weight_decay == 0.25));
+}

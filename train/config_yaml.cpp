@@ -2,11 +2,14 @@
 // loaded, its explicit tags and merge keys applied), config_to_yaml (a resolved TrainConfig -> YAML that parse_config reads back exactly),
 // written row by row from the field table (train/config_fields.cpp); config_to_save,
 // config_changes (what a resume changes against a checkpoint's config)
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -142,6 +145,42 @@ class MergeKeys {
   std::set<std::pair<int, int>> visited_;
 };
 
+// PyYAML's composer refuses an anchor defined twice in a document ("found duplicate anchor"),
+// where yaml-cpp lets the second replace the first: one more pass of yaml-cpp's event parser over
+// the document it has loaded finds the first repeated name.
+class RepeatedAnchor : public YAML::EventHandler {
+ public:
+  struct Repeat {
+    std::string name;
+    int first_line = 0, line = 0;  // 1-based
+  };
+  static std::optional<Repeat> find(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    RepeatedAnchor handler;
+    parser.HandleNextDocument(handler);
+    return handler.repeat_;
+  }
+
+  void OnAnchor(const YAML::Mark& mark, const std::string& name) override {
+    const auto [first, fresh] = lines_.emplace(name, mark.line + 1);
+    if (!fresh && !repeat_) repeat_ = Repeat{name, first->second, mark.line + 1};
+  }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::map<std::string, int> lines_;
+  std::optional<Repeat> repeat_;
+};
+
 }  // namespace
 
 YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& source, bool resolved) {
@@ -167,6 +206,10 @@ YAML::Node read_config_yaml(const std::string& yaml_text, const std::string& sou
     throw UserError(source + (e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "") +
                     ": YAML syntax error: " + why);
   }
+  if (const std::optional<RepeatedAnchor::Repeat> repeat = resolved ? std::nullopt : RepeatedAnchor::find(yaml_text))
+    throw UserError(source + ":" + std::to_string(repeat->line) + ": YAML: expected each anchor defined once, as "
+                    "Axolotl's yaml.safe_load reads a config, got &" + repeat->name + " again (first at line " +
+                    std::to_string(repeat->first_line) + ")");
   apply_yaml_tags(root, yaml_text, !resolved, Where{source, ""});
   MergeKeys(source).flatten(root);
   return root;
