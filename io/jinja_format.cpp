@@ -1,6 +1,8 @@
 // defines: percent_format
 #include "io/jinja_format.h"
 
+#include "io/python_text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -45,6 +47,22 @@ std::string utf8_of(int64_t code_point) {
   return out;
 }
 
+// Python's ascii() of a repr: every character past ASCII as \xhh, \uhhhh or \Uhhhhhhhh.
+std::string ascii_of(const std::string& repr) {
+  std::string out;
+  for (size_t i = 0, length = 1; i < repr.size(); i += length) {
+    const char32_t c = decode_utf8(repr, i, length);
+    if (c < 0x80) {
+      out += repr[i];
+      continue;
+    }
+    char escape[16];
+    std::snprintf(escape, sizeof escape, c < 0x100 ? "\\x%02x" : c < 0x10000 ? "\\u%04x" : "\\U%08x", unsigned(c));
+    out += escape;
+  }
+  return out;
+}
+
 // One conversion: %[(key)][flags][width][.precision][length]type.
 struct Spec {
   std::optional<std::string> key;
@@ -69,15 +87,23 @@ std::string integer_text(const Value& v, const Spec& spec) {
   if (!v.is_numeric()) fail(std::string("%") + type + " format: a real number is required, not " + v.type_name());
   if (v.kind == Value::Kind::number && !std::isfinite(v.number))
     fail(std::string("cannot convert float ") + (std::isnan(v.number) ? "NaN" : "infinity") + " to integer");
-  if (v.kind == Value::Kind::number && std::fabs(v.number) >= 9.2e18) fail("integer too large to format");
-  const int64_t i = v.kind == Value::Kind::number ? int64_t(v.number) : v.kind == Value::Kind::boolean ? int64_t(v.boolean) : v.integer;
-  const bool negative = i < 0;
-  uint64_t magnitude = negative ? uint64_t(0) - uint64_t(i) : uint64_t(i);
   const unsigned base = type == 'x' || type == 'X' ? 16 : type == 'o' ? 8 : 10;
-  const char* digits_of = type == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+  bool negative = false;
   std::string digits;
-  do digits.insert(digits.begin(), digits_of[magnitude % base]), magnitude /= base;
-  while (magnitude > 0);
+  if (v.kind == Value::Kind::number && std::fabs(v.number) >= 9.2e18) {
+    // Python's int() of a float this large is its exact value: printf's %.0f writes it so.
+    char text[400];
+    std::snprintf(text, sizeof text, "%.0f", std::fabs(std::trunc(v.number)));
+    digits = text;
+    negative = v.number < 0;
+  } else {
+    const int64_t i = v.kind == Value::Kind::number ? int64_t(v.number) : v.kind == Value::Kind::boolean ? int64_t(v.boolean) : v.integer;
+    negative = i < 0;
+    uint64_t magnitude = negative ? uint64_t(0) - uint64_t(i) : uint64_t(i);
+    const char* digits_of = type == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+    do digits.insert(digits.begin(), digits_of[magnitude % base]), magnitude /= base;
+    while (magnitude > 0);
+  }
   if (spec.precision > int64_t(digits.size())) digits.insert(0, size_t(spec.precision) - digits.size(), '0');
   std::string lead = negative ? "-" : spec.plus ? "+" : spec.space ? " " : "";
   if (spec.alternate && base != 10) lead += type == 'o' ? "0o" : type == 'x' ? "0x" : "0X";
@@ -112,7 +138,7 @@ Text converted(const Value& v, const Spec& spec) {
       return Text(widened(text.str(), 0, spec, false), text.common_source());
     }
     case 'r': case 'a': {
-      std::string repr = v.repr();
+      std::string repr = spec.type == 'a' ? ascii_of(v.repr()) : v.repr();
       if (spec.precision >= 0) repr = first_code_points(repr, size_t(spec.precision));
       return Text(widened(repr, 0, spec, false));
     }
@@ -175,7 +201,7 @@ Text percent_format(const Text& format, const Value& args) {
     const bool has_width = at < f.size() && (f[at] == '*' || std::isdigit(static_cast<unsigned char>(f[at])));
     if (has_width) spec.width = number_at(at);
     if (spec.width < 0 && has_width) spec.left = true, spec.width = -spec.width;  // Python: a negative * width left-aligns
-    if (at < f.size() && f[at] == '.') spec.precision = number_at(++at);
+    if (at < f.size() && f[at] == '.') spec.precision = std::max<int64_t>(number_at(++at), 0);  // a negative * one is 0
     while (at < f.size() && (f[at] == 'h' || f[at] == 'l' || f[at] == 'L')) at++;
     if (at >= f.size()) fail("incomplete format");
     spec.type = f[at];
@@ -187,6 +213,7 @@ Text percent_format(const Text& format, const Value& args) {
       const auto found = std::find_if(args.dict->begin(), args.dict->end(), [&](const auto& e) { return e.first == *spec.key; });
       if (found == args.dict->end()) fail("KeyError: " + Value::from(*spec.key).repr());
       out.append(converted(found->second, spec));
+      next = values.size();  // CPython: a conversion after a keyed one finds no argument left
     } else {
       out.append(converted(take(), spec));
     }

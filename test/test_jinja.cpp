@@ -162,7 +162,15 @@ TEST_CASE("'%' on a string and the format filter format as Python's printf-style
   CHECK(render("{{ '%s' % d }}|{{ 'plain' % {} }}|{{ '%d' % 3.9 }}|{{ '%d' % true }}", vars) ==
         "{'name': 'Ann', 'age': 30}|plain|3|1");
   CHECK(render("{{ '%s' % 'x' }}|{{ '%.1f' % 2 }}", vars) == "x|2.0");
+  // Python's int() of a float past int64 is its exact value; %a is ascii() of the repr; a negative
+  // * precision is 0; a conversion after a keyed one has no argument left, one before takes the dict.
+  CHECK(render("{{ '%d|%i|%+.25d' % (big, -1.5e20, 2.5e19) }}", vars) ==
+        "100000000000000000000|-150000000000000000000|+0000025000000000000000000");
+  CHECK(render("{{ '%a|%-6a|%a' % ('é', 'x', '\U0001f600') }}", vars) == "'\\xe9'|'x'   |'\\U0001f600'");
+  CHECK(render("{{ '%.*f|%.*s' % (-7, -7, -2, 'abc') }}|{{ '%s%(age)d' % d }}", vars) ==
+        "-7||{'name': 'Ann', 'age': 30}30");
   check_errors({
+      {"{{ '%(age)d%s' % {'age': 3} }}", "not enough arguments for format string"},
       {"{{ '%s %s' % (1,) }}", "not enough arguments for format string"},
       {"{{ 'x' % 5 }}", "not all arguments converted during string formatting"},
       {"{{ '%d' % 'a' }}", "%d format: a real number is required, not str"},

@@ -107,8 +107,14 @@ class Snippets:
             return f"({self.expression(depth + 1)} if {self.expression(depth + 1)} else {self.expression(depth + 1)})"
         if r < 0.96:
             return f"(not {self.expression(depth + 1)})"
-        if r < 0.98:
+        if r < 0.975:
             return f"({pick(['n', 'f', 'b'])} ** {pick(['2', 'n', '0'])})"
+        if r < 0.985:  # printf-style formatting: the % operator and the format filter
+            spec = "".join(pick(["%", "%%", "%s", "%r", "%d", "%i", "%5d", "%-5d|", "%05.1f", "%.3e", "%x", "%X", "%o",
+                                 "%+d", "% d", "%c", "%10s|", "%-6r|", "%g", "%.2G", "%#x", "%*d", "%.*f", "%(k)s",
+                                 "x", " "]) for _ in range(pick([1, 2, 3])))
+            values = pick(["n", "f", "s", "m", "(n, f)", "(s, n, f)", "(n, 2, f)", "d", "[n]", "(n,)", "b", "g", "u", "z"])
+            return pick([f"({spec!r} % {values})", f"({spec!r} | format({values.strip('()')}))"])
         return f"range({pick(['3', 'n', '1, 4', '5, 0, -2'])}) | list"
 
     def statement(self, depth=0):
