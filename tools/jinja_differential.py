@@ -10,8 +10,9 @@ lstrip_blocks and loop controls; its tojson and raise_exception). A snippet jinj
 refused by ours too (in one line); the wording of errors is not compared.
 
 Left out of the generator, as io/jinja.h documents them: what jinja2's compiler folds from
-literals (a failing slice of a constant is Undefined there, `-2 ** n` reads -(2 ** n)), and the
-HTML filters chat templates do not use (e, forceescape, urlencode, striptags, pprint, xmlattr).
+literals (a failing slice of a constant is Undefined there, `-2 ** n` reads -(2 ** n)), integers
+past 64 bits (Python's have no bound; ours stop in one line), and the HTML filters chat templates
+do not use (e, forceescape, urlencode, striptags, pprint, xmlattr).
 
     tools/jinja_differential.py --render build/jinja_render [--seed 1] [--cases 2000]
 Exit 0: no difference; 1: differences (printed); 77: this python3 has no jinja2.
@@ -41,7 +42,8 @@ VARIABLES = {
 ATOMS = ["s", "e", "n", "m", "f", "g", "b", "z", "xs", "ws", "d", "ms", "u", "ms[0]", "ms[-1]", "ms[1].content",
          "d.k", "d['a']", "'lit'", "\"q'x\"", "0", "1", "-2", "1.5", "true", "false", "none", "[1, 'a']",
          "{'x': 1}", "missing", "ms[2].tool_calls[0]", "(1, 2)"]
-NUMBERS = ["n", "m", "f", "g", "b", "0", "1", "-2", "1.5", "d['a']", "xs[0]", "(n // 2)"]
+NUMBERS = ["n", "m", "f", "g", "b", "0", "1", "-2", "1.5", "d['a']", "xs[0]", "(n // 2)", "1e16", "1e-5", "123456789.125",
+           "(0.1 + 0.2)", "(1 / 3)", "(2 ** 30)", "-0.0", "(7 % -3)", "(-7 // 2)", "(2.5 // 1)", "1_000"]
 TEXTS = ["s", "e", "u", "'lit'", "d.k", "ms[1].content", "ms[0]['role']", "('a' ~ n)"]
 SEQUENCES = ["s", "e", "u", "xs", "ws", "ms", "ms[1].content", "d.k", "'lit'", "[1, 'a']"]
 FILTERS = [
@@ -53,7 +55,8 @@ FILTERS = [
     "indent(4, true)", "indent(first=true)", "center(9)", "wordcount", "sum", "min", "max", "min(attribute='role')",
     "dictsort", "batch(2) | list", "slice(2) | list", "select('odd') | list", "map('string') | list",
     "map('upper') | join", "map(attribute='role') | list", "selectattr('role', 'equalto', 'user') | list", "rejectattr('content') | list",
-    "attr('role')", "safe",
+    "attr('role')", "safe", "round(2, 'floor')", "round(-1)", "round(0, 'ceil')", "float | round(3)", "int(7)",
+    "float(1.5)", "string | float", "abs | string",
 ]
 TESTS = ["defined", "undefined", "none", "string", "mapping", "number", "iterable", "sequence", "equalto 3", "odd",
          "even", "divisibleby 3", "boolean", "integer", "float", "in xs", "true", "false", "sameas none", "lower",
@@ -93,7 +96,7 @@ class Snippets:
         if r < 0.56:
             return f"({self.expression(depth + 1)} {pick(OPERATORS)} {self.expression(depth + 1)})"
         if r < 0.62:  # operands of one type, which most operators take
-            group = pick([NUMBERS, TEXTS])
+            group = pick([NUMBERS, NUMBERS, TEXTS])
             return f"({pick(group)} {pick(OPERATORS)} {pick(group)})"
         if r < 0.72:
             return f"({self.expression(depth + 1)} is {pick(['', 'not '])}{pick(TESTS)})"
