@@ -1,8 +1,6 @@
 // defines: percent_format
 #include "io/jinja_format.h"
 
-#include "io/python_text.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -10,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "io/python_text.h"
 
 namespace llm::jinja {
 namespace {
