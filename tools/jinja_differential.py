@@ -17,13 +17,13 @@ do not use (e, forceescape, urlencode, striptags, pprint, xmlattr).
     tools/jinja_differential.py --render build/jinja_render [--seed 1] [--cases 2000]
 Exit 0: no difference; 1: differences (printed); 77: this python3 has no jinja2.
 """
-import argparse
 import copy
 import json
 import random
 import re
-import subprocess
 import sys
+
+from differential import cases_and_answers, finish
 
 try:
     import jinja2
@@ -166,32 +166,23 @@ def jinja2_rendering(env, template):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--render", required=True, help="the jinja_render helper (built beside llm_train)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--cases", type=int, default=2000)
-    args = parser.parse_args()
-    env, snippets = transformers_environment(), Snippets(args.seed)
-    templates = [snippets.template() for _ in range(args.cases)]
-    lines = "".join(json.dumps({"template": t, "variables": VARIABLES}) + "\n" for t in templates)
-    ours = subprocess.run([args.render], input=lines, capture_output=True, text=True, check=True).stdout.splitlines()
+    env = transformers_environment()
+    seed, templates, ours = cases_and_answers(__doc__, "--render", "the jinja_render helper (built beside llm_train)",
+                                              lambda seed: Snippets(seed).template,
+                                              lambda t: {"template": t, "variables": VARIABLES})
     # The filters that yield are listed before they print, but `(x | list)[0] | reverse` and the
     # like still print an iterator: Python's repr, with its address (always another) and a
     # generator's function (do_unique in jinja2 3.1.2, sync_do_unique in 3.1.6, which ours prints),
     # which are not compared (test_jinja holds ours to 3.1.6's).
     iterator = re.compile(r"<\w+ object (\w+ )?at 0x[0-9a-f]+>", re.IGNORECASE)
     differences = refused = 0
-    for template, line in zip(templates, ours):
+    for template, got in zip(templates, ours):
         want_ok, want = jinja2_rendering(env, template)
         refused += not want_ok
-        got = json.loads(line)
         if want_ok != got["ok"] or (want_ok and iterator.sub("<iterator>", want) != iterator.sub("<iterator>", got["out"])):
             differences += 1
             print(f"template {template!r}\n  jinja2 {jinja2.__version__}: {want!r}\n  llm_train: {got['out']!r}")
-    print(f"jinja_differential: {differences} difference(s) in {len(templates)} templates, {refused} of them refused "
-          f"by jinja2 (seed {args.seed}, jinja2 {jinja2.__version__})")
-    sys.exit(1 if differences else 0)
-
+    finish("jinja_differential", differences, len(templates), refused, f"jinja2 {jinja2.__version__} (seed {seed})")
 
 if __name__ == "__main__":
     main()

@@ -15,12 +15,12 @@ keys that Python's dict would merge (true and 1 are one key there).
     tools/yaml_differential.py --load build/yaml_load [--seed 1] [--cases 2000]
 Exit 0: no difference; 1: differences (printed); 77: this python3 has no PyYAML.
 """
-import argparse
 import json
 import math
 import random
-import subprocess
 import sys
+
+from differential import cases_and_answers, finish
 
 try:
     import yaml
@@ -127,33 +127,22 @@ def as_json(value):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", required=True, help="the yaml_load helper (built beside llm_train)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--cases", type=int, default=2000)
-    args = parser.parse_args()
-    texts_of = Texts(args.seed)
-    texts = [texts_of.text() for _ in range(args.cases)]
-    lines = "".join(json.dumps(t) + "\n" for t in texts)
-    ours = subprocess.run([args.load], input=lines, capture_output=True, text=True, check=True).stdout.split("\n")
+    seed, texts, ours = cases_and_answers(__doc__, "--load", "the yaml_load helper (built beside llm_train)",
+                                          lambda seed: Texts(seed).text, lambda text: text)
     differences = refused = compared = 0
-    for text, line in zip(texts, ours):
+    for text, got in zip(texts, ours):
         try:
             want_ok, want = True, as_json(yaml.safe_load(text))
         except ValueError:
             continue  # a timestamp
         except yaml.YAMLError as error:
             want_ok, want = False, str(error).splitlines()[0]
-        got = json.loads(line)
         compared += 1
         refused += not want_ok
         if want_ok != got["ok"] or (want_ok and want != got["value"]):
             differences += 1
             print(f"text {text!r}\n  PyYAML {yaml.__version__}: {json.dumps(want)[:400]}\n  llm_train: {json.dumps(got['value'])[:400]}")
-    print(f"yaml_differential: {differences} difference(s) in {compared} texts, {refused} of them refused by PyYAML "
-          f"(seed {args.seed}, PyYAML {yaml.__version__})")
-    sys.exit(1 if differences else 0)
-
+    finish("yaml_differential", differences, compared, refused, f"PyYAML {yaml.__version__} (seed {seed})")
 
 if __name__ == "__main__":
     main()
