@@ -34,6 +34,12 @@ struct PreferenceFormat {
               completion_format = "{completion}";
 };
 
+// Whether datasets of `type` render conversations under a chat template (its keys apply): the
+// chat_template types, SFT's and rl's, and reward models' bradley_terry.chat_template.
+inline bool renders_chat_template(const std::string& type) {
+  return type == "chat_template" || type.rfind("chat_template.", 0) == 0 || type == "bradley_terry.chat_template";
+}
+
 struct DatasetSpec {
   std::string path;  // a file or a directory of files
   // completion | alpaca | user_defined | chat_template | input_output | pretokenized (rows of input_ids, labels,

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "engine/user_error.h"
+#include "io/bradley_terry.h"
 #include "io/kto.h"
 #include "io/preference.h"
 #include "io/pretraining.h"
@@ -60,6 +61,8 @@ ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenize
     const size_t first = examples.size();
     if (config.unpaired_preferences)
       append_kto_examples(spec, tokenizer, config.sequence_len, examples, set.stats, config.excess_length_strategy);
+    else if (spec.type == kBradleyTerryType)
+      append_bradley_terry_examples(spec, tokenizer, config, examples, set.stats);
     else if (config.preference_pairs)
       append_preference_examples(spec, tokenizer, config, examples, set.stats);
     else append_examples(spec, load_documents(spec, tokenizer), tokenizer, config, examples, set.stats, true);

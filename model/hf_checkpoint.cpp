@@ -50,9 +50,10 @@ Tensor grown_rows(const Tensor& saved, const Shape& shape, float stddev, const V
 
 }  // namespace
 
-int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<VocabularyGrowth> growth) {
+int64_t load_hf_weights(LlamaModel& model, const std::string& dir, std::optional<VocabularyGrowth> growth,
+                        uint64_t score_seed) {
   return read_hf_weights(
-      model, dir, [](const ParamRef& p, const Tensor& value) { p.tensor->copy_from(value); }, growth);
+      model, dir, [](const ParamRef& p, const Tensor& value) { p.tensor->copy_from(value); }, growth, score_seed);
 }
 
 void require_finite_weight(const Tensor& value, const std::string& file, const std::string& name) {
@@ -66,12 +67,15 @@ void require_finite_weight(const Tensor& value, const std::string& file, const s
 }
 
 int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightSink& sink,
-                        std::optional<VocabularyGrowth> growth) {
+                        std::optional<VocabularyGrowth> growth, uint64_t score_seed) {
   const SafetensorsDir files(dir);
   const std::vector<BaseWeight> weights = model.base_weights();
   std::set<std::string> wanted;
   for (const BaseWeight& w : weights) wanted.insert(w.ref.name);
-  if (model.config().tie_word_embeddings) wanted.insert("lm_head.weight");  // the embedding serves
+  // Tied, the embedding serves as lm_head; a sequence classifier has none (transformers ignores a
+  // causal LM's, whose score head it then draws: TRL's RewardTrainer on a causal LM base).
+  if (model.config().tie_word_embeddings || model.config().num_labels > 0) wanted.insert("lm_head.weight");
+  const bool draws_score = model.config().num_labels > 0 && !files.find(LlamaModel::kScoreHeadName);
   // All names are checked before any weight is copied, so a mismatch costs no reading. Older
   // exports hold the RoPE frequencies (rotary_emb.inv_freq, each layer's or the model's), a buffer
   // computed from the config, which transformers ignores on load; so does this.
@@ -89,6 +93,7 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   };
   for (const BaseWeight& w : weights) {
     const std::string name = source(w.ref.name);
+    if (draws_score && name == LlamaModel::kScoreHeadName) continue;
     const SafetensorsEntry* e = files.find(name);
     if (!e) throw UserError(dir + ": tensor " + w.ref.name + " is missing from the safetensors files");
     const bool resized = growth && vocabulary_rows(name) && e->shape.size() == 2 && e->shape[1] == w.shape[1] &&
@@ -99,6 +104,10 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   }
   for (const BaseWeight& w : weights) {
     const std::string name = source(w.ref.name);
+    if (draws_score && name == LlamaModel::kScoreHeadName) {
+      sink(w.ref, model.draw_score_head(score_seed));
+      continue;
+    }
     Tensor value = files.read(name, DType::f32);
     require_finite_weight(value, files.file_of(name), name);
     if (value.shape() != w.shape)  // a grown or shrunk vocabulary (checked above), drawn as the table's

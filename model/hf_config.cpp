@@ -245,6 +245,16 @@ std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
       {"attention_dropout", 0.0},
       {"use_cache", true},
   };
+  if (c.num_labels > 0) {  // LlamaForSequenceClassification: transformers' default label names
+    j["architectures"] = {"LlamaForSequenceClassification"};
+    nlohmann::ordered_json id2label = nlohmann::ordered_json::object(), label2id = nlohmann::ordered_json::object();
+    for (int64_t i = 0; i < c.num_labels; i++) {
+      id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
+      label2id["LABEL_" + std::to_string(i)] = i;
+    }
+    j["id2label"] = id2label, j["label2id"] = label2id;
+    if (ids.pad >= 0) j["pad_token_id"] = ids.pad;
+  }
   return j.dump(2) + "\n";
 }
 

@@ -13,6 +13,10 @@ constexpr const char* kHfConfigFile = "config.json";
 
 struct HfTokenIds {
   int32_t bos, eos;
+  // The tokenizer's pad id: a sequence classifier's config.json names it, over the model's own
+  // (transformers pools its scores at the last token that is not it; TRL's RewardTrainer sets the
+  // model's to the tokenizer's before training, so its save writes this one). -1: none.
+  int32_t pad = -1;
 };
 
 // A directory holding config.json.

@@ -37,7 +37,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Device device) : config_(confi
     layers_.push_back(std::move(l));
   }
   norm_ = weight({C});
-  if (!config.tie_word_embeddings) lm_head_ = weight({config.vocab_size, C});
+  if (!config.tie_word_embeddings) lm_head_ = weight({config.head_rows(), C});
 }
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed) : LlamaModel(config, device) {
@@ -54,6 +54,10 @@ void LlamaModel::draw_weights(uint64_t seed, const WeightSink& sink) {
       sink(w.ref, Tensor::full(w.shape, 1.0f, DType::f32));
       continue;
     }
+    if (w.ref.name == kScoreHeadName) {
+      sink(w.ref, draw_score_head(seed));
+      continue;
+    }
     // A fresh distribution per weight (it caches a second value): the stream as HF's order of
     // normal_ calls draws it, whatever is kept of each weight.
     std::normal_distribution<float> dist(0.0f, config_.initializer_range);
@@ -64,6 +68,15 @@ void LlamaModel::draw_weights(uint64_t seed, const WeightSink& sink) {
       std::fill_n(v.begin() + config_.pad_token_id * w.shape[1], w.shape[1], 0.0f);
     sink(w.ref, Tensor::from_floats(v, w.shape));
   }
+}
+
+Tensor LlamaModel::draw_score_head(uint64_t seed) const {
+  // A stream of its own: the same head whether the rest is drawn or read from a causal LM.
+  std::mt19937_64 rng(seed ^ 0x73636f7265ULL);
+  std::normal_distribution<float> dist(0.0f, config_.initializer_range);
+  std::vector<float> v(static_cast<size_t>(config_.num_labels * config_.hidden_size));
+  for (float& x : v) x = dist(rng);
+  return Tensor::from_floats(v, {config_.num_labels, config_.hidden_size});
 }
 
 std::vector<ParamRef> LlamaModel::parameters() {
@@ -105,7 +118,7 @@ std::vector<ParamRef> LlamaModel::all_weights() {
     out.push_back({p + "mlp.down_proj.weight", &l.down_proj});
   }
   out.push_back({"model.norm.weight", &norm_});
-  if (!config_.tie_word_embeddings) out.push_back({"lm_head.weight", &lm_head_});
+  if (!config_.tie_word_embeddings) out.push_back({head_name(), &lm_head_});
   return out;
 }
 
@@ -436,6 +449,16 @@ Tensor LlamaModel::row_logps(const Tensor& ids, const Tensor& positions, const T
   const Tensor scored = embedding(rows, head_in, -1, head_in.dtype());
   Tensor out = linear_sequence_logps(scored, loss_head_weight(hidden.dtype(), opt), targets, sequences, num_sequences, 0,
                                      opt.targets_host, nullptr, argmax_hits);
+  return units_ ? units_->after_forward(head_unit(), out) : out;
+}
+
+Tensor LlamaModel::scores(const Tensor& ids, const Tensor& positions, const Tensor& rows, const ForwardOptions& opt) {
+  LLM_CHECK(config_.num_labels > 0, "scores: the model has no score head (num_labels 0)");
+  const Tensor hidden = hidden_states(ids, positions, opt);
+  // Only the pooled rows go through the head, gathered as row_logps gathers them; the scores in
+  // f32, as the losses over them read them.
+  const Tensor pooled = embedding(rows, hidden, -1, hidden.dtype());
+  Tensor out = in_dtype(linear(pooled, in_dtype(lm_head_, hidden.dtype())), DType::f32);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

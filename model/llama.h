@@ -121,7 +121,8 @@ class LlamaModel {
   // through the weights in base_weights()' order (norms draw nothing), so every weight gets the
   // same values whether it is kept whole, sliced or quantised; each value is freed after `sink`
   // returns. As transformers' _init_weights: N(0, initializer_range), norms 1, and the embedding's
-  // pad_token_id row (nn.Embedding's padding_idx) zero.
+  // pad_token_id row (nn.Embedding's padding_idx) zero. A classifier's score head draws from a
+  // stream of its own (draw_score_head), so a causal LM's weights are the same draws with or without it.
   void draw_weights(uint64_t seed, const WeightSink& sink);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
@@ -227,6 +228,13 @@ class LlamaModel {
   // tables in the compute dtype, as PEFT takes them from Axolotl's bf16 model).
   void start_token_rows();
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
+  // The sequence classifier's head (LlamaConfig::num_labels), by its HF name.
+  static constexpr const char* kScoreHeadName = "score.weight";
+  // The untied head's HF name: lm_head.weight, or a sequence classifier's score.weight.
+  std::string head_name() const { return config_.num_labels > 0 ? kScoreHeadName : "lm_head.weight"; }
+  // A sequence classifier's score head as transformers starts one missing from a checkpoint:
+  // normal(0, initializer_range), drawn from `seed` alone (f32, on the host).
+  Tensor draw_score_head(uint64_t seed) const;
   // The token embedding (HF's nn.Embedding): f32 state under an 8-bit optimizer, as the Trainer keeps it.
   static bool is_embedding_weight(const std::string& name) { return name == "model.embed_tokens.weight"; }
   // Whether linear `kind` of block `layer` computes in fp8 under ForwardOptions::fp8.
@@ -255,6 +263,11 @@ class LlamaModel {
   Tensor row_logps(const Tensor& ids, const Tensor& positions, const Tensor& rows, const Tensor& targets,
                    const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt = {},
                    Tensor* argmax_hits = nullptr);
+
+  // A sequence classifier (LlamaConfig::num_labels): f32 (K, num_labels), the score head on the
+  // final hidden states of rows `rows` (i32 (K), of the B*S): LlamaForSequenceClassification's
+  // logits pooled at those positions.
+  Tensor scores(const Tensor& ids, const Tensor& positions, const Tensor& rows, const ForwardOptions& opt = {});
 
   // Model FLOPs per token for one training step (forward + backward), for MFU: 6 x the
   // parameters other than the input embedding (PaLM's non-embedding count, torchtitan's: the

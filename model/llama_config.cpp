@@ -12,7 +12,7 @@ long double approximate_parameters(const LlamaConfig& c) {
   const long double C = c.hidden_size, F = c.intermediate_size;
   const long double kv = static_cast<long double>(c.num_key_value_heads) * c.head_dim();
   const long double per_layer = 2 * C * C + 2 * C * kv + 3 * C * F + 2 * C;  // q,o; k,v; mlp; norms
-  return c.vocab_size * C * (c.tie_word_embeddings ? 1 : 2) + c.num_hidden_layers * per_layer + C;
+  return c.vocab_size * C + (c.tie_word_embeddings ? 0 : c.head_rows() * C) + c.num_hidden_layers * per_layer + C;
 }
 constexpr long double kMaxParameters = 4.0e18L;  // under 2^62: int64 arithmetic cannot overflow
 }  // namespace
@@ -22,7 +22,7 @@ int64_t LlamaConfig::num_parameters() const {
             "num_parameters: the count overflows 64 bits (validate() refuses such a config)");
   const int64_t C = hidden_size, F = intermediate_size, kv = num_key_value_heads * head_dim();
   const int64_t per_layer = 2 * C * C + 2 * C * kv + 3 * C * F + 2 * C;  // q,o; k,v; mlp; norms
-  return vocab_size * C * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * per_layer + C;
+  return vocab_size * C + (tie_word_embeddings ? 0 : head_rows() * C) + num_hidden_layers * per_layer + C;
 }
 
 std::string LlamaConfig::validate() const {
@@ -36,6 +36,9 @@ std::string LlamaConfig::validate() const {
   if (rope.theta <= 0.0f) return "rope_theta must be positive";
   if (rms_norm_eps <= 0.0f) return "rms_norm_eps must be positive";
   if (pad_token_id >= vocab_size) return "pad_token_id must be below vocab_size (or null)";
+  if (num_labels < 0 || num_labels > kMaxVocabSize) return "num_labels must be 0 (a causal LM) or a count of labels";
+  if (num_labels > 0 && tie_word_embeddings)
+    return "a sequence classifier's score head is its own weight: tie_word_embeddings must be false";
   if (approximate_parameters(*this) >= kMaxParameters)
     return "the parameter count does not fit in 64 bits; lower hidden_size, intermediate_size, "
            "num_hidden_layers or vocab_size";

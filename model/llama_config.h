@@ -36,8 +36,13 @@ struct LlamaConfig {
   // config.json's eos_token_id when a list (Llama 3.1+ and 3.2: <|end_of_text|>, <|eom_id|>,
   // <|eot_id|>), for the generation config made from it; empty: a single id.
   std::vector<int64_t> eos_token_ids;
+  // transformers' LlamaForSequenceClassification (Axolotl's reward_model: num_labels 1): a score
+  // head (num_labels, C), "score.weight", in place of lm_head, read at each sequence's last
+  // non-pad token; nothing ties it to the embedding. 0: LlamaForCausalLM.
+  int64_t num_labels = 0;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t head_rows() const { return num_labels > 0 ? num_labels : vocab_size; }  // lm_head's or score's
   int64_t num_parameters() const;
   std::string validate() const;  // empty when consistent, else what is wrong
 };

@@ -73,10 +73,13 @@ TEST_CASE("overrides_of_model_config, type_of_model, overrides_of_model_kwargs: 
 TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line each, naming the key") {
   for (const char* key : {"trainer_cls: my.Trainer\n",
                           "sage_attention: true\n",
-                          "model_type: AutoModelForSequenceClassification\n", "model_kwargs: {device_map: auto}\n",
+                          "model_type: BertForMaskedLM\n", "model_kwargs: {device_map: auto}\n",
                           "use_onebitllms: true\n", "lora_target_parameters: [mlp.experts.down_proj]\n"})
     CHECK_MESSAGE(error_with(key).find("cfg.yaml:3: " + std::string(key).substr(0, std::string(key).find(':')) +
                                        ": not supported, ") == 0, key);
+  // A sequence classifier is a reward model's (test_reward_model), not a causal LM run's.
+  CHECK(error_with("model_type: AutoModelForSequenceClassification\n") ==
+        "cfg.yaml:3: model_type: expected reward_model: true with a sequence classifier, got no reward_model");
   CHECK(parse("model_type: LlamaForCausalLM\nsage_attention: false\n").unknown_keys ==
         std::vector<std::string>{"model_type", "sage_attention"});
   CHECK(parse("lora_target_parameters: []\n").unknown_keys == std::vector<std::string>{"lora_target_parameters"});

@@ -383,6 +383,14 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
                                        "cfg.yaml");
   CHECK(kto.data.unpaired_preferences);
   check_round_trip(kto);
+  // A reward model: a classifier of one label, untied, on pairs.
+  const TrainConfig reward = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: bradley_terry.chat_template\n"
+                                          "reward_model: true\nmodel_type: AutoModelForSequenceClassification\nnum_labels: 1\n",
+                                          "cfg.yaml");
+  CHECK(reward.model.num_labels == 1);
+  CHECK(!reward.model.tie_word_embeddings);
+  CHECK(reward.data.preference_pairs);
+  check_round_trip(reward);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

@@ -385,6 +385,7 @@ void Parser::validate() {
   if (!c.lora.layer_replication.empty()) check_layer_replication(c, at("peft_layer_replication"));
   if (lora_init_from_base(c.lora.init)) check_init_from_base(c, at("peft_init_lora_weights"));
   check_pretraining(c, keys());
+  check_reward_model(c, keys());
 }
 
 // The class names `plugins` lists, without their module paths (axolotl.integrations.x.Name).

@@ -129,6 +129,10 @@ struct TrainConfig {
   double orpo_alpha = -1;
   // KTO's weights of the desirable and the undesirable rows' losses (TRL's default 1 each).
   double kto_desirable_weight = 1, kto_undesirable_weight = 1;
+  // Axolotl's reward_model: a Bradley-Terry reward model (TRL's RewardTrainer) on the pairs of
+  // bradley_terry.chat_template datasets (io/bradley_terry.h): the model a sequence classifier with
+  // one label (LlamaConfig::num_labels), each pair's loss -log sigmoid(r_chosen - r_rejected).
+  bool reward_model = false;
 
   // fp8 training (Axolotl's fp8: torchao's Float8Linear; model/llama.h's ForwardOptions::fp8).
   bool fp8 = false;

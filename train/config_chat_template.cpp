@@ -165,7 +165,7 @@ void resolve_chat_templates(TrainConfig& c, bool chat_template_given) {
   std::set<std::string> trained_with;  // each chat dataset's template, as Jinja
   for (std::vector<DatasetSpec>* specs : {&c.data.datasets, &c.data.test_datasets})
     for (DatasetSpec& spec : *specs) {
-      if (spec.type != "chat_template" && spec.type.rfind("chat_template.", 0) != 0) continue;  // and preference ones
+      if (!renders_chat_template(spec.type)) continue;
       spec.eot_tokens = c.data.eot_tokens;
       spec.train_on_inputs = c.data.train_on_inputs;
       // Axolotl's SFT chat template passes them to apply_chat_template; its DPO one does not.

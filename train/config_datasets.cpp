@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "engine/user_error.h"
+#include "io/bradley_terry.h"
 #include "io/chat_template.h"
 #include "io/dataset_directory.h"
 #include "io/dataset_split.h"
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& dataset_types() {
   static const std::vector<std::string> types = [] {
-    std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized"};
+    std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized", kBradleyTerryType};
     t.insert(t.end(), preference_types().begin(), preference_types().end());
     t.insert(t.end(), orpo_types().begin(), orpo_types().end());
     for (const std::string& kto : kto_types())  // most share a DPO type's name
@@ -430,7 +431,7 @@ std::string write_list(const std::vector<DatasetSpec>& specs) {
     if (!d.ds_type.empty()) y += "\n    ds_type: " + d.ds_type;
     if (d.field_chosen != "chosen") y += "\n    field_chosen: " + yaml_string(d.field_chosen);
     if (d.field_rejected != "rejected") y += "\n    field_rejected: " + yaml_string(d.field_rejected);
-    if (d.type != "chat_template" && d.type.rfind("chat_template.", 0) != 0) continue;
+    if (!renders_chat_template(d.type)) continue;
     y += "\n    chat_template: " + yaml_string(d.chat_template);
     if (!d.chat_template_jinja.empty()) y += "\n    chat_template_jinja: " + yaml_string(d.chat_template_jinja);
     y += "\n    field_messages: " + yaml_string(d.field_messages);

@@ -271,6 +271,14 @@ std::vector<ConfigField> make_fields() {
          ctx.config.rl = read_choice(n, w, {"dpo", "ipo", "kto", "orpo", "simpo"});
        },
        [](const TrainConfig& c) { return c.rl.empty() ? std::string() : c.rl; }},
+      flag("reward_model", training, MEMBER(reward_model),
+           "a Bradley-Terry reward model (TRL's RewardTrainer) on bradley_terry.chat_template pairs: the model a "
+           "sequence classifier (a score head of one label in place of lm_head, read at each sequence's last "
+           "non-pad token), each pair's loss -log sigmoid(r_chosen - r_rejected); exported as "
+           "LlamaForSequenceClassification"),
+      {"num_labels", training, "1 (with reward_model)",
+       "the sequence classifier's labels: a reward model scores with one (Axolotl's reward-model configs say so)",
+       [](ReadContext&, const YAML::Node& n, const Where& w) { read_int(n, w, 1, 1); }, nullptr},
       only_with_rl(number("rl_beta", training, MEMBER(rl_beta), kPositive,
                           "DPO / IPO / KTO beta: how far the policy may move from the reference; SimPO's "
                           "scale of the length-averaged log-likelihoods; ORPO's odds-ratio weight")),

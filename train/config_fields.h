@@ -219,6 +219,13 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
 // orpo_alpha, and what preference pairs refuse.
 void resolve_rl_dataset_types(TrainConfig& c, const GivenKeys& keys);
 void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown);
+// reward_model across the others (train/config_rl.cpp), after check_preference: its dataset type
+// both ways, what its pairs refuse, and the model made a sequence classifier of one label.
+void check_reward_model(TrainConfig& c, const GivenKeys& keys);
+// transformers' sequence-classifier classes, which model_type may name with reward_model.
+inline bool is_sequence_classifier(const std::string& model_type) {
+  return model_type == "AutoModelForSequenceClassification" || model_type == "LlamaForSequenceClassification";
+}
 // LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.
 std::vector<ConfigField> lisa_rows(const char* section);
 // Axolotl's Q-GaLore keys (train/config_qgalore.cpp) and their rules, from resolve_optimizer.

@@ -25,7 +25,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double N = static_cast<double>(in.micro_batch_size) * in.sequence_len;  // tokens
   const double ranks = static_cast<double>(std::max<int64_t>(1, in.ranks));
   const double dsize = in.bf16 ? 2 : 4;                    // activations, casts
-  const double embed = V * C, lm_head = m.tie_word_embeddings ? 0 : V * C;
+  const double embed = V * C, lm_head = m.tie_word_embeddings ? 0 : static_cast<double>(m.head_rows()) * C;
   const double per_layer = (P - embed - lm_head - C) / L;  // the final norm is the C
 
   // An adapter run trains T parameters (the pairs, all matrices, and any modules_to_save); the
@@ -185,8 +185,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   // lm_head's gradient is f32: engine/ops/head_weight.h).
   const double chunk = std::min(N, static_cast<double>(default_cross_entropy_chunk_rows(m.vocab_size)));
   const bool head_gradient = !in.frozen_lm_head || in.head_token_rows;
-  const double chunk_bytes = 2 * chunk * V * dsize,
-               loss_kept = dsize * N * C + (head_gradient ? 4 * V * C : 0) + (in.head_token_rows ? 4 * V * C : 0);
+  const double head_rows = static_cast<double>(m.head_rows());  // V, or a classifier's labels (its scores)
+  const double chunk_bytes = 2 * chunk * head_rows * dsize,
+               loss_kept = dsize * N * C + (head_gradient ? 4 * head_rows * C : 0) + (in.head_token_rows ? 4 * V * C : 0);
   // ZeRO-2 drops each full gradient once its bucket is packed: about two buckets' worth live at
   // once, unless accumulation keeps them whole across micro-batches. ZeRO-3 reduces every
   // micro-batch: the gradients of the units that are whole, never more.
@@ -297,7 +298,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
                              : fmt::format("{:.0f} layers", L),
                    in.attention == AttentionKind::eager ? ", eager attention probabilities" : "")},
       {"logits/loss workspace", chunk_bytes + loss_kept,
-       fmt::format("chunks of {:.0f} rows x {:.0f} vocab, d(hidden){}{}", chunk, V, head_gradient ? ", d(lm_head)" : "",
+       fmt::format("chunks of {:.0f} rows x {:.0f} {}, d(hidden){}{}", chunk, head_rows, m.num_labels > 0 ? "labels" : "vocab",
+                   head_gradient ? ", d(lm_head)" : "",
                    in.head_token_rows ? ", lm_head with its trained token rows" : "")},
       {"communication buckets", buckets,
        in.ranks > 1 ? (zero2     ? fmt::format("f32: two buckets in flight + this rank's slices (ZeRO-{})", stage)
@@ -417,7 +419,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const double eval_block = std::max(dsize * (6 * C + 2 * kv + 3 * F),
                                      dsize * (4 * C + 2 * kv) +
                                          (in.attention == AttentionKind::eager ? 4 * H * in.sequence_len : 0));
-  const double eval_head = eval_tokens * dsize * 3 * C + 2 * eval_chunk * V * dsize;
+  const double eval_head = eval_tokens * dsize * 3 * C + 2 * eval_chunk * static_cast<double>(m.head_rows()) * dsize;
   const double eval = in.eval_micro_batch_size > in.micro_batch_size
                           ? persistent + head_whole + embed_whole + std::max(eval_tokens * eval_block, eval_head) +
                                 (in.bf16 != in.bf16_weights && !compute_copies ? dsize * std::max(largest_linear, lm_cast)

@@ -23,7 +23,7 @@ MemoryPlanInput memory_plan_input(const TrainConfig& c, int64_t ranks, bool bf16
   in.base_layers = c.lora.base_layers_used(c.model.num_hidden_layers);
   // A pair's row holds both of its sequences (KTO trains them one at a time, but its reference
   // and evaluation passes take the rows whole: the plan bounds those too).
-  in.sequence_len = c.data.sequence_len * (c.rl.empty() ? 1 : 2);
+  in.sequence_len = c.data.sequence_len * (c.data.preference_pairs ? 2 : 1);
   in.micro_batch_size = c.micro_batch_size;
   in.eval_micro_batch_size = c.eval_micro_batch_size();
   in.gradient_accumulation_steps = c.gradient_accumulation_steps;

@@ -1,5 +1,5 @@
 // defines: pair_loss (DPO's sigmoid loss with label smoothing, IPO's squared loss, SimPO's, ORPO's
-// odds ratio), wpo_weight, rpo_term, kto_row_loss, kto_kl
+// odds ratio), bradley_terry_loss, wpo_weight, rpo_term, kto_row_loss, kto_kl
 #include "train/preference_loss.h"
 
 #include <algorithm>
@@ -98,6 +98,15 @@ PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& p) {
 double wpo_weight(double chosen_aligned, int64_t chosen_tokens, double rejected_aligned, int64_t rejected_tokens) {
   const auto mean = [](double sum, int64_t tokens) { return sum / static_cast<double>(std::max<int64_t>(tokens, 1)); };
   return std::exp(mean(chosen_aligned, chosen_tokens)) * std::exp(mean(rejected_aligned, rejected_tokens));
+}
+
+PairLoss bradley_terry_loss(double chosen, double rejected) {
+  PairLoss out;
+  const double z = chosen - rejected;
+  out.loss = -log_sigmoid(z);
+  out.d_chosen = -sigmoid(-z), out.d_rejected = sigmoid(-z);
+  out.reward_chosen = chosen, out.reward_rejected = rejected;
+  return out;
 }
 
 RpoTerm rpo_term(double alpha, double sum, int64_t count, int64_t pairs) {

@@ -79,8 +79,12 @@ PreferenceMetrics PreferenceMetrics::from_array(const double* in) {
 }
 
 namespace {
-std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, bool kto) {
-  if (!kto) {
+std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, PreferenceLog log) {
+  if (log == PreferenceLog::reward)
+    return {{"accuracy", m.accuracy},
+            {"margin", m.reward_chosen - m.reward_rejected},
+            {"mean_reward", (m.reward_chosen + m.reward_rejected) / 2}};
+  if (log == PreferenceLog::pairs) {
     std::vector<std::pair<const char*, double>> out = {
         {"rewards/chosen", m.reward_chosen}, {"rewards/rejected", m.reward_rejected},
         {"rewards/accuracies", m.accuracy},  {"rewards/margins", m.reward_chosen - m.reward_rejected},
@@ -101,16 +105,16 @@ std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, bo
 }
 }  // namespace
 
-std::string preference_text(const PreferenceMetrics& means, bool kto) {
+std::string preference_text(const PreferenceMetrics& means, PreferenceLog log) {
   std::string out;
-  for (const auto& [name, value] : named(means, kto))
+  for (const auto& [name, value] : named(means, log))
     out += fmt::format("{}{} {:.4g}", out.empty() ? "" : " | ", name, value);
   return out;
 }
 
-std::string preference_json(const PreferenceMetrics& means, bool kto, const std::string& prefix) {
+std::string preference_json(const PreferenceMetrics& means, PreferenceLog log, const std::string& prefix) {
   std::string out;
-  for (const auto& [name, value] : named(means, kto)) out += fmt::format(", \"{}{}\": {}", prefix, name, json_number(value));
+  for (const auto& [name, value] : named(means, log)) out += fmt::format(", \"{}{}\": {}", prefix, name, json_number(value));
   return out;
 }
 

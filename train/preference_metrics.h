@@ -9,6 +9,9 @@
 //   kto (per row): kl (the mean of the micro-batches' estimates), rewards/chosen and logps/chosen
 //     (means over desirable rows, when there were any), the same of the undesirable rows as
 //     rejected, and rewards/margins when there were both.
+//   reward_model (TRL's RewardTrainer, per pair): accuracy (chosen's score above rejected's),
+//     margin (chosen's minus rejected's) and mean_reward (of both): the means of the micro-batches'
+//     means (TRL's min_reward and max_reward are not logged).
 // TRL's logits/* (means of whole padded logit tensors) are not logged.
 #pragma once
 #include <string>
@@ -37,9 +40,11 @@ struct PreferenceMetrics {
   static PreferenceMetrics from_array(const double* in);
 };
 
+// Which trainer's metrics a log shows: DPO's and its kin's, KTO's or the RewardTrainer's.
+enum class PreferenceLog { pairs, kto, reward };
 // The means of m but the loss as a log line ("rewards/chosen 0.012 | ... ") and as metrics.jsonl
-// members (", \"<prefix>rewards/chosen\": 0.012, ..."), TRL's names; kto: KTO's set.
-std::string preference_text(const PreferenceMetrics& means, bool kto);
-std::string preference_json(const PreferenceMetrics& means, bool kto, const std::string& prefix);
+// members (", \"<prefix>rewards/chosen\": 0.012, ..."), TRL's names for `log`'s trainer.
+std::string preference_text(const PreferenceMetrics& means, PreferenceLog log);
+std::string preference_json(const PreferenceMetrics& means, PreferenceLog log, const std::string& prefix);
 
 }  // namespace llm

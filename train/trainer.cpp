@@ -450,12 +450,12 @@ TrainResult Trainer::Impl::run() {
       say("{}step {}/{} | epoch {:.2f} | loss {:.6f}{} | lr {:.3e} | grad_norm {:.4f} | {:.0f} tok/s{} | "
                  "elapsed {} | eta {} | mem {:.1f} MiB (peak {:.1f}, reserved {:.1f})\n",
                  tty ? "\r\033[K" : "", state.step, plan.total_steps, epoch, loss_to_log,
-                 preference() ? " | " + preference_text(pairs, kto()) : masks.text(), lr, grad_norm,
+                 preference() ? " | " + preference_text(pairs, preference_log()) : masks.text(), lr, grad_norm,
                  tokens_per_s, mfu_text(tokens_per_s), format_duration(elapsed), format_duration(eta),
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0, mem.reserved_bytes / 1048576.0);
       if (metrics)
         metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
-                       preference() ? preference_json(pairs, kto(), "") : masks.json(""));
+                       preference() ? preference_json(pairs, preference_log(), "") : masks.json(""));
       last_log = now;
     } else if (tty) {
       const int width = 30, done = static_cast<int>(width * state.step / plan.total_steps);
@@ -498,6 +498,7 @@ std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   // A diffusion model fills masks bidirectionally: token-by-token causal sampling reads it wrongly
   // (its denoised samples print every generation_interval steps instead).
   if (impl_->config.diffusion.on) return "  (none: a diffusion model, which causal sampling does not read)\n";
+  if (impl_->config.reward_model) return "  (none: a reward model scores sequences; it has no lm_head to sample from)\n";
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {

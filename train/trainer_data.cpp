@@ -102,6 +102,20 @@ void Trainer::Impl::print_kto_summary() const {
   say("its KL sequence: {}\n", one_line(show_loss_mask(d, first[1], *tokenizer), 400));
 }
 
+void Trainer::Impl::print_reward_summary() const {
+  const ExampleSet& d = *data.examples;
+  say("data: {} reward pairs -> {} kept ({} sequences cut to sequence_len {}) | token cache {} ({})\n",
+      d.stats.documents, d.size() / 2, d.stats.truncated, config.data.sequence_len, data.cache_path,
+      data.cache_reused ? "reused" : "built");
+  say("rows: {} train / {} val pairs, a pair's chosen and rejected sequence in one row, each attending to itself; "
+      "reward_model: a score head of one label read at each sequence's last token other than the pad token {}; "
+      "loss -log sigmoid(chosen - rejected)\n",
+      data.train_rows.size(), data.val_rows.size(), tokenizer->pad());
+  for (int64_t k = 0; k < 2 && !data.split.train.empty(); k++)
+    say("{} sequence of pair 0: {}\n", k == 0 ? "chosen" : "rejected",
+        one_line(show_loss_mask(d, data.split.train[k], *tokenizer), 400));
+}
+
 // rl: dpo's dpo_loss_type terms with their weights (", loss 1 x sigmoid + 0.5 x sft"); "" for one.
 std::string Trainer::Impl::dpo_terms_text() const {
   if (config.dpo_loss_type.empty()) return "";
@@ -115,6 +129,7 @@ void Trainer::Impl::print_data_summary() const {
   const ExampleSet& d = *data.examples;
   const ExampleStats& s = d.stats;
   if (kto()) return print_kto_summary();
+  if (reward()) return print_reward_summary();
   if (preference()) {
     // TRL's ORPO rule may also cut a response away (io/orpo.h).
     say("data: {} preference pairs -> {} kept ({} dropped: the prompt longer than sequence_len {} with a response, or "

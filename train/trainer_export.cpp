@@ -68,12 +68,13 @@ void Trainer::Impl::load_best_model() {
 
 // The tokenizer goes beside each export, as HF's Trainer saves it (rank 0 only); beside a full
 // model also its generation config, as save_pretrained writes it: the base's generation_config.json
-// (Llama 3.1+'s end ids and sampling defaults), else the one transformers makes from config.json.
+// (Llama 3.1+'s end ids and sampling defaults), else the one transformers makes from config.json;
+// none beside a sequence classifier, which cannot generate (save_pretrained writes none either).
 // Returns ", name" for each file written.
 std::string Trainer::Impl::files_beside(const std::string& dir, bool full_model) const {
   const TrainConfig& c = config;
   std::string names;
-  if (full_model) {
+  if (full_model && model->config().num_labels == 0) {
     const std::string base = (std::filesystem::path(c.base_model) / kHfGenerationConfigFile).string();
     std::error_code ec;
     write_text_atomically((std::filesystem::path(dir) / kHfGenerationConfigFile).string(),
@@ -120,7 +121,7 @@ void Trainer::Impl::export_final_model() {
   // frozen base is gathered whole only for merge_lora's merged model (the adapters are whole
   // already).
   const TrainConfig& c = config;
-  const HfTokenIds ids{tokenizer->bos(), tokenizer->eos()};
+  const HfTokenIds ids{tokenizer->bos(), tokenizer->eos(), tokenizer->pad()};
   const DType out_dtype = export_dtype();
   const char* dtype = dtype_name(out_dtype);
   // As Axolotl ends a run: the final model in output_dir, ready for from_pretrained.

@@ -147,8 +147,13 @@ struct Trainer::Impl {
   struct EvaluationStopped {
     int signal;
   };
-  bool preference() const { return !config.rl.empty(); }
+  // Pairs in rows (rl, or reward_model's Bradley-Terry pairs), trained by the pair steps below.
+  bool preference() const { return !config.rl.empty() || config.reward_model; }
+  bool reward() const { return config.reward_model; }
   bool kto() const { return config.rl == "kto"; }
+  PreferenceLog preference_log() const {
+    return reward() ? PreferenceLog::reward : kto() ? PreferenceLog::kto : PreferenceLog::pairs;
+  }
   bool orpo() const { return config.rl == "orpo"; }
   bool has_reference() const { return preference() && config.rl != "simpo" && !orpo(); }  // both reference-free
   PreferenceLossConfig loss_config() const {
@@ -204,6 +209,12 @@ struct Trainer::Impl {
   // rl: kto's training forward of a micro-batch: the policy's log-likelihood of each row's
   // training sequence (with gradient), its metrics added to `step` and d(loss) / d(it) in `grads`.
   Tensor kto_logps(const Batch& b, double weight, PreferenceMetrics& step, std::vector<float>& grads);
+  // reward_model (train/trainer_reward.cpp): f32 (2B, 1) on the device, each pair's chosen and
+  // rejected score, each read at its sequence's last non-pad token (transformers' pooling).
+  Tensor reward_scores(const Batch& b);
+  // The batch's Bradley-Terry losses and metrics from its scores; with grads, d(loss) / d(scores)
+  // scaled by weight.
+  static PreferenceMetrics reward_metrics(const std::vector<float>& scores, std::vector<float>* grads, double weight);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_export.cpp: the final model or adapter, with the tokenizer
@@ -216,6 +227,7 @@ struct Trainer::Impl {
   ForwardOptions options_for(const Batch& batch) const;  // the batch's document mask when packed
   void print_data_summary() const;  // train/trainer_data.cpp
   void print_kto_summary() const;
+  void print_reward_summary() const;
   std::string dpo_terms_text() const;
   // Prints on rank 0 only.
   template <class... Args>

@@ -54,8 +54,11 @@ void Trainer::Impl::build_model() {
   } else {
     model = std::make_unique<LlamaModel>(c.model, build, c.seed);
     if (load_base) {
-      const int64_t loaded = load_hf_weights(*model, c.base_model, vocabulary_growth());
+      const int64_t loaded = load_hf_weights(*model, c.base_model, vocabulary_growth(), c.seed);
       say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
+      if (c.reward_model && !SafetensorsDir(c.base_model).find(LlamaModel::kScoreHeadName))
+        say("reward_model: {} has no score.weight (a causal LM's lm_head is not read): the score head is drawn "
+            "normal(0, {}) from seed {}\n", c.base_model, c.model.initializer_range, c.seed);
     } else if (c.reinit_weights && !c.base_model_is_preset()) {
       say("reinit_weights: {}'s architecture with fresh weights drawn from seed {}\n", c.base_model, c.seed);
     }
@@ -232,7 +235,7 @@ void Trainer::Impl::build_model() {
 // The whole values live in host memory, one at a time: how far it rose above the shards, on the
 // rank where it rose most, is logged (print_summary).
 int64_t Trainer::Impl::stream_base(bool load_base, const WeightSink& sink) {
-  if (load_base) return read_hf_weights(*model, config.base_model, sink, vocabulary_growth());
+  if (load_base) return read_hf_weights(*model, config.base_model, sink, vocabulary_growth(), config.seed);
   model->draw_weights(config.seed, sink);
   return 0;
 }

@@ -1,5 +1,6 @@
-// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / simpo / orpo / kto): the
-// reference log-likelihoods, one step's gradients over pairs (rows), and evaluation over them.
+// defines: the preference-training parts of Trainer::Impl (rl: dpo / ipo / simpo / orpo / kto, and
+// reward_model's pairs through train/trainer_reward.cpp): the reference log-likelihoods, one step's
+// gradients over pairs (rows), and evaluation over them.
 //
 // rl: kto lays a row out as a pair: its prompt with its completion (document 0) and with another
 // row's completion (document 1, io/kto.h), whose log-likelihoods give TRL's KL estimate. Training
@@ -230,7 +231,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   double tokens = 0;
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
-    if (!kto()) sequences.push_back(pair_sequences(b, split_zero_targets(), orpo()));
+    if (!kto() && !reward()) sequences.push_back(pair_sequences(b, split_zero_targets(), orpo()));
     tokens += static_cast<double>(b.num_tokens);
   }
   comm.allreduce_sum(&tokens, 1);
@@ -248,6 +249,9 @@ double Trainer::Impl::accumulate_preference_gradients() {
     Tensor logps;
     if (kto()) {
       logps = kto_logps(b, weight, step, grads);
+    } else if (reward()) {  // scores, in the place of log-likelihoods
+      logps = reward_scores(b);
+      step.add(reward_metrics(logps.to_floats(), &grads, weight).as_one_micro_batch());
     } else {
       const PairSequences& s = sequences[micro];
       std::vector<float> aligned;
@@ -276,6 +280,11 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   // pairs (the last batch may hold fewer).
   PreferenceMetrics batches, pairs;
   for_each_eval_batch([&](const Batch& b, bool real) {
+    if (reward()) {
+      const PreferenceMetrics m = reward_metrics(reward_scores(b).to_floats(), nullptr, 0.0);
+      if (real) pairs.add(m), batches.add(m.as_one_micro_batch());
+      return;
+    }
     const PairSequences s = pair_sequences(b, split_zero_targets(), orpo());
     std::vector<float> aligned;  // TRL weighs the evaluation's pairs too
     const std::vector<float> logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets,

@@ -1,0 +1,328 @@
+// Reward models (reward_model: true): the Bradley-Terry loss, the sequence classifier's score head
+// (its gradients, its pooling, its HF files), bradley_terry.chat_template rows, the config's rules,
+// and llm_train runs whose first loss is recomputed here sequence by sequence, resumed and exported.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/user_error.h"
+#include "io/bradley_terry.h"
+#include "io/safetensors.h"
+#include "model/hf_checkpoint.h"
+#include "test/chat_tokenizer.h"
+#include "test/test_util.h"
+#include "test/tokenizer_fixture.h"
+#include "test/train_fixture.h"
+#include "train/preference_loss.h"
+
+using namespace llm;
+using namespace llm::testing;
+using nlohmann::json;
+
+namespace {
+
+LlamaConfig classifier_config() {
+  LlamaConfig c;
+  c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
+  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 19;
+  c.tie_word_embeddings = false;
+  c.initializer_range = 0.2f;
+  c.num_labels = 1;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("bradley_terry_loss: -log sigmoid(chosen - rejected), its gradients, stable far out") {
+  const PairLoss p = bradley_terry_loss(0.7, -0.3);
+  CHECK(p.loss == doctest::Approx(std::log1p(std::exp(-1.0))).epsilon(1e-12));
+  const double eps = 1e-6;
+  CHECK(p.d_chosen == doctest::Approx((bradley_terry_loss(0.7 + eps, -0.3).loss - bradley_terry_loss(0.7 - eps, -0.3).loss) /
+                                      (2 * eps)).epsilon(1e-6));
+  CHECK(p.d_rejected == doctest::Approx(-p.d_chosen).epsilon(1e-12));
+  CHECK(p.reward_chosen == 0.7);
+  CHECK(p.reward_rejected == -0.3);
+  CHECK(bradley_terry_loss(0.0, 0.0).loss == doctest::Approx(std::log(2.0)));
+  // Far apart: no overflow; the loss is then the gap (or 0).
+  CHECK(bradley_terry_loss(-400.0, 400.0).loss == doctest::Approx(800.0));
+  CHECK(bradley_terry_loss(400.0, -400.0).loss == doctest::Approx(0.0));
+  CHECK(std::isfinite(bradley_terry_loss(-400.0, 400.0).d_chosen));
+}
+
+TEST_CASE("scores: the score head on the pooled rows, as LlamaForSequenceClassification pools its logits") {
+  LlamaModel model(classifier_config(), Device::cpu(), 5);
+  const std::vector<std::string> names = [&] {
+    std::vector<std::string> out;
+    for (const ParamRef& p : model.parameters()) out.push_back(p.name);
+    return out;
+  }();
+  CHECK(names.back() == "score.weight");
+  CHECK(std::find(names.begin(), names.end(), "lm_head.weight") == names.end());
+  CHECK(model.parameters().back().tensor->shape() == Shape{1, 16});
+  CHECK(model.config().num_parameters() == 19 * 16 + 16 + 2 * (2 * 16 * 16 + 2 * 16 * 8 + 3 * 16 * 24 + 2 * 16) + 16);
+  const TokenBatch b = random_batch(2, 6, 19);
+  const Tensor rows = Tensor::from_ints({5, 2, 9}, {3});
+  NoGradGuard no_grad;
+  const std::vector<float> scores = model.scores(b.ids, b.positions, rows).to_floats();
+  // transformers scores every position, then reads the pooled ones.
+  const std::vector<float> all = model.logits_from_hidden(model.hidden_states(b.ids, b.positions)).to_floats();
+  REQUIRE(scores.size() == 3);
+  CHECK(scores[0] == doctest::Approx(all[5]).epsilon(1e-5));
+  CHECK(scores[1] == doctest::Approx(all[2]).epsilon(1e-5));
+  CHECK(scores[2] == doctest::Approx(all[9]).epsilon(1e-5));
+}
+
+TEST_CASE("scores: gradients through the score head and the blocks match finite differences") {
+  LlamaModel model(classifier_config(), Device::cpu(), 6);
+  const TokenBatch b = random_batch(2, 5, 19);
+  const Tensor rows = Tensor::from_ints({4, 7, 0}, {3});
+  for (auto& p : model.parameters()) {
+    if (p.name != "score.weight" && p.name != "model.layers.0.mlp.up_proj.weight" && p.name != "model.norm.weight")
+      continue;
+    CAPTURE(p.name);
+    for (auto& q : model.parameters()) q.tensor->zero_grad();
+    Tensor* t = p.tensor;
+    check_gradients([&](const std::vector<Tensor>& in) {
+      Tensor saved = *t;
+      *t = in[0];
+      Tensor s = model.scores(b.ids, b.positions, rows);
+      *t = saved;
+      return s;
+    }, {*t});
+  }
+}
+
+TEST_CASE("HF files: a causal LM loads as a classifier (lm_head ignored, score drawn), saved as LlamaForSequenceClassification") {
+  TempDir dir("reward_hf");
+  LlamaConfig causal = classifier_config();
+  causal.num_labels = 0;
+  LlamaModel base(causal, Device::cpu(), 8);
+  save_hf_model(base, (dir.path / "base").string(), DType::f32, {1, 2});
+  LlamaModel classifier(classifier_config(), Device::cpu(), 99);
+  CHECK(load_hf_weights(classifier, (dir.path / "base").string(), {}, 13) == 21);
+  for (const ParamRef& p : classifier.parameters()) {
+    CAPTURE(p.name);
+    const std::vector<float> got = p.tensor->to_floats();
+    if (p.name == "score.weight") {
+      CHECK(got == classifier.draw_score_head(13).to_floats());
+      continue;
+    }
+    for (const ParamRef& q : base.parameters())
+      if (q.name == p.name) CHECK(got == q.tensor->to_floats());
+  }
+  // The classifier's own files: score.weight, no lm_head; transformers' class, labels and pad id.
+  const std::string saved = (dir.path / "classifier").string();
+  save_hf_model(classifier, saved, DType::f32, {1, 2, 3});
+  const SafetensorsDir files(saved);
+  REQUIRE(files.find("score.weight"));
+  CHECK(files.find("score.weight")->shape == Shape{1, 16});
+  CHECK(!files.find("lm_head.weight"));
+  const json config = json::parse(read_file(saved + "/config.json"));
+  CHECK(config.at("architectures") == json::array({"LlamaForSequenceClassification"}));
+  CHECK(config.at("id2label") == json{{"0", "LABEL_0"}});
+  CHECK(config.at("label2id") == json{{"LABEL_0", 0}});
+  CHECK(config.at("pad_token_id") == 3);
+  CHECK(config.at("tie_word_embeddings") == false);
+  // Read back, the score head is the file's (nothing drawn).
+  LlamaModel again(classifier_config(), Device::cpu(), 1);
+  load_hf_weights(again, saved, {}, 77);
+  CHECK(again.parameters().back().tensor->to_floats() == classifier.parameters().back().tensor->to_floats());
+}
+
+TEST_CASE("bradley_terry.chat_template: each row's chosen and rejected conversation under the template, cut to sequence_len") {
+  TempDir dir("reward_rows");
+  const std::string path = (dir.path / "pairs.jsonl").string();
+  write_file(path, "{\"system\": \"Be brief.\", \"input\": \"hi\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n"
+                   "{\"system\": \"\", \"input\": \"q\", \"chosen\": \"a long answer that runs well past the limit\", \"rejected\": \"b\"}\n"
+                   "{\"system\": null, \"input\": \"r\", \"chosen\": \"c\", \"rejected\": \"d\"}\n");
+  DatasetSpec spec;
+  spec.path = path, spec.type = kBradleyTerryType, spec.chat_template = "llama3";
+  DataConfig config;
+  config.sequence_len = 60;
+  std::vector<Example> out;
+  ExampleStats stats;
+  append_bradley_terry_examples(spec, kFake, config, out, stats);
+  REQUIRE(out.size() == 6);
+  CHECK(stats.documents == 3);
+  CHECK(kFake.decode(out[0].tokens) == "<bos><h>system</h>\n\nBe brief.<eot><h>user</h>\n\nhi<eot><h>assistant</h>\n\nyes<eot>");
+  CHECK(kFake.decode(out[1].tokens) == "<bos><h>system</h>\n\nBe brief.<eot><h>user</h>\n\nhi<eot><h>assistant</h>\n\nno<eot>");
+  // An empty or null system opens no system turn (Axolotl's `if prompt["system"]`).
+  CHECK(kFake.decode(out[3].tokens) == "<bos><h>user</h>\n\nq<eot><h>assistant</h>\n\nb<eot>");
+  CHECK(kFake.decode(out[5].tokens) == "<bos><h>user</h>\n\nr<eot><h>assistant</h>\n\nd<eot>");
+  // Longer than sequence_len: the start is kept (24 tokens before the answer, 36 of its 44).
+  const std::string answer = "a long answer that runs well past the limit";
+  CHECK(out[2].tokens.size() == 60);
+  CHECK(kFake.decode(out[2].tokens) == "<bos><h>user</h>\n\nq<eot><h>assistant</h>\n\n" + answer.substr(0, 36));
+  CHECK(stats.truncated == 1);
+  for (const Example& ex : out)
+    CHECK(std::all_of(ex.labels.begin(), ex.labels.end(), [](int32_t l) { return l == kIgnoreIndex; }));
+  // A row without its strings: one line naming the file, the row and the field.
+  write_file(path, "{\"input\": \"hi\", \"chosen\": \"yes\"}\n");
+  CHECK_THROWS_WITH_AS(append_bradley_terry_examples(spec, kFake, config, out, stats),
+                       doctest::Contains("pairs.jsonl:1: "), UserError);
+}
+
+namespace {
+
+// Pairs whose chosen and rejected answers differ in kind, so a few steps separate them.
+std::string pair_rows(int count) {
+  std::string rows;
+  for (int i = 0; i < count; i++)
+    rows += "{\"system\": \"" + std::string(i % 2 ? "Be kind." : "") + "\", \"input\": \"hello " + std::to_string(i) +
+            "\", \"chosen\": \"world " + std::string(1 + i % 4, '1') + "\", \"rejected\": \"hell " +
+            std::string(1 + i % 3, '2') + " no\"}\n";
+  return rows;
+}
+
+// A causal LM base (tied, as Llama 3.2 1B) in HF's files, the tokenizer beside it, the pairs, and
+// a reward-model config over them; `extra` keys at the end.
+struct RewardWorkspace {
+  TempDir dir{"reward_run"};
+  std::string base = (dir.path / "base").string();
+  RewardWorkspace() {
+    write_file((dir.path / "tokenizer.model").string(), small_ranks_text());
+    write_file((dir.path / "pairs.jsonl").string(), pair_rows(8));
+    LlamaConfig c;
+    c.hidden_size = 32, c.intermediate_size = 64, c.num_hidden_layers = 2, c.num_attention_heads = 4;
+    c.num_key_value_heads = 2, c.vocab_size = kRanks + 256, c.tie_word_embeddings = true;
+    LlamaModel model(c, Device::cpu(), 3);
+    save_hf_model(model, base, DType::f32, {kRanks, kRanks + 1});
+  }
+  std::string path(const std::string& sub) const { return (dir.path / sub).string(); }
+  std::string config(const std::string& extra = "") const {
+    return write_config("base_model: " + base + "\ntokenizer_config: " + dir.path.string() +
+                        "\nreward_model: true\nmodel_type: AutoModelForSequenceClassification\nnum_labels: 1\n"
+                        "chat_template: llama3\ndatasets:\n  - path: " + path("pairs.jsonl") +
+                        "\n    type: bradley_terry.chat_template\n" + kRunKeys + extra);
+  }
+  std::string write_config(const std::string& yaml) const {
+    write_file(path("c.yaml"), yaml);
+    return path("c.yaml");
+  }
+  inline static const std::string kRunKeys =
+      "sequence_len: 64\nmicro_batch_size: 8\ngradient_accumulation_steps: 1\nlearning_rate: 0.003\n"
+      "lr_scheduler: constant\nlogging_steps: 1\nmax_steps: 4\nsave_steps: 2\nval_set_size: 0\nseed: 7\n"
+      "overwrite_output_dir: true\n";
+  std::string keys_at(const std::string& out) const {
+    return "dataset_prepared_path: " + path("prepared") + "\noutput_dir: " + out + "\n";
+  }
+};
+
+std::vector<json> loss_records(const std::string& metrics_path) {
+  std::vector<json> out;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"loss\"") != std::string::npos) out.push_back(json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, each sequence scored alone here") {
+  RewardWorkspace ws;
+  const Run r = run_train(ws.config(ws.keys_at(ws.path("out"))));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("data: 8 reward pairs -> 8 kept") != std::string::npos);
+  CHECK(r.output.find("the score head is drawn normal(0, 0.02) from seed 7") != std::string::npos);
+  const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
+  REQUIRE(steps.size() == 4);
+  // The starting classifier as the run made it, and every pair scored one sequence at a time at its
+  // last non-pad token: no shared rows, no pooling table.
+  LlamaConfig c = read_hf_config(ws.base + "/config.json");
+  c.num_labels = 1, c.tie_word_embeddings = false;
+  LlamaModel model(c, Device::cpu(), 1);
+  load_hf_weights(model, ws.base, {}, 7);
+  const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(ws.path("tokenizer.model"));
+  DatasetSpec spec;
+  spec.path = ws.path("pairs.jsonl"), spec.type = kBradleyTerryType, spec.chat_template = "llama3";
+  DataConfig data;
+  data.sequence_len = 64;
+  std::vector<Example> examples;
+  ExampleStats stats;
+  append_bradley_terry_examples(spec, *tokenizer, data, examples, stats);
+  REQUIRE(examples.size() == 16);
+  NoGradGuard no_grad;
+  std::vector<double> scores;
+  for (const Example& ex : examples) {
+    const int64_t n = static_cast<int64_t>(ex.tokens.size());
+    std::vector<int32_t> positions(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) positions[i] = static_cast<int32_t>(i);
+    int32_t last = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (ex.tokens[i] != tokenizer->pad()) last = static_cast<int32_t>(i);
+    scores.push_back(model.scores(Tensor::from_ints(ex.tokens, {1, n}), Tensor::from_ints(positions, {1, n}),
+                                  Tensor::from_ints({last}, {1})).item());
+  }
+  double loss = 0, accuracy = 0, margin = 0, mean = 0;
+  for (size_t p = 0; p < 8; p++) {
+    const double z = scores[2 * p] - scores[2 * p + 1];
+    loss += std::log1p(std::exp(-z)) / 8, accuracy += (z > 0 ? 1.0 : 0.0) / 8, margin += z / 8;
+    mean += (scores[2 * p] + scores[2 * p + 1]) / 16;
+  }
+  CHECK(steps[0].at("loss").get<double>() == doctest::Approx(loss).epsilon(1e-5));
+  CHECK(steps[0].at("accuracy").get<double>() == doctest::Approx(accuracy));
+  CHECK(steps[0].at("margin").get<double>() == doctest::Approx(margin).epsilon(1e-4));
+  CHECK(steps[0].at("mean_reward").get<double>() == doctest::Approx(mean).epsilon(1e-4));
+  // The same pairs every step: the loss falls as the margin grows.
+  CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
+  CHECK(steps[3].at("margin").get<double>() > steps[0].at("margin").get<double>());
+  // The final model: transformers' sequence classifier, read back whole.
+  const json config = json::parse(read_file(ws.path("out/config.json")));
+  CHECK(config.at("architectures") == json::array({"LlamaForSequenceClassification"}));
+  CHECK(config.at("pad_token_id") == tokenizer->pad());
+  CHECK(!fs::exists(ws.path("out/generation_config.json")));  // a classifier does not generate
+  const SafetensorsDir files(ws.path("out"));
+  CHECK(files.find("score.weight"));
+  CHECK(!files.find("lm_head.weight"));
+  LlamaModel exported(c, Device::cpu(), 1);
+  CHECK(load_hf_weights(exported, ws.path("out")) == static_cast<int64_t>(exported.parameters().size()));
+}
+
+TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with TRL's eval_ names") {
+  RewardWorkspace ws;
+  const std::string eval = "val_set_size: 0.25\neval_steps: 2\nmicro_batch_size: 2\n";
+  auto yaml = [&](const std::string& out) {
+    std::string text = read_file(ws.config(ws.keys_at(out)));
+    for (const char* key : {"val_set_size: 0\n", "micro_batch_size: 8\n"}) text.erase(text.find(key), std::string(key).size());
+    return ws.write_config(text + eval);
+  };
+  const Run straight = run_train(yaml(ws.path("straight")));
+  REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
+  const std::string metrics = read_file(ws.path("straight/metrics.jsonl"));
+  CHECK(metrics.find("\"eval_accuracy\"") != std::string::npos);
+  CHECK(metrics.find("\"eval_margin\"") != std::string::npos);
+  const Run half = run_train(yaml(ws.path("resumed")) + " --max_steps 2");
+  REQUIRE_MESSAGE(half.exit_code == 0, half.output);
+  const Run rest = run_train("--resume " + ws.path("resumed/step_000002") + " --max_steps 4");
+  REQUIRE_MESSAGE(rest.exit_code == 0, rest.output);
+  CHECK(train_records(ws.path("straight/metrics.jsonl")) == train_records(ws.path("resumed/metrics.jsonl")));
+  check_same_model(ws.path("straight/step_000004"), ws.path("resumed/step_000004"));
+}
+
+TEST_CASE("reward_model: what it does not combine with is refused in one line") {
+  RewardWorkspace ws;
+  const std::string keys = ws.keys_at(ws.path("out"));
+  const auto refused = [&](const std::string& config, const std::string& message) {
+    const Run r = run_train(config);
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 2);
+    const std::string error = error_text(r);
+    CHECK(error.find(message) != std::string::npos);
+    CHECK(std::count(error.begin(), error.end(), '\n') <= 1);
+  };
+  const std::string without = read_file(ws.config(keys));
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string text = without;
+    text.replace(text.find(from), from.size(), to);
+    return ws.write_config(text);
+  };
+  refused(edited("reward_model: true\n", ""), "reward_model: true with the dataset type bradley_terry.chat_template");
+  refused(edited("type: bradley_terry.chat_template", "type: completion"),
+          "the dataset type bradley_terry.chat_template with reward_model");
+  refused(edited("num_labels: 1", "num_labels: 2"), "num_labels");
+  refused(ws.config(keys + "adapter: lora\nlora_r: 2\nlora_alpha: 4\nlora_target_linear: true\n"), "no adapter with reward_model");
+  refused(ws.config(keys + "rl: dpo\n"), "no rl with reward_model");
+  refused(ws.config(keys + "sample_packing: true\n"), "no sample_packing with reward_model");
+}
