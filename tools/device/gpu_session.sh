@@ -28,7 +28,8 @@
 # it is timed, so a deadline keeps the rows before it; tools/attention_table.py makes the results
 # file of table.log on the CPU afterwards), `bench` the full tables
 # and step comparison; `cpu` the CPU suites with CUDA hidden; `hfref` transformers' reference
-# files for test_hf's YaRN, linear and dynamic cases (hf_reference_rope.tar.gz). Logs and
+# files for test_hf's YaRN, linear and dynamic cases (hf_reference_rope.tar.gz) and TRL's reward
+# trainer in torch for test_reward_model (reward_reference.tar.gz). Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 # LLM_DEADLINE_S (default 520): the timing phases shorten their limits to end by then, so that
 # one call's reply comes back with whatever ran before the device tool's own limit.
@@ -397,6 +398,13 @@ for phase in "$@"; do
         --only yarn_gqa2 linear_gqa2 dynamic_gqa2 >/tmp/hfref.log 2>&1
       note "hfref: exit $? — $(tail -4 /tmp/hfref.log | paste -sd' ')"
       tar -C /tmp/hf_reference -czf "$OUT/hf_reference_rope.tar.gz" . 2>/dev/null
+      # TRL's RewardTrainer written out in torch (tools/make_reward_reference.py), for
+      # test_reward_model: unpack into test/data/reward_reference.
+      rm -rf /tmp/reward_reference
+      PYTHONUNBUFFERED=1 timeout $(limit 120) python3 tools/make_reward_reference.py --out /tmp/reward_reference \
+        >/tmp/rmref.log 2>&1
+      note "rmref: exit $? — $(tail -4 /tmp/rmref.log | paste -sd' ')"
+      tar -C /tmp/reward_reference -czf "$OUT/reward_reference.tar.gz" . 2>/dev/null
       ;;
     bench)
       start_timing

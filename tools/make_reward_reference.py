@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Writes the reward-model trajectory fixture that test_reward_model checks llm_train's
+reward_model: true against.
+
+TRL's RewardTrainer semantics, written out in torch (transformers' LlamaForSequenceClassification
+with one label, float32, on the CPU): the classifier made from the causal LM of the hf_trajectory
+fixture as transformers makes it (its lm_head left unread, the score head drawn after
+torch.manual_seed(SEED)) and saved to OUT/start, which llm_train then loads (so both start from
+the same score head). Each row of OUT/pairs.jsonl (bradley_terry.chat_template: system, input,
+chosen, rejected) becomes two conversations rendered by TEMPLATE (Axolotl's
+BTChatTemplateStrategy: [system,] user input, assistant response) and tokenized with llm_train's
+byte tokenizer (UTF-8 bytes; apply_chat_template adds no BOS). A micro-batch's chosen sequences
+and then its rejected ones are padded right with PAD and scored at each sequence's last non-pad
+token (transformers' pooling, config.pad_token_id = PAD as TRL sets it); the loss of a
+micro-batch is the mean of -log sigmoid(r_chosen - r_rejected) over its pairs, divided by the
+step's micro-batches (model_accepts_loss_kwargs False); AdamW (torch, no weight decay), gradients
+clipped at max_grad_norm, a constant learning rate; each epoch's pairs in the Trainer's random
+order (torch.randperm seeded SEED + epoch).
+Each step records what TRL logs: loss (the mean over the step's micro-batches), grad_norm (before
+clipping), and accuracy (r_chosen > r_rejected), margin (r_chosen - r_rejected) and mean_reward
+(of all 2B scores), the means of the step's micro-batches' means.
+
+Run from the repository root (needs torch and transformers):
+  tools/make_reward_reference.py [--out test/data/reward_reference]
+Writes OUT/pairs.jsonl, OUT/start (the starting classifier) and OUT/trajectory.json.
+"""
+import argparse
+import json
+import os
+import random
+
+import torch
+import transformers
+
+STEPS = 4
+MICRO_BATCH, ACCUMULATION = 2, 2
+PAIRS = 14  # 7 micro-batches an epoch: its 4th step takes the one left, as the Trainer's last step of an epoch
+PAD = 258
+SEED = 42
+SETTINGS = dict(learning_rate=2e-3, max_grad_norm=1.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
+                sequence_len=128, micro_batch_size=MICRO_BATCH, gradient_accumulation_steps=ACCUMULATION,
+                max_steps=STEPS)
+# The Jinja template the fixture's config gives (chat_template: jinja): no special tokens, so the
+# byte tokenizer renders it.
+TEMPLATE = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+TRAJECTORY = "test/data/hf_trajectory"
+
+
+def pair_rows():
+    rng = random.Random(7)
+    rows = []
+    for i in range(PAIRS):
+        a, b = rng.randint(1, 60), rng.randint(1, 60)
+        rows.append({"system": "Add." if i % 3 == 0 else "", "input": f"{a}+{b}=?", "chosen": f"It is {a + b}.",
+                     "rejected": f"{a + b + rng.randint(1, 9)}"})
+    return rows
+
+
+def conversation_ids(row, response):
+    messages = ([{"role": "system", "content": row["system"]}] if row["system"] else []) + [
+        {"role": "user", "content": row["input"]}, {"role": "assistant", "content": response}]
+    text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+    return list(text.encode())[:SETTINGS["sequence_len"]]
+
+
+def epoch_order(n, epoch):
+    return torch.randperm(n, generator=torch.Generator().manual_seed(SEED + epoch)).tolist()
+
+
+def step_batches(pairs):
+    steps, epoch = [], 0
+    while len(steps) < STEPS:
+        order = [pairs[i] for i in epoch_order(len(pairs), epoch)]
+        micro = [order[i:i + MICRO_BATCH] for i in range(0, len(order), MICRO_BATCH)]
+        steps += [micro[i:i + ACCUMULATION] for i in range(0, len(micro), ACCUMULATION)]
+        epoch += 1
+    return steps[:STEPS]
+
+
+def scores(model, batch):
+    sequences = [chosen for chosen, _ in batch] + [rejected for _, rejected in batch]
+    length = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), length), PAD, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for i, ids in enumerate(sequences):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        mask[i, :len(ids)] = 1
+    rewards = model(input_ids=input_ids, attention_mask=mask).logits.squeeze(-1).float()
+    return rewards[:len(batch)], rewards[len(batch):]
+
+
+def train(model, pairs):
+    s = SETTINGS
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s["learning_rate"], betas=(s["adam_beta1"], s["adam_beta2"]),
+                                  eps=s["adam_epsilon"], weight_decay=0.0)
+    steps = []
+    for micro_batches in step_batches(pairs):
+        logged = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0}
+        for batch in micro_batches:
+            chosen, rejected = scores(model, batch)
+            loss = -torch.nn.functional.logsigmoid(chosen - rejected).mean()
+            (loss / len(micro_batches)).backward()
+            with torch.no_grad():
+                logged["loss"] += loss.item() / len(micro_batches)
+                logged["accuracy"] += (chosen > rejected).float().mean().item() / len(micro_batches)
+                logged["margin"] += (chosen - rejected).mean().item() / len(micro_batches)
+                logged["mean_reward"] += torch.cat([chosen, rejected]).mean().item() / len(micro_batches)
+        logged["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), s["max_grad_norm"]).item()
+        optimizer.step()
+        optimizer.zero_grad()
+        steps.append(logged)
+    return {"steps": steps}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="test/data/reward_reference")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rows = pair_rows()
+    with open(os.path.join(args.out, "pairs.jsonl"), "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    torch.manual_seed(SEED)
+    model = transformers.LlamaForSequenceClassification.from_pretrained(
+        os.path.join(TRAJECTORY, "untied"), num_labels=1, pad_token_id=PAD, dtype=torch.float32)
+    model.save_pretrained(os.path.join(args.out, "start"))
+    model.train()  # no dropout in Llama: train mode changes nothing but is what the Trainer runs
+    cases = {"reward": train(model, [(conversation_ids(r, r["chosen"]), conversation_ids(r, r["rejected"])) for r in rows])}
+    fixture = {"settings": SETTINGS, "template": TEMPLATE,
+               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}, "cases": cases}
+    with open(os.path.join(args.out, "trajectory.json"), "w") as f:
+        json.dump(fixture, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
