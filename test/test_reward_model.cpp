@@ -226,6 +226,8 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("data: 8 reward pairs -> 8 kept") != std::string::npos);
   CHECK(r.output.find("the score head is drawn normal(0, 0.02) from seed 7") != std::string::npos);
+  CHECK(r.output.find("a sequence classifier: score head of 1 label(s), no lm_head") != std::string::npos);
+  CHECK(r.output.find("reference log-likelihoods") == std::string::npos);  // DPO's, not a reward model's
   const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
   REQUIRE(steps.size() == 4);
   // The starting classifier as the run made it, and every pair scored one sequence at a time at its
@@ -299,6 +301,23 @@ TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with 
   REQUIRE_MESSAGE(rest.exit_code == 0, rest.output);
   CHECK(train_records(ws.path("straight/metrics.jsonl")) == train_records(ws.path("resumed/metrics.jsonl")));
   check_same_model(ws.path("straight/step_000004"), ws.path("resumed/step_000004"));
+}
+
+// Each rank scores its own pairs; the step's mean over pairs is the same as one rank accumulating them.
+TEST_CASE("reward_model on 2 ranks under ZeRO-3: the same losses as one rank accumulating the same pairs") {
+  RewardWorkspace ws;
+  auto yaml = [&](const std::string& out, const std::string& batch) {
+    std::string text = read_file(ws.config(ws.keys_at(out)));
+    for (const char* key : {"micro_batch_size: 8\n", "gradient_accumulation_steps: 1\n"})
+      text.erase(text.find(key), std::string(key).size());
+    return ws.write_config(text + batch);
+  };
+  const Run one = run_train(yaml(ws.path("one"), "micro_batch_size: 2\ngradient_accumulation_steps: 4\n"));
+  REQUIRE_MESSAGE(one.exit_code == 0, one.output);
+  const Run two = run_train(yaml(ws.path("two"), "micro_batch_size: 2\ngradient_accumulation_steps: 2\nzero_stage: 3\n"),
+                            mpirun(2));
+  REQUIRE_MESSAGE(two.exit_code == 0, two.output);
+  check_losses_close(ws.path("one/metrics.jsonl"), ws.path("two/metrics.jsonl"), 1e-5);
 }
 
 TEST_CASE("reward_model: what it does not combine with is refused in one line") {

@@ -155,7 +155,8 @@ struct Trainer::Impl {
     return reward() ? PreferenceLog::reward : kto() ? PreferenceLog::kto : PreferenceLog::pairs;
   }
   bool orpo() const { return config.rl == "orpo"; }
-  bool has_reference() const { return preference() && config.rl != "simpo" && !orpo(); }  // both reference-free
+  // rl's trainers but simpo and orpo (both reference-free; a reward model has none either).
+  bool has_reference() const { return !config.rl.empty() && config.rl != "simpo" && !orpo(); }
   PreferenceLossConfig loss_config() const {
     return {config.rl,          config.rl_beta,       config.dpo_label_smoothing, config.simpo_gamma,
             config.dpo_norm_loss, config.dpo_loss_type, config.dpo_loss_weights};

@@ -40,9 +40,10 @@ void Trainer::Impl::print_summary() const {
   say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
-             m.tie_word_embeddings ? (c.unties_embeddings() ? "tied embeddings, untied for lora_modules_to_save"
-                                                            : "tied embeddings")
-                                   : "untied embeddings",
+             m.num_labels > 0       ? fmt::format("a sequence classifier: score head of {} label(s), no lm_head", m.num_labels)
+             : m.tie_word_embeddings ? (c.unties_embeddings() ? "tied embeddings, untied for lora_modules_to_save"
+                                                             : "tied embeddings")
+                                     : std::string("untied embeddings"),
              c.run_parameters() / 1e6);
   say("tokenizer: {} | vocab {}, bos {}, eos {}, pad {}\n", tokenizer->name(), tokenizer->vocab_size(),
       tokenizer->bos(), tokenizer->eos(), tokenizer->pad());
