@@ -11,7 +11,7 @@ namespace llm {
 
 const char* const kLinearModules[kNumLinear] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                 "gate_proj", "up_proj", "down_proj"};
-const std::vector<std::string> kSavableModules = {"embed_tokens", "lm_head"};
+const std::vector<std::string> kSavableModules = {"embed_tokens", "lm_head", "classifier", "score"};
 
 std::string linear_module_path(int kind) {
   return std::string(kind < 4 ? "self_attn." : "mlp.") + kLinearModules[kind];

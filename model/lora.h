@@ -23,8 +23,10 @@ extern const char* const kLinearModules[kNumLinear];  // q_proj, k_proj, ..., do
 std::string linear_module_path(int kind);
 int linear_module_index(const std::string& name);  // -1 when name is none of them
 
-// The modules a LoRA run may train whole (Axolotl's lora_modules_to_save).
-extern const std::vector<std::string> kSavableModules;  // embed_tokens, lm_head
+// The modules a LoRA run may train whole (Axolotl's lora_modules_to_save): embed_tokens, lm_head,
+// and a sequence classifier's classifier and score, which PEFT's SEQ_CLS task adds to every such
+// adapter (a reward model's; Llama has a score head and no module named classifier).
+extern const std::vector<std::string> kSavableModules;
 
 struct LoraConfig {
   int64_t r = 8;

@@ -129,7 +129,8 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
   // PEFT's LoraConfig fields; those we do not use keep PEFT's defaults so PEFT reads it as is.
   json config = {
       {"peft_type", "LORA"},
-      {"task_type", "CAUSAL_LM"},
+      // Axolotl's task for the model's class: a sequence classifier's adapter is PEFT's SEQ_CLS.
+      {"task_type", model.config().num_labels > 0 ? "SEQ_CLS" : "CAUSAL_LM"},
       // PEFT writes the name from_pretrained was given: a hub id for a cached snapshot.
       {"base_model_name_or_path", hub_id_of_snapshot(base_model).value_or(base_model)},
       {"r", lora.r},

@@ -210,6 +210,10 @@ struct RewardWorkspace {
   }
 };
 
+std::string with_line_removed(std::string text, const std::string& line) {
+  return text.erase(text.find(line), line.size());
+}
+
 std::vector<json> loss_records(const std::string& metrics_path) {
   std::vector<json> out;
   std::ifstream in(metrics_path);
@@ -320,6 +324,37 @@ TEST_CASE("reward_model on 2 ranks under ZeRO-3: the same losses as one rank acc
   check_losses_close(ws.path("one/metrics.jsonl"), ws.path("two/metrics.jsonl"), 1e-5);
 }
 
+// Axolotl loads a reward model's adapter with PEFT's SEQ_CLS task, which trains the score head whole.
+TEST_CASE("reward_model with LoRA: PEFT's SEQ_CLS adapter, the score head trained whole, merged as a classifier") {
+  RewardWorkspace ws;
+  const Run r = run_train(ws.config(ws.keys_at(ws.path("out")) +
+                                    "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\nmerge_lora: true\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
+  REQUIRE(steps.size() == 4);
+  CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
+  const json adapter = json::parse(read_file(ws.path("out/adapter_config.json")));
+  CHECK(adapter.at("task_type") == "SEQ_CLS");
+  CHECK(adapter.at("modules_to_save") == json::array({"classifier", "score"}));
+  const SafetensorsFile weights(ws.path("out/adapter_model.safetensors"));
+  CHECK(weights.find("base_model.model.score.weight"));
+  CHECK(weights.find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+  CHECK(!weights.find("base_model.model.model.embed_tokens.weight"));
+  // The merged model: the classifier with the trained head, the base's embedding untouched.
+  const SafetensorsDir merged(ws.path("out/merged"));
+  CHECK(json::parse(read_file(ws.path("out/merged/config.json"))).at("architectures") ==
+        json::array({"LlamaForSequenceClassification"}));
+  CHECK(merged.read("score.weight", DType::f32).to_floats() ==
+        weights.read("base_model.model.score.weight", DType::f32).to_floats());
+  CHECK(merged.read("model.embed_tokens.weight", DType::f32).to_floats() ==
+        SafetensorsDir(ws.base).read("model.embed_tokens.weight", DType::f32).to_floats());
+  // Without reward_model the classifier's heads are no module to save.
+  const Run refused = run_train(ws.write_config(with_line_removed(read_file(ws.path("c.yaml")), "reward_model: true\n") +
+                                                "lora_modules_to_save: [score]\n"));
+  CHECK(refused.exit_code == 2);
+  CHECK(error_text(refused).find("classifier and score are a sequence classifier's heads") != std::string::npos);
+}
+
 TEST_CASE("reward_model: what it does not combine with is refused in one line") {
   RewardWorkspace ws;
   const std::string keys = ws.keys_at(ws.path("out"));
@@ -341,7 +376,7 @@ TEST_CASE("reward_model: what it does not combine with is refused in one line") 
   refused(edited("type: bradley_terry.chat_template", "type: completion"),
           "the dataset type bradley_terry.chat_template with reward_model");
   refused(edited("num_labels: 1", "num_labels: 2"), "num_labels");
-  refused(ws.config(keys + "adapter: lora\nlora_r: 2\nlora_alpha: 4\nlora_target_linear: true\n"), "no adapter with reward_model");
+  refused(ws.config(keys + "neftune_noise_alpha: 5\n"), "no neftune_noise_alpha with reward_model");
   refused(ws.config(keys + "rl: dpo\n"), "no rl with reward_model");
   refused(ws.config(keys + "sample_packing: true\n"), "no sample_packing with reward_model");
 }

@@ -114,6 +114,10 @@ void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
 void check_reward_model(TrainConfig& c, const GivenKeys& keys) {
   const YAML::Node model_type = keys.value("model_type");
   if (!c.reward_model) {
+    for (const char* head : {"classifier", "score"})
+      if (c.lora.saves(head))
+        fail(keys.at(keys.given("lora_modules_to_save") ? "lora_modules_to_save" : "lora_model_dir"),
+             "embed_tokens or lm_head (classifier and score are a sequence classifier's heads: reward_model: true)", head);
     for (const char* key : {"datasets", "test_datasets"})
       for (const DatasetSpec& spec : key == std::string("datasets") ? c.data.datasets : c.data.test_datasets)
         if (spec.type == kBradleyTerryType)
@@ -130,18 +134,25 @@ void check_reward_model(TrainConfig& c, const GivenKeys& keys) {
         fail(keys.at(key), "the dataset type bradley_terry.chat_template with reward_model", "type " + spec.type);
   // What the score head or a pair's shared row cannot take (each refused, not applied to half of it).
   const std::vector<std::pair<bool, const char*>> refused = {
-      {!c.adapter.empty(), "adapter"},  // PEFT's SEQ_CLS task with the score head in modules_to_save: not built
       {c.data.sample_packing, "sample_packing"},
       {c.attention == AttentionKind::s2, "s2_attention"},
       {c.neftune_noise_alpha > 0, "neftune_noise_alpha"},
       {c.qat.on(), "qat"},
       {c.diffusion.on, "diffusion"},
       {c.relora, "relora"},
+      {c.data.pretraining.has_value(), "pretraining_dataset"},
+      {c.use_eaft, "use_eaft"},  // token weights of a causal LM's loss
+      {c.use_dft, "use_dft"},
   };
   for (const auto& [set, key] : refused)
     if (set)
       fail(keys.given(key) ? keys.at(key) : at, std::string("no ") + key + " with reward_model (a sequence classifier "
            "scoring each pair's two sequences in one row)", "set");
+  // PEFT's SEQ_CLS task trains the classifier heads whole beside the adapters (no Llama module is
+  // named classifier; lm_head, listed, matches none either: the score trains).
+  if (!c.adapter.empty())
+    for (const char* head : {"classifier", "score"})
+      if (!c.lora.saves(head)) c.lora.modules_to_save.push_back(head);
   c.data.preference_pairs = true;
   // AutoModelForSequenceClassification with num_labels 1, as Axolotl loads a reward model: no
   // lm_head, so nothing ties.
