@@ -81,8 +81,10 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   // computed from the config, which transformers ignores on load; so does this.
   for (const std::string& name : files.names())
     if (!wanted.count(name) && !is_rope_buffer(name))
-      throw UserError(files.file_of(name) + ": tensor " + name +
-                      " is not a parameter of the configured model");
+      throw UserError(files.file_of(name) + ": tensor " + name + " is not a parameter of the configured model" +
+                      (name == LlamaModel::kScoreHeadName
+                           ? " (a sequence classifier's score head: a reward model, trained with reward_model: true)"
+                           : ""));
   // A model untied over a tied base (LlamaModel::untie_embeddings, for PEFT's modules_to_save),
   // read again (an 8-bit base's merge streams it): its lm_head started as the base's one table.
   const fs::path base_config = fs::path(dir) / kHfConfigFile;

@@ -125,6 +125,9 @@ TEST_CASE("HF files: a causal LM loads as a classifier (lm_head ignored, score d
   CHECK(config.at("label2id") == json{{"LABEL_0", 0}});
   CHECK(config.at("pad_token_id") == 3);
   CHECK(config.at("tie_word_embeddings") == false);
+  // A causal LM cannot read a classifier: one line saying what the file is.
+  LlamaModel causal_again(causal, Device::cpu(), 1);
+  CHECK_THROWS_WITH_AS(load_hf_weights(causal_again, saved), doctest::Contains("trained with reward_model: true"), UserError);
   // Read back, the score head is the file's (nothing drawn).
   LlamaModel again(classifier_config(), Device::cpu(), 1);
   load_hf_weights(again, saved, {}, 77);
