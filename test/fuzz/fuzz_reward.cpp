@@ -1,0 +1,43 @@
+// The reward-model rows (io/bradley_terry.h): a bradley_terry.chat_template file, each row's two
+// conversations rendered under a Jinja template and tokenized. An accepted file gives two examples
+// a pair, each at most max_length tokens and no target at all (a reward model scores, it does not
+// predict).
+#include <algorithm>
+
+#include "engine/ops.h"  // kIgnoreIndex
+#include "engine/user_error.h"
+// defines: append_bradley_terry_examples
+#include "io/bradley_terry.h"
+#include "io/tokenizer.h"
+// defines: Target, PropertyFailure
+#include "test/fuzz/fuzz.h"
+
+namespace llm::fuzz {
+
+Target reward_pairs_target() {
+  return {"reward_pairs", "reward_pairs", with_json({"system", "input", "chosen", "rejected", "role", "content"}),
+          nullptr, [](const std::string& input, const std::string& scratch) {
+            DatasetSpec spec;
+            spec.path = scratch + "/pairs.jsonl";
+            spec.type = kBradleyTerryType;
+            spec.chat_template = "jinja";  // the byte tokenizer has no chat markers: a template of text
+            spec.chat_template_source = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}";
+            write_bytes(spec.path, input);
+            DataConfig config;
+            config.sequence_len = 48;
+            const ByteTokenizer tokenizer;
+            std::vector<Example> examples;
+            ExampleStats stats;
+            append_bradley_terry_examples(spec, tokenizer, config, examples, stats);
+            require(examples.size() == 2 * static_cast<size_t>(stats.documents), "not two examples a pair");
+            for (size_t i = 0; i < examples.size(); i++) {
+              const Example& e = examples[i];
+              require(!e.tokens.empty() && e.tokens.size() <= 48 && e.labels.size() == e.tokens.size(),
+                      "a sequence empty, longer than sequence_len, or labels of another length");
+              require(std::all_of(e.labels.begin(), e.labels.end(), [](int32_t l) { return l == kIgnoreIndex; }),
+                      "a target in a reward model's sequence");
+            }
+          }};
+}
+
+}  // namespace llm::fuzz
