@@ -122,8 +122,8 @@ RopeConfig read_rope(const ConfigFields& f, const std::string& path, int64_t max
       rope.*field.flag = s.flag(field.key, rope.*field.flag);
     }
   }
-  if (rope.type == RopeType::llama3 && rope.low_freq_factor >= rope.high_freq_factor)
-    throw UserError(path + ": " + key + ": expected low_freq_factor < high_freq_factor");
+  if (const std::optional<RopeScalingProblem> problem = rope_scaling_problem(rope))
+    throw UserError(path + ": " + key + ": expected " + problem->expected + ", got " + problem->got);
   return rope;
 }
 

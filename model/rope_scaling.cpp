@@ -1,6 +1,8 @@
 // defines: the rope_scaling map's type names and per-type field table (model/rope_scaling.h)
 #include "model/rope_scaling.h"
 
+#include <fmt/core.h>
+
 #include <array>
 #include <utility>
 
@@ -76,6 +78,12 @@ const RopeScalingField* rope_scaling_field(const std::string& key) {
     for (const RopeScalingField& field : *fields)
       if (key == field.key) return &field;
   return nullptr;
+}
+
+std::optional<RopeScalingProblem> rope_scaling_problem(const RopeConfig& r) {
+  if (r.type != RopeType::llama3 || r.low_freq_factor < r.high_freq_factor) return std::nullopt;
+  return RopeScalingProblem{"low_freq_factor < high_freq_factor",
+                            fmt::format("{} and {}", r.low_freq_factor, r.high_freq_factor)};
 }
 
 std::string rope_required_message(RopeType type) {

@@ -37,6 +37,14 @@ const RopeScalingField* rope_scaling_field(const std::string& key);
 // needs factor, low_freq_factor and high_freq_factor, as transformers)".
 std::string rope_required_message(RopeType type);
 
+// What transformers' validation of a whole map of r's type refuses (its fields each fine), as the
+// reader's "expected ..., got ..." pair; nullopt when it is consistent. llama3: low_freq_factor
+// must be below high_freq_factor.
+struct RopeScalingProblem {
+  std::string expected, got;
+};
+std::optional<RopeScalingProblem> rope_scaling_problem(const RopeConfig& r);
+
 // Calls write(key, value) for every field of r's map that is written, value a float, int or bool.
 template <class Write>
 void for_each_rope_value(const RopeConfig& r, Write&& write) {

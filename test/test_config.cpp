@@ -106,7 +106,10 @@ TEST_CASE("rope_scaling: a llama3 map, the legacy `type` spelling, null for none
   CHECK(
       starts_with(error_with("rope_scaling: {rope_type: llama3, factor: 8, low_freq_factor: 4, high_freq_factor: 4, "
                              "original_max_position_embeddings: 8192}\n"),
-                  "cfg.yaml:3: rope_scaling: expected low_freq_factor < high_freq_factor"));
+                  "cfg.yaml:3: rope_scaling: expected low_freq_factor < high_freq_factor, got 4 and 4"));
+  // Another type's field moves no frequency: listed unused, as transformers warns of it.
+  CHECK(parse("rope_scaling: {rope_type: linear, factor: 2, beta_fast: 32}\n").unknown_keys ==
+        std::vector<std::string>{"rope_scaling.beta_fast"});
 }
 
 TEST_CASE("wrong types and out-of-range values: file, line, key, expected, got") {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <regex>
 #include <set>
 #include <type_traits>
@@ -66,11 +67,11 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // Not given: max_position_embeddings (read before this row), as transformers 5 fills it in.
   s.original_max_position_embeddings = static_cast<int>(ctx.config.model.max_position_embeddings);
   std::optional<RopeType> type;
-  std::set<std::string> given;
+  std::map<std::string, std::string> given;  // each key given, with its path for the unused list
   const Range kAtLeastOne{1, false, kInf, true};
   for_fields(n, w, std::string("a map {rope_type: ") + kRopeTypesBuilt + ", factor, ...} or null",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
-               given.insert(key);
+               given[key] = wk.key;
                const RopeScalingField* field = rope_scaling_field(key);
                if (key == "rope_type" || key == "type") {  // "type": older HF configs
                  const std::string name = read_string(v, wk);
@@ -92,9 +93,14 @@ void read_rope_scaling(ReadContext& ctx, const YAML::Node& n, const Where& w) {
   // As transformers' rope validation (a KeyError), which the map reaches through Axolotl.
   for (const RopeScalingField& field : rope_scaling_fields(s.type))
     if (field.required && !given.count(field.key)) fail(w.child("." + std::string(field.key), n), rope_required_message(s.type), "none");
-  if (s.type == RopeType::llama3 && s.low_freq_factor >= s.high_freq_factor)
-    fail(w, "low_freq_factor < high_freq_factor",
-         num(s.low_freq_factor) + " and " + num(s.high_freq_factor));
+  if (const std::optional<RopeScalingProblem> problem = rope_scaling_problem(s)) fail(w, problem->expected, problem->got);
+  // Another type's field reaches no frequency: listed unused, as transformers warns of keys its
+  // type does not read.
+  for (const auto& [key, path] : given) {
+    const auto& own = rope_scaling_fields(s.type);
+    if (rope_scaling_field(key) && std::none_of(own.begin(), own.end(), [&](const RopeScalingField& f) { return key == f.key; }))
+      ctx.unknown.insert(path);
+  }
   s.theta = rope.theta;  // rope_theta is a field of its own
   rope = s;
 }
