@@ -112,26 +112,27 @@ void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
 }
 
 void check_reward_model(TrainConfig& c, const GivenKeys& keys) {
-  const YAML::Node model_type = keys.value("model_type");
-  if (!c.reward_model) {
+  if (!c.reward_model)
     for (const char* head : {"classifier", "score"})
       if (c.lora.saves(head))
         fail(keys.at(keys.given("lora_modules_to_save") ? "lora_modules_to_save" : "lora_model_dir"),
              "embed_tokens or lm_head (classifier and score are a sequence classifier's heads: reward_model: true)", head);
-    for (const char* key : {"datasets", "test_datasets"})
-      for (const DatasetSpec& spec : key == std::string("datasets") ? c.data.datasets : c.data.test_datasets)
-        if (spec.type == kBradleyTerryType)
-          fail(keys.at(key), "reward_model: true with the dataset type bradley_terry.chat_template", "no reward_model");
+  // bradley_terry.chat_template datasets with reward_model and only then, both ways.
+  for (const char* key : {"datasets", "test_datasets"})
+    for (const DatasetSpec& spec : key == std::string("datasets") ? c.data.datasets : c.data.test_datasets)
+      if ((spec.type == kBradleyTerryType) != c.reward_model)
+        fail(keys.at(key),
+             c.reward_model ? "the dataset type bradley_terry.chat_template with reward_model"
+                            : "reward_model: true with the dataset type bradley_terry.chat_template",
+             c.reward_model ? "type " + spec.type : "no reward_model");
+  if (!c.reward_model) {
+    const YAML::Node model_type = keys.value("model_type");
     if (model_type.IsScalar() && is_sequence_classifier(model_type.Scalar()))
       fail(keys.at("model_type"), "reward_model: true with a sequence classifier", "no reward_model");
     if (keys.given("num_labels")) fail(keys.at("num_labels"), "reward_model: true with it", "no reward_model");
     return;
   }
   const Where& at = keys.at("reward_model");
-  for (const char* key : {"datasets", "test_datasets"})
-    for (const DatasetSpec& spec : key == std::string("datasets") ? c.data.datasets : c.data.test_datasets)
-      if (spec.type != kBradleyTerryType)
-        fail(keys.at(key), "the dataset type bradley_terry.chat_template with reward_model", "type " + spec.type);
   // What the score head or a pair's shared row cannot take (each refused, not applied to half of it).
   const std::vector<std::pair<bool, const char*>> refused = {
       {c.data.sample_packing, "sample_packing"},
