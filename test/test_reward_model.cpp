@@ -396,7 +396,7 @@ TEST_CASE("reward_model trains as TRL's RewardTrainer: loss, grad_norm, accuracy
   const json& s = f.at("settings");
   TempDir work("reward_reference");
   std::string yaml = "base_model: " + dir + "/start\nreward_model: true\nchat_template: jinja\nchat_template_jinja: " +
-                     f.at("template").dump() + "\ndatasets:\n  - path: " + dir + "/pairs.jsonl\n"
+                     s.at("chat_template_jinja").dump() + "\ndatasets:\n  - path: " + dir + "/pairs.jsonl\n"
                      "    type: bradley_terry.chat_template\ndataset_prepared_path: " + (work.path / "prepared").string() +
                      "\noutput_dir: " + (work.path / "out").string() +
                      "\nval_set_size: 0\nsave_strategy: 'no'\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"

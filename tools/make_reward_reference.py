@@ -20,30 +20,28 @@ Each step records what TRL logs: loss (the mean over the step's micro-batches), 
 clipping), and accuracy (r_chosen > r_rejected), margin (r_chosen - r_rejected) and mean_reward
 (of all 2B scores), the means of the step's micro-batches' means.
 
-Run from the repository root (needs torch and transformers):
+Run from the repository root (needs torch, transformers and, through make_dpo_reference.py, peft):
   tools/make_reward_reference.py [--out test/data/reward_reference]
 Writes OUT/pairs.jsonl, OUT/start (the starting classifier) and OUT/trajectory.json.
 """
 import argparse
-import json
+import importlib.util
 import os
 import random
 
 import torch
 import transformers
 
-STEPS = 4
-MICRO_BATCH, ACCUMULATION = 2, 2
+# The DPO fixture's settings, sampler and writers (its STEPS, micro-batches and epoch order).
+_spec = importlib.util.spec_from_file_location("dpo", os.path.join(os.path.dirname(__file__), "make_dpo_reference.py"))
+dpo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dpo)
+
 PAIRS = 14  # 7 micro-batches an epoch: its 4th step takes the one left, as the Trainer's last step of an epoch
-PAD = 258
-SEED = 42
-SETTINGS = dict(learning_rate=2e-3, max_grad_norm=1.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
-                sequence_len=128, micro_batch_size=MICRO_BATCH, gradient_accumulation_steps=ACCUMULATION,
-                max_steps=STEPS)
 # The Jinja template the fixture's config gives (chat_template: jinja): no special tokens, so the
 # byte tokenizer renders it.
 TEMPLATE = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
-TRAJECTORY = "test/data/hf_trajectory"
+SETTINGS = dict(dpo.SETTINGS, chat_template_jinja=TEMPLATE)
 
 
 def pair_rows():
@@ -63,24 +61,10 @@ def conversation_ids(row, response):
     return list(text.encode())[:SETTINGS["sequence_len"]]
 
 
-def epoch_order(n, epoch):
-    return torch.randperm(n, generator=torch.Generator().manual_seed(SEED + epoch)).tolist()
-
-
-def step_batches(pairs):
-    steps, epoch = [], 0
-    while len(steps) < STEPS:
-        order = [pairs[i] for i in epoch_order(len(pairs), epoch)]
-        micro = [order[i:i + MICRO_BATCH] for i in range(0, len(order), MICRO_BATCH)]
-        steps += [micro[i:i + ACCUMULATION] for i in range(0, len(micro), ACCUMULATION)]
-        epoch += 1
-    return steps[:STEPS]
-
-
 def scores(model, batch):
     sequences = [chosen for chosen, _ in batch] + [rejected for _, rejected in batch]
     length = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), length), PAD, dtype=torch.long)
+    input_ids = torch.full((len(sequences), length), dpo.PAD, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
     for i, ids in enumerate(sequences):
         input_ids[i, :len(ids)] = torch.tensor(ids)
@@ -94,7 +78,7 @@ def train(model, pairs):
     optimizer = torch.optim.AdamW(model.parameters(), lr=s["learning_rate"], betas=(s["adam_beta1"], s["adam_beta2"]),
                                   eps=s["adam_epsilon"], weight_decay=0.0)
     steps = []
-    for micro_batches in step_batches(pairs):
+    for micro_batches in dpo.step_batches(pairs):
         logged = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0}
         for batch in micro_batches:
             chosen, rejected = scores(model, batch)
@@ -118,21 +102,14 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rows = pair_rows()
-    with open(os.path.join(args.out, "pairs.jsonl"), "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    torch.manual_seed(SEED)
+    dpo.write_jsonl(os.path.join(args.out, "pairs.jsonl"), rows)
+    torch.manual_seed(dpo.SEED)
     model = transformers.LlamaForSequenceClassification.from_pretrained(
-        os.path.join(TRAJECTORY, "untied"), num_labels=1, pad_token_id=PAD, dtype=torch.float32)
+        os.path.join(dpo.TRAJECTORY, "untied"), num_labels=1, pad_token_id=dpo.PAD, dtype=torch.float32)
     model.save_pretrained(os.path.join(args.out, "start"))
     model.train()  # no dropout in Llama: train mode changes nothing but is what the Trainer runs
-    cases = {"reward": train(model, [(conversation_ids(r, r["chosen"]), conversation_ids(r, r["rejected"])) for r in rows])}
-    fixture = {"settings": SETTINGS, "template": TEMPLATE,
-               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}, "cases": cases}
-    with open(os.path.join(args.out, "trajectory.json"), "w") as f:
-        json.dump(fixture, f, indent=1)
-        f.write("\n")
-
+    pairs = [(conversation_ids(r, r["chosen"]), conversation_ids(r, r["rejected"])) for r in rows]
+    dpo.write_fixture(args.out, SETTINGS, {"reward": train(model, pairs)})
 
 if __name__ == "__main__":
     main()
