@@ -118,7 +118,7 @@ TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 withi
 
 // rl: dpo / kto / simpo / orpo: the per-sequence log-likelihood op (its CUDA scale_rows and
 // recomputed lm_head chunks), the reference log-likelihoods and the pair (row) losses on the GPU
-// track the CPU's over 20 steps.
+// track the CPU's over 20 steps; "reward" (reward_model: true): the score head on the pooled rows.
 std::vector<double> train_rl(const std::string& rl, const std::string& name, const std::string& device,
                              const std::string& bf16) {
   Workspace ws(name);
@@ -128,6 +128,9 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
     if (rl == "kto")
       rows += "{\"prompt\": \"" + prompt + "\", \"completion\": \"" + std::to_string(i + 1 + 2 * (i % 3 == 0)) +
               "\", \"label\": " + (i % 3 == 0 ? "false" : "true") + "}\n";
+    else if (rl == "reward")  // bradley_terry.chat_template
+      rows += "{\"input\": \"" + prompt + "\", \"chosen\": \"" + std::to_string(i + 1) + "\", \"rejected\": \"" +
+              std::to_string(i + 3) + " or so\"}\n";
     else if (rl == "orpo")  // chat_template.argilla: two conversations
       rows += "{\"chosen\": [{\"role\": \"user\", \"content\": \"" + prompt + "\"}, {\"role\": \"assistant\", \"content\": \"" +
               std::to_string(i + 1) + "\"}], \"rejected\": [{\"role\": \"user\", \"content\": \"" + prompt +
@@ -138,9 +141,14 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   }
   write_file((ws.dir / "rows.jsonl").string(), rows);
   const std::string config = (ws.dir / "rl.yaml").string();
-  write_file(config, kSmallModel + "rl: " + rl + "\ndatasets:\n  - path: " + (ws.dir / "rows.jsonl").string() +
-                         (rl == "orpo" ? "\n    type: chat_template.argilla\nchat_template: chatml\n"
-                                       : "\n    type: chatml.prompt_pairs\n") +
+  // A reward model's conversations under a template of plain text (the byte tokenizer has no markers).
+  const std::string reward = "\n    type: bradley_terry.chat_template\nchat_template: jinja\n"
+                             "chat_template_jinja: \"{% for m in messages %}{{ m.role }}: {{ m.content }}\\n{% endfor %}\"\n";
+  write_file(config, kSmallModel + (rl == "reward" ? "reward_model: true" : "rl: " + rl) + "\ndatasets:\n  - path: " +
+                         (ws.dir / "rows.jsonl").string() +
+                         (rl == "orpo"     ? "\n    type: chat_template.argilla\nchat_template: chatml\n"
+                          : rl == "reward" ? reward
+                                           : "\n    type: chatml.prompt_pairs\n") +
                          // chatml's markers are spelt out in the byte-level tokens: 256, as test_rl
                          "sequence_len: 256\n"
                          "micro_batch_size: 2\n"
@@ -152,8 +160,9 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   return losses(ws.out("metrics.jsonl"));
 }
 
-TEST_CASE("rl: dpo, kto, simpo and orpo: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 within 5e-2 (relative)") {
-  for (const std::string rl : {"dpo", "kto", "simpo", "orpo"}) {
+TEST_CASE("rl: dpo, kto, simpo and orpo, and reward_model: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 "
+          "within 5e-2 (relative)") {
+  for (const std::string rl : {"dpo", "kto", "simpo", "orpo", "reward"}) {
     CAPTURE(rl);
     const std::vector<double> cpu = train_rl(rl, "gpu_" + rl + "_cpu", "cpu", "false");
     REQUIRE(cpu.size() == 20);
