@@ -192,6 +192,9 @@ struct DataConfig {
   // Preference training (the config's rl): every dataset is a preference one (io/preference.h),
   // each pair two examples, chosen then rejected, that share one row (their own attention spans).
   bool preference_pairs = false;
+  // Token classification (process_reward_model): every example's labels are its tokens' own
+  // classes, each a token's target as it stands (RowLayout::token_labels).
+  bool token_labels = false;
   // TRL 1.9's tokenizing of pairs: its DPOTrainer's (rl: dpo, ipo; io/preference.h), or the
   // tokenize_row its CPO and ORPO trainers share (rl: simpo, orpo; io/orpo.h).
   enum class PairTokenizing { dpo, tokenize_row } pair_tokenizing = PairTokenizing::dpo;

@@ -16,6 +16,7 @@
 #include "io/kto.h"
 #include "io/preference.h"
 #include "io/pretraining.h"
+#include "io/stepwise_supervised.h"
 #include "io/python_shuffles.h"
 #include "io/token_cache.h"
 
@@ -61,6 +62,8 @@ ExampleSet load_examples(const DataConfig& config, uint64_t seed, const Tokenize
     const size_t first = examples.size();
     if (config.unpaired_preferences)
       append_kto_examples(spec, tokenizer, config.sequence_len, examples, set.stats, config.excess_length_strategy);
+    else if (spec.type == kStepwiseSupervisedType)
+      append_stepwise_examples(spec, tokenizer, config, examples, set.stats);
     else if (spec.type == kBradleyTerryType)
       append_bradley_terry_examples(spec, tokenizer, config, examples, set.stats);
     else if (config.preference_pairs)
@@ -101,7 +104,8 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
       const bool next_example = layout.targets_cross_examples && d + 1 < row.size();
       for (int64_t i = 0; i < n; i++, at++) {
         inputs[at] = data.tokens[begin + i];
-        if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
+        if (layout.token_labels) targets[at] = data.labels[begin + i];
+        else if (i + 1 < n) targets[at] = data.labels[begin + i + 1];
         else if (next_example) targets[at] = data.labels[data.offsets[row[d + 1]]];
         positions[at] = layout.positions_continue ? static_cast<int32_t>(at - b * S)
                         : data.positions.empty()  ? static_cast<int32_t>(i)
@@ -435,9 +439,11 @@ TrainingData load_training_data(const DataConfig& config, uint64_t seed, const T
   // sequential), into bins of the same capacity.
   const MultipackOptions bins = config.multipack_options();
   out.train_layout = {config.sample_packing ? bins.capacity : config.sequence_len, config.pad_to_sequence_len,
-                      config.sample_packing, tokenizer.pad(), config.sample_packing};
+                      config.sample_packing, tokenizer.pad(), config.sample_packing && !config.token_labels};
+  out.train_layout.token_labels = config.token_labels;
   out.val_layout = out.train_layout;
-  out.val_layout.packed = out.val_layout.targets_cross_examples = config.sample_packing && config.eval_sample_packing;
+  out.val_layout.packed = config.sample_packing && config.eval_sample_packing;
+  out.val_layout.targets_cross_examples = out.val_layout.packed && !config.token_labels;
   if (!out.val_layout.packed) out.val_layout.sequence_len = config.eval_row_len();
   std::vector<int64_t> train_order = out.split.train;
   if (config.use_pose) {

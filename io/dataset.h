@@ -80,11 +80,14 @@ struct RowLayout {
   // own, which a query would otherwise see; a row that is one causal sequence one document) and
   // each token's own label kept (Batch::labels).
   bool bidirectional = false;
+  // Token classification (a process reward model): each token's own label is its target, not the
+  // next token's (transformers' ForTokenClassification loss does not shift).
+  bool token_labels = false;
 };
 
 struct Batch {
   Tensor inputs;     // i32 (B, S)
-  Tensor targets;    // i32 (B*S): the next token's label (see RowLayout), or kIgnoreIndex
+  Tensor targets;    // i32 (B*S): the next token's label (see RowLayout; token_labels: its own), or kIgnoreIndex
   Tensor positions;  // i32 (B, S): restarting at 0 for every example
   Tensor doc_ids;    // i32 (B, S): each token's example within its row (packed or bidirectional rows)
   Tensor labels;     // i32 (B, S): each token's own label, unshifted (bidirectional rows only)

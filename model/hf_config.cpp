@@ -245,8 +245,8 @@ std::string hf_config_json(const LlamaConfig& c, DType dtype, HfTokenIds ids) {
       {"attention_dropout", 0.0},
       {"use_cache", true},
   };
-  if (c.num_labels > 0) {  // LlamaForSequenceClassification: transformers' default label names
-    j["architectures"] = {"LlamaForSequenceClassification"};
+  if (c.num_labels > 0) {  // LlamaForSequence/TokenClassification: transformers' default label names
+    j["architectures"] = {c.token_classification ? "LlamaForTokenClassification" : "LlamaForSequenceClassification"};
     nlohmann::ordered_json id2label = nlohmann::ordered_json::object(), label2id = nlohmann::ordered_json::object();
     for (int64_t i = 0; i < c.num_labels; i++) {
       id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);

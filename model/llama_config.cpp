@@ -37,6 +37,7 @@ std::string LlamaConfig::validate() const {
   if (rms_norm_eps <= 0.0f) return "rms_norm_eps must be positive";
   if (pad_token_id >= vocab_size) return "pad_token_id must be below vocab_size (or null)";
   if (num_labels < 0 || num_labels > kMaxVocabSize) return "num_labels must be 0 (a causal LM) or a count of labels";
+  if (token_classification && num_labels == 0) return "a token classifier needs num_labels";
   if (num_labels > 0 && tie_word_embeddings)
     return "a sequence classifier's score head is its own weight: tie_word_embeddings must be false";
   if (approximate_parameters(*this) >= kMaxParameters)

@@ -40,6 +40,9 @@ struct LlamaConfig {
   // head (num_labels, C), "score.weight", in place of lm_head, read at each sequence's last
   // non-pad token; nothing ties it to the embedding. 0: LlamaForCausalLM.
   int64_t num_labels = 0;
+  // With num_labels: transformers' LlamaForTokenClassification (Axolotl's process_reward_model:
+  // num_labels 2), the same head read at every token.
+  bool token_classification = false;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   int64_t head_rows() const { return num_labels > 0 ? num_labels : vocab_size; }  // lm_head's or score's

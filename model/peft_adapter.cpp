@@ -129,8 +129,8 @@ void save_peft_adapter(LlamaModel& model, const std::string& dir, const std::str
   // PEFT's LoraConfig fields; those we do not use keep PEFT's defaults so PEFT reads it as is.
   json config = {
       {"peft_type", "LORA"},
-      // Axolotl's task for the model's class: a sequence classifier's adapter is PEFT's SEQ_CLS.
-      {"task_type", model.config().num_labels > 0 ? "SEQ_CLS" : "CAUSAL_LM"},
+      // Axolotl's task for the model's class: a sequence (token) classifier's adapter is PEFT's SEQ_CLS (TOKEN_CLS).
+      {"task_type", model.config().num_labels == 0 ? "CAUSAL_LM" : model.config().token_classification ? "TOKEN_CLS" : "SEQ_CLS"},
       // PEFT writes the name from_pretrained was given: a hub id for a cached snapshot.
       {"base_model_name_or_path", hub_id_of_snapshot(base_model).value_or(base_model)},
       {"r", lora.r},

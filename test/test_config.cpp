@@ -198,7 +198,7 @@ TEST_CASE("datasets: a list of {path, type}; paths must exist") {
         "the default user and assistant roles), got 'sharegpt'");
   CHECK(error_of("datasets:\n  - path: " + data + "\n    type: vicuna\n") ==
         "cfg.yaml:3: datasets[0].type: expected one of completion, alpaca, chat_template, input_output, pretokenized, "
-              "bradley_terry.chat_template, "
+              "bradley_terry.chat_template, stepwise_supervised, "
         "llama3.default, llama3.argilla_chat, llama3.icr, llama3.intel, llama3.prompt_pairs, llama3.ultra, "
         "chatml.default, chatml.argilla_chat, chatml.icr, chatml.intel, chatml.prompt_pairs, chatml.ultra, "
         "chatml.argilla, chat_template.default, chat_template.argilla_chat, passthrough.default, chat_template.argilla, "

@@ -79,7 +79,8 @@ TEST_CASE("Axolotl 0.19 keys that change training and are not built: one line ea
                                        ": not supported, ") == 0, key);
   // A sequence classifier is a reward model's (test_reward_model), not a causal LM run's.
   CHECK(error_with("model_type: AutoModelForSequenceClassification\n") ==
-        "cfg.yaml:3: model_type: expected reward_model: true with a sequence classifier, got no reward_model");
+        "cfg.yaml:3: model_type: expected reward_model: true with AutoModelForSequenceClassification, got neither "
+        "reward_model nor process_reward_model");
   CHECK(parse("model_type: LlamaForCausalLM\nsage_attention: false\n").unknown_keys ==
         std::vector<std::string>{"model_type", "sage_attention"});
   CHECK(parse("lora_target_parameters: []\n").unknown_keys == std::vector<std::string>{"lora_target_parameters"});

@@ -391,6 +391,14 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
   CHECK(!reward.model.tie_word_embeddings);
   CHECK(reward.data.preference_pairs);
   check_round_trip(reward);
+  // A process reward model: a token classifier of two labels on unshifted token labels.
+  const TrainConfig prm = parse_config("datasets:\n  - path: " + scratch().data + "\n    type: stepwise_supervised\n"
+                                       "process_reward_model: true\nnum_labels: 2\n", "cfg.yaml");
+  CHECK(prm.model.num_labels == 2);
+  CHECK(prm.model.token_classification);
+  CHECK(prm.data.token_labels);
+  CHECK(!prm.data.preference_pairs);
+  check_round_trip(prm);
   check_round_trip(parse(""));
   check_round_trip(parse("xformers_attention: true\n"));
   check_round_trip(parse("attn_implementation: sdpa\n"));

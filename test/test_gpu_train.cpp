@@ -118,7 +118,8 @@ TEST_CASE("QLoRA: 50 steps on the GPU track the CPU: f32 within 1e-2, bf16 withi
 
 // rl: dpo / kto / simpo / orpo: the per-sequence log-likelihood op (its CUDA scale_rows and
 // recomputed lm_head chunks), the reference log-likelihoods and the pair (row) losses on the GPU
-// track the CPU's over 20 steps; "reward" (reward_model: true): the score head on the pooled rows.
+// track the CPU's over 20 steps; "reward" (reward_model: true): the score head on the pooled rows;
+// "prm" (process_reward_model: true): the token classifier's loss over the steps' last tokens.
 std::vector<double> train_rl(const std::string& rl, const std::string& name, const std::string& device,
                              const std::string& bf16) {
   Workspace ws(name);
@@ -128,6 +129,9 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
     if (rl == "kto")
       rows += "{\"prompt\": \"" + prompt + "\", \"completion\": \"" + std::to_string(i + 1 + 2 * (i % 3 == 0)) +
               "\", \"label\": " + (i % 3 == 0 ? "false" : "true") + "}\n";
+    else if (rl == "prm")  // stepwise_supervised
+      rows += "{\"prompt\": \"" + prompt + "\", \"completions\": [\"" + std::to_string(i) + " + 1\", \"= " +
+              std::to_string(i + 1 + i % 3) + "\"], \"labels\": [true, " + (i % 3 ? "false" : "true") + "]}\n";
     else if (rl == "reward")  // bradley_terry.chat_template
       rows += "{\"input\": \"" + prompt + "\", \"chosen\": \"" + std::to_string(i + 1) + "\", \"rejected\": \"" +
               std::to_string(i + 3) + " or so\"}\n";
@@ -144,10 +148,11 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   // A reward model's conversations under a template of plain text (the byte tokenizer has no markers).
   const std::string reward = "\n    type: bradley_terry.chat_template\nchat_template: jinja\n"
                              "chat_template_jinja: \"{% for m in messages %}{{ m.role }}: {{ m.content }}\\n{% endfor %}\"\n";
-  write_file(config, kSmallModel + (rl == "reward" ? "reward_model: true" : "rl: " + rl) + "\ndatasets:\n  - path: " +
-                         (ws.dir / "rows.jsonl").string() +
+  const std::string trainer = rl == "reward" ? "reward_model: true" : rl == "prm" ? "process_reward_model: true" : "rl: " + rl;
+  write_file(config, kSmallModel + trainer + "\ndatasets:\n  - path: " + (ws.dir / "rows.jsonl").string() +
                          (rl == "orpo"     ? "\n    type: chat_template.argilla\nchat_template: chatml\n"
                           : rl == "reward" ? reward
+                          : rl == "prm"    ? "\n    type: stepwise_supervised\n"
                                            : "\n    type: chatml.prompt_pairs\n") +
                          // chatml's markers are spelt out in the byte-level tokens: 256, as test_rl
                          "sequence_len: 256\n"
@@ -160,9 +165,9 @@ std::vector<double> train_rl(const std::string& rl, const std::string& name, con
   return losses(ws.out("metrics.jsonl"));
 }
 
-TEST_CASE("rl: dpo, kto, simpo and orpo, and reward_model: 20 steps on the GPU track the CPU: f32 within 1e-3, bf16 "
-          "within 5e-2 (relative)") {
-  for (const std::string rl : {"dpo", "kto", "simpo", "orpo", "reward"}) {
+TEST_CASE("rl: dpo, kto, simpo and orpo, reward_model and process_reward_model: 20 steps on the GPU track the CPU: "
+          "f32 within 1e-3, bf16 within 5e-2 (relative)") {
+  for (const std::string rl : {"dpo", "kto", "simpo", "orpo", "reward", "prm"}) {
     CAPTURE(rl);
     const std::vector<double> cpu = train_rl(rl, "gpu_" + rl + "_cpu", "cpu", "false");
     REQUIRE(cpu.size() == 20);

@@ -12,9 +12,8 @@
 #include "io/safetensors.h"
 #include "model/hf_checkpoint.h"
 #include "test/chat_tokenizer.h"
+#include "test/classifier_fixture.h"
 #include "test/test_util.h"
-#include "test/tokenizer_fixture.h"
-#include "test/train_fixture.h"
 #include "train/preference_loss.h"
 
 using namespace llm;
@@ -179,51 +178,14 @@ std::string pair_rows(int count) {
   return rows;
 }
 
-// A causal LM base (tied, as Llama 3.2 1B) in HF's files, the tokenizer beside it, the pairs, and
-// a reward-model config over them; `extra` keys at the end.
-struct RewardWorkspace {
-  TempDir dir{"reward_run"};
-  std::string base = (dir.path / "base").string();
-  RewardWorkspace() {
-    write_file((dir.path / "tokenizer.model").string(), small_ranks_text());
-    write_file((dir.path / "pairs.jsonl").string(), pair_rows(8));
-    LlamaConfig c;
-    c.hidden_size = 32, c.intermediate_size = 64, c.num_hidden_layers = 2, c.num_attention_heads = 4;
-    c.num_key_value_heads = 2, c.vocab_size = kRanks + 256, c.tie_word_embeddings = true;
-    LlamaModel model(c, Device::cpu(), 3);
-    save_hf_model(model, base, DType::f32, {kRanks, kRanks + 1});
-  }
-  std::string path(const std::string& sub) const { return (dir.path / sub).string(); }
-  std::string config(const std::string& extra = "") const {
-    return write_config("base_model: " + base + "\ntokenizer_config: " + dir.path.string() +
-                        "\nreward_model: true\nmodel_type: AutoModelForSequenceClassification\nnum_labels: 1\n"
-                        "chat_template: llama3\ndatasets:\n  - path: " + path("pairs.jsonl") +
-                        "\n    type: bradley_terry.chat_template\n" + kRunKeys + extra);
-  }
-  std::string write_config(const std::string& yaml) const {
-    write_file(path("c.yaml"), yaml);
-    return path("c.yaml");
-  }
-  inline static const std::string kRunKeys =
-      "sequence_len: 64\nmicro_batch_size: 8\ngradient_accumulation_steps: 1\nlearning_rate: 0.003\n"
-      "lr_scheduler: constant\nlogging_steps: 1\nmax_steps: 4\nsave_steps: 2\nval_set_size: 0\nseed: 7\n"
-      "overwrite_output_dir: true\n";
-  std::string keys_at(const std::string& out) const {
-    return "dataset_prepared_path: " + path("prepared") + "\noutput_dir: " + out + "\n";
-  }
+// The pairs under Llama 3's template, trained as a reward model.
+struct RewardWorkspace : ClassifierWorkspace {
+  RewardWorkspace()
+      : ClassifierWorkspace("reward_run", pair_rows(8),
+                            "reward_model: true\nmodel_type: AutoModelForSequenceClassification\nnum_labels: 1\n"
+                            "chat_template: llama3\n",
+                            kBradleyTerryType) {}
 };
-
-std::string with_line_removed(std::string text, const std::string& line) {
-  return text.erase(text.find(line), line.size());
-}
-
-std::vector<json> loss_records(const std::string& metrics_path) {
-  std::vector<json> out;
-  std::ifstream in(metrics_path);
-  for (std::string line; std::getline(in, line);)
-    if (line.find("\"loss\"") != std::string::npos) out.push_back(json::parse(line));
-  return out;
-}
 
 }  // namespace
 
@@ -245,7 +207,7 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   load_hf_weights(model, ws.base, {}, 7);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(ws.path("tokenizer.model"));
   DatasetSpec spec;
-  spec.path = ws.path("pairs.jsonl"), spec.type = kBradleyTerryType, spec.chat_template = "llama3";
+  spec.path = ws.path("rows.jsonl"), spec.type = kBradleyTerryType, spec.chat_template = "llama3";
   DataConfig data;
   data.sequence_len = 64;
   std::vector<Example> examples;
@@ -355,7 +317,7 @@ TEST_CASE("reward_model with LoRA: PEFT's SEQ_CLS adapter, the score head traine
   const Run refused = run_train(ws.write_config(with_line_removed(read_file(ws.path("c.yaml")), "reward_model: true\n") +
                                                 "lora_modules_to_save: [score]\n"));
   CHECK(refused.exit_code == 2);
-  CHECK(error_text(refused).find("classifier and score are a sequence classifier's heads") != std::string::npos);
+  CHECK(error_text(refused).find("classifier and score are a classifier's heads") != std::string::npos);
 }
 
 TEST_CASE("reward_model: what it does not combine with is refused in one line") {

@@ -381,7 +381,7 @@ void Parser::validate() {
   if (c.use_dft) check_dft(c, at(given("use_dft") ? "use_dft" : "enable_dft_loss"));
   if (c.data.use_pose) check_pose(c, at("use_pose"));
   // Before the adapter's tied modules are resolved: a reward model's head ties to nothing.
-  check_reward_model(c, keys());
+  check_reward_models(c, keys());
   if (c.lora.trains_token_rows()) check_trainable_token_rows(c, at("peft_trainable_token_indices"));
   resolve_tied_modules_to_save(c, at("lora_modules_to_save"));
   if (!c.lora.layer_replication.empty()) check_layer_replication(c, at("peft_layer_replication"));

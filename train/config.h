@@ -133,6 +133,10 @@ struct TrainConfig {
   // bradley_terry.chat_template datasets (io/bradley_terry.h): the model a sequence classifier with
   // one label (LlamaConfig::num_labels), each pair's loss -log sigmoid(r_chosen - r_rejected).
   bool reward_model = false;
+  // Axolotl's process_reward_model: a process reward model (TRL's PRMTrainer) on stepwise_supervised
+  // rows (io/stepwise_supervised.h): a token classifier of two labels (LlamaConfig::
+  // token_classification), each reasoning step's label at its last token.
+  bool process_reward_model = false;
 
   // fp8 training (Axolotl's fp8: torchao's Float8Linear; model/llama.h's ForwardOptions::fp8).
   bool fp8 = false;

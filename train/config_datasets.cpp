@@ -13,6 +13,7 @@
 #include "io/kto.h"
 #include "io/orpo.h"
 #include "io/preference.h"
+#include "io/stepwise_supervised.h"
 #include "io/user_defined.h"
 #include "train/config_fields.h"
 #include "train/hub_dataset_configs.h"
@@ -24,7 +25,8 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& dataset_types() {
   static const std::vector<std::string> types = [] {
-    std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized", kBradleyTerryType};
+    std::vector<std::string> t = {"completion", "alpaca", "chat_template", "input_output", "pretokenized", kBradleyTerryType,
+                                  kStepwiseSupervisedType};
     t.insert(t.end(), preference_types().begin(), preference_types().end());
     t.insert(t.end(), orpo_types().begin(), orpo_types().end());
     for (const std::string& kto : kto_types())  // most share a DPO type's name

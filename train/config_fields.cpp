@@ -276,9 +276,13 @@ std::vector<ConfigField> make_fields() {
            "sequence classifier (a score head of one label in place of lm_head, read at each sequence's last "
            "non-pad token), each pair's loss -log sigmoid(r_chosen - r_rejected); exported as "
            "LlamaForSequenceClassification"),
-      {"num_labels", training, "1 (with reward_model)",
-       "the sequence classifier's labels: a reward model scores with one (Axolotl's reward-model configs say so)",
-       [](ReadContext&, const YAML::Node& n, const Where& w) { read_int(n, w, 1, 1); }, nullptr},
+      flag("process_reward_model", training, MEMBER(process_reward_model),
+           "a process reward model (TRL's PRMTrainer) on stepwise_supervised rows: the model a token classifier "
+           "(a score head of two labels in place of lm_head), each reasoning step's label at its last token, the "
+           "loss cross-entropy over those tokens; exported as LlamaForTokenClassification"),
+      {"num_labels", training, "1 with reward_model, 2 with process_reward_model",
+       "the classifier's labels, as Axolotl's reward-model configs give them (checked, not chosen: each trainer has its own)",
+       [](ReadContext&, const YAML::Node& n, const Where& w) { read_int(n, w, 1, 2); }, nullptr},
       only_with_rl(number("rl_beta", training, MEMBER(rl_beta), kPositive,
                           "DPO / IPO / KTO beta: how far the policy may move from the reference; SimPO's "
                           "scale of the length-averaged log-likelihoods; ORPO's odds-ratio weight")),

@@ -219,13 +219,12 @@ void resolve_optimizer(TrainConfig& c, const GivenKeys& keys, std::set<std::stri
 // orpo_alpha, and what preference pairs refuse.
 void resolve_rl_dataset_types(TrainConfig& c, const GivenKeys& keys);
 void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown);
-// reward_model across the others (train/config_rl.cpp), after check_preference: its dataset type
-// both ways, what its pairs refuse, and the model made a sequence classifier of one label.
-void check_reward_model(TrainConfig& c, const GivenKeys& keys);
-// transformers' sequence-classifier classes, which model_type may name with reward_model.
-inline bool is_sequence_classifier(const std::string& model_type) {
-  return model_type == "AutoModelForSequenceClassification" || model_type == "LlamaForSequenceClassification";
-}
+// reward_model and process_reward_model across the others (train/config_reward.cpp), after
+// check_preference: their dataset types both ways, the classifier classes and label counts, what
+// they refuse, and the model made a sequence (reward) or token (process reward) classifier.
+void check_reward_models(TrainConfig& c, const GivenKeys& keys);
+// transformers' classifier classes, which model_type may name with those two.
+bool is_classifier_class(const std::string& model_type);
 // LISA's keys (train/config_lisa.cpp), at the Wheres of lisa_n_layers and lisa_step_interval.
 std::vector<ConfigField> lisa_rows(const char* section);
 // Axolotl's Q-GaLore keys (train/config_qgalore.cpp) and their rules, from resolve_optimizer.

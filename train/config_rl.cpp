@@ -1,9 +1,7 @@
-// defines: resolve_rl_dataset_types, check_preference, check_reward_model: rl's and reward_model's
-// keys across the others (the dataset types each trainer reads, each trainer's own keys, rl_beta's
-// sources, what pairs refuse)
+// defines: resolve_rl_dataset_types, check_preference: rl's keys across the others (the dataset
+// types each trainer reads, each trainer's own keys, rl_beta's sources, what pairs refuse)
 #include <algorithm>
 
-#include "io/bradley_terry.h"
 #include "io/kto.h"
 #include "io/orpo.h"
 #include "io/preference.h"
@@ -43,8 +41,9 @@ void resolve_rl_dataset_types(TrainConfig& c, const GivenKeys& keys) {
 // a pair's log-likelihoods come from are refused rather than applied to one response of a pair.
 void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::string>& unknown) {
   const bool kto = c.rl == "kto", orpo = c.rl == "orpo";
-  if (c.reward_model && !c.rl.empty())  // before rl's dataset types are checked against reward_model's
-    fail(keys.at("rl"), "no rl with reward_model (TRL's RewardTrainer trains it, rl its preference trainers)", c.rl);
+  if ((c.reward_model || c.process_reward_model) && !c.rl.empty())  // before rl's dataset types are checked
+    fail(keys.at("rl"), std::string("no rl with ") + (c.reward_model ? "reward_model" : "process_reward_model") +
+         " (TRL's reward trainers train them, rl its preference trainers)", c.rl);
   c.data.preference_pairs = !c.rl.empty();
   c.data.unpaired_preferences = kto;
   c.data.pair_tokenizing = c.rl == "simpo" || orpo ? DataConfig::PairTokenizing::tokenize_row : DataConfig::PairTokenizing::dpo;
@@ -108,58 +107,6 @@ void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
     fail(keys.at("sample_packing"), "false with rl (its pairs are not packed: a pair's two sequences share a row)", "true");
   // A pair's row needs a document mask, which eager attention lacks: flash attention computes
   // the same exact attention tile by tile.
-  if (!attention_info(c.attention).document_masks) c.attention = AttentionKind::flash;
-}
-
-void check_reward_model(TrainConfig& c, const GivenKeys& keys) {
-  if (!c.reward_model)
-    for (const char* head : {"classifier", "score"})
-      if (c.lora.saves(head))
-        fail(keys.at(keys.given("lora_modules_to_save") ? "lora_modules_to_save" : "lora_model_dir"),
-             "embed_tokens or lm_head (classifier and score are a sequence classifier's heads: reward_model: true)", head);
-  // bradley_terry.chat_template datasets with reward_model and only then, both ways.
-  for (const char* key : {"datasets", "test_datasets"})
-    for (const DatasetSpec& spec : key == std::string("datasets") ? c.data.datasets : c.data.test_datasets)
-      if ((spec.type == kBradleyTerryType) != c.reward_model)
-        fail(keys.at(key),
-             c.reward_model ? "the dataset type bradley_terry.chat_template with reward_model"
-                            : "reward_model: true with the dataset type bradley_terry.chat_template",
-             c.reward_model ? "type " + spec.type : "no reward_model");
-  if (!c.reward_model) {
-    const YAML::Node model_type = keys.value("model_type");
-    if (model_type.IsScalar() && is_sequence_classifier(model_type.Scalar()))
-      fail(keys.at("model_type"), "reward_model: true with a sequence classifier", "no reward_model");
-    if (keys.given("num_labels")) fail(keys.at("num_labels"), "reward_model: true with it", "no reward_model");
-    return;
-  }
-  const Where& at = keys.at("reward_model");
-  // What the score head or a pair's shared row cannot take (each refused, not applied to half of it).
-  const std::vector<std::pair<bool, const char*>> refused = {
-      {c.data.sample_packing, "sample_packing"},
-      {c.attention == AttentionKind::s2, "s2_attention"},
-      {c.neftune_noise_alpha > 0, "neftune_noise_alpha"},
-      {c.qat.on(), "qat"},
-      {c.diffusion.on, "diffusion"},
-      {c.relora, "relora"},
-      {c.data.pretraining.has_value(), "pretraining_dataset"},
-      {c.use_eaft, "use_eaft"},  // token weights of a causal LM's loss
-      {c.use_dft, "use_dft"},
-  };
-  for (const auto& [set, key] : refused)
-    if (set)
-      fail(keys.given(key) ? keys.at(key) : at, std::string("no ") + key + " with reward_model (a sequence classifier "
-           "scoring each pair's two sequences in one row)", "set");
-  // PEFT's SEQ_CLS task trains the classifier heads whole beside the adapters (no Llama module is
-  // named classifier; lm_head, listed, matches none either: the score trains).
-  if (!c.adapter.empty())
-    for (const char* head : {"classifier", "score"})
-      if (!c.lora.saves(head)) c.lora.modules_to_save.push_back(head);
-  c.data.preference_pairs = true;
-  // AutoModelForSequenceClassification with num_labels 1, as Axolotl loads a reward model: no
-  // lm_head, so nothing ties.
-  c.model.num_labels = 1;
-  c.model.tie_word_embeddings = false;
-  // A pair's row needs a document mask, which eager attention lacks (as check_preference).
   if (!attention_info(c.attention).document_masks) c.attention = AttentionKind::flash;
 }
 

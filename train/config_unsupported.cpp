@@ -42,8 +42,6 @@ const Unsupported kUnsupported[] = {
                                "built: name Llama's linears in lora_target_modules"},
     {"peft", "torchao-quantised bases (peft.backend, peft.weight_dtype) and LoftQ are not built: "
              "adapter: qlora with load_in_4bit (bitsandbytes NF4), or load_in_8bit"},
-    {"process_reward_model", "process reward models (token classification) are not built: reward_model trains "
-                             "an outcome reward model (sequence classification)"},
     // Axolotl 0.19's schema (the sweep of its keys that change training, not built here).
     {"trainer_cls", "a custom Python Trainer class cannot run here"},
     {"skip_prepare_dataset", "unprepared (raw) datasets are not built: rows are tokenized by their type"},
@@ -54,14 +52,14 @@ const Unsupported kUnsupported[] = {
 };
 
 // Axolotl's model_type: the transformers class it loads; a causal LM is what llm_train trains, and
-// a sequence classifier with reward_model (check_reward_model).
+// a sequence or token classifier with reward_model or process_reward_model (check_reward_models).
 std::optional<std::string> unsupported_model_type(const YAML::Node& value) {
   if (!value.IsScalar() || !is_set(value)) return std::nullopt;
   if (value.Scalar() == "AutoModelForCausalLM" || value.Scalar() == "LlamaForCausalLM" ||
-      is_sequence_classifier(value.Scalar()))
+      is_classifier_class(value.Scalar()))
     return std::nullopt;
   return "model_type " + value.Scalar() + " is not built: a Llama causal LM (AutoModelForCausalLM or LlamaForCausalLM), "
-         "or with reward_model a sequence classifier (AutoModelForSequenceClassification or LlamaForSequenceClassification)";
+         "or with reward_model or process_reward_model a sequence or token classifier (AutoModelFor...Classification)";
 }
 
 // Axolotl plugins that change only speed or memory, not what is trained (fused kernels and a

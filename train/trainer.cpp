@@ -498,7 +498,7 @@ std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   // A diffusion model fills masks bidirectionally: token-by-token causal sampling reads it wrongly
   // (its denoised samples print every generation_interval steps instead).
   if (impl_->config.diffusion.on) return "  (none: a diffusion model, which causal sampling does not read)\n";
-  if (impl_->config.reward_model) return "  (none: a reward model scores sequences; it has no lm_head to sample from)\n";
+  if (impl_->model->config().num_labels > 0) return "  (none: a classifier scores; it has no lm_head to sample from)\n";
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {

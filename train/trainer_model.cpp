@@ -56,9 +56,10 @@ void Trainer::Impl::build_model() {
     if (load_base) {
       const int64_t loaded = load_hf_weights(*model, c.base_model, vocabulary_growth(), c.seed);
       say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
-      if (c.reward_model && !SafetensorsDir(c.base_model).find(LlamaModel::kScoreHeadName))
-        say("reward_model: {} has no score.weight (a causal LM's lm_head is not read): the score head is drawn "
-            "normal(0, {}) from seed {}\n", c.base_model, c.model.initializer_range, c.seed);
+      if (c.model.num_labels > 0 && !SafetensorsDir(c.base_model).find(LlamaModel::kScoreHeadName))
+        say("{}: {} has no score.weight (a causal LM's lm_head is not read): the score head is drawn "
+            "normal(0, {}) from seed {}\n", c.reward_model ? "reward_model" : "process_reward_model", c.base_model,
+            c.model.initializer_range, c.seed);
     } else if (c.reinit_weights && !c.base_model_is_preset()) {
       say("reinit_weights: {}'s architecture with fresh weights drawn from seed {}\n", c.base_model, c.seed);
     }

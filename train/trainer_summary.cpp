@@ -40,7 +40,8 @@ void Trainer::Impl::print_summary() const {
   say("model: {} | {} layers, hidden {}, heads {}/{} (q/kv), mlp {}, vocab {}, {} | {:.2f}M parameters\n",
              c.base_model, m.num_hidden_layers, m.hidden_size, m.num_attention_heads,
              m.num_key_value_heads, m.intermediate_size, m.vocab_size,
-             m.num_labels > 0       ? fmt::format("a sequence classifier: score head of {} label(s), no lm_head", m.num_labels)
+             m.num_labels > 0       ? fmt::format("a {} classifier: score head of {} label(s), no lm_head",
+                                                  m.token_classification ? "token" : "sequence", m.num_labels)
              : m.tie_word_embeddings ? (c.unties_embeddings() ? "tied embeddings, untied for lora_modules_to_save"
                                                              : "tied embeddings")
                                      : std::string("untied embeddings"),

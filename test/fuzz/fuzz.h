@@ -44,6 +44,7 @@ Target chat_template_jinja_target();  // fuzz_jinja.cpp
 Target parquet_target();  // fuzz_tables.cpp
 Target arrow_target();    // fuzz_tables.cpp
 Target csv_target();      // fuzz_tables.cpp
-Target reward_pairs_target();  // fuzz_reward.cpp
+Target reward_pairs_target();          // fuzz_reward.cpp
+Target process_reward_rows_target();  // fuzz_reward.cpp
 
 }  // namespace llm::fuzz

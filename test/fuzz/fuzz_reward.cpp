@@ -1,13 +1,16 @@
-// The reward-model rows (io/bradley_terry.h): a bradley_terry.chat_template file, each row's two
-// conversations rendered under a Jinja template and tokenized. An accepted file gives two examples
-// a pair, each at most max_length tokens and no target at all (a reward model scores, it does not
-// predict).
+// The reward models' rows: a bradley_terry.chat_template file (io/bradley_terry.h), each row's two
+// conversations rendered under a Jinja template and tokenized, whose accepted file gives two
+// examples a pair, each at most max_length tokens and no target at all (a reward model scores, it
+// does not predict); and a stepwise_supervised file (io/stepwise_supervised.h), whose kept rows
+// start with BOS, fit max_length and label at least one token, each 0 or 1.
 #include <algorithm>
 
 #include "engine/ops.h"  // kIgnoreIndex
 #include "engine/user_error.h"
 // defines: append_bradley_terry_examples
 #include "io/bradley_terry.h"
+// defines: append_stepwise_examples
+#include "io/stepwise_supervised.h"
 #include "io/tokenizer.h"
 // defines: Target, PropertyFailure
 #include "test/fuzz/fuzz.h"
@@ -36,6 +39,31 @@ Target reward_pairs_target() {
                       "a sequence empty, longer than sequence_len, or labels of another length");
               require(std::all_of(e.labels.begin(), e.labels.end(), [](int32_t l) { return l == kIgnoreIndex; }),
                       "a target in a reward model's sequence");
+            }
+          }};
+}
+
+Target process_reward_rows_target() {
+  return {"process_reward_rows", "process_reward_rows", with_json({"prompt", "completions", "labels", "true", "false"}),
+          nullptr, [](const std::string& input, const std::string& scratch) {
+            DatasetSpec spec;
+            spec.path = scratch + "/steps.jsonl";
+            spec.type = kStepwiseSupervisedType;
+            write_bytes(spec.path, input);
+            DataConfig config;
+            config.sequence_len = 48;
+            const ByteTokenizer tokenizer;
+            std::vector<Example> examples;
+            ExampleStats stats;
+            append_stepwise_examples(spec, tokenizer, config, examples, stats);
+            require(static_cast<int64_t>(examples.size()) == stats.documents - stats.no_targets, "rows kept and dropped do not add up");
+            for (const Example& e : examples) {
+              require(!e.tokens.empty() && e.tokens.size() <= 48 && e.labels.size() == e.tokens.size() &&
+                          e.tokens[0] == tokenizer.bos(),
+                      "a row not opened by BOS, longer than sequence_len, or labels of another length");
+              require(std::all_of(e.labels.begin(), e.labels.end(), [](int32_t l) { return l == kIgnoreIndex || l == 0 || l == 1; }) &&
+                          std::any_of(e.labels.begin(), e.labels.end(), [](int32_t l) { return l != kIgnoreIndex; }),
+                      "a label other than 0 and 1, or a kept row without one");
             }
           }};
 }

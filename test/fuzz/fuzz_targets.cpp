@@ -462,6 +462,7 @@ const std::vector<Target>& targets() {
     main_inputs.push_back(preference_pairs_target());
     main_inputs.push_back(kto_rows_target());
     main_inputs.push_back(reward_pairs_target());
+    main_inputs.push_back(process_reward_rows_target());
     return main_inputs;
   }();
   return all;

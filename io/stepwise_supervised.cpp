@@ -1,0 +1,81 @@
+// defines: append_stepwise_examples
+#include "io/stepwise_supervised.h"
+
+#include <algorithm>
+#include <string>
+
+#include "engine/ops.h"  // kIgnoreIndex
+#include "engine/user_error.h"
+#include "io/documents.h"
+#include "io/json_text.h"
+#include "io/preference_rows.h"
+
+namespace llm {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// A step's label: true / false or 1 / 0, as Axolotl's int(label) takes them for two classes.
+int32_t step_label(const json& label, const std::string& where) {
+  if (label.is_boolean()) return label.get<bool>() ? 1 : 0;
+  if (label.is_number_integer() && (label.get<int64_t>() == 0 || label.get<int64_t>() == 1))
+    return static_cast<int32_t>(label.get<int64_t>());
+  throw UserError(where + "field \"labels\" holds " + json_kind(label) + " " + label.dump() +
+                  "; expected true, false, 1 or 0 (one per step)");
+}
+
+Example stepwise_example(const json& row, const Tokenizer& tokenizer, const std::string& where) {
+  if (!row.is_object())
+    throw UserError(where + "expected a JSON object with \"prompt\", \"completions\" and \"labels\", got " + json_kind(row));
+  const std::string prompt = preference_rows::string_field(row, "prompt", where);
+  const json& steps = preference_rows::field(row, "completions", where);
+  const json& labels = preference_rows::field(row, "labels", where);
+  if (!steps.is_array() || !labels.is_array() || steps.size() != labels.size())
+    throw UserError(where + "fields \"completions\" and \"labels\" are " + json_kind(steps) + " and " + json_kind(labels) +
+                    "; expected two lists of the same length (a label per step)");
+  Example ex;
+  if (tokenizer.bos() >= 0) ex.tokens.push_back(tokenizer.bos());
+  const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt);
+  ex.tokens.insert(ex.tokens.end(), prompt_ids.begin(), prompt_ids.end());
+  ex.labels.assign(ex.tokens.size(), kIgnoreIndex);
+  const std::vector<int32_t> separator = tokenizer.encode("\n");  // Axolotl's step_separator
+  for (size_t i = 0; i < steps.size(); i++) {
+    if (!steps[i].is_string())
+      throw UserError(where + "field \"completions\" holds " + json_kind(steps[i]) + " at " + std::to_string(i) +
+                      "; expected a list of strings (the steps)");
+    std::vector<int32_t> ids = tokenizer.encode(steps[i].get<std::string>());
+    ids.insert(ids.end(), separator.begin(), separator.end());
+    ex.tokens.insert(ex.tokens.end(), ids.begin(), ids.end());
+    ex.labels.insert(ex.labels.end(), ids.size(), kIgnoreIndex);
+    ex.labels.back() = step_label(labels[i], where);
+  }
+  return ex;
+}
+
+}  // namespace
+
+void append_stepwise_examples(const DatasetSpec& spec, const Tokenizer& tokenizer, const DataConfig& config,
+                              std::vector<Example>& out, ExampleStats& stats) {
+  std::vector<std::pair<std::string, JsonRecord>> rows;
+  for (const std::string& file : dataset_source_files(spec))
+    for (JsonRecord& r : read_json_dataset_file(file, spec)) rows.emplace_back(file, std::move(r));
+  const auto [first, last] = preference_rows::split_rows(spec, rows.size(), "rows");
+  for (size_t i = first; i < last; i++) {
+    const auto& [file, record] = rows[i];
+    Example ex = stepwise_example(record.value, tokenizer, file + ":" + std::to_string(record.line) + ": ");
+    stats.documents++;
+    if (static_cast<int64_t>(ex.tokens.size()) > config.sequence_len) {
+      ex.tokens.resize(static_cast<size_t>(config.sequence_len));
+      ex.labels.resize(ex.tokens.size());
+      stats.truncated++;
+    }
+    if (std::all_of(ex.labels.begin(), ex.labels.end(), [](int32_t l) { return l == kIgnoreIndex; })) {
+      stats.no_targets++;
+      continue;
+    }
+    out.push_back(std::move(ex));
+  }
+}
+
+}  // namespace llm

@@ -1,0 +1,66 @@
+// The reward-model tests' workspace: a causal LM base (tied, as Llama 3.2 1B) in HF's files, the
+// small tiktoken tokenizer beside it, a dataset file, and configs that train a classifier on it
+// (test_reward_model, test_process_reward_model).
+#pragma once
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/hf_checkpoint.h"
+#include "test/tokenizer_fixture.h"
+#include "test/train_fixture.h"
+
+namespace llm::testing {
+
+struct ClassifierWorkspace {
+  TempDir dir;
+  std::string base = (dir.path / "base").string();
+  std::string trainer;  // the trainer's keys and its dataset
+  // `rows` written as rows.jsonl, read as `type` under `trainer_keys` (reward_model: true, ...).
+  ClassifierWorkspace(const std::string& name, const std::string& rows, const std::string& trainer_keys,
+                      const std::string& type)
+      : dir(name) {
+    write_file((dir.path / "tokenizer.model").string(), small_ranks_text());
+    write_file(path("rows.jsonl"), rows);
+    trainer = trainer_keys + "datasets:\n  - path: " + path("rows.jsonl") + "\n    type: " + type + "\n";
+    LlamaConfig c;
+    c.hidden_size = 32, c.intermediate_size = 64, c.num_hidden_layers = 2, c.num_attention_heads = 4;
+    c.num_key_value_heads = 2, c.vocab_size = kRanks + 256, c.tie_word_embeddings = true;
+    LlamaModel model(c, Device::cpu(), 3);
+    save_hf_model(model, base, DType::f32, {kRanks, kRanks + 1});
+  }
+  std::string path(const std::string& sub) const { return (dir.path / sub).string(); }
+  // The config file (c.yaml): the base, the tokenizer, the trainer, kRunKeys, then `extra`.
+  std::string config(const std::string& extra = "") const {
+    return write_config("base_model: " + base + "\ntokenizer_config: " + dir.path.string() + "\n" + trainer + kRunKeys +
+                        extra);
+  }
+  std::string write_config(const std::string& yaml) const {
+    write_file(path("c.yaml"), yaml);
+    return path("c.yaml");
+  }
+  inline static const std::string kRunKeys =
+      "sequence_len: 64\nmicro_batch_size: 8\ngradient_accumulation_steps: 1\nlearning_rate: 0.003\n"
+      "lr_scheduler: constant\nlogging_steps: 1\nmax_steps: 4\nsave_steps: 2\nval_set_size: 0\nseed: 7\n"
+      "overwrite_output_dir: true\n";
+  std::string keys_at(const std::string& out) const {
+    return "dataset_prepared_path: " + path("prepared") + "\noutput_dir: " + out + "\n";
+  }
+};
+
+inline std::string with_line_removed(std::string text, const std::string& line) {
+  return text.erase(text.find(line), line.size());
+}
+
+// metrics.jsonl's training records.
+inline std::vector<nlohmann::json> loss_records(const std::string& metrics_path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"loss\"") != std::string::npos) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace llm::testing

@@ -1,0 +1,176 @@
+// Process reward models (process_reward_model: true): stepwise_supervised rows as Axolotl tokenizes
+// them, token labels unshifted in batches, the config's rules, and llm_train runs whose first loss
+// is recomputed here from the token classifier's logits at every position, exported and adapted.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/user_error.h"
+#include "io/dataset.h"
+#include "io/safetensors.h"
+#include "io/stepwise_supervised.h"
+#include "test/chat_tokenizer.h"
+#include "test/classifier_fixture.h"
+
+using namespace llm;
+using namespace llm::testing;
+using nlohmann::json;
+
+TEST_CASE("stepwise_supervised: BOS, the prompt, each step and its separator; a step's label on its last token") {
+  TempDir dir("prm_rows");
+  const std::string path = (dir.path / "steps.jsonl").string();
+  write_file(path, "{\"prompt\": \"Q\", \"completions\": [\"a\", \"bc\"], \"labels\": [true, false]}\n"
+                   "{\"prompt\": \"R\", \"completions\": [\"x\"], \"labels\": [1]}\n"
+                   "{\"prompt\": \"a long prompt that fills it\", \"completions\": [\"y\"], \"labels\": [0]}\n");
+  DatasetSpec spec;
+  spec.path = path, spec.type = kStepwiseSupervisedType;
+  DataConfig config;
+  config.sequence_len = 16;
+  std::vector<Example> out;
+  ExampleStats stats;
+  append_stepwise_examples(spec, kFake, config, out, stats);
+  // The third row's label falls past sequence_len: no target left, dropped as SFT drops such rows.
+  REQUIRE(out.size() == 2);
+  CHECK(stats.documents == 3);
+  CHECK(stats.truncated == 1);
+  CHECK(stats.no_targets == 1);
+  CHECK(kFake.decode(out[0].tokens) == "<bos>Qa\nbc\n");
+  const int32_t I = kIgnoreIndex;
+  CHECK(out[0].labels == std::vector<int32_t>{I, I, I, 1, I, I, 0});
+  CHECK(out[1].labels == std::vector<int32_t>{I, I, I, 1});
+  for (const auto& [row, message] :
+       {std::pair<std::string, std::string>{"{\"prompt\": \"Q\", \"completions\": [\"a\"], \"labels\": [2]}\n",
+                                            "expected true, false, 1 or 0"},
+        {"{\"prompt\": \"Q\", \"completions\": [\"a\", \"b\"], \"labels\": [1]}\n", "a label per step"},
+        {"{\"prompt\": \"Q\", \"completions\": \"a\", \"labels\": [1]}\n", "a label per step"},
+        {"{\"completions\": [\"a\"], \"labels\": [1]}\n", "prompt"}}) {
+    CAPTURE(row);
+    write_file(path, row);
+    CHECK_THROWS_WITH_AS(append_stepwise_examples(spec, kFake, config, out, stats),
+                         doctest::Contains(message.c_str()), UserError);
+  }
+}
+
+TEST_CASE("token_labels: each token's own label is its target, the last one's included") {
+  ExampleSet data;
+  data.add({{1, 2, 3}, {kIgnoreIndex, 0, 1}});
+  data.add({{4, 5}, {1, kIgnoreIndex}});
+  RowLayout layout{8, false, false, 9};
+  layout.token_labels = true;
+  const std::vector<Row> rows = one_example_per_row({0, 1});
+  const int64_t which[] = {0, 1};
+  const Batch b = make_batch(data, rows, which, 2, layout);
+  const std::vector<int32_t> targets = b.targets.to_ints();
+  const int64_t S = b.inputs.size(1);
+  CHECK(targets[0] == kIgnoreIndex);
+  CHECK(targets[1] == 0);
+  CHECK(targets[2] == 1);
+  CHECK(targets[S] == 1);
+  CHECK(targets[S + 1] == kIgnoreIndex);
+  CHECK(b.num_targets == 3);
+}
+
+namespace {
+
+std::string step_rows(int count) {
+  std::string rows;
+  for (int i = 0; i < count; i++)
+    rows += "{\"prompt\": \"" + std::to_string(i) + "+1=?\", \"completions\": [\"" + std::to_string(i) + " plus 1\", \"is " +
+            std::to_string(i + 1 + i % 2) + "\"], \"labels\": [true, " + (i % 2 ? "false" : "true") + "]}\n";
+  return rows;
+}
+
+struct StepsWorkspace : ClassifierWorkspace {
+  StepsWorkspace()
+      : ClassifierWorkspace("prm_run", step_rows(8),
+                            "process_reward_model: true\nmodel_type: AutoModelForTokenClassification\nnum_labels: 2\n",
+                            kStepwiseSupervisedType) {}
+};
+
+}  // namespace
+
+TEST_CASE("process_reward_model: the first loss as the token classifier's cross-entropy over the steps' tokens") {
+  StepsWorkspace ws;
+  const Run r = run_train(ws.config(ws.keys_at(ws.path("out"))));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("a token classifier: score head of 2 label(s), no lm_head") != std::string::npos);
+  const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
+  REQUIRE(steps.size() == 4);
+  // The starting classifier, and each row's logits at every position read at its labelled tokens.
+  LlamaConfig c = read_hf_config(ws.base + "/config.json");
+  c.num_labels = 2, c.token_classification = true, c.tie_word_embeddings = false;
+  LlamaModel model(c, Device::cpu(), 1);
+  load_hf_weights(model, ws.base, {}, 7);
+  const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(ws.path("tokenizer.model"));
+  DatasetSpec spec;
+  spec.path = ws.path("rows.jsonl"), spec.type = kStepwiseSupervisedType;
+  DataConfig data;
+  data.sequence_len = 64;
+  std::vector<Example> examples;
+  ExampleStats stats;
+  append_stepwise_examples(spec, *tokenizer, data, examples, stats);
+  REQUIRE(examples.size() == 8);
+  NoGradGuard no_grad;
+  double loss = 0;
+  int64_t labelled = 0;
+  for (const Example& ex : examples) {
+    const int64_t n = static_cast<int64_t>(ex.tokens.size());
+    std::vector<int32_t> positions(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) positions[i] = static_cast<int32_t>(i);
+    const std::vector<float> logits =
+        model.logits_from_hidden(model.hidden_states(Tensor::from_ints(ex.tokens, {1, n}), Tensor::from_ints(positions, {1, n})))
+            .to_floats();
+    for (int64_t i = 0; i < n; i++) {
+      if (ex.labels[i] == kIgnoreIndex) continue;
+      const double a = logits[2 * i], b = logits[2 * i + 1], m = std::max(a, b);
+      loss += m + std::log(std::exp(a - m) + std::exp(b - m)) - (ex.labels[i] ? b : a);
+      labelled++;
+    }
+  }
+  CHECK(labelled == 16);
+  CHECK(steps[0].at("loss").get<double>() == doctest::Approx(loss / labelled).epsilon(1e-5));
+  CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
+  const json config = json::parse(read_file(ws.path("out/config.json")));
+  CHECK(config.at("architectures") == json::array({"LlamaForTokenClassification"}));
+  CHECK(config.at("id2label") == json{{"0", "LABEL_0"}, {"1", "LABEL_1"}});
+  CHECK(SafetensorsDir(ws.path("out")).find("score.weight")->shape == Shape{2, 32});
+}
+
+TEST_CASE("process_reward_model with LoRA: PEFT's TOKEN_CLS adapter with the score head; resumes exactly") {
+  StepsWorkspace ws;
+  const std::string lora = "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n";
+  const Run straight = run_train(ws.config(ws.keys_at(ws.path("straight")) + lora));
+  REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
+  const json adapter = json::parse(read_file(ws.path("straight/adapter_config.json")));
+  CHECK(adapter.at("task_type") == "TOKEN_CLS");
+  CHECK(adapter.at("modules_to_save") == json::array({"classifier", "score"}));
+  CHECK(SafetensorsFile(ws.path("straight/adapter_model.safetensors")).find("base_model.model.score.weight"));
+  const Run half = run_train(ws.config(ws.keys_at(ws.path("resumed")) + lora) + " --max_steps 2");
+  REQUIRE_MESSAGE(half.exit_code == 0, half.output);
+  const Run rest = run_train("--resume " + ws.path("resumed/step_000002") + " --max_steps 4");
+  REQUIRE_MESSAGE(rest.exit_code == 0, rest.output);
+  CHECK(train_records(ws.path("straight/metrics.jsonl")) == train_records(ws.path("resumed/metrics.jsonl")));
+  check_same_model(ws.path("straight/step_000004"), ws.path("resumed/step_000004"));
+}
+
+TEST_CASE("process_reward_model: its dataset type and label count, refused otherwise in one line") {
+  StepsWorkspace ws;
+  const std::string keys = ws.keys_at(ws.path("out"));
+  const std::string text = read_file(ws.config(keys));
+  const auto refused = [&](const std::string& config, const std::string& message) {
+    const Run r = run_train(ws.write_config(config));
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(error_text(r).find(message) != std::string::npos);
+  };
+  refused(with_line_removed(text, "process_reward_model: true\n"),
+          "process_reward_model: true with the dataset type stepwise_supervised");
+  refused(with_line_removed(text, "num_labels: 2\n") + "num_labels: 1\n",
+          "1 with reward_model or 2 with process_reward_model");
+  refused(text + "reward_model: true\n", "either reward_model or process_reward_model");
+  refused(with_line_removed(text, "model_type: AutoModelForTokenClassification\n") +
+              "model_type: AutoModelForSequenceClassification\n",
+          "reward_model: true with AutoModelForSequenceClassification");
+}
