@@ -3,11 +3,13 @@
 // (test_reward_model, test_process_reward_model).
 #pragma once
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "io/tokenizer.h"
 #include "model/hf_checkpoint.h"
 #include "test/tokenizer_fixture.h"
 #include "test/train_fixture.h"
@@ -48,7 +50,35 @@ struct ClassifierWorkspace {
   std::string keys_at(const std::string& out) const {
     return "dataset_prepared_path: " + path("prepared") + "\noutput_dir: " + out + "\n";
   }
+  // The classifier a run starts from: the base read into `labels` labels (per token or not), its
+  // score head drawn from the runs' seed (7).
+  std::unique_ptr<LlamaModel> starting_classifier(int64_t labels, bool per_token) const {
+    LlamaConfig c = read_hf_config(base + "/config.json");
+    c.num_labels = labels, c.token_classification = per_token, c.tie_word_embeddings = false;
+    auto model = std::make_unique<LlamaModel>(c, Device::cpu(), 1);
+    load_hf_weights(*model, base, {}, 7);
+    return model;
+  }
+  std::unique_ptr<Tokenizer> tokenizer() const { return make_tokenizer(path("tokenizer.model")); }
+  // rows.jsonl as `append` (the dataset type's loader) reads it under kRunKeys' sequence_len.
+  template <class Append>
+  std::vector<Example> examples(DatasetSpec spec, Append append) const {
+    spec.path = path("rows.jsonl");
+    DataConfig data;
+    data.sequence_len = 64;
+    std::vector<Example> out;
+    ExampleStats stats;
+    append(spec, *tokenizer(), data, out, stats);
+    return out;
+  }
 };
+
+// Positions 0 .. n-1 of one sequence, (1, n).
+inline Tensor positions_of(int64_t n) {
+  std::vector<int32_t> positions(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i++) positions[i] = static_cast<int32_t>(i);
+  return Tensor::from_ints(positions, {1, n});
+}
 
 inline std::string with_line_removed(std::string text, const std::string& line) {
   return text.erase(text.find(line), line.size());

@@ -99,29 +99,18 @@ TEST_CASE("process_reward_model: the first loss as the token classifier's cross-
   const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
   REQUIRE(steps.size() == 4);
   // The starting classifier, and each row's logits at every position read at its labelled tokens.
-  LlamaConfig c = read_hf_config(ws.base + "/config.json");
-  c.num_labels = 2, c.token_classification = true, c.tie_word_embeddings = false;
-  LlamaModel model(c, Device::cpu(), 1);
-  load_hf_weights(model, ws.base, {}, 7);
-  const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(ws.path("tokenizer.model"));
+  const std::unique_ptr<LlamaModel> model = ws.starting_classifier(2, true);
   DatasetSpec spec;
-  spec.path = ws.path("rows.jsonl"), spec.type = kStepwiseSupervisedType;
-  DataConfig data;
-  data.sequence_len = 64;
-  std::vector<Example> examples;
-  ExampleStats stats;
-  append_stepwise_examples(spec, *tokenizer, data, examples, stats);
+  spec.type = kStepwiseSupervisedType;
+  const std::vector<Example> examples = ws.examples(spec, append_stepwise_examples);
   REQUIRE(examples.size() == 8);
   NoGradGuard no_grad;
   double loss = 0;
   int64_t labelled = 0;
   for (const Example& ex : examples) {
     const int64_t n = static_cast<int64_t>(ex.tokens.size());
-    std::vector<int32_t> positions(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; i++) positions[i] = static_cast<int32_t>(i);
     const std::vector<float> logits =
-        model.logits_from_hidden(model.hidden_states(Tensor::from_ints(ex.tokens, {1, n}), Tensor::from_ints(positions, {1, n})))
-            .to_floats();
+        model->logits_from_hidden(model->hidden_states(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n))).to_floats();
     for (int64_t i = 0; i < n; i++) {
       if (ex.labels[i] == kIgnoreIndex) continue;
       const double a = logits[2 * i], b = logits[2 * i + 1], m = std::max(a, b);

@@ -201,30 +201,20 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   REQUIRE(steps.size() == 4);
   // The starting classifier as the run made it, and every pair scored one sequence at a time at its
   // last non-pad token: no shared rows, no pooling table.
-  LlamaConfig c = read_hf_config(ws.base + "/config.json");
-  c.num_labels = 1, c.tie_word_embeddings = false;
-  LlamaModel model(c, Device::cpu(), 1);
-  load_hf_weights(model, ws.base, {}, 7);
-  const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(ws.path("tokenizer.model"));
+  const std::unique_ptr<LlamaModel> model = ws.starting_classifier(1, false);
+  const std::unique_ptr<Tokenizer> tokenizer = ws.tokenizer();
   DatasetSpec spec;
-  spec.path = ws.path("rows.jsonl"), spec.type = kBradleyTerryType, spec.chat_template = "llama3";
-  DataConfig data;
-  data.sequence_len = 64;
-  std::vector<Example> examples;
-  ExampleStats stats;
-  append_bradley_terry_examples(spec, *tokenizer, data, examples, stats);
+  spec.type = kBradleyTerryType, spec.chat_template = "llama3";
+  const std::vector<Example> examples = ws.examples(spec, append_bradley_terry_examples);
   REQUIRE(examples.size() == 16);
   NoGradGuard no_grad;
   std::vector<double> scores;
   for (const Example& ex : examples) {
     const int64_t n = static_cast<int64_t>(ex.tokens.size());
-    std::vector<int32_t> positions(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; i++) positions[i] = static_cast<int32_t>(i);
     int32_t last = 0;
     for (int64_t i = 0; i < n; i++)
       if (ex.tokens[i] != tokenizer->pad()) last = static_cast<int32_t>(i);
-    scores.push_back(model.scores(Tensor::from_ints(ex.tokens, {1, n}), Tensor::from_ints(positions, {1, n}),
-                                  Tensor::from_ints({last}, {1})).item());
+    scores.push_back(model->scores(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n), Tensor::from_ints({last}, {1})).item());
   }
   double loss = 0, accuracy = 0, margin = 0, mean = 0;
   for (size_t p = 0; p < 8; p++) {
@@ -247,7 +237,7 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   const SafetensorsDir files(ws.path("out"));
   CHECK(files.find("score.weight"));
   CHECK(!files.find("lm_head.weight"));
-  LlamaModel exported(c, Device::cpu(), 1);
+  LlamaModel exported(model->config(), Device::cpu(), 1);
   CHECK(load_hf_weights(exported, ws.path("out")) == static_cast<int64_t>(exported.parameters().size()));
 }
 

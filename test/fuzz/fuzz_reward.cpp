@@ -17,21 +17,34 @@
 
 namespace llm::fuzz {
 
+namespace {
+
+// `input` written as the file of `spec` and read by `append` (the type's loader) with the byte
+// tokenizer and a sequence_len of 48.
+template <class Append>
+std::vector<Example> read_rows(DatasetSpec spec, const std::string& input, const std::string& path, Append append,
+                               ExampleStats& stats) {
+  spec.path = path;
+  write_bytes(spec.path, input);
+  DataConfig config;
+  config.sequence_len = 48;
+  std::vector<Example> examples;
+  append(spec, ByteTokenizer(), config, examples, stats);
+  return examples;
+}
+
+}  // namespace
+
 Target reward_pairs_target() {
   return {"reward_pairs", "reward_pairs", with_json({"system", "input", "chosen", "rejected", "role", "content"}),
           nullptr, [](const std::string& input, const std::string& scratch) {
             DatasetSpec spec;
-            spec.path = scratch + "/pairs.jsonl";
             spec.type = kBradleyTerryType;
             spec.chat_template = "jinja";  // the byte tokenizer has no chat markers: a template of text
             spec.chat_template_source = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}";
-            write_bytes(spec.path, input);
-            DataConfig config;
-            config.sequence_len = 48;
-            const ByteTokenizer tokenizer;
-            std::vector<Example> examples;
             ExampleStats stats;
-            append_bradley_terry_examples(spec, tokenizer, config, examples, stats);
+            const std::vector<Example> examples =
+                read_rows(spec, input, scratch + "/pairs.jsonl", append_bradley_terry_examples, stats);
             require(examples.size() == 2 * static_cast<size_t>(stats.documents), "not two examples a pair");
             for (size_t i = 0; i < examples.size(); i++) {
               const Example& e = examples[i];
@@ -47,19 +60,14 @@ Target process_reward_rows_target() {
   return {"process_reward_rows", "process_reward_rows", with_json({"prompt", "completions", "labels", "true", "false"}),
           nullptr, [](const std::string& input, const std::string& scratch) {
             DatasetSpec spec;
-            spec.path = scratch + "/steps.jsonl";
             spec.type = kStepwiseSupervisedType;
-            write_bytes(spec.path, input);
-            DataConfig config;
-            config.sequence_len = 48;
-            const ByteTokenizer tokenizer;
-            std::vector<Example> examples;
             ExampleStats stats;
-            append_stepwise_examples(spec, tokenizer, config, examples, stats);
+            const std::vector<Example> examples =
+                read_rows(spec, input, scratch + "/steps.jsonl", append_stepwise_examples, stats);
             require(static_cast<int64_t>(examples.size()) == stats.documents - stats.no_targets, "rows kept and dropped do not add up");
             for (const Example& e : examples) {
               require(!e.tokens.empty() && e.tokens.size() <= 48 && e.labels.size() == e.tokens.size() &&
-                          e.tokens[0] == tokenizer.bos(),
+                          e.tokens[0] == ByteTokenizer().bos(),
                       "a row not opened by BOS, longer than sequence_len, or labels of another length");
               require(std::all_of(e.labels.begin(), e.labels.end(), [](int32_t l) { return l == kIgnoreIndex || l == 0 || l == 1; }) &&
                           std::any_of(e.labels.begin(), e.labels.end(), [](int32_t l) { return l != kIgnoreIndex; }),
