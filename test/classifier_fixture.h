@@ -2,6 +2,9 @@
 // small tiktoken tokenizer beside it, a dataset file, and configs that train a classifier on it
 // (test_reward_model, test_process_reward_model).
 #pragma once
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -91,6 +94,53 @@ inline std::vector<nlohmann::json> loss_records(const std::string& metrics_path)
   for (std::string line; std::getline(in, line);)
     if (line.find("\"loss\"") != std::string::npos) out.push_back(nlohmann::json::parse(line));
   return out;
+}
+
+// tools/make_reward_reference.py's fixtures (TRL's RewardTrainer and PRMTrainer in torch, made
+// where torch is: tools/device/gpu_session.sh hfref), in LLM_REWARD_REFERENCE_DIR once committed.
+// llm_train runs case `name` from `start` (the starting classifier the script saved) with
+// `trainer` (its keys and dataset) and the fixture's settings; every step's `keys` must be within
+// 5e-5 of the case's (relative to the size, at least 1). Nothing is checked, and a message says
+// so, while the fixture is missing.
+inline void check_reference_case(const std::string& name, const std::string& start, const std::string& trainer,
+                                 const std::vector<const char*>& keys) {
+  const std::string dir = LLM_REWARD_REFERENCE_DIR;
+  if (!std::filesystem::exists(dir + "/trajectory.json")) {
+    MESSAGE("no fixture " << dir << "/trajectory.json yet (tools/make_reward_reference.py): nothing checked");
+    return;
+  }
+  const nlohmann::json f = nlohmann::json::parse(read_file(dir + "/trajectory.json"));
+  const nlohmann::json& s = f.at("settings");
+  TempDir work("reward_reference_" + name);
+  std::string yaml = "base_model: " + dir + "/" + start + "\n" + trainer + "dataset_prepared_path: " +
+                     (work.path / "prepared").string() + "\noutput_dir: " + (work.path / "out").string() +
+                     "\nval_set_size: 0\nsave_strategy: 'no'\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"
+                     "weight_decay: 0\nlogging_steps: 1\noverwrite_output_dir: true\n";
+  for (const char* key : {"sequence_len", "micro_batch_size", "gradient_accumulation_steps", "max_steps", "learning_rate",
+                          "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon"})
+    yaml += std::string(key) + ": " + s.at(key).dump() + "\n";
+  write_file((work.path / "c.yaml").string(), yaml);
+  const Run run = run_train((work.path / "c.yaml").string());
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const std::vector<nlohmann::json> ours = loss_records((work.path / "out/metrics.jsonl").string());
+  const nlohmann::json& expected = f.at("cases").at(name).at("steps");
+  REQUIRE(ours.size() == expected.size());
+  for (size_t i = 0; i < ours.size(); i++) {
+    CAPTURE(ours[i].dump());
+    CAPTURE(expected[i].dump());
+    for (const char* key : keys) {
+      CAPTURE(key);
+      const double a = ours[i].at(key), b = expected[i].at(key);
+      CHECK(std::fabs(a - b) <= 5e-5 * std::max(1.0, std::fabs(b)));
+    }
+  }
+}
+
+// The Jinja template of the reward fixture's config (make_reward_reference.py's TEMPLATE).
+inline std::string reference_template() {
+  const std::string path = std::string(LLM_REWARD_REFERENCE_DIR) + "/trajectory.json";
+  if (!std::filesystem::exists(path)) return "";
+  return nlohmann::json::parse(read_file(path)).at("settings").at("chat_template_jinja").dump();
 }
 
 }  // namespace llm::testing

@@ -163,3 +163,11 @@ TEST_CASE("process_reward_model: its dataset type and label count, refused other
               "model_type: AutoModelForSequenceClassification\n",
           "reward_model: true with AutoModelForSequenceClassification");
 }
+
+// TRL's PRMTrainer written out in torch, from the same starting token classifier.
+TEST_CASE("process_reward_model trains as TRL's PRMTrainer: loss and grad_norm at every step") {
+  check_reference_case("prm", "start_prm",
+                       "process_reward_model: true\ndatasets:\n  - path: " + std::string(LLM_REWARD_REFERENCE_DIR) +
+                           "/steps.jsonl\n    type: stepwise_supervised\n",
+                       {"loss", "grad_norm"});
+}

@@ -336,39 +336,11 @@ TEST_CASE("reward_model: what it does not combine with is refused in one line") 
   refused(ws.config(keys + "sample_packing: true\n"), "no sample_packing with reward_model");
 }
 
-// TRL's RewardTrainer written out in torch (tools/make_reward_reference.py, run where torch is:
-// tools/device/gpu_session.sh hfref), from the same starting classifier.
+// TRL's RewardTrainer written out in torch, from the same starting classifier.
 TEST_CASE("reward_model trains as TRL's RewardTrainer: loss, grad_norm, accuracy, margin and mean reward at every step") {
-  const std::string dir = LLM_REWARD_REFERENCE_DIR;
-  if (!fs::exists(dir + "/trajectory.json")) {
-    MESSAGE("no fixture " << dir << "/trajectory.json yet (tools/make_reward_reference.py): nothing checked");
-    return;
-  }
-  const json f = json::parse(read_file(dir + "/trajectory.json"));
-  const json& s = f.at("settings");
-  TempDir work("reward_reference");
-  std::string yaml = "base_model: " + dir + "/start\nreward_model: true\nchat_template: jinja\nchat_template_jinja: " +
-                     s.at("chat_template_jinja").dump() + "\ndatasets:\n  - path: " + dir + "/pairs.jsonl\n"
-                     "    type: bradley_terry.chat_template\ndataset_prepared_path: " + (work.path / "prepared").string() +
-                     "\noutput_dir: " + (work.path / "out").string() +
-                     "\nval_set_size: 0\nsave_strategy: 'no'\nshuffle_merged_datasets: false\nlr_scheduler: constant\n"
-                     "weight_decay: 0\nlogging_steps: 1\noverwrite_output_dir: true\n";
-  for (const char* key : {"sequence_len", "micro_batch_size", "gradient_accumulation_steps", "max_steps", "learning_rate",
-                          "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon"})
-    yaml += std::string(key) + ": " + s.at(key).dump() + "\n";
-  write_file((work.path / "c.yaml").string(), yaml);
-  const Run run = run_train((work.path / "c.yaml").string());
-  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
-  const std::vector<json> ours = loss_records((work.path / "out/metrics.jsonl").string());
-  const json& expected = f.at("cases").at("reward").at("steps");
-  REQUIRE(ours.size() == expected.size());
-  for (size_t i = 0; i < ours.size(); i++) {
-    CAPTURE(ours[i].dump());
-    CAPTURE(expected[i].dump());
-    for (const char* key : {"loss", "grad_norm", "accuracy", "margin", "mean_reward"}) {
-      CAPTURE(key);
-      const double a = ours[i].at(key), b = expected[i].at(key);
-      CHECK(std::fabs(a - b) <= 5e-5 * std::max(1.0, std::fabs(b)));
-    }
-  }
+  check_reference_case("reward", "start",
+                       "reward_model: true\nchat_template: jinja\nchat_template_jinja: " + reference_template() +
+                           "\ndatasets:\n  - path: " + std::string(LLM_REWARD_REFERENCE_DIR) +
+                           "/pairs.jsonl\n    type: bradley_terry.chat_template\n",
+                       {"loss", "grad_norm", "accuracy", "margin", "mean_reward"});
 }

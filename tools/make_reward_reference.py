@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the reward-model trajectory fixture that test_reward_model checks llm_train's
-reward_model: true against.
+"""Writes the reward-model trajectory fixtures that test_reward_model and test_process_reward_model
+check llm_train's reward_model: true and process_reward_model: true against.
 
 TRL's RewardTrainer semantics, written out in torch (transformers' LlamaForSequenceClassification
 with one label, float32, on the CPU): the classifier made from the causal LM of the hf_trajectory
@@ -20,9 +20,18 @@ Each step records what TRL logs: loss (the mean over the step's micro-batches), 
 clipping), and accuracy (r_chosen > r_rejected), margin (r_chosen - r_rejected) and mean_reward
 (of all 2B scores), the means of the step's micro-batches' means.
 
+TRL's PRMTrainer the same way (transformers' LlamaForTokenClassification with two labels, its
+dropout off as TRL's disable_dropout, saved to OUT/start_prm): each row of OUT/steps.jsonl
+(stepwise_supervised: prompt, completions, labels) tokenized as Axolotl's stepwise strategy does
+with the byte tokenizer (BOS 256, the prompt, each step and its separator "\n", the step's label on
+its last token); a micro-batch padded right with PAD, its labels with -100; the loss the summed
+cross-entropy of the labelled tokens over the step's count of them (the Trainer's
+num_items_in_batch); logged: loss and grad_norm.
+
 Run from the repository root (needs torch, transformers and, through make_dpo_reference.py, peft):
   tools/make_reward_reference.py [--out test/data/reward_reference]
-Writes OUT/pairs.jsonl, OUT/start (the starting classifier) and OUT/trajectory.json.
+Writes OUT/pairs.jsonl, OUT/steps.jsonl, OUT/start and OUT/start_prm (the starting classifiers) and
+OUT/trajectory.json (cases reward and prm).
 """
 import argparse
 import importlib.util
@@ -59,6 +68,56 @@ def conversation_ids(row, response):
         {"role": "user", "content": row["input"]}, {"role": "assistant", "content": response}]
     text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
     return list(text.encode())[:SETTINGS["sequence_len"]]
+
+
+def step_rows():
+    rng = random.Random(11)
+    rows = []
+    for i in range(PAIRS):
+        a, b = rng.randint(1, 60), rng.randint(1, 60)
+        wrong = i % 2 == 1
+        rows.append({"prompt": f"{a}+{b}=?", "completions": [f"{a} plus {b}", f"is {a + b + (rng.randint(1, 9) if wrong else 0)}"],
+                     "labels": [True, not wrong]})
+    return rows
+
+
+def step_ids(row):
+    """Axolotl's stepwise_supervised: BOS, the prompt, each step with its separator; labels on the steps' last tokens."""
+    ids = [dpo.BOS] + list(row["prompt"].encode())
+    labels = [-100] * len(ids)
+    for step, label in zip(row["completions"], row["labels"]):
+        piece = list(step.encode()) + list(b"\n")
+        ids += piece
+        labels += [-100] * (len(piece) - 1) + [int(label)]
+    n = SETTINGS["sequence_len"]
+    return ids[:n], labels[:n]
+
+
+def train_prm(model, rows):
+    s = SETTINGS
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s["learning_rate"], betas=(s["adam_beta1"], s["adam_beta2"]),
+                                  eps=s["adam_epsilon"], weight_decay=0.0)
+    steps = []
+    for micro_batches in dpo.step_batches(rows):
+        items = sum(sum(l != -100 for l in labels) for batch in micro_batches for _, labels in batch)
+        logged = {"loss": 0.0}
+        for batch in micro_batches:
+            length = max(len(ids) for ids, _ in batch)
+            input_ids = torch.full((len(batch), length), dpo.PAD, dtype=torch.long)
+            targets = torch.full((len(batch), length), -100, dtype=torch.long)
+            mask = torch.zeros((len(batch), length), dtype=torch.long)
+            for i, (ids, labels) in enumerate(batch):
+                input_ids[i, :len(ids)], targets[i, :len(ids)], mask[i, :len(ids)] = torch.tensor(ids), torch.tensor(labels), 1
+            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, 2), targets.view(-1), ignore_index=-100,
+                                                     reduction="sum") / items
+            loss.backward()
+            logged["loss"] += loss.item()
+        logged["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), s["max_grad_norm"]).item()
+        optimizer.step()
+        optimizer.zero_grad()
+        steps.append(logged)
+    return {"steps": steps}
 
 
 def scores(model, batch):
@@ -109,7 +168,19 @@ def main():
     model.save_pretrained(os.path.join(args.out, "start"))
     model.train()  # no dropout in Llama: train mode changes nothing but is what the Trainer runs
     pairs = [(conversation_ids(r, r["chosen"]), conversation_ids(r, r["rejected"])) for r in rows]
-    dpo.write_fixture(args.out, SETTINGS, {"reward": train(model, pairs)})
+    cases = {"reward": train(model, pairs)}
+    steps = step_rows()
+    dpo.write_jsonl(os.path.join(args.out, "steps.jsonl"), steps)
+    torch.manual_seed(dpo.SEED)
+    prm = transformers.LlamaForTokenClassification.from_pretrained(os.path.join(dpo.TRAJECTORY, "untied"), num_labels=2,
+                                                                   dtype=torch.float32)
+    prm.save_pretrained(os.path.join(args.out, "start_prm"))
+    for module in prm.modules():  # TRL's disable_dropout (the token classifier's own dropout is 0.1)
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    prm.train()
+    cases["prm"] = train_prm(prm, [step_ids(r) for r in steps])
+    dpo.write_fixture(args.out, SETTINGS, cases)
 
 if __name__ == "__main__":
     main()
