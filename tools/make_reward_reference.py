@@ -93,26 +93,28 @@ def step_ids(row):
     return ids[:n], labels[:n]
 
 
-def train_prm(model, rows):
+def padded(sequences, labels=None):
+    """Right-padded ids (PAD) and attention mask of `sequences`, and with `labels` theirs padded with -100."""
+    length = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), length), dpo.PAD, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    targets = torch.full((len(sequences), length), -100, dtype=torch.long)
+    for i, ids in enumerate(sequences):
+        input_ids[i, :len(ids)], mask[i, :len(ids)] = torch.tensor(ids), 1
+        if labels:
+            targets[i, :len(ids)] = torch.tensor(labels[i])
+    return input_ids, mask, targets
+
+
+def run_steps(model, items, step):
+    """The Trainer's STEPS optimizer steps over `items`: step(micro_batches) runs each micro-batch's
+    backward and returns what the step logs; then the clip (its norm logged) and AdamW's update."""
     s = SETTINGS
     optimizer = torch.optim.AdamW(model.parameters(), lr=s["learning_rate"], betas=(s["adam_beta1"], s["adam_beta2"]),
                                   eps=s["adam_epsilon"], weight_decay=0.0)
     steps = []
-    for micro_batches in dpo.step_batches(rows):
-        items = sum(sum(l != -100 for l in labels) for batch in micro_batches for _, labels in batch)
-        logged = {"loss": 0.0}
-        for batch in micro_batches:
-            length = max(len(ids) for ids, _ in batch)
-            input_ids = torch.full((len(batch), length), dpo.PAD, dtype=torch.long)
-            targets = torch.full((len(batch), length), -100, dtype=torch.long)
-            mask = torch.zeros((len(batch), length), dtype=torch.long)
-            for i, (ids, labels) in enumerate(batch):
-                input_ids[i, :len(ids)], targets[i, :len(ids)], mask[i, :len(ids)] = torch.tensor(ids), torch.tensor(labels), 1
-            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
-            loss = torch.nn.functional.cross_entropy(logits.view(-1, 2), targets.view(-1), ignore_index=-100,
-                                                     reduction="sum") / items
-            loss.backward()
-            logged["loss"] += loss.item()
+    for micro_batches in dpo.step_batches(items):
+        logged = step(micro_batches)
         logged["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), s["max_grad_norm"]).item()
         optimizer.step()
         optimizer.zero_grad()
@@ -120,24 +122,29 @@ def train_prm(model, rows):
     return {"steps": steps}
 
 
+def train_prm(model, rows):
+    def step(micro_batches):
+        items = sum(sum(l != -100 for l in labels) for batch in micro_batches for _, labels in batch)
+        logged = {"loss": 0.0}
+        for batch in micro_batches:
+            input_ids, mask, targets = padded([ids for ids, _ in batch], [labels for _, labels in batch])
+            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, 2), targets.view(-1), ignore_index=-100,
+                                                     reduction="sum") / items
+            loss.backward()
+            logged["loss"] += loss.item()
+        return logged
+    return run_steps(model, rows, step)
+
+
 def scores(model, batch):
-    sequences = [chosen for chosen, _ in batch] + [rejected for _, rejected in batch]
-    length = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), length), dpo.PAD, dtype=torch.long)
-    mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for i, ids in enumerate(sequences):
-        input_ids[i, :len(ids)] = torch.tensor(ids)
-        mask[i, :len(ids)] = 1
+    input_ids, mask, _ = padded([chosen for chosen, _ in batch] + [rejected for _, rejected in batch])
     rewards = model(input_ids=input_ids, attention_mask=mask).logits.squeeze(-1).float()
     return rewards[:len(batch)], rewards[len(batch):]
 
 
 def train(model, pairs):
-    s = SETTINGS
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s["learning_rate"], betas=(s["adam_beta1"], s["adam_beta2"]),
-                                  eps=s["adam_epsilon"], weight_decay=0.0)
-    steps = []
-    for micro_batches in dpo.step_batches(pairs):
+    def step(micro_batches):
         logged = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0}
         for batch in micro_batches:
             chosen, rejected = scores(model, batch)
@@ -148,11 +155,8 @@ def train(model, pairs):
                 logged["accuracy"] += (chosen > rejected).float().mean().item() / len(micro_batches)
                 logged["margin"] += (chosen - rejected).mean().item() / len(micro_batches)
                 logged["mean_reward"] += torch.cat([chosen, rejected]).mean().item() / len(micro_batches)
-        logged["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), s["max_grad_norm"]).item()
-        optimizer.step()
-        optimizer.zero_grad()
-        steps.append(logged)
-    return {"steps": steps}
+        return logged
+    return run_steps(model, pairs, step)
 
 
 def main():
