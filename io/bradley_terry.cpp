@@ -20,8 +20,8 @@ using json = nlohmann::ordered_json;
 // BTChatTemplateStrategy builds the same lists of role and content).
 std::pair<json, json> conversations(const json& row, const std::string& where) {
   if (!row.is_object())
-    throw UserError(where + "expected a JSON object with \"input\", \"chosen\" and \"rejected\" strings, got a JSON " +
-                    std::string(row.type_name()));
+    throw UserError(where + "expected a JSON object with \"input\", \"chosen\" and \"rejected\" strings, got " +
+                    json_kind(row));
   std::string system;
   if (auto s = row.find("system"); s != row.end() && !s->is_null()) {
     if (!s->is_string()) throw UserError(where + "field \"system\" is " + json_kind(*s) + "; expected a string");

@@ -35,7 +35,7 @@ Example stepwise_example(const json& row, const Tokenizer& tokenizer, const std:
     throw UserError(where + "fields \"completions\" and \"labels\" are " + json_kind(steps) + " and " + json_kind(labels) +
                     "; expected two lists of the same length (a label per step)");
   Example ex;
-  if (tokenizer.bos() >= 0) ex.tokens.push_back(tokenizer.bos());
+  ex.tokens.push_back(tokenizer.bos());
   const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt);
   ex.tokens.insert(ex.tokens.end(), prompt_ids.begin(), prompt_ids.end());
   ex.labels.assign(ex.tokens.size(), kIgnoreIndex);

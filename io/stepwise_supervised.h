@@ -1,7 +1,7 @@
 // Process-reward-model rows (Axolotl's process_reward_model with datasets of type
 // stepwise_supervised, its StepwiseSupervisedPromptTokenizingStrategy after TRL's PRMTrainer):
 // each row's "prompt" string, "completions" (a list of reasoning steps, strings) and "labels" (one
-// per step: true/false or 1/0). The example is BOS (when the tokenizer has one), the prompt, then
+// per step: true/false or 1/0). The example is BOS (Llama's tokenizers have one), the prompt, then
 // each step followed by the step separator ("\n"), every piece tokenized alone without special
 // tokens; the prompt's tokens and each step's but its last take no label, each step's last token
 // (its separator's) the step's label; cut to sequence_len. Labels are token classes (a token's

@@ -83,7 +83,8 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
     if (!wanted.count(name) && !is_rope_buffer(name))
       throw UserError(files.file_of(name) + ": tensor " + name + " is not a parameter of the configured model" +
                       (name == LlamaModel::kScoreHeadName
-                           ? " (a sequence classifier's score head: a reward model, trained with reward_model: true)"
+                           ? " (a classifier's score head: a reward model's, trained with reward_model: true or "
+                             "process_reward_model: true)"
                            : ""));
   // A model untied over a tied base (LlamaModel::untie_embeddings, for PEFT's modules_to_save),
   // read again (an 8-bit base's merge streams it): its lm_head started as the base's one table.

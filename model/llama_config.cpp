@@ -39,7 +39,7 @@ std::string LlamaConfig::validate() const {
   if (num_labels < 0 || num_labels > kMaxVocabSize) return "num_labels must be 0 (a causal LM) or a count of labels";
   if (token_classification && num_labels == 0) return "a token classifier needs num_labels";
   if (num_labels > 0 && tie_word_embeddings)
-    return "a sequence classifier's score head is its own weight: tie_word_embeddings must be false";
+    return "a classifier's score head is its own weight: tie_word_embeddings must be false";
   if (approximate_parameters(*this) >= kMaxParameters)
     return "the parameter count does not fit in 64 bits; lower hidden_size, intermediate_size, "
            "num_hidden_layers or vocab_size";
