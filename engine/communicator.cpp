@@ -66,6 +66,10 @@ void Communicator::allreduce_max(int64_t* data, int64_t count) {
   if (mpi_) MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
 }
 
+void Communicator::allreduce_max(double* data, int64_t count) {
+  if (mpi_) MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+}
+
 void Communicator::broadcast(void* data, size_t bytes, int root) {
   if (mpi_) MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD);
 }

@@ -53,6 +53,7 @@ class Communicator {
   // Blocking collectives (no-ops in a group of one).
   void allreduce_sum(double* data, int64_t count);
   void allreduce_max(int64_t* data, int64_t count);
+  void allreduce_max(double* data, int64_t count);
   void broadcast(void* data, size_t bytes, int root);
   void barrier();
 

@@ -14,8 +14,6 @@
 
 namespace llm {
 
-constexpr const char* kBradleyTerryType = "bradley_terry.chat_template";
-
 // Every pair of `spec` (the rows of its split), appended to `out` as two examples, chosen then
 // rejected; stats count pairs (documents) and truncated sequences. UserError
 // ("<file>:<line>: <what>") on a row without its strings.

@@ -34,10 +34,13 @@ struct PreferenceFormat {
               completion_format = "{completion}";
 };
 
+// Reward models' pairs (io/bradley_terry.h).
+constexpr const char* kBradleyTerryType = "bradley_terry.chat_template";
+
 // Whether datasets of `type` render conversations under a chat template (its keys apply): the
 // chat_template types, SFT's and rl's, and reward models' bradley_terry.chat_template.
 inline bool renders_chat_template(const std::string& type) {
-  return type == "chat_template" || type.rfind("chat_template.", 0) == 0 || type == "bradley_terry.chat_template";
+  return type == "chat_template" || type.rfind("chat_template.", 0) == 0 || type == kBradleyTerryType;
 }
 
 struct DatasetSpec {

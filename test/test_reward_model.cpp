@@ -2,6 +2,7 @@
 // (its gradients, its pooling, its HF files), bradley_terry.chat_template rows, the config's rules,
 // and llm_train runs whose first loss is recomputed here sequence by sequence, resumed and exported.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -226,6 +227,9 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   CHECK(steps[0].at("accuracy").get<double>() == doctest::Approx(accuracy));
   CHECK(steps[0].at("margin").get<double>() == doctest::Approx(margin).epsilon(1e-4));
   CHECK(steps[0].at("mean_reward").get<double>() == doctest::Approx(mean).epsilon(1e-4));
+  // One micro-batch of the 8 pairs: its lowest and highest of the 16 scores.
+  CHECK(steps[0].at("min_reward").get<double>() == doctest::Approx(*std::min_element(scores.begin(), scores.end())).epsilon(1e-4));
+  CHECK(steps[0].at("max_reward").get<double>() == doctest::Approx(*std::max_element(scores.begin(), scores.end())).epsilon(1e-4));
   // The same pairs every step: the loss falls as the margin grows.
   CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
   CHECK(steps[3].at("margin").get<double>() > steps[0].at("margin").get<double>());
@@ -254,6 +258,7 @@ TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with 
   const std::string metrics = read_file(ws.path("straight/metrics.jsonl"));
   CHECK(metrics.find("\"eval_accuracy\"") != std::string::npos);
   CHECK(metrics.find("\"eval_margin\"") != std::string::npos);
+  CHECK(metrics.find("\"eval_min_reward\"") != std::string::npos);
   const Run half = run_train(yaml(ws.path("resumed")) + " --max_steps 2");
   REQUIRE_MESSAGE(half.exit_code == 0, half.output);
   const Run rest = run_train("--resume " + ws.path("resumed/step_000002") + " --max_steps 4");
@@ -263,7 +268,7 @@ TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with 
 }
 
 // Each rank scores its own pairs; the step's mean over pairs is the same as one rank accumulating them.
-TEST_CASE("reward_model on 2 ranks under ZeRO-3: the same losses as one rank accumulating the same pairs") {
+TEST_CASE("reward_model on 2 ranks under ZeRO-3: the same losses as one rank accumulating the same pairs, the same extremes as one rank's wider micro-batches") {
   RewardWorkspace ws;
   auto yaml = [&](const std::string& out, const std::string& batch) {
     std::string text = read_file(ws.config(ws.keys_at(out)));
@@ -277,6 +282,16 @@ TEST_CASE("reward_model on 2 ranks under ZeRO-3: the same losses as one rank acc
                             mpirun(2));
   REQUIRE_MESSAGE(two.exit_code == 0, two.output);
   check_losses_close(ws.path("one/metrics.jsonl"), ws.path("two/metrics.jsonl"), 1e-5);
+  // TRL's min_reward and max_reward gather a micro-batch's scores over the ranks: the two ranks'
+  // micro-batches of 2 pairs each are, taken together, one rank's micro-batches of 4.
+  const Run wide = run_train(yaml(ws.path("wide"), "micro_batch_size: 4\ngradient_accumulation_steps: 2\n"));
+  REQUIRE_MESSAGE(wide.exit_code == 0, wide.output);
+  const std::vector<json> gathered = loss_records(ws.path("two/metrics.jsonl"));
+  const std::vector<json> single = loss_records(ws.path("wide/metrics.jsonl"));
+  REQUIRE(gathered.size() == single.size());
+  for (size_t i = 0; i < single.size(); i++)
+    for (const char* key : {"min_reward", "max_reward"})
+      CHECK(gathered[i].at(key).get<double>() == doctest::Approx(single[i].at(key).get<double>()).epsilon(1e-5));
 }
 
 // Axolotl loads a reward model's adapter with PEFT's SEQ_CLS task, which trains the score head whole.
@@ -337,10 +352,10 @@ TEST_CASE("reward_model: what it does not combine with is refused in one line") 
 }
 
 // TRL's RewardTrainer written out in torch, from the same starting classifier.
-TEST_CASE("reward_model trains as TRL's RewardTrainer: loss, grad_norm, accuracy, margin and mean reward at every step") {
+TEST_CASE("reward_model trains as TRL's RewardTrainer: loss, grad_norm, accuracy, margin and rewards at every step") {
   check_reference_case("reward", "start",
                        "reward_model: true\nchat_template: jinja\nchat_template_jinja: " + reference_template() +
                            "\ndatasets:\n  - path: " + std::string(LLM_REWARD_REFERENCE_DIR) +
                            "/pairs.jsonl\n    type: bradley_terry.chat_template\n",
-                       {"loss", "grad_norm", "accuracy", "margin", "mean_reward"});
+                       {"loss", "grad_norm", "accuracy", "margin", "min_reward", "mean_reward", "max_reward"});
 }

@@ -17,8 +17,8 @@ step's micro-batches (model_accepts_loss_kwargs False); AdamW (torch, no weight 
 clipped at max_grad_norm, a constant learning rate; each epoch's pairs in the Trainer's random
 order (torch.randperm seeded SEED + epoch).
 Each step records what TRL logs: loss (the mean over the step's micro-batches), grad_norm (before
-clipping), and accuracy (r_chosen > r_rejected), margin (r_chosen - r_rejected) and mean_reward
-(of all 2B scores), the means of the step's micro-batches' means.
+clipping), and accuracy (r_chosen > r_rejected), margin (r_chosen - r_rejected) and min_reward,
+mean_reward and max_reward (of all 2B scores), the means of the step's micro-batches' values.
 
 TRL's PRMTrainer the same way (transformers' LlamaForTokenClassification with two labels, its
 dropout off as TRL's disable_dropout, saved to OUT/start_prm): each row of OUT/steps.jsonl
@@ -145,7 +145,7 @@ def scores(model, batch):
 
 def train(model, pairs):
     def step(micro_batches):
-        logged = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0}
+        logged = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "min_reward": 0.0, "mean_reward": 0.0, "max_reward": 0.0}
         for batch in micro_batches:
             chosen, rejected = scores(model, batch)
             loss = -torch.nn.functional.logsigmoid(chosen - rejected).mean()
@@ -154,7 +154,10 @@ def train(model, pairs):
                 logged["loss"] += loss.item() / len(micro_batches)
                 logged["accuracy"] += (chosen > rejected).float().mean().item() / len(micro_batches)
                 logged["margin"] += (chosen - rejected).mean().item() / len(micro_batches)
-                logged["mean_reward"] += torch.cat([chosen, rejected]).mean().item() / len(micro_batches)
+                rewards = torch.cat([chosen, rejected])
+                logged["min_reward"] += rewards.min().item() / len(micro_batches)
+                logged["mean_reward"] += rewards.mean().item() / len(micro_batches)
+                logged["max_reward"] += rewards.max().item() / len(micro_batches)
         return logged
     return run_steps(model, pairs, step)
 

@@ -50,12 +50,13 @@ PreferenceMetrics PreferenceMetrics::means() const {
   divide(kl_terms, {&m.kl});
   divide(nll_terms, {&m.nll});
   divide(odds_pairs, {&m.log_sigmoid_odds, &m.log_odds});
+  divide(extremes, {&m.min_reward, &m.max_reward});
   return m;
 }
 
 PreferenceMetrics PreferenceMetrics::as_one_micro_batch() const {
   PreferenceMetrics m = means();
-  for (double* count : {&m.pairs, &m.chosen, &m.rejected, &m.kl_terms, &m.nll_terms, &m.odds_pairs})
+  for (double* count : {&m.pairs, &m.chosen, &m.rejected, &m.kl_terms, &m.nll_terms, &m.odds_pairs, &m.extremes})
     *count = *count > 0 ? 1 : 0;
   return m;
 }
@@ -65,7 +66,7 @@ PreferenceMetrics PreferenceMetrics::as_one_micro_batch() const {
 void PreferenceMetrics::to_array(double* out) const {
   const double values[kFields] = {pairs,    loss,     reward_chosen, reward_rejected, accuracy, logps_chosen,
                                   logps_rejected, chosen, rejected, kl, kl_terms, nll, nll_terms,
-                                  log_sigmoid_odds, log_odds, odds_pairs};
+                                  log_sigmoid_odds, log_odds, odds_pairs, min_reward, max_reward, extremes};
   std::copy(values, values + kFields, out);
 }
 
@@ -75,15 +76,18 @@ PreferenceMetrics PreferenceMetrics::from_array(const double* in) {
   m.accuracy = in[4], m.logps_chosen = in[5], m.logps_rejected = in[6];
   m.chosen = in[7], m.rejected = in[8], m.kl = in[9], m.kl_terms = in[10], m.nll = in[11], m.nll_terms = in[12];
   m.log_sigmoid_odds = in[13], m.log_odds = in[14], m.odds_pairs = in[15];
+  m.min_reward = in[16], m.max_reward = in[17], m.extremes = in[18];
   return m;
 }
 
 namespace {
 std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, PreferenceLog log) {
   if (log == PreferenceLog::reward)
-    return {{"accuracy", m.accuracy},
-            {"margin", m.reward_chosen - m.reward_rejected},
-            {"mean_reward", (m.reward_chosen + m.reward_rejected) / 2}};
+    return {{"min_reward", m.min_reward},
+            {"mean_reward", (m.reward_chosen + m.reward_rejected) / 2},
+            {"max_reward", m.max_reward},
+            {"accuracy", m.accuracy},
+            {"margin", m.reward_chosen - m.reward_rejected}};
   if (log == PreferenceLog::pairs) {
     std::vector<std::pair<const char*, double>> out = {
         {"rewards/chosen", m.reward_chosen}, {"rewards/rejected", m.reward_rejected},

@@ -9,9 +9,10 @@
 //   kto (per row): kl (the mean of the micro-batches' estimates), rewards/chosen and logps/chosen
 //     (means over desirable rows, when there were any), the same of the undesirable rows as
 //     rejected, and rewards/margins when there were both.
-//   reward_model (TRL's RewardTrainer, per pair): accuracy (chosen's score above rejected's),
-//     margin (chosen's minus rejected's) and mean_reward (of both): the means of the micro-batches'
-//     means (TRL's min_reward and max_reward are not logged).
+//   reward_model (TRL's RewardTrainer, per pair): min_reward, mean_reward and max_reward (of
+//     every score), accuracy (chosen's score above rejected's) and margin (chosen's minus
+//     rejected's): the means of the micro-batches' values, min and max each over every rank's
+//     scores of the micro-batch (TRL's gathered logits).
 // TRL's logits/* (means of whole padded logit tensors) are not logged.
 #pragma once
 #include <string>
@@ -27,6 +28,8 @@ struct PreferenceMetrics {
   double kl = 0, kl_terms = 0;      // kto: the sum of the KL estimates and their count
   double nll = 0, nll_terms = 0;    // the sum of the micro-batches' NLL and their count
   double log_sigmoid_odds = 0, log_odds = 0, odds_pairs = 0;  // orpo: sums over its pairs
+  // reward_model: the sums of the micro-batches' lowest and highest scores, and their count
+  double min_reward = 0, max_reward = 0, extremes = 0;
   void add(const PairLoss& result);
   void add_kto_row(bool desirable, double policy_logps, const RowLoss& result);
   void add(const PreferenceMetrics& other);
@@ -35,7 +38,7 @@ struct PreferenceMetrics {
   // means (dpo / ipo / simpo / orpo), which an epoch's smaller last micro-batch tells apart.
   PreferenceMetrics as_one_micro_batch() const;
   // The sums as one array, for a reduction over ranks and a checkpoint, and back.
-  static constexpr int kFields = 16;
+  static constexpr int kFields = 19;
   void to_array(double* out) const;
   static PreferenceMetrics from_array(const double* in);
 };

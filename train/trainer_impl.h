@@ -216,6 +216,12 @@ struct Trainer::Impl {
   // The batch's Bradley-Terry losses and metrics from its scores; with grads, d(loss) / d(scores)
   // scaled by weight.
   static PreferenceMetrics reward_metrics(const std::vector<float>& scores, std::vector<float>* grads, double weight);
+  // TRL's min_reward and max_reward, of every rank's scores of a micro-batch (its gathered logits):
+  // push_reward_extremes keeps this rank's (negated lowest, highest) of each micro-batch in turn
+  // (-inf for one without scores); add_reward_extremes reduces them over ranks and adds each
+  // micro-batch's pair, and their count, to `m`. Collective.
+  static void push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local);
+  void add_reward_extremes(std::vector<double> local, PreferenceMetrics& m);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_export.cpp: the final model or adapter, with the tokenizer

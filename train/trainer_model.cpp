@@ -3,6 +3,7 @@
 // (which of its layers train, step by step), grow_vocabulary (its size for added tokens)
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "engine/adafactor.h"
 #include "engine/came.h"
@@ -44,7 +45,8 @@ void Trainer::Impl::build_model() {
   const bool load_base = (resumed_from.empty() || adapter || partly_frozen || !c.pruning_targets.empty()) &&
                          !c.base_model_is_preset() && !c.reinit_weights;
   base_loaded = load_base;
-  if (load_base) base_checksum = SafetensorsDir(c.base_model).sampled_checksum();
+  std::optional<SafetensorsDir> base;  // its headers, read once
+  if (load_base) base.emplace(c.base_model), base_checksum = base->sampled_checksum();
   // Under ZeRO-3 the model starts without bytes (sharded_start fills it one weight at a time), so
   // no rank ever holds the whole model. A quantised or sharded base is built on the host: only
   // NF4 or int8 codes, or this rank's slices, go to a GPU.
@@ -56,7 +58,7 @@ void Trainer::Impl::build_model() {
     if (load_base) {
       const int64_t loaded = load_hf_weights(*model, c.base_model, vocabulary_growth(), c.seed);
       say("base_model: loaded {} tensors from {}\n", loaded, c.base_model);
-      if (c.model.num_labels > 0 && !SafetensorsDir(c.base_model).find(LlamaModel::kScoreHeadName))
+      if (c.model.num_labels > 0 && !base->find(LlamaModel::kScoreHeadName))
         say("{}: {} has no score.weight (a causal LM's lm_head is not read): the score head is drawn "
             "normal(0, {}) from seed {}\n", c.reward_model ? "reward_model" : "process_reward_model", c.base_model,
             c.model.initializer_range, c.seed);

@@ -242,6 +242,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   const double micro_share = 1.0 / static_cast<double>(micro_batches.size());
   const bool every = buckets && buckets->reduces_every_pass();
   PreferenceMetrics step;
+  std::vector<double> extremes;  // reward_model's
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
     const double weight = micro_share / static_cast<double>(b.rows.size());
@@ -251,7 +252,9 @@ double Trainer::Impl::accumulate_preference_gradients() {
       logps = kto_logps(b, weight, step, grads);
     } else if (reward()) {  // scores, in the place of log-likelihoods
       logps = reward_scores(b);
-      step.add(reward_metrics(logps.to_floats(), &grads, weight).as_one_micro_batch());
+      const std::vector<float> scores = logps.to_floats();
+      step.add(reward_metrics(scores, &grads, weight).as_one_micro_batch());
+      push_reward_extremes(scores, extremes);
     } else {
       const PairSequences& s = sequences[micro];
       std::vector<float> aligned;
@@ -270,6 +273,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   step.to_array(sums);
   comm.allreduce_sum(sums, PreferenceMetrics::kFields);
   step = PreferenceMetrics::from_array(sums);
+  if (reward()) add_reward_extremes(std::move(extremes), step);
   preference_since_log.add(step);
   return step.pairs > 0 ? step.loss / step.pairs : 0.0;
 }
@@ -279,10 +283,13 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   // TRL logs the mean of the eval batches' means; the Trainer's eval_loss weighs each batch by its
   // pairs (the last batch may hold fewer).
   PreferenceMetrics batches, pairs;
+  std::vector<double> extremes;  // reward_model's
   for_each_eval_batch([&](const Batch& b, bool real) {
     if (reward()) {
-      const PreferenceMetrics m = reward_metrics(reward_scores(b).to_floats(), nullptr, 0.0);
+      const std::vector<float> scores = reward_scores(b).to_floats();
+      const PreferenceMetrics m = reward_metrics(scores, nullptr, 0.0);
       if (real) pairs.add(m), batches.add(m.as_one_micro_batch());
+      push_reward_extremes(real ? scores : std::vector<float>{}, extremes);
       return;
     }
     const PairSequences s = pair_sequences(b, split_zero_targets(), orpo());
@@ -303,7 +310,9 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   batches.to_array(sums);
   pairs.to_array(sums + kFields);
   comm.allreduce_sum(sums, 2 * kFields);
-  PreferenceMetrics out = PreferenceMetrics::from_array(sums).means();
+  PreferenceMetrics per_batch = PreferenceMetrics::from_array(sums);
+  if (reward()) add_reward_extremes(std::move(extremes), per_batch);
+  PreferenceMetrics out = per_batch.means();
   if (!kto()) out.loss = PreferenceMetrics::from_array(sums + kFields).means().loss;
   return out;
 }

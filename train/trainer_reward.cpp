@@ -6,6 +6,10 @@
 // TRL's collator stacks them into one padded batch. transformers' LlamaForSequenceClassification
 // reads its score at each sequence's last token that is not the pad token (TRL sets the model's
 // pad_token_id to the tokenizer's), the sequence's first when every token is one.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "engine/autograd.h"
 #include "train/trainer_impl.h"
 
@@ -51,6 +55,21 @@ PreferenceMetrics Trainer::Impl::reward_metrics(const std::vector<float>& scores
     (*grads)[2 * r + 1] = static_cast<float>(pair.d_rejected * weight);
   }
   return m;
+}
+
+void Trainer::Impl::push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local) {
+  double lowest = std::numeric_limits<double>::infinity(), highest = -lowest;
+  for (float s : scores) lowest = std::min<double>(lowest, s), highest = std::max<double>(highest, s);
+  local.push_back(-lowest);
+  local.push_back(highest);
+}
+
+void Trainer::Impl::add_reward_extremes(std::vector<double> local, PreferenceMetrics& m) {
+  comm.allreduce_max(local.data(), static_cast<int64_t>(local.size()));
+  for (size_t i = 0; i + 1 < local.size(); i += 2) {
+    if (std::isinf(local[i + 1])) continue;  // no rank had a batch
+    m.min_reward -= local[i], m.max_reward += local[i + 1], m.extremes += 1;
+  }
 }
 
 }  // namespace llm
