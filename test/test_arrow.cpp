@@ -3,7 +3,6 @@
 // the stream format with several record batches, the file format, zstd buffers, every type the
 // reader takes nested with nulls; a saved Dataset and DatasetDict found as Axolotl finds them;
 // files the reader refuses, each in one line.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

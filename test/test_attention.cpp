@@ -4,7 +4,6 @@
 // shifted group edges, the allocator's peak at S = 4096, and deterministic backward; the shared
 // key spans of engine/attention_mask.h against the reference masks. cuDNN attention on the CPU is
 // the flash tiles, bit for bit; masks it has not got are refused.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <omp.h>
 
 #include <algorithm>

@@ -2,7 +2,6 @@
 // with fake variants: the fastest that passed validation wins, a failing or unavailable one never
 // does (even when fastest), nothing is re-tried for a shape class already decided, classes are
 // decided apart, and the fallback is taken when none passes. Runs without CUDA.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

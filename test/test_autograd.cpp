@@ -1,6 +1,5 @@
 // The tape: recording rules, gradient accumulation across micro-batches (never into a tensor the
 // caller keeps), no-grad scopes.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "engine/op_timer.h"
 #include "engine/ops.h"
 #include "test/test_util.h"

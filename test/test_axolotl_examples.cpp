@@ -4,7 +4,6 @@
 // their datasets: each parses into the settings its keys ask for, and the two FSDP ones train
 // 2 steps under mpirun -np 2. Where an example asks for something not built here (an 8-bit base)
 // the look-alike says so and the original value is checked to be refused in one line.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "test/axolotl_example.h"
 
 using namespace llm;

@@ -2,7 +2,6 @@
 // lora-1b-deduplicate-dpo.yml, qlora-1b-kto.yaml, mistral-qlora-orpo.yml) with their keys and values but a small model and rows
 // of their datasets' shapes (test/axolotl_example.h): each trains 2 steps of what its keys ask
 // for; the trainers not built stop in one line at rl.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "test/axolotl_example.h"
 
 using namespace llm;

@@ -5,7 +5,6 @@
 // sequential packing, group_by_length), with their keys and values but a small model and the
 // local alpaca sample (test/axolotl_example.h): each trains what its keys ask for, or stops in
 // one line naming the key that is not built. The preference examples: test_axolotl_examples_rl.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <numeric>
 
 #include "io/dataset.h"

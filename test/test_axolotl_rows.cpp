@@ -11,7 +11,6 @@
 // split drops or truncates them.
 // And the texts its DPO and KTO transforms write: prompt, chosen and rejected (rl: dpo), prompt,
 // completion and label (rl: kto).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

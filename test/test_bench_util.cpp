@@ -1,6 +1,5 @@
 // llm_bench's shared arithmetic (tools/bench_util.h): the median of its timings and the error that
 // decides a kernel's FAIL.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
 #include "test/test_util.h"

@@ -2,7 +2,6 @@
 // moment kept in bf16 through training, checkpoints and the export; a resume under two ranks
 // continues exactly; recompute changes no bit; each update is the bf16 rounding of an f32 AdamW
 // step (test_optimizer checks the element arithmetic); `bf16: full` is the same; the refusals.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
 #include "io/safetensors.h"

@@ -6,7 +6,6 @@
 // adamw_bnb_8bit, paged_adamw_8bit), Lion with f32 state (lion_32bit) and 8-bit state (lion_8bit),
 // AdEMAMix with f32 and 8-bit state (ademamix, ademamix_8bit), RMSprop with f32 and 8-bit
 // square_avg (rmsprop_bnb / rmsprop_bnb_32bit, rmsprop_bnb_8bit).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
 #include "engine/ademamix.h"

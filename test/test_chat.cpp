@@ -2,7 +2,6 @@
 // rendering byte for byte against jinja2's (tools/make_chat_fixtures.py), Meta's tokenizer on it
 // (skipped when absent), which tokens train under roles_to_train, train_on_eos and
 // train_on_inputs, input_output and pretokenized rows, and every bad row's one-line message.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -2,7 +2,6 @@
 // llama3 and chatml templates read through the Jinja path give the built-in templates' tokens and
 // masks; Meta's Llama 3.2 template masks as Axolotl masks it; typed markers stay text; tool
 // calls and templates that raise. Which template a config resolves: test_config_chat_template.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <fstream>

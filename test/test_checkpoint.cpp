@@ -1,6 +1,5 @@
 // Checkpoint directories (io/checkpoint.h): save, list, latest, prune, auto-resume fallback,
 // survival of a SIGKILL mid-save, and the manifest that seals them.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -1,6 +1,5 @@
 // Tests for train/config: Axolotl-style YAML -> TrainConfig (presets, HF fields, rope_scaling,
 // overrides, size bounds; attention's keys: test_config_attention), each error class as one line naming file, line and key.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>

@@ -1,7 +1,6 @@
 // The attention keys (train/config_attention.cpp): each spelling of the one implementation,
 // Axolotl's legacy flags in its priority, S2 on flash and its groups, which attention packs
 // documents apart, and SSMax's factor and bias.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

@@ -3,7 +3,6 @@
 // not built (each refused in one line), batch_size, gradient_checkpointing's forms, schedules'
 // kwargs, eval and save steps and strategies, chat datasets' spellings, PEFT's regex targets and
 // added_tokens_overrides.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -2,7 +2,6 @@
 // the tokenizer's own (chat_template.jinja, else tokenizer_config.json's chat_template), the
 // built-in llama3 or chatml, chat_template_jinja inline or as a .jinja file beside the config, a
 // dataset's own pair over the top-level one; and every refusal in one line.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

@@ -1,7 +1,6 @@
 // Tests for the config keys of the low-rank projection optimizers (GaLore, its layer-wise form,
 // APOLLO, Q-GaLore): which weights optim_target_modules picks as transformers matches them, their
 // optim_args and Adam keys, and what each refuses.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -1,7 +1,6 @@
 // Tests for the optimizer keys of train/config: the optimizers' spellings and what each takes
 // with it (ZeRO, bfloat16, LISA, one_cycle), Axolotl's defaults for its own optimizer classes, and
 // optim_args as transformers and Axolotl read them.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -1,7 +1,6 @@
 // Tests for train/config_sharding: how a config asks for ZeRO (zero_stage, a DeepSpeed json,
 // Axolotl's fsdp and fsdp_config spellings), each mapped onto the same stages, and what they
 // leave unused.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>

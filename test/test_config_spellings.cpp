@@ -1,7 +1,6 @@
 // Axolotl's newer and older spellings that a sweep of its example configs met: each either means
 // what llm_train builds (model_quantization_config's bitsandbytes form, dpo_beta, fractional num_epochs, a per-epoch count of 0, save_strategy best) or stops the run in one line
 // (LISA, float16 / bfloat16 without mixed precision, torchao / mxfp4 / fp8 bases).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "test/config_fixture.h"

@@ -1,6 +1,5 @@
 // Tests for train/config's field table: config_to_yaml round trips (every field, every key of
 // the table), the defaults, the example configs, config_keys() and README.md's key table.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

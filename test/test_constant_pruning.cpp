@@ -2,7 +2,6 @@
 // train/constant_pruning.h): the target matching, the zeros of a 2:4-sparse model kept through
 // training, the export and a resume, a look-alike of Axolotl's sparse-finetuning.yaml, and the
 // refusals. The trajectory against the Trainer with the modifier's masks is test_hf_trajectory's.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "io/safetensors.h"
 #include "test/axolotl_example.h"
 #include "train/constant_pruning.h"

@@ -3,7 +3,6 @@
 // leave a checkpoint that loads half written, and the finished run must equal one that was never
 // interrupted, bit for bit. And the stop signals that are not a step's clean stop (test_train has
 // that one): SIGTERM during start-up, during an evaluation, and a second signal.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -1,7 +1,6 @@
 // The loss ops on the CPU backend: cross_entropy and the chunked lm_head loss
 // (linear_cross_entropy, with EAFT's weights too) against direct formulas and finite
 // differences (tolerances in test_util.h), and what they read and hold.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <functional>

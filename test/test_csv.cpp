@@ -2,7 +2,6 @@
 // pyarrow) reads from the same files (test/data/csv, tools/make_csv_fixtures.py): pandas' quoting,
 // line ends, blank lines, header names, NA strings and type inference; an alpaca CSV gives its
 // JSONL twin's documents; a damaged file is one line naming it.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,7 +1,6 @@
 // The data pipeline up to examples: byte tokenizer, document loading, HF's split slices, examples
 // (masks, chunks, drops) and bad-input messages. The token cache and the merged data's splits:
 // test_data_cache; rows, batches and their order: test_data_loader.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,13 +1,13 @@
 // The token cache (reused, rebuilt when a source changes, a corrupt file rebuilt with a warning)
 // and what happens to the merged data before training: val_set_size's split, exact deduplication,
 // dataset shards, shuffling before merging.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "io/dataset.h"
 #include "io/python_shuffles.h"

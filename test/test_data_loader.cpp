@@ -1,7 +1,6 @@
 // The data loader: rows (one example each, or multipacked) and the LM shift, the train/val
 // split, per-epoch order, an epoch's last rows, curriculum order, cursor restore, sharding and
 // evaluation batches.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

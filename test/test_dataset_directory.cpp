@@ -3,7 +3,6 @@
 // split Axolotl takes (the entry's `split`, else train, or test for test_datasets). Before
 // 2026-12-06 every file of a directory trained, a test.jsonl beside train.jsonl included.
 // The expected layouts are those datasets' own patterns give (datasets/data_files.py).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "io/dataset_directory.h"
 
 #include "io/documents.h"

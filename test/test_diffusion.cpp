@@ -1,7 +1,6 @@
 // Diffusion LM training (Axolotl's DiffusionPlugin, train/diffusion.h): the forward process's
 // draws, the model's bidirectional, shifted scoring against logits computed in full, its
 // gradients, and runs of llm_train that train, evaluate and resume exactly.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 

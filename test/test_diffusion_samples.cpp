@@ -1,6 +1,5 @@
 // Axolotl's diffusion sample generation (train/diffusion_samples.h): which rows it takes, what it
 // masks, and the reverse diffusion's order of filling, against a model of known logits.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

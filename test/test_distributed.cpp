@@ -4,7 +4,6 @@
 // with less optimizer memory per rank, 8-bit AdamW under ZeRO matches one rank's, ZeRO-3
 // matches one rank with a lower peak than ZeRO-2, and LoRA and QLoRA under ZeRO-3 (the frozen
 // base sharded) match one rank and ZeRO-2, and prefetching the next unit changes no bit.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <signal.h>
 
 #include <algorithm>

@@ -2,7 +2,6 @@
 // token-weighted training loss and Axolotl's per-rank mean (average_tokens_across_devices false),
 // eval_loss as accelerate serves and gathers the eval batches (unpacked and packed), and the best
 // checkpoint every rank loads at the end.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 #include <fstream>
 #include <string>

@@ -3,7 +3,6 @@
 // converted by accelerate against ours (which linears, logits, loss, every gradient), a look-alike
 // of Axolotl's 3b-fp8-fsdp2.yaml and the refusals. The trajectory against the Trainer on a
 // converted model is test_hf_trajectory's.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"

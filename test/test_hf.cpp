@@ -3,7 +3,6 @@
 // LlamaForCausalLM (test/data/hf_reference), model export -> load with identical logits, weight
 // mismatches refused by name, base_model as a directory in the YAML config, and a training run
 // that starts from an exported directory and exports its own final model.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstring>

@@ -9,7 +9,6 @@
 // pins AdamW (bias correction, decoupled decay and which parameters take it), warmup + cosine or
 // linear, clipping, the loss of accumulated micro-batches divided by num_items_in_batch, the
 // Trainer's steps per epoch, its log window and its order of rows.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "io/safetensors.h"

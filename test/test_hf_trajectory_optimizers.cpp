@@ -3,7 +3,6 @@
 // tools/hf_trajectory_galore.py, tools/hf_trajectory_apollo.py): the Trainer's other optimizers by
 // name, Axolotl's own optimizer classes as Axolotl builds them, GaLore and APOLLO; the loss,
 // grad_norm and learning rate at every step.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "test/hf_trajectory_fixture.h"

@@ -2,7 +2,6 @@
 // low-precision keys: Axolotl's qat on torchao's fake quantisers (each scheme), fp8 on accelerate's
 // Float8Linear model, and bfloat16's bf16 weights and moments. Their roundings to levels make
 // later steps agree less closely than test_hf_trajectory's f32 cases (each case says how closely).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "test/hf_trajectory_fixture.h"
 
 using namespace llm::testing;

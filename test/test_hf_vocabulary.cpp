@@ -1,7 +1,6 @@
 // The vocabulary between a base model and the tokenizer, as transformers and Axolotl handle it:
 // Axolotl's `tokens` growing embed_tokens and lm_head, a base table smaller than the tokenizer,
 // config.json's pad_token_id as nn.Embedding's padding_idx, and fix_untrained_tokens.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,7 +1,6 @@
 // Hub ids in base_model and tokenizer_config, resolved offline in a Hugging Face hub cache laid
 // out as huggingface_hub writes it (refs/<branch> -> snapshots/<commit>/, files symlinked into
 // blobs/); a hub id the cache lacks is one line saying how to fetch it.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstdlib>
 #include <fstream>
 #include <functional>

@@ -1,7 +1,6 @@
 // LLM.int8's row-wise int8 weights (engine/int8.h) against bitsandbytes 0.50.2 itself
 // (tools/make_int8_reference.py): Int8Params' codes (CB) and row scales (SCB) exactly, and
 // int8_vectorwise_dequant bit for bit; then quantized_linear on an int8 weight.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
 #include "engine/int8.h"

@@ -2,7 +2,6 @@
 // templates, Axolotl's llama3 and chatml and Meta's Llama 3.2 template on conversations)
 // rendered byte for byte as transformers renders it, or failing in one line where it fails;
 // where the bytes of a rendering came from; and the one-line errors of templates it cannot read.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <fstream>

@@ -3,7 +3,6 @@
 // ranges say, a copy shares its original's frozen weights (quantised, cast and moved too) while
 // its adapters are its own, PEFT's files both ways, and llm_train with it (exact resume, what it
 // refuses). The Trainer's trajectory over PEFT's own replication: test_hf_trajectory.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"

@@ -2,7 +2,6 @@
 // that wait left exactly as they were (one rank and two, where the reduction hands them zeros),
 // AdamW's per-parameter step counts through a resume, and the refusals. The trajectory against
 // the Trainer with Axolotl's callback is test_hf_trajectory's.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
 #include "test/train_fixture.h"

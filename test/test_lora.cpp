@@ -1,7 +1,6 @@
 // LoRA adapters (model/lora.h, model/peft_adapter.h): step 0 is the base model, gradients of A
 // and B against finite differences, learning with the base frozen bit for bit, PEFT's files both
 // ways, the merged export, and llm_train with `adapter: lora` (exact resume, outputs, errors).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <map>

@@ -3,7 +3,6 @@
 // tools/make_lora_init_reference.py), the model they leave computing as before, and llm_train with
 // them (exact resume, the adapter's files, a loaded adapter of another init refused). The
 // Trainer's trajectory from PEFT's own inits: test_hf_trajectory.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <nlohmann/json.hpp>
 
 #include <cmath>

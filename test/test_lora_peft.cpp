@@ -1,7 +1,6 @@
 // PEFT's own LoRA as the reference (model/lora.h, model/peft_adapter.h): our model with PEFT's
 // saved adapters gives its logits, loss, gradients and merge (plain, one block, a target pattern,
 // rank and alpha patterns, DoRA), and PEFT's other built inits draw its distributions.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 #include <nlohmann/json.hpp>
 

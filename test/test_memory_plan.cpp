@@ -1,7 +1,6 @@
 // The memory planner against the CPU allocator's measured peak of real training steps (f32 and
 // 8-bit AdamW, eager and flash attention, with and without recompute), and its arithmetic for
 // Llama-3-8B's layout at ZeRO-1 and 3 (ZeRO-3's measured peak: test_distributed).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>

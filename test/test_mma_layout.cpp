@@ -5,7 +5,6 @@
 // exact product. Also the C -> A register re-use of the attention kernels (P V after Q K^T), the
 // hi + lo bf16 split of the backward, and the ldmatrix loads of the v3 kernels
 // (cuda/attention/flash_attention_v3.cu): the registers they deliver are the fragments.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cmath>

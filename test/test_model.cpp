@@ -1,5 +1,4 @@
 // Llama model: HF names and shapes, gradients end to end, recompute equivalence, learning.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 #include <cstring>
 

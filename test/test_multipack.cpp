@@ -1,7 +1,6 @@
 // io/multipack (Axolotl's sample packing) against Axolotl's own pack_parallel and
 // allocate_sequentially (test/data/multipack_reference, tools/make_multipack_reference.py), and
 // the DataLoader packing each epoch's order afresh.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>

@@ -1,7 +1,6 @@
 // Muon (engine/muon.h): the Newton-Schulz orthogonalisation's effect on known singular values,
 // its transposition rule, and one optimizer step against the update written out by hand. Its
 // trajectory against Axolotl's own Muon through the Trainer: test_hf_trajectory.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
 #include "engine/autograd.h"

@@ -1,7 +1,6 @@
 // NF4 (engine/nf4.h) against bitsandbytes 0.50.2 itself (tools/make_nf4_reference.py): codes,
 // double-quantised absmax, offset, scales and the dequantised weight; then the quantized_linear op
 // against an f32 matmul with the dequantised weight, forward and dx.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
 #include "engine/backend.h"

@@ -2,7 +2,6 @@
 // reference, backward against central finite differences (tolerances in test_util.h: |err| <=
 // 2e-3 + 2e-2 |numeric|, eps 1e-2).
 // Sizes like 7, 13 and 33 are deliberately not multiples of any block or vector width.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <chrono>
 #include <cmath>

@@ -2,7 +2,6 @@
 // AdaLomo's updates in backward, gradient clipping, learning-rate schedules, and the
 // 8-bit blockwise AdamW: updates against f32 AdamW's, exact resume and state size (its maps are
 // test_quant_map's).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <map>

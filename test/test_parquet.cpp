@@ -4,7 +4,6 @@
 // nested lists and structs with nulls at every level, gzip and zstd pages, the delta and
 // byte-stream-split encodings. Snappy's block format by hand, gzip and zstd streams (io/decompress.h),
 // files the reader refuses, and Parquet datasets (alpaca rows, DPO pairs) reading as their JSONL twins.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

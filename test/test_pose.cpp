@@ -2,7 +2,6 @@
 // worked by hand (its draws replaced by given ones), the draws, and the positions the data
 // pipeline hands every training (and validation) example. The trajectory against the Trainer fed
 // the same position ids is test_hf_trajectory's.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <numeric>

@@ -3,7 +3,6 @@
 // EOS, the prompt's mask, keep_start truncation, pairs dropped whose prompt fills the length);
 // KTO's (io/kto.h): its strategies, Axolotl's length rule, TRL's KL sequences; ORPO's (io/orpo.h):
 // chat_template.argilla, TRL's ORPO tokenisation and its keep_end cut.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "engine/user_error.h"

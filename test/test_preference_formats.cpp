@@ -1,7 +1,6 @@
 // Preference rows their author formats (io/preference_formats.h): passthrough (an entry without a
 // type under rl) and user-defined formats (a `type:` map under rl), for DPO and KTO; the config's
 // names for them. Axolotl's own texts and TRL's ids for both are in test_axolotl_rows.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "io/kto.h"

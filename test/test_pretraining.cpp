@@ -7,7 +7,6 @@
 // pretrain_multipack_attn false), in the main process and in a
 // dataloader worker (Axolotl's default on a GPU node), then llm_train runs: training, the
 // refusals, an exact resume across an epoch of a packed stream, and test_datasets as its eval set.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

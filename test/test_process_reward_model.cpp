@@ -1,7 +1,6 @@
 // Process reward models (process_reward_model: true): stepwise_supervised rows as Axolotl tokenizes
 // them, token labels unshifted in batches, the config's rules, and llm_train runs whose first loss
 // is recomputed here from the token classifier's logits at every position, exported and adapted.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 #include <nlohmann/json.hpp>
 

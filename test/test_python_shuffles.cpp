@@ -1,6 +1,5 @@
 // io/python_shuffles: numpy's and torch's seeded orders, bit for bit. Expected values printed by
 // tools/make_shuffle_reference.py (numpy 2.4, torch 2.15).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -3,7 +3,6 @@
 // llm_train runs with qat: what it changes, fake_quant_after_n_steps, an exact resume across the
 // switch, the export, the refusals and a look-alike of Axolotl's 3b-qat.yaml. The trajectory against transformers' Trainer on a torchao
 // model is test_hf_trajectory's.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 #include <set>
 

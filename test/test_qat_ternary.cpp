@@ -3,7 +3,6 @@
 // own functions, a whole model against transformers with Axolotl's swap
 // (tools/make_ternary_reference.py), then llm_train runs: lm_head left in full precision, the
 // export ternary, a resume across fake_quant_after_n_steps, LoRA beside it, and the refusals.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <set>
 
 #include "engine/autograd.h"

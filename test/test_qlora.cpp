@@ -2,7 +2,6 @@
 // own QLoRA step as the reference, the same model as LoRA on the dequantised weights bit for bit,
 // learning with the NF4 base unchanged, and llm_train with `adapter: qlora` (summary, exact
 // resume, PEFT files).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 #include <nlohmann/json.hpp>
 

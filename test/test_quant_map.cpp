@@ -1,7 +1,6 @@
 // The 8-bit optimizers' quantisation maps (engine/quant_map.h): bitsandbytes' dynamic map, the
 // round trip of a block, and the guide that finds where a value falls in a map: the same entry
 // as a binary search for every float tried, and refused where a bucket would need more steps.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <cstring>

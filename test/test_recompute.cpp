@@ -1,6 +1,5 @@
 // Recompute segments: an 8-block Llama-style stack trained with and without recompute gives
 // bit-identical loss and gradients, and the allocator's peak with recompute is at most half.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstring>
 
 #include "engine/backend.h"

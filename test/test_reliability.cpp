@@ -2,7 +2,6 @@
 // checkpoints (a file from another step, an edited config, a legacy one without manifest),
 // trainer.bin's values range-checked, a resume on other data or base weights, a malformed metrics
 // line, output_dir and its lock, save_only_model's checkpoints, and the memory estimate. Each error is one line with exit code 2.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -2,7 +2,6 @@
 // JaggedLRRestartScheduler, the pruning threshold against torch.quantile, and the runs: restarts
 // at their steps, each merging the period's adapters into the base, checkpoints that keep the
 // merged base, an exact resume across a restart (two ranks), the merged export, the refusals.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cmath>
 
 #include "engine/lr_schedule.h"

@@ -2,7 +2,6 @@
 // step's place in the new batches (another accumulation or micro-batch size, as HF's Trainer
 // skips whole steps), other data, thread count or base weights go on saying so, and another
 // optimizer is refused.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

@@ -1,7 +1,6 @@
 // Reward models (reward_model: true): the Bradley-Terry loss, the sequence classifier's score head
 // (its gradients, its pooling, its HF files), bradley_terry.chat_template rows, the config's rules,
 // and llm_train runs whose first loss is recomputed here sequence by sequence, resumed and exported.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>

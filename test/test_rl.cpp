@@ -1,7 +1,6 @@
 // Preference training: the fused per-sequence log-likelihood op, the losses of a pair (DPO, IPO) and
 // of a row (KTO) against TRL's formulas, and runs of llm_train with rl: dpo / ipo / kto against TRL's
 // trainers written out in torch (reference log-probabilities, ranks, resume, metrics).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <fmt/core.h>

@@ -1,7 +1,6 @@
 // safetensors: files built byte by byte from the format's description (so the reader is checked
 // against the spec, not against our writer), write/read round trips, sharded directories with
 // their index, and every damaged or foreign file refused with a message naming file and tensor.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <unistd.h>
 

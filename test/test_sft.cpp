@@ -2,7 +2,6 @@
 // a tiktoken tokenizer, multipack sample packing with flash attention, and the one-line errors
 // of SFT data a tokenizer cannot express. The pieces (templates, masks, packing, the LM shift)
 // are unit-tested in test_chat and test_data; these check the program wires them together.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -1,7 +1,6 @@
 // The run's step arithmetic (train/step_plan.h): Axolotl's total steps over the Trainer's epochs,
 // Axolotl's warmup and logging defaults with their int() roundings and its warmup of 1 made 2,
 // and its evals_per_epoch / saves_per_epoch as shares of the total steps.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "train/best_model.h"

@@ -1,5 +1,4 @@
 // Tensor views, copies, bf16 rounding and the caching allocator's accounting.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstdlib>
 #include <map>
 #include <vector>

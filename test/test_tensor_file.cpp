@@ -1,6 +1,5 @@
 // Tensor files (io/tensor_file.h): round trip, streamed writes in any order giving the bytes
 // written before saves streamed, alignment, CRCs and every corruption refused by name.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstring>

@@ -4,7 +4,6 @@
 // block; the two layouts themselves; and the ISA builds agreeing with each other where they
 // share FMA. (The attentions' masks, GQA and
 // edge tiles through these products are test_attention's.)
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <vector>

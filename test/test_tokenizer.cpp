@@ -1,7 +1,6 @@
 // Llama 3's BPE tokenizer (io/bpe_tokenizer): the pre-tokenizer regex, byte-pair merges, special
 // tokens and every bad ranks / special_tokens.json file, on a small ranks file built here; then
 // Meta's real ranks file (vectors from tiktoken on the same file), skipped when it is absent.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <unistd.h>
 

@@ -1,6 +1,5 @@
 // engine/torch_generator: torch's CPU randn and randint as apollo_torch draws its projections and
 // seeds. Expected values printed by tools/make_torch_random_reference.py (torch 2.15, AVX512 CPU).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cmath>

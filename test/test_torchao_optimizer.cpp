@@ -3,7 +3,6 @@
 // starts from torchao's parameters and state (imported as a checkpoint's would be) and must give its
 // next ones bit for bit: a 4 x 1024 weight (16 blocks of 256, 8-bit, 4-bit or fp8 state, weight decay, a
 // block of small values, a block of zero gradients) and a 64-element norm (f32 state, no decay).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <map>
 
 #include "engine/autograd.h"

@@ -3,7 +3,6 @@
 // Evaluation (early stopping, the best checkpoint) is in test_train_evaluation.cpp; the
 // reliability checks (sealed checkpoints, output_dir and its lock, the memory estimate) in
 // test_reliability.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -1,10 +1,10 @@
 // Evaluation in the training loop end to end on a small model: early stopping's patience,
 // load_best_model_at_end, eval_steps as a share of the run, eval_on_start, save_strategy best.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>

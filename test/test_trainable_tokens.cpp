@@ -3,7 +3,6 @@
 // gradient the whole table's rows would get (a tied lm_head's use summed in), PEFT's files both
 // ways, the merged export, and llm_train with them (exact resume, the vocabulary's bound). The
 // Trainer's trajectory with PEFT's own layer: test_hf_trajectory.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>

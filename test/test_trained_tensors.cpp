@@ -3,7 +3,6 @@
 // the Trainer's default) and train/unfrozen_parameters (Axolotl's patterns of the weights that
 // train), with the config's checks of those keys. test_hf_trajectory holds the resulting steps to
 // the Trainer's.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

@@ -1,7 +1,6 @@
 // Axolotl's fix_untrained_tokens (train/untrained_tokens.h) against Axolotl's own function, run by
 // tools/make_untrained_tokens_reference.py on small matrices with untrained rows of every kind it
 // looks for: which rows it rewrites and their values; and its refusal when they cannot train.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cmath>

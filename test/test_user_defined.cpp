@@ -1,7 +1,6 @@
 // Axolotl's user-defined instruction format (io/user_defined.h): a dataset `type:` given as a map
 // of fields and Python format strings, read as its user_defined strategy reads rows; the formats
 // checked at start-up, the prompt and its mask, and a run of llm_train on it.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "engine/user_error.h"

@@ -13,7 +13,6 @@
 //   - the key bands, skipped and mask-free tiles of the forward, dQ and dK/dV kernels under every
 //     mask (causal, documents, S2, none);
 //   - v6's split of the dK/dV kernel's GQA groups over blocks: every query head once.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -8,7 +8,6 @@
 // the whole-model path's bytes), a save holds one gathered unit at a time on rank 0's host, and a
 // resume reads only each rank's slices of the checkpoint, the ranks verifying their parts'
 // checksums together.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <nlohmann/json.hpp>
 #include <regex>
 
