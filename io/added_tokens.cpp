@@ -41,6 +41,7 @@ class AddedTokensTokenizer final : public Tokenizer {
   int32_t bos() const override { return base_->bos(); }
   int32_t eos() const override { return base_->eos(); }
   int32_t pad() const override { return base_->pad(); }
+  bool pad_named() const override { return base_->pad_named(); }
   std::vector<int32_t> encode(const std::string& text) const override { return split(text, false); }
   std::vector<int32_t> encode_with_specials(const std::string& text) const override { return split(text, true); }
   std::string decode(const std::vector<int32_t>& ids) const override {

@@ -124,7 +124,8 @@ BpeTokenizer::BpeTokenizer(BpeVocabulary vocabulary) : tokens_(std::move(vocabul
   // Llama 3 has no padding token: Llama 3.1 fine-tunes pad with its own, Llama 3.0 has none
   // (its padded positions are masked, so EOS serves). A config's special_tokens.pad_token wins.
   const bool has_pad_token = special_ids_.count(kDefaultPad) > 0;
-  pad_ = !vocabulary.pad.empty() ? special(vocabulary.pad, source)
+  pad_named_ = !vocabulary.pad.empty();
+  pad_ = pad_named_                ? special(vocabulary.pad, source)
          : has_pad_token          ? special_ids_.at(kDefaultPad)
                                   : eos_;
   name_ = std::move(vocabulary.name);

@@ -49,6 +49,7 @@ class BpeTokenizer final : public Tokenizer {
   int32_t bos() const override { return bos_; }
   int32_t eos() const override { return eos_; }
   int32_t pad() const override { return pad_; }
+  bool pad_named() const override { return pad_named_; }
   std::vector<int32_t> encode(const std::string& text) const override;  // specials are text
   std::string decode(const std::vector<int32_t>& ids) const override;
   std::optional<int32_t> special_id(const std::string& name) const override;
@@ -70,6 +71,7 @@ class BpeTokenizer final : public Tokenizer {
   std::array<std::vector<int32_t>, 256> specials_by_first_byte_;  // longest name first
   std::string name_;  // BpeVocabulary::name
   int32_t bos_ = 0, eos_ = 0, pad_ = 0;
+  bool pad_named_ = false;
 };
 
 }  // namespace llm

@@ -2,6 +2,7 @@
 #include "io/bradley_terry.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "engine/user_error.h"
@@ -22,7 +23,10 @@ std::pair<json, json> conversations(const json& row, const std::string& where) {
   if (!row.is_object())
     throw UserError(where + "expected a JSON object with \"input\", \"chosen\" and \"rejected\" strings, got " +
                     json_kind(row));
-  std::string system;
+  // A system string opens both conversations, an empty one too: Axolotl's strategy adds a non-empty
+  // one itself, and its chat_template parent inserts the row's "system" field, "" as well, before a
+  // conversation that does not open with one. A null one (dropped with the row's other nulls) opens none.
+  std::optional<std::string> system;
   if (auto s = row.find("system"); s != row.end() && !s->is_null()) {
     if (!s->is_string()) throw UserError(where + "field \"system\" is " + json_kind(*s) + "; expected a string");
     system = s->get<std::string>();
@@ -30,7 +34,7 @@ std::pair<json, json> conversations(const json& row, const std::string& where) {
   const std::string input = preference_rows::string_field(row, "input", where);
   const auto conversation = [&](const std::string& response) {
     json messages = json::array();
-    if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+    if (system) messages.push_back({{"role", "system"}, {"content", *system}});
     messages.push_back({{"role", "user"}, {"content", input}});
     messages.push_back({{"role", "assistant"}, {"content", response}});
     return json{{"messages", messages}};

@@ -1,6 +1,7 @@
 // Reward-model pairs (Axolotl's reward_model with datasets of type bradley_terry.chat_template):
-// each row's "system" (optional; empty or null: none), "input", "chosen" and "rejected" strings
-// become two conversations, [system,] user input, assistant response, each rendered and
+// each row's "system" (optional; null: none; "" an empty system turn, as Axolotl's chat_template
+// strategy inserts the field), "input", "chosen" and "rejected" strings become two
+// conversations, [system,] user input, assistant response, each rendered and
 // tokenized whole under the dataset's chat template as a chat_template row (io/chat_template.h)
 // and cut to sequence_len tokens (Axolotl's strategy keeps the start). Nothing of them is a
 // target: the trainer scores each sequence at its last non-pad token (TRL's RewardTrainer).

@@ -90,6 +90,11 @@ struct DatasetSpec {
   std::string train_on_eos = "turn";  // turn | last | all | none: which turns' end token trains
   std::string train_on_eot;           // the same for eot_tokens (Axolotl's); empty: train_on_eos
   bool train_on_inputs = false;       // DataConfig's, copied by the config: which turns train
+  // stepwise_supervised (io/stepwise_supervised.h): the text after each step, the steps' token
+  // budget (0: none) and whether only the last step's label trains.
+  std::string step_separator = "\n";
+  int64_t max_completion_length = 0;
+  bool train_on_last_step_only = false;
 
   // Axolotl's data_files: the files of the directory `path` to read, relative to it, in this
   // order; empty: every file in it. A hub dataset's snapshot gets its train split's JSON files.

@@ -45,8 +45,8 @@ namespace {
 // mapping is never reused for another.
 class RemappedTokenizer final : public Tokenizer {
  public:
-  RemappedTokenizer(std::unique_ptr<Tokenizer> base, int32_t bos, int32_t eos, int32_t pad)
-      : base_(std::move(base)), bos_(bos), eos_(eos), pad_(pad) {}
+  RemappedTokenizer(std::unique_ptr<Tokenizer> base, int32_t bos, int32_t eos, int32_t pad, bool pad_named)
+      : base_(std::move(base)), bos_(bos), eos_(eos), pad_(pad), pad_named_(pad_named) {}
   std::string name() const override {
     return base_->name() + " bos=" + std::to_string(bos_) + " eos=" + std::to_string(eos_) +
            " pad=" + std::to_string(pad_);
@@ -56,6 +56,7 @@ class RemappedTokenizer final : public Tokenizer {
   int32_t bos() const override { return bos_; }
   int32_t eos() const override { return eos_; }
   int32_t pad() const override { return pad_; }
+  bool pad_named() const override { return pad_named_; }
   std::vector<int32_t> encode(const std::string& text) const override { return base_->encode(text); }
   std::string decode(const std::vector<int32_t>& ids) const override { return base_->decode(ids); }
   std::optional<int32_t> special_id(const std::string& name) const override {
@@ -69,6 +70,7 @@ class RemappedTokenizer final : public Tokenizer {
  private:
   std::unique_ptr<Tokenizer> base_;
   int32_t bos_, eos_, pad_;
+  bool pad_named_;
 };
 
 }  // namespace
@@ -86,7 +88,8 @@ std::unique_ptr<Tokenizer> with_special_tokens(std::unique_ptr<Tokenizer> base,
   const int32_t bos = id(special.bos_token, "bos_token", base->bos());
   const int32_t eos = id(special.eos_token, "eos_token", base->eos());
   const int32_t pad = id(special.pad_token, "pad_token", base->pad());
-  return std::make_unique<RemappedTokenizer>(std::move(base), bos, eos, pad);
+  const bool pad_named = !special.pad_token.empty() || base->pad_named();
+  return std::make_unique<RemappedTokenizer>(std::move(base), bos, eos, pad, pad_named);
 }
 
 std::vector<std::string> save_tokenizer_files(const TokenizerFiles& files, const std::string& dir) {

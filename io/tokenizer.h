@@ -23,6 +23,9 @@ class Tokenizer {
   virtual int32_t bos() const = 0;
   virtual int32_t eos() const = 0;
   virtual int32_t pad() const = 0;
+  // Whether the tokenizer's files (or the config's special_tokens) name PAD, as HF's pad_token is
+  // set; false where pad() is a stand-in (HF's pad_token is None there: TRL pads with EOS).
+  virtual bool pad_named() const { return true; }
   virtual std::vector<int32_t> encode(const std::string& text) const = 0;  // no BOS/EOS added
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;   // specials skipped
   // The id of a special token by name ("<|eot_id|>"), for chat templates; nullopt when the

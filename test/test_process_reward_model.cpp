@@ -2,6 +2,7 @@
 // them, token labels unshifted in batches, the config's rules, and llm_train runs whose first loss
 // is recomputed here from the token classifier's logits at every position, exported and adapted.
 #include <cmath>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
@@ -12,6 +13,7 @@
 #include "io/stepwise_supervised.h"
 #include "test/chat_tokenizer.h"
 #include "test/classifier_fixture.h"
+#include "train/config.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -50,6 +52,40 @@ TEST_CASE("stepwise_supervised: BOS, the prompt, each step and its separator; a 
     CHECK_THROWS_WITH_AS(append_stepwise_examples(spec, kFake, config, out, stats),
                          doctest::Contains(message.c_str()), UserError);
   }
+}
+
+TEST_CASE("stepwise_supervised: an entry's step_separator, max_completion_length and train_on_last_step_only") {
+  TempDir dir("prm_entry_keys");
+  const std::string path = (dir.path / "steps.jsonl").string();
+  write_file(path, "{\"prompt\": \"Q\", \"completions\": [\"a\", \"bc\", \"d\"], \"labels\": [true, false, true]}\n");
+  DatasetSpec spec;
+  spec.path = path, spec.type = kStepwiseSupervisedType, spec.step_separator = " | ";
+  DataConfig config;
+  config.sequence_len = 64;
+  const int32_t I = kIgnoreIndex;
+  const auto rows = [&] {
+    std::vector<Example> out;
+    ExampleStats stats;
+    append_stepwise_examples(spec, kFake, config, out, stats);
+    REQUIRE(out.size() == 1);
+    return out[0];
+  };
+  // Each step then the separator; its label on the separator's last token.
+  Example ex = rows();
+  CHECK(kFake.decode(ex.tokens) == "<bos>Qa | bc | d | ");
+  CHECK(ex.labels == std::vector<int32_t>{I, I, I, I, I, 1, I, I, I, I, 0, I, I, I, 1});
+  // Only the last step's label (Axolotl's strategy does this to evaluation rows too).
+  spec.train_on_last_step_only = true;
+  CHECK(rows().labels == std::vector<int32_t>{I, I, I, I, I, I, I, I, I, I, I, I, I, I, 1});
+  // The steps cut to 6 tokens (the prompt and BOS not counted): the second step's label is lost.
+  spec.train_on_last_step_only = false, spec.max_completion_length = 6;
+  ex = rows();
+  CHECK(kFake.decode(ex.tokens) == "<bos>Qa | bc");
+  CHECK(ex.labels == std::vector<int32_t>{I, I, I, I, I, 1, I, I});
+  // An empty step with an empty separator has no token for its label.
+  spec.step_separator = "", spec.max_completion_length = 0;
+  write_file(path, "{\"prompt\": \"Q\", \"completions\": [\"\", \"x\"], \"labels\": [1, 0]}\n");
+  CHECK_THROWS_WITH_AS(rows(), doctest::Contains("steps.jsonl:1: step 0 is empty and so is step_separator"), UserError);
 }
 
 TEST_CASE("token_labels: each token's own label is its target, the last one's included") {
@@ -126,6 +162,37 @@ TEST_CASE("process_reward_model: the first loss as the token classifier's cross-
   CHECK(SafetensorsDir(ws.path("out")).find("score.weight")->shape == Shape{2, 32});
 }
 
+TEST_CASE("process_reward_model: evaluation logs TRL's eval_accuracy, each labelled token's larger logit against its label") {
+  StepsWorkspace ws;
+  const Run r = run_train(ws.config(ws.keys_at(ws.path("out")) + "eval_steps: 2\ntest_datasets:\n  - path: " +
+                                    ws.path("rows.jsonl") + "\n    type: stepwise_supervised\n"));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  std::vector<json> evals;
+  std::istringstream lines(read_file(ws.path("out/metrics.jsonl")));
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("\"eval_accuracy\"") != std::string::npos) evals.push_back(json::parse(line));
+  REQUIRE(evals.size() >= 2);
+  // The evaluation before the first step: the starting classifier on every row.
+  const std::unique_ptr<LlamaModel> model = ws.starting_classifier(2, true);
+  DatasetSpec spec;
+  spec.type = kStepwiseSupervisedType;
+  NoGradGuard no_grad;
+  double correct = 0, labelled = 0;
+  for (const Example& ex : ws.examples(spec, append_stepwise_examples)) {
+    const int64_t n = static_cast<int64_t>(ex.tokens.size());
+    const std::vector<float> logits =
+        model->logits_from_hidden(model->hidden_states(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n))).to_floats();
+    for (int64_t i = 0; i < n; i++) {
+      if (ex.labels[i] == kIgnoreIndex) continue;
+      correct += (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) == ex.labels[i] ? 1 : 0;
+      labelled += 1;
+    }
+  }
+  CHECK(evals[0].at("step") == 0);
+  CHECK(evals[0].at("eval_accuracy").get<double>() == doctest::Approx(correct / labelled));
+  for (const json& e : evals) CHECK(e.at("eval_accuracy").get<double>() >= 0.0);
+}
+
 TEST_CASE("process_reward_model with LoRA: PEFT's TOKEN_CLS adapter with the score head; resumes exactly") {
   StepsWorkspace ws;
   const std::string lora = "adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n";
@@ -141,6 +208,25 @@ TEST_CASE("process_reward_model with LoRA: PEFT's TOKEN_CLS adapter with the sco
   REQUIRE_MESSAGE(rest.exit_code == 0, rest.output);
   CHECK(train_records(ws.path("straight/metrics.jsonl")) == train_records(ws.path("resumed/metrics.jsonl")));
   check_same_model(ws.path("straight/step_000004"), ws.path("resumed/step_000004"));
+}
+
+TEST_CASE("process_reward_model: the stepwise keys are read from a stepwise_supervised entry") {
+  StepsWorkspace ws;
+  const std::string yaml = "base_model: " + ws.base + "\ntokenizer_config: " + ws.dir.path.string() + "\n" + ws.trainer +
+                           "    step_separator: ' | '\n    max_completion_length: 5\n    train_on_last_step_only: true\n" +
+                           ClassifierWorkspace::kRunKeys + ws.keys_at(ws.path("out"));
+  const TrainConfig c = load_config(ws.write_config(yaml));
+  REQUIRE(c.data.datasets.size() == 1);
+  CHECK(c.data.datasets[0].step_separator == " | ");
+  CHECK(c.data.datasets[0].max_completion_length == 5);
+  CHECK(c.data.datasets[0].train_on_last_step_only);
+  // Null: the defaults.
+  const std::string nulls = "base_model: " + ws.base + "\ntokenizer_config: " + ws.dir.path.string() + "\n" + ws.trainer +
+                            "    step_separator:\n    max_completion_length:\n" + ClassifierWorkspace::kRunKeys +
+                            ws.keys_at(ws.path("out"));
+  const TrainConfig d = load_config(ws.write_config(nulls));
+  CHECK(d.data.datasets[0].step_separator == "\n");
+  CHECK(d.data.datasets[0].max_completion_length == 0);
 }
 
 TEST_CASE("process_reward_model: its dataset type and label count, refused otherwise in one line") {

@@ -48,6 +48,12 @@ TEST_CASE("bradley_terry_loss: -log sigmoid(chosen - rejected), its gradients, s
   CHECK(bradley_terry_loss(-400.0, 400.0).loss == doctest::Approx(800.0));
   CHECK(bradley_terry_loss(400.0, -400.0).loss == doctest::Approx(0.0));
   CHECK(std::isfinite(bradley_terry_loss(-400.0, 400.0).d_chosen));
+  // center_rewards_coefficient: plus center (chosen + rejected)^2, and its gradient in each score.
+  const PairLoss centred = bradley_terry_loss(0.7, -0.1, 0.25);
+  CHECK(centred.loss == doctest::Approx(std::log1p(std::exp(-0.8)) + 0.25 * 0.36).epsilon(1e-12));
+  const auto centred_loss = [](double c, double r) { return bradley_terry_loss(c, r, 0.25).loss; };
+  CHECK(centred.d_chosen == doctest::Approx((centred_loss(0.7 + eps, -0.1) - centred_loss(0.7 - eps, -0.1)) / (2 * eps)).epsilon(1e-6));
+  CHECK(centred.d_rejected == doctest::Approx((centred_loss(0.7, -0.1 + eps) - centred_loss(0.7, -0.1 - eps)) / (2 * eps)).epsilon(1e-6));
 }
 
 TEST_CASE("scores: the score head on the pooled rows, as LlamaForSequenceClassification pools its logits") {
@@ -137,8 +143,8 @@ TEST_CASE("bradley_terry.chat_template: each row's chosen and rejected conversat
   TempDir dir("reward_rows");
   const std::string path = (dir.path / "pairs.jsonl").string();
   write_file(path, "{\"system\": \"Be brief.\", \"input\": \"hi\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n"
-                   "{\"system\": \"\", \"input\": \"q\", \"chosen\": \"a long answer that runs well past the limit\", \"rejected\": \"b\"}\n"
-                   "{\"system\": null, \"input\": \"r\", \"chosen\": \"c\", \"rejected\": \"d\"}\n");
+                   "{\"system\": null, \"input\": \"q\", \"chosen\": \"a long answer that runs well past the limit\", \"rejected\": \"b\"}\n"
+                   "{\"system\": \"\", \"input\": \"r\", \"chosen\": \"c\", \"rejected\": \"d\"}\n");
   DatasetSpec spec;
   spec.path = path, spec.type = kBradleyTerryType, spec.chat_template = "llama3";
   DataConfig config;
@@ -150,9 +156,10 @@ TEST_CASE("bradley_terry.chat_template: each row's chosen and rejected conversat
   CHECK(stats.documents == 3);
   CHECK(kFake.decode(out[0].tokens) == "<bos><h>system</h>\n\nBe brief.<eot><h>user</h>\n\nhi<eot><h>assistant</h>\n\nyes<eot>");
   CHECK(kFake.decode(out[1].tokens) == "<bos><h>system</h>\n\nBe brief.<eot><h>user</h>\n\nhi<eot><h>assistant</h>\n\nno<eot>");
-  // An empty or null system opens no system turn (Axolotl's `if prompt["system"]`).
+  // A null system opens no system turn; an empty one an empty turn (Axolotl's strategy skips it, and
+  // its chat_template parent then inserts the row's system field before the user's turn).
   CHECK(kFake.decode(out[3].tokens) == "<bos><h>user</h>\n\nq<eot><h>assistant</h>\n\nb<eot>");
-  CHECK(kFake.decode(out[5].tokens) == "<bos><h>user</h>\n\nr<eot><h>assistant</h>\n\nd<eot>");
+  CHECK(kFake.decode(out[5].tokens) == "<bos><h>system</h>\n\n<eot><h>user</h>\n\nr<eot><h>assistant</h>\n\nd<eot>");
   // Longer than sequence_len: the start is kept (24 tokens before the answer, 36 of its 44).
   const std::string answer = "a long answer that runs well past the limit";
   CHECK(out[2].tokens.size() == 60);
@@ -197,10 +204,12 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   CHECK(r.output.find("the score head is drawn normal(0, 0.02) from seed 7") != std::string::npos);
   CHECK(r.output.find("a sequence classifier: score head of 1 label(s), no lm_head") != std::string::npos);
   CHECK(r.output.find("reference log-likelihoods") == std::string::npos);  // DPO's, not a reward model's
+  // The tokenizer names no pad token: TRL pads with EOS, and pools at the last token that is not it.
+  CHECK(r.output.find("reward_model: the tokenizer names no pad token: <|end_of_text|> pads") != std::string::npos);
   const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
   REQUIRE(steps.size() == 4);
   // The starting classifier as the run made it, and every pair scored one sequence at a time at its
-  // last non-pad token: no shared rows, no pooling table.
+  // last non-pad (EOS) token: no shared rows, no pooling table.
   const std::unique_ptr<LlamaModel> model = ws.starting_classifier(1, false);
   const std::unique_ptr<Tokenizer> tokenizer = ws.tokenizer();
   DatasetSpec spec;
@@ -213,7 +222,7 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
     const int64_t n = static_cast<int64_t>(ex.tokens.size());
     int32_t last = 0;
     for (int64_t i = 0; i < n; i++)
-      if (ex.tokens[i] != tokenizer->pad()) last = static_cast<int32_t>(i);
+      if (ex.tokens[i] != tokenizer->eos()) last = static_cast<int32_t>(i);
     scores.push_back(model->scores(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n), Tensor::from_ints({last}, {1})).item());
   }
   double loss = 0, accuracy = 0, margin = 0, mean = 0;
@@ -235,13 +244,22 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   // The final model: transformers' sequence classifier, read back whole.
   const json config = json::parse(read_file(ws.path("out/config.json")));
   CHECK(config.at("architectures") == json::array({"LlamaForSequenceClassification"}));
-  CHECK(config.at("pad_token_id") == tokenizer->pad());
+  CHECK(config.at("pad_token_id") == tokenizer->eos());
   CHECK(!fs::exists(ws.path("out/generation_config.json")));  // a classifier does not generate
   const SafetensorsDir files(ws.path("out"));
   CHECK(files.find("score.weight"));
   CHECK(!files.find("lm_head.weight"));
   LlamaModel exported(model->config(), Device::cpu(), 1);
   CHECK(load_hf_weights(exported, ws.path("out")) == static_cast<int64_t>(exported.parameters().size()));
+  // center_rewards_coefficient adds its term to the same first scores' loss; the metrics stay.
+  const Run centred = run_train(ws.config(ws.keys_at(ws.path("centred")) + "center_rewards_coefficient: 0.25\n"));
+  REQUIRE_MESSAGE(centred.exit_code == 0, centred.output);
+  const std::vector<json> centred_steps = loss_records(ws.path("centred/metrics.jsonl"));
+  REQUIRE(centred_steps.size() == 4);
+  double centring = 0;
+  for (size_t p = 0; p < 8; p++) centring += 0.25 * std::pow(scores[2 * p] + scores[2 * p + 1], 2) / 8;
+  CHECK(centred_steps[0].at("loss").get<double>() == doctest::Approx(loss + centring).epsilon(1e-5));
+  CHECK(centred_steps[0].at("margin").get<double>() == doctest::Approx(margin).epsilon(1e-4));
 }
 
 TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with TRL's eval_ names") {

@@ -8,7 +8,7 @@ fixture as transformers makes it (its lm_head left unread, the score head drawn 
 torch.manual_seed(SEED)) and saved to OUT/start, which llm_train then loads (so both start from
 the same score head). Each row of OUT/pairs.jsonl (bradley_terry.chat_template: system, input,
 chosen, rejected) becomes two conversations rendered by TEMPLATE (Axolotl's
-BTChatTemplateStrategy: [system,] user input, assistant response) and tokenized with llm_train's
+BTChatTemplateStrategy: [system (even ""),] user input, assistant response) and tokenized with llm_train's
 byte tokenizer (UTF-8 bytes; apply_chat_template adds no BOS). A micro-batch's chosen sequences
 and then its rejected ones are padded right with PAD and scored at each sequence's last non-pad
 token (transformers' pooling, config.pad_token_id = PAD as TRL sets it); the loss of a
@@ -64,7 +64,8 @@ def pair_rows():
 
 
 def conversation_ids(row, response):
-    messages = ([{"role": "system", "content": row["system"]}] if row["system"] else []) + [
+    # Axolotl's strategy adds a non-empty system; its chat_template parent inserts an empty one.
+    messages = ([{"role": "system", "content": row["system"]}] if row["system"] is not None else []) + [
         {"role": "user", "content": row["input"]}, {"role": "assistant", "content": response}]
     text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
     return list(text.encode())[:SETTINGS["sequence_len"]]

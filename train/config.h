@@ -133,6 +133,9 @@ struct TrainConfig {
   // bradley_terry.chat_template datasets (io/bradley_terry.h): the model a sequence classifier with
   // one label (LlamaConfig::num_labels), each pair's loss -log sigmoid(r_chosen - r_rejected).
   bool reward_model = false;
+  // TRL's RewardConfig center_rewards_coefficient (Axolotl passes it): each pair's loss plus this
+  // times (r_chosen + r_rejected)^2, pulling the scores toward zero mean. 0: none.
+  double center_rewards_coefficient = 0;
   // Axolotl's process_reward_model: a process reward model (TRL's PRMTrainer) on stepwise_supervised
   // rows (io/stepwise_supervised.h): a token classifier of two labels (LlamaConfig::
   // token_classification), each reasoning step's label at its last token.

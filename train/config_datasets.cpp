@@ -290,6 +290,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
   YAML::Node path_node;
   Where path_where = wi, name_where = wi, data_files_where = wi, split_where = wi;
   bool split_given = false;
+  std::vector<std::string> stepwise_keys;  // given; unused by other types
   for_fields(n, wi, "a map {path, type, ...}",
              [&](const std::string& key, const YAML::Node& v, const Where& wk) {
                if (own_keys.count(key)) {
@@ -356,6 +357,13 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
                  spec.train_on_eos = read_choice(v, wk, {"turn", "last", "all", "none"});
                } else if (key == "train_on_eot") {
                  spec.train_on_eot = read_choice(v, wk, {"turn", "last", "all", "none"});
+               } else if (key == "step_separator" || key == "max_completion_length" ||
+                          key == "train_on_last_step_only") {  // stepwise_supervised's (null: its default)
+                 stepwise_keys.push_back(wk.key);
+                 if (v.IsNull()) return;
+                 if (key == "step_separator") spec.step_separator = read_string(v, wk);
+                 else if (key == "max_completion_length") spec.max_completion_length = read_int(v, wk, 0);
+                 else spec.train_on_last_step_only = read_bool(v, wk);
                } else if ((key == "shards" || key == "shards_idx" || key == "preprocess_shards") && !v.IsNull()) {
                  // Axolotl keeps shuffle(seed).shard(shards, shards_idx) of the entry's rows: other
                  // rows than all of them, trained here in silence before 2026-12-06.
@@ -367,6 +375,7 @@ DatasetSpec read_entry(ReadContext& ctx, const YAML::Node& n, const Where& wi, c
                }
              });
   if (given_path.empty()) fail(wi, "a path in the dataset entry", "none");
+  if (spec.type != kStepwiseSupervisedType) ctx.unknown.insert(stepwise_keys.begin(), stepwise_keys.end());
   const bool had_data_files = !spec.data_files.empty();
   const SplitChoice split{split_given ? parse_split(spec.split)->split : default_split, split_given};
   spec.path = resolve_path(given_path, revision, config_name, split, name_where, spec, ctx, path_node, path_where);

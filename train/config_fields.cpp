@@ -276,6 +276,10 @@ std::vector<ConfigField> make_fields() {
            "sequence classifier (a score head of one label in place of lm_head, read at each sequence's last "
            "non-pad token), each pair's loss -log sigmoid(r_chosen - r_rejected); exported as "
            "LlamaForSequenceClassification"),
+      written_when(number("center_rewards_coefficient", training, MEMBER(center_rewards_coefficient), kNonNegative,
+                          "reward_model: each pair's loss plus this times (r_chosen + r_rejected)^2 (TRL's "
+                          "RewardConfig), centring the scores; unused by other trainers"),
+                   [](const TrainConfig& c) { return c.reward_model; }),
       flag("process_reward_model", training, MEMBER(process_reward_model),
            "a process reward model (TRL's PRMTrainer) on stepwise_supervised rows: the model a token classifier "
            "(a score head of two labels in place of lm_head), each reasoning step's label at its last token, the "

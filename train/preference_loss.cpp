@@ -100,11 +100,11 @@ double wpo_weight(double chosen_aligned, int64_t chosen_tokens, double rejected_
   return std::exp(mean(chosen_aligned, chosen_tokens)) * std::exp(mean(rejected_aligned, rejected_tokens));
 }
 
-PairLoss bradley_terry_loss(double chosen, double rejected) {
+PairLoss bradley_terry_loss(double chosen, double rejected, double center) {
   PairLoss out;
-  const double z = chosen - rejected;
-  out.loss = -log_sigmoid(z);
-  out.d_chosen = -sigmoid(-z), out.d_rejected = sigmoid(-z);
+  const double z = chosen - rejected, sum = chosen + rejected;
+  out.loss = -log_sigmoid(z) + center * sum * sum;
+  out.d_chosen = -sigmoid(-z) + 2 * center * sum, out.d_rejected = sigmoid(-z) + 2 * center * sum;
   out.reward_chosen = chosen, out.reward_rejected = rejected;
   return out;
 }

@@ -72,8 +72,9 @@ struct PairLoss {
 PairLoss pair_loss(const PreferenceLossConfig& config, const PairLogps& pair);
 
 // A reward model's pair (TRL's RewardTrainer): its chosen and rejected scores; loss
-// -log sigmoid(chosen - rejected), its gradient with respect to each score, the scores as rewards.
-PairLoss bradley_terry_loss(double chosen, double rejected);
+// -log sigmoid(chosen - rejected) + center (chosen + rejected)^2 (center_rewards_coefficient),
+// its gradient with respect to each score, the scores as rewards.
+PairLoss bradley_terry_loss(double chosen, double rejected, double center = 0);
 
 // RPO (rpo_alpha, TRL's before 1.0), CPO's behaviour cloning (cpo_alpha, with simpo) and ORPO's
 // NLL (alpha 1, every chosen target, prompt included): each pair's

@@ -117,6 +117,13 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
     added_tokens.push_back(diffusion.mask_token());
   tokenizer = with_special_tokens(with_added_tokens(std::move(file_tokenizer), added_tokens, c.source), c.special_tokens,
                                   c.source);
+  // TRL's RewardTrainer pads with EOS where the tokenizer names no pad token (Llama 3's HF files
+  // name none; Axolotl sets none unless special_tokens does), and scores the last non-pad token.
+  if (c.reward_model && !tokenizer->pad_named()) {
+    const std::string eos = tokenizer->special_name(tokenizer->eos()).value_or("");
+    tokenizer = with_special_tokens(std::move(tokenizer), {"", "", eos}, c.source);
+    say("reward_model: the tokenizer names no pad token: {} pads, as TRL's RewardTrainer pads with EOS\n", eos);
+  }
   if (diffusion.on) {
     diffusion_mask_id = mask_by_name ? token_id(*tokenizer, diffusion.mask_token()) : static_cast<int32_t>(diffusion.mask_token_id);
     diffusion_mask_added = diffusion_mask_id >= tokenizer_file_vocab;

@@ -10,6 +10,7 @@
 #include "engine/backend.h"
 #include "engine/stop_signal.h"
 #include "train/best_model.h"
+#include "train/metrics.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -49,7 +50,9 @@ float Trainer::Impl::evaluate() {
   // The Trainer's eval_loss: each batch's mean token loss, weighted by its rows (its
   // evaluation_loop repeats a batch's loss batch-size times); with eval_batch_size 1 every
   // example weighs the same, whatever its length.
-  double sums[2] = {0.0, 0.0};  // loss x rows, rows: summed over this rank's batches, then ranks
+  // loss x rows, rows: summed over this rank's batches, then ranks; then process_reward_model's
+  // labelled tokens classified right, and all of them
+  double sums[4] = {0.0, 0.0, 0.0, 0.0};
   int64_t index = 0;
   diffusion_eval = {};
   for_each_eval_batch([&](const Batch& b, bool real) {
@@ -65,13 +68,16 @@ float Trainer::Impl::evaluate() {
       if (real) pass.add_to(diffusion_eval, config.diffusion.importance_weighting);
     } else {
       loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
+      if (config.process_reward_model) count_token_accuracy(b, opt, real, sums + 2);
     }
     // No target: the Trainer's loss is NaN, left out (diffusion's is 0, and counts).
     if (!real || (b.num_targets == 0 && !config.diffusion.on)) return;
     sums[0] += static_cast<double>(loss) * static_cast<double>(b.rows_counted);
     sums[1] += static_cast<double>(b.rows_counted);
   });
-  comm.allreduce_sum(sums, 2);
+  comm.allreduce_sum(sums, 4);
+  eval_token_accuracy.reset();
+  if (sums[3] > 0) eval_token_accuracy = sums[2] / sums[3];
   return sums[1] > 0 ? static_cast<float>(sums[0] / sums[1]) : 0.0f;
 }
 
@@ -91,6 +97,10 @@ bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
     eval_loss = evaluate();
     eval_pairs = diffusion_eval.json("eval_");  // empty unless diffusion
     eval_text = diffusion_eval.text();
+    if (eval_token_accuracy) {  // TRL's PRMTrainer logs eval_accuracy
+      eval_pairs += fmt::format(", \"eval_accuracy\": {}", json_number(*eval_token_accuracy));
+      eval_text += fmt::format(" | accuracy {:.4g}", *eval_token_accuracy);
+    }
   }
   if (metrics) metrics->eval(state.step, eval_loss, eval_pairs);
   if (plateau && !at_start) plateau->observe(eval_loss);  // the rate of the steps after it

@@ -184,6 +184,7 @@ struct Trainer::Impl {
   void log_diffusion_samples();  // train/trainer_diffusion_samples.cpp
   DiffusionMetrics diffusion_since_log;  // the step's, summed until the next log line (checkpointed)
   DiffusionMetrics diffusion_eval;       // the last evaluation's
+  std::optional<double> eval_token_accuracy;  // process_reward_model: the last evaluation's
   double step_lr = 0.0;  // the step in progress's learning rate
   // The hook one micro-batch's backward runs: data parallel's reduction (the last micro-batch's,
   // or every one's under ZeRO-3), or an optimizer's updates in backward (every pass's: LOMO
@@ -215,13 +216,17 @@ struct Trainer::Impl {
   Tensor reward_scores(const Batch& b);
   // The batch's Bradley-Terry losses and metrics from its scores; with grads, d(loss) / d(scores)
   // scaled by weight.
-  static PreferenceMetrics reward_metrics(const std::vector<float>& scores, std::vector<float>* grads, double weight);
+  PreferenceMetrics reward_metrics(const std::vector<float>& scores, std::vector<float>* grads, double weight) const;
   // TRL's min_reward and max_reward, of every rank's scores of a micro-batch (its gathered logits):
   // push_reward_extremes keeps this rank's (negated lowest, highest) of each micro-batch in turn
   // (-inf for one without scores); add_reward_extremes reduces them over ranks and adds each
   // micro-batch's pair, and their count, to `m`. Collective.
   static void push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local);
   void add_reward_extremes(std::vector<double> local, PreferenceMetrics& m);
+  // process_reward_model's evaluation (TRL's compute_accuracy): adds to counts[0] the labelled
+  // tokens of `b` whose larger logit is their label's (the first on a tie, as np.argmax), to
+  // counts[1] all of them (none when !real; the forward runs either way, collective under ZeRO-3).
+  void count_token_accuracy(const Batch& b, const ForwardOptions& opt, bool real, double* counts);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_export.cpp: the final model or adapter, with the tokenizer

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"  // kIgnoreIndex
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -44,17 +45,32 @@ Tensor Trainer::Impl::reward_scores(const Batch& b) {
 }
 
 PreferenceMetrics Trainer::Impl::reward_metrics(const std::vector<float>& scores, std::vector<float>* grads,
-                                                double weight) {
+                                                double weight) const {
   PreferenceMetrics m;
   if (grads) grads->assign(scores.size(), 0.0f);
   for (size_t r = 0; 2 * r < scores.size(); r++) {
-    const PairLoss pair = bradley_terry_loss(scores[2 * r], scores[2 * r + 1]);
+    const PairLoss pair = bradley_terry_loss(scores[2 * r], scores[2 * r + 1], config.center_rewards_coefficient);
     m.add(pair);
     if (!grads) continue;
     (*grads)[2 * r] = static_cast<float>(pair.d_chosen * weight);
     (*grads)[2 * r + 1] = static_cast<float>(pair.d_rejected * weight);
   }
   return m;
+}
+
+void Trainer::Impl::count_token_accuracy(const Batch& b, const ForwardOptions& opt, bool real, double* counts) {
+  const std::vector<int32_t> labels = b.targets.to_ints();
+  std::vector<int32_t> rows, classes;
+  for (size_t i = 0; i < labels.size(); i++)
+    if (labels[i] != kIgnoreIndex) rows.push_back(static_cast<int32_t>(i)), classes.push_back(labels[i]);
+  const size_t n = rows.size();
+  if (n == 0) rows.push_back(0);  // a forward all the same, for ranks that run it together
+  const Tensor pooled = Tensor::from_ints(rows, {static_cast<int64_t>(rows.size())});
+  const std::vector<float> logits =
+      model->scores(b.inputs.to(device), b.positions.to(device), pooled.to(device), opt).to_floats();
+  if (!real) return;
+  for (size_t i = 0; i < n; i++) counts[0] += (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) == classes[i] ? 1.0 : 0.0;
+  counts[1] += static_cast<double>(n);
 }
 
 void Trainer::Impl::push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local) {

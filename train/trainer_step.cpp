@@ -72,6 +72,7 @@ double Trainer::Impl::accumulate_gradients() {
     // micro-batch (and, inside, layer and module), so a resumed run draws what the uninterrupted
     // one drew.
     opt.dropout_seed = mix_seed(mix_seed(c.seed, static_cast<uint64_t>(state.step)), micro);
+    opt.no_dropout = c.process_reward_model;  // PRMConfig's disable_dropout (LoRA's too)
     opt.neftune_noise_alpha = static_cast<float>(c.neftune_noise_alpha);
     opt.targets_host = targets_host[micro];
     // Diffusion: each micro-batch's loss is a mean over its rows already (train/diffusion.h); the
