@@ -119,8 +119,11 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
                                   c.source);
   // TRL's RewardTrainer pads with EOS where the tokenizer names no pad token (Llama 3's HF files
   // name none; Axolotl sets none unless special_tokens does), and scores the last non-pad token.
+  // Recorded as the run's special_tokens.pad_token: the exported tokenizer names it, as TRL saves its
+  // tokenizer with that pad token, and a resume pads alike.
   if (c.reward_model && !tokenizer->pad_named()) {
     const std::string eos = tokenizer->special_name(tokenizer->eos()).value_or("");
+    config.special_tokens.pad_token = eos;
     tokenizer = with_special_tokens(std::move(tokenizer), {"", "", eos}, c.source);
     say("reward_model: the tokenizer names no pad token: {} pads, as TRL's RewardTrainer pads with EOS\n", eos);
   }
