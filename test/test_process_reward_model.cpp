@@ -1,6 +1,7 @@
 // Process reward models (process_reward_model: true): stepwise_supervised rows as Axolotl tokenizes
 // them, token labels unshifted in batches, the config's rules, and llm_train runs whose first loss
 // is recomputed here from the token classifier's logits at every position, exported and adapted.
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -124,6 +125,28 @@ struct StepsWorkspace : ClassifierWorkspace {
                             kStepwiseSupervisedType) {}
 };
 
+// The starting classifier's two logits at each labelled token of the rows, each row read alone at
+// every position, with the token's label.
+struct LabelledLogits {
+  double no, yes;
+  int32_t label;
+};
+std::vector<LabelledLogits> starting_logits(const StepsWorkspace& ws) {
+  const std::unique_ptr<LlamaModel> model = ws.starting_classifier(2, true);
+  DatasetSpec spec;
+  spec.type = kStepwiseSupervisedType;
+  NoGradGuard no_grad;
+  std::vector<LabelledLogits> out;
+  for (const Example& ex : ws.examples(spec, append_stepwise_examples)) {
+    const int64_t n = static_cast<int64_t>(ex.tokens.size());
+    const std::vector<float> logits =
+        model->logits_from_hidden(model->hidden_states(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n))).to_floats();
+    for (int64_t i = 0; i < n; i++)
+      if (ex.labels[i] != kIgnoreIndex) out.push_back({logits[2 * i], logits[2 * i + 1], ex.labels[i]});
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("process_reward_model: the first loss as the token classifier's cross-entropy over the steps' tokens") {
@@ -133,28 +156,15 @@ TEST_CASE("process_reward_model: the first loss as the token classifier's cross-
   CHECK(r.output.find("a token classifier: score head of 2 label(s), no lm_head") != std::string::npos);
   const std::vector<json> steps = loss_records(ws.path("out/metrics.jsonl"));
   REQUIRE(steps.size() == 4);
-  // The starting classifier, and each row's logits at every position read at its labelled tokens.
-  const std::unique_ptr<LlamaModel> model = ws.starting_classifier(2, true);
-  DatasetSpec spec;
-  spec.type = kStepwiseSupervisedType;
-  const std::vector<Example> examples = ws.examples(spec, append_stepwise_examples);
-  REQUIRE(examples.size() == 8);
-  NoGradGuard no_grad;
+  // The starting classifier's cross-entropy at the rows' labelled tokens (8 rows of 2 steps).
+  const std::vector<LabelledLogits> labelled = starting_logits(ws);
+  REQUIRE(labelled.size() == 16);
   double loss = 0;
-  int64_t labelled = 0;
-  for (const Example& ex : examples) {
-    const int64_t n = static_cast<int64_t>(ex.tokens.size());
-    const std::vector<float> logits =
-        model->logits_from_hidden(model->hidden_states(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n))).to_floats();
-    for (int64_t i = 0; i < n; i++) {
-      if (ex.labels[i] == kIgnoreIndex) continue;
-      const double a = logits[2 * i], b = logits[2 * i + 1], m = std::max(a, b);
-      loss += m + std::log(std::exp(a - m) + std::exp(b - m)) - (ex.labels[i] ? b : a);
-      labelled++;
-    }
+  for (const LabelledLogits& t : labelled) {
+    const double m = std::max(t.no, t.yes);
+    loss += m + std::log(std::exp(t.no - m) + std::exp(t.yes - m)) - (t.label ? t.yes : t.no);
   }
-  CHECK(labelled == 16);
-  CHECK(steps[0].at("loss").get<double>() == doctest::Approx(loss / labelled).epsilon(1e-5));
+  CHECK(steps[0].at("loss").get<double>() == doctest::Approx(loss / 16).epsilon(1e-5));
   CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
   const json config = json::parse(read_file(ws.path("out/config.json")));
   CHECK(config.at("architectures") == json::array({"LlamaForTokenClassification"}));
@@ -173,24 +183,16 @@ TEST_CASE("process_reward_model: evaluation logs TRL's eval_accuracy, each label
     if (line.find("\"eval_accuracy\"") != std::string::npos) evals.push_back(json::parse(line));
   REQUIRE(evals.size() >= 2);
   // The evaluation before the first step: the starting classifier on every row.
-  const std::unique_ptr<LlamaModel> model = ws.starting_classifier(2, true);
-  DatasetSpec spec;
-  spec.type = kStepwiseSupervisedType;
-  NoGradGuard no_grad;
-  double correct = 0, labelled = 0;
-  for (const Example& ex : ws.examples(spec, append_stepwise_examples)) {
-    const int64_t n = static_cast<int64_t>(ex.tokens.size());
-    const std::vector<float> logits =
-        model->logits_from_hidden(model->hidden_states(Tensor::from_ints(ex.tokens, {1, n}), positions_of(n))).to_floats();
-    for (int64_t i = 0; i < n; i++) {
-      if (ex.labels[i] == kIgnoreIndex) continue;
-      correct += (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) == ex.labels[i] ? 1 : 0;
-      labelled += 1;
-    }
-  }
+  const std::vector<LabelledLogits> labelled = starting_logits(ws);
+  const double correct = static_cast<double>(std::count_if(labelled.begin(), labelled.end(), [](const LabelledLogits& t) {
+    return (t.yes > t.no ? 1 : 0) == t.label;
+  }));
   CHECK(evals[0].at("step") == 0);
-  CHECK(evals[0].at("eval_accuracy").get<double>() == doctest::Approx(correct / labelled));
-  for (const json& e : evals) CHECK(e.at("eval_accuracy").get<double>() >= 0.0);
+  CHECK(evals[0].at("eval_accuracy").get<double>() == doctest::Approx(correct / static_cast<double>(labelled.size())));
+  for (const json& e : evals) {
+    CHECK(e.at("eval_accuracy").get<double>() >= 0.0);
+    CHECK(e.at("eval_accuracy").get<double>() <= 1.0);
+  }
 }
 
 TEST_CASE("process_reward_model with LoRA: PEFT's TOKEN_CLS adapter with the score head; resumes exactly") {
