@@ -16,11 +16,12 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// A step's label: true / false or 1 / 0, as Axolotl's int(label) takes them for two classes.
+// A step's label: true / false or 1 / 0 (1.0 / 0.0 too), as Axolotl's int(label) takes them for
+// two classes; other values, which int() would truncate to a class in silence, are refused.
 int32_t step_label(const json& label, const std::string& where) {
   if (label.is_boolean()) return label.get<bool>() ? 1 : 0;
-  if (label.is_number_integer() && (label.get<int64_t>() == 0 || label.get<int64_t>() == 1))
-    return static_cast<int32_t>(label.get<int64_t>());
+  if (label.is_number() && (label.get<double>() == 0.0 || label.get<double>() == 1.0))
+    return label.get<double>() == 1.0 ? 1 : 0;
   throw UserError(where + "field \"labels\" holds " + json_kind(label) + " " + label.dump() +
                   "; expected true, false, 1 or 0 (one per step)");
 }

@@ -1,9 +1,9 @@
 // Process-reward-model rows (Axolotl's process_reward_model with datasets of type
 // stepwise_supervised, its StepwiseSupervisedPromptTokenizingStrategy after TRL's PRMTrainer):
 // each row's "prompt" string, "completions" (a list of reasoning steps, strings) and "labels" (one
-// per step: true/false or 1/0). The example is BOS (Llama's tokenizers have one), the prompt, then
-// each step followed by the entry's step_separator ("\n"), every piece tokenized alone without
-// special tokens; the prompt's tokens and each step's but its last take no label, each step's last
+// per step: true/false, 1/0 or 1.0/0.0). The example is BOS (Llama's tokenizers have one), the
+// prompt, then each step followed by the entry's step_separator ("\n"), every piece tokenized
+// alone without special tokens; the prompt's tokens and each step's but its last take no label, each step's last
 // token (its separator's) the step's label (with train_on_last_step_only only the last step's);
 // the steps cut to max_completion_length tokens (0: no cut), then the whole to sequence_len.
 // Labels are token classes (a token's own, not the next token's: RowLayout::token_labels).

@@ -24,7 +24,7 @@ TEST_CASE("stepwise_supervised: BOS, the prompt, each step and its separator; a 
   TempDir dir("prm_rows");
   const std::string path = (dir.path / "steps.jsonl").string();
   write_file(path, "{\"prompt\": \"Q\", \"completions\": [\"a\", \"bc\"], \"labels\": [true, false]}\n"
-                   "{\"prompt\": \"R\", \"completions\": [\"x\"], \"labels\": [1]}\n"
+                   "{\"prompt\": \"R\", \"completions\": [\"x\"], \"labels\": [1.0]}\n"
                    "{\"prompt\": \"a long prompt that fills it\", \"completions\": [\"y\"], \"labels\": [0]}\n");
   DatasetSpec spec;
   spec.path = path, spec.type = kStepwiseSupervisedType;
@@ -45,6 +45,7 @@ TEST_CASE("stepwise_supervised: BOS, the prompt, each step and its separator; a 
   for (const auto& [row, message] :
        {std::pair<std::string, std::string>{"{\"prompt\": \"Q\", \"completions\": [\"a\"], \"labels\": [2]}\n",
                                             "expected true, false, 1 or 0"},
+        {"{\"prompt\": \"Q\", \"completions\": [\"a\"], \"labels\": [0.5]}\n", "expected true, false, 1 or 0"},
         {"{\"prompt\": \"Q\", \"completions\": [\"a\", \"b\"], \"labels\": [1]}\n", "a label per step"},
         {"{\"prompt\": \"Q\", \"completions\": \"a\", \"labels\": [1]}\n", "a label per step"},
         {"{\"completions\": [\"a\"], \"labels\": [1]}\n", "prompt"}}) {
