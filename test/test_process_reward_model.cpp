@@ -148,6 +148,16 @@ std::vector<LabelledLogits> starting_logits(const StepsWorkspace& ws) {
   return out;
 }
 
+// Their mean cross-entropy: the token classifier's loss over them.
+double mean_cross_entropy(const std::vector<LabelledLogits>& labelled) {
+  double loss = 0;
+  for (const LabelledLogits& t : labelled) {
+    const double m = std::max(t.no, t.yes);
+    loss += m + std::log(std::exp(t.no - m) + std::exp(t.yes - m)) - (t.label ? t.yes : t.no);
+  }
+  return loss / static_cast<double>(labelled.size());
+}
+
 }  // namespace
 
 TEST_CASE("process_reward_model: the first loss as the token classifier's cross-entropy over the steps' tokens") {
@@ -160,12 +170,7 @@ TEST_CASE("process_reward_model: the first loss as the token classifier's cross-
   // The starting classifier's cross-entropy at the rows' labelled tokens (8 rows of 2 steps).
   const std::vector<LabelledLogits> labelled = starting_logits(ws);
   REQUIRE(labelled.size() == 16);
-  double loss = 0;
-  for (const LabelledLogits& t : labelled) {
-    const double m = std::max(t.no, t.yes);
-    loss += m + std::log(std::exp(t.no - m) + std::exp(t.yes - m)) - (t.label ? t.yes : t.no);
-  }
-  CHECK(steps[0].at("loss").get<double>() == doctest::Approx(loss / 16).epsilon(1e-5));
+  CHECK(steps[0].at("loss").get<double>() == doctest::Approx(mean_cross_entropy(labelled)).epsilon(1e-5));
   CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
   const json config = json::parse(read_file(ws.path("out/config.json")));
   CHECK(config.at("architectures") == json::array({"LlamaForTokenClassification"}));
@@ -173,7 +178,7 @@ TEST_CASE("process_reward_model: the first loss as the token classifier's cross-
   CHECK(SafetensorsDir(ws.path("out")).find("score.weight")->shape == Shape{2, 32});
 }
 
-TEST_CASE("process_reward_model: evaluation logs TRL's eval_accuracy, each labelled token's larger logit against its label") {
+TEST_CASE("process_reward_model: evaluation logs its loss and TRL's eval_accuracy, each labelled token's larger logit against its label") {
   StepsWorkspace ws;
   const Run r = run_train(ws.config(ws.keys_at(ws.path("out")) + "eval_steps: 2\ntest_datasets:\n  - path: " +
                                     ws.path("rows.jsonl") + "\n    type: stepwise_supervised\n"));
@@ -190,6 +195,9 @@ TEST_CASE("process_reward_model: evaluation logs TRL's eval_accuracy, each label
   }));
   CHECK(evals[0].at("step") == 0);
   CHECK(evals[0].at("eval_accuracy").get<double>() == doctest::Approx(correct / static_cast<double>(labelled.size())));
+  // Its loss from the same forward: every row holds two labelled tokens, so the rows' weighting
+  // of each batch's mean is the mean over all of them.
+  CHECK(evals[0].at("eval_loss").get<double>() == doctest::Approx(mean_cross_entropy(labelled)).epsilon(1e-5));
   for (const json& e : evals) {
     CHECK(e.at("eval_accuracy").get<double>() >= 0.0);
     CHECK(e.at("eval_accuracy").get<double>() <= 1.0);

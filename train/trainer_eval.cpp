@@ -66,9 +66,10 @@ float Trainer::Impl::evaluate() {
       const DiffusionPass pass = diffusion_pass(b, b.inputs, mix_seed(draw, comm.rank()), opt);
       loss = pass.loss.item();
       if (real) pass.add_to(diffusion_eval, config.diffusion.importance_weighting);
+    } else if (config.process_reward_model) {
+      loss = evaluate_token_classifier(b, opt, real, sums + 2);
     } else {
       loss = model->loss(b.inputs.to(device), b.targets.to(device), b.positions.to(device), opt).item();
-      if (config.process_reward_model) count_token_accuracy(b, opt, real, sums + 2);
     }
     // No target: the Trainer's loss is NaN, left out (diffusion's is 0, and counts).
     if (!real || (b.num_targets == 0 && !config.diffusion.on)) return;
@@ -97,6 +98,7 @@ bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
     eval_loss = evaluate();
     eval_pairs = diffusion_eval.json("eval_");  // empty unless diffusion
     eval_text = diffusion_eval.text();
+    if (supervised()) eval_pairs += perplexity_json("eval_ppl", eval_loss);
     if (eval_token_accuracy) {  // TRL's PRMTrainer logs eval_accuracy
       eval_pairs += fmt::format(", \"eval_accuracy\": {}", json_number(*eval_token_accuracy));
       eval_text += fmt::format(" | accuracy {:.4g}", *eval_token_accuracy);

@@ -73,6 +73,7 @@ struct Trainer::Impl {
   bool load_best = false;  // HF's load_best_model_at_end, as Axolotl sets it (train/best_model.h)
   TrainerState state;
   double tokens_since_log = 0;  // tokens (not padding) of every rank since the last log line
+  int64_t trainable_at_last_log = 0;  // state.trainable_tokens then (or when this process started)
   double peak_bf16_tflops = 0;  // the device's dense bf16 peak, MFU's denominator (0 on the CPU: no MFU)
   std::string resumed_from;
   // overwrite_output_dir: another run's checkpoints in output_dir, and this run's own after the
@@ -155,6 +156,12 @@ struct Trainer::Impl {
     return reward() ? PreferenceLog::reward : kto() ? PreferenceLog::kto : PreferenceLog::pairs;
   }
   bool orpo() const { return config.rl == "orpo"; }
+  // A causal LM's supervised fine-tuning, which Axolotl's own AxolotlTrainer runs and logs (ppl,
+  // tokens/*): not the pair trainers, the classifiers' (TRL's) nor diffusion's.
+  bool supervised() const { return !preference() && !config.process_reward_model && !config.diffusion.on; }
+  // Its log record's ppl (or eval_ppl) and, with include_tkps, Axolotl's token counts: the
+  // trainable tokens since `trainable_at_last_log` over `seconds`, per rank.
+  std::string supervised_log_json(double loss, double seconds);
   // rl's trainers but simpo and orpo (both reference-free; a reward model has none either).
   bool has_reference() const { return !config.rl.empty() && config.rl != "simpo" && !orpo(); }
   PreferenceLossConfig loss_config() const {
@@ -223,10 +230,12 @@ struct Trainer::Impl {
   // micro-batch's pair, and their count, to `m`. Collective.
   static void push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local);
   void add_reward_extremes(std::vector<double> local, PreferenceMetrics& m);
-  // process_reward_model's evaluation (TRL's compute_accuracy): adds to counts[0] the labelled
-  // tokens of `b` whose larger logit is their label's (the first on a tie, as np.argmax), to
-  // counts[1] all of them (none when !real; the forward runs either way, collective under ZeRO-3).
-  void count_token_accuracy(const Batch& b, const ForwardOptions& opt, bool real, double* counts);
+  // process_reward_model's evaluation of `b`, one forward: returns the mean cross-entropy of the
+  // token classifier's logits at the labelled tokens (model->loss's, from those rows only), and
+  // adds TRL's compute_accuracy counts: to counts[0] the labelled tokens whose larger logit is their
+  // label's (the first on a tie, as np.argmax), to counts[1] all of them (none when !real; the
+  // forward runs either way, collective under ZeRO-3).
+  float evaluate_token_classifier(const Batch& b, const ForwardOptions& opt, bool real, double* counts);
   double accumulate_preference_gradients();  // as accumulate_gradients, over pairs
   PreferenceMetrics evaluate_preference();   // means over the evaluation pairs of every rank  // updates state.watchdog_violations
   void export_final_model();  // train/trainer_export.cpp: the final model or adapter, with the tokenizer

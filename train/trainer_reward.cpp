@@ -58,7 +58,7 @@ PreferenceMetrics Trainer::Impl::reward_metrics(const std::vector<float>& scores
   return m;
 }
 
-void Trainer::Impl::count_token_accuracy(const Batch& b, const ForwardOptions& opt, bool real, double* counts) {
+float Trainer::Impl::evaluate_token_classifier(const Batch& b, const ForwardOptions& opt, bool real, double* counts) {
   const std::vector<int32_t> labels = b.targets.to_ints();
   std::vector<int32_t> rows, classes;
   for (size_t i = 0; i < labels.size(); i++)
@@ -68,9 +68,14 @@ void Trainer::Impl::count_token_accuracy(const Batch& b, const ForwardOptions& o
   const Tensor pooled = Tensor::from_ints(rows, {static_cast<int64_t>(rows.size())});
   const std::vector<float> logits =
       model->scores(b.inputs.to(device), b.positions.to(device), pooled.to(device), opt).to_floats();
-  if (!real) return;
-  for (size_t i = 0; i < n; i++) counts[0] += (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) == classes[i] ? 1.0 : 0.0;
-  counts[1] += static_cast<double>(n);
+  double loss = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    const double no = logits[2 * i], yes = logits[2 * i + 1], top = std::max(no, yes);
+    loss += top + std::log(std::exp(no - top) + std::exp(yes - top)) - (classes[i] ? yes : no);
+    if (real) counts[0] += (yes > no ? 1 : 0) == classes[i] ? 1.0 : 0.0;
+  }
+  if (real) counts[1] += static_cast<double>(n);
+  return n > 0 ? static_cast<float>(loss / static_cast<double>(n)) : 0.0f;
 }
 
 void Trainer::Impl::push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local) {
