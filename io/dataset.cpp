@@ -111,6 +111,7 @@ Batch make_batch(const ExampleSet& data, const std::vector<Row>& rows, const int
                         : data.positions.empty()  ? static_cast<int32_t>(i)
                                                   : data.positions[begin + i];
         labels[at] = data.labels[begin + i];
+        batch.num_labels += labels[at] != kIgnoreIndex;
         // Non-decreasing along the row, as attention needs; one causal sequence is one document.
         docs[at] = layout.positions_continue && !layout.packed ? 0 : static_cast<int32_t>(d);
         batch.num_targets += targets[at] != kIgnoreIndex;

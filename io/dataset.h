@@ -93,6 +93,7 @@ struct Batch {
   Tensor labels;     // i32 (B, S): each token's own label, unshifted (bidirectional rows only)
   int64_t num_targets = 0;       // targets that are not kIgnoreIndex
   int64_t num_tokens = 0;        // inputs that are not padding
+  int64_t num_labels = 0;        // labels that are not kIgnoreIndex, unshifted (HF's labels != -100)
   int64_t epoch = 0, index = 0;  // the cursor that produced it
   std::vector<Row> rows;         // the examples of each row, in order
   int64_t rows_counted = 0;      // an eval batch's rows its loss counts for (eval_batches)

@@ -1,6 +1,6 @@
-// The training loop end to end on a small model: exact resume, the logged loss, signals, and the
-// process-level errors (message and exit code 2) for bad configs and damaged checkpoints.
-// Evaluation (early stopping, the best checkpoint) is in test_train_evaluation.cpp; the
+// The training loop end to end on a small model: exact resume, the loss watchdog, signals, and the
+// process-level errors (message and exit code 2) for bad configs and damaged checkpoints. The
+// log records are in test_log_records.cpp; evaluation (early stopping, the best checkpoint) is in test_train_evaluation.cpp; the
 // reliability checks (sealed checkpoints, output_dir and its lock, the memory estimate) in
 // test_reliability.cpp.
 #include <doctest/doctest.h>
@@ -240,36 +240,6 @@ TEST_CASE("num_epochs below 1: Axolotl's ceil(rows x num_epochs / batch) steps")
   const int64_t rows = std::stoll(r.output.substr(rows_at + 6));
   CHECK(steps == (rows + 7) / 8);  // ceil(rows x 0.5 / (micro-batches of 2 x accumulation 2))
   CHECK(train_records(ws.out("metrics.jsonl")).size() == static_cast<size_t>(steps));
-}
-
-namespace {
-
-// The "loss" of each metrics.jsonl training record.
-std::vector<double> logged_losses(const std::string& metrics_path) {
-  std::vector<double> losses;
-  for (const std::string& record : train_records(metrics_path))
-    losses.push_back(std::stod(record.substr(record.find("\"loss\": ") + 8)));
-  return losses;
-}
-
-}  // namespace
-
-TEST_CASE("logged loss: the mean of the steps since the last log, as HF's Trainer; exact across a resume") {
-  Workspace every("log_every"), third("log_third"), resumed("log_resumed");
-  Run a = run_train(every.config("max_steps: 6\n"));
-  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
-  Run b = run_train(third.config("max_steps: 6\nlogging_steps: 3\nsave_steps: 2\n"));
-  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
-  const std::vector<double> step = logged_losses(every.out("metrics.jsonl")), mean = logged_losses(third.out("metrics.jsonl"));
-  REQUIRE(step.size() == 6);
-  REQUIRE(mean.size() == 2);
-  CHECK(mean[0] == doctest::Approx((step[0] + step[1] + step[2]) / 3).epsilon(1e-6));
-  CHECK(mean[1] == doctest::Approx((step[3] + step[4] + step[5]) / 3).epsilon(1e-6));
-  // Resumed at step 4, inside the window 4..6: the step-6 line is the unbroken run's (the step-3
-  // line comes with the checkpoint).
-  Run c = run_train("--resume " + third.out("step_000004") + " --output_dir " + resumed.out());
-  REQUIRE_MESSAGE(c.exit_code == 0, c.output);
-  CHECK(train_records(resumed.out("metrics.jsonl")) == train_records(third.out("metrics.jsonl")));
 }
 
 TEST_CASE("loss watchdog: stops once the logged loss stayed above the threshold, as Axolotl's") {

@@ -354,6 +354,9 @@ struct TrainConfig {
 
   // Logging.
   int64_t logging_steps = -1;  // -1: Axolotl's default max(min(int(0.005 * total), 10), 1)
+  // Axolotl's include_tkps: supervised fine-tuning's records carry the trainable tokens so far
+  // (tokens/trainable) and their rate per GPU since the last record (tokens/train_per_sec_per_gpu).
+  bool include_tkps = true;
 
   // Optimisations: attention implementation and activation recompute.
   bool gradient_checkpointing = false;

@@ -428,6 +428,9 @@ std::vector<ConfigField> make_fields() {
            "stop signal or the loss watchdog writes"),
       integer("logging_steps", checkpoints, MEMBER(logging_steps), 1, kNoMax,
               "log every N steps"),
+      flag("include_tkps", checkpoints, MEMBER(include_tkps),
+           "supervised fine-tuning's log records carry tokens/trainable (labelled tokens so far, every rank's) and "
+           "tokens/train_per_sec_per_gpu, as Axolotl's (default true)"),
 
       {"gradient_checkpointing", optimisations, "true or false or offload",
        "recompute each block's activations in backward; offload: the blocks' inputs kept in host memory meanwhile",

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,6 +34,14 @@ std::string existing_log(const std::string& path) {
 }  // namespace
 
 std::string json_number(double value) { return std::isfinite(value) ? fmt::format("{:.9g}", value) : "null"; }
+
+std::string perplexity_json(const char* name, double loss) {
+  const double ppl = std::exp(loss);
+  if (!std::isfinite(ppl)) return fmt::format(", \"{}\": null", name);
+  // Python's round(x, 5) is the exact binary value rounded to 5 decimals, as printf's %.5f;
+  // written back in the shortest form that reads as that double, as Python's repr.
+  return fmt::format(", \"{}\": {}", name, std::strtod(fmt::format("{:.5f}", ppl).c_str(), nullptr));
+}
 
 MetricsLog::MetricsLog(const std::string& path, std::optional<int64_t> resumed_step,
                        const std::optional<std::string>& history, const std::function<void(const std::string&)>& warn)

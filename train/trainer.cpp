@@ -308,6 +308,7 @@ TrainResult Trainer::Impl::run() {
   // mpirun hands ranks a pseudo-terminal even when its own output goes to a file: no bar there.
   const bool tty = !comm.distributed() && isatty(fileno(stdout));
   auto start = std::chrono::steady_clock::now(), last_log = start;
+  trainable_at_last_log = state.trainable_tokens;
   const int64_t first_step = state.step;
   set_next_beta1();  // OneCycleLR sets it when built
   const auto patience_ran_out = [&] {
@@ -465,7 +466,9 @@ TrainResult Trainer::Impl::run() {
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0, mem.reserved_bytes / 1048576.0);
       if (metrics)
         metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
-                       preference() ? preference_json(pairs, preference_log(), "") : masks.json(""));
+                       preference()   ? preference_json(pairs, preference_log(), "")
+                       : supervised() ? supervised_log_json(loss_to_log, since)
+                                      : masks.json(""));
       last_log = now;
     } else if (tty) {
       const int width = 30, done = static_cast<int>(width * state.step / plan.total_steps);

@@ -40,6 +40,9 @@ struct TrainerState {
   // The logging window: a log line reports the mean loss of its steps, as HF's Trainer.
   double loss_since_log = 0.0;
   int64_t steps_since_log = 0;
+  // Axolotl's tokens/trainable: every rank's training labels that take part (HF's labels != -100)
+  // so far, kept across a resume as its tokens_state.json keeps it.
+  int64_t trainable_tokens = 0;
   // The loss watchdog's view, as Axolotl's callback reads HF's log history: the newest record's
   // training loss (none before the first log, or when an evaluation was recorded after it).
   std::optional<float> newest_logged_loss;

@@ -224,6 +224,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   // The logging window and the watchdog's record, so a resumed run logs what an unbroken one would.
   m["loss_since_log"] = fmt::format("{:.17g}", state.loss_since_log);
   m["steps_since_log"] = std::to_string(state.steps_since_log);
+  m["trainable_tokens"] = std::to_string(state.trainable_tokens);
   m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["evaluation_due"] = state.evaluation_due ? "true" : "false";
@@ -404,6 +405,9 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     state.newest_logged_loss = metadata_loss(t, "newest_logged_loss");
     state.watchdog_violations = metadata_int(t, "watchdog_violations", 0, state.step);
   }
+  // Written since 2026-12-07; before, the count restarts here.
+  if (t.metadata.count("trainable_tokens"))
+    state.trainable_tokens = metadata_int(t, "trainable_tokens", 0);
   // Written since 2026-12-06 (a stop signal during an evaluation); before, every checkpoint
   // followed its step's evaluation.
   if (auto due = t.metadata.find("evaluation_due"); due != t.metadata.end()) {

@@ -1,10 +1,13 @@
 // defines: the forward and backward of one optimizer step of Trainer::Impl: each batch's forward
 // options, the micro-batches with their share of the step's loss, and the hook that reduces (or
-// applies) gradients while the last backward runs.
+// applies) gradients while the last backward runs; and supervised fine-tuning's log record fields.
 #include <algorithm>
+
+#include <fmt/core.h>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "train/metrics.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -38,7 +41,7 @@ double Trainer::Impl::accumulate_gradients() {
   // device's queue, which is short here (the last step's norm was read) and long mid-step.
   std::vector<Batch> micro_batches;
   std::vector<Tensor> targets_host, inputs_host;  // the loss counts targets here; diffusion draws its masks here
-  double counts[2] = {0, 0};  // targets, tokens: exact in a double up to 2^53
+  double counts[3] = {0, 0, 0};  // targets, tokens, labels: exact in a double up to 2^53
   // An epoch's last step may take fewer (StepPlan::updates_per_epoch).
   const int64_t count = std::min(c.gradient_accumulation_steps,
                                  loader->num_batches_per_epoch() - loader->cursor().batch);
@@ -46,17 +49,19 @@ double Trainer::Impl::accumulate_gradients() {
     Batch& b = micro_batches.emplace_back(loader->next());
     counts[0] += static_cast<double>(b.num_targets);
     counts[1] += static_cast<double>(b.num_tokens);
+    counts[2] += static_cast<double>(b.num_labels);
     targets_host.push_back(b.targets);
     inputs_host.push_back(b.inputs);
     for (Tensor* t : {&b.inputs, &b.targets, &b.positions, &b.doc_ids})
       if (t->defined()) *t = t->to(device);
   }
   const double local_targets = counts[0];
-  comm.allreduce_sum(counts, 2);
+  comm.allreduce_sum(counts, 3);
   const bool global = c.average_tokens_across_devices;
   // The divisor of this rank's token losses; the gradient reduction then averages over the ranks.
   const double divisor = global ? counts[0] / comm.world_size() : local_targets;
   tokens_since_log += counts[1];
+  state.trainable_tokens += static_cast<int64_t>(counts[2]);
   // Each micro-batch's mean loss stays on the device until every backward is queued: reading
   // one per micro-batch would make the host wait for the GPU before queueing the next.
   std::vector<Tensor> losses;
@@ -135,6 +140,18 @@ LeafReadyHook Trainer::Impl::backward_hook(bool last, bool every) {
       if (f.param->autograd_meta().get() == &leaf) zero_frozen_rows({f});
     update(leaf);
   };
+}
+
+std::string Trainer::Impl::supervised_log_json(double loss, double seconds) {
+  std::string out = perplexity_json("ppl", loss);
+  if (!config.include_tkps) return out;
+  // As AxolotlTrainer.log: the window's trainable tokens over its wall time, per rank.
+  const double rate = seconds > 0 ? static_cast<double>(state.trainable_tokens - trainable_at_last_log) /
+                                        static_cast<double>(comm.world_size()) / seconds
+                                  : 0.0;
+  trainable_at_last_log = state.trainable_tokens;
+  return out + fmt::format(", \"tokens/train_per_sec_per_gpu\": {:.2f}, \"tokens/trainable\": {}", rate,
+                           state.trainable_tokens);
 }
 
 }  // namespace llm
