@@ -238,6 +238,10 @@ TEST_CASE("reward_model: the first loss and metrics as TRL's RewardTrainer's, ea
   // One micro-batch of the 8 pairs: its lowest and highest of the 16 scores.
   CHECK(steps[0].at("min_reward").get<double>() == doctest::Approx(*std::min_element(scores.begin(), scores.end())).epsilon(1e-4));
   CHECK(steps[0].at("max_reward").get<double>() == doctest::Approx(*std::max_element(scores.begin(), scores.end())).epsilon(1e-4));
+  // TRL's num_tokens: the attention masks' sum so far, every step the 16 sequences' tokens.
+  int64_t tokens = 0;
+  for (const Example& ex : examples) tokens += static_cast<int64_t>(ex.tokens.size());
+  for (size_t s = 0; s < steps.size(); s++) CHECK(steps[s].at("num_tokens") == tokens * static_cast<int64_t>(s + 1));
   // The same pairs every step: the loss falls as the margin grows.
   CHECK(steps[3].at("loss").get<double>() < steps[0].at("loss").get<double>());
   CHECK(steps[3].at("margin").get<double>() > steps[0].at("margin").get<double>());
@@ -282,6 +286,14 @@ TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with 
   REQUIRE_MESSAGE(rest.exit_code == 0, rest.output);
   CHECK(train_records(ws.path("straight/metrics.jsonl")) == train_records(ws.path("resumed/metrics.jsonl")));
   check_same_model(ws.path("straight/step_000004"), ws.path("resumed/step_000004"));
+  // The token count goes on from the checkpoint's; an evaluation reports the training count so far.
+  std::vector<int64_t> counts[2];
+  for (int run = 0; run < 2; run++)
+    for (const json& r : loss_records(ws.path(run == 0 ? "straight/metrics.jsonl" : "resumed/metrics.jsonl")))
+      counts[run].push_back(r.at("num_tokens").get<int64_t>());
+  CHECK(counts[0].size() == 4);
+  CHECK(counts[0] == counts[1]);
+  CHECK(metrics.find("\"eval_num_tokens\": " + std::to_string(counts[0][1])) != std::string::npos);
 }
 
 // Each rank scores its own pairs; the step's mean over pairs is the same as one rank accumulating them.

@@ -43,6 +43,9 @@ struct TrainerState {
   // Axolotl's tokens/trainable: every rank's training labels that take part (HF's labels != -100)
   // so far, kept across a resume as its tokens_state.json keeps it.
   int64_t trainable_tokens = 0;
+  // Every rank's training tokens that are not padding so far (TRL's num_tokens, its attention masks'
+  // sum), kept across a resume.
+  int64_t input_tokens = 0;
   // The loss watchdog's view, as Axolotl's callback reads HF's log history: the newest record's
   // training loss (none before the first log, or when an evaluation was recorded after it).
   std::optional<float> newest_logged_loss;

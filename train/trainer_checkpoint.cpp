@@ -225,6 +225,7 @@ std::string Trainer::Impl::save(bool with_optimizer) {
   m["loss_since_log"] = fmt::format("{:.17g}", state.loss_since_log);
   m["steps_since_log"] = std::to_string(state.steps_since_log);
   m["trainable_tokens"] = std::to_string(state.trainable_tokens);
+  m["input_tokens"] = std::to_string(state.input_tokens);
   m["newest_logged_loss"] = state.newest_logged_loss ? fmt::format("{:.9g}", *state.newest_logged_loss) : "none";
   m["watchdog_violations"] = std::to_string(state.watchdog_violations);
   m["evaluation_due"] = state.evaluation_due ? "true" : "false";
@@ -406,8 +407,10 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     state.watchdog_violations = metadata_int(t, "watchdog_violations", 0, state.step);
   }
   // Written since 2026-12-07; before, the count restarts here.
-  if (t.metadata.count("trainable_tokens"))
+  if (t.metadata.count("trainable_tokens")) {
     state.trainable_tokens = metadata_int(t, "trainable_tokens", 0);
+    state.input_tokens = metadata_int(t, "input_tokens", 0);
+  }
   // Written since 2026-12-06 (a stop signal during an evaluation); before, every checkpoint
   // followed its step's evaluation.
   if (auto due = t.metadata.find("evaluation_due"); due != t.metadata.end()) {

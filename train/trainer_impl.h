@@ -162,6 +162,11 @@ struct Trainer::Impl {
   // Its log record's ppl (or eval_ppl) and, with include_tkps, Axolotl's token counts: the
   // trainable tokens since `trainable_at_last_log` over `seconds`, per rank.
   std::string supervised_log_json(double loss, double seconds);
+  // reward_model's record: TRL's RewardTrainer logs its count of training tokens (num_tokens, or
+  // eval_num_tokens) in both kinds; other runs "".
+  std::string reward_tokens_json(const char* prefix) const {
+    return reward() ? fmt::format(", \"{}num_tokens\": {}", prefix, state.input_tokens) : "";
+  }
   // rl's trainers but simpo and orpo (both reference-free; a reward model has none either).
   bool has_reference() const { return !config.rl.empty() && config.rl != "simpo" && !orpo(); }
   PreferenceLossConfig loss_config() const {

@@ -236,6 +236,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   }
   comm.allreduce_sum(&tokens, 1);
   tokens_since_log += tokens;
+  state.input_tokens += static_cast<int64_t>(tokens);
   // TRL's loss is the mean over a micro-batch's pairs, and the Trainer averages the step's
   // micro-batches (an epoch's last one may hold fewer pairs, torch's smaller last batch); the
   // gradient reduction averages over ranks, whose micro-batches accelerate keeps as many and as full.

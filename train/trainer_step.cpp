@@ -62,6 +62,7 @@ double Trainer::Impl::accumulate_gradients() {
   const double divisor = global ? counts[0] / comm.world_size() : local_targets;
   tokens_since_log += counts[1];
   state.trainable_tokens += static_cast<int64_t>(counts[2]);
+  state.input_tokens += static_cast<int64_t>(counts[1]);
   // Each micro-batch's mean loss stays on the device until every backward is queued: reading
   // one per micro-batch would make the host wait for the GPU before queueing the next.
   std::vector<Tensor> losses;
