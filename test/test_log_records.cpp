@@ -1,6 +1,7 @@
 // metrics.jsonl's training and evaluation records end to end on a small model: the logged loss as
 // HF's Trainer averages it, and the fields AxolotlTrainer.log adds to supervised fine-tuning's
-// (ppl, eval_ppl, tokens/trainable, tokens/train_per_sec_per_gpu), each exact across a resume.
+// (ppl, eval_ppl, tokens/trainable, tokens/train_per_sec_per_gpu), each exact across a resume, and
+// the num_tokens TRL's DPO and KTO trainers log (the reward model's: test_reward_model).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "io/dataset.h"
+#include "io/tokenizer.h"
 #include "test/train_fixture.h"
+#include "train/config.h"
 
 using namespace llm;
 using namespace llm::testing;
@@ -114,4 +118,61 @@ TEST_CASE("Axolotl's fields: ppl and eval_ppl; tokens/trainable counts the label
     CHECK_FALSE(r.contains("tokens/train_per_sec_per_gpu"));
     CHECK((r.contains("ppl") || r.contains("eval_ppl")));
   }
+}
+
+namespace {
+
+// rl's run over one epoch of a reference fixture's rows (test_rl's), 4 rows a step, and the
+// examples its data keys make, read here with the loader alone.
+struct PreferenceEpoch {
+  std::vector<json> records;
+  ExampleSet examples;
+};
+PreferenceEpoch preference_epoch(const std::string& rows, const std::string& rl, int64_t steps) {
+  TempDir work("num_tokens_" + rl);
+  const std::string yaml = "base_model: " + std::string(LLM_HF_TRAJECTORY_DIR) + "/untied\ndatasets:\n  - path: " + rows +
+                           "\n    type: chatml.prompt_pairs\nrl: " + rl + "\noutput_dir: " + work.file("out") +
+                           "\ndataset_prepared_path: " + work.file("prepared") +
+                           "\ndevice: cpu\nval_set_size: 0\nsave_strategy: 'no'\nsequence_len: 128\n"
+                           "micro_batch_size: 2\ngradient_accumulation_steps: 2\nlogging_steps: 1\nmax_steps: " +
+                           std::to_string(steps) + "\n";
+  const std::string path = work.write("config.yaml", yaml);
+  const Run run = run_train(path);
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  PreferenceEpoch out;
+  for (const json& r : untimed_records(work.file("out/metrics.jsonl")))
+    if (r.contains("loss")) out.records.push_back(r);
+  const TrainConfig config = load_config(path);
+  const auto tokenizer = with_special_tokens(make_tokenizer(config.tokenizer_config), config.special_tokens, config.source);
+  out.examples = load_examples(config.data, config.seed, *tokenizer);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("TRL's num_tokens: DPO's every pair's two sequences so far, KTO's every row's sequence but its KL one") {
+  // 16 pairs: 4 steps an epoch, each pair's chosen and rejected sequence (prompt and response) counted.
+  const PreferenceEpoch dpo = preference_epoch(std::string(LLM_DPO_REFERENCE_DIR) + "/pairs.jsonl", "dpo", 4);
+  REQUIRE(dpo.records.size() == 4);
+  int64_t tokens = 0;
+  for (int64_t e = 0; e < dpo.examples.size(); e++) tokens += dpo.examples.length(e);
+  CHECK(dpo.examples.size() == 32);
+  CHECK(dpo.records.back().at("num_tokens") == tokens);
+  for (size_t i = 1; i < dpo.records.size(); i++)
+    CHECK(dpo.records[i].at("num_tokens").get<int64_t>() > dpo.records[i - 1].at("num_tokens").get<int64_t>());
+  // KTO's rows are cached as (prompt, completion): a row's training sequence is the two together
+  // (none of these reaches sequence_len); its KL sequence, another row's completion after its
+  // prompt, is forwarded too and not counted. 18 of the 19 rows fit sequence_len: 5 steps an epoch.
+  const PreferenceEpoch kto = preference_epoch(std::string(LLM_KTO_REFERENCE_DIR) + "/rows.jsonl", "kto", 5);
+  REQUIRE(kto.records.size() == 5);
+  CHECK(kto.examples.size() == 36);
+  int64_t sequences = 0;
+  for (int64_t r = 0; 2 * r < kto.examples.size(); r++) {
+    const int64_t n = kto.examples.length(2 * r) + kto.examples.length(2 * r + 1);
+    CHECK(n <= 128);
+    sequences += n;
+  }
+  CHECK(kto.records.back().at("num_tokens") == sequences);
+  // SimPO (TRL's CPOTrainer) logs none.
+  CHECK_FALSE(preference_epoch(std::string(LLM_DPO_REFERENCE_DIR) + "/pairs.jsonl", "simpo", 1).records.at(0).contains("num_tokens"));
 }

@@ -466,7 +466,7 @@ TrainResult Trainer::Impl::run() {
                  mem.in_use_bytes / 1048576.0, mem.peak_bytes / 1048576.0, mem.reserved_bytes / 1048576.0);
       if (metrics)
         metrics->train(state.step, epoch, loss_to_log, lr, grad_norm, tokens_per_s,
-                       preference()   ? preference_json(pairs, preference_log(), "") + reward_tokens_json("")
+                       preference()   ? preference_json(pairs, preference_log(), "") + num_tokens_json("")
                        : supervised() ? supervised_log_json(loss_to_log, since)
                                       : masks.json(""));
       last_log = now;

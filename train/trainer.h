@@ -44,7 +44,7 @@ struct TrainerState {
   // so far, kept across a resume as its tokens_state.json keeps it.
   int64_t trainable_tokens = 0;
   // Every rank's training tokens that are not padding so far (TRL's num_tokens, its attention masks'
-  // sum), kept across a resume.
+  // sum: a KTO row's KL sequence is not among them), kept across a resume.
   int64_t input_tokens = 0;
   // The loss watchdog's view, as Axolotl's callback reads HF's log history: the newest record's
   // training loss (none before the first log, or when an evaluation was recorded after it).

@@ -92,7 +92,7 @@ bool Trainer::Impl::evaluate_and_record(bool at_start, bool tty) {
   if (preference()) {
     const PreferenceMetrics m = evaluate_preference();
     eval_loss = static_cast<float>(m.loss);
-    eval_pairs = preference_json(m, preference_log(), "eval_") + reward_tokens_json("eval_");
+    eval_pairs = preference_json(m, preference_log(), "eval_") + num_tokens_json("eval_");
     eval_text = " | " + preference_text(m, preference_log());
   } else {
     eval_loss = evaluate();

@@ -162,10 +162,12 @@ struct Trainer::Impl {
   // Its log record's ppl (or eval_ppl) and, with include_tkps, Axolotl's token counts: the
   // trainable tokens since `trainable_at_last_log` over `seconds`, per rank.
   std::string supervised_log_json(double loss, double seconds);
-  // reward_model's record: TRL's RewardTrainer logs its count of training tokens (num_tokens, or
-  // eval_num_tokens) in both kinds; other runs "".
-  std::string reward_tokens_json(const char* prefix) const {
-    return reward() ? fmt::format(", \"{}num_tokens\": {}", prefix, state.input_tokens) : "";
+  // TRL 1.9's RewardTrainer, DPOTrainer (dpo, ipo) and KTOTrainer log their count of training
+  // tokens in both kinds of record (num_tokens, eval_num_tokens); its CPO and ORPO trainers (simpo,
+  // orpo) do not, and neither does Axolotl's own trainer.
+  std::string num_tokens_json(const char* prefix) const {
+    const bool logged = reward() || kto() || config.rl == "dpo" || config.rl == "ipo";
+    return logged ? fmt::format(", \"{}num_tokens\": {}", prefix, state.input_tokens) : "";
   }
   // rl's trainers but simpo and orpo (both reference-free; a reward model has none either).
   bool has_reference() const { return !config.rl.empty() && config.rl != "simpo" && !orpo(); }

@@ -228,15 +228,20 @@ double Trainer::Impl::accumulate_preference_gradients() {
   const int64_t count = std::min(c.gradient_accumulation_steps, loader->num_batches_per_epoch() - loader->cursor().batch);
   std::vector<Batch> micro_batches;
   std::vector<PairSequences> sequences;
-  double tokens = 0;
+  // The tokens that are not padding, and of them those TRL counts: a KTO row's KL sequence is
+  // forwarded outside TRL's batch attention mask.
+  double tokens[2] = {0, 0};
   for (int64_t micro = 0; micro < count; micro++) {
     Batch& b = micro_batches.emplace_back(loader->next());
     if (!kto() && !reward()) sequences.push_back(pair_sequences(b, split_zero_targets(), orpo()));
-    tokens += static_cast<double>(b.num_tokens);
+    tokens[0] += static_cast<double>(b.num_tokens);
+    if (!kto()) tokens[1] += static_cast<double>(b.num_tokens);
+    else
+      for (const Row& row : b.rows) tokens[1] += static_cast<double>(data.examples->length(row[0]));
   }
-  comm.allreduce_sum(&tokens, 1);
-  tokens_since_log += tokens;
-  state.input_tokens += static_cast<int64_t>(tokens);
+  comm.allreduce_sum(tokens, 2);
+  tokens_since_log += tokens[0];
+  state.input_tokens += static_cast<int64_t>(tokens[1]);
   // TRL's loss is the mean over a micro-batch's pairs, and the Trainer averages the step's
   // micro-batches (an epoch's last one may hold fewer pairs, torch's smaller last batch); the
   // gradient reduction averages over ranks, whose micro-batches accelerate keeps as many and as full.
