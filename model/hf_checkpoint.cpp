@@ -76,6 +76,8 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   // causal LM's, whose score head it then draws: TRL's RewardTrainer on a causal LM base).
   if (model.config().tie_word_embeddings || model.config().num_labels > 0) wanted.insert("lm_head.weight");
   const bool draws_score = model.config().num_labels > 0 && !files.find(LlamaModel::kScoreHeadName);
+  // A token classifier's bias missing (a causal LM's files): transformers starts it at zeros.
+  const bool zero_bias = model.config().has_score_bias() && !files.find(LlamaModel::kScoreBiasName);
   // All names are checked before any weight is copied, so a mismatch costs no reading. Older
   // exports hold the RoPE frequencies (rotary_emb.inv_freq, each layer's or the model's), a buffer
   // computed from the config, which transformers ignores on load; so does this.
@@ -96,7 +98,8 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
   };
   for (const BaseWeight& w : weights) {
     const std::string name = source(w.ref.name);
-    if (draws_score && name == LlamaModel::kScoreHeadName) continue;
+    if ((draws_score && name == LlamaModel::kScoreHeadName) || (zero_bias && name == LlamaModel::kScoreBiasName))
+      continue;
     const SafetensorsEntry* e = files.find(name);
     if (!e) throw UserError(dir + ": tensor " + w.ref.name + " is missing from the safetensors files");
     const bool resized = growth && vocabulary_rows(name) && e->shape.size() == 2 && e->shape[1] == w.shape[1] &&
@@ -109,6 +112,10 @@ int64_t read_hf_weights(LlamaModel& model, const std::string& dir, const WeightS
     const std::string name = source(w.ref.name);
     if (draws_score && name == LlamaModel::kScoreHeadName) {
       sink(w.ref, model.draw_score_head(score_seed));
+      continue;
+    }
+    if (zero_bias && name == LlamaModel::kScoreBiasName) {
+      sink(w.ref, Tensor::zeros(w.shape, DType::f32));
       continue;
     }
     Tensor value = files.read(name, DType::f32);

@@ -38,6 +38,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Device device) : config_(confi
   }
   norm_ = weight({C});
   if (!config.tie_word_embeddings) lm_head_ = weight({config.head_rows(), C});
+  if (config.has_score_bias()) score_bias_ = weight({config.num_labels});
 }
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Device device, uint64_t seed) : LlamaModel(config, device) {
@@ -56,6 +57,10 @@ void LlamaModel::draw_weights(uint64_t seed, const WeightSink& sink) {
     }
     if (w.ref.name == kScoreHeadName) {
       sink(w.ref, draw_score_head(seed));
+      continue;
+    }
+    if (w.ref.name == kScoreBiasName) {  // transformers' _init_weights zeroes a Linear's bias
+      sink(w.ref, Tensor::zeros(w.shape, DType::f32));
       continue;
     }
     // A fresh distribution per weight (it caches a second value): the stream as HF's order of
@@ -119,6 +124,7 @@ std::vector<ParamRef> LlamaModel::all_weights() {
   }
   out.push_back({"model.norm.weight", &norm_});
   if (!config_.tie_word_embeddings) out.push_back({head_name(), &lm_head_});
+  if (config_.has_score_bias()) out.push_back({kScoreBiasName, &score_bias_});
   return out;
 }
 
@@ -133,6 +139,7 @@ std::vector<std::vector<Tensor*>> LlamaModel::weight_units() {
     units[0].push_back(&norm_);
   else
     units.push_back({&norm_, &lm_head_});
+  if (config_.has_score_bias()) units.back().push_back(&score_bias_);
   return units;
 }
 
@@ -420,10 +427,21 @@ Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const Forw
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
+Tensor LlamaModel::add_score_bias(const Tensor& logits) const {
+  const Tensor rows = Tensor::zeros({logits.size(0)}, DType::i32, logits.device());
+  return add(in_dtype(logits, DType::f32), embedding(rows, reshape(score_bias_, {1, config_.num_labels})));
+}
+
 Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                         const ForwardOptions& opt) {
-  // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   const Tensor hidden = hidden_states(ids, positions, opt);
+  if (config_.has_score_bias()) {
+    // A token classifier's few logits a token are formed whole, with its bias; the mean
+    // cross-entropy over the labelled tokens, as transformers' loss.
+    Tensor out = cross_entropy(add_score_bias(linear(hidden, in_dtype(lm_head_, hidden.dtype()))), targets, kIgnoreIndex);
+    return units_ ? units_->after_forward(head_unit(), out) : out;
+  }
+  // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).
   Tensor out = linear_cross_entropy(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets,
                                     kIgnoreIndex, opt.loss_chunk_rows, opt.targets_host, opt.token_weighting,
                                     opt.loss_grad_seed);
@@ -459,6 +477,7 @@ Tensor LlamaModel::scores(const Tensor& ids, const Tensor& positions, const Tens
   // f32, as the losses over them read them.
   const Tensor pooled = embedding(rows, hidden, -1, hidden.dtype());
   Tensor out = in_dtype(linear(pooled, in_dtype(lm_head_, hidden.dtype())), DType::f32);
+  if (config_.has_score_bias()) out = add_score_bias(out);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

@@ -230,6 +230,10 @@ class LlamaModel {
   static bool is_norm_weight(const std::string& name);  // excluded from weight decay
   // The sequence classifier's head (LlamaConfig::num_labels), by its HF name.
   static constexpr const char* kScoreHeadName = "score.weight";
+  // A token classifier's score bias (LlamaConfig::has_score_bias), zeros as transformers starts it.
+  static constexpr const char* kScoreBiasName = "score.bias";
+  // Whether the optimizer decays it: not the norms' weights nor a bias, as HF's Trainer groups them.
+  static bool decays(const std::string& name) { return !is_norm_weight(name) && name != kScoreBiasName; }
   // The untied head's HF name: lm_head.weight, or a sequence classifier's score.weight.
   std::string head_name() const { return config_.num_labels > 0 ? kScoreHeadName : "lm_head.weight"; }
   // A sequence classifier's score head as transformers starts one missing from a checkpoint:
@@ -347,6 +351,10 @@ class LlamaModel {
   std::vector<size_t> base_owner_;
   Tensor norm_;     // (C)
   Tensor lm_head_;  // (V, C); undefined when tied to embed_tokens_
+  Tensor score_bias_;  // (num_labels) of a token classifier; else undefined
+  // logits (N, num_labels) plus the score bias broadcast over the rows (an embedding of row 0 of
+  // the bias for every row, whose backward sums the rows' gradients into it), in f32.
+  Tensor add_score_bias(const Tensor& logits) const;
   TokenRows embed_rows_, head_rows_;  // head_rows_ only untied
   bool has_lora_ = false;
   LoraConfig lora_;

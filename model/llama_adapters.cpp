@@ -169,7 +169,10 @@ void LlamaModel::add_lora(const LoraConfig& lora, uint64_t seed, DType frozen_dt
   if (lora.saves("embed_tokens") || (lora.saves("lm_head") && config_.tie_word_embeddings))
     embed_tokens_.set_requires_grad(true);
   if (lora.saves("lm_head") && !config_.tie_word_embeddings) lm_head_.set_requires_grad(true);
-  if (lora.saves("score") && config_.num_labels > 0) lm_head_.set_requires_grad(true);  // the classifier's head
+  if (lora.saves("score") && config_.num_labels > 0) {  // the classifier's head, its bias too (PEFT's modules_to_save)
+    lm_head_.set_requires_grad(true);
+    if (config_.has_score_bias()) score_bias_.set_requires_grad(true);
+  }
   // The rows' indices on the table's device; their values start as the table's rows.
   const auto index_of = [](const std::vector<int64_t>& ids, const Tensor& table) {
     std::vector<int32_t> index;

@@ -12,7 +12,8 @@ long double approximate_parameters(const LlamaConfig& c) {
   const long double C = c.hidden_size, F = c.intermediate_size;
   const long double kv = static_cast<long double>(c.num_key_value_heads) * c.head_dim();
   const long double per_layer = 2 * C * C + 2 * C * kv + 3 * C * F + 2 * C;  // q,o; k,v; mlp; norms
-  return c.vocab_size * C + (c.tie_word_embeddings ? 0 : c.head_rows() * C) + c.num_hidden_layers * per_layer + C;
+  return c.vocab_size * C + (c.tie_word_embeddings ? 0 : c.head_rows() * C) + (c.has_score_bias() ? c.num_labels : 0) +
+         c.num_hidden_layers * per_layer + C;
 }
 constexpr long double kMaxParameters = 4.0e18L;  // under 2^62: int64 arithmetic cannot overflow
 }  // namespace

@@ -41,8 +41,10 @@ struct LlamaConfig {
   // non-pad token; nothing ties it to the embedding. 0: LlamaForCausalLM.
   int64_t num_labels = 0;
   // With num_labels: transformers' LlamaForTokenClassification (Axolotl's process_reward_model:
-  // num_labels 2), the same head read at every token.
+  // num_labels 2), the same head read at every token, with a bias (num_labels), "score.bias", as
+  // its nn.Linear has (the sequence classifier's has none).
   bool token_classification = false;
+  bool has_score_bias() const { return num_labels > 0 && token_classification; }
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   int64_t head_rows() const { return num_labels > 0 ? num_labels : vocab_size; }  // lm_head's or score's

@@ -97,18 +97,15 @@ inline std::vector<nlohmann::json> loss_records(const std::string& metrics_path)
 }
 
 // tools/make_reward_reference.py's fixtures (TRL's RewardTrainer and PRMTrainer in torch, made
-// where torch is: tools/device/gpu_session.sh hfref), in LLM_REWARD_REFERENCE_DIR once committed.
-// llm_train runs case `name` from `start` (the starting classifier the script saved) with
-// `trainer` (its keys and dataset) and the fixture's settings; every step's `keys` must be within
-// 5e-5 of the case's (relative to the size, at least 1). Nothing is checked, and a message says
-// so, while the fixture is missing.
+// with torch on the CPU), in LLM_REWARD_REFERENCE_DIR. llm_train runs case `name` from `start`
+// (the starting classifier the script saved) with `trainer` (its keys and dataset) and the
+// fixture's settings; every step's `keys` must be within 5e-5 of the case's (relative to the
+// size, at least 1).
 inline void check_reference_case(const std::string& name, const std::string& start, const std::string& trainer,
                                  const std::vector<const char*>& keys) {
   const std::string dir = LLM_REWARD_REFERENCE_DIR;
-  if (!std::filesystem::exists(dir + "/trajectory.json")) {
-    MESSAGE("no fixture " << dir << "/trajectory.json yet (tools/make_reward_reference.py): nothing checked");
-    return;
-  }
+  REQUIRE_MESSAGE(std::filesystem::exists(dir + "/trajectory.json"),
+                  dir << "/trajectory.json is missing: run tools/make_reward_reference.py");
   const nlohmann::json f = nlohmann::json::parse(read_file(dir + "/trajectory.json"));
   const nlohmann::json& s = f.at("settings");
   TempDir work("reward_reference_" + name);

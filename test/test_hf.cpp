@@ -204,17 +204,14 @@ TEST_CASE("matches transformers' LlamaForCausalLM: logits, loss and every gradie
   }
 }
 
-// The other scalings, each on the untied model. Their fixtures come from transformers on the
-// device machine (`make_hf_reference.py --only ...`, gpu_session.sh's hfref phase); until one is
-// committed its case says so and checks nothing.
+// The other scalings, each on the untied model, from transformers (`make_hf_reference.py --only
+// ...`, made with torch on the CPU).
 TEST_CASE("matches transformers' LlamaForCausalLM under YaRN, linear and dynamic NTK RoPE scaling") {
   for (const std::string name : {"yarn_gqa2", "linear_gqa2", "dynamic_gqa2"}) {
     CAPTURE(name);
     const std::string dir = LLM_HF_REFERENCE_DIR "/" + name;
-    if (!fs::exists(dir + "/reference.json")) {
-      MESSAGE("no fixture " << dir << " yet (made by tools/make_hf_reference.py --only " << name << ")");
-      continue;
-    }
+    REQUIRE_MESSAGE(fs::exists(dir + "/reference.json"),
+                    dir << " is missing: run tools/make_hf_reference.py --only " << name);
     check_matches_transformers(dir);
   }
 }

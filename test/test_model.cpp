@@ -38,6 +38,10 @@ TEST_CASE("parameters: HF names, shapes and count; tied and untied") {
     CHECK(params.back().name == (tied ? "model.norm.weight" : "lm_head.weight"));
     CHECK(LlamaModel::is_norm_weight("model.layers.0.post_attention_layernorm.weight"));
     CHECK_FALSE(LlamaModel::is_norm_weight("model.layers.0.mlp.up_proj.weight"));
+    // HF's Trainer decays neither the norms' weights nor a bias.
+    CHECK_FALSE(LlamaModel::decays("model.norm.weight"));
+    CHECK_FALSE(LlamaModel::decays(LlamaModel::kScoreBiasName));
+    CHECK(LlamaModel::decays(LlamaModel::kScoreHeadName));
   }
 }
 

@@ -175,7 +175,14 @@ TEST_CASE("process_reward_model: the first loss as the token classifier's cross-
   const json config = json::parse(read_file(ws.path("out/config.json")));
   CHECK(config.at("architectures") == json::array({"LlamaForTokenClassification"}));
   CHECK(config.at("id2label") == json{{"0", "LABEL_0"}, {"1", "LABEL_1"}});
-  CHECK(SafetensorsDir(ws.path("out")).find("score.weight")->shape == Shape{2, 32});
+  const SafetensorsDir exported(ws.path("out"));
+  CHECK(exported.find("score.weight")->shape == Shape{2, 32});
+  // LlamaForTokenClassification's nn.Linear has a bias: zeros at the start (the causal LM base has
+  // none), trained since.
+  REQUIRE(exported.find("score.bias"));
+  CHECK(exported.find("score.bias")->shape == Shape{2});
+  const std::vector<float> bias = exported.read("score.bias", DType::f32).to_floats();
+  CHECK((bias[0] != 0.0f || bias[1] != 0.0f));
 }
 
 TEST_CASE("process_reward_model: evaluation logs its loss and TRL's eval_accuracy, each labelled token's larger logit against its label") {
@@ -212,7 +219,9 @@ TEST_CASE("process_reward_model with LoRA: PEFT's TOKEN_CLS adapter with the sco
   const json adapter = json::parse(read_file(ws.path("straight/adapter_config.json")));
   CHECK(adapter.at("task_type") == "TOKEN_CLS");
   CHECK(adapter.at("modules_to_save") == json::array({"classifier", "score"}));
-  CHECK(SafetensorsFile(ws.path("straight/adapter_model.safetensors")).find("base_model.model.score.weight"));
+  const SafetensorsFile adapter_file(ws.path("straight/adapter_model.safetensors"));
+  CHECK(adapter_file.find("base_model.model.score.weight"));
+  CHECK(adapter_file.find("base_model.model.score.bias"));  // PEFT saves the module whole
   const Run half = run_train(ws.config(ws.keys_at(ws.path("resumed")) + lora) + " --max_steps 2");
   REQUIRE_MESSAGE(half.exit_code == 0, half.output);
   const Run rest = run_train("--resume " + ws.path("resumed/step_000002") + " --max_steps 4");

@@ -34,7 +34,7 @@ OptimizerGroup optimizer_group(const TrainConfig& c, const std::string& name, in
     const bool group_b = holds(name, "lora_B") || ndim == 1;
     return {false, group_b ? static_cast<float>(c.loraplus_lr_ratio) : 1.0f};
   }
-  const bool decay = !LlamaModel::is_norm_weight(name);
+  const bool decay = LlamaModel::decays(name);
   if (!c.grouped_optimizer()) return {decay, 1.0f};
   if (holds(name, "embed_tokens") || holds(name, "lm_head")) {
     const double lr = c.embedding_lr_scale > 0 ? c.learning_rate * c.embedding_lr_scale
