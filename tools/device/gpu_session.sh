@@ -27,9 +27,8 @@
 # or not, fwd and fwd+bwd; one process each, the rows the targets read first, each row printed as
 # it is timed, so a deadline keeps the rows before it; tools/attention_table.py makes the results
 # file of table.log on the CPU afterwards), `bench` the full tables
-# and step comparison; `cpu` the CPU suites with CUDA hidden; `hfref` transformers' reference
-# files for test_hf's YaRN, linear and dynamic cases (hf_reference_rope.tar.gz) and TRL's reward
-# trainer in torch for test_reward_model (reward_reference.tar.gz). Logs and
+# and step comparison; `cpu` the CPU suites with CUDA hidden. (The torch fixtures are made on the
+# build machine since 2026-12-07: torch from PyPI runs on its CPU.) Logs and
 # JSON land in $OUT (at most 8 files come back); the last lines printed are the summary.
 # LLM_DEADLINE_S (default 520): the timing phases shorten their limits to end by then, so that
 # one call's reply comes back with whatever ran before the device tool's own limit.
@@ -389,23 +388,6 @@ for phase in "$@"; do
         table_impl $impl
       done
       ;;
-    hfref)
-      # transformers' own logits, loss and gradients under the RoPE scalings test_hf checks
-      # (tools/make_hf_reference.py on this machine's CPU: torch is here, not on the build
-      # machine), back as one archive to unpack into test/data/hf_reference.
-      rm -rf /tmp/hf_reference
-      PYTHONUNBUFFERED=1 timeout $(limit 120) python3 tools/make_hf_reference.py --out /tmp/hf_reference \
-        --only yarn_gqa2 linear_gqa2 dynamic_gqa2 >/tmp/hfref.log 2>&1
-      note "hfref: exit $? — $(tail -4 /tmp/hfref.log | paste -sd' ')"
-      tar -C /tmp/hf_reference -czf "$OUT/hf_reference_rope.tar.gz" . 2>/dev/null
-      # TRL's RewardTrainer written out in torch (tools/make_reward_reference.py), for
-      # test_reward_model: unpack into test/data/reward_reference.
-      rm -rf /tmp/reward_reference
-      PYTHONUNBUFFERED=1 timeout $(limit 120) python3 tools/make_reward_reference.py --out /tmp/reward_reference \
-        >/tmp/rmref.log 2>&1
-      note "rmref: exit $? — $(tail -4 /tmp/rmref.log | paste -sd' ')"
-      tar -C /tmp/reward_reference -czf "$OUT/reward_reference.tar.gz" . 2>/dev/null
-      ;;
     bench)
       start_timing
       make -s bench-attention BUILD_DIR=$build >"$OUT/bench_attention.log" 2>&1
@@ -414,7 +396,7 @@ for phase in "$@"; do
       make -s bench-gpu BUILD_DIR=$build >"$OUT/bench_gpu.log" 2>&1
       note "bench-gpu: exit $? (bench_gpu.log)"
       ;;
-    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, v7, profile, sweep, step, kernels, table, hfref, bench)" ;;
+    *) note "unknown phase '$phase' (test, sanitize, rerun, cpu, quick, v4, v6, v7, profile, sweep, step, kernels, table, bench)" ;;
   esac
 done
 start_timing
