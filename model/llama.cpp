@@ -404,7 +404,8 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
 }
 
 Tensor LlamaModel::logits_from_hidden(const Tensor& hidden) const {
-  return linear(hidden, in_dtype(lm_head_weight(), hidden.dtype()));
+  const Tensor out = linear(hidden, in_dtype(lm_head_weight(), hidden.dtype()));
+  return config_.has_score_bias() ? add_score_bias(out) : out;
 }
 
 Tensor LlamaModel::head_input(const Tensor& hidden, const ForwardOptions& opt) {
@@ -424,6 +425,7 @@ Tensor LlamaModel::loss_head_weight(DType dtype, const ForwardOptions& opt) cons
 Tensor LlamaModel::logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt) {
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear(head_input(hidden, opt), head_weight(hidden.dtype(), opt));
+  if (config_.has_score_bias()) out = add_score_bias(out);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
@@ -438,7 +440,7 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
   if (config_.has_score_bias()) {
     // A token classifier's few logits a token are formed whole, with its bias; the mean
     // cross-entropy over the labelled tokens, as transformers' loss.
-    Tensor out = cross_entropy(add_score_bias(linear(hidden, in_dtype(lm_head_, hidden.dtype()))), targets, kIgnoreIndex);
+    Tensor out = cross_entropy(logits_from_hidden(hidden), targets, kIgnoreIndex);
     return units_ ? units_->after_forward(head_unit(), out) : out;
   }
   // Fused with lm_head: the (B*S, V) logits never exist whole (engine/ops/linear_cross_entropy.cpp).

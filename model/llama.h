@@ -246,7 +246,8 @@ class LlamaModel {
 
   // ids, positions i32 (B, S) -> final hidden states (B*S, C).
   Tensor hidden_states(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
-  // hidden (N, C) -> logits (N, V) through lm_head.
+  // hidden (N, C) -> logits (N, V) through lm_head (a token classifier's (N, num_labels) in f32,
+  // with its bias).
   Tensor logits_from_hidden(const Tensor& hidden) const;
   // -> logits (B*S, V).
   Tensor logits(const Tensor& ids, const Tensor& positions, const ForwardOptions& opt = {});
