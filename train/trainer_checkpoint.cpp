@@ -406,11 +406,9 @@ void Trainer::Impl::restore(OpenCheckpoint& c) {
     state.newest_logged_loss = metadata_loss(t, "newest_logged_loss");
     state.watchdog_violations = metadata_int(t, "watchdog_violations", 0, state.step);
   }
-  // Written since 2026-12-07; before, the count restarts here.
-  if (t.metadata.count("trainable_tokens")) {
-    state.trainable_tokens = metadata_int(t, "trainable_tokens", 0);
-    state.input_tokens = metadata_int(t, "input_tokens", 0);
-  }
+  // Written since 2026-12-07; before, each count restarts here.
+  for (auto [key, count] : {std::pair{"trainable_tokens", &state.trainable_tokens}, {"input_tokens", &state.input_tokens}})
+    if (t.metadata.count(key)) *count = metadata_int(t, key, 0);
   // Written since 2026-12-06 (a stop signal during an evaluation); before, every checkpoint
   // followed its step's evaluation.
   if (auto due = t.metadata.find("evaluation_due"); due != t.metadata.end()) {
