@@ -238,8 +238,8 @@ struct Trainer::Impl {
   static void push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local);
   void add_reward_extremes(std::vector<double> local, PreferenceMetrics& m);
   // process_reward_model's evaluation of `b`, one forward: returns the mean cross-entropy of the
-  // token classifier's logits at the labelled tokens (model->loss's, from those rows only), and
-  // adds TRL's compute_accuracy counts: to counts[0] the labelled tokens whose larger logit is their
+  // token classifier's logits at the labelled tokens (model->loss's), and adds TRL's
+  // compute_accuracy counts: to counts[0] the labelled tokens whose larger logit is their
   // label's (the first on a tie, as np.argmax), to counts[1] all of them (none when !real; the
   // forward runs either way, collective under ZeRO-3).
   float evaluate_token_classifier(const Batch& b, const ForwardOptions& opt, bool real, double* counts);

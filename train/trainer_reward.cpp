@@ -11,7 +11,7 @@
 #include <limits>
 
 #include "engine/autograd.h"
-#include "engine/ops.h"  // kIgnoreIndex
+#include "engine/ops.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -59,23 +59,19 @@ PreferenceMetrics Trainer::Impl::reward_metrics(const std::vector<float>& scores
 }
 
 float Trainer::Impl::evaluate_token_classifier(const Batch& b, const ForwardOptions& opt, bool real, double* counts) {
+  // Every token's two logits, the score bias among them, from one forward (collective under
+  // ZeRO-3, so it runs for a filler batch too); the loss is the training loss's own op on them.
+  const Tensor logits = model->logits(b.inputs.to(device), b.positions.to(device), opt);
+  const float loss = cross_entropy(logits, b.targets.to(device), kIgnoreIndex).item();
+  if (!real) return loss;
   const std::vector<int32_t> labels = b.targets.to_ints();
-  std::vector<int32_t> rows, classes;
-  for (size_t i = 0; i < labels.size(); i++)
-    if (labels[i] != kIgnoreIndex) rows.push_back(static_cast<int32_t>(i)), classes.push_back(labels[i]);
-  const size_t n = rows.size();
-  if (n == 0) rows.push_back(0);  // a forward all the same, for ranks that run it together
-  const Tensor pooled = Tensor::from_ints(rows, {static_cast<int64_t>(rows.size())});
-  const std::vector<float> logits =
-      model->scores(b.inputs.to(device), b.positions.to(device), pooled.to(device), opt).to_floats();
-  double loss = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    const double no = logits[2 * i], yes = logits[2 * i + 1], top = std::max(no, yes);
-    loss += top + std::log(std::exp(no - top) + std::exp(yes - top)) - (classes[i] ? yes : no);
-    if (real) counts[0] += (yes > no ? 1 : 0) == classes[i] ? 1.0 : 0.0;
+  const std::vector<float> values = logits.to_floats();
+  for (size_t i = 0; i < labels.size(); i++) {
+    if (labels[i] == kIgnoreIndex) continue;
+    counts[0] += (values[2 * i + 1] > values[2 * i] ? 1 : 0) == labels[i] ? 1.0 : 0.0;
+    counts[1] += 1.0;
   }
-  if (real) counts[1] += static_cast<double>(n);
-  return n > 0 ? static_cast<float>(loss / static_cast<double>(n)) : 0.0f;
+  return loss;
 }
 
 void Trainer::Impl::push_reward_extremes(const std::vector<float>& scores, std::vector<double>& local) {
