@@ -167,6 +167,7 @@ class CudaBackend : public Backend {
   void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
                            Tensor& weights, Tensor& loss) override;
   void argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) override;
+  void softmax_stats(const Tensor& logits, const Tensor& lse, Tensor& entropy, Tensor& mean_logit) override;
 
  private:
   void activate() const;  // cudaSetDevice(device_): every entry point runs on its own device

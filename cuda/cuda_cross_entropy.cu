@@ -1,7 +1,8 @@
 // defines: CudaBackend::cross_entropy_forward (per-row logsumexp in f32 in one pass, deterministic
 // mean over counted rows), cross_entropy_backward (softmax minus one-hot, scaled by dloss /
 // count), topk_entropy_weights (EAFT's per-token weights and its weighted mean loss),
-// target_prob_weights (DFT's), argmax_hits (an accuracy's count)
+// target_prob_weights (DFT's), argmax_hits (an accuracy's count), softmax_stats (each row's
+// entropy and mean logit)
 //
 // The lm_head loss streams 128256 logits a token through the first two, twice per step: they
 // move a 16-byte word a load where the rows allow (cuda/vec.cuh). One element a load (and two passes
@@ -200,6 +201,28 @@ __global__ void argmax_hits_kernel(const T* logits, const int32_t* targets, int6
   if (threadIdx.x == 0) hits[blockIdx.x] = beaten ? 0.0f : 1.0f;
 }
 
+// One block per row: sum_v p_v z_v and sum_v z_v in f32 over the block's threads, each summed
+// in block_sum's fixed order (bit-identical run to run).
+template <class T>
+__global__ void softmax_stats_kernel(const T* logits, const float* lse, int64_t V, float* entropy, float* mean_logit) {
+  __shared__ float shared[32];
+  const T* row = logits + blockIdx.x * V;
+  const float l = lse[blockIdx.x];
+  float expected = 0.0f, total = 0.0f;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
+    const float z = to_f32(row[j]);
+    const float p = expf(z - l);
+    if (p > 0.0f) expected += p * z;  // p = 0 (a logit of -inf) adds 0, not 0 x -inf
+    total += z;
+  }
+  expected = block_sum(expected, shared);
+  total = block_sum(total, shared);
+  if (threadIdx.x == 0) {
+    entropy[blockIdx.x] = l - expected;
+    mean_logit[blockIdx.x] = total / static_cast<float>(V);
+  }
+}
+
 }  // namespace
 
 template <class LaunchRows>
@@ -298,6 +321,18 @@ void CudaBackend::argmax_hits(const Tensor& logits, const Tensor& targets, int i
                                                     hits.data<float>());
   });
   CUDA_CHECK_OP("argmax_hits", logits, targets, hits);
+}
+
+void CudaBackend::softmax_stats(const Tensor& logits, const Tensor& lse, Tensor& entropy, Tensor& mean_logit) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  if (N == 0) return;
+  activate();
+  dispatch_float("softmax_stats", logits, [&](auto tag) {
+    using T = decltype(tag);
+    softmax_stats_kernel<<<N, kThreads, 0, stream_>>>(logits.data<T>(), lse.data<float>(), V, entropy.data<float>(),
+                                                      mean_logit.data<float>());
+  });
+  CUDA_CHECK_OP("softmax_stats", logits, lse, entropy, mean_logit);
 }
 
 }  // namespace llm

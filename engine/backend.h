@@ -330,6 +330,10 @@ class Backend {
   // hits f32 (N): 1 where a row's target is its argmax (the first of equal largest logits, as
   // torch.argmax picks), else 0 (an ignored row too). Without gradient: an accuracy's count.
   virtual void argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) = 0;
+  // entropy and mean_logit f32 (N): row i's softmax entropy, lse[i] - sum_v softmax_v logits[i, v]
+  // (lse from cross_entropy_forward; a logit of -inf adds nothing), and its mean logit. Without
+  // gradient: TRL's logged entropy and logits/*.
+  virtual void softmax_stats(const Tensor& logits, const Tensor& lse, Tensor& entropy, Tensor& mean_logit) = 0;
 };
 constexpr int64_t kMaxEntropyTopK = 64;  // a GPU thread keeps its k best in registers
 

@@ -203,19 +203,29 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
                             float grad_seed = 1.0f);
 int64_t default_cross_entropy_chunk_rows(int64_t vocab);
 
+// What linear_sequence_logps forms beside the log-likelihoods where asked: each f32
+// (num_sequences) without gradient, per sequence a sum over its counted rows of
+//   aligned: WPO's (Zhou et al. 2024, TRL's use_weighting) log p(target) - log sum_v p_v^2
+//     (logsumexp(2 logits) - 2 logsumexp(logits)), the log-probability aligned to the policy's own
+//     sampling;
+//   argmax_hits: 1 where the target is the argmax of the row's logits (an accuracy's count);
+//   entropy and mean_logit: the entropy of the row's softmax, and its mean logit (TRL's entropy
+//     and logits/* metrics).
+struct SequenceRowSums {
+  Tensor* aligned = nullptr;
+  Tensor* argmax_hits = nullptr;
+  Tensor* entropy = nullptr;
+  Tensor* mean_logit = nullptr;
+};
+
 // DPO's log-likelihoods: f32 (num_sequences), entry s the sum of log softmax(hidden W^T)[target]
 // over the rows whose target is not kIgnoreIndex and whose sequences[row] is s. hidden (N, C),
 // weight (V, C), targets and sequences i32 (N) (a row not counted may name any sequence).
-// Chunked as linear_cross_entropy; its backward computes each chunk's logits again. With
-// `aligned_sums`, also WPO's (Zhou et al. 2024, TRL's use_weighting) per sequence, f32
-// (num_sequences) and without gradient: the sum over the same rows of log p(target) - log sum_v p_v^2
-// (logsumexp(2 logits) - 2 logsumexp(logits)), the log-probability aligned to the policy's own
-// sampling. With `argmax_hits`, f32 (num_sequences) without gradient: per sequence the count of
-// its counted rows whose target is the argmax of their logits (diffusion's accuracy).
+// Chunked as linear_cross_entropy; its backward computes each chunk's logits again. `sums` asks
+// for more per sequence (SequenceRowSums).
 Tensor linear_sequence_logps(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                              const Tensor& sequences, int64_t num_sequences, int64_t chunk_rows = 0,
-                             const Tensor& targets_host = Tensor(), Tensor* aligned_sums = nullptr,
-                             Tensor* argmax_hits = nullptr);
+                             const Tensor& targets_host = Tensor(), const SequenceRowSums& sums = {});
 
 // Not differentiable: the reductions and updates the optimizer needs.
 double sum_squares(const Tensor& x);

@@ -452,10 +452,10 @@ Tensor LlamaModel::loss(const Tensor& ids, const Tensor& targets, const Tensor& 
 
 Tensor LlamaModel::sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions,
                                   const Tensor& sequences, int64_t num_sequences, const ForwardOptions& opt,
-                                  Tensor* aligned_sums) {
+                                  const SequenceRowSums& sums) {
   const Tensor hidden = hidden_states(ids, positions, opt);
   Tensor out = linear_sequence_logps(head_input(hidden, opt), loss_head_weight(hidden.dtype(), opt), targets, sequences,
-                                     num_sequences, 0, opt.targets_host, aligned_sums);
+                                     num_sequences, 0, opt.targets_host, sums);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 
@@ -467,8 +467,10 @@ Tensor LlamaModel::row_logps(const Tensor& ids, const Tensor& positions, const T
   // gradient back into the hidden state it came from, twice for a row scored twice).
   const Tensor head_in = head_input(hidden, opt);
   const Tensor scored = embedding(rows, head_in, -1, head_in.dtype());
+  SequenceRowSums sums;
+  sums.argmax_hits = argmax_hits;
   Tensor out = linear_sequence_logps(scored, loss_head_weight(hidden.dtype(), opt), targets, sequences, num_sequences, 0,
-                                     opt.targets_host, nullptr, argmax_hits);
+                                     opt.targets_host, sums);
   return units_ ? units_->after_forward(head_unit(), out) : out;
 }
 

@@ -256,9 +256,10 @@ class LlamaModel {
               const ForwardOptions& opt = {});
   // Preference training: f32 (num_sequences), the summed log-likelihood of the targets of each
   // sequence; sequences i32 (B*S), best in host memory, names each position's (engine/ops.h's
-  // linear_sequence_logps); with `aligned_sums`, WPO's aligned log-likelihoods too.
+  // linear_sequence_logps); `sums` asks for more per sequence (WPO's aligned log-likelihoods,
+  // the entropy and mean logit of its rows, ...).
   Tensor sequence_logps(const Tensor& ids, const Tensor& targets, const Tensor& positions, const Tensor& sequences,
-                        int64_t num_sequences, const ForwardOptions& opt = {}, Tensor* aligned_sums = nullptr);
+                        int64_t num_sequences, const ForwardOptions& opt = {}, const SequenceRowSums& sums = {});
 
   // Diffusion training: f32 (num_sequences), entry s the summed log-likelihood of targets[k] under
   // the logits of hidden row rows[k] (of the B*S) over the k whose sequences[k] is s; rows,

@@ -130,10 +130,16 @@ TEST_CASE("linear_sequence_logps: DPO's per-sequence log-likelihoods (scale_rows
                {h, w, targets, sequences}, t);
   // WPO's aligned sums (dpo_use_weighting): no gradient, the CPU's values (in f32; bf16 logits
   // round log sum p^2 as they round the logits).
-  Tensor cpu_aligned, gpu_aligned;
-  linear_sequence_logps(h, w, targets, sequences, 4, 4, Tensor(), &cpu_aligned);
-  linear_sequence_logps(h.to(kGpu), w.to(kGpu), targets.to(kGpu), sequences, 4, 4, Tensor(), &gpu_aligned);
-  check_close("aligned sums", gpu_aligned, cpu_aligned, tolerance(DType::f32));
+  // With the entropies and mean logits of the rows (TRL's entropy and logits/* metrics).
+  Tensor cpu[3], gpu[3];
+  SequenceRowSums cpu_sums, gpu_sums;
+  cpu_sums.aligned = &cpu[0], cpu_sums.entropy = &cpu[1], cpu_sums.mean_logit = &cpu[2];
+  gpu_sums.aligned = &gpu[0], gpu_sums.entropy = &gpu[1], gpu_sums.mean_logit = &gpu[2];
+  linear_sequence_logps(h, w, targets, sequences, 4, 4, Tensor(), cpu_sums);
+  linear_sequence_logps(h.to(kGpu), w.to(kGpu), targets.to(kGpu), sequences, 4, 4, Tensor(), gpu_sums);
+  check_close("aligned sums", gpu[0], cpu[0], tolerance(DType::f32));
+  check_close("entropy sums", gpu[1], cpu[1], tolerance(DType::f32));
+  check_close("mean logit sums", gpu[2], cpu[2], tolerance(DType::f32));
 }
 
 // The CUDA kernel's argmax order: a row of 1000 (several strides of a block) with its maximum in

@@ -1,14 +1,13 @@
-// Preference training: the fused per-sequence log-likelihood op, the losses of a pair (DPO, IPO) and
-// of a row (KTO) against TRL's formulas, and runs of llm_train with rl: dpo / ipo / kto against TRL's
-// trainers written out in torch (reference log-probabilities, ranks, resume, metrics).
+// Preference training: the losses of a pair (DPO, IPO) and of a row (KTO) against TRL's formulas
+// (the fused per-sequence log-likelihood op: test_sequence_logps), and runs of llm_train with rl:
+// dpo / ipo / kto against TRL's trainers written out in torch (reference log-probabilities, ranks,
+// resume, metrics).
 #include <algorithm>
 #include <cmath>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "engine/backend.h"
-#include "engine/ops.h"
 #include "test/test_util.h"
 #include "test/train_fixture.h"
 #include "train/preference_loss.h"
@@ -30,10 +29,11 @@ struct Reference {
 };
 const Reference kDpo{LLM_DPO_REFERENCE_DIR, "pairs.jsonl", "chatml.prompt_pairs",
                      {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
-                      "rewards/margins", "logps/chosen", "logps/rejected", "nll_loss"}};
+                      "rewards/margins", "logps/chosen", "logps/rejected", "nll_loss", "entropy", "logits/chosen",
+                      "logits/rejected", "mean_token_accuracy"}};
 const Reference kKto{LLM_KTO_REFERENCE_DIR, "rows.jsonl", "chatml.prompt_pairs",
                      {"loss", "grad_norm", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins",
-                      "logps/chosen", "logps/rejected"}};
+                      "logps/chosen", "logps/rejected", "entropy", "logits/chosen", "logits/rejected"}};
 // Two-turn chatml rows need a sequence_len of 256, past the model's 128 (its RoPE has no limit).
 const Reference kOrpo{LLM_ORPO_REFERENCE_DIR, "rows.jsonl", "chat_template.argilla",
                       {"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
@@ -41,102 +41,7 @@ const Reference kOrpo{LLM_ORPO_REFERENCE_DIR, "rows.jsonl", "chat_template.argil
                        "log_odds_chosen"},
                       "chat_template: chatml\nmax_position_embeddings: 256\n"};
 
-// The reference: log_softmax(h W^T)[target] summed per sequence, in f64 on the host.
-// With `aligned`: WPO's sums too, of log p(target) - log sum_v p_v^2.
-std::vector<double> reference_logps(const Tensor& h, const Tensor& w, const std::vector<int32_t>& targets,
-                                    const std::vector<int32_t>& sequences, int64_t num_sequences,
-                                    std::vector<double>* aligned = nullptr) {
-  const std::vector<float> logits = linear(h, w).to_floats();
-  const int64_t V = w.size(0);
-  std::vector<double> out(num_sequences, 0.0);
-  if (aligned) aligned->assign(num_sequences, 0.0);
-  for (size_t i = 0; i < targets.size(); i++) {
-    if (targets[i] == kIgnoreIndex) continue;
-    double mx = -INFINITY, s = 0.0, squares = 0.0;
-    for (int64_t j = 0; j < V; j++) mx = std::max<double>(mx, logits[i * V + j]);
-    for (int64_t j = 0; j < V; j++) s += std::exp(logits[i * V + j] - mx);
-    for (int64_t j = 0; j < V; j++) squares += std::exp(2.0 * (logits[i * V + j] - mx));
-    const double logp = logits[i * V + targets[i]] - mx - std::log(s);
-    out[sequences[i]] += logp;
-    if (aligned) (*aligned)[sequences[i]] += logp - (std::log(squares) - 2.0 * std::log(s));
-  }
-  return out;
-}
-
 }  // namespace
-
-TEST_CASE("scale_rows: each row by its factor") {
-  Tensor x = randn({3, 5}), s = Tensor::from_floats({2.0f, -1.0f, 0.5f}, {3});
-  Tensor out = Tensor::empty({3, 5}, DType::f32);
-  backend(Device::cpu()).scale_rows(x, s, out);
-  const std::vector<float> xv = x.to_floats(), ov = out.to_floats();
-  for (int i = 0; i < 3; i++)
-    for (int c = 0; c < 5; c++) CHECK(ov[i * 5 + c] == xv[i * 5 + c] * s.to_floats()[i]);
-}
-
-TEST_CASE("linear_sequence_logps: the summed log-likelihood of each sequence in any chunking; gradients") {
-  const int64_t N = 13, C = 7, V = 11, S = 4;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  const std::vector<int32_t> targets = {3, -100, 10, 0, 5, -100, 7, 1, 2, -100, 4, 9, 6};
-  // Rows of four sequences, not contiguous (a packed pair interleaves nothing, but the op must
-  // not care); an ignored row names a sequence it does not belong to.
-  const std::vector<int32_t> sequences = {0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0};
-  Tensor t = Tensor::from_ints(targets, {N}), seq = Tensor::from_ints(sequences, {N});
-  std::vector<double> expected_aligned;
-  const std::vector<double> expected = reference_logps(h, w, targets, sequences, S, &expected_aligned);
-  for (int64_t chunk : {1, 4, 13, 0}) {
-    CAPTURE(chunk);
-    Tensor aligned;
-    const std::vector<float> got = linear_sequence_logps(h, w, t, seq, S, chunk, Tensor(), &aligned).to_floats();
-    const std::vector<float> got_aligned = aligned.to_floats();
-    for (int64_t s = 0; s < S; s++) {
-      CHECK(got[s] == doctest::Approx(expected[s]).epsilon(1e-5));
-      CHECK(got_aligned[s] == doctest::Approx(expected_aligned[s]).epsilon(1e-5));  // WPO's
-    }
-    check_gradients([&](const std::vector<Tensor>& in) {
-      return linear_sequence_logps(in[0], in[1], t, seq, S, chunk);
-    }, {h, w});
-  }
-  // A sequence with no counted row has log-likelihood 0; an ignored row's d(hidden) is exactly 0.
-  Tensor hg = h.detach();
-  hg.set_requires_grad(true);
-  Tensor logps = linear_sequence_logps(hg, w, t, seq, S + 1, 4);
-  CHECK(logps.to_floats()[S] == 0.0f);
-  backward(logps, Tensor::from_floats({1.0f, -2.0f, 0.5f, 3.0f, 7.0f}, {S + 1}));
-  const std::vector<float> dh = hg.grad().to_floats();
-  for (int64_t i = 0; i < N; i++)
-    if (targets[i] == kIgnoreIndex)
-      for (int64_t c = 0; c < C; c++) CHECK(dh[i * C + c] == 0.0f);
-  // Bad sequences and targets are refused, naming them.
-  CHECK_THROWS_WITH(linear_sequence_logps(h, w, t, seq, 3), doctest::Contains("names sequence 3 of 3"));
-  Tensor bad = Tensor::from_ints(std::vector<int32_t>(N, int32_t(V)), {N});
-  CHECK_THROWS_WITH(linear_sequence_logps(h, w, bad, seq, S), doctest::Contains("outside the vocabulary"));
-}
-
-TEST_CASE("linear_sequence_logps: per sequence, the count of rows whose target is their logits' argmax") {
-  const int64_t N = 13, C = 7, V = 11, S = 4;
-  Tensor h = randn({N, C}), w = randn({V, C});
-  const std::vector<float> logits = linear(h, w).to_floats();
-  // Every other row's target its argmax, the rest the next token past it (never the argmax).
-  std::vector<int32_t> targets(N);
-  for (int64_t i = 0; i < N; i++) {
-    const float* row = logits.data() + i * V;
-    const int32_t top = static_cast<int32_t>(std::max_element(row, row + V) - row);
-    targets[i] = i % 5 == 4 ? kIgnoreIndex : i % 2 == 0 ? top : (top + 1) % static_cast<int32_t>(V);
-  }
-  const std::vector<int32_t> sequences = {0, 3, 0, 1, 1, 2, 2, 3, 3, 0, 2, 1, 0};
-  std::vector<float> expected(S, 0.0f);
-  for (int64_t i = 0; i < N; i++)
-    if (targets[i] != kIgnoreIndex && i % 2 == 0) expected[sequences[i]] += 1;
-  Tensor t = Tensor::from_ints(targets, {N}), seq = Tensor::from_ints(sequences, {N});
-  for (int64_t chunk : {1, 4, 0}) {
-    CAPTURE(chunk);
-    Tensor aligned, hits;  // WPO's pass doubles the logits: the hits are counted before it
-    const Tensor logps = linear_sequence_logps(h, w, t, seq, S, chunk, Tensor(), &aligned, &hits);
-    CHECK(hits.to_floats() == expected);
-    CHECK(logps.to_floats() == linear_sequence_logps(h, w, t, seq, S, chunk).to_floats());
-  }
-}
 
 TEST_CASE("pair_loss: DPO's, conservative DPO's, IPO's, SimPO's and ORPO's losses, gradients and rewards") {
   const PairLogps pair{-10.0, -12.0, -11.0, -11.5, 4, 6};
@@ -389,7 +294,8 @@ namespace {
 // A checkpoint every step, a log line every 2 and at step 1 (Axolotl's RL builder sets HF's
 // logging_first_step): step 3's checkpoint holds an open window. The resume from it rewrites the
 // run's metrics after step 3, which must come out the same.
-void check_resume(const Reference& r, const std::string& rl, const std::string& eval_key) {
+void check_resume(const Reference& r, const std::string& rl, const std::vector<std::string>& eval_keys,
+                  const std::vector<std::string>& absent = {}) {
   const json f = reference_fixture(r);
   TempDir work("resume_" + rl);
   std::string yaml = reference_yaml(r, f, work.path.string(), "rl: " + rl + "\nsave_steps: 1\neval_steps: 2\n");
@@ -398,7 +304,8 @@ void check_resume(const Reference& r, const std::string& rl, const std::string& 
   const Run straight = run_train(work.write("c.yaml", yaml));
   REQUIRE_MESSAGE(straight.exit_code == 0, straight.output);
   const std::string metrics = read_file(work.file("out/metrics.jsonl"));
-  CHECK(metrics.find("\"" + eval_key + "\"") != std::string::npos);
+  for (const std::string& key : eval_keys) CHECK_MESSAGE(metrics.find("\"" + key + "\"") != std::string::npos, key);
+  for (const std::string& key : absent) CHECK_MESSAGE(metrics.find("\"" + key + "\"") == std::string::npos, key);
   const std::string last = fmt::format("out/step_{:06d}", f.at("settings").at("max_steps").get<int>());
   fs::copy(work.file(last), work.file("straight_last"), fs::copy_options::recursive);
   const Run resumed = run_train("--resume " + work.file("out/step_000003"));
@@ -421,11 +328,12 @@ void check_resume(const Reference& r, const std::string& rl, const std::string& 
 }  // namespace
 
 TEST_CASE("rl: dpo resumes exactly: the reference log-likelihoods and the metrics window travel in the checkpoint") {
-  check_resume(kDpo, "dpo", "eval_rewards/accuracies");
+  check_resume(kDpo, "dpo", {"eval_rewards/accuracies", "eval_entropy", "eval_logits/rejected", "eval_mean_token_accuracy"});
 }
 
 TEST_CASE("rl: simpo resumes exactly, with no reference in its checkpoints") {
-  check_resume(kDpo, "simpo", "eval_nll_loss");
+  // CPOTrainer logs no token-level metrics (its logits/* are means of whole padded tensors).
+  check_resume(kDpo, "simpo", {"eval_nll_loss"}, {"entropy", "logits/chosen", "eval_mean_token_accuracy"});
 }
 
 TEST_CASE("rl: orpo trains as TRL's ORPOTrainer: NLL plus odds ratio, rewards and log odds at every step") {
@@ -440,7 +348,7 @@ TEST_CASE("rl: orpo on 2 ranks, with and without ZeRO-3: the micro-batches' loss
 }
 
 TEST_CASE("rl: orpo resumes exactly, evaluation included") {
-  check_resume(kOrpo, "orpo", "eval_log_odds_chosen");
+  check_resume(kOrpo, "orpo", {"eval_log_odds_chosen"}, {"entropy", "logits/chosen"});
 }
 
 TEST_CASE("kto_row_loss: KTO's loss of a desirable and an undesirable row, its gradient and reward; the KL estimate") {
@@ -487,5 +395,5 @@ TEST_CASE("rl: kto on 2 ranks: the KL estimate averaged over ranks, the losses o
 }
 
 TEST_CASE("rl: kto resumes exactly, evaluation included") {
-  check_resume(kKto, "kto", "eval_kl");
+  check_resume(kKto, "kto", {"eval_kl", "eval_entropy", "eval_logits/chosen"}, {"mean_token_accuracy"});
 }

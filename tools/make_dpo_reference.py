@@ -40,7 +40,10 @@ Cases, each STEPS steps on the same pairs, each epoch in the Trainer's random or
 Each step records TRL's logged values: loss (the mean over the step's micro-batches), grad_norm
 (before clipping), and rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
 logps/chosen, logps/rejected (the means of the step's micro-batches' means over their pairs), and with rpo_alpha, cpo_alpha or an sft
-term nll_loss (the mean over the step's micro-batches).
+term nll_loss (the mean over the step's micro-batches); but for simpo (CPOTrainer), TRL 1.9's token-level
+logs, each the mean over the step's micro-batches of a ratio over its response tokens: entropy (of each
+token's softmax), logits/chosen and logits/rejected (each side's mean logit a token) and
+mean_token_accuracy (the chosen tokens that are their logits' argmax).
 
 Run from the repository root (needs torch, transformers, peft):
   tools/make_dpo_reference.py [--out test/data/dpo_reference]
@@ -101,7 +104,9 @@ def tokenize(row):  # TRL: BOS + text; EOS after each response; prompt = the com
 
 def token_logps(model, sequences):
     """log p of every next token of sequences, a list of (ids, prompt_len), in one right-padded
-    batch: (logps, response mask, real-token mask, the next ids, WPO's aligned log p), each (B, L - 1)."""
+    batch: (logps, response mask, real-token mask, the next ids, WPO's aligned log p, the token
+    statistics TRL 1.9 logs: each token's softmax entropy (its entropy_from_logits), mean logit, and
+    1 where it is its logits' argmax), each (B, L - 1)."""
     length = max(len(ids) for ids, _ in sequences)
     input_ids = torch.full((len(sequences), length), PAD, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
@@ -115,15 +120,30 @@ def token_logps(model, sequences):
     with torch.no_grad():  # TRL 1.9's use_weighting: log p - log sum_v p_v^2, a constant
         shift = logits[:, :-1]
         aligned = logps - (torch.logsumexp(2.0 * shift, dim=-1) - 2.0 * torch.logsumexp(shift, dim=-1))
-    return logps, completion[:, 1:], mask[:, 1:].bool(), input_ids[:, 1:], aligned
+        all_logps = shift.log_softmax(-1)
+        stats = (-(all_logps.exp() * all_logps).sum(-1), shift.mean(-1), (shift.argmax(-1) == input_ids[:, 1:]).float())
+    return logps, completion[:, 1:], mask[:, 1:].bool(), input_ids[:, 1:], aligned, stats
 
 
 def sequence_logps(model, sequences):
     """Sums of log p(response tokens) and their counts; the same without targets of id 0; WPO's
-    aligned sums."""
-    logps, keep, _, targets, aligned = token_logps(model, sequences)
+    aligned sums; the sums of the token statistics (entropy, mean logit, argmax hits)."""
+    logps, keep, _, targets, aligned, stats = token_logps(model, sequences)
     nonzero = keep & (targets != 0)  # RPO's NLL: TRL's cross_entropy ignores label id 0
-    return (logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1), (aligned * keep).sum(-1)
+    return ((logps * keep).sum(-1), keep.sum(-1), (logps * nonzero).sum(-1), nonzero.sum(-1), (aligned * keep).sum(-1),
+            tuple((stat * keep).sum(-1) for stat in stats))
+
+
+def token_metrics(stats, counts, n):
+    """TRL 1.9 DPOTrainer's token-level logs of a micro-batch of n pairs (chosen sequences first):
+    entropy over every response token, logits/chosen and logits/rejected, mean_token_accuracy over
+    the chosen tokens."""
+    entropy, mean_logit, hits = stats
+    chosen, rejected = counts[:n].sum().item(), counts[n:].sum().item()
+    return {"entropy": entropy.sum().item() / counts.sum().item(),
+            "logits/chosen": mean_logit[:n].sum().item() / chosen,
+            "logits/rejected": mean_logit[n:].sum().item() / rejected,
+            "mean_token_accuracy": hits[:n].sum().item() / chosen}
 
 
 def epoch_order(n, epoch):
@@ -162,9 +182,13 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
     for step, batches in enumerate(step_batches(pairs)):
         opt.zero_grad()
         total, sums, nlls = 0.0, dict.fromkeys(["chosen", "rejected", "acc", "lc", "lr_"], 0.0), []
+        tokens = {}  # DPOTrainer's token-level logs (not CPO's): each micro-batch's
         for batch in batches:
             seqs = [p[0] for p in batch] + [p[1] for p in batch]
-            logps, counts, nll_sums, nll_counts, aligned = sequence_logps(model, seqs)
+            logps, counts, nll_sums, nll_counts, aligned, stats = sequence_logps(model, seqs)
+            if not simpo:
+                for key, value in token_metrics(stats, counts, len(batch)).items():
+                    tokens[key] = tokens.get(key, 0.0) + value / len(batches)
             if simpo:
                 ref = torch.zeros_like(logps)
             else:
@@ -216,6 +240,7 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
                   "logps/chosen": sums["lc"] / count, "logps/rejected": sums["lr_"] / count}
         if nlls:
             record["nll_loss"] = sum(nlls) / len(nlls)
+        record.update(tokens)
         steps.append(record)
     return {"loss_type": loss_type, "loss_weights": loss_weights, "beta": beta, "label_smoothing": label_smoothing, "rpo_alpha": rpo_alpha,
             "simpo_gamma": simpo_gamma, "cpo_alpha": cpo_alpha, "norm_loss": norm_loss, "use_weighting": use_weighting,

@@ -23,7 +23,10 @@ Cases (MICRO_BATCH rows a micro-batch, ACCUMULATION of them a step):
   kto_2ranks  kto on 2 ranks: rank r's j-th micro-batch is global batch 2 j + r; a step's loss the
               mean over its rows on both ranks, each micro-batch's kl the mean of the two ranks'
 Each step records: loss, grad_norm, kl (the mean of the step's micro-batch estimates), and
-rewards/chosen, logps/chosen (over desirable rows), rewards/rejected, logps/rejected, rewards/margins.
+rewards/chosen, logps/chosen (over desirable rows), rewards/rejected, logps/rejected, rewards/margins;
+TRL 1.9's token-level logs over the training sequences' completion tokens: entropy, logits/chosen and
+logits/rejected, each the mean over the step's micro-batches of its ratio of the ranks' sums (a side
+with no token in a micro-batch adds none).
 
 Run from the repository root (needs torch, transformers, peft):
   tools/make_kto_reference.py [--out test/data/kto_reference]
@@ -113,16 +116,29 @@ def train(model, reference, rows, beta, desirable_weight, world=1):
         js = range(step * ACCUMULATION, min(batches, (step + 1) * ACCUMULATION))
         count = len(js) * world * MICRO_BATCH
         total, kls = 0.0, []
+        token_logs = {"entropy": [], "logits/chosen": [], "logits/rejected": []}
         sums = dict.fromkeys(["nc", "nr", "rc", "rr", "lc", "lr"], 0.0)
         for j in js:
             ranks = [range((j * world + r) * MICRO_BATCH, (j * world + r + 1) * MICRO_BATCH) for r in range(world)]
             parts = []
+            token_sums = dict.fromkeys(["n", "entropy", "nc", "mc", "nr", "mr"], 0.0)  # over the ranks
             for idx in ranks:
                 seqs = [matched[i] for i in idx] + [kl_seqs[i] for i in idx]
-                logps = dpo.sequence_logps(model, seqs)[0]
+                logps, counts, _, _, _, (entropy, mean_logit, _) = dpo.sequence_logps(model, seqs)
                 with torch.no_grad():
                     ref = dpo.sequence_logps(reference(), seqs)[0]
                 parts.append((idx, logps, ref))
+                for k, i in enumerate(idx):  # the training sequences' tokens, not the KL ones
+                    side = "c" if labels[i] else "r"
+                    token_sums["n"] += counts[k].item()
+                    token_sums["entropy"] += entropy[k].item()
+                    token_sums["n" + side] += counts[k].item()
+                    token_sums["m" + side] += mean_logit[k].item()
+            # KTOTrainer's token-level logs: each micro-batch's ratios of the ranks' sums
+            token_logs["entropy"].append(token_sums["entropy"] / token_sums["n"])
+            for side, name in [("c", "chosen"), ("r", "rejected")]:
+                if token_sums["n" + side]:
+                    token_logs[f"logits/{name}"].append(token_sums["m" + side] / token_sums["n" + side])
             kl = torch.stack([(lp[MICRO_BATCH:].detach() - rf[MICRO_BATCH:]).mean() for _, lp, rf in parts]).mean()
             kl = kl.clamp(min=0)
             kls.append(kl.item())
@@ -150,6 +166,7 @@ def train(model, reference, rows, beta, desirable_weight, world=1):
                 record[f"logps/{name}"] = sums["l" + side] / sums["n" + side]
         if sums["nc"] and sums["nr"]:
             record["rewards/margins"] = record["rewards/chosen"] - record["rewards/rejected"]
+        record.update({key: sum(values) / len(values) for key, values in token_logs.items() if values})
         steps.append(record)
     return {"beta": beta, "desirable_weight": desirable_weight, "world": world, "steps": steps}
 

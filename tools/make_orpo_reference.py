@@ -121,7 +121,7 @@ def tokenize(row):
 def forward(model, sequences):
     """Per sequence: the summed log-likelihood of its answer and its count, of every token after
     the first and its count."""
-    logps, answer, every, _, _ = dpo.token_logps(model, sequences)
+    logps, answer, every, _, _, _ = dpo.token_logps(model, sequences)
     return (logps * answer).sum(-1), answer.sum(-1), (logps * every).sum(-1), every.sum(-1)
 
 

@@ -208,12 +208,20 @@ struct Trainer::Impl {
   bool loss_watchdog_says_stop();
   // train/trainer_preference.cpp (rl: dpo / ipo / simpo / orpo / kto).
   void compute_reference_logps();  // reference_logps of every training and evaluation pair. Collective.
+  // TRL 1.9's DPOTrainer (dpo, ipo) and KTOTrainer log entropy and logits/* over the response
+  // tokens (train/preference_metrics.h), formed from each slot's sums (on the host) of its tokens'
+  // softmax entropies, mean logits and argmax hits.
+  bool token_metrics() const { return kto() || config.rl == "dpo" || config.rl == "ipo"; }
   // f32 (slots) on the device: the policy's summed log-likelihood of each response of a pair batch
   // (sequences: pair_sequences' ids, in host memory; targets_host: the targets there, the batch's
   // or pair_sequences' with ORPO's chosen prompts). With `aligned`: WPO's aligned sums of each slot
-  // (dpo_use_weighting), on the host.
+  // (dpo_use_weighting), on the host; with `stats`, the token statistics' sums.
   Tensor pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host,
-                    std::vector<float>* aligned = nullptr);
+                    std::vector<float>* aligned = nullptr, SlotTokenStats* stats = nullptr);
+  // Adds each round's token-level ratios to m: `rounds` this rank's sums (its micro-batches, or
+  // its evaluation batches), round i added over the ranks (collective; a rank with fewer rounds
+  // adds none to the rest).
+  void add_token_ratios(const std::vector<TokenSums>& rounds, PreferenceMetrics& m);
   // The batch's pair losses and metrics from the policy's log-likelihoods (and WPO's aligned sums,
   // empty without dpo_use_weighting); with grads, d(loss) / d(logps) scaled by weight.
   PreferenceMetrics pair_metrics(const Batch& b, const std::vector<float>& logps, const std::vector<float>& aligned,
@@ -222,9 +230,12 @@ struct Trainer::Impl {
   // every rank calls it, with real false when it has no batch of its own).
   PreferenceMetrics kto_metrics(const Batch& b, const std::vector<float>& logps, bool real, std::vector<float>* grads,
                                 double weight);
+  // rl: kto: whether each row of a batch is desirable (a chosen completion).
+  std::vector<bool> desirable_rows(const Batch& b) const;
   // rl: kto's training forward of a micro-batch: the policy's log-likelihood of each row's
-  // training sequence (with gradient), its metrics added to `step` and d(loss) / d(it) in `grads`.
-  Tensor kto_logps(const Batch& b, double weight, PreferenceMetrics& step, std::vector<float>& grads);
+  // training sequence (with gradient), its metrics added to `step`, its token sums in `tokens`
+  // and d(loss) / d(it) in `grads`.
+  Tensor kto_logps(const Batch& b, double weight, PreferenceMetrics& step, TokenSums& tokens, std::vector<float>& grads);
   // reward_model (train/trainer_reward.cpp): f32 (2B, 1) on the device, each pair's chosen and
   // rejected score, each read at its sequence's last non-pad token (transformers' pooling).
   Tensor reward_scores(const Batch& b);

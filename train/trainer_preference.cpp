@@ -80,18 +80,43 @@ Tensor row_sequences(const Batch& b) {
   return Tensor::from_ints(sequences, {static_cast<int64_t>(sequences.size())});
 }
 
+// Each slot's count of targets: sequences and targets (B*S) in host memory.
+std::vector<int64_t> slot_tokens(const Tensor& sequences, const Tensor& targets, int64_t slots) {
+  const std::vector<int32_t> ids = sequences.to_ints(), t = targets.to_ints();
+  std::vector<int64_t> out(static_cast<size_t>(slots), 0);
+  for (size_t i = 0; i < t.size(); i++)
+    if (t[i] != kIgnoreIndex) out.at(static_cast<size_t>(ids[i]))++;
+  return out;
+}
+
 }  // namespace
 
 Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host,
-                                 std::vector<float>* aligned) {
+                                 std::vector<float>* aligned, SlotTokenStats* stats) {
   ForwardOptions opt = options_for(b);
   opt.no_dropout = true;  // TRL's disable_dropout
   opt.targets_host = targets_host;
-  Tensor aligned_sums;
+  Tensor aligned_sums, entropy, mean_logit, hits;
+  SequenceRowSums sums;
+  if (aligned) sums.aligned = &aligned_sums;
+  if (stats) sums.entropy = &entropy, sums.mean_logit = &mean_logit, sums.argmax_hits = &hits;
   Tensor logps = model->sequence_logps(b.inputs.to(device), targets_host.to(device), b.positions.to(device), sequences,
-                                       slots, opt, aligned ? &aligned_sums : nullptr);
+                                       slots, opt, sums);
   if (aligned) *aligned = aligned_sums.to_floats();
+  if (stats)
+    *stats = {entropy.to_floats(), mean_logit.to_floats(), hits.to_floats(),
+              slot_tokens(sequences, targets_host.to(Device::cpu()), slots)};
   return logps;
+}
+
+void Trainer::Impl::add_token_ratios(const std::vector<TokenSums>& rounds, PreferenceMetrics& m) {
+  constexpr int kFields = TokenSums::kFields;
+  int64_t count = static_cast<int64_t>(rounds.size());
+  comm.allreduce_max(&count, 1);
+  std::vector<double> sums(static_cast<size_t>(count * kFields), 0.0);
+  for (size_t i = 0; i < rounds.size(); i++) rounds[i].to_array(sums.data() + i * kFields);
+  comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+  for (int64_t i = 0; i < count; i++) m.add_token_ratios(TokenSums::from_array(sums.data() + i * kFields), preference_log());
 }
 
 void Trainer::Impl::compute_reference_logps() {
@@ -192,8 +217,9 @@ PreferenceMetrics Trainer::Impl::kto_metrics(const Batch& b, const std::vector<f
   if (!real) return m;
   m.kl = kl, m.kl_terms = 1;
   const KtoLossConfig loss_config{config.rl_beta, config.kto_desirable_weight, config.kto_undesirable_weight};
+  const std::vector<bool> desirable_row = desirable_rows(b);
   for (size_t r = 0; r < B; r++) {
-    const bool desirable = data.examples->desirable.at(static_cast<size_t>(b.rows[r][0])) != 0;
+    const bool desirable = desirable_row[r];
     const RowLoss result = kto_row_loss(loss_config, logps[2 * r] - reference(r, 0), kl, desirable);
     m.add_kto_row(desirable, logps[2 * r], result);
     if (grads) (*grads)[2 * r] = static_cast<float>(result.d_policy * weight);
@@ -201,7 +227,14 @@ PreferenceMetrics Trainer::Impl::kto_metrics(const Batch& b, const std::vector<f
   return m;
 }
 
-Tensor Trainer::Impl::kto_logps(const Batch& b, double weight, PreferenceMetrics& step, std::vector<float>& grads) {
+std::vector<bool> Trainer::Impl::desirable_rows(const Batch& b) const {
+  std::vector<bool> out;
+  for (const Row& row : b.rows) out.push_back(data.examples->desirable.at(static_cast<size_t>(row[0])) != 0);
+  return out;
+}
+
+Tensor Trainer::Impl::kto_logps(const Batch& b, double weight, PreferenceMetrics& step, TokenSums& tokens,
+                                std::vector<float>& grads) {
   // The KL sequences under no gradient, as TRL's torch.no_grad forward: the backward then holds
   // only the training sequences' activations. Each batch takes one sequence a row.
   const Batch mismatched = sequences_batch(*data.examples, b, 1, data.train_layout);
@@ -212,7 +245,9 @@ Tensor Trainer::Impl::kto_logps(const Batch& b, double weight, PreferenceMetrics
     NoGradGuard no_grad;
     kl = pair_logps(mismatched, row_sequences(mismatched), B, mismatched.targets).to_floats();
   }
-  Tensor logps = pair_logps(matched, row_sequences(matched), B, matched.targets);
+  SlotTokenStats stats;  // TRL's entropy and logits/* are of the training sequences
+  Tensor logps = pair_logps(matched, row_sequences(matched), B, matched.targets, nullptr, &stats);
+  tokens = kto_token_sums(stats, desirable_rows(b), 1);
   const std::vector<float> own = logps.to_floats();
   std::vector<float> both(static_cast<size_t>(2 * B)), pair_grads;
   for (int64_t r = 0; r < B; r++) both[2 * r] = own[r], both[2 * r + 1] = kl[r];
@@ -249,13 +284,14 @@ double Trainer::Impl::accumulate_preference_gradients() {
   const bool every = buckets && buckets->reduces_every_pass();
   PreferenceMetrics step;
   std::vector<double> extremes;  // reward_model's
+  std::vector<TokenSums> token_rounds;  // token_metrics()'s, a micro-batch each
   for (size_t micro = 0; micro < micro_batches.size(); micro++) {
     const Batch& b = micro_batches[micro];
     const double weight = micro_share / static_cast<double>(b.rows.size());
     std::vector<float> grads;
     Tensor logps;
     if (kto()) {
-      logps = kto_logps(b, weight, step, grads);
+      logps = kto_logps(b, weight, step, token_rounds.emplace_back(), grads);
     } else if (reward()) {  // scores, in the place of log-likelihoods
       logps = reward_scores(b);
       const std::vector<float> scores = logps.to_floats();
@@ -264,8 +300,10 @@ double Trainer::Impl::accumulate_preference_gradients() {
     } else {
       const PairSequences& s = sequences[micro];
       std::vector<float> aligned;
+      SlotTokenStats stats;
       logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets,
-                         c.dpo_use_weighting ? &aligned : nullptr);
+                         c.dpo_use_weighting ? &aligned : nullptr, token_metrics() ? &stats : nullptr);
+      if (token_metrics()) token_rounds.push_back(pair_token_sums(stats, b.rows.size(), split_zero_targets()));
       // The pairs' losses need the log-likelihoods on the host: one read per micro-batch.
       step.add(pair_metrics(b, logps.to_floats(), aligned, s.tokens, &grads, weight).as_one_micro_batch());
     }
@@ -280,6 +318,7 @@ double Trainer::Impl::accumulate_preference_gradients() {
   comm.allreduce_sum(sums, PreferenceMetrics::kFields);
   step = PreferenceMetrics::from_array(sums);
   if (reward()) add_reward_extremes(std::move(extremes), step);
+  if (token_metrics()) add_token_ratios(token_rounds, step);
   preference_since_log.add(step);
   return step.pairs > 0 ? step.loss / step.pairs : 0.0;
 }
@@ -289,7 +328,8 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   // TRL logs the mean of the eval batches' means; the Trainer's eval_loss weighs each batch by its
   // pairs (the last batch may hold fewer).
   PreferenceMetrics batches, pairs;
-  std::vector<double> extremes;  // reward_model's
+  std::vector<double> extremes;         // reward_model's
+  std::vector<TokenSums> token_rounds;  // token_metrics()'s, a batch each
   for_each_eval_batch([&](const Batch& b, bool real) {
     if (reward()) {
       const std::vector<float> scores = reward_scores(b).to_floats();
@@ -300,9 +340,15 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
     }
     const PairSequences s = pair_sequences(b, split_zero_targets(), orpo());
     std::vector<float> aligned;  // TRL weighs the evaluation's pairs too
+    SlotTokenStats stats;
     const std::vector<float> logps = pair_logps(b, s.sequences, static_cast<int64_t>(s.tokens.size()), s.targets,
-                                                config.dpo_use_weighting ? &aligned : nullptr)
+                                                config.dpo_use_weighting ? &aligned : nullptr,
+                                                token_metrics() ? &stats : nullptr)
                                          .to_floats();
+    if (token_metrics())  // a KTO pair row's own completion in slot 2r, its KL one in 2r + 1
+      token_rounds.push_back(!real  ? TokenSums{}
+                             : kto() ? kto_token_sums(stats, desirable_rows(b), 2)
+                                     : pair_token_sums(stats, b.rows.size(), split_zero_targets()));
     if (kto()) {
       batches.add(kto_metrics(b, logps, real, nullptr, 0.0));
     } else if (real) {
@@ -318,6 +364,7 @@ PreferenceMetrics Trainer::Impl::evaluate_preference() {
   comm.allreduce_sum(sums, 2 * kFields);
   PreferenceMetrics per_batch = PreferenceMetrics::from_array(sums);
   if (reward()) add_reward_extremes(std::move(extremes), per_batch);
+  if (token_metrics()) add_token_ratios(token_rounds, per_batch);
   PreferenceMetrics out = per_batch.means();
   if (!kto()) out.loss = PreferenceMetrics::from_array(sums + kFields).means().loss;
   return out;

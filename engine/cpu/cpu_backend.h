@@ -115,6 +115,7 @@ class CpuBackend : public Backend {
   void target_prob_weights(const Tensor& logits, const Tensor& targets, const Tensor& lse, int ignore_index,
                            Tensor& weights, Tensor& loss) override;
   void argmax_hits(const Tensor& logits, const Tensor& targets, int ignore_index, Tensor& hits) override;
+  void softmax_stats(const Tensor& logits, const Tensor& lse, Tensor& entropy, Tensor& mean_logit) override;
 };
 
 CpuBackend& cpu_backend();

@@ -1,6 +1,6 @@
 // defines: CPU softmax cross-entropy (forward: per-row logsumexp and the mean loss; backward), and
 // topk_entropy_weights (EAFT's per-token weights and its weighted mean loss), target_prob_weights
-// (DFT's), argmax_hits (an accuracy's count)
+// (DFT's), argmax_hits (an accuracy's count), softmax_stats (each row's entropy and mean logit)
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -162,6 +162,28 @@ void CpuBackend::argmax_hits(const Tensor& logits, const Tensor& targets, int ig
     bool hit = t[i] != ignore_index;
     for (int64_t j = 0; hit && j < V; j++) hit = !argmax_precedes(row[j], j, row[t[i]], t[i]);
     out[i] = hit ? 1.0f : 0.0f;
+  }
+}
+
+void CpuBackend::softmax_stats(const Tensor& logits, const Tensor& lse, Tensor& entropy, Tensor& mean_logit) {
+  require_f32("softmax_stats", logits);
+  OpTimer timer("softmax_stats");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const float* x = logits.data<float>();
+  const float* plse = lse.data<float>();
+  float* h = entropy.data<float>();
+  float* mean = mean_logit.data<float>();
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    const float* row = x + i * V;
+    double expected = 0.0, total = 0.0;  // sum_v p_v z_v and sum_v z_v
+    for (int64_t j = 0; j < V; j++) {
+      const double p = std::exp(static_cast<double>(row[j]) - plse[i]);
+      if (p > 0.0) expected += p * row[j];  // p = 0 (a logit of -inf) adds 0, not 0 x -inf
+      total += row[j];
+    }
+    h[i] = static_cast<float>(plse[i] - expected);
+    mean[i] = static_cast<float>(total / static_cast<double>(V));
   }
 }
 

@@ -44,7 +44,7 @@ void row_target_logps(const Tensor& logits, const std::vector<int32_t>& targets,
 
 Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in,
                              const Tensor& sequences_in, int64_t num_sequences, int64_t chunk_rows,
-                             const Tensor& targets_host, Tensor* aligned_sums, Tensor* argmax_hits) {
+                             const Tensor& targets_host, const SequenceRowSums& sums) {
   LLM_CHECK(hidden_in.dim() == 2 && weight_in.dim() == 2 && hidden_in.size(1) == weight_in.size(1),
             "linear_sequence_logps: hidden (N, C) and weight (V, C) expected, got " + hidden_in.str() + " and " +
                 weight_in.str());
@@ -79,42 +79,48 @@ Tensor linear_sequence_logps(const Tensor& hidden_in, const Tensor& weight_in, c
 
   Tensor logps = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
   Tensor lse = Tensor::empty({std::max<int64_t>(total, 1)}, DType::f32, hidden.device());  // kept for backward
-  if (aligned_sums) *aligned_sums = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
-  if (argmax_hits) *argmax_hits = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
+  for (Tensor* out : {sums.aligned, sums.argmax_hits, sums.entropy, sums.mean_logit})
+    if (out) *out = Tensor::zeros({num_sequences}, DType::f32, hidden.device());
+  const bool stats = sums.entropy || sums.mean_logit;
   {
     Tensor logits = Tensor::empty({chunk_rows, V}, hidden.dtype(), hidden.device());
     Tensor chunk_loss = Tensor::empty({}, DType::f32, hidden.device());
-    Tensor row_logps = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
-    Tensor row_hits = argmax_hits ? Tensor::empty({chunk_rows}, DType::f32, hidden.device()) : Tensor();
-    // WPO: the logsumexp of 2 x the logits, and each row's aligned log-probability.
-    Tensor doubled_lse, aligned;
-    if (aligned_sums) {
-      doubled_lse = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
-      aligned = Tensor::empty({chunk_rows}, DType::f32, hidden.device());
-    }
+    // Per-row values of a chunk, summed per sequence: the log-probabilities, then those asked for.
+    const auto rows_f32 = [&](bool wanted) { return wanted ? Tensor::empty({chunk_rows}, DType::f32, hidden.device()) : Tensor(); };
+    Tensor row_logps = rows_f32(true), row_hits = rows_f32(sums.argmax_hits), row_entropy = rows_f32(stats),
+           row_mean = rows_f32(stats), doubled_lse = rows_f32(sums.aligned), aligned = rows_f32(sums.aligned);
     for (int64_t row = 0; row < total; row += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, total - row);
       Tensor lg = logits.narrow(0, 0, rows), ls = lse.narrow(0, row, rows), rl = row_logps.narrow(0, 0, rows);
       const Tensor chunk_targets = kept_targets.narrow(0, row, rows), chunk_sequences = kept_sequences.narrow(0, row, rows);
+      // The sum per sequence: a scatter-add of rows, in row order on every backend.
+      const auto add_per_sequence = [&](const Tensor& values, Tensor& out) {
+        Tensor table = out.reshape({num_sequences, 1});
+        be.embedding_backward(chunk_sequences, values.reshape({rows, 1}), table);
+      };
       gemm(matrices(kept.narrow(0, row, rows)), false, matrices(weight), true, lg, 1, 0.0f);
       be.cross_entropy_forward(lg, chunk_targets, kIgnoreIndex, chunk_loss, ls);
       row_target_logps(lg, targets, row, ls, rl);
-      // The sum per sequence: a scatter-add of rows, in row order on every backend.
-      Tensor sums = logps.reshape({num_sequences, 1});
-      be.embedding_backward(chunk_sequences, rl.reshape({rows, 1}), sums);
-      if (argmax_hits) {  // before WPO's doubling below rewrites the logits
-        Tensor rh = row_hits.narrow(0, 0, rows), hits = argmax_hits->reshape({num_sequences, 1});
+      add_per_sequence(rl, logps);
+      // The rest read the logits before WPO's doubling below rewrites them.
+      if (sums.argmax_hits) {
+        Tensor rh = row_hits.narrow(0, 0, rows);
         be.argmax_hits(lg, chunk_targets, kIgnoreIndex, rh);
-        be.embedding_backward(chunk_sequences, rh.reshape({rows, 1}), hits);
+        add_per_sequence(rh, *sums.argmax_hits);
       }
-      if (aligned_sums) {  // log p - (logsumexp(2 logits) - 2 logsumexp(logits)), summed the same way
+      if (stats) {
+        Tensor re = row_entropy.narrow(0, 0, rows), rm = row_mean.narrow(0, 0, rows);
+        be.softmax_stats(lg, ls, re, rm);
+        if (sums.entropy) add_per_sequence(re, *sums.entropy);
+        if (sums.mean_logit) add_per_sequence(rm, *sums.mean_logit);
+      }
+      if (sums.aligned) {  // log p - (logsumexp(2 logits) - 2 logsumexp(logits)), summed the same way
         Tensor dl = doubled_lse.narrow(0, 0, rows), al = aligned.narrow(0, 0, rows);
         be.scale(lg, 2.0f);  // the chunk's logits are not read again (backward computes them afresh)
         be.cross_entropy_forward(lg, chunk_targets, kIgnoreIndex, chunk_loss, dl);
         be.axpby(1.0f, dl, -2.0f, ls, al);
         be.axpby(1.0f, rl, -1.0f, al, al);
-        Tensor aligned_out = aligned_sums->reshape({num_sequences, 1});
-        be.embedding_backward(chunk_sequences, al.reshape({rows, 1}), aligned_out);
+        add_per_sequence(al, *sums.aligned);
       }
     }
   }
