@@ -86,7 +86,72 @@ void Trainer::Impl::stop_point(const char* during) {
   if (signal != 0) throw StopRequested(static_cast<int>(signal), during);
 }
 
-Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), comm(Communicator::get()) {
+DataConfig Trainer::Impl::load_data() {
+  const TrainConfig& c = config;
+  DataConfig data_config = c.data;
+  if (data_config.dataset_prepared_path.empty())
+    data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
+  // S2's groups must divide every row: its rows are all sequence_len long.
+  if (c.attention == AttentionKind::s2 && !data_config.pad_to_sequence_len) {
+    say("s2_attention: every row padded to sequence_len {} (pad_to_sequence_len on), so that its groups divide "
+        "each row\n", c.data.sequence_len);
+    data_config.pad_to_sequence_len = true;
+  }
+  // KTO's KL blocks are the micro-batches (auto_find_batch_size's too), TRL's per_device_*_batch_size.
+  data_config.kl_block = c.micro_batch_size;
+  data_config.eval_kl_block = c.eval_micro_batch_size();
+  data_config.micro_batch_size = c.micro_batch_size;  // the bins of sample_packing
+  data_config.stream_in_worker = c.dataloader_workers(device_count(DeviceType::cuda)) > 0;
+  // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
+  // signal stops tokenising at once; the stop point after it then stops every rank (the signal
+  // that threw is still recorded). Bad data, which rank 0 meets for all, ends every rank alike.
+  std::optional<std::string> data_error;
+  auto load = [&] {
+    try {
+      data = load_training_data(data_config, c.seed, *tokenizer,
+                                [this](const std::string& line) { say("{}\n", line); });
+    } catch (const StopRequested&) {
+    } catch (const UserError& e) {
+      if (!comm.is_main()) throw;
+      data_error = e.what();
+    }
+  };
+  if (comm.is_main()) load();
+  int64_t main_failed = data_error ? 1 : 0;
+  comm.allreduce_max(&main_failed, 1);
+  if (main_failed) throw EveryRankError(data_error.value_or("rank 0 could not read the datasets"));
+  stop_point("tokenizing the datasets");
+  if (!comm.is_main()) load();
+  stop_point("reading the token cache");
+  // Diffusion: HF's default positions (the row's 0, 1, ...: Axolotl's plugin passes none) on
+  // bidirectional rows.
+  if (c.diffusion.on)
+    for (RowLayout* layout : {&data.train_layout, &data.val_layout}) layout->bidirectional = layout->positions_continue = true;
+  // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
+  const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
+  try {  // too few rows for a batch: the loaders' one line names the config, as the data's own do
+    loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
+                                          data_config.rows_per_batch(c.micro_batch_size), c.seed,
+                                          loader_options(data_config, comm.rank(), comm.world_size(),
+                                                         c.micro_batch_size * c.gradient_accumulation_steps,
+                                                         data.stream_rows));
+    val_batches = eval_batches(*data.examples,
+                               eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
+                               data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows(),
+                               !preference());
+    if (data.val_layout.packed)
+      weigh_packed_eval_batches(val_batches, data.val_rows, eval_rows, c.eval_micro_batch_size(), comm.rank(), comm.world_size());
+  } catch (const UserError& e) {
+    throw UserError(data_config.source + ": " + e.what());
+  }
+  if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
+    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
+  epoch_shape = {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
+                 data_config.rows_per_batch(c.micro_batch_size), comm.world_size()};
+  return data_config;
+}
+
+Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), comm(Communicator::get()) {
   const TrainConfig& c = config;
   // One run id for every rank, rank 0's (which its checkpoints carry): each rank tells this run's
   // checkpoints from others' by it, and must tell them as the others do (load_best_model's
@@ -140,12 +205,18 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
         diffusion.eps, diffusion.importance_weighting ? "on" : "off");
   }
   grow_vocabulary();
+  if (purpose == Purpose::preprocess) {  // no device, no model: the data and its batches
+    const DataConfig data_config = load_data();
+    print_data_summary();
+    preprocessed_path = data_config.dataset_prepared_path;
+    return;
+  }
   device = choose_device(c, comm);
   // bfloat16's weights are bf16: a GPU computes in it whatever bf16 says, as a bf16 HF model does.
   const bool bf16 = !device.is_cpu() &&
                     (c.bfloat16 || c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
-  if (merge_only) {  // the model with its adapter, which a training run's plan would overstate
+  if (purpose == Purpose::merge) {  // the model with its adapter, which a training run's plan would overstate
     build_model();
     return;
   }
@@ -184,67 +255,8 @@ Trainer::Impl::Impl(TrainConfig cfg, bool merge_only) : config(std::move(cfg)), 
   build_model();
   stop_point("loading the model");
 
-  DataConfig data_config = c.data;
-  if (data_config.dataset_prepared_path.empty())
-    data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
-  // S2's groups must divide every row: its rows are all sequence_len long.
-  if (c.attention == AttentionKind::s2 && !data_config.pad_to_sequence_len) {
-    say("s2_attention: every row padded to sequence_len {} (pad_to_sequence_len on), so that its groups divide "
-        "each row\n", c.data.sequence_len);
-    data_config.pad_to_sequence_len = true;
-  }
-  // KTO's KL blocks are the micro-batches (auto_find_batch_size's too), TRL's per_device_*_batch_size.
-  data_config.kl_block = c.micro_batch_size;
-  data_config.eval_kl_block = c.eval_micro_batch_size();
-  data_config.micro_batch_size = c.micro_batch_size;  // the bins of sample_packing
-  data_config.stream_in_worker = c.dataloader_workers(device_count(DeviceType::cuda)) > 0;
-  // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
-  // signal stops tokenising at once; the stop point after it then stops every rank (the signal
-  // that threw is still recorded). Bad data, which rank 0 meets for all, ends every rank alike.
-  std::optional<std::string> data_error;
-  auto load_data = [&] {
-    try {
-      data = load_training_data(data_config, c.seed, *tokenizer,
-                                [this](const std::string& line) { say("{}\n", line); });
-    } catch (const StopRequested&) {
-    } catch (const UserError& e) {
-      if (!comm.is_main()) throw;
-      data_error = e.what();
-    }
-  };
-  if (comm.is_main()) load_data();
-  int64_t main_failed = data_error ? 1 : 0;
-  comm.allreduce_max(&main_failed, 1);
-  if (main_failed) throw EveryRankError(data_error.value_or("rank 0 could not read the datasets"));
-  stop_point("tokenizing the datasets");
-  if (!comm.is_main()) load_data();
-  stop_point("reading the token cache");
+  const DataConfig data_config = load_data();
   if (c.fix_untrained_tokens && resumed_from.empty()) fix_untrained_tokens(data_config.chat_template_source);
-  // Diffusion: HF's default positions (the row's 0, 1, ...: Axolotl's plugin passes none) on
-  // bidirectional rows.
-  if (c.diffusion.on)
-    for (RowLayout* layout : {&data.train_layout, &data.val_layout}) layout->bidirectional = layout->positions_continue = true;
-  // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
-  const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
-  try {  // too few rows for a batch: the loaders' one line names the config, as the data's own do
-    loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
-                                          data_config.rows_per_batch(c.micro_batch_size), c.seed,
-                                          loader_options(data_config, comm.rank(), comm.world_size(),
-                                                         c.micro_batch_size * c.gradient_accumulation_steps,
-                                                         data.stream_rows));
-    val_batches = eval_batches(*data.examples,
-                               eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
-                               data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows(),
-                               !preference());
-    if (data.val_layout.packed)
-      weigh_packed_eval_batches(val_batches, data.val_rows, eval_rows, c.eval_micro_batch_size(), comm.rank(), comm.world_size());
-  } catch (const UserError& e) {
-    throw UserError(data_config.source + ": " + e.what());
-  }
-  if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
-    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
-  epoch_shape = {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
-                 data_config.rows_per_batch(c.micro_batch_size), comm.world_size()};
   plan = plan_steps(c, epoch_shape, !data.split.val.empty());
   // Evaluations advance the global generator HF's group_by_length draws each epoch's order from.
   loader->set_evaluations_before_epoch([p = plan](int64_t epoch) {
@@ -503,6 +515,10 @@ TrainResult Trainer::Impl::run() {
 }
 
 Trainer::Trainer(TrainConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+std::string Trainer::preprocess(TrainConfig config) {
+  return Impl(std::move(config), Impl::Purpose::preprocess).preprocessed_path;
+}
 Trainer::~Trainer() = default;
 TrainResult Trainer::run() { return impl_->run(); }
 

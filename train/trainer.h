@@ -62,6 +62,10 @@ class Trainer {
   // data; returns that directory. One rank. A QLoRA config merges onto the base's NF4 round trip,
   // an 8-bit one onto the base as loaded.
   static std::string merge_lora_adapter(TrainConfig config);
+  // Axolotl's preprocess: the datasets tokenized into their token caches (dataset_prepared_path,
+  // else output_dir/prepared, where a run of the same config finds them), the rows and batches
+  // they make summarised as a run's start-up shows them; no weights are read. Returns that directory.
+  static std::string preprocess(TrainConfig config);
 
   // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is
   // honoured by run(). Bad input surfaces as UserError.

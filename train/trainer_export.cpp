@@ -109,7 +109,7 @@ std::string Trainer::merge_lora_adapter(TrainConfig config) {
     throw UserError(config.source + ": merge-lora: expected adapter: lora or qlora and an adapter directory "
                     "(lora_model_dir, else output_dir), got " + (config.adapter.empty() ? "no adapter" : "none"));
   refuse_export_into_base(config, merged_model_dir(config), "merged");
-  Impl impl(std::move(config), true);
+  Impl impl(std::move(config), Impl::Purpose::merge);
   return impl.export_merged_model(impl.export_dtype());
 }
 

@@ -87,8 +87,15 @@ struct Trainer::Impl {
   std::vector<float> reference_logps;
   PreferenceMetrics preference_since_log;
 
-  // `merge_only`: the tokenizer and the model with its adapter, nothing else (merge_lora_adapter).
-  explicit Impl(TrainConfig config, bool merge_only = false);
+  // What a Trainer is built for: a run; merge_lora_adapter's tokenizer and model with its adapter,
+  // nothing else; or preprocess's tokenizer and data (the token caches and the batches they make),
+  // no device and no model.
+  enum class Purpose { train, merge, preprocess };
+  explicit Impl(TrainConfig config, Purpose purpose = Purpose::train);
+  // The datasets tokenized (rank 0 builds the token caches, the others read them), the loader and
+  // the evaluation batches; returns the data settings the run read them with.
+  DataConfig load_data();
+  std::string preprocessed_path;  // Purpose::preprocess: the token caches' directory
   void stop_point(const char* during);
   void fit_micro_batch(bool bf16);  // auto_find_batch_size: micro_batch_size down to what the plan fits
   void grow_vocabulary();  // config.model.vocab_size for the tokens added, or shrink_embeddings (Axolotl's resize)
