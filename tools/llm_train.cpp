@@ -31,6 +31,9 @@ const char* kUsage =
     "       llm_train preprocess CONFIG.yaml [--key value]...\n"
     "                                                Axolotl's preprocess: the datasets tokenized into\n"
     "                                                dataset_prepared_path (else output_dir/prepared), nothing trained\n"
+    "       llm_train evaluate CONFIG.yaml [--key value]...\n"
+    "                                                Axolotl's evaluate: the model as the config loads it, its loss on\n"
+    "                                                the training and validation rows, into output_dir/eval_summary.csv\n"
     "       llm_train --keys                          every config key: type, default, meaning\n"
     "       llm_train --help\n"
     "Several ranks: mpirun -np N ./llm_train CONFIG.yaml (one GPU per local rank; --local_rank overrides)\n";
@@ -116,8 +119,8 @@ llm::TrainConfig run_config(int argc, char** argv) {
     return resume_config(argv[2], parse_overrides(argc, argv, 3));
   }
   if (first.rfind("--", 0) == 0)  // an override before the config, or a mistyped flag
-    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, --keys or --help "
-                         "first, got '" + first + "'");
+    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, --keys "
+                         "or --help first, got '" + first + "'");
   return llm::load_config(first, parse_overrides(argc, argv, 2));
 }
 
@@ -182,12 +185,12 @@ int main(int argc, char** argv) {
     // Every rank reads the same config, so a bad one fails on all of them alike: then rank 0 says
     // it once and each exits, with no MPI_Abort (whose banner would bury the line). Where only
     // some ranks fail (a file one node cannot see), those abort the job as any other error does.
-    const bool preprocess = first == "preprocess";
+    const bool command = first == "preprocess" || first == "evaluate";  // of a config, as a run's
     std::optional<std::string> config_error;
     try {
-      if (preprocess && argc < 3)
-        throw llm::UserError("command line: preprocess needs a config (llm_train preprocess CONFIG.yaml)");
-      config = preprocess ? llm::load_config(argv[2], parse_overrides(argc, argv, 3)) : run_config(argc, argv);
+      if (command && argc < 3)
+        throw llm::UserError("command line: " + first + " needs a config (llm_train " + first + " CONFIG.yaml)");
+      config = command ? llm::load_config(argv[2], parse_overrides(argc, argv, 3)) : run_config(argc, argv);
     } catch (const llm::UserError& e) {
       config_error = e.what();
     }
@@ -198,9 +201,18 @@ int main(int argc, char** argv) {
       return llm::kUserErrorExitCode;
     }
     if (config_error) throw llm::UserError(*config_error);
-    if (preprocess) {
+    if (first == "preprocess") {
       const std::string prepared = llm::Trainer::preprocess(std::move(config));
       if (comm.is_main()) fmt::print("done: the datasets are tokenized in {}; a run of this config reads them from there\n", prepared);
+      return 0;
+    }
+    if (first == "evaluate") {
+      const llm::EvaluationSummary summary = llm::Trainer::evaluate_model(std::move(config));
+      if (comm.is_main()) {
+        for (const auto* set : {&summary.training, &summary.validation})
+          for (const auto& [name, value] : *set) fmt::print("{}: {}\n", name, value);
+        fmt::print("done: evaluated without training; the metrics are in {}\n", summary.csv_path);
+      }
       return 0;
     }
     llm::Trainer trainer(config);

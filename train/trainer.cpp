@@ -127,28 +127,38 @@ DataConfig Trainer::Impl::load_data() {
   // bidirectional rows.
   if (c.diffusion.on)
     for (RowLayout* layout : {&data.train_layout, &data.val_layout}) layout->bidirectional = layout->positions_continue = true;
-  // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
-  const int64_t eval_rows = data.val_layout.packed ? data_config.rows_per_batch(c.micro_batch_size) : c.eval_micro_batch_size();
+  data_settings = data_config;
   try {  // too few rows for a batch: the loaders' one line names the config, as the data's own do
     loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
                                           data_config.rows_per_batch(c.micro_batch_size), c.seed,
                                           loader_options(data_config, comm.rank(), comm.world_size(),
                                                          c.micro_batch_size * c.gradient_accumulation_steps,
                                                          data.stream_rows));
-    val_batches = eval_batches(*data.examples,
-                               eval_row_order(*data.examples, data.val_rows, data_config, data.val_layout.packed, eval_rows, c.seed),
-                               data.val_layout, eval_rows, comm.rank(), comm.world_size(), c.data.drops_last_eval_rows(),
-                               !preference());
-    if (data.val_layout.packed)
-      weigh_packed_eval_batches(val_batches, data.val_rows, eval_rows, c.eval_micro_batch_size(), comm.rank(), comm.world_size());
+    val_batches = evaluation_batches(data.val_rows);
   } catch (const UserError& e) {
     throw UserError(data_config.source + ": " + e.what());
   }
   if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
-    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_rows, 0, 1).front();
+    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_batch_rows(), 0, 1).front();
   epoch_shape = {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
                  data_config.rows_per_batch(c.micro_batch_size), comm.world_size()};
   return data_config;
+}
+
+int64_t Trainer::Impl::eval_batch_rows() const {
+  // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
+  return data.val_layout.packed ? data_settings.rows_per_batch(config.micro_batch_size) : config.eval_micro_batch_size();
+}
+
+std::vector<Batch> Trainer::Impl::evaluation_batches(const std::vector<Row>& rows) const {
+  const TrainConfig& c = config;
+  const bool packed = data.val_layout.packed;
+  const int64_t batch = eval_batch_rows();
+  std::vector<Batch> out = eval_batches(*data.examples, eval_row_order(*data.examples, rows, data_settings, packed, batch, c.seed),
+                                        data.val_layout, batch, comm.rank(), comm.world_size(),
+                                        c.data.drops_last_eval_rows(), !preference());
+  if (packed) weigh_packed_eval_batches(out, rows, batch, c.eval_micro_batch_size(), comm.rank(), comm.world_size());
+  return out;
 }
 
 Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), comm(Communicator::get()) {
@@ -220,6 +230,24 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
     build_model();
     return;
   }
+  forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
+  forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
+  forward.attention = c.attention_kernel();
+  peak_bf16_tflops = backend(device).peaks().bf16_tflops;
+  forward.fp8 = c.fp8;
+  forward.ssmax = {c.scaling_softmax, c.scaling_softmax_factor, c.scaling_softmax_bias};
+  if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
+  forward.token_weighting.dft = c.use_dft;
+  backend(device).set_tf32(c.tf32 == "true" || (c.tf32 == "auto" && backend(device).fast_bf16()));  // sm_80+ both
+  if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
+    throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
+                    "on sm_80+), or use flash_attention for f32");
+  if (purpose == Purpose::evaluate) {  // the model as the config loads it, and the data; nothing of a run
+    build_model();
+    load_data();
+    print_data_summary();
+    return;
+  }
   // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one
   // line, instead of in an allocation minutes later.
   memory_available = available_memory(device);
@@ -266,18 +294,6 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
   load_best = loads_best_model_at_end(c, plan.eval_steps > 0);
   schedule = lr_schedule(c, plan);
   plateau = lr_plateau(c, !data.split.val.empty());
-  forward.recompute_every_n_layers = c.gradient_checkpointing ? c.gradient_checkpointing_every_n_layers : 0;
-  forward.offload_recompute_inputs = c.gradient_checkpointing_offload;
-  forward.attention = c.attention_kernel();
-  peak_bf16_tflops = backend(device).peaks().bf16_tflops;
-  forward.fp8 = c.fp8;
-  forward.ssmax = {c.scaling_softmax, c.scaling_softmax_factor, c.scaling_softmax_bias};
-  if (c.use_eaft) forward.token_weighting = {c.eaft_k, static_cast<float>(c.eaft_alpha)};
-  forward.token_weighting.dft = c.use_dft;
-  backend(device).set_tf32(c.tf32 == "true" || (c.tf32 == "auto" && backend(device).fast_bf16()));  // sm_80+ both
-  if (c.attention == AttentionKind::cudnn && !device.is_cpu() && !bf16)
-    throw UserError(c.source + ": sdp_attention (cuDNN) runs in bf16 only; set bf16: true (or auto "
-                    "on sm_80+), or use flash_attention for f32");
 
   if (has_reference() && resumed_from.empty()) compute_reference_logps();  // a resume reads them
   if (!resumed_from.empty()) restore(checkpoint);

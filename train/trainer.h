@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "train/config.h"
 
@@ -55,6 +57,13 @@ struct TrainerState {
   bool evaluation_due = false;
 };
 
+// What Axolotl's evaluate reports: each set's metrics as HF's evaluate names them (train_loss,
+// eval_loss, ..., in its order), and the summary file it writes.
+struct EvaluationSummary {
+  std::vector<std::pair<std::string, double>> training, validation;  // validation empty without validation rows
+  std::string csv_path;  // output_dir/eval_summary.csv (the main rank writes it)
+};
+
 class Trainer {
  public:
   // Axolotl's merge-lora: the base with lora_model_dir's adapter merged, written to
@@ -66,6 +75,12 @@ class Trainer {
   // else output_dir/prepared, where a run of the same config finds them), the rows and batches
   // they make summarised as a run's start-up shows them; no weights are read. Returns that directory.
   static std::string preprocess(TrainConfig config);
+  // Axolotl's evaluate: the model the config loads (base_model, with lora_model_dir's adapter)
+  // evaluated without training on the training rows, then the validation rows, each served as the
+  // Trainer's eval loader serves a dataset, each set's loss as eval_loss; written to
+  // output_dir/eval_summary.csv as Axolotl writes it. Causal LMs, process reward models and
+  // diffusion; rl and reward_model are refused. Collective.
+  static EvaluationSummary evaluate_model(TrainConfig config);
 
   // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is
   // honoured by run(). Bad input surfaces as UserError.

@@ -90,12 +90,19 @@ struct Trainer::Impl {
   // What a Trainer is built for: a run; merge_lora_adapter's tokenizer and model with its adapter,
   // nothing else; or preprocess's tokenizer and data (the token caches and the batches they make),
   // no device and no model.
-  enum class Purpose { train, merge, preprocess };
+  // evaluate's tokenizer, model (with lora_model_dir's adapter) and data, nothing of a run.
+  enum class Purpose { train, merge, preprocess, evaluate };
   explicit Impl(TrainConfig config, Purpose purpose = Purpose::train);
   // The datasets tokenized (rank 0 builds the token caches, the others read them), the loader and
-  // the evaluation batches; returns the data settings the run read them with.
+  // the evaluation batches; returns the data settings the run read them with (data_settings).
   DataConfig load_data();
+  DataConfig data_settings;
   std::string preprocessed_path;  // Purpose::preprocess: the token caches' directory
+  int64_t eval_batch_rows() const;  // the rows of an evaluation batch
+  // `rows` served as the Trainer's eval loader serves a dataset (this rank's batches).
+  std::vector<Batch> evaluation_batches(const std::vector<Row>& rows) const;
+  // Axolotl's evaluate (train/trainer_evaluate.cpp): the training rows, then the validation rows.
+  EvaluationSummary evaluate_sets();
   void stop_point(const char* during);
   void fit_micro_batch(bool bf16);  // auto_find_batch_size: micro_batch_size down to what the plan fits
   void grow_vocabulary();  // config.model.vocab_size for the tokens added, or shrink_embeddings (Axolotl's resize)
