@@ -44,9 +44,24 @@ void require_texts(const std::vector<const jinja::Text*>& texts, const std::stri
     if (t->str().empty()) throw UserError(where + "expected non-empty " + what + " (Axolotl refuses a row without them)");
 }
 
+// A passthrough row's field that holds TRL's conversational format (a list of messages): refused
+// as Axolotl's length filter refuses it (its tokenizer call takes text), naming the types that
+// read messages.
+void require_passthrough_texts(const DatasetSpec& spec, const json& row, std::initializer_list<const char*> keys,
+                               const std::string& where) {
+  if (!passthrough(spec) || !row.is_object()) return;
+  for (const char* key : keys)
+    if (auto v = row.find(key); v != row.end() && v->is_array())
+      throw UserError(where + "field \"" + key + "\" is a list (of messages?); expected a string: a dataset entry "
+                      "without `type` passes each row's texts through, and messages need a type that reads them (" +
+                      (keys.size() == 2 ? "KTO: llama3.argilla_chat or chatml.argilla_chat, one list in \"completion\""
+                                        : "DPO: chat_template.default") + ")");
+}
+
 }  // namespace
 
 PreferenceText formatted_pair(const DatasetSpec& spec, const json& row, const std::string& where) {
+  require_passthrough_texts(spec, row, {"prompt", "chosen", "rejected"}, where);
   const PreferenceFormat& f = format_of(spec);
   PreferenceText out;
   out.prompt = prompt_of(spec, row, where);
@@ -57,6 +72,7 @@ PreferenceText formatted_pair(const DatasetSpec& spec, const json& row, const st
 }
 
 KtoText formatted_unpaired(const DatasetSpec& spec, const json& row, const std::string& where) {
+  require_passthrough_texts(spec, row, {"prompt", "completion"}, where);
   const PreferenceFormat& f = format_of(spec);
   KtoText out;
   out.prompt = prompt_of(spec, row, where);

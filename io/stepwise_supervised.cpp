@@ -38,12 +38,12 @@ Example stepwise_example(const json& row, const DatasetSpec& spec, const Tokeniz
   // The steps, each followed by the separator, and each one's label on its last token (with
   // train_on_last_step_only the last step's alone), cut to max_completion_length.
   std::vector<int32_t> completion, completion_labels;
-  const std::vector<int32_t> separator = tokenizer.encode(spec.step_separator);
+  const std::vector<int32_t> separator = tokenizer.encode_with_specials(spec.step_separator);
   for (size_t i = 0; i < steps.size(); i++) {
     if (!steps[i].is_string())
       throw UserError(where + "field \"completions\" holds " + json_kind(steps[i]) + " at " + std::to_string(i) +
                       "; expected a list of strings (the steps)");
-    std::vector<int32_t> ids = tokenizer.encode(steps[i].get<std::string>());
+    std::vector<int32_t> ids = tokenizer.encode_with_specials(steps[i].get<std::string>());
     ids.insert(ids.end(), separator.begin(), separator.end());
     if (ids.empty())
       throw UserError(where + "step " + std::to_string(i) + " is empty and so is step_separator; expected a token "
@@ -58,7 +58,7 @@ Example stepwise_example(const json& row, const DatasetSpec& spec, const Tokeniz
   }
   Example ex;
   ex.tokens.push_back(tokenizer.bos());
-  const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt);
+  const std::vector<int32_t> prompt_ids = tokenizer.encode_with_specials(prompt);
   ex.tokens.insert(ex.tokens.end(), prompt_ids.begin(), prompt_ids.end());
   ex.labels.assign(ex.tokens.size(), kIgnoreIndex);
   ex.tokens.insert(ex.tokens.end(), completion.begin(), completion.end());

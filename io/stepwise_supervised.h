@@ -3,9 +3,11 @@
 // each row's "prompt" string, "completions" (a list of reasoning steps, strings) and "labels" (one
 // per step: true/false, 1/0 or 1.0/0.0). The example is BOS (Llama's tokenizers have one), the
 // prompt, then each step followed by the entry's step_separator ("\n"), every piece tokenized
-// alone without special tokens; the prompt's tokens and each step's but its last take no label, each step's last
-// token (its separator's) the step's label (with train_on_last_step_only only the last step's);
-// the steps cut to max_completion_length tokens (0: no cut), then the whole to sequence_len.
+// alone as HF's tokenizer call (add_special_tokens=False) tokenizes it: no BOS or EOS added, but
+// a special token's name in the text ("<|eot_id|>") is that token. The prompt's tokens and each
+// step's but its last take no label, each step's last token (its separator's) the step's label
+// (with train_on_last_step_only only the last step's); the steps cut to max_completion_length
+// tokens (0: no cut), then the whole to sequence_len.
 // Labels are token classes (a token's own, not the next token's: RowLayout::token_labels).
 #pragma once
 #include <vector>

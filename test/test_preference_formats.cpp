@@ -58,8 +58,13 @@ TEST_CASE("passthrough: the row's texts as they are, a special token's name in t
             .find("rows.jsonl:1: expected non-empty prompt, chosen and rejected texts") != std::string::npos);
   CHECK(pair_error(spec, R"({"prompt": "Q", "chosen": "Yes"})").find("rows.jsonl:1: missing field \"rejected\"") !=
         std::string::npos);
-  CHECK(pair_error(spec, R"({"prompt": ["Q"], "chosen": "Yes", "rejected": "No"})")
-            .find("field \"prompt\" is an array; expected a string") != std::string::npos);
+  // TRL's conversational rows (lists of messages) name the types that read messages.
+  CHECK(pair_error(spec, R"({"prompt": [{"role": "user", "content": "Q"}], "chosen": "Yes", "rejected": "No"})")
+            .find("rows.jsonl:1: field \"prompt\" is a list (of messages?); expected a string: a dataset entry without "
+                  "`type` passes each row's texts through, and messages need a type that reads them (DPO: "
+                  "chat_template.default)") != std::string::npos);
+  CHECK(pair_error(spec, R"({"prompt": {"text": "Q"}, "chosen": "Yes", "rejected": "No"})")
+            .find("field \"prompt\" is an object; expected a string") != std::string::npos);
   const std::vector<KtoText> rows = unpaired_of(spec, R"({"prompt": "Q: ", "completion": "A<|eot_id|>", "label": 1})" "\n"
                                                       R"({"prompt": "Q: ", "completion": "B", "label": false})" "\n");
   REQUIRE(rows.size() == 2);
@@ -68,6 +73,10 @@ TEST_CASE("passthrough: the row's texts as they are, a special token's name in t
   CHECK((rows[0].desirable && !rows[1].desirable));
   CHECK(error_of([&] { unpaired_of(spec, R"({"prompt": "Q", "completion": "", "label": true})" "\n"); })
             .find("expected non-empty prompt and completion texts") != std::string::npos);
+  CHECK(error_of([&] { unpaired_of(spec, R"({"prompt": "Q", "completion": [{"role": "assistant", "content": "A"}], "label": true})" "\n"); })
+            .find("field \"completion\" is a list (of messages?); expected a string: a dataset entry without `type` "
+                  "passes each row's texts through, and messages need a type that reads them (KTO: llama3.argilla_chat "
+                  "or chatml.argilla_chat, one list in \"completion\")") != std::string::npos);
 }
 
 TEST_CASE("user_defined.default: each text its format with the row's field; the fields' values stay text") {

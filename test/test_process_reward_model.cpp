@@ -42,6 +42,14 @@ TEST_CASE("stepwise_supervised: BOS, the prompt, each step and its separator; a 
   const int32_t I = kIgnoreIndex;
   CHECK(out[0].labels == std::vector<int32_t>{I, I, I, 1, I, I, 0});
   CHECK(out[1].labels == std::vector<int32_t>{I, I, I, 1});
+  // A special token's name in the text is that token, as HF's tokenizer call reads it (Axolotl
+  // tokenizes each piece with add_special_tokens=False, which adds none but splits none apart).
+  write_file(path, "{\"prompt\": \"Q<|eot_id|>\", \"completions\": [\"a<|im_end|>\"], \"labels\": [1]}\n");
+  out.clear();
+  append_stepwise_examples(spec, kFake, config, out, stats);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].tokens == std::vector<int32_t>{256, 'Q', 261, 'a', 263, '\n'});
+  CHECK(out[0].labels == std::vector<int32_t>{I, I, I, I, I, 1});
   for (const auto& [row, message] :
        {std::pair<std::string, std::string>{"{\"prompt\": \"Q\", \"completions\": [\"a\"], \"labels\": [2]}\n",
                                             "expected true, false, 1 or 0"},

@@ -1,11 +1,18 @@
-// defines: Trainer::Impl::print_data_summary (what the data became: examples, rows, targets, and
-// one example shown with its loss mask, so a user can see what trains before a run goes long)
+// defines: Trainer::Impl::load_data (the datasets tokenized, the loader and the evaluation
+// batches), evaluation_batches, and print_data_summary (what the data became: examples, rows,
+// targets, and one example shown with its loss mask, so a user can see what trains before a run
+// goes long)
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <optional>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/stop_signal.h"
+#include "engine/user_error.h"
 #include "io/chat_template.h"
 #include "io/python_text.h"
 #include "train/trainer_impl.h"
@@ -196,6 +203,82 @@ void Trainer::Impl::print_data_summary() const {
   if (!data.split.train.empty())
     say("example {} ([[trained]]): {}\n", data.split.train.front(),
         one_line(show_loss_mask(d, data.split.train.front(), *tokenizer), 400));
+}
+
+
+DataConfig Trainer::Impl::load_data() {
+  const TrainConfig& c = config;
+  DataConfig data_config = c.data;
+  if (data_config.dataset_prepared_path.empty())
+    data_config.dataset_prepared_path = (std::filesystem::path(c.output_dir) / "prepared").string();
+  // S2's groups must divide every row: its rows are all sequence_len long.
+  if (c.attention == AttentionKind::s2 && !data_config.pad_to_sequence_len) {
+    say("s2_attention: every row padded to sequence_len {} (pad_to_sequence_len on), so that its groups divide "
+        "each row\n", c.data.sequence_len);
+    data_config.pad_to_sequence_len = true;
+  }
+  // KTO's KL blocks are the micro-batches (auto_find_batch_size's too), TRL's per_device_*_batch_size.
+  data_config.kl_block = c.micro_batch_size;
+  data_config.eval_kl_block = c.eval_micro_batch_size();
+  data_config.micro_batch_size = c.micro_batch_size;  // the bins of sample_packing
+  data_config.stream_in_worker = c.dataloader_workers(device_count(DeviceType::cuda)) > 0;
+  // Rank 0 builds the token cache while the others wait at the stop point; then they read it. A
+  // signal stops tokenising at once; the stop point after it then stops every rank (the signal
+  // that threw is still recorded). Bad data, which rank 0 meets for all, ends every rank alike.
+  std::optional<std::string> data_error;
+  auto load = [&] {
+    try {
+      data = load_training_data(data_config, c.seed, *tokenizer,
+                                [this](const std::string& line) { say("{}\n", line); });
+    } catch (const StopRequested&) {
+    } catch (const UserError& e) {
+      if (!comm.is_main()) throw;
+      data_error = e.what();
+    }
+  };
+  if (comm.is_main()) load();
+  int64_t main_failed = data_error ? 1 : 0;
+  comm.allreduce_max(&main_failed, 1);
+  if (main_failed) throw EveryRankError(data_error.value_or("rank 0 could not read the datasets"));
+  stop_point("tokenizing the datasets");
+  if (!comm.is_main()) load();
+  stop_point("reading the token cache");
+  // Diffusion: HF's default positions (the row's 0, 1, ...: Axolotl's plugin passes none) on
+  // bidirectional rows.
+  if (c.diffusion.on)
+    for (RowLayout* layout : {&data.train_layout, &data.val_layout}) layout->bidirectional = layout->positions_continue = true;
+  data_settings = data_config;
+  try {  // too few rows for a batch: the loaders' one line names the config, as the data's own do
+    loader = std::make_unique<DataLoader>(data.examples, data.train_rows, data.train_layout,
+                                          data_config.rows_per_batch(c.micro_batch_size), c.seed,
+                                          loader_options(data_config, comm.rank(), comm.world_size(),
+                                                         c.micro_batch_size * c.gradient_accumulation_steps,
+                                                         data.stream_rows));
+    val_batches = evaluation_batches(data.val_rows);
+  } catch (const UserError& e) {
+    throw UserError(data_config.source + ": " + e.what());
+  }
+  if ((c.zero_stage == 3 || kto()) && !data.val_rows.empty())  // see for_each_eval_batch()
+    eval_filler = eval_batches(*data.examples, data.val_rows, data.val_layout, eval_batch_rows(), 0, 1).front();
+  epoch_shape = {loader->num_batches_per_epoch(), loader->num_rows_per_epoch(),
+                 data_config.rows_per_batch(c.micro_batch_size), comm.world_size()};
+  return data_config;
+}
+
+int64_t Trainer::Impl::eval_batch_rows() const {
+  // Packed eval batches are the training micro-batch's bins, as Axolotl's eval multipack makes them.
+  return data.val_layout.packed ? data_settings.rows_per_batch(config.micro_batch_size) : config.eval_micro_batch_size();
+}
+
+std::vector<Batch> Trainer::Impl::evaluation_batches(const std::vector<Row>& rows) const {
+  const TrainConfig& c = config;
+  const bool packed = data.val_layout.packed;
+  const int64_t batch = eval_batch_rows();
+  std::vector<Batch> out = eval_batches(*data.examples, eval_row_order(*data.examples, rows, data_settings, packed, batch, c.seed),
+                                        data.val_layout, batch, comm.rank(), comm.world_size(),
+                                        c.data.drops_last_eval_rows(), !preference());
+  if (packed) weigh_packed_eval_batches(out, rows, batch, c.eval_micro_batch_size(), comm.rank(), comm.world_size());
+  return out;
 }
 
 }  // namespace llm
