@@ -377,6 +377,16 @@ TEST_CASE("null keys mean unset; unknown keys are listed, sorted, never an error
   CHECK(c.unknown_keys ==
         std::vector<std::string>{"gradient_checkpointing_kwargs.preserve_rng_state",
                                  "special_tokens.unk_token", "strict", "wandb_project"});
+  // Axolotl adds special_tokens' additional_special_tokens to the tokenizer: refused unless empty.
+  CHECK(parse("special_tokens:\n  additional_special_tokens: []\n").unknown_keys ==
+        std::vector<std::string>{"special_tokens.additional_special_tokens"});
+  CHECK(error_of("special_tokens:\n  additional_special_tokens: ['<x>']\n") ==
+        "cfg.yaml:2: special_tokens.additional_special_tokens: expected none (a tokenizer's added special tokens are "
+        "not built; list new tokens under `tokens`), got a list");
+  // pretrain_multipack_buffer_size: Axolotl's deprecated name of streaming_multipack_buffer_size.
+  CHECK(parse("pretrain_multipack_buffer_size: 7\n").data.streaming_buffer_size == 7);
+  CHECK(config_to_yaml(parse("pretrain_multipack_buffer_size: 7\n")).find("streaming_multipack_buffer_size: 7") !=
+        std::string::npos);
   c = parse_config("datasets:\n  - path: " + scratch().data + "\n    ds_type: json\n", "cfg.yaml");
   CHECK(c.data.datasets[0].ds_type == "json");
   CHECK(parse_config(config_to_yaml(c), "saved.yaml").data.datasets[0].ds_type == "json");

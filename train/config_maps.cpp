@@ -25,6 +25,12 @@ void read_special_tokens(ReadContext& ctx, const YAML::Node& n, const Where& w) 
                if (key == "bos_token") s.bos_token = read_string(v, wk);
                else if (key == "eos_token") s.eos_token = read_string(v, wk);
                else if (key == "pad_token") s.pad_token = read_string(v, wk);
+               // Axolotl adds these to the tokenizer (add_special_tokens), growing the vocabulary for
+               // new ones: not built; `tokens` adds tokens so (as plain added tokens). (unk_token,
+               // which Llama 3's byte-level BPE never emits, is listed unused.)
+               else if (key == "additional_special_tokens" && !v.IsNull() && !(v.IsSequence() && v.size() == 0))
+                 fail(wk, "none (a tokenizer's added special tokens are not built; list new tokens under `tokens`)",
+                      v.IsScalar() ? v.Scalar() : "a list");
                else ctx.unknown.insert(wk.key);
              });
 }

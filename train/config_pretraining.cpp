@@ -56,6 +56,13 @@ std::vector<ConfigField> pretraining_rows(const char* section) {
       flag("streaming", section, MEMBER(streaming), "Axolotl's explicit switch for pretraining_dataset's stream"),
       integer("streaming_multipack_buffer_size", section, MEMBER(data.streaming_buffer_size), 1, kNoMax,
               "pretraining_dataset's shuffle buffer and map batch, in texts"),
+      // Axolotl's deprecated name, which its validator copies into streaming_multipack_buffer_size
+      // (a saved config writes that name).
+      {"pretrain_multipack_buffer_size", section, "an integer >= 1", "streaming_multipack_buffer_size's deprecated name",
+       [](ReadContext& ctx, const YAML::Node& n, const Where& w) {
+         ctx.config.data.streaming_buffer_size = read_int(n, w, 1, kNoMax);
+       },
+       nullptr},
       flag("pretraining_sample_concatenation", section, MEMBER(pretraining_sample_concatenation),
            "without sample_packing, Axolotl's concatenated rows (not built: refused when true)"),
       flag("pretrain_multipack_attn", section, MEMBER(pretrain_multipack_attn),
