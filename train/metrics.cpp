@@ -35,12 +35,15 @@ std::string existing_log(const std::string& path) {
 
 std::string json_number(double value) { return std::isfinite(value) ? fmt::format("{:.9g}", value) : "null"; }
 
+double python_round(double value, int digits) {
+  return std::strtod(fmt::format("{:.{}f}", value, digits).c_str(), nullptr);
+}
+
 std::string perplexity_json(const char* name, double loss) {
   const double ppl = std::exp(loss);
   if (!std::isfinite(ppl)) return fmt::format(", \"{}\": null", name);
-  // Python's round(x, 5) is the exact binary value rounded to 5 decimals, as printf's %.5f;
-  // written back in the shortest form that reads as that double, as Python's repr.
-  return fmt::format(", \"{}\": {}", name, std::strtod(fmt::format("{:.5f}", ppl).c_str(), nullptr));
+  // Written in the shortest form that reads as that double, as Python's repr.
+  return fmt::format(", \"{}\": {}", name, python_round(ppl, 5));
 }
 
 MetricsLog::MetricsLog(const std::string& path, std::optional<int64_t> resumed_step,

@@ -13,6 +13,10 @@ namespace llm {
 // has no words for (a record stays readable by any JSON parser).
 std::string json_number(double value);
 
+// Python's round(value, digits): the exact binary value rounded to that many decimals (as printf's
+// %.Nf), read back as the nearest double.
+double python_round(double value, int digits);
+
 // `, "NAME": exp(loss)` rounded to 5 decimals, as AxolotlTrainer.log adds ppl and eval_ppl
 // (round(math.exp(loss), 5)); null where it overflows or the loss is not a number.
 std::string perplexity_json(const char* name, double loss);

@@ -5,10 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <map>
-#include <set>
 
 #include "engine/user_error.h"
 #include "io/durable_file.h"
+#include "train/metrics.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -23,9 +23,6 @@ std::string python_float(double v) {
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
 }
-
-// Python's round(v, digits), as HF's speed_metrics rounds (the exact value to that many decimals).
-double rounded(double v, int digits) { return std::strtod(fmt::format("{:.{}f}", v, digits).c_str(), nullptr); }
 
 // Axolotl's eval_summary.csv: one row per metric name without its prefix (train_, eval_), sorted,
 // each set's value or nothing.
@@ -54,27 +51,27 @@ EvaluationSummary Trainer::Impl::evaluate_sets() {
       eval_filler = eval_batches(*data.examples, rows, data.val_layout, eval_batch_rows(), 0, 1).front();
     const auto start = std::chrono::steady_clock::now();
     const double loss = evaluate();
-    const double runtime = rounded(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 4);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double runtime = python_round(seconds, 4);
     int64_t examples = 0;
     for (const Row& row : rows) examples += static_cast<int64_t>(row.size());
     const double steps = std::ceil(static_cast<double>(examples) /
                                    static_cast<double>(c.eval_micro_batch_size() * comm.world_size()));
     out = {{prefix + "_loss", loss},
            {prefix + "_runtime", runtime},
-           {prefix + "_samples_per_second", rounded(static_cast<double>(examples) / runtime, 3)},
-           {prefix + "_steps_per_second", rounded(steps / runtime, 3)}};
+           {prefix + "_samples_per_second", python_round(static_cast<double>(examples) / runtime, 3)},
+           {prefix + "_steps_per_second", python_round(steps / runtime, 3)}};
     if (eval_token_accuracy) out.push_back({prefix + "_accuracy", *eval_token_accuracy});
-    if (prefix == "eval" && supervised()) out.push_back({"eval_ppl", rounded(std::exp(loss), 5)});
+    if (prefix == "eval" && supervised()) out.push_back({"eval_ppl", python_round(std::exp(loss), 5)});
     return out;
   };
   // The training set as its dataset orders it, packed as the validation rows are with eval_sample_packing.
   const std::vector<Row> train_rows = data.val_layout.packed
                                           ? multipack(*data.examples, data.split.train, data_settings.multipack_options())
                                           : one_example_per_row(data.split.train);
-  const std::vector<Row> val_rows = data.val_rows;
   EvaluationSummary out;
   out.training = measure(train_rows, "train");
-  out.validation = measure(val_rows, "eval");
+  out.validation = measure(data.val_rows, "eval");
   out.csv_path = c.output_dir + "/eval_summary.csv";
   if (comm.is_main()) write_text_atomically(out.csv_path, summary_csv(out));
   return out;
