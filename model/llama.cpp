@@ -309,7 +309,7 @@ AddNorm LlamaModel::layer_forward(int64_t index, const Tensor& x, const Tensor& 
     };
     const Tensor base = frozen(in_base);
     const LoraPair& pair = l.lora[kind];
-    if (!pair.a.defined()) return base;
+    if (!pair.a.defined() || opt.adapters_off) return base;
     if (pair.magnitude.defined()) {
       return add_dora_term(base, in, frozen, w(pair.a), w(pair.b), pair.magnitude,
                            row_inverse_norms(adapted_weight(index, kind)), pair.scale, opt.lora_dropout,
@@ -384,7 +384,7 @@ Tensor LlamaModel::hidden_states(const Tensor& ids, const Tensor& positions, con
       opt.attention, opt.s2_group_size, dtype,
       // LoRA dropout, as nn.Dropout in train mode: only when gradients are wanted.
       has_lora_ && grad_enabled() && !opt.no_dropout ? lora_.dropout : 0.0f, opt.qat, opt.fp8, opt.attend,
-      opt.ssmax, opt.bidirectional};
+      opt.ssmax, opt.bidirectional, opt.adapters_off};
   for (int64_t first = 0; first < n; first += group) {
     const int64_t last = std::min(n, first + group);
     // Segment inputs: hidden state, positions, document ids (undefined without packing).

@@ -77,6 +77,10 @@ struct ForwardOptions {
   // No LoRA dropout even with gradients: TRL's disable_dropout, which preference training keeps
   // (its default), so the policy's forward and the reference's agree where the weights do.
   bool no_dropout = false;
+  // The base alone, every LoRA and DoRA pair skipped: PEFT's disable_adapter, under which TRL runs
+  // the reference of a run's new adapters. Trainable token rows and modules_to_save's copies are
+  // read as they are (before a run's first step, the base's).
+  bool adapters_off = false;
   // Quantisation-aware training (Axolotl's qat, torchao's fake quantisation): every linear layer,
   // lm_head included (not under ternary, QatScheme::quantizes_head), computes with its input and
   // weight fake-quantised as the scheme says (int4 groups: each in_features a multiple of the
@@ -293,6 +297,7 @@ class LlamaModel {
     decltype(ForwardOptions::attend) attend;
     SsmaxOptions ssmax;  // ForwardOptions::ssmax
     bool bidirectional;  // ForwardOptions::bidirectional
+    bool adapters_off;   // ForwardOptions::adapters_off
   };
   // Block `index` on x (B*S, C): its output as `sum`. Residual adds are fused with the rmsnorm
   // that follows them (add_rmsnorm): `normed` is input_layernorm(x) when the block before made

@@ -69,24 +69,8 @@ TEST_CASE("evaluate: an adapter from lora_model_dir on its base; without val row
   CHECK(csv.find(",\r\n") != std::string::npos);  // an empty validation column
 }
 
-TEST_CASE("evaluate: rl and reward_model, or no config, refused in one line") {
-  Workspace ws("evaluate_bad");
+TEST_CASE("evaluate: no config, refused in one line") {
   const Run none = run_train("evaluate");
   CHECK(none.exit_code == 2);
   CHECK(error_text(none) == "error: command line: evaluate needs a config (llm_train evaluate CONFIG.yaml)\n");
-  write_file((ws.dir / "pairs.jsonl").string(),
-             "{\"prompt\": \"2+2?\", \"chosen\": \"4\", \"rejected\": \"5\"}\n"
-             "{\"prompt\": \"3+3?\", \"chosen\": \"6\", \"rejected\": \"7\"}\n");
-  std::string yaml = read_file(ws.config());
-  yaml.replace(yaml.find("path: "), yaml.find('\n', yaml.find("path: ")) - yaml.find("path: "),
-               "path: " + (ws.dir / "pairs.jsonl").string());
-  yaml.replace(yaml.find("type: completion"), 16, "type: chatml.prompt_pairs");
-  const std::string config = (ws.dir / "dpo.yaml").string();
-  write_file(config, yaml + "rl: dpo\n");
-  const Run dpo = run_train("evaluate " + config + " --val_set_size 0");
-  CHECK(dpo.exit_code == 2);
-  const std::string error = error_text(dpo);
-  CHECK_MESSAGE(error.find("evaluate: expected a causal LM, process_reward_model or diffusion config, got rl: dpo") !=
-                    std::string::npos, dpo.output);
-  CHECK(std::count(error.begin(), error.end(), '\n') == 1);
 }

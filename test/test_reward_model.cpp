@@ -280,6 +280,17 @@ TEST_CASE("reward_model: resumes exactly, and evaluates its held-out pairs with 
   CHECK(metrics.find("\"eval_accuracy\"") != std::string::npos);
   CHECK(metrics.find("\"eval_margin\"") != std::string::npos);
   CHECK(metrics.find("\"eval_min_reward\"") != std::string::npos);
+  // llm_train evaluate on the exported model: the held-out pairs as the run's last evaluation saw them.
+  const Run evaluated = run_train("evaluate " + ws.path("c.yaml") + " --base_model " + ws.path("straight") +
+                                  " --output_dir " + ws.path("evaluated"));
+  REQUIRE_MESSAGE(evaluated.exit_code == 0, evaluated.output);
+  const std::string last = metrics.substr(metrics.rfind("\"eval_loss\""));
+  for (const std::string name : {"eval_loss", "eval_accuracy", "eval_margin", "eval_mean_reward", "eval_min_reward",
+                                 "eval_max_reward"}) {
+    CAPTURE(name);
+    CHECK(number_after(evaluated.output, "\n" + name + ":") == doctest::Approx(number_after(last, "\"" + name + "\":")).epsilon(1e-5));
+  }
+  CHECK(evaluated.output.find("\ntrain_accuracy:") != std::string::npos);
   const Run half = run_train(yaml(ws.path("resumed")) + " --max_steps 2");
   REQUIRE_MESSAGE(half.exit_code == 0, half.output);
   const Run rest = run_train("--resume " + ws.path("resumed/step_000002") + " --max_steps 4");

@@ -256,6 +256,70 @@ TEST_CASE("rl: dpo with LoRA: the reference is the base with the adapters off, a
                          "lora_target_linear: true\nlora_model_dir: " + kTrajectory + "/lora_init\n");
 }
 
+// An adapter trained before (its lora_B nonzero, as an SFT run's lora_model_dir): TRL copies a
+// PeftModel's adapter into its frozen reference, so the reference is the starting model with it.
+TEST_CASE("rl: dpo from a trained LoRA adapter: the reference is the model with it, as TRL's copy of a PeftModel's") {
+  check_case(kDpo, "lora_dpo_trained", "rl: dpo\nadapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_dropout: 0.0\n"
+                                       "lora_target_linear: true\nlora_model_dir: " + kDpo.dir + "/lora_trained\n");
+}
+
+// New adapters drawn by init_lora_weights: false (B uniform too) move the starting model off the
+// base, which TRL's reference (the adapters off) stays, as Axolotl hands TRL a LoRA config:
+// evaluated one pair a batch, the mean reward is beta times the mean log-likelihood's distance
+// from the base's.
+TEST_CASE("rl: dpo with init_lora_weights: false: the reference is the base, its new adapters off") {
+  const json f = reference_fixture(kDpo);
+  const auto evaluate = [&](const std::string& name, const std::string& extra) {
+    TempDir work("rl_init_" + name);
+    const std::string config = work.write(
+        "config.yaml", reference_yaml(kDpo, f, work.path.string(), "rl: dpo\nrl_beta: 0.1\neval_batch_size: 1\n" + extra));
+    const Run run = run_train("evaluate " + config);
+    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+    return run.output;
+  };
+  const std::string base = evaluate("base", "");
+  const std::string drawn = evaluate("false", "adapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_target_linear: true\n"
+                                              "peft_init_lora_weights: false\n");
+  CHECK(drawn.find("reference log-likelihoods of 16 pairs from the base, its new adapters off") != std::string::npos);
+  for (const std::string side : {"chosen", "rejected"}) {
+    CAPTURE(side);
+    const double reward = number_after(drawn, "\ntrain_rewards/" + side + ":");
+    const double moved = number_after(drawn, "\ntrain_logps/" + side + ":") - number_after(base, "\ntrain_logps/" + side + ":");
+    CHECK(std::fabs(moved) > 0.1);
+    CHECK(reward == doctest::Approx(0.1 * moved).epsilon(1e-4));
+  }
+}
+
+// llm_train evaluate with rl, as Axolotl's evaluate runs TRL's DPOTrainer.evaluate on the training
+// pairs: the model itself (its reference a copy of it, so every reward is 0) and with the trained
+// adapter (its reference the base without it); each metric TRL's mean over the pairs, one a batch.
+TEST_CASE("evaluate with rl: dpo: TRL's evaluation of the pairs, its reference the loaded model without adapters") {
+  const json f = reference_fixture(kDpo);
+  const std::string lora = "adapter: lora\nlora_r: 8\nlora_alpha: 16\nlora_dropout: 0.0\nlora_target_linear: true\n"
+                           "lora_model_dir: " + kDpo.dir + "/lora_trained\n";
+  for (const auto& [name, extra] : std::vector<std::pair<std::string, std::string>>{{"base", ""}, {"lora_trained", lora}}) {
+    CAPTURE(name);
+    TempDir work("rl_evaluate_" + name);
+    const std::string config = work.write(
+        "config.yaml", reference_yaml(kDpo, f, work.path.string(), "rl: dpo\nrl_beta: 0.1\neval_batch_size: 1\n" + extra));
+    const Run run = run_train("evaluate " + config);
+    REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+    CHECK(run.output.find("\ntrain_rewards/chosen:") != std::string::npos);
+    // eval_summary.csv: "name,training,validation" rows, no validation rows here.
+    const std::string csv = read_file(work.file("out/eval_summary.csv"));
+    const json& expected = f.at("evaluations").at(name);
+    for (const auto& [key, value] : expected.items()) {
+      CAPTURE(key);
+      const size_t at = csv.find("\r\n" + key + ",");
+      REQUIRE(at != std::string::npos);
+      const double ours = std::stod(csv.substr(at + key.size() + 3));
+      const double b = value;
+      if (key == "rewards/accuracies" && expected.at("rewards/chosen") == 0.0) continue;  // TRL's ties count 0
+      CHECK(std::fabs(ours - b) <= 5e-5 * std::max(1.0, std::fabs(b)));
+    }
+  }
+}
+
 // WPO (dpo_use_weighting, TRL 1.9's use_weighting): each pair's loss times its weight from the
 // policy's own aligned log-likelihoods, dpo's and ipo's. The first step agrees as closely as
 // plain DPO's (loss 3e-8, grad norm 4e-7). After it, dpo's weighted run at this fixture's rate

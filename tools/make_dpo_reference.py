@@ -21,6 +21,9 @@ Cases, each STEPS steps on the same pairs, each epoch in the Trainer's random or
   rpo_nul    rpo on OUT/pairs_nul.jsonl, whose chosen responses hold NUL bytes (token id 0 here, as
              Llama 3's "!"): in the DPO term, not in the NLL
   lora_dpo   PEFT LoRA from the hf_trajectory fixture's lora_init (r 8, alpha 16, every linear)
+  lora_dpo_trained  lora_dpo from OUT/lora_trained: lora_init with every lora_B drawn normal(0, 0.05)
+             (an adapter trained before, as a lora_model_dir from SFT), handed to TRL as a PeftModel:
+             its reference a frozen copy of that adapter (TRL's "ref" adapter), not the base
   dpo_norm   dpo with Axolotl's dpo_norm_loss: its trainer runs TRL's forward as for ipo, so the
              sigmoid loss, rewards and logps are of log-likelihoods averaged over each response's tokens
   simpo      TRL's CPOTrainer with loss_type simpo, beta 2, simpo_gamma 0.5, cpo_alpha 1 (its default):
@@ -44,6 +47,12 @@ term nll_loss (the mean over the step's micro-batches); but for simpo (CPOTraine
 logs, each the mean over the step's micro-batches of a ratio over its response tokens: entropy (of each
 token's softmax), logits/chosen and logits/rejected (each side's mean logit a token) and
 mean_token_accuracy (the chosen tokens that are their logits' argmax).
+
+Evaluations (TRL's DPOTrainer.evaluate over the pairs, sigmoid loss, beta 0.1, one pair a batch, as
+Axolotl's evaluate command with eval_batch_size 1), under "evaluations":
+  base          the model itself, its reference a copy of it (so every reward is 0)
+  lora_trained  the model with OUT/lora_trained, its reference the same (every reward 0): the loaded
+                adapter's weights in every log-likelihood
 
 Run from the repository root (needs torch, transformers, peft):
   tools/make_dpo_reference.py [--out test/data/dpo_reference]
@@ -247,9 +256,30 @@ def train(model, reference, pairs, loss_type, beta, label_smoothing, rpo_alpha=N
             "steps": steps}
 
 
-def lora_with_reference(load):
-    """The hf_trajectory fixture's lora_init on a fresh model, and its reference: the same model, adapters off."""
-    lora = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"), is_trainable=True)
+def evaluate(model, reference, pairs, beta):
+    """TRL's DPOTrainer.evaluate (sigmoid loss) with per_device_eval_batch_size 1, as Axolotl's
+    evaluate command runs it: each pair a batch of its own, so every metric (the Trainer's loss,
+    TRL's logs) is the mean over the pairs; eval_num_tokens is 0 (TRL logs its count of training
+    tokens)."""
+    totals = {}
+    with torch.no_grad():
+        for pair in pairs:
+            logps, counts, _, _, _, stats = sequence_logps(model, list(pair))
+            ref = sequence_logps(reference(), list(pair))[0]
+            chosen, rejected = beta * (logps[0] - ref[0]), beta * (logps[1] - ref[1])
+            record = {"loss": -torch.nn.functional.logsigmoid(chosen - rejected).item(),
+                      "rewards/chosen": chosen.item(), "rewards/rejected": rejected.item(),
+                      "rewards/accuracies": float(chosen > rejected), "rewards/margins": (chosen - rejected).item(),
+                      "logps/chosen": logps[0].item(), "logps/rejected": logps[1].item()}
+            record.update(token_metrics(stats, counts, 1))
+            for key, value in record.items():
+                totals[key] = totals.get(key, 0.0) + value / len(pairs)
+    return dict(totals, num_tokens=0)
+
+
+def lora_with_reference(load, adapter):
+    """The adapter on a fresh model, and its reference: the same model, adapters off."""
+    lora = peft.PeftModel.from_pretrained(load(), adapter, is_trainable=True)
 
     def reference(**kw):
         with lora.disable_adapter():
@@ -257,9 +287,11 @@ def lora_with_reference(load):
     return lora, reference
 
 
-def write_fixture(out, settings, cases):
+def write_fixture(out, settings, cases, evaluations=None):
     fixture = {"settings": settings, "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                                                   "peft": peft.__version__}, "cases": cases}
+    if evaluations:
+        fixture["evaluations"] = evaluations
     with open(os.path.join(out, "trajectory.json"), "w") as f:
         json.dump(fixture, f, indent=1)
         f.write("\n")
@@ -301,8 +333,22 @@ def main():
                                  ("dpo_mix", ["sigmoid", "ipo"], [0.7, 0.3])]:
         model, frozen = load(), load()
         cases[name] = train(model, lambda: frozen, pairs, types, 0.5, 0.0, loss_weights=weights)
-    lora, reference = lora_with_reference(load)
+    lora, reference = lora_with_reference(load, os.path.join(TRAJECTORY, "lora_init"))
     cases["lora_dpo"] = train(lora, lambda: reference, pairs, "sigmoid", 0.1, 0.0)
+    trained = peft.PeftModel.from_pretrained(load(), os.path.join(TRAJECTORY, "lora_init"))
+    generator = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for name, p in sorted(trained.named_parameters()):
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
+    trained.save_pretrained(os.path.join(args.out, "lora_trained"))
+    lora = lora_with_reference(load, os.path.join(args.out, "lora_trained"))[0]
+    frozen = copy.deepcopy(lora)
+    cases["lora_dpo_trained"] = train(lora, lambda: frozen, pairs, "sigmoid", 0.1, 0.0)
+    lora = lora_with_reference(load, os.path.join(args.out, "lora_trained"))[0]
+    model, frozen = load(), load()
+    evaluations = {"base": evaluate(model, lambda: frozen, pairs, 0.1),
+                   "lora_trained": evaluate(lora, lambda: lora, pairs, 0.1)}
     # 7 pairs: epochs of 2 steps, the second of a whole micro-batch and one of a single pair.
     write_jsonl(os.path.join(args.out, "pairs_7.jsonl"), rows[:7])
     model, frozen = load(), load()
@@ -310,7 +356,7 @@ def main():
     for name, loss_type, beta in [("wpo", "sigmoid", 0.1), ("wpo_ipo", "ipo", 0.5)]:
         model, frozen = load(), load()
         cases[name] = train(model, lambda: frozen, pairs, loss_type, beta, 0.0, use_weighting=True)
-    write_fixture(args.out, SETTINGS, cases)
+    write_fixture(args.out, SETTINGS, cases, evaluations)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def main():
     for name, beta, weight, world in [("kto", 0.1, 1.0, 1), ("kto_weights", 0.5, 0.2, 1), ("kto_2ranks", 0.1, 1.0, 2)]:
         model, frozen = load(), load()
         cases[name] = train(model, lambda: frozen, rows, beta, weight, world)
-    lora, reference = dpo.lora_with_reference(load)
+    lora, reference = dpo.lora_with_reference(load, os.path.join(dpo.TRAJECTORY, "lora_init"))
     cases["lora_kto"] = train(lora, lambda: reference, rows, 0.1, 1.0)
     dpo.write_fixture(args.out, SETTINGS, cases)
 

@@ -152,8 +152,7 @@ PreferenceMetrics PreferenceMetrics::from_array(const double* in) {
   return m;
 }
 
-namespace {
-std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, PreferenceLog log) {
+std::vector<std::pair<const char*, double>> preference_values(const PreferenceMetrics& m, PreferenceLog log) {
   if (log == PreferenceLog::reward)
     return {{"min_reward", m.min_reward},
             {"mean_reward", (m.reward_chosen + m.reward_rejected) / 2},
@@ -186,18 +185,17 @@ std::vector<std::pair<const char*, double>> named(const PreferenceMetrics& m, Pr
   if (m.chosen > 0 && m.rejected > 0) out.push_back({"rewards/margins", m.reward_chosen - m.reward_rejected});
   return out;
 }
-}  // namespace
 
 std::string preference_text(const PreferenceMetrics& means, PreferenceLog log) {
   std::string out;
-  for (const auto& [name, value] : named(means, log))
+  for (const auto& [name, value] : preference_values(means, log))
     out += fmt::format("{}{} {:.4g}", out.empty() ? "" : " | ", name, value);
   return out;
 }
 
 std::string preference_json(const PreferenceMetrics& means, PreferenceLog log, const std::string& prefix) {
   std::string out;
-  for (const auto& [name, value] : named(means, log)) out += fmt::format(", \"{}{}\": {}", prefix, name, json_number(value));
+  for (const auto& [name, value] : preference_values(means, log)) out += fmt::format(", \"{}{}\": {}", prefix, name, json_number(value));
   return out;
 }
 

@@ -22,6 +22,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "train/preference_loss.h"
@@ -82,8 +83,10 @@ struct PreferenceMetrics {
   static PreferenceMetrics from_array(const double* in);
 };
 
-// The means of m but the loss as a log line ("rewards/chosen 0.012 | ... ") and as metrics.jsonl
-// members (", \"<prefix>rewards/chosen\": 0.012, ..."), TRL's names for `log`'s trainer.
+// The means of m but the loss, by TRL's names for `log`'s trainer ("rewards/chosen", ...), in its order.
+std::vector<std::pair<const char*, double>> preference_values(const PreferenceMetrics& means, PreferenceLog log);
+// The same as a log line ("rewards/chosen 0.012 | ... ") and as metrics.jsonl members
+// (", \"<prefix>rewards/chosen\": 0.012, ...").
 std::string preference_text(const PreferenceMetrics& means, PreferenceLog log);
 std::string preference_json(const PreferenceMetrics& means, PreferenceLog log, const std::string& prefix);
 

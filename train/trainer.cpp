@@ -171,6 +171,7 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
     build_model();
     load_data();
     print_data_summary();
+    if (has_reference()) compute_reference_logps();
     return;
   }
   // Before the model is allocated: a run whose plan exceeds what the device has fails now, in one

@@ -78,8 +78,9 @@ class Trainer {
   // Axolotl's evaluate: the model the config loads (base_model, with lora_model_dir's adapter)
   // evaluated without training on the training rows, then the validation rows, each served as the
   // Trainer's eval loader serves a dataset, each set's loss as eval_loss; written to
-  // output_dir/eval_summary.csv as Axolotl writes it. Causal LMs, process reward models and
-  // diffusion; rl and reward_model are refused. Collective.
+  // output_dir/eval_summary.csv as Axolotl writes it. rl and reward_model: each set's pairs (KTO
+  // rows) through TRL's evaluation, its logs beside the loss; the reference (dpo, ipo, kto) as a
+  // run's (compute_reference_logps). Collective.
   static EvaluationSummary evaluate_model(TrainConfig config);
 
   // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is

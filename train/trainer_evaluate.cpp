@@ -6,9 +6,9 @@
 #include <cmath>
 #include <map>
 
-#include "engine/user_error.h"
 #include "io/durable_file.h"
 #include "train/metrics.h"
+#include "train/preference_metrics.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -40,21 +40,31 @@ std::string summary_csv(const EvaluationSummary& s) {
 EvaluationSummary Trainer::Impl::evaluate_sets() {
   const TrainConfig& c = config;
   optimizer->set_training(false);  // HF's evaluation_loop calls optimizer.eval()
-  // HF's evaluate: the set's loss, its wall time, and the examples and batches a second, over every
-  // rank's (steps: ceil(examples / (eval_batch_size x ranks))); Axolotl's log adds eval_ppl to the
-  // validation set's, TRL's PRMTrainer its token accuracy.
+  // HF's evaluate: the set's loss, its wall time, and the examples (pairs, KTO rows) and batches a
+  // second, over every rank's (steps: ceil(examples / (eval_batch_size x ranks))); Axolotl's log
+  // adds eval_ppl to the validation set's, TRL's PRMTrainer its token accuracy, TRL's preference
+  // trainers their logs (as their evaluation logs them, here under the set's prefix).
   const auto measure = [&](const std::vector<Row>& rows, const std::string& prefix) {
-    std::vector<std::pair<std::string, double>> out;
+    std::vector<std::pair<std::string, double>> out, logged;
     if (rows.empty()) return out;
     val_batches = evaluation_batches(rows);
-    if (eval_filler.rows.empty())  // for_each_eval_batch's spare batch under ZeRO-3
+    if (eval_filler.rows.empty())  // for_each_eval_batch's spare batch under ZeRO-3 (and KTO)
       eval_filler = eval_batches(*data.examples, rows, data.val_layout, eval_batch_rows(), 0, 1).front();
     const auto start = std::chrono::steady_clock::now();
-    const double loss = evaluate();
+    double loss = 0;
+    if (preference()) {
+      const PreferenceMetrics m = evaluate_preference();
+      loss = m.loss;
+      for (const auto& [name, value] : preference_values(m, preference_log())) logged.push_back({name, value});
+      if (!num_tokens_json("").empty())  // TRL's count of training tokens: none here
+        logged.push_back({"num_tokens", static_cast<double>(state.input_tokens)});
+    } else {
+      loss = evaluate();
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double runtime = python_round(seconds, 4);
     int64_t examples = 0;
-    for (const Row& row : rows) examples += static_cast<int64_t>(row.size());
+    for (const Row& row : rows) examples += preference() ? 1 : static_cast<int64_t>(row.size());
     const double steps = std::ceil(static_cast<double>(examples) /
                                    static_cast<double>(c.eval_micro_batch_size() * comm.world_size()));
     out = {{prefix + "_loss", loss},
@@ -63,12 +73,15 @@ EvaluationSummary Trainer::Impl::evaluate_sets() {
            {prefix + "_steps_per_second", python_round(steps / runtime, 3)}};
     if (eval_token_accuracy) out.push_back({prefix + "_accuracy", *eval_token_accuracy});
     if (prefix == "eval" && supervised()) out.push_back({"eval_ppl", python_round(std::exp(loss), 5)});
+    for (const auto& [name, value] : logged) out.push_back({prefix + "_" + name, value});
     return out;
   };
-  // The training set as its dataset orders it, packed as the validation rows are with eval_sample_packing.
-  const std::vector<Row> train_rows = data.val_layout.packed
-                                          ? multipack(*data.examples, data.split.train, data_settings.multipack_options())
-                                          : one_example_per_row(data.split.train);
+  // The training set as its dataset orders it, packed as the validation rows are with
+  // eval_sample_packing (preference rows are never packed).
+  const std::vector<Row> train_rows = preference()           ? data.train_rows
+                                      : data.val_layout.packed ? multipack(*data.examples, data.split.train,
+                                                                           data_settings.multipack_options())
+                                                               : one_example_per_row(data.split.train);
   EvaluationSummary out;
   out.training = measure(train_rows, "train");
   out.validation = measure(data.val_rows, "eval");
@@ -78,10 +91,6 @@ EvaluationSummary Trainer::Impl::evaluate_sets() {
 }
 
 EvaluationSummary Trainer::evaluate_model(TrainConfig config) {
-  if (!config.rl.empty() || config.reward_model)
-    throw UserError(config.source + ": evaluate: expected a causal LM, process_reward_model or diffusion config, got " +
-                    (config.reward_model ? std::string("reward_model") : "rl: " + config.rl) +
-                    " (its evaluation runs during training: set val_set_size and eval_steps)");
   return Impl(std::move(config), Impl::Purpose::evaluate).evaluate_sets();
 }
 

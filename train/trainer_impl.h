@@ -229,9 +229,10 @@ struct Trainer::Impl {
   // f32 (slots) on the device: the policy's summed log-likelihood of each response of a pair batch
   // (sequences: pair_sequences' ids, in host memory; targets_host: the targets there, the batch's
   // or pair_sequences' with ORPO's chosen prompts). With `aligned`: WPO's aligned sums of each slot
-  // (dpo_use_weighting), on the host; with `stats`, the token statistics' sums.
+  // (dpo_use_weighting), on the host; with `stats`, the token statistics' sums. `adapters_off`:
+  // the reference's instead, the base without its LoRA pairs (ForwardOptions::adapters_off).
   Tensor pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host,
-                    std::vector<float>* aligned = nullptr, SlotTokenStats* stats = nullptr);
+                    std::vector<float>* aligned = nullptr, SlotTokenStats* stats = nullptr, bool adapters_off = false);
   // Adds each round's token-level ratios to m: `rounds` this rank's sums (its micro-batches, or
   // its evaluation batches), round i added over the ranks (collective; a rank with fewer rounds
   // adds none to the rest).

@@ -7,11 +7,14 @@
 // runs the two apart, the KL sequences without gradient as TRL does; the reference and evaluation
 // passes (no gradient) take the pair rows whole.
 //
-// The reference (none for simpo and orpo) is the starting model, frozen: TRL runs it beside the policy (a LoRA run's base
-// with the adapters off, which equals the starting model while lora_B is zero; a full run's
-// second copy of the base). Here each pair's two log-likelihoods under it are computed once,
-// before the first step, and kept (in every checkpoint too), as TRL's precompute_ref_log_probs:
-// the same numbers without a second model in memory or a second forward per step.
+// The reference (none for simpo and orpo) is what TRL runs, frozen, beside the policy: a full
+// run's second copy of the starting model; a LoRA run's model with its fresh adapters off, the
+// base alone (equal to the starting model unless init_lora_weights: false drew B), as Axolotl
+// hands TRL a LoRA config; with an adapter loaded from lora_model_dir, the starting model, as TRL
+// copies a PeftModel's pretrained adapter into its frozen "ref" adapter (DPO after SFT: the SFT
+// model is the reference). Here each pair's two log-likelihoods under it are computed once, before
+// the first step, and kept (in every checkpoint too), as TRL's precompute_ref_log_probs: the same
+// numbers without a second model in memory or a second forward per step.
 #include <fmt/core.h>
 
 #include "engine/autograd.h"
@@ -92,9 +95,10 @@ std::vector<int64_t> slot_tokens(const Tensor& sequences, const Tensor& targets,
 }  // namespace
 
 Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_t slots, const Tensor& targets_host,
-                                 std::vector<float>* aligned, SlotTokenStats* stats) {
+                                 std::vector<float>* aligned, SlotTokenStats* stats, bool adapters_off) {
   ForwardOptions opt = options_for(b);
   opt.no_dropout = true;  // TRL's disable_dropout
+  opt.adapters_off = adapters_off;
   opt.targets_host = targets_host;
   Tensor aligned_sums, entropy, mean_logit, hits;
   SequenceRowSums sums;
@@ -121,6 +125,7 @@ void Trainer::Impl::add_token_ratios(const std::vector<TokenSums>& rounds, Prefe
 
 void Trainer::Impl::compute_reference_logps() {
   NoGradGuard no_grad;
+  const bool fresh_adapters = config.lora_model_dir.empty();  // else the loaded adapters are the reference's too
   std::vector<Row> rows = data.train_rows;
   rows.insert(rows.end(), data.val_rows.begin(), data.val_rows.end());
   const int64_t batch = config.micro_batch_size, world = comm.world_size();
@@ -139,15 +144,17 @@ void Trainer::Impl::compute_reference_logps() {
     const int64_t count = std::min<int64_t>(batch, static_cast<int64_t>(rows.size()) - first);
     const Batch b = make_batch(*data.examples, rows, order.data() + first, count, data.val_layout);
     const PairSequences s = pair_sequences(b, false, false);
-    const std::vector<float> logps = pair_logps(b, s.sequences, 2 * count, s.targets).to_floats();
+    const std::vector<float> logps =
+        pair_logps(b, s.sequences, 2 * count, s.targets, nullptr, nullptr, fresh_adapters).to_floats();
     if (!real) continue;
     for (size_t r = 0; r < b.rows.size(); r++)
       for (size_t k = 0; k < 2; k++) sums[static_cast<size_t>(b.rows[r][k])] = logps[2 * r + k];
   }
   comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
   reference_logps.assign(sums.begin(), sums.end());  // kept as f32: a resume reads the same values
-  say("{}: reference log-likelihoods of {} {} from the starting model ({:.1f} s; kept in every checkpoint)\n",
-      config.rl, rows.size(), kto() ? "rows" : "pairs", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  say("{}: reference log-likelihoods of {} {} from {} ({:.1f} s)\n", config.rl, rows.size(), kto() ? "rows" : "pairs",
+      config.adapter.empty() || !fresh_adapters ? "the starting model" : "the base, its new adapters off",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
 PreferenceMetrics Trainer::Impl::pair_metrics(const Batch& b, const std::vector<float>& logps,
