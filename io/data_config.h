@@ -122,6 +122,7 @@ struct DataConfig {
   // that name no chat_template take (Axolotl's rule). The default is Axolotl's tokenizer_default,
   // with llama3 where the tokenizer has no template (where Axolotl would stop).
   std::string chat_template = "tokenizer_default_fallback_llama3";
+  bool chat_template_given = false;  // the config wrote it (Axolotl's cfg.chat_template is set)
   std::string chat_template_jinja;
   std::vector<std::string> eot_tokens;
   std::string chat_template_kwargs;  // a JSON object's text (DatasetSpec's); empty: none

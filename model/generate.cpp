@@ -1,8 +1,12 @@
-// defines: sample (temperature sampling from the last position's logits, with a key/value cache)
+// defines: next_token_probabilities (HF's sampling processors), sample (drawing from the last
+// position's logits, with a key/value cache)
 #include "model/generate.h"
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <numeric>
 #include <random>
 
 #include "engine/autograd.h"
@@ -50,6 +54,52 @@ Tensor attend_last(const Tensor& q, const Tensor& keys, const Tensor& values) {
 }
 }  // namespace
 
+std::vector<double> next_token_probabilities(std::vector<float> logits, const std::vector<int32_t>& seen,
+                                             const SampleOptions& opt) {
+  const int64_t V = static_cast<int64_t>(logits.size());
+  if (opt.repetition_penalty != 1.0f) {
+    std::vector<bool> penalised(logits.size(), false);
+    for (int32_t id : seen) {
+      if (id < 0 || id >= V || penalised[id]) continue;
+      penalised[id] = true;
+      float& z = logits[id];
+      z = z < 0 ? z * opt.repetition_penalty : z / opt.repetition_penalty;
+    }
+  }
+  for (float& z : logits) z /= opt.temperature;
+  constexpr float kRemoved = -std::numeric_limits<float>::infinity();
+  if (opt.top_k > 0 && opt.top_k < V) {  // below the k-th largest: removed (ties with it kept)
+    std::vector<float> sorted = logits;
+    std::nth_element(sorted.begin(), sorted.begin() + (opt.top_k - 1), sorted.end(), std::greater<float>());
+    const float kth = sorted[opt.top_k - 1];
+    for (float& z : logits)
+      if (z < kth) z = kRemoved;
+  }
+  const auto softmax = [](const std::vector<float>& z) {
+    const float mx = *std::max_element(z.begin(), z.end());
+    std::vector<double> p(z.size());
+    double sum = 0;
+    for (size_t i = 0; i < z.size(); i++) sum += p[i] = std::exp(static_cast<double>(z[i]) - mx);
+    for (double& x : p) x /= sum;
+    return p;
+  };
+  if (opt.top_p < 1.0f) {
+    // HF's: ascending order; an id goes while the mass up to and including it is at most
+    // 1 - top_p; the largest always stays.
+    std::vector<int64_t> order(logits.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] < logits[b]; });
+    const std::vector<double> p = softmax(logits);
+    double mass = 0;
+    for (size_t i = 0; i + 1 < order.size(); i++) {
+      mass += p[order[i]];
+      if (mass > 1.0 - opt.top_p) break;
+      logits[order[i]] = kRemoved;
+    }
+  }
+  return softmax(logits);
+}
+
 std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> tokens, const SampleOptions& opt) {
   LLM_CHECK(!tokens.empty(), "sample: the prompt must hold at least one token");
   NoGradGuard no_grad;
@@ -93,14 +143,13 @@ std::vector<int32_t> sample(LlamaModel& model, std::vector<int32_t> tokens, cons
     if (opt.temperature <= 0.0f) {
       next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     } else {
-      float mx = *std::max_element(logits.begin(), logits.end());
-      std::vector<double> weights(c.vocab_size);
-      for (int64_t v = 0; v < c.vocab_size; v++) weights[v] = std::exp((logits[v] - mx) / opt.temperature);
-      next = static_cast<int32_t>(std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng));
+      const std::vector<double> p = next_token_probabilities(std::move(logits), tokens, opt);
+      next = static_cast<int32_t>(std::discrete_distribution<int64_t>(p.begin(), p.end())(rng));
     }
     tokens.push_back(next);
     generated.push_back(next);
-    if (next == opt.stop_token) break;
+    if (opt.on_token) opt.on_token(next);
+    if (std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), next) != opt.stop_tokens.end()) break;
   }
   return generated;
 }

@@ -240,7 +240,8 @@ TEST_CASE("sample packing: a packed row gives each document the logits it has al
 TEST_CASE("sampling with the key/value cache picks what the whole uncached forward picks") {
   LlamaModel model(small_config(true), Device::cpu(), 5);
   const std::vector<int32_t> prompt{3, 7, 1};
-  SampleOptions opt{12, 64, 0.0f, -1, 0};  // greedy, the context never full
+  SampleOptions opt;  // greedy, the context never full
+  opt.max_new_tokens = 12, opt.context = 64, opt.temperature = 0.0f;
   const std::vector<int32_t> cached = sample(model, prompt, opt);
   REQUIRE(cached.size() == 12);
   // The whole sequence in one forward: each position's argmax is the token after it.
@@ -290,7 +291,8 @@ TEST_CASE("scaling_softmax (SSMax): every kernel, packed documents and the key/v
   const std::vector<float> alone = model.logits(Tensor::from_ints(doc_b, {1, 4}), Tensor::from_ints({0, 1, 2, 3}, {1, 4}),
                                                 eager).to_floats();
   for (int64_t i = 0; i < 4 * 19; i++) CHECK(together[3 * 19 + i] == doctest::Approx(alone[i]).epsilon(1e-5));
-  SampleOptions opt{8, 64, 0.0f, -1, 0, eager.ssmax};
+  SampleOptions opt;
+  opt.max_new_tokens = 8, opt.context = 64, opt.temperature = 0.0f, opt.ssmax = eager.ssmax;
   const std::vector<int32_t> prompt{3, 7, 1}, cached = sample(model, prompt, opt);
   std::vector<int32_t> seq = prompt, pos;
   seq.insert(seq.end(), cached.begin(), cached.end() - 1);
@@ -302,4 +304,33 @@ TEST_CASE("scaling_softmax (SSMax): every kernel, packed documents and the key/v
     const float* row = logits.data() + (prompt.size() - 1 + t) * 19;
     CHECK(std::max_element(row, row + 19) - row == cached[t]);
   }
+}
+
+// Axolotl's inference command samples through HF's processors: repetition_penalty, temperature,
+// top_k, top_p, in that order. The distributions below are transformers 5.25's
+// (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+// then softmax) on these logits, ids 3, 1, 8 and 7 seen (3 twice).
+TEST_CASE("next_token_probabilities: HF's repetition penalty, temperature, top-k and top-p") {
+  const std::vector<float> logits{2.0f, -1.5f, 0.5f, 3.0f, -0.25f, 1.0f, 2.5f, -3.0f, 0.0f, 1.75f};
+  const std::vector<int32_t> seen{3, 1, 3, 8, 7};
+  SampleOptions opt;
+  opt.repetition_penalty = 1.1f, opt.temperature = 0.9f, opt.top_k = 6, opt.top_p = 0.8f;
+  const std::vector<double> narrow{0.17409557104110718, 0, 0, 0.3906005024909973, 0, 0, 0.30343273282051086, 0, 0,
+                                   0.1318713277578354};
+  const std::vector<double> p = next_token_probabilities(logits, seen, opt);
+  REQUIRE(p.size() == narrow.size());
+  for (size_t i = 0; i < p.size(); i++) CHECK(p[i] == doctest::Approx(narrow[i]).epsilon(1e-6));
+  // Axolotl's own settings: top_k 40 above the vocabulary keeps every id; top_p 0.95.
+  opt.top_k = 40, opt.top_p = 0.95f;
+  const std::vector<double> wide{0.15969234704971313, 0, 0.030161987990140915, 0.35828548669815063, 0,
+                                 0.05256960168480873, 0.2783292531967163, 0, 0, 0.12096139788627625};
+  const std::vector<double> q = next_token_probabilities(logits, seen, opt);
+  for (size_t i = 0; i < q.size(); i++) CHECK(q[i] == doctest::Approx(wide[i]).epsilon(1e-6));
+  // Without processors: the softmax of logits / temperature.
+  SampleOptions plain;
+  plain.temperature = 1.0f;
+  const std::vector<double> r = next_token_probabilities(logits, seen, plain);
+  double sum = 0;
+  for (float z : logits) sum += std::exp(static_cast<double>(z));
+  for (size_t i = 0; i < r.size(); i++) CHECK(r[i] == doctest::Approx(std::exp(static_cast<double>(logits[i])) / sum).epsilon(1e-9));
 }

@@ -160,7 +160,7 @@ TEST_CASE("command-line mistakes: one line each, exit 2") {
       {cfg + " --output_dir ''", "error: command line: --output_dir needs a value, got ''"},
       {"--keys extra", "error: command line: --keys takes nothing after it, got 'extra'"},
       {"--help extra", "error: command line: --help takes nothing after it, got 'extra'"},
-      {"--max_steps 3 " + cfg, "error: command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, --keys or --help first, got '--max_steps'"},
+      {"--max_steps 3 " + cfg, "error: command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, inference, --keys or --help first, got '--max_steps'"},
       {"--resum " + cfg, "got '--resum'"},
       {cfg + " --output_dir --logging_steps 5",
        "error: command line: --output_dir needs a value, got the flag '--logging_steps' (a value that starts with -- "

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -34,6 +35,9 @@ const char* kUsage =
     "       llm_train evaluate CONFIG.yaml [--key value]...\n"
     "                                                Axolotl's evaluate: the model as the config loads it, its loss on\n"
     "                                                the training and validation rows, into output_dir/eval_summary.csv\n"
+    "       llm_train inference CONFIG.yaml [--key value]...\n"
+    "                                                Axolotl's inference: a prompt read from stdin (Ctrl+D submits),\n"
+    "                                                answered by the model as the config loads it, until an empty one\n"
     "       llm_train --keys                          every config key: type, default, meaning\n"
     "       llm_train --help\n"
     "Several ranks: mpirun -np N ./llm_train CONFIG.yaml (one GPU per local rank; --local_rank overrides)\n";
@@ -119,7 +123,7 @@ llm::TrainConfig run_config(int argc, char** argv) {
     return resume_config(argv[2], parse_overrides(argc, argv, 3));
   }
   if (first.rfind("--", 0) == 0)  // an override before the config, or a mistyped flag
-    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, --keys "
+    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, inference, --keys "
                          "or --help first, got '" + first + "'");
   return llm::load_config(first, parse_overrides(argc, argv, 2));
 }
@@ -185,7 +189,7 @@ int main(int argc, char** argv) {
     // Every rank reads the same config, so a bad one fails on all of them alike: then rank 0 says
     // it once and each exits, with no MPI_Abort (whose banner would bury the line). Where only
     // some ranks fail (a file one node cannot see), those abort the job as any other error does.
-    const bool command = first == "preprocess" || first == "evaluate";  // of a config, as a run's
+    const bool command = first == "preprocess" || first == "evaluate" || first == "inference";  // of a config, as a run's
     std::optional<std::string> config_error;
     try {
       if (command && argc < 3)
@@ -204,6 +208,10 @@ int main(int argc, char** argv) {
     if (first == "preprocess") {
       const std::string prepared = llm::Trainer::preprocess(std::move(config));
       if (comm.is_main()) fmt::print("done: the datasets are tokenized in {}; a run of this config reads them from there\n", prepared);
+      return 0;
+    }
+    if (first == "inference") {
+      llm::Trainer::inference(std::move(config), std::cin, stdout);
       return 0;
     }
     if (first == "evaluate") {

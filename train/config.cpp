@@ -215,7 +215,8 @@ void Parser::validate() {
   if (const std::string& dir = c.base_model_config.empty() ? c.base_model : c.base_model_config;
       c.tokenizer_config.empty() && fs::is_directory(dir, ec))
     c.tokenizer_config = find_bpe_tokenizer(dir).value_or("");
-  resolve_chat_templates(c, given("chat_template"));
+  c.data.chat_template_given = given("chat_template");
+  resolve_chat_templates(c, c.data.chat_template_given);
   if (!c.resume_from_checkpoint.empty() && !fs::is_directory(c.resume_from_checkpoint, ec))
     fail(at("resume_from_checkpoint"), "an existing checkpoint directory (auto_resume_from_checkpoints: true takes "
          "the newest in output_dir, as HF's resume_from_checkpoint=True)",

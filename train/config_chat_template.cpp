@@ -1,6 +1,6 @@
 // defines: chat_template_jinja_of, read_chat_template_jinja, read_chat_template_kwargs,
 // resolve_chat_templates (which Jinja template each chat_template dataset renders with, as
-// Axolotl's get_chat_template picks it)
+// Axolotl's get_chat_template picks it), inference_chat_template
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -190,6 +190,15 @@ void resolve_chat_templates(TrainConfig& c, bool chat_template_given) {
                                 : resolve_template(top, c.data.chat_template_jinja, c, c.source + ": chat_template " + top).source;
   std::string where;
   if (saved != tokenizer_chat_template(c.tokenizer_config, where).value_or("")) c.data.chat_template_source = saved;
+}
+
+std::string inference_chat_template(const TrainConfig& c) {
+  if (c.data.chat_template_given)
+    return resolve_template(c.data.chat_template, c.data.chat_template_jinja, c,
+                            c.source + ": chat_template " + c.data.chat_template).source;
+  if (c.data.datasets.empty() || c.data.datasets[0].type != "chat_template") return "";
+  const DatasetSpec& first = c.data.datasets[0];
+  return first.chat_template_source.empty() ? builtin_chat_template_jinja(first.chat_template) : first.chat_template_source;
 }
 
 }  // namespace llm

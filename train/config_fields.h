@@ -194,6 +194,10 @@ void read_chat_template_kwargs(ReadContext& ctx, const YAML::Node& n, const Wher
 // Each chat_template dataset's eot_tokens and Jinja template (chat_template_source), from the
 // tokenizer's own or chat_template_jinja; UserError naming the config when there is none.
 void resolve_chat_templates(TrainConfig& c, bool chat_template_given);
+// Axolotl's resolve_chat_template_str (its inference command's template): the top-level
+// chat_template's Jinja source when the config gives one, else the first dataset's when it is of
+// type chat_template; empty: none (the prompt is tokenized as it is, after BOS).
+std::string inference_chat_template(const TrainConfig& c);
 std::string write_special_tokens(const TrainConfig& c);
 void read_added_tokens_overrides(ReadContext& ctx, const YAML::Node& n, const Where& w);
 std::string write_added_tokens_overrides(const TrainConfig& c);

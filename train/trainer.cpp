@@ -94,7 +94,7 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
   comm.broadcast(run_id.data(), run_id.size(), 0);
   // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
   // 0 alone writes there, so it alone holds the lock.
-  if (comm.is_main()) output_lock = lock_output_dir(c);
+  if (comm.is_main() && purpose != Purpose::inference) output_lock = lock_output_dir(c);
   // Ray's workers are data-parallel ranks: another count would train another global batch.
   if (c.use_ray && c.ray_num_workers != comm.world_size())
     throw EveryRankError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
@@ -151,7 +151,8 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
   const bool bf16 = !device.is_cpu() &&
                     (c.bfloat16 || c.bf16 == "true" || (c.bf16 == "auto" && backend(device).fast_bf16()));
   forward.compute_dtype = bf16 ? DType::bf16 : DType::f32;
-  if (purpose == Purpose::merge) {  // the model with its adapter, which a training run's plan would overstate
+  // The model with its adapter, which a training run's plan would overstate.
+  if (purpose == Purpose::merge || purpose == Purpose::inference) {
     build_model();
     return;
   }
@@ -473,8 +474,9 @@ std::string Trainer::sample_text(int lines, int64_t max_new_tokens) {
   std::string out;
   const Tokenizer& tok = *impl_->tokenizer;
   for (int i = 0; i < lines; i++) {
-    SampleOptions opt{max_new_tokens, impl_->config.data.sequence_len, 0.8f, tok.eos(), impl_->config.seed + i,
-                      impl_->forward.ssmax};
+    SampleOptions opt;
+    opt.max_new_tokens = max_new_tokens, opt.context = impl_->config.data.sequence_len, opt.temperature = 0.8f;
+    opt.stop_tokens = {tok.eos()}, opt.seed = impl_->config.seed + i, opt.ssmax = impl_->forward.ssmax;
     std::vector<int32_t> ids = sample(*impl_->model, {tok.bos()}, opt);
     out += "  > " + one_line(decode_utf8_replacing(tok.decode(ids))) + "\n";
   }

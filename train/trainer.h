@@ -3,7 +3,9 @@
 // metrics.jsonl, and a clean stop on SIGINT/SIGTERM.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <istream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +84,14 @@ class Trainer {
   // rows) through TRL's evaluation, its logs beside the loss; the reference (dpo, ipo, kto) as a
   // run's (compute_reference_logps). Collective.
   static EvaluationSummary evaluate_model(TrainConfig config);
+  // Axolotl's inference: each prompt read from `in` up to its end (Ctrl+D on a terminal; an empty
+  // one ends) answered by the model the config loads (base_model, with lora_model_dir's adapter),
+  // written to `out` as Axolotl's do_inference writes it: under the config's chat template (the
+  // top-level chat_template, else the first dataset's when of type chat_template) as a user
+  // message with the generation prompt, else after BOS; up to 1024 new tokens drawn with HF's
+  // repetition_penalty 1.1, temperature 0.9, top_k 40 and top_p 0.95, until EOS; streamed, then
+  // the whole sequence. One rank; causal LMs (not diffusion, not classifiers).
+  static void inference(TrainConfig config, std::istream& in, std::FILE* out);
 
   // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is
   // honoured by run(). Bad input surfaces as UserError.

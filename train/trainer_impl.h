@@ -88,10 +88,10 @@ struct Trainer::Impl {
   PreferenceMetrics preference_since_log;
 
   // What a Trainer is built for: a run; merge_lora_adapter's tokenizer and model with its adapter,
-  // nothing else; or preprocess's tokenizer and data (the token caches and the batches they make),
-  // no device and no model.
-  // evaluate's tokenizer, model (with lora_model_dir's adapter) and data, nothing of a run.
-  enum class Purpose { train, merge, preprocess, evaluate };
+  // nothing else (inference's the same, without holding output_dir); preprocess's tokenizer and
+  // data (the token caches and the batches they make), no device and no model; or evaluate's
+  // tokenizer, model (with lora_model_dir's adapter) and data, nothing of a run.
+  enum class Purpose { train, merge, preprocess, evaluate, inference };
   explicit Impl(TrainConfig config, Purpose purpose = Purpose::train);
   // The datasets tokenized (rank 0 builds the token caches, the others read them), the loader and
   // the evaluation batches; returns the data settings the run read them with (data_settings).
