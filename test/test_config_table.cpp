@@ -63,7 +63,7 @@ void check_same(const TrainConfig& a, const TrainConfig& b) {
   SAME(device); SAME(eval_steps); SAME(evals_per_epoch); SAME(early_stopping_patience);
   SAME(early_stopping_threshold); SAME(load_best_model_at_end); SAME(loss_watchdog_threshold); SAME(loss_watchdog_patience); SAME(output_dir); SAME(save_steps); SAME(saves_per_epoch);
   SAME(save_total_limit); SAME(resume_from_checkpoint); SAME(auto_resume_from_checkpoints); SAME(overwrite_output_dir); SAME(save_first_step); SAME(save_only_model); SAME(save_strategy); SAME(eval_strategy);
-  SAME(logging_steps); SAME(include_tkps); SAME(gradient_checkpointing); SAME(gradient_checkpointing_offload); SAME(gradient_checkpointing_every_n_layers);
+  SAME(logging_steps); SAME(include_tkps); SAME(use_tensorboard); SAME(gradient_checkpointing); SAME(gradient_checkpointing_offload); SAME(gradient_checkpointing_every_n_layers);
   SAME(attention); SAME(tracks_best_checkpoint); SAME(s2_group_size_ratio); SAME(local_rank); SAME(use_ray); SAME(ray_num_workers); SAME(tokenizer_config);
   SAME(ddp_bucket_cap_mb); SAME(zero_stage); SAME(deepspeed); SAME(deepspeed_stage);
   SAME(adapter); SAME(reinit_weights); SAME(base_model_config); SAME(lora.r); SAME(lora.alpha); SAME(lora.dropout); SAME(lora.target_modules); SAME(lora.target_pattern);
@@ -185,7 +185,7 @@ TEST_CASE("config_to_yaml round-trips: parse(config_to_yaml(c)) == c") {
       "early_stopping_threshold: 0.001\nload_best_model_at_end: true\nmetric_for_best_model: eval_loss\nloss_watchdog_threshold: 5.5\nloss_watchdog_patience: 4\n"
       "output_dir: 'out dir: #1'\nsaves_per_epoch: 2\n"
       "save_total_limit: 9\nresume_from_checkpoint: " + s.dir.string() + "\n"
-      "auto_resume_from_checkpoints: true\noverwrite_output_dir: true\nsave_first_step: true\nsave_only_model: true\nlogging_steps: 3\ninclude_tkps: false\ngradient_checkpointing: offload\n"
+      "auto_resume_from_checkpoints: true\noverwrite_output_dir: true\nsave_first_step: true\nsave_only_model: true\nlogging_steps: 3\ninclude_tkps: false\nuse_tensorboard: true\ngradient_checkpointing: offload\n"
       "gradient_checkpointing_kwargs: {every_n_layers: 3}\ns2_attention: true\n"
       "s2_group_size_ratio: 0.5\nlocal_rank: 1\nuse_ray: true\nray_num_workers: 3\nddp_bucket_cap_mb: 12.5\nzero_stage: 1\n"
       "deepspeed: " + s.write("zero1.json", R"({"zero_optimization": {"stage": 1}})") + "\n",

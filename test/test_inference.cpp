@@ -76,7 +76,35 @@ TEST_CASE("inference: under the config's chat template, one user message with th
   CHECK(answer_of(first).streamed.rfind("<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n", 0) == 0);
 }
 
-TEST_CASE("inference: no config, or a classifier, refused in one line") {
+// Axolotl's --prompter: its class's build_prompt of the instruction (newlines stripped), after BOS,
+// over any chat template. The texts are Axolotl 0.19's (checked against its prompters module).
+TEST_CASE("inference --prompter: Axolotl's prompter formats the instruction, the chat template unused") {
+  Workspace ws("inference_prompter");
+  write_file((ws.dir / "prompt.txt").string(), "\nName a colour.\n\n");
+  const std::string config = ws.config("chat_template: chatml\n");
+  const std::string input = " < " + (ws.dir / "prompt.txt").string();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"AlpacaPrompter", "Below is an instruction that describes a task. Write a response that appropriately completes "
+                         "the request.\n\n### Instruction:\nName a colour.\n\n### Response:\n"},
+      {"UnpromptedPrompter", "### Instruction:\nName a colour.\n\n### Response:\n"},
+      {"MultipleChoiceConcisePrompter", "Choose the answer that best answers the question. Be concise in your "
+                                        "response.\n\nUSER: Name a colour.\nASSISTANT:"},
+      {"SummarizeTLDRPrompter", "USER: Summarize the following article as a TL;DR.\nName a colour.\nASSISTANT:"}};
+  for (const auto& [name, prompt] : cases) {
+    CAPTURE(name);
+    const Run r = run_train("inference " + config + " --prompter " + name + input);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    CHECK(answer_of(r).streamed.rfind(prompt, 0) == 0);
+  }
+  const Run bad = run_train("inference " + config + " --prompter Alpaca" + input);
+  CHECK(bad.exit_code == 2);
+  CHECK(error_text(bad).rfind("error: command line: --prompter: expected one of AlpacaPrompter, ", 0) == 0);
+  // A key llm_train does not read is named, as a run names it.
+  const Run typo = run_train("inference " + config + " --prompterr AlpacaPrompter" + input);
+  CHECK(typo.output.find("keys not used by llm_train: prompterr") != std::string::npos);
+}
+
+TEST_CASE("inference: no config, or a diffusion model, refused in one line") {
   Workspace ws("inference_bad");
   const Run none = run_train("inference");
   CHECK(none.exit_code == 2);

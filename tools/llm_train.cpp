@@ -35,7 +35,7 @@ const char* kUsage =
     "       llm_train evaluate CONFIG.yaml [--key value]...\n"
     "                                                Axolotl's evaluate: the model as the config loads it, its loss on\n"
     "                                                the training and validation rows, into output_dir/eval_summary.csv\n"
-    "       llm_train inference CONFIG.yaml [--key value]...\n"
+    "       llm_train inference CONFIG.yaml [--prompter NAME] [--key value]...\n"
     "                                                Axolotl's inference: a prompt read from stdin (Ctrl+D submits),\n"
     "                                                answered by the model as the config loads it, until an empty one\n"
     "       llm_train --keys                          every config key: type, default, meaning\n"
@@ -191,10 +191,18 @@ int main(int argc, char** argv) {
     // some ranks fail (a file one node cannot see), those abort the job as any other error does.
     const bool command = first == "preprocess" || first == "evaluate" || first == "inference";  // of a config, as a run's
     std::optional<std::string> config_error;
+    std::string prompter;  // inference's --prompter
     try {
       if (command && argc < 3)
         throw llm::UserError("command line: " + first + " needs a config (llm_train " + first + " CONFIG.yaml)");
-      config = command ? llm::load_config(argv[2], parse_overrides(argc, argv, 3)) : run_config(argc, argv);
+      if (command) {
+        std::map<std::string, std::string> overrides = parse_overrides(argc, argv, 3);
+        if (first == "inference" && overrides.count("prompter"))  // Axolotl's --prompter: its option, not a key
+          prompter = overrides.extract("prompter").mapped();
+        config = llm::load_config(argv[2], overrides);
+      } else {
+        config = run_config(argc, argv);
+      }
     } catch (const llm::UserError& e) {
       config_error = e.what();
     }
@@ -211,7 +219,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (first == "inference") {
-      llm::Trainer::inference(std::move(config), std::cin, stdout);
+      llm::Trainer::inference(std::move(config), prompter, std::cin, stdout);
       return 0;
     }
     if (first == "evaluate") {

@@ -357,6 +357,7 @@ struct TrainConfig {
   // Axolotl's include_tkps: supervised fine-tuning's records carry the trainable tokens so far
   // (tokens/trainable) and their rate per GPU since the last record (tokens/train_per_sec_per_gpu).
   bool include_tkps = true;
+  bool use_tensorboard = false;  // Axolotl's: the log records as TensorBoard scalars too (train/metrics.h)
 
   // Optimisations: attention implementation and activation recompute.
   bool gradient_checkpointing = false;

@@ -428,6 +428,9 @@ std::vector<ConfigField> make_fields() {
            "stop signal or the loss watchdog writes"),
       integer("logging_steps", checkpoints, MEMBER(logging_steps), 1, kNoMax,
               "log every N steps"),
+      flag("use_tensorboard", checkpoints, MEMBER(use_tensorboard),
+           "the log records' numbers also as TensorBoard scalars, as HF's TensorBoardCallback writes them "
+           "(output_dir/runs/<time>_<host>, or TENSORBOARD_LOGGING_DIR)"),
       flag("include_tkps", checkpoints, MEMBER(include_tkps),
            "supervised fine-tuning's log records carry tokens/trainable (labelled tokens so far, every rank's) and "
            "tokens/train_per_sec_per_gpu, as Axolotl's (default true)"),

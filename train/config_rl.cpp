@@ -79,6 +79,12 @@ void check_preference(TrainConfig& c, const GivenKeys& keys, std::set<std::strin
     c.rl_beta = read_double(keys.value("dpo_beta"), keys.at("dpo_beta"), kPositive);
   if (orpo && c.orpo_alpha > 0 && !keys.given("rl_beta") && !dpo_beta && !trl_beta) c.rl_beta = c.orpo_alpha;
   if (c.rl.empty()) return;
+  const bool has_reference = kto || c.rl == "dpo" || c.rl == "ipo";  // Axolotl's list for a LoRA config alone
+  if (has_reference && !c.adapter.empty() && !c.lora_model_dir.empty()) {
+    c.adjustments.push_back("lora_model_dir with rl: " + c.rl + ": its adapter is loaded and is the reference's too, as "
+                            "TRL copies a PeftModel's adapter into its reference (Axolotl 0.19 hands TRL a fresh "
+                            "LoRA config here and never reads lora_model_dir's weights)");
+  }
   // TRL's KL estimate pairs each prompt with another row's completion of the same micro-batch.
   if (kto && c.micro_batch_size < 2)
     fail(keys.at("micro_batch_size"), "at least 2 with rl: kto (its KL estimate pairs each prompt with another row's "

@@ -85,16 +85,32 @@ void MetricsLog::train(int64_t step, double epoch, float loss, double lr, double
       fmt::format("{{\"step\": {}, \"epoch\": {:.6g}, \"loss\": {}, \"lr\": {:.9g}, \"grad_norm\": {}, "
                   "\"tokens_per_s\": {:.1f}{}}}\n",
                   step, epoch, json_number(loss), lr, json_number(grad_norm), tokens_per_s, extra);
-  std::fputs(record.c_str(), file_);
-  std::fflush(file_);
+  write(record);
 }
 
 std::string MetricsLog::contents() const { return existing_log(path_); }
 
 void MetricsLog::eval(int64_t step, float eval_loss, const std::string& extra) {
   const std::string record = fmt::format("{{\"step\": {}, \"eval_loss\": {}{}}}\n", step, json_number(eval_loss), extra);
+  write(record);
+}
+
+void MetricsLog::also_to_tensorboard(const std::string& dir) { tensorboard_ = std::make_unique<TensorBoardWriter>(dir); }
+
+void MetricsLog::write(const std::string& record) {
   std::fputs(record.c_str(), file_);
   std::fflush(file_);
+  if (!tensorboard_) return;
+  const nlohmann::json fields = nlohmann::json::parse(record);
+  const int64_t step = fields.at("step").get<int64_t>();
+  for (const auto& [key, value] : fields.items()) {
+    if (key == "step" || !value.is_number()) continue;  // null: NaN or infinite, which JSON cannot hold
+    const std::string tag = key.rfind("eval_", 0) == 0 ? "eval/" + key.substr(5)
+                            : key == "lr"              ? "train/learning_rate"
+                                                       : "train/" + key;
+    tensorboard_->scalar(tag, value.get<double>(), step);
+  }
+  tensorboard_->flush();
 }
 
 }  // namespace llm

@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "io/tensorboard.h"
 
 namespace llm {
 
@@ -39,13 +42,19 @@ class MetricsLog {
   void train(int64_t step, double epoch, float loss, double lr, double grad_norm, double tokens_per_s,
              const std::string& extra = "");
   void eval(int64_t step, float eval_loss, const std::string& extra = "");
+  // Axolotl's use_tensorboard: from now on every record's numbers are TensorBoard scalars too,
+  // in an event file in `dir`, tagged as HF's TensorBoardCallback tags its logs: eval_NAME as
+  // eval/NAME, any other as train/NAME (lr as train/learning_rate, HF's name), at the record's step.
+  void also_to_tensorboard(const std::string& dir);
 
   // Every record so far, as the file holds them (what a checkpoint carries).
   std::string contents() const;
 
  private:
+  void write(const std::string& record);  // one line, and its scalars
   std::string path_;
   std::FILE* file_ = nullptr;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
 }  // namespace llm

@@ -44,7 +44,8 @@ struct TokenSums {
 };
 
 // Per slot (a response of a pair batch) the sums over its tokens of their softmax entropies,
-// mean logits and argmax hits (engine/ops.h's SequenceRowSums), on the host; and its tokens.
+// mean logits and argmax hits (engine/ops.h's SequenceRowSums; none for KTO, which logs no
+// token accuracy), on the host; and its tokens.
 struct SlotTokenStats {
   std::vector<float> entropy, mean_logit, hits;
   std::vector<int64_t> tokens;

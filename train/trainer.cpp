@@ -95,6 +95,7 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
   // Before anything loads: an unusable output_dir, or one another run holds, fails at once. Rank
   // 0 alone writes there, so it alone holds the lock.
   if (comm.is_main() && purpose != Purpose::inference) output_lock = lock_output_dir(c);
+  if (purpose != Purpose::train) print_config_warnings();  // a run prints them in its summary
   // Ray's workers are data-parallel ranks: another count would train another global batch.
   if (c.use_ray && c.ray_num_workers != comm.world_size())
     throw EveryRankError(c.source + ": ray_num_workers: expected the number of ranks mpirun started, " +
@@ -229,6 +230,11 @@ Trainer::Impl::Impl(TrainConfig cfg, Purpose purpose) : config(std::move(cfg)), 
     metrics = std::make_unique<MetricsLog>(
         c.output_dir + "/metrics.jsonl", resumed_from.empty() ? std::nullopt : std::optional<int64_t>(state.step),
         checkpoint.metrics_log, [this](const std::string& why) { say("warning: {}\n", why); });
+  if (metrics && c.use_tensorboard) {
+    const std::string dir = tensorboard_dir(c.output_dir);
+    metrics->also_to_tensorboard(dir);
+    say("use_tensorboard: every log record's numbers also go to {}\n", dir);
+  }
 
   print_summary();
 }

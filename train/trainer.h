@@ -86,12 +86,13 @@ class Trainer {
   static EvaluationSummary evaluate_model(TrainConfig config);
   // Axolotl's inference: each prompt read from `in` up to its end (Ctrl+D on a terminal; an empty
   // one ends) answered by the model the config loads (base_model, with lora_model_dir's adapter),
-  // written to `out` as Axolotl's do_inference writes it: under the config's chat template (the
-  // top-level chat_template, else the first dataset's when of type chat_template) as a user
-  // message with the generation prompt, else after BOS; up to 1024 new tokens drawn with HF's
-  // repetition_penalty 1.1, temperature 0.9, top_k 40 and top_p 0.95, until EOS; streamed, then
-  // the whole sequence. One rank; causal LMs (not diffusion, not classifiers).
-  static void inference(TrainConfig config, std::istream& in, std::FILE* out);
+  // written to `out` as Axolotl's do_inference writes it: in `prompter`'s format (Axolotl's
+  // --prompter: AlpacaPrompter and its kin, train/prompters.h) after BOS; else under the config's
+  // chat template (the top-level chat_template, else the first dataset's when of type
+  // chat_template) as a user message with the generation prompt; else after BOS. Up to 1024 new
+  // tokens drawn with HF's repetition_penalty 1.1, temperature 0.9, top_k 40 and top_p 0.95, until
+  // EOS; streamed, then the whole sequence. One rank; causal LMs (not diffusion, not classifiers).
+  static void inference(TrainConfig config, const std::string& prompter, std::istream& in, std::FILE* out);
 
   // `config` is resolved (train/config.h); a resume_from_checkpoint in it, or auto-resume, is
   // honoured by run(). Bad input surfaces as UserError.

@@ -140,6 +140,9 @@ struct Trainer::Impl {
   // a checkpoint records it, so a resume on other base weights says so.
   std::optional<uint32_t> base_checksum;
   void print_summary() const;
+  // The config's keys llm_train does not use and what it adjusted (rank 0): print_summary's first
+  // lines, and all a command other than a run (merge, preprocess, evaluate, inference) prints of it.
+  void print_config_warnings() const;
   // " | MFU x%" for a log line on a GPU ("" on the CPU): 6 N + 12 L C S FLOPs a token over the
   // real tokens each device trained, as llm_bench step counts them.
   std::string mfu_text(double tokens_per_s) const;

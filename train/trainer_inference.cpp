@@ -13,6 +13,7 @@
 #include "io/python_text.h"
 #include "model/generate.h"
 #include "train/config_fields.h"
+#include "train/prompters.h"
 #include "train/trainer_impl.h"
 
 namespace llm {
@@ -50,6 +51,12 @@ size_t shown_end(const std::string& bytes, size_t from) {
   return i;
 }
 
+// Python's str.strip("\n"), as do_inference strips an instruction for its prompter.
+std::string strip_newlines(const std::string& text) {
+  const size_t first = text.find_first_not_of('\n');
+  return first == std::string::npos ? "" : text.substr(first, text.find_last_not_of('\n') + 1 - first);
+}
+
 // The prompt's ids as Axolotl's do_inference makes them: under the chat template as one user
 // message with the generation prompt (the template writes BOS), else BOS and the text, a special
 // token's name in it read as that token (as HF's tokenizer call reads it).
@@ -71,7 +78,13 @@ std::vector<int32_t> prompt_ids(const std::string& prompt, const std::optional<j
 
 }  // namespace
 
-void Trainer::inference(TrainConfig config, std::istream& in, std::FILE* out) {
+void Trainer::inference(TrainConfig config, const std::string& prompter_name, std::istream& in, std::FILE* out) {
+  std::optional<Prompter> prompter;
+  if (!prompter_name.empty() && !(prompter = find_prompter(prompter_name))) {
+    std::string names;
+    for (const Prompter& p : prompters()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+    throw UserError("command line: --prompter: expected one of " + names + ", got '" + prompter_name + "'");
+  }
   const Communicator& comm = Communicator::get();
   if (comm.world_size() > 1)
     throw UserError(config.source + ": inference: expected one rank, got " + std::to_string(comm.world_size()));
@@ -82,7 +95,8 @@ void Trainer::inference(TrainConfig config, std::istream& in, std::FILE* out) {
   if (config.diffusion.on)
     throw UserError(config.source + ": inference: expected a causal LM, got a diffusion model (Axolotl's masked "
                     "denoising inference is not built; its samples print during training: generation_interval)");
-  const std::string template_source = inference_chat_template(config);  // a missing template fails before loading
+  // Axolotl's: a prompter's format, else the chat template. A missing template fails before loading.
+  const std::string template_source = prompter ? "" : inference_chat_template(config);
   std::optional<jinja::Template> chat_template;
   if (!template_source.empty()) chat_template.emplace(template_source, config.source + ": chat_template");
   Impl impl(std::move(config), Impl::Purpose::inference);
@@ -93,7 +107,9 @@ void Trainer::inference(TrainConfig config, std::istream& in, std::FILE* out) {
     const std::string instruction{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     in.clear();  // a terminal's Ctrl+D ends one prompt, not the input
     if (instruction.empty()) return;
-    const std::vector<int32_t> ids = prompt_ids(python_strip(instruction), chat_template, tokenizer);
+    const std::vector<int32_t> ids =
+        prompt_ids(prompter ? build_prompt(*prompter, strip_newlines(instruction)) : python_strip(instruction),
+                   chat_template, tokenizer);
     fmt::print(out, "{}\n", kRule);
     // Streamed as HF's TextStreamer shows it: the prompt, then the new text as it comes.
     fmt::print(out, "{}", decode_utf8_replacing(text_with_specials(tokenizer, ids)));

@@ -103,12 +103,13 @@ Tensor Trainer::Impl::pair_logps(const Batch& b, const Tensor& sequences, int64_
   Tensor aligned_sums, entropy, mean_logit, hits;
   SequenceRowSums sums;
   if (aligned) sums.aligned = &aligned_sums;
-  if (stats) sums.entropy = &entropy, sums.mean_logit = &mean_logit, sums.argmax_hits = &hits;
+  if (stats) sums.entropy = &entropy, sums.mean_logit = &mean_logit;
+  if (stats && !kto()) sums.argmax_hits = &hits;  // KTOTrainer logs no token accuracy
   Tensor logps = model->sequence_logps(b.inputs.to(device), targets_host.to(device), b.positions.to(device), sequences,
                                        slots, opt, sums);
   if (aligned) *aligned = aligned_sums.to_floats();
   if (stats)
-    *stats = {entropy.to_floats(), mean_logit.to_floats(), hits.to_floats(),
+    *stats = {entropy.to_floats(), mean_logit.to_floats(), hits.defined() ? hits.to_floats() : std::vector<float>{},
               slot_tokens(sequences, targets_host.to(Device::cpu()), slots)};
   return logps;
 }

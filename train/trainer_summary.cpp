@@ -18,11 +18,8 @@ std::string Trainer::Impl::mfu_text(double tokens_per_s) const {
   return fmt::format(" | MFU {:.1f}%", 100.0 * flops_per_s / (peak_bf16_tflops * 1e12));
 }
 
-// What this run will do, in a few lines (rank 0).
-void Trainer::Impl::print_summary() const {
+void Trainer::Impl::print_config_warnings() const {
   const TrainConfig& c = config;
-  const LlamaConfig& m = c.model;
-  say("config: {}\n", c.source);
   if (!c.unknown_keys.empty()) {
     std::string keys;
     for (const std::string& k : c.unknown_keys) {
@@ -32,6 +29,14 @@ void Trainer::Impl::print_summary() const {
     say("warning: {}: keys not used by llm_train: {}\n", c.source, keys);
   }
   for (const std::string& a : c.adjustments) say("warning: {}: {}\n", c.source, a);
+}
+
+// What this run will do, in a few lines (rank 0).
+void Trainer::Impl::print_summary() const {
+  const TrainConfig& c = config;
+  const LlamaConfig& m = c.model;
+  say("config: {}\n", c.source);
+  print_config_warnings();
   if (!c.speed_only_keys.empty()) {
     std::string keys;
     for (const std::string& k : c.speed_only_keys) keys += (keys.empty() ? "" : ", ") + k;
