@@ -1,6 +1,7 @@
 // llm_train inference, Axolotl's `axolotl inference`: a prompt read from stdin up to its end,
 // answered by the model the config loads, streamed and then printed whole; the sampling itself
 // (HF's processors) is test_model's next_token_probabilities.
+#include "test/mpirun.h"
 #include "test/train_fixture.h"
 
 using namespace llm;
@@ -113,4 +114,10 @@ TEST_CASE("inference: no config, or a diffusion model, refused in one line") {
                                   " < /dev/null");
   CHECK(diffusion.exit_code == 2);
   CHECK(error_text(diffusion).find("inference: expected a causal LM, got a diffusion model") != std::string::npos);
+  // One process samples, as Axolotl's command: several ranks stop together, said once.
+  const Run ranks = run_train("inference " + ws.config() + " < /dev/null", mpirun(2));
+  CHECK(ranks.exit_code != 0);
+  const std::string said = "inference: expected one rank, got 2";
+  CHECK(ranks.output.find(said) != std::string::npos);
+  CHECK(ranks.output.find(said) == ranks.output.rfind(said));
 }

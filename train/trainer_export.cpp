@@ -104,7 +104,7 @@ std::string Trainer::Impl::export_merged_model(DType dtype) {
 std::string Trainer::merge_lora_adapter(TrainConfig config) {
   const Communicator& comm = Communicator::get();
   if (comm.world_size() > 1)
-    throw UserError(config.source + ": merge-lora: expected one rank, got " + std::to_string(comm.world_size()));
+    throw EveryRankError(config.source + ": merge-lora: expected one rank, got " + std::to_string(comm.world_size()));
   if (config.adapter.empty() || config.lora_model_dir.empty())
     throw UserError(config.source + ": merge-lora: expected adapter: lora or qlora and an adapter directory "
                     "(lora_model_dir, else output_dir), got " + (config.adapter.empty() ? "no adapter" : "none"));

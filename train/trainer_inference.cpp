@@ -78,22 +78,23 @@ std::vector<int32_t> prompt_ids(const std::string& prompt, const std::optional<j
 
 }  // namespace
 
+// Its checks before loading fail alike on every rank, which then stop together (one line, no abort).
 void Trainer::inference(TrainConfig config, const std::string& prompter_name, std::istream& in, std::FILE* out) {
   std::optional<Prompter> prompter;
   if (!prompter_name.empty() && !(prompter = find_prompter(prompter_name))) {
     std::string names;
     for (const Prompter& p : prompters()) names += (names.empty() ? "" : ", ") + std::string(p.name);
-    throw UserError("command line: --prompter: expected one of " + names + ", got '" + prompter_name + "'");
+    throw EveryRankError("command line: --prompter: expected one of " + names + ", got '" + prompter_name + "'");
   }
   const Communicator& comm = Communicator::get();
   if (comm.world_size() > 1)
-    throw UserError(config.source + ": inference: expected one rank, got " + std::to_string(comm.world_size()));
+    throw EveryRankError(config.source + ": inference: expected one rank, got " + std::to_string(comm.world_size()));
   if (config.reward_model || config.process_reward_model)
-    throw UserError(config.source + ": inference: expected a causal LM, got " +
+    throw EveryRankError(config.source + ": inference: expected a causal LM, got " +
                     (config.reward_model ? "reward_model" : "process_reward_model") +
                     " (a classifier scores; it has no lm_head to sample from)");
   if (config.diffusion.on)
-    throw UserError(config.source + ": inference: expected a causal LM, got a diffusion model (Axolotl's masked "
+    throw EveryRankError(config.source + ": inference: expected a causal LM, got a diffusion model (Axolotl's masked "
                     "denoising inference is not built; its samples print during training: generation_interval)");
   // Axolotl's: a prompter's format, else the chat template. A missing template fails before loading.
   const std::string template_source = prompter ? "" : inference_chat_template(config);
