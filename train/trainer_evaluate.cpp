@@ -56,7 +56,7 @@ EvaluationSummary Trainer::Impl::evaluate_sets() {
       const PreferenceMetrics m = evaluate_preference();
       loss = m.loss;
       for (const auto& [name, value] : preference_values(m, preference_log())) logged.push_back({name, value});
-      if (!num_tokens_json("").empty())  // TRL's count of training tokens: none here
+      if (logs_num_tokens())  // TRL's count of training tokens: none here
         logged.push_back({"num_tokens", static_cast<double>(state.input_tokens)});
     } else {
       loss = evaluate();

@@ -182,9 +182,9 @@ struct Trainer::Impl {
   // TRL 1.9's RewardTrainer, DPOTrainer (dpo, ipo) and KTOTrainer log their count of training
   // tokens in both kinds of record (num_tokens, eval_num_tokens); its CPO and ORPO trainers (simpo,
   // orpo) do not, and neither does Axolotl's own trainer.
+  bool logs_num_tokens() const { return reward() || kto() || config.rl == "dpo" || config.rl == "ipo"; }
   std::string num_tokens_json(const char* prefix) const {
-    const bool logged = reward() || kto() || config.rl == "dpo" || config.rl == "ipo";
-    return logged ? fmt::format(", \"{}num_tokens\": {}", prefix, state.input_tokens) : "";
+    return logs_num_tokens() ? fmt::format(", \"{}num_tokens\": {}", prefix, state.input_tokens) : "";
   }
   // rl's trainers but simpo and orpo (both reference-free; a reward model has none either).
   bool has_reference() const { return !config.rl.empty() && config.rl != "simpo" && !orpo(); }
