@@ -1,5 +1,5 @@
-// defines: crc32c, masked_crc32c, tensorboard_file_name, tensorboard_dir, TensorBoardWriter (Event protos encoded
-// by hand: the few fields a scalar needs)
+// defines: crc32c, masked_crc32c, tensorboard_file_name, tensorboard_dir, TensorBoardWriter (Event
+// protos encoded by hand: the few fields a scalar needs)
 #include "io/tensorboard.h"
 
 #include <fmt/core.h>
@@ -32,6 +32,12 @@ void put_bytes(std::string& out, int field, const std::string& bytes) {
   put_varint(out, static_cast<uint64_t>(field) << 3 | 2);
   put_varint(out, bytes.size());
   out += bytes;
+}
+
+std::string host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return host;
 }
 
 double now_seconds() {
@@ -74,9 +80,7 @@ uint32_t masked_crc32c(const void* data, size_t bytes) {
 }
 
 std::string tensorboard_file_name(double wall_time) {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  return fmt::format("events.out.tfevents.{:010d}.{}.{}.0", static_cast<int64_t>(wall_time), host,
+  return fmt::format("events.out.tfevents.{:010d}.{}.{}.0", static_cast<int64_t>(wall_time), host_name(),
                      static_cast<int64_t>(getpid()));
 }
 
@@ -91,9 +95,7 @@ std::string tensorboard_dir(const std::string& output_dir) {
   localtime_r(&now, &local);
   char stamp[64] = {};
   std::strftime(stamp, sizeof(stamp), "%b%d_%H-%M-%S", &local);
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  return (std::filesystem::path(output_dir) / "runs" / (std::string(stamp) + "_" + host)).string();
+  return (std::filesystem::path(output_dir) / "runs" / (std::string(stamp) + "_" + host_name())).string();
 }
 
 TensorBoardWriter::TensorBoardWriter(const std::string& dir) {

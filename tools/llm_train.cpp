@@ -123,8 +123,8 @@ llm::TrainConfig run_config(int argc, char** argv) {
     return resume_config(argv[2], parse_overrides(argc, argv, 3));
   }
   if (first.rfind("--", 0) == 0)  // an override before the config, or a mistyped flag
-    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, inference, --keys "
-                         "or --help first, got '" + first + "'");
+    throw llm::UserError("command line: expected CONFIG.yaml, --resume DIR, merge-lora, preprocess, evaluate, "
+                         "inference, --keys or --help first, got '" + first + "'");
   return llm::load_config(first, parse_overrides(argc, argv, 2));
 }
 
@@ -189,7 +189,8 @@ int main(int argc, char** argv) {
     // Every rank reads the same config, so a bad one fails on all of them alike: then rank 0 says
     // it once and each exits, with no MPI_Abort (whose banner would bury the line). Where only
     // some ranks fail (a file one node cannot see), those abort the job as any other error does.
-    const bool command = first == "preprocess" || first == "evaluate" || first == "inference";  // of a config, as a run's
+    // Commands of a config, read as a run's.
+    const bool command = first == "preprocess" || first == "evaluate" || first == "inference";
     std::optional<std::string> config_error;
     std::string prompter;  // inference's --prompter
     try {

@@ -91,11 +91,11 @@ void Trainer::inference(TrainConfig config, const std::string& prompter_name, st
     throw EveryRankError(config.source + ": inference: expected one rank, got " + std::to_string(comm.world_size()));
   if (config.reward_model || config.process_reward_model)
     throw EveryRankError(config.source + ": inference: expected a causal LM, got " +
-                    (config.reward_model ? "reward_model" : "process_reward_model") +
-                    " (a classifier scores; it has no lm_head to sample from)");
+                         (config.reward_model ? "reward_model" : "process_reward_model") +
+                         " (a classifier scores; it has no lm_head to sample from)");
   if (config.diffusion.on)
     throw EveryRankError(config.source + ": inference: expected a causal LM, got a diffusion model (Axolotl's masked "
-                    "denoising inference is not built; its samples print during training: generation_interval)");
+                         "denoising inference is not built; its samples print during training: generation_interval)");
   // Axolotl's: a prompter's format, else the chat template. A missing template fails before loading.
   const std::string template_source = prompter ? "" : inference_chat_template(config);
   std::optional<jinja::Template> chat_template;
